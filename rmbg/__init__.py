@@ -1,0 +1,58 @@
+"""rmbg: remove image backgrounds with local models or hosted APIs.
+
+Every provider answers one question, "what is the alpha matte of this
+image?"; everything else (cut-out, background colour or image, mask, format)
+is rendered locally from (image, alpha).
+
+Importing rmbg loads neither torch nor gradio and opens no connection.
+"""
+
+from .api import DEFAULT_PROVIDER, remove_background
+from .cache import MatteCache, default_cache
+from .compose import encode, parse_colour, render
+from .errors import (
+    BudgetError,
+    InvalidImageError,
+    MissingCredentialsError,
+    ModelUnavailableError,
+    ProviderError,
+    ProviderHTTPError,
+    RmbgError,
+    UnknownProviderError,
+)
+from .imageio import LoadedImage, load_image
+from .providers.base import Provider, ProviderStatus
+from .registry import get_provider, list_providers, register
+from .types import Cost, Matte, ModelSpec, Result, Seconds
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_PROVIDER",
+    "BudgetError",
+    "Cost",
+    "InvalidImageError",
+    "LoadedImage",
+    "Matte",
+    "MatteCache",
+    "MissingCredentialsError",
+    "ModelSpec",
+    "ModelUnavailableError",
+    "Provider",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderStatus",
+    "Result",
+    "RmbgError",
+    "Seconds",
+    "UnknownProviderError",
+    "__version__",
+    "default_cache",
+    "encode",
+    "get_provider",
+    "list_providers",
+    "load_image",
+    "register",
+    "remove_background",
+    "render",
+]

@@ -1,0 +1,77 @@
+"""A bounded, thread-safe LRU cache of mattes.
+
+Key: (image content digest, provider id, provider options). The same image
+through the same paid provider is billed once; re-rendering is free.
+Bound: total bytes of the cached alpha mattes (default 512 MiB, or
+RMBG_CACHE_MB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from typing import Mapping
+
+from .types import Matte
+
+
+def options_key(options: Mapping[str, object]) -> str:
+    """Canonical text of provider options (sorted keys, JSON)."""
+    return json.dumps(dict(options), sort_keys=True, default=str, separators=(",", ":"))
+
+
+class MatteCache:
+    def __init__(self, max_bytes: int | None = None):
+        if max_bytes is None:
+            max_bytes = int(float(os.environ.get("RMBG_CACHE_MB", "512")) * 1024 * 1024)
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str, str], Matte] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(digest: str, provider_id: str, options: Mapping[str, object]) -> tuple[str, str, str]:
+        return (digest, provider_id, options_key(options))
+
+    def get(self, key: tuple[str, str, str]) -> Matte | None:
+        with self._lock:
+            matte = self._items.get(key)
+            if matte is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return matte
+
+    def put(self, key: tuple[str, str, str], matte: Matte) -> None:
+        size = matte.alpha.size[0] * matte.alpha.size[1]
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old.alpha.size[0] * old.alpha.size[1]
+            self._items[key] = matte
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._items:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= evicted.alpha.size[0] * evicted.alpha.size[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+default_cache = MatteCache()

@@ -1,0 +1,158 @@
+"""Alpha matte -> what a person sees.
+
+Everything here is local and cheap: changing the background, toggling
+mask-only or changing the format never touches a provider.
+
+Compositing rule (exact, integer): out = (fg*a + bg*(255-a) + 127) // 255
+for 8-bit fg, bg and a.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+from PIL import Image, ImageColor, PngImagePlugin
+
+from .errors import InvalidImageError
+
+Colour = tuple[int, int, int]
+Background = Union[None, str, Sequence[int], Image.Image]
+
+FORMATS = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG"}
+MIME = {"PNG": "image/png", "WEBP": "image/webp", "JPEG": "image/jpeg"}
+WHITE: Colour = (255, 255, 255)
+
+
+def parse_colour(value: str | Sequence[int]) -> Colour:
+    """'#RRGGBB', '#RGB', a CSS name, 'rgb(r, g, b)' or an (r, g, b) tuple -> (r, g, b)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            rgb = ImageColor.getrgb(text)
+        except ValueError:
+            raise InvalidImageError(
+                f"{value!r} is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple."
+            ) from None
+        return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+    parts = tuple(value)
+    if len(parts) not in (3, 4) or not all(isinstance(c, (int, np.integer)) and 0 <= c <= 255 for c in parts):
+        raise InvalidImageError(f"{value!r} is not a colour: an RGB tuple needs three whole numbers 0-255.")
+    return (int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+def fit_cover(background: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale `background` to cover `size` (keeping its aspect) and crop the centre."""
+    width, height = size
+    bw, bh = background.size
+    scale = max(width / bw, height / bh)
+    new = (max(width, round(bw * scale)), max(height, round(bh * scale)))
+    resized = background.convert("RGB").resize(new, Image.Resampling.LANCZOS)
+    left = (new[0] - width) // 2
+    top = (new[1] - height) // 2
+    return resized.crop((left, top, left + width, top + height))
+
+
+def _blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.uint32)[..., None]
+    out = (fg.astype(np.uint32) * a + bg.astype(np.uint32) * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def render(
+    image: Image.Image,
+    alpha: Image.Image,
+    *,
+    background: Background = None,
+    mask_only: bool = False,
+) -> Image.Image:
+    """Compose an output from an RGB image and its matte.
+
+    background None -> RGBA cut-out (RGB kept, A = alpha); a colour -> RGB on
+    that colour; an image -> RGB on that image fitted to cover.
+    mask_only -> the matte itself (mode L), whatever the background.
+    """
+    if alpha.mode != "L" or alpha.size != image.size:
+        raise ValueError(f"alpha must be mode L of size {image.size}, got {alpha.mode} {alpha.size}")
+    if mask_only:
+        return alpha.copy()
+    rgb = image.convert("RGB")
+    if background is None:
+        out = rgb.copy()
+        out.putalpha(alpha)
+        return out
+    if isinstance(background, Image.Image):
+        bg = np.asarray(fit_cover(background, rgb.size))
+    else:
+        colour = parse_colour(background)
+        bg = np.broadcast_to(np.array(colour, dtype=np.uint8), (rgb.size[1], rgb.size[0], 3))
+    return Image.fromarray(_blend(np.asarray(rgb), bg, np.asarray(alpha)), "RGB")
+
+
+def format_from_path(path) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise InvalidImageError(f"Cannot tell the output format from {Path(path).name!r}: use .png, .webp or .jpg.")
+    return suffix
+
+
+def normalise_format(fmt: str) -> str:
+    try:
+        return FORMATS[fmt.lower().lstrip(".")]
+    except KeyError:
+        raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpg.") from None
+
+
+def encode(
+    image: Image.Image,
+    fmt: str = "png",
+    *,
+    background: Background = None,
+    quality: int = 95,
+    meta: Mapping[str, str] | None = None,
+) -> bytes:
+    """Encode an output image.
+
+    PNG and WebP keep alpha (WebP losslessly when there is alpha). JPEG has
+    no alpha: an RGBA image is flattened onto `background` (white by default).
+    `meta` goes into PNG text chunks (provenance).
+    """
+    pil_format = normalise_format(fmt)
+    buf = io.BytesIO()
+    if pil_format == "JPEG":
+        if image.mode in ("RGBA", "LA"):
+            bg = WHITE if background is None else background
+            image = render(image.convert("RGB"), image.getchannel("A"), background=bg)
+        elif image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image.save(buf, "JPEG", quality=quality, optimize=True)
+    elif pil_format == "WEBP":
+        lossless = image.mode in ("RGBA", "LA", "L")
+        image.save(buf, "WEBP", lossless=lossless, quality=quality if not lossless else 90, method=4)
+    else:
+        info = None
+        if meta:
+            info = PngImagePlugin.PngInfo()
+            for key, value in meta.items():
+                info.add_text(key, value)
+        image.save(buf, "PNG", pnginfo=info, compress_level=6)
+    return buf.getvalue()
+
+
+def checkerboard(size: tuple[int, int], square: int = 16) -> Image.Image:
+    """A grey checkerboard, the usual 'transparent' preview backdrop."""
+    width, height = size
+    ys, xs = np.indices((height, width))
+    board = (((xs // square) + (ys // square)) % 2).astype(np.uint8)
+    arr = np.where(board[..., None] == 1, np.uint8(204), np.uint8(255))
+    return Image.fromarray(np.repeat(arr, 3, axis=2), "RGB")
+
+
+def preview(image: Image.Image) -> Image.Image:
+    """An RGBA output shown over a checkerboard (RGB); other modes unchanged."""
+    if image.mode != "RGBA":
+        return image
+    board = checkerboard(image.size)
+    return render(image.convert("RGB"), image.getchannel("A"), background=board)

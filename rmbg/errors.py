@@ -1,0 +1,116 @@
+"""The rmbg error tree.
+
+The library raises these and never prints or exits. Messages are written for
+a person: they say what went wrong and what to do. No message ever contains
+an API key or token.
+"""
+
+from __future__ import annotations
+
+
+class RmbgError(Exception):
+    """Base class of every error rmbg raises on purpose."""
+
+
+class UnknownProviderError(RmbgError, KeyError):
+    """A provider id that is not registered. The message lists the valid ids."""
+
+    def __init__(self, provider_id: str, known: list[str]):
+        self.provider_id = provider_id
+        self.known = list(known)
+        super().__init__(f"Unknown provider {provider_id!r}. Valid providers: {', '.join(self.known)}.")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class MissingCredentialsError(RmbgError):
+    """A hosted provider was used without an API key."""
+
+    def __init__(self, provider_id: str, env_var: str, where: str = ""):
+        self.provider_id = provider_id
+        self.env_var = env_var
+        hint = f" Get a key at {where}." if where else ""
+        super().__init__(
+            f"{provider_id} needs an API key: pass api_key=... or set the environment variable {env_var}.{hint}"
+        )
+
+
+class InvalidImageError(RmbgError, ValueError):
+    """The input is not an image we can process (corrupt, empty, too large, ...)."""
+
+
+class ModelUnavailableError(RmbgError):
+    """Model weights cannot be had: gated repo, no token, offline, failed download."""
+
+
+class BudgetError(RmbgError):
+    """A spending cap would be exceeded by the next paid call."""
+
+
+class ProviderError(RmbgError):
+    """A provider failed to return a matte."""
+
+    def __init__(self, provider_id: str, message: str):
+        self.provider_id = provider_id
+        super().__init__(f"{provider_id}: {message}")
+
+
+class ProviderHTTPError(ProviderError):
+    """A hosted provider answered with an error, or not at all.
+
+    `status` is the HTTP status (None when no response arrived); `excerpt` is a
+    short, key-free excerpt of the response body.
+    """
+
+    def __init__(self, provider_id: str, message: str, *, status: int | None = None, excerpt: str = ""):
+        self.status = status
+        self.excerpt = excerpt
+        super().__init__(provider_id, message)
+
+
+class ProviderAuthError(ProviderHTTPError):
+    """Wrong or missing key (401/403 that is not about credit)."""
+
+
+class ProviderCreditError(ProviderHTTPError):
+    """The account is out of credit (402, or fal's 'Exhausted balance' lock)."""
+
+
+class ProviderRejectedError(ProviderHTTPError):
+    """The provider refused this input (400/422), with its own reason."""
+
+
+class ProviderRateLimitError(ProviderHTTPError):
+    """Rate limited (429) and still limited after retrying."""
+
+
+class ProviderUnavailableError(ProviderHTTPError):
+    """The provider is down (5xx) or unreachable, after retrying."""
+
+
+class ProviderTimeoutError(ProviderHTTPError):
+    """The call took longer than its deadline."""
+
+
+class ProviderResponseError(ProviderHTTPError):
+    """The provider answered, but the answer is malformed (not JSON, no image, wrong size)."""
+
+
+__all__ = [
+    "RmbgError",
+    "UnknownProviderError",
+    "MissingCredentialsError",
+    "InvalidImageError",
+    "ModelUnavailableError",
+    "BudgetError",
+    "ProviderError",
+    "ProviderHTTPError",
+    "ProviderAuthError",
+    "ProviderCreditError",
+    "ProviderRejectedError",
+    "ProviderRateLimitError",
+    "ProviderUnavailableError",
+    "ProviderTimeoutError",
+    "ProviderResponseError",
+]

@@ -1,0 +1,186 @@
+"""Safe loading of untrusted images.
+
+load_image() accepts a path, bytes, a binary file object or a PIL image and
+returns an RGB image ready for a provider plus the input's own alpha (if any).
+Every failure is an InvalidImageError with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImageError
+
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
+
+ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image]
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An input image, validated.
+
+    rgb: mode "RGB", EXIF orientation applied.
+    alpha: the input's own alpha channel (mode "L") or None when it has none
+        or it is fully opaque.
+    digest: sha256 of the decoded pixels (mode, size, bytes): the cache key.
+    name: file name when loaded from a path, else "".
+    """
+
+    rgb: Image.Image
+    alpha: Image.Image | None
+    digest: str
+    name: str = ""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.size
+
+
+def max_pixels_default() -> int:
+    value = os.environ.get("RMBG_MAX_PIXELS")
+    if value:
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidImageError(f"RMBG_MAX_PIXELS must be a whole number, got {value!r}.") from None
+    return DEFAULT_MAX_PIXELS
+
+
+def _open(source: ImageInput) -> tuple[Image.Image, str]:
+    if isinstance(source, Image.Image):
+        return source, ""
+    name = ""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = path.name
+        if not path.exists():
+            raise InvalidImageError(f"No such file: {path}")
+        if path.is_dir():
+            raise InvalidImageError(f"{path} is a folder, not an image.")
+        if path.stat().st_size == 0:
+            raise InvalidImageError(f"{name} is empty (0 bytes).")
+        fh: BinaryIO = open(path, "rb")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise InvalidImageError("The image is empty (0 bytes).")
+        fh = io.BytesIO(bytes(source))
+    elif hasattr(source, "read"):
+        data = source.read()
+        if not data:
+            raise InvalidImageError("The image is empty (0 bytes).")
+        fh = io.BytesIO(data)
+        name = os.path.basename(getattr(source, "name", "") or "")
+    else:
+        raise InvalidImageError(
+            f"Cannot read an image from a {type(source).__name__}; pass a path, bytes or a PIL image."
+        )
+    what = name or "The file"
+    try:
+        with warnings.catch_warnings():
+            # We check the pixel count ourselves, below, before decoding.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{what} is too large to decode safely ({exc}).") from None
+    except UnidentifiedImageError:
+        raise InvalidImageError(
+            f"{what} is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported)."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImageError(f"{what} could not be read as an image: {exc}") from None
+    return img, name
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit single-channel images -> mode L, keeping their range."""
+    arr = np.asarray(img)
+    if arr.dtype == np.uint8:
+        return Image.fromarray(arr, "L")
+    if img.mode.startswith("I;16") or arr.dtype == np.uint16 or (arr.dtype.kind in "iu" and arr.max(initial=0) <= 65535 and arr.min(initial=0) >= 0):
+        arr8 = (arr.astype(np.uint32) * 255 + 32767) // 65535
+        return Image.fromarray(arr8.astype(np.uint8), "L")
+    if arr.dtype.kind == "f":  # mode F: assume [0, 1] when it fits, else min-max
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if lo >= 0.0 and hi <= 1.0:
+            scaled = arr
+        else:
+            scaled = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(np.clip(np.nan_to_num(scaled) * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    lo, hi = int(arr.min()), int(arr.max())
+    scaled = (arr.astype(np.float64) - lo) / (hi - lo) if hi > lo else np.zeros(arr.shape)
+    return Image.fromarray((scaled * 255 + 0.5).astype(np.uint8), "L")
+
+
+def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Any PIL mode -> (RGB, alpha or None)."""
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    elif mode == "PA":
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return _to_8bit(img).convert("RGB"), None
+    if mode == "CMYK":
+        return img.convert("RGB"), None
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        if mode in ("RGBa", "La"):
+            img = img.convert("RGBA")
+        alpha = img.getchannel("A")
+        lo, _ = alpha.getextrema()
+        return img.convert("RGB"), (None if lo == 255 else alpha)
+    if mode == "RGB":
+        return img, None
+    return img.convert("RGB"), None
+
+
+def load_image(source: ImageInput, *, max_pixels: int | None = None) -> LoadedImage:
+    """Open, validate and normalise an image.
+
+    - EXIF orientation is applied; animated images use their first frame.
+    - Any mode (RGBA, LA, P with transparency, L, I;16, CMYK, ...) becomes RGB,
+      with the input's own alpha returned separately.
+    - Inputs over `max_pixels` (default 40 MP, or RMBG_MAX_PIXELS) are refused
+      before their pixels are decoded, so decompression bombs cost nothing.
+    """
+    limit = max_pixels if max_pixels is not None else max_pixels_default()
+    img, name = _open(source)
+    what = name or "The image"
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise InvalidImageError(f"{what} has no pixels ({width}x{height}).")
+    if width * height > limit:
+        raise InvalidImageError(
+            f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
+            f"{limit / 1e6:.0f} MP. Resize it first, or raise the limit (max_pixels=..., RMBG_MAX_PIXELS)."
+        )
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+        rgb, alpha = _split(img)
+        rgb.load()
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{what} is too large to decode safely ({exc}).") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImageError(f"{what} is damaged or truncated and could not be decoded: {exc}") from None
+    digest = hashlib.sha256()
+    digest.update(f"{rgb.size}".encode())
+    digest.update(rgb.tobytes())
+    if alpha is not None:
+        digest.update(alpha.tobytes())
+    return LoadedImage(rgb=rgb, alpha=alpha, digest=digest.hexdigest(), name=name)
