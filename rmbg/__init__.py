@@ -22,7 +22,7 @@ from .errors import (
 )
 from .imageio import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
-from .registry import get_provider, list_providers, register
+from .registry import default_provider, get_provider, list_providers, register
 from .types import Cost, Matte, ModelSpec, Result, Seconds
 
 __version__ = "0.1.0"
@@ -48,6 +48,7 @@ __all__ = [
     "UnknownProviderError",
     "__version__",
     "default_cache",
+    "default_provider",
     "encode",
     "get_provider",
     "list_providers",

@@ -16,6 +16,7 @@ from .providers.base import Provider
 # id -> "module:factory". Factories take keyword-only config.
 _REGISTRY: dict[str, str] = {
     "rmbg-1.4": "rmbg.providers.local:rmbg14",
+    "rmbg-2.0": "rmbg.providers.local:rmbg20",
 }
 
 
@@ -47,3 +48,23 @@ def get_provider(provider_id: str, **config) -> Provider:
     provider objects with the same weights/device/precision.
     """
     return _factory(provider_id)(**config)
+
+
+# The out-of-the-box choice: the best model that works here as it is.
+PREFERRED_DEFAULT = "rmbg-1.4"
+FALLBACK_DEFAULT = "u2netp"
+
+
+def default_provider() -> tuple[str, str]:
+    """(provider id, one-line reason) for a user who chose nothing.
+
+    RMBG-1.4 when its weights are cached or HF_TOKEN can fetch them; else the
+    ungated U2-Net-p, which runs anywhere without an account.
+    """
+    status = get_provider(PREFERRED_DEFAULT).status()
+    if status.ready or FALLBACK_DEFAULT not in _REGISTRY:
+        return PREFERRED_DEFAULT, f"RMBG-1.4: {status.message}"
+    return FALLBACK_DEFAULT, (
+        f"Using U2-Net-p (ungated, runs offline) because RMBG-1.4 {status.message}. "
+        "Accept the terms at https://huggingface.co/briaai/RMBG-1.4 and set HF_TOKEN to use RMBG-1.4."
+    )

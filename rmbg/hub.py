@@ -1,0 +1,117 @@
+"""Model weights from the Hugging Face Hub, through the standard HF cache.
+
+Downloads are pinned to the spec's revision, so HF_HUB_OFFLINE=1 with a
+filled cache works and a second run downloads nothing. Every failure becomes
+a ModelUnavailableError that says what to do; tokens are never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ModelUnavailableError
+from .types import ModelSpec
+
+TOKEN_PAGE = "https://huggingface.co/settings/tokens"
+
+
+def _have_token(token: str | None) -> bool:
+    if token:
+        return True
+    try:
+        from huggingface_hub import get_token
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return bool(os.environ.get("HF_TOKEN"))
+    return bool(get_token())
+
+
+def cached_path(spec: ModelSpec, filename: str | None = None) -> Path | None:
+    """The cached file for the pinned revision, or None. Never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(spec.repo_id, filename or spec.filename, revision=spec.revision)
+    return Path(found) if isinstance(found, str) else None
+
+
+def access_hint(spec: ModelSpec) -> str:
+    return (
+        f"{spec.repo_id} is gated on the Hugging Face Hub: open {spec.model_page}, accept its terms "
+        f"(logged in), create a read token at {TOKEN_PAGE} and set it as HF_TOKEN"
+    )
+
+
+def weights_status(spec: ModelSpec, weights: str | os.PathLike | None = None, token: str | None = None) -> tuple[str, str]:
+    """("ready" | "needs_token", message) without any network call."""
+    if weights is not None:
+        if Path(weights).is_file():
+            return "ready", f"local weights {Path(weights).name}"
+        return "needs_token", f"weights file not found: {weights}"
+    if cached_path(spec) is not None:
+        return "ready", "weights cached"
+    if spec.gated and not _have_token(token):
+        return "needs_token", f"needs HF_TOKEN ({spec.repo_id} is gated)"
+    return "ready", f"downloads {spec.repo_id} on first use"
+
+
+def resolve_weights(
+    spec: ModelSpec,
+    weights: str | os.PathLike | None = None,
+    *,
+    token: str | None = None,
+    filename: str | None = None,
+) -> Path:
+    """Path of the weight file: `weights` if given, else the pinned Hub file.
+
+    Raises ModelUnavailableError (with what to do) when it cannot be had.
+    """
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ModelUnavailableError(f"Weights file not found: {path}")
+        return path
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    name = filename or spec.filename
+    has_token = _have_token(token)
+    try:
+        return Path(hf_hub_download(spec.repo_id, name, revision=spec.revision, token=token or None))
+    except GatedRepoError:
+        if has_token:
+            msg = (
+                f"Your HF_TOKEN has no access to {spec.repo_id} yet: open {spec.model_page} with the same "
+                "account and accept its terms, then try again."
+            )
+        else:
+            msg = access_hint(spec) + "."
+        raise ModelUnavailableError(msg) from None
+    except LocalEntryNotFoundError:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached"
+        msg = f"{spec.repo_id} ({name}) is not in the Hugging Face cache and {why}."
+        if spec.gated and not has_token:
+            msg += f" To download it: {access_hint(spec)}."
+        msg += " Or pass weights='path/to/model.safetensors'."
+        raise ModelUnavailableError(msg) from None
+    except RepositoryNotFoundError:
+        hint = access_hint(spec) if not has_token else f"check that your HF_TOKEN is valid ({TOKEN_PAGE})"
+        raise ModelUnavailableError(f"{spec.repo_id} could not be opened: {hint}.") from None
+    except (RevisionNotFoundError, EntryNotFoundError):
+        raise ModelUnavailableError(
+            f"{spec.repo_id} has no {name} at revision {spec.revision[:12]}; the pinned revision may have been removed."
+        ) from None
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        raise ModelUnavailableError(
+            f"Downloading {spec.repo_id} failed (HTTP {status}). Try again later, or pass weights='path'."
+        ) from None
+    except OSError as exc:
+        raise ModelUnavailableError(f"Downloading {spec.repo_id} failed: {type(exc).__name__}. Try again later.") from None

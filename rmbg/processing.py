@@ -1,0 +1,120 @@
+"""Pre- and post-processing shared by every local backend (torch, ONNX).
+
+Pure numpy + PIL, driven only by a ModelSpec, so the ONNX path needs no
+torch. Shapes: the network input is float32 [1, 3, h, w]; the network's mask
+is float32 [h, w] (probabilities after `finish()`); the result is a mode "L"
+PIL image at the original size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .types import ModelSpec
+
+_PIL_FILTERS = {
+    "bilinear_antialias": Image.Resampling.BILINEAR,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of a 1-D linear resize, align_corners=False.
+
+    Matches torch.nn.functional.interpolate(mode="bilinear",
+    align_corners=False, antialias=False): src = (dst + 0.5) * n_in / n_out - 0.5,
+    clamped at 0, neighbours clamped at the edge.
+    """
+    scale = np.float32(n_in / n_out)
+    src = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * scale - np.float32(0.5)
+    src = np.maximum(src, np.float32(0.0))
+    lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = (src - lo).astype(np.float32)
+    return lo, hi, frac
+
+
+def resize_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an [H, W] or [H, W, C] array to size=(h, w), float32 out.
+
+    Separable: rows first (so only h rows of a huge input are ever touched
+    as floats), then columns.
+    """
+    h_out, w_out = size
+    h_in, w_in = arr.shape[:2]
+    lo, hi, frac = _axis_weights(h_in, h_out)
+    frac_r = frac.reshape((-1,) + (1,) * (arr.ndim - 1))
+    top = arr[lo].astype(np.float32)
+    rows = top + (arr[hi].astype(np.float32) - top) * frac_r
+    lo, hi, frac = _axis_weights(w_in, w_out)
+    frac_c = frac.reshape((1, -1) + (1,) * (arr.ndim - 2))
+    left = rows[:, lo]
+    return left + (rows[:, hi] - left) * frac_c
+
+
+def preprocess(image: Image.Image, spec: ModelSpec) -> np.ndarray:
+    """RGB PIL image -> normalised float32 [1, 3, h, w] network input."""
+    h, w = spec.input_size
+    rgb = image.convert("RGB")
+    if spec.resize_in == "bilinear":
+        x = resize_bilinear(np.asarray(rgb), (h, w))
+    else:
+        x = np.asarray(rgb.resize((w, h), _PIL_FILTERS[spec.resize_in]), dtype=np.float32)
+    if spec.input_scale == "max":
+        peak = float(x.max())
+        x = x / np.float32(peak if peak > 0 else 1.0)
+    else:
+        x = x / np.float32(255.0)
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    x = (x - mean) / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def select_output(raw: Any, spec: ModelSpec) -> Any:
+    """Follow spec.output_path through nested lists/tuples; then take [0, 0]
+    of the [B, 1, h, w] tensor/array, giving [h, w]."""
+    out = raw
+    for index in spec.output_path:
+        out = out[index]
+    return out[0, 0]
+
+
+def finish(pred: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Apply the output activation: float32 [h, w] probabilities."""
+    pred = np.asarray(pred, dtype=np.float32)
+    if spec.activation == "sigmoid":
+        pred = 1.0 / (1.0 + np.exp(-pred))
+    return pred
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    if hi <= lo:  # a constant map has no foreground to stretch: all background
+        return np.zeros_like(x)
+    return (x - np.float32(lo)) / np.float32(hi - lo)
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    """x*255 truncated to uint8, as torch's .byte() / numpy astype do."""
+    return np.clip(x * np.float32(255.0), 0, 255).astype(np.uint8)
+
+
+def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Image.Image:
+    """Probabilities [h, w] -> mode "L" matte at size=(width, height)."""
+    width, height = size
+    if spec.quantize_first:
+        x = _minmax(prob) if spec.minmax else prob
+        small = Image.fromarray(_to_uint8(x), "L")
+        if small.size == (width, height):
+            return small
+        return small.resize((width, height), _PIL_FILTERS[spec.resize_out])
+    x = resize_bilinear(prob, (height, width))
+    if spec.minmax:
+        x = _minmax(x)
+    return Image.fromarray(_to_uint8(x), "L")

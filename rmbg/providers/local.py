@@ -1,0 +1,222 @@
+"""Local models run in-process with PyTorch (our own networks).
+
+RMBG-1.4 and RMBG-2.0 share this one path; they differ only in their
+ModelSpec and network builder. Networks load lazily, once per (model,
+weights, device, dtype), under a lock, and are shared by every provider
+object and every thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from typing import Any, Callable, Literal, Mapping
+
+from ..hub import resolve_weights, weights_status
+from ..models.specs import RMBG_14, RMBG_20
+from ..pricing import compute_cost
+from ..processing import finish, postprocess, preprocess, select_output
+from ..types import Cost, Matte, ModelSpec
+from .base import ProviderStatus
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+
+_MODELS: dict[tuple, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def pick_device(device: str = "auto") -> str:
+    """"auto" -> cuda, then mps, then cpu; anything else is returned as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(precision: Precision, device: str):
+    """fp32 on CPU; on CUDA the default is fp16 (BiRefNet and IS-Net both
+    run in half precision upstream); fp32/bf16 on request."""
+    import torch
+
+    if precision == "auto":
+        precision = "fp16" if device.startswith("cuda") else "fp32"
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
+    """Build the network, load the safetensors file with strict=True, move it."""
+    from safetensors.torch import load_file
+
+    from ..errors import ModelUnavailableError
+
+    net = builder()
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for a bad file
+        raise ModelUnavailableError(f"{os.path.basename(str(path))} is not a readable safetensors file: {exc}") from None
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelUnavailableError(
+            f"{os.path.basename(str(path))} does not match this network ({first}). Is it the right model file?"
+        ) from None
+    return net.to(device=device, dtype=dtype).eval()
+
+
+class LocalProvider:
+    """A PyTorch network behind the Provider protocol."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        builder: Callable[[], Any],
+        *,
+        weights: str | os.PathLike | None = None,
+        device: str = "auto",
+        precision: Precision = "auto",
+        input_size: tuple[int, int] | None = None,
+        token: str | None = None,
+        slow_on_cpu: bool = False,
+    ):
+        if input_size is not None:
+            spec = dataclasses.replace(spec, input_size=tuple(input_size))
+        self.spec = spec
+        self.id = spec.id
+        self.label = spec.label
+        self._builder = builder
+        self._weights = weights
+        self._device = device
+        self._precision = precision
+        self._token = token
+        self._slow_on_cpu = slow_on_cpu
+
+    def __repr__(self) -> str:
+        return f"LocalProvider({self.id!r}, device={self._device!r}, precision={self._precision!r})"
+
+    # -- Provider protocol -------------------------------------------------
+    def options(self) -> Mapping[str, object]:
+        return {
+            "backend": "torch",
+            "input_size": list(self.spec.input_size),
+            "precision": self._precision,
+            "weights": str(self._weights) if self._weights is not None else self.spec.revision,
+        }
+
+    def status(self) -> ProviderStatus:
+        state, message = weights_status(self.spec, self._weights, self._token)
+        slow = False
+        if self._slow_on_cpu and self._device in ("auto", "cpu"):
+            try:
+                slow = pick_device(self._device) == "cpu"
+            except ImportError:
+                slow = True
+            if slow:
+                message += "; no GPU: slow (tens of seconds per image)"
+        return ProviderStatus(state, message, slow=slow)  # type: ignore[arg-type]
+
+    def estimate(self) -> Cost:
+        return Cost.free("local compute; estimate after a run")
+
+    def matte(self, image) -> Matte:
+        start = time.perf_counter()
+        x = self.preprocess(image)
+        pred = self.forward(x)
+        alpha = self.postprocess(pred, image.size)
+        seconds = time.perf_counter() - start
+        device = self.device
+        meta = {"model": self.spec.repo_id or self.spec.id, "revision": self.spec.revision, "device": device}
+        return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta=meta)
+
+    # -- stages (public so benchmarks can time them) ------------------------
+    @property
+    def device(self) -> str:
+        return pick_device(self._device)
+
+    def network(self):
+        """The loaded network (loads it on first use, once per process)."""
+        device = self.device
+        dtype = pick_dtype(self._precision, device)
+        path = resolve_weights(self.spec, self._weights, token=self._token)
+        key = (self.spec.id, str(path), device, str(dtype))
+        with _MODELS_LOCK:
+            net = _MODELS.get(key)
+            if net is None:
+                net = load_network(self._builder, path, device, dtype)
+                _MODELS[key] = net
+        return net
+
+    def preprocess(self, image):
+        return preprocess(image, self.spec)
+
+    def forward(self, x):
+        """Normalised float32 [1, 3, h, w] numpy -> probabilities [h, w] numpy."""
+        import torch
+
+        net = self.network()
+        param = next(net.parameters())
+        with torch.inference_mode():
+            tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
+            raw = net(tensor)
+            pred = select_output(raw, self.spec).float().cpu().numpy()
+        return finish(pred, self.spec)
+
+    def postprocess(self, pred, size):
+        return postprocess(pred, self.spec, size)
+
+
+def _build_isnet():
+    from ..models.isnet import build_isnet
+
+    return build_isnet()
+
+
+def _build_birefnet():
+    from ..models.birefnet import build_birefnet
+
+    return build_birefnet()
+
+
+def rmbg14(
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    precision: Precision = "auto",
+    input_size: tuple[int, int] | None = None,
+    token: str | None = None,
+) -> LocalProvider:
+    """BRIA RMBG-1.4 (IS-Net), from the pinned Hub revision or a local file."""
+    return LocalProvider(
+        RMBG_14, _build_isnet, weights=weights, device=device, precision=precision, input_size=input_size, token=token
+    )
+
+
+def rmbg20(
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    precision: Precision = "auto",
+    input_size: tuple[int, int] | None = None,
+    token: str | None = None,
+) -> LocalProvider:
+    """BRIA RMBG-2.0 (BiRefNet, Swin-L). On CPU it takes tens of seconds per image."""
+    return LocalProvider(
+        RMBG_20,
+        _build_birefnet,
+        weights=weights,
+        device=device,
+        precision=precision,
+        input_size=input_size,
+        token=token,
+        slow_on_cpu=True,
+    )

@@ -1,0 +1,56 @@
+"""Test configuration shared by every test file.
+
+The suite never reaches the internet: HF_HUB_OFFLINE=1 and an empty
+HF_HOME are set before anything imports huggingface_hub, and no developer
+token leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HF_HOME = tempfile.mkdtemp(prefix="rmbg-test-hf-")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "FAL_KEY", "RUNWARE_API_KEY"):
+    os.environ.pop(_var, None)
+
+import pytest  # noqa: E402
+
+from tests.hfcache import HFCache  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files under tests/goldens instead of comparing against them",
+    )
+
+
+@pytest.fixture
+def update_goldens(request) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch) -> HFCache:
+    """An empty Hugging Face cache in tmp_path, used by every hub call."""
+    import huggingface_hub.constants as constants
+
+    cache = HFCache(tmp_path / "hub")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache.root))
+    return cache
+
+
+@pytest.fixture(autouse=True)
+def _fresh_matte_cache():
+    """Tests never see mattes cached by other tests."""
+    from rmbg.cache import default_cache
+
+    default_cache.clear()
+    yield
+    default_cache.clear()

@@ -1,0 +1,82 @@
+"""Deterministic weights and a hand-built Hugging Face cache, for offline tests.
+
+The files are laid out exactly as huggingface_hub lays out a download
+(blobs/<sha256>, snapshots/<revision>/<file> -> ../../blobs/<sha256>,
+refs/main), so the real hf_hub_download finds them with HF_HUB_OFFLINE=1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def read_keys(path: Path) -> list[tuple[str, tuple[int, ...], str]]:
+    """A key list file (key, shape, dtype per line, with a header)."""
+    rows = []
+    for line in path.read_text().splitlines()[1:]:
+        key, shape, dtype = line.split("\t")
+        dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
+        rows.append((key, dims, dtype))
+    return rows
+
+
+def deterministic_state(keys: list[tuple[str, tuple[int, ...], str]], seed: int = 0) -> dict:
+    """A state dict for a key list, from numpy's PCG64 only (the same on every
+    machine and torch version). Conv/linear weights are He-scaled normals;
+    BatchNorm statistics are near identity; index buffers are left to the
+    caller (pass `overrides`)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    state = {}
+    for key, shape, dtype in keys:
+        if dtype == "int64":
+            state[key] = torch.zeros(shape, dtype=torch.int64)
+            continue
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf == "running_var":
+            arr = 1.0 + 0.1 * np.abs(rng.standard_normal(shape))
+        elif leaf == "running_mean":
+            arr = 0.05 * rng.standard_normal(shape)
+        elif len(shape) >= 2:
+            fan_in = int(np.prod(shape[1:]))
+            arr = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        elif leaf == "weight":  # norm scale
+            arr = 1.0 + 0.05 * rng.standard_normal(shape)
+        else:  # biases and norm shifts
+            arr = 0.02 * rng.standard_normal(shape)
+        state[key] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    return state
+
+
+class HFCache:
+    """Writes files into a Hugging Face hub cache directory."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, repo_id: str, revision: str, filename: str, data: bytes) -> Path:
+        repo_dir = self.root / ("models--" + repo_id.replace("/", "--"))
+        digest = hashlib.sha256(data).hexdigest()
+        blob = repo_dir / "blobs" / digest
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo_dir / "snapshots" / revision / filename
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.exists() or link.is_symlink():
+            link.unlink()
+        os.symlink(os.path.relpath(blob, link.parent), link)
+        refs = repo_dir / "refs"
+        refs.mkdir(parents=True, exist_ok=True)
+        (refs / "main").write_text(revision)
+        return link
+
+    def add_state(self, repo_id: str, revision: str, filename: str, state: dict) -> Path:
+        from safetensors.torch import save
+
+        return self.add(repo_id, revision, filename, save(state, metadata={"format": "pt"}))
