@@ -81,3 +81,79 @@ def project(per_image: dict[str, Cost], images_per_month: int = REFERENCE_MONTHL
         for pid, cost in per_image.items()
     ]
     return sorted(rows, key=lambda row: (row.per_month, row.provider))
+
+
+# --- reported costs ---------------------------------------------------------------
+
+
+def reported_cost(value: object, provider_id: str) -> Cost:
+    """Cost of one call from a provider's own `cost` field (USD).
+
+    A missing or malformed value (not a number, negative, NaN) falls back
+    to the price table, labelled "estimated" with the reason in its note.
+    """
+    usd = _as_usd(value)
+    if usd is None:
+        why = "no cost reported" if value is None else "unreadable cost reported"
+        return Cost(PRICE_PER_IMAGE[provider_id], "estimated", f"price table ({why})")
+    return Cost(usd, "reported", "provider's cost field")
+
+
+def _as_usd(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        usd = Decimal(str(value).strip())
+    except ArithmeticError:
+        return None
+    if not usd.is_finite() or usd < 0:
+        return None
+    return usd
+
+
+# --- monthly projections -------------------------------------------------------------
+
+# Third-party reference points at 100,000 images/month, from the benchmark
+# blog in ../shared/seeds/000_b24192b690c79f43.txt ("$40/mo with RMBG-2.0 on
+# Runflow versus $5,000/mo with Remove.bg"). Vendor claims, not our measurements.
+SEED_REFERENCES: dict[str, Decimal] = {
+    "remove.bg (benchmark blog)": Decimal("5000") / REFERENCE_MONTHLY_VOLUME,
+    "RMBG-2.0 self-hosted A100 (benchmark blog)": Decimal("40") / REFERENCE_MONTHLY_VOLUME,
+}
+
+
+def hosted_projection(
+    images_per_month: int = REFERENCE_MONTHLY_VOLUME,
+    *,
+    local_seconds: dict[str, tuple[float, str]] | None = None,
+    include_references: bool = True,
+) -> list[Projection]:
+    """Monthly cost per provider at `images_per_month`, cheapest first.
+
+    Hosted providers use the price table. `local_seconds` maps a local
+    provider id to (measured seconds per image, device) and is costed with
+    compute_cost(). The seed benchmark's reference rows are added unless
+    `include_references` is False.
+    """
+    if images_per_month < 0:
+        raise ValueError("images_per_month must be zero or more")
+    costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in PRICE_PER_IMAGE}
+    for pid, (seconds, device) in (local_seconds or {}).items():
+        costs[pid] = compute_cost(seconds, device)
+    if include_references:
+        for name, usd in SEED_REFERENCES.items():
+            costs[name] = Cost(usd, "estimated", "third-party benchmark")
+    return project(costs, images_per_month)
+
+
+def projection_markdown(rows: list[Projection], images_per_month: int = REFERENCE_MONTHLY_VOLUME) -> str:
+    """A Markdown table of projections (USD per image and per month)."""
+    from .types import format_usd
+
+    lines = [
+        f"| provider | USD / image | USD / month at {images_per_month:,} images | basis |",
+        "|---|---:|---:|---|",
+    ]
+    for row in rows:
+        lines.append(f"| {row.provider} | {format_usd(row.per_image)} | {row.per_month:,.2f} | {row.source} |")
+    return "\n".join(lines)

@@ -1,0 +1,398 @@
+"""Shared HTTP plumbing for hosted providers: retries, errors, data URIs.
+
+Everything here is provider-neutral. A hosted provider builds its requests,
+hands them to `send()`, and gets back a 2xx `httpx.Response` or a
+`ProviderHTTPError` subclass whose message says what a person can do.
+
+Retry rules (design.md, point 7):
+- retried: HTTP 408, 429 and every 5xx (except a 504 that says the caller's
+  own start timeout expired), connection failures, and read timeouts of
+  idempotent requests (GET/PUT); a POST that timed out while reading may
+  already have been billed, so it is not sent again;
+- never retried: 400, 401, 402, 403, 404, 422 and every other 4xx;
+- waits grow exponentially with jitter; a `Retry-After` header is honoured
+  (up to `RetryPolicy.max_retry_after` seconds, beyond that we give up);
+- every call has an overall deadline (`RetryPolicy.deadline_s`).
+
+Keys never leave this module in text: every message and body excerpt goes
+through `scrub()` with the provider's secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import io
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from ..errors import (
+    ProviderAuthError,
+    ProviderCreditError,
+    ProviderHTTPError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    from PIL import Image
+
+USER_AGENT = "rmbg/0.1 (+https://huggingface.co/spaces)"
+RETRYABLE_STATUS = frozenset({408, 429})
+EXCERPT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a hosted call retries, waits and gives up. All times in seconds.
+
+    max_attempts: HTTP attempts per request (1 = never retry).
+    base_delay: wait before the 2nd attempt; doubles each attempt.
+    max_delay: cap on one backoff wait (before jitter).
+    jitter: each backoff wait is multiplied by a factor drawn uniformly
+        from [1 - jitter, 1 + jitter].
+    max_retry_after: a server's Retry-After is honoured up to this; longer
+        means "give up now" (a person should hear about it, not wait).
+    deadline_s: overall budget of one matte() call, including polling.
+    poll_interval / max_poll_interval: queue polling starts at the first,
+        grows by 1.5x per poll, capped at the second.
+    sleep, clock, random: injectable, so tests can record the waits a policy
+        would make instead of waiting.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.25
+    max_retry_after: float = 30.0
+    deadline_s: float = 120.0
+    poll_interval: float = 0.2
+    max_poll_interval: float = 2.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
+    random: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    @classmethod
+    def immediate(cls, max_attempts: int = 3, deadline_s: float = 10.0, **overrides) -> "RetryPolicy":
+        """Zero backoff, zero poll waits (tests). Retry-After is still honoured
+        through `sleep`; pass a recording `sleep` to see it."""
+        values = dict(base_delay=0.0, max_delay=0.0, jitter=0.0, poll_interval=0.0, max_poll_interval=0.0)
+        values.update(overrides)
+        return cls(max_attempts=max_attempts, deadline_s=deadline_s, **values)
+
+    def backoff(self, attempt: int) -> float:
+        """Wait after failed attempt number `attempt` (1-based), with jitter."""
+        delay = min(self.base_delay * (2 ** (attempt - 1)), self.max_delay)
+        if self.jitter:
+            delay *= 1 - self.jitter + 2 * self.jitter * self.random()
+        return max(0.0, delay)
+
+    def wait(self, attempt: int, retry_after: float | None) -> float:
+        """The wait before the next attempt: the server's Retry-After when it
+        gave one (and it is longer than our backoff), else our backoff."""
+        delay = self.backoff(attempt)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def poll_wait(self, poll: int) -> float:
+        """Wait before status poll number `poll` (1-based)."""
+        return min(self.poll_interval * (1.5 ** (poll - 1)), self.max_poll_interval)
+
+
+class Deadline:
+    """The overall time budget of one call, on the policy's clock."""
+
+    def __init__(self, policy: RetryPolicy):
+        self.policy = policy
+        self.start = policy.clock()
+        self.end = self.start + policy.deadline_s
+
+    def remaining(self) -> float:
+        return self.end - self.policy.clock()
+
+    def elapsed(self) -> float:
+        return self.policy.clock() - self.start
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+def default_timeout(read: float = 60.0):
+    """Explicit httpx timeouts: 5 s to connect, `read` s per read."""
+    import httpx
+
+    return httpx.Timeout(connect=5.0, read=read, write=30.0, pool=5.0)
+
+
+def make_client(timeout=None):
+    """An httpx.Client with explicit timeouts (used when none is injected)."""
+    import httpx
+
+    if timeout is None:
+        timeout = default_timeout()
+    elif isinstance(timeout, (int, float)):
+        timeout = default_timeout(float(timeout))
+    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+
+
+# --- secrets -----------------------------------------------------------------
+
+_AUTH_RE = re.compile(r"(?i)\b(key|bearer)\s+[A-Za-z0-9._:\-+/=]{6,}")
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret, and anything shaped like an auth header
+    value, replaced by '***'."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text)
+
+
+def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
+    """A short, key-free, single-line excerpt of a response body."""
+    flat = " ".join(scrub(text, secrets).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# --- data URIs and images ------------------------------------------------------
+
+
+def png_data_uri(image: "Image.Image") -> str:
+    """The image as `data:image/png;base64,...` (lossless; nothing to host)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_base64(text: str, provider_id: str) -> bytes:
+    """Bytes of a bare base64 string; malformed -> ProviderResponseError."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderResponseError(provider_id, "returned image data that is not valid base64.") from None
+
+
+def decode_data_uri(uri: str, provider_id: str) -> bytes:
+    """Bytes of a `data:<mime>;base64,<payload>` URI."""
+    head, sep, payload = uri.partition(",")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ProviderResponseError(provider_id, "returned a data URI that is not base64-encoded.")
+    return decode_base64(payload, provider_id)
+
+
+def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str) -> "Image.Image":
+    """The alpha channel (mode L) of a returned cut-out, checked against the
+    input size. Not an image, no transparency or another size ->
+    ProviderResponseError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise ProviderResponseError(
+            provider_id, f"returned a result that is not an image ({len(data)} bytes)."
+        ) from None
+    if img.size != size:
+        raise ProviderResponseError(
+            provider_id,
+            f"returned a {img.size[0]}x{img.size[1]} image for a {size[0]}x{size[1]} input.",
+        )
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode != "RGBA":
+        raise ProviderResponseError(
+            provider_id, f"returned a {img.format or 'non-PNG'} image without transparency (mode {img.mode})."
+        )
+    return img.getchannel("A")
+
+
+# --- HTTP with retries ----------------------------------------------------------
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+ReasonFn = Callable[["httpx.Response"], str]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Who we are talking to, for messages: provider id, the env var that
+    holds its key, and the secrets to scrub."""
+
+    provider_id: str
+    key_env: str
+    secrets: tuple[str, ...]
+    reason: ReasonFn  # a provider's own error text from a response body
+
+
+def send(
+    client: "httpx.Client",
+    endpoint: Endpoint,
+    policy: RetryPolicy,
+    deadline: Deadline,
+    method: str,
+    url: str,
+    **kwargs,
+) -> "httpx.Response":
+    """One logical request with retries; returns a 2xx response or raises."""
+    import httpx
+
+    idempotent = method.upper() in ("GET", "PUT", "HEAD", "DELETE")
+    attempt = 0
+    while True:
+        attempt += 1
+        if deadline.expired():
+            raise timeout_error(endpoint, deadline)
+        try:
+            response = client.request(method, url, timeout=_timeout_for(client, deadline), **kwargs)
+        except httpx.TimeoutException as exc:
+            connect = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            if (connect or idempotent) and attempt < policy.max_attempts:
+                _pause(policy, deadline, policy.wait(attempt, None), endpoint)
+                continue
+            raise ProviderTimeoutError(
+                endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later."
+            ) from None
+        except httpx.TransportError as exc:
+            if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)) and attempt < policy.max_attempts:
+                _pause(policy, deadline, policy.wait(attempt, None), endpoint)
+                continue
+            raise ProviderUnavailableError(
+                endpoint.provider_id,
+                f"could not be reached ({_what(exc)}). Check your connection or try again later.",
+            ) from None
+        if response.is_success:
+            return response
+        if _retryable(response) and attempt < policy.max_attempts:
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            if retry_after is None or retry_after <= policy.max_retry_after:
+                _pause(policy, deadline, policy.wait(attempt, retry_after), endpoint)
+                continue
+        raise http_error(endpoint, response, attempts=attempt)
+
+
+def _timeout_for(client: "httpx.Client", deadline: Deadline):
+    """The client's own timeouts, with read/write shortened to the time left."""
+    import httpx
+
+    base = client.timeout
+    left = max(0.001, deadline.remaining())
+
+    def cut(value):
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(connect=cut(base.connect), read=cut(base.read), write=cut(base.write), pool=cut(base.pool))
+
+
+def _retryable(response: "httpx.Response") -> bool:
+    status = response.status_code
+    if status == 504 and "x-fal-request-timeout-type" in response.headers:
+        return False  # the caller's own start timeout ran out: retrying cannot help
+    return status in RETRYABLE_STATUS or status >= 500
+
+
+def _pause(policy: RetryPolicy, deadline: Deadline, seconds: float, endpoint: Endpoint) -> None:
+    if seconds >= deadline.remaining():
+        raise timeout_error(endpoint, deadline)
+    policy.sleep(seconds)  # called even for 0 s, so a recording sleep sees every retry
+
+
+def _what(exc: Exception) -> str:
+    return type(exc).__name__
+
+
+def timeout_error(endpoint: Endpoint, deadline: Deadline, request_id: str = "") -> ProviderTimeoutError:
+    rid = f" (request {request_id})" if request_id else ""
+    return ProviderTimeoutError(
+        endpoint.provider_id,
+        f"timed out after {deadline.policy.deadline_s:g} s{rid}. The provider may be busy; try again later.",
+    )
+
+
+def http_error(endpoint: Endpoint, response: "httpx.Response", attempts: int = 1) -> ProviderHTTPError:
+    """The right ProviderHTTPError subclass for a non-2xx response."""
+    status = response.status_code
+    secrets = endpoint.secrets
+    reason = scrub(endpoint.reason(response), secrets) or f"HTTP {status}"
+    body = excerpt(response.text, secrets)
+    pid, env = endpoint.provider_id, endpoint.key_env
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    if status == 401:
+        return ProviderAuthError(pid, f"the API key was rejected (HTTP 401: {reason}). Check {env}.", status=status, excerpt=body)
+    if status == 402 or (status == 403 and _is_credit(reason)):
+        return ProviderCreditError(
+            pid, f"the account is out of credit (HTTP {status}: {reason}). Top up your balance.", status=status, excerpt=body
+        )
+    if status == 403:
+        return ProviderAuthError(pid, f"the API key is not allowed to do this (HTTP 403: {reason}). Check {env}.", status=status, excerpt=body)
+    if status in (400, 413, 415, 422):
+        return ProviderRejectedError(pid, f"rejected the image (HTTP {status}): {reason}", status=status, excerpt=body)
+    if status == 429:
+        wait = response.headers.get("retry-after")
+        hint = f" The provider asks to wait {wait} s." if wait else ""
+        return ProviderRateLimitError(pid, f"rate limited (HTTP 429){tried}.{hint} Try again later.", status=status, excerpt=body)
+    if status == 408 or (status == 504 and "x-fal-request-timeout-type" in response.headers):
+        return ProviderTimeoutError(pid, f"timed out on the provider's side (HTTP {status}){tried}: {reason}", status=status, excerpt=body)
+    if status >= 500:
+        return ProviderUnavailableError(
+            pid, f"is unavailable (HTTP {status}){tried}: {reason}. Try again later.", status=status, excerpt=body
+        )
+    return ProviderHTTPError(pid, f"answered HTTP {status}: {reason}", status=status, excerpt=body)
+
+
+def _is_credit(reason: str) -> bool:
+    text = reason.lower()
+    return any(word in text for word in ("balance", "credit", "top_up", "top up", "billing"))
+
+
+def json_body(response: "httpx.Response", provider_id: str, what: str, secrets: Iterable[str] = ()):
+    """Parsed JSON of a 2xx response; anything else -> ProviderResponseError."""
+    try:
+        return response.json()
+    except ValueError:
+        ctype = response.headers.get("content-type", "?")
+        raise ProviderResponseError(
+            provider_id, f"{what} is not JSON (content-type {ctype}).", status=response.status_code, excerpt=excerpt(response.text, secrets)
+        ) from None
+
+
+def same_origin(url: str, base: str) -> bool:
+    """True when `url` is on the same scheme://host:port as `base`; keys are
+    only ever sent there."""
+    import httpx
+
+    try:
+        a, b = httpx.URL(url), httpx.URL(base)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)

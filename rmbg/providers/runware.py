@@ -1,0 +1,318 @@
+"""Runware: Bria RMBG 2.0 (`bria:2@1`) and RemBG 1.4 (`runware:109@1`).
+
+Protocol (specs/providers.md section 2): one REST call,
+  POST {base}/v1, `Authorization: Bearer <key>`, body a JSON array with one
+  `removeBackground` task (fresh UUID v4, `inputs.image` a PNG data URI,
+  `outputType: base64Data`, `outputFormat: PNG` (the JPG default has no
+  alpha), `includeCost: true`, `deliveryMethod: sync`);
+answer `{"data": [item]}` matched by taskUUID, or `{"errors": [...]}`.
+
+The PNG's alpha channel is the matte; the item's `cost` is the reported
+price. Only RemBG takes `settings`, and only those that change the matte
+(post-processing and alpha matting); background colour and mask-only are
+rendered locally and never sent.
+
+Configuration: key from `api_key=` or RUNWARE_API_KEY; host from
+`base_url=` or RMBG_RUNWARE_URL (default https://api.runware.ai).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+from ..errors import (
+    MissingCredentialsError,
+    ProviderAuthError,
+    ProviderCreditError,
+    ProviderHTTPError,
+    ProviderRateLimitError,
+    ProviderRejectedError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
+from ..pricing import price_estimate, reported_cost
+from ..types import Cost, Matte
+from .base import ProviderStatus
+from .http import (
+    Deadline,
+    Endpoint,
+    RetryPolicy,
+    alpha_from_image_bytes,
+    decode_base64,
+    decode_data_uri,
+    excerpt,
+    json_body,
+    make_client,
+    png_data_uri,
+    scrub,
+    send,
+)
+
+KEY_ENV = "RUNWARE_API_KEY"
+URL_ENV = "RMBG_RUNWARE_URL"
+DEFAULT_URL = "https://api.runware.ai"
+KEY_PAGE = "https://my.runware.ai/signup"
+RESULT_TASK_TYPES = ("removeBackground", "imageBackgroundRemoval")  # docs schema vs docs examples
+
+
+@dataclass(frozen=True)
+class RembgSettings:
+    """RemBG 1.4 options that change the matte (Runware's `settings`).
+
+    Thresholds are 8-bit levels (1-255); erode size is in pixels.
+    """
+
+    post_process_mask: bool = False
+    alpha_matting: bool = False
+    alpha_matting_foreground_threshold: int = 240
+    alpha_matting_background_threshold: int = 10
+    alpha_matting_erode_size: int = 10
+
+    def __post_init__(self):
+        for name in ("alpha_matting_foreground_threshold", "alpha_matting_background_threshold", "alpha_matting_erode_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
+                raise ValueError(f"{name} must be a whole number from 1 to 255, got {value!r}")
+
+    def wire(self) -> dict[str, object]:
+        """The `settings` object Runware expects."""
+        return {
+            "postProcessMask": self.post_process_mask,
+            "alphaMatting": self.alpha_matting,
+            "alphaMattingForegroundThreshold": self.alpha_matting_foreground_threshold,
+            "alphaMattingBackgroundThreshold": self.alpha_matting_background_threshold,
+            "alphaMattingErodeSize": self.alpha_matting_erode_size,
+        }
+
+
+class RunwareRemoveBackground:
+    """One Runware background-removal model. Cost: Runware's reported `cost`."""
+
+    kind = "hosted"
+
+    def __init__(
+        self,
+        provider_id: str,
+        label: str,
+        model: str,
+        *,
+        settings: RembgSettings | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client=None,
+        retry: RetryPolicy | None = None,
+        timeout=None,
+    ):
+        """model: Runware AIR id. settings: only for RemBG (runware:109@1).
+        api_key / base_url / client / retry / timeout: as in FalBria."""
+        self.id = provider_id
+        self.label = label
+        self.model = model
+        self.settings = settings
+        self._api_key = api_key or None
+        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._client = client
+        self._owns_client = client is None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"RunwareRemoveBackground(id={self.id!r}, model={self.model!r}, base_url={self.base_url!r}, "
+                f"key={'set' if self._key() else 'missing'})")
+
+    # --- Provider protocol ------------------------------------------------
+
+    def options(self) -> Mapping[str, object]:
+        opts: dict[str, object] = {"model": self.model}
+        if self.settings is not None:
+            opts.update(self.settings.wire())
+        return opts
+
+    def status(self) -> ProviderStatus:
+        if not self._key():
+            return ProviderStatus("needs_key", f"needs {KEY_ENV} (a Runware API key)")
+        return ProviderStatus("ready", "Runware key set")
+
+    def estimate(self) -> Cost:
+        return price_estimate(self.id)
+
+    def task(self, image) -> dict[str, object]:
+        """The removeBackground task for one image (a fresh taskUUID each time)."""
+        task: dict[str, object] = {
+            "taskType": "removeBackground",
+            "taskUUID": str(uuid.uuid4()),
+            "model": self.model,
+            "inputs": {"image": png_data_uri(image)},
+            "outputType": "base64Data",
+            "outputFormat": "PNG",
+            "includeCost": True,
+            "deliveryMethod": "sync",
+        }
+        if self.settings is not None:
+            task["settings"] = self.settings.wire()
+        return task
+
+    def matte(self, image) -> Matte:
+        """Alpha (mode L, image.size) of an RGB PIL image via Runware."""
+        key = self._key()
+        if not key:
+            raise MissingCredentialsError(self.id, KEY_ENV, KEY_PAGE)
+        endpoint = Endpoint(self.id, KEY_ENV, (key,), runware_reason)
+        headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+        task = self.task(image)
+        client = self._http()
+        deadline = Deadline(self.retry)
+        start = time.perf_counter()
+        response = send(client, endpoint, self.retry, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers)
+        item = self._item(json_body(response, self.id, "the response", (key,)), str(task["taskUUID"]))
+        data = self._image_bytes(client, endpoint, deadline, item)
+        alpha = alpha_from_image_bytes(data, image.size, self.id)
+        meta = {"model": self.model, "request_id": str(task["taskUUID"])}
+        if isinstance(item.get("imageUUID"), str):
+            meta["image_uuid"] = item["imageUUID"]
+        return Matte(alpha=alpha, cost=reported_cost(item.get("cost"), self.id),
+                     seconds=time.perf_counter() - start, meta=meta)
+
+    def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # --- steps ------------------------------------------------------------
+
+    def _key(self) -> str | None:
+        return self._api_key or os.environ.get(KEY_ENV) or None
+
+    def _http(self):
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self._timeout)
+            return self._client
+
+    def _item(self, body, task_uuid: str) -> dict:
+        """Our task's result item; errors for our task (or for no task) raise."""
+        if not isinstance(body, dict):
+            raise ProviderResponseError(self.id, "the response is not a JSON object.", excerpt=excerpt(str(body)[:400]))
+        data = body.get("data") if isinstance(body.get("data"), list) else []
+        ours = [i for i in data if isinstance(i, dict) and i.get("taskUUID") == task_uuid]
+        errors = [e for e in _error_list(body) if e.get("taskUUID") in (None, task_uuid)]
+        errors += [_item_error(i) for i in ours if i.get("status") == "error"]
+        if errors:
+            raise code_error(self.id, errors[0], self._secrets())
+        if not ours:
+            raise ProviderResponseError(self.id, "the response has no result for our task.", excerpt=excerpt(str(body)[:400]))
+        item = ours[0]
+        if item.get("taskType") not in RESULT_TASK_TYPES:
+            raise ProviderResponseError(self.id, f"the result has an unexpected taskType {str(item.get('taskType'))[:40]!r}.")
+        return item
+
+    def _image_bytes(self, client, endpoint: Endpoint, deadline: Deadline, item: dict) -> bytes:
+        if isinstance(item.get("imageBase64Data"), str):
+            return decode_base64(item["imageBase64Data"], self.id)
+        if isinstance(item.get("imageDataURI"), str):
+            return decode_data_uri(item["imageDataURI"], self.id)
+        url = item.get("imageURL")
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return send(client, endpoint, self.retry, deadline, "GET", url).content  # public: no key sent
+        raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = self._key()
+        return (key,) if key else ()
+
+
+def _error_list(body: dict) -> list[dict]:
+    errors = body.get("errors")
+    found = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    if isinstance(body.get("error"), dict):  # the singular form some errors use
+        found.append({**body["error"], "taskUUID": body.get("taskUUID")})
+    return found
+
+
+def _item_error(item: dict) -> dict:
+    inner = item.get("error") if isinstance(item.get("error"), dict) else {}
+    return {"code": inner.get("code", "error"), "message": inner.get("message", ""), "taskUUID": item.get("taskUUID")}
+
+
+def _describe(error: dict) -> str:
+    message = str(error.get("message") or "").strip()[:200]
+    code = str(error.get("code") or "").strip()[:60]
+    param = error.get("parameter")
+    extra = ", ".join(x for x in (code, f"parameter {param}" if param else "") if x)
+    return f"{message} ({extra})" if message and extra else (message or extra or "unknown error")
+
+
+def runware_reason(response) -> str:
+    """Runware's own error text from an `{"errors": [...]}` body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return excerpt(response.text, limit=120)
+    errors = _error_list(body) if isinstance(body, dict) else []
+    return _describe(errors[0]) if errors else ""
+
+
+_CODE_CLASSES = (
+    (("invalidApiKey", "unauthorized", "missingApiKey"), ProviderAuthError, "the API key was rejected: {r}. Check " + KEY_ENV + "."),
+    (("insufficientCredits", "paymentRequired", "quotaExceeded"), ProviderCreditError, "the account is out of credit: {r}. Top up your balance."),
+    (("rateLimitExceeded",), ProviderRateLimitError, "rate limited: {r}. Try again later."),
+    (("timeoutProvider", "requestTimeout"), ProviderTimeoutError, "timed out on the provider's side: {r}. Try again later."),
+    (("internalServerError", "serviceUnavailable", "inferenceError", "downloadFailed"), ProviderUnavailableError,
+     "failed on the provider's side: {r}. Try again later."),
+)
+
+
+def code_error(provider_id: str, error: dict, secrets=()) -> ProviderHTTPError:
+    """The ProviderHTTPError for a Runware error item, by its `code`."""
+    code = str(error.get("code") or "")
+    reason = scrub(_describe(error), secrets)
+    for codes, cls, text in _CODE_CLASSES:
+        if code in codes:
+            return cls(provider_id, text.format(r=reason), excerpt=reason)
+    if code.startswith(("invalid", "missing", "unsupported", "unknown")) or code in ("contentPolicyViolation", "nsfwContentDetected"):
+        return ProviderRejectedError(provider_id, f"rejected the image: {reason}", excerpt=reason)
+    if code.startswith("provider"):
+        return ProviderUnavailableError(provider_id, f"failed on the provider's side: {reason}. Try again later.", excerpt=reason)
+    return ProviderHTTPError(provider_id, f"failed: {reason}", excerpt=reason)
+
+
+def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):
+    policy = retry or RetryPolicy()
+    if deadline_s is not None:
+        policy = replace(policy, deadline_s=deadline_s)
+    return RunwareRemoveBackground(provider_id, label, model, settings=settings, api_key=api_key,
+                                   base_url=base_url, client=client, retry=policy, timeout=timeout)
+
+
+def runware_bria(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None):
+    """Registry factory for "runware-bria" (bria:2@1, Bria RMBG 2.0)."""
+    return _build("runware-bria", "Runware · Bria RMBG 2.0", "bria:2@1", None, api_key=api_key,
+                  base_url=base_url, client=client, retry=retry, timeout=timeout, deadline_s=deadline_s)
+
+
+def runware_rembg(
+    *,
+    api_key=None,
+    base_url=None,
+    client=None,
+    retry=None,
+    timeout=None,
+    deadline_s=None,
+    post_process_mask: bool = False,
+    alpha_matting: bool = False,
+    alpha_matting_foreground_threshold: int = 240,
+    alpha_matting_background_threshold: int = 10,
+    alpha_matting_erode_size: int = 10,
+):
+    """Registry factory for "runware-rembg" (runware:109@1, RemBG 1.4) with its options."""
+    settings = RembgSettings(post_process_mask, alpha_matting, alpha_matting_foreground_threshold,
+                             alpha_matting_background_threshold, alpha_matting_erode_size)
+    return _build("runware-rembg", "Runware · RemBG 1.4", "runware:109@1", settings, api_key=api_key,
+                  base_url=base_url, client=client, retry=retry, timeout=timeout, deadline_s=deadline_s)
