@@ -1,0 +1,238 @@
+"""Shared machinery of the fake provider servers.
+
+A FakeServer is a real HTTP server (standard library, threaded) bound to
+127.0.0.1 on a free port. It records every request as a `Call`, answers
+through `handle()`, and pops injected `Fault`s per operation.
+
+Mattes are real: `simple_matte()` marks as foreground every pixel whose
+colour is far from the mean colour of the image border (deterministic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import io
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake received. Header names are lower-case."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Fault:
+    """A fault to inject.
+
+    kind: the server's fault name (see each server's FAULTS docstring).
+    op: which operation it hits ("*" = the next request of any kind).
+    times: how many requests it hits before it is used up.
+    retry_after: value of a Retry-After header to send, if any.
+    delay: seconds to hold the response (the "slow" fault).
+    """
+
+    kind: str
+    op: str = "*"
+    times: int = 1
+    retry_after: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, obj, headers: dict[str, str] | None = None) -> "Reply":
+        return cls(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        call = Call(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        reply = self.server.fake.dispatch(call)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: "FakeServer"
+
+
+class FakeServer:
+    """Base of the fakes: lifecycle, call log, fault queue."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.calls: list[Call] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.fake = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases any "slow" reply still waiting
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "FakeServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def inject(self, fault: Fault | str, **kw) -> Fault:
+        """Queue a fault: inject("rate-limit", op="submit", times=2, retry_after="1")."""
+        if isinstance(fault, str):
+            fault = Fault(fault, **kw)
+        if fault.kind not in self.FAULTS:
+            raise ValueError(f"unknown fault {fault.kind!r}; known: {', '.join(sorted(self.FAULTS))}")
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._faults.clear()
+
+    def take_fault(self, op: str) -> Fault | None:
+        """The first queued fault for `op` (or "*"), used once."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.op in ("*", op):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def hold(self, seconds: float) -> None:
+        """Hold a reply for `seconds` (released early when the server stops)."""
+        self._stopping.wait(seconds)
+
+    def dispatch(self, call: Call) -> Reply:
+        with self._lock:
+            self.calls.append(call)
+        try:
+            return self.handle(call)
+        except Exception as exc:  # a bug in the fake must show up, not hang the client
+            return Reply.json(500, {"detail": f"fake server bug: {type(exc).__name__}: {exc}"})
+
+    FAULTS: frozenset[str] = frozenset()
+
+    def handle(self, call: Call) -> Reply:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# --- images -------------------------------------------------------------------
+
+
+def decode_image_input(value: str) -> Image.Image | None:
+    """A data URI or bare base64 string -> RGB image, or None if it is neither."""
+    payload = value.partition(",")[2] if value.startswith("data:") else value
+    try:
+        raw = base64.b64decode(payload, validate=True)
+        img = Image.open(io.BytesIO(raw))
+        img.load()
+    except (binascii.Error, ValueError, OSError):
+        return None
+    return img.convert("RGB")
+
+
+def simple_matte(rgb: Image.Image) -> Image.Image:
+    """Deterministic matte (mode L): distance from the mean border colour,
+    0 below 16 levels, 255 above 64, linear in between."""
+    arr = np.asarray(rgb.convert("RGB"), dtype=np.float32)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    dist = np.linalg.norm(arr - border.mean(axis=0), axis=2)
+    alpha = np.clip((dist - 16.0) * (255.0 / 48.0), 0, 255)
+    return Image.fromarray(alpha.round().astype(np.uint8), "L")
+
+
+def encode(img: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
+    out = rgb.convert("RGBA")
+    out.putalpha(alpha)
+    return out
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+
+def serve_forever(make, description: str, argv=None) -> None:
+    """Command-line entry: run one fake until Ctrl-C (used by `python -m`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = any free port")
+    args = parser.parse_args(argv)
+    fake = make(host=args.host, port=args.port)
+    print(f"{type(fake).__name__} listening on {fake.url}", flush=True)
+    try:
+        fake._httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake._httpd.server_close()
