@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rmbg.models import deform
+from rmbg.models import birefnet, deform, swin
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rmbg-2.0.keys.tsv"
 
@@ -133,3 +133,169 @@ def test_deformable_conv2d_module_uses_offsets_and_modulator():
         mask = 2 * torch.sigmoid(block.modulator_conv(x))
         want = _reference_deform(x, offset, block.regular_conv.weight, None, 1, 1, 1, mask)
         torch.testing.assert_close(block(x).double(), want, atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- Swin attention
+
+def test_relative_position_index_matches_direct_formula():
+    w = 12
+    index = swin.relative_position_index(w)
+    assert index.dtype == torch.int64 and index.shape == (w * w, w * w)
+    for p in (0, 5, 13, 77, 143):
+        for q in (0, 11, 12, 100, 143):
+            dr = p // w - q // w
+            dc = p % w - q % w
+            assert int(index[p, q]) == (dr + w - 1) * (2 * w - 1) + (dc + w - 1)
+    assert int(index.min()) == 0 and int(index.max()) == (2 * w - 1) ** 2 - 1
+
+
+def test_shift_mask_separates_regions_of_the_rolled_map():
+    # 24x24 padded map, window 12, shift 6: window (0, 0) holds only region 0 (no -100);
+    # the bottom-right window mixes 4 regions.
+    mask = swin.shift_attention_mask(24, 24, 12, 6, torch.device("cpu"))
+    assert mask.shape == (4, 144, 144)
+    assert set(torch.unique(mask).tolist()) == {0.0, -100.0}
+    assert not mask[0].any()
+    last = mask[3]
+    # token (0, 0) and token (11, 11) of the last window come from different regions
+    assert float(last[0, 143]) == -100.0 and float(last[0, 1]) == 0.0
+
+
+@pytest.mark.parametrize("shift", [0, 6])
+def test_swin_block_sdpa_matches_plain_attention(shift):
+    torch.manual_seed(0)
+    block = swin.SwinTransformerBlock(dim=64, num_heads=2, window=12, shift=shift).eval()
+    with torch.no_grad():
+        block.attn.relative_position_bias_table.normal_(0, 1.0)
+    h, w = 30, 20  # padded to 36x24: padding and (when shifted) the mask are exercised
+    x = torch.randn(2, h * w, 64)
+    mask = swin.shift_attention_mask(36, 24, 12, 6, torch.device("cpu"))
+    with torch.no_grad():
+        block.attn.attention = "plain"
+        plain = block(x, h, w, mask)
+        block.attn.attention = "sdpa"
+        fused = block(x, h, w, mask)
+    assert not torch.equal(plain, x)
+    torch.testing.assert_close(fused, plain, atol=2e-5, rtol=1e-5)
+
+
+def test_shifted_block_differs_from_unshifted():
+    torch.manual_seed(0)
+    block = swin.SwinTransformerBlock(dim=32, num_heads=2, window=12, shift=6).eval()
+    x = torch.randn(1, 24 * 24, 32)
+    mask = swin.shift_attention_mask(24, 24, 12, 6, torch.device("cpu"))
+    with torch.no_grad():
+        shifted = block(x, 24, 24, mask)
+        block.shift = 0
+        unshifted = block(x, 24, 24, mask)
+    assert (shifted - unshifted).abs().max() > 1e-3
+
+
+# ---------------------------------------------------------------- full network
+
+def _fixture_rows():
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "key\tshape\tdtype"
+    return [tuple(line.split("\t")) for line in lines[1:]]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return birefnet.build_birefnet()
+
+
+def _deterministic_state(net, seed):
+    """Plausible weights: norms near 1, the rest small, positive variances."""
+    gen = torch.Generator().manual_seed(seed)
+    norm_types = (torch.nn.LayerNorm, torch.nn.BatchNorm2d)
+    state = {}
+    for name, ref in net.state_dict().items():
+        module_name, _, leaf = name.rpartition(".")
+        module = net.get_submodule(module_name)
+        if leaf == "relative_position_index":
+            value = swin.relative_position_index(12)
+        elif leaf == "num_batches_tracked":
+            value = torch.tensor(seed * 1000 + len(state), dtype=torch.int64)
+        elif leaf == "running_var":
+            value = 1 + 0.1 * torch.rand(ref.shape, generator=gen)
+        elif leaf == "weight" and isinstance(module, norm_types):
+            value = 1 + 0.1 * torch.randn(ref.shape, generator=gen)
+        else:
+            value = 0.02 * torch.randn(ref.shape, generator=gen)
+        state[name] = value
+    return state
+
+
+def test_state_dict_matches_checkpoint_key_list(model):
+    got = [
+        (name, str(tuple(t.shape)), str(t.dtype).removeprefix("torch."))
+        for name, t in model.state_dict().items()
+    ]
+    want = _fixture_rows()
+    assert len(want) == 754
+    assert got == want  # names, shapes, dtypes, and the checkpoint's order
+    buffers = dict(model.named_buffers())
+    assert sum(name.endswith("relative_position_index") for name in buffers) == 24
+    assert sum(name.endswith("num_batches_tracked") for name in buffers) == 43
+    assert sum(p.numel() for p in model.parameters()) == 220_176_498
+
+
+def test_strict_load_round_trips(model):
+    state = _deterministic_state(model, seed=7)
+    result = model.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    loaded = model.state_dict()
+    for name, value in state.items():
+        assert loaded[name].dtype == value.dtype, name
+        assert torch.equal(loaded[name], value), name
+    missing = dict(state)
+    del missing["decoder.gdt_convs_pred_2.0.bias"]
+    with pytest.raises(RuntimeError, match="Missing key"):
+        model.load_state_dict(missing, strict=True)
+    extra = dict(state, **{"bb.layers.0.blocks.0.attn.extra": torch.zeros(1)})
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        model.load_state_dict(extra, strict=True)
+
+
+def test_image_patches_are_column_major():
+    image = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).view(2, 3, 8, 12)
+    got = birefnet.image_patches(image, (4, 4))
+    want = []
+    for n in range(2):
+        tiles = []
+        for col in range(3):  # left to right
+            for row in range(2):  # top to bottom within a column
+                tiles.append(image[n, :, row * 4:(row + 1) * 4, col * 4:(col + 1) * 4])
+        want.append(torch.cat(tiles, dim=0))
+    assert torch.equal(got, torch.stack(want))
+    assert got.shape == (2, 3 * 6, 4, 4)
+
+
+def test_forward_at_reduced_size(model):
+    model.load_state_dict(_deterministic_state(model, seed=1), strict=True)
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        outs = model(x)
+    assert isinstance(outs, list)
+    assert [tuple(o.shape) for o in outs] == [(1, 1, 8, 8), (1, 1, 16, 16), (1, 1, 32, 32), (1, 1, 256, 256)]
+    for out in outs:
+        assert out.dtype == torch.float32
+        assert torch.isfinite(out).all()
+    assert float(outs[-1].std()) > 0  # not a constant map
+
+
+def test_forward_batch_items_are_independent_and_attention_modes_agree(model):
+    model.load_state_dict(_deterministic_state(model, seed=1), strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    try:
+        with torch.inference_mode():
+            both = model(x)
+            first = model(x[:1])
+            model.bb.set_attention("plain")
+            plain = model(x)
+    finally:
+        model.bb.set_attention("sdpa")
+    for b, f, p in zip(both, first, plain):
+        torch.testing.assert_close(b[:1], f, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(b, p, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(both[-1][0], both[-1][1])

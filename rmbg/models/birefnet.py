@@ -1,0 +1,248 @@
+"""BiRefNet with a Swin-L backbone (the RMBG-2.0 network), written from
+../shared/specs/models.md sections 2.2-2.7.
+
+Attribute names follow the checkpoint, so the official model.safetensors
+(754 tensors, 220,176,498 parameters) loads with load_state_dict(strict=True).
+Every decoder BatchNorm is kept (the reference config has batch_size 4).
+
+Input: [B, 3, H, W] ImageNet-normalised RGB, H and W multiples of 32
+(1024 x 1024 for the official pipeline). Output at eval: the list
+[m4, m3, m2, p1_out] of logits at H/32, H/16, H/8 and H; the mask is
+sigmoid(p1_out).
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .deform import DeformableConv2d
+from .swin import SwinTransformer, swin_v1_large
+
+# Backbone channels doubled by the two-scale 'cat' input: [x4, x3, x2, x1].
+CHANNELS = (3072, 1536, 768, 384)
+DEC_INTER = 64  # dec_channels_inter 'fixed'
+GDT_CHANNELS = 16
+
+
+def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear, align_corners=True (all BiRefNet resizes); identity when the size matches."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
+
+
+def image_patches(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """P(s): cut x [B, C, H, W] into s_h x s_w tiles, stacked on channels column-major.
+
+    Column j (left to right), row i (top to bottom) within it, gives channels
+    [(j*nh + i)*C, (j*nh + i + 1)*C). H and W must be multiples of the tile.
+    Result: [B, C*(H/s_h)*(W/s_w), s_h, s_w].
+    """
+    b, c, h, w = x.shape
+    sh, sw = int(size[0]), int(size[1])
+    if h % sh or w % sw:
+        raise ValueError(f"image {h}x{w} is not a multiple of the {sh}x{sw} feature map")
+    nh, nw = h // sh, w // sw
+    tiles = x.reshape(b, c, nh, sh, nw, sw).permute(0, 4, 2, 1, 3, 5)  # [B, nw, nh, C, sh, sw]
+    return tiles.reshape(b, nw * nh * c, sh, sw)
+
+
+class BasicLatBlk(nn.Module):
+    """Lateral 1x1 conv (with bias)."""
+
+    def __init__(self, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class SimpleConvs(nn.Module):
+    """3x3 conv in->64, 3x3 conv 64->out, both with bias, no activation between."""
+
+    def __init__(self, in_ch: int, out_ch: int, inter: int = DEC_INTER):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, inter, 3, padding=1)
+        self.conv_out = nn.Conv2d(inter, out_ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.conv1(x))
+
+
+class _ASPPModuleDeformable(nn.Module):
+    """DeformableConv2d -> BatchNorm -> ReLU."""
+
+    def __init__(self, in_ch: int, planes: int, kernel_size: int, padding: int):
+        super().__init__()
+        self.atrous_conv = DeformableConv2d(in_ch, planes, kernel_size, stride=1, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.atrous_conv(x)))
+
+
+class ASPPDeformable(nn.Module):
+    """aspp1 (k1) + deformable k1/k3/k7 branches + image pooling, 1280 -> 64 channels."""
+
+    def __init__(self, in_ch: int = DEC_INTER, out_ch: int = DEC_INTER, kernels: Sequence[int] = (1, 3, 7)):
+        super().__init__()
+        planes = 256
+        self.aspp1 = _ASPPModuleDeformable(in_ch, planes, 1, padding=0)
+        self.aspp_deforms = nn.ModuleList(_ASPPModuleDeformable(in_ch, planes, k, padding=k // 2) for k in kernels)
+        self.global_avg_pool = nn.Sequential(
+            nn.AdaptiveAvgPool2d((1, 1)),
+            nn.Conv2d(in_ch, planes, 1, bias=False),
+            nn.BatchNorm2d(planes),
+            nn.ReLU(inplace=True),
+        )
+        self.conv1 = nn.Conv2d(planes * (2 + len(kernels)), out_ch, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.aspp1(x)
+        branches = [deform(x) for deform in self.aspp_deforms]
+        pooled = _resize(self.global_avg_pool(x), x1.shape[2:])
+        x = torch.cat([x1, *branches, pooled], dim=1)
+        return self.dropout(self.relu(self.bn1(self.conv1(x))))
+
+
+class BasicDecBlk(nn.Module):
+    """conv_in 3x3 -> bn_in -> ReLU -> ASPPDeformable -> conv_out 3x3 -> bn_out (no final ReLU)."""
+
+    def __init__(self, in_ch: int, out_ch: int, inter: int = DEC_INTER):
+        super().__init__()
+        self.conv_in = nn.Conv2d(in_ch, inter, 3, padding=1)
+        self.relu_in = nn.ReLU(inplace=True)
+        self.dec_att = ASPPDeformable(inter, inter)
+        self.conv_out = nn.Conv2d(inter, out_ch, 3, padding=1)
+        # Registered after conv_out, as in the checkpoint's key order.
+        self.bn_in = nn.BatchNorm2d(inter)
+        self.bn_out = nn.BatchNorm2d(out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu_in(self.bn_in(self.conv_in(x)))
+        return self.bn_out(self.conv_out(self.dec_att(x)))
+
+
+def _gdt_convs(in_ch: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, GDT_CHANNELS, 3, padding=1), nn.BatchNorm2d(GDT_CHANNELS), nn.ReLU(inplace=True)
+    )
+
+
+def _one_by_one(in_ch: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, 1, 1))
+
+
+class Decoder(nn.Module):
+    """BiRefNet decoder (models.md section 2.5): image patches, lateral adds,
+    multi-scale side logits and gradient attention."""
+
+    def __init__(self, channels: Sequence[int] = CHANNELS):
+        super().__init__()
+        c4, c3, c2, c1 = channels
+        self.ipt_blk5 = SimpleConvs(3 * 32**2, c4 // 8)
+        self.ipt_blk4 = SimpleConvs(3 * 16**2, c4 // 8)
+        self.ipt_blk3 = SimpleConvs(3 * 8**2, c3 // 8)
+        self.ipt_blk2 = SimpleConvs(3 * 4**2, c2 // 8)
+        self.ipt_blk1 = SimpleConvs(3, c1 // 8)
+        self.decoder_block4 = BasicDecBlk(c4 + c4 // 8, c3)
+        self.decoder_block3 = BasicDecBlk(c3 + c4 // 8, c2)
+        self.decoder_block2 = BasicDecBlk(c2 + c3 // 8, c1)
+        self.decoder_block1 = BasicDecBlk(c1 + c2 // 8, c1 // 2)
+        self.conv_out1 = _one_by_one(c1 // 2 + c1 // 8)
+        self.lateral_block4 = BasicLatBlk(c3, c3)
+        self.lateral_block3 = BasicLatBlk(c2, c2)
+        self.lateral_block2 = BasicLatBlk(c1, c1)
+        self.conv_ms_spvn_4 = nn.Conv2d(c3, 1, 1)
+        self.conv_ms_spvn_3 = nn.Conv2d(c2, 1, 1)
+        self.conv_ms_spvn_2 = nn.Conv2d(c1, 1, 1)
+        self.gdt_convs_4 = _gdt_convs(c3)
+        self.gdt_convs_3 = _gdt_convs(c2)
+        self.gdt_convs_2 = _gdt_convs(c1)
+        # gdt_convs_pred_* only serve training; kept because the checkpoint has them.
+        self.gdt_convs_pred_4 = _one_by_one(GDT_CHANNELS)
+        self.gdt_convs_pred_3 = _one_by_one(GDT_CHANNELS)
+        self.gdt_convs_pred_2 = _one_by_one(GDT_CHANNELS)
+        self.gdt_convs_attn_4 = _one_by_one(GDT_CHANNELS)
+        self.gdt_convs_attn_3 = _one_by_one(GDT_CHANNELS)
+        self.gdt_convs_attn_2 = _one_by_one(GDT_CHANNELS)
+
+    @staticmethod
+    def _with_patches(image: torch.Tensor, feat: torch.Tensor, block: SimpleConvs) -> torch.Tensor:
+        """cat([feat, block(P(feat size))]) on channels."""
+        size = feat.shape[2:]
+        return torch.cat([feat, block(_resize(image_patches(image, size), size))], dim=1)
+
+    @staticmethod
+    def _gradient_attention(p: torch.Tensor, convs: nn.Module, attn: nn.Module) -> torch.Tensor:
+        return p * torch.sigmoid(attn(convs(p)))
+
+    def forward(self, image: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, x3: torch.Tensor,
+                x4: torch.Tensor) -> List[torch.Tensor]:
+        """image [B,3,H,W]; x1..x4 fused backbone maps (strides 4..32; x4 squeezed) -> 4 logits."""
+        p4 = self.decoder_block4(self._with_patches(image, x4, self.ipt_blk5))
+        m4 = self.conv_ms_spvn_4(p4)
+        p4 = self._gradient_attention(p4, self.gdt_convs_4, self.gdt_convs_attn_4)
+
+        p3 = _resize(p4, x3.shape[2:]) + self.lateral_block4(x3)
+        p3 = self.decoder_block3(self._with_patches(image, p3, self.ipt_blk4))
+        m3 = self.conv_ms_spvn_3(p3)
+        p3 = self._gradient_attention(p3, self.gdt_convs_3, self.gdt_convs_attn_3)
+
+        p2 = _resize(p3, x2.shape[2:]) + self.lateral_block3(x2)
+        p2 = self.decoder_block2(self._with_patches(image, p2, self.ipt_blk3))
+        m2 = self.conv_ms_spvn_2(p2)
+        p2 = self._gradient_attention(p2, self.gdt_convs_2, self.gdt_convs_attn_2)
+
+        p1 = _resize(p2, x1.shape[2:]) + self.lateral_block2(x1)
+        p1 = self.decoder_block1(self._with_patches(image, p1, self.ipt_blk2))
+        p1 = _resize(p1, image.shape[2:])
+        p1_out = self.conv_out1(self._with_patches(image, p1, self.ipt_blk1))
+        return [m4, m3, m2, p1_out]
+
+
+class BiRefNet(nn.Module):
+    """Swin-L run at full and half scale ('cat'), context fusion, squeeze, decoder."""
+
+    def __init__(self, backbone: SwinTransformer | None = None):
+        super().__init__()
+        self.bb = backbone if backbone is not None else swin_v1_large()
+        self.squeeze_module = nn.Sequential(BasicDecBlk(sum(CHANNELS[::-1][:3]) + CHANNELS[0], CHANNELS[0]))
+        self.decoder = Decoder(CHANNELS)
+
+    def encode(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """x [B,3,H,W] -> [x1, x2, x3, x4] with 384/768/1536/5760 channels (x4 before squeeze)."""
+        h, w = x.shape[2:]
+        full = self.bb(x)
+        half = self.bb(F.interpolate(x, size=(h // 2, w // 2), mode="bilinear", align_corners=True))
+        feats = [torch.cat([f, _resize(g, f.shape[2:])], dim=1) for f, g in zip(full, half)]
+        x1, x2, x3, x4 = feats
+        size = x4.shape[2:]
+        x4 = torch.cat([_resize(x1, size), _resize(x2, size), _resize(x3, size), x4], dim=1)
+        return [x1, x2, x3, x4]
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """x [B,3,H,W] normalised, H, W multiples of 32 -> [m4, m3, m2, p1_out] logits."""
+        if self.training:
+            raise NotImplementedError("only inference is implemented; call .eval() first")
+        x1, x2, x3, x4 = self.encode(x)
+        x4 = self.squeeze_module(x4)
+        return self.decoder(x, x1, x2, x3, x4)
+
+
+def build_birefnet(attention: str = "sdpa") -> BiRefNet:
+    """The RMBG-2.0 network with random weights, in eval mode, float32.
+
+    attention: "sdpa" (torch's fused kernel) or "plain" (written-out softmax).
+    Load the official weights with `load_state_dict(state, strict=True)`.
+    """
+    return BiRefNet(swin_v1_large(attention)).float().eval()

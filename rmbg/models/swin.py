@@ -1,0 +1,267 @@
+"""Swin Transformer v1 backbone (the `bb.*` part of RMBG-2.0), written from
+../shared/specs/models.md section 2.3.
+
+Swin-L: embed 192, depths [2, 2, 18, 2], heads [6, 12, 24, 48], window 12,
+patch 4, MLP ratio 4, qkv bias, LayerNorm eps 1e-5, exact GELU. Features are
+zero-padded to a multiple of the window before windowing and cropped back;
+odd blocks roll by -window/2 and mask cross-region pairs with -100.
+`relative_position_index` is a persistent int64 buffer because the
+checkpoint stores it.
+
+Attention runs through torch's scaled_dot_product_attention with the relative
+position bias (plus the shift mask) as attn_mask, or, with
+`attention="plain"`, as softmax(q k^T * scale + bias + mask) v written out.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ATTENTION_MODES = ("sdpa", "plain")
+_MASK_VALUE = -100.0
+
+
+def relative_position_index(window: int) -> torch.Tensor:
+    """[window², window²] int64: index into the (2w-1)² bias table for each token pair."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"))
+    flat = coords.flatten(1)  # [2, N]: row, col of each token
+    rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0) + (window - 1)
+    return rel[:, :, 0] * (2 * window - 1) + rel[:, :, 1]
+
+
+def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
+    """[B, H, W, C] (H, W multiples of window) -> [B * nW, window², C]."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // window, window, w // window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, c)
+
+
+def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.Tensor:
+    """[B * nW, window², C] -> [B, H, W, C]; inverse of window_partition."""
+    c = windows.shape[-1]
+    x = windows.view(-1, h // window, w // window, window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, h, w, c)
+
+
+def shift_attention_mask(hp: int, wp: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
+    """[nW, N, N] float mask for shifted windows on an hp x wp padded map: 0 or -100."""
+    regions = torch.zeros(1, hp, wp, 1, device=device)
+    bounds = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+    label = 0
+    for hs in bounds:
+        for ws in bounds:
+            regions[:, hs, ws, :] = label
+            label += 1
+    ids = window_partition(regions, window).squeeze(-1)  # [nW, N]
+    differs = ids.unsqueeze(1) != ids.unsqueeze(2)
+    return torch.zeros(differs.shape, device=device).masked_fill(differs, _MASK_VALUE)
+
+
+class Mlp(nn.Module):
+    """fc1 -> exact GELU -> fc2."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class WindowAttention(nn.Module):
+    """Multi-head self-attention inside windows, with a relative position bias."""
+
+    def __init__(self, dim: int, window: int, num_heads: int, attention: str = "sdpa"):
+        super().__init__()
+        self.window = window
+        self.num_heads = num_heads
+        self.scale = (dim // num_heads) ** -0.5
+        self.attention = attention
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.register_buffer("relative_position_index", relative_position_index(window), persistent=True)
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.proj = nn.Linear(dim, dim)
+
+    def position_bias(self) -> torch.Tensor:
+        """[heads, N, N] bias gathered from the table."""
+        n = self.window * self.window
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(n, n, -1).permute(2, 0, 1)
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x [B*nW, N, C]; mask [nW, N, N] or None -> [B*nW, N, C]."""
+        bw, n, c = x.shape
+        qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each [B*nW, heads, N, d]
+        bias = self.position_bias().unsqueeze(0)  # [1, heads, N, N]
+        if mask is not None:
+            nw = mask.shape[0]
+            bias = (bias + mask.unsqueeze(1)).unsqueeze(0)  # [1, nW, heads, N, N]
+            q, k, v = (t.view(bw // nw, nw, self.num_heads, n, -1) for t in (q, k, v))
+        if self.attention == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        elif self.attention == "plain":
+            scores = (q * self.scale) @ k.transpose(-2, -1) + bias
+            out = scores.softmax(dim=-1) @ v
+        else:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
+        out = out.reshape(bw, self.num_heads, n, -1).transpose(1, 2).reshape(bw, n, c)
+        return self.proj(out)
+
+
+class SwinTransformerBlock(nn.Module):
+    """x + W-MSA(norm1 x) (shifted when shift > 0), then x + MLP(norm2 x)."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, shift: int, mlp_ratio: float = 4.0,
+                 attention: str = "sdpa"):
+        super().__init__()
+        self.window = window
+        self.shift = shift
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, window, num_heads, attention)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, h: int, w: int, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """x [B, H*W, C] tokens of an h x w map; mask from shift_attention_mask (used if shifted)."""
+        b, _, c = x.shape
+        ws = self.window
+        y = self.norm1(x).view(b, h, w, c)
+        pad_b, pad_r = (ws - h % ws) % ws, (ws - w % ws) % ws
+        y = F.pad(y, (0, 0, 0, pad_r, 0, pad_b))  # zeros after the norm, as in Swin
+        hp, wp = h + pad_b, w + pad_r
+        if self.shift > 0:
+            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
+        windows = self.attn(window_partition(y, ws), mask if self.shift > 0 else None)
+        y = window_reverse(windows, ws, hp, wp)
+        if self.shift > 0:
+            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
+        x = x + y[:, :h, :w, :].reshape(b, h * w, c)
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchMerging(nn.Module):
+    """2x2 token merge: cat(x0, x1, x2, x3) -> LayerNorm(4C) -> Linear(4C -> 2C, no bias)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim)
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """x [B, H*W, C] -> [B, ceil(H/2)*ceil(W/2), 2C]."""
+        b, _, c = x.shape
+        x = x.view(b, h, w, c)
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x0 = x[:, 0::2, 0::2, :]  # even rows, even cols
+        x1 = x[:, 1::2, 0::2, :]  # odd rows, even cols
+        x2 = x[:, 0::2, 1::2, :]  # even rows, odd cols
+        x3 = x[:, 1::2, 1::2, :]  # odd rows, odd cols
+        x = torch.cat([x0, x1, x2, x3], dim=-1).view(b, -1, 4 * c)
+        return self.reduction(self.norm(x))
+
+
+class BasicLayer(nn.Module):
+    """One Swin stage: `depth` blocks alternating shift 0 / window//2, then an optional merge."""
+
+    def __init__(self, dim: int, depth: int, num_heads: int, window: int, downsample: bool,
+                 mlp_ratio: float = 4.0, attention: str = "sdpa"):
+        super().__init__()
+        self.window = window
+        self.shift = window // 2
+        self.blocks = nn.ModuleList(
+            SwinTransformerBlock(dim, num_heads, window, 0 if i % 2 == 0 else self.shift, mlp_ratio, attention)
+            for i in range(depth)
+        )
+        self.downsample = PatchMerging(dim) if downsample else None
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
+        """Returns (stage output [B, h*w, C], next-stage input, next h, next w)."""
+        hp = -(-h // self.window) * self.window
+        wp = -(-w // self.window) * self.window
+        mask = shift_attention_mask(hp, wp, self.window, self.shift, x.device).to(x.dtype)
+        for block in self.blocks:
+            x = block(x, h, w, mask)
+        if self.downsample is None:
+            return x, x, h, w
+        return x, self.downsample(x, h, w), (h + 1) // 2, (w + 1) // 2
+
+
+class PatchEmbed(nn.Module):
+    """Zero-pad to a multiple of the patch, Conv(k=s=patch), LayerNorm over channels."""
+
+    def __init__(self, patch: int, in_chans: int, dim: int):
+        super().__init__()
+        self.patch = patch
+        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch, stride=patch)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, 3, H, W] -> [B, dim, ceil(H/patch), ceil(W/patch)]."""
+        h, w = x.shape[2:]
+        x = F.pad(x, (0, (-w) % self.patch, 0, (-h) % self.patch))
+        x = self.proj(x)
+        b, c, hh, ww = x.shape
+        x = self.norm(x.flatten(2).transpose(1, 2))
+        return x.transpose(1, 2).reshape(b, c, hh, ww)
+
+
+class SwinTransformer(nn.Module):
+    """Swin v1 backbone returning the four normed stage maps [B, C_i, H/4/2^i, W/4/2^i]."""
+
+    def __init__(
+        self,
+        embed_dim: int = 192,
+        depths: Sequence[int] = (2, 2, 18, 2),
+        num_heads: Sequence[int] = (6, 12, 24, 48),
+        window: int = 12,
+        patch: int = 4,
+        mlp_ratio: float = 4.0,
+        in_chans: int = 3,
+        attention: str = "sdpa",
+    ):
+        super().__init__()
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
+        self.patch_embed = PatchEmbed(patch, in_chans, embed_dim)
+        dims = [embed_dim * 2**i for i in range(len(depths))]
+        self.num_features = dims
+        self.layers = nn.ModuleList(
+            BasicLayer(dims[i], depths[i], num_heads[i], window, i < len(depths) - 1, mlp_ratio, attention)
+            for i in range(len(depths))
+        )
+        for i, dim in enumerate(dims):
+            self.add_module(f"norm{i}", nn.LayerNorm(dim))
+
+    def set_attention(self, attention: str) -> None:
+        """Switch every window attention to "sdpa" or "plain" (same weights, same maths)."""
+        if attention not in ATTENTION_MODES:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {attention!r}")
+        for module in self.modules():
+            if isinstance(module, WindowAttention):
+                module.attention = attention
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """x [B, 3, H, W] (normalised image) -> 4 maps with strides 4, 8, 16, 32."""
+        x = self.patch_embed(x)
+        h, w = x.shape[2:]
+        x = x.flatten(2).transpose(1, 2)
+        outs = []
+        for i, layer in enumerate(self.layers):
+            out, x, nh, nw = layer(x, h, w)
+            out = getattr(self, f"norm{i}")(out)
+            outs.append(out.view(-1, h, w, self.num_features[i]).permute(0, 3, 1, 2).contiguous())
+            h, w = nh, nw
+        return outs
+
+
+def swin_v1_large(attention: str = "sdpa") -> SwinTransformer:
+    """Swin-L as used by RMBG-2.0 (models.md section 2.3)."""
+    return SwinTransformer(192, (2, 2, 18, 2), (6, 12, 24, 48), window=12, attention=attention)
