@@ -60,8 +60,12 @@ class FalFake(FakeServer):
         "request-timeout slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url".split()
     )
 
-    def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1):
+    def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1,
+                 file_urls: bool = False):
+        """polls_before_done: status polls answered 202 before COMPLETED.
+        file_urls: answer with a /files/ URL even when sync_mode is true."""
         super().__init__(host, port)
+        self.file_urls = file_urls
         self.keys = set(keys)
         self.polls_before_done = polls_before_done
         self.jobs: dict[str, Job] = {}
@@ -169,7 +173,7 @@ class FalFake(FakeServer):
         image = rgb if kind == "no-alpha" else cutout(rgb, alpha)
         png = b"this is not a PNG" if kind == "not-image" else encode(image, "PNG")
         name = f"{rid}.png"
-        if sync_mode:
+        if sync_mode and not self.file_urls:
             url = data_uri(png)
         else:
             self.files[name] = png

@@ -51,8 +51,9 @@ class RunwareFake(FakeServer):
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), result_task_type="imageBackgroundRemoval",
-                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty"):
+                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty", force_output_type=None):
         super().__init__(host, port)
+        self.force_output_type = force_output_type  # e.g. "URL": ignore the task's outputType
         self.keys = set(keys)
         self.result_task_type = result_task_type  # or "removeBackground" (schema)
         self.settings_on_bria = settings_on_bria  # or "reject"
@@ -177,7 +178,7 @@ class RunwareFake(FakeServer):
                 "inputImageUUID": str(uuid.uuid4())}
         if fault == "other-uuid":
             item["taskUUID"] = str(uuid.uuid4())
-        output = task.get("outputType", "URL")
+        output = self.force_output_type or task.get("outputType", "URL")
         if fault == "missing-field":
             pass
         elif output == "base64Data":
