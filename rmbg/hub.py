@@ -94,7 +94,9 @@ def resolve_weights(
             msg = access_hint(spec) + "."
         raise ModelUnavailableError(msg) from None
     except LocalEntryNotFoundError:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+        from huggingface_hub import constants
+
+        offline = constants.is_offline_mode()
         why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached"
         msg = f"{spec.repo_id} ({name}) is not in the Hugging Face cache and {why}."
         if spec.gated and not has_token:

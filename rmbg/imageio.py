@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,13 @@ def max_pixels_default() -> int:
     return DEFAULT_MAX_PIXELS
 
 
+def _bomb_message(what: str, exc: Exception) -> str:
+    """Pillow refused to even open the file (far over its own limit)."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f" ({int(found.group(1)) / 1e6:.0f} MP)" if found else ""
+    return f"{what} is far too large to decode safely{size}; it may be a decompression bomb."
+
+
 def _open(source: ImageInput) -> tuple[Image.Image, str]:
     if isinstance(source, Image.Image):
         return source, ""
@@ -91,7 +99,7 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(fh)
     except Image.DecompressionBombError as exc:
-        raise InvalidImageError(f"{what} is too large to decode safely ({exc}).") from None
+        raise InvalidImageError(_bomb_message(what, exc)) from None
     except UnidentifiedImageError:
         raise InvalidImageError(
             f"{what} is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported)."
@@ -175,7 +183,7 @@ def load_image(source: ImageInput, *, max_pixels: int | None = None) -> LoadedIm
         rgb, alpha = _split(img)
         rgb.load()
     except Image.DecompressionBombError as exc:
-        raise InvalidImageError(f"{what} is too large to decode safely ({exc}).") from None
+        raise InvalidImageError(_bomb_message(what, exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImageError(f"{what} is damaged or truncated and could not be decoded: {exc}") from None
     digest = hashlib.sha256()

@@ -1,0 +1,157 @@
+"""The public API: provider lookup, the matte cache, re-rendering, import hygiene."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.cache import MatteCache
+from rmbg.errors import ProviderResponseError, UnknownProviderError
+from rmbg.providers.base import Provider, ProviderStatus
+from rmbg.types import Cost, Matte
+
+
+class CountingProvider:
+    """Alpha = the red channel; counts calls. Satisfies Provider without inheriting."""
+
+    kind = "hosted"
+
+    def __init__(self, pid="counting", option=1, wrong_size=False):
+        self.id = pid
+        self.label = "Counting test provider"
+        self.option = option
+        self.wrong_size = wrong_size
+        self.calls = 0
+
+    def options(self):
+        return {"option": self.option}
+
+    def status(self):
+        return ProviderStatus("ready")
+
+    def estimate(self):
+        return Cost(Decimal("0.01"), "estimated")
+
+    def matte(self, image):
+        self.calls += 1
+        alpha = image.getchannel("R")
+        if self.wrong_size:
+            alpha = alpha.resize((3, 3))
+        return Matte(alpha=alpha, cost=Cost(Decimal("0.01"), "reported"), seconds=0.5, meta={"model": "test"})
+
+
+def _image(w=16, h=8) -> Image.Image:
+    red = np.tile(np.linspace(0, 255, w, dtype=np.uint8), (h, 1))
+    return Image.fromarray(np.stack([red, np.full_like(red, 7), np.full_like(red, 9)], -1), "RGB")
+
+
+def test_protocol_is_satisfied_structurally():
+    assert isinstance(CountingProvider(), Provider)
+
+
+def test_result_fields():
+    prov = CountingProvider()
+    res = rmbg.remove_background(_image(), prov)
+    assert res.provider == "counting"
+    assert res.image.mode == "RGBA" and res.alpha.mode == "L" and res.alpha.size == (16, 8)
+    assert np.array_equal(np.asarray(res.alpha), np.asarray(_image().getchannel("R")))
+    assert res.cost == Cost(Decimal("0.01"), "reported")
+    assert res.seconds.model == 0.5 and res.seconds.total >= 0
+    assert res.cached is False and res.meta["model"] == "test"
+
+
+def test_same_image_same_provider_is_computed_and_billed_once():
+    prov = CountingProvider()
+    first = rmbg.remove_background(_image(), prov)
+    second = rmbg.remove_background(_image(), prov, background="#00ff00", mask_only=False)
+    third = rmbg.remove_background(_image().copy(), prov, mask_only=True)
+    assert prov.calls == 1
+    assert second.cached and third.cached
+    assert second.cost.source == "free" and second.cost.usd == 0
+    assert second.image.mode == "RGB" and third.image.mode == "L"
+    assert np.array_equal(np.asarray(first.alpha), np.asarray(third.image))
+
+
+def test_other_options_or_provider_run_again():
+    rmbg.remove_background(_image(), CountingProvider(option=1))
+    other = CountingProvider(option=2)
+    rmbg.remove_background(_image(), other)
+    renamed = CountingProvider(pid="counting-2")
+    rmbg.remove_background(_image(), renamed)
+    assert other.calls == 1 and renamed.calls == 1
+
+
+def test_result_render_never_calls_the_provider():
+    prov = CountingProvider()
+    res = rmbg.remove_background(_image(), prov)
+    on_blue = res.render(background="blue")
+    mask = res.render(mask_only=True)
+    assert prov.calls == 1
+    assert on_blue.image.mode == "RGB" and on_blue.image.getpixel((0, 0)) == (0, 0, 255)
+    assert mask.image.mode == "L"
+    assert on_blue.encode("jpg")[:2] == b"\xff\xd8"
+
+
+def test_cache_disabled():
+    prov = CountingProvider()
+    rmbg.remove_background(_image(), prov, cache=None)
+    rmbg.remove_background(_image(), prov, cache=None)
+    assert prov.calls == 2
+
+
+def test_cache_is_bounded_by_bytes():
+    cache = MatteCache(max_bytes=16 * 8 * 2)  # room for two 16x8 mattes
+    prov = CountingProvider()
+    for shade in (1, 2, 3):
+        img = _image()
+        img.putpixel((0, 0), (shade, 0, 0))
+        rmbg.remove_background(img, prov, cache=cache)
+    assert len(cache) == 2 and cache.nbytes == 256
+    first = _image()
+    first.putpixel((0, 0), (1, 0, 0))
+    rmbg.remove_background(first, prov, cache=cache)  # evicted: runs again
+    assert prov.calls == 4
+
+
+def test_input_alpha_is_kept():
+    img = _image().convert("RGBA")
+    own = np.full((8, 16), 255, np.uint8)
+    own[:, 8:] = 0
+    img.putalpha(Image.fromarray(own, "L"))
+    res = rmbg.remove_background(img, CountingProvider())
+    assert np.asarray(res.alpha)[:, 8:].max() == 0
+    assert np.array_equal(np.asarray(res.alpha)[:, :8], np.asarray(_image().getchannel("R"))[:, :8])
+    ignored = rmbg.remove_background(img, CountingProvider(pid="x"), keep_input_alpha=False)
+    assert np.asarray(ignored.alpha)[:, 8:].min() > 0
+
+
+def test_a_matte_of_the_wrong_size_is_an_error():
+    with pytest.raises(ProviderResponseError, match="returned a L matte of 3x3 for a 16x8 image"):
+        rmbg.remove_background(_image(), CountingProvider(wrong_size=True))
+
+
+def test_unknown_provider_lists_the_valid_ids():
+    with pytest.raises(UnknownProviderError) as info:
+        rmbg.get_provider("nope")
+    assert "Unknown provider 'nope'" in str(info.value) and "rmbg-1.4" in str(info.value)
+
+
+def test_registered_ids_are_kebab_case():
+    for pid in rmbg.list_providers():
+        assert pid == pid.lower() and " " not in pid and "_" not in pid
+
+
+def test_importing_rmbg_is_light():
+    code = (
+        "import sys, rmbg; "
+        "heavy = [m for m in ('torch', 'gradio', 'httpx', 'onnxruntime', 'matplotlib') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,181 @@
+"""Every awkward input either works or fails with a human message."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rmbg.errors import InvalidImageError
+from rmbg.imageio import load_image
+
+
+def _png_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def _gradient(w=40, h=30) -> Image.Image:
+    x = np.linspace(0, 255, w, dtype=np.uint8)[None, :].repeat(h, 0)
+    y = np.linspace(0, 255, h, dtype=np.uint8)[:, None].repeat(w, 1)
+    return Image.fromarray(np.stack([x, y, 255 - x], -1), "RGB")
+
+
+def test_rgb_bytes_roundtrip():
+    img = _gradient()
+    loaded = load_image(_png_bytes(img))
+    assert loaded.rgb.mode == "RGB" and loaded.alpha is None
+    assert np.array_equal(np.asarray(loaded.rgb), np.asarray(img))
+    assert len(loaded.digest) == 64
+
+
+def test_path_and_file_object(tmp_path):
+    path = tmp_path / "in.png"
+    _gradient().save(path)
+    assert load_image(path).name == "in.png"
+    with open(path, "rb") as fh:
+        assert load_image(fh).digest == load_image(str(path)).digest
+
+
+def test_exif_orientation_is_applied():
+    img = _gradient(40, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95)
+    loaded = load_image(buf.getvalue())
+    assert loaded.rgb.size == (30, 40)
+
+
+def test_rgba_keeps_its_own_alpha():
+    img = _gradient().convert("RGBA")
+    alpha = np.full((30, 40), 255, np.uint8)
+    alpha[:, :10] = 0
+    img.putalpha(Image.fromarray(alpha, "L"))
+    loaded = load_image(_png_bytes(img))
+    assert loaded.rgb.mode == "RGB"
+    assert np.array_equal(np.asarray(loaded.alpha), alpha)
+
+
+def test_opaque_alpha_is_dropped():
+    loaded = load_image(_png_bytes(_gradient().convert("RGBA")))
+    assert loaded.alpha is None
+
+
+def test_la_grayscale_with_alpha():
+    img = Image.new("LA", (8, 6), (100, 50))
+    loaded = load_image(_png_bytes(img))
+    assert loaded.rgb.getpixel((0, 0)) == (100, 100, 100)
+    assert loaded.alpha.getpixel((0, 0)) == 50
+
+
+def test_palette_with_transparency():
+    img = Image.new("P", (8, 6), 1)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * (256 * 3 - 6))
+    img.putpixel((0, 0), 0)
+    loaded = load_image(_png_bytes(img, transparency=0))
+    assert loaded.rgb.getpixel((1, 1)) == (255, 0, 0)
+    assert loaded.alpha.getpixel((0, 0)) == 0 and loaded.alpha.getpixel((1, 1)) == 255
+
+
+def test_grayscale_l():
+    loaded = load_image(_png_bytes(Image.new("L", (5, 4), 77)))
+    assert loaded.rgb.mode == "RGB" and loaded.rgb.getpixel((2, 2)) == (77, 77, 77)
+
+
+def test_16bit_grayscale_scaled_to_8bit():
+    arr = np.array([[0, 65535], [32768, 257 * 10]], dtype=np.uint16)
+    img = Image.fromarray(arr)
+    assert img.mode == "I;16"
+    loaded = load_image(_png_bytes(img))
+    assert [loaded.rgb.getpixel((x, y))[0] for y in range(2) for x in range(2)] == [0, 255, 128, 10]
+
+
+def test_cmyk_jpeg():
+    img = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # pure red in CMYK
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    r, g, b = load_image(buf.getvalue()).rgb.getpixel((8, 8))
+    assert r > 240 and g < 15 and b < 15
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("RGB", (10, 10), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert load_image(buf.getvalue()).rgb.getpixel((5, 5)) == (255, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "empty"),
+        (b"this is a text file, not a picture", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "image"),
+    ],
+)
+def test_bad_bytes(data, words):
+    with pytest.raises(InvalidImageError, match=words):
+        load_image(data)
+
+
+def test_truncated_jpeg():
+    buf = io.BytesIO()
+    _gradient(200, 150).save(buf, "JPEG", quality=95)
+    with pytest.raises(InvalidImageError, match="damaged or truncated"):
+        load_image(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def test_empty_and_missing_files(tmp_path):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidImageError, match="empty.png is empty"):
+        load_image(empty)
+    with pytest.raises(InvalidImageError, match="No such file"):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(InvalidImageError, match="is a folder"):
+        load_image(tmp_path)
+
+
+def test_zero_size_image():
+    with pytest.raises(InvalidImageError, match="no pixels"):
+        load_image(Image.new("RGB", (0, 0)))
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid PNG header claiming width x height, with almost no data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = b"IDAT" + zlib.compress(b"\x00" * 16)
+    data += struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    return data + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # Far over Pillow's own limit: refused when the header is read.
+    with pytest.raises(InvalidImageError, match=r"far too large to decode safely \(10000 MP\)"):
+        load_image(_bomb_png(100_000, 100_000))
+    # Over our 40 MP limit but under Pillow's: refused by our check, still before decoding.
+    with pytest.raises(InvalidImageError, match=r"10000x5000 = 50.0 MP, over the limit of 40 MP"):
+        load_image(_bomb_png(10_000, 5_000))
+
+
+def test_configurable_pixel_limit(monkeypatch):
+    data = _png_bytes(_gradient(40, 30))
+    with pytest.raises(InvalidImageError, match="over the limit"):
+        load_image(data, max_pixels=1000)
+    monkeypatch.setenv("RMBG_MAX_PIXELS", "1000")
+    with pytest.raises(InvalidImageError, match="over the limit"):
+        load_image(data)
+    assert load_image(data, max_pixels=1200).size == (40, 30)
+
+
+def test_unsupported_type():
+    with pytest.raises(InvalidImageError, match="Cannot read an image from a int"):
+        load_image(42)  # type: ignore[arg-type]
