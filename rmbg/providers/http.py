@@ -253,6 +253,9 @@ class Endpoint:
     key_env: str
     secrets: tuple[str, ...]
     reason: ReasonFn  # a provider's own error text from a response body
+    # Optional: a provider's own reading of an error body (e.g. Runware's
+    # error codes), tried before the mapping by HTTP status.
+    classify: Callable[["httpx.Response"], ProviderHTTPError | None] | None = None
 
 
 def send(
@@ -341,6 +344,8 @@ def timeout_error(endpoint: Endpoint, deadline: Deadline, request_id: str = "") 
 
 def http_error(endpoint: Endpoint, response: "httpx.Response", attempts: int = 1) -> ProviderHTTPError:
     """The right ProviderHTTPError subclass for a non-2xx response."""
+    if endpoint.classify is not None and (own := endpoint.classify(response)) is not None:
+        return own
     status = response.status_code
     secrets = endpoint.secrets
     reason = scrub(endpoint.reason(response), secrets) or f"HTTP {status}"

@@ -164,7 +164,7 @@ class RunwareRemoveBackground:
         key = self._key()
         if not key:
             raise MissingCredentialsError(self.id, KEY_ENV, KEY_PAGE)
-        endpoint = Endpoint(self.id, KEY_ENV, (key,), runware_reason)
+        endpoint = Endpoint(self.id, KEY_ENV, (key,), runware_reason, self._classify)
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         task = self.task(image)
         client = self._http()
@@ -223,6 +223,21 @@ class RunwareRemoveBackground:
             return send(client, endpoint, self.retry, deadline, "GET", url).content  # public: no key sent
         raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
 
+    def _classify(self, response) -> ProviderHTTPError | None:
+        """Task failures Runware sends with a 4xx status but that are not about
+        our input (a provider timeout, a server error): named by their code.
+        Other statuses keep the mapping by HTTP status (with attempt counts)."""
+        if response.status_code not in (400, 404, 409, 422):
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        errors = _error_list(body) if isinstance(body, dict) else []
+        if not errors or str(errors[0].get("code")) not in _NOT_OUR_FAULT:
+            return None
+        return code_error(self.id, errors[0], self._secrets(), status=response.status_code)
+
     def _secrets(self) -> tuple[str, ...]:
         key = self._key()
         return (key,) if key else ()
@@ -242,7 +257,7 @@ def _item_error(item: dict) -> dict:
 
 
 def _describe(error: dict) -> str:
-    message = str(error.get("message") or "").strip()[:200]
+    message = str(error.get("message") or "").strip()[:200].rstrip(". ")
     code = str(error.get("code") or "").strip()[:60]
     param = error.get("parameter")
     extra = ", ".join(x for x in (code, f"parameter {param}" if param else "") if x)
@@ -269,18 +284,25 @@ _CODE_CLASSES = (
 )
 
 
-def code_error(provider_id: str, error: dict, secrets=()) -> ProviderHTTPError:
+_NOT_OUR_FAULT = frozenset(
+    code for codes, cls, _ in _CODE_CLASSES for code in codes
+    if cls in (ProviderRateLimitError, ProviderTimeoutError, ProviderUnavailableError)
+)
+
+
+def code_error(provider_id: str, error: dict, secrets=(), status: int | None = None) -> ProviderHTTPError:
     """The ProviderHTTPError for a Runware error item, by its `code`."""
     code = str(error.get("code") or "")
     reason = scrub(_describe(error), secrets)
+    kw = {"status": status, "excerpt": reason}
     for codes, cls, text in _CODE_CLASSES:
         if code in codes:
-            return cls(provider_id, text.format(r=reason), excerpt=reason)
+            return cls(provider_id, text.format(r=reason), **kw)
     if code.startswith(("invalid", "missing", "unsupported", "unknown")) or code in ("contentPolicyViolation", "nsfwContentDetected"):
-        return ProviderRejectedError(provider_id, f"rejected the image: {reason}", excerpt=reason)
+        return ProviderRejectedError(provider_id, f"rejected the image: {reason}", **kw)
     if code.startswith("provider"):
-        return ProviderUnavailableError(provider_id, f"failed on the provider's side: {reason}. Try again later.", excerpt=reason)
-    return ProviderHTTPError(provider_id, f"failed: {reason}", excerpt=reason)
+        return ProviderUnavailableError(provider_id, f"failed on the provider's side: {reason}. Try again later.", **kw)
+    return ProviderHTTPError(provider_id, f"failed: {reason}", **kw)
 
 
 def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):

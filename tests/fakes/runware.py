@@ -51,8 +51,9 @@ class RunwareFake(FakeServer):
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), result_task_type="imageBackgroundRemoval",
-                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty", force_output_type=None):
+                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty", force_output_type=None, task_error_status: int = 400):
         super().__init__(host, port)
+        self.task_error_status = task_error_status  # HTTP status when every task failed (unconfirmed: 400 or 200)
         self.force_output_type = force_output_type  # e.g. "URL": ignore the task's outputType
         self.keys = set(keys)
         self.result_task_type = result_task_type  # or "removeBackground" (schema)
@@ -101,7 +102,7 @@ class RunwareFake(FakeServer):
             errors.append(_err("invalidImage", "Could not read inputs.image", parameter="inputs.image",
                                taskUUID=str(uuid.uuid4()), taskType="removeBackground"))
         if errors and not data:
-            return Reply.json(400, {"errors": errors})
+            return Reply.json(self.task_error_status, {"errors": errors})
         return Reply.json(200, {"data": data, **({"errors": errors} if errors else {})})
 
     def _error(self, fault: Fault) -> Reply | None:
