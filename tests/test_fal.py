@@ -288,3 +288,35 @@ def test_fake_runs_as_a_module():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- shared HTTP helpers (rmbg.providers.http) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header, seconds",
+    [("3", 3.0), (" 0 ", 0.0), ("1.5", 1.5), ("-4", 0.0), ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+     ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0), ("soon", None), ("", None), (None, None)],
+)
+def test_retry_after_header(header, seconds):
+    from rmbg.providers.http import retry_after_seconds
+
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_seconds(header, now=now) == seconds
+
+
+@pytest.mark.parametrize("draw, waits", [(0.0, [0.25, 0.5, 1.0, 1.5]), (0.5, [0.5, 1.0, 2.0, 3.0]), (1.0, [0.75, 1.5, 3.0, 4.5])])
+def test_backoff_doubles_with_jitter_and_a_cap(draw, waits):
+    policy = RetryPolicy(base_delay=0.5, max_delay=3.0, jitter=0.5, random=lambda: draw)
+    assert [policy.wait(n, None) for n in (1, 2, 3, 4)] == waits
+    assert policy.wait(1, 10.0) == 10.0 and policy.wait(4, 1.0) == waits[3]
+
+
+def test_scrub_removes_keys_and_auth_values():
+    from rmbg.providers.http import excerpt, scrub
+
+    text = f"bad key {KEY}; Authorization: Key abcdef:123456 / Bearer sk-live-0123456789"
+    clean = scrub(text, [KEY])
+    assert KEY not in clean and "abcdef:123456" not in clean and "sk-live" not in clean
+    assert clean == "bad key ***; Authorization: Key *** / Bearer ***"
+    assert len(excerpt("x" * 1000)) == 300
