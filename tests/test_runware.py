@@ -310,3 +310,13 @@ def test_fake_runs_as_a_module():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_keys_are_trimmed_and_unsendable_keys_refused(runware_fake, image, monkeypatch):
+    monkeypatch.setenv("RUNWARE_API_KEY", f"  {KEY}\n")  # pasted with a newline
+    make(runware_fake, key=None).matte(image)
+    assert runware_fake.calls[0].headers["authorization"] == f"Bearer {KEY}"
+    bad = "rw-s\u00e9cret-key"
+    with pytest.raises(ProviderAuthError, match="cannot be sent") as info:
+        make(runware_fake, key=bad).matte(image)
+    assert bad not in str(info.value) + repr(info.value) and len(runware_fake.calls) == 1

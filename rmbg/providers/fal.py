@@ -29,6 +29,8 @@ from ..pricing import price_estimate
 from ..types import Cost, Matte
 from .base import ProviderStatus
 from .http import (
+    check_key,
+    read_key,
     Deadline,
     Endpoint,
     RetryPolicy,
@@ -110,6 +112,7 @@ class FalBria:
         key = self._key()
         if not key:
             raise MissingCredentialsError(self.id, KEY_ENV, KEY_PAGE)
+        check_key(self.id, key, KEY_ENV)
         endpoint = Endpoint(self.id, KEY_ENV, (key,), fal_reason)
         headers = {"Authorization": f"Key {key}", "Accept": "application/json"}
         client = self._http()
@@ -139,7 +142,7 @@ class FalBria:
     # --- steps ------------------------------------------------------------
 
     def _key(self) -> str | None:
-        return self._api_key or os.environ.get(KEY_ENV) or None
+        return read_key(self._api_key, KEY_ENV)
 
     def _http(self):
         with self._lock:

@@ -40,6 +40,8 @@ from ..pricing import price_estimate, reported_cost
 from ..types import Cost, Matte
 from .base import ProviderStatus
 from .http import (
+    check_key,
+    read_key,
     Deadline,
     Endpoint,
     RetryPolicy,
@@ -164,6 +166,7 @@ class RunwareRemoveBackground:
         key = self._key()
         if not key:
             raise MissingCredentialsError(self.id, KEY_ENV, KEY_PAGE)
+        check_key(self.id, key, KEY_ENV)
         endpoint = Endpoint(self.id, KEY_ENV, (key,), runware_reason, self._classify)
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         task = self.task(image)
@@ -188,7 +191,7 @@ class RunwareRemoveBackground:
     # --- steps ------------------------------------------------------------
 
     def _key(self) -> str | None:
-        return self._api_key or os.environ.get(KEY_ENV) or None
+        return read_key(self._api_key, KEY_ENV)
 
     def _http(self):
         with self._lock:
