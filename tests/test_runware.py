@@ -320,3 +320,15 @@ def test_keys_are_trimmed_and_unsendable_keys_refused(runware_fake, image, monke
     with pytest.raises(ProviderAuthError, match="cannot be sent") as info:
         make(runware_fake, key=bad).matte(image)
     assert bad not in str(info.value) + repr(info.value) and len(runware_fake.calls) == 1
+
+
+def test_remove_background_through_runware_is_billed_once(runware_fake, image):
+    import rmbg
+
+    provider = make(runware_fake, runware_rembg)
+    first = rmbg.remove_background(image, provider, background="#ffffff")
+    second = rmbg.remove_background(image, provider, mask_only=True)
+    assert first.provider == "runware-rembg" and first.cost.source == "reported" and not first.cached
+    assert second.cached and second.cost.source == "free" and len(runware_fake.calls) == 1
+    assert first.image.mode == "RGB" and second.image.mode == "L" and first.meta["model"] == "runware:109@1"
+    assert np.array_equal(np.asarray(second.alpha), np.asarray(simple_matte(image)))
