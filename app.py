@@ -1,0 +1,179 @@
+"""rmbg web app: remove image backgrounds with local models or hosted APIs.
+
+UI wiring only: every decision (provider states, keys, spending cap, costs,
+rendering) lives in rmbg.webapp. Run `python app.py`, then open the printed
+address. GRADIO_SERVER_NAME / GRADIO_SERVER_PORT are honoured, as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from rmbg.errors import RmbgError
+from rmbg.webapp import AppConfig, Keys, Look, Session, catalog
+from rmbg.webapp import actions
+from rmbg.webapp.costs import volume_of
+from rmbg.webapp.look import OutputStore
+
+log = logging.getLogger("rmbg.app")
+HERE = Path(__file__).resolve().parent
+EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
+CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#cost-line {font-size: 0.92em; min-height: 3.2em;}
+#cost-line p {margin: 0.15em 0;}
+footer {opacity: 0.7;}
+"""
+
+
+class ImageInput(gr.Image):
+    """gr.Image that passes a file it cannot decode on to rmbg, whose
+    load_image says what is wrong with it (gr.Image would only say 'Error')."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception:  # noqa: BLE001 - any decoding failure is reported by rmbg
+            return str(payload.path) if payload is not None and payload.path else None
+
+
+def readable_errors(fn):
+    """The one place an RmbgError becomes a gr.Error: its message, with this
+    visitor's keys blanked. Anything else is logged on the server and shown
+    as a plain sentence, never a traceback."""
+
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RmbgError as exc:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+            keys = Keys.of(bound.get("fal_key"), bound.get("runware_key"))
+            raise gr.Error(actions.safe_message(exc, keys), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error("Something went wrong on the server (logged). Please try again.",
+                           print_exception=False) from None
+
+    return wrapper
+
+
+def build_demo(config: AppConfig | None = None) -> gr.Blocks:
+    """The whole page. `config` defaults to AppConfig.from_env()."""
+    config = config or AppConfig.from_env()
+    store = OutputStore()
+    no_keys = Keys()
+    default_id, default_reason = catalog.default_choice()
+    provider_choices = catalog.choices(no_keys, config)
+
+    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=(3600, 3600)) as demo:
+        session = gr.State(Session())
+        gr.Markdown(
+            "# rmbg · remove image backgrounds\n"
+            "Local models (BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware). "
+            "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
+        )
+        with gr.Accordion("API keys for hosted providers (optional)", open=False):
+            with gr.Row():
+                fal_key = gr.Textbox(label="fal.ai key", type="password", placeholder="key_id:key_secret")
+                runware_key = gr.Textbox(label="Runware key", type="password", placeholder="Runware API key")
+            gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")
+
+        with gr.Tab("Remove"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2):
+                    image = ImageInput(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"],
+                                       height=340, elem_id="input-image")
+                    gr.Examples(EXAMPLES, inputs=image, label="Examples")
+                    provider = gr.Dropdown(provider_choices, value=default_id, label="Provider", elem_id="provider")
+                    gr.Markdown(default_reason, elem_id="provider-note")
+                    run = gr.Button("Remove background", variant="primary", elem_id="run")
+                    with gr.Group():
+                        background = gr.Radio(["transparent", "colour", "image"], value="transparent",
+                                              label="Background", elem_id="background")
+                        colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="colour")
+                        bg_image = gr.Image(label="Background image", type="filepath",
+                                            sources=["upload", "clipboard"], height=160, visible=False)
+                        with gr.Row():
+                            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only")
+                            out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format")
+                with gr.Column(scale=3):
+                    slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
+                                            interactive=False, elem_id="result")
+                    file = gr.DownloadButton("Download PNG", elem_id="download")
+                    cost = gr.Markdown(elem_id="cost-line")
+                    volume = gr.Number(config.monthly_volume, label="Images per month (cost projection)",
+                                       precision=0, minimum=0, elem_id="volume")
+
+
+        look_inputs = [background, colour, bg_image, mask_only, out_format]
+        remove_outputs = [session, slider, file, cost]
+
+        @readable_errors
+        def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
+                   mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
+                   progress=gr.Progress()):
+            look = Look.of(background, colour, background_image, mask_only, format)
+            progress(0, desc="Starting…")
+            state, out = actions.remove(state, image, provider, look, Keys.of(fal_key, runware_key), config,
+                                        volume_of(monthly_volume), store, report=lambda text: progress(0.5, desc=text))
+            return state, (out.before, out.after), str(out.file), out.cost_line
+
+        run.click(remove, [session, image, provider, *look_inputs, volume, fal_key, runware_key],
+                  remove_outputs, api_name="remove", concurrency_limit=4, concurrency_id="remove")
+
+        @readable_errors
+        def rerender(state, background="transparent", colour="#ffffff", background_image=None, mask_only=False,
+                     format="png", monthly_volume=None):
+            look = Look.of(background, colour, background_image, mask_only, format)
+            out = actions.rerender(state, look, config, volume_of(monthly_volume), store)
+            if out is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            return (out.before, out.after), str(out.file), out.cost_line
+
+        gr.on([background.change, colour.change, bg_image.change, mask_only.change, out_format.change], rerender,
+              [session, *look_inputs, volume], [slider, file, cost], api_name="rerender",
+              concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
+
+        @readable_errors
+        def on_volume(state, volume):
+            line = actions.cost_line(state, config, volume_of(volume))
+            return gr.skip() if line is None else line
+
+        volume.change(on_volume, [session, volume], cost, api_visibility="private", show_progress="hidden")
+        out_format.change(lambda fmt: gr.update(label=f"Download {fmt.upper()}"), out_format, file,
+                      api_visibility="private", queue=False)
+        background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
+                          background, [colour, bg_image], api_visibility="private", queue=False)
+
+        def on_keys(fal_key, runware_key):
+            labels = catalog.choices(Keys.of(fal_key, runware_key), config)
+            return gr.update(choices=labels)
+
+        gr.on([fal_key.change, runware_key.change], on_keys, [fal_key, runware_key],
+              [provider], api_visibility="private", trigger_mode="always_last",
+              show_progress="hidden")
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """launch() options shared by `python app.py` and the tests (gradio 6
+    takes theme and css at launch)."""
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": "25mb"}
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    demo.launch(**launch_kwargs())

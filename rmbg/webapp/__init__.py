@@ -1,0 +1,34 @@
+"""The web app's decisions, kept out of the UI so they can be tested alone.
+
+`app.py` only wires Gradio components to the functions here:
+- config: what the deployment allows (server keys, spending cap), from env;
+- catalog: the provider list with each one's state, the default, and the
+  rule that a visitor never spends the owner's keys unless allowed;
+- session: per-browser values (money spent, the last result) and the cap;
+- guard: runs a provider under the cap, one local model at a time (inside
+  `spaces.GPU` on ZeroGPU hardware);
+- look: background / mask / format choices -> preview image and download;
+- costs: the cost line and monthly projections;
+- actions: remove, re-render and compare, end to end;
+- comparing: the compare tab's captions, tables and pair slider.
+
+Nothing here imports gradio; `rmbg/__init__.py` does not import this package.
+"""
+
+from .actions import remove, rerender
+from .catalog import Keys, choices, default_choice, provider_status
+from .config import AppConfig
+from .look import Look
+from .session import Session
+
+__all__ = [
+    "AppConfig",
+    "Keys",
+    "Look",
+    "Session",
+    "choices",
+    "default_choice",
+    "provider_status",
+    "remove",
+    "rerender",
+]

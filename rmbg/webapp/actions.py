@@ -1,0 +1,119 @@
+"""The app's actions, end to end, without any UI: remove, re-render, compare.
+
+Each takes the session (from gr.State) and returns the new session with what
+to show. Only a cache miss reaches a provider; re-rendering never does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from ..api import remove_background
+from ..cache import MatteCache, default_cache
+from ..errors import InvalidImageError
+from ..providers.base import Provider
+from .catalog import Keys, build_provider, close
+from .config import AppConfig
+from .costs import cost_markdown
+from .guard import Guarded
+from .look import Look, OutputStore, download, preview_of, shown, shrink
+from .session import Budget, Session
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the Remove tab shows: before/after preview images (same size),
+    the download file (full size, chosen format) and the cost line (Markdown)."""
+
+    before: Image.Image
+    after: Image.Image
+    file: Path
+    cost_line: str
+
+
+def waiting_text(provider: Provider) -> str:
+    """The progress text while a provider works."""
+    if provider.kind == "hosted":
+        return f"Waiting for {provider.label}…"
+    return f"Running {provider.label} (the first run loads the model)…"
+
+
+def stem_of(image) -> str:
+    return Path(image).stem if isinstance(image, (str, os.PathLike)) else "image"
+
+
+def remove(
+    session: Session,
+    image,
+    provider_id: str,
+    look: Look,
+    keys: Keys,
+    config: AppConfig,
+    volume: int,
+    store: OutputStore,
+    *,
+    report: Report | None = None,
+    cache: MatteCache | None = default_cache,
+) -> tuple[Session, Shown]:
+    """Run one provider on one image (a path or PIL image) and show it.
+
+    Raises an RmbgError (bad image, missing key, spending cap, provider
+    failure) with a message for a person.
+    """
+    if image is None or (isinstance(image, str) and not image):
+        raise InvalidImageError("Upload an image first (or pick one of the examples).")
+    provider = build_provider(provider_id, keys, config)
+    on_start = (lambda p: report(waiting_text(p))) if report else None
+    try:
+        result = remove_background(image, Guarded(provider, Budget(session, config.cap_usd), on_start), cache=cache)
+    finally:
+        close(provider)
+    session = session.charged(result.cost, provider.kind)
+    if provider.kind == "local" and not result.cached:
+        session = session.measured_with(provider.id, result.seconds.model, result.meta.get("device", "cpu"))
+    session = replace(session, last=result, last_name=stem_of(image), last_label=provider.label)
+    return session, show(session, look, config, volume, store)
+
+
+def show(session: Session, look: Look, config: AppConfig, volume: int, store: OutputStore) -> Shown:
+    """Render the session's last result with `look` (no provider call)."""
+    result = session.last
+    if result is None:
+        raise InvalidImageError("Remove a background first.")
+    rendered = shown(result, look)
+    return Shown(
+        before=shrink(result.source, config.max_preview_side),
+        after=preview_of(rendered, look, config.max_preview_side),
+        file=download(rendered, look, session.last_name, store),
+        cost_line=cost_markdown(result, session.last_label, session, config.cap_usd, volume),
+    )
+
+
+def rerender(session: Session, look: Look, config: AppConfig, volume: int, store: OutputStore) -> Shown | None:
+    """The last result with a new look; None when nothing has been run yet."""
+    if session.last is None:
+        return None
+    return show(session, look, config, volume, store)
+
+
+def cost_line(session: Session, config: AppConfig, volume: int) -> str | None:
+    """Only the cost line (the projection volume changed); None before a run."""
+    if session.last is None:
+        return None
+    return cost_markdown(session.last, session.last_label, session, config.cap_usd, volume)
+
+
+def safe_message(exc: BaseException, keys: Keys) -> str:
+    """An error's message for the page, with any key of this visitor blanked
+    (the library never puts keys in messages; this is a second lock)."""
+    text = str(exc) or type(exc).__name__
+    for secret in keys.secrets():
+        text = text.replace(secret, "•••")
+    return text

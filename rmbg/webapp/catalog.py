@@ -1,0 +1,146 @@
+"""Which providers the page offers, in what state, and with whose key.
+
+A hosted provider is built with the visitor's own key when they pasted one.
+Without one it may fall back to the server's key (FAL_KEY, ...) only when
+the deployment allows it (AppConfig.allow_server_keys); otherwise it is
+"needs a key". Keys are passed in per call and never stored here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import MissingCredentialsError, RmbgError
+from ..providers.base import Provider, ProviderStatus
+from ..registry import default_provider, get_provider, list_providers
+from .config import AppConfig
+
+# provider id -> which key field of the page it uses
+KEY_SLOTS: dict[str, str] = {"fal-bria": "fal", "runware-bria": "runware", "runware-rembg": "runware"}
+SLOT_ENV = {"fal": "FAL_KEY", "runware": "RUNWARE_API_KEY"}
+SLOT_NAME = {"fal": "fal.ai", "runware": "Runware"}
+
+STATE_TEXT = {
+    "ready": "ready",
+    "needs_key": "needs a key",
+    "needs_token": "needs HF_TOKEN",
+    "unavailable": "unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Keys:
+    """API keys a visitor pasted into this page (empty = none). Never logged."""
+
+    fal: str = ""
+    runware: str = ""
+
+    def __repr__(self) -> str:  # never show a key, even in a debugger
+        return f"Keys(fal={'set' if self.fal else 'empty'}, runware={'set' if self.runware else 'empty'})"
+
+    @classmethod
+    def of(cls, fal: str | None = None, runware: str | None = None) -> "Keys":
+        return cls((fal or "").strip(), (runware or "").strip())
+
+    def for_provider(self, provider_id: str) -> str:
+        slot = KEY_SLOTS.get(provider_id)
+        return getattr(self, slot) if slot else ""
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(k for k in (self.fal, self.runware) if k)
+
+
+class SessionKeyMissing(MissingCredentialsError):
+    """A hosted provider without a visitor key where server keys are not shared."""
+
+    def __init__(self, provider_id: str):
+        slot = KEY_SLOTS.get(provider_id, "")
+        env = SLOT_ENV.get(slot, "its API key variable")
+        RmbgError.__init__(
+            self,
+            f"{provider_id} needs an API key: paste your {SLOT_NAME.get(slot, provider_id)} key in the "
+            "API keys box (it stays in this browser session). This server does not share its own keys "
+            "with visitors.",
+        )
+        self.provider_id = provider_id
+        self.env_var = env
+
+
+def build_provider(provider_id: str, keys: Keys, config: AppConfig) -> Provider:
+    """The provider for one call, with the visitor's key or, if allowed, the server's.
+
+    Raises UnknownProviderError for an id that is not registered and
+    SessionKeyMissing for a hosted provider this visitor may not use.
+    """
+    cfg = config.config_for(provider_id)
+    key = keys.for_provider(provider_id)
+    if key:
+        cfg["api_key"] = key
+    provider = get_provider(provider_id, **cfg)
+    if provider.kind == "hosted" and not key and not config.allow_server_keys:
+        close(provider)
+        raise SessionKeyMissing(provider_id)
+    return provider
+
+
+def close(provider: object) -> None:
+    """Release a hosted provider's HTTP client, if it has one."""
+    closer = getattr(provider, "close", None)
+    if callable(closer):
+        closer()
+
+
+def provider_status(provider_id: str, keys: Keys, config: AppConfig) -> ProviderStatus:
+    """The state shown next to a provider's name; never makes a network call."""
+    try:
+        provider = build_provider(provider_id, keys, config)
+    except SessionKeyMissing:
+        name = SLOT_NAME.get(KEY_SLOTS.get(provider_id, ""), "its")
+        return ProviderStatus("needs_key", f"paste a {name} key")
+    except RmbgError as exc:
+        return ProviderStatus("unavailable", str(exc))
+    try:
+        return provider.status()
+    finally:
+        close(provider)
+
+
+def label_of(provider_id: str, config: AppConfig) -> str:
+    try:
+        provider = get_provider(provider_id, **config.config_for(provider_id))
+    except RmbgError:
+        return provider_id
+    try:
+        return provider.label
+    finally:
+        close(provider)
+
+
+def status_text(status: ProviderStatus) -> str:
+    """'ready', 'needs a key', 'needs HF_TOKEN', with ' · no GPU (slow)' when slow."""
+    text = STATE_TEXT.get(status.state, status.state)
+    return text + (" · no GPU (slow)" if status.slow else "")
+
+
+def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
+    """(label shown, provider id) for every registered provider, in registry order."""
+    out = []
+    for pid in list_providers():
+        status = provider_status(pid, keys, config)
+        out.append((f"{label_of(pid, config)} — {status_text(status)}", pid))
+    return out
+
+
+def default_choice() -> tuple[str, str]:
+    """(provider id, reason): RMBG-1.4 when it can run here, else the ungated model."""
+    return default_provider()
+
+
+def describe(keys: Keys, config: AppConfig) -> str:
+    """A Markdown list of each provider's state and what to do about it."""
+    lines = []
+    for pid in list_providers():
+        status = provider_status(pid, keys, config)
+        lines.append(f"- **{label_of(pid, config)}** (`{pid}`): {status_text(status)}"
+                     + (f" — {status.message}" if status.message else ""))
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""What a deployment of the app allows, read once from the environment.
+
+Server-side API keys (FAL_KEY, RUNWARE_API_KEY set by whoever runs the app)
+are spent by visitors only when the owner says so:
+  RMBG_ALLOW_SERVER_KEYS=1  visitors may use them;
+  RMBG_ALLOW_SERVER_KEYS=0  never;
+  unset                     only when the app is private: not a Hugging Face
+                            Space (no SPACE_ID) and bound to a loopback
+                            address (GRADIO_SERVER_NAME unset or localhost).
+RMBG_SESSION_CAP_USD (default 1) caps what one browser session may spend on
+hosted calls, so a runaway comparison stops.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Mapping
+
+from ..pricing import REFERENCE_MONTHLY_VOLUME
+
+DEFAULT_CAP_USD = Decimal("1")
+LOOPBACK = frozenset({"", "127.0.0.1", "localhost", "::1"})
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Deployment settings; per-user values never live here.
+
+    provider_config: extra constructor config per provider id, e.g.
+        {"rmbg-1.4": {"device": "cpu"}} (tests use small input sizes).
+    allow_server_keys: visitors may spend the server's own API keys.
+    cap_usd: most a browser session may spend on hosted calls (USD).
+    monthly_volume: default images per month of the cost projection.
+    max_preview_side: longest side (px) of the on-page preview; the
+        download is always full size.
+    """
+
+    provider_config: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    allow_server_keys: bool = False
+    cap_usd: Decimal = DEFAULT_CAP_USD
+    monthly_volume: int = REFERENCE_MONTHLY_VOLUME
+    max_preview_side: int = 1600
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "AppConfig":
+        env = os.environ if environ is None else environ
+        values = {"allow_server_keys": server_keys_allowed(env), "cap_usd": cap_from_env(env)}
+        values.update(overrides)
+        return cls(**values)
+
+    def config_for(self, provider_id: str) -> dict[str, object]:
+        return dict(self.provider_config.get(provider_id, {}))
+
+
+def is_public(environ: Mapping[str, str]) -> bool:
+    """A Space, or a server listening on a non-loopback address."""
+    if environ.get("SPACE_ID"):
+        return True
+    return environ.get("GRADIO_SERVER_NAME", "").strip().lower() not in LOOPBACK
+
+
+def server_keys_allowed(environ: Mapping[str, str]) -> bool:
+    """See the module docstring for the rule."""
+    value = environ.get("RMBG_ALLOW_SERVER_KEYS", "").strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    if value:
+        raise ValueError(f"RMBG_ALLOW_SERVER_KEYS must be 1 or 0, got {value!r}")
+    return not is_public(environ)
+
+
+def cap_from_env(environ: Mapping[str, str]) -> Decimal:
+    value = environ.get("RMBG_SESSION_CAP_USD", "").strip()
+    if not value:
+        return DEFAULT_CAP_USD
+    try:
+        cap = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"RMBG_SESSION_CAP_USD must be a number of USD, got {value!r}") from None
+    if not cap.is_finite() or cap < 0:
+        raise ValueError(f"RMBG_SESSION_CAP_USD must be zero or more, got {value!r}")
+    return cap

@@ -1,0 +1,140 @@
+"""How a result is shown and downloaded: background, mask-only, format.
+
+Everything here works from a Result's (source, alpha): no provider is ever
+called. The preview is what the download will look like (a transparent
+cut-out over a checkerboard; a JPEG of a cut-out flattened on white, as the
+file will be), scaled down for the page; the download is full size.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+from ..compose import Background, parse_colour, preview
+from ..errors import InvalidImageError
+from ..imageio import load_image
+from ..types import Result
+
+BackgroundKind = Literal["transparent", "colour", "image"]
+BACKGROUNDS: tuple[BackgroundKind, ...] = ("transparent", "colour", "image")
+FORMATS = ("png", "webp", "jpeg")
+EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
+_RGBA = re.compile(r"^\s*rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+\s*)?\)\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Look:
+    """background: "transparent", "colour" or "image".
+    colour: what the colour picker says ("#RRGGBB" or "rgba(r, g, b, a)").
+    image: path of an uploaded background image (used when background is "image").
+    mask_only: show and download the matte itself (white = kept).
+    fmt: "png", "webp" or "jpeg"."""
+
+    background: BackgroundKind = "transparent"
+    colour: str = "#ffffff"
+    image: str | None = None
+    mask_only: bool = False
+    fmt: str = "png"
+
+    @classmethod
+    def of(cls, background, colour, image, mask_only, fmt) -> "Look":
+        """From raw UI values, checked; unknown values are errors, not guesses."""
+        background = (background or "transparent").lower()
+        if background not in BACKGROUNDS:
+            raise InvalidImageError(f"Unknown background {background!r}: use one of {', '.join(BACKGROUNDS)}.")
+        fmt = (fmt or "png").lower()
+        fmt = "jpeg" if fmt == "jpg" else fmt
+        if fmt not in FORMATS:
+            raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
+        return cls(background, colour or "#ffffff", image or None, bool(mask_only), fmt)
+
+    def backdrop(self) -> Background:
+        """What compose.render takes: None, an (r, g, b) colour or a PIL image."""
+        if self.background == "colour":
+            return picker_colour(self.colour)
+        if self.background == "image":
+            if not self.image:
+                raise InvalidImageError("Choose a background image first (or pick transparent or a colour).")
+            return load_image(self.image).rgb
+        return None
+
+
+def picker_colour(value: str) -> tuple[int, int, int]:
+    """A colour picker's value -> (r, g, b); accepts fractional rgba() too."""
+    match = _RGBA.match(value or "")
+    if match:
+        return tuple(min(255, max(0, round(float(c)))) for c in match.groups())  # type: ignore[return-value]
+    return parse_colour(value)
+
+
+def shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """A copy no longer than `max_side` on its long side (same aspect)."""
+    if max(image.size) <= max_side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return copy
+
+
+def shown(result: Result, look: Look) -> Result:
+    """The result rendered with this look (no model run)."""
+    return result.render(look.backdrop(), mask_only=look.mask_only)
+
+
+def preview_of(rendered: Result, look: Look, max_side: int) -> Image.Image:
+    """RGB (or L) preview of what the download will look like."""
+    image = rendered.image
+    if image.mode == "RGBA":
+        if look.fmt == "jpeg":  # the file will be flattened on white
+            image = rendered.render((255, 255, 255)).image
+        else:
+            image = preview(shrink(image, max_side))
+    return shrink(image, max_side)
+
+
+class OutputStore:
+    """Download files in a private temp folder, deleted after `max_age_s`.
+
+    Each file gets its own subfolder so its name can be the friendly
+    '<input>-nobg.png' without two sessions' files colliding.
+    """
+
+    def __init__(self, root: str | Path | None = None, max_age_s: float = 3600.0):
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rmbg-app-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_age_s = max_age_s
+
+    def write(self, name: str, data: bytes) -> Path:
+        self.prune()
+        folder = self.root / uuid.uuid4().hex
+        folder.mkdir()
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    def prune(self, now: float | None = None) -> None:
+        limit = (time.time() if now is None else now) - self.max_age_s
+        for folder in self.root.iterdir():
+            if folder.is_dir() and folder.stat().st_mtime < limit:
+                for item in folder.iterdir():
+                    item.unlink(missing_ok=True)
+                folder.rmdir()
+
+
+def file_name(stem: str, look: Look) -> str:
+    suffix = "mask" if look.mask_only else "nobg"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem or "image").strip("._") or "image"
+    return f"{safe[:60]}-{suffix}.{EXTENSIONS[look.fmt]}"
+
+
+def download(rendered: Result, look: Look, stem: str, store: OutputStore) -> Path:
+    """Encode the rendered result in the chosen format; PNG/WebP keep alpha."""
+    return store.write(file_name(stem, look), rendered.encode(look.fmt))

@@ -1,0 +1,86 @@
+"""Per-browser-session values, kept in a gr.State (never a module global).
+
+Money is USD (Decimal). `hosted_usd` is what hosted providers charged in
+this session (reported or estimated): the spending cap applies to it.
+`compute_usd` is the estimated machine cost of local runs, shown but not
+capped (nothing is billed per call).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..errors import BudgetError
+from ..types import Cost, Result, format_usd
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Session:
+    """hosted_usd / compute_usd: spent so far (USD). images: provider runs.
+    last: the last Remove result (source image + matte), re-rendered when a
+    background, mask or format choice changes. last_name: its file stem;
+    last_label: its provider's label.
+    measured: local provider id -> (seconds per image, device) measured in
+    this session, for the monthly projection.
+    comparison: the last Compare outcome (opaque to this module)."""
+
+    hosted_usd: Decimal = ZERO
+    compute_usd: Decimal = ZERO
+    images: int = 0
+    last: Result | None = None
+    last_name: str = "image"
+    last_label: str = ""
+    measured: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    comparison: Any = None
+
+    def charged(self, cost: Cost, kind: str) -> "Session":
+        """This session after paying `cost` for one call of a `kind` provider."""
+        if cost.source == "free":
+            return self
+        if kind == "hosted":
+            return replace(self, hosted_usd=self.hosted_usd + cost.usd, images=self.images + 1)
+        return replace(self, compute_usd=self.compute_usd + cost.usd, images=self.images + 1)
+
+    def measured_with(self, provider_id: str, seconds: float, device: str) -> "Session":
+        return replace(self, measured={**self.measured, provider_id: (seconds, device)})
+
+    def total_text(self, cap: Decimal) -> str:
+        """e.g. 'session: $0.0360 hosted (cap $1.00) + $0.000012 local compute (estimate)'."""
+        text = f"session: ${format_usd(self.hosted_usd)} hosted (cap ${cap:.2f})"
+        if self.compute_usd:
+            text += f" + ${format_usd(self.compute_usd)} local compute (estimate)"
+        return text
+
+
+class Budget:
+    """What one request may still spend on hosted calls; thread-safe.
+
+    Each paid call reserves its estimate first: calls that would take the
+    session past its cap are refused with a BudgetError before they are
+    sent. Lives for one request only, so it holds no per-user state.
+    """
+
+    def __init__(self, session: Session, cap: Decimal):
+        self.cap = cap
+        self.spent = session.hosted_usd
+        self._reserved = ZERO
+        self._lock = threading.Lock()
+
+    def reserve(self, provider: "Provider") -> None:
+        estimate = provider.estimate().usd
+        with self._lock:
+            if estimate and self.spent + self._reserved + estimate > self.cap:
+                raise BudgetError(
+                    f"Spending cap reached: this session has spent ${format_usd(self.spent + self._reserved)} "
+                    f"of its ${self.cap:.2f} cap on hosted calls, and {provider.id} costs about "
+                    f"${format_usd(estimate)} per image. Cached results and local models still work."
+                )
+            self._reserved += estimate

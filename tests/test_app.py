@@ -1,0 +1,355 @@
+"""The web app: its decisions (rmbg.webapp) and the launched app driven
+through gradio_client.
+
+One app is launched for the module (prevent_thread_lock) with real
+providers: RMBG-1.4 on deterministic tiny weights in a temporary Hugging Face
+cache, the real U2-Net-p, and the hosted providers pointed at the fake fal
+and Runware servers. Provider calls are counted at the fake servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from decimal import Decimal
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from rmbg.errors import BudgetError, InvalidImageError  # noqa: E402
+from rmbg.models.specs import RMBG_14  # noqa: E402
+from rmbg.providers.base import ProviderStatus  # noqa: E402
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog  # noqa: E402
+from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
+from rmbg.webapp.costs import volume_of  # noqa: E402
+from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
+from rmbg.webapp.session import Budget  # noqa: E402
+from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.hfcache import HFCache, deterministic_state, read_keys  # noqa: E402
+from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "cat.jpg"  # 451x300
+RMBG14_KEYS = Path(__file__).parent / "fixtures" / "rmbg-1.4.keys.tsv"
+TINY_RMBG14 = {"backend": "torch", "device": "cpu", "input_size": (64, 64)}
+
+
+# --- helpers shared with test_browser.py ------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(config: AppConfig):
+    """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL."""
+    import app
+
+    demo = app.build_demo(config)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_kwargs())
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@contextlib.contextmanager
+def hub_cache(root: Path):
+    """Point huggingface_hub at an (initially empty) cache folder."""
+    import huggingface_hub.constants as constants
+
+    previous = constants.HF_HUB_CACHE
+    constants.HF_HUB_CACHE = str(root)
+    try:
+        yield HFCache(root)
+    finally:
+        constants.HF_HUB_CACHE = previous
+
+
+def add_tiny_rmbg14(cache: HFCache) -> None:
+    cache.add_state(RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename,
+                    deterministic_state(read_keys(RMBG14_KEYS), seed=0))
+
+
+def app_config(fal: FalFake, runware: RunwareFake, **overrides) -> AppConfig:
+    providers = {
+        "rmbg-1.4": TINY_RMBG14,
+        "fal-bria": {"base_url": fal.url},
+        "runware-bria": {"base_url": runware.url},
+        "runware-rembg": {"base_url": runware.url},
+    }
+    return AppConfig(provider_config=providers, **overrides)
+
+
+# --- the launched app ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    with FalFake() as fal, RunwareFake() as runware:
+        yield fal, runware
+
+
+@pytest.fixture(scope="module")
+def served(fakes, u2netp_path, tmp_path_factory):  # noqa: F811
+    """(url, hf cache): the app built on a 'fresh machine' (empty HF cache, no
+    token), then given tiny RMBG-1.4 weights so RMBG-1.4 can be tested too."""
+    fal, runware = fakes
+    with hub_cache(tmp_path_factory.mktemp("hub")) as cache:
+        with serve(app_config(fal, runware)) as url:
+            add_tiny_rmbg14(cache)
+            yield url
+
+
+@pytest.fixture
+def client(served, fakes):
+    from gradio_client import Client
+
+    for fake in fakes:
+        fake.reset()
+    return Client(served, verbose=False)  # a new client is a new browser session
+
+
+def remove(client, image=EXAMPLE, **kwargs):
+    from gradio_client import handle_file
+
+    return client.predict(image=handle_file(str(image)), api_name="/remove", **kwargs)
+
+
+def submits(fal: FalFake) -> int:
+    return sum(1 for call in fal.calls if call.method == "POST")
+
+
+def test_api_lists_named_endpoints_and_defaults_to_the_ungated_model_on_a_fresh_machine(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    named = info["named_endpoints"]
+    assert {"/remove", "/rerender"} <= set(named)
+    provider = next(p for p in named["/remove"]["parameters"] if p["parameter_name"] == "provider")
+    assert provider["parameter_default"] == "u2netp"
+    (before, after), file, line = remove(client)  # no provider chosen: the default, on the first call
+    assert Image.open(after).size == Image.open(before).size == (451, 300)
+    out = Image.open(file)
+    assert out.format == "PNG" and out.mode == "RGBA" and out.size == (451, 300)
+    assert Path(file).name == "cat-nobg.png"
+    assert "U2-Net-p" in line and "compute estimate" in line
+
+
+def test_remove_with_a_local_model_on_tiny_weights(client):
+    (_, after), file, line = remove(client, provider="rmbg-1.4")
+    out = Image.open(file)
+    assert out.mode == "RGBA" and out.size == (451, 300)
+    alpha = out.getchannel("A")
+    assert alpha.getextrema() == (0, 255)  # min-max normalised matte
+    assert "BRIA RMBG-1.4" in line and "s · this image: $" in line and "(compute estimate)" in line
+    assert "At 100,000 images/month: " in line and "**rmbg-1.4 $" in line and "fal-bria $1,800.00" in line
+
+
+def test_hosted_remove_then_mask_colour_and_format_never_call_again(client, fakes):
+    fal, _ = fakes
+    (_, after), file, line = remove(client, provider="fal-bria", fal_key=FAL_KEY)
+    assert submits(fal) == 1
+    assert Image.open(file).mode == "RGBA"
+    assert "this image: $0.0180 (estimated)" in line and "session: $0.0180 hosted (cap $1.00)" in line
+    calls = len(fal.calls)
+
+    (_, mask), mask_file, _ = client.predict(mask_only=True, api_name="/rerender")
+    assert Image.open(mask_file).mode == "L"
+    assert Image.open(mask_file).tobytes() == Image.open(file).getchannel("A").tobytes()
+    (_, red), red_file, _ = client.predict(background="colour", colour="#ff0000", format="jpeg", api_name="/rerender")
+    red_img = Image.open(red_file)
+    assert red_img.format == "JPEG" and red_img.mode == "RGB" and Path(red_file).name == "cat-nobg.jpg"
+    assert red_img.getpixel((0, 0))[0] > 200 and red_img.getpixel((0, 0))[1] < 60  # corner is background
+    assert len(fal.calls) == calls  # no new model run, no new charge
+
+    # The same image again: the cached matte, free, the session total unchanged.
+    _, _, again = remove(client, provider="fal-bria", fal_key=FAL_KEY)
+    assert len(fal.calls) == calls
+    assert "free (cached matte, no new charge)" in again and "session: $0.0180 hosted" in again
+
+
+def test_runware_reports_its_own_cost(client, fakes):
+    _, runware = fakes
+    _, file, line = remove(client, provider="runware-rembg", runware_key=RUNWARE_KEY)
+    assert len(runware.calls) == 1
+    assert Image.open(file).size == (451, 300)
+    assert "this image: $0.0013 (reported)" in line and "**runware-rembg $130.00**" in line
+
+
+def test_a_file_that_is_not_an_image_is_a_readable_error(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as caught:
+        remove(client, image=ROOT / "app.py", provider="rmbg-1.4")
+    assert str(caught.value) == (
+        "app.py is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported)."
+    )
+
+
+def test_a_missing_key_is_a_readable_error_and_nothing_is_sent(client, fakes):
+    from gradio_client.exceptions import AppError
+
+    fal, _ = fakes
+    with pytest.raises(AppError) as caught:
+        remove(client, provider="fal-bria")
+    assert "fal-bria needs an API key: paste your fal.ai key" in str(caught.value)
+    assert fal.calls == []
+
+
+def test_a_wrong_key_is_reported_without_echoing_it(client, fakes):
+    from gradio_client.exceptions import AppError
+
+    secret = "wrong-id:sk-very-secret-123"
+    with pytest.raises(AppError) as caught:
+        remove(client, provider="fal-bria", fal_key=secret)
+    message = str(caught.value)
+    assert "fal-bria" in message and "sk-very-secret" not in message and "Traceback" not in message
+    assert len(fakes[0].calls) == 1  # 401 is never retried
+
+
+def test_rerender_before_any_run_changes_nothing(client):
+    result = client.predict(mask_only=True, api_name="/rerender")
+    assert result == ({"__type__": "update"},) * 3  # gr.skip(): every output left as it is
+
+
+# --- decisions (rmbg.webapp), without the UI -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, allowed",
+    [
+        ({}, True),  # private: a local run on loopback
+        ({"GRADIO_SERVER_NAME": "127.0.0.1"}, True),
+        ({"GRADIO_SERVER_NAME": "0.0.0.0"}, False),  # listening on the network
+        ({"SPACE_ID": "someone/rmbg"}, False),  # a Hugging Face Space
+        ({"SPACE_ID": "someone/rmbg", "RMBG_ALLOW_SERVER_KEYS": "1"}, True),  # the owner opted in
+        ({"RMBG_ALLOW_SERVER_KEYS": "0"}, False),
+    ],
+)
+def test_server_keys_are_only_spent_where_allowed(env, allowed):
+    assert server_keys_allowed(env) is allowed
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="RMBG_ALLOW_SERVER_KEYS"):
+        server_keys_allowed({"RMBG_ALLOW_SERVER_KEYS": "maybe"})
+    with pytest.raises(ValueError, match="RMBG_SESSION_CAP_USD"):
+        cap_from_env({"RMBG_SESSION_CAP_USD": "lots"})
+    assert cap_from_env({}) == Decimal("1")
+    assert cap_from_env({"RMBG_SESSION_CAP_USD": "0.25"}) == Decimal("0.25")
+
+
+def test_a_visitor_never_spends_the_server_key_unless_allowed(monkeypatch):
+    monkeypatch.setenv("FAL_KEY", "server-id:server-secret")
+    closed = AppConfig(allow_server_keys=False)
+    opened = AppConfig(allow_server_keys=True)
+    assert catalog.provider_status("fal-bria", Keys(), closed) == ProviderStatus("needs_key", "paste a fal.ai key")
+    with pytest.raises(catalog.SessionKeyMissing):
+        catalog.build_provider("fal-bria", Keys(), closed)
+    assert catalog.provider_status("fal-bria", Keys(), opened).state == "ready"
+    assert catalog.provider_status("fal-bria", Keys(fal="visitor:key"), closed).state == "ready"
+
+
+def test_choices_list_every_provider_with_its_state(monkeypatch, tmp_path):
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    with hub_cache(tmp_path):
+        labels = dict((pid, label) for label, pid in catalog.choices(Keys(runware="k"), AppConfig()))
+    from rmbg.registry import list_providers
+
+    assert list(labels) == list_providers()
+    assert labels["rmbg-1.4"].endswith("— needs HF_TOKEN")
+    assert labels["fal-bria"] == "fal.ai · Bria RMBG 2.0 — needs a key"
+    assert labels["runware-rembg"].endswith("— ready")
+    assert labels["rmbg-2.0"].endswith("needs HF_TOKEN · no GPU (slow)")
+
+
+def test_keys_never_show_in_a_repr():
+    assert "secret" not in repr(Keys(fal="id:secret", runware="secret2"))
+    assert actions.safe_message(ValueError("bad id:secret here"), Keys(fal="id:secret")) == "bad ••• here"
+
+
+def test_the_spending_cap_stops_a_call_before_it_is_sent(fakes, tmp_path):
+    fal, _ = fakes
+    fal.reset()
+    config = app_config(*fakes, cap_usd=Decimal("0.03"))
+    store = OutputStore(tmp_path)
+    keys = Keys(fal=FAL_KEY)
+    session, _ = actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), keys, config, 100, store, cache=None)
+    assert session.hosted_usd == Decimal("0.018")
+    with pytest.raises(BudgetError, match=r"spent \$0.0180 of its \$0.03 cap"):
+        actions.remove(session, str(EXAMPLE), "fal-bria", Look(), keys, config, 100, store, cache=None)
+    assert submits(fal) == 1
+
+
+def test_budget_reservations_add_up_across_concurrent_calls():
+    class Paid:
+        id = "paid"
+
+        def estimate(self):
+            from rmbg.types import Cost
+
+            return Cost(Decimal("0.4"), "estimated")
+
+    budget = Budget(Session(hosted_usd=Decimal("0.1")), Decimal("1"))
+    budget.reserve(Paid())
+    budget.reserve(Paid())
+    with pytest.raises(BudgetError):
+        budget.reserve(Paid())
+
+
+@pytest.mark.parametrize(
+    "raw, kwargs",
+    [
+        (("colour", "#00ff00", None, False, "jpg"), {"background": "colour", "fmt": "jpeg"}),
+        ((None, None, None, None, None), {"background": "transparent", "fmt": "png", "mask_only": False}),
+    ],
+)
+def test_look_from_ui_values(raw, kwargs):
+    look = Look.of(*raw)
+    for name, value in kwargs.items():
+        assert getattr(look, name) == value
+
+
+def test_look_refuses_unknown_values():
+    with pytest.raises(InvalidImageError, match="Unknown output format 'gif'"):
+        Look.of("transparent", "#fff", None, False, "gif")
+    with pytest.raises(InvalidImageError, match="Choose a background image first"):
+        Look.of("image", "#fff", None, False, "png").backdrop()
+
+
+@pytest.mark.parametrize(
+    "value, rgb",
+    [("#ff8000", (255, 128, 0)), ("rgba(255, 12.6, 0, 1)", (255, 13, 0)), ("rgb(1, 2, 3)", (1, 2, 3))],
+)
+def test_picker_colours(value, rgb):
+    assert picker_colour(value) == rgb
+
+
+@pytest.mark.parametrize("value, volume", [(100000, 100000), ("2500", 2500), (-5, 0), (None, 0), ("x", 0)])
+def test_projection_volume(value, volume):
+    assert volume_of(value) == volume
+
+
+def test_download_names():
+    assert file_name("my photo (1)", Look(fmt="webp")) == "my_photo_1-nobg.webp"
+    assert file_name("", Look(mask_only=True, fmt="jpeg")) == "image-mask.jpg"
+
+
+def test_old_download_files_are_pruned(tmp_path):
+    store = OutputStore(tmp_path, max_age_s=60)
+    path = store.write("a.png", b"x")
+    store.prune(now=path.parent.stat().st_mtime + 30)
+    assert path.exists()
+    store.prune(now=path.parent.stat().st_mtime + 61)
+    assert not path.exists() and not path.parent.exists()
