@@ -17,6 +17,7 @@ from .providers.base import Provider
 _REGISTRY: dict[str, str] = {
     "rmbg-1.4": "rmbg.providers.local:rmbg14",
     "rmbg-2.0": "rmbg.providers.local:rmbg20",
+    "u2netp": "rmbg.providers.onnx:u2netp",
     "fal-bria": "rmbg.providers.fal:fal_bria",
     "runware-bria": "rmbg.providers.runware:runware_bria",
     "runware-rembg": "rmbg.providers.runware:runware_rembg",

