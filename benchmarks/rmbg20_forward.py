@@ -1,0 +1,116 @@
+"""Time one forward pass of our RMBG-2.0 network (BiRefNet, Swin-L) on CPU.
+
+Random weights (speed does not depend on the values), fp32, batch 1,
+torch.inference_mode. Each size runs in a fresh child process so that its
+peak RSS (resource.getrusage ru_maxrss) belongs to that size alone.
+
+    python benchmarks/rmbg20_forward.py --sizes 512 1024 --threads 2 --repeats 1
+
+Prints a Markdown table: size, seconds per forward (each repeat), the time
+spent in the backbone (both passes), squeeze block, decoder and, inside those,
+in the deformable convs; RSS after building the model and peak RSS (MiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mib(which: str) -> float:
+    """'peak' from getrusage, 'now' from /proc/self/status (Linux), in MiB."""
+    import resource
+
+    if which == "peak":
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _child(size: int, threads: int, repeats: int, attention: str) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    from rmbg.models import deform
+    from rmbg.models.birefnet import build_birefnet
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_birefnet(attention)
+    built_rss = _rss_mib("now")
+
+    parts = {"backbone": 0.0, "squeeze": 0.0, "decoder": 0.0, "deform": 0.0}
+    starts: dict = {}
+
+    def timed_hooks(module, key):
+        module.register_forward_pre_hook(lambda *_: starts.__setitem__(key, time.perf_counter()))
+        module.register_forward_hook(lambda *_: parts.__setitem__(key, parts[key] + time.perf_counter() - starts[key]))
+
+    timed_hooks(model.bb, "backbone")
+    timed_hooks(model.squeeze_module, "squeeze")
+    timed_hooks(model.decoder, "decoder")
+    inner = deform.deform_conv2d
+
+    def timed_deform(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = inner(*args, **kwargs)
+        parts["deform"] += time.perf_counter() - t0
+        return out
+
+    deform.deform_conv2d = timed_deform  # DeformableConv2d looks the name up at call time
+
+    x = torch.randn(1, 3, size, size)
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            outs = model(x)
+        seconds.append(time.perf_counter() - t0)
+        assert torch.isfinite(outs[-1]).all()
+    per_run = {k: v / repeats for k, v in parts.items()}
+    return {
+        "size": size, "threads": threads, "attention": attention, "seconds": seconds,
+        "parts": per_run, "built_rss_mib": built_rss, "peak_rss_mib": _rss_mib("peak"),
+        "torch": torch.__version__, "deform_backend": "torchvision" if deform.torchvision_deform_conv2d() else "pure",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--attention", choices=["sdpa", "plain"], default="sdpa")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.threads, args.repeats, args.attention)))
+        return
+    rows = []
+    for size in args.sizes:
+        cmd = [sys.executable, __file__, "--child", str(size), "--threads", str(args.threads),
+               "--repeats", str(args.repeats), "--attention", args.attention]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"torch {rows[0]['torch']}, {args.threads} threads, attention={args.attention}, "
+          f"deformable conv: {rows[0]['deform_backend']}\n")
+    print("| input | forward s | backbone x2 s | squeeze s | decoder s | of which deform s "
+          "| RSS after build MiB | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        p = r["parts"]
+        secs = " / ".join(f"{s:.1f}" for s in r["seconds"])
+        print(f"| {r['size']}² | {secs} | {p['backbone']:.1f} | {p['squeeze']:.1f} | {p['decoder']:.1f} "
+              f"| {p['deform']:.1f} | {r['built_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
