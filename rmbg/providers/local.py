@@ -194,8 +194,22 @@ def rmbg14(
     precision: Precision = "auto",
     input_size: tuple[int, int] | None = None,
     token: str | None = None,
-) -> LocalProvider:
-    """BRIA RMBG-1.4 (IS-Net), from the pinned Hub revision or a local file."""
+    backend: str = "auto",
+    threads: int | None = None,
+):
+    """BRIA RMBG-1.4 (IS-Net), from the pinned Hub revision or a local file.
+
+    backend: "torch" (our network, model.safetensors), "onnx" (BRIA's
+    onnx/model*.onnx through ONNX Runtime; precision "fp32" | "fp16" |
+    "quantized"), or "auto": ONNX on CPU, torch on a GPU (see
+    rmbg.providers.onnx.choose_rmbg14_backend). threads: ONNX only.
+    """
+    from .onnx import choose_rmbg14_backend, rmbg14_onnx
+
+    if choose_rmbg14_backend(backend, weights=weights, device=device, precision=precision) == "onnx":
+        return rmbg14_onnx(
+            weights=weights, device=device, precision=precision, input_size=input_size, token=token, threads=threads
+        )
     return LocalProvider(
         RMBG_14, _build_isnet, weights=weights, device=device, precision=precision, input_size=input_size, token=token
     )

@@ -62,6 +62,15 @@ def execution_providers(device: str = "auto") -> tuple[str, ...]:
     return ("CPUExecutionProvider",)
 
 
+def _ort_reason(exc: Exception) -> str:
+    """The useful tail of an ORT load error, without its source location."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = text.split(" failed:", 1)[-1]  # drop "Load model from <path>"
+    if "onnxruntime_src" in text and ") " in text:
+        text = text.rsplit(") ", 1)[-1]  # drop "file.cc:123 Class::Method(args)"
+    return text[:200]
+
+
 def load_session(path: Path, providers: tuple[str, ...], threads: int) -> Any:
     """The shared InferenceSession for this file (created on first use)."""
     key = (str(path), tuple(providers), int(threads))
@@ -81,8 +90,7 @@ def load_session(path: Path, providers: tuple[str, ...], threads: int) -> Any:
             try:
                 session = ort.InferenceSession(str(path), options, providers=list(providers))
             except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-                raise ModelUnavailableError(f"{path.name} is not a usable ONNX model: {first}") from None
+                raise ModelUnavailableError(f"{path.name} is not a usable ONNX model: {_ort_reason(exc)}") from None
             _SESSIONS[key] = session
     return session
 
