@@ -97,7 +97,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                                        height=340, elem_id="input-image")
                     gr.Examples(EXAMPLES, inputs=image, label="Examples")
                     provider = gr.Dropdown(provider_choices, value=default_id, label="Provider", elem_id="provider")
-                    gr.Markdown(default_reason, elem_id="provider-note")
+                    provider_note = gr.Markdown(default_reason, elem_id="provider-note")
                     run = gr.Button("Remove background", variant="primary", elem_id="run")
                     with gr.Group():
                         background = gr.Radio(["transparent", "colour", "image"], value="transparent",
@@ -106,8 +106,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                         bg_image = gr.Image(label="Background image", type="filepath",
                                             sources=["upload", "clipboard"], height=160, visible=False)
                         with gr.Row():
-                            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only")
-                            out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format")
+                            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", scale=1,
+                                                    min_width=110)
+                            out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format",
+                                                  elem_id="format", scale=3)
                 with gr.Column(scale=3):
                     slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
                                             interactive=False, elem_id="result")
@@ -157,13 +159,16 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
                           background, [colour, bg_image], api_visibility="private", queue=False)
 
-        def on_keys(fal_key, runware_key):
-            labels = catalog.choices(Keys.of(fal_key, runware_key), config)
-            return gr.update(choices=labels)
+        def on_keys(provider_id, fal_key, runware_key):
+            keys = Keys.of(fal_key, runware_key)
+            return gr.update(choices=catalog.choices(keys, config)), catalog.note(provider_id, keys, config)
 
-        gr.on([fal_key.change, runware_key.change], on_keys, [fal_key, runware_key],
-              [provider], api_visibility="private", trigger_mode="always_last",
+        gr.on([fal_key.change, runware_key.change], on_keys, [provider, fal_key, runware_key],
+              [provider, provider_note], api_visibility="private", trigger_mode="always_last",
               show_progress="hidden")
+        provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), config),
+                       [provider, fal_key, runware_key], provider_note, api_visibility="private",
+                       show_progress="hidden")
     return demo
 
 

@@ -144,3 +144,10 @@ def describe(keys: Keys, config: AppConfig) -> str:
         lines.append(f"- **{label_of(pid, config)}** (`{pid}`): {status_text(status)}"
                      + (f" — {status.message}" if status.message else ""))
     return "\n".join(lines)
+
+
+def note(provider_id: str, keys: Keys, config: AppConfig) -> str:
+    """One line under the provider menu: its state and what to do about it."""
+    status = provider_status(provider_id, keys, config)
+    text = f"**{status_text(status)}**"
+    return text + (f" — {status.message}" if status.message else "")

@@ -1,0 +1,129 @@
+"""The page in a real browser (headless Debian Chromium through Playwright).
+
+Upload an example, pick a hosted provider (the fake fal server), run, see
+the result and the cost line; switch to mask-only and to a colour and see
+the image change with no second provider call (counted at the fake server);
+then compare two providers. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+
+from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.test_app import EXAMPLE, ROOT, add_tiny_rmbg14, app_config, hub_cache, serve  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "test-artifacts"
+TIMEOUT_MS = 30_000
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def page_and_fakes(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with FalFake() as fal, RunwareFake() as runware, hub_cache(tmp_path_factory.mktemp("hub")) as cache:
+        add_tiny_rmbg14(cache)
+        with serve(app_config(fal, runware)) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            page.wait_for_selector("#run")
+            try:
+                yield page, fal, runware
+            finally:
+                browser.close()
+
+
+def result_src(page) -> str:
+    """The src of the 'after' image of the before/after slider."""
+    images = page.locator("#result img")
+    return images.nth(images.count() - 1).get_attribute("src") or ""
+
+
+# The after image's top-left pixel (background in every example), read in the page.
+CORNER_IS = """async ([old, want]) => {
+    const imgs = document.querySelectorAll('#result img');
+    const img = imgs[imgs.length - 1];
+    if (!img || !img.src || img.src === old) return false;
+    const bitmap = await createImageBitmap(await (await fetch(img.src)).blob());
+    const ctx = new OffscreenCanvas(1, 1).getContext('2d');
+    ctx.drawImage(bitmap, 0, 0, 1, 1, 0, 0, 1, 1);
+    const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
+    if (want === 'black') return r < 40 && r === g && g === b;
+    if (want === 'red') return r > 200 && g < 60 && b < 60;
+    return r === 255 && g === 255 && b === 255;  // 'white': the checkerboard's first square
+}"""
+
+
+def wait_for_result(page, old: str, corner: str) -> str:
+    """Poll until the after image is new and its corner is `corner`; its src.
+    (page.evaluate awaits the async check; wait_for_function would not.)"""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not page.evaluate(CORNER_IS, [old, corner]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the result never became new with a {corner} corner")
+        page.wait_for_timeout(100)
+    return result_src(page)
+
+
+def choose(page, label: str, option_starts_with: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.locator("[role=option]", has_text=option_starts_with).first.click()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_remove_then_restyle_without_a_second_call(page_and_fakes):
+    from playwright.sync_api import expect
+
+    page, fal, _ = page_and_fakes
+    page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
+    expect(page.locator("#input-image img")).to_have_count(1)
+
+    page.get_by_text("API keys for hosted providers").click()
+    page.get_by_label("fal.ai key").fill(FAL_KEY)
+    page.get_by_label("fal.ai key").blur()
+    choose(page, "Provider", "fal.ai · Bria RMBG 2.0 — ready")  # the key made it ready
+    page.locator("#run").click()
+
+    cost = page.locator("#cost-line")
+    expect(cost).to_contain_text("this image: $0.0180 (estimated)")
+    expect(cost).to_contain_text("session: $0.0180 hosted (cap $1.00)")
+    expect(cost).to_contain_text("At 100,000 images/month:")
+    first = wait_for_result(page, "", "white")
+    assert sum(call.method == "POST" for call in fal.calls) == 1
+    calls = len(fal.calls)
+    shot(page, "remove.png")
+
+    page.locator("#mask-only input[type=checkbox]").check()
+    masked = wait_for_result(page, first, "black")
+    page.locator("#mask-only input[type=checkbox]").uncheck()
+    page.locator("#background input[value=colour]").check()
+    page.locator("#colour button.dialog-button").click()
+    hex_box = page.locator("#colour input[type=text]")
+    hex_box.fill("#ff0000")
+    hex_box.press("Enter")
+    page.locator("h1").click()  # close the picker
+    coloured = wait_for_result(page, masked, "red")
+    assert len({first, masked, coloured}) == 3
+    expect(page.locator("#download")).to_contain_text("Download PNG")
+    assert len(fal.calls) == calls  # re-rendered from the cached matte: no new call
+    shot(page, "remove-colour.png")
