@@ -31,17 +31,21 @@ footer {opacity: 0.7;}
 """
 
 
-class ImageInput(gr.Image):
-    """gr.Image that passes a file it cannot decode on to rmbg, whose
-    load_image says what is wrong with it (gr.Image would only say 'Error')."""
+def lenient(image: gr.Image) -> gr.Image:
+    """Let a file that gr.Image cannot decode through to rmbg's load_image,
+    which says what is wrong with it (gr.Image alone would only say 'Error').
+    An instance override, not a subclass: gradio writes a .pyi next to the
+    module of every Component subclass."""
+    strict = image.preprocess
 
-    is_template = True
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         try:
-            return super().preprocess(payload)
+            return strict(payload)
         except Exception:  # noqa: BLE001 - any decoding failure is reported by rmbg
             return str(payload.path) if payload is not None and payload.path else None
+
+    image.preprocess = preprocess
+    return image
 
 
 def readable_errors(fn):
@@ -93,8 +97,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         with gr.Tab("Remove"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):
-                    image = ImageInput(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"],
-                                       height=340, elem_id="input-image")
+                    image = lenient(gr.Image(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"],
+                                             height=340, elem_id="input-image"))
                     gr.Examples(EXAMPLES, inputs=image, label="Examples")
                     provider = gr.Dropdown(provider_choices, value=default_id, label="Provider", elem_id="provider")
                     provider_note = gr.Markdown(default_reason, elem_id="provider-note")

@@ -353,3 +353,42 @@ def test_old_download_files_are_pruned(tmp_path):
     assert path.exists()
     store.prune(now=path.parent.stat().st_mtime + 61)
     assert not path.exists() and not path.parent.exists()
+
+
+def test_local_inference_runs_inside_spaces_gpu_only_where_spaces_exists(monkeypatch):
+    import sys
+    import types
+
+    from rmbg.webapp import guard
+
+    def plain(x):
+        return x
+
+    monkeypatch.delitem(sys.modules, "spaces", raising=False)
+    monkeypatch.setattr("builtins.__import__", _refusing("spaces", __import__))
+    assert guard.on_zerogpu(plain) is plain  # not on ZeroGPU: nothing changes
+
+    monkeypatch.undo()
+    seen = {}
+    fake = types.ModuleType("spaces")
+
+    def gpu(duration):
+        def decorate(fn):
+            seen["wrapped"] = (fn, duration)
+            return lambda *args: ("gpu", fn(*args))
+
+        return decorate
+
+    fake.GPU = gpu
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    wrapped = guard.on_zerogpu(plain)
+    assert seen["wrapped"] == (plain, guard.GPU_SECONDS) and wrapped(3) == ("gpu", 3)
+
+
+def _refusing(name, real_import):
+    def importer(module, *args, **kwargs):
+        if module == name:
+            raise ImportError(f"No module named {name!r}")
+        return real_import(module, *args, **kwargs)
+
+    return importer
