@@ -212,3 +212,20 @@ def test_load_errors_keep_the_reason(tmp_path):
     onnx.save(model, str(path))
     with pytest.raises(ModelUnavailableError, match=r"future.onnx is not a usable ONNX model: Unsupported model IR version: 99"):
         rmbg.get_provider("rmbg-1.4", weights=str(path), device="cpu").matte(scene())
+
+
+@pytest.mark.parametrize("shape, size", [((64, 64), (300, 400)), ((64, 64), (64, 64)), ((64, 48), (40, 90)),
+                                         ((100, 80), (30, 20)), ((32, 32, 3), (90, 70))])
+def test_resize_bilinear_is_torch_bilinear(shape, size):
+    """Both code paths of processing.resize_bilinear (PIL when a 2-D map only
+    grows, numpy otherwise) equal F.interpolate(bilinear, align_corners=False)."""
+    import torch.nn.functional as F
+
+    from rmbg.processing import resize_bilinear
+
+    arr = np.random.default_rng(1).random(shape, dtype=np.float32)
+    t = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)[None]
+    expected = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    got = resize_bilinear(arr, size)
+    assert got.dtype == np.float32 and got.shape == expected.reshape(size + shape[2:]).shape
+    assert np.abs(got - expected.reshape(got.shape)).max() < 1e-5
