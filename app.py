@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from rmbg.errors import RmbgError
-from rmbg.webapp import AppConfig, Keys, Look, Session, catalog
+from rmbg.webapp import AppConfig, Keys, Look, Session, catalog, comparing
 from rmbg.webapp import actions
 from rmbg.webapp.costs import volume_of
 from rmbg.webapp.look import OutputStore
@@ -123,6 +123,34 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                                        precision=0, minimum=0, elem_id="volume")
 
 
+        with gr.Tab("Compare"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2):
+                    cmp_image = lenient(gr.Image(label="Image", type="filepath",
+                                                 sources=["upload", "webcam", "clipboard"], height=300,
+                                                 elem_id="compare-image"))
+                    gr.Examples(EXAMPLES, inputs=cmp_image, label="Examples")
+                    cmp_providers = gr.CheckboxGroup(provider_choices, value=comparing.default_selection(default_id),
+                                                     label="Providers", elem_id="compare-providers")
+                    cmp_run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+                    with gr.Group():
+                        cmp_background = gr.Radio(["transparent", "colour"], value="transparent",
+                                                  label="Background for all results", elem_id="compare-background")
+                        cmp_colour = gr.ColorPicker("#ffffff", label="Colour", elem_id="compare-colour")
+                with gr.Column(scale=3):
+                    gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420,
+                                         elem_id="compare-gallery")
+                    cmp_table = gr.Dataframe(headers=comparing.TABLE_HEADERS, label="Seconds and cost",
+                                             interactive=False, elem_id="compare-table")
+                    cmp_agreement = gr.Dataframe(headers=comparing.AGREEMENT_HEADERS, interactive=False,
+                                                 label="Agreement between mattes (IoU: 1 = same; mean |Δα|: 0 = same)",
+                                                 elem_id="compare-agreement")
+                    with gr.Row():
+                        pair_a = gr.Dropdown([], label="Slider: left", elem_id="pair-a")
+                        pair_b = gr.Dropdown([], label="Slider: right", elem_id="pair-b")
+                    pair_slider = gr.ImageSlider(label="Left / right", type="pil", format="png", max_height=480,
+                                                 interactive=False, elem_id="compare-slider")
+
         look_inputs = [background, colour, bg_image, mask_only, out_format]
         remove_outputs = [session, slider, file, cost]
 
@@ -165,15 +193,59 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
         def on_keys(provider_id, fal_key, runware_key):
             keys = Keys.of(fal_key, runware_key)
-            return gr.update(choices=catalog.choices(keys, config)), catalog.note(provider_id, keys, config)
+            labels = catalog.choices(keys, config)
+            return gr.update(choices=labels), gr.update(choices=labels), catalog.note(provider_id, keys, config)
 
         gr.on([fal_key.change, runware_key.change], on_keys, [provider, fal_key, runware_key],
-              [provider, provider_note], api_visibility="private", trigger_mode="always_last",
+              [provider, cmp_providers, provider_note], api_visibility="private", trigger_mode="always_last",
               show_progress="hidden")
         provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), config),
                        [provider, fal_key, runware_key], provider_note, api_visibility="private",
                        show_progress="hidden")
+        cmp_look = [cmp_background, cmp_colour]
+        cmp_outputs = [session, gallery, cmp_table, cmp_agreement, pair_a, pair_b, pair_slider]
+
+        @readable_errors
+        def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
+                    runware_key=None, progress=gr.Progress()):
+            look = Look.of(background, colour, None, False, "png")
+            progress(0, desc="Starting…")
+            state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), config, look,
+                                         report=lambda text: progress(0.5, desc=text))
+            return (state, *_compare_outputs(state, shown, look, config))
+
+        cmp_run.click(compare, [session, cmp_image, cmp_providers, *cmp_look, fal_key, runware_key], cmp_outputs,
+                      api_name="compare", concurrency_limit=2, concurrency_id="compare")
+
+        @readable_errors
+        def compare_look(state, background="transparent", colour="#ffffff"):
+            if state.comparison is None:
+                return (gr.skip(),) * 6
+            look = Look.of(background, colour, None, False, "png")
+            return _compare_outputs(state, comparing.view(state.comparison, look), look, config)
+
+        gr.on([cmp_background.change, cmp_colour.change], compare_look, [session, *cmp_look], cmp_outputs[1:],
+              api_visibility="private", trigger_mode="always_last", show_progress="minimal")
+
+        @readable_errors
+        def on_pair(state, a, b, background="transparent", colour="#ffffff"):
+            look = Look.of(background, colour, None, False, "png")
+            images = None if state.comparison is None else comparing.pair(
+                state.comparison, a, b, look, config.max_preview_side)
+            return gr.skip() if images is None else images
+
+        gr.on([pair_a.input, pair_b.input], on_pair, [session, pair_a, pair_b, *cmp_look], pair_slider,
+              api_visibility="private", show_progress="minimal")
     return demo
+
+
+def _compare_outputs(state, shown, look, config):
+    """Gallery, tables, the pair pickers (first two results) and their slider."""
+    ids = shown.ids
+    a, b = (ids[0], ids[1]) if len(ids) >= 2 else (None, None)
+    images = comparing.pair(state.comparison, a, b, look, config.max_preview_side) if a else None
+    return (shown.gallery, shown.table, shown.agreement, gr.update(choices=ids, value=a),
+            gr.update(choices=ids, value=b), images)
 
 
 def launch_kwargs() -> dict:

@@ -1,0 +1,175 @@
+"""The Compare tab: one image, several providers, shown side by side.
+
+rmbg.compare runs the providers (hosted calls in parallel, local models one
+at a time); this module builds them for the visitor (keys, spending cap),
+keeps the outcome in the session, and turns it into what the tab shows:
+a gallery on one background, a table of seconds and cost, the agreement
+between every pair of mattes, and a before/after pair. Re-showing with
+another background never calls a provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping
+
+from PIL import Image
+
+from ..cache import MatteCache, default_cache
+from ..errors import InvalidImageError, RmbgError
+from ..types import Result
+from .catalog import Keys, build_provider, close
+from .config import AppConfig
+from .guard import Guarded
+from .look import Look, preview_of, shown, shrink
+from .session import Budget, Session
+
+TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
+AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
+GALLERY_SIDE = 720  # px, long side of a gallery preview
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How alike two mattes are: IoU of the masks at alpha >= 0.5 (1 = same
+    pixels), and the mean absolute alpha difference in [0, 1] (0 = same)."""
+
+    a: str
+    b: str
+    iou: float
+    mad: float
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A comparison kept in the session. results and failures are keyed by
+    provider id in the order asked; failures hold a readable message."""
+
+    source: Image.Image
+    results: Mapping[str, Result]
+    failures: Mapping[str, str]
+    labels: Mapping[str, str]
+    agreement: tuple[Agreement, ...]
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """gallery: (preview, caption) per result; table/agreement: rows for
+    TABLE_HEADERS / AGREEMENT_HEADERS; ids: providers that returned a matte."""
+
+    gallery: list[tuple[Image.Image, str]]
+    table: list[list[str]]
+    agreement: list[list[object]]
+    ids: list[str]
+
+
+def caption(result: Result, label: str) -> str:
+    cost = "free (cached)" if result.cost.source == "free" else result.cost.label()
+    timing = "cached" if result.cached else f"{result.seconds.model:.2f} s"
+    return f"{label} · {timing} · {cost}"
+
+
+def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE) -> CompareView:
+    """What the tab shows for `look` (background/mask); no provider call."""
+    gallery, table = [], []
+    for pid, result in compared.results.items():
+        gallery.append((preview_of(shown(result, look), look, max_side), caption(result, compared.labels[pid])))
+        cost = "free (cached)" if result.cost.source == "free" else result.cost.label()
+        table.append([pid, "cached" if result.cached else f"{result.seconds.model:.2f}", cost, "ok"])
+    for pid, message in compared.failures.items():
+        table.append([pid, "", "", message])
+    rows = [[g.a, g.b, round(g.iou, 4), round(g.mad, 4)] for g in compared.agreement]
+    return CompareView(gallery, table, rows, list(compared.results))
+
+
+def pair(compared: Compared, a: str, b: str, look: Look, max_side: int) -> tuple[Image.Image, Image.Image] | None:
+    """Results a and b as a before/after pair; None unless both exist."""
+    if a not in compared.results or b not in compared.results:
+        return None
+    first, second = (preview_of(shown(compared.results[p], look), look, max_side) for p in (a, b))
+    return first, second
+
+
+def agreement(results: Mapping[str, Result]) -> tuple[Agreement, ...]:
+    """Every pair of mattes, in the order given."""
+    import numpy as np
+
+    ids = list(results)
+    alphas = {pid: np.asarray(results[pid].alpha, dtype=np.float32) / 255.0 for pid in ids}
+    out = []
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            ma, mb = alphas[a] >= 0.5, alphas[b] >= 0.5
+            union = np.logical_or(ma, mb).sum()
+            iou = float(np.logical_and(ma, mb).sum() / union) if union else 1.0
+            out.append(Agreement(a, b, iou, float(np.abs(alphas[a] - alphas[b]).mean())))
+    return tuple(out)
+
+
+def default_selection(default_id: str) -> list[str]:
+    """Providers ticked when the page opens: the default one."""
+    return [default_id]
+
+
+Report = Callable[[str], None]
+
+
+def run(
+    session: Session,
+    image,
+    provider_ids,
+    keys: Keys,
+    config: AppConfig,
+    look: Look = Look(),
+    *,
+    report: Report | None = None,
+    cache: MatteCache | None = default_cache,
+) -> tuple[Session, CompareView]:
+    """Compare providers on one image (a path or PIL image).
+
+    A provider that cannot be built for this visitor (no key, unknown) or
+    fails is listed with its reason; the others still run. The spending cap
+    covers the whole comparison.
+    """
+    if image is None or (isinstance(image, str) and not image):
+        raise InvalidImageError("Upload an image first (or pick one of the examples).")
+    ids = list(dict.fromkeys(provider_ids or []))
+    if len(ids) < 2:
+        raise RmbgError("Tick at least two providers to compare.")
+    budget = Budget(session, config.cap_usd)
+    built, failures, labels = [], {}, {}
+    for pid in ids:
+        try:
+            provider = build_provider(pid, keys, config)
+        except RmbgError as exc:
+            failures[pid], labels[pid] = str(exc), pid
+            continue
+        labels[pid] = provider.label
+        built.append(provider)
+    if report:
+        report(f"Running {len(built)} providers…")
+    try:
+        results, errors = _compare(image, [Guarded(p, budget) for p in built], cache)
+    finally:
+        for provider in built:
+            close(provider)
+    failures.update(errors)
+    kinds = {p.id: p.kind for p in built}
+    for pid, result in results.items():
+        session = session.charged(result.cost, kinds[pid])
+        if kinds[pid] == "local" and not result.cached:
+            session = session.measured_with(pid, result.seconds.model, result.meta.get("device", "cpu"))
+    ordered = {pid: results[pid] for pid in ids if pid in results}
+    source = next(iter(ordered.values())).source if ordered else None
+    compared = Compared(source, ordered, {pid: failures[pid] for pid in ids if pid in failures}, labels,
+                        agreement(ordered))
+    session = replace(session, comparison=compared)
+    return session, view(compared, look)
+
+
+def _compare(image, providers, cache) -> tuple[dict[str, Result], dict[str, str]]:
+    """rmbg.compare over the guarded providers -> (results, failure messages) by id."""
+    from ..compare import compare
+
+    comparison = compare(image, providers, cache=cache)
+    return dict(comparison.results), {pid: str(err) for pid, err in comparison.errors.items()}
