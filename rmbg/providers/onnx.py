@@ -31,9 +31,10 @@ from .base import ProviderStatus
 
 OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
 
-# Measured with benchmarks/speed.py on CPU: the dynamically quantised export
-# (ConvInteger) is slower than fp32 and fp16 has no fast CPU kernels, so fp32
-# is both the reference and the fastest CPU choice.
+# Measured with benchmarks/speed.py (2-core x86 CPU, onnxruntime 1.31): the
+# dynamically quantised export (ConvInteger) is slower than fp32 and not
+# within 1/255 of it; fp16 is no faster (ORT's CPU provider runs most of it in
+# fp32 behind inserted casts). So fp32 is both the reference and the CPU default.
 CPU_PRECISION = "fp32"
 GPU_PRECISION = "fp16"
 
