@@ -136,9 +136,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                     with gr.Group():
                         cmp_background = gr.Radio(["transparent", "colour"], value="transparent",
                                                   label="Background for all results", elem_id="compare-background")
-                        cmp_colour = gr.ColorPicker("#ffffff", label="Colour", elem_id="compare-colour")
+                        cmp_colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="compare-colour")
                 with gr.Column(scale=3):
-                    gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420,
+                    gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420, format="png",
                                          elem_id="compare-gallery")
                     cmp_table = gr.Dataframe(headers=comparing.TABLE_HEADERS, label="Seconds and cost",
                                              interactive=False, elem_id="compare-table")
@@ -224,6 +224,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             look = Look.of(background, colour, None, False, "png")
             return _compare_outputs(state, comparing.view(state.comparison, look), look, config)
 
+        cmp_background.change(lambda kind: gr.update(visible=kind == "colour"), cmp_background, cmp_colour,
+                              api_visibility="private", queue=False)
         gr.on([cmp_background.change, cmp_colour.change], compare_look, [session, *cmp_look], cmp_outputs[1:],
               api_visibility="private", trigger_mode="always_last", show_progress="minimal")
 

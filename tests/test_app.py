@@ -392,3 +392,21 @@ def _refusing(name, real_import):
         return real_import(module, *args, **kwargs)
 
     return importer
+
+
+def test_agreement_between_mattes():
+    from rmbg.types import Cost, Result, Seconds
+    from rmbg.webapp.comparing import Agreement, agreement
+
+    def result(pid, alpha_rows):
+        alpha = Image.frombytes("L", (2, 2), bytes(alpha_rows))
+        rgb = Image.new("RGB", (2, 2))
+        return Result(rgb, alpha, rgb, pid, Seconds(0.0, 0.0), Cost.free())
+
+    same = agreement({"a": result("a", [255, 255, 0, 0]), "b": result("b", [255, 255, 0, 0])})
+    assert same == (Agreement("a", "b", 1.0, 0.0),)
+    rows = agreement({"a": result("a", [255, 255, 0, 0]), "b": result("b", [255, 0, 0, 0]),
+                      "c": result("c", [0, 0, 255, 255])})
+    assert [(g.a, g.b) for g in rows] == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert rows[0].iou == 0.5 and rows[0].mad == 0.25
+    assert rows[1].iou == 0.0 and rows[1].mad == 1.0
