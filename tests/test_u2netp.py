@@ -119,6 +119,7 @@ def test_status_and_options(u2netp_path):
 def no_u2netp(tmp_path, monkeypatch):
     """An environment where u2netp.onnx has not been fetched yet."""
     monkeypatch.delenv(weights.ENV_PATH, raising=False)
+    monkeypatch.delenv(weights.ENV_OFFLINE, raising=False)
     monkeypatch.setenv(weights.ENV_CACHE, str(tmp_path / "cache"))
     return tmp_path / "cache" / "u2netp.onnx"
 

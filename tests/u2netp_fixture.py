@@ -18,11 +18,8 @@ from pathlib import Path
 import pytest
 
 
-def test_cache_dir() -> Path:
+def cache_dir_for_tests() -> Path:
     return Path(os.environ.get("RMBG_TEST_CACHE") or Path.home() / ".cache" / "rmbg-test").expanduser()
-
-
-test_cache_dir.__test__ = False  # a helper, not a test
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +31,7 @@ def u2netp_path():
     if given and is_u2netp(Path(given)):
         yield Path(given)
         return
-    path = fetch_u2netp(test_cache_dir())
+    path = fetch_u2netp(cache_dir_for_tests())
     previous = os.environ.get(ENV_PATH)
     os.environ[ENV_PATH] = str(path)
     try:

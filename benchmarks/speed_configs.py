@@ -1,0 +1,152 @@
+"""Configurations timed by benchmarks/speed.py, and its worker processes' side.
+
+A configuration turns an image file into stage timings and an alpha matte:
+`ours(provider)` is the library path; `model_card(net)` is the RMBG-1.4 model
+card's recipe written out (see speed.py). `build(name, files)` makes one by
+name, in whichever process runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import speed_setup  # noqa: F401  (puts the repository root on sys.path)
+
+STAGES = ("load", "preprocess", "network", "postprocess", "compose")
+Run = Callable[[Path], tuple[dict, object]]
+
+
+def ours(provider) -> Run:
+    """Our library path, stage by stage."""
+    from rmbg.compose import render
+    from rmbg.imageio import load_image
+
+    def run(path: Path):
+        times, t0 = {}, time.perf_counter()
+        loaded = load_image(path)
+        t1 = time.perf_counter()
+        x = provider.preprocess(loaded.rgb)
+        t2 = time.perf_counter()
+        pred = provider.forward(x)
+        t3 = time.perf_counter()
+        alpha = provider.postprocess(pred, loaded.rgb.size)
+        t4 = time.perf_counter()
+        render(loaded.rgb, alpha)
+        t5 = time.perf_counter()
+        times.update(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)))
+        return times, alpha
+
+    return run
+
+
+def model_card(net, *, no_grad: bool = False, device: str = "cpu", half: bool = False) -> Run:
+    """The model card's recipe (see module doc)."""
+    import contextlib
+
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+
+    def run(path: Path):
+        t0 = time.perf_counter()
+        im = np.array(Image.open(path))
+        t1 = time.perf_counter()
+        tensor = torch.tensor(im, dtype=torch.float32).permute(2, 0, 1)
+        tensor = F.interpolate(torch.unsqueeze(tensor, 0), size=[1024, 1024], mode="bilinear")
+        image = (torch.divide(tensor, 255.0) - 0.5) / 1.0
+        image = image.to(device, torch.float16 if half else torch.float32)
+        t2 = time.perf_counter()
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            result = net(image)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        t3 = time.perf_counter()
+        res = torch.squeeze(F.interpolate(result[0][0].float(), size=im.shape[:2], mode="bilinear"), 0)
+        res = (res - res.min()) / (res.max() - res.min())
+        mask = np.squeeze((res * 255).permute(1, 2, 0).cpu().data.numpy().astype(np.uint8))
+        t4 = time.perf_counter()
+        out = Image.open(path).copy()
+        out.putalpha(Image.fromarray(mask))
+        t5 = time.perf_counter()
+        return dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))), Image.fromarray(mask)
+
+    return run
+
+
+def build(name: str, files: dict, threads: int | None = None) -> Run:
+    """A configuration by name (also used inside the child processes)."""
+    import rmbg
+
+    if name.startswith("u2netp"):
+        return ours(rmbg.get_provider("u2netp", device="cpu", threads=threads))
+    if name.startswith("onnx"):
+        precision = name.split()[1]
+        return ours(rmbg.get_provider("rmbg-1.4", backend="onnx", weights=str(files[precision]), precision=precision,
+                                      device="cpu", threads=threads))
+    if name.startswith("rmbg-2.0"):
+        return ours(rmbg.get_provider("rmbg-2.0", weights=str(files["rmbg20"]), device="cpu"))
+    import torch
+
+    device = "cuda" if "cuda" in name else "cpu"
+    half = "fp16" in name
+    if threads:
+        torch.set_num_threads(threads)
+    if name.startswith("torch"):
+        return ours(rmbg.get_provider("rmbg-1.4", backend="torch", weights=str(files["safetensors"]), device=device,
+                                      precision="fp16" if half else "fp32"))
+    from safetensors.torch import load_file
+
+    from rmbg.models.isnet import build_isnet
+
+    net = build_isnet()
+    net.load_state_dict(load_file(str(files["safetensors"])), strict=True)
+    net = net.to(device, torch.float16 if half else torch.float32).eval()
+    return model_card(net, no_grad="no_grad" in name, device=device, half=half)
+
+
+def peak_rss_mib() -> float:
+    """VmHWM of this process (Linux). Not getrusage: its ru_maxrss survives
+    exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(name: str, files: dict, image: Path, count: int) -> dict:
+    """images/s with 2 concurrent requests x 1 compute thread, in a fresh process."""
+    one = build(name, files, threads=1)
+    one(image)
+    barrier, done = threading.Barrier(2), []
+
+    def worker():
+        barrier.wait()
+        for _ in range(count):
+            one(image)
+        done.append(time.perf_counter())
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return {"images_per_s": 2 * count / (max(done) - start)}
+
+
+def serve(name: str, files: dict) -> None:
+    """Worker side: one JSON job per stdin line, one JSON answer per line."""
+    run = build(name, files)
+    for line in sys.stdin:
+        job = json.loads(line)
+        times, alpha = run(Path(job["image"]))
+        if job["save"]:
+            alpha.save(job["save"])
+        print(json.dumps({"times": times, "rss_mib": peak_rss_mib()}), flush=True)
