@@ -19,7 +19,6 @@ can point at tests/fakes/fal.py.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Mapping
@@ -33,12 +32,12 @@ from .http import (
     read_key,
     Deadline,
     Endpoint,
+    LazyClient,
     RetryPolicy,
     alpha_from_image_bytes,
     decode_data_uri,
     excerpt,
     json_body,
-    make_client,
     png_data_uri,
     same_origin,
     send,
@@ -86,10 +85,7 @@ class FalBria:
         self._api_key = api_key or None
         self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_QUEUE_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
-        self._timeout = timeout
-        self._client = client
-        self._owns_client = client is None
-        self._lock = threading.Lock()
+        self._clients = LazyClient(client, timeout)
 
     def __repr__(self) -> str:
         return f"FalBria(base_url={self.base_url!r}, key={'set' if self._key() else 'missing'})"
@@ -135,9 +131,7 @@ class FalBria:
 
     def close(self) -> None:
         """Close the HTTP client if we created it."""
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
+        self._clients.close()
 
     # --- steps ------------------------------------------------------------
 
@@ -145,10 +139,7 @@ class FalBria:
         return read_key(self._api_key, KEY_ENV)
 
     def _http(self):
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self._timeout)
-            return self._client
+        return self._clients.get()
 
     def _handle(self, body) -> QueueHandle:
         if not isinstance(body, dict):

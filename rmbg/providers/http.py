@@ -25,6 +25,7 @@ import binascii
 import io
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -65,6 +66,29 @@ def make_client(timeout=None):
     elif isinstance(timeout, (int, float)):
         timeout = default_timeout(float(timeout))
     return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+
+
+class LazyClient:
+    """The httpx.Client a provider uses: the injected one (never closed by
+    us), or one made on first use with explicit timeouts (closed by close())."""
+
+    def __init__(self, client=None, timeout=None):
+        self._client = client
+        self._owned = client is None
+        self._timeout = timeout
+        self._lock = threading.Lock()
+
+    def get(self):
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self._timeout)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned and self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 # --- secrets -----------------------------------------------------------------

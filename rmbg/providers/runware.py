@@ -19,7 +19,6 @@ Configuration: key from `api_key=` or RUNWARE_API_KEY; host from
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -44,13 +43,13 @@ from .http import (
     read_key,
     Deadline,
     Endpoint,
+    LazyClient,
     RetryPolicy,
     alpha_from_image_bytes,
     decode_base64,
     decode_data_uri,
     excerpt,
     json_body,
-    make_client,
     png_data_uri,
     scrub,
     send,
@@ -120,10 +119,7 @@ class RunwareRemoveBackground:
         self._api_key = api_key or None
         self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
-        self._timeout = timeout
-        self._client = client
-        self._owns_client = client is None
-        self._lock = threading.Lock()
+        self._clients = LazyClient(client, timeout)
 
     def __repr__(self) -> str:
         return (f"RunwareRemoveBackground(id={self.id!r}, model={self.model!r}, base_url={self.base_url!r}, "
@@ -184,9 +180,8 @@ class RunwareRemoveBackground:
                      seconds=time.perf_counter() - start, meta=meta)
 
     def close(self) -> None:
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the HTTP client if we created it."""
+        self._clients.close()
 
     # --- steps ------------------------------------------------------------
 
@@ -194,10 +189,7 @@ class RunwareRemoveBackground:
         return read_key(self._api_key, KEY_ENV)
 
     def _http(self):
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self._timeout)
-            return self._client
+        return self._clients.get()
 
     def _item(self, body, task_uuid: str) -> dict:
         """Our task's result item; errors for our task (or for no task) raise."""
