@@ -79,8 +79,34 @@ def remove_background(
     """
     start = time.perf_counter()
     loaded = load_image(image, max_pixels=max_pixels)
-    prov = resolve_provider(provider)
-    matte, cached = matte_for(loaded, prov, cache=cache)
+    return run_provider(
+        loaded,
+        resolve_provider(provider),
+        background=background,
+        mask_only=mask_only,
+        keep_input_alpha=keep_input_alpha,
+        cache=cache,
+        started=start,
+    )
+
+
+def run_provider(
+    loaded: LoadedImage,
+    provider: Provider,
+    *,
+    background: Background = None,
+    mask_only: bool = False,
+    keep_input_alpha: bool = True,
+    cache: MatteCache | None = default_cache,
+    started: float | None = None,
+) -> Result:
+    """One provider on an already loaded image -> Result (see remove_background).
+
+    `started` is the perf_counter() time the caller's work began, so
+    Result.seconds.total covers loading too.
+    """
+    start = time.perf_counter() if started is None else started
+    matte, cached = matte_for(loaded, provider, cache=cache)
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
     out = render(loaded.rgb, alpha, background=background, mask_only=mask_only)
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost
@@ -88,11 +114,11 @@ def remove_background(
         image=out,
         alpha=alpha,
         source=loaded.rgb,
-        provider=prov.id,
+        provider=provider.id,
         seconds=Seconds(model=0.0 if cached else matte.seconds, total=time.perf_counter() - start),
         cost=cost,
         cached=cached,
-        meta={**matte.meta, "options": _options_text(prov)},
+        meta={**matte.meta, "options": _options_text(provider)},
     )
 
 

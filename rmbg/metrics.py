@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
 BETA2 = 0.3  # F-measure weight of precision (beta squared), Achanta et al. 2009
 EDGE_RATIO = 0.008  # DAVIS boundary tolerance, fraction of the image diagonal
@@ -88,7 +87,7 @@ def iou(pred, gt, *, threshold: float = 0.5, void=None) -> float:
     union = np.count_nonzero(pb | gb)
     if union == 0:
         return 1.0
-    return np.count_nonzero(pb & gb) / union
+    return float(np.count_nonzero(pb & gb) / union)
 
 
 def contour_map(mask: np.ndarray) -> np.ndarray:
@@ -114,6 +113,8 @@ def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
         return np.zeros_like(m)
     if radius <= 0:
         return m.copy()
+    from scipy import ndimage  # imported here: rmbg.compare uses this module without it
+
     dist = ndimage.distance_transform_edt(~m)
     return dist <= radius
 
@@ -163,6 +164,8 @@ def inner_band(mask: np.ndarray, width: int) -> np.ndarray:
     m = np.asarray(mask, dtype=bool)
     if not m.any():
         return m.copy()
+    from scipy import ndimage
+
     eroded = ndimage.binary_erosion(m, structure=np.ones((3, 3), bool), iterations=width, border_value=0)
     return m & ~eroded
 

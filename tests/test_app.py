@@ -223,6 +223,42 @@ def test_rerender_before_any_run_changes_nothing(client):
     assert result == ({"__type__": "update"},) * 3  # gr.skip(): every output left as it is
 
 
+def test_compare_three_providers(client, fakes):
+    from gradio_client import handle_file
+
+    fal, runware = fakes
+    gallery, table, agreement, left, right, pair = client.predict(
+        image=handle_file(str(EXAMPLE)), providers=["rmbg-1.4", "fal-bria", "runware-rembg"],
+        fal_key=FAL_KEY, runware_key=RUNWARE_KEY, api_name="/compare")
+    assert submits(fal) == 1 and len(runware.calls) == 1
+    captions = [item["caption"] for item in gallery]
+    assert captions[0].startswith("BRIA RMBG-1.4") and "(compute estimate)" in captions[0]
+    assert captions[1].startswith("fal.ai · Bria RMBG 2.0 · ") and captions[1].endswith("$0.0180 (estimated)")
+    assert captions[2].endswith("$0.0013 (reported)")
+    assert all(Image.open(item["image"]).size == (451, 300) for item in gallery)
+    assert [row[0] for row in table["data"]] == ["rmbg-1.4", "fal-bria", "runware-rembg"]
+    assert [row[3] for row in table["data"]] == ["ok", "ok", "ok"]
+    pairs = {(row[0], row[1]): (row[2], row[3]) for row in agreement["data"]}
+    assert set(pairs) == {("rmbg-1.4", "fal-bria"), ("rmbg-1.4", "runware-rembg"), ("fal-bria", "runware-rembg")}
+    assert pairs[("fal-bria", "runware-rembg")] == (1.0, 0.0)  # both fakes cut out with the same rule
+    assert all(0.0 <= iou <= 1.0 and 0.0 <= mad <= 1.0 for iou, mad in pairs.values())
+    assert (left["value"], right["value"]) == ("rmbg-1.4", "fal-bria")
+    assert Image.open(pair[0]).size == Image.open(pair[1]).size
+
+
+def test_compare_lists_a_provider_it_cannot_use_and_runs_the_rest(client, fakes):
+    from gradio_client import handle_file
+
+    gallery, table, agreement, *_ = client.predict(
+        image=handle_file(str(EXAMPLE)), providers=["rmbg-1.4", "fal-bria", "runware-rembg"],
+        runware_key=RUNWARE_KEY, api_name="/compare")
+    assert len(gallery) == 2 and len(agreement["data"]) == 1
+    rows = {row[0]: row[3] for row in table["data"]}
+    assert rows["rmbg-1.4"] == rows["runware-rembg"] == "ok"
+    assert rows["fal-bria"].startswith("fal-bria needs an API key")
+    assert fakes[0].calls == []
+
+
 # --- decisions (rmbg.webapp), without the UI -----------------------------------------
 
 
@@ -396,7 +432,7 @@ def _refusing(name, real_import):
 
 def test_agreement_between_mattes():
     from rmbg.types import Cost, Result, Seconds
-    from rmbg.webapp.comparing import Agreement, agreement
+    from rmbg.compare import PairAgreement as Agreement, agreement
 
     def result(pid, alpha_rows):
         alpha = Image.frombytes("L", (2, 2), bytes(alpha_rows))

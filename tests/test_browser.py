@@ -134,3 +134,24 @@ def test_remove_then_restyle_without_a_second_call(page_and_fakes):
     assert len(fal.calls) == calls  # re-rendered from the cached matte: no new call
     shot(page, "remove-colour.png")
 
+
+def test_compare_two_providers(page_and_fakes):
+    from playwright.sync_api import expect
+
+    page, fal, _ = page_and_fakes
+    enter_fal_key(page)
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-image input[type=file]").set_input_files(str(EXAMPLE))
+    expect(page.locator("#compare-image img")).to_have_count(1)
+    boxes = page.locator("#compare-providers")
+    boxes.get_by_label("BRIA RMBG-1.4 (IS-Net, local) — ready").check()
+    boxes.get_by_label("fal.ai · Bria RMBG 2.0 — ready").check()  # "ready": the key is in the page
+    page.locator("#compare-run").click()
+
+    expect(page.locator("#compare-gallery img")).to_have_count(2)
+    expect(page.locator("#compare-gallery")).to_contain_text("fal.ai · Bria RMBG 2.0 · ")
+    expect(page.locator("#compare-table")).to_contain_text("rmbg-1.4")
+    expect(page.locator("#compare-agreement")).to_contain_text("fal-bria")
+    expect(page.locator("#compare-slider img")).to_have_count(2)
+    assert sum(call.method == "POST" for call in fal.calls) >= 1
+    shot(page, "compare.png")

@@ -16,28 +16,18 @@ from typing import Callable, Mapping
 from PIL import Image
 
 from ..cache import MatteCache, default_cache
+from ..compare import PairAgreement, compare
 from ..errors import InvalidImageError, RmbgError
 from ..types import Result
 from .catalog import Keys, build_provider, close
 from .config import AppConfig
 from .guard import Guarded
-from .look import Look, preview_of, shown, shrink
+from .look import Look, preview_of, shown
 from .session import Budget, Session
 
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
 GALLERY_SIDE = 720  # px, long side of a gallery preview
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How alike two mattes are: IoU of the masks at alpha >= 0.5 (1 = same
-    pixels), and the mean absolute alpha difference in [0, 1] (0 = same)."""
-
-    a: str
-    b: str
-    iou: float
-    mad: float
 
 
 @dataclass(frozen=True)
@@ -49,7 +39,7 @@ class Compared:
     results: Mapping[str, Result]
     failures: Mapping[str, str]
     labels: Mapping[str, str]
-    agreement: tuple[Agreement, ...]
+    agreement: tuple[PairAgreement, ...]
 
 
 @dataclass(frozen=True)
@@ -88,22 +78,6 @@ def pair(compared: Compared, a: str, b: str, look: Look, max_side: int) -> tuple
         return None
     first, second = (preview_of(shown(compared.results[p], look), look, max_side) for p in (a, b))
     return first, second
-
-
-def agreement(results: Mapping[str, Result]) -> tuple[Agreement, ...]:
-    """Every pair of mattes, in the order given."""
-    import numpy as np
-
-    ids = list(results)
-    alphas = {pid: np.asarray(results[pid].alpha, dtype=np.float32) / 255.0 for pid in ids}
-    out = []
-    for i, a in enumerate(ids):
-        for b in ids[i + 1:]:
-            ma, mb = alphas[a] >= 0.5, alphas[b] >= 0.5
-            union = np.logical_or(ma, mb).sum()
-            iou = float(np.logical_and(ma, mb).sum() / union) if union else 1.0
-            out.append(Agreement(a, b, iou, float(np.abs(alphas[a] - alphas[b]).mean())))
-    return tuple(out)
 
 
 def default_selection(default_id: str) -> list[str]:
@@ -149,11 +123,12 @@ def run(
     if report:
         report(f"Running {len(built)} providers…")
     try:
-        results, errors = _compare(image, [Guarded(p, budget) for p in built], cache)
+        comparison = compare(image, [Guarded(p, budget) for p in built], cache=cache)
     finally:
         for provider in built:
             close(provider)
-    failures.update(errors)
+    results = dict(comparison.results)
+    failures.update({pid: str(err) for pid, err in comparison.errors.items()})
     kinds = {p.id: p.kind for p in built}
     for pid, result in results.items():
         session = session.charged(result.cost, kinds[pid])
@@ -162,14 +137,6 @@ def run(
     ordered = {pid: results[pid] for pid in ids if pid in results}
     source = next(iter(ordered.values())).source if ordered else None
     compared = Compared(source, ordered, {pid: failures[pid] for pid in ids if pid in failures}, labels,
-                        agreement(ordered))
+                        comparison.agreement)
     session = replace(session, comparison=compared)
     return session, view(compared, look)
-
-
-def _compare(image, providers, cache) -> tuple[dict[str, Result], dict[str, str]]:
-    """rmbg.compare over the guarded providers -> (results, failure messages) by id."""
-    from ..compare import compare
-
-    comparison = compare(image, providers, cache=cache)
-    return dict(comparison.results), {pid: str(err) for pid, err in comparison.errors.items()}

@@ -1,0 +1,98 @@
+"""Several providers on one image, side by side.
+
+Hosted providers run in parallel threads (each call mostly waits on the
+network); local providers run one at a time, because they share one device
+and one CPU. The image is loaded once; mattes go through the same cache as
+remove_background, so a repeated comparison costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .api import resolve_provider, run_provider
+from .cache import MatteCache, default_cache
+from .compose import Background
+from .errors import RmbgError
+from .imageio import ImageInput, load_image
+from .metrics import iou, mae
+from .providers.base import Provider
+from .types import Result
+
+# Local models share one device: one forward at a time, process-wide.
+LOCAL_LOCK = threading.Lock()
+MAX_PARALLEL_HOSTED = 8
+
+
+@dataclass(frozen=True)
+class PairAgreement:
+    """How alike two mattes are.
+
+    iou: IoU of the masks binarised at alpha >= 0.5 (1 = same pixels; 1 when
+        both are empty). mad: mean absolute alpha difference, alpha in [0, 1]
+        (0 = identical).
+    """
+
+    a: str
+    b: str
+    iou: float
+    mad: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """results / errors keyed by provider id, in the order asked;
+    agreement: every pair of results, in that order; seconds: wall time."""
+
+    results: Mapping[str, Result]
+    errors: Mapping[str, RmbgError]
+    agreement: tuple[PairAgreement, ...]
+    seconds: float
+
+
+def agreement(results: Mapping[str, Result]) -> tuple[PairAgreement, ...]:
+    """Pairwise agreement of the mattes of `results`, in their order."""
+    ids = list(results)
+    alphas = {pid: np.asarray(results[pid].alpha, dtype=np.float32) / np.float32(255.0) for pid in ids}
+    return tuple(
+        PairAgreement(a, b, iou(alphas[a], alphas[b]), mae(alphas[a], alphas[b]))
+        for i, a in enumerate(ids)
+        for b in ids[i + 1 :]
+    )
+
+
+def compare(
+    image: ImageInput,
+    providers: Sequence[str | Provider],
+    *,
+    background: Background = None,
+    mask_only: bool = False,
+    cache: MatteCache | None = default_cache,
+) -> Comparison:
+    """Run every provider on `image`; a provider's RmbgError is recorded in
+    `errors` and the others go on. An unreadable image raises at once."""
+    start = time.perf_counter()
+    loaded = load_image(image)
+    built = [resolve_provider(p) for p in providers]
+
+    def one(provider: Provider) -> Result | RmbgError:
+        try:
+            if provider.kind == "local":
+                with LOCAL_LOCK:
+                    return run_provider(loaded, provider, background=background, mask_only=mask_only, cache=cache)
+            return run_provider(loaded, provider, background=background, mask_only=mask_only, cache=cache)
+        except RmbgError as exc:
+            return exc
+
+    workers = max(1, min(len(built), MAX_PARALLEL_HOSTED))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rmbg-compare") as pool:
+        outcomes = list(pool.map(one, built))
+    results = {p.id: out for p, out in zip(built, outcomes) if isinstance(out, Result)}
+    errors = {p.id: out for p, out in zip(built, outcomes) if isinstance(out, RmbgError)}
+    return Comparison(results, errors, agreement(results), time.perf_counter() - start)
