@@ -1,0 +1,159 @@
+"""Labelled image sets for `rmbg evaluate`.
+
+Layout of a data set folder:
+
+    DATA/
+      images/[CATEGORY/]NAME.jpg      photos (any format load_image reads)
+      masks/[CATEGORY/]NAME.png       ground truth with the same relative stem:
+                                      binary masks (0/255) or alpha mattes (0-255);
+                                      the folder may also be called alphas/, mattes/ or gt/
+      categories.csv                  optional: columns file,category[,group]
+
+- Category: the CSV's `category`, else the first sub-folder under images/
+  (files directly in images/ have no category).
+- Group (the unit of the bootstrap, e.g. a video sequence): the CSV's
+  `group`, else SEQUENCE from names like SEQUENCE_00042, else the image itself.
+  Frames of one video are correlated, so confidence intervals resample groups.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import RmbgError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+GT_FOLDERS = ("masks", "alphas", "mattes", "gt")
+_FRAME = re.compile(r"^(?P<group>.+)_(?P<frame>\d+)$")
+
+
+class DatasetError(RmbgError, ValueError):
+    """A data set folder that does not follow the documented layout."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled image. name: relative path without suffix, '/'-separated."""
+
+    name: str
+    image: Path
+    mask: Path
+    category: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Matched samples, sorted by name, plus files that had no partner."""
+
+    root: Path
+    samples: tuple[Sample, ...]
+    unmatched_images: tuple[str, ...] = ()
+    unmatched_masks: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted({s.group for s in self.samples})
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({s.category for s in self.samples if s.category})
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def _index(folder: Path) -> dict[str, Path]:
+    """Relative stem -> file, for every image file under `folder`."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
+    return found
+
+
+def group_of(stem: str) -> str:
+    """'blackswan_00025' -> 'blackswan'; a name without a frame number is its own group."""
+    match = _FRAME.match(stem)
+    return match.group("group") if match else stem
+
+
+def read_categories(path: Path) -> dict[str, tuple[str, str]]:
+    """CSV with columns file, category and optionally group -> {key: (category, group)}.
+
+    `file` may be the relative stem, the relative path or the bare file name.
+    """
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = {f.strip().lower() for f in (reader.fieldnames or [])}
+        if not {"file", "category"} <= fields:
+            raise DatasetError(f"{path.name} needs the columns file,category (and optionally group).")
+        table: dict[str, tuple[str, str]] = {}
+        for row in reader:
+            clean = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            key = clean["file"].replace("\\", "/")
+            if key:
+                table[key] = (clean["category"], clean.get("group", ""))
+    return table
+
+
+def _lookup(table: dict[str, tuple[str, str]], stem: str, image: Path) -> Optional[tuple[str, str]]:
+    for key in (stem, stem + image.suffix, image.name, stem.rsplit("/", 1)[-1]):
+        if key in table:
+            return table[key]
+    return None
+
+
+def discover(root, *, categories=None) -> Dataset:
+    """Find the labelled images under `root` (see the module doc for the layout).
+
+    categories: a CSV path; None uses root/categories.csv when present.
+    """
+    root = Path(root)
+    images_dir = root / "images"
+    if not images_dir.is_dir():
+        raise DatasetError(f"{root} has no images/ folder (expected images/ and masks/ with matching names).")
+    gt_dir = next((root / name for name in GT_FOLDERS if (root / name).is_dir()), None)
+    if gt_dir is None:
+        raise DatasetError(f"{root} has no ground-truth folder: add one of {', '.join(GT_FOLDERS)}/.")
+    csv_path = Path(categories) if categories is not None else root / "categories.csv"
+    table = read_categories(csv_path) if csv_path.is_file() else None
+    if categories is not None and table is None:
+        raise DatasetError(f"No such categories file: {csv_path}")
+    images, masks = _index(images_dir), _index(gt_dir)
+    samples = []
+    for stem, image in images.items():
+        if stem not in masks:
+            continue
+        parts = stem.split("/")
+        category = parts[0] if len(parts) > 1 else ""
+        group = group_of(parts[-1])
+        if len(parts) > 1:
+            group = "/".join(parts[:-1] + [group])
+        if table is not None:
+            entry = _lookup(table, stem, image)
+            if entry is not None:
+                category = entry[0] or category
+                group = entry[1] or group
+        samples.append(Sample(stem, image, masks[stem], category, group))
+    if not samples:
+        raise DatasetError(f"No image in {images_dir} has a ground truth with the same name in {gt_dir}.")
+    return Dataset(
+        root=root,
+        samples=tuple(samples),
+        unmatched_images=tuple(sorted(set(images) - set(masks))),
+        unmatched_masks=tuple(sorted(set(masks) - set(images))),
+    )
+
+
+def subset(dataset: Dataset, names: Sequence[str]) -> Dataset:
+    """The same data set restricted to the given sample names (in their order)."""
+    by_name = {s.name: s for s in dataset.samples}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise DatasetError(f"Not in the data set: {', '.join(missing)}")
+    return Dataset(dataset.root, tuple(by_name[n] for n in names))

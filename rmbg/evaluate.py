@@ -1,0 +1,241 @@
+"""Measure providers on labelled images: rmbg.evaluate(...) and `rmbg evaluate`.
+
+Protocol (../shared/specs/evaluation.md):
+- each provider's matte is compared at ground-truth resolution (a matte of
+  another size is resized to the GT with bilinear filtering);
+- per image: IoU at 0.5, DAVIS boundary F at ceil(0.008·diag) px, strict
+  boundary F at 2 px and Boundary IoU (r = 0.02) as diagnostics, MAE, max F
+  (beta² = 0.3), and the transparency error only for alpha-matte GT;
+- per provider and category: the mean over groups (sequences) of per-group
+  means, with a 95 % percentile bootstrap interval over groups (fixed seed);
+- composite C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised form) with
+  alpha GT; otherwise the segmentation-only composite C_seg, never both.
+
+Importing this module loads neither torch nor matplotlib.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import metrics as M
+from .api import matte_for, resolve_provider
+from .cache import MatteCache
+from .dataset import Dataset, Sample, discover
+from .errors import BudgetError, RmbgError
+from .imageio import load_image
+from .providers.base import Provider
+
+COMPOSITE_LABEL = "C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised transparency)"
+COMPOSITE_SEG_LABEL = "C_seg = (0.5·S_IoU + 0.3·S_edge)/0.8: segmentation-only composite (transparency not measured)"
+# Per-image fields averaged per group; fractions except s_trans* (0-100).
+METRICS = ("iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t")
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One provider on one image. status: "ok" or "failed" (then `error` says why)."""
+
+    provider: str
+    name: str
+    category: str
+    group: str
+    status: str
+    seconds: float = 0.0
+    cost_usd: Decimal = Decimal(0)
+    cost_source: str = ""
+    values: Mapping[str, Optional[float]] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean with its 95 % bootstrap interval; n = groups that had a value."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One provider on one category ("all" = every image)."""
+
+    provider: str
+    category: str
+    n_images: int
+    n_groups: int
+    n_failed: int
+    metrics: Mapping[str, Estimate]
+    seconds_per_image: float
+    cost_per_image: Decimal
+    cost_source: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything `evaluate` measured. composite_key is "composite" or "composite_seg"."""
+
+    dataset: str
+    gt_kind: str  # "alpha" or "binary"
+    composite_key: str
+    composite_label: str
+    rows: tuple[ImageRow, ...]
+    summaries: tuple[Summary, ...]
+    settings: Mapping[str, object]
+
+    def overall(self, provider: str) -> Summary:
+        return next(s for s in self.summaries if s.provider == provider and s.category == "all")
+
+    def to_markdown(self) -> str:
+        from .evalreport import markdown
+
+        return markdown(self)
+
+    def write(self, out_dir) -> dict[str, Path]:
+        """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png."""
+        from .evalreport import write_all
+
+        return write_all(self, Path(out_dir))
+
+
+ProgressFn = Callable[[int, int, ImageRow], None]
+
+
+def load_ground_truth(path: Path) -> np.ndarray:
+    """GT as uint8 (0-255): the alpha channel of an image that has one, else its grey levels."""
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+            return np.asarray(img.convert("RGBA").getchannel("A"))
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            return (np.asarray(img, dtype=np.float64) / 65535 * 255 + 0.5).clip(0, 255).astype(np.uint8)
+        return np.asarray(img.convert("L"))
+
+
+def _predict(sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache) -> tuple[np.ndarray, float, object]:
+    loaded = load_image(sample.image)
+    start = time.perf_counter()
+    matte, cached = matte_for(loaded, provider, cache=cache)
+    seconds = matte.seconds if matte.seconds else time.perf_counter() - start
+    alpha = matte.alpha
+    if alpha.size != (gt_shape[1], gt_shape[0]):
+        alpha = alpha.resize((gt_shape[1], gt_shape[0]), Image.Resampling.BILINEAR)
+    cost = matte.cost if not cached else None
+    return np.asarray(alpha), seconds, cost
+
+
+def _values(scores: M.ImageScores) -> dict[str, Optional[float]]:
+    trans = scores.transparency
+    return {
+        "iou": scores.iou,
+        "boundary_f": scores.boundary_f,
+        "boundary_f_2px": scores.boundary_f_strict,
+        "boundary_iou": scores.boundary_iou,
+        "mae": scores.mae,
+        "s_trans": trans.raw if trans else None,
+        "s_trans_star": trans.normalised if trans else None,
+        "e_t": trans.e_t if trans else None,
+    }
+
+
+def estimate_cost(n_images: int, providers: Sequence[Provider]) -> Decimal:
+    """Price-table cost of running every provider once on n images (hosted providers only)."""
+    return sum((p.estimate().usd * n_images for p in providers if p.kind == "hosted"), Decimal(0))
+
+
+def evaluate(
+    data,
+    providers: Sequence[str | Provider],
+    *,
+    out=None,
+    categories=None,
+    gt: str = "auto",
+    cache: MatteCache | None = None,
+    bootstrap: int = 2000,
+    seed: int = 0,
+    max_cost: Decimal | None = None,
+    progress: ProgressFn | None = None,
+) -> Evaluation:
+    """Run each provider on a labelled data set and score it.
+
+    data: a folder with images/ and masks/ (see rmbg.dataset) or a Dataset.
+    providers: registered ids or provider objects.
+    out: if given, a folder that receives CSV, JSON, Markdown and the plot.
+    gt: "auto" (alpha when some GT has a semi-transparent region of at least
+        max(500 px, 0.1 % of the image)), "binary" or "alpha".
+    cache: None (default) runs every provider on every image, so seconds and
+        cost are measured; pass a MatteCache to reuse mattes.
+    max_cost: USD; refuses to start (BudgetError) when the price-table
+        estimate of the hosted calls is higher.
+    One image that fails is recorded with its error and the rest go on.
+    """
+    dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
+    provs = [resolve_provider(p) for p in providers]
+    if max_cost is not None:
+        expected = estimate_cost(len(dataset), provs)
+        if expected > Decimal(max_cost):
+            raise BudgetError(f"Estimated cost ${expected} is over the budget of ${max_cost}.")
+    if gt not in ("auto", "binary", "alpha"):
+        raise ValueError(f"gt must be 'auto', 'binary' or 'alpha', got {gt!r}")
+    any_alpha = gt == "alpha"
+    rows, curves = [], {}
+    total, done = len(dataset) * len(provs), 0
+    for sample in dataset.samples:
+        truth = load_ground_truth(sample.mask)
+        any_alpha = any_alpha or (gt == "auto" and M.has_alpha_region(truth))
+        for prov in provs:
+            row, curve = _score_one(sample, prov, truth, gt != "binary", cache)
+            rows.append(row)
+            if curve is not None:
+                curves[(prov.id, sample.name)] = curve
+            done += 1
+            if progress is not None:
+                progress(done, total, row)
+    gt_kind = "alpha" if any_alpha else "binary"
+    from .evalstats import summarise
+
+    summaries, key = summarise(rows, curves, [p.id for p in provs], alpha=gt_kind == "alpha", bootstrap=bootstrap, seed=seed)
+    evaluation = Evaluation(
+        dataset=str(dataset.root),
+        gt_kind=gt_kind,
+        composite_key=key,
+        composite_label=COMPOSITE_LABEL if key == "composite" else COMPOSITE_SEG_LABEL,
+        rows=tuple(rows),
+        summaries=tuple(summaries),
+        settings={
+            "threshold": 0.5,
+            "edge_tolerance": "ceil(0.008 x diagonal) px; diagnostics: 2 px, Boundary IoU r=0.02",
+            "max_f": "beta^2 = 0.3, thresholds k/255",
+            "resampling": "matte resized to GT size with bilinear filtering when sizes differ",
+            "bootstrap": f"{bootstrap} percentile resamples over groups, seed {seed}",
+            "n_images": len(dataset),
+            "n_groups": len(dataset.groups),
+            "unmatched_images": list(dataset.unmatched_images),
+        },
+    )
+    if out is not None:
+        evaluation.write(out)
+    return evaluation
+
+
+def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool, cache) -> tuple[ImageRow, object]:
+    base = dict(provider=prov.id, name=sample.name, category=sample.category, group=sample.group)
+    try:
+        pred, seconds, cost = _predict(sample, prov, truth.shape, cache)
+        scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
+    except RmbgError as exc:
+        return ImageRow(**base, status="failed", error=str(exc)), None
+    except Exception as exc:  # a provider bug must not end a long evaluation
+        return ImageRow(**base, status="failed", error=f"{type(exc).__name__}: {exc}"), None
+    usd = cost.usd if cost is not None else Decimal(0)
+    source = cost.source if cost is not None else "free"
+    return ImageRow(**base, status="ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores)), curve

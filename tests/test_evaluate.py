@@ -1,0 +1,246 @@
+"""rmbg.evaluate: data set discovery, per-image scores, group bootstrap, reports.
+
+Providers here are deterministic fakes that look the ground truth up by the
+image's pixels, so every expected score can be computed independently.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rmbg import metrics as M
+from rmbg.dataset import DatasetError, discover, subset
+from rmbg.errors import BudgetError, InvalidImageError
+from rmbg.evaluate import evaluate, load_ground_truth
+from rmbg.providers.base import ProviderStatus
+from rmbg.types import Cost, Matte
+
+REPO = Path(__file__).resolve().parents[1]
+DAVIS = REPO.parent / "shared" / "data" / "davis2016-sample"
+FRAMES = ["blackswan_00000", "blackswan_00025", "dog_00000", "dog_00030", "dog_00059", "libby_00000"]
+
+
+class LookupProvider:
+    """Returns a transform of the ground truth registered for the image's pixels; counts calls."""
+
+    def __init__(self, pid: str, truths: dict[str, np.ndarray], transform=lambda g: g, *, kind="local", price="0", fail=()):
+        self.id, self.label, self.kind = pid, f"Fake {pid}", kind
+        self.truths, self.transform, self.price, self.fail = truths, transform, Decimal(price), set(fail)
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def options(self):
+        return {"variant": self.id}
+
+    def status(self):
+        return ProviderStatus("ready")
+
+    def estimate(self):
+        return Cost(self.price, "estimated", "fake price") if self.price else Cost.free()
+
+    def matte(self, image):
+        with self._lock:
+            self.calls += 1
+        key = hashlib.sha256(image.tobytes()).hexdigest()
+        if key in self.fail:
+            raise InvalidImageError("fake failure for this image")
+        alpha = self.transform(self.truths[key])
+        return Matte(Image.fromarray(alpha, "L"), Cost(self.price, "estimated") if self.price else Cost.free(), 0.01)
+
+
+def _truths(dataset) -> dict[str, np.ndarray]:
+    out = {}
+    for s in dataset.samples:
+        with Image.open(s.image) as img:
+            out[hashlib.sha256(img.convert("RGB").tobytes()).hexdigest()] = load_ground_truth(s.mask)
+    return out
+
+
+@pytest.fixture(scope="module")
+def davis():
+    if not DAVIS.is_dir():
+        pytest.skip("../shared not present (DAVIS sample)")
+    full = discover(DAVIS)
+    small = subset(full, FRAMES)
+    return full, small, _truths(small)
+
+
+def shift(g: np.ndarray) -> np.ndarray:
+    return np.roll(g, (3, 12), axis=(0, 1))
+
+
+# --- discovery -------------------------------------------------------------------
+
+
+def test_discover_davis_layout(davis):
+    full, small, _ = davis
+    assert len(full) == 30 and len(full.groups) == 10 and full.categories == []
+    assert full.samples[0].name == "blackswan_00000" and full.samples[0].group == "blackswan"
+    assert {s.group for s in small.samples} == {"blackswan", "dog", "libby"}
+
+
+def _write_set(root: Path, names: dict[str, np.ndarray]) -> None:
+    for name, alpha in names.items():
+        img = root / "images" / f"{name}.png"
+        mask = root / "masks" / f"{name}.png"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(abs(hash(name)) % 2**32)
+        Image.fromarray(rng.integers(0, 255, alpha.shape + (3,), dtype=np.uint8), "RGB").save(img)
+        Image.fromarray(alpha, "L").save(mask)
+
+
+def _ramp_alpha() -> np.ndarray:
+    a = np.zeros((40, 64), dtype=np.uint8)
+    a[:, 16:48] = np.linspace(0, 255, 32).astype(np.uint8)  # 32 columns of semi-transparency: 1200+ px
+    a[:, 48:] = 255
+    return a
+
+
+def test_discover_categories_from_subfolders_and_csv(tmp_path):
+    block = np.zeros((40, 64), dtype=np.uint8)
+    block[10:30, 10:50] = 255
+    _write_set(tmp_path, {"people/a_001": block, "people/a_002": block, "pets/cat": block, "loose": block})
+    (tmp_path / "images" / "orphan.png").write_bytes((tmp_path / "images" / "loose.png").read_bytes())
+    ds = discover(tmp_path)
+    by = {s.name: s for s in ds.samples}
+    assert by["people/a_001"].category == "people" and by["people/a_001"].group == "people/a"
+    assert by["pets/cat"].group == "pets/cat" and by["loose"].category == ""
+    assert ds.unmatched_images == ("orphan",)
+    (tmp_path / "cats.csv").write_text("file,category,group\nloose.png,misc,g1\npets/cat,animals,\n")
+    ds = discover(tmp_path, categories=tmp_path / "cats.csv")
+    by = {s.name: s for s in ds.samples}
+    assert (by["loose"].category, by["loose"].group) == ("misc", "g1")
+    assert (by["pets/cat"].category, by["pets/cat"].group) == ("animals", "pets/cat")
+    with pytest.raises(DatasetError, match="masks"):
+        discover(tmp_path / "images")
+
+
+# --- evaluation on DAVIS frames ---------------------------------------------------
+
+
+def test_perfect_provider_scores_100_and_is_called_once_per_image(davis):
+    _, small, truths = davis
+    fake = LookupProvider("fake-perfect", truths)
+    ev = evaluate(small, [fake], bootstrap=200)
+    assert fake.calls == len(FRAMES)
+    s = ev.overall("fake-perfect")
+    assert (s.n_images, s.n_groups, s.n_failed) == (6, 3, 0)
+    assert s.metrics["iou"].mean == 1.0 and s.metrics["iou"].low == 1.0
+    assert s.metrics["composite_seg"].mean == pytest.approx(100.0)
+    assert ev.composite_key == "composite_seg" and ev.gt_kind == "binary"
+    assert "composite" not in s.metrics and "s_trans_star" not in s.metrics  # never invented
+
+
+def test_scores_match_metrics_and_group_bootstrap(davis):
+    _, small, truths = davis
+    ev = evaluate(small, [LookupProvider("fake-shift", truths, shift)], bootstrap=500, seed=7)
+    by_name = {r.name: r for r in ev.rows}
+    per_group: dict[str, list[float]] = {}
+    for s in small.samples:
+        gt = load_ground_truth(s.mask)
+        expected, _ = M.score_image(shift(gt), gt)
+        row = by_name[s.name]
+        assert row.values["iou"] == pytest.approx(expected.iou, abs=1e-12)
+        assert row.values["boundary_f"] == pytest.approx(expected.boundary_f, abs=1e-12)
+        assert row.values["mae"] == pytest.approx(expected.mae, abs=1e-12)
+        per_group.setdefault(s.group, []).append(expected.iou)
+    group_means = np.array([np.mean(per_group[g]) for g in sorted(per_group)])
+    est = ev.overall("fake-shift").metrics["iou"]
+    assert est.mean == pytest.approx(group_means.mean())  # mean of group means, not of frames
+    # An independent bootstrap (fancy indexing) with the same draws:
+    draws = np.random.default_rng(7).integers(0, 3, size=(500, 3))
+    low, high = np.percentile(group_means[draws].mean(axis=1), [2.5, 97.5])
+    assert (est.low, est.high) == (pytest.approx(low), pytest.approx(high))
+    comp = ev.overall("fake-shift").metrics["composite_seg"]
+    assert comp.mean == pytest.approx(M.composite_seg(100 * est.mean, 100 * ev.overall("fake-shift").metrics["boundary_f"].mean))
+    assert comp.low <= comp.mean <= comp.high
+
+
+def test_one_failure_is_recorded_and_the_rest_go_on(davis):
+    _, small, truths = davis
+    bad = next(iter(truths))
+    fake = LookupProvider("fake-flaky", truths, fail={bad})
+    ev = evaluate(small, [fake, LookupProvider("fake-perfect", truths)], bootstrap=100)
+    failed = [r for r in ev.rows if r.status == "failed"]
+    assert len(failed) == 1 and "fake failure" in failed[0].error
+    assert ev.overall("fake-flaky").n_failed == 1 and ev.overall("fake-flaky").n_images == 5
+    assert ev.overall("fake-perfect").n_images == 6
+
+
+def test_reports_are_written(davis, tmp_path):
+    _, small, truths = davis
+    ev = evaluate(small, [LookupProvider("fake-perfect", truths), LookupProvider("fake-shift", truths, shift)], out=tmp_path, bootstrap=100)
+    md = (tmp_path / "results.md").read_text()
+    assert md == ev.to_markdown()
+    assert "segmentation-only composite (transparency not measured)" in md and "S_trans" not in md
+    assert md.splitlines()[0].startswith("| provider | category |") and "fake-shift" in md
+    with open(tmp_path / "per_image.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
+    with open(tmp_path / "summary.csv", newline="") as fh:
+        summary = list(csv.DictReader(fh))
+    assert [r["provider"] for r in summary] == ["fake-perfect", "fake-shift"]
+    assert "composite_seg_low" in summary[0] and "s_trans_star" not in summary[0]
+    data = json.loads((tmp_path / "evaluation.json").read_text())
+    assert data["composite_key"] == "composite_seg" and len(data["rows"]) == 12
+    with Image.open(tmp_path / "quality_vs_cost.png") as png:
+        assert png.format == "PNG" and png.size[0] > 100
+
+
+def test_plot_is_skipped_only_when_matplotlib_is_missing(davis, tmp_path, monkeypatch):
+    _, small, truths = davis
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    paths = evaluate(subset(small, FRAMES[:2]), [LookupProvider("fake-perfect", truths)], bootstrap=50).write(tmp_path)
+    assert "plot" not in paths and "matplotlib" in paths["plot_skipped"].read_text()
+    assert paths["markdown"].exists() and paths["json"].exists()
+
+
+def test_budget_refuses_before_any_paid_call(davis):
+    _, small, truths = davis
+    paid = LookupProvider("fake-paid", truths, kind="hosted", price="0.02")
+    with pytest.raises(BudgetError, match="0.12"):
+        evaluate(small, [paid], max_cost=Decimal("0.10"))
+    assert paid.calls == 0
+
+
+# --- alpha ground truth and categories ---------------------------------------------
+
+
+def test_alpha_ground_truth_gets_the_full_composite_by_category(tmp_path):
+    alpha = _ramp_alpha()
+    _write_set(tmp_path, {"glass/a_01": alpha, "glass/a_02": alpha, "hair/b_01": alpha})
+    ds = discover(tmp_path)
+    truths = _truths(ds)
+    hard = LookupProvider("fake-hard", truths, lambda a: np.where(a >= 128, 255, 0).astype(np.uint8))
+    ev = evaluate(ds, [hard, LookupProvider("fake-exact", truths)], bootstrap=100)
+    assert ev.gt_kind == "alpha" and ev.composite_key == "composite"
+    exact, hard_all = ev.overall("fake-exact"), ev.overall("fake-hard")
+    assert exact.metrics["s_trans_star"].mean == pytest.approx(100.0)
+    assert hard_all.metrics["s_trans_star"].mean == pytest.approx(0.0)  # no better than a hard cut-out
+    assert hard_all.metrics["composite"].mean == pytest.approx(
+        M.composite(100 * hard_all.metrics["iou"].mean, 100 * hard_all.metrics["boundary_f"].mean, 0.0)
+    )
+    cats = [(s.provider, s.category) for s in ev.summaries]
+    assert cats == [("fake-hard", "all"), ("fake-hard", "glass"), ("fake-hard", "hair"),
+                    ("fake-exact", "all"), ("fake-exact", "glass"), ("fake-exact", "hair")]
+    assert "S_trans*" in ev.to_markdown() and "segmentation-only" not in ev.to_markdown()
+    forced = evaluate(ds, [hard], gt="binary", bootstrap=50)
+    assert forced.composite_key == "composite_seg" and "s_trans" not in forced.overall("fake-hard").metrics
+
+
+def test_importing_evaluate_loads_no_heavy_modules():
+    code = "import sys, rmbg.evaluate; print([m for m in ('torch', 'matplotlib', 'gradio') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
