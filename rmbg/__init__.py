@@ -9,6 +9,7 @@ Importing rmbg loads neither torch nor gradio and opens no connection.
 
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
+from .compare import Comparison, compare
 from .compose import encode, parse_colour, render
 from .errors import (
     BudgetError,
@@ -20,6 +21,7 @@ from .errors import (
     RmbgError,
     UnknownProviderError,
 )
+from .evaluate import evaluate
 from .imageio import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
 from .registry import default_provider, get_provider, list_providers, register
@@ -30,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_PROVIDER",
     "BudgetError",
+    "Comparison",
     "Cost",
     "InvalidImageError",
     "LoadedImage",
@@ -47,9 +50,11 @@ __all__ = [
     "Seconds",
     "UnknownProviderError",
     "__version__",
+    "compare",
     "default_cache",
     "default_provider",
     "encode",
+    "evaluate",
     "get_provider",
     "list_providers",
     "load_image",
