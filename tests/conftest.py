@@ -20,6 +20,7 @@ for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "FAL_KEY", "RUNWARE_API_KEY")
 import pytest  # noqa: E402
 
 from tests.hfcache import HFCache  # noqa: E402
+from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Net-p weights, fetched once)
 
 
 def pytest_addoption(parser):
