@@ -1,0 +1,288 @@
+"""The batch engine behind `rmbg remove`: many files through one provider.
+
+- Inputs are files, folders (searched recursively) and glob patterns; only
+  image files (IMAGE_SUFFIXES) are taken from folders and globs.
+- Outputs mirror the layout under the output folder: a file inside a given
+  folder (or under a glob's fixed prefix) keeps its relative path, with the
+  suffix of the output format.
+- An output that already exists is skipped unless `overwrite`, so running
+  the same command again resumes an interrupted batch. Outputs are written
+  to a temporary name and renamed, so an interrupted write leaves no file.
+- Hosted providers run `jobs` images at a time in threads; local ones one at
+  a time. One failing image is recorded with its reason; the rest go on.
+- A budget (USD) stops submitting images once money spent plus the estimates
+  of the images in flight plus the next image's estimate would exceed it.
+- manifest.csv in the output folder gets one row per image run (appended, so
+  a resumed batch keeps earlier rows; the last row for an output is current).
+
+The library never prints: progress arrives through a callback.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Literal, Optional, Sequence
+
+from .api import run_provider
+from .cache import MatteCache
+from .compose import Background
+from .dataset import IMAGE_SUFFIXES
+from .errors import RmbgError
+from .imageio import load_image
+from .providers.base import Provider
+from .types import Cost
+
+Status = Literal["done", "skipped", "failed", "not_run"]
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
+OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input image and where its output goes.
+
+    display: the input path as shown to a person (relative to the working
+        folder when it is inside it); output_rel: the output path relative to
+        the output folder, '/'-separated; error: set when the input cannot be
+        run at all (an argument that matched nothing, an output name clash).
+    """
+
+    source: Path
+    display: str
+    output_rel: str
+    output: Path
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one item. seconds: wall seconds, load to written file."""
+
+    item: Item
+    status: Status
+    seconds: float = 0.0
+    cost: Optional[Cost] = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to render and run. fmt: png, webp or jpg; max_cost: USD or None."""
+
+    background: Background = None
+    mask_only: bool = False
+    fmt: str = "png"
+    overwrite: bool = False
+    jobs: int = 1
+    max_cost: Optional[Decimal] = None
+
+
+def _display(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _glob_base(pattern: str) -> Path:
+    """The fixed folder prefix of a glob pattern ('a/b/*/c*.jpg' -> 'a/b')."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Arguments -> ([(file, path relative to its root)], [arguments that matched nothing]).
+
+    Files under `out_dir` are left out (a previous run's outputs are not inputs).
+    """
+    out_abs = out_dir.resolve()
+    found: list[tuple[Path, Path]] = []
+    missing: list[str] = []
+    for arg in inputs:
+        path = Path(arg)
+        if path.is_dir():
+            pairs = [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if _is_image(p)]
+        elif path.is_file():
+            pairs = [(path, Path(path.name))]
+        elif glob.has_magic(arg):
+            base = _glob_base(arg)
+            matches = sorted(Path(p) for p in glob.glob(arg, recursive=True))
+            pairs = [(p, p.relative_to(base)) for p in matches if _is_image(p)]
+        else:
+            pairs = []
+        pairs = [(p, rel) for p, rel in pairs if not _inside(p, out_abs)]
+        if not pairs:
+            missing.append(arg)
+        found.extend(pairs)
+    return found, missing
+
+
+def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
+    """Every input as an Item with its output path; problems become Items with `error`."""
+    suffix = OUTPUT_SUFFIX[fmt.lower()]
+    found, missing = expand(inputs, out_dir)
+    items = [Item(Path(arg), arg, "", Path(), "no such file or folder, or no image matched") for arg in missing]
+    claimed: dict[str, str] = {}
+    seen: set[Path] = set()
+    for source, rel in found:
+        if source.resolve() in seen:
+            continue  # the same file named twice (a folder and a glob)
+        seen.add(source.resolve())
+        output_rel = rel.with_suffix(suffix).as_posix()
+        display = _display(source)
+        error = ""
+        if output_rel in claimed:
+            error = f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
+        else:
+            claimed[output_rel] = display
+        items.append(Item(source, display, output_rel, out_dir / output_rel, error))
+    return items
+
+
+def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
+    """The items that will call the provider (no error, output missing or overwrite)."""
+    return [i for i in items if not i.error and (overwrite or not i.output.exists())]
+
+
+def process(item: Item, provider: Provider, settings: Settings, cache: Optional[MatteCache]) -> Outcome:
+    """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
+    try:
+        loaded = load_image(item.source)
+        result = run_provider(loaded, provider, background=settings.background, mask_only=settings.mask_only, cache=cache)
+        data = result.encode(settings.fmt)
+        _write_atomic(item.output, data)
+    except RmbgError as exc:
+        return Outcome(item, "failed", error=str(exc))
+    except Exception as exc:  # a provider bug or a full disk must not end the batch
+        return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}")
+    return Outcome(item, "done", seconds=result.seconds.total, cost=result.cost)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def run(
+    items: Sequence[Item],
+    provider: Provider,
+    settings: Settings,
+    on_outcome: Callable[[Outcome], None],
+    *,
+    cache: Optional[MatteCache] = None,
+) -> list[Outcome]:
+    """Run a planned batch; `on_outcome` is called in this thread as each item ends.
+
+    Order of outcomes: errors and skips first, then runs as they finish, then
+    items left "not_run" by the budget.
+    """
+    outcomes: list[Outcome] = []
+
+    def emit(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        on_outcome(outcome)
+
+    runnable = to_run(items, settings.overwrite)
+    chosen = {id(i) for i in runnable}
+    for item in items:
+        if item.error:
+            emit(Outcome(item, "failed", error=item.error))
+        elif id(item) not in chosen:
+            emit(Outcome(item, "skipped"))
+    jobs = max(1, settings.jobs if provider.kind == "hosted" else 1)
+    pending = deque(runnable)
+    estimate = provider.estimate().usd
+    committed = Decimal(0)  # spent so far + estimates of the images in flight
+    in_flight: dict = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch") as pool:
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < jobs:
+                    if settings.max_cost is not None and committed + estimate > settings.max_cost:
+                        break
+                    item = pending.popleft()
+                    committed += estimate
+                    in_flight[pool.submit(process, item, provider, settings, cache)] = item
+                if not in_flight:
+                    break  # the budget allows nothing more
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    del in_flight[future]
+                    outcome = future.result()
+                    committed += (outcome.cost.usd if outcome.cost else Decimal(0)) - estimate
+                    emit(outcome)
+        except BaseException:
+            for future in in_flight:
+                future.cancel()
+            raise
+    for item in pending:
+        emit(Outcome(item, "not_run", error="budget"))
+    return outcomes
+
+
+class Manifest:
+    """manifest.csv in the output folder, appended one row per outcome as it happens."""
+
+    def __init__(self, out_dir: Path, provider_id: str):
+        self.path = out_dir / MANIFEST
+        self.provider_id = provider_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = open(self.path, "a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(MANIFEST_COLUMNS)
+            self._fh.flush()
+
+    def write(self, outcome: Outcome) -> None:
+        """Record a run, failure or budget stop; skips are not rows (the earlier row stands)."""
+        if outcome.status == "skipped":
+            return
+        cost = outcome.cost
+        self._writer.writerow([
+            outcome.item.display,
+            outcome.item.output_rel,
+            self.provider_id,
+            f"{outcome.seconds:.3f}",
+            str(cost.usd) if cost else "0",
+            cost.source if cost else "",
+            outcome.status,
+            outcome.error,
+        ])
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "Manifest":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

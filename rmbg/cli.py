@@ -1,0 +1,295 @@
+"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`.
+
+    rmbg remove photos/ -o out/ --provider u2netp --bg white --format jpg
+    rmbg providers
+    rmbg evaluate data/ --provider u2netp --provider runware-rembg --max-cost 1
+
+Progress goes to stderr (a bar on a terminal, one line per image otherwise);
+results (summaries, tables) to stdout. Every RmbgError becomes a one-line
+message. Exit codes: 0 success; 1 something failed or was not run; 2 usage
+errors and paid runs refused without --yes / --max-cost; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from . import batch
+from .cache import MatteCache
+from .compose import parse_colour
+from .errors import RmbgError, UnknownProviderError
+from .providers.base import Provider
+from .registry import default_provider, get_provider, list_providers
+from .types import format_usd
+
+DEFAULT_JOBS = {"hosted": 4, "local": 1}
+
+
+class UsageError(RmbgError):
+    """A command line that cannot run as given (exit code 2)."""
+
+
+class Progress:
+    """'[####......] 12/40  3.1 img/s  $0.0156' on a terminal, else one line per image."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 24):
+        self.total, self.stream, self.width = total, stream, width
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.count = self.ran = 0
+        self.usd = Decimal(0)
+        self.start = time.perf_counter()
+
+    def update(self, label: str, status: str, usd: Decimal = Decimal(0), error: str = "") -> None:
+        self.count += 1
+        if status in ("done", "ok", "failed"):
+            self.ran += 1
+        self.usd += usd
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        stats = f"{self.count}/{self.total}  {self.ran / elapsed:.1f} img/s  ${format_usd(self.usd)}"
+        line = f"{status} {label}" + (f": {error}" if error else "")
+        if not self.tty:
+            self.stream.write(f"[{stats}] {line}\n")
+        else:
+            filled = self.width * self.count // max(self.total, 1)
+            bar = "#" * filled + "." * (self.width - filled)
+            if status == "failed":
+                self.stream.write("\r" + line.ljust(self.width + 40) + "\n")
+            self.stream.write(f"\r[{bar}] {stats}  ")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.count:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def parse_background(text: str | None):
+    """--bg: None, an image path (fitted to cover), 'r,g,b', '#RRGGBB' or a CSS name."""
+    if text is None:
+        return None
+    if Path(text).is_file():
+        from .imageio import load_image
+
+        return load_image(text).rgb
+    numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*", text)
+    try:
+        if numbers:
+            return parse_colour(tuple(int(g) for g in numbers.groups()))
+        return parse_colour(text)
+    except RmbgError as exc:
+        raise UsageError(f"--bg: {exc} An image path is accepted too.") from None
+
+
+def usd_arg(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().lstrip("$"))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount of USD: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more USD: {text!r}")
+    return value
+
+
+def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
+    """The asked-for provider, or the default with its reason on stderr; must be ready."""
+    if provider_id is None:
+        provider_id, reason = default_provider()
+        print(reason if reason.startswith("Using") else f"Using {provider_id} ({reason}); pick another with --provider.", file=err)
+    provider = get_provider(provider_id)
+    status = provider.status()
+    if not status.ready:
+        raise RmbgError(f"{provider.id} cannot run here: {status.message or status.state}.")
+    return provider
+
+
+def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO) -> bool:
+    """Print the estimate of a paid run; False when it must be refused (no --yes, no --max-cost)."""
+    hosted = [p for p in providers if p.kind == "hosted"]
+    if not hosted or n_images == 0:
+        return True
+    total = Decimal(0)
+    for p in hosted:
+        each = p.estimate()
+        total += each.usd * n_images
+        print(f"Estimated cost for {p.id}: {n_images} images x ${format_usd(each.usd)} = "
+              f"${format_usd(each.usd * n_images)} ({each.note or each.source})", file=err)
+    if len(hosted) > 1:
+        print(f"Estimated total: ${format_usd(total)}", file=err)
+    if yes or max_cost is not None:
+        return True
+    print("This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending.", file=err)
+    return False
+
+
+# --- rmbg remove -------------------------------------------------------------------
+
+
+def cmd_remove(args, out: TextIO, err: TextIO) -> int:
+    background = parse_background(args.bg)
+    provider = choose_provider(args.provider, err)
+    out_dir = Path(args.output)
+    items = batch.plan(args.inputs, out_dir, args.format)
+    runnable = batch.to_run(items, args.overwrite)
+    if not paid_gate(len(runnable), [provider], args.yes, args.max_cost, err):
+        return 2
+    jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
+    settings = batch.Settings(background, args.mask_only, args.format, args.overwrite, jobs, args.max_cost)
+    progress = Progress(len(items), err)
+    start = time.perf_counter()
+    with batch.Manifest(out_dir, provider.id) as manifest:
+
+        def on_outcome(o: batch.Outcome) -> None:
+            manifest.write(o)
+            progress.update(o.item.display, o.status.replace("_", " "), o.cost.usd if o.cost else Decimal(0), o.error)
+
+        cache = MatteCache(max_bytes=64 * 1024 * 1024)  # one batch: duplicates are billed once
+        try:
+            outcomes = batch.run(items, provider, settings, on_outcome, cache=cache)
+        finally:
+            progress.close()
+    print(summary(outcomes, time.perf_counter() - start, out_dir), file=out)
+    return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
+
+
+def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:
+    """The end-of-batch report: counts, time, cost, and every failure with its reason."""
+    count = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "not_run")}
+    spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
+    sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
+    lines = [
+        f"Done {count['done']}, skipped {count['skipped']} (output exists), failed {count['failed']}, "
+        f"not run {count['not_run']} (budget) in {seconds:.1f} s; cost ${format_usd(spent)}"
+        + (f" ({', '.join(sources)})" if sources else "") + "."
+    ]
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        lines.append("Failed:")
+        lines += [f"  {o.item.display}: {o.error}" for o in failed]
+    not_run = [o.item.display for o in outcomes if o.status == "not_run"]
+    if not_run:
+        lines.append(f"Not run: budget ({len(not_run)}): " + ", ".join(not_run))
+    lines.append(f"Outputs and {batch.MANIFEST} in {out_dir}")
+    return "\n".join(lines)
+
+
+# --- rmbg providers ----------------------------------------------------------------
+
+
+def cmd_providers(args, out: TextIO, err: TextIO) -> int:
+    from .pricing import hourly_rate
+
+    local_price = f"compute estimate (CPU ${hourly_rate('cpu')}/h, GPU ${hourly_rate('cuda')}/h)"
+    rows = [("provider", "kind", "state", "price", "note")]
+    for pid in list_providers():
+        try:
+            provider = get_provider(pid)
+            status = provider.status()
+            kind, state, note = provider.kind, status.state, status.message
+            cost = provider.estimate()
+            price = f"${format_usd(cost.usd)}/image ({cost.note or cost.source})" if kind == "hosted" else local_price
+        except (RmbgError, ImportError) as exc:
+            kind, state, price, note = "?", "unavailable", "?", str(exc)
+        rows.append((pid, kind, state, price, note))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4], file=out)
+    return 0
+
+
+# --- rmbg evaluate -----------------------------------------------------------------
+
+
+def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
+    from .dataset import discover
+    from .evaluate import evaluate
+
+    dataset = discover(args.data, categories=args.categories)
+    ids = args.provider or [None]
+    providers = [choose_provider(pid, err) for pid in ids]
+    if not paid_gate(len(dataset), providers, args.yes, args.max_cost, err):
+        return 2
+    progress = Progress(len(dataset) * len(providers), err)
+
+    def on_row(done: int, total: int, row) -> None:
+        progress.update(f"{row.provider} {row.name}", "ok" if row.status == "ok" else "failed", row.cost_usd, row.error)
+
+    try:
+        evaluation = evaluate(dataset, providers, max_cost=args.max_cost, progress=on_row, bootstrap=args.bootstrap, gt=args.gt)
+    finally:
+        progress.close()
+    print(evaluation.to_markdown(), file=out)
+    paths = evaluation.write(args.out)
+    print(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}", file=err)
+    failed = sum(r.status != "ok" for r in evaluation.rows)
+    if failed:
+        print(f"{failed} image(s) failed; see per_image.csv for the reasons.", file=err)
+    return 1 if failed else 0
+
+
+# --- parser and entry point --------------------------------------------------------
+
+
+def _add_paid_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--yes", "-y", action="store_true", help="accept the estimated cost of a paid (hosted) run")
+    parser.add_argument("--max-cost", type=usd_arg, metavar="USD", help="spending cap for hosted providers, in USD")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rmbg", description="Remove image backgrounds, list providers, measure quality.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rm = sub.add_parser("remove", help="remove the background of files, folders (recursive) and globs")
+    rm.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns ('photos/**/*.jpg')")
+    rm.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (the input layout is mirrored)")
+    rm.add_argument("--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here")
+    rm.add_argument("--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b' or an image path")
+    rm.add_argument("--mask-only", action="store_true", help="write the alpha matte itself (greyscale)")
+    rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
+    rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
+    rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")
+    _add_paid_flags(rm)
+    rm.set_defaults(func=cmd_remove)
+
+    pv = sub.add_parser("providers", help="list providers, whether they can run here, and their price")
+    pv.set_defaults(func=cmd_providers)
+
+    ev = sub.add_parser("evaluate", help="score providers on a labelled data set (images/ + masks/)")
+    ev.add_argument("data", metavar="DATA", help="data set folder with images/ and masks/")
+    ev.add_argument("--provider", "-p", action="append", metavar="ID", help="provider id; repeat for several")
+    ev.add_argument("--out", default="eval-results", metavar="DIR", help="folder for CSV, JSON, Markdown and plot (default ./eval-results)")
+    ev.add_argument("--categories", metavar="CSV", help="CSV with file,category[,group] (default DATA/categories.csv)")
+    ev.add_argument("--gt", choices=["auto", "binary", "alpha"], default="auto", help="ground-truth kind (default auto)")
+    ev.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the 95%% CIs (default 2000)")
+    _add_paid_flags(ev)
+    ev.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module doc)."""
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "jobs", None) is not None and args.jobs < 1:
+            raise UsageError("--jobs must be 1 or more.")
+        return args.func(args, sys.stdout, sys.stderr)
+    except SystemExit as exc:  # argparse: --help, or a usage error it already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    except (UsageError, UnknownProviderError) as exc:
+        print(f"rmbg: error: {exc}", file=sys.stderr)
+        return 2
+    except RmbgError as exc:
+        print(f"rmbg: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nrmbg: interrupted; run the same command again to resume (finished outputs are kept).", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

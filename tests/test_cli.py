@@ -1,0 +1,363 @@
+"""The command line (rmbg.cli + rmbg.batch), run in-process through main([...]).
+
+Fake providers are registered for each test: a deterministic local one
+(alpha = grey >= 128) and a hosted one that costs $0.01 per image; both
+count their calls. One test runs the real U2-Net-p (the default here).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg import registry
+from rmbg.cli import Progress, main
+from rmbg.evaluate import COMPOSITE_SEG_LABEL
+from rmbg.providers.base import ProviderStatus
+from rmbg.types import Cost, Matte
+from tests.u2netp_fixture import u2netp_path  # noqa: F401  (session fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+BG = (10, 20, 30)
+
+
+class FakeLocal:
+    id = "fake-local"
+    label = "Fake local (threshold)"
+    kind = "local"
+
+    def __init__(self):
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def options(self):
+        return {"threshold": 128}
+
+    def status(self):
+        return ProviderStatus("ready", "fake weights")
+
+    def estimate(self):
+        return Cost.free("local compute; estimate after a run")
+
+    def matte(self, image):
+        with self._lock:
+            self.calls += 1
+        alpha = image.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        return Matte(alpha, Cost(Decimal("0.0001"), "compute", "fake"), 0.001, {"model": "fake/threshold", "revision": "v1"})
+
+
+class FakeHosted(FakeLocal):
+    id = "fake-hosted"
+    label = "Fake hosted"
+    kind = "hosted"
+
+    def __init__(self):
+        super().__init__()
+        self.barrier: threading.Barrier | None = None
+        self.active = self.max_active = 0
+
+    def estimate(self):
+        return Cost(Decimal("0.01"), "estimated", "price table")
+
+    def matte(self, image):
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            if self.barrier is not None:
+                self.barrier.wait(timeout=10)  # only reached in full when run concurrently
+            matte = super().matte(image)
+            return Matte(matte.alpha, Cost(Decimal("0.01"), "reported", "fake"), 0.001, matte.meta)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@pytest.fixture
+def fakes():
+    local, hosted = FakeLocal(), FakeHosted()
+    rmbg.register(local.id, lambda **_: local)
+    rmbg.register(hosted.id, lambda **_: hosted)
+    yield local, hosted
+    registry._REGISTRY.pop(local.id, None)
+    registry._REGISTRY.pop(hosted.id, None)
+
+
+def make_image(path: Path, seed: int, size=(16, 12)) -> None:
+    """Left half white, right half dark grey (alpha 255 / 0); one pixel varies so contents differ."""
+    w, h = size
+    arr = np.full((h, w, 3), 40, np.uint8)
+    arr[:, : w // 2] = 255
+    arr[0, w - 1] = (seed * 7) % 100
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    """tmp/in/{a.png, sub/b.png, sub/deeper/c.jpg, notes.txt}; cwd = tmp."""
+    monkeypatch.chdir(tmp_path)
+    make_image(tmp_path / "in" / "a.png", 1)
+    make_image(tmp_path / "in" / "sub" / "b.png", 2)
+    make_image(tmp_path / "in" / "sub" / "deeper" / "c.jpg", 3)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def manifest(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_folder_recursion_mirrors_layout_with_provenance(fakes, tree, capsys):
+    local, _ = fakes
+    assert main(["remove", "in", "-o", "out", "--provider", "fake-local"]) == 0
+    assert files_under(tree / "out") == ["a.png", "manifest.csv", "sub/b.png", "sub/deeper/c.png"]
+    assert local.calls == 3
+    with Image.open(tree / "out" / "a.png") as img:
+        assert img.mode == "RGBA"
+        assert img.text["rmbg:provider"] == "fake-local"
+        assert img.text["rmbg:model"] == "fake/threshold"
+        assert img.text["rmbg:revision"] == "v1"
+        assert img.text["rmbg:options"] == '{"threshold":128}'
+        assert img.getpixel((0, 5)) == (255, 255, 255, 255) and img.getpixel((12, 5))[3] == 0
+    out = capsys.readouterr().out
+    assert "Done 3, skipped 0 (output exists), failed 0, not run 0 (budget)" in out
+
+
+def test_glob_maps_relative_to_its_fixed_prefix(fakes, tree):
+    assert main(["remove", "in/**/*.png", "-o", "out", "-p", "fake-local"]) == 0
+    assert files_under(tree / "out") == ["a.png", "manifest.csv", "sub/b.png"]
+
+
+def test_resume_skips_then_overwrite_redoes_and_manifest_appends(fakes, tree, capsys):
+    local, _ = fakes
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 0
+    capsys.readouterr()
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 0
+    assert local.calls == 3
+    assert "Done 0, skipped 3 (output exists)" in capsys.readouterr().out
+    assert len(manifest(tree / "out")) == 3
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--overwrite"]) == 0
+    assert local.calls == 6
+    assert [r["output"] for r in manifest(tree / "out")] == ["a.png", "sub/b.png", "sub/deeper/c.png"] * 2
+
+
+def test_manifest_rows_exact(fakes, tree):
+    assert main(["remove", "in/a.png", "in/sub", "-o", "out", "-p", "fake-local"]) == 0
+    rows = manifest(tree / "out")
+    for row in rows:
+        assert re.fullmatch(r"\d+\.\d{3}", row.pop("seconds"))
+    done = {"provider": "fake-local", "cost_usd": "0.0001", "cost_source": "compute", "status": "done", "error": ""}
+    assert rows == [
+        {"file": "in/a.png", "output": "a.png", **done},
+        {"file": "in/sub/b.png", "output": "b.png", **done},
+        {"file": "in/sub/deeper/c.jpg", "output": "deeper/c.png", **done},
+    ]
+
+
+def test_one_corrupt_file_is_reported_and_the_rest_go_on(fakes, tree, capsys):
+    local, _ = fakes
+    (tree / "in" / "sub" / "bad.png").write_bytes(b"this is not a png")
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 1
+    assert local.calls == 3
+    out = capsys.readouterr().out
+    assert "Done 3, skipped 0 (output exists), failed 1," in out
+    assert "  in/sub/bad.png: bad.png is not an image we can read" in out
+    bad = [r for r in manifest(tree / "out") if r["status"] == "failed"]
+    assert [(r["file"], r["output"]) for r in bad] == [("in/sub/bad.png", "sub/bad.png")]
+    assert bad[0]["error"].startswith("bad.png is not an image we can read")
+    assert not (tree / "out" / "sub" / "bad.png").exists()
+
+
+def test_missing_input_is_a_failure_not_a_crash(fakes, tree, capsys):
+    assert main(["remove", "in/a.png", "nowhere/", "-o", "out", "-p", "fake-local"]) == 1
+    assert "  nowhere/: no such file or folder, or no image matched" in capsys.readouterr().out
+    assert (tree / "out" / "a.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, name, fmt, mode",
+    [
+        (["--format", "jpg"], "a.jpg", "JPEG", "RGB"),
+        (["--format", "webp"], "a.webp", "WEBP", "RGBA"),
+        (["--mask-only"], "a.png", "PNG", "L"),
+        (["--mask-only", "--format", "webp"], "a.webp", "WEBP", "RGB"),  # WebP has no grey mode
+    ],
+)
+def test_formats_and_mask_only(fakes, tree, args, name, fmt, mode):
+    assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local", *args]) == 0
+    with Image.open(tree / "out" / name) as img:
+        assert (img.format, img.mode) == (fmt, mode)
+        if "--mask-only" in args:
+            white, black = (255, 0) if mode == "L" else ((255,) * 3, (0,) * 3)
+            assert img.getpixel((0, 5)) == white and img.getpixel((12, 5)) == black
+
+
+@pytest.mark.parametrize("bg", ["10,20,30", "#0a141e", "rgb(10, 20, 30)", "image"])
+def test_background_colour_applied_exactly(fakes, tree, bg):
+    if bg == "image":
+        Image.new("RGB", (5, 3), BG).save(tree / "bg.png")
+        bg = str(tree / "bg.png")
+    assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local", "--bg", bg]) == 0
+    with Image.open(tree / "out" / "a.png") as img:
+        assert img.mode == "RGB"
+        assert img.getpixel((12, 5)) == BG and img.getpixel((0, 5)) == (255, 255, 255)
+
+
+def test_css_colour_name(fakes, tree):
+    assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local", "--bg", "navy"]) == 0
+    with Image.open(tree / "out" / "a.png") as img:
+        assert img.getpixel((12, 5)) == (0, 0, 128)
+
+
+def test_bad_colour_and_unknown_provider_are_one_line_usage_errors(fakes, tree, capsys):
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--bg", "notacolour"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rmbg: error: --bg: 'notacolour' is not a colour") and err.count("\n") == 1
+    assert main(["remove", "in", "-o", "out", "-p", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rmbg: error: Unknown provider 'nope'. Valid providers: ") and "fake-local" in err
+    assert "Traceback" not in err and not (tree / "out").exists()
+
+
+def test_paid_batch_without_yes_refuses_and_prints_the_estimate(fakes, tree, capsys):
+    _, hosted = fakes
+    assert main(["remove", "in", "-o", "out", "-p", "fake-hosted"]) == 2
+    err = capsys.readouterr().err
+    assert "Estimated cost for fake-hosted: 3 images x $0.0100 = $0.0300 (price table)" in err
+    assert "--yes" in err and "--max-cost" in err
+    assert hosted.calls == 0 and not (tree / "out").exists()
+
+
+def test_max_cost_stops_at_the_budget(fakes, tree, capsys):
+    _, hosted = fakes
+    for i in range(5):
+        make_image(tree / "many" / f"img{i}.png", 10 + i)
+    assert main(["remove", "many", "-o", "out", "-p", "fake-hosted", "--max-cost", "0.025"]) == 1
+    assert hosted.calls == 2
+    out = capsys.readouterr().out
+    assert "Done 2, skipped 0 (output exists), failed 0, not run 3 (budget)" in out
+    assert "cost $0.0200 (reported)" in out
+    rows = manifest(tree / "out")
+    assert [(r["status"], r["error"]) for r in rows].count(("not_run", "budget")) == 3
+    assert [r["cost_usd"] for r in rows if r["status"] == "done"] == ["0.01", "0.01"]
+
+
+def test_hosted_runs_jobs_images_at_a_time(fakes, tree):
+    _, hosted = fakes
+    hosted.barrier = threading.Barrier(3)  # breaks (and fails images) unless 3 calls wait together
+    for i in range(6):
+        make_image(tree / "many" / f"img{i}.png", 20 + i)
+    assert main(["remove", "many", "-o", "out", "-p", "fake-hosted", "--yes", "--jobs", "3"]) == 0
+    assert hosted.calls == 6 and hosted.max_active == 3
+    assert [r["status"] for r in manifest(tree / "out")] == ["done"] * 6
+
+
+def test_progress_lines_without_a_tty(fakes, tree, capsys):
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert [re.sub(r"  [\d.]+ img/s", "", line) for line in lines] == [
+        "[1/3  $0.0001] done in/a.png",
+        "[2/3  $0.0002] done in/sub/b.png",
+        "[3/3  $0.0003] done in/sub/deeper/c.jpg",
+    ]
+
+
+def test_progress_bar_on_a_tty():
+    class Tty:
+        text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, s):
+            self.text += s
+
+        def flush(self):
+            pass
+
+    stream = Tty()
+    bar = Progress(4, stream, width=8)
+    bar.update("a.png", "done", Decimal("0.01"))
+    bar.update("b.png", "failed", error="broken")
+    bar.close()
+    assert re.search(r"\r\[##\.\.\.\.\.\.\] 1/4  [\d.]+ img/s  \$0\.0100", stream.text)
+    assert "\rfailed b.png: broken" in stream.text
+    assert re.search(r"\r\[####\.\.\.\.\] 2/4 ", stream.text) and stream.text.endswith("\n")
+
+
+def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
+    assert main(["providers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["provider", "kind", "state", "price", "note"]
+    by_id = {line.split()[0]: line for line in lines[1:]}
+    assert list(by_id) == rmbg.list_providers()
+    assert by_id["fake-local"].split()[1:3] == ["local", "ready"] and "compute estimate" in by_id["fake-local"]
+    assert "$0.0100/image (price table)" in by_id["fake-hosted"]
+    assert by_id["fal-bria"].split()[1:3] == ["hosted", "needs_key"] and "needs FAL_KEY" in by_id["fal-bria"]
+    for column in ("kind", "state", "price", "note"):  # aligned: every cell starts at its header
+        at = lines[0].index(column)
+        assert all(line[at - 2 : at] == "  " and line[at] != " " for line in lines)
+
+
+def test_python_dash_m_rmbg_providers():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "rmbg", "providers"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    ids = [line.split()[0] for line in proc.stdout.splitlines()[1:]]
+    assert {"rmbg-1.4", "u2netp", "fal-bria", "runware-rembg"} <= set(ids)
+
+
+def make_dataset(root: Path) -> None:
+    """3 images in 2 sequences with exact masks (so the fake's IoU is 100 %)."""
+    (root / "masks").mkdir(parents=True)
+    for i, name in enumerate(["seqa_00000", "seqa_00001", "seqb_00000"]):
+        make_image(root / "images" / f"{name}.png", 30 + i, size=(40, 30))
+        grey = np.asarray(Image.open(root / "images" / f"{name}.png").convert("L"))
+        Image.fromarray(np.where(grey >= 128, 255, 0).astype(np.uint8)).save(root / "masks" / f"{name}.png")
+
+
+def test_evaluate_prints_table_and_writes_reports(fakes, tmp_path, capsys):
+    local, _ = fakes
+    make_dataset(tmp_path / "data")
+    out = tmp_path / "res"
+    rc = main(["evaluate", str(tmp_path / "data"), "-p", "fake-local", "--out", str(out), "--bootstrap", "200"])
+    assert rc == 0 and local.calls == 3
+    captured = capsys.readouterr()
+    row = next(line for line in captured.out.splitlines() if line.startswith("| fake-local | all |"))
+    assert row.startswith("| fake-local | all | 3 (2) | 0 | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] |")
+    assert f"Composite: {COMPOSITE_SEG_LABEL}." in captured.out
+    assert {"per_image.csv", "summary.csv", "evaluation.json", "results.md"} <= set(files_under(out))
+    assert (out / "results.md").read_text() == captured.out.rstrip("\n") + "\n"
+
+
+def test_evaluate_hosted_needs_yes(fakes, tmp_path, capsys):
+    _, hosted = fakes
+    make_dataset(tmp_path / "data")
+    assert main(["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res")]) == 2
+    assert "Estimated cost for fake-hosted: 3 images x $0.0100 = $0.0300" in capsys.readouterr().err
+    assert hosted.calls == 0 and not (tmp_path / "res").exists()
+
+
+def test_default_provider_is_announced_and_used(u2netp_path, tree, capsys):  # noqa: F811
+    assert main(["remove", "in/a.png", "-o", "out"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("Using U2-Net-p (ungated, runs offline) because RMBG-1.4 needs HF_TOKEN")
+    with Image.open(tree / "out" / "a.png") as img:
+        assert img.mode == "RGBA" and img.text["rmbg:provider"] == "u2netp"
