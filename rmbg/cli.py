@@ -23,7 +23,7 @@ from typing import Sequence, TextIO
 from . import batch
 from .cache import MatteCache
 from .compose import parse_colour
-from .errors import RmbgError, UnknownProviderError
+from .errors import BudgetError, RmbgError, UnknownProviderError
 from .providers.base import Provider
 from .registry import default_provider, get_provider, list_providers
 from .types import format_usd
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2
-    except (UsageError, UnknownProviderError) as exc:
+    except (UsageError, UnknownProviderError, BudgetError) as exc:
         print(f"rmbg: error: {exc}", file=sys.stderr)
         return 2
     except RmbgError as exc:

@@ -26,7 +26,6 @@ from rmbg.cli import Progress, main
 from rmbg.evaluate import COMPOSITE_SEG_LABEL
 from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
-from tests.u2netp_fixture import u2netp_path  # noqa: F401  (session fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 BG = (10, 20, 30)
@@ -353,9 +352,15 @@ def test_evaluate_hosted_needs_yes(fakes, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res")]) == 2
     assert "Estimated cost for fake-hosted: 3 images x $0.0100 = $0.0300" in capsys.readouterr().err
     assert hosted.calls == 0 and not (tmp_path / "res").exists()
+    assert main(["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res"), "--max-cost", "0.02"]) == 2
+    assert "rmbg: error: Estimated cost $0.03 is over the budget of $0.02." in capsys.readouterr().err
+    assert hosted.calls == 0
+    args = ["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res"), "--yes", "--bootstrap", "50"]
+    assert main(args) == 0 and hosted.calls == 3
+    assert "| fake-hosted | all | 3 (2) | 0 |" in capsys.readouterr().out
 
 
-def test_default_provider_is_announced_and_used(u2netp_path, tree, capsys):  # noqa: F811
+def test_default_provider_is_announced_and_used(u2netp_path, tree, capsys):
     assert main(["remove", "in/a.png", "-o", "out"]) == 0
     err = capsys.readouterr().err
     assert err.startswith("Using U2-Net-p (ungated, runs offline) because RMBG-1.4 needs HF_TOKEN")

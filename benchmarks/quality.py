@@ -1,0 +1,86 @@
+"""Quality of providers on the DAVIS 2016 sample (30 frames, 10 sequences).
+
+    python benchmarks/quality.py                      # U2-Net-p
+    python benchmarks/quality.py --provider u2netp --provider rmbg-1.4
+    python benchmarks/quality.py --provider runware-rembg --max-cost 0.10
+
+Runs rmbg.evaluate on ../shared/data/davis2016-sample (binary masks, so the
+segmentation-only composite C_seg is reported), prints the Markdown table
+and the machine it ran on, and writes the CSV/JSON/plot into --out.
+Hosted providers cost money: they need --yes or --max-cost, as in the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DAVIS = REPO.parent / "shared" / "data" / "davis2016-sample"
+
+
+def versions() -> str:
+    names = ["numpy", "pillow", "onnxruntime", "torch", "scipy"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", "-p", action="append", metavar="ID", help="provider id; repeat (default u2netp)")
+    parser.add_argument("--data", default=str(DAVIS), help="data set folder (default: the DAVIS 2016 sample)")
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "rmbg-quality-davis"), help="folder for the reports")
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    parser.add_argument("--yes", action="store_true", help="accept the cost of hosted providers")
+    parser.add_argument("--max-cost", type=Decimal, metavar="USD")
+    args = parser.parse_args(argv)
+
+    import rmbg
+    from rmbg.evaluate import estimate_cost, evaluate
+
+    providers = [rmbg.get_provider(pid) for pid in (args.provider or ["u2netp"])]
+    for p in providers:
+        status = p.status()
+        if not status.ready:
+            print(f"{p.id} cannot run here: {status.message}", file=sys.stderr)
+            return 1
+    from rmbg.dataset import discover
+
+    dataset = discover(args.data)
+    expected = estimate_cost(len(dataset), providers)
+    if expected > 0 and not args.yes and args.max_cost is None:
+        print(f"Hosted providers would cost about ${expected}: pass --yes or --max-cost.", file=sys.stderr)
+        return 2
+    evaluation = evaluate(dataset, providers, out=args.out, bootstrap=args.bootstrap, max_cost=args.max_cost)
+    print(evaluation.to_markdown())
+    print(f"Machine: {machine()}")
+    print(f"Versions: rmbg {rmbg.__version__}, {versions()}")
+    print(f"Reports: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
