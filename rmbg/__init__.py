@@ -57,6 +57,7 @@ __all__ = [
     "evaluate",
     "get_provider",
     "list_providers",
+    "parse_colour",
     "load_image",
     "register",
     "remove_background",

@@ -8,12 +8,13 @@ PIL image at the original size.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image
 
-from .types import ModelSpec
+from .types import Matte, ModelSpec
 
 _PIL_FILTERS = {
     "bilinear_antialias": Image.Resampling.BILINEAR,
@@ -139,3 +140,16 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
     if spec.minmax:
         x = _minmax(x)
     return Image.fromarray(_to_uint8(x), "L")
+
+
+def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str]) -> Matte:
+    """The shared local inference path, for any backend (torch, ONNX):
+    stages.preprocess -> stages.forward -> stages.postprocess, timed. The
+    cost is a compute estimate from those seconds on stages.device."""
+    from .pricing import compute_cost
+
+    start = time.perf_counter()
+    alpha = stages.postprocess(stages.forward(stages.preprocess(image)), image.size)
+    seconds = time.perf_counter() - start
+    device = stages.device
+    return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta={**meta, "device": device})

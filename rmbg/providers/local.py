@@ -11,13 +11,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-import time
 from typing import Any, Callable, Literal, Mapping
 
 from ..hub import resolve_weights, weights_status
 from ..models.specs import RMBG_14, RMBG_20
-from ..pricing import compute_cost
-from ..processing import finish, postprocess, preprocess, select_output
+from ..processing import finish, postprocess, preprocess, run_stages, select_output
 from ..types import Cost, Matte, ModelSpec
 from .base import ProviderStatus
 
@@ -129,14 +127,13 @@ class LocalProvider:
         return Cost.free("local compute; estimate after a run")
 
     def matte(self, image) -> Matte:
-        start = time.perf_counter()
-        x = self.preprocess(image)
-        pred = self.forward(x)
-        alpha = self.postprocess(pred, image.size)
-        seconds = time.perf_counter() - start
-        device = self.device
-        meta = {"model": self.spec.repo_id or self.spec.id, "revision": self.spec.revision, "device": device}
-        return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta=meta)
+        meta = {
+            "model": self.spec.repo_id or self.spec.id,
+            "revision": self.spec.revision,
+            "backend": "torch",
+            "precision": self._precision,
+        }
+        return run_stages(self, image, meta)
 
     # -- stages (public so benchmarks can time them) ------------------------
     @property

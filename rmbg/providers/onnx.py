@@ -17,15 +17,13 @@ import platform
 import shutil
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
 from ..errors import ModelUnavailableError
 from ..hub import cached_path, resolve_weights, weights_status
 from ..models.specs import RMBG_14, U2NETP
-from ..pricing import compute_cost
-from ..processing import finish, postprocess, preprocess, select_output
+from ..processing import finish, postprocess, preprocess, run_stages, select_output
 from ..types import Cost, Matte, ModelSpec
 from .base import ProviderStatus
 
@@ -168,20 +166,13 @@ class OnnxProvider:
         return Cost.free("local compute; estimate after a run")
 
     def matte(self, image) -> Matte:
-        start = time.perf_counter()
-        x = self.preprocess(image)
-        pred = self.forward(x)
-        alpha = self.postprocess(pred, image.size)
-        seconds = time.perf_counter() - start
-        device = self.device
         meta = {
             "model": self.spec.repo_id or self.spec.id,
             "revision": self.spec.revision or self._source.label,
-            "device": device,
             "backend": "onnx",
             "precision": self._precision,
         }
-        return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta=meta)
+        return run_stages(self, image, meta)
 
     # -- stages (public so benchmarks can time them) ------------------------
     @property
