@@ -25,8 +25,10 @@ from .metrics import iou, mae
 from .providers.base import Provider
 from .types import Result
 
-# Local models share one device: one forward at a time, process-wide.
-LOCAL_LOCK = threading.Lock()
+# Local models share one device: one forward at a time, process-wide. The app
+# takes the same lock around its own local calls (re-entrant: a comparison's
+# worker already holds it when the app's guarded provider runs).
+LOCAL_LOCK = threading.RLock()
 MAX_PARALLEL_HOSTED = 8
 
 

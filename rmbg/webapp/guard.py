@@ -8,9 +8,9 @@ never charged and never checked against the cap.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Callable, Mapping
 
+from ..compare import LOCAL_LOCK
 from .session import Budget
 
 if TYPE_CHECKING:
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 # One device, one local model at a time: two concurrent forwards on one
 # GPU (or two cores) only slow each other down and double the memory.
-LOCAL_DEVICE_LOCK = threading.Lock()
+# The same lock as rmbg.compare's, so Remove and Compare never overlap.
+LOCAL_DEVICE_LOCK = LOCAL_LOCK
 GPU_SECONDS = 120  # ZeroGPU allocation per call
 
 
