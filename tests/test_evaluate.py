@@ -96,7 +96,7 @@ def _write_set(root: Path, names: dict[str, np.ndarray]) -> None:
         mask = root / "masks" / f"{name}.png"
         img.parent.mkdir(parents=True, exist_ok=True)
         mask.parent.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(abs(hash(name)) % 2**32)
+        rng = np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
         Image.fromarray(rng.integers(0, 255, alpha.shape + (3,), dtype=np.uint8), "RGB").save(img)
         Image.fromarray(alpha, "L").save(mask)
 
