@@ -112,6 +112,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                         with gr.Row():
                             mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", scale=1,
                                                     min_width=110)
+                            refine = gr.Checkbox(False, label="Clean edge colours", elem_id="refine-edges", scale=1,
+                                                 min_width=110)
                             out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format",
                                                   elem_id="format", scale=3)
                 with gr.Column(scale=3):
@@ -157,27 +159,28 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         @readable_errors
         def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
                    mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-                   progress=gr.Progress()):
-            look = Look.of(background, colour, background_image, mask_only, format)
+                   refine_edges=False, progress=gr.Progress()):
+            look = Look.of(background, colour, background_image, mask_only, format, refine_edges)
             progress(0, desc="Starting…")
             state, out = actions.remove(state, image, provider, look, Keys.of(fal_key, runware_key), config,
                                         volume_of(monthly_volume), store, report=lambda text: progress(0.5, desc=text))
             return state, (out.before, out.after), str(out.file), out.cost_line
 
-        run.click(remove, [session, image, provider, *look_inputs, volume, fal_key, runware_key],
+        run.click(remove, [session, image, provider, *look_inputs, volume, fal_key, runware_key, refine],
                   remove_outputs, api_name="remove", concurrency_limit=4, concurrency_id="remove")
 
         @readable_errors
         def rerender(state, background="transparent", colour="#ffffff", background_image=None, mask_only=False,
-                     format="png", monthly_volume=None):
-            look = Look.of(background, colour, background_image, mask_only, format)
+                     format="png", monthly_volume=None, refine_edges=False):
+            look = Look.of(background, colour, background_image, mask_only, format, refine_edges)
             out = actions.rerender(state, look, config, volume_of(monthly_volume), store)
             if out is None:
                 return gr.skip(), gr.skip(), gr.skip()
             return (out.before, out.after), str(out.file), out.cost_line
 
-        gr.on([background.change, colour.change, bg_image.change, mask_only.change, out_format.change], rerender,
-              [session, *look_inputs, volume], [slider, file, cost], api_name="rerender",
+        gr.on([background.change, colour.change, bg_image.change, mask_only.change, out_format.change,
+               refine.change], rerender,
+              [session, *look_inputs, volume, refine], [slider, file, cost], api_name="rerender",
               concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
 
         @readable_errors

@@ -63,6 +63,7 @@ def remove_background(
     mask_only: bool = False,
     keep_input_alpha: bool = True,
     max_pixels: int | None = None,
+    refine_foreground: bool = False,
     cache: MatteCache | None = default_cache,
 ) -> Result:
     """Remove the background of one image.
@@ -74,6 +75,9 @@ def remove_background(
     mask_only: return the matte itself as the image.
     keep_input_alpha: multiply the matte by the input's own alpha, so pixels
         that were already transparent stay transparent.
+    refine_foreground: estimate the foreground colour of semi-transparent
+        edge pixels (compose.estimate_foreground) so they lose the old
+        background's tint; ignored with mask_only.
     cache: mattes are cached by (image content, provider, options); pass None
         to always call the provider. A cached result costs nothing new.
     """
@@ -87,6 +91,7 @@ def remove_background(
         keep_input_alpha=keep_input_alpha,
         cache=cache,
         started=start,
+        refine_foreground=refine_foreground,
     )
 
 
@@ -99,6 +104,7 @@ def run_provider(
     keep_input_alpha: bool = True,
     cache: MatteCache | None = default_cache,
     started: float | None = None,
+    refine_foreground: bool = False,
 ) -> Result:
     """One provider on an already loaded image -> Result (see remove_background).
 
@@ -108,7 +114,7 @@ def run_provider(
     start = time.perf_counter() if started is None else started
     matte, cached = matte_for(loaded, provider, cache=cache)
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
-    out = render(loaded.rgb, alpha, background=background, mask_only=mask_only)
+    out = render(loaded.rgb, alpha, background=background, mask_only=mask_only, refine_foreground=refine_foreground)
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost
     return Result(
         image=out,

@@ -75,7 +75,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Settings:
-    """How to render and run. fmt: png, webp or jpg; max_cost: USD or None."""
+    """How to render and run. fmt: png, webp or jpg; max_cost: USD or None;
+    refine_foreground: clean edge colours (compose.estimate_foreground)."""
 
     background: Background = None
     mask_only: bool = False
@@ -83,6 +84,7 @@ class Settings:
     overwrite: bool = False
     jobs: int = 1
     max_cost: Optional[Decimal] = None
+    refine_foreground: bool = False
 
 
 def _display(path: Path) -> str:
@@ -173,7 +175,8 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
     """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
     try:
         loaded = load_image(item.source)
-        result = run_provider(loaded, provider, background=settings.background, mask_only=settings.mask_only, cache=cache)
+        result = run_provider(loaded, provider, background=settings.background, mask_only=settings.mask_only,
+                              cache=cache, refine_foreground=settings.refine_foreground)
         data = result.encode(settings.fmt)
         _write_atomic(item.output, data)
     except RmbgError as exc:

@@ -139,7 +139,8 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     if not paid_gate(len(runnable), [provider], args.yes, args.max_cost, err):
         return 2
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
-    settings = batch.Settings(background, args.mask_only, args.format, args.overwrite, jobs, args.max_cost)
+    settings = batch.Settings(background, args.mask_only, args.format, args.overwrite, jobs, args.max_cost,
+                              refine_foreground=args.refine_edges)
     progress = Progress(len(items), err)
     start = time.perf_counter()
     with batch.Manifest(out_dir, provider.id) as manifest:
@@ -250,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here")
     rm.add_argument("--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b' or an image path")
     rm.add_argument("--mask-only", action="store_true", help="write the alpha matte itself (greyscale)")
+    rm.add_argument("--refine-edges", action="store_true",
+                    help="clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show")
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
     rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
     rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")

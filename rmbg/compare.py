@@ -76,19 +76,25 @@ def compare(
     background: Background = None,
     mask_only: bool = False,
     cache: MatteCache | None = default_cache,
+    refine_foreground: bool = False,
 ) -> Comparison:
     """Run every provider on `image`; a provider's RmbgError is recorded in
-    `errors` and the others go on. An unreadable image raises at once."""
+    `errors` and the others go on. An unreadable image raises at once.
+    refine_foreground: see remove_background."""
     start = time.perf_counter()
     loaded = load_image(image)
     built = [resolve_provider(p) for p in providers]
 
     def one(provider: Provider) -> Result | RmbgError:
+        def go() -> Result:
+            return run_provider(loaded, provider, background=background, mask_only=mask_only, cache=cache,
+                                refine_foreground=refine_foreground)
+
         try:
             if provider.kind == "local":
                 with LOCAL_LOCK:
-                    return run_provider(loaded, provider, background=background, mask_only=mask_only, cache=cache)
-            return run_provider(loaded, provider, background=background, mask_only=mask_only, cache=cache)
+                    return go()
+            return go()
         except RmbgError as exc:
             return exc
 

@@ -154,13 +154,18 @@ class Result:
     cached: bool = False
     meta: Mapping[str, str] = field(default_factory=dict)
 
-    def render(self, background=None, *, mask_only: bool = False) -> "Result":
-        """The same matte with another background or as a mask; never re-runs a model."""
+    def render(self, background=None, *, mask_only: bool = False, refine_foreground: bool = False) -> "Result":
+        """The same matte with another background or as a mask; never re-runs a model.
+
+        refine_foreground: composite estimated foreground colours (clean edges).
+        """
         from dataclasses import replace
 
         from .compose import render
 
-        return replace(self, image=render(self.source, self.alpha, background=background, mask_only=mask_only))
+        image = render(self.source, self.alpha, background=background, mask_only=mask_only,
+                       refine_foreground=refine_foreground)
+        return replace(self, image=image)
 
     def encode(self, fmt: str = "png", *, background=None, quality: int = 95) -> bytes:
         """Encode `image` as PNG / WebP (alpha kept) or JPEG (flattened, white by default)."""

@@ -155,3 +155,22 @@ def test_importing_rmbg_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_clean_edge_colours_reuse_the_matte_and_never_call_the_provider():
+    from rmbg.compare import compare
+    from rmbg.compose import render
+
+    prov = CountingProvider()
+    image = _image()  # alpha = red channel: a soft ramp from 0 to 255
+    res = rmbg.remove_background(image, prov, background="white", refine_foreground=True)
+    assert prov.calls == 1
+    want = render(image, res.alpha, background="white", refine_foreground=True)
+    assert res.image.tobytes() == want.tobytes()
+    assert res.image.tobytes() != render(image, res.alpha, background="white").tobytes()
+    again = res.render("white", refine_foreground=True)
+    assert again.image.tobytes() == want.tobytes()
+    assert res.render(mask_only=True, refine_foreground=True).image.tobytes() == res.alpha.tobytes()
+    shown = compare(image, [prov], background="white", refine_foreground=True)
+    assert shown.results[prov.id].image.tobytes() == want.tobytes()
+    assert prov.calls == 1

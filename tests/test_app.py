@@ -179,6 +179,20 @@ def test_hosted_remove_then_mask_colour_and_format_never_call_again(client, fake
     assert "free (cached matte, no new charge)" in again and "session: $0.0180 hosted" in again
 
 
+def test_clean_edge_colours_rerender_from_the_session_without_a_call(client, fakes):
+    fal, _ = fakes
+    _, plain_file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, background="colour", colour="#0000ff")
+    calls = len(fal.calls)
+    _, clean_file, _ = client.predict(background="colour", colour="#0000ff", refine_edges=True, api_name="/rerender")
+    assert len(fal.calls) == calls  # re-rendered from the session's matte
+    plain, clean = Image.open(plain_file), Image.open(clean_file)
+    assert plain.size == clean.size and plain.tobytes() != clean.tobytes()
+    _, again_file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, background="colour", colour="#0000ff",
+                              refine_edges=True)
+    assert len(fal.calls) == calls  # the cached matte
+    assert Image.open(again_file).tobytes() == clean.tobytes()
+
+
 def test_runware_reports_its_own_cost(client, fakes):
     _, runware = fakes
     _, file, line = remove(client, provider="runware-rembg", runware_key=RUNWARE_KEY)
@@ -349,6 +363,8 @@ def test_budget_reservations_add_up_across_concurrent_calls():
     [
         (("colour", "#00ff00", None, False, "jpg"), {"background": "colour", "fmt": "jpeg"}),
         ((None, None, None, None, None), {"background": "transparent", "fmt": "png", "mask_only": False}),
+        ((None, None, None, None, None), {"refine": False}),
+        (("colour", "#00ff00", None, False, "png", True), {"refine": True, "mask_only": False}),
     ],
 )
 def test_look_from_ui_values(raw, kwargs):

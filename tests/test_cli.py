@@ -366,3 +366,36 @@ def test_default_provider_is_announced_and_used(u2netp_path, tree, capsys):
     assert err.startswith("Using U2-Net-p (ungated, runs offline) because RMBG-1.4 needs HF_TOKEN")
     with Image.open(tree / "out" / "a.png") as img:
         assert img.mode == "RGBA" and img.text["rmbg:provider"] == "u2netp"
+
+
+class FakeSoft(FakeLocal):
+    """alpha = the red channel: soft edges, so cleaning edge colours shows."""
+
+    id = "fake-soft"
+
+    def matte(self, image):
+        with self._lock:
+            self.calls += 1
+        return Matte(image.getchannel("R"), Cost.free("test"), 0.001, {"model": "fake/red"})
+
+
+def test_refine_edges_cleans_edge_colours_with_one_call_per_image(tmp_path, monkeypatch):
+    from rmbg.compose import render
+
+    monkeypatch.chdir(tmp_path)
+    ramp = np.tile(np.linspace(0, 255, 24).round().astype(np.uint8), (10, 1))
+    source = Image.fromarray(np.stack([ramp, 255 - ramp, np.zeros_like(ramp)], -1), "RGB")  # red over green
+    source.save(tmp_path / "a.png")
+    soft = FakeSoft()
+    rmbg.register(soft.id, lambda **_: soft)
+    try:
+        assert main(["remove", "a.png", "-o", "plain", "-p", soft.id, "--bg", "0,0,255"]) == 0
+        assert main(["remove", "a.png", "-o", "clean", "-p", soft.id, "--bg", "0,0,255", "--refine-edges"]) == 0
+    finally:
+        registry._REGISTRY.pop(soft.id, None)
+    assert soft.calls == 2  # one run per command, none extra for the flag
+    alpha = source.getchannel("R")
+    with Image.open(tmp_path / "clean" / "a.png") as clean, Image.open(tmp_path / "plain" / "a.png") as plain:
+        assert clean.tobytes() == render(source, alpha, background=(0, 0, 255), refine_foreground=True).tobytes()
+        assert plain.tobytes() == render(source, alpha, background=(0, 0, 255)).tobytes()
+        assert clean.tobytes() != plain.tobytes()

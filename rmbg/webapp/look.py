@@ -18,7 +18,7 @@ from typing import Literal
 
 from PIL import Image
 
-from ..compose import Background, parse_colour, preview
+from ..compose import Background, parse_colour, preview, render
 from ..errors import InvalidImageError
 from ..imageio import load_image
 from ..types import Result
@@ -36,16 +36,19 @@ class Look:
     colour: what the colour picker says ("#RRGGBB" or "rgba(r, g, b, a)").
     image: path of an uploaded background image (used when background is "image").
     mask_only: show and download the matte itself (white = kept).
-    fmt: "png", "webp" or "jpeg"."""
+    fmt: "png", "webp" or "jpeg".
+    refine: clean edge colours (estimated foreground instead of the input's
+        colours at soft edges; compose.estimate_foreground)."""
 
     background: BackgroundKind = "transparent"
     colour: str = "#ffffff"
     image: str | None = None
     mask_only: bool = False
     fmt: str = "png"
+    refine: bool = False
 
     @classmethod
-    def of(cls, background, colour, image, mask_only, fmt) -> "Look":
+    def of(cls, background, colour, image, mask_only, fmt, refine=False) -> "Look":
         """From raw UI values, checked; unknown values are errors, not guesses."""
         background = (background or "transparent").lower()
         if background not in BACKGROUNDS:
@@ -54,7 +57,7 @@ class Look:
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
-        return cls(background, colour or "#ffffff", image or None, bool(mask_only), fmt)
+        return cls(background, colour or "#ffffff", image or None, bool(mask_only), fmt, bool(refine))
 
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""
@@ -86,7 +89,7 @@ def shrink(image: Image.Image, max_side: int) -> Image.Image:
 
 def shown(result: Result, look: Look) -> Result:
     """The result rendered with this look (no model run)."""
-    return result.render(look.backdrop(), mask_only=look.mask_only)
+    return result.render(look.backdrop(), mask_only=look.mask_only, refine_foreground=look.refine)
 
 
 def preview_of(rendered: Result, look: Look, max_side: int) -> Image.Image:
@@ -94,7 +97,7 @@ def preview_of(rendered: Result, look: Look, max_side: int) -> Image.Image:
     image = rendered.image
     if image.mode == "RGBA":
         if look.fmt == "jpeg":  # the file will be flattened on white
-            image = rendered.render((255, 255, 255)).image
+            image = render(image.convert("RGB"), image.getchannel("A"), background=(255, 255, 255))
         else:
             image = preview(shrink(image, max_side))
     return shrink(image, max_side)
