@@ -76,37 +76,48 @@ def _check_alpha(image: Image.Image, alpha: Image.Image) -> None:
         raise ValueError(f"alpha must be mode L of size {image.size}, got {alpha.mode} {alpha.size}")
 
 
-def _box_last(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean of x[..., j-r : j+r+1] along the last axis, the window clamped at
-    the ends (a mean over the pixels inside); cumulative sums, O(n) for any r."""
-    n = x.shape[-1]
-    sums = np.empty(x.shape[:-1] + (n + 1,), np.float32)
-    sums[..., 0] = 0
-    np.cumsum(x, axis=-1, dtype=np.float32, out=sums[..., 1:])
-    out = np.empty(x.shape, np.float32)
-    whole = max(n - r - 1, 0)  # positions whose window ends before the last pixel
-    out[..., :whole] = sums[..., r + 1 : r + 1 + whole]
-    out[..., whole:] = sums[..., n : n + 1]
-    if n - r > 1:
-        out[..., r + 1 :] -= sums[..., 1 : n - r]
+def _window_weights(n: int, r: int) -> np.ndarray:
+    """1 / (number of positions in the clamped window j-r..j+r), for j < n."""
     idx = np.arange(n)
-    out *= 1.0 / (np.minimum(idx + r + 1, n) - np.maximum(idx - r, 0)).astype(np.float32)
+    return (1.0 / (np.minimum(idx + r + 1, n) - np.maximum(idx - r, 0))).astype(np.float32)
+
+
+def _box_axis(x: np.ndarray, r: int, out: np.ndarray, axis: int, step: int) -> np.ndarray:
+    """Mean of x over positions j-r..j+r along `axis` (0 or 1) of a 2-D float32
+    array, the window clamped at the ends; from cumulative sums (O(n) for any
+    r), `step` rows or columns at a time so the buffers stay in cache."""
+    n = x.shape[axis]
+    weights = _window_weights(n, r)[:, None]
+    whole = max(n - r - 1, 0)  # positions whose window ends before the last one
+    buf = np.zeros((step, n + 1) if axis == 1 else (n + 1, step), np.float32)
+    for start in range(0, x.shape[1 - axis], step):
+        part = slice(start, start + step)
+        src, dst = (x[part], out[part]) if axis == 1 else (x[:, part], out[:, part])
+        sums = buf[: src.shape[0]] if axis == 1 else buf[:, : src.shape[1]]
+        src, dst, sums = (src.T, dst.T, sums.T) if axis == 1 else (src, dst, sums)  # views: axis 0 below
+        np.cumsum(src, axis=0, out=sums[1:])
+        dst[:whole] = sums[r + 1 : r + 1 + whole]
+        dst[whole:] = sums[n : n + 1]
+        if n - r > 1:
+            dst[r + 1 :] -= sums[1 : n - r]
+        dst *= weights
     return out
 
 
 def _box2d(x: np.ndarray, r: int) -> np.ndarray:
     """(2r+1)x(2r+1) mean filter of a 2-D float32 array, clamped at the borders."""
-    rows = _box_last(x, r)
-    return np.ascontiguousarray(_box_last(np.ascontiguousarray(rows.T), r).T)
+    rows = _box_axis(x, r, np.empty_like(x), 1, 32)
+    return _box_axis(rows, r, np.empty_like(x), 0, 64)
 
 
-def _box(planes: list[np.ndarray], r: int, pool: ThreadPoolExecutor) -> list[np.ndarray]:
-    """_box2d of every HxW plane (in parallel threads; numpy releases the GIL)."""
-    return list(pool.map(lambda plane: _box2d(plane, r), planes))
+def _strips(height: int, width: int) -> list[slice]:
+    """Row strips of about 64k pixels: elementwise work on them stays in cache."""
+    step = max(1, 65536 // max(width, 1))
+    return [slice(y, y + step) for y in range(0, height, step)]
 
 
 def _fuse(i: np.ndarray, a: np.ndarray, fb: np.ndarray, bb: np.ndarray) -> np.ndarray:
-    """F = clip(Fb + a (I - a Fb - (1 - a) Bb), 0, 1); i, fb, bb 3xHxW, a HxW."""
+    """F = clip(Fb + a (I - a Fb - (1 - a) Bb), 0, 1), elementwise."""
     f = i - a * fb
     f -= (1 - a) * bb
     f *= a
@@ -115,28 +126,50 @@ def _fuse(i: np.ndarray, a: np.ndarray, fb: np.ndarray, bb: np.ndarray) -> np.nd
 
 
 def _blur_fusion(image: np.ndarray, alpha: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
-    """Foreground colours (3xHxW float32 in [0, 1]) from uint8 image (HxWx3) and alpha (HxW).
+    """Foreground colours (HxWx3 uint8, rounded) from uint8 image (HxWx3) and alpha (HxW).
 
     Pass 1 (r = 90) starts from F = B = I, so box(B (1-a)) = box(I) - box(I a)
     and box(1-a) = 1 - box(a); pass 2 (r = 6) refines with F and Bb of pass 1.
-    Planar (channel-first) arrays throughout: much faster than HxWx3 here.
+    Planes (HxW float32) are filtered in parallel threads, and the per-pixel
+    formulas run over row strips in parallel (numpy releases the GIL).
     """
     wide, narrow = FOREGROUND_RADII
-    i = np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
-    i *= np.float32(1 / 255)
-    a = alpha.astype(np.float32)
-    a *= np.float32(1 / 255)
-    ia = i * a
-    sums = _box([*ia, *i, a], wide, pool)
-    mean_fa, mean_i, mean_a = np.stack(sums[:3]), np.stack(sums[3:6]), sums[6]
-    fb = mean_fa / (mean_a + _EPS)
-    bb = (mean_i - mean_fa) / (1 - mean_a + _EPS)
-    f = _fuse(i, a, fb, bb)
-    sums = _box([*(f * a), *(bb * (1 - a)), a], narrow, pool)
-    mean_a = sums[6]
-    fb = np.stack(sums[:3]) / (mean_a + _EPS)
-    bb = np.stack(sums[3:6]) / (1 - mean_a + _EPS)
-    return _fuse(i, a, fb, bb)
+    height, width = alpha.shape
+    i = [np.multiply(image[..., c], np.float32(1 / 255), dtype=np.float32) for c in range(3)]
+    a = np.multiply(alpha, np.float32(1 / 255), dtype=np.float32)
+    strips = _strips(height, width)
+    planes = [np.empty_like(a) for _ in range(6)]
+    out = np.empty((height, width, 3), np.uint8)
+
+    def each_strip(work) -> None:
+        list(pool.map(lambda part: [work(s) for s in part], [strips[k::2] for k in range(2)]))
+
+    each_strip(lambda s: [np.multiply(i[c][s], a[s], out=planes[c][s]) for c in range(3)])
+    sums = list(pool.map(lambda plane: _box2d(plane, wide), [*planes[:3], *i, a]))
+
+    def weights(s: slice) -> tuple[np.ndarray, np.ndarray]:
+        mean_a = np.clip(sums[6][s], 0, 1)  # float32 sums may stray ~1e-5 past [0, 1]
+        return 1 / (mean_a + _EPS), 1 / (1 - mean_a + _EPS)
+
+    def first(s: slice) -> None:
+        to_f, to_b = weights(s)
+        for c in range(3):
+            fb, bb = sums[c][s] * to_f, (sums[3 + c][s] - sums[c][s]) * to_b
+            np.multiply(_fuse(i[c][s], a[s], fb, bb), a[s], out=planes[c][s])
+            np.multiply(bb, 1 - a[s], out=planes[3 + c][s])
+
+    each_strip(first)
+    sums = list(pool.map(lambda plane: _box2d(plane, narrow), [*planes, a]))
+
+    def second(s: slice) -> None:
+        to_f, to_b = weights(s)
+        for c in range(3):
+            f = _fuse(i[c][s], a[s], sums[c][s] * to_f, sums[3 + c][s] * to_b)
+            np.rint(f * 255, out=f)
+            out[s, :, c] = f
+
+    each_strip(second)
+    return out
 
 
 def estimate_foreground(image: Image.Image, alpha: Image.Image) -> Image.Image:
@@ -158,8 +191,7 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image) -> Image.Image:
         y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, a8.shape[0])
         x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, a8.shape[1])
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            f = _blur_fusion(rgb[y0:y1, x0:x1], a8[y0:y1, x0:x1], pool)
-        f8 = np.rint(f.transpose(1, 2, 0) * 255).astype(np.uint8)
+            f8 = _blur_fusion(rgb[y0:y1, x0:x1], a8[y0:y1, x0:x1], pool)
         np.copyto(out[y0:y1, x0:x1], f8, where=soft[y0:y1, x0:x1, None])
     return Image.fromarray(out, "RGB")
 

@@ -174,7 +174,7 @@ def test_only_the_soft_region_is_computed_and_the_result_is_the_same():
     soft = (np.asarray(alpha) > 0) & (np.asarray(alpha) < 255)
     with compose.ThreadPoolExecutor(1) as pool:
         whole = compose._blur_fusion(np.asarray(image), np.asarray(alpha), pool)
-    want = np.rint(whole.transpose(1, 2, 0) * 255).astype(np.uint8)
+    want = whole
     got = np.asarray(estimate_foreground(image, alpha))
     assert np.abs(got[soft].astype(int) - want[soft]).max() <= 1
     assert np.array_equal(got[~soft], np.asarray(image)[~soft])
@@ -185,3 +185,25 @@ def test_a_hard_matte_or_mask_only_is_unchanged_by_refining():
     hard = alpha.point(lambda v: 255 if v >= 128 else 0)
     assert estimate_foreground(image, hard).tobytes() == image.tobytes()
     assert render(image, alpha, mask_only=True, refine_foreground=True).tobytes() == alpha.tobytes()
+
+
+def test_estimate_matches_the_formula_in_float64_on_random_data():
+    rng = np.random.default_rng(3)
+    h, w = 30, 40
+    image8 = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    alpha8 = rng.choice(np.array([0, 1, 77, 128, 254, 255], np.uint8), (h, w))
+
+    def box(x, r):
+        return np.array([[x[max(0, y - r): y + r + 1, max(0, j - r): j + r + 1].mean(axis=(0, 1))
+                          for j in range(w)] for y in range(h)])
+
+    i, a = image8 / 255.0, alpha8[..., None] / 255.0
+    f, b = i, i
+    for r in compose.FOREGROUND_RADII:
+        fb = box(f * a, r) / (box(a, r) + 1e-5)
+        b = box(b * (1 - a), r) / (box(1 - a, r) + 1e-5)
+        f = np.clip(fb + a * (i - a * fb - (1 - a) * b), 0, 1)
+    got = np.asarray(estimate_foreground(Image.fromarray(image8), Image.fromarray(alpha8, "L"))).astype(int)
+    soft = (alpha8 > 0) & (alpha8 < 255)
+    assert np.abs(got[soft] - np.rint(f * 255)[soft]).max() <= 1
+    assert np.array_equal(got[~soft], image8[~soft])
