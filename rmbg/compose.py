@@ -16,7 +16,7 @@ instead of the input, which removes the halo on a new background.
 from __future__ import annotations
 
 import io
-import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping, Sequence, Union
@@ -82,32 +82,63 @@ def _window_weights(n: int, r: int) -> np.ndarray:
     return (1.0 / (np.minimum(idx + r + 1, n) - np.maximum(idx - r, 0))).astype(np.float32)
 
 
-def _box_axis(x: np.ndarray, r: int, out: np.ndarray, axis: int, step: int) -> np.ndarray:
-    """Mean of x over positions j-r..j+r along `axis` (0 or 1) of a 2-D float32
-    array, the window clamped at the ends; from cumulative sums (O(n) for any
-    r), `step` rows or columns at a time so the buffers stay in cache."""
-    n = x.shape[axis]
-    weights = _window_weights(n, r)[:, None]
+def _box_rows(x: np.ndarray, r: int, out: np.ndarray, step: int = 32) -> np.ndarray:
+    """Mean of x[y, j-r..j+r] along each row of a 2-D float32 array, the window
+    clamped at the ends; from cumulative sums (O(n) for any r), `step` rows at
+    a time so the buffer stays in cache."""
+    n = x.shape[1]
+    weights = _window_weights(n, r)
     whole = max(n - r - 1, 0)  # positions whose window ends before the last one
-    buf = np.zeros((step, n + 1) if axis == 1 else (n + 1, step), np.float32)
-    for start in range(0, x.shape[1 - axis], step):
-        part = slice(start, start + step)
-        src, dst = (x[part], out[part]) if axis == 1 else (x[:, part], out[:, part])
-        sums = buf[: src.shape[0]] if axis == 1 else buf[:, : src.shape[1]]
-        src, dst, sums = (src.T, dst.T, sums.T) if axis == 1 else (src, dst, sums)  # views: axis 0 below
-        np.cumsum(src, axis=0, out=sums[1:])
-        dst[:whole] = sums[r + 1 : r + 1 + whole]
-        dst[whole:] = sums[n : n + 1]
+    buf = np.zeros((step, n + 1), np.float32)
+    for start in range(0, x.shape[0], step):
+        src, dst = x[start : start + step], out[start : start + step]
+        sums = buf[: src.shape[0]]
+        np.cumsum(src, axis=1, out=sums[:, 1:])
+        dst[:, :whole] = sums[:, r + 1 : r + 1 + whole]
+        dst[:, whole:] = sums[:, n : n + 1]
         if n - r > 1:
-            dst[r + 1 :] -= sums[1 : n - r]
+            dst[:, r + 1 :] -= sums[:, 1 : n - r]
         dst *= weights
     return out
 
 
-def _box2d(x: np.ndarray, r: int) -> np.ndarray:
-    """(2r+1)x(2r+1) mean filter of a 2-D float32 array, clamped at the borders."""
-    rows = _box_axis(x, r, np.empty_like(x), 1, 32)
-    return _box_axis(rows, r, np.empty_like(x), 0, 64)
+def _box_columns(x: np.ndarray, r: int, out: np.ndarray) -> np.ndarray:
+    """Mean of x[y-r..y+r, j] down each column, the window clamped at the ends:
+    a running sum over whole rows (one add and one subtract per row)."""
+    n = x.shape[0]
+    weights = _window_weights(n, r)
+    acc = x[: min(r, n)].sum(axis=0, dtype=np.float32)
+    for y in range(n):
+        if y + r < n:
+            acc += x[y + r]
+        if y > r:
+            acc -= x[y - r - 1]
+        np.multiply(acc, weights[y], out=out[y])
+    return out
+
+
+def _box2d(x: np.ndarray, r: int, out: np.ndarray | None = None, tmp: np.ndarray | None = None) -> np.ndarray:
+    """(2r+1)x(2r+1) mean filter of a 2-D float32 array, clamped at the borders.
+    out / tmp: optional buffers of x's shape (the result; scratch)."""
+    rows = _box_rows(x, r, np.empty_like(x) if tmp is None else tmp)
+    return _box_columns(rows, r, np.empty_like(x) if out is None else out)
+
+
+def _box_all(planes: list[np.ndarray], r: int, outs: list[np.ndarray], pool: ThreadPoolExecutor) -> list[np.ndarray]:
+    """_box2d of every plane into `outs`, planes in parallel threads, with one
+    scratch buffer per thread (fresh 12 MP buffers cost page faults)."""
+    scratch: queue.SimpleQueue = queue.SimpleQueue()
+    for _ in range(2):
+        scratch.put(np.empty_like(planes[0]))
+
+    def one(k: int) -> np.ndarray:
+        tmp = scratch.get()
+        try:
+            return _box2d(planes[k], r, outs[k], tmp)
+        finally:
+            scratch.put(tmp)
+
+    return list(pool.map(one, range(len(planes))))
 
 
 def _strips(height: int, width: int) -> list[slice]:
@@ -145,7 +176,7 @@ def _blur_fusion(image: np.ndarray, alpha: np.ndarray, pool: ThreadPoolExecutor)
         list(pool.map(lambda part: [work(s) for s in part], [strips[k::2] for k in range(2)]))
 
     each_strip(lambda s: [np.multiply(i[c][s], a[s], out=planes[c][s]) for c in range(3)])
-    sums = list(pool.map(lambda plane: _box2d(plane, wide), [*planes[:3], *i, a]))
+    sums = _box_all([*planes[:3], *i, a], wide, [np.empty_like(a) for _ in range(7)], pool)
 
     def weights(s: slice) -> tuple[np.ndarray, np.ndarray]:
         mean_a = np.clip(sums[6][s], 0, 1)  # float32 sums may stray ~1e-5 past [0, 1]
@@ -159,7 +190,7 @@ def _blur_fusion(image: np.ndarray, alpha: np.ndarray, pool: ThreadPoolExecutor)
             np.multiply(bb, 1 - a[s], out=planes[3 + c][s])
 
     each_strip(first)
-    sums = list(pool.map(lambda plane: _box2d(plane, narrow), [*planes, a]))
+    sums = _box_all([*planes, a], narrow, sums, pool)  # pass 1's sums are spent: reuse them
 
     def second(s: slice) -> None:
         to_f, to_b = weights(s)
@@ -190,7 +221,7 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image) -> Image.Image:
         margin = sum(FOREGROUND_RADII)
         y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, a8.shape[0])
         x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, a8.shape[1])
-        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             f8 = _blur_fusion(rgb[y0:y1, x0:x1], a8[y0:y1, x0:x1], pool)
         np.copyto(out[y0:y1, x0:x1], f8, where=soft[y0:y1, x0:x1, None])
     return Image.fromarray(out, "RGB")
