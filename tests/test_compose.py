@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rmbg import compose
-from rmbg.compose import encode, estimate_foreground, fit_cover, parse_colour, preview, render
+from rmbg import foreground
+from rmbg.compose import encode, fit_cover, parse_colour, preview, render
+from rmbg.foreground import estimate_foreground
 from rmbg.errors import InvalidImageError
 
 
@@ -139,7 +140,7 @@ def test_box_filter_is_a_clamped_window_mean():
     for r in (0, 1, 4, 40):
         want = np.array([[x[max(0, i - r): i + r + 1, max(0, j - r): j + r + 1].mean() for j in range(31)]
                          for i in range(23)])
-        assert np.abs(compose._box2d(x, r) - want).max() < 1e-5
+        assert np.abs(foreground._box2d(x, r) - want).max() < 1e-5
 
 
 def test_estimated_foreground_keeps_opaque_pixels_and_recovers_the_edge_colour():
@@ -172,8 +173,8 @@ def test_refined_composite_has_less_of_the_old_background():
 def test_only_the_soft_region_is_computed_and_the_result_is_the_same():
     image, alpha = _red_disc_on_green(size=260, radius=14, centre=(200.0, 60.0))
     soft = (np.asarray(alpha) > 0) & (np.asarray(alpha) < 255)
-    with compose.ThreadPoolExecutor(1) as pool:
-        whole = compose._blur_fusion(np.asarray(image), np.asarray(alpha), pool)
+    with foreground.ThreadPoolExecutor(1) as pool:
+        whole = foreground._blur_fusion(np.asarray(image), np.asarray(alpha), pool)
     want = whole
     got = np.asarray(estimate_foreground(image, alpha))
     assert np.abs(got[soft].astype(int) - want[soft]).max() <= 1
@@ -199,7 +200,7 @@ def test_estimate_matches_the_formula_in_float64_on_random_data():
 
     i, a = image8 / 255.0, alpha8[..., None] / 255.0
     f, b = i, i
-    for r in compose.FOREGROUND_RADII:
+    for r in foreground.FOREGROUND_RADII:
         fb = box(f * a, r) / (box(a, r) + 1e-5)
         b = box(b * (1 - a), r) / (box(1 - a, r) + 1e-5)
         f = np.clip(fb + a * (i - a * fb - (1 - a) * b), 0, 1)
