@@ -76,7 +76,7 @@ def remove_background(
     keep_input_alpha: multiply the matte by the input's own alpha, so pixels
         that were already transparent stay transparent.
     refine_foreground: estimate the foreground colour of semi-transparent
-        edge pixels (compose.estimate_foreground) so they lose the old
+        edge pixels (rmbg.foreground.estimate_foreground) so they lose the old
         background's tint; ignored with mask_only.
     cache: mattes are cached by (image content, provider, options); pass None
         to always call the provider. A cached result costs nothing new.

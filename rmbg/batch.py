@@ -76,7 +76,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Settings:
     """How to render and run. fmt: png, webp or jpg; max_cost: USD or None;
-    refine_foreground: clean edge colours (compose.estimate_foreground)."""
+    refine_foreground: clean edge colours (rmbg.foreground.estimate_foreground)."""
 
     background: Background = None
     mask_only: bool = False

@@ -38,7 +38,7 @@ class Look:
     mask_only: show and download the matte itself (white = kept).
     fmt: "png", "webp" or "jpeg".
     refine: clean edge colours (estimated foreground instead of the input's
-        colours at soft edges; compose.estimate_foreground)."""
+        colours at soft edges; rmbg.foreground.estimate_foreground)."""
 
     background: BackgroundKind = "transparent"
     colour: str = "#ffffff"
