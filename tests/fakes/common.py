@@ -166,6 +166,21 @@ class FakeServer:
                     return fault
         return None
 
+    def next_fault(self, op: str) -> tuple["Reply | None", Fault | None]:
+        """Apply the next fault queued for `op`: a "slow" one holds the request
+        and is spent; one that `error_reply` turns into an HTTP error gives
+        that reply. Returns (error reply or None, fault left for the handler)."""
+        fault = self.take_fault(op)
+        if fault is not None and fault.kind == "slow":
+            self.hold(fault.delay)
+            return None, None
+        if fault is not None and (error := self.error_reply(fault)) is not None:
+            return error, fault
+        return None, fault
+
+    def error_reply(self, fault: Fault) -> "Reply | None":  # pragma: no cover - abstract
+        raise NotImplementedError
+
     def hold(self, seconds: float) -> None:
         """Hold a reply for `seconds` (released early when the server stops)."""
         self._stopping.wait(seconds)

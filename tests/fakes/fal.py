@@ -77,11 +77,8 @@ class FalFake(FakeServer):
         op, rid = self._route(call)
         if op is None:
             return self._reply(404, {"detail": f"Path {call.path} not found"})
-        fault = self.take_fault(op)
-        if fault is not None and fault.kind == "slow":
-            self.hold(fault.delay)
-            fault = None
-        if fault is not None and (error := self._error(fault)) is not None:
+        error, fault = self.next_fault(op)
+        if error is not None:
             return error
         if op == "file":
             data = self.files.get(call.path.rsplit("/", 1)[-1])
@@ -110,7 +107,7 @@ class FalFake(FakeServer):
     def _reply(self, status: int, obj, headers=None, rid: str | None = None) -> Reply:
         return Reply.json(status, obj, {"x-fal-request-id": rid or str(uuid.uuid4()), **(headers or {})})
 
-    def _error(self, fault: Fault) -> Reply | None:
+    def error_reply(self, fault: Fault) -> Reply | None:
         retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         kind = fault.kind
         if kind == "unauthorized":

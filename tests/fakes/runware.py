@@ -67,11 +67,8 @@ class RunwareFake(FakeServer):
         op = "v1" if (call.method, call.path) == ("POST", "/v1") else "image" if call.path.startswith("/image/") else None
         if op is None:
             return Reply.json(404, {"errors": [_err("notFound", f"{call.method} {call.path} not found")]})
-        fault = self.take_fault(op)
-        if fault is not None and fault.kind == "slow":
-            self.hold(fault.delay)
-            fault = None
-        if fault is not None and (error := self._error(fault)) is not None:
+        error, fault = self.next_fault(op)
+        if error is not None:
             return error
         if op == "image":
             found = self.files.get(call.path.rsplit("/", 1)[-1])
@@ -105,7 +102,7 @@ class RunwareFake(FakeServer):
             return Reply.json(self.task_error_status, {"errors": errors})
         return Reply.json(200, {"data": data, **({"errors": errors} if errors else {})})
 
-    def _error(self, fault: Fault) -> Reply | None:
+    def error_reply(self, fault: Fault) -> Reply | None:
         retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         table = {
             "insufficient-credits": (402, "insufficientCredits", "Insufficient credits. Top up at https://my.runware.ai/wallet", {}),
