@@ -4,7 +4,7 @@
     python benchmarks/quality.py --provider u2netp --provider rmbg-1.4
     python benchmarks/quality.py --provider runware-rembg --max-cost 0.10
 
-Runs rmbg.evaluate on ../shared/data/davis2016-sample (binary masks, so the
+Runs rmbg.eval.run on ../shared/data/davis2016-sample (binary masks, so the
 segmentation-only composite C_seg is reported), prints the Markdown table
 and the machine it ran on, and writes the CSV/JSON/plot into --out.
 Hosted providers cost money: they need --yes or --max-cost, as in the CLI.
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import rmbg
-    from rmbg.evaluate import estimate_cost, evaluate
+    from rmbg.eval.run import estimate_cost, evaluate
 
     providers = [rmbg.get_provider(pid) for pid in (args.provider or ["u2netp"])]
     for p in providers:
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         if not status.ready:
             print(f"{p.id} cannot run here: {status.message}", file=sys.stderr)
             return 1
-    from rmbg.dataset import discover
+    from rmbg.eval.dataset import discover
 
     dataset = discover(args.data)
     expected = estimate_cost(len(dataset), providers)

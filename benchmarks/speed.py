@@ -127,7 +127,7 @@ def close_all(workers: dict[str, Worker]) -> None:
 
 
 def rmbg14_section(files: dict, images: dict, repeats: int, children: int) -> None:
-    from rmbg.providers.onnx import choose_rmbg14_backend
+    from rmbg.providers.local.onnx_backend import choose_rmbg14_backend
 
     names = ["baseline (model card)", "baseline + no_grad", "torch fp32 (ours)", "onnx fp32", "onnx quantized"]
     if files.get("fp16"):

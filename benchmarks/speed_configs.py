@@ -25,8 +25,8 @@ Run = Callable[[Path], tuple[dict, object]]
 
 def ours(provider) -> Run:
     """Our library path, stage by stage."""
-    from rmbg.compose import render
-    from rmbg.imageio import load_image
+    from rmbg.image.compose import render
+    from rmbg.image.io import load_image
 
     def run(path: Path):
         times, t0 = {}, time.perf_counter()

@@ -47,7 +47,7 @@ def machine_info() -> list[tuple[str, str]]:
                 break
     except OSError:
         pass
-    from rmbg.providers.onnx import default_threads
+    from rmbg.providers.local.onnx_backend import default_threads
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return [
@@ -87,7 +87,7 @@ def _export_isnet(net, path: Path) -> None:
 def rmbg14_files() -> dict[str, object]:
     """{"weights": "official"|"deterministic", "safetensors": Path, "fp32": Path,
     "quantized": Path, "fp16": Path | None} for RMBG-1.4."""
-    from rmbg.hub import cached_path
+    from rmbg.providers.local.hub import cached_path
     from rmbg.models.specs import RMBG_14
 
     official = {name: cached_path(RMBG_14, f) for name, f in RMBG_14.onnx_files.items()}

@@ -10,7 +10,7 @@ Importing rmbg loads neither torch nor gradio and opens no connection.
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
 from .compare import Comparison, compare
-from .compose import encode, parse_colour, render
+from .image.compose import encode, parse_colour, render
 from .errors import (
     BudgetError,
     InvalidImageError,
@@ -21,8 +21,8 @@ from .errors import (
     RmbgError,
     UnknownProviderError,
 )
-from .evaluate import evaluate
-from .imageio import LoadedImage, load_image
+from .eval.run import evaluate
+from .image.io import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
 from .registry import default_provider, get_provider, list_providers, register
 from .types import Cost, Matte, ModelSpec, Result, Seconds

@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from .cache import MatteCache, default_cache
-from .compose import Background, render
+from .image.compose import Background, render
 from .errors import ProviderResponseError
-from .imageio import ImageInput, LoadedImage, load_image
+from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
 from .registry import get_provider
 from .types import Cost, Matte, Result, Seconds
@@ -76,7 +76,7 @@ def remove_background(
     keep_input_alpha: multiply the matte by the input's own alpha, so pixels
         that were already transparent stay transparent.
     refine_foreground: estimate the foreground colour of semi-transparent
-        edge pixels (rmbg.foreground.estimate_foreground) so they lose the old
+        edge pixels (rmbg.image.foreground.estimate_foreground) so they lose the old
         background's tint; ignored with mask_only.
     cache: mattes are cached by (image content, provider, options); pass None
         to always call the provider. A cached result costs nothing new.

@@ -18,10 +18,10 @@ import numpy as np
 
 from .api import resolve_provider, run_provider
 from .cache import MatteCache, default_cache
-from .compose import Background
+from .image.compose import Background
 from .errors import RmbgError
-from .imageio import ImageInput, load_image
-from .metrics import iou, mae
+from .image.io import ImageInput, load_image
+from .eval.metrics import iou, mae
 from .providers.base import Provider
 from .types import Result
 

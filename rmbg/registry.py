@@ -15,12 +15,12 @@ from .providers.base import Provider
 
 # id -> "module:factory". Factories take keyword-only config.
 _REGISTRY: dict[str, str] = {
-    "rmbg-1.4": "rmbg.providers.local:rmbg14",
-    "rmbg-2.0": "rmbg.providers.local:rmbg20",
-    "u2netp": "rmbg.providers.onnx:u2netp",
-    "fal-bria": "rmbg.providers.fal:fal_bria",
-    "runware-bria": "rmbg.providers.runware:runware_bria",
-    "runware-rembg": "rmbg.providers.runware:runware_rembg",
+    "rmbg-1.4": "rmbg.providers.local.torch_backend:rmbg14",
+    "rmbg-2.0": "rmbg.providers.local.torch_backend:rmbg20",
+    "u2netp": "rmbg.providers.local.onnx_backend:u2netp",
+    "fal-bria": "rmbg.providers.hosted.fal:fal_bria",
+    "runware-bria": "rmbg.providers.hosted.runware:runware_bria",
+    "runware-rembg": "rmbg.providers.hosted.runware:runware_rembg",
 }
 
 

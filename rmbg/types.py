@@ -88,7 +88,7 @@ ResizeOut = Literal["bilinear", "bicubic", "lanczos"]
 class ModelSpec:
     """Everything that distinguishes one segmentation network's recipe.
 
-    The shared inference path (rmbg.processing + a backend) reads only this.
+    The shared inference path (rmbg.providers.local.processing + a backend) reads only this.
 
     input_size: (height, width) the network sees; the image is squashed to it
         (aspect not kept), as every official recipe here does.
@@ -161,7 +161,7 @@ class Result:
         """
         from dataclasses import replace
 
-        from .compose import render
+        from .image.compose import render
 
         image = render(self.source, self.alpha, background=background, mask_only=mask_only,
                        refine_foreground=refine_foreground)
@@ -169,12 +169,12 @@ class Result:
 
     def encode(self, fmt: str = "png", *, background=None, quality: int = 95) -> bytes:
         """Encode `image` as PNG / WebP (alpha kept) or JPEG (flattened, white by default)."""
-        from .compose import encode
+        from .image.compose import encode
 
         return encode(self.image, fmt, background=background, quality=quality, meta=self.provenance())
 
     def save(self, path, fmt: str | None = None, *, background=None, quality: int = 95) -> None:
-        from .compose import format_from_path
+        from .image.compose import format_from_path
 
         data = self.encode(fmt or format_from_path(path), background=background, quality=quality)
         with open(path, "wb") as fh:

@@ -159,7 +159,7 @@ def test_importing_rmbg_is_light():
 
 def test_clean_edge_colours_reuse_the_matte_and_never_call_the_provider():
     from rmbg.compare import compare
-    from rmbg.compose import render
+    from rmbg.image.compose import render
 
     prov = CountingProvider()
     image = _image()  # alpha = red channel: a soft ramp from 0 to 255

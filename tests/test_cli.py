@@ -1,4 +1,4 @@
-"""The command line (rmbg.cli + rmbg.batch), run in-process through main([...]).
+"""The command line (rmbg.cli.main + rmbg.cli.batch), run in-process through main([...]).
 
 Fake providers are registered for each test: a deterministic local one
 (alpha = grey >= 128) and a hosted one that costs $0.01 per image; both
@@ -22,8 +22,8 @@ from PIL import Image
 
 import rmbg
 from rmbg import registry
-from rmbg.cli import Progress, main
-from rmbg.evaluate import COMPOSITE_SEG_LABEL
+from rmbg.cli.main import Progress, main
+from rmbg.eval.run import COMPOSITE_SEG_LABEL
 from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
 
@@ -380,7 +380,7 @@ class FakeSoft(FakeLocal):
 
 
 def test_refine_edges_cleans_edge_colours_with_one_call_per_image(tmp_path, monkeypatch):
-    from rmbg.compose import render
+    from rmbg.image.compose import render
 
     monkeypatch.chdir(tmp_path)
     ramp = np.tile(np.linspace(0, 255, 24).round().astype(np.uint8), (10, 1))

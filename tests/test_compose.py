@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rmbg import foreground
-from rmbg.compose import encode, fit_cover, parse_colour, preview, render
-from rmbg.foreground import estimate_foreground
+from rmbg.image import foreground
+from rmbg.image.compose import encode, fit_cover, parse_colour, preview, render
+from rmbg.image.foreground import estimate_foreground
 from rmbg.errors import InvalidImageError
 
 

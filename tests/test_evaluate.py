@@ -1,4 +1,4 @@
-"""rmbg.evaluate: data set discovery, per-image scores, group bootstrap, reports.
+"""rmbg.eval.run: data set discovery, per-image scores, group bootstrap, reports.
 
 Providers here are deterministic fakes that look the ground truth up by the
 image's pixels, so every expected score can be computed independently.
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rmbg import metrics as M
-from rmbg.dataset import DatasetError, discover, subset
+from rmbg.eval import metrics as M
+from rmbg.eval.dataset import DatasetError, discover, subset
 from rmbg.errors import BudgetError, InvalidImageError
-from rmbg.evaluate import evaluate, load_ground_truth
+from rmbg.eval.run import evaluate, load_ground_truth
 from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
 
@@ -241,6 +241,6 @@ def test_alpha_ground_truth_gets_the_full_composite_by_category(tmp_path):
 
 
 def test_importing_evaluate_loads_no_heavy_modules():
-    code = "import sys, rmbg.evaluate; print([m for m in ('torch', 'matplotlib', 'gradio') if m in sys.modules])"
+    code = "import sys, rmbg.eval.run; print([m for m in ('torch', 'matplotlib', 'gradio') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

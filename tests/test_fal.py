@@ -25,8 +25,8 @@ from rmbg.errors import (
     ProviderUnavailableError,
 )
 from rmbg.providers.base import Provider
-from rmbg.providers.fal import FalBria
-from rmbg.providers.http import RetryPolicy, png_data_uri
+from rmbg.providers.hosted.fal import FalBria
+from rmbg.providers.hosted.http import RetryPolicy, png_data_uri
 from rmbg.registry import get_provider
 from tests.fakes.common import simple_matte
 from tests.fakes.fal import FalFake
@@ -290,7 +290,7 @@ def test_fake_runs_as_a_module():
         proc.wait(timeout=10)
 
 
-# --- shared HTTP helpers (rmbg.providers.http) ----------------------------------------
+# --- shared HTTP helpers (rmbg.providers.hosted.http) ----------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -299,7 +299,7 @@ def test_fake_runs_as_a_module():
      ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0), ("soon", None), ("", None), (None, None)],
 )
 def test_retry_after_header(header, seconds):
-    from rmbg.providers.http import retry_after_seconds
+    from rmbg.providers.hosted.http import retry_after_seconds
 
     now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
     assert retry_after_seconds(header, now=now) == seconds
@@ -313,7 +313,7 @@ def test_backoff_doubles_with_jitter_and_a_cap(draw, waits):
 
 
 def test_scrub_removes_keys_and_auth_values():
-    from rmbg.providers.http import excerpt, scrub
+    from rmbg.providers.hosted.http import excerpt, scrub
 
     text = f"bad key {KEY}; Authorization: Key abcdef:123456 / Bearer sk-live-0123456789"
     clean = scrub(text, [KEY])

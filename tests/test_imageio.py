@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rmbg.errors import InvalidImageError
-from rmbg.imageio import load_image
+from rmbg.image.io import load_image
 
 
 def _png_bytes(img: Image.Image, **kw) -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from rmbg import metrics as M
+from rmbg.eval import metrics as M
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DAVIS = SHARED / "data" / "davis2016-sample"

@@ -18,9 +18,9 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.models.isnet import build_isnet
 from rmbg.models.specs import RMBG_14
-from rmbg.providers import onnx as onnx_backend
-from rmbg.providers.local import LocalProvider
-from rmbg.providers.onnx import OnnxProvider, choose_rmbg14_backend
+from rmbg.providers.local import onnx_backend
+from rmbg.providers.local.torch_backend import LocalProvider
+from rmbg.providers.local.onnx_backend import OnnxProvider, choose_rmbg14_backend
 from tests.hfcache import deterministic_state, read_keys
 
 KEYS = read_keys(Path(__file__).parent / "fixtures" / "rmbg-1.4.keys.tsv")
@@ -221,7 +221,7 @@ def test_resize_bilinear_is_torch_bilinear(shape, size):
     grows, numpy otherwise) equal F.interpolate(bilinear, align_corners=False)."""
     import torch.nn.functional as F
 
-    from rmbg.processing import resize_bilinear
+    from rmbg.providers.local.processing import resize_bilinear
 
     arr = np.random.default_rng(1).random(shape, dtype=np.float32)
     t = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)[None]

@@ -17,8 +17,8 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.models.isnet import build_isnet
 from rmbg.models.specs import RMBG_14
-from rmbg.processing import postprocess, preprocess
-from rmbg.providers import local
+from rmbg.providers.local.processing import postprocess, preprocess
+from rmbg.providers.local import torch_backend as local
 from tests.fakehub import FakeHub, point_hub_at
 from tests.hfcache import deterministic_state, read_keys
 

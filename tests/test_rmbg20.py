@@ -12,8 +12,8 @@ from PIL import Image
 import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.models.specs import RMBG_20
-from rmbg.processing import postprocess, preprocess
-from rmbg.providers import local
+from rmbg.providers.local.processing import postprocess, preprocess
+from rmbg.providers.local import torch_backend as local
 from tests.fakehub import FakeHub, point_hub_at
 from tests.hfcache import HFCache, deterministic_state, read_keys
 from tests.test_rmbg14 import scene
@@ -55,7 +55,7 @@ def test_preprocessing_follows_the_model_card():
 def test_postprocessing_is_uint8_then_bicubic_without_minmax():
     logits = np.full((1024, 1024), -1.0, np.float32)
     logits[:, 512:] = 3.0
-    from rmbg.processing import finish
+    from rmbg.providers.local.processing import finish
 
     prob = finish(logits, RMBG_20)
     out = postprocess(prob, RMBG_20, (300, 200))

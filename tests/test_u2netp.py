@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 import rmbg
-from rmbg import weights
+from rmbg.providers.local import u2netp_file as weights
 from rmbg.errors import ModelUnavailableError
-from rmbg.metrics import iou
-from rmbg.providers import onnx as onnx_backend
+from rmbg.eval.metrics import iou
+from rmbg.providers.local import onnx_backend
 from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-sample"

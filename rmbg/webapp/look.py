@@ -18,9 +18,9 @@ from typing import Literal
 
 from PIL import Image
 
-from ..compose import Background, parse_colour, preview, render
+from ..image.compose import Background, parse_colour, preview, render
 from ..errors import InvalidImageError
-from ..imageio import load_image
+from ..image.io import load_image
 from ..types import Result
 
 BackgroundKind = Literal["transparent", "colour", "image"]
@@ -38,7 +38,7 @@ class Look:
     mask_only: show and download the matte itself (white = kept).
     fmt: "png", "webp" or "jpeg".
     refine: clean edge colours (estimated foreground instead of the input's
-        colours at soft edges; rmbg.foreground.estimate_foreground)."""
+        colours at soft edges; rmbg.image.foreground.estimate_foreground)."""
 
     background: BackgroundKind = "transparent"
     colour: str = "#ffffff"

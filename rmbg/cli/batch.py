@@ -30,14 +30,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
 
-from .api import run_provider
-from .cache import MatteCache
-from .compose import Background
-from .dataset import IMAGE_SUFFIXES
-from .errors import RmbgError
-from .imageio import load_image
-from .providers.base import Provider
-from .types import Cost
+from ..api import run_provider
+from ..cache import MatteCache
+from ..image.compose import Background
+from ..eval.dataset import IMAGE_SUFFIXES
+from ..errors import RmbgError
+from ..image.io import load_image
+from ..providers.base import Provider
+from ..types import Cost
 
 Status = Literal["done", "skipped", "failed", "not_run"]
 MANIFEST = "manifest.csv"
@@ -76,7 +76,7 @@ class Outcome:
 @dataclass(frozen=True)
 class Settings:
     """How to render and run. fmt: png, webp or jpg; max_cost: USD or None;
-    refine_foreground: clean edge colours (rmbg.foreground.estimate_foreground)."""
+    refine_foreground: clean edge colours (rmbg.image.foreground.estimate_foreground)."""
 
     background: Background = None
     mask_only: bool = False

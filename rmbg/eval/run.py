@@ -1,4 +1,4 @@
-"""Measure providers on labelled images: rmbg.evaluate(...) and `rmbg evaluate`.
+"""Measure providers on labelled images: rmbg.eval.run(...) and `rmbg evaluate`.
 
 Protocol (../shared/specs/evaluation.md):
 - each provider's matte is compared at ground-truth resolution (a matte of
@@ -26,12 +26,12 @@ import numpy as np
 from PIL import Image
 
 from . import metrics as M
-from .api import matte_for, resolve_provider
-from .cache import MatteCache
+from ..api import matte_for, resolve_provider
+from ..cache import MatteCache
 from .dataset import Dataset, Sample, discover
-from .errors import BudgetError, RmbgError
-from .imageio import load_image
-from .providers.base import Provider
+from ..errors import BudgetError, RmbgError
+from ..image.io import load_image
+from ..providers.base import Provider
 
 COMPOSITE_LABEL = "C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised transparency)"
 COMPOSITE_SEG_LABEL = "C_seg = (0.5·S_IoU + 0.3·S_edge)/0.8: segmentation-only composite (transparency not measured)"
@@ -96,13 +96,13 @@ class Evaluation:
         return next(s for s in self.summaries if s.provider == provider and s.category == "all")
 
     def to_markdown(self) -> str:
-        from .evalreport import markdown
+        from .report import markdown
 
         return markdown(self)
 
     def write(self, out_dir) -> dict[str, Path]:
         """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png."""
-        from .evalreport import write_all
+        from .report import write_all
 
         return write_all(self, Path(out_dir))
 
@@ -167,7 +167,7 @@ def evaluate(
 ) -> Evaluation:
     """Run each provider on a labelled data set and score it.
 
-    data: a folder with images/ and masks/ (see rmbg.dataset) or a Dataset.
+    data: a folder with images/ and masks/ (see rmbg.eval.dataset) or a Dataset.
     providers: registered ids or provider objects.
     out: if given, a folder that receives CSV, JSON, Markdown and the plot.
     gt: "auto" (alpha when some GT has a semi-transparent region of at least
@@ -201,7 +201,7 @@ def evaluate(
             if progress is not None:
                 progress(done, total, row)
     gt_kind = "alpha" if any_alpha else "binary"
-    from .evalstats import summarise
+    from .stats import summarise
 
     summaries, key = summarise(rows, curves, [p.id for p in provs], alpha=gt_kind == "alpha", bootstrap=bootstrap, seed=seed)
     evaluation = Evaluation(

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from ..errors import (
+from ...errors import (
     ProviderAuthError,
     ProviderCreditError,
     ProviderHTTPError,

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from . import batch
-from .cache import MatteCache
-from .compose import parse_colour
-from .errors import BudgetError, RmbgError, UnknownProviderError
-from .providers.base import Provider
-from .registry import default_provider, get_provider, list_providers
-from .types import format_usd
+from ..cache import MatteCache
+from ..image.compose import parse_colour
+from ..errors import BudgetError, RmbgError, UnknownProviderError
+from ..providers.base import Provider
+from ..registry import default_provider, get_provider, list_providers
+from ..types import format_usd
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}
 
@@ -74,7 +74,7 @@ def parse_background(text: str | None):
     if text is None:
         return None
     if Path(text).is_file():
-        from .imageio import load_image
+        from ..image.io import load_image
 
         return load_image(text).rgb
     numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*", text)
@@ -183,7 +183,7 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
 
 
 def cmd_providers(args, out: TextIO, err: TextIO) -> int:
-    from .pricing import hourly_rate
+    from ..pricing import hourly_rate
 
     local_price = f"compute estimate (CPU ${hourly_rate('cpu')}/h, GPU ${hourly_rate('cuda')}/h)"
     rows = [("provider", "kind", "state", "price", "note")]
@@ -207,8 +207,8 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
-    from .dataset import discover
-    from .evaluate import evaluate
+    from ..eval.dataset import discover
+    from ..eval.run import evaluate
 
     dataset = discover(args.data, categories=args.categories)
     ids = args.provider or [None]

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from ..errors import (
+from ...errors import (
     MissingCredentialsError,
     ProviderAuthError,
     ProviderCreditError,
@@ -35,9 +35,9 @@ from ..errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from ..pricing import price_estimate, reported_cost
-from ..types import Cost, Matte
-from .base import ProviderStatus
+from ...pricing import price_estimate, reported_cost
+from ...types import Cost, Matte
+from ..base import ProviderStatus
 from .http import (
     check_key,
     read_key,

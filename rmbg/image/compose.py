@@ -7,7 +7,7 @@ Compositing rule (exact, integer): out = (fg*a + bg*(255-a) + 127) // 255
 for 8-bit fg, bg and a.
 
 Edge colours: render(refine_foreground=True) composites the foreground
-colours estimated by rmbg.foreground instead of the input's, which removes
+colours estimated by rmbg.image.foreground instead of the input's, which removes
 the old background's halo on a new background.
 """
 
@@ -20,7 +20,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 from PIL import Image, ImageColor, PngImagePlugin
 
-from .errors import InvalidImageError
+from ..errors import InvalidImageError
 from .foreground import check_alpha, estimate_foreground
 
 Colour = tuple[int, int, int]

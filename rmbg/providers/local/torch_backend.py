@@ -13,11 +13,11 @@ import os
 import threading
 from typing import Any, Callable, Literal, Mapping
 
-from ..hub import resolve_weights, weights_status
-from ..models.specs import RMBG_14, RMBG_20
-from ..processing import finish, postprocess, preprocess, run_stages, select_output
-from ..types import Cost, Matte, ModelSpec
-from .base import ProviderStatus
+from .hub import resolve_weights, weights_status
+from ...models.specs import RMBG_14, RMBG_20
+from .processing import finish, postprocess, preprocess, run_stages, select_output
+from ...types import Cost, Matte, ModelSpec
+from ..base import ProviderStatus
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
@@ -53,7 +53,7 @@ def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
     """Build the network, load the safetensors file with strict=True, move it."""
     from safetensors.torch import load_file
 
-    from ..errors import ModelUnavailableError
+    from ...errors import ModelUnavailableError
 
     net = builder()
     try:
@@ -173,13 +173,13 @@ class LocalProvider:
 
 
 def _build_isnet():
-    from ..models.isnet import build_isnet
+    from ...models.isnet import build_isnet
 
     return build_isnet()
 
 
 def _build_birefnet():
-    from ..models.birefnet import build_birefnet
+    from ...models.birefnet import build_birefnet
 
     return build_birefnet()
 
@@ -199,9 +199,9 @@ def rmbg14(
     backend: "torch" (our network, model.safetensors), "onnx" (BRIA's
     onnx/model*.onnx through ONNX Runtime; precision "fp32" | "fp16" |
     "quantized"), or "auto": ONNX on CPU, torch on a GPU (see
-    rmbg.providers.onnx.choose_rmbg14_backend). threads: ONNX only.
+    rmbg.providers.local.onnx_backend.choose_rmbg14_backend). threads: ONNX only.
     """
-    from .onnx import choose_rmbg14_backend, rmbg14_onnx
+    from .onnx_backend import choose_rmbg14_backend, rmbg14_onnx
 
     if choose_rmbg14_backend(backend, weights=weights, device=device, precision=precision) == "onnx":
         return rmbg14_onnx(

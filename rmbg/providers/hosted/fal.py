@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Mapping
 
-from ..errors import MissingCredentialsError, ProviderResponseError, ProviderTimeoutError
-from ..pricing import price_estimate
-from ..types import Cost, Matte
-from .base import ProviderStatus
+from ...errors import MissingCredentialsError, ProviderResponseError, ProviderTimeoutError
+from ...pricing import price_estimate
+from ...types import Cost, Matte
+from ..base import ProviderStatus
 from .http import (
     check_key,
     read_key,

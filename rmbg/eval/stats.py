@@ -1,4 +1,4 @@
-"""Group means and bootstrap confidence intervals for rmbg.evaluate.
+"""Group means and bootstrap confidence intervals for rmbg.eval.run.
 
 Frames of one video (or any other group) are correlated, so the unit of
 resampling is the group: the estimate is the mean over groups of per-group
@@ -17,7 +17,7 @@ import numpy as np
 from . import metrics as M
 
 if TYPE_CHECKING:
-    from .evaluate import Estimate, ImageRow, Summary
+    from .run import Estimate, ImageRow, Summary
 
 TRANSPARENCY = ("s_trans", "s_trans_star", "e_t")
 PER_IMAGE = ("iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t")
@@ -42,7 +42,7 @@ def _replicates(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _estimate(point: float, reps: np.ndarray, n: int) -> "Estimate":
-    from .evaluate import Estimate
+    from .run import Estimate
 
     reps = reps[~np.isnan(reps)]
     if np.isnan(point) or reps.size == 0:
@@ -86,7 +86,7 @@ def summarise_rows(
     seed: int,
 ) -> "Summary":
     """Estimates for one provider over the given rows (failed rows are counted, not scored)."""
-    from .evaluate import Summary
+    from .run import Summary
 
     ok = [r for r in rows if r.status == "ok"]
     groups = sorted({r.group for r in ok})

@@ -25,7 +25,7 @@ import threading
 import zipfile
 from pathlib import Path
 
-from .errors import ModelUnavailableError
+from ...errors import ModelUnavailableError
 
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
 U2NETP_FILE = "u2netp.onnx"

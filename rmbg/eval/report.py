@@ -14,10 +14,10 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .types import format_usd
+from ..types import format_usd
 
 if TYPE_CHECKING:
-    from .evaluate import Estimate, Evaluation, Summary
+    from .run import Estimate, Evaluation, Summary
 
 PERCENT = {"iou", "boundary_f", "boundary_f_2px", "boundary_iou", "max_f"}
 COLUMNS = [  # (metric key, Markdown header)

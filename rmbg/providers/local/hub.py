@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ModelUnavailableError
-from .types import ModelSpec
+from ...errors import ModelUnavailableError
+from ...types import ModelSpec
 
 TOKEN_PAGE = "https://huggingface.co/settings/tokens"
 

@@ -1,0 +1,1 @@
+"""rmbg.providers.local."""
