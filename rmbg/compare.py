@@ -8,7 +8,6 @@ remove_background, so a repeated comparison costs nothing.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,12 +22,9 @@ from .errors import RmbgError
 from .image.io import ImageInput, load_image
 from .eval.metrics import iou, mae
 from .providers.base import Provider
+from .providers.local.device import LOCAL_DEVICE_LOCK
 from .types import Result
 
-# Local models share one device: one forward at a time, process-wide. The app
-# takes the same lock around its own local calls (re-entrant: a comparison's
-# worker already holds it when the app's guarded provider runs).
-LOCAL_LOCK = threading.RLock()
 MAX_PARALLEL_HOSTED = 8
 
 
@@ -92,7 +88,7 @@ def compare(
 
         try:
             if provider.kind == "local":
-                with LOCAL_LOCK:
+                with LOCAL_DEVICE_LOCK:
                     return go()
             return go()
         except RmbgError as exc:

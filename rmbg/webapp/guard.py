@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from ..compare import LOCAL_LOCK
+from ..providers.local.device import LOCAL_DEVICE_LOCK
 from .session import Budget
 
 if TYPE_CHECKING:
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
     from ..providers.base import Provider, ProviderStatus
     from ..types import Cost, Matte
 
-# One device, one local model at a time: two concurrent forwards on one
-# GPU (or two cores) only slow each other down and double the memory.
-# The same lock as rmbg.compare's, so Remove and Compare never overlap.
-LOCAL_DEVICE_LOCK = LOCAL_LOCK
 GPU_SECONDS = 120  # ZeroGPU allocation per call
 
 

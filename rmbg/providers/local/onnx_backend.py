@@ -272,7 +272,7 @@ def _gpu_present(device: str) -> bool:
         if not (apple or nvidia):
             return False
     try:
-        from .torch_backend import pick_device
+        from .device import pick_device
 
         return pick_device("auto") != "cpu"
     except ImportError:

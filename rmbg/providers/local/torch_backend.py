@@ -18,35 +18,11 @@ from ...models.specs import RMBG_14, RMBG_20
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
+from .device import Precision, pick_device, pick_dtype
 
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
 _MODELS: dict[tuple, Any] = {}
 _MODELS_LOCK = threading.Lock()
-
-
-def pick_device(device: str = "auto") -> str:
-    """"auto" -> cuda, then mps, then cpu; anything else is returned as given."""
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(precision: Precision, device: str):
-    """fp32 on CPU; on CUDA the default is fp16 (BiRefNet and IS-Net both
-    run in half precision upstream); fp32/bf16 on request."""
-    import torch
-
-    if precision == "auto":
-        precision = "fp16" if device.startswith("cuda") else "fp32"
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
 def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
