@@ -1,0 +1,144 @@
+"""Loading transformers models (from the Hub through the HF cache, or from a
+local `save_pretrained` folder), once per process, with readable errors.
+
+transformers is imported here lazily, inside functions: importing this module
+costs nothing. Every failure to get weights becomes a ModelUnavailableError
+that says what to do; tokens are never echoed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ...errors import ModelUnavailableError
+
+_MODELS: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
+def is_local(source: str | os.PathLike) -> bool:
+    """True when `source` is an existing folder (a save_pretrained output)."""
+    return Path(source).expanduser().is_dir()
+
+
+def is_cached(repo_id: str, revision: str | None, filename: str = "config.json") -> bool:
+    """Whether `filename` of the repo at `revision` is in the HF cache. No network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    return isinstance(found, str)
+
+
+def source_status(source: str, revision: str | None) -> tuple[str, str]:
+    """("ready" | "unavailable", one line) for a model source, without network."""
+    if is_local(source):
+        if (Path(source).expanduser() / "config.json").is_file():
+            return "ready", f"local folder {Path(source).name}"
+        return "unavailable", f"{source} has no config.json (not a save_pretrained folder)"
+    if is_cached(source, revision):
+        return "ready", "weights cached"
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return "unavailable", f"{source} is not in the Hugging Face cache and HF_HUB_OFFLINE is set"
+    return "ready", f"downloads {source} on first use"
+
+
+def read_config(source: str, revision: str | None, token: str | None = None) -> dict:
+    """The repo's config.json as a dict (local folder, cache, or download)."""
+    import json
+
+    if is_local(source):
+        path = Path(source).expanduser() / "config.json"
+        if not path.is_file():
+            raise ModelUnavailableError(f"{source} has no config.json: is it a save_pretrained folder?")
+    else:
+        path = Path(_download(source, "config.json", revision, token))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _download(repo_id: str, filename: str, revision: str | None, token: str | None) -> str:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(repo_id, filename, revision=revision, token=token or None)
+    except Exception as exc:  # every hub failure: not cached, offline, gated, missing
+        raise ModelUnavailableError(_explain(repo_id, exc)) from None
+
+
+def _explain(source: str, exc: BaseException) -> str:
+    from huggingface_hub import constants
+
+    if is_local(source):
+        return f"{source} could not be loaded as a save_pretrained folder: {type(exc).__name__}: {str(exc)[:200]}"
+    name = type(exc).__name__
+    if "Gated" in name:
+        return f"{source} is gated: accept its terms on https://huggingface.co/{source} and set HF_TOKEN."
+    if "RepositoryNotFound" in name:
+        return f"{source} was not found on the Hugging Face Hub (or is private: set HF_TOKEN)."
+    if "RevisionNotFound" in name:
+        return f"{source} has no such revision; check the revision you pinned."
+    if constants.is_offline_mode():
+        why = "HF_HUB_OFFLINE is set"
+    else:
+        why = "the Hugging Face Hub could not be reached"
+    return (
+        f"{source} is not in the Hugging Face cache and {why}. Download it once with network, or pass "
+        "model='path/to/folder' saved with save_pretrained()."
+    )
+
+
+def load_pretrained(
+    cls_name: str,
+    source: str,
+    *,
+    revision: str | None,
+    device: str,
+    dtype: Any,
+    token: str | None = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    """`transformers.<cls_name>.from_pretrained(source)` in eval mode on `device`,
+    loaded once per (class, source, revision, device, dtype) and shared.
+
+    The cache is tried first (local_files_only), so a cached model never
+    touches the network; only then, unless HF_HUB_OFFLINE is set, the Hub.
+    """
+    key = (cls_name, str(source), revision, device, str(dtype), trust_remote_code)
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            model = _load(cls_name, source, revision, token, trust_remote_code)
+            model = model.to(device=device, dtype=dtype).eval()
+            _MODELS[key] = model
+    return model
+
+
+def _load(cls_name: str, source: str, revision: str | None, token: str | None, trust_remote_code: bool) -> Any:
+    import transformers
+    from huggingface_hub import constants
+
+    cls = getattr(transformers, cls_name)
+    local = is_local(source)
+    path = str(Path(source).expanduser()) if local else source
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if not local:
+        kwargs.update(revision=revision, token=token or None)
+    try:
+        return cls.from_pretrained(path, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as exc:
+        if local or constants.is_offline_mode():
+            raise ModelUnavailableError(_explain(source, exc)) from None
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailableError(_explain(source, exc)) from None
+
+
+def clear_models() -> None:
+    """Forget every loaded model (tests; frees memory)."""
+    with _LOCK:
+        _MODELS.clear()

@@ -1,0 +1,118 @@
+"""Matte refiners: run after any provider, local or hosted, on (image, matte).
+
+A refiner is one small object (the Refiner protocol below): an id, the
+options that change its output (part of the matte cache key), and
+`refine(image, alpha) -> alpha`. Built by name with `get_refiner`, or
+constructed directly and passed as an object.
+
+Importing this package loads neither torch nor transformers; models load on
+the first refine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, runtime_checkable
+
+from ..errors import RmbgError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ..types import Matte
+
+
+@runtime_checkable
+class Refiner(Protocol):
+    id: str
+
+    def options(self) -> Mapping[str, object]:
+        """What changes the refined matte (cache key, provenance). No secrets."""
+        ...
+
+    def refine(self, image: "Image.Image", alpha: "Image.Image") -> "Image.Image":
+        """A mode-L matte of the image's size from an RGB image and its mode-L matte."""
+        ...
+
+
+# name -> "module:factory"; factories take keyword-only config.
+_REFINERS: dict[str, str | Callable[..., Refiner]] = {
+    "vitmatte": "rmbg.refine.vitmatte:vitmatte",
+}
+
+
+class UnknownRefinerError(RmbgError, KeyError):
+    """A refiner name that is not registered; the message lists the valid names."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def list_refiners() -> list[str]:
+    return list(_REFINERS)
+
+
+def register_refiner(name: str, target: str | Callable[..., Refiner]) -> None:
+    _REFINERS[name] = target
+
+
+def get_refiner(name: str = "vitmatte", **config) -> Refiner:
+    """Build a refiner by name, e.g. get_refiner("vitmatte", model="path/or/repo", revision="...")."""
+    try:
+        target = _REFINERS[name]
+    except KeyError:
+        raise UnknownRefinerError(f"Unknown refiner {name!r}. Valid refiners: {', '.join(_REFINERS)}.") from None
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target(**config)
+
+
+def resolve_refiner(refine: "str | Refiner | None") -> Refiner | None:
+    """What `refine=` accepts: None / "" / False (no refinement), a name, or a Refiner object."""
+    if not refine:
+        return None
+    if isinstance(refine, str):
+        return get_refiner(refine)
+    if isinstance(refine, Refiner):
+        return refine
+    raise TypeError(f"refine must be a refiner name ({', '.join(_REFINERS)}), a Refiner, or None; got {refine!r}")
+
+
+def cache_options(provider_options: Mapping[str, object], refiner: Refiner | None) -> dict[str, object]:
+    """Provider options extended with the refiner's, for the matte cache key:
+    a refined matte gets its own entry, the unrefined one stays reusable."""
+    options = dict(provider_options)
+    if refiner is not None:
+        options["refine"] = {"id": refiner.id, **dict(refiner.options())}
+    return options
+
+
+def refine_matte(refiner: Refiner, image: "Image.Image", matte: "Matte") -> "Matte":
+    """The provider's Matte with its alpha refined: seconds include the refinement,
+    meta gains refine / refine_model / refine_revision / refine_seconds; cost unchanged."""
+    start = time.perf_counter()
+    alpha = refiner.refine(image, matte.alpha)
+    spent = time.perf_counter() - start
+    opts = refiner.options()
+    meta = dict(matte.meta)
+    meta["refine"] = refiner.id
+    for key in ("model", "revision"):
+        if key in opts:
+            meta[f"refine_{key}"] = str(opts[key])
+    meta["refine_seconds"] = f"{spent:.3f}"
+    return replace(matte, alpha=alpha, seconds=matte.seconds + spent, meta=meta)
+
+
+__all__ = [
+    "Refiner",
+    "UnknownRefinerError",
+    "cache_options",
+    "get_refiner",
+    "list_refiners",
+    "refine_matte",
+    "register_refiner",
+    "resolve_refiner",
+]
