@@ -126,8 +126,8 @@ class Sam2Picker:
 
         s = self.input_size()
         arr = np.array(image.convert("RGB").resize((s, s), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-        arr = (arr - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).unsqueeze(0)
+        norm: np.ndarray = (arr - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+        return torch.from_numpy(np.ascontiguousarray(norm.transpose(2, 0, 1), dtype=np.float32)).unsqueeze(0)
 
     def embed(self, image) -> Any:
         """The image's embeddings (list of feature maps), from the LRU when seen before."""

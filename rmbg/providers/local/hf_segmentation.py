@@ -140,8 +140,8 @@ class HfSegmentationProvider:
             return proc(images=image, return_tensors="pt")["pixel_values"]
         h, w = self.input_size
         arr = np.array(image.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-        arr = (arr - np.array(MEAN, dtype=np.float32)) / np.array(STD, dtype=np.float32)
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).unsqueeze(0)
+        norm: np.ndarray = (arr - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+        return torch.from_numpy(np.ascontiguousarray(norm.transpose(2, 0, 1), dtype=np.float32)).unsqueeze(0)
 
     def matte(self, image) -> Matte:
         import torch
