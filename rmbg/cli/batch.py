@@ -1,7 +1,7 @@
 """The batch engine behind `rmbg remove`: many files through one provider.
 
 - Inputs are files, folders (searched recursively) and glob patterns; only
-  image files (IMAGE_SUFFIXES) are taken from folders and globs.
+  image files (rmbg.image.io.IMAGE_SUFFIXES) are taken from folders and globs.
 - Outputs mirror the layout under the output folder: a file inside a given
   folder (or under a glob's fixed prefix) keeps its relative path, with the
   suffix of the output format.
@@ -33,7 +33,7 @@ from typing import Callable, Literal, Optional, Sequence
 from ..api import run_provider
 from ..cache import MatteCache
 from ..image.compose import Background
-from ..eval.dataset import IMAGE_SUFFIXES
+from ..image.io import is_image_file
 from ..errors import RmbgError
 from ..image.io import load_image
 from ..providers.base import Provider
@@ -94,10 +94,6 @@ def _display(path: Path) -> str:
         return path.as_posix()
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def _inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder)
@@ -128,13 +124,13 @@ def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]
     for arg in inputs:
         path = Path(arg)
         if path.is_dir():
-            pairs = [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if _is_image(p)]
+            pairs = [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if is_image_file(p)]
         elif path.is_file():
             pairs = [(path, Path(path.name))]
         elif glob.has_magic(arg):
             base = _glob_base(arg)
             matches = sorted(Path(p) for p in glob.glob(arg, recursive=True))
-            pairs = [(p, p.relative_to(base)) for p in matches if _is_image(p)]
+            pairs = [(p, p.relative_to(base)) for p in matches if is_image_file(p)]
         else:
             pairs = []
         pairs = [(p, rel) for p, rel in pairs if not _inside(p, out_abs)]

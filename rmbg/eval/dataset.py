@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..errors import RmbgError
+from ..image.io import is_image_file
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 GT_FOLDERS = ("masks", "alphas", "mattes", "gt")
 _FRAME = re.compile(r"^(?P<group>.+)_(?P<frame>\d+)$")
 
@@ -71,7 +71,7 @@ def _index(folder: Path) -> dict[str, Path]:
     """Relative stem -> file, for every image file under `folder`."""
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+        if is_image_file(path):
             found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
     return found
 

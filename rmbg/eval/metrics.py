@@ -50,11 +50,6 @@ def as_float(x) -> np.ndarray:
     return out
 
 
-def binarize(x, threshold: float = 0.5) -> np.ndarray:
-    """B(X, t) = [X >= t] as a bool array."""
-    return as_float(x) >= threshold
-
-
 def _pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
     p, g = as_float(pred), as_float(gt)
     if p.shape != g.shape:

@@ -12,12 +12,9 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..types import format_usd
-
-if TYPE_CHECKING:
-    from .run import Estimate, Evaluation, Summary
+from .records import Estimate, Evaluation, Summary
 
 PERCENT = {"iou", "boundary_f", "boundary_f_2px", "boundary_iou", "max_f"}
 COLUMNS = [  # (metric key, Markdown header)
@@ -37,7 +34,7 @@ def _scale(key: str, value: float) -> float:
     return 100 * value if key in PERCENT else value
 
 
-def fmt_estimate(key: str, est: "Estimate | None", ci: bool = True) -> str:
+def fmt_estimate(key: str, est: Estimate | None, ci: bool = True) -> str:
     if est is None or math.isnan(est.mean):
         return "–"
     digits = 3 if key in ("mae", "e_t") else 1
@@ -46,13 +43,13 @@ def fmt_estimate(key: str, est: "Estimate | None", ci: bool = True) -> str:
     return f"{text} [{low:.{digits}f}, {high:.{digits}f}]" if ci else text
 
 
-def _columns(evaluation: "Evaluation") -> list[tuple[str, str]]:
+def _columns(evaluation: Evaluation) -> list[tuple[str, str]]:
     comp = [(evaluation.composite_key, "C" if evaluation.composite_key == "composite" else "C_seg")]
     extra = TRANS_COLUMNS if evaluation.gt_kind == "alpha" else []
     return comp + COLUMNS + extra
 
 
-def markdown(evaluation: "Evaluation") -> str:
+def markdown(evaluation: Evaluation) -> str:
     """A Markdown table (95 % CIs in brackets) followed by the protocol notes."""
     cols = _columns(evaluation)
     head = ["provider", "category", "images (groups)", "failed"] + [h for _, h in cols] + ["s/image", "$/image"]
@@ -86,7 +83,7 @@ def _num(value):
     return value
 
 
-def write_rows_csv(evaluation: "Evaluation", path: Path) -> None:
+def write_rows_csv(evaluation: Evaluation, path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["provider", "name", "category", "group", "status", "seconds", "cost_usd", "cost_source"] + ROW_KEYS + ["error"])
@@ -98,7 +95,7 @@ def write_rows_csv(evaluation: "Evaluation", path: Path) -> None:
             )
 
 
-def write_summary_csv(evaluation: "Evaluation", path: Path) -> None:
+def write_summary_csv(evaluation: Evaluation, path: Path) -> None:
     keys = [k for k in SUMMARY_KEYS if any(k in s.metrics for s in evaluation.summaries)]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -118,10 +115,10 @@ def _clean(value):
     return value
 
 
-def to_json(evaluation: "Evaluation") -> dict:
+def to_json(evaluation: Evaluation) -> dict:
     """A plain dict (JSON-ready: NaN -> null, USD as strings)."""
 
-    def summary(s: "Summary") -> dict:
+    def summary(s: Summary) -> dict:
         return {
             "provider": s.provider,
             "category": s.category,
@@ -151,7 +148,7 @@ def to_json(evaluation: "Evaluation") -> dict:
     }
 
 
-def plot(evaluation: "Evaluation", path: Path) -> str:
+def plot(evaluation: Evaluation, path: Path) -> str:
     """Quality (composite, with its 95 % CI) against cost per image, one point per provider.
 
     Returns "" on success, or why no plot was drawn (e.g. matplotlib missing).
@@ -185,7 +182,7 @@ def plot(evaluation: "Evaluation", path: Path) -> str:
     return ""
 
 
-def write_all(evaluation: "Evaluation", out_dir: Path) -> dict[str, Path]:
+def write_all(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
     """Write every report into out_dir; the dict names what was written ("plot_skipped" holds a reason file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {

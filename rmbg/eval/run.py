@@ -17,7 +17,6 @@ Importing this module loads neither torch nor matplotlib.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
@@ -30,81 +29,12 @@ from ..api import matte_for, resolve_provider
 from ..cache import MatteCache
 from .dataset import Dataset, Sample, discover
 from ..errors import BudgetError, RmbgError
-from ..image.io import load_image
+from ..image.io import load_image, to_8bit
 from ..providers.base import Provider
+from .records import Estimate, Evaluation, ImageRow, Summary
 
 COMPOSITE_LABEL = "C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised transparency)"
 COMPOSITE_SEG_LABEL = "C_seg = (0.5·S_IoU + 0.3·S_edge)/0.8: segmentation-only composite (transparency not measured)"
-# Per-image fields averaged per group; fractions except s_trans* (0-100).
-METRICS = ("iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t")
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """One provider on one image. status: "ok" or "failed" (then `error` says why)."""
-
-    provider: str
-    name: str
-    category: str
-    group: str
-    status: str
-    seconds: float = 0.0
-    cost_usd: Decimal = Decimal(0)
-    cost_source: str = ""
-    values: Mapping[str, Optional[float]] = field(default_factory=dict)
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean with its 95 % bootstrap interval; n = groups that had a value."""
-
-    mean: float
-    low: float
-    high: float
-    n: int
-
-
-@dataclass(frozen=True)
-class Summary:
-    """One provider on one category ("all" = every image)."""
-
-    provider: str
-    category: str
-    n_images: int
-    n_groups: int
-    n_failed: int
-    metrics: Mapping[str, Estimate]
-    seconds_per_image: float
-    cost_per_image: Decimal
-    cost_source: str
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Everything `evaluate` measured. composite_key is "composite" or "composite_seg"."""
-
-    dataset: str
-    gt_kind: str  # "alpha" or "binary"
-    composite_key: str
-    composite_label: str
-    rows: tuple[ImageRow, ...]
-    summaries: tuple[Summary, ...]
-    settings: Mapping[str, object]
-
-    def overall(self, provider: str) -> Summary:
-        return next(s for s in self.summaries if s.provider == provider and s.category == "all")
-
-    def to_markdown(self) -> str:
-        from .report import markdown
-
-        return markdown(self)
-
-    def write(self, out_dir) -> dict[str, Path]:
-        """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png."""
-        from .report import write_all
-
-        return write_all(self, Path(out_dir))
 
 
 ProgressFn = Callable[[int, int, ImageRow], None]
@@ -117,7 +47,7 @@ def load_ground_truth(path: Path) -> np.ndarray:
         if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
             return np.asarray(img.convert("RGBA").getchannel("A"))
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            return (np.asarray(img, dtype=np.float64) / 65535 * 255 + 0.5).clip(0, 255).astype(np.uint8)
+            return np.asarray(to_8bit(img))
         return np.asarray(img.convert("L"))
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from . import metrics as M
-
-if TYPE_CHECKING:
-    from .run import Estimate, ImageRow, Summary
+from .records import Estimate, ImageRow, Summary
 
 TRANSPARENCY = ("s_trans", "s_trans_star", "e_t")
 PER_IMAGE = ("iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t")
@@ -41,8 +39,7 @@ def _replicates(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
 
 
-def _estimate(point: float, reps: np.ndarray, n: int) -> "Estimate":
-    from .run import Estimate
+def _estimate(point: float, reps: np.ndarray, n: int) -> Estimate:
 
     reps = reps[~np.isnan(reps)]
     if np.isnan(point) or reps.size == 0:
@@ -51,7 +48,7 @@ def _estimate(point: float, reps: np.ndarray, n: int) -> "Estimate":
     return Estimate(float(point), float(low), float(high), n)
 
 
-def _group_means(rows: Sequence["ImageRow"], groups: list[str]) -> dict[str, np.ndarray]:
+def _group_means(rows: Sequence[ImageRow], groups: list[str]) -> dict[str, np.ndarray]:
     table = {key: np.full(len(groups), np.nan) for key in PER_IMAGE}
     index = {g: i for i, g in enumerate(groups)}
     for key in PER_IMAGE:
@@ -65,7 +62,7 @@ def _group_means(rows: Sequence["ImageRow"], groups: list[str]) -> dict[str, np.
     return table
 
 
-def _curve_means(rows: Sequence["ImageRow"], groups: list[str], curves: Mapping) -> np.ndarray:
+def _curve_means(rows: Sequence[ImageRow], groups: list[str], curves: Mapping) -> np.ndarray:
     out = np.zeros((len(groups), 256))
     counts = np.zeros(len(groups))
     for row in rows:
@@ -78,19 +75,18 @@ def _curve_means(rows: Sequence["ImageRow"], groups: list[str], curves: Mapping)
 def summarise_rows(
     provider: str,
     category: str,
-    rows: Sequence["ImageRow"],
+    rows: Sequence[ImageRow],
     curves: Mapping,
     *,
     composite_key: str,
     bootstrap: int,
     seed: int,
-) -> "Summary":
+) -> Summary:
     """Estimates for one provider over the given rows (failed rows are counted, not scored)."""
-    from .run import Summary
 
     ok = [r for r in rows if r.status == "ok"]
     groups = sorted({r.group for r in ok})
-    estimates: dict[str, "Estimate"] = {}
+    estimates: dict[str, Estimate] = {}
     if groups:
         counts = resample_counts(len(groups), bootstrap, seed)
         means = _group_means(ok, groups)
@@ -131,8 +127,8 @@ def summarise_rows(
 
 
 def summarise(
-    rows: Sequence["ImageRow"], curves: Mapping, providers: list[str], *, alpha: bool, bootstrap: int, seed: int
-) -> tuple[list["Summary"], str]:
+    rows: Sequence[ImageRow], curves: Mapping, providers: list[str], *, alpha: bool, bootstrap: int, seed: int
+) -> tuple[list[Summary], str]:
     """Summaries per provider, overall ("all") then per category; and the composite key used.
 
     The key is "composite" when the GT is alpha and some image has a

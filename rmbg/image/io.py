@@ -109,8 +109,19 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
     return img, name
 
 
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """16-bit and 32-bit single-channel images -> mode L, keeping their range."""
+# File name endings taken as images when a folder or glob is expanded
+# (the batch) or indexed (evaluation data sets).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+def is_image_file(path: Path) -> bool:
+    """A regular, non-hidden file whose suffix is one of IMAGE_SUFFIXES."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit single-channel images -> mode L, keeping their range
+    (16-bit: round(v * 255 / 65535)). Shared by image loading and ground truth."""
     arr = np.asarray(img)
     if arr.dtype == np.uint8:
         return Image.fromarray(arr, "L")
@@ -139,7 +150,7 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         img = img.convert("RGBA")
         mode = "RGBA"
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        return _to_8bit(img).convert("RGB"), None
+        return to_8bit(img).convert("RGB"), None
     if mode == "CMYK":
         return img.convert("RGB"), None
     if mode in ("RGBA", "LA", "RGBa", "La"):
