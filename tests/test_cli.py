@@ -127,7 +127,7 @@ def manifest(out: Path) -> list[dict]:
 def test_folder_recursion_mirrors_layout_with_provenance(fakes, tree, capsys):
     local, _ = fakes
     assert main(["remove", "in", "-o", "out", "--provider", "fake-local"]) == 0
-    assert files_under(tree / "out") == ["a.png", "manifest.csv", "sub/b.png", "sub/deeper/c.png"]
+    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png", "sub/deeper/c.png"]
     assert local.calls == 3
     with Image.open(tree / "out" / "a.png") as img:
         assert img.mode == "RGBA"
@@ -142,7 +142,7 @@ def test_folder_recursion_mirrors_layout_with_provenance(fakes, tree, capsys):
 
 def test_glob_maps_relative_to_its_fixed_prefix(fakes, tree):
     assert main(["remove", "in/**/*.png", "-o", "out", "-p", "fake-local"]) == 0
-    assert files_under(tree / "out") == ["a.png", "manifest.csv", "sub/b.png"]
+    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png"]
 
 
 def test_resume_skips_then_overwrite_redoes_and_manifest_appends(fakes, tree, capsys):
@@ -229,7 +229,10 @@ def test_css_colour_name(fakes, tree):
 def test_bad_colour_and_unknown_provider_are_one_line_usage_errors(fakes, tree, capsys):
     assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--bg", "notacolour"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("rmbg: error: --bg: 'notacolour' is not a colour") and err.count("\n") == 1
+    assert err == (
+        "rmbg: error: --bg 'notacolour': not a colour or an image file. Use r,g,b (for example 255,255,255), "
+        "#RRGGBB, a CSS colour name such as white, or the path of an image.\n"
+    )
     assert main(["remove", "in", "-o", "out", "-p", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rmbg: error: Unknown provider 'nope'. Valid providers: ") and "fake-local" in err
@@ -393,3 +396,65 @@ def test_refine_edges_cleans_edge_colours_with_one_call_per_image(tmp_path, monk
         assert clean.tobytes() == render(source, alpha, background=(0, 0, 255), refine_foreground=True).tobytes()
         assert plain.tobytes() == render(source, alpha, background=(0, 0, 255)).tobytes()
         assert clean.tobytes() != plain.tobytes()
+
+
+# --- output safety and resume (never through a link we did not make; options decide resume) ---
+
+
+def test_symlinked_manifest_is_refused_and_its_target_untouched(fakes, tree, capsys):
+    (tree / "out").mkdir()
+    target = tree / "elsewhere.csv"
+    target.write_text("precious\n")
+    (tree / "out" / "manifest.csv").symlink_to(target)
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 1
+    err = capsys.readouterr().err
+    assert "the manifest" in err and "is a symbolic link; refusing to write through it." in err
+    assert "Traceback" not in err
+    assert target.read_text() == "precious\n"
+
+
+def test_a_planted_temp_file_link_is_never_written_through(fakes, tree, monkeypatch, capsys):
+    from rmbg.cli import batch
+
+    monkeypatch.setattr(batch.secrets, "token_hex", lambda n: "feedbeef")
+    (tree / "out").mkdir()
+    target = tree / "victim.txt"
+    target.write_text("precious")
+    (tree / "out" / f".a.png.{os.getpid()}.feedbeef.part").symlink_to(target)
+    assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local"]) == 1
+    assert target.read_text() == "precious"
+    assert not (tree / "out" / "a.png").exists()
+    row = manifest(tree / "out")[0]
+    assert row["status"] == "failed" and "is a symbolic link; refusing to write through it." in row["error"]
+
+
+def test_output_naming_a_file_is_a_usage_error(fakes, tree, capsys):
+    (tree / "taken.png").write_bytes(b"x")
+    assert main(["remove", "in", "-o", "taken.png", "-p", "fake-local"]) == 2
+    err = capsys.readouterr().err
+    assert err == "rmbg: error: -o taken.png: that is a file; -o names the output folder (it is created if missing).\n"
+    assert (tree / "taken.png").read_bytes() == b"x"
+
+
+def test_resume_with_other_output_options_is_refused_not_skipped(fakes, tree, capsys):
+    local, _ = fakes
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 0
+    capsys.readouterr()
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--mask-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rmbg: error: 3 output(s) already in out were made with other options "
+                          "(changed: mask_only False -> True); they would be kept as they are. "
+                          "Use --overwrite to replace them, or another -o folder.")
+    assert local.calls == 3
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--mask-only", "--overwrite"]) == 0
+    with Image.open(tree / "out" / "a.png") as img:
+        assert img.mode == "L"
+    capsys.readouterr()
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--mask-only"]) == 0  # same options: resume
+    assert local.calls == 6 and "skipped 3" in capsys.readouterr().out
+
+
+def test_outputs_without_a_record_are_not_silently_kept(fakes, tree, capsys):
+    make_image(tree / "out" / "a.png", 9)
+    assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local"]) == 2
+    assert "1 output(s) already in out were made by an unknown run (no .rmbg-options.json record)" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+import secrets
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -174,7 +175,7 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
         result = run_provider(loaded, provider, background=settings.background, mask_only=settings.mask_only,
                               cache=cache, refine_foreground=settings.refine_foreground)
         data = result.encode(settings.fmt)
-        _write_atomic(item.output, data)
+        write_atomic(item.output, data)
     except RmbgError as exc:
         return Outcome(item, "failed", error=str(exc))
     except Exception as exc:  # a provider bug or a full disk must not end the batch
@@ -182,11 +183,38 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
     return Outcome(item, "done", seconds=result.seconds.total, cost=result.cost)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+class OutputRefused(RmbgError):
+    """The output folder holds something we will not write through (a symbolic link we did not make)."""
+
+
+# Never follow a link we did not make: a planted manifest.csv or temp-file
+# symlink must not redirect our writes to its target.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_no_follow(path: Path, flags: int, what: str) -> int:
+    """os.open(path) that refuses a symbolic link at `path` with a clear error."""
+    try:
+        return os.open(path, flags | _NOFOLLOW, 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise OutputRefused(f"{what} {path} is a symbolic link; refusing to write through it.") from None
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a fresh temp file (O_EXCL: never an existing file or link) in the
+    same folder, then rename it over `path` (a rename replaces a link, never its target)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def run(
@@ -253,8 +281,9 @@ class Manifest:
         self.path = out_dir / MANIFEST
         self.provider_id = provider_id
         out_dir.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._fh = open(self.path, "a", newline="", encoding="utf-8")
+        fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
+        self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
+        new = os.fstat(fd).st_size == 0
         self._writer = csv.writer(self._fh)
         if new:
             self._writer.writerow(MANIFEST_COLUMNS)

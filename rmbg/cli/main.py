@@ -13,6 +13,7 @@ errors and paid runs refused without --yes / --max-cost; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from . import batch
-from ..cache import MatteCache
+from ..cache import MatteCache, options_key
 from ..image.compose import parse_colour
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
@@ -88,8 +89,11 @@ def parse_background(text: str | None):
         if numbers:
             return parse_colour(tuple(int(g) for g in numbers.groups()))
         return parse_colour(text)
-    except RmbgError as exc:
-        raise UsageError(f"--bg: {exc} An image path is accepted too.") from None
+    except RmbgError:
+        raise UsageError(
+            f"--bg {text!r}: not a colour or an image file. Use r,g,b (for example 255,255,255), "
+            "#RRGGBB, a CSS colour name such as white, or the path of an image."
+        ) from None
 
 
 def usd_arg(text: str) -> Decimal:
@@ -137,13 +141,18 @@ def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost:
 
 
 def cmd_remove(args, out: TextIO, err: TextIO) -> int:
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {args.output}: that is a file; -o names the output folder (it is created if missing).")
     background = parse_background(args.bg)
     provider = choose_provider(args.provider, err)
-    out_dir = Path(args.output)
     items = batch.plan(args.inputs, out_dir, args.format)
     runnable = batch.to_run(items, args.overwrite)
+    options = output_options(args, provider)
+    check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
     if not paid_gate(len(runnable), [provider], args.yes, args.max_cost, err):
         return 2
+    record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     settings = batch.Settings(background, args.mask_only, args.format, args.overwrite, jobs, args.max_cost,
                               refine_foreground=args.refine_edges)
@@ -162,6 +171,55 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
             progress.close()
     print(summary(outcomes, time.perf_counter() - start, out_dir), file=out)
     return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
+
+
+OPTIONS_FILE = ".rmbg-options.json"
+
+
+def output_options(args, provider: Provider) -> dict[str, object]:
+    """Everything that decides what an output file contains, for the resume check."""
+    return {
+        "provider": provider.id,
+        "provider_options": json.loads(options_key(provider.options())),
+        "bg": args.bg,
+        "mask_only": args.mask_only,
+        "format": args.format,
+        "refine_edges": args.refine_edges,
+    }
+
+
+def check_resume(out_dir: Path, options: dict[str, object], *, skipped: int, overwrite: bool) -> None:
+    """Resume only into outputs made with the same options (see record_options).
+
+    Existing outputs are skipped (resume) only when OUT/.rmbg-options.json says
+    they were made with these options; with other options, or with no record,
+    a run that would skip files is refused instead of silently keeping them.
+    """
+    record = out_dir / OPTIONS_FILE
+    before = None
+    if record.is_file() and not record.is_symlink():
+        try:
+            before = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = None
+    if skipped and not overwrite and before != options:
+        why = "were made with other options" if before is not None else "were made by an unknown run"
+        raise UsageError(
+            f"{skipped} output(s) already in {out_dir} {why} ({_options_diff(before, options)}); "
+            "they would be kept as they are. Use --overwrite to replace them, or another -o folder."
+        )
+
+
+def record_options(out_dir: Path, options: dict[str, object]) -> None:
+    """OUT/.rmbg-options.json: the options the outputs in OUT are made with."""
+    batch.write_atomic(out_dir / OPTIONS_FILE, json.dumps(options, sort_keys=True, indent=1).encode())
+
+
+def _options_diff(before, now: dict[str, object]) -> str:
+    if not isinstance(before, dict):
+        return f"no {OPTIONS_FILE} record"
+    changed = [k for k in now if before.get(k) != now[k]]
+    return "changed: " + ", ".join(f"{k} {before.get(k)!r} -> {now[k]!r}" for k in changed)
 
 
 def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:
