@@ -259,7 +259,7 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
             cost = provider.estimate()
             price = f"${format_usd(cost.usd)}/image ({cost.note or cost.source})" if kind == "hosted" else local_price
         except (RmbgError, ImportError) as exc:
-            kind, state, price, note = "?", "unavailable", "?", str(exc)
+            kind, state, price, note = "?", "unavailable", "?", str(exc)  # type: ignore[assignment]
         rows.append((pid, kind, state, price, note))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:

@@ -196,7 +196,7 @@ def fmeasure_curve(pred, gt, *, beta2: float = BETA2) -> np.ndarray:
     tp = np.cumsum(fg_hist[::-1])[::-1].astype(np.float64)  # pixels >= k inside G
     predicted = tp + np.cumsum(bg_hist[::-1])[::-1]
     prec = tp / np.maximum(predicted, 1)
-    rec = tp / max(np.count_nonzero(gb), 1)
+    rec = tp / max(int(np.count_nonzero(gb)), 1)
     num = (1 + beta2) * prec * rec
     den = beta2 * prec + rec
     return np.where(num == 0, 0.0, num / np.where(den == 0, 1, den))
@@ -233,7 +233,7 @@ def transparency_region(alpha) -> np.ndarray:
 def has_alpha_region(alpha) -> bool:
     """True when the GT has enough semi-transparent pixels: |U| >= max(500, 0.1 % of N)."""
     region = transparency_region(alpha)
-    return np.count_nonzero(region) >= max(TRANS_MIN_PIXELS, TRANS_MIN_FRACTION * region.size)
+    return bool(np.count_nonzero(region) >= max(TRANS_MIN_PIXELS, TRANS_MIN_FRACTION * region.size))
 
 
 def transparency(pred, alpha) -> Optional[TransparencyScore]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -31,6 +31,7 @@ from .dataset import Dataset, Sample, discover
 from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..providers.base import Provider
+from ..types import Cost
 from .records import Estimate, Evaluation, ImageRow, Summary
 
 COMPOSITE_LABEL = "C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised transparency)"
@@ -51,7 +52,7 @@ def load_ground_truth(path: Path) -> np.ndarray:
         return np.asarray(img.convert("L"))
 
 
-def _predict(sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache) -> tuple[np.ndarray, float, object]:
+def _predict(sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache) -> tuple[np.ndarray, float, Cost | None]:
     loaded = load_image(sample.image)
     start = time.perf_counter()
     matte, cached = matte_for(loaded, provider, cache=cache)
@@ -158,14 +159,16 @@ def evaluate(
 
 
 def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool, cache) -> tuple[ImageRow, object]:
-    base = dict(provider=prov.id, name=sample.name, category=sample.category, group=sample.group)
+    def row(status: str, **fields: Any) -> ImageRow:
+        return ImageRow(prov.id, sample.name, sample.category, sample.group, status, **fields)
+
     try:
         pred, seconds, cost = _predict(sample, prov, truth.shape, cache)
         scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
     except RmbgError as exc:
-        return ImageRow(**base, status="failed", error=str(exc)), None
+        return row("failed", error=str(exc)), None
     except Exception as exc:  # a provider bug must not end a long evaluation
-        return ImageRow(**base, status="failed", error=f"{type(exc).__name__}: {exc}"), None
+        return row("failed", error=f"{type(exc).__name__}: {exc}"), None
     usd = cost.usd if cost is not None else Decimal(0)
     source = cost.source if cost is not None else "free"
-    return ImageRow(**base, status="ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores)), curve
+    return row("ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores)), curve

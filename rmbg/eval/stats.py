@@ -39,8 +39,8 @@ def _replicates(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
 
 
-def _estimate(point: float, reps: np.ndarray, n: int) -> Estimate:
-
+def _estimate(point: float, replicates: np.ndarray | float, n: int) -> Estimate:
+    reps = np.atleast_1d(np.asarray(replicates, dtype=np.float64))
     reps = reps[~np.isnan(reps)]
     if np.isnan(point) or reps.size == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), n)

@@ -10,6 +10,7 @@ Pure numpy; box filters are O(pixels) whatever the radius.
 from __future__ import annotations
 
 import queue
+from typing import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,7 +27,9 @@ def check_alpha(image: Image.Image, alpha: Image.Image) -> None:
 def _window_weights(n: int, r: int) -> np.ndarray:
     """1 / (number of positions in the clamped window j-r..j+r), for j < n."""
     idx = np.arange(n)
-    return (1.0 / (np.minimum(idx + r + 1, n) - np.maximum(idx - r, 0))).astype(np.float32)
+    counts = np.minimum(idx + r + 1, n) - np.maximum(idx - r, 0)
+    weights: np.ndarray = (1.0 / counts).astype(np.float32)
+    return weights
 
 
 def _box_rows(x: np.ndarray, r: int, out: np.ndarray, step: int = 32) -> np.ndarray:
@@ -74,7 +77,7 @@ def _box2d(x: np.ndarray, r: int, out: np.ndarray | None = None, tmp: np.ndarray
 def _box_all(planes: list[np.ndarray], r: int, outs: list[np.ndarray], pool: ThreadPoolExecutor) -> list[np.ndarray]:
     """_box2d of every plane into `outs`, planes in parallel threads, with one
     scratch buffer per thread (fresh 12 MP buffers cost page faults)."""
-    scratch: queue.SimpleQueue = queue.SimpleQueue()
+    scratch: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
     for _ in range(2):
         scratch.put(np.empty_like(planes[0]))
 
@@ -96,11 +99,12 @@ def _strips(height: int, width: int) -> list[slice]:
 
 def _fuse(i: np.ndarray, a: np.ndarray, fb: np.ndarray, bb: np.ndarray) -> np.ndarray:
     """F = clip(Fb + a (I - a Fb - (1 - a) Bb), 0, 1), elementwise."""
-    f = i - a * fb
+    f: np.ndarray = i - a * fb
     f -= (1 - a) * bb
     f *= a
     f += fb
-    return np.clip(f, 0, 1, out=f)
+    np.clip(f, 0, 1, out=f)
+    return f
 
 
 def _blur_fusion(image: np.ndarray, alpha: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
@@ -119,7 +123,7 @@ def _blur_fusion(image: np.ndarray, alpha: np.ndarray, pool: ThreadPoolExecutor)
     planes = [np.empty_like(a) for _ in range(6)]
     out = np.empty((height, width, 3), np.uint8)
 
-    def each_strip(work) -> None:
+    def each_strip(work: Callable[[slice], object]) -> None:
         list(pool.map(lambda part: [work(s) for s in part], [strips[k::2] for k in range(2)]))
 
     each_strip(lambda s: [np.multiply(i[c][s], a[s], out=planes[c][s]) for c in range(3)])
