@@ -227,7 +227,7 @@ def _deterministic_state(net, seed):
         module_name, _, leaf = name.rpartition(".")
         module = net.get_submodule(module_name)
         if leaf == "relative_position_index":
-            value = swin.relative_position_index(12)
+            value = swin.relative_position_index(module.window)
         elif leaf == "num_batches_tracked":
             value = torch.tensor(seed * 1000 + len(state), dtype=torch.int64)
         elif leaf == "running_var":

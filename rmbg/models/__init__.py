@@ -3,6 +3,6 @@
 Only specs.py is imported eagerly; the network modules import torch.
 """
 
-from .specs import RMBG_14, RMBG_20, SPECS, U2NETP
+from .specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, SPECS, U2NETP, BiRefNetVariant, dynamic_input_size
 
-__all__ = ["RMBG_14", "RMBG_20", "SPECS", "U2NETP"]
+__all__ = ["BIREFNET_VARIANTS", "RMBG_14", "RMBG_20", "SPECS", "U2NETP", "BiRefNetVariant", "dynamic_input_size"]

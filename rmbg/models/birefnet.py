@@ -1,8 +1,11 @@
-"""BiRefNet with a Swin-L backbone (the RMBG-2.0 network), written from
-../shared/specs/models.md sections 2.2-2.7.
+"""BiRefNet (the RMBG-2.0 network and BiRefNet's open family), written from
+../shared/specs/models.md sections 2.2-2.7 and 7.
 
-Attribute names follow the checkpoint, so the official model.safetensors
-(754 tensors, 220,176,498 parameters) loads with load_state_dict(strict=True).
+The backbone is a parameter: Swin-L gives RMBG-2.0 / BiRefNet (754 tensors,
+220,176,498 parameters), Swin-T gives BiRefNet_lite (586 tensors, 44,313,720
+parameters); every decoder width follows from the backbone's channels.
+Attribute names follow the checkpoints, so the official model.safetensors
+files load with load_state_dict(strict=True).
 Every decoder BatchNorm is kept (the reference config has batch_size 4).
 
 Input: [B, 3, H, W] ImageNet-normalised RGB, H and W multiples of 32
@@ -20,10 +23,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .deform import DeformableConv2d
-from .swin import SwinTransformer, swin_v1_large
+from .swin import SwinTransformer, swin_v1
 
-# Backbone channels doubled by the two-scale 'cat' input: [x4, x3, x2, x1].
-CHANNELS = (3072, 1536, 768, 384)
+
+
+def lateral_channels(backbone: SwinTransformer) -> tuple[int, int, int, int]:
+    """Backbone stage channels doubled by the two-scale 'cat' input, deepest first:
+    [x4, x3, x2, x1] = (3072, 1536, 768, 384) for Swin-L, (1536, 768, 384, 192) for Swin-T."""
+    d1, d2, d3, d4 = (2 * c for c in backbone.num_features)
+    return (d4, d3, d2, d1)
+
+
 DEC_INTER = 64  # dec_channels_inter 'fixed'
 GDT_CHANNELS = 16
 
@@ -146,7 +156,7 @@ class Decoder(nn.Module):
     """BiRefNet decoder (models.md section 2.5): image patches, lateral adds,
     multi-scale side logits and gradient attention."""
 
-    def __init__(self, channels: Sequence[int] = CHANNELS):
+    def __init__(self, channels: Sequence[int]):
         super().__init__()
         c4, c3, c2, c1 = channels
         self.ipt_blk5 = SimpleConvs(3 * 32**2, c4 // 8)
@@ -211,16 +221,19 @@ class Decoder(nn.Module):
 
 
 class BiRefNet(nn.Module):
-    """Swin-L run at full and half scale ('cat'), context fusion, squeeze, decoder."""
+    """A Swin backbone run at full and half scale ('cat'), context fusion, squeeze, decoder.
+
+    The backbone decides every width: Swin-L gives RMBG-2.0 / BiRefNet, Swin-T BiRefNet_lite."""
 
     def __init__(self, backbone: SwinTransformer | None = None):
         super().__init__()
-        self.bb = backbone if backbone is not None else swin_v1_large()
-        self.squeeze_module = nn.Sequential(BasicDecBlk(sum(CHANNELS[::-1][:3]) + CHANNELS[0], CHANNELS[0]))
-        self.decoder = Decoder(CHANNELS)
+        self.bb = backbone if backbone is not None else swin_v1("swin_l")
+        channels = lateral_channels(self.bb)
+        self.squeeze_module = nn.Sequential(BasicDecBlk(sum(channels[1:]) + channels[0], channels[0]))
+        self.decoder = Decoder(channels)
 
     def encode(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """x [B,3,H,W] -> [x1, x2, x3, x4] with 384/768/1536/5760 channels (x4 before squeeze)."""
+        """x [B,3,H,W] -> [x1, x2, x3, x4] (Swin-L: 384/768/1536/5760 channels; x4 before squeeze)."""
         h, w = x.shape[2:]
         full = self.bb(x)
         half = self.bb(F.interpolate(x, size=(h // 2, w // 2), mode="bilinear", align_corners=True))
@@ -239,10 +252,11 @@ class BiRefNet(nn.Module):
         return self.decoder(x, x1, x2, x3, x4)
 
 
-def build_birefnet(attention: str = "sdpa") -> BiRefNet:
-    """The RMBG-2.0 network with random weights, in eval mode, float32.
+def build_birefnet(attention: str = "sdpa", backbone: str = "swin_l") -> BiRefNet:
+    """BiRefNet with random weights, in eval mode, float32.
 
+    backbone: "swin_l" (RMBG-2.0 and BiRefNet's Swin-L weights) or "swin_t" (BiRefNet_lite).
     attention: "sdpa" (torch's fused kernel) or "plain" (written-out softmax).
     Load the official weights with `load_state_dict(state, strict=True)`.
     """
-    return BiRefNet(swin_v1_large(attention)).float().eval()
+    return BiRefNet(swin_v1(backbone, attention)).float().eval()

@@ -6,6 +6,8 @@ specs and in their networks.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from ..types import ModelSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -88,4 +90,67 @@ U2NETP = ModelSpec(
     onnx_output="1959",
 )
 
-SPECS = {spec.id: spec for spec in (RMBG_14, RMBG_20, U2NETP)}
+# models.md section 7: BiRefNet's open weights (ZhengPeng7, MIT, ungated) on the
+# same network as RMBG-2.0, with RMBG-2.0's model-card recipe at each model's
+# trained size. No commit of these repositories is known here: they are
+# resolved from "main" once, and the resolved commit is recorded with each result.
+BIREFNET_LICENCE = "MIT weights (ZhengPeng7); trained partly on research data sets: judge commercial use yourself"
+
+
+@dataclass(frozen=True)
+class BiRefNetVariant:
+    """One model of BiRefNet's family: its recipe, backbone and input-size rule.
+
+    backbone: "swin_l" or "swin_t" (rmbg.models.swin.SWIN_CONFIGS).
+    dynamic: the input size follows the image (dynamic_input_size), not spec.input_size.
+    pinned: spec.revision is a known commit; otherwise it is "main", resolved once.
+    """
+
+    spec: ModelSpec
+    backbone: str
+    dynamic: bool = False
+    pinned: bool = False
+
+
+def _birefnet(model_id: str, repo: str, what: str, size: int = 1024) -> ModelSpec:
+    return replace(RMBG_20, id=model_id, label=f"BiRefNet {what} (MIT, local)", repo_id=repo, revision="main",
+                   input_size=(size, size), licence=BIREFNET_LICENCE, gated=False, onnx_files={})
+
+
+BIREFNET_VARIANTS: dict[str, BiRefNetVariant] = {
+    v.spec.id: v
+    for v in (
+        BiRefNetVariant(_birefnet("birefnet", "ZhengPeng7/BiRefNet", "Swin-L"), "swin_l"),
+        BiRefNetVariant(_birefnet("birefnet-lite", "ZhengPeng7/BiRefNet_lite", "lite, Swin-T"), "swin_t"),
+        BiRefNetVariant(_birefnet("birefnet-hr", "ZhengPeng7/BiRefNet_HR", "HR, Swin-L 2048", 2048), "swin_l"),
+        BiRefNetVariant(_birefnet("birefnet-matting", "ZhengPeng7/BiRefNet-matting", "matting, Swin-L"), "swin_l"),
+        BiRefNetVariant(_birefnet("birefnet-portrait", "ZhengPeng7/BiRefNet-portrait", "portrait, Swin-L"), "swin_l"),
+        BiRefNetVariant(_birefnet("birefnet-dynamic", "ZhengPeng7/BiRefNet_dynamic", "dynamic size, Swin-L"),
+                        "swin_l", dynamic=True),
+    )
+}
+
+DYNAMIC_MIN, DYNAMIC_MAX, DYNAMIC_STEP = 256, 2304, 32
+
+
+def dynamic_input_size(width: int, height: int) -> tuple[int, int]:
+    """(height, width) for BiRefNet_dynamic: the image's own size, aspect kept.
+
+    Rule: if the long side exceeds 2304 px, scale both sides by 2304 / long
+    side; then round each side to the nearest multiple of 32 (halves up) and
+    clamp it to 256..2304. So a 4000x3000 photo runs at 2304x1728, a
+    640x480 one at 640x480, a 100x50 thumbnail at 256x256 (clamped, the
+    aspect then changes: the network was not trained below 256).
+    """
+    if width < 1 or height < 1:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    scale = min(1.0, DYNAMIC_MAX / max(width, height))
+
+    def side(n: int) -> int:
+        steps = int(n * scale / DYNAMIC_STEP + 0.5)
+        return min(DYNAMIC_MAX, max(DYNAMIC_MIN, steps * DYNAMIC_STEP))
+
+    return side(height), side(width)
+
+
+SPECS = {spec.id: spec for spec in (RMBG_14, RMBG_20, U2NETP, *(v.spec for v in BIREFNET_VARIANTS.values()))}

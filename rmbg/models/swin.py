@@ -262,6 +262,22 @@ class SwinTransformer(nn.Module):
         return outs
 
 
+# Backbones of BiRefNet's family (models.md sections 2.3 and 7), as data.
+SWIN_CONFIGS: dict[str, dict] = {
+    "swin_l": {"embed_dim": 192, "depths": (2, 2, 18, 2), "num_heads": (6, 12, 24, 48), "window": 12},
+    "swin_t": {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24), "window": 7},
+}
+
+
+def swin_v1(name: str = "swin_l", attention: str = "sdpa") -> SwinTransformer:
+    """A Swin v1 backbone by name: "swin_l" (RMBG-2.0, BiRefNet) or "swin_t" (BiRefNet_lite)."""
+    try:
+        config = SWIN_CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown Swin backbone {name!r}; known: {', '.join(SWIN_CONFIGS)}") from None
+    return SwinTransformer(**config, attention=attention)
+
+
 def swin_v1_large(attention: str = "sdpa") -> SwinTransformer:
     """Swin-L as used by RMBG-2.0 (models.md section 2.3)."""
-    return SwinTransformer(192, (2, 2, 18, 2), (6, 12, 24, 48), window=12, attention=attention)
+    return swin_v1("swin_l", attention)

@@ -1,0 +1,143 @@
+"""BiRefNet's open family on our one BiRefNet network: Swin-T (BiRefNet_lite)
+exact to its checkpoint key list, strict load of deterministic weights through
+the offline Hugging Face cache, a golden matte, the specs and the dynamic size rule."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rmbg.models import birefnet, swin
+from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_20, dynamic_input_size
+from rmbg.providers.local.processing import finish, postprocess, preprocess, select_output
+from tests.hfcache import HFCache, deterministic_state, read_keys
+from tests.test_rmbg14 import scene
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LITE_KEYS_FILE = FIXTURES / "birefnet-lite.keys.tsv"
+GOLDEN = Path(__file__).parent / "goldens" / "birefnet_lite_seed0_224.png"
+SMALL = (224, 224)  # 224/4 = 56 = 8 windows of 7: Swin-T's own padding path, unlike Swin-L's 12
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return birefnet.build_birefnet(backbone="swin_t")
+
+
+def test_swin_t_network_matches_the_birefnet_lite_key_list(lite):
+    lines = LITE_KEYS_FILE.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "key\tshape\tdtype"
+    want = [tuple(line.split("\t")) for line in lines[1:]]
+    got = [(k, str(tuple(v.shape)), str(v.dtype).removeprefix("torch.")) for k, v in lite.state_dict().items()]
+    assert len(want) == 586
+    assert got == want  # names, shapes, dtypes and order
+    buffers = dict(lite.named_buffers())
+    assert sum(k.endswith("relative_position_index") for k in buffers) == 12
+    assert sum(k.endswith("num_batches_tracked") for k in buffers) == 43
+    assert sum(p.numel() for p in lite.parameters()) == 44_313_720
+    assert all(tuple(v.shape) == (49, 49) for k, v in buffers.items() if k.endswith("relative_position_index"))
+
+
+def test_widths_follow_the_backbone():
+    assert birefnet.lateral_channels(swin.swin_v1("swin_t")) == (1536, 768, 384, 192)
+    assert birefnet.lateral_channels(swin.swin_v1("swin_l")) == (3072, 1536, 768, 384)
+    with pytest.raises(ValueError, match="unknown Swin backbone 'swin_b'"):
+        swin.swin_v1("swin_b")
+
+
+def _lite_weights() -> bytes:
+    from safetensors.torch import save
+
+    state = deterministic_state(read_keys(LITE_KEYS_FILE), seed=0)
+    for key in state:
+        if key.endswith("relative_position_index"):
+            state[key] = swin.relative_position_index(7)
+    return save(state, metadata={"format": "pt"})
+
+
+def _matte_through_the_hf_cache(spec, backbone: str, image: Image.Image) -> Image.Image:
+    """What the provider does: hf_hub_download (offline) -> safetensors -> strict load -> recipe."""
+    from huggingface_hub import hf_hub_download
+    from safetensors.torch import load_file
+
+    path = hf_hub_download(spec.repo_id, spec.filename, revision=spec.revision)
+    net = birefnet.build_birefnet(backbone=backbone)
+    result = net.load_state_dict(load_file(path), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    with torch.inference_mode():
+        raw = net(torch.from_numpy(preprocess(image, spec)))
+    pred = finish(select_output(raw, spec).float().numpy(), spec)
+    return postprocess(pred, spec, image.size)
+
+
+def test_lite_loads_strictly_from_the_offline_hf_cache_and_matches_its_golden(hf_cache: HFCache, update_goldens):
+    variant = BIREFNET_VARIANTS["birefnet-lite"]
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    hf_cache.add(variant.spec.repo_id, commit, variant.spec.filename, _lite_weights())  # refs/main -> commit
+    spec = dataclasses.replace(variant.spec, input_size=SMALL)
+    alpha = _matte_through_the_hf_cache(spec, variant.backbone, scene())
+    assert alpha.mode == "L" and alpha.size == (160, 120)
+    got = np.asarray(alpha)
+    assert got.std() > 1  # not a constant map
+    if update_goldens:
+        alpha.save(GOLDEN)
+    golden = np.asarray(Image.open(GOLDEN))
+    diff = np.abs(got.astype(int) - golden.astype(int))
+    assert diff.max() <= 2 and (diff == 0).mean() >= 0.99
+
+
+def test_swin_l_weights_do_not_load_into_the_lite_network(lite):
+    state = deterministic_state(read_keys(FIXTURES / "rmbg-2.0.keys.tsv")[:40], seed=0)
+    with pytest.raises(RuntimeError, match="size mismatch|Missing key"):
+        lite.load_state_dict(state, strict=True)
+
+
+def test_specs_follow_the_model_card_recipe_at_each_trained_size():
+    expected = {
+        "birefnet": ("ZhengPeng7/BiRefNet", "swin_l", 1024, False),
+        "birefnet-lite": ("ZhengPeng7/BiRefNet_lite", "swin_t", 1024, False),
+        "birefnet-hr": ("ZhengPeng7/BiRefNet_HR", "swin_l", 2048, False),
+        "birefnet-matting": ("ZhengPeng7/BiRefNet-matting", "swin_l", 1024, False),
+        "birefnet-portrait": ("ZhengPeng7/BiRefNet-portrait", "swin_l", 1024, False),
+        "birefnet-dynamic": ("ZhengPeng7/BiRefNet_dynamic", "swin_l", 1024, True),
+    }
+    assert set(BIREFNET_VARIANTS) == set(expected)
+    recipe = ("resize_in", "input_scale", "mean", "std", "output_path", "activation", "minmax", "quantize_first",
+              "resize_out", "filename")
+    for model_id, (repo, backbone, size, dynamic) in expected.items():
+        variant = BIREFNET_VARIANTS[model_id]
+        spec = variant.spec
+        assert (spec.id, spec.repo_id, variant.backbone, spec.input_size, variant.dynamic) == (
+            model_id, repo, backbone, (size, size), dynamic)
+        assert all(getattr(spec, f) == getattr(RMBG_20, f) for f in recipe)
+        assert not spec.gated and spec.licence.startswith("MIT weights") and "research data sets" in spec.licence
+        assert spec.revision == "main" and not variant.pinned and not spec.onnx_files
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((640, 480), (480, 640)),  # already multiples of 32
+        ((1000, 750), (736, 992)),  # 1000/32 = 31.25 -> 992; 750/32 = 23.4 -> 736
+        ((4000, 3000), (1728, 2304)),  # long side capped at 2304, aspect kept
+        ((3000, 4000), (2304, 1728)),
+        ((2304, 2304), (2304, 2304)),
+        ((100, 50), (256, 256)),  # clamped up to 256
+        ((5000, 200), (256, 2304)),  # 200 * 2304/5000 = 92 -> clamped to 256
+        ((1040, 16), (256, 1056)),  # 1040/32 = 32.5 -> rounds half up to 33
+    ],
+)
+def test_dynamic_input_size_rule(size, expected):
+    assert dynamic_input_size(*size) == expected
+    h, w = expected
+    assert h % 32 == 0 and w % 32 == 0 and 256 <= min(h, w) and max(h, w) <= 2304
+
+
+def test_dynamic_input_size_rejects_empty_images():
+    with pytest.raises(ValueError, match="must be positive"):
+        dynamic_input_size(0, 10)
