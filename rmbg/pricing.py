@@ -1,7 +1,8 @@
 """Prices, the cost of one call, and monthly projections.
 
 Hosted prices are per image in USD, from the vendors' pages (see
-../shared/specs/providers.md section 4). Runware reports the real cost of
+../shared/specs/providers.md section 4), declared with each provider in
+rmbg.registry. Runware reports the real cost of
 each call; these numbers are only used when nothing is reported.
 
 Local runs are not free: they use a machine. Their cost is an estimate,
@@ -17,12 +18,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from .types import Cost
 
-# USD per image when the provider reports nothing.
-PRICE_PER_IMAGE: dict[str, Decimal] = {
-    "fal-bria": Decimal("0.018"),  # fal docs / llms.txt: $0.018 per generation
-    "runware-bria": Decimal("0.018"),  # Runware bria:2@1 model page response examples
-    "runware-rembg": Decimal("0.0013"),  # Runware runware:109@1 model page response examples
-}
+
+
+def price_table() -> dict[str, Decimal]:
+    """USD per image of every declared hosted provider (rmbg.registry), used
+    when the provider reports nothing."""
+    from .registry import declarations
+
+    return {d.id: d.price_usd for d in declarations() if d.price_usd is not None}
 
 # Hourly machine rates for the local compute estimate (USD per hour).
 # GPU: roughly a single mid-range cloud GPU (A10G-class) on demand.
@@ -59,7 +62,7 @@ def compute_cost(seconds: float, device: str) -> Cost:
 
 def price_estimate(provider_id: str) -> Cost:
     """Price-table cost of one image for a hosted provider."""
-    return Cost(PRICE_PER_IMAGE[provider_id], "estimated", "price table")
+    return Cost(price_table()[provider_id], "estimated", "price table")
 
 
 def monthly_cost(per_image: Decimal, images_per_month: int = REFERENCE_MONTHLY_VOLUME) -> Decimal:
@@ -95,7 +98,7 @@ def reported_cost(value: object, provider_id: str) -> Cost:
     usd = _as_usd(value)
     if usd is None:
         why = "no cost reported" if value is None else "unreadable cost reported"
-        return Cost(PRICE_PER_IMAGE[provider_id], "estimated", f"price table ({why})")
+        return Cost(price_table()[provider_id], "estimated", f"price table ({why})")
     return Cost(usd, "reported", "provider's cost field")
 
 
@@ -137,7 +140,7 @@ def hosted_projection(
     """
     if images_per_month < 0:
         raise ValueError("images_per_month must be zero or more")
-    costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in PRICE_PER_IMAGE}
+    costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in price_table()}
     for pid, (seconds, device) in (local_seconds or {}).items():
         costs[pid] = compute_cost(seconds, device)
     if include_references:

@@ -1,32 +1,121 @@
-"""Provider id -> factory.
+"""Every provider, declared once: id -> ProviderInfo (what it is, what it
+costs, what it needs) and the factory that builds it.
 
-The registry is an explicit dict of kebab-case ids to "module:function"
-strings, imported only when a provider is asked for, so `import rmbg` stays
-free of torch, onnxruntime and httpx.
+The declarations are data. The registry (`get_provider`), the price table
+(rmbg.pricing), `rmbg providers` and the app's provider list all read them, so
+adding a provider is one ProviderInfo below plus its module. Factories are
+"module:function" strings imported only when the provider is asked for, so
+`import rmbg` stays free of torch, onnxruntime, transformers and httpx.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Literal
 
 from .errors import UnknownProviderError
 from .providers.base import Provider
 
-# id -> "module:factory". Factories take keyword-only config.
-_REGISTRY: dict[str, str] = {
-    "rmbg-1.4": "rmbg.providers.local.torch_backend:rmbg14",
-    "rmbg-2.0": "rmbg.providers.local.torch_backend:rmbg20",
-    "u2netp": "rmbg.providers.local.onnx_backend:u2netp",
-    "fal-bria": "rmbg.providers.hosted.fal:fal_bria",
-    "runware-bria": "rmbg.providers.hosted.runware:runware_bria",
-    "runware-rembg": "rmbg.providers.hosted.runware:runware_rembg",
-}
+Kind = Literal["local", "hosted"]
+Factory = Callable[..., Provider]
+
+BRIA_NC = "non-commercial (BRIA model licence); commercial use needs an agreement with BRIA"
+BIREFNET_MIT = "MIT weights (ZhengPeng7), trained partly on research data sets"
 
 
-def register(provider_id: str, target: str | Callable[..., Provider]) -> None:
-    """Register a provider factory (a callable, or a "module:function" string)."""
-    _REGISTRY[provider_id] = target  # type: ignore[assignment]
+@dataclass(frozen=True)
+class ProviderInfo:
+    """One provider, as a person choosing it needs to know it.
+
+    price_usd: USD per image from the vendor's price table (hosted only; a
+        local run is costed from measured seconds, rmbg.pricing.compute_cost).
+    price_note: where the price comes from.
+    key_env: the environment variable holding the key it needs: the API key
+        of a hosted service, or HF_TOKEN for gated Hub weights; "" for none.
+    key_page: where to get that key or accept the terms.
+    download: what a first local run downloads (e.g. "176 MB").
+    hardware: where it runs well.
+    factory: "module:function" (or a callable) building the provider from
+        keyword config; `args` are passed first (one function, several models).
+    """
+
+    id: str
+    label: str
+    kind: Kind
+    factory: str | Factory
+    price_usd: Decimal | None = None
+    price_note: str = ""
+    key_env: str = ""
+    key_page: str = ""
+    licence: str = ""
+    download: str = ""
+    hardware: str = ""
+    args: tuple[Any, ...] = field(default=())
+
+
+def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str) -> ProviderInfo:
+    return ProviderInfo(model_id, label, "local", "rmbg.providers.local.torch_backend:birefnet", licence=BIREFNET_MIT,
+                        key_page=f"https://huggingface.co/{repo}", download=download, hardware=hardware,
+                        args=(model_id,))
+
+
+_GPU = "GPU; tens of seconds per image on a CPU"
+DECLARATIONS: tuple[ProviderInfo, ...] = (
+    ProviderInfo("rmbg-1.4", "BRIA RMBG-1.4 (IS-Net, local)", "local", "rmbg.providers.local.torch_backend:rmbg14",
+                 key_env="HF_TOKEN", key_page="https://huggingface.co/briaai/RMBG-1.4", licence=BRIA_NC,
+                 download="176 MB", hardware="CPU (ONNX Runtime) or GPU"),
+    ProviderInfo("rmbg-2.0", "BRIA RMBG-2.0 (BiRefNet Swin-L, local)", "local",
+                 "rmbg.providers.local.torch_backend:rmbg20", key_env="HF_TOKEN",
+                 key_page="https://huggingface.co/briaai/RMBG-2.0", licence=BRIA_NC, download="885 MB", hardware=_GPU),
+    _birefnet("birefnet", "BiRefNet (Swin-L, MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
+    _birefnet("birefnet-lite", "BiRefNet lite (Swin-T, MIT, local)", "ZhengPeng7/BiRefNet_lite", "178 MB",
+              "CPU or GPU"),
+    _birefnet("birefnet-hr", "BiRefNet HR (Swin-L 2048², MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
+    _birefnet("birefnet-matting", "BiRefNet matting (soft alpha, MIT, local)", "ZhengPeng7/BiRefNet-matting",
+              "885 MB", _GPU),
+    _birefnet("birefnet-portrait", "BiRefNet portrait (MIT, local)", "ZhengPeng7/BiRefNet-portrait", "885 MB", _GPU),
+    _birefnet("birefnet-dynamic", "BiRefNet dynamic (native size, MIT, local)", "ZhengPeng7/BiRefNet_dynamic",
+              "885 MB", _GPU),
+    ProviderInfo("u2netp", "U2-Net-p (tiny, ungated, Apache-2.0)", "local",
+                 "rmbg.providers.local.onnx_backend:u2netp", licence="Apache-2.0", download="4.6 MB",
+                 hardware="any CPU"),
+    ProviderInfo("sam2", "SAM 2.1 tiny (pick a subject, local)", "local", "rmbg.refine.sam2:sam2",
+                 key_page="https://huggingface.co/facebook/sam2.1-hiera-tiny", licence="Apache-2.0",
+                 download="156 MB", hardware="CPU or GPU"),
+    ProviderInfo("fal-bria", "fal.ai · Bria RMBG 2.0", "hosted", "rmbg.providers.hosted.fal:fal_bria",
+                 price_usd=Decimal("0.018"), price_note="fal docs / llms.txt: $0.018 per generation",
+                 key_env="FAL_KEY", key_page="https://fal.ai/dashboard/keys", licence="commercial use (paid API)"),
+    ProviderInfo("runware-bria", "Runware · Bria RMBG 2.0", "hosted", "rmbg.providers.hosted.runware:runware_bria",
+                 price_usd=Decimal("0.018"), price_note="Runware bria:2@1 model page response examples",
+                 key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
+                 licence="commercial use (paid API)"),
+    ProviderInfo("runware-rembg", "Runware · RemBG 1.4", "hosted", "rmbg.providers.hosted.runware:runware_rembg",
+                 price_usd=Decimal("0.0013"), price_note="Runware runware:109@1 model page response examples",
+                 key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
+                 licence="commercial use (paid API)"),
+)
+
+_REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
+
+# Any Hugging Face image-segmentation repository: get_provider("hf:OWNER/REPO").
+HF_PREFIX = "hf:"
+HF_FACTORY = "rmbg.providers.local.hf_segmentation:hf_provider"
+
+
+def register(provider_id: str, target: str | Factory, info: ProviderInfo | None = None) -> None:
+    """Register a provider factory (a callable or a "module:function" string).
+
+    `info` declares it; without one it is listed as a local provider named by its id.
+    """
+    declared = info or ProviderInfo(provider_id, provider_id, "local", target)
+    _REGISTRY[provider_id] = ProviderInfo(**{**declared.__dict__, "id": provider_id, "factory": target})
+
+
+def unregister(provider_id: str) -> None:
+    """Remove a registered provider (no error if it is not registered)."""
+    _REGISTRY.pop(provider_id, None)
 
 
 def list_providers() -> list[str]:
@@ -34,24 +123,39 @@ def list_providers() -> list[str]:
     return list(_REGISTRY)
 
 
-def _factory(provider_id: str) -> Callable[..., Provider]:
+def declarations() -> list[ProviderInfo]:
+    """Every registered provider's declaration, in display order."""
+    return list(_REGISTRY.values())
+
+
+def info(provider_id: str) -> ProviderInfo:
+    """The declaration of a registered provider; UnknownProviderError lists the valid ids."""
     try:
-        target = _REGISTRY[provider_id]
+        return _REGISTRY[provider_id]
     except KeyError:
         raise UnknownProviderError(provider_id, list_providers()) from None
+
+
+def _load(target: str | Factory) -> Factory:
     if callable(target):
         return target
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    factory: Factory = getattr(importlib.import_module(module), name)
+    return factory
 
 
-def get_provider(provider_id: str, **config) -> Provider:
+def get_provider(provider_id: str, **config: Any) -> Provider:
     """Build the provider registered as `provider_id` with its config.
 
-    Local models load lazily (on the first matte) and are shared between
-    provider objects with the same weights/device/precision.
+    "hf:OWNER/REPO" builds any Hub image-segmentation model (see
+    rmbg.providers.local.hf_segmentation). Local models load lazily (on the
+    first matte) and are shared between provider objects with the same
+    weights/device/precision.
     """
-    return _factory(provider_id)(**config)
+    if provider_id.startswith(HF_PREFIX):
+        return _load(HF_FACTORY)(provider_id, **config)
+    declared = info(provider_id)
+    return _load(declared.factory)(*declared.args, **config)
 
 
 # The out-of-the-box choice: the best model that works here as it is.
@@ -60,7 +164,7 @@ FALLBACK_DEFAULT = "u2netp"
 
 
 def default_provider() -> tuple[str, str]:
-    """(provider id, one-line reason) for a user who chose nothing.
+    """(provider id, one-line reason) for a user who chose nothing; no network.
 
     RMBG-1.4 when its weights are cached or HF_TOKEN can fetch them; else the
     ungated U2-Net-p, which runs anywhere without an account.

@@ -90,8 +90,8 @@ def fakes():
     rmbg.register(local.id, lambda **_: local)
     rmbg.register(hosted.id, lambda **_: hosted)
     yield local, hosted
-    registry._REGISTRY.pop(local.id, None)
-    registry._REGISTRY.pop(hosted.id, None)
+    registry.unregister(local.id)
+    registry.unregister(hosted.id)
 
 
 def make_image(path: Path, seed: int, size=(16, 12)) -> None:
@@ -389,7 +389,7 @@ def test_refine_edges_cleans_edge_colours_with_one_call_per_image(tmp_path, monk
         assert main(["remove", "a.png", "-o", "plain", "-p", soft.id, "--bg", "0,0,255"]) == 0
         assert main(["remove", "a.png", "-o", "clean", "-p", soft.id, "--bg", "0,0,255", "--refine-edges"]) == 0
     finally:
-        registry._REGISTRY.pop(soft.id, None)
+        registry.unregister(soft.id)
     assert soft.calls == 2  # one run per command, none extra for the flag
     alpha = source.getchannel("R")
     with Image.open(tmp_path / "clean" / "a.png") as clean, Image.open(tmp_path / "plain" / "a.png") as plain:

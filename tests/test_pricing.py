@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from rmbg.pricing import (
-    PRICE_PER_IMAGE,
+    price_table,
     REFERENCE_MONTHLY_VOLUME,
     compute_cost,
     hosted_projection,
@@ -77,7 +77,7 @@ def test_reference_case_100k_images_a_month(monkeypatch):
     assert by_id["remove.bg (benchmark blog)"].per_month == Decimal("5000.00")
     assert by_id["RMBG-2.0 self-hosted A100 (benchmark blog)"].per_month == Decimal("40.00")
     assert [row.per_month for row in rows] == sorted(row.per_month for row in rows)
-    assert {r.provider for r in hosted_projection(include_references=False)} == set(PRICE_PER_IMAGE)
+    assert {r.provider for r in hosted_projection(include_references=False)} == set(price_table())
     with pytest.raises(ValueError):
         hosted_projection(-1)
 
@@ -89,4 +89,4 @@ def test_projection_markdown():
     assert lines[0] == "| provider | USD / image | USD / month at 10,000 images | basis |"
     assert lines[2] == "| runware-rembg | 0.0013 | 13.00 | estimated |"
     assert "| fal-bria | 0.0180 | 180.00 | estimated |" in lines
-    assert len(lines) == 2 + len(PRICE_PER_IMAGE)
+    assert len(lines) == 2 + len(price_table())

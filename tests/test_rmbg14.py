@@ -4,6 +4,8 @@ instructions when the gated weights cannot be had."""
 
 from __future__ import annotations
 
+import time
+
 import threading
 from pathlib import Path
 
@@ -182,24 +184,38 @@ def test_gated_repo_with_a_token_that_has_no_access_never_shows_the_token(hf_cac
     assert secret not in str(info.value) and secret not in repr(info.value)
 
 
-def test_unreachable_hub(hf_cache, monkeypatch):
+def test_unreachable_hub_fails_fast(hf_cache, monkeypatch):
     with FakeHub() as hub:
         url = hub.url
     point_hub_at(monkeypatch, url)  # the server is gone: connection refused
-    # huggingface_hub retries network errors with 1-8 s back-off (23 s in all);
-    # its waits are skipped here, its retries and final error are not.
+    monkeypatch.setenv("HF_TOKEN", "hf_SomeValidLookingToken1")
+    # huggingface_hub would retry with 1-8 s back-off (23 s in all): one probe first.
     import huggingface_hub.utils._http as hf_http
 
     waits = []
     monkeypatch.setattr(hf_http.time, "sleep", waits.append)
-    with pytest.raises(ModelUnavailableError, match="could not be reached"):
+    start = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match="could not be reached: the connection failed") as info:
         rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu").matte(scene())
-    assert len(waits) >= 1
+    assert time.perf_counter() - start < 2.0
+    assert waits == []  # no retry loop was entered
+    assert "hf_SomeValidLookingToken1" not in str(info.value)
+
+
+def test_gated_without_a_token_fails_fast_without_asking_the_hub(hf_cache, monkeypatch):
+    with FakeHub(mode="gated") as hub:
+        point_hub_at(monkeypatch, hub.url)
+        start = time.perf_counter()
+        with pytest.raises(ModelUnavailableError, match="set it as HF_TOKEN"):
+            rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu").matte(scene())
+        assert time.perf_counter() - start < 2.0
+        assert hub.requests == []
 
 
 def test_download_once_then_nothing(hf_cache, state, monkeypatch):
     from safetensors.torch import save
 
+    monkeypatch.setenv("HF_TOKEN", "hf_SomeValidLookingToken1")
     blob = save(state, metadata={"format": "pt"})
     files = {(RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename): blob}
     with FakeHub(files) as hub:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..pricing import PRICE_PER_IMAGE, SEED_REFERENCES, compute_cost, monthly_cost, price_estimate
+from ..pricing import SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
 from ..types import Cost, Result, format_usd
 from .session import Session
 
@@ -28,7 +28,7 @@ def volume_of(value) -> int:
 
 def per_image_costs(session: Session, current: Result | None = None) -> dict[str, Cost]:
     """provider id -> cost of one image, from what is known in this session."""
-    costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in PRICE_PER_IMAGE}
+    costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in price_table()}
     for pid, (seconds, device) in session.measured.items():
         costs[pid] = compute_cost(seconds, device)
     if current is not None and current.cost.source in ("reported", "estimated"):

@@ -14,6 +14,24 @@ from ...errors import ModelUnavailableError
 from ...types import ModelSpec
 
 TOKEN_PAGE = "https://huggingface.co/settings/tokens"
+# One quick look at the Hub before a download: huggingface_hub retries a
+# refused or unresolvable connection five times with backoff (about 23 s),
+# so an unreachable Hub would look like a hang before the same message.
+PROBE_TIMEOUT_S = 1.5
+
+
+def hub_unreachable_reason(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hub cannot be reached right now (one request, no retries), or None."""
+    import httpx
+    from huggingface_hub import constants
+
+    try:
+        httpx.head(constants.ENDPOINT, timeout=timeout, follow_redirects=False)
+    except httpx.TimeoutException:
+        return f"it did not answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        return f"the connection failed ({type(exc).__name__})"
+    return None
 
 
 def _have_token(token: str | None) -> bool:
@@ -51,6 +69,10 @@ def weights_status(spec: ModelSpec, weights: str | os.PathLike | None = None, to
         return "ready", "weights cached"
     if spec.gated and not _have_token(token):
         return "needs_token", f"needs HF_TOKEN ({spec.repo_id} is gated)"
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return "unavailable", f"{spec.repo_id} is not cached and HF_HUB_OFFLINE is set"
     return "ready", f"downloads {spec.repo_id} on first use"
 
 
@@ -82,6 +104,8 @@ def resolve_weights(
 
     name = filename or spec.filename
     has_token = _have_token(token)
+    if cached_path(spec, name) is None:
+        _fail_fast(spec, name, has_token)
     try:
         return Path(hf_hub_download(spec.repo_id, name, revision=spec.revision, token=token or None))
     except GatedRepoError:
@@ -117,3 +141,20 @@ def resolve_weights(
         ) from None
     except OSError as exc:
         raise ModelUnavailableError(f"Downloading {spec.repo_id} failed: {type(exc).__name__}. Try again later.") from None
+
+
+def _fail_fast(spec: ModelSpec, name: str, has_token: bool) -> None:
+    """Before a download, raise at once what the Hub would only tell after
+    retries: a gated repository without a token, or a Hub that cannot be reached."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return  # hf_hub_download answers from the cache at once, with the offline message
+    if spec.gated and not has_token:
+        raise ModelUnavailableError(access_hint(spec) + ".")
+    why = hub_unreachable_reason()
+    if why is not None:
+        raise ModelUnavailableError(
+            f"{spec.repo_id} ({name}) is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
+            f"could not be reached: {why}. Check the connection, or pass weights='path/to/model.safetensors'."
+        )

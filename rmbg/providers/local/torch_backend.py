@@ -1,7 +1,7 @@
 """Local models run in-process with PyTorch (our own networks).
 
-RMBG-1.4 and RMBG-2.0 share this one path; they differ only in their
-ModelSpec and network builder. Networks load lazily, once per (model,
+RMBG-1.4, RMBG-2.0 and BiRefNet's open family share this one path; they
+differ only in their ModelSpec and network builder. Networks load lazily, once per (model,
 weights, device, dtype), under a lock, and are shared by every provider
 object and every thread.
 """
@@ -14,7 +14,7 @@ import threading
 from typing import Any, Callable, Literal, Mapping
 
 from .hub import resolve_weights, weights_status
-from ...models.specs import RMBG_14, RMBG_20
+from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_size
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
@@ -23,6 +23,20 @@ from .device import Precision, pick_device, pick_dtype
 
 _MODELS: dict[tuple, Any] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+def clear_loaded_models() -> None:
+    """Forget every loaded network (frees its memory once nothing else holds it)."""
+    with _MODELS_LOCK:
+        _MODELS.clear()
+
+
+def revision_of(path: os.PathLike | str) -> str:
+    """The commit a Hugging Face cache file belongs to (.../snapshots/<commit>/<file>), or ""."""
+    parts = os.path.normpath(str(path)).split(os.sep)
+    if len(parts) >= 3 and parts[-3] == "snapshots":
+        return parts[-2]
+    return ""
 
 
 def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
@@ -62,6 +76,7 @@ class LocalProvider:
         input_size: tuple[int, int] | None = None,
         token: str | None = None,
         slow_on_cpu: bool = False,
+        dynamic: bool = False,
     ):
         if input_size is not None:
             spec = dataclasses.replace(spec, input_size=tuple(input_size))
@@ -74,6 +89,7 @@ class LocalProvider:
         self._precision = precision
         self._token = token
         self._slow_on_cpu = slow_on_cpu
+        self._dynamic = dynamic and input_size is None  # an explicit size wins
 
     def __repr__(self) -> str:
         return f"LocalProvider({self.id!r}, device={self._device!r}, precision={self._precision!r})"
@@ -82,7 +98,7 @@ class LocalProvider:
     def options(self) -> Mapping[str, object]:
         return {
             "backend": "torch",
-            "input_size": list(self.spec.input_size),
+            "input_size": "dynamic" if self._dynamic else list(self.spec.input_size),
             "precision": self._precision,
             "weights": str(self._weights) if self._weights is not None else self.spec.revision,
         }
@@ -103,12 +119,18 @@ class LocalProvider:
         return Cost.free("local compute; estimate after a run")
 
     def matte(self, image) -> Matte:
+        path = self.weights_path()
         meta = {
             "model": self.spec.repo_id or self.spec.id,
-            "revision": self.spec.revision,
+            # the commit actually used: the pinned one, or what "main" resolved to
+            "revision": revision_of(path) or self.spec.revision,
             "backend": "torch",
             "precision": self._precision,
         }
+        if self._weights is not None:
+            meta["weights"] = os.path.basename(str(self._weights))
+        if self._dynamic:
+            meta["input_size"] = "x".join(map(str, dynamic_input_size(*image.size)[::-1]))
         return run_stages(self, image, meta)
 
     # -- stages (public so benchmarks can time them) ------------------------
@@ -116,11 +138,15 @@ class LocalProvider:
     def device(self) -> str:
         return pick_device(self._device)
 
+    def weights_path(self):
+        """The weights file (downloaded into the HF cache on first use)."""
+        return resolve_weights(self.spec, self._weights, token=self._token)
+
     def network(self):
         """The loaded network (loads it on first use, once per process)."""
         device = self.device
         dtype = pick_dtype(self._precision, device)
-        path = resolve_weights(self.spec, self._weights, token=self._token)
+        path = self.weights_path()
         key = (self.spec.id, str(path), device, str(dtype))
         with _MODELS_LOCK:
             net = _MODELS.get(key)
@@ -130,7 +156,10 @@ class LocalProvider:
         return net
 
     def preprocess(self, image):
-        return preprocess(image, self.spec)
+        spec = self.spec
+        if self._dynamic:
+            spec = dataclasses.replace(spec, input_size=dynamic_input_size(*image.size))
+        return preprocess(image, spec)
 
     def forward(self, x):
         """Normalised float32 [1, 3, h, w] numpy -> probabilities [h, w] numpy."""
@@ -154,10 +183,13 @@ def _build_isnet():
     return build_isnet()
 
 
-def _build_birefnet():
-    from ...models.birefnet import build_birefnet
+def _birefnet_builder(backbone: str = "swin_l") -> Callable[[], Any]:
+    def build() -> Any:
+        from ...models.birefnet import build_birefnet
 
-    return build_birefnet()
+        return build_birefnet(backbone=backbone)
+
+    return build
 
 
 def rmbg14(
@@ -199,11 +231,40 @@ def rmbg20(
     """BRIA RMBG-2.0 (BiRefNet, Swin-L). On CPU it takes tens of seconds per image."""
     return LocalProvider(
         RMBG_20,
-        _build_birefnet,
+        _birefnet_builder("swin_l"),
         weights=weights,
         device=device,
         precision=precision,
         input_size=input_size,
         token=token,
         slow_on_cpu=True,
+    )
+
+
+def birefnet(
+    model_id: str,
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    precision: Precision = "auto",
+    input_size: tuple[int, int] | None = None,
+    token: str | None = None,
+) -> LocalProvider:
+    """One of BiRefNet's open models (MIT, ungated; rmbg.models.specs.BIREFNET_VARIANTS)
+    on the RMBG-2.0 network with its backbone (Swin-L, or Swin-T for birefnet-lite).
+
+    birefnet-dynamic runs each image at its own size (dynamic_input_size)
+    unless input_size is given. Swin-L models take tens of seconds on a CPU.
+    """
+    variant = BIREFNET_VARIANTS[model_id]
+    return LocalProvider(
+        variant.spec,
+        _birefnet_builder(variant.backbone),
+        weights=weights,
+        device=device,
+        precision=precision,
+        input_size=input_size,
+        token=token,
+        slow_on_cpu=variant.backbone == "swin_l",
+        dynamic=variant.dynamic,
     )
