@@ -300,14 +300,19 @@ def test_progress_bar_on_a_tty():
 
 def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
     assert main(["providers"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["provider", "kind", "state", "price", "note"]
+    text = capsys.readouterr().out
+    table, default = text.split("\n\n")
+    lines = table.splitlines()
+    assert lines[0].split() == ["provider", "kind", "state", "price", "download", "note"]
     by_id = {line.split()[0]: line for line in lines[1:]}
     assert list(by_id) == rmbg.list_providers()
     assert by_id["fake-local"].split()[1:3] == ["local", "ready"] and "compute estimate" in by_id["fake-local"]
     assert "$0.0100/image (price table)" in by_id["fake-hosted"]
     assert by_id["fal-bria"].split()[1:3] == ["hosted", "needs_key"] and "needs FAL_KEY" in by_id["fal-bria"]
-    for column in ("kind", "state", "price", "note"):  # aligned: every cell starts at its header
+    assert "licence: Apache-2.0" in by_id["u2netp"] and "4.6 MB" in by_id["u2netp"]
+    assert "licence: MIT weights" in by_id["birefnet-lite"]
+    assert default.startswith("default: u2netp (Using U2-Net-p (ungated, runs offline) because RMBG-1.4 ")
+    for column in ("kind", "state", "price", "download", "note"):  # aligned: every cell starts at its header
         at = lines[0].index(column)
         assert all(line[at - 2 : at] == "  " and line[at] != " " for line in lines)
 
@@ -316,7 +321,7 @@ def test_python_dash_m_rmbg_providers():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "rmbg", "providers"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    ids = [line.split()[0] for line in proc.stdout.splitlines()[1:]]
+    ids = [line.split()[0] for line in proc.stdout.split("\n\n")[0].splitlines()[1:]]
     assert {"rmbg-1.4", "u2netp", "fal-bria", "runware-rembg"} <= set(ids)
 
 

@@ -247,23 +247,30 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
 
 
 def cmd_providers(args, out: TextIO, err: TextIO) -> int:
+    """One row per declared provider (rmbg.registry), then the default and why."""
     from ..pricing import hourly_rate
+    from ..registry import declarations
 
     local_price = f"compute estimate (CPU ${hourly_rate('cpu')}/h, GPU ${hourly_rate('cuda')}/h)"
-    rows = [("provider", "kind", "state", "price", "note")]
-    for pid in list_providers():
+    rows = [("provider", "kind", "state", "price", "download", "note")]
+    for declared in declarations():
+        kind: str = declared.kind
         try:
-            provider = get_provider(pid)
+            provider = get_provider(declared.id)
             status = provider.status()
             kind, state, note = provider.kind, status.state, status.message
             cost = provider.estimate()
             price = f"${format_usd(cost.usd)}/image ({cost.note or cost.source})" if kind == "hosted" else local_price
         except (RmbgError, ImportError) as exc:
-            kind, state, price, note = "?", "unavailable", "?", str(exc)  # type: ignore[assignment]
-        rows.append((pid, kind, state, price, note))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            state, price, note = "unavailable", "?", str(exc)
+        if declared.licence:
+            note += f" · licence: {declared.licence}"
+        rows.append((declared.id, kind, state, price, declared.download or "-", note))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4], file=out)
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5], file=out)
+    default_id, reason = default_provider()
+    print(f"\ndefault: {default_id} ({reason})", file=out)
     return 0
 
 

@@ -12,13 +12,23 @@ from dataclasses import dataclass
 
 from ..errors import MissingCredentialsError, RmbgError
 from ..providers.base import Provider, ProviderStatus
-from ..registry import default_provider, get_provider, list_providers
+from ..registry import default_provider, get_provider, info, list_providers
 from .config import AppConfig
 
-# provider id -> which key field of the page it uses
-KEY_SLOTS: dict[str, str] = {"fal-bria": "fal", "runware-bria": "runware", "runware-rembg": "runware"}
-SLOT_ENV = {"fal": "FAL_KEY", "runware": "RUNWARE_API_KEY"}
+# The page's key fields, by the environment variable a provider declares
+# (rmbg.registry): a new provider on an existing service needs no edit here.
+ENV_SLOT = {"FAL_KEY": "fal", "RUNWARE_API_KEY": "runware"}
+SLOT_ENV = {slot: env for env, slot in ENV_SLOT.items()}
 SLOT_NAME = {"fal": "fal.ai", "runware": "Runware"}
+
+
+def key_slot(provider_id: str) -> str:
+    """The key field ("fal", "runware") a hosted provider uses; "" for none."""
+    try:
+        declared = info(provider_id)
+    except RmbgError:
+        return ""
+    return ENV_SLOT.get(declared.key_env, "") if declared.kind == "hosted" else ""
 
 STATE_TEXT = {
     "ready": "ready",
@@ -43,8 +53,8 @@ class Keys:
         return cls((fal or "").strip(), (runware or "").strip())
 
     def for_provider(self, provider_id: str) -> str:
-        slot = KEY_SLOTS.get(provider_id)
-        return getattr(self, slot) if slot else ""
+        slot = key_slot(provider_id)
+        return str(getattr(self, slot)) if slot else ""
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(k for k in (self.fal, self.runware) if k)
@@ -54,7 +64,7 @@ class SessionKeyMissing(MissingCredentialsError):
     """A hosted provider without a visitor key where server keys are not shared."""
 
     def __init__(self, provider_id: str):
-        slot = KEY_SLOTS.get(provider_id, "")
+        slot = key_slot(provider_id)
         env = SLOT_ENV.get(slot, "its API key variable")
         RmbgError.__init__(
             self,
@@ -95,7 +105,7 @@ def provider_status(provider_id: str, keys: Keys, config: AppConfig) -> Provider
     try:
         provider = build_provider(provider_id, keys, config)
     except SessionKeyMissing:
-        name = SLOT_NAME.get(KEY_SLOTS.get(provider_id, ""), "its")
+        name = SLOT_NAME.get(key_slot(provider_id), "its")
         return ProviderStatus("needs_key", f"paste a {name} key")
     except RmbgError as exc:
         return ProviderStatus("unavailable", str(exc))
@@ -134,16 +144,6 @@ def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
 def default_choice() -> tuple[str, str]:
     """(provider id, reason): RMBG-1.4 when it can run here, else the ungated model."""
     return default_provider()
-
-
-def describe(keys: Keys, config: AppConfig) -> str:
-    """A Markdown list of each provider's state and what to do about it."""
-    lines = []
-    for pid in list_providers():
-        status = provider_status(pid, keys, config)
-        lines.append(f"- **{label_of(pid, config)}** (`{pid}`): {status_text(status)}"
-                     + (f" — {status.message}" if status.message else ""))
-    return "\n".join(lines)
 
 
 def note(provider_id: str, keys: Keys, config: AppConfig) -> str:
