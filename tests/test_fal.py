@@ -130,10 +130,18 @@ def test_wrong_key_is_an_auth_error_without_retry(fal_fake, image):
     provider = make(fal_fake, key="wrong-id:wrong-secret-value")
     with pytest.raises(ProviderAuthError) as info:
         provider.matte(image)
-    assert info.value.status == 401 and "FAL_KEY" in str(info.value)
+    assert info.value.status == 401 and str(info.value).endswith("Check the key you entered.")
     assert "No user found" in str(info.value)
     assert "wrong-secret-value" not in str(info.value) + repr(provider)
     assert len(fal_fake.calls) == 1
+
+
+def test_a_wrong_key_from_the_environment_names_the_variable(fal_fake, image, monkeypatch):
+    monkeypatch.setenv("FAL_KEY", "wrong-id:wrong-secret-value")
+    provider = make(fal_fake, key=None)
+    with pytest.raises(ProviderAuthError) as info:
+        provider.matte(image)
+    assert str(info.value).endswith("Check FAL_KEY.")
 
 
 @pytest.mark.parametrize(
@@ -143,7 +151,7 @@ def test_wrong_key_is_an_auth_error_without_retry(fal_fake, image):
         ("admin-lock", ProviderAuthError, 403, "Admin lock"),
         ("invalid", ProviderRejectedError, 422, "image_url: Image is too large (image_too_large)"),
         ("start-timeout", ProviderTimeoutError, 504, "timed out before it started"),
-        ("unauthorized", ProviderAuthError, 401, "FAL_KEY"),
+        ("unauthorized", ProviderAuthError, 401, "Check the key you entered."),
     ],
 )
 def test_errors_that_are_never_retried(fal_fake, image, fault, error, status, words):
@@ -320,3 +328,27 @@ def test_scrub_removes_keys_and_auth_values():
     assert KEY not in clean and "abcdef:123456" not in clean and "sk-live" not in clean
     assert clean == "bad key ***; Authorization: Key *** / Bearer ***"
     assert len(excerpt("x" * 1000)) == 300
+
+
+def test_a_dropped_submit_is_never_sent_twice(fal_fake, image):
+    fal_fake.inject("drop", op="submit", times=10)
+    with pytest.raises(ProviderUnavailableError) as info:
+        make(fal_fake, max_attempts=4).matte(image)
+    assert str(info.value) == (
+        "fal-bria: dropped the connection after our request was sent (RemoteProtocolError). "
+        "It may have reached the provider and been billed, so it was not sent again."
+    )
+    assert [c.method for c in fal_fake.calls] == ["POST"]
+
+
+def test_a_dropped_poll_is_simply_asked_again(fal_fake, image):
+    fal_fake.inject("drop", op="status", times=1)
+    assert make(fal_fake, max_attempts=3).matte(image).alpha.size == image.size
+    assert [c.method for c in fal_fake.calls].count("POST") == 1
+
+
+def test_an_html_error_page_is_reduced_to_its_text(fal_fake, image):
+    fal_fake.inject("ingress", op="submit", times=10)
+    with pytest.raises(ProviderUnavailableError) as info:
+        make(fal_fake, max_attempts=2).matte(image)
+    assert "<" not in str(info.value) and "502 Bad Gateway nginx" in str(info.value) + info.value.excerpt

@@ -58,9 +58,15 @@ class Fault:
 
 @dataclass
 class Reply:
+    """status 0 = drop: the request was read, then the connection is closed with no answer."""
+
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def dropped(cls) -> "Reply":
+        return cls(0)
 
     @classmethod
     def json(cls, status: int, obj, headers: dict[str, str] | None = None) -> "Reply":
@@ -84,6 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         reply = self.server.fake.dispatch(call)
+        if reply.status == 0:  # the "drop" fault: read it, answer nothing
+            self.close_connection = True
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -166,6 +175,10 @@ class FakeServer:
                     return fault
         return None
 
+    def common_reply(self, fault: Fault) -> "Reply | None":
+        """Faults every fake shares: "drop" (the request arrives, the connection then closes)."""
+        return Reply.dropped() if fault.kind == "drop" else None
+
     def next_fault(self, op: str) -> tuple["Reply | None", Fault | None]:
         """Apply the next fault queued for `op`: a "slow" one holds the request
         and is spent; one that `error_reply` turns into an HTTP error gives
@@ -174,7 +187,7 @@ class FakeServer:
         if fault is not None and fault.kind == "slow":
             self.hold(fault.delay)
             return None, None
-        if fault is not None and (error := self.error_reply(fault)) is not None:
+        if fault is not None and (error := self.common_reply(fault) or self.error_reply(fault)) is not None:
             return error, fault
         return None, fault
 

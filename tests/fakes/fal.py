@@ -57,7 +57,7 @@ class FalFake(FakeServer):
 
     FAULTS = frozenset(
         "unauthorized locked admin-lock invalid rate-limit server-error unavailable ingress start-timeout "
-        "request-timeout slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url".split()
+        "request-timeout drop slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url".split()
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1,

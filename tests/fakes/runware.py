@@ -45,7 +45,7 @@ class RunwareFake(FakeServer):
     """
 
     FAULTS = frozenset(
-        "insufficient-credits invalid-parameter forbidden unauthorized rate-limit server-error unavailable slow "
+        "insufficient-credits invalid-parameter forbidden unauthorized rate-limit server-error unavailable drop slow "
         "not-json timeout-provider error-item partial missing-field not-image wrong-size no-alpha no-cost bad-cost "
         "other-uuid".split()
     )

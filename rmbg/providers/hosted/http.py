@@ -4,11 +4,17 @@ Everything here is provider-neutral. A hosted provider builds its requests,
 hands them to `send()`, and gets back a 2xx `httpx.Response` or a
 `ProviderHTTPError` subclass whose message says what a person can do.
 
-Retry rules (design.md, point 7):
-- retried: HTTP 408, 429 and every 5xx (except a 504 that says the caller's
-  own start timeout expired), connection failures, and read timeouts of
-  idempotent requests (GET/PUT); a POST that timed out while reading may
-  already have been billed, so it is not sent again;
+Retry rules (design.md, point 7), and never paying twice:
+- GET/PUT (polls, results, downloads, cancels) are idempotent: retried on
+  HTTP 408, 429, every 5xx (except a 504 that says the caller's own start
+  timeout expired), connection failures and timeouts;
+- a POST (the paid call) is sent again only when it certainly was not
+  accepted: the connection could not be opened (nothing was sent), or an
+  answer the provider defines as "not accepted, not billed"
+  (`Endpoint.not_accepted`: 408 and 429 everywhere; fal also its 5xx, which
+  fal documents as never billed, specs/providers.md section 1). A POST whose connection dropped or timed out
+  after it was sent, or (Runware) that got a 5xx, may have been accepted and
+  billed: it is not re-sent, and the error says so;
 - never retried: 400, 401, 402, 403, 404, 422 and every other 4xx;
 - waits grow exponentially with jitter; a `Retry-After` header is honoured
   (up to `RetryPolicy.max_retry_after` seconds, beyond that we give up);
@@ -118,9 +124,22 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text)
 
 
+_HTML_RE = re.compile(r"<\s*(!doctype|html|head|body|title|h1|center)\b", re.I)
+_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.I | re.S)
+
+
+def html_text(text: str) -> str:
+    """The visible text of an HTML error page (a proxy's 502), else `text` as is."""
+    if not _HTML_RE.search(text):
+        return text
+    import html
+
+    return html.unescape(_TAG_RE.sub(" ", text))
+
+
 def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
-    """A short, key-free, single-line excerpt of a response body."""
-    flat = " ".join(scrub(text, secrets).split())
+    """A short, key-free, single-line excerpt of a response body (HTML reduced to its text)."""
+    flat = " ".join(scrub(html_text(text), secrets).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -191,12 +210,18 @@ class Endpoint:
     holds its key, and the secrets to scrub."""
 
     provider_id: str
-    key_env: str
+    key_env: str  # where the key came from, for messages: "FAL_KEY" or "the key you entered"
     secrets: tuple[str, ...]
     reason: ReasonFn  # a provider's own error text from a response body
     # Optional: a provider's own reading of an error body (e.g. Runware's
     # error codes), tried before the mapping by HTTP status.
     classify: Callable[["httpx.Response"], ProviderHTTPError | None] | None = None
+    # Statuses that prove a POST was not accepted (so not billed): it may be sent again.
+    # 408: the server gave up waiting for the request; 429: refused for the rate.
+    not_accepted: Callable[[int], bool] = lambda status: status in (408, 429)
+
+
+MAY_BE_BILLED = "It may have reached the provider and been billed, so it was not sent again."
 
 
 def send(
@@ -220,29 +245,41 @@ def send(
         try:
             response = client.request(method, url, timeout=_timeout_for(client, deadline), **kwargs)
         except httpx.TimeoutException as exc:
-            connect = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-            if (connect or idempotent) and attempt < policy.max_attempts:
+            unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            if (unsent or idempotent) and attempt < policy.max_attempts:
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
+            billed = "" if unsent or idempotent else " " + MAY_BE_BILLED
             raise ProviderTimeoutError(
-                endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later."
+                endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later.{billed}"
             ) from None
         except httpx.TransportError as exc:
-            if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError)) and attempt < policy.max_attempts:
+            unsent = isinstance(exc, httpx.ConnectError)
+            retryable = unsent or (idempotent and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)))
+            if retryable and attempt < policy.max_attempts:
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
+            if not unsent and not idempotent:
+                raise ProviderUnavailableError(
+                    endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)}). "
+                    + MAY_BE_BILLED,
+                ) from None
             raise ProviderUnavailableError(
                 endpoint.provider_id,
                 f"could not be reached ({_what(exc)}). Check your connection or try again later.",
             ) from None
         if response.is_success:
             return response
-        if _retryable(response) and attempt < policy.max_attempts:
+        may_retry = _retryable(response) and (idempotent or endpoint.not_accepted(response.status_code))
+        if may_retry and attempt < policy.max_attempts:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             if retry_after is None or retry_after <= policy.max_retry_after:
                 _pause(policy, deadline, policy.wait(attempt, retry_after), endpoint)
                 continue
-        raise http_error(endpoint, response, attempts=attempt)
+        error = http_error(endpoint, response, attempts=attempt)
+        if not idempotent and response.status_code >= 500 and not endpoint.not_accepted(response.status_code):
+            error.args = (f"{error.args[0]} {MAY_BE_BILLED}",)
+        raise error
 
 
 def _timeout_for(client: "httpx.Client", deadline: Deadline):

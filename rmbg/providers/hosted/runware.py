@@ -18,14 +18,12 @@ Configuration: key from `api_key=` or RUNWARE_API_KEY; host from
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Mapping
 
 from ...errors import (
-    MissingCredentialsError,
     ProviderAuthError,
     ProviderCreditError,
     ProviderHTTPError,
@@ -35,16 +33,11 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from ...pricing import price_estimate, reported_cost
-from ...types import Cost, Matte
-from ..base import ProviderStatus
+from ...pricing import reported_cost
+from ...types import Matte
+from .base import HostedProvider, with_deadline
 from .http import (
-    check_key,
-    read_key,
-    Deadline,
     Endpoint,
-    LazyClient,
-    RetryPolicy,
     alpha_from_image_bytes,
     decode_base64,
     decode_data_uri,
@@ -52,8 +45,8 @@ from .http import (
     json_body,
     png_data_uri,
     scrub,
-    send,
 )
+from .retry import Deadline, RetryPolicy
 
 KEY_ENV = "RUNWARE_API_KEY"
 URL_ENV = "RMBG_RUNWARE_URL"
@@ -92,38 +85,29 @@ class RembgSettings:
         }
 
 
-class RunwareRemoveBackground:
-    """One Runware background-removal model. Cost: Runware's reported `cost`."""
+class RunwareRemoveBackground(HostedProvider):
+    """One Runware background-removal model. Cost: Runware's reported `cost`.
 
-    kind = "hosted"
+    No retry of the paid POST after it may have arrived: Runware does not
+    document 5xx answers as unbilled, so only a refused connection, 408 and
+    429 are sent again (rmbg.providers.hosted.http)."""
 
-    def __init__(
-        self,
-        provider_id: str,
-        label: str,
-        model: str,
-        *,
-        settings: RembgSettings | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client=None,
-        retry: RetryPolicy | None = None,
-        timeout=None,
-    ):
+    KEY_ENV = KEY_ENV
+    KEY_PAGE = KEY_PAGE
+    KEY_WHAT = "a Runware API key"
+    URL_ENV = URL_ENV
+    DEFAULT_URL = DEFAULT_URL
+
+    def __init__(self, provider_id: str, label: str, model: str, *, settings: RembgSettings | None = None,
+                 api_key: str | None = None, base_url: str | None = None, client=None,
+                 retry: RetryPolicy | None = None, timeout=None):
         """model: Runware AIR id. settings: only for RemBG (runware:109@1).
-        api_key / base_url / client / retry / timeout: as in FalBria."""
+        api_key / base_url / client / retry / timeout: see HostedProvider."""
+        super().__init__(api_key=api_key, base_url=base_url, client=client, retry=retry, timeout=timeout)
         self.id = provider_id
         self.label = label
         self.model = model
         self.settings = settings
-        self._api_key = api_key or None
-        self.base_url = (base_url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
-        self.retry = retry or RetryPolicy()
-        self._clients = LazyClient(client, timeout)
-
-    def __repr__(self) -> str:
-        return (f"RunwareRemoveBackground(id={self.id!r}, model={self.model!r}, base_url={self.base_url!r}, "
-                f"key={'set' if self._key() else 'missing'})")
 
     # --- Provider protocol ------------------------------------------------
 
@@ -132,14 +116,6 @@ class RunwareRemoveBackground:
         if self.settings is not None:
             opts.update(self.settings.wire())
         return opts
-
-    def status(self) -> ProviderStatus:
-        if not self._key():
-            return ProviderStatus("needs_key", f"needs {KEY_ENV} (a Runware API key)")
-        return ProviderStatus("ready", "Runware key set")
-
-    def estimate(self) -> Cost:
-        return price_estimate(self.id)
 
     def task(self, image) -> dict[str, object]:
         """The removeBackground task for one image (a fresh taskUUID each time)."""
@@ -159,19 +135,15 @@ class RunwareRemoveBackground:
 
     def matte(self, image) -> Matte:
         """Alpha (mode L, image.size) of an RGB PIL image via Runware."""
-        key = self._key()
-        if not key:
-            raise MissingCredentialsError(self.id, KEY_ENV, KEY_PAGE)
-        check_key(self.id, key, KEY_ENV)
-        endpoint = Endpoint(self.id, KEY_ENV, (key,), runware_reason, self._classify)
+        key = self._require_key()
+        endpoint = self._endpoint(runware_reason, self._classify)
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         task = self.task(image)
-        client = self._http()
         deadline = Deadline(self.retry)
         start = time.perf_counter()
-        response = send(client, endpoint, self.retry, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers)
+        response = self._send(endpoint, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers)
         item = self._item(json_body(response, self.id, "the response", (key,)), str(task["taskUUID"]))
-        data = self._image_bytes(client, endpoint, deadline, item)
+        data = self._image_bytes(endpoint, deadline, item)
         alpha = alpha_from_image_bytes(data, image.size, self.id)
         meta = {"model": self.model, "request_id": str(task["taskUUID"])}
         if isinstance(item.get("imageUUID"), str):
@@ -179,17 +151,7 @@ class RunwareRemoveBackground:
         return Matte(alpha=alpha, cost=reported_cost(item.get("cost"), self.id),
                      seconds=time.perf_counter() - start, meta=meta)
 
-    def close(self) -> None:
-        """Close the HTTP client if we created it."""
-        self._clients.close()
-
     # --- steps ------------------------------------------------------------
-
-    def _key(self) -> str | None:
-        return read_key(self._api_key, KEY_ENV)
-
-    def _http(self):
-        return self._clients.get()
 
     def _item(self, body, task_uuid: str) -> dict:
         """Our task's result item; errors for our task (or for no task) raise."""
@@ -208,14 +170,14 @@ class RunwareRemoveBackground:
             raise ProviderResponseError(self.id, f"the result has an unexpected taskType {str(item.get('taskType'))[:40]!r}.")
         return item
 
-    def _image_bytes(self, client, endpoint: Endpoint, deadline: Deadline, item: dict) -> bytes:
+    def _image_bytes(self, endpoint: Endpoint, deadline: Deadline, item: dict) -> bytes:
         if isinstance(item.get("imageBase64Data"), str):
             return decode_base64(item["imageBase64Data"], self.id)
         if isinstance(item.get("imageDataURI"), str):
             return decode_data_uri(item["imageDataURI"], self.id)
         url = item.get("imageURL")
         if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return send(client, endpoint, self.retry, deadline, "GET", url).content  # public: no key sent
+            return self._send(endpoint, deadline, "GET", url).content  # public: no key sent
         raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
 
     def _classify(self, response) -> ProviderHTTPError | None:
@@ -232,10 +194,6 @@ class RunwareRemoveBackground:
         if not errors or str(errors[0].get("code")) not in _NOT_OUR_FAULT:
             return None
         return code_error(self.id, errors[0], self._secrets(), status=response.status_code)
-
-    def _secrets(self) -> tuple[str, ...]:
-        key = self._key()
-        return (key,) if key else ()
 
 
 def _error_list(body: dict) -> list[dict]:
@@ -301,11 +259,9 @@ def code_error(provider_id: str, error: dict, secrets=(), status: int | None = N
 
 
 def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):
-    policy = retry or RetryPolicy()
-    if deadline_s is not None:
-        policy = replace(policy, deadline_s=deadline_s)
     return RunwareRemoveBackground(provider_id, label, model, settings=settings, api_key=api_key,
-                                   base_url=base_url, client=client, retry=policy, timeout=timeout)
+                                   base_url=base_url, client=client, retry=with_deadline(retry, deadline_s),
+                                   timeout=timeout)
 
 
 def runware_bria(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None):

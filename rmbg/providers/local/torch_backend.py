@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Mapping
 
 from .hub import resolve_weights, weights_status
 from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_size
