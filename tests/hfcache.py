@@ -61,11 +61,25 @@ class HFCache:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def add(self, repo_id: str, revision: str, filename: str, data: bytes) -> Path:
-        repo_dir = self.root / ("models--" + repo_id.replace("/", "--"))
         digest = hashlib.sha256(data).hexdigest()
-        blob = repo_dir / "blobs" / digest
+        blob = self._repo_dir(repo_id) / "blobs" / digest
         blob.parent.mkdir(parents=True, exist_ok=True)
         blob.write_bytes(data)
+        return self._link(repo_id, revision, filename, blob)
+
+    def add_file(self, repo_id: str, revision: str, filename: str, source: Path) -> Path:
+        """Like add(), for a large file already on disk: hard-linked as the blob, not copied."""
+        blob = self._repo_dir(repo_id) / "blobs" / f"link-{Path(source).name}"
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        if not blob.exists():
+            os.link(source, blob)
+        return self._link(repo_id, revision, filename, blob)
+
+    def _repo_dir(self, repo_id: str) -> Path:
+        return self.root / ("models--" + repo_id.replace("/", "--"))
+
+    def _link(self, repo_id: str, revision: str, filename: str, blob: Path) -> Path:
+        repo_dir = self._repo_dir(repo_id)
         link = repo_dir / "snapshots" / revision / filename
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.exists() or link.is_symlink():

@@ -1,0 +1,169 @@
+"""The provider contract, over every registered provider.
+
+One parametrized test builds each provider in `rmbg.list_providers()` without
+network (local models from deterministic weights in a temporary Hugging Face
+cache, U2-Net-p from its real file, hosted ones against the fake fal and
+Runware servers) and checks the Provider protocol and a well-formed Result.
+A provider registered later is covered here without a new test: it only needs
+a line in SETUP, and the test fails (it does not skip) until it has one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20
+from rmbg.providers.base import Provider, ProviderStatus
+from rmbg.types import Cost, Result
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+from tests.fakes.runware import RunwareFake
+from tests.hfcache import HFCache, deterministic_state, read_keys
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SMALL = (64, 64)
+
+
+def scene(width: int = 96, height: int = 72) -> Image.Image:
+    ys, xs = np.mgrid[0:height, 0:width]
+    rgb = np.stack([xs * 2, ys * 3, 200 - xs], -1)
+    rgb[(xs - width / 2) ** 2 + (ys - height / 2) ** 2 < (height / 4) ** 2] = (240, 200, 20)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture(scope="module")
+def weight_files(tmp_path_factory) -> dict[str, Path]:
+    """Deterministic safetensors files, made once: one per key list."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("weights")
+    files = {}
+    for name in ("rmbg-1.4", "rmbg-2.0", "birefnet-lite"):
+        path = folder / f"{name}.safetensors"
+        save_file(deterministic_state(read_keys(FIXTURES / f"{name}.keys.tsv"), seed=3), str(path))
+        files[name] = path
+    return files
+
+
+class Env:
+    """What a setup function may use: the offline HF cache, the weights, the fakes."""
+
+    def __init__(self, hf_cache: HFCache, weight_files: dict[str, Path], fal: FalFake, runware: RunwareFake,
+                 u2netp: Path, tmp_path: Path):
+        self.hf_cache, self.weights, self.fal, self.runware = hf_cache, weight_files, fal, runware
+        self.u2netp, self.tmp_path = u2netp, tmp_path
+
+
+def _rmbg14(env: Env) -> dict:
+    env.hf_cache.add_file(RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename, env.weights["rmbg-1.4"])
+    return {"backend": "torch", "device": "cpu", "input_size": SMALL}
+
+
+def _rmbg20(env: Env) -> dict:
+    env.hf_cache.add_file(RMBG_20.repo_id, RMBG_20.revision, RMBG_20.filename, env.weights["rmbg-2.0"])
+    return {"device": "cpu", "input_size": SMALL}
+
+
+UNPINNED_COMMIT = "c0ffee" * 6 + "c0ff"  # what "main" resolves to in the test cache
+
+
+def _birefnet(model_id: str) -> Callable[[Env], dict]:
+    def setup(env: Env) -> dict:
+        variant = BIREFNET_VARIANTS[model_id]
+        weights = env.weights["birefnet-lite" if variant.backbone == "swin_t" else "rmbg-2.0"]
+        env.hf_cache.add_file(variant.spec.repo_id, UNPINNED_COMMIT, variant.spec.filename, weights)
+        # the dynamic model runs at the image's own size (here the 256 px minimum)
+        return {"device": "cpu"} if variant.dynamic else {"device": "cpu", "input_size": SMALL}
+
+    return setup
+
+
+def _u2netp(env: Env) -> dict:
+    return {"weights": str(env.u2netp)}
+
+
+def _sam2(env: Env) -> dict:
+    from tests.tiny_transformers import REV, add_folder, tiny_sam2
+
+    add_folder(env.hf_cache, "facebook/sam2.1-hiera-tiny", tiny_sam2(env.tmp_path / "sam2"))
+    return {"revision": REV, "device": "cpu"}
+
+
+def _fal(env: Env) -> dict:
+    return {"api_key": FAL_KEY, "base_url": env.fal.url}
+
+
+def _runware(env: Env) -> dict:
+    return {"api_key": RUNWARE_KEY, "base_url": env.runware.url}
+
+
+SETUP: dict[str, Callable[[Env], dict]] = {
+    "rmbg-1.4": _rmbg14,
+    "rmbg-2.0": _rmbg20,
+    **{model_id: _birefnet(model_id) for model_id in BIREFNET_VARIANTS},
+    "u2netp": _u2netp,
+    "sam2": _sam2,
+    "fal-bria": _fal,
+    "runware-bria": _runware,
+    "runware-rembg": _runware,
+}
+
+
+@pytest.fixture
+def env(hf_cache, weight_files, u2netp_path, tmp_path):
+    with FalFake() as fal, RunwareFake() as runware:
+        yield Env(hf_cache, weight_files, fal, runware, u2netp_path, tmp_path)
+    from rmbg.providers.local.hf_transformers import clear_models
+    from rmbg.providers.local.torch_backend import clear_loaded_models
+
+    clear_loaded_models()  # one Swin-L network is 880 MB: never keep them all
+    clear_models()
+
+
+@pytest.mark.parametrize("provider_id", rmbg.list_providers())
+def test_every_registered_provider_keeps_the_contract(provider_id, env):
+    assert provider_id in SETUP, (
+        f"{provider_id} is registered but has no contract setup: add a line to SETUP in tests/test_contract.py "
+        "that builds it without network"
+    )
+    declared = rmbg.registry.info(provider_id)
+    provider = rmbg.get_provider(provider_id, **SETUP[provider_id](env))
+    try:
+        assert isinstance(provider, Provider)
+        assert (provider.id, provider.kind) == (provider_id, declared.kind)
+        assert provider.label and declared.label and declared.licence
+        status = provider.status()
+        assert isinstance(status, ProviderStatus) and status.ready, status
+        options = provider.options()
+        json.dumps(dict(options))  # part of the cache key and the provenance
+        assert isinstance(provider.estimate(), Cost)
+        if declared.kind == "hosted":
+            assert provider.estimate() == Cost(declared.price_usd, "estimated", "price table")
+            assert FAL_KEY not in repr(provider) and RUNWARE_KEY not in repr(provider)
+
+        image = scene()
+        result = rmbg.remove_background(image, provider, cache=None)
+        assert isinstance(result, Result) and result.provider == provider_id
+        assert result.alpha.mode == "L" and result.alpha.size == image.size
+        assert result.image.mode == "RGBA" and result.image.size == image.size
+        assert isinstance(result.cost, Cost) and result.cost.usd >= Decimal(0) and not result.cached
+        assert result.seconds.total >= result.seconds.model >= 0
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in result.meta.items())
+        assert json.loads(result.meta["options"]) == json.loads(json.dumps(dict(options)))
+        png = result.encode("png")
+        with Image.open(io.BytesIO(png)) as decoded:
+            assert decoded.text["rmbg:provider"] == provider_id
+            if provider_id in BIREFNET_VARIANTS:  # unpinned: the resolved commit is recorded
+                assert result.meta["revision"] == decoded.text["rmbg:revision"] == UNPINNED_COMMIT
+    finally:
+        getattr(provider, "close", lambda: None)()
