@@ -15,10 +15,9 @@ from pathlib import Path
 import gradio as gr
 
 from rmbg.errors import RmbgError
-from rmbg.webapp import AppConfig, Keys, Look, Session, catalog, comparing
-from rmbg.webapp import actions
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
+from rmbg.webapp.context import App
 from rmbg.webapp.costs import volume_of
-from rmbg.webapp.look import OutputStore
 
 log = logging.getLogger("rmbg.app")
 HERE = Path(__file__).resolve().parent
@@ -29,6 +28,15 @@ CSS = """
 #cost-line p {margin: 0.15em 0;}
 footer {opacity: 0.7;}
 """
+
+
+def image_input(label: str, elem_id: str, height: int, sources=("upload", "webcam", "clipboard"),
+                visible: bool = True) -> gr.Image:
+    """An image upload handed over as a file path, in its own mode (image_mode
+    None: gradio reads only the header, never decodes or drops alpha), so
+    rmbg's loader checks the pixel limit before anything decodes it."""
+    return lenient(gr.Image(label=label, type="filepath", image_mode=None, sources=list(sources), height=height,
+                            elem_id=elem_id, visible=visible))
 
 
 def lenient(image: gr.Image) -> gr.Image:
@@ -75,17 +83,14 @@ def readable_errors(fn):
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
-    config = config or AppConfig.from_env()
-    store = OutputStore()
-    no_keys = Keys()
+    app = App.create(config)
     default_id, default_reason = catalog.default_choice()
-    provider_choices = catalog.choices(no_keys, config)
-
+    log.info("default provider: %s (%s)", default_id, default_reason)
     with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=(3600, 3600)) as demo:
         session = gr.State(Session())
         gr.Markdown(
             "# rmbg · remove image backgrounds\n"
-            "Local models (BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware). "
+            "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware). "
             "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
         )
         with gr.Accordion("API keys for hosted providers (optional)", open=False):
@@ -93,162 +98,184 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                 fal_key = gr.Textbox(label="fal.ai key", type="password", placeholder="key_id:key_secret")
                 runware_key = gr.Textbox(label="Runware key", type="password", placeholder="Runware API key")
             gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")
-
+        keys = (fal_key, runware_key)
         with gr.Tab("Remove"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=2):
-                    image = lenient(gr.Image(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"],
-                                             height=340, elem_id="input-image"))
-                    gr.Examples(EXAMPLES, inputs=image, label="Examples")
-                    provider = gr.Dropdown(provider_choices, value=default_id, label="Provider", elem_id="provider")
-                    provider_note = gr.Markdown(default_reason, elem_id="provider-note")
-                    run = gr.Button("Remove background", variant="primary", elem_id="run")
-                    with gr.Group():
-                        background = gr.Radio(["transparent", "colour", "image"], value="transparent",
-                                              label="Background", elem_id="background")
-                        colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="colour")
-                        bg_image = gr.Image(label="Background image", type="filepath",
-                                            sources=["upload", "clipboard"], height=160, visible=False)
-                        with gr.Row():
-                            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", scale=1,
-                                                    min_width=110)
-                            refine = gr.Checkbox(False, label="Clean edge colours", elem_id="refine-edges", scale=1,
-                                                 min_width=110)
-                            out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format",
-                                                  elem_id="format", scale=3)
-                with gr.Column(scale=3):
-                    slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
-                                            interactive=False, elem_id="result")
-                    file = gr.DownloadButton("Download PNG", elem_id="download")
-                    cost = gr.Markdown(elem_id="cost-line")
-                    volume = gr.Number(config.monthly_volume, label="Images per month (cost projection)",
-                                       precision=0, minimum=0, elem_id="volume")
-
-
+            provider, note = remove_tab(app, session, keys, default_id, default_reason)
         with gr.Tab("Compare"):
-            with gr.Row(equal_height=False):
-                with gr.Column(scale=2):
-                    cmp_image = lenient(gr.Image(label="Image", type="filepath",
-                                                 sources=["upload", "webcam", "clipboard"], height=300,
-                                                 elem_id="compare-image"))
-                    gr.Examples(EXAMPLES, inputs=cmp_image, label="Examples")
-                    cmp_providers = gr.CheckboxGroup(provider_choices, value=comparing.default_selection(default_id),
-                                                     label="Providers", elem_id="compare-providers")
-                    cmp_run = gr.Button("Compare", variant="primary", elem_id="compare-run")
-                    with gr.Group():
-                        cmp_background = gr.Radio(["transparent", "colour"], value="transparent",
-                                                  label="Background for all results", elem_id="compare-background")
-                        cmp_colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="compare-colour")
-                with gr.Column(scale=3):
-                    gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420, format="png",
-                                         elem_id="compare-gallery")
-                    cmp_table = gr.Dataframe(headers=comparing.TABLE_HEADERS, label="Seconds and cost",
-                                             interactive=False, elem_id="compare-table")
-                    cmp_agreement = gr.Dataframe(headers=comparing.AGREEMENT_HEADERS, interactive=False,
-                                                 label="Agreement between mattes (IoU: 1 = same; mean |Δα|: 0 = same)",
-                                                 elem_id="compare-agreement")
-                    with gr.Row():
-                        pair_a = gr.Dropdown([], label="Slider: left", elem_id="pair-a")
-                        pair_b = gr.Dropdown([], label="Slider: right", elem_id="pair-b")
-                    pair_slider = gr.ImageSlider(label="Left / right", type="pil", format="png", max_height=480,
-                                                 interactive=False, elem_id="compare-slider")
-
-        look_inputs = [background, colour, bg_image, mask_only, out_format]
-        remove_outputs = [session, slider, file, cost]
-
-        @readable_errors
-        def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
-                   mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-                   refine_edges=False, progress=gr.Progress()):
-            look = Look.of(background, colour, background_image, mask_only, format, refine_edges)
-            progress(0, desc="Starting…")
-            state, out = actions.remove(state, image, provider, look, Keys.of(fal_key, runware_key), config,
-                                        volume_of(monthly_volume), store, report=lambda text: progress(0.5, desc=text))
-            return state, (out.before, out.after), str(out.file), out.cost_line
-
-        run.click(remove, [session, image, provider, *look_inputs, volume, fal_key, runware_key, refine],
-                  remove_outputs, api_name="remove", concurrency_limit=4, concurrency_id="remove")
-
-        @readable_errors
-        def rerender(state, background="transparent", colour="#ffffff", background_image=None, mask_only=False,
-                     format="png", monthly_volume=None, refine_edges=False):
-            look = Look.of(background, colour, background_image, mask_only, format, refine_edges)
-            out = actions.rerender(state, look, config, volume_of(monthly_volume), store)
-            if out is None:
-                return gr.skip(), gr.skip(), gr.skip()
-            return (out.before, out.after), str(out.file), out.cost_line
-
-        gr.on([background.change, colour.change, bg_image.change, mask_only.change, out_format.change,
-               refine.change], rerender,
-              [session, *look_inputs, volume, refine], [slider, file, cost], api_name="rerender",
-              concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
-
-        @readable_errors
-        def on_volume(state, volume):
-            line = actions.cost_line(state, config, volume_of(volume))
-            return gr.skip() if line is None else line
-
-        volume.change(on_volume, [session, volume], cost, api_visibility="private", show_progress="hidden")
-        out_format.change(lambda fmt: gr.update(label=f"Download {fmt.upper()}"), out_format, file,
-                      api_visibility="private", queue=False)
-        background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
-                          background, [colour, bg_image], api_visibility="private", queue=False)
-
-        def on_keys(provider_id, fal_key, runware_key):
-            keys = Keys.of(fal_key, runware_key)
-            labels = catalog.choices(keys, config)
-            return gr.update(choices=labels), gr.update(choices=labels), catalog.note(provider_id, keys, config)
-
-        gr.on([fal_key.change, runware_key.change], on_keys, [provider, fal_key, runware_key],
-              [provider, cmp_providers, provider_note], api_visibility="private", trigger_mode="always_last",
-              show_progress="hidden")
-        provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), config),
-                       [provider, fal_key, runware_key], provider_note, api_visibility="private",
-                       show_progress="hidden")
-        cmp_look = [cmp_background, cmp_colour]
-        cmp_outputs = [session, gallery, cmp_table, cmp_agreement, pair_a, pair_b, pair_slider]
-
-        @readable_errors
-        def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
-                    runware_key=None, progress=gr.Progress()):
-            look = Look.of(background, colour, None, False, "png")
-            progress(0, desc="Starting…")
-            state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), config, look,
-                                         report=lambda text: progress(0.5, desc=text))
-            return (state, *_compare_outputs(state, shown, look, config))
-
-        cmp_run.click(compare, [session, cmp_image, cmp_providers, *cmp_look, fal_key, runware_key], cmp_outputs,
-                      api_name="compare", concurrency_limit=2, concurrency_id="compare")
-
-        @readable_errors
-        def compare_look(state, background="transparent", colour="#ffffff"):
-            if state.comparison is None:
-                return (gr.skip(),) * 6
-            look = Look.of(background, colour, None, False, "png")
-            return _compare_outputs(state, comparing.view(state.comparison, look), look, config)
-
-        cmp_background.change(lambda kind: gr.update(visible=kind == "colour"), cmp_background, cmp_colour,
-                              api_visibility="private", queue=False)
-        gr.on([cmp_background.change, cmp_colour.change], compare_look, [session, *cmp_look], cmp_outputs[1:],
-              api_visibility="private", trigger_mode="always_last", show_progress="minimal")
-
-        @readable_errors
-        def on_pair(state, a, b, background="transparent", colour="#ffffff"):
-            look = Look.of(background, colour, None, False, "png")
-            images = None if state.comparison is None else comparing.pair(
-                state.comparison, a, b, look, config.max_preview_side)
-            return gr.skip() if images is None else images
-
-        gr.on([pair_a.input, pair_b.input], on_pair, [session, pair_a, pair_b, *cmp_look], pair_slider,
-              api_visibility="private", show_progress="minimal")
+            cmp_providers = compare_tab(app, session, keys, default_id)
+        wire_keys(app, keys, provider, note, cmp_providers)
     return demo
 
 
-def _compare_outputs(state, shown, look, config):
+def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reason: str):
+    """The Remove tab: layout, then its events. Returns the provider menu and its note."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            image = image_input("Image", "input-image", 340)
+            gr.Examples(EXAMPLES, inputs=image, label="Examples")
+            provider = gr.Dropdown(catalog.choices(Keys(), app.config), value=default_id, label="Provider",
+                                   elem_id="provider")
+            note = gr.Markdown(default_reason, elem_id="provider-note")
+            run = gr.Button("Remove background", variant="primary", elem_id="run")
+            look = look_controls()
+        with gr.Column(scale=3):
+            slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
+                                    interactive=False, elem_id="result")
+            file = gr.DownloadButton("Download PNG", elem_id="download")
+            cost = gr.Markdown(elem_id="cost-line")
+            volume = gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
+                               precision=0, minimum=0, elem_id="volume")
+    wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost))
+    provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), app.config),
+                   [provider, *keys], note, api_visibility="private", show_progress="hidden")
+    return provider, note
+
+
+def look_controls() -> list:
+    """Background, colour, background image, mask only, clean edges, format (in the order remove() takes)."""
+    with gr.Group():
+        background = gr.Radio(["transparent", "colour", "image"], value="transparent", label="Background",
+                              elem_id="background")
+        colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="colour")
+        bg_image = image_input("Background image", "background-image", 160, sources=("upload", "clipboard"),
+                               visible=False)
+        with gr.Row():
+            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", scale=1, min_width=110)
+            refine = gr.Checkbox(False, label="Clean edge colours", elem_id="refine-edges", scale=1, min_width=110)
+            out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format", scale=3)
+    background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
+                      background, [colour, bg_image], api_visibility="private", queue=False)
+    return [background, colour, bg_image, mask_only, out_format, refine]
+
+
+def wire_remove(app: App, session, keys, image, provider, run, look, volume, outputs) -> None:
+    """/remove, /rerender and the small updates of the Remove tab."""
+    background, colour, bg_image, mask_only, out_format, refine = look
+    slider, file, cost = outputs
+
+    @readable_errors
+    def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
+               mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
+               refine_edges=False, progress=gr.Progress(track_tqdm=True)):
+        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges)
+        progress(0, desc="Starting…")
+        state, out = actions.remove(state, image, provider, chosen, Keys.of(fal_key, runware_key), app,
+                                    volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text))
+        return state, (out.before, out.after), str(out.file), out.cost_line
+
+    run.click(remove, [session, image, provider, *look[:5], volume, *keys, refine], [session, *outputs],
+              api_name="remove", concurrency_limit=4, concurrency_id="remove")
+
+    @readable_errors
+    def rerender(state, background="transparent", colour="#ffffff", background_image=None, mask_only=False,
+                 format="png", monthly_volume=None, refine_edges=False):
+        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges)
+        out = actions.rerender(state, chosen, app, volume_of(monthly_volume))
+        if out is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (out.before, out.after), str(out.file), out.cost_line
+
+    gr.on([c.change for c in look], rerender, [session, *look[:5], volume, refine], list(outputs),
+          api_name="rerender", concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
+
+    @readable_errors
+    def on_volume(state, volume):
+        line = actions.cost_line(state, app, volume_of(volume))
+        return gr.skip() if line is None else line
+
+    volume.change(on_volume, [session, volume], cost, api_visibility="private", show_progress="hidden")
+    out_format.change(lambda fmt: gr.update(label=f"Download {fmt.upper()}"), out_format, file,
+                      api_visibility="private", queue=False)
+
+
+def wire_keys(app: App, keys, provider: gr.Dropdown, note: gr.Markdown, cmp_providers: gr.CheckboxGroup) -> None:
+    """A pasted key changes which providers are ready, in both tabs."""
+
+    def on_keys(provider_id, fal_key, runware_key):
+        visitor = Keys.of(fal_key, runware_key)
+        labels = catalog.choices(visitor, app.config)
+        return gr.update(choices=labels), gr.update(choices=labels), catalog.note(provider_id, visitor, app.config)
+
+    gr.on([k.change for k in keys], on_keys, [provider, *keys], [provider, cmp_providers, note],
+          api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+
+
+def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.CheckboxGroup:
+    """The Compare tab: layout, then its events. Returns the provider checkboxes."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            image = image_input("Image", "compare-image", 300)
+            gr.Examples(EXAMPLES, inputs=image, label="Examples")
+            providers = gr.CheckboxGroup(catalog.choices(Keys(), app.config),
+                                         value=comparing.default_selection(default_id),
+                                         label="Providers", elem_id="compare-providers")
+            run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+            with gr.Group():
+                background = gr.Radio(["transparent", "colour"], value="transparent",
+                                      label="Background for all results", elem_id="compare-background")
+                colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="compare-colour")
+        with gr.Column(scale=3):
+            gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420, format="png",
+                                 elem_id="compare-gallery")
+            table = gr.Dataframe(headers=comparing.TABLE_HEADERS, label="Seconds and cost", interactive=False,
+                                 elem_id="compare-table")
+            agreement = gr.Dataframe(headers=comparing.AGREEMENT_HEADERS, interactive=False,
+                                     label="Agreement between mattes (IoU: 1 = same; mean |Δα|: 0 = same)",
+                                     elem_id="compare-agreement")
+            with gr.Row():
+                pair_a = gr.Dropdown([], label="Slider: left", elem_id="pair-a")
+                pair_b = gr.Dropdown([], label="Slider: right", elem_id="pair-b")
+            pair_slider = gr.ImageSlider(label="Left / right", type="pil", format="png", max_height=480,
+                                         interactive=False, elem_id="compare-slider")
+    background.change(lambda kind: gr.update(visible=kind == "colour"), background, colour,
+                      api_visibility="private", queue=False)
+    views = [gallery, table, agreement, pair_a, pair_b, pair_slider]
+    wire_compare(app, session, keys, image, providers, run, [background, colour], views)
+    return providers
+
+
+def wire_compare(app: App, session, keys, image, providers, run, look, views) -> None:
+    """/compare, and re-showing a comparison with another background or pair."""
+    pair_a, pair_b, pair_slider = views[3:]
+
+    @readable_errors
+    def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
+                runware_key=None, progress=gr.Progress(track_tqdm=True)):
+        chosen = Look.of(background, colour, None, False, "png")
+        progress(0, desc="Starting…")
+        state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), app, chosen,
+                                     report=lambda text: progress(0.5, desc=text))
+        return (state, *_compare_outputs(state, shown, chosen, app))
+
+    run.click(compare, [session, image, providers, *look, *keys], [session, *views], api_name="compare",
+              concurrency_limit=2, concurrency_id="compare")
+
+    @readable_errors
+    def compare_look(state, background="transparent", colour="#ffffff"):
+        if state.comparison is None:
+            return (gr.skip(),) * 6
+        chosen = Look.of(background, colour, None, False, "png")
+        return _compare_outputs(state, comparing.view(state.comparison, chosen), chosen, app)
+
+    gr.on([c.change for c in look], compare_look, [session, *look], views, api_visibility="private",
+          trigger_mode="always_last", show_progress="minimal")
+
+    @readable_errors
+    def on_pair(state, a, b, background="transparent", colour="#ffffff"):
+        chosen = Look.of(background, colour, None, False, "png")
+        images = None if state.comparison is None else comparing.pair(
+            state.comparison, a, b, chosen, app.config.max_preview_side)
+        return gr.skip() if images is None else images
+
+    gr.on([pair_a.input, pair_b.input], on_pair, [session, pair_a, pair_b, *look], pair_slider,
+          api_visibility="private", show_progress="minimal")
+
+
+def _compare_outputs(state, shown, look, app: App):
     """Gallery, tables, the pair pickers (first two results) and their slider."""
     ids = shown.ids
     a, b = (ids[0], ids[1]) if len(ids) >= 2 else (None, None)
-    images = comparing.pair(state.comparison, a, b, look, config.max_preview_side) if a else None
+    images = comparing.pair(state.comparison, a, b, look, app.config.max_preview_side) if a else None
     return (shown.gallery, shown.table, shown.agreement, gr.update(choices=ids, value=a),
             gr.update(choices=ids, value=b), images)
 
@@ -262,4 +289,7 @@ def launch_kwargs() -> dict:
 demo = build_demo()
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    default_id, default_reason = catalog.default_choice()
+    print(f"rmbg: default provider {default_id}: {default_reason}")
     demo.launch(**launch_kwargs())

@@ -1,38 +1,49 @@
-"""The public entry point: remove_background()."""
+"""The public entry point: remove_background().
+
+load -> (validate render options) -> cache -> provider -> render, the same
+path for the Python API, the CLI's batch, rmbg.compare and the web app.
+"""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .cache import MatteCache, default_cache
-from .image.compose import Background, render
+from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .errors import ProviderResponseError
+from .image.compose import check_options, render
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
-from .registry import get_provider
-from .types import Cost, Matte, Result, Seconds
+from .registry import default_provider, get_provider
+from .types import Cost, Matte, RenderOptions, Result, Seconds
 
+# The preferred model of a user who names none. What actually runs is
+# registry.default_provider(): this one when it can run here, else the
+# ungated fallback; the reason is recorded in result.meta["default_reason"].
 DEFAULT_PROVIDER = "rmbg-1.4"
 
 
-def resolve_provider(provider: str | Provider) -> Provider:
-    return get_provider(provider) if isinstance(provider, str) else provider
+def resolve_provider(provider: str | Provider | None) -> tuple[Provider, str]:
+    """(provider, why it was chosen: "" unless it is the default)."""
+    if provider is None:
+        provider_id, reason = default_provider()
+        return get_provider(provider_id), reason
+    return (get_provider(provider) if isinstance(provider, str) else provider), ""
 
 
-def matte_for(
-    loaded: LoadedImage, provider: Provider, *, cache: MatteCache | None = default_cache
-) -> tuple[Matte, bool]:
+def matte_for(loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFAULT) -> tuple[Matte, bool]:
     """The matte of a loaded image through a provider, from the cache when possible.
 
     Returns (matte, cached). A provider's answer of the wrong size or mode is
     an error, never silently resized.
     """
+    store = resolve_cache(cache)
     key = MatteCache.key(loaded.digest, provider.id, provider.options())
-    if cache is not None:
-        hit = cache.get(key)
+    if store is not None:
+        hit = store.get(key)
         if hit is not None:
             return hit, True
     matte = provider.matte(loaded.rgb)
@@ -42,8 +53,8 @@ def matte_for(
             f"returned a {matte.alpha.mode} matte of {matte.alpha.size[0]}x{matte.alpha.size[1]} "
             f"for a {loaded.size[0]}x{loaded.size[1]} image",
         )
-    if cache is not None:
-        cache.put(key, matte)
+    if store is not None:
+        store.put(key, matte)
     return matte, False
 
 
@@ -57,19 +68,22 @@ def combine_alpha(matte: Image.Image, own: Image.Image | None) -> Image.Image:
 
 def remove_background(
     image: ImageInput,
-    provider: str | Provider = DEFAULT_PROVIDER,
+    provider: str | Provider | None = None,
     *,
-    background: Background = None,
+    background: Any = None,
     mask_only: bool = False,
     keep_input_alpha: bool = True,
     max_pixels: int | None = None,
     refine_foreground: bool = False,
-    cache: MatteCache | None = default_cache,
+    cache: CacheArg = DEFAULT,
+    options: RenderOptions | None = None,
 ) -> Result:
     """Remove the background of one image.
 
     image: a path, bytes, a binary file or a PIL image.
-    provider: a registered id ("rmbg-1.4", ...) or a provider object.
+    provider: a registered id ("rmbg-1.4", ...) or a provider object; None
+        = the default (rmbg.default_provider(): the best model that can run
+        here without setup), with the reason in result.meta["default_reason"].
     background: None (transparent), a colour ("#RRGGBB", a CSS name, an RGB
         tuple) or a PIL image (fitted to cover).
     mask_only: return the matte itself as the image.
@@ -78,35 +92,37 @@ def remove_background(
     refine_foreground: estimate the foreground colour of semi-transparent
         edge pixels (rmbg.image.foreground.estimate_foreground) so they lose the old
         background's tint; ignored with mask_only.
-    cache: mattes are cached by (image content, provider, options); pass None
-        to always call the provider. A cached result costs nothing new.
+    cache: mattes are cached by (image content, provider, options) in the
+        default cache; pass a MatteCache of your own, or None to always call
+        the provider. A cached result costs nothing new.
+    options: a RenderOptions instead of background / mask_only / refine_foreground.
+
+    The render options are checked before the image is sent anywhere: a bad
+    colour never costs a paid call.
     """
     start = time.perf_counter()
+    opts = check_options(options or RenderOptions(background, mask_only, refine_foreground))
     loaded = load_image(image, max_pixels=max_pixels)
-    return run_provider(
-        loaded,
-        resolve_provider(provider),
-        background=background,
-        mask_only=mask_only,
-        keep_input_alpha=keep_input_alpha,
-        cache=cache,
-        started=start,
-        refine_foreground=refine_foreground,
-    )
+    chosen, reason = resolve_provider(provider)
+    result = run_provider(loaded, chosen, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,
+                          started=start)
+    if reason:
+        from dataclasses import replace
+
+        result = replace(result, meta={**result.meta, "default_reason": reason})
+    return result
 
 
 def run_provider(
     loaded: LoadedImage,
     provider: Provider,
     *,
-    background: Background = None,
-    mask_only: bool = False,
+    options: RenderOptions | None = None,
     keep_input_alpha: bool = True,
-    cache: MatteCache | None = default_cache,
+    cache: CacheArg = DEFAULT,
     started: float | None = None,
-    refine_foreground: bool = False,
 ) -> Result:
-    """One provider on an already loaded image -> Result (see remove_background).
+    """One provider on an already loaded image -> Result, rendered with `options`.
 
     `started` is the perf_counter() time the caller's work began, so
     Result.seconds.total covers loading too.
@@ -114,7 +130,7 @@ def run_provider(
     start = time.perf_counter() if started is None else started
     matte, cached = matte_for(loaded, provider, cache=cache)
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
-    out = render(loaded.rgb, alpha, background=background, mask_only=mask_only, refine_foreground=refine_foreground)
+    out = render(loaded.rgb, alpha, options=options or RenderOptions())
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost
     return Result(
         image=out,

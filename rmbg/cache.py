@@ -3,7 +3,10 @@
 Key: (image content digest, provider id, provider options). The same image
 through the same paid provider is billed once; re-rendering is free.
 Bound: total bytes of the cached alpha mattes (default 512 MiB, or
-RMBG_CACHE_MB).
+RMBG_CACHE_MB, read when the default cache is first used).
+
+Functions that take a `cache` accept a MatteCache, None (no caching), or
+DEFAULT (the process-wide default_cache(), made on first use).
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from typing import Mapping
+from typing import Final, Literal, Mapping, Union
 
 from .types import Matte
+
+Default = Literal["default"]
+DEFAULT: Final[Default] = "default"
+CacheArg = Union["MatteCache", None, Default]
 
 
 def options_key(options: Mapping[str, object]) -> str:
@@ -30,8 +37,6 @@ class MatteCache:
         self._items: OrderedDict[tuple[str, str, str], Matte] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     @staticmethod
     def key(digest: str, provider_id: str, options: Mapping[str, object]) -> tuple[str, str, str]:
@@ -40,11 +45,8 @@ class MatteCache:
     def get(self, key: tuple[str, str, str]) -> Matte | None:
         with self._lock:
             matte = self._items.get(key)
-            if matte is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
+            if matte is not None:
+                self._items.move_to_end(key)
             return matte
 
     def put(self, key: tuple[str, str, str], matte: Matte) -> None:
@@ -74,4 +76,19 @@ class MatteCache:
         return self._bytes
 
 
-default_cache = MatteCache()
+_default: MatteCache | None = None
+_default_lock = threading.Lock()
+
+
+def default_cache() -> MatteCache:
+    """The process-wide matte cache, made on first use (RMBG_CACHE_MB read then)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MatteCache()
+        return _default
+
+
+def resolve_cache(cache: CacheArg) -> MatteCache | None:
+    """A `cache` argument -> the cache to use (None: no caching)."""
+    return default_cache() if cache == DEFAULT else cache  # type: ignore[return-value]

@@ -16,14 +16,14 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .api import resolve_provider, run_provider
-from .cache import MatteCache, default_cache
-from .image.compose import Background
+from .cache import DEFAULT, CacheArg
+from .image.compose import Background, check_options
 from .errors import RmbgError
 from .image.io import ImageInput, load_image
 from .eval.metrics import iou, mae
 from .providers.base import Provider
 from .providers.local.device import LOCAL_DEVICE_LOCK
-from .types import Result
+from .types import RenderOptions, Result
 
 MAX_PARALLEL_HOSTED = 8
 
@@ -71,20 +71,21 @@ def compare(
     *,
     background: Background = None,
     mask_only: bool = False,
-    cache: MatteCache | None = default_cache,
+    cache: CacheArg = DEFAULT,
     refine_foreground: bool = False,
+    options: RenderOptions | None = None,
 ) -> Comparison:
     """Run every provider on `image`; a provider's RmbgError is recorded in
     `errors` and the others go on. An unreadable image raises at once.
-    refine_foreground: see remove_background."""
+    refine_foreground, options: see remove_background (checked before any provider runs)."""
     start = time.perf_counter()
+    opts = check_options(options or RenderOptions(background, mask_only, refine_foreground))
     loaded = load_image(image)
-    built = [resolve_provider(p) for p in providers]
+    built = [resolve_provider(p)[0] for p in providers]
 
     def one(provider: Provider) -> Result | RmbgError:
         def go() -> Result:
-            return run_provider(loaded, provider, background=background, mask_only=mask_only, cache=cache,
-                                refine_foreground=refine_foreground)
+            return run_provider(loaded, provider, options=opts, cache=cache)
 
         try:
             if provider.kind == "local":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-only use
     from PIL import Image
@@ -134,6 +134,24 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class RenderOptions:
+    """How a matte becomes what a person gets; computed locally, never by a model.
+
+    background: None (transparent cut-out), a colour ("#RRGGBB", a CSS
+        name, an (r, g, b) tuple) or a PIL image (fitted to cover).
+    mask_only: the matte itself (mode L), whatever the background.
+    clean_edges: estimated foreground colours at soft edges instead of the
+        photo's (rmbg.image.foreground), so hair loses the old background's tint.
+    format: "png", "webp" or "jpeg" for encoding (PNG and WebP keep alpha).
+    """
+
+    background: Any = None
+    mask_only: bool = False
+    clean_edges: bool = False
+    format: str = "png"
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of rmbg.remove_background.
 
@@ -154,18 +172,19 @@ class Result:
     cached: bool = False
     meta: Mapping[str, str] = field(default_factory=dict)
 
-    def render(self, background=None, *, mask_only: bool = False, refine_foreground: bool = False) -> "Result":
+    def render(self, background: Any = None, *, mask_only: bool = False, refine_foreground: bool = False,
+               options: RenderOptions | None = None) -> "Result":
         """The same matte with another background or as a mask; never re-runs a model.
 
-        refine_foreground: composite estimated foreground colours (clean edges).
+        `options` (a RenderOptions) wins over the keywords; refine_foreground
+        is RenderOptions.clean_edges.
         """
         from dataclasses import replace
 
         from .image.compose import render
 
-        image = render(self.source, self.alpha, background=background, mask_only=mask_only,
-                       refine_foreground=refine_foreground)
-        return replace(self, image=image)
+        opts = options or RenderOptions(background, mask_only, refine_foreground)
+        return replace(self, image=render(self.source, self.alpha, options=opts))
 
     def encode(self, fmt: str = "png", *, background=None, quality: int = 95) -> bytes:
         """Encode `image` as PNG / WebP (alpha kept) or JPEG (flattened, white by default)."""

@@ -57,6 +57,6 @@ def _fresh_matte_cache():
     """Tests never see mattes cached by other tests."""
     from rmbg.cache import default_cache
 
-    default_cache.clear()
+    default_cache().clear()
     yield
-    default_cache.clear()
+    default_cache().clear()

@@ -26,6 +26,7 @@ from rmbg.providers.base import ProviderStatus  # noqa: E402
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog  # noqa: E402
 from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
 from rmbg.webapp.costs import volume_of  # noqa: E402
+from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
 from rmbg.webapp.session import Budget  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
@@ -332,13 +333,12 @@ def test_keys_never_show_in_a_repr():
 def test_the_spending_cap_stops_a_call_before_it_is_sent(fakes, tmp_path):
     fal, _ = fakes
     fal.reset()
-    config = app_config(*fakes, cap_usd=Decimal("0.03"))
-    store = OutputStore(tmp_path)
+    app = App.create(app_config(*fakes, cap_usd=Decimal("0.03")), store=OutputStore(tmp_path), cache=None)
     keys = Keys(fal=FAL_KEY)
-    session, _ = actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), keys, config, 100, store, cache=None)
+    session, _ = actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), keys, app, 100)
     assert session.hosted_usd == Decimal("0.018")
     with pytest.raises(BudgetError, match=r"spent \$0.0180 of its \$0.03 cap"):
-        actions.remove(session, str(EXAMPLE), "fal-bria", Look(), keys, config, 100, store, cache=None)
+        actions.remove(session, str(EXAMPLE), "fal-bria", Look(), keys, app, 100)
     assert submits(fal) == 1
 
 
@@ -462,3 +462,32 @@ def test_agreement_between_mattes():
     assert [(g.a, g.b) for g in rows] == [("a", "b"), ("a", "c"), ("b", "c")]
     assert rows[0].iou == 0.5 and rows[0].mad == 0.25
     assert rows[1].iou == 0.0 and rows[1].mad == 1.0
+
+
+def test_the_app_keeps_the_input_alpha_like_the_api(tmp_path, u2netp_path):  # noqa: F811
+    """Same input, same options -> same alpha from the app's action and the Python API."""
+    import numpy as np
+
+    import rmbg
+
+    rgba = Image.open(EXAMPLE).convert("RGBA")
+    rgba.putalpha(0)  # an all-transparent input
+    path = tmp_path / "clear.png"
+    rgba.save(path)
+    app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
+    session, shown = actions.remove(Session(), str(path), "u2netp", Look(), Keys(), app, 100)
+    api = rmbg.remove_background(str(path), "u2netp", cache=None)
+    assert np.array_equal(np.asarray(session.last.alpha), np.asarray(api.alpha))
+    assert np.asarray(session.last.alpha).max() == 0
+    with Image.open(shown.file) as download:
+        assert download.mode == "RGBA" and np.asarray(download).max() == 0  # alpha 0 and RGB 0 everywhere
+
+
+def test_a_bad_colour_is_refused_before_the_paid_call(fakes, tmp_path):
+    fal, _ = fakes
+    fal.reset()
+    app = App.create(app_config(*fakes), store=OutputStore(tmp_path), cache=None)
+    with pytest.raises(InvalidImageError, match="zzz"):
+        actions.remove(Session(), str(EXAMPLE), "fal-bria", Look.of("colour", "zzz", None, False, "png"),
+                       Keys(fal=FAL_KEY), app, 100)
+    assert submits(fal) == 0

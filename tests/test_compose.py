@@ -25,10 +25,25 @@ def _alpha(values, size=(4, 2)) -> Image.Image:
 ALPHA = [0, 51, 128, 255, 0, 51, 128, 255]
 
 
-def test_transparent_keeps_rgb_and_sets_alpha():
+def test_transparent_hides_what_it_removes_and_keeps_edge_colours():
     out = render(_solid((10, 20, 30)), _alpha(ALPHA))
     assert out.mode == "RGBA"
-    assert [tuple(p) for p in np.asarray(out).reshape(-1, len(out.getbands()))[:4].tolist()] == [(10, 20, 30, 0), (10, 20, 30, 51), (10, 20, 30, 128), (10, 20, 30, 255)]
+    # alpha 0 -> RGB 0 (the old background is gone); soft pixels keep their colour, not premultiplied
+    assert [tuple(p) for p in np.asarray(out).reshape(-1, len(out.getbands()))[:4].tolist()] == [
+        (0, 0, 0, 0), (10, 20, 30, 51), (10, 20, 30, 128), (10, 20, 30, 255)]
+
+
+@pytest.mark.parametrize("fmt", ["png", "webp"])
+def test_encoded_cutouts_carry_no_rgb_under_alpha_zero(fmt):
+    """Whatever made the RGBA image, the file has RGB 0 wherever alpha is 0."""
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rgba[..., 3] < 100, 0, rgba[..., 3])
+    decoded = np.asarray(Image.open(io.BytesIO(encode(Image.fromarray(rgba, "RGBA"), fmt))))
+    hidden = decoded[..., 3] == 0
+    assert hidden.any() and (decoded[hidden][:, :3] == 0).all()
+    visible = ~hidden
+    assert np.array_equal(decoded[visible], rgba[visible])  # lossless, colours kept
 
 
 @pytest.mark.parametrize(
@@ -167,7 +182,9 @@ def test_refined_composite_has_less_of_the_old_background():
     assert clean[ramp, 1].mean() < 12 and clean[ramp, 1].max() <= 15
     cut = render(image, alpha, refine_foreground=True)
     assert cut.mode == "RGBA" and cut.getchannel("A").tobytes() == alpha.tobytes()
-    assert np.array_equal(np.asarray(cut)[..., :3], np.asarray(estimate_foreground(image, alpha)))
+    visible = np.asarray(alpha) > 0  # under alpha 0 the cut-out carries RGB 0
+    assert np.array_equal(np.asarray(cut)[..., :3][visible], np.asarray(estimate_foreground(image, alpha))[visible])
+    assert (np.asarray(cut)[~visible] == 0).all()
 
 
 def test_only_the_soft_region_is_computed_and_the_result_is_the_same():

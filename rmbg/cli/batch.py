@@ -33,12 +33,11 @@ from typing import Callable, Literal, Optional, Sequence
 
 from ..api import run_provider
 from ..cache import MatteCache
-from ..image.compose import Background
 from ..image.io import is_image_file
 from ..errors import RmbgError
 from ..image.io import load_image
 from ..providers.base import Provider
-from ..types import Cost
+from ..types import Cost, RenderOptions
 
 Status = Literal["done", "skipped", "failed", "not_run"]
 MANIFEST = "manifest.csv"
@@ -76,16 +75,13 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Settings:
-    """How to render and run. fmt: png, webp or jpg; max_cost: USD or None;
-    refine_foreground: clean edge colours (rmbg.image.foreground.estimate_foreground)."""
+    """How to render (render: background, mask, clean edges, format) and run
+    (overwrite, jobs in flight for a hosted provider, max_cost in USD or None)."""
 
-    background: Background = None
-    mask_only: bool = False
-    fmt: str = "png"
+    render: RenderOptions = RenderOptions()
     overwrite: bool = False
     jobs: int = 1
     max_cost: Optional[Decimal] = None
-    refine_foreground: bool = False
 
 
 def _display(path: Path) -> str:
@@ -172,9 +168,8 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
     """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
     try:
         loaded = load_image(item.source)
-        result = run_provider(loaded, provider, background=settings.background, mask_only=settings.mask_only,
-                              cache=cache, refine_foreground=settings.refine_foreground)
-        data = result.encode(settings.fmt)
+        result = run_provider(loaded, provider, options=settings.render, cache=cache)
+        data = result.encode(settings.render.format)
         write_atomic(item.output, data)
     except RmbgError as exc:
         return Outcome(item, "failed", error=str(exc))

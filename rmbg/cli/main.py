@@ -27,7 +27,7 @@ from ..image.compose import parse_colour
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..registry import default_provider, get_provider, list_providers
-from ..types import format_usd
+from ..types import RenderOptions, format_usd
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}
 
@@ -154,8 +154,8 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         return 2
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
-    settings = batch.Settings(background, args.mask_only, args.format, args.overwrite, jobs, args.max_cost,
-                              refine_foreground=args.refine_edges)
+    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format)
+    settings = batch.Settings(render, args.overwrite, jobs, args.max_cost)
     progress = Progress(len(items), err)
     start = time.perf_counter()
     with batch.Manifest(out_dir, provider.id) as manifest:

@@ -110,7 +110,7 @@ def evaluate(
     One image that fails is recorded with its error and the rest go on.
     """
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
-    provs = [resolve_provider(p) for p in providers]
+    provs = [resolve_provider(p)[0] for p in providers]
     if max_cost is not None:
         expected = estimate_cost(len(dataset), provs)
         if expected > Decimal(max_cost):

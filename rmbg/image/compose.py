@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageColor, PngImagePlugin
 
 from ..errors import InvalidImageError
+from ..types import RenderOptions
 from .foreground import check_alpha, estimate_foreground
 
 Colour = tuple[int, int, int]
@@ -73,30 +74,52 @@ def render(
     background: Background = None,
     mask_only: bool = False,
     refine_foreground: bool = False,
+    options: RenderOptions | None = None,
 ) -> Image.Image:
     """Compose an output from an RGB image and its matte.
 
-    background None -> RGBA cut-out (RGB kept, A = alpha); a colour -> RGB on
-    that colour; an image -> RGB on that image fitted to cover.
+    `options` (a RenderOptions) wins over the keywords, which build one:
+    background None -> RGBA cut-out (A = alpha; RGB 0 where alpha is 0, so
+    nothing of the removed background survives); a colour -> RGB on that
+    colour; an image -> RGB on that image fitted to cover.
     mask_only -> the matte itself (mode L), whatever the background.
-    refine_foreground -> use estimate_foreground() instead of the image's
-    colours (cut-out RGB and composite), so edges lose the old background's
-    tint; ignored with mask_only.
+    refine_foreground (clean_edges) -> estimate_foreground() colours instead of
+    the image's (cut-out RGB and composite), so edges lose the old
+    background's tint; ignored with mask_only.
     """
+    opts = options or RenderOptions(background, mask_only, refine_foreground)
     check_alpha(image, alpha)
-    if mask_only:
+    if opts.mask_only:
         return alpha.copy()
-    rgb = estimate_foreground(image, alpha) if refine_foreground else image.convert("RGB")
-    if background is None:
-        out = rgb.copy()
-        out.putalpha(alpha)
-        return out
-    if isinstance(background, Image.Image):
-        bg = np.asarray(fit_cover(background, rgb.size))
+    rgb = estimate_foreground(image, alpha) if opts.clean_edges else image.convert("RGB")
+    if opts.background is None:
+        return cutout(rgb, alpha)
+    if isinstance(opts.background, Image.Image):
+        bg = np.asarray(fit_cover(opts.background, rgb.size))
     else:
-        colour = parse_colour(background)
+        colour = parse_colour(opts.background)
         bg = np.broadcast_to(np.array(colour, dtype=np.uint8), (rgb.size[1], rgb.size[0], 3))
     return Image.fromarray(_blend(np.asarray(rgb), bg, np.asarray(alpha)), "RGB")
+
+
+def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
+    """RGBA with A = alpha and RGB 0 under alpha 0: what is removed stays removed.
+
+    Semi-transparent pixels keep their colour (not premultiplied), so edges
+    do not darken when the cut-out is composited later.
+    """
+    arr = np.dstack([np.asarray(rgb.convert("RGB")), np.asarray(alpha)])
+    arr[arr[..., 3] == 0] = 0
+    return Image.fromarray(arr, "RGBA")
+
+
+def check_options(options: RenderOptions) -> RenderOptions:
+    """Validate render options before any work (and any paid call): the
+    colour parses, the format is known. Returns them unchanged."""
+    if options.background is not None and not isinstance(options.background, Image.Image):
+        parse_colour(options.background)
+    normalise_format(options.format)
+    return options
 
 
 def format_from_path(path) -> str:
@@ -129,6 +152,8 @@ def encode(
     """
     pil_format = normalise_format(fmt)
     buf = io.BytesIO()
+    if image.mode == "RGBA" and pil_format != "JPEG":
+        image = cutout(image, image.getchannel("A"))  # whatever made it: no RGB under alpha 0
     if pil_format == "JPEG":
         if image.mode in ("RGBA", "LA"):
             bg = WHITE if background is None else background

@@ -14,14 +14,14 @@ from typing import Callable
 from PIL import Image
 
 from ..api import remove_background
-from ..cache import MatteCache, default_cache
 from ..errors import InvalidImageError
 from ..providers.base import Provider
+from ..types import Result
 from .catalog import Keys, build_provider, close
-from .config import AppConfig
+from .context import App
 from .costs import cost_markdown
 from .guard import Guarded
-from .look import Look, OutputStore, download, preview_of, shown, shrink
+from .look import Look, download, preview_of, shown, shrink
 from .session import Budget, Session
 
 Report = Callable[[str], None]
@@ -49,65 +49,79 @@ def stem_of(image) -> str:
     return Path(image).stem if isinstance(image, (str, os.PathLike)) else "image"
 
 
+def require_image(image) -> None:
+    """The one 'nothing uploaded' message of both tabs."""
+    if image is None or (isinstance(image, str) and not image):
+        raise InvalidImageError("Upload an image first (or pick one of the examples).")
+
+
+def record(session: Session, result: Result, kind: str) -> Session:
+    """The session after one provider run: its charge, and its measured speed (local)."""
+    session = session.charged(result.cost, kind)
+    if kind == "local" and not result.cached:
+        session = session.measured_with(result.provider, result.seconds.model, result.meta.get("device", "cpu"))
+    return session
+
+
 def remove(
     session: Session,
     image,
     provider_id: str,
     look: Look,
     keys: Keys,
-    config: AppConfig,
+    app: App,
     volume: int,
-    store: OutputStore,
     *,
     report: Report | None = None,
-    cache: MatteCache | None = default_cache,
 ) -> tuple[Session, Shown]:
-    """Run one provider on one image (a path or PIL image) and show it.
+    """Run one provider on one image (a path or PIL image) and show it, rendered once.
 
-    Raises an RmbgError (bad image, missing key, spending cap, provider
-    failure) with a message for a person.
+    Every option is checked before the provider is called. Raises an
+    RmbgError (bad image, missing key, spending cap, provider failure) with a
+    message for a person.
     """
-    if image is None or (isinstance(image, str) and not image):
-        raise InvalidImageError("Upload an image first (or pick one of the examples).")
-    provider = build_provider(provider_id, keys, config)
+    require_image(image)
+    options = look.options()  # a bad colour or background image fails here, before any paid call
+    provider = build_provider(provider_id, keys, app.config)
     on_start = (lambda p: report(waiting_text(p))) if report else None
     try:
-        result = remove_background(image, Guarded(provider, Budget(session, config.cap_usd), on_start), cache=cache)
+        guarded = Guarded(provider, Budget(session, app.config.cap_usd), on_start)
+        result = remove_background(image, guarded, options=options, cache=app.cache)
     finally:
         close(provider)
-    session = session.charged(result.cost, provider.kind)
-    if provider.kind == "local" and not result.cached:
-        session = session.measured_with(provider.id, result.seconds.model, result.meta.get("device", "cpu"))
+    session = record(session, result, provider.kind)
     session = replace(session, last=result, last_name=stem_of(image), last_label=provider.label)
-    return session, show(session, look, config, volume, store)
+    return session, show(session, look, app, volume, rendered=result)
 
 
-def show(session: Session, look: Look, config: AppConfig, volume: int, store: OutputStore) -> Shown:
-    """Render the session's last result with `look` (no provider call)."""
+def show(session: Session, look: Look, app: App, volume: int, rendered: Result | None = None) -> Shown:
+    """The session's last result with `look` (no provider call); `rendered`
+    when it was already rendered with this look."""
     result = session.last
     if result is None:
         raise InvalidImageError("Remove a background first.")
-    rendered = shown(result, look)
+    rendered = rendered or shown(result, look)
+    side = app.config.max_preview_side
     return Shown(
-        before=shrink(result.source, config.max_preview_side),
-        after=preview_of(rendered, look, config.max_preview_side),
-        file=download(rendered, look, session.last_name, store),
-        cost_line=cost_markdown(result, session.last_label, session, config.cap_usd, volume),
+        before=shrink(result.source, side),
+        after=preview_of(rendered, look, side),
+        file=download(rendered, look, session.last_name, app.store),
+        cost_line=cost_markdown(result, session.last_label, session, app.config.cap_usd, volume),
     )
 
 
-def rerender(session: Session, look: Look, config: AppConfig, volume: int, store: OutputStore) -> Shown | None:
+def rerender(session: Session, look: Look, app: App, volume: int) -> Shown | None:
     """The last result with a new look; None when nothing has been run yet."""
     if session.last is None:
         return None
-    return show(session, look, config, volume, store)
+    return show(session, look, app, volume)
 
 
-def cost_line(session: Session, config: AppConfig, volume: int) -> str | None:
+def cost_line(session: Session, app: App, volume: int) -> str | None:
     """Only the cost line (the projection volume changed); None before a run."""
     if session.last is None:
         return None
-    return cost_markdown(session.last, session.last_label, session, config.cap_usd, volume)
+    return cost_markdown(session.last, session.last_label, session, app.config.cap_usd, volume)
 
 
 def safe_message(exc: BaseException, keys: Keys) -> str:

@@ -15,12 +15,12 @@ from typing import Callable, Mapping
 
 from PIL import Image
 
-from ..cache import MatteCache, default_cache
 from ..compare import PairAgreement, compare
-from ..errors import InvalidImageError, RmbgError
+from ..errors import RmbgError
 from ..types import Result
+from .actions import record, require_image
 from .catalog import Keys, build_provider, close
-from .config import AppConfig
+from .context import App
 from .guard import Guarded
 from .look import Look, preview_of, shown
 from .session import Budget, Session
@@ -59,11 +59,13 @@ def caption(result: Result, label: str) -> str:
     return f"{label} · {timing} · {cost}"
 
 
-def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE) -> CompareView:
-    """What the tab shows for `look` (background/mask); no provider call."""
+def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, rendered: bool = False) -> CompareView:
+    """What the tab shows for `look` (background/mask); no provider call.
+    rendered: the results' images already have this look (just compared with it)."""
     gallery, table = [], []
     for pid, result in compared.results.items():
-        gallery.append((preview_of(shown(result, look), look, max_side), caption(result, compared.labels[pid])))
+        image = result if rendered else shown(result, look)
+        gallery.append((preview_of(image, look, max_side), caption(result, compared.labels[pid])))
         cost = "free (cached)" if result.cost.source == "free" else result.cost.label()
         table.append([pid, "cached" if result.cached else f"{result.seconds.model:.2f}", cost, "ok"])
     for pid, message in compared.failures.items():
@@ -93,11 +95,10 @@ def run(
     image,
     provider_ids,
     keys: Keys,
-    config: AppConfig,
+    app: App,
     look: Look = Look(),
     *,
     report: Report | None = None,
-    cache: MatteCache | None = default_cache,
 ) -> tuple[Session, CompareView]:
     """Compare providers on one image (a path or PIL image).
 
@@ -105,16 +106,16 @@ def run(
     fails is listed with its reason; the others still run. The spending cap
     covers the whole comparison.
     """
-    if image is None or (isinstance(image, str) and not image):
-        raise InvalidImageError("Upload an image first (or pick one of the examples).")
+    require_image(image)
     ids = list(dict.fromkeys(provider_ids or []))
     if len(ids) < 2:
         raise RmbgError("Tick at least two providers to compare.")
-    budget = Budget(session, config.cap_usd)
+    options = look.options()  # checked before any provider runs
+    budget = Budget(session, app.config.cap_usd)
     built, failures, labels = [], {}, {}
     for pid in ids:
         try:
-            provider = build_provider(pid, keys, config)
+            provider = build_provider(pid, keys, app.config)
         except RmbgError as exc:
             failures[pid], labels[pid] = str(exc), pid
             continue
@@ -123,7 +124,7 @@ def run(
     if report:
         report(f"Running {len(built)} providers…")
     try:
-        comparison = compare(image, [Guarded(p, budget) for p in built], cache=cache)
+        comparison = compare(image, [Guarded(p, budget) for p in built], cache=app.cache, options=options)
     finally:
         for provider in built:
             close(provider)
@@ -131,12 +132,10 @@ def run(
     failures.update({pid: str(err) for pid, err in comparison.errors.items()})
     kinds = {p.id: p.kind for p in built}
     for pid, result in results.items():
-        session = session.charged(result.cost, kinds[pid])
-        if kinds[pid] == "local" and not result.cached:
-            session = session.measured_with(pid, result.seconds.model, result.meta.get("device", "cpu"))
+        session = record(session, result, kinds[pid])
     ordered = {pid: results[pid] for pid in ids if pid in results}
     source = next(iter(ordered.values())).source if ordered else None
     compared = Compared(source, ordered, {pid: failures[pid] for pid in ids if pid in failures}, labels,
                         comparison.agreement)
     session = replace(session, comparison=compared)
-    return session, view(compared, look)
+    return session, view(compared, look, rendered=True)

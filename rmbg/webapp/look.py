@@ -21,7 +21,7 @@ from PIL import Image
 from ..image.compose import Background, parse_colour, preview, render
 from ..errors import InvalidImageError
 from ..image.io import load_image
-from ..types import Result
+from ..types import RenderOptions, Result
 
 BackgroundKind = Literal["transparent", "colour", "image"]
 BACKGROUNDS: tuple[BackgroundKind, ...] = ("transparent", "colour", "image")
@@ -59,6 +59,10 @@ class Look:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
         return cls(background, colour or "#ffffff", image or None, bool(mask_only), fmt, bool(refine))
 
+    def options(self) -> RenderOptions:
+        """These choices as the render options every part of rmbg takes."""
+        return RenderOptions(self.backdrop(), self.mask_only, self.refine, self.fmt)
+
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""
         if self.background == "colour":
@@ -89,7 +93,7 @@ def shrink(image: Image.Image, max_side: int) -> Image.Image:
 
 def shown(result: Result, look: Look) -> Result:
     """The result rendered with this look (no model run)."""
-    return result.render(look.backdrop(), mask_only=look.mask_only, refine_foreground=look.refine)
+    return result.render(options=look.options())
 
 
 def preview_of(rendered: Result, look: Look, max_side: int) -> Image.Image:
