@@ -1,10 +1,11 @@
-"""Time one forward pass of our RMBG-2.0 network (BiRefNet, Swin-L) on CPU.
+"""Time one forward pass of our BiRefNet network (RMBG-2.0 / BiRefNet: Swin-L; BiRefNet_lite: Swin-T) on CPU.
 
 Random weights (speed does not depend on the values), fp32, batch 1,
 torch.inference_mode. Each size runs in a fresh child process so that its
 peak RSS (resource.getrusage ru_maxrss) belongs to that size alone.
 
     python benchmarks/rmbg20_forward.py --sizes 512 1024 --threads 2 --repeats 1
+    python benchmarks/rmbg20_forward.py --backbone swin_t --sizes 1024 --repeats 3   # birefnet-lite
 
 Prints a Markdown table: size, seconds per forward (each repeat), the time
 spent in the backbone (both passes), squeeze block, decoder and, inside those,
@@ -35,7 +36,7 @@ def _rss_mib(which: str) -> float:
     return float("nan")
 
 
-def _child(size: int, threads: int, repeats: int, attention: str) -> dict:
+def _child(size: int, threads: int, repeats: int, attention: str, backbone: str) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
 
@@ -44,7 +45,7 @@ def _child(size: int, threads: int, repeats: int, attention: str) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_birefnet(attention)
+    model = build_birefnet(attention, backbone=backbone)
     built_rss = _rss_mib("now")
 
     parts = {"backbone": 0.0, "squeeze": 0.0, "decoder": 0.0, "deform": 0.0}
@@ -77,7 +78,7 @@ def _child(size: int, threads: int, repeats: int, attention: str) -> dict:
         assert torch.isfinite(outs[-1]).all()
     per_run = {k: v / repeats for k, v in parts.items()}
     return {
-        "size": size, "threads": threads, "attention": attention, "seconds": seconds,
+        "size": size, "threads": threads, "attention": attention, "backbone": backbone, "seconds": seconds,
         "parts": per_run, "built_rss_mib": built_rss, "peak_rss_mib": _rss_mib("peak"),
         "torch": torch.__version__, "deform_backend": "torchvision" if deform.torchvision_deform_conv2d() else "pure",
     }
@@ -89,18 +90,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--attention", choices=["sdpa", "plain"], default="sdpa")
+    parser.add_argument("--backbone", choices=["swin_l", "swin_t"], default="swin_l")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child, args.threads, args.repeats, args.attention)))
+        print(json.dumps(_child(args.child, args.threads, args.repeats, args.attention, args.backbone)))
         return
     rows = []
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--child", str(size), "--threads", str(args.threads),
-               "--repeats", str(args.repeats), "--attention", args.attention]
+               "--repeats", str(args.repeats), "--attention", args.attention, "--backbone", args.backbone]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(f"torch {rows[0]['torch']}, {args.threads} threads, attention={args.attention}, "
+    import platform
+
+    flags = sorted({f for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
+                    for f in line.split(":")[1].split() if f.startswith(("avx512", "amx", "avx2"))})
+    print(f"CPU: {platform.processor() or platform.machine()}, flags: {' '.join(flags) or 'none of avx2/avx512/amx'}")
+    print(f"backbone {args.backbone}, torch {rows[0]['torch']}, {args.threads} threads, attention={args.attention}, "
           f"deformable conv: {rows[0]['deform_backend']}\n")
     print("| input | forward s | backbone x2 s | squeeze s | decoder s | of which deform s "
           "| RSS after build MiB | peak RSS MiB |")

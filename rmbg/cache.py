@@ -91,4 +91,4 @@ def default_cache() -> MatteCache:
 
 def resolve_cache(cache: CacheArg) -> MatteCache | None:
     """A `cache` argument -> the cache to use (None: no caching)."""
-    return default_cache() if cache == DEFAULT else cache  # type: ignore[return-value]
+    return default_cache() if isinstance(cache, str) else cache

@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-only use
+    import os
+
     from PIL import Image
 
 CostSource = Literal["reported", "estimated", "compute", "free"]
@@ -186,13 +188,14 @@ class Result:
         opts = options or RenderOptions(background, mask_only, refine_foreground)
         return replace(self, image=render(self.source, self.alpha, options=opts))
 
-    def encode(self, fmt: str = "png", *, background=None, quality: int = 95) -> bytes:
+    def encode(self, fmt: str = "png", *, background: Any = None, quality: int = 95) -> bytes:
         """Encode `image` as PNG / WebP (alpha kept) or JPEG (flattened, white by default)."""
         from .image.compose import encode
 
         return encode(self.image, fmt, background=background, quality=quality, meta=self.provenance())
 
-    def save(self, path, fmt: str | None = None, *, background=None, quality: int = 95) -> None:
+    def save(self, path: "str | os.PathLike[str]", fmt: str | None = None, *, background: Any = None,
+             quality: int = 95) -> None:
         from .image.compose import format_from_path
 
         data = self.encode(fmt or format_from_path(path), background=background, quality=quality)

@@ -14,6 +14,7 @@ the old background's halo on a new background.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
@@ -122,7 +123,7 @@ def check_options(options: RenderOptions) -> RenderOptions:
     return options
 
 
-def format_from_path(path) -> str:
+def format_from_path(path: "str | os.PathLike[str]") -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         raise InvalidImageError(f"Cannot tell the output format from {Path(path).name!r}: use .png, .webp or .jpg.")

@@ -189,10 +189,10 @@ class DeformableConv2d(nn.Module):
         taps = kernel_size * kernel_size
         self.offset_conv = nn.Conv2d(in_channels, 2 * taps, kernel_size, stride, padding, bias=True)
         nn.init.zeros_(self.offset_conv.weight)
-        nn.init.zeros_(self.offset_conv.bias)
+        nn.init.zeros_(self.offset_conv.bias)  # type: ignore[arg-type]  # made with bias=True
         self.modulator_conv = nn.Conv2d(in_channels, taps, kernel_size, stride, padding, bias=True)
         nn.init.zeros_(self.modulator_conv.weight)
-        nn.init.zeros_(self.modulator_conv.bias)
+        nn.init.zeros_(self.modulator_conv.bias)  # type: ignore[arg-type]  # made with bias=True
         self.regular_conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

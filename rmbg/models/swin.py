@@ -92,7 +92,8 @@ class WindowAttention(nn.Module):
     def position_bias(self) -> torch.Tensor:
         """[heads, N, N] bias gathered from the table."""
         n = self.window * self.window
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        index = self.get_buffer("relative_position_index")
+        bias = self.relative_position_bias_table[index.view(-1)]
         return bias.view(n, n, -1).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:

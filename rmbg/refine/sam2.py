@@ -230,7 +230,7 @@ class Sam2Provider:
         from ..providers.local.hf_transformers import source_status
 
         state, message = source_status(self.picker.model, self.picker.revision)
-        return ProviderStatus(state, message)  # type: ignore[arg-type]
+        return ProviderStatus(state, message)
 
     def estimate(self) -> Cost:
         return Cost.free("local compute; estimate after a run")

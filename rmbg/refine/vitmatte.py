@@ -110,7 +110,7 @@ class VitMatteRefiner:
         from ..providers.local.hf_transformers import source_status
 
         state, message = source_status(self.model, self.revision)
-        return ProviderStatus(state, message)  # type: ignore[arg-type]
+        return ProviderStatus(state, message)
 
     def network(self) -> Any:
         """The loaded VitMatteForImageMatting (loads on first use, once per process)."""

@@ -35,7 +35,7 @@ class Compared:
     """A comparison kept in the session. results and failures are keyed by
     provider id in the order asked; failures hold a readable message."""
 
-    source: Image.Image
+    source: Image.Image | None
     results: Mapping[str, Result]
     failures: Mapping[str, str]
     labels: Mapping[str, str]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..pricing import REFERENCE_MONTHLY_VOLUME
 
@@ -46,9 +46,9 @@ class AppConfig:
     max_preview_side: int = 1600
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "AppConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
         env = os.environ if environ is None else environ
-        values = {"allow_server_keys": server_keys_allowed(env), "cap_usd": cap_from_env(env)}
+        values: dict[str, Any] = {"allow_server_keys": server_keys_allowed(env), "cap_usd": cap_from_env(env)}
         values.update(overrides)
         return cls(**values)
 

@@ -26,7 +26,7 @@ def on_zerogpu(fn: Callable) -> Callable:
     """`spaces.GPU(fn)` where the `spaces` package exists (Hugging Face
     ZeroGPU); elsewhere `fn` unchanged."""
     try:
-        import spaces  # type: ignore[import-not-found]
+        import spaces
     except ImportError:
         return fn
     return spaces.GPU(duration=GPU_SECONDS)(fn)

@@ -176,7 +176,7 @@ def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str)
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ProviderResponseError(

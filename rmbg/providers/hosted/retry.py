@@ -11,7 +11,7 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,11 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     @classmethod
-    def immediate(cls, max_attempts: int = 3, deadline_s: float = 10.0, **overrides) -> "RetryPolicy":
+    def immediate(cls, max_attempts: int = 3, deadline_s: float = 10.0, **overrides: Any) -> "RetryPolicy":
         """Zero backoff, zero poll waits (tests). Retry-After is still honoured
         through `sleep`; pass a recording `sleep` to see it."""
-        values = dict(base_delay=0.0, max_delay=0.0, jitter=0.0, poll_interval=0.0, max_poll_interval=0.0)
+        values: dict[str, Any] = dict(base_delay=0.0, max_delay=0.0, jitter=0.0, poll_interval=0.0,
+                                      max_poll_interval=0.0)
         values.update(overrides)
         return cls(max_attempts=max_attempts, deadline_s=deadline_s, **values)
 

@@ -157,7 +157,7 @@ class RunwareRemoveBackground(HostedProvider):
         """Our task's result item; errors for our task (or for no task) raise."""
         if not isinstance(body, dict):
             raise ProviderResponseError(self.id, "the response is not a JSON object.", excerpt=excerpt(str(body)[:400]))
-        data = body.get("data") if isinstance(body.get("data"), list) else []
+        data: list = body["data"] if isinstance(body.get("data"), list) else []
         ours = [i for i in data if isinstance(i, dict) and i.get("taskUUID") == task_uuid]
         errors = [e for e in _error_list(body) if e.get("taskUUID") in (None, task_uuid)]
         errors += [_item_error(i) for i in ours if i.get("status") == "error"]
@@ -205,7 +205,7 @@ def _error_list(body: dict) -> list[dict]:
 
 
 def _item_error(item: dict) -> dict:
-    inner = item.get("error") if isinstance(item.get("error"), dict) else {}
+    inner: dict = item["error"] if isinstance(item.get("error"), dict) else {}
     return {"code": inner.get("code", "error"), "message": inner.get("message", ""), "taskUUID": item.get("taskUUID")}
 
 
@@ -247,15 +247,16 @@ def code_error(provider_id: str, error: dict, secrets=(), status: int | None = N
     """The ProviderHTTPError for a Runware error item, by its `code`."""
     code = str(error.get("code") or "")
     reason = scrub(_describe(error), secrets)
-    kw = {"status": status, "excerpt": reason}
     for codes, cls, text in _CODE_CLASSES:
         if code in codes:
-            return cls(provider_id, text.format(r=reason), **kw)
+            return cls(provider_id, text.format(r=reason), status=status, excerpt=reason)
+    kind: type[ProviderHTTPError] = ProviderHTTPError
+    message = f"failed: {reason}"
     if code.startswith(("invalid", "missing", "unsupported", "unknown")) or code in ("contentPolicyViolation", "nsfwContentDetected"):
-        return ProviderRejectedError(provider_id, f"rejected the image: {reason}", **kw)
-    if code.startswith("provider"):
-        return ProviderUnavailableError(provider_id, f"failed on the provider's side: {reason}. Try again later.", **kw)
-    return ProviderHTTPError(provider_id, f"failed: {reason}", **kw)
+        kind, message = ProviderRejectedError, f"rejected the image: {reason}"
+    elif code.startswith("provider"):
+        kind, message = ProviderUnavailableError, f"failed on the provider's side: {reason}. Try again later."
+    return kind(provider_id, message, status=status, excerpt=reason)
 
 
 def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):

@@ -226,7 +226,7 @@ def rmbg14_onnx(
     """RMBG-1.4 through BRIA's ONNX exports (onnx/model*.onnx, same Hub revision)
     or a local .onnx file. The graph has dynamic spatial dims, so input_size
     may be changed."""
-    spec = RMBG_14 if input_size is None else dataclasses.replace(RMBG_14, input_size=tuple(input_size))
+    spec = RMBG_14 if input_size is None else dataclasses.replace(RMBG_14, input_size=(int(input_size[0]), int(input_size[1])))
     wants_gpu = device.startswith("cuda")
     chosen = _resolved_precision(precision, "cuda" if wants_gpu else "cpu")
     hub_file = spec.onnx_files[chosen]

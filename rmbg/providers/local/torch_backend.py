@@ -79,7 +79,7 @@ class LocalProvider:
         dynamic: bool = False,
     ):
         if input_size is not None:
-            spec = dataclasses.replace(spec, input_size=tuple(input_size))
+            spec = dataclasses.replace(spec, input_size=(int(input_size[0]), int(input_size[1])))
         self.spec = spec
         self.id = spec.id
         self.label = spec.label
@@ -213,7 +213,8 @@ def rmbg14(
 
     if choose_rmbg14_backend(backend, weights=weights, device=device, precision=precision) == "onnx":
         return rmbg14_onnx(
-            weights=weights, device=device, precision=precision, input_size=input_size, token=token, threads=threads
+            weights=weights, device=device, precision=precision,  # type: ignore[arg-type]  # checked there
+            input_size=input_size, token=token, threads=threads
         )
     return LocalProvider(
         RMBG_14, _build_isnet, weights=weights, device=device, precision=precision, input_size=input_size, token=token
