@@ -207,7 +207,7 @@ def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.Checkb
             image = image_input("Image", "compare-image", 300)
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
             providers = gr.CheckboxGroup(catalog.choices(Keys(), app.config),
-                                         value=comparing.default_selection(default_id),
+                                         value=comparing.default_selection(default_id, Keys(), app.config),
                                          label="Providers", elem_id="compare-providers")
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
             with gr.Group():

@@ -135,7 +135,7 @@ def test_remove_then_restyle_without_a_second_call(page_and_fakes):
     shot(page, "remove-colour.png")
 
 
-def test_compare_two_providers(page_and_fakes):
+def test_compare_ticks_the_ready_free_model_and_adds_a_hosted_one(page_and_fakes):
     from playwright.sync_api import expect
 
     page, fal, _ = page_and_fakes
@@ -144,7 +144,9 @@ def test_compare_two_providers(page_and_fakes):
     page.locator("#compare-image input[type=file]").set_input_files(str(EXAMPLE))
     expect(page.locator("#compare-image img")).to_have_count(1)
     boxes = page.locator("#compare-providers")
-    boxes.get_by_label("BRIA RMBG-1.4 (IS-Net, local) — ready").check()
+    # ticked on arrival: every local model that is ready and free here (here only RMBG-1.4 has weights)
+    expect(boxes.get_by_label("BRIA RMBG-1.4 (IS-Net, local) — ready")).to_be_checked()
+    expect(boxes.get_by_label("U2-Net-p (tiny, ungated, Apache-2.0) — unavailable")).not_to_be_checked()
     boxes.get_by_label("fal.ai · Bria RMBG 2.0 — ready").check()  # "ready": the key is in the page
     page.locator("#compare-run").click()
 

@@ -141,7 +141,7 @@ def test_every_registered_provider_keeps_the_contract(provider_id, env):
     try:
         assert isinstance(provider, Provider)
         assert (provider.id, provider.kind) == (provider_id, declared.kind)
-        assert provider.label and declared.label and declared.licence
+        assert provider.label == declared.label and declared.licence
         status = provider.status()
         assert isinstance(status, ProviderStatus) and status.ready, status
         options = provider.options()

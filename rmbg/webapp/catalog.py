@@ -116,14 +116,11 @@ def provider_status(provider_id: str, keys: Keys, config: AppConfig) -> Provider
 
 
 def label_of(provider_id: str, config: AppConfig) -> str:
+    """The declared label (rmbg.registry), or the id of an undeclared provider."""
     try:
-        provider = get_provider(provider_id, **config.config_for(provider_id))
+        return info(provider_id).label
     except RmbgError:
         return provider_id
-    try:
-        return provider.label
-    finally:
-        close(provider)
 
 
 def status_text(status: ProviderStatus) -> str:

@@ -19,7 +19,9 @@ from ..compare import PairAgreement, compare
 from ..errors import RmbgError
 from ..types import Result
 from .actions import record, require_image
-from .catalog import Keys, build_provider, close
+from ..registry import declarations
+from .catalog import Keys, build_provider, close, provider_status
+from .config import AppConfig
 from .context import App
 from .guard import Guarded
 from .look import Look, preview_of, shown
@@ -82,9 +84,19 @@ def pair(compared: Compared, a: str, b: str, look: Look, max_side: int) -> tuple
     return first, second
 
 
-def default_selection(default_id: str) -> list[str]:
-    """Providers ticked when the page opens: the default one."""
-    return [default_id]
+def default_selection(default_id: str, keys: Keys, config: AppConfig, at_least: int = 3) -> list[str]:
+    """Providers ticked when the page opens, so the first click compares something:
+    every local model that is ready and free here and answers in seconds (not
+    "slow"), then the fastest slow ones until there are `at_least`; the default first."""
+    quick, slow = [], []
+    for declared in declarations():
+        if declared.kind != "local" or not declared.compare_by_default:
+            continue
+        status = provider_status(declared.id, keys, config)
+        if status.ready:
+            (slow if status.slow else quick).append(declared.id)
+    chosen = quick + slow[: max(0, at_least - len(quick))]
+    return sorted(chosen, key=lambda pid: pid != default_id)
 
 
 Report = Callable[[str], None]
