@@ -16,7 +16,9 @@ import gradio as gr
 
 from rmbg.errors import RmbgError
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
+from gradio.utils import get_upload_folder
 from rmbg.webapp.context import App
+from rmbg.webapp.look import OutputStore
 from rmbg.webapp.costs import volume_of
 
 log = logging.getLogger("rmbg.app")
@@ -83,7 +85,7 @@ def readable_errors(fn):
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
-    app = App.create(config)
+    app = App.create(config, store=OutputStore(get_upload_folder()))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
     with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=(3600, 3600)) as demo:

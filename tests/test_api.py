@@ -147,16 +147,6 @@ def test_registered_ids_are_kebab_case():
         assert pid == pid.lower() and " " not in pid and "_" not in pid
 
 
-def test_importing_rmbg_is_light():
-    code = (
-        "import sys, rmbg; "
-        "heavy = [m for m in ('torch', 'gradio', 'httpx', 'onnxruntime', 'matplotlib') if m in sys.modules]; "
-        "print(','.join(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
-
-
 def test_clean_edge_colours_reuse_the_matte_and_never_call_the_provider():
     from rmbg.compare import compare
     from rmbg.image.compose import render

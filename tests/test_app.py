@@ -398,13 +398,30 @@ def test_download_names():
     assert file_name("", Look(mask_only=True, fmt="jpeg")) == "image-mask.jpg"
 
 
-def test_old_download_files_are_pruned(tmp_path):
-    store = OutputStore(tmp_path, max_age_s=60)
-    path = store.write("a.png", b"x")
-    store.prune(now=path.parent.stat().st_mtime + 30)
-    assert path.exists()
-    store.prune(now=path.parent.stat().st_mtime + 61)
-    assert not path.exists() and not path.parent.exists()
+def test_each_distinct_download_is_written_once(tmp_path):
+    import hashlib
+    import os
+
+    store = OutputStore(tmp_path)
+    first = store.write("a.png", b"x")
+    os.utime(first, (1, 1))
+    again = store.write("a.png", b"x")
+    assert again == first == tmp_path / hashlib.sha256(b"x").hexdigest() / "a.png"
+    assert first.stat().st_mtime > 1  # refreshed: gradio's delete_cache ages it from its last use
+    other = store.write("a.png", b"y")
+    assert other != first and other.read_bytes() == b"y"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png", "a.png"]
+
+
+@pytest.mark.parametrize("raw, expected", [(None, False), (False, False), (True, True), ("true", True),
+                                            ("false", False), ("no", False), ("1", True)])
+def test_checkbox_values_are_read_strictly(raw, expected):
+    assert Look.of("transparent", None, None, raw, "png").mask_only is expected
+
+
+def test_a_checkbox_value_that_is_not_a_boolean_is_refused():
+    with pytest.raises(InvalidImageError, match="refine_edges must be true or false, got 'maybe'"):
+        Look.of("transparent", None, None, False, "png", "maybe")
 
 
 def test_local_inference_runs_inside_spaces_gpu_only_where_spaces_exists(monkeypatch):

@@ -34,3 +34,11 @@ def test_package_ships_its_type_marker():
     from importlib.resources import files
 
     assert files("rmbg").joinpath("py.typed").is_file()
+
+
+def test_importing_rmbg_is_light():
+    """`import rmbg` loads no heavy framework and opens no connection."""
+    heavy = ("torch", "gradio", "transformers", "ray", "onnxruntime", "httpx", "matplotlib", "scipy")
+    code = f"import sys, rmbg; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

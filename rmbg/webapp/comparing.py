@@ -88,7 +88,8 @@ def default_selection(default_id: str, keys: Keys, config: AppConfig, at_least: 
     """Providers ticked when the page opens, so the first click compares something:
     every local model that is ready and free here and answers in seconds (not
     "slow"), then the fastest slow ones until there are `at_least`; the default first."""
-    quick, slow = [], []
+    quick: list[str] = []
+    slow: list[str] = []
     for declared in declarations():
         if declared.kind != "local" or not declared.compare_by_default:
             continue

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
-import uuid
+import hashlib
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -57,7 +58,8 @@ class Look:
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
-        return cls(background, colour or "#ffffff", image or None, bool(mask_only), fmt, bool(refine))
+        return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt,
+                   flag(refine, "refine_edges"))
 
     def options(self) -> RenderOptions:
         """These choices as the render options every part of rmbg takes."""
@@ -72,6 +74,19 @@ class Look:
                 raise InvalidImageError("Choose a background image first (or pick transparent or a colour).")
             return load_image(self.image).rgb
         return None
+
+
+def flag(value: object, name: str) -> bool:
+    """A checkbox value: True/False (None = False); 'true'/'false' text from a
+    raw API call is read as such, anything else is an error (never bool('no'))."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise InvalidImageError(f"{name} must be true or false, got {value!r}.")
 
 
 def picker_colour(value: str) -> tuple[int, int, int]:
@@ -108,32 +123,31 @@ def preview_of(rendered: Result, look: Look, max_side: int) -> Image.Image:
 
 
 class OutputStore:
-    """Download files in a private temp folder, deleted after `max_age_s`.
+    """Download files, content-addressed: `<root>/<sha256 of the bytes>/<name>`.
 
-    Each file gets its own subfolder so its name can be the friendly
-    '<input>-nobg.png' without two sessions' files colliding.
+    The app passes gradio's own upload folder as `root`: gradio then serves a
+    returned path in place (no second copy), records it among the page's
+    temporary files, and Blocks(delete_cache=...) deletes it when it is old,
+    so this store keeps no pruning of its own. The same output asked for
+    again is not written again (its time is refreshed, so it ages from its
+    last use). Without a root: a private temporary folder (tests, scripts).
     """
 
-    def __init__(self, root: str | Path | None = None, max_age_s: float = 3600.0):
+    def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rmbg-app-"))
         self.root.mkdir(parents=True, exist_ok=True)
-        self.max_age_s = max_age_s
 
     def write(self, name: str, data: bytes) -> Path:
-        self.prune()
-        folder = self.root / uuid.uuid4().hex
-        folder.mkdir()
+        folder = self.root / hashlib.sha256(data).hexdigest()
         path = folder / name
-        path.write_bytes(data)
+        if path.is_file() and not path.is_symlink():
+            os.utime(path)
+            return path
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.part"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # never a half-written file under the final name
         return path
-
-    def prune(self, now: float | None = None) -> None:
-        limit = (time.time() if now is None else now) - self.max_age_s
-        for folder in self.root.iterdir():
-            if folder.is_dir() and folder.stat().st_mtime < limit:
-                for item in folder.iterdir():
-                    item.unlink(missing_ok=True)
-                folder.rmdir()
 
 
 def file_name(stem: str, look: Look) -> str:

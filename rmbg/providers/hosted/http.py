@@ -45,13 +45,14 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from ... import __version__
 from .retry import Deadline, RetryPolicy, retry_after_seconds
 
 if TYPE_CHECKING:
     import httpx
     from PIL import Image
 
-USER_AGENT = "rmbg/0.1 (+https://huggingface.co/spaces)"
+USER_AGENT = f"rmbg/{__version__} (+https://huggingface.co/spaces)"
 RETRYABLE_STATUS = frozenset({408, 429})
 EXCERPT_CHARS = 300
 
