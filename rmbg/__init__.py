@@ -25,7 +25,8 @@ from .eval.run import evaluate
 from .image.io import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
 from .registry import default_provider, get_provider, list_providers, register
-from .types import Cost, Matte, ModelSpec, Result, Seconds
+from .result import Result
+from .types import Cost, Matte, ModelSpec, Seconds
 
 __version__ = "0.1.0"
 

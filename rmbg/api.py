@@ -18,7 +18,8 @@ from .image.compose import check_options, render
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
 from .registry import default_provider, get_provider
-from .types import Cost, Matte, RenderOptions, Result, Seconds
+from .result import Result
+from .types import Cost, Matte, RenderOptions, Seconds
 
 # The preferred model of a user who names none. What actually runs is
 # registry.default_provider(): this one when it can run here, else the

@@ -23,7 +23,8 @@ from .image.io import ImageInput, load_image
 from .eval.metrics import iou, mae
 from .providers.base import Provider
 from .providers.local.device import LOCAL_DEVICE_LOCK
-from .types import RenderOptions, Result
+from .result import Result
+from .types import RenderOptions
 
 MAX_PARALLEL_HOSTED = 8
 

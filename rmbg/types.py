@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
 if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-only use
-    import os
 
     from PIL import Image
 
@@ -151,59 +150,3 @@ class RenderOptions:
     mask_only: bool = False
     clean_edges: bool = False
     format: str = "png"
-
-
-@dataclass(frozen=True)
-class Result:
-    """The outcome of rmbg.remove_background.
-
-    image: the rendered output (RGBA when transparent, RGB on a background,
-        L when mask_only).
-    alpha: mode "L" matte, same size as the input.
-    source: the (EXIF-oriented, RGB) input, kept so the result can be
-        re-rendered with another background without running a model.
-    cached: True when the matte came from the cache (no model run, no charge).
-    """
-
-    image: "Image.Image"
-    alpha: "Image.Image"
-    source: "Image.Image"
-    provider: str
-    seconds: Seconds
-    cost: Cost
-    cached: bool = False
-    meta: Mapping[str, str] = field(default_factory=dict)
-
-    def render(self, background: Any = None, *, mask_only: bool = False, refine_foreground: bool = False,
-               options: RenderOptions | None = None) -> "Result":
-        """The same matte with another background or as a mask; never re-runs a model.
-
-        `options` (a RenderOptions) wins over the keywords; refine_foreground
-        is RenderOptions.clean_edges.
-        """
-        from dataclasses import replace
-
-        from .image.compose import render
-
-        opts = options or RenderOptions(background, mask_only, refine_foreground)
-        return replace(self, image=render(self.source, self.alpha, options=opts))
-
-    def encode(self, fmt: str = "png", *, background: Any = None, quality: int = 95) -> bytes:
-        """Encode `image` as PNG / WebP (alpha kept) or JPEG (flattened, white by default)."""
-        from .image.compose import encode
-
-        return encode(self.image, fmt, background=background, quality=quality, meta=self.provenance())
-
-    def save(self, path: "str | os.PathLike[str]", fmt: str | None = None, *, background: Any = None,
-             quality: int = 95) -> None:
-        from .image.compose import format_from_path
-
-        data = self.encode(fmt or format_from_path(path), background=background, quality=quality)
-        with open(path, "wb") as fh:
-            fh.write(data)
-
-    def provenance(self) -> dict[str, str]:
-        """Text metadata written into PNG outputs: provider, model, revision, options."""
-        info = {"rmbg:provider": self.provider}
-        info.update({f"rmbg:{k}": str(v) for k, v in self.meta.items()})
-        return info

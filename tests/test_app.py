@@ -464,7 +464,8 @@ def _refusing(name, real_import):
 
 
 def test_agreement_between_mattes():
-    from rmbg.types import Cost, Result, Seconds
+    from rmbg.result import Result
+    from rmbg.types import Cost, Seconds
     from rmbg.compare import PairAgreement as Agreement, agreement
 
     def result(pid, alpha_rows):

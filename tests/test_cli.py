@@ -23,7 +23,8 @@ from PIL import Image
 
 import rmbg
 from rmbg import registry
-from rmbg.cli.main import Progress, main
+from rmbg.cli.main import main
+from rmbg.cli.progress import Progress
 from rmbg.eval.run import COMPOSITE_SEG_LABEL
 from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte

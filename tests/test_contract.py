@@ -23,7 +23,8 @@ from PIL import Image
 import rmbg
 from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20
 from rmbg.providers.base import Provider, ProviderStatus
-from rmbg.types import Cost, Result
+from rmbg.result import Result
+from rmbg.types import Cost
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY

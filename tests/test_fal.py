@@ -26,7 +26,8 @@ from rmbg.errors import (
 )
 from rmbg.providers.base import Provider
 from rmbg.providers.hosted.fal import FalBria
-from rmbg.providers.hosted.http import RetryPolicy, png_data_uri
+from rmbg.providers.hosted.payload import png_data_uri
+from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from tests.fakes.common import simple_matte
 from tests.fakes.fal import FalFake
@@ -321,7 +322,7 @@ def test_backoff_doubles_with_jitter_and_a_cap(draw, waits):
 
 
 def test_scrub_removes_keys_and_auth_values():
-    from rmbg.providers.hosted.http import excerpt, scrub
+    from rmbg.providers.hosted.payload import excerpt, scrub
 
     text = f"bad key {KEY}; Authorization: Key abcdef:123456 / Bearer sk-live-0123456789"
     clean = scrub(text, [KEY])

@@ -25,7 +25,8 @@ from rmbg.errors import (
     ProviderUnavailableError,
 )
 from rmbg.providers.base import Provider
-from rmbg.providers.hosted.http import RetryPolicy, png_data_uri
+from rmbg.providers.hosted.payload import png_data_uri
+from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware import RembgSettings, runware_bria, runware_rembg
 from rmbg.registry import get_provider
 from tests.fakes.common import simple_matte

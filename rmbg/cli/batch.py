@@ -191,7 +191,7 @@ def open_no_follow(path: Path, flags: int, what: str) -> int:
     """os.open(path) that refuses a symbolic link at `path` with a clear error."""
     try:
         return os.open(path, flags | _NOFOLLOW, 0o644)
-    except OSError as exc:
+    except OSError:
         if path.is_symlink():
             raise OutputRefused(f"{what} {path} is a symbolic link; refusing to write through it.") from None
         raise

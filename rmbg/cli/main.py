@@ -13,7 +13,6 @@ errors and paid runs refused without --yes / --max-cost; 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -22,58 +21,16 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from . import batch
-from ..cache import MatteCache, options_key
+from ..cache import MatteCache
 from ..image.compose import parse_colour
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
-from ..registry import default_provider, get_provider, list_providers
+from ..registry import default_provider, get_provider
 from ..types import RenderOptions, format_usd
+from .progress import Progress
+from .resume import UsageError, check_resume, output_options, record_options
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}
-
-
-class UsageError(RmbgError):
-    """A command line that cannot run as given (exit code 2)."""
-
-
-class Progress:
-    """Batch progress on `stream`: a tqdm bar with img/s and the money spent on
-    a terminal; one plain line per image otherwise (logs, CI, pipes).
-
-    tqdm draws the bar (it is already installed with huggingface_hub, and it
-    knows terminals: widths, rates, redraws); failures are printed above the
-    bar with tqdm.write so they stay readable."""
-
-    def __init__(self, total: int, stream: TextIO):
-        from tqdm import tqdm
-
-        self.total, self.stream = total, stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.count = self.ran = 0
-        self.usd = Decimal(0)
-        self.start = time.perf_counter()
-        self.bar = tqdm(total=total, file=stream, unit="img", dynamic_ncols=True, leave=True,
-                        disable=not self.tty, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}")
-
-    def update(self, label: str, status: str, usd: Decimal = Decimal(0), error: str = "") -> None:
-        self.count += 1
-        if status in ("done", "ok", "failed"):
-            self.ran += 1
-        self.usd += usd
-        line = f"{status} {label}" + (f": {error}" if error else "")
-        if self.tty:
-            if status == "failed":
-                self.bar.write(line, file=self.stream)
-            self.bar.set_postfix_str(f"${format_usd(self.usd)}", refresh=False)
-            self.bar.update(1)
-            return
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
-        stats = f"{self.count}/{self.total}  {self.ran / elapsed:.1f} img/s  ${format_usd(self.usd)}"
-        self.stream.write(f"[{stats}] {line}\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def parse_background(text: str | None):
@@ -171,55 +128,6 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
             progress.close()
     print(summary(outcomes, time.perf_counter() - start, out_dir), file=out)
     return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
-
-
-OPTIONS_FILE = ".rmbg-options.json"
-
-
-def output_options(args, provider: Provider) -> dict[str, object]:
-    """Everything that decides what an output file contains, for the resume check."""
-    return {
-        "provider": provider.id,
-        "provider_options": json.loads(options_key(provider.options())),
-        "bg": args.bg,
-        "mask_only": args.mask_only,
-        "format": args.format,
-        "refine_edges": args.refine_edges,
-    }
-
-
-def check_resume(out_dir: Path, options: dict[str, object], *, skipped: int, overwrite: bool) -> None:
-    """Resume only into outputs made with the same options (see record_options).
-
-    Existing outputs are skipped (resume) only when OUT/.rmbg-options.json says
-    they were made with these options; with other options, or with no record,
-    a run that would skip files is refused instead of silently keeping them.
-    """
-    record = out_dir / OPTIONS_FILE
-    before = None
-    if record.is_file() and not record.is_symlink():
-        try:
-            before = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            before = None
-    if skipped and not overwrite and before != options:
-        why = "were made with other options" if before is not None else "were made by an unknown run"
-        raise UsageError(
-            f"{skipped} output(s) already in {out_dir} {why} ({_options_diff(before, options)}); "
-            "they would be kept as they are. Use --overwrite to replace them, or another -o folder."
-        )
-
-
-def record_options(out_dir: Path, options: dict[str, object]) -> None:
-    """OUT/.rmbg-options.json: the options the outputs in OUT are made with."""
-    batch.write_atomic(out_dir / OPTIONS_FILE, json.dumps(options, sort_keys=True, indent=1).encode())
-
-
-def _options_diff(before, now: dict[str, object]) -> str:
-    if not isinstance(before, dict):
-        return f"no {OPTIONS_FILE} record"
-    changed = [k for k in now if before.get(k) != now[k]]
-    return "changed: " + ", ".join(f"{k} {before.get(k)!r} -> {now[k]!r}" for k in changed)
 
 
 def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:

@@ -1,4 +1,5 @@
-"""What an evaluation produces: per-image rows, estimates, summaries and the whole Evaluation.
+"""What an evaluation produces: per-image rows, estimates and summaries
+(the whole Evaluation, which writes itself out, is in rmbg.eval.report).
 
 Plain frozen dataclasses, shared by run (which makes them), stats (which
 summarises rows) and report (which writes them out); they import none of those.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Mapping, Optional
 
 
@@ -51,30 +51,3 @@ class Summary:
     seconds_per_image: float
     cost_per_image: Decimal
     cost_source: str
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Everything `evaluate` measured. composite_key is "composite" or "composite_seg"."""
-
-    dataset: str
-    gt_kind: str  # "alpha" or "binary"
-    composite_key: str
-    composite_label: str
-    rows: tuple[ImageRow, ...]
-    summaries: tuple[Summary, ...]
-    settings: Mapping[str, object]
-
-    def overall(self, provider: str) -> Summary:
-        return next(s for s in self.summaries if s.provider == provider and s.category == "all")
-
-    def to_markdown(self) -> str:
-        from .report import markdown
-
-        return markdown(self)
-
-    def write(self, out_dir) -> dict[str, Path]:
-        """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png."""
-        from .report import write_all
-
-        return write_all(self, Path(out_dir))

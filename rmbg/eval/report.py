@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from ..types import format_usd
-from .records import Estimate, Evaluation, Summary
+from .records import Estimate, ImageRow, Summary
 
 PERCENT = {"iou", "boundary_f", "boundary_f_2px", "boundary_iou", "max_f"}
 COLUMNS = [  # (metric key, Markdown header)
@@ -28,6 +30,30 @@ COLUMNS = [  # (metric key, Markdown header)
 TRANS_COLUMNS = [("s_trans_star", "S_trans*"), ("s_trans", "S_trans raw"), ("e_t", "E_T")]
 SUMMARY_KEYS = ["composite", "composite_seg"] + [k for k, _ in COLUMNS + TRANS_COLUMNS]
 ROW_KEYS = ["iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t"]
+
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything `evaluate` measured. composite_key is "composite" or "composite_seg"."""
+
+    dataset: str
+    gt_kind: str  # "alpha" or "binary"
+    composite_key: str
+    composite_label: str
+    rows: tuple[ImageRow, ...]
+    summaries: tuple[Summary, ...]
+    settings: Mapping[str, object]
+
+    def overall(self, provider: str) -> Summary:
+        return next(s for s in self.summaries if s.provider == provider and s.category == "all")
+
+    def to_markdown(self) -> str:
+        return markdown(self)
+
+    def write(self, out_dir) -> dict[str, Path]:
+        """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png."""
+        return write_all(self, Path(out_dir))
 
 
 def _scale(key: str, value: float) -> float:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -32,7 +32,8 @@ from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..providers.base import Provider
 from ..types import Cost
-from .records import Estimate, Evaluation, ImageRow, Summary
+from .records import ImageRow
+from .report import Evaluation
 
 COMPOSITE_LABEL = "C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised transparency)"
 COMPOSITE_SEG_LABEL = "C_seg = (0.5·S_IoU + 0.3·S_edge)/0.8: segmentation-only composite (transparency not measured)"
@@ -117,20 +118,7 @@ def evaluate(
             raise BudgetError(f"Estimated cost ${expected} is over the budget of ${max_cost}.")
     if gt not in ("auto", "binary", "alpha"):
         raise ValueError(f"gt must be 'auto', 'binary' or 'alpha', got {gt!r}")
-    any_alpha = gt == "alpha"
-    rows, curves = [], {}
-    total, done = len(dataset) * len(provs), 0
-    for sample in dataset.samples:
-        truth = load_ground_truth(sample.mask)
-        any_alpha = any_alpha or (gt == "auto" and M.has_alpha_region(truth))
-        for prov in provs:
-            row, curve = _score_one(sample, prov, truth, gt != "binary", cache)
-            rows.append(row)
-            if curve is not None:
-                curves[(prov.id, sample.name)] = curve
-            done += 1
-            if progress is not None:
-                progress(done, total, row)
+    rows, curves, any_alpha = _score_all(dataset, provs, gt, cache, progress)
     gt_kind = "alpha" if any_alpha else "binary"
     from .stats import summarise
 
@@ -156,6 +144,27 @@ def evaluate(
     if out is not None:
         evaluation.write(out)
     return evaluation
+
+
+def _score_all(dataset: Dataset, provs: list[Provider], gt: str, cache: MatteCache | None,
+               progress: ProgressFn | None) -> tuple[list[ImageRow], dict[tuple[str, str], Any], bool]:
+    """Every provider on every image: (rows, max-F curves by (provider, image), whether any GT is alpha)."""
+    any_alpha = gt == "alpha"
+    rows: list[ImageRow] = []
+    curves: dict[tuple[str, str], Any] = {}
+    total, done = len(dataset) * len(provs), 0
+    for sample in dataset.samples:
+        truth = load_ground_truth(sample.mask)
+        any_alpha = any_alpha or (gt == "auto" and M.has_alpha_region(truth))
+        for prov in provs:
+            row, curve = _score_one(sample, prov, truth, gt != "binary", cache)
+            rows.append(row)
+            if curve is not None:
+                curves[(prov.id, sample.name)] = curve
+            done += 1
+            if progress is not None:
+                progress(done, total, row)
+    return rows, curves, any_alpha
 
 
 def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool, cache) -> tuple[ImageRow, object]:

@@ -16,7 +16,7 @@ from PIL import Image
 from ..api import remove_background
 from ..errors import InvalidImageError
 from ..providers.base import Provider
-from ..types import Result
+from ..result import Result
 from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..compare import PairAgreement, compare
 from ..errors import RmbgError
-from ..types import Result
+from ..result import Result
 from .actions import record, require_image
 from ..registry import declarations
 from .catalog import Keys, build_provider, close, provider_status

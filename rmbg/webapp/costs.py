@@ -11,7 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..pricing import SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
-from ..types import Cost, Result, format_usd
+from ..result import Result
+from ..types import Cost, format_usd
 from .session import Session
 
 MAX_VOLUME = 1_000_000_000

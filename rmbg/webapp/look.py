@@ -22,7 +22,8 @@ from PIL import Image
 from ..image.compose import Background, parse_colour, preview, render
 from ..errors import InvalidImageError
 from ..image.io import load_image
-from ..types import RenderOptions, Result
+from ..result import Result
+from ..types import RenderOptions
 
 BackgroundKind = Literal["transparent", "colour", "image"]
 BACKGROUNDS: tuple[BackgroundKind, ...] = ("transparent", "colour", "image")

@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import BudgetError
-from ..types import Cost, Result, format_usd
+from ..result import Result
+from ..types import Cost, format_usd
 
 if TYPE_CHECKING:
     from ..providers.base import Provider

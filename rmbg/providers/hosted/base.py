@@ -16,7 +16,8 @@ from ...errors import MissingCredentialsError
 from ...pricing import price_estimate
 from ...types import Cost
 from ..base import ProviderStatus
-from .http import Endpoint, LazyClient, ReasonFn, check_key, read_key, send
+from .http import Endpoint, LazyClient, ReasonFn, send
+from .payload import check_key, read_key
 from .retry import Deadline, RetryPolicy
 
 if TYPE_CHECKING:

@@ -25,15 +25,8 @@ from typing import Mapping
 from ...errors import ProviderResponseError, ProviderTimeoutError
 from ...types import Matte
 from .base import HostedProvider, with_deadline
-from .http import (
-    Endpoint,
-    alpha_from_image_bytes,
-    decode_data_uri,
-    excerpt,
-    json_body,
-    png_data_uri,
-    same_origin,
-)
+from .http import Endpoint, json_body, same_origin
+from .payload import alpha_from_image_bytes, decode_data_uri, excerpt, png_data_uri
 from .retry import Deadline, RetryPolicy
 
 ENDPOINT_ID = "fal-ai/bria/background/remove"

@@ -36,16 +36,8 @@ from ...errors import (
 from ...pricing import reported_cost
 from ...types import Matte
 from .base import HostedProvider, with_deadline
-from .http import (
-    Endpoint,
-    alpha_from_image_bytes,
-    decode_base64,
-    decode_data_uri,
-    excerpt,
-    json_body,
-    png_data_uri,
-    scrub,
-)
+from .http import Endpoint, json_body
+from .payload import alpha_from_image_bytes, decode_base64, decode_data_uri, excerpt, png_data_uri, scrub
 from .retry import Deadline, RetryPolicy
 
 KEY_ENV = "RUNWARE_API_KEY"

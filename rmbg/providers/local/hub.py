@@ -92,6 +92,15 @@ def resolve_weights(
         if not path.is_file():
             raise ModelUnavailableError(f"Weights file not found: {path}")
         return path
+    name = filename or spec.filename
+    has_token = _have_token(token)
+    if cached_path(spec, name) is None:
+        _fail_fast(spec, name, has_token)
+    return _download(spec, name, token, has_token)
+
+
+def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) -> Path:
+    """hf_hub_download of one pinned file; every failure -> ModelUnavailableError saying what to do."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -102,10 +111,6 @@ def resolve_weights(
         RevisionNotFoundError,
     )
 
-    name = filename or spec.filename
-    has_token = _have_token(token)
-    if cached_path(spec, name) is None:
-        _fail_fast(spec, name, has_token)
     try:
         return Path(hf_hub_download(spec.repo_id, name, revision=spec.revision, token=token or None))
     except GatedRepoError:

@@ -1,0 +1,120 @@
+"""What crosses the wire besides HTTP itself: keys (read, checked, scrubbed
+from every message), short excerpts of response bodies (HTML reduced to its
+text), images as data URIs, and the alpha channel of a returned cut-out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+import re
+from typing import TYPE_CHECKING, Iterable
+
+from ...errors import ProviderAuthError, ProviderResponseError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+EXCERPT_CHARS = 300
+
+
+# --- secrets -----------------------------------------------------------------
+
+
+def read_key(explicit: str | None, env_var: str) -> str | None:
+    """The API key: the explicit argument first, then the environment;
+    surrounding whitespace (a pasted newline) removed; empty -> None."""
+    value = explicit if explicit else os.environ.get(env_var, "")
+    return value.strip() or None
+
+
+def check_key(provider_id: str, key: str, env_var: str) -> None:
+    """Refuse a key that cannot go into an HTTP header, without echoing it."""
+    if not key.isascii() or not key.isprintable():
+        raise ProviderAuthError(provider_id, f"the API key contains characters that cannot be sent. Check {env_var}.")
+
+_AUTH_RE = re.compile(r"(?i)\b(key|bearer)\s+[A-Za-z0-9._:\-+/=]{6,}")
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with every secret, and anything shaped like an auth header
+    value, replaced by '***'."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text)
+
+
+_HTML_RE = re.compile(r"<\s*(!doctype|html|head|body|title|h1|center)\b", re.I)
+_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.I | re.S)
+
+
+def html_text(text: str) -> str:
+    """The visible text of an HTML error page (a proxy's 502), else `text` as is."""
+    if not _HTML_RE.search(text):
+        return text
+    import html
+
+    return html.unescape(_TAG_RE.sub(" ", text))
+
+
+def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
+    """A short, key-free, single-line excerpt of a response body (HTML reduced to its text)."""
+    flat = " ".join(scrub(html_text(text), secrets).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# --- data URIs and images ------------------------------------------------------
+
+
+def png_data_uri(image: "Image.Image") -> str:
+    """The image as `data:image/png;base64,...` (lossless; nothing to host)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_base64(text: str, provider_id: str) -> bytes:
+    """Bytes of a bare base64 string; malformed -> ProviderResponseError."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderResponseError(provider_id, "returned image data that is not valid base64.") from None
+
+
+def decode_data_uri(uri: str, provider_id: str) -> bytes:
+    """Bytes of a `data:<mime>;base64,<payload>` URI."""
+    head, sep, payload = uri.partition(",")
+    if not sep or not head.startswith("data:") or not head.endswith(";base64"):
+        raise ProviderResponseError(provider_id, "returned a data URI that is not base64-encoded.")
+    return decode_base64(payload, provider_id)
+
+
+def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str) -> "Image.Image":
+    """The alpha channel (mode L) of a returned cut-out, checked against the
+    input size. Not an image, no transparency or another size ->
+    ProviderResponseError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img: Image.Image = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise ProviderResponseError(
+            provider_id, f"returned a result that is not an image ({len(data)} bytes)."
+        ) from None
+    if img.size != size:
+        raise ProviderResponseError(
+            provider_id,
+            f"returned a {img.size[0]}x{img.size[1]} image for a {size[0]}x{size[1]} input.",
+        )
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode != "RGBA":
+        raise ProviderResponseError(
+            provider_id, f"returned a {img.format or 'non-PNG'} image without transparency (mode {img.mode})."
+        )
+    return img.getchannel("A")
