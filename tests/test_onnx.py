@@ -195,11 +195,11 @@ def test_half_precision_graph_io_is_fed_half(tmp_path):
 
 
 def test_providers_share_one_session(files):
-    onnx_backend._SESSIONS.clear()
+    onnx_backend.clear_sessions()
     for _ in range(3):
         rmbg.get_provider("rmbg-1.4", weights=str(files["fp32"]), device="cpu", input_size=SIZE, threads=1).matte(scene())
-    assert len(onnx_backend._SESSIONS) == 1
-    key = next(iter(onnx_backend._SESSIONS))
+    assert len(onnx_backend.loaded_sessions()) == 1
+    key = onnx_backend.loaded_sessions()[0]
     assert key == (str(files["fp32"]), ("CPUExecutionProvider",), 1)
 
 

@@ -35,9 +35,9 @@ def state():
 
 @pytest.fixture(autouse=True)
 def _no_loaded_models():
-    local._MODELS.clear()
+    local.clear_loaded_models()
     yield
-    local._MODELS.clear()
+    local.clear_loaded_models()
 
 
 def scene(width=160, height=120) -> Image.Image:
@@ -223,7 +223,7 @@ def test_download_once_then_nothing(hf_cache, state, monkeypatch):
         rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu", input_size=(64, 64)).matte(scene(40, 30))
         downloads = [r for r in hub.requests if r[0] == "GET" and "/resolve/" in r[1]]
         assert len(downloads) == 1
-        local._MODELS.clear()
+        local.clear_loaded_models()
         before = len(hub.requests)
         rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu", input_size=(64, 64)).matte(scene(40, 30))
         assert len(hub.requests) == before

@@ -39,9 +39,9 @@ def weights_file(tmp_path_factory) -> bytes:
 
 @pytest.fixture(autouse=True)
 def _no_loaded_models():
-    local._MODELS.clear()
+    local.clear_loaded_models()
     yield
-    local._MODELS.clear()
+    local.clear_loaded_models()
 
 
 def test_preprocessing_follows_the_model_card():

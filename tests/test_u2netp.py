@@ -90,7 +90,7 @@ def test_davis_quality_floor(u2netp_path):
 
 def test_one_session_for_concurrent_callers(u2netp_path):
     image = photo("cows_00000").resize((200, 120))
-    onnx_backend._SESSIONS.clear()
+    onnx_backend.clear_sessions()
     providers = [rmbg.get_provider("u2netp", device="cpu", threads=1) for _ in range(4)]
     results: list[bytes] = [b""] * 4
     start = threading.Barrier(4)
@@ -104,7 +104,7 @@ def test_one_session_for_concurrent_callers(u2netp_path):
         t.start()
     for t in threads:
         t.join()
-    assert len(onnx_backend._SESSIONS) == 1
+    assert len(onnx_backend.loaded_sessions()) == 1
     assert len(set(results)) == 1 and results[0]
 
 

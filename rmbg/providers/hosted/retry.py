@@ -84,9 +84,6 @@ class Deadline:
     def remaining(self) -> float:
         return self.end - self.policy.clock()
 
-    def elapsed(self) -> float:
-        return self.policy.clock() - self.start
-
     def expired(self) -> bool:
         return self.remaining() <= 0
 

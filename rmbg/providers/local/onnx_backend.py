@@ -40,6 +40,18 @@ _SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
+def clear_sessions() -> None:
+    """Forget every ONNX Runtime session (they are made again on next use)."""
+    with _SESSIONS_LOCK:
+        _SESSIONS.clear()
+
+
+def loaded_sessions() -> list[tuple[str, tuple[str, ...], int]]:
+    """The keys (file, execution providers, threads) of the sessions loaded in this process."""
+    with _SESSIONS_LOCK:
+        return list(_SESSIONS)
+
+
 def default_threads() -> int:
     """CPU cores this process may use (respects affinity / container limits)."""
     try:
