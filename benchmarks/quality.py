@@ -1,6 +1,6 @@
 """Quality of providers on the DAVIS 2016 sample (30 frames, 10 sequences).
 
-    python benchmarks/quality.py                      # U2-Net-p
+    python benchmarks/quality.py                      # every local model whose weights this machine has
     python benchmarks/quality.py --provider u2netp --provider rmbg-1.4
     python benchmarks/quality.py --provider runware-rembg --max-cost 0.10
 
@@ -48,9 +48,26 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def models_at_hand() -> list[str]:
+    """Local models whose weights are already here (nothing is downloaded, nothing paid)."""
+    from rmbg.providers.local.hub import cached_path
+    from rmbg.providers.local.u2netp_file import find_u2netp
+    from rmbg.registry import declarations
+    from rmbg.models.specs import SPECS
+
+    found = ["u2netp"] if find_u2netp() is not None else []
+    for declared in declarations():
+        spec = SPECS.get(declared.id)
+        if declared.kind == "local" and spec is not None and spec.repo_id and cached_path(spec) is not None:
+            found.append(declared.id)
+    print(f"Models with weights on this machine: {', '.join(found) or 'none'}", file=sys.stderr)
+    return found or ["u2netp"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", "-p", action="append", metavar="ID", help="provider id; repeat (default u2netp)")
+    parser.add_argument("--provider", "-p", action="append", metavar="ID",
+                        help="provider id; repeat (default: every local model whose weights are on this machine)")
     parser.add_argument("--data", default=str(DAVIS), help="data set folder (default: the DAVIS 2016 sample)")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "rmbg-quality-davis"), help="folder for the reports")
     parser.add_argument("--bootstrap", type=int, default=2000)
@@ -61,7 +78,7 @@ def main(argv=None) -> int:
     import rmbg
     from rmbg.eval.run import estimate_cost, evaluate
 
-    providers = [rmbg.get_provider(pid) for pid in (args.provider or ["u2netp"])]
+    providers = [rmbg.get_provider(pid) for pid in (args.provider or models_at_hand())]
     for p in providers:
         status = p.status()
         if not status.ready:
