@@ -83,6 +83,11 @@ def readable_errors(fn):
     return wrapper
 
 
+def session_of(request: gr.Request | None) -> str:
+    """The browser session a call belongs to: the server-side ledger keys its spending by it."""
+    return str(getattr(request, "session_hash", None) or "anonymous")
+
+
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
     app = App.create(config, store=OutputStore(get_upload_folder()))
@@ -158,11 +163,12 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
     @readable_errors
     def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
                mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-               refine_edges=False, progress=gr.Progress(track_tqdm=True)):
+               refine_edges=False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges)
         progress(0, desc="Starting…")
         state, out = actions.remove(state, image, provider, chosen, Keys.of(fal_key, runware_key), app,
-                                    volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text))
+                                    volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text),
+                                    session_id=session_of(request))
         return state, (out.before, out.after), str(out.file), out.cost_line
 
     run.click(remove, [session, image, provider, *look[:5], volume, *keys, refine], [session, *outputs],
@@ -242,11 +248,11 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views) ->
 
     @readable_errors
     def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
-                runware_key=None, progress=gr.Progress(track_tqdm=True)):
+                runware_key=None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         chosen = Look.of(background, colour, None, False, "png")
         progress(0, desc="Starting…")
         state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), app, chosen,
-                                     report=lambda text: progress(0.5, desc=text))
+                                     report=lambda text: progress(0.5, desc=text), session_id=session_of(request))
         return (state, *_compare_outputs(state, shown, chosen, app))
 
     run.click(compare, [session, image, providers, *look, *keys], [session, *views], api_name="compare",

@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from rmbg.errors import BudgetError, InvalidImageError  # noqa: E402
+from rmbg.errors import BudgetError, InvalidImageError, ProviderHTTPError  # noqa: E402
 from rmbg.models.specs import RMBG_14  # noqa: E402
 from rmbg.providers.base import ProviderStatus  # noqa: E402
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog  # noqa: E402
@@ -28,7 +28,7 @@ from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
 from rmbg.webapp.costs import volume_of  # noqa: E402
 from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
-from rmbg.webapp.session import Budget  # noqa: E402
+from rmbg.webapp.spending import Ledger  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402
@@ -342,20 +342,80 @@ def test_the_spending_cap_stops_a_call_before_it_is_sent(fakes, tmp_path):
     assert submits(fal) == 1
 
 
-def test_budget_reservations_add_up_across_concurrent_calls():
-    class Paid:
-        id = "paid"
+def test_the_ledger_reserves_settles_and_releases():
+    clock = [1_700_000_000.0]  # 2023-11-14 UTC
+    ledger = Ledger(Decimal("1"), Decimal("0.5"), clock=lambda: clock[0])
+    hold = ledger.reserve("a", "paid", Decimal("0.4"), server_key=True)
+    ledger.reserve("a", "paid", Decimal("0.4"), server_key=False)
+    with pytest.raises(BudgetError, match=r"this session has spent \$0.8000 of its \$1.00 cap"):
+        ledger.reserve("a", "paid", Decimal("0.4"), server_key=False)
+    with pytest.raises(BudgetError, match=r"daily budget for its own paid key is used up \(\$0.50 per UTC day"):
+        ledger.reserve("b", "paid", Decimal("0.2"), server_key=True)  # another session, the server's key
+    ledger.settle(hold, Decimal("0.013"))  # the real, reported cost replaces the estimate
+    assert ledger.session_spent("a") == Decimal("0.413") and ledger.day_spent() == Decimal("0.013")
+    second = ledger.reserve("b", "paid", Decimal("0.2"), server_key=True)
+    ledger.release(second)  # certainly not charged
+    assert ledger.session_spent("b") == 0 and ledger.day_spent() == Decimal("0.013")
+    clock[0] += 86_400  # a new UTC day: the server-key budget starts again, sessions keep theirs
+    assert ledger.day_spent() == 0 and ledger.session_spent("a") == Decimal("0.413")
 
-        def estimate(self):
-            from rmbg.types import Cost
 
-            return Cost(Decimal("0.4"), "estimated")
+def test_concurrent_calls_of_one_session_cannot_pass_its_cap(fakes, tmp_path):
+    import threading
 
-    budget = Budget(Session(hosted_usd=Decimal("0.1")), Decimal("1"))
-    budget.reserve(Paid())
-    budget.reserve(Paid())
-    with pytest.raises(BudgetError):
-        budget.reserve(Paid())
+    fal, _ = fakes
+    fal.reset()
+    app = App.create(app_config(*fakes, cap_usd=Decimal("0.10")), store=OutputStore(tmp_path), cache=None)
+    outcomes: list[str] = []
+    start = threading.Barrier(8)
+
+    def visitor() -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100,
+                               session_id="one-tab")
+                outcomes.append("paid")
+            except BudgetError:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=visitor) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert submits(fal) == outcomes.count("paid") == 5  # 5 x $0.018 = $0.09; a 6th would pass $0.10
+    assert app.ledger.session_spent("one-tab") == Decimal("0.090")
+
+
+def test_new_sessions_cannot_pass_the_daily_cap_on_the_server_key(fakes, tmp_path, monkeypatch):
+    fal, _ = fakes
+    fal.reset()
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    config = app_config(*fakes, allow_server_keys=True, daily_cap_usd=Decimal("0.05"))
+    app = App.create(config, store=OutputStore(tmp_path), cache=None)
+    paid = 0
+    for n in range(10):
+        try:
+            actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(), app, 100, session_id=f"new-{n}")
+            paid += 1
+        except BudgetError as exc:
+            assert "daily budget for its own fal-bria key is used up" in str(exc)
+    assert submits(fal) == paid == 2 and app.ledger.day_spent() == Decimal("0.036")
+    # a visitor's own key is theirs to spend: the daily cap does not apply to it
+    actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100, session_id="own")
+    assert submits(fal) == 3
+
+
+@pytest.mark.parametrize("fault, counted", [("invalid", Decimal("0.018")), ("unauthorized", Decimal(0))])
+def test_a_failed_paid_call_is_counted_unless_it_certainly_was_not_charged(fakes, tmp_path, fault, counted):
+    fal, _ = fakes
+    fal.reset()
+    fal.inject(fault, op="submit", times=5)
+    app = App.create(app_config(*fakes), store=OutputStore(tmp_path), cache=None)
+    with pytest.raises(ProviderHTTPError):
+        actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100, session_id="s")
+    assert app.ledger.session_spent("s") == counted  # a 422 may have used (and billed) GPU time
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
@@ -20,9 +21,9 @@ from ..result import Result
 from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
-from .guard import Guarded
+from .guard import Guarded, Payer
 from .look import Look, download, preview_of, shown, shrink
-from .session import Budget, Session
+from .session import Session
 
 Report = Callable[[str], None]
 
@@ -55,9 +56,15 @@ def require_image(image) -> None:
         raise InvalidImageError("Upload an image first (or pick one of the examples).")
 
 
-def record(session: Session, result: Result, kind: str) -> Session:
-    """The session after one provider run: its charge, and its measured speed (local)."""
-    session = session.charged(result.cost, kind)
+def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
+    """Who pays for this visitor's call: their own key, or (where allowed) the server's."""
+    return Payer(app.ledger, session_id, server_key=not keys.for_provider(provider_id))
+
+
+def record(session: Session, result: Result, kind: str, hosted_spent: Decimal) -> Session:
+    """The session after one provider run: its charge (the ledger's total for
+    hosted calls, the one that counts), and its measured speed (local)."""
+    session = replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)
     if kind == "local" and not result.cached:
         session = session.measured_with(result.provider, result.seconds.model, result.meta.get("device", "cpu"))
     return session
@@ -73,23 +80,25 @@ def remove(
     volume: int,
     *,
     report: Report | None = None,
+    session_id: str = "local",
 ) -> tuple[Session, Shown]:
     """Run one provider on one image (a path or PIL image) and show it, rendered once.
 
     Every option is checked before the provider is called. Raises an
     RmbgError (bad image, missing key, spending cap, provider failure) with a
-    message for a person.
+    message for a person. session_id: the browser session, whose hosted
+    spending the app's ledger keeps (gradio's session hash).
     """
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
     provider = build_provider(provider_id, keys, app.config)
     on_start = (lambda p: report(waiting_text(p))) if report else None
     try:
-        guarded = Guarded(provider, Budget(session, app.config.cap_usd), on_start)
+        guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
         result = remove_background(image, guarded, options=options, cache=app.cache)
     finally:
         close(provider)
-    session = record(session, result, provider.kind)
+    session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
     session = replace(session, last=result, last_name=stem_of(image), last_label=provider.label)
     return session, show(session, look, app, volume, rendered=result)
 

@@ -18,14 +18,14 @@ from PIL import Image
 from ..compare import PairAgreement, compare
 from ..errors import RmbgError
 from ..result import Result
-from .actions import record, require_image
+from .actions import payer, record, require_image
 from ..registry import declarations
 from .catalog import Keys, build_provider, close, provider_status
 from .config import AppConfig
 from .context import App
 from .guard import Guarded
 from .look import Look, preview_of, shown
-from .session import Budget, Session
+from .session import Session
 
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
@@ -112,6 +112,7 @@ def run(
     look: Look = Look(),
     *,
     report: Report | None = None,
+    session_id: str = "local",
 ) -> tuple[Session, CompareView]:
     """Compare providers on one image (a path or PIL image).
 
@@ -124,7 +125,6 @@ def run(
     if len(ids) < 2:
         raise RmbgError("Tick at least two providers to compare.")
     options = look.options()  # checked before any provider runs
-    budget = Budget(session, app.config.cap_usd)
     built, failures, labels = [], {}, {}
     for pid in ids:
         try:
@@ -137,7 +137,8 @@ def run(
     if report:
         report(f"Running {len(built)} providers…")
     try:
-        comparison = compare(image, [Guarded(p, budget) for p in built], cache=app.cache, options=options)
+        guarded = [Guarded(p, payer(app, session_id, keys, p.id)) for p in built]
+        comparison = compare(image, guarded, cache=app.cache, options=options)
     finally:
         for provider in built:
             close(provider)
@@ -145,7 +146,7 @@ def run(
     failures.update({pid: str(err) for pid, err in comparison.errors.items()})
     kinds = {p.id: p.kind for p in built}
     for pid, result in results.items():
-        session = record(session, result, kinds[pid])
+        session = record(session, result, kinds[pid], app.ledger.session_spent(session_id))
     ordered = {pid: results[pid] for pid in ids if pid in results}
     source = next(iter(ordered.values())).source if ordered else None
     compared = Compared(source, ordered, {pid: failures[pid] for pid in ids if pid in failures}, labels,

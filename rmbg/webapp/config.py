@@ -8,7 +8,9 @@ are spent by visitors only when the owner says so:
                             Space (no SPACE_ID) and bound to a loopback
                             address (GRADIO_SERVER_NAME unset or localhost).
 RMBG_SESSION_CAP_USD (default 1) caps what one browser session may spend on
-hosted calls, so a runaway comparison stops.
+hosted calls, so a runaway comparison stops; RMBG_DAILY_CAP_USD (default 5)
+caps what all visitors together may spend of the server's own keys per UTC
+day (rmbg.webapp.spending).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Mapping
 from ..pricing import REFERENCE_MONTHLY_VOLUME
 
 DEFAULT_CAP_USD = Decimal("1")
+DEFAULT_DAILY_CAP_USD = Decimal("5")
 LOOPBACK = frozenset({"", "127.0.0.1", "localhost", "::1"})
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
@@ -34,6 +37,8 @@ class AppConfig:
         {"rmbg-1.4": {"device": "cpu"}} (tests use small input sizes).
     allow_server_keys: visitors may spend the server's own API keys.
     cap_usd: most a browser session may spend on hosted calls (USD).
+    daily_cap_usd: most all visitors together may spend of the server's own
+        keys per UTC day (USD).
     monthly_volume: default images per month of the cost projection.
     max_preview_side: longest side (px) of the on-page preview; the
         download is always full size.
@@ -42,13 +47,18 @@ class AppConfig:
     provider_config: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     allow_server_keys: bool = False
     cap_usd: Decimal = DEFAULT_CAP_USD
+    daily_cap_usd: Decimal = DEFAULT_DAILY_CAP_USD
     monthly_volume: int = REFERENCE_MONTHLY_VOLUME
     max_preview_side: int = 1600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {"allow_server_keys": server_keys_allowed(env), "cap_usd": cap_from_env(env)}
+        values: dict[str, Any] = {
+            "allow_server_keys": server_keys_allowed(env),
+            "cap_usd": cap_from_env(env),
+            "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD", DEFAULT_DAILY_CAP_USD),
+        }
         values.update(overrides)
         return cls(**values)
 
@@ -75,14 +85,15 @@ def server_keys_allowed(environ: Mapping[str, str]) -> bool:
     return not is_public(environ)
 
 
-def cap_from_env(environ: Mapping[str, str]) -> Decimal:
-    value = environ.get("RMBG_SESSION_CAP_USD", "").strip()
+def cap_from_env(environ: Mapping[str, str], name: str = "RMBG_SESSION_CAP_USD",
+                 default: Decimal = DEFAULT_CAP_USD) -> Decimal:
+    value = environ.get(name, "").strip()
     if not value:
-        return DEFAULT_CAP_USD
+        return default
     try:
         cap = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"RMBG_SESSION_CAP_USD must be a number of USD, got {value!r}") from None
+        raise ValueError(f"{name} must be a number of USD, got {value!r}") from None
     if not cap.is_finite() or cap < 0:
-        raise ValueError(f"RMBG_SESSION_CAP_USD must be zero or more, got {value!r}")
+        raise ValueError(f"{name} must be zero or more, got {value!r}")
     return cap

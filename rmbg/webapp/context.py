@@ -2,7 +2,8 @@
 
 config: what the deployment allows (AppConfig, from the environment);
 store: where download files are written (OutputStore);
-cache: the matte cache (None: never cache; by default the process-wide one).
+cache: the matte cache (None: never cache; by default the process-wide one);
+ledger: what visitors spent, per session and per day (rmbg.webapp.spending).
 Per-visitor values never live here: they are in the Session (gr.State).
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from ..cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .config import AppConfig
 from .look import OutputStore
+from .spending import Ledger
 
 
 @dataclass(frozen=True)
@@ -20,9 +22,11 @@ class App:
     config: AppConfig
     store: OutputStore
     cache: MatteCache | None
+    ledger: Ledger
 
     @classmethod
     def create(cls, config: AppConfig | None = None, *, store: OutputStore | None = None,
                cache: CacheArg = DEFAULT) -> "App":
         """An App from the environment's AppConfig unless one is given."""
-        return cls(config or AppConfig.from_env(), store or OutputStore(), resolve_cache(cache))
+        config = config or AppConfig.from_env()
+        return cls(config, store or OutputStore(), resolve_cache(cache), Ledger(config.cap_usd, config.daily_cap_usd))

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
-from .session import Budget
+from ..errors import (
+    BudgetError,
+    MissingCredentialsError,
+    ProviderAuthError,
+    ProviderCreditError,
+    ProviderRateLimitError,
+)
+from .spending import Ledger
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,17 +47,30 @@ def _local_matte(provider: "Provider", image: "Image.Image") -> "Matte":
 local_matte = on_zerogpu(_local_matte)
 
 
-class Guarded:
-    """A provider that reserves its price from `budget` before a paid call
-    and holds the device lock around a local forward. Report hooks:
-    `on_start(provider)` is called just before the provider works."""
+class Payer:
+    """Who pays for a hosted call: the ledger, the visitor's session, and
+    whether the server's own key (not the visitor's) is spent."""
 
-    def __init__(self, inner: "Provider", budget: Budget, on_start: Callable[["Provider"], None] | None = None):
+    def __init__(self, ledger: Ledger, session_id: str, server_key: bool):
+        self.ledger, self.session_id, self.server_key = ledger, session_id, server_key
+
+
+# Failures after which the provider certainly charged nothing: the hold is released.
+NOT_CHARGED = (BudgetError, MissingCredentialsError, ProviderAuthError, ProviderCreditError, ProviderRateLimitError)
+
+
+class Guarded:
+    """A provider that reserves its price with the ledger before a paid call
+    and settles it after (rmbg.webapp.spending), and holds the device lock
+    around a local forward. `on_start(provider)` is called just before the
+    provider works."""
+
+    def __init__(self, inner: "Provider", payer: Payer, on_start: Callable[["Provider"], None] | None = None):
         self.inner = inner
         self.id = inner.id
         self.label = inner.label
         self.kind = inner.kind
-        self._budget = budget
+        self._payer = payer
         self._on_start = on_start
 
     def __repr__(self) -> str:
@@ -67,11 +87,24 @@ class Guarded:
 
     def matte(self, image: "Image.Image") -> "Matte":
         if self.kind == "hosted":
-            self._budget.reserve(self.inner)
-            if self._on_start:
-                self._on_start(self.inner)
-            return self.inner.matte(image)
+            return self._paid(image)
         with LOCAL_DEVICE_LOCK:
             if self._on_start:
                 self._on_start(self.inner)
             return local_matte(self.inner, image)
+
+    def _paid(self, image: "Image.Image") -> "Matte":
+        payer = self._payer
+        hold = payer.ledger.reserve(payer.session_id, self.id, self.inner.estimate().usd, server_key=payer.server_key)
+        try:
+            if self._on_start:
+                self._on_start(self.inner)
+            matte = self.inner.matte(image)
+        except NOT_CHARGED:
+            payer.ledger.release(hold)
+            raise
+        except BaseException:
+            payer.ledger.settle(hold, hold.usd)  # it may have been billed: count the estimate
+            raise
+        payer.ledger.settle(hold, matte.cost.usd)  # counted now, whatever happens to the result later
+        return matte

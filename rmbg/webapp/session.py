@@ -8,17 +8,13 @@ capped (nothing is billed per call).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from ..errors import BudgetError
 from ..result import Result
 from ..types import Cost, format_usd
 
-if TYPE_CHECKING:
-    from ..providers.base import Provider
 
 ZERO = Decimal(0)
 
@@ -59,29 +55,3 @@ class Session:
         if self.compute_usd:
             text += f" + ${format_usd(self.compute_usd)} local compute (estimate)"
         return text
-
-
-class Budget:
-    """What one request may still spend on hosted calls; thread-safe.
-
-    Each paid call reserves its estimate first: calls that would take the
-    session past its cap are refused with a BudgetError before they are
-    sent. Lives for one request only, so it holds no per-user state.
-    """
-
-    def __init__(self, session: Session, cap: Decimal):
-        self.cap = cap
-        self.spent = session.hosted_usd
-        self._reserved = ZERO
-        self._lock = threading.Lock()
-
-    def reserve(self, provider: "Provider") -> None:
-        estimate = provider.estimate().usd
-        with self._lock:
-            if estimate and self.spent + self._reserved + estimate > self.cap:
-                raise BudgetError(
-                    f"Spending cap reached: this session has spent ${format_usd(self.spent + self._reserved)} "
-                    f"of its ${self.cap:.2f} cap on hosted calls, and {provider.id} costs about "
-                    f"${format_usd(estimate)} per image. Cached results and local models still work."
-                )
-            self._reserved += estimate

@@ -1,0 +1,111 @@
+"""Money the app's visitors spend, kept on the server so no sequence of calls beats a cap.
+
+Two caps, both in USD, both checked before a paid call is sent:
+- per browser session (RMBG_SESSION_CAP_USD, default 1): what one session
+  may spend on hosted calls, with its own key or the server's;
+- per UTC day across all sessions (RMBG_DAILY_CAP_USD, default 5): what
+  visitors together may spend of the server's own keys, so opening new
+  sessions does not reset anything that costs the owner money.
+
+Every paid call reserves its price-table estimate under one lock before it is
+sent and is settled after it with the real cost (reported, else estimated).
+A reservation is released only when the provider certainly did not charge
+(no key, a refused key, no credit, rate limited); any other failure keeps the
+reserved amount as spent, since the call may have been billed. The totals
+live here, not in gr.State, so concurrent calls of one session share them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Callable
+
+from ..errors import BudgetError
+from ..types import format_usd
+
+ZERO = Decimal(0)
+MAX_SESSIONS = 100_000  # least recently used totals are forgotten beyond this (the daily cap still holds)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One paid call's hold on the caps (USD), until settled or released."""
+
+    session_id: str
+    usd: Decimal
+    server_key: bool
+    day: str
+
+
+class Ledger:
+    """Thread-safe per-session and per-day (server keys) spending; see the module docstring."""
+
+    def __init__(self, session_cap: Decimal, daily_cap: Decimal, *, clock: Callable[[], float] = time.time):
+        self.session_cap = session_cap
+        self.daily_cap = daily_cap
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, Decimal] = OrderedDict()
+        self._day = ""
+        self._day_spent = ZERO
+
+    def _today(self) -> str:
+        day = datetime.fromtimestamp(self._clock(), timezone.utc).strftime("%Y-%m-%d")
+        if day != self._day:
+            self._day, self._day_spent = day, ZERO
+        return day
+
+    def reserve(self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool) -> Reservation:
+        """Hold `usd` for one call; BudgetError (nothing sent) when either cap would be passed."""
+        with self._lock:
+            day = self._today()
+            spent = self._sessions.get(session_id, ZERO)
+            if usd and spent + usd > self.session_cap:
+                raise BudgetError(
+                    f"Spending cap reached: this session has spent ${format_usd(spent)} of its "
+                    f"${self.session_cap:.2f} cap on hosted calls, and {provider_id} costs about "
+                    f"${format_usd(usd)} per image. Cached results and local models still work."
+                )
+            if usd and server_key and self._day_spent + usd > self.daily_cap:
+                raise BudgetError(
+                    f"This app's daily budget for its own {provider_id} key is used up "
+                    f"(${self.daily_cap:.2f} per UTC day across all visitors). Paste your own key, "
+                    "or use a local model."
+                )
+            self._add(session_id, usd, server_key)
+            return Reservation(session_id, usd, server_key, day)
+
+    def settle(self, reservation: Reservation, usd: Decimal) -> None:
+        """Replace the hold with what the call really cost (counted even if later steps fail)."""
+        self._adjust(reservation, usd - reservation.usd)
+
+    def release(self, reservation: Reservation) -> None:
+        """Drop the hold of a call the provider certainly did not charge."""
+        self._adjust(reservation, -reservation.usd)
+
+    def session_spent(self, session_id: str) -> Decimal:
+        with self._lock:
+            return self._sessions.get(session_id, ZERO)
+
+    def day_spent(self) -> Decimal:
+        """What visitors spent of the server's keys today (UTC)."""
+        with self._lock:
+            self._today()
+            return self._day_spent
+
+    def _adjust(self, reservation: Reservation, delta: Decimal) -> None:
+        with self._lock:
+            self._add(reservation.session_id, delta, reservation.server_key and reservation.day == self._today())
+
+    def _add(self, session_id: str, usd: Decimal, server_key: bool) -> None:
+        self._sessions[session_id] = self._sessions.get(session_id, ZERO) + usd
+        self._sessions.move_to_end(session_id)
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        if server_key:
+            self._day_spent += usd
