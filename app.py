@@ -22,6 +22,7 @@ from rmbg.webapp.look import OutputStore
 from rmbg.webapp.costs import volume_of
 
 log = logging.getLogger("rmbg.app")
+SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
 CSS = """
@@ -90,11 +91,12 @@ def session_of(request: gr.Request | None) -> str:
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
-    app = App.create(config, store=OutputStore(get_upload_folder()))
+    config = config or AppConfig.from_env()
+    app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
     with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=(3600, 3600)) as demo:
-        session = gr.State(Session())
+        session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
             "# rmbg · remove image backgrounds\n"
             "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware). "
@@ -253,17 +255,18 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views) ->
         progress(0, desc="Starting…")
         state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), app, chosen,
                                      report=lambda text: progress(0.5, desc=text), session_id=session_of(request))
-        return (state, *_compare_outputs(state, shown, chosen, app))
+        return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
 
     run.click(compare, [session, image, providers, *look, *keys], [session, *views], api_name="compare",
               concurrency_limit=2, concurrency_id="compare")
 
     @readable_errors
     def compare_look(state, background="transparent", colour="#ffffff"):
-        if state.comparison is None:
+        compared = comparing.comparison_of(state, app)
+        if compared is None:
             return (gr.skip(),) * 6
         chosen = Look.of(background, colour, None, False, "png")
-        return _compare_outputs(state, comparing.view(state.comparison, chosen), chosen, app)
+        return _compare_outputs(compared, comparing.view(compared, chosen), chosen, app)
 
     gr.on([c.change for c in look], compare_look, [session, *look], views, api_visibility="private",
           trigger_mode="always_last", show_progress="minimal")
@@ -271,19 +274,19 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views) ->
     @readable_errors
     def on_pair(state, a, b, background="transparent", colour="#ffffff"):
         chosen = Look.of(background, colour, None, False, "png")
-        images = None if state.comparison is None else comparing.pair(
-            state.comparison, a, b, chosen, app.config.max_preview_side)
+        compared = comparing.comparison_of(state, app)
+        images = None if compared is None else comparing.pair(compared, a, b, chosen, app.config.max_preview_side)
         return gr.skip() if images is None else images
 
     gr.on([pair_a.input, pair_b.input], on_pair, [session, pair_a, pair_b, *look], pair_slider,
           api_visibility="private", show_progress="minimal")
 
 
-def _compare_outputs(state, shown, look, app: App):
+def _compare_outputs(compared, shown, look, app: App):
     """Gallery, tables, the pair pickers (first two results) and their slider."""
     ids = shown.ids
     a, b = (ids[0], ids[1]) if len(ids) >= 2 else (None, None)
-    images = comparing.pair(state.comparison, a, b, look, app.config.max_preview_side) if a else None
+    images = comparing.pair(compared, a, b, look, app.config.max_preview_side) if a and compared else None
     return (shown.gallery, shown.table, shown.agreement, gr.update(choices=ids, value=a),
             gr.update(choices=ids, value=b), images)
 

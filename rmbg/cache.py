@@ -63,6 +63,14 @@ class MatteCache:
                 _, evicted = self._items.popitem(last=False)
                 self._bytes -= evicted.alpha.size[0] * evicted.alpha.size[1]
 
+    def limit(self, max_bytes: int) -> None:
+        """Lower the bound to `max_bytes` (never raises it), evicting the oldest mattes to fit."""
+        with self._lock:
+            self.max_bytes = min(self.max_bytes, max_bytes)
+            while self._bytes > self.max_bytes and self._items:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= evicted.alpha.size[0] * evicted.alpha.size[1]
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

@@ -473,6 +473,19 @@ def test_each_distinct_download_is_written_once(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.png", "a.png"]
 
 
+def test_downloads_stay_within_their_byte_budget(tmp_path):
+    foreign = tmp_path / "upload" / "photo.jpg"  # gradio's own file in the same folder
+    foreign.parent.mkdir()
+    foreign.write_bytes(b"u" * 50)
+    store = OutputStore(tmp_path, max_bytes=25)
+    first = store.write("a.png", b"1" * 10)
+    second = store.write("b.png", b"2" * 10)
+    store.write("a.png", b"1" * 10)  # used again: now the most recent
+    third = store.write("c.png", b"3" * 10)  # 30 > 25: the least recently written (b) goes
+    assert first.exists() and third.exists() and not second.exists()
+    assert store.nbytes == 20 and foreign.read_bytes() == b"u" * 50
+
+
 @pytest.mark.parametrize("raw, expected", [(None, False), (False, False), (True, True), ("true", True),
                                             ("false", False), ("no", False), ("1", True)])
 def test_checkbox_values_are_read_strictly(raw, expected):
@@ -555,8 +568,9 @@ def test_the_app_keeps_the_input_alpha_like_the_api(tmp_path, u2netp_path):  # n
     app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
     session, shown = actions.remove(Session(), str(path), "u2netp", Look(), Keys(), app, 100)
     api = rmbg.remove_background(str(path), "u2netp", cache=None)
-    assert np.array_equal(np.asarray(session.last.alpha), np.asarray(api.alpha))
-    assert np.asarray(session.last.alpha).max() == 0
+    kept = actions.last_result(session, app)
+    assert np.array_equal(np.asarray(kept.alpha), np.asarray(api.alpha))
+    assert np.asarray(kept.alpha).max() == 0
     with Image.open(shown.file) as download:
         assert download.mode == "RGBA" and np.asarray(download).max() == 0  # alpha 0 and RGB 0 everywhere
 
@@ -569,3 +583,29 @@ def test_a_bad_colour_is_refused_before_the_paid_call(fakes, tmp_path):
         actions.remove(Session(), str(EXAMPLE), "fal-bria", Look.of("colour", "zzz", None, False, "png"),
                        Keys(fal=FAL_KEY), app, 100)
     assert submits(fal) == 0
+
+
+def test_recent_results_are_one_byte_bounded_store_for_every_session():
+    from rmbg.webapp.recent import Recent
+
+    store = Recent(10, size=len)
+    a, b = store.put("aaaa"), store.put("bbbb")
+    assert store.get(a) == "aaaa"  # a is now the most recent
+    c = store.put("cccc")  # 12 bytes > 10: the least recently used (b) goes
+    assert store.get(b) is None and store.get(a) == "aaaa" and store.get(c) == "cccc"
+    assert store.nbytes == 8 and len(store) == 2
+    too_big = store.put("x" * 11)
+    assert store.get(too_big) is None and store.nbytes == 8
+
+
+def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2netp_path):  # noqa: F811
+    config = AppConfig(memory_mb=1)  # 1 MiB: about three 451x300 results
+    app = App.create(config, store=OutputStore(tmp_path), cache=None)
+    first, _ = actions.remove(Session(), str(EXAMPLE), "u2netp", Look(), Keys(), app, 100)
+    assert isinstance(first.last, str)  # the session holds a token, not pixels
+    assert actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100) is not None
+    for _ in range(4):
+        actions.remove(Session(), str(EXAMPLE), "u2netp", Look(), Keys(), app, 100)
+    assert app.recent.nbytes <= 1024 * 1024 * 3 // 5
+    with pytest.raises(InvalidImageError, match="no longer kept on the server"):
+        actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)

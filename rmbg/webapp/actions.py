@@ -99,14 +99,29 @@ def remove(
     finally:
         close(provider)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
-    session = replace(session, last=result, last_name=stem_of(image), last_label=provider.label)
+    token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
+    session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)
     return session, show(session, look, app, volume, rendered=result)
+
+
+EXPIRED = "This result is no longer kept on the server (it keeps the most recent ones); run it again."
+
+
+def last_result(session: Session, app: App) -> Result | None:
+    """The session's last result from the shared store; None before any run.
+    Raises InvalidImageError when the store has since let it go."""
+    if session.last is None:
+        return None
+    result: Result | None = app.recent.get(session.last)
+    if result is None:
+        raise InvalidImageError(EXPIRED)
+    return result
 
 
 def show(session: Session, look: Look, app: App, volume: int, rendered: Result | None = None) -> Shown:
     """The session's last result with `look` (no provider call); `rendered`
     when it was already rendered with this look."""
-    result = session.last
+    result = rendered or last_result(session, app)
     if result is None:
         raise InvalidImageError("Remove a background first.")
     rendered = rendered or shown(result, look)
@@ -123,14 +138,15 @@ def rerender(session: Session, look: Look, app: App, volume: int) -> Shown | Non
     """The last result with a new look; None when nothing has been run yet."""
     if session.last is None:
         return None
-    return show(session, look, app, volume)
+    return show(session, look, app, volume)  # an expired result says so
 
 
 def cost_line(session: Session, app: App, volume: int) -> str | None:
     """Only the cost line (the projection volume changed); None before a run."""
-    if session.last is None:
+    result = app.recent.get(session.last)
+    if result is None:
         return None
-    return cost_markdown(session.last, session.last_label, session, app.config.cap_usd, volume)
+    return cost_markdown(result, session.last_label, session, app.config.cap_usd, volume)
 
 
 def safe_message(exc: BaseException, keys: Keys) -> str:

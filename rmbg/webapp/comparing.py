@@ -151,5 +151,12 @@ def run(
     source = next(iter(ordered.values())).source if ordered else None
     compared = Compared(source, ordered, {pid: failures[pid] for pid in ids if pid in failures}, labels,
                         comparison.agreement)
-    session = replace(session, comparison=compared)
+    kept = replace(compared, results={pid: replace(r, image=r.alpha) for pid, r in ordered.items()})
+    session = replace(session, comparison=app.recent.put(kept))
     return session, view(compared, look, rendered=True)
+
+
+def comparison_of(session: Session, app: App) -> Compared | None:
+    """The session's last comparison from the shared store (None: none, or no longer kept)."""
+    compared: Compared | None = app.recent.get(session.comparison)
+    return compared

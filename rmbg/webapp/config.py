@@ -42,6 +42,10 @@ class AppConfig:
     monthly_volume: default images per month of the cost projection.
     max_preview_side: longest side (px) of the on-page preview; the
         download is always full size.
+    memory_mb: what the app keeps of all sessions' pixels (MiB): 40 % for
+        the matte cache, 60 % for recent results (RMBG_APP_MEMORY_MB).
+    downloads_mb: most the download files may take on disk (MiB), beside
+        gradio's hourly pruning (RMBG_DOWNLOADS_MB).
     """
 
     provider_config: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -50,6 +54,8 @@ class AppConfig:
     daily_cap_usd: Decimal = DEFAULT_DAILY_CAP_USD
     monthly_volume: int = REFERENCE_MONTHLY_VOLUME
     max_preview_side: int = 1600
+    memory_mb: int = 448
+    downloads_mb: int = 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
@@ -58,6 +64,8 @@ class AppConfig:
             "allow_server_keys": server_keys_allowed(env),
             "cap_usd": cap_from_env(env),
             "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD", DEFAULT_DAILY_CAP_USD),
+            "memory_mb": int(cap_from_env(env, "RMBG_APP_MEMORY_MB", Decimal(448))),
+            "downloads_mb": int(cap_from_env(env, "RMBG_DOWNLOADS_MB", Decimal(1024))),
         }
         values.update(overrides)
         return cls(**values)

@@ -3,7 +3,10 @@
 config: what the deployment allows (AppConfig, from the environment);
 store: where download files are written (OutputStore);
 cache: the matte cache (None: never cache; by default the process-wide one);
-ledger: what visitors spent, per session and per day (rmbg.webapp.spending).
+ledger: what visitors spent, per session and per day (rmbg.webapp.spending);
+recent: the last results of every session, byte-bounded (rmbg.webapp.recent).
+The matte cache and `recent` share config.memory_mb, so memory stays flat
+however many sessions come and go.
 Per-visitor values never live here: they are in the Session (gr.State).
 """
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from ..cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .config import AppConfig
 from .look import OutputStore
+from .recent import Recent, image_bytes
 from .spending import Ledger
 
 
@@ -23,10 +27,26 @@ class App:
     store: OutputStore
     cache: MatteCache | None
     ledger: Ledger
+    recent: Recent
 
     @classmethod
     def create(cls, config: AppConfig | None = None, *, store: OutputStore | None = None,
                cache: CacheArg = DEFAULT) -> "App":
         """An App from the environment's AppConfig unless one is given."""
         config = config or AppConfig.from_env()
-        return cls(config, store or OutputStore(), resolve_cache(cache), Ledger(config.cap_usd, config.daily_cap_usd))
+        budget = config.memory_mb * 1024 * 1024
+        matte_cache = resolve_cache(cache)
+        if cache == DEFAULT and matte_cache is not None:  # the process's cache is the app's: bound it
+            matte_cache.limit(budget * 2 // 5)
+        return cls(config, store or OutputStore(), matte_cache, Ledger(config.cap_usd, config.daily_cap_usd),
+                   Recent(budget - budget * 2 // 5, kept_bytes))
+
+
+def kept_bytes(value: object) -> int:
+    """Bytes of what the store keeps: a result's source and matte (the rendered
+    image is dropped before storing), or every result of a comparison."""
+    results = getattr(value, "results", None)
+    if results is not None:  # a comparison: one source, one matte per provider
+        source = getattr(value, "source", None)
+        return (image_bytes(source) if source is not None else 0) + sum(image_bytes(r.alpha) for r in results.values())
+    return image_bytes(value.source) + image_bytes(value.alpha)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ import tempfile
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -132,23 +133,45 @@ class OutputStore:
     so this store keeps no pruning of its own. The same output asked for
     again is not written again (its time is refreshed, so it ages from its
     last use). Without a root: a private temporary folder (tests, scripts).
+
+    max_bytes bounds what this store has written and still keeps, whatever
+    their age: past it, its least recently written files are deleted first
+    (gradio's own uploads in the same folder are never touched).
     """
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, max_bytes: int = 1024 * 2**20):
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rmbg-app-"))
         self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._written: OrderedDict[Path, int] = OrderedDict()
+        self._lock = threading.Lock()
 
     def write(self, name: str, data: bytes) -> Path:
         folder = self.root / hashlib.sha256(data).hexdigest()
         path = folder / name
         if path.is_file() and not path.is_symlink():
             os.utime(path)
-            return path
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.part"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)  # never a half-written file under the final name
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.part"
+            tmp.write_bytes(data)
+            os.replace(tmp, path)  # never a half-written file under the final name
+        self._keep(path, len(data))
         return path
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self._written.values())
+
+    def _keep(self, path: Path, size: int) -> None:
+        with self._lock:
+            self._written[path] = size
+            self._written.move_to_end(path)
+            total = sum(self._written.values())
+            while total > self.max_bytes and len(self._written) > 1:
+                old, old_size = self._written.popitem(last=False)
+                old.unlink(missing_ok=True)
+                total -= old_size
 
 
 def file_name(stem: str, look: Look) -> str:

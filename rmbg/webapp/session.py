@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Mapping
 
-from ..result import Result
 from ..types import Cost, format_usd
 
 
@@ -22,21 +21,22 @@ ZERO = Decimal(0)
 @dataclass(frozen=True)
 class Session:
     """hosted_usd / compute_usd: spent so far (USD). images: provider runs.
-    last: the last Remove result (source image + matte), re-rendered when a
-    background, mask or format choice changes. last_name: its file stem;
-    last_label: its provider's label.
+    last: token of the last Remove result in the app's shared store
+    (rmbg.webapp.recent: its pixels are never kept per session), re-rendered
+    when a background, mask or format choice changes. last_name: its file
+    stem; last_label: its provider's label.
     measured: local provider id -> (seconds per image, device) measured in
     this session, for the monthly projection.
-    comparison: the last Compare outcome (opaque to this module)."""
+    comparison: token of the last Compare outcome in the same store."""
 
     hosted_usd: Decimal = ZERO
     compute_usd: Decimal = ZERO
     images: int = 0
-    last: Result | None = None
+    last: str | None = None
     last_name: str = "image"
     last_label: str = ""
     measured: Mapping[str, tuple[float, str]] = field(default_factory=dict)
-    comparison: Any = None
+    comparison: str | None = None
 
     def charged(self, cost: Cost, kind: str) -> "Session":
         """This session after paying `cost` for one call of a `kind` provider."""
