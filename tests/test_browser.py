@@ -154,7 +154,7 @@ def test_compare_ticks_the_ready_free_model_and_adds_a_hosted_one(page_and_fakes
     page.locator("#compare-run").click()
 
     expect(page.locator("#compare-gallery img")).to_have_count(ticked + 1)
-    expect(page.locator("#compare-gallery")).to_contain_text("fal.ai · Bria RMBG 2.0 · ")
+    expect(page.locator("#compare-gallery")).to_contain_text("fal-bria · ")
     expect(page.locator("#compare-table")).to_contain_text("rmbg-1.4")
     expect(page.locator("#compare-agreement")).to_contain_text("fal-bria")
     expect(page.locator("#compare-slider img")).to_have_count(2)

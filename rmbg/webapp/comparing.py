@@ -18,6 +18,7 @@ from PIL import Image
 from ..compare import PairAgreement, compare
 from ..errors import RmbgError
 from ..result import Result
+from ..types import format_usd
 from .actions import payer, record, require_image
 from ..registry import declarations
 from .catalog import Keys, build_provider, close, provider_status
@@ -55,10 +56,12 @@ class CompareView:
     ids: list[str]
 
 
-def caption(result: Result, label: str) -> str:
-    cost = "free (cached)" if result.cost.source == "free" else result.cost.label()
+def caption(result: Result) -> str:
+    """Short enough to read under a thumbnail, with up to 8 in the gallery:
+    'fal-bria · 0.44 s · $0.0180'; the table beside it has the full labels and cost sources."""
     timing = "cached" if result.cached else f"{result.seconds.model:.2f} s"
-    return f"{label} · {timing} · {cost}"
+    cost = "free" if result.cost.source == "free" else f"${format_usd(result.cost.usd)}"
+    return f"{result.provider} · {timing} · {cost}"
 
 
 def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, rendered: bool = False) -> CompareView:
@@ -67,7 +70,7 @@ def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, render
     gallery, table = [], []
     for pid, result in compared.results.items():
         image = result if rendered else shown(result, look)
-        gallery.append((preview_of(image, look, max_side), caption(result, compared.labels[pid])))
+        gallery.append((preview_of(image, look, max_side), caption(result)))
         cost = "free (cached)" if result.cost.source == "free" else result.cost.label()
         table.append([pid, "cached" if result.cached else f"{result.seconds.model:.2f}", cost, "ok"])
     for pid, message in compared.failures.items():
