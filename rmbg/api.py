@@ -17,6 +17,7 @@ from .errors import ProviderResponseError
 from .image.compose import check_options, render
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
+from .refine import Refiner, cache_options, refine_matte, resolve_refiner
 from .registry import default_provider, get_provider
 from .result import Result
 from .types import Cost, Matte, RenderOptions, Seconds
@@ -35,13 +36,35 @@ def resolve_provider(provider: str | Provider | None) -> tuple[Provider, str]:
     return (get_provider(provider) if isinstance(provider, str) else provider), ""
 
 
-def matte_for(loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFAULT) -> tuple[Matte, bool]:
+def matte_for(loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFAULT,
+              refiner: Refiner | None = None) -> tuple[Matte, bool]:
     """The matte of a loaded image through a provider, from the cache when possible.
 
-    Returns (matte, cached). A provider's answer of the wrong size or mode is
-    an error, never silently resized.
+    Returns (matte, cached): cached means the provider was not called (nothing
+    charged). With a refiner (e.g. ViTMatte) the refined matte is cached under
+    its own key and the provider's matte under the plain one, so refining,
+    or going back, never calls a paid provider again.
     """
     store = resolve_cache(cache)
+    if refiner is not None:
+        return _refined(loaded, provider, store, refiner)
+    return _provider_matte(loaded, provider, store)
+
+
+def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None,
+             refiner: Refiner) -> tuple[Matte, bool]:
+    key = MatteCache.key(loaded.digest, provider.id, cache_options(provider.options(), refiner))
+    hit = store.get(key) if store is not None else None
+    if hit is not None:
+        return hit, True
+    plain, cached = _provider_matte(loaded, provider, store)
+    refined = refine_matte(refiner, loaded.rgb, plain)
+    if store is not None:
+        store.put(key, refined)
+    return refined, cached
+
+
+def _provider_matte(loaded: LoadedImage, provider: Provider, store: MatteCache | None) -> tuple[Matte, bool]:
     key = MatteCache.key(loaded.digest, provider.id, provider.options())
     if store is not None:
         hit = store.get(key)
@@ -78,6 +101,7 @@ def remove_background(
     refine_foreground: bool = False,
     cache: CacheArg = DEFAULT,
     options: RenderOptions | None = None,
+    refine: "str | Refiner | None" = None,
 ) -> Result:
     """Remove the background of one image.
 
@@ -97,6 +121,9 @@ def remove_background(
         default cache; pass a MatteCache of your own, or None to always call
         the provider. A cached result costs nothing new.
     options: a RenderOptions instead of background / mask_only / refine_foreground.
+    refine: "vitmatte" (or a refiner from rmbg.refine.get_refiner) re-estimates
+        the matte's soft edges after any provider, local or hosted; only the
+        uncertain band around the edge changes.
 
     The render options are checked before the image is sent anywhere: a bad
     colour never costs a paid call.
@@ -106,7 +133,7 @@ def remove_background(
     loaded = load_image(image, max_pixels=max_pixels)
     chosen, reason = resolve_provider(provider)
     result = run_provider(loaded, chosen, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,
-                          started=start)
+                          started=start, refiner=resolve_refiner(refine))
     if reason:
         from dataclasses import replace
 
@@ -122,14 +149,16 @@ def run_provider(
     keep_input_alpha: bool = True,
     cache: CacheArg = DEFAULT,
     started: float | None = None,
+    refiner: Refiner | None = None,
 ) -> Result:
-    """One provider on an already loaded image -> Result, rendered with `options`.
+    """One provider on an already loaded image -> Result, rendered with `options`
+    (and its matte refined by `refiner`, if given).
 
     `started` is the perf_counter() time the caller's work began, so
     Result.seconds.total covers loading too.
     """
     start = time.perf_counter() if started is None else started
-    matte, cached = matte_for(loaded, provider, cache=cache)
+    matte, cached = matte_for(loaded, provider, cache=cache, refiner=refiner)
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
     out = render(loaded.rgb, alpha, options=options or RenderOptions())
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost

@@ -226,3 +226,74 @@ def test_importing_refine_loads_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+class Counting:
+    """A hosted-like provider that returns a fixed matte and counts its (paid) calls."""
+
+    id, label, kind = "counting", "counting", "hosted"
+
+    def __init__(self, alpha):
+        self.alpha, self.calls = alpha, 0
+
+    def options(self):
+        return {}
+
+    def status(self):
+        from rmbg.providers.base import ProviderStatus
+
+        return ProviderStatus("ready")
+
+    def estimate(self):
+        from decimal import Decimal
+
+        from rmbg.types import Cost
+
+        return Cost(Decimal("0.01"), "estimated")
+
+    def matte(self, image):
+        from decimal import Decimal
+
+        from rmbg.types import Cost, Matte
+
+        self.calls += 1
+        return Matte(Image.fromarray(self.alpha), Cost(Decimal("0.01"), "reported"), 0.0)
+
+
+def test_remove_background_refines_any_provider_and_never_pays_twice(vitmatte_dir):
+    import rmbg
+    from rmbg.cache import MatteCache
+
+    img, alpha = photo(seed=4)
+    provider, cache = Counting(alpha), MatteCache()
+    refiner = get_refiner("vitmatte", model=str(vitmatte_dir), device="cpu", precision="fp32", band=4, context=8)
+    refined = rmbg.remove_background(img, provider, refine=refiner, cache=cache)
+    assert provider.calls == 1 and refined.cost.usd > 0 and refined.meta["refine"] == "vitmatte"
+    expected = np.asarray(refiner.refine(img, Image.fromarray(alpha)))
+    assert np.array_equal(np.asarray(refined.alpha), expected)
+    plain = rmbg.remove_background(img, provider, cache=cache)  # the provider's own matte: cached, free
+    again = rmbg.remove_background(img, provider, refine=refiner, cache=cache)  # the refined one: cached
+    assert provider.calls == 1 and plain.cached and again.cached and again.cost.source == "free"
+    assert np.array_equal(np.asarray(plain.alpha), alpha)
+    assert np.array_equal(np.asarray(again.alpha), expected)
+    unknown = make_trimap(alpha, 4) == 128
+    assert np.array_equal(np.asarray(refined.alpha)[~unknown], alpha[~unknown])
+
+
+def test_cli_refine_flag_runs_the_refiner_offline_with_a_clear_error_when_not_cached(tmp_path, monkeypatch, capsys):
+    from rmbg import registry
+    from rmbg.cli.main import main
+
+    img, alpha = photo()
+    img.save(tmp_path / "in.png")
+    provider = Counting(alpha)
+    provider.kind = "local"
+    registry.register("counting", lambda **_: provider)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        code = main(["remove", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "-p", "counting",
+                     "--refine", "vitmatte"])
+    finally:
+        registry.unregister("counting")
+    assert code == 1  # the one image failed, readably
+    assert "hustvl/vitmatte-small-composition-1k" in capsys.readouterr().out

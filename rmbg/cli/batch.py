@@ -37,6 +37,7 @@ from ..image.io import is_image_file
 from ..errors import RmbgError
 from ..image.io import load_image
 from ..providers.base import Provider
+from ..refine import Refiner
 from ..types import Cost, RenderOptions
 
 Status = Literal["done", "skipped", "failed", "not_run"]
@@ -76,12 +77,14 @@ class Outcome:
 @dataclass(frozen=True)
 class Settings:
     """How to render (render: background, mask, clean edges, format) and run
-    (overwrite, jobs in flight for a hosted provider, max_cost in USD or None)."""
+    (overwrite, jobs in flight for a hosted provider, max_cost in USD or None,
+    refiner: a matte refiner such as ViTMatte, or None)."""
 
     render: RenderOptions = RenderOptions()
     overwrite: bool = False
     jobs: int = 1
     max_cost: Optional[Decimal] = None
+    refiner: Optional[Refiner] = None
 
 
 def _display(path: Path) -> str:
@@ -168,7 +171,7 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
     """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
     try:
         loaded = load_image(item.source)
-        result = run_provider(loaded, provider, options=settings.render, cache=cache)
+        result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         data = result.encode(settings.render.format)
         write_atomic(item.output, data)
     except RmbgError as exc:

@@ -25,6 +25,7 @@ from ..cache import MatteCache
 from ..image.compose import parse_colour
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
+from ..refine import list_refiners, resolve_refiner
 from ..registry import default_provider, get_provider
 from ..types import RenderOptions, format_usd
 from .progress import Progress
@@ -112,7 +113,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     render = RenderOptions(background, args.mask_only, args.refine_edges, args.format)
-    settings = batch.Settings(render, args.overwrite, jobs, args.max_cost)
+    settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
     progress = Progress(len(items), err)
     start = time.perf_counter()
     with batch.Manifest(out_dir, provider.id) as manifest:
@@ -232,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--mask-only", action="store_true", help="write the alpha matte itself (greyscale)")
     rm.add_argument("--refine-edges", action="store_true",
                     help="clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show")
+    rm.add_argument("--refine", choices=list_refiners(),
+                    help="refine the matte's soft edges after the provider: vitmatte (ViTMatte, Apache-2.0 weights "
+                         "from the Hub; only the band around the edge changes)")
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
     rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
     rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")

@@ -32,6 +32,7 @@ def output_options(args, provider: Provider) -> dict[str, object]:
         "mask_only": args.mask_only,
         "format": args.format,
         "refine_edges": args.refine_edges,
+        "refine": args.refine,
     }
 
 
