@@ -294,7 +294,9 @@ def _compare_outputs(compared, shown, look, app: App):
 def launch_kwargs() -> dict:
     """launch() options shared by `python app.py` and the tests (gradio 6
     takes theme and css at launch)."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": "25mb"}
+    # show_error: a malformed raw API call gets gradio's own reason instead of {"error": null};
+    # handler errors are already readable messages (readable_errors), never tracebacks.
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": "25mb", "show_error": True}
 
 
 demo = build_demo()

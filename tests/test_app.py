@@ -646,3 +646,19 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
     assert app.recent.nbytes <= 1024 * 1024 * 3 // 5
     with pytest.raises(InvalidImageError, match="no longer kept on the server"):
         actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)
+
+
+@pytest.mark.parametrize(
+    "endpoint, data, words",
+    [
+        ("remove", ["x"], "didn't receive enough input values"),
+        ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False], "a `number` component"),
+    ],
+)
+def test_malformed_raw_api_calls_get_a_message(served, endpoint, data, words):
+    import httpx
+
+    base = served.rstrip("/")
+    started = httpx.post(f"{base}/gradio_api/call/{endpoint}", json={"data": data}, timeout=30).json()
+    stream = httpx.get(f"{base}/gradio_api/call/{endpoint}/{started['event_id']}", timeout=60).text
+    assert "event: error" in stream and '"error": null' not in stream and words in stream

@@ -31,6 +31,10 @@ Background = Union[None, str, Sequence[int], Image.Image]
 FORMATS = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG"}
 MIME = {"PNG": "image/png", "WEBP": "image/webp", "JPEG": "image/jpeg"}
 WHITE: Colour = (255, 255, 255)
+# zlib level of PNG outputs, chosen by benchmarks/cutout_encode.py: against level 6, level 3
+# encodes a 12 MP cut-out in 0.86 s instead of 1.99 s (2.3x faster) for 6-19 % more bytes;
+# level 9 saves under 5 % more at 2.5-7x the time; level 1 grows files by up to 28 %.
+PNG_LEVEL = 3
 
 
 def parse_colour(value: str | Sequence[int]) -> Colour:
@@ -171,7 +175,7 @@ def encode(
             info = PngImagePlugin.PngInfo()
             for key, value in meta.items():
                 info.add_text(key, value)
-        image.save(buf, "PNG", pnginfo=info, compress_level=6)
+        image.save(buf, "PNG", pnginfo=info, compress_level=PNG_LEVEL)
     return buf.getvalue()
 
 
