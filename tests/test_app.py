@@ -229,6 +229,31 @@ def huge_png(path: Path, side: int = 12000) -> Path:
     return path
 
 
+def test_a_corrupt_or_huge_background_image_is_a_readable_error_before_any_call(client, fakes, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    fal, _ = fakes
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    for background, words in ((broken, "broken.png is not an image we can read"),
+                              (huge_png(tmp_path / "huge.png"), "12000x12000")):
+        with pytest.raises(AppError, match=words):
+            remove(client, provider="fal-bria", fal_key=FAL_KEY, background="image",
+                   background_image=handle_file(str(background)))
+    assert submits(fal) == 0  # refused before the paid call
+
+
+def test_compare_without_providers_says_what_to_do(client):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=r"(?s)a `checkboxgroup` component.*Expected a `list"):
+        client.predict(image=handle_file(str(EXAMPLE)), providers=None, api_name="/compare")
+    with pytest.raises(AppError, match="Tick at least two providers to compare."):
+        client.predict(image=handle_file(str(EXAMPLE)), providers=["u2netp"], api_name="/compare")
+
+
 def test_the_pixel_limit_is_checked_before_anything_decodes_an_upload(client, tmp_path):
     """144 MP in a small PNG: refused from its header, by gradio (image_mode=None) and rmbg alike."""
     import resource
