@@ -42,21 +42,26 @@ def image_input(label: str, elem_id: str, height: int, sources=("upload", "webca
                             elem_id=elem_id, visible=visible))
 
 
-def lenient(image: gr.Image) -> gr.Image:
-    """Let a file that gr.Image cannot decode through to rmbg's load_image,
-    which says what is wrong with it (gr.Image alone would only say 'Error').
+def lenient(component):
+    """Let a value the component cannot preprocess through to rmbg, which says
+    what is wrong with it in its own words (gradio alone answers with its
+    internal reason and logs a traceback): an image's file path goes to
+    rmbg's load_image, any other raw value to the handler's own check.
     An instance override, not a subclass: gradio writes a .pyi next to the
     module of every Component subclass."""
-    strict = image.preprocess
+    strict = component.preprocess
 
     def preprocess(payload):
         try:
             return strict(payload)
-        except Exception:  # noqa: BLE001 - any decoding failure is reported by rmbg
-            return str(payload.path) if payload is not None and payload.path else None
+        except Exception:  # noqa: BLE001 - reported by rmbg's own checks, readably
+            if isinstance(component, gr.Image):
+                path = getattr(payload, "path", None)
+                return str(path) if path else None
+            return payload
 
-    image.preprocess = preprocess
-    return image
+    component.preprocess = preprocess
+    return component
 
 
 def readable_errors(fn):
@@ -132,8 +137,8 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
                                     interactive=False, elem_id="result")
             file = gr.DownloadButton("Download PNG", elem_id="download")
             cost = gr.Markdown(elem_id="cost-line")
-            volume = gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
-                               precision=0, minimum=0, elem_id="volume")
+            volume = lenient(gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
+                                       precision=0, minimum=0, elem_id="volume"))
     wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost))
     provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), app.config),
                    [provider, *keys], note, api_visibility="private", show_progress="hidden")

@@ -510,9 +510,18 @@ def test_picker_colours(value, rgb):
     assert picker_colour(value) == rgb
 
 
-@pytest.mark.parametrize("value, volume", [(100000, 100000), ("2500", 2500), (-5, 0), (None, 0), ("x", 0)])
+@pytest.mark.parametrize("value, volume", [(100000, 100000), ("2500", 2500), (-5, 0), (None, 0), ("", 0),
+                                           (10**12, 1_000_000_000)])
 def test_projection_volume(value, volume):
     assert volume_of(value) == volume
+
+
+@pytest.mark.parametrize("value", ["x", "abc", [1], float("inf")])
+def test_a_volume_that_is_not_a_number_is_a_readable_error(value):
+    from rmbg.errors import RmbgError
+
+    with pytest.raises(RmbgError, match="Images per month must be a whole number"):
+        volume_of(value)
 
 
 def test_download_names():
@@ -677,7 +686,8 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
     "endpoint, data, words",
     [
         ("remove", ["x"], "didn't receive enough input values"),
-        ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False], "a `number` component"),
+        ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False],
+         "Images per month must be a whole number (0 or more), got 'abc'."),
     ],
 )
 def test_malformed_raw_api_calls_get_a_message(served, endpoint, data, words):

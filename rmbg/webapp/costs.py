@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ..errors import RmbgError
 from ..pricing import SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
 from ..result import Result
 from ..types import Cost, format_usd
@@ -19,11 +20,14 @@ MAX_VOLUME = 1_000_000_000
 
 
 def volume_of(value) -> int:
-    """The projection volume from a number box: a whole number >= 0 (bad input -> 0)."""
+    """The projection volume from a number box: a whole number, clamped to 0..MAX_VOLUME;
+    empty -> 0; anything that is not a number -> a readable error."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 0
     try:
         volume = int(float(value))
-    except (TypeError, ValueError):
-        return 0
+    except (TypeError, ValueError, OverflowError):
+        raise RmbgError(f"Images per month must be a whole number (0 or more), got {str(value)[:40]!r}.") from None
     return min(max(volume, 0), MAX_VOLUME)
 
 
