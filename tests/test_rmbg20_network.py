@@ -131,6 +131,24 @@ def test_pure_deform_conv_matches_torchvision():
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
+def test_bf16_reaches_torchvision_in_fp32(monkeypatch):
+    # torchvision's deform_conv2d refuses bf16 (on CUDA: "deformable_im2col"
+    # not implemented for 'BFloat16'); a stand-in with that behaviour, whose
+    # arithmetic is our pure version's.
+    def fp32_only(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
+        if torch.bfloat16 in (input.dtype, offset.dtype, weight.dtype, None if mask is None else mask.dtype):
+            raise NotImplementedError('"deformable_im2col" not implemented for \'BFloat16\'')
+        return deform.deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
+
+    monkeypatch.setattr(deform, "torchvision_deform_conv2d", lambda: fp32_only)
+    inp, offset, weight, bias, mask = _deform_inputs(3, 1, 1, 1, True, seed=4)
+    half = [t.to(torch.bfloat16) for t in (inp, offset, weight, bias, mask)]
+    got = deform.deform_conv2d(half[0], half[1], half[2], half[3], 1, 1, 1, half[4])
+    assert got.dtype == torch.bfloat16
+    want = deform.deform_conv2d_pure(*(t.float() for t in half[:4]), 1, 1, 1, half[4].float())
+    assert torch.equal(got, want.to(torch.bfloat16))
+
+
 def test_deformable_conv2d_module_uses_offsets_and_modulator():
     torch.manual_seed(0)
     block = deform.DeformableConv2d(4, 8, kernel_size=3, padding=1)

@@ -73,6 +73,15 @@ def deform_conv2d(
     """
     tv_deform = torchvision_deform_conv2d()
     if tv_deform is not None:
+        if input.dtype == torch.bfloat16:
+            # torchvision's kernels have no bf16 ("deformable_im2col not
+            # implemented for 'BFloat16'", seen on CUDA): run it in fp32.
+            out = tv_deform(
+                input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
+                stride=_pair(stride), padding=_pair(padding), dilation=_pair(dilation),
+                mask=None if mask is None else mask.float(),
+            )
+            return out.to(torch.bfloat16)
         return tv_deform(
             input, offset, weight, bias,
             stride=_pair(stride), padding=_pair(padding), dilation=_pair(dilation), mask=mask,
