@@ -13,13 +13,15 @@ import logging
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
 
 from rmbg.errors import RmbgError
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
-from gradio.utils import get_upload_folder
 from rmbg.webapp.context import App
-from rmbg.webapp.look import OutputStore
 from rmbg.webapp.costs import volume_of
+from rmbg.webapp.look import OutputStore
+from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
 log = logging.getLogger("rmbg.app")
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
@@ -296,12 +298,25 @@ def _compare_outputs(compared, shown, look, app: App):
             gr.update(choices=ids, value=b), images)
 
 
-def launch_kwargs() -> dict:
+def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
+    """Each named endpoint's inputs, for the raw-call check (rmbg.webapp.rawcalls)."""
+    def slot(component) -> Slot:
+        if isinstance(component, gr.State):
+            return Slot("session state (null)")
+        return Slot(str(component.label or type(component).__name__), file=isinstance(component, (gr.Image, gr.File)))
+
+    return {fn.api_name: [slot(c) for c in fn.inputs] for fn in demo.fns.values() if isinstance(fn.api_name, str)}
+
+
+def launch_kwargs(demo: gr.Blocks) -> dict:
     """launch() options shared by `python app.py` and the tests (gradio 6
     takes theme and css at launch)."""
-    # show_error: a malformed raw API call gets gradio's own reason instead of {"error": null};
-    # handler errors are already readable messages (readable_errors), never tracebacks.
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": "25mb", "show_error": True}
+    # show_error: what still fails inside gradio gets its reason instead of {"error": null};
+    # handler errors are already readable messages (readable_errors), never tracebacks, and
+    # raw calls of the wrong shape are answered before gradio by RawCallCheck.
+    check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": "25mb", "show_error": True,
+            "app_kwargs": {"middleware": [check]}}
 
 
 demo = build_demo()
@@ -310,4 +325,4 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
-    demo.launch(**launch_kwargs())
+    demo.launch(**launch_kwargs(demo))

@@ -59,7 +59,7 @@ def serve(config: AppConfig):
     demo = app.build_demo(config)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs())
+                **app.launch_kwargs(demo))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -682,15 +682,63 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
         actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)
 
 
+REMOVE_ORDER = ("/remove takes 12 values in this order: session state (null), Image, Provider, Background, Colour, "
+                "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
+                "Clean edge colours.")
+LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, False]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"data": ["x"]}, "Got 1 values. " + REMOVE_ORDER),
+        ({"data": {"image": "cat.jpg"}}, 'The request body must be a JSON object with a "data" list. ' + REMOVE_ORDER),
+        ([1, 2], 'The request body must be a JSON object with a "data" list. ' + REMOVE_ORDER),
+        ({"data": [None, str(EXAMPLE), "fal-bria", *LOOK_VALUES]},
+         'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
+         "(gradio_client's handle_file() makes one) or null; got a plain string."),
+        ({"data": [None, 5, "fal-bria", *LOOK_VALUES]},
+         'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
+         "(gradio_client's handle_file() makes one) or null; got a value of type int."),
+        ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, False]},
+         'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
+         "(gradio_client's handle_file() makes one) or null; got a plain string."),
+    ],
+)
+def test_raw_calls_of_the_wrong_shape_are_answered_before_gradio(served, fakes, capfd, body, message):
+    import httpx
+
+    for fake in fakes:
+        fake.reset()
+    answer = httpx.post(f"{served}gradio_api/call/remove", json=body, timeout=30)
+    assert answer.status_code == 422
+    assert answer.json() == {"error": message}
+    assert all(not fake.calls for fake in fakes)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"image=cat.jpg", 'The request body must be JSON: {"data": [...]}. ' + REMOVE_ORDER),
+    (b'{"data": ["' + b"A" * (2 << 20) + b'"]}',
+     "The request body is too large for a call (upload files to /gradio_api/upload first)."),
+])
+def test_a_raw_call_body_that_is_not_a_call_gets_a_message(served, content, message):
+    import httpx
+
+    answer = httpx.post(f"{served}gradio_api/call/remove", content=content, timeout=30)
+    assert answer.status_code == 422
+    assert answer.json() == {"error": message}
+
+
 @pytest.mark.parametrize(
     "endpoint, data, words",
     [
-        ("remove", ["x"], "didn't receive enough input values"),
+        ("remove", [None, None, "u2netp", *LOOK_VALUES], "Upload an image first (or pick one of the examples)."),
         ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False],
          "Images per month must be a whole number (0 or more), got 'abc'."),
     ],
 )
-def test_malformed_raw_api_calls_get_a_message(served, endpoint, data, words):
+def test_raw_calls_of_the_right_shape_reach_the_handlers_readable_checks(served, endpoint, data, words):
     import httpx
 
     base = served.rstrip("/")
