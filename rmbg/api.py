@@ -15,6 +15,7 @@ from PIL import Image
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .errors import ProviderResponseError
 from .image.compose import check_options, render
+from .image.framing import framing_of
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
 from .refine import Refiner, cache_options, refine_matte, resolve_refiner
@@ -102,6 +103,10 @@ def remove_background(
     cache: CacheArg = DEFAULT,
     options: RenderOptions | None = None,
     refine: "str | Refiner | None" = None,
+    crop: bool = False,
+    canvas: "str | tuple[int, int] | None" = None,
+    margin: "str | int | float | None" = None,
+    align: str | None = None,
 ) -> Result:
     """Remove the background of one image.
 
@@ -124,12 +129,19 @@ def remove_background(
     refine: "vitmatte" (or a refiner from rmbg.refine.get_refiner) re-estimates
         the matte's soft edges after any provider, local or hosted; only the
         uncertain band around the edge changes.
+    crop, canvas, margin, align: product-photo framing (rmbg.image.framing):
+        crop=True crops to the subject plus `margin` ("10%", "40px", 40);
+        canvas="2000x2000" places the subject on exactly that size,
+        canvas="1:1" widens the crop to that aspect; align="bottom" stands
+        the subject on the bottom margin. Re-render with Result.render(...)
+        for another frame at no cost.
 
     The render options are checked before the image is sent anywhere: a bad
     colour never costs a paid call.
     """
     start = time.perf_counter()
-    opts = check_options(options or RenderOptions(background, mask_only, refine_foreground))
+    opts = check_options(options or RenderOptions(background, mask_only, refine_foreground,
+                                                  framing=framing_of(crop, canvas, margin, align)))
     loaded = load_image(image, max_pixels=max_pixels)
     chosen, reason = resolve_provider(provider)
     result = run_provider(loaded, chosen, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,

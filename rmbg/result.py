@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from PIL import Image
 
 from .image.compose import encode, format_from_path, render
+from .image.framing import framing_of
 from .types import Cost, RenderOptions, Seconds
 
 
@@ -39,13 +40,16 @@ class Result:
     meta: Mapping[str, str] = field(default_factory=dict)
 
     def render(self, background: Any = None, *, mask_only: bool = False, refine_foreground: bool = False,
-               options: RenderOptions | None = None) -> "Result":
-        """The same matte with another background or as a mask; never re-runs a model.
+               options: RenderOptions | None = None, crop: bool = False, canvas: Any = None, margin: Any = None,
+               align: str | None = None) -> "Result":
+        """The same matte with another background, frame or as a mask; never re-runs a model.
 
         `options` (a RenderOptions) wins over the keywords; refine_foreground
-        is RenderOptions.clean_edges.
+        is RenderOptions.clean_edges; crop / canvas / margin / align as in
+        remove_background.
         """
-        opts = options or RenderOptions(background, mask_only, refine_foreground)
+        opts = options or RenderOptions(background, mask_only, refine_foreground,
+                                        framing=framing_of(crop, canvas, margin, align))
         return dataclasses.replace(self, image=render(self.source, self.alpha, options=opts))
 
     def encode(self, fmt: str = "png", *, background: Any = None, quality: int = 95) -> bytes:

@@ -150,3 +150,32 @@ class RenderOptions:
     mask_only: bool = False
     clean_edges: bool = False
     format: str = "png"
+    framing: "Framing | None" = None
+
+
+Align = Literal["center", "bottom"]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Product-photo framing, applied to the cut-out before any background
+    (rmbg.image.framing; build one with framing_of()).
+
+    The subject is the bounding box of alpha >= 16 (rmbg.image.framing.
+    SUBJECT_THRESHOLD); an empty matte keeps the whole frame.
+
+    canvas: None -> crop to the subject plus `margin` on each side;
+        (w, h) -> exactly w x h pixels, the subject scaled (up or down) to
+        fit inside the margins; an aspect ratio (w, h) with aspect=True ->
+        the subject at its own scale, its crop widened (or heightened) to
+        that ratio.
+    margin: pixels (an int) or a fraction (a float, 0.1 = 10 %): of the
+        subject's longer side when cropping or for an aspect, of the
+        canvas's shorter side for a fixed canvas.
+    align: "center", or "bottom" (the subject stands on the bottom margin).
+    """
+
+    canvas: tuple[int, int] | None = None
+    aspect: bool = False
+    margin: int | float = 0
+    align: Align = "center"

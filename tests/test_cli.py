@@ -464,3 +464,29 @@ def test_outputs_without_a_record_are_not_silently_kept(fakes, tree, capsys):
     make_image(tree / "out" / "a.png", 9)
     assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local"]) == 2
     assert "1 output(s) already in out were made by an unknown run (no .rmbg-options.json record)" in capsys.readouterr().err
+
+
+def test_crop_and_canvas_frame_every_output(fakes, tree, capsys):
+    assert main(["remove", "in/a.png", "-o", "crop", "-p", "fake-local", "--crop"]) == 0
+    with Image.open(tree / "crop" / "a.png") as img:
+        assert (img.mode, img.size) == ("RGBA", (8, 12))  # the white left half
+    assert main(["remove", "in/a.png", "-o", "canvas", "-p", "fake-local", "--canvas", "100x100",
+                 "--margin", "10px", "--align", "bottom", "--bg", "10,20,30"]) == 0
+    with Image.open(tree / "canvas" / "a.png") as img:
+        # 8x12 scaled into 80x80 -> 53x80, centred across, on the bottom margin
+        assert (img.mode, img.size) == ("RGB", (100, 100))
+        assert img.getpixel((50, 50)) == (255, 255, 255) and img.getpixel((50, 5)) == BG
+        assert img.getpixel((50, 95)) == BG and img.getpixel((20, 50)) == BG
+    capsys.readouterr()
+    assert main(["remove", "in/a.png", "-o", "canvas", "-p", "fake-local", "--canvas", "1:1"]) == 2
+    assert "changed: framing [False, '100x100', '10px', 'bottom'] -> [False, '1:1', None, None]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--margin", "10%"], "rmbg: error: A margin or alignment needs --crop or a canvas (crop=True or canvas=...).\n"),
+    (["--canvas", "wide"], "rmbg: error: Canvas 'wide' is neither a size such as '2000x2000' nor an aspect such as '1:1'.\n"),
+])
+def test_bad_framing_is_a_usage_error_before_any_work(fakes, tree, capsys, args, message):
+    local, _ = fakes
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local", *args]) == 2
+    assert capsys.readouterr().err == message and local.calls == 0 and not (tree / "out").exists()

@@ -23,6 +23,7 @@ from typing import Sequence, TextIO
 from . import batch
 from ..cache import MatteCache
 from ..image.compose import parse_colour
+from ..image.framing import framing_of
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
@@ -103,6 +104,10 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {args.output}: that is a file; -o names the output folder (it is created if missing).")
     background = parse_background(args.bg)
+    try:
+        framing = framing_of(args.crop, args.canvas, args.margin, args.align)
+    except RmbgError as exc:
+        raise UsageError(str(exc)) from None
     provider = choose_provider(args.provider, err)
     items = batch.plan(args.inputs, out_dir, args.format)
     runnable = batch.to_run(items, args.overwrite)
@@ -112,7 +117,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         return 2
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
-    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format)
+    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
     progress = Progress(len(items), err)
     start = time.perf_counter()
@@ -236,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--refine", choices=list_refiners(),
                     help="refine the matte's soft edges after the provider: vitmatte (ViTMatte, Apache-2.0 weights "
                          "from the Hub; only the band around the edge changes)")
+    rm.add_argument("--crop", action="store_true", help="crop to the subject (alpha >= 16 of 255) plus --margin")
+    rm.add_argument("--canvas", metavar="WxH|W:H",
+                    help="place the subject on a canvas: a size (2000x2000: scaled to fit inside the margins) "
+                         "or an aspect (1:1: the crop widened to it)")
+    rm.add_argument("--margin", metavar="N%%|Npx",
+                    help="space around the subject with --crop / --canvas: 10%% (of the subject's longer side; of "
+                         "the canvas's shorter side for a WxH canvas) or pixels (40px); default 0")
+    rm.add_argument("--align", choices=["center", "bottom"], help="subject centred (default) or on the bottom margin")
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
     rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
     rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")

@@ -25,7 +25,9 @@ OPTIONS_FILE = ".rmbg-options.json"
 
 def output_options(args, provider: Provider) -> dict[str, object]:
     """Everything that decides what an output file contains, for the resume check."""
+    framing = [args.crop, args.canvas, args.margin, args.align]
     return {
+        **({"framing": framing} if any(framing) else {}),  # absent when unused: older records still match
         "provider": provider.id,
         "provider_options": json.loads(options_key(provider.options())),
         "bg": args.bg,

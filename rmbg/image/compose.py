@@ -24,6 +24,7 @@ from PIL import Image, ImageColor, PngImagePlugin
 from ..errors import InvalidImageError
 from ..types import RenderOptions
 from .foreground import check_alpha, estimate_foreground
+from .framing import frame
 
 Colour = tuple[int, int, int]
 Background = Union[None, str, Sequence[int], Image.Image]
@@ -91,12 +92,16 @@ def render(
     refine_foreground (clean_edges) -> estimate_foreground() colours instead of
     the image's (cut-out RGB and composite), so edges lose the old
     background's tint; ignored with mask_only.
+    framing (options only) -> crop to the subject or place it on a canvas
+    first (rmbg.image.framing), so backgrounds and the mask follow the frame.
     """
     opts = options or RenderOptions(background, mask_only, refine_foreground)
     check_alpha(image, alpha)
     if opts.mask_only:
-        return alpha.copy()
+        return frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
     rgb = estimate_foreground(image, alpha) if opts.clean_edges else image.convert("RGB")
+    if opts.framing is not None:
+        rgb, alpha = frame(rgb, alpha, opts.framing)
     if opts.background is None:
         return cutout(rgb, alpha)
     if isinstance(opts.background, Image.Image):

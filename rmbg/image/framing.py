@@ -1,0 +1,164 @@
+"""Product-photo framing: crop to the subject, or place it on a canvas.
+
+Works on (rgb, alpha) before compositing, so every background (transparent,
+a colour, an image) and the mask view follow the same frame; it never calls
+a provider, so a new frame costs nothing.
+
+Rules (see rmbg.types.Framing):
+- the subject is the bounding box of alpha >= SUBJECT_THRESHOLD (16 of 255:
+  faint haze and JPEG noise in the matte do not stretch the box); with no
+  such pixel the whole frame is the subject;
+- crop: the box plus the margin on each side (margin as a fraction of the
+  box's longer side, or pixels); space beyond the photo's edge is
+  transparent (or the chosen background);
+- aspect "W:H": that crop, widened or heightened to the ratio; the subject
+  centred, or with "bottom" kept on the bottom margin;
+- canvas "WxH": exactly that size; the subject scaled (Lanczos, on
+  premultiplied colours) to fit inside the margins (a fraction of the
+  canvas's shorter side, or pixels), centred or standing on the bottom margin.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InvalidImageError
+from ..types import Framing
+
+SUBJECT_THRESHOLD = 16
+MAX_CANVAS_SIDE = 10_000
+ALIGNS = ("center", "bottom")
+_SIZE = re.compile(r"^\s*(\d+)\s*[x×*]\s*(\d+)\s*$", re.I)
+_ASPECT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
+_MARGIN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|px)?\s*$", re.I)
+
+
+def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, margin: "str | int | float | None" = None,
+               align: str | None = None) -> Framing | None:
+    """Framing from user values, checked: None when neither `crop` nor a canvas is asked.
+
+    canvas: "2000x2000" (a size), "1:1" / "4:5" (an aspect) or (w, h) for a size.
+    margin: "10%", "40px", "40" (pixels), an int (pixels) or a float < 1
+        (a fraction); default 0.
+    align: "center" (default) or "bottom".
+    """
+    size, aspect = _canvas(canvas)
+    if not crop and size is None:
+        if margin not in (None, "", 0) or align not in (None, "", "center"):
+            raise InvalidImageError("A margin or alignment needs --crop or a canvas (crop=True or canvas=...).")
+        return None
+    chosen = (align or "center").strip().lower()
+    if chosen not in ALIGNS:
+        raise InvalidImageError(f"Unknown alignment {align!r}: use center or bottom.")
+    return Framing(canvas=size, aspect=aspect, margin=_margin(margin), align=chosen)  # type: ignore[arg-type]
+
+
+def _canvas(value: "str | Sequence[int] | None") -> tuple[tuple[int, int] | None, bool]:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None, False
+    if isinstance(value, str):
+        if match := _SIZE.match(value):
+            return _size(int(match.group(1)), int(match.group(2)), value), False
+        if match := _ASPECT.match(value):
+            w, h = float(match.group(1)), float(match.group(2))
+            if w <= 0 or h <= 0 or max(w / h, h / w) > 20:
+                raise InvalidImageError(f"Aspect {value!r} is out of range: both sides above 0, at most 20:1.")
+            # kept as a ratio of integers (in thousandths) so the frame is reproducible
+            return (round(w * 1000), round(h * 1000)), True
+        raise InvalidImageError(f"Canvas {value!r} is neither a size such as '2000x2000' nor an aspect such as '1:1'.")
+    parts = tuple(value)
+    if len(parts) != 2 or not all(isinstance(p, (int, np.integer)) for p in parts):
+        raise InvalidImageError(f"Canvas {value!r} must be (width, height) in whole pixels.")
+    return _size(int(parts[0]), int(parts[1]), value), False
+
+
+def _size(width: int, height: int, shown: object) -> tuple[int, int]:
+    if not (1 <= width <= MAX_CANVAS_SIDE and 1 <= height <= MAX_CANVAS_SIDE):
+        raise InvalidImageError(f"Canvas {shown!r} is out of range: each side 1 to {MAX_CANVAS_SIDE} pixels.")
+    return width, height
+
+
+def _margin(value: "str | int | float | None") -> int | float:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise InvalidImageError(f"Margin {value!r} is not a size: use '10%', '40px' or a number of pixels.")
+    if isinstance(value, (int, np.integer)):
+        pixels = int(value)
+    elif isinstance(value, float):
+        if not 0 <= value < 0.5:
+            raise InvalidImageError(f"Margin {value!r} as a fraction must be at least 0 and under 0.5 (50 %).")
+        return value
+    else:
+        match = _MARGIN.match(str(value))
+        if not match:
+            raise InvalidImageError(f"Margin {value!r} is not a size: use '10%', '40px' or a number of pixels.")
+        number, unit = float(match.group(1)), (match.group(2) or "px").lower()
+        if unit == "%":
+            if number >= 50:
+                raise InvalidImageError(f"Margin {value!r} must be under 50 %.")
+            return number / 100
+        if number != int(number):
+            raise InvalidImageError(f"Margin {value!r} must be a whole number of pixels.")
+        pixels = int(number)
+    if not 0 <= pixels <= MAX_CANVAS_SIDE:
+        raise InvalidImageError(f"Margin {value!r} is out of range: 0 to {MAX_CANVAS_SIDE} pixels.")
+    return pixels
+
+
+def subject_box(alpha: Image.Image, threshold: int = SUBJECT_THRESHOLD) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of alpha >= threshold, right/bottom exclusive; None when empty."""
+    mask = np.asarray(alpha) >= threshold
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _pixels(margin: int | float, reference: int) -> int:
+    return round(margin * reference) if isinstance(margin, float) else margin
+
+
+def layout(box: tuple[int, int, int, int], framing: Framing) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(output size, subject size in the output, subject's top-left in the output) for a subject box."""
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    if framing.canvas is not None and not framing.aspect:
+        width, height = framing.canvas
+        m = _pixels(framing.margin, min(width, height))
+        if width - 2 * m < 1 or height - 2 * m < 1:
+            raise InvalidImageError(f"A margin of {m} px leaves no room on a {width}x{height} canvas.")
+        scale = min((width - 2 * m) / bw, (height - 2 * m) / bh)
+        sw, sh = max(1, round(bw * scale)), max(1, round(bh * scale))
+        top = height - m - sh if framing.align == "bottom" else (height - sh) // 2
+        return (width, height), (sw, sh), ((width - sw) // 2, top)
+    m = _pixels(framing.margin, max(bw, bh))
+    width, height, left, top = bw + 2 * m, bh + 2 * m, m, m
+    if framing.canvas is not None:  # an aspect ratio: grow the short side
+        ratio = framing.canvas[0] / framing.canvas[1]
+        if width / height < ratio:
+            wider = round(height * ratio)
+            left += (wider - width) // 2
+            width = wider
+        else:
+            taller = round(width / ratio)
+            top += taller - height if framing.align == "bottom" else (taller - height) // 2
+            height = taller
+    if max(width, height) > MAX_CANVAS_SIDE * 2:
+        raise InvalidImageError(f"The framed image would be {width}x{height} pixels: use a smaller margin.")
+    return (width, height), (bw, bh), (left, top)
+
+
+def frame(rgb: Image.Image, alpha: Image.Image, framing: Framing) -> tuple[Image.Image, Image.Image]:
+    """(rgb, alpha) framed as `framing` says; outside the subject, alpha 0 and RGB 0."""
+    box = subject_box(alpha) or (0, 0, alpha.size[0], alpha.size[1])
+    size, subject_size, at = layout(box, framing)
+    piece = Image.merge("RGBA", (*rgb.convert("RGB").split(), alpha)).crop(box)
+    if piece.size != subject_size:
+        piece = piece.resize(subject_size, Image.Resampling.LANCZOS)  # Pillow resizes RGBA premultiplied
+    out = Image.new("RGBA", size, (0, 0, 0, 0))
+    out.paste(piece, at)
+    return out.convert("RGB"), out.getchannel("A")
