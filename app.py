@@ -32,6 +32,11 @@ CSS = """
 #cost-line {font-size: 0.92em; min-height: 3.2em;}
 #cost-line p {margin: 0.15em 0;}
 footer {opacity: 0.7;}
+#message {border-left: 3px solid #dc2626; padding: 0.2em 0.7em; background: rgba(220, 38, 38, 0.06);}
+#look-row .label-text, #framing .label-text {white-space: nowrap;}
+#background .wrap, #align .wrap, #format .wrap {gap: 6px;}
+#background label, #align label, #format label {padding: 5px 10px;}
+input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 """
 
 
@@ -123,77 +128,141 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     return demo
 
 
+def on_page(fn, n_outputs: int, shown=lambda out: out):
+    """The page's version of a handler, with one more output: the message
+    under the button. An error keeps what is shown (the last result, its cost
+    line) and says why in that message instead of turning every output into
+    an "Error" badge; success clears it. `shown` maps the handler's outputs
+    to page updates. The named API endpoints keep `readable_errors` (an error
+    is an error for a program) and plain values."""
+    api = readable_errors(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            out = api(*args, **kwargs)
+        except gr.Error as exc:
+            return (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {exc.message}", visible=True))
+        return (*shown(out if isinstance(out, tuple) else (out,)), gr.update(value="", visible=False))
+
+    return wrapper
+
+
+def api_twin(fn, inputs, outputs, api_name: str, **kwargs) -> None:
+    """`fn` as the named API endpoint `api_name`, through a hidden button (the
+    page calls its own version, on_page(fn), privately)."""
+    gr.Button(visible=False, elem_id=f"api-{api_name}").click(readable_errors(fn), inputs, outputs,
+                                                              api_name=api_name, **kwargs)
+
+
 def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reason: str):
     """The Remove tab: layout, then its events. Returns the provider menu and its note."""
     with gr.Row(equal_height=False):
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, min_width=300):
             image = image_input("Image", "input-image", 340)
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
             provider = gr.Dropdown(catalog.choices(Keys(), app.config), value=default_id, label="Provider",
                                    elem_id="provider")
             note = gr.Markdown(default_reason, elem_id="provider-note")
             run = gr.Button("Remove background", variant="primary", elem_id="run")
+            message = gr.Markdown(visible=False, elem_id="message")
             look = look_controls()
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, min_width=300):
             slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
                                     interactive=False, elem_id="result")
-            file = gr.DownloadButton("Download PNG", elem_id="download")
+            file = gr.DownloadButton("Download PNG", visible=False, elem_id="download")
             cost = gr.Markdown(elem_id="cost-line")
             volume = lenient(gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
                                        precision=0, minimum=0, elem_id="volume"))
-    wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost))
+    wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost), message)
     provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), app.config),
                    [provider, *keys], note, api_visibility="private", show_progress="hidden")
     return provider, note
 
 
+# Canvas choices offered in the menu (any "WxH" or "W:H" can be typed).
+CANVASES = ["none", "1:1", "4:5", "3:2", "2000x2000", "1600x1600", "1000x1000"]
+
+
 def look_controls() -> list:
-    """Background, colour, background image, mask only, clean edges, format (in the order remove() takes)."""
+    """Background, colour, background image, mask only, format, clean edges, then
+    crop, canvas, margin, align (in the order remove() takes them)."""
     with gr.Group():
         background = gr.Radio(["transparent", "colour", "image"], value="transparent", label="Background",
                               elem_id="background")
         colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="colour")
         bg_image = image_input("Background image", "background-image", 160, sources=("upload", "clipboard"),
                                visible=False)
+        with gr.Row(elem_id="look-row"):
+            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", min_width=120)
+            refine = gr.Checkbox(False, label="Clean edges", elem_id="refine-edges", min_width=120)
+        out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format")
+    with gr.Accordion("Product photo: crop and canvas", open=False, elem_id="framing"):
         with gr.Row():
-            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", scale=1, min_width=110)
-            refine = gr.Checkbox(False, label="Clean edge colours", elem_id="refine-edges", scale=1, min_width=110)
-            out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format", scale=3)
+            crop = gr.Checkbox(False, label="Crop to subject", elem_id="crop", min_width=120)
+            canvas = gr.Dropdown(CANVASES, value="none", label="Canvas (size or aspect)", allow_custom_value=True,
+                                 elem_id="canvas", min_width=140)
+        with gr.Row():
+            margin = gr.Textbox("5%", label="Margin (% or px)", elem_id="margin", min_width=100, max_lines=1)
+            align = gr.Radio(["center", "bottom"], value="center", label="Subject position", elem_id="align", min_width=140)
     background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
                       background, [colour, bg_image], api_visibility="private", queue=False)
-    return [background, colour, bg_image, mask_only, out_format, refine]
+    return [background, colour, bg_image, mask_only, out_format, refine, crop, canvas, margin, align]
 
 
-def wire_remove(app: App, session, keys, image, provider, run, look, volume, outputs) -> None:
+def framing_values(crop, canvas, margin, align) -> tuple:
+    """The page's framing controls as Look.of takes them: without crop or a
+    canvas, margin and alignment are not asked for (the fields keep their values)."""
+    canvas = None if (canvas or "none") == "none" else canvas
+    if not crop and canvas is None:
+        return False, None, None, None
+    return crop, canvas, margin, align
+
+
+def wire_remove(app: App, session, keys, image, provider, run, look, volume, outputs, message) -> None:
     """/remove, /rerender and the small updates of the Remove tab."""
-    background, colour, bg_image, mask_only, out_format, refine = look
+    background, colour, bg_image, mask_only, out_format, refine = look[:6]
     slider, file, cost = outputs
 
-    @readable_errors
     def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
                mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-               refine_edges=False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
-        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges)
+               refine_edges=False, crop=False, canvas=None, margin=None, align=None,
+               request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
+                         *framing_values(crop, canvas, margin, align))
         progress(0, desc="Starting…")
         state, out = actions.remove(state, image, provider, chosen, Keys.of(fal_key, runware_key), app,
                                     volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text),
                                     session_id=session_of(request))
         return state, (out.before, out.after), str(out.file), out.cost_line
 
-    run.click(remove, [session, image, provider, *look[:5], volume, *keys, refine], [session, *outputs],
-              api_name="remove", concurrency_limit=4, concurrency_id="remove")
+    inputs = [session, image, provider, *look[:5], volume, *keys, *look[5:]]
+    run.click(on_page(remove, 4, lambda out: (*out[:2], download_update(out[2]), out[3])), inputs, [session, *outputs, message], api_name="page_remove",
+              api_visibility="private", concurrency_limit=4, concurrency_id="remove")
+    api_twin(remove, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
 
-    @readable_errors
     def rerender(state, background="transparent", colour="#ffffff", background_image=None, mask_only=False,
-                 format="png", monthly_volume=None, refine_edges=False):
-        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges)
+                 format="png", monthly_volume=None, refine_edges=False, crop=False, canvas=None, margin=None,
+                 align=None):
+        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
+                         *framing_values(crop, canvas, margin, align))
         out = actions.rerender(state, chosen, app, volume_of(monthly_volume))
         if out is None:
             return gr.skip(), gr.skip(), gr.skip()
         return (out.before, out.after), str(out.file), out.cost_line
 
-    gr.on([c.change for c in look], rerender, [session, *look[:5], volume, refine], list(outputs),
-          api_name="rerender", concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
+    page_rerender = on_page(rerender, 3, lambda out: out if isinstance(out[1], dict)  # a skip: nothing run yet
+                            else (out[0], download_update(out[1]), out[2]))
+
+    def rerender_on_page(state, background, colour, background_image, *rest):
+        if background == "image" and not background_image:  # waiting for the upload: nothing to say yet
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return page_rerender(state, background, colour, background_image, *rest)
+
+    look_inputs = [session, *look[:5], volume, *look[5:]]
+    gr.on([c.change for c in look], rerender_on_page, look_inputs, [*outputs, message], api_name="page_rerender",
+          api_visibility="private", concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
+    api_twin(rerender, look_inputs, list(outputs), "rerender", concurrency_limit=8)
 
     @readable_errors
     def on_volume(state, volume):
@@ -201,8 +270,18 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
         return gr.skip() if line is None else line
 
     volume.change(on_volume, [session, volume], cost, api_visibility="private", show_progress="hidden")
-    out_format.change(lambda fmt: gr.update(label=f"Download {fmt.upper()}"), out_format, file,
-                      api_visibility="private", queue=False)
+
+    def on_upload(path):
+        why = actions.check_upload(path)
+        return gr.update(value=f"**Could not do that:** {why}", visible=True) if why else gr.update(visible=False)
+
+    image.upload(on_upload, image, message, api_visibility="private", show_progress="hidden")
+
+
+def download_update(path: str):
+    """The download button, shown once there is a file, named after its format."""
+    kind = Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG")
+    return gr.update(value=path, visible=True, label=f"Download {kind}")
 
 
 def wire_keys(app: App, keys, provider: gr.Dropdown, note: gr.Markdown, cmp_providers: gr.CheckboxGroup) -> None:

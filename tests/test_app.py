@@ -180,6 +180,34 @@ def test_hosted_remove_then_mask_colour_and_format_never_call_again(client, fake
     assert "free (cached matte, no new charge)" in again and "session: $0.0180 hosted" in again
 
 
+def test_crop_and_canvas_from_the_api_reframe_without_a_call(client, fakes):
+    from rmbg.image.framing import subject_box
+
+    fal, _ = fakes
+    _, file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, canvas="600x400", margin="10%",
+                        align="bottom")
+    calls = len(fal.calls)
+    framed = Image.open(file)
+    assert framed.size == (600, 400) and framed.mode == "RGBA"
+    box = subject_box(framed.getchannel("A"), threshold=1)
+    assert box[3] == 360 and (box[1] == 40 or box[0] == 40 or 600 - box[2] == 40)  # inside 40 px margins
+    _, cropped, _ = client.predict(crop=True, canvas="none", margin="0", api_name="/rerender")
+    alpha = Image.open(cropped).getchannel("A")
+    assert subject_box(alpha) == (0, 0, *alpha.size)  # tight on the subject
+    with pytest.raises(Exception, match="Canvas 'huge' is neither a size"):
+        client.predict(canvas="huge", api_name="/rerender")
+    assert len(fal.calls) == calls
+
+
+def test_the_first_run_of_a_local_model_says_it_loads_and_later_runs_do_not(tmp_path, u2netp_path):  # noqa: F811
+    app = App.create(AppConfig(), store=OutputStore(tmp_path), cache=None)
+    said: list[str] = []
+    for _ in range(2):
+        actions.remove(Session(), str(EXAMPLE), "u2netp", Look(), Keys(), app, 100, report=said.append)
+    assert said == ["Running U2-Net-p (tiny, ungated, Apache-2.0): the first run loads the model…",
+                    "Running U2-Net-p (tiny, ungated, Apache-2.0)…"]
+
+
 def test_clean_edge_colours_rerender_from_the_session_without_a_call(client, fakes):
     fal, _ = fakes
     _, plain_file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, background="colour", colour="#0000ff")
@@ -385,6 +413,17 @@ def test_choices_list_every_provider_with_its_state(monkeypatch, tmp_path):
     assert labels["fal-bria"] == "fal.ai · Bria RMBG 2.0 — needs a key"
     assert labels["runware-rembg"].endswith("— ready")
     assert labels["rmbg-2.0"].endswith("needs HF_TOKEN · no GPU (slow)")
+
+
+def test_provider_notes_say_the_state_once_with_where_to_fix_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with hub_cache(tmp_path):
+        gated = catalog.note("rmbg-1.4", Keys(), AppConfig())
+        paid = catalog.note("fal-bria", Keys(), AppConfig(allow_server_keys=False))
+    assert gated == ("**needs HF_TOKEN** — briaai/RMBG-1.4 is gated · "
+                     "[accept the licence and make a token](https://huggingface.co/briaai/RMBG-1.4)")
+    assert paid == "**needs a key** — paste a fal.ai key · [get a key](https://fal.ai/dashboard/keys)"
 
 
 def test_keys_never_show_in_a_repr():
@@ -682,10 +721,10 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
         actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)
 
 
-REMOVE_ORDER = ("/remove takes 12 values in this order: session state (null), Image, Provider, Background, Colour, "
+REMOVE_ORDER = ("/remove takes 16 values in this order: session state (null), Image, Provider, Background, Colour, "
                 "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
-                "Clean edge colours.")
-LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, False]
+                "Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position.")
+LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, False, False, "none", "5%", "center"]
 
 
 @pytest.mark.parametrize(
@@ -700,7 +739,8 @@ LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, Fa
         ({"data": [None, 5, "fal-bria", *LOOK_VALUES]},
          'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
          "(gradio_client's handle_file() makes one) or null; got a value of type int."),
-        ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, False]},
+        ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, False,
+                   False, "none", "5%", "center"]},
          'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
          "(gradio_client's handle_file() makes one) or null; got a plain string."),
     ],
@@ -734,7 +774,7 @@ def test_a_raw_call_body_that_is_not_a_call_gets_a_message(served, content, mess
     "endpoint, data, words",
     [
         ("remove", [None, None, "u2netp", *LOOK_VALUES], "Upload an image first (or pick one of the examples)."),
-        ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False],
+        ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False, False, "none", "5%", "center"],
          "Images per month must be a whole number (0 or more), got 'abc'."),
     ],
 )

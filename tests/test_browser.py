@@ -160,3 +160,57 @@ def test_compare_ticks_the_ready_free_model_and_adds_a_hosted_one(page_and_fakes
     expect(page.locator("#compare-slider img")).to_have_count(2)
     assert sum(call.method == "POST" for call in fal.calls) >= 1
     shot(page, "compare.png")
+
+
+NOT_CLIPPED = """() => {
+    const clipped = [...document.querySelectorAll('.label-text, label span, [data-testid=block-info]')]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+        .map(e => e.textContent.trim());
+    return {overflow: document.documentElement.scrollWidth - window.innerWidth, clipped};
+}"""
+
+
+def test_a_calm_page_errors_inline_keep_the_result_and_fit_narrow_screens(page_and_fakes, tmp_path):
+    from playwright.sync_api import expect
+
+    page = page_and_fakes[0].context.browser.new_page(viewport={"width": 1024, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(page_and_fakes[0].url.split("?")[0])
+    page.wait_for_selector("#run")
+    message = page.locator("#message")
+    expect(page.locator("#download")).to_be_hidden()  # nothing to download yet
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a picture" * 10)
+    page.locator("#input-image input[type=file]").set_input_files(str(broken))
+    expect(message).to_contain_text("broken.png")  # said at upload, before any run
+    expect(message).to_be_visible()
+
+    page.locator("#background input[value=image]").check()  # no upload yet: nothing to complain about
+    expect(page.locator("#background-image")).to_be_visible()
+    page.locator("#background input[value=transparent]").check()
+
+    page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
+    expect(message).to_be_hidden()
+    enter_fal_key(page)
+    choose(page, "Provider", "fal.ai · Bria RMBG 2.0 — ready")
+    page.locator("#run").click()
+    first = wait_for_result(page, "", "white")
+    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator("#download")).to_contain_text("Download PNG")
+
+    choose(page, "Provider", "BRIA RMBG-2.0")  # gated, no HF_TOKEN here: refused, fast
+    page.locator("#run").click()
+    expect(message).to_contain_text("Could not do that:")
+    expect(message).to_contain_text("HF_TOKEN")
+    assert result_src(page) == first  # the last result stays
+    expect(page.locator("#result")).not_to_contain_text("Error")
+    expect(page.locator("#cost-line")).to_contain_text("fal.ai · Bria RMBG 2.0")
+    shot(page, "remove-error-inline.png")
+
+    for width in (1024, 420):
+        page.set_viewport_size({"width": width, "height": 900})
+        layout = page.evaluate(NOT_CLIPPED)
+        assert layout == {"overflow": 0, "clipped": []}, (width, layout)
+        shot(page, f"remove-{width}.png")
+    page.close()

@@ -199,6 +199,23 @@ def test_reports_are_written(davis, tmp_path):
         assert png.format == "PNG" and png.size[0] > 100
 
 
+def test_the_plot_reads_costs_in_dollars_per_thousand_on_a_log_scale(davis):
+    from rmbg.eval.report import quality_cost_figure, usd_tick
+
+    _, small, truths = davis
+    cheap = LookupProvider("fake-local", truths, price="0.0000065")  # compute-estimate sized
+    paid = LookupProvider("fake-paid", truths, shift, kind="hosted", price="0.018")
+    ev = evaluate(subset(small, FRAMES[:2]), [cheap, paid], bootstrap=50)
+    fig = quality_cost_figure(ev)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ax.get_xscale() == "log" and ax.xaxis.get_offset_text().get_text() == ""
+    assert labels and all(label.startswith("$") for label in labels) and "$0.01" in labels and "$10" in labels
+    assert ax.get_xlabel() == "USD per 1,000 images (local = compute estimate)"
+    assert [usd_tick(v) for v in (18.0, 1.8, 0.0065, 0.012, 0.0)] == ["$18", "$1.8", "$0.0065", "$0.012", "$0"]
+
+
 def test_plot_is_skipped_only_when_matplotlib_is_missing(davis, tmp_path, monkeypatch):
     _, small, truths = davis
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError

@@ -115,6 +115,28 @@ def test_local_weights_file_for_air_gapped_use(tmp_path, state):
     assert rmbg.remove_background(scene(40, 30), provider).alpha.size == (40, 30)
 
 
+def test_seconds_are_the_models_not_the_first_load(tmp_path, state, monkeypatch):
+    # a fake clock that a (pretend) 100 s load moves forward: the matte's
+    # seconds, which cost projections are built on, must not contain it
+    from safetensors.torch import save_file
+
+    from rmbg.providers.local import processing
+
+    now = [1000.0]
+    monkeypatch.setattr(processing.time, "perf_counter", lambda: now[0])
+    real = local.load_network
+
+    def slow_load(*args, **kwargs):
+        now[0] += 100.0
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local, "load_network", slow_load)
+    path = tmp_path / "model.safetensors"
+    save_file(state, str(path))
+    provider = rmbg.get_provider("rmbg-1.4", backend="torch", weights=str(path), device="cpu", input_size=(64, 64))
+    assert provider.matte(scene(40, 30)).seconds == 0.0 and now[0] == 1100.0
+
+
 def test_a_wrong_weights_file_says_so(tmp_path):
     from safetensors.torch import save_file
 

@@ -186,26 +186,53 @@ def plot(evaluation: Evaluation, path: Path) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed: no plot (pip install matplotlib)"
+    fig = quality_cost_figure(evaluation)
+    if fig is None:
+        return "no provider has a score: no plot"
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return ""
+
+
+def usd_tick(value: float, _position: object = None) -> str:
+    """An axis label in dollars a person reads: '$18', '$1.80', '$0.012' (never an offset or 1e-6)."""
+    if value <= 0:
+        return "$0"
+    if value >= 10:
+        return f"${value:,.0f}"
+    return "$" + f"{value:.{max(2, 2 - math.floor(math.log10(value)))}f}".rstrip("0").rstrip(".")
+
+
+def quality_cost_figure(evaluation: Evaluation):
+    """The figure behind plot(): x = USD per 1,000 images (log scale when every
+    provider costs something, as local compute estimates and hosted prices sit
+    orders of magnitude apart), y = the composite with its 95 % CI. None when
+    no provider has a score. Needs matplotlib."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
     key = evaluation.composite_key
     points = [s for s in evaluation.summaries if s.category == "all" and key in s.metrics and not math.isnan(s.metrics[key].mean)]
     if not points:
-        return "no provider has a score: no plot"
+        return None
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
-    for s in points:
-        est, cost = s.metrics[key], float(s.cost_per_image)
+    per_thousand = [float(s.cost_per_image) * 1000 for s in points]
+    for s, cost in zip(points, per_thousand):
+        est = s.metrics[key]
         ax.errorbar([cost], [est.mean], yerr=[[est.mean - est.low], [est.high - est.mean]], fmt="o", capsize=4, label=s.provider)
         ax.annotate(s.provider, (cost, est.mean), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    costs = [float(s.cost_per_image) for s in points]
-    if min(costs) > 0 and max(costs) / min(costs) > 20:
+    if min(per_thousand) > 0:
         ax.set_xscale("log")
-    ax.set_xlabel("cost per image (USD; local = compute estimate)")
+        low, high = min(per_thousand), max(per_thousand)
+        ax.set_xlim(low / 3, high * 3)
+    ax.xaxis.set_major_formatter(FuncFormatter(usd_tick))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+    ax.set_xlabel("USD per 1,000 images (local = compute estimate)")
     ax.set_ylabel(("C" if key == "composite" else "C_seg") + " (0-100, 95% CI)")
     ax.set_title(("Composite" if key == "composite" else "Segmentation-only composite") + " vs cost", fontsize=10)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return ""
+    return fig
 
 
 def write_all(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:

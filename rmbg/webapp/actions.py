@@ -16,6 +16,7 @@ from PIL import Image
 
 from ..api import remove_background
 from ..errors import InvalidImageError
+from ..image.io import load_image
 from ..providers.base import Provider
 from ..result import Result
 from .catalog import Keys, build_provider, close
@@ -39,11 +40,32 @@ class Shown:
     cost_line: str
 
 
-def waiting_text(provider: Provider) -> str:
-    """The progress text while a provider works."""
+def warm_key(provider: Provider) -> str:
+    from ..cache import options_key
+
+    return f"{provider.id} {options_key(provider.options())}"
+
+
+def waiting_text(provider: Provider, warm: set[str] | frozenset[str] = frozenset()) -> str:
+    """The progress text while a provider works; "loads the model" only on
+    the first run of a local model in this process."""
     if provider.kind == "hosted":
         return f"Waiting for {provider.label}…"
-    return f"Running {provider.label} (the first run loads the model)…"
+    if warm_key(provider) in warm:
+        return f"Running {provider.label}…"
+    return f"Running {provider.label}: the first run loads the model…"
+
+
+def check_upload(image) -> str | None:
+    """What is wrong with an uploaded file, said at upload; None when it is a
+    readable image within the limits (decoded once, as a run would)."""
+    if image is None or (isinstance(image, str) and not image):
+        return None
+    try:
+        load_image(image)
+    except InvalidImageError as exc:
+        return str(exc)
+    return None
 
 
 def stem_of(image) -> str:
@@ -92,10 +114,12 @@ def remove(
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
     provider = build_provider(provider_id, keys, app.config)
-    on_start = (lambda p: report(waiting_text(p))) if report else None
+    on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
         result = remove_background(image, guarded, options=options, cache=app.cache)
+        if provider.kind == "local":
+            app.warm.add(warm_key(provider))
     finally:
         close(provider)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id))

@@ -143,8 +143,24 @@ def default_choice() -> tuple[str, str]:
     return default_provider()
 
 
+HELP = {"needs_token": "accept the licence and make a token", "needs_key": "get a key"}
+
+
 def note(provider_id: str, keys: Keys, config: AppConfig) -> str:
-    """One line under the provider menu: its state and what to do about it."""
+    """One line under the provider menu: its state, what to do about it, and where."""
     status = provider_status(provider_id, keys, config)
-    text = f"**{status_text(status)}**"
-    return text + (f" — {status.message}" if status.message else "")
+    detail = status.message or ""
+    said = STATE_TEXT.get(status.state, status.state)
+    if detail.lower().startswith(said.lower()):  # "needs HF_TOKEN (x is gated); ...": say the state once
+        detail = detail[len(said):].lstrip(" :;-—")
+        if detail.startswith("(") and ")" in detail:
+            inner, rest = detail[1:].split(")", 1)
+            detail = inner + rest
+    text = f"**{status_text(status)}**" + (f" — {detail}" if detail else "")
+    try:
+        page = info(provider_id).key_page
+    except RmbgError:
+        page = ""
+    if page and status.state in HELP:
+        text += f" · [{HELP[status.state]}]({page})"
+    return text

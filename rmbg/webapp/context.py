@@ -4,7 +4,9 @@ config: what the deployment allows (AppConfig, from the environment);
 store: where download files are written (OutputStore);
 cache: the matte cache (None: never cache; by default the process-wide one);
 ledger: what visitors spent, per session and per day (rmbg.webapp.spending);
-recent: the last results of every session, byte-bounded (rmbg.webapp.recent).
+recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
+warm: local providers (id and options) that have run in this process, whose
+model is loaded (the progress text says "loads the model" only before that).
 The matte cache and `recent` share config.memory_mb, so memory stays flat
 however many sessions come and go.
 Per-visitor values never live here: they are in the Session (gr.State).
@@ -12,7 +14,7 @@ Per-visitor values never live here: they are in the Session (gr.State).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .config import AppConfig
@@ -28,6 +30,7 @@ class App:
     cache: MatteCache | None
     ledger: Ledger
     recent: Recent
+    warm: set[str] = field(default_factory=set)
 
     @classmethod
     def create(cls, config: AppConfig | None = None, *, store: OutputStore | None = None,

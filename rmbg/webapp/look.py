@@ -22,9 +22,10 @@ from PIL import Image
 
 from ..image.compose import Background, parse_colour, preview, render
 from ..errors import InvalidImageError
+from ..image.framing import framing_of
 from ..image.io import load_image
 from ..result import Result
-from ..types import RenderOptions
+from ..types import Framing, RenderOptions
 
 BackgroundKind = Literal["transparent", "colour", "image"]
 BACKGROUNDS: tuple[BackgroundKind, ...] = ("transparent", "colour", "image")
@@ -41,7 +42,8 @@ class Look:
     mask_only: show and download the matte itself (white = kept).
     fmt: "png", "webp" or "jpeg".
     refine: clean edge colours (estimated foreground instead of the input's
-        colours at soft edges; rmbg.image.foreground.estimate_foreground)."""
+        colours at soft edges; rmbg.image.foreground.estimate_foreground).
+    framing: crop to the subject / place it on a canvas (rmbg.image.framing)."""
 
     background: BackgroundKind = "transparent"
     colour: str = "#ffffff"
@@ -49,9 +51,11 @@ class Look:
     mask_only: bool = False
     fmt: str = "png"
     refine: bool = False
+    framing: Framing | None = None
 
     @classmethod
-    def of(cls, background, colour, image, mask_only, fmt, refine=False) -> "Look":
+    def of(cls, background, colour, image, mask_only, fmt, refine=False, crop=False, canvas=None, margin=None,
+           align=None) -> "Look":
         """From raw UI values, checked; unknown values are errors, not guesses."""
         background = (background or "transparent").lower()
         if background not in BACKGROUNDS:
@@ -60,12 +64,18 @@ class Look:
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
+        framing = framing_of(flag(crop, "crop"), canvas, margin, align)
         return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt,
-                   flag(refine, "refine_edges"))
+                   flag(refine, "refine_edges"), framing)
 
     def options(self) -> RenderOptions:
         """These choices as the render options every part of rmbg takes."""
-        return RenderOptions(self.backdrop(), self.mask_only, self.refine, self.fmt)
+        return RenderOptions(self.backdrop(), self.mask_only, self.refine, self.fmt, self.framing)
+
+    @property
+    def waits_for_background(self) -> bool:
+        """Background "image" chosen, no image uploaded yet: nothing to re-render, nothing wrong."""
+        return self.background == "image" and not self.image
 
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""
