@@ -17,10 +17,11 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from rmbg.errors import RmbgError
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
+from rmbg.pricing import price_table
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, rest
 from rmbg.webapp.context import App
-from rmbg.webapp.costs import volume_of
-from rmbg.webapp.look import OutputStore
+from rmbg.webapp.costs import result_line, volume_of
+from rmbg.webapp.look import OutputStore, file_name
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
 log = logging.getLogger("rmbg.app")
@@ -125,6 +126,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         with gr.Tab("Compare"):
             cmp_providers = compare_tab(app, session, keys, default_id)
         wire_keys(app, keys, provider, note, cmp_providers)
+        mcp_tool(app, default_id)
+    demo.rmbg_routes = rest.routes(app, lambda: default_id)  # type: ignore[attr-defined]  # POST /api/remove
     return demo
 
 
@@ -148,11 +151,20 @@ def on_page(fn, n_outputs: int, shown=lambda out: out):
     return wrapper
 
 
-def api_twin(fn, inputs, outputs, api_name: str, **kwargs) -> None:
+def api_twin(fn, inputs, outputs, api_name: str, *, tool: bool = False, **kwargs) -> None:
     """`fn` as the named API endpoint `api_name`, through a hidden button (the
-    page calls its own version, on_page(fn), privately)."""
-    gr.Button(visible=False, elem_id=f"api-{api_name}").click(readable_errors(fn), inputs, outputs,
-                                                              api_name=api_name, **kwargs)
+    page calls its own version, on_page(fn), privately); an MCP tool only
+    when `tool` (the page's endpoints need a browser session)."""
+    gr.Button(visible=False, elem_id=f"api-{api_name}").click(not_a_tool(readable_errors(fn), not tool), inputs,
+                                                              outputs, api_name=api_name, **kwargs)
+
+
+def not_a_tool(fn, hide: bool = True):
+    """Keep an endpoint out of the MCP server's tool list (gradio lists only
+    functions whose _mcp_type is unset or "tool")."""
+    if hide:
+        fn._mcp_type = "none"
+    return fn
 
 
 def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reason: str):
@@ -343,7 +355,7 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views) ->
                                      report=lambda text: progress(0.5, desc=text), session_id=session_of(request))
         return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
 
-    run.click(compare, [session, image, providers, *look, *keys], [session, *views], api_name="compare",
+    run.click(not_a_tool(compare), [session, image, providers, *look, *keys], [session, *views], api_name="compare",
               concurrency_limit=2, concurrency_id="compare")
 
     @readable_errors
@@ -377,6 +389,61 @@ def _compare_outputs(compared, shown, look, app: App):
             gr.update(choices=ids, value=b), images)
 
 
+def mcp_tool(app: App, default_id: str, fetch=None) -> None:
+    """/remove_background: one self-contained call (no session) for programs
+    and assistants; the app's only MCP tool (the page's endpoints keep their
+    session and are marked as no tool)."""
+    prices = ", ".join(f"{pid} ${usd}" for pid, usd in price_table().items())
+
+    def remove_background(image, provider="", background="transparent", mask_only=False, crop=False, canvas="",
+                          margin="", align="center", format="png", fal_key=None, runware_key=None,
+                          request: gr.Request = None):
+        """Remove the background of a photo: returns the cut-out (transparent PNG by default) or the subject
+        on a colour, framed for a product listing if asked. Local models cost only compute time (about a
+        second on a CPU); hosted providers are billed per image to the key you pass (prices below).
+
+        Args:
+            image: the photo (JPEG, PNG, WebP, ...; at most 40 megapixels) as an http(s) URL or a data: URI (data:image/png;base64,...).
+            provider: which model; empty = this server's default; hosted ones are paid per image with your key.
+            background: "transparent", or a colour for the new background ("white", "#f4f4f4").
+            mask_only: true to get the black-and-white mask itself (white = kept).
+            crop: true to crop to the subject (plus margin).
+            canvas: "none", a size such as "2000x2000" (subject scaled to fit) or an aspect such as "1:1".
+            margin: space around the subject with crop or canvas: "10%" or "40px".
+            align: "center" or "bottom" (the subject stands on the bottom margin).
+            format: "png" or "webp" (both keep transparency) or "jpeg".
+            fal_key: a fal.ai API key, needed for provider fal-bria.
+            runware_key: a Runware API key, needed for providers runware-bria and runware-rembg.
+        Returns:
+            the output image (its file name says which provider made it).
+        """
+        bg = (background or "transparent").strip()
+        kind = "transparent" if bg.lower() in ("", "transparent", "none") else "colour"
+        chosen = Look.of(kind, bg if kind == "colour" else None, None, mask_only, format or "png", False,
+                         *framing_values(crop, canvas or "none", margin, align))
+        data = actions.image_from_reference(image, fetch)
+        result, used = actions.run(data, provider or default_id, chosen, Keys.of(fal_key, runware_key), app,
+                                   session_id=session_of(request))
+        path = app.store.write(file_name(f"image-{used.id}", chosen), result.encode(chosen.fmt))
+        log.info("mcp remove_background: %s", result_line(result, used.label).replace("**", ""))
+        return str(path)
+
+    remove_background.__doc__ = (remove_background.__doc__ or "").replace(
+        "empty = this server's default;", f"empty = this server's default ({default_id});").replace(
+        "paid per image with your key.", f"paid per image with your key ({prices}).")
+    with gr.Column(visible=False):
+        inputs = [gr.Textbox(label="image"),
+                  gr.Textbox(default_id, label="provider"), gr.Textbox("transparent", label="background"),
+                  gr.Checkbox(False, label="mask_only"), gr.Checkbox(False, label="crop"),
+                  gr.Textbox("none", label="canvas"), gr.Textbox("0", label="margin"),
+                  gr.Textbox("center", label="align"), gr.Textbox("png", label="format"),
+                  gr.Textbox(None, label="fal_key"), gr.Textbox(None, label="runware_key")]
+        # One output: gradio's MCP server turns a single image into image content, several outputs into text.
+        outputs = [gr.Image(type="filepath", label="result")]
+    api_twin(remove_background, inputs, outputs, "remove_background", tool=True, concurrency_limit=4,
+             concurrency_id="remove")
+
+
 def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
     """Each named endpoint's inputs, for the raw-call check (rmbg.webapp.rawcalls)."""
     def slot(component) -> Slot:
@@ -394,8 +461,8 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
     # handler errors are already readable messages (readable_errors), never tracebacks, and
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
     check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": "25mb", "show_error": True,
-            "app_kwargs": {"middleware": [check]}}
+    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": rest.MAX_BODY,
+            "show_error": True, "mcp_server": True, "app_kwargs": {"middleware": [check], "routes": getattr(demo, "rmbg_routes", [])}}
 
 
 demo = build_demo()

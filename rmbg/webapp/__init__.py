@@ -10,7 +10,9 @@
 - look: background / mask / format choices -> preview image and download;
 - costs: the cost line and monthly projections;
 - actions: remove, re-render and compare, end to end;
-- comparing: the compare tab's captions, tables and pair slider.
+- comparing: the compare tab's captions, tables and pair slider;
+- rest: POST /api/remove for programs (same keys, caps and rendering);
+- rawcalls: raw gradio API calls of the wrong shape answered readably.
 
 Nothing here imports gradio; `rmbg/__init__.py` does not import this package.
 """

@@ -6,7 +6,10 @@ to show. Only a cache miss reaches a provider; re-rendering never does.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -56,6 +59,30 @@ def waiting_text(provider: Provider, warm: set[str] | frozenset[str] = frozenset
     return f"Running {provider.label}: the first run loads the model…"
 
 
+DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.I)
+MAX_INLINE_BYTES = 25 * 2**20  # as uploads
+
+
+def image_from_reference(text: str, fetch: Callable[[str], bytes] | None) -> bytes:
+    """An image named in text: a data: URI (base64) or an http(s) URL, fetched by
+    `fetch` (behind the SSRF guard); anything else is a readable error."""
+    text = (text or "").strip()
+    match = DATA_URI.match(text)
+    if match:
+        payload = text[match.end():]
+        if len(payload) > MAX_INLINE_BYTES * 4 // 3 + 4:
+            raise InvalidImageError(f"The data: URI is over {MAX_INLINE_BYTES // 2**20} MB.")
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidImageError("The data: URI is not valid base64.") from None
+    if re.match(r"^https?://", text, re.I):
+        if fetch is None:
+            raise InvalidImageError("This server does not fetch image URLs; send the image itself.")
+        return fetch(text)
+    raise InvalidImageError("Give the image as an http(s) URL or a data: URI (data:image/png;base64,...).")
+
+
 def check_upload(image) -> str | None:
     """What is wrong with an uploaded file, said at upload; None when it is a
     readable image within the limits (decoded once, as a run would)."""
@@ -92,24 +119,22 @@ def record(session: Session, result: Result, kind: str, hosted_spent: Decimal) -
     return session
 
 
-def remove(
-    session: Session,
+def run(
     image,
     provider_id: str,
     look: Look,
     keys: Keys,
     app: App,
-    volume: int,
     *,
     report: Report | None = None,
     session_id: str = "local",
-) -> tuple[Session, Shown]:
-    """Run one provider on one image (a path or PIL image) and show it, rendered once.
-
-    Every option is checked before the provider is called. Raises an
-    RmbgError (bad image, missing key, spending cap, provider failure) with a
-    message for a person. session_id: the browser session, whose hosted
-    spending the app's ledger keeps (gradio's session hash).
+) -> tuple[Result, Provider]:
+    """One provider on one image (a path, bytes or PIL image), rendered with
+    `look`, under the spending caps: what the page, the REST endpoint and the
+    MCP tool share. Every option is checked before the provider is called.
+    Raises an RmbgError (bad image, missing key, spending cap, provider
+    failure) with a message for a person. session_id: whose hosted spending
+    the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
     """
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
@@ -122,6 +147,23 @@ def remove(
             app.warm.add(warm_key(provider))
     finally:
         close(provider)
+    return result, provider
+
+
+def remove(
+    session: Session,
+    image,
+    provider_id: str,
+    look: Look,
+    keys: Keys,
+    app: App,
+    volume: int,
+    *,
+    report: Report | None = None,
+    session_id: str = "local",
+) -> tuple[Session, Shown]:
+    """run(), then keep the result for re-rendering and show it, rendered once."""
+    result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
     session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)

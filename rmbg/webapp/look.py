@@ -38,7 +38,7 @@ _RGBA = re.compile(r"^\s*rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,
 class Look:
     """background: "transparent", "colour" or "image".
     colour: what the colour picker says ("#RRGGBB" or "rgba(r, g, b, a)").
-    image: path of an uploaded background image (used when background is "image").
+    image: path (or bytes) of an uploaded background image (used when background is "image").
     mask_only: show and download the matte itself (white = kept).
     fmt: "png", "webp" or "jpeg".
     refine: clean edge colours (estimated foreground instead of the input's
@@ -47,7 +47,7 @@ class Look:
 
     background: BackgroundKind = "transparent"
     colour: str = "#ffffff"
-    image: str | None = None
+    image: str | bytes | None = None
     mask_only: bool = False
     fmt: str = "png"
     refine: bool = False

@@ -1,0 +1,207 @@
+"""`POST /api/remove`: the app's engine for programs that speak plain HTTP.
+
+    curl -F image=@photo.jpg -F provider=u2netp -F background=white \
+         http://127.0.0.1:7860/api/remove -o cutout.png
+
+Request: multipart/form-data with the file in `image` (and optionally
+`background_image`), or application/json with `"url"` (fetched behind the
+SSRF guard, rmbg.image.fetch) or a data: URI. Other fields, all optional: provider,
+background ("transparent", a colour such as "white" or "#ff0000", or
+"image" with background_image), mask_only, clean_edges, format (png, webp,
+jpeg), crop, canvas, margin, align. Keys for hosted providers in the headers
+X-Fal-Key / X-Runware-Key (never stored, never logged); the same key rules
+and spending caps as the page, the per-session cap applying per client
+address.
+
+Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
+X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached.
+Errors: JSON {"error": message} with a fitting status (400 bad input, 401
+key missing or refused, 402 a spending cap or the provider's credit, 413 too
+large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
+provider failed or timed out, 503 a model that cannot run here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Mapping
+
+from ..errors import (
+    BudgetError,
+    InvalidImageError,
+    MissingCredentialsError,
+    ModelUnavailableError,
+    ProviderAuthError,
+    ProviderCreditError,
+    ProviderHTTPError,
+    ProviderRateLimitError,
+    ProviderTimeoutError,
+    RmbgError,
+    UnknownProviderError,
+)
+from ..image.compose import MIME, normalise_format
+from ..result import Result
+from . import actions
+from .catalog import Keys, SessionKeyMissing, key_slot
+from .context import App
+from .look import Look, file_name
+
+log = logging.getLogger("rmbg.rest")
+MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
+CONCURRENCY = 4
+HEADERS = {"fal": "X-Fal-Key", "runware": "X-Runware-Key"}  # the page's key slots (rmbg.webapp.catalog)
+FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
+STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (BudgetError, 402),
+    (ProviderCreditError, 402),
+    (MissingCredentialsError, 401),
+    (ProviderAuthError, 401),
+    (ProviderRateLimitError, 429),
+    (ProviderTimeoutError, 504),
+    (ProviderHTTPError, 502),
+    (ModelUnavailableError, 503),
+    (UnknownProviderError, 400),
+    (InvalidImageError, 400),
+    (RmbgError, 400),
+)
+
+
+class TooLarge(Exception):
+    pass
+
+
+class NotAForm(Exception):
+    """The body is neither a form nor JSON; its content type is the message."""
+
+
+def status_of(exc: BaseException) -> int:
+    return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def look_of(fields: Mapping[str, Any], background_image: bytes | None) -> Look:
+    """The request's render choices as the page's Look (the same checks)."""
+    background = str(fields.get("background") or "transparent").strip()
+    if background.lower() in ("transparent", "none", ""):
+        kind, colour = "transparent", None
+    elif background.lower() == "image":
+        kind, colour = "image", None
+    else:
+        kind, colour = "colour", background
+    if kind == "image" and background_image is None:
+        raise InvalidImageError('background "image" needs the image itself in the background_image field.')
+    return Look.of(kind, colour, background_image, fields.get("mask_only"), fields.get("format"),
+                   fields.get("clean_edges"), fields.get("crop"), fields.get("canvas"), fields.get("margin"),
+                   fields.get("align"))
+
+
+def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
+    return {
+        "X-Rmbg-Provider": result.provider,
+        "X-Rmbg-Seconds": f"{result.seconds.model:.3f}",
+        "X-Rmbg-Total-Seconds": f"{result.seconds.total:.3f}",
+        "X-Rmbg-Cost-USD": str(result.cost.usd),
+        "X-Rmbg-Cost-Source": result.cost.source,
+        "X-Rmbg-Cached": "true" if result.cached else "false",
+        "Content-Disposition": f'inline; filename="{file_name(stem, look)}"',
+    }
+
+
+async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        yield chunk
+
+
+def routes(app: App, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = None) -> list:
+    """The Starlette routes to add beside the gradio app (launch(app_kwargs=...)).
+
+    default_provider: the provider id used when a request names none.
+    fetch: url -> image bytes behind the SSRF guard; None refuses "url".
+    """
+    import anyio
+    from starlette.formparsers import MultiPartException, MultiPartParser
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    limiter = anyio.CapacityLimiter(CONCURRENCY)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def read(request: Request) -> tuple[dict[str, Any], bytes | None, bytes | None, str]:
+        """(fields, image bytes, background image bytes, file stem) from the request."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise TooLarge
+        stream = _limited(request.stream(), MAX_BODY)
+        if kind == "multipart/form-data":
+            form = await MultiPartParser(request.headers, stream, max_files=2, max_fields=len(FIELDS) + 2).parse()
+            fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+            files = {k: v for k, v in form.items() if not isinstance(v, str)}
+            image, background = files.get("image"), files.get("background_image")
+            data = await image.read() if image is not None else None
+            stem = (image.filename or "image").rsplit(".", 1)[0] if image is not None else "image"
+            return fields, data, (await background.read() if background is not None else None), stem
+        if kind == "application/x-www-form-urlencoded":  # fields only: curl -d url=https://...
+            body = b"".join([chunk async for chunk in stream])
+            from urllib.parse import parse_qsl
+
+            return dict(parse_qsl(body.decode("utf-8", "replace"))), None, None, "image"
+        if kind == "application/json":
+            body = b"".join([chunk async for chunk in stream])
+            try:
+                fields = json.loads(body or b"null")
+            except ValueError:
+                raise InvalidImageError("The request body is not valid JSON.") from None
+            if not isinstance(fields, dict):
+                raise InvalidImageError('The JSON body must be an object such as {"url": "https://..."}.')
+            return fields, None, None, "image"
+        raise NotAForm(kind)
+
+    def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str):
+        url = fields.get("url")
+        if image is None and url:
+            image = actions.image_from_reference(str(url), fetch)
+        if image is None:
+            raise InvalidImageError('Send the image as the multipart field "image", or JSON {"url": "https://..."}.')
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(FIELDS)}.")
+        look = look_of(fields, background)
+        provider_id = str(fields.get("provider") or default_provider())
+        result, _ = actions.run(image, provider_id, look, keys, app, session_id=f"rest:{client}")
+        return result, look
+
+    async def remove(request: Request) -> Response:
+        keys = Keys.of(request.headers.get("x-fal-key"), request.headers.get("x-runware-key"))
+        try:
+            fields, image, background, stem = await read(request)
+            result, look = await anyio.to_thread.run_sync(
+                work, fields, image, background, keys, request.client.host if request.client else "unknown",
+                limiter=limiter)
+            data = await anyio.to_thread.run_sync(result.encode, look.fmt, limiter=limiter)
+        except TooLarge:
+            return error(413, f"The request is over {MAX_BODY // 2**20} MB.")
+        except NotAForm as exc:
+            return error(415, f"Send multipart/form-data (a file in \"image\") or application/json (a \"url\"), "
+                              f"not {str(exc) or 'a body without a content type'}.")
+        except MultiPartException as exc:
+            return error(400, f"The form could not be read: {exc.message}")
+        except SessionKeyMissing as exc:
+            header = HEADERS.get(key_slot(exc.provider_id), "X-Fal-Key or X-Runware-Key")
+            return error(401, f"{exc.provider_id} needs an API key: send yours in the {header} header "
+                              "(this server does not share its own keys).")
+        except RmbgError as exc:
+            return error(status_of(exc), actions.safe_message(exc, keys))
+        except Exception:
+            log.exception("unexpected error in POST /api/remove")
+            return error(500, "Something went wrong on the server (logged). Please try again.")
+        return Response(data, media_type=MIME[normalise_format(look.fmt)], headers=headers_of(result, look, stem))
+
+    return [Route("/api/remove", remove, methods=["POST"])]

@@ -1,0 +1,100 @@
+"""The app as an MCP server, driven by the official `mcp` Python client over
+streamable HTTP: list the tools, call removal on an image, read the result.
+Paid calls are counted at the fake fal server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.test_app import EXAMPLE, app_config, serve  # noqa: E402
+
+pytest.importorskip("mcp")
+
+
+@pytest.fixture(scope="module")
+def served():
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url:
+        yield url, fal
+
+
+def session_run(url: str, work):
+    """Run `work(session)` in an initialised MCP client session against the app."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def main():
+        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await work(session)
+
+    return asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def data_uri(path) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def test_one_tool_described_for_an_assistant(served):
+    url, _ = served
+
+    async def work(session):
+        return (await session.list_tools()).tools
+
+    tools = session_run(url, work)
+    assert [t.name for t in tools] == ["remove_background"]  # the page's session endpoints are no tools
+    tool = tools[0]
+    assert tool.description.startswith("Remove the background of a photo")
+    props = tool.inputSchema["properties"]
+    assert "data: URI" in props["image"]["description"]
+    assert "fal-bria $0.018" in props["provider"]["description"] and props["provider"]["default"] == "u2netp"
+    assert props["canvas"]["default"] == "none" and "2000x2000" in props["canvas"]["description"]
+    assert tool.inputSchema["required"] == ["image"]
+
+
+def test_removal_through_mcp_returns_the_image_and_its_cost(served):
+    url, fal = served
+    fal.reset()
+
+    async def work(session):
+        return await session.call_tool("remove_background", {
+            "image": data_uri(EXAMPLE), "provider": "fal-bria", "fal_key": FAL_KEY, "canvas": "300x200",
+            "background": "white", "format": "png"})
+
+    result = session_run(url, work)
+    assert not result.isError
+    images = [c for c in result.content if c.type == "image"]
+    texts = [c.text for c in result.content if c.type == "text"]
+    assert len(images) == 1 and images[0].mimeType == "image/png"
+    out = Image.open(io.BytesIO(base64.b64decode(images[0].data)))
+    assert out.size == (300, 200) and out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
+    assert len(texts) == 1 and texts[0].startswith("Image URL: " + url) and texts[0].endswith("/image-fal-bria-nobg.png")
+    assert sum(call.method == "POST" for call in fal.calls) == 1
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"image": "not a picture"}, "Give the image as an http(s) URL or a data: URI (data:image/png;base64,...)."),
+    ({"background": "zzz"}, "'zzz' is not a colour"),
+    ({"provider": "fal-bria"}, "fal-bria needs an API key"),
+])
+def test_mcp_errors_are_readable_and_cost_nothing(served, arguments, message):
+    url, fal = served
+    fal.reset()
+
+    async def work(session):
+        return await session.call_tool("remove_background", {"image": data_uri(EXAMPLE), **arguments})
+
+    result = session_run(url, work)
+    assert result.isError and message in result.content[0].text
+    assert not fal.calls

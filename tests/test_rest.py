@@ -1,0 +1,131 @@
+"""POST /api/remove against the launched app, with httpx, counting calls at the fake fal server."""
+
+from __future__ import annotations
+
+import io
+import os
+from decimal import Decimal
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from rmbg.image.framing import subject_box  # noqa: E402
+from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.test_app import EXAMPLE, app_config, serve  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    with FalFake() as fal, RunwareFake() as runware:
+        yield fal, runware
+
+
+@pytest.fixture(scope="module")
+def url(fakes):
+    with serve(app_config(*fakes)) as base:
+        yield base + "api/remove"
+
+
+@pytest.fixture(autouse=True)
+def _fresh(fakes):
+    for fake in fakes:
+        fake.reset()
+
+
+def posts(fal: FalFake) -> int:
+    return sum(1 for call in fal.calls if call.method == "POST")
+
+
+def png(seed: int, size=(64, 48)) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def call(url, image: bytes | None = None, key: str | None = FAL_KEY, **fields):
+    headers = {"X-Fal-Key": key} if key else {}
+    files = {"image": ("photo.png", image, "image/png")} if image is not None else None
+    return httpx.post(url, files=files, data={k: str(v) for k, v in fields.items()}, headers=headers, timeout=60)
+
+
+def test_a_file_in_the_image_bytes_out_with_provider_seconds_and_cost(url, fakes):
+    fal, _ = fakes
+    answer = call(url, EXAMPLE.read_bytes(), provider="fal-bria", canvas="500x400", background="white",
+                  format="jpeg", align="bottom", margin="20px")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/jpeg"
+    assert answer.headers["content-disposition"] == 'inline; filename="photo-nobg.jpg"'
+    assert answer.headers["x-rmbg-provider"] == "fal-bria"
+    assert answer.headers["x-rmbg-cost-usd"] == "0.018" and answer.headers["x-rmbg-cost-source"] == "estimated"
+    assert answer.headers["x-rmbg-cached"] == "false" and float(answer.headers["x-rmbg-seconds"]) > 0
+    out = Image.open(io.BytesIO(answer.content))
+    assert out.format == "JPEG" and out.size == (500, 400)
+    assert posts(fal) == 1
+
+    again = call(url, EXAMPLE.read_bytes(), provider="fal-bria", crop="true")  # the cached matte: free
+    assert again.status_code == 200 and again.headers["x-rmbg-cached"] == "true"
+    assert again.headers["x-rmbg-cost-usd"] == "0" and again.headers["x-rmbg-cost-source"] == "free"
+    cut = Image.open(io.BytesIO(again.content))
+    assert cut.mode == "RGBA" and subject_box(cut.getchannel("A")) == (0, 0, *cut.size)
+    assert posts(fal) == 1
+
+
+@pytest.mark.parametrize("image, fields, key, status, message", [
+    (b"png", {"provider": "fal-bria"}, None, 401,
+     "fal-bria needs an API key: send yours in the X-Fal-Key header (this server does not share its own keys)."),
+    (b"png", {"provider": "fal-bria", "background": "zzz"}, FAL_KEY, 400,
+     "'zzz' is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple."),
+    (b"png", {"provider": "fal-bria", "canvas": "huge"}, FAL_KEY, 400,
+     "Canvas 'huge' is neither a size such as '2000x2000' nor an aspect such as '1:1'."),
+    (b"png", {"provider": "fal-bria", "background": "image"}, FAL_KEY, 400,
+     'background "image" needs the image itself in the background_image field.'),
+    (b"png", {"provider": "fal-bria", "colour": "red"}, FAL_KEY, 400,
+     "Unknown field(s) colour: use provider, background, mask_only, clean_edges, format, crop, canvas, margin, "
+     "align, url."),
+    (b"png", {"provider": "nope"}, FAL_KEY, 400, None),
+    (b"not an image at all", {"provider": "fal-bria"}, FAL_KEY, 400,
+     "The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported)."),
+    (None, {"provider": "fal-bria"}, FAL_KEY, 400,
+     'Send the image as the multipart field "image", or JSON {"url": "https://..."}.'),
+])
+def test_bad_requests_are_json_errors_and_nothing_is_paid(url, fakes, image, fields, key, status, message):
+    fal, _ = fakes
+    answer = call(url, png(1) if image == b"png" else image, key, **fields)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    if message is not None:
+        assert answer.json() == {"error": message}
+    else:
+        assert answer.json()["error"].startswith("Unknown provider 'nope'")
+    assert posts(fal) == 0
+
+
+def test_a_refused_key_is_401_and_never_echoed(url, fakes):
+    fal, _ = fakes
+    answer = call(url, png(2), "wrong-id:wrong-secret", provider="fal-bria")
+    assert answer.status_code == 401 and "wrong-secret" not in answer.text
+    assert posts(fal) == 1
+
+
+def test_not_a_form_nor_json_and_too_large(url):
+    answer = httpx.post(url, content=b"raw bytes", headers={"content-type": "image/png"}, timeout=30)
+    assert answer.status_code == 415 and answer.json() == {
+        "error": 'Send multipart/form-data (a file in "image") or application/json (a "url"), not image/png.'}
+    huge = httpx.post(url, files={"image": ("big.png", b"\0" * (25 * 2**20 + 1), "image/png")}, timeout=60)
+    assert huge.status_code == 413 and huge.json() == {"error": "The request is over 25 MB."}
+
+
+def test_the_session_cap_holds_for_a_rest_client(fakes):
+    fal, _ = fakes
+    with serve(app_config(*fakes, cap_usd=Decimal("0.05"))) as base:
+        codes = [call(base + "api/remove", png(10 + i), provider="fal-bria").status_code for i in range(4)]
+        refused = call(base + "api/remove", png(20), provider="fal-bria")
+    # $0.05 cap at $0.018 an image: two paid calls, then refused before the third is sent
+    assert codes == [200, 200, 402, 402] and posts(fal) == 2
+    assert refused.status_code == 402 and "cap" in refused.json()["error"]
