@@ -7,18 +7,18 @@ path for the Python API, the CLI's batch, rmbg.compare and the web app.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
 
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
-from .errors import ProviderResponseError
+from .errors import InvalidImageError, ProviderResponseError
 from .image.compose import check_options, render
 from .image.framing import framing_of
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
-from .refine import Refiner, cache_options, refine_matte, resolve_refiner
+from .refine import Refiner, cache_options, chain, refine_matte, resolve_refiner
 from .registry import default_provider, get_provider
 from .result import Result
 from .types import Cost, Matte, RenderOptions, Seconds
@@ -107,6 +107,8 @@ def remove_background(
     canvas: "str | tuple[int, int] | None" = None,
     margin: "str | int | float | None" = None,
     align: str | None = None,
+    points: "Sequence[Sequence[float]] | None" = None,
+    box: "Sequence[float] | None" = None,
 ) -> Result:
     """Remove the background of one image.
 
@@ -135,6 +137,14 @@ def remove_background(
         canvas="1:1" widens the crop to that aspect; align="bottom" stands
         the subject on the bottom margin. Re-render with Result.render(...)
         for another frame at no cost.
+    points, box: keep only the subject these SAM 2 prompts point at:
+        points [(x, y, keep)] in image pixels (keep=False marks something to
+        drop), box (x0, y0, x1, y1). The provider's matte is kept inside the
+        picked object's mask grown by 0.5 % of the longer side
+        (rmbg.refine.select), then `refine` runs. Needs transformers and the
+        SAM 2.1 weights (facebook/sam2.1-hiera-tiny, Apache-2.0); for another
+        model pass refine=rmbg.refine.get_refiner("sam2-pick", points=...,
+        model=...).
 
     The render options are checked before the image is sent anywhere: a bad
     colour never costs a paid call.
@@ -143,14 +153,31 @@ def remove_background(
     opts = check_options(options or RenderOptions(background, mask_only, refine_foreground,
                                                   framing=framing_of(crop, canvas, margin, align)))
     loaded = load_image(image, max_pixels=max_pixels)
+    pick = subject_pick(points, box, loaded.size)
     chosen, reason = resolve_provider(provider)
     result = run_provider(loaded, chosen, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,
-                          started=start, refiner=resolve_refiner(refine))
+                          started=start, refiner=chain(pick, resolve_refiner(refine)))
     if reason:
         from dataclasses import replace
 
         result = replace(result, meta={**result.meta, "default_reason": reason})
     return result
+
+
+def subject_pick(points: "Sequence[Sequence[float]] | None", box: "Sequence[float] | None",
+                 size: tuple[int, int]) -> Refiner | None:
+    """SAM 2 picking for these prompts, checked against the image size before
+    any provider call; None without prompts."""
+    if not points and box is None:
+        return None
+    from .refine.sam2 import SubjectPick
+
+    try:
+        pick = SubjectPick(points, box)
+        pick.check(size)
+    except ValueError as exc:
+        raise InvalidImageError(f"SAM 2 prompt: {exc}.") from None
+    return pick
 
 
 def run_provider(

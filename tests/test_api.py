@@ -172,3 +172,27 @@ def test_no_provider_means_the_default_and_says_why(u2netp_path, hf_cache):
     assert result.provider == "u2netp" == rmbg.default_provider()[0]
     assert result.meta["default_reason"].startswith("Using U2-Net-p (ungated, runs offline) because RMBG-1.4 ")
     assert "default_reason" not in rmbg.remove_background(Image.new("RGB", (64, 48)), "u2netp", cache=None).meta
+
+
+def test_refiners_chain_in_order_and_key_the_cache_by_every_step():
+    from rmbg.refine import Chain, chain
+
+    class Step:
+        def __init__(self, sid, fn):
+            self.id, self.fn = sid, fn
+
+        def options(self):
+            return {"k": self.id}
+
+        def refine(self, image, alpha):
+            return alpha.point(self.fn)
+
+    halve, invert = Step("halve", lambda v: v // 2), Step("invert", lambda v: 255 - v)
+    both = chain(halve, None, invert)
+    assert isinstance(both, Chain) and both.id == "halve+invert"
+    assert both.options() == {"steps": [{"id": "halve", "k": "halve"}, {"id": "invert", "k": "invert"}]}
+    assert chain(None, halve) is halve and chain(None) is None
+    prov = CountingProvider()
+    res = rmbg.remove_background(_image(), prov, refine=both, cache=MatteCache())
+    red = np.asarray(_image().getchannel("R"), dtype=np.int16)
+    assert np.array_equal(np.asarray(res.alpha, dtype=np.int16), 255 - red // 2)

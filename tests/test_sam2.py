@@ -138,3 +138,34 @@ def test_sam2_provider_defaults_to_the_centre_point_offline(hf_cache, sam_dir, m
     boxed = sam2(revision=REV, device="cpu", box=(0, 0, 80, 60))
     assert boxed.options()["box"] == [0, 0, 80, 60] and boxed.options() != provider.options()
     assert boxed.matte(image).meta["prompt"] == "given"
+
+
+def test_remove_background_keeps_the_picked_subject_and_caches_each_prompt(hf_cache, sam_dir, monkeypatch):
+    import rmbg
+    from rmbg.cache import MatteCache
+    from rmbg.errors import InvalidImageError
+    from tests.test_api import CountingProvider
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    add_folder(hf_cache, REPO, sam_dir)
+    image = picture()
+    provider = CountingProvider()  # matte = the red channel
+    store = MatteCache()
+    points = [(40, 30, True), (120, 90, False)]
+    picked = rmbg.remove_background(image, provider, points=points, cache=store)
+    picker = Sam2Picker(str(sam_dir), device="cpu", cache=EmbeddingCache(1))
+    want = keep_selected(image.getchannel("R"), picker.mask(image, points))
+    assert np.array_equal(np.asarray(picked.alpha), np.asarray(want))
+    assert picked.meta["refine"] == "sam2-pick" and provider.calls == 1
+
+    again = rmbg.remove_background(image, provider, points=points, cache=store)
+    assert again.cached and np.array_equal(np.asarray(again.alpha), np.asarray(want))
+    boxed = rmbg.remove_background(image, provider, box=(10, 10, 90, 70), cache=store)  # new prompt: SAM only
+    assert provider.calls == 1 and not np.array_equal(np.asarray(boxed.alpha), np.asarray(want))
+    plain = rmbg.remove_background(image, provider, cache=store)
+    assert np.array_equal(np.asarray(plain.alpha), np.asarray(image.getchannel("R")))
+
+    fresh = CountingProvider("fresh")
+    with pytest.raises(InvalidImageError, match=r"SAM 2 prompt: point \(400, 30\) is outside the 160x120 image"):
+        rmbg.remove_background(image, fresh, points=[(400, 30, True)], cache=None)
+    assert fresh.calls == 0

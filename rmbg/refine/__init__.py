@@ -40,7 +40,37 @@ class Refiner(Protocol):
 # name -> "module:factory"; factories take keyword-only config.
 _REFINERS: dict[str, str | Callable[..., Refiner]] = {
     "vitmatte": "rmbg.refine.vitmatte:vitmatte",
+    "sam2-pick": "rmbg.refine.sam2:SubjectPick",
 }
+
+
+class Chain:
+    """Refiners applied in order, as one refiner: e.g. SAM 2 picking the
+    subject, then ViTMatte refining its edges. Its options (the cache key)
+    are each step's, in order."""
+
+    def __init__(self, *steps: Refiner):
+        self.steps = tuple(steps)
+        self.id = "+".join(step.id for step in self.steps)
+
+    def __repr__(self) -> str:
+        return f"Chain{self.steps!r}"
+
+    def options(self) -> Mapping[str, object]:
+        return {"steps": [{"id": step.id, **dict(step.options())} for step in self.steps]}
+
+    def refine(self, image: "Image.Image", alpha: "Image.Image") -> "Image.Image":
+        for step in self.steps:
+            alpha = step.refine(image, alpha)
+        return alpha
+
+
+def chain(*steps: "Refiner | None") -> Refiner | None:
+    """The non-None steps as one refiner (None when there are none, the step itself when one)."""
+    kept = [step for step in steps if step is not None]
+    if not kept:
+        return None
+    return kept[0] if len(kept) == 1 else Chain(*kept)
 
 
 class UnknownRefinerError(RmbgError, KeyError):
@@ -107,9 +137,11 @@ def refine_matte(refiner: Refiner, image: "Image.Image", matte: "Matte") -> "Mat
 
 
 __all__ = [
+    "Chain",
     "Refiner",
     "UnknownRefinerError",
     "cache_options",
+    "chain",
     "get_refiner",
     "list_refiners",
     "refine_matte",

@@ -197,6 +197,41 @@ class Sam2Picker:
         return keep_selected(matte, self.mask(image, points, box), grow)
 
 
+class SubjectPick:
+    """SAM 2 subject picking as a refiner (rmbg.refine.Refiner): any provider's
+    matte kept only on the object the prompts point at (select.keep_selected:
+    inside the object's mask grown by `grow` px). What remove_background(points=,
+    box=) uses; chainable before ViTMatte (rmbg.refine.Chain)."""
+
+    id = "sam2-pick"
+
+    def __init__(self, points: Iterable[Sequence] | None = None, box: Sequence[float] | None = None, *,
+                 model: str | os.PathLike = DEFAULT_MODEL, revision: str | None = None, device: str = "auto",
+                 precision: str = "fp32", token: str | None = None, grow: int | None = None,
+                 picker: "Sam2Picker | None" = None):
+        if not points and box is None:
+            raise ValueError("SAM 2 picking needs points [(x, y, keep)] or a box (x0, y0, x1, y1).")
+        self.picker = picker or Sam2Picker(model, revision=revision, device=device, precision=precision, token=token)
+        self.points = tuple(tuple(p) for p in points or ())
+        self.box = tuple(box) if box is not None else None
+        self.grow = grow
+
+    def __repr__(self) -> str:
+        return f"SubjectPick(points={self.points!r}, box={self.box!r}, model={self.picker.model!r})"
+
+    def options(self) -> Mapping[str, object]:
+        return {"model": self.picker.model, "revision": self.picker.revision or "main",
+                "points": [list(p) for p in self.points], "box": list(self.box) if self.box else None,
+                "grow": self.grow}
+
+    def check(self, size: tuple[int, int]) -> None:
+        """The prompts fit an image of this size (before any provider call)."""
+        normalise_prompt(self.points, self.box, size)
+
+    def refine(self, image, alpha):
+        return self.picker.select(image, alpha, self.points, self.box, self.grow)
+
+
 class Sam2Provider:
     """SAM 2 alone as a provider: the matte is the mask of the prompted object
     (binary 0/255; pair it with refine="vitmatte" for soft edges).
@@ -256,5 +291,5 @@ def sam2(*, model: str | os.PathLike = DEFAULT_MODEL, revision: str | None = Non
                         points=points, box=box)
 
 
-__all__ = ["DEFAULT_MODEL", "EmbeddingCache", "MODELS", "Sam2Picker", "Sam2Provider", "image_digest",
-           "keep_selected", "sam2"]
+__all__ = ["DEFAULT_MODEL", "EmbeddingCache", "MODELS", "Sam2Picker", "Sam2Provider", "SubjectPick",
+           "image_digest", "keep_selected", "sam2"]
