@@ -21,7 +21,7 @@ from rmbg.pricing import price_table
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
-from rmbg.webapp.look import OutputStore, file_name
+from rmbg.webapp.look import OutputStore, file_name, flag
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
 log = logging.getLogger("rmbg.app")
@@ -176,8 +176,11 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
             provider = gr.Dropdown(catalog.choices(Keys(), app.config), value=default_id, label="Provider",
                                    elem_id="provider")
             note = gr.Markdown(default_reason, elem_id="provider-note")
+            vitmatte = gr.Checkbox(False, label="Refine edges (ViTMatte)", elem_id="vitmatte",
+                                   info="Re-estimates hair and soft edges after any provider (local, free).")
             run = gr.Button("Remove background", variant="primary", elem_id="run")
             message = gr.Markdown(visible=False, elem_id="message")
+            pick = pick_controls()
             look = look_controls()
         with gr.Column(scale=3, min_width=300):
             slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
@@ -186,10 +189,41 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
             cost = gr.Markdown(elem_id="cost-line")
             volume = lenient(gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
                                        precision=0, minimum=0, elem_id="volume"))
-    wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost), message)
+    wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost), message,
+                [vitmatte, *pick[:2]])
+    wire_pick(image, *pick)
     provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), app.config),
                    [provider, *keys], note, api_visibility="private", show_progress="hidden")
     return provider, note
+
+
+def pick_controls() -> list:
+    """SAM 2 subject picking: points, box, what a click marks, and a reset."""
+    with gr.Accordion("Pick the subject (SAM 2)", open=False, elem_id="pick"):
+        gr.Markdown("Click the photo to mark what to keep (or drop); *Remove background* then keeps only "
+                    "that subject. Points and the box are in image pixels; the first click on a new photo "
+                    "starts new points.")
+        mode = gr.Radio(["keep", "drop"], value="keep", label="A click marks", elem_id="click-mode")
+        points = gr.Textbox(label="Points (x, y, keep|drop; …)", elem_id="sam-points", max_lines=2)
+        box = gr.Textbox(label="Box (x0, y0, x1, y1)", elem_id="sam-box", max_lines=1)
+        clear = gr.Button("Clear points and box", size="sm", elem_id="sam-clear")
+    return [points, box, mode, clear]
+
+
+def wire_pick(image, points, box, mode, clear) -> None:
+    """A click on the photo adds a point; the first click on a new photo starts
+    new points (the photo each set of points belongs to is kept with them);
+    Clear empties both fields."""
+    owner = gr.State("")
+
+    def on_click(current, marks, photo, belongs_to, evt: gr.SelectData):
+        x, y = evt.index
+        fresh = belongs_to != photo
+        return actions.add_point("" if fresh else current, x, y, marks != "drop"), photo
+
+    image.select(on_click, [points, mode, image, owner], [points, owner], api_visibility="private",
+                 show_progress="hidden")
+    clear.click(None, None, [points, box], js="() => ['', '']", api_visibility="private")
 
 
 # Canvas choices offered in the menu (any "WxH" or "W:H" can be typed).
@@ -231,24 +265,27 @@ def framing_values(crop, canvas, margin, align) -> tuple:
     return crop, canvas, margin, align
 
 
-def wire_remove(app: App, session, keys, image, provider, run, look, volume, outputs, message) -> None:
+def wire_remove(app: App, session, keys, image, provider, run, look, volume, outputs, message, model_side) -> None:
     """/remove, /rerender and the small updates of the Remove tab."""
     background, colour, bg_image, mask_only, out_format, refine = look[:6]
     slider, file, cost = outputs
 
     def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
                mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-               refine_edges=False, crop=False, canvas=None, margin=None, align=None,
-               request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+               refine_edges=False, crop=False, canvas=None, margin=None, align=None, vitmatte=False, points=None,
+               box=None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
                          *framing_values(crop, canvas, margin, align))
+        picked, boxed = actions.prompts_of(points, box)
         progress(0, desc="Starting…")
         state, out = actions.remove(state, image, provider, chosen, Keys.of(fal_key, runware_key), app,
                                     volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text),
-                                    session_id=session_of(request))
+                                    session_id=session_of(request),
+                                    refine="vitmatte" if flag(vitmatte, "vitmatte") else None,
+                                    points=picked, box=boxed)
         return state, (out.before, out.after), str(out.file), out.cost_line
 
-    inputs = [session, image, provider, *look[:5], volume, *keys, *look[5:]]
+    inputs = [session, image, provider, *look[:5], volume, *keys, *look[5:], *model_side]
     run.click(on_page(remove, 4, lambda out: (*out[:2], download_update(out[2]), out[3])), inputs, [session, *outputs, message], api_name="page_remove",
               api_visibility="private", concurrency_limit=4, concurrency_id="remove")
     api_twin(remove, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
@@ -317,6 +354,7 @@ def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.Checkb
             providers = gr.CheckboxGroup(catalog.choices(Keys(), app.config),
                                          value=comparing.default_selection(default_id, Keys(), app.config),
                                          label="Providers", elem_id="compare-providers")
+            vitmatte = gr.Checkbox(False, label="Also with refined edges (ViTMatte)", elem_id="compare-vitmatte")
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
             with gr.Group():
                 background = gr.Radio(["transparent", "colour"], value="transparent",
@@ -338,24 +376,26 @@ def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.Checkb
     background.change(lambda kind: gr.update(visible=kind == "colour"), background, colour,
                       api_visibility="private", queue=False)
     views = [gallery, table, agreement, pair_a, pair_b, pair_slider]
-    wire_compare(app, session, keys, image, providers, run, [background, colour], views)
+    wire_compare(app, session, keys, image, providers, run, [background, colour], views, vitmatte)
     return providers
 
 
-def wire_compare(app: App, session, keys, image, providers, run, look, views) -> None:
+def wire_compare(app: App, session, keys, image, providers, run, look, views, vitmatte) -> None:
     """/compare, and re-showing a comparison with another background or pair."""
     pair_a, pair_b, pair_slider = views[3:]
 
     @readable_errors
     def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
-                runware_key=None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+                runware_key=None, vitmatte=False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         chosen = Look.of(background, colour, None, False, "png")
         progress(0, desc="Starting…")
         state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), app, chosen,
-                                     report=lambda text: progress(0.5, desc=text), session_id=session_of(request))
+                                     report=lambda text: progress(0.5, desc=text), session_id=session_of(request),
+                                     refine="vitmatte" if flag(vitmatte, "vitmatte") else None)
         return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
 
-    run.click(not_a_tool(compare), [session, image, providers, *look, *keys], [session, *views], api_name="compare",
+    run.click(not_a_tool(compare), [session, image, providers, *look, *keys, vitmatte], [session, *views],
+              api_name="compare",
               concurrency_limit=2, concurrency_id="compare")
 
     @readable_errors

@@ -23,6 +23,7 @@ from .image.io import ImageInput, load_image
 from .eval.metrics import iou, mae
 from .providers.base import Provider
 from .providers.local.device import LOCAL_DEVICE_LOCK
+from .refine import Refiner, resolve_refiner
 from .result import Result
 from .types import RenderOptions
 
@@ -75,30 +76,43 @@ def compare(
     cache: CacheArg = DEFAULT,
     refine_foreground: bool = False,
     options: RenderOptions | None = None,
+    refine: "str | Refiner | None" = None,
 ) -> Comparison:
     """Run every provider on `image`; a provider's RmbgError is recorded in
     `errors` and the others go on. An unreadable image raises at once.
-    refine_foreground, options: see remove_background (checked before any provider runs)."""
+    refine_foreground, options: see remove_background (checked before any provider runs).
+    refine: also show each provider refined (e.g. "vitmatte"), keyed
+    "<id>+<refiner id>" right after its plain result; the provider is called
+    once for both (the refined run reuses its matte)."""
     start = time.perf_counter()
     opts = check_options(options or RenderOptions(background, mask_only, refine_foreground))
+    refiner = resolve_refiner(refine)
     loaded = load_image(image)
     built = [resolve_provider(p)[0] for p in providers]
 
-    def one(provider: Provider) -> Result | RmbgError:
-        def go() -> Result:
-            return run_provider(loaded, provider, options=opts, cache=cache)
+    def one(provider: Provider) -> list[tuple[str, Result | RmbgError]]:
+        def go() -> list[tuple[str, Result | RmbgError]]:
+            out: list[tuple[str, Result | RmbgError]] = []
+            try:
+                out.append((provider.id, run_provider(loaded, provider, options=opts, cache=cache)))
+            except RmbgError as exc:
+                return [(provider.id, exc)]
+            if refiner is not None:
+                key = f"{provider.id}+{refiner.id}"
+                try:
+                    out.append((key, run_provider(loaded, provider, options=opts, cache=cache, refiner=refiner)))
+                except RmbgError as exc:
+                    out.append((key, exc))
+            return out
 
-        try:
-            if provider.kind == "local":
-                with LOCAL_DEVICE_LOCK:
-                    return go()
-            return go()
-        except RmbgError as exc:
-            return exc
+        if provider.kind == "local":
+            with LOCAL_DEVICE_LOCK:
+                return go()
+        return go()
 
     workers = max(1, min(len(built), MAX_PARALLEL_HOSTED))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rmbg-compare") as pool:
-        outcomes = list(pool.map(one, built))
-    results = {p.id: out for p, out in zip(built, outcomes) if isinstance(out, Result)}
-    errors = {p.id: out for p, out in zip(built, outcomes) if isinstance(out, RmbgError)}
+        outcomes = [pair for pairs in pool.map(one, built) for pair in pairs]
+    results = {key: out for key, out in outcomes if isinstance(out, Result)}
+    errors = {key: out for key, out in outcomes if isinstance(out, RmbgError)}
     return Comparison(results, errors, agreement(results), time.perf_counter() - start)

@@ -10,6 +10,7 @@ and Runware servers. Provider calls are counted at the fake servers.
 from __future__ import annotations
 
 import contextlib
+import re
 import os
 import socket
 from decimal import Decimal
@@ -721,10 +722,12 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
         actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)
 
 
-REMOVE_ORDER = ("/remove takes 16 values in this order: session state (null), Image, Provider, Background, Colour, "
+REMOVE_ORDER = ("/remove takes 19 values in this order: session state (null), Image, Provider, Background, Colour, "
                 "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
-                "Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position.")
-LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, False, False, "none", "5%", "center"]
+                "Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position, "
+                "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1).")
+LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, False, False, "none", "5%", "center",
+               False, "", ""]
 
 
 @pytest.mark.parametrize(
@@ -740,7 +743,7 @@ LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, Fa
          'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
          "(gradio_client's handle_file() makes one) or null; got a value of type int."),
         ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, False,
-                   False, "none", "5%", "center"]},
+                   False, "none", "5%", "center", False, "", ""]},
          'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
          "(gradio_client's handle_file() makes one) or null; got a plain string."),
     ],
@@ -785,3 +788,48 @@ def test_raw_calls_of_the_right_shape_reach_the_handlers_readable_checks(served,
     started = httpx.post(f"{base}/gradio_api/call/{endpoint}", json={"data": data}, timeout=30).json()
     stream = httpx.get(f"{base}/gradio_api/call/{endpoint}/{started['event_id']}", timeout=60).text
     assert "event: error" in stream and '"error": null' not in stream and words in stream
+
+
+def test_vitmatte_and_sam2_picking_from_the_page_pay_the_provider_once(fakes, tmp_path, hf_cache, monkeypatch):
+    from rmbg.providers.local.hf_transformers import clear_models
+    from tests.tiny_transformers import add_folder, tiny_sam2, tiny_vitmatte
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    add_folder(hf_cache, "hustvl/vitmatte-small-composition-1k", tiny_vitmatte(tmp_path / "vitmatte"))
+    add_folder(hf_cache, "facebook/sam2.1-hiera-tiny", tiny_sam2(tmp_path / "sam2"))
+    fal, _ = fakes
+    fal.reset()
+    app = App.create(app_config(*fakes), store=OutputStore(tmp_path / "out"))
+    keys = Keys(fal=FAL_KEY)
+    try:
+        _, plain = actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), keys, app, 100)
+        refined, _ = actions.run(str(EXAMPLE), "fal-bria", Look(), keys, app, refine="vitmatte")
+        points, box = actions.prompts_of("200, 150, keep; 20, 20, drop", "")
+        picked, _ = actions.run(str(EXAMPLE), "fal-bria", Look(), keys, app, refine="vitmatte", points=points)
+    finally:
+        clear_models()
+    assert submits(fal) == 1  # both re-use the matte fal made
+    assert refined.meta["refine"] == "vitmatte" and picked.meta["refine"] == "sam2-pick+vitmatte"
+    assert refined.cost.source == picked.cost.source == "free"
+    assert Image.open(plain.file).size == (451, 300)
+
+
+@pytest.mark.parametrize("points, box, want", [
+    ("120, 80, keep; 10,20,drop\n5, 6", "", ([(120.0, 80.0, True), (10.0, 20.0, False), (5.0, 6.0, True)], None)),
+    (None, " 1, 2, 30, 40 ", ([], (1.0, 2.0, 30.0, 40.0))),
+    ("", None, ([], None)),
+])
+def test_sam_prompts_from_the_page_fields(points, box, want):
+    assert actions.prompts_of(points, box) == want
+    assert actions.add_point("1, 2, keep", 10.4, 20.6, False) == "1, 2, keep; 10, 21, drop"
+    assert actions.add_point("", 3, 4, True) == "3, 4, keep"
+
+
+@pytest.mark.parametrize("points, box, words", [
+    ("1, 2, 3, 4", "", "Point '1, 2, 3, 4': write x, y, keep (or drop), e.g. 120, 80, keep."),
+    ("a, b", "", "Point 'a, b': write x, y, keep"),
+    ("", "1, 2, 3", "Box '1, 2, 3': write x0, y0, x1, y1 in image pixels."),
+])
+def test_bad_sam_prompts_are_readable(points, box, words):
+    with pytest.raises(InvalidImageError, match=re.escape(words)):
+        actions.prompts_of(points, box)

@@ -9,6 +9,7 @@ then compare two providers. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -213,4 +214,30 @@ def test_a_calm_page_errors_inline_keep_the_result_and_fit_narrow_screens(page_a
         layout = page.evaluate(NOT_CLIPPED)
         assert layout == {"overflow": 0, "clipped": []}, (width, layout)
         shot(page, f"remove-{width}.png")
+    page.close()
+
+
+def test_clicks_on_the_photo_become_sam_points(page_and_fakes):
+    from playwright.sync_api import expect
+
+    page = page_and_fakes[0].context.browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(page_and_fakes[0].url.split("?")[0])
+    page.wait_for_selector("#run")
+    page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
+    picture = page.locator("#input-image img")
+    expect(picture).to_have_count(1)
+    page.get_by_text("Pick the subject (SAM 2)").click()
+    points = page.locator("#sam-points textarea")
+    box = picture.bounding_box()
+    picture.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    expect(points).to_have_value(re.compile(r"^\d+, \d+, keep$"))
+    page.locator("#click-mode input[value=drop]").check()
+    picture.click(position={"x": 5, "y": 5})
+    expect(points).to_have_value(re.compile(r"^\d+, \d+, keep; \d+, \d+, drop$"))
+    x, y = (int(v) for v in points.input_value().split(";")[0].split(",")[:2])
+    assert abs(x - 225) <= 12 and abs(y - 150) <= 12  # image pixels of the 451x300 photo, not screen pixels
+    page.locator("#sam-clear").click()
+    expect(points).to_have_value("")
+    shot(page, "sam-points.png")
     page.close()

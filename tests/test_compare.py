@@ -105,3 +105,25 @@ def test_a_bad_image_fails_before_any_call():
     with pytest.raises(InvalidImageError):
         compare(b"not an image", [probe])
     assert probe.calls == 0
+
+
+def test_each_provider_with_and_without_a_refiner_calls_it_once():
+    from rmbg.cache import MatteCache
+
+    class Invert:
+        id = "invert"
+
+        def options(self):
+            return {}
+
+        def refine(self, image, alpha):
+            return alpha.point(lambda v: 255 - v)
+
+    a, b = Probe("a", "hosted"), Probe("b", "local", threshold=64)
+    out = compare(image(), [a, b], cache=MatteCache(), refine=Invert())
+    assert list(out.results) == ["a", "a+invert", "b", "b+invert"] and not out.errors
+    assert a.calls == b.calls == 1
+    plain, refined = np.asarray(out.results["a"].alpha), np.asarray(out.results["a+invert"].alpha)
+    assert np.array_equal(refined, 255 - plain)
+    assert out.results["a+invert"].cost.source == "free"  # the matte was paid once, for "a"
+    assert [(p.a, p.b) for p in out.agreement][:3] == [("a", "a+invert"), ("a", "b"), ("a", "b+invert")]

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from PIL import Image
 
@@ -83,6 +83,40 @@ def image_from_reference(text: str, fetch: Callable[[str], bytes] | None) -> byt
     raise InvalidImageError("Give the image as an http(s) URL or a data: URI (data:image/png;base64,...).")
 
 
+def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tuple[float, float, bool]], tuple | None]:
+    """SAM 2 prompts from the page's fields: points as "x, y, keep" entries
+    separated by ";" or new lines (keep: keep/drop, 1/0; default keep), the
+    box as "x0, y0, x1, y1". Readable errors for anything else."""
+    points = []
+    for entry in re.split(r"[;\n]+", points_text or ""):
+        parts = [p.strip() for p in entry.split(",") if p.strip()]
+        if not parts:
+            continue
+        try:
+            if len(parts) not in (2, 3):
+                raise ValueError
+            keep = parts[2].lower() not in ("0", "drop", "false", "no") if len(parts) == 3 else True
+            points.append((float(parts[0]), float(parts[1]), keep))
+        except ValueError:
+            raise InvalidImageError(f"Point {entry.strip()!r}: write x, y, keep (or drop), e.g. 120, 80, keep.") from None
+    box = None
+    if box_text and box_text.strip():
+        try:
+            values = tuple(float(v) for v in box_text.split(","))
+            if len(values) != 4:
+                raise ValueError
+        except ValueError:
+            raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.") from None
+        box = values
+    return points, box
+
+
+def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:
+    """The points field with one more click appended."""
+    entry = f"{round(x)}, {round(y)}, {'keep' if keep else 'drop'}"
+    return f"{points_text.strip()}; {entry}" if points_text and points_text.strip() else entry
+
+
 def check_upload(image) -> str | None:
     """What is wrong with an uploaded file, said at upload; None when it is a
     readable image within the limits (decoded once, as a run would)."""
@@ -128,6 +162,9 @@ def run(
     *,
     report: Report | None = None,
     session_id: str = "local",
+    refine: str | None = None,
+    points: Sequence[Sequence[float]] | None = None,
+    box: Sequence[float] | None = None,
 ) -> tuple[Result, Provider]:
     """One provider on one image (a path, bytes or PIL image), rendered with
     `look`, under the spending caps: what the page, the REST endpoint and the
@@ -135,6 +172,7 @@ def run(
     Raises an RmbgError (bad image, missing key, spending cap, provider
     failure) with a message for a person. session_id: whose hosted spending
     the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
+    refine ("vitmatte"), points and box: as remove_background's.
     """
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
@@ -142,7 +180,8 @@ def run(
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
-        result = remove_background(image, guarded, options=options, cache=app.cache)
+        result = remove_background(image, guarded, options=options, cache=app.cache, refine=refine or None,
+                                   points=points or None, box=box)
         if provider.kind == "local":
             app.warm.add(warm_key(provider))
     finally:
@@ -161,9 +200,13 @@ def remove(
     *,
     report: Report | None = None,
     session_id: str = "local",
+    refine: str | None = None,
+    points: Sequence[Sequence[float]] | None = None,
+    box: Sequence[float] | None = None,
 ) -> tuple[Session, Shown]:
     """run(), then keep the result for re-rendering and show it, rendered once."""
-    result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id)
+    result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id,
+                           refine=refine, points=points, box=box)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
     session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)

@@ -116,8 +116,10 @@ def run(
     *,
     report: Report | None = None,
     session_id: str = "local",
+    refine: str | None = None,
 ) -> tuple[Session, CompareView]:
-    """Compare providers on one image (a path or PIL image).
+    """Compare providers on one image (a path or PIL image); with `refine`
+    ("vitmatte") each also with refined edges, beside it ("<id>+vitmatte").
 
     A provider that cannot be built for this visitor (no key, unknown) or
     fails is listed with its reason; the others still run. The spending cap
@@ -141,19 +143,24 @@ def run(
         report(f"Running {len(built)} providers…")
     try:
         guarded = [Guarded(p, payer(app, session_id, keys, p.id)) for p in built]
-        comparison = compare(image, guarded, cache=app.cache, options=options)
+        comparison = compare(image, guarded, cache=app.cache, options=options, refine=refine or None)
     finally:
         for provider in built:
             close(provider)
     results = dict(comparison.results)
     failures.update({pid: str(err) for pid, err in comparison.errors.items()})
     kinds = {p.id: p.kind for p in built}
-    for pid, result in results.items():
-        session = record(session, result, kinds[pid], app.ledger.session_spent(session_id))
-    ordered = {pid: results[pid] for pid in ids if pid in results}
+    for key in list(results) + list(comparison.errors):
+        base, _, refined = key.partition("+")
+        if refined:
+            labels[key] = f"{labels[base]} + {refined}"
+    for key, result in results.items():
+        session = record(session, result, kinds[key.partition("+")[0]], app.ledger.session_spent(session_id))
+    shown = [key for pid in ids for key in (pid, *(k for k in results if k.startswith(pid + "+")))]
+    ordered = {key: results[key] for key in shown if key in results}
     source = next(iter(ordered.values())).source if ordered else None
-    compared = Compared(source, ordered, {pid: failures[pid] for pid in ids if pid in failures}, labels,
-                        comparison.agreement)
+    failed = {key: failures[key] for key in [*ids, *comparison.errors] if key in failures}
+    compared = Compared(source, ordered, failed, labels, comparison.agreement)
     kept = replace(compared, results={pid: replace(r, image=r.alpha) for pid, r in ordered.items()})
     session = replace(session, comparison=app.recent.put(kept))
     return session, view(compared, look, rendered=True)
