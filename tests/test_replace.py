@@ -470,3 +470,142 @@ def test_importing_the_replacer_module_keeps_rmbg_light():
     code = "import sys, rmbg; rmbg.replace_estimate(2); print(','.join(m for m in ('httpx', 'torch', 'gradio') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# --- `rmbg replace` end to end -------------------------------------------------------------------
+
+
+def scene(path, colour) -> Image.Image:
+    img = Image.new("RGB", (40, 30), (30, 160, 40))
+    ImageDraw.Draw(img).ellipse((10, 5, 30, 25), fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return img
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """A started fake (COMPLETED at the first poll: no waits), FAL_KEY and the queue URL set,
+    cwd = tmp with in/a.png and in/sub/b.png; yields (fake, {name: the image})."""
+    from tests.fakes.fal import FalFake
+
+    monkeypatch.chdir(tmp_path)
+    images = {"a": scene(tmp_path / "in" / "a.png", (220, 30, 20)), "b": scene(tmp_path / "in" / "sub" / "b.png", (20, 30, 220))}
+    with FalFake(polls_before_done=0) as fake:
+        monkeypatch.setenv("FAL_KEY", KEY)
+        monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
+        yield fake, images
+
+
+def run_cli(*args: str) -> int:
+    from rmbg.cli.main import main
+
+    return main(["replace", *args])
+
+
+def read_manifest(out) -> list[dict]:
+    import csv
+
+    with open(out / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_cli_without_yes_prints_the_estimate_and_sends_nothing(cli, tmp_path, capsys):
+    fake, _ = cli
+    assert run_cli("in", "-o", "out", "--prompt", "a beach", "--num-images", "2") == 2
+    err = capsys.readouterr().err
+    assert ("Estimated cost for fal-bria-replace: 2 images x $0.0800 = $0.1600 (2 x $0.0400 per image, price table)"
+            in err)
+    assert "This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending." in err
+    assert fake.calls == [] and not (tmp_path / "out").exists()
+
+
+def test_cli_yes_writes_every_generated_image_mirrored(cli, tmp_path, capsys):
+    fake, images = cli
+    assert run_cli("in", "-o", "out", "--prompt", "a beach", "-n", "2", "--seed", "9", "--negative-prompt", "cars",
+                   "--no-fast", "--no-refine-prompt", "--yes") == 0
+    out = tmp_path / "out"
+    names = ["a.replace-1.png", "a.replace-2.png", "sub/b.replace-1.png", "sub/b.replace-2.png"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
+        [".rmbg-options.json", "manifest.csv", *names])
+    for name in names:
+        stem, k = name.split(".replace-")
+        with Image.open(out / name) as png:
+            assert same(png.convert("RGB"), expected_image(images[stem[-1]], "a beach", None, 9, int(k[0]) - 1))
+            assert png.text["rmbg:provider"] == "fal-bria-replace" and png.text["rmbg:seed"] == "9"
+    bodies = sorted((c.json() for c in posts(fake)), key=lambda b: b["image_url"])
+    assert len(bodies) == 2 and all(
+        {k: v for k, v in b.items() if k != "image_url"} == {"prompt": "a beach", "negative_prompt": "cars",
+         "refine_prompt": False, "fast": False, "num_images": 2, "sync_mode": True, "seed": 9} for b in bodies)
+    rows = sorted(read_manifest(out), key=lambda r: r["file"])
+    assert [(r["file"], r["output"], r["provider"], r["cost_usd"], r["cost_source"], r["status"]) for r in rows] == [
+        ("in/a.png", "a.replace-1.png; a.replace-2.png", "fal-bria-replace", "0.08", "estimated", "done"),
+        ("in/sub/b.png", "sub/b.replace-1.png; sub/b.replace-2.png", "fal-bria-replace", "0.08", "estimated", "done"),
+    ]
+    assert "Done 2, skipped 0 (output exists), failed 0, not run 0 (budget)" in capsys.readouterr().out
+
+
+def test_cli_reference_image_and_resume(cli, tmp_path, capsys):
+    fake, images = cli
+    ref = scene(tmp_path / "ref.png", (250, 250, 0))
+    assert run_cli("in/a.png", "-o", "out", "--ref", "ref.png", "--yes") == 0
+    assert posts(fake)[0].json()["ref_image_url"] == png_data_uri(ref) and "prompt" not in posts(fake)[0].json()
+    with Image.open(tmp_path / "out" / "a.replace-1.png") as png:
+        assert same(png.convert("RGB"), expected_image(images["a"], "", ref, FAKE_SEED, 0))
+    capsys.readouterr()
+    assert run_cli("in/a.png", "-o", "out", "--ref", "ref.png", "--yes") == 0  # resume: nothing new to pay for
+    assert len(posts(fake)) == 1 and "Done 0, skipped 1 (output exists)" in capsys.readouterr().out
+    assert run_cli("in/a.png", "-o", "out", "--prompt", "snow", "--yes") == 2  # other request: not silently kept
+    assert "changed: prompt None -> 'snow', ref" in capsys.readouterr().err and len(posts(fake)) == 1
+    assert run_cli("in/a.png", "-o", "out", "--prompt", "snow", "--yes", "--overwrite") == 0
+    assert len(posts(fake)) == 2
+
+
+def test_cli_max_cost_never_passes_the_cap(cli, tmp_path, capsys):
+    fake, _ = cli
+    assert run_cli("in", "-o", "out", "--prompt", "x", "-n", "2", "--max-cost", "0.05") == 1
+    assert fake.calls == [] and "Done 0, skipped 0 (output exists), failed 0, not run 2 (budget)" in capsys.readouterr().out
+    assert run_cli("in", "-o", "out2", "--prompt", "x", "-n", "2", "--max-cost", "0.1") == 1
+    assert len(posts(fake)) == 1
+    out = capsys.readouterr().out
+    assert "Done 1, skipped 0 (output exists), failed 0, not run 1 (budget) in" in out and "cost $0.0800 (estimated)" in out
+
+
+def test_cli_one_bad_file_does_not_stop_the_batch(cli, tmp_path, capsys):
+    fake, _ = cli
+    (tmp_path / "in" / "bad.png").write_bytes(b"not a png")
+    fake.inject("invalid", op="submit")  # and one image fal refuses
+    assert run_cli("in", "-o", "out", "--prompt", "x", "--yes", "--jobs", "1") == 1
+    out = capsys.readouterr().out
+    assert "Done 1, skipped 0 (output exists), failed 2, not run 0 (budget)" in out
+    assert "  in/bad.png: bad.png is not an image we can read" in out
+    assert "rejected the image (HTTP 422): image_url: Image is too large (image_too_large)" in out
+    assert len(posts(fake)) == 2  # the bad file was never sent
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--prompt", "  "], "The prompt is empty"),
+        (["--prompt", "x", "-n", "5"], "num_images must be a whole number from 1 to 4, got 5."),
+        (["--prompt", "x", "--seed", "-1"], "seed must be a whole number from 0 to 2147483647 (or None), got -1."),
+        (["--prompt", "x", "--ref", "in/a.png"], "argument --ref: not allowed with argument --prompt"),
+        ([], "one of the arguments --prompt --ref is required"),
+        (["--ref", "nowhere.png"], "--ref nowhere.png: No such file: nowhere.png"),
+        (["--prompt", "x", "--provider", "fal-bria"], "'fal-bria' is a removal provider, not a background replacer."),
+        (["--prompt", "x", "--seed", "soon"], "argument --seed: invalid int value: 'soon'"),
+    ],
+)
+def test_cli_mistakes_are_usage_errors_that_send_nothing(cli, tmp_path, capsys, args, words):
+    fake, _ = cli
+    assert run_cli("in", "-o", "out", "--yes", *args) == 2
+    assert words in capsys.readouterr().err
+    assert fake.calls == [] and not (tmp_path / "out").exists()
+
+
+def test_cli_without_a_key_says_which_variable(cli, tmp_path, capsys, monkeypatch):
+    fake, _ = cli
+    monkeypatch.delenv("FAL_KEY")
+    assert run_cli("in", "-o", "out", "--prompt", "x", "--yes") == 1
+    assert "fal-bria-replace cannot run here: needs FAL_KEY (a fal.ai API key)." in capsys.readouterr().err
+    assert fake.calls == []

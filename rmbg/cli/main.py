@@ -1,8 +1,9 @@
-"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`.
+"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`, `rmbg replace`.
 
     rmbg remove photos/ -o out/ --provider u2netp --bg white --format jpg
     rmbg providers
     rmbg evaluate data/ --provider u2netp --provider runware-rembg --max-cost 1
+    rmbg replace photos/ -o out/ --prompt "a marble kitchen counter" --num-images 2 --max-cost 1
 
 Progress goes to stderr (a bar on a terminal, one line per image otherwise);
 results (summaries, tables) to stdout. Every RmbgError becomes a one-line
@@ -28,6 +29,7 @@ from ..registry import default_provider, get_provider, get_replacer
 from ..types import RenderOptions, format_usd
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
+from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}
@@ -153,7 +155,7 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rmbg", description="Remove image backgrounds, list providers, measure quality.")
+    parser = argparse.ArgumentParser(prog="rmbg", description="Remove or replace image backgrounds, list providers, measure quality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rm = sub.add_parser("remove", help="remove the background of files, folders (recursive) and globs")
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_paid_flags(ev)
     ev.set_defaults(func=cmd_evaluate)
 
+    add_replace_parser(sub)
     return parser
 
 
