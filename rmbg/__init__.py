@@ -2,7 +2,9 @@
 
 Every provider answers one question, "what is the alpha matte of this
 image?"; everything else (cut-out, background colour or image, mask, format)
-is rendered locally from (image, alpha).
+is rendered locally from (image, alpha). Background replacement
+(replace_background) is the one exception: a hosted model generates whole new
+images, a paid call per image.
 
 Importing rmbg loads neither torch nor gradio and opens no connection.
 """
@@ -14,6 +16,7 @@ from .image.compose import encode, parse_colour, render
 from .errors import (
     BudgetError,
     InvalidImageError,
+    InvalidRequestError,
     MissingCredentialsError,
     ModelUnavailableError,
     ProviderError,
@@ -25,6 +28,7 @@ from .eval.run import evaluate
 from .image.io import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
 from .registry import default_provider, get_provider, list_providers, register
+from .replace import ReplaceResult, replace_background, replace_estimate
 from .result import Result
 from .types import Cost, Matte, ModelSpec, Seconds
 
@@ -36,6 +40,7 @@ __all__ = [
     "Comparison",
     "Cost",
     "InvalidImageError",
+    "InvalidRequestError",
     "LoadedImage",
     "Matte",
     "MatteCache",
@@ -63,4 +68,7 @@ __all__ = [
     "register",
     "remove_background",
     "render",
+    "ReplaceResult",
+    "replace_background",
+    "replace_estimate",
 ]

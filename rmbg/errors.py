@@ -13,12 +13,14 @@ class RmbgError(Exception):
 
 
 class UnknownProviderError(RmbgError, KeyError):
-    """A provider id that is not registered. The message lists the valid ids."""
+    """A provider id that is not registered, or not of the kind asked for (a
+    background replacer where a removal provider is wanted, or the reverse).
+    The message lists the valid ids."""
 
-    def __init__(self, provider_id: str, known: list[str]):
+    def __init__(self, provider_id: str, known: list[str], message: str = ""):
         self.provider_id = provider_id
         self.known = list(known)
-        super().__init__(f"Unknown provider {provider_id!r}. Valid providers: {', '.join(self.known)}.")
+        super().__init__(message or f"Unknown provider {provider_id!r}. Valid providers: {', '.join(self.known)}.")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
@@ -38,6 +40,11 @@ class MissingCredentialsError(RmbgError):
 
 class InvalidImageError(RmbgError, ValueError):
     """The input is not an image we can process (corrupt, empty, too large, ...)."""
+
+
+class InvalidRequestError(RmbgError, ValueError):
+    """The arguments of a call are invalid (e.g. both a prompt and a reference
+    image, a seed out of range); found before anything is sent."""
 
 
 class ModelUnavailableError(RmbgError):
@@ -102,6 +109,7 @@ __all__ = [
     "UnknownProviderError",
     "MissingCredentialsError",
     "InvalidImageError",
+    "InvalidRequestError",
     "ModelUnavailableError",
     "BudgetError",
     "ProviderError",

@@ -3,7 +3,13 @@ costs, what it needs) and the factory that builds it.
 
 The declarations are data. The registry (`get_provider`), the price table
 (rmbg.pricing), `rmbg providers` and the app's provider list all read them, so
-adding a provider is one ProviderInfo below plus its module. Factories are
+adding a provider is one ProviderInfo below plus its module.
+
+Two kinds of thing are declared: removal providers ("local", "hosted": an
+image in, a matte out; `list_providers`, `get_provider`) and background
+replacers ("replace": new backgrounds generated behind the subject;
+`list_replacers`, `get_replacer`). Each is refused where the other is asked
+for, so a replacer is never a removal choice, in a comparison or the default. Factories are
 "module:function" strings imported only when the provider is asked for, so
 `import rmbg` stays free of torch, onnxruntime, transformers and httpx.
 """
@@ -13,13 +19,13 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, cast
 
 from .errors import UnknownProviderError
-from .providers.base import Provider
+from .providers.base import Provider, Replacer
 
-Kind = Literal["local", "hosted"]
-Factory = Callable[..., Provider]
+Kind = Literal["local", "hosted", "replace"]
+Factory = Callable[..., "Provider | Replacer"]  # a removal provider, or a replacer for kind "replace"
 
 BRIA_NC = "non-commercial (BRIA model licence); commercial use needs an agreement with BRIA"
 BIREFNET_MIT = "MIT weights (ZhengPeng7), trained partly on research data sets"
@@ -29,8 +35,10 @@ BIREFNET_MIT = "MIT weights (ZhengPeng7), trained partly on research data sets"
 class ProviderInfo:
     """One provider, as a person choosing it needs to know it.
 
+    kind: "local" or "hosted" (removal providers), "replace" (a background replacer).
     price_usd: USD per image from the vendor's price table (hosted only; a
-        local run is costed from measured seconds, rmbg.pricing.compute_cost).
+        local run is costed from measured seconds, rmbg.pricing.compute_cost);
+        for a replacer, per generated image.
     price_note: where the price comes from.
     key_env: the environment variable holding the key it needs: the API key
         of a hosted service, or HF_TOKEN for gated Hub weights; "" for none.
@@ -96,6 +104,16 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
                  price_usd=Decimal("0.0013"), price_note="Runware runware:109@1 model page response examples",
                  key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
                  licence="commercial use (paid API)"),
+    # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
+    # page (seeds/002_*.txt, "How It Stacks Up") and $0.04 per generation on its
+    # llms.txt / pricing page (specs/providers.md section 4). We take the
+    # higher: spending caps reserve this estimate, and an estimate that is too
+    # high only holds back budget, one that is too low lets a cap be passed.
+    ProviderInfo("fal-bria-replace", "fal.ai · Bria background replace", "replace",
+                 "rmbg.providers.hosted.fal_replace:fal_bria_replace", price_usd=Decimal("0.04"),
+                 price_note="fal pricing page / llms.txt: $0.04 per generation (docs page: $0.023)",
+                 key_env="FAL_KEY", key_page="https://fal.ai/dashboard/keys", licence="commercial use (paid API)",
+                 compare_by_default=False),
 )
 
 _REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
@@ -120,12 +138,17 @@ def unregister(provider_id: str) -> None:
 
 
 def list_providers() -> list[str]:
-    """Registered provider ids, in display order."""
-    return list(_REGISTRY)
+    """Registered removal provider ids (what get_provider builds), in display order."""
+    return [pid for pid, declared in _REGISTRY.items() if declared.kind != "replace"]
+
+
+def list_replacers() -> list[str]:
+    """Registered background replacer ids (what get_replacer builds), in display order."""
+    return [pid for pid, declared in _REGISTRY.items() if declared.kind == "replace"]
 
 
 def declarations() -> list[ProviderInfo]:
-    """Every registered provider's declaration, in display order."""
+    """Every registered declaration, removal providers and replacers, in display order."""
     return list(_REGISTRY.values())
 
 
@@ -154,9 +177,34 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
     weights/device/precision.
     """
     if provider_id.startswith(HF_PREFIX):
-        return _load(HF_FACTORY)(provider_id, **config)
+        return cast(Provider, _load(HF_FACTORY)(provider_id, **config))
     declared = info(provider_id)
-    return _load(declared.factory)(*declared.args, **config)
+    if declared.kind == "replace":
+        raise UnknownProviderError(
+            provider_id, list_providers(),
+            f"{provider_id!r} generates new backgrounds; it does not remove them: use rmbg.replace_background() "
+            f"or `rmbg replace`. Removal providers: {', '.join(list_providers())}.",
+        )
+    return cast(Provider, _load(declared.factory)(*declared.args, **config))
+
+
+def replacer_info(provider_id: str) -> ProviderInfo:
+    """The declaration of a registered background replacer; anything else ->
+    UnknownProviderError listing the replacers."""
+    declared = _REGISTRY.get(provider_id)
+    if declared is None or declared.kind != "replace":
+        what = "is a removal provider, not a background replacer" if declared else "is not a background replacer"
+        raise UnknownProviderError(
+            provider_id, list_replacers(), f"{provider_id!r} {what}. Background replacers: {', '.join(list_replacers())}."
+        )
+    return declared
+
+
+def get_replacer(provider_id: str, **config: Any) -> Replacer:
+    """Build the background replacer registered as `provider_id` (e.g.
+    "fal-bria-replace") with its config (api_key=, base_url=, ...); no network."""
+    declared = replacer_info(provider_id)
+    return cast(Replacer, _load(declared.factory)(*declared.args, **config))
 
 
 # The out-of-the-box choice: the best model that works here as it is, chosen

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Mapping
 
+from .errors import InvalidRequestError
+
 if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-only use
 
     from PIL import Image
@@ -76,6 +78,89 @@ class Matte:
     """
 
     alpha: "Image.Image"
+    cost: Cost
+    seconds: float
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+# Background replacement (rmbg.replace_background). Ranges are fal's for Bria
+# background replace (../shared/seeds/002_*.txt): seed 0..2**31-1, 1..4 images.
+SEED_MAX = 2_147_483_647
+MAX_GENERATED = 4
+
+
+def check_count(num_images: object) -> int:
+    """The number of images to generate: a whole number 1..MAX_GENERATED."""
+    if isinstance(num_images, bool) or not isinstance(num_images, int) or not 1 <= num_images <= MAX_GENERATED:
+        raise InvalidRequestError(f"num_images must be a whole number from 1 to {MAX_GENERATED}, got {num_images!r}.")
+    return num_images
+
+
+def check_replace_args(prompt: object, has_ref: bool, negative_prompt: object, seed: object, fast: object,
+                       num_images: object, refine_prompt: object) -> None:
+    """Every argument of a replace request, before any image is read or anything is sent."""
+    if prompt is not None and not isinstance(prompt, str):
+        raise InvalidRequestError(f"The prompt must be text, got {type(prompt).__name__}.")
+    if prompt is not None and has_ref:
+        raise InvalidRequestError(
+            "Give either a prompt or a reference image for the new background, not both: the provider takes one."
+        )
+    if prompt is None and not has_ref:
+        raise InvalidRequestError("Give a prompt (the new background in words) or a reference image; neither was given.")
+    if prompt is not None and not prompt.strip():
+        raise InvalidRequestError("The prompt is empty: describe the new background in words, or give a reference image.")
+    if not isinstance(negative_prompt, str):
+        raise InvalidRequestError(f"The negative prompt must be text, got {type(negative_prompt).__name__}.")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX):
+        raise InvalidRequestError(f"seed must be a whole number from 0 to {SEED_MAX} (or None), got {seed!r}.")
+    for name, value in (("fast", fast), ("refine_prompt", refine_prompt)):
+        if not isinstance(value, bool):
+            raise InvalidRequestError(f"{name} must be True or False, got {value!r}.")
+    check_count(num_images)
+
+
+@dataclass(frozen=True)
+class ReplaceRequest:
+    """What to put behind an image's subject. Checked when made
+    (InvalidRequestError), so a provider is never handed an invalid one.
+
+    prompt: the new background in words (surrounding spaces removed), or None
+        when `ref` is given; exactly one of the two.
+    ref: a reference image (RGB) whose look the new background takes, or None.
+    negative_prompt: what to keep out of it ("" = nothing).
+    seed: 0..SEED_MAX for a repeatable result; None = the provider draws one.
+    fast: the provider's fast model. refine_prompt: let it rewrite the prompt.
+    num_images: 1..MAX_GENERATED images; each one is billed.
+    """
+
+    prompt: str | None = None
+    ref: "Image.Image | None" = None
+    negative_prompt: str = ""
+    seed: int | None = None
+    fast: bool = True
+    num_images: int = 1
+    refine_prompt: bool = True
+
+    def __post_init__(self) -> None:
+        check_replace_args(self.prompt, self.ref is not None, self.negative_prompt, self.seed, self.fast,
+                           self.num_images, self.refine_prompt)
+        if self.prompt is not None:
+            object.__setattr__(self, "prompt", self.prompt.strip())
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What a background replacer returns.
+
+    images: the generated files as the provider sent them (encoded bytes;
+        rmbg.replace decodes them through the same loader and limits as inputs).
+    seed: the seed the provider used (None when it did not say).
+    cost: of the whole request (every image). seconds: in the provider.
+    meta: provenance (endpoint, request id, ...); never contains secrets.
+    """
+
+    images: tuple[bytes, ...]
+    seed: int | None
     cost: Cost
     seconds: float
     meta: Mapping[str, str] = field(default_factory=dict)

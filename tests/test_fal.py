@@ -353,3 +353,26 @@ def test_an_html_error_page_is_reduced_to_its_text(fal_fake, image):
     with pytest.raises(ProviderUnavailableError) as info:
         make(fal_fake, max_attempts=2).matte(image)
     assert "<" not in str(info.value) and "502 Bad Gateway nginx" in str(info.value) + info.value.excerpt
+
+
+# --- result downloads: type and size checked (FalQueue.download) ----------------------------
+
+
+@pytest.mark.parametrize("file_urls", [False, True])
+def test_a_result_not_typed_as_an_image_is_refused(image, file_urls):
+    with FalFake(file_urls=file_urls) as fake:
+        fake.inject("wrong-type", op="result")
+        with pytest.raises(ProviderResponseError, match=r"returned a text/html file where an image was expected\."):
+            make(fake).matte(image)
+
+
+@pytest.mark.parametrize("file_urls", [False, True])
+def test_an_oversized_result_is_refused_and_not_fetched_again(image, file_urls, monkeypatch):
+    from rmbg.providers.hosted import fal
+
+    monkeypatch.setattr(fal, "MAX_DOWNLOAD_BYTES", 200)
+    with FalFake(file_urls=file_urls) as fake:
+        with pytest.raises(ProviderResponseError, match=r"over the 0\.000190735 MiB limit; refused\.$"):
+            make(fake, max_attempts=3).matte(image)
+        files = [c for c in fake.calls if c.path.startswith("/files/")]
+    assert len(files) == (1 if file_urls else 0)

@@ -14,6 +14,7 @@ PUBLIC = [
     "ProviderHTTPError", "ProviderStatus", "Result", "RmbgError", "Seconds", "UnknownProviderError",
     "__version__", "compare", "default_cache", "default_provider", "encode", "evaluate", "get_provider",
     "list_providers", "load_image", "parse_colour", "register", "remove_background", "render",
+    "InvalidRequestError", "ReplaceResult", "replace_background", "replace_estimate",
 ]
 
 

@@ -13,14 +13,14 @@
 - A budget (USD) stops submitting images once money spent plus the estimates
   of the images in flight plus the next image's estimate would exceed it.
 - manifest.csv in the output folder gets one row per image run (appended, so
-  a resumed batch keeps earlier rows; the last row for an output is current).
+  a resumed batch keeps earlier rows; the last row for an output is current;
+  rmbg.cli.progress.Manifest).
 
 The library never prints: progress arrives through a callback.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import secrets
@@ -41,8 +41,6 @@ from ..refine import Refiner
 from ..types import Cost, RenderOptions
 
 Status = Literal["done", "skipped", "failed", "not_run"]
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
 
 
@@ -169,16 +167,26 @@ def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
 
 def process(item: Item, provider: Provider, settings: Settings, cache: Optional[MatteCache]) -> Outcome:
     """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
-    try:
+
+    def work() -> tuple[float, Cost]:
         loaded = load_image(item.source)
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
-        data = result.encode(settings.render.format)
-        write_atomic(item.output, data)
+        write_atomic(item.output, result.encode(settings.render.format))
+        return result.seconds.total, result.cost
+
+    return attempt(item, work)
+
+
+def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
+    """Run one item's work -> (seconds, cost); any failure becomes a failed
+    Outcome with its reason, so one bad file never ends a batch."""
+    try:
+        seconds, cost = work()
     except RmbgError as exc:
         return Outcome(item, "failed", error=str(exc))
     except Exception as exc:  # a provider bug or a full disk must not end the batch
         return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}")
-    return Outcome(item, "done", seconds=result.seconds.total, cost=result.cost)
+    return Outcome(item, "done", seconds=seconds, cost=cost)
 
 
 class OutputRefused(RmbgError):
@@ -228,33 +236,52 @@ def run(
     Order of outcomes: errors and skips first, then runs as they finish, then
     items left "not_run" by the budget.
     """
+    return run_items(
+        items, to_run(items, settings.overwrite), lambda item: process(item, provider, settings, cache), on_outcome,
+        estimate=provider.estimate().usd, jobs=settings.jobs if provider.kind == "hosted" else 1,
+        max_cost=settings.max_cost,
+    )
+
+
+def run_items(
+    items: Sequence[Item],
+    runnable: Sequence[Item],
+    work: Callable[[Item], Outcome],
+    on_outcome: Callable[[Outcome], None],
+    *,
+    estimate: Decimal,
+    jobs: int = 1,
+    max_cost: Optional[Decimal] = None,
+) -> list[Outcome]:
+    """The scheduler of every batch: `work` on each of `runnable` (the other
+    items are reported failed or skipped), `jobs` at a time, never starting
+    one whose `estimate` (USD per item) could take spending past `max_cost`.
+    `work` must turn its own failures into Outcomes (see attempt())."""
     outcomes: list[Outcome] = []
 
     def emit(outcome: Outcome) -> None:
         outcomes.append(outcome)
         on_outcome(outcome)
 
-    runnable = to_run(items, settings.overwrite)
     chosen = {id(i) for i in runnable}
     for item in items:
         if item.error:
             emit(Outcome(item, "failed", error=item.error))
         elif id(item) not in chosen:
             emit(Outcome(item, "skipped"))
-    jobs = max(1, settings.jobs if provider.kind == "hosted" else 1)
+    jobs = max(1, jobs)
     pending = deque(runnable)
-    estimate = provider.estimate().usd
     committed = Decimal(0)  # spent so far + estimates of the images in flight
     in_flight: dict = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch") as pool:
         try:
             while pending or in_flight:
                 while pending and len(in_flight) < jobs:
-                    if settings.max_cost is not None and committed + estimate > settings.max_cost:
+                    if max_cost is not None and committed + estimate > max_cost:
                         break
                     item = pending.popleft()
                     committed += estimate
-                    in_flight[pool.submit(process, item, provider, settings, cache)] = item
+                    in_flight[pool.submit(work, item)] = item
                 if not in_flight:
                     break  # the budget allows nothing more
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -270,45 +297,3 @@ def run(
     for item in pending:
         emit(Outcome(item, "not_run", error="budget"))
     return outcomes
-
-
-class Manifest:
-    """manifest.csv in the output folder, appended one row per outcome as it happens."""
-
-    def __init__(self, out_dir: Path, provider_id: str):
-        self.path = out_dir / MANIFEST
-        self.provider_id = provider_id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
-        self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
-        new = os.fstat(fd).st_size == 0
-        self._writer = csv.writer(self._fh)
-        if new:
-            self._writer.writerow(MANIFEST_COLUMNS)
-            self._fh.flush()
-
-    def write(self, outcome: Outcome) -> None:
-        """Record a run, failure or budget stop; skips are not rows (the earlier row stands)."""
-        if outcome.status == "skipped":
-            return
-        cost = outcome.cost
-        self._writer.writerow([
-            outcome.item.display,
-            outcome.item.output_rel,
-            self.provider_id,
-            f"{outcome.seconds:.3f}",
-            str(cost.usd) if cost else "0",
-            cost.source if cost else "",
-            outcome.status,
-            outcome.error,
-        ])
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> "Manifest":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -1,8 +1,9 @@
-"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`.
+"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`, `rmbg replace`.
 
     rmbg remove photos/ -o out/ --provider u2netp --bg white --format jpg
     rmbg providers
     rmbg evaluate data/ --provider u2netp --provider runware-rembg --max-cost 1
+    rmbg replace photos/ -o out/ --prompt "a marble kitchen counter" --num-images 2 --max-cost 1
 
 Progress goes to stderr (a bar on a terminal, one line per image otherwise);
 results (summaries, tables) to stdout. Every RmbgError becomes a one-line
@@ -15,8 +16,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Sequence, TextIO
 
@@ -27,10 +26,12 @@ from ..image.framing import framing_of
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
-from ..registry import default_provider, get_provider
+from ..registry import default_provider, get_provider, get_replacer
 from ..types import RenderOptions, format_usd
-from .progress import Progress
-from .resume import UsageError, check_resume, output_options, record_options
+from .paid import add_paid_flags, paid_gate
+from .progress import Progress, run_reported
+from .replace import add_parser as add_replace_parser
+from .resume import UsageError, check_resume, output_folder, output_options, record_options
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}
 
@@ -55,16 +56,6 @@ def parse_background(text: str | None):
         ) from None
 
 
-def usd_arg(text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip().lstrip("$"))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount of USD: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more USD: {text!r}")
-    return value
-
-
 def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
     """The asked-for provider, or the default with its reason on stderr; must be ready."""
     if provider_id is None:
@@ -77,32 +68,11 @@ def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
     return provider
 
 
-def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO) -> bool:
-    """Print the estimate of a paid run; False when it must be refused (no --yes, no --max-cost)."""
-    hosted = [p for p in providers if p.kind == "hosted"]
-    if not hosted or n_images == 0:
-        return True
-    total = Decimal(0)
-    for p in hosted:
-        each = p.estimate()
-        total += each.usd * n_images
-        print(f"Estimated cost for {p.id}: {n_images} images x ${format_usd(each.usd)} = "
-              f"${format_usd(each.usd * n_images)} ({each.note or each.source})", file=err)
-    if len(hosted) > 1:
-        print(f"Estimated total: ${format_usd(total)}", file=err)
-    if yes or max_cost is not None:
-        return True
-    print("This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending.", file=err)
-    return False
-
-
 # --- rmbg remove -------------------------------------------------------------------
 
 
 def cmd_remove(args, out: TextIO, err: TextIO) -> int:
-    out_dir = Path(args.output)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"-o {args.output}: that is a file; -o names the output folder (it is created if missing).")
+    out_dir = output_folder(args.output)
     background = parse_background(args.bg)
     try:
         framing = framing_of(args.crop, args.canvas, args.margin, args.align)
@@ -119,49 +89,16 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
-    progress = Progress(len(items), err)
-    start = time.perf_counter()
-    with batch.Manifest(out_dir, provider.id) as manifest:
-
-        def on_outcome(o: batch.Outcome) -> None:
-            manifest.write(o)
-            progress.update(o.item.display, o.status.replace("_", " "), o.cost.usd if o.cost else Decimal(0), o.error)
-
-        cache = MatteCache(max_bytes=64 * 1024 * 1024)  # one batch: duplicates are billed once
-        try:
-            outcomes = batch.run(items, provider, settings, on_outcome, cache=cache)
-        finally:
-            progress.close()
-    print(summary(outcomes, time.perf_counter() - start, out_dir), file=out)
-    return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
-
-
-def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:
-    """The end-of-batch report: counts, time, cost, and every failure with its reason."""
-    count = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "not_run")}
-    spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
-    sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
-    lines = [
-        f"Done {count['done']}, skipped {count['skipped']} (output exists), failed {count['failed']}, "
-        f"not run {count['not_run']} (budget) in {seconds:.1f} s; cost ${format_usd(spent)}"
-        + (f" ({', '.join(sources)})" if sources else "") + "."
-    ]
-    failed = [o for o in outcomes if o.status == "failed"]
-    if failed:
-        lines.append("Failed:")
-        lines += [f"  {o.item.display}: {o.error}" for o in failed]
-    not_run = [o.item.display for o in outcomes if o.status == "not_run"]
-    if not_run:
-        lines.append(f"Not run: budget ({len(not_run)}): " + ", ".join(not_run))
-    lines.append(f"Outputs and {batch.MANIFEST} in {out_dir}")
-    return "\n".join(lines)
+    cache = MatteCache(max_bytes=64 * 1024 * 1024)  # one batch: duplicates are billed once
+    return run_reported(items, out_dir, provider.id, lambda on_outcome: batch.run(items, provider, settings, on_outcome, cache=cache),
+                        out, err)
 
 
 # --- rmbg providers ----------------------------------------------------------------
 
 
 def cmd_providers(args, out: TextIO, err: TextIO) -> int:
-    """One row per declared provider (rmbg.registry), then the default and why."""
+    """One row per declared provider and replacer (rmbg.registry), then the default and why."""
     from ..pricing import hourly_rate
     from ..registry import declarations
 
@@ -170,11 +107,12 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
     for declared in declarations():
         kind: str = declared.kind
         try:
-            provider = get_provider(declared.id)
-            status = provider.status()
-            kind, state, note = provider.kind, status.state, status.message
-            cost = provider.estimate()
-            price = f"${format_usd(cost.usd)}/image ({cost.note or cost.source})" if kind == "hosted" else local_price
+            built = get_replacer(declared.id) if declared.kind == "replace" else get_provider(declared.id)
+            status = built.status()
+            kind, state, note = built.kind, status.state, status.message
+            cost = built.estimate()
+            unit = "generated image" if kind == "replace" else "image"
+            price = local_price if kind == "local" else f"${format_usd(cost.usd)}/{unit} ({cost.note or cost.source})"
         except (RmbgError, ImportError) as exc:
             state, price, note = "unavailable", "?", str(exc)
         if declared.licence:
@@ -221,13 +159,8 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
 # --- parser and entry point --------------------------------------------------------
 
 
-def _add_paid_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--yes", "-y", action="store_true", help="accept the estimated cost of a paid (hosted) run")
-    parser.add_argument("--max-cost", type=usd_arg, metavar="USD", help="spending cap for hosted providers, in USD")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rmbg", description="Remove image backgrounds, list providers, measure quality.")
+    parser = argparse.ArgumentParser(prog="rmbg", description="Remove or replace image backgrounds, list providers, measure quality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rm = sub.add_parser("remove", help="remove the background of files, folders (recursive) and globs")
@@ -252,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
     rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
     rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")
-    _add_paid_flags(rm)
+    add_paid_flags(rm)
     rm.set_defaults(func=cmd_remove)
 
     pv = sub.add_parser("providers", help="list providers, whether they can run here, and their price")
@@ -265,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--categories", metavar="CSV", help="CSV with file,category[,group] (default DATA/categories.csv)")
     ev.add_argument("--gt", choices=["auto", "binary", "alpha"], default="auto", help="ground-truth kind (default auto)")
     ev.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the 95%% CIs (default 2000)")
-    _add_paid_flags(ev)
+    add_paid_flags(ev)
     ev.set_defaults(func=cmd_evaluate)
+
+    add_replace_parser(sub)
     return parser
 
 

@@ -1,12 +1,20 @@
-"""Batch progress on a stream: a tqdm bar on a terminal, plain lines elsewhere."""
+"""What a person sees of a batch: progress on a stream (a tqdm bar on a
+terminal, plain lines elsewhere), the manifest as it goes, and the summary."""
 
 from __future__ import annotations
 
+import csv
+import os
 import time
 from decimal import Decimal
-from typing import TextIO
+from pathlib import Path
+from typing import Callable, Sequence, TextIO
 
 from ..types import format_usd
+from . import batch
+
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
 
 
 class Progress:
@@ -47,3 +55,87 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+def run_reported(items: Sequence[batch.Item], out_dir: Path, provider_id: str,
+                 run: Callable[[Callable[[batch.Outcome], None]], list[batch.Outcome]], out: TextIO, err: TextIO) -> int:
+    """Run a batch (`run(on_outcome)`) with progress on `err`, each outcome in
+    OUT/manifest.csv as it happens and the summary on `out`; the exit code
+    (0 when everything was done or skipped, else 1)."""
+    progress = Progress(len(items), err)
+    start = time.perf_counter()
+    with Manifest(out_dir, provider_id) as manifest:
+
+        def on_outcome(o: batch.Outcome) -> None:
+            manifest.write(o)
+            progress.update(o.item.display, o.status.replace("_", " "), o.cost.usd if o.cost else Decimal(0), o.error)
+
+        try:
+            outcomes = run(on_outcome)
+        finally:
+            progress.close()
+    print(summary(outcomes, time.perf_counter() - start, out_dir), file=out)
+    return 0 if all(o.status in ("done", "skipped") for o in outcomes) else 1
+
+
+def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:
+    """The end-of-batch report: counts, time, cost, and every failure with its reason."""
+    count = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "not_run")}
+    spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
+    sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
+    lines = [
+        f"Done {count['done']}, skipped {count['skipped']} (output exists), failed {count['failed']}, "
+        f"not run {count['not_run']} (budget) in {seconds:.1f} s; cost ${format_usd(spent)}"
+        + (f" ({', '.join(sources)})" if sources else "") + "."
+    ]
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        lines.append("Failed:")
+        lines += [f"  {o.item.display}: {o.error}" for o in failed]
+    not_run = [o.item.display for o in outcomes if o.status == "not_run"]
+    if not_run:
+        lines.append(f"Not run: budget ({len(not_run)}): " + ", ".join(not_run))
+    lines.append(f"Outputs and {MANIFEST} in {out_dir}")
+    return "\n".join(lines)
+
+
+class Manifest:
+    """manifest.csv in the output folder, appended one row per outcome as it happens."""
+
+    def __init__(self, out_dir: Path, provider_id: str):
+        self.path = out_dir / MANIFEST
+        self.provider_id = provider_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = batch.open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
+        self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
+        new = os.fstat(fd).st_size == 0
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(MANIFEST_COLUMNS)
+            self._fh.flush()
+
+    def write(self, outcome: batch.Outcome) -> None:
+        """Record a run, failure or budget stop; skips are not rows (the earlier row stands)."""
+        if outcome.status == "skipped":
+            return
+        cost = outcome.cost
+        self._writer.writerow([
+            outcome.item.display,
+            outcome.item.output_rel,
+            self.provider_id,
+            f"{outcome.seconds:.3f}",
+            str(cost.usd) if cost else "0",
+            cost.source if cost else "",
+            outcome.status,
+            outcome.error,
+        ])
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "Manifest":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -23,6 +23,14 @@ class UsageError(RmbgError):
 OPTIONS_FILE = ".rmbg-options.json"
 
 
+def output_folder(text: str) -> Path:
+    """-o OUT: a folder (made when missing), never an existing file."""
+    out_dir = Path(text)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {text}: that is a file; -o names the output folder (it is created if missing).")
+    return out_dir
+
+
 def output_options(args, provider: Provider) -> dict[str, object]:
     """Everything that decides what an output file contains, for the resume check."""
     framing = [args.crop, args.canvas, args.margin, args.align]

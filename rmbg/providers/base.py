@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, Mapping, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..types import Cost, Matte
+    from ..types import Cost, Generated, Matte, ReplaceRequest
 
 State = Literal["ready", "needs_key", "needs_token", "unavailable"]
 
@@ -59,4 +59,27 @@ class Provider(Protocol):
 
     def matte(self, image: "Image.Image") -> "Matte":
         """Alpha matte of an RGB image: mode "L", same size as `image`."""
+        ...
+
+
+@runtime_checkable
+class Replacer(Protocol):
+    """A background replacer: new backgrounds generated behind an image's
+    subject (rmbg.replace_background). Not a removal provider: it returns
+    finished images, not a matte, and is never offered where one is chosen."""
+
+    id: str
+    label: str
+    kind: Literal["replace"]
+
+    def status(self) -> ProviderStatus:
+        """Cheap check (no paid call) of whether this can run."""
+        ...
+
+    def estimate(self, num_images: int = 1) -> "Cost":
+        """Expected cost of one request for `num_images` images, before sending it."""
+        ...
+
+    def replace(self, image: "Image.Image", request: "ReplaceRequest") -> "Generated":
+        """New backgrounds behind the subject of an RGB image."""
         ...

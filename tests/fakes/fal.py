@@ -1,8 +1,11 @@
-"""A fake fal.ai queue for `fal-ai/bria/background/remove` (specs/providers.md §1).
+"""A fake fal.ai queue for `fal-ai/bria/background/remove` and
+`fal-ai/bria/background/replace` (specs/providers.md §1; the replace model's
+checks and outputs are in tests.fakes.fal_replace).
 
 Paths (the subpath rule: submit uses the full endpoint id, the rest only
 owner/app):
   POST /fal-ai/bria/background/remove          submit -> request_id + URLs
+  POST /fal-ai/bria/background/replace         submit (checked like fal: 422 with a detail list)
   GET  /fal-ai/bria/requests/{id}/status?logs=  202 IN_QUEUE / IN_PROGRESS, 200 COMPLETED
   GET  /fal-ai/bria/requests/{id}              the output (400 before completion)
   PUT  /fal-ai/bria/requests/{id}/cancel       202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED | 404 NOT_FOUND
@@ -21,9 +24,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from . import fal_replace
 from .common import Call, FakeServer, Fault, Reply, cutout, data_uri, decode_image_input, encode, serve_forever, simple_matte
 
 ENDPOINT = "fal-ai/bria/background/remove"
+REPLACE_ENDPOINT = "fal-ai/bria/background/replace"
 TEST_KEY = "fal-test-id:fal-test-secret"
 _REQ = re.compile(r"^/fal-ai/bria/requests/([0-9a-f-]+)(/status|/cancel)?$")
 
@@ -35,6 +40,9 @@ class Job:
     polls_left: int
     error: bool = False
     cancelled: bool = False
+    endpoint: str = ENDPOINT
+    body: dict | None = None  # a replace request as sent
+    ref: Image.Image | None = None
 
     @property
     def done(self) -> bool:
@@ -51,13 +59,16 @@ class FalFake(FakeServer):
     s, then answer normally), stuck (status: IN_PROGRESS regardless),
     failed (submit: the job ends COMPLETED with error, its result is 422),
     not-json, missing-field (submit: no status_url; status: no status;
-    result: no image), not-image / wrong-size / no-alpha (result),
-    foreign-url (submit: URLs on another host).
+    result: no image), not-image / wrong-size / no-alpha (result; the last
+    two for remove only), wrong-type (result: the image is served or
+    data-URI-typed as text/html), foreign-url (submit: URLs on another host).
+    The same faults apply to both endpoints' operations.
     """
 
     FAULTS = frozenset(
         "unauthorized locked admin-lock invalid rate-limit server-error unavailable ingress start-timeout "
-        "request-timeout drop slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url".split()
+        "request-timeout drop slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url "
+        "wrong-type".split()
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1,
@@ -69,7 +80,7 @@ class FalFake(FakeServer):
         self.keys = set(keys)
         self.polls_before_done = polls_before_done
         self.jobs: dict[str, Job] = {}
-        self.files: dict[str, bytes] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}  # name -> (bytes, content type)
 
     # --- dispatch -----------------------------------------------------------
 
@@ -81,8 +92,8 @@ class FalFake(FakeServer):
         if error is not None:
             return error
         if op == "file":
-            data = self.files.get(call.path.rsplit("/", 1)[-1])
-            return Reply(200, data, {"Content-Type": "image/png"}) if data else self._reply(404, {"detail": "Not found"})
+            found = self.files.get(call.path.rsplit("/", 1)[-1])
+            return Reply(200, found[0], {"Content-Type": found[1]}) if found else self._reply(404, {"detail": "Not found"})
         if call.headers.get("authorization") not in {f"Key {k}" for k in self.keys}:
             return self._reply(401, {"detail": "No user found for Key ID and Secret"})
         if op == "submit":
@@ -93,7 +104,7 @@ class FalFake(FakeServer):
         return {"status": self._status, "result": self._result, "cancel": self._cancel}[op](call, rid, job, fault)
 
     def _route(self, call: Call) -> tuple[str | None, str]:
-        if call.method == "POST" and call.path == f"/{ENDPOINT}":
+        if call.method == "POST" and call.path in (f"/{ENDPOINT}", f"/{REPLACE_ENDPOINT}"):
             return "submit", ""
         if call.method == "GET" and call.path.startswith("/files/"):
             return "file", ""
@@ -146,16 +157,25 @@ class FalFake(FakeServer):
             body = call.json()
         except ValueError:
             return self._reply(422, {"detail": [{"loc": ["body"], "msg": "Invalid JSON", "type": "json_invalid"}]})
-        image_url = body.get("image_url") if isinstance(body, dict) else None
-        if not isinstance(image_url, str):
-            return self._reply(422, {"detail": [{"loc": ["body", "image_url"], "msg": "Field required", "type": "missing"}]})
-        rgb = decode_image_input(image_url) if image_url.startswith("data:") else None
-        if rgb is None:
-            detail = [{"loc": ["body", "image_url"], "msg": "Could not load the image", "type": "image_load_error"}]
-            return self._reply(422, {"detail": detail})
+        if call.path == f"/{REPLACE_ENDPOINT}":
+            errors, rgb, ref = fal_replace.check(body)
+            if errors:
+                return self._reply(422, {"detail": errors}, {"X-Fal-Retryable": "false"})
+            job = Job(rgb, bool(body.get("sync_mode")), self.polls_before_done, endpoint=REPLACE_ENDPOINT, body=body,
+                      ref=ref)
+        else:
+            image_url = body.get("image_url") if isinstance(body, dict) else None
+            if not isinstance(image_url, str):
+                return self._reply(422, {"detail": [{"loc": ["body", "image_url"], "msg": "Field required", "type": "missing"}]})
+            rgb = decode_image_input(image_url) if image_url.startswith("data:") else None
+            if rgb is None:
+                detail = [{"loc": ["body", "image_url"], "msg": "Could not load the image", "type": "image_load_error"}]
+                return self._reply(422, {"detail": detail})
+            job = Job(rgb, bool(body.get("sync_mode")), self.polls_before_done)
         rid = str(uuid.uuid4())
         kind = fault.kind if fault else ""
-        self.jobs[rid] = Job(rgb, bool(body.get("sync_mode")), self.polls_before_done, error=(kind == "failed"))
+        job.error = kind == "failed"
+        self.jobs[rid] = job
         base = ("http://other.invalid" if kind == "foreign-url" else self.url) + f"/fal-ai/bria/requests/{rid}"
         answer = {"request_id": rid, "status": "IN_QUEUE", "queue_position": 0, "response_url": base,
                   "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
@@ -163,22 +183,34 @@ class FalFake(FakeServer):
             del answer["status_url"]
         return self._reply(200, answer, rid=rid)
 
-    def _output(self, rgb: Image.Image, rid: str, sync_mode: bool, kind: str) -> dict:
+    def _file(self, image: Image.Image, name: str, sync_mode: bool, kind: str) -> dict:
+        """fal's Image object for one output: a data URI (sync_mode) or a /files/ URL we serve."""
+        png = b"this is not a PNG" if kind == "not-image" else encode(image, "PNG")
+        mime = "text/html" if kind == "wrong-type" else "image/png"
+        if sync_mode and not self.file_urls:
+            url = data_uri(png, mime)
+        else:
+            self.files[name] = (png, mime)
+            url = f"{self.url}/files/{name}"
+        return {"url": url, "content_type": "image/png", "file_name": name, "file_size": len(png),
+                "width": image.width, "height": image.height}
+
+    def _output(self, job: Job, rid: str, kind: str) -> dict:
+        if job.endpoint == REPLACE_ENDPOINT:
+            assert job.body is not None
+            seed, images = fal_replace.outputs(job.body, job.rgb, job.ref)
+            if kind == "missing-field":
+                return {"seed": seed}
+            return {"images": [self._file(img, f"{rid}-{k}.png", job.sync_mode, kind) for k, img in enumerate(images)],
+                    "seed": seed}
+        rgb = job.rgb
         alpha = simple_matte(rgb)
         if kind == "wrong-size":
             rgb, alpha = rgb.resize((rgb.width + 1, rgb.height)), alpha.resize((rgb.width + 1, rgb.height))
         image = rgb if kind == "no-alpha" else cutout(rgb, alpha)
-        png = b"this is not a PNG" if kind == "not-image" else encode(image, "PNG")
-        name = f"{rid}.png"
-        if sync_mode and not self.file_urls:
-            url = data_uri(png)
-        else:
-            self.files[name] = png
-            url = f"{self.url}/files/{name}"
         if kind == "missing-field":
             return {"images": []}
-        return {"image": {"url": url, "content_type": "image/png", "file_name": name, "file_size": len(png),
-                          "width": image.width, "height": image.height}}
+        return {"image": self._file(image, f"{rid}.png", job.sync_mode, kind)}
 
     def _status(self, call: Call, rid: str, job: Job, fault: Fault | None) -> Reply:
         logs = call.query.get("logs", ["0"])[0]
@@ -205,7 +237,7 @@ class FalFake(FakeServer):
         if job.error:
             detail = [{"loc": ["body", "image_url"], "msg": "Unprocessable image", "type": "image_load_error"}]
             return self._reply(422, {"detail": detail}, rid=rid)
-        return self._reply(200, self._output(job.rgb, rid, job.sync_mode, fault.kind if fault else ""), rid=rid)
+        return self._reply(200, self._output(job, rid, fault.kind if fault else ""), rid=rid)
 
     def _cancel(self, call: Call, rid: str, job: Job, fault: Fault | None) -> Reply:
         if job.done:
@@ -215,7 +247,7 @@ class FalFake(FakeServer):
 
 
 def main(argv=None) -> None:
-    serve_forever(FalFake, "Fake fal.ai queue for fal-ai/bria/background/remove", argv)
+    serve_forever(FalFake, "Fake fal.ai queue for fal-ai/bria/background/remove and .../replace", argv)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 ENTERED_KEY = "the key you entered"
 
 
-class HostedProvider:
-    """Base of the hosted clients (Provider protocol: options and matte are the subclass's).
+class HostedClient:
+    """Base of the hosted clients: a removal provider (HostedProvider) or a
+    background replacer (rmbg.providers.hosted.fal_replace).
 
     api_key: the key; else the environment variable KEY_ENV at call time.
     base_url: the host; else URL_ENV; else DEFAULT_URL (tests point it at the fakes).
@@ -36,7 +37,6 @@ class HostedProvider:
     retry: RetryPolicy (deadline, backoff, polling).
     """
 
-    kind: ClassVar[Literal["hosted"]] = "hosted"
     id: str
     label: str
     KEY_ENV: ClassVar[str]
@@ -98,6 +98,12 @@ class HostedProvider:
 
     def _send(self, endpoint: Endpoint, deadline: Deadline, method: str, url: str, **kwargs: Any) -> "httpx.Response":
         return send(self._http(), endpoint, self.retry, deadline, method, url, **kwargs)
+
+
+class HostedProvider(HostedClient):
+    """Base of the hosted removal providers (Provider protocol: options and matte are the subclass's)."""
+
+    kind: ClassVar[Literal["hosted"]] = "hosted"
 
 
 def with_deadline(retry: RetryPolicy | None, deadline_s: float | None) -> RetryPolicy:

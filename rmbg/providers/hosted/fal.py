@@ -24,7 +24,7 @@ from typing import Mapping
 
 from ...errors import ProviderResponseError, ProviderTimeoutError
 from ...types import Matte
-from .base import HostedProvider, with_deadline
+from .base import HostedClient, HostedProvider, with_deadline
 from .http import Endpoint, json_body, same_origin
 from .payload import alpha_from_image_bytes, decode_data_uri, excerpt, png_data_uri
 from .retry import Deadline, RetryPolicy
@@ -35,6 +35,10 @@ URL_ENV = "RMBG_FAL_QUEUE_URL"
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
 KEY_PAGE = "https://fal.ai/dashboard/keys"
 CANCEL_TIMEOUT_S = 5.0
+# The largest result file we accept (bytes; read at call time): a 40 MP RGBA
+# PNG (our input limit) of a photo is well under it; anything larger is not an
+# answer to our request.
+MAX_DOWNLOAD_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class FalQueue:
     never billed, so a submit that got one may be sent again (see http.send).
     """
 
-    def __init__(self, provider: "HostedProvider", endpoint_id: str):
+    def __init__(self, provider: "HostedClient", endpoint_id: str):
         self.provider = provider
         self.endpoint_id = endpoint_id
 
@@ -81,13 +85,26 @@ class FalQueue:
         return handle, body, endpoint, deadline
 
     def download(self, url: str, endpoint: Endpoint, deadline: Deadline) -> bytes:
-        """A result file: a data URI, or a file on fal's CDN (public: fetched without the key)."""
+        """A result image: a data URI, or a file on fal's CDN (public: fetched
+        without the key, within the call's deadline).
+
+        Refused (ProviderResponseError) when it is over MAX_DOWNLOAD_BYTES
+        (counted as it arrives) or declares a type that is not an image: an
+        HTML error page served with 200 never reaches the decoder.
+        """
         p = self.provider
+        limit = MAX_DOWNLOAD_BYTES
         if url.startswith("data:"):
+            mime = url[5:].partition(",")[0].partition(";")[0].strip().lower()
+            _check_image_type(mime, p.id)
+            if len(url) * 3 // 4 > limit:
+                raise ProviderResponseError(p.id, f"returned a data URI over the {limit / 2**20:g} MiB limit; refused.")
             return decode_data_uri(url, p.id)
         if not url.startswith(("http://", "https://")):
             raise ProviderResponseError(p.id, "the result's URL is neither a data URI nor an http(s) URL.")
-        return p._send(endpoint, deadline, "GET", url).content
+        response = p._send(endpoint, deadline, "GET", url, max_bytes=limit)
+        _check_image_type(response.headers.get("content-type", "").partition(";")[0].strip().lower(), p.id)
+        return response.content
 
     def _handle(self, body) -> QueueHandle:
         pid = self.provider.id
@@ -162,6 +179,12 @@ class FalBria(HostedProvider):
         alpha = alpha_from_image_bytes(queue.download(url, endpoint, deadline), image.size, self.id)
         meta = {"model": "Bria RMBG 2.0", "endpoint": ENDPOINT_ID, "request_id": handle.request_id}
         return Matte(alpha=alpha, cost=self.estimate(), seconds=time.perf_counter() - start, meta=meta)
+
+
+def _check_image_type(mime: str, provider_id: str) -> None:
+    """A result file must be an image (or untyped bytes, left to the decoder)."""
+    if mime and not mime.startswith("image/") and mime != "application/octet-stream":
+        raise ProviderResponseError(provider_id, f"returned a {mime[:60]} file where an image was expected.")
 
 
 def fal_reason(response) -> str:

@@ -125,9 +125,15 @@ def send(
     deadline: Deadline,
     method: str,
     url: str,
+    *,
+    max_bytes: int | None = None,
     **kwargs,
 ) -> "httpx.Response":
-    """One logical request with retries; returns a 2xx response or raises."""
+    """One logical request with retries; returns a 2xx response or raises.
+
+    max_bytes: refuse a body longer than this (ProviderResponseError, not
+    retried), read as it streams in, so an oversized answer is never held whole.
+    """
     import httpx
 
     idempotent = method.upper() in ("GET", "PUT", "HEAD", "DELETE")
@@ -137,7 +143,7 @@ def send(
         if deadline.expired():
             raise timeout_error(endpoint, deadline)
         try:
-            response = client.request(method, url, timeout=_timeout_for(client, deadline), **kwargs)
+            response = _request(client, endpoint, method, url, _timeout_for(client, deadline), max_bytes, kwargs)
         except httpx.TimeoutException as exc:
             unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             if (unsent or idempotent) and attempt < policy.max_attempts:
@@ -174,6 +180,39 @@ def send(
         if not idempotent and response.status_code >= 500 and not endpoint.not_accepted(response.status_code):
             error.args = (f"{error.args[0]} {MAY_BE_BILLED}",)
         raise error
+
+
+def _request(client: "httpx.Client", endpoint: Endpoint, method: str, url: str, timeout, max_bytes: int | None,
+             kwargs: dict) -> "httpx.Response":
+    """One attempt. With `max_bytes`, the body is streamed and counted (after any
+    content decoding, so a compressed bomb is caught too); transport errors
+    while reading reach send()'s handlers like any other."""
+    if max_bytes is None:
+        return client.request(method, url, timeout=timeout, **kwargs)
+    import httpx
+
+    request = client.build_request(method, url, timeout=timeout, **kwargs)
+    response = client.send(request, stream=True)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(endpoint, int(declared), max_bytes)
+        chunks, total = [], 0
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > max_bytes:
+                raise _too_large(endpoint, total, max_bytes)
+            chunks.append(chunk)
+    finally:
+        response.close()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=request)
+
+
+def _too_large(endpoint: Endpoint, size: int, limit: int) -> ProviderResponseError:
+    return ProviderResponseError(
+        endpoint.provider_id, f"sent {size / 2**20:.1f} MiB or more, over the {limit / 2**20:g} MiB limit; refused."
+    )
 
 
 def _timeout_for(client: "httpx.Client", deadline: Deadline):

@@ -1,0 +1,52 @@
+"""Paid runs on the command line: the estimate printed before any paid call,
+and the rule that it runs only with --yes (accept the estimate) or
+--max-cost USD (a cap the batch never passes). Shared by `rmbg remove`,
+`rmbg evaluate` and `rmbg replace`."""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal, InvalidOperation
+from typing import Sequence, TextIO
+
+from ..providers.base import Provider
+from ..types import Cost, format_usd
+
+
+def usd_arg(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().lstrip("$"))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount of USD: {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more USD: {text!r}")
+    return value
+
+
+def add_paid_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--yes", "-y", action="store_true", help="accept the estimated cost of a paid (hosted) run")
+    parser.add_argument("--max-cost", type=usd_arg, metavar="USD", help="spending cap for hosted providers, in USD")
+
+
+def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO) -> bool:
+    """Print the estimate of a paid run; False when it must be refused (no --yes, no --max-cost)."""
+    priced = [(p.id, p.estimate()) for p in providers if p.kind == "hosted"]
+    return confirm_paid(n_images, priced, yes, max_cost, err)
+
+
+def confirm_paid(n_images: int, priced: Sequence[tuple[str, Cost]], yes: bool, max_cost: Decimal | None,
+                 err: TextIO) -> bool:
+    """The same for (id, estimated cost of one input image) pairs of paid services."""
+    if not priced or n_images == 0:
+        return True
+    total = Decimal(0)
+    for pid, each in priced:
+        total += each.usd * n_images
+        print(f"Estimated cost for {pid}: {n_images} images x ${format_usd(each.usd)} = "
+              f"${format_usd(each.usd * n_images)} ({each.note or each.source})", file=err)
+    if len(priced) > 1:
+        print(f"Estimated total: ${format_usd(total)}", file=err)
+    if yes or max_cost is not None:
+        return True
+    print("This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending.", file=err)
+    return False
