@@ -18,7 +18,9 @@ from starlette.middleware import Middleware
 
 from rmbg.errors import RmbgError
 from rmbg.pricing import price_table
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, rest
+from rmbg.replace import replace_estimate
+from rmbg.types import format_usd
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, replacing, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
 from rmbg.webapp.look import OutputStore, file_name, flag
@@ -125,6 +127,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             provider, note = remove_tab(app, session, keys, default_id, default_reason)
         with gr.Tab("Compare"):
             cmp_providers = compare_tab(app, session, keys, default_id)
+        with gr.Tab("AI background"):
+            ai_tab(app, keys)
         wire_keys(app, keys, provider, note, cmp_providers)
         mcp_tool(app, default_id)
     demo.rmbg_routes = rest.routes(app, lambda: default_id)  # type: ignore[attr-defined]  # POST /api/remove
@@ -427,6 +431,49 @@ def _compare_outputs(compared, shown, look, app: App):
     images = comparing.pair(compared, a, b, look, app.config.max_preview_side) if a and compared else None
     return (shown.gallery, shown.table, shown.agreement, gr.update(choices=ids, value=a),
             gr.update(choices=ids, value=b), images)
+
+
+def ai_tab(app: App, keys) -> None:
+    """The AI background tab: fal's Bria background replace (paid, per generated image)."""
+    each = replace_estimate(1).usd
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            image = image_input("Photo", "ai-image", 300)
+            prompt = gr.Textbox(label="New background, in words", elem_id="ai-prompt", max_lines=3,
+                                placeholder="a marble kitchen counter in soft morning light")
+            with gr.Accordion("…or a reference image instead of words", open=False):
+                ref = image_input("Reference image", "ai-ref", 160, sources=("upload", "clipboard"))
+            negative = gr.Textbox(label="Keep out (negative prompt)", elem_id="ai-negative", max_lines=2)
+            with gr.Row():
+                count = gr.Slider(1, 4, value=1, step=1, label="Images", elem_id="ai-count", min_width=140)
+                seed = gr.Textbox(label="Seed (optional)", elem_id="ai-seed", max_lines=1, min_width=120)
+                fast = gr.Checkbox(True, label="Fast", elem_id="ai-fast", min_width=80)
+            estimate = gr.Markdown(ai_estimate(1, each), elem_id="ai-estimate")
+            run = gr.Button("Generate backgrounds", variant="primary", elem_id="ai-run")
+            message = gr.Markdown(visible=False, elem_id="ai-message")
+        with gr.Column(scale=3, min_width=300):
+            gallery = gr.Gallery(label="Results", columns=2, object_fit="contain", height=460, format="png",
+                                 elem_id="ai-gallery")
+            line = gr.Markdown(elem_id="ai-cost-line")
+    count.change(lambda n: ai_estimate(n, each), count, estimate, api_visibility="private", queue=False)
+
+    def replace(image, prompt, reference_image=None, negative_prompt=None, seed=None, fast=True, num_images=1,
+                fal_key=None, runware_key=None, request: gr.Request = None, progress=gr.Progress()):
+        progress(0, desc="Waiting for fal.ai…")
+        out = replacing.replace(image, prompt, reference_image, negative_prompt, seed, fast, num_images,
+                                Keys.of(fal_key, runware_key), app, session_id=session_of(request))
+        return [str(f) for f in out.files], out.line
+
+    inputs = [image, prompt, ref, negative, seed, fast, count, *keys]
+    run.click(on_page(replace, 2), inputs, [gallery, line, message], api_name="page_replace",
+              api_visibility="private", concurrency_limit=4, concurrency_id="replace")
+    api_twin(replace, inputs, [gallery, line], "replace", concurrency_limit=4, concurrency_id="replace")
+
+
+def ai_estimate(count, each) -> str:
+    n = int(count or 1)
+    return (f"Estimated: {n} × ${format_usd(each)} = **${format_usd(each * n)}** (fal.ai, billed per generated "
+            "image to your key; counted against this session's cap)")
 
 
 def mcp_tool(app: App, default_id: str, fetch=None) -> None:

@@ -89,6 +89,7 @@ def app_config(fal: FalFake, runware: RunwareFake, **overrides) -> AppConfig:
     providers = {
         "rmbg-1.4": TINY_RMBG14,
         "fal-bria": {"base_url": fal.url},
+        "fal-bria-replace": {"base_url": fal.url},
         "runware-bria": {"base_url": runware.url},
         "runware-rembg": {"base_url": runware.url},
     }
@@ -833,3 +834,54 @@ def test_sam_prompts_from_the_page_fields(points, box, want):
 def test_bad_sam_prompts_are_readable(points, box, words):
     with pytest.raises(InvalidImageError, match=re.escape(words)):
         actions.prompts_of(points, box)
+
+
+# --- the AI background tab ------------------------------------------------------------
+
+
+def replace_posts(fal: FalFake) -> list:
+    return [c for c in fal.calls if c.method == "POST" and "background/replace" in c.path]
+
+
+def test_ai_backgrounds_from_the_app_are_estimated_reserved_and_counted(client, fakes):
+    from gradio_client import handle_file
+
+    fal, _ = fakes
+    gallery, line = client.predict(image=handle_file(str(EXAMPLE)), prompt="a marble counter", num_images=2,
+                                   seed="42", fal_key=FAL_KEY, api_name="/replace")
+    assert len(gallery) == 2 and all(Image.open(item["image"]).size == (451, 300) for item in gallery)
+    assert [Path(item["image"]).name for item in gallery] == ["cat-ai-1.png", "cat-ai-2.png"]
+    assert "2 images: $0.0800 (estimated)" in line and "seed 42" in line and "session: $0.0800 hosted" in line
+    assert len(replace_posts(fal)) == 1
+    body = replace_posts(fal)[0].json()
+    assert body["prompt"] == "a marble counter" and body["num_images"] == 2 and body["seed"] == 42
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"prompt": ""}, "prompt"),
+    ({"prompt": "a beach", "seed": "abc"}, "The seed must be a whole number 0..2147483647, got 'abc'."),
+    ({"prompt": "a beach", "seed": "-1"}, "seed"),
+    ({"prompt": "a beach", "fal_key": None}, "fal-bria-replace needs an API key"),
+])
+def test_ai_background_mistakes_send_nothing(client, fakes, kwargs, words):
+    from gradio_client import handle_file
+
+    fal, _ = fakes
+    values = {"fal_key": FAL_KEY, **kwargs}
+    with pytest.raises(Exception, match=re.escape(words)):
+        client.predict(image=handle_file(str(EXAMPLE)), api_name="/replace", **values)
+    assert not replace_posts(fal)
+
+
+def test_ai_backgrounds_stop_at_the_session_cap_before_sending(fakes, tmp_path):
+    from rmbg.webapp import replacing
+
+    fal, _ = fakes
+    fal.reset()
+    app = App.create(app_config(*fakes, cap_usd=Decimal("0.10")), store=OutputStore(tmp_path), cache=None)
+    keys = Keys(fal=FAL_KEY)
+    first = replacing.replace(str(EXAMPLE), "a beach", None, "", None, True, 2, keys, app, session_id="s")
+    assert len(first.files) == 2 and app.ledger.session_spent("s") == Decimal("0.08")
+    with pytest.raises(BudgetError, match=re.escape("costs about $0.0800 for 2 generated images")):
+        replacing.replace(str(EXAMPLE), "a beach", None, "", None, True, 2, keys, app, session_id="s")
+    assert len(replace_posts(fal)) == 1 and app.ledger.session_spent("s") == Decimal("0.08")

@@ -241,3 +241,22 @@ def test_clicks_on_the_photo_become_sam_points(page_and_fakes):
     expect(points).to_have_value("")
     shot(page, "sam-points.png")
     page.close()
+
+
+def test_ai_background_tab_generates_with_an_estimate_first(page_and_fakes):
+    from playwright.sync_api import expect
+
+    page, fal, _ = page_and_fakes
+    enter_fal_key(page)
+    page.get_by_role("tab", name="AI background").click()
+    page.locator("#ai-image input[type=file]").set_input_files(str(EXAMPLE))
+    expect(page.locator("#ai-image img")).to_have_count(1)
+    estimate = page.locator("#ai-estimate")
+    expect(estimate).to_contain_text("Estimated: 1 × $0.0400 = $0.0400")
+    page.locator("#ai-prompt textarea").fill("a wooden table by a window")
+    page.locator("#ai-run").click()
+    expect(page.locator("#ai-gallery img")).to_have_count(1)
+    expect(page.locator("#ai-cost-line")).to_contain_text("1 image: $0.0400 (estimated)")
+    expect(page.locator("#ai-message")).to_be_hidden()
+    assert sum("background/replace" in c.path and c.method == "POST" for c in fal.calls) >= 1
+    shot(page, "ai-background.png")

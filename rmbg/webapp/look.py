@@ -184,10 +184,14 @@ class OutputStore:
                 total -= old_size
 
 
+def safe_stem(stem: str) -> str:
+    """A file name stem made of safe characters, at most 60 of them."""
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", stem or "image").strip("._") or "image")[:60]
+
+
 def file_name(stem: str, look: Look) -> str:
     suffix = "mask" if look.mask_only else "nobg"
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem or "image").strip("._") or "image"
-    return f"{safe[:60]}-{suffix}.{EXTENSIONS[look.fmt]}"
+    return f"{safe_stem(stem)}-{suffix}.{EXTENSIONS[look.fmt]}"
 
 
 def download(rendered: Result, look: Look, stem: str, store: OutputStore) -> Path:

@@ -60,8 +60,10 @@ class Ledger:
             self._day, self._day_spent = day, ZERO
         return day
 
-    def reserve(self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool) -> Reservation:
-        """Hold `usd` for one call; BudgetError (nothing sent) when either cap would be passed."""
+    def reserve(self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool,
+                unit: str = "per image") -> Reservation:
+        """Hold `usd` for one call; BudgetError (nothing sent) when either cap would be passed.
+        `unit` says what `usd` buys, in the message ("per image", "for 4 generated images")."""
         with self._lock:
             day = self._today()
             spent = self._sessions.get(session_id, ZERO)
@@ -69,7 +71,7 @@ class Ledger:
                 raise BudgetError(
                     f"Spending cap reached: this session has spent ${format_usd(spent)} of its "
                     f"${self.session_cap:.2f} cap on hosted calls, and {provider_id} costs about "
-                    f"${format_usd(usd)} per image. Cached results and local models still work."
+                    f"${format_usd(usd)} {unit}. Cached results and local models still work."
                 )
             if usd and server_key and self._day_spent + usd > self.daily_cap:
                 raise BudgetError(
