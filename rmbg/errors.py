@@ -104,7 +104,15 @@ class ProviderResponseError(ProviderHTTPError):
     """The provider answered, but the answer is malformed (not JSON, no image, wrong size)."""
 
 
+# Failures after which a provider certainly charged nothing (refused before
+# the request, or the provider said no): a hold on the budget is released.
+# Any other failure of a paid call may have been billed and is counted.
+NOT_CHARGED: tuple[type[RmbgError], ...] = (
+    BudgetError, MissingCredentialsError, ProviderAuthError, ProviderCreditError, ProviderRateLimitError,
+)
+
 __all__ = [
+    "NOT_CHARGED",
     "RmbgError",
     "UnknownProviderError",
     "MissingCredentialsError",

@@ -249,6 +249,33 @@ def test_paid_batch_without_yes_refuses_and_prints_the_estimate(fakes, tree, cap
     assert hosted.calls == 0 and not (tree / "out").exists()
 
 
+@pytest.mark.parametrize("failure, runs", [
+    ("may-be-billed", 2),  # a 502 after sending keeps its estimate: two paid calls fit $0.025
+    ("refused", 3),  # a 429 certainly cost nothing: its hold goes back, a third call fits
+])
+def test_a_failure_that_may_have_been_billed_keeps_its_share_of_the_budget(fakes, tree, capsys, failure, runs):
+    from rmbg.errors import ProviderRateLimitError, ProviderUnavailableError
+
+    _, hosted = fakes
+    for i in range(4):
+        make_image(tree / "few" / f"img{i}.png", 20 + i)
+    real = hosted.matte
+
+    def first_fails(image):
+        if hosted.calls == 0:
+            hosted.calls += 1
+            if failure == "refused":
+                raise ProviderRateLimitError("fake-hosted", "slow down", status=429)
+            raise ProviderUnavailableError("fake-hosted", "bad gateway; the request may have been billed", status=502)
+        return real(image)
+
+    hosted.matte = first_fails
+    assert main(["remove", "few", "-o", "out", "-p", "fake-hosted", "--max-cost", "0.025", "-j", "1"]) == 1
+    assert hosted.calls == runs
+    rows = manifest(tree / "out")
+    assert [r["status"] for r in rows].count("not_run") == 4 - runs
+
+
 def test_max_cost_stops_at_the_budget(fakes, tree, capsys):
     _, hosted = fakes
     for i in range(5):

@@ -34,7 +34,13 @@ from typing import Callable, Literal, Optional, Sequence
 from ..api import run_provider
 from ..cache import MatteCache
 from ..image.io import is_image_file
-from ..errors import RmbgError
+from ..errors import (
+    NOT_CHARGED,
+    InvalidImageError,
+    InvalidRequestError,
+    RmbgError,
+    UnknownProviderError,
+)
 from ..image.io import load_image
 from ..providers.base import Provider
 from ..refine import Refiner
@@ -70,6 +76,7 @@ class Outcome:
     seconds: float = 0.0
     cost: Optional[Cost] = None
     error: str = ""
+    may_be_billed: bool = False  # failed after a paid request may have reached the provider
 
 
 @dataclass(frozen=True)
@@ -183,10 +190,17 @@ def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
     try:
         seconds, cost = work()
     except RmbgError as exc:
-        return Outcome(item, "failed", error=str(exc))
+        return Outcome(item, "failed", error=str(exc), may_be_billed=not isinstance(exc, SURELY_FREE))
     except Exception as exc:  # a provider bug or a full disk must not end the batch
-        return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}")
+        return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}", may_be_billed=True)
     return Outcome(item, "done", seconds=seconds, cost=cost)
+
+
+# A failed item whose error is one of these was certainly not billed (refused
+# before sending, or by the provider); any other failure may have been (a
+# result lost after the call, a disk full after a paid matte), so the budget
+# keeps its estimate.
+SURELY_FREE = (*NOT_CHARGED, InvalidImageError, InvalidRequestError, UnknownProviderError)
 
 
 class OutputRefused(RmbgError):
@@ -288,7 +302,10 @@ def run_items(
                 for future in finished:
                     del in_flight[future]
                     outcome = future.result()
-                    committed += (outcome.cost.usd if outcome.cost else Decimal(0)) - estimate
+                    if outcome.cost is not None:
+                        committed += outcome.cost.usd - estimate
+                    elif not outcome.may_be_billed:
+                        committed -= estimate  # certainly free: the hold goes back
                     emit(outcome)
         except BaseException:
             for future in in_flight:

@@ -11,13 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
-from ..errors import (
-    BudgetError,
-    MissingCredentialsError,
-    ProviderAuthError,
-    ProviderCreditError,
-    ProviderRateLimitError,
-)
+from ..errors import NOT_CHARGED
 from .spending import Ledger
 
 if TYPE_CHECKING:
@@ -55,8 +49,6 @@ class Payer:
         self.ledger, self.session_id, self.server_key = ledger, session_id, server_key
 
 
-# Failures after which the provider certainly charged nothing: the hold is released.
-NOT_CHARGED = (BudgetError, MissingCredentialsError, ProviderAuthError, ProviderCreditError, ProviderRateLimitError)
 
 
 class Guarded:

@@ -6,7 +6,7 @@ chosen (the visitor's, or the server's where allowed), then the estimated
 price (price per image x number of images) is reserved against the session
 and daily caps, and only then is anything sent. Afterwards the hold is
 settled with the request's cost, released only when the provider certainly
-did not charge (rmbg.webapp.guard.NOT_CHARGED), and counted in full when it
+did not charge (rmbg.errors.NOT_CHARGED), and counted in full when it
 may have (a failure after sending).
 """
 
@@ -16,13 +16,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NOT_CHARGED
 from ..image.io import load_image
 from ..replace import DEFAULT_REPLACER, replace_estimate, run_replacer
 from ..types import ReplaceRequest, check_replace_args, format_usd
 from .actions import require_image, stem_of
 from .catalog import Keys, SessionKeyMissing, close
 from .context import App
-from .guard import NOT_CHARGED
 from .look import safe_stem
 
 
