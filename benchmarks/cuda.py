@@ -48,28 +48,7 @@ PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
 
 
 def _weights(model: str) -> Path:
-    import os
-
-    import torch
-    from safetensors.torch import save_file
-
-    if model == "rmbg-2.0":
-        return speed_setup.rmbg20_weights()
-    from tests.hfcache import deterministic_state, read_keys
-
-    path = bench_cache() / f"{model}-deterministic-torch{torch.__version__}.safetensors"
-    if not path.is_file():
-        state = deterministic_state(read_keys(speed_setup.ROOT / "tests" / "fixtures" / f"{model}.keys.tsv"))
-        if model == "birefnet-lite":
-            from rmbg.models.birefnet import build_birefnet
-
-            own = build_birefnet(backbone="swin_t").state_dict()
-            for key, value in state.items():  # index buffers come from the module itself
-                if value.dtype == torch.int64:
-                    state[key] = own[key]
-        save_file(state, str(path) + ".part", metadata={"format": "pt"})
-        os.replace(str(path) + ".part", path)
-    return path
+    return speed_setup.deterministic_weights(model)
 
 
 def _provider(model: str, weights: Path, precision: str):

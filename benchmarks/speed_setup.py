@@ -136,24 +136,34 @@ def rmbg14_files() -> dict[str, object]:
     return files
 
 
-def rmbg20_weights() -> Path:
-    """Deterministic RMBG-2.0 weights (880 MB) in the bench cache."""
+def deterministic_weights(model: str) -> Path:
+    """Deterministic weights of a local torch model ("rmbg-1.4", "rmbg-2.0" (880 MB),
+    "birefnet-lite") in the bench cache, made once per torch version; BiRefNet's
+    integer index buffers come from the module itself."""
     import torch
     from safetensors.torch import save_file
 
-    from rmbg.models.birefnet import build_birefnet
     from tests.hfcache import deterministic_state, read_keys
 
-    path = bench_cache() / f"rmbg20-deterministic-torch{torch.__version__}.safetensors"
+    name = "rmbg20" if model == "rmbg-2.0" else model
+    path = bench_cache() / f"{name}-deterministic-torch{torch.__version__}.safetensors"
     if not path.is_file():
-        state = deterministic_state(read_keys(ROOT / "tests" / "fixtures" / "rmbg-2.0.keys.tsv"))
-        own = build_birefnet().state_dict()
-        for key, value in state.items():  # index buffers come from the module itself
-            if value.dtype == torch.int64:
-                state[key] = own[key]
+        state = deterministic_state(read_keys(ROOT / "tests" / "fixtures" / f"{model}.keys.tsv"))
+        if model != "rmbg-1.4":
+            from rmbg.models.birefnet import build_birefnet
+
+            own = build_birefnet(backbone="swin_t" if model == "birefnet-lite" else "swin_l").state_dict()
+            for key, value in state.items():
+                if value.dtype == torch.int64:
+                    state[key] = own[key]
         save_file(state, str(path) + ".part", metadata={"format": "pt"})
         os.replace(str(path) + ".part", path)
     return path
+
+
+def rmbg20_weights() -> Path:
+    """Deterministic RMBG-2.0 weights (880 MB) in the bench cache."""
+    return deterministic_weights("rmbg-2.0")
 
 
 def test_images() -> dict[str, Path]:

@@ -95,6 +95,15 @@ def enter_fal_key(page) -> None:
     field.blur()
 
 
+def fresh_page(page, width: int, height: int):
+    """A new page (a new browser session) on the same app."""
+    fresh = page.context.browser.new_page(viewport={"width": width, "height": height})
+    fresh.set_default_timeout(TIMEOUT_MS)
+    fresh.goto(page.url.split("?")[0])
+    fresh.wait_for_selector("#run")
+    return fresh
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -174,10 +183,7 @@ NOT_CLIPPED = """() => {
 def test_a_calm_page_errors_inline_keep_the_result_and_fit_narrow_screens(page_and_fakes, tmp_path):
     from playwright.sync_api import expect
 
-    page = page_and_fakes[0].context.browser.new_page(viewport={"width": 1024, "height": 900})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(page_and_fakes[0].url.split("?")[0])
-    page.wait_for_selector("#run")
+    page = fresh_page(page_and_fakes[0], 1024, 900)
     message = page.locator("#message")
     expect(page.locator("#download")).to_be_hidden()  # nothing to download yet
 
@@ -220,10 +226,7 @@ def test_a_calm_page_errors_inline_keep_the_result_and_fit_narrow_screens(page_a
 def test_clicks_on_the_photo_become_sam_points(page_and_fakes):
     from playwright.sync_api import expect
 
-    page = page_and_fakes[0].context.browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(page_and_fakes[0].url.split("?")[0])
-    page.wait_for_selector("#run")
+    page = fresh_page(page_and_fakes[0], 1280, 1000)
     page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
     picture = page.locator("#input-image img")
     expect(picture).to_have_count(1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
-from ..errors import NOT_CHARGED
 from .spending import Ledger
 
 if TYPE_CHECKING:
@@ -87,16 +86,12 @@ class Guarded:
 
     def _paid(self, image: "Image.Image") -> "Matte":
         payer = self._payer
-        hold = payer.ledger.reserve(payer.session_id, self.id, self.inner.estimate().usd, server_key=payer.server_key)
-        try:
+
+        def call() -> "Matte":
             if self._on_start:
                 self._on_start(self.inner)
-            matte = self.inner.matte(image)
-        except NOT_CHARGED:
-            payer.ledger.release(hold)
-            raise
-        except BaseException:
-            payer.ledger.settle(hold, hold.usd)  # it may have been billed: count the estimate
-            raise
-        payer.ledger.settle(hold, matte.cost.usd)  # counted now, whatever happens to the result later
-        return matte
+            return self.inner.matte(image)
+
+        # counted when it returns, whatever happens to the result later
+        return payer.ledger.pay(payer.session_id, self.id, self.inner.estimate().usd, call,
+                                lambda matte: matte.cost.usd, server_key=payer.server_key)

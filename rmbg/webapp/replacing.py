@@ -16,7 +16,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NOT_CHARGED
 from ..image.io import load_image
 from ..replace import DEFAULT_REPLACER, replace_estimate, run_replacer
 from ..types import ReplaceRequest, check_replace_args, format_usd
@@ -72,19 +71,12 @@ def replace(image, prompt, ref_image, negative_prompt, seed, fast, num_images, k
 
     replacer = get_replacer(provider_id, **config)
     estimate = replace_estimate(count, provider_id)
-    hold = app.ledger.reserve(session_id, provider_id, estimate.usd, server_key=not key,
-                              unit=f"for {count} generated image{'s' if count != 1 else ''}")
     try:
-        result = run_replacer(rgb, request, replacer)
-    except NOT_CHARGED:
-        app.ledger.release(hold)
-        raise
-    except BaseException:
-        app.ledger.settle(hold, hold.usd)  # it may have been billed: count the estimate
-        raise
+        result = app.ledger.pay(session_id, provider_id, estimate.usd, lambda: run_replacer(rgb, request, replacer),
+                                lambda done: done.cost.usd, server_key=not key,
+                                unit=f"for {count} generated image{'s' if count != 1 else ''}")
     finally:
         close(replacer)
-    app.ledger.settle(hold, result.cost.usd)
     stem = stem_of(image) if isinstance(image, (str, os.PathLike)) else "image"
     files = [app.store.write(f"{safe_stem(stem)}-ai-{n}.png", result.encode(n - 1))
              for n in range(1, len(result.images) + 1)]

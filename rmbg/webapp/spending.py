@@ -23,10 +23,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, TypeVar
 
-from ..errors import BudgetError
+from ..errors import NOT_CHARGED, BudgetError
 from ..types import format_usd
+
+T = TypeVar("T")
 
 ZERO = Decimal(0)
 MAX_SESSIONS = 100_000  # least recently used totals are forgotten beyond this (the daily cap still holds)
@@ -81,6 +83,24 @@ class Ledger:
                 )
             self._add(session_id, usd, server_key)
             return Reservation(session_id, usd, server_key, day)
+
+    def pay(self, session_id: str, provider_id: str, usd: Decimal, call: Callable[[], T],
+            cost_of: Callable[[T], Decimal], *, server_key: bool, unit: str = "per image") -> T:
+        """One paid call under the caps: reserve `usd`, make the call, then settle
+        with its real cost (counted even if later steps fail), release the hold
+        when the provider certainly did not charge (rmbg.errors.NOT_CHARGED), and
+        count the estimate when it may have (any other failure)."""
+        hold = self.reserve(session_id, provider_id, usd, server_key=server_key, unit=unit)
+        try:
+            out = call()
+        except NOT_CHARGED:
+            self.release(hold)
+            raise
+        except BaseException:
+            self.settle(hold, hold.usd)  # it may have been billed: count the estimate
+            raise
+        self.settle(hold, cost_of(out))
+        return out
 
     def settle(self, reservation: Reservation, usd: Decimal) -> None:
         """Replace the hold with what the call really cost (counted even if later steps fail)."""
