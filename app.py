@@ -176,6 +176,8 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             image = image_input("Image", "input-image", 340)
+            url = gr.Textbox(label="…or an image URL (press Enter)", placeholder="https://example.com/photo.jpg",
+                             elem_id="image-url", max_lines=1)
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
             provider = gr.Dropdown(catalog.choices(Keys(), app.config), value=default_id, label="Provider",
                                    elem_id="provider")
@@ -196,6 +198,11 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
     wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost), message,
                 [vitmatte, *pick[:2]])
     wire_pick(image, *pick)
+
+    def on_url(text):
+        return str(actions.image_from_url(text, app)), ""
+
+    url.submit(on_page(on_url, 2), url, [image, url, message], api_visibility="private")
     provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), app.config),
                    [provider, *keys], note, api_visibility="private", show_progress="hidden")
     return provider, note
@@ -476,7 +483,7 @@ def ai_estimate(count, each) -> str:
             "image to your key; counted against this session's cap)")
 
 
-def mcp_tool(app: App, default_id: str, fetch=None) -> None:
+def mcp_tool(app: App, default_id: str) -> None:
     """/remove_background: one self-contained call (no session) for programs
     and assistants; the app's only MCP tool (the page's endpoints keep their
     session and are marked as no tool)."""
@@ -508,7 +515,7 @@ def mcp_tool(app: App, default_id: str, fetch=None) -> None:
         kind = "transparent" if bg.lower() in ("", "transparent", "none") else "colour"
         chosen = Look.of(kind, bg if kind == "colour" else None, None, mask_only, format or "png", False,
                          *framing_values(crop, canvas or "none", margin, align))
-        data = actions.image_from_reference(image, fetch)
+        data = actions.image_from_reference(image)
         result, used = actions.run(data, provider or default_id, chosen, Keys.of(fal_key, runware_key), app,
                                    session_id=session_of(request))
         path = app.store.write(file_name(f"image-{used.id}", chosen), result.encode(chosen.fmt))

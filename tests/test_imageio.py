@@ -179,3 +179,75 @@ def test_configurable_pixel_limit(monkeypatch):
 def test_unsupported_type():
     with pytest.raises(InvalidImageError, match="Cannot read an image from a int"):
         load_image(42)  # type: ignore[arg-type]
+
+
+def _encoded(fmt: str, image: Image.Image, **kwargs) -> bytes:
+    if fmt == "HEIF":
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+    buf = io.BytesIO()
+    image.save(buf, fmt, quality=95, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heic_and_avif_are_read(fmt):
+    rgba = _gradient(64, 48).convert("RGBA")
+    alpha = np.zeros((48, 64), np.uint8)
+    alpha[:, 32:] = 255
+    rgba.putalpha(Image.fromarray(alpha))
+    loaded = load_image(_encoded(fmt, rgba))
+    assert loaded.size == (64, 48) and loaded.rgb.mode == "RGB"
+    assert loaded.alpha is not None
+    a = np.asarray(loaded.alpha)
+    assert a[:, :28].max() < 20 and a[:, 36:].min() > 235  # lossy codecs: near, not exact
+    got = np.asarray(loaded.rgb, dtype=np.int16)[:, 40:]
+    assert np.abs(got - np.asarray(rgba.convert("RGB"), dtype=np.int16)[:, 40:]).mean() < 8
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heic_and_avif_exif_orientation(fmt):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    loaded = load_image(_encoded(fmt, _gradient(64, 48), exif=exif.tobytes()))
+    assert loaded.size == (48, 64)
+
+
+@pytest.mark.parametrize("fmt, plugin", [("HEIF", "pillow_heif.as_plugin:HeifImageFile"),
+                                         ("AVIF", "PIL.AvifImagePlugin:AvifImageFile")])
+def test_heic_and_avif_pixel_limit_before_decoding(monkeypatch, fmt, plugin):
+    import importlib
+
+    data = _encoded(fmt, _gradient(64, 48))
+    module, _, name = plugin.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    decoded = []
+    real = cls.load
+    monkeypatch.setattr(cls, "load", lambda self, *a, **k: decoded.append(1) or real(self, *a, **k))
+    with pytest.raises(InvalidImageError, match=r"64x48 = 0.0 MP, over the limit of 0 MP"):
+        load_image(data, max_pixels=3000)
+    assert decoded == []
+    assert load_image(data, max_pixels=4000).size == (64, 48) and decoded
+
+
+def test_heic_without_pillow_heif_says_how_to_read_it(monkeypatch):
+    import sys
+
+    data = _encoded("HEIF", _gradient(16, 12))
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)
+    with pytest.raises(InvalidImageError, match="This is a HEIC/HEIF image: pip install pillow-heif to read it."):
+        load_image(data)
+
+
+def test_heic_opener_is_registered_on_demand_not_at_import(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "photo.heic"
+    path.write_bytes(_encoded("HEIF", _gradient(16, 12)))
+    code = ("import sys, rmbg; from rmbg.image.io import load_image; "
+            "before = 'pillow_heif' in sys.modules; size = load_image(sys.argv[1]).size; "
+            "print(before, size)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False (16, 12)"

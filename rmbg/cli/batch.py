@@ -41,7 +41,8 @@ from ..errors import (
     RmbgError,
     UnknownProviderError,
 )
-from ..image.io import load_image
+from ..image.fetch import shown
+from ..image.io import URL, load_image, url_name
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -60,7 +61,7 @@ class Item:
         run at all (an argument that matched nothing, an output name clash).
     """
 
-    source: Path
+    source: Path | str  # a file, or an http(s) URL
     display: str
     output_rel: str
     output: Path
@@ -148,9 +149,18 @@ def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]
 def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
     """Every input as an Item with its output path; problems become Items with `error`."""
     suffix = OUTPUT_SUFFIX[fmt.lower()]
-    found, missing = expand(inputs, out_dir)
+    urls = [arg for arg in inputs if URL.match(arg.strip())]
+    found, missing = expand([arg for arg in inputs if arg not in urls], out_dir)
     items = [Item(Path(arg), arg, "", Path(), "no such file or folder, or no image matched") for arg in missing]
     claimed: dict[str, str] = {}
+    for url in dict.fromkeys(urls):  # fetched when processed, behind rmbg.image.fetch's guard
+        output_rel = Path(url_name(url)).with_suffix(suffix).as_posix()
+        error = ""
+        if output_rel in claimed:
+            error = f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
+        else:
+            claimed[output_rel] = shown(url)
+        items.append(Item(url.strip(), shown(url), output_rel, out_dir / output_rel, error))
     seen: set[Path] = set()
     for source, rel in found:
         if source.resolve() in seen:

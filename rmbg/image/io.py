@@ -68,7 +68,13 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
     if isinstance(source, Image.Image):
         return source, ""
     name = ""
-    if isinstance(source, (str, os.PathLike)):
+    fh: BinaryIO
+    if isinstance(source, str) and URL.match(source.strip()):
+        from .fetch import fetch_image  # behind the SSRF guard; httpx only when a URL is given
+
+        fh = io.BytesIO(fetch_image(source))
+        name = url_name(source)
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = path.name
         if not path.exists():
@@ -77,7 +83,7 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
             raise InvalidImageError(f"{path} is a folder, not an image.")
         if path.stat().st_size == 0:
             raise InvalidImageError(f"{name} is empty (0 bytes).")
-        fh: BinaryIO = open(path, "rb")
+        fh = open(path, "rb")
     elif isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise InvalidImageError("The image is empty (0 bytes).")
@@ -94,6 +100,12 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
         )
     what = name or "The file"
     try:
+        register_optional_openers(fh.read(64))
+    except InvalidImageError:
+        fh.close()
+        raise
+    fh.seek(0)
+    try:
         with warnings.catch_warnings():
             # We check the pixel count ourselves, below, before decoding.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -109,9 +121,36 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
     return img, name
 
 
+URL = re.compile(r"^https?://", re.I)
+
+
+def url_name(url: str) -> str:
+    """A file name from a URL's last path segment ("image" when it has none), safe for an output name."""
+    from urllib.parse import unquote, urlsplit
+
+    last = unquote(urlsplit(url.strip()).path.rsplit("/", 1)[-1])
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", last).strip("._")[:80] or "image"
+
+
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
+
+
+def register_optional_openers(head: bytes) -> None:
+    """Teach Pillow HEIC/HEIF (pillow-heif) when a file's first bytes say it
+    is one, so `import rmbg` never imports it. AVIF is Pillow's own (Pillow
+    >= 11.3). Opening still reads only the header: the pixel limit is checked
+    before anything decodes."""
+    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:
+            raise InvalidImageError("This is a HEIC/HEIF image: pip install pillow-heif to read it.") from None
+        register_heif_opener()
+
+
 # File name endings taken as images when a folder or glob is expanded
 # (the batch) or indexed (evaluation data sets).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif")
 
 
 def is_image_file(path: Path) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import os
 import re
 from dataclasses import dataclass, replace
@@ -19,7 +20,9 @@ from PIL import Image
 
 from ..api import remove_background
 from ..errors import InvalidImageError
-from ..image.io import load_image
+from ..image.fetch import fetch_image
+from ..image.io import URL as URL_RE
+from ..image.io import load_image, url_name
 from ..providers.base import Provider
 from ..result import Result
 from .catalog import Keys, build_provider, close
@@ -63,9 +66,10 @@ DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;ba
 MAX_INLINE_BYTES = 25 * 2**20  # as uploads
 
 
-def image_from_reference(text: str, fetch: Callable[[str], bytes] | None) -> bytes:
+def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch_image) -> bytes:
     """An image named in text: a data: URI (base64) or an http(s) URL, fetched by
-    `fetch` (behind the SSRF guard); anything else is a readable error."""
+    `fetch` (rmbg.image.fetch: behind the SSRF guard; None refuses URLs);
+    anything else is a readable error."""
     text = (text or "").strip()
     match = DATA_URI.match(text)
     if match:
@@ -115,6 +119,20 @@ def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:
     """The points field with one more click appended."""
     entry = f"{round(x)}, {round(y)}, {'keep' if keep else 'drop'}"
     return f"{points_text.strip()}; {entry}" if points_text and points_text.strip() else entry
+
+
+def image_from_url(url: str, app: App) -> Path:
+    """The page's URL box: the image fetched behind the guard and kept as a
+    file the image component shows (content-addressed, pruned like downloads)."""
+    url = (url or "").strip()
+    if not URL_RE.match(url):
+        raise InvalidImageError("Paste an http(s) URL of an image, such as https://example.com/photo.jpg.")
+    data = fetch_image(url)
+    load_image(data)  # decodable, within the pixel limit: said now, not at Remove
+    with Image.open(io.BytesIO(data)) as sniffed:  # the name's ending from the content, for the browser
+        kind = (sniffed.format or "png").lower().replace("jpeg", "jpg")
+    stem = url_name(url).rsplit(".", 1)[0] or "image"
+    return app.store.write(f"{stem}.{kind}", data)
 
 
 def check_upload(image) -> str | None:

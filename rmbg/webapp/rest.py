@@ -116,11 +116,12 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
         yield chunk
 
 
-def routes(app: App, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = None) -> list:
+def routes(app: App, default_provider: Callable[[], str],
+           fetch: Callable[[str], bytes] | None = actions.fetch_image) -> list:
     """The Starlette routes to add beside the gradio app (launch(app_kwargs=...)).
 
     default_provider: the provider id used when a request names none.
-    fetch: url -> image bytes behind the SSRF guard; None refuses "url".
+    fetch: url -> image bytes behind the SSRF guard (rmbg.image.fetch); None refuses "url".
     """
     import anyio
     from starlette.formparsers import MultiPartException, MultiPartParser

@@ -1,0 +1,188 @@
+"""Images from http(s) URLs, behind a guard against server-side request forgery.
+
+The rules (each refusal is an InvalidImageError that says which):
+- http and https only; no user:password@ in the URL;
+- the host is resolved and refused when ANY of its addresses is loopback,
+  private, link-local (169.254.169.254 included), multicast, reserved,
+  unspecified or otherwise not globally routable (IPv4-mapped IPv6 is read
+  as the IPv4 address it carries);
+- the connection goes to the address that was checked, not to a second
+  lookup (the URL's host becomes the Host header and the TLS server name, so
+  certificates are still verified for it): a DNS answer that changes between
+  check and connect cannot slip through;
+- redirects are followed by hand, at most 5, each target checked the same way;
+- the body is counted while it streams and the download stops past
+  `max_bytes` (default 25 MB, as uploads); connect and read timeouts and an
+  overall deadline bound the time;
+- the bytes must open as an image (the content is sniffed; Content-Type is
+  not trusted); decoding, and the pixel limit before it, is load_image's.
+
+Hosts in `allow_hosts` (or RMBG_URL_ALLOW_HOSTS, comma-separated) skip the
+address check: for tests and trusted deployments that fetch from their own
+network. The default allows no such host.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import os
+import socket
+import time
+import warnings
+from typing import TYPE_CHECKING, Iterable
+from urllib.parse import urljoin, urlsplit
+
+from ..errors import InvalidImageError
+from .io import URL
+
+if TYPE_CHECKING:
+    import httpx
+
+MAX_REDIRECTS = 5
+DEFAULT_MAX_BYTES = 25 * 2**20
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 10.0
+DEADLINE_S = 30.0
+class URLRefused(InvalidImageError):
+    """A URL the guard will not fetch (scheme, credentials, an address that is not public)."""
+
+
+def is_url(value: object) -> bool:
+    return isinstance(value, str) and bool(URL.match(value.strip()))
+
+
+def shown(url: str) -> str:
+    """The URL for messages: scheme, host and path only (a query may hold a signed token)."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    text = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def allowed_hosts(extra: Iterable[str] | None = None) -> frozenset[str]:
+    env = {h.strip().lower() for h in os.environ.get("RMBG_URL_ALLOW_HOSTS", "").split(",") if h.strip()}
+    return frozenset(env | {h.lower() for h in extra or ()})
+
+
+def _why_not_public(address: str) -> str | None:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for kind in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
+        if getattr(ip, f"is_{kind}"):
+            return f"{ip} is a {kind.replace('_', '-')} address"
+    if not ip.is_global:
+        return f"{ip} is not a public address"
+    return None
+
+
+def resolve(host: str, port: int, allow: frozenset[str]) -> str:
+    """The address to connect to: the first of the host's addresses, after
+    every one of them has been checked (unless the host is allowed)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise InvalidImageError(f"The host {host} could not be found.") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise InvalidImageError(f"The host {host} has no address.")
+    if host.lower() not in allow:
+        for address in addresses:
+            why = _why_not_public(address)
+            if why:
+                raise URLRefused(f"Refused to fetch from {host}: {why}.")
+    return addresses[0]
+
+
+def _target(url: str, allow: frozenset[str]) -> tuple[str, str, int, str]:
+    """(scheme, host, port, address) of a URL the guard accepts."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise URLRefused(f"Only http and https URLs are fetched, not {scheme or 'this'}: {shown(url)}")
+    if parts.username is not None or parts.password is not None:
+        raise URLRefused("URLs with a user name or password are not fetched.")
+    host = parts.hostname
+    if not host:
+        raise URLRefused(f"The URL has no host: {shown(url)}")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise URLRefused(f"The URL's port is not a number: {shown(url)}") from None
+    return scheme, host, port, resolve(host, port, allow)
+
+
+def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
+                deadline_s: float = DEADLINE_S) -> bytes:
+    """The bytes of the image at `url`, fetched under the rules above."""
+    import httpx
+
+    allow = allowed_hosts(allow_hosts)
+    deadline = time.monotonic() + deadline_s
+    timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+    current = url.strip()
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            scheme, host, port, address = _target(current, allow)
+            parts = urlsplit(current)
+            literal = f"[{address}]" if ":" in address else address
+            pinned = parts._replace(netloc=f"{literal}:{port}").geturl()
+            default_port = port == (443 if scheme == "https" else 80)
+            headers = {"Host": host if default_port else f"{host}:{port}", "Accept": "image/*"}
+            extensions = {"sni_hostname": host} if scheme == "https" else {}
+            try:
+                with client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise InvalidImageError(f"{shown(current)} redirected without a Location.")
+                        current = urljoin(current, location)
+                        continue
+                    if response.status_code >= 400:
+                        raise InvalidImageError(f"{shown(current)} answered HTTP {response.status_code}.")
+                    data = _read(response, max_bytes, deadline, current)
+            except httpx.TimeoutException:
+                raise InvalidImageError(f"{shown(current)} did not answer in time.") from None
+            except httpx.HTTPError as exc:
+                raise InvalidImageError(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
+            _check_is_image(data, current, response.headers.get("content-type", ""))
+            return data
+    raise InvalidImageError(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.")
+
+
+def _read(response: "httpx.Response", max_bytes: int, deadline: float, url: str) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise InvalidImageError(f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.")
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise InvalidImageError(f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).")
+        if time.monotonic() > deadline:
+            raise InvalidImageError(f"{shown(url)} took too long to download.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_is_image(data: bytes, url: str, content_type: str) -> None:
+    from PIL import Image, UnidentifiedImageError
+
+    from .io import register_optional_openers
+
+    register_optional_openers(data[:64])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)):
+                pass
+    except Image.DecompressionBombError:
+        return  # an image, too large: load_image says so in its words
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        said = f" (it said {content_type.split(';')[0]})" if content_type else ""
+        raise InvalidImageError(f"{shown(url)} is not an image we can read{said}.") from None

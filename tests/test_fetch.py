@@ -1,0 +1,246 @@
+"""Image URLs behind the SSRF guard (rmbg.image.fetch), against real local
+HTTP servers. Only loopback servers exist here: a permitted fetch names its
+host in the explicit allow-list; private, link-local and other addresses are
+reached through a stand-in name resolver (no connection is ever made to them)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.errors import InvalidImageError
+from rmbg.image import fetch
+from rmbg.image.fetch import URLRefused, fetch_image
+
+
+def png_bytes(seed=0, size=(40, 30)) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+PNG = png_bytes()
+
+
+class Server:
+    """Routes: /img.png, /text-png (a PNG as text/plain), /html (HTML as image/png),
+    /redirect/N (N more redirects, then /img.png), /to?u=URL (one redirect to URL),
+    /big (3 MB, chunked, no length), /declared-big (Content-Length 3 MB), /slow
+    (headers, then waits until released), /missing (404)."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str]] = []  # (path, Host header)
+        self.release = threading.Event()
+        self.sent = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, body=b"", kind="image/png", headers=()):
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                outer.requests.append((self.path, self.headers.get("Host", "")))
+                path = self.path
+                if path == "/img.png":
+                    self._send(200, PNG)
+                elif path == "/text-png":
+                    self._send(200, PNG, "text/plain")
+                elif path == "/html":
+                    self._send(200, b"<html><body>hello</body></html>", "image/png")
+                elif path.startswith("/redirect/"):
+                    left = int(path.rsplit("/", 1)[1])
+                    target = "/img.png" if left == 0 else f"/redirect/{left - 1}"
+                    self._send(302, headers=[("Location", target)])
+                elif path.startswith("/to?u="):
+                    self._send(302, headers=[("Location", path[len("/to?u="):])])
+                elif path == "/big":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    chunk = b"\0" * 65536
+                    try:
+                        for _ in range(48):  # 3 MB
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                            outer.sent += len(chunk)
+                        self.wfile.write(b"0\r\n\r\n")
+                    except OSError:
+                        pass  # the client stopped reading
+                elif path == "/declared-big":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", str(3 * 2**20))
+                    self.end_headers()
+                elif path == "/slow":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", str(len(PNG)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    outer.release.wait(30)
+                else:
+                    self._send(404, b"not here", "text/plain")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    srv.thread.start()
+    yield srv
+    srv.release.set()
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+
+
+LOCAL = {"127.0.0.1"}
+
+
+def test_a_permitted_host_is_fetched(server):
+    assert fetch_image(server.url("/img.png"), allow_hosts=LOCAL) == PNG
+    assert fetch_image(server.url("/text-png"), allow_hosts=LOCAL) == PNG  # content decides, not the header
+
+
+def test_loopback_is_refused_by_default_without_a_request(server, monkeypatch):
+    monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)
+    with pytest.raises(URLRefused, match=r"Refused to fetch from 127\.0\.0\.1: 127\.0\.0\.1 is a loopback address\."):
+        fetch_image(server.url("/img.png"))
+    with pytest.raises(URLRefused, match="localhost: 127.0.0.1 is a loopback address"):
+        fetch_image(server.url("/img.png", host="localhost"))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("addresses, words", [
+    (["10.0.0.5"], "10.0.0.5 is a private address"),
+    (["192.168.1.20"], "192.168.1.20 is a private address"),
+    (["169.254.169.254"], "169.254.169.254 is a link-local address"),
+    (["224.0.0.1"], "224.0.0.1 is a multicast address"),
+    (["0.0.0.0"], "0.0.0.0 is a"),
+    (["::1"], "::1 is a loopback address"),
+    (["fe80::1"], "fe80::1 is a link-local address"),
+    (["::ffff:10.1.2.3"], "10.1.2.3 is a private address"),
+    (["93.184.216.34", "10.0.0.7"], "10.0.0.7 is a private address"),  # any address decides
+])
+def test_names_that_resolve_to_inner_addresses_are_refused(monkeypatch, addresses, words):
+    def resolver(host, port, *args, **kwargs):
+        assert host == "images.example"
+        family = lambda a: socket.AF_INET6 if ":" in a else socket.AF_INET  # noqa: E731
+        return [(family(a), socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    monkeypatch.setattr(fetch.socket, "getaddrinfo", resolver)
+    with pytest.raises(URLRefused, match=words):
+        fetch_image("https://images.example/photo.jpg")
+
+
+@pytest.mark.parametrize("url, words", [
+    ("ftp://example.com/a.png", "Only http and https URLs are fetched"),
+    ("file:///etc/passwd", "Only http and https URLs are fetched"),
+    ("http://user:secret@example.com/a.png", "URLs with a user name or password are not fetched."),
+    ("http:///a.png", "The URL has no host"),
+])
+def test_schemes_and_credentials(url, words):
+    with pytest.raises(URLRefused, match=words) as caught:
+        fetch_image(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_name_as_host(server, monkeypatch):
+    # a name resolving to the local server: with the name allowed, the request
+    # reaches the address resolved once, and says the name in Host
+    real = socket.getaddrinfo
+    calls = []
+
+    def resolver(host, port, *args, **kwargs):
+        calls.append(host)
+        return real("127.0.0.1" if host == "pictures.test" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(fetch.socket, "getaddrinfo", resolver)
+    assert fetch_image(server.url("/img.png", host="pictures.test"), allow_hosts={"pictures.test"}) == PNG
+    assert calls.count("pictures.test") == 1
+    assert server.requests == [("/img.png", f"pictures.test:{server.port}")]
+
+
+def test_redirects_are_checked_and_bounded(server):
+    assert fetch_image(server.url("/redirect/4"), allow_hosts=LOCAL) == PNG  # 5 redirects: fine
+    with pytest.raises(InvalidImageError, match="redirected more than 5 times"):
+        fetch_image(server.url("/redirect/5"), allow_hosts=LOCAL)  # 6
+    inner = server.url("/img.png")  # 127.0.0.1, not allowed when only "localhost" is
+    with pytest.raises(URLRefused, match="Refused to fetch from 127.0.0.1: 127.0.0.1 is a loopback address"):
+        fetch_image(server.url(f"/to?u={inner}", host="localhost"), allow_hosts={"localhost"})
+    assert [path for path, _ in server.requests][-1] == f"/to?u={inner}"  # the inner URL was never requested
+
+
+def test_size_is_capped_while_streaming(server):
+    with pytest.raises(InvalidImageError, match=r"is over the 1 MB limit \(stopped reading\)"):
+        fetch_image(server.url("/big"), allow_hosts=LOCAL, max_bytes=2**20)
+    with pytest.raises(InvalidImageError, match="is 3 MB, over the 1 MB limit"):
+        fetch_image(server.url("/declared-big"), allow_hosts=LOCAL, max_bytes=2**20)
+
+
+def test_a_server_that_stalls_hits_the_read_timeout(server):
+    with pytest.raises(InvalidImageError, match="did not answer in time"):
+        fetch_image(server.url("/slow"), allow_hosts=LOCAL, read_timeout=0.3)
+
+
+def test_not_an_image_and_http_errors(server):
+    with pytest.raises(InvalidImageError, match=r"/html is not an image we can read \(it said image/png\)"):
+        fetch_image(server.url("/html"), allow_hosts=LOCAL)
+    with pytest.raises(InvalidImageError, match="/missing answered HTTP 404"):
+        fetch_image(server.url("/missing?token=abc"), allow_hosts=LOCAL)
+
+
+def test_messages_leave_out_the_query(server):
+    with pytest.raises(InvalidImageError) as caught:
+        fetch_image(server.url("/missing?sig=TOPSECRET"), allow_hosts=LOCAL)
+    assert "TOPSECRET" not in str(caught.value)
+
+
+def test_remove_background_and_the_cli_take_a_url(server, monkeypatch, tmp_path):
+    from rmbg.cli.main import main
+    from tests.test_api import CountingProvider
+
+    monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+    provider = CountingProvider()
+    from_url = rmbg.remove_background(server.url("/img.png"), provider, cache=None)
+    from_bytes = rmbg.remove_background(PNG, provider, cache=None)
+    assert np.array_equal(np.asarray(from_url.image), np.asarray(from_bytes.image))
+
+    rmbg.register("counting-url", lambda **_: CountingProvider("counting-url"))
+    try:
+        code = main(["remove", server.url("/img.png"), server.url("/missing"), "-o", str(tmp_path / "out"),
+                     "-p", "counting-url", "--yes"])
+    finally:
+        from rmbg import registry
+
+        registry.unregister("counting-url")
+    assert code == 1  # one failed
+    with Image.open(tmp_path / "out" / "img.png") as out:
+        assert out.size == (40, 30)
+    rows = (tmp_path / "out" / "manifest.csv").read_text()
+    assert "answered HTTP 404" in rows
