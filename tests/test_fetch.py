@@ -5,6 +5,7 @@ reached through a stand-in name resolver (no connection is ever made to them).""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
@@ -109,14 +110,23 @@ class Server:
         return f"http://{host}:{self.port}{path}"
 
 
-@pytest.fixture
-def server():
+@contextlib.contextmanager
+def serving():
+    """A started Server, stopped (and its stalled requests released) afterwards."""
     srv = Server()
     srv.thread.start()
-    yield srv
-    srv.release.set()
-    srv.httpd.shutdown()
-    srv.httpd.server_close()
+    try:
+        yield srv
+    finally:
+        srv.release.set()
+        srv.httpd.shutdown()
+        srv.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with serving() as srv:
+        yield srv
 
 
 LOCAL = {"127.0.0.1"}

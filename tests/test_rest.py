@@ -129,3 +129,43 @@ def test_the_session_cap_holds_for_a_rest_client(fakes):
     # $0.05 cap at $0.018 an image: two paid calls, then refused before the third is sent
     assert codes == [200, 200, 402, 402] and posts(fal) == 2
     assert refused.status_code == 402 and "cap" in refused.json()["error"]
+
+
+def test_json_with_a_url_is_fetched_behind_the_guard(url, fakes, monkeypatch, tmp_path):
+    from tests.test_fetch import PNG, serving
+
+    fal, _ = fakes
+    with serving() as server:
+        image_url = server.url("/img.png")
+        monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)
+        refused = httpx.post(url, json={"url": image_url, "provider": "fal-bria"}, headers={"X-Fal-Key": FAL_KEY},
+                             timeout=60)
+        assert refused.status_code == 400
+        assert refused.json() == {"error": "Refused to fetch from 127.0.0.1: 127.0.0.1 is a loopback address."}
+        assert server.requests == [] and posts(fal) == 0
+        monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")  # a trusted deployment's explicit choice
+        answer = httpx.post(url, json={"url": image_url, "provider": "fal-bria", "format": "webp"},
+                            headers={"X-Fal-Key": FAL_KEY}, timeout=60)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/webp"
+        assert Image.open(io.BytesIO(answer.content)).size == Image.open(io.BytesIO(PNG)).size
+        inline = httpx.post(url, json={"url": "data:image/png;base64," + __import__("base64").b64encode(PNG).decode(),
+                                       "provider": "fal-bria"}, headers={"X-Fal-Key": FAL_KEY}, timeout=60)
+        assert inline.status_code == 200 and inline.headers["x-rmbg-cached"] == "true"  # same pixels: no new call
+        assert posts(fal) == 1
+
+
+def test_the_page_url_box_keeps_the_fetched_image(monkeypatch, tmp_path):
+    from rmbg.webapp import actions
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from tests.test_fetch import PNG, serving
+
+    with serving() as server:
+        app = App.create(store=OutputStore(tmp_path))
+        with pytest.raises(Exception, match="loopback address"):
+            actions.image_from_url(server.url("/img.png"), app)
+        monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+        path = actions.image_from_url(server.url("/text-png"), app)
+        assert path.name == "text-png.png" and path.read_bytes() == PNG
+        with pytest.raises(Exception, match="Paste an http"):
+            actions.image_from_url("photo.jpg", app)
