@@ -72,6 +72,10 @@ def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
 
 
 def cmd_remove(args, out: TextIO, err: TextIO) -> int:
+    if args.engine == "ray":
+        from . import ray_engine
+
+        ray_engine.import_ray()  # without Ray: how to install it, before anything is written
     out_dir = output_folder(args.output)
     background = parse_background(args.bg)
     try:
@@ -89,6 +93,15 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
+    if args.engine == "ray":
+        from . import ray_engine
+
+        def on_ray(on_outcome):
+            return ray_engine.run(items, provider.id, settings, on_outcome, address=args.address,
+                                  workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                                  batch_size=args.batch_size)
+
+        return run_reported(items, out_dir, provider.id, on_ray, out, err)
     cache = MatteCache(max_bytes=64 * 1024 * 1024)  # one batch: duplicates are billed once
     return run_reported(items, out_dir, provider.id, lambda on_outcome: batch.run(items, provider, settings, on_outcome, cache=cache),
                         out, err)
@@ -183,6 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "the canvas's shorter side for a WxH canvas) or pixels (40px); default 0")
     rm.add_argument("--align", choices=["center", "bottom"], help="subject centred (default) or on the bottom margin")
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
+    rm.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local (this process, default) or ray (Ray Data: workers on this machine or a cluster)")
+    rm.add_argument("--address", metavar="ADDR", help="with --engine ray: the cluster ('auto', ray://host:10001); "
+                                                     "default: a local Ray on this machine")
+    rm.add_argument("--workers", type=int, default=2, metavar="N", help="with --engine ray: worker actors (default 2)")
+    rm.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
+                    help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)")
+    rm.add_argument("--batch-size", type=int, default=1, metavar="B",
+                    help="with --engine ray: images per batch handed to a worker (default 1)")
     rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
     rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")
     add_paid_flags(rm)

@@ -1,0 +1,86 @@
+"""Throughput of a folder through `rmbg remove`: the local engine against Ray
+Data with 1 and 2 workers, on this machine.
+
+    python benchmarks/ray_batch.py --images 24 --repeats 3
+
+U2-Net-p (ONNX Runtime) on N generated 1024x768 photos; each run writes a
+fresh output folder; medians over --repeats. Ray is started once (its start
+is not counted: a cluster is up before a job), so the figures are the
+steady-state cost of scheduling, serialising and writing through Ray.
+ONNX Runtime threads per process: all cores for the local engine, cores /
+workers for Ray (RMBG_ORT_THREADS is not changed here: each worker sizes
+itself from the cores Ray gives it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from speed_setup import machine_info
+
+
+def make_photos(folder: Path, n: int) -> None:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        arr = rng.integers(0, 256, (768, 1024, 3), dtype=np.uint8)
+        arr[200:600, 300:700] = (230, 200, 40)
+        Image.fromarray(arr).save(folder / f"p{i:03d}.jpg", quality=90)
+
+
+def one_run(src: Path, engine: str, workers: int) -> float:
+    from rmbg.cli.many import remove_many
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        outcomes = remove_many([str(src)], out, "u2netp", engine=engine, workers=workers)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - start
+    assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes if o.error]
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import ray
+
+    from rmbg.cli import ray_engine
+    from rmbg.providers.local.u2netp_file import ENV_PATH, ensure_u2netp
+
+    os.environ[ENV_PATH] = str(ensure_u2netp())  # workers read the same file
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in"
+        make_photos(src, args.images)
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()})
+        one_run(src, "ray", 1)  # warm-up: actor start, model load, file caches
+        one_run(src, "local", 1)
+        rows = []
+        for engine, workers in (("local", 1), ("ray", 1), ("ray", 2)):
+            times = [one_run(src, engine, workers) for _ in range(args.repeats)]
+            rows.append((engine, workers, statistics.median(times), min(times), max(times)))
+        ray.shutdown()
+
+    for key, value in machine_info():
+        print(f"- {key}: {value}")
+    print(f"- ray: {ray.__version__}; {args.images} images of 1024x768, u2netp, medians of {args.repeats}\n")
+    base = rows[0][2]
+    print("| engine | workers | s per run (median, min-max) | images/s | × local time |")
+    print("|---|---|---|---|---|")
+    for engine, workers, med, lo, hi in rows:
+        print(f"| {engine} | {workers if engine == 'ray' else '–'} | {med:.2f} ({lo:.2f}–{hi:.2f}) "
+              f"| {args.images / med:.1f} | {med / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

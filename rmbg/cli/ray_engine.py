@@ -1,0 +1,193 @@
+"""`rmbg remove --engine ray`: the same batch spread over a Ray cluster with Ray Data.
+
+What stays the local engine's (rmbg.cli.batch): planning (names, resume
+filter, name clashes), the per-image work (`process`: load, provider,
+render, atomic write) and the manifest, written by the driver as outcomes
+stream back. What Ray adds:
+
+- the runnable items become a Ray dataset (`ray.data.from_items`); files
+  already done are filtered out before scheduling (resume);
+- `map_batches` with a class (an actor pool of `workers` actors, each with
+  `gpus_per_worker` GPUs): every actor builds one provider and keeps its
+  model loaded for all its batches;
+- hosted providers: one budget for the whole job, a Ray actor (`Budget`)
+  that every worker asks before each paid call (the estimate is reserved,
+  then settled with the real cost; kept when the call may have been billed,
+  rmbg.errors.NOT_CHARGED); the number of calls in flight is the number of
+  actors;
+- worker processes get the driver's RMBG_*, HF_*, FAL_KEY and
+  RUNWARE_API_KEY variables through Ray's runtime_env.
+
+Only this module imports ray, and only when the engine is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from ..errors import RmbgError
+from . import batch
+from .resume import UsageError
+
+ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
+ENV_NAMES = ("FAL_KEY", "RUNWARE_API_KEY")
+INSTALL = 'The Ray engine needs Ray Data: pip install "ray[data]" (or use the default local engine).'
+
+
+class RayUnavailable(UsageError):
+    """--engine ray without Ray installed (a usage error: exit code 2)."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise RayUnavailable(INSTALL) from None
+    return ray
+
+
+def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables a worker needs to build the same provider as the driver."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k.startswith(ENV_PREFIXES) or k in ENV_NAMES}
+
+
+class Budget:
+    """The job's spending, shared by all workers (run as a Ray actor)."""
+
+    def __init__(self, max_cost: Optional[str]):
+        self.max_cost = None if max_cost is None else Decimal(max_cost)
+        self.committed = Decimal(0)
+
+    def reserve(self, estimate: str) -> bool:
+        usd = Decimal(estimate)
+        if self.max_cost is not None and self.committed + usd > self.max_cost:
+            return False
+        self.committed += usd
+        return True
+
+    def settle(self, estimate: str, cost: Optional[str], may_be_billed: bool) -> None:
+        if cost is not None:
+            self.committed += Decimal(cost) - Decimal(estimate)
+        elif not may_be_billed:
+            self.committed -= Decimal(estimate)
+
+    def spent(self) -> str:
+        return str(self.committed)
+
+
+COLUMNS = ("index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "error", "may_be_billed")
+
+
+def row_of(index: int, item: batch.Item) -> dict[str, object]:
+    """An item as a dataset row (plain values: they travel to the workers, whose
+    working folder is not ours, so paths are absolute)."""
+    is_url = not isinstance(item.source, Path)
+    return {"index": index, "source": str(item.source) if is_url else os.path.abspath(item.source),
+            "is_url": is_url, "display": item.display, "output_rel": item.output_rel,
+            "output": os.path.abspath(item.output)}
+
+
+def item_of(row: Mapping[str, Any]) -> batch.Item:
+    source = str(row["source"])
+    return batch.Item(source if row["is_url"] else Path(source), str(row["display"]), str(row["output_rel"]),
+                      Path(str(row["output"])))
+
+
+class Remover:
+    """One Ray actor: one provider (its model loaded once), many batches."""
+
+    def __init__(self, provider_id: str, provider_config: Mapping[str, object], settings: batch.Settings,
+                 budget: Any):
+        from ..registry import get_provider
+
+        self.provider = get_provider(provider_id, **dict(provider_config))
+        self.settings, self.budget = settings, budget
+        self.estimate = self.provider.estimate().usd if self.provider.kind == "hosted" else Decimal(0)
+
+    def __call__(self, rows: dict) -> dict:
+        import ray
+
+        out: dict[str, list] = {name: [] for name in COLUMNS}
+        for i, index in enumerate(rows["index"]):
+            item = item_of({key: rows[key][i] for key in rows})
+            if self.estimate and not ray.get(self.budget.reserve.remote(str(self.estimate))):
+                outcome = batch.Outcome(item, "not_run", error="budget")
+            else:
+                outcome = batch.process(item, self.provider, self.settings, cache=None)
+                if self.estimate:
+                    paid = None if outcome.cost is None else str(outcome.cost.usd)
+                    ray.get(self.budget.settle.remote(str(self.estimate), paid, outcome.may_be_billed))
+            cost = outcome.cost
+            values = (int(index), outcome.status, outcome.seconds, "" if cost is None else str(cost.usd),
+                      "" if cost is None else cost.source, "" if cost is None else cost.note, outcome.error,
+                      outcome.may_be_billed)
+            for name, value in zip(COLUMNS, values):
+                out[name].append(value)
+        return out
+
+
+def outcome_of(row: Mapping[str, Any], items: Sequence[batch.Item]) -> batch.Outcome:
+    from ..types import Cost
+
+    cost = Cost(Decimal(row["cost_usd"]), row["cost_source"], row["cost_note"]) if row["cost_usd"] else None
+    return batch.Outcome(items[int(row["index"])], row["status"], float(row["seconds"]), cost, row["error"],
+                         bool(row["may_be_billed"]))
+
+
+def run(
+    items: Sequence[batch.Item],
+    provider_id: str,
+    settings: batch.Settings,
+    on_outcome: Callable[[batch.Outcome], None],
+    *,
+    provider_config: Mapping[str, object] | None = None,
+    address: str | None = None,
+    workers: int = 2,
+    gpus_per_worker: float = 0.0,
+    batch_size: int = 1,
+) -> list[batch.Outcome]:
+    """A planned batch on Ray; outcomes reach `on_outcome` in this process as
+    they stream back (order of arrival). Same outcomes as batch.run."""
+    ray = import_ray()
+    if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
+        raise RmbgError("--workers and --batch-size must be at least 1, --gpus-per-worker 0 or more.")
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 runtime_env={"env_vars": worker_env()})
+    outcomes: list[batch.Outcome] = []
+
+    def emit(outcome: batch.Outcome) -> None:
+        outcomes.append(outcome)
+        on_outcome(outcome)
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the CLI reports progress itself, one line per image
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    runnable = batch.to_run(items, settings.overwrite)  # resume: what exists is never scheduled
+    chosen = {id(i) for i in runnable}
+    for item in items:
+        if item.error:
+            emit(batch.Outcome(item, "failed", error=item.error))
+        elif id(item) not in chosen:
+            emit(batch.Outcome(item, "skipped"))
+    if not runnable:
+        return outcomes
+    budget = ray.remote(Budget).options(num_cpus=0).remote(
+        None if settings.max_cost is None else str(settings.max_cost))
+    dataset = ray.data.from_items([row_of(i, item) for i, item in enumerate(runnable)])
+    gpus = {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
+    mapped = dataset.map_batches(
+        Remover,
+        fn_constructor_kwargs={"provider_id": provider_id, "provider_config": dict(provider_config or {}),
+                               "settings": settings, "budget": budget},
+        batch_size=batch_size, concurrency=workers, batch_format="numpy", **gpus,
+    )
+    for row in mapped.iter_rows():
+        emit(outcome_of(row, runnable))
+    return outcomes

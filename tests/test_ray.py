@@ -1,0 +1,116 @@
+"""The Ray engine on a local Ray (2 CPUs): the same outputs and manifest rows
+as the local engine, resume, one budget across workers for a paid provider
+(counted at the fake fal server), and the message without Ray."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rmbg.cli.main import main
+from rmbg.cli.many import remove_many
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.u2netp_fixture import u2netp_path  # noqa: F401
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def fal():
+    with FalFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def cluster(u2netp_path, fal):  # noqa: F811
+    # workers inherit these through the engine's runtime_env
+    saved = {k: os.environ.get(k) for k in ("RMBG_FAL_QUEUE_URL", "FAL_KEY")}
+    os.environ["RMBG_FAL_QUEUE_URL"] = fal.url
+    os.environ["FAL_KEY"] = FAL_KEY
+    from rmbg.cli import ray_engine
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": ray_engine.worker_env()})
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def photos(folder: Path, n: int) -> Path:
+    rng = np.random.default_rng(7)
+    for i in range(n):
+        arr = rng.integers(0, 256, (60 + 4 * i, 80, 3), dtype=np.uint8)
+        arr[15:45, 20:60] = 250  # a bright block: something to keep
+        sub = folder / ("deep" if i % 2 else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(sub / f"p{i}.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    return folder
+
+
+def rows(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as fh:
+        found = list(csv.DictReader(fh))
+    for row in found:  # timing columns: seconds, and a compute estimate made from them
+        row.pop("seconds")
+        if row["cost_source"] == "compute":
+            row.pop("cost_usd")
+    return sorted(found, key=lambda r: r["output"])
+
+
+def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, monkeypatch):
+    src = photos(tmp_path / "in", 5)
+    monkeypatch.chdir(tmp_path)
+    assert main(["remove", "in", "-o", "local", "-p", "u2netp"]) == 1  # the broken file fails, the rest are done
+    assert main(["remove", "in", "-o", "onray", "-p", "u2netp", "--engine", "ray", "--workers", "2"]) == 1
+    made = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local").rglob("*.png"))
+    assert len(made) == 5 and made == sorted(p.relative_to(tmp_path / "onray").as_posix()
+                                             for p in (tmp_path / "onray").rglob("*.png"))
+    for name in made:
+        with Image.open(tmp_path / "local" / name) as a, Image.open(tmp_path / "onray" / name) as b:
+            assert a.mode == b.mode == "RGBA" and np.array_equal(np.asarray(a), np.asarray(b))
+    assert rows(tmp_path / "local") == rows(tmp_path / "onray")
+    assert [r["status"] for r in rows(tmp_path / "onray")].count("failed") == 1
+    assert src.exists()
+
+    # resume: nothing left to schedule but the broken file
+    before = (tmp_path / "onray" / "p0.png").stat().st_mtime_ns
+    outcomes = remove_many(["in"], tmp_path / "onray", "u2netp", engine="ray")
+    assert sorted(o.status for o in outcomes) == ["failed"] + ["skipped"] * 5
+    assert (tmp_path / "onray" / "p0.png").stat().st_mtime_ns == before
+
+
+def test_one_budget_across_ray_workers_for_a_paid_provider(cluster, fal, tmp_path):
+    fal.reset()
+    src = photos(tmp_path / "in", 6)
+    (src / "broken.png").unlink()
+    outcomes = remove_many([str(src)], tmp_path / "out", "fal-bria", engine="ray", workers=2,
+                           max_cost=Decimal("0.05"))
+    statuses = sorted(o.status for o in outcomes)
+    # $0.018 an image: two fit $0.05 whichever worker asks; the rest are not run
+    assert statuses == ["done", "done", "not_run", "not_run", "not_run", "not_run"]
+    assert sum(1 for c in fal.calls if c.method == "POST") == 2
+    assert sum(o.cost.usd for o in outcomes if o.cost) == Decimal("0.036")
+
+
+def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, capsys, u2netp_path):  # noqa: F811
+    photos(tmp_path / "in", 1)
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-p", "u2netp",
+                 "--engine", "ray"]) == 2
+    assert 'The Ray engine needs Ray Data: pip install "ray[data]"' in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
