@@ -519,3 +519,15 @@ def test_bad_framing_is_a_usage_error_before_any_work(fakes, tree, capsys, args,
     local, _ = fakes
     assert main(["remove", "in", "-o", "out", "-p", "fake-local", *args]) == 2
     assert capsys.readouterr().err == message and local.calls == 0 and not (tree / "out").exists()
+
+
+def test_file_system_uris_are_listed_and_read_through_pyarrow(fakes, tree, capsys):
+    pytest.importorskip("pyarrow")
+    uri = "file://" + str((tree / "in").resolve())
+    assert main(["remove", uri, "-o", "out", "-p", "fake-local"]) == 0
+    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png",
+                                         "sub/deeper/c.png"]
+    rows = manifest(tree / "out")
+    assert sorted(r["file"] for r in rows) == [f"{uri}/a.png", f"{uri}/sub/b.png", f"{uri}/sub/deeper/c.jpg"]
+    assert main(["remove", uri + "/nothing-here", "-o", "out2", "-p", "fake-local"]) == 1
+    assert "no such file or folder, or no image matched" in capsys.readouterr().out

@@ -87,6 +87,13 @@ def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, mon
     assert [r["status"] for r in rows(tmp_path / "onray")].count("failed") == 1
     assert src.exists()
 
+    # an object-store style URI (file:// here; s3:// and gs:// go the same way through pyarrow)
+    uri = "file://" + str(src.resolve())
+    assert main(["remove", uri, "-o", "fromuri", "-p", "u2netp", "--engine", "ray"]) == 1
+    for name in made:
+        with Image.open(tmp_path / "local" / name) as a, Image.open(tmp_path / "fromuri" / name) as b:
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+
     # resume: nothing left to schedule but the broken file
     before = (tmp_path / "onray" / "p0.png").stat().st_mtime_ns
     outcomes = remove_many(["in"], tmp_path / "onray", "u2netp", engine="ray")

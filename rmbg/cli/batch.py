@@ -42,7 +42,7 @@ from ..errors import (
     UnknownProviderError,
 )
 from ..image.fetch import shown
-from ..image.io import URL, load_image, url_name
+from ..image.io import IMAGE_SUFFIXES, STORE_URI, URL, load_image, url_name
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -150,9 +150,28 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
     """Every input as an Item with its output path; problems become Items with `error`."""
     suffix = OUTPUT_SUFFIX[fmt.lower()]
     urls = [arg for arg in inputs if URL.match(arg.strip())]
-    found, missing = expand([arg for arg in inputs if arg not in urls], out_dir)
+    stores = [arg for arg in inputs if STORE_URI.match(arg.strip())]
+    found, missing = expand([arg for arg in inputs if arg not in urls and arg not in stores], out_dir)
     items = [Item(Path(arg), arg, "", Path(), "no such file or folder, or no image matched") for arg in missing]
     claimed: dict[str, str] = {}
+    for uri in dict.fromkeys(stores):  # s3://, gs://, file://: listed and read through pyarrow (rmbg.image.stores)
+        from ..image.stores import list_images
+
+        try:
+            listed = list_images(uri.strip(), IMAGE_SUFFIXES)
+        except RmbgError as exc:
+            items.append(Item(uri, uri, "", Path(), str(exc)))
+            continue
+        if not listed:
+            items.append(Item(uri, uri, "", Path(), "no such file or folder, or no image matched"))
+        for full, inner in listed:
+            output_rel = Path(inner).with_suffix(suffix).as_posix()
+            error = ""
+            if output_rel in claimed:
+                error = f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
+            else:
+                claimed[output_rel] = full
+            items.append(Item(full, full, output_rel, out_dir / output_rel, error))
     for url in dict.fromkeys(urls):  # fetched when processed, behind rmbg.image.fetch's guard
         output_rel = Path(url_name(url)).with_suffix(suffix).as_posix()
         error = ""

@@ -74,6 +74,11 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
 
         fh = io.BytesIO(fetch_image(source))
         name = url_name(source)
+    elif isinstance(source, str) and STORE_URI.match(source):
+        from .stores import read_uri  # s3://, gs://, file://: pyarrow's file systems, only when named
+
+        fh = io.BytesIO(read_uri(source))
+        name = url_name(source)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = path.name
@@ -122,6 +127,7 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
 
 
 URL = re.compile(r"^https?://", re.I)
+STORE_URI = re.compile(r"^(?!https?://)[a-z][a-z0-9+.-]*://", re.I)  # as rmbg.image.stores.URI
 
 
 def url_name(url: str) -> str:
