@@ -211,10 +211,10 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
 def pick_controls() -> list:
     """SAM 2 subject picking: points, box, what a click marks, and a reset."""
     with gr.Accordion("Pick the subject (SAM 2)", open=False, elem_id="pick"):
-        gr.Markdown("Click the photo to mark what to keep (or drop); *Remove background* then keeps only "
-                    "that subject. Points and the box are in image pixels; the first click on a new photo "
-                    "starts new points.")
-        mode = gr.Radio(["keep", "drop"], value="keep", label="A click marks", elem_id="click-mode")
+        gr.Markdown("Click the photo to mark what to keep (or drop), or two opposite corners of a box; "
+                    "*Remove background* then keeps only that subject. Points and the box are in image pixels; "
+                    "the first click on a new photo starts anew.")
+        mode = gr.Radio(["keep", "drop", "box corner"], value="keep", label="A click marks", elem_id="click-mode")
         points = gr.Textbox(label="Points (x, y, keep|drop; …)", elem_id="sam-points", max_lines=2)
         box = gr.Textbox(label="Box (x0, y0, x1, y1)", elem_id="sam-box", max_lines=1)
         clear = gr.Button("Clear points and box", size="sm", elem_id="sam-clear")
@@ -222,17 +222,20 @@ def pick_controls() -> list:
 
 
 def wire_pick(image, points, box, mode, clear) -> None:
-    """A click on the photo adds a point; the first click on a new photo starts
-    new points (the photo each set of points belongs to is kept with them);
-    Clear empties both fields."""
+    """A click on the photo adds a point, or (mode "box corner") one corner of
+    the box, two clicks making a box; the first click on a new photo starts
+    new prompts (the photo they belong to is kept with them); Clear empties both."""
     owner = gr.State("")
 
-    def on_click(current, marks, photo, belongs_to, evt: gr.SelectData):
+    def on_click(current, corners, marks, photo, belongs_to, evt: gr.SelectData):
         x, y = evt.index
-        fresh = belongs_to != photo
-        return actions.add_point("" if fresh else current, x, y, marks != "drop"), photo
+        if belongs_to != photo:
+            current, corners = "", ""
+        if marks == "box corner":
+            return current, actions.add_corner(corners, x, y), photo
+        return actions.add_point(current, x, y, marks != "drop"), corners, photo
 
-    image.select(on_click, [points, mode, image, owner], [points, owner], api_visibility="private",
+    image.select(on_click, [points, box, mode, image, owner], [points, box, owner], api_visibility="private",
                  show_progress="hidden")
     clear.click(None, None, [points, box], js="() => ['', '']", api_visibility="private")
 

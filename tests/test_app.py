@@ -826,6 +826,17 @@ def test_sam_prompts_from_the_page_fields(points, box, want):
     assert actions.add_point("", 3, 4, True) == "3, 4, keep"
 
 
+def test_two_clicks_make_a_box_and_a_third_starts_over():
+    first = actions.add_corner("", 300.4, 40)
+    assert first == "300, 40"
+    box = actions.add_corner(first, 100, 250.6)
+    assert box == "100, 40, 300, 251"  # corners in any order
+    assert actions.prompts_of("", box) == ([], (100.0, 40.0, 300.0, 251.0))
+    assert actions.add_corner(box, 5, 6) == "5, 6"
+    with pytest.raises(InvalidImageError, match="The box has one corner: click its opposite corner too."):
+        actions.prompts_of("", first)
+
+
 @pytest.mark.parametrize("points, box, words", [
     ("1, 2, 3, 4", "", "Point '1, 2, 3, 4': write x, y, keep (or drop), e.g. 120, 80, keep."),
     ("a, b", "", "Point 'a, b': write x, y, keep"),

@@ -240,8 +240,17 @@ def test_clicks_on_the_photo_become_sam_points(page_and_fakes):
     expect(points).to_have_value(re.compile(r"^\d+, \d+, keep; \d+, \d+, drop$"))
     x, y = (int(v) for v in points.input_value().split(";")[0].split(",")[:2])
     assert abs(x - 225) <= 12 and abs(y - 150) <= 12  # image pixels of the 451x300 photo, not screen pixels
+    page.locator("#click-mode input[value='box corner']").check()
+    corners = page.locator("#sam-box input")
+    picture.click(position={"x": 10, "y": 10})
+    expect(corners).to_have_value(re.compile(r"^\d+, \d+$"))
+    picture.click(position={"x": box["width"] - 10, "y": box["height"] - 10})
+    expect(corners).to_have_value(re.compile(r"^\d+, \d+, \d+, \d+$"))
+    x0, y0, x1, y1 = (int(v) for v in corners.input_value().split(","))
+    assert x0 < 30 and y0 < 30 and x1 > 420 and y1 > 270  # the photo's pixels, 451x300
     page.locator("#sam-clear").click()
     expect(points).to_have_value("")
+    expect(corners).to_have_value("")
     shot(page, "sam-points.png")
     page.close()
 

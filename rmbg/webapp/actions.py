@@ -107,10 +107,12 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
     if box_text and box_text.strip():
         try:
             values = tuple(float(v) for v in box_text.split(","))
-            if len(values) != 4:
-                raise ValueError
         except ValueError:
-            raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.") from None
+            values = ()
+        if len(values) == 2:
+            raise InvalidImageError("The box has one corner: click its opposite corner too.")
+        if len(values) != 4:
+            raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.")
         box = values
     return points, box
 
@@ -133,6 +135,17 @@ def image_from_url(url: str, app: App) -> Path:
         kind = (sniffed.format or "png").lower().replace("jpeg", "jpg")
     stem = url_name(url).rsplit(".", 1)[0] or "image"
     return app.store.write(f"{stem}.{kind}", data)
+
+
+def add_corner(box_text: str | None, x: float, y: float) -> str:
+    """The box field after a click in box mode: a first corner "x, y", then the
+    box "x0, y0, x1, y1" (the two corners in any order); a third click starts over."""
+    parts = [p.strip() for p in (box_text or "").split(",") if p.strip()]
+    corner = f"{round(x)}, {round(y)}"
+    if len(parts) == 2:
+        (x0, y0), (x1, y1) = (float(parts[0]), float(parts[1])), (round(x), round(y))
+        return f"{round(min(x0, x1))}, {round(min(y0, y1))}, {round(max(x0, x1))}, {round(max(y0, y1))}"
+    return corner
 
 
 def check_upload(image) -> str | None:
