@@ -251,3 +251,12 @@ def test_heic_opener_is_registered_on_demand_not_at_import(tmp_path):
             "print(before, size)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False (16, 12)"
+
+
+def test_postscript_and_other_formats_outside_the_list_are_not_opened():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(InvalidImageError, match="is not an image we can read"):
+        load_image(eps)  # never handed to Ghostscript
+    pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+    with pytest.raises(InvalidImageError, match="is not an image we can read"):
+        load_image(pdf)

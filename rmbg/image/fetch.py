@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
-from .io import URL
+from .io import URL, allowed_formats
 
 if TYPE_CHECKING:
     import httpx
@@ -179,7 +179,7 @@ def _check_is_image(data: bytes, url: str, content_type: str) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)):
+            with Image.open(io.BytesIO(data), formats=allowed_formats()):
                 pass
     except Image.DecompressionBombError:
         return  # an image, too large: load_image says so in its words

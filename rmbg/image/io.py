@@ -114,7 +114,7 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
         with warnings.catch_warnings():
             # We check the pixel count ourselves, below, before decoding.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fh)
+            img = Image.open(fh, formats=allowed_formats())
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(_bomb_message(what, exc)) from None
     except UnidentifiedImageError:
@@ -137,6 +137,16 @@ def url_name(url: str) -> str:
     last = unquote(urlsplit(url.strip()).path.rsplit("/", 1)[-1])
     return re.sub(r"[^A-Za-z0-9._-]+", "_", last).strip("._")[:80] or "image"
 
+
+# The formats Pillow may open: photos and the usual web/scan formats. Not EPS/PS
+# (Pillow hands those to Ghostscript), PDF, or exotic plugins nobody uploads.
+FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF", "ICO", "TGA", "PPM")
+
+
+def allowed_formats() -> list[str]:
+    """FORMATS that this Pillow can open now (HEIF once pillow-heif is registered)."""
+    Image.init()
+    return [name for name in FORMATS if name in Image.OPEN]
 
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
 
