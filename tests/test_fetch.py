@@ -254,3 +254,25 @@ def test_remove_background_and_the_cli_take_a_url(server, monkeypatch, tmp_path)
         assert out.size == (40, 30)
     rows = (tmp_path / "out" / "manifest.csv").read_text()
     assert "answered HTTP 404" in rows
+
+
+def test_cli_background_from_a_url(server, monkeypatch, tmp_path, capsys):
+    from rmbg.cli.main import main
+    from tests.test_api import CountingProvider
+
+    rmbg.register("counting-bg", lambda **_: CountingProvider("counting-bg"))
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 30), (0, 0, 0)).save(tmp_path / "in" / "dark.png")  # red 0: alpha 0, all background
+    try:
+        assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "x"), "-p", "counting-bg", "--yes",
+                     "--bg", server.url("/img.png")]) == 2  # loopback, not allowed
+        assert "--bg http://127.0.0.1:" in capsys.readouterr().err
+        monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+        assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-p", "counting-bg", "--yes",
+                     "--bg", server.url("/img.png")]) == 0
+    finally:
+        from rmbg import registry
+
+        registry.unregister("counting-bg")
+    with Image.open(tmp_path / "out" / "dark.png") as out:
+        assert out.mode == "RGB" and np.array_equal(np.asarray(out), np.asarray(Image.open(io.BytesIO(PNG))))

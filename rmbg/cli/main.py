@@ -22,7 +22,9 @@ from typing import Sequence, TextIO
 from . import batch
 from ..cache import MatteCache
 from ..image.compose import parse_colour
+from ..image.fetch import shown
 from ..image.framing import framing_of
+from ..image.io import URL
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
@@ -37,9 +39,16 @@ DEFAULT_JOBS = {"hosted": 4, "local": 1}
 
 
 def parse_background(text: str | None):
-    """--bg: None, an image path (fitted to cover), 'r,g,b', '#RRGGBB' or a CSS name."""
+    """--bg: None, an image path or http(s) URL (fitted to cover), 'r,g,b', '#RRGGBB' or a CSS name."""
     if text is None:
         return None
+    if URL.match(text.strip()):  # fetched once, behind the SSRF guard
+        from ..image.io import load_image
+
+        try:
+            return load_image(text.strip()).rgb
+        except RmbgError as exc:
+            raise UsageError(f"--bg {shown(text)}: {exc}") from None
     if Path(text).is_file():
         from ..image.io import load_image
 
@@ -180,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns ('photos/**/*.jpg')")
     rm.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (the input layout is mirrored)")
     rm.add_argument("--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here")
-    rm.add_argument("--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b' or an image path")
+    rm.add_argument("--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b', an image path or URL")
     rm.add_argument("--mask-only", action="store_true", help="write the alpha matte itself (greyscale)")
     rm.add_argument("--refine-edges", action="store_true",
                     help="clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show")
