@@ -531,3 +531,14 @@ def test_file_system_uris_are_listed_and_read_through_pyarrow(fakes, tree, capsy
     assert sorted(r["file"] for r in rows) == [f"{uri}/a.png", f"{uri}/sub/b.png", f"{uri}/sub/deeper/c.jpg"]
     assert main(["remove", uri + "/nothing-here", "-o", "out2", "-p", "fake-local"]) == 1
     assert "no such file or folder, or no image matched" in capsys.readouterr().out
+
+
+def test_urls_with_the_same_last_name_get_numbered_outputs(tmp_path):
+    from rmbg.cli import batch
+
+    items = batch.plan(["https://a.example/x/photo.jpg", "https://b.example/photo.jpg?w=10",
+                        "https://c.example/photo.png", "https://a.example/x/photo.jpg", "https://d.example/"],
+                       tmp_path, "png")
+    assert [(i.output_rel, i.error) for i in items] == [
+        ("photo.png", ""), ("photo-2.png", ""), ("photo-3.png", ""), ("image.png", "")]
+    assert items[1].display == "https://b.example/photo.jpg"  # no query in what is shown

@@ -173,13 +173,14 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
                 claimed[output_rel] = full
             items.append(Item(full, full, output_rel, out_dir / output_rel, error))
     for url in dict.fromkeys(urls):  # fetched when processed, behind rmbg.image.fetch's guard
-        output_rel = Path(url_name(url)).with_suffix(suffix).as_posix()
-        error = ""
-        if output_rel in claimed:
-            error = f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
-        else:
-            claimed[output_rel] = shown(url)
-        items.append(Item(url.strip(), shown(url), output_rel, out_dir / output_rel, error))
+        # many URLs end in the same name (.../photo.jpg): the second is photo-2, the third photo-3
+        stem = Path(url_name(url)).stem or "image"
+        output_rel, n = f"{stem}{suffix}", 1
+        while output_rel in claimed:
+            n += 1
+            output_rel = f"{stem}-{n}{suffix}"
+        claimed[output_rel] = shown(url)
+        items.append(Item(url.strip(), shown(url), output_rel, out_dir / output_rel))
     seen: set[Path] = set()
     for source, rel in found:
         if source.resolve() in seen:
