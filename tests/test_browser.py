@@ -95,6 +95,16 @@ def enter_fal_key(page) -> None:
     field.blur()
 
 
+def photo_in_tab(page, tab: str, elem_id: str) -> None:
+    """With the fal key in the page, open `tab` and upload the example photo into #elem_id."""
+    from playwright.sync_api import expect
+
+    enter_fal_key(page)
+    page.get_by_role("tab", name=tab).click()
+    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(EXAMPLE))
+    expect(page.locator(f"#{elem_id} img")).to_have_count(1)
+
+
 def fresh_page(page, width: int, height: int):
     """A new page (a new browser session) on the same app."""
     fresh = page.context.browser.new_page(viewport={"width": width, "height": height})
@@ -149,10 +159,7 @@ def test_compare_ticks_the_ready_free_model_and_adds_a_hosted_one(page_and_fakes
     from playwright.sync_api import expect
 
     page, fal, _ = page_and_fakes
-    enter_fal_key(page)
-    page.get_by_role("tab", name="Compare").click()
-    page.locator("#compare-image input[type=file]").set_input_files(str(EXAMPLE))
-    expect(page.locator("#compare-image img")).to_have_count(1)
+    photo_in_tab(page, "Compare", "compare-image")
     boxes = page.locator("#compare-providers")
     # ticked on arrival: every local model that is ready and free here (RMBG-1.4 has weights;
     # U2-Net-p too when another test module fetched its file); nothing slow, nothing paid
@@ -259,10 +266,7 @@ def test_ai_background_tab_generates_with_an_estimate_first(page_and_fakes):
     from playwright.sync_api import expect
 
     page, fal, _ = page_and_fakes
-    enter_fal_key(page)
-    page.get_by_role("tab", name="AI background").click()
-    page.locator("#ai-image input[type=file]").set_input_files(str(EXAMPLE))
-    expect(page.locator("#ai-image img")).to_have_count(1)
+    photo_in_tab(page, "AI background", "ai-image")
     estimate = page.locator("#ai-estimate")
     expect(estimate).to_contain_text("Estimated: 1 × $0.0400 = $0.0400")
     page.locator("#ai-prompt textarea").fill("a wooden table by a window")

@@ -42,7 +42,8 @@ from ..errors import (
     UnknownProviderError,
 )
 from ..image.fetch import shown
-from ..image.io import IMAGE_SUFFIXES, STORE_URI, URL, load_image, url_name
+from ..image.formats import STORE_URI, URL, url_name
+from ..image.io import IMAGE_SUFFIXES, load_image
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -166,12 +167,7 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
             items.append(Item(uri, uri, "", Path(), "no such file or folder, or no image matched"))
         for full, inner in listed:
             output_rel = Path(inner).with_suffix(suffix).as_posix()
-            error = ""
-            if output_rel in claimed:
-                error = f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
-            else:
-                claimed[output_rel] = full
-            items.append(Item(full, full, output_rel, out_dir / output_rel, error))
+            items.append(Item(full, full, output_rel, out_dir / output_rel, _claim(claimed, output_rel, full)))
     for url in dict.fromkeys(urls):  # fetched when processed, behind rmbg.image.fetch's guard
         # many URLs end in the same name (.../photo.jpg): the second is photo-2, the third photo-3
         stem = Path(url_name(url)).stem or "image"
@@ -188,13 +184,16 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
         seen.add(source.resolve())
         output_rel = rel.with_suffix(suffix).as_posix()
         display = _display(source)
-        error = ""
-        if output_rel in claimed:
-            error = f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
-        else:
-            claimed[output_rel] = display
-        items.append(Item(source, display, output_rel, out_dir / output_rel, error))
+        items.append(Item(source, display, output_rel, out_dir / output_rel, _claim(claimed, output_rel, display)))
     return items
+
+
+def _claim(claimed: dict[str, str], output_rel: str, who: str) -> str:
+    """Reserve an output name for `who`; the clash message when another input has it."""
+    if output_rel in claimed:
+        return f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
+    claimed[output_rel] = who
+    return ""
 
 
 def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:

@@ -24,7 +24,7 @@ from ..cache import MatteCache
 from ..image.compose import parse_colour
 from ..image.fetch import shown
 from ..image.framing import framing_of
-from ..image.io import URL
+from ..image.formats import URL
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner

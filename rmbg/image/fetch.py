@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
-from .io import URL, allowed_formats
+from .formats import URL, allowed_formats
 
 if TYPE_CHECKING:
     import httpx
@@ -173,7 +173,7 @@ def _read(response: "httpx.Response", max_bytes: int, deadline: float, url: str)
 def _check_is_image(data: bytes, url: str, content_type: str) -> None:
     from PIL import Image, UnidentifiedImageError
 
-    from .io import register_optional_openers
+    from .formats import register_optional_openers
 
     register_optional_openers(data[:64])
     try:

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidImageError
+from .formats import STORE_URI, URL, allowed_formats, register_optional_openers, url_name
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
 
@@ -124,44 +125,6 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"{what} could not be read as an image: {exc}") from None
     return img, name
-
-
-URL = re.compile(r"^https?://", re.I)
-STORE_URI = re.compile(r"^(?!https?://)[a-z][a-z0-9+.-]*://", re.I)  # as rmbg.image.stores.URI
-
-
-def url_name(url: str) -> str:
-    """A file name from a URL's last path segment ("image" when it has none), safe for an output name."""
-    from urllib.parse import unquote, urlsplit
-
-    last = unquote(urlsplit(url.strip()).path.rsplit("/", 1)[-1])
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", last).strip("._")[:80] or "image"
-
-
-# The formats Pillow may open: photos and the usual web/scan formats. Not EPS/PS
-# (Pillow hands those to Ghostscript), PDF, or exotic plugins nobody uploads.
-FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF", "ICO", "TGA", "PPM")
-
-
-def allowed_formats() -> list[str]:
-    """FORMATS that this Pillow can open now (HEIF once pillow-heif is registered)."""
-    Image.init()
-    return [name for name in FORMATS if name in Image.OPEN]
-
-HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
-
-
-def register_optional_openers(head: bytes) -> None:
-    """Teach Pillow HEIC/HEIF (pillow-heif) when a file's first bytes say it
-    is one, so `import rmbg` never imports it. AVIF is Pillow's own (Pillow
-    >= 11.3). Opening still reads only the header: the pixel limit is checked
-    before anything decodes."""
-    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        try:
-            from pillow_heif import register_heif_opener
-        except ImportError:
-            raise InvalidImageError("This is a HEIC/HEIF image: pip install pillow-heif to read it.") from None
-        register_heif_opener()
 
 
 # File name endings taken as images when a folder or glob is expanded

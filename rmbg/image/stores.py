@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InvalidImageError
 
-from .io import STORE_URI as URI
+from .formats import STORE_URI as URI
 MAX_BYTES = 256 * 2**20  # one image file; the pixel limit still applies when it decodes
 
 

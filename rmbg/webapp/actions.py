@@ -21,8 +21,9 @@ from PIL import Image
 from ..api import remove_background
 from ..errors import InvalidImageError
 from ..image.fetch import fetch_image
-from ..image.io import URL as URL_RE
-from ..image.io import load_image, url_name
+from ..image.formats import URL as URL_RE
+from ..image.formats import url_name
+from ..image.io import load_image
 from ..providers.base import Provider
 from ..result import Result
 from .catalog import Keys, build_provider, close
