@@ -121,3 +121,19 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, ca
                  "--engine", "ray"]) == 2
     assert 'The Ray engine needs Ray Data: pip install "ray[data]"' in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_that_cannot_build_the_provider_is_one_readable_error(cluster, tmp_path):
+    import rmbg
+    from rmbg import registry
+    from rmbg.errors import RmbgError
+    from tests.test_api import CountingProvider
+
+    photos(tmp_path / "in", 2)
+    rmbg.register("driver-only", lambda **_: CountingProvider("driver-only"))  # unknown in the workers
+    try:
+        with pytest.raises(RmbgError, match=r"A Ray worker failed: .*driver-only.*run the same command again") as e:
+            remove_many([str(tmp_path / "in")], tmp_path / "out", "driver-only", engine="ray", workers=1)
+        assert "Traceback" not in str(e.value) and len(str(e.value)) < 700
+    finally:
+        registry.unregister("driver-only")

@@ -188,6 +188,14 @@ def run(
                                "settings": settings, "budget": budget},
         batch_size=batch_size, concurrency=workers, batch_format="numpy", **gpus,
     )
-    for row in mapped.iter_rows():
-        emit(outcome_of(row, runnable))
+    try:
+        for row in mapped.iter_rows():
+            emit(outcome_of(row, runnable))
+    except ray.exceptions.RayError as exc:
+        # a worker that cannot start (provider unknown there, weights missing) or died: one readable error
+        cause = getattr(exc, "cause", None) or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+        raise RmbgError(f"A Ray worker failed: {first[:400].rstrip('.')}. The {len(outcomes)} outcome(s) so far are "
+                        "recorded and their outputs kept; fix the cause and run the same command again to "
+                        "resume.") from None
     return outcomes
