@@ -542,3 +542,9 @@ def test_urls_with_the_same_last_name_get_numbered_outputs(tmp_path):
     assert [(i.output_rel, i.error) for i in items] == [
         ("photo.png", ""), ("photo-2.png", ""), ("photo-3.png", ""), ("image.png", "")]
     assert items[1].display == "https://b.example/photo.jpg"  # no query in what is shown
+
+
+def test_output_to_a_url_is_refused(fakes, tree, capsys):
+    assert main(["remove", "in", "-o", "s3://bucket/out", "-p", "fake-local"]) == 2
+    assert "-o s3://bucket/out: outputs go to a folder on this machine" in capsys.readouterr().err
+    assert not (tree / "s3:").exists()
