@@ -137,3 +137,11 @@ def test_a_worker_that_cannot_build_the_provider_is_one_readable_error(cluster, 
         assert "Traceback" not in str(e.value) and len(str(e.value)) < 700
     finally:
         registry.unregister("driver-only")
+
+
+def test_no_secret_travels_in_the_runtime_env():
+    from rmbg.cli.ray_engine import worker_env
+
+    env = {"RMBG_FAL_QUEUE_URL": "http://q", "HF_HOME": "/hf", "HF_TOKEN": "hf_x", "FAL_KEY": "id:secret",
+           "RUNWARE_API_KEY": "rw", "RMBG_SOME_API_KEY": "k", "HUGGINGFACE_HUB_TOKEN": "t", "PATH": "/bin"}
+    assert worker_env(env) == {"RMBG_FAL_QUEUE_URL": "http://q", "HF_HOME": "/hf"}

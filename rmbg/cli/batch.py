@@ -286,6 +286,31 @@ def run(
     )
 
 
+class Budget:
+    """What a batch has committed: money spent plus the estimates of calls in
+    flight. The local scheduler holds one; the Ray engine runs one as an actor
+    shared by all workers."""
+
+    def __init__(self, max_cost: Optional[Decimal]):
+        self.max_cost = max_cost
+        self.committed = Decimal(0)
+
+    def reserve(self, estimate: Decimal) -> bool:
+        """Hold `estimate` for one call; False (nothing held) when it would pass max_cost."""
+        if self.max_cost is not None and self.committed + estimate > self.max_cost:
+            return False
+        self.committed += estimate
+        return True
+
+    def settle(self, estimate: Decimal, outcome: "Outcome") -> None:
+        """Replace the hold with the outcome's cost; a failure keeps it unless it
+        certainly cost nothing (may_be_billed False)."""
+        if outcome.cost is not None:
+            self.committed += outcome.cost.usd - estimate
+        elif not outcome.may_be_billed:
+            self.committed -= estimate
+
+
 def run_items(
     items: Sequence[Item],
     runnable: Sequence[Item],
@@ -314,16 +339,13 @@ def run_items(
             emit(Outcome(item, "skipped"))
     jobs = max(1, jobs)
     pending = deque(runnable)
-    committed = Decimal(0)  # spent so far + estimates of the images in flight
+    budget = Budget(max_cost)
     in_flight: dict = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch") as pool:
         try:
             while pending or in_flight:
-                while pending and len(in_flight) < jobs:
-                    if max_cost is not None and committed + estimate > max_cost:
-                        break
+                while pending and len(in_flight) < jobs and budget.reserve(estimate):
                     item = pending.popleft()
-                    committed += estimate
                     in_flight[pool.submit(work, item)] = item
                 if not in_flight:
                     break  # the budget allows nothing more
@@ -331,10 +353,7 @@ def run_items(
                 for future in finished:
                     del in_flight[future]
                     outcome = future.result()
-                    if outcome.cost is not None:
-                        committed += outcome.cost.usd - estimate
-                    elif not outcome.may_be_billed:
-                        committed -= estimate  # certainly free: the hold goes back
+                    budget.settle(estimate, outcome)
                     emit(outcome)
         except BaseException:
             for future in in_flight:

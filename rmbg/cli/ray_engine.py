@@ -13,10 +13,13 @@ stream back. What Ray adds:
 - hosted providers: one budget for the whole job, a Ray actor (`Budget`)
   that every worker asks before each paid call (the estimate is reserved,
   then settled with the real cost; kept when the call may have been billed,
-  rmbg.errors.NOT_CHARGED); the number of calls in flight is the number of
+  rmbg.errors.NOT_CHARGED; the same batch.Budget as the local scheduler); the number of calls in flight is the number of
   actors;
-- worker processes get the driver's RMBG_*, HF_*, FAL_KEY and
-  RUNWARE_API_KEY variables through Ray's runtime_env.
+- worker processes get the driver's RMBG_* and HF_* settings through Ray's
+  runtime_env, but never a secret (API keys, HF_TOKEN): runtime_env is shown
+  in Ray's dashboard and job records, so each node reads its own FAL_KEY,
+  RUNWARE_API_KEY and HF_TOKEN from its environment (a local Ray inherits the
+  driver's).
 
 Only this module imports ray, and only when the engine is used.
 """
@@ -27,14 +30,14 @@ import logging
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import RmbgError
 from . import batch
 from .resume import UsageError
 
 ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
-ENV_NAMES = ("FAL_KEY", "RUNWARE_API_KEY")
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 INSTALL = 'The Ray engine needs Ray Data: pip install "ray[data]" (or use the default local engine).'
 
 
@@ -52,33 +55,11 @@ def import_ray() -> Any:
 
 
 def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables a worker needs to build the same provider as the driver."""
+    """The settings a worker needs to build the same provider as the driver;
+    nothing that looks like a secret (see the module's docstring)."""
     env = os.environ if environ is None else environ
-    return {k: v for k, v in env.items() if k.startswith(ENV_PREFIXES) or k in ENV_NAMES}
-
-
-class Budget:
-    """The job's spending, shared by all workers (run as a Ray actor)."""
-
-    def __init__(self, max_cost: Optional[str]):
-        self.max_cost = None if max_cost is None else Decimal(max_cost)
-        self.committed = Decimal(0)
-
-    def reserve(self, estimate: str) -> bool:
-        usd = Decimal(estimate)
-        if self.max_cost is not None and self.committed + usd > self.max_cost:
-            return False
-        self.committed += usd
-        return True
-
-    def settle(self, estimate: str, cost: Optional[str], may_be_billed: bool) -> None:
-        if cost is not None:
-            self.committed += Decimal(cost) - Decimal(estimate)
-        elif not may_be_billed:
-            self.committed -= Decimal(estimate)
-
-    def spent(self) -> str:
-        return str(self.committed)
+    return {k: v for k, v in env.items()
+            if k.startswith(ENV_PREFIXES) and not any(word in k.upper() for word in SECRET_WORDS)}
 
 
 COLUMNS = ("index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "error", "may_be_billed")
@@ -116,13 +97,12 @@ class Remover:
         out: dict[str, list] = {name: [] for name in COLUMNS}
         for i, index in enumerate(rows["index"]):
             item = item_of({key: rows[key][i] for key in rows})
-            if self.estimate and not ray.get(self.budget.reserve.remote(str(self.estimate))):
+            if self.estimate and not ray.get(self.budget.reserve.remote(self.estimate)):
                 outcome = batch.Outcome(item, "not_run", error="budget")
             else:
                 outcome = batch.process(item, self.provider, self.settings, cache=None)
                 if self.estimate:
-                    paid = None if outcome.cost is None else str(outcome.cost.usd)
-                    ray.get(self.budget.settle.remote(str(self.estimate), paid, outcome.may_be_billed))
+                    ray.get(self.budget.settle.remote(self.estimate, outcome))
             cost = outcome.cost
             values = (int(index), outcome.status, outcome.seconds, "" if cost is None else str(cost.usd),
                       "" if cost is None else cost.source, "" if cost is None else cost.note, outcome.error,
@@ -178,8 +158,7 @@ def run(
             emit(batch.Outcome(item, "skipped"))
     if not runnable:
         return outcomes
-    budget = ray.remote(Budget).options(num_cpus=0).remote(
-        None if settings.max_cost is None else str(settings.max_cost))
+    budget = ray.remote(batch.Budget).options(num_cpus=0).remote(settings.max_cost)
     dataset = ray.data.from_items([row_of(i, item) for i, item in enumerate(runnable)])
     gpus = {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
     mapped = dataset.map_batches(
