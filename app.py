@@ -514,9 +514,8 @@ def mcp_tool(app: App, default_id: str) -> None:
         Returns:
             the output image (its file name says which provider made it).
         """
-        bg = (background or "transparent").strip()
-        kind = "transparent" if bg.lower() in ("", "transparent", "none") else "colour"
-        chosen = Look.of(kind, bg if kind == "colour" else None, None, mask_only, format or "png", False,
+        kind, colour = Look.background_of(background, images=False)
+        chosen = Look.of(kind, colour, None, mask_only, format or "png", False,
                          *framing_values(crop, canvas or "none", margin, align))
         data = actions.image_from_reference(image)
         result, used = actions.run(data, provider or default_id, chosen, Keys.of(fal_key, runware_key), app,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from . import batch
-from ..cache import MatteCache
 from ..image.compose import parse_colour
 from ..image.fetch import shown
 from ..image.framing import framing_of
@@ -30,12 +29,12 @@ from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
 from ..registry import default_provider, get_provider, get_replacer
 from ..types import RenderOptions, format_usd
+from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
 
-DEFAULT_JOBS = {"hosted": 4, "local": 1}
 
 
 def parse_background(text: str | None):
@@ -102,18 +101,12 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
-    if args.engine == "ray":
-        from . import ray_engine
 
-        def on_ray(on_outcome):
-            return ray_engine.run(items, provider.id, settings, on_outcome, address=args.address,
-                                  workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                                  batch_size=args.batch_size)
+    def on_engine(on_outcome):
+        return run_engine(items, provider, settings, on_outcome, engine=args.engine, address=args.address,
+                          workers=args.workers, gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size)
 
-        return run_reported(items, out_dir, provider.id, on_ray, out, err)
-    cache = MatteCache(max_bytes=64 * 1024 * 1024)  # one batch: duplicates are billed once
-    return run_reported(items, out_dir, provider.id, lambda on_outcome: batch.run(items, provider, settings, on_outcome, cache=cache),
-                        out, err)
+    return run_reported(items, out_dir, provider.id, on_engine, out, err)
 
 
 # --- rmbg providers ----------------------------------------------------------------

@@ -16,10 +16,42 @@ from typing import Callable, Literal, Mapping, Optional, Sequence
 
 from ..cache import MatteCache
 from ..refine import resolve_refiner
+from ..providers.base import Provider
 from ..registry import get_provider
 from ..types import RenderOptions
 from . import batch
 from .progress import Manifest
+
+
+DEFAULT_JOBS = {"hosted": 4, "local": 1}  # images in flight: hosted calls wait on the network
+BATCH_CACHE_BYTES = 64 * 2**20  # one batch's matte cache: a duplicate image is computed and billed once
+
+
+def run_engine(
+    items: Sequence[batch.Item],
+    provider: Provider,
+    settings: batch.Settings,
+    on_outcome: Callable[[batch.Outcome], None],
+    *,
+    engine: Literal["local", "ray"] = "local",
+    provider_config: Mapping[str, object] | None = None,
+    address: str | None = None,
+    workers: int = 2,
+    gpus_per_worker: float = 0.0,
+    batch_size: int = 1,
+) -> list[batch.Outcome]:
+    """A planned batch on the chosen engine: this process (rmbg.cli.batch.run)
+    or Ray Data (rmbg.cli.ray_engine.run, whose workers rebuild `provider` by
+    id with `provider_config`)."""
+    if engine == "ray":
+        from . import ray_engine
+
+        return ray_engine.run(items, provider.id, settings, on_outcome, provider_config=provider_config,
+                              address=address, workers=workers, gpus_per_worker=gpus_per_worker,
+                              batch_size=batch_size)
+    if engine != "local":
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+    return batch.run(items, provider, settings, on_outcome, cache=MatteCache(max_bytes=BATCH_CACHE_BYTES))
 
 
 def remove_many(
@@ -48,7 +80,7 @@ def remove_many(
     render = options or RenderOptions()
     items = batch.plan(inputs, out, render.format)
     built = get_provider(provider, **dict(provider_config or {}))
-    settings = batch.Settings(render, overwrite, jobs or (4 if built.kind == "hosted" else 1), max_cost,
+    settings = batch.Settings(render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), max_cost,
                               resolve_refiner(refine))
     with Manifest(out, built.id) as manifest:
 
@@ -57,12 +89,5 @@ def remove_many(
             if on_outcome is not None:
                 on_outcome(outcome)
 
-        if engine == "ray":
-            from . import ray_engine
-
-            return ray_engine.run(items, provider, settings, record, provider_config=provider_config,
-                                  address=address, workers=workers, gpus_per_worker=gpus_per_worker,
-                                  batch_size=batch_size)
-        if engine != "local":
-            raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
-        return batch.run(items, built, settings, record, cache=MatteCache(max_bytes=64 * 1024 * 1024))
+        return run_engine(items, built, settings, record, engine=engine, provider_config=provider_config,
+                          address=address, workers=workers, gpus_per_worker=gpus_per_worker, batch_size=batch_size)

@@ -48,10 +48,6 @@ class URLRefused(InvalidImageError):
     """A URL the guard will not fetch (scheme, credentials, an address that is not public)."""
 
 
-def is_url(value: object) -> bool:
-    return isinstance(value, str) and bool(URL.match(value.strip()))
-
-
 def shown(url: str) -> str:
     """The URL for messages: scheme, host and path only (a query may hold a signed token)."""
     parts = urlsplit(url)

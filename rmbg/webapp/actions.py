@@ -81,7 +81,7 @@ def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidImageError("The data: URI is not valid base64.") from None
-    if re.match(r"^https?://", text, re.I):
+    if URL_RE.match(text):
         if fetch is None:
             raise InvalidImageError("This server does not fetch image URLs; send the image itself.")
         return fetch(text)

@@ -9,10 +9,11 @@ the deployment allows it (AppConfig.allow_server_keys); otherwise it is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable, cast
 
 from ..errors import MissingCredentialsError, RmbgError
-from ..providers.base import Provider, ProviderStatus
-from ..registry import default_provider, get_provider, info, list_providers
+from ..providers.base import Provider, ProviderStatus, Replacer
+from ..registry import default_provider, get_provider, get_replacer, info, list_providers
 from .config import AppConfig
 
 # The page's key fields, by the environment variable a provider declares
@@ -28,7 +29,7 @@ def key_slot(provider_id: str) -> str:
         declared = info(provider_id)
     except RmbgError:
         return ""
-    return ENV_SLOT.get(declared.key_env, "") if declared.kind == "hosted" else ""
+    return ENV_SLOT.get(declared.key_env, "") if declared.kind != "local" else ""  # hosted removal or replace
 
 STATE_TEXT = {
     "ready": "ready",
@@ -82,15 +83,24 @@ def build_provider(provider_id: str, keys: Keys, config: AppConfig) -> Provider:
     Raises UnknownProviderError for an id that is not registered and
     SessionKeyMissing for a hosted provider this visitor may not use.
     """
+    return cast(Provider, _build(provider_id, keys, config, get_provider))
+
+
+def build_replacer(provider_id: str, keys: Keys, config: AppConfig) -> Replacer:
+    """The background replacer for one call, under the same key rule."""
+    return cast(Replacer, _build(provider_id, keys, config, get_replacer))
+
+
+def _build(provider_id: str, keys: Keys, config: AppConfig, factory: Callable[..., Any]) -> Any:
     cfg = config.config_for(provider_id)
     key = keys.for_provider(provider_id)
     if key:
         cfg["api_key"] = key
-    provider = get_provider(provider_id, **cfg)
-    if provider.kind == "hosted" and not key and not config.allow_server_keys:
-        close(provider)
+    built = factory(provider_id, **cfg)
+    if built.kind != "local" and not key and not config.allow_server_keys:
+        close(built)
         raise SessionKeyMissing(provider_id)
-    return provider
+    return built
 
 
 def close(provider: object) -> None:

@@ -68,14 +68,21 @@ class Look:
         return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt,
                    flag(refine, "refine_edges"), framing)
 
+    @staticmethod
+    def background_of(text: object, *, images: bool = True) -> tuple[BackgroundKind, str | None]:
+        """One text field for the background, as programs send it (REST, MCP):
+        "transparent", "none" or empty; "image" (when `images`: the picture
+        comes separately); anything else is a colour, checked by Look.of."""
+        value = str(text or "").strip()
+        if value.lower() in ("", "transparent", "none"):
+            return "transparent", None
+        if images and value.lower() == "image":
+            return "image", None
+        return "colour", value
+
     def options(self) -> RenderOptions:
         """These choices as the render options every part of rmbg takes."""
         return RenderOptions(self.backdrop(), self.mask_only, self.refine, self.fmt, self.framing)
-
-    @property
-    def waits_for_background(self) -> bool:
-        """Background "image" chosen, no image uploaded yet: nothing to re-render, nothing wrong."""
-        return self.background == "image" and not self.image
 
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""

@@ -12,7 +12,6 @@ may have (a failure after sending).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from ..image.io import load_image
 from ..replace import DEFAULT_REPLACER, replace_estimate, run_replacer
 from ..types import ReplaceRequest, check_replace_args, format_usd
 from .actions import require_image, stem_of
-from .catalog import Keys, SessionKeyMissing, close
+from .catalog import Keys, build_replacer, close
 from .context import App
 from .look import safe_stem
 
@@ -61,24 +60,15 @@ def replace(image, prompt, ref_image, negative_prompt, seed, fast, num_images, k
     rgb = load_image(image).rgb
     ref = load_image(ref_image).rgb if ref_image else None
     request = ReplaceRequest(prompt, ref, negative_prompt or "", seed_of(seed), bool(fast), count, True)
-    key = keys.fal
-    if not key and not app.config.allow_server_keys:
-        raise SessionKeyMissing(provider_id)
-    config = app.config.config_for(provider_id)
-    if key:
-        config["api_key"] = key
-    from ..registry import get_replacer
-
-    replacer = get_replacer(provider_id, **config)
+    replacer = build_replacer(provider_id, keys, app.config)
     estimate = replace_estimate(count, provider_id)
     try:
         result = app.ledger.pay(session_id, provider_id, estimate.usd, lambda: run_replacer(rgb, request, replacer),
-                                lambda done: done.cost.usd, server_key=not key,
+                                lambda done: done.cost.usd, server_key=not keys.for_provider(provider_id),
                                 unit=f"for {count} generated image{'s' if count != 1 else ''}")
     finally:
         close(replacer)
-    stem = stem_of(image) if isinstance(image, (str, os.PathLike)) else "image"
-    files = [app.store.write(f"{safe_stem(stem)}-ai-{n}.png", result.encode(n - 1))
+    files = [app.store.write(f"{safe_stem(stem_of(image))}-ai-{n}.png", result.encode(n - 1))
              for n in range(1, len(result.images) + 1)]
     spent = app.ledger.session_spent(session_id)
     line = (f"**{getattr(replacer, 'label', provider_id)}** · {result.seconds:.1f} s · "

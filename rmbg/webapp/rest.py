@@ -81,13 +81,7 @@ def status_of(exc: BaseException) -> int:
 
 def look_of(fields: Mapping[str, Any], background_image: bytes | None) -> Look:
     """The request's render choices as the page's Look (the same checks)."""
-    background = str(fields.get("background") or "transparent").strip()
-    if background.lower() in ("transparent", "none", ""):
-        kind, colour = "transparent", None
-    elif background.lower() == "image":
-        kind, colour = "image", None
-    else:
-        kind, colour = "colour", background
+    kind, colour = Look.background_of(fields.get("background"))
     if kind == "image" and background_image is None:
         raise InvalidImageError('background "image" needs the image itself in the background_image field.')
     return Look.of(kind, colour, background_image, fields.get("mask_only"), fields.get("format"),
