@@ -98,17 +98,19 @@ def test_pure_deform_conv_zero_offsets_equal_plain_conv():
     torch.testing.assert_close(got, torch.nn.functional.conv2d(inp, weight, padding=1), atol=1e-4, rtol=1e-4)
 
 
-def test_pure_deform_conv_chunked_taps_match_single_chunk(monkeypatch):
+def test_pure_deform_conv_pixel_blocks_match_one_block(monkeypatch):
     inp, offset, weight, bias, mask = _deform_inputs(7, 1, 3, 1, True, seed=3)
     whole = deform.deform_conv2d_pure(inp, offset, weight, bias, 1, 3, 1, mask)
-    monkeypatch.setattr(deform, "_MAX_COLUMN_ELEMENTS", 2 * 3 * 6 * 5 * 4)  # 4 taps a chunk
+    monkeypatch.setattr(deform, "_MAX_COLUMN_ELEMENTS", 2 * 49 * 3 * 4)  # 4 of the 30 output pixels a block
     chunked = deform.deform_conv2d_pure(inp, offset, weight, bias, 1, 3, 1, mask)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_pure_deform_conv_half_precision_is_computed_in_fp32(dtype):
-    # A 300 px wide map: fp16 positions there would be rounded to 0.25 px.
+@pytest.mark.parametrize("dtype,atol", [(torch.float16, 0.02), (torch.bfloat16, 0.15)])
+def test_pure_deform_conv_half_precision_samples_at_fp32_positions(dtype, atol):
+    # A 300 px wide map: half-precision positions there would be rounded to
+    # 0.25 px (fp16) or 2 px (bf16), errors of 1.4 and 14.8 on outputs up to 14;
+    # with fp32 positions only the rounding of the values remains.
     gen = torch.Generator().manual_seed(5)
     inp = torch.randn(1, 2, 4, 300, generator=gen).to(dtype)
     offset = ((torch.rand(1, 18, 4, 300, generator=gen) - 0.5) * 3).to(dtype)
@@ -117,7 +119,8 @@ def test_pure_deform_conv_half_precision_is_computed_in_fp32(dtype):
     got = deform.deform_conv2d_pure(inp, offset, weight, None, 1, 1, 1, mask)
     assert got.dtype == dtype
     want = deform.deform_conv2d_pure(inp.float(), offset.float(), weight.float(), None, 1, 1, 1, mask.float())
-    assert torch.equal(got, want.to(dtype))
+    assert want.abs().max() > 10
+    torch.testing.assert_close(got.float(), want, atol=atol, rtol=0)
 
 
 def test_pure_deform_conv_matches_torchvision():
@@ -145,7 +148,7 @@ def test_bf16_reaches_torchvision_in_fp32(monkeypatch):
     half = [t.to(torch.bfloat16) for t in (inp, offset, weight, bias, mask)]
     got = deform.deform_conv2d(half[0], half[1], half[2], half[3], 1, 1, 1, half[4])
     assert got.dtype == torch.bfloat16
-    want = deform.deform_conv2d_pure(*(t.float() for t in half[:4]), 1, 1, 1, half[4].float())
+    want = fp32_only(*(t.float() for t in half[:4]), 1, 1, 1, half[4].float())
     assert torch.equal(got, want.to(torch.bfloat16))
 
 

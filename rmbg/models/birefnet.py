@@ -215,9 +215,28 @@ class Decoder(nn.Module):
 
         p1 = _resize(p2, x1.shape[2:]) + self.lateral_block2(x1)
         p1 = self.decoder_block1(self._with_patches(image, p1, self.ipt_blk2))
-        p1 = _resize(p1, image.shape[2:])
-        p1_out = self.conv_out1(self._with_patches(image, p1, self.ipt_blk1))
-        return [m4, m3, m2, p1_out]
+        return [m4, m3, m2, self._full_size_logits(image, p1)]
+
+    def _full_size_logits(self, image: torch.Tensor, p1: torch.Tensor) -> torch.Tensor:
+        """conv_out1(cat[resize(p1, image size), ipt_blk1(image)]), computed without either big map.
+
+        conv_out1 is a 1x1 conv, so its p1 half commutes with the bilinear
+        resize (whose weights sum to 1): project p1's channels to one at H/4,
+        then resize that one channel. Its other half follows ipt_blk1's
+        conv_out with no activation between, so the two fold into one 3x3 conv
+        to a single channel. Same sums, grouped differently: at 1024² this skips
+        a 96- or 192-channel map at full size and a 3x3 conv to 24 or 48
+        channels there.
+        """
+        head = self.conv_out1[0]
+        weight = head.weight.flatten(1)  # [1, c1//2 + c1//8]
+        w_p1, w_ipt = weight[:, : p1.shape[1]], weight[:, p1.shape[1]:]
+        low = F.conv2d(p1, w_p1[:, :, None, None])
+        inner = self.ipt_blk1.conv1(image)
+        conv = self.ipt_blk1.conv_out
+        folded_w = torch.einsum("ko,oihw->kihw", w_ipt, conv.weight)
+        folded_b = head.bias + w_ipt @ conv.bias
+        return _resize(low, image.shape[2:]) + F.conv2d(inner, folded_w, folded_b, padding=conv.padding)
 
 
 class BiRefNet(nn.Module):

@@ -14,8 +14,11 @@ with the conv weight.  Offsets may come in G "offset groups": then offset has
 2*G*kh*kw channels and group g steers input channels [g*C/G, (g+1)*C/G).
 
 torchvision's compiled op is used when torchvision imports and runs (CPU-only
-torch wheels usually lack it); otherwise the pure version below, which samples
-all taps with one grid_sample call per chunk and reduces them with a matmul.
+torch wheels usually lack it); otherwise the pure version below, which gathers
+the four bilinear corners of every (pixel, tap) from a channels-last copy of
+the input with one weighted `embedding_bag` (the modulation folded into the
+corner weights) and reduces the columns with one matrix product per block of
+output pixels: no per-tap passes, no separate modulation pass.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from torch import nn
 
 IntPair = Union[int, Tuple[int, int]]
 
-# Upper bound on the sampled-column buffer of the pure version (elements);
-# taps are processed in chunks so one chunk stays below it (~256 MB fp32).
-_MAX_COLUMN_ELEMENTS = 1 << 26
+# Upper bound on the gathered-column buffer of the pure version (elements);
+# output pixels are processed in blocks so one block stays below it (16 MB fp32).
+_MAX_COLUMN_ELEMENTS = 1 << 22
 
 
 def _pair(value: IntPair) -> Tuple[int, int]:
@@ -89,26 +92,55 @@ def deform_conv2d(
     return deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
 
 
-def _sample_positions(
+def _corner_bags(
     offset: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    pixels: slice,
+    size: Tuple[int, int, int, int],
     kernel: Tuple[int, int],
     stride: Tuple[int, int],
     padding: Tuple[int, int],
     dilation: Tuple[int, int],
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Absolute sampling rows and columns, each [B, G, K, Ho, Wo], in input pixels."""
-    b, _, ho, wo = offset.shape
+    """Rows of the input table and their weights for the output pixels in `pixels`.
+
+    size is (B, G, H, W) of the input; offset is [B, G, K, 2, Ho*Wo] (fp32),
+    mask [B, G, K, Ho*Wo] or None. Returns (index, weight), each [B*n*G*K, 4]:
+    for every (image, pixel, offset group, tap), in that order, the four
+    bilinear corners as rows of the [B*G*H*W, C/G] table, and their weights
+    (bilinear coefficient times the modulation; 0 for a corner outside the
+    image, whose row index is clamped to a valid one).
+    """
+    b, groups, h, w = size
     kh, kw = kernel
-    k = kh * kw
-    off = offset.view(b, -1, k, 2, ho, wo)
-    dev, dt = offset.device, offset.dtype
-    base_y = torch.arange(ho, device=dev, dtype=dt) * stride[0] - padding[0]
-    base_x = torch.arange(wo, device=dev, dtype=dt) * stride[1] - padding[1]
-    tap_y = (torch.arange(kh, device=dev, dtype=dt) * dilation[0]).repeat_interleave(kw)
-    tap_x = (torch.arange(kw, device=dev, dtype=dt) * dilation[1]).repeat(kh)
-    rows = base_y.view(1, 1, 1, ho, 1) + tap_y.view(1, 1, k, 1, 1) + off[:, :, :, 0]
-    cols = base_x.view(1, 1, 1, 1, wo) + tap_x.view(1, 1, k, 1, 1) + off[:, :, :, 1]
-    return rows, cols
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    dev = offset.device
+    pix = torch.arange(pixels.start, pixels.stop, device=dev)
+    base_y = (pix // wo * stride[0] - padding[0]).float()
+    base_x = (pix % wo * stride[1] - padding[1]).float()
+    tap_y = (torch.arange(kh, device=dev, dtype=torch.float32) * dilation[0]).repeat_interleave(kw)
+    tap_x = (torch.arange(kw, device=dev, dtype=torch.float32) * dilation[1]).repeat(kh)
+    off = offset[..., pixels]
+    y = base_y + tap_y[:, None] + off[:, :, :, 0]  # [B, G, K, n], input pixels
+    x = base_x + tap_x[:, None] + off[:, :, :, 1]
+    y0, x0 = torch.floor(y), torch.floor(x)
+    ly, lx = y - y0, x - x0
+    y0, x0 = y0.long(), x0.long()
+    table_base = (torch.arange(b * groups, device=dev) * (h * w)).view(b, groups, 1, 1)
+    modulation = None if mask is None else mask[..., pixels]
+    rows, weights = [], []
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        yy, xx = y0 + dy, x0 + dx
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        coeff = (ly if dy else 1 - ly) * (lx if dx else 1 - lx) * inside
+        if modulation is not None:
+            coeff = coeff * modulation
+        weights.append(coeff)
+        rows.append(table_base + yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1))
+    # [B, G, K, n, 4] -> (image, pixel, group, tap) major, 4 corners minor
+    index = torch.stack(rows, dim=-1).permute(0, 3, 1, 2, 4).reshape(-1, 4)
+    weight = torch.stack(weights, dim=-1).permute(0, 3, 1, 2, 4).reshape(-1, 4)
+    return index, weight
 
 
 def deform_conv2d_pure(
@@ -123,15 +155,15 @@ def deform_conv2d_pure(
 ) -> torch.Tensor:
     """Pure-PyTorch modulated deformable conv (DCNv2); same contract as `deform_conv2d`.
 
-    fp16/bf16 inputs are computed in fp32 and cast back: in half precision the
-    sampling positions themselves would be off by up to ~0.1 px at 256 px.
+    The input becomes a channels-last table of rows; every (pixel, tap) gathers
+    its four bilinear corners from it with one weighted `embedding_bag`
+    (bilinear coefficient x modulation, zero outside the image), and the
+    gathered columns meet the conv weight in one matrix product, a block of
+    output pixels at a time. Sampling positions and corner weights are always
+    computed in fp32 (in half precision a position would be off by up to
+    ~0.1 px at 256 px); the gathered values and the matrix product run in the
+    input's dtype, so a bf16 network gets bf16 matrix units here too.
     """
-    if input.dtype in (torch.float16, torch.bfloat16):
-        out = deform_conv2d_pure(
-            input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
-            stride, padding, dilation, None if mask is None else mask.float(),
-        )
-        return out.to(input.dtype)
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     b, c, h, w = input.shape
     out_ch, c_w, kh, kw = weight.shape
@@ -148,30 +180,25 @@ def deform_conv2d_pure(
     if mask is not None and mask.shape != (b, groups * k, ho, wo):
         raise ValueError(f"mask shape {tuple(mask.shape)}, expected {(b, groups * k, ho, wo)}")
 
-    rows, cols = _sample_positions(offset.to(input.dtype), (kh, kw), stride, padding, dilation)
-    # grid_sample with align_corners=False maps pixel p to (2p + 1) / size - 1;
-    # padding_mode="zeros" reads zeros outside, exactly as DCNv2 does.
-    grid = torch.stack(((2 * cols + 1) / w - 1, (2 * rows + 1) / h - 1), dim=-1)
-    grid = grid.reshape(b * groups, k, ho, wo, 2)
-    feats = input.reshape(b * groups, c // groups, h, w)
-    modulation = None if mask is None else mask.to(input.dtype).view(b, groups, 1, k, ho * wo)
-    w_mat = weight.reshape(out_ch, c, k)
+    cg = c // groups
+    # [B*G*H*W, C/G]: row (image, group, y, x) holds that pixel's channels of the group
+    table = input.reshape(b, groups, cg, h * w).transpose(2, 3).contiguous().view(-1, cg)
+    off = offset.float().reshape(b, groups, k, 2, ho * wo)
+    modulation = None if mask is None else mask.float().reshape(b, groups, k, ho * wo)
+    # weight [O, G*Cg, kh, kw] -> [O, G*K*Cg], columns ordered (group, tap, channel) like the bags
+    w_cols = weight.to(input.dtype).reshape(out_ch, groups, cg, k).permute(0, 1, 3, 2).reshape(out_ch, -1).t()
 
-    out = input.new_zeros(b, out_ch, ho * wo)
-    chunk = max(1, _MAX_COLUMN_ELEMENTS // max(1, b * c * ho * wo))
-    for start in range(0, k, chunk):
-        stop = min(k, start + chunk)
-        n = stop - start
-        g = grid[:, start:stop].reshape(b * groups, n * ho, wo, 2)
-        sampled = F.grid_sample(feats, g, mode="bilinear", padding_mode="zeros", align_corners=False)
-        sampled = sampled.view(b, groups, c // groups, n, ho * wo)
-        if modulation is not None:
-            sampled = sampled * modulation[:, :, :, start:stop]
-        columns = sampled.reshape(b, c * n, ho * wo)
-        out = out + torch.matmul(w_mat[:, :, start:stop].reshape(out_ch, c * n), columns)
+    out = input.new_empty(b, ho * wo, out_ch)  # pixel-major: [n, GKC] @ [GKC, O] is the faster product
+    step = max(1, _MAX_COLUMN_ELEMENTS // max(1, b * k * c))
+    for start in range(0, ho * wo, step):
+        pixels = slice(start, min(ho * wo, start + step))
+        index, coeff = _corner_bags(off, modulation, pixels, (b, groups, h, w), (kh, kw), stride, padding, dilation)
+        columns = F.embedding_bag(index, table, per_sample_weights=coeff.to(table.dtype), mode="sum")
+        out[:, pixels] = torch.matmul(columns.view(b, pixels.stop - pixels.start, -1), w_cols)
     if bias is not None:
-        out = out + bias.view(1, out_ch, 1)
-    return out.view(b, out_ch, ho, wo)
+        out += bias.to(out.dtype)
+    # [B, Ho*Wo, O] -> [B, O, Ho, Wo] (channels-last strides)
+    return out.permute(0, 2, 1).reshape(b, out_ch, ho, wo)
 
 
 class DeformableConv2d(nn.Module):
