@@ -117,11 +117,25 @@ class ASPPDeformable(nn.Module):
         self.dropout = nn.Dropout(0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = self.aspp1(x)
-        branches = [deform(x) for deform in self.aspp_deforms]
-        pooled = _resize(self.global_avg_pool(x), x1.shape[2:])
-        x = torch.cat([x1, *branches, pooled], dim=1)
-        return self.dropout(self.relu(self.bn1(self.conv1(x))))
+        """conv1(cat[aspp1, deform branches, pooled]) as a sum of per-branch products.
+
+        conv1 is a bias-free 1x1 conv, so it splits by input channels: each
+        branch meets its own slice of the weight where it lies (the deformable
+        convs leave pixel-major maps, read here without a copy), and the pooled
+        branch, one vector per image, adds a constant instead of being resized
+        to the full map and concatenated.
+        """
+        b, _, h, w = x.shape
+        weight = self.conv1.weight.flatten(1)  # [out, (2 + len(kernels)) * planes]
+        planes = weight.shape[1] // (2 + len(self.aspp_deforms))
+        pooled = self.global_avg_pool(x).flatten(1)  # [B, planes]
+        acc = (pooled @ weight[:, -planes:].t()).unsqueeze(1)  # [B, 1, out]
+        for i, branch in enumerate((self.aspp1, *self.aspp_deforms)):
+            y = branch(x)
+            pixels = y.permute(0, 2, 3, 1).reshape(b, h * w, planes)
+            acc = acc + pixels @ weight[:, i * planes:(i + 1) * planes].t()
+        out = acc.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
+        return self.dropout(self.relu(self.bn1(out)))
 
 
 class BasicDecBlk(nn.Module):
@@ -222,21 +236,31 @@ class Decoder(nn.Module):
 
         conv_out1 is a 1x1 conv, so its p1 half commutes with the bilinear
         resize (whose weights sum to 1): project p1's channels to one at H/4,
-        then resize that one channel. Its other half follows ipt_blk1's
-        conv_out with no activation between, so the two fold into one 3x3 conv
-        to a single channel. Same sums, grouped differently: at 1024² this skips
-        a 96- or 192-channel map at full size and a 3x3 conv to 24 or 48
-        channels there.
+        then resize that one channel. Its other half is linear all the way
+        from the image (ipt_blk1 is two convs with no activation between): it
+        folds into 9 image convolutions to one channel each, shifted and
+        summed. Same sums, grouped differently: at 1024² this skips a 96- or
+        192-channel map at full size and both of ipt_blk1's 64-channel convs.
         """
         head = self.conv_out1[0]
         weight = head.weight.flatten(1)  # [1, c1//2 + c1//8]
         w_p1, w_ipt = weight[:, : p1.shape[1]], weight[:, p1.shape[1]:]
         low = F.conv2d(p1, w_p1[:, :, None, None])
-        inner = self.ipt_blk1.conv1(image)
-        conv = self.ipt_blk1.conv_out
-        folded_w = torch.einsum("ko,oihw->kihw", w_ipt, conv.weight)
-        folded_b = head.bias + w_ipt @ conv.bias
-        return _resize(low, image.shape[2:]) + F.conv2d(inner, folded_w, folded_b, padding=conv.padding)
+        first, last = self.ipt_blk1.conv1, self.ipt_blk1.conv_out
+        # head ∘ last: one 3x3 conv to one channel; its tap t reads first's output
+        # (zero outside the image) one shift away, and first's output projected
+        # on tap t is itself a 3x3 conv of the image: 9 small maps, shifted, summed.
+        taps = torch.einsum("ko,oiyx->yxi", w_ipt, last.weight).reshape(-1, first.out_channels)  # [9, 64]
+        z = F.conv2d(image, torch.einsum("ti,ichw->tchw", taps, first.weight), taps @ first.bias,
+                     padding=first.padding)
+        h, w = image.shape[2:]
+        kh, kw = last.kernel_size
+        z = F.pad(z, (last.padding[1], last.padding[1], last.padding[0], last.padding[0]))
+        out = _resize(low, image.shape[2:]) + (head.bias + w_ipt @ last.bias).view(1, 1, 1, 1)
+        for t in range(kh * kw):
+            i, j = divmod(t, kw)
+            out = out + z[:, t:t + 1, i:i + h, j:j + w]
+        return out
 
 
 class BiRefNet(nn.Module):

@@ -102,44 +102,42 @@ def _corner_bags(
     padding: Tuple[int, int],
     dilation: Tuple[int, int],
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Rows of the input table and their weights for the output pixels in `pixels`.
+    """Rows of the padded input table and their weights for the output pixels in `pixels`.
 
-    size is (B, G, H, W) of the input; offset is [B, G, K, 2, Ho*Wo] (fp32),
-    mask [B, G, K, Ho*Wo] or None. Returns (index, weight), each [B*n*G*K, 4]:
-    for every (image, pixel, offset group, tap), in that order, the four
-    bilinear corners as rows of the [B*G*H*W, C/G] table, and their weights
-    (bilinear coefficient times the modulation; 0 for a corner outside the
-    image, whose row index is clamped to a valid one).
+    size is (B, G, H, W) of the input, whose table has a one-pixel zero border
+    ((H+2) x (W+2) rows per image and group); offset is [B, Ho*Wo, G, K, 2]
+    (fp32), mask [B, Ho*Wo, G, K] or None. Returns (index, weight), each
+    [B*n*G*K, 4]: for every (image, pixel, group, tap), in that order, the rows
+    of its four bilinear corners and their weights (bilinear coefficient times
+    the modulation). A sample within one pixel of the image reads the zero
+    border for the corners outside it; one further out is zero (weight 0), as
+    in DCNv2.
     """
     b, groups, h, w = size
     kh, kw = kernel
     wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     dev = offset.device
     pix = torch.arange(pixels.start, pixels.stop, device=dev)
-    base_y = (pix // wo * stride[0] - padding[0]).float()
-    base_x = (pix % wo * stride[1] - padding[1]).float()
+    base_y = (pix // wo * stride[0] - padding[0]).float().view(-1, 1, 1)
+    base_x = (pix % wo * stride[1] - padding[1]).float().view(-1, 1, 1)
     tap_y = (torch.arange(kh, device=dev, dtype=torch.float32) * dilation[0]).repeat_interleave(kw)
     tap_x = (torch.arange(kw, device=dev, dtype=torch.float32) * dilation[1]).repeat(kh)
-    off = offset[..., pixels]
-    y = base_y + tap_y[:, None] + off[:, :, :, 0]  # [B, G, K, n], input pixels
-    x = base_x + tap_x[:, None] + off[:, :, :, 1]
-    y0, x0 = torch.floor(y), torch.floor(x)
+    off = offset[:, pixels]
+    y = base_y + tap_y + off[..., 0]  # [B, n, G, K], input pixels
+    x = base_x + tap_x + off[..., 1]
+    inside = (y > -1) & (y < h) & (x > -1) & (x < w)
+    y0 = torch.floor(y).clamp_(-1, h - 1)
+    x0 = torch.floor(x).clamp_(-1, w - 1)
     ly, lx = y - y0, x - x0
-    y0, x0 = y0.long(), x0.long()
-    table_base = (torch.arange(b * groups, device=dev) * (h * w)).view(b, groups, 1, 1)
-    modulation = None if mask is None else mask[..., pixels]
-    rows, weights = [], []
-    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
-        yy, xx = y0 + dy, x0 + dx
-        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-        coeff = (ly if dy else 1 - ly) * (lx if dx else 1 - lx) * inside
-        if modulation is not None:
-            coeff = coeff * modulation
-        weights.append(coeff)
-        rows.append(table_base + yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1))
-    # [B, G, K, n, 4] -> (image, pixel, group, tap) major, 4 corners minor
-    index = torch.stack(rows, dim=-1).permute(0, 3, 1, 2, 4).reshape(-1, 4)
-    weight = torch.stack(weights, dim=-1).permute(0, 3, 1, 2, 4).reshape(-1, 4)
+    row_len = w + 2
+    first = (torch.arange(b, device=dev).view(-1, 1, 1, 1) * groups + torch.arange(groups, device=dev).view(1, 1, -1, 1))
+    first = first * ((h + 2) * row_len) + (y0.long() + 1) * row_len + (x0.long() + 1)
+    corners = torch.tensor([0, 1, row_len, row_len + 1], device=dev)
+    index = (first.unsqueeze(-1) + corners).view(-1, 4)
+    scale = inside.float() if mask is None else mask[:, pixels] * inside
+    wy = torch.stack(((1 - ly) * scale, ly * scale), dim=-1)  # [B, n, G, K, 2]
+    wx = torch.stack((1 - lx, lx), dim=-1)
+    weight = (wy.unsqueeze(-1) * wx.unsqueeze(-2)).view(-1, 4)  # corners (0,0), (0,1), (1,0), (1,1)
     return index, weight
 
 
@@ -181,11 +179,15 @@ def deform_conv2d_pure(
         raise ValueError(f"mask shape {tuple(mask.shape)}, expected {(b, groups * k, ho, wo)}")
 
     cg = c // groups
-    # [B*G*H*W, C/G]: row (image, group, y, x) holds that pixel's channels of the group
-    table = input.reshape(b, groups, cg, h * w).transpose(2, 3).contiguous().view(-1, cg)
-    off = offset.float().reshape(b, groups, k, 2, ho * wo)
-    modulation = None if mask is None else mask.float().reshape(b, groups, k, ho * wo)
-    # weight [O, G*Cg, kh, kw] -> [O, G*K*Cg], columns ordered (group, tap, channel) like the bags
+    # [B*G*(H+2)*(W+2), C/G]: row (image, group, y+1, x+1) holds that pixel's channels of the
+    # group; the one-pixel zero border stands for the outside of the image
+    table = F.pad(input, (1, 1, 1, 1)).reshape(b, groups, cg, h + 2, w + 2).permute(0, 1, 3, 4, 2)
+    table = table.contiguous().view(-1, cg)
+    off = offset.float().reshape(b, groups, k, 2, ho * wo).permute(0, 4, 1, 2, 3).contiguous()
+    modulation = None
+    if mask is not None:
+        modulation = mask.float().reshape(b, groups, k, ho * wo).permute(0, 3, 1, 2).contiguous()
+    # weight [O, G*Cg, kh, kw] -> [G*K*Cg, O], rows ordered (group, tap, channel) like the bags
     w_cols = weight.to(input.dtype).reshape(out_ch, groups, cg, k).permute(0, 1, 3, 2).reshape(out_ch, -1).t()
 
     out = input.new_empty(b, ho * wo, out_ch)  # pixel-major: [n, GKC] @ [GKC, O] is the faster product
