@@ -69,12 +69,14 @@ def test_postprocessing_is_uint8_then_bicubic_without_minmax():
 
 def test_strict_load_from_the_offline_hf_cache_and_golden(hf_cache: HFCache, weights_file, update_goldens):
     hf_cache.add(RMBG_20.repo_id, RMBG_20.revision, RMBG_20.filename, weights_file)
-    provider = rmbg.get_provider("rmbg-2.0", device="cpu", input_size=SIZE)
+    # the golden is the exact fp32 matte; "auto" would pick bf16 autocast on a CPU with bf16 units
+    provider = rmbg.get_provider("rmbg-2.0", device="cpu", input_size=SIZE, precision="fp32")
     status = provider.status()
     assert status.state == "ready" and status.slow and "slow" in status.message
     result = rmbg.remove_background(scene(), provider)
     assert result.alpha.size == (160, 120) and result.provider == "rmbg-2.0"
     assert result.meta["model"] == "briaai/RMBG-2.0" and result.cost.source == "compute"
+    assert result.meta["precision"] == "fp32"
     alpha = np.asarray(result.alpha)
     if update_goldens:
         result.alpha.save(GOLDEN)

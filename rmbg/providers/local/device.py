@@ -9,6 +9,7 @@ re-entrant so a caller that already holds it can call into code that takes it.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Literal
 
@@ -31,11 +32,43 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
+def resolve_precision(precision: Precision, device: str) -> str:
+    """"auto" -> fp16 on CUDA (BiRefNet and IS-Net both run in half precision
+    upstream), fp32 elsewhere; an explicit precision is kept."""
+    if precision == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    return precision
+
+
 def pick_dtype(precision: Precision, device: str) -> Any:
-    """fp32 on CPU; on CUDA the default is fp16 (BiRefNet and IS-Net both
-    run in half precision upstream); fp32/bf16 on request."""
+    """The torch dtype of resolve_precision(precision, device)."""
     import torch
 
-    if precision == "auto":
-        precision = "fp16" if device.startswith("cuda") else "fp32"
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[resolve_precision(precision, device)]
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_units() -> tuple[str, ...]:
+    """The bf16 matrix units of this CPU, detected at run time: "amx_bf16"
+    (Intel AMX tiles), "avx512_bf16" (AVX512-BF16 dot products), both or none.
+    oneDNN runs bf16 convolutions and matrix products on them; without them
+    bf16 is emulated and slower than fp32."""
+    import torch
+
+    cpu = getattr(torch, "cpu", None)
+    found = []
+    probes = (("amx_bf16", "_is_amx_tile_supported"), ("avx512_bf16", "_is_avx512_bf16_supported"))
+    for name, probe in probes:
+        check = getattr(cpu, probe, None)
+        if check is not None:
+            if check():
+                found.append(name)
+            continue
+        try:  # an older torch without the probe: the kernel's flags (Linux)
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+                flags = info.read().split()
+        except OSError:
+            flags = []
+        if name in flags:
+            found.append(name)
+    return tuple(found)

@@ -18,7 +18,7 @@ from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_s
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
-from .device import Precision, pick_device, pick_dtype
+from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision
 
 
 _MODELS: dict[tuple, Any] = {}
@@ -77,6 +77,7 @@ class LocalProvider:
         token: str | None = None,
         slow_on_cpu: bool = False,
         dynamic: bool = False,
+        cpu_bf16: bool = False,
     ):
         if input_size is not None:
             spec = dataclasses.replace(spec, input_size=(int(input_size[0]), int(input_size[1])))
@@ -89,6 +90,7 @@ class LocalProvider:
         self._precision = precision
         self._token = token
         self._slow_on_cpu = slow_on_cpu
+        self._cpu_bf16 = cpu_bf16
         self._dynamic = dynamic and input_size is None  # an explicit size wins
 
     def __repr__(self) -> str:
@@ -112,7 +114,7 @@ class LocalProvider:
             except ImportError:
                 slow = True
             if slow:
-                message += "; no GPU: slow (tens of seconds per image)"
+                message += "; no GPU: slow (seconds to tens of seconds per image)"
         return ProviderStatus(state, message, slow=slow)  # type: ignore[arg-type]
 
     def estimate(self) -> Cost:
@@ -125,8 +127,10 @@ class LocalProvider:
             # the commit actually used: the pinned one, or what "main" resolved to
             "revision": revision_of(path) or self.spec.revision,
             "backend": "torch",
-            "precision": self._precision,
+            "precision": self.precision_used(),
         }
+        if self.device == "cpu":
+            meta["cpu_bf16_units"] = ",".join(cpu_bf16_units()) or "none"
         if self._weights is not None:
             meta["weights"] = os.path.basename(str(self._weights))
         if self._dynamic:
@@ -143,10 +147,29 @@ class LocalProvider:
         """The weights file (downloaded into the HF cache on first use)."""
         return resolve_weights(self.spec, self._weights, token=self._token)
 
+    def precision_used(self) -> str:
+        """What the forward runs in: "fp32", "fp16", "bf16" (weights in bf16) or
+        "bf16-autocast" (CPU: fp32 weights, LayerNorm, softmax and the residual
+        stream; bf16 convolutions and matrix products).
+
+        On a CPU "auto" is bf16-autocast when the CPU has bf16 units
+        (cpu_bf16_units) and this model's matte stays within the agreement
+        gate in bf16 (cpu_bf16, decided by benchmarks/speed.py --birefnet:
+        IoU@0.5 >= 0.99 and mean |delta alpha| <= 1 grey level against fp32);
+        otherwise exact fp32. On CPU "bf16" always means autocast.
+        """
+        device = self.device
+        if device == "cpu" and (
+            self._precision == "bf16" or (self._precision == "auto" and self._cpu_bf16 and cpu_bf16_units())
+        ):
+            return "bf16-autocast"
+        return resolve_precision(self._precision, device)
+
     def network(self):
         """The loaded network (loads it on first use, once per process)."""
         device = self.device
-        dtype = pick_dtype(self._precision, device)
+        used = self.precision_used()
+        dtype = pick_dtype("fp32" if used == "bf16-autocast" else used, device)  # type: ignore[arg-type]
         path = self.weights_path()
         key = (self.spec.id, str(path), device, str(dtype))
         with _MODELS_LOCK:
@@ -168,7 +191,8 @@ class LocalProvider:
 
         net = self.network()
         param = next(net.parameters())
-        with torch.inference_mode():
+        autocast = self.precision_used() == "bf16-autocast"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
             raw = net(tensor)
             pred = select_output(raw, self.spec).float().cpu().numpy()
@@ -176,6 +200,13 @@ class LocalProvider:
 
     def postprocess(self, pred, size):
         return postprocess(pred, self.spec, size)
+
+
+# Backbones whose BiRefNet matte stays within the agreement gate under CPU bf16
+# autocast (IoU@0.5 >= 0.99, mean |delta alpha| <= 1 grey level against fp32;
+# `python benchmarks/speed.py --birefnet`): Swin-L yes (0.41 grey levels, IoU
+# 0.9993), Swin-T no (1.27, IoU 0.951), so BiRefNet_lite stays fp32 unless asked.
+CPU_BF16_BACKBONES = frozenset({"swin_l"})
 
 
 def _build_isnet():
@@ -230,7 +261,7 @@ def rmbg20(
     input_size: tuple[int, int] | None = None,
     token: str | None = None,
 ) -> LocalProvider:
-    """BRIA RMBG-2.0 (BiRefNet, Swin-L). On CPU it takes tens of seconds per image."""
+    """BRIA RMBG-2.0 (BiRefNet, Swin-L). On CPU: bf16 autocast where the CPU has bf16 units (precision_used)."""
     return LocalProvider(
         RMBG_20,
         _birefnet_builder("swin_l"),
@@ -240,6 +271,7 @@ def rmbg20(
         input_size=input_size,
         token=token,
         slow_on_cpu=True,
+        cpu_bf16="swin_l" in CPU_BF16_BACKBONES,
     )
 
 
@@ -256,7 +288,7 @@ def birefnet(
     on the RMBG-2.0 network with its backbone (Swin-L, or Swin-T for birefnet-lite).
 
     birefnet-dynamic runs each image at its own size (dynamic_input_size)
-    unless input_size is given. Every one takes tens of seconds on a CPU.
+    unless input_size is given. Every one takes seconds to tens of seconds on a CPU.
     """
     variant = BIREFNET_VARIANTS[model_id]
     return LocalProvider(
@@ -267,6 +299,7 @@ def birefnet(
         precision=precision,
         input_size=input_size,
         token=token,
-        slow_on_cpu=True,  # measured on 2 cores: Swin-L ~30 s, Swin-T 23-30 s at 1024²
+        slow_on_cpu=True,  # measured on 2 cores at 1024²: Swin-T ~6 s (fp32), Swin-L 13 s (bf16) to 25 s (fp32)
         dynamic=variant.dynamic,
+        cpu_bf16=variant.backbone in CPU_BF16_BACKBONES,
     )
