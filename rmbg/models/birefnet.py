@@ -242,11 +242,12 @@ class Decoder(nn.Module):
         summed. Same sums, grouped differently: at 1024² this skips a 96- or
         192-channel map at full size and both of ipt_blk1's 64-channel convs.
         """
-        head = self.conv_out1[0]
+        head: nn.Conv2d = self.conv_out1[0]  # type: ignore[assignment]  # a Sequential of one 1x1 conv
+        first, last = self.ipt_blk1.conv1, self.ipt_blk1.conv_out
+        assert head.bias is not None and first.bias is not None and last.bias is not None
         weight = head.weight.flatten(1)  # [1, c1//2 + c1//8]
         w_p1, w_ipt = weight[:, : p1.shape[1]], weight[:, p1.shape[1]:]
         low = F.conv2d(p1, w_p1[:, :, None, None])
-        first, last = self.ipt_blk1.conv1, self.ipt_blk1.conv_out
         # head ∘ last: one 3x3 conv to one channel; its tap t reads first's output
         # (zero outside the image) one shift away, and first's output projected
         # on tap t is itself a 3x3 conv of the image: 9 small maps, shifted, summed.
@@ -255,7 +256,7 @@ class Decoder(nn.Module):
                      padding=first.padding)
         h, w = image.shape[2:]
         kh, kw = last.kernel_size
-        z = F.pad(z, (last.padding[1], last.padding[1], last.padding[0], last.padding[0]))
+        z = F.pad(z, (kw // 2, kw // 2, kh // 2, kh // 2))  # last's own zero padding ("same")
         out = _resize(low, image.shape[2:]) + (head.bias + w_ipt @ last.bias).view(1, 1, 1, 1)
         for t in range(kh * kw):
             i, j = divmod(t, kw)

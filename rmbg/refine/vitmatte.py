@@ -118,7 +118,7 @@ class VitMatteRefiner:
         from ..providers.local.hf_transformers import load_pretrained
 
         device = pick_device(self._device)
-        dtype = pick_dtype(self._precision, device)  # type: ignore[arg-type]
+        dtype = pick_dtype(self._precision, device)
         return load_pretrained(
             "VitMatteForImageMatting", self.model, revision=self.revision, device=device, dtype=dtype, token=self._token
         )

@@ -32,7 +32,7 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
-def resolve_precision(precision: Precision, device: str) -> str:
+def resolve_precision(precision: str, device: str) -> str:
     """"auto" -> fp16 on CUDA (BiRefNet and IS-Net both run in half precision
     upstream), fp32 elsewhere; an explicit precision is kept."""
     if precision == "auto":
@@ -40,7 +40,7 @@ def resolve_precision(precision: Precision, device: str) -> str:
     return precision
 
 
-def pick_dtype(precision: Precision, device: str) -> Any:
+def pick_dtype(precision: str, device: str) -> Any:
     """The torch dtype of resolve_precision(precision, device)."""
     import torch
 

@@ -113,7 +113,7 @@ class HfSegmentationProvider:
             warnings.warn(msg, RemoteCodeWarning, stacklevel=3)
             log.warning(msg)
         device = pick_device(self._device)
-        dtype = pick_dtype(self._precision, device)  # type: ignore[arg-type]
+        dtype = pick_dtype(self._precision, device)
         return load_pretrained("AutoModelForImageSegmentation", self.repo_id, revision=self.revision,
                                device=device, dtype=dtype, token=self._token, trust_remote_code=remote)
 

@@ -169,7 +169,7 @@ class LocalProvider:
         """The loaded network (loads it on first use, once per process)."""
         device = self.device
         used = self.precision_used()
-        dtype = pick_dtype("fp32" if used == "bf16-autocast" else used, device)  # type: ignore[arg-type]
+        dtype = pick_dtype("fp32" if used == "bf16-autocast" else used, device)
         path = self.weights_path()
         key = (self.spec.id, str(path), device, str(dtype))
         with _MODELS_LOCK:
