@@ -1,7 +1,7 @@
 """CPU (and GPU, when present) speed of the local models, end to end.
 
     python benchmarks/speed.py                 # RMBG-1.4 + U2-Net-p, 5 repeats
-    python benchmarks/speed.py --repeats 7 --rmbg20
+    python benchmarks/speed.py --birefnet --frames 4   # BiRefNet on the CPU: model card recipe vs ours
 
 End to end = image file on disk -> RGBA cut-out in memory: load, preprocess,
 network, postprocess, compose. Each configuration lives in its own worker
@@ -176,15 +176,56 @@ def u2netp_section(repeats: int, images: dict, children: int) -> None:
           f"{extra.get('images_per_s', float('nan')):.2f} images/s at 1024x1024 (2 requests x 1 thread).")
 
 
-def rmbg20_section(images: dict) -> None:
-    workers = workers_for(["rmbg-2.0"], {"rmbg20": speed_setup.rmbg20_weights()})
-    print("\n### RMBG-2.0 (deterministic weights), CPU, 1 repeat\n")
-    rows = {}
-    for label, image in images.items():
-        medians, _ = round_robin(workers, image, 1)
-        rows[f"rmbg-2.0 {label}"] = medians["rmbg-2.0"]
-    close_all(workers)
-    print(stage_table(rows))
+DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-sample" / "images"
+BIREFNET_CONFIGS = ("official recipe (model card, our fp32 network)", "fp32 (ours, exact)", "bf16 (ours, autocast)", "auto (ours, the default)")
+
+
+def birefnet_section(models: list[str], frames: int) -> None:
+    """BiRefNet on the CPU: the model card's recipe against our configurations,
+    on `frames` DAVIS frames, each configuration in its own worker, taking turns."""
+    from rmbg.providers.local.device import cpu_bf16_units
+
+    paths = sorted(DAVIS.glob("*.jpg"))
+    step = max(1, len(paths) // max(1, frames))
+    paths = paths[::step][:frames]
+    files = {"lite": speed_setup.deterministic_weights("birefnet-lite")}
+    if "rmbg-2.0" in models:
+        files["rmbg20"] = speed_setup.rmbg20_weights()
+    units = ",".join(cpu_bf16_units()) or "none"
+    print(f"\n### BiRefNet on the CPU ({len(paths)} DAVIS frames, deterministic weights; CPU bf16 units: {units})\n")
+    for model in models:
+        import rmbg
+
+        default = rmbg.get_provider(model, device="cpu").precision_used()
+        workers = workers_for([f"{model} {c.split(' (')[0]}" for c in BIREFNET_CONFIGS], files)
+        names = list(workers)
+        times: dict[str, list[float]] = {n: [] for n in names}
+        rss: dict[str, float] = {}
+        agree: dict[str, list[tuple[int, float, float]]] = {n: [] for n in names}
+        for worker in workers.values():  # warm-up: lazy loads, first-call allocations
+            worker.run(paths[0])
+        for path in paths:
+            medians, alphas = round_robin(workers, path, 1)
+            for n in names:
+                times[n].append(medians[n]["total"])
+                rss[n] = medians[n]["rss_mib"]
+                agree[n].append(agreement(alphas[n], alphas[names[1]]))
+        close_all(workers)
+        base = statistics.median(times[names[0]])
+        rows = []
+        for label, n in zip(BIREFNET_CONFIGS, names):
+            ms = statistics.median(times[n]) * 1000
+            worst_iou = min(a[2] for a in agree[n])
+            mean_d = statistics.mean(a[1] for a in agree[n])
+            max_d = max(a[0] for a in agree[n])
+            gate = "reference" if n == names[1] else ("pass" if worst_iou >= 0.99 and mean_d <= 1 else "fail")
+            if label.startswith("auto"):
+                label = f"auto (ours, the default: {default})"
+            rows.append([label, f"{ms:.0f}", f"{ms / 1000 / base:.2f}", f"{rss[n]:.0f}",
+                         f"{worst_iou:.4f} / {mean_d:.2f} / {max_d}", gate])
+        print(f"\n#### {model}, end to end (file -> matte), median over frames\n")
+        print(table(["configuration", "ms", "x model-card recipe", "peak RSS MiB",
+                     "vs fp32: worst IoU@0.5 / mean / max abs diff (grey levels)", "gate (IoU >= 0.99, mean <= 1)"], rows))
 
 
 def gpu_section(files: dict, images: dict, repeats: int) -> None:
@@ -205,7 +246,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--throughput-images", type=int, default=2, help="images per request in the throughput test")
-    parser.add_argument("--rmbg20", action="store_true", help="also RMBG-2.0 (about 25 s per CPU forward)")
+    parser.add_argument("--birefnet", nargs="*", choices=["birefnet-lite", "rmbg-2.0"],
+                        help="only the BiRefNet CPU table, for these models (default: both)")
+    parser.add_argument("--frames", type=int, default=4, help="DAVIS frames for --birefnet")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -216,6 +259,10 @@ def main() -> None:
     if args.child:
         job = json.loads(args.child)
         print(json.dumps(child(job["name"], {k: Path(v) for k, v in job["files"].items()}, Path(job["image"]), job["count"])))
+        return
+    if args.birefnet is not None:
+        print(table(["machine", ""], [list(row) for row in speed_setup.machine_info()]))
+        birefnet_section(args.birefnet or ["birefnet-lite", "rmbg-2.0"], args.frames)
         return
     files = speed_setup.rmbg14_files()
     images = speed_setup.test_images()
@@ -230,8 +277,6 @@ def main() -> None:
         print("\n(onnxconverter-common not installed: no fp16 ONNX row.)")
     rmbg14_section(files, images, args.repeats, args.throughput_images)
     u2netp_section(args.repeats, images, args.throughput_images)
-    if args.rmbg20:
-        rmbg20_section(images)
     gpu_section(files, images, args.repeats)
 
 

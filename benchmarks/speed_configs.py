@@ -80,6 +80,45 @@ def model_card(net, *, no_grad: bool = False, device: str = "cpu", half: bool = 
     return run
 
 
+def birefnet_card(model: str, weights: str) -> Run:
+    """The RMBG-2.0 model card's recipe (models.md 2.10) around our fp32 network:
+    PIL resize to 1024² (bilinear, antialiased: torchvision's Resize on a PIL
+    image), ToTensor + ImageNet Normalize, `model(x)[-1].sigmoid()` under
+    no_grad, ToPILImage (x255, truncated), PIL resize back (bicubic for "L"),
+    putalpha. Networks built and loaded as the card's code does: a fresh
+    module (random init) and a strict load of the file."""
+    import torch
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    from rmbg.models.birefnet import build_birefnet
+
+    net = build_birefnet(backbone="swin_t" if model == "birefnet-lite" else "swin_l")
+    net.load_state_dict(load_file(weights), strict=True)
+    net.eval()
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+
+    def run(path: Path):
+        t0 = time.perf_counter()
+        image = Image.open(path).convert("RGB")
+        t1 = time.perf_counter()
+        x = (np.asarray(image.resize((1024, 1024), Image.Resampling.BILINEAR), np.float32) / 255 - mean) / std
+        tensor = torch.from_numpy(x.transpose(2, 0, 1).copy()).unsqueeze(0)
+        t2 = time.perf_counter()
+        with torch.no_grad():
+            pred = net(tensor)[-1].sigmoid()[0, 0]
+        t3 = time.perf_counter()
+        mask = Image.fromarray((pred * 255).to(torch.uint8).numpy(), "L").resize(image.size)
+        t4 = time.perf_counter()
+        out = image.copy()
+        out.putalpha(mask)
+        t5 = time.perf_counter()
+        return dict(zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4))), mask
+
+    return run
+
+
 def build(name: str, files: dict, threads: int | None = None) -> Run:
     """A configuration by name (also used inside the child processes)."""
     import rmbg
@@ -90,8 +129,13 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
         precision = name.split()[1]
         return ours(rmbg.get_provider("rmbg-1.4", backend="onnx", weights=str(files[precision]), precision=precision,
                                       device="cpu", threads=threads))
-    if name.startswith("rmbg-2.0"):
-        return ours(rmbg.get_provider("rmbg-2.0", weights=str(files["rmbg20"]), device="cpu"))
+    if name.startswith(("rmbg-2.0", "birefnet-lite")):
+        model, config = name.split(" ", 1)
+        weights = str(files["rmbg20" if model == "rmbg-2.0" else "lite"])
+        if config == "official recipe":  # the card recipe around our fp32 network (speed_configs.birefnet_card)
+            return birefnet_card(model, weights)
+        precision = {"fp32": "fp32", "bf16": "bf16", "auto": "auto"}[config.split()[0]]
+        return ours(rmbg.get_provider(model, weights=weights, device="cpu", precision=precision))
     import torch
 
     device = "cuda" if "cuda" in name else "cpu"
