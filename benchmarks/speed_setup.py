@@ -40,18 +40,23 @@ def machine_info() -> list[tuple[str, str]]:
     import torch
 
     cpu = platform.processor() or platform.machine()
+    flags: list[str] = []
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1].split()
     except OSError:
         pass
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
     from rmbg.providers.local.onnx_backend import default_threads
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return [
         ("CPU", cpu),
+        ("CPU flags (SIMD, matrix)", ", ".join(simd) or "unknown"),
+        ("torch CPU capability", torch.backends.cpu.get_cpu_capability()),
         ("cores usable", str(default_threads())),
         ("load average (1 min) at start", f"{os.getloadavg()[0]:.2f}"),
         ("GPU", gpu),
