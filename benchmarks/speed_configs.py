@@ -80,10 +80,34 @@ def model_card(net, *, no_grad: bool = False, device: str = "cpu", half: bool = 
     return run
 
 
-def birefnet_card(model: str, weights: str) -> Run:
-    """The RMBG-2.0 model card's recipe (models.md 2.10) around our fp32 network:
-    PIL resize to 1024² (bilinear, antialiased: torchvision's Resize on a PIL
-    image), ToTensor + ImageNet Normalize, `model(x)[-1].sigmoid()` under
+def official_network(model: str, code: str):
+    """BiRefNet's official network class from a checkout of its code
+    (github.com/ZhengPeng7/BiRefNet, MIT; not part of this repository), with
+    the backbone of `model`. Needs torchvision, timm, einops and kornia."""
+    sys.path.insert(0, code)
+    import config as official_config  # type: ignore[import-not-found]
+
+    if model == "birefnet-lite":  # the code's Config picks Swin-L; BiRefNet_lite is its Swin-T setting
+        base_init = official_config.Config.__init__
+
+        def swin_t_init(self) -> None:
+            base_init(self)
+            self.bb = "swin_v1_t"
+            lateral = [768, 384, 192, 96]
+            self.lateral_channels_in_collection = [2 * c for c in lateral] if self.mul_scl_ipt == "cat" else lateral
+            self.cxt = self.lateral_channels_in_collection[1:][::-1][-self.cxt_num:] if self.cxt_num else []
+
+        official_config.Config.__init__ = swin_t_init
+    from models.birefnet import BiRefNet  # type: ignore[import-not-found]
+
+    return BiRefNet(bb_pretrained=False)
+
+
+def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
+    """The RMBG-2.0 model card's recipe (models.md 2.10) around a BiRefNet
+    network: ours in fp32, or the official code's when `code` is a checkout of
+    it. PIL resize to 1024² (bilinear, antialiased: torchvision's Resize on a
+    PIL image), ToTensor + ImageNet Normalize, `model(x)[-1].sigmoid()` under
     no_grad, ToPILImage (x255, truncated), PIL resize back (bicubic for "L"),
     putalpha. Networks built and loaded as the card's code does: a fresh
     module (random init) and a strict load of the file."""
@@ -93,7 +117,10 @@ def birefnet_card(model: str, weights: str) -> Run:
 
     from rmbg.models.birefnet import build_birefnet
 
-    net = build_birefnet(backbone="swin_t" if model == "birefnet-lite" else "swin_l")
+    if code:
+        net = official_network(model, code)
+    else:
+        net = build_birefnet(backbone="swin_t" if model == "birefnet-lite" else "swin_l")
     net.load_state_dict(load_file(weights), strict=True)
     net.eval()
     mean = np.array([0.485, 0.456, 0.406], np.float32)
@@ -132,7 +159,9 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
     if name.startswith(("rmbg-2.0", "birefnet-lite")):
         model, config = name.split(" ", 1)
         weights = str(files["rmbg20" if model == "rmbg-2.0" else "lite"])
-        if config == "official recipe":  # the card recipe around our fp32 network (speed_configs.birefnet_card)
+        if config == "official code":
+            return birefnet_card(model, weights, code=str(files["official_code"]))
+        if config == "official recipe":  # the card recipe around our fp32 network
             return birefnet_card(model, weights)
         precision = {"fp32": "fp32", "bf16": "bf16", "auto": "auto"}[config.split()[0]]
         return ours(rmbg.get_provider(model, weights=weights, device="cpu", precision=precision))

@@ -213,8 +213,9 @@ class LocalProvider:
 
 # Backbones whose BiRefNet matte stays within the agreement gate under CPU bf16
 # autocast (IoU@0.5 >= 0.99, mean |delta alpha| <= 1 grey level against fp32;
-# `python benchmarks/speed.py --birefnet`): Swin-L yes (0.41 grey levels, IoU
-# 0.9993), Swin-T no (1.27, IoU 0.951), so BiRefNet_lite stays fp32 unless asked.
+# `python benchmarks/speed.py --birefnet`, 3 DAVIS frames): Swin-L yes (mean 0.65
+# grey levels, worst IoU 0.9956), Swin-T no (mean 0.56 but worst IoU 0.942), so
+# BiRefNet_lite stays fp32 unless asked.
 CPU_BF16_BACKBONES = frozenset({"swin_l"})
 
 
