@@ -80,10 +80,11 @@ def _deform_inputs(kernel, stride, padding, dilation, modulated, seed=0):
     return inp, offset, weight, bias, mask
 
 
+@pytest.mark.parametrize("version", ["deform_conv2d_pure", "deform_conv2d_grid"])
 @pytest.mark.parametrize("kernel,stride,padding,dilation,modulated", DEFORM_CASES)
-def test_pure_deform_conv_matches_per_pixel_reference(kernel, stride, padding, dilation, modulated):
+def test_pure_deform_conv_matches_per_pixel_reference(version, kernel, stride, padding, dilation, modulated):
     inp, offset, weight, bias, mask = _deform_inputs(kernel, stride, padding, dilation, modulated)
-    got = deform.deform_conv2d_pure(inp, offset, weight, bias, stride, padding, dilation, mask)
+    got = getattr(deform, version)(inp, offset, weight, bias, stride, padding, dilation, mask)
     want = _reference_deform(inp, offset, weight, bias, stride, padding, dilation, mask)
     assert got.shape == want.shape
     torch.testing.assert_close(got.double(), want, atol=1e-4, rtol=1e-4)
@@ -96,6 +97,18 @@ def test_pure_deform_conv_zero_offsets_equal_plain_conv():
     offset = torch.zeros(1, 18, 9, 8)
     got = deform.deform_conv2d_pure(inp, offset, weight, padding=1)
     torch.testing.assert_close(got, torch.nn.functional.conv2d(inp, weight, padding=1), atol=1e-4, rtol=1e-4)
+
+
+def test_grid_deform_conv_chunked_taps_match_one_chunk_and_half_runs_in_fp32(monkeypatch):
+    inp, offset, weight, bias, mask = _deform_inputs(7, 1, 3, 1, True, seed=3)
+    whole = deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask)
+    monkeypatch.setattr(deform, "_MAX_GRID_ELEMENTS", 2 * 3 * 6 * 5 * 4)  # 4 taps a chunk
+    torch.testing.assert_close(deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask), whole,
+                               atol=1e-5, rtol=1e-5)
+    half = [t.to(torch.bfloat16) for t in (inp, offset, weight, bias, mask)]
+    got = deform.deform_conv2d_grid(half[0], half[1], half[2], half[3], 1, 3, 1, half[4])
+    want = deform.deform_conv2d_grid(*(t.float() for t in half[:4]), 1, 3, 1, half[4].float())
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want.to(torch.bfloat16))
 
 
 def test_pure_deform_conv_pixel_blocks_match_one_block(monkeypatch):

@@ -13,15 +13,16 @@ image; the sample is multiplied by mask[:, k] and the products are summed
 with the conv weight.  Offsets may come in G "offset groups": then offset has
 2*G*kh*kw channels and group g steers input channels [g*C/G, (g+1)*C/G).
 
-On a GPU torchvision's compiled op is used when torchvision imports and runs
-(CPU-only torch wheels usually lack it). On a CPU the pure version below
-always runs: it is 4-5x faster than torchvision's CPU kernel (block 1 of
-BiRefNet's decoder, 64 channels at 256², 7x7 taps: 1.2 s against 6.2 s on 2
-cores, torch 2.14.1, torchvision 0.29.1). It gathers
-the four bilinear corners of every (pixel, tap) from a channels-last copy of
-the input with one weighted `embedding_bag` (the modulation folded into the
-corner weights) and reduces the columns with one matrix product per block of
-output pixels: no per-tap passes, no separate modulation pass.
+Three implementations, one per place, each chosen by measurement:
+- CPU: `deform_conv2d_pure` always. It gathers the four bilinear corners of
+  every (pixel, tap) from a channels-last copy of the input with one weighted
+  `embedding_bag` (the modulation folded into the corner weights) and reduces
+  the columns with one matrix product per block of output pixels. It is 4-5x
+  faster than torchvision's CPU kernel (decoder block 1, 64 channels at 256²,
+  7x7 taps: 1.2 s against 6.2 s on 2 cores, torch 2.14.1, torchvision 0.29.1).
+- GPU: torchvision's compiled op when torchvision imports and runs, else
+  `deform_conv2d_grid` (one `grid_sample` per chunk of taps, then a matrix
+  product), 2.5x faster there than the gather version.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ IntPair = Union[int, Tuple[int, int]]
 # Upper bound on the gathered-column buffer of the pure version (elements);
 # output pixels are processed in blocks so one block stays below it (16 MB fp32).
 _MAX_COLUMN_ELEMENTS = 1 << 22
+# The GPU version's sampled-tap buffer (elements): taps in chunks below it (~256 MB fp32).
+_MAX_GRID_ELEMENTS = 1 << 26
 
 
 def _pair(value: IntPair) -> Tuple[int, int]:
@@ -77,10 +80,12 @@ def deform_conv2d(
     [O, C, kh, kw]; mask [B, G*kh*kw, Ho, Wo] or None (all ones); bias [O].
     Returns [B, O, Ho, Wo].
     """
+    if input.device.type == "cpu":
+        return deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
     tv_deform = torchvision_deform_conv2d()
-    if tv_deform is not None and input.device.type != "cpu":
+    if tv_deform is not None:
         return run_torchvision(tv_deform, input, offset, weight, bias, stride, padding, dilation, mask)
-    return deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
+    return deform_conv2d_grid(input, offset, weight, bias, stride, padding, dilation, mask)
 
 
 def run_torchvision(
@@ -158,6 +163,90 @@ def _corner_bags(
     return index, weight
 
 
+def _check_shapes(
+    input: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    stride: Tuple[int, int],
+    padding: Tuple[int, int],
+    dilation: Tuple[int, int],
+) -> Tuple[int, int, int]:
+    """(offset groups G, Ho, Wo) of a valid call; ValueError naming what does not fit."""
+    b, c, h, w = input.shape
+    _, c_w, kh, kw = weight.shape
+    if c_w != c:
+        raise ValueError(f"weight expects {c_w} input channels, input has {c} (groups>1 unsupported)")
+    k = kh * kw
+    groups = offset.shape[1] // (2 * k)
+    if groups < 1 or offset.shape[1] != 2 * groups * k or c % groups:
+        raise ValueError(f"offset has {offset.shape[1]} channels; need 2*G*{k} with G dividing {c}")
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if offset.shape[0] != b or offset.shape[2:] != (ho, wo):
+        raise ValueError(f"offset shape {tuple(offset.shape)} does not match output {ho}x{wo}")
+    if mask is not None and mask.shape != (b, groups * k, ho, wo):
+        raise ValueError(f"mask shape {tuple(mask.shape)}, expected {(b, groups * k, ho, wo)}")
+    return groups, ho, wo
+
+
+def deform_conv2d_grid(
+    input: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    mask: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """The GPU version (same contract as `deform_conv2d`): every tap of a chunk
+    sampled with one `grid_sample` over the NCHW input, modulated, then one
+    matrix product per chunk. On an H100 it runs BiRefNet 2.5x faster than
+    the gather version (whose `embedding_bag` kernel is slow there); on a CPU
+    it is the slower one. fp16/bf16 are computed in fp32 and cast back (half
+    precision positions would be off by up to ~0.1 px at 256 px).
+    """
+    if input.dtype in (torch.float16, torch.bfloat16):
+        out = deform_conv2d_grid(
+            input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
+            stride, padding, dilation, None if mask is None else mask.float(),
+        )
+        return out.to(input.dtype)
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    b, c, h, w = input.shape
+    out_ch, _, kh, kw = weight.shape
+    k = kh * kw
+    groups, ho, wo = _check_shapes(input, offset, weight, mask, stride, padding, dilation)
+    off = offset.reshape(b, groups, k, 2, ho, wo)
+    base_y = torch.arange(ho, device=input.device, dtype=input.dtype) * stride[0] - padding[0]
+    base_x = torch.arange(wo, device=input.device, dtype=input.dtype) * stride[1] - padding[1]
+    tap_y = (torch.arange(kh, device=input.device, dtype=input.dtype) * dilation[0]).repeat_interleave(kw)
+    tap_x = (torch.arange(kw, device=input.device, dtype=input.dtype) * dilation[1]).repeat(kh)
+    rows = base_y.view(1, 1, 1, ho, 1) + tap_y.view(1, 1, k, 1, 1) + off[:, :, :, 0]
+    cols = base_x.view(1, 1, 1, 1, wo) + tap_x.view(1, 1, k, 1, 1) + off[:, :, :, 1]
+    # grid_sample with align_corners=False maps pixel p to (2p + 1) / size - 1;
+    # padding_mode="zeros" reads zeros outside, exactly as DCNv2 does.
+    grid = torch.stack(((2 * cols + 1) / w - 1, (2 * rows + 1) / h - 1), dim=-1).reshape(b * groups, k, ho, wo, 2)
+    feats = input.reshape(b * groups, c // groups, h, w)
+    modulation = None if mask is None else mask.reshape(b, groups, 1, k, ho * wo)
+    w_mat = weight.reshape(out_ch, c, k)
+    out = input.new_zeros(b, out_ch, ho * wo)
+    chunk = max(1, _MAX_GRID_ELEMENTS // max(1, b * c * ho * wo))
+    for start in range(0, k, chunk):
+        stop = min(k, start + chunk)
+        n = stop - start
+        g = grid[:, start:stop].reshape(b * groups, n * ho, wo, 2)
+        sampled = F.grid_sample(feats, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        sampled = sampled.view(b, groups, c // groups, n, ho * wo)
+        if modulation is not None:
+            sampled = sampled * modulation[:, :, :, start:stop]
+        out = out + torch.matmul(w_mat[:, :, start:stop].reshape(out_ch, c * n), sampled.reshape(b, c * n, ho * wo))
+    if bias is not None:
+        out = out + bias.view(1, out_ch, 1)
+    return out.view(b, out_ch, ho, wo)
+
+
 def deform_conv2d_pure(
     input: torch.Tensor,
     offset: torch.Tensor,
@@ -181,19 +270,9 @@ def deform_conv2d_pure(
     """
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     b, c, h, w = input.shape
-    out_ch, c_w, kh, kw = weight.shape
-    if c_w != c:
-        raise ValueError(f"weight expects {c_w} input channels, input has {c} (groups>1 unsupported)")
+    out_ch, _, kh, kw = weight.shape
     k = kh * kw
-    groups = offset.shape[1] // (2 * k)
-    if groups < 1 or offset.shape[1] != 2 * groups * k or c % groups:
-        raise ValueError(f"offset has {offset.shape[1]} channels; need 2*G*{k} with G dividing {c}")
-    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    if offset.shape[0] != b or offset.shape[2:] != (ho, wo):
-        raise ValueError(f"offset shape {tuple(offset.shape)} does not match output {ho}x{wo}")
-    if mask is not None and mask.shape != (b, groups * k, ho, wo):
-        raise ValueError(f"mask shape {tuple(mask.shape)}, expected {(b, groups * k, ho, wo)}")
+    groups, ho, wo = _check_shapes(input, offset, weight, mask, stride, padding, dilation)
 
     cg = c // groups
     # [B*G*(H+2)*(W+2), C/G]: row (image, group, y+1, x+1) holds that pixel's channels of the
