@@ -74,7 +74,7 @@ def deform_conv2d(
     dilation: IntPair = 1,
     mask: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Modulated deformable conv; torchvision's op when available, else pure PyTorch.
+    """Modulated deformable conv by the implementation for the input's device (module doc).
 
     Shapes: input [B, C, H, W]; offset [B, 2*G*kh*kw, Ho, Wo]; weight
     [O, C, kh, kw]; mask [B, G*kh*kw, Ho, Wo] or None (all ones); bias [O].
