@@ -188,3 +188,22 @@ def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache
     assert np.abs(np.asarray(exact.alpha).astype(int) - golden).max() <= 2
     diff = np.abs(np.asarray(fast.alpha).astype(int) - np.asarray(exact.alpha).astype(int))
     assert 0 < diff.mean() <= 2.5 and diff.max() <= 20  # measured 1.43 and 12 on this synthetic scene
+
+
+def test_bf16_stored_weights_give_exactly_the_autocast_matte(lite):
+    # the provider's CPU bf16 path stores Linear/Conv weights in bf16 once;
+    # autocast would cast them to the same values on every call
+    import copy
+
+    from rmbg.providers.local.torch_backend import store_matmul_weights_in_bf16
+
+    stored = copy.deepcopy(lite)
+    store_matmul_weights_in_bf16(stored)
+    assert stored.bb.layers[0].blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert stored.bb.layers[0].blocks[0].attn.qkv.bias.dtype == torch.float32
+    assert stored.bb.norm0.weight.dtype == torch.float32
+    x = torch.randn(1, 3, *SMALL, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        want = lite(x)[-1]
+        got = stored(x)[-1]
+    assert torch.equal(got, want)
