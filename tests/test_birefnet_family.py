@@ -60,13 +60,13 @@ def _lite_weights() -> bytes:
     return save(state, metadata={"format": "pt"})
 
 
-def _matte_through_the_hf_cache(spec, backbone: str, image: Image.Image) -> Image.Image:
+def _matte_through_the_hf_cache(spec, backbone: str, image: Image.Image, patch_order: str) -> Image.Image:
     """What the provider does: hf_hub_download (offline) -> safetensors -> strict load -> recipe."""
     from huggingface_hub import hf_hub_download
     from safetensors.torch import load_file
 
     path = hf_hub_download(spec.repo_id, spec.filename, revision=spec.revision)
-    net = birefnet.build_birefnet(backbone=backbone)
+    net = birefnet.build_birefnet(backbone=backbone, patch_order=patch_order)
     result = net.load_state_dict(load_file(path), strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     with torch.inference_mode():
@@ -80,7 +80,8 @@ def test_lite_loads_strictly_from_the_offline_hf_cache_and_matches_its_golden(hf
     commit = "0123456789abcdef0123456789abcdef01234567"
     hf_cache.add(variant.spec.repo_id, commit, variant.spec.filename, _lite_weights())  # refs/main -> commit
     spec = dataclasses.replace(variant.spec, input_size=SMALL)
-    alpha = _matte_through_the_hf_cache(spec, variant.backbone, scene())
+    assert variant.patch_order == "channel"  # BiRefNet's own code's order (specs.BiRefNetVariant)
+    alpha = _matte_through_the_hf_cache(spec, variant.backbone, scene(), variant.patch_order)
     assert alpha.mode == "L" and alpha.size == (160, 120)
     got = np.asarray(alpha)
     assert got.std() > 1  # not a constant map

@@ -329,6 +329,20 @@ def test_image_patches_are_column_major():
     assert got.shape == (2, 3 * 6, 4, 4)
 
 
+def test_image_patches_in_channel_order_follow_birefnets_current_code():
+    # einops 'b c (hg h) (wg w) -> b (c hg wg) h w': colour channel, then tiles row by row
+    image = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).view(2, 3, 8, 12)
+    got = birefnet.image_patches(image, (4, 4), "channel")
+    want = torch.stack([
+        torch.stack([image[n, ch, row * 4:(row + 1) * 4, col * 4:(col + 1) * 4]
+                     for ch in range(3) for row in range(2) for col in range(3)])
+        for n in range(2)
+    ])
+    assert torch.equal(got, want)
+    with pytest.raises(ValueError, match="patch order"):
+        birefnet.image_patches(image, (4, 4), "row")
+
+
 def test_forward_at_reduced_size(model):
     model.load_state_dict(_deterministic_state(model, seed=1), strict=True)
     x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))

@@ -45,19 +45,33 @@ def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
 
 
-def image_patches(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """P(s): cut x [B, C, H, W] into s_h x s_w tiles, stacked on channels column-major.
+PATCH_ORDERS = ("column", "channel")
 
-    Column j (left to right), row i (top to bottom) within it, gives channels
-    [(j*nh + i)*C, (j*nh + i + 1)*C). H and W must be multiples of the tile.
-    Result: [B, C*(H/s_h)*(W/s_w), s_h, s_w].
+
+def image_patches(x: torch.Tensor, size: Sequence[int], order: str = "column") -> torch.Tensor:
+    """P(s): cut x [B, C, H, W] into s_h x s_w tiles and stack them on channels.
+
+    order "column" (RMBG-2.0's code, `get_patches_batch`): tile by tile,
+    columns left to right and top to bottom within a column, each tile's C
+    channels together: channel (j*nh + i)*C + c for column j, row i.
+    order "channel" (BiRefNet's code since 2024-11-05, einops
+    'b c (hg h) (wg w) -> b (c hg wg) h w'): colour channel first, then tiles
+    row by row: channel c*nh*nw + i*nw + j. The checkpoints' tensors are the
+    same shapes either way; the order is the one their inference code uses.
+    H and W must be multiples of the tile. Result: [B, C*(H/s_h)*(W/s_w), s_h, s_w].
     """
     b, c, h, w = x.shape
     sh, sw = int(size[0]), int(size[1])
     if h % sh or w % sw:
         raise ValueError(f"image {h}x{w} is not a multiple of the {sh}x{sw} feature map")
     nh, nw = h // sh, w // sw
-    tiles = x.reshape(b, c, nh, sh, nw, sw).permute(0, 4, 2, 1, 3, 5)  # [B, nw, nh, C, sh, sw]
+    grid = x.reshape(b, c, nh, sh, nw, sw)
+    if order == "column":
+        tiles = grid.permute(0, 4, 2, 1, 3, 5)  # [B, nw, nh, C, sh, sw]
+    elif order == "channel":
+        tiles = grid.permute(0, 1, 2, 4, 3, 5)  # [B, C, nh, nw, sh, sw]
+    else:
+        raise ValueError(f"patch order must be one of {PATCH_ORDERS}, got {order!r}")
     return tiles.reshape(b, nw * nh * c, sh, sw)
 
 
@@ -170,8 +184,11 @@ class Decoder(nn.Module):
     """BiRefNet decoder (models.md section 2.5): image patches, lateral adds,
     multi-scale side logits and gradient attention."""
 
-    def __init__(self, channels: Sequence[int]):
+    def __init__(self, channels: Sequence[int], patch_order: str = "column"):
         super().__init__()
+        if patch_order not in PATCH_ORDERS:
+            raise ValueError(f"patch order must be one of {PATCH_ORDERS}, got {patch_order!r}")
+        self.patch_order = patch_order
         c4, c3, c2, c1 = channels
         self.ipt_blk5 = SimpleConvs(3 * 32**2, c4 // 8)
         self.ipt_blk4 = SimpleConvs(3 * 16**2, c4 // 8)
@@ -200,11 +217,10 @@ class Decoder(nn.Module):
         self.gdt_convs_attn_3 = _one_by_one(GDT_CHANNELS)
         self.gdt_convs_attn_2 = _one_by_one(GDT_CHANNELS)
 
-    @staticmethod
-    def _with_patches(image: torch.Tensor, feat: torch.Tensor, block: SimpleConvs) -> torch.Tensor:
+    def _with_patches(self, image: torch.Tensor, feat: torch.Tensor, block: SimpleConvs) -> torch.Tensor:
         """cat([feat, block(P(feat size))]) on channels."""
         size = feat.shape[2:]
-        return torch.cat([feat, block(_resize(image_patches(image, size), size))], dim=1)
+        return torch.cat([feat, block(_resize(image_patches(image, size, self.patch_order), size))], dim=1)
 
     @staticmethod
     def _gradient_attention(p: torch.Tensor, convs: nn.Module, attn: nn.Module) -> torch.Tensor:
@@ -269,12 +285,12 @@ class BiRefNet(nn.Module):
 
     The backbone decides every width: Swin-L gives RMBG-2.0 / BiRefNet, Swin-T BiRefNet_lite."""
 
-    def __init__(self, backbone: SwinTransformer | None = None):
+    def __init__(self, backbone: SwinTransformer | None = None, patch_order: str = "column"):
         super().__init__()
         self.bb = backbone if backbone is not None else swin_v1("swin_l")
         channels = lateral_channels(self.bb)
         self.squeeze_module = nn.Sequential(BasicDecBlk(sum(channels[1:]) + channels[0], channels[0]))
-        self.decoder = Decoder(channels)
+        self.decoder = Decoder(channels, patch_order)
 
     def encode(self, x: torch.Tensor) -> List[torch.Tensor]:
         """x [B,3,H,W] -> [x1, x2, x3, x4] (Swin-L: 384/768/1536/5760 channels; x4 before squeeze)."""
@@ -296,11 +312,12 @@ class BiRefNet(nn.Module):
         return self.decoder(x, x1, x2, x3, x4)
 
 
-def build_birefnet(attention: str = "sdpa", backbone: str = "swin_l") -> BiRefNet:
+def build_birefnet(attention: str = "sdpa", backbone: str = "swin_l", patch_order: str = "column") -> BiRefNet:
     """BiRefNet with random weights, in eval mode, float32.
 
     backbone: "swin_l" (RMBG-2.0 and BiRefNet's Swin-L weights) or "swin_t" (BiRefNet_lite).
     attention: "sdpa" (torch's fused kernel) or "plain" (written-out softmax).
+    patch_order: "column" (RMBG-2.0's code) or "channel" (BiRefNet's current code): see image_patches.
     Load the official weights with `load_state_dict(state, strict=True)`.
     """
-    return BiRefNet(swin_v1(backbone, attention)).float().eval()
+    return BiRefNet(swin_v1(backbone, attention), patch_order).float().eval()

@@ -104,12 +104,17 @@ class BiRefNetVariant:
     backbone: "swin_l" or "swin_t" (rmbg.models.swin.SWIN_CONFIGS).
     dynamic: the input size follows the image (dynamic_input_size), not spec.input_size.
     pinned: spec.revision is a known commit; otherwise it is "main", resolved once.
+    patch_order: how the decoder stacks image patches (rmbg.models.birefnet.image_patches):
+    "channel", as BiRefNet's own inference code has done since 2024-11-05 (RMBG-2.0's
+    code, from before, uses "column"). Which order each checkpoint was trained with
+    is not recorded in it; the official code's is followed.
     """
 
     spec: ModelSpec
     backbone: str
     dynamic: bool = False
     pinned: bool = False
+    patch_order: str = "channel"
 
 
 def _birefnet(model_id: str, repo: str, what: str, size: int = 1024) -> ModelSpec:

@@ -239,11 +239,11 @@ def _build_isnet():
     return build_isnet()
 
 
-def _birefnet_builder(backbone: str = "swin_l") -> Callable[[], Any]:
+def _birefnet_builder(backbone: str = "swin_l", patch_order: str = "column") -> Callable[[], Any]:
     def build() -> Any:
         from ...models.birefnet import build_birefnet
 
-        return build_birefnet(backbone=backbone)
+        return build_birefnet(backbone=backbone, patch_order=patch_order)
 
     return build
 
@@ -317,7 +317,7 @@ def birefnet(
     variant = BIREFNET_VARIANTS[model_id]
     return LocalProvider(
         variant.spec,
-        _birefnet_builder(variant.backbone),
+        _birefnet_builder(variant.backbone, variant.patch_order),
         weights=weights,
         device=device,
         precision=precision,
