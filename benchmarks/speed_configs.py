@@ -132,7 +132,11 @@ def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
     if code:
         net = official_network(model, code)
     else:
-        net = build_birefnet(backbone="swin_t" if model == "birefnet-lite" else "swin_l")
+        from rmbg.models.specs import BIREFNET_VARIANTS
+
+        variant = BIREFNET_VARIANTS.get(model)
+        net = build_birefnet(backbone=variant.backbone if variant else "swin_l",
+                             patch_order=variant.patch_order if variant else "column")
     net.load_state_dict(load_file(weights), strict=True)
     net.eval()
     mean = np.array([0.485, 0.456, 0.406], np.float32)
