@@ -227,9 +227,10 @@ class LocalProvider:
 
 # Backbones whose BiRefNet matte stays within the agreement gate under CPU bf16
 # autocast (IoU@0.5 >= 0.99, mean |delta alpha| <= 1 grey level against fp32;
-# `python benchmarks/speed.py --birefnet`, 3 DAVIS frames): Swin-L yes (mean 0.65
-# grey levels, worst IoU 0.9956), Swin-T no (mean 0.56 but worst IoU 0.942), so
-# BiRefNet_lite stays fp32 unless asked.
+# `python benchmarks/speed.py --birefnet --official-code ...`, 3 DAVIS frames,
+# against the official code's fp32 matte): Swin-L yes (mean 0.66 grey levels,
+# worst IoU 0.9957), Swin-T no (mean 0.55 but worst IoU 0.916), so BiRefNet_lite
+# stays fp32 unless asked.
 CPU_BF16_BACKBONES = frozenset({"swin_l"})
 
 
