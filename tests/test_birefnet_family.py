@@ -5,6 +5,8 @@ the offline Hugging Face cache, a golden matte, the specs and the dynamic size r
 from __future__ import annotations
 
 import dataclasses
+import os
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +187,9 @@ def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache
     fast = rmbg.get_provider("birefnet-lite", device="cpu", precision="bf16", input_size=SMALL).matte(image)
     assert exact.meta["precision"] == "fp32" and fast.meta["precision"] == "bf16-autocast"
     assert fast.meta["cpu_bf16_units"] == (",".join(cpu_bf16_units()) or "none")
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    reuse = glibc and os.environ.get("RMBG_CPU_ALLOCATOR", "").lower() != "system"
+    assert exact.meta["cpu_allocator"] == fast.meta["cpu_allocator"] == ("glibc-reuse" if reuse else "system")
     golden = np.asarray(Image.open(GOLDEN)).astype(int)
     assert np.abs(np.asarray(exact.alpha).astype(int) - golden).max() <= 2
     diff = np.abs(np.asarray(fast.alpha).astype(int) - np.asarray(exact.alpha).astype(int))

@@ -292,7 +292,12 @@ def deform_conv2d_pure(
         pixels = slice(start, min(ho * wo, start + step))
         index, coeff = _corner_bags(off, modulation, pixels, (b, groups, h, w), (kh, kw), stride, padding, dilation)
         columns = F.embedding_bag(index, table, per_sample_weights=coeff.to(table.dtype), mode="sum")
-        out[:, pixels] = torch.matmul(columns.view(b, pixels.stop - pixels.start, -1), w_cols)
+        columns = columns.view(b, pixels.stop - pixels.start, -1)
+        if torch.is_grad_enabled() and (columns.requires_grad or w_cols.requires_grad):
+            out[:, pixels] = torch.matmul(columns, w_cols)  # out= has no autograd
+            continue
+        for image in range(b):  # each image's block of `out` is contiguous: the product lands in place
+            torch.mm(columns[image], w_cols, out=out[image, pixels])
     if bias is not None:
         out += bias.to(out.dtype)
     # [B, Ho*Wo, O] -> [B, O, Ho, Wo] (channels-last strides)

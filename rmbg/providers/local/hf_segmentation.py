@@ -102,7 +102,7 @@ class HfSegmentationProvider:
         return Cost.free("local compute; estimate after a run")
 
     def network(self) -> Any:
-        from .device import pick_device, pick_dtype
+        from .device import pick_device, pick_dtype, tune_cpu_allocator
         from .hf_transformers import load_pretrained, read_config
 
         config = read_config(self.repo_id, self.revision, self._token)
@@ -113,6 +113,8 @@ class HfSegmentationProvider:
             warnings.warn(msg, RemoteCodeWarning, stacklevel=3)
             log.warning(msg)
         device = pick_device(self._device)
+        if device == "cpu":
+            tune_cpu_allocator()
         dtype = pick_dtype(self._precision, device)
         return load_pretrained("AutoModelForImageSegmentation", self.repo_id, revision=self.revision,
                                device=device, dtype=dtype, token=self._token, trust_remote_code=remote)

@@ -18,7 +18,7 @@ from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_s
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
-from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision
+from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision, tune_cpu_allocator
 
 
 _MODELS: dict[tuple, Any] = {}
@@ -152,6 +152,7 @@ class LocalProvider:
         }
         if self.device == "cpu":
             meta["cpu_bf16_units"] = ",".join(cpu_bf16_units()) or "none"
+            meta["cpu_allocator"] = tune_cpu_allocator()
         if self._weights is not None:
             meta["weights"] = os.path.basename(str(self._weights))
         if self._dynamic:
@@ -196,6 +197,8 @@ class LocalProvider:
         with _MODELS_LOCK:
             net = _MODELS.get(key)
             if net is None:
+                if device == "cpu":
+                    tune_cpu_allocator()
                 net = load_network(self._builder, path, device, dtype)
                 if used == "bf16-autocast":
                     store_matmul_weights_in_bf16(net)
