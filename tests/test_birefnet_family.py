@@ -196,20 +196,46 @@ def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache
     assert 0 < diff.mean() <= 2.5 and diff.max() <= 20  # measured 1.43 and 12 on this synthetic scene
 
 
-def test_bf16_stored_weights_give_exactly_the_autocast_matte(lite):
-    # the provider's CPU bf16 path stores Linear/Conv weights in bf16 once;
-    # autocast would cast them to the same values on every call
-    import copy
+def test_bf16_stored_weights_give_exactly_the_autocast_matte(tmp_path):
+    # the provider's CPU bf16 path stores Linear/Conv weights in bf16 as it
+    # loads them; autocast would cast them to the same values on every call
+    from rmbg.providers.local.torch_backend import load_network
 
-    from rmbg.providers.local.torch_backend import store_matmul_weights_in_bf16
-
-    stored = copy.deepcopy(lite)
-    store_matmul_weights_in_bf16(stored)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_lite_weights())
+    build = lambda: birefnet.build_birefnet(backbone="swin_t")  # noqa: E731
+    exact = load_network(build, path, "cpu", torch.float32)
+    stored = load_network(build, path, "cpu", torch.float32, matmul_bf16=True)
     assert stored.bb.layers[0].blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert stored.decoder.decoder_block1.dec_att.aspp_deforms[2].atrous_conv.offset_conv.weight.dtype == torch.bfloat16
     assert stored.bb.layers[0].blocks[0].attn.qkv.bias.dtype == torch.float32
     assert stored.bb.norm0.weight.dtype == torch.float32
+    assert exact.bb.layers[0].blocks[0].attn.qkv.weight.dtype == torch.float32
     x = torch.randn(1, 3, *SMALL, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        want = lite(x)[-1]
+        want = exact(x)[-1]
         got = stored(x)[-1]
     assert torch.equal(got, want)
+
+
+def test_bf16_loading_lets_go_of_the_weights_file(tmp_path):
+    # safetensors maps the file and its tensors are views of the map: a single
+    # fp32 norm left as a view would keep the whole file resident beside the
+    # bf16 copies (843 MB for RMBG-2.0)
+    from rmbg.providers.local.torch_backend import load_network
+
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_lite_weights())
+    net = load_network(lambda: birefnet.build_birefnet(backbone="swin_t"), path, "cpu", torch.float32,
+                       matmul_bf16=True)
+    from safetensors.torch import load_file
+
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("this machine has no /proc/self/maps to list the mapped files")
+    state = load_file(str(path))
+    assert any(line.endswith(str(path)) for line in maps.read_text().splitlines())  # a view of the map
+    assert torch.equal(net.bb.norm0.weight, state["bb.norm0.weight"])
+    assert torch.equal(net.bb.layers[0].blocks[0].attn.qkv.weight, state["bb.layers.0.blocks.0.attn.qkv.weight"].bfloat16())
+    del state
+    assert not any(line.endswith(str(path)) for line in maps.read_text().splitlines())  # the network holds none

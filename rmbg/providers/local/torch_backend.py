@@ -39,14 +39,23 @@ def revision_of(path: os.PathLike | str) -> str:
     return ""
 
 
-def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
+def load_network(builder: Callable[[], Any], path, device: str, dtype, *, matmul_bf16: bool = False) -> Any:
     """Build the network, load the safetensors file with strict=True, move it.
 
     The network is built on the meta device and takes the file's tensors as
     its own (assign=True): the weights are in memory once, not twice (880 MB
-    saved for Swin-L)."""
+    saved for Swin-L). In fp32 they stay views of the file's memory map.
+
+    matmul_bf16 (CPU bf16 autocast): Linear and conv weights are stored in
+    bf16, everything else (biases, norms, position-bias tables) in fp32, as
+    they are read; `dtype` is then not applied. The weights are what autocast
+    would cast them to on every forward, cast once: half the weight memory,
+    no per-call casts. The fp32 tensors are copied out of the map, so that no
+    view keeps the whole file resident beside the bf16 copies (843 MB for
+    RMBG-2.0)."""
     import torch
     from safetensors.torch import load_file
+    from torch import nn
 
     from ...errors import ModelUnavailableError
 
@@ -56,6 +65,9 @@ def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises several types for a bad file
         raise ModelUnavailableError(f"{os.path.basename(str(path))} is not a readable safetensors file: {exc}") from None
+    if matmul_bf16:
+        matmul = {f"{name}.weight" for name, module in net.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))}
+        state = {key: t.to(torch.bfloat16) if key in matmul else t.clone() for key, t in state.items()}
     try:
         net.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
@@ -66,19 +78,10 @@ def load_network(builder: Callable[[], Any], path, device: str, dtype) -> Any:
     left = [name for name, t in (*net.named_parameters(), *net.named_buffers()) if t.is_meta]
     if left:  # a tensor the file does not hold (a non-persistent buffer): a bug in the builder
         raise RuntimeError(f"{len(left)} tensors were not in the state dict, e.g. {left[0]}")
+    net.requires_grad_(False)
+    if matmul_bf16:
+        return net.to(device=device).eval()
     return net.to(device=device, dtype=dtype).eval()
-
-
-def store_matmul_weights_in_bf16(net: Any) -> None:
-    """Linear and conv weights in bf16, everything else (biases, norms,
-    position-bias tables) in fp32: the weights are what CPU autocast would cast
-    them to on every forward, cast once. Half the weight memory, no per-call casts."""
-    import torch
-    from torch import nn
-
-    for module in net.modules():
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            module.weight = nn.Parameter(module.weight.detach().to(torch.bfloat16), requires_grad=False)
 
 
 class LocalProvider:
@@ -199,9 +202,7 @@ class LocalProvider:
             if net is None:
                 if device == "cpu":
                     tune_cpu_allocator()
-                net = load_network(self._builder, path, device, dtype)
-                if used == "bf16-autocast":
-                    store_matmul_weights_in_bf16(net)
+                net = load_network(self._builder, path, device, dtype, matmul_bf16=used == "bf16-autocast")
                 _MODELS[key] = net
         return net
 
