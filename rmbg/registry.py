@@ -79,7 +79,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
                  "rmbg.providers.local.torch_backend:rmbg20", key_env="HF_TOKEN",
                  key_page="https://huggingface.co/briaai/RMBG-2.0", licence=BRIA_NC, download="885 MB", hardware=_GPU),
     _birefnet("birefnet-lite", "BiRefNet lite, Swin-T (MIT, local)", "ZhengPeng7/BiRefNet_lite", "178 MB",
-              "GPU; about 6 s per image on a 2-core CPU"),
+              "GPU; about 4.5 s per image on a 2-core CPU (2.6 s in bf16)"),
     _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
     _birefnet("birefnet-hr", "BiRefNet HR, Swin-L 2048 (MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
     _birefnet("birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting",
@@ -211,7 +211,7 @@ def get_replacer(provider_id: str, **config: Any) -> Replacer:
 # by measurement (README, "Which model by default"). On a GPU the best open
 # models answer in well under a second: RMBG-2.0 when its gated weights are at
 # hand, else BiRefNet (MIT, ungated). On a 2-core CPU RMBG-1.4 answers a 1 MP
-# photo in 1.6 s (BiRefNet_lite takes about 6 s, Swin-L 13-25 s: README,
+# photo in 1.6 s (BiRefNet_lite takes about 4.5 s, Swin-L 10-17 s: README,
 # Speed); without its gated weights, the ungated U2-Net-p (0.3 s).
 PREFERRED_DEFAULT = "rmbg-1.4"
 FALLBACK_DEFAULT = "u2netp"

@@ -328,7 +328,7 @@ def birefnet(
         precision=precision,
         input_size=input_size,
         token=token,
-        slow_on_cpu=True,  # measured on 2 cores at 1024²: Swin-T ~6 s (fp32), Swin-L 13 s (bf16) to 25 s (fp32)
+        slow_on_cpu=True,  # measured on 2 cores at 1024²: Swin-T ~4.5 s (fp32), Swin-L ~10 s (bf16) to 17 s (fp32)
         dynamic=variant.dynamic,
         cpu_bf16=variant.backbone in CPU_BF16_BACKBONES,
     )
