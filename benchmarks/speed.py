@@ -27,6 +27,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,40 @@ def u2netp_section(repeats: int, images: dict, children: int) -> None:
 
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-sample" / "images"
+def flop_floor(model: str) -> None:
+    """The network's work per 1024² forward (torch.utils.flop_counter: convolutions,
+    matrix products, attention) against the fp32 rate of its largest dense kernel
+    on this machine (the 7x7 offset conv of the last decoder block, 64 -> 98
+    channels at 256², median of 5): the least time exact fp32 can take here."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from rmbg.models.birefnet import build_birefnet
+    from rmbg.models.specs import BIREFNET_VARIANTS
+
+    variant = BIREFNET_VARIANTS.get(model)
+    net = build_birefnet(backbone=variant.backbone if variant else "swin_l")
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        net.encode(torch.zeros(1, 3, 1024, 1024))
+    backbone = counter.get_total_flops()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 3, 1024, 1024))
+    total = counter.get_total_flops()
+    x, w = torch.randn(1, 64, 256, 256), torch.randn(98, 64, 7, 7)
+    times = []
+    with torch.inference_mode():
+        for _ in range(6):
+            start = time.perf_counter()
+            F.conv2d(x, w, padding=3)
+            times.append(time.perf_counter() - start)
+    rate = 2 * 256 * 256 * 98 * 64 * 49 / statistics.median(times[1:])
+    del net
+    print(f"\n{model}: {total / 1e9:.0f} GFLOP per 1024² forward ({backbone / 1e9:.0f} in the backbone's two passes, "
+          f"{(total - backbone) / 1e9:.0f} after it); fp32 7x7 conv here: {rate / 1e9:.0f} GFLOP/s, "
+          f"so exact fp32 needs at least {total / rate:.1f} s for the network alone\n", flush=True)
+
+
 def birefnet_section(models: list[str], frames: int, official_code: str | None = None) -> None:
     """BiRefNet on the CPU: the model card's recipe (around the official code's
     network when a checkout of it is given, and around ours) against our
@@ -193,7 +228,8 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
     if "rmbg-2.0" in models:
         files["rmbg20"] = speed_setup.rmbg20_weights()
     configs = [("model card recipe, our fp32 network", "official recipe"), ("ours, fp32 (exact)", "fp32"),
-               ("ours, bf16 autocast", "bf16"), ("ours, auto", "auto")]
+               ("ours, bf16 autocast", "bf16"), ("ours, auto", "auto"),
+               ("ours, fp32, input moved by up to ±1 grey level (the gate's noise floor)", "fp32 input-noise")]
     if official_code:
         files["official_code"] = official_code
         configs.insert(0, ("**official code, model card recipe**", "official code"))
@@ -201,6 +237,7 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
     print(f"\n### BiRefNet on the CPU ({len(paths)} DAVIS frames, deterministic weights; CPU bf16 units: {units})\n")
     for model in models:
         default = rmbg.get_provider(model, device="cpu").precision_used()
+        flop_floor(model)
         workers = workers_for([f"{model} {key}" for _, key in configs], files)
         names = list(workers)
         reference = names[0] if official_code else names[1]

@@ -46,6 +46,23 @@ def ours(provider) -> Run:
     return run
 
 
+def with_input_noise(provider, grey_levels: float = 1.0):
+    """The provider with its network input moved by uniform noise of at most
+    `grey_levels` of 255 per pixel and channel (the same noise for every image of
+    a size): what the matte does when the input changes invisibly, the floor
+    under any precision's agreement with exact fp32."""
+    preprocess = provider.preprocess
+    std = np.asarray(provider.spec.std, np.float32).reshape(1, 3, 1, 1)
+
+    def noisy(image):
+        x = preprocess(image)
+        noise = np.random.default_rng(0).uniform(-grey_levels, grey_levels, x.shape).astype(np.float32)
+        return x + noise / 255 / std
+
+    provider.preprocess = noisy
+    return provider
+
+
 def model_card(net, *, no_grad: bool = False, device: str = "cpu", half: bool = False) -> Run:
     """The model card's recipe (see module doc)."""
     import contextlib
@@ -180,7 +197,10 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
         if config == "official recipe":  # the card recipe around our fp32 network
             return birefnet_card(model, weights)
         precision = {"fp32": "fp32", "bf16": "bf16", "auto": "auto"}[config.split()[0]]
-        return ours(rmbg.get_provider(model, weights=weights, device="cpu", precision=precision))
+        provider = rmbg.get_provider(model, weights=weights, device="cpu", precision=precision)
+        if config.endswith("input-noise"):
+            return ours(with_input_noise(provider))
+        return ours(provider)
     import torch
 
     device = "cuda" if "cuda" in name else "cpu"
