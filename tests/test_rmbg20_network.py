@@ -219,8 +219,10 @@ def test_shift_mask_separates_regions_of_the_rolled_map():
     assert float(last[0, 143]) == -100.0 and float(last[0, 1]) == 0.0
 
 
-@pytest.mark.parametrize("shift", [0, 6])
-def test_swin_block_sdpa_matches_plain_attention(shift):
+@pytest.mark.parametrize("shift,mask_windows", [(0, None), (6, None), (6, 4)])
+def test_swin_block_sdpa_matches_plain_attention(shift, mask_windows, monkeypatch):
+    if mask_windows:  # the shifted mask built 4 windows at a time: blocks of 4 and 2 of each image's 6
+        monkeypatch.setattr(swin, "_MAX_MASK_ELEMENTS", mask_windows * 2 * 144 * 144)
     torch.manual_seed(0)
     block = swin.SwinTransformerBlock(dim=64, num_heads=2, window=12, shift=shift).eval()
     with torch.no_grad():

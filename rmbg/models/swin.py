@@ -23,6 +23,7 @@ from torch import nn
 
 ATTENTION_MODES = ("sdpa", "plain")
 _MASK_VALUE = -100.0
+_MAX_MASK_ELEMENTS = 1 << 22  # attention-mask elements built at once (16 MB in fp32)
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -102,20 +103,43 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each [B*nW, heads, N, d]
         bias = self.position_bias().unsqueeze(0)  # [1, heads, N, N]
-        if mask is not None:
-            # [B*nW, heads, N, N]: 4-D, so SDPA keeps its fused CPU/CUDA kernels
-            # (a 5-D query falls back to the unfused maths, 3.5x slower on CPU)
-            nw = mask.shape[0]
-            bias = (bias + mask.unsqueeze(1)).repeat(bw // nw, 1, 1, 1)
         if self.attention == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+            out = self._sdpa(q, k, v, bias, mask)
         elif self.attention == "plain":
+            if mask is not None:
+                nw = mask.shape[0]
+                bias = (bias + mask.unsqueeze(1)).repeat(bw // nw, 1, 1, 1)
             scores = (q * self.scale) @ k.transpose(-2, -1) + bias
             out = scores.softmax(dim=-1) @ v
         else:
             raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
         out = out.reshape(bw, self.num_heads, n, -1).transpose(1, 2).reshape(bw, n, c)
         return self.proj(out)
+
+    @staticmethod
+    def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+              mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """SDPA with the position bias, plus the shifted-window mask of each window.
+
+        The mask is 4-D ([windows, heads, N, N]) so SDPA keeps its fused CPU/CUDA
+        kernels (a 5-D query falls back to the unfused maths, 3.5x slower on CPU),
+        and it is built for a block of windows at a time, never for all of them:
+        for Swin-L's first stage at 1024² the whole [484, 6, 144, 144] mask is
+        241 MB in fp32, a block of 33 windows 16 MB.
+        """
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        bw, heads, n = q.shape[:3]
+        nw = mask.shape[0]
+        step = max(1, _MAX_MASK_ELEMENTS // (heads * n * n))
+        out = torch.empty_like(q)
+        for first in range(0, bw, nw):  # each image's windows meet the mask rows 0..nW-1
+            for start in range(0, nw, step):
+                stop = min(nw, start + step)
+                rows = slice(first + start, first + stop)
+                block = (bias + mask[start:stop].unsqueeze(1)).to(q.dtype)
+                out[rows] = F.scaled_dot_product_attention(q[rows], k[rows], v[rows], attn_mask=block)
+        return out
 
 
 class SwinTransformerBlock(nn.Module):
