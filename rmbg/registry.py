@@ -79,7 +79,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
                  "rmbg.providers.local.torch_backend:rmbg20", key_env="HF_TOKEN",
                  key_page="https://huggingface.co/briaai/RMBG-2.0", licence=BRIA_NC, download="885 MB", hardware=_GPU),
     _birefnet("birefnet-lite", "BiRefNet lite, Swin-T (MIT, local)", "ZhengPeng7/BiRefNet_lite", "178 MB",
-              "GPU; about 4.5 s per image on a 2-core CPU (2.6 s in bf16)"),
+              "GPU; about 4.5 s per image on a 2-core CPU (2.6-3 s in bf16)"),
     _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
     _birefnet("birefnet-hr", "BiRefNet HR, Swin-L 2048 (MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
     _birefnet("birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting",
