@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed_setup  # noqa: E402
-from speed_configs import STAGES, child, serve  # noqa: E402
+from speed_configs import STAGES, child, our_birefnet, serve  # noqa: E402
 
 def in_child(name: str, files: dict, image: Path, count: int) -> dict:
     arg = json.dumps({"name": name, "files": {k: str(v) for k, v in files.items() if v}, "image": str(image), "count": count})
@@ -178,6 +178,8 @@ def u2netp_section(repeats: int, images: dict, children: int) -> None:
 
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-sample" / "images"
+
+
 def flop_floor(model: str) -> None:
     """The network's work per 1024² forward (torch.utils.flop_counter: convolutions,
     matrix products, attention) against the fp32 rate of its largest dense kernel
@@ -187,17 +189,12 @@ def flop_floor(model: str) -> None:
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
 
-    from rmbg.models.birefnet import build_birefnet
-    from rmbg.models.specs import BIREFNET_VARIANTS
-
-    variant = BIREFNET_VARIANTS.get(model)
-    net = build_birefnet(backbone=variant.backbone if variant else "swin_l")
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        net.encode(torch.zeros(1, 3, 1024, 1024))
-    backbone = counter.get_total_flops()
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    net = our_birefnet(model)
+    with torch.inference_mode(), FlopCounterMode(display=False, depth=2) as counter:
         net(torch.zeros(1, 3, 1024, 1024))
     total = counter.get_total_flops()
+    backbone = sum(counter.get_flop_counts()[f"{type(net).__name__}.bb"].values())  # both passes
+    del net
     x, w = torch.randn(1, 64, 256, 256), torch.randn(98, 64, 7, 7)
     times = []
     with torch.inference_mode():
@@ -206,7 +203,6 @@ def flop_floor(model: str) -> None:
             F.conv2d(x, w, padding=3)
             times.append(time.perf_counter() - start)
     rate = 2 * 256 * 256 * 98 * 64 * 49 / statistics.median(times[1:])
-    del net
     print(f"\n{model}: {total / 1e9:.0f} GFLOP per 1024² forward ({backbone / 1e9:.0f} in the backbone's two passes, "
           f"{(total - backbone) / 1e9:.0f} after it); fp32 7x7 conv here: {rate / 1e9:.0f} GFLOP/s, "
           f"so exact fp32 needs at least {total / rate:.1f} s for the network alone\n", flush=True)

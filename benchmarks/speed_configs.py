@@ -132,6 +132,17 @@ def official_network(model: str, code: str):
     return official.BiRefNet(bb_pretrained=False)
 
 
+def our_birefnet(model: str):
+    """Our BiRefNet network for `model` ("rmbg-2.0" or a BiRefNet variant), random
+    weights: the variant's backbone and image-patch order, RMBG-2.0's otherwise."""
+    from rmbg.models.birefnet import build_birefnet
+    from rmbg.models.specs import BIREFNET_VARIANTS
+
+    variant = BIREFNET_VARIANTS.get(model)
+    return build_birefnet(backbone=variant.backbone if variant else "swin_l",
+                          patch_order=variant.patch_order if variant else "column")
+
+
 def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
     """The RMBG-2.0 model card's recipe (models.md 2.10) around a BiRefNet
     network: ours in fp32, or the official code's when `code` is a checkout of
@@ -146,14 +157,7 @@ def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
 
     from rmbg.models.birefnet import build_birefnet
 
-    if code:
-        net = official_network(model, code)
-    else:
-        from rmbg.models.specs import BIREFNET_VARIANTS
-
-        variant = BIREFNET_VARIANTS.get(model)
-        net = build_birefnet(backbone=variant.backbone if variant else "swin_l",
-                             patch_order=variant.patch_order if variant else "column")
+    net = official_network(model, code) if code else our_birefnet(model)
     net.load_state_dict(load_file(weights), strict=True)
     net.eval()
     mean = np.array([0.485, 0.456, 0.406], np.float32)

@@ -102,10 +102,9 @@ def run_torchvision(
     """torchvision's deform_conv2d; bf16 goes through it in fp32 (its kernels
     have no bf16: "deformable_im2col not implemented for 'BFloat16'", seen on CUDA)."""
     if input.dtype == torch.bfloat16:
-        out = tv_deform(
-            input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
-            stride=_pair(stride), padding=_pair(padding), dilation=_pair(dilation),
-            mask=None if mask is None else mask.float(),
+        out = run_torchvision(
+            tv_deform, input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
+            stride, padding, dilation, None if mask is None else mask.float(),
         )
         return out.to(torch.bfloat16)
     return tv_deform(

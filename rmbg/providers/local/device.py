@@ -76,10 +76,9 @@ def cpu_bf16_units() -> tuple[str, ...]:
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
-_ALLOCATOR_LOCK = threading.Lock()
-_allocator: str | None = None
 
 
+@functools.lru_cache(maxsize=1)
 def tune_cpu_allocator() -> str:
     """Have the C allocator keep freed memory for the next forward; returns
     what is in effect: "glibc-reuse" or "system".
@@ -87,22 +86,20 @@ def tune_cpu_allocator() -> str:
     A CPU forward allocates and frees activations of tens to hundreds of MB.
     glibc serves every block over 32 MiB with a fresh mmap and unmaps it on
     free, so each forward pays the kernel to fault in and zero every page
-    again (about a fifth of BiRefNet_lite's forward on 2 cores; see the
+    again (about an eighth of BiRefNet_lite's forward on 2 cores; see the
     README's CPU tables). With mmap off (M_MMAP_MAX 0), top-of-heap trimming
     only past 2 GiB (M_TRIM_THRESHOLD) and one arena for all threads
     (M_ARENA_MAX 1, so the app's worker threads share it), freed blocks are
     reused: resident memory stays at the largest forward's high-water mark
     instead of being handed back and faulted in again.
 
-    Process-wide and once per process: called by the local torch provider
-    before it loads a network on the CPU. Off with RMBG_CPU_ALLOCATOR=system,
-    and a no-op ("system") where the C library is not glibc.
+    Process-wide and once per process (setting the same values twice, should
+    two threads race here, changes nothing): called by the local torch
+    provider before it loads a network on the CPU. Off with
+    RMBG_CPU_ALLOCATOR=system, and a no-op ("system") where the C library is
+    not glibc.
     """
-    global _allocator
-    with _ALLOCATOR_LOCK:
-        if _allocator is None:
-            _allocator = _apply_allocator_settings()
-        return _allocator
+    return _apply_allocator_settings()
 
 
 def _apply_allocator_settings() -> str:
