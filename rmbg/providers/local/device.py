@@ -86,8 +86,8 @@ def tune_cpu_allocator() -> str:
     A CPU forward allocates and frees activations of tens to hundreds of MB.
     glibc serves every block over 32 MiB with a fresh mmap and unmaps it on
     free, so each forward pays the kernel to fault in and zero every page
-    again (about an eighth of BiRefNet_lite's forward on 2 cores; see the
-    README's CPU tables). With mmap off (M_MMAP_MAX 0), top-of-heap trimming
+    again (about an eighth of BiRefNet_lite's forward on 2 cores in the
+    CPU-speed issue's development runs). With mmap off (M_MMAP_MAX 0), top-of-heap trimming
     only past 2 GiB (M_TRIM_THRESHOLD) and one arena for all threads
     (M_ARENA_MAX 1, so the app's worker threads share it), freed blocks are
     reused: resident memory stays at the largest forward's high-water mark
