@@ -215,7 +215,7 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
     worker, taking turns. Agreement is with the official code's fp32 matte when
     it runs, else with ours in fp32."""
     import rmbg
-    from rmbg.providers.local.device import cpu_bf16_units
+    from rmbg.providers.local.device import cpu_allocator_choice, cpu_bf16_units
 
     paths = sorted(DAVIS.glob("*.jpg"))
     step = max(1, len(paths) // max(1, frames))
@@ -223,7 +223,9 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
     files: dict = {"lite": speed_setup.deterministic_weights("birefnet-lite")}
     if "rmbg-2.0" in models:
         files["rmbg20"] = speed_setup.rmbg20_weights()
-    configs = [("model card recipe, our fp32 network", "official recipe"), ("ours, fp32 (exact)", "fp32"),
+    configs = [("model card recipe, our fp32 network", "official recipe"),
+               ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=reuse", "fp32 allocator reuse"),
+               ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=system", "fp32 allocator system"),
                ("ours, bf16 autocast", "bf16"), ("ours, auto", "auto"),
                ("ours, fp32, input moved by up to ±1 grey level (the gate's noise floor)", "fp32 input-noise")]
     if official_code:
@@ -231,8 +233,13 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
         configs.insert(0, ("**official code, model card recipe**", "official code"))
     units = ",".join(cpu_bf16_units()) or "none"
     print(f"\n### BiRefNet on the CPU ({len(paths)} DAVIS frames, deterministic weights; CPU bf16 units: {units})\n")
+    if not cpu_bf16_units():
+        configs = [c for c in configs if c[1] != "bf16"]
+        print("No bf16 row: without bf16 units the provider refuses precision='bf16' (emulated bf16 convolutions "
+              "run PyTorch's reference kernel, far slower than fp32).\n")
     for model in models:
         default = rmbg.get_provider(model, device="cpu").precision_used()
+        allocator = cpu_allocator_choice()
         flop_floor(model)
         workers = workers_for([f"{model} {key}" for _, key in configs], files)
         names = list(workers)
@@ -258,7 +265,7 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
             max_d = max(a[0] for a in agree[n])
             gate = "reference" if n == reference else ("pass" if worst_iou >= 0.99 and mean_d <= 1 else "fail")
             if key == "auto":
-                label = f"ours, auto (the default here: {default})"
+                label = f"ours, auto (the default here: {default}, allocator {allocator})"
             rows.append([label, f"{ms:.0f}", f"{ms / 1000 / base:.2f}", f"{rss[n]:.0f}",
                          f"{worst_iou:.4f} / {mean_d:.2f} / {max_d}", gate])
         print(f"\n#### {model}, end to end (file -> matte), median over frames\n")

@@ -9,6 +9,7 @@ name, in whichever process runs it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -201,6 +202,9 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
         if config == "official recipe":  # the card recipe around our fp32 network
             return birefnet_card(model, weights)
         precision = {"fp32": "fp32", "bf16": "bf16", "auto": "auto"}[config.split()[0]]
+        for setting in ("reuse", "system"):  # the allocator setting (process-wide: this worker's own)
+            if f"allocator {setting}" in config:
+                os.environ["RMBG_CPU_ALLOCATOR"] = setting
         provider = rmbg.get_provider(model, weights=weights, device="cpu", precision=precision)
         if config.endswith("input-noise"):
             return ours(with_input_noise(provider))

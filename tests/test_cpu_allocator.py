@@ -1,7 +1,8 @@
 """The CPU allocator setting (rmbg.providers.local.device.tune_cpu_allocator):
-freed blocks are reused instead of being unmapped and faulted in again, in
-threads too, and RMBG_CPU_ALLOCATOR=system leaves glibc as it is. Each case
-runs in its own interpreter, since the setting is process-wide."""
+with reuse, freed blocks are reused instead of being unmapped and faulted in
+again, in threads too; RMBG_CPU_ALLOCATOR=system leaves glibc as it is; unset,
+reuse only where the CPU has bf16 units. Each case runs in its own
+interpreter, since the setting is process-wide."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 PROBE = """
 import json, resource, sys, threading
-from rmbg.providers.local.device import tune_cpu_allocator
+from rmbg.providers.local.device import cpu_bf16_units, tune_cpu_allocator
 
 def cycle():
     block = bytearray(64 << 20)  # zero-filled: every page is touched
@@ -43,7 +44,8 @@ faults_per_cycle(main)
 thread = threading.Thread(target=faults_per_cycle, args=(worker,))  # as the app's worker threads
 thread.start()
 thread.join()
-print(json.dumps({"setting": setting, "again": tune_cpu_allocator(), "main": main[0], "thread": worker[0]}))
+print(json.dumps({"setting": setting, "again": tune_cpu_allocator(), "main": main[0], "thread": worker[0],
+                  "bf16_units": bool(cpu_bf16_units())}))
 """
 
 
@@ -55,7 +57,7 @@ def probe(**env: str) -> dict:
 
 
 def test_freed_memory_is_reused_in_the_main_thread_and_in_workers():
-    got = probe()
+    got = probe(RMBG_CPU_ALLOCATOR="reuse")
     assert got["setting"] == got["again"] == "glibc-reuse"
     # 16384 pages per 64 MiB block were it unmapped on free; reused, none
     assert got["main"] < 50 and got["thread"] < 50, got
@@ -68,3 +70,30 @@ def test_rmbg_cpu_allocator_system_leaves_glibc_alone():
     if thp.exists() and "[always]" in thp.read_text():
         pytest.skip("transparent huge pages are always on here: an unmapped block faults in 2 MiB pages")
     assert got["main"] >= BLOCK_PAGES // 2 and got["thread"] >= BLOCK_PAGES // 2, got  # every cycle faults again
+
+
+def test_unset_reuses_only_where_the_cpu_has_bf16_units():
+    got = probe()
+    assert got["setting"] == ("glibc-reuse" if got["bf16_units"] else "system"), got
+
+
+@pytest.mark.parametrize("units, expected", [(("avx512_bf16",), "reuse"), ((), "system")])
+def test_auto_follows_the_bf16_units(monkeypatch, units, expected):
+    from rmbg.providers.local import device
+
+    monkeypatch.setattr(device, "cpu_bf16_units", lambda: units)
+    monkeypatch.delenv("RMBG_CPU_ALLOCATOR", raising=False)
+    assert device.cpu_allocator_choice() == expected
+    monkeypatch.setenv("RMBG_CPU_ALLOCATOR", " Auto ")
+    assert device.cpu_allocator_choice() == expected
+    for forced in ("reuse", "system"):
+        monkeypatch.setenv("RMBG_CPU_ALLOCATOR", forced)
+        assert device.cpu_allocator_choice() == forced
+
+
+def test_a_misspelt_setting_is_an_error_that_names_it(monkeypatch):
+    from rmbg.providers.local import device
+
+    monkeypatch.setenv("RMBG_CPU_ALLOCATOR", "jemalloc")
+    with pytest.raises(ValueError, match="RMBG_CPU_ALLOCATOR='jemalloc': expected auto, reuse or system"):
+        device.cpu_allocator_choice()
