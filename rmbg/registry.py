@@ -70,7 +70,7 @@ def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str
                         args=(model_id,))
 
 
-_GPU = "GPU; 13-25 s per image on a 2-core CPU (bf16 where the CPU has it, else fp32)"
+_GPU = "GPU; 9-27 s per image on a 2-core CPU (bf16 where the CPU has it, else fp32)"
 DECLARATIONS: tuple[ProviderInfo, ...] = (
     ProviderInfo("rmbg-1.4", "BRIA RMBG-1.4 (IS-Net, local)", "local", "rmbg.providers.local.torch_backend:rmbg14",
                  key_env="HF_TOKEN", key_page="https://huggingface.co/briaai/RMBG-1.4", licence=BRIA_NC,
@@ -79,7 +79,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
                  "rmbg.providers.local.torch_backend:rmbg20", key_env="HF_TOKEN",
                  key_page="https://huggingface.co/briaai/RMBG-2.0", licence=BRIA_NC, download="885 MB", hardware=_GPU),
     _birefnet("birefnet-lite", "BiRefNet lite, Swin-T (MIT, local)", "ZhengPeng7/BiRefNet_lite", "178 MB",
-              "GPU; about 4.5 s per image on a 2-core CPU (2.6-3 s in bf16)"),
+              "GPU; 4.5-8 s per image on a 2-core CPU (2.6-3 s in bf16 where the CPU has it)"),
     _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
     _birefnet("birefnet-hr", "BiRefNet HR, Swin-L 2048 (MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
     _birefnet("birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting",
