@@ -232,6 +232,7 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
         files["official_code"] = official_code
         configs.insert(0, ("**official code, model card recipe**", "official code"))
     units = ",".join(cpu_bf16_units()) or "none"
+    allocator = cpu_allocator_choice()
     print(f"\n### BiRefNet on the CPU ({len(paths)} DAVIS frames, deterministic weights; CPU bf16 units: {units})\n")
     if not cpu_bf16_units():
         configs = [c for c in configs if c[1] != "bf16"]
@@ -239,7 +240,6 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
               "run PyTorch's reference kernel, far slower than fp32).\n")
     for model in models:
         default = rmbg.get_provider(model, device="cpu").precision_used()
-        allocator = cpu_allocator_choice()
         flop_floor(model)
         workers = workers_for([f"{model} {key}" for _, key in configs], files)
         names = list(workers)

@@ -168,7 +168,10 @@ def test_cpu_auto_precision_follows_the_units_and_the_measured_gate(monkeypatch,
     import rmbg
     from rmbg.providers.local import torch_backend
 
+    from rmbg.providers.local import device
+
     monkeypatch.setattr(torch_backend, "cpu_bf16_units", lambda: units)
+    monkeypatch.setattr(device, "cpu_bf16_units", lambda: units)
     assert rmbg.get_provider(model, device="cpu").precision_used() == want
     assert rmbg.get_provider(model, device="cpu", precision="fp32").precision_used() == "fp32"
     if units:
@@ -179,14 +182,29 @@ def test_cpu_auto_precision_follows_the_units_and_the_measured_gate(monkeypatch,
             rmbg.get_provider(model, device="cpu", precision="bf16").precision_used()
 
 
+def test_every_local_network_refuses_cpu_bf16_without_bf16_units(monkeypatch):
+    # pick_dtype is what ViTMatte, SAM 2 and hf: segmentation models load with
+    from rmbg import InvalidRequestError
+    from rmbg.providers.local import device
+
+    monkeypatch.setattr(device, "cpu_bf16_units", lambda: ())
+    with pytest.raises(InvalidRequestError, match=r"precision='bf16' needs a CPU with bf16 units"):
+        device.pick_dtype("bf16", "cpu")
+    assert device.pick_dtype("fp32", "cpu") == torch.float32
+    assert device.pick_dtype("bf16", "cuda") == torch.bfloat16  # a GPU is not asked about CPU units
+    monkeypatch.setattr(device, "cpu_bf16_units", lambda: ("amx_bf16",))
+    assert device.pick_dtype("bf16", "cpu") == torch.bfloat16
+
+
 def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache, monkeypatch):
     import rmbg
-    from rmbg.providers.local import torch_backend
+    from rmbg.providers.local import device, torch_backend
     from rmbg.providers.local.device import cpu_allocator_choice
 
     # the autocast path runs everywhere (emulated, slowly, at this small size)
     # even where the CPU has no bf16 units and the provider would refuse it
     monkeypatch.setattr(torch_backend, "cpu_bf16_units", lambda: ("avx512_bf16",))
+    monkeypatch.setattr(device, "cpu_bf16_units", lambda: ("avx512_bf16",))
     variant = BIREFNET_VARIANTS["birefnet-lite"]
     hf_cache.add(variant.spec.repo_id, "89abcdef0123456789abcdef0123456789abcdef", variant.spec.filename, _lite_weights())
     image = scene()

@@ -34,9 +34,22 @@ def pick_device(device: str = "auto") -> str:
 
 def resolve_precision(precision: str, device: str) -> str:
     """"auto" -> fp16 on CUDA (BiRefNet and IS-Net both run in half precision
-    upstream), fp32 elsewhere; an explicit precision is kept."""
+    upstream), fp32 elsewhere; an explicit precision is kept, except "bf16" on
+    a CPU without bf16 units (cpu_bf16_units), which is refused
+    (InvalidRequestError): there PyTorch runs bf16 convolutions through its
+    slow reference kernel, far slower than fp32 (RMBG-2.0's bf16 benchmark
+    worker on an AVX2 EPYC had not finished one forward after 16 minutes;
+    fp32 takes about 27 s)."""
     if precision == "auto":
         return "fp16" if device.startswith("cuda") else "fp32"
+    if precision == "bf16" and device == "cpu" and not cpu_bf16_units():
+        from ...errors import InvalidRequestError
+
+        raise InvalidRequestError(
+            "precision='bf16' needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one has none: "
+            "bf16 would be emulated, many times slower than fp32. Use precision='auto' (bf16 only where "
+            "the CPU has the units) or 'fp32'."
+        )
     return precision
 
 

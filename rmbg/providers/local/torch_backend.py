@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping
 from .hub import resolve_weights, weights_status
 from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_size
 from .processing import finish, postprocess, preprocess, run_stages, select_output
-from ...errors import InvalidRequestError
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision, tune_cpu_allocator
@@ -183,23 +182,15 @@ class LocalProvider:
         gate in bf16 (cpu_bf16, decided by benchmarks/speed.py --birefnet:
         IoU@0.5 >= 0.99 and mean |delta alpha| <= 1 grey level against fp32);
         otherwise exact fp32. On CPU "bf16" always means autocast, and is
-        refused (InvalidRequestError) where the CPU has no bf16 units: there
-        PyTorch runs bf16 convolutions through its slow reference kernel, far
-        slower than fp32 (RMBG-2.0's bf16 benchmark worker on an AVX2 EPYC had
-        not finished one forward after 16 minutes; fp32 takes about 27 s).
+        refused where the CPU has no bf16 units (resolve_precision).
         """
         device = self.device
-        if device == "cpu" and self._precision == "bf16":
-            if not cpu_bf16_units():
-                raise InvalidRequestError(
-                    "precision='bf16' needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one has none: "
-                    "bf16 would be emulated, many times slower than fp32. Use precision='auto' (bf16 only where "
-                    "the CPU has the units) or 'fp32'."
-                )
+        used = resolve_precision(self._precision, device)
+        if device == "cpu" and (
+            used == "bf16" or (self._precision == "auto" and self._cpu_bf16 and cpu_bf16_units())
+        ):
             return "bf16-autocast"
-        if device == "cpu" and self._precision == "auto" and self._cpu_bf16 and cpu_bf16_units():
-            return "bf16-autocast"
-        return resolve_precision(self._precision, device)
+        return used
 
     def network(self):
         """The loaded network (loads it on first use, once per process)."""
