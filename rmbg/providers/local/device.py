@@ -107,7 +107,7 @@ def tune_cpu_allocator() -> str:
     handed back and faulted in again. The price is fragmentation: the big
     blocks now share the heap with small long-lived ones, and the high-water
     mark grows by a few hundred MB over the first forwards (RMBG-2.0 in fp32:
-    2.7 GiB left alone, 3.0-3.1 GiB reused, in `benchmarks/speed.py --birefnet`).
+    2745 MiB left alone, 2987-3111 MiB reused, in `benchmarks/speed.py --birefnet`).
 
     Which (cpu_allocator_choice): RMBG_CPU_ALLOCATOR "reuse" or "system"
     forces either; unset (or "auto"), reuse where the CPU has bf16 units
