@@ -239,6 +239,88 @@ def test_swin_block_sdpa_matches_plain_attention(shift, mask_windows, monkeypatc
     torch.testing.assert_close(fused, plain, atol=2e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("shift", [0, 6])
+def test_swin_block_in_blocks_of_windows_and_tokens_matches_whole_maps(shift, monkeypatch):
+    torch.manual_seed(0)
+    block = swin.SwinTransformerBlock(dim=32, num_heads=2, window=12, shift=shift).eval()
+    with torch.no_grad():
+        block.attn.relative_position_bias_table.normal_(0, 1.0)
+    h, w = 30, 20  # padded to 36x24: 6 windows per image
+    x = torch.randn(2, h * w, 32)
+    mask = swin.shift_attention_mask(36, 24, 12, 6, torch.device("cpu"))
+    calls = {"qkv": 0, "fc1": 0}
+    block.attn.qkv.register_forward_hook(lambda *_: calls.__setitem__("qkv", calls["qkv"] + 1))
+    block.mlp.fc1.register_forward_hook(lambda *_: calls.__setitem__("fc1", calls["fc1"] + 1))
+
+    def run(tokens: int, hidden: int) -> torch.Tensor:
+        monkeypatch.setattr(swin, "_MAX_TOKENS", tokens)
+        monkeypatch.setattr(swin, "_MAX_HIDDEN_ELEMENTS", hidden)
+        calls.update(qkv=0, fc1=0)
+        with torch.inference_mode():
+            return block(x, h, w, mask)
+
+    whole = run(1 << 30, 1 << 30)
+    assert calls == {"qkv": 1 if shift == 0 else 2, "fc1": 1}  # shifted: the mask is per image
+    blocks = run(4 * 144, 500 * 128)  # 4 windows, then 500 tokens at a time
+    # unshifted: the 12 windows in 3 blocks of 4; shifted: windows 0-3 and 4-5 of each
+    # image (the mask rows follow the image); the MLP: 1200 tokens in blocks of 500
+    assert calls == {"qkv": 3 if shift == 0 else 4, "fc1": 3}
+    torch.testing.assert_close(blocks, whole, atol=1e-6, rtol=1e-6)
+    with torch.no_grad():  # with autograd on (training), the MLP keeps its whole-map path
+        torch.testing.assert_close(block(x, h, w, mask), whole, atol=1e-6, rtol=1e-6)
+
+
+def test_decoder_block_conv_in_over_parts_equals_conv_over_their_concatenation():
+    torch.manual_seed(0)
+    block = birefnet.BasicDecBlk(48 + 16, 32).eval()
+    a, b = torch.randn(1, 48, 20, 24), torch.randn(1, 16, 20, 24)
+    with torch.inference_mode():
+        whole = block.relu_in(block.bn_in(block.conv_in(torch.cat([a, b], dim=1))))
+        torch.testing.assert_close(block.entry([a, b]), whole, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(block(torch.cat([a, b], dim=1)),
+                                   block.tail(whole), atol=1e-6, rtol=1e-6)
+        with pytest.raises(ValueError, match="conv_in takes 64 channels, got 48"):
+            block.entry([a])
+
+
+def _live_tensor_peak_mib(net: torch.nn.Module, x: torch.Tensor) -> float:
+    """Largest total size of the tensors alive at once during net(x) (inference
+    mode), counted at every operator: each output's storage from when it is
+    made until it is freed. The weights, made before, are not counted."""
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    live: dict[int, int] = {}
+    peak = [0]
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    storage = t.untyped_storage()
+                    key = storage.data_ptr()
+                    if key not in live and storage.nbytes():
+                        live[key] = storage.nbytes()
+                        weakref.finalize(storage, live.pop, key, None)
+            peak[0] = max(peak[0], sum(live.values()))
+            return out
+
+    with torch.inference_mode(), Count():
+        net(x)
+    return peak[0] / 2**20
+
+
+def test_birefnet_lite_releases_its_big_temporaries_early():
+    net = birefnet.build_birefnet(backbone="swin_t")
+    x = torch.randn(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+    peak = _live_tensor_peak_mib(net, x)
+    # measured 123 MiB; 180 MiB while the decoder held every backbone map to
+    # the end and Swin built its MLP's hidden map (twice) and q, k, v for whole maps
+    assert 100 < peak < 140, peak
+
+
 def test_shifted_block_differs_from_unshifted():
     torch.manual_seed(0)
     block = swin.SwinTransformerBlock(dim=32, num_heads=2, window=12, shift=6).eval()

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .deform import DeformableConv2d
-from .swin import SwinTransformer, swin_v1
+from .swin import SwinTransformer, add_into, swin_v1
 
 
 
@@ -145,9 +145,9 @@ class ASPPDeformable(nn.Module):
         pooled = self.global_avg_pool(x).flatten(1)  # [B, planes]
         acc = (pooled @ weight[:, -planes:].t()).unsqueeze(1)  # [B, 1, out]
         for i, branch in enumerate((self.aspp1, *self.aspp_deforms)):
-            y = branch(x)
-            pixels = y.permute(0, 2, 3, 1).reshape(b, h * w, planes)
+            pixels = branch(x).permute(0, 2, 3, 1).reshape(b, h * w, planes)
             acc = acc + pixels @ weight[:, i * planes:(i + 1) * planes].t()
+            del pixels  # released before the next branch's map is made (64 MB each at 256²)
         out = acc.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
         return self.dropout(self.relu(self.bn1(out)))
 
@@ -166,7 +166,30 @@ class BasicDecBlk(nn.Module):
         self.bn_out = nn.BatchNorm2d(out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu_in(self.bn_in(self.conv_in(x)))
+        return self.tail(self.entry([x]))
+
+    def entry(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
+        """relu(bn_in(conv_in(cat(parts on channels)))) without the concatenation.
+
+        conv_in splits by input channels: each part meets its own slice of
+        the weight and the products are summed (the bias once). At 1024² the
+        last block's input would be a 120 MB map next to the 96 MB one it is
+        made of; this way neither the copy nor its conv layout exists.
+        """
+        weight, bias = self.conv_in.weight, self.conv_in.bias
+        out: torch.Tensor | None = None
+        start = 0
+        for part in parts:
+            stop = start + part.shape[1]
+            y = F.conv2d(part, weight[:, start:stop], bias if out is None else None, padding=self.conv_in.padding)
+            out = y if out is None else add_into(out, y)
+            start = stop
+        if out is None or start != weight.shape[1]:
+            raise ValueError(f"conv_in takes {weight.shape[1]} channels, got {start}")
+        return self.relu_in(self.bn_in(out))
+
+    def tail(self, x: torch.Tensor) -> torch.Tensor:
+        """ASPP, conv_out, bn_out on entry's output."""
         return self.bn_out(self.conv_out(self.dec_att(x)))
 
 
@@ -217,34 +240,61 @@ class Decoder(nn.Module):
         self.gdt_convs_attn_3 = _one_by_one(GDT_CHANNELS)
         self.gdt_convs_attn_2 = _one_by_one(GDT_CHANNELS)
 
-    def _with_patches(self, image: torch.Tensor, feat: torch.Tensor, block: SimpleConvs) -> torch.Tensor:
-        """cat([feat, block(P(feat size))]) on channels."""
-        size = feat.shape[2:]
-        return torch.cat([feat, block(_resize(image_patches(image, size, self.patch_order), size))], dim=1)
+    def _patches(self, image: torch.Tensor, size: Sequence[int], block: SimpleConvs) -> torch.Tensor:
+        """block(P(size)): the image patches' map that joins a decoder input."""
+        return block(_resize(image_patches(image, size, self.patch_order), size))
+
+    def _decode(self, block: BasicDecBlk, p: torch.Tensor, image: torch.Tensor, patches: SimpleConvs) -> torch.Tensor:
+        """block's conv_in (through bn_in and ReLU) over cat([p, patches(p's size)])."""
+        return block.entry([p, self._patches(image, p.shape[2:], patches)])
+
+    @staticmethod
+    def _lateral(block: BasicLatBlk, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """resize(p, x's size) + block(x); x is released once its conv has read it."""
+        out = block(x)
+        size = x.shape[2:]
+        del x  # the caller passed the last reference (feats.pop())
+        return add_into(out, _resize(p, size))
 
     @staticmethod
     def _gradient_attention(p: torch.Tensor, convs: nn.Module, attn: nn.Module) -> torch.Tensor:
         return p * torch.sigmoid(attn(convs(p)))
 
-    def forward(self, image: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, x3: torch.Tensor,
-                x4: torch.Tensor) -> List[torch.Tensor]:
-        """image [B,3,H,W]; x1..x4 fused backbone maps (strides 4..32; x4 squeezed) -> 4 logits."""
-        p4 = self.decoder_block4(self._with_patches(image, x4, self.ipt_blk5))
+    def forward(self, image: torch.Tensor, feats: List[torch.Tensor]) -> List[torch.Tensor]:
+        """image [B,3,H,W]; feats [x1, x2, x3, x4], the fused backbone maps (strides 4..32;
+        x4 squeezed) -> 4 logits.
+
+        feats is emptied as the decoder goes: each map is dropped once its
+        lateral conv has read it, and each decoder block's big input once its
+        conv_in has (at 1024² Swin-L's x1 and the last block's input are 96 MB
+        each; holding them to the end raised the live peak by about 300 MB).
+        """
+        if len(feats) != 4:
+            raise ValueError(f"the decoder takes 4 feature maps, got {len(feats)}")
+        p = self._decode(self.decoder_block4, feats.pop(), image, self.ipt_blk5)
+        p4 = self.decoder_block4.tail(p)
         m4 = self.conv_ms_spvn_4(p4)
         p4 = self._gradient_attention(p4, self.gdt_convs_4, self.gdt_convs_attn_4)
 
-        p3 = _resize(p4, x3.shape[2:]) + self.lateral_block4(x3)
-        p3 = self.decoder_block3(self._with_patches(image, p3, self.ipt_blk4))
+        p = self._lateral(self.lateral_block4, feats.pop(), p4)
+        del p4
+        p = self._decode(self.decoder_block3, p, image, self.ipt_blk4)
+        p3 = self.decoder_block3.tail(p)
         m3 = self.conv_ms_spvn_3(p3)
         p3 = self._gradient_attention(p3, self.gdt_convs_3, self.gdt_convs_attn_3)
 
-        p2 = _resize(p3, x2.shape[2:]) + self.lateral_block3(x2)
-        p2 = self.decoder_block2(self._with_patches(image, p2, self.ipt_blk3))
+        p = self._lateral(self.lateral_block3, feats.pop(), p3)
+        del p3
+        p = self._decode(self.decoder_block2, p, image, self.ipt_blk3)
+        p2 = self.decoder_block2.tail(p)
         m2 = self.conv_ms_spvn_2(p2)
         p2 = self._gradient_attention(p2, self.gdt_convs_2, self.gdt_convs_attn_2)
 
-        p1 = _resize(p2, x1.shape[2:]) + self.lateral_block2(x1)
-        p1 = self.decoder_block1(self._with_patches(image, p1, self.ipt_blk2))
+        p = self._lateral(self.lateral_block2, feats.pop(), p2)
+        del p2
+        p = self._decode(self.decoder_block1, p, image, self.ipt_blk2)
+        p1 = self.decoder_block1.tail(p)
+        del p
         return [m4, m3, m2, self._full_size_logits(image, p1)]
 
     def _full_size_logits(self, image: torch.Tensor, p1: torch.Tensor) -> torch.Tensor:
@@ -297,19 +347,22 @@ class BiRefNet(nn.Module):
         h, w = x.shape[2:]
         full = self.bb(x)
         half = self.bb(F.interpolate(x, size=(h // 2, w // 2), mode="bilinear", align_corners=True))
-        feats = [torch.cat([f, _resize(g, f.shape[2:])], dim=1) for f, g in zip(full, half)]
-        x1, x2, x3, x4 = feats
-        size = x4.shape[2:]
-        x4 = torch.cat([_resize(x1, size), _resize(x2, size), _resize(x3, size), x4], dim=1)
-        return [x1, x2, x3, x4]
+        feats = []
+        while full:  # each scale's two maps are released as their concatenation is made
+            f, g = full.pop(0), half.pop(0)
+            feats.append(torch.cat([f, _resize(g, f.shape[2:])], dim=1))
+            del f, g
+        size = feats[3].shape[2:]
+        feats[3] = torch.cat([*(_resize(f, size) for f in feats[:3]), feats[3]], dim=1)
+        return feats
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """x [B,3,H,W] normalised, H, W multiples of 32 -> [m4, m3, m2, p1_out] logits."""
         if self.training:
             raise NotImplementedError("only inference is implemented; call .eval() first")
-        x1, x2, x3, x4 = self.encode(x)
-        x4 = self.squeeze_module(x4)
-        return self.decoder(x, x1, x2, x3, x4)
+        feats = self.encode(x)
+        feats[3] = self.squeeze_module(feats[3])
+        return self.decoder(x, feats)  # the decoder empties feats as it goes
 
 
 def build_birefnet(attention: str = "sdpa", backbone: str = "swin_l", patch_order: str = "column") -> BiRefNet:

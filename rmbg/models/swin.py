@@ -24,6 +24,18 @@ from torch import nn
 ATTENTION_MODES = ("sdpa", "plain")
 _MASK_VALUE = -100.0
 _MAX_MASK_ELEMENTS = 1 << 22  # attention-mask elements built at once (16 MB in fp32)
+_MAX_TOKENS = 1 << 13  # tokens through qkv and attention at once (Swin-L's first stage: 18 MB of q, k, v)
+_MAX_HIDDEN_ELEMENTS = 1 << 22  # MLP hidden elements at once (16 MB in fp32)
+
+
+def add_into(acc: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """acc + other, written into acc when autograd is off and that keeps the
+    result's dtype (the same sums: addition commutes), else a new tensor
+    (under autocast, say, a bf16 acc meeting an fp32 map). acc must be a
+    fresh tensor of the caller's own."""
+    if not torch.is_grad_enabled() and torch.result_type(acc, other) == acc.dtype and acc.shape == other.shape:
+        return acc.add_(other)
+    return acc + other
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -74,6 +86,34 @@ class Mlp(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
 
+    def residual(self, x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+        """x + self(norm(x)) for tokens x [B, L, C].
+
+        Every step is per token, so without autograd it runs a block of
+        tokens at a time on a CPU (the GELU in place everywhere): the normed
+        map and the 4x-wide hidden map exist for one block, not for the whole
+        image (Swin-L's first stage at 1024²: 48 + 2 x 192 MB before, 16 MB
+        now). The same per-token sums, grouped into blocks of rows.
+        """
+        if torch.is_grad_enabled():
+            return x + self(norm(x))
+        flat = x.reshape(-1, x.shape[-1])
+        rows = flat.shape[0]
+        step = max(1, _MAX_HIDDEN_ELEMENTS // self.fc1.out_features)
+        if x.device.type != "cpu" or rows <= step:  # a GPU keeps whole-map products
+            return x + self.fc2(torch.ops.aten.gelu_(self.fc1(norm(x)), approximate=self.act.approximate))
+        out: torch.Tensor | None = None
+        for start in range(0, rows, step):
+            part = flat[start:start + step]
+            hidden = torch.ops.aten.gelu_(self.fc1(norm(part)), approximate=self.act.approximate)
+            y = self.fc2(hidden)
+            del hidden
+            if out is None:
+                out = flat.new_empty((rows, y.shape[-1]), dtype=torch.result_type(part, y))
+            torch.add(part, y, out=out[start:start + step])
+        assert out is not None
+        return out.view(x.shape[:-1] + out.shape[-1:])
+
 
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside windows, with a relative position bias."""
@@ -98,48 +138,50 @@ class WindowAttention(nn.Module):
         return bias.view(n, n, -1).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """x [B*nW, N, C]; mask [nW, N, N] or None -> [B*nW, N, C]."""
-        bw, n, c = x.shape
-        qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each [B*nW, heads, N, d]
-        bias = self.position_bias().unsqueeze(0)  # [1, heads, N, N]
-        if self.attention == "sdpa":
-            out = self._sdpa(q, k, v, bias, mask)
-        elif self.attention == "plain":
-            if mask is not None:
-                nw = mask.shape[0]
-                bias = (bias + mask.unsqueeze(1)).repeat(bw // nw, 1, 1, 1)
-            scores = (q * self.scale) @ k.transpose(-2, -1) + bias
-            out = scores.softmax(dim=-1) @ v
-        else:
-            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
-        out = out.reshape(bw, self.num_heads, n, -1).transpose(1, 2).reshape(bw, n, c)
-        return self.proj(out)
+        """x [B*nW, N, C]; mask [nW, N, N] or None -> [B*nW, N, C].
 
-    @staticmethod
-    def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
-              mask: Optional[torch.Tensor]) -> torch.Tensor:
-        """SDPA with the position bias, plus the shifted-window mask of each window.
-
-        The mask is 4-D ([windows, heads, N, N]) so SDPA keeps its fused CPU/CUDA
-        kernels (a 5-D query falls back to the unfused maths, 3.5x slower on CPU),
-        and it is built for a block of windows at a time, never for all of them:
-        for Swin-L's first stage at 1024² the whole [484, 6, 144, 144] mask is
-        241 MB in fp32, a block of 33 windows 16 MB.
+        A block of windows at a time, from qkv to proj: the attention mask is
+        built for one block, never for all windows (for Swin-L's first stage
+        at 1024² the whole [484, 6, 144, 144] mask is 241 MB in fp32, a block
+        of 33 windows 16 MB), and on a CPU so are q, k, v (151 MB for all
+        windows there, 18 MB for a block of 56).
+        The mask is 4-D ([windows, heads, N, N]) so SDPA keeps its fused
+        CPU/CUDA kernels (a 5-D query falls back to the unfused maths, 3.5x
+        slower on CPU).
         """
-        if mask is None:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-        bw, heads, n = q.shape[:3]
-        nw = mask.shape[0]
-        step = max(1, _MAX_MASK_ELEMENTS // (heads * n * n))
-        out = torch.empty_like(q)
+        if self.attention not in ATTENTION_MODES:
+            raise ValueError(f"attention must be one of {ATTENTION_MODES}, got {self.attention!r}")
+        bw, n, _ = x.shape
+        nw = bw if mask is None else mask.shape[0]
+        step = max(1, _MAX_TOKENS // n) if x.device.type == "cpu" else bw  # a GPU keeps whole-map products
+        if mask is not None:
+            step = min(step, max(1, _MAX_MASK_ELEMENTS // (self.num_heads * n * n)))
+        bias = self.position_bias().unsqueeze(0)  # [1, heads, N, N]
+        out: torch.Tensor | None = None
         for first in range(0, bw, nw):  # each image's windows meet the mask rows 0..nW-1
             for start in range(0, nw, step):
                 stop = min(nw, start + step)
                 rows = slice(first + start, first + stop)
-                block = (bias + mask[start:stop].unsqueeze(1)).to(q.dtype)
-                out[rows] = F.scaled_dot_product_attention(q[rows], k[rows], v[rows], attn_mask=block)
+                y = self._windows(x[rows], bias if mask is None else bias + mask[start:stop].unsqueeze(1))
+                if out is None:
+                    if stop - start == bw:
+                        return y
+                    out = y.new_empty((bw,) + y.shape[1:])
+                out[rows] = y
+        assert out is not None
         return out
+
+    def _windows(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Attention within the windows x [w, N, C]; bias [1 or w, heads, N, N] added to the scores."""
+        bw, n, c = x.shape
+        qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each [w, heads, N, d]
+        if self.attention == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+        else:
+            out = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1) @ v
+        del qkv, q, k, v
+        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
 class SwinTransformerBlock(nn.Module):
@@ -165,12 +207,12 @@ class SwinTransformerBlock(nn.Module):
         hp, wp = h + pad_b, w + pad_r
         if self.shift > 0:
             y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        windows = self.attn(window_partition(y, ws), mask if self.shift > 0 else None)
-        y = window_reverse(windows, ws, hp, wp)
+        y = window_reverse(self.attn(window_partition(y, ws), mask if self.shift > 0 else None), ws, hp, wp)
         if self.shift > 0:
             y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
         x = x + y[:, :h, :w, :].reshape(b, h * w, c)
-        return x + self.mlp(self.norm2(x))
+        del y
+        return self.mlp.residual(x, self.norm2)
 
 
 class PatchMerging(nn.Module):
