@@ -93,28 +93,26 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 
 @functools.lru_cache(maxsize=1)
 def tune_cpu_allocator() -> str:
-    """Have the C allocator keep freed memory for the next forward where that
-    fits; returns what is in effect: "glibc-reuse" or "system".
+    """Have the C allocator keep freed memory for the next forward; returns
+    what is in effect: "glibc-reuse" or "system".
 
-    A CPU forward allocates and frees activations of tens to hundreds of MB.
-    glibc serves every block over 32 MiB with a fresh mmap and unmaps it on
-    free, so each forward pays the kernel to fault in and zero every page
-    again (about an eighth of BiRefNet_lite's forward on 2 cores in the
-    CPU-speed issue's development runs). With mmap off (M_MMAP_MAX 0), top-of-heap trimming
-    only past 2 GiB (M_TRIM_THRESHOLD) and one arena for all threads
-    (M_ARENA_MAX 1, so the app's worker threads share it), freed blocks are
-    reused: resident memory stays at the high-water mark instead of being
-    handed back and faulted in again. The price is fragmentation: the big
-    blocks now share the heap with small long-lived ones, and the high-water
-    mark grows by a few hundred MB over the first forwards (RMBG-2.0 in fp32:
-    2745 MiB left alone, 2987-3111 MiB reused, in `benchmarks/speed.py --birefnet`).
+    A CPU forward allocates and frees activations of tens of MB. glibc
+    serves big blocks with a fresh mmap and unmaps them on free, so each
+    forward pays the kernel to fault in and zero every page again (14-17 % of
+    RMBG-2.0's and BiRefNet_lite's forward on 2 AVX2 cores in
+    `benchmarks/speed.py --birefnet`). With mmap off (M_MMAP_MAX 0),
+    top-of-heap trimming only past 2 GiB (M_TRIM_THRESHOLD) and one arena for
+    all threads (M_ARENA_MAX 1, so the app's worker threads share it), freed
+    blocks are reused: resident memory stays at the forward's high-water mark
+    instead of being handed back and faulted in again. The price is that
+    high-water mark, and fragmentation when the live blocks are big: before
+    the networks released their big temporaries early, RMBG-2.0's fp32 peak
+    grew from 2.7 to 3.0-3.1 GiB with reuse; since, the reused heap holds
+    still at about 1.8 GiB (torch's CPU build) over repeated forwards.
 
     Which (cpu_allocator_choice): RMBG_CPU_ALLOCATOR "reuse" or "system"
-    forces either; unset (or "auto"), reuse where the CPU has bf16 units
-    (cpu_bf16_units), where RMBG-2.0's default runs in bf16 with room to spare
-    (1.9 GiB), and leave glibc alone elsewhere, where it runs in fp32 and
-    reuse would take it past 3 GiB. Always "system" where the C library is
-    not glibc.
+    forces either; unset (or "auto") is reuse. Always "system" where the C
+    library is not glibc.
 
     Process-wide and once per process (setting the same values twice, should
     two threads race here, changes nothing): called by the local torch
@@ -125,8 +123,8 @@ def tune_cpu_allocator() -> str:
 
 def cpu_allocator_choice() -> str:
     """What tune_cpu_allocator does in this process: "reuse" or "system"
-    (RMBG_CPU_ALLOCATOR, else reuse where the CPU has bf16 units; "system"
-    where the C library is not glibc). Sets nothing."""
+    (RMBG_CPU_ALLOCATOR; unset or "auto" is reuse; "system" where the C
+    library is not glibc). Sets nothing."""
     import os
     import platform
 
@@ -135,9 +133,7 @@ def cpu_allocator_choice() -> str:
         raise ValueError(f"RMBG_CPU_ALLOCATOR={choice!r}: expected auto, reuse or system")
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return "system"
-    if choice == "auto":
-        return "reuse" if cpu_bf16_units() else "system"
-    return choice
+    return "reuse" if choice == "auto" else choice
 
 
 def _apply_allocator_settings() -> str:
