@@ -240,13 +240,10 @@ class Decoder(nn.Module):
         self.gdt_convs_attn_3 = _one_by_one(GDT_CHANNELS)
         self.gdt_convs_attn_2 = _one_by_one(GDT_CHANNELS)
 
-    def _patches(self, image: torch.Tensor, size: Sequence[int], block: SimpleConvs) -> torch.Tensor:
-        """block(P(size)): the image patches' map that joins a decoder input."""
-        return block(_resize(image_patches(image, size, self.patch_order), size))
-
     def _decode(self, block: BasicDecBlk, p: torch.Tensor, image: torch.Tensor, patches: SimpleConvs) -> torch.Tensor:
-        """block's conv_in (through bn_in and ReLU) over cat([p, patches(p's size)])."""
-        return block.entry([p, self._patches(image, p.shape[2:], patches)])
+        """block's conv_in (through bn_in and ReLU) over cat([p, patches(P(p's size))])."""
+        size = p.shape[2:]
+        return block.entry([p, patches(_resize(image_patches(image, size, self.patch_order), size))])
 
     @staticmethod
     def _lateral(block: BasicLatBlk, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -99,9 +99,8 @@ class Mlp(nn.Module):
             return x + self(norm(x))
         flat = x.reshape(-1, x.shape[-1])
         rows = flat.shape[0]
-        step = max(1, _MAX_HIDDEN_ELEMENTS // self.fc1.out_features)
-        if x.device.type != "cpu" or rows <= step:  # a GPU keeps whole-map products
-            return x + self.fc2(torch.ops.aten.gelu_(self.fc1(norm(x)), approximate=self.act.approximate))
+        # a GPU keeps whole-map products
+        step = max(1, _MAX_HIDDEN_ELEMENTS // self.fc1.out_features) if x.device.type == "cpu" else rows
         out: torch.Tensor | None = None
         for start in range(0, rows, step):
             part = flat[start:start + step]
