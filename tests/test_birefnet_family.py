@@ -201,8 +201,7 @@ def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache
     from rmbg.providers.local import device, torch_backend
     from rmbg.providers.local.device import cpu_allocator_choice, tune_cpu_allocator
 
-    # the process-wide allocator setting follows this CPU's real units: taken
-    # (or read from its cache) before the units are pretended below
+    # the process-wide allocator setting, as this process has it (once per process)
     allocator = tune_cpu_allocator()
     assert allocator == ("glibc-reuse" if cpu_allocator_choice() == "reuse" else "system")
     # the autocast path runs everywhere (emulated, slowly, at this small size)

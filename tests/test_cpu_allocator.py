@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 PROBE = """
 import json, resource, sys, threading
-from rmbg.providers.local.device import cpu_bf16_units, tune_cpu_allocator
+from rmbg.providers.local.device import tune_cpu_allocator
 
 def cycle():
     block = bytearray(64 << 20)  # zero-filled: every page is touched
@@ -44,8 +44,7 @@ faults_per_cycle(main)
 thread = threading.Thread(target=faults_per_cycle, args=(worker,))  # as the app's worker threads
 thread.start()
 thread.join()
-print(json.dumps({"setting": setting, "again": tune_cpu_allocator(), "main": main[0], "thread": worker[0],
-                  "bf16_units": bool(cpu_bf16_units())}))
+print(json.dumps({"setting": setting, "again": tune_cpu_allocator(), "main": main[0], "thread": worker[0]}))
 """
 
 

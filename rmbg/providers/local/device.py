@@ -98,8 +98,8 @@ def tune_cpu_allocator() -> str:
 
     A CPU forward allocates and frees activations of tens of MB. glibc
     serves big blocks with a fresh mmap and unmaps them on free, so each
-    forward pays the kernel to fault in and zero every page again (14-17 % of
-    RMBG-2.0's and BiRefNet_lite's forward on 2 AVX2 cores in
+    forward pays the kernel to fault in and zero every page again (reuse takes
+    4-9 % off RMBG-2.0's and BiRefNet_lite's forward on 2 AVX2 cores in
     `benchmarks/speed.py --birefnet`). With mmap off (M_MMAP_MAX 0),
     top-of-heap trimming only past 2 GiB (M_TRIM_THRESHOLD) and one arena for
     all threads (M_ARENA_MAX 1, so the app's worker threads share it), freed
@@ -107,8 +107,8 @@ def tune_cpu_allocator() -> str:
     instead of being handed back and faulted in again. The price is that
     high-water mark, and fragmentation when the live blocks are big: before
     the networks released their big temporaries early, RMBG-2.0's fp32 peak
-    grew from 2.7 to 3.0-3.1 GiB with reuse; since, the reused heap holds
-    still at about 1.8 GiB (torch's CPU build) over repeated forwards.
+    was 2987 MiB with reuse against 2745 without; since, 2218 against 2168
+    MiB (the README's AVX2 tables).
 
     Which (cpu_allocator_choice): RMBG_CPU_ALLOCATOR "reuse" or "system"
     forces either; unset (or "auto") is reuse. Always "system" where the C
