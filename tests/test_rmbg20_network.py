@@ -321,6 +321,20 @@ def test_birefnet_lite_releases_its_big_temporaries_early():
     assert 100 < peak < 140, peak
 
 
+def test_swin_stage_traces_as_one_graph_for_torch_compile():
+    # torch.compile (benchmarks/speed.py --compile) sees a whole Swin stage as one
+    # graph: a dtype computed with torch.result_type broke the graph in every MLP,
+    # after which each block was compiled on its own until dynamo's recompile
+    # limit sent the rest back to eager
+    torch.manual_seed(0)
+    layer = swin.BasicLayer(dim=32, depth=2, num_heads=2, window=12, downsample=True).eval()
+    x = torch.randn(1, 30 * 20, 32)
+    with torch.inference_mode():
+        explained = torch._dynamo.explain(layer)(x, 30, 20)
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1
+
+
 def test_shifted_block_differs_from_unshifted():
     torch.manual_seed(0)
     block = swin.SwinTransformerBlock(dim=32, num_heads=2, window=12, shift=6).eval()

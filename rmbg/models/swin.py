@@ -33,7 +33,7 @@ def add_into(acc: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     result's dtype (the same sums: addition commutes), else a new tensor
     (under autocast, say, a bf16 acc meeting an fp32 map). acc must be a
     fresh tensor of the caller's own."""
-    if not torch.is_grad_enabled() and torch.result_type(acc, other) == acc.dtype and acc.shape == other.shape:
+    if not torch.is_grad_enabled() and torch.promote_types(acc.dtype, other.dtype) == acc.dtype and acc.shape == other.shape:
         return acc.add_(other)
     return acc + other
 
@@ -108,7 +108,7 @@ class Mlp(nn.Module):
             y = self.fc2(hidden)
             del hidden
             if out is None:
-                out = flat.new_empty((rows, y.shape[-1]), dtype=torch.result_type(part, y))
+                out = flat.new_empty((rows, y.shape[-1]), dtype=torch.promote_types(part.dtype, y.dtype))
             torch.add(part, y, out=out[start:start + step])
         assert out is not None
         return out.view(x.shape[:-1] + out.shape[-1:])
