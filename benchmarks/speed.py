@@ -208,7 +208,7 @@ def flop_floor(model: str) -> None:
           f"so exact fp32 needs at least {total / rate:.1f} s for the network alone\n", flush=True)
 
 
-def birefnet_section(models: list[str], frames: int, official_code: str | None = None) -> None:
+def birefnet_section(models: list[str], frames: int, official_code: str | None = None, compile_row: bool = False) -> None:
     """BiRefNet on the CPU: the model card's recipe (around the official code's
     network when a checkout of it is given, and around ours) against our
     configurations, on `frames` DAVIS frames, each configuration in its own
@@ -228,6 +228,8 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
                ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=system", "fp32 allocator system"),
                ("ours, bf16 autocast", "bf16"), ("ours, auto", "auto"),
                ("ours, fp32, input moved by up to ±1 grey level (the gate's noise floor)", "fp32 input-noise")]
+    if compile_row:
+        configs.append(("ours, fp32 under torch.compile (inductor)", "fp32 compile"))
     if official_code:
         files["official_code"] = official_code
         configs.insert(0, ("**official code, model card recipe**", "official code"))
@@ -247,8 +249,9 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
         times: dict[str, list[float]] = {n: [] for n in names}
         rss: dict[str, float] = {}
         agree: dict[str, list[tuple[int, float, float]]] = {n: [] for n in names}
-        for worker in workers.values():  # warm-up: lazy loads, first-call allocations
-            worker.run(paths[0])
+        first: dict[str, float] = {}  # warm-up: lazy loads, first-call allocations, compilation
+        for n, worker in workers.items():
+            first[n] = sum(worker.run(paths[0])["times"].values())
         for path in paths:
             medians, alphas = round_robin(workers, path, 1)
             for n in names:
@@ -267,11 +270,11 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
             if key == "auto":
                 label = f"ours, auto (the default here: {default}, allocator {allocator})"
             rows.append([label, f"{ms:.0f}", f"{ms / 1000 / base:.2f}", f"{rss[n]:.0f}",
-                         f"{worst_iou:.4f} / {mean_d:.2f} / {max_d}", gate])
+                         f"{worst_iou:.4f} / {mean_d:.2f} / {max_d}", gate, f"{first[n]:.1f}"])
         print(f"\n#### {model}, end to end (file -> matte), median over frames\n")
         print(table(["configuration", "ms", f"x {configs[0][0].strip('*')}", "peak RSS MiB",
                      "vs reference: worst IoU@0.5 / mean / max abs diff (grey levels)",
-                     "gate (IoU >= 0.99, mean <= 1)"], rows), flush=True)
+                     "gate (IoU >= 0.99, mean <= 1)", "first call s (load, compile)"], rows), flush=True)
 
 
 def gpu_section(files: dict, images: dict, repeats: int) -> None:
@@ -297,6 +300,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=4, help="DAVIS frames for --birefnet")
     parser.add_argument("--official-code", help="a checkout of github.com/ZhengPeng7/BiRefNet: time its network too "
                         "(needs torchvision, timm, einops, kornia; not installed by our requirements)")
+    parser.add_argument("--compile", action="store_true", help="with --birefnet: one more row, our fp32 network under "
+                        "torch.compile (the first call compiles: minutes)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -310,7 +315,7 @@ def main() -> None:
         return
     if args.birefnet is not None:
         print(table(["machine", ""], [list(row) for row in speed_setup.machine_info()]))
-        birefnet_section(args.birefnet or ["birefnet-lite", "rmbg-2.0"], args.frames, args.official_code)
+        birefnet_section(args.birefnet or ["birefnet-lite", "rmbg-2.0"], args.frames, args.official_code, args.compile)
         return
     files = speed_setup.rmbg14_files()
     images = speed_setup.test_images()

@@ -64,6 +64,26 @@ def with_input_noise(provider, grey_levels: float = 1.0):
     return provider
 
 
+def compiled(provider):
+    """The provider with its network under torch.compile (inductor, static
+    shapes), compiled on the first forward into a fresh cache directory: the
+    first call's time is what a cold start pays."""
+    import tempfile
+
+    import torch
+
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="rmbg-inductor-")
+    network, done = provider.network, []
+
+    def compiled_network():
+        if not done:
+            done.append(torch.compile(network(), dynamic=False))
+        return done[0]
+
+    provider.network = compiled_network
+    return provider
+
+
 def model_card(net, *, no_grad: bool = False, device: str = "cpu", half: bool = False) -> Run:
     """The model card's recipe (see module doc)."""
     import contextlib
@@ -208,6 +228,8 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
         provider = rmbg.get_provider(model, weights=weights, device="cpu", precision=precision)
         if config.endswith("input-noise"):
             return ours(with_input_noise(provider))
+        if config.endswith("compile"):
+            return ours(compiled(provider))
         return ours(provider)
     import torch
 
