@@ -68,11 +68,15 @@ def compiled(provider):
     """The provider with its network under torch.compile (inductor, static
     shapes), compiled on the first forward into a fresh cache directory: the
     first call's time is what a cold start pays."""
+    import atexit
+    import shutil
     import tempfile
 
     import torch
 
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="rmbg-inductor-")
+    cache = tempfile.mkdtemp(prefix="rmbg-inductor-")
+    atexit.register(shutil.rmtree, cache, True)  # the worker's compiled kernels go with it
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
     network, done = provider.network, []
 
     def compiled_network():
