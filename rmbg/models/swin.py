@@ -33,7 +33,8 @@ def add_into(acc: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     result's dtype (the same sums: addition commutes), else a new tensor
     (under autocast, say, a bf16 acc meeting an fp32 map). acc must be a
     fresh tensor of the caller's own."""
-    if not torch.is_grad_enabled() and torch.promote_types(acc.dtype, other.dtype) == acc.dtype and acc.shape == other.shape:
+    keeps_dtype = torch.promote_types(acc.dtype, other.dtype) == acc.dtype  # a dtype dynamo can trace
+    if not torch.is_grad_enabled() and keeps_dtype and acc.shape == other.shape:
         return acc.add_(other)
     return acc + other
 
