@@ -69,6 +69,7 @@ def compiled(provider):
     shapes), compiled on the first forward into a fresh cache directory: the
     first call's time is what a cold start pays."""
     import atexit
+    import functools
     import shutil
     import tempfile
 
@@ -77,14 +78,8 @@ def compiled(provider):
     cache = tempfile.mkdtemp(prefix="rmbg-inductor-")
     atexit.register(shutil.rmtree, cache, True)  # the worker's compiled kernels go with it
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
-    network, done = provider.network, []
-
-    def compiled_network():
-        if not done:
-            done.append(torch.compile(network(), dynamic=False))
-        return done[0]
-
-    provider.network = compiled_network
+    network = provider.network
+    provider.network = functools.cache(lambda: torch.compile(network(), dynamic=False))
     return provider
 
 
