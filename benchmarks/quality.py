@@ -4,7 +4,7 @@
     python benchmarks/quality.py --provider u2netp --provider rmbg-1.4
     python benchmarks/quality.py --provider runware-rembg --max-cost 0.10
 
-Runs rmbg.eval.run on ../shared/data/davis2016-sample (binary masks, so the
+Runs rmbg.eval.run on data/davis2016-sample (binary masks, so the
 segmentation-only composite C_seg is reported), prints the Markdown table
 and the machine it ran on, and writes the CSV/JSON/plot into --out.
 Hosted providers cost money: they need --yes or --max-cost, as in the CLI.
@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-DAVIS = REPO.parent / "shared" / "data" / "davis2016-sample"
+DAVIS = REPO / "data" / "davis2016-sample"
 
 
 def versions() -> str:

@@ -177,7 +177,7 @@ def u2netp_section(repeats: int, images: dict, children: int) -> None:
           f"{extra.get('images_per_s', float('nan')):.2f} images/s at 1024x1024 (2 requests x 1 thread).")
 
 
-DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis2016-sample" / "images"
+DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample" / "images"
 
 
 def flop_floor(model: str) -> None:

@@ -1,7 +1,7 @@
 """Prices, the cost of one call, and monthly projections.
 
 Hosted prices are per image in USD, from the vendors' pages (see
-../shared/specs/providers.md section 4), declared with each provider in
+docs/providers.md, "Pricing"), declared with each provider in
 rmbg.registry. Runware reports the real cost of
 each call; these numbers are only used when nothing is reported.
 
@@ -126,7 +126,7 @@ def _as_usd(value: object) -> Decimal | None:
 # --- monthly projections -------------------------------------------------------------
 
 # Third-party reference points at 100,000 images/month, from the benchmark
-# blog in ../shared/seeds/000_b24192b690c79f43.txt ("$40/mo with RMBG-2.0 on
+# blog "Background Removal Showdown: RMBG-2.0 vs SAM 2 vs Proprietary APIs" ("$40/mo with RMBG-2.0 on
 # Runflow versus $5,000/mo with Remove.bg"). Vendor claims, not our measurements.
 SEED_REFERENCES: dict[str, Decimal] = {
     "remove.bg (benchmark blog)": Decimal("5000") / REFERENCE_MONTHLY_VOLUME,

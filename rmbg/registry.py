@@ -105,8 +105,8 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
                  key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
                  licence="commercial use (paid API)"),
     # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
-    # page (seeds/002_*.txt, "How It Stacks Up") and $0.04 per generation on its
-    # llms.txt / pricing page (specs/providers.md section 4). We take the
+    # page (its "How It Stacks Up" section) and $0.04 per generation on its
+    # llms.txt / pricing page (docs/providers.md, "Pricing"). We take the
     # higher: spending caps reserve this estimate, and an estimate that is too
     # high only holds back budget, one that is too low lets a cap be passed.
     ProviderInfo("fal-bria-replace", "fal.ai · Bria background replace", "replace",

@@ -84,7 +84,7 @@ class Matte:
 
 
 # Background replacement (rmbg.replace_background). Ranges are fal's for Bria
-# background replace (../shared/seeds/002_*.txt): seed 0..2**31-1, 1..4 images.
+# background replace (its API page on fal.ai): seed 0..2**31-1, 1..4 images.
 SEED_MAX = 2_147_483_647
 MAX_GENERATED = 4
 

@@ -27,7 +27,7 @@ from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
 
 REPO = Path(__file__).resolve().parents[1]
-DAVIS = REPO.parent / "shared" / "data" / "davis2016-sample"
+DAVIS = REPO / "data" / "davis2016-sample"
 FRAMES = ["blackswan_00000", "blackswan_00025", "dog_00000", "dog_00030", "dog_00059", "libby_00000"]
 
 
@@ -69,8 +69,6 @@ def _truths(dataset) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def davis():
-    if not DAVIS.is_dir():
-        pytest.skip("../shared not present (DAVIS sample)")
     full = discover(DAVIS)
     small = subset(full, FRAMES)
     return full, small, _truths(small)

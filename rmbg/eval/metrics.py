@@ -1,4 +1,4 @@
-"""Quality metrics for alpha mattes and masks (../shared/specs/evaluation.md).
+"""Quality metrics for alpha mattes and masks (definitions: docs/evaluation.md).
 
 Pure numpy/scipy. Every function takes a prediction P̂ and a ground truth G
 as 2-D arrays of the same shape (or mode "L" PIL images): uint8 arrays and

@@ -1,6 +1,6 @@
 """Measure providers on labelled images: rmbg.eval.run(...) and `rmbg evaluate`.
 
-Protocol (../shared/specs/evaluation.md):
+Protocol (docs/evaluation.md says why):
 - each provider's matte is compared at ground-truth resolution (a matte of
   another size is resized to the GT with bilinear filtering);
 - per image: IoU at 0.5, DAVIS boundary F at ceil(0.008·diag) px, strict

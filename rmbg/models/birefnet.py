@@ -1,5 +1,5 @@
 """BiRefNet (the RMBG-2.0 network and BiRefNet's open family), written from
-../shared/specs/models.md sections 2.2-2.7 and 7.
+the released checkpoints and papers (notes in docs/architecture.md, "Our networks").
 
 The backbone is a parameter: Swin-L gives RMBG-2.0 / BiRefNet (754 tensors,
 220,176,498 parameters), Swin-T gives BiRefNet_lite (586 tensors, 44,313,720

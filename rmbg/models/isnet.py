@@ -1,4 +1,4 @@
-"""IS-Net (the RMBG-1.4 network), written from ../shared/specs/models.md section 1.
+"""IS-Net (the RMBG-1.4 network), written from its checkpoint (notes: docs/architecture.md).
 
 Module and attribute names follow the checkpoint exactly, so the official
 model.safetensors loads with load_state_dict(strict=True): 798 tensors,

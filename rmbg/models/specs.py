@@ -1,4 +1,4 @@
-"""Per-model constants, as data (see ../shared/specs/models.md).
+"""Per-model constants, as data (see docs/architecture.md, "Per-model constants").
 
 RMBG-1.4 and RMBG-2.0 share one inference path and differ only in these
 specs and in their networks.

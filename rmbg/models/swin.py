@@ -1,5 +1,5 @@
 """Swin Transformer v1 backbone (the `bb.*` part of RMBG-2.0), written from
-../shared/specs/models.md section 2.3.
+the Swin Transformer paper and the RMBG-2.0 checkpoint (notes: docs/architecture.md).
 
 Swin-L: embed 192, depths [2, 2, 18, 2], heads [6, 12, 24, 48], window 12,
 patch 4, MLP ratio 4, qkv bias, LayerNorm eps 1e-5, exact GELU. Features are

@@ -1,5 +1,5 @@
 """A fake fal.ai queue for `fal-ai/bria/background/remove` and
-`fal-ai/bria/background/replace` (specs/providers.md §1; the replace model's
+`fal-ai/bria/background/replace` (fal's queue API as docs/providers.md describes it; the replace model's
 checks and outputs are in tests.fakes.fal_replace).
 
 Paths (the subpath rule: submit uses the full endpoint id, the rest only

@@ -1,6 +1,6 @@
 """The fake fal's `fal-ai/bria/background/replace` model: input checks and outputs.
 
-Input (seed ../shared/seeds/002_*.txt, specs/providers.md §1.5): image_url
+Input (fal's API page for the endpoint; docs/providers.md): image_url
 (required), ref_image_url ("" = none), prompt, negative_prompt (""),
 refine_prompt (true), seed (0..2147483647), fast (true), num_images (1..4),
 sync_mode (false). Either prompt or ref_image_url, not both.

@@ -1,4 +1,4 @@
-"""A fake Runware REST API for `removeBackground` (specs/providers.md §2).
+"""A fake Runware REST API for `removeBackground` (Runware's documented API; docs/providers.md).
 
   POST /v1           JSON array of tasks -> {"data": [...]} and/or {"errors": [...]}
   GET  /image/{f}    URL outputs (outputType "URL", the default)

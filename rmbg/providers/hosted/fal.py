@@ -1,6 +1,6 @@
 """fal.ai: Bria RMBG 2.0 (`fal-ai/bria/background/remove`) through fal's queue.
 
-Protocol (specs/providers.md section 1), as fal's own client does it:
+Protocol (https://fal.ai/docs/api-reference/inference-api; docs/providers.md), as fal's own client does it:
   1. POST {queue}/fal-ai/bria/background/remove  {"image_url": <PNG data URI>,
      "sync_mode": true}  -> request_id, status_url, response_url, cancel_url;
   2. GET status_url?logs=0 until it says COMPLETED (202 while queued or running);

@@ -1,7 +1,7 @@
 """fal.ai: Bria background replace (`fal-ai/bria/background/replace`) through fal's queue.
 
-Protocol (specs/providers.md section 1; the endpoint's schema in
-../shared/seeds/002_*.txt), on the same FalQueue as removal (submit, poll,
+Protocol (docs/providers.md; the endpoint's schema on
+https://fal.ai/models/fal-ai/bria/background/replace/api), on the same FalQueue as removal (submit, poll,
 result, cancel at our deadline):
   POST {queue}/fal-ai/bria/background/replace
     {"image_url": <PNG data URI>,

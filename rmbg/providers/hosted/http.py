@@ -4,7 +4,7 @@ Everything here is provider-neutral. A hosted provider builds its requests,
 hands them to `send()`, and gets back a 2xx `httpx.Response` or a
 `ProviderHTTPError` subclass whose message says what a person can do.
 
-Retry rules (design.md, point 7), and never paying twice:
+Retry rules (docs/architecture.md, "Hosted clients"), and never paying twice:
 - GET/PUT (polls, results, downloads, cancels) are idempotent: retried on
   HTTP 408, 429, every 5xx (except a 504 that says the caller's own start
   timeout expired), connection failures and timeouts;
@@ -12,7 +12,7 @@ Retry rules (design.md, point 7), and never paying twice:
   accepted: the connection could not be opened (nothing was sent), or an
   answer the provider defines as "not accepted, not billed"
   (`Endpoint.not_accepted`: 408 and 429 everywhere; fal also its 5xx, which
-  fal documents as never billed, specs/providers.md section 1). A POST whose connection dropped or timed out
+  fal documents as never billed; docs/providers.md). A POST whose connection dropped or timed out
   after it was sent, or (Runware) that got a 5xx, may have been accepted and
   billed: it is not re-sent, and the error says so;
 - never retried: 400, 401, 402, 403, 404, 422 and every other 4xx;

@@ -1,6 +1,6 @@
 """Runware: Bria RMBG 2.0 (`bria:2@1`) and RemBG 1.4 (`runware:109@1`).
 
-Protocol (specs/providers.md section 2): one REST call,
+Protocol (https://runware.ai/docs/en/image-editing/background-removal; docs/providers.md): one REST call,
   POST {base}/v1, `Authorization: Bearer <key>`, body a JSON array with one
   `removeBackground` task (fresh UUID v4, `inputs.image` a PNG data URI,
   `outputType: base64Data`, `outputFormat: PNG` (the JPG default has no
