@@ -7,12 +7,14 @@ Two caps, both in USD, both checked before a paid call is sent:
   visitors together may spend of the server's own keys, so opening new
   sessions does not reset anything that costs the owner money.
 
-Every paid call reserves its price-table estimate under one lock before it is
-sent and is settled after it with the real cost (reported, else estimated).
-A reservation is released only when the provider certainly did not charge
-(no key, a refused key, no credit, rate limited); any other failure keeps the
-reserved amount as spent, since the call may have been billed. The totals
-live here, not in gr.State, so concurrent calls of one session share them.
+Every paid call reserves its worst case under one lock before it is sent (the
+larger of the price-table estimate and the highest cost that provider
+reported in this process, rmbg.charging.worst_case) and is settled after it
+with the real cost in full (reported, else estimated). What a failed call
+costs follows where its request got to (rmbg.charging): not sent or refused
+-> the hold is released; fate unknown or accepted by the vendor -> the hold
+is kept as spent. The totals live here, not in gr.State, so concurrent calls
+of one session share them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, TypeVar
 
-from ..errors import NOT_CHARGED, BudgetError
+from ..charging import metered, worst_case
+from ..errors import BudgetError
 from ..types import format_usd
 
 T = TypeVar("T")
@@ -86,19 +89,21 @@ class Ledger:
 
     def pay(self, session_id: str, provider_id: str, usd: Decimal, call: Callable[[], T],
             cost_of: Callable[[T], Decimal], *, server_key: bool, unit: str = "per image") -> T:
-        """One paid call under the caps: reserve `usd`, make the call, then settle
-        with its real cost (counted even if later steps fail), release the hold
-        when the provider certainly did not charge (rmbg.errors.NOT_CHARGED), and
-        count the estimate when it may have (any other failure)."""
-        hold = self.reserve(session_id, provider_id, usd, server_key=server_key, unit=unit)
-        try:
-            out = call()
-        except NOT_CHARGED:
-            self.release(hold)
-            raise
-        except BaseException:
-            self.settle(hold, hold.usd)  # it may have been billed: count the estimate
-            raise
+        """One paid call under the caps: reserve the worst case of `usd`
+        (rmbg.charging.worst_case), make the call, then settle with its real
+        cost (counted even if later steps fail). A failure releases the hold
+        when its request was not sent or refused, and keeps it when the vendor
+        accepted it or its fate is unknown (rmbg.charging.Charge.billable)."""
+        hold = self.reserve(session_id, provider_id, worst_case(provider_id, usd), server_key=server_key, unit=unit)
+        with metered() as meter:
+            try:
+                out = call()
+            except BaseException:
+                if meter.state.billable:
+                    self.settle(hold, hold.usd)  # accepted, or may have been: the hold stays spent
+                else:
+                    self.release(hold)
+                raise
         self.settle(hold, cost_of(out))
         return out
 
