@@ -10,8 +10,11 @@
   to a temporary name and renamed, so an interrupted write leaves no file.
 - Hosted providers run `jobs` images at a time in threads; local ones one at
   a time. One failing image is recorded with its reason; the rest go on.
-- A budget (USD) stops submitting images once money spent plus the estimates
-  of the images in flight plus the next image's estimate would exceed it.
+- A budget (USD) stops submitting images once money spent plus the holds of
+  the images in flight plus the next image's hold would exceed it. A hold is
+  the worst case (the larger of the estimate and the highest cost reported so
+  far); the first call runs alone until one has reported its cost; a failed
+  call keeps its hold when it may have been billed (rmbg.charging).
 - manifest.csv in the output folder gets one row per image run (appended, so
   a resumed batch keeps earlier rows; the last row for an output is current;
   rmbg.cli.progress.Manifest).
@@ -26,7 +29,7 @@ import os
 import secrets
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
@@ -287,6 +290,7 @@ class Budget:
         self.max_cost = max_cost
         self.committed = Decimal(0)
         self.highest = Decimal(0)  # the highest cost one call reported in this batch
+        self.costed = False  # a call has settled with its cost
 
     def reserve(self, estimate: Decimal) -> Optional[Decimal]:
         """Hold the worst case of one call, the larger of `estimate` and the
@@ -303,10 +307,22 @@ class Budget:
         when the call may have been billed (rmbg.charging), else releases it."""
         if outcome.cost is not None:
             self.committed += outcome.cost.usd - hold
+            self.costed = self.costed or outcome.status == "done"
             if outcome.cost.source == "reported":
                 self.highest = max(self.highest, outcome.cost.usd)
         elif not outcome.may_be_billed:
             self.committed -= hold
+
+
+MAY_HAVE_BEEN_BILLED = "may have been billed"
+
+
+def kept_hold(outcome: Outcome, hold: Decimal) -> Outcome:
+    """A failure that may have been billed costs its hold: the manifest, the
+    summary and the budget count it (an estimate, noted "may have been billed")."""
+    if outcome.status == "failed" and outcome.may_be_billed and outcome.cost is None and hold:
+        return replace(outcome, cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED))
+    return outcome
 
 
 def run_items(
@@ -342,7 +358,9 @@ def run_items(
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch") as pool:
         try:
             while pending or in_flight:
-                while pending and len(in_flight) < jobs and (hold := budget.reserve(estimate)) is not None:
+                # under a cap, the first call runs alone until one reports its cost (rmbg.webapp.spending)
+                width = jobs if max_cost is None or budget.costed else 1
+                while pending and len(in_flight) < width and (hold := budget.reserve(estimate)) is not None:
                     item = pending.popleft()
                     in_flight[pool.submit(work, item)] = (item, hold)
                 if not in_flight:
@@ -350,7 +368,7 @@ def run_items(
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     _, hold = in_flight.pop(future)
-                    outcome = future.result()
+                    outcome = kept_hold(future.result(), hold)
                     budget.settle(hold, outcome)
                     emit(outcome)
         except BaseException:

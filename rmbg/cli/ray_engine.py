@@ -104,6 +104,7 @@ class Remover:
             else:
                 outcome = batch.process(item, self.provider, self.settings, cache=None)
                 if hold is not None:
+                    outcome = batch.kept_hold(outcome, hold)
                     ray.get(self.budget.settle.remote(hold, outcome))
             cost = outcome.cost
             values = (int(index), outcome.status, outcome.seconds, "" if cost is None else str(cost.usd),

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, TypeVar
 
-from ...charging import current
+from ...charging import Charge, charge_of_status, current
 from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...types import Matte
 from .base import HostedClient, HostedProvider, with_deadline
@@ -84,7 +84,7 @@ class FalQueue:
         """
         p = self.provider
         key = p._require_key()
-        endpoint = p._endpoint(fal_reason, not_accepted=lambda status: status in (408, 429) or status >= 500)
+        endpoint = p._endpoint(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge)
         headers = {"Authorization": f"Key {key}", "Accept": "application/json"}
         deadline = Deadline(p.retry)
         submitted = p._send(endpoint, deadline, "POST", f"{p.base_url}/{self.endpoint_id}", json=payload,
@@ -224,6 +224,20 @@ def _check_image_type(mime: str, provider_id: str) -> None:
     """A result file must be an image (or untyped bytes, left to the decoder)."""
     if mime and not mime.startswith("image/") and mime != "application/octet-stream":
         raise ProviderResponseError(provider_id, f"returned a {mime[:60]} file where an image was expected.")
+
+
+def _fal_unbilled(status: int) -> bool:
+    """fal documents its 5xx as never billed; 408 and 429 refuse the request."""
+    return status in (408, 429) or status >= 500
+
+
+def fal_charge(response) -> Charge:
+    """What fal's answer to a submit says about its charge (rmbg.charging):
+    fal says a 422 may be billed when GPU time was used, so it is kept;
+    otherwise by status (4xx and fal's unbilled statuses refused)."""
+    if response.status_code == 422:
+        return Charge.UNKNOWN
+    return charge_of_status(response.status_code, _fal_unbilled)
 
 
 def fal_reason(response) -> str:

@@ -135,19 +135,23 @@ def send(
     url: str,
     *,
     max_bytes: int | None = None,
-    paid: bool = False,
+    paid: bool | None = None,
     **kwargs,
 ) -> "httpx.Response":
     """One logical request with retries; returns a 2xx response or raises.
 
     paid: this is the request the vendor bills (a submit): every attempt is
     recorded in the call's charge meter (rmbg.charging.current()), and it is
-    sent again only while the meter says nothing was billed.
+    sent again only while the meter says nothing was billed. Default: a POST
+    is paid, anything else is not (a provider that forgets to say so errs on
+    the side of keeping the money).
     max_bytes: refuse a body longer than this (ProviderResponseError, not
     retried), read as it streams in, so an oversized answer is never held whole.
     """
     import httpx
 
+    if paid is None:
+        paid = method.upper() == "POST"
     idempotent = not paid and method.upper() in ("GET", "PUT", "HEAD", "DELETE")
     meter = current() if paid else None
     attempt = 0
@@ -175,9 +179,9 @@ def send(
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
             if not unsent and not idempotent:
-                error = ProviderUnavailableError(
+                dropped = ProviderUnavailableError(
                     endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)}).")
-                raise _noted(error, meter) from None
+                raise _noted(dropped, meter) from None
             raise ProviderUnavailableError(
                 endpoint.provider_id,
                 f"could not be reached ({_what(exc)}). Check your connection or try again later.",
