@@ -66,6 +66,9 @@ class ProviderError(RmbgError):
 class ProviderHTTPError(ProviderError):
     """A hosted provider answered with an error, or not at all.
 
+    Whether it may have been billed is not the error's type or status but
+    where the request got to: rmbg.charging.
+
     `status` is the HTTP status (None when no response arrived); `excerpt` is a
     short, key-free excerpt of the response body.
     """
@@ -104,15 +107,7 @@ class ProviderResponseError(ProviderHTTPError):
     """The provider answered, but the answer is malformed (not JSON, no image, wrong size)."""
 
 
-# Failures after which a provider certainly charged nothing (refused before
-# the request, or the provider said no): a hold on the budget is released.
-# Any other failure of a paid call may have been billed and is counted.
-NOT_CHARGED: tuple[type[RmbgError], ...] = (
-    BudgetError, MissingCredentialsError, ProviderAuthError, ProviderCreditError, ProviderRateLimitError,
-)
-
 __all__ = [
-    "NOT_CHARGED",
     "RmbgError",
     "UnknownProviderError",
     "MissingCredentialsError",

@@ -103,11 +103,16 @@ def reported_cost(value: object, provider_id: str) -> Cost:
 
     A missing or malformed value (not a number, negative, NaN) falls back
     to the price table, labelled "estimated" with the reason in its note.
+    A reported cost is remembered (rmbg.charging.observe): budgets reserve at
+    least the highest one before the provider's next call.
     """
     usd = _as_usd(value)
     if usd is None:
         why = "no cost reported" if value is None else "unreadable cost reported"
         return Cost(price_table()[provider_id], "estimated", f"price table ({why})")
+    from .charging import observe
+
+    observe(provider_id, usd)
     return Cost(usd, "reported", "provider's cost field")
 
 

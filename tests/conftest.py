@@ -53,6 +53,14 @@ def hf_cache(tmp_path, monkeypatch) -> HFCache:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_reported_costs():
+    """Tests never reserve by costs other tests' providers reported (rmbg.charging)."""
+    from rmbg import charging
+
+    charging.forget_costs()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_matte_cache():
     """Tests never see mattes cached by other tests."""
     from rmbg.cache import default_cache

@@ -254,6 +254,7 @@ def test_paid_batch_without_yes_refuses_and_prints_the_estimate(fakes, tree, cap
     ("refused", 3),  # a 429 certainly cost nothing: its hold goes back, a third call fits
 ])
 def test_a_failure_that_may_have_been_billed_keeps_its_share_of_the_budget(fakes, tree, capsys, failure, runs):
+    from rmbg import charging
     from rmbg.errors import ProviderRateLimitError, ProviderUnavailableError
 
     _, hosted = fakes
@@ -264,9 +265,12 @@ def test_a_failure_that_may_have_been_billed_keeps_its_share_of_the_budget(fakes
     def first_fails(image):
         if hosted.calls == 0:
             hosted.calls += 1
+            # the provider declares where its request got to (rmbg.charging), as http.send does
             if failure == "refused":
+                charging.current().answered(charging.Charge.REFUSED)
                 raise ProviderRateLimitError("fake-hosted", "slow down", status=429)
-            raise ProviderUnavailableError("fake-hosted", "bad gateway; the request may have been billed", status=502)
+            charging.current().answered(charging.Charge.UNKNOWN)
+            raise ProviderUnavailableError("fake-hosted", "bad gateway", status=502)
         return real(image)
 
     hosted.matte = first_fails

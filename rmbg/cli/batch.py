@@ -10,8 +10,11 @@
   to a temporary name and renamed, so an interrupted write leaves no file.
 - Hosted providers run `jobs` images at a time in threads; local ones one at
   a time. One failing image is recorded with its reason; the rest go on.
-- A budget (USD) stops submitting images once money spent plus the estimates
-  of the images in flight plus the next image's estimate would exceed it.
+- A budget (USD) stops submitting images once money spent plus the holds of
+  the images in flight plus the next image's hold would exceed it. A hold is
+  the worst case (the larger of the estimate and the highest cost reported so
+  far); the first call runs alone until one has reported its cost; a failed
+  call keeps its hold when it may have been billed (rmbg.charging).
 - manifest.csv in the output folder gets one row per image run (appended, so
   a resumed batch keeps earlier rows; the last row for an output is current;
   rmbg.cli.progress.Manifest).
@@ -26,7 +29,7 @@ import os
 import secrets
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Literal, Optional, Sequence
@@ -34,13 +37,8 @@ from typing import Callable, Literal, Optional, Sequence
 from ..api import run_provider
 from ..cache import MatteCache
 from ..image.io import is_image_file
-from ..errors import (
-    NOT_CHARGED,
-    InvalidImageError,
-    InvalidRequestError,
-    RmbgError,
-    UnknownProviderError,
-)
+from ..charging import metered, worst_case
+from ..errors import RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
 from ..image.io import IMAGE_SUFFIXES, load_image
@@ -215,21 +213,18 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
 
 def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
     """Run one item's work -> (seconds, cost); any failure becomes a failed
-    Outcome with its reason, so one bad file never ends a batch."""
-    try:
-        seconds, cost = work()
-    except RmbgError as exc:
-        return Outcome(item, "failed", error=str(exc), may_be_billed=not isinstance(exc, SURELY_FREE))
-    except Exception as exc:  # a provider bug or a full disk must not end the batch
-        return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}", may_be_billed=True)
+    Outcome with its reason, so one bad file never ends a batch. Whether a
+    failure may have been billed is where its paid request got to
+    (rmbg.charging): accepted or of unknown fate -> may_be_billed, and the
+    budget keeps its hold; not sent or refused -> free."""
+    with metered() as meter:
+        try:
+            seconds, cost = work()
+        except RmbgError as exc:
+            return Outcome(item, "failed", error=str(meter.annotate(exc)), may_be_billed=meter.state.billable)
+        except Exception as exc:  # a provider bug or a full disk must not end the batch
+            return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}", may_be_billed=meter.state.billable)
     return Outcome(item, "done", seconds=seconds, cost=cost)
-
-
-# A failed item whose error is one of these was certainly not billed (refused
-# before sending, or by the provider); any other failure may have been (a
-# result lost after the call, a disk full after a paid matte), so the budget
-# keeps its estimate.
-SURELY_FREE = (*NOT_CHARGED, InvalidImageError, InvalidRequestError, UnknownProviderError)
 
 
 class OutputRefused(RmbgError):
@@ -281,34 +276,53 @@ def run(
     """
     return run_items(
         items, to_run(items, settings.overwrite), lambda item: process(item, provider, settings, cache), on_outcome,
-        estimate=provider.estimate().usd, jobs=settings.jobs if provider.kind == "hosted" else 1,
+        estimate=worst_case(provider.id, provider.estimate().usd), jobs=settings.jobs if provider.kind == "hosted" else 1,
         max_cost=settings.max_cost,
     )
 
 
 class Budget:
-    """What a batch has committed: money spent plus the estimates of calls in
+    """What a batch has committed: money spent plus the holds of calls in
     flight. The local scheduler holds one; the Ray engine runs one as an actor
-    shared by all workers."""
+    shared by all workers (so `highest` is the batch's, across processes)."""
 
     def __init__(self, max_cost: Optional[Decimal]):
         self.max_cost = max_cost
         self.committed = Decimal(0)
+        self.highest = Decimal(0)  # the highest cost one call reported in this batch
+        self.costed = False  # a call has settled with its cost
 
-    def reserve(self, estimate: Decimal) -> bool:
-        """Hold `estimate` for one call; False (nothing held) when it would pass max_cost."""
-        if self.max_cost is not None and self.committed + estimate > self.max_cost:
-            return False
-        self.committed += estimate
-        return True
+    def reserve(self, estimate: Decimal) -> Optional[Decimal]:
+        """Hold the worst case of one call, the larger of `estimate` and the
+        highest cost a call reported in this batch; the amount held, or None
+        (nothing held) when it would pass max_cost."""
+        hold = max(estimate, self.highest) if estimate else estimate
+        if self.max_cost is not None and self.committed + hold > self.max_cost:
+            return None
+        self.committed += hold
+        return hold
 
-    def settle(self, estimate: Decimal, outcome: "Outcome") -> None:
-        """Replace the hold with the outcome's cost; a failure keeps it unless it
-        certainly cost nothing (may_be_billed False)."""
+    def settle(self, hold: Decimal, outcome: "Outcome") -> None:
+        """Replace the hold with the outcome's cost in full; a failure keeps it
+        when the call may have been billed (rmbg.charging), else releases it."""
         if outcome.cost is not None:
-            self.committed += outcome.cost.usd - estimate
+            self.committed += outcome.cost.usd - hold
+            self.costed = self.costed or outcome.status == "done"
+            if outcome.cost.source == "reported":
+                self.highest = max(self.highest, outcome.cost.usd)
         elif not outcome.may_be_billed:
-            self.committed -= estimate
+            self.committed -= hold
+
+
+MAY_HAVE_BEEN_BILLED = "may have been billed"
+
+
+def kept_hold(outcome: Outcome, hold: Decimal) -> Outcome:
+    """A failure that may have been billed costs its hold: the manifest, the
+    summary and the budget count it (an estimate, noted "may have been billed")."""
+    if outcome.status == "failed" and outcome.may_be_billed and outcome.cost is None and hold:
+        return replace(outcome, cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED))
+    return outcome
 
 
 def run_items(
@@ -344,16 +358,18 @@ def run_items(
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch") as pool:
         try:
             while pending or in_flight:
-                while pending and len(in_flight) < jobs and budget.reserve(estimate):
+                # under a cap, the first call runs alone until one reports its cost (rmbg.webapp.spending)
+                width = jobs if max_cost is None or budget.costed else 1
+                while pending and len(in_flight) < width and (hold := budget.reserve(estimate)) is not None:
                     item = pending.popleft()
-                    in_flight[pool.submit(work, item)] = item
+                    in_flight[pool.submit(work, item)] = (item, hold)
                 if not in_flight:
                     break  # the budget allows nothing more
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    del in_flight[future]
-                    outcome = future.result()
-                    budget.settle(estimate, outcome)
+                    _, hold = in_flight.pop(future)
+                    outcome = kept_hold(future.result(), hold)
+                    budget.settle(hold, outcome)
                     emit(outcome)
         except BaseException:
             for future in in_flight:

@@ -11,10 +11,11 @@ stream back. What Ray adds:
   `gpus_per_worker` GPUs): every actor builds one provider and keeps its
   model loaded for all its batches;
 - hosted providers: one budget for the whole job, a Ray actor (`Budget`)
-  that every worker asks before each paid call (the estimate is reserved,
-  then settled with the real cost; kept when the call may have been billed,
-  rmbg.errors.NOT_CHARGED; the same batch.Budget as the local scheduler); the number of calls in flight is the number of
-  actors;
+  that every worker asks before each paid call (the worst case is reserved:
+  the larger of the estimate and the highest cost reported in this batch;
+  then settled with the real cost, and kept when the call may have been
+  billed by where its request got to, rmbg.charging; the same batch.Budget as
+  the local scheduler); the number of calls in flight is the number of actors;
 - worker processes get the driver's RMBG_* and HF_* settings through Ray's
   runtime_env, but never a secret (API keys, HF_TOKEN): runtime_env is shown
   in Ray's dashboard and job records, so each node reads its own FAL_KEY,
@@ -97,12 +98,14 @@ class Remover:
         out: dict[str, list] = {name: [] for name in COLUMNS}
         for i, index in enumerate(rows["index"]):
             item = item_of({key: rows[key][i] for key in rows})
-            if self.estimate and not ray.get(self.budget.reserve.remote(self.estimate)):
+            hold = ray.get(self.budget.reserve.remote(self.estimate)) if self.estimate else None
+            if self.estimate and hold is None:
                 outcome = batch.Outcome(item, "not_run", error="budget")
             else:
                 outcome = batch.process(item, self.provider, self.settings, cache=None)
-                if self.estimate:
-                    ray.get(self.budget.settle.remote(self.estimate, outcome))
+                if hold is not None:
+                    outcome = batch.kept_hold(outcome, hold)
+                    ray.get(self.budget.settle.remote(hold, outcome))
             cost = outcome.cost
             values = (int(index), outcome.status, outcome.seconds, "" if cost is None else str(cost.usd),
                       "" if cost is None else cost.source, "" if cost is None else cost.note, outcome.error,

@@ -28,6 +28,7 @@ from . import metrics as M
 from ..api import matte_for, resolve_provider
 from ..cache import MatteCache
 from .dataset import Dataset, Sample, discover
+from ..charging import metered
 from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..providers.base import Provider
@@ -171,13 +172,15 @@ def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool
     def row(status: str, **fields: Any) -> ImageRow:
         return ImageRow(prov.id, sample.name, sample.category, sample.group, status, **fields)
 
-    try:
-        pred, seconds, cost = _predict(sample, prov, truth.shape, cache)
-        scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
-    except RmbgError as exc:
-        return row("failed", error=str(exc)), None
-    except Exception as exc:  # a provider bug must not end a long evaluation
-        return row("failed", error=f"{type(exc).__name__}: {exc}"), None
+    with metered() as meter:
+        try:
+            pred, seconds, cost = _predict(sample, prov, truth.shape, cache)
+            scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
+        except Exception as exc:  # a provider bug must not end a long evaluation
+            text = str(meter.annotate(exc)) if isinstance(exc, RmbgError) else f"{type(exc).__name__}: {exc}"
+            if meter.state.billable:  # accepted, or may have been: its price counts (rmbg.charging)
+                return row("failed", error=text, cost_usd=prov.estimate().usd, cost_source="may have been billed"), None
+            return row("failed", error=text), None
     usd = cost.usd if cost is not None else Decimal(0)
     source = cost.source if cost is not None else "free"
     return row("ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores)), curve

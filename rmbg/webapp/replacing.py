@@ -5,9 +5,9 @@ Order of a request: every argument and both images are checked, the key is
 chosen (the visitor's, or the server's where allowed), then the estimated
 price (price per image x number of images) is reserved against the session
 and daily caps, and only then is anything sent. Afterwards the hold is
-settled with the request's cost, released only when the provider certainly
-did not charge (rmbg.errors.NOT_CHARGED), and counted in full when it
-may have (a failure after sending).
+settled with the request's cost, released only when the request was not
+sent or refused, and counted in full when fal accepted it or its fate is
+unknown (rmbg.charging).
 """
 
 from __future__ import annotations

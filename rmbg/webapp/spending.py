@@ -7,12 +7,17 @@ Two caps, both in USD, both checked before a paid call is sent:
   visitors together may spend of the server's own keys, so opening new
   sessions does not reset anything that costs the owner money.
 
-Every paid call reserves its price-table estimate under one lock before it is
-sent and is settled after it with the real cost (reported, else estimated).
-A reservation is released only when the provider certainly did not charge
-(no key, a refused key, no credit, rate limited); any other failure keeps the
-reserved amount as spent, since the call may have been billed. The totals
-live here, not in gr.State, so concurrent calls of one session share them.
+Every paid call reserves its worst case under one lock before it is sent (the
+larger of the price-table estimate and the highest cost that provider
+reported in this process, rmbg.charging.worst_case) and is settled after it
+with the real cost in full (reported, else estimated). Until one call of a
+provider has settled with its cost, that provider's calls run one at a time,
+so concurrent first calls cannot each reserve a price-table estimate the
+vendor then exceeds. What a failed call
+costs follows where its request got to (rmbg.charging): not sent or refused
+-> the hold is released; fate unknown or accepted by the vendor -> the hold
+is kept as spent. The totals live here, not in gr.State, so concurrent calls
+of one session share them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, TypeVar
 
-from ..errors import NOT_CHARGED, BudgetError
+from ..charging import metered, worst_case
+from ..errors import BudgetError
 from ..types import format_usd
 
 T = TypeVar("T")
@@ -52,6 +58,9 @@ class Ledger:
         self.daily_cap = daily_cap
         self._clock = clock
         self._lock = threading.Lock()
+        self._costed = threading.Condition(self._lock)
+        self._known: set[str] = set()  # providers a call of which has settled with a cost here
+        self._probing: set[str] = set()  # providers whose first call is in flight
         self._sessions: OrderedDict[str, Decimal] = OrderedDict()
         self._day = ""
         self._day_spent = ZERO
@@ -86,21 +95,51 @@ class Ledger:
 
     def pay(self, session_id: str, provider_id: str, usd: Decimal, call: Callable[[], T],
             cost_of: Callable[[T], Decimal], *, server_key: bool, unit: str = "per image") -> T:
-        """One paid call under the caps: reserve `usd`, make the call, then settle
-        with its real cost (counted even if later steps fail), release the hold
-        when the provider certainly did not charge (rmbg.errors.NOT_CHARGED), and
-        count the estimate when it may have (any other failure)."""
-        hold = self.reserve(session_id, provider_id, usd, server_key=server_key, unit=unit)
+        """One paid call under the caps: reserve the worst case of `usd`
+        (rmbg.charging.worst_case), make the call, then settle with its real
+        cost (counted even if later steps fail). A failure releases the hold
+        when its request was not sent or refused, and keeps it when the vendor
+        accepted it or its fate is unknown (rmbg.charging.Charge.billable)."""
+        probe = self._first_call(provider_id)
         try:
-            out = call()
-        except NOT_CHARGED:
-            self.release(hold)
-            raise
-        except BaseException:
-            self.settle(hold, hold.usd)  # it may have been billed: count the estimate
-            raise
-        self.settle(hold, cost_of(out))
-        return out
+            hold = self.reserve(session_id, provider_id, worst_case(provider_id, usd), server_key=server_key,
+                                unit=unit)
+            with metered() as meter:
+                try:
+                    out = call()
+                except BaseException:
+                    if meter.state.billable:
+                        self.settle(hold, hold.usd)  # accepted, or may have been: the hold stays spent
+                    else:
+                        self.release(hold)
+                    raise
+            self.settle(hold, cost_of(out))
+            probe = self._costs_known(provider_id, probe)
+            return out
+        finally:
+            if probe:
+                with self._lock:
+                    self._probing.discard(provider_id)
+                    self._costed.notify_all()
+
+    def _first_call(self, provider_id: str) -> bool:
+        """Until one call of `provider_id` has settled with a cost, its calls go
+        one at a time: a vendor may report more than the price table says, and
+        concurrent first calls would each reserve only the table's price. True
+        when this call is that first one (the probe)."""
+        with self._lock:
+            while provider_id not in self._known and provider_id in self._probing:
+                self._costed.wait()
+            if provider_id in self._known:
+                return False
+            self._probing.add(provider_id)
+            return True
+
+    def _costs_known(self, provider_id: str, probe: bool) -> bool:
+        if probe:
+            with self._lock:
+                self._known.add(provider_id)
+        return probe
 
     def settle(self, reservation: Reservation, usd: Decimal) -> None:
         """Replace the hold with what the call really cost (counted even if later steps fail)."""

@@ -212,6 +212,17 @@ class FakeServer:
         raise NotImplementedError
 
 
+def refused_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens: connecting is refused,
+    so a request to it never leaves the machine."""
+    import socket
+
+    with socket.socket() as sock:  # bound, never listening: the port stays ours until closed, then unused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 # --- images -------------------------------------------------------------------
 
 

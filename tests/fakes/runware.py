@@ -51,8 +51,12 @@ class RunwareFake(FakeServer):
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), result_task_type="imageBackgroundRemoval",
-                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty", force_output_type=None, task_error_status: int = 400):
+                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty", force_output_type=None, task_error_status: int = 400,
+                 costs: dict[str, float] | None = None):
+        """costs: the `cost` reported per model, instead of COSTS (a vendor
+        reporting more than the price table says)."""
         super().__init__(host, port)
+        self.costs = {**COSTS, **(costs or {})}
         self.task_error_status = task_error_status  # HTTP status when every task failed (unconfirmed: 400 or 200)
         self.force_output_type = force_output_type  # e.g. "URL": ignore the task's outputType
         self.keys = set(keys)
@@ -188,7 +192,7 @@ class RunwareFake(FakeServer):
             self.files[fname] = (raw, MIME[fmt])
             item["imageURL"] = f"{self.url}/image/{fname}"
         if task.get("includeCost") and fault != "no-cost":
-            item["cost"] = "lots" if fault == "bad-cost" else COSTS[task["model"]]
+            item["cost"] = "lots" if fault == "bad-cost" else self.costs[task["model"]]
         return item
 
     def _poll(self, task: dict) -> tuple[dict | None, dict | None]:

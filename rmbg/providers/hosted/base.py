@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
+from ...charging import Charge
 from ...errors import MissingCredentialsError
 from ...pricing import price_estimate
 from ...types import Cost
@@ -92,11 +93,16 @@ class HostedClient:
         return key
 
     def _endpoint(self, reason: ReasonFn, classify: Callable[..., Any] | None = None, *,
-                  not_accepted: Callable[[int], bool] | None = None) -> Endpoint:
-        extra = {} if not_accepted is None else {"not_accepted": not_accepted}
-        return Endpoint(self.id, self._key_hint(), self._secrets(), reason, classify, **extra)
+                  not_accepted: Callable[[int], bool] | None = None,
+                  charge_of: Callable[..., Charge] | None = None) -> Endpoint:
+        """The Endpoint of one call. not_accepted: statuses that prove the paid
+        request was not accepted (not billed, may be re-sent); charge_of: the
+        provider's own reading of an answer to the paid request (rmbg.charging)."""
+        extra: dict[str, Any] = {} if not_accepted is None else {"not_accepted": not_accepted}
+        return Endpoint(self.id, self._key_hint(), self._secrets(), reason, classify, charge_of=charge_of, **extra)
 
     def _send(self, endpoint: Endpoint, deadline: Deadline, method: str, url: str, **kwargs: Any) -> "httpx.Response":
+        """http.send with this client; `paid=True` for the request the vendor bills."""
         return send(self._http(), endpoint, self.retry, deadline, method, url, **kwargs)
 
 

@@ -6,7 +6,9 @@ Protocol (https://fal.ai/docs/api-reference/inference-api; docs/providers.md), a
   2. GET status_url?logs=0 until it says COMPLETED (202 while queued or running);
   3. GET response_url -> {"image": {"url": ...}}; the url is a data URI
      (sync_mode) or a file URL, fetched without our key;
-  4. on our deadline: PUT cancel_url (best effort), then ProviderTimeoutError.
+  4. on any failure after the submit was accepted (our deadline, a poll
+     answered 429, a malformed result): PUT cancel_url (best effort) while
+     the job may still run, and the error says fal may bill it (rmbg.charging).
 
 The PNG result's alpha channel is the matte. `sync_mode: true` keeps the
 result out of fal's request history and saves a download.
@@ -20,9 +22,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, TypeVar
 
-from ...errors import ProviderResponseError, ProviderTimeoutError
+from ...charging import Charge, charge_of_status, current
+from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...types import Matte
 from .base import HostedClient, HostedProvider, with_deadline
 from .http import Endpoint, json_body, same_origin
@@ -39,6 +42,7 @@ CANCEL_TIMEOUT_S = 5.0
 # PNG (our input limit) of a photo is well under it; anything larger is not an
 # answer to our request.
 MAX_DOWNLOAD_BYTES = 128 * 2**20
+E = TypeVar("E", bound=BaseException)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ class QueueHandle:
 
 class FalQueue:
     """fal's queue protocol for one endpoint id, reusable by every fal model:
-    submit a JSON payload, poll until COMPLETED, fetch the result JSON; on our
-    deadline, cancel (best effort) and raise ProviderTimeoutError.
+    submit a JSON payload, poll until COMPLETED, fetch the result JSON; on a
+    failure after fal accepted the submit, cancel (best effort) and say that
+    fal may bill it.
 
     The key is only ever sent to the queue host we were given (status and
     result URLs on another host are refused). fal documents 5xx answers as
@@ -64,25 +69,49 @@ class FalQueue:
     def __init__(self, provider: "HostedClient", endpoint_id: str):
         self.provider = provider
         self.endpoint_id = endpoint_id
+        self.meter = current()
+        self.completed = False  # fal said COMPLETED (or we cancelled): no cancel to send
+        self._handle_for_cancel: QueueHandle | None = None
+        self._headers: dict[str, str] = {}
 
     def run(self, payload: dict[str, object]) -> tuple[QueueHandle, object, Endpoint, Deadline]:
-        """Submit `payload` and wait for it: (handle, result JSON, endpoint, deadline)."""
+        """Submit `payload` and wait for it: (handle, result JSON, endpoint, deadline).
+
+        Charge (rmbg.charging): the submit is the paid request; fal's answer
+        with a request id is ACCEPTED, and from then on any failure (a poll
+        answered 429, our deadline, a malformed result) keeps the charge,
+        sends fal's cancel while the job may still run, and says so.
+        """
         p = self.provider
         key = p._require_key()
-        endpoint = p._endpoint(fal_reason, not_accepted=lambda status: status in (408, 429) or status >= 500)
+        endpoint = p._endpoint(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge)
         headers = {"Authorization": f"Key {key}", "Accept": "application/json"}
         deadline = Deadline(p.retry)
         submitted = p._send(endpoint, deadline, "POST", f"{p.base_url}/{self.endpoint_id}", json=payload,
-                            headers=headers)
-        handle = self._handle(json_body(submitted, p.id, "the submit response", (key,)))
+                            headers=headers, paid=True)
+        try:
+            handle = self._handle(json_body(submitted, p.id, "the submit response", (key,)))
+        except RmbgError as exc:
+            raise self.meter.annotate(exc)  # answered 2xx, unreadable: it may have been taken
+        self.meter.accepted(p.id, handle.request_id)
+        self._handle_for_cancel, self._headers = handle, headers
         try:
             self._wait(endpoint, deadline, handle, headers)
+            self.completed = True
             result = p._send(endpoint, deadline, "GET", handle.response_url, headers=headers)
             body = json_body(result, p.id, "the result", (key,))
-        except ProviderTimeoutError:
-            self._cancel(handle, headers)
-            raise
+        except RmbgError as exc:
+            raise self.failed(exc)
         return handle, body, endpoint, deadline
+
+    def failed(self, exc: E) -> E:
+        """A failure after fal accepted the submit: cancel while the job may
+        still be running (best effort), and say in the message that it may be billed."""
+        if not self.completed and self._handle_for_cancel is not None:
+            self._cancel(self._handle_for_cancel, self._headers)
+            self.meter.cancelled = True
+            self.completed = True  # one cancel per call
+        return self.meter.annotate(exc)
 
     def download(self, url: str, endpoint: Endpoint, deadline: Deadline) -> bytes:
         """A result image: a data URI, or a file on fal's CDN (public: fetched
@@ -92,6 +121,12 @@ class FalQueue:
         (counted as it arrives) or declares a type that is not an image: an
         HTML error page served with 200 never reaches the decoder.
         """
+        try:
+            return self._download(url, endpoint, deadline)
+        except RmbgError as exc:
+            raise self.failed(exc)
+
+    def _download(self, url: str, endpoint: Endpoint, deadline: Deadline) -> bytes:
         p = self.provider
         limit = MAX_DOWNLOAD_BYTES
         if url.startswith("data:"):
@@ -139,7 +174,7 @@ class FalQueue:
                 raise ProviderTimeoutError(
                     p.id,
                     f"timed out after {p.retry.deadline_s:g} s waiting in fal's queue "
-                    f"(request {handle.request_id}, last status {state}); cancellation requested.",
+                    f"(last status {state}).",
                 )
             p.retry.sleep(pause)
 
@@ -175,8 +210,12 @@ class FalBria(HostedProvider):
         result = body.get("image") if isinstance(body, dict) else None
         url = result.get("url") if isinstance(result, dict) else None
         if not isinstance(url, str) or not url:
-            raise ProviderResponseError(self.id, "the result has no image.url.", excerpt=excerpt(str(body)[:400]))
-        alpha = alpha_from_image_bytes(queue.download(url, endpoint, deadline), image.size, self.id)
+            raise queue.failed(ProviderResponseError(self.id, "the result has no image.url.",
+                                                     excerpt=excerpt(str(body)[:400])))
+        try:
+            alpha = alpha_from_image_bytes(queue.download(url, endpoint, deadline), image.size, self.id)
+        except RmbgError as exc:
+            raise queue.failed(exc)
         meta = {"model": "Bria RMBG 2.0", "endpoint": ENDPOINT_ID, "request_id": handle.request_id}
         return Matte(alpha=alpha, cost=self.estimate(), seconds=time.perf_counter() - start, meta=meta)
 
@@ -185,6 +224,20 @@ def _check_image_type(mime: str, provider_id: str) -> None:
     """A result file must be an image (or untyped bytes, left to the decoder)."""
     if mime and not mime.startswith("image/") and mime != "application/octet-stream":
         raise ProviderResponseError(provider_id, f"returned a {mime[:60]} file where an image was expected.")
+
+
+def _fal_unbilled(status: int) -> bool:
+    """fal documents its 5xx as never billed; 408 and 429 refuse the request."""
+    return status in (408, 429) or status >= 500
+
+
+def fal_charge(response) -> Charge:
+    """What fal's answer to a submit says about its charge (rmbg.charging):
+    fal says a 422 may be billed when GPU time was used, so it is kept;
+    otherwise by status (4xx and fal's unbilled statuses refused)."""
+    if response.status_code == 422:
+        return Charge.UNKNOWN
+    return charge_of_status(response.status_code, _fal_unbilled)
 
 
 def fal_reason(response) -> str:

@@ -17,7 +17,8 @@ Retries and billing are FalQueue's and http.send's, unchanged: the paid
 submit is sent again only when fal certainly did not accept it (no
 connection, 408, 429, fal's never-billed 5xx); a dropped connection or a read
 timeout after it was sent is not re-sent, and the error says it may have been
-billed.
+billed. Once fal answers the submit with a request id the call is charged
+(rmbg.charging: ACCEPTED), whatever the polls and downloads then answer.
 
 Cost: fal's answer carries no cost, so it is the price table's estimate per
 generated image x num_images (source "estimated").
@@ -94,7 +95,10 @@ class FalBriaReplace(HostedClient):
         start = time.perf_counter()
         queue = FalQueue(self, ENDPOINT_ID)
         handle, body, endpoint, deadline = queue.run(request_body(image, request))
-        urls, seed = read_output(body, self.id, request.num_images)
+        try:
+            urls, seed = read_output(body, self.id, request.num_images)
+        except ProviderResponseError as exc:
+            raise queue.failed(exc)
         files = tuple(queue.download(url, endpoint, deadline) for url in urls)
         if seed is None:  # fal's schema requires it; tolerate its absence and say so
             seed, source = request.seed, ("request" if request.seed is not None else "unknown")

@@ -8,13 +8,15 @@ Retry rules (docs/architecture.md, "Hosted clients"), and never paying twice:
 - GET/PUT (polls, results, downloads, cancels) are idempotent: retried on
   HTTP 408, 429, every 5xx (except a 504 that says the caller's own start
   timeout expired), connection failures and timeouts;
-- a POST (the paid call) is sent again only when it certainly was not
-  accepted: the connection could not be opened (nothing was sent), or an
-  answer the provider defines as "not accepted, not billed"
+- the paid request (`send(..., paid=True)`, a POST) records where it got to
+  in the call's charge meter (rmbg.charging) and is sent again only while
+  that says it was not billed: the connection could not be opened (nothing
+  was sent), or an answer the provider defines as "not accepted, not billed"
   (`Endpoint.not_accepted`: 408 and 429 everywhere; fal also its 5xx, which
-  fal documents as never billed; docs/providers.md). A POST whose connection dropped or timed out
-  after it was sent, or (Runware) that got a 5xx, may have been accepted and
-  billed: it is not re-sent, and the error says so;
+  fal documents as never billed; docs/providers.md). A paid request whose
+  connection dropped or timed out after it was sent, or that got a 5xx the
+  vendor does not document as unbilled, may have been accepted and billed: it
+  is not re-sent, and the error says so;
 - never retried: 400, 401, 402, 403, 404, 422 and every other 4xx;
 - waits grow exponentially with jitter; a `Retry-After` header is honoured
   (up to `RetryPolicy.max_retry_after` seconds, beyond that we give up);
@@ -30,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from ...charging import Charge, charge_of_status, current
 from ...errors import (
     ProviderAuthError,
     ProviderCreditError,
@@ -113,9 +116,14 @@ class Endpoint:
     # Statuses that prove a POST was not accepted (so not billed): it may be sent again.
     # 408: the server gave up waiting for the request; 429: refused for the rate.
     not_accepted: Callable[[int], bool] = lambda status: status in (408, 429)
+    # Optional: what an answer to the paid request says about its charge
+    # (rmbg.charging); default charge_of_status with `not_accepted` as unbilled.
+    charge_of: Callable[["httpx.Response"], Charge] | None = None
 
-
-MAY_BE_BILLED = "It may have reached the provider and been billed, so it was not sent again."
+    def charge(self, response: "httpx.Response") -> Charge:
+        if self.charge_of is not None:
+            return self.charge_of(response)
+        return charge_of_status(response.status_code, self.not_accepted)
 
 
 def send(
@@ -127,16 +135,25 @@ def send(
     url: str,
     *,
     max_bytes: int | None = None,
+    paid: bool | None = None,
     **kwargs,
 ) -> "httpx.Response":
     """One logical request with retries; returns a 2xx response or raises.
 
+    paid: this is the request the vendor bills (a submit): every attempt is
+    recorded in the call's charge meter (rmbg.charging.current()), and it is
+    sent again only while the meter says nothing was billed. Default: a POST
+    is paid, anything else is not (a provider that forgets to say so errs on
+    the side of keeping the money).
     max_bytes: refuse a body longer than this (ProviderResponseError, not
     retried), read as it streams in, so an oversized answer is never held whole.
     """
     import httpx
 
-    idempotent = method.upper() in ("GET", "PUT", "HEAD", "DELETE")
+    if paid is None:
+        paid = method.upper() == "POST"
+    idempotent = not paid and method.upper() in ("GET", "PUT", "HEAD", "DELETE")
+    meter = current() if paid else None
     attempt = 0
     while True:
         attempt += 1
@@ -146,40 +163,46 @@ def send(
             response = _request(client, endpoint, method, url, _timeout_for(client, deadline), max_bytes, kwargs)
         except httpx.TimeoutException as exc:
             unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            if meter is not None and not unsent:
+                meter.dropped()
             if (unsent or idempotent) and attempt < policy.max_attempts:
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
-            billed = "" if unsent or idempotent else " " + MAY_BE_BILLED
-            raise ProviderTimeoutError(
-                endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later.{billed}"
-            ) from None
+            error = ProviderTimeoutError(endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later.")
+            raise _noted(error, meter) from None
         except httpx.TransportError as exc:
             unsent = isinstance(exc, httpx.ConnectError)
+            if meter is not None and not unsent:
+                meter.dropped()
             retryable = unsent or (idempotent and isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)))
             if retryable and attempt < policy.max_attempts:
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
             if not unsent and not idempotent:
-                raise ProviderUnavailableError(
-                    endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)}). "
-                    + MAY_BE_BILLED,
-                ) from None
+                dropped = ProviderUnavailableError(
+                    endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)}).")
+                raise _noted(dropped, meter) from None
             raise ProviderUnavailableError(
                 endpoint.provider_id,
                 f"could not be reached ({_what(exc)}). Check your connection or try again later.",
             ) from None
+        if meter is not None:
+            meter.answered(endpoint.charge(response))
         if response.is_success:
             return response
-        may_retry = _retryable(response) and (idempotent or endpoint.not_accepted(response.status_code))
+        unbilled = meter is None or not meter.state.billable
+        may_retry = _retryable(response) and (idempotent or (unbilled and endpoint.not_accepted(response.status_code)))
         if may_retry and attempt < policy.max_attempts:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             if retry_after is None or retry_after <= policy.max_retry_after:
                 _pause(policy, deadline, policy.wait(attempt, retry_after), endpoint)
                 continue
-        error = http_error(endpoint, response, attempts=attempt)
-        if not idempotent and response.status_code >= 500 and not endpoint.not_accepted(response.status_code):
-            error.args = (f"{error.args[0]} {MAY_BE_BILLED}",)
-        raise error
+        raise _noted(http_error(endpoint, response, attempts=attempt), meter)
+
+
+def _noted(error: ProviderHTTPError, meter) -> ProviderHTTPError:
+    """The error of a paid request, saying so when it may have been billed."""
+    return error if meter is None else meter.annotate(error)
 
 
 def _request(client: "httpx.Client", endpoint: Endpoint, method: str, url: str, timeout, max_bytes: int | None,

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping
 
+from ...charging import Charge, charge_of_status, current
 from ...errors import (
     ProviderAuthError,
     ProviderCreditError,
@@ -32,6 +33,7 @@ from ...errors import (
     ProviderResponseError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    RmbgError,
 )
 from ...pricing import reported_cost
 from ...types import Matte
@@ -82,7 +84,9 @@ class RunwareRemoveBackground(HostedProvider):
 
     No retry of the paid POST after it may have arrived: Runware does not
     document 5xx answers as unbilled, so only a refused connection, 408 and
-    429 are sent again (rmbg.providers.hosted.http)."""
+    429 are sent again (rmbg.providers.hosted.http). Charge (rmbg.charging):
+    the answer carrying our task's result is ACCEPTED; errors are read by
+    their code (runware_charge)."""
 
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
@@ -128,15 +132,21 @@ class RunwareRemoveBackground(HostedProvider):
     def matte(self, image) -> Matte:
         """Alpha (mode L, image.size) of an RGB PIL image via Runware."""
         key = self._require_key()
-        endpoint = self._endpoint(runware_reason, self._classify)
+        endpoint = self._endpoint(runware_reason, self._classify, charge_of=runware_charge)
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         task = self.task(image)
         deadline = Deadline(self.retry)
         start = time.perf_counter()
-        response = self._send(endpoint, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers)
-        item = self._item(json_body(response, self.id, "the response", (key,)), str(task["taskUUID"]))
-        data = self._image_bytes(endpoint, deadline, item)
-        alpha = alpha_from_image_bytes(data, image.size, self.id)
+        response = self._send(endpoint, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers,
+                              paid=True)
+        meter = current()
+        try:
+            item = self._item(json_body(response, self.id, "the response", (key,)), str(task["taskUUID"]))
+            meter.accepted(self.id, str(task["taskUUID"]))  # Runware answered our task with its result
+            data = self._image_bytes(endpoint, deadline, item)
+            alpha = alpha_from_image_bytes(data, image.size, self.id)
+        except RmbgError as exc:
+            raise meter.annotate(exc)
         meta = {"model": self.model, "request_id": str(task["taskUUID"])}
         if isinstance(item.get("imageUUID"), str):
             meta["image_uuid"] = item["imageUUID"]
@@ -233,6 +243,28 @@ _NOT_OUR_FAULT = frozenset(
     code for codes, cls, _ in _CODE_CLASSES for code in codes
     if cls in (ProviderRateLimitError, ProviderTimeoutError, ProviderUnavailableError)
 )
+
+
+_UNBILLED_ERRORS = (ProviderAuthError, ProviderCreditError, ProviderRateLimitError, ProviderRejectedError)
+
+
+def runware_charge(response) -> Charge:
+    """What Runware's answer to the paid task says about its charge
+    (rmbg.charging): an answer carrying errors is read by their code (a
+    refused key, no credit, the rate, a rejected input: not billed; a failure
+    on Runware's side: it may have run, so it may be billed); other answers
+    by their status (4xx, 408 and 429 refused; 2xx and 5xx unknown until
+    our task's result is read)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    errors = _error_list(body) if isinstance(body, dict) else []
+    if isinstance(body, dict) and isinstance(body.get("data"), list):
+        errors += [_item_error(i) for i in body["data"] if isinstance(i, dict) and i.get("status") == "error"]
+    if errors:
+        return Charge.REFUSED if isinstance(code_error("", errors[0]), _UNBILLED_ERRORS) else Charge.UNKNOWN
+    return charge_of_status(response.status_code, lambda status: status in (408, 429))
 
 
 def code_error(provider_id: str, error: dict, secrets=(), status: int | None = None) -> ProviderHTTPError:

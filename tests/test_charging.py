@@ -1,0 +1,256 @@
+"""The charge state machine (rmbg.charging): every transition of fal and
+Runware against the fake servers, counting the requests that arrive, and
+what the budgets (the app's Ledger, the CLI's --max-cost, evaluate) make of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from rmbg import charging, registry
+from rmbg.charging import Charge, metered
+from rmbg.errors import BudgetError, ProviderHTTPError, ProviderRateLimitError, ProviderUnavailableError
+from rmbg.providers.hosted.fal import FalBria, fal_bria
+from rmbg.providers.hosted.retry import RetryPolicy
+from rmbg.providers.hosted.runware import runware_rembg
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions
+from rmbg.webapp.context import App
+from rmbg.webapp.look import OutputStore
+from tests.fakes.common import refused_url
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+from tests.fakes.runware import RunwareFake
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
+FAST = RetryPolicy.immediate(max_attempts=3)
+
+
+@pytest.fixture
+def image():
+    return Image.new("RGB", (40, 30), (200, 30, 30))
+
+
+def posts(fake) -> int:
+    return sum(c.method == "POST" for c in fake.calls)
+
+
+def cancels(fake) -> int:
+    return sum(c.method == "PUT" and c.path.endswith("/cancel") for c in fake.calls)
+
+
+def fal(url: str) -> FalBria:
+    return FalBria(api_key=FAL_KEY, base_url=url, retry=FAST)
+
+
+def charge_of(provider, image) -> tuple[Charge, Exception | None]:
+    with metered() as meter:
+        try:
+            provider.matte(image)
+        except ProviderHTTPError as exc:
+            return meter.state, exc
+    return meter.state, None
+
+
+# --- the machine itself -----------------------------------------------------------------
+
+
+def test_a_charge_only_moves_forward_and_an_inner_meter_passes_its_state_up():
+    with metered() as outer:
+        with metered() as inner:
+            inner.dropped()
+            inner.answered(Charge.REFUSED)  # a later refusal cannot undo a dropped request
+            assert inner.state is Charge.UNKNOWN
+        assert outer.state is Charge.UNKNOWN
+        outer.accepted("fal-bria", "r-1")
+        outer.answered(Charge.REFUSED)
+        assert outer.state is Charge.ACCEPTED and outer.state.billable
+    error = outer.annotate(outer.annotate(ProviderRateLimitError("fal-bria", "rate limited.")))
+    assert str(error) == "fal-bria: rate limited. The provider accepted the request (request r-1) and may bill it."
+    assert not Charge.NOT_SENT.billable and not Charge.REFUSED.billable and Charge.UNKNOWN.billable
+
+
+# --- fal: each transition, counted at the fake ---------------------------------------
+
+
+def test_fal_unreachable_is_not_sent(image):
+    state, exc = charge_of(fal(refused_url()), image)
+    assert state is Charge.NOT_SENT and "could not be reached" in str(exc) and "bill" not in str(exc)
+
+
+def test_fal_dropped_submit_may_have_been_billed_and_is_not_sent_again(image):
+    with FalFake() as fake:
+        fake.inject("drop", op="submit")
+        state, exc = charge_of(fal(fake.url), image)
+        assert state is Charge.UNKNOWN and posts(fake) == 1 and cancels(fake) == 0
+    assert "may have reached the provider and been billed" in str(exc)
+
+
+@pytest.mark.parametrize("fault", ["rate-limit", "server-error", "unauthorized"])
+def test_fal_refusals_of_the_submit_are_released(image, fault):
+    with FalFake() as fake:
+        fake.inject(fault, op="submit", times=9)
+        state, exc = charge_of(fal(fake.url), image)
+        # fal documents 429 and 5xx as not accepted: re-sent, still free; a 401 is not re-sent
+        assert state is Charge.REFUSED and posts(fake) == (1 if fault == "unauthorized" else 3)
+    assert "bill" not in str(exc)
+
+
+def test_fal_422_at_submit_is_kept_as_fal_may_bill_gpu_time(image):
+    with FalFake() as fake:
+        fake.inject("invalid", op="submit")
+        state, _ = charge_of(fal(fake.url), image)
+        assert state is Charge.UNKNOWN and posts(fake) == 1
+
+
+def test_fal_accepted_then_polls_rate_limited_is_charged_and_cancelled(image):
+    with FalFake() as fake:
+        fake.inject("rate-limit", op="status", times=9)
+        state, exc = charge_of(fal(fake.url), image)
+        assert state is Charge.ACCEPTED and posts(fake) == 1 and cancels(fake) == 1
+    assert isinstance(exc, ProviderRateLimitError)
+    assert str(exc).endswith("and may bill it. Cancellation was requested.")
+    assert "accepted the request (request " in str(exc)
+
+
+def test_fal_unreadable_submit_answer_may_have_been_billed(image):
+    with FalFake() as fake:
+        fake.inject("missing-field", op="submit")
+        state, exc = charge_of(fal(fake.url), image)
+        assert state is Charge.UNKNOWN and posts(fake) == 1
+    assert "may have reached the provider" in str(exc)
+
+
+def test_fal_success_is_accepted(image):
+    with FalFake() as fake:
+        state, exc = charge_of(fal(fake.url), image)
+        assert exc is None and state is Charge.ACCEPTED and cancels(fake) == 0
+
+
+# --- Runware ------------------------------------------------------------------------
+
+
+def rembg(url: str):
+    return runware_rembg(api_key=RUNWARE_KEY, base_url=url, retry=FAST)
+
+
+@pytest.mark.parametrize("fault, expected, sent", [
+    (None, Charge.ACCEPTED, 1),
+    ("drop", Charge.UNKNOWN, 1),
+    ("server-error", Charge.UNKNOWN, 1),  # Runware does not document its 5xx as unbilled
+    ("rate-limit", Charge.REFUSED, 3),
+    ("unauthorized", Charge.REFUSED, 1),
+])
+def test_runware_transitions(image, fault, expected, sent):
+    with RunwareFake() as fake:
+        if fault:
+            fake.inject(fault, times=9)
+        state, _ = charge_of(rembg(fake.url), image)
+        assert state is expected and posts(fake) == sent
+
+
+def test_runware_unreachable_is_not_sent(image):
+    assert charge_of(rembg(refused_url()), image)[0] is Charge.NOT_SENT
+
+
+# --- the app's ledger (the issue's defects 1-3) ---------------------------------------------
+
+
+def app_with(tmp_path, fal_url: str = "", runware_url: str = "", **config) -> App:
+    providers = {"fal-bria": {"base_url": fal_url, "retry": FAST}, "runware-rembg": {"base_url": runware_url,
+                                                                                      "retry": FAST}}
+    return App.create(AppConfig(provider_config=providers, **config), store=OutputStore(tmp_path), cache=None)
+
+
+def test_accepted_fal_calls_stay_counted_when_polls_are_rate_limited(tmp_path):
+    """Defect 1: 429 on status polls after fal accepted the submit released the hold."""
+    with FalFake() as fake:
+        fake.inject("rate-limit", op="status", times=99)
+        app = app_with(tmp_path, fake.url, cap_usd=Decimal("0.10"))
+        outcomes = []
+        for _ in range(8):
+            try:
+                actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100, session_id="s")
+            except BudgetError:
+                outcomes.append("capped")
+            except ProviderRateLimitError as exc:
+                outcomes.append("accepted" if "accepted the request" in str(exc) else "?")
+        assert outcomes == ["accepted"] * 5 + ["capped"] * 3
+        assert posts(fake) == 5 and cancels(fake) == 5
+    assert app.ledger.session_spent("s") == Decimal("0.090")
+
+
+def test_unsent_calls_are_not_counted(tmp_path):
+    """Defect 2: calls that never left the machine held money until the session ended."""
+    app = app_with(tmp_path, refused_url())
+    for _ in range(4):
+        with pytest.raises(ProviderUnavailableError, match="could not be reached"):
+            actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100, session_id="s")
+    assert app.ledger.session_spent("s") == 0
+
+
+def test_a_cost_reported_above_the_table_cannot_take_concurrent_calls_past_the_cap(tmp_path):
+    """Defect 3: Runware reports $0.05 where the table says $0.0013; 8 visitors' threads at once."""
+    with RunwareFake(costs={"runware:109@1": 0.05}) as fake:
+        app = app_with(tmp_path, runware_url=fake.url, cap_usd=Decimal("0.10"), daily_cap_usd=Decimal("0.12"),
+                       allow_server_keys=True)
+        start = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def visitor(n: int) -> None:
+            start.wait()
+            for _ in range(3):
+                try:
+                    actions.remove(Session(), str(EXAMPLE), "runware-rembg", Look(), Keys(runware=RUNWARE_KEY), app,
+                                   100, session_id="one-tab")
+                    outcomes.append("paid")
+                except BudgetError:
+                    outcomes.append("capped")
+
+        threads = [threading.Thread(target=visitor, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert posts(fake) == outcomes.count("paid") == 2
+    assert app.ledger.session_spent("one-tab") == Decimal("0.10")
+    assert charging.worst_case("runware-rembg", Decimal("0.0013")) == Decimal("0.05")
+
+
+# --- the CLI's --max-cost (defect 1 on the command line) ------------------------------------
+
+
+@pytest.fixture
+def fal_cli(monkeypatch):
+    """fal-bria on the command line, pointed at a fake fal with zero waits."""
+    declared = registry.info("fal-bria")
+    with FalFake() as fake:
+        monkeypatch.setenv("FAL_KEY", FAL_KEY)
+        registry.register("fal-bria", lambda **kw: fal_bria(base_url=fake.url, retry=FAST, **kw), declared)
+        try:
+            yield fake
+        finally:
+            registry.register("fal-bria", declared.factory, declared)
+
+
+def test_cli_max_cost_counts_accepted_calls_whose_polls_failed(fal_cli, tmp_path, monkeypatch, capsys):
+    from rmbg.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    for i in range(20):
+        Image.new("RGB", (16, 12), (10 * i, 40, 90)).save(tmp_path / f"img{i:02}.png")
+    fal_cli.inject("rate-limit", op="status", times=999)
+    assert main(["remove", ".", "-o", "out", "-p", "fal-bria", "--max-cost", "0.05", "-j", "4"]) == 1
+    assert posts(fal_cli) == 2  # 2 x $0.018 kept; a third would pass $0.05
+    out = capsys.readouterr().out
+    assert "failed 2, not run 18 (budget)" in out and "cost $0.0360 (estimated)" in out
+    with open(tmp_path / "out" / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] == "failed"]
+    assert [r["cost_usd"] for r in rows] == ["0.018", "0.018"]
+    assert all("accepted the request" in r["error"] for r in rows)
