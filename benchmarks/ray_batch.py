@@ -8,7 +8,7 @@ fresh output folder; medians over --repeats. Ray is started once (its start
 is not counted: a cluster is up before a job), so the figures are the
 steady-state cost of scheduling, serialising and writing through Ray.
 ONNX Runtime threads per process: all cores for the local engine, cores /
-workers for Ray (RMBG_ORT_THREADS is not changed here: each worker sizes
+workers for Ray (nothing is set here: each worker sizes
 itself from the cores Ray gives it).
 """
 

@@ -125,12 +125,11 @@ def cpu_allocator_choice() -> str:
     """What tune_cpu_allocator does in this process: "reuse" or "system"
     (RMBG_CPU_ALLOCATOR; unset or "auto" is reuse; "system" where the C
     library is not glibc). Sets nothing."""
-    import os
     import platform
 
-    choice = os.environ.get("RMBG_CPU_ALLOCATOR", "").strip().lower() or "auto"
-    if choice not in ("auto", "reuse", "system"):
-        raise ValueError(f"RMBG_CPU_ALLOCATOR={choice!r}: expected auto, reuse or system")
+    from ...settings import current
+
+    choice = current().choice("RMBG_CPU_ALLOCATOR", ("auto", "reuse", "system"), "auto")
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return "system"
     return "reuse" if choice == "auto" else choice

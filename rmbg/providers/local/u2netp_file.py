@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from ...errors import ModelUnavailableError
+from ...settings import TRUE, current
 
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
 U2NETP_FILE = "u2netp.onnx"
@@ -42,14 +43,15 @@ _FETCH_LOCK = threading.Lock()
 
 def cache_dir() -> Path:
     """Folder for downloaded model files (not created here)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
+    configured = current().path(ENV_CACHE)
+    if configured is not None:
+        return configured
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "rmbg"
 
 
 def offline() -> bool:
-    return os.environ.get(ENV_OFFLINE, "").strip().lower() in ("1", "true", "yes", "on")
+    return current().raw(ENV_OFFLINE).lower() in TRUE
 
 
 def md5_of(path: Path) -> str:
@@ -79,7 +81,7 @@ def find_u2netp(path: str | os.PathLike | None = None) -> Path | None:
     bring a re-exported file): it must exist, else ModelUnavailableError.
     The cache file is used only when its md5 matches.
     """
-    for given, what in ((path, "u2netp weights"), (os.environ.get(ENV_PATH), ENV_PATH)):
+    for given, what in ((path, "u2netp weights"), (current().raw(ENV_PATH) or None, ENV_PATH)):
         if given:
             found = Path(given).expanduser()
             if not found.is_file():

@@ -1,0 +1,166 @@
+"""Every RMBG_* environment variable, declared once, and one settings object.
+
+`SETTINGS` is the declaration (name, type, default, meaning, who reads it);
+the configuration page of the docs is generated from it, so the table and
+the code cannot drift apart. `current()` returns a `Settings` snapshot of the
+process environment: the variables are read together, once, and the same
+object is returned until one of them changes (tests and long-running
+processes that set a variable see the new value without a restart).
+
+Values are checked when they are used (a typo in RMBG_CPU_ALLOCATOR must not
+stop a user who only prices a call), with an error that names the variable.
+Standard library only: `import rmbg` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Mapping
+
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, its type in words, its default
+    as a person would write it, what it changes, and the module that reads it."""
+
+    name: str
+    type: str
+    default: str
+    meaning: str
+    read_by: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- images in ---------------------------------------------------------------
+    Setting("RMBG_MAX_PIXELS", "int (pixels)", "40000000",
+            "Largest input image, checked from the header before decoding.", "rmbg.image.io"),
+    Setting("RMBG_URL_ALLOW_HOSTS", "comma-separated hosts", "(none)",
+            "Hosts whose image URLs skip the private-address check (tests, trusted networks).",
+            "rmbg.image.fetch"),
+    # --- caches and model files --------------------------------------------------
+    Setting("RMBG_CACHE_MB", "number (MiB)", "512",
+            "Size of the process-wide matte cache (read when it is first used).", "rmbg.cache"),
+    Setting("RMBG_CACHE_DIR", "folder", "$XDG_CACHE_HOME/rmbg or ~/.cache/rmbg",
+            "Where downloaded model files such as u2netp.onnx are kept.", "rmbg.providers.local.u2netp_file"),
+    Setting("RMBG_U2NETP_PATH", "file", "(none)",
+            "A u2netp.onnx to use as given instead of the cached or downloaded one.",
+            "rmbg.providers.local.u2netp_file"),
+    Setting("RMBG_OFFLINE", "flag (1/0)", "0",
+            "Forbid the automatic download of u2netp.onnx.", "rmbg.providers.local.u2netp_file"),
+    Setting("RMBG_CPU_ALLOCATOR", "auto, reuse or system", "auto",
+            "How local models allocate CPU memory: reuse (glibc arenas tuned for repeated large "
+            "buffers; what auto means on glibc) or the C library's defaults.",
+            "rmbg.providers.local.device"),
+    # --- money -------------------------------------------------------------------
+    Setting("RMBG_CPU_USD_PER_HOUR", "USD per hour", "0.05",
+            "Hourly rate used to estimate the compute cost of local runs on a CPU (or MPS).", "rmbg.pricing"),
+    Setting("RMBG_GPU_USD_PER_HOUR", "USD per hour", "1.00",
+            "Hourly rate used to estimate the compute cost of local runs on a CUDA GPU.", "rmbg.pricing"),
+    # --- hosted providers --------------------------------------------------------
+    Setting("RMBG_FAL_QUEUE_URL", "URL", "https://queue.fal.run",
+            "fal's queue host (the tests point it at the fake fal).", "rmbg.providers.hosted.fal"),
+    Setting("RMBG_RUNWARE_URL", "URL", "https://api.runware.ai",
+            "Runware's API host (the tests point it at the fake Runware).", "rmbg.providers.hosted.runware"),
+    # --- the web app -------------------------------------------------------------
+    Setting("RMBG_ALLOW_SERVER_KEYS", "flag (1/0)", "1 on a private app, 0 on a Space or public address",
+            "Whether visitors may spend the server's own FAL_KEY / RUNWARE_API_KEY.", "rmbg.webapp.config"),
+    Setting("RMBG_SESSION_CAP_USD", "USD", "1",
+            "Most one browser session may spend on hosted calls.", "rmbg.webapp.config"),
+    Setting("RMBG_DAILY_CAP_USD", "USD", "5",
+            "Most all visitors together may spend of the server's keys per UTC day.", "rmbg.webapp.config"),
+    Setting("RMBG_APP_MEMORY_MB", "int (MiB)", "448",
+            "Pixels the app keeps for all sessions: 40 % matte cache, 60 % recent results.",
+            "rmbg.webapp.config"),
+    Setting("RMBG_DOWNLOADS_MB", "int (MiB)", "1024",
+            "Most the app's download files may take on disk.", "rmbg.webapp.config"),
+    # --- benchmarks --------------------------------------------------------------
+    Setting("RMBG_BENCH_CACHE", "folder", "~/.cache/rmbg-bench",
+            "Where the speed benchmarks keep exported models between runs (benchmarks only).",
+            "benchmarks/speed_setup.py"),
+)
+
+NAMES = frozenset(s.name for s in SETTINGS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The RMBG_* variables of one environment, read together.
+
+    `raw(name)` is the stripped value ("" when unset); the typed accessors
+    below parse it and raise ValueError naming the variable when it is wrong.
+    """
+
+    values: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls({name: env.get(name, "").strip() for name in NAMES})
+
+    def raw(self, name: str) -> str:
+        if name not in NAMES:
+            raise KeyError(f"{name} is not declared in rmbg.settings.SETTINGS")
+        return self.values[name]
+
+    def flag(self, name: str) -> bool | None:
+        """True, False, or None when unset."""
+        value = self.raw(name).lower()
+        if not value:
+            return None
+        if value in TRUE:
+            return True
+        if value in FALSE:
+            return False
+        raise ValueError(f"{name} must be 1 or 0, got {value!r}")
+
+    def path(self, name: str) -> Path | None:
+        value = self.raw(name)
+        return Path(value).expanduser() if value else None
+
+    def decimal(self, name: str, default: Decimal) -> Decimal:
+        value = self.raw(name)
+        if not value:
+            return default
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if not number.is_finite() or number < 0:
+            raise ValueError(f"{name} must be a number of 0 or more, got {value!r}")
+        return number
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.raw(name).lower() or default
+        if value not in allowed:
+            raise ValueError(f"{name}={value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
+        return value
+
+
+_lock = threading.Lock()
+_current: Settings | None = None
+
+
+def current() -> Settings:
+    """The settings of this process's environment; the same object until an
+    RMBG_* variable changes."""
+    global _current
+    fresh = {name: os.environ.get(name, "").strip() for name in NAMES}
+    with _lock:
+        if _current is None or _current.values != fresh:
+            _current = Settings(fresh)
+        return _current
+
+
+def markdown_table() -> str:
+    """The configuration page's table (docs/configuration.md)."""
+    lines = ["| Variable | Type | Default | What it changes | Read by |", "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        lines.append(f"| `{s.name}` | {s.type} | {s.default} | {s.meaning} | `{s.read_by}` |")
+    return "\n".join(lines)
