@@ -13,16 +13,13 @@ final value, what the shared stores hold, and the download folder's size.
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import markdown, table, write_results
 
 
 def rss_mib() -> float:
@@ -96,17 +93,15 @@ def main() -> None:
         if (n + 1) % 10 == 0 or n + 1 == args.sessions:
             rows.append((n + 1, rss_mib(), app.recent.nbytes / 2**20, (app.cache.nbytes if app.cache else 0) / 2**20))
     disk = sum(p.stat().st_size for p in (work / "downloads").rglob("*") if p.is_file()) / 2**20
-    print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"rmbg {rmbg.__version__}, numpy {np.__version__}")
-    print(f"{args.sessions} sessions, one {args.megapixels:g} MP photo each; app memory budget "
-          f"{AppConfig().memory_mb} MiB; RSS after {args.warmup} sessions (warm-up): {baseline:.0f} MiB\n")
-    print("| sessions | RSS MiB | RSS − warm-up MiB | recent results MiB | matte cache MiB |")
-    print("|---|---|---|---|---|")
-    for count, rss, recent, cache in rows:
-        print(f"| {count} | {rss:.0f} | {rss - baseline:+.0f} | {recent:.0f} | {cache:.0f} |")
-    print(f"\nDownloads written: {disk:.0f} MiB in {work / 'downloads'} (content-addressed; in the app, gradio's "
-          "delete_cache removes them after an hour)")
-
+    tables = [table(
+        f"Web app memory: {args.sessions} sessions, one {args.megapixels:g} MP photo each",
+        ["sessions", "RSS MiB", f"RSS − warm-up ({args.warmup} sessions) MiB", "recent results MiB",
+         "matte cache MiB"],
+        [[count, round(rss), f"{rss - baseline:+.0f}", round(recent), round(cache)] for count, rss, recent, cache in rows],
+        notes=f"App memory budget {AppConfig().memory_mb} MiB; RSS after the warm-up {baseline:.0f} MiB; "
+              f"downloads written {disk:.0f} MiB (content-addressed; gradio deletes them after an hour).")]
+    print(markdown(tables))
+    print(f"\nWrote {write_results('app_memory', None, tables)}")
 
 if __name__ == "__main__":
     main()

@@ -14,28 +14,23 @@ from __future__ import annotations
 
 import argparse
 import io
-import platform
-import statistics
-import sys
-import time
+from functools import partial
 from pathlib import Path
 
+from harness import markdown, table, timed, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def timed(fn, repeats: int) -> tuple[float, bytes]:
-    times, data = [], b""
-    for _ in range(repeats):
-        start = time.perf_counter()
-        data = fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), data
 
 
 def png(image, level: int) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def _pil_default(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -59,38 +54,29 @@ def main() -> None:
     big = Image.open(photos[0]).convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS)
     inputs.append(("12 MP (upscaled " + photos[0].name + ")", big))
 
-    print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"Pillow {Image.__version__}, rmbg {rmbg.__version__}, rembg "
-          f"{__import__('rembg').__version__ if naive_cutout else 'not installed'}; medians of {args.repeats}\n")
-    print("| image | rmbg PNG-1 | PNG-3 | PNG-6 | PNG-9 | WebP lossless | photo kept under α=0 (PNG-6) "
-          "| rembg naive_cutout PNG |")
-    print("|---|---|---|---|---|---|---|---|")
+    columns = ["image", "rmbg PNG-1", "PNG-3", "PNG-6", "PNG-9", "WebP lossless", "photo kept under α=0 (PNG-6)"]
+    if naive_cutout is not None:
+        columns.append("rembg naive_cutout PNG")
+    rows = []
     for name, image in inputs:
         alpha = provider.matte(image).alpha
         ours = cutout(image, alpha)
         kept = image.copy()
         kept.putalpha(alpha)
-        cells = []
-        for level in (1, 3, 6, 9):
-            ms, data = timed(lambda: png(ours, level), args.repeats)
-            cells.append(f"{len(data) / 1024:.0f} KB, {ms:.0f} ms")
-        ms, data = timed(lambda: encode(ours, "webp"), args.repeats)
-        cells.append(f"{len(data) / 1024:.0f} KB, {ms:.0f} ms")
-        ms, data = timed(lambda: png(kept, 6), args.repeats)
-        cells.append(f"{len(data) / 1024:.0f} KB, {ms:.0f} ms")
+        encoders = [partial(png, ours, level) for level in (1, 3, 6, 9)]
+        encoders += [partial(encode, ours, "webp"), partial(png, kept, 6)]
         if naive_cutout is not None:
-            theirs = naive_cutout(image, alpha)
-            ms, data = timed(lambda: _pil_default(theirs), args.repeats)
-            cells.append(f"{len(data) / 1024:.0f} KB, {ms:.0f} ms")
-        else:
-            cells.append("n/a")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-
-
-def _pil_default(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return buf.getvalue()
+            encoders.append(partial(_pil_default, naive_cutout(image, alpha)))
+        cells = []
+        for fn in encoders:
+            timing, data = timed(fn, args.repeats, warmup=0)
+            cells.append(f"{len(data) / 1024:.0f} KB, {timing.median_ms:.0f} ms")
+        rows.append([name, *cells])
+    tables = [table("Transparent cut-outs: file size and encode time", columns, rows,
+                    notes=f"Medians of {args.repeats} encodes; mattes from U2-Net-p. rembg "
+                          + ("installed" if naive_cutout else "not installed (no comparison column)") + ".")]
+    print(markdown(tables))
+    print(f"\nWrote {write_results('cutout_encode', None, tables)}")
 
 
 if __name__ == "__main__":

@@ -5,47 +5,34 @@
     python benchmarks/quality.py --provider runware-rembg --max-cost 0.10
 
 Runs rmbg.eval.run on data/davis2016-sample (binary masks, so the
-segmentation-only composite C_seg is reported), prints the Markdown table
-and the machine it ran on, and writes the CSV/JSON/plot into --out.
+segmentation-only composite C_seg is reported), prints the Markdown table,
+writes benchmarks/results/quality.json (on the DAVIS sample) and the
+CSV/JSON/plot into --out.
 Hosted providers cost money: they need --yes or --max-cost, as in the CLI.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 from decimal import Decimal
-from importlib import metadata
 from pathlib import Path
 
+from harness import table, write_results
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 DAVIS = REPO / "data" / "davis2016-sample"
 
 
-def versions() -> str:
-    names = ["numpy", "pillow", "onnxruntime", "torch", "scipy"]
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
-    return ", ".join(found)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+def as_table(markdown: str) -> dict:
+    """The evaluation's Markdown report as a results table (cells as printed)."""
+    lines = markdown.strip().splitlines()
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
+    notes = " ".join(line.strip() for line in lines if line.strip() and not line.startswith("|"))
+    notes = notes.replace(f"{REPO}/", "")  # the repository's own paths, relative: no machine's folder in the docs
+    return table("Quality on the DAVIS 2016 sample (30 frames, 10 sequences)", cells[0], cells[2:], notes)
 
 
 def models_at_hand() -> list[str]:
@@ -92,9 +79,10 @@ def main(argv=None) -> int:
         print(f"Hosted providers would cost about ${expected}: pass --yes or --max-cost.", file=sys.stderr)
         return 2
     evaluation = evaluate(dataset, providers, out=args.out, bootstrap=args.bootstrap, max_cost=args.max_cost)
-    print(evaluation.to_markdown())
-    print(f"Machine: {machine()}")
-    print(f"Versions: rmbg {rmbg.__version__}, {versions()}")
+    report = evaluation.to_markdown()
+    print(report)
+    if args.data == str(DAVIS):
+        print(f"Wrote {write_results('quality', None, [as_table(report)])}")
     print(f"Reports: {args.out}")
     return 0
 

@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss_mib(which: str) -> float:
@@ -37,7 +36,6 @@ def _rss_mib(which: str) -> float:
 
 
 def _child(size: int, threads: int, repeats: int, attention: str, backbone: str) -> dict:
-    sys.path.insert(0, str(ROOT))
     import torch
 
     from rmbg.models import deform

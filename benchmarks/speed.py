@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed_setup  # noqa: E402
-from speed_configs import STAGES, child, our_birefnet, serve  # noqa: E402
+import speed_setup
+from speed_configs import STAGES, child, our_birefnet, serve
 
 def in_child(name: str, files: dict, image: Path, count: int) -> dict:
     arg = json.dumps({"name": name, "files": {k: str(v) for k, v in files.items() if v}, "image": str(image), "count": count})

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-import speed_setup  # noqa: F401  (puts the repository root on sys.path)
+import speed_setup  # noqa: F401
 
 STAGES = ("load", "preprocess", "network", "postprocess", "compose")
 Run = Callable[[Path], tuple[dict, object]]
@@ -164,7 +164,7 @@ def our_birefnet(model: str):
 
 
 def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
-    """The RMBG-2.0 model card's recipe (models.md 2.10) around a BiRefNet
+    """The RMBG-2.0 model card's recipe around a BiRefNet
     network: ours in fp32, or the official code's when `code` is a checkout of
     it. PIL resize to 1024² (bilinear, antialiased: torchvision's Resize on a
     PIL image), ToTensor + ImageNet Normalize, `model(x)[-1].sigmoid()` under

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 EXAMPLE = ROOT / "examples" / "dog.jpg"  # DAVIS frame, CC BY 4.0 (examples/ATTRIBUTION.md)
 
@@ -114,7 +111,7 @@ def rmbg14_files() -> dict[str, object]:
         from safetensors.torch import save_file
 
         from rmbg.models.isnet import build_isnet
-        from tests.hfcache import deterministic_state, read_keys
+        from rmbg.models.deterministic import deterministic_state, read_keys
 
         state = deterministic_state(read_keys(ROOT / "tests" / "fixtures" / "rmbg-1.4.keys.tsv"))
         save_file(state, str(files["safetensors"]), metadata={"format": "pt"})
@@ -148,7 +145,7 @@ def deterministic_weights(model: str) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from tests.hfcache import deterministic_state, read_keys
+    from rmbg.models.deterministic import deterministic_state, read_keys
 
     name = "rmbg20" if model == "rmbg-2.0" else model
     path = bench_cache() / f"{name}-deterministic-torch{torch.__version__}.safetensors"

@@ -1,4 +1,4 @@
-"""Deterministic weights and a hand-built Hugging Face cache, for offline tests.
+"""Deterministic weights (from rmbg.models.deterministic) and a hand-built Hugging Face cache, for offline tests.
 
 The files are laid out exactly as huggingface_hub lays out a download
 (blobs/<sha256>, snapshots/<revision>/<file> -> ../../blobs/<sha256>,
@@ -11,46 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
-
-
-def read_keys(path: Path) -> list[tuple[str, tuple[int, ...], str]]:
-    """A key list file (key, shape, dtype per line, with a header)."""
-    rows = []
-    for line in path.read_text().splitlines()[1:]:
-        key, shape, dtype = line.split("\t")
-        dims = tuple(int(d) for d in shape.strip("()").split(",") if d.strip())
-        rows.append((key, dims, dtype))
-    return rows
-
-
-def deterministic_state(keys: list[tuple[str, tuple[int, ...], str]], seed: int = 0) -> dict:
-    """A state dict for a key list, from numpy's PCG64 only (the same on every
-    machine and torch version). Conv/linear weights are He-scaled normals;
-    BatchNorm statistics are near identity; index buffers are left to the
-    caller (pass `overrides`)."""
-    import torch
-
-    rng = np.random.default_rng(seed)
-    state = {}
-    for key, shape, dtype in keys:
-        if dtype == "int64":
-            state[key] = torch.zeros(shape, dtype=torch.int64)
-            continue
-        leaf = key.rsplit(".", 1)[-1]
-        if leaf == "running_var":
-            arr = 1.0 + 0.1 * np.abs(rng.standard_normal(shape))
-        elif leaf == "running_mean":
-            arr = 0.05 * rng.standard_normal(shape)
-        elif len(shape) >= 2:
-            fan_in = int(np.prod(shape[1:]))
-            arr = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-        elif leaf == "weight":  # norm scale
-            arr = 1.0 + 0.05 * rng.standard_normal(shape)
-        else:  # biases and norm shifts
-            arr = 0.02 * rng.standard_normal(shape)
-        state[key] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
-    return state
+from rmbg.models.deterministic import deterministic_state, read_keys  # noqa: F401  (re-exported for the tests)
 
 
 class HFCache:

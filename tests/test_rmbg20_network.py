@@ -1,5 +1,5 @@
 """RMBG-2.0 network (BiRefNet, Swin-L): checkpoint layout, deformable conv,
-Swin attention and a reduced-size forward pass (models.md section 2)."""
+Swin attention and a reduced-size forward pass."""
 
 from __future__ import annotations
 

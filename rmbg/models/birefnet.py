@@ -204,7 +204,7 @@ def _one_by_one(in_ch: int) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """BiRefNet decoder (models.md section 2.5): image patches, lateral adds,
+    """BiRefNet decoder: image patches, lateral adds,
     multi-scale side logits and gradient attention."""
 
     def __init__(self, channels: Sequence[int], patch_order: str = "column"):

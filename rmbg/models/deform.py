@@ -1,5 +1,5 @@
 """Modulated deformable convolution (DCNv2) in pure PyTorch, and the
-`DeformableConv2d` module of the RMBG-2.0 decoder (models.md section 2.6).
+`DeformableConv2d` module of the RMBG-2.0 decoder (docs/architecture.md, "Our networks").
 
 Semantics (same as torchvision.ops.deform_conv2d with one weight group):
 for output pixel (ho, wo) and kernel tap (i, j), tap index k = i*kw + j, the
@@ -304,7 +304,7 @@ def deform_conv2d_pure(
 
 
 class DeformableConv2d(nn.Module):
-    """Deformable conv block of the BiRefNet decoder (models.md section 2.6).
+    """Deformable conv block of the BiRefNet decoder.
 
     offset_conv (2*k*k channels, with bias, zero-initialised) predicts the
     (y, x) offsets; modulator_conv (k*k channels, with bias, zero-initialised)

@@ -13,7 +13,7 @@ from ..types import ModelSpec
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# models.md section 1.8-1.9: float bilinear squash to 1024, /255 - 0.5,
+# RMBG-1.4's official pipeline: float bilinear squash to 1024, /255 - 0.5,
 # result[0][0] (already sigmoided), bilinear back, per-image min-max, uint8.
 RMBG_14 = ModelSpec(
     id="rmbg-1.4",
@@ -42,7 +42,7 @@ RMBG_14 = ModelSpec(
     onnx_output="output",
 )
 
-# models.md section 2.10: PIL bilinear (antialiased) to 1024, ImageNet
+# RMBG-2.0's model card: PIL bilinear (antialiased) to 1024, ImageNet
 # mean/std, last output, sigmoid, uint8 at 1024, PIL bicubic back, no min-max.
 RMBG_20 = ModelSpec(
     id="rmbg-2.0",
@@ -66,7 +66,7 @@ RMBG_20 = ModelSpec(
     onnx_output="output_image",
 )
 
-# models.md section 6: Lanczos to 320, divide by the image max, ImageNet
+# U2-Net-p as rembg runs it: Lanczos to 320, divide by the image max, ImageNet
 # mean/std, output 0 (sigmoided), min-max, uint8, Lanczos back.
 U2NETP = ModelSpec(
     id="u2netp",
@@ -90,7 +90,7 @@ U2NETP = ModelSpec(
     onnx_output="1959",
 )
 
-# models.md section 7: BiRefNet's open weights (ZhengPeng7, MIT, ungated) on the
+# BiRefNet's open weights (ZhengPeng7, MIT, ungated) on the
 # same network as RMBG-2.0, with RMBG-2.0's model-card recipe at each model's
 # trained size. No commit of these repositories is known here: they are
 # resolved from "main" once, and the resolved commit is recorded with each result.

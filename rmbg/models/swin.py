@@ -330,7 +330,7 @@ class SwinTransformer(nn.Module):
         return outs
 
 
-# Backbones of BiRefNet's family (models.md sections 2.3 and 7), as data.
+# Backbones of BiRefNet's family (Swin-L and Swin-T), as data.
 SWIN_CONFIGS: dict[str, dict] = {
     "swin_l": {"embed_dim": 192, "depths": (2, 2, 18, 2), "num_heads": (6, 12, 24, 48), "window": 12},
     "swin_t": {"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24), "window": 7},
@@ -347,5 +347,5 @@ def swin_v1(name: str = "swin_l", attention: str = "sdpa") -> SwinTransformer:
 
 
 def swin_v1_large(attention: str = "sdpa") -> SwinTransformer:
-    """Swin-L as used by RMBG-2.0 (models.md section 2.3)."""
+    """Swin-L as used by RMBG-2.0."""
     return swin_v1("swin_l", attention)
