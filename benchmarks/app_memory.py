@@ -97,7 +97,8 @@ def main() -> None:
         f"Web app memory: {args.sessions} sessions, one {args.megapixels:g} MP photo each",
         ["sessions", "RSS MiB", f"RSS − warm-up ({args.warmup} sessions) MiB", "recent results MiB",
          "matte cache MiB"],
-        [[count, round(rss), f"{rss - baseline:+.0f}", round(recent), round(cache)] for count, rss, recent, cache in rows],
+        [[count, round(rss), f"{rss - baseline:+.0f}", round(recent), round(cache)]
+         for count, rss, recent, cache in rows],
         notes=f"App memory budget {AppConfig().memory_mb} MiB; RSS after the warm-up {baseline:.0f} MiB; "
               f"downloads written {disk:.0f} MiB (content-addressed; gradio deletes them after an hour).")]
     print(markdown(tables))

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Mapping
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")

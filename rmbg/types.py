@@ -184,7 +184,7 @@ class ModelSpec:
     input_scale: divide pixels by 255 ("255") or by the image's max ("max").
     mean, std: per-channel normalisation after scaling.
     output_path: how to reach the mask in the network's raw output, e.g.
-        (0, 0) = result[0][0] (RMBG-1.4), (-1,) = result[-1] (RMBG-2.0).
+        `(0, 0)` = `result[0][0]` (RMBG-1.4), `(-1,)` = `result[-1]` (RMBG-2.0).
     activation: "none" (already a probability) or "sigmoid" (logits).
     minmax: per-image min-max normalisation of the probability map.
     quantize_first: turn the map into uint8 at network resolution, then

@@ -1,0 +1,72 @@
+"""mkdocs hook: figures come from files, never from hand-copied tables.
+
+In any page, alone on its line,
+  <!-- results: NAME -->   becomes the tables of benchmarks/results/NAME.json,
+                           with the command, date, machine and versions that made them;
+  <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings.py.
+A marker whose file is missing fails the build, so a page cannot quote a
+benchmark that was never run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings)\s*-->[ \t]*$", re.MULTILINE)  # alone on a line
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value).replace("|", "\\|")
+
+
+def results_markdown(name: str) -> str:
+    path = RESULTS / f"{name}.json"
+    if not path.is_file():
+        raise PluginError(f"docs quote benchmarks/results/{name}.json, which does not exist: run the benchmark")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    parts = []
+    for table in record["tables"]:
+        lines = [f"**{table['title']}**", "", "| " + " | ".join(map(_cell, table["columns"])) + " |",
+                 "|" + "---|" * len(table["columns"])]
+        lines += ["| " + " | ".join(map(_cell, row)) + " |" for row in table["rows"]]
+        if table.get("notes"):
+            lines += ["", table["notes"]]
+        parts.append("\n".join(lines))
+    machine, versions = record["machine"], record["versions"]
+    memory = f", {machine['memory_gib']} GiB" if machine.get("memory_gib") else ""
+    flags = ", ".join(machine.get("flags") or []) or "none recorded"
+    parts.append(
+        f"<small>Made by `{record['command']}` on {record['date'][:10]}: {machine['cpu']}, "
+        f"{machine['cores']} cores{memory} (flags: {flags}); "
+        + ", ".join(f"{k} {v}" for k, v in versions.items())
+        + f". File: `benchmarks/results/{name}.json`.</small>"
+    )
+    return "\n\n".join(parts)
+
+
+def settings_markdown() -> str:
+    # Loaded from its file: the docs build needs rmbg's declaration, not an installed rmbg.
+    spec = importlib.util.spec_from_file_location("_rmbg_settings", ROOT / "rmbg" / "settings.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.markdown_table()
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    def expand(match: re.Match[str]) -> str:
+        return results_markdown(match.group(2)) if match.group(2) else settings_markdown()
+
+    return MARKER.sub(expand, markdown)
