@@ -41,7 +41,8 @@ PACKAGES = ("numpy", "pillow", "onnxruntime", "torch", "scipy", "gradio", "ray")
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, its relevant flags, usable cores and memory (GiB)."""
+    """CPU model, its relevant flags, usable cores, memory (GiB) and the load
+    average when the benchmark wrote its results."""
     cpu, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -64,8 +65,10 @@ def machine() -> dict[str, Any]:
         memory_gib = round(total_kib / 1024**2, 1)
     except (OSError, StopIteration):
         pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work on a shared machine
     return {"cpu": cpu, "flags": [f for f in FLAGS_OF_INTEREST if f in flags], "cores": cores,
-            "memory_gib": memory_gib, "os": f"{platform.system()} {platform.release()}"}
+            "memory_gib": memory_gib, "os": f"{platform.system()} {platform.release()}",
+            "load_1min": None if load is None else round(load, 2)}
 
 
 def versions(*extra: str) -> dict[str, str]:
@@ -151,15 +154,16 @@ def table(title: str, columns: list[str], rows: list[list[Any]], notes: str = ""
 
 
 def write_results(name: str, command: str | None, tables: list[dict[str, Any]],
-                  folder: Path = RESULTS) -> Path:
+                  folder: Path = RESULTS, packages: tuple[str, ...] = ()) -> Path:
     """Write benchmarks/results/<name>.json (the schema in this module's
-    docstring) and return its path. `command`: None = this process's own."""
+    docstring) and return its path. `command`: None = this process's own;
+    `packages`: versions to record beside the usual ones (e.g. "transformers")."""
     record = {
         "benchmark": name,
         "command": command or command_line(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
-        "versions": versions(),
+        "versions": versions(*packages),
         "tables": tables,
     }
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ U2-Net-p (ONNX Runtime) on N generated 1024x768 photos; each run writes a
 fresh output folder; medians over --repeats. Ray is started once (its start
 is not counted: a cluster is up before a job), so the figures are the
 steady-state cost of scheduling, serialising and writing through Ray.
+Writes benchmarks/results/ray_batch.json.
 ONNX Runtime threads per process: all cores for the local engine, cores /
 workers for Ray (nothing is set here: each worker sizes
 itself from the cores Ray gives it).
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from speed_setup import machine_info
+from harness import markdown, table, write_results
 
 
 def make_photos(folder: Path, n: int) -> None:
@@ -65,22 +66,25 @@ def main() -> None:
         ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()})
         one_run(src, "ray", 1)  # warm-up: actor start, model load, file caches
         one_run(src, "local", 1)
-        rows = []
-        for engine, workers in (("local", 1), ("ray", 1), ("ray", 2)):
-            times = [one_run(src, engine, workers) for _ in range(args.repeats)]
-            rows.append((engine, workers, statistics.median(times), min(times), max(times)))
+        configs = (("local", 1), ("ray", 1), ("ray", 2))
+        times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+        for r in range(args.repeats):  # rotating order, so drift on a shared machine falls on every engine
+            for config in configs[r % 3:] + configs[:r % 3]:
+                times[config].append(one_run(src, *config))
         ray.shutdown()
 
-    for key, value in machine_info():
-        print(f"- {key}: {value}")
-    print(f"- ray: {ray.__version__}; {args.images} images of 1024x768, u2netp, medians of {args.repeats}\n")
-    base = rows[0][2]
-    print("| engine | workers | s per run (median, min-max) | images/s | × local time |")
-    print("|---|---|---|---|---|")
-    for engine, workers, med, lo, hi in rows:
-        print(f"| {engine} | {workers if engine == 'ray' else '–'} | {med:.2f} ({lo:.2f}–{hi:.2f}) "
-              f"| {args.images / med:.1f} | {med / base:.2f} |")
-
+    base = statistics.median(times[configs[0]])
+    rows = []
+    for (engine, workers), seconds in times.items():
+        med = statistics.median(seconds)
+        rows.append([engine, workers if engine == "ray" else "–", f"{med:.2f} ({min(seconds):.2f}–{max(seconds):.2f})",
+                     round(args.images / med, 1), round(med / base, 2)])
+    tables = [table(f"CLI engines: {args.images} photos of 1024x768 with U2-Net-p",
+                    ["engine", "workers", "s per run (median, min–max)", "images/s", "× local time"], rows,
+                    notes=f"Medians of {args.repeats} runs, engines taking turns; Ray started once before timing "
+                          "(its start is not counted).")]
+    print(markdown(tables))
+    print(f"\nWrote {write_results('ray_batch', None, tables)}")
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,8 @@ weights): ViTMatte small as hustvl/vitmatte-small-composition-1k is configured
 (ViTDet-S, 384 wide, 12 blocks, windows of 14 with 4 global/residual blocks)
 and SAM 2.1 hiera-tiny (transformers' Sam2Config defaults). Models are saved
 with save_pretrained into a temporary folder and loaded through rmbg's own
-path. Prints a markdown table; medians after one warm-up.
+path. Prints a Markdown table and writes benchmarks/results/refine_speed.json;
+medians after one warm-up.
 
     python benchmarks/refine_speed.py --repeats 3 --threads 2
 """
@@ -13,26 +14,12 @@ path. Prints a markdown table; medians after one warm-up.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-
-def cpu_flags() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "?"
-    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "?")
-    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
-    wanted = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
-    return f"{model} ({' '.join(wanted) or 'no AVX2'})"
+from harness import markdown, table, timed, write_results
 
 
 def photo(w: int, h: int):
@@ -68,13 +55,8 @@ def save_sam2_tiny(folder: Path) -> None:
 
 
 def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    """Median of `repeats` timed calls after one warm-up, in ms."""
+    return timed(fn, repeats, warmup=1)[0].median_ms
 
 
 def main() -> None:
@@ -84,9 +66,7 @@ def main() -> None:
     parser.add_argument("--size", default="1200x834", help="photo WxH (default about 1 MP)")
     args = parser.parse_args()
 
-    import PIL
     import torch
-    import transformers
 
     from rmbg.refine import get_refiner
     from rmbg.refine.sam2 import EmbeddingCache, Sam2Picker
@@ -124,18 +104,12 @@ def main() -> None:
         rows.append(("SAM 2.1 tiny: each further click", median_ms(lambda: picker.mask(img, clicks[next(i) % 2]),
                                                                     max(args.repeats, 5)), "embedding cached"))
 
-    print("## Refinement speed (rough: a shared machine, other jobs running)\n")
-    print("| machine | |\n|---|---|")
-    print(f"| CPU | {cpu_flags()} |\n| torch threads | {args.threads} |")
-    print(f"| load average (1 min) | {os.getloadavg()[0]:.2f} |")
-    print(f"| Python | {platform.python_version()} |\n| torch | {torch.__version__} |")
-    print(f"| transformers | {transformers.__version__} |\n| numpy | {np.__version__} |\n| Pillow | {PIL.__version__} |")
-    print(f"\nPhoto {w}x{h} ({w * h / 1e6:.2f} MP); random weights, real architectures; "
-          f"median of {args.repeats} after a warm-up.\n")
-    print("| step | median ms | note |\n|---|---|---|")
-    for name, ms, note in rows:
-        print(f"| {name} | {ms:.0f} | {note} |")
-
+    tables = [table(f"ViTMatte refinement and SAM 2 picking on a {w}x{h} photo ({w * h / 1e6:.2f} MP), CPU",
+                    ["step", "median ms", "note"], [[name, round(ms), note] for name, ms, note in rows],
+                    notes=f"Random weights with the real architectures (speed does not depend on the weights); "
+                          f"{args.threads} torch threads; median of {args.repeats} after a warm-up.")]
+    print(markdown(tables))
+    print(f"\nWrote {write_results('refine_speed', None, tables, packages=('transformers',))}")
 
 if __name__ == "__main__":
     main()

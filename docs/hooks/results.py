@@ -46,6 +46,8 @@ def results_markdown(name: str) -> str:
     machine, versions = record["machine"], record["versions"]
     memory = f", {machine['memory_gib']} GiB" if machine.get("memory_gib") else ""
     flags = ", ".join(machine.get("flags") or []) or "none recorded"
+    if machine.get("load_1min") is not None:
+        flags += f"; load average {machine['load_1min']}"
     parts.append(
         f"<small>Made by `{record['command']}` on {record['date'][:10]}: {machine['cpu']}, "
         f"{machine['cores']} cores{memory} (flags: {flags}); "
