@@ -70,6 +70,15 @@ def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str
                         args=(model_id,))
 
 
+def _runware_birefnet(provider_id: str, model: str, label: str) -> ProviderInfo:
+    # No price on Runware's BiRefNet model pages: each call's reported cost is
+    # recorded; this estimate only reserves budget (a third party reports about $0.0006).
+    return ProviderInfo(provider_id, label, "hosted", "rmbg.providers.hosted.runware:runware_birefnet",
+                        price_usd=Decimal("0.002"),
+                        price_note=f"estimated: no price on Runware's {model} page; the reported cost is recorded",
+                        key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
+                        licence="commercial use (paid API)", args=(provider_id, model, label))
+
 _GPU = "GPU; 9-27 s per image on a 2-core CPU (bf16 where the CPU has it, else fp32)"
 DECLARATIONS: tuple[ProviderInfo, ...] = (
     ProviderInfo("rmbg-1.4", "BRIA RMBG-1.4 (IS-Net, local)", "local", "rmbg.providers.local.torch_backend:rmbg14",
@@ -103,6 +112,29 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
     ProviderInfo("runware-rembg", "Runware · RemBG 1.4", "hosted", "rmbg.providers.hosted.runware:runware_rembg",
                  price_usd=Decimal("0.0013"), price_note="Runware runware:109@1 model page response examples",
                  key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
+                 licence="commercial use (paid API)"),
+    ProviderInfo("fal-rmbg-3", "fal.ai · Bria RMBG 3.0", "hosted", "rmbg.providers.hosted.fal:fal_rmbg3",
+                 price_usd=Decimal("0.04"),
+                 price_note="estimated: no price on the fal pages we read; $0.04 reserved, above RMBG 2.0's $0.018",
+                 key_env="FAL_KEY", key_page="https://fal.ai/dashboard/keys", licence="commercial use (paid API)"),
+    _runware_birefnet("runware-birefnet", "runware:112@1", "Runware · BiRefNet v1 Base"),
+    _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
+    _runware_birefnet("runware-birefnet-massive", "runware:112@8", "Runware · BiRefNet Massive (DIS5K)"),
+    # remove.bg bills in credits (1 per full image, 0.25 per preview) and sells
+    # them at several prices; price_usd is one credit. Not read from a page
+    # in this change: about its smallest plan ($9 for 40 credits); set
+    # RMBG_REMOVEBG_USD_PER_CREDIT to your own plan's price.
+    ProviderInfo("remove-bg", "remove.bg", "hosted", "rmbg.providers.hosted.removebg:remove_bg",
+                 price_usd=Decimal("0.23"),
+                 price_note="estimated: USD per credit (1 credit = 1 full image), about remove.bg's smallest plan; "
+                            "RMBG_REMOVEBG_USD_PER_CREDIT",
+                 key_env="REMOVEBG_API_KEY", key_page="https://www.remove.bg/dashboard#api-key",
+                 licence="commercial use (paid API)"),
+    ProviderInfo("photoroom", "Photoroom", "hosted", "rmbg.providers.hosted.photoroom:photoroom",
+                 price_usd=Decimal("0.02"),
+                 price_note="estimated: Photoroom pricing page, Basic plan $0.02 per image; "
+                            "RMBG_PHOTOROOM_USD_PER_IMAGE",
+                 key_env="PHOTOROOM_API_KEY", key_page="https://app.photoroom.com/api-dashboard",
                  licence="commercial use (paid API)"),
     # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
     # page (its "How It Stacks Up" section) and $0.04 per generation on its

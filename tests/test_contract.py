@@ -2,10 +2,11 @@
 
 One parametrized test builds each provider in `rmbg.list_providers()` without
 network (local models from deterministic weights in a temporary Hugging Face
-cache, U2-Net-p from its real file, hosted ones against the fake fal and
-Runware servers) and checks the Provider protocol and a well-formed Result.
-A provider registered later is covered here without a new test: it only needs
-a line in SETUP, and the test fails (it does not skip) until it has one.
+cache, U2-Net-p from its real file, hosted ones against the fake server
+tests.fakes.hosted.FAKES names for them) and checks the Provider protocol and
+a well-formed Result. A provider registered later is covered here without a
+new test: a local one needs a line in SETUP, a hosted one a line in FAKES,
+and the test fails (it does not skip) until it has one.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20
 from rmbg.providers.base import Provider, ProviderStatus
 from rmbg.result import Result
 from rmbg.types import Cost
-from tests.fakes.fal import TEST_KEY as FAL_KEY
-from tests.fakes.fal import FalFake
-from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
-from tests.fakes.runware import RunwareFake
+from tests.fakes.common import FakeServer
+from tests.fakes.hosted import FAKES, KEYS
 from tests.hfcache import HFCache, deterministic_state, read_keys
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -57,12 +56,18 @@ def weight_files(tmp_path_factory) -> dict[str, Path]:
 
 
 class Env:
-    """What a setup function may use: the offline HF cache, the weights, the fakes."""
+    """What a setup function may use: the offline HF cache, the weights, the fakes
+    (started on first use, one per fake class, stopped after the test)."""
 
-    def __init__(self, hf_cache: HFCache, weight_files: dict[str, Path], fal: FalFake, runware: RunwareFake,
-                 u2netp: Path, tmp_path: Path):
-        self.hf_cache, self.weights, self.fal, self.runware = hf_cache, weight_files, fal, runware
+    def __init__(self, hf_cache: HFCache, weight_files: dict[str, Path], u2netp: Path, tmp_path: Path):
+        self.hf_cache, self.weights = hf_cache, weight_files
         self.u2netp, self.tmp_path = u2netp, tmp_path
+        self.fakes: dict[type[FakeServer], FakeServer] = {}
+
+    def fake(self, kind: type[FakeServer]) -> FakeServer:
+        if kind not in self.fakes:
+            self.fakes[kind] = kind().start()
+        return self.fakes[kind]
 
 
 def _rmbg14(env: Env) -> dict:
@@ -100,12 +105,12 @@ def _sam2(env: Env) -> dict:
     return {"revision": REV, "device": "cpu"}
 
 
-def _fal(env: Env) -> dict:
-    return {"api_key": FAL_KEY, "base_url": env.fal.url}
+def _hosted(provider_id: str) -> Callable[[Env], dict]:
+    def setup(env: Env) -> dict:
+        kind, key = FAKES[provider_id]
+        return {"api_key": key, "base_url": env.fake(kind).url}
 
-
-def _runware(env: Env) -> dict:
-    return {"api_key": RUNWARE_KEY, "base_url": env.runware.url}
+    return setup
 
 
 SETUP: dict[str, Callable[[Env], dict]] = {
@@ -114,16 +119,18 @@ SETUP: dict[str, Callable[[Env], dict]] = {
     **{model_id: _birefnet(model_id) for model_id in BIREFNET_VARIANTS},
     "u2netp": _u2netp,
     "sam2": _sam2,
-    "fal-bria": _fal,
-    "runware-bria": _runware,
-    "runware-rembg": _runware,
+    **{provider_id: _hosted(provider_id) for provider_id in FAKES},
 }
 
 
 @pytest.fixture
 def env(hf_cache, weight_files, u2netp_path, tmp_path):
-    with FalFake() as fal, RunwareFake() as runware:
-        yield Env(hf_cache, weight_files, fal, runware, u2netp_path, tmp_path)
+    env = Env(hf_cache, weight_files, u2netp_path, tmp_path)
+    try:
+        yield env
+    finally:
+        for fake in env.fakes.values():
+            fake.stop()
     from rmbg.providers.local.hf_transformers import clear_models
     from rmbg.providers.local.torch_backend import clear_loaded_models
 
@@ -150,7 +157,7 @@ def test_every_registered_provider_keeps_the_contract(provider_id, env):
         assert isinstance(provider.estimate(), Cost)
         if declared.kind == "hosted":
             assert provider.estimate() == Cost(declared.price_usd, "estimated", "price table")
-            assert FAL_KEY not in repr(provider) and RUNWARE_KEY not in repr(provider)
+            assert not any(key in repr(provider) for key in KEYS)
 
         image = scene()
         result = rmbg.remove_background(image, provider, cache=None)

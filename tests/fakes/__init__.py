@@ -2,7 +2,11 @@
 
 - tests.fakes.fal.FalFake: fal.ai queue for fal-ai/bria/background/remove and .../replace
 - tests.fakes.runware.RunwareFake: Runware REST removeBackground
-- tests.fakes.fixtures: pytest fixtures `fal_fake` and `runware_fake`
+- tests.fakes.removebg.RemoveBgFake: remove.bg POST /v1.0/removebg
+- tests.fakes.photoroom.PhotoroomFake: Photoroom POST /v1/segment
+- tests.fakes.hosted.FAKES: which fake serves each hosted provider (the contract test reads it)
+- tests.fakes.fixtures: pytest fixtures `fal_fake`, `runware_fake`, `removebg_fake`, `photoroom_fake`
 
-Run one alone: `python -m tests.fakes.fal --port N`, `python -m tests.fakes.runware --port N`.
+Run one alone: `python -m tests.fakes.fal --port N`, `python -m tests.fakes.runware --port N`,
+`python -m tests.fakes.removebg --port N`, `python -m tests.fakes.photoroom --port N`.
 """

@@ -223,6 +223,63 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+# --- request bodies ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One field of a form: its value as bytes, and the file name when it is a file."""
+
+    data: bytes
+    filename: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+
+def form_fields(call: Call) -> dict[str, Part] | None:
+    """The fields of a multipart/form-data or application/x-www-form-urlencoded
+    body (JSON objects too, their values as text); None when the body is none
+    of these (the first value wins for a repeated name)."""
+    ctype = call.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        from email import policy
+        from email.parser import BytesParser
+
+        message = BytesParser(policy=policy.HTTP).parsebytes(
+            f"Content-Type: {ctype}\r\n\r\n".encode() + call.body)
+        if not message.is_multipart():
+            return None
+        fields: dict[str, Part] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if isinstance(name, str) and name not in fields:
+                fields[name] = Part(part.get_payload(decode=True) or b"", part.get_filename())
+        return fields
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        return {k: Part(v[0].encode()) for k, v in parse_qs(call.body.decode("latin-1"), keep_blank_values=True).items()}
+    if ctype.startswith("application/json"):
+        try:
+            body = json.loads(call.body)
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        return {k: Part((v if isinstance(v, str) else json.dumps(v)).encode()) for k, v in body.items()}
+    return None
+
+
+def read_image(data: bytes) -> Image.Image | None:
+    """Encoded image bytes -> an RGB image, or None when they are not an image."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return img.convert("RGB")
+
+
 # --- images -------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
-"""A fake fal.ai queue for `fal-ai/bria/background/remove` and
+"""A fake fal.ai queue for `fal-ai/bria/background/remove`,
 `fal-ai/bria/background/replace` (fal's queue API as docs/providers.md describes it; the replace model's
-checks and outputs are in tests.fakes.fal_replace).
+checks and outputs are in tests.fakes.fal_replace) and `bria/rmbg-3` (the
+remove model's input and output under its own app, `bria/rmbg-3/requests/...`).
 
 Paths (the subpath rule: submit uses the full endpoint id, the rest only
 owner/app):
@@ -29,8 +30,11 @@ from .common import Call, FakeServer, Fault, Reply, cutout, data_uri, decode_ima
 
 ENDPOINT = "fal-ai/bria/background/remove"
 REPLACE_ENDPOINT = "fal-ai/bria/background/replace"
+RMBG3_ENDPOINT = "bria/rmbg-3"  # same input and output as ENDPOINT; its app is "bria/rmbg-3"
 TEST_KEY = "fal-test-id:fal-test-secret"
-_REQ = re.compile(r"^/fal-ai/bria/requests/([0-9a-f-]+)(/status|/cancel)?$")
+# The owner/app part of each endpoint id: where its status, result and cancel URLs live.
+APPS = {ENDPOINT: "fal-ai/bria", REPLACE_ENDPOINT: "fal-ai/bria", RMBG3_ENDPOINT: "bria/rmbg-3"}
+_REQ = re.compile(r"^/(fal-ai/bria|bria/rmbg-3)/requests/([0-9a-f-]+)(/status|/cancel)?$")
 
 
 @dataclass
@@ -99,19 +103,21 @@ class FalFake(FakeServer):
         if op == "submit":
             return self._submit(call, fault)
         job = self.jobs.get(rid)
+        if job is not None and not call.path.startswith(f"/{APPS[job.endpoint]}/requests/"):
+            job = None  # a request id is only found under its own app
         if job is None:
             return self._reply(404, {"status": "NOT_FOUND"} if op == "cancel" else {"detail": "Request not found"})
         return {"status": self._status, "result": self._result, "cancel": self._cancel}[op](call, rid, job, fault)
 
     def _route(self, call: Call) -> tuple[str | None, str]:
-        if call.method == "POST" and call.path in (f"/{ENDPOINT}", f"/{REPLACE_ENDPOINT}"):
+        if call.method == "POST" and call.path.lstrip("/") in APPS:
             return "submit", ""
         if call.method == "GET" and call.path.startswith("/files/"):
             return "file", ""
         match = _REQ.match(call.path)
         if not match:
             return None, ""
-        rid, tail = match.group(1), match.group(2)
+        rid, tail = match.group(2), match.group(3)
         wanted = {None: ("GET", "result"), "/status": ("GET", "status"), "/cancel": ("PUT", "cancel")}[tail]
         return (wanted[1], rid) if call.method == wanted[0] else (None, rid)
 
@@ -171,12 +177,12 @@ class FalFake(FakeServer):
             if rgb is None:
                 detail = [{"loc": ["body", "image_url"], "msg": "Could not load the image", "type": "image_load_error"}]
                 return self._reply(422, {"detail": detail})
-            job = Job(rgb, bool(body.get("sync_mode")), self.polls_before_done)
+            job = Job(rgb, bool(body.get("sync_mode")), self.polls_before_done, endpoint=call.path.lstrip("/"))
         rid = str(uuid.uuid4())
         kind = fault.kind if fault else ""
         job.error = kind == "failed"
         self.jobs[rid] = job
-        base = ("http://other.invalid" if kind == "foreign-url" else self.url) + f"/fal-ai/bria/requests/{rid}"
+        base = ("http://other.invalid" if kind == "foreign-url" else self.url) + f"/{APPS[job.endpoint]}/requests/{rid}"
         answer = {"request_id": rid, "status": "IN_QUEUE", "queue_position": 0, "response_url": base,
                   "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
         if kind == "missing-field":
@@ -216,7 +222,7 @@ class FalFake(FakeServer):
         logs = call.query.get("logs", ["0"])[0]
         if logs not in ("0", "1", "true", "false"):
             return self._reply(422, {"detail": [{"loc": ["query", "logs"], "msg": "Invalid bool", "type": "bool_parsing"}]})
-        base = f"{self.url}/fal-ai/bria/requests/{rid}"
+        base = f"{self.url}/{APPS[job.endpoint]}/requests/{rid}"
         if fault is not None and fault.kind == "missing-field":
             return self._reply(200, {"response_url": base}, rid=rid)
         if fault is not None and fault.kind == "stuck":

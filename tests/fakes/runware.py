@@ -23,7 +23,9 @@ from PIL import Image
 from .common import Call, FakeServer, Fault, Reply, cutout, data_uri, decode_image_input, encode, serve_forever, simple_matte
 
 TEST_KEY = "rw-test-key"
-COSTS = {"bria:2@1": 0.018, "runware:109@1": 0.0013}  # the model pages' response examples
+# The model pages' response examples; BiRefNet has none, so 0.0006 (a third-party integration's figure).
+COSTS = {"bria:2@1": 0.018, "runware:109@1": 0.0013,
+         **{f"runware:112@{n}": 0.0006 for n in (1, 2, 3, 5, 6, 7, 8, 9, 10)}}
 REMBG = "runware:109@1"
 MIME = {"PNG": "image/png", "JPG": "image/jpeg", "WEBP": "image/webp"}
 PIL_FORMAT = {"PNG": "PNG", "JPG": "JPEG", "WEBP": "WEBP"}

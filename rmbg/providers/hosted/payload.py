@@ -118,3 +118,35 @@ def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str)
             provider_id, f"returned a {img.format or 'non-PNG'} image without transparency (mode {img.mode})."
         )
     return img.getchannel("A")
+
+
+def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple["Image.Image", bool]:
+    """The alpha channel of a returned cut-out at the input's `size`, and
+    whether it had to be scaled up to get there.
+
+    For the APIs that return a smaller result by design (remove.bg's and
+    Photoroom's "preview" sizes, remove.bg's PNG cap on large inputs): a
+    result of the same aspect ratio (within a pixel of rounding) that is not
+    larger than the input is scaled up with a bicubic filter; any other size
+    is refused as alpha_from_image_bytes refuses it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            got = probe.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        got = size  # let the full check name the problem
+    if got == size or not _same_shape(got, size):
+        return alpha_from_image_bytes(data, size, provider_id), False
+    alpha = alpha_from_image_bytes(data, got, provider_id)
+    return alpha.resize(size, Image.Resampling.BICUBIC), True
+
+
+def _same_shape(got: tuple[int, int], want: tuple[int, int]) -> bool:
+    """A scaled-down copy of `want`: not larger, and each side within one
+    pixel of the aspect ratio the other side implies."""
+    (gw, gh), (w, h) = got, want
+    if not (0 < gw <= w and 0 < gh <= h):
+        return False
+    return abs(gw - w * gh / h) <= 1 and abs(gh - h * gw / w) <= 1

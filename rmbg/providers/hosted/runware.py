@@ -1,4 +1,5 @@
-"""Runware: Bria RMBG 2.0 (`bria:2@1`) and RemBG 1.4 (`runware:109@1`).
+"""Runware: Bria RMBG 2.0 (`bria:2@1`), RemBG 1.4 (`runware:109@1`) and the
+BiRefNet models (`runware:112@1`, `@6`, `@8`).
 
 Protocol (https://runware.ai/docs/en/image-editing/background-removal; docs/providers.md): one REST call,
   POST {base}/v1, `Authorization: Bearer <key>`, body a JSON array with one
@@ -314,3 +315,14 @@ def runware_rembg(
                              alpha_matting_background_threshold, alpha_matting_erode_size)
     return _build("runware-rembg", "Runware · RemBG 1.4", "runware:109@1", settings, api_key=api_key,
                   base_url=base_url, client=client, retry=retry, timeout=timeout, deadline_s=deadline_s)
+
+
+
+def runware_birefnet(provider_id: str, model: str, label: str, *, api_key=None, base_url=None, client=None,
+                     retry=None, timeout=None, deadline_s=None):
+    """Registry factory for Runware's BiRefNet models (runware:112@N; the
+    declaration passes its id, model and label). They take the same
+    removeBackground task as bria:2@1 and answer the same way: their model
+    pages list no `settings` and no provider settings, so none are sent."""
+    return _build(provider_id, label, model, None, api_key=api_key, base_url=base_url, client=client, retry=retry,
+                  timeout=timeout, deadline_s=deadline_s)

@@ -1,0 +1,180 @@
+"""remove.bg: its background removal API, the commercial reference.
+
+Protocol (remove.bg's OpenAPI document, API version 1.0), one request:
+  POST {base}/v1.0/removebg, header `X-Api-Key: <key>`, a multipart form with
+  the image as `image_file` and `size`, `type`, `format=png`, `channels=rgba`;
+  answer 200 with the result's bytes (a PNG whose alpha channel is the matte)
+  and the headers `X-Credits-Charged`, `X-Width`, `X-Height`, `X-Type` and
+  `X-RateLimit-Limit` / `-Remaining` / `-Reset` (epoch seconds);
+  or an error `{"errors": [{"title", "code", "detail"}]}`: 400 (the image or a
+  parameter), 402 (insufficient credits), 403 (the key), 429 (rate limit).
+
+Sizes: "preview" (up to 0.25 MP, 0.25 credit), "full" (up to 25 MP, 10 MP as a
+PNG; 1 credit), "auto" (the highest resolution the image and the credits
+allow: up to 1 credit). A result smaller than the input (preview, or a PNG
+over 10 MP) is scaled up to the input's size (payload.fitted_alpha); the meta
+says so. The default is "full": the matte at the input's resolution, at a
+known price.
+
+Cost: the credits remove.bg reports in `X-Credits-Charged` times the price of
+one credit (`usd_per_credit=`, else RMBG_REMOVEBG_USD_PER_CREDIT, else the
+declared price in rmbg.registry). remove.bg sells credits at several prices
+(plans, pay as you go); the USD figure is therefore labelled "estimated" even
+though the credits are reported.
+
+`bg_color` and `crop` are not sent: rmbg renders backgrounds and framing
+itself from the matte (rmbg.image), so every provider's result is composed
+the same way. `image_url` is not used: rmbg hands providers decoded images,
+and uploading them keeps a private image private.
+
+Not documented, and what we chose:
+- Whether 5xx answers are billed: remove.bg says errors charge no credits, but
+  a 5xx may come from a proxy after the image was processed. The paid POST is
+  re-sent only when it certainly was not processed (no connection, 408, 429;
+  rmbg.providers.hosted.http), never after a 5xx.
+- Whether a 429 carries `Retry-After`: honoured when present; otherwise the
+  rate-limit error names the reset time from `X-RateLimit-Reset`.
+- A 200 without `X-Credits-Charged`: costed at the size's price (estimated).
+
+Configuration: key from `api_key=` or REMOVEBG_API_KEY; host from `base_url=`
+or RMBG_REMOVEBG_URL (default https://api.remove.bg).
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Mapping
+
+from ...errors import InvalidRequestError, ProviderRateLimitError
+from ...pricing import price_table
+from ...types import Cost, Matte, format_usd
+from .base import HostedProvider, with_deadline
+from .payload import excerpt, fitted_alpha, scrub
+from .retry import Deadline, RetryPolicy
+from .upload import check_image_answer, configured_price, upload_file
+
+KEY_ENV = "REMOVEBG_API_KEY"
+URL_ENV = "RMBG_REMOVEBG_URL"
+PRICE_ENV = "RMBG_REMOVEBG_USD_PER_CREDIT"
+DEFAULT_URL = "https://api.remove.bg"
+KEY_PAGE = "https://www.remove.bg/dashboard#api-key"
+PATH = "/v1.0/removebg"
+# The most a call of each size can charge, in credits (remove.bg's API docs).
+SIZE_CREDITS = {"preview": Decimal("0.25"), "full": Decimal(1), "auto": Decimal(1)}
+TYPES = ("auto", "person", "product", "car")
+MAX_UPLOAD_BYTES = 12 * 2**20  # remove.bg's limit for image_file
+MAX_RESULT_BYTES = 128 * 2**20
+
+
+class RemoveBg(HostedProvider):
+    """remove.bg's background removal. Cost: reported credits x USD per credit (estimated)."""
+
+    id = "remove-bg"
+    label = "remove.bg"
+    KEY_ENV = KEY_ENV
+    KEY_PAGE = KEY_PAGE
+    KEY_WHAT = "a remove.bg API key"
+    URL_ENV = URL_ENV
+    DEFAULT_URL = DEFAULT_URL
+
+    def __init__(self, *, size: str = "full", type: str = "auto", usd_per_credit: Decimal | str | None = None,
+                 api_key: str | None = None, base_url: str | None = None, client=None,
+                 retry: RetryPolicy | None = None, timeout=None):
+        """size: "full", "preview" or "auto". type: "auto", "person", "product"
+        or "car" (what the foreground is). usd_per_credit: the price of one
+        credit. Other arguments: see HostedProvider."""
+        if size not in SIZE_CREDITS:
+            raise InvalidRequestError(f"remove.bg size must be one of {', '.join(SIZE_CREDITS)}, got {size!r}.")
+        if type not in TYPES:
+            raise InvalidRequestError(f"remove.bg type must be one of {', '.join(TYPES)}, got {type!r}.")
+        super().__init__(api_key=api_key, base_url=base_url, client=client, retry=retry, timeout=timeout)
+        self.size, self.type = size, type
+        self.usd_per_credit = configured_price(usd_per_credit, PRICE_ENV, self.id, "a remove.bg credit")
+
+    def options(self) -> Mapping[str, object]:
+        return {"size": self.size, "type": self.type}
+
+    def estimate(self) -> Cost:
+        """The most this call can cost: the size's credits x USD per credit."""
+        credits = SIZE_CREDITS[self.size]
+        if credits == 1 and self.usd_per_credit == price_table()[self.id]:
+            return super().estimate()
+        return Cost(credits * self.usd_per_credit, "estimated",
+                    f"price table: {credits:g} credit x ${format_usd(self.usd_per_credit)} per credit")
+
+    def matte(self, image) -> Matte:
+        """Alpha (mode L, image.size) of an RGB PIL image via remove.bg."""
+        key = self._require_key()
+        name, data, mime = upload_file(image, MAX_UPLOAD_BYTES, "remove.bg")
+        endpoint = self._endpoint(removebg_reason, self._classify)
+        fields = {"size": self.size, "type": self.type, "format": "png", "channels": "rgba"}
+        deadline = Deadline(self.retry)
+        start = time.perf_counter()
+        response = self._send(endpoint, deadline, "POST", f"{self.base_url}{PATH}", data=fields,
+                              files={"image_file": (name, data, mime)},
+                              headers={"X-Api-Key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES)
+        check_image_answer(response, self.id)
+        credits = _credits(response.headers.get("x-credits-charged"))
+        cost = self._cost(credits)
+        alpha, scaled = fitted_alpha(response.content, image.size, self.id)
+        meta = {"model": "remove.bg", "size": self.size,
+                "credits_charged": "unknown" if credits is None else f"{credits:g}"}
+        if scaled:
+            meta["scaled_from"] = f"{response.headers.get('x-width', '?')}x{response.headers.get('x-height', '?')}"
+        if response.headers.get("x-type"):
+            meta["foreground_type"] = response.headers["x-type"][:40]
+        return Matte(alpha=alpha, cost=cost, seconds=time.perf_counter() - start, meta=meta)
+
+    def _cost(self, credits: Decimal | None) -> Cost:
+        per = f"${format_usd(self.usd_per_credit)} per credit (estimated)"
+        if credits is None:
+            fallback = self.estimate()
+            return Cost(fallback.usd, "estimated", f"no X-Credits-Charged header; {fallback.note}")
+        return Cost(credits * self.usd_per_credit, "estimated", f"{credits:g} credit charged (X-Credits-Charged) x {per}")
+
+    def _classify(self, response) -> ProviderRateLimitError | None:
+        """A 429 names when the limit resets (remove.bg's X-RateLimit-Reset)."""
+        if response.status_code != 429:
+            return None
+        reset = response.headers.get("x-ratelimit-reset", "")
+        wait = ""
+        if reset.isdigit():
+            wait = f" The limit resets in {max(0, int(reset) - int(time.time()))} s."
+        reason = scrub(removebg_reason(response), self._secrets()) or "rate limit exceeded"
+        return ProviderRateLimitError(self.id, f"rate limited (HTTP 429: {reason}).{wait} Try again later.",
+                                      status=429, excerpt=excerpt(response.text, self._secrets()))
+
+
+def removebg_reason(response) -> str:
+    """remove.bg's own error text: the first item of `errors` (title, detail, code)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return excerpt(response.text, limit=120)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else None
+    if first is None:
+        return excerpt(str(body), limit=120)
+    words = [str(first.get(k) or "").strip()[:160] for k in ("title", "detail")]
+    text = ": ".join(w for w in dict.fromkeys(words) if w)
+    code = str(first.get("code") or "").strip()[:60]
+    return f"{text} ({code})" if code else text
+
+
+def _credits(value: str | None) -> Decimal | None:
+    """X-Credits-Charged as a number of credits; absent or unreadable -> None."""
+    if value is None:
+        return None
+    try:
+        credits = Decimal(value.strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return credits if credits.is_finite() and credits >= 0 else None
+
+
+def remove_bg(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None,
+              size: str = "full", type: str = "auto", usd_per_credit=None) -> RemoveBg:
+    """Registry factory for "remove-bg"."""
+    return RemoveBg(size=size, type=type, usd_per_credit=usd_per_credit, api_key=api_key, base_url=base_url,
+                    client=client, retry=with_deadline(retry, deadline_s), timeout=timeout)
