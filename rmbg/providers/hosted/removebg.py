@@ -46,7 +46,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
-from ...errors import InvalidRequestError, ProviderRateLimitError
+from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError
 from ...pricing import price_table
 from ...types import Cost, Matte, format_usd
 from .base import HostedProvider, with_deadline
@@ -133,17 +133,23 @@ class RemoveBg(HostedProvider):
             return Cost(fallback.usd, "estimated", f"no X-Credits-Charged header; {fallback.note}")
         return Cost(credits * self.usd_per_credit, "estimated", f"{credits:g} credit charged (X-Credits-Charged) x {per}")
 
-    def _classify(self, response) -> ProviderRateLimitError | None:
-        """A 429 names when the limit resets (remove.bg's X-RateLimit-Reset)."""
-        if response.status_code != 429:
+    def _classify(self, response) -> ProviderHTTPError | None:
+        """remove.bg's 403 is its answer to a missing or wrong key; a 429
+        names when the limit resets (X-RateLimit-Reset, epoch seconds)."""
+        status = response.status_code
+        if status not in (403, 429):
             return None
+        secrets = self._secrets()
+        body = excerpt(response.text, secrets)
+        if status == 403:
+            reason = scrub(removebg_reason(response), secrets) or "authentication failed"
+            return ProviderAuthError(self.id, f"the API key was rejected (HTTP 403: {reason}). Check {self._key_hint()}.",
+                                     status=403, excerpt=body)
         reset = response.headers.get("x-ratelimit-reset", "")
-        wait = ""
-        if reset.isdigit():
-            wait = f" The limit resets in {max(0, int(reset) - int(time.time()))} s."
-        reason = scrub(removebg_reason(response), self._secrets()) or "rate limit exceeded"
+        wait = f" The limit resets in {max(0, int(reset) - int(time.time()))} s." if reset.isdigit() else ""
+        reason = scrub(removebg_reason(response), secrets) or "rate limit exceeded"
         return ProviderRateLimitError(self.id, f"rate limited (HTTP 429: {reason}).{wait} Try again later.",
-                                      status=429, excerpt=excerpt(response.text, self._secrets()))
+                                      status=429, excerpt=body)
 
 
 def removebg_reason(response) -> str:
