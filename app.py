@@ -87,7 +87,7 @@ def readable_errors(fn):
             return fn(*args, **kwargs)
         except RmbgError as exc:
             bound = signature.bind_partial(*args, **kwargs).arguments
-            keys = Keys.of(bound.get("fal_key"), bound.get("runware_key"))
+            keys = Keys.of(*(bound.get(f"{slot}_key") for slot in catalog.SLOTS))
             raise gr.Error(actions.safe_message(exc, keys), print_exception=False) from None
         except gr.Error:
             raise
@@ -114,15 +114,19 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
             "# rmbg · remove image backgrounds\n"
-            "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware). "
+            "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware, remove.bg, "
+            "Photoroom). "
             "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
         )
         with gr.Accordion("API keys for hosted providers (optional)", open=False):
             with gr.Row():
                 fal_key = gr.Textbox(label="fal.ai key", type="password", placeholder="key_id:key_secret")
                 runware_key = gr.Textbox(label="Runware key", type="password", placeholder="Runware API key")
+            with gr.Row():
+                removebg_key = gr.Textbox(label="remove.bg key", type="password", placeholder="remove.bg API key")
+                photoroom_key = gr.Textbox(label="Photoroom key", type="password", placeholder="Photoroom API key")
             gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")
-        keys = (fal_key, runware_key)
+        keys = (fal_key, runware_key, removebg_key, photoroom_key)  # in catalog.SLOTS order
         with gr.Tab("Remove"):
             provider, note = remove_tab(app, session, keys, default_id, default_reason)
         with gr.Tab("Compare"):
@@ -203,7 +207,7 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
         return str(actions.image_from_url(text, app)), ""
 
     url.submit(on_page(on_url, 2), url, [image, url, message], api_visibility="private")
-    provider.input(lambda pid, fal, rw: catalog.note(pid, Keys.of(fal, rw), app.config),
+    provider.input(lambda pid, *visitor: catalog.note(pid, Keys.of(*visitor), app.config),
                    [provider, *keys], note, api_visibility="private", show_progress="hidden")
     return provider, note
 
@@ -286,13 +290,14 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
 
     def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
                mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-               refine_edges=False, crop=False, canvas=None, margin=None, align=None, vitmatte=False, points=None,
+               removebg_key=None, photoroom_key=None, refine_edges=False, crop=False, canvas=None, margin=None, align=None, vitmatte=False, points=None,
                box=None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
         chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
                          *framing_values(crop, canvas, margin, align))
         picked, boxed = actions.prompts_of(points, box)
         progress(0, desc="Starting…")
-        state, out = actions.remove(state, image, provider, chosen, Keys.of(fal_key, runware_key), app,
+        state, out = actions.remove(state, image, provider, chosen,
+                                    Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app,
                                     volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text),
                                     session_id=session_of(request),
                                     refine="vitmatte" if flag(vitmatte, "vitmatte") else None,
@@ -350,8 +355,8 @@ def download_update(path: str):
 def wire_keys(app: App, keys, provider: gr.Dropdown, note: gr.Markdown, cmp_providers: gr.CheckboxGroup) -> None:
     """A pasted key changes which providers are ready, in both tabs."""
 
-    def on_keys(provider_id, fal_key, runware_key):
-        visitor = Keys.of(fal_key, runware_key)
+    def on_keys(provider_id, *pasted):
+        visitor = Keys.of(*pasted)
         labels = catalog.choices(visitor, app.config)
         return gr.update(choices=labels), gr.update(choices=labels), catalog.note(provider_id, visitor, app.config)
 
@@ -400,10 +405,12 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
 
     @readable_errors
     def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
-                runware_key=None, vitmatte=False, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+                runware_key=None, removebg_key=None, photoroom_key=None, vitmatte=False, request: gr.Request = None,
+                progress=gr.Progress(track_tqdm=True)):
         chosen = Look.of(background, colour, None, False, "png")
         progress(0, desc="Starting…")
-        state, shown = comparing.run(state, image, providers, Keys.of(fal_key, runware_key), app, chosen,
+        state, shown = comparing.run(state, image, providers,
+                                     Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app, chosen,
                                      report=lambda text: progress(0.5, desc=text), session_id=session_of(request),
                                      refine="vitmatte" if flag(vitmatte, "vitmatte") else None)
         return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
@@ -468,10 +475,12 @@ def ai_tab(app: App, keys) -> None:
     count.change(lambda n: ai_estimate(n, each), count, estimate, api_visibility="private", queue=False)
 
     def replace(image, prompt, reference_image=None, negative_prompt=None, seed=None, fast=True, num_images=1,
-                fal_key=None, runware_key=None, request: gr.Request = None, progress=gr.Progress()):
+                fal_key=None, runware_key=None, removebg_key=None, photoroom_key=None, request: gr.Request = None,
+                progress=gr.Progress()):
         progress(0, desc="Waiting for fal.ai…")
         out = replacing.replace(image, prompt, reference_image, negative_prompt, seed, fast, num_images,
-                                Keys.of(fal_key, runware_key), app, session_id=session_of(request))
+                                Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app,
+                                session_id=session_of(request))
         return [str(f) for f in out.files], out.line
 
     inputs = [image, prompt, ref, negative, seed, fast, count, *keys]
@@ -494,7 +503,7 @@ def mcp_tool(app: App, default_id: str) -> None:
 
     def remove_background(image, provider="", background="transparent", mask_only=False, crop=False, canvas="",
                           margin="", align="center", format="png", fal_key=None, runware_key=None,
-                          request: gr.Request = None):
+                          removebg_key=None, photoroom_key=None, request: gr.Request = None):
         """Remove the background of a photo: returns the cut-out (transparent PNG by default) or the subject
         on a colour, framed for a product listing if asked. Local models cost only compute time (about a
         second on a CPU); hosted providers are billed per image to the key you pass (prices below).
@@ -509,8 +518,10 @@ def mcp_tool(app: App, default_id: str) -> None:
             margin: space around the subject with crop or canvas: "10%" or "40px".
             align: "center" or "bottom" (the subject stands on the bottom margin).
             format: "png" or "webp" (both keep transparency) or "jpeg".
-            fal_key: a fal.ai API key, needed for provider fal-bria.
-            runware_key: a Runware API key, needed for providers runware-bria and runware-rembg.
+            fal_key: a fal.ai API key, needed for providers fal-bria and fal-rmbg-3.
+            runware_key: a Runware API key, needed for the runware-* providers.
+            removebg_key: a remove.bg API key, needed for provider remove-bg.
+            photoroom_key: a Photoroom API key, needed for provider photoroom.
         Returns:
             the output image (its file name says which provider made it).
         """
@@ -518,7 +529,8 @@ def mcp_tool(app: App, default_id: str) -> None:
         chosen = Look.of(kind, colour, None, mask_only, format or "png", False,
                          *framing_values(crop, canvas or "none", margin, align))
         data = actions.image_from_reference(image)
-        result, used = actions.run(data, provider or default_id, chosen, Keys.of(fal_key, runware_key), app,
+        result, used = actions.run(data, provider or default_id, chosen,
+                                   Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app,
                                    session_id=session_of(request))
         path = app.store.write(file_name(f"image-{used.id}", chosen), result.encode(chosen.fmt))
         log.info("mcp remove_background: %s", result_line(result, used.label).replace("**", ""))
@@ -533,7 +545,8 @@ def mcp_tool(app: App, default_id: str) -> None:
                   gr.Checkbox(False, label="mask_only"), gr.Checkbox(False, label="crop"),
                   gr.Textbox("none", label="canvas"), gr.Textbox("0", label="margin"),
                   gr.Textbox("center", label="align"), gr.Textbox("png", label="format"),
-                  gr.Textbox(None, label="fal_key"), gr.Textbox(None, label="runware_key")]
+                  gr.Textbox(None, label="fal_key"), gr.Textbox(None, label="runware_key"),
+                  gr.Textbox(None, label="removebg_key"), gr.Textbox(None, label="photoroom_key")]
         # One output: gradio's MCP server turns a single image into image content, several outputs into text.
         outputs = [gr.Image(type="filepath", label="result")]
     api_twin(remove_background, inputs, outputs, "remove_background", tool=True, concurrency_limit=4,

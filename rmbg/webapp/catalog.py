@@ -18,13 +18,15 @@ from .config import AppConfig
 
 # The page's key fields, by the environment variable a provider declares
 # (rmbg.registry): a new provider on an existing service needs no edit here.
-ENV_SLOT = {"FAL_KEY": "fal", "RUNWARE_API_KEY": "runware"}
+ENV_SLOT = {"FAL_KEY": "fal", "RUNWARE_API_KEY": "runware", "REMOVEBG_API_KEY": "removebg",
+            "PHOTOROOM_API_KEY": "photoroom"}
 SLOT_ENV = {slot: env for env, slot in ENV_SLOT.items()}
-SLOT_NAME = {"fal": "fal.ai", "runware": "Runware"}
+SLOT_NAME = {"fal": "fal.ai", "runware": "Runware", "removebg": "remove.bg", "photoroom": "Photoroom"}
+SLOTS = tuple(SLOT_NAME)  # Keys' fields, in the order Keys.of takes them and the page shows them
 
 
 def key_slot(provider_id: str) -> str:
-    """The key field ("fal", "runware") a hosted provider uses; "" for none."""
+    """The key field ("fal", "runware", "removebg", "photoroom") a hosted provider uses; "" for none."""
     try:
         declared = info(provider_id)
     except RmbgError:
@@ -41,24 +43,28 @@ STATE_TEXT = {
 
 @dataclass(frozen=True)
 class Keys:
-    """API keys a visitor pasted into this page (empty = none). Never logged."""
+    """API keys a visitor pasted into this page (empty = none), one per
+    service (SLOTS). Never logged."""
 
     fal: str = ""
     runware: str = ""
+    removebg: str = ""
+    photoroom: str = ""
 
     def __repr__(self) -> str:  # never show a key, even in a debugger
-        return f"Keys(fal={'set' if self.fal else 'empty'}, runware={'set' if self.runware else 'empty'})"
+        return "Keys(" + ", ".join(f"{slot}={'set' if getattr(self, slot) else 'empty'}" for slot in SLOTS) + ")"
 
     @classmethod
-    def of(cls, fal: str | None = None, runware: str | None = None) -> "Keys":
-        return cls((fal or "").strip(), (runware or "").strip())
+    def of(cls, fal: str | None = None, runware: str | None = None, removebg: str | None = None,
+           photoroom: str | None = None) -> "Keys":
+        return cls(*((value or "").strip() for value in (fal, runware, removebg, photoroom)))
 
     def for_provider(self, provider_id: str) -> str:
         slot = key_slot(provider_id)
         return str(getattr(self, slot)) if slot else ""
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(k for k in (self.fal, self.runware) if k)
+        return tuple(key for key in (getattr(self, slot) for slot in SLOTS) if key)
 
 
 class SessionKeyMissing(MissingCredentialsError):

@@ -9,9 +9,9 @@ SSRF guard, rmbg.image.fetch) or a data: URI. Other fields, all optional: provid
 background ("transparent", a colour such as "white" or "#ff0000", or
 "image" with background_image), mask_only, clean_edges, format (png, webp,
 jpeg), crop, canvas, margin, align. Keys for hosted providers in the headers
-X-Fal-Key / X-Runware-Key (never stored, never logged); the same key rules
-and spending caps as the page, the per-session cap applying per client
-address.
+X-Fal-Key / X-Runware-Key / X-Removebg-Key / X-Photoroom-Key (never stored,
+never logged); the same key rules and spending caps as the page, the
+per-session cap applying per client address.
 
 Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
 X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached.
@@ -43,14 +43,15 @@ from ..errors import (
 from ..image.compose import MIME, normalise_format
 from ..result import Result
 from . import actions
-from .catalog import Keys, SessionKeyMissing, key_slot
+from .catalog import SLOTS, Keys, SessionKeyMissing, key_slot
 from .context import App
 from .look import Look, file_name
 
 log = logging.getLogger("rmbg.rest")
 MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
 CONCURRENCY = 4
-HEADERS = {"fal": "X-Fal-Key", "runware": "X-Runware-Key"}  # the page's key slots (rmbg.webapp.catalog)
+HEADERS = {"fal": "X-Fal-Key", "runware": "X-Runware-Key", "removebg": "X-Removebg-Key",
+           "photoroom": "X-Photoroom-Key"}  # the page's key slots (rmbg.webapp.catalog.SLOTS)
 FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BudgetError, 402),
@@ -174,7 +175,7 @@ def routes(app: App, default_provider: Callable[[], str],
         return result, look
 
     async def remove(request: Request) -> Response:
-        keys = Keys.of(request.headers.get("x-fal-key"), request.headers.get("x-runware-key"))
+        keys = Keys.of(*(request.headers.get(HEADERS[slot]) for slot in SLOTS))
         try:
             fields, image, background, stem = await read(request)
             result, look = await anyio.to_thread.run_sync(
@@ -189,7 +190,7 @@ def routes(app: App, default_provider: Callable[[], str],
         except MultiPartException as exc:
             return error(400, f"The form could not be read: {exc.message}")
         except SessionKeyMissing as exc:
-            header = HEADERS.get(key_slot(exc.provider_id), "X-Fal-Key or X-Runware-Key")
+            header = HEADERS.get(key_slot(exc.provider_id), "the X-...-Key header of its service")
             return error(401, f"{exc.provider_id} needs an API key: send yours in the {header} header "
                               "(this server does not share its own keys).")
         except RmbgError as exc:
