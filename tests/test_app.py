@@ -723,12 +723,12 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
         actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)
 
 
-REMOVE_ORDER = ("/remove takes 19 values in this order: session state (null), Image, Provider, Background, Colour, "
+REMOVE_ORDER = ("/remove takes 21 values in this order: session state (null), Image, Provider, Background, Colour, "
                 "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
-                "Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position, "
+                "remove.bg key, Photoroom key, Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position, "
                 "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1).")
-LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, False, False, "none", "5%", "center",
-               False, "", ""]
+LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, None, None, False, False, "none", "5%",
+               "center", False, "", ""]
 
 
 @pytest.mark.parametrize(
@@ -743,8 +743,8 @@ LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, Fa
         ({"data": [None, 5, "fal-bria", *LOOK_VALUES]},
          'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
          "(gradio_client's handle_file() makes one) or null; got a value of type int."),
-        ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, False,
-                   False, "none", "5%", "center", False, "", ""]},
+        ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, None, None,
+                   False, False, "none", "5%", "center", False, "", ""]},
          'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
          "(gradio_client's handle_file() makes one) or null; got a plain string."),
     ],

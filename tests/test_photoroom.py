@@ -61,7 +61,7 @@ def test_preview_is_scaled_up_and_costed_as_a_full_image(photoroom_fake):
     big = Image.new("RGB", (1000, 500), (30, 160, 40))
     ImageDraw.Draw(big).rectangle((300, 100, 700, 400), fill=(220, 30, 20))
     matte = make(photoroom_fake, size="preview").matte(big)
-    assert matte.alpha.size == (1000, 500) and matte.meta["scaled_up"] == "yes"
+    assert matte.alpha.size == (1000, 500) and matte.meta["scaled_from"] == "707x353"
     assert matte.cost.usd == Decimal("0.02") and photoroom_fake.images_billed == 1
     assert np.asarray(matte.alpha)[250, 500] == 255
 

@@ -179,3 +179,19 @@ def test_the_fake_follows_the_documented_api(removebg_fake, image):
     assert set(as_json.json()["data"]) == {"result_b64", "foreground_top", "foreground_left", "foreground_width",
                                            "foreground_height"}
     assert removebg_fake.credits_charged == Decimal("0.25")  # only the success was charged
+
+
+def test_only_a_scaled_down_copy_of_the_input_is_scaled_up():
+    from rmbg.providers.hosted.payload import fitted_alpha
+
+    def png(size) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGBA", size, (255, 0, 0, 128)).save(buf, format="PNG")
+        return buf.getvalue()
+
+    alpha, scaled_from = fitted_alpha(png((400, 300)), (800, 600), "remove-bg")
+    assert alpha.size == (800, 600) and scaled_from == (400, 300) and alpha.getextrema() == (128, 128)
+    assert fitted_alpha(png((800, 600)), (800, 600), "remove-bg")[1] is None
+    for wrong in ((400, 400), (801, 601), (1600, 1200)):  # another shape, or larger than the input
+        with pytest.raises(ProviderResponseError, match="image for a 800x600 input"):
+            fitted_alpha(png(wrong), (800, 600), "remove-bg")

@@ -120,9 +120,9 @@ def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str)
     return img.getchannel("A")
 
 
-def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple["Image.Image", bool]:
-    """The alpha channel of a returned cut-out at the input's `size`, and
-    whether it had to be scaled up to get there.
+def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple["Image.Image", tuple[int, int] | None]:
+    """The alpha channel of a returned cut-out at the input's `size`, and the
+    size it was scaled up from (None when it came at the input's size).
 
     For the APIs that return a smaller result by design (remove.bg's and
     Photoroom's "preview" sizes, remove.bg's PNG cap on large inputs): a
@@ -138,9 +138,9 @@ def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple[
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         got = size  # let the full check name the problem
     if got == size or not _same_shape(got, size):
-        return alpha_from_image_bytes(data, size, provider_id), False
+        return alpha_from_image_bytes(data, size, provider_id), None
     alpha = alpha_from_image_bytes(data, got, provider_id)
-    return alpha.resize(size, Image.Resampling.BICUBIC), True
+    return alpha.resize(size, Image.Resampling.BICUBIC), got
 
 
 def _same_shape(got: tuple[int, int], want: tuple[int, int]) -> bool:

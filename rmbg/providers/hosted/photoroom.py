@@ -103,7 +103,7 @@ class Photoroom(HostedProvider):
         cost = Cost(estimate.usd, "estimated", f"{estimate.note}; Photoroom reports no cost")
         meta = {"model": "Photoroom Remove Background", "size": self.size}
         if scaled:
-            meta["scaled_up"] = "yes"
+            meta["scaled_from"] = f"{scaled[0]}x{scaled[1]}"
         return Matte(alpha=alpha, cost=cost, seconds=time.perf_counter() - start, meta=meta)
 
 

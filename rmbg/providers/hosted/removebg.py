@@ -121,7 +121,7 @@ class RemoveBg(HostedProvider):
         meta = {"model": "remove.bg", "size": self.size,
                 "credits_charged": "unknown" if credits is None else f"{credits:g}"}
         if scaled:
-            meta["scaled_from"] = f"{response.headers.get('x-width', '?')}x{response.headers.get('x-height', '?')}"
+            meta["scaled_from"] = f"{scaled[0]}x{scaled[1]}"
         if response.headers.get("x-type"):
             meta["foreground_type"] = response.headers["x-type"][:40]
         return Matte(alpha=alpha, cost=cost, seconds=time.perf_counter() - start, meta=meta)
