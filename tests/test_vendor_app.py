@@ -89,3 +89,26 @@ def test_an_error_message_never_carries_the_visitors_key(fakes, tmp_path):
     message = actions.safe_message(caught.value, keys)
     assert "Insufficient credits" in message and REMOVEBG_KEY not in message
     assert removebg.credits_charged == 0
+
+
+def test_rest_clients_send_the_new_keys_in_their_own_headers(fakes, tmp_path):
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from rmbg.webapp import rest
+
+    removebg, photoroom, _ = fakes
+    web = Starlette(routes=rest.routes(app_of(fakes, tmp_path), lambda: "u2netp", fetch=None))
+    image = {"image": ("cat.jpg", EXAMPLE.read_bytes(), "image/jpeg")}
+    with TestClient(web) as client:
+        cut = client.post("/api/remove", files=image, data={"provider": "remove-bg"},
+                          headers={"X-Removebg-Key": REMOVEBG_KEY})
+        keyless = client.post("/api/remove", files=image, data={"provider": "photoroom"},
+                              headers={"X-Removebg-Key": REMOVEBG_KEY})
+        wrong = client.post("/api/remove", files=image, data={"provider": "photoroom"},
+                            headers={"X-Photoroom-Key": "pr-not-the-key-789"})
+    assert cut.status_code == 200 and cut.headers["content-type"] == "image/png"
+    assert removebg.credits_charged == 1
+    assert keyless.status_code == 401 and "X-Photoroom-Key" in keyless.json()["error"]
+    assert wrong.status_code == 401 and "pr-not-the-key-789" not in wrong.text
+    assert len(photoroom.calls) == 1 and photoroom.images_billed == 0
