@@ -227,7 +227,7 @@ class FalBria(HostedProvider):
 class FalRmbg3(FalBria):
     """Bria RMBG 3.0 on fal (`bria/rmbg-3`), Bria's newest background remover.
 
-    fal's model page documents the same input (`image_url`, `sync_mode`) and
+    fal's model page (https://fal.ai/models/bria/rmbg-3/api) documents the same input (`image_url`, `sync_mode`) and
     output (`image`, a PNG with an alpha channel at the input's size) as RMBG
     2.0, so the same queue and reading serve it; only the endpoint id (owner
     "bria", not "fal-ai") and the price differ. Its price was not on the pages

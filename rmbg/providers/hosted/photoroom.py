@@ -1,14 +1,15 @@
 """Photoroom: its Remove Background API (the "Basic" plan), the other
 commercial reference.
 
-Protocol (Photoroom's API reference), one request:
+Protocol (Photoroom's API reference, https://docs.photoroom.com), one request:
   POST {base}/v1/segment, header `x-api-key: <key>`, a multipart form with the
   image as `image_file` and `size` (preview / medium / hd / full), `format=png`,
   `channels=rgba`; answer 200 with the result's bytes (a PNG whose alpha
   channel is the matte); or an error with a JSON body.
 
-Billing (Photoroom's "How do API credits work?"): a credit is consumed by each
-successful call; calls that end in an error consume none. Photoroom reports no
+Billing (Photoroom's "How do API credits work?",
+https://docs.photoroom.com/getting-started/how-do-api-credits-work): a credit
+is consumed by each successful call; calls that end in an error consume none. Photoroom reports no
 cost in its answer, so a successful call is costed at the price per image
 (`usd_per_image=`, else RMBG_PHOTOROOM_USD_PER_IMAGE, else the declared price:
 the Basic plan's $0.02 per image from Photoroom's pricing page), labelled

@@ -1,6 +1,7 @@
 """remove.bg: its background removal API, the commercial reference.
 
-Protocol (remove.bg's OpenAPI document, API version 1.0), one request:
+Protocol (remove.bg's API reference, https://www.remove.bg/api, and its OpenAPI
+document, version 1.0), one request:
   POST {base}/v1.0/removebg, header `X-Api-Key: <key>`, a multipart form with
   the image as `image_file` and `size`, `type`, `format=png`, `channels=rgba`;
   answer 200 with the result's bytes (a PNG whose alpha channel is the matte)

@@ -321,7 +321,8 @@ def runware_rembg(
 def runware_birefnet(provider_id: str, model: str, label: str, *, api_key=None, base_url=None, client=None,
                      retry=None, timeout=None, deadline_s=None):
     """Registry factory for Runware's BiRefNet models (runware:112@N; the
-    declaration passes its id, model and label). They take the same
+    declaration passes its id, model and label; e.g.
+    https://runware.ai/docs/models/birefnet-v1-base). They take the same
     removeBackground task as bria:2@1 and answer the same way: their model
     pages list no `settings` and no provider settings, so none are sent."""
     return _build(provider_id, label, model, None, api_key=api_key, base_url=base_url, client=client, retry=retry,
