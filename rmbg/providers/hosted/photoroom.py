@@ -19,6 +19,11 @@ Sizes: "full" (the default: the input's resolution) or "preview" (0.25 MP,
 scaled up to the input's size here; payload.fitted_alpha). Photoroom does not
 say that a preview costs less, so it is costed as a full image.
 
+Charge (rmbg.charging): a refused connection is NOT_SENT; an answer 4xx is
+REFUSED (an error consumes no credit; 429 alone is sent again); a dropped
+connection, a read timeout or a 5xx is UNKNOWN (kept, never re-sent); a 2xx
+is ACCEPTED, one image billed even when its body turns out unusable.
+
 Not documented, and what we chose:
 - The error bodies: documented for 402 only (`{"error": {"detail": ...}}`).
   Every other status is read leniently: `error.detail`, `detail` or `message`.
@@ -38,7 +43,8 @@ import time
 from decimal import Decimal
 from typing import Mapping
 
-from ...errors import InvalidRequestError
+from ... import charging
+from ...errors import InvalidRequestError, RmbgError
 from ...pricing import price_table
 from ...types import Cost, Matte, format_usd
 from .base import HostedProvider, with_deadline
@@ -94,12 +100,18 @@ class Photoroom(HostedProvider):
         endpoint = self._endpoint(photoroom_reason)
         deadline = Deadline(self.retry)
         start = time.perf_counter()
+        meter = charging.current()
         response = self._send(endpoint, deadline, "POST", f"{self.base_url}{PATH}",
                               data={"size": self.size, "format": "png", "channels": "rgba"},
                               files={"image_file": (name, data, mime)},
-                              headers={"x-api-key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES)
-        check_image_answer(response, self.id)
-        alpha, scaled = fitted_alpha(response.content, image.size, self.id)
+                              headers={"x-api-key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES,
+                              paid=True)
+        meter.accepted(self.id)  # a successful call: Photoroom consumed a credit
+        try:
+            check_image_answer(response, self.id)
+            alpha, scaled = fitted_alpha(response.content, image.size, self.id)
+        except RmbgError as exc:
+            raise meter.annotate(exc)  # billed all the same: the budget keeps it
         estimate = self.estimate()
         cost = Cost(estimate.usd, "estimated", f"{estimate.note}; Photoroom reports no cost")
         meta = {"model": "Photoroom Remove Background", "size": self.size}

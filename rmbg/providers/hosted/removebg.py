@@ -28,6 +28,12 @@ itself from the matte (rmbg.image), so every provider's result is composed
 the same way. `image_url` is not used: rmbg hands providers decoded images,
 and uploading them keeps a private image private.
 
+Charge (rmbg.charging): a refused connection is NOT_SENT; an answer 4xx is
+REFUSED (remove.bg: errors charge no credits; 429 alone is sent again); a
+dropped connection, a read timeout or a 5xx is UNKNOWN (kept, never re-sent);
+a 2xx is ACCEPTED, billed X-Credits-Charged credits even when its body turns
+out unusable.
+
 Not documented, and what we chose:
 - Whether 5xx answers are billed: remove.bg says errors charge no credits, but
   a 5xx may come from a proxy after the image was processed. The paid POST is
@@ -47,7 +53,8 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
-from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError
+from ... import charging
+from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError, RmbgError
 from ...pricing import price_table
 from ...types import Cost, Matte, format_usd
 from .base import HostedProvider, with_deadline
@@ -112,13 +119,20 @@ class RemoveBg(HostedProvider):
         fields = {"size": self.size, "type": self.type, "format": "png", "channels": "rgba"}
         deadline = Deadline(self.retry)
         start = time.perf_counter()
+        meter = charging.current()
         response = self._send(endpoint, deadline, "POST", f"{self.base_url}{PATH}", data=fields,
                               files={"image_file": (name, data, mime)},
-                              headers={"X-Api-Key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES)
-        check_image_answer(response, self.id)
+                              headers={"X-Api-Key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES, paid=True)
+        meter.accepted(self.id)  # a 2xx: remove.bg processed the image and charged its credits
         credits = _credits(response.headers.get("x-credits-charged"))
         cost = self._cost(credits)
-        alpha, scaled = fitted_alpha(response.content, image.size, self.id)
+        if credits is not None:
+            charging.observe(self.id, cost.usd)
+        try:
+            check_image_answer(response, self.id)
+            alpha, scaled = fitted_alpha(response.content, image.size, self.id)
+        except RmbgError as exc:
+            raise meter.annotate(exc)  # billed all the same: the budget keeps it
         meta = {"model": "remove.bg", "size": self.size,
                 "credits_charged": "unknown" if credits is None else f"{credits:g}"}
         if scaled:

@@ -1,0 +1,92 @@
+"""Where each answer of remove.bg and Photoroom leaves the money (the charge
+state machine, rmbg.charging), counted at their fakes: what is never sent,
+refused and released, possibly billed and kept, or accepted and billed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from PIL import Image
+
+from rmbg import charging
+from rmbg.charging import Charge, metered
+from rmbg.errors import MissingCredentialsError, RmbgError
+from rmbg.providers.hosted.retry import RetryPolicy
+from rmbg.registry import get_provider
+from tests.fakes.common import refused_url
+from tests.fakes.photoroom import TEST_KEY as PHOTOROOM_KEY
+from tests.fakes.photoroom import PhotoroomFake
+from tests.fakes.removebg import TEST_KEY as REMOVEBG_KEY
+from tests.fakes.removebg import RemoveBgFake
+
+VENDORS = {"remove-bg": (RemoveBgFake, REMOVEBG_KEY), "photoroom": (PhotoroomFake, PHOTOROOM_KEY)}
+# (fault, times, charge after the call, requests that reached the fake); the
+# fault names are the same in both fakes except the credit error.
+CASES = [
+    (None, 0, Charge.ACCEPTED, 1),
+    ("credit", 1, Charge.REFUSED, 1),  # 402: the vendor's refusal, documented as free
+    ("rate-limit", 3, Charge.REFUSED, 3),  # refused each time: sent again, then given up
+    ("server-error", 1, Charge.UNKNOWN, 1),  # a 5xx may come after processing: kept, never re-sent
+    ("bad-gateway", 1, Charge.UNKNOWN, 1),
+    ("drop", 1, Charge.UNKNOWN, 1),  # the request left, no answer came back
+    ("not-image", 1, Charge.ACCEPTED, 1),  # a 2xx is billed even when its body is unusable
+]
+CREDIT_FAULT = {"remove-bg": "insufficient-credits", "photoroom": "credits-exhausted"}
+
+
+def billed(fake) -> Decimal:
+    return fake.credits_charged if isinstance(fake, RemoveBgFake) else Decimal(fake.images_billed)
+
+
+def charge_of(provider, image) -> tuple[Charge, Exception | None]:
+    with metered() as meter:
+        try:
+            provider.matte(image)
+        except RmbgError as exc:
+            return meter.state, exc
+    return meter.state, None
+
+
+@pytest.mark.parametrize("provider_id", list(VENDORS))
+@pytest.mark.parametrize("fault, times, charge, sent", CASES)
+def test_each_answer_moves_the_charge_where_the_vendor_documents_it(provider_id, fault, times, charge, sent):
+    kind, key = VENDORS[provider_id]
+    image = Image.new("RGB", (40, 30), (200, 30, 30))
+    with kind() as fake:
+        if fault:
+            fake.inject(CREDIT_FAULT[provider_id] if fault == "credit" else fault, times=times)
+        provider = get_provider(provider_id, api_key=key, base_url=fake.url, retry=RetryPolicy.immediate())
+        state, error = charge_of(provider, image)
+        assert (state, len(fake.calls)) == (charge, sent)
+        assert billed(fake) == (1 if charge is Charge.ACCEPTED else 0)  # the fake billed what the meter says
+    if charge is Charge.UNKNOWN:
+        assert "may have reached the provider and been billed" in str(error)
+    if fault == "not-image":
+        assert "accepted the request and may bill it" in str(error)
+    if charge is Charge.REFUSED:
+        assert "billed" not in str(error)
+
+
+@pytest.mark.parametrize("provider_id", list(VENDORS))
+def test_nothing_sent_costs_nothing(provider_id, monkeypatch):
+    kind, key = VENDORS[provider_id]
+    image = Image.new("RGB", (40, 30), (200, 30, 30))
+    unreachable = get_provider(provider_id, api_key=key, base_url=refused_url(), retry=RetryPolicy.immediate())
+    assert charge_of(unreachable, image)[0] is Charge.NOT_SENT
+    for env in ("REMOVEBG_API_KEY", "PHOTOROOM_API_KEY"):
+        monkeypatch.delenv(env, raising=False)
+    with metered() as meter, pytest.raises(MissingCredentialsError):
+        get_provider(provider_id, base_url=refused_url()).matte(image)
+    assert meter.state is Charge.NOT_SENT
+
+
+def test_remove_bg_reported_credits_raise_what_the_next_call_reserves():
+    charging.forget_costs()
+    with RemoveBgFake() as fake:
+        provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, usd_per_credit="0.5",
+                                retry=RetryPolicy.immediate())
+        provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
+    assert charging.highest("remove-bg") == Decimal("0.5")
+    assert charging.worst_case("remove-bg", Decimal("0.23")) == Decimal("0.5")
+    charging.forget_costs()
