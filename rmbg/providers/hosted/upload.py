@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import os
 from typing import TYPE_CHECKING
 
 from ...errors import InvalidImageError, InvalidRequestError, ProviderResponseError
@@ -45,21 +44,25 @@ def check_image_answer(response: "httpx.Response", provider_id: str) -> None:
 
 
 def configured_price(value: "Decimal | str | None", env_var: str, provider_id: str, what: str) -> "Decimal":
-    """A configurable USD price: the argument, else `env_var`, else the price
-    declared for `provider_id` (rmbg.registry). A value that is not a
-    non-negative number -> InvalidRequestError naming `what` and where it came from."""
+    """A configurable USD price: the argument, else `env_var` (declared in
+    rmbg.settings), else the price declared for `provider_id` (rmbg.registry).
+    A value that is not a non-negative number -> InvalidRequestError naming
+    `what` and, for the variable, its name."""
     from decimal import Decimal, InvalidOperation
 
     from ...pricing import price_table
 
-    raw = value if value is not None else os.environ.get(env_var) or None
-    if raw is None:
-        return price_table()[provider_id]
+    from ...settings import current
+
+    if value is None:
+        try:
+            return current().decimal(env_var, price_table()[provider_id])
+        except ValueError as exc:
+            raise InvalidRequestError(f"The price of {what}: {exc}.") from None
     try:
-        price = Decimal(str(raw).strip())
+        price = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         price = Decimal(-1)
     if not price.is_finite() or price < 0:
-        raise InvalidRequestError(f"The price of {what} must be a number of USD, got {str(raw)[:40]!r} "
-                                  f"(the argument or {env_var}).")
+        raise InvalidRequestError(f"The price of {what} must be a number of USD, got {str(value)[:40]!r}.")
     return price
