@@ -59,7 +59,7 @@ DEFAULT_URL = "https://sdk.photoroom.com"
 KEY_PAGE = "https://app.photoroom.com/api-dashboard"
 PATH = "/v1/segment"
 SIZES = ("full", "preview")
-MAX_UPLOAD_BYTES = 30 * 2**20  # Photoroom's documented limit for an uploaded image
+MAX_UPLOAD_BYTES = 30 * 2**20  # the limit Photoroom documents for images on its v2 API (none found for v1)
 MAX_RESULT_BYTES = 128 * 2**20
 
 
