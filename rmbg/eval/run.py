@@ -41,6 +41,7 @@ COMPOSITE_SEG_LABEL = "C_seg = (0.5·S_IoU + 0.3·S_edge)/0.8: segmentation-only
 
 
 ProgressFn = Callable[[int, int, ImageRow], None]
+StopFn = Callable[[], bool]
 
 
 def load_ground_truth(path: Path) -> np.ndarray:
@@ -97,6 +98,7 @@ def evaluate(
     seed: int = 0,
     max_cost: Decimal | None = None,
     progress: ProgressFn | None = None,
+    stop: StopFn | None = None,
 ) -> Evaluation:
     """Run each provider on a labelled data set and score it.
 
@@ -109,7 +111,10 @@ def evaluate(
         cost are measured; pass a MatteCache to reuse mattes.
     max_cost: USD; refuses to start (BudgetError) when the price-table
         estimate of the hosted calls is higher.
+    stop: asked before each provider call; once it answers True nothing more
+        runs and the rows so far are scored (the web app's Stop button).
     One image that fails is recorded with its error and the rest go on.
+    This is the one scoring path: `rmbg evaluate` and the app's Benchmark tab both call it.
     """
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
     provs = [resolve_provider(p)[0] for p in providers]
@@ -119,7 +124,7 @@ def evaluate(
             raise BudgetError(f"Estimated cost ${expected} is over the budget of ${max_cost}.")
     if gt not in ("auto", "binary", "alpha"):
         raise ValueError(f"gt must be 'auto', 'binary' or 'alpha', got {gt!r}")
-    rows, curves, any_alpha = _score_all(dataset, provs, gt, cache, progress)
+    rows, curves, any_alpha = _score_all(dataset, provs, gt, cache, progress, stop)
     gt_kind = "alpha" if any_alpha else "binary"
     from .stats import summarise
 
@@ -148,7 +153,7 @@ def evaluate(
 
 
 def _score_all(dataset: Dataset, provs: list[Provider], gt: str, cache: MatteCache | None,
-               progress: ProgressFn | None) -> tuple[list[ImageRow], dict[tuple[str, str], Any], bool]:
+               progress: ProgressFn | None, stop: StopFn | None = None) -> tuple[list[ImageRow], dict[tuple[str, str], Any], bool]:
     """Every provider on every image: (rows, max-F curves by (provider, image), whether any GT is alpha)."""
     any_alpha = gt == "alpha"
     rows: list[ImageRow] = []
@@ -158,6 +163,8 @@ def _score_all(dataset: Dataset, provs: list[Provider], gt: str, cache: MatteCac
         truth = load_ground_truth(sample.mask)
         any_alpha = any_alpha or (gt == "auto" and M.has_alpha_region(truth))
         for prov in provs:
+            if stop is not None and stop():
+                return rows, curves, any_alpha
             row, curve = _score_one(sample, prov, truth, gt != "binary", cache)
             rows.append(row)
             if curve is not None:

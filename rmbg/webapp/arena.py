@@ -1,0 +1,190 @@
+"""Blind voting for benchmarks without ground truth.
+
+Each provider's cut-out of each uploaded image is kept (small previews, a
+bounded number of sessions). A pair is two providers' cut-outs of the same
+image, sides drawn at random, on the background the visitor picks; the
+names stay on the server with a one-use ticket until the vote comes back,
+and only then are shown. Votes go to rmbg.eval.votes (SQLite), which ranks
+providers with every visitor weighted the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from PIL import Image
+
+from ..errors import InvalidRequestError, RmbgError
+from ..eval.votes import Vote, VoteStore, ranking, ranking_rows
+from ..image.compose import parse_colour
+from ..image.io import load_image
+from ..types import format_usd
+from .benchmark import Report, check_choice, paid_run
+from .catalog import Keys
+from .context import App
+from .uploads import Upload
+
+PREVIEW_SIDE = 720
+MAX_SETS = 64  # sessions whose cut-outs are kept
+MAX_TICKETS = 10_000
+BACKGROUNDS = {"checkerboard": None, "white": "#ffffff", "black": "#000000", "grey": "#808080"}
+
+
+@dataclass
+class CutoutSet:
+    """One session's blind benchmark: image key -> provider -> RGBA preview."""
+
+    images: dict[str, dict[str, Image.Image]] = field(default_factory=dict)
+
+    def pairs(self) -> list[tuple[str, str, str]]:
+        out = []
+        for image, cuts in self.images.items():
+            ids = sorted(cuts)
+            out += [(image, a, b) for i, a in enumerate(ids) for b in ids[i + 1:]]
+        return out
+
+
+@dataclass(frozen=True)
+class Ticket:
+    session_id: str
+    image: str
+    left: str
+    right: str
+
+
+class Arena:
+    """Cut-out sets per session, tickets of pairs shown, and the vote store."""
+
+    def __init__(self, store: VoteStore, seed: int | None = None):
+        self.store = store
+        self._sets: OrderedDict[str, CutoutSet] = OrderedDict()
+        self._tickets: OrderedDict[str, Ticket] = OrderedDict()
+        self._lock = threading.Lock()
+        self._rng = secrets.SystemRandom() if seed is None else __import__("random").Random(seed)
+
+    def keep(self, session_id: str, cutouts: CutoutSet) -> None:
+        with self._lock:
+            self._sets[session_id] = cutouts
+            self._sets.move_to_end(session_id)
+            while len(self._sets) > MAX_SETS:
+                self._sets.popitem(last=False)
+
+    def pair(self, session_id: str, background: str, colour: str | None = None) -> tuple[Image.Image, Image.Image, str]:
+        """Two cut-outs of one image on the chosen background, sides at random, and the ticket to vote with."""
+        fill = backdrop_colour(background, colour)
+        with self._lock:
+            cutouts = self._sets.get(session_id)
+            choices = cutouts.pairs() if cutouts else []
+            if not choices:
+                raise InvalidRequestError("Nothing to vote on yet: run a benchmark without ground truth "
+                                          "with at least two providers first.")
+            image, a, b = self._rng.choice(choices)
+            left, right = (a, b) if self._rng.random() < 0.5 else (b, a)
+            token = secrets.token_urlsafe(16)
+            self._tickets[token] = Ticket(session_id, image, left, right)
+            while len(self._tickets) > MAX_TICKETS:
+                self._tickets.popitem(last=False)
+            cuts = cutouts.images[image]  # type: ignore[union-attr]
+        return on_background(cuts[left], fill), on_background(cuts[right], fill), token
+
+    def vote(self, session_id: str, token: str, choice: str) -> tuple[str, list[list[object]]]:
+        """Record 'left' or 'right' for the pair behind `token` (once); what the sides were, and the ranking."""
+        side = (choice or "").strip().lower()
+        if side not in ("left", "right"):
+            raise InvalidRequestError("A vote is 'left' or 'right'.")
+        with self._lock:
+            ticket = self._tickets.get(token or "")
+            if ticket is None or ticket.session_id != session_id:
+                raise InvalidRequestError("This pair was already voted on or is no longer known: ask for a new pair.")
+            del self._tickets[token]
+        winner = ticket.left if side == "left" else ticket.right
+        self.store.add(Vote(voter_digest(session_id), ticket.image, ticket.left, ticket.right, winner))
+        reveal = f"Left was **{ticket.left}**, right was **{ticket.right}**; you preferred **{winner}**."
+        return reveal, self.ranking()
+
+    def ranking(self) -> list[list[object]]:
+        return ranking_rows(ranking(self.store.all()))
+
+
+def voter_digest(session_id: str) -> str:
+    """The stored voter id: a hash, so the file never holds gradio's session ids."""
+    return hashlib.sha256(f"rmbg-voter:{session_id}".encode()).hexdigest()[:16]
+
+
+def backdrop_colour(background: str | None, colour: str | None) -> tuple[int, int, int] | None:
+    name = (background or "checkerboard").strip().lower()
+    if name == "colour":
+        try:
+            return parse_colour(colour or "#ffffff")
+        except (ValueError, RmbgError):
+            raise InvalidRequestError(f"Not a colour: {colour!r}.") from None
+    if name not in BACKGROUNDS:
+        raise InvalidRequestError(f"Background is one of {', '.join([*BACKGROUNDS, 'colour'])}.")
+    hex_colour = BACKGROUNDS[name]
+    return None if hex_colour is None else parse_colour(hex_colour)
+
+
+def on_background(cutout: Image.Image, fill: tuple[int, int, int] | None) -> Image.Image:
+    """The RGBA cut-out over a flat colour, or over a checkerboard when fill is None."""
+    if fill is not None:
+        base = Image.new("RGBA", cutout.size, (*fill, 255))
+    else:
+        base = checkerboard(cutout.size)
+    return Image.alpha_composite(base, cutout).convert("RGB")
+
+
+def checkerboard(size: tuple[int, int], square: int = 16) -> Image.Image:
+    board = Image.new("RGBA", size, (255, 255, 255, 255))
+    grey = Image.new("RGBA", (square, square), (204, 204, 204, 255))
+    for y in range(0, size[1], square):
+        for x in range((y // square % 2) * square, size[0], 2 * square):
+            board.paste(grey, (x, y))
+    return board
+
+
+def run_blind(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App, *, session_id: str,
+              report: Report | None = None, stop: threading.Event | None = None) -> tuple[CutoutSet, list[list[str]]]:
+    """Every ticked provider on every uploaded image (paid up front), kept for voting.
+    Returns the cut-outs and a status row per image and provider."""
+    from ..api import matte_for
+
+    ids = check_choice(provider_ids)
+    if len(ids) < 2:
+        raise RmbgError("Tick at least two providers to vote between them.")
+    paths = {p.stem: p for p in (upload.root / "images").iterdir()}
+    cutouts, status = CutoutSet(), []
+    total, done = len(upload.names) * len(ids), 0
+    with paid_run(ids, len(upload.names), keys, app, session_id) as providers:
+        for name in upload.names:
+            if stop is not None and stop.is_set():
+                break
+            try:
+                loaded = load_image(paths[name])
+            except RmbgError as exc:
+                status += [[name, p.id, str(exc)] for p in providers]
+                continue
+            key = loaded.digest[:16]
+            preview = loaded.rgb.copy()
+            preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            for provider in providers:
+                if stop is not None and stop.is_set():
+                    break
+                try:
+                    matte, _ = matte_for(loaded, provider, cache=app.cache)
+                except RmbgError as exc:
+                    status.append([name, provider.id, str(exc)])
+                else:
+                    cut = preview.copy()
+                    cut.putalpha(matte.alpha.resize(preview.size, Image.Resampling.BILINEAR))
+                    cutouts.images.setdefault(key, {})[provider.id] = cut
+                    cost = "free" if matte.cost.source == "free" else f"${format_usd(matte.cost.usd)}"
+                    status.append([name, provider.id, f"ok · {matte.seconds:.2f} s · {cost}"])
+                done += 1
+                if report:
+                    report(done / total, f"{name}: {provider.id} ({done}/{total})")
+    return cutouts, status

@@ -1,0 +1,298 @@
+"""The Benchmark tab: several providers on a visitor's own images.
+
+With ground truth the images go through rmbg.eval.run.evaluate, the very
+function behind `rmbg evaluate`, so the tab and the CLI give the same
+numbers for the same files; the tab adds the cost at the visitor's monthly
+volume, a gallery sorted worst first and the downloads. Without ground truth
+the cut-outs go to blind voting (rmbg.webapp.arena).
+
+Money: the whole run's price-table estimate is reserved with the app's
+ledger (one hold per hosted provider, under its key's caps) before any image
+is sent; if a cap refuses, nothing runs. As calls finish, each adds what it
+cost: the reported or estimated cost when it returned, nothing when the
+provider certainly did not charge (rmbg.errors.NOT_CHARGED), the estimate
+when its fate is unknown. The holds are then settled with those sums, also
+when the run stops early or fails.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
+
+from PIL import Image
+
+from ..errors import NOT_CHARGED, BudgetError, RmbgError
+from ..eval.records import ImageRow
+from ..eval.report import Evaluation, fmt_estimate, to_json, write_rows_csv, write_summary_csv
+from ..eval.run import evaluate
+from ..providers.local.device import LOCAL_DEVICE_LOCK
+from ..types import format_usd
+from .catalog import Keys, build_provider, close
+from .context import App
+from .guard import local_matte
+from .spending import Reservation
+from .uploads import Upload
+
+if TYPE_CHECKING:
+    from ..providers.base import Provider, ProviderStatus
+    from ..types import Cost, Matte
+
+THUMB_SIDE = 320  # px, long side of a gallery cut-out
+Report = Callable[[float, str], None]
+
+
+class Prepaid:
+    """A provider whose hosted calls were paid for up front (one ledger hold
+    for the whole run): it adds what each call cost to `spent` and refuses a
+    call the hold would not cover. Local models run under the device lock.
+    It keeps the last matte it made (`last`) for the gallery."""
+
+    def __init__(self, inner: "Provider", held: Decimal = Decimal(0)):
+        self.inner, self.id, self.label, self.kind = inner, inner.id, inner.label, inner.kind
+        self.held, self.spent = held, Decimal(0)
+        self.last: Image.Image | None = None
+
+    def options(self) -> Mapping[str, object]:
+        return self.inner.options()
+
+    def status(self) -> "ProviderStatus":
+        return self.inner.status()
+
+    def estimate(self) -> "Cost":
+        return self.inner.estimate()
+
+    def matte(self, image: Image.Image) -> "Matte":
+        self.last = None
+        if self.kind != "hosted":
+            with LOCAL_DEVICE_LOCK:
+                matte = local_matte(self.inner, image)
+        else:
+            price = self.inner.estimate().usd
+            if self.spent + price > self.held:
+                raise BudgetError(f"{self.id}: the amount reserved for this benchmark is used up.")
+            try:
+                matte = self.inner.matte(image)
+            except NOT_CHARGED:
+                raise
+            except BaseException:
+                self.spent += price  # it may have been billed
+                raise
+            self.spent += matte.cost.usd
+        self.last = matte.alpha
+        return matte
+
+
+def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
+    """Price-table cost of every ticked hosted provider on n images (USD)."""
+    from ..registry import declarations
+    from ..pricing import price_estimate
+
+    hosted = {d.id for d in declarations() if d.kind == "hosted"}
+    return sum((price_estimate(pid, n_images).usd for pid in provider_ids if pid in hosted), Decimal(0))
+
+
+@contextmanager
+def paid_run(provider_ids: Sequence[str], n_images: int, keys: Keys, app: App,
+             session_id: str) -> Iterator[list[Prepaid]]:
+    """The providers built for this visitor with the run's cost reserved; settled and closed on exit.
+    Raises BudgetError before anything runs when a cap refuses the estimate."""
+    built: list[Prepaid] = []
+    holds: list[tuple[Prepaid, Reservation]] = []
+    try:
+        for pid in provider_ids:
+            provider = build_provider(pid, keys, app.config)
+            wrapped = Prepaid(provider)
+            built.append(wrapped)
+            if provider.kind == "hosted":
+                wrapped.held = provider.estimate().usd * n_images
+                hold = app.ledger.reserve(session_id, pid, wrapped.held, server_key=not keys.for_provider(pid),
+                                          unit=f"for {n_images} images")
+                holds.append((wrapped, hold))
+        yield built
+    finally:
+        for wrapped, hold in holds:
+            app.ledger.settle(hold, wrapped.spent)
+        for wrapped in built:
+            close(wrapped.inner)
+
+
+class Stops:
+    """Per-session stop flags: the Stop button sets one, the running benchmark reads it."""
+
+    def __init__(self) -> None:
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session_id: str) -> threading.Event:
+        with self._lock:
+            flag = self._flags[session_id] = threading.Event()
+        return flag
+
+    def stop(self, session_id: str) -> bool:
+        """True when a run of this session was asked to stop."""
+        with self._lock:
+            flag = self._flags.get(session_id)
+        if flag is None:
+            return False
+        flag.set()
+        return True
+
+    def finish(self, session_id: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(session_id) is flag:
+                del self._flags[session_id]
+
+
+STOPS = Stops()
+
+
+@dataclass
+class Scored:
+    """A finished (or stopped) benchmark with ground truth."""
+
+    evaluation: Evaluation
+    volume: int
+    stopped: bool
+    cutouts: dict[tuple[str, str], Image.Image] = field(default_factory=dict)  # (provider, image) -> RGBA thumb
+
+
+def thumbnail_cutout(source_path: Path, alpha: Image.Image) -> Image.Image:
+    from ..image.io import load_image
+
+    rgb = load_image(source_path).rgb  # EXIF-turned, as the provider saw it
+    if alpha.size != rgb.size:
+        alpha = alpha.resize(rgb.size, Image.Resampling.BILINEAR)
+    rgba = rgb.copy()
+    rgba.putalpha(alpha)
+    rgba.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return rgba
+
+
+def run_scored(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App, *, session_id: str,
+               volume: int, report: Report | None = None, stop: threading.Event | None = None,
+               bootstrap: int = 2000) -> Scored:
+    """Ground-truth benchmark: rmbg.eval.run.evaluate on the uploaded folder, paid up front."""
+    from ..eval.dataset import discover
+
+    dataset = discover(upload.root)
+    cutouts: dict[tuple[str, str], Image.Image] = {}
+    with paid_run(provider_ids, len(dataset), keys, app, session_id) as providers:
+        by_id = {p.id: p for p in providers}
+        images = {s.name: s.image for s in dataset.samples}
+
+        def on_row(done: int, total: int, row: ImageRow) -> None:
+            made = by_id[row.provider].last
+            by_id[row.provider].last = None
+            if made is not None and row.status == "ok":
+                cutouts[(row.provider, row.name)] = thumbnail_cutout(images[row.name], made)
+            if report:
+                report(done / total, f"{row.name}: {row.provider} {'done' if row.status == 'ok' else 'failed'} "
+                                     f"({done}/{total})")
+
+        evaluation = evaluate(dataset, providers, progress=on_row, bootstrap=bootstrap,
+                              stop=stop.is_set if stop is not None else None)
+    stopped = len(evaluation.rows) < len(dataset) * len(provider_ids)
+    return Scored(evaluation, volume, stopped, cutouts)
+
+
+SUMMARY_HEADERS = ["provider", "composite [95 % CI]", "S_IoU [95 % CI]", "S_edge (BF@d) [95 % CI]",
+                   "S_trans*", "images", "failed", "s/image", "$/image", "$/month"]
+
+
+def summary_rows(scored: Scored) -> list[list[object]]:
+    """The overall row of each provider, as `rmbg evaluate` prints it, plus the monthly cost."""
+    ev = scored.evaluation
+    rows = []
+    for s in ev.summaries:
+        if s.category != "all":
+            continue
+        trans = fmt_estimate("s_trans_star", s.metrics.get("s_trans_star")) if ev.gt_kind == "alpha" else "not measured"
+        secs = "–" if s.seconds_per_image != s.seconds_per_image else f"{s.seconds_per_image:.3f}"
+        rows.append([s.provider, fmt_estimate(ev.composite_key, s.metrics.get(ev.composite_key)),
+                     fmt_estimate("iou", s.metrics.get("iou")), fmt_estimate("boundary_f", s.metrics.get("boundary_f")),
+                     trans, s.n_images, s.n_failed, secs,
+                     f"{format_usd(s.cost_per_image)} ({s.cost_source or 'n/a'})",
+                     format_usd(s.cost_per_image * scored.volume)])
+    return rows
+
+
+def image_score(row: ImageRow, composite_key: str) -> float | None:
+    """One image's composite (0-100) as the table's composite would count it, None if it failed."""
+    from ..eval import metrics as M
+
+    iou, edge = row.values.get("iou"), row.values.get("boundary_f")
+    if row.status != "ok" or iou is None or edge is None:
+        return None
+    trans = row.values.get("s_trans_star")
+    if composite_key == "composite" and trans is not None:
+        return M.composite(100 * iou, 100 * edge, trans)
+    return M.composite_seg(100 * iou, 100 * edge)
+
+
+def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
+    """Every provider's cut-out of every image, the image with the lowest mean score first."""
+    ev = scored.evaluation
+    per_image: dict[str, list[float]] = {}
+    scores: dict[tuple[str, str], float | None] = {}
+    for row in ev.rows:
+        score = image_score(row, ev.composite_key)
+        scores[(row.provider, row.name)] = score
+        per_image.setdefault(row.name, []).append(score if score is not None else 0.0)
+    order = sorted(per_image, key=lambda name: (sum(per_image[name]) / len(per_image[name]), name))
+    items = []
+    for name in order:
+        for (provider, image), cut in scored.cutouts.items():
+            if image == name:
+                score = scores.get((provider, image))
+                items.append((cut, f"{name} · {provider} · {score:.1f}" if score is not None else f"{name} · {provider}"))
+    return items
+
+
+def downloads(scored: Scored, app: App) -> tuple[Path, Path, Path]:
+    """summary.csv, per_image.csv and evaluation.json in the app's download store."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="rmbg-bench-") as tmp:
+        folder = Path(tmp)
+        write_summary_csv(scored.evaluation, folder / "summary.csv")
+        write_rows_csv(scored.evaluation, folder / "per_image.csv")
+        payload = to_json(scored.evaluation)
+        payload["dataset"] = "uploaded images"  # never the server's temporary path
+        payload["monthly_volume"] = scored.volume
+        (folder / "evaluation.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        return tuple(app.store.write(name, (folder / name).read_bytes())  # type: ignore[return-value]
+                     for name in ("summary.csv", "per_image.csv", "evaluation.json"))
+
+
+def plot_figure(scored: Scored):
+    """The quality-against-cost figure of `rmbg evaluate` (None without a score or matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        from ..eval.report import quality_cost_figure
+    except ImportError:
+        return None
+    return quality_cost_figure(scored.evaluation)
+
+
+def status_line(scored: Scored, spent: Decimal) -> str:
+    ev = scored.evaluation
+    done = len({r.name for r in ev.rows})
+    head = "Stopped: results so far" if scored.stopped else "Done"
+    return (f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
+            f"{sum(r.status != 'ok' for r in ev.rows)} failed. Composite: {ev.composite_label}. "
+            f"This session has spent ${format_usd(spent)} on hosted calls.")
+
+
+def check_choice(provider_ids: Sequence[str] | None) -> list[str]:
+    ids = list(dict.fromkeys(provider_ids or []))
+    if not ids:
+        raise RmbgError("Tick at least one provider to benchmark.")
+    return ids

@@ -1,0 +1,324 @@
+"""The Benchmark tab's logic: same numbers as `rmbg evaluate`, money reserved
+before anything runs, hostile uploads refused, votes kept in SQLite."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rmbg.errors import BudgetError
+from rmbg.eval.votes import Vote, VoteStore, ranking
+from rmbg.webapp import AppConfig
+from rmbg.webapp.arena import Arena, CutoutSet, run_blind
+from rmbg.webapp.benchmark import estimate, run_scored
+from rmbg.webapp.benchrun import run as bench_run
+from rmbg.webapp.catalog import Keys
+from rmbg.webapp.context import App
+from rmbg.webapp.uploads import MAX_IMAGES, UploadError, read_upload
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.u2netp_fixture import u2netp_path  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+DAVIS = next(p for p in (ROOT / "data" / "davis2016-sample", Path("/work/shared/data/davis2016-sample"))
+             if (p / "images").is_dir())
+FRAMES = ["blackswan_00000", "blackswan_00049", "dog_00000", "dog_00059"]
+
+
+def davis_copy(folder: Path) -> Path:
+    """A few DAVIS frames in the `rmbg evaluate` layout, in a temporary folder."""
+    for sub, suffix in (("images", ".jpg"), ("masks", ".png")):
+        (folder / sub).mkdir(parents=True)
+        for name in FRAMES:
+            shutil.copy(DAVIS / sub / f"{name}{suffix}", folder / sub / f"{name}{suffix}")
+    return folder
+
+
+def zipped(folder: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return target
+
+
+def png_bytes(size=(32, 24), colour=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def app_with(fal: FalFake | None = None, **overrides) -> App:
+    providers = {"fal-bria": {"base_url": fal.url}} if fal else {}
+    return App.create(AppConfig(provider_config=providers, **overrides), cache=None)
+
+
+# --- one code path with `rmbg evaluate` --------------------------------------------
+
+
+def test_tab_numbers_equal_rmbg_evaluate_on_the_same_files(tmp_path, u2netp_path):  # noqa: F811
+    from rmbg.cli.main import main
+
+    data = davis_copy(tmp_path / "data")
+    assert main(["evaluate", str(data), "--provider", "u2netp", "--out", str(tmp_path / "cli"),
+                 "--bootstrap", "300"]) == 0
+    cli = json.loads((tmp_path / "cli" / "evaluation.json").read_text())
+
+    upload = read_upload([zipped(data, tmp_path / "upload.zip")], None, tmp_path / "up")
+    assert upload.truth and upload.names == tuple(FRAMES)
+    scored = run_scored(upload, ["u2netp"], Keys(), app_with(), session_id="s", volume=1000, bootstrap=300)
+    from rmbg.eval.report import to_json
+
+    tab = to_json(scored.evaluation)
+    assert tab["composite_key"] == cli["composite_key"] == "composite_seg"
+    # Every score, interval and count is the same; seconds (and local compute cost) are measured anew.
+    scores = lambda doc: [(s["provider"], s["category"], s["n_images"], s["n_groups"], s["metrics"])  # noqa: E731
+                          for s in doc["summaries"]]
+    assert scores(tab) == scores(cli)
+    assert [(r["name"], r["group"], r["metrics"]) for r in tab["rows"]] == \
+           [(r["name"], r["group"], r["metrics"]) for r in cli["rows"]]
+    assert len(scored.cutouts) == len(FRAMES) and not scored.stopped
+
+
+def test_a_stopped_run_keeps_and_scores_what_it_has(tmp_path, u2netp_path):  # noqa: F811
+    import threading
+
+    upload = read_upload([zipped(davis_copy(tmp_path / "data"), tmp_path / "u.zip")], None, tmp_path / "up")
+    flag = threading.Event()
+    seen = []
+
+    def report(fraction, text):
+        seen.append(text)
+        if len(seen) == 2:
+            flag.set()
+
+    scored = run_scored(upload, ["u2netp"], Keys(), app_with(), session_id="s", volume=10, report=report,
+                        stop=flag, bootstrap=50)
+    assert scored.stopped and [r.name for r in scored.evaluation.rows] == FRAMES[:2]
+    assert scored.evaluation.overall("u2netp").n_images == 2
+
+
+# --- money ----------------------------------------------------------------------------
+
+
+def test_the_estimate_is_reserved_before_anything_is_sent(tmp_path):
+    with FalFake() as fal:
+        app = app_with(fal, cap_usd=Decimal("0.05"))
+        images = tmp_path / "in"
+        images.mkdir()
+        for i in range(4):
+            (images / f"p{i}.png").write_bytes(png_bytes())
+        upload = read_upload(sorted(images.iterdir()), None, tmp_path / "up")
+        assert estimate(["fal-bria", "u2netp"], 4, app) > Decimal("0.05")
+        with pytest.raises(BudgetError, match="cap"):
+            run_blind(upload, ["fal-bria", "u2netp"], Keys.of(FAL_KEY), app, session_id="s")
+        assert not fal.calls  # not one request reached the provider
+        assert app.ledger.session_spent("s") == 0
+
+
+def test_a_blind_run_settles_what_the_calls_cost(tmp_path, u2netp_path):  # noqa: F811
+    with FalFake() as fal:
+        app = app_with(fal)
+        images = tmp_path / "in"
+        images.mkdir()
+        for i in range(2):
+            (images / f"p{i}.png").write_bytes(png_bytes(colour=(10 * i, 90, 90)))
+        upload = read_upload(sorted(images.iterdir()), None, tmp_path / "up")
+        cutouts, rows = run_blind(upload, ["fal-bria", "u2netp"], Keys.of(FAL_KEY), app, session_id="s")
+        assert [r[:2] for r in rows] == [["p0", "fal-bria"], ["p0", "u2netp"], ["p1", "fal-bria"], ["p1", "u2netp"]]
+        assert all(r[2].startswith("ok") for r in rows)
+        assert app.ledger.session_spent("s") == estimate(["fal-bria"], 2, app)  # fal reports no cost: the price table
+        assert len(cutouts.pairs()) == 2
+
+
+# --- hostile uploads ------------------------------------------------------------------
+
+
+def make_zip(path: Path, members: dict[str, bytes], *, symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, "/etc/passwd")
+    return path
+
+
+def assert_nothing_outside(tmp_path: Path, inside: Path) -> None:
+    for path in tmp_path.rglob("*"):
+        assert path == inside or inside in path.parents or path.suffix == ".zip" or path.name == "evil", path
+    assert not (tmp_path / "evil.png").exists() and not (tmp_path.parent / "evil.png").exists()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("../evil.png", "points outside the archive"),
+    ("images/../../evil.png", "points outside the archive"),
+    ("/tmp/evil.png", "absolute path"),
+    ("C:/evil.png", "absolute path"),
+])
+def test_zip_names_that_leave_the_folder_are_refused(tmp_path, name, message):
+    archive = make_zip(tmp_path / "a.zip", {"ok.png": png_bytes(), name: png_bytes()})
+    with pytest.raises(UploadError, match=message):
+        read_upload([archive], None, tmp_path / "up")
+    assert_nothing_outside(tmp_path, tmp_path / "up")
+
+
+def test_symlinks_in_a_zip_are_refused(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"ok.png": png_bytes()}, symlink="link.png")
+    with pytest.raises(UploadError, match="symbolic link"):
+        read_upload([archive], None, tmp_path / "up")
+
+
+def test_a_symlinked_file_is_refused(tmp_path):
+    real = tmp_path / "real.png"
+    real.write_bytes(png_bytes())
+    (tmp_path / "link.png").symlink_to(real)
+    with pytest.raises(UploadError, match="not a regular file"):
+        read_upload([tmp_path / "link.png"], None, tmp_path / "up")
+
+
+def test_a_zip_bomb_is_refused_before_it_inflates(tmp_path):
+    archive = make_zip(tmp_path / "bomb.zip", {"big.png": bytes(20 * 2**20)})
+    assert archive.stat().st_size < 100_000
+    with pytest.raises(UploadError, match="zip bomb"):
+        read_upload([archive], None, tmp_path / "up")
+    assert not any((tmp_path / "up").rglob("*.png"))
+
+
+def test_a_member_bigger_than_its_header_says_is_cut_off(tmp_path):
+    from rmbg.webapp import uploads
+
+    archive = make_zip(tmp_path / "a.zip", {"big.png": os.urandom(64 * 1024)})
+    old = uploads.MAX_FILE_BYTES
+    uploads.MAX_FILE_BYTES = 10_000  # the header says 64 KiB; the copy stops at the limit whatever it says
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            info = zf.getinfo("big.png")
+            with pytest.raises(UploadError, match="over 0 MB"):
+                uploads._copy_limited(zf.open(info), tmp_path / "out.png", "big.png", uploads._Budget())
+    finally:
+        uploads.MAX_FILE_BYTES = old
+    assert (tmp_path / "out.png").stat().st_size <= 10_000 + uploads.CHUNK
+
+
+def test_too_many_images_are_refused(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {f"p{i}.png": png_bytes() for i in range(MAX_IMAGES + 1)})
+    with pytest.raises(UploadError, match=f"at most {MAX_IMAGES}"):
+        read_upload([archive], None, tmp_path / "up")
+
+
+def test_mismatched_ground_truth_names_are_listed(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"images/cat.png": png_bytes(), "images/dog.png": png_bytes(),
+                                            "masks/cat.png": png_bytes(), "masks/doge.png": png_bytes()})
+    with pytest.raises(UploadError) as caught:
+        read_upload([archive], None, tmp_path / "up")
+    assert str(caught.value) == ("Ground truth must have the same names as the images: no ground truth for dog; "
+                                 "ground truth without an image: doge.")
+
+
+def test_duplicate_names_and_other_files_get_clear_messages(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"a/cat.png": png_bytes(), "b/cat.jpg": png_bytes()})
+    with pytest.raises(UploadError, match="Two images are named 'cat'"):
+        read_upload([archive], None, tmp_path / "up")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(UploadError, match="neither an image nor a .zip"):
+        read_upload([tmp_path / "notes.txt"], None, tmp_path / "up2")
+    (tmp_path / "fake.zip").write_text("not a zip")
+    with pytest.raises(UploadError, match="not a readable .zip"):
+        read_upload([tmp_path / "fake.zip"], None, tmp_path / "up3")
+
+
+def test_loose_truth_files_pair_with_images_by_name(tmp_path):
+    for name in ("cat.jpg", "dog.jpg"):
+        (tmp_path / name).write_bytes(png_bytes())
+    gt = make_zip(tmp_path / "gt.zip", {"cat.png": png_bytes(), "sub/dog.png": png_bytes()})
+    upload = read_upload([tmp_path / "cat.jpg", tmp_path / "dog.jpg"], [gt], tmp_path / "up")
+    assert upload.truth and upload.names == ("cat", "dog")
+    assert sorted(p.name for p in (tmp_path / "up" / "masks").iterdir()) == ["cat.png", "dog.png"]
+
+
+def test_bench_run_removes_its_temporary_folder_and_reports_bad_uploads(tmp_path, u2netp_path):  # noqa: F811
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("rmbg-upload-*"))
+    archive = make_zip(tmp_path / "a.zip", {"../x.png": png_bytes()})
+    arena = Arena(VoteStore(tmp_path / "v.sqlite3"))
+    with pytest.raises(UploadError, match="outside"):
+        bench_run([str(archive)], None, ["u2netp"], Keys(), app_with(), arena, session_id="s", volume=1)
+    assert set(Path(tempfile.gettempdir()).glob("rmbg-upload-*")) == before
+
+
+# --- votes ------------------------------------------------------------------------------
+
+
+def test_votes_survive_a_restart_in_a_real_sqlite_file(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "votes.sqlite3"
+    store = VoteStore(path)
+    store.add(Vote("v1", "img", "a", "b", "a"))
+    store.add(Vote("v2", "img", "b", "a", "b"))
+    store.add(Vote("v2", "img", "a", "c", "a"))
+    again = VoteStore(path)  # a new process opening the same file
+    assert again.all() == store.all() and len(again.all()) == 3
+    assert ranking(again.all()) == ranking(store.all())
+    with sqlite3.connect(path) as db:  # a plain table the operator can read
+        assert db.execute("SELECT voter, winner FROM votes ORDER BY id").fetchall() == [("v1", "a"), ("v2", "b"), ("v2", "a")]
+
+
+def test_one_visitor_weighs_no_more_than_any_other(tmp_path):
+    votes = [Vote("eager", f"i{k}", "x", "y", "x") for k in range(30)]
+    votes += [Vote("one", "i0", "x", "y", "y"), Vote("two", "i1", "y", "x", "y")]
+    order = [s.provider for s in ranking(votes, bootstrap=200)]
+    assert order == ["y", "x"]  # two visitors against one, however often the one voted
+    top = ranking(votes, bootstrap=200)[0]
+    assert top.low <= top.score <= top.high and top.votes == 32 and top.wins == 2
+
+
+def test_the_ranking_follows_clear_preferences_with_intervals(tmp_path):
+    votes = [Vote(f"v{k}", "i", a, b, a) for k in range(20) for a, b in (("good", "fair"), ("fair", "poor"), ("good", "poor"))]
+    table = ranking(votes, bootstrap=200)
+    assert [s.provider for s in table] == ["good", "fair", "poor"]
+    assert table[0].low > table[2].high
+
+
+def test_names_are_shown_only_after_the_vote_and_a_ticket_is_used_once(tmp_path):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    arena = Arena(store, seed=3)
+    red = Image.new("RGBA", (8, 8), (255, 0, 0, 255))
+    half = Image.new("RGBA", (8, 8), (0, 0, 255, 0))
+    arena.keep("s", CutoutSet({"img": {"a": red, "b": half}}))
+    sides = set()
+    for _ in range(12):
+        left, right, token = arena.pair("s", "black")
+        assert left.size == right.size == (8, 8)
+        sides.add(left.getpixel((0, 0)))
+        reveal, table = arena.vote("s", token, "left")
+        assert "Left was" in reveal
+        with pytest.raises(Exception, match="already voted"):
+            arena.vote("s", token, "left")
+    assert sides == {(255, 0, 0), (0, 0, 0)}  # each provider was on the left at some point; transparent shows black
+    assert len(store.all()) == 12 and all(v.voter != "s" for v in store.all())
+    with pytest.raises(Exception, match="already voted"):
+        arena.vote("other", arena.pair("s", "white")[2], "left")  # another session cannot use my ticket
+
+
+def test_voting_without_cutouts_says_what_to_do(tmp_path):
+    arena = Arena(VoteStore(tmp_path / "v.sqlite3"))
+    with pytest.raises(Exception, match="Nothing to vote on yet"):
+        arena.pair("s", "white")
+    arena.keep("s", CutoutSet({"img": {"a": Image.new("RGBA", (4, 4)), "b": Image.new("RGBA", (4, 4))}}))
+    with pytest.raises(Exception, match="Background is one of"):
+        arena.pair("s", "plaid")
+    assert np.asarray(arena.pair("s", "checkerboard")[0]).shape == (4, 4, 3)
