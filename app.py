@@ -556,7 +556,7 @@ def benchmark_tab(app: App, keys, default_id: str) -> None:
         shown = benchrun.run(images, truth, providers, Keys.of(fal_key, runware_key), app, arena,
                              session_id=session_of(request), volume=volume_of(monthly_volume),
                              report=lambda frac, text: progress(frac, desc=text))
-        return (shown.status, gr.update(value=shown.rows, headers=shown.headers), shown.figure, shown.gallery,
+        return (shown.status, {"headers": shown.headers, "data": shown.rows}, shown.figure, shown.gallery,
                 shown.files)
 
     inputs, outputs = [images, truth, providers, volume, *keys], [status, table, plot, gallery, files]
