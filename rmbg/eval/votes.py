@@ -82,12 +82,14 @@ class VoteStore:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.execute(SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+        """A connection; the file (and its folder) is made on the first vote, not when the app starts."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=10)
+        with db:
+            db.execute(SCHEMA)
+        return db
 
     def add(self, vote: Vote) -> None:
         if vote.winner not in (vote.left, vote.right):
@@ -97,6 +99,8 @@ class VoteStore:
                        (time.time(), vote.voter, vote.image, vote.left, vote.right, vote.winner))
 
     def all(self) -> list[Vote]:
+        if not self.path.exists():
+            return []
         with closing(self._connect()) as db:
             rows = db.execute("SELECT voter, image, left, right, winner FROM votes ORDER BY id").fetchall()
         return [Vote(*row) for row in rows]

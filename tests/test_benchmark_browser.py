@@ -1,0 +1,98 @@
+"""The Benchmark tab in a real browser (headless Debian Chromium through Playwright):
+a small benchmark with ground truth (table, gallery, downloads), then one
+without (a hosted provider from the fake fal server beside U2-Net-p) and
+votes on blind pairs. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+
+from tests.test_app import app_config, serve, submits  # noqa: E402
+from tests.test_benchmark import DAVIS, FRAMES, png_bytes  # noqa: E402
+from tests.test_benchmark_app import votes_db  # noqa: E402,F401
+from tests.test_browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
+from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def page_and_fal(votes_db, u2netp_path):  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.fakes.fal import FalFake
+    from tests.fakes.runware import RunwareFake
+
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=4 * TIMEOUT_MS)  # model runs on a shared CPU
+        page.goto(url)
+        page.wait_for_selector("#run")
+        page.get_by_role("tab", name="Benchmark").click()
+        try:
+            yield page, fal
+        finally:
+            browser.close()
+
+
+def test_a_small_benchmark_with_ground_truth(page_and_fal, tmp_path):
+    from playwright.sync_api import expect
+
+    page, _ = page_and_fal
+    archive = tmp_path / "davis.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in FRAMES[:2]:
+            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{name}.jpg")
+            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{name}.png")
+    page.locator("#bench-images input[type=file]").set_input_files(str(archive))
+    expect(page.locator("#bench-estimate")).to_contain_text("Estimated: $0 for 2 image(s)")
+    page.locator("#bench-run").click()
+    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s), 2 provider runs, 0 failed")
+    expect(page.locator("#bench-table")).to_contain_text("u2netp")
+    expect(page.locator("#bench-gallery img")).to_have_count(2)
+    expect(page.locator("#bench-files")).to_contain_text(re.compile(r"evaluation\s*\.json"))
+    shot(page, "benchmark-ground-truth.png")
+
+
+def test_a_blind_benchmark_and_votes(page_and_fal, votes_db, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    page, fal = page_and_fal
+    fal.reset()
+    enter_fal_key(page)
+    files = []
+    for i in range(2):
+        path = tmp_path / f"shot{i}.png"
+        path.write_bytes(png_bytes((64, 48), (40 * i, 160, 90)))
+        files.append(str(path))
+    page.locator("#bench-images button[aria-label='Clear'], #bench-images button[title='Clear']").first.click()
+    page.locator("#bench-images input[type=file]").set_input_files(files)
+    page.locator("#bench-providers label", has_text="fal").first.click()
+    expect(page.locator("#bench-estimate")).to_contain_text("for 2 image(s)")
+    expect(page.locator("#bench-estimate")).not_to_contain_text("Estimated: $0 ")
+    page.locator("#bench-run").click()
+    expect(page.locator("#bench-status")).to_contain_text("no ground truth")
+    assert submits(fal) == 2
+    for side in ("left", "right"):
+        page.locator("#vote-background label", has_text="black").click()
+        page.locator("#vote-new").click()
+        expect(page.locator("#vote-left img")).to_have_count(1)
+        expect(page.locator("#vote-reveal")).not_to_contain_text("Left was")
+        page.locator(f"#vote-{side}-wins").click()
+        expect(page.locator("#vote-reveal")).to_contain_text("Left was")
+    expect(page.locator("#vote-ranking")).to_contain_text("fal-bria")
+    expect(page.locator("#vote-ranking")).to_contain_text("u2netp")
+    with sqlite3.connect(votes_db) as db:
+        assert db.execute("SELECT count(*) FROM votes").fetchone()[0] >= 2
+    shot(page, "benchmark-vote.png")
