@@ -112,14 +112,10 @@ def voter_weights(votes: Sequence[Vote]) -> np.ndarray:
     return np.array([1.0 / per_voter[v.voter] for v in votes])
 
 
-def bradley_terry(providers: Sequence[str], votes: Sequence[Vote], weights: np.ndarray,
-                  iterations: int = 200) -> np.ndarray:
-    """Log10 strengths (mean zero) of `providers` from weighted votes."""
-    index = {p: i for i, p in enumerate(providers)}
-    n = len(providers)
+def _strengths(n: int, winner: np.ndarray, loser: np.ndarray, weight: np.ndarray, iterations: int = 200) -> np.ndarray:
+    """Log10 Bradley-Terry strengths (mean zero) from weighted (winner, loser) index pairs."""
     wins = np.zeros((n, n))
-    for vote, w in zip(votes, weights):
-        wins[index[vote.winner], index[vote.loser]] += w
+    np.add.at(wins, (winner, loser), weight)
     met = (wins + wins.T) > 0
     wins = wins + PRIOR * met
     games = wins + wins.T
@@ -129,26 +125,41 @@ def bradley_terry(providers: Sequence[str], votes: Sequence[Vote], weights: np.n
         denom = (games / (strength[:, None] + strength[None, :])).sum(axis=1)
         new = np.where(denom > 0, total_wins / np.where(denom > 0, denom, 1), strength)
         new = new / np.exp(np.mean(np.log(new)))
-        if np.allclose(new, strength, rtol=1e-10, atol=0):
-            strength = new
-            break
+        done = np.allclose(new, strength, rtol=1e-10, atol=0)
         strength = new
+        if done:
+            break
     return np.log10(strength)
 
 
+def bradley_terry(providers: Sequence[str], votes: Sequence[Vote], weights: np.ndarray,
+                  iterations: int = 200) -> np.ndarray:
+    """Log10 strengths (mean zero) of `providers` from weighted votes."""
+    index = {p: i for i, p in enumerate(providers)}
+    winner = np.array([index[v.winner] for v in votes], dtype=np.intp)
+    loser = np.array([index[v.loser] for v in votes], dtype=np.intp)
+    return _strengths(len(providers), winner, loser, np.asarray(weights, dtype=np.float64), iterations)
+
+
 def ranking(votes: Sequence[Vote], *, bootstrap: int = 500, seed: int = 0) -> list[Standing]:
-    """Providers best first, on the Elo scale with 95 % bootstrap intervals over votes."""
+    """Providers best first, on the Elo scale with 95 % bootstrap intervals over votes
+    (each resample re-weights its votes so every visitor in it still sums to 1)."""
     if not votes:
         return []
     providers = sorted({p for v in votes for p in (v.left, v.right)})
-    weights = voter_weights(votes)
-    point = bradley_terry(providers, votes, weights)
+    index = {p: i for i, p in enumerate(providers)}
+    winner = np.array([index[v.winner] for v in votes], dtype=np.intp)
+    loser = np.array([index[v.loser] for v in votes], dtype=np.intp)
+    voters = {name: i for i, name in enumerate(sorted({v.voter for v in votes}))}
+    voter = np.array([voters[v.voter] for v in votes], dtype=np.intp)
+
+    def fit(pick: np.ndarray) -> np.ndarray:
+        per_voter = np.bincount(voter[pick], minlength=len(voters))
+        return _strengths(len(providers), winner[pick], loser[pick], 1.0 / per_voter[voter[pick]])
+
+    point = fit(np.arange(len(votes)))
     rng = np.random.default_rng(seed)
-    reps = np.empty((bootstrap, len(providers)))
-    for b in range(bootstrap):
-        pick = rng.integers(0, len(votes), len(votes))
-        chosen = [votes[i] for i in pick]
-        reps[b] = bradley_terry(providers, chosen, voter_weights(chosen))
+    reps = np.array([fit(rng.integers(0, len(votes), len(votes))) for _ in range(bootstrap)])
     low, high = np.percentile(reps, [2.5, 97.5], axis=0)
     shown = Counter(p for v in votes for p in (v.left, v.right))
     won = Counter(v.winner for v in votes)
