@@ -90,6 +90,9 @@ SETTINGS: tuple[Setting, ...] = (
             "rmbg.webapp.config"),
     Setting("RMBG_DOWNLOADS_MB", "int (MiB)", "1024",
             "Most the app's download files may take on disk.", "rmbg.webapp.config"),
+    Setting("RMBG_VOTES_DB", "file", "~/.local/share/rmbg/votes.sqlite3",
+            "SQLite file of the Benchmark tab's blind votes (made on the first vote; keep it to keep the ranking).",
+            "rmbg.eval.votes"),
     # --- benchmarks --------------------------------------------------------------
     Setting("RMBG_BENCH_CACHE", "folder", "~/.cache/rmbg-bench",
             "Where the speed benchmarks keep exported models between runs (benchmarks only).",

@@ -30,8 +30,7 @@ from tests.fakes.fal import FalFake
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-DAVIS = next(p for p in (ROOT / "data" / "davis2016-sample", Path("/work/shared/data/davis2016-sample"))
-             if (p / "images").is_dir())
+DAVIS = ROOT / "data" / "davis2016-sample"
 FRAMES = ["blackswan_00000", "blackswan_00049", "dog_00000", "dog_00059"]
 
 

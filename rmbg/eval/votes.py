@@ -21,7 +21,6 @@ Importing this module loads neither torch nor gradio.
 from __future__ import annotations
 
 import math
-import os
 import sqlite3
 import time
 from collections import Counter
@@ -73,8 +72,9 @@ class Standing:
 
 
 def default_path() -> Path:
-    given = os.environ.get(ENV_PATH, "").strip()
-    return Path(given).expanduser() if given else Path.home() / ".local" / "share" / "rmbg" / "votes.sqlite3"
+    from .. import settings
+
+    return settings.current().path(ENV_PATH) or Path.home() / ".local" / "share" / "rmbg" / "votes.sqlite3"
 
 
 class VoteStore:

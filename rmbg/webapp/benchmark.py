@@ -6,13 +6,14 @@ numbers for the same files; the tab adds the cost at the visitor's monthly
 volume, a gallery sorted worst first and the downloads. Without ground truth
 the cut-outs go to blind voting (rmbg.webapp.arena).
 
-Money: the whole run's price-table estimate is reserved with the app's
-ledger (one hold per hosted provider, under its key's caps) before any image
-is sent; if a cap refuses, nothing runs. As calls finish, each adds what it
-cost: the reported or estimated cost when it returned, nothing when the
-provider certainly did not charge (rmbg.errors.NOT_CHARGED), the estimate
-when its fate is unknown. The holds are then settled with those sums, also
-when the run stops early or fails.
+Money: the whole run's worst case (rmbg.charging.worst_case per call, times
+the images) is reserved with the app's ledger, one hold per hosted provider
+under its key's caps, before any image is sent; if a cap refuses, nothing
+runs. As calls finish, each adds what it cost: its reported or estimated
+cost when it returned; when it failed, its reserved price if the request
+may have been billed (rmbg.charging: accepted or fate unknown), nothing if
+it was not sent or refused. The holds are then settled with those sums,
+also when the run stops early or fails.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from PIL import Image
 
-from ..errors import NOT_CHARGED, BudgetError, RmbgError
+from ..charging import metered, worst_case
+from ..errors import BudgetError, RmbgError
 from ..eval.records import ImageRow
 from ..eval.report import Evaluation, fmt_estimate, to_json, write_rows_csv, write_summary_csv
 from ..eval.run import evaluate
@@ -73,16 +75,16 @@ class Prepaid:
             with LOCAL_DEVICE_LOCK:
                 matte = local_matte(self.inner, image)
         else:
-            price = self.inner.estimate().usd
+            price = worst_case(self.id, self.inner.estimate().usd)
             if self.spent + price > self.held:
                 raise BudgetError(f"{self.id}: the amount reserved for this benchmark is used up.")
-            try:
-                matte = self.inner.matte(image)
-            except NOT_CHARGED:
-                raise
-            except BaseException:
-                self.spent += price  # it may have been billed
-                raise
+            with metered() as meter:
+                try:
+                    matte = self.inner.matte(image)
+                except BaseException:
+                    if meter.state.billable:
+                        self.spent += price  # accepted, or may have been: counted
+                    raise
             self.spent += matte.cost.usd
         self.last = matte.alpha
         return matte
@@ -110,7 +112,7 @@ def paid_run(provider_ids: Sequence[str], n_images: int, keys: Keys, app: App,
             wrapped = Prepaid(provider)
             built.append(wrapped)
             if provider.kind == "hosted":
-                wrapped.held = provider.estimate().usd * n_images
+                wrapped.held = worst_case(pid, provider.estimate().usd) * n_images
                 hold = app.ledger.reserve(session_id, pid, wrapped.held, server_key=not keys.for_provider(pid),
                                           unit=f"for {n_images} images")
                 holds.append((wrapped, hold))
