@@ -140,6 +140,19 @@ def test_a_blind_run_settles_what_the_calls_cost(tmp_path, u2netp_path):  # noqa
         assert len(cutouts.pairs()) == 2
 
 
+@pytest.mark.parametrize("fault, counted", [("drop", Decimal("0.018")), ("unauthorized", Decimal(0))])
+def test_a_failed_call_costs_what_its_request_may_have_cost(tmp_path, u2netp_path, fault, counted):  # noqa: F811
+    with FalFake() as fal:
+        app = app_with(fal)
+        (tmp_path / "p.png").write_bytes(png_bytes())
+        upload = read_upload([tmp_path / "p.png"], None, tmp_path / "up")
+        fal.inject(fault, op="submit", times=5)
+        cutouts, rows = run_blind(upload, ["fal-bria", "u2netp"], Keys.of(FAL_KEY), app, session_id="s")
+        assert rows[0][:2] == ["p", "fal-bria"] and not rows[0][2].startswith("ok") and rows[1][2].startswith("ok")
+        assert app.ledger.session_spent("s") == counted  # a dropped request may be billed; a refused key is not
+        assert cutouts.pairs() == []  # one cut-out per image: nothing to vote on
+
+
 # --- hostile uploads ------------------------------------------------------------------
 
 
