@@ -515,7 +515,7 @@ def benchmark_tab(app: App, keys, default_id: str) -> None:
                                          label="Providers", elem_id="bench-providers")
             volume = lenient(gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
                                        precision=0, minimum=0, elem_id="bench-volume"))
-            estimate = gr.Markdown(elem_id="bench-estimate")
+            estimate = gr.Markdown("Upload images (or a .zip) to see the estimated cost.", elem_id="bench-estimate")
             with gr.Row():
                 run = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")
                 stop = gr.Button("Stop", elem_id="bench-stop")

@@ -251,6 +251,25 @@ def test_duplicate_names_and_other_files_get_clear_messages(tmp_path):
         read_upload([tmp_path / "fake.zip"], None, tmp_path / "up3")
 
 
+def test_unreadable_ground_truth_is_refused_at_upload(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"images/cat.png": png_bytes(), "masks/cat.png": b"not an image"})
+    with pytest.raises(UploadError) as caught:
+        read_upload([archive], None, tmp_path / "up")
+    assert str(caught.value) == "The ground truth for 'cat' is not an image we can read."
+
+
+def test_stop_flags_belong_to_one_session():
+    from rmbg.webapp.benchmark import Stops
+
+    stops = Stops()
+    assert stops.stop("a") is False  # nothing running: nothing to stop
+    flag = stops.start("a")
+    assert stops.stop("b") is False and not flag.is_set()
+    assert stops.stop("a") is True and flag.is_set()
+    stops.finish("a", flag)
+    assert stops.stop("a") is False
+
+
 def test_loose_truth_files_pair_with_images_by_name(tmp_path):
     for name in ("cat.jpg", "dog.jpg"):
         (tmp_path / name).write_bytes(png_bytes())

@@ -195,7 +195,25 @@ def _matched(target: _Target, notes: list[str]) -> Upload:
             if orphans:
                 parts.append(f"ground truth without an image: {_listing(orphans)}")
             raise UploadError("Ground truth must have the same names as the images: " + "; ".join(parts) + ".")
+        for stem, path in sorted(masks.items()):
+            _check_truth(stem, path)
     return Upload(target.root, tuple(sorted(images)), bool(masks), tuple(notes))
+
+
+def _check_truth(stem: str, path: Path) -> None:
+    """Ground truth must be a readable image of a sane size (it is decoded whole when scored)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ..image.io import max_pixels_default as max_pixels
+
+    try:
+        with Image.open(path) as img:
+            size = img.size
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise UploadError(f"The ground truth for {stem!r} is not an image we can read.") from None
+    if size[0] * size[1] > max_pixels():
+        raise UploadError(f"The ground truth for {stem!r} is over {max_pixels():,} pixels.")
 
 
 def _listing(names: Sequence[str], most: int = 5) -> str:
