@@ -305,7 +305,8 @@ def test_votes_survive_a_restart_in_a_real_sqlite_file(tmp_path):
     assert again.all() == store.all() and len(again.all()) == 3
     assert ranking(again.all()) == ranking(store.all())
     with sqlite3.connect(path) as db:  # a plain table the operator can read
-        assert db.execute("SELECT voter, winner FROM votes ORDER BY id").fetchall() == [("v1", "a"), ("v2", "b"), ("v2", "a")]
+        rows = db.execute("SELECT voter, winner FROM votes ORDER BY id").fetchall()
+    assert rows == [("v1", "a"), ("v2", "b"), ("v2", "a")]
 
 
 def test_one_visitor_weighs_no_more_than_any_other(tmp_path):
@@ -318,7 +319,8 @@ def test_one_visitor_weighs_no_more_than_any_other(tmp_path):
 
 
 def test_the_ranking_follows_clear_preferences_with_intervals(tmp_path):
-    votes = [Vote(f"v{k}", "i", a, b, a) for k in range(20) for a, b in (("good", "fair"), ("fair", "poor"), ("good", "poor"))]
+    pairs = (("good", "fair"), ("fair", "poor"), ("good", "poor"))
+    votes = [Vote(f"v{k}", "i", a, b, a) for k in range(20) for a, b in pairs]
     table = ranking(votes, bootstrap=200)
     assert [s.provider for s in table] == ["good", "fair", "poor"]
     assert table[0].low > table[2].high

@@ -11,11 +11,12 @@ providers with every visitor weighted the same.
 from __future__ import annotations
 
 import hashlib
+import random
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from PIL import Image
 
@@ -65,7 +66,7 @@ class Arena:
         self._sets: OrderedDict[str, CutoutSet] = OrderedDict()
         self._tickets: OrderedDict[str, Ticket] = OrderedDict()
         self._lock = threading.Lock()
-        self._rng = secrets.SystemRandom() if seed is None else __import__("random").Random(seed)
+        self._rng = secrets.SystemRandom() if seed is None else random.Random(seed)  # seeded: tests
 
     def keep(self, session_id: str, cutouts: CutoutSet) -> None:
         with self._lock:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -55,7 +56,7 @@ class Prepaid:
     call the hold would not cover. Local models run under the device lock.
     It keeps the last matte it made (`last`) for the gallery."""
 
-    def __init__(self, inner: "Provider", held: Decimal = Decimal(0)):
+    def __init__(self, inner: Provider, held: Decimal = Decimal(0)):
         self.inner, self.id, self.label, self.kind = inner, inner.id, inner.label, inner.kind
         self.held, self.spent = held, Decimal(0)
         self.last: Image.Image | None = None
@@ -63,13 +64,13 @@ class Prepaid:
     def options(self) -> Mapping[str, object]:
         return self.inner.options()
 
-    def status(self) -> "ProviderStatus":
+    def status(self) -> ProviderStatus:
         return self.inner.status()
 
-    def estimate(self) -> "Cost":
+    def estimate(self) -> Cost:
         return self.inner.estimate()
 
-    def matte(self, image: Image.Image) -> "Matte":
+    def matte(self, image: Image.Image) -> Matte:
         self.last = None
         if self.kind != "hosted":
             with LOCAL_DEVICE_LOCK:
@@ -92,8 +93,8 @@ class Prepaid:
 
 def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
     """Price-table cost of every ticked hosted provider on n images (USD)."""
-    from ..registry import declarations
     from ..pricing import price_estimate
+    from ..registry import declarations
 
     hosted = {d.id for d in declarations() if d.kind == "hosted"}
     return sum((price_estimate(pid, n_images).usd for pid in provider_ids if pid in hosted), Decimal(0))
@@ -252,7 +253,8 @@ def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
         for (provider, image), cut in scored.cutouts.items():
             if image == name:
                 score = scores.get((provider, image))
-                items.append((cut, f"{name} · {provider} · {score:.1f}" if score is not None else f"{name} · {provider}"))
+                shown = f" · {score:.1f}" if score is not None else ""
+                items.append((cut, f"{name} · {provider}{shown}"))
     return items
 
 

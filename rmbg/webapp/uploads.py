@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import stat
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
 
 from ..errors import InvalidRequestError
 from ..eval.dataset import GT_FOLDERS
