@@ -553,9 +553,17 @@ def benchmark_tab(app: App, keys, default_id: str) -> None:
     def run_benchmark(images, truth=None, providers=None, monthly_volume=None, fal_key=None, runware_key=None,
                       request: gr.Request = None, progress=gr.Progress()):
         progress(0, desc="Reading the upload…")
+        bars = []
+
+        def report(step):  # a bar of images, and under it one for the image being run
+            if not bars:
+                bars.append(progress.tqdm(None, total=step.n_images, desc="Images", unit="images"))
+            if step.in_image == step.n_providers:
+                progress.update(1)
+            progress((step.in_image, step.n_providers), desc=step.text(), unit="providers")
+
         shown = benchrun.run(images, truth, providers, Keys.of(fal_key, runware_key), app, arena,
-                             session_id=session_of(request), volume=volume_of(monthly_volume),
-                             report=lambda frac, text: progress(frac, desc=text))
+                             session_id=session_of(request), volume=volume_of(monthly_volume), report=report)
         return (shown.status, {"headers": shown.headers, "data": shown.rows}, shown.figure, shown.gallery,
                 shown.files)
 

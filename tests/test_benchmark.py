@@ -96,13 +96,15 @@ def test_a_stopped_run_keeps_and_scores_what_it_has(tmp_path, u2netp_path):  # n
     flag = threading.Event()
     seen = []
 
-    def report(fraction, text):
-        seen.append(text)
+    def report(step):
+        seen.append(step)
         if len(seen) == 2:
             flag.set()
 
     scored = run_scored(upload, ["u2netp"], Keys(), app_with(), session_id="s", volume=10, report=report,
                         stop=flag, bootstrap=50)
+    assert [(s.image, s.images_done, s.n_images, s.in_image, s.n_providers) for s in seen] == \
+           [(FRAMES[0], 1, 4, 1, 1), (FRAMES[1], 2, 4, 1, 1)]
     assert scored.stopped and [r.name for r in scored.evaluation.rows] == FRAMES[:2]
     assert scored.evaluation.overall("u2netp").n_images == 2
 
@@ -256,6 +258,15 @@ def test_unreadable_ground_truth_is_refused_at_upload(tmp_path):
     with pytest.raises(UploadError) as caught:
         read_upload([archive], None, tmp_path / "up")
     assert str(caught.value) == "The ground truth for 'cat' is not an image we can read."
+
+
+def test_progress_steps_count_images_and_providers_within_an_image():
+    from rmbg.webapp.benchmark import Step
+
+    steps = [Step.of(done, 6, 3, f"img{(done - 1) // 3}", "p", True) for done in range(1, 7)]
+    assert [(s.image, s.images_done, s.in_image) for s in steps] == \
+           [("img0", 0, 1), ("img0", 0, 2), ("img0", 1, 3), ("img1", 1, 1), ("img1", 1, 2), ("img1", 2, 3)]
+    assert steps[0].n_images == 2 and steps[0].text() == "img0: p done"
 
 
 def test_stop_flags_belong_to_one_session():

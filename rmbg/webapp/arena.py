@@ -25,7 +25,7 @@ from ..eval.votes import Vote, VoteStore, ranking, ranking_rows
 from ..image.compose import parse_colour
 from ..image.io import load_image
 from ..types import format_usd
-from .benchmark import Report, check_choice, paid_run
+from .benchmark import Report, Step, check_choice, paid_run
 from .catalog import Keys
 from .context import App
 from .uploads import Upload
@@ -167,7 +167,11 @@ def run_blind(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App,
             try:
                 loaded = load_image(paths[name])
             except RmbgError as exc:
-                status += [[name, p.id, str(exc)] for p in providers]
+                for provider in providers:
+                    status.append([name, provider.id, str(exc)])
+                    done += 1
+                    if report:
+                        report(Step.of(done, total, len(providers), name, provider.id, False))
                 continue
             key = loaded.digest[:16]
             preview = loaded.rgb.copy()
@@ -179,7 +183,9 @@ def run_blind(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App,
                     matte, _ = matte_for(loaded, provider, cache=app.cache)
                 except RmbgError as exc:
                     status.append([name, provider.id, str(exc)])
+                    ok = False
                 else:
+                    ok = True
                     cut = preview.copy()
                     cut.putalpha(matte.alpha.resize(preview.size, Image.Resampling.BILINEAR))
                     cutouts.images.setdefault(key, {})[provider.id] = cut
@@ -187,5 +193,5 @@ def run_blind(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App,
                     status.append([name, provider.id, f"ok · {matte.seconds:.2f} s · {cost}"])
                 done += 1
                 if report:
-                    report(done / total, f"{name}: {provider.id} ({done}/{total})")
+                    report(Step.of(done, total, len(providers), name, provider.id, ok))
     return cutouts, status

@@ -47,7 +47,33 @@ if TYPE_CHECKING:
     from ..types import Cost, Matte
 
 THUMB_SIDE = 320  # px, long side of a gallery cut-out
-Report = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One provider finished on one image: what the progress bars show (an
+    overall bar of images, and one for the image being run, of its providers)."""
+
+    image: str
+    provider: str
+    ok: bool
+    images_done: int  # images finished, this one included when it is complete
+    n_images: int
+    in_image: int  # providers finished on this image
+    n_providers: int
+
+    @classmethod
+    def of(cls, done: int, total: int, n_providers: int, image: str, provider: str, ok: bool) -> "Step":
+        """From the run's count (images in order, every provider on one image before the next)."""
+        in_image = (done - 1) % n_providers + 1
+        return cls(image, provider, ok, (done - 1) // n_providers + (in_image == n_providers), total // n_providers,
+                   in_image, n_providers)
+
+    def text(self) -> str:
+        return f"{self.image}: {self.provider} {'done' if self.ok else 'failed'}"
+
+
+Report = Callable[[Step], None]
 
 
 class Prepaid:
@@ -195,8 +221,7 @@ def run_scored(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App
             if made is not None and row.status == "ok":
                 cutouts[(row.provider, row.name)] = thumbnail_cutout(images[row.name], made)
             if report:
-                report(done / total, f"{row.name}: {row.provider} {'done' if row.status == 'ok' else 'failed'} "
-                                     f"({done}/{total})")
+                report(Step.of(done, total, len(providers), row.name, row.provider, row.status == "ok"))
 
         evaluation = evaluate(dataset, providers, progress=on_row, bootstrap=bootstrap,
                               stop=stop.is_set if stop is not None else None)
