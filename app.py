@@ -551,7 +551,7 @@ def benchmark_tab(app: App, keys, default_id: str) -> None:
           [images, truth, providers, volume], estimate, api_visibility="private", show_progress="hidden")
 
     def run_benchmark(images, truth=None, providers=None, monthly_volume=None, fal_key=None, runware_key=None,
-                      request: gr.Request = None, progress=gr.Progress()):
+                      removebg_key=None, photoroom_key=None, request: gr.Request = None, progress=gr.Progress()):
         progress(0, desc="Reading the upload…")
         bars = []
 
@@ -562,7 +562,8 @@ def benchmark_tab(app: App, keys, default_id: str) -> None:
                 progress.update(1)
             progress((step.in_image, step.n_providers), desc=step.text(), unit="providers")
 
-        shown = benchrun.run(images, truth, providers, Keys.of(fal_key, runware_key), app, arena,
+        shown = benchrun.run(images, truth, providers, Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
+                             app, arena,
                              session_id=session_of(request), volume=volume_of(monthly_volume), report=report)
         return (shown.status, {"headers": shown.headers, "data": shown.rows}, shown.figure, shown.gallery,
                 shown.files)
