@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -20,7 +21,7 @@ from rmbg.errors import RmbgError
 from rmbg.pricing import price_table
 from rmbg.replace import replace_estimate
 from rmbg.types import format_usd
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, replacing, rest
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, marks, replacing, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
 from rmbg.webapp.look import OutputStore, file_name, flag
@@ -35,11 +36,19 @@ CSS = """
 #cost-line {font-size: 0.92em; min-height: 3.2em;}
 #cost-line p {margin: 0.15em 0;}
 footer {opacity: 0.7;}
-#message {border-left: 3px solid #dc2626; padding: 0.2em 0.7em; background: rgba(220, 38, 38, 0.06);}
+.refusal {border-left: 3px solid #dc2626; padding: 0.2em 0.7em; background: rgba(220, 38, 38, 0.06);}
 #look-row .label-text, #framing .label-text {white-space: nowrap;}
 #background .wrap, #align .wrap, #format .wrap {gap: 6px;}
 #background label, #align label, #format label {padding: 5px 10px;}
 input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
+.colour-row input[type=color], .colour-row button.dialog-button {outline: 1px solid #6b7280; outline-offset: 1px;}
+.wrapped-table table, .wrapped-table .virtual-body {table-layout: fixed; width: 100% !important; min-width: 0 !important;}
+.wrapped-table th, .wrapped-table td {width: auto !important; max-width: none !important;}
+.wrapped-table th, .wrapped-table td, .wrapped-table th *, .wrapped-table td * {white-space: normal !important;
+  overflow-wrap: anywhere; text-overflow: clip !important; min-width: 0 !important;}
+#compare-gallery img, #ai-gallery img {object-fit: contain !important;}
+.gradio-container .gallery-container, .gradio-container .table-wrap {max-width: 100%;}
+#sam-marks img {cursor: crosshair;}
 """
 
 
@@ -74,10 +83,11 @@ def lenient(component):
     return component
 
 
-def readable_errors(fn):
-    """The one place an RmbgError becomes a gr.Error: its message, with this
-    visitor's keys blanked. Anything else is logged on the server and shown
-    as a plain sentence, never a traceback."""
+def readable_errors(fn, door: str = "mcp"):
+    """The one place an RmbgError becomes a gr.Error: its message in `door`'s
+    words (rmbg.wording: "page" for the page's own events, "mcp" for the
+    named API and MCP tool), with this visitor's keys blanked. Anything else
+    is logged on the server and shown as a plain sentence, never a traceback."""
 
     signature = inspect.signature(fn)
 
@@ -88,7 +98,7 @@ def readable_errors(fn):
         except RmbgError as exc:
             bound = signature.bind_partial(*args, **kwargs).arguments
             keys = Keys.of(*(bound.get(f"{slot}_key") for slot in catalog.SLOTS))
-            raise gr.Error(actions.safe_message(exc, keys), print_exception=False) from None
+            raise gr.Error(actions.safe_message(exc, keys, door), print_exception=False) from None
         except gr.Error:
             raise
         except Exception:
@@ -97,6 +107,11 @@ def readable_errors(fn):
                            print_exception=False) from None
 
     return wrapper
+
+
+def page_errors(fn):
+    """readable_errors in the page's words, for the page's own small events."""
+    return readable_errors(fn, "page")
 
 
 def session_of(request: gr.Request | None) -> str:
@@ -148,7 +163,7 @@ def on_page(fn, n_outputs: int, shown=lambda out: out):
     an "Error" badge; success clears it. `shown` maps the handler's outputs
     to page updates. The named API endpoints keep `readable_errors` (an error
     is an error for a program) and plain values."""
-    api = readable_errors(fn)
+    api = readable_errors(fn, "page")
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -182,6 +197,7 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             image = image_input("Image", "input-image", 340)
+            pick = pick_controls()
             url = gr.Textbox(label="…or an image URL (press Enter)", placeholder="https://example.com/photo.jpg",
                              elem_id="image-url", max_lines=1)
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
@@ -191,8 +207,7 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
             vitmatte = gr.Checkbox(False, label="Refine edges (ViTMatte)", elem_id="vitmatte",
                                    info="Re-estimates hair and soft edges after any provider (local, free).")
             run = gr.Button("Remove background", variant="primary", elem_id="run")
-            message = gr.Markdown(visible=False, elem_id="message")
-            pick = pick_controls()
+            message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
             look = look_controls()
         with gr.Column(scale=3, min_width=300):
             slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
@@ -215,35 +230,55 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
 
 
 def pick_controls() -> list:
-    """SAM 2 subject picking: points, box, what a click marks, and a reset."""
-    with gr.Accordion("Pick the subject (SAM 2)", open=False, elem_id="pick"):
-        gr.Markdown("Click the photo to mark what to keep (or drop), or two opposite corners of a box; "
-                    "*Remove background* then keeps only that subject. Points and the box are in image pixels; "
-                    "the first click on a new photo starts anew.")
-        mode = gr.Radio(["keep", "drop", "box corner"], value="keep", label="A click marks", elem_id="click-mode")
-        points = gr.Textbox(label="Points (x, y, keep|drop; …)", elem_id="sam-points", max_lines=2)
-        box = gr.Textbox(label="Box (x0, y0, x1, y1)", elem_id="sam-box", max_lines=1)
-        clear = gr.Button("Clear points and box", size="sm", elem_id="sam-clear")
-    return [points, box, mode, clear]
+    """SAM 2 subject picking, right under the photo: what a click marks, the
+    photo with its marks (click it too; a click on a mark removes it), undo,
+    clear, and the marks as exact values (editable)."""
+    with gr.Accordion("Pick the subject (SAM 2): click the photo", open=False, elem_id="pick") as section:
+        with gr.Row(elem_id="pick-row"):
+            mode = gr.Radio(["keep", "drop", "box corner"], value="keep", label="A click marks", elem_id="click-mode",
+                            min_width=200)
+            undo = gr.Button("Undo last point", size="sm", elem_id="sam-undo", min_width=100)
+            clear = gr.Button("Clear marks", size="sm", elem_id="sam-clear", min_width=100)
+        marked = gr.Image(label="Your marks", show_label=False, type="pil", format="jpeg", interactive=False,
+                          height=300, elem_id="sam-marks", buttons=[])
+        gr.Markdown("Marks: **green** keep, **red** drop, **blue** box; click a point to remove it. "
+                    "*Remove background* then keeps only that subject; the first click on a new photo starts anew.",
+                    elem_id="pick-help")
+        with gr.Row():
+            points = gr.Textbox(label="Points (x, y, keep|drop; …)", elem_id="sam-points", max_lines=2, min_width=160)
+            box = gr.Textbox(label="Box (x0, y0, x1, y1)", elem_id="sam-box", max_lines=1, min_width=140)
+    return [points, box, mode, clear, undo, marked, section]
 
 
-def wire_pick(image, points, box, mode, clear) -> None:
-    """A click on the photo adds a point, or (mode "box corner") one corner of
-    the box, two clicks making a box; the first click on a new photo starts
-    new prompts (the photo they belong to is kept with them); Clear empties both."""
+def wire_pick(image, points, box, mode, clear, undo, marked, section) -> None:
+    """A click on the photo, or on its marked copy, adds a point, or (mode
+    "box corner") one corner of the box, two clicks making a box; a click on a
+    point removes it. The first click on a new photo starts new prompts (the
+    photo they belong to is kept with them). The marked copy follows the fields."""
     owner = gr.State("")
 
-    def on_click(current, corners, marks, photo, belongs_to, evt: gr.SelectData):
-        x, y = evt.index
+    def on_click(current, corners, chosen, photo, belongs_to, evt: gr.SelectData, scaled=False):
+        size = marks.photo_size(photo)
+        if size is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if belongs_to != photo:
             current, corners = "", ""
-        if marks == "box corner":
-            return current, actions.add_corner(corners, x, y), photo
-        return actions.add_point(current, x, y, marks != "drop"), corners, photo
+        factor = marks.scale_of(size) if scaled else 1.0
+        x, y = evt.index[0] * factor, evt.index[1] * factor
+        current, corners = marks.click(current, corners, x, y, chosen, marks.reach_of(size))
+        return current, corners, photo, gr.update(open=True)
 
-    image.select(on_click, [points, box, mode, image, owner], [points, box, owner], api_visibility="private",
-                 show_progress="hidden")
+    def on_marks_click(current, corners, chosen, photo, belongs_to, evt: gr.SelectData):
+        return on_click(current, corners, chosen, photo, belongs_to, evt, scaled=True)
+
+    outs = [points, box, owner, section]
+    ins = [points, box, mode, image, owner]
+    image.select(on_click, ins, outs, api_visibility="private", show_progress="hidden")
+    marked.select(on_marks_click, ins, outs, api_visibility="private", show_progress="hidden")
+    gr.on([points.change, box.change, image.change], marks.draw, [image, points, box], marked,
+          api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     clear.click(None, None, [points, box], js="() => ['', '']", api_visibility="private")
+    undo.click(marks.undo, points, points, api_visibility="private", show_progress="hidden")
 
 
 # Canvas choices offered in the menu (any "WxH" or "W:H" can be typed).
@@ -256,7 +291,7 @@ def look_controls() -> list:
     with gr.Group():
         background = gr.Radio(["transparent", "colour", "image"], value="transparent", label="Background",
                               elem_id="background")
-        colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="colour")
+        colour_row, colour = colour_control("colour")
         bg_image = image_input("Background image", "background-image", 160, sources=("upload", "clipboard"),
                                visible=False)
         with gr.Row(elem_id="look-row"):
@@ -272,8 +307,24 @@ def look_controls() -> list:
             margin = gr.Textbox("5%", label="Margin (% or px)", elem_id="margin", min_width=100, max_lines=1)
             align = gr.Radio(["center", "bottom"], value="center", label="Subject position", elem_id="align", min_width=140)
     background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
-                      background, [colour, bg_image], api_visibility="private", queue=False)
+                      background, [colour_row, bg_image], api_visibility="private", queue=False)
     return [background, colour, bg_image, mask_only, out_format, refine, crop, canvas, margin, align]
+
+
+def colour_control(elem_id: str):
+    """A colour swatch (framed: a white one on a white page is otherwise
+    invisible) with a hex field beside it, kept in step both ways; hidden
+    until the colour background is chosen. Returns (its row, the picker)."""
+    with gr.Row(visible=False, elem_id=f"{elem_id}-row", elem_classes=["colour-row"]) as row:
+        picker = gr.ColorPicker("#ffffff", label="Colour", elem_id=elem_id, min_width=80, scale=0)
+        hex_field = gr.Textbox("#ffffff", label="Hex (or a name: white, navy…)", elem_id=f"{elem_id}-hex",
+                               max_lines=1, min_width=140)
+    hex_field.submit(lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker,
+                     api_visibility="private", queue=False)
+    hex_field.blur(lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker,
+                   api_visibility="private", queue=False)
+    picker.input(lambda value: value, picker, hex_field, api_visibility="private", queue=False)
+    return row, picker
 
 
 def framing_values(crop, canvas, margin, align) -> tuple:
@@ -294,6 +345,7 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
                mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
                removebg_key=None, photoroom_key=None, refine_edges=False, crop=False, canvas=None, margin=None, align=None, vitmatte=False, points=None,
                box=None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+        started = time.perf_counter()  # the line's total: from the click reaching the server to the result
         chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
                          *framing_values(crop, canvas, margin, align))
         picked, boxed = actions.prompts_of(points, box)
@@ -303,7 +355,7 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
                                     volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text),
                                     session_id=session_of(request),
                                     refine="vitmatte" if flag(vitmatte, "vitmatte") else None,
-                                    points=picked, box=boxed)
+                                    points=picked, box=boxed, started=started)
         return state, (out.before, out.after), str(out.file), out.cost_line
 
     inputs = [session, image, provider, *look[:5], volume, *keys, *look[5:], *model_side]
@@ -334,7 +386,7 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
           api_visibility="private", concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
     api_twin(rerender, look_inputs, list(outputs), "rerender", concurrency_limit=8)
 
-    @readable_errors
+    @page_errors
     def on_volume(state, volume):
         line = actions.cost_line(state, app, volume_of(volume))
         return gr.skip() if line is None else line
@@ -377,27 +429,28 @@ def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.Checkb
                                          label="Providers", elem_id="compare-providers")
             vitmatte = gr.Checkbox(False, label="Also with refined edges (ViTMatte)", elem_id="compare-vitmatte")
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+            message = gr.Markdown(visible=False, elem_id="compare-message", elem_classes=["refusal"])
             with gr.Group():
                 background = gr.Radio(["transparent", "colour"], value="transparent",
                                       label="Background for all results", elem_id="compare-background")
-                colour = gr.ColorPicker("#ffffff", label="Colour", visible=False, elem_id="compare-colour")
+                colour_row, colour = colour_control("compare-colour")
         with gr.Column(scale=3):
             gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420, format="png",
                                  elem_id="compare-gallery")
             table = gr.Dataframe(headers=comparing.TABLE_HEADERS, label="Seconds and cost", interactive=False,
-                                 elem_id="compare-table")
+                                 wrap=True, elem_id="compare-table", elem_classes=["wrapped-table"])
             agreement = gr.Dataframe(headers=comparing.AGREEMENT_HEADERS, interactive=False,
                                      label="Agreement between mattes (IoU: 1 = same; mean |Δα|: 0 = same)",
-                                     elem_id="compare-agreement")
+                                     wrap=True, elem_id="compare-agreement", elem_classes=["wrapped-table"])
             with gr.Row():
                 pair_a = gr.Dropdown([], label="Slider: left", elem_id="pair-a")
                 pair_b = gr.Dropdown([], label="Slider: right", elem_id="pair-b")
             pair_slider = gr.ImageSlider(label="Left / right", type="pil", format="png", max_height=480,
                                          interactive=False, elem_id="compare-slider")
-    background.change(lambda kind: gr.update(visible=kind == "colour"), background, colour,
+    background.change(lambda kind: gr.update(visible=kind == "colour"), background, colour_row,
                       api_visibility="private", queue=False)
     views = [gallery, table, agreement, pair_a, pair_b, pair_slider]
-    wire_compare(app, session, keys, image, providers, run, [background, colour], views, vitmatte)
+    wire_compare(app, session, keys, image, providers, (run, message), [background, colour], views, vitmatte)
     return providers
 
 
@@ -405,7 +458,8 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
     """/compare, and re-showing a comparison with another background or pair."""
     pair_a, pair_b, pair_slider = views[3:]
 
-    @readable_errors
+    run, message = run
+
     def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
                 runware_key=None, removebg_key=None, photoroom_key=None, vitmatte=False, request: gr.Request = None,
                 progress=gr.Progress(track_tqdm=True)):
@@ -417,11 +471,13 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
                                      refine="vitmatte" if flag(vitmatte, "vitmatte") else None)
         return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
 
-    run.click(not_a_tool(compare), [session, image, providers, *look, *keys, vitmatte], [session, *views],
-              api_name="compare",
-              concurrency_limit=2, concurrency_id="compare")
+    inputs = [session, image, providers, *look, *keys, vitmatte]
+    # The page's click: a refusal is one message under the button, no "Error" badge on each panel.
+    run.click(on_page(compare, 7), inputs, [session, *views, message], api_name="page_compare",
+              api_visibility="private", concurrency_limit=2, concurrency_id="compare")
+    api_twin(compare, inputs, [session, *views], "compare", concurrency_limit=2, concurrency_id="compare")
 
-    @readable_errors
+    @page_errors
     def compare_look(state, background="transparent", colour="#ffffff"):
         compared = comparing.comparison_of(state, app)
         if compared is None:
@@ -432,7 +488,7 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
     gr.on([c.change for c in look], compare_look, [session, *look], views, api_visibility="private",
           trigger_mode="always_last", show_progress="minimal")
 
-    @readable_errors
+    @page_errors
     def on_pair(state, a, b, background="transparent", colour="#ffffff"):
         chosen = Look.of(background, colour, None, False, "png")
         compared = comparing.comparison_of(state, app)
@@ -469,7 +525,7 @@ def ai_tab(app: App, keys) -> None:
                 fast = gr.Checkbox(True, label="Fast", elem_id="ai-fast", min_width=80)
             estimate = gr.Markdown(ai_estimate(1, each), elem_id="ai-estimate")
             run = gr.Button("Generate backgrounds", variant="primary", elem_id="ai-run")
-            message = gr.Markdown(visible=False, elem_id="ai-message")
+            message = gr.Markdown(visible=False, elem_id="ai-message", elem_classes=["refusal"])
         with gr.Column(scale=3, min_width=300):
             gallery = gr.Gallery(label="Results", columns=2, object_fit="contain", height=460, format="png",
                                  elem_id="ai-gallery")

@@ -7,9 +7,44 @@ an API key or token.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What would fix an error, as facts rather than words, so that each front
+    door (Python, CLI, web page, REST, MCP) can say it in its own terms
+    (rmbg.wording). The error's own message keeps the Python wording.
+
+    kind: "key" (an API key: `subject` is its environment variable),
+        "weights" (a model file that cannot be had), "model" (a
+        save_pretrained folder that cannot be had) or "framing" (a margin or
+        alignment without crop or canvas: `subject` is the field).
+    situation: what went wrong, without the how-to-fix.
+    """
+
+    kind: str
+    situation: str
+    subject: str = ""
+
 
 class RmbgError(Exception):
-    """Base class of every error rmbg raises on purpose."""
+    """Base class of every error rmbg raises on purpose.
+
+    `remedy`, when set, is the fix as facts (see Remedy); None means the
+    message is the same for every front door."""
+
+    remedy: Remedy | None = None
+
+
+E = TypeVar("E", bound=RmbgError)
+
+
+def with_remedy(exc: E, kind: str, situation: str, subject: str = "") -> E:
+    """`exc` with its Remedy set (returned, to be raised)."""
+    exc.remedy = Remedy(kind, situation, subject)
+    return exc
 
 
 class UnknownProviderError(RmbgError, KeyError):
@@ -36,6 +71,7 @@ class MissingCredentialsError(RmbgError):
         super().__init__(
             f"{provider_id} needs an API key: pass api_key=... or set the environment variable {env_var}.{hint}"
         )
+        self.remedy = Remedy("key", f"{provider_id} needs an API key.", env_var)
 
 
 class InvalidImageError(RmbgError, ValueError):
@@ -108,6 +144,8 @@ class ProviderResponseError(ProviderHTTPError):
 
 
 __all__ = [
+    "Remedy",
+    "with_remedy",
     "RmbgError",
     "UnknownProviderError",
     "MissingCredentialsError",

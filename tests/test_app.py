@@ -308,7 +308,8 @@ def test_a_missing_key_is_a_readable_error_and_nothing_is_sent(client, fakes):
     fal, _ = fakes
     with pytest.raises(AppError) as caught:
         remove(client, provider="fal-bria")
-    assert "fal-bria needs an API key: paste your fal.ai key" in str(caught.value)
+    assert ("fal-bria needs an API key (this server does not share its own keys with visitors). Pass your key as "
+            "fal_key, or choose a local provider.") in str(caught.value)
     assert fal.calls == []
 
 

@@ -114,6 +114,11 @@ def fresh_page(page, width: int, height: int):
     return fresh
 
 
+def fits(page) -> None:
+    """Wait until the page, laid out again for its viewport, needs no sideways scrolling."""
+    page.wait_for_function("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -132,6 +137,7 @@ def test_remove_then_restyle_without_a_second_call(page_and_fakes):
 
     cost = page.locator("#cost-line")
     expect(cost).to_contain_text("this image: $0.0180 (estimated)")
+    expect(cost).to_contain_text(re.compile(r"model \d+\.\d\d s · total \d+\.\d\d s"))
     expect(cost).to_contain_text("session: $0.0180 hosted (cap $1.00)")
     expect(cost).to_contain_text("At 100,000 images/month:")
     first = wait_for_result(page, "", "white")
@@ -143,11 +149,13 @@ def test_remove_then_restyle_without_a_second_call(page_and_fakes):
     masked = wait_for_result(page, first, "black")
     page.locator("#mask-only input[type=checkbox]").uncheck()
     page.locator("#background input[value=colour]").check()
-    page.locator("#colour button.dialog-button").click()
-    hex_box = page.locator("#colour input[type=text]")
-    hex_box.fill("#ff0000")
-    hex_box.press("Enter")
-    page.locator("h1").click()  # close the picker
+    swatch = page.locator("#colour button.dialog-button")
+    expect(swatch).to_be_visible()
+    assert swatch.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"  # a white swatch stays visible
+    hex_field = page.locator("#colour-hex input")
+    expect(hex_field).to_have_value("#ffffff")
+    hex_field.fill("red")  # a name or a hex code, typed beside the swatch
+    hex_field.press("Enter")
     coloured = wait_for_result(page, masked, "red")
     assert len({first, masked, coloured}) == 3
     expect(page.locator("#download")).to_contain_text("Download PNG")
@@ -177,6 +185,23 @@ def test_compare_ticks_the_ready_free_model_and_adds_a_hosted_one(page_and_fakes
     expect(page.locator("#compare-slider img")).to_have_count(2)
     assert sum(call.method == "POST" for call in fal.calls) >= 1
     shot(page, "compare.png")
+    for width in (1400, 420):
+        page.set_viewport_size({"width": width, "height": 1000})
+        fits(page)
+        assert page.evaluate(WHOLE_AND_READABLE) == {"overflow": 0, "cropped": [], "cut": []}, width
+        shot(page, f"compare-{width}.png")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+# Compare's results: every gallery picture shown whole (contained, not
+# cropped to fill its tile), every table cell's text readable in full.
+WHOLE_AND_READABLE = """() => ({
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    cropped: [...document.querySelectorAll('#compare-gallery img')]
+        .filter(e => getComputedStyle(e).objectFit !== 'contain').map(e => e.alt),
+    cut: [...document.querySelectorAll('#compare-table td, #compare-agreement td')]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.trim()),
+})"""
 
 
 NOT_CLIPPED = """() => {
@@ -230,35 +255,125 @@ def test_a_calm_page_errors_inline_keep_the_result_and_fit_narrow_screens(page_a
     page.close()
 
 
-def test_clicks_on_the_photo_become_sam_points(page_and_fakes):
+# The marked copy's pixel at a fraction (fx, fy) of its size, read in the page.
+MARK_AT = """async ([fx, fy]) => {
+    const img = document.querySelector('#sam-marks img');
+    if (!img || !img.src) return null;
+    const bitmap = await createImageBitmap(await (await fetch(img.src)).blob());
+    const ctx = new OffscreenCanvas(1, 1).getContext('2d');
+    ctx.drawImage(bitmap, Math.round(fx * bitmap.width), Math.round(fy * bitmap.height), 1, 1, 0, 0, 1, 1);
+    return [...ctx.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+}"""
+
+
+def mark_at(page, fx: float, fy: float, want) -> None:
+    """Poll until the marked copy's pixel at (fx, fy) satisfies `want`."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not ((rgb := page.evaluate(MARK_AT, [fx, fy])) and want(rgb)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the mark at {fx, fy} is {rgb}")
+        page.wait_for_timeout(100)
+
+
+def on_picture(img, fx: float, fy: float) -> dict:
+    """The click position, in the img element, of the point (fx, fy) of the
+    picture it shows (scaled to fit, centred: object-fit contain)."""
+    box = img.bounding_box()
+    natural_w, natural_h = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    scale = min(box["width"] / natural_w, box["height"] / natural_h)
+    left, top = (box["width"] - natural_w * scale) / 2, (box["height"] - natural_h * scale) / 2
+    return {"x": left + fx * natural_w * scale, "y": top + fy * natural_h * scale}
+
+
+def green(rgb) -> bool:
+    return rgb[1] > 120 and rgb[0] < 80 and rgb[2] < 120
+
+
+@pytest.mark.parametrize("width", [1400, 420])
+def test_clicks_on_the_photo_become_visible_removable_sam_marks(page_and_fakes, width):
     from playwright.sync_api import expect
 
-    page = fresh_page(page_and_fakes[0], 1280, 1000)
+    page = fresh_page(page_and_fakes[0], width, 1000)
     page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
     picture = page.locator("#input-image img")
     expect(picture).to_have_count(1)
-    page.get_by_text("Pick the subject (SAM 2)").click()
     points = page.locator("#sam-points textarea")
-    box = picture.bounding_box()
-    picture.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    picture.click(position=on_picture(picture, 0.5, 0.5))  # the section opens by itself
     expect(points).to_have_value(re.compile(r"^\d+, \d+, keep$"))
-    page.locator("#click-mode input[value=drop]").check()
-    picture.click(position={"x": 5, "y": 5})
-    expect(points).to_have_value(re.compile(r"^\d+, \d+, keep; \d+, \d+, drop$"))
-    x, y = (int(v) for v in points.input_value().split(";")[0].split(",")[:2])
+    for control in ("#click-mode", "#sam-undo", "#sam-clear", "#sam-marks"):  # beside the marks, not folded away
+        expect(page.locator(control)).to_be_visible()
+    mark_at(page, 0.5, 0.5, green)  # a green keep point on the photo's centre
+    x, y = (int(v) for v in points.input_value().split(",")[:2])
     assert abs(x - 225) <= 12 and abs(y - 150) <= 12  # image pixels of the 451x300 photo, not screen pixels
+
+    page.locator("#click-mode input[value=drop]").check()
+    marks = page.locator("#sam-marks img")
+    marks.click(position=on_picture(marks, 0.1, 0.1))  # the marked copy takes clicks too
+    expect(points).to_have_value(re.compile(r"^\d+, \d+, keep; \d+, \d+, drop$"))
+    mark_at(page, 0.1, 0.1, lambda rgb: rgb[0] > 180 and rgb[1] < 80)  # a red drop point
+    drop_x = int(points.input_value().split(";")[1].split(",")[0])
+    assert abs(drop_x - 45) <= 6  # a tenth of 451, mapped back to the photo's pixels
+
     page.locator("#click-mode input[value='box corner']").check()
     corners = page.locator("#sam-box input")
-    picture.click(position={"x": 10, "y": 10})
+    picture.click(position=on_picture(picture, 0.02, 0.03))
     expect(corners).to_have_value(re.compile(r"^\d+, \d+$"))
-    picture.click(position={"x": box["width"] - 10, "y": box["height"] - 10})
+    picture.click(position=on_picture(picture, 0.98, 0.97))
     expect(corners).to_have_value(re.compile(r"^\d+, \d+, \d+, \d+$"))
     x0, y0, x1, y1 = (int(v) for v in corners.input_value().split(","))
     assert x0 < 30 and y0 < 30 and x1 > 420 and y1 > 270  # the photo's pixels, 451x300
-    page.locator("#sam-clear").click()
+    mark_at(page, x1 / 451, 0.5, lambda rgb: rgb[2] > rgb[0] + 80)  # the box's blue right edge
+    shot(page, f"sam-marks-{width}.png")
+
+    page.locator("#click-mode input[value=keep]").check()
+    marks.click(position=on_picture(marks, 0.5, 0.5))  # a click on a mark removes it
+    expect(points).to_have_value(re.compile(r"^\d+, \d+, drop$"))
+    mark_at(page, 0.5, 0.5, lambda rgb: not green(rgb))
+    page.locator("#sam-undo").click()
     expect(points).to_have_value("")
+    page.locator("#sam-clear").click()
     expect(corners).to_have_value("")
-    shot(page, "sam-points.png")
+    assert page.evaluate(NOT_CLIPPED)["overflow"] == 0
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1400, 420])
+def test_refusals_are_one_message_in_the_pages_words(page_and_fakes, width):
+    """Compare and AI background with no photo, a hosted model with no key:
+    one red box under the button, no "Error" badge on the output panels, words
+    that name the page's own controls; each tab fits the width."""
+    from playwright.sync_api import expect
+
+    page = fresh_page(page_and_fakes[0], width, 900)
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-run").click()
+    refusal = page.locator("#compare-message")
+    expect(refusal).to_contain_text("Could not do that: Upload an image first")
+    for panel in ("#compare-gallery", "#compare-table", "#compare-agreement", "#compare-slider"):
+        expect(page.locator(panel)).not_to_contain_text("Error")
+    assert page.locator(".toast-body").count() == 0  # no error toast either
+    assert page.evaluate(NOT_CLIPPED)["overflow"] == 0
+
+    page.get_by_role("tab", name="AI background").click()
+    page.locator("#ai-run").click()
+    ai_refusal = page.locator("#ai-message")
+    expect(ai_refusal).to_contain_text("Could not do that:")
+    red = "e => getComputedStyle(e).borderLeftColor"
+    assert ai_refusal.evaluate(red) == refusal.evaluate(red) == "rgb(220, 38, 38)"  # the Remove tab's red box
+    assert page.evaluate(NOT_CLIPPED)["overflow"] == 0
+
+    page.get_by_role("tab", name="Remove").click()
+    page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
+    expect(page.locator("#input-image img")).to_have_count(1)
+    choose(page, "Provider", "Runware · Bria RMBG 2.0")  # no key pasted in this page
+    page.locator("#run").click()
+    message = page.locator("#message")
+    expect(message).to_contain_text("runware-bria needs an API key")
+    expect(message).to_contain_text("Paste your Runware key in the API keys for hosted providers box")
+    expect(message).to_contain_text("pick a local model from the Provider list")
+    expect(message).not_to_contain_text("api_key=")
+    expect(message).not_to_contain_text("environment variable")
+    shot(page, f"refusals-{width}.png")
     page.close()
 
 

@@ -516,7 +516,8 @@ def test_crop_and_canvas_frame_every_output(fakes, tree, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--margin", "10%"], "rmbg: error: A margin or alignment needs --crop or a canvas (crop=True or canvas=...).\n"),
+    (["--margin", "10%"], "rmbg: error: A margin or alignment needs crop or a canvas. Add --crop or --canvas, or leave out --margin "
+                          "and --align.\n"),
     (["--canvas", "wide"], "rmbg: error: Canvas 'wide' is neither a size such as '2000x2000' nor an aspect such as '1:1'.\n"),
 ])
 def test_bad_framing_is_a_usage_error_before_any_work(fakes, tree, capsys, args, message):

@@ -134,7 +134,7 @@ def test_api_frames_and_reframes_without_calling_the_provider_again():
     ({"crop": True, "margin": "2.5px"}, "whole number of pixels"),
     ({"crop": True, "margin": -3}, "out of range"),
     ({"crop": True, "align": "top"}, "Unknown alignment 'top'"),
-    ({"margin": "10%"}, "needs --crop or a canvas"),
+    ({"margin": "10%"}, "needs crop=True or a canvas (canvas=...)"),
 ])
 def test_framing_values_are_checked_before_any_call(kwargs, words):
     provider = CountingProvider()

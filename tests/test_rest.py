@@ -78,7 +78,8 @@ def test_a_file_in_the_image_bytes_out_with_provider_seconds_and_cost(url, fakes
 
 @pytest.mark.parametrize("image, fields, key, status, message", [
     (b"png", {"provider": "fal-bria"}, None, 401,
-     "fal-bria needs an API key: send yours in the X-Fal-Key header (this server does not share its own keys)."),
+     "fal-bria needs an API key (this server does not share its own keys with visitors). Send your key in the "
+     "X-Fal-Key header, or choose a local provider."),
     (b"png", {"provider": "fal-bria", "background": "zzz"}, FAL_KEY, 400,
      "'zzz' is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple."),
     (b"png", {"provider": "fal-bria", "canvas": "huge"}, FAL_KEY, 400,

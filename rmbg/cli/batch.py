@@ -45,6 +45,7 @@ from ..image.io import IMAGE_SUFFIXES, load_image
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
+from ..wording import words
 
 Status = Literal["done", "skipped", "failed", "not_run"]
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
@@ -221,7 +222,7 @@ def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
         try:
             seconds, cost = work()
         except RmbgError as exc:
-            return Outcome(item, "failed", error=str(meter.annotate(exc)), may_be_billed=meter.state.billable)
+            return Outcome(item, "failed", error=words(meter.annotate(exc), "cli"), may_be_billed=meter.state.billable)
         except Exception as exc:  # a provider bug or a full disk must not end the batch
             return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}", may_be_billed=meter.state.billable)
     return Outcome(item, "done", seconds=seconds, cost=cost)

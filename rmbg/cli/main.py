@@ -25,6 +25,7 @@ from ..image.fetch import shown
 from ..image.framing import framing_of
 from ..image.formats import URL
 from ..errors import BudgetError, RmbgError, UnknownProviderError
+from ..wording import words
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
 from ..registry import default_provider, get_provider, get_replacer
@@ -89,7 +90,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     try:
         framing = framing_of(args.crop, args.canvas, args.margin, args.align)
     except RmbgError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(words(exc, "cli")) from None
     provider = choose_provider(args.provider, err)
     items = batch.plan(args.inputs, out_dir, args.format)
     runnable = batch.to_run(items, args.overwrite)
@@ -193,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--canvas", metavar="WxH|W:H",
                     help="place the subject on a canvas: a size (2000x2000: scaled to fit inside the margins) "
                          "or an aspect (1:1: the crop widened to it)")
-    rm.add_argument("--margin", metavar="N%%|Npx",
+    rm.add_argument("--margin", metavar="N%|Npx",
                     help="space around the subject with --crop / --canvas: 10%% (of the subject's longer side; of "
                          "the canvas's shorter side for a WxH canvas) or pixels (40px); default 0")
     rm.add_argument("--align", choices=["center", "bottom"], help="subject centred (default) or on the bottom margin")
@@ -239,10 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2
     except (UsageError, UnknownProviderError, BudgetError) as exc:
-        print(f"rmbg: error: {exc}", file=sys.stderr)
+        print(f"rmbg: error: {words(exc, 'cli')}", file=sys.stderr)
         return 2
     except RmbgError as exc:
-        print(f"rmbg: error: {exc}", file=sys.stderr)
+        print(f"rmbg: error: {words(exc, 'cli')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nrmbg: interrupted; run the same command again to resume (finished outputs are kept).", file=sys.stderr)

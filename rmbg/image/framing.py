@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, with_remedy
 from ..types import Framing
 
 SUBJECT_THRESHOLD = 16
@@ -49,7 +49,9 @@ def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, 
     size, aspect = _canvas(canvas)
     if not crop and size is None:
         if margin not in (None, "", 0) or align not in (None, "", "center"):
-            raise InvalidImageError("A margin or alignment needs --crop or a canvas (crop=True or canvas=...).")
+            field = "margin" if margin not in (None, "", 0) else "align"
+            raise with_remedy(InvalidImageError("A margin or alignment needs crop=True or a canvas (canvas=...)."),
+                              "framing", "A margin or alignment needs crop or a canvas.", field)
         return None
     chosen = (align or "center").strip().lower()
     if chosen not in ALIGNS:

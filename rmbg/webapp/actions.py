@@ -11,6 +11,7 @@ import binascii
 import io
 import os
 import re
+import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -19,13 +20,14 @@ from typing import Callable, Sequence
 from PIL import Image
 
 from ..api import remove_background
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, RmbgError
 from ..image.fetch import fetch_image
 from ..image.formats import URL as URL_RE
 from ..image.formats import url_name
 from ..image.io import load_image
 from ..providers.base import Provider
 from ..result import Result
+from ..wording import Door, words
 from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
@@ -116,6 +118,22 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
             raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.")
         box = values
     return points, box
+
+
+def colour_hex(text: str | None) -> str | None:
+    """The page's hex field as '#rrggbb' for the colour swatch: '#f4f4f4',
+    'f4f4f4', '#fff' or a CSS name; None when it is not a colour (the swatch
+    keeps its colour and the field shows what was typed)."""
+    from ..image.compose import parse_colour
+
+    value = (text or "").strip()
+    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
+        value = "#" + value
+    try:
+        r, g, b = parse_colour(value)[:3]
+    except (RmbgError, ValueError, TypeError):
+        return None
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:
@@ -235,14 +253,17 @@ def remove(
     refine: str | None = None,
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
+    started: float | None = None,
 ) -> tuple[Session, Shown]:
-    """run(), then keep the result for re-rendering and show it, rendered once."""
+    """run(), then keep the result for re-rendering and show it, rendered once.
+    `started`: time.perf_counter() when the click reached the server, for the
+    line's total seconds."""
     result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id,
                            refine=refine, points=points, box=box)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
     session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)
-    return session, show(session, look, app, volume, rendered=result)
+    return session, show(session, look, app, volume, rendered=result, started=started)
 
 
 EXPIRED = "This result is no longer kept on the server (it keeps the most recent ones); run it again."
@@ -259,19 +280,23 @@ def last_result(session: Session, app: App) -> Result | None:
     return result
 
 
-def show(session: Session, look: Look, app: App, volume: int, rendered: Result | None = None) -> Shown:
+def show(session: Session, look: Look, app: App, volume: int, rendered: Result | None = None,
+         started: float | None = None) -> Shown:
     """The session's last result with `look` (no provider call); `rendered`
-    when it was already rendered with this look."""
+    when it was already rendered with this look; `started` as remove()'s."""
     result = rendered or last_result(session, app)
     if result is None:
         raise InvalidImageError("Remove a background first.")
     rendered = rendered or shown(result, look)
     side = app.config.max_preview_side
+    before, after = shrink(result.source, side), preview_of(rendered, look, side)
+    file = download(rendered, look, session.last_name, app.store)
+    total = None if started is None else time.perf_counter() - started
     return Shown(
-        before=shrink(result.source, side),
-        after=preview_of(rendered, look, side),
-        file=download(rendered, look, session.last_name, app.store),
-        cost_line=cost_markdown(result, session.last_label, session, app.config.cap_usd, volume),
+        before=before,
+        after=after,
+        file=file,
+        cost_line=cost_markdown(result, session.last_label, session, app.config.cap_usd, volume, total),
     )
 
 
@@ -290,10 +315,11 @@ def cost_line(session: Session, app: App, volume: int) -> str | None:
     return cost_markdown(result, session.last_label, session, app.config.cap_usd, volume)
 
 
-def safe_message(exc: BaseException, keys: Keys) -> str:
-    """An error's message for the page, with any key of this visitor blanked
-    (the library never puts keys in messages; this is a second lock)."""
-    text = str(exc) or type(exc).__name__
+def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:
+    """An error's message in the words of `door` (rmbg.wording: the page's
+    boxes and lists, or the API's arguments), with any key of this visitor
+    blanked (the library never puts keys in messages; this is a second lock)."""
+    text = words(exc, door)
     for secret in keys.secrets():
         text = text.replace(secret, "•••")
     return text

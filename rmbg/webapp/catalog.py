@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, cast
 
-from ..errors import MissingCredentialsError, RmbgError
+from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
 from ..registry import default_provider, get_provider, get_replacer, info, list_providers
 from .config import AppConfig
@@ -81,6 +81,8 @@ class SessionKeyMissing(MissingCredentialsError):
         )
         self.provider_id = provider_id
         self.env_var = env
+        self.remedy = Remedy("key", f"{provider_id} needs an API key (this server does not share its own keys "
+                                    "with visitors).", env)
 
 
 def build_provider(provider_id: str, keys: Keys, config: AppConfig) -> Provider:

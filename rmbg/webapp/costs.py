@@ -31,13 +31,28 @@ def volume_of(value) -> int:
     return min(max(volume, 0), MAX_VOLUME)
 
 
-def per_image_costs(session: Session, current: Result | None = None) -> dict[str, Cost]:
-    """provider id -> cost of one image, from what is known in this session."""
-    costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in price_table()}
+# A local model's CPU seconds per image (network time, 1024 px) from the
+# benchmarks, for the projection before this session has timed it (a cached
+# matte times nothing): rmbg-1.4 and u2netp from `python benchmarks/speed.py
+# --repeats 7` (benchmarks/RESULTS-speed-cpu.md: onnx fp32 1598 ms, u2netp
+# 229 ms), the BiRefNet models from `python benchmarks/speed.py --birefnet
+# rmbg-2.0 birefnet-lite --frames 3` on the same 2-core AVX2 CPU.
+BENCHMARK_CPU_SECONDS = {"rmbg-1.4": 1.6, "u2netp": 0.23, "birefnet-lite": 7.0, "rmbg-2.0": 27.1}
+
+
+def per_image_costs(session: Session, current: Result | None = None) -> dict[str, tuple[Cost, str]]:
+    """provider id -> (cost of one image, where the figure comes from), from
+    what is known in this session: hosted prices (or this image's reported
+    cost); a local model's median seconds in this session, or its benchmark
+    seconds when the session has none (only for the model just shown)."""
+    costs: dict[str, tuple[Cost, str]] = {pid: (price_estimate(pid), "") for pid in price_table()}
     for pid, (seconds, device) in session.measured.items():
-        costs[pid] = compute_cost(seconds, device)
+        runs = len(session.runs.get(pid, ())) or 1
+        costs[pid] = (compute_cost(seconds, device), f"median of {runs} run{'s' * (runs > 1)} here")
     if current is not None and current.cost.source in ("reported", "estimated"):
-        costs[current.provider] = current.cost
+        costs[current.provider] = (current.cost, "")
+    elif current is not None and current.provider not in costs and current.provider in BENCHMARK_CPU_SECONDS:
+        costs[current.provider] = (compute_cost(BENCHMARK_CPU_SECONDS[current.provider], "cpu"), "benchmark CPU figure")
     return costs
 
 
@@ -49,30 +64,35 @@ def money(usd: Decimal) -> str:
 def projection_text(session: Session, volume: int, current: Result | None = None) -> str:
     """'At 100,000 images/month: **rmbg-1.4 $1.17 (compute estimate)** · fal-bria $1,800.00 · ...'."""
     costs = per_image_costs(session, current)
-    rows = sorted(costs.items(), key=lambda item: (item[1].usd, item[0]))
+    rows = sorted(costs.items(), key=lambda item: (item[1][0].usd, item[0]))
     parts = []
-    for pid, cost in rows:
+    for pid, (cost, basis) in rows:
         text = f"{pid} {money(monthly_cost(cost.usd, volume))}"
         if cost.source == "compute":
-            text += " (compute estimate)"
+            text += f" (compute estimate, {basis})" if basis else " (compute estimate)"
         parts.append(f"**{text}**" if current is not None and pid == current.provider else text)
     refs = " · ".join(f"{name} {money(monthly_cost(usd, volume))}" for name, usd in SEED_REFERENCES.items())
     return f"At {volume:,} images/month: " + " · ".join(parts) + f"  \nThird-party claims: {refs}"
 
 
-def result_line(result: Result, label: str) -> str:
-    """'**label** · 0.84 s · this image: $0.000012 (compute estimate)'."""
-    if result.cached:
-        timing = f"cached matte ({result.seconds.total:.2f} s)"
-    else:
-        timing = f"{result.seconds.model:.2f} s"
+def result_line(result: Result, label: str, total_s: float | None = None) -> str:
+    """'**label** · model 0.84 s · total 1.20 s · this image: $0.000012 (compute estimate)':
+    the model's own seconds, then (when given) the total from the click
+    reaching the server to the result ready to show (decoding, the model,
+    rendering, the preview and the file)."""
+    timing = "cached matte" if result.cached else f"model {result.seconds.model:.2f} s"
+    if total_s is not None:
+        timing += f" · total {total_s:.2f} s"
+    elif result.cached:
+        timing += f" ({result.seconds.total:.2f} s)"
     cost = "free (cached matte, no new charge)" if result.cost.source == "free" else result.cost.label()
     return f"**{label}** · {timing} · this image: {cost}"
 
 
-def cost_markdown(result: Result, label: str, session: Session, cap: Decimal, volume: int) -> str:
+def cost_markdown(result: Result, label: str, session: Session, cap: Decimal, volume: int,
+                  total_s: float | None = None) -> str:
     """The full line under a result: provider, seconds, cost, session total, projection."""
     return (
-        f"{result_line(result, label)} · {session.total_text(cap)}  \n"
+        f"{result_line(result, label, total_s)} · {session.total_text(cap)}  \n"
         f"{projection_text(session, volume, result)}"
     )

@@ -43,7 +43,7 @@ from ..errors import (
 from ..image.compose import MIME, normalise_format
 from ..result import Result
 from . import actions
-from .catalog import SLOTS, Keys, SessionKeyMissing, key_slot
+from .catalog import SLOTS, Keys, SessionKeyMissing
 from .context import App
 from .look import Look, file_name
 
@@ -190,11 +190,9 @@ def routes(app: App, default_provider: Callable[[], str],
         except MultiPartException as exc:
             return error(400, f"The form could not be read: {exc.message}")
         except SessionKeyMissing as exc:
-            header = HEADERS.get(key_slot(exc.provider_id), "the X-...-Key header of its service")
-            return error(401, f"{exc.provider_id} needs an API key: send yours in the {header} header "
-                              "(this server does not share its own keys).")
+            return error(401, actions.safe_message(exc, keys, "rest"))
         except RmbgError as exc:
-            return error(status_of(exc), actions.safe_message(exc, keys))
+            return error(status_of(exc), actions.safe_message(exc, keys, "rest"))
         except Exception:
             log.exception("unexpected error in POST /api/remove")
             return error(500, "Something went wrong on the server (logged). Please try again.")

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ...errors import ModelUnavailableError
+from ...errors import ModelUnavailableError, with_remedy
 
 _MODELS: dict[tuple, Any] = {}
 _LOCK = threading.Lock()
@@ -66,7 +66,20 @@ def _download(repo_id: str, filename: str, revision: str | None, token: str | No
     try:
         return hf_hub_download(repo_id, filename, revision=revision, token=token or None)
     except Exception as exc:  # every hub failure: not cached, offline, gated, missing
-        raise ModelUnavailableError(_explain(repo_id, exc)) from None
+        raise _unavailable(repo_id, exc) from None
+
+
+FOLDER_FIX = " Download it once with network, or pass model='path/to/folder' saved with save_pretrained()."
+
+
+def _unavailable(source: str, exc: BaseException) -> ModelUnavailableError:
+    """The error for a model that could not be loaded; when only a download
+    would help, its fix is a Remedy (the page words it differently)."""
+    message = _explain(source, exc)
+    error = ModelUnavailableError(message)
+    if message.endswith(FOLDER_FIX):
+        with_remedy(error, "model", message[: -len(FOLDER_FIX)])
+    return error
 
 
 def _explain(source: str, exc: BaseException) -> str:
@@ -85,10 +98,7 @@ def _explain(source: str, exc: BaseException) -> str:
         why = "HF_HUB_OFFLINE is set"
     else:
         why = "the Hugging Face Hub could not be reached"
-    return (
-        f"{source} is not in the Hugging Face cache and {why}. Download it once with network, or pass "
-        "model='path/to/folder' saved with save_pretrained()."
-    )
+    return f"{source} is not in the Hugging Face cache and {why}.{FOLDER_FIX}"
 
 
 def load_pretrained(
@@ -131,11 +141,11 @@ def _load(cls_name: str, source: str, revision: str | None, token: str | None, t
         return cls.from_pretrained(path, local_files_only=True, **kwargs)
     except (OSError, ValueError) as exc:
         if local or constants.is_offline_mode():
-            raise ModelUnavailableError(_explain(source, exc)) from None
+            raise _unavailable(source, exc) from None
     try:
         return cls.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
-        raise ModelUnavailableError(_explain(source, exc)) from None
+        raise _unavailable(source, exc) from None
 
 
 def clear_models() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...errors import ModelUnavailableError
+from ...errors import ModelUnavailableError, with_remedy
 from ...types import ModelSpec
 
 TOKEN_PAGE = "https://huggingface.co/settings/tokens"
@@ -130,8 +130,8 @@ def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) ->
         msg = f"{spec.repo_id} ({name}) is not in the Hugging Face cache and {why}."
         if spec.gated and not has_token:
             msg += f" To download it: {access_hint(spec)}."
-        msg += " Or pass weights='path/to/model.safetensors'."
-        raise ModelUnavailableError(msg) from None
+        raise with_remedy(ModelUnavailableError(msg + " Or pass weights='path/to/model.safetensors'."),
+                          "weights", msg) from None
     except RepositoryNotFoundError:
         hint = access_hint(spec) if not has_token else f"check that your HF_TOKEN is valid ({TOKEN_PAGE})"
         raise ModelUnavailableError(f"{spec.repo_id} could not be opened: {hint}.") from None
@@ -141,9 +141,9 @@ def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) ->
         ) from None
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
-        raise ModelUnavailableError(
-            f"Downloading {spec.repo_id} failed (HTTP {status}). Try again later, or pass weights='path'."
-        ) from None
+        situation = f"Downloading {spec.repo_id} failed (HTTP {status})."
+        raise with_remedy(ModelUnavailableError(f"{situation} Try again later, or pass weights='path'."),
+                          "weights", situation) from None
     except OSError as exc:
         raise ModelUnavailableError(f"Downloading {spec.repo_id} failed: {type(exc).__name__}. Try again later.") from None
 
@@ -159,7 +159,7 @@ def _fail_fast(spec: ModelSpec, name: str, has_token: bool) -> None:
         raise ModelUnavailableError(access_hint(spec) + ".")
     why = hub_unreachable_reason()
     if why is not None:
-        raise ModelUnavailableError(
-            f"{spec.repo_id} ({name}) is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
-            f"could not be reached: {why}. Check the connection, or pass weights='path/to/model.safetensors'."
-        )
+        situation = (f"{spec.repo_id} ({name}) is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
+                     f"could not be reached: {why}.")
+        raise with_remedy(ModelUnavailableError(
+            f"{situation} Check the connection, or pass weights='path/to/model.safetensors'."), "weights", situation)

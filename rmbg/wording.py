@@ -1,0 +1,66 @@
+"""The one place an error becomes each front door's words.
+
+The library's errors speak Python ("pass api_key=..."): that is what
+str(exc) says. An error that carries a Remedy (rmbg.errors) is said here in
+the terms of the door it went out of: the CLI's flags and variables, the web
+page's boxes and lists, the REST API's headers and fields, the MCP tool's
+arguments. An error without a Remedy reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .errors import Remedy
+
+Door = Literal["python", "cli", "page", "rest", "mcp"]
+
+# A hosted service's key, by the environment variable its providers declare:
+# (its name on the page, the REST header, the MCP / named-API argument).
+KEY_NAMES = {
+    "FAL_KEY": ("fal.ai", "X-Fal-Key", "fal_key"),
+    "RUNWARE_API_KEY": ("Runware", "X-Runware-Key", "runware_key"),
+    "REMOVEBG_API_KEY": ("remove.bg", "X-Removebg-Key", "removebg_key"),
+    "PHOTOROOM_API_KEY": ("Photoroom", "X-Photoroom-Key", "photoroom_key"),
+}
+# A framing field's label on the page.
+PAGE_FIELDS = {"margin": "Margin", "align": "Subject position"}
+
+
+def words(exc: BaseException, door: Door) -> str:
+    """`exc`'s message as `door` says it."""
+    remedy: Remedy | None = getattr(exc, "remedy", None)
+    if remedy is None or door == "python":
+        return str(exc) or type(exc).__name__
+    return f"{remedy.situation} {_fix(remedy, door)}"
+
+
+def _fix(remedy: Remedy, door: Door) -> str:
+    """How to fix it, in `door`'s terms."""
+    if remedy.kind == "key":
+        return _key_fix(remedy.subject, door)
+    if remedy.kind in ("weights", "model"):
+        return {
+            "cli": "Run once with network access to download it, or choose another --provider (`rmbg providers`).",
+            "page": "Pick another model from the Provider list; this server cannot download this one now.",
+        }.get(door, "Choose another provider; this server cannot download this model now.")
+    if remedy.kind == "framing":
+        label = PAGE_FIELDS.get(remedy.subject, remedy.subject)
+        return {
+            "cli": "Add --crop or --canvas, or leave out --margin and --align.",
+            "page": f"Under *Product photo: crop and canvas*, tick *Crop to subject* or choose a *Canvas*, "
+                    f"or reset the *{label}* field.",
+        }.get(door, f"Send crop=true or a canvas, or leave out {remedy.subject}.")
+    return ""
+
+
+def _key_fix(env_var: str, door: Door) -> str:
+    name, header, argument = KEY_NAMES.get(env_var, ("its service's", "X-...-Key", "the key argument"))
+    if door == "cli":
+        return f"Set the environment variable {env_var} (`export {env_var}=...`), or choose a local --provider."
+    if door == "page":
+        return (f"Paste your {name} key in the *API keys for hosted providers* box at the top of the page, "
+                "or pick a local model from the Provider list (free).")
+    if door == "rest":
+        return f"Send your key in the {header} header, or choose a local provider."
+    return f"Pass your key as {argument}, or choose a local provider."
