@@ -1,0 +1,101 @@
+"""Each front door says an error in its own words (rmbg.wording), and the
+page's time and cost line (rmbg.webapp.costs, rmbg.webapp.session)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.errors import InvalidImageError, MissingCredentialsError, ModelUnavailableError
+from rmbg.image.framing import framing_of
+from rmbg.result import Result
+from rmbg.types import Cost, Seconds
+from rmbg.webapp.costs import BENCHMARK_CPU_SECONDS, projection_text, result_line
+from rmbg.webapp.session import RUNS_KEPT, Session
+from rmbg.wording import words
+
+
+def test_a_missing_key_is_said_in_each_doors_words(monkeypatch):
+    monkeypatch.delenv("FAL_KEY", raising=False)
+    with pytest.raises(MissingCredentialsError) as caught:
+        rmbg.remove_background(Image.new("RGB", (8, 8)), "fal-bria", cache=None)
+    exc = caught.value
+    assert "pass api_key=... or set the environment variable FAL_KEY" in words(exc, "python") == str(exc)
+    assert words(exc, "page") == ("fal-bria needs an API key. Paste your fal.ai key in the *API keys for hosted "
+                                  "providers* box at the top of the page, or pick a local model from the Provider "
+                                  "list (free).")
+    assert words(exc, "rest") == "fal-bria needs an API key. Send your key in the X-Fal-Key header, or choose a local provider."
+    assert words(exc, "mcp") == "fal-bria needs an API key. Pass your key as fal_key, or choose a local provider."
+    assert words(exc, "cli") == ("fal-bria needs an API key. Set the environment variable FAL_KEY "
+                                 "(`export FAL_KEY=...`), or choose a local --provider.")
+
+
+def test_a_model_that_cannot_be_downloaded_names_the_provider_list_on_the_page(hf_cache, monkeypatch):
+    from rmbg.providers.local.hf_segmentation import hf_provider
+    from tests.tiny_transformers import REV
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailableError) as caught:
+        hf_provider("hf:nobody/nothing", revision=REV).matte(Image.new("RGB", (8, 8)))
+    exc = caught.value
+    assert "pass model='path/to/folder'" in words(exc, "python")
+    for door in ("page", "rest", "mcp", "cli"):
+        said = words(exc, door)
+        assert said.startswith("nobody/nothing is not in the Hugging Face cache and HF_HUB_OFFLINE is set. ")
+        assert "model=" not in said and "weights=" not in said, door
+    assert words(exc, "page").endswith("Pick another model from the Provider list; this server cannot download "
+                                       "this one now.")
+    assert "--provider" in words(exc, "cli")
+
+
+def test_a_margin_without_crop_names_each_doors_controls():
+    with pytest.raises(InvalidImageError) as caught:
+        framing_of(margin="10%")
+    exc = caught.value
+    assert str(exc) == "A margin or alignment needs crop=True or a canvas (canvas=...)."
+    assert words(exc, "cli").endswith("Add --crop or --canvas, or leave out --margin and --align.")
+    assert words(exc, "page").endswith("tick *Crop to subject* or choose a *Canvas*, or reset the *Margin* field.")
+    assert words(exc, "rest").endswith("Send crop=true or a canvas, or leave out margin.")
+    with pytest.raises(InvalidImageError) as aligned:
+        framing_of(align="bottom")
+    assert words(aligned.value, "page").endswith("reset the *Subject position* field.")
+
+
+def test_an_error_without_a_remedy_reads_the_same_everywhere():
+    exc = InvalidImageError("Upload an image first.")
+    assert {words(exc, door) for door in ("python", "cli", "page", "rest", "mcp")} == {"Upload an image first."}
+
+
+def local_result(seconds: float, cached: bool = False) -> Result:
+    img = Image.new("RGB", (4, 4))
+    cost = Cost(Decimal(0), "free") if cached else Cost(Decimal("0.00001"), "compute")
+    return Result(img, img.convert("L"), img, "u2netp", Seconds(seconds, seconds + 0.1), cost, cached=cached)
+
+
+def test_the_projection_uses_the_sessions_median_and_says_so():
+    session = Session()
+    for seconds in (1.0, 9.0, 2.0):  # one slow image does not move the figure
+        session = session.measured_with("u2netp", seconds, "cpu")
+    assert session.measured["u2netp"] == (2.0, "cpu")
+    text = projection_text(session, 100_000, local_result(9.0))
+    assert "**u2netp $2.78 (compute estimate, median of 3 runs here)**" in text  # 2 s at $0.05/h x 100,000
+    for seconds in range(RUNS_KEPT + 5):
+        session = session.measured_with("u2netp", float(seconds), "cpu")
+    assert len(session.runs["u2netp"]) == RUNS_KEPT
+
+
+def test_a_cached_local_result_keeps_its_row_with_the_benchmark_figure():
+    """Another session's cache answered: nothing was timed here, yet the model's row stays."""
+    text = projection_text(Session(), 100_000, local_result(0.0, cached=True))
+    assert BENCHMARK_CPU_SECONDS["u2netp"] == 0.23
+    assert "**u2netp $0.32 (compute estimate, benchmark CPU figure)**" in text  # 0.23 s at $0.05/h x 100,000
+
+
+def test_the_result_line_shows_the_models_seconds_and_the_total():
+    assert result_line(local_result(0.75), "U2-Net-p", total_s=4.3).startswith(
+        "**U2-Net-p** · model 0.75 s · total 4.30 s · this image: $")
+    assert result_line(local_result(0.0, cached=True), "U2-Net-p", total_s=0.4).startswith(
+        "**U2-Net-p** · cached matte · total 0.40 s · this image: free (cached matte, no new charge)")
