@@ -151,8 +151,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         with gr.Tab("AI background"):
             ai_tab(app, keys)
         with gr.Tab("Benchmark"):
-            benchmark_tab(app, keys, default_id)
-        wire_keys(app, keys, provider, note, cmp_providers)
+            bench_providers = benchmark_tab(app, keys, default_id)
+        wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
         mcp_tool(app, default_id)
     demo.rmbg_routes = rest.routes(app, lambda: default_id)  # type: ignore[attr-defined]  # POST /api/remove
     return demo
@@ -408,15 +408,17 @@ def download_update(path: str):
     return gr.update(value=path, visible=True, label=f"Download {kind}")
 
 
-def wire_keys(app: App, keys, provider: gr.Dropdown, note: gr.Markdown, cmp_providers: gr.CheckboxGroup) -> None:
-    """A pasted key changes which providers are ready, in both tabs."""
+def wire_keys(app: App, keys, provider: gr.Dropdown, note: gr.Markdown, lists: list[gr.CheckboxGroup]) -> None:
+    """A pasted key changes which providers are ready, in every tab (the Remove menu, Compare's and
+    Benchmark's checkboxes)."""
 
     def on_keys(provider_id, *pasted):
         visitor = Keys.of(*pasted)
         labels = catalog.choices(visitor, app.config)
-        return gr.update(choices=labels), gr.update(choices=labels), catalog.note(provider_id, visitor, app.config)
+        return (gr.update(choices=labels), *(gr.update(choices=labels) for _ in lists),
+                catalog.note(provider_id, visitor, app.config))
 
-    gr.on([k.change for k in keys], on_keys, [provider, *keys], [provider, cmp_providers, note],
+    gr.on([k.change for k in keys], on_keys, [provider, *keys], [provider, *lists, note],
           api_visibility="private", trigger_mode="always_last", show_progress="hidden")
 
 
@@ -555,9 +557,10 @@ def ai_estimate(count, each) -> str:
             "image to your key; counted against this session's cap)")
 
 
-def benchmark_tab(app: App, keys, default_id: str) -> None:
+def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
     """The Benchmark tab: the visitor's images (and optional ground truth) through several providers:
-    scores like `rmbg evaluate` with ground truth, blind votes without (rmbg.webapp.benchrun, .arena)."""
+    scores like `rmbg evaluate` with ground truth, blind votes without (rmbg.webapp.benchrun, .arena).
+    Returns the provider checkboxes (a pasted key refreshes them)."""
     from rmbg.eval.votes import RANKING_HEADERS, VoteStore
     from rmbg.webapp import benchmark, benchrun
     from rmbg.webapp.arena import BACKGROUNDS, Arena
@@ -654,6 +657,7 @@ def benchmark_tab(app: App, keys, default_id: str) -> None:
     for button, fn in ((left_wins, vote_left), (right_wins, vote_right)):
         button.click(on_page(fn, 2), ticket, [reveal, ranking, message], api_visibility="private")
     api_twin(vote, [ticket, gr.Textbox("left", visible=False)], [reveal, ranking], "benchmark_vote")
+    return providers
 
 
 def mcp_tool(app: App, default_id: str) -> None:

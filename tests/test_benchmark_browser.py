@@ -71,6 +71,8 @@ def test_a_blind_benchmark_and_votes(page_and_fal, votes_db, tmp_path):  # noqa:
     page, fal = page_and_fal
     fal.reset()
     enter_fal_key(page)
+    # the pasted key refreshes this tab's list too, not only Remove's and Compare's
+    expect(page.locator("#bench-providers label", has_text="fal.ai · Bria RMBG 2.0 — ready")).to_have_count(1)
     files = []
     for i in range(2):
         path = tmp_path / f"shot{i}.png"
