@@ -10,7 +10,8 @@ are spent by visitors only when the owner says so:
 RMBG_SESSION_CAP_USD (default 1) caps what one browser session may spend on
 hosted calls, so a runaway comparison stops; RMBG_DAILY_CAP_USD (default 5)
 caps what all visitors together may spend of the server's own keys per UTC
-day (rmbg.webapp.spending).
+day (rmbg.webapp.spending). RMBG_TRUSTED_PROXIES names the proxies whose
+X-Forwarded-For header is believed (rmbg.webapp.identity).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from ..pricing import REFERENCE_MONTHLY_VOLUME
+from .identity import trusted_proxies
 
 DEFAULT_CAP_USD = Decimal("1")
 DEFAULT_DAILY_CAP_USD = Decimal("5")
@@ -46,6 +48,8 @@ class AppConfig:
         the matte cache, 60 % for recent results (RMBG_APP_MEMORY_MB).
     downloads_mb: most the download files may take on disk (MiB), beside
         gradio's hourly pruning (RMBG_DOWNLOADS_MB).
+    trusted_proxies: addresses or networks whose X-Forwarded-For is believed
+        (RMBG_TRUSTED_PROXIES; rmbg.webapp.identity); empty: nobody's.
     """
 
     provider_config: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -56,6 +60,7 @@ class AppConfig:
     max_preview_side: int = 1600
     memory_mb: int = 448
     downloads_mb: int = 1024
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
@@ -66,6 +71,7 @@ class AppConfig:
             "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD", DEFAULT_DAILY_CAP_USD),
             "memory_mb": int(cap_from_env(env, "RMBG_APP_MEMORY_MB", Decimal(448))),
             "downloads_mb": int(cap_from_env(env, "RMBG_DOWNLOADS_MB", Decimal(1024))),
+            "trusted_proxies": trusted_proxies(env),
         }
         values.update(overrides)
         return cls(**values)
