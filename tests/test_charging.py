@@ -15,7 +15,12 @@ from PIL import Image
 
 from rmbg import charging, registry
 from rmbg.charging import Charge, metered
-from rmbg.errors import BudgetError, ProviderHTTPError, ProviderRateLimitError, ProviderUnavailableError
+from rmbg.errors import (
+    BudgetError,
+    ProviderHTTPError,
+    ProviderRateLimitError,
+    ProviderUnavailableError,
+)
 from rmbg.providers.hosted.fal import FalBria, fal_bria
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware import runware_rembg

@@ -14,17 +14,17 @@ from decimal import Decimal
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
 
-from rmbg.errors import BudgetError  # noqa: E402
-from rmbg.webapp.identity import STAMP, call_identity, stamp, trusted_proxies  # noqa: E402
-from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
-from tests.fakes.fal import FalFake  # noqa: E402
-from tests.fakes.runware import RunwareFake  # noqa: E402
-from tests.test_app import app_config, serve  # noqa: E402
+from rmbg.errors import BudgetError
+from rmbg.webapp.identity import STAMP, call_identity, stamp, trusted_proxies
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.fakes.runware import RunwareFake
+from tests.test_app import app_config, serve
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_an_idle_identity_is_forgotten_like_a_page_session():
     from rmbg.webapp.spending import Ledger
 
     now = [1000.0]
-    ledger = Ledger(Decimal("0.05"), Decimal("10"), clock=lambda: now[0], idle_s=3600)
+    ledger = Ledger(Decimal("0.05"), Decimal(10), clock=lambda: now[0], idle_s=3600)
     held = ledger.reserve("mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
     now[0] += 7200
     assert ledger.session_spent("mcp:203.0.113.7") == Decimal("0.04")  # a call in flight: kept
@@ -148,6 +148,7 @@ def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_p
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
     config = app_config(*fakes, allow_server_keys=True, daily_cap_usd=Decimal("0.08"))
     paid: list[str] = []
+    refused: list[str] = []
     with serve(config) as url:
         start = threading.Barrier(4)
 
@@ -160,8 +161,8 @@ def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_p
                     Client(url, verbose=False).predict(image=handle_file(str(path)), provider="fal-bria",
                                                        api_name="/remove")
                     paid.append("page")
-                except Exception:  # noqa: BLE001 - the cap's refusal, as gradio_client raises it
-                    pass
+                except Exception as exc:  # noqa: BLE001 - the cap's refusal, as gradio_client raises it
+                    refused.append(str(exc))
 
         def tool() -> None:
             start.wait()
@@ -170,8 +171,8 @@ def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_p
                     uri = "data:image/png;base64," + base64.b64encode(png(next(SEEDS))).decode()
                     Client(url, verbose=False).predict(image=uri, provider="fal-bria", api_name="/remove_background")
                     paid.append("tool")
-                except Exception:  # noqa: BLE001
-                    pass
+                except Exception as exc:  # noqa: BLE001
+                    refused.append(str(exc))
 
         def rest_door() -> None:
             start.wait()
@@ -187,3 +188,4 @@ def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_p
         for thread in threads:
             thread.join()
     assert len(paid) == posts(fal) == 4  # 4 x $0.018 = $0.072; a fifth would pass $0.08
+    assert refused and all("daily budget" in text for text in refused)
