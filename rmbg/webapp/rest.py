@@ -19,7 +19,8 @@ X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached.
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
-provider failed or timed out, 503 a model that cannot run here).
+provider failed or timed out, 403 a model download this server does not
+allow its visitors, 503 a model that cannot run here).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from ..result import Result
 from . import actions
 from .catalog import SLOTS, Keys, SessionKeyMissing
 from .context import App
+from .downloads import DownloadRefused
 from .identity import rest_identity
 from .look import Look, file_name
 
@@ -63,6 +65,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ProviderRateLimitError, 429),
     (ProviderTimeoutError, 504),
     (ProviderHTTPError, 502),
+    (DownloadRefused, 403),
     (ModelUnavailableError, 503),
     (UnknownProviderError, 400),
     (InvalidImageError, 400),
