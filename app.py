@@ -21,7 +21,7 @@ from rmbg.errors import RmbgError
 from rmbg.pricing import price_table
 from rmbg.replace import replace_estimate
 from rmbg.types import format_usd
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, marks, replacing, rest
+from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, identity, marks, replacing, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
 from rmbg.webapp.look import OutputStore, file_name, flag
@@ -117,13 +117,15 @@ def page_errors(fn):
 
 
 def session_of(request: gr.Request | None) -> str:
-    """The browser session a call belongs to: the server-side ledger keys its spending by it."""
-    return str(getattr(request, "session_hash", None) or "anonymous")
+    """Whose spending a call is (rmbg.webapp.identity): the MCP session for
+    an MCP tool call, else the gradio session; the ledger keys it."""
+    return identity.call_identity(getattr(request, "session_hash", None), getattr(request, "headers", None))
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
     config = config or AppConfig.from_env()
+    identity.trust_only(config.trusted_proxies)  # X-Forwarded-For, for uvicorn when it starts
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
@@ -735,8 +737,9 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
     # handler errors are already readable messages (readable_errors), never tracebacks, and
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
     check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
+    mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
     return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": rest.MAX_BODY,
-            "show_error": True, "mcp_server": True, "app_kwargs": {"middleware": [check], "routes": getattr(demo, "rmbg_routes", [])}}
+            "show_error": True, "mcp_server": True, "app_kwargs": {"middleware": [mcp_caller, check], "routes": getattr(demo, "rmbg_routes", [])}}
 
 
 demo = build_demo()

@@ -15,7 +15,12 @@ from PIL import Image
 
 from rmbg import charging, registry
 from rmbg.charging import Charge, metered
-from rmbg.errors import BudgetError, ProviderHTTPError, ProviderRateLimitError, ProviderUnavailableError
+from rmbg.errors import (
+    BudgetError,
+    ProviderHTTPError,
+    ProviderRateLimitError,
+    ProviderUnavailableError,
+)
 from rmbg.providers.hosted.fal import FalBria, fal_bria
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware import runware_rembg
@@ -254,3 +259,46 @@ def test_cli_max_cost_counts_accepted_calls_whose_polls_failed(fal_cli, tmp_path
         rows = [r for r in csv.DictReader(fh) if r["status"] == "failed"]
     assert [r["cost_usd"] for r in rows] == ["0.018", "0.018"]
     assert all("accepted the request" in r["error"] for r in rows)
+
+
+# --- evaluate --------------------------------------------------------------------------
+
+
+def test_evaluate_counts_an_accepted_call_whose_polls_failed(tmp_path):
+    from rmbg.eval.run import evaluate
+
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (16, 12), (200, 30, 30)).save(tmp_path / "images" / f"{name}.png")
+        Image.new("L", (16, 12), 255).save(tmp_path / "masks" / f"{name}.png")
+    with FalFake() as fake:
+        fake.inject("rate-limit", op="status", times=3)  # the first job's polls: accepted, then refused
+        result = evaluate(tmp_path, [fal(fake.url)], bootstrap=10)
+        assert posts(fake) == 2 and cancels(fake) == 1
+    rows = sorted(result.rows, key=lambda r: r.name)
+    assert [(r.status, r.cost_usd, r.cost_source) for r in rows] == [
+        ("failed", Decimal("0.018"), "may have been billed"), ("ok", Decimal("0.018"), "estimated")]
+    assert "accepted the request" in rows[0].error
+
+
+def test_through_the_launched_page_accepted_calls_count_against_the_cap():
+    """Defect 1 as a visitor saw it: the page kept counting $0.018 while accepted submits piled up."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from tests.test_app import app_config, serve
+
+    with FalFake() as fake, RunwareFake() as runware:
+        fake.inject("rate-limit", op="status", times=999)
+        with serve(app_config(fake, runware, cap_usd=Decimal("0.10"))) as url:
+            client = Client(url, verbose=False)  # one browser session
+            messages = []
+            for _ in range(7):
+                with pytest.raises(AppError) as caught:
+                    client.predict(image=handle_file(str(EXAMPLE)), provider="fal-bria", fal_key=FAL_KEY,
+                                   api_name="/remove")
+                messages.append(str(caught.value))
+        assert posts(fake) == 5 and cancels(fake) == 5
+    assert all("accepted the request" in m for m in messages[:5])
+    assert all("Spending cap reached: this session has spent $0.0900" in m for m in messages[5:])

@@ -453,9 +453,9 @@ def test_symlinked_manifest_is_refused_and_its_target_untouched(fakes, tree, cap
 
 
 def test_a_planted_temp_file_link_is_never_written_through(fakes, tree, monkeypatch, capsys):
-    from rmbg.cli import batch
+    from rmbg.cli import writing
 
-    monkeypatch.setattr(batch.secrets, "token_hex", lambda n: "feedbeef")
+    monkeypatch.setattr(writing.secrets, "token_hex", lambda n: "feedbeef")
     (tree / "out").mkdir()
     target = tree / "victim.txt"
     target.write_text("precious")
@@ -553,3 +553,18 @@ def test_output_to_a_url_is_refused(fakes, tree, capsys):
     assert main(["remove", "in", "-o", "s3://bucket/out", "-p", "fake-local"]) == 2
     assert "-o s3://bucket/out: outputs go to a folder on this machine" in capsys.readouterr().err
     assert not (tree / "s3:").exists()
+
+
+def test_a_folder_link_inside_the_output_is_never_written_through(fakes, tree):
+    """Defect 7: a directory symlink inside -o was written through."""
+    _, hosted = fakes
+    elsewhere = tree / "elsewhere"
+    elsewhere.mkdir()
+    (tree / "out").mkdir()
+    (tree / "out" / "sub").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["remove", "in", "-o", "out", "-p", "fake-hosted", "--yes"]) == 1
+    assert list(elsewhere.iterdir()) == []
+    assert hosted.calls == 1  # only a.png: the two under sub/ were refused before their paid call
+    rows = {r["file"]: r for r in manifest(tree / "out")}
+    assert rows["in/a.png"]["status"] == "done"
+    assert "out/sub is a symbolic link; refusing to write through it." in rows["in/sub/b.png"]["error"]

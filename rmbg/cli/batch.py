@@ -25,8 +25,6 @@ The library never prints: progress arrives through a callback.
 from __future__ import annotations
 
 import glob
-import os
-import secrets
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -46,6 +44,9 @@ from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
+from .budget import Budget, kept_hold
+from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED, abandoned, stop_requested
+from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
 Status = Literal["done", "skipped", "failed", "not_run"]
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
@@ -58,7 +59,8 @@ class Item:
     display: the input path as shown to a person (relative to the working
         folder when it is inside it); output_rel: the output path relative to
         the output folder, '/'-separated; error: set when the input cannot be
-        run at all (an argument that matched nothing, an output name clash).
+        run at all (an argument that matched nothing, an output name clash, a
+        request of an earlier run that may have been billed: `uncertain`).
     """
 
     source: Path | str  # a file, or an http(s) URL
@@ -66,6 +68,7 @@ class Item:
     output_rel: str
     output: Path
     error: str = ""
+    uncertain: bool = False  # held back: an earlier run's request for it may have been billed
 
 
 @dataclass(frozen=True)
@@ -204,12 +207,33 @@ def process(item: Item, provider: Provider, settings: Settings, cache: Optional[
     """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
 
     def work() -> tuple[float, Cost]:
+        root = out_root(item)
+        check_inside(root, item.output_rel)  # before anything is paid for
         loaded = load_image(item.source)
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
+        check_inside(root, item.output_rel)  # a link planted while the call ran
+        if abandoned.is_set():  # its manifest row already says it may have been billed: no file without a row
+            raise RmbgError(f"{INTERRUPTED}; the result was not written")
         write_atomic(item.output, result.encode(settings.render.format))
         return result.seconds.total, result.cost
 
     return attempt(item, work)
+
+
+def out_root(item: Item) -> Path:
+    """The output folder of an item (its output path less output_rel)."""
+    root = item.output
+    for _ in Path(item.output_rel).parts:
+        root = root.parent
+    return root
+
+
+def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
+    """Items whose earlier request may have been billed (`uncertain` output
+    paths, rmbg.cli.interrupts.uncertain_outputs) marked not to be sent again."""
+    why = ("its request in an earlier run may have been billed and left no output; not sent again "
+           "(--retry-uncertain sends it again)")
+    return [replace(i, error=why, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items]
 
 
 def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
@@ -226,40 +250,6 @@ def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
         except Exception as exc:  # a provider bug or a full disk must not end the batch
             return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}", may_be_billed=meter.state.billable)
     return Outcome(item, "done", seconds=seconds, cost=cost)
-
-
-class OutputRefused(RmbgError):
-    """The output folder holds something we will not write through (a symbolic link we did not make)."""
-
-
-# Never follow a link we did not make: a planted manifest.csv or temp-file
-# symlink must not redirect our writes to its target.
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-def open_no_follow(path: Path, flags: int, what: str) -> int:
-    """os.open(path) that refuses a symbolic link at `path` with a clear error."""
-    try:
-        return os.open(path, flags | _NOFOLLOW, 0o644)
-    except OSError:
-        if path.is_symlink():
-            raise OutputRefused(f"{what} {path} is a symbolic link; refusing to write through it.") from None
-        raise
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a fresh temp file (O_EXCL: never an existing file or link) in the
-    same folder, then rename it over `path` (a rename replaces a link, never its target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def run(
@@ -280,50 +270,6 @@ def run(
         estimate=worst_case(provider.id, provider.estimate().usd), jobs=settings.jobs if provider.kind == "hosted" else 1,
         max_cost=settings.max_cost,
     )
-
-
-class Budget:
-    """What a batch has committed: money spent plus the holds of calls in
-    flight. The local scheduler holds one; the Ray engine runs one as an actor
-    shared by all workers (so `highest` is the batch's, across processes)."""
-
-    def __init__(self, max_cost: Optional[Decimal]):
-        self.max_cost = max_cost
-        self.committed = Decimal(0)
-        self.highest = Decimal(0)  # the highest cost one call reported in this batch
-        self.costed = False  # a call has settled with its cost
-
-    def reserve(self, estimate: Decimal) -> Optional[Decimal]:
-        """Hold the worst case of one call, the larger of `estimate` and the
-        highest cost a call reported in this batch; the amount held, or None
-        (nothing held) when it would pass max_cost."""
-        hold = max(estimate, self.highest) if estimate else estimate
-        if self.max_cost is not None and self.committed + hold > self.max_cost:
-            return None
-        self.committed += hold
-        return hold
-
-    def settle(self, hold: Decimal, outcome: "Outcome") -> None:
-        """Replace the hold with the outcome's cost in full; a failure keeps it
-        when the call may have been billed (rmbg.charging), else releases it."""
-        if outcome.cost is not None:
-            self.committed += outcome.cost.usd - hold
-            self.costed = self.costed or outcome.status == "done"
-            if outcome.cost.source == "reported":
-                self.highest = max(self.highest, outcome.cost.usd)
-        elif not outcome.may_be_billed:
-            self.committed -= hold
-
-
-MAY_HAVE_BEEN_BILLED = "may have been billed"
-
-
-def kept_hold(outcome: Outcome, hold: Decimal) -> Outcome:
-    """A failure that may have been billed costs its hold: the manifest, the
-    summary and the budget count it (an estimate, noted "may have been billed")."""
-    if outcome.status == "failed" and outcome.may_be_billed and outcome.cost is None and hold:
-        return replace(outcome, cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED))
-    return outcome
 
 
 def run_items(
@@ -349,33 +295,41 @@ def run_items(
     chosen = {id(i) for i in runnable}
     for item in items:
         if item.error:
-            emit(Outcome(item, "failed", error=item.error))
+            emit(Outcome(item, "failed", error=item.error, may_be_billed=item.uncertain))
         elif id(item) not in chosen:
             emit(Outcome(item, "skipped"))
     jobs = max(1, jobs)
     pending = deque(runnable)
     budget = Budget(max_cost)
     in_flight: dict = {}
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch") as pool:
-        try:
-            while pending or in_flight:
-                # under a cap, the first call runs alone until one reports its cost (rmbg.webapp.spending)
-                width = jobs if max_cost is None or budget.costed else 1
-                while pending and len(in_flight) < width and (hold := budget.reserve(estimate)) is not None:
-                    item = pending.popleft()
-                    in_flight[pool.submit(work, item)] = (item, hold)
-                if not in_flight:
-                    break  # the budget allows nothing more
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    _, hold = in_flight.pop(future)
-                    outcome = kept_hold(future.result(), hold)
-                    budget.settle(hold, outcome)
-                    emit(outcome)
-        except BaseException:
-            for future in in_flight:
-                future.cancel()
-            raise
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch")
+    try:
+        while pending or in_flight:
+            # under a cap, the first call runs alone until one reports its cost (rmbg.webapp.spending)
+            width = jobs if max_cost is None or budget.costed else 1
+            while (pending and len(in_flight) < width and not stop_requested.is_set()
+                   and (hold := budget.reserve(estimate)) is not None):
+                item = pending.popleft()
+                in_flight[pool.submit(work, item)] = (item, hold)
+            if not in_flight:
+                break  # the budget (or a stop) allows nothing more
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                _, hold = in_flight.pop(future)
+                outcome = kept_hold(future.result(), hold)
+                budget.settle(hold, outcome)
+                emit(outcome)
+    except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest says so
+        abandoned.set()
+        for future, (item, hold) in in_flight.items():
+            future.cancel()
+            paid = "; it may have been billed" if hold else ""
+            emit(Outcome(item, "failed", cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED) if hold else None,
+                         error=f"{INTERRUPTED} while its request was in flight{paid}", may_be_billed=bool(hold)))
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    why = INTERRUPTED if stop_requested.is_set() else "budget"
     for item in pending:
-        emit(Outcome(item, "not_run", error="budget"))
+        emit(Outcome(item, "not_run", error=why))
     return outcomes

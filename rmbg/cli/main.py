@@ -30,6 +30,7 @@ from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
 from ..registry import default_provider, get_provider, get_replacer
 from ..types import RenderOptions, format_usd
+from .interrupts import stopping_gently, uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
@@ -93,6 +94,12 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         raise UsageError(words(exc, "cli")) from None
     provider = choose_provider(args.provider, err)
     items = batch.plan(args.inputs, out_dir, args.format)
+    uncertain = {i.output_rel for i in batch.to_run(items, args.overwrite)} & uncertain_outputs(out_dir)
+    if uncertain and args.retry_uncertain:
+        print(f"rmbg: warning: --retry-uncertain: {len(uncertain)} image(s) whose earlier request may have been "
+              "billed are sent again; they may be billed twice.", file=err)
+    elif uncertain:
+        items = batch.hold_back(items, uncertain)
     runnable = batch.to_run(items, args.overwrite)
     options = output_options(args, provider)
     check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
@@ -107,7 +114,9 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         return run_engine(items, provider, settings, on_outcome, engine=args.engine, address=args.address,
                           workers=args.workers, gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size)
 
-    return run_reported(items, out_dir, provider.id, on_engine, out, err)
+    with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it (rmbg.cli.interrupts)
+        code = run_reported(items, out_dir, provider.id, on_engine, out, err)
+    return 130 if stop.is_set() else code
 
 
 # --- rmbg providers ----------------------------------------------------------------
@@ -209,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--batch-size", type=int, default=1, metavar="B",
                     help="with --engine ray: images per batch handed to a worker (default 1)")
     rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
+    rm.add_argument("--retry-uncertain", action="store_true",
+                    help="send again the images whose request in an earlier run may have been billed (they may be "
+                         "billed twice; default: leave them, as manifest.csv says)")
     rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")
     add_paid_flags(rm)
     rm.set_defaults(func=cmd_remove)

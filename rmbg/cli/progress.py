@@ -12,6 +12,7 @@ from typing import Callable, Sequence, TextIO
 
 from ..types import format_usd
 from . import batch
+from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
@@ -80,21 +81,26 @@ def run_reported(items: Sequence[batch.Item], out_dir: Path, provider_id: str,
 
 def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:
     """The end-of-batch report: counts, time, cost, and every failure with its reason."""
-    count = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "not_run")}
+    count = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    count["not_run"] = sum(o.status == "not_run" and o.error != INTERRUPTED for o in outcomes)
+    stopped = [o.item.display for o in outcomes if o.status == "not_run" and o.error == INTERRUPTED]
     spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
     sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
     lines = [
         f"Done {count['done']}, skipped {count['skipped']} (output exists), failed {count['failed']}, "
-        f"not run {count['not_run']} (budget) in {seconds:.1f} s; cost ${format_usd(spent)}"
+        f"not run {count['not_run']} (budget)" + (f", not started {len(stopped)} (interrupted)" if stopped else "")
+        + f" in {seconds:.1f} s; cost ${format_usd(spent)}"
         + (f" ({', '.join(sources)})" if sources else "") + "."
     ]
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         lines.append("Failed:")
         lines += [f"  {o.item.display}: {o.error}" for o in failed]
-    not_run = [o.item.display for o in outcomes if o.status == "not_run"]
+    not_run = [o.item.display for o in outcomes if o.status == "not_run" and o.error != INTERRUPTED]
     if not_run:
         lines.append(f"Not run: budget ({len(not_run)}): " + ", ".join(not_run))
+    if stopped:
+        lines.append(f"Not started: interrupted ({len(stopped)}): " + ", ".join(stopped))
     lines.append(f"Outputs and {MANIFEST} in {out_dir}")
     return "\n".join(lines)
 
@@ -125,7 +131,8 @@ class Manifest:
             self.provider_id,
             f"{outcome.seconds:.3f}",
             str(cost.usd) if cost else "0",
-            cost.source if cost else "",
+            # resume reads this marker: an image whose request may have been billed is not sent again
+            MAY_HAVE_BEEN_BILLED if outcome.status == "failed" and outcome.may_be_billed else (cost.source if cost else ""),
             outcome.status,
             outcome.error,
         ])

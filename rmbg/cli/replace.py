@@ -27,6 +27,7 @@ from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
 from . import batch
 from .paid import add_paid_flags, confirm_paid
+from .interrupts import stopping_gently, uncertain_outputs
 from .progress import run_reported
 from .resume import UsageError, check_resume, output_folder, record_options
 
@@ -97,7 +98,13 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             item = dataclasses.replace(item, output_rel="; ".join(names), output=out_dir / names[0])
             outputs[item] = [out_dir / name for name in names]
         items.append(item)
-    runnable = [i for i in items if not i.error and (args.overwrite or not all(p.exists() for p in outputs[i]))]
+    def todo(item: batch.Item) -> bool:
+        return not item.error and (args.overwrite or not all(p.exists() for p in outputs[item]))
+
+    uncertain = {i.output_rel for i in items if todo(i)} & uncertain_outputs(out_dir)
+    if uncertain:  # an earlier request that may have been billed is not sent again (rmbg.cli.interrupts)
+        items = batch.hold_back(items, uncertain)
+    runnable = [i for i in items if todo(i)]
     options = request_options(replacer.id, request, ref_digest)
     check_resume(out_dir, options, skipped=len(outputs) - len(runnable), overwrite=args.overwrite)
     each = replacer.estimate(request.num_images)
@@ -117,7 +124,9 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return batch.run_items(items, runnable, process, on_outcome, estimate=each.usd,
                                jobs=args.jobs or DEFAULT_JOBS, max_cost=args.max_cost)
 
-    return run_reported(items, out_dir, replacer.id, run, out, err)
+    with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it
+        code = run_reported(items, out_dir, replacer.id, run, out, err)
+    return 130 if stop.is_set() else code
 
 
 def write_outputs(result: ReplaceResult, paths: list[Path]) -> None:

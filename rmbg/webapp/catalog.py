@@ -15,6 +15,7 @@ from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
 from ..registry import default_provider, get_provider, get_replacer, info, list_providers
 from .config import AppConfig
+from .downloads import check_declared, check_hub_repo, would_download
 
 # The page's key fields, by the environment variable a provider declares
 # (rmbg.registry): a new provider on an existing service needs no edit here.
@@ -88,8 +89,10 @@ class SessionKeyMissing(MissingCredentialsError):
 def build_provider(provider_id: str, keys: Keys, config: AppConfig) -> Provider:
     """The provider for one call, with the visitor's key or, if allowed, the server's.
 
-    Raises UnknownProviderError for an id that is not registered and
-    SessionKeyMissing for a hosted provider this visitor may not use.
+    Raises UnknownProviderError for an id that is not registered,
+    SessionKeyMissing for a hosted provider this visitor may not use, and
+    DownloadRefused for a model download the operator does not allow
+    (rmbg.webapp.downloads).
     """
     return cast(Provider, _build(provider_id, keys, config, get_provider))
 
@@ -100,6 +103,7 @@ def build_replacer(provider_id: str, keys: Keys, config: AppConfig) -> Replacer:
 
 
 def _build(provider_id: str, keys: Keys, config: AppConfig, factory: Callable[..., Any]) -> Any:
+    check_hub_repo(provider_id, config.hf_repos)  # before anything is built, let alone fetched
     cfg = config.config_for(provider_id)
     key = keys.for_provider(provider_id)
     if key:
@@ -108,6 +112,12 @@ def _build(provider_id: str, keys: Keys, config: AppConfig, factory: Callable[..
     if built.kind != "local" and not key and not config.allow_server_keys:
         close(built)
         raise SessionKeyMissing(provider_id)
+    if config.public and would_download(built):
+        try:
+            check_declared(built, config.public, config.visitor_downloads, default_choice()[0])
+        except RmbgError:
+            close(built)
+            raise
     return built
 
 

@@ -10,7 +10,10 @@ are spent by visitors only when the owner says so:
 RMBG_SESSION_CAP_USD (default 1) caps what one browser session may spend on
 hosted calls, so a runaway comparison stops; RMBG_DAILY_CAP_USD (default 5)
 caps what all visitors together may spend of the server's own keys per UTC
-day (rmbg.webapp.spending).
+day (rmbg.webapp.spending). RMBG_TRUSTED_PROXIES names the proxies whose
+X-Forwarded-For header is believed (rmbg.webapp.identity); RMBG_HF_REPOS,
+RMBG_PUBLIC and RMBG_VISITOR_DOWNLOADS which model downloads visitors may
+start (rmbg.webapp.downloads).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from ..pricing import REFERENCE_MONTHLY_VOLUME
+from .downloads import repo_list
+from .identity import trusted_proxies
 
 DEFAULT_CAP_USD = Decimal("1")
 DEFAULT_DAILY_CAP_USD = Decimal("5")
@@ -46,6 +51,13 @@ class AppConfig:
         the matte cache, 60 % for recent results (RMBG_APP_MEMORY_MB).
     downloads_mb: most the download files may take on disk (MiB), beside
         gradio's hourly pruning (RMBG_DOWNLOADS_MB).
+    trusted_proxies: addresses or networks whose X-Forwarded-For is believed
+        (RMBG_TRUSTED_PROXIES; rmbg.webapp.identity); empty: nobody's.
+    hf_repos: Hub repositories visitors may name as hf:OWNER/REPO ("*": any;
+        RMBG_HF_REPOS); public: a public deployment (RMBG_PUBLIC, else a Space
+        or a non-loopback address); visitor_downloads: declared models whose
+        weights visitors may cause to download there (RMBG_VISITOR_DOWNLOADS;
+        None: the default model only). See rmbg.webapp.downloads.
     """
 
     provider_config: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -56,6 +68,10 @@ class AppConfig:
     max_preview_side: int = 1600
     memory_mb: int = 448
     downloads_mb: int = 1024
+    trusted_proxies: tuple[str, ...] = ()
+    hf_repos: tuple[str, ...] = ()
+    public: bool = False
+    visitor_downloads: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
@@ -66,6 +82,10 @@ class AppConfig:
             "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD", DEFAULT_DAILY_CAP_USD),
             "memory_mb": int(cap_from_env(env, "RMBG_APP_MEMORY_MB", Decimal(448))),
             "downloads_mb": int(cap_from_env(env, "RMBG_DOWNLOADS_MB", Decimal(1024))),
+            "trusted_proxies": trusted_proxies(env),
+            "hf_repos": repo_list(env),
+            "public": public_deployment(env),
+            "visitor_downloads": repo_list(env, "RMBG_VISITOR_DOWNLOADS") or None,
         }
         values.update(overrides)
         return cls(**values)
@@ -79,6 +99,16 @@ def is_public(environ: Mapping[str, str]) -> bool:
     if environ.get("SPACE_ID"):
         return True
     return environ.get("GRADIO_SERVER_NAME", "").strip().lower() not in LOOPBACK
+
+
+def public_deployment(environ: Mapping[str, str]) -> bool:
+    """RMBG_PUBLIC (1 or 0) when set, else is_public()."""
+    value = environ.get("RMBG_PUBLIC", "").strip().lower()
+    if value in TRUE or value in FALSE:
+        return value in TRUE
+    if value:
+        raise ValueError(f"RMBG_PUBLIC must be 1 or 0, got {value!r}")
+    return is_public(environ)
 
 
 def server_keys_allowed(environ: Mapping[str, str]) -> bool:

@@ -23,6 +23,9 @@ from .recent import Recent, image_bytes
 from .spending import Ledger
 
 
+SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
+
+
 @dataclass(frozen=True)
 class App:
     config: AppConfig
@@ -41,7 +44,8 @@ class App:
         matte_cache = resolve_cache(cache)
         if cache == DEFAULT and matte_cache is not None:  # the process's cache is the app's: bound it
             matte_cache.limit(budget * 2 // 5)
-        return cls(config, store or OutputStore(), matte_cache, Ledger(config.cap_usd, config.daily_cap_usd),
+        ledger = Ledger(config.cap_usd, config.daily_cap_usd, idle_s=SESSION_IDLE_S)
+        return cls(config, store or OutputStore(), matte_cache, ledger,
                    Recent(budget - budget * 2 // 5, kept_bytes))
 
 

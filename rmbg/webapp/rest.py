@@ -11,14 +11,16 @@ background ("transparent", a colour such as "white" or "#ff0000", or
 jpeg), crop, canvas, margin, align. Keys for hosted providers in the headers
 X-Fal-Key / X-Runware-Key / X-Removebg-Key / X-Photoroom-Key (never stored,
 never logged); the same key rules and spending caps as the page, the
-per-session cap applying per client address.
+per-session cap applying per client address (X-Forwarded-For believed only
+from RMBG_TRUSTED_PROXIES, rmbg.webapp.identity).
 
 Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
 X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached.
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
-provider failed or timed out, 503 a model that cannot run here).
+provider failed or timed out, 403 a model download this server does not
+allow its visitors, 503 a model that cannot run here).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from ..result import Result
 from . import actions
 from .catalog import SLOTS, Keys, SessionKeyMissing
 from .context import App
+from .downloads import DownloadRefused
+from .identity import rest_identity
 from .look import Look, file_name
 
 log = logging.getLogger("rmbg.rest")
@@ -61,6 +65,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ProviderRateLimitError, 429),
     (ProviderTimeoutError, 504),
     (ProviderHTTPError, 502),
+    (DownloadRefused, 403),
     (ModelUnavailableError, 503),
     (UnknownProviderError, 400),
     (InvalidImageError, 400),
@@ -160,7 +165,7 @@ def routes(app: App, default_provider: Callable[[], str],
             return fields, None, None, "image"
         raise NotAForm(kind)
 
-    def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str):
+    def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str | None):
         url = fields.get("url")
         if image is None and url:
             image = actions.image_from_reference(str(url), fetch)
@@ -171,7 +176,7 @@ def routes(app: App, default_provider: Callable[[], str],
             raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(FIELDS)}.")
         look = look_of(fields, background)
         provider_id = str(fields.get("provider") or default_provider())
-        result, _ = actions.run(image, provider_id, look, keys, app, session_id=f"rest:{client}")
+        result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
         return result, look
 
     async def remove(request: Request) -> Response:
@@ -179,7 +184,7 @@ def routes(app: App, default_provider: Callable[[], str],
         try:
             fields, image, background, stem = await read(request)
             result, look = await anyio.to_thread.run_sync(
-                work, fields, image, background, keys, request.client.host if request.client else "unknown",
+                work, fields, image, background, keys, request.client.host if request.client else None,
                 limiter=limiter)
             data = await anyio.to_thread.run_sync(result.encode, look.fmt, limiter=limiter)
         except TooLarge:

@@ -17,7 +17,9 @@ vendor then exceeds. What a failed call
 costs follows where its request got to (rmbg.charging): not sent or refused
 -> the hold is released; fate unknown or accepted by the vendor -> the hold
 is kept as spent. The totals live here, not in gr.State, so concurrent calls
-of one session share them.
+of one session share them; like the page's state, a session's total is
+forgotten after an hour without calls (idle_s), so a caller keyed by address
+(REST, MCP; rmbg.webapp.identity) is not blocked until a restart.
 """
 
 from __future__ import annotations
@@ -53,10 +55,16 @@ class Reservation:
 class Ledger:
     """Thread-safe per-session and per-day (server keys) spending; see the module docstring."""
 
-    def __init__(self, session_cap: Decimal, daily_cap: Decimal, *, clock: Callable[[], float] = time.time):
+    def __init__(self, session_cap: Decimal, daily_cap: Decimal, *, clock: Callable[[], float] = time.time,
+                 idle_s: float | None = None):
+        """idle_s: a session's total is forgotten after this many seconds
+        without a call (as the page's state expires); None: kept (LRU-bounded)."""
         self.session_cap = session_cap
         self.daily_cap = daily_cap
+        self.idle_s = idle_s
         self._clock = clock
+        self._used: dict[str, float] = {}  # session -> when it last reserved or settled
+        self._holds: dict[str, int] = {}  # session -> calls in flight (never forgotten while any)
         self._lock = threading.Lock()
         self._costed = threading.Condition(self._lock)
         self._known: set[str] = set()  # providers a call of which has settled with a cost here
@@ -77,6 +85,7 @@ class Ledger:
         `unit` says what `usd` buys, in the message ("per image", "for 4 generated images")."""
         with self._lock:
             day = self._today()
+            self._expire()
             spent = self._sessions.get(session_id, ZERO)
             if usd and spent + usd > self.session_cap:
                 raise BudgetError(
@@ -91,6 +100,7 @@ class Ledger:
                     "or use a local model."
                 )
             self._add(session_id, usd, server_key)
+            self._holds[session_id] = self._holds.get(session_id, 0) + 1
             return Reservation(session_id, usd, server_key, day)
 
     def pay(self, session_id: str, provider_id: str, usd: Decimal, call: Callable[[], T],
@@ -151,6 +161,7 @@ class Ledger:
 
     def session_spent(self, session_id: str) -> Decimal:
         with self._lock:
+            self._expire()
             return self._sessions.get(session_id, ZERO)
 
     def day_spent(self) -> Decimal:
@@ -161,12 +172,32 @@ class Ledger:
 
     def _adjust(self, reservation: Reservation, delta: Decimal) -> None:
         with self._lock:
-            self._add(reservation.session_id, delta, reservation.server_key and reservation.day == self._today())
+            sid = reservation.session_id
+            self._add(sid, delta, reservation.server_key and reservation.day == self._today())
+            self._holds[sid] = self._holds.get(sid, 1) - 1
+            if self._holds[sid] <= 0:
+                del self._holds[sid]
 
     def _add(self, session_id: str, usd: Decimal, server_key: bool) -> None:
         self._sessions[session_id] = self._sessions.get(session_id, ZERO) + usd
         self._sessions.move_to_end(session_id)
+        self._used[session_id] = self._clock()
         while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
+            self._forget(next(iter(self._sessions)))
         if server_key:
             self._day_spent += usd
+
+    def _expire(self) -> None:
+        """Forget the sessions idle for idle_s (oldest first; none with a call in flight)."""
+        if self.idle_s is None:
+            return
+        limit = self._clock() - self.idle_s
+        for sid in list(self._sessions):
+            if self._used.get(sid, 0.0) > limit:
+                break  # ordered by last use: the rest are newer
+            if sid not in self._holds:
+                self._forget(sid)
+
+    def _forget(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        self._used.pop(session_id, None)

@@ -1,0 +1,73 @@
+"""Ctrl-C (SIGINT) and SIGTERM during a batch: nothing lost, nothing paid twice.
+
+The first signal asks the batch to stop: no new image is started, the calls
+in flight finish (each within its deadline) and are written with their
+manifest rows, and the images not started are recorded "not run
+(interrupted)". A second signal stops at once: every call still in flight
+is recorded in the manifest as "may have been billed" (its hold counted),
+and a later run does not send it again unless asked (--retry-uncertain).
+
+The manifest rows a resumed run reads: the last row of an output whose
+cost_source is MAY_HAVE_BEEN_BILLED marks an image whose request may have
+been billed and has no output; `uncertain_outputs` lists them.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, TextIO
+
+MAY_HAVE_BEEN_BILLED = "may have been billed"
+INTERRUPTED = "interrupted"
+
+stop_requested = threading.Event()  # read by rmbg.cli.batch.run_items between submissions
+abandoned = threading.Event()  # set on the second signal: a call that ends after it writes nothing
+
+
+@contextmanager
+def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM handlers for the block (main thread only; elsewhere
+    nothing changes): the first signal sets `stop_requested`, the second raises
+    KeyboardInterrupt. The previous handlers come back after the block."""
+    stop_requested.clear()
+    abandoned.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop_requested
+        return
+
+    def handler(signum, frame) -> None:
+        if stop_requested.is_set():
+            raise KeyboardInterrupt
+        stop_requested.set()
+        name = signal.Signals(signum).name
+        print(f"\nrmbg: {name}: stopping after the images in flight (their calls may be billed); "
+              "send it again to stop now.", file=err, flush=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop_requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def uncertain_outputs(out_dir: Path, manifest_name: str = "manifest.csv") -> set[str]:
+    """Outputs (relative paths) whose last manifest row says their request may
+    have been billed and produced nothing."""
+    path = out_dir / manifest_name
+    if not path.is_file() or path.is_symlink():
+        return set()
+    last: dict[str, dict[str, str]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("output"):
+                    last[row["output"]] = row
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return set()
+    return {out for out, row in last.items()
+            if row.get("status") == "failed" and row.get("cost_source") == MAY_HAVE_BEEN_BILLED}

@@ -1,0 +1,57 @@
+"""Writing a batch's files under the output folder, never through a link we
+did not make: outputs go to a fresh temporary name and are renamed into
+place; a symbolic link planted at a file we write (the manifest, a temporary
+name) or at a folder inside the output folder is refused, so a write never
+lands outside it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path, PurePosixPath
+
+from ..errors import RmbgError
+
+
+class OutputRefused(RmbgError):
+    """The output folder holds something we will not write through (a symbolic link we did not make)."""
+
+
+# Never follow a link we did not make: a planted manifest.csv or temp-file
+# symlink must not redirect our writes to its target.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_no_follow(path: Path, flags: int, what: str) -> int:
+    """os.open(path) that refuses a symbolic link at `path` with a clear error."""
+    try:
+        return os.open(path, flags | _NOFOLLOW, 0o644)
+    except OSError:
+        if path.is_symlink():
+            raise OutputRefused(f"{what} {path} is a symbolic link; refusing to write through it.") from None
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a fresh temp file (O_EXCL: never an existing file or link) in the
+    same folder, then rename it over `path` (a rename replaces a link, never its target)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_inside(out_root: Path, output_rel: str) -> None:
+    """Refuse (OutputRefused) when a folder between `out_root` and the file
+    `output_rel` is a symbolic link: the write would land where it points."""
+    folder = out_root
+    for part in PurePosixPath(output_rel).parts[:-1]:
+        folder = folder / part
+        if folder.is_symlink():
+            raise OutputRefused(f"the output folder {folder} is a symbolic link; refusing to write through it.")

@@ -1,0 +1,114 @@
+"""`rmbg remove` interrupted by SIGTERM or SIGINT, as a real process against
+the fake fal server: the calls in flight finish (or are recorded as "may have
+been billed"), every output has its manifest row, and resuming never sends a
+request that may have been billed again unless --retry-uncertain says so.
+Requests are counted at the fake."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from rmbg.cli.main import main
+from tests.fakes.common import Call, Reply
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+
+IMAGES = 20
+JOBS = 4
+
+
+class CountingFal(FalFake):
+    """The fake fal, with an event set when the JOBS-th submit has arrived."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_flight = threading.Event()
+
+    def dispatch(self, call: Call) -> Reply:
+        reply = super().dispatch(call)
+        if sum(c.method == "POST" for c in self.calls) >= JOBS:
+            self.in_flight.set()
+        return reply
+
+
+@pytest.fixture
+def fal(monkeypatch):
+    with CountingFal() as fake:
+        monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
+        monkeypatch.setenv("FAL_KEY", FAL_KEY)
+        # the first JOBS jobs wait in the queue long enough for the signal to land while they are in flight
+        fake.inject("slow", op="status", times=JOBS, delay=3)
+        yield fake
+
+
+@pytest.fixture
+def photos(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    for i in range(IMAGES):
+        Image.new("RGB", (16, 12), (10 * i, 40, 90)).save(tmp_path / "in" / f"img{i:02}.png")
+    return tmp_path
+
+
+def posts(fake) -> int:
+    return sum(c.method == "POST" for c in fake.calls)
+
+
+def rows(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def start(photos: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rmbg", "remove", "in", "-o", "out", "-p", "fal-bria", "--yes",
+                             "-j", str(JOBS)], cwd=photos, env=os.environ.copy(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(fal, photos):
+    """Defect 7: SIGTERM lost accepted results, and resume sent them again (24 submits for 20 images)."""
+    proc = start(photos)
+    assert fal.in_flight.wait(60)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "SIGTERM: stopping after the images in flight" in err
+    first = rows(photos / "out")
+    assert [r["status"] for r in first].count("done") == JOBS and posts(fal) == JOBS
+    assert [r["error"] for r in first if r["status"] == "not_run"] == ["interrupted"] * (IMAGES - JOBS)
+    written = sorted(p.name for p in (photos / "out").glob("img*.png"))
+    assert written == sorted(Path(r["output"]).name for r in first if r["status"] == "done")
+    assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 0
+    assert posts(fal) == IMAGES  # not one paid twice
+
+
+def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal, photos, capsys):
+    proc = start(photos)
+    assert fal.in_flight.wait(60)
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:  # the first signal is acknowledged before the second is sent
+        if "SIGINT: stopping after the images in flight" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    first = rows(photos / "out")
+    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in first] == [("failed", "may have been billed",
+                                                                                 "0.018")] * JOBS
+    assert not list((photos / "out").glob("img*.png"))  # no file without its row
+    assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
+    assert posts(fal) == IMAGES  # the JOBS uncertain ones are not sent again
+    held = [r for r in rows(photos / "out")[JOBS:] if r["status"] == "failed"]
+    assert len(held) == JOBS and all("may have been billed" in r["error"] for r in held)
+    capsys.readouterr()
+    assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "--retry-uncertain"]) == 0
+    assert posts(fal) == IMAGES + JOBS
+    assert f"--retry-uncertain: {JOBS} image(s) whose earlier request may have been billed" in capsys.readouterr().err
