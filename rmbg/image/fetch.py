@@ -112,6 +112,13 @@ def _target(url: str, allow: frozenset[str]) -> tuple[str, str, int, str]:
     return scheme, host, port, resolve(host, port, allow)
 
 
+def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> None:
+    """Refuse (URLRefused, InvalidImageError) a URL this guard would not
+    fetch, without fetching it: for URLs handed on to code that fetches by
+    itself (gradio's file inputs)."""
+    _target(url.strip(), allowed_hosts(allow_hosts))
+
+
 def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                 connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
                 deadline_s: float = DEADLINE_S) -> bytes:

@@ -42,7 +42,7 @@ from ..errors import (
 )
 from ..image.compose import MIME, normalise_format
 from ..result import Result
-from . import actions
+from . import actions, inputs
 from .catalog import SLOTS, Keys, SessionKeyMissing
 from .context import App
 from .look import Look, file_name
@@ -153,7 +153,7 @@ def routes(app: App, default_provider: Callable[[], str],
             body = b"".join([chunk async for chunk in stream])
             try:
                 fields = json.loads(body or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
                 raise InvalidImageError("The request body is not valid JSON.") from None
             if not isinstance(fields, dict):
                 raise InvalidImageError('The JSON body must be an object such as {"url": "https://..."}.')
@@ -161,6 +161,7 @@ def routes(app: App, default_provider: Callable[[], str],
         raise NotAForm(kind)
 
     def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str):
+        inputs.check(fields)
         url = fields.get("url")
         if image is None and url:
             image = actions.image_from_reference(str(url), fetch)

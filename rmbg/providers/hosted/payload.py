@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import os
 import re
 from typing import TYPE_CHECKING, Iterable
@@ -35,15 +36,75 @@ def check_key(provider_id: str, key: str, env_var: str) -> None:
         raise ProviderAuthError(provider_id, f"the API key contains characters that cannot be sent. Check {env_var}.")
 
 _AUTH_RE = re.compile(r"(?i)\b(key|bearer)\s+[A-Za-z0-9._:\-+/=]{6,}")
+FRAGMENT = 8  # any run of this many characters of a key is redacted
+_PART = 6  # each side of "id:secret" at least this long is redacted on its own too
+_KNOWN: dict[str, None] = {}  # keys this process has used (ordered, bounded): for log lines
+_KNOWN_MAX = 256
+KEY_VARS = ("FAL_KEY", "RUNWARE_API_KEY")
+
+
+def remember(secret: str | None) -> None:
+    """Note a key this process uses, so log lines are scrubbed of it too (SecretFilter)."""
+    if secret:
+        _KNOWN[secret] = None
+        while len(_KNOWN) > _KNOWN_MAX:
+            del _KNOWN[next(iter(_KNOWN))]
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The configured keys (environment) and those remember()ed."""
+    configured = tuple(v.strip() for v in (os.environ.get(n, "") for n in KEY_VARS) if v.strip())
+    return configured + tuple(_KNOWN)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret, and anything shaped like an auth header
-    value, replaced by '***'."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """`text` with every part of every secret replaced by '***': the whole
+    key, each side of an "id:secret" key, and any run of FRAGMENT or more of
+    its characters (a provider may quote only the secret half, or a cut
+    piece); also anything shaped like an auth header value."""
+    keys = [s for s in secrets if s]
+    parts = sorted({p for k in keys for p in (k, *k.split(":")) if len(p) >= _PART or p == k}, key=len, reverse=True)
+    for part in parts:
+        text = text.replace(part, "***")
+    grams = {k[i:i + FRAGMENT] for k in keys for i in range(len(k) - FRAGMENT + 1)}
+    if grams:
+        text = _cut_fragments(text, grams)
     return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text)
+
+
+def _cut_fragments(text: str, grams: set[str]) -> str:
+    """Every character covered by a FRAGMENT-long window found in `grams`, as '***' per run."""
+    covered = bytearray(len(text))
+    for i in range(len(text) - FRAGMENT + 1):
+        if text[i:i + FRAGMENT] in grams:
+            covered[i:i + FRAGMENT] = b"\1" * FRAGMENT
+    if not any(covered):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that scrubs known_secrets() from each record's
+    message and traceback text (attach it to the handlers: app.py does)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = known_secrets()
+        if secrets:
+            record.msg = scrub(record.getMessage(), secrets)
+            record.args = None
+            if record.exc_info:
+                formatted = logging.Formatter().formatException(record.exc_info)
+                record.exc_info, record.exc_text = None, scrub(formatted, secrets)
+        return True
 
 
 _HTML_RE = re.compile(r"<\s*(!doctype|html|head|body|title|h1|center)\b", re.I)
