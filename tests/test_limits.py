@@ -100,3 +100,107 @@ def test_a_tiny_upload_costs_under_300_mb_whatever_its_frame(tmp_path):
                          timeout=120, check=True)
     grown_mb = float(out.stdout.strip().splitlines()[-1])
     assert grown_mb < 300, out.stdout
+
+
+# --- deadlines on every wait -------------------------------------------------------
+
+
+class Trickle:
+    """A server on 127.0.0.1 that answers a status line, then one header byte
+    every `every` seconds, forever (until stopped): each read gets a byte in
+    time, so only an overall deadline can end the request."""
+
+    def __init__(self, every: float = 0.2):
+        import socket
+        import threading
+
+        self.every, self.stop, self.connected = every, threading.Event(), threading.Semaphore(0)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.threads: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._trickle, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _trickle(self, conn) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                self.connected.release()
+                while not self.stop.wait(self.every):  # the server's pace, not the test waiting
+                    conn.sendall(b"a")
+            except OSError:
+                return
+
+    def url(self, path: str = "/photo.png") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def trickle():
+    server = Trickle()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_server_trickling_its_headers_is_cut_at_the_overall_deadline(trickle):
+    import time
+
+    from rmbg.image.fetch import fetch_image
+
+    started = time.monotonic()
+    with pytest.raises(InvalidImageError, match="did not answer in time"):
+        fetch_image(trickle.url(), allow_hosts={"127.0.0.1"}, read_timeout=0.5, deadline_s=1.0)
+    took = time.monotonic() - started
+    assert 0.9 <= took < 2.0  # each read got a byte within 0.5 s; only the 1 s deadline ended it
+
+
+def test_slow_urls_do_not_hold_the_slots_of_other_rest_requests(trickle, monkeypatch):
+    """Eight trickling URLs at once, then an upload: answered while they still hang."""
+    import concurrent.futures
+    import time
+
+    import httpx
+
+    from tests.fakes.fal import FalFake
+    from tests.fakes.runware import RunwareFake
+    from tests.test_app import app_config, serve
+
+    monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("RMBG_URL_DEADLINE_S", "4")
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as base:
+        from tests.fakes.fal import TEST_KEY
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            slow = [pool.submit(httpx.post, base + "api/remove", json={"url": trickle.url(f"/{i}.png")}, timeout=30)
+                    for i in range(8)]
+            for _ in range(8):
+                assert trickle.connected.acquire(timeout=10)  # all eight are being fetched
+            started = time.monotonic()
+            quick = httpx.post(base + "api/remove", files={"image": ("tiny.png", tiny_png(), "image/png")},
+                               data={"provider": "fal-bria"}, headers={"X-Fal-Key": TEST_KEY}, timeout=30)
+            took = time.monotonic() - started
+            assert quick.status_code == 200 and took < 5, (quick.text, took)
+            assert not any(f.done() for f in slow)  # they still hang, cut only at their deadline
+            answers = [f.result() for f in slow]
+        assert {(a.status_code, a.json()["error"].split(" did not")[-1]) for a in answers} == {
+            (400, " answer in time.")}

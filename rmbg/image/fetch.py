@@ -12,8 +12,11 @@ The rules (each refusal is an InvalidImageError that says which):
   check and connect cannot slip through;
 - redirects are followed by hand, at most 5, each target checked the same way;
 - the body is counted while it streams and the download stops past
-  `max_bytes` (default 25 MB, as uploads); connect and read timeouts and an
-  overall deadline bound the time;
+  `max_bytes` (default 25 MB, as uploads); connect and read timeouts bound
+  each wait, and one overall deadline (RMBG_URL_DEADLINE_S, default 30 s)
+  bounds the whole fetch, headers and redirects included: every socket
+  read is given at most the time left (rmbg.image.deadline), so a server that
+  trickles one header byte every few seconds is cut at the deadline;
 - the bytes must open as an image (the content is sniffed; Content-Type is
   not trusted); decoding, and the pixel limit before it, is load_image's.
 
@@ -44,6 +47,16 @@ DEFAULT_MAX_BYTES = 25 * 2**20
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 DEADLINE_S = 30.0
+
+
+def deadline_default() -> float:
+    """The overall deadline of one fetch: RMBG_URL_DEADLINE_S, else DEADLINE_S."""
+    try:
+        return float(os.environ.get("RMBG_URL_DEADLINE_S") or DEADLINE_S)
+    except ValueError:
+        return DEADLINE_S
+
+
 class URLRefused(InvalidImageError):
     """A URL the guard will not fetch (scheme, credentials, an address that is not public)."""
 
@@ -121,15 +134,18 @@ def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> None:
 
 def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                 connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
-                deadline_s: float = DEADLINE_S) -> bytes:
+                deadline_s: float | None = None) -> bytes:
     """The bytes of the image at `url`, fetched under the rules above."""
     import httpx
 
+    from .deadline import deadline_transport
+
     allow = allowed_hosts(allow_hosts)
-    deadline = time.monotonic() + deadline_s
+    deadline = time.monotonic() + (deadline_default() if deadline_s is None else deadline_s)
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
     current = url.strip()
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                      transport=deadline_transport(deadline)) as client:
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port, address = _target(current, allow)
             parts = urlsplit(current)

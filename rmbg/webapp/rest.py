@@ -49,7 +49,8 @@ from .look import Look, file_name
 
 log = logging.getLogger("rmbg.rest")
 MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
-CONCURRENCY = 4
+CONCURRENCY = 4  # requests running a model or a provider at once
+FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 HEADERS = {"fal": "X-Fal-Key", "runware": "X-Runware-Key", "removebg": "X-Removebg-Key",
            "photoroom": "X-Photoroom-Key"}  # the page's key slots (rmbg.webapp.catalog.SLOTS)
 FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
@@ -125,6 +126,7 @@ def routes(app: App, default_provider: Callable[[], str],
     from starlette.routing import Route
 
     limiter = anyio.CapacityLimiter(CONCURRENCY)
+    fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -160,11 +162,12 @@ def routes(app: App, default_provider: Callable[[], str],
             return fields, None, None, "image"
         raise NotAForm(kind)
 
+    def fetched(fields: dict[str, Any]) -> bytes:
+        inputs.check(fields)
+        return actions.image_from_reference(str(fields["url"]), fetch)
+
     def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str):
         inputs.check(fields)
-        url = fields.get("url")
-        if image is None and url:
-            image = actions.image_from_reference(str(url), fetch)
         if image is None:
             raise InvalidImageError('Send the image as the multipart field "image", or JSON {"url": "https://..."}.')
         unknown = sorted(set(fields) - set(FIELDS))
@@ -179,6 +182,10 @@ def routes(app: App, default_provider: Callable[[], str],
         keys = Keys.of(*(request.headers.get(HEADERS[slot]) for slot in SLOTS))
         try:
             fields, image, background, stem = await read(request)
+            if image is None and fields.get("url"):
+                # fetched in slots of their own, each under the fetch's overall deadline: slow
+                # URLs can hold only these, never the slots that run models for everyone else
+                image = await anyio.to_thread.run_sync(fetched, fields, limiter=fetching)
             result, look = await anyio.to_thread.run_sync(
                 work, fields, image, background, keys, request.client.host if request.client else "unknown",
                 limiter=limiter)
