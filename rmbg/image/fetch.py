@@ -136,6 +136,35 @@ def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes
                 connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
                 deadline_s: float | None = None) -> bytes:
     """The bytes of the image at `url`, fetched under the rules above."""
+    data, content_type, final = fetch_bytes(url, allow_hosts=allow_hosts, max_bytes=max_bytes,
+                                            connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                            deadline_s=deadline_s)
+    _check_is_image(data, final, content_type)
+    return data
+
+
+class FetchFailed(InvalidImageError):
+    """The server could not be reached, failed (5xx, 429) or was too slow:
+    `retryable` says whether asking again may help."""
+
+    def __init__(self, message: str, retryable: bool = True, timed_out: bool = False):
+        super().__init__(message)
+        self.retryable, self.timed_out = retryable, timed_out
+
+
+class TooLarge(InvalidImageError):
+    """The body is over the byte limit: `size` bytes or more (`declared`: said so in Content-Length)."""
+
+    def __init__(self, message: str, size: int, limit: int):
+        super().__init__(message)
+        self.size, self.limit = size, limit
+
+
+def fetch_bytes(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
+                deadline_s: float | None = None) -> tuple[bytes, str, str]:
+    """(body, its Content-Type, the URL it came from after redirects), under the
+    rules above except the image check (the caller's, who knows what it expects)."""
     import httpx
 
     from .deadline import deadline_transport
@@ -163,28 +192,31 @@ def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes
                         current = urljoin(current, location)
                         continue
                     if response.status_code >= 400:
-                        raise InvalidImageError(f"{shown(current)} answered HTTP {response.status_code}.")
+                        status = response.status_code
+                        raise FetchFailed(f"{shown(current)} answered HTTP {status}.",
+                                          retryable=status >= 500 or status in (408, 429))
                     data = _read(response, max_bytes, deadline, current)
             except httpx.TimeoutException:
-                raise InvalidImageError(f"{shown(current)} did not answer in time.") from None
+                raise FetchFailed(f"{shown(current)} did not answer in time.", timed_out=True) from None
             except httpx.HTTPError as exc:
-                raise InvalidImageError(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
-            _check_is_image(data, current, response.headers.get("content-type", ""))
-            return data
+                raise FetchFailed(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
+            return data, response.headers.get("content-type", ""), current
     raise InvalidImageError(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.")
 
 
 def _read(response: "httpx.Response", max_bytes: int, deadline: float, url: str) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidImageError(f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.")
+        raise TooLarge(f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.",
+                       int(declared), max_bytes)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise InvalidImageError(f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).")
+            raise TooLarge(f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).",
+                           size, max_bytes)
         if time.monotonic() > deadline:
-            raise InvalidImageError(f"{shown(url)} took too long to download.")
+            raise FetchFailed(f"{shown(url)} took too long to download.", timed_out=True)
         chunks.append(chunk)
     return b"".join(chunks)
 
