@@ -163,3 +163,26 @@ def test_a_provider_quoting_half_the_key_shows_none_of_it(base, fakes):
     assert secret not in text and key_id not in text
     assert all(secret[i:i + 8] not in text for i in range(len(secret) - 7))  # no piece of 8 either
     assert "•••" in text
+
+
+def test_rest_schema_fuzzing_gets_no_server_error(base, fakes):
+    """schemathesis over GET /api/openapi.json, bounded (the longer run: benchmarks/fuzz.py)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_dict(httpx.get(f"{base}/api/openapi.json", timeout=30).json())
+    seen: list[int] = []
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=schema["/api/remove"]["POST"].as_strategy())
+    def fuzz(case):
+        response = case.call(base_url=base, timeout=60)
+        seen.append(response.status_code)
+        assert response.status_code != 500, response.text
+        if response.status_code >= 400:
+            assert set(response.json()) == {"error"}
+            no_leak(response.text)
+
+    fuzz()
+    assert len(seen) >= 20
+    assert paid(fakes) == 0  # no key was sent: nothing was paid

@@ -19,6 +19,9 @@ Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
 provider failed or timed out, 503 a model that cannot run here).
+
+`GET /api/openapi.json` describes this endpoint (OpenAPI 3.0; the fuzz tests
+generate requests from it).
 """
 
 from __future__ import annotations
@@ -100,6 +103,44 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
         "X-Rmbg-Cost-Source": result.cost.source,
         "X-Rmbg-Cached": "true" if result.cached else "false",
         "Content-Disposition": f'inline; filename="{file_name(stem, look)}"',
+    }
+
+
+_TEXT = {"type": "string"}
+_FLAG = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
+_SIZE = {"oneOf": [{"type": "string"}, {"type": "number"}]}
+_PROPERTIES: dict[str, dict] = {
+    "provider": _TEXT, "background": _TEXT, "mask_only": _FLAG, "clean_edges": _FLAG,
+    "format": {"type": "string", "enum": ["png", "webp", "jpeg"]}, "crop": _FLAG, "canvas": _SIZE,
+    "margin": _SIZE, "align": {"type": "string", "enum": ["center", "bottom"]},
+}
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.0 description of POST /api/remove."""
+    error = {"description": "Refused or failed, with the reason",
+             "content": {"application/json": {"schema": {"type": "object", "required": ["error"],
+                                                          "properties": {"error": _TEXT}}}}}
+    image = {"description": "The output image", "content": {m: {"schema": {"type": "string", "format": "binary"}}
+                                                             for m in sorted(set(MIME.values()))}}
+    form = {"type": "object", "required": ["image"], "additionalProperties": False, "properties": {
+        "image": {"type": "string", "format": "binary"},
+        "background_image": {"type": "string", "format": "binary"},
+        **{name: _TEXT for name in _PROPERTIES}}}
+    body = {"type": "object", "required": ["url"], "additionalProperties": False,
+            "properties": {"url": {"type": "string", "description": "http(s) URL or data: URI"}, **_PROPERTIES}}
+    keys = [{"name": header, "in": "header", "required": False, "schema": _TEXT} for header in HEADERS.values()]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "rmbg REST API", "version": "1"},
+        "paths": {"/api/remove": {"post": {
+            "summary": "Remove the background of one image",
+            "parameters": keys,
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form},
+                                                          "application/json": {"schema": body}}},
+            "responses": {"200": image, **{str(code): error for code in
+                                           (400, 401, 402, 413, 415, 429, 502, 503, 504)}},
+        }}},
     }
 
 
@@ -206,4 +247,7 @@ def routes(app: App, default_provider: Callable[[], str],
             return error(500, "Something went wrong on the server (logged). Please try again.")
         return Response(data, media_type=MIME[normalise_format(look.fmt)], headers=headers_of(result, look, stem))
 
-    return [Route("/api/remove", remove, methods=["POST"])]
+    async def schema(request: Request) -> Response:
+        return JSONResponse(openapi())
+
+    return [Route("/api/remove", remove, methods=["POST"]), Route("/api/openapi.json", schema, methods=["GET"])]
