@@ -10,7 +10,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from rmbg.errors import RmbgError  # noqa: E402
@@ -20,7 +20,9 @@ from rmbg.webapp import inputs  # noqa: E402
 from rmbg.webapp.look import Look, picker_colour  # noqa: E402
 from rmbg.webapp.rawcalls import Slot, problem  # noqa: E402
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+# benchmarks/fuzz.py raises these for its longer run
+EXAMPLES = int(os.environ.get("RMBG_FUZZ_EXAMPLES") or 150)
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 # What a JSON caller can put in any slot (NaN and infinities included: Python's json reads them).
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
@@ -65,6 +67,8 @@ def test_a_frame_that_passes_the_budget_is_never_refused_later(width, height, cr
 @FAST
 @given(value=st.one_of(st.text(max_size=40), st.from_regex(r"\A#[0-9a-fA-F]{3,8}\Z"),
                        st.from_regex(r"\Argba?\(\s?[\d.]{1,6},\s?[\d.]{1,6},\s?[\d.]{1,6}(,\s?[\d.]{1,4})?\)\Z")))
+@example("rgb(., ., .)")  # found by benchmarks/fuzz.py: a lone point was read as a number
+@example("rgb(" + "9" * 400 + ", 1, 1)")
 def test_colours_parse_to_rgb_or_say_why(value):
     try:
         colour = picker_colour(value)

@@ -173,7 +173,7 @@ def test_rest_schema_fuzzing_gets_no_server_error(base, fakes):
     schema = schemathesis.openapi.from_dict(httpx.get(f"{base}/api/openapi.json", timeout=30).json())
     seen: list[int] = []
 
-    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=int(os.environ.get("RMBG_FUZZ_REST_EXAMPLES") or 60), deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(case=schema["/api/remove"]["POST"].as_strategy())
     def fuzz(case):
         response = case.call(base_url=base, timeout=60)
