@@ -90,7 +90,7 @@ MEASURE = textwrap.dedent("""
 
 # The largest frames a tiny upload may still ask for, and those the issue measured.
 WORST = [{"canvas": "2048x2048", "background": "white"}, {"canvas": "2048x2048", "clean_edges": True},
-         {"canvas": "1:1", "crop": True, "margin": "994px", "background": "white"},
+         {"canvas": "1:1", "crop": True, "margin": "983px", "background": "white"},
          {"crop": True, "margin": "7000px"}, {"canvas": "10000x10000"}, {"canvas": "9999x1"}]
 
 
