@@ -9,16 +9,15 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from rmbg.errors import RmbgError  # noqa: E402
-from rmbg.image.framing import check_budget, framing_of, layout, output_budget  # noqa: E402
-from rmbg.providers.hosted.payload import FRAGMENT, scrub  # noqa: E402
-from rmbg.webapp import inputs  # noqa: E402
-from rmbg.webapp.look import Look, picker_colour  # noqa: E402
-from rmbg.webapp.rawcalls import Slot, problem  # noqa: E402
+from rmbg.errors import RmbgError
+from rmbg.image.framing import check_budget, framing_of, layout, output_budget
+from rmbg.providers.hosted.payload import FRAGMENT, scrub
+from rmbg.webapp import inputs
+from rmbg.webapp.look import Look, picker_colour
+from rmbg.webapp.rawcalls import Slot, problem
 
 # benchmarks/fuzz.py raises these for its longer run
 EXAMPLES = int(os.environ.get("RMBG_FUZZ_EXAMPLES") or 150)

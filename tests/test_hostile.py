@@ -10,14 +10,14 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+import httpx
+import pytest
+from PIL import Image
 
-from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
-from tests.fakes.fal import FalFake  # noqa: E402
-from tests.fakes.runware import RunwareFake  # noqa: E402
-from tests.test_app import LOOK_VALUES, app_config, serve  # noqa: E402
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.fakes.runware import RunwareFake
+from tests.test_app import LOOK_VALUES, app_config, serve
 
 NESTED = b"[" * 100_000 + b"]" * 100_000
 
@@ -135,14 +135,15 @@ def test_raw_calls_that_gradio_would_crash_on_get_our_answer(base, path, body, s
         assert answer.json()["error"].startswith("The request body must be JSON")
 
 
+UPLOAD_PATH = ('Image: the file\'s "path" must be the path /gradio_api/upload returned, or an http(s) URL of '
+               "an image.")
+
+
 @pytest.mark.parametrize("path, message", [
-    ("file:/etc/passwd", 'Image: the file\'s "path" must be the path /gradio_api/upload returned, or an http(s) '
-                         "URL of an image."),
-    ("../../etc/passwd", 'Image: the file\'s "path" must be the path /gradio_api/upload returned, or an http(s) '
-                         "URL of an image."),
+    ("file:/etc/passwd", UPLOAD_PATH),
+    ("../../etc/passwd", UPLOAD_PATH),
     ("http://127.0.0.1:9/x.png", "Refused to fetch from 127.0.0.1: 127.0.0.1 is a loopback address."),
-    ("http://169.254.169.254/latest", "Refused to fetch from 169.254.169.254: 169.254.169.254 is a link-local "
-                                      "address."),
+    ("http://169.254.169.254/latest", "Refused to fetch from 169.254.169.254: 169.254.169.254 is a link-local address."),
 ])
 def test_file_paths_and_urls_in_a_raw_call_are_checked_in_our_words(base, fakes, monkeypatch, path, message):
     monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)

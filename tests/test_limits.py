@@ -10,13 +10,17 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from PIL import Image
 
 import rmbg
 from rmbg.errors import InvalidImageError
-from rmbg.image.framing import OUTPUT_FLOOR_PIXELS, check_budget, framing_of, output_budget
+from rmbg.image.framing import (
+    OUTPUT_FLOOR_PIXELS,
+    check_budget,
+    framing_of,
+    output_budget,
+)
 from tests.test_api import CountingProvider
 
 

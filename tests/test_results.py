@@ -39,7 +39,7 @@ class Files(http.server.ThreadingHTTPServer):
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 outer.gets.append(self.path)
                 body, kind = outer.files.get(self.path, (b"", ""))
                 self.send_response(200 if kind else 404)

@@ -63,9 +63,11 @@ SEED = "The seed must be a whole number 0..2147483647, got {}."
 
 
 def _flag(name: str, value: object) -> None:
-    if value is None or isinstance(value, (bool, str)) or (isinstance(value, int) and value in (0, 1)):
-        if not isinstance(value, str) or len(value) <= 10:
+    if isinstance(value, str):
+        if len(value) <= 10:  # "true", "false", "yes", ...: read by look.flag
             return
+    elif value is None or isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+        return
     raise InvalidRequestError(f"{name} must be true or false, got {_shown(value)}.")
 
 
