@@ -14,11 +14,13 @@ import httpx
 import pytest
 from PIL import Image
 
+from rmbg.webapp.catalog import SLOTS
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import RunwareFake
 from tests.test_app import LOOK_VALUES, app_config, serve
 
+KEYS = [FAL_KEY, *[None] * (len(SLOTS) - 1)]  # one value per key field, fal's first (catalog.SLOTS order)
 NESTED = b"[" * 100_000 + b"]" * 100_000
 
 
@@ -104,9 +106,9 @@ def remove_values(**changes) -> list:
     ("remove", [None, None, ["u2netp"], *LOOK_VALUES], "provider must be text, got a list."),
     ("remove", [None, None, "u2netp", *LOOK_VALUES[:5], -1, *LOOK_VALUES[6:]],
      "Images per month must be a whole number (0 or more), got '-1'."),
-    ("replace", [None, "a beach", None, "", "inf", True, 1, FAL_KEY, None],
+    ("replace", [None, "a beach", None, "", "inf", True, 1, *KEYS],
      "The seed must be a whole number 0..2147483647, got 'inf'."),
-    ("replace", [None, "a beach", None, "", "", True, float("nan"), FAL_KEY, None],
+    ("replace", [None, "a beach", None, "", "", True, float("nan"), *KEYS],
      "num_images must be a whole number from 1 to 4, got nan."),
     ("rerender", [None, "transparent", "#fff", None, False, 5, 0, False, False, "none", "5%", "center"],
      "format must be text, got a number."),

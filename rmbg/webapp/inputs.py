@@ -91,7 +91,8 @@ def _texts(name: str, value: object) -> None:
 
 CHECKS: dict[str, Callable[[str, object], None]] = {
     **{n: _text for n in ("provider", "background", "colour", "format", "align", "prompt", "negative_prompt",
-                          "fal_key", "runware_key", "points", "box", "url", "a", "b", "text")},
+                          "fal_key", "runware_key", "removebg_key", "photoroom_key", "points", "box", "url", "a", "b",
+                          "text")},
     **{n: _flag for n in ("mask_only", "refine_edges", "clean_edges", "crop", "vitmatte", "fast")},
     **{n: _size for n in ("margin", "canvas")},
     "monthly_volume": _whole(0, 1_000_000_000, said=VOLUME), "volume": _whole(0, 1_000_000_000, said=VOLUME),
