@@ -11,22 +11,21 @@
    upload may still get, through REST; the peak RSS growth of the process
    (ru_maxrss, MiB) after each, and the answer's status.
 
-Writes benchmarks/results/fuzz.json (the schema every benchmark uses).
+Writes benchmarks/results/fuzz.json (benchmarks/harness.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from harness import write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,38 +40,6 @@ FRAMES = [
     ("canvas 2048x2048 on white (largest allowed)", {"canvas": "2048x2048", "background": "white"}),
     ("canvas 2048x2048, clean edges, webp", {"canvas": "2048x2048", "clean_edges": "true", "format": "webp"}),
 ]
-
-
-def machine() -> dict:
-    flags: list[str] = []
-    cpu = platform.processor() or platform.machine()
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        cpu = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), cpu)
-        line = next((l for l in info.splitlines() if l.startswith("flags")), "")
-        flags = sorted(f for f in line.split(":", 1)[-1].split() if f in ("avx", "avx2", "avx512f", "fma", "sse4_2"))
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "flags": flags, "cores": os.cpu_count(), "memory_gib": round(memory, 1)}
-
-
-def write_results(name: str, command: str, tables: list[dict]) -> Path:
-    """benchmarks/results/<name>.json (a local stand-in for the shared harness's write_results)."""
-    import gradio
-    import hypothesis
-    import schemathesis
-
-    out = HERE / "results" / f"{name}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({
-        "benchmark": name, "command": command,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "versions": {"python": platform.python_version(), "gradio": gradio.__version__,
-                     "hypothesis": hypothesis.__version__, "schemathesis": schemathesis.__version__},
-        "tables": tables}, indent=2) + "\n")
-    return out
 
 
 def fuzz_table(examples: int, rest_examples: int) -> dict:
@@ -101,6 +68,7 @@ def memory_table() -> dict:
     from PIL import Image
 
     sys.path.insert(0, str(ROOT))
+    from tests.fakes.fal import TEST_KEY as FAL_TEST_KEY
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
     from tests.test_app import app_config, serve
@@ -112,7 +80,7 @@ def memory_table() -> dict:
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as base:
         def post(fields: dict) -> httpx.Response:
             return httpx.post(base + "api/remove", files={"image": ("tiny.png", tiny, "image/png")},
-                              data={"provider": "fal-bria", **fields}, headers={"X-Fal-Key": "fal-test-id:fal-test-secret"},
+                              data={"provider": "fal-bria", **fields}, headers={"X-Fal-Key": FAL_TEST_KEY},
                               timeout=120)
 
         post({})  # warm: the app's first request, the provider's first call
@@ -139,8 +107,7 @@ def main() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     tables = [] if args.skip_fuzz else [fuzz_table(args.examples, args.rest_examples)]
     tables.append(memory_table())
-    command = "python benchmarks/fuzz.py " + " ".join(sys.argv[1:])
-    print(write_results("fuzz", command.strip(), tables))
+    print(write_results("fuzz", None, tables, packages=("hypothesis", "schemathesis")))
 
 
 if __name__ == "__main__":
