@@ -325,4 +325,5 @@ def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:
     from ..providers.hosted.payload import known_secrets, scrub
 
     text = words(exc, door)
-    return scrub(text, (*keys.secrets(), *known_secrets())).replace("***", "•••")
+    # our sentences name headers ("the X-Fal-Key header"): only the keys' own characters go
+    return scrub(text, (*keys.secrets(), *known_secrets()), header_values=False).replace("***", "•••")

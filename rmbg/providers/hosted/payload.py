@@ -64,11 +64,12 @@ def known_secrets() -> tuple[str, ...]:
     return configured + tuple(_KNOWN)
 
 
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+def scrub(text: str, secrets: Iterable[str] = (), *, header_values: bool = True) -> str:
     """`text` with every part of every secret replaced by '***': the whole
     key, each side of an "id:secret" key, and any run of FRAGMENT or more of
     its characters (a provider may quote only the secret half, or a cut
-    piece); also anything shaped like an auth header value."""
+    piece); also, with `header_values`, anything shaped like an auth header
+    value ("Key ...", "Bearer ...": for provider bodies, not our own sentences)."""
     keys = [s for s in secrets if s]
     parts = sorted({p for k in keys for p in (k, *k.split(":")) if len(p) >= _PART or p == k}, key=len, reverse=True)
     for part in parts:
@@ -76,7 +77,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     grams = {k[i:i + FRAGMENT] for k in keys for i in range(len(k) - FRAGMENT + 1)}
     if grams:
         text = _cut_fragments(text, grams)
-    return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text)
+    return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text) if header_values else text
 
 
 def _cut_fragments(text: str, grams: set[str]) -> str:
