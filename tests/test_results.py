@@ -125,3 +125,30 @@ def test_a_runware_image_url_is_streamed_with_a_byte_cap(monkeypatch):
         with pytest.raises(ProviderResponseError, match=r"MiB limit; refused\."):
             provider.matte(rgb_image())
         assert [c.method for c in fake.calls] == ["POST", "GET"]  # fetched once, not again
+
+
+def test_log_lines_carry_no_piece_of_a_configured_key(monkeypatch):
+    """The app's log handlers scrub every configured key: the message, its arguments and a traceback."""
+    import io as _io
+    import logging
+
+    from rmbg.providers.hosted.payload import SecretFilter
+
+    key_id, secret = "5d1e8f0a-3c2b-4e6f-9a7d-0b1c2d3e4f50", "9f86d081884c7d659a2feaa0c55ad015"
+    monkeypatch.setenv("FAL_KEY", f"{key_id}:{secret}")
+    stream = _io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(SecretFilter())
+    log = logging.getLogger("rmbg.test-secrets")
+    log.addHandler(handler)
+    try:
+        log.warning("provider said %s", f"bad secret {secret}")
+        try:
+            raise ValueError(f"quoted {secret[4:20]} and {key_id}")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert "provider said bad secret ***" in text and "ValueError: quoted *** and ***" in text
+    assert not any(secret[i:i + 8] in text for i in range(len(secret) - 7)) and key_id not in text
