@@ -19,11 +19,13 @@ from starlette.middleware import Middleware
 
 from rmbg.errors import RmbgError
 from rmbg.pricing import price_table
+from rmbg.providers.hosted.payload import SecretFilter
 from rmbg.replace import replace_estimate
 from rmbg.types import format_usd
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, identity, marks, replacing, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
+from rmbg.webapp.inputs import check as check_inputs
 from rmbg.webapp.look import OutputStore, file_name, flag
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
@@ -71,6 +73,8 @@ def lenient(component):
     An instance override, not a subclass: gradio writes a .pyi next to the
     module of every Component subclass."""
     strict = component.preprocess
+    if getattr(strict, "rmbg_lenient", False):
+        return component
 
     def preprocess(payload):
         try:
@@ -81,6 +85,7 @@ def lenient(component):
                 return str(path) if path else None
             return payload
 
+    preprocess.rmbg_lenient = True  # type: ignore[attr-defined]
     component.preprocess = preprocess
     return component
 
@@ -96,6 +101,7 @@ def readable_errors(fn, door: str = "mcp"):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            check_inputs(signature.bind_partial(*args, **kwargs).arguments)  # every value's kind, one place
             return fn(*args, **kwargs)
         except RmbgError as exc:
             bound = signature.bind_partial(*args, **kwargs).arguments
@@ -156,6 +162,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             bench_providers = benchmark_tab(app, keys, default_id)
         wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
         mcp_tool(app, default_id)
+    for block in demo.blocks.values():  # any raw value reaches the handlers' one check (rmbg.webapp.inputs)
+        if isinstance(block, gr.components.Component):
+            lenient(block)
     demo.rmbg_routes = rest.routes(app, lambda: default_id)  # type: ignore[attr-defined]  # POST /api/remove
     return demo
 
@@ -746,6 +755,8 @@ demo = build_demo()
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # no log line carries a configured key, nor a piece of one
+        handler.addFilter(SecretFilter())
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
     demo.launch(**launch_kwargs(demo))

@@ -15,7 +15,7 @@ from PIL import Image
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .errors import InvalidImageError, ProviderResponseError
 from .image.compose import check_options, render
-from .image.framing import framing_of
+from .image.framing import check_budget, framing_of
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
 from .refine import Refiner, cache_options, chain, refine_matte, resolve_refiner
@@ -152,7 +152,8 @@ def remove_background(
     start = time.perf_counter()
     opts = check_options(options or RenderOptions(background, mask_only, refine_foreground,
                                                   framing=framing_of(crop, canvas, margin, align)))
-    loaded = load_image(image, max_pixels=max_pixels)
+    # the frame's budget is checked on the header's size: nothing decodes, runs or pays over it
+    loaded = load_image(image, max_pixels=max_pixels, check=lambda size: check_budget(size, opts.framing))
     pick = subject_pick(points, box, loaded.size)
     chosen, reason = resolve_provider(provider)
     result = run_provider(loaded, chosen, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,
@@ -197,6 +198,7 @@ def run_provider(
     Result.seconds.total covers loading too.
     """
     start = time.perf_counter() if started is None else started
+    check_budget(loaded.size, (options or RenderOptions()).framing)  # before the provider: never paid, then refused
     matte, cached = matte_for(loaded, provider, cache=cache, refiner=refiner)
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
     out = render(loaded.rgb, alpha, options=options or RenderOptions())

@@ -12,8 +12,11 @@ The rules (each refusal is an InvalidImageError that says which):
   check and connect cannot slip through;
 - redirects are followed by hand, at most 5, each target checked the same way;
 - the body is counted while it streams and the download stops past
-  `max_bytes` (default 25 MB, as uploads); connect and read timeouts and an
-  overall deadline bound the time;
+  `max_bytes` (default 25 MB, as uploads); connect and read timeouts bound
+  each wait, and one overall deadline (RMBG_URL_DEADLINE_S, default 30 s)
+  bounds the whole fetch, headers and redirects included: every socket
+  read is given at most the time left (rmbg.image.deadline), so a server that
+  trickles one header byte every few seconds is cut at the deadline;
 - the bytes must open as an image (the content is sniffed; Content-Type is
   not trusted); decoding, and the pixel limit before it, is load_image's.
 
@@ -44,6 +47,16 @@ DEFAULT_MAX_BYTES = 25 * 2**20
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0
 DEADLINE_S = 30.0
+
+
+def deadline_default() -> float:
+    """The overall deadline of one fetch: RMBG_URL_DEADLINE_S, else DEADLINE_S."""
+    try:
+        return float(os.environ.get("RMBG_URL_DEADLINE_S") or DEADLINE_S)
+    except ValueError:
+        return DEADLINE_S
+
+
 class URLRefused(InvalidImageError):
     """A URL the guard will not fetch (scheme, credentials, an address that is not public)."""
 
@@ -112,17 +125,56 @@ def _target(url: str, allow: frozenset[str]) -> tuple[str, str, int, str]:
     return scheme, host, port, resolve(host, port, allow)
 
 
+def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> None:
+    """Refuse (URLRefused, InvalidImageError) a URL this guard would not
+    fetch, without fetching it: for URLs handed on to code that fetches by
+    itself (gradio's file inputs)."""
+    _target(url.strip(), allowed_hosts(allow_hosts))
+
+
 def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                 connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
-                deadline_s: float = DEADLINE_S) -> bytes:
+                deadline_s: float | None = None) -> bytes:
     """The bytes of the image at `url`, fetched under the rules above."""
+    data, content_type, final = fetch_bytes(url, allow_hosts=allow_hosts, max_bytes=max_bytes,
+                                            connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                            deadline_s=deadline_s)
+    _check_is_image(data, final, content_type)
+    return data
+
+
+class FetchFailed(InvalidImageError):
+    """The server could not be reached, failed (5xx, 429) or was too slow:
+    `retryable` says whether asking again may help."""
+
+    def __init__(self, message: str, retryable: bool = True, timed_out: bool = False):
+        super().__init__(message)
+        self.retryable, self.timed_out = retryable, timed_out
+
+
+class TooLarge(InvalidImageError):
+    """The body is over the byte limit: `size` bytes or more (`declared`: said so in Content-Length)."""
+
+    def __init__(self, message: str, size: int, limit: int):
+        super().__init__(message)
+        self.size, self.limit = size, limit
+
+
+def fetch_bytes(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
+                deadline_s: float | None = None) -> tuple[bytes, str, str]:
+    """(body, its Content-Type, the URL it came from after redirects), under the
+    rules above except the image check (the caller's, who knows what it expects)."""
     import httpx
 
+    from .deadline import deadline_transport
+
     allow = allowed_hosts(allow_hosts)
-    deadline = time.monotonic() + deadline_s
+    deadline = time.monotonic() + (deadline_default() if deadline_s is None else deadline_s)
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
     current = url.strip()
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                      transport=deadline_transport(deadline)) as client:
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port, address = _target(current, allow)
             parts = urlsplit(current)
@@ -140,28 +192,31 @@ def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes
                         current = urljoin(current, location)
                         continue
                     if response.status_code >= 400:
-                        raise InvalidImageError(f"{shown(current)} answered HTTP {response.status_code}.")
+                        status = response.status_code
+                        raise FetchFailed(f"{shown(current)} answered HTTP {status}.",
+                                          retryable=status >= 500 or status in (408, 429))
                     data = _read(response, max_bytes, deadline, current)
             except httpx.TimeoutException:
-                raise InvalidImageError(f"{shown(current)} did not answer in time.") from None
+                raise FetchFailed(f"{shown(current)} did not answer in time.", timed_out=True) from None
             except httpx.HTTPError as exc:
-                raise InvalidImageError(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
-            _check_is_image(data, current, response.headers.get("content-type", ""))
-            return data
+                raise FetchFailed(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
+            return data, response.headers.get("content-type", ""), current
     raise InvalidImageError(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.")
 
 
 def _read(response: "httpx.Response", max_bytes: int, deadline: float, url: str) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidImageError(f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.")
+        raise TooLarge(f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.",
+                       int(declared), max_bytes)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise InvalidImageError(f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).")
+            raise TooLarge(f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).",
+                           size, max_bytes)
         if time.monotonic() > deadline:
-            raise InvalidImageError(f"{shown(url)} took too long to download.")
+            raise FetchFailed(f"{shown(url)} took too long to download.", timed_out=True)
         chunks.append(chunk)
     return b"".join(chunks)
 

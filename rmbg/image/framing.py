@@ -16,10 +16,21 @@ Rules (see rmbg.types.Framing):
 - canvas "WxH": exactly that size; the subject scaled (Lanczos, on
   premultiplied colours) to fit inside the margins (a fraction of the
   canvas's shorter side, or pixels), centred or standing on the bottom margin.
+
+Budget: a frame can be far larger than its photo (an 80x60 upload with a
+7000 px margin is a 198 MP image), so its size is bounded before any work.
+check_budget() takes the input size read from the file's header and the
+framing, and refuses the largest frame the request could produce (the
+subject as large as the whole photo) when it is over output_budget(): at
+most OUTPUT_GROWTH times the input's pixels or OUTPUT_FLOOR_PIXELS, whichever
+is larger, and never over the input pixel limit (RMBG_MAX_PIXELS). The
+actual subject is never larger than the photo, so a request that passes is
+never refused later, after a model ran or a provider was paid.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Sequence
 
@@ -31,10 +42,17 @@ from ..types import Framing
 
 SUBJECT_THRESHOLD = 16
 MAX_CANVAS_SIDE = 10_000
+# A frame may hold this many times the input's pixels (a margin of half the
+# photo on every side), or this floor (a 2048x2048 canvas for a small photo):
+# rendering costs up to ~55 bytes a pixel, so the floor keeps what a tiny
+# upload can cost under ~250 MB (docs/limits.md; tests/test_limits.py).
+OUTPUT_GROWTH = 4
+OUTPUT_FLOOR_PIXELS = 2048 * 2048
 ALIGNS = ("center", "bottom")
-_SIZE = re.compile(r"^\s*(\d+)\s*[x×*]\s*(\d+)\s*$", re.I)
-_ASPECT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
-_MARGIN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|px)?\s*$", re.I)
+# at most 9 digits before and 6 after a point: a number no parser chokes on
+_SIZE = re.compile(r"^\s*(\d{1,9})\s*[x×*]\s*(\d{1,9})\s*$", re.I)
+_ASPECT = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*:\s*(\d{1,9}(?:\.\d{1,6})?)\s*$")
+_MARGIN = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*(%|px)?\s*$", re.I)
 
 
 def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, margin: "str | int | float | None" = None,
@@ -46,6 +64,10 @@ def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, 
         (a fraction); default 0.
     align: "center" (default) or "bottom".
     """
+    if not isinstance(crop, (bool, np.bool_)) and crop is not None:
+        raise InvalidImageError(f"crop must be true or false, got {crop!r}.")
+    if align is not None and not isinstance(align, str):
+        raise InvalidImageError(f"Unknown alignment {align!r}: use center or bottom.")
     size, aspect = _canvas(canvas)
     if not crop and size is None:
         if margin not in (None, "", 0) or align not in (None, "", "center"):
@@ -72,7 +94,7 @@ def _canvas(value: "str | Sequence[int] | None") -> tuple[tuple[int, int] | None
             # kept as a ratio of integers (in thousandths) so the frame is reproducible
             return (round(w * 1000), round(h * 1000)), True
         raise InvalidImageError(f"Canvas {value!r} is neither a size such as '2000x2000' nor an aspect such as '1:1'.")
-    parts = tuple(value)
+    parts = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(parts) != 2 or not all(isinstance(p, (int, np.integer)) for p in parts):
         raise InvalidImageError(f"Canvas {value!r} must be (width, height) in whole pixels.")
     return _size(int(parts[0]), int(parts[1]), value), False
@@ -81,18 +103,50 @@ def _canvas(value: "str | Sequence[int] | None") -> tuple[tuple[int, int] | None
 def _size(width: int, height: int, shown: object) -> tuple[int, int]:
     if not (1 <= width <= MAX_CANVAS_SIDE and 1 <= height <= MAX_CANVAS_SIDE):
         raise InvalidImageError(f"Canvas {shown!r} is out of range: each side 1 to {MAX_CANVAS_SIDE} pixels.")
+    limit = max_output_pixels()
+    if width * height > limit:
+        raise InvalidImageError(f"Canvas {shown!r} is {width * height / 1e6:.1f} MP, over the limit of "
+                                f"{limit / 1e6:.0f} MP for an output.")
     return width, height
+
+
+def max_output_pixels() -> int:
+    """The most pixels any output may have: the input pixel limit (RMBG_MAX_PIXELS)."""
+    from .io import max_pixels_default
+
+    return max_pixels_default()
+
+
+def output_budget(input_size: tuple[int, int]) -> int:
+    """The most pixels a framed output of an input this size may have."""
+    width, height = input_size
+    floor = int(os.environ.get("RMBG_OUTPUT_FLOOR_PIXELS") or OUTPUT_FLOOR_PIXELS)
+    return min(max_output_pixels(), max(OUTPUT_GROWTH * width * height, floor))
+
+
+def check_budget(input_size: tuple[int, int], framing: Framing | None) -> None:
+    """Refuse a framing whose largest possible output (the subject filling the
+    photo) is over output_budget(input_size); nothing is decoded or run yet."""
+    if framing is None:
+        return
+    (width, height), _, _ = layout((0, 0, *input_size), framing)
+    budget = output_budget(input_size)
+    if width * height > budget:
+        raise InvalidImageError(
+            f"This framing could make a {width}x{height} image ({width * height / 1e6:.1f} MP) from a "
+            f"{input_size[0]}x{input_size[1]} photo; an output may have at most {budget / 1e6:.1f} MP here "
+            "(4 times the photo's pixels, or 4.2 MP for a small photo). Use a smaller margin or canvas.")
 
 
 def _margin(value: "str | int | float | None") -> int | float:
     if value is None or value == "":
         return 0
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, np.integer)):
         raise InvalidImageError(f"Margin {value!r} is not a size: use '10%', '40px' or a number of pixels.")
     if isinstance(value, (int, np.integer)):
         pixels = int(value)
     elif isinstance(value, float):
-        if not 0 <= value < 0.5:
+        if not 0 <= value < 0.5:  # NaN fails this too
             raise InvalidImageError(f"Margin {value!r} as a fraction must be at least 0 and under 0.5 (50 %).")
         return value
     else:
@@ -155,7 +209,9 @@ def layout(box: tuple[int, int, int, int], framing: Framing) -> tuple[tuple[int,
 
 
 def frame(rgb: Image.Image, alpha: Image.Image, framing: Framing) -> tuple[Image.Image, Image.Image]:
-    """(rgb, alpha) framed as `framing` says; outside the subject, alpha 0 and RGB 0."""
+    """(rgb, alpha) framed as `framing` says; outside the subject, alpha 0 and RGB 0.
+    Refused before any allocation when over the budget for this input size."""
+    check_budget(alpha.size, framing)
     box = subject_box(alpha) or (0, 0, alpha.size[0], alpha.size[1])
     size, subject_size, at = layout(box, framing)
     piece = Image.merge("RGBA", (*rgb.convert("RGB").split(), alpha)).crop(box)

@@ -14,7 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Callable, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -182,7 +182,17 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img.convert("RGB"), None
 
 
-def load_image(source: ImageInput, *, max_pixels: int | None = None) -> LoadedImage:
+def _upright(img: Image.Image) -> tuple[int, int]:
+    """The size after EXIF orientation (read from the header; nothing decoded)."""
+    try:
+        turned = img.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # a damaged EXIF block: the decode below says so
+        turned = False
+    return (img.size[1], img.size[0]) if turned else img.size
+
+
+def load_image(source: ImageInput, *, max_pixels: int | None = None,
+               check: Callable[[tuple[int, int]], None] | None = None) -> LoadedImage:
     """Open, validate and normalise an image.
 
     - EXIF orientation is applied; animated images use their first frame.
@@ -190,6 +200,8 @@ def load_image(source: ImageInput, *, max_pixels: int | None = None) -> LoadedIm
       with the input's own alpha returned separately.
     - Inputs over `max_pixels` (default 40 MP, or RMBG_MAX_PIXELS) are refused
       before their pixels are decoded, so decompression bombs cost nothing.
+    - `check(size)`, when given, runs on the size read from the header, also
+      before decoding (the output budget of a framing: rmbg.image.framing).
     """
     limit = max_pixels if max_pixels is not None else max_pixels_default()
     img, name = _open(source)
@@ -202,6 +214,8 @@ def load_image(source: ImageInput, *, max_pixels: int | None = None) -> LoadedIm
             f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
             f"{limit / 1e6:.0f} MP. Resize it first, or raise the limit (max_pixels=..., RMBG_MAX_PIXELS)."
         )
+    if check is not None:
+        check(_upright(img))
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)

@@ -317,9 +317,13 @@ def cost_line(session: Session, app: App, volume: int) -> str | None:
 
 def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:
     """An error's message in the words of `door` (rmbg.wording: the page's
-    boxes and lists, or the API's arguments), with any key of this visitor
-    blanked (the library never puts keys in messages; this is a second lock)."""
+    boxes and lists, or the API's arguments), with every part of this
+    visitor's keys and the server's configured keys blanked (each side of
+    "id:secret", any run of 8 of its characters: rmbg.providers.hosted.
+    payload.scrub). The library never puts keys in messages; this is a
+    second lock."""
+    from ..providers.hosted.payload import known_secrets, scrub
+
     text = words(exc, door)
-    for secret in keys.secrets():
-        text = text.replace(secret, "•••")
-    return text
+    # our sentences name headers ("the X-Fal-Key header"): only the keys' own characters go
+    return scrub(text, (*keys.secrets(), *known_secrets()), header_values=False).replace("***", "•••")

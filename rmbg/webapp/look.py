@@ -31,7 +31,9 @@ BackgroundKind = Literal["transparent", "colour", "image"]
 BACKGROUNDS: tuple[BackgroundKind, ...] = ("transparent", "colour", "image")
 FORMATS = ("png", "webp", "jpeg")
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
-_RGBA = re.compile(r"^\s*rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+\s*)?\)\s*$", re.I)
+# a channel: a number with at most 9 digits before and 6 after a point ("." alone, or "1e999", is not one)
+_NUM = r"(\d{1,9}(?:\.\d{0,6})?|\.\d{1,6})"
+_RGBA = re.compile(rf"^\s*rgba?\(\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(?:,\s*{_NUM}\s*)?\)\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def picker_colour(value: str) -> tuple[int, int, int]:
     """A colour picker's value -> (r, g, b); accepts fractional rgba() too."""
     match = _RGBA.match(value or "")
     if match:
-        return tuple(min(255, max(0, round(float(c)))) for c in match.groups())  # type: ignore[return-value]
+        return tuple(min(255, max(0, round(float(c)))) for c in match.groups()[:3])  # type: ignore[return-value]
     return parse_colour(value)
 
 

@@ -9,6 +9,14 @@ input, files as file objects) and answers a readable 422 in gradio's own
 error shape, {"error": message}. Values of the right shape pass on unchanged;
 their meaning is still checked by the handlers (rmbg's own messages).
 
+Also answered here, in our words rather than gradio's (which crash with a
+500, or name the server's working directory): a call to an endpoint that
+does not exist (404), a body over MAX_BODY (read to its end, up to
+DRAIN_LIMIT, so the client gets the 422 rather than a reset connection), a
+file object whose path is neither an absolute path (as /gradio_api/upload
+returns) nor an http(s) URL, and a URL there that the SSRF guard refuses
+(rmbg.image.fetch.check_url: the same rule as every URL a visitor gives).
+
 No gradio import here: app.py describes each endpoint's inputs as `Slot`s.
 """
 
@@ -21,6 +29,7 @@ from typing import Awaitable, Callable, Mapping, Sequence
 
 CALL = re.compile(r"^/gradio_api/call/([A-Za-z0-9_\-]+)/?$")
 MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
+DRAIN_LIMIT = 64 << 20  # read (and drop) this much of a larger body so its sender hears the answer
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,28 @@ def _file_problem(value: object, slot: Slot) -> str | None:
     if value is None:
         return None
     if isinstance(value, Mapping) and any(isinstance(value.get(k), str) and value.get(k) for k in ("path", "url")):
-        return None
+        path = value.get("path")
+        if not isinstance(path, str) or not path:
+            return None
+        if "://" in path:
+            return None if path.lower().startswith(("http://", "https://")) else _not_a_file(slot)
+        return None if path.startswith("/") else _not_a_file(slot)
     got = "a plain string" if isinstance(value, str) else f"a value of type {type(value).__name__}"
     return (f"{slot.label} must be a file object, {{\"path\": ...}} for a file uploaded to /gradio_api/upload "
             f"(gradio_client's handle_file() makes one) or null; got {got}.")
+
+
+def _not_a_file(slot: Slot) -> str:
+    return (f"{slot.label}: the file's \"path\" must be the path /gradio_api/upload returned, or an http(s) URL "
+            "of an image.")
+
+
+def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]]) -> list[str]:
+    """The http(s) URLs given as file paths in a call whose shape is right (for the SSRF guard)."""
+    payload = json.loads(body)
+    return [value["path"] for value, slot in zip(payload["data"], endpoints[name])
+            if slot.file and isinstance(value, Mapping) and isinstance(value.get("path"), str)
+            and value["path"].lower().startswith(("http://", "https://"))]
 
 
 def problem(name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]]) -> str | None:
@@ -54,7 +81,7 @@ def problem(name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]]) -> 
         return None
     try:
         payload = json.loads(body or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return f"The request body must be JSON: {{\"data\": [...]}}. {usage(name, slots)}"
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
@@ -83,18 +110,18 @@ class RawCallCheck:
         if match is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        chunks, size, more = [], 0, True
-        while more and size <= MAX_BODY:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunk = message.get("body", b"")
-            chunks.append(chunk)
-            size += len(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        endpoints = self.endpoints()
+        name = match.group(1)
+        body, whole = await _read(receive)
+        if body is None:  # the client went away
+            return
+        if name not in endpoints:
+            await _reply(send, 404, {"error": f"There is no API endpoint /{name} here; the list is at /?view=api."})
+            return
         why = ("The request body is too large for a call (upload files to /gradio_api/upload first)."
-               if more else problem(match.group(1), body, self.endpoints()))
+               if not whole else problem(name, body, endpoints))
+        if why is None:
+            why = await _url_problem(urls_of(body, name, endpoints))
         if why is not None:
             await _reply(send, 422, {"error": why})
             return
@@ -108,6 +135,39 @@ class RawCallCheck:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _read(receive: Receive) -> tuple[bytes | None, bool]:
+    """(the body, or None when the client left; False when it was over MAX_BODY,
+    in which case the rest was read and dropped, up to DRAIN_LIMIT)."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY:
+            chunks.append(chunk)
+        more = message.get("more_body", False) and size <= DRAIN_LIMIT
+    return b"".join(chunks), size <= MAX_BODY
+
+
+async def _url_problem(urls: list[str]) -> str | None:
+    """The guard's refusal of the first URL it refuses (a DNS lookup: off the event loop)."""
+    if not urls:
+        return None
+    import anyio
+
+    from ..errors import InvalidImageError
+    from ..image.fetch import check_url
+
+    for url in urls:
+        try:
+            await anyio.to_thread.run_sync(check_url, url)
+        except InvalidImageError as exc:
+            return str(exc)
+    return None
 
 
 async def _reply(send: Send, status: int, payload: dict) -> None:

@@ -21,6 +21,9 @@ key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
 provider failed or timed out, 403 a model download this server does not
 allow its visitors, 503 a model that cannot run here).
+
+`GET /api/openapi.json` describes this endpoint (OpenAPI 3.0; the fuzz tests
+generate requests from it).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from ..errors import (
 )
 from ..image.compose import MIME, normalise_format
 from ..result import Result
-from . import actions
+from . import actions, inputs
 from .catalog import SLOTS, Keys, SessionKeyMissing
 from .context import App
 from .downloads import DownloadRefused
@@ -53,7 +56,8 @@ from .look import Look, file_name
 
 log = logging.getLogger("rmbg.rest")
 MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
-CONCURRENCY = 4
+CONCURRENCY = 4  # requests running a model or a provider at once
+FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 HEADERS = {"fal": "X-Fal-Key", "runware": "X-Runware-Key", "removebg": "X-Removebg-Key",
            "photoroom": "X-Photoroom-Key"}  # the page's key slots (rmbg.webapp.catalog.SLOTS)
 FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
@@ -107,6 +111,44 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
     }
 
 
+_TEXT = {"type": "string"}
+_FLAG = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
+_SIZE = {"oneOf": [{"type": "string"}, {"type": "number"}]}
+_PROPERTIES: dict[str, dict] = {
+    "provider": _TEXT, "background": _TEXT, "mask_only": _FLAG, "clean_edges": _FLAG,
+    "format": {"type": "string", "enum": ["png", "webp", "jpeg"]}, "crop": _FLAG, "canvas": _SIZE,
+    "margin": _SIZE, "align": {"type": "string", "enum": ["center", "bottom"]},
+}
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.0 description of POST /api/remove."""
+    error = {"description": "Refused or failed, with the reason",
+             "content": {"application/json": {"schema": {"type": "object", "required": ["error"],
+                                                          "properties": {"error": _TEXT}}}}}
+    image = {"description": "The output image", "content": {m: {"schema": {"type": "string", "format": "binary"}}
+                                                             for m in sorted(set(MIME.values()))}}
+    form = {"type": "object", "required": ["image"], "additionalProperties": False, "properties": {
+        "image": {"type": "string", "format": "binary"},
+        "background_image": {"type": "string", "format": "binary"},
+        **{name: _TEXT for name in _PROPERTIES}}}
+    body = {"type": "object", "required": ["url"], "additionalProperties": False,
+            "properties": {"url": {"type": "string", "description": "http(s) URL or data: URI"}, **_PROPERTIES}}
+    keys = [{"name": header, "in": "header", "required": False, "schema": _TEXT} for header in HEADERS.values()]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "rmbg REST API", "version": "1"},
+        "paths": {"/api/remove": {"post": {
+            "summary": "Remove the background of one image",
+            "parameters": keys,
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form},
+                                                          "application/json": {"schema": body}}},
+            "responses": {"200": image, **{str(code): error for code in
+                                           (400, 401, 402, 413, 415, 429, 502, 503, 504)}},
+        }}},
+    }
+
+
 async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     size = 0
     async for chunk in stream:
@@ -130,6 +172,7 @@ def routes(app: App, default_provider: Callable[[], str],
     from starlette.routing import Route
 
     limiter = anyio.CapacityLimiter(CONCURRENCY)
+    fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -158,17 +201,19 @@ def routes(app: App, default_provider: Callable[[], str],
             body = b"".join([chunk async for chunk in stream])
             try:
                 fields = json.loads(body or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
                 raise InvalidImageError("The request body is not valid JSON.") from None
             if not isinstance(fields, dict):
                 raise InvalidImageError('The JSON body must be an object such as {"url": "https://..."}.')
             return fields, None, None, "image"
         raise NotAForm(kind)
 
+    def fetched(fields: dict[str, Any]) -> bytes:
+        inputs.check(fields)
+        return actions.image_from_reference(str(fields["url"]), fetch)
+
     def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str | None):
-        url = fields.get("url")
-        if image is None and url:
-            image = actions.image_from_reference(str(url), fetch)
+        inputs.check(fields)
         if image is None:
             raise InvalidImageError('Send the image as the multipart field "image", or JSON {"url": "https://..."}.')
         unknown = sorted(set(fields) - set(FIELDS))
@@ -183,6 +228,10 @@ def routes(app: App, default_provider: Callable[[], str],
         keys = Keys.of(*(request.headers.get(HEADERS[slot]) for slot in SLOTS))
         try:
             fields, image, background, stem = await read(request)
+            if image is None and fields.get("url"):
+                # fetched in slots of their own, each under the fetch's overall deadline: slow
+                # URLs can hold only these, never the slots that run models for everyone else
+                image = await anyio.to_thread.run_sync(fetched, fields, limiter=fetching)
             result, look = await anyio.to_thread.run_sync(
                 work, fields, image, background, keys, request.client.host if request.client else None,
                 limiter=limiter)
@@ -203,4 +252,7 @@ def routes(app: App, default_provider: Callable[[], str],
             return error(500, "Something went wrong on the server (logged). Please try again.")
         return Response(data, media_type=MIME[normalise_format(look.fmt)], headers=headers_of(result, look, stem))
 
-    return [Route("/api/remove", remove, methods=["POST"])]
+    async def schema(request: Request) -> Response:
+        return JSONResponse(openapi())
+
+    return [Route("/api/remove", remove, methods=["POST"]), Route("/api/openapi.json", schema, methods=["GET"])]

@@ -65,14 +65,16 @@ class FalFake(FakeServer):
     not-json, missing-field (submit: no status_url; status: no status;
     result: no image), not-image / wrong-size / no-alpha (result; the last
     two for remove only), wrong-type (result: the image is served or
-    data-URI-typed as text/html), foreign-url (submit: URLs on another host).
+    data-URI-typed as text/html), foreign-url (submit: URLs on another host),
+    quote-secret (401 whose body quotes only the secret half of the key sent,
+    as a careless proxy might).
     The same faults apply to both endpoints' operations.
     """
 
     FAULTS = frozenset(
         "unauthorized locked admin-lock invalid rate-limit server-error unavailable ingress start-timeout "
         "request-timeout drop slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url "
-        "wrong-type".split()
+        "wrong-type quote-secret".split()
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1,
@@ -95,6 +97,9 @@ class FalFake(FakeServer):
         error, fault = self.next_fault(op)
         if error is not None:
             return error
+        if fault is not None and fault.kind == "quote-secret":
+            secret = call.headers.get("authorization", "").removeprefix("Key ").partition(":")[2]
+            return self._reply(401, {"detail": f"Key secret {secret} does not match this key id"})
         if op == "file":
             found = self.files.get(call.path.rsplit("/", 1)[-1])
             return Reply(200, found[0], {"Content-Type": found[1]}) if found else self._reply(404, {"detail": "Not found"})

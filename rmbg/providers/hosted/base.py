@@ -18,7 +18,7 @@ from ...pricing import price_estimate
 from ...types import Cost
 from ..base import ProviderStatus
 from .http import Endpoint, LazyClient, ReasonFn, send
-from .payload import check_key, read_key
+from .payload import check_key, read_key, remember
 from .retry import Deadline, RetryPolicy
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class HostedClient:
 
     def _secrets(self) -> tuple[str, ...]:
         key = self._key()
+        remember(key)  # log lines are scrubbed of it too (payload.SecretFilter)
         return (key,) if key else ()
 
     def _http(self) -> "httpx.Client":

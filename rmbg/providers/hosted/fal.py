@@ -30,7 +30,7 @@ from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...types import Matte
 from .base import HostedClient, HostedProvider, with_deadline
 from .http import Endpoint, json_body, same_origin
-from .payload import alpha_from_image_bytes, decode_data_uri, excerpt, png_data_uri
+from .payload import alpha_from_image_bytes, decode_data_uri, download_result, excerpt, png_data_uri
 from .retry import Deadline, RetryPolicy
 
 ENDPOINT_ID = "fal-ai/bria/background/remove"
@@ -139,9 +139,8 @@ class FalQueue:
             return decode_data_uri(url, p.id)
         if not url.startswith(("http://", "https://")):
             raise ProviderResponseError(p.id, "the result's URL is neither a data URI nor an http(s) URL.")
-        response = p._send(endpoint, deadline, "GET", url, max_bytes=limit)
-        _check_image_type(response.headers.get("content-type", "").partition(";")[0].strip().lower(), p.id)
-        return response.content
+        # streamed, capped, its URL guarded and its pixels checked before decoding (payload.download_result)
+        return download_result(url, p.id, base_url=p.base_url, max_bytes=limit, seconds_left=deadline.remaining)
 
     def _handle(self, body) -> QueueHandle:
         pid = self.provider.id

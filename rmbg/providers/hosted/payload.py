@@ -7,11 +7,19 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import os
 import re
-from typing import TYPE_CHECKING, Iterable
+import warnings
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from ...errors import ProviderAuthError, ProviderResponseError
+from ...errors import (
+    InvalidImageError,
+    ProviderAuthError,
+    ProviderResponseError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -35,15 +43,76 @@ def check_key(provider_id: str, key: str, env_var: str) -> None:
         raise ProviderAuthError(provider_id, f"the API key contains characters that cannot be sent. Check {env_var}.")
 
 _AUTH_RE = re.compile(r"(?i)\b(key|bearer)\s+[A-Za-z0-9._:\-+/=]{6,}")
+FRAGMENT = 8  # any run of this many characters of a key is redacted
+_PART = 6  # each side of "id:secret" at least this long is redacted on its own too
+_KNOWN: dict[str, None] = {}  # keys this process has used (ordered, bounded): for log lines
+_KNOWN_MAX = 256
+KEY_VARS = ("FAL_KEY", "RUNWARE_API_KEY")
 
 
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every secret, and anything shaped like an auth header
-    value, replaced by '***'."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text)
+def remember(secret: str | None) -> None:
+    """Note a key this process uses, so log lines are scrubbed of it too (SecretFilter)."""
+    if secret:
+        _KNOWN[secret] = None
+        while len(_KNOWN) > _KNOWN_MAX:
+            del _KNOWN[next(iter(_KNOWN))]
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The configured keys (environment) and those remember()ed."""
+    configured = tuple(v.strip() for v in (os.environ.get(n, "") for n in KEY_VARS) if v.strip())
+    return configured + tuple(_KNOWN)
+
+
+def scrub(text: str, secrets: Iterable[str] = (), *, header_values: bool = True) -> str:
+    """`text` with every part of every secret replaced by '***': the whole
+    key, each side of an "id:secret" key, and any run of FRAGMENT or more of
+    its characters (a provider may quote only the secret half, or a cut
+    piece); also, with `header_values`, anything shaped like an auth header
+    value ("Key ...", "Bearer ...": for provider bodies, not our own sentences)."""
+    keys = [s for s in secrets if s]
+    parts = sorted({p for k in keys for p in (k, *k.split(":")) if len(p) >= _PART or p == k}, key=len, reverse=True)
+    for part in parts:
+        text = text.replace(part, "***")
+    grams = {k[i:i + FRAGMENT] for k in keys for i in range(len(k) - FRAGMENT + 1)}
+    if grams:
+        text = _cut_fragments(text, grams)
+    return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text) if header_values else text
+
+
+def _cut_fragments(text: str, grams: set[str]) -> str:
+    """Every character covered by a FRAGMENT-long window found in `grams`, as '***' per run."""
+    covered = bytearray(len(text))
+    for i in range(len(text) - FRAGMENT + 1):
+        if text[i:i + FRAGMENT] in grams:
+            covered[i:i + FRAGMENT] = b"\1" * FRAGMENT
+    if not any(covered):
+        return text
+    out, i = [], 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+class SecretFilter(logging.Filter):
+    """A logging filter that scrubs known_secrets() from each record's
+    message and traceback text (attach it to the handlers: app.py does)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = known_secrets()
+        if secrets:
+            record.msg = scrub(record.getMessage(), secrets)
+            record.args = None
+            if record.exc_info:
+                formatted = logging.Formatter().formatException(record.exc_info)
+                record.exc_info, record.exc_text = None, scrub(formatted, secrets)
+        return True
 
 
 _HTML_RE = re.compile(r"<\s*(!doctype|html|head|body|title|h1|center)\b", re.I)
@@ -91,12 +160,82 @@ def decode_data_uri(uri: str, provider_id: str) -> bytes:
     return decode_base64(payload, provider_id)
 
 
+RESULT_ATTEMPTS = 3  # a result file is fetched at most this often (a CDN's 5xx, a dropped connection)
+
+
+def download_result(url: str, provider_id: str, *, base_url: str, max_bytes: int, seconds_left: Callable[[], float],
+                    size: tuple[int, int] | None = None) -> bytes:
+    """A result file a provider points to (fal's result URL, Runware's imageURL),
+    fetched as a visitor's URL is (rmbg.image.fetch: http(s) only, every
+    address checked, redirects checked, one overall deadline), streamed with a
+    byte cap, its type and pixel size read from the header before anything
+    decodes it: at most the pixel limit (RMBG_MAX_PIXELS), and exactly `size`
+    when given. The provider's own host (from `base_url`, the operator's
+    configuration) is trusted as configured; any other host must be public.
+    Every refusal is a ProviderHTTPError saying why; no key is ever sent."""
+    from urllib.parse import urlsplit
+
+    from ...image.fetch import FetchFailed, TooLarge, URLRefused, fetch_bytes
+
+    trusted = {urlsplit(base_url).hostname or ""} - {""}
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            data, content_type, _ = fetch_bytes(url, allow_hosts=trusted, max_bytes=max_bytes,
+                                                deadline_s=max(0.001, seconds_left()))
+            break
+        except URLRefused as exc:
+            raise ProviderResponseError(provider_id, f"pointed to a result this server will not fetch: {exc}") from None
+        except TooLarge as exc:
+            raise ProviderResponseError(
+                provider_id, f"sent {exc.size / 2**20:.1f} MiB or more, over the {exc.limit / 2**20:g} MiB limit; "
+                "refused.") from None
+        except FetchFailed as exc:
+            if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
+                continue
+            kind = ProviderTimeoutError if exc.timed_out else ProviderUnavailableError
+            raise kind(provider_id, f"the result could not be downloaded: {exc}") from None
+        except InvalidImageError as exc:
+            raise ProviderResponseError(provider_id, f"the result could not be downloaded: {exc}") from None
+    check_result(data, content_type, provider_id, size)
+    return data
+
+
+def check_result(data: bytes, content_type: str, provider_id: str, size: tuple[int, int] | None) -> None:
+    """An image of an allowed size, by its type and header: nothing is decoded here."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ...image.io import max_pixels_default
+
+    mime = content_type.partition(";")[0].strip().lower()
+    if mime and not mime.startswith("image/") and mime != "application/octet-stream":
+        raise ProviderResponseError(provider_id, f"returned a {mime[:60]} file where an image was expected.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below, in our words
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Image.DecompressionBombError:
+        raise ProviderResponseError(provider_id, "returned an image far over the pixel limit; refused before "
+                                                 "decoding.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ProviderResponseError(provider_id, f"returned a result that is not an image ({len(data)} bytes).") from None
+    if size is not None and (width, height) != tuple(size):
+        raise ProviderResponseError(provider_id, f"returned a {width}x{height} image for a {size[0]}x{size[1]} input.")
+    limit = max_pixels_default()
+    if width * height > limit:
+        raise ProviderResponseError(provider_id, f"returned a {width}x{height} image ({width * height / 1e6:.0f} MP), "
+                                                 f"over the {limit / 1e6:.0f} MP limit; refused before decoding.")
+
+
 def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str) -> "Image.Image":
     """The alpha channel (mode L) of a returned cut-out, checked against the
     input size. Not an image, no transparency or another size ->
     ProviderResponseError."""
     from PIL import Image, UnidentifiedImageError
 
+    check_result(data, "", provider_id, size)  # the size from the header, before decoding
     try:
         img: Image.Image = Image.open(io.BytesIO(data))
         img.load()
@@ -104,11 +243,6 @@ def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str)
         raise ProviderResponseError(
             provider_id, f"returned a result that is not an image ({len(data)} bytes)."
         ) from None
-    if img.size != size:
-        raise ProviderResponseError(
-            provider_id,
-            f"returned a {img.size[0]}x{img.size[1]} image for a {size[0]}x{size[1]} input.",
-        )
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("LA", "PA", "La", "RGBa"):

@@ -40,10 +40,12 @@ from ...pricing import reported_cost
 from ...types import Matte
 from .base import HostedProvider, with_deadline
 from .http import Endpoint, json_body
-from .payload import alpha_from_image_bytes, decode_base64, decode_data_uri, excerpt, png_data_uri, scrub
+from .payload import (alpha_from_image_bytes, decode_base64, decode_data_uri, download_result, excerpt,
+                      png_data_uri, scrub)
 from .retry import Deadline, RetryPolicy
 
 KEY_ENV = "RUNWARE_API_KEY"
+MAX_RESULT_BYTES = 128 * 2**20  # an imageURL's file, as fal's results
 URL_ENV = "RMBG_RUNWARE_URL"
 DEFAULT_URL = "https://api.runware.ai"
 KEY_PAGE = "https://my.runware.ai/signup"
@@ -180,7 +182,9 @@ class RunwareRemoveBackground(HostedProvider):
             return decode_data_uri(item["imageDataURI"], self.id)
         url = item.get("imageURL")
         if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return self._send(endpoint, deadline, "GET", url).content  # public: no key sent
+            # public, no key sent; streamed, capped, its URL guarded (payload.download_result)
+            return download_result(url, self.id, base_url=self.base_url, max_bytes=MAX_RESULT_BYTES,
+                                   seconds_left=deadline.remaining)
         raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
 
     def _classify(self, response) -> ProviderHTTPError | None:

@@ -1,0 +1,124 @@
+"""Bounded fuzzing in CI: hypothesis over option, framing, colour and size
+parsing, input checks, key scrubbing and raw-call checks. Each property
+runs a fixed number of examples (the longer run is benchmarks/fuzz.py).
+The schemathesis run shares the launched app of tests/test_hostile.py."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from rmbg.errors import RmbgError
+from rmbg.image.framing import check_budget, framing_of, layout, output_budget
+from rmbg.providers.hosted.payload import FRAGMENT, scrub
+from rmbg.webapp import inputs
+from rmbg.webapp.look import Look, picker_colour
+from rmbg.webapp.rawcalls import Slot, problem
+
+# benchmarks/fuzz.py raises these for its longer run
+EXAMPLES = int(os.environ.get("RMBG_FUZZ_EXAMPLES") or 150)
+FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+# What a JSON caller can put in any slot (NaN and infinities included: Python's json reads them).
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=8)
+SIZES = st.one_of(st.from_regex(r"\A\s?\d{1,6}\s?[x×*X]\s?\d{1,6}\s?\Z"), st.from_regex(r"\A\d{1,3}(\.\d{1,3})?:\d{1,3}\Z"),
+                  st.sampled_from(["none", "", "1:1", "4:5"]), st.text(max_size=12))
+MARGINS = st.one_of(st.from_regex(r"\A\d{1,5}(\.\d{1,2})?\s?(%|px|PX)?\Z"), st.integers(-5, 30_000),
+                    st.floats(allow_nan=True), st.text(max_size=8), st.none())
+
+
+@FAST
+@given(crop=JSON, canvas=st.one_of(SIZES, JSON), margin=st.one_of(MARGINS, JSON), align=JSON)
+def test_framing_options_parse_or_say_why(crop, canvas, margin, align):
+    try:
+        framing_of(crop, canvas, margin, align)
+    except RmbgError:
+        pass
+
+
+@FAST
+@given(width=st.integers(1, 9000), height=st.integers(1, 9000), crop=st.booleans(),
+       canvas=st.one_of(st.none(), SIZES), margin=MARGINS, align=st.sampled_from(["center", "bottom"]),
+       box=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)))
+def test_a_frame_that_passes_the_budget_is_never_refused_later(width, height, crop, canvas, margin, align, box):
+    """The budget is checked on the worst case (the subject filling the photo):
+    any real subject box gives a frame no larger, so nothing is refused after a provider ran."""
+    try:
+        framing = framing_of(crop, canvas, margin, align)
+        if framing is None:
+            return
+        check_budget((width, height), framing)
+    except RmbgError:
+        return
+    x0, x1 = sorted((int(box[0] * width), int(box[2] * width)))
+    y0, y1 = sorted((int(box[1] * height), int(box[3] * height)))
+    subject = (x0, y0, max(x1, x0 + 1), max(y1, y0 + 1))
+    (w, h), _, _ = layout(subject, framing)
+    assert w * h <= output_budget((width, height))
+
+
+@FAST
+@given(value=st.one_of(st.text(max_size=40), st.from_regex(r"\A#[0-9a-fA-F]{3,8}\Z"),
+                       st.from_regex(r"\Argba?\(\s?[\d.]{1,6},\s?[\d.]{1,6},\s?[\d.]{1,6}(,\s?[\d.]{1,4})?\)\Z")))
+@example("rgb(., ., .)")  # found by benchmarks/fuzz.py: a lone point was read as a number
+@example("rgb(" + "9" * 400 + ", 1, 1)")
+def test_colours_parse_to_rgb_or_say_why(value):
+    try:
+        colour = picker_colour(value)
+    except RmbgError:
+        return
+    assert len(colour) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in colour)
+
+
+@FAST
+@given(values=st.fixed_dictionaries({}, optional={name: JSON for name in (
+    "background", "colour", "mask_only", "format", "refine_edges", "crop", "canvas", "margin", "align")}))
+def test_any_json_values_are_checked_then_read_or_refused_in_a_sentence(values):
+    """inputs.check, then Look.of as the handlers call it: only RmbgErrors, never a TypeError or an OverflowError."""
+    try:
+        inputs.check(values)
+        Look.of(values.get("background"), values.get("colour"), None, values.get("mask_only"), values.get("format"),
+                values.get("refine_edges"), values.get("crop"), values.get("canvas"), values.get("margin"),
+                values.get("align")).options()
+    except RmbgError:
+        pass
+
+
+@FAST
+@given(values=st.dictionaries(st.sampled_from(sorted(inputs.CHECKS)), JSON, max_size=6))
+def test_the_input_check_refuses_only_with_our_error(values):
+    try:
+        inputs.check(values)
+    except RmbgError as exc:
+        assert str(exc) and "Traceback" not in str(exc)
+
+
+KEY_CHARS = st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":")
+
+
+@FAST
+@given(key_id=st.text(KEY_CHARS, min_size=8, max_size=40), secret=st.text(KEY_CHARS, min_size=8, max_size=40),
+       start=st.integers(0, 40), length=st.integers(FRAGMENT, 40), before=st.text(max_size=20),
+       after=st.text(max_size=20))
+def test_no_piece_of_a_key_survives_scrubbing(key_id, secret, start, length, before, after):
+    key = f"{key_id}:{secret}"
+    piece = secret[start:start + length] if start + FRAGMENT <= len(secret) else secret
+    for quoted in (key, key_id, secret, piece):
+        text = scrub(f"{before}{quoted}{after}", [key])
+        assert not any(key[i:i + FRAGMENT] in text for i in range(len(key) - FRAGMENT + 1)), text
+
+
+SLOTS = {"remove": [Slot("session state (null)"), Slot("Image", file=True), Slot("Provider")]}
+
+
+@FAST
+@given(body=st.one_of(st.binary(max_size=200), JSON.map(lambda v: __import__("json").dumps({"data": v}).encode())))
+def test_raw_call_bodies_get_a_sentence_or_pass(body):
+    answer = problem("remove", body, SLOTS)
+    assert answer is None or (isinstance(answer, str) and answer)
