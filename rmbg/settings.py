@@ -44,6 +44,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RMBG_URL_ALLOW_HOSTS", "comma-separated hosts", "(none)",
             "Hosts whose image URLs skip the private-address check (tests, trusted networks).",
             "rmbg.image.fetch"),
+    Setting("RMBG_URL_DEADLINE_S", "seconds", "30",
+            "Overall deadline of one image-URL fetch, headers and redirects included.", "rmbg.image.fetch"),
+    Setting("RMBG_OUTPUT_FLOOR_PIXELS", "int (pixels)", "4194304 (2048x2048)",
+            "Smallest output budget: a frame (crop margin, canvas) may have the larger of 4x the photo's "
+            "pixels and this, never more than RMBG_MAX_PIXELS.", "rmbg.image.framing"),
     # --- caches and model files --------------------------------------------------
     Setting("RMBG_CACHE_MB", "number (MiB)", "512",
             "Size of the process-wide matte cache (read when it is first used).", "rmbg.cache"),
@@ -109,6 +114,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RMBG_BENCH_CACHE", "folder", "~/.cache/rmbg-bench",
             "Where the speed benchmarks keep exported models between runs (benchmarks only).",
             "benchmarks/speed_setup.py"),
+    Setting("RMBG_FUZZ_EXAMPLES", "int", "150",
+            "Hypothesis examples per property in tests/test_fuzz.py (benchmarks/fuzz.py raises it).",
+            "tests/test_fuzz.py"),
+    Setting("RMBG_FUZZ_REST_EXAMPLES", "int", "60",
+            "Schemathesis cases against POST /api/remove in tests/test_hostile.py (benchmarks/fuzz.py raises it).",
+            "tests/test_hostile.py"),
 )
 
 NAMES = frozenset(s.name for s in SETTINGS)
