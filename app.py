@@ -24,6 +24,7 @@ from rmbg.types import format_usd
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing, marks, replacing, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
+from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.look import OutputStore, file_name, flag
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
@@ -738,7 +739,7 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
 demo = build_demo()
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging()  # one root handler; Hub lines once, not twice
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
     demo.launch(**launch_kwargs(demo))
