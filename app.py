@@ -26,10 +26,14 @@ from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
 from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.look import OutputStore, file_name, flag
+from rmbg.webapp.memory import serving_allocator
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
 log = logging.getLogger("rmbg.app")
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
+# gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
+# older than 30 minutes are deleted (rmbg.webapp.look.OutputStore bounds its own too).
+TEMP_FILES = (600, 1800)
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
 CSS = """
@@ -125,10 +129,11 @@ def session_of(request: gr.Request | None) -> str:
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
     config = config or AppConfig.from_env()
+    serving_allocator()  # a long-lived process: big blocks go back to the system when freed
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
-    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=TEMP_FILES) as demo:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
             "# rmbg · remove image backgrounds\n"
