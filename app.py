@@ -129,7 +129,6 @@ def session_of(request: gr.Request | None) -> str:
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The whole page. `config` defaults to AppConfig.from_env()."""
     config = config or AppConfig.from_env()
-    serving_allocator()  # a long-lived process: big blocks go back to the system when freed
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
@@ -745,6 +744,7 @@ demo = build_demo()
 
 if __name__ == "__main__":
     configure_logging()  # one root handler; Hub lines once, not twice
+    serving_allocator()  # a long-lived process: big blocks go back to the system when freed
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
     demo.launch(**launch_kwargs(demo))
