@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from harness import markdown, table, write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BACKGROUNDS = ((255, 255, 255), (0, 0, 0), (0, 177, 64))
 BAND = 8  # px either side of the human mask's edge
@@ -173,7 +172,8 @@ def timing(image, alpha, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, help="a DAVIS sample folder (images/*.jpg, masks/*.png)")
+    parser.add_argument("data", type=Path, nargs="?", default=ROOT / "data" / "davis2016-sample",
+                        help="a DAVIS sample folder (images/*.jpg, masks/*.png); default data/davis2016-sample")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=0, help="use only the first N frames (0: all)")
     args = parser.parse_args()
@@ -181,7 +181,6 @@ def main() -> None:
     from PIL import Image
 
     import rmbg
-    from results_file import write
 
     provider = rmbg.get_provider("u2netp")
     frames = sorted((args.data / "images").glob("*.jpg"))[: args.frames or None]
@@ -218,25 +217,19 @@ def main() -> None:
     time_rows = [[n, round(small_t[n] * 1000, 1), round(small_t[n] / small_t["photo"], 2),
                   round(big_t[n], 2), round(big_t[n] / big_t["photo"], 2)] for n in names]
     tables = [
-        {"title": f"Halo on a new background and file size ({len(frames)} DAVIS frames, {len(per_seq)} sequences, "
-                  "U2-Net-p mattes)",
-         "columns": ["rule", "halo, known foreground (grey levels)", "halo, edge band (grey levels)", "halo, background side of the edge",
-                     "sequences with less halo than photo", "PNG KB", "WebP lossless KB"],
-         "rows": quality_rows,
-         "notes": "Mean |composite - truth| on white, black and green, per-sequence means averaged over sequences. "
-                  "Known foreground: the subject laid over another frame's scene with a soft edge, cut out with "
-                  "that alpha, over its soft pixels; the other columns: the real frames with U2-Net-p mattes."},
-        {"title": "Time of rule + PNG encode (median of repeats, rules alternated)",
-         "columns": ["rule", "854x480 ms", "x photo", "12 MP s", "x photo"],
-         "rows": time_rows},
+        table(f"Halo on a new background and file size ({len(frames)} DAVIS frames, {len(per_seq)} sequences, "
+              "U2-Net-p mattes)",
+              ["rule", "halo, known foreground (grey levels)", "halo, edge band (grey levels)",
+               "halo, background side of the edge", "sequences with less halo than photo", "PNG KB",
+               "WebP lossless KB"], quality_rows,
+              notes="Mean |composite - truth| on white, black and green, per-sequence means averaged over sequences. "
+                    "Known foreground: the subject laid over another frame's scene with a soft edge, cut out with "
+                    "that alpha, over its soft pixels; the other columns: the real frames with U2-Net-p mattes."),
+        table("Time of rule + PNG encode (median of repeats, rules alternated)",
+              ["rule", "854x480 ms", "x photo", "12 MP s", "x photo"], time_rows),
     ]
-    command = "python benchmarks/cutout_colour.py " + " ".join(sys.argv[1:])
-    print(f"written {write('cutout_colour', command, tables)}")
-    for table in tables:
-        print(f"\n{table['title']}\n| " + " | ".join(table["columns"]) + " |")
-        for row in table["rows"]:
-            print("| " + " | ".join(str(v) for v in row) + " |")
-
+    print(markdown(tables))
+    print(f"\nWrote {write_results('cutout_colour', None, tables)}")
 
 if __name__ == "__main__":
     main()
