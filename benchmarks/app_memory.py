@@ -48,9 +48,12 @@ def serve(port: int) -> None:
         return provider
 
     rmbg.register("u2netp-copy", copy, ProviderInfo("u2netp-copy", "U2-Net-p (second id)", "local", copy))
-    from rmbg.webapp.memory import serving_allocator
-
-    serving_allocator()  # as `python app.py` does before it launches
+    try:
+        from rmbg.webapp.memory import serving_allocator
+    except ImportError:  # a tree from before rmbg.webapp.memory (a before/after comparison)
+        pass
+    else:
+        serving_allocator()  # as `python app.py` does before it launches
     import app  # found through the PYTHONPATH the parent gives this child
 
     demo = app.demo
