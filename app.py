@@ -26,11 +26,16 @@ from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, compar
 from rmbg.webapp.context import App
 from rmbg.webapp.costs import result_line, volume_of
 from rmbg.webapp.inputs import check as check_inputs
+from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.look import OutputStore, file_name, flag
+from rmbg.webapp.memory import serving_allocator
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
 
 log = logging.getLogger("rmbg.app")
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
+# gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
+# older than 30 minutes are deleted (rmbg.webapp.look.OutputStore bounds its own too).
+TEMP_FILES = (600, 1800)
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
 CSS = """
@@ -135,7 +140,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
-    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=TEMP_FILES) as demo:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
             "# rmbg · remove image backgrounds\n"
@@ -754,9 +759,10 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
 demo = build_demo()
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    configure_logging()  # one root handler; Hub lines once, not twice
     for handler in logging.getLogger().handlers:  # no log line carries a configured key, nor a piece of one
         handler.addFilter(SecretFilter())
+    serving_allocator()  # a long-lived process: big blocks go back to the system when freed
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
     demo.launch(**launch_kwargs(demo))

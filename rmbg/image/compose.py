@@ -85,13 +85,14 @@ def render(
     """Compose an output from an RGB image and its matte.
 
     `options` (a RenderOptions) wins over the keywords, which build one:
-    background None -> RGBA cut-out (A = alpha; RGB 0 where alpha is 0, so
-    nothing of the removed background survives); a colour -> RGB on that
+    background None -> RGBA cut-out (A = alpha; RGB 0 where alpha is 0, and
+    the estimated foreground colour where alpha is 1-254, so nothing of the
+    removed background survives, not even at a soft edge); a colour -> RGB on that
     colour; an image -> RGB on that image fitted to cover.
     mask_only -> the matte itself (mode L), whatever the background.
     refine_foreground (clean_edges) -> estimate_foreground() colours instead of
-    the image's (cut-out RGB and composite), so edges lose the old
-    background's tint; ignored with mask_only.
+    the image's in a composite too, so edges lose the old background's tint
+    (a cut-out always has them); ignored with mask_only.
     framing (options only) -> crop to the subject or place it on a canvas
     first (rmbg.image.framing), so backgrounds and the mask follow the frame.
     """
@@ -99,7 +100,10 @@ def render(
     check_alpha(image, alpha)
     if opts.mask_only:
         return frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
-    rgb = estimate_foreground(image, alpha) if opts.clean_edges else image.convert("RGB")
+    # A cut-out always takes its soft edge's colour from the subject (estimated
+    # foreground), never the photographed background: benchmarks/cutout_colour.py.
+    clean = opts.clean_edges or opts.background is None
+    rgb = estimate_foreground(image, alpha) if clean else image.convert("RGB")
     if opts.framing is not None:
         rgb, alpha = frame(rgb, alpha, opts.framing)
     if opts.background is None:
@@ -156,7 +160,8 @@ def encode(
 ) -> bytes:
     """Encode an output image.
 
-    PNG and WebP keep alpha (WebP losslessly when there is alpha). JPEG has
+    PNG and WebP keep alpha (WebP always losslessly when there is alpha, with
+    the RGB under alpha 0 kept exact; `quality` applies to RGB WebP). JPEG has
     no alpha: an RGBA image is flattened onto `background` (white by default).
     `meta` goes into PNG text chunks (provenance).
     """
@@ -172,8 +177,12 @@ def encode(
             image = image.convert("RGB")
         image.save(buf, "JPEG", quality=quality, optimize=True)
     elif pil_format == "WEBP":
+        # Never lossy with alpha: a lossy WebP decodes with colour under alpha 0 (up to 88
+        # grey levels, 27 px from the edge, at quality 80: docs/cutouts.md), whatever is sent in.
         lossless = image.mode in ("RGBA", "LA", "L")
-        image.save(buf, "WEBP", lossless=lossless, quality=quality if not lossless else 90, method=4)
+        # exact: libwebp otherwise fills transparent pixels with neighbouring visible
+        # colours (better compression), which brings the removed background back as RGB.
+        image.save(buf, "WEBP", lossless=lossless, quality=quality if not lossless else 90, method=4, exact=True)
     else:
         info = None
         if meta:

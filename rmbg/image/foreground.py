@@ -154,13 +154,22 @@ def _blur_fusion(image: np.ndarray, alpha: np.ndarray, pool: ThreadPoolExecutor)
     return out
 
 
-def estimate_foreground(image: Image.Image, alpha: Image.Image) -> Image.Image:
+# Pixels (rows x width, margins included) blur-fusion works on at once: about 19
+# float32 planes of this size are live, so a tile costs ~230 MB whatever the photo;
+# a 12 MP photo is done in tiles of ~560 rows plus 96-row margins (about 1.3x the work).
+TILE_PIXELS = 3_000_000
+
+
+def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: int = TILE_PIXELS) -> Image.Image:
     """The foreground colour of every pixel (RGB, uint8, rounded) from an image and its matte (L).
 
     Where alpha is 255 the result is the image exactly; where it is 0 the
     image is kept too (the colour there is never seen). Only the bounding box
     of the soft pixels, widened by the blur radii, is computed; the result
-    there is the same as over the whole image.
+    there is the same as over the whole image. The box is done in row tiles
+    of about `tile_pixels`, each with sum(FOREGROUND_RADII) rows of margin
+    (all a result row depends on), so memory is bounded and the result is the
+    same as in one piece.
     """
     check_alpha(image, alpha)
     rgb = np.asarray(image.convert("RGB"))
@@ -172,7 +181,11 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image) -> Image.Image:
         margin = sum(FOREGROUND_RADII)
         y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, a8.shape[0])
         x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, a8.shape[1])
+        step = max(tile_pixels // max(x1 - x0, 1) - 2 * margin, 32)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            f8 = _blur_fusion(rgb[y0:y1, x0:x1], a8[y0:y1, x0:x1], pool)
-        np.copyto(out[y0:y1, x0:x1], f8, where=soft[y0:y1, x0:x1, None])
+            for top in range(y0, y1, step):
+                bottom = min(top + step, y1)
+                t0, t1 = max(top - margin, y0), min(bottom + margin, y1)
+                f8 = _blur_fusion(rgb[t0:t1, x0:x1], a8[t0:t1, x0:x1], pool)[top - t0 : bottom - t0]
+                np.copyto(out[top:bottom, x0:x1], f8, where=soft[top:bottom, x0:x1, None])
     return Image.fromarray(out, "RGB")

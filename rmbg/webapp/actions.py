@@ -33,6 +33,7 @@ from .context import App
 from .costs import cost_markdown
 from .guard import Guarded, Payer
 from .look import Look, download, preview_of, shown, shrink
+from .memory import give_back
 from .session import Session
 
 Report = Callable[[str], None]
@@ -292,12 +293,15 @@ def show(session: Session, look: Look, app: App, volume: int, rendered: Result |
     before, after = shrink(result.source, side), preview_of(rendered, look, side)
     file = download(rendered, look, session.last_name, app.store)
     total = None if started is None else time.perf_counter() - started
-    return Shown(
+    out = Shown(
         before=before,
         after=after,
         file=file,
         cost_line=cost_markdown(result, session.last_label, session, app.config.cap_usd, volume, total),
     )
+    del rendered, result  # the full-size images go now, and their pages back to the system
+    give_back()
+    return out
 
 
 def rerender(session: Session, look: Look, app: App, volume: int) -> Shown | None:

@@ -26,6 +26,7 @@ from .config import AppConfig
 from .context import App
 from .guard import Guarded
 from .look import Look, preview_of, shown
+from .memory import give_back
 from .session import Session
 
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
@@ -163,7 +164,10 @@ def run(
     compared = Compared(source, ordered, failed, labels, comparison.agreement)
     kept = replace(compared, results={pid: replace(r, image=r.alpha) for pid, r in ordered.items()})
     session = replace(session, comparison=app.recent.put(kept))
-    return session, view(compared, look, rendered=True)
+    shown_now = view(compared, look, rendered=True)
+    del compared, comparison, results, ordered
+    give_back()  # the full-size renders are gone: their pages go back to the system
+    return session, shown_now
 
 
 def comparison_of(session: Session, app: App) -> Compared | None:

@@ -8,6 +8,7 @@ file will be), scaled down for the page; the download is full size.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import hashlib
@@ -153,15 +154,17 @@ class OutputStore:
     again is not written again (its time is refreshed, so it ages from its
     last use). Without a root: a private temporary folder (tests, scripts).
 
-    max_bytes bounds what this store has written and still keeps, whatever
-    their age: past it, its least recently written files are deleted first
-    (gradio's own uploads in the same folder are never touched).
+    max_bytes and max_files bound what this store has written and still
+    keeps, whatever their age: past either, its least recently written files
+    are deleted first (gradio's own uploads in the same folder are never
+    touched), with the folders they were alone in.
     """
 
-    def __init__(self, root: str | Path | None = None, max_bytes: int = 1024 * 2**20):
+    def __init__(self, root: str | Path | None = None, max_bytes: int = 1024 * 2**20, max_files: int = 2000):
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="rmbg-app-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
+        self.max_files = max_files
         self._written: OrderedDict[Path, int] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -187,9 +190,11 @@ class OutputStore:
             self._written[path] = size
             self._written.move_to_end(path)
             total = sum(self._written.values())
-            while total > self.max_bytes and len(self._written) > 1:
+            while (total > self.max_bytes or len(self._written) > self.max_files) and len(self._written) > 1:
                 old, old_size = self._written.popitem(last=False)
                 old.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # its content-addressed folder, when now empty
+                    old.parent.rmdir()
                 total -= old_size
 
 

@@ -33,18 +33,17 @@ def is_cached(repo_id: str, revision: str | None, filename: str = "config.json")
 
 
 def source_status(source: str, revision: str | None) -> tuple[str, str]:
-    """("ready" | "unavailable", one line) for a model source, without network."""
+    """("ready" | "unavailable", one line) for a model source: no network when
+    it is here; otherwise the process's shared answer about the Hub."""
     if is_local(source):
         if (Path(source).expanduser() / "config.json").is_file():
             return "ready", f"local folder {Path(source).name}"
         return "unavailable", f"{source} has no config.json (not a save_pretrained folder)"
     if is_cached(source, revision):
         return "ready", "weights cached"
-    from huggingface_hub import constants
+    from .hub import hub_status
 
-    if constants.is_offline_mode():
-        return "unavailable", f"{source} is not in the Hugging Face cache and HF_HUB_OFFLINE is set"
-    return "ready", f"downloads {source} on first use"
+    return hub_status(source)  # ready only when the Hub can be reached now
 
 
 def read_config(source: str, revision: str | None, token: str | None = None) -> dict:
@@ -63,12 +62,16 @@ def read_config(source: str, revision: str | None, token: str | None = None) -> 
 def _download(repo_id: str, filename: str, revision: str | None, token: str | None) -> str:
     from huggingface_hub import hf_hub_download
 
+    from .hub import require_hub
+
+    require_hub(repo_id, fix=FOLDER_HINT)  # seconds, not huggingface_hub's retries, when the Hub is out of reach
     try:
         return hf_hub_download(repo_id, filename, revision=revision, token=token or None)
     except Exception as exc:  # every hub failure: not cached, offline, gated, missing
         raise _unavailable(repo_id, exc) from None
 
 
+FOLDER_HINT = "pass model='path/to/folder' saved with save_pretrained()"
 FOLDER_FIX = " Download it once with network, or pass model='path/to/folder' saved with save_pretrained()."
 
 
@@ -128,11 +131,16 @@ def load_pretrained(
 
 
 def _load(cls_name: str, source: str, revision: str | None, token: str | None, trust_remote_code: bool) -> Any:
-    import transformers
     from huggingface_hub import constants
 
-    cls = getattr(transformers, cls_name)
+    from .hub import require_hub
+
     local = is_local(source)
+    if not local and not is_cached(source, revision):
+        require_hub(source, fix=FOLDER_HINT)  # seconds, not huggingface_hub's retries; before transformers is imported
+    import transformers
+
+    cls = getattr(transformers, cls_name)
     path = str(Path(source).expanduser()) if local else source
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if not local:
@@ -142,6 +150,7 @@ def _load(cls_name: str, source: str, revision: str | None, token: str | None, t
     except (OSError, ValueError) as exc:
         if local or constants.is_offline_mode():
             raise _unavailable(source, exc) from None
+    require_hub(source, fix=FOLDER_HINT)  # the cache had config.json but not the rest: the Hub is asked again
     try:
         return cls.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:

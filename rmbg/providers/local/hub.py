@@ -8,6 +8,8 @@ a ModelUnavailableError that says what to do; tokens are never echoed.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 from ...errors import ModelUnavailableError, with_remedy
@@ -18,20 +20,91 @@ TOKEN_PAGE = "https://huggingface.co/settings/tokens"
 # refused or unresolvable connection five times with backoff (about 23 s),
 # so an unreachable Hub would look like a hang before the same message.
 PROBE_TIMEOUT_S = 1.5
+# How long one answer about the Hub is reused, per endpoint: every model,
+# refiner and status line of the process shares it, so a page listing ten
+# models asks once, and a Hub that comes back is seen within this time.
+REACHABILITY_TTL_S = 30.0
+
+_answers: dict[str, tuple[float, str | None]] = {}
+_probe_lock = threading.Lock()
 
 
 def hub_unreachable_reason(timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why the Hub cannot be reached right now (one request, no retries), or None."""
-    import httpx
+    """Why the Hub cannot be reached right now, or None: the process's shared
+    answer, asked again (one request, no retries) when older than
+    REACHABILITY_TTL_S. Concurrent callers wait for one probe instead of
+    each making their own; it never takes much longer than `timeout`,
+    name resolution included."""
     from huggingface_hub import constants
 
-    try:
-        httpx.head(constants.ENDPOINT, timeout=timeout, follow_redirects=False)
-    except httpx.TimeoutException:
-        return f"it did not answer within {timeout:g} s"
-    except httpx.HTTPError as exc:
-        return f"the connection failed ({type(exc).__name__})"
-    return None
+    endpoint = constants.ENDPOINT
+    with _probe_lock:
+        known = _answers.get(endpoint)
+        if known is not None and time.monotonic() - known[0] < REACHABILITY_TTL_S:
+            return known[1]
+        reason = _probe(endpoint, timeout)
+        _answers[endpoint] = (time.monotonic(), reason)
+        return reason
+
+
+def forget_hub_reachability() -> None:
+    """Drop the shared answers (tests; after the network changed)."""
+    with _probe_lock:
+        _answers.clear()
+
+
+def _probe(endpoint: str, timeout: float) -> str | None:
+    """One HEAD request to the endpoint in a daemon thread, waited for at most
+    `timeout` (+0.2 s): httpx's timeout does not cover name resolution, which a
+    machine without DNS can spend many seconds on. Any HTTP answer is reachable."""
+    import httpx
+
+    outcome: list[str | None] = []
+
+    def ask() -> None:
+        try:
+            httpx.head(endpoint, timeout=timeout, follow_redirects=False)
+        except httpx.TimeoutException:
+            outcome.append(f"it did not answer within {timeout:g} s")
+        except httpx.HTTPError as exc:
+            outcome.append(f"the connection failed ({type(exc).__name__})")
+        except Exception as exc:  # noqa: BLE001 - a malformed endpoint is unreachable too
+            outcome.append(f"the request could not be made ({type(exc).__name__})")
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=ask, name="rmbg-hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.2)
+    return outcome[0] if outcome else f"it did not answer within {timeout:g} s"
+
+
+def hub_status(repo_id: str) -> tuple[str, str]:
+    """("ready" | "unavailable", one line) for weights that are not on this
+    machine: ready only when they can be fetched now (online, Hub reachable)."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return "unavailable", f"{repo_id} is not on this machine and HF_HUB_OFFLINE is set"
+    why = hub_unreachable_reason()
+    if why is not None:
+        return "unavailable", f"{repo_id} is not on this machine and the Hugging Face Hub cannot be reached ({why})"
+    return "ready", f"downloads {repo_id} on first use"
+
+
+def require_hub(repo_id: str, what: str | None = None, fix: str = "pass a local path to the weights") -> None:
+    """Before a download: raise ModelUnavailableError at once (within about
+    PROBE_TIMEOUT_S) when the Hub cannot be reached, instead of after
+    huggingface_hub's retries. Offline mode is left to the caller's own message."""
+    from huggingface_hub import constants
+
+    if constants.is_offline_mode():
+        return
+    why = hub_unreachable_reason()
+    if why is not None:
+        situation = (f"{what or repo_id} is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
+                     f"could not be reached: {why}.")
+        raise with_remedy(ModelUnavailableError(f"{situation} Check the connection, or {fix}."), "weights", situation)
 
 
 def _have_token(token: str | None) -> bool:
@@ -60,7 +133,8 @@ def access_hint(spec: ModelSpec) -> str:
 
 
 def weights_status(spec: ModelSpec, weights: str | os.PathLike | None = None, token: str | None = None) -> tuple[str, str]:
-    """("ready" | "needs_token", message) without any network call."""
+    """("ready" | "needs_token" | "unavailable", message). No network call
+    when the weights are here; otherwise the shared Hub answer (hub_status)."""
     if weights is not None:
         if Path(weights).is_file():
             return "ready", f"local weights {Path(weights).name}"
@@ -69,11 +143,7 @@ def weights_status(spec: ModelSpec, weights: str | os.PathLike | None = None, to
         return "ready", "weights cached"
     if spec.gated and not _have_token(token):
         return "needs_token", f"needs HF_TOKEN ({spec.repo_id} is gated)"
-    from huggingface_hub import constants
-
-    if constants.is_offline_mode():
-        return "unavailable", f"{spec.repo_id} is not cached and HF_HUB_OFFLINE is set"
-    return "ready", f"downloads {spec.repo_id} on first use"
+    return hub_status(spec.repo_id)
 
 
 def resolve_weights(
@@ -157,9 +227,4 @@ def _fail_fast(spec: ModelSpec, name: str, has_token: bool) -> None:
         return  # hf_hub_download answers from the cache at once, with the offline message
     if spec.gated and not has_token:
         raise ModelUnavailableError(access_hint(spec) + ".")
-    why = hub_unreachable_reason()
-    if why is not None:
-        situation = (f"{spec.repo_id} ({name}) is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
-                     f"could not be reached: {why}.")
-        raise with_remedy(ModelUnavailableError(
-            f"{situation} Check the connection, or pass weights='path/to/model.safetensors'."), "weights", situation)
+    require_hub(spec.repo_id, f"{spec.repo_id} ({name})", fix="pass weights='path/to/model.safetensors'")
