@@ -237,3 +237,25 @@ def test_estimate_foreground_in_tiles_is_the_same_as_in_one_piece():
     tiled = estimate_foreground(image, alpha, tile_pixels=160 * 230)  # 38-row tiles inside 96-row margins
     diff = np.abs(np.asarray(tiled, np.int16) - np.asarray(whole, np.int16))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def _soft_disc(size=(320, 240)) -> tuple[Image.Image, Image.Image]:
+    """A smooth photo-like gradient and a disc matte with a soft 12 px edge."""
+    w, h = size
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    photo = np.dstack([xs * 255 / w, ys * 255 / h, (xs + ys) * 127 / (w + h) + 64]).astype(np.uint8)
+    radius = np.hypot(xs - w / 2, ys - h / 2)
+    alpha = np.clip((90 - radius) * 255 / 12, 0, 255).astype(np.uint8)
+    return Image.fromarray(photo, "RGB"), Image.fromarray(alpha, "L")
+
+
+@pytest.mark.parametrize("mask_only", [False, True])
+def test_png_is_exact_and_no_larger_than_pillows_default(mask_only):
+    """Our zlib settings never cost bytes against Pillow's default (rembg's) on the same pixels."""
+    photo, alpha = _soft_disc()
+    out = render(photo, alpha, mask_only=mask_only)
+    ours = encode(out, "png")
+    buf = io.BytesIO()
+    out.save(buf, "PNG")
+    assert np.array_equal(np.asarray(_decode(ours)), np.asarray(out))
+    assert len(ours) <= len(buf.getvalue())

@@ -1,0 +1,165 @@
+"""rmbg against rembg on the same U²-Net-p weights, end to end: input file -> bytes of the output file.
+
+    pip install rembg==2.0.86   # benchmark only (requirements-dev.txt)
+    python benchmarks/vs_rembg.py --repeats 5
+
+Both read the same u2netp.onnx (rmbg's RMBG_U2NETP_PATH, else its cache;
+rembg is pointed at its folder through U2NET_HOME, so it never downloads).
+For a DAVIS 854x480 frame and a 12 MP upscale of it (a JPEG on disk), each
+output is timed from the file's path to the encoded bytes:
+
+- RGBA PNG: rembg.remove(bytes) (its PNG) vs remove_background(path).encode("png");
+- WebP: rembg's cut-out saved as lossless WebP by Pillow (its defaults otherwise)
+  vs .encode("webp") (always lossless with alpha);
+- mask: rembg.remove(bytes, only_mask=True) vs mask_only=True .encode("png");
+- colour JPEG: rembg's bgcolor cut-out as RGB JPEG at quality 95 vs
+  background=colour .encode("jpeg") (quality 95 by default).
+
+rmbg runs with cache=None (a cached matte would skip the model). Times are
+medians of --repeats runs in alternating order (harness.ratio); the machine's
+load average is recorded, since only the ratios mean anything on a shared CPU.
+The mattes must agree within 1 grey level, else the run fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from harness import markdown, ratio, table, write_results
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+FRAME = ROOT / "data" / "davis2016-sample" / "images" / "blackswan_00000.jpg"
+COLOUR = (51, 102, 204)
+
+
+def weights() -> Path:
+    from rmbg.providers.local.u2netp_file import ensure_u2netp
+
+    return ensure_u2netp()
+
+
+def inputs(frame: Path, folder: Path) -> list[tuple[str, Path]]:
+    """The frame as it is and a 12 MP (4000x3000) Lanczos upscale, both JPEG files."""
+    big = folder / "upscaled-12mp.jpg"
+    with Image.open(frame) as im:
+        im.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS).save(big, "JPEG", quality=95)
+    return [(f"{frame.name} 854x480", frame), ("12 MP upscale 4000x3000", big)]
+
+
+def rembg_image(session: Any, path: Path, output: str) -> Image.Image:
+    """rembg's output image for `output`, before encoding."""
+    from rembg import remove
+
+    if output == "mask PNG":
+        return remove(Image.open(path), session=session, only_mask=True)
+    if output == "colour JPEG":
+        return remove(Image.open(path), session=session, bgcolor=(*COLOUR, 255)).convert("RGB")
+    return remove(Image.open(path), session=session)
+
+
+def rembg_encode(image: Image.Image, output: str) -> bytes:
+    """What a rembg user writes: Pillow's PNG defaults (rembg's own bytes output),
+    lossless WebP, JPEG at quality 95."""
+    buf = io.BytesIO()
+    if output == "WebP":
+        image.save(buf, "WEBP", lossless=True)
+    elif output == "colour JPEG":
+        image.save(buf, "JPEG", quality=95)
+    else:
+        image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def rembg_outputs(session: Any) -> dict[str, Callable[[Path], bytes]]:
+    from rembg import remove
+
+    def run(output: str) -> Callable[[Path], bytes]:
+        return lambda path: rembg_encode(rembg_image(session, path, output), output)
+
+    # The PNGs through rembg's own bytes-in, bytes-out path.
+    return {"RGBA PNG": lambda path: remove(path.read_bytes(), session=session), "WebP": run("WebP"),
+            "mask PNG": lambda path: remove(path.read_bytes(), session=session, only_mask=True),
+            "colour JPEG": run("colour JPEG")}
+
+
+FORMAT = {"RGBA PNG": "png", "WebP": "webp", "mask PNG": "png", "colour JPEG": "jpeg"}
+
+
+def same_pixels_ratio(session: Any, path: Path, output: str) -> float:
+    """Bytes of rmbg's encoder over rembg's on the very same pixels (rembg's)."""
+    from rmbg.image.compose import encode
+
+    image = rembg_image(session, path, output)
+    return len(encode(image, FORMAT[output])) / len(rembg_encode(image, output))
+
+
+def rmbg_outputs() -> dict[str, Callable[[Path], bytes]]:
+    from rmbg import remove_background
+
+    def run(fmt: str, **kwargs: Any) -> Callable[[Path], bytes]:
+        return lambda path: remove_background(path, "u2netp", cache=None, **kwargs).encode(fmt)
+
+    return {"RGBA PNG": run("png"), "WebP": run("webp"), "mask PNG": run("png", mask_only=True),
+            "colour JPEG": run("jpeg", background=COLOUR)}
+
+
+def matte_gap(ours: bytes, theirs: bytes) -> int:
+    """Largest difference (grey levels) between two mask PNGs."""
+    a = np.asarray(Image.open(io.BytesIO(ours)).convert("L"), dtype=np.int16)
+    b = np.asarray(Image.open(io.BytesIO(theirs)).convert("L"), dtype=np.int16)
+    return int(np.abs(a - b).max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--frame", type=Path, default=FRAME)
+    args = parser.parse_args()
+
+    onnx = weights()
+    os.environ["RMBG_U2NETP_PATH"] = str(onnx)
+    os.environ["U2NET_HOME"] = str(onnx.parent)  # rembg finds <U2NET_HOME>/u2netp.onnx and skips pooch
+    from rembg import new_session
+
+    session = new_session("u2netp")
+    theirs, ours = rembg_outputs(session), rmbg_outputs()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vs-rembg-") as tmp:
+        for label, path in inputs(args.frame, Path(tmp)):
+            gap = matte_gap(ours["mask PNG"](path), theirs["mask PNG"](path))
+            if gap > 1:
+                sys.exit(f"{label}: the mattes differ by {gap} grey levels; the comparison is void")
+            for output in theirs:
+                mine, base = partial(ours[output], path), partial(theirs[output], path)
+                r, a, b = ratio(mine, base, repeats=args.repeats)
+                size_ours, size_theirs = len(ours[output](path)), len(theirs[output](path))
+                rows.append([label, output, round(a.median, 3), round(b.median, 3), round(r, 2),
+                             round(size_ours / 1024, 1), round(size_theirs / 1024, 1),
+                             round(size_ours / size_theirs, 2),
+                             round(same_pixels_ratio(session, path, output), 3), gap])
+                print(rows[-1], flush=True)
+    notes = (f"Medians of {args.repeats} runs each, rmbg and rembg alternating (warm-up excluded); "
+             "time ratio below 1: rmbg is faster. Mattes: largest difference in grey levels. "
+             "Sizes: each library's own file; 'same pixels' encodes rembg's output image with rmbg's "
+             "encoder over rembg's file of it (rmbg's cut-outs differ at soft edges: estimated foreground "
+             "colour instead of rembg's premultiplied one). rembg's colour JPEG is saved at quality 95, "
+             "rmbg's default; both WebPs are lossless.")
+    tables = [table("rmbg vs rembg 2.0.86, U²-Net-p, file path to output bytes",
+                    ["image", "output", "rmbg s", "rembg s", "time ratio", "rmbg KB", "rembg KB",
+                     "size ratio", "size ratio, same pixels", "matte gap"], rows, notes)]
+    print(markdown(tables))
+    print(write_results("vs_rembg", None, tables, packages=("rembg",)))
+
+
+if __name__ == "__main__":
+    main()
