@@ -90,6 +90,16 @@ U2NETP = ModelSpec(
     onnx_output="1959",
 )
 
+# DIS's isnet-general-use (xuebinqin/DIS, Apache-2.0): the IS-Net network of
+# RMBG-1.4 with the publisher's general-use weights and the same recipe (DIS's
+# Inference.py: /255 - 0.5, result[0][0], bilinear back, min-max). Its ONNX
+# export names its input "input_image" and its mask output "output_image".
+ISNET_GENERAL = replace(
+    RMBG_14, id="isnet-general", label="IS-Net general use (DIS, Apache-2.0, local)", repo_id="", revision="",
+    filename="isnet-general-use.onnx", licence="Apache-2.0", gated=False, onnx_files={},
+    onnx_input="input_image", onnx_output="output_image",
+)
+
 # BiRefNet's open weights (ZhengPeng7, MIT, ungated) on the
 # same network as RMBG-2.0, with RMBG-2.0's model-card recipe at each model's
 # trained size. No commit of these repositories is known here: they are
@@ -158,4 +168,4 @@ def dynamic_input_size(width: int, height: int) -> tuple[int, int]:
     return side(height), side(width)
 
 
-SPECS = {spec.id: spec for spec in (RMBG_14, RMBG_20, U2NETP, *(v.spec for v in BIREFNET_VARIANTS.values()))}
+SPECS = {spec.id: spec for spec in (RMBG_14, RMBG_20, U2NETP, ISNET_GENERAL, *(v.spec for v in BIREFNET_VARIANTS.values()))}

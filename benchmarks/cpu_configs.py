@@ -1,0 +1,69 @@
+"""The configurations benchmarks/speed_cpu.py times, worker side.
+
+A name is "<model> <configuration>", e.g. "birefnet-lite bf16". Every
+configuration runs through our library path (rmbg.providers), end to end:
+file -> RGBA cut-out, so pre- and post-processing are counted.
+
+Weights: BiRefNet_lite and IS-Net use deterministic weights (speed does not
+depend on their values; the gate's deviations do, which is why the gate
+compares each configuration with fp32 on the *same* weights). IS-Net general
+has the network, recipe and ONNX export layout of RMBG-1.4's file, so its
+deterministic stand-in is the RMBG-1.4 one. U2-Net-p uses its real weights.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import speed_setup
+from speed_configs import birefnet_card, ours, peak_rss_mib, with_input_noise
+
+MODELS = ("birefnet-lite", "isnet-general", "u2netp")
+
+
+def files_for(model: str) -> dict[str, str]:
+    """The weight files a model's configurations read (made once, in the bench cache)."""
+    if model == "birefnet-lite":
+        return {"weights": str(speed_setup.deterministic_weights("birefnet-lite"))}
+    if model == "isnet-general":
+        made = speed_setup.rmbg14_files()
+        return {"onnx": str(made["fp32"]), "safetensors": str(made["safetensors"])}
+    return {}
+
+
+def provider_for(model: str, config: str, files: dict[str, str]):
+    """Our provider for one configuration ("fp32", "bf16", "openvino-fp32", "openvino-int8", ...)."""
+    import rmbg
+
+    engine = config.replace(" input-noise", "")
+    if model == "u2netp":
+        return rmbg.get_provider("u2netp", device="cpu")
+    if engine.startswith("openvino"):
+        from rmbg.providers.local.openvino_backend import openvino_provider
+
+        return openvino_provider(model, weights=files.get("weights") or files["onnx"],
+                                 precision=engine.split("-", 1)[1], calibration=files.get("calibration"))
+    if model == "birefnet-lite":
+        return rmbg.get_provider("birefnet-lite", weights=files["weights"], device="cpu", precision=engine)
+    if engine == "bf16":  # IS-Net in torch under bf16 autocast: ORT has no bf16 path for it
+        return rmbg.get_provider("rmbg-1.4", backend="torch", weights=files["safetensors"], device="cpu",
+                                 precision="bf16")
+    return rmbg.get_provider("isnet-general", weights=files["onnx"], device="cpu")
+
+
+def serve(name: str, files: dict[str, str]) -> None:
+    """One JSON job per stdin line ({"image", "save"}), one JSON answer per line."""
+    model, config = name.split(" ", 1)
+    if config == "card-recipe":  # the model card's recipe around our fp32 network (speed.py --birefnet)
+        run = birefnet_card(model, files["weights"])
+    else:
+        provider = provider_for(model, config, files)
+        run = ours(with_input_noise(provider) if config.endswith("input-noise") else provider)
+    for line in sys.stdin:
+        job = json.loads(line)
+        times, alpha = run(Path(job["image"]))
+        if job["save"]:
+            alpha.save(job["save"])
+        print(json.dumps({"seconds": sum(times.values()), "rss_mib": peak_rss_mib()}), flush=True)

@@ -1,0 +1,244 @@
+"""The free models on this CPU: the precision gate, then end-to-end speed.
+
+    python benchmarks/speed_cpu.py                          # all free models, 3 frames, 3 repeats
+    python benchmarks/speed_cpu.py --models birefnet-lite --openvino --frames 3 --repeats 3
+
+For each model (BiRefNet_lite, IS-Net general, U2-Net-p) every configuration
+(exact fp32; bf16 where the CPU has bf16 units; OpenVINO fp32 and NNCF int8
+with --openvino) runs in its own worker process, and the workers take turns
+in an order that rotates every round, so a busy machine slows them alike.
+
+1. Gate (rmbg.eval.gate): on DAVIS sample frames at the model's trained size,
+   each configuration's mattes against exact fp32's, next to exact fp32's
+   own deviation when its input moves by at most +-1 grey level (a worker of
+   its own). A configuration passes when it deviates no more than that.
+2. Speed: end to end (file -> RGBA cut-out) on a 1 MP photo (1152x864) and a
+   1024x1024 one, medians over repeats, and each as a ratio to exact fp32
+   timed in the same rounds. BiRefNet_lite also gets the model card's recipe
+   around our fp32 network (speed.py --birefnet adds the official code).
+
+Writes benchmarks/results/speed_cpu.json (see write_results) and prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import speed_setup
+from cpu_configs import MODELS, files_for, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "davis2016-sample"
+RESULTS = ROOT / "benchmarks" / "results" / "speed_cpu.json"
+ONE_MP = (1152, 864)
+
+
+class Worker:
+    """One configuration in its own process (its own model, allocator and thread pools)."""
+
+    def __init__(self, name: str, files: dict[str, str]):
+        self.name = name
+        job = json.dumps({"name": name, "files": files})
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def run(self, image: Path, save: Path | None = None) -> dict:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(json.dumps({"image": str(image), "save": str(save or "")}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name!r} died (see stderr)")
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def configs_for(model: str, openvino: bool) -> list[str]:
+    """The configurations of one model, exact fp32 (the reference) first."""
+    from rmbg.providers.local.device import cpu_bf16_units
+
+    if model == "u2netp":
+        return ["fp32", "fp32 input-noise"]
+    names = ["fp32", "fp32 input-noise"]
+    if cpu_bf16_units():
+        names.append("bf16")
+    if openvino:
+        names += ["openvino-fp32", "openvino-int8"]
+    if model == "birefnet-lite":
+        names.append("card-recipe")
+    return names
+
+
+def rotated(names: list[str], turn: int) -> list[str]:
+    k = turn % len(names)
+    return names[k:] + names[:k]
+
+
+def gate_section(model: str, workers: dict[str, Worker], frames: list[Path]) -> list[list]:
+    """Each configuration's deviation from exact fp32 and its verdict, as table rows."""
+    from PIL import Image
+
+    from rmbg.eval.gate import deviation, gate
+
+    mattes: dict[str, list] = {name: [] for name in workers}
+    with tempfile.TemporaryDirectory() as tmp:
+        for turn, frame in enumerate(frames):
+            for name in rotated(list(workers), turn):
+                out = Path(tmp) / f"{turn}-{name.replace(' ', '_')}.png"
+                workers[name].run(frame, out)
+                mattes[name].append(Image.open(out).copy())
+    floor = deviation(mattes["fp32 input-noise"], mattes["fp32"])
+    rows = []
+    for name, got in mattes.items():
+        d = deviation(got, mattes["fp32"])
+        verdict = "reference" if name == "fp32" else "noise floor" if name == "fp32 input-noise" else (
+            "pass" if gate(d, floor).passed else "fail")
+        rows.append([f"{model} {name}", *d.row(), verdict])
+    return rows
+
+
+def speed_section(model: str, workers: dict[str, Worker], images: dict[str, Path], repeats: int) -> list[list]:
+    """Median end-to-end seconds per image size, and the ratio to exact fp32 in the same rounds."""
+    seconds: dict[str, dict[str, list[float]]] = {n: {size: [] for size in images} for n in workers}
+    rss: dict[str, float] = {}
+    for size, image in images.items():
+        for turn in range(repeats):
+            for name in rotated(list(workers), turn):
+                answer = workers[name].run(image)
+                seconds[name][size].append(answer["seconds"])
+                rss[name] = answer["rss_mib"]
+    rows = []
+    for name in workers:
+        medians = [statistics.median(seconds[name][size]) for size in images]
+        ratios = [statistics.median(a / b for a, b in zip(seconds[name][size], seconds["fp32"][size]))
+                  for size in images]
+        rows.append([f"{model} {name}", *(round(m, 3) for m in medians), *(round(r, 3) for r in ratios),
+                     round(rss[name])])
+    return rows
+
+
+def photos() -> dict[str, Path]:
+    from PIL import Image
+
+    made = speed_setup.test_images()
+    one_mp = speed_setup.bench_cache() / "photo-1mp.jpg"
+    if not one_mp.is_file():
+        Image.open(speed_setup.EXAMPLE).convert("RGB").resize(ONE_MP, Image.Resampling.LANCZOS).save(one_mp, quality=92)
+    return {"1 MP (1152x864)": one_mp, "1024x1024": made["1024x1024"]}
+
+
+def machine() -> dict:
+    info = dict(speed_setup.machine_info())
+    flags = info.get("CPU flags (SIMD, matrix)", "").split(", ")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": info["CPU"], "flags": flags, "cores": int(info["cores usable"]), "memory_gib": round(memory, 1)}
+
+
+def versions() -> dict:
+    import numpy
+    import onnxruntime
+    import torch
+
+    found = {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+             "numpy": numpy.__version__}
+    try:
+        import nncf
+        import openvino
+
+        found.update(openvino=openvino.__version__, nncf=nncf.__version__)
+    except ImportError:
+        pass
+    return found
+
+
+def write_results(path: Path, command: str, tables: list[dict]) -> None:
+    """The results file in the project's schema (benchmarks/results/<name>.json)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"benchmark": path.stem, "command": command,
+           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "machine": machine(), "versions": versions(), "tables": tables}
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+
+
+def markdown(table: dict) -> str:
+    lines = [f"\n#### {table['title']}\n", "| " + " | ".join(table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
+    return "\n".join(lines) + (f"\n\n{table['notes']}" if table.get("notes") else "")
+
+
+def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]) -> list[dict]:
+    files = files_for(model)
+    if args.openvino and model != "u2netp":
+        files["calibration"] = str(args.data / "images")
+    names = configs_for(model, args.openvino)
+    load_start = os.getloadavg()[0]
+    workers = {name: Worker(f"{model} {name}", files) for name in names}
+    try:
+        for worker in workers.values():  # warm-up: lazy loads, sessions, compilation
+            worker.run(frames[0])
+        gated = {n: w for n, w in workers.items() if n != "card-recipe"}
+        gate_rows = gate_section(model, gated, frames)
+        speed_rows = speed_section(model, workers, images, args.repeats)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    load = f"load average (1 min) {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    verdicts = {row[0]: row[-1] for row in gate_rows}
+    for row in speed_rows:
+        row.append(verdicts.get(row[0], "not gated"))
+    sizes = list(images)
+    return [
+        {"title": f"{model}: gate on {len(frames)} DAVIS frames at the trained size, against exact fp32",
+         "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
+         "rows": gate_rows, "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no "
+                                     f"larger than the noise floor's (exact fp32, input moved by ±1 grey level). {load}."},
+        {"title": f"{model}: end to end on this CPU, median of {args.repeats}",
+         "columns": ["configuration", *(f"{s} s" for s in sizes), *(f"× fp32 {s}" for s in sizes), "peak RSS MiB",
+                     "gate"],
+         "rows": speed_rows, "notes": load + "."},
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--data", type=Path, default=DATA, help="a folder with images/*.jpg (default: the DAVIS sample)")
+    parser.add_argument("--frames", type=int, default=3, help="frames for the gate, spread over the sample")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 and NNCF int8 (needs openvino, nncf)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        job = json.loads(args.worker)
+        serve(job["name"], job["files"])
+        return
+    paths = sorted((args.data / "images").glob("*.jpg"))
+    frames = paths[:: max(1, len(paths) // max(1, args.frames))][: args.frames]
+    images = photos()
+    tables: list[dict] = []
+    for model in args.models:
+        for table in run_model(model, args, frames, images):
+            tables.append(table)
+            print(markdown(table), flush=True)
+    command = "python benchmarks/speed_cpu.py " + " ".join(sys.argv[1:])
+    write_results(args.out, command.strip(), tables)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""IS-Net general use: declared once, fetched once with a pinned SHA-256 (pooch),
+offline from a local HTTP server on 127.0.0.1 serving a small deterministic
+ONNX graph with the export's input/output names."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.errors import ModelUnavailableError
+from rmbg.models.specs import ISNET_GENERAL, RMBG_14
+from rmbg.providers.local import isnet_general
+
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample" / "images" / "dog_00000.jpg"
+
+
+def tiny_isnet_graph() -> bytes:
+    """input_image [1,3,H,W] -> output_image = sigmoid(4 * mean over channels), [1,1,H,W]."""
+    from onnx import TensorProto, helper
+
+    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [4.0])
+    nodes = [helper.make_node("ReduceMean", ["input_image"], ["mean"], axes=[1], keepdims=1),
+             helper.make_node("Mul", ["mean", "scale"], ["scaled"]),
+             helper.make_node("Sigmoid", ["scaled"], ["output_image"])]
+    graph = helper.make_graph(
+        nodes, "tiny-isnet", [helper.make_tensor_value_info("input_image", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("output_image", TensorProto.FLOAT, [1, 1, "h", "w"])], [scale])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+class WeightsServer:
+    """A real HTTP server on 127.0.0.1 serving one file; counts the GETs."""
+
+    def __init__(self, payload: bytes):
+        self.payload, self.gets = payload, 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.gets += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(owner.payload)))
+                self.end_headers()
+                self.wfile.write(owner.payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/isnet-general-use.onnx"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RMBG_OFFLINE", raising=False)
+    served = WeightsServer(tiny_isnet_graph())
+    monkeypatch.setenv(isnet_general.ENV_URL, served.url)
+    yield served
+    served.close()
+
+
+def test_declared_once_with_the_isnet_recipe():
+    declared = rmbg.registry.info("isnet-general")
+    assert declared.kind == "local" and declared.licence == "Apache-2.0" and declared.key_env == ""
+    assert "isnet-general" in rmbg.list_providers()
+    recipe = ("input_size", "resize_in", "input_scale", "mean", "std", "minmax", "quantize_first", "resize_out")
+    assert all(getattr(ISNET_GENERAL, f) == getattr(RMBG_14, f) for f in recipe)
+    assert not ISNET_GENERAL.gated
+
+
+def test_first_use_downloads_once_then_runs_from_the_cache(server, monkeypatch):
+    monkeypatch.setenv(isnet_general.ENV_SHA256, hashlib.sha256(server.payload).hexdigest())
+    provider = rmbg.get_provider("isnet-general", device="cpu")
+    assert provider.status().ready and "downloads isnet-general-use.onnx" in provider.status().message
+    assert server.gets == 0  # status never touches the network
+    photo = Image.open(PHOTO).convert("RGB")
+    matte = provider.matte(photo)
+    assert server.gets == 1
+    alpha = np.asarray(matte.alpha)
+    assert matte.alpha.size == photo.size and alpha.min() == 0 and alpha.max() == 255  # the recipe's min-max
+    assert matte.meta["backend"] == "onnx" and matte.meta["precision"] == "fp32"
+    again = rmbg.get_provider("isnet-general", device="cpu")
+    assert again.status().message == "local weights isnet-general-use.onnx"
+    np.testing.assert_array_equal(np.asarray(again.matte(photo).alpha), alpha)
+    assert server.gets == 1  # the cached, verified file is used
+
+
+def test_the_pinned_checksum_refuses_other_bytes(server, tmp_path):
+    with pytest.raises(ModelUnavailableError, match="SHA-256 differs"):
+        isnet_general.ensure()
+    assert server.gets == 1
+    assert not (tmp_path / "cache" / "isnet-general-use.onnx").exists()  # nothing unverified is kept
+
+
+def test_unreachable_mirror_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("RMBG_OFFLINE", raising=False)
+    closed = WeightsServer(b"")
+    closed.close()  # nothing listens on its port any more
+    monkeypatch.setenv(isnet_general.ENV_URL, closed.url)
+    with pytest.raises(ModelUnavailableError, match="Download it by hand") as raised:
+        isnet_general.ensure()
+    assert isnet_general.SHA256 in str(raised.value)
+
+
+def test_offline_without_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("RMBG_OFFLINE", "1")
+    assert rmbg.get_provider("isnet-general").status().state == "unavailable"
+    with pytest.raises(ModelUnavailableError, match="RMBG_OFFLINE forbids"):
+        isnet_general.ensure()
