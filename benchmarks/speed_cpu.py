@@ -166,8 +166,18 @@ def versions() -> dict:
 
 
 def write_results(path: Path, command: str, tables: list[dict]) -> None:
-    """The results file in the project's schema (benchmarks/results/<name>.json)."""
+    """The results file in the project's schema (benchmarks/results/<name>.json). Tables of
+    models not run this time are kept from the file, so models can be measured one run each."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    ran = {t["title"].split(":", 1)[0] for t in tables}
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    kept = [t for t in old.get("tables", []) if t["title"].split(":", 1)[0] not in ran]
+    if kept and command not in old.get("command", ""):
+        command = f"{old.get('command', '')}; {command}"
+        tables = kept + tables
     doc = {"benchmark": path.stem, "command": command,
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "machine": machine(), "versions": versions(), "tables": tables}
@@ -230,13 +240,12 @@ def main() -> None:
     paths = sorted((args.data / "images").glob("*.jpg"))
     frames = paths[:: max(1, len(paths) // max(1, args.frames))][: args.frames]
     images = photos()
-    tables: list[dict] = []
-    for model in args.models:
-        for table in run_model(model, args, frames, images):
-            tables.append(table)
+    command = ("python benchmarks/speed_cpu.py " + " ".join(sys.argv[1:])).strip()
+    for model in args.models:  # written after each model: a long run keeps what it measured
+        tables = run_model(model, args, frames, images)
+        for table in tables:
             print(markdown(table), flush=True)
-    command = "python benchmarks/speed_cpu.py " + " ".join(sys.argv[1:])
-    write_results(args.out, command.strip(), tables)
+        write_results(args.out, command, tables)
     print(f"\nwrote {args.out}")
 
 

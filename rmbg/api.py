@@ -23,9 +23,10 @@ from .registry import default_provider, get_provider
 from .result import Result
 from .types import Cost, Matte, RenderOptions, Seconds
 
-# The preferred model of a user who names none. What actually runs is
-# registry.default_provider(): this one when it can run here, else the
-# ungated fallback; the reason is recorded in result.meta["default_reason"].
+# Kept for callers that read it: the gated model this library first defaulted
+# to. What runs for a user who names none is registry.default_provider(): the
+# best model at hand that answers within 3 s on this machine (measured), else
+# the ungated U2-Net-p; the reason is recorded in result.meta["default_reason"].
 DEFAULT_PROVIDER = "rmbg-1.4"
 
 

@@ -167,10 +167,11 @@ def test_clean_edge_colours_reuse_the_matte_and_never_call_the_provider():
 
 
 def test_no_provider_means_the_default_and_says_why(u2netp_path, hf_cache):
-    """A fresh machine: no account, RMBG-1.4 not cached -> U2-Net-p, and the reason is recorded."""
+    """A fresh machine offline: no better model can be had -> U2-Net-p, and the reason is recorded."""
     result = rmbg.remove_background(Image.new("RGB", (64, 48), (200, 30, 30)), cache=None)
     assert result.provider == "u2netp" == rmbg.default_provider()[0]
-    assert result.meta["default_reason"].startswith("Using U2-Net-p (ungated, runs offline) because RMBG-1.4 ")
+    assert result.meta["default_reason"].startswith(
+        "Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s here: BiRefNet lite")
     assert "default_reason" not in rmbg.remove_background(Image.new("RGB", (64, 48)), "u2netp", cache=None).meta
 
 

@@ -345,7 +345,8 @@ def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
     assert by_id["fal-bria"].split()[1:3] == ["hosted", "needs_key"] and "needs FAL_KEY" in by_id["fal-bria"]
     assert "licence: Apache-2.0" in by_id["u2netp"] and "4.6 MB" in by_id["u2netp"]
     assert "licence: MIT weights" in by_id["birefnet-lite"]
-    assert default.startswith("default: u2netp (Using U2-Net-p (ungated, runs offline) because RMBG-1.4 ")
+    assert default.startswith("default: u2netp (Using U2-Net-p (ungated, runs offline) because no better model ")
+    assert "BRIA RMBG-1.4 (IS-Net, local): needs HF_TOKEN" in default
     for column in ("kind", "state", "price", "download", "note"):  # aligned: every cell starts at its header
         at = lines[0].index(column)
         assert all(line[at - 2 : at] == "  " and line[at] != " " for line in lines)
@@ -399,7 +400,8 @@ def test_evaluate_hosted_needs_yes(fakes, tmp_path, capsys):
 def test_default_provider_is_announced_and_used(u2netp_path, tree, capsys):
     assert main(["remove", "in/a.png", "-o", "out"]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("Using U2-Net-p (ungated, runs offline) because RMBG-1.4 needs HF_TOKEN")
+    assert err.startswith("Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s here")
+    assert "RMBG-1.4 (IS-Net, local): needs HF_TOKEN" in err
     with Image.open(tree / "out" / "a.png") as img:
         assert img.mode == "RGBA" and img.text["rmbg:provider"] == "u2netp"
 

@@ -167,7 +167,8 @@ def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
 
 
 def default_choice() -> tuple[str, str]:
-    """(provider id, reason): RMBG-1.4 when it can run here, else the ungated model."""
+    """(provider id, reason): the best model at hand that answers within 3 s here
+    (rmbg.registry.default_provider), else the ungated U2-Net-p."""
     return default_provider()
 
 

@@ -1,0 +1,183 @@
+"""How long each free model takes for a 1 MP photo on this CPU, measured once and kept on disk.
+
+The default model (rmbg.registry.default_provider) is the best one that
+answers within BUDGET_S here, and whether BiRefNet_lite does depends on the
+CPU far more than its flags tell (2.6 s to 8 s on 2-core machines). So we
+measure: one end-to-end cut-out of a synthetic 1 MP photo through the model's
+own provider (its engine and the precision it would use), after one warm-up
+call, with stand-in weights when the real ones are not on disk yet (speed does
+not depend on the weights' values, so nothing is downloaded to decide).
+
+Results are cached in <cache dir>/cpu-calibration.json under a key made of
+the CPU model, its SIMD and matrix flags, the usable cores and the versions of
+rmbg, torch and onnxruntime: a new machine or a new version measures again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .u2netp_file import cache_dir
+
+BUDGET_S = 3.0
+PHOTO = (1152, 864)  # 1 MP, 4:3
+FILE = "cpu-calibration.json"
+FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon", "asimd")
+
+
+def machine() -> dict[str, Any]:
+    """What the timings depend on: the CPU, its flags, the cores, the versions."""
+    from ... import __version__
+    from .onnx_backend import default_threads
+
+    cpu, flags = platform.processor() or platform.machine(), set[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith(("flags", "Features")) and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    found: dict[str, Any] = {"cpu": cpu, "flags": [f for f in FLAGS if f in flags], "cores": default_threads(),
+                             "rmbg": __version__}
+    from importlib.metadata import PackageNotFoundError, version
+
+    for package in ("torch", "onnxruntime"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:  # not installed: that is part of the key too
+            found[package] = "none"
+    return found
+
+
+def machine_key() -> str:
+    return hashlib.sha256(json.dumps(machine(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _path() -> Path:
+    return cache_dir() / FILE
+
+
+def _read() -> dict[str, Any]:
+    try:
+        data = json.loads(_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def cached(model_id: str, config: str) -> float | None:
+    """The stored seconds of `model_id` in `config` (e.g. "bf16-autocast") on this machine, or None."""
+    entry = _read().get(machine_key(), {}).get("seconds", {}).get(model_id)
+    if isinstance(entry, dict) and entry.get("config") == config:
+        return float(entry["s"])
+    return None
+
+
+def store(model_id: str, config: str, seconds: float) -> None:
+    """Record one measurement for this machine (atomic replace; a failed write only costs a re-measure)."""
+    data, key = _read(), machine_key()
+    entry = data.setdefault(key, {"machine": machine(), "seconds": {}})
+    entry["seconds"][model_id] = {"config": config, "s": round(seconds, 3),
+                                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        _path().parent.mkdir(parents=True, exist_ok=True)
+        part = _path().with_name(f".{FILE}.{os.getpid()}.part")
+        part.write_text(json.dumps(data, indent=1))
+        os.replace(part, _path())
+    except OSError:
+        pass
+
+
+def config_of(model_id: str) -> str:
+    """What a measurement of `model_id` depends on besides the machine: its engine and precision."""
+    if model_id == "birefnet-lite":
+        from .torch_backend import birefnet
+
+        return "torch " + birefnet("birefnet-lite", device="cpu").precision_used()
+    return "onnxruntime fp32"
+
+
+def seconds_for(model_id: str) -> float:
+    """Seconds for one 1 MP cut-out by `model_id` on this CPU: cached, else measured now and stored."""
+    config = config_of(model_id)
+    found = cached(model_id, config)
+    if found is None:
+        found = measure(model_id)
+        store(model_id, config, found)
+    return found
+
+
+def measure(model_id: str, size: tuple[int, int] = PHOTO) -> float:
+    """One timed cut-out of a synthetic photo of `size` after a warm-up, with stand-in weights."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+    with tempfile.TemporaryDirectory(prefix="rmbg-calibrate-") as tmp:
+        provider = _stand_in(model_id, Path(tmp))
+        provider.matte(photo)  # warm-up: load, kernel selection, first allocations
+        start = time.perf_counter()
+        provider.matte(photo)
+        took = time.perf_counter() - start
+        _forget(provider)
+    return took
+
+
+def _stand_in(model_id: str, folder: Path) -> Any:
+    """The model's own provider on weights of the right shapes (deterministic, not trained)."""
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    if model_id == "birefnet-lite":
+        from ...models.birefnet import build_birefnet
+        from .torch_backend import birefnet
+
+        path = folder / "model.safetensors"
+        save_file(build_birefnet(backbone="swin_t").state_dict(), str(path))
+        return birefnet("birefnet-lite", weights=path, device="cpu")
+    if model_id in ("isnet-general", "rmbg-1.4"):
+        import warnings
+
+        from ...models.isnet import build_isnet
+        from ...models.specs import ISNET_GENERAL
+        from .isnet_general import isnet_general
+
+        class FirstMask(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = build_isnet()
+
+            def forward(self, x: Any) -> Any:
+                return self.net(x)[0][0]
+
+        path = folder / "isnet.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(FirstMask().eval(), (torch.zeros(1, 3, 64, 64),), str(path), opset_version=17, dynamo=False,
+                              input_names=[ISNET_GENERAL.onnx_input], output_names=[ISNET_GENERAL.onnx_output],
+                              dynamic_axes={ISNET_GENERAL.onnx_input: {2: "h", 3: "w"}})
+        return isnet_general(weights=path, device="cpu")
+    raise ValueError(f"no calibration for {model_id!r}")
+
+
+def _forget(provider: Any) -> None:
+    """Drop the stand-in's network or session so it does not stay in memory."""
+    from . import onnx_backend, torch_backend
+
+    with torch_backend._MODELS_LOCK:
+        for key in [k for k in torch_backend._MODELS if "rmbg-calibrate-" in str(k[1])]:
+            del torch_backend._MODELS[key]
+    with onnx_backend._SESSIONS_LOCK:
+        for key in [k for k in onnx_backend._SESSIONS if "rmbg-calibrate-" in k[0]]:
+            del onnx_backend._SESSIONS[key]

@@ -1,0 +1,97 @@
+"""The default without an account on a CPU: the best model by published quality
+that is at hand and answers a 1 MP photo within 3 s here, from a calibration
+measured once per machine and cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+import rmbg
+from rmbg.providers.local import calibration, isnet_general
+from rmbg.registry import default_provider
+from tests.test_isnet_general import tiny_isnet_graph
+
+LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def cpu_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(rmbg.registry, "_on_gpu", lambda: False)
+    return tmp_path
+
+
+def lite_at_hand(hf_cache) -> None:
+    hf_cache.add("ZhengPeng7/BiRefNet_lite", LITE_COMMIT, "model.safetensors", b"stand-in")  # status reads no bytes
+
+
+def isnet_at_hand(cache, monkeypatch) -> None:
+    """A cached isnet-general file whose SHA-256 is the configured mirror's."""
+    payload = tiny_isnet_graph()
+    (cache / isnet_general.FILE).write_bytes(payload)
+    monkeypatch.setenv(isnet_general.ENV_URL, "http://127.0.0.1:9/never-fetched")
+    monkeypatch.setenv(isnet_general.ENV_SHA256, hashlib.sha256(payload).hexdigest())
+
+
+def measured(model_id: str, seconds: float) -> None:
+    calibration.store(model_id, calibration.config_of(model_id), seconds)
+
+
+def test_nothing_better_at_hand_gives_u2netp_without_measuring(cpu_cache):
+    chosen, reason = default_provider()  # the suite is offline: no other weights can be had
+    assert chosen == "u2netp"
+    assert reason.startswith("Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s")
+    assert "BiRefNet lite, Swin-T (MIT, local): ZhengPeng7/BiRefNet_lite is not cached" in reason
+    assert "IS-Net general use (DIS, ungated, Apache-2.0): isnet-general-use.onnx not cached" in reason
+    assert not (cpu_cache / calibration.FILE).exists()  # nothing was measured
+
+
+def test_birefnet_lite_when_it_answers_within_the_budget(cpu_cache, hf_cache, monkeypatch):
+    lite_at_hand(hf_cache)
+    isnet_at_hand(cpu_cache, monkeypatch)
+    measured("birefnet-lite", 2.4)
+    chosen, reason = default_provider()
+    assert chosen == "birefnet-lite"
+    assert "within 3 s on this CPU (2.4 s measured here; weights cached)" in reason
+
+
+def test_isnet_general_when_birefnet_lite_is_too_slow(cpu_cache, hf_cache, monkeypatch):
+    lite_at_hand(hf_cache)
+    isnet_at_hand(cpu_cache, monkeypatch)
+    measured("birefnet-lite", 5.1)
+    measured("isnet-general", 1.3)
+    reason = ("IS-Net general use (DIS, ungated, Apache-2.0): the best model by published quality that answers a "
+              "1 MP photo within 3 s on this CPU (1.3 s measured here; local weights isnet-general-use.onnx)")
+    assert default_provider() == ("isnet-general", reason)
+
+
+def test_u2netp_only_when_every_better_model_is_too_slow(cpu_cache, hf_cache, monkeypatch):
+    lite_at_hand(hf_cache)
+    isnet_at_hand(cpu_cache, monkeypatch)
+    measured("birefnet-lite", 7.9)
+    measured("isnet-general", 3.2)
+    chosen, reason = default_provider()
+    assert chosen == "u2netp"
+    assert "BiRefNet lite, Swin-T (MIT, local): 7.9 s for a 1 MP photo on this CPU, over 3 s" in reason
+    assert "IS-Net general use (DIS, ungated, Apache-2.0): 3.2 s for a 1 MP photo on this CPU, over 3 s" in reason
+
+
+def test_a_measurement_is_kept_per_machine_and_configuration(cpu_cache):
+    measured("isnet-general", 1.5)
+    data = json.loads((cpu_cache / calibration.FILE).read_text())
+    entry = data[calibration.machine_key()]
+    assert entry["machine"]["cpu"] and entry["machine"]["torch"] and entry["machine"]["onnxruntime"]
+    assert entry["seconds"]["isnet-general"]["s"] == 1.5
+    assert calibration.cached("isnet-general", "onnxruntime fp32") == 1.5
+    assert calibration.cached("isnet-general", "openvino int8") is None  # another engine measures again
+
+
+def test_calibration_measures_once_then_reads_the_cache(cpu_cache):
+    seconds = calibration.seconds_for("isnet-general")  # stand-in IS-Net weights, a real 1 MP cut-out
+    assert 0 < seconds < 120
+    stored = (cpu_cache / calibration.FILE).read_text()
+    assert calibration.seconds_for("isnet-general") == round(seconds, 3)
+    assert (cpu_cache / calibration.FILE).read_text() == stored  # not measured again
