@@ -1,0 +1,198 @@
+"""Local models through OpenVINO on a CPU: exact fp32, or int8 by NNCF post-training quantization.
+
+Optional (`pip install "rmbg[openvino]"`: openvino and nncf), imported only
+when such a provider is first used. What it takes:
+
+- IS-Net (isnet-general, rmbg-1.4): the ONNX file, read by OpenVINO as is.
+- BiRefNet_lite: our PyTorch network with the safetensors weights, converted
+  by tracing at the model's trained size (the graph is fixed to that size).
+
+int8: NNCF's post-training quantization, calibrated on the frames given (a
+folder of images, or a list of files), each through the model's own
+preprocessing. Whether a configuration may be used is decided by the precision
+gate (rmbg.eval.gate, benchmarks/speed_cpu.py --openvino), not assumed.
+
+Converted (and quantized) models are kept as OpenVINO IR in
+<cache dir>/openvino/, keyed by the weights file, the calibration frames and
+the OpenVINO version, so only the first use pays for the conversion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...errors import ModelUnavailableError
+from ...models.specs import BIREFNET_VARIANTS, ISNET_GENERAL, RMBG_14
+from ...types import Cost, Matte, ModelSpec
+from ..base import ProviderStatus
+from .processing import finish, postprocess, preprocess, run_stages
+from .u2netp_file import cache_dir
+
+PRECISIONS = ("fp32", "int8")
+SPECS = {"birefnet-lite": BIREFNET_VARIANTS["birefnet-lite"].spec, "isnet-general": ISNET_GENERAL, "rmbg-1.4": RMBG_14}
+INSTALL = 'OpenVINO is not installed: pip install "rmbg[openvino]" (openvino and nncf)'
+
+_COMPILED: dict[tuple[str, ...], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _openvino() -> Any:
+    try:
+        import openvino
+    except ImportError:
+        raise ModelUnavailableError(INSTALL) from None
+    return openvino
+
+
+def calibration_frames(calibration: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[Path]:
+    """The calibration images: a folder's *.jpg/*.png (sorted), or the files given."""
+    if calibration is None:
+        raise ModelUnavailableError("precision='int8' needs calibration images (a folder or a list of files)")
+    if isinstance(calibration, (str, os.PathLike)) and Path(calibration).is_dir():
+        folder = Path(calibration)
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    items = [calibration] if isinstance(calibration, (str, os.PathLike)) else list(calibration)
+    return [Path(p) for p in items]
+
+
+def _convert(model_id: str, spec: ModelSpec, weights: Path) -> Any:
+    ov = _openvino()
+    if model_id != "birefnet-lite":
+        return ov.Core().read_model(str(weights))
+    import warnings
+
+    import torch
+
+    from ...models.birefnet import build_birefnet
+    from .torch_backend import load_network
+
+    variant = BIREFNET_VARIANTS[model_id]
+    net = load_network(lambda: build_birefnet(backbone=variant.backbone, patch_order=variant.patch_order),
+                       weights, "cpu", torch.float32)
+
+    class Logits(torch.nn.Module):  # the last map only: the matte's logits
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: Any) -> Any:
+            return self.net(x)[-1]
+
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # tracer warnings: the graph is fixed to the trained size on purpose
+        return ov.convert_model(Logits().eval(), example_input=torch.zeros(1, 3, *spec.input_size))
+
+
+def _quantize(model: Any, model_id: str, spec: ModelSpec, frames: list[Path]) -> Any:
+    try:
+        import nncf
+    except ImportError:
+        raise ModelUnavailableError(INSTALL) from None
+    from PIL import Image
+
+    inputs = [preprocess(Image.open(p).convert("RGB"), spec) for p in frames]
+    extra = {"model_type": nncf.ModelType.TRANSFORMER} if model_id == "birefnet-lite" else {}
+    return nncf.quantize(model, nncf.Dataset(inputs), subset_size=len(inputs), **extra)
+
+
+def _ir_path(model_id: str, precision: str, weights: Path, frames: list[Path]) -> Path:
+    ov = _openvino()
+    st = weights.stat()
+    key = json.dumps([model_id, precision, str(weights.resolve()), st.st_size, st.st_mtime_ns,
+                      [str(p) for p in frames], ov.__version__])
+    return cache_dir() / "openvino" / f"{model_id}-{precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.xml"
+
+
+def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Path], threads: int | None) -> Any:
+    """The compiled model (converted, quantized and saved as IR on first use; shared by every provider)."""
+    ov = _openvino()
+    spec = SPECS[model_id]
+    ir = _ir_path(model_id, precision, weights, frames)
+    key = (str(ir), str(threads))
+    with _LOCK:
+        found = _COMPILED.get(key)
+        if found is not None:
+            return found
+        core = ov.Core()
+        if not ir.is_file():
+            model = _convert(model_id, spec, weights)
+            if precision == "int8":
+                model = _quantize(model, model_id, spec, frames)
+            ir.parent.mkdir(parents=True, exist_ok=True)
+            ov.save_model(model, str(ir), compress_to_fp16=False)
+        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}  # no silent bf16
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = str(threads)
+        found = core.compile_model(core.read_model(str(ir)), "CPU", config)
+        _COMPILED[key] = found
+        return found
+
+
+class OpenVinoProvider:
+    """A model compiled by OpenVINO behind the Provider protocol."""
+
+    kind = "local"
+    device = "cpu"
+
+    def __init__(self, model_id: str, weights: str | os.PathLike, *, precision: str = "fp32",
+                 calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                 threads: int | None = None):
+        if model_id not in SPECS:
+            raise ModelUnavailableError(f"no OpenVINO path for {model_id!r}; one of {', '.join(SPECS)}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"OpenVINO precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        self.spec = SPECS[model_id]
+        self.id, self.label = model_id, self.spec.label
+        self._weights = Path(weights)
+        self._precision = precision
+        self._frames = calibration_frames(calibration) if precision == "int8" else []
+        self._threads = threads
+
+    def options(self) -> Mapping[str, object]:
+        return {"backend": "openvino", "input_size": list(self.spec.input_size), "precision": self._precision,
+                "weights": str(self._weights)}
+
+    def status(self) -> ProviderStatus:
+        import importlib.util
+
+        if importlib.util.find_spec("openvino") is None:
+            return ProviderStatus("unavailable", INSTALL)
+        if not self._weights.is_file():
+            return ProviderStatus("unavailable", f"weights file not found: {self._weights}")
+        return ProviderStatus("ready", f"local weights {self._weights.name} (OpenVINO {self._precision})")
+
+    def estimate(self) -> Cost:
+        return Cost.free("local compute; estimate after a run")
+
+    def compiled(self) -> Any:
+        return compiled_model(self.id, self._precision, self._weights, self._frames, self._threads)
+
+    def matte(self, image: Any) -> Matte:
+        self.compiled()  # converted and compiled before the clock starts
+        meta = {"model": self.id, "backend": "openvino", "precision": self._precision,
+                "weights": self._weights.name}
+        return run_stages(self, image, meta)
+
+    def preprocess(self, image: Any) -> Any:
+        return preprocess(image, self.spec)
+
+    def forward(self, x: Any) -> Any:
+        compiled = self.compiled()
+        out = compiled(x)[compiled.output(0)]
+        return finish(out[0, 0], self.spec)
+
+    def postprocess(self, pred: Any, size: tuple[int, int]) -> Any:
+        return postprocess(pred, self.spec, size)
+
+
+def openvino_provider(model_id: str, *, weights: str | os.PathLike, precision: str = "fp32",
+                      calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                      threads: int | None = None) -> OpenVinoProvider:
+    """model_id ("birefnet-lite", "isnet-general", "rmbg-1.4") through OpenVINO; see the module doc."""
+    return OpenVinoProvider(model_id, weights, precision=precision, calibration=calibration, threads=threads)

@@ -1,0 +1,53 @@
+"""The optional OpenVINO backend: same matte as ONNX Runtime on the same graph,
+IR cached after the first use, and a clear message when OpenVINO is absent."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.errors import ModelUnavailableError
+from rmbg.providers.local import openvino_backend
+from rmbg.providers.local.openvino_backend import openvino_provider
+from tests.test_isnet_general import PHOTO, tiny_isnet_graph
+
+pytest.importorskip("openvino")  # an optional extra: its tests need it installed
+
+
+@pytest.fixture
+def graph(tmp_path, monkeypatch):
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "isnet-general-use.onnx"
+    path.write_bytes(tiny_isnet_graph())
+    return path
+
+
+def test_fp32_matches_onnx_runtime_and_keeps_its_ir(graph, tmp_path):
+    photo = Image.open(PHOTO).convert("RGB")
+    ours = openvino_provider("isnet-general", weights=graph, precision="fp32")
+    assert ours.status().ready
+    matte = ours.matte(photo)
+    assert matte.meta["backend"] == "openvino" and matte.meta["precision"] == "fp32"
+    reference = rmbg.get_provider("isnet-general", weights=graph, device="cpu").matte(photo)
+    diff = np.abs(np.asarray(matte.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
+    assert diff.max() <= 1
+    assert len(list((tmp_path / "cache" / "openvino").glob("isnet-general-fp32-*.xml"))) == 1
+
+
+def test_int8_needs_calibration_frames(graph):
+    with pytest.raises(ModelUnavailableError, match="calibration images"):
+        openvino_provider("isnet-general", weights=graph, precision="int8")
+    with pytest.raises(ValueError, match="fp32, int8"):
+        openvino_provider("isnet-general", weights=graph, precision="fp16")
+
+
+def test_without_openvino_the_message_says_how_to_install(graph, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what an environment without the extra sees
+    provider = openvino_provider("isnet-general", weights=graph)
+    with pytest.raises(ModelUnavailableError, match=r'pip install "rmbg\[openvino\]"'):
+        provider.matte(Image.new("RGB", (32, 24)))
+    assert openvino_backend.INSTALL in str(pytest.raises(ModelUnavailableError, provider.compiled).value)
