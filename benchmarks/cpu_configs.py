@@ -14,6 +14,7 @@ deterministic stand-in is the RMBG-1.4 one. U2-Net-p uses its real weights.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,8 +30,25 @@ def files_for(model: str) -> dict[str, str]:
         return {"weights": str(speed_setup.deterministic_weights("birefnet-lite"))}
     if model == "isnet-general":
         made = speed_setup.rmbg14_files()
-        return {"onnx": str(made["fp32"]), "safetensors": str(made["safetensors"])}
+        return {"onnx": str(isnet_general_names(Path(str(made["fp32"])))), "safetensors": str(made["safetensors"])}
     return {}
+
+
+def isnet_general_names(rmbg14_onnx: Path) -> Path:
+    """The RMBG-1.4-layout export with the input/output names of isnet-general-use.onnx."""
+    import onnx
+
+    out = rmbg14_onnx.with_name("isnet-general-use.onnx")
+    if not out.is_file():
+        model = onnx.load(str(rmbg14_onnx))
+        names = {"input": "input_image", "output": "output_image"}
+        for node in model.graph.node:
+            node.input[:] = [names.get(n, n) for n in node.input]
+            node.output[:] = [names.get(n, n) for n in node.output]
+        for value in (*model.graph.input, *model.graph.output):
+            value.name = names.get(value.name, value.name)
+        onnx.save(model, str(out))
+    return out
 
 
 def provider_for(model: str, config: str, files: dict[str, str]):
@@ -43,8 +61,9 @@ def provider_for(model: str, config: str, files: dict[str, str]):
     if engine.startswith("openvino"):
         from rmbg.providers.local.openvino_backend import openvino_provider
 
+        frames = files.get("calibration", "").split(os.pathsep) if files.get("calibration") else None
         return openvino_provider(model, weights=files.get("weights") or files["onnx"],
-                                 precision=engine.split("-", 1)[1], calibration=files.get("calibration"))
+                                 precision=engine.split("-", 1)[1], calibration=frames)
     if model == "birefnet-lite":
         return rmbg.get_provider("birefnet-lite", weights=files["weights"], device="cpu", precision=engine)
     if engine == "bf16":  # IS-Net in torch under bf16 autocast: ORT has no bf16 path for it

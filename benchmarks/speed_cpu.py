@@ -190,37 +190,39 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + (f"\n\n{table['notes']}" if table.get("notes") else "")
 
 
-def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]) -> list[dict]:
+def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]):
+    """The gate table, then the speed table, of one model (each yielded as soon as it is measured)."""
     files = files_for(model)
-    if args.openvino and model != "u2netp":
-        files["calibration"] = str(args.data / "images")
+    if args.openvino and model != "u2netp":  # int8 calibration: 9 sample frames the gate does not use
+        held_out = [p for p in sorted((args.data / "images").glob("*.jpg")) if p not in frames]
+        files["calibration"] = os.pathsep.join(str(p) for p in held_out[1::3][:9])
     names = configs_for(model, args.openvino)
-    load_start = os.getloadavg()[0]
+    load = [os.getloadavg()[0]]
     workers = {name: Worker(f"{model} {name}", files) for name in names}
     try:
-        for worker in workers.values():  # warm-up: lazy loads, sessions, compilation
+        for worker in workers.values():  # warm-up: lazy loads, sessions, conversion, compilation
             worker.run(frames[0])
-        gated = {n: w for n, w in workers.items() if n != "card-recipe"}
-        gate_rows = gate_section(model, gated, frames)
+        gate_rows = gate_section(model, {n: w for n, w in workers.items() if n != "card-recipe"}, frames)
+        load.append(os.getloadavg()[0])
+        yield {"title": f"{model}: gate on {len(frames)} DAVIS frames at the trained size, against exact fp32",
+               "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
+               "rows": gate_rows,
+               "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no larger than the noise "
+                        "floor's (exact fp32, input moved by ±1 grey level). Load average (1 min) "
+                        f"{load[0]:.2f} at the start, {load[1]:.2f} at the end."}
         speed_rows = speed_section(model, workers, images, args.repeats)
     finally:
         for worker in workers.values():
             worker.close()
-    load = f"load average (1 min) {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     verdicts = {row[0]: row[-1] for row in gate_rows}
     for row in speed_rows:
         row.append(verdicts.get(row[0], "not gated"))
-    sizes = list(images)
-    return [
-        {"title": f"{model}: gate on {len(frames)} DAVIS frames at the trained size, against exact fp32",
-         "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
-         "rows": gate_rows, "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no "
-                                     f"larger than the noise floor's (exact fp32, input moved by ±1 grey level). {load}."},
-        {"title": f"{model}: end to end on this CPU, median of {args.repeats}",
-         "columns": ["configuration", *(f"{s} s" for s in sizes), *(f"× fp32 {s}" for s in sizes), "peak RSS MiB",
-                     "gate"],
-         "rows": speed_rows, "notes": load + "."},
-    ]
+    yield {"title": f"{model}: end to end on this CPU, median of {args.repeats}",
+           "columns": ["configuration", *(f"{s} s" for s in images), *(f"× fp32 {s}" for s in images),
+                       "peak RSS MiB", "gate"],
+           "rows": speed_rows,
+           "notes": f"Load average (1 min) {load[1]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
+                    "ratios are per round (configurations alternate), then the median."}
 
 
 def main() -> None:
@@ -241,11 +243,12 @@ def main() -> None:
     frames = paths[:: max(1, len(paths) // max(1, args.frames))][: args.frames]
     images = photos()
     command = ("python benchmarks/speed_cpu.py " + " ".join(sys.argv[1:])).strip()
-    for model in args.models:  # written after each model: a long run keeps what it measured
-        tables = run_model(model, args, frames, images)
-        for table in tables:
+    done: list[dict] = []
+    for model in args.models:  # written after each table: a long run keeps what it measured
+        for table in run_model(model, args, frames, images):
+            done.append(table)
             print(markdown(table), flush=True)
-        write_results(args.out, command, tables)
+            write_results(args.out, command, done)
     print(f"\nwrote {args.out}")
 
 
