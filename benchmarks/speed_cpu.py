@@ -23,19 +23,18 @@ Writes benchmarks/results/speed_cpu.json (see write_results) and prints Markdown
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed_setup
 from cpu_configs import MODELS, files_for, serve
+
+import harness
+import speed_setup
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "davis2016-sample"
@@ -141,34 +140,9 @@ def photos() -> dict[str, Path]:
     return {"1 MP (1152x864)": one_mp, "1024x1024": made["1024x1024"]}
 
 
-def machine() -> dict:
-    info = dict(speed_setup.machine_info())
-    flags = info.get("CPU flags (SIMD, matrix)", "").split(", ")
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": info["CPU"], "flags": flags, "cores": int(info["cores usable"]), "memory_gib": round(memory, 1)}
-
-
-def versions() -> dict:
-    import numpy
-    import onnxruntime
-    import torch
-
-    found = {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-             "numpy": numpy.__version__}
-    try:
-        import nncf
-        import openvino
-
-        found.update(openvino=openvino.__version__, nncf=nncf.__version__)
-    except ImportError:
-        pass
-    return found
-
-
 def write_results(path: Path, command: str, tables: list[dict]) -> None:
-    """The results file in the project's schema (benchmarks/results/<name>.json). Tables of
-    models not run this time are kept from the file, so models can be measured one run each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """harness.write_results, keeping the tables of models not run this time, so
+    that models can be measured one run each."""
     ran = {t["title"].split(":", 1)[0] for t in tables}
     try:
         old = json.loads(path.read_text())
@@ -177,17 +151,7 @@ def write_results(path: Path, command: str, tables: list[dict]) -> None:
     kept = [t for t in old.get("tables", []) if t["title"].split(":", 1)[0] not in ran]
     if kept and command not in old.get("command", ""):
         command = f"{old.get('command', '')}; {command}"
-        tables = kept + tables
-    doc = {"benchmark": path.stem, "command": command,
-           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-           "machine": machine(), "versions": versions(), "tables": tables}
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-
-
-def markdown(table: dict) -> str:
-    lines = [f"\n#### {table['title']}\n", "| " + " | ".join(table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in table["rows"]]
-    return "\n".join(lines) + (f"\n\n{table['notes']}" if table.get("notes") else "")
+    harness.write_results(path.stem, command, kept + tables, folder=path.parent, packages=("openvino", "nncf"))
 
 
 def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]):
@@ -228,10 +192,10 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", choices=MODELS, default=list(MODELS))
-    parser.add_argument("--data", type=Path, default=DATA, help="a folder with images/*.jpg (default: the DAVIS sample)")
+    parser.add_argument("--data", type=Path, default=DATA, help="a folder with images/*.jpg (default: DAVIS sample)")
     parser.add_argument("--frames", type=int, default=3, help="frames for the gate, spread over the sample")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 and NNCF int8 (needs openvino, nncf)")
+    parser.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 and NNCF int8 (openvino, nncf)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,7 +211,7 @@ def main() -> None:
     for model in args.models:  # written after each table: a long run keeps what it measured
         for table in run_model(model, args, frames, images):
             done.append(table)
-            print(markdown(table), flush=True)
+            print(harness.markdown([table]), flush=True)
             write_results(args.out, command, done)
     print(f"\nwrote {args.out}")
 
