@@ -73,7 +73,14 @@ def provider_for(model: str, config: str, files: dict[str, str]):
 
 
 def serve(name: str, files: dict[str, str]) -> None:
-    """One JSON job per stdin line ({"image", "save"}), one JSON answer per line."""
+    """One JSON job per stdin line ({"image", "save"}), one JSON answer per line.
+
+    The answers go to the original stdout; everything else written to file
+    descriptor 1 (NNCF's and OpenVINO's progress output) goes to stderr, so it
+    cannot be taken for an answer."""
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     model, config = name.split(" ", 1)
     if config == "card-recipe":  # the model card's recipe around our fp32 network (speed.py --birefnet)
         run = birefnet_card(model, files["weights"])
@@ -85,4 +92,4 @@ def serve(name: str, files: dict[str, str]) -> None:
         times, alpha = run(Path(job["image"]))
         if job["save"]:
             alpha.save(job["save"])
-        print(json.dumps({"seconds": sum(times.values()), "rss_mib": peak_rss_mib()}), flush=True)
+        print(json.dumps({"seconds": sum(times.values()), "rss_mib": peak_rss_mib()}), file=answers, flush=True)
