@@ -44,7 +44,7 @@ def test_nothing_better_at_hand_gives_u2netp_without_measuring(cpu_cache):
     chosen, reason = default_provider()  # the suite is offline: no other weights can be had
     assert chosen == "u2netp"
     assert reason.startswith("Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s")
-    assert "BiRefNet lite, Swin-T (MIT, local): ZhengPeng7/BiRefNet_lite is not cached" in reason
+    assert "BiRefNet lite, Swin-T (MIT, local): ZhengPeng7/BiRefNet_lite is not on this machine" in reason
     assert "IS-Net general use (DIS, ungated, Apache-2.0): isnet-general-use.onnx not cached" in reason
     assert not (cpu_cache / calibration.FILE).exists()  # nothing was measured
 
