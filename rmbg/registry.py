@@ -124,12 +124,13 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
     _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
     _runware_birefnet("runware-birefnet-massive", "runware:112@8", "Runware · BiRefNet Massive (DIS5K)"),
     # remove.bg bills in credits (1 per full image, 0.25 per preview) and sells
-    # them at several prices; price_usd is one credit. Not read from a page
-    # in this change: about its smallest plan ($9 for 40 credits); set
+    # them at several prices; price_usd is one credit. No USD price per credit
+    # was found in remove.bg's pages we could read, so $0.23 is an assumption
+    # (well above the ~$0.05 per image reported at scale): set
     # RMBG_REMOVEBG_USD_PER_CREDIT to your own plan's price.
     ProviderInfo("remove-bg", "remove.bg", "hosted", "rmbg.providers.hosted.removebg:remove_bg",
                  price_usd=Decimal("0.23"),
-                 price_note="estimated: USD per credit (1 credit = 1 full image), about remove.bg's smallest plan; "
+                 price_note="estimated: USD per credit (1 credit = 1 full image), an assumed price (none published); "
                             "RMBG_REMOVEBG_USD_PER_CREDIT",
                  key_env="REMOVEBG_API_KEY", key_page="https://www.remove.bg/dashboard#api-key",
                  licence="commercial use (paid API)"),

@@ -59,6 +59,12 @@ SETTINGS: tuple[Setting, ...] = (
             "rmbg.providers.local.u2netp_file"),
     Setting("RMBG_OFFLINE", "flag (1/0)", "0",
             "Forbid the automatic download of u2netp.onnx.", "rmbg.providers.local.u2netp_file"),
+    Setting("RMBG_ISNET_GENERAL_URL", "URL", "the pinned release URL",
+            "Where isnet-general's ONNX file is downloaded from (a mirror, or the tests' local server).",
+            "rmbg.providers.local.isnet_general"),
+    Setting("RMBG_ISNET_GENERAL_SHA256", "hex SHA-256", "the pinned checksum",
+            "The checksum the isnet-general download must match; set it with RMBG_ISNET_GENERAL_URL for a "
+            "re-export.", "rmbg.providers.local.isnet_general"),
     Setting("RMBG_CPU_ALLOCATOR", "auto, reuse or system", "auto",
             "How local models allocate CPU memory: reuse (glibc arenas tuned for repeated large "
             "buffers; what auto means on glibc) or the C library's defaults.",

@@ -98,6 +98,14 @@ def _u2netp(env: Env) -> dict:
     return {"weights": str(env.u2netp)}
 
 
+def _isnet_general(env: Env) -> dict:
+    from tests.test_isnet_general import tiny_isnet_graph
+
+    path = env.tmp_path / "isnet-general-use.onnx"
+    path.write_bytes(tiny_isnet_graph())  # a tiny graph with the real file's input and output names
+    return {"weights": str(path), "device": "cpu"}
+
+
 def _sam2(env: Env) -> dict:
     from tests.tiny_transformers import REV, add_folder, tiny_sam2
 
@@ -118,6 +126,7 @@ SETUP: dict[str, Callable[[Env], dict]] = {
     "rmbg-2.0": _rmbg20,
     **{model_id: _birefnet(model_id) for model_id in BIREFNET_VARIANTS},
     "u2netp": _u2netp,
+    "isnet-general": _isnet_general,
     "sam2": _sam2,
     **{provider_id: _hosted(provider_id) for provider_id in FAKES},
 }

@@ -95,7 +95,7 @@ U2NETP = ModelSpec(
 # Inference.py: /255 - 0.5, result[0][0], bilinear back, min-max). Its ONNX
 # export names its input "input_image" and its mask output "output_image".
 ISNET_GENERAL = replace(
-    RMBG_14, id="isnet-general", label="IS-Net general use (DIS, Apache-2.0, local)", repo_id="", revision="",
+    RMBG_14, id="isnet-general", label="IS-Net general use (DIS, ungated, Apache-2.0)", repo_id="", revision="",
     filename="isnet-general-use.onnx", licence="Apache-2.0", gated=False, onnx_files={},
     onnx_input="input_image", onnx_output="output_image",
 )
