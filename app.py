@@ -61,13 +61,23 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 """
 
 
-def image_input(label: str, elem_id: str, height: int, sources=("upload", "webcam", "clipboard"),
-                visible: bool = True) -> gr.Image:
+def image_input(
+    label: str, elem_id: str, height: int, sources=("upload", "webcam", "clipboard"), visible: bool = True
+) -> gr.Image:
     """An image upload handed over as a file path, in its own mode (image_mode
     None: gradio reads only the header, never decodes or drops alpha), so
     rmbg's loader checks the pixel limit before anything decodes it."""
-    return lenient(gr.Image(label=label, type="filepath", image_mode=None, sources=list(sources), height=height,
-                            elem_id=elem_id, visible=visible))
+    return lenient(
+        gr.Image(
+            label=label,
+            type="filepath",
+            image_mode=None,
+            sources=list(sources),
+            height=height,
+            elem_id=elem_id,
+            visible=visible,
+        )
+    )
 
 
 def lenient(component):
@@ -116,8 +126,9 @@ def readable_errors(fn, door: str = "mcp"):
             raise
         except Exception:
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error("Something went wrong on the server (logged). Please try again.",
-                           print_exception=False) from None
+            raise gr.Error(
+                "Something went wrong on the server (logged). Please try again.", print_exception=False
+            ) from None
 
     return wrapper
 
@@ -198,8 +209,9 @@ def api_twin(fn, inputs, outputs, api_name: str, *, tool: bool = False, **kwargs
     """`fn` as the named API endpoint `api_name`, through a hidden button (the
     page calls its own version, on_page(fn), privately); an MCP tool only
     when `tool` (the page's endpoints need a browser session)."""
-    gr.Button(visible=False, elem_id=f"api-{api_name}").click(not_a_tool(readable_errors(fn), not tool), inputs,
-                                                              outputs, api_name=api_name, **kwargs)
+    gr.Button(visible=False, elem_id=f"api-{api_name}").click(
+        not_a_tool(readable_errors(fn), not tool), inputs, outputs, api_name=api_name, **kwargs
+    )
 
 
 def not_a_tool(fn, hide: bool = True):
@@ -216,34 +228,57 @@ def remove_tab(app: App, session: gr.State, keys, default_id: str, default_reaso
         with gr.Column(scale=2, min_width=300):
             image = image_input("Image", "input-image", 340)
             pick = pick_controls()
-            url = gr.Textbox(label="…or an image URL (press Enter)", placeholder="https://example.com/photo.jpg",
-                             elem_id="image-url", max_lines=1)
+            url = gr.Textbox(
+                label="…or an image URL (press Enter)",
+                placeholder="https://example.com/photo.jpg",
+                elem_id="image-url",
+                max_lines=1,
+            )
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
-            provider = gr.Dropdown(catalog.choices(Keys(), app.config), value=default_id, label="Provider",
-                                   elem_id="provider")
+            provider = gr.Dropdown(
+                catalog.choices(Keys(), app.config), value=default_id, label="Provider", elem_id="provider"
+            )
             note = gr.Markdown(default_reason, elem_id="provider-note")
-            vitmatte = gr.Checkbox(False, label="Refine edges (ViTMatte)", elem_id="vitmatte",
-                                   info="Re-estimates hair and soft edges after any provider (local, free).")
+            vitmatte = gr.Checkbox(
+                False,
+                label="Refine edges (ViTMatte)",
+                elem_id="vitmatte",
+                info="Re-estimates hair and soft edges after any provider (local, free).",
+            )
             run = gr.Button("Remove background", variant="primary", elem_id="run")
             message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
             look = look_controls()
         with gr.Column(scale=3, min_width=300):
-            slider = gr.ImageSlider(label="Before / after", type="pil", format="png", max_height=560,
-                                    interactive=False, elem_id="result")
+            slider = gr.ImageSlider(
+                label="Before / after", type="pil", format="png", max_height=560, interactive=False, elem_id="result"
+            )
             file = gr.DownloadButton("Download PNG", visible=False, elem_id="download")
             cost = gr.Markdown(elem_id="cost-line")
-            volume = lenient(gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
-                                       precision=0, minimum=0, elem_id="volume"))
-    wire_remove(app, session, keys, image, provider, run, look, volume, (slider, file, cost), message,
-                [vitmatte, *pick[:2]])
+            volume = lenient(
+                gr.Number(
+                    app.config.monthly_volume,
+                    label="Images per month (cost projection)",
+                    precision=0,
+                    minimum=0,
+                    elem_id="volume",
+                )
+            )
+    wire_remove(
+        app, session, keys, image, provider, run, look, volume, (slider, file, cost), message, [vitmatte, *pick[:2]]
+    )
     wire_pick(image, *pick)
 
     def on_url(text):
         return str(actions.image_from_url(text, app)), ""
 
     url.submit(on_page(on_url, 2), url, [image, url, message], api_visibility="private")
-    provider.input(lambda pid, *visitor: catalog.note(pid, Keys.of(*visitor), app.config),
-                   [provider, *keys], note, api_visibility="private", show_progress="hidden")
+    provider.input(
+        lambda pid, *visitor: catalog.note(pid, Keys.of(*visitor), app.config),
+        [provider, *keys],
+        note,
+        api_visibility="private",
+        show_progress="hidden",
+    )
     return provider, note
 
 
@@ -253,15 +288,26 @@ def pick_controls() -> list:
     clear, and the marks as exact values (editable)."""
     with gr.Accordion("Pick the subject (SAM 2): click the photo", open=False, elem_id="pick") as section:
         with gr.Row(elem_id="pick-row"):
-            mode = gr.Radio(["keep", "drop", "box corner"], value="keep", label="A click marks", elem_id="click-mode",
-                            min_width=200)
+            mode = gr.Radio(
+                ["keep", "drop", "box corner"], value="keep", label="A click marks", elem_id="click-mode", min_width=200
+            )
             undo = gr.Button("Undo last point", size="sm", elem_id="sam-undo", min_width=100)
             clear = gr.Button("Clear marks", size="sm", elem_id="sam-clear", min_width=100)
-        marked = gr.Image(label="Your marks", show_label=False, type="pil", format="jpeg", interactive=False,
-                          height=300, elem_id="sam-marks", buttons=[])
-        gr.Markdown("Marks: **green** keep, **red** drop, **blue** box; click a point to remove it. "
-                    "*Remove background* then keeps only that subject; the first click on a new photo starts anew.",
-                    elem_id="pick-help")
+        marked = gr.Image(
+            label="Your marks",
+            show_label=False,
+            type="pil",
+            format="jpeg",
+            interactive=False,
+            height=300,
+            elem_id="sam-marks",
+            buttons=[],
+        )
+        gr.Markdown(
+            "Marks: **green** keep, **red** drop, **blue** box; click a point to remove it. "
+            "*Remove background* then keeps only that subject; the first click on a new photo starts anew.",
+            elem_id="pick-help",
+        )
         with gr.Row():
             points = gr.Textbox(label="Points (x, y, keep|drop; …)", elem_id="sam-points", max_lines=2, min_width=160)
             box = gr.Textbox(label="Box (x0, y0, x1, y1)", elem_id="sam-box", max_lines=1, min_width=140)
@@ -293,8 +339,15 @@ def wire_pick(image, points, box, mode, clear, undo, marked, section) -> None:
     ins = [points, box, mode, image, owner]
     image.select(on_click, ins, outs, api_visibility="private", show_progress="hidden")
     marked.select(on_marks_click, ins, outs, api_visibility="private", show_progress="hidden")
-    gr.on([points.change, box.change, image.change], marks.draw, [image, points, box], marked,
-          api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    gr.on(
+        [points.change, box.change, image.change],
+        marks.draw,
+        [image, points, box],
+        marked,
+        api_visibility="private",
+        show_progress="hidden",
+        trigger_mode="always_last",
+    )
     clear.click(None, None, [points, box], js="() => ['', '']", api_visibility="private")
     undo.click(marks.undo, points, points, api_visibility="private", show_progress="hidden")
 
@@ -307,11 +360,13 @@ def look_controls() -> list:
     """Background, colour, background image, mask only, format, clean edges, then
     crop, canvas, margin, align (in the order remove() takes them)."""
     with gr.Group():
-        background = gr.Radio(["transparent", "colour", "image"], value="transparent", label="Background",
-                              elem_id="background")
+        background = gr.Radio(
+            ["transparent", "colour", "image"], value="transparent", label="Background", elem_id="background"
+        )
         colour_row, colour = colour_control("colour")
-        bg_image = image_input("Background image", "background-image", 160, sources=("upload", "clipboard"),
-                               visible=False)
+        bg_image = image_input(
+            "Background image", "background-image", 160, sources=("upload", "clipboard"), visible=False
+        )
         with gr.Row(elem_id="look-row"):
             mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", min_width=120)
             refine = gr.Checkbox(False, label="Clean edges", elem_id="refine-edges", min_width=120)
@@ -319,13 +374,26 @@ def look_controls() -> list:
     with gr.Accordion("Product photo: crop and canvas", open=False, elem_id="framing"):
         with gr.Row():
             crop = gr.Checkbox(False, label="Crop to subject", elem_id="crop", min_width=120)
-            canvas = gr.Dropdown(CANVASES, value="none", label="Canvas (size or aspect)", allow_custom_value=True,
-                                 elem_id="canvas", min_width=140)
+            canvas = gr.Dropdown(
+                CANVASES,
+                value="none",
+                label="Canvas (size or aspect)",
+                allow_custom_value=True,
+                elem_id="canvas",
+                min_width=140,
+            )
         with gr.Row():
             margin = gr.Textbox("5%", label="Margin (% or px)", elem_id="margin", min_width=100, max_lines=1)
-            align = gr.Radio(["center", "bottom"], value="center", label="Subject position", elem_id="align", min_width=140)
-    background.change(lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
-                      background, [colour_row, bg_image], api_visibility="private", queue=False)
+            align = gr.Radio(
+                ["center", "bottom"], value="center", label="Subject position", elem_id="align", min_width=140
+            )
+    background.change(
+        lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
+        background,
+        [colour_row, bg_image],
+        api_visibility="private",
+        queue=False,
+    )
     return [background, colour, bg_image, mask_only, out_format, refine, crop, canvas, margin, align]
 
 
@@ -335,12 +403,15 @@ def colour_control(elem_id: str):
     until the colour background is chosen. Returns (its row, the picker)."""
     with gr.Row(visible=False, elem_id=f"{elem_id}-row", elem_classes=["colour-row"]) as row:
         picker = gr.ColorPicker("#ffffff", label="Colour", elem_id=elem_id, min_width=80, scale=0)
-        hex_field = gr.Textbox("#ffffff", label="Hex (or a name: white, navy…)", elem_id=f"{elem_id}-hex",
-                               max_lines=1, min_width=140)
-    hex_field.submit(lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker,
-                     api_visibility="private", queue=False)
-    hex_field.blur(lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker,
-                   api_visibility="private", queue=False)
+        hex_field = gr.Textbox(
+            "#ffffff", label="Hex (or a name: white, navy…)", elem_id=f"{elem_id}-hex", max_lines=1, min_width=140
+        )
+    hex_field.submit(
+        lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker, api_visibility="private", queue=False
+    )
+    hex_field.blur(
+        lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker, api_visibility="private", queue=False
+    )
     picker.input(lambda value: value, picker, hex_field, api_visibility="private", queue=False)
     return row, picker
 
@@ -359,40 +430,109 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
     background, colour, bg_image, mask_only, out_format, refine = look[:6]
     slider, file, cost = outputs
 
-    def remove(state, image, provider, background="transparent", colour="#ffffff", background_image=None,
-               mask_only=False, format="png", monthly_volume=None, fal_key=None, runware_key=None,
-               removebg_key=None, photoroom_key=None, refine_edges=False, crop=False, canvas=None, margin=None, align=None, vitmatte=False, points=None,
-               box=None, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+    def remove(
+        state,
+        image,
+        provider,
+        background="transparent",
+        colour="#ffffff",
+        background_image=None,
+        mask_only=False,
+        format="png",
+        monthly_volume=None,
+        fal_key=None,
+        runware_key=None,
+        removebg_key=None,
+        photoroom_key=None,
+        refine_edges=False,
+        crop=False,
+        canvas=None,
+        margin=None,
+        align=None,
+        vitmatte=False,
+        points=None,
+        box=None,
+        request: gr.Request = None,
+        progress=gr.Progress(track_tqdm=True),
+    ):
         started = time.perf_counter()  # the line's total: from the click reaching the server to the result
-        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
-                         *framing_values(crop, canvas, margin, align))
+        chosen = Look.of(
+            background,
+            colour,
+            background_image,
+            mask_only,
+            format,
+            refine_edges,
+            *framing_values(crop, canvas, margin, align),
+        )
         picked, boxed = actions.prompts_of(points, box)
         progress(0, desc="Starting…")
-        state, out = actions.remove(state, image, provider, chosen,
-                                    Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app,
-                                    volume_of(monthly_volume), report=lambda text: progress(0.5, desc=text),
-                                    session_id=session_of(request),
-                                    refine="vitmatte" if flag(vitmatte, "vitmatte") else None,
-                                    points=picked, box=boxed, started=started)
+        state, out = actions.remove(
+            state,
+            image,
+            provider,
+            chosen,
+            Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
+            app,
+            volume_of(monthly_volume),
+            report=lambda text: progress(0.5, desc=text),
+            session_id=session_of(request),
+            refine="vitmatte" if flag(vitmatte, "vitmatte") else None,
+            points=picked,
+            box=boxed,
+            started=started,
+        )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
     inputs = [session, image, provider, *look[:5], volume, *keys, *look[5:], *model_side]
-    run.click(on_page(remove, 4, lambda out: (*out[:2], download_update(out[2]), out[3])), inputs, [session, *outputs, message], api_name="page_remove",
-              api_visibility="private", concurrency_limit=4, concurrency_id="remove")
+    run.click(
+        on_page(remove, 4, lambda out: (*out[:2], download_update(out[2]), out[3])),
+        inputs,
+        [session, *outputs, message],
+        api_name="page_remove",
+        api_visibility="private",
+        concurrency_limit=4,
+        concurrency_id="remove",
+    )
     api_twin(remove, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
 
-    def rerender(state, background="transparent", colour="#ffffff", background_image=None, mask_only=False,
-                 format="png", monthly_volume=None, refine_edges=False, crop=False, canvas=None, margin=None,
-                 align=None):
-        chosen = Look.of(background, colour, background_image, mask_only, format, refine_edges,
-                         *framing_values(crop, canvas, margin, align))
+    def rerender(
+        state,
+        background="transparent",
+        colour="#ffffff",
+        background_image=None,
+        mask_only=False,
+        format="png",
+        monthly_volume=None,
+        refine_edges=False,
+        crop=False,
+        canvas=None,
+        margin=None,
+        align=None,
+    ):
+        chosen = Look.of(
+            background,
+            colour,
+            background_image,
+            mask_only,
+            format,
+            refine_edges,
+            *framing_values(crop, canvas, margin, align),
+        )
         out = actions.rerender(state, chosen, app, volume_of(monthly_volume))
         if out is None:
             return gr.skip(), gr.skip(), gr.skip()
         return (out.before, out.after), str(out.file), out.cost_line
 
-    page_rerender = on_page(rerender, 3, lambda out: out if isinstance(out[1], dict)  # a skip: nothing run yet
-                            else (out[0], download_update(out[1]), out[2]))
+    page_rerender = on_page(
+        rerender,
+        3,
+        lambda out: (
+            out
+            if isinstance(out[1], dict)  # a skip: nothing run yet
+            else (out[0], download_update(out[1]), out[2])
+        ),
+    )
 
     def rerender_on_page(state, background, colour, background_image, *rest):
         if background == "image" and not background_image:  # waiting for the upload: nothing to say yet
@@ -400,8 +540,17 @@ def wire_remove(app: App, session, keys, image, provider, run, look, volume, out
         return page_rerender(state, background, colour, background_image, *rest)
 
     look_inputs = [session, *look[:5], volume, *look[5:]]
-    gr.on([c.change for c in look], rerender_on_page, look_inputs, [*outputs, message], api_name="page_rerender",
-          api_visibility="private", concurrency_limit=8, trigger_mode="always_last", show_progress="minimal")
+    gr.on(
+        [c.change for c in look],
+        rerender_on_page,
+        look_inputs,
+        [*outputs, message],
+        api_name="page_rerender",
+        api_visibility="private",
+        concurrency_limit=8,
+        trigger_mode="always_last",
+        show_progress="minimal",
+    )
     api_twin(rerender, look_inputs, list(outputs), "rerender", concurrency_limit=8)
 
     @page_errors
@@ -431,11 +580,21 @@ def wire_keys(app: App, keys, provider: gr.Dropdown, note: gr.Markdown, lists: l
     def on_keys(provider_id, *pasted):
         visitor = Keys.of(*pasted)
         labels = catalog.choices(visitor, app.config)
-        return (gr.update(choices=labels), *(gr.update(choices=labels) for _ in lists),
-                catalog.note(provider_id, visitor, app.config))
+        return (
+            gr.update(choices=labels),
+            *(gr.update(choices=labels) for _ in lists),
+            catalog.note(provider_id, visitor, app.config),
+        )
 
-    gr.on([k.change for k in keys], on_keys, [provider, *keys], [provider, *lists, note],
-          api_visibility="private", trigger_mode="always_last", show_progress="hidden")
+    gr.on(
+        [k.change for k in keys],
+        on_keys,
+        [provider, *keys],
+        [provider, *lists, note],
+        api_visibility="private",
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
 
 
 def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.CheckboxGroup:
@@ -444,31 +603,57 @@ def compare_tab(app: App, session: gr.State, keys, default_id: str) -> gr.Checkb
         with gr.Column(scale=2):
             image = image_input("Image", "compare-image", 300)
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
-            providers = gr.CheckboxGroup(catalog.choices(Keys(), app.config),
-                                         value=comparing.default_selection(default_id, Keys(), app.config),
-                                         label="Providers", elem_id="compare-providers")
+            providers = gr.CheckboxGroup(
+                catalog.choices(Keys(), app.config),
+                value=comparing.default_selection(default_id, Keys(), app.config),
+                label="Providers",
+                elem_id="compare-providers",
+            )
             vitmatte = gr.Checkbox(False, label="Also with refined edges (ViTMatte)", elem_id="compare-vitmatte")
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
             message = gr.Markdown(visible=False, elem_id="compare-message", elem_classes=["refusal"])
             with gr.Group():
-                background = gr.Radio(["transparent", "colour"], value="transparent",
-                                      label="Background for all results", elem_id="compare-background")
+                background = gr.Radio(
+                    ["transparent", "colour"],
+                    value="transparent",
+                    label="Background for all results",
+                    elem_id="compare-background",
+                )
                 colour_row, colour = colour_control("compare-colour")
         with gr.Column(scale=3):
-            gallery = gr.Gallery(label="Results", columns=3, object_fit="contain", height=420, format="png",
-                                 elem_id="compare-gallery")
-            table = gr.Dataframe(headers=comparing.TABLE_HEADERS, label="Seconds and cost", interactive=False,
-                                 wrap=True, elem_id="compare-table", elem_classes=["wrapped-table"])
-            agreement = gr.Dataframe(headers=comparing.AGREEMENT_HEADERS, interactive=False,
-                                     label="Agreement between mattes (IoU: 1 = same; mean |Δα|: 0 = same)",
-                                     wrap=True, elem_id="compare-agreement", elem_classes=["wrapped-table"])
+            gallery = gr.Gallery(
+                label="Results", columns=3, object_fit="contain", height=420, format="png", elem_id="compare-gallery"
+            )
+            table = gr.Dataframe(
+                headers=comparing.TABLE_HEADERS,
+                label="Seconds and cost",
+                interactive=False,
+                wrap=True,
+                elem_id="compare-table",
+                elem_classes=["wrapped-table"],
+            )
+            agreement = gr.Dataframe(
+                headers=comparing.AGREEMENT_HEADERS,
+                interactive=False,
+                label="Agreement between mattes (IoU: 1 = same; mean |Δα|: 0 = same)",
+                wrap=True,
+                elem_id="compare-agreement",
+                elem_classes=["wrapped-table"],
+            )
             with gr.Row():
                 pair_a = gr.Dropdown([], label="Slider: left", elem_id="pair-a")
                 pair_b = gr.Dropdown([], label="Slider: right", elem_id="pair-b")
-            pair_slider = gr.ImageSlider(label="Left / right", type="pil", format="png", max_height=480,
-                                         interactive=False, elem_id="compare-slider")
-    background.change(lambda kind: gr.update(visible=kind == "colour"), background, colour_row,
-                      api_visibility="private", queue=False)
+            pair_slider = gr.ImageSlider(
+                label="Left / right",
+                type="pil",
+                format="png",
+                max_height=480,
+                interactive=False,
+                elem_id="compare-slider",
+            )
+    background.change(
+        lambda kind: gr.update(visible=kind == "colour"), background, colour_row, api_visibility="private", queue=False
+    )
     views = [gallery, table, agreement, pair_a, pair_b, pair_slider]
     wire_compare(app, session, keys, image, providers, (run, message), [background, colour], views, vitmatte)
     return providers
@@ -480,21 +665,46 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
 
     run, message = run
 
-    def compare(state, image, providers, background="transparent", colour="#ffffff", fal_key=None,
-                runware_key=None, removebg_key=None, photoroom_key=None, vitmatte=False, request: gr.Request = None,
-                progress=gr.Progress(track_tqdm=True)):
+    def compare(
+        state,
+        image,
+        providers,
+        background="transparent",
+        colour="#ffffff",
+        fal_key=None,
+        runware_key=None,
+        removebg_key=None,
+        photoroom_key=None,
+        vitmatte=False,
+        request: gr.Request = None,
+        progress=gr.Progress(track_tqdm=True),
+    ):
         chosen = Look.of(background, colour, None, False, "png")
         progress(0, desc="Starting…")
-        state, shown = comparing.run(state, image, providers,
-                                     Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app, chosen,
-                                     report=lambda text: progress(0.5, desc=text), session_id=session_of(request),
-                                     refine="vitmatte" if flag(vitmatte, "vitmatte") else None)
+        state, shown = comparing.run(
+            state,
+            image,
+            providers,
+            Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
+            app,
+            chosen,
+            report=lambda text: progress(0.5, desc=text),
+            session_id=session_of(request),
+            refine="vitmatte" if flag(vitmatte, "vitmatte") else None,
+        )
         return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
 
     inputs = [session, image, providers, *look, *keys, vitmatte]
     # The page's click: a refusal is one message under the button, no "Error" badge on each panel.
-    run.click(on_page(compare, 7), inputs, [session, *views, message], api_name="page_compare",
-              api_visibility="private", concurrency_limit=2, concurrency_id="compare")
+    run.click(
+        on_page(compare, 7),
+        inputs,
+        [session, *views, message],
+        api_name="page_compare",
+        api_visibility="private",
+        concurrency_limit=2,
+        concurrency_id="compare",
+    )
     api_twin(compare, inputs, [session, *views], "compare", concurrency_limit=2, concurrency_id="compare")
 
     @page_errors
@@ -505,8 +715,15 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
         chosen = Look.of(background, colour, None, False, "png")
         return _compare_outputs(compared, comparing.view(compared, chosen), chosen, app)
 
-    gr.on([c.change for c in look], compare_look, [session, *look], views, api_visibility="private",
-          trigger_mode="always_last", show_progress="minimal")
+    gr.on(
+        [c.change for c in look],
+        compare_look,
+        [session, *look],
+        views,
+        api_visibility="private",
+        trigger_mode="always_last",
+        show_progress="minimal",
+    )
 
     @page_errors
     def on_pair(state, a, b, background="transparent", colour="#ffffff"):
@@ -515,8 +732,14 @@ def wire_compare(app: App, session, keys, image, providers, run, look, views, vi
         images = None if compared is None else comparing.pair(compared, a, b, chosen, app.config.max_preview_side)
         return gr.skip() if images is None else images
 
-    gr.on([pair_a.input, pair_b.input], on_pair, [session, pair_a, pair_b, *look], pair_slider,
-          api_visibility="private", show_progress="minimal")
+    gr.on(
+        [pair_a.input, pair_b.input],
+        on_pair,
+        [session, pair_a, pair_b, *look],
+        pair_slider,
+        api_visibility="private",
+        show_progress="minimal",
+    )
 
 
 def _compare_outputs(compared, shown, look, app: App):
@@ -524,8 +747,14 @@ def _compare_outputs(compared, shown, look, app: App):
     ids = shown.ids
     a, b = (ids[0], ids[1]) if len(ids) >= 2 else (None, None)
     images = comparing.pair(compared, a, b, look, app.config.max_preview_side) if a and compared else None
-    return (shown.gallery, shown.table, shown.agreement, gr.update(choices=ids, value=a),
-            gr.update(choices=ids, value=b), images)
+    return (
+        shown.gallery,
+        shown.table,
+        shown.agreement,
+        gr.update(choices=ids, value=a),
+        gr.update(choices=ids, value=b),
+        images,
+    )
 
 
 def ai_tab(app: App, keys) -> None:
@@ -534,8 +763,12 @@ def ai_tab(app: App, keys) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             image = image_input("Photo", "ai-image", 300)
-            prompt = gr.Textbox(label="New background, in words", elem_id="ai-prompt", max_lines=3,
-                                placeholder="a marble kitchen counter in soft morning light")
+            prompt = gr.Textbox(
+                label="New background, in words",
+                elem_id="ai-prompt",
+                max_lines=3,
+                placeholder="a marble kitchen counter in soft morning light",
+            )
             with gr.Accordion("…or a reference image instead of words", open=False):
                 ref = image_input("Reference image", "ai-ref", 160, sources=("upload", "clipboard"))
             negative = gr.Textbox(label="Keep out (negative prompt)", elem_id="ai-negative", max_lines=2)
@@ -547,30 +780,61 @@ def ai_tab(app: App, keys) -> None:
             run = gr.Button("Generate backgrounds", variant="primary", elem_id="ai-run")
             message = gr.Markdown(visible=False, elem_id="ai-message", elem_classes=["refusal"])
         with gr.Column(scale=3, min_width=300):
-            gallery = gr.Gallery(label="Results", columns=2, object_fit="contain", height=460, format="png",
-                                 elem_id="ai-gallery")
+            gallery = gr.Gallery(
+                label="Results", columns=2, object_fit="contain", height=460, format="png", elem_id="ai-gallery"
+            )
             line = gr.Markdown(elem_id="ai-cost-line")
     count.change(lambda n: ai_estimate(n, each), count, estimate, api_visibility="private", queue=False)
 
-    def replace(image, prompt, reference_image=None, negative_prompt=None, seed=None, fast=True, num_images=1,
-                fal_key=None, runware_key=None, removebg_key=None, photoroom_key=None, request: gr.Request = None,
-                progress=gr.Progress()):
+    def replace(
+        image,
+        prompt,
+        reference_image=None,
+        negative_prompt=None,
+        seed=None,
+        fast=True,
+        num_images=1,
+        fal_key=None,
+        runware_key=None,
+        removebg_key=None,
+        photoroom_key=None,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
         progress(0, desc="Waiting for fal.ai…")
-        out = replacing.replace(image, prompt, reference_image, negative_prompt, seed, fast, num_images,
-                                Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app,
-                                session_id=session_of(request))
+        out = replacing.replace(
+            image,
+            prompt,
+            reference_image,
+            negative_prompt,
+            seed,
+            fast,
+            num_images,
+            Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
+            app,
+            session_id=session_of(request),
+        )
         return [str(f) for f in out.files], out.line
 
     inputs = [image, prompt, ref, negative, seed, fast, count, *keys]
-    run.click(on_page(replace, 2), inputs, [gallery, line, message], api_name="page_replace",
-              api_visibility="private", concurrency_limit=4, concurrency_id="replace")
+    run.click(
+        on_page(replace, 2),
+        inputs,
+        [gallery, line, message],
+        api_name="page_replace",
+        api_visibility="private",
+        concurrency_limit=4,
+        concurrency_id="replace",
+    )
     api_twin(replace, inputs, [gallery, line], "replace", concurrency_limit=4, concurrency_id="replace")
 
 
 def ai_estimate(count, each) -> str:
     n = int(count or 1)
-    return (f"Estimated: {n} × ${format_usd(each)} = **${format_usd(each * n)}** (fal.ai, billed per generated "
-            "image to your key; counted against this session's cap)")
+    return (
+        f"Estimated: {n} × ${format_usd(each)} = **${format_usd(each * n)}** (fal.ai, billed per generated "
+        "image to your key; counted against this session's cap)"
+    )
 
 
 def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
@@ -584,14 +848,28 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
     arena = Arena(VoteStore())
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            images = gr.File(label="Images (up to 50, or a .zip; masks/ inside it = ground truth)",
-                             file_count="multiple", elem_id="bench-images")
-            truth = gr.File(label="Ground truth, optional (masks or alpha mattes with the images' names)",
-                            file_count="multiple", elem_id="bench-truth")
-            providers = gr.CheckboxGroup(catalog.choices(Keys(), app.config), value=[default_id],
-                                         label="Providers", elem_id="bench-providers")
-            volume = lenient(gr.Number(app.config.monthly_volume, label="Images per month (cost projection)",
-                                       precision=0, minimum=0, elem_id="bench-volume"))
+            images = gr.File(
+                label="Images (up to 50, or a .zip; masks/ inside it = ground truth)",
+                file_count="multiple",
+                elem_id="bench-images",
+            )
+            truth = gr.File(
+                label="Ground truth, optional (masks or alpha mattes with the images' names)",
+                file_count="multiple",
+                elem_id="bench-truth",
+            )
+            providers = gr.CheckboxGroup(
+                catalog.choices(Keys(), app.config), value=[default_id], label="Providers", elem_id="bench-providers"
+            )
+            volume = lenient(
+                gr.Number(
+                    app.config.monthly_volume,
+                    label="Images per month (cost projection)",
+                    precision=0,
+                    minimum=0,
+                    elem_id="bench-volume",
+                )
+            )
             estimate = gr.Markdown("Upload images (or a .zip) to see the estimated cost.", elem_id="bench-estimate")
             with gr.Row():
                 run = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")
@@ -601,13 +879,22 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
             status = gr.Markdown(elem_id="bench-status")
             table = gr.Dataframe(headers=benchmark.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table")
             plot = gr.Plot(label="Quality against cost", elem_id="bench-plot")
-            gallery = gr.Gallery(label="Per image, worst first", columns=4, object_fit="contain", height=420,
-                                 format="png", elem_id="bench-gallery")
-            files = gr.File(label="Downloads (CSV, JSON)", file_count="multiple", interactive=False, elem_id="bench-files")
+            gallery = gr.Gallery(
+                label="Per image, worst first",
+                columns=4,
+                object_fit="contain",
+                height=420,
+                format="png",
+                elem_id="bench-gallery",
+            )
+            files = gr.File(
+                label="Downloads (CSV, JSON)", file_count="multiple", interactive=False, elem_id="bench-files"
+            )
     with gr.Accordion("Blind vote (benchmarks without ground truth)", open=True, elem_id="bench-vote"):
         with gr.Row():
-            background = gr.Radio([*BACKGROUNDS, "colour"], value="checkerboard", label="Background",
-                                  elem_id="vote-background")
+            background = gr.Radio(
+                [*BACKGROUNDS, "colour"], value="checkerboard", label="Background", elem_id="vote-background"
+            )
             colour = gr.ColorPicker("#ffffff", label="Colour", elem_id="vote-colour")
             new_pair = gr.Button("New pair", elem_id="vote-new")
         with gr.Row():
@@ -618,17 +905,38 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
             left_wins = gr.Button("Left is better", elem_id="vote-left-wins")
             right_wins = gr.Button("Right is better", elem_id="vote-right-wins")
         reveal = gr.Markdown(elem_id="vote-reveal")
-        ranking = gr.Dataframe(headers=RANKING_HEADERS, value=arena.ranking() or None, interactive=False,
-                               label="Ranking from every visitor's votes", elem_id="vote-ranking")
+        ranking = gr.Dataframe(
+            headers=RANKING_HEADERS,
+            value=arena.ranking() or None,
+            interactive=False,
+            label="Ranking from every visitor's votes",
+            elem_id="vote-ranking",
+        )
 
     def on_estimate(images, truth, providers, volume):
         return benchrun.estimate_line(images, truth, providers, app, volume_of(volume))
 
-    gr.on([images.change, truth.change, providers.change, volume.change], on_estimate,
-          [images, truth, providers, volume], estimate, api_visibility="private", show_progress="hidden")
+    gr.on(
+        [images.change, truth.change, providers.change, volume.change],
+        on_estimate,
+        [images, truth, providers, volume],
+        estimate,
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
-    def run_benchmark(images, truth=None, providers=None, monthly_volume=None, fal_key=None, runware_key=None,
-                      removebg_key=None, photoroom_key=None, request: gr.Request = None, progress=gr.Progress()):
+    def run_benchmark(
+        images,
+        truth=None,
+        providers=None,
+        monthly_volume=None,
+        fal_key=None,
+        runware_key=None,
+        removebg_key=None,
+        photoroom_key=None,
+        request: gr.Request = None,
+        progress=gr.Progress(),
+    ):
         progress(0, desc="Reading the upload…")
         bars = []
 
@@ -639,16 +947,31 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
                 progress.update(1)
             progress((step.in_image, step.n_providers), desc=step.text(), unit="providers")
 
-        shown = benchrun.run(images, truth, providers, Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
-                             app, arena,
-                             session_id=session_of(request), volume=volume_of(monthly_volume), report=report)
-        return (shown.status, {"headers": shown.headers, "data": shown.rows}, shown.figure, shown.gallery,
-                shown.files)
+        shown = benchrun.run(
+            images,
+            truth,
+            providers,
+            Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
+            app,
+            arena,
+            session_id=session_of(request),
+            volume=volume_of(monthly_volume),
+            report=report,
+        )
+        return (shown.status, {"headers": shown.headers, "data": shown.rows}, shown.figure, shown.gallery, shown.files)
 
     inputs, outputs = [images, truth, providers, volume, *keys], [status, table, plot, gallery, files]
-    run.click(on_page(run_benchmark, 5), inputs, [*outputs, message], api_name="page_benchmark",
-              api_visibility="private", concurrency_limit=2, concurrency_id="benchmark")
+    run.click(
+        on_page(run_benchmark, 5),
+        inputs,
+        [*outputs, message],
+        api_name="page_benchmark",
+        api_visibility="private",
+        concurrency_limit=2,
+        concurrency_id="benchmark",
+    )
     api_twin(run_benchmark, inputs, outputs, "benchmark", concurrency_limit=2, concurrency_id="benchmark")
+
     def on_stop(request: gr.Request = None):
         asked = benchmark.STOPS.stop(session_of(request))
         return gr.update(value="Stopping after the current image…" if asked else "Nothing is running.", visible=True)
@@ -664,6 +987,7 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
     pair_out = [left, right, ticket, reveal]
     new_pair.click(on_page(vote_pair, 4), [background, colour], [*pair_out, message], api_visibility="private")
     api_twin(vote_pair, [background, colour], pair_out, "benchmark_pair")
+
     def vote_left(ticket, request: gr.Request = None):
         return vote(ticket, "left", request)
 
@@ -682,9 +1006,22 @@ def mcp_tool(app: App, default_id: str) -> None:
     session and are marked as no tool)."""
     prices = ", ".join(f"{pid} ${usd}" for pid, usd in price_table().items())
 
-    def remove_background(image, provider="", background="transparent", mask_only=False, crop=False, canvas="",
-                          margin="", align="center", format="png", fal_key=None, runware_key=None,
-                          removebg_key=None, photoroom_key=None, request: gr.Request = None):
+    def remove_background(
+        image,
+        provider="",
+        background="transparent",
+        mask_only=False,
+        crop=False,
+        canvas="",
+        margin="",
+        align="center",
+        format="png",
+        fal_key=None,
+        runware_key=None,
+        removebg_key=None,
+        photoroom_key=None,
+        request: gr.Request = None,
+    ):
         """Remove the background of a photo: returns the cut-out (transparent PNG by default) or the subject
         on a colour, framed for a product listing if asked. Local models cost only compute time (about a
         second on a CPU); hosted providers are billed per image to the key you pass (prices below).
@@ -707,35 +1044,59 @@ def mcp_tool(app: App, default_id: str) -> None:
             the output image (its file name says which provider made it).
         """
         kind, colour = Look.background_of(background, images=False)
-        chosen = Look.of(kind, colour, None, mask_only, format or "png", False,
-                         *framing_values(crop, canvas or "none", margin, align))
+        chosen = Look.of(
+            kind,
+            colour,
+            None,
+            mask_only,
+            format or "png",
+            False,
+            *framing_values(crop, canvas or "none", margin, align),
+        )
         data = actions.image_from_reference(image)
-        result, used = actions.run(data, provider or default_id, chosen,
-                                   Keys.of(fal_key, runware_key, removebg_key, photoroom_key), app,
-                                   session_id=session_of(request))
+        result, used = actions.run(
+            data,
+            provider or default_id,
+            chosen,
+            Keys.of(fal_key, runware_key, removebg_key, photoroom_key),
+            app,
+            session_id=session_of(request),
+        )
         path = app.store.write(file_name(f"image-{used.id}", chosen), result.encode(chosen.fmt))
         log.info("mcp remove_background: %s", result_line(result, used.label).replace("**", ""))
         return str(path)
 
-    remove_background.__doc__ = (remove_background.__doc__ or "").replace(
-        "empty = this server's default;", f"empty = this server's default ({default_id});").replace(
-        "paid per image with your key.", f"paid per image with your key ({prices}).")
+    remove_background.__doc__ = (
+        (remove_background.__doc__ or "")
+        .replace("empty = this server's default;", f"empty = this server's default ({default_id});")
+        .replace("paid per image with your key.", f"paid per image with your key ({prices}).")
+    )
     with gr.Column(visible=False):
-        inputs = [gr.Textbox(label="image"),
-                  gr.Textbox(default_id, label="provider"), gr.Textbox("transparent", label="background"),
-                  gr.Checkbox(False, label="mask_only"), gr.Checkbox(False, label="crop"),
-                  gr.Textbox("none", label="canvas"), gr.Textbox("0", label="margin"),
-                  gr.Textbox("center", label="align"), gr.Textbox("png", label="format"),
-                  gr.Textbox(None, label="fal_key"), gr.Textbox(None, label="runware_key"),
-                  gr.Textbox(None, label="removebg_key"), gr.Textbox(None, label="photoroom_key")]
+        inputs = [
+            gr.Textbox(label="image"),
+            gr.Textbox(default_id, label="provider"),
+            gr.Textbox("transparent", label="background"),
+            gr.Checkbox(False, label="mask_only"),
+            gr.Checkbox(False, label="crop"),
+            gr.Textbox("none", label="canvas"),
+            gr.Textbox("0", label="margin"),
+            gr.Textbox("center", label="align"),
+            gr.Textbox("png", label="format"),
+            gr.Textbox(None, label="fal_key"),
+            gr.Textbox(None, label="runware_key"),
+            gr.Textbox(None, label="removebg_key"),
+            gr.Textbox(None, label="photoroom_key"),
+        ]
         # One output: gradio's MCP server turns a single image into image content, several outputs into text.
         outputs = [gr.Image(type="filepath", label="result")]
-    api_twin(remove_background, inputs, outputs, "remove_background", tool=True, concurrency_limit=4,
-             concurrency_id="remove")
+    api_twin(
+        remove_background, inputs, outputs, "remove_background", tool=True, concurrency_limit=4, concurrency_id="remove"
+    )
 
 
 def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
     """Each named endpoint's inputs, for the raw-call check (rmbg.webapp.rawcalls)."""
+
     def slot(component) -> Slot:
         if isinstance(component, gr.State):
             return Slot("session state (null)")
@@ -752,8 +1113,14 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
     check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
     mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
-    return {"theme": gr.themes.Soft(primary_hue="indigo"), "css": CSS, "max_file_size": rest.MAX_BODY,
-            "show_error": True, "mcp_server": True, "app_kwargs": {"middleware": [mcp_caller, check], "routes": getattr(demo, "rmbg_routes", [])}}
+    return {
+        "theme": gr.themes.Soft(primary_hue="indigo"),
+        "css": CSS,
+        "max_file_size": rest.MAX_BODY,
+        "show_error": True,
+        "mcp_server": True,
+        "app_kwargs": {"middleware": [mcp_caller, check], "routes": getattr(demo, "rmbg_routes", [])},
+    }
 
 
 demo = build_demo()

@@ -57,8 +57,9 @@ def serve(port: int) -> None:
     import app  # found through the PYTHONPATH the parent gives this child
 
     demo = app.demo
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=False, quiet=True,
-                **app.launch_kwargs(demo))
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=False, quiet=True, **app.launch_kwargs(demo)
+    )
 
 
 def free_port() -> int:
@@ -168,9 +169,11 @@ def main() -> None:
             if done > 0 and (done % 10 == 0 or done == args.sessions):
                 count, mib = temp_files(work / "gradio")
                 rows.append([done, round(rss_mib(proc.pid)), round(sampler.peak), count, round(mib, 1)])
-                print(f"{done} sessions: RSS {rss_mib(proc.pid):.0f} MiB, peak {sampler.peak:.0f}, "
-                      f"temp files {count} ({mib:.0f} MiB); last session {time.perf_counter() - start:.1f} s",
-                      flush=True)
+                print(
+                    f"{done} sessions: RSS {rss_mib(proc.pid):.0f} MiB, peak {sampler.peak:.0f}, "
+                    f"temp files {count} ({mib:.0f} MiB); last session {time.perf_counter() - start:.1f} s",
+                    flush=True,
+                )
         end_count, end_mib = temp_files(work / "gradio")
         time.sleep(args.idle)  # idle, as a server between visitors
         idle_rss = rss_mib(proc.pid)
@@ -180,24 +183,36 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    summary = [["warm (after warm-up)", round(warm), 0],
-               ["peak over the run", round(sampler.peak), round(sampler.peak - warm)],
-               [f"{args.idle:g} s after the last request", round(idle_rss), round(idle_rss - warm)]]
+    summary = [
+        ["warm (after warm-up)", round(warm), 0],
+        ["peak over the run", round(sampler.peak), round(sampler.peak - warm)],
+        [f"{args.idle:g} s after the last request", round(idle_rss), round(idle_rss - warm)],
+    ]
     tables = [
-        table(f"App RSS, {args.sessions} sessions of /remove + /rerender + /compare, {args.megapixels:g} MP photos",
-              ["when", "RSS MiB", "over warm MiB"], summary,
-              notes=f"Temporary files: {end_count} ({end_mib:.0f} MiB) after the last request, "
-                    f"{idle_count} ({idle_mib:.0f} MiB) after the idle time."),
+        table(
+            f"App RSS, {args.sessions} sessions of /remove + /rerender + /compare, {args.megapixels:g} MP photos",
+            ["when", "RSS MiB", "over warm MiB"],
+            summary,
+            notes=f"Temporary files: {end_count} ({end_mib:.0f} MiB) after the last request, "
+            f"{idle_count} ({idle_mib:.0f} MiB) after the idle time.",
+        ),
         table("Along the run", ["sessions", "RSS MiB", "peak so far MiB", "temp files", "temp MiB"], rows),
     ]
-    summary_line = {"warm_mib": warm, "peak_over_warm_mib": sampler.peak - warm, "idle_over_warm_mib": idle_rss - warm,
-                    "temp_files": end_count, "temp_mib": end_mib, "temp_files_idle": idle_count}
+    summary_line = {
+        "warm_mib": warm,
+        "peak_over_warm_mib": sampler.peak - warm,
+        "idle_over_warm_mib": idle_rss - warm,
+        "temp_files": end_count,
+        "temp_mib": end_mib,
+        "temp_files_idle": idle_count,
+    }
     print("SUMMARY " + json.dumps(summary_line), flush=True)
     if args.no_write:
         return
     print(markdown(tables))
     command = "python benchmarks/app_memory.py " + " ".join(a for a in sys.argv[1:] if a != "--no-write")
     print(f"\nWrote {write_results('app_memory', command, tables, packages=('gradio',))}")
+
 
 if __name__ == "__main__":
     main()

@@ -62,13 +62,15 @@ def provider_for(model: str, config: str, files: dict[str, str]):
         from rmbg.providers.local.openvino_backend import openvino_provider
 
         frames = files.get("calibration", "").split(os.pathsep) if files.get("calibration") else None
-        return openvino_provider(model, weights=files.get("weights") or files["onnx"],
-                                 precision=engine.split("-", 1)[1], calibration=frames)
+        return openvino_provider(
+            model, weights=files.get("weights") or files["onnx"], precision=engine.split("-", 1)[1], calibration=frames
+        )
     if model == "birefnet-lite":
         return rmbg.get_provider("birefnet-lite", weights=files["weights"], device="cpu", precision=engine)
     if engine == "bf16":  # IS-Net in torch under bf16 autocast: ORT has no bf16 path for it
-        return rmbg.get_provider("rmbg-1.4", backend="torch", weights=files["safetensors"], device="cpu",
-                                 precision="bf16")
+        return rmbg.get_provider(
+            "rmbg-1.4", backend="torch", weights=files["safetensors"], device="cpu", precision="bf16"
+        )
     return rmbg.get_provider("isnet-general", weights=files["onnx"], device="cpu")
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import speed_setup
-from speed_setup import bench_cache, machine_info, test_images
+from speed_setup import machine_info, test_images
 
 MODELS = ("rmbg-1.4", "rmbg-2.0", "birefnet-lite")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
@@ -104,8 +104,9 @@ def _agreement(alpha: np.ndarray, ref: np.ndarray) -> tuple[float, float, int]:
     return iou, float(diff.mean()), int(diff.max())
 
 
-def measure(model: str, precision: str, deform_backend: str, images: dict, repeats: int,
-            compile_net: bool, full_size: bool) -> dict:
+def measure(
+    model: str, precision: str, deform_backend: str, images: dict, repeats: int, compile_net: bool, full_size: bool
+) -> dict:
     import torch
     from PIL import Image
 
@@ -201,8 +202,15 @@ def main() -> None:
             configs.append(("fp16", "pure", True))
         ref = None
         for precision, backend, comp in configs:
-            row = measure(model, precision, backend, images, args.repeats, comp,
-                          full_size=precision == "fp16" and backend == "pure" and not comp)
+            row = measure(
+                model,
+                precision,
+                backend,
+                images,
+                args.repeats,
+                comp,
+                full_size=precision == "fp16" and backend == "pure" and not comp,
+            )
             if precision == "fp32" and backend == "pure":
                 ref = row["alpha"]
             if ref is not None:
@@ -213,12 +221,16 @@ def main() -> None:
     print()
     for key, value in machine_info():
         print(f"- {key}: {value}")
-    print(f"- GPU memory: {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB, "
-          f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+    print(
+        f"- GPU memory: {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB, "
+        f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"
+    )
     print(f"- torchvision deformable conv: {'available' if deform.torchvision_deform_conv2d() else 'absent'}")
     print(f"- repeats: {args.repeats} (medians)\n")
-    print("| model | precision | deform conv | first call s | 1024² JPEG e2e ms | 12 MP e2e ms | network ms "
-          "| channels_last ms | batch 8 img/s | peak GPU MiB | finite | IoU vs fp32 | mean abs d | max abs d |")
+    print(
+        "| model | precision | deform conv | first call s | 1024² JPEG e2e ms | 12 MP e2e ms | network ms "
+        "| channels_last ms | batch 8 img/s | peak GPU MiB | finite | IoU vs fp32 | mean abs d | max abs d |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
     def fmt(row, key, spec):
@@ -227,10 +239,12 @@ def main() -> None:
 
     for r in rows:
         name = r["precision"] + (" + compile" if r["compiled"] else "")
-        print(f"| {r['model']} | {name} | {r['deform'] if r['model'] != 'rmbg-1.4' else '–'} | {r['first_s']:.1f} "
-              f"| {r['e2e_ms']:.0f} | {fmt(r, 'e2e_12mp_ms', '.0f')} | {r['net_ms']:.1f} | {fmt(r, 'net_cl_ms', '.1f')} "
-              f"| {r['batch8_img_s']:.1f} | {r['peak_mib']:.0f} | {'yes' if r['finite'] else 'NO'} | {fmt(r, 'iou', '.4f')} | {fmt(r, 'mean_d', '.2f')} "
-              f"| {fmt(r, 'max_d', 'd')} |")
+        print(
+            f"| {r['model']} | {name} | {r['deform'] if r['model'] != 'rmbg-1.4' else '–'} | {r['first_s']:.1f} "
+            f"| {r['e2e_ms']:.0f} | {fmt(r, 'e2e_12mp_ms', '.0f')} | {r['net_ms']:.1f} | {fmt(r, 'net_cl_ms', '.1f')} "
+            f"| {r['batch8_img_s']:.1f} | {r['peak_mib']:.0f} | {'yes' if r['finite'] else 'NO'} | {fmt(r, 'iou', '.4f')} | {fmt(r, 'mean_d', '.2f')} "
+            f"| {fmt(r, 'max_d', 'd')} |"
+        )
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def timing(image, alpha, repeats: int) -> dict[str, float]:
     found: dict[str, list[float]] = defaultdict(list)
     named = list(rules().items())
     for round_ in range(repeats):
-        for name, rule in named[round_ % len(named):] + named[: round_ % len(named)]:
+        for name, rule in named[round_ % len(named) :] + named[: round_ % len(named)]:
             start = time.perf_counter()
             encode(cutout(rule(image, alpha), alpha), "png")
             found[name].append(time.perf_counter() - start)
@@ -172,8 +172,13 @@ def timing(image, alpha, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, nargs="?", default=ROOT / "data" / "davis2016-sample",
-                        help="a DAVIS sample folder (images/*.jpg, masks/*.png); default data/davis2016-sample")
+    parser.add_argument(
+        "data",
+        type=Path,
+        nargs="?",
+        default=ROOT / "data" / "davis2016-sample",
+        help="a DAVIS sample folder (images/*.jpg, masks/*.png); default data/davis2016-sample",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=0, help="use only the first N frames (0: all)")
     args = parser.parse_args()
@@ -203,33 +208,65 @@ def main() -> None:
 
     names = list(rules())
     seq_means = {name: np.mean([np.mean(per_seq[s][name], axis=0) for s in per_seq], axis=0) for name in names}
-    better = {name: sum(np.mean(per_seq[s][name], axis=0)[0] < np.mean(per_seq[s]["photo"], axis=0)[0]
-                        for s in per_seq) for name in names}
+    better = {
+        name: sum(np.mean(per_seq[s][name], axis=0)[0] < np.mean(per_seq[s]["photo"], axis=0)[0] for s in per_seq)
+        for name in names
+    }
     image, alpha = first
     big = image.resize((4000, 3000), Image.Resampling.LANCZOS)
     big_alpha = alpha.resize((4000, 3000), Image.Resampling.BILINEAR)
     small_t, big_t = timing(image, alpha, args.repeats), timing(big, big_alpha, args.repeats)
 
     known_means = np.mean([np.mean(known[s], axis=0) for s in known], axis=0)
-    quality_rows = [[n, round(float(known_means[k]), 2), round(seq_means[n][0], 2), round(seq_means[n][1], 2),
-                     f"{better[n]}/{len(per_seq)}", round(seq_means[n][2] / 1024, 1), round(seq_means[n][3] / 1024, 1)]
-                    for k, n in enumerate(names)]
-    time_rows = [[n, round(small_t[n] * 1000, 1), round(small_t[n] / small_t["photo"], 2),
-                  round(big_t[n], 2), round(big_t[n] / big_t["photo"], 2)] for n in names]
+    quality_rows = [
+        [
+            n,
+            round(float(known_means[k]), 2),
+            round(seq_means[n][0], 2),
+            round(seq_means[n][1], 2),
+            f"{better[n]}/{len(per_seq)}",
+            round(seq_means[n][2] / 1024, 1),
+            round(seq_means[n][3] / 1024, 1),
+        ]
+        for k, n in enumerate(names)
+    ]
+    time_rows = [
+        [
+            n,
+            round(small_t[n] * 1000, 1),
+            round(small_t[n] / small_t["photo"], 2),
+            round(big_t[n], 2),
+            round(big_t[n] / big_t["photo"], 2),
+        ]
+        for n in names
+    ]
     tables = [
-        table(f"Halo on a new background and file size ({len(frames)} DAVIS frames, {len(per_seq)} sequences, "
-              "U2-Net-p mattes)",
-              ["rule", "halo, known foreground (grey levels)", "halo, edge band (grey levels)",
-               "halo, background side of the edge", "sequences with less halo than photo", "PNG KB",
-               "WebP lossless KB"], quality_rows,
-              notes="Mean |composite - truth| on white, black and green, per-sequence means averaged over sequences. "
-                    "Known foreground: the subject laid over another frame's scene with a soft edge, cut out with "
-                    "that alpha, over its soft pixels; the other columns: the real frames with U2-Net-p mattes."),
-        table("Time of rule + PNG encode (median of repeats, rules alternated)",
-              ["rule", "854x480 ms", "x photo", "12 MP s", "x photo"], time_rows),
+        table(
+            f"Halo on a new background and file size ({len(frames)} DAVIS frames, {len(per_seq)} sequences, "
+            "U2-Net-p mattes)",
+            [
+                "rule",
+                "halo, known foreground (grey levels)",
+                "halo, edge band (grey levels)",
+                "halo, background side of the edge",
+                "sequences with less halo than photo",
+                "PNG KB",
+                "WebP lossless KB",
+            ],
+            quality_rows,
+            notes="Mean |composite - truth| on white, black and green, per-sequence means averaged over sequences. "
+            "Known foreground: the subject laid over another frame's scene with a soft edge, cut out with "
+            "that alpha, over its soft pixels; the other columns: the real frames with U2-Net-p mattes.",
+        ),
+        table(
+            "Time of rule + PNG encode (median of repeats, rules alternated)",
+            ["rule", "854x480 ms", "x photo", "12 MP s", "x photo"],
+            time_rows,
+        ),
     ]
     print(markdown(tables))
     print(f"\nWrote {write_results('cutout_colour', None, tables)}")
+
 
 if __name__ == "__main__":
     main()

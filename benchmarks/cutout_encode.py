@@ -72,9 +72,16 @@ def main() -> None:
             timing, data = timed(fn, args.repeats, warmup=0)
             cells.append(f"{len(data) / 1024:.0f} KB, {timing.median_ms:.0f} ms")
         rows.append([name, *cells])
-    tables = [table("Transparent cut-outs: file size and encode time", columns, rows,
-                    notes=f"Medians of {args.repeats} encodes; mattes from U2-Net-p. rembg "
-                          + ("installed" if naive_cutout else "not installed (no comparison column)") + ".")]
+    tables = [
+        table(
+            "Transparent cut-outs: file size and encode time",
+            columns,
+            rows,
+            notes=f"Medians of {args.repeats} encodes; mattes from U2-Net-p. rembg "
+            + ("installed" if naive_cutout else "not installed (no comparison column)")
+            + ".",
+        )
+    ]
     print(markdown(tables))
     print(f"\nWrote {write_results('cutout_encode', None, tables)}")
 

@@ -43,20 +43,38 @@ FRAMES = [
 
 
 def fuzz_table(examples: int, rest_examples: int) -> dict:
-    env = {**os.environ, "RMBG_FUZZ_EXAMPLES": str(examples), "RMBG_FUZZ_REST_EXAMPLES": str(rest_examples),
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "RMBG_FUZZ_EXAMPLES": str(examples),
+        "RMBG_FUZZ_REST_EXAMPLES": str(rest_examples),
+        "PYTHONPATH": str(ROOT),
+    }
     rows = []
     for target in PROPERTIES:
         started = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
-                             cwd=ROOT, env=env, capture_output=True, text=True)
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         tail = (run.stdout.strip().splitlines() or ["?"])[-1]
-        rows.append([target, examples if "test_fuzz" in target else rest_examples, tail,
-                     round(time.perf_counter() - started, 1)])
+        rows.append(
+            [
+                target,
+                examples if "test_fuzz" in target else rest_examples,
+                tail,
+                round(time.perf_counter() - started, 1),
+            ]
+        )
         print(rows[-1], flush=True)
-    return {"title": "Fuzzing (hypothesis properties; schemathesis against the launched app)",
-            "columns": ["target", "examples each", "pytest says", "seconds"], "rows": rows,
-            "notes": "A failure prints hypothesis's smallest failing example; the CI runs 150 and 60 examples."}
+    return {
+        "title": "Fuzzing (hypothesis properties; schemathesis against the launched app)",
+        "columns": ["target", "examples each", "pytest says", "seconds"],
+        "rows": rows,
+        "notes": "A failure prints hypothesis's smallest failing example; the CI runs 150 and 60 examples.",
+    }
 
 
 def rss_mib() -> float:
@@ -78,24 +96,38 @@ def memory_table() -> dict:
     tiny = buf.getvalue()
     rows = []
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as base:
+
         def post(fields: dict) -> httpx.Response:
-            return httpx.post(base + "api/remove", files={"image": ("tiny.png", tiny, "image/png")},
-                              data={"provider": "fal-bria", **fields}, headers={"X-Fal-Key": FAL_TEST_KEY},
-                              timeout=120)
+            return httpx.post(
+                base + "api/remove",
+                files={"image": ("tiny.png", tiny, "image/png")},
+                data={"provider": "fal-bria", **fields},
+                headers={"X-Fal-Key": FAL_TEST_KEY},
+                timeout=120,
+            )
 
         post({})  # warm: the app's first request, the provider's first call
         warm = rss_mib()
         for label, fields in FRAMES:
             answer = post(fields)
-            rows.append([label, answer.status_code, round(rss_mib() - warm, 1),
-                         answer.json()["error"][:90] if answer.status_code >= 400 else f"{len(answer.content)} bytes"])
+            rows.append(
+                [
+                    label,
+                    answer.status_code,
+                    round(rss_mib() - warm, 1),
+                    answer.json()["error"][:90] if answer.status_code >= 400 else f"{len(answer.content)} bytes",
+                ]
+            )
             print(rows[-1], flush=True)
         paid = sum(1 for c in fal.calls if c.method == "POST")
-    return {"title": f"A {len(tiny)}-byte upload (80x60 PNG) with hostile frames: the server's peak RSS growth",
-            "columns": ["frame", "status", "peak RSS growth over warm, MiB (cumulative)", "answer"], "rows": rows,
-            "notes": f"One app process, frames in this order; ru_maxrss never falls, so each row is the peak so far. "
-                     f"Paid submits at the fake fal: {paid} (the warm-up and the two accepted frames; "
-                     "refused frames never reach it)."}
+    return {
+        "title": f"A {len(tiny)}-byte upload (80x60 PNG) with hostile frames: the server's peak RSS growth",
+        "columns": ["frame", "status", "peak RSS growth over warm, MiB (cumulative)", "answer"],
+        "rows": rows,
+        "notes": f"One app process, frames in this order; ru_maxrss never falls, so each row is the peak so far. "
+        f"Paid submits at the fake fal: {paid} (the warm-up and the two accepted frames; "
+        "refused frames never reach it).",
+    }
 
 
 def main() -> None:

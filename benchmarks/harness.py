@@ -35,8 +35,23 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 # The instruction-set extensions that decide which kernels numpy, torch and
 # ONNX Runtime pick on x86 and Arm; the rest of /proc/cpuinfo's list is noise here.
-FLAGS_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni",
-                     "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+FLAGS_OF_INTEREST = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "sve",
+)
 PACKAGES = ("numpy", "pillow", "onnxruntime", "torch", "scipy", "gradio", "ray")
 
 
@@ -60,15 +75,23 @@ def machine() -> dict[str, Any]:
         cores = os.cpu_count() or 1
     memory_gib = None
     try:
-        total_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                         if line.startswith("MemTotal:"))
+        total_kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        )
         memory_gib = round(total_kib / 1024**2, 1)
     except (OSError, StopIteration):
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work on a shared machine
-    return {"cpu": cpu, "flags": [f for f in FLAGS_OF_INTEREST if f in flags], "cores": cores,
-            "memory_gib": memory_gib, "os": f"{platform.system()} {platform.release()}",
-            "load_1min": None if load is None else round(load, 2)}
+    return {
+        "cpu": cpu,
+        "flags": [f for f in FLAGS_OF_INTEREST if f in flags],
+        "cores": cores,
+        "memory_gib": memory_gib,
+        "os": f"{platform.system()} {platform.release()}",
+        "load_1min": None if load is None else round(load, 2),
+    }
 
 
 def versions(*extra: str) -> dict[str, str]:
@@ -115,8 +138,9 @@ def timed(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> tuple[Tim
     return timing, value
 
 
-def ratio(candidate: Callable[[], Any], baseline: Callable[[], Any], repeats: int = 5,
-          warmup: int = 1) -> tuple[float, Timing, Timing]:
+def ratio(
+    candidate: Callable[[], Any], baseline: Callable[[], Any], repeats: int = 5, warmup: int = 1
+) -> tuple[float, Timing, Timing]:
     """Median time of `candidate` over `baseline`, measured in alternating
     order (A B, B A, A B, ...) so that drift on a shared machine (other jobs,
     thermal limits) falls on both sides. Below 1: the candidate is faster."""
@@ -153,8 +177,9 @@ def table(title: str, columns: list[str], rows: list[list[Any]], notes: str = ""
     return out
 
 
-def write_results(name: str, command: str | None, tables: list[dict[str, Any]],
-                  folder: Path = RESULTS, packages: tuple[str, ...] = ()) -> Path:
+def write_results(
+    name: str, command: str | None, tables: list[dict[str, Any]], folder: Path = RESULTS, packages: tuple[str, ...] = ()
+) -> Path:
     """Write benchmarks/results/<name>.json (the schema in this module's
     docstring) and return its path. `command`: None = this process's own;
     `packages`: versions to record beside the usual ones (e.g. "transformers")."""
@@ -176,8 +201,7 @@ def markdown(tables: list[dict[str, Any]]) -> str:
     """The tables as Markdown, for a benchmark's own printout."""
     parts = []
     for t in tables:
-        lines = [f"### {t['title']}", "", "| " + " | ".join(t["columns"]) + " |",
-                 "|" + "---|" * len(t["columns"])]
+        lines = [f"### {t['title']}", "", "| " + " | ".join(t["columns"]) + " |", "|" + "---|" * len(t["columns"])]
         lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in t["rows"]]
         if t.get("notes"):
             lines += ["", t["notes"]]

@@ -37,10 +37,10 @@ def as_table(markdown: str) -> dict:
 
 def models_at_hand() -> list[str]:
     """Local models whose weights are already here (nothing is downloaded, nothing paid)."""
+    from rmbg.models.specs import SPECS
     from rmbg.providers.local.hub import cached_path
     from rmbg.providers.local.u2netp_file import find_u2netp
     from rmbg.registry import declarations
-    from rmbg.models.specs import SPECS
 
     found = ["u2netp"] if find_u2netp() is not None else []
     for declared in declarations():
@@ -53,10 +53,17 @@ def models_at_hand() -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--provider", "-p", action="append", metavar="ID",
-                        help="provider id; repeat (default: every local model whose weights are on this machine)")
+    parser.add_argument(
+        "--provider",
+        "-p",
+        action="append",
+        metavar="ID",
+        help="provider id; repeat (default: every local model whose weights are on this machine)",
+    )
     parser.add_argument("--data", default=str(DAVIS), help="data set folder (default: the DAVIS 2016 sample)")
-    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "rmbg-quality-davis"), help="folder for the reports")
+    parser.add_argument(
+        "--out", default=str(Path(tempfile.gettempdir()) / "rmbg-quality-davis"), help="folder for the reports"
+    )
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--yes", action="store_true", help="accept the cost of hosted providers")
     parser.add_argument("--max-cost", type=Decimal, metavar="USD")

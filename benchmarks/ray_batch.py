@@ -69,7 +69,7 @@ def main() -> None:
         configs = (("local", 1), ("ray", 1), ("ray", 2))
         times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
         for r in range(args.repeats):  # rotating order, so drift on a shared machine falls on every engine
-            for config in configs[r % 3:] + configs[:r % 3]:
+            for config in configs[r % 3 :] + configs[: r % 3]:
                 times[config].append(one_run(src, *config))
         ray.shutdown()
 
@@ -77,14 +77,27 @@ def main() -> None:
     rows = []
     for (engine, workers), seconds in times.items():
         med = statistics.median(seconds)
-        rows.append([engine, workers if engine == "ray" else "–", f"{med:.2f} ({min(seconds):.2f}–{max(seconds):.2f})",
-                     round(args.images / med, 1), round(med / base, 2)])
-    tables = [table(f"CLI engines: {args.images} photos of 1024x768 with U2-Net-p",
-                    ["engine", "workers", "s per run (median, min–max)", "images/s", "× local time"], rows,
-                    notes=f"Medians of {args.repeats} runs, engines taking turns; Ray started once before timing "
-                          "(its start is not counted).")]
+        rows.append(
+            [
+                engine,
+                workers if engine == "ray" else "–",
+                f"{med:.2f} ({min(seconds):.2f}–{max(seconds):.2f})",
+                round(args.images / med, 1),
+                round(med / base, 2),
+            ]
+        )
+    tables = [
+        table(
+            f"CLI engines: {args.images} photos of 1024x768 with U2-Net-p",
+            ["engine", "workers", "s per run (median, min–max)", "images/s", "× local time"],
+            rows,
+            notes=f"Medians of {args.repeats} runs, engines taking turns; Ray started once before timing "
+            "(its start is not counted).",
+        )
+    ]
     print(markdown(tables))
     print(f"\nWrote {write_results('ray_batch', None, tables)}")
+
 
 if __name__ == "__main__":
     main()

@@ -38,14 +38,27 @@ def save_vitmatte_small(folder: Path) -> None:
     from transformers import VitDetConfig, VitMatteConfig, VitMatteForImageMatting
 
     backbone = VitDetConfig(
-        num_channels=4, image_size=512, pretrain_image_size=224, patch_size=16, hidden_size=384,
-        num_attention_heads=6, use_absolute_position_embeddings=True, use_relative_position_embeddings=True,
-        window_size=14, window_block_indices=[0, 1, 3, 4, 6, 7, 9, 10], residual_block_indices=[2, 5, 8, 11],
+        num_channels=4,
+        image_size=512,
+        pretrain_image_size=224,
+        patch_size=16,
+        hidden_size=384,
+        num_attention_heads=6,
+        use_absolute_position_embeddings=True,
+        use_relative_position_embeddings=True,
+        window_size=14,
+        window_block_indices=[0, 1, 3, 4, 6, 7, 9, 10],
+        residual_block_indices=[2, 5, 8, 11],
         out_features=["stage12"],
     )
-    VitMatteForImageMatting(VitMatteConfig(
-        backbone_config=backbone, hidden_size=384, convstream_hidden_sizes=[48, 96, 192],
-        fusion_hidden_sizes=[256, 128, 64, 32])).save_pretrained(folder)
+    VitMatteForImageMatting(
+        VitMatteConfig(
+            backbone_config=backbone,
+            hidden_size=384,
+            convstream_hidden_sizes=[48, 96, 192],
+            fusion_hidden_sizes=[256, 128, 64, 32],
+        )
+    ).save_pretrained(folder)
 
 
 def save_sam2_tiny(folder: Path) -> None:
@@ -84,7 +97,9 @@ def main() -> None:
         tri = make_trimap(np.asarray(alpha))
         window = plan_window(tri == 128, 1024, 32)
         band = f"{(tri == 128).mean() * 100:.1f} % of pixels unknown, window {window.box} -> {window.size}"
-        rows.append(("trimap (numpy morphology)", median_ms(lambda: make_trimap(np.asarray(alpha)), args.repeats), band))
+        rows.append(
+            ("trimap (numpy morphology)", median_ms(lambda: make_trimap(np.asarray(alpha)), args.repeats), band)
+        )
         for side in (1024, 512):
             refiner = get_refiner("vitmatte", model=str(vm_dir), device="cpu", precision="fp32", max_side=side)
             ms = median_ms(lambda: refiner.refine(img, alpha), args.repeats)
@@ -101,15 +116,26 @@ def main() -> None:
         picker.mask(img, [(w / 2, h / 2, True)])
         clicks = [[(w / 2, h / 2, True), (w * 0.1, h * 0.1, False)], [(w / 2, h / 2, True)]]
         i = iter(range(10**6))
-        rows.append(("SAM 2.1 tiny: each further click", median_ms(lambda: picker.mask(img, clicks[next(i) % 2]),
-                                                                    max(args.repeats, 5)), "embedding cached"))
+        rows.append(
+            (
+                "SAM 2.1 tiny: each further click",
+                median_ms(lambda: picker.mask(img, clicks[next(i) % 2]), max(args.repeats, 5)),
+                "embedding cached",
+            )
+        )
 
-    tables = [table(f"ViTMatte refinement and SAM 2 picking on a {w}x{h} photo ({w * h / 1e6:.2f} MP), CPU",
-                    ["step", "median ms", "note"], [[name, round(ms), note] for name, ms, note in rows],
-                    notes=f"Random weights with the real architectures (speed does not depend on the weights); "
-                          f"{args.threads} torch threads; median of {args.repeats} after a warm-up.")]
+    tables = [
+        table(
+            f"ViTMatte refinement and SAM 2 picking on a {w}x{h} photo ({w * h / 1e6:.2f} MP), CPU",
+            ["step", "median ms", "note"],
+            [[name, round(ms), note] for name, ms, note in rows],
+            notes=f"Random weights with the real architectures (speed does not depend on the weights); "
+            f"{args.threads} torch threads; median of {args.repeats} after a warm-up.",
+        )
+    ]
     print(markdown(tables))
     print(f"\nWrote {write_results('refine_speed', None, tables, packages=('transformers',))}")
+
 
 if __name__ == "__main__":
     main()

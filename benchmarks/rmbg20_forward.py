@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 
-
 def _rss_mib(which: str) -> float:
     """'peak' from getrusage, 'now' from /proc/self/status (Linux), in MiB."""
     import resource
@@ -76,9 +75,16 @@ def _child(size: int, threads: int, repeats: int, attention: str, backbone: str)
         assert torch.isfinite(outs[-1]).all()
     per_run = {k: v / repeats for k, v in parts.items()}
     return {
-        "size": size, "threads": threads, "attention": attention, "backbone": backbone, "seconds": seconds,
-        "parts": per_run, "built_rss_mib": built_rss, "peak_rss_mib": _rss_mib("peak"),
-        "torch": torch.__version__, "deform_backend": "pure gather version (always on a CPU)",
+        "size": size,
+        "threads": threads,
+        "attention": attention,
+        "backbone": backbone,
+        "seconds": seconds,
+        "parts": per_run,
+        "built_rss_mib": built_rss,
+        "peak_rss_mib": _rss_mib("peak"),
+        "torch": torch.__version__,
+        "deform_backend": "pure gather version (always on a CPU)",
     }
 
 
@@ -96,25 +102,50 @@ def main() -> None:
         return
     rows = []
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "--child", str(size), "--threads", str(args.threads),
-               "--repeats", str(args.repeats), "--attention", args.attention, "--backbone", args.backbone]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(size),
+            "--threads",
+            str(args.threads),
+            "--repeats",
+            str(args.repeats),
+            "--attention",
+            args.attention,
+            "--backbone",
+            args.backbone,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     import platform
 
-    flags = sorted({f for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")
-                    for f in line.split(":")[1].split() if f.startswith(("avx512", "amx", "avx2"))})
+    flags = sorted(
+        {
+            f
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+            for f in line.split(":")[1].split()
+            if f.startswith(("avx512", "amx", "avx2"))
+        }
+    )
     print(f"CPU: {platform.processor() or platform.machine()}, flags: {' '.join(flags) or 'none of avx2/avx512/amx'}")
-    print(f"backbone {args.backbone}, torch {rows[0]['torch']}, {args.threads} threads, attention={args.attention}, "
-          f"deformable conv: {rows[0]['deform_backend']}\n")
-    print("| input | forward s | backbone x2 s | squeeze s | decoder s | of which deform s "
-          "| RSS after build MiB | peak RSS MiB |")
+    print(
+        f"backbone {args.backbone}, torch {rows[0]['torch']}, {args.threads} threads, attention={args.attention}, "
+        f"deformable conv: {rows[0]['deform_backend']}\n"
+    )
+    print(
+        "| input | forward s | backbone x2 s | squeeze s | decoder s | of which deform s "
+        "| RSS after build MiB | peak RSS MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         p = r["parts"]
         secs = " / ".join(f"{s:.1f}" for s in r["seconds"])
-        print(f"| {r['size']}² | {secs} | {p['backbone']:.1f} | {p['squeeze']:.1f} | {p['decoder']:.1f} "
-              f"| {p['deform']:.1f} | {r['built_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |")
+        print(
+            f"| {r['size']}² | {secs} | {p['backbone']:.1f} | {p['squeeze']:.1f} | {p['decoder']:.1f} "
+            f"| {p['deform']:.1f} | {r['built_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

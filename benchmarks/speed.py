@@ -35,8 +35,11 @@ import numpy as np
 import speed_setup
 from speed_configs import STAGES, child, our_birefnet, serve
 
+
 def in_child(name: str, files: dict, image: Path, count: int) -> dict:
-    arg = json.dumps({"name": name, "files": {k: str(v) for k, v in files.items() if v}, "image": str(image), "count": count})
+    arg = json.dumps(
+        {"name": name, "files": {k: str(v) for k, v in files.items() if v}, "image": str(image), "count": count}
+    )
     out = subprocess.run([sys.executable, __file__, "--child", arg], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -51,8 +54,9 @@ class Worker:
     def __init__(self, name: str, files: dict):
         self.name = name
         job = json.dumps({"name": name, "files": {k: str(v) for k, v in files.items() if v}})
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def run(self, image: Path, save: Path | None = None) -> dict:
         self.proc.stdin.write(json.dumps({"image": str(image), "save": str(save) if save else ""}) + "\n")
@@ -112,8 +116,11 @@ def stage_table(medians: dict) -> str:
     rows = []
     for name, m in medians.items():
         outside = m["total"] - m["network"]
-        rows.append([name] + [f"{m[s] * 1000:.0f}" for s in STAGES] + [f"{m['total'] * 1000:.0f}",
-                     f"{outside / m['network']:.2f}"])
+        rows.append(
+            [name]
+            + [f"{m[s] * 1000:.0f}" for s in STAGES]
+            + [f"{m['total'] * 1000:.0f}", f"{outside / m['network']:.2f}"]
+        )
     return table(["configuration"] + [f"{s} ms" for s in STAGES] + ["total ms", "outside / network"], rows)
 
 
@@ -147,14 +154,34 @@ def rmbg14_section(files: dict, images: dict, repeats: int, children: int) -> No
         extra = in_child(name, files, images["1024x1024"], children)
         dmax, dmean, iou = agreement(alphas[name], ref)
         m = medians[name]
-        rows.append([
-            name, f"{m['total'] * 1000:.0f}", f"{m['total'] / base:.2f}", f"{m['total'] / fair:.2f}",
-            f"{m['rss_mib']:.0f}", f"{extra.get('images_per_s', float('nan')):.2f}",
-            f"{dmax} / {dmean:.3f} / {iou:.4f}", "yes" if dmax <= 1 else "no",
-        ])
+        rows.append(
+            [
+                name,
+                f"{m['total'] * 1000:.0f}",
+                f"{m['total'] / base:.2f}",
+                f"{m['total'] / fair:.2f}",
+                f"{m['rss_mib']:.0f}",
+                f"{extra.get('images_per_s', float('nan')):.2f}",
+                f"{dmax} / {dmean:.3f} / {iou:.4f}",
+                "yes" if dmax <= 1 else "no",
+            ]
+        )
     print(f"\n### RMBG-1.4, 1024x1024 photo, CPU ({files['weights']} weights)\n")
-    print(table(["configuration", "end-to-end ms (median)", "x baseline", "x baseline + no_grad", "peak RSS MiB",
-                 "images/s (2 requests x 1 thread)", "vs torch fp32: max / mean abs diff, IoU@0.5", "within 1/255"], rows))
+    print(
+        table(
+            [
+                "configuration",
+                "end-to-end ms (median)",
+                "x baseline",
+                "x baseline + no_grad",
+                "peak RSS MiB",
+                "images/s (2 requests x 1 thread)",
+                "vs torch fp32: max / mean abs diff, IoU@0.5",
+                "within 1/255",
+            ],
+            rows,
+        )
+    )
     print(f"\nDefault CPU path of `rmbg-1.4` (backend='auto', precision='auto'): {auto} fp32.")
     print("\n#### Per stage, 1024x1024\n")
     print(stage_table(medians))
@@ -172,8 +199,10 @@ def u2netp_section(repeats: int, images: dict, children: int) -> None:
     close_all(workers)
     extra = in_child("u2netp", {}, images["1024x1024"], children * 3)
     print(stage_table(rows))
-    print(f"\nPeak RSS {rows['u2netp 1024x1024']['rss_mib']:.0f} MiB; "
-          f"{extra.get('images_per_s', float('nan')):.2f} images/s at 1024x1024 (2 requests x 1 thread).")
+    print(
+        f"\nPeak RSS {rows['u2netp 1024x1024']['rss_mib']:.0f} MiB; "
+        f"{extra.get('images_per_s', float('nan')):.2f} images/s at 1024x1024 (2 requests x 1 thread)."
+    )
 
 
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample" / "images"
@@ -202,13 +231,17 @@ def flop_floor(model: str) -> None:
             F.conv2d(x, w, padding=3)
             times.append(time.perf_counter() - start)
     rate = 2 * 256 * 256 * 98 * 64 * 49 / statistics.median(times[1:])
-    print(f"\n{model}: {total / 1e9:.0f} GFLOP per 1024² forward ({backbone / 1e9:.0f} in the backbone's two passes, "
-          f"{(total - backbone) / 1e9:.0f} after it); fp32 7x7 conv here: {rate / 1e9:.0f} GFLOP/s, "
-          f"so exact fp32 needs at least {total / rate:.1f} s for the network alone\n", flush=True)
+    print(
+        f"\n{model}: {total / 1e9:.0f} GFLOP per 1024² forward ({backbone / 1e9:.0f} in the backbone's two passes, "
+        f"{(total - backbone) / 1e9:.0f} after it); fp32 7x7 conv here: {rate / 1e9:.0f} GFLOP/s, "
+        f"so exact fp32 needs at least {total / rate:.1f} s for the network alone\n",
+        flush=True,
+    )
 
 
-def birefnet_section(models: list[str], frames: int, official_code: str | None = None,
-                     compile_row: bool = False) -> None:
+def birefnet_section(
+    models: list[str], frames: int, official_code: str | None = None, compile_row: bool = False
+) -> None:
     """BiRefNet on the CPU: the model card's recipe (around the official code's
     network when a checkout of it is given, and around ours) against our
     configurations, on `frames` DAVIS frames, each configuration in its own
@@ -223,11 +256,14 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
     files: dict = {"lite": speed_setup.deterministic_weights("birefnet-lite")}
     if "rmbg-2.0" in models:
         files["rmbg20"] = speed_setup.rmbg20_weights()
-    configs = [("model card recipe, our fp32 network", "official recipe"),
-               ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=reuse", "fp32 allocator reuse"),
-               ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=system", "fp32 allocator system"),
-               ("ours, bf16 autocast", "bf16"), ("ours, auto", "auto"),
-               ("ours, fp32, input moved by up to ±1 grey level (the gate's noise floor)", "fp32 input-noise")]
+    configs = [
+        ("model card recipe, our fp32 network", "official recipe"),
+        ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=reuse", "fp32 allocator reuse"),
+        ("ours, fp32 (exact), RMBG_CPU_ALLOCATOR=system", "fp32 allocator system"),
+        ("ours, bf16 autocast", "bf16"),
+        ("ours, auto", "auto"),
+        ("ours, fp32, input moved by up to ±1 grey level (the gate's noise floor)", "fp32 input-noise"),
+    ]
     if compile_row:
         configs.append(("ours, fp32 under torch.compile (inductor)", "fp32 compile"))
     if official_code:
@@ -238,8 +274,10 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
     print(f"\n### BiRefNet on the CPU ({len(paths)} DAVIS frames, deterministic weights; CPU bf16 units: {units})\n")
     if not cpu_bf16_units():
         configs = [c for c in configs if c[1] != "bf16"]
-        print("No bf16 row: without bf16 units the provider refuses precision='bf16' (emulated bf16 convolutions "
-              "run PyTorch's reference kernel, far slower than fp32).\n")
+        print(
+            "No bf16 row: without bf16 units the provider refuses precision='bf16' (emulated bf16 convolutions "
+            "run PyTorch's reference kernel, far slower than fp32).\n"
+        )
     for model in models:
         default = rmbg.get_provider(model, device="cpu").precision_used()
         flop_floor(model)
@@ -271,12 +309,33 @@ def birefnet_section(models: list[str], frames: int, official_code: str | None =
             gate = "reference" if n == reference else ("pass" if worst_iou >= 0.99 and mean_d <= 1 else "fail")
             if key == "auto":
                 label = f"ours, auto (the default here: {default}, allocator {allocator})"
-            rows.append([label, f"{ms:.0f}", f"{ms / 1000 / base:.2f}", f"{rss[n]:.0f}",
-                         f"{worst_iou:.4f} / {mean_d:.2f} / {max_d}", gate, f"{first[n]:.1f}"])
+            rows.append(
+                [
+                    label,
+                    f"{ms:.0f}",
+                    f"{ms / 1000 / base:.2f}",
+                    f"{rss[n]:.0f}",
+                    f"{worst_iou:.4f} / {mean_d:.2f} / {max_d}",
+                    gate,
+                    f"{first[n]:.1f}",
+                ]
+            )
         print(f"\n#### {model}, end to end (file -> matte), median over frames\n")
-        print(table(["configuration", "ms", f"x {configs[0][0].strip('*')}", "peak RSS MiB",
-                     "vs reference: worst IoU@0.5 / mean / max abs diff (grey levels)",
-                     "gate (IoU >= 0.99, mean <= 1)", "first call s"], rows), flush=True)
+        print(
+            table(
+                [
+                    "configuration",
+                    "ms",
+                    f"x {configs[0][0].strip('*')}",
+                    "peak RSS MiB",
+                    "vs reference: worst IoU@0.5 / mean / max abs diff (grey levels)",
+                    "gate (IoU >= 0.99, mean <= 1)",
+                    "first call s",
+                ],
+                rows,
+            ),
+            flush=True,
+        )
 
 
 def gpu_section(files: dict, images: dict, repeats: int) -> None:
@@ -297,13 +356,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--throughput-images", type=int, default=2, help="images per request in the throughput test")
-    parser.add_argument("--birefnet", nargs="*", choices=["birefnet-lite", "rmbg-2.0"],
-                        help="only the BiRefNet CPU table, for these models (default: both)")
+    parser.add_argument(
+        "--birefnet",
+        nargs="*",
+        choices=["birefnet-lite", "rmbg-2.0"],
+        help="only the BiRefNet CPU table, for these models (default: both)",
+    )
     parser.add_argument("--frames", type=int, default=4, help="DAVIS frames for --birefnet")
-    parser.add_argument("--official-code", help="a checkout of github.com/ZhengPeng7/BiRefNet: time its network too "
-                        "(needs torchvision, timm, einops, kornia; not installed by our requirements)")
-    parser.add_argument("--compile", action="store_true", help="with --birefnet: one more row, our fp32 network under "
-                        "torch.compile (the first call compiles: minutes)")
+    parser.add_argument(
+        "--official-code",
+        help="a checkout of github.com/ZhengPeng7/BiRefNet: time its network too "
+        "(needs torchvision, timm, einops, kornia; not installed by our requirements)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="with --birefnet: one more row, our fp32 network under torch.compile (the first call compiles: minutes)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -313,22 +382,29 @@ def main() -> None:
         return
     if args.child:
         job = json.loads(args.child)
-        print(json.dumps(child(job["name"], {k: Path(v) for k, v in job["files"].items()}, Path(job["image"]), job["count"])))
+        print(
+            json.dumps(
+                child(job["name"], {k: Path(v) for k, v in job["files"].items()}, Path(job["image"]), job["count"])
+            )
+        )
         return
     if args.birefnet is not None:
         print(table(["machine", ""], [list(row) for row in speed_setup.machine_info()]))
-        birefnet_section(args.birefnet or ["birefnet-lite", "rmbg-2.0"], args.frames, args.official_code,
-                         args.compile)
+        birefnet_section(args.birefnet or ["birefnet-lite", "rmbg-2.0"], args.frames, args.official_code, args.compile)
         return
     files = speed_setup.rmbg14_files()
     images = speed_setup.test_images()
     print("## Speed benchmark\n")
-    print(f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`, "
-          f"medians of {args.repeats} repeats after one warm-up.\n")
+    print(
+        f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`, "
+        f"medians of {args.repeats} repeats after one warm-up.\n"
+    )
     print(table(["machine", ""], [list(row) for row in speed_setup.machine_info()]))
     if files["weights"] == "deterministic":
-        print("\nRMBG-1.4 weights: deterministic (the real ones are gated); speed does not depend on them, "
-              "but the agreement columns do.")
+        print(
+            "\nRMBG-1.4 weights: deterministic (the real ones are gated); speed does not depend on them, "
+            "but the agreement columns do."
+        )
     if not files.get("fp16"):
         print("\n(onnxconverter-common not installed: no fp16 ONNX row.)")
     rmbg14_section(files, images, args.repeats, args.throughput_images)

@@ -13,8 +13,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -134,7 +134,7 @@ def official_network(model: str, code: str):
             self.bb = "swin_v1_t"
             lateral = [768, 384, 192, 96]
             self.lateral_channels_in_collection = [2 * c for c in lateral] if self.mul_scl_ipt == "cat" else lateral
-            self.cxt = self.lateral_channels_in_collection[1:][::-1][-self.cxt_num:] if self.cxt_num else []
+            self.cxt = self.lateral_channels_in_collection[1:][::-1][-self.cxt_num :] if self.cxt_num else []
 
         official_config.Config.__init__ = swin_t_init
     import models.birefnet as official  # type: ignore[import-not-found]
@@ -145,8 +145,9 @@ def official_network(model: str, code: str):
         einops_patches = official.image2patches
 
         def column_major(image, grid_h=2, grid_w=2, patch_ref=None, transformation=None):
-            return einops_patches(image, grid_h, grid_w, patch_ref,
-                                  transformation="b c (hg h) (wg w) -> b (wg hg c) h w")
+            return einops_patches(
+                image, grid_h, grid_w, patch_ref, transformation="b c (hg h) (wg w) -> b (wg hg c) h w"
+            )
 
         official.image2patches = column_major
     return official.BiRefNet(bb_pretrained=False)
@@ -159,8 +160,9 @@ def our_birefnet(model: str):
     from rmbg.models.specs import BIREFNET_VARIANTS
 
     variant = BIREFNET_VARIANTS.get(model)
-    return build_birefnet(backbone=variant.backbone if variant else "swin_l",
-                          patch_order=variant.patch_order if variant else "column")
+    return build_birefnet(
+        backbone=variant.backbone if variant else "swin_l", patch_order=variant.patch_order if variant else "column"
+    )
 
 
 def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
@@ -175,7 +177,6 @@ def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
     from PIL import Image
     from safetensors.torch import load_file
 
-    from rmbg.models.birefnet import build_birefnet
 
     net = official_network(model, code) if code else our_birefnet(model)
     net.load_state_dict(load_file(weights), strict=True)
@@ -211,8 +212,16 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
         return ours(rmbg.get_provider("u2netp", device="cpu", threads=threads))
     if name.startswith("onnx"):
         precision = name.split()[1]
-        return ours(rmbg.get_provider("rmbg-1.4", backend="onnx", weights=str(files[precision]), precision=precision,
-                                      device="cpu", threads=threads))
+        return ours(
+            rmbg.get_provider(
+                "rmbg-1.4",
+                backend="onnx",
+                weights=str(files[precision]),
+                precision=precision,
+                device="cpu",
+                threads=threads,
+            )
+        )
     if name.startswith(("rmbg-2.0", "birefnet-lite")):
         model, config = name.split(" ", 1)
         weights = str(files["rmbg20" if model == "rmbg-2.0" else "lite"])
@@ -237,8 +246,15 @@ def build(name: str, files: dict, threads: int | None = None) -> Run:
     if threads:
         torch.set_num_threads(threads)
     if name.startswith("torch"):
-        return ours(rmbg.get_provider("rmbg-1.4", backend="torch", weights=str(files["safetensors"]), device=device,
-                                      precision="fp16" if half else "fp32"))
+        return ours(
+            rmbg.get_provider(
+                "rmbg-1.4",
+                backend="torch",
+                weights=str(files["safetensors"]),
+                device=device,
+                precision="fp16" if half else "fp32",
+            )
+        )
     from safetensors.torch import load_file
 
     from rmbg.models.isnet import build_isnet

@@ -48,8 +48,9 @@ class Worker:
     def __init__(self, name: str, files: dict[str, str]):
         self.name = name
         job = json.dumps({"name": name, "files": files})
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def run(self, image: Path, save: Path | None = None) -> dict:
         assert self.proc.stdin and self.proc.stdout
@@ -104,8 +105,13 @@ def gate_section(model: str, workers: dict[str, Worker], frames: list[Path]) -> 
     rows = []
     for name, got in mattes.items():
         d = deviation(got, mattes["fp32"])
-        verdict = "reference" if name == "fp32" else "noise floor" if name == "fp32 input-noise" else (
-            "pass" if gate(d, floor).passed else "fail")
+        verdict = (
+            "reference"
+            if name == "fp32"
+            else "noise floor"
+            if name == "fp32 input-noise"
+            else ("pass" if gate(d, floor).passed else "fail")
+        )
         rows.append([f"{model} {name}", *d.row(), verdict])
     return rows
 
@@ -123,10 +129,12 @@ def speed_section(model: str, workers: dict[str, Worker], images: dict[str, Path
     rows = []
     for name in workers:
         medians = [statistics.median(seconds[name][size]) for size in images]
-        ratios = [statistics.median(a / b for a, b in zip(seconds[name][size], seconds["fp32"][size]))
-                  for size in images]
-        rows.append([f"{model} {name}", *(round(m, 3) for m in medians), *(round(r, 3) for r in ratios),
-                     round(rss[name])])
+        ratios = [
+            statistics.median(a / b for a, b in zip(seconds[name][size], seconds["fp32"][size])) for size in images
+        ]
+        rows.append(
+            [f"{model} {name}", *(round(m, 3) for m in medians), *(round(r, 3) for r in ratios), round(rss[name])]
+        )
     return rows
 
 
@@ -168,12 +176,14 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
             worker.run(frames[0])
         gate_rows = gate_section(model, {n: w for n, w in workers.items() if n != "card-recipe"}, frames)
         load.append(os.getloadavg()[0])
-        yield {"title": f"{model}: gate on {len(frames)} DAVIS frames at the trained size, against exact fp32",
-               "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
-               "rows": gate_rows,
-               "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no larger than the noise "
-                        "floor's (exact fp32, input moved by ±1 grey level). Load average (1 min) "
-                        f"{load[0]:.2f} at the start, {load[1]:.2f} at the end."}
+        yield {
+            "title": f"{model}: gate on {len(frames)} DAVIS frames at the trained size, against exact fp32",
+            "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
+            "rows": gate_rows,
+            "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no larger than the noise "
+            "floor's (exact fp32, input moved by ±1 grey level). Load average (1 min) "
+            f"{load[0]:.2f} at the start, {load[1]:.2f} at the end.",
+        }
         speed_rows = speed_section(model, workers, images, args.repeats)
     finally:
         for worker in workers.values():
@@ -181,12 +191,19 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
     verdicts = {row[0]: row[-1] for row in gate_rows}
     for row in speed_rows:
         row.append(verdicts.get(row[0], "not gated"))
-    yield {"title": f"{model}: end to end on this CPU, median of {args.repeats}",
-           "columns": ["configuration", *(f"{s} s" for s in images), *(f"× fp32 {s}" for s in images),
-                       "peak RSS MiB", "gate"],
-           "rows": speed_rows,
-           "notes": f"Load average (1 min) {load[1]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
-                    "ratios are per round (configurations alternate), then the median."}
+    yield {
+        "title": f"{model}: end to end on this CPU, median of {args.repeats}",
+        "columns": [
+            "configuration",
+            *(f"{s} s" for s in images),
+            *(f"× fp32 {s}" for s in images),
+            "peak RSS MiB",
+            "gate",
+        ],
+        "rows": speed_rows,
+        "notes": f"Load average (1 min) {load[1]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end; "
+        "ratios are per round (configurations alternate), then the median.",
+    }
 
 
 def main() -> None:

@@ -81,16 +81,22 @@ def _export_isnet(net, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            FirstMask(net).eval(), torch.zeros(1, 3, 1024, 1024), str(path), input_names=["input"],
-            output_names=["output"], dynamic_axes={"input": dims, "output": dims}, opset_version=17, dynamo=False,
+            FirstMask(net).eval(),
+            torch.zeros(1, 3, 1024, 1024),
+            str(path),
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": dims, "output": dims},
+            opset_version=17,
+            dynamo=False,
         )
 
 
 def rmbg14_files() -> dict[str, object]:
     """{"weights": "official"|"deterministic", "safetensors": Path, "fp32": Path,
     "quantized": Path, "fp16": Path | None} for RMBG-1.4."""
-    from rmbg.providers.local.hub import cached_path
     from rmbg.models.specs import RMBG_14
+    from rmbg.providers.local.hub import cached_path
 
     official = {name: cached_path(RMBG_14, f) for name, f in RMBG_14.onnx_files.items()}
     official["safetensors"] = cached_path(RMBG_14)
@@ -110,8 +116,8 @@ def rmbg14_files() -> dict[str, object]:
     if not Path(files["fp32"]).is_file():
         from safetensors.torch import save_file
 
-        from rmbg.models.isnet import build_isnet
         from rmbg.models.deterministic import deterministic_state, read_keys
+        from rmbg.models.isnet import build_isnet
 
         state = deterministic_state(read_keys(ROOT / "tests" / "fixtures" / "rmbg-1.4.keys.tsv"))
         save_file(state, str(files["safetensors"]), metadata={"format": "pt"})
@@ -122,8 +128,13 @@ def rmbg14_files() -> dict[str, object]:
     if not Path(files["quantized"]).is_file():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(files["fp32"]), str(files["quantized"]), weight_type=QuantType.QUInt8,
-                         per_channel=False, reduce_range=False)
+        quantize_dynamic(
+            str(files["fp32"]),
+            str(files["quantized"]),
+            weight_type=QuantType.QUInt8,
+            per_channel=False,
+            reduce_range=False,
+        )
     if not Path(files["fp16"]).is_file():
         try:
             import onnx

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from harness import markdown, ratio, table, write_results
 from PIL import Image
+
+from harness import markdown, ratio, table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = ROOT / "data" / "davis2016-sample" / "images" / "blackswan_00000.jpg"
@@ -87,9 +88,12 @@ def rembg_outputs(session: Any) -> dict[str, Callable[[Path], bytes]]:
         return lambda path: rembg_encode(rembg_image(session, path, output), output)
 
     # The PNGs through rembg's own bytes-in, bytes-out path.
-    return {"RGBA PNG": lambda path: remove(path.read_bytes(), session=session), "WebP": run("WebP"),
-            "mask PNG": lambda path: remove(path.read_bytes(), session=session, only_mask=True),
-            "colour JPEG": run("colour JPEG")}
+    return {
+        "RGBA PNG": lambda path: remove(path.read_bytes(), session=session),
+        "WebP": run("WebP"),
+        "mask PNG": lambda path: remove(path.read_bytes(), session=session, only_mask=True),
+        "colour JPEG": run("colour JPEG"),
+    }
 
 
 FORMAT = {"RGBA PNG": "png", "WebP": "webp", "mask PNG": "png", "colour JPEG": "jpeg"}
@@ -109,8 +113,12 @@ def rmbg_outputs() -> dict[str, Callable[[Path], bytes]]:
     def run(fmt: str, **kwargs: Any) -> Callable[[Path], bytes]:
         return lambda path: remove_background(path, "u2netp", cache=None, **kwargs).encode(fmt)
 
-    return {"RGBA PNG": run("png"), "WebP": run("webp"), "mask PNG": run("png", mask_only=True),
-            "colour JPEG": run("jpeg", background=COLOUR)}
+    return {
+        "RGBA PNG": run("png"),
+        "WebP": run("webp"),
+        "mask PNG": run("png", mask_only=True),
+        "colour JPEG": run("jpeg", background=COLOUR),
+    }
 
 
 def matte_gap(ours: bytes, theirs: bytes) -> int:
@@ -143,20 +151,48 @@ def main() -> None:
                 mine, base = partial(ours[output], path), partial(theirs[output], path)
                 r, a, b = ratio(mine, base, repeats=args.repeats)
                 size_ours, size_theirs = len(ours[output](path)), len(theirs[output](path))
-                rows.append([label, output, round(a.median, 3), round(b.median, 3), round(r, 2),
-                             round(size_ours / 1024, 1), round(size_theirs / 1024, 1),
-                             round(size_ours / size_theirs, 2),
-                             round(same_pixels_ratio(session, path, output), 3), gap])
+                rows.append(
+                    [
+                        label,
+                        output,
+                        round(a.median, 3),
+                        round(b.median, 3),
+                        round(r, 2),
+                        round(size_ours / 1024, 1),
+                        round(size_theirs / 1024, 1),
+                        round(size_ours / size_theirs, 2),
+                        round(same_pixels_ratio(session, path, output), 3),
+                        gap,
+                    ]
+                )
                 print(rows[-1], flush=True)
-    notes = (f"Medians of {args.repeats} runs each, rmbg and rembg alternating (warm-up excluded); "
-             "time ratio below 1: rmbg is faster. Mattes: largest difference in grey levels. "
-             "Sizes: each library's own file; 'same pixels' encodes rembg's output image with rmbg's "
-             "encoder over rembg's file of it (rmbg's cut-outs differ at soft edges: estimated foreground "
-             "colour instead of rembg's premultiplied one). rembg's colour JPEG is saved at quality 95, "
-             "rmbg's default; both WebPs are lossless.")
-    tables = [table("rmbg vs rembg 2.0.86, U²-Net-p, file path to output bytes",
-                    ["image", "output", "rmbg s", "rembg s", "time ratio", "rmbg KB", "rembg KB",
-                     "size ratio", "size ratio, same pixels", "matte gap"], rows, notes)]
+    notes = (
+        f"Medians of {args.repeats} runs each, rmbg and rembg alternating (warm-up excluded); "
+        "time ratio below 1: rmbg is faster. Mattes: largest difference in grey levels. "
+        "Sizes: each library's own file; 'same pixels' encodes rembg's output image with rmbg's "
+        "encoder over rembg's file of it (rmbg's cut-outs differ at soft edges: estimated foreground "
+        "colour instead of rembg's premultiplied one). rembg's colour JPEG is saved at quality 95, "
+        "rmbg's default; both WebPs are lossless."
+    )
+    tables = [
+        table(
+            "rmbg vs rembg 2.0.86, U²-Net-p, file path to output bytes",
+            [
+                "image",
+                "output",
+                "rmbg s",
+                "rembg s",
+                "time ratio",
+                "rmbg KB",
+                "rembg KB",
+                "size ratio",
+                "size ratio, same pixels",
+                "matte gap",
+            ],
+            rows,
+            notes,
+        )
+    ]
     print(markdown(tables))
     print(write_results("vs_rembg", None, tables, packages=("rembg",)))
 

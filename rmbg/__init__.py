@@ -12,7 +12,6 @@ Importing rmbg loads neither torch nor gradio and opens no connection.
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
 from .compare import Comparison, compare
-from .image.compose import encode, parse_colour, render
 from .errors import (
     BudgetError,
     InvalidImageError,
@@ -25,6 +24,7 @@ from .errors import (
     UnknownProviderError,
 )
 from .eval.run import evaluate
+from .image.compose import encode, parse_colour, render
 from .image.io import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
 from .registry import default_provider, get_provider, list_providers, register

@@ -7,7 +7,8 @@ path for the Python API, the CLI's batch, rmbg.compare and the web app.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -38,8 +39,9 @@ def resolve_provider(provider: str | Provider | None) -> tuple[Provider, str]:
     return (get_provider(provider) if isinstance(provider, str) else provider), ""
 
 
-def matte_for(loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFAULT,
-              refiner: Refiner | None = None) -> tuple[Matte, bool]:
+def matte_for(
+    loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFAULT, refiner: Refiner | None = None
+) -> tuple[Matte, bool]:
     """The matte of a loaded image through a provider, from the cache when possible.
 
     Returns (matte, cached): cached means the provider was not called (nothing
@@ -53,8 +55,7 @@ def matte_for(loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFA
     return _provider_matte(loaded, provider, store)
 
 
-def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None,
-             refiner: Refiner) -> tuple[Matte, bool]:
+def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None, refiner: Refiner) -> tuple[Matte, bool]:
     key = MatteCache.key(loaded.digest, provider.id, cache_options(provider.options(), refiner))
     hit = store.get(key) if store is not None else None
     if hit is not None:
@@ -103,13 +104,13 @@ def remove_background(
     refine_foreground: bool = False,
     cache: CacheArg = DEFAULT,
     options: RenderOptions | None = None,
-    refine: "str | Refiner | None" = None,
+    refine: str | Refiner | None = None,
     crop: bool = False,
-    canvas: "str | tuple[int, int] | None" = None,
-    margin: "str | int | float | None" = None,
+    canvas: str | tuple[int, int] | None = None,
+    margin: str | int | float | None = None,
     align: str | None = None,
-    points: "Sequence[Sequence[float]] | None" = None,
-    box: "Sequence[float] | None" = None,
+    points: Sequence[Sequence[float]] | None = None,
+    box: Sequence[float] | None = None,
 ) -> Result:
     """Remove the background of one image.
 
@@ -151,14 +152,23 @@ def remove_background(
     colour never costs a paid call.
     """
     start = time.perf_counter()
-    opts = check_options(options or RenderOptions(background, mask_only, refine_foreground,
-                                                  framing=framing_of(crop, canvas, margin, align)))
+    opts = check_options(
+        options
+        or RenderOptions(background, mask_only, refine_foreground, framing=framing_of(crop, canvas, margin, align))
+    )
     # the frame's budget is checked on the header's size: nothing decodes, runs or pays over it
     loaded = load_image(image, max_pixels=max_pixels, check=lambda size: check_budget(size, opts.framing))
     pick = subject_pick(points, box, loaded.size)
     chosen, reason = resolve_provider(provider)
-    result = run_provider(loaded, chosen, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,
-                          started=start, refiner=chain(pick, resolve_refiner(refine)))
+    result = run_provider(
+        loaded,
+        chosen,
+        options=opts,
+        keep_input_alpha=keep_input_alpha,
+        cache=cache,
+        started=start,
+        refiner=chain(pick, resolve_refiner(refine)),
+    )
     if reason:
         from dataclasses import replace
 
@@ -166,8 +176,9 @@ def remove_background(
     return result
 
 
-def subject_pick(points: "Sequence[Sequence[float]] | None", box: "Sequence[float] | None",
-                 size: tuple[int, int]) -> Refiner | None:
+def subject_pick(
+    points: Sequence[Sequence[float]] | None, box: Sequence[float] | None, size: tuple[int, int]
+) -> Refiner | None:
     """SAM 2 picking for these prompts, checked against the image size before
     any provider call; None without prompts."""
     if not points and box is None:

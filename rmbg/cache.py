@@ -15,7 +15,8 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from typing import Final, Literal, Mapping, Union
+from collections.abc import Mapping
+from typing import Final, Literal, Union
 
 from .types import Matte
 

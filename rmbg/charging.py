@@ -63,11 +63,12 @@ No heavy imports: this module is imported by `import rmbg`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from enum import Enum
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 E = TypeVar("E", bound=BaseException)
 

@@ -9,18 +9,18 @@ remove_background, so a repeated comparison costs nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from .api import resolve_provider, run_provider
 from .cache import DEFAULT, CacheArg
-from .image.compose import Background, check_options
 from .errors import RmbgError
-from .image.io import ImageInput, load_image
 from .eval.metrics import iou, mae
+from .image.compose import Background, check_options
+from .image.io import ImageInput, load_image
 from .providers.base import Provider
 from .providers.local.device import LOCAL_DEVICE_LOCK
 from .refine import Refiner, resolve_refiner
@@ -76,7 +76,7 @@ def compare(
     cache: CacheArg = DEFAULT,
     refine_foreground: bool = False,
     options: RenderOptions | None = None,
-    refine: "str | Refiner | None" = None,
+    refine: str | Refiner | None = None,
 ) -> Comparison:
     """Run every provider on `image`; a provider's RmbgError is recorded in
     `errors` and the others go on. An unreadable image raises at once.

@@ -19,7 +19,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from .types import Cost, format_usd
 
 
-
 def price_table(kind: str = "hosted") -> dict[str, Decimal]:
     """USD per unit of every declared provider of `kind` (rmbg.registry), used
     when the provider reports nothing: per image for the hosted removal
@@ -29,6 +28,7 @@ def price_table(kind: str = "hosted") -> dict[str, Decimal]:
     from .registry import declarations
 
     return {d.id: d.price_usd for d in declarations() if d.price_usd is not None and d.kind == kind}
+
 
 # Hourly machine rates for the local compute estimate (USD per hour).
 # GPU: roughly a single mid-range cloud GPU (A10G-class) on demand.

@@ -17,9 +17,10 @@ for, so a replacer is never a removal choice, in a comparison or the default. Fa
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Literal, cast
+from typing import Any, Literal, cast
 
 from .errors import UnknownProviderError
 from .providers.base import Provider, Replacer
@@ -65,61 +66,152 @@ class ProviderInfo:
 
 
 def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str) -> ProviderInfo:
-    return ProviderInfo(model_id, label, "local", "rmbg.providers.local.torch_backend:birefnet", licence=BIREFNET_MIT,
-                        key_page=f"https://huggingface.co/{repo}", download=download, hardware=hardware,
-                        args=(model_id,))
+    return ProviderInfo(
+        model_id,
+        label,
+        "local",
+        "rmbg.providers.local.torch_backend:birefnet",
+        licence=BIREFNET_MIT,
+        key_page=f"https://huggingface.co/{repo}",
+        download=download,
+        hardware=hardware,
+        args=(model_id,),
+    )
 
 
 def _runware_birefnet(provider_id: str, model: str, label: str) -> ProviderInfo:
     # No price on Runware's BiRefNet model pages: each call's reported cost is
     # recorded; this estimate only reserves budget (a third party reports about $0.0006).
-    return ProviderInfo(provider_id, label, "hosted", "rmbg.providers.hosted.runware:runware_birefnet",
-                        price_usd=Decimal("0.002"),
-                        price_note=f"estimated: no price on Runware's {model} page; the reported cost is recorded",
-                        key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
-                        licence="commercial use (paid API)", args=(provider_id, model, label))
+    return ProviderInfo(
+        provider_id,
+        label,
+        "hosted",
+        "rmbg.providers.hosted.runware:runware_birefnet",
+        price_usd=Decimal("0.002"),
+        price_note=f"estimated: no price on Runware's {model} page; the reported cost is recorded",
+        key_env="RUNWARE_API_KEY",
+        key_page="https://my.runware.ai/signup",
+        licence="commercial use (paid API)",
+        args=(provider_id, model, label),
+    )
+
 
 _GPU = "GPU; 9-27 s per image on a 2-core CPU (bf16 where the CPU has it, else fp32)"
 DECLARATIONS: tuple[ProviderInfo, ...] = (
-    ProviderInfo("rmbg-1.4", "BRIA RMBG-1.4 (IS-Net, local)", "local", "rmbg.providers.local.torch_backend:rmbg14",
-                 key_env="HF_TOKEN", key_page="https://huggingface.co/briaai/RMBG-1.4", licence=BRIA_NC,
-                 download="176 MB", hardware="CPU (ONNX Runtime) or GPU"),
-    ProviderInfo("rmbg-2.0", "BRIA RMBG-2.0 (BiRefNet Swin-L, local)", "local",
-                 "rmbg.providers.local.torch_backend:rmbg20", key_env="HF_TOKEN",
-                 key_page="https://huggingface.co/briaai/RMBG-2.0", licence=BRIA_NC, download="885 MB", hardware=_GPU),
-    _birefnet("birefnet-lite", "BiRefNet lite, Swin-T (MIT, local)", "ZhengPeng7/BiRefNet_lite", "178 MB",
-              "GPU; 4.5-8 s per image on a 2-core CPU (2.6-3 s in bf16 where the CPU has it)"),
+    ProviderInfo(
+        "rmbg-1.4",
+        "BRIA RMBG-1.4 (IS-Net, local)",
+        "local",
+        "rmbg.providers.local.torch_backend:rmbg14",
+        key_env="HF_TOKEN",
+        key_page="https://huggingface.co/briaai/RMBG-1.4",
+        licence=BRIA_NC,
+        download="176 MB",
+        hardware="CPU (ONNX Runtime) or GPU",
+    ),
+    ProviderInfo(
+        "rmbg-2.0",
+        "BRIA RMBG-2.0 (BiRefNet Swin-L, local)",
+        "local",
+        "rmbg.providers.local.torch_backend:rmbg20",
+        key_env="HF_TOKEN",
+        key_page="https://huggingface.co/briaai/RMBG-2.0",
+        licence=BRIA_NC,
+        download="885 MB",
+        hardware=_GPU,
+    ),
+    _birefnet(
+        "birefnet-lite",
+        "BiRefNet lite, Swin-T (MIT, local)",
+        "ZhengPeng7/BiRefNet_lite",
+        "178 MB",
+        "GPU; 4.5-8 s per image on a 2-core CPU (2.6-3 s in bf16 where the CPU has it)",
+    ),
     _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
     _birefnet("birefnet-hr", "BiRefNet HR, Swin-L 2048 (MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
-    _birefnet("birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting",
-              "885 MB", _GPU),
-    _birefnet("birefnet-portrait", "BiRefNet portrait, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-portrait", "885 MB", _GPU),
-    _birefnet("birefnet-dynamic", "BiRefNet dynamic size, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet_dynamic",
-              "885 MB", _GPU),
-    ProviderInfo("u2netp", "U2-Net-p (tiny, ungated, Apache-2.0)", "local",
-                 "rmbg.providers.local.onnx_backend:u2netp", licence="Apache-2.0", download="4.6 MB",
-                 hardware="any CPU"),
-    ProviderInfo("isnet-general", "IS-Net general use (DIS, ungated, Apache-2.0)", "local",
-                 "rmbg.providers.local.isnet_general:isnet_general", licence="Apache-2.0",
-                 key_page="https://github.com/xuebinqin/DIS", download="179 MB", hardware="any CPU (about 1-2 s)"),
-    ProviderInfo("sam2", "SAM 2.1 (pick a subject)", "local", "rmbg.refine.sam2:sam2",
-                 key_page="https://huggingface.co/facebook/sam2.1-hiera-tiny", licence="Apache-2.0",
-                 download="156 MB", hardware="CPU or GPU", compare_by_default=False),
-    ProviderInfo("fal-bria", "fal.ai · Bria RMBG 2.0", "hosted", "rmbg.providers.hosted.fal:fal_bria",
-                 price_usd=Decimal("0.018"), price_note="fal docs / llms.txt: $0.018 per generation",
-                 key_env="FAL_KEY", key_page="https://fal.ai/dashboard/keys", licence="commercial use (paid API)"),
-    ProviderInfo("runware-bria", "Runware · Bria RMBG 2.0", "hosted", "rmbg.providers.hosted.runware:runware_bria",
-                 price_usd=Decimal("0.018"), price_note="Runware bria:2@1 model page response examples",
-                 key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
-                 licence="commercial use (paid API)"),
-    ProviderInfo("runware-rembg", "Runware · RemBG 1.4", "hosted", "rmbg.providers.hosted.runware:runware_rembg",
-                 price_usd=Decimal("0.0013"), price_note="Runware runware:109@1 model page response examples",
-                 key_env="RUNWARE_API_KEY", key_page="https://my.runware.ai/signup",
-                 licence="commercial use (paid API)"),
-    ProviderInfo("fal-rmbg-3", "fal.ai · Bria RMBG 3.0", "hosted", "rmbg.providers.hosted.fal:fal_rmbg3",
-                 price_usd=Decimal("0.04"),
-                 price_note="estimated: no price on the fal pages we read; $0.04 reserved, above RMBG 2.0's $0.018",
-                 key_env="FAL_KEY", key_page="https://fal.ai/dashboard/keys", licence="commercial use (paid API)"),
+    _birefnet(
+        "birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting", "885 MB", _GPU
+    ),
+    _birefnet(
+        "birefnet-portrait", "BiRefNet portrait, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-portrait", "885 MB", _GPU
+    ),
+    _birefnet(
+        "birefnet-dynamic", "BiRefNet dynamic size, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet_dynamic", "885 MB", _GPU
+    ),
+    ProviderInfo(
+        "u2netp",
+        "U2-Net-p (tiny, ungated, Apache-2.0)",
+        "local",
+        "rmbg.providers.local.onnx_backend:u2netp",
+        licence="Apache-2.0",
+        download="4.6 MB",
+        hardware="any CPU",
+    ),
+    ProviderInfo(
+        "isnet-general",
+        "IS-Net general use (DIS, ungated, Apache-2.0)",
+        "local",
+        "rmbg.providers.local.isnet_general:isnet_general",
+        licence="Apache-2.0",
+        key_page="https://github.com/xuebinqin/DIS",
+        download="179 MB",
+        hardware="any CPU (about 1-2 s)",
+    ),
+    ProviderInfo(
+        "sam2",
+        "SAM 2.1 (pick a subject)",
+        "local",
+        "rmbg.refine.sam2:sam2",
+        key_page="https://huggingface.co/facebook/sam2.1-hiera-tiny",
+        licence="Apache-2.0",
+        download="156 MB",
+        hardware="CPU or GPU",
+        compare_by_default=False,
+    ),
+    ProviderInfo(
+        "fal-bria",
+        "fal.ai · Bria RMBG 2.0",
+        "hosted",
+        "rmbg.providers.hosted.fal:fal_bria",
+        price_usd=Decimal("0.018"),
+        price_note="fal docs / llms.txt: $0.018 per generation",
+        key_env="FAL_KEY",
+        key_page="https://fal.ai/dashboard/keys",
+        licence="commercial use (paid API)",
+    ),
+    ProviderInfo(
+        "runware-bria",
+        "Runware · Bria RMBG 2.0",
+        "hosted",
+        "rmbg.providers.hosted.runware:runware_bria",
+        price_usd=Decimal("0.018"),
+        price_note="Runware bria:2@1 model page response examples",
+        key_env="RUNWARE_API_KEY",
+        key_page="https://my.runware.ai/signup",
+        licence="commercial use (paid API)",
+    ),
+    ProviderInfo(
+        "runware-rembg",
+        "Runware · RemBG 1.4",
+        "hosted",
+        "rmbg.providers.hosted.runware:runware_rembg",
+        price_usd=Decimal("0.0013"),
+        price_note="Runware runware:109@1 model page response examples",
+        key_env="RUNWARE_API_KEY",
+        key_page="https://my.runware.ai/signup",
+        licence="commercial use (paid API)",
+    ),
+    ProviderInfo(
+        "fal-rmbg-3",
+        "fal.ai · Bria RMBG 3.0",
+        "hosted",
+        "rmbg.providers.hosted.fal:fal_rmbg3",
+        price_usd=Decimal("0.04"),
+        price_note="estimated: no price on the fal pages we read; $0.04 reserved, above RMBG 2.0's $0.018",
+        key_env="FAL_KEY",
+        key_page="https://fal.ai/dashboard/keys",
+        licence="commercial use (paid API)",
+    ),
     _runware_birefnet("runware-birefnet", "runware:112@1", "Runware · BiRefNet v1 Base"),
     _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
     _runware_birefnet("runware-birefnet-massive", "runware:112@8", "Runware · BiRefNet Massive (DIS5K)"),
@@ -128,28 +220,46 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
     # was found in remove.bg's pages we could read, so $0.23 is an assumption
     # (well above the ~$0.05 per image reported at scale): set
     # RMBG_REMOVEBG_USD_PER_CREDIT to your own plan's price.
-    ProviderInfo("remove-bg", "remove.bg", "hosted", "rmbg.providers.hosted.removebg:remove_bg",
-                 price_usd=Decimal("0.23"),
-                 price_note="estimated: USD per credit (1 credit = 1 full image), an assumed price (none published); "
-                            "RMBG_REMOVEBG_USD_PER_CREDIT",
-                 key_env="REMOVEBG_API_KEY", key_page="https://www.remove.bg/dashboard#api-key",
-                 licence="commercial use (paid API)"),
-    ProviderInfo("photoroom", "Photoroom", "hosted", "rmbg.providers.hosted.photoroom:photoroom",
-                 price_usd=Decimal("0.02"),
-                 price_note="estimated: Photoroom pricing page, Basic plan $0.02 per image; "
-                            "RMBG_PHOTOROOM_USD_PER_IMAGE",
-                 key_env="PHOTOROOM_API_KEY", key_page="https://app.photoroom.com/api-dashboard",
-                 licence="commercial use (paid API)"),
+    ProviderInfo(
+        "remove-bg",
+        "remove.bg",
+        "hosted",
+        "rmbg.providers.hosted.removebg:remove_bg",
+        price_usd=Decimal("0.23"),
+        price_note="estimated: USD per credit (1 credit = 1 full image), an assumed price (none published); "
+        "RMBG_REMOVEBG_USD_PER_CREDIT",
+        key_env="REMOVEBG_API_KEY",
+        key_page="https://www.remove.bg/dashboard#api-key",
+        licence="commercial use (paid API)",
+    ),
+    ProviderInfo(
+        "photoroom",
+        "Photoroom",
+        "hosted",
+        "rmbg.providers.hosted.photoroom:photoroom",
+        price_usd=Decimal("0.02"),
+        price_note="estimated: Photoroom pricing page, Basic plan $0.02 per image; RMBG_PHOTOROOM_USD_PER_IMAGE",
+        key_env="PHOTOROOM_API_KEY",
+        key_page="https://app.photoroom.com/api-dashboard",
+        licence="commercial use (paid API)",
+    ),
     # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
     # page (its "How It Stacks Up" section) and $0.04 per generation on its
     # llms.txt / pricing page (docs/providers.md, "Pricing"). We take the
     # higher: spending caps reserve this estimate, and an estimate that is too
     # high only holds back budget, one that is too low lets a cap be passed.
-    ProviderInfo("fal-bria-replace", "fal.ai · Bria background replace", "replace",
-                 "rmbg.providers.hosted.fal_replace:fal_bria_replace", price_usd=Decimal("0.04"),
-                 price_note="fal pricing page / llms.txt: $0.04 per generation (docs page: $0.023)",
-                 key_env="FAL_KEY", key_page="https://fal.ai/dashboard/keys", licence="commercial use (paid API)",
-                 compare_by_default=False),
+    ProviderInfo(
+        "fal-bria-replace",
+        "fal.ai · Bria background replace",
+        "replace",
+        "rmbg.providers.hosted.fal_replace:fal_bria_replace",
+        price_usd=Decimal("0.04"),
+        price_note="fal pricing page / llms.txt: $0.04 per generation (docs page: $0.023)",
+        key_env="FAL_KEY",
+        key_page="https://fal.ai/dashboard/keys",
+        licence="commercial use (paid API)",
+        compare_by_default=False,
+    ),
 )
 
 _REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
@@ -217,7 +327,8 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
     declared = info(provider_id)
     if declared.kind == "replace":
         raise UnknownProviderError(
-            provider_id, list_providers(),
+            provider_id,
+            list_providers(),
             f"{provider_id!r} generates new backgrounds; it does not remove them: use rmbg.replace_background() "
             f"or `rmbg replace`. Removal providers: {', '.join(list_providers())}.",
         )
@@ -231,7 +342,9 @@ def replacer_info(provider_id: str) -> ProviderInfo:
     if declared is None or declared.kind != "replace":
         what = "is a removal provider, not a background replacer" if declared else "is not a background replacer"
         raise UnknownProviderError(
-            provider_id, list_replacers(), f"{provider_id!r} {what}. Background replacers: {', '.join(list_replacers())}."
+            provider_id,
+            list_replacers(),
+            f"{provider_id!r} {what}. Background replacers: {', '.join(list_replacers())}.",
         )
     return declared
 

@@ -15,8 +15,8 @@ is billed again (fal bills per generated image).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from PIL import Image
 
@@ -65,7 +65,7 @@ class ReplaceResult:
         return encode(self.images[index], fmt, meta=self.provenance())
 
 
-def resolve_replacer(provider: "str | Replacer", key: str | None = None) -> Replacer:
+def resolve_replacer(provider: str | Replacer, key: str | None = None) -> Replacer:
     """A replacer from an id (built with `key`, if given) or as given; no network."""
     if isinstance(provider, str):
         return get_replacer(provider, **({"api_key": key} if key is not None else {}))
@@ -97,7 +97,7 @@ def replace_background(
     fast: bool = True,
     num_images: int = 1,
     refine_prompt: bool = True,
-    provider: "str | Replacer" = DEFAULT_REPLACER,
+    provider: str | Replacer = DEFAULT_REPLACER,
     key: str | None = None,
     max_pixels: int | None = None,
 ) -> ReplaceResult:
@@ -131,8 +131,14 @@ def replace_background(
     return run_replacer(loaded.rgb, request, replacer, max_pixels=max_pixels, started=start)
 
 
-def run_replacer(rgb: Image.Image, request: ReplaceRequest, replacer: Replacer, *, max_pixels: int | None = None,
-                 started: float | None = None) -> ReplaceResult:
+def run_replacer(
+    rgb: Image.Image,
+    request: ReplaceRequest,
+    replacer: Replacer,
+    *,
+    max_pixels: int | None = None,
+    started: float | None = None,
+) -> ReplaceResult:
     """One checked request through a replacer; the returned files decoded
     (same loader and pixel limit as inputs). `started`: the perf_counter()
     time the caller's work began, so `seconds` covers loading too."""
@@ -147,5 +153,6 @@ def run_replacer(rgb: Image.Image, request: ReplaceRequest, replacer: Replacer, 
             raise ProviderResponseError(
                 replacer.id, f"returned an unusable image ({number} of {len(generated.images)}): {exc}"
             ) from None
-    return ReplaceResult(images, generated.seed, time.perf_counter() - start, generated.cost, replacer.id,
-                         dict(generated.meta))
+    return ReplaceResult(
+        images, generated.seed, time.perf_counter() - start, generated.cost, replacer.id, dict(generated.meta)
+    )

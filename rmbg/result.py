@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from PIL import Image
 
@@ -39,25 +40,36 @@ class Result:
     cached: bool = False
     meta: Mapping[str, str] = field(default_factory=dict)
 
-    def render(self, background: Any = None, *, mask_only: bool = False, refine_foreground: bool = False,
-               options: RenderOptions | None = None, crop: bool = False, canvas: Any = None, margin: Any = None,
-               align: str | None = None) -> "Result":
+    def render(
+        self,
+        background: Any = None,
+        *,
+        mask_only: bool = False,
+        refine_foreground: bool = False,
+        options: RenderOptions | None = None,
+        crop: bool = False,
+        canvas: Any = None,
+        margin: Any = None,
+        align: str | None = None,
+    ) -> Result:
         """The same matte with another background, frame or as a mask; never re-runs a model.
 
         `options` (a RenderOptions) wins over the keywords; refine_foreground
         is RenderOptions.clean_edges; crop / canvas / margin / align as in
         remove_background.
         """
-        opts = options or RenderOptions(background, mask_only, refine_foreground,
-                                        framing=framing_of(crop, canvas, margin, align))
+        opts = options or RenderOptions(
+            background, mask_only, refine_foreground, framing=framing_of(crop, canvas, margin, align)
+        )
         return dataclasses.replace(self, image=render(self.source, self.alpha, options=opts))
 
     def encode(self, fmt: str = "png", *, background: Any = None, quality: int = 95) -> bytes:
         """Encode `image` as PNG / WebP (alpha kept) or JPEG (flattened, white by default)."""
         return encode(self.image, fmt, background=background, quality=quality, meta=self.provenance())
 
-    def save(self, path: "str | os.PathLike[str]", fmt: str | None = None, *, background: Any = None,
-             quality: int = 95) -> None:
+    def save(
+        self, path: str | os.PathLike[str], fmt: str | None = None, *, background: Any = None, quality: int = 95
+    ) -> None:
         data = self.encode(fmt or format_from_path(path), background=background, quality=quality)
         with open(path, "wb") as fh:
             fh.write(data)

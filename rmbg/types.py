@@ -7,14 +7,14 @@ images are PIL images, alpha mattes are mode "L" (0 = background,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InvalidRequestError
 
 if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-only use
-
     from PIL import Image
 
 CostSource = Literal["reported", "estimated", "compute", "free"]
@@ -36,7 +36,7 @@ class Cost:
     note: str = ""
 
     @staticmethod
-    def free(note: str = "") -> "Cost":
+    def free(note: str = "") -> Cost:
         return Cost(Decimal(0), "free", note)
 
     def label(self) -> str:
@@ -77,7 +77,7 @@ class Matte:
           "request_id": "..."}; never contains secrets.
     """
 
-    alpha: "Image.Image"
+    alpha: Image.Image
     cost: Cost
     seconds: float
     meta: Mapping[str, str] = field(default_factory=dict)
@@ -96,8 +96,15 @@ def check_count(num_images: object) -> int:
     return num_images
 
 
-def check_replace_args(prompt: object, has_ref: bool, negative_prompt: object, seed: object, fast: object,
-                       num_images: object, refine_prompt: object) -> None:
+def check_replace_args(
+    prompt: object,
+    has_ref: bool,
+    negative_prompt: object,
+    seed: object,
+    fast: object,
+    num_images: object,
+    refine_prompt: object,
+) -> None:
     """Every argument of a replace request, before any image is read or anything is sent."""
     if prompt is not None and not isinstance(prompt, str):
         raise InvalidRequestError(f"The prompt must be text, got {type(prompt).__name__}.")
@@ -106,9 +113,13 @@ def check_replace_args(prompt: object, has_ref: bool, negative_prompt: object, s
             "Give either a prompt or a reference image for the new background, not both: the provider takes one."
         )
     if prompt is None and not has_ref:
-        raise InvalidRequestError("Give a prompt (the new background in words) or a reference image; neither was given.")
+        raise InvalidRequestError(
+            "Give a prompt (the new background in words) or a reference image; neither was given."
+        )
     if prompt is not None and not prompt.strip():
-        raise InvalidRequestError("The prompt is empty: describe the new background in words, or give a reference image.")
+        raise InvalidRequestError(
+            "The prompt is empty: describe the new background in words, or give a reference image."
+        )
     if not isinstance(negative_prompt, str):
         raise InvalidRequestError(f"The negative prompt must be text, got {type(negative_prompt).__name__}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX):
@@ -134,7 +145,7 @@ class ReplaceRequest:
     """
 
     prompt: str | None = None
-    ref: "Image.Image | None" = None
+    ref: Image.Image | None = None
     negative_prompt: str = ""
     seed: int | None = None
     fast: bool = True
@@ -142,8 +153,15 @@ class ReplaceRequest:
     refine_prompt: bool = True
 
     def __post_init__(self) -> None:
-        check_replace_args(self.prompt, self.ref is not None, self.negative_prompt, self.seed, self.fast,
-                           self.num_images, self.refine_prompt)
+        check_replace_args(
+            self.prompt,
+            self.ref is not None,
+            self.negative_prompt,
+            self.seed,
+            self.fast,
+            self.num_images,
+            self.refine_prompt,
+        )
         if self.prompt is not None:
             object.__setattr__(self, "prompt", self.prompt.strip())
 
@@ -235,7 +253,7 @@ class RenderOptions:
     mask_only: bool = False
     clean_edges: bool = False
     format: str = "png"
-    framing: "Framing | None" = None
+    framing: Framing | None = None
 
 
 Align = Literal["center", "bottom"]

@@ -49,7 +49,7 @@ def _fix(remedy: Remedy, door: Door) -> str:
         return {
             "cli": "Add --crop or --canvas, or leave out --margin and --align.",
             "page": f"Under *Product photo: crop and canvas*, tick *Crop to subject* or choose a *Canvas*, "
-                    f"or reset the *{label}* field.",
+            f"or reset the *{label}* field.",
         }.get(door, f"Send crop=true or a canvas, or leave out {remedy.subject}.")
     return ""
 
@@ -59,8 +59,10 @@ def _key_fix(env_var: str, door: Door) -> str:
     if door == "cli":
         return f"Set the environment variable {env_var} (`export {env_var}=...`), or choose a local --provider."
     if door == "page":
-        return (f"Paste your {name} key in the *API keys for hosted providers* box at the top of the page, "
-                "or pick a local model from the Provider list (free).")
+        return (
+            f"Paste your {name} key in the *API keys for hosted providers* box at the top of the page, "
+            "or pick a local model from the Provider list (free)."
+        )
     if door == "rest":
         return f"Send your key in the {header} header, or choose a local provider."
     return f"Pass your key as {argument}, or choose a local provider."

@@ -19,8 +19,16 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 # u2netp_path fixture into its own persistent cache.
 os.environ["RMBG_OFFLINE"] = "1"
 os.environ["RMBG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rmbg-test-cache-")
-for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "FAL_KEY", "RUNWARE_API_KEY", "REMOVEBG_API_KEY", "PHOTOROOM_API_KEY",
-             "RMBG_REMOVEBG_USD_PER_CREDIT", "RMBG_PHOTOROOM_USD_PER_IMAGE"):
+for _var in (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "FAL_KEY",
+    "RUNWARE_API_KEY",
+    "REMOVEBG_API_KEY",
+    "PHOTOROOM_API_KEY",
+    "RMBG_REMOVEBG_USD_PER_CREDIT",
+    "RMBG_PHOTOROOM_USD_PER_IMAGE",
+):
     os.environ.pop(_var, None)
 
 import pytest  # noqa: E402

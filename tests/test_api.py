@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from decimal import Decimal
 
 import numpy as np
@@ -171,7 +169,8 @@ def test_no_provider_means_the_default_and_says_why(u2netp_path, hf_cache):
     result = rmbg.remove_background(Image.new("RGB", (64, 48), (200, 30, 30)), cache=None)
     assert result.provider == "u2netp" == rmbg.default_provider()[0]
     assert result.meta["default_reason"].startswith(
-        "Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s here: BiRefNet lite")
+        "Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s here: BiRefNet lite"
+    )
     assert "default_reason" not in rmbg.remove_background(Image.new("RGB", (64, 48)), "u2netp", cache=None).meta
 
 

@@ -10,8 +10,8 @@ and Runware servers. Provider calls are counted at the fake servers.
 from __future__ import annotations
 
 import contextlib
-import re
 import os
+import re
 import socket
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +26,8 @@ from rmbg.models.specs import RMBG_14  # noqa: E402
 from rmbg.providers.base import ProviderStatus  # noqa: E402
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog  # noqa: E402
 from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
-from rmbg.webapp.costs import volume_of  # noqa: E402
 from rmbg.webapp.context import App  # noqa: E402
+from rmbg.webapp.costs import volume_of  # noqa: E402
 from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
 from rmbg.webapp.spending import Ledger  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
@@ -59,8 +59,9 @@ def serve(config: AppConfig):
 
     demo = app.build_demo(config)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_kwargs(demo))
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(demo)
+    )
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -81,8 +82,9 @@ def hub_cache(root: Path):
 
 
 def add_tiny_rmbg14(cache: HFCache) -> None:
-    cache.add_state(RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename,
-                    deterministic_state(read_keys(RMBG14_KEYS), seed=0))
+    cache.add_state(
+        RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename, deterministic_state(read_keys(RMBG14_KEYS), seed=0)
+    )
 
 
 def app_config(fal: FalFake, runware: RunwareFake, **overrides) -> AppConfig:
@@ -186,8 +188,7 @@ def test_crop_and_canvas_from_the_api_reframe_without_a_call(client, fakes):
     from rmbg.image.framing import subject_box
 
     fal, _ = fakes
-    _, file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, canvas="600x400", margin="10%",
-                        align="bottom")
+    _, file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, canvas="600x400", margin="10%", align="bottom")
     calls = len(fal.calls)
     framed = Image.open(file)
     assert framed.size == (600, 400) and framed.mode == "RGBA"
@@ -206,8 +207,10 @@ def test_the_first_run_of_a_local_model_says_it_loads_and_later_runs_do_not(tmp_
     said: list[str] = []
     for _ in range(2):
         actions.remove(Session(), str(EXAMPLE), "u2netp", Look(), Keys(), app, 100, report=said.append)
-    assert said == ["Running U2-Net-p (tiny, ungated, Apache-2.0): the first run loads the model…",
-                    "Running U2-Net-p (tiny, ungated, Apache-2.0)…"]
+    assert said == [
+        "Running U2-Net-p (tiny, ungated, Apache-2.0): the first run loads the model…",
+        "Running U2-Net-p (tiny, ungated, Apache-2.0)…",
+    ]
 
 
 def test_clean_edge_colours_rerender_from_the_session_without_a_call(client, fakes):
@@ -218,8 +221,9 @@ def test_clean_edge_colours_rerender_from_the_session_without_a_call(client, fak
     assert len(fal.calls) == calls  # re-rendered from the session's matte
     plain, clean = Image.open(plain_file), Image.open(clean_file)
     assert plain.size == clean.size and plain.tobytes() != clean.tobytes()
-    _, again_file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, background="colour", colour="#0000ff",
-                              refine_edges=True)
+    _, again_file, _ = remove(
+        client, provider="fal-bria", fal_key=FAL_KEY, background="colour", colour="#0000ff", refine_edges=True
+    )
     assert len(fal.calls) == calls  # the cached matte
     assert Image.open(again_file).tobytes() == clean.tobytes()
 
@@ -266,11 +270,18 @@ def test_a_corrupt_or_huge_background_image_is_a_readable_error_before_any_call(
     fal, _ = fakes
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    for background, words in ((broken, "broken.png is not an image we can read"),
-                              (huge_png(tmp_path / "huge.png"), "12000x12000")):
+    for background, words in (
+        (broken, "broken.png is not an image we can read"),
+        (huge_png(tmp_path / "huge.png"), "12000x12000"),
+    ):
         with pytest.raises(AppError, match=words):
-            remove(client, provider="fal-bria", fal_key=FAL_KEY, background="image",
-                   background_image=handle_file(str(background)))
+            remove(
+                client,
+                provider="fal-bria",
+                fal_key=FAL_KEY,
+                background="image",
+                background_image=handle_file(str(background)),
+            )
     assert submits(fal) == 0  # refused before the paid call
 
 
@@ -308,8 +319,10 @@ def test_a_missing_key_is_a_readable_error_and_nothing_is_sent(client, fakes):
     fal, _ = fakes
     with pytest.raises(AppError) as caught:
         remove(client, provider="fal-bria")
-    assert ("fal-bria needs an API key (this server does not share its own keys with visitors). Pass your key as "
-            "fal_key, or choose a local provider.") in str(caught.value)
+    assert (
+        "fal-bria needs an API key (this server does not share its own keys with visitors). Pass your key as "
+        "fal_key, or choose a local provider."
+    ) in str(caught.value)
     assert fal.calls == []
 
 
@@ -334,8 +347,12 @@ def test_compare_three_providers(client, fakes):
 
     fal, runware = fakes
     gallery, table, agreement, left, right, pair = client.predict(
-        image=handle_file(str(EXAMPLE)), providers=["rmbg-1.4", "fal-bria", "runware-rembg"],
-        fal_key=FAL_KEY, runware_key=RUNWARE_KEY, api_name="/compare")
+        image=handle_file(str(EXAMPLE)),
+        providers=["rmbg-1.4", "fal-bria", "runware-rembg"],
+        fal_key=FAL_KEY,
+        runware_key=RUNWARE_KEY,
+        api_name="/compare",
+    )
     assert submits(fal) == 1 and len(runware.calls) == 1
     captions = [item["caption"] for item in gallery]
     import re
@@ -358,8 +375,11 @@ def test_compare_lists_a_provider_it_cannot_use_and_runs_the_rest(client, fakes)
     from gradio_client import handle_file
 
     gallery, table, agreement, *_ = client.predict(
-        image=handle_file(str(EXAMPLE)), providers=["rmbg-1.4", "fal-bria", "runware-rembg"],
-        runware_key=RUNWARE_KEY, api_name="/compare")
+        image=handle_file(str(EXAMPLE)),
+        providers=["rmbg-1.4", "fal-bria", "runware-rembg"],
+        runware_key=RUNWARE_KEY,
+        api_name="/compare",
+    )
     assert len(gallery) == 2 and len(agreement["data"]) == 1
     rows = {row[0]: row[3] for row in table["data"]}
     assert rows["rmbg-1.4"] == rows["runware-rembg"] == "ok"
@@ -424,8 +444,10 @@ def test_provider_notes_say_the_state_once_with_where_to_fix_it(monkeypatch, tmp
     with hub_cache(tmp_path):
         gated = catalog.note("rmbg-1.4", Keys(), AppConfig())
         paid = catalog.note("fal-bria", Keys(), AppConfig(allow_server_keys=False))
-    assert gated == ("**needs HF_TOKEN** — briaai/RMBG-1.4 is gated · "
-                     "[accept the licence and make a token](https://huggingface.co/briaai/RMBG-1.4)")
+    assert gated == (
+        "**needs HF_TOKEN** — briaai/RMBG-1.4 is gated · "
+        "[accept the licence and make a token](https://huggingface.co/briaai/RMBG-1.4)"
+    )
     assert paid == "**needs a key** — paste a fal.ai key · [get a key](https://fal.ai/dashboard/keys)"
 
 
@@ -477,8 +499,9 @@ def test_concurrent_calls_of_one_session_cannot_pass_its_cap(fakes, tmp_path):
         start.wait()
         for _ in range(5):
             try:
-                actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100,
-                               session_id="one-tab")
+                actions.remove(
+                    Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), app, 100, session_id="one-tab"
+                )
                 outcomes.append("paid")
             except BudgetError:
                 outcomes.append("refused")
@@ -552,8 +575,9 @@ def test_picker_colours(value, rgb):
     assert picker_colour(value) == rgb
 
 
-@pytest.mark.parametrize("value, volume", [(100000, 100000), ("2500", 2500), (-5, 0), (None, 0), ("", 0),
-                                           (10**12, 1_000_000_000)])
+@pytest.mark.parametrize(
+    "value, volume", [(100000, 100000), ("2500", 2500), (-5, 0), (None, 0), ("", 0), (10**12, 1_000_000_000)]
+)
 def test_projection_volume(value, volume):
     assert volume_of(value) == volume
 
@@ -599,8 +623,10 @@ def test_downloads_stay_within_their_byte_budget(tmp_path):
     assert store.nbytes == 20 and foreign.read_bytes() == b"u" * 50
 
 
-@pytest.mark.parametrize("raw, expected", [(None, False), (False, False), (True, True), ("true", True),
-                                            ("false", False), ("no", False), ("1", True)])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [(None, False), (False, False), (True, True), ("true", True), ("false", False), ("no", False), ("1", True)],
+)
 def test_checkbox_values_are_read_strictly(raw, expected):
     assert Look.of("transparent", None, None, raw, "png").mask_only is expected
 
@@ -650,9 +676,10 @@ def _refusing(name, real_import):
 
 
 def test_agreement_between_mattes():
+    from rmbg.compare import PairAgreement as Agreement
+    from rmbg.compare import agreement
     from rmbg.result import Result
     from rmbg.types import Cost, Seconds
-    from rmbg.compare import PairAgreement as Agreement, agreement
 
     def result(pid, alpha_rows):
         alpha = Image.frombytes("L", (2, 2), bytes(alpha_rows))
@@ -661,8 +688,9 @@ def test_agreement_between_mattes():
 
     same = agreement({"a": result("a", [255, 255, 0, 0]), "b": result("b", [255, 255, 0, 0])})
     assert same == (Agreement("a", "b", 1.0, 0.0),)
-    rows = agreement({"a": result("a", [255, 255, 0, 0]), "b": result("b", [255, 0, 0, 0]),
-                      "c": result("c", [0, 0, 255, 255])})
+    rows = agreement(
+        {"a": result("a", [255, 255, 0, 0]), "b": result("b", [255, 0, 0, 0]), "c": result("c", [0, 0, 255, 255])}
+    )
     assert [(g.a, g.b) for g in rows] == [("a", "b"), ("a", "c"), ("b", "c")]
     assert rows[0].iou == 0.5 and rows[0].mad == 0.25
     assert rows[1].iou == 0.0 and rows[1].mad == 1.0
@@ -693,8 +721,15 @@ def test_a_bad_colour_is_refused_before_the_paid_call(fakes, tmp_path):
     fal.reset()
     app = App.create(app_config(*fakes), store=OutputStore(tmp_path), cache=None)
     with pytest.raises(InvalidImageError, match="zzz"):
-        actions.remove(Session(), str(EXAMPLE), "fal-bria", Look.of("colour", "zzz", None, False, "png"),
-                       Keys(fal=FAL_KEY), app, 100)
+        actions.remove(
+            Session(),
+            str(EXAMPLE),
+            "fal-bria",
+            Look.of("colour", "zzz", None, False, "png"),
+            Keys(fal=FAL_KEY),
+            app,
+            100,
+        )
     assert submits(fal) == 0
 
 
@@ -724,12 +759,32 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
         actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100)
 
 
-REMOVE_ORDER = ("/remove takes 21 values in this order: session state (null), Image, Provider, Background, Colour, "
-                "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
-                "remove.bg key, Photoroom key, Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position, "
-                "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1).")
-LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, None, None, False, False, "none", "5%",
-               "center", False, "", ""]
+REMOVE_ORDER = (
+    "/remove takes 21 values in this order: session state (null), Image, Provider, Background, Colour, "
+    "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
+    "remove.bg key, Photoroom key, Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), Subject position, "
+    "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1)."
+)
+LOOK_VALUES = [
+    "transparent",
+    "#ffffff",
+    None,
+    False,
+    "png",
+    100,
+    None,
+    None,
+    None,
+    None,
+    False,
+    False,
+    "none",
+    "5%",
+    "center",
+    False,
+    "",
+    "",
+]
 
 
 @pytest.mark.parametrize(
@@ -738,16 +793,45 @@ LOOK_VALUES = ["transparent", "#ffffff", None, False, "png", 100, None, None, No
         ({"data": ["x"]}, "Got 1 values. " + REMOVE_ORDER),
         ({"data": {"image": "cat.jpg"}}, 'The request body must be a JSON object with a "data" list. ' + REMOVE_ORDER),
         ([1, 2], 'The request body must be a JSON object with a "data" list. ' + REMOVE_ORDER),
-        ({"data": [None, str(EXAMPLE), "fal-bria", *LOOK_VALUES]},
-         'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
-         "(gradio_client's handle_file() makes one) or null; got a plain string."),
-        ({"data": [None, 5, "fal-bria", *LOOK_VALUES]},
-         'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
-         "(gradio_client's handle_file() makes one) or null; got a value of type int."),
-        ({"data": [None, None, "fal-bria", "image", "#ffffff", "bg.png", False, "png", 100, None, None, None, None,
-                   False, False, "none", "5%", "center", False, "", ""]},
-         'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
-         "(gradio_client's handle_file() makes one) or null; got a plain string."),
+        (
+            {"data": [None, str(EXAMPLE), "fal-bria", *LOOK_VALUES]},
+            'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
+            "(gradio_client's handle_file() makes one) or null; got a plain string.",
+        ),
+        (
+            {"data": [None, 5, "fal-bria", *LOOK_VALUES]},
+            'Image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
+            "(gradio_client's handle_file() makes one) or null; got a value of type int.",
+        ),
+        (
+            {
+                "data": [
+                    None,
+                    None,
+                    "fal-bria",
+                    "image",
+                    "#ffffff",
+                    "bg.png",
+                    False,
+                    "png",
+                    100,
+                    None,
+                    None,
+                    None,
+                    None,
+                    False,
+                    False,
+                    "none",
+                    "5%",
+                    "center",
+                    False,
+                    "",
+                    "",
+                ]
+            },
+            'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
+            "(gradio_client's handle_file() makes one) or null; got a plain string.",
+        ),
     ],
 )
 def test_raw_calls_of_the_wrong_shape_are_answered_before_gradio(served, fakes, capfd, body, message):
@@ -762,11 +846,16 @@ def test_raw_calls_of_the_wrong_shape_are_answered_before_gradio(served, fakes, 
     assert "Traceback" not in capfd.readouterr().err
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"image=cat.jpg", 'The request body must be JSON: {"data": [...]}. ' + REMOVE_ORDER),
-    (b'{"data": ["' + b"A" * (2 << 20) + b'"]}',
-     "The request body is too large for a call (upload files to /gradio_api/upload first)."),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"image=cat.jpg", 'The request body must be JSON: {"data": [...]}. ' + REMOVE_ORDER),
+        (
+            b'{"data": ["' + b"A" * (2 << 20) + b'"]}',
+            "The request body is too large for a call (upload files to /gradio_api/upload first).",
+        ),
+    ],
+)
 def test_a_raw_call_body_that_is_not_a_call_gets_a_message(served, content, message):
     import httpx
 
@@ -779,8 +868,11 @@ def test_a_raw_call_body_that_is_not_a_call_gets_a_message(served, content, mess
     "endpoint, data, words",
     [
         ("remove", [None, None, "u2netp", *LOOK_VALUES], "Upload an image first (or pick one of the examples)."),
-        ("rerender", [None, "transparent", "#fff", None, False, "png", "abc", False, False, "none", "5%", "center"],
-         "Images per month must be a whole number (0 or more), got 'abc'."),
+        (
+            "rerender",
+            [None, "transparent", "#fff", None, False, "png", "abc", False, False, "none", "5%", "center"],
+            "Images per month must be a whole number (0 or more), got 'abc'.",
+        ),
     ],
 )
 def test_raw_calls_of_the_right_shape_reach_the_handlers_readable_checks(served, endpoint, data, words):
@@ -816,11 +908,14 @@ def test_vitmatte_and_sam2_picking_from_the_page_pay_the_provider_once(fakes, tm
     assert Image.open(plain.file).size == (451, 300)
 
 
-@pytest.mark.parametrize("points, box, want", [
-    ("120, 80, keep; 10,20,drop\n5, 6", "", ([(120.0, 80.0, True), (10.0, 20.0, False), (5.0, 6.0, True)], None)),
-    (None, " 1, 2, 30, 40 ", ([], (1.0, 2.0, 30.0, 40.0))),
-    ("", None, ([], None)),
-])
+@pytest.mark.parametrize(
+    "points, box, want",
+    [
+        ("120, 80, keep; 10,20,drop\n5, 6", "", ([(120.0, 80.0, True), (10.0, 20.0, False), (5.0, 6.0, True)], None)),
+        (None, " 1, 2, 30, 40 ", ([], (1.0, 2.0, 30.0, 40.0))),
+        ("", None, ([], None)),
+    ],
+)
 def test_sam_prompts_from_the_page_fields(points, box, want):
     assert actions.prompts_of(points, box) == want
     assert actions.add_point("1, 2, keep", 10.4, 20.6, False) == "1, 2, keep; 10, 21, drop"
@@ -838,11 +933,14 @@ def test_two_clicks_make_a_box_and_a_third_starts_over():
         actions.prompts_of("", first)
 
 
-@pytest.mark.parametrize("points, box, words", [
-    ("1, 2, 3, 4", "", "Point '1, 2, 3, 4': write x, y, keep (or drop), e.g. 120, 80, keep."),
-    ("a, b", "", "Point 'a, b': write x, y, keep"),
-    ("", "1, 2, 3", "Box '1, 2, 3': write x0, y0, x1, y1 in image pixels."),
-])
+@pytest.mark.parametrize(
+    "points, box, words",
+    [
+        ("1, 2, 3, 4", "", "Point '1, 2, 3, 4': write x, y, keep (or drop), e.g. 120, 80, keep."),
+        ("a, b", "", "Point 'a, b': write x, y, keep"),
+        ("", "1, 2, 3", "Box '1, 2, 3': write x0, y0, x1, y1 in image pixels."),
+    ],
+)
 def test_bad_sam_prompts_are_readable(points, box, words):
     with pytest.raises(InvalidImageError, match=re.escape(words)):
         actions.prompts_of(points, box)
@@ -859,8 +957,14 @@ def test_ai_backgrounds_from_the_app_are_estimated_reserved_and_counted(client, 
     from gradio_client import handle_file
 
     fal, _ = fakes
-    gallery, line = client.predict(image=handle_file(str(EXAMPLE)), prompt="a marble counter", num_images=2,
-                                   seed="42", fal_key=FAL_KEY, api_name="/replace")
+    gallery, line = client.predict(
+        image=handle_file(str(EXAMPLE)),
+        prompt="a marble counter",
+        num_images=2,
+        seed="42",
+        fal_key=FAL_KEY,
+        api_name="/replace",
+    )
     assert len(gallery) == 2 and all(Image.open(item["image"]).size == (451, 300) for item in gallery)
     assert [Path(item["image"]).name for item in gallery] == ["cat-ai-1.png", "cat-ai-2.png"]
     assert "2 images: $0.0800 (estimated)" in line and "seed 42" in line and "session: $0.0800 hosted" in line
@@ -869,12 +973,15 @@ def test_ai_backgrounds_from_the_app_are_estimated_reserved_and_counted(client, 
     assert body["prompt"] == "a marble counter" and body["num_images"] == 2 and body["seed"] == 42
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"prompt": ""}, "prompt"),
-    ({"prompt": "a beach", "seed": "abc"}, "The seed must be a whole number 0..2147483647, got 'abc'."),
-    ({"prompt": "a beach", "seed": "-1"}, "seed"),
-    ({"prompt": "a beach", "fal_key": None}, "fal-bria-replace needs an API key"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "a beach", "seed": "abc"}, "The seed must be a whole number 0..2147483647, got 'abc'."),
+        ({"prompt": "a beach", "seed": "-1"}, "seed"),
+        ({"prompt": "a beach", "fal_key": None}, "fal-bria-replace needs an API key"),
+    ],
+)
 def test_ai_background_mistakes_send_nothing(client, fakes, kwargs, words):
     from gradio_client import handle_file
 

@@ -39,12 +39,26 @@ def test_downloads_are_bounded_in_count_too(tmp_path):
 
 
 def test_app_memory_and_temp_files_stay_bounded_under_mixed_load(u2netp_path):  # noqa: F811
-    env = dict(os.environ, RMBG_U2NETP_PATH=str(u2netp_path), PYTHONPATH=str(ROOT),
-               RMBG_APP_MEMORY_MB=str(STORES_MIB))
+    env = dict(os.environ, RMBG_U2NETP_PATH=str(u2netp_path), PYTHONPATH=str(ROOT), RMBG_APP_MEMORY_MB=str(STORES_MIB))
     run = subprocess.run(
-        [sys.executable, "benchmarks/app_memory.py", "--sessions", "8", "--megapixels", "2", "--warmup", "1",
-         "--idle", "5", "--no-write"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "benchmarks/app_memory.py",
+            "--sessions",
+            "8",
+            "--megapixels",
+            "2",
+            "--warmup",
+            "1",
+            "--idle",
+            "5",
+            "--no-write",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(ln for ln in run.stdout.splitlines() if ln.startswith("SUMMARY "))

@@ -69,8 +69,9 @@ def test_tab_numbers_equal_rmbg_evaluate_on_the_same_files(tmp_path, u2netp_path
     from rmbg.cli.main import main
 
     data = davis_copy(tmp_path / "data")
-    assert main(["evaluate", str(data), "--provider", "u2netp", "--out", str(tmp_path / "cli"),
-                 "--bootstrap", "300"]) == 0
+    assert (
+        main(["evaluate", str(data), "--provider", "u2netp", "--out", str(tmp_path / "cli"), "--bootstrap", "300"]) == 0
+    )
     cli = json.loads((tmp_path / "cli" / "evaluation.json").read_text())
 
     upload = read_upload([zipped(data, tmp_path / "upload.zip")], None, tmp_path / "up")
@@ -81,11 +82,14 @@ def test_tab_numbers_equal_rmbg_evaluate_on_the_same_files(tmp_path, u2netp_path
     tab = to_json(scored.evaluation)
     assert tab["composite_key"] == cli["composite_key"] == "composite_seg"
     # Every score, interval and count is the same; seconds (and local compute cost) are measured anew.
-    scores = lambda doc: [(s["provider"], s["category"], s["n_images"], s["n_groups"], s["metrics"])  # noqa: E731
-                          for s in doc["summaries"]]
+    scores = lambda doc: [
+        (s["provider"], s["category"], s["n_images"], s["n_groups"], s["metrics"])  # noqa: E731
+        for s in doc["summaries"]
+    ]
     assert scores(tab) == scores(cli)
-    assert [(r["name"], r["group"], r["metrics"]) for r in tab["rows"]] == \
-           [(r["name"], r["group"], r["metrics"]) for r in cli["rows"]]
+    assert [(r["name"], r["group"], r["metrics"]) for r in tab["rows"]] == [
+        (r["name"], r["group"], r["metrics"]) for r in cli["rows"]
+    ]
     assert len(scored.cutouts) == len(FRAMES) and not scored.stopped
 
 
@@ -101,10 +105,13 @@ def test_a_stopped_run_keeps_and_scores_what_it_has(tmp_path, u2netp_path):  # n
         if len(seen) == 2:
             flag.set()
 
-    scored = run_scored(upload, ["u2netp"], Keys(), app_with(), session_id="s", volume=10, report=report,
-                        stop=flag, bootstrap=50)
-    assert [(s.image, s.images_done, s.n_images, s.in_image, s.n_providers) for s in seen] == \
-           [(FRAMES[0], 1, 4, 1, 1), (FRAMES[1], 2, 4, 1, 1)]
+    scored = run_scored(
+        upload, ["u2netp"], Keys(), app_with(), session_id="s", volume=10, report=report, stop=flag, bootstrap=50
+    )
+    assert [(s.image, s.images_done, s.n_images, s.in_image, s.n_providers) for s in seen] == [
+        (FRAMES[0], 1, 4, 1, 1),
+        (FRAMES[1], 2, 4, 1, 1),
+    ]
     assert scored.stopped and [r.name for r in scored.evaluation.rows] == FRAMES[:2]
     assert scored.evaluation.overall("u2netp").n_images == 2
 
@@ -175,12 +182,15 @@ def assert_nothing_outside(tmp_path: Path, inside: Path) -> None:
     assert not (tmp_path / "evil.png").exists() and not (tmp_path.parent / "evil.png").exists()
 
 
-@pytest.mark.parametrize("name, message", [
-    ("../evil.png", "points outside the archive"),
-    ("images/../../evil.png", "points outside the archive"),
-    ("/tmp/evil.png", "absolute path"),
-    ("C:/evil.png", "absolute path"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("../evil.png", "points outside the archive"),
+        ("images/../../evil.png", "points outside the archive"),
+        ("/tmp/evil.png", "absolute path"),
+        ("C:/evil.png", "absolute path"),
+    ],
+)
 def test_zip_names_that_leave_the_folder_are_refused(tmp_path, name, message):
     archive = make_zip(tmp_path / "a.zip", {"ok.png": png_bytes(), name: png_bytes()})
     with pytest.raises(UploadError, match=message):
@@ -233,12 +243,21 @@ def test_too_many_images_are_refused(tmp_path):
 
 
 def test_mismatched_ground_truth_names_are_listed(tmp_path):
-    archive = make_zip(tmp_path / "a.zip", {"images/cat.png": png_bytes(), "images/dog.png": png_bytes(),
-                                            "masks/cat.png": png_bytes(), "masks/doge.png": png_bytes()})
+    archive = make_zip(
+        tmp_path / "a.zip",
+        {
+            "images/cat.png": png_bytes(),
+            "images/dog.png": png_bytes(),
+            "masks/cat.png": png_bytes(),
+            "masks/doge.png": png_bytes(),
+        },
+    )
     with pytest.raises(UploadError) as caught:
         read_upload([archive], None, tmp_path / "up")
-    assert str(caught.value) == ("Ground truth must have the same names as the images: no ground truth for dog; "
-                                 "ground truth without an image: doge.")
+    assert str(caught.value) == (
+        "Ground truth must have the same names as the images: no ground truth for dog; "
+        "ground truth without an image: doge."
+    )
 
 
 def test_duplicate_names_and_other_files_get_clear_messages(tmp_path):
@@ -264,8 +283,14 @@ def test_progress_steps_count_images_and_providers_within_an_image():
     from rmbg.webapp.benchmark import Step
 
     steps = [Step.of(done, 6, 3, f"img{(done - 1) // 3}", "p", True) for done in range(1, 7)]
-    assert [(s.image, s.images_done, s.in_image) for s in steps] == \
-           [("img0", 0, 1), ("img0", 0, 2), ("img0", 1, 3), ("img1", 1, 1), ("img1", 1, 2), ("img1", 2, 3)]
+    assert [(s.image, s.images_done, s.in_image) for s in steps] == [
+        ("img0", 0, 1),
+        ("img0", 0, 2),
+        ("img0", 1, 3),
+        ("img1", 1, 1),
+        ("img1", 1, 2),
+        ("img1", 2, 3),
+    ]
     assert steps[0].n_images == 2 and steps[0].text() == "img0: p done"
 
 

@@ -56,11 +56,20 @@ def test_blind_benchmark_then_votes_from_a_program(served, votes_db, tmp_path):
     fal.reset()
     client = Client(url, verbose=False)
     status, table, _plot, _gallery, _files = client.predict(
-        images=[handle_file(str(p)) for p in photos(tmp_path)], truth=None, providers=["u2netp", "fal-bria"],
-        monthly_volume=1000, fal_key=FAL_KEY, api_name="/benchmark")
+        images=[handle_file(str(p)) for p in photos(tmp_path)],
+        truth=None,
+        providers=["u2netp", "fal-bria"],
+        monthly_volume=1000,
+        fal_key=FAL_KEY,
+        api_name="/benchmark",
+    )
     assert status.startswith("**Done**: no ground truth") and "2 pairs" in status
-    assert [row[:2] for row in table["data"]] == [["photo0", "u2netp"], ["photo0", "fal-bria"],
-                                                  ["photo1", "u2netp"], ["photo1", "fal-bria"]]
+    assert [row[:2] for row in table["data"]] == [
+        ["photo0", "u2netp"],
+        ["photo0", "fal-bria"],
+        ["photo1", "u2netp"],
+        ["photo1", "fal-bria"],
+    ]
     assert submits(fal) == 2
     left, right, ticket, reveal = client.predict(background="white", colour="#ffffff", api_name="/benchmark_pair")
     assert ticket and reveal == "" and os.path.exists(left) and os.path.exists(right)
@@ -83,11 +92,15 @@ def test_ground_truth_benchmark_from_a_program(served, tmp_path):
             zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{name}.png")
     client = Client(served[0], verbose=False)
     status, table, _plot, gallery, files = client.predict(
-        images=[handle_file(str(archive))], providers=["u2netp"], monthly_volume=100_000, api_name="/benchmark")
+        images=[handle_file(str(archive))], providers=["u2netp"], monthly_volume=100_000, api_name="/benchmark"
+    )
     assert status.startswith("**Done**: 2 image(s), 2 provider runs, 0 failed")
     assert table["headers"][:2] == ["provider", "composite [95 % CI]"] and table["data"][0][0] == "u2netp"
-    assert len(gallery) == 2 and sorted(os.path.basename(f) for f in files) == ["evaluation.json", "per_image.csv",
-                                                                                 "summary.csv"]
+    assert len(gallery) == 2 and sorted(os.path.basename(f) for f in files) == [
+        "evaluation.json",
+        "per_image.csv",
+        "summary.csv",
+    ]
 
 
 def test_the_caps_refuse_a_benchmark_before_any_call(served, tmp_path):
@@ -97,8 +110,12 @@ def test_the_caps_refuse_a_benchmark_before_any_call(served, tmp_path):
     fal.reset()
     client = Client(url, verbose=False)
     with pytest.raises(Exception, match="Spending cap reached"):
-        client.predict(images=[handle_file(str(p)) for p in photos(tmp_path, 12)], providers=["fal-bria", "u2netp"],
-                       fal_key=FAL_KEY, api_name="/benchmark")
+        client.predict(
+            images=[handle_file(str(p)) for p in photos(tmp_path, 12)],
+            providers=["fal-bria", "u2netp"],
+            fal_key=FAL_KEY,
+            api_name="/benchmark",
+        )
     assert submits(fal) == 0
 
 

@@ -31,8 +31,7 @@ def page_and_fal(votes_db, u2netp_path):  # noqa: F811
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
 
-    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url, \
-            sync_playwright() as pw:
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.set_default_timeout(TIMEOUT_MS)

@@ -108,13 +108,28 @@ def test_specs_follow_the_model_card_recipe_at_each_trained_size():
         "birefnet-dynamic": ("ZhengPeng7/BiRefNet_dynamic", "swin_l", 1024, True),
     }
     assert set(BIREFNET_VARIANTS) == set(expected)
-    recipe = ("resize_in", "input_scale", "mean", "std", "output_path", "activation", "minmax", "quantize_first",
-              "resize_out", "filename")
+    recipe = (
+        "resize_in",
+        "input_scale",
+        "mean",
+        "std",
+        "output_path",
+        "activation",
+        "minmax",
+        "quantize_first",
+        "resize_out",
+        "filename",
+    )
     for model_id, (repo, backbone, size, dynamic) in expected.items():
         variant = BIREFNET_VARIANTS[model_id]
         spec = variant.spec
         assert (spec.id, spec.repo_id, variant.backbone, spec.input_size, variant.dynamic) == (
-            model_id, repo, backbone, (size, size), dynamic)
+            model_id,
+            repo,
+            backbone,
+            (size, size),
+            dynamic,
+        )
         assert all(getattr(spec, f) == getattr(RMBG_20, f) for f in recipe)
         assert not spec.gated and spec.licence.startswith("MIT weights") and "research data sets" in spec.licence
         assert spec.revision == "main" and not variant.pinned and not spec.onnx_files
@@ -158,17 +173,18 @@ def test_cpu_bf16_units_are_what_the_kernel_reports():
         assert ("avx512_bf16" in units) == ("avx512_bf16" in flags)
 
 
-@pytest.mark.parametrize("units,model,want", [
-    ((), "rmbg-2.0", "fp32"),  # no bf16 units: exact fp32
-    (("avx512_bf16",), "rmbg-2.0", "bf16-autocast"),  # Swin-L passes the agreement gate
-    (("amx_bf16", "avx512_bf16"), "birefnet", "bf16-autocast"),
-    (("avx512_bf16",), "birefnet-lite", "fp32"),  # Swin-T does not: fp32 unless asked
-])
+@pytest.mark.parametrize(
+    "units,model,want",
+    [
+        ((), "rmbg-2.0", "fp32"),  # no bf16 units: exact fp32
+        (("avx512_bf16",), "rmbg-2.0", "bf16-autocast"),  # Swin-L passes the agreement gate
+        (("amx_bf16", "avx512_bf16"), "birefnet", "bf16-autocast"),
+        (("avx512_bf16",), "birefnet-lite", "fp32"),  # Swin-T does not: fp32 unless asked
+    ],
+)
 def test_cpu_auto_precision_follows_the_units_and_the_measured_gate(monkeypatch, units, model, want):
     import rmbg
-    from rmbg.providers.local import torch_backend
-
-    from rmbg.providers.local import device
+    from rmbg.providers.local import device, torch_backend
 
     monkeypatch.setattr(torch_backend, "cpu_bf16_units", lambda: units)
     monkeypatch.setattr(device, "cpu_bf16_units", lambda: units)
@@ -177,8 +193,11 @@ def test_cpu_auto_precision_follows_the_units_and_the_measured_gate(monkeypatch,
     if units:
         assert rmbg.get_provider(model, device="cpu", precision="bf16").precision_used() == "bf16-autocast"
     else:  # emulated bf16 runs PyTorch's reference conv kernel, far slower than fp32: refused, saying why
-        with pytest.raises(rmbg.InvalidRequestError, match=r"precision='bf16' needs a CPU with bf16 units .* "
-                           r"Use precision='auto' \(bf16 only where the CPU has the units\) or 'fp32'"):
+        with pytest.raises(
+            rmbg.InvalidRequestError,
+            match=r"precision='bf16' needs a CPU with bf16 units .* "
+            r"Use precision='auto' \(bf16 only where the CPU has the units\) or 'fp32'",
+        ):
             rmbg.get_provider(model, device="cpu", precision="bf16").precision_used()
 
 
@@ -209,7 +228,9 @@ def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache
     monkeypatch.setattr(torch_backend, "cpu_bf16_units", lambda: ("avx512_bf16",))
     monkeypatch.setattr(device, "cpu_bf16_units", lambda: ("avx512_bf16",))
     variant = BIREFNET_VARIANTS["birefnet-lite"]
-    hf_cache.add(variant.spec.repo_id, "89abcdef0123456789abcdef0123456789abcdef", variant.spec.filename, _lite_weights())
+    hf_cache.add(
+        variant.spec.repo_id, "89abcdef0123456789abcdef0123456789abcdef", variant.spec.filename, _lite_weights()
+    )
     image = scene()
     exact = rmbg.get_provider("birefnet-lite", device="cpu", precision="fp32", input_size=SMALL).matte(image)
     fast = rmbg.get_provider("birefnet-lite", device="cpu", precision="bf16", input_size=SMALL).matte(image)
@@ -252,8 +273,7 @@ def test_bf16_loading_lets_go_of_the_weights_file(tmp_path):
 
     path = tmp_path / "model.safetensors"
     path.write_bytes(_lite_weights())
-    net = load_network(lambda: birefnet.build_birefnet(backbone="swin_t"), path, "cpu", torch.float32,
-                       matmul_bf16=True)
+    net = load_network(lambda: birefnet.build_birefnet(backbone="swin_t"), path, "cpu", torch.float32, matmul_bf16=True)
     from safetensors.torch import load_file
 
     maps = Path("/proc/self/maps")
@@ -262,6 +282,8 @@ def test_bf16_loading_lets_go_of_the_weights_file(tmp_path):
     state = load_file(str(path))
     assert any(line.endswith(str(path)) for line in maps.read_text().splitlines())  # a view of the map
     assert torch.equal(net.bb.norm0.weight, state["bb.norm0.weight"])
-    assert torch.equal(net.bb.layers[0].blocks[0].attn.qkv.weight, state["bb.layers.0.blocks.0.attn.qkv.weight"].bfloat16())
+    assert torch.equal(
+        net.bb.layers[0].blocks[0].attn.qkv.weight, state["bb.layers.0.blocks.0.attn.qkv.weight"].bfloat16()
+    )
     del state
     assert not any(line.endswith(str(path)) for line in maps.read_text().splitlines())  # the network holds none

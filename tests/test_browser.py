@@ -19,13 +19,19 @@ import pytest  # noqa: E402
 
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
-from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.test_app import EXAMPLE, ROOT, add_tiny_rmbg14, app_config, hub_cache, serve  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 30_000
 

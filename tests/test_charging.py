@@ -145,13 +145,16 @@ def rembg(url: str):
     return runware_rembg(api_key=RUNWARE_KEY, base_url=url, retry=FAST)
 
 
-@pytest.mark.parametrize("fault, expected, sent", [
-    (None, Charge.ACCEPTED, 1),
-    ("drop", Charge.UNKNOWN, 1),
-    ("server-error", Charge.UNKNOWN, 1),  # Runware does not document its 5xx as unbilled
-    ("rate-limit", Charge.REFUSED, 3),
-    ("unauthorized", Charge.REFUSED, 1),
-])
+@pytest.mark.parametrize(
+    "fault, expected, sent",
+    [
+        (None, Charge.ACCEPTED, 1),
+        ("drop", Charge.UNKNOWN, 1),
+        ("server-error", Charge.UNKNOWN, 1),  # Runware does not document its 5xx as unbilled
+        ("rate-limit", Charge.REFUSED, 3),
+        ("unauthorized", Charge.REFUSED, 1),
+    ],
+)
 def test_runware_transitions(image, fault, expected, sent):
     with RunwareFake() as fake:
         if fault:
@@ -168,8 +171,10 @@ def test_runware_unreachable_is_not_sent(image):
 
 
 def app_with(tmp_path, fal_url: str = "", runware_url: str = "", **config) -> App:
-    providers = {"fal-bria": {"base_url": fal_url, "retry": FAST}, "runware-rembg": {"base_url": runware_url,
-                                                                                      "retry": FAST}}
+    providers = {
+        "fal-bria": {"base_url": fal_url, "retry": FAST},
+        "runware-rembg": {"base_url": runware_url, "retry": FAST},
+    }
     return App.create(AppConfig(provider_config=providers, **config), store=OutputStore(tmp_path), cache=None)
 
 
@@ -203,8 +208,13 @@ def test_unsent_calls_are_not_counted(tmp_path):
 def test_a_cost_reported_above_the_table_cannot_take_concurrent_calls_past_the_cap(tmp_path):
     """Defect 3: Runware reports $0.05 where the table says $0.0013; 8 visitors' threads at once."""
     with RunwareFake(costs={"runware:109@1": 0.05}) as fake:
-        app = app_with(tmp_path, runware_url=fake.url, cap_usd=Decimal("0.10"), daily_cap_usd=Decimal("0.12"),
-                       allow_server_keys=True)
+        app = app_with(
+            tmp_path,
+            runware_url=fake.url,
+            cap_usd=Decimal("0.10"),
+            daily_cap_usd=Decimal("0.12"),
+            allow_server_keys=True,
+        )
         start = threading.Barrier(8)
         outcomes: list[str] = []
 
@@ -212,8 +222,16 @@ def test_a_cost_reported_above_the_table_cannot_take_concurrent_calls_past_the_c
             start.wait()
             for _ in range(3):
                 try:
-                    actions.remove(Session(), str(EXAMPLE), "runware-rembg", Look(), Keys(runware=RUNWARE_KEY), app,
-                                   100, session_id="one-tab")
+                    actions.remove(
+                        Session(),
+                        str(EXAMPLE),
+                        "runware-rembg",
+                        Look(),
+                        Keys(runware=RUNWARE_KEY),
+                        app,
+                        100,
+                        session_id="one-tab",
+                    )
                     outcomes.append("paid")
                 except BudgetError:
                     outcomes.append("capped")
@@ -278,7 +296,9 @@ def test_evaluate_counts_an_accepted_call_whose_polls_failed(tmp_path):
         assert posts(fake) == 2 and cancels(fake) == 1
     rows = sorted(result.rows, key=lambda r: r.name)
     assert [(r.status, r.cost_usd, r.cost_source) for r in rows] == [
-        ("failed", Decimal("0.018"), "may have been billed"), ("ok", Decimal("0.018"), "estimated")]
+        ("failed", Decimal("0.018"), "may have been billed"),
+        ("ok", Decimal("0.018"), "estimated"),
+    ]
     assert "accepted the request" in rows[0].error
 
 
@@ -296,8 +316,9 @@ def test_through_the_launched_page_accepted_calls_count_against_the_cap():
             messages = []
             for _ in range(7):
                 with pytest.raises(AppError) as caught:
-                    client.predict(image=handle_file(str(EXAMPLE)), provider="fal-bria", fal_key=FAL_KEY,
-                                   api_name="/remove")
+                    client.predict(
+                        image=handle_file(str(EXAMPLE)), provider="fal-bria", fal_key=FAL_KEY, api_name="/remove"
+                    )
                 messages.append(str(caught.value))
         assert posts(fake) == 5 and cancels(fake) == 5
     assert all("accepted the request" in m for m in messages[:5])

@@ -8,8 +8,8 @@ count their calls. One test runs the real U2-Net-p (the default here).
 from __future__ import annotations
 
 import csv
-import os
 import io
+import os
 import re
 import subprocess
 import sys
@@ -55,7 +55,9 @@ class FakeLocal:
         with self._lock:
             self.calls += 1
         alpha = image.convert("L").point(lambda v: 255 if v >= 128 else 0)
-        return Matte(alpha, Cost(Decimal("0.0001"), "compute", "fake"), 0.001, {"model": "fake/threshold", "revision": "v1"})
+        return Matte(
+            alpha, Cost(Decimal("0.0001"), "compute", "fake"), 0.001, {"model": "fake/threshold", "revision": "v1"}
+        )
 
 
 class FakeHosted(FakeLocal):
@@ -249,10 +251,13 @@ def test_paid_batch_without_yes_refuses_and_prints_the_estimate(fakes, tree, cap
     assert hosted.calls == 0 and not (tree / "out").exists()
 
 
-@pytest.mark.parametrize("failure, runs", [
-    ("may-be-billed", 2),  # a 502 after sending keeps its estimate: two paid calls fit $0.025
-    ("refused", 3),  # a 429 certainly cost nothing: its hold goes back, a third call fits
-])
+@pytest.mark.parametrize(
+    "failure, runs",
+    [
+        ("may-be-billed", 2),  # a 502 after sending keeps its estimate: two paid calls fit $0.025
+        ("refused", 3),  # a 429 certainly cost nothing: its hold goes back, a third call fits
+    ],
+)
 def test_a_failure_that_may_have_been_billed_keeps_its_share_of_the_budget(fakes, tree, capsys, failure, runs):
     from rmbg import charging
     from rmbg.errors import ProviderRateLimitError, ProviderUnavailableError
@@ -354,7 +359,9 @@ def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
 
 def test_python_dash_m_rmbg_providers():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "rmbg", "providers"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rmbg", "providers"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     ids = [line.split()[0] for line in proc.stdout.split("\n\n")[0].splitlines()[1:]]
     assert {"rmbg-1.4", "u2netp", "fal-bria", "runware-rembg"} <= set(ids)
@@ -389,10 +396,34 @@ def test_evaluate_hosted_needs_yes(fakes, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res")]) == 2
     assert "Estimated cost for fake-hosted: 3 images x $0.0100 = $0.0300" in capsys.readouterr().err
     assert hosted.calls == 0 and not (tmp_path / "res").exists()
-    assert main(["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res"), "--max-cost", "0.02"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "data"),
+                "-p",
+                "fake-hosted",
+                "--out",
+                str(tmp_path / "res"),
+                "--max-cost",
+                "0.02",
+            ]
+        )
+        == 2
+    )
     assert "rmbg: error: Estimated cost $0.03 is over the budget of $0.02." in capsys.readouterr().err
     assert hosted.calls == 0
-    args = ["evaluate", str(tmp_path / "data"), "-p", "fake-hosted", "--out", str(tmp_path / "res"), "--yes", "--bootstrap", "50"]
+    args = [
+        "evaluate",
+        str(tmp_path / "data"),
+        "-p",
+        "fake-hosted",
+        "--out",
+        str(tmp_path / "res"),
+        "--yes",
+        "--bootstrap",
+        "50",
+    ]
     assert main(args) == 0 and hosted.calls == 3
     assert "| fake-hosted | all | 3 (2) | 0 |" in capsys.readouterr().out
 
@@ -483,9 +514,11 @@ def test_resume_with_other_output_options_is_refused_not_skipped(fakes, tree, ca
     capsys.readouterr()
     assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--mask-only"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("rmbg: error: 3 output(s) already in out were made with other options "
-                          "(changed: mask_only False -> True); they would be kept as they are. "
-                          "Use --overwrite to replace them, or another -o folder.")
+    assert err.startswith(
+        "rmbg: error: 3 output(s) already in out were made with other options "
+        "(changed: mask_only False -> True); they would be kept as they are. "
+        "Use --overwrite to replace them, or another -o folder."
+    )
     assert local.calls == 3
     assert main(["remove", "in", "-o", "out", "-p", "fake-local", "--mask-only", "--overwrite"]) == 0
     with Image.open(tree / "out" / "a.png") as img:
@@ -498,15 +531,37 @@ def test_resume_with_other_output_options_is_refused_not_skipped(fakes, tree, ca
 def test_outputs_without_a_record_are_not_silently_kept(fakes, tree, capsys):
     make_image(tree / "out" / "a.png", 9)
     assert main(["remove", "in/a.png", "-o", "out", "-p", "fake-local"]) == 2
-    assert "1 output(s) already in out were made by an unknown run (no .rmbg-options.json record)" in capsys.readouterr().err
+    assert (
+        "1 output(s) already in out were made by an unknown run (no .rmbg-options.json record)"
+        in capsys.readouterr().err
+    )
 
 
 def test_crop_and_canvas_frame_every_output(fakes, tree, capsys):
     assert main(["remove", "in/a.png", "-o", "crop", "-p", "fake-local", "--crop"]) == 0
     with Image.open(tree / "crop" / "a.png") as img:
         assert (img.mode, img.size) == ("RGBA", (8, 12))  # the white left half
-    assert main(["remove", "in/a.png", "-o", "canvas", "-p", "fake-local", "--canvas", "100x100",
-                 "--margin", "10px", "--align", "bottom", "--bg", "10,20,30"]) == 0
+    assert (
+        main(
+            [
+                "remove",
+                "in/a.png",
+                "-o",
+                "canvas",
+                "-p",
+                "fake-local",
+                "--canvas",
+                "100x100",
+                "--margin",
+                "10px",
+                "--align",
+                "bottom",
+                "--bg",
+                "10,20,30",
+            ]
+        )
+        == 0
+    )
     with Image.open(tree / "canvas" / "a.png") as img:
         # 8x12 scaled into 80x80 -> 53x80, centred across, on the bottom margin
         assert (img.mode, img.size) == ("RGB", (100, 100))
@@ -514,14 +569,25 @@ def test_crop_and_canvas_frame_every_output(fakes, tree, capsys):
         assert img.getpixel((50, 95)) == BG and img.getpixel((20, 50)) == BG
     capsys.readouterr()
     assert main(["remove", "in/a.png", "-o", "canvas", "-p", "fake-local", "--canvas", "1:1"]) == 2
-    assert "changed: framing [False, '100x100', '10px', 'bottom'] -> [False, '1:1', None, None]" in capsys.readouterr().err
+    assert (
+        "changed: framing [False, '100x100', '10px', 'bottom'] -> [False, '1:1', None, None]" in capsys.readouterr().err
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--margin", "10%"], "rmbg: error: A margin or alignment needs crop or a canvas. Add --crop or --canvas, or leave out --margin "
-                          "and --align.\n"),
-    (["--canvas", "wide"], "rmbg: error: Canvas 'wide' is neither a size such as '2000x2000' nor an aspect such as '1:1'.\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--margin", "10%"],
+            "rmbg: error: A margin or alignment needs crop or a canvas. Add --crop or --canvas, or leave out --margin "
+            "and --align.\n",
+        ),
+        (
+            ["--canvas", "wide"],
+            "rmbg: error: Canvas 'wide' is neither a size such as '2000x2000' nor an aspect such as '1:1'.\n",
+        ),
+    ],
+)
 def test_bad_framing_is_a_usage_error_before_any_work(fakes, tree, capsys, args, message):
     local, _ = fakes
     assert main(["remove", "in", "-o", "out", "-p", "fake-local", *args]) == 2
@@ -532,8 +598,7 @@ def test_file_system_uris_are_listed_and_read_through_pyarrow(fakes, tree, capsy
     pytest.importorskip("pyarrow")
     uri = "file://" + str((tree / "in").resolve())
     assert main(["remove", uri, "-o", "out", "-p", "fake-local"]) == 0
-    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png",
-                                         "sub/deeper/c.png"]
+    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png", "sub/deeper/c.png"]
     rows = manifest(tree / "out")
     assert sorted(r["file"] for r in rows) == [f"{uri}/a.png", f"{uri}/sub/b.png", f"{uri}/sub/deeper/c.jpg"]
     assert main(["remove", uri + "/nothing-here", "-o", "out2", "-p", "fake-local"]) == 1
@@ -543,11 +608,23 @@ def test_file_system_uris_are_listed_and_read_through_pyarrow(fakes, tree, capsy
 def test_urls_with_the_same_last_name_get_numbered_outputs(tmp_path):
     from rmbg.cli import batch
 
-    items = batch.plan(["https://a.example/x/photo.jpg", "https://b.example/photo.jpg?w=10",
-                        "https://c.example/photo.png", "https://a.example/x/photo.jpg", "https://d.example/"],
-                       tmp_path, "png")
+    items = batch.plan(
+        [
+            "https://a.example/x/photo.jpg",
+            "https://b.example/photo.jpg?w=10",
+            "https://c.example/photo.png",
+            "https://a.example/x/photo.jpg",
+            "https://d.example/",
+        ],
+        tmp_path,
+        "png",
+    )
     assert [(i.output_rel, i.error) for i in items] == [
-        ("photo.png", ""), ("photo-2.png", ""), ("photo-3.png", ""), ("image.png", "")]
+        ("photo.png", ""),
+        ("photo-2.png", ""),
+        ("photo-3.png", ""),
+        ("image.png", ""),
+    ]
     assert items[1].display == "https://b.example/photo.jpg"  # no query in what is shown
 
 

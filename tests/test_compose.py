@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rmbg.errors import InvalidImageError
 from rmbg.image import foreground
 from rmbg.image.compose import encode, fit_cover, parse_colour, preview, render
 from rmbg.image.foreground import estimate_foreground
-from rmbg.errors import InvalidImageError
 
 
 def _solid(colour, size=(4, 2)) -> Image.Image:
@@ -30,7 +30,11 @@ def test_transparent_hides_what_it_removes_and_keeps_edge_colours():
     assert out.mode == "RGBA"
     # alpha 0 -> RGB 0 (the old background is gone); soft pixels keep their colour, not premultiplied
     assert [tuple(p) for p in np.asarray(out).reshape(-1, len(out.getbands()))[:4].tolist()] == [
-        (0, 0, 0, 0), (10, 20, 30, 51), (10, 20, 30, 128), (10, 20, 30, 255)]
+        (0, 0, 0, 0),
+        (10, 20, 30, 51),
+        (10, 20, 30, 128),
+        (10, 20, 30, 255),
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["png", "webp"])
@@ -153,8 +157,9 @@ def _ramp(alpha: Image.Image) -> np.ndarray:
 def test_box_filter_is_a_clamped_window_mean():
     x = np.random.default_rng(1).random((23, 31), dtype=np.float32)
     for r in (0, 1, 4, 40):
-        want = np.array([[x[max(0, i - r): i + r + 1, max(0, j - r): j + r + 1].mean() for j in range(31)]
-                         for i in range(23)])
+        want = np.array(
+            [[x[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1].mean() for j in range(31)] for i in range(23)]
+        )
         assert np.abs(foreground._box2d(x, r) - want).max() < 1e-5
 
 
@@ -212,8 +217,12 @@ def test_estimate_matches_the_formula_in_float64_on_random_data():
     alpha8 = rng.choice(np.array([0, 1, 77, 128, 254, 255], np.uint8), (h, w))
 
     def box(x, r):
-        return np.array([[x[max(0, y - r): y + r + 1, max(0, j - r): j + r + 1].mean(axis=(0, 1))
-                          for j in range(w)] for y in range(h)])
+        return np.array(
+            [
+                [x[max(0, y - r) : y + r + 1, max(0, j - r) : j + r + 1].mean(axis=(0, 1)) for j in range(w)]
+                for y in range(h)
+            ]
+        )
 
     i, a = image8 / 255.0, alpha8[..., None] / 255.0
     f, b = i, i

@@ -50,8 +50,9 @@ print(json.dumps({"setting": setting, "again": tune_cpu_allocator(), "main": mai
 
 def probe(**env: str) -> dict:
     environ = {k: v for k, v in os.environ.items() if k != "RMBG_CPU_ALLOCATOR"} | env
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=environ, capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=environ, capture_output=True, text=True, check=True, timeout=60
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -40,8 +40,9 @@ def soft_disc(size=SIZE) -> np.ndarray:
 
 def photo() -> Image.Image:
     rng = np.random.default_rng(3)
-    background = np.stack([rng.integers(0, 60, SIZE[::-1]), rng.integers(170, 255, SIZE[::-1]),
-                           rng.integers(0, 60, SIZE[::-1])], axis=2).astype(np.float32)
+    background = np.stack(
+        [rng.integers(0, 60, SIZE[::-1]), rng.integers(170, 255, SIZE[::-1]), rng.integers(0, 60, SIZE[::-1])], axis=2
+    ).astype(np.float32)
     a = soft_disc().astype(np.float32)[..., None] / 255
     return Image.fromarray(np.rint(SUBJECT * a + background * (1 - a)).astype(np.uint8), "RGB")
 

@@ -63,8 +63,10 @@ def test_isnet_general_when_birefnet_lite_is_too_slow(cpu_cache, hf_cache, monke
     isnet_at_hand(cpu_cache, monkeypatch)
     measured("birefnet-lite", 5.1)
     measured("isnet-general", 1.3)
-    reason = ("IS-Net general use (DIS, ungated, Apache-2.0): the best model by published quality that answers a "
-              "1 MP photo within 3 s on this CPU (1.3 s measured here; local weights isnet-general-use.onnx)")
+    reason = (
+        "IS-Net general use (DIS, ungated, Apache-2.0): the best model by published quality that answers a "
+        "1 MP photo within 3 s on this CPU (1.3 s measured here; local weights isnet-general-use.onnx)"
+    )
     assert default_provider() == ("isnet-general", reason)
 
 

@@ -55,10 +55,16 @@ def test_a_public_deployment_downloads_only_the_declared_models_it_allows():
         check_declared(Declared("birefnet", cached=False), True, None, "u2netp")
 
 
-@pytest.mark.parametrize("env, public", [
-    ({}, False), ({"SPACE_ID": "me/app"}, True), ({"SPACE_ID": "me/app", "RMBG_PUBLIC": "0"}, False),
-    ({"RMBG_PUBLIC": "1"}, True), ({"GRADIO_SERVER_NAME": "0.0.0.0"}, True),
-])
+@pytest.mark.parametrize(
+    "env, public",
+    [
+        ({}, False),
+        ({"SPACE_ID": "me/app"}, True),
+        ({"SPACE_ID": "me/app", "RMBG_PUBLIC": "0"}, False),
+        ({"RMBG_PUBLIC": "1"}, True),
+        ({"GRADIO_SERVER_NAME": "0.0.0.0"}, True),
+    ],
+)
 def test_what_counts_as_public(env, public):
     assert public_deployment(env) is public
 
@@ -86,8 +92,12 @@ def served():
 def test_rest_refuses_a_hub_repository_a_visitor_names(served):
     buf = io.BytesIO()
     Image.new("RGB", (32, 24), (9, 9, 9)).save(buf, "PNG")
-    reply = httpx.post(served + "api/remove", files={"image": ("a.png", buf.getvalue(), "image/png")},
-                       data={"provider": "hf:someone/huge-model"}, timeout=60)
+    reply = httpx.post(
+        served + "api/remove",
+        files={"image": ("a.png", buf.getvalue(), "image/png")},
+        data={"provider": "hf:someone/huge-model"},
+        timeout=60,
+    )
     assert reply.status_code == 403 and "does not download Hub models" in reply.json()["error"]
 
 
@@ -96,8 +106,9 @@ def test_mcp_refuses_a_hub_repository_a_visitor_names(served):
     from tests.test_mcp import data_uri, session_run
 
     async def work(session):
-        return await session.call_tool("remove_background", {"image": data_uri(EXAMPLE),
-                                                             "provider": "hf:someone/huge-model"})
+        return await session.call_tool(
+            "remove_background", {"image": data_uri(EXAMPLE), "provider": "hf:someone/huge-model"}
+        )
 
     result = session_run(served, work)
     assert result.isError and "does not download Hub models" in result.content[0].text

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rmbg.errors import BudgetError, InvalidImageError
 from rmbg.eval import metrics as M
 from rmbg.eval.dataset import DatasetError, discover, subset
-from rmbg.errors import BudgetError, InvalidImageError
 from rmbg.eval.run import evaluate, load_ground_truth
 from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
@@ -34,7 +34,9 @@ FRAMES = ["blackswan_00000", "blackswan_00025", "dog_00000", "dog_00030", "dog_0
 class LookupProvider:
     """Returns a transform of the ground truth registered for the image's pixels; counts calls."""
 
-    def __init__(self, pid: str, truths: dict[str, np.ndarray], transform=lambda g: g, *, kind="local", price="0", fail=()):
+    def __init__(
+        self, pid: str, truths: dict[str, np.ndarray], transform=lambda g: g, *, kind="local", price="0", fail=()
+    ):
         self.id, self.label, self.kind = pid, f"Fake {pid}", kind
         self.truths, self.transform, self.price, self.fail = truths, transform, Decimal(price), set(fail)
         self.calls = 0
@@ -162,7 +164,9 @@ def test_scores_match_metrics_and_group_bootstrap(davis):
     low, high = np.percentile(group_means[draws].mean(axis=1), [2.5, 97.5])
     assert (est.low, est.high) == (pytest.approx(low), pytest.approx(high))
     comp = ev.overall("fake-shift").metrics["composite_seg"]
-    assert comp.mean == pytest.approx(M.composite_seg(100 * est.mean, 100 * ev.overall("fake-shift").metrics["boundary_f"].mean))
+    assert comp.mean == pytest.approx(
+        M.composite_seg(100 * est.mean, 100 * ev.overall("fake-shift").metrics["boundary_f"].mean)
+    )
     assert comp.low <= comp.mean <= comp.high
 
 
@@ -179,7 +183,12 @@ def test_one_failure_is_recorded_and_the_rest_go_on(davis):
 
 def test_reports_are_written(davis, tmp_path):
     _, small, truths = davis
-    ev = evaluate(small, [LookupProvider("fake-perfect", truths), LookupProvider("fake-shift", truths, shift)], out=tmp_path, bootstrap=100)
+    ev = evaluate(
+        small,
+        [LookupProvider("fake-perfect", truths), LookupProvider("fake-shift", truths, shift)],
+        out=tmp_path,
+        bootstrap=100,
+    )
     md = (tmp_path / "results.md").read_text()
     assert md == ev.to_markdown()
     assert "segmentation-only composite (transparency not measured)" in md and "S_trans" not in md
@@ -248,8 +257,14 @@ def test_alpha_ground_truth_gets_the_full_composite_by_category(tmp_path):
         M.composite(100 * hard_all.metrics["iou"].mean, 100 * hard_all.metrics["boundary_f"].mean, 0.0)
     )
     cats = [(s.provider, s.category) for s in ev.summaries]
-    assert cats == [("fake-hard", "all"), ("fake-hard", "glass"), ("fake-hard", "hair"),
-                    ("fake-exact", "all"), ("fake-exact", "glass"), ("fake-exact", "hair")]
+    assert cats == [
+        ("fake-hard", "all"),
+        ("fake-hard", "glass"),
+        ("fake-hard", "hair"),
+        ("fake-exact", "all"),
+        ("fake-exact", "glass"),
+        ("fake-exact", "hair"),
+    ]
     assert "S_trans*" in ev.to_markdown() and "segmentation-only" not in ev.to_markdown()
     forced = evaluate(ds, [hard], gt="binary", bootstrap=50)
     assert forced.composite_key == "composite_seg" and "s_trans" not in forced.overall("fake-hard").metrics

@@ -304,8 +304,17 @@ def test_fake_runs_as_a_module():
 
 @pytest.mark.parametrize(
     "header, seconds",
-    [("3", 3.0), (" 0 ", 0.0), ("1.5", 1.5), ("-4", 0.0), ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
-     ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0), ("soon", None), ("", None), (None, None)],
+    [
+        ("3", 3.0),
+        (" 0 ", 0.0),
+        ("1.5", 1.5),
+        ("-4", 0.0),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_retry_after_header(header, seconds):
     from rmbg.providers.hosted.http import retry_after_seconds
@@ -314,7 +323,9 @@ def test_retry_after_header(header, seconds):
     assert retry_after_seconds(header, now=now) == seconds
 
 
-@pytest.mark.parametrize("draw, waits", [(0.0, [0.25, 0.5, 1.0, 1.5]), (0.5, [0.5, 1.0, 2.0, 3.0]), (1.0, [0.75, 1.5, 3.0, 4.5])])
+@pytest.mark.parametrize(
+    "draw, waits", [(0.0, [0.25, 0.5, 1.0, 1.5]), (0.5, [0.5, 1.0, 2.0, 3.0]), (1.0, [0.75, 1.5, 3.0, 4.5])]
+)
 def test_backoff_doubles_with_jitter_and_a_cap(draw, waits):
     policy = RetryPolicy(base_delay=0.5, max_delay=3.0, jitter=0.5, random=lambda: draw)
     assert [policy.wait(n, None) for n in (1, 2, 3, 4)] == waits
@@ -372,8 +383,11 @@ def test_an_oversized_result_is_refused_and_not_fetched_again(image, file_urls, 
 
     monkeypatch.setattr(fal, "MAX_DOWNLOAD_BYTES", 200)
     with FalFake(file_urls=file_urls) as fake:
-        with pytest.raises(ProviderResponseError, match=r"over the 0\.000190735 MiB limit; refused\. The provider "
-                                                        r"accepted the request \(request [0-9a-f-]+\) and may bill it\.$"):
+        with pytest.raises(
+            ProviderResponseError,
+            match=r"over the 0\.000190735 MiB limit; refused\. The provider "
+            r"accepted the request \(request [0-9a-f-]+\) and may bill it\.$",
+        ):
             make(fake, max_attempts=3).matte(image)
         files = [c for c in fake.calls if c.path.startswith("/files/")]
     assert len(files) == (1 if file_urls else 0)

@@ -72,7 +72,7 @@ class Server:
                     target = "/img.png" if left == 0 else f"/redirect/{left - 1}"
                     self._send(302, headers=[("Location", target)])
                 elif path.startswith("/to?u="):
-                    self._send(302, headers=[("Location", path[len("/to?u="):])])
+                    self._send(302, headers=[("Location", path[len("/to?u=") :])])
                 elif path == "/big":
                     self.send_response(200)
                     self.send_header("Content-Type", "image/png")
@@ -146,17 +146,20 @@ def test_loopback_is_refused_by_default_without_a_request(server, monkeypatch):
     assert server.requests == []
 
 
-@pytest.mark.parametrize("addresses, words", [
-    (["10.0.0.5"], "10.0.0.5 is a private address"),
-    (["192.168.1.20"], "192.168.1.20 is a private address"),
-    (["169.254.169.254"], "169.254.169.254 is a link-local address"),
-    (["224.0.0.1"], "224.0.0.1 is a multicast address"),
-    (["0.0.0.0"], "0.0.0.0 is a"),
-    (["::1"], "::1 is a loopback address"),
-    (["fe80::1"], "fe80::1 is a link-local address"),
-    (["::ffff:10.1.2.3"], "10.1.2.3 is a private address"),
-    (["93.184.216.34", "10.0.0.7"], "10.0.0.7 is a private address"),  # any address decides
-])
+@pytest.mark.parametrize(
+    "addresses, words",
+    [
+        (["10.0.0.5"], "10.0.0.5 is a private address"),
+        (["192.168.1.20"], "192.168.1.20 is a private address"),
+        (["169.254.169.254"], "169.254.169.254 is a link-local address"),
+        (["224.0.0.1"], "224.0.0.1 is a multicast address"),
+        (["0.0.0.0"], "0.0.0.0 is a"),
+        (["::1"], "::1 is a loopback address"),
+        (["fe80::1"], "fe80::1 is a link-local address"),
+        (["::ffff:10.1.2.3"], "10.1.2.3 is a private address"),
+        (["93.184.216.34", "10.0.0.7"], "10.0.0.7 is a private address"),  # any address decides
+    ],
+)
 def test_names_that_resolve_to_inner_addresses_are_refused(monkeypatch, addresses, words):
     def resolver(host, port, *args, **kwargs):
         assert host == "images.example"
@@ -168,12 +171,15 @@ def test_names_that_resolve_to_inner_addresses_are_refused(monkeypatch, addresse
         fetch_image("https://images.example/photo.jpg")
 
 
-@pytest.mark.parametrize("url, words", [
-    ("ftp://example.com/a.png", "Only http and https URLs are fetched"),
-    ("file:///etc/passwd", "Only http and https URLs are fetched"),
-    ("http://user:secret@example.com/a.png", "URLs with a user name or password are not fetched."),
-    ("http:///a.png", "The URL has no host"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("ftp://example.com/a.png", "Only http and https URLs are fetched"),
+        ("file:///etc/passwd", "Only http and https URLs are fetched"),
+        ("http://user:secret@example.com/a.png", "URLs with a user name or password are not fetched."),
+        ("http:///a.png", "The URL has no host"),
+    ],
+)
 def test_schemes_and_credentials(url, words):
     with pytest.raises(URLRefused, match=words) as caught:
         fetch_image(url)
@@ -243,8 +249,18 @@ def test_remove_background_and_the_cli_take_a_url(server, monkeypatch, tmp_path)
 
     rmbg.register("counting-url", lambda **_: CountingProvider("counting-url"))
     try:
-        code = main(["remove", server.url("/img.png"), server.url("/missing"), "-o", str(tmp_path / "out"),
-                     "-p", "counting-url", "--yes"])
+        code = main(
+            [
+                "remove",
+                server.url("/img.png"),
+                server.url("/missing"),
+                "-o",
+                str(tmp_path / "out"),
+                "-p",
+                "counting-url",
+                "--yes",
+            ]
+        )
     finally:
         from rmbg import registry
 
@@ -264,12 +280,40 @@ def test_cli_background_from_a_url(server, monkeypatch, tmp_path, capsys):
     (tmp_path / "in").mkdir()
     Image.new("RGB", (40, 30), (0, 0, 0)).save(tmp_path / "in" / "dark.png")  # red 0: alpha 0, all background
     try:
-        assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "x"), "-p", "counting-bg", "--yes",
-                     "--bg", server.url("/img.png")]) == 2  # loopback, not allowed
+        assert (
+            main(
+                [
+                    "remove",
+                    str(tmp_path / "in"),
+                    "-o",
+                    str(tmp_path / "x"),
+                    "-p",
+                    "counting-bg",
+                    "--yes",
+                    "--bg",
+                    server.url("/img.png"),
+                ]
+            )
+            == 2
+        )  # loopback, not allowed
         assert "--bg http://127.0.0.1:" in capsys.readouterr().err
         monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
-        assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-p", "counting-bg", "--yes",
-                     "--bg", server.url("/img.png")]) == 0
+        assert (
+            main(
+                [
+                    "remove",
+                    str(tmp_path / "in"),
+                    "-o",
+                    str(tmp_path / "out"),
+                    "-p",
+                    "counting-bg",
+                    "--yes",
+                    "--bg",
+                    server.url("/img.png"),
+                ]
+            )
+            == 0
+        )
     finally:
         from rmbg import registry
 

@@ -32,16 +32,19 @@ def test_subject_is_the_box_of_alpha_at_or_above_the_threshold():
     assert subject_box(Image.new("L", (8, 8), SUBJECT_THRESHOLD)) == (0, 0, 8, 8)
 
 
-@pytest.mark.parametrize("kwargs, size, at", [
-    ({"crop": True}, (40, 20), (0, 0)),
-    ({"crop": True, "margin": "10%"}, (48, 28), (4, 4)),  # 10 % of the longer side (40)
-    ({"crop": True, "margin": "6px"}, (52, 32), (6, 6)),
-    ({"crop": True, "margin": 6}, (52, 32), (6, 6)),
-    ({"canvas": "1:1"}, (40, 40), (0, 10)),
-    ({"canvas": "1:1", "align": "bottom"}, (40, 40), (0, 20)),
-    ({"canvas": "1:2", "margin": 5}, (50, 100), (5, 40)),
-    ({"canvas": "4:1"}, (80, 20), (20, 0)),
-])
+@pytest.mark.parametrize(
+    "kwargs, size, at",
+    [
+        ({"crop": True}, (40, 20), (0, 0)),
+        ({"crop": True, "margin": "10%"}, (48, 28), (4, 4)),  # 10 % of the longer side (40)
+        ({"crop": True, "margin": "6px"}, (52, 32), (6, 6)),
+        ({"crop": True, "margin": 6}, (52, 32), (6, 6)),
+        ({"canvas": "1:1"}, (40, 40), (0, 10)),
+        ({"canvas": "1:1", "align": "bottom"}, (40, 40), (0, 20)),
+        ({"canvas": "1:2", "margin": 5}, (50, 100), (5, 40)),
+        ({"canvas": "4:1"}, (80, 20), (20, 0)),
+    ],
+)
 def test_crop_and_aspect_keep_the_subject_at_its_own_scale(kwargs, size, at):
     rgb, alpha = photo()
     framing = framing_of(**kwargs)
@@ -52,19 +55,22 @@ def test_crop_and_aspect_keep_the_subject_at_its_own_scale(kwargs, size, at):
     # the subject's pixels, exactly; everything else alpha 0 and RGB 0
     want = np.asarray(alpha)[40:60, 50:90]
     got = np.asarray(out_alpha)
-    assert np.array_equal(got[y:y + 20, x:x + 40], want)
-    assert np.array_equal(np.asarray(out_rgb)[y:y + 20, x:x + 40], np.asarray(rgb)[40:60, 50:90])
+    assert np.array_equal(got[y : y + 20, x : x + 40], want)
+    assert np.array_equal(np.asarray(out_rgb)[y : y + 20, x : x + 40], np.asarray(rgb)[40:60, 50:90])
     outside = np.ones(got.shape, bool)
-    outside[y:y + 20, x:x + 40] = False
+    outside[y : y + 20, x : x + 40] = False
     assert got[outside].max(initial=0) == 0 and np.asarray(out_rgb)[outside].max(initial=0) == 0
 
 
-@pytest.mark.parametrize("canvas, margin, align, placed", [
-    ("2000x2000", 0, "center", ((2000, 1000), (0, 500))),
-    ("2000x2000", "10%", "center", ((1600, 800), (200, 600))),
-    ("2000x2000", "10%", "bottom", ((1600, 800), (200, 1000))),
-    ((300, 100), "10px", "center", ((160, 80), (70, 10))),
-])
+@pytest.mark.parametrize(
+    "canvas, margin, align, placed",
+    [
+        ("2000x2000", 0, "center", ((2000, 1000), (0, 500))),
+        ("2000x2000", "10%", "center", ((1600, 800), (200, 600))),
+        ("2000x2000", "10%", "bottom", ((1600, 800), (200, 1000))),
+        ((300, 100), "10px", "center", ((160, 80), (70, 10))),
+    ],
+)
 def test_a_fixed_canvas_scales_the_subject_into_its_margins(canvas, margin, align, placed):
     rgb, alpha = photo()
     framing = framing_of(canvas=canvas, margin=margin, align=align)
@@ -123,19 +129,22 @@ def test_api_frames_and_reframes_without_calling_the_provider_again():
     assert square.image.size == (40, 20) and provider.calls == 1
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"canvas": "big"}, "neither a size such as '2000x2000' nor an aspect"),
-    ({"canvas": "0x100"}, "each side 1 to 10000 pixels"),
-    ({"canvas": "20001x10"}, "each side 1 to 10000 pixels"),
-    ({"canvas": "30:1"}, "at most 20:1"),
-    ({"canvas": (10, 2.5)}, "whole pixels"),
-    ({"crop": True, "margin": "50%"}, "under 50 %"),
-    ({"crop": True, "margin": "ten"}, "not a size"),
-    ({"crop": True, "margin": "2.5px"}, "whole number of pixels"),
-    ({"crop": True, "margin": -3}, "out of range"),
-    ({"crop": True, "align": "top"}, "Unknown alignment 'top'"),
-    ({"margin": "10%"}, "needs crop=True or a canvas (canvas=...)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"canvas": "big"}, "neither a size such as '2000x2000' nor an aspect"),
+        ({"canvas": "0x100"}, "each side 1 to 10000 pixels"),
+        ({"canvas": "20001x10"}, "each side 1 to 10000 pixels"),
+        ({"canvas": "30:1"}, "at most 20:1"),
+        ({"canvas": (10, 2.5)}, "whole pixels"),
+        ({"crop": True, "margin": "50%"}, "under 50 %"),
+        ({"crop": True, "margin": "ten"}, "not a size"),
+        ({"crop": True, "margin": "2.5px"}, "whole number of pixels"),
+        ({"crop": True, "margin": -3}, "out of range"),
+        ({"crop": True, "align": "top"}, "Unknown alignment 'top'"),
+        ({"margin": "10%"}, "needs crop=True or a canvas (canvas=...)"),
+    ],
+)
 def test_framing_values_are_checked_before_any_call(kwargs, words):
     provider = CountingProvider()
     with pytest.raises(InvalidImageError, match=words.replace("(", r"\(").replace(")", r"\)")):

@@ -24,13 +24,24 @@ EXAMPLES = int(os.environ.get("RMBG_FUZZ_EXAMPLES") or 150)
 FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 # What a JSON caller can put in any slot (NaN and infinities included: Python's json reads them).
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                    max_leaves=8)
-SIZES = st.one_of(st.from_regex(r"\A\s?\d{1,6}\s?[x×*X]\s?\d{1,6}\s?\Z"), st.from_regex(r"\A\d{1,3}(\.\d{1,3})?:\d{1,3}\Z"),
-                  st.sampled_from(["none", "", "1:1", "4:5"]), st.text(max_size=12))
-MARGINS = st.one_of(st.from_regex(r"\A\d{1,5}(\.\d{1,2})?\s?(%|px|PX)?\Z"), st.integers(-5, 30_000),
-                    st.floats(allow_nan=True), st.text(max_size=8), st.none())
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+SIZES = st.one_of(
+    st.from_regex(r"\A\s?\d{1,6}\s?[x×*X]\s?\d{1,6}\s?\Z"),
+    st.from_regex(r"\A\d{1,3}(\.\d{1,3})?:\d{1,3}\Z"),
+    st.sampled_from(["none", "", "1:1", "4:5"]),
+    st.text(max_size=12),
+)
+MARGINS = st.one_of(
+    st.from_regex(r"\A\d{1,5}(\.\d{1,2})?\s?(%|px|PX)?\Z"),
+    st.integers(-5, 30_000),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.none(),
+)
 
 
 @FAST
@@ -43,9 +54,15 @@ def test_framing_options_parse_or_say_why(crop, canvas, margin, align):
 
 
 @FAST
-@given(width=st.integers(1, 9000), height=st.integers(1, 9000), crop=st.booleans(),
-       canvas=st.one_of(st.none(), SIZES), margin=MARGINS, align=st.sampled_from(["center", "bottom"]),
-       box=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)))
+@given(
+    width=st.integers(1, 9000),
+    height=st.integers(1, 9000),
+    crop=st.booleans(),
+    canvas=st.one_of(st.none(), SIZES),
+    margin=MARGINS,
+    align=st.sampled_from(["center", "bottom"]),
+    box=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)),
+)
 def test_a_frame_that_passes_the_budget_is_never_refused_later(width, height, crop, canvas, margin, align, box):
     """The budget is checked on the worst case (the subject filling the photo):
     any real subject box gives a frame no larger, so nothing is refused after a provider ran."""
@@ -64,8 +81,13 @@ def test_a_frame_that_passes_the_budget_is_never_refused_later(width, height, cr
 
 
 @FAST
-@given(value=st.one_of(st.text(max_size=40), st.from_regex(r"\A#[0-9a-fA-F]{3,8}\Z"),
-                       st.from_regex(r"\Argba?\(\s?[\d.]{1,6},\s?[\d.]{1,6},\s?[\d.]{1,6}(,\s?[\d.]{1,4})?\)\Z")))
+@given(
+    value=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"\A#[0-9a-fA-F]{3,8}\Z"),
+        st.from_regex(r"\Argba?\(\s?[\d.]{1,6},\s?[\d.]{1,6},\s?[\d.]{1,6}(,\s?[\d.]{1,4})?\)\Z"),
+    )
+)
 @example("rgb(., ., .)")  # found by benchmarks/fuzz.py: a lone point was read as a number
 @example("rgb(" + "9" * 400 + ", 1, 1)")
 def test_colours_parse_to_rgb_or_say_why(value):
@@ -77,15 +99,41 @@ def test_colours_parse_to_rgb_or_say_why(value):
 
 
 @FAST
-@given(values=st.fixed_dictionaries({}, optional={name: JSON for name in (
-    "background", "colour", "mask_only", "format", "refine_edges", "crop", "canvas", "margin", "align")}))
+@given(
+    values=st.fixed_dictionaries(
+        {},
+        optional={
+            name: JSON
+            for name in (
+                "background",
+                "colour",
+                "mask_only",
+                "format",
+                "refine_edges",
+                "crop",
+                "canvas",
+                "margin",
+                "align",
+            )
+        },
+    )
+)
 def test_any_json_values_are_checked_then_read_or_refused_in_a_sentence(values):
     """inputs.check, then Look.of as the handlers call it: only RmbgErrors, never a TypeError or an OverflowError."""
     try:
         inputs.check(values)
-        Look.of(values.get("background"), values.get("colour"), None, values.get("mask_only"), values.get("format"),
-                values.get("refine_edges"), values.get("crop"), values.get("canvas"), values.get("margin"),
-                values.get("align")).options()
+        Look.of(
+            values.get("background"),
+            values.get("colour"),
+            None,
+            values.get("mask_only"),
+            values.get("format"),
+            values.get("refine_edges"),
+            values.get("crop"),
+            values.get("canvas"),
+            values.get("margin"),
+            values.get("align"),
+        ).options()
     except RmbgError:
         pass
 
@@ -103,15 +151,20 @@ KEY_CHARS = st.characters(min_codepoint=33, max_codepoint=126, exclude_character
 
 
 @FAST
-@given(key_id=st.text(KEY_CHARS, min_size=8, max_size=40), secret=st.text(KEY_CHARS, min_size=8, max_size=40),
-       start=st.integers(0, 40), length=st.integers(FRAGMENT, 40), before=st.text(max_size=20),
-       after=st.text(max_size=20))
+@given(
+    key_id=st.text(KEY_CHARS, min_size=8, max_size=40),
+    secret=st.text(KEY_CHARS, min_size=8, max_size=40),
+    start=st.integers(0, 40),
+    length=st.integers(FRAGMENT, 40),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+)
 def test_no_piece_of_a_key_survives_scrubbing(key_id, secret, start, length, before, after):
     key = f"{key_id}:{secret}"
-    piece = secret[start:start + length] if start + FRAGMENT <= len(secret) else secret
+    piece = secret[start : start + length] if start + FRAGMENT <= len(secret) else secret
     for quoted in (key, key_id, secret, piece):
         text = scrub(f"{before}{quoted}{after}", [key])
-        assert not any(key[i:i + FRAGMENT] in text for i in range(len(key) - FRAGMENT + 1)), text
+        assert not any(key[i : i + FRAGMENT] in text for i in range(len(key) - FRAGMENT + 1)), text
 
 
 SLOTS = {"remove": [Slot("session state (null)"), Slot("Image", file=True), Slot("Provider")]}

@@ -35,8 +35,12 @@ def test_ratio_alternates_the_order_and_timed_skips_warmup():
 
 def test_write_results_follows_the_schema_and_the_hook_renders_it(tmp_path, monkeypatch):
     rows = [["u2netp", 0.25], ["a|b", 1234.5]]
-    path = harness.write_results("demo", "python benchmarks/demo.py --x", [
-        harness.table("Demo", ["provider", "s"], rows, notes="One note.")], folder=tmp_path)
+    path = harness.write_results(
+        "demo",
+        "python benchmarks/demo.py --x",
+        [harness.table("Demo", ["provider", "s"], rows, notes="One note.")],
+        folder=tmp_path,
+    )
     record = json.loads(path.read_text())
     assert path == tmp_path / "demo.json"
     assert set(record) == {"benchmark", "command", "date", "machine", "versions", "tables"}

@@ -23,8 +23,8 @@ from PIL import Image
 
 import rmbg
 from rmbg.errors import ModelUnavailableError
-from rmbg.refine import get_refiner
 from rmbg.providers.local.hub import PROBE_TIMEOUT_S, forget_hub_reachability
+from rmbg.refine import get_refiner
 from rmbg.webapp import AppConfig, Keys, catalog, comparing
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -52,8 +52,9 @@ def png(seed: int) -> bytes:
 def rest(base: str, seed: int, key: str | None = FAL_KEY, **headers: str) -> int:
     files = {"image": ("photo.png", png(seed), "image/png")}
     sent = {**({"X-Fal-Key": key} if key else {}), **headers}
-    return httpx.post(base + "api/remove", files=files, data={"provider": "fal-bria"}, headers=sent,
-                      timeout=60).status_code
+    return httpx.post(
+        base + "api/remove", files=files, data={"provider": "fal-bria"}, headers=sent, timeout=60
+    ).status_code
 
 
 def test_trusted_proxies_are_addresses_or_networks():
@@ -95,8 +96,14 @@ async def mcp_calls(url: str, n: int, key: str | None = FAL_KEY, sse: bool = Fal
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamablehttp_client
 
-    args = [{"image": "data:image/png;base64," + base64.b64encode(png(next(SEEDS))).decode(), "provider": "fal-bria",
-             **({"fal_key": key} if key else {})} for _ in range(n)]
+    args = [
+        {
+            "image": "data:image/png;base64," + base64.b64encode(png(next(SEEDS))).decode(),
+            "provider": "fal-bria",
+            **({"fal_key": key} if key else {}),
+        }
+        for _ in range(n)
+    ]
     transport = sse_client(url + "gradio_api/mcp/sse") if sse else streamablehttp_client(url + "gradio_api/mcp/")
     async with transport as streams:
         async with ClientSession(streams[0], streams[1]) as session:
@@ -158,8 +165,9 @@ def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_p
                 try:
                     path = tmp_path / f"page{next(SEEDS)}.png"
                     path.write_bytes(png(next(SEEDS)))
-                    Client(url, verbose=False).predict(image=handle_file(str(path)), provider="fal-bria",
-                                                       api_name="/remove")
+                    Client(url, verbose=False).predict(
+                        image=handle_file(str(path)), provider="fal-bria", api_name="/remove"
+                    )
                     paid.append("page")
                 except Exception as exc:  # noqa: BLE001 - the cap's refusal, as gradio_client raises it
                     refused.append(str(exc))

@@ -214,8 +214,9 @@ def test_heic_and_avif_exif_orientation(fmt):
     assert loaded.size == (48, 64)
 
 
-@pytest.mark.parametrize("fmt, plugin", [("HEIF", "pillow_heif.as_plugin:HeifImageFile"),
-                                         ("AVIF", "PIL.AvifImagePlugin:AvifImageFile")])
+@pytest.mark.parametrize(
+    "fmt, plugin", [("HEIF", "pillow_heif.as_plugin:HeifImageFile"), ("AVIF", "PIL.AvifImagePlugin:AvifImageFile")]
+)
 def test_heic_and_avif_pixel_limit_before_decoding(monkeypatch, fmt, plugin):
     import importlib
 
@@ -246,9 +247,11 @@ def test_heic_opener_is_registered_on_demand_not_at_import(tmp_path):
 
     path = tmp_path / "photo.heic"
     path.write_bytes(_encoded("HEIF", _gradient(16, 12)))
-    code = ("import sys, rmbg; from rmbg.image.io import load_image; "
-            "before = 'pillow_heif' in sys.modules; size = load_image(sys.argv[1]).size; "
-            "print(before, size)")
+    code = (
+        "import sys, rmbg; from rmbg.image.io import load_image; "
+        "before = 'pillow_heif' in sys.modules; size = load_image(sys.argv[1]).size; "
+        "print(before, size)"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False (16, 12)"
 

@@ -69,9 +69,14 @@ def rows(out: Path) -> list[dict]:
 
 
 def start(photos: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rmbg", "remove", "in", "-o", "out", "-p", "fal-bria", "--yes",
-                             "-j", str(JOBS)], cwd=photos, env=os.environ.copy(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rmbg", "remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)],
+        cwd=photos,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(fal, photos):
@@ -101,8 +106,9 @@ def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal, ph
     proc.communicate(timeout=120)
     assert proc.returncode == 130
     first = rows(photos / "out")
-    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in first] == [("failed", "may have been billed",
-                                                                                 "0.018")] * JOBS
+    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in first] == [
+        ("failed", "may have been billed", "0.018")
+    ] * JOBS
     assert not list((photos / "out").glob("img*.png"))  # no file without its row
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
     assert posts(fal) == IMAGES  # the JOBS uncertain ones are not sent again

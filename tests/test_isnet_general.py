@@ -26,12 +26,18 @@ def tiny_isnet_graph() -> bytes:
     from onnx import TensorProto, helper
 
     scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [4.0])
-    nodes = [helper.make_node("ReduceMean", ["input_image"], ["mean"], axes=[1], keepdims=1),
-             helper.make_node("Mul", ["mean", "scale"], ["scaled"]),
-             helper.make_node("Sigmoid", ["scaled"], ["output_image"])]
+    nodes = [
+        helper.make_node("ReduceMean", ["input_image"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["mean", "scale"], ["scaled"]),
+        helper.make_node("Sigmoid", ["scaled"], ["output_image"]),
+    ]
     graph = helper.make_graph(
-        nodes, "tiny-isnet", [helper.make_tensor_value_info("input_image", TensorProto.FLOAT, [1, 3, "h", "w"])],
-        [helper.make_tensor_value_info("output_image", TensorProto.FLOAT, [1, 1, "h", "w"])], [scale])
+        nodes,
+        "tiny-isnet",
+        [helper.make_tensor_value_info("input_image", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("output_image", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        [scale],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return bytes(model.SerializeToString())

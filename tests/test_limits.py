@@ -30,12 +30,15 @@ def tiny_png(width=80, height=60) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("options", [
-    {"crop": True, "margin": "7000px"},
-    {"crop": True, "margin": 9950},
-    {"canvas": "1:20", "crop": True, "margin": "1500px"},
-    {"canvas": "3000x3000"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"crop": True, "margin": "7000px"},
+        {"crop": True, "margin": 9950},
+        {"canvas": "1:20", "crop": True, "margin": "1500px"},
+        {"canvas": "3000x3000"},
+    ],
+)
 def test_a_frame_over_budget_is_refused_before_the_provider_is_called(options):
     provider = CountingProvider()
     with pytest.raises(InvalidImageError, match="at most 4.2 MP|would be 3080x61600"):
@@ -93,15 +96,21 @@ MEASURE = textwrap.dedent("""
 """)
 
 # The largest frames a tiny upload may still ask for, and those the issue measured.
-WORST = [{"canvas": "2048x2048", "background": "white"}, {"canvas": "2048x2048", "clean_edges": True},
-         {"canvas": "1:1", "crop": True, "margin": "983px", "background": "white"},
-         {"crop": True, "margin": "7000px"}, {"canvas": "10000x10000"}, {"canvas": "9999x1"}]
+WORST = [
+    {"canvas": "2048x2048", "background": "white"},
+    {"canvas": "2048x2048", "clean_edges": True},
+    {"canvas": "1:1", "crop": True, "margin": "983px", "background": "white"},
+    {"crop": True, "margin": "7000px"},
+    {"canvas": "10000x10000"},
+    {"canvas": "9999x1"},
+]
 
 
 def test_a_tiny_upload_costs_under_300_mb_whatever_its_frame(tmp_path):
     options = [{("refine_foreground" if k == "clean_edges" else k): v for k, v in o.items()} for o in WORST]
-    out = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(options)], capture_output=True, text=True,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, json.dumps(options)], capture_output=True, text=True, timeout=120, check=True
+    )
     grown_mb = float(out.stdout.strip().splitlines()[-1])
     assert grown_mb < 300, out.stdout
 
@@ -195,16 +204,24 @@ def test_slow_urls_do_not_hold_the_slots_of_other_rest_requests(trickle, monkeyp
         from tests.fakes.fal import TEST_KEY
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            slow = [pool.submit(httpx.post, base + "api/remove", json={"url": trickle.url(f"/{i}.png")}, timeout=30)
-                    for i in range(8)]
+            slow = [
+                pool.submit(httpx.post, base + "api/remove", json={"url": trickle.url(f"/{i}.png")}, timeout=30)
+                for i in range(8)
+            ]
             for _ in range(8):
                 assert trickle.connected.acquire(timeout=10)  # all eight are being fetched
             started = time.monotonic()
-            quick = httpx.post(base + "api/remove", files={"image": ("tiny.png", tiny_png(), "image/png")},
-                               data={"provider": "fal-bria"}, headers={"X-Fal-Key": TEST_KEY}, timeout=30)
+            quick = httpx.post(
+                base + "api/remove",
+                files={"image": ("tiny.png", tiny_png(), "image/png")},
+                data={"provider": "fal-bria"},
+                headers={"X-Fal-Key": TEST_KEY},
+                timeout=30,
+            )
             took = time.monotonic() - started
             assert quick.status_code == 200 and took < 5, (quick.text, took)
             assert not any(f.done() for f in slow)  # they still hang, cut only at their deadline
             answers = [f.result() for f in slow]
         assert {(a.status_code, a.json()["error"].split(" did not")[-1]) for a in answers} == {
-            (400, " answer in time.")}
+            (400, " answer in time.")
+        }

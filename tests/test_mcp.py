@@ -68,9 +68,17 @@ def test_removal_through_mcp_returns_the_image_and_its_cost(served):
     fal.reset()
 
     async def work(session):
-        return await session.call_tool("remove_background", {
-            "image": data_uri(EXAMPLE), "provider": "fal-bria", "fal_key": FAL_KEY, "canvas": "300x200",
-            "background": "white", "format": "png"})
+        return await session.call_tool(
+            "remove_background",
+            {
+                "image": data_uri(EXAMPLE),
+                "provider": "fal-bria",
+                "fal_key": FAL_KEY,
+                "canvas": "300x200",
+                "background": "white",
+                "format": "png",
+            },
+        )
 
     result = session_run(url, work)
     assert not result.isError
@@ -79,15 +87,20 @@ def test_removal_through_mcp_returns_the_image_and_its_cost(served):
     assert len(images) == 1 and images[0].mimeType == "image/png"
     out = Image.open(io.BytesIO(base64.b64decode(images[0].data)))
     assert out.size == (300, 200) and out.mode == "RGB" and out.getpixel((0, 0)) == (255, 255, 255)
-    assert len(texts) == 1 and texts[0].startswith("Image URL: " + url) and texts[0].endswith("/image-fal-bria-nobg.png")
+    assert (
+        len(texts) == 1 and texts[0].startswith("Image URL: " + url) and texts[0].endswith("/image-fal-bria-nobg.png")
+    )
     assert sum(call.method == "POST" for call in fal.calls) == 1
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"image": "not a picture"}, "Give the image as an http(s) URL or a data: URI (data:image/png;base64,...)."),
-    ({"background": "zzz"}, "'zzz' is not a colour"),
-    ({"provider": "fal-bria"}, "fal-bria needs an API key"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"image": "not a picture"}, "Give the image as an http(s) URL or a data: URI (data:image/png;base64,...)."),
+        ({"background": "zzz"}, "'zzz' is not a colour"),
+        ({"provider": "fal-bria"}, "fal-bria needs an API key"),
+    ],
+)
 def test_mcp_errors_are_readable_and_cost_nothing(served, arguments, message):
     url, fal = served
     fal.reset()

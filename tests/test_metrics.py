@@ -137,8 +137,9 @@ def _predictions(gt: np.ndarray) -> list[np.ndarray]:
 
 
 def test_mae_and_fmeasure_match_pysodmetrics_without_normalisation():
-    import py_sod_metrics as pysod  # a dev dependency: its absence is a failure, not a skip
     import warnings
+
+    import py_sod_metrics as pysod  # a dev dependency: its absence is a failure, not a skip
 
     masks = _davis_masks(step=2)
     with warnings.catch_warnings():

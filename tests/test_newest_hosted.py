@@ -52,15 +52,18 @@ def test_fal_rmbg3_validation_error_is_not_sent_again(fal_fake, image):
     assert len(fal_fake.calls) == 1
 
 
-@pytest.mark.parametrize("provider_id, model", [
-    ("runware-birefnet", "runware:112@1"),
-    ("runware-birefnet-512", "runware:112@6"),
-    ("runware-birefnet-massive", "runware:112@8"),
-])
+@pytest.mark.parametrize(
+    "provider_id, model",
+    [
+        ("runware-birefnet", "runware:112@1"),
+        ("runware-birefnet-512", "runware:112@6"),
+        ("runware-birefnet-massive", "runware:112@8"),
+    ],
+)
 def test_runware_birefnet_sends_its_model_without_settings_and_records_the_reported_cost(
-        runware_fake, image, provider_id, model):
-    provider = get_provider(provider_id, api_key=RUNWARE_KEY, base_url=runware_fake.url,
-                            retry=RetryPolicy.immediate())
+    runware_fake, image, provider_id, model
+):
+    provider = get_provider(provider_id, api_key=RUNWARE_KEY, base_url=runware_fake.url, retry=RetryPolicy.immediate())
     matte = provider.matte(image)
 
     (call,) = runware_fake.calls

@@ -19,8 +19,8 @@ from rmbg.errors import ModelUnavailableError
 from rmbg.models.isnet import build_isnet
 from rmbg.models.specs import RMBG_14
 from rmbg.providers.local import onnx_backend
-from rmbg.providers.local.torch_backend import LocalProvider
 from rmbg.providers.local.onnx_backend import OnnxProvider, choose_rmbg14_backend
+from rmbg.providers.local.torch_backend import LocalProvider
 from tests.hfcache import deterministic_state, read_keys
 
 KEYS = read_keys(Path(__file__).parent / "fixtures" / "rmbg-1.4.keys.tsv")
@@ -47,7 +47,10 @@ def export(module: torch.nn.Module, path: Path, *, names=("input", "output"), si
             str(path),
             input_names=[names[0]],
             output_names=[names[1]],
-            dynamic_axes={names[0]: {0: "batch", 2: "height", 3: "width"}, names[1]: {0: "batch", 2: "height", 3: "width"}},
+            dynamic_axes={
+                names[0]: {0: "batch", 2: "height", 3: "width"},
+                names[1]: {0: "batch", 2: "height", 3: "width"},
+            },
             opset_version=17,
             dynamo=False,
         )
@@ -67,8 +70,13 @@ def files(tmp_path_factory):
     save_file(state, str(root / "model.safetensors"), metadata={"format": "pt"})
     fp32 = export(FirstMask(net), root / "model.onnx")
     # onnx/quantize_config.json: QUInt8 weights, per_channel false, reduce_range false
-    quantize_dynamic(str(fp32), str(root / "model_quantized.onnx"), weight_type=QuantType.QUInt8,
-                     per_channel=False, reduce_range=False)
+    quantize_dynamic(
+        str(fp32),
+        str(root / "model_quantized.onnx"),
+        weight_type=QuantType.QUInt8,
+        per_channel=False,
+        reduce_range=False,
+    )
     return {"safetensors": root / "model.safetensors", "fp32": fp32, "quantized": root / "model_quantized.onnx"}
 
 
@@ -83,7 +91,9 @@ def scene(width: int = 150, height: int = 100) -> Image.Image:
 
 def test_torch_and_onnx_give_the_same_matte(files):
     image = scene()
-    torch_p = rmbg.get_provider("rmbg-1.4", backend="torch", weights=str(files["safetensors"]), device="cpu", input_size=SIZE)
+    torch_p = rmbg.get_provider(
+        "rmbg-1.4", backend="torch", weights=str(files["safetensors"]), device="cpu", input_size=SIZE
+    )
     onnx_p = rmbg.get_provider("rmbg-1.4", backend="onnx", weights=str(files["fp32"]), device="cpu", input_size=SIZE)
     assert isinstance(torch_p, LocalProvider) and isinstance(onnx_p, OnnxProvider)
     x = torch_p.preprocess(image)
@@ -197,7 +207,9 @@ def test_half_precision_graph_io_is_fed_half(tmp_path):
 def test_providers_share_one_session(files):
     onnx_backend.clear_sessions()
     for _ in range(3):
-        rmbg.get_provider("rmbg-1.4", weights=str(files["fp32"]), device="cpu", input_size=SIZE, threads=1).matte(scene())
+        rmbg.get_provider("rmbg-1.4", weights=str(files["fp32"]), device="cpu", input_size=SIZE, threads=1).matte(
+            scene()
+        )
     assert len(onnx_backend.loaded_sessions()) == 1
     key = onnx_backend.loaded_sessions()[0]
     assert key == (str(files["fp32"]), ("CPUExecutionProvider",), 1)
@@ -210,12 +222,22 @@ def test_load_errors_keep_the_reason(tmp_path):
     model = onnx.load(str(path))
     model.ir_version = 99
     onnx.save(model, str(path))
-    with pytest.raises(ModelUnavailableError, match=r"future.onnx is not a usable ONNX model: Unsupported model IR version: 99"):
+    with pytest.raises(
+        ModelUnavailableError, match=r"future.onnx is not a usable ONNX model: Unsupported model IR version: 99"
+    ):
         rmbg.get_provider("rmbg-1.4", weights=str(path), device="cpu").matte(scene())
 
 
-@pytest.mark.parametrize("shape, size", [((64, 64), (300, 400)), ((64, 64), (64, 64)), ((64, 48), (40, 90)),
-                                         ((100, 80), (30, 20)), ((32, 32, 3), (90, 70))])
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((64, 64), (300, 400)),
+        ((64, 64), (64, 64)),
+        ((64, 48), (40, 90)),
+        ((100, 80), (30, 20)),
+        ((32, 32, 3), (90, 70)),
+    ],
+)
 def test_resize_bilinear_is_torch_bilinear(shape, size):
     """Both code paths of processing.resize_bilinear (PIL when a 2-D map only
     grows, numpy otherwise) equal F.interpolate(bilinear, align_corners=False)."""

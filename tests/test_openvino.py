@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+
+# The OpenVINO extra is in requirements-dev.txt: a missing install fails here, it is not skipped.
+import openvino  # noqa: E402,F401
 import pytest
 from PIL import Image
 
@@ -14,9 +17,6 @@ from rmbg.errors import ModelUnavailableError
 from rmbg.providers.local import openvino_backend
 from rmbg.providers.local.openvino_backend import openvino_provider
 from tests.test_isnet_general import PHOTO, tiny_isnet_graph
-
-# The OpenVINO extra is in requirements-dev.txt: a missing install fails here, it is not skipped.
-import openvino  # noqa: E402,F401
 
 
 @pytest.fixture

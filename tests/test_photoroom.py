@@ -36,8 +36,9 @@ def image() -> Image.Image:
 
 def make(fake, sleeps=None, **config) -> Photoroom:
     recorder = sleeps.append if sleeps is not None else (lambda s: None)
-    return get_provider("photoroom", api_key=KEY, base_url=fake.url, retry=RetryPolicy.immediate(sleep=recorder),
-                        **config)
+    return get_provider(
+        "photoroom", api_key=KEY, base_url=fake.url, retry=RetryPolicy.immediate(sleep=recorder), **config
+    )
 
 
 def test_one_multipart_post_and_the_price_of_one_image(photoroom_fake, image):
@@ -47,7 +48,10 @@ def test_one_multipart_post_and_the_price_of_one_image(photoroom_fake, image):
     assert (call.method, call.path, call.headers["x-api-key"]) == ("POST", "/v1/segment", KEY)
     fields = form_fields(call)
     assert {k: v.text for k, v in fields.items() if k != "image_file"} == {
-        "size": "full", "format": "png", "channels": "rgba"}
+        "size": "full",
+        "format": "png",
+        "channels": "rgba",
+    }
     sent = Image.open(io.BytesIO(fields["image_file"].data))
     assert sent.format == "PNG" and np.array_equal(np.asarray(sent), np.asarray(image))
     assert np.array_equal(np.asarray(matte.alpha), np.asarray(simple_matte(image)))
@@ -98,8 +102,9 @@ def test_a_request_that_may_have_been_processed_is_never_sent_again(photoroom_fa
 
 
 def test_wrong_or_missing_key(photoroom_fake, image, monkeypatch):
-    wrong = get_provider("photoroom", api_key="pr-wrong-key-456", base_url=photoroom_fake.url,
-                         retry=RetryPolicy.immediate())
+    wrong = get_provider(
+        "photoroom", api_key="pr-wrong-key-456", base_url=photoroom_fake.url, retry=RetryPolicy.immediate()
+    )
     with pytest.raises(ProviderAuthError, match="HTTP 403: Invalid API key") as err:
         wrong.matte(image)
     assert "pr-wrong-key-456" not in str(err.value) and "pr-wrong-key-456" not in err.value.excerpt

@@ -7,12 +7,12 @@ from decimal import Decimal
 import pytest
 
 from rmbg.pricing import (
-    price_table,
     REFERENCE_MONTHLY_VOLUME,
     compute_cost,
     hosted_projection,
     monthly_cost,
     price_estimate,
+    price_table,
     project,
     projection_markdown,
     reported_cost,
@@ -20,9 +20,7 @@ from rmbg.pricing import (
 from rmbg.types import Cost
 
 
-@pytest.mark.parametrize(
-    "pid, usd", [("fal-bria", "0.018"), ("runware-bria", "0.018"), ("runware-rembg", "0.0013")]
-)
+@pytest.mark.parametrize("pid, usd", [("fal-bria", "0.018"), ("runware-bria", "0.018"), ("runware-rembg", "0.0013")])
 def test_price_table(pid, usd):
     cost = price_estimate(pid)
     assert cost == Cost(Decimal(usd), "estimated", "price table")
@@ -39,7 +37,9 @@ def test_reported_cost_is_exact(value, usd):
 def test_unusable_reported_cost_falls_back_to_the_table(value):
     cost = reported_cost(value, "runware-bria")
     assert cost.usd == Decimal("0.018") and cost.source == "estimated"
-    assert cost.note == ("price table (no cost reported)" if value is None else "price table (unreadable cost reported)")
+    assert cost.note == (
+        "price table (no cost reported)" if value is None else "price table (unreadable cost reported)"
+    )
 
 
 def test_compute_cost_uses_the_configured_rate(monkeypatch):
@@ -57,10 +57,18 @@ def test_compute_cost_uses_the_configured_rate(monkeypatch):
 def test_monthly_cost_and_project_order():
     assert monthly_cost(Decimal("0.018")) == Decimal("1800.00")
     assert monthly_cost(Decimal("0.0013"), 1234) == Decimal("1.60")
-    rows = project({"b": Cost(Decimal("0.01"), "estimated"), "a": Cost(Decimal("0.01"), "reported"),
-                    "c": Cost(Decimal("0.001"), "compute")}, 1000)
+    rows = project(
+        {
+            "b": Cost(Decimal("0.01"), "estimated"),
+            "a": Cost(Decimal("0.01"), "reported"),
+            "c": Cost(Decimal("0.001"), "compute"),
+        },
+        1000,
+    )
     assert [(r.provider, r.per_month, r.source) for r in rows] == [
-        ("c", Decimal("1.00"), "compute"), ("a", Decimal("10.00"), "reported"), ("b", Decimal("10.00"), "estimated")
+        ("c", Decimal("1.00"), "compute"),
+        ("a", Decimal("10.00"), "reported"),
+        ("b", Decimal("10.00"), "estimated"),
     ]
 
 

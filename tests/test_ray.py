@@ -37,8 +37,9 @@ def cluster(u2netp_path, fal):  # noqa: F811
     os.environ["FAL_KEY"] = FAL_KEY
     from rmbg.cli import ray_engine
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": ray_engine.worker_env()})
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()}
+    )
     try:
         yield
     finally:
@@ -78,8 +79,9 @@ def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, mon
     assert main(["remove", "in", "-o", "local", "-p", "u2netp"]) == 1  # the broken file fails, the rest are done
     assert main(["remove", "in", "-o", "onray", "-p", "u2netp", "--engine", "ray", "--workers", "2"]) == 1
     made = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local").rglob("*.png"))
-    assert len(made) == 5 and made == sorted(p.relative_to(tmp_path / "onray").as_posix()
-                                             for p in (tmp_path / "onray").rglob("*.png"))
+    assert len(made) == 5 and made == sorted(
+        p.relative_to(tmp_path / "onray").as_posix() for p in (tmp_path / "onray").rglob("*.png")
+    )
     for name in made:
         with Image.open(tmp_path / "local" / name) as a, Image.open(tmp_path / "onray" / name) as b:
             assert a.mode == b.mode == "RGBA" and np.array_equal(np.asarray(a), np.asarray(b))
@@ -105,8 +107,7 @@ def test_one_budget_across_ray_workers_for_a_paid_provider(cluster, fal, tmp_pat
     fal.reset()
     src = photos(tmp_path / "in", 6)
     (src / "broken.png").unlink()
-    outcomes = remove_many([str(src)], tmp_path / "out", "fal-bria", engine="ray", workers=2,
-                           max_cost=Decimal("0.05"))
+    outcomes = remove_many([str(src)], tmp_path / "out", "fal-bria", engine="ray", workers=2, max_cost=Decimal("0.05"))
     statuses = sorted(o.status for o in outcomes)
     # $0.018 an image: two fit $0.05 whichever worker asks; the rest are not run
     assert statuses == ["done", "done", "not_run", "not_run", "not_run", "not_run"]
@@ -117,8 +118,7 @@ def test_one_budget_across_ray_workers_for_a_paid_provider(cluster, fal, tmp_pat
 def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, capsys, u2netp_path):  # noqa: F811
     photos(tmp_path / "in", 1)
     monkeypatch.setitem(sys.modules, "ray", None)
-    assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-p", "u2netp",
-                 "--engine", "ray"]) == 2
+    assert main(["remove", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-p", "u2netp", "--engine", "ray"]) == 2
     assert 'The Ray engine needs Ray Data: pip install "ray[data]"' in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -142,6 +142,14 @@ def test_a_worker_that_cannot_build_the_provider_is_one_readable_error(cluster, 
 def test_no_secret_travels_in_the_runtime_env():
     from rmbg.cli.ray_engine import worker_env
 
-    env = {"RMBG_FAL_QUEUE_URL": "http://q", "HF_HOME": "/hf", "HF_TOKEN": "hf_x", "FAL_KEY": "id:secret",
-           "RUNWARE_API_KEY": "rw", "RMBG_SOME_API_KEY": "k", "HUGGINGFACE_HUB_TOKEN": "t", "PATH": "/bin"}
+    env = {
+        "RMBG_FAL_QUEUE_URL": "http://q",
+        "HF_HOME": "/hf",
+        "HF_TOKEN": "hf_x",
+        "FAL_KEY": "id:secret",
+        "RUNWARE_API_KEY": "rw",
+        "RMBG_SOME_API_KEY": "k",
+        "HUGGINGFACE_HUB_TOKEN": "t",
+        "PATH": "/bin",
+    }
     assert worker_env(env) == {"RMBG_FAL_QUEUE_URL": "http://q", "HF_HOME": "/hf"}

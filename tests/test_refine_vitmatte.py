@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from rmbg.errors import ModelUnavailableError
-from rmbg.refine import cache_options, get_refiner, refine_matte, resolve_refiner, UnknownRefinerError
+from rmbg.refine import UnknownRefinerError, cache_options, get_refiner, refine_matte, resolve_refiner
 from rmbg.refine.morph import dilate, erode
 from rmbg.refine.trimap import Window, band_radius, make_trimap, paste, plan_window
 from rmbg.types import Cost, Matte
@@ -36,7 +36,7 @@ def brute_dilate(mask, r):
     out = np.zeros_like(mask)
     for y in range(h):
         for x in range(w):
-            out[y, x] = mask[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1].any()
+            out[y, x] = mask[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1].any()
     return out
 
 
@@ -45,7 +45,7 @@ def test_dilate_and_erode_match_brute_force(r):
     mask = np.random.default_rng(r).random((13, 17)) > 0.8
     assert np.array_equal(dilate(mask, r), brute_dilate(mask, r))
     padded = np.pad(~mask, r, constant_values=False)  # frame counts as set for erosion
-    expected = ~brute_dilate(padded, r)[r:r + 13, r:r + 17] if r else mask
+    expected = ~brute_dilate(padded, r)[r : r + 13, r : r + 17] if r else mask
     assert np.array_equal(erode(mask, r), expected)
 
 
@@ -111,8 +111,8 @@ def photo(w=120, h=90, seed=1):
     rng = np.random.default_rng(seed)
     img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
     alpha = np.zeros((h, w), np.uint8)
-    alpha[h // 4:3 * h // 4, w // 4:3 * w // 4] = 255
-    alpha[h // 4:3 * h // 4, 3 * w // 4] = 100
+    alpha[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 255
+    alpha[h // 4 : 3 * h // 4, 3 * w // 4] = 100
     return img, alpha
 
 
@@ -123,11 +123,12 @@ def direct_alpha(folder, rgb: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     from transformers.models.vitmatte.image_processing_pil_vitmatte import VitMatteImageProcessorPil
 
     model = VitMatteForImageMatting.from_pretrained(folder).eval()
-    inputs = VitMatteImageProcessorPil()(images=Image.fromarray(rgb), trimaps=Image.fromarray(trimap),
-                                         return_tensors="pt")
+    inputs = VitMatteImageProcessorPil()(
+        images=Image.fromarray(rgb), trimaps=Image.fromarray(trimap), return_tensors="pt"
+    )
     with torch.inference_mode():
         out = model(**inputs).alphas
-    return out[0, 0, :trimap.shape[0], :trimap.shape[1]].numpy()
+    return out[0, 0, : trimap.shape[0], : trimap.shape[1]].numpy()
 
 
 def test_refine_matches_direct_transformers_call_and_keeps_outside_pixels(vitmatte_dir):
@@ -291,8 +292,9 @@ def test_cli_refine_flag_runs_the_refiner_offline_with_a_clear_error_when_not_ca
     registry.register("counting", lambda **_: provider)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     try:
-        code = main(["remove", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "-p", "counting",
-                     "--refine", "vitmatte"])
+        code = main(
+            ["remove", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "-p", "counting", "--refine", "vitmatte"]
+        )
     finally:
         registry.unregister("counting")
     assert code == 1  # the one image failed, readably

@@ -40,8 +40,9 @@ def image() -> Image.Image:
 
 def make(fake, sleeps=None, **config) -> RemoveBg:
     recorder = sleeps.append if sleeps is not None else (lambda s: None)
-    return get_provider("remove-bg", api_key=KEY, base_url=fake.url,
-                        retry=RetryPolicy.immediate(sleep=recorder), **config)
+    return get_provider(
+        "remove-bg", api_key=KEY, base_url=fake.url, retry=RetryPolicy.immediate(sleep=recorder), **config
+    )
 
 
 def assert_key_hidden(exc: Exception) -> None:
@@ -57,7 +58,11 @@ def test_one_multipart_post_with_the_documented_fields_and_the_reported_credits(
     assert call.headers["x-api-key"] == KEY and call.headers["content-type"].startswith("multipart/form-data")
     fields = form_fields(call)
     assert {k: v.text for k, v in fields.items() if k != "image_file"} == {
-        "size": "full", "type": "auto", "format": "png", "channels": "rgba"}
+        "size": "full",
+        "type": "auto",
+        "format": "png",
+        "channels": "rgba",
+    }
     assert fields["image_file"].filename == "image.png"
     sent = Image.open(io.BytesIO(fields["image_file"].data))
     assert sent.format == "PNG" and np.array_equal(np.asarray(sent), np.asarray(image))
@@ -135,9 +140,13 @@ def test_rejected_image_and_wrong_key_carry_remove_bg_reason(removebg_fake, imag
     removebg_fake.inject("unknown-foreground")
     with pytest.raises(ProviderRejectedError, match=r"Could not identify foreground in image \(unknown_foreground\)"):
         make(removebg_fake).matte(image)
-    provider = get_provider("remove-bg", api_key="rbg-wrong-key-123", base_url=removebg_fake.url,
-                            retry=RetryPolicy.immediate())
-    with pytest.raises(ProviderAuthError, match=r"API key was rejected \(HTTP 403: Invalid API Key \(auth_failed\)\)\. Check the key you entered") as err:
+    provider = get_provider(
+        "remove-bg", api_key="rbg-wrong-key-123", base_url=removebg_fake.url, retry=RetryPolicy.immediate()
+    )
+    with pytest.raises(
+        ProviderAuthError,
+        match=r"API key was rejected \(HTTP 403: Invalid API Key \(auth_failed\)\)\. Check the key you entered",
+    ) as err:
         provider.matte(image)
     assert "rbg-wrong-key-123" not in str(err.value)
     assert len(removebg_fake.calls) == 2 and removebg_fake.credits_charged == 0
@@ -165,19 +174,32 @@ def test_the_fake_follows_the_documented_api(removebg_fake, image):
     headers = {"X-Api-Key": KEY}
     with httpx.Client(base_url=removebg_fake.url, headers=headers) as http:
         none = http.post("/v1.0/removebg", data={"size": "full"})
-        both = http.post("/v1.0/removebg", data={"image_url": "https://x.test/a.png"}, files={"image_file": png.getvalue()})
+        both = http.post(
+            "/v1.0/removebg", data={"image_url": "https://x.test/a.png"}, files={"image_file": png.getvalue()}
+        )
         bad = http.post("/v1.0/removebg", data={"size": "huge"}, files={"image_file": png.getvalue()})
         removebg_fake.url_images["https://x.test/a.png"] = png.getvalue()
-        as_json = http.post("/v1.0/removebg", json={"image_url": "https://x.test/a.png", "size": "preview"},
-                            headers={"Accept": "application/json"})
+        as_json = http.post(
+            "/v1.0/removebg",
+            json={"image_url": "https://x.test/a.png", "size": "preview"},
+            headers={"Accept": "application/json"},
+        )
         keyless = httpx.post(f"{removebg_fake.url}/v1.0/removebg", files={"image_file": png.getvalue()})
     assert [r.status_code for r in (none, both, bad, keyless)] == [400, 400, 400, 403]
     assert [r.json()["errors"][0]["code"] for r in (none, both, bad)] == [
-        "missing_source", "multiple_sources", "invalid_size"]
+        "missing_source",
+        "multiple_sources",
+        "invalid_size",
+    ]
     assert keyless.json()["errors"][0]["title"] == "Missing API Key"
     assert as_json.status_code == 200 and as_json.headers["x-credits-charged"] == "0.25"
-    assert set(as_json.json()["data"]) == {"result_b64", "foreground_top", "foreground_left", "foreground_width",
-                                           "foreground_height"}
+    assert set(as_json.json()["data"]) == {
+        "result_b64",
+        "foreground_top",
+        "foreground_left",
+        "foreground_width",
+        "foreground_height",
+    }
     assert removebg_fake.credits_charged == Decimal("0.25")  # only the success was charged
 
 

@@ -58,8 +58,9 @@ def ref() -> Image.Image:
 
 def make(fake, sleeps=None, key=KEY, client=None, **policy) -> FalBriaReplace:
     recorder = sleeps.append if sleeps is not None else (lambda s: None)
-    return FalBriaReplace(api_key=key, base_url=fake.url, client=client,
-                          retry=RetryPolicy.immediate(sleep=recorder, **policy))
+    return FalBriaReplace(
+        api_key=key, base_url=fake.url, client=client, retry=RetryPolicy.immediate(sleep=recorder, **policy)
+    )
 
 
 def same(a: Image.Image, b: Image.Image) -> bool:
@@ -79,26 +80,54 @@ def test_a_prompt_request_sends_exactly_the_schema_fields(fal_fake, image):
     submit, *polls, answer = fal_fake.calls
     assert (submit.method, submit.path, submit.query) == ("POST", ENDPOINT, {})
     assert submit.headers["authorization"] == f"Key {KEY}" and submit.headers["content-type"] == "application/json"
-    assert submit.json() == {"image_url": png_data_uri(image), "prompt": "a sunlit beach", "negative_prompt": "",
-                             "refine_prompt": True, "fast": True, "num_images": 1, "sync_mode": True}
+    assert submit.json() == {
+        "image_url": png_data_uri(image),
+        "prompt": "a sunlit beach",
+        "negative_prompt": "",
+        "refine_prompt": True,
+        "fast": True,
+        "num_images": 1,
+        "sync_mode": True,
+    }
     rid = result.meta["request_id"]
-    assert [(c.method, c.path, c.query) for c in polls] == [("GET", f"/fal-ai/bria/requests/{rid}/status", {"logs": ["0"]})] * 2
+    assert [(c.method, c.path, c.query) for c in polls] == [
+        ("GET", f"/fal-ai/bria/requests/{rid}/status", {"logs": ["0"]})
+    ] * 2
     assert (answer.method, answer.path) == ("GET", f"/fal-ai/bria/requests/{rid}")
 
     assert len(result.images) == 1 and same(result.images[0], expected_image(image, "a sunlit beach"))
     assert result.seed == FAKE_SEED and result.provider == "fal-bria-replace"
     assert result.cost == Cost(PRICE, "estimated", "price table")
-    assert result.meta == {"model": "Bria background replace", "endpoint": "fal-ai/bria/background/replace",
-                           "request_id": rid, "fast": "true", "seed_source": "provider"}
+    assert result.meta == {
+        "model": "Bria background replace",
+        "endpoint": "fal-ai/bria/background/replace",
+        "request_id": rid,
+        "fast": "true",
+        "seed_source": "provider",
+    }
     assert result.seconds > 0
 
 
 def test_a_reference_request_with_every_option(fal_fake, image, ref):
-    result = rmbg.replace_background(image, ref_image=ref, negative_prompt="people", seed=7, fast=False, num_images=3,
-                                     refine_prompt=False, provider=make(fal_fake))
+    result = rmbg.replace_background(
+        image,
+        ref_image=ref,
+        negative_prompt="people",
+        seed=7,
+        fast=False,
+        num_images=3,
+        refine_prompt=False,
+        provider=make(fal_fake),
+    )
     assert posts(fal_fake)[0].json() == {
-        "image_url": png_data_uri(image), "ref_image_url": png_data_uri(ref), "negative_prompt": "people",
-        "refine_prompt": False, "fast": False, "num_images": 3, "sync_mode": True, "seed": 7,
+        "image_url": png_data_uri(image),
+        "ref_image_url": png_data_uri(ref),
+        "negative_prompt": "people",
+        "refine_prompt": False,
+        "fast": False,
+        "num_images": 3,
+        "sync_mode": True,
+        "seed": 7,
     }
     assert [same(img, expected_image(image, "", ref, 7, k)) for k, img in enumerate(result.images)] == [True] * 3
     assert result.seed == 7 and result.meta["fast"] == "false"
@@ -120,7 +149,9 @@ def test_file_url_results_are_downloaded_without_the_key(image):
     rid = result.meta["request_id"]
     assert [(c.method, c.path) for c in downloads] == [("GET", f"/files/{rid}-0.png"), ("GET", f"/files/{rid}-1.png")]
     assert all("authorization" not in c.headers for c in downloads)
-    assert [same(img, expected_image(image, "a forest", None, FAKE_SEED, k)) for k, img in enumerate(result.images)] == [True, True]
+    assert [
+        same(img, expected_image(image, "a forest", None, FAKE_SEED, k)) for k, img in enumerate(result.images)
+    ] == [True, True]
 
 
 @pytest.mark.parametrize("num_images", [1, 2, 3, 4])
@@ -154,7 +185,10 @@ def test_key_argument_is_the_key_sent_and_hidden_when_wrong(fal_fake, image, mon
 @pytest.mark.parametrize(
     "kwargs, words",
     [
-        (dict(prompt="a beach", ref_image="REF"), "Give either a prompt or a reference image for the new background, not both"),
+        (
+            dict(prompt="a beach", ref_image="REF"),
+            "Give either a prompt or a reference image for the new background, not both",
+        ),
         (dict(), "Give a prompt (the new background in words) or a reference image; neither was given."),
         (dict(prompt=""), "The prompt is empty"),
         (dict(prompt=" \n\t "), "The prompt is empty"),
@@ -208,7 +242,12 @@ def test_a_missing_key_sends_nothing(fal_fake, image, monkeypatch):
 @pytest.mark.parametrize(
     "provider, key, error, words",
     [
-        ("nope", None, UnknownProviderError, "'nope' is not a background replacer. Background replacers: fal-bria-replace."),
+        (
+            "nope",
+            None,
+            UnknownProviderError,
+            "'nope' is not a background replacer. Background replacers: fal-bria-replace.",
+        ),
         ("fal-bria", None, UnknownProviderError, "'fal-bria' is a removal provider, not a background replacer."),
         ("OBJECT", "k", InvalidRequestError, "key= goes with a provider id"),
         ("REMOVER", None, InvalidRequestError, "'fal-bria' is not a background replacer."),
@@ -271,7 +310,9 @@ def test_a_submit_that_times_out_is_never_sent_again(image):
             rmbg.replace_background(image, prompt="x", provider=make(fake, client=client))
         assert len(fake.calls) == 1
     client.close()
-    assert "did not answer in time (ReadTimeout)" in str(info.value) and "may have reached the provider and been billed" in str(info.value)
+    assert "did not answer in time (ReadTimeout)" in str(
+        info.value
+    ) and "may have reached the provider and been billed" in str(info.value)
 
 
 def test_the_deadline_cancels_the_queued_request(image):
@@ -285,7 +326,9 @@ def test_the_deadline_cancels_the_queued_request(image):
     policy = RetryPolicy(deadline_s=2.0, poll_interval=0.5, max_poll_interval=0.5, sleep=sleep, clock=lambda: now[0])
     with FalFake(polls_before_done=10**6) as fake:
         with pytest.raises(ProviderTimeoutError, match="timed out after 2 s waiting in fal's queue") as info:
-            rmbg.replace_background(image, prompt="x", provider=FalBriaReplace(api_key=KEY, base_url=fake.url, retry=policy))
+            rmbg.replace_background(
+                image, prompt="x", provider=FalBriaReplace(api_key=KEY, base_url=fake.url, retry=policy)
+            )
         cancel = fake.calls[-1]
         job = next(iter(fake.jobs.values()))
     assert cancel.method == "PUT" and cancel.path.endswith("/cancel") and job.cancelled
@@ -337,7 +380,10 @@ def test_returned_images_get_the_inputs_pixel_limit(image):
     big = encode(Image.new("RGB", (100, 100), (1, 2, 3)))
     stub = StubReplacer((big,))
     assert isinstance(stub, Replacer)
-    with pytest.raises(ProviderResponseError, match=r"stub-replace: returned an unusable image \(1 of 1\): .*100x100 = 0\.0 MP, over the limit"):
+    with pytest.raises(
+        ProviderResponseError,
+        match=r"stub-replace: returned an unusable image \(1 of 1\): .*100x100 = 0\.0 MP, over the limit",
+    ):
         rmbg.replace_background(image, prompt="x", provider=stub, max_pixels=64 * 48)
     result = rmbg.replace_background(image, prompt="x", provider=stub, max_pixels=100 * 100)
     assert same(result.images[0], Image.new("RGB", (100, 100), (1, 2, 3)))
@@ -361,22 +407,68 @@ def test_result_encodes_with_provenance(fal_fake, image):
     "body, detail",
     [
         ({"prompt": "x"}, [{"loc": ["body", "image_url"], "msg": "Field required", "type": "missing"}]),
-        ({"image_url": "IMG", "prompt": "x", "ref_image_url": "IMG"},
-         [{"loc": ["body"], "msg": "Either ref_image_url or prompt has to be provided but not both", "type": "value_error"}]),
-        ({"image_url": "IMG", "ref_image_url": ""},
-         [{"loc": ["body"], "msg": "Either ref_image_url or prompt has to be provided but not both", "type": "value_error"}]),
-        ({"image_url": "IMG", "prompt": "x", "seed": 2147483648},
-         [{"loc": ["body", "seed"], "msg": "Input should be less than or equal to 2147483647", "type": "less_than_equal"}]),
-        ({"image_url": "IMG", "prompt": "x", "seed": -1},
-         [{"loc": ["body", "seed"], "msg": "Input should be greater than or equal to 0", "type": "greater_than_equal"}]),
-        ({"image_url": "IMG", "prompt": "x", "num_images": 5},
-         [{"loc": ["body", "num_images"], "msg": "Input should be less than or equal to 4", "type": "less_than_equal"}]),
-        ({"image_url": "IMG", "prompt": "x", "fast": "yes"},
-         [{"loc": ["body", "fast"], "msg": "Input should be a valid boolean", "type": "boolean_type"}]),
-        ({"image_url": "IMG", "prompt": "x", "bg_prompt": "y"},
-         [{"loc": ["body", "bg_prompt"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}]),
-        ({"image_url": "data:image/png;base64,AAAA", "prompt": "x"},
-         [{"loc": ["body", "image_url"], "msg": "Could not load the image", "type": "image_load_error"}]),
+        (
+            {"image_url": "IMG", "prompt": "x", "ref_image_url": "IMG"},
+            [
+                {
+                    "loc": ["body"],
+                    "msg": "Either ref_image_url or prompt has to be provided but not both",
+                    "type": "value_error",
+                }
+            ],
+        ),
+        (
+            {"image_url": "IMG", "ref_image_url": ""},
+            [
+                {
+                    "loc": ["body"],
+                    "msg": "Either ref_image_url or prompt has to be provided but not both",
+                    "type": "value_error",
+                }
+            ],
+        ),
+        (
+            {"image_url": "IMG", "prompt": "x", "seed": 2147483648},
+            [
+                {
+                    "loc": ["body", "seed"],
+                    "msg": "Input should be less than or equal to 2147483647",
+                    "type": "less_than_equal",
+                }
+            ],
+        ),
+        (
+            {"image_url": "IMG", "prompt": "x", "seed": -1},
+            [
+                {
+                    "loc": ["body", "seed"],
+                    "msg": "Input should be greater than or equal to 0",
+                    "type": "greater_than_equal",
+                }
+            ],
+        ),
+        (
+            {"image_url": "IMG", "prompt": "x", "num_images": 5},
+            [
+                {
+                    "loc": ["body", "num_images"],
+                    "msg": "Input should be less than or equal to 4",
+                    "type": "less_than_equal",
+                }
+            ],
+        ),
+        (
+            {"image_url": "IMG", "prompt": "x", "fast": "yes"},
+            [{"loc": ["body", "fast"], "msg": "Input should be a valid boolean", "type": "boolean_type"}],
+        ),
+        (
+            {"image_url": "IMG", "prompt": "x", "bg_prompt": "y"},
+            [{"loc": ["body", "bg_prompt"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}],
+        ),
+        (
+            {"image_url": "data:image/png;base64,AAAA", "prompt": "x"},
+            [{"loc": ["body", "image_url"], "msg": "Could not load the image", "type": "image_load_error"}],
+        ),
     ],
 )
 def test_the_fake_refuses_bodies_like_fal(fal_fake, image, body, detail):
@@ -490,7 +582,10 @@ def cli(tmp_path, monkeypatch):
     from tests.fakes.fal import FalFake
 
     monkeypatch.chdir(tmp_path)
-    images = {"a": scene(tmp_path / "in" / "a.png", (220, 30, 20)), "b": scene(tmp_path / "in" / "sub" / "b.png", (20, 30, 220))}
+    images = {
+        "a": scene(tmp_path / "in" / "a.png", (220, 30, 20)),
+        "b": scene(tmp_path / "in" / "sub" / "b.png", (20, 30, 220)),
+    }
     with FalFake(polls_before_done=0) as fake:
         monkeypatch.setenv("FAL_KEY", KEY)
         monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
@@ -514,20 +609,39 @@ def test_cli_without_yes_prints_the_estimate_and_sends_nothing(cli, tmp_path, ca
     fake, _ = cli
     assert run_cli("in", "-o", "out", "--prompt", "a beach", "--num-images", "2") == 2
     err = capsys.readouterr().err
-    assert ("Estimated cost for fal-bria-replace: 2 images x $0.0800 = $0.1600 (2 x $0.0400 per image, price table)"
-            in err)
+    assert (
+        "Estimated cost for fal-bria-replace: 2 images x $0.0800 = $0.1600 (2 x $0.0400 per image, price table)" in err
+    )
     assert "This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending." in err
     assert fake.calls == [] and not (tmp_path / "out").exists()
 
 
 def test_cli_yes_writes_every_generated_image_mirrored(cli, tmp_path, capsys):
     fake, images = cli
-    assert run_cli("in", "-o", "out", "--prompt", "a beach", "-n", "2", "--seed", "9", "--negative-prompt", "cars",
-                   "--no-fast", "--no-refine-prompt", "--yes") == 0
+    assert (
+        run_cli(
+            "in",
+            "-o",
+            "out",
+            "--prompt",
+            "a beach",
+            "-n",
+            "2",
+            "--seed",
+            "9",
+            "--negative-prompt",
+            "cars",
+            "--no-fast",
+            "--no-refine-prompt",
+            "--yes",
+        )
+        == 0
+    )
     out = tmp_path / "out"
     names = ["a.replace-1.png", "a.replace-2.png", "sub/b.replace-1.png", "sub/b.replace-2.png"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        [".rmbg-options.json", "manifest.csv", *names])
+        [".rmbg-options.json", "manifest.csv", *names]
+    )
     for name in names:
         stem, k = name.split(".replace-")
         with Image.open(out / name) as png:
@@ -535,8 +649,18 @@ def test_cli_yes_writes_every_generated_image_mirrored(cli, tmp_path, capsys):
             assert png.text["rmbg:provider"] == "fal-bria-replace" and png.text["rmbg:seed"] == "9"
     bodies = sorted((c.json() for c in posts(fake)), key=lambda b: b["image_url"])
     assert len(bodies) == 2 and all(
-        {k: v for k, v in b.items() if k != "image_url"} == {"prompt": "a beach", "negative_prompt": "cars",
-         "refine_prompt": False, "fast": False, "num_images": 2, "sync_mode": True, "seed": 9} for b in bodies)
+        {k: v for k, v in b.items() if k != "image_url"}
+        == {
+            "prompt": "a beach",
+            "negative_prompt": "cars",
+            "refine_prompt": False,
+            "fast": False,
+            "num_images": 2,
+            "sync_mode": True,
+            "seed": 9,
+        }
+        for b in bodies
+    )
     rows = sorted(read_manifest(out), key=lambda r: r["file"])
     assert [(r["file"], r["output"], r["provider"], r["cost_usd"], r["cost_source"], r["status"]) for r in rows] == [
         ("in/a.png", "a.replace-1.png; a.replace-2.png", "fal-bria-replace", "0.08", "estimated", "done"),
@@ -564,11 +688,17 @@ def test_cli_reference_image_and_resume(cli, tmp_path, capsys):
 def test_cli_max_cost_never_passes_the_cap(cli, tmp_path, capsys):
     fake, _ = cli
     assert run_cli("in", "-o", "out", "--prompt", "x", "-n", "2", "--max-cost", "0.05") == 1
-    assert fake.calls == [] and "Done 0, skipped 0 (output exists), failed 0, not run 2 (budget)" in capsys.readouterr().out
+    assert (
+        fake.calls == []
+        and "Done 0, skipped 0 (output exists), failed 0, not run 2 (budget)" in capsys.readouterr().out
+    )
     assert run_cli("in", "-o", "out2", "--prompt", "x", "-n", "2", "--max-cost", "0.1") == 1
     assert len(posts(fake)) == 1
     out = capsys.readouterr().out
-    assert "Done 1, skipped 0 (output exists), failed 0, not run 1 (budget) in" in out and "cost $0.0800 (estimated)" in out
+    assert (
+        "Done 1, skipped 0 (output exists), failed 0, not run 1 (budget) in" in out
+        and "cost $0.0800 (estimated)" in out
+    )
 
 
 def test_cli_one_bad_file_does_not_stop_the_batch(cli, tmp_path, capsys):

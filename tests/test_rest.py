@@ -56,8 +56,16 @@ def call(url, image: bytes | None = None, key: str | None = FAL_KEY, **fields):
 
 def test_a_file_in_the_image_bytes_out_with_provider_seconds_and_cost(url, fakes):
     fal, _ = fakes
-    answer = call(url, EXAMPLE.read_bytes(), provider="fal-bria", canvas="500x400", background="white",
-                  format="jpeg", align="bottom", margin="20px")
+    answer = call(
+        url,
+        EXAMPLE.read_bytes(),
+        provider="fal-bria",
+        canvas="500x400",
+        background="white",
+        format="jpeg",
+        align="bottom",
+        margin="20px",
+    )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "image/jpeg"
     assert answer.headers["content-disposition"] == 'inline; filename="photo-nobg.jpg"'
@@ -76,25 +84,63 @@ def test_a_file_in_the_image_bytes_out_with_provider_seconds_and_cost(url, fakes
     assert posts(fal) == 1
 
 
-@pytest.mark.parametrize("image, fields, key, status, message", [
-    (b"png", {"provider": "fal-bria"}, None, 401,
-     "fal-bria needs an API key (this server does not share its own keys with visitors). Send your key in the "
-     "X-Fal-Key header, or choose a local provider."),
-    (b"png", {"provider": "fal-bria", "background": "zzz"}, FAL_KEY, 400,
-     "'zzz' is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple."),
-    (b"png", {"provider": "fal-bria", "canvas": "huge"}, FAL_KEY, 400,
-     "Canvas 'huge' is neither a size such as '2000x2000' nor an aspect such as '1:1'."),
-    (b"png", {"provider": "fal-bria", "background": "image"}, FAL_KEY, 400,
-     'background "image" needs the image itself in the background_image field.'),
-    (b"png", {"provider": "fal-bria", "colour": "red"}, FAL_KEY, 400,
-     "Unknown field(s) colour: use provider, background, mask_only, clean_edges, format, crop, canvas, margin, "
-     "align, url."),
-    (b"png", {"provider": "nope"}, FAL_KEY, 400, None),
-    (b"not an image at all", {"provider": "fal-bria"}, FAL_KEY, 400,
-     "The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported)."),
-    (None, {"provider": "fal-bria"}, FAL_KEY, 400,
-     'Send the image as the multipart field "image", or JSON {"url": "https://..."}.'),
-])
+@pytest.mark.parametrize(
+    "image, fields, key, status, message",
+    [
+        (
+            b"png",
+            {"provider": "fal-bria"},
+            None,
+            401,
+            "fal-bria needs an API key (this server does not share its own keys with visitors). Send your key in the "
+            "X-Fal-Key header, or choose a local provider.",
+        ),
+        (
+            b"png",
+            {"provider": "fal-bria", "background": "zzz"},
+            FAL_KEY,
+            400,
+            "'zzz' is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple.",
+        ),
+        (
+            b"png",
+            {"provider": "fal-bria", "canvas": "huge"},
+            FAL_KEY,
+            400,
+            "Canvas 'huge' is neither a size such as '2000x2000' nor an aspect such as '1:1'.",
+        ),
+        (
+            b"png",
+            {"provider": "fal-bria", "background": "image"},
+            FAL_KEY,
+            400,
+            'background "image" needs the image itself in the background_image field.',
+        ),
+        (
+            b"png",
+            {"provider": "fal-bria", "colour": "red"},
+            FAL_KEY,
+            400,
+            "Unknown field(s) colour: use provider, background, mask_only, clean_edges, format, crop, canvas, margin, "
+            "align, url.",
+        ),
+        (b"png", {"provider": "nope"}, FAL_KEY, 400, None),
+        (
+            b"not an image at all",
+            {"provider": "fal-bria"},
+            FAL_KEY,
+            400,
+            "The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported).",
+        ),
+        (
+            None,
+            {"provider": "fal-bria"},
+            FAL_KEY,
+            400,
+            'Send the image as the multipart field "image", or JSON {"url": "https://..."}.',
+        ),
+    ],
+)
 def test_bad_requests_are_json_errors_and_nothing_is_paid(url, fakes, image, fields, key, status, message):
     fal, _ = fakes
     answer = call(url, png(1) if image == b"png" else image, key, **fields)
@@ -117,7 +163,8 @@ def test_a_refused_key_is_401_and_never_echoed(url, fakes):
 def test_not_a_form_nor_json_and_too_large(url):
     answer = httpx.post(url, content=b"raw bytes", headers={"content-type": "image/png"}, timeout=30)
     assert answer.status_code == 415 and answer.json() == {
-        "error": 'Send multipart/form-data (a file in "image") or application/json (a "url"), not image/png.'}
+        "error": 'Send multipart/form-data (a file in "image") or application/json (a "url"), not image/png.'
+    }
     huge = httpx.post(url, files={"image": ("big.png", b"\0" * (25 * 2**20 + 1), "image/png")}, timeout=60)
     assert huge.status_code == 413 and huge.json() == {"error": "The request is over 25 MB."}
 
@@ -139,18 +186,30 @@ def test_json_with_a_url_is_fetched_behind_the_guard(url, fakes, monkeypatch, tm
     with serving() as server:
         image_url = server.url("/img.png")
         monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)
-        refused = httpx.post(url, json={"url": image_url, "provider": "fal-bria"}, headers={"X-Fal-Key": FAL_KEY},
-                             timeout=60)
+        refused = httpx.post(
+            url, json={"url": image_url, "provider": "fal-bria"}, headers={"X-Fal-Key": FAL_KEY}, timeout=60
+        )
         assert refused.status_code == 400
         assert refused.json() == {"error": "Refused to fetch from 127.0.0.1: 127.0.0.1 is a loopback address."}
         assert server.requests == [] and posts(fal) == 0
         monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")  # a trusted deployment's explicit choice
-        answer = httpx.post(url, json={"url": image_url, "provider": "fal-bria", "format": "webp"},
-                            headers={"X-Fal-Key": FAL_KEY}, timeout=60)
+        answer = httpx.post(
+            url,
+            json={"url": image_url, "provider": "fal-bria", "format": "webp"},
+            headers={"X-Fal-Key": FAL_KEY},
+            timeout=60,
+        )
         assert answer.status_code == 200 and answer.headers["content-type"] == "image/webp"
         assert Image.open(io.BytesIO(answer.content)).size == Image.open(io.BytesIO(PNG)).size
-        inline = httpx.post(url, json={"url": "data:image/png;base64," + __import__("base64").b64encode(PNG).decode(),
-                                       "provider": "fal-bria"}, headers={"X-Fal-Key": FAL_KEY}, timeout=60)
+        inline = httpx.post(
+            url,
+            json={
+                "url": "data:image/png;base64," + __import__("base64").b64encode(PNG).decode(),
+                "provider": "fal-bria",
+            },
+            headers={"X-Fal-Key": FAL_KEY},
+            timeout=60,
+        )
         assert inline.status_code == 200 and inline.headers["x-rmbg-cached"] == "true"  # same pixels: no new call
         assert posts(fal) == 1
 

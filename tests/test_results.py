@@ -24,6 +24,7 @@ from tests.fakes.runware import TEST_KEY, RunwareFake
 def huge_png_header(width: int, height: int) -> bytes:
     """A PNG whose header says width x height (RGBA) and whose pixels are a few
     bytes of nothing: any decoder would have to allocate the whole image first."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -61,8 +62,9 @@ class Files(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def files():
-    server = Files({"/huge.png": (huge_png_header(12_000, 12_000), "image/png"),
-                    "/page.png": (b"<html>sorry</html>", "text/html")})
+    server = Files(
+        {"/huge.png": (huge_png_header(12_000, 12_000), "image/png"), "/page.png": (b"<html>sorry</html>", "text/html")}
+    )
     try:
         yield server
     finally:
@@ -71,13 +73,21 @@ def files():
 
 
 def fetch(server: Files, path: str, base_url: str | None = None, max_bytes: int = 2**20) -> bytes:
-    return download_result(server.base + path, "test-provider", base_url=base_url or server.base, max_bytes=max_bytes,
-                           seconds_left=lambda: 5.0)
+    return download_result(
+        server.base + path,
+        "test-provider",
+        base_url=base_url or server.base,
+        max_bytes=max_bytes,
+        seconds_left=lambda: 5.0,
+    )
 
 
 def test_a_144_mp_result_is_refused_from_its_header_before_decoding(files):
-    with pytest.raises(ProviderResponseError, match=r"12000x12000 image \(144 MP\), over the 40 MP limit; refused "
-                                                    r"before decoding\."):
+    with pytest.raises(
+        ProviderResponseError,
+        match=r"12000x12000 image \(144 MP\), over the 40 MP limit; refused "
+        r"before decoding\.",
+    ):
         fetch(files, "/huge.png")
     files.files["/bomb.png"] = (huge_png_header(30_000, 30_000), "image/png")
     with pytest.raises(ProviderResponseError, match="far over the pixel limit; refused before decoding"):
@@ -93,12 +103,14 @@ def test_a_result_of_another_type_or_over_the_byte_cap_is_refused(files):
 
 def test_a_result_url_outside_the_providers_own_host_passes_the_visitors_guard(files, monkeypatch):
     monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)
-    with pytest.raises(ProviderResponseError, match="will not fetch: Refused to fetch from 127.0.0.1: 127.0.0.1 is "
-                                                    "a loopback address"):
+    with pytest.raises(
+        ProviderResponseError, match="will not fetch: Refused to fetch from 127.0.0.1: 127.0.0.1 is a loopback address"
+    ):
         fetch(files, "/huge.png", base_url="https://api.runware.ai")
     with pytest.raises(ProviderResponseError, match="will not fetch: Only http and https URLs are fetched, not file"):
-        download_result("file:///etc/passwd", "test-provider", base_url=files.base, max_bytes=1024,
-                        seconds_left=lambda: 5.0)
+        download_result(
+            "file:///etc/passwd", "test-provider", base_url=files.base, max_bytes=1024, seconds_left=lambda: 5.0
+        )
     assert files.gets == []  # refused before any request
 
 
@@ -111,8 +123,9 @@ def test_a_runware_image_url_on_another_host_is_never_fetched(monkeypatch):
     to the guard that is another host, and a loopback one."""
     monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)
     with RunwareFake(force_output_type="URL") as fake:
-        provider = runware_bria(api_key=TEST_KEY, base_url=fake.url.replace("127.0.0.1", "localhost"),
-                                retry=RetryPolicy.immediate())
+        provider = runware_bria(
+            api_key=TEST_KEY, base_url=fake.url.replace("127.0.0.1", "localhost"), retry=RetryPolicy.immediate()
+        )
         with pytest.raises(ProviderResponseError, match="127.0.0.1 is a loopback address"):
             provider.matte(rgb_image())
         assert [c.method for c in fake.calls] == ["POST"]  # the task, and no download
@@ -151,4 +164,4 @@ def test_log_lines_carry_no_piece_of_a_configured_key(monkeypatch):
         log.removeHandler(handler)
     text = stream.getvalue()
     assert "provider said bad secret ***" in text and "ValueError: quoted *** and ***" in text
-    assert not any(secret[i:i + 8] in text for i in range(len(secret) - 7)) and key_id not in text
+    assert not any(secret[i : i + 8] in text for i in range(len(secret) - 7)) and key_id not in text

@@ -4,9 +4,8 @@ instructions when the gated weights cannot be had."""
 
 from __future__ import annotations
 
-import time
-
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,8 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.models.isnet import build_isnet
 from rmbg.models.specs import RMBG_14
-from rmbg.providers.local.processing import postprocess, preprocess
 from rmbg.providers.local import torch_backend as local
+from rmbg.providers.local.processing import postprocess, preprocess
 from tests.fakehub import FakeHub, point_hub_at
 from tests.hfcache import deterministic_state, read_keys
 
@@ -146,7 +145,9 @@ def test_a_wrong_weights_file_says_so(tmp_path):
     with pytest.raises(ModelUnavailableError, match="other.safetensors does not match this network"):
         rmbg.remove_background(scene(40, 30), provider)
     with pytest.raises(ModelUnavailableError, match="Weights file not found"):
-        rmbg.remove_background(scene(40, 30), rmbg.get_provider("rmbg-1.4", backend="torch", weights=str(tmp_path / "none")))
+        rmbg.remove_background(
+            scene(40, 30), rmbg.get_provider("rmbg-1.4", backend="torch", weights=str(tmp_path / "none"))
+        )
 
 
 def test_the_model_loads_once_for_concurrent_callers(hf_cache, state, monkeypatch):

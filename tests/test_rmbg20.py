@@ -12,8 +12,8 @@ from PIL import Image
 import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.models.specs import RMBG_20
-from rmbg.providers.local.processing import postprocess, preprocess
 from rmbg.providers.local import torch_backend as local
+from rmbg.providers.local.processing import postprocess, preprocess
 from tests.fakehub import FakeHub, point_hub_at
 from tests.hfcache import HFCache, deterministic_state, read_keys
 from tests.test_rmbg14 import scene

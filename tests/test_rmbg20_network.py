@@ -103,8 +103,9 @@ def test_grid_deform_conv_chunked_taps_match_one_chunk_and_half_runs_in_fp32(mon
     inp, offset, weight, bias, mask = _deform_inputs(7, 1, 3, 1, True, seed=3)
     whole = deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask)
     monkeypatch.setattr(deform, "_MAX_GRID_ELEMENTS", 2 * 3 * 6 * 5 * 4)  # 4 taps a chunk
-    torch.testing.assert_close(deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask), whole,
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask), whole, atol=1e-5, rtol=1e-5
+    )
     half = [t.to(torch.bfloat16) for t in (inp, offset, weight, bias, mask)]
     got = deform.deform_conv2d_grid(half[0], half[1], half[2], half[3], 1, 3, 1, half[4])
     want = deform.deform_conv2d_grid(*(t.float() for t in half[:4]), 1, 3, 1, half[4].float())
@@ -153,7 +154,7 @@ def test_bf16_reaches_torchvision_in_fp32():
     # arithmetic is our pure version's.
     def fp32_only(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
         if torch.bfloat16 in (input.dtype, offset.dtype, weight.dtype, None if mask is None else mask.dtype):
-            raise NotImplementedError('"deformable_im2col" not implemented for \'BFloat16\'')
+            raise NotImplementedError("\"deformable_im2col\" not implemented for 'BFloat16'")
         return deform.deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
 
     inp, offset, weight, bias, mask = _deform_inputs(3, 1, 1, 1, True, seed=4)
@@ -194,6 +195,7 @@ def test_deformable_conv2d_module_uses_offsets_and_modulator():
 
 
 # ---------------------------------------------------------------- Swin attention
+
 
 def test_relative_position_index_matches_direct_formula():
     w = 12
@@ -277,8 +279,7 @@ def test_decoder_block_conv_in_over_parts_equals_conv_over_their_concatenation()
     with torch.inference_mode():
         whole = block.relu_in(block.bn_in(block.conv_in(torch.cat([a, b], dim=1))))
         torch.testing.assert_close(block.entry([a, b]), whole, atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(block(torch.cat([a, b], dim=1)),
-                                   block.tail(whole), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(block(torch.cat([a, b], dim=1)), block.tail(whole), atol=1e-6, rtol=1e-6)
         with pytest.raises(ValueError, match="conv_in takes 64 channels, got 48"):
             block.entry([a])
 
@@ -349,6 +350,7 @@ def test_shifted_block_differs_from_unshifted():
 
 # ---------------------------------------------------------------- full network
 
+
 def _fixture_rows():
     lines = FIXTURE.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "key\tshape\tdtype"
@@ -383,10 +385,7 @@ def _deterministic_state(net, seed):
 
 
 def test_state_dict_matches_checkpoint_key_list(model):
-    got = [
-        (name, str(tuple(t.shape)), str(t.dtype).removeprefix("torch."))
-        for name, t in model.state_dict().items()
-    ]
+    got = [(name, str(tuple(t.shape)), str(t.dtype).removeprefix("torch.")) for name, t in model.state_dict().items()]
     want = _fixture_rows()
     assert len(want) == 754
     assert got == want  # names, shapes, dtypes, and the checkpoint's order
@@ -421,7 +420,7 @@ def test_image_patches_are_column_major():
         tiles = []
         for col in range(3):  # left to right
             for row in range(2):  # top to bottom within a column
-                tiles.append(image[n, :, row * 4:(row + 1) * 4, col * 4:(col + 1) * 4])
+                tiles.append(image[n, :, row * 4 : (row + 1) * 4, col * 4 : (col + 1) * 4])
         want.append(torch.cat(tiles, dim=0))
     assert torch.equal(got, torch.stack(want))
     assert got.shape == (2, 3 * 6, 4, 4)
@@ -431,11 +430,19 @@ def test_image_patches_in_channel_order_follow_birefnets_current_code():
     # einops 'b c (hg h) (wg w) -> b (c hg wg) h w': colour channel, then tiles row by row
     image = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).view(2, 3, 8, 12)
     got = birefnet.image_patches(image, (4, 4), "channel")
-    want = torch.stack([
-        torch.stack([image[n, ch, row * 4:(row + 1) * 4, col * 4:(col + 1) * 4]
-                     for ch in range(3) for row in range(2) for col in range(3)])
-        for n in range(2)
-    ])
+    want = torch.stack(
+        [
+            torch.stack(
+                [
+                    image[n, ch, row * 4 : (row + 1) * 4, col * 4 : (col + 1) * 4]
+                    for ch in range(3)
+                    for row in range(2)
+                    for col in range(3)
+                ]
+            )
+            for n in range(2)
+        ]
+    )
     assert torch.equal(got, want)
     with pytest.raises(ValueError, match="patch order"):
         birefnet.image_patches(image, (4, 4), "row")

@@ -84,16 +84,32 @@ def test_bria_request_is_exact(runware_fake, image):
 def test_rembg_sends_its_options_and_a_fresh_uuid_per_task(runware_fake, image):
     provider = make(runware_fake, runware_rembg)
     provider.matte(image)
-    tuned = make(runware_fake, runware_rembg, post_process_mask=True, alpha_matting=True,
-                 alpha_matting_foreground_threshold=200, alpha_matting_background_threshold=20,
-                 alpha_matting_erode_size=5)
+    tuned = make(
+        runware_fake,
+        runware_rembg,
+        post_process_mask=True,
+        alpha_matting=True,
+        alpha_matting_foreground_threshold=200,
+        alpha_matting_background_threshold=20,
+        alpha_matting_erode_size=5,
+    )
     matte = tuned.matte(image)
     first, second = (call.json()[0] for call in runware_fake.calls)
     assert first["model"] == second["model"] == "runware:109@1"
-    assert first["settings"] == {"postProcessMask": False, "alphaMatting": False, "alphaMattingForegroundThreshold": 240,
-                                 "alphaMattingBackgroundThreshold": 10, "alphaMattingErodeSize": 10}
-    assert second["settings"] == {"postProcessMask": True, "alphaMatting": True, "alphaMattingForegroundThreshold": 200,
-                                  "alphaMattingBackgroundThreshold": 20, "alphaMattingErodeSize": 5}
+    assert first["settings"] == {
+        "postProcessMask": False,
+        "alphaMatting": False,
+        "alphaMattingForegroundThreshold": 240,
+        "alphaMattingBackgroundThreshold": 10,
+        "alphaMattingErodeSize": 10,
+    }
+    assert second["settings"] == {
+        "postProcessMask": True,
+        "alphaMatting": True,
+        "alphaMattingForegroundThreshold": 200,
+        "alphaMattingBackgroundThreshold": 20,
+        "alphaMattingErodeSize": 5,
+    }
     assert first["taskUUID"] != second["taskUUID"] and all(UUID4.match(t["taskUUID"]) for t in (first, second))
     assert "rgba" not in second["settings"] and "returnOnlyMask" not in second["settings"]
     assert set(np.unique(np.asarray(matte.alpha))) <= {0, 255}  # the fake binarises with postProcessMask
@@ -154,7 +170,12 @@ def test_wrong_key(runware_fake, image):
     "fault, error, status, words",
     [
         ("insufficient-credits", ProviderCreditError, 402, "out of credit"),
-        ("invalid-parameter", ProviderRejectedError, 400, "Invalid value for outputQuality (invalidParameter, parameter outputQuality)"),
+        (
+            "invalid-parameter",
+            ProviderRejectedError,
+            400,
+            "Invalid value for outputQuality (invalidParameter, parameter outputQuality)",
+        ),
         ("forbidden", ProviderAuthError, 403, "not allowed"),
         ("unauthorized", ProviderAuthError, 401, "Check the key you entered"),
     ],
@@ -206,8 +227,9 @@ def test_a_dropped_connection_after_the_request_is_never_sent_twice(runware_fake
 
 def test_retry_after_and_backoff_through_the_policy(runware_fake, image):
     sleeps: list[float] = []
-    policy = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8, jitter=0.5, random=lambda: 1.0,
-                         sleep=sleeps.append)
+    policy = RetryPolicy(
+        max_attempts=4, base_delay=0.5, max_delay=8, jitter=0.5, random=lambda: 1.0, sleep=sleeps.append
+    )
     runware_fake.inject("rate-limit")
     runware_fake.inject("rate-limit", retry_after="3")
     runware_fake.inject("rate-limit")
@@ -290,8 +312,13 @@ def _post(fake, tasks, **headers):
 
 
 def test_fake_defaults_to_jpg_without_alpha(runware_fake, image):
-    task = {"taskType": "removeBackground", "taskUUID": str(uuid.uuid4()), "model": "bria:2@1",
-            "inputs": {"image": png_data_uri(image)}, "outputType": "dataURI"}
+    task = {
+        "taskType": "removeBackground",
+        "taskUUID": str(uuid.uuid4()),
+        "model": "bria:2@1",
+        "inputs": {"image": png_data_uri(image)},
+        "outputType": "dataURI",
+    }
     item = _post(runware_fake, [task]).json()["data"][0]
     assert item["imageDataURI"].startswith("data:image/jpeg;base64,") and "cost" not in item
     assert item["taskType"] == "imageBackgroundRemoval" and item["taskUUID"] == task["taskUUID"]
@@ -300,8 +327,14 @@ def test_fake_defaults_to_jpg_without_alpha(runware_fake, image):
 def test_fake_auth_task_validation_and_async_polling(image):
     with RunwareFake(async_polls=1) as fake:
         auth = {"taskType": "authentication", "apiKey": KEY}
-        task = {"taskType": "removeBackground", "taskUUID": str(uuid.uuid4()), "model": "runware:109@1",
-                "inputs": {"image": png_data_uri(image)}, "outputFormat": "PNG", "deliveryMethod": "async"}
+        task = {
+            "taskType": "removeBackground",
+            "taskUUID": str(uuid.uuid4()),
+            "model": "runware:109@1",
+            "inputs": {"image": png_data_uri(image)},
+            "outputFormat": "PNG",
+            "deliveryMethod": "async",
+        }
         ack = httpx.post(f"{fake.url}/v1", json=[auth, task])
         assert ack.status_code == 200 and ack.json() == {"data": []}
         poll = [auth, {"taskType": "getResponse", "taskUUID": task["taskUUID"]}]
@@ -314,7 +347,9 @@ def test_fake_auth_task_validation_and_async_polling(image):
 
 
 def test_fake_runs_as_a_module():
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.runware", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.runware", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = proc.stdout.readline().rsplit(" ", 1)[-1].strip()
         assert url.startswith("http://127.0.0.1:")

@@ -34,9 +34,16 @@ def test_current_is_one_object_until_a_variable_changes(monkeypatch):
 
 
 def test_typed_reads_and_their_errors():
-    s = settings.Settings.from_env({"RMBG_OFFLINE": "Yes", "RMBG_ALLOW_SERVER_KEYS": "maybe",
-                                    "RMBG_CPU_USD_PER_HOUR": "0.5", "RMBG_GPU_USD_PER_HOUR": "-1",
-                                    "RMBG_CACHE_DIR": "~/x", "RMBG_CPU_ALLOCATOR": "jemalloc"})
+    s = settings.Settings.from_env(
+        {
+            "RMBG_OFFLINE": "Yes",
+            "RMBG_ALLOW_SERVER_KEYS": "maybe",
+            "RMBG_CPU_USD_PER_HOUR": "0.5",
+            "RMBG_GPU_USD_PER_HOUR": "-1",
+            "RMBG_CACHE_DIR": "~/x",
+            "RMBG_CPU_ALLOCATOR": "jemalloc",
+        }
+    )
     assert s.flag("RMBG_OFFLINE") is True and s.flag("RMBG_URL_ALLOW_HOSTS") is None
     with pytest.raises(ValueError, match="RMBG_ALLOW_SERVER_KEYS must be 1 or 0, got 'maybe'"):
         s.flag("RMBG_ALLOW_SERVER_KEYS")

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 import rmbg
-from rmbg.providers.local import u2netp_file as weights
 from rmbg.errors import ModelUnavailableError
 from rmbg.eval.metrics import iou
 from rmbg.providers.local import onnx_backend
+from rmbg.providers.local import u2netp_file as weights
 from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample"

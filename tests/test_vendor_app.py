@@ -32,17 +32,23 @@ def fakes():
 
 def app_of(fakes, tmp_path, **overrides) -> App:
     removebg, photoroom, runware = fakes
-    providers = {"remove-bg": {"base_url": removebg.url}, "photoroom": {"base_url": photoroom.url},
-                 "runware-birefnet-massive": {"base_url": runware.url}}
+    providers = {
+        "remove-bg": {"base_url": removebg.url},
+        "photoroom": {"base_url": photoroom.url},
+        "runware-birefnet-massive": {"base_url": runware.url},
+    }
     return App.create(AppConfig(provider_config=providers, **overrides), store=OutputStore(tmp_path), cache=None)
 
 
-@pytest.mark.parametrize("provider_id, slot, name", [
-    ("remove-bg", "removebg", "remove.bg"),
-    ("photoroom", "photoroom", "Photoroom"),
-    ("fal-rmbg-3", "fal", "fal.ai"),
-    ("runware-birefnet", "runware", "Runware"),
-])
+@pytest.mark.parametrize(
+    "provider_id, slot, name",
+    [
+        ("remove-bg", "removebg", "remove.bg"),
+        ("photoroom", "photoroom", "Photoroom"),
+        ("fal-rmbg-3", "fal", "fal.ai"),
+        ("runware-birefnet", "runware", "Runware"),
+    ],
+)
 def test_each_new_provider_has_its_key_field(provider_id, slot, name, monkeypatch):
     for env in catalog.ENV_SLOT:
         monkeypatch.delenv(env, raising=False)
@@ -66,8 +72,9 @@ def test_compare_runs_the_references_with_their_costs_as_reported(fakes, tmp_pat
     removebg, photoroom, runware = fakes
     app = app_of(fakes, tmp_path)
     keys = Keys(runware=RUNWARE_KEY, removebg=REMOVEBG_KEY, photoroom=PHOTOROOM_KEY)
-    session, shown = comparing.run(Session(), str(EXAMPLE), ["remove-bg", "photoroom", "runware-birefnet-massive"],
-                                   keys, app, Look())
+    session, shown = comparing.run(
+        Session(), str(EXAMPLE), ["remove-bg", "photoroom", "runware-birefnet-massive"], keys, app, Look()
+    )
 
     assert (len(removebg.calls), len(photoroom.calls), len(runware.calls)) == (1, 1, 1)
     rows = {row[0]: row for row in shown.table}
@@ -101,12 +108,18 @@ def test_rest_clients_send_the_new_keys_in_their_own_headers(fakes, tmp_path):
     web = Starlette(routes=rest.routes(app_of(fakes, tmp_path), lambda: "u2netp", fetch=None))
     image = {"image": ("cat.jpg", EXAMPLE.read_bytes(), "image/jpeg")}
     with TestClient(web) as client:
-        cut = client.post("/api/remove", files=image, data={"provider": "remove-bg"},
-                          headers={"X-Removebg-Key": REMOVEBG_KEY})
-        keyless = client.post("/api/remove", files=image, data={"provider": "photoroom"},
-                              headers={"X-Removebg-Key": REMOVEBG_KEY})
-        wrong = client.post("/api/remove", files=image, data={"provider": "photoroom"},
-                            headers={"X-Photoroom-Key": "pr-not-the-key-789"})
+        cut = client.post(
+            "/api/remove", files=image, data={"provider": "remove-bg"}, headers={"X-Removebg-Key": REMOVEBG_KEY}
+        )
+        keyless = client.post(
+            "/api/remove", files=image, data={"provider": "photoroom"}, headers={"X-Removebg-Key": REMOVEBG_KEY}
+        )
+        wrong = client.post(
+            "/api/remove",
+            files=image,
+            data={"provider": "photoroom"},
+            headers={"X-Photoroom-Key": "pr-not-the-key-789"},
+        )
     assert cut.status_code == 200 and cut.headers["content-type"] == "image/png"
     assert removebg.credits_charged == 1
     assert keyless.status_code == 401 and "X-Photoroom-Key" in keyless.json()["error"]

@@ -84,8 +84,9 @@ def test_nothing_sent_costs_nothing(provider_id, monkeypatch):
 def test_remove_bg_reported_credits_raise_what_the_next_call_reserves():
     charging.forget_costs()
     with RemoveBgFake() as fake:
-        provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, usd_per_credit="0.5",
-                                retry=RetryPolicy.immediate())
+        provider = get_provider(
+            "remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, usd_per_credit="0.5", retry=RetryPolicy.immediate()
+        )
         provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
     assert charging.highest("remove-bg") == Decimal("0.5")
     assert charging.worst_case("remove-bg", Decimal("0.23")) == Decimal("0.5")

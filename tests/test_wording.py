@@ -24,13 +24,20 @@ def test_a_missing_key_is_said_in_each_doors_words(monkeypatch):
         rmbg.remove_background(Image.new("RGB", (8, 8)), "fal-bria", cache=None)
     exc = caught.value
     assert "pass api_key=... or set the environment variable FAL_KEY" in words(exc, "python") == str(exc)
-    assert words(exc, "page") == ("fal-bria needs an API key. Paste your fal.ai key in the *API keys for hosted "
-                                  "providers* box at the top of the page, or pick a local model from the Provider "
-                                  "list (free).")
-    assert words(exc, "rest") == "fal-bria needs an API key. Send your key in the X-Fal-Key header, or choose a local provider."
+    assert words(exc, "page") == (
+        "fal-bria needs an API key. Paste your fal.ai key in the *API keys for hosted "
+        "providers* box at the top of the page, or pick a local model from the Provider "
+        "list (free)."
+    )
+    assert (
+        words(exc, "rest")
+        == "fal-bria needs an API key. Send your key in the X-Fal-Key header, or choose a local provider."
+    )
     assert words(exc, "mcp") == "fal-bria needs an API key. Pass your key as fal_key, or choose a local provider."
-    assert words(exc, "cli") == ("fal-bria needs an API key. Set the environment variable FAL_KEY "
-                                 "(`export FAL_KEY=...`), or choose a local --provider.")
+    assert words(exc, "cli") == (
+        "fal-bria needs an API key. Set the environment variable FAL_KEY "
+        "(`export FAL_KEY=...`), or choose a local --provider."
+    )
 
 
 def test_a_model_that_cannot_be_downloaded_names_the_provider_list_on_the_page(hf_cache, monkeypatch):
@@ -46,8 +53,9 @@ def test_a_model_that_cannot_be_downloaded_names_the_provider_list_on_the_page(h
         said = words(exc, door)
         assert said.startswith("nobody/nothing is not in the Hugging Face cache and HF_HUB_OFFLINE is set. ")
         assert "model=" not in said and "weights=" not in said, door
-    assert words(exc, "page").endswith("Pick another model from the Provider list; this server cannot download "
-                                       "this one now.")
+    assert words(exc, "page").endswith(
+        "Pick another model from the Provider list; this server cannot download this one now."
+    )
     assert "--provider" in words(exc, "cli")
 
 
@@ -96,6 +104,8 @@ def test_a_cached_local_result_keeps_its_row_with_the_benchmark_figure():
 
 def test_the_result_line_shows_the_models_seconds_and_the_total():
     assert result_line(local_result(0.75), "U2-Net-p", total_s=4.3).startswith(
-        "**U2-Net-p** · model 0.75 s · total 4.30 s · this image: $")
+        "**U2-Net-p** · model 0.75 s · total 4.30 s · this image: $"
+    )
     assert result_line(local_result(0.0, cached=True), "U2-Net-p", total_s=0.4).startswith(
-        "**U2-Net-p** · cached matte · total 0.40 s · this image: free (cached matte, no new charge)")
+        "**U2-Net-p** · cached matte · total 0.40 s · this image: free (cached matte, no new charge)"
+    )

@@ -37,8 +37,12 @@ def results_markdown(name: str) -> str:
     record = json.loads(path.read_text(encoding="utf-8"))
     parts = []
     for table in record["tables"]:
-        lines = [f"**{table['title']}**", "", "| " + " | ".join(map(_cell, table["columns"])) + " |",
-                 "|" + "---|" * len(table["columns"])]
+        lines = [
+            f"**{table['title']}**",
+            "",
+            "| " + " | ".join(map(_cell, table["columns"])) + " |",
+            "|" + "---|" * len(table["columns"]),
+        ]
         lines += ["| " + " | ".join(map(_cell, row)) + " |" for row in table["rows"]]
         if table.get("notes"):
             lines += ["", table["notes"]]

@@ -26,20 +26,20 @@ from __future__ import annotations
 
 import glob
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Literal, Optional, Sequence
+from typing import Literal
 
 from ..api import run_provider
 from ..cache import MatteCache
-from ..image.io import is_image_file
 from ..charging import metered, worst_case
 from ..errors import RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
-from ..image.io import IMAGE_SUFFIXES, load_image
+from ..image.io import IMAGE_SUFFIXES, is_image_file, load_image
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -78,7 +78,7 @@ class Outcome:
     item: Item
     status: Status
     seconds: float = 0.0
-    cost: Optional[Cost] = None
+    cost: Cost | None = None
     error: str = ""
     may_be_billed: bool = False  # failed after a paid request may have reached the provider
 
@@ -92,8 +92,8 @@ class Settings:
     render: RenderOptions = RenderOptions()
     overwrite: bool = False
     jobs: int = 1
-    max_cost: Optional[Decimal] = None
-    refiner: Optional[Refiner] = None
+    max_cost: Decimal | None = None
+    refiner: Refiner | None = None
 
 
 def _display(path: Path) -> str:
@@ -203,7 +203,7 @@ def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
     return [i for i in items if not i.error and (overwrite or not i.output.exists())]
 
 
-def process(item: Item, provider: Provider, settings: Settings, cache: Optional[MatteCache]) -> Outcome:
+def process(item: Item, provider: Provider, settings: Settings, cache: MatteCache | None) -> Outcome:
     """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
 
     def work() -> tuple[float, Cost]:
@@ -231,8 +231,10 @@ def out_root(item: Item) -> Path:
 def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
     """Items whose earlier request may have been billed (`uncertain` output
     paths, rmbg.cli.interrupts.uncertain_outputs) marked not to be sent again."""
-    why = ("its request in an earlier run may have been billed and left no output; not sent again "
-           "(--retry-uncertain sends it again)")
+    why = (
+        "its request in an earlier run may have been billed and left no output; not sent again "
+        "(--retry-uncertain sends it again)"
+    )
     return [replace(i, error=why, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items]
 
 
@@ -258,7 +260,7 @@ def run(
     settings: Settings,
     on_outcome: Callable[[Outcome], None],
     *,
-    cache: Optional[MatteCache] = None,
+    cache: MatteCache | None = None,
 ) -> list[Outcome]:
     """Run a planned batch; `on_outcome` is called in this thread as each item ends.
 
@@ -266,8 +268,12 @@ def run(
     items left "not_run" by the budget.
     """
     return run_items(
-        items, to_run(items, settings.overwrite), lambda item: process(item, provider, settings, cache), on_outcome,
-        estimate=worst_case(provider.id, provider.estimate().usd), jobs=settings.jobs if provider.kind == "hosted" else 1,
+        items,
+        to_run(items, settings.overwrite),
+        lambda item: process(item, provider, settings, cache),
+        on_outcome,
+        estimate=worst_case(provider.id, provider.estimate().usd),
+        jobs=settings.jobs if provider.kind == "hosted" else 1,
         max_cost=settings.max_cost,
     )
 
@@ -280,7 +286,7 @@ def run_items(
     *,
     estimate: Decimal,
     jobs: int = 1,
-    max_cost: Optional[Decimal] = None,
+    max_cost: Decimal | None = None,
 ) -> list[Outcome]:
     """The scheduler of every batch: `work` on each of `runnable` (the other
     items are reported failed or skipped), `jobs` at a time, never starting
@@ -307,8 +313,12 @@ def run_items(
         while pending or in_flight:
             # under a cap, the first call runs alone until one reports its cost (rmbg.webapp.spending)
             width = jobs if max_cost is None or budget.costed else 1
-            while (pending and len(in_flight) < width and not stop_requested.is_set()
-                   and (hold := budget.reserve(estimate)) is not None):
+            while (
+                pending
+                and len(in_flight) < width
+                and not stop_requested.is_set()
+                and (hold := budget.reserve(estimate)) is not None
+            ):
                 item = pending.popleft()
                 in_flight[pool.submit(work, item)] = (item, hold)
             if not in_flight:
@@ -324,8 +334,15 @@ def run_items(
         for future, (item, hold) in in_flight.items():
             future.cancel()
             paid = "; it may have been billed" if hold else ""
-            emit(Outcome(item, "failed", cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED) if hold else None,
-                         error=f"{INTERRUPTED} while its request was in flight{paid}", may_be_billed=bool(hold)))
+            emit(
+                Outcome(
+                    item,
+                    "failed",
+                    cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED) if hold else None,
+                    error=f"{INTERRUPTED} while its request was in flight{paid}",
+                    may_be_billed=bool(hold),
+                )
+            )
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

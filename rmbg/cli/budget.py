@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from ..types import Cost
 from .interrupts import MAY_HAVE_BEEN_BILLED
@@ -20,13 +20,13 @@ class Budget:
     flight. The local scheduler holds one; the Ray engine runs one as an actor
     shared by all workers (so `highest` is the batch's, across processes)."""
 
-    def __init__(self, max_cost: Optional[Decimal]):
+    def __init__(self, max_cost: Decimal | None):
         self.max_cost = max_cost
         self.committed = Decimal(0)
         self.highest = Decimal(0)  # the highest cost one call reported in this batch
         self.costed = False  # a call has settled with its cost
 
-    def reserve(self, estimate: Decimal) -> Optional[Decimal]:
+    def reserve(self, estimate: Decimal) -> Decimal | None:
         """Hold the worst case of one call, the larger of `estimate` and the
         highest cost a call reported in this batch; the amount held, or None
         (nothing held) when it would pass max_cost."""
@@ -48,7 +48,7 @@ class Budget:
             self.committed -= hold
 
 
-def kept_hold(outcome: "Outcome", hold: Decimal) -> "Outcome":
+def kept_hold(outcome: Outcome, hold: Decimal) -> Outcome:
     """A failure that may have been billed costs its hold: the manifest, the
     summary and the budget count it (an estimate, noted "may have been billed")."""
     if outcome.status == "failed" and outcome.may_be_billed and outcome.cost is None and hold:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 MAY_HAVE_BEEN_BILLED = "may have been billed"
 INTERRUPTED = "interrupted"
@@ -44,8 +45,12 @@ def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
             raise KeyboardInterrupt
         stop_requested.set()
         name = signal.Signals(signum).name
-        print(f"\nrmbg: {name}: stopping after the images in flight (their calls may be billed); "
-              "send it again to stop now.", file=err, flush=True)
+        print(
+            f"\nrmbg: {name}: stopping after the images in flight (their calls may be billed); "
+            "send it again to stop now.",
+            file=err,
+            flush=True,
+        )
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -69,5 +74,8 @@ def uncertain_outputs(out_dir: Path, manifest_name: str = "manifest.csv") -> set
                     last[row["output"]] = row
     except (OSError, csv.Error, UnicodeDecodeError):
         return set()
-    return {out for out, row in last.items()
-            if row.get("status") == "failed" and row.get("cost_source") == MAY_HAVE_BEEN_BILLED}
+    return {
+        out
+        for out, row in last.items()
+        if row.get("status") == "failed" and row.get("cost_source") == MAY_HAVE_BEEN_BILLED
+    }

@@ -16,27 +16,27 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
-from . import batch
+from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..image.compose import parse_colour
 from ..image.fetch import shown
-from ..image.framing import framing_of
 from ..image.formats import URL
-from ..errors import BudgetError, RmbgError, UnknownProviderError
-from ..wording import words
+from ..image.framing import framing_of
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
 from ..registry import default_provider, get_provider, get_replacer
 from ..types import RenderOptions, format_usd
+from ..wording import words
+from . import batch
 from .interrupts import stopping_gently, uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
-
 
 
 def parse_background(text: str | None):
@@ -70,7 +70,10 @@ def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
     """The asked-for provider, or the default with its reason on stderr; must be ready."""
     if provider_id is None:
         provider_id, reason = default_provider()
-        print(reason if reason.startswith("Using") else f"Using {provider_id} ({reason}); pick another with --provider.", file=err)
+        print(
+            reason if reason.startswith("Using") else f"Using {provider_id} ({reason}); pick another with --provider.",
+            file=err,
+        )
     provider = get_provider(provider_id)
     status = provider.status()
     if not status.ready:
@@ -96,8 +99,11 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     items = batch.plan(args.inputs, out_dir, args.format)
     uncertain = {i.output_rel for i in batch.to_run(items, args.overwrite)} & uncertain_outputs(out_dir)
     if uncertain and args.retry_uncertain:
-        print(f"rmbg: warning: --retry-uncertain: {len(uncertain)} image(s) whose earlier request may have been "
-              "billed are sent again; they may be billed twice.", file=err)
+        print(
+            f"rmbg: warning: --retry-uncertain: {len(uncertain)} image(s) whose earlier request may have been "
+            "billed are sent again; they may be billed twice.",
+            file=err,
+        )
     elif uncertain:
         items = batch.hold_back(items, uncertain)
     runnable = batch.to_run(items, args.overwrite)
@@ -111,8 +117,17 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
 
     def on_engine(on_outcome):
-        return run_engine(items, provider, settings, on_outcome, engine=args.engine, address=args.address,
-                          workers=args.workers, gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size)
+        return run_engine(
+            items,
+            provider,
+            settings,
+            on_outcome,
+            engine=args.engine,
+            address=args.address,
+            workers=args.workers,
+            gpus_per_worker=args.gpus_per_worker,
+            batch_size=args.batch_size,
+        )
 
     with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it (rmbg.cli.interrupts)
         code = run_reported(items, out_dir, provider.id, on_engine, out, err)
@@ -169,7 +184,9 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
         progress.update(f"{row.provider} {row.name}", "ok" if row.status == "ok" else "failed", row.cost_usd, row.error)
 
     try:
-        evaluation = evaluate(dataset, providers, max_cost=args.max_cost, progress=on_row, bootstrap=args.bootstrap, gt=args.gt)
+        evaluation = evaluate(
+            dataset, providers, max_cost=args.max_cost, progress=on_row, bootstrap=args.bootstrap, gt=args.gt
+        )
     finally:
         progress.close()
     print(evaluation.to_markdown(), file=out)
@@ -185,43 +202,87 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rmbg", description="Remove or replace image backgrounds, list providers, measure quality.")
+    parser = argparse.ArgumentParser(
+        prog="rmbg", description="Remove or replace image backgrounds, list providers, measure quality."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rm = sub.add_parser("remove", help="remove the background of files, folders (recursive) and globs")
-    rm.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns ('photos/**/*.jpg')")
+    rm.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns ('photos/**/*.jpg')"
+    )
     rm.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (the input layout is mirrored)")
-    rm.add_argument("--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here")
-    rm.add_argument("--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b', an image path or URL")
+    rm.add_argument(
+        "--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here"
+    )
+    rm.add_argument(
+        "--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b', an image path or URL"
+    )
     rm.add_argument("--mask-only", action="store_true", help="write the alpha matte itself (greyscale)")
-    rm.add_argument("--refine-edges", action="store_true",
-                    help="clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show")
-    rm.add_argument("--refine", choices=list_refiners(),
-                    help="refine the matte's soft edges after the provider: vitmatte (ViTMatte, Apache-2.0 weights "
-                         "from the Hub; only the band around the edge changes)")
+    rm.add_argument(
+        "--refine-edges",
+        action="store_true",
+        help="clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show",
+    )
+    rm.add_argument(
+        "--refine",
+        choices=list_refiners(),
+        help="refine the matte's soft edges after the provider: vitmatte (ViTMatte, Apache-2.0 weights "
+        "from the Hub; only the band around the edge changes)",
+    )
     rm.add_argument("--crop", action="store_true", help="crop to the subject (alpha >= 16 of 255) plus --margin")
-    rm.add_argument("--canvas", metavar="WxH|W:H",
-                    help="place the subject on a canvas: a size (2000x2000: scaled to fit inside the margins) "
-                         "or an aspect (1:1: the crop widened to it)")
-    rm.add_argument("--margin", metavar="N%|Npx",
-                    help="space around the subject with --crop / --canvas: 10%% (of the subject's longer side; of "
-                         "the canvas's shorter side for a WxH canvas) or pixels (40px); default 0")
+    rm.add_argument(
+        "--canvas",
+        metavar="WxH|W:H",
+        help="place the subject on a canvas: a size (2000x2000: scaled to fit inside the margins) "
+        "or an aspect (1:1: the crop widened to it)",
+    )
+    rm.add_argument(
+        "--margin",
+        metavar="N%|Npx",
+        help="space around the subject with --crop / --canvas: 10%% (of the subject's longer side; of "
+        "the canvas's shorter side for a WxH canvas) or pixels (40px); default 0",
+    )
     rm.add_argument("--align", choices=["center", "bottom"], help="subject centred (default) or on the bottom margin")
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
-    rm.add_argument("--engine", choices=["local", "ray"], default="local",
-                    help="local (this process, default) or ray (Ray Data: workers on this machine or a cluster)")
-    rm.add_argument("--address", metavar="ADDR", help="with --engine ray: the cluster ('auto', ray://host:10001); "
-                                                     "default: a local Ray on this machine")
+    rm.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (this process, default) or ray (Ray Data: workers on this machine or a cluster)",
+    )
+    rm.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster ('auto', ray://host:10001); default: a local Ray on this machine",
+    )
     rm.add_argument("--workers", type=int, default=2, metavar="N", help="with --engine ray: worker actors (default 2)")
-    rm.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
-                    help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)")
-    rm.add_argument("--batch-size", type=int, default=1, metavar="B",
-                    help="with --engine ray: images per batch handed to a worker (default 1)")
-    rm.add_argument("--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)")
-    rm.add_argument("--retry-uncertain", action="store_true",
-                    help="send again the images whose request in an earlier run may have been billed (they may be "
-                         "billed twice; default: leave them, as manifest.csv says)")
-    rm.add_argument("--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)")
+    rm.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)",
+    )
+    rm.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        metavar="B",
+        help="with --engine ray: images per batch handed to a worker (default 1)",
+    )
+    rm.add_argument(
+        "--overwrite", action="store_true", help="redo outputs that already exist (default: skip them, to resume)"
+    )
+    rm.add_argument(
+        "--retry-uncertain",
+        action="store_true",
+        help="send again the images whose request in an earlier run may have been billed (they may be "
+        "billed twice; default: leave them, as manifest.csv says)",
+    )
+    rm.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)"
+    )
     add_paid_flags(rm)
     rm.set_defaults(func=cmd_remove)
 
@@ -231,10 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score providers on a labelled data set (images/ + masks/)")
     ev.add_argument("data", metavar="DATA", help="data set folder with images/ and masks/")
     ev.add_argument("--provider", "-p", action="append", metavar="ID", help="provider id; repeat for several")
-    ev.add_argument("--out", default="eval-results", metavar="DIR", help="folder for CSV, JSON, Markdown and plot (default ./eval-results)")
+    ev.add_argument(
+        "--out",
+        default="eval-results",
+        metavar="DIR",
+        help="folder for CSV, JSON, Markdown and plot (default ./eval-results)",
+    )
     ev.add_argument("--categories", metavar="CSV", help="CSV with file,category[,group] (default DATA/categories.csv)")
-    ev.add_argument("--gt", choices=["auto", "binary", "alpha"], default="auto", help="ground-truth kind (default auto)")
-    ev.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the 95%% CIs (default 2000)")
+    ev.add_argument(
+        "--gt", choices=["auto", "binary", "alpha"], default="auto", help="ground-truth kind (default auto)"
+    )
+    ev.add_argument(
+        "--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the 95%% CIs (default 2000)"
+    )
     add_paid_flags(ev)
     ev.set_defaults(func=cmd_evaluate)
 

@@ -10,18 +10,18 @@ unless overwrite=True.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Optional, Sequence
+from typing import Literal
 
 from ..cache import MatteCache
-from ..refine import resolve_refiner
 from ..providers.base import Provider
+from ..refine import resolve_refiner
 from ..registry import get_provider
 from ..types import RenderOptions
 from . import batch
 from .progress import Manifest
-
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}  # images in flight: hosted calls wait on the network
 BATCH_CACHE_BYTES = 64 * 2**20  # one batch's matte cache: a duplicate image is computed and billed once
@@ -46,9 +46,17 @@ def run_engine(
     if engine == "ray":
         from . import ray_engine
 
-        return ray_engine.run(items, provider.id, settings, on_outcome, provider_config=provider_config,
-                              address=address, workers=workers, gpus_per_worker=gpus_per_worker,
-                              batch_size=batch_size)
+        return ray_engine.run(
+            items,
+            provider.id,
+            settings,
+            on_outcome,
+            provider_config=provider_config,
+            address=address,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            batch_size=batch_size,
+        )
     if engine != "local":
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     return batch.run(items, provider, settings, on_outcome, cache=MatteCache(max_bytes=BATCH_CACHE_BYTES))
@@ -56,13 +64,13 @@ def run_engine(
 
 def remove_many(
     inputs: Sequence[str],
-    out_dir: "str | Path",
+    out_dir: str | Path,
     provider: str,
     *,
     engine: Literal["local", "ray"] = "local",
     options: RenderOptions | None = None,
     overwrite: bool = False,
-    max_cost: Optional[Decimal] = None,
+    max_cost: Decimal | None = None,
     refine: str | None = None,
     jobs: int | None = None,
     provider_config: Mapping[str, object] | None = None,
@@ -80,8 +88,9 @@ def remove_many(
     render = options or RenderOptions()
     items = batch.plan(inputs, out, render.format)
     built = get_provider(provider, **dict(provider_config or {}))
-    settings = batch.Settings(render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), max_cost,
-                              resolve_refiner(refine))
+    settings = batch.Settings(
+        render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), max_cost, resolve_refiner(refine)
+    )
     with Manifest(out, built.id) as manifest:
 
         def record(outcome: batch.Outcome) -> None:
@@ -89,5 +98,15 @@ def remove_many(
             if on_outcome is not None:
                 on_outcome(outcome)
 
-        return run_engine(items, built, settings, record, engine=engine, provider_config=provider_config,
-                          address=address, workers=workers, gpus_per_worker=gpus_per_worker, batch_size=batch_size)
+        return run_engine(
+            items,
+            built,
+            settings,
+            record,
+            engine=engine,
+            provider_config=provider_config,
+            address=address,
+            workers=workers,
+            gpus_per_worker=gpus_per_worker,
+            batch_size=batch_size,
+        )

@@ -6,8 +6,9 @@ and the rule that it runs only with --yes (accept the estimate) or
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from ..providers.base import Provider
 from ..types import Cost, format_usd
@@ -34,16 +35,20 @@ def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost:
     return confirm_paid(n_images, priced, yes, max_cost, err)
 
 
-def confirm_paid(n_images: int, priced: Sequence[tuple[str, Cost]], yes: bool, max_cost: Decimal | None,
-                 err: TextIO) -> bool:
+def confirm_paid(
+    n_images: int, priced: Sequence[tuple[str, Cost]], yes: bool, max_cost: Decimal | None, err: TextIO
+) -> bool:
     """The same for (id, estimated cost of one input image) pairs of paid services."""
     if not priced or n_images == 0:
         return True
     total = Decimal(0)
     for pid, each in priced:
         total += each.usd * n_images
-        print(f"Estimated cost for {pid}: {n_images} images x ${format_usd(each.usd)} = "
-              f"${format_usd(each.usd * n_images)} ({each.note or each.source})", file=err)
+        print(
+            f"Estimated cost for {pid}: {n_images} images x ${format_usd(each.usd)} = "
+            f"${format_usd(each.usd * n_images)} ({each.note or each.source})",
+            file=err,
+        )
     if len(priced) > 1:
         print(f"Estimated total: ${format_usd(total)}", file=err)
     if yes or max_cost is not None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import os
 import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import TextIO
 
 from ..types import format_usd
 from . import batch
@@ -34,8 +35,15 @@ class Progress:
         self.count = self.ran = 0
         self.usd = Decimal(0)
         self.start = time.perf_counter()
-        self.bar = tqdm(total=total, file=stream, unit="img", dynamic_ncols=True, leave=True,
-                        disable=not self.tty, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}")
+        self.bar = tqdm(
+            total=total,
+            file=stream,
+            unit="img",
+            dynamic_ncols=True,
+            leave=True,
+            disable=not self.tty,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}",
+        )
 
     def update(self, label: str, status: str, usd: Decimal = Decimal(0), error: str = "") -> None:
         self.count += 1
@@ -58,8 +66,14 @@ class Progress:
         self.bar.close()
 
 
-def run_reported(items: Sequence[batch.Item], out_dir: Path, provider_id: str,
-                 run: Callable[[Callable[[batch.Outcome], None]], list[batch.Outcome]], out: TextIO, err: TextIO) -> int:
+def run_reported(
+    items: Sequence[batch.Item],
+    out_dir: Path,
+    provider_id: str,
+    run: Callable[[Callable[[batch.Outcome], None]], list[batch.Outcome]],
+    out: TextIO,
+    err: TextIO,
+) -> int:
     """Run a batch (`run(on_outcome)`) with progress on `err`, each outcome in
     OUT/manifest.csv as it happens and the summary on `out`; the exit code
     (0 when everything was done or skipped, else 1)."""
@@ -88,9 +102,11 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
     sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
     lines = [
         f"Done {count['done']}, skipped {count['skipped']} (output exists), failed {count['failed']}, "
-        f"not run {count['not_run']} (budget)" + (f", not started {len(stopped)} (interrupted)" if stopped else "")
+        f"not run {count['not_run']} (budget)"
+        + (f", not started {len(stopped)} (interrupted)" if stopped else "")
         + f" in {seconds:.1f} s; cost ${format_usd(spent)}"
-        + (f" ({', '.join(sources)})" if sources else "") + "."
+        + (f" ({', '.join(sources)})" if sources else "")
+        + "."
     ]
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
@@ -125,23 +141,27 @@ class Manifest:
         if outcome.status == "skipped":
             return
         cost = outcome.cost
-        self._writer.writerow([
-            outcome.item.display,
-            outcome.item.output_rel,
-            self.provider_id,
-            f"{outcome.seconds:.3f}",
-            str(cost.usd) if cost else "0",
-            # resume reads this marker: an image whose request may have been billed is not sent again
-            MAY_HAVE_BEEN_BILLED if outcome.status == "failed" and outcome.may_be_billed else (cost.source if cost else ""),
-            outcome.status,
-            outcome.error,
-        ])
+        self._writer.writerow(
+            [
+                outcome.item.display,
+                outcome.item.output_rel,
+                self.provider_id,
+                f"{outcome.seconds:.3f}",
+                str(cost.usd) if cost else "0",
+                # resume reads this marker: an image whose request may have been billed is not sent again
+                MAY_HAVE_BEEN_BILLED
+                if outcome.status == "failed" and outcome.may_be_billed
+                else (cost.source if cost else ""),
+                outcome.status,
+                outcome.error,
+            ]
+        )
         self._fh.flush()
 
     def close(self) -> None:
         self._fh.close()
 
-    def __enter__(self) -> "Manifest":
+    def __enter__(self) -> Manifest:
         return self
 
     def __exit__(self, *exc) -> None:

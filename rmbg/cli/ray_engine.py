@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from ..errors import RmbgError
 from . import batch
@@ -59,8 +60,11 @@ def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The settings a worker needs to build the same provider as the driver;
     nothing that looks like a secret (see the module's docstring)."""
     env = os.environ if environ is None else environ
-    return {k: v for k, v in env.items()
-            if k.startswith(ENV_PREFIXES) and not any(word in k.upper() for word in SECRET_WORDS)}
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(ENV_PREFIXES) and not any(word in k.upper() for word in SECRET_WORDS)
+    }
 
 
 COLUMNS = ("index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "error", "may_be_billed")
@@ -70,22 +74,27 @@ def row_of(index: int, item: batch.Item) -> dict[str, object]:
     """An item as a dataset row (plain values: they travel to the workers, whose
     working folder is not ours, so paths are absolute)."""
     is_url = not isinstance(item.source, Path)
-    return {"index": index, "source": str(item.source) if is_url else os.path.abspath(item.source),
-            "is_url": is_url, "display": item.display, "output_rel": item.output_rel,
-            "output": os.path.abspath(item.output)}
+    return {
+        "index": index,
+        "source": str(item.source) if is_url else os.path.abspath(item.source),
+        "is_url": is_url,
+        "display": item.display,
+        "output_rel": item.output_rel,
+        "output": os.path.abspath(item.output),
+    }
 
 
 def item_of(row: Mapping[str, Any]) -> batch.Item:
     source = str(row["source"])
-    return batch.Item(source if row["is_url"] else Path(source), str(row["display"]), str(row["output_rel"]),
-                      Path(str(row["output"])))
+    return batch.Item(
+        source if row["is_url"] else Path(source), str(row["display"]), str(row["output_rel"]), Path(str(row["output"]))
+    )
 
 
 class Remover:
     """One Ray actor: one provider (its model loaded once), many batches."""
 
-    def __init__(self, provider_id: str, provider_config: Mapping[str, object], settings: batch.Settings,
-                 budget: Any):
+    def __init__(self, provider_id: str, provider_config: Mapping[str, object], settings: batch.Settings, budget: Any):
         from ..registry import get_provider
 
         self.provider = get_provider(provider_id, **dict(provider_config))
@@ -107,9 +116,16 @@ class Remover:
                     outcome = batch.kept_hold(outcome, hold)
                     ray.get(self.budget.settle.remote(hold, outcome))
             cost = outcome.cost
-            values = (int(index), outcome.status, outcome.seconds, "" if cost is None else str(cost.usd),
-                      "" if cost is None else cost.source, "" if cost is None else cost.note, outcome.error,
-                      outcome.may_be_billed)
+            values = (
+                int(index),
+                outcome.status,
+                outcome.seconds,
+                "" if cost is None else str(cost.usd),
+                "" if cost is None else cost.source,
+                "" if cost is None else cost.note,
+                outcome.error,
+                outcome.may_be_billed,
+            )
             for name, value in zip(COLUMNS, values):
                 out[name].append(value)
         return out
@@ -119,8 +135,9 @@ def outcome_of(row: Mapping[str, Any], items: Sequence[batch.Item]) -> batch.Out
     from ..types import Cost
 
     cost = Cost(Decimal(row["cost_usd"]), row["cost_source"], row["cost_note"]) if row["cost_usd"] else None
-    return batch.Outcome(items[int(row["index"])], row["status"], float(row["seconds"]), cost, row["error"],
-                         bool(row["may_be_billed"]))
+    return batch.Outcome(
+        items[int(row["index"])], row["status"], float(row["seconds"]), cost, row["error"], bool(row["may_be_billed"])
+    )
 
 
 def run(
@@ -141,8 +158,13 @@ def run(
     if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
         raise RmbgError("--workers and --batch-size must be at least 1, --gpus-per-worker 0 or more.")
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 runtime_env={"env_vars": worker_env()})
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            runtime_env={"env_vars": worker_env()},
+        )
     outcomes: list[batch.Outcome] = []
 
     def emit(outcome: batch.Outcome) -> None:
@@ -166,9 +188,16 @@ def run(
     gpus = {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
     mapped = dataset.map_batches(
         Remover,
-        fn_constructor_kwargs={"provider_id": provider_id, "provider_config": dict(provider_config or {}),
-                               "settings": settings, "budget": budget},
-        batch_size=batch_size, concurrency=workers, batch_format="numpy", **gpus,
+        fn_constructor_kwargs={
+            "provider_id": provider_id,
+            "provider_config": dict(provider_config or {}),
+            "settings": settings,
+            "budget": budget,
+        },
+        batch_size=batch_size,
+        concurrency=workers,
+        batch_format="numpy",
+        **gpus,
     )
     try:
         for row in mapped.iter_rows():
@@ -177,7 +206,9 @@ def run(
         # a worker that cannot start (provider unknown there, weights missing) or died: one readable error
         cause = getattr(exc, "cause", None) or exc
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
-        raise RmbgError(f"A Ray worker failed: {first[:400].rstrip('.')}. The {len(outcomes)} outcome(s) so far are "
-                        "recorded and their outputs kept; fix the cause and run the same command again to "
-                        "resume.") from None
+        raise RmbgError(
+            f"A Ray worker failed: {first[:400].rstrip('.')}. The {len(outcomes)} outcome(s) so far are "
+            "recorded and their outputs kept; fix the cause and run the same command again to "
+            "resume."
+        ) from None
     return outcomes

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from ..errors import InvalidImageError, InvalidRequestError, RmbgError
 from ..image.io import load_image
@@ -26,29 +27,43 @@ from ..registry import get_replacer
 from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
 from . import batch
-from .paid import add_paid_flags, confirm_paid
 from .interrupts import stopping_gently, uncertain_outputs
+from .paid import add_paid_flags, confirm_paid
 from .progress import run_reported
 from .resume import UsageError, check_resume, output_folder, record_options
 
 DEFAULT_JOBS = 4  # requests in flight; each waits on fal's queue, not on this machine
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rp = sub.add_parser("replace", help="generate new backgrounds behind the subject (fal Bria; paid per image)")
-    rp.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns ('photos/**/*.jpg')")
+    rp.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns ('photos/**/*.jpg')"
+    )
     rp.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (the input layout is mirrored)")
     source = rp.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompt", metavar="TEXT", help="the new background in words")
     source.add_argument("--ref", metavar="IMAGE", help="a reference image whose look the new background takes")
     rp.add_argument("--negative-prompt", default="", metavar="TEXT", help="what to keep out of the new background")
-    rp.add_argument("--num-images", "-n", type=int, default=1, metavar="N", help="images per input, 1-4 (each is billed)")
+    rp.add_argument(
+        "--num-images", "-n", type=int, default=1, metavar="N", help="images per input, 1-4 (each is billed)"
+    )
     rp.add_argument("--seed", type=int, metavar="S", help="0-2147483647; the same seed and prompt repeat a result")
-    rp.add_argument("--no-fast", dest="fast", action="store_false", help="Bria's standard model instead of the fast one")
-    rp.add_argument("--no-refine-prompt", dest="refine_prompt", action="store_false",
-                    help="send the prompt as written (by default the provider may rewrite it)")
-    rp.add_argument("--provider", "-p", default=DEFAULT_REPLACER, metavar="ID", help=f"replacer id (default {DEFAULT_REPLACER})")
-    rp.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs exist (default: skip them, to resume)")
+    rp.add_argument(
+        "--no-fast", dest="fast", action="store_false", help="Bria's standard model instead of the fast one"
+    )
+    rp.add_argument(
+        "--no-refine-prompt",
+        dest="refine_prompt",
+        action="store_false",
+        help="send the prompt as written (by default the provider may rewrite it)",
+    )
+    rp.add_argument(
+        "--provider", "-p", default=DEFAULT_REPLACER, metavar="ID", help=f"replacer id (default {DEFAULT_REPLACER})"
+    )
+    rp.add_argument(
+        "--overwrite", action="store_true", help="redo inputs whose outputs exist (default: skip them, to resume)"
+    )
     rp.add_argument("--jobs", "-j", type=int, metavar="N", help=f"inputs at a time (default {DEFAULT_JOBS})")
     add_paid_flags(rp)
     rp.set_defaults(func=cmd_replace)
@@ -64,23 +79,45 @@ def read_request(args: argparse.Namespace) -> tuple[ReplaceRequest, str | None]:
     """The request the command line describes, checked (a usage error
     otherwise), and the reference image's content digest (None without one)."""
     try:
-        check_replace_args(args.prompt, args.ref is not None, args.negative_prompt, args.seed, args.fast,
-                           args.num_images, args.refine_prompt)
+        check_replace_args(
+            args.prompt,
+            args.ref is not None,
+            args.negative_prompt,
+            args.seed,
+            args.fast,
+            args.num_images,
+            args.refine_prompt,
+        )
         ref = load_image(args.ref) if args.ref is not None else None
     except InvalidRequestError as exc:
         raise UsageError(str(exc)) from None
     except InvalidImageError as exc:
         raise UsageError(f"--ref {args.ref}: {exc}") from None
-    request = ReplaceRequest(args.prompt, ref.rgb if ref else None, args.negative_prompt, args.seed, args.fast,
-                             args.num_images, args.refine_prompt)
+    request = ReplaceRequest(
+        args.prompt,
+        ref.rgb if ref else None,
+        args.negative_prompt,
+        args.seed,
+        args.fast,
+        args.num_images,
+        args.refine_prompt,
+    )
     return request, (ref.digest if ref else None)
 
 
 def request_options(provider_id: str, request: ReplaceRequest, ref_digest: str | None) -> dict[str, object]:
     """Everything that decides what the outputs are, for the resume check (the reference by content)."""
-    return {"command": "replace", "provider": provider_id, "prompt": request.prompt, "ref": ref_digest,
-            "negative_prompt": request.negative_prompt, "seed": request.seed, "fast": request.fast,
-            "num_images": request.num_images, "refine_prompt": request.refine_prompt}
+    return {
+        "command": "replace",
+        "provider": provider_id,
+        "prompt": request.prompt,
+        "ref": ref_digest,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "fast": request.fast,
+        "num_images": request.num_images,
+        "refine_prompt": request.refine_prompt,
+    }
 
 
 def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -98,6 +135,7 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             item = dataclasses.replace(item, output_rel="; ".join(names), output=out_dir / names[0])
             outputs[item] = [out_dir / name for name in names]
         items.append(item)
+
     def todo(item: batch.Item) -> bool:
         return not item.error and (args.overwrite or not all(p.exists() for p in outputs[item]))
 
@@ -121,8 +159,15 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return batch.attempt(item, work)
 
     def run(on_outcome: Callable[[batch.Outcome], None]) -> list[batch.Outcome]:
-        return batch.run_items(items, runnable, process, on_outcome, estimate=each.usd,
-                               jobs=args.jobs or DEFAULT_JOBS, max_cost=args.max_cost)
+        return batch.run_items(
+            items,
+            runnable,
+            process,
+            on_outcome,
+            estimate=each.usd,
+            jobs=args.jobs or DEFAULT_JOBS,
+            max_cost=args.max_cost,
+        )
 
     with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it
         code = run_reported(items, out_dir, replacer.id, run, out, err)

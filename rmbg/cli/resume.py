@@ -26,8 +26,10 @@ OPTIONS_FILE = ".rmbg-options.json"
 def output_folder(text: str) -> Path:
     """-o OUT: a local folder (made when missing), never an existing file nor a URL."""
     if "://" in text:
-        raise UsageError(f"-o {text}: outputs go to a folder on this machine (on a cluster, one every node "
-                         "mounts); URLs are for inputs only.")
+        raise UsageError(
+            f"-o {text}: outputs go to a folder on this machine (on a cluster, one every node "
+            "mounts); URLs are for inputs only."
+        )
     out_dir = Path(text)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {text}: that is a file; -o names the output folder (it is created if missing).")

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 from ..errors import RmbgError
 from ..image.io import is_image_file
@@ -101,7 +101,7 @@ def read_categories(path: Path) -> dict[str, tuple[str, str]]:
     return table
 
 
-def _lookup(table: dict[str, tuple[str, str]], stem: str, image: Path) -> Optional[tuple[str, str]]:
+def _lookup(table: dict[str, tuple[str, str]], stem: str, image: Path) -> tuple[str, str] | None:
     for key in (stem, stem + image.suffix, image.name, stem.rsplit("/", 1)[-1]):
         if key in table:
             return table[key]

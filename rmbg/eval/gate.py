@@ -80,8 +80,11 @@ def gate(candidate: Deviation, noise_floor: Deviation) -> Verdict:
         failures.append(f"mean |delta alpha| {candidate.mean_abs:.3f} > noise floor {noise_floor.mean_abs:.3f}")
     if failures:
         return Verdict(False, "; ".join(failures))
-    return Verdict(True, f"within the noise floor (IoU drop {candidate.worst_iou_drop:.4f} <= "
-                         f"{noise_floor.worst_iou_drop:.4f}, mean {candidate.mean_abs:.3f} <= {noise_floor.mean_abs:.3f})")
+    return Verdict(
+        True,
+        f"within the noise floor (IoU drop {candidate.worst_iou_drop:.4f} <= "
+        f"{noise_floor.worst_iou_drop:.4f}, mean {candidate.mean_abs:.3f} <= {noise_floor.mean_abs:.3f})",
+    )
 
 
 def judge(candidate: Sequence[object], noisy_fp32: Sequence[object], fp32: Sequence[object]) -> Verdict:

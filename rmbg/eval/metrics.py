@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -124,7 +123,7 @@ class BoundaryScore:
     tolerance_px: int
 
 
-def boundary_f(pred, gt, *, tolerance: Optional[float] = None, threshold: float = 0.5) -> BoundaryScore:
+def boundary_f(pred, gt, *, tolerance: float | None = None, threshold: float = 0.5) -> BoundaryScore:
     """DAVIS boundary F-measure.
 
     tolerance: None -> ceil(0.008 * diagonal); a value >= 1 is pixels; a
@@ -236,7 +235,7 @@ def has_alpha_region(alpha) -> bool:
     return bool(np.count_nonzero(region) >= max(TRANS_MIN_PIXELS, TRANS_MIN_FRACTION * region.size))
 
 
-def transparency(pred, alpha) -> Optional[TransparencyScore]:
+def transparency(pred, alpha) -> TransparencyScore | None:
     """Transparency errors, or None when the GT has too few semi-transparent pixels (never imputed)."""
     p, a = _pair(pred, alpha)
     region = (a > TRANS_LOW) & (a < TRANS_HIGH)
@@ -279,7 +278,7 @@ class ImageScores:
     boundary_iou: float
     mae: float
     max_f: float
-    transparency: Optional[TransparencyScore]
+    transparency: TransparencyScore | None
     edge_tolerance_px: int
 
 

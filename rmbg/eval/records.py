@@ -7,9 +7,9 @@ summarises rows) and report (which writes them out); they import none of those.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping, Optional
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ImageRow:
     seconds: float = 0.0
     cost_usd: Decimal = Decimal(0)
     cost_source: str = ""
-    values: Mapping[str, Optional[float]] = field(default_factory=dict)
+    values: Mapping[str, float | None] = field(default_factory=dict)
     error: str = ""
 
 

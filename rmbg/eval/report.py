@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from ..types import format_usd
 from .records import Estimate, ImageRow, Summary
@@ -30,7 +30,6 @@ COLUMNS = [  # (metric key, Markdown header)
 TRANS_COLUMNS = [("s_trans_star", "S_trans*"), ("s_trans", "S_trans raw"), ("e_t", "E_T")]
 SUMMARY_KEYS = ["composite", "composite_seg"] + [k for k, _ in COLUMNS + TRANS_COLUMNS]
 ROW_KEYS = ["iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t"]
-
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,10 @@ def markdown(evaluation: Evaluation) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in evaluation.summaries:
         cells = [s.provider, s.category, f"{s.n_images} ({s.n_groups})", str(s.n_failed)]
-        cells += [fmt_estimate(key, s.metrics.get(key), ci=key in (evaluation.composite_key, "iou", "boundary_f")) for key, _ in cols]
+        cells += [
+            fmt_estimate(key, s.metrics.get(key), ci=key in (evaluation.composite_key, "iou", "boundary_f"))
+            for key, _ in cols
+        ]
         secs = "–" if math.isnan(s.seconds_per_image) else f"{s.seconds_per_image:.3f}"
         cells += [secs, f"{format_usd(s.cost_per_image)} ({s.cost_source or 'n/a'})"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -90,7 +92,8 @@ def markdown(evaluation: Evaluation) -> str:
         "",
         f"Composite: {evaluation.composite_label}.",
         f"Ground truth: {evaluation.gt_kind}"
-        + ("" if evaluation.gt_kind == "alpha" else " masks, so transparency is not scored") + ".",
+        + ("" if evaluation.gt_kind == "alpha" else " masks, so transparency is not scored")
+        + ".",
         f"Data: {evaluation.dataset}; {evaluation.settings.get('n_images')} images in "
         f"{evaluation.settings.get('n_groups')} groups. Means over groups, 95 % bootstrap CIs "
         f"over groups ({evaluation.settings.get('bootstrap')}).",
@@ -112,7 +115,11 @@ def _num(value):
 def write_rows_csv(evaluation: Evaluation, path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["provider", "name", "category", "group", "status", "seconds", "cost_usd", "cost_source"] + ROW_KEYS + ["error"])
+        writer.writerow(
+            ["provider", "name", "category", "group", "status", "seconds", "cost_usd", "cost_source"]
+            + ROW_KEYS
+            + ["error"]
+        )
         for r in evaluation.rows:
             writer.writerow(
                 [r.provider, r.name, r.category, r.group, r.status, f"{r.seconds:.4f}", str(r.cost_usd), r.cost_source]
@@ -125,10 +132,28 @@ def write_summary_csv(evaluation: Evaluation, path: Path) -> None:
     keys = [k for k in SUMMARY_KEYS if any(k in s.metrics for s in evaluation.summaries)]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        head = ["provider", "category", "n_images", "n_groups", "n_failed", "seconds_per_image", "cost_per_image_usd", "cost_source"]
+        head = [
+            "provider",
+            "category",
+            "n_images",
+            "n_groups",
+            "n_failed",
+            "seconds_per_image",
+            "cost_per_image_usd",
+            "cost_source",
+        ]
         writer.writerow(head + [f"{k}{suffix}" for k in keys for suffix in ("", "_low", "_high")])
         for s in evaluation.summaries:
-            cells = [s.provider, s.category, s.n_images, s.n_groups, s.n_failed, _num(s.seconds_per_image), str(s.cost_per_image), s.cost_source]
+            cells = [
+                s.provider,
+                s.category,
+                s.n_images,
+                s.n_groups,
+                s.n_failed,
+                _num(s.seconds_per_image),
+                str(s.cost_per_image),
+                s.cost_source,
+            ]
             for k in keys:
                 est = s.metrics.get(k)
                 cells += [_num(est.mean), _num(est.low), _num(est.high)] if est else ["", "", ""]
@@ -154,13 +179,24 @@ def to_json(evaluation: Evaluation) -> dict:
             "seconds_per_image": _clean(s.seconds_per_image),
             "cost_per_image_usd": str(s.cost_per_image),
             "cost_source": s.cost_source,
-            "metrics": {k: {f: _clean(getattr(e, f)) for f in ("mean", "low", "high", "n")} for k, e in s.metrics.items()},
+            "metrics": {
+                k: {f: _clean(getattr(e, f)) for f in ("mean", "low", "high", "n")} for k, e in s.metrics.items()
+            },
         }
 
     rows = [
-        {"provider": r.provider, "name": r.name, "category": r.category, "group": r.group, "status": r.status,
-         "seconds": r.seconds, "cost_usd": str(r.cost_usd), "cost_source": r.cost_source,
-         "metrics": {k: _clean(v) for k, v in r.values.items()}, "error": r.error}
+        {
+            "provider": r.provider,
+            "name": r.name,
+            "category": r.category,
+            "group": r.group,
+            "status": r.status,
+            "seconds": r.seconds,
+            "cost_usd": str(r.cost_usd),
+            "cost_source": r.cost_source,
+            "metrics": {k: _clean(v) for k, v in r.values.items()},
+            "error": r.error,
+        }
         for r in evaluation.rows
     ]
     return {
@@ -212,14 +248,20 @@ def quality_cost_figure(evaluation: Evaluation):
     from matplotlib.ticker import FuncFormatter
 
     key = evaluation.composite_key
-    points = [s for s in evaluation.summaries if s.category == "all" and key in s.metrics and not math.isnan(s.metrics[key].mean)]
+    points = [
+        s
+        for s in evaluation.summaries
+        if s.category == "all" and key in s.metrics and not math.isnan(s.metrics[key].mean)
+    ]
     if not points:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
     per_thousand = [float(s.cost_per_image) * 1000 for s in points]
     for s, cost in zip(points, per_thousand):
         est = s.metrics[key]
-        ax.errorbar([cost], [est.mean], yerr=[[est.mean - est.low], [est.high - est.mean]], fmt="o", capsize=4, label=s.provider)
+        ax.errorbar(
+            [cost], [est.mean], yerr=[[est.mean - est.low], [est.high - est.mean]], fmt="o", capsize=4, label=s.provider
+        )
         ax.annotate(s.provider, (cost, est.mean), textcoords="offset points", xytext=(6, 4), fontsize=8)
     if min(per_thousand) > 0:
         ax.set_xscale("log")

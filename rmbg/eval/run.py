@@ -17,22 +17,23 @@ Importing this module loads neither torch nor matplotlib.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from . import metrics as M
 from ..api import matte_for, resolve_provider
 from ..cache import MatteCache
-from .dataset import Dataset, Sample, discover
 from ..charging import metered
 from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..providers.base import Provider
 from ..types import Cost
+from . import metrics as M
+from .dataset import Dataset, Sample, discover
 from .records import ImageRow
 from .report import Evaluation
 
@@ -55,7 +56,9 @@ def load_ground_truth(path: Path) -> np.ndarray:
         return np.asarray(img.convert("L"))
 
 
-def _predict(sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache) -> tuple[np.ndarray, float, Cost | None]:
+def _predict(
+    sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache
+) -> tuple[np.ndarray, float, Cost | None]:
     loaded = load_image(sample.image)
     start = time.perf_counter()
     matte, cached = matte_for(loaded, provider, cache=cache)
@@ -67,7 +70,7 @@ def _predict(sample: Sample, provider: Provider, gt_shape: tuple[int, int], cach
     return np.asarray(alpha), seconds, cost
 
 
-def _values(scores: M.ImageScores) -> dict[str, Optional[float]]:
+def _values(scores: M.ImageScores) -> dict[str, float | None]:
     trans = scores.transparency
     return {
         "iou": scores.iou,
@@ -128,7 +131,9 @@ def evaluate(
     gt_kind = "alpha" if any_alpha else "binary"
     from .stats import summarise
 
-    summaries, key = summarise(rows, curves, [p.id for p in provs], alpha=gt_kind == "alpha", bootstrap=bootstrap, seed=seed)
+    summaries, key = summarise(
+        rows, curves, [p.id for p in provs], alpha=gt_kind == "alpha", bootstrap=bootstrap, seed=seed
+    )
     evaluation = Evaluation(
         dataset=str(dataset.root),
         gt_kind=gt_kind,
@@ -152,8 +157,14 @@ def evaluate(
     return evaluation
 
 
-def _score_all(dataset: Dataset, provs: list[Provider], gt: str, cache: MatteCache | None,
-               progress: ProgressFn | None, stop: StopFn | None = None) -> tuple[list[ImageRow], dict[tuple[str, str], Any], bool]:
+def _score_all(
+    dataset: Dataset,
+    provs: list[Provider],
+    gt: str,
+    cache: MatteCache | None,
+    progress: ProgressFn | None,
+    stop: StopFn | None = None,
+) -> tuple[list[ImageRow], dict[tuple[str, str], Any], bool]:
     """Every provider on every image: (rows, max-F curves by (provider, image), whether any GT is alpha)."""
     any_alpha = gt == "alpha"
     rows: list[ImageRow] = []

@@ -9,8 +9,8 @@ statistic over `bootstrap` resamples of the groups (with replacement).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -91,7 +91,9 @@ def summarise_rows(
         counts = resample_counts(len(groups), bootstrap, seed)
         means = _group_means(ok, groups)
         reps = {key: _replicates(vals, counts) for key, vals in means.items()}
-        points = {key: float(np.nanmean(vals)) if np.any(~np.isnan(vals)) else float("nan") for key, vals in means.items()}
+        points = {
+            key: float(np.nanmean(vals)) if np.any(~np.isnan(vals)) else float("nan") for key, vals in means.items()
+        }
         for key in PER_IMAGE:
             n = int(np.count_nonzero(~np.isnan(means[key])))
             if n or key not in TRANSPARENCY:  # no transparency entry at all without alpha GT
@@ -143,5 +145,7 @@ def summarise(
         out.append(summarise_rows(provider, "all", mine, curves, composite_key=key, bootstrap=bootstrap, seed=seed))
         for category in categories:
             subset = [r for r in mine if r.category == category]
-            out.append(summarise_rows(provider, category, subset, curves, composite_key=key, bootstrap=bootstrap, seed=seed))
+            out.append(
+                summarise_rows(provider, category, subset, curves, composite_key=key, bootstrap=bootstrap, seed=seed)
+            )
     return out, key

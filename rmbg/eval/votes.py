@@ -95,8 +95,10 @@ class VoteStore:
         if vote.winner not in (vote.left, vote.right):
             raise ValueError("the winner must be one of the two providers shown")
         with closing(self._connect()) as db, db:
-            db.execute("INSERT INTO votes (at, voter, image, left, right, winner) VALUES (?, ?, ?, ?, ?, ?)",
-                       (time.time(), vote.voter, vote.image, vote.left, vote.right, vote.winner))
+            db.execute(
+                "INSERT INTO votes (at, voter, image, left, right, winner) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), vote.voter, vote.image, vote.left, vote.right, vote.winner),
+            )
 
     def all(self) -> list[Vote]:
         if not self.path.exists():
@@ -132,8 +134,9 @@ def _strengths(n: int, winner: np.ndarray, loser: np.ndarray, weight: np.ndarray
     return np.log10(strength)
 
 
-def bradley_terry(providers: Sequence[str], votes: Sequence[Vote], weights: np.ndarray,
-                  iterations: int = 200) -> np.ndarray:
+def bradley_terry(
+    providers: Sequence[str], votes: Sequence[Vote], weights: np.ndarray, iterations: int = 200
+) -> np.ndarray:
     """Log10 strengths (mean zero) of `providers` from weighted votes."""
     index = {p: i for i, p in enumerate(providers)}
     winner = np.array([index[v.winner] for v in votes], dtype=np.intp)
@@ -170,8 +173,10 @@ def ranking(votes: Sequence[Vote], *, bootstrap: int = 500, seed: int = 0) -> li
 
 def ranking_rows(standings: Sequence[Standing]) -> list[list[object]]:
     """Rows for RANKING_HEADERS."""
-    return [[i + 1, s.provider, round(s.score), f"[{math.floor(s.low)}, {math.ceil(s.high)}]", s.votes, s.wins]
-            for i, s in enumerate(standings)]
+    return [
+        [i + 1, s.provider, round(s.score), f"[{math.floor(s.low)}, {math.ceil(s.high)}]", s.votes, s.wins]
+        for i, s in enumerate(standings)
+    ]
 
 
 RANKING_HEADERS = ["rank", "provider", "score (Elo scale)", "95 % interval", "votes", "wins"]

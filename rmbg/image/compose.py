@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence, Union
+from typing import Union
 
 import numpy as np
 from PIL import Image, ImageColor, PngImagePlugin
@@ -141,7 +142,7 @@ def check_options(options: RenderOptions) -> RenderOptions:
     return options
 
 
-def format_from_path(path: "str | os.PathLike[str]") -> str:
+def format_from_path(path: str | os.PathLike[str]) -> str:
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         raise InvalidImageError(f"Cannot tell the output format from {Path(path).name!r}: use .png, .webp or .jpg.")

@@ -41,8 +41,9 @@ class DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self.inner.close()
 
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         tls = self.inner.start_tls(ssl_context, server_hostname, _left(self.deadline, timeout))
         return DeadlineStream(tls, self.deadline)
 
@@ -56,8 +57,14 @@ class DeadlineBackend(httpcore.SyncBackend):
     def __init__(self, deadline: float):
         self.deadline = deadline
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
         stream = super().connect_tcp(host, port, _left(self.deadline, timeout), local_address, socket_options)
         return DeadlineStream(stream, self.deadline)
 
@@ -68,6 +75,7 @@ def deadline_transport(deadline: float) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(trust_env=False)
     # httpx takes no network backend itself; its pool is httpcore's, which does. The
     # test of a trickling server (tests/test_limits.py) fails if this stops holding.
-    transport._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(trust_env=False),
-                                              network_backend=DeadlineBackend(deadline))
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=DeadlineBackend(deadline)
+    )
     return transport

@@ -33,11 +33,12 @@ import os
 import socket
 import time
 import warnings
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
-from .formats import URL, allowed_formats
+from .formats import allowed_formats
 
 if TYPE_CHECKING:
     import httpx
@@ -132,13 +133,24 @@ def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> None:
     _target(url.strip(), allowed_hosts(allow_hosts))
 
 
-def fetch_image(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
-                deadline_s: float | None = None) -> bytes:
+def fetch_image(
+    url: str,
+    *,
+    allow_hosts: Iterable[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    deadline_s: float | None = None,
+) -> bytes:
     """The bytes of the image at `url`, fetched under the rules above."""
-    data, content_type, final = fetch_bytes(url, allow_hosts=allow_hosts, max_bytes=max_bytes,
-                                            connect_timeout=connect_timeout, read_timeout=read_timeout,
-                                            deadline_s=deadline_s)
+    data, content_type, final = fetch_bytes(
+        url,
+        allow_hosts=allow_hosts,
+        max_bytes=max_bytes,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        deadline_s=deadline_s,
+    )
     _check_is_image(data, final, content_type)
     return data
 
@@ -160,9 +172,15 @@ class TooLarge(InvalidImageError):
         self.size, self.limit = size, limit
 
 
-def fetch_bytes(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
-                deadline_s: float | None = None) -> tuple[bytes, str, str]:
+def fetch_bytes(
+    url: str,
+    *,
+    allow_hosts: Iterable[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    deadline_s: float | None = None,
+) -> tuple[bytes, str, str]:
     """(body, its Content-Type, the URL it came from after redirects), under the
     rules above except the image check (the caller's, who knows what it expects)."""
     import httpx
@@ -173,8 +191,9 @@ def fetch_bytes(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes
     deadline = time.monotonic() + (deadline_default() if deadline_s is None else deadline_s)
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
     current = url.strip()
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                      transport=deadline_transport(deadline)) as client:
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=deadline_transport(deadline)
+    ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port, address = _target(current, allow)
             parts = urlsplit(current)
@@ -193,8 +212,9 @@ def fetch_bytes(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes
                         continue
                     if response.status_code >= 400:
                         status = response.status_code
-                        raise FetchFailed(f"{shown(current)} answered HTTP {status}.",
-                                          retryable=status >= 500 or status in (408, 429))
+                        raise FetchFailed(
+                            f"{shown(current)} answered HTTP {status}.", retryable=status >= 500 or status in (408, 429)
+                        )
                     data = _read(response, max_bytes, deadline, current)
             except httpx.TimeoutException:
                 raise FetchFailed(f"{shown(current)} did not answer in time.", timed_out=True) from None
@@ -204,17 +224,21 @@ def fetch_bytes(url: str, *, allow_hosts: Iterable[str] | None = None, max_bytes
     raise InvalidImageError(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.")
 
 
-def _read(response: "httpx.Response", max_bytes: int, deadline: float, url: str) -> bytes:
+def _read(response: httpx.Response, max_bytes: int, deadline: float, url: str) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge(f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.",
-                       int(declared), max_bytes)
+        raise TooLarge(
+            f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.",
+            int(declared),
+            max_bytes,
+        )
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
-            raise TooLarge(f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).",
-                           size, max_bytes)
+            raise TooLarge(
+                f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).", size, max_bytes
+            )
         if time.monotonic() > deadline:
             raise FetchFailed(f"{shown(url)} took too long to download.", timed_out=True)
         chunks.append(chunk)

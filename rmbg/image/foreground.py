@@ -10,7 +10,7 @@ Pure numpy; box filters are O(pixels) whatever the radius.
 from __future__ import annotations
 
 import queue
-from typing import Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -23,6 +23,7 @@ _EPS = np.float32(1e-5)
 def check_alpha(image: Image.Image, alpha: Image.Image) -> None:
     if alpha.mode != "L" or alpha.size != image.size:
         raise ValueError(f"alpha must be mode L of size {image.size}, got {alpha.mode} {alpha.size}")
+
 
 def _window_weights(n: int, r: int) -> np.ndarray:
     """1 / (number of positions in the clamped window j-r..j+r), for j < n."""

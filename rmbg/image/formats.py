@@ -34,6 +34,7 @@ def allowed_formats() -> list[str]:
     Image.init()
     return [name for name in FORMATS if name in Image.OPEN]
 
+
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -55,8 +55,12 @@ _ASPECT = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*:\s*(\d{1,9}(?:\.\d{1,6})?)
 _MARGIN = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*(%|px)?\s*$", re.I)
 
 
-def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, margin: "str | int | float | None" = None,
-               align: str | None = None) -> Framing | None:
+def framing_of(
+    crop: bool = False,
+    canvas: str | Sequence[int] | None = None,
+    margin: str | int | float | None = None,
+    align: str | None = None,
+) -> Framing | None:
     """Framing from user values, checked: None when neither `crop` nor a canvas is asked.
 
     canvas: "2000x2000" (a size), "1:1" / "4:5" (an aspect) or (w, h) for a size.
@@ -72,8 +76,12 @@ def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, 
     if not crop and size is None:
         if margin not in (None, "", 0) or align not in (None, "", "center"):
             field = "margin" if margin not in (None, "", 0) else "align"
-            raise with_remedy(InvalidImageError("A margin or alignment needs crop=True or a canvas (canvas=...)."),
-                              "framing", "A margin or alignment needs crop or a canvas.", field)
+            raise with_remedy(
+                InvalidImageError("A margin or alignment needs crop=True or a canvas (canvas=...)."),
+                "framing",
+                "A margin or alignment needs crop or a canvas.",
+                field,
+            )
         return None
     chosen = (align or "center").strip().lower()
     if chosen not in ALIGNS:
@@ -81,7 +89,7 @@ def framing_of(crop: bool = False, canvas: "str | Sequence[int] | None" = None, 
     return Framing(canvas=size, aspect=aspect, margin=_margin(margin), align=chosen)  # type: ignore[arg-type]
 
 
-def _canvas(value: "str | Sequence[int] | None") -> tuple[tuple[int, int] | None, bool]:
+def _canvas(value: str | Sequence[int] | None) -> tuple[tuple[int, int] | None, bool]:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
         return None, False
     if isinstance(value, str):
@@ -105,8 +113,9 @@ def _size(width: int, height: int, shown: object) -> tuple[int, int]:
         raise InvalidImageError(f"Canvas {shown!r} is out of range: each side 1 to {MAX_CANVAS_SIDE} pixels.")
     limit = max_output_pixels()
     if width * height > limit:
-        raise InvalidImageError(f"Canvas {shown!r} is {width * height / 1e6:.1f} MP, over the limit of "
-                                f"{limit / 1e6:.0f} MP for an output.")
+        raise InvalidImageError(
+            f"Canvas {shown!r} is {width * height / 1e6:.1f} MP, over the limit of {limit / 1e6:.0f} MP for an output."
+        )
     return width, height
 
 
@@ -135,10 +144,11 @@ def check_budget(input_size: tuple[int, int], framing: Framing | None) -> None:
         raise InvalidImageError(
             f"This framing could make a {width}x{height} image ({width * height / 1e6:.1f} MP) from a "
             f"{input_size[0]}x{input_size[1]} photo; an output may have at most {budget / 1e6:.1f} MP here "
-            "(4 times the photo's pixels, or 4.2 MP for a small photo). Use a smaller margin or canvas.")
+            "(4 times the photo's pixels, or 4.2 MP for a small photo). Use a smaller margin or canvas."
+        )
 
 
-def _margin(value: "str | int | float | None") -> int | float:
+def _margin(value: str | int | float | None) -> int | float:
     if value is None or value == "":
         return 0
     if isinstance(value, bool) or not isinstance(value, (str, int, float, np.integer)):
@@ -179,7 +189,9 @@ def _pixels(margin: int | float, reference: int) -> int:
     return round(margin * reference) if isinstance(margin, float) else margin
 
 
-def layout(box: tuple[int, int, int, int], framing: Framing) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+def layout(
+    box: tuple[int, int, int, int], framing: Framing
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(output size, subject size in the output, subject's top-left in the output) for a subject box."""
     bw, bh = box[2] - box[0], box[3] - box[1]
     if framing.canvas is not None and not framing.aspect:

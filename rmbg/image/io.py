@@ -12,9 +12,10 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Union
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -143,7 +144,11 @@ def to_8bit(img: Image.Image) -> Image.Image:
     arr = np.asarray(img)
     if arr.dtype == np.uint8:
         return Image.fromarray(arr, "L")
-    if img.mode.startswith("I;16") or arr.dtype == np.uint16 or (arr.dtype.kind in "iu" and arr.max(initial=0) <= 65535 and arr.min(initial=0) >= 0):
+    if (
+        img.mode.startswith("I;16")
+        or arr.dtype == np.uint16
+        or (arr.dtype.kind in "iu" and arr.max(initial=0) <= 65535 and arr.min(initial=0) >= 0)
+    ):
         arr8 = (arr.astype(np.uint32) * 255 + 32767) // 65535
         return Image.fromarray(arr8.astype(np.uint8), "L")
     if arr.dtype.kind == "f":  # mode F: assume [0, 1] when it fits, else min-max
@@ -191,8 +196,9 @@ def _upright(img: Image.Image) -> tuple[int, int]:
     return (img.size[1], img.size[0]) if turned else img.size
 
 
-def load_image(source: ImageInput, *, max_pixels: int | None = None,
-               check: Callable[[tuple[int, int]], None] | None = None) -> LoadedImage:
+def load_image(
+    source: ImageInput, *, max_pixels: int | None = None, check: Callable[[tuple[int, int]], None] | None = None
+) -> LoadedImage:
     """Open, validate and normalise an image.
 
     - EXIF orientation is applied; animated images use their first frame.

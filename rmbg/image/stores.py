@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidImageError
-
 from .formats import STORE_URI as URI
+
 MAX_BYTES = 256 * 2**20  # one image file; the pixel limit still applies when it decodes
 
 
@@ -24,8 +24,9 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     try:
         from pyarrow import fs
     except ImportError:
-        raise InvalidImageError(f"Reading {uri.split('://')[0]}:// needs pyarrow: pip install pyarrow "
-                                "(it comes with ray[data]).") from None
+        raise InvalidImageError(
+            f"Reading {uri.split('://')[0]}:// needs pyarrow: pip install pyarrow (it comes with ray[data])."
+        ) from None
     try:
         filesystem, path = fs.FileSystem.from_uri(uri)
     except Exception as exc:  # pyarrow raises ArrowInvalid / ArrowNotImplementedError / OSError
@@ -66,6 +67,6 @@ def list_images(uri: str, suffixes: tuple[str, ...]) -> list[tuple[str, str]]:
     for entry in filesystem.get_file_info(fs.FileSelector(root, recursive=True)):
         name = entry.path.rsplit("/", 1)[-1]
         if entry.type == fs.FileType.File and entry.path.lower().endswith(suffixes) and not name.startswith("."):
-            rel = entry.path[len(root.rstrip("/")) + 1:]
+            rel = entry.path[len(root.rstrip("/")) + 1 :]
             found.append((prefix + entry.path, rel))
     return sorted(found)

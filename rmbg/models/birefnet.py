@@ -16,7 +16,7 @@ sigmoid(p1_out).
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,6 @@ from torch import nn
 
 from .deform import DeformableConv2d
 from .swin import SwinTransformer, add_into, swin_v1
-
 
 
 def lateral_channels(backbone: SwinTransformer) -> tuple[int, int, int, int]:
@@ -146,7 +145,7 @@ class ASPPDeformable(nn.Module):
         acc = (pooled @ weight[:, -planes:].t()).unsqueeze(1)  # [B, 1, out]
         for i, branch in enumerate((self.aspp1, *self.aspp_deforms)):
             pixels = branch(x).permute(0, 2, 3, 1).reshape(b, h * w, planes)
-            acc = acc + pixels @ weight[:, i * planes:(i + 1) * planes].t()
+            acc = acc + pixels @ weight[:, i * planes : (i + 1) * planes].t()
             del pixels  # released before the next branch's map is made (64 MB each at 256²)
         out = acc.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
         return self.dropout(self.relu(self.bn1(out)))
@@ -257,7 +256,7 @@ class Decoder(nn.Module):
     def _gradient_attention(p: torch.Tensor, convs: nn.Module, attn: nn.Module) -> torch.Tensor:
         return p * torch.sigmoid(attn(convs(p)))
 
-    def forward(self, image: torch.Tensor, feats: List[torch.Tensor]) -> List[torch.Tensor]:
+    def forward(self, image: torch.Tensor, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         """image [B,3,H,W]; feats [x1, x2, x3, x4], the fused backbone maps (strides 4..32;
         x4 squeezed) -> 4 logits.
 
@@ -309,21 +308,20 @@ class Decoder(nn.Module):
         first, last = self.ipt_blk1.conv1, self.ipt_blk1.conv_out
         assert head.bias is not None and first.bias is not None and last.bias is not None
         weight = head.weight.flatten(1)  # [1, c1//2 + c1//8]
-        w_p1, w_ipt = weight[:, : p1.shape[1]], weight[:, p1.shape[1]:]
+        w_p1, w_ipt = weight[:, : p1.shape[1]], weight[:, p1.shape[1] :]
         low = F.conv2d(p1, w_p1[:, :, None, None])
         # head ∘ last: one 3x3 conv to one channel; its tap t reads first's output
         # (zero outside the image) one shift away, and first's output projected
         # on tap t is itself a 3x3 conv of the image: 9 small maps, shifted, summed.
         taps = torch.einsum("ko,oiyx->yxi", w_ipt, last.weight).reshape(-1, first.out_channels)  # [9, 64]
-        z = F.conv2d(image, torch.einsum("ti,ichw->tchw", taps, first.weight), taps @ first.bias,
-                     padding=first.padding)
+        z = F.conv2d(image, torch.einsum("ti,ichw->tchw", taps, first.weight), taps @ first.bias, padding=first.padding)
         h, w = image.shape[2:]
         kh, kw = last.kernel_size
         z = F.pad(z, (kw // 2, kw // 2, kh // 2, kh // 2))  # last's own zero padding ("same")
         out = _resize(low, image.shape[2:]) + (head.bias + w_ipt @ last.bias).view(1, 1, 1, 1)
         for t in range(kh * kw):
             i, j = divmod(t, kw)
-            out = out + z[:, t:t + 1, i:i + h, j:j + w]
+            out = out + z[:, t : t + 1, i : i + h, j : j + w]
         return out
 
 
@@ -339,7 +337,7 @@ class BiRefNet(nn.Module):
         self.squeeze_module = nn.Sequential(BasicDecBlk(sum(channels[1:]) + channels[0], channels[0]))
         self.decoder = Decoder(channels, patch_order)
 
-    def encode(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x [B,3,H,W] -> [x1, x2, x3, x4] (Swin-L: 384/768/1536/5760 channels; x4 before squeeze)."""
         h, w = x.shape[2:]
         full = self.bb(x)
@@ -353,7 +351,7 @@ class BiRefNet(nn.Module):
         feats[3] = torch.cat([*(_resize(f, size) for f in feats[:3]), feats[3]], dim=1)
         return feats
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x [B,3,H,W] normalised, H, W multiples of 32 -> [m4, m3, m2, p1_out] logits."""
         if self.training:
             raise NotImplementedError("only inference is implemented; call .eval() first")

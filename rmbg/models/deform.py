@@ -28,13 +28,14 @@ Three implementations, one per place, each chosen by measurement:
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-IntPair = Union[int, Tuple[int, int]]
+IntPair = Union[int, tuple[int, int]]
 
 # Upper bound on the gathered-column buffer of the pure version (elements);
 # output pixels are processed in blocks so one block stays below it (16 MB fp32).
@@ -43,14 +44,14 @@ _MAX_COLUMN_ELEMENTS = 1 << 22
 _MAX_GRID_ELEMENTS = 1 << 26
 
 
-def _pair(value: IntPair) -> Tuple[int, int]:
+def _pair(value: IntPair) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
     return (int(value[0]), int(value[1]))
 
 
 @functools.lru_cache(maxsize=1)
-def torchvision_deform_conv2d() -> Optional[Callable[..., torch.Tensor]]:
+def torchvision_deform_conv2d() -> Callable[..., torch.Tensor] | None:
     """torchvision.ops.deform_conv2d if torchvision imports and its op runs, else None."""
     try:
         from torchvision.ops import deform_conv2d as tv_deform  # type: ignore[import-not-found]
@@ -68,11 +69,11 @@ def deform_conv2d(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,
-    mask: Optional[torch.Tensor] = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Modulated deformable conv by the implementation for the input's device (module doc).
 
@@ -93,36 +94,49 @@ def run_torchvision(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor],
+    bias: torch.Tensor | None,
     stride: IntPair,
     padding: IntPair,
     dilation: IntPair,
-    mask: Optional[torch.Tensor],
+    mask: torch.Tensor | None,
 ) -> torch.Tensor:
     """torchvision's deform_conv2d; bf16 goes through it in fp32 (its kernels
     have no bf16: "deformable_im2col not implemented for 'BFloat16'", seen on CUDA)."""
     if input.dtype == torch.bfloat16:
         out = run_torchvision(
-            tv_deform, input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
-            stride, padding, dilation, None if mask is None else mask.float(),
+            tv_deform,
+            input.float(),
+            offset.float(),
+            weight.float(),
+            None if bias is None else bias.float(),
+            stride,
+            padding,
+            dilation,
+            None if mask is None else mask.float(),
         )
         return out.to(torch.bfloat16)
     return tv_deform(
-        input, offset, weight, bias,
-        stride=_pair(stride), padding=_pair(padding), dilation=_pair(dilation), mask=mask,
+        input,
+        offset,
+        weight,
+        bias,
+        stride=_pair(stride),
+        padding=_pair(padding),
+        dilation=_pair(dilation),
+        mask=mask,
     )
 
 
 def _corner_bags(
     offset: torch.Tensor,
-    mask: Optional[torch.Tensor],
+    mask: torch.Tensor | None,
     pixels: slice,
-    size: Tuple[int, int, int, int],
-    kernel: Tuple[int, int],
-    stride: Tuple[int, int],
-    padding: Tuple[int, int],
-    dilation: Tuple[int, int],
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    size: tuple[int, int, int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of the padded input table and their weights for the output pixels in `pixels`.
 
     size is (B, G, H, W) of the input, whose table has a one-pixel zero border
@@ -151,7 +165,7 @@ def _corner_bags(
     x0 = torch.floor(x).clamp_(-1, w - 1)
     ly, lx = y - y0, x - x0
     row_len = w + 2
-    first = (torch.arange(b, device=dev).view(-1, 1, 1, 1) * groups + torch.arange(groups, device=dev).view(1, 1, -1, 1))
+    first = torch.arange(b, device=dev).view(-1, 1, 1, 1) * groups + torch.arange(groups, device=dev).view(1, 1, -1, 1)
     first = first * ((h + 2) * row_len) + (y0.long() + 1) * row_len + (x0.long() + 1)
     corners = torch.tensor([0, 1, row_len, row_len + 1], device=dev)
     index = (first.unsqueeze(-1) + corners).view(-1, 4)
@@ -166,11 +180,11 @@ def _check_shapes(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
-    mask: Optional[torch.Tensor],
-    stride: Tuple[int, int],
-    padding: Tuple[int, int],
-    dilation: Tuple[int, int],
-) -> Tuple[int, int, int]:
+    mask: torch.Tensor | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int]:
     """(offset groups G, Ho, Wo) of a valid call; ValueError naming what does not fit."""
     b, c, h, w = input.shape
     _, c_w, kh, kw = weight.shape
@@ -193,11 +207,11 @@ def deform_conv2d_grid(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,
-    mask: Optional[torch.Tensor] = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The GPU version (same contract as `deform_conv2d`): every tap of a chunk
     sampled with one `grid_sample` over the NCHW input, modulated, then one
@@ -208,8 +222,14 @@ def deform_conv2d_grid(
     """
     if input.dtype in (torch.float16, torch.bfloat16):
         out = deform_conv2d_grid(
-            input.float(), offset.float(), weight.float(), None if bias is None else bias.float(),
-            stride, padding, dilation, None if mask is None else mask.float(),
+            input.float(),
+            offset.float(),
+            weight.float(),
+            None if bias is None else bias.float(),
+            stride,
+            padding,
+            dilation,
+            None if mask is None else mask.float(),
         )
         return out.to(input.dtype)
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
@@ -250,11 +270,11 @@ def deform_conv2d_pure(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,
-    mask: Optional[torch.Tensor] = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pure-PyTorch modulated deformable conv (DCNv2); same contract as `deform_conv2d`.
 
@@ -338,6 +358,11 @@ class DeformableConv2d(nn.Module):
         offset = self.offset_conv(x)
         modulator = 2.0 * torch.sigmoid(self.modulator_conv(x))
         return deform_conv2d(
-            x, offset, self.regular_conv.weight, self.regular_conv.bias,
-            stride=self.stride, padding=self.padding, mask=modulator,
+            x,
+            offset,
+            self.regular_conv.weight,
+            self.regular_conv.bias,
+            stride=self.stride,
+            padding=self.padding,
+            mask=modulator,
         )

@@ -138,10 +138,7 @@ class ISNet(nn.Module):
         hx2d = self.stage2d(torch.cat((_up_to(hx3d, hx2), hx2), 1))
         hx1d = self.stage1d(torch.cat((_up_to(hx2d, hx1), hx1), 1))
         features = [hx1d, hx2d, hx3d, hx4d, hx5d, hx6]
-        maps = [
-            torch.sigmoid(_up_to(getattr(self, f"side{i}")(feat), x))
-            for i, feat in enumerate(features, start=1)
-        ]
+        maps = [torch.sigmoid(_up_to(getattr(self, f"side{i}")(feat), x)) for i, feat in enumerate(features, start=1)]
         return maps, features
 
 

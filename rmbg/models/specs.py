@@ -95,9 +95,17 @@ U2NETP = ModelSpec(
 # Inference.py: /255 - 0.5, result[0][0], bilinear back, min-max). Its ONNX
 # export names its input "input_image" and its mask output "output_image".
 ISNET_GENERAL = replace(
-    RMBG_14, id="isnet-general", label="IS-Net general use (DIS, ungated, Apache-2.0)", repo_id="", revision="",
-    filename="isnet-general-use.onnx", licence="Apache-2.0", gated=False, onnx_files={},
-    onnx_input="input_image", onnx_output="output_image",
+    RMBG_14,
+    id="isnet-general",
+    label="IS-Net general use (DIS, ungated, Apache-2.0)",
+    repo_id="",
+    revision="",
+    filename="isnet-general-use.onnx",
+    licence="Apache-2.0",
+    gated=False,
+    onnx_files={},
+    onnx_input="input_image",
+    onnx_output="output_image",
 )
 
 # BiRefNet's open weights (ZhengPeng7, MIT, ungated) on the
@@ -128,8 +136,17 @@ class BiRefNetVariant:
 
 
 def _birefnet(model_id: str, repo: str, what: str, size: int = 1024) -> ModelSpec:
-    return replace(RMBG_20, id=model_id, label=f"BiRefNet {what} (MIT, local)", repo_id=repo, revision="main",
-                   input_size=(size, size), licence=BIREFNET_LICENCE, gated=False, onnx_files={})
+    return replace(
+        RMBG_20,
+        id=model_id,
+        label=f"BiRefNet {what} (MIT, local)",
+        repo_id=repo,
+        revision="main",
+        input_size=(size, size),
+        licence=BIREFNET_LICENCE,
+        gated=False,
+        onnx_files={},
+    )
 
 
 BIREFNET_VARIANTS: dict[str, BiRefNetVariant] = {
@@ -140,8 +157,9 @@ BIREFNET_VARIANTS: dict[str, BiRefNetVariant] = {
         BiRefNetVariant(_birefnet("birefnet-hr", "ZhengPeng7/BiRefNet_HR", "HR, Swin-L 2048", 2048), "swin_l"),
         BiRefNetVariant(_birefnet("birefnet-matting", "ZhengPeng7/BiRefNet-matting", "matting, Swin-L"), "swin_l"),
         BiRefNetVariant(_birefnet("birefnet-portrait", "ZhengPeng7/BiRefNet-portrait", "portrait, Swin-L"), "swin_l"),
-        BiRefNetVariant(_birefnet("birefnet-dynamic", "ZhengPeng7/BiRefNet_dynamic", "dynamic size, Swin-L"),
-                        "swin_l", dynamic=True),
+        BiRefNetVariant(
+            _birefnet("birefnet-dynamic", "ZhengPeng7/BiRefNet_dynamic", "dynamic size, Swin-L"), "swin_l", dynamic=True
+        ),
     )
 }
 
@@ -168,4 +186,6 @@ def dynamic_input_size(width: int, height: int) -> tuple[int, int]:
     return side(height), side(width)
 
 
-SPECS = {spec.id: spec for spec in (RMBG_14, RMBG_20, U2NETP, ISNET_GENERAL, *(v.spec for v in BIREFNET_VARIANTS.values()))}
+SPECS = {
+    spec.id: spec for spec in (RMBG_14, RMBG_20, U2NETP, ISNET_GENERAL, *(v.spec for v in BIREFNET_VARIANTS.values()))
+}

@@ -15,7 +15,7 @@ position bias (plus the shift mask) as attn_mask, or, with
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -104,13 +104,13 @@ class Mlp(nn.Module):
         step = max(1, _MAX_HIDDEN_ELEMENTS // self.fc1.out_features) if x.device.type == "cpu" else rows
         out: torch.Tensor | None = None
         for start in range(0, rows, step):
-            part = flat[start:start + step]
+            part = flat[start : start + step]
             hidden = torch.ops.aten.gelu_(self.fc1(norm(part)), approximate=self.act.approximate)
             y = self.fc2(hidden)
             del hidden
             if out is None:
                 out = flat.new_empty((rows, y.shape[-1]), dtype=torch.promote_types(part.dtype, y.dtype))
-            torch.add(part, y, out=out[start:start + step])
+            torch.add(part, y, out=out[start : start + step])
         assert out is not None
         return out.view(x.shape[:-1] + out.shape[-1:])
 
@@ -137,7 +137,7 @@ class WindowAttention(nn.Module):
         bias = self.relative_position_bias_table[index.view(-1)]
         return bias.view(n, n, -1).permute(2, 0, 1)
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x [B*nW, N, C]; mask [nW, N, N] or None -> [B*nW, N, C].
 
         A block of windows at a time, from qkv to proj: the attention mask is
@@ -187,8 +187,9 @@ class WindowAttention(nn.Module):
 class SwinTransformerBlock(nn.Module):
     """x + W-MSA(norm1 x) (shifted when shift > 0), then x + MLP(norm2 x)."""
 
-    def __init__(self, dim: int, num_heads: int, window: int, shift: int, mlp_ratio: float = 4.0,
-                 attention: str = "sdpa"):
+    def __init__(
+        self, dim: int, num_heads: int, window: int, shift: int, mlp_ratio: float = 4.0, attention: str = "sdpa"
+    ):
         super().__init__()
         self.window = window
         self.shift = shift
@@ -197,7 +198,7 @@ class SwinTransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, h: int, w: int, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, h: int, w: int, mask: torch.Tensor | None) -> torch.Tensor:
         """x [B, H*W, C] tokens of an h x w map; mask from shift_attention_mask (used if shifted)."""
         b, _, c = x.shape
         ws = self.window
@@ -239,8 +240,16 @@ class PatchMerging(nn.Module):
 class BasicLayer(nn.Module):
     """One Swin stage: `depth` blocks alternating shift 0 / window//2, then an optional merge."""
 
-    def __init__(self, dim: int, depth: int, num_heads: int, window: int, downsample: bool,
-                 mlp_ratio: float = 4.0, attention: str = "sdpa"):
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        num_heads: int,
+        window: int,
+        downsample: bool,
+        mlp_ratio: float = 4.0,
+        attention: str = "sdpa",
+    ):
         super().__init__()
         self.window = window
         self.shift = window // 2
@@ -250,7 +259,7 @@ class BasicLayer(nn.Module):
         )
         self.downsample = PatchMerging(dim) if downsample else None
 
-    def forward(self, x: torch.Tensor, h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
+    def forward(self, x: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """Returns (stage output [B, h*w, C], next-stage input, next h, next w)."""
         hp = -(-h // self.window) * self.window
         wp = -(-w // self.window) * self.window
@@ -316,7 +325,7 @@ class SwinTransformer(nn.Module):
             if isinstance(module, WindowAttention):
                 module.attention = attention
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x [B, 3, H, W] (normalised image) -> 4 maps with strides 4, 8, 16, 32."""
         x = self.patch_embed(x)
         h, w = x.shape[2:]

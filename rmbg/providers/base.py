@@ -7,8 +7,9 @@ and the fakes in the tests, all satisfy this Protocol without inheriting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,11 +54,11 @@ class Provider(Protocol):
         """Cheap check (no download, no paid call) of whether this can run."""
         ...
 
-    def estimate(self) -> "Cost":
+    def estimate(self) -> Cost:
         """Expected cost of one image, before running (for budgets)."""
         ...
 
-    def matte(self, image: "Image.Image") -> "Matte":
+    def matte(self, image: Image.Image) -> Matte:
         """Alpha matte of an RGB image: mode "L", same size as `image`."""
         ...
 
@@ -76,10 +77,10 @@ class Replacer(Protocol):
         """Cheap check (no paid call) of whether this can run."""
         ...
 
-    def estimate(self, num_images: int = 1) -> "Cost":
+    def estimate(self, num_images: int = 1) -> Cost:
         """Expected cost of one request for `num_images` images, before sending it."""
         ...
 
-    def replace(self, image: "Image.Image", request: "ReplaceRequest") -> "Generated":
+    def replace(self, image: Image.Image, request: ReplaceRequest) -> Generated:
         """New backgrounds behind the subject of an RGB image."""
         ...

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import RmbgError
 
@@ -32,7 +33,7 @@ class Refiner(Protocol):
         """What changes the refined matte (cache key, provenance). No secrets."""
         ...
 
-    def refine(self, image: "Image.Image", alpha: "Image.Image") -> "Image.Image":
+    def refine(self, image: Image.Image, alpha: Image.Image) -> Image.Image:
         """A mode-L matte of the image's size from an RGB image and its mode-L matte."""
         ...
 
@@ -59,13 +60,13 @@ class Chain:
     def options(self) -> Mapping[str, object]:
         return {"steps": [{"id": step.id, **dict(step.options())} for step in self.steps]}
 
-    def refine(self, image: "Image.Image", alpha: "Image.Image") -> "Image.Image":
+    def refine(self, image: Image.Image, alpha: Image.Image) -> Image.Image:
         for step in self.steps:
             alpha = step.refine(image, alpha)
         return alpha
 
 
-def chain(*steps: "Refiner | None") -> Refiner | None:
+def chain(*steps: Refiner | None) -> Refiner | None:
     """The non-None steps as one refiner (None when there are none, the step itself when one)."""
     kept = [step for step in steps if step is not None]
     if not kept:
@@ -100,7 +101,7 @@ def get_refiner(name: str = "vitmatte", **config) -> Refiner:
     return target(**config)
 
 
-def resolve_refiner(refine: "str | Refiner | None") -> Refiner | None:
+def resolve_refiner(refine: str | Refiner | None) -> Refiner | None:
     """What `refine=` accepts: None / "" / False (no refinement), a name, or a Refiner object."""
     if not refine:
         return None
@@ -120,7 +121,7 @@ def cache_options(provider_options: Mapping[str, object], refiner: Refiner | Non
     return options
 
 
-def refine_matte(refiner: Refiner, image: "Image.Image", matte: "Matte") -> "Matte":
+def refine_matte(refiner: Refiner, image: Image.Image, matte: Matte) -> Matte:
     """The provider's Matte with its alpha refined: seconds include the refinement,
     meta gains refine / refine_model / refine_revision / refine_seconds; cost unchanged."""
     start = time.perf_counter()

@@ -24,7 +24,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,8 +113,9 @@ class Sam2Picker:
 
         device = pick_device(self._device)
         dtype = pick_dtype(self._precision, device)
-        return load_pretrained("Sam2Model", self.model, revision=self.revision, device=device, dtype=dtype,
-                               token=self._token)
+        return load_pretrained(
+            "Sam2Model", self.model, revision=self.revision, device=device, dtype=dtype, token=self._token
+        )
 
     def input_size(self) -> int:
         size = self.network().config.prompt_encoder_config.image_size
@@ -178,8 +180,9 @@ class Sam2Picker:
             kwargs["input_labels"] = torch.tensor([[[1 if k else 0 for _, _, k in pts]]], device=param.device)
         if bx is not None:
             x0, y0, x1, y1 = bx
-            kwargs["input_boxes"] = torch.tensor([[[x0 * sx, y0 * sy, x1 * sx, y1 * sy]]], dtype=param.dtype,
-                                                 device=param.device)
+            kwargs["input_boxes"] = torch.tensor(
+                [[[x0 * sx, y0 * sy, x1 * sx, y1 * sy]]], dtype=param.dtype, device=param.device
+            )
         return kwargs
 
     def mask(self, image, points: Iterable[Sequence] | None = None, box: Sequence[float] | None = None):
@@ -205,10 +208,19 @@ class SubjectPick:
 
     id = "sam2-pick"
 
-    def __init__(self, points: Iterable[Sequence] | None = None, box: Sequence[float] | None = None, *,
-                 model: str | os.PathLike = DEFAULT_MODEL, revision: str | None = None, device: str = "auto",
-                 precision: str = "fp32", token: str | None = None, grow: int | None = None,
-                 picker: "Sam2Picker | None" = None):
+    def __init__(
+        self,
+        points: Iterable[Sequence] | None = None,
+        box: Sequence[float] | None = None,
+        *,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        revision: str | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        token: str | None = None,
+        grow: int | None = None,
+        picker: Sam2Picker | None = None,
+    ):
         if not points and box is None:
             raise ValueError("SAM 2 picking needs points [(x, y, keep)] or a box (x0, y0, x1, y1).")
         self.picker = picker or Sam2Picker(model, revision=revision, device=device, precision=precision, token=token)
@@ -220,9 +232,13 @@ class SubjectPick:
         return f"SubjectPick(points={self.points!r}, box={self.box!r}, model={self.picker.model!r})"
 
     def options(self) -> Mapping[str, object]:
-        return {"model": self.picker.model, "revision": self.picker.revision or "main",
-                "points": [list(p) for p in self.points], "box": list(self.box) if self.box else None,
-                "grow": self.grow}
+        return {
+            "model": self.picker.model,
+            "revision": self.picker.revision or "main",
+            "points": [list(p) for p in self.points],
+            "box": list(self.box) if self.box else None,
+            "grow": self.grow,
+        }
 
     def check(self, size: tuple[int, int]) -> None:
         """The prompts fit an image of this size (before any provider call)."""
@@ -243,9 +259,17 @@ class Sam2Provider:
 
     kind = "local"
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, revision: str | None = None,
-                 device: str = "auto", precision: str = "fp32", token: str | None = None,
-                 points: Iterable[Sequence] | None = None, box: Sequence[float] | None = None):
+    def __init__(
+        self,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        *,
+        revision: str | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        token: str | None = None,
+        points: Iterable[Sequence] | None = None,
+        box: Sequence[float] | None = None,
+    ):
         self.picker = Sam2Picker(model, revision=revision, device=device, precision=precision, token=token)
         self.points = tuple(tuple(p) for p in points or ())
         self.box = tuple(box) if box is not None else None
@@ -278,18 +302,38 @@ class Sam2Provider:
         points = self.points or (centre_point(image.size) if self.box is None else ())
         alpha = self.picker.mask(image, points, self.box)
         seconds = time.perf_counter() - start
-        meta = {"model": self.picker.model, "revision": self.picker.revision or "main",
-                "prompt": "centre point" if not self.points and self.box is None else "given"}
+        meta = {
+            "model": self.picker.model,
+            "revision": self.picker.revision or "main",
+            "prompt": "centre point" if not self.points and self.box is None else "given",
+        }
         return Matte(alpha, compute_cost(seconds, pick_device(self.picker._device)), seconds, meta)
 
 
-def sam2(*, model: str | os.PathLike = DEFAULT_MODEL, revision: str | None = None, device: str = "auto",
-         precision: str = "fp32", token: str | None = None, points: Iterable[Sequence] | None = None,
-         box: Sequence[float] | None = None) -> Sam2Provider:
+def sam2(
+    *,
+    model: str | os.PathLike = DEFAULT_MODEL,
+    revision: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    token: str | None = None,
+    points: Iterable[Sequence] | None = None,
+    box: Sequence[float] | None = None,
+) -> Sam2Provider:
     """Factory for the registry id "sam2"."""
-    return Sam2Provider(model, revision=revision, device=device, precision=precision, token=token,
-                        points=points, box=box)
+    return Sam2Provider(
+        model, revision=revision, device=device, precision=precision, token=token, points=points, box=box
+    )
 
 
-__all__ = ["DEFAULT_MODEL", "EmbeddingCache", "MODELS", "Sam2Picker", "Sam2Provider", "SubjectPick",
-           "image_digest", "keep_selected", "sam2"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "EmbeddingCache",
+    "MODELS",
+    "Sam2Picker",
+    "Sam2Provider",
+    "SubjectPick",
+    "image_digest",
+    "keep_selected",
+    "sam2",
+]

@@ -11,7 +11,7 @@ side (5 px on a 1000 px photo), square structuring element.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -39,8 +39,9 @@ def keep_selected(matte, selection, grow: int | None = None):
     return Image.fromarray(np.where(region, alpha, 0).astype(np.uint8))
 
 
-def normalise_prompt(points: Iterable[Sequence] | None, box: Sequence[float] | None,
-                     size: tuple[int, int]) -> tuple[tuple[Point, ...], Box | None]:
+def normalise_prompt(
+    points: Iterable[Sequence] | None, box: Sequence[float] | None, size: tuple[int, int]
+) -> tuple[tuple[Point, ...], Box | None]:
     """Validated prompts: points as (x, y, keep) tuples, box as (x0, y0, x1, y1)
     with x0 < x1 and y0 < y1, everything inside the image (width, height)."""
     w, h = size

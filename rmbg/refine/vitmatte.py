@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -201,8 +202,14 @@ def vitmatte(
 ) -> VitMatteRefiner:
     """Factory registered as "vitmatte" in rmbg.refine."""
     return VitMatteRefiner(
-        model, revision=revision, device=device, precision=precision, max_side=max_side, band=band,
-        context=context, token=token,
+        model,
+        revision=revision,
+        device=device,
+        precision=precision,
+        max_side=max_side,
+        band=band,
+        context=context,
+        token=token,
     )
 
 

@@ -12,10 +12,10 @@ import io
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Sequence
 
 from PIL import Image
 
@@ -77,7 +77,7 @@ def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch
     text = (text or "").strip()
     match = DATA_URI.match(text)
     if match:
-        payload = text[match.end():]
+        payload = text[match.end() :]
         if len(payload) > MAX_INLINE_BYTES * 4 // 3 + 4:
             raise InvalidImageError(f"The data: URI is over {MAX_INLINE_BYTES // 2**20} MB.")
         try:
@@ -106,7 +106,9 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
             keep = parts[2].lower() not in ("0", "drop", "false", "no") if len(parts) == 3 else True
             points.append((float(parts[0]), float(parts[1]), keep))
         except ValueError:
-            raise InvalidImageError(f"Point {entry.strip()!r}: write x, y, keep (or drop), e.g. 120, 80, keep.") from None
+            raise InvalidImageError(
+                f"Point {entry.strip()!r}: write x, y, keep (or drop), e.g. 120, 80, keep."
+            ) from None
     box = None
     if box_text and box_text.strip():
         try:
@@ -231,8 +233,9 @@ def run(
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
-        result = remove_background(image, guarded, options=options, cache=app.cache, refine=refine or None,
-                                   points=points or None, box=box)
+        result = remove_background(
+            image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None, box=box
+        )
         if provider.kind == "local":
             app.warm.add(warm_key(provider))
     finally:
@@ -259,8 +262,9 @@ def remove(
     """run(), then keep the result for re-rendering and show it, rendered once.
     `started`: time.perf_counter() when the click reached the server, for the
     line's total seconds."""
-    result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id,
-                           refine=refine, points=points, box=box)
+    result, provider = run(
+        image, provider_id, look, keys, app, report=report, session_id=session_id, refine=refine, points=points, box=box
+    )
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
     session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)
@@ -281,8 +285,9 @@ def last_result(session: Session, app: App) -> Result | None:
     return result
 
 
-def show(session: Session, look: Look, app: App, volume: int, rendered: Result | None = None,
-         started: float | None = None) -> Shown:
+def show(
+    session: Session, look: Look, app: App, volume: int, rendered: Result | None = None, started: float | None = None
+) -> Shown:
     """The session's last result with `look` (no provider call); `rendered`
     when it was already rendered with this look; `started` as remove()'s."""
     result = rendered or last_result(session, app)

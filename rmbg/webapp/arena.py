@@ -46,7 +46,7 @@ class CutoutSet:
         out = []
         for image, cuts in self.images.items():
             ids = sorted(cuts)
-            out += [(image, a, b) for i, a in enumerate(ids) for b in ids[i + 1:]]
+            out += [(image, a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
         return out
 
 
@@ -82,8 +82,9 @@ class Arena:
             cutouts = self._sets.get(session_id)
             choices = cutouts.pairs() if cutouts else []
             if not choices:
-                raise InvalidRequestError("Nothing to vote on yet: run a benchmark without ground truth "
-                                          "with at least two providers first.")
+                raise InvalidRequestError(
+                    "Nothing to vote on yet: run a benchmark without ground truth with at least two providers first."
+                )
             image, a, b = self._rng.choice(choices)
             left, right = (a, b) if self._rng.random() < 0.5 else (b, a)
             token = secrets.token_urlsafe(16)
@@ -148,8 +149,16 @@ def checkerboard(size: tuple[int, int], square: int = 16) -> Image.Image:
     return board
 
 
-def run_blind(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App, *, session_id: str,
-              report: Report | None = None, stop: threading.Event | None = None) -> tuple[CutoutSet, list[list[str]]]:
+def run_blind(
+    upload: Upload,
+    provider_ids: Sequence[str],
+    keys: Keys,
+    app: App,
+    *,
+    session_id: str,
+    report: Report | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[CutoutSet, list[list[str]]]:
     """Every ticked provider on every uploaded image (paid up front), kept for voting.
     Returns the cut-outs and a status row per image and provider."""
     from ..api import matte_for

@@ -63,11 +63,18 @@ class Step:
     n_providers: int
 
     @classmethod
-    def of(cls, done: int, total: int, n_providers: int, image: str, provider: str, ok: bool) -> "Step":
+    def of(cls, done: int, total: int, n_providers: int, image: str, provider: str, ok: bool) -> Step:
         """From the run's count (images in order, every provider on one image before the next)."""
         in_image = (done - 1) % n_providers + 1
-        return cls(image, provider, ok, (done - 1) // n_providers + (in_image == n_providers), total // n_providers,
-                   in_image, n_providers)
+        return cls(
+            image,
+            provider,
+            ok,
+            (done - 1) // n_providers + (in_image == n_providers),
+            total // n_providers,
+            in_image,
+            n_providers,
+        )
 
     def text(self) -> str:
         return f"{self.image}: {self.provider} {'done' if self.ok else 'failed'}"
@@ -127,8 +134,9 @@ def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
 
 
 @contextmanager
-def paid_run(provider_ids: Sequence[str], n_images: int, keys: Keys, app: App,
-             session_id: str) -> Iterator[list[Prepaid]]:
+def paid_run(
+    provider_ids: Sequence[str], n_images: int, keys: Keys, app: App, session_id: str
+) -> Iterator[list[Prepaid]]:
     """The providers built for this visitor with the run's cost reserved; settled and closed on exit.
     Raises BudgetError before anything runs when a cap refuses the estimate."""
     built: list[Prepaid] = []
@@ -140,8 +148,9 @@ def paid_run(provider_ids: Sequence[str], n_images: int, keys: Keys, app: App,
             built.append(wrapped)
             if provider.kind == "hosted":
                 wrapped.held = worst_case(pid, provider.estimate().usd) * n_images
-                hold = app.ledger.reserve(session_id, pid, wrapped.held, server_key=not keys.for_provider(pid),
-                                          unit=f"for {n_images} images")
+                hold = app.ledger.reserve(
+                    session_id, pid, wrapped.held, server_key=not keys.for_provider(pid), unit=f"for {n_images} images"
+                )
                 holds.append((wrapped, hold))
         yield built
     finally:
@@ -203,9 +212,18 @@ def thumbnail_cutout(source_path: Path, alpha: Image.Image) -> Image.Image:
     return rgba
 
 
-def run_scored(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App, *, session_id: str,
-               volume: int, report: Report | None = None, stop: threading.Event | None = None,
-               bootstrap: int = 2000) -> Scored:
+def run_scored(
+    upload: Upload,
+    provider_ids: Sequence[str],
+    keys: Keys,
+    app: App,
+    *,
+    session_id: str,
+    volume: int,
+    report: Report | None = None,
+    stop: threading.Event | None = None,
+    bootstrap: int = 2000,
+) -> Scored:
     """Ground-truth benchmark: rmbg.eval.run.evaluate on the uploaded folder, paid up front."""
     from ..eval.dataset import discover
 
@@ -223,14 +241,25 @@ def run_scored(upload: Upload, provider_ids: Sequence[str], keys: Keys, app: App
             if report:
                 report(Step.of(done, total, len(providers), row.name, row.provider, row.status == "ok"))
 
-        evaluation = evaluate(dataset, providers, progress=on_row, bootstrap=bootstrap,
-                              stop=stop.is_set if stop is not None else None)
+        evaluation = evaluate(
+            dataset, providers, progress=on_row, bootstrap=bootstrap, stop=stop.is_set if stop is not None else None
+        )
     stopped = len(evaluation.rows) < len(dataset) * len(provider_ids)
     return Scored(evaluation, volume, stopped, cutouts)
 
 
-SUMMARY_HEADERS = ["provider", "composite [95 % CI]", "S_IoU [95 % CI]", "S_edge (BF@d) [95 % CI]",
-                   "S_trans*", "images", "failed", "s/image", "$/image", "$/month"]
+SUMMARY_HEADERS = [
+    "provider",
+    "composite [95 % CI]",
+    "S_IoU [95 % CI]",
+    "S_edge (BF@d) [95 % CI]",
+    "S_trans*",
+    "images",
+    "failed",
+    "s/image",
+    "$/image",
+    "$/month",
+]
 
 
 def summary_rows(scored: Scored) -> list[list[object]]:
@@ -242,11 +271,20 @@ def summary_rows(scored: Scored) -> list[list[object]]:
             continue
         trans = fmt_estimate("s_trans_star", s.metrics.get("s_trans_star")) if ev.gt_kind == "alpha" else "not measured"
         secs = "–" if s.seconds_per_image != s.seconds_per_image else f"{s.seconds_per_image:.3f}"
-        rows.append([s.provider, fmt_estimate(ev.composite_key, s.metrics.get(ev.composite_key)),
-                     fmt_estimate("iou", s.metrics.get("iou")), fmt_estimate("boundary_f", s.metrics.get("boundary_f")),
-                     trans, s.n_images, s.n_failed, secs,
-                     f"{format_usd(s.cost_per_image)} ({s.cost_source or 'n/a'})",
-                     format_usd(s.cost_per_image * scored.volume)])
+        rows.append(
+            [
+                s.provider,
+                fmt_estimate(ev.composite_key, s.metrics.get(ev.composite_key)),
+                fmt_estimate("iou", s.metrics.get("iou")),
+                fmt_estimate("boundary_f", s.metrics.get("boundary_f")),
+                trans,
+                s.n_images,
+                s.n_failed,
+                secs,
+                f"{format_usd(s.cost_per_image)} ({s.cost_source or 'n/a'})",
+                format_usd(s.cost_per_image * scored.volume),
+            ]
+        )
     return rows
 
 
@@ -295,8 +333,10 @@ def downloads(scored: Scored, app: App) -> tuple[Path, Path, Path]:
         payload["dataset"] = "uploaded images"  # never the server's temporary path
         payload["monthly_volume"] = scored.volume
         (folder / "evaluation.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-        return tuple(app.store.write(name, (folder / name).read_bytes())  # type: ignore[return-value]
-                     for name in ("summary.csv", "per_image.csv", "evaluation.json"))
+        return tuple(
+            app.store.write(name, (folder / name).read_bytes())  # type: ignore[return-value]
+            for name in ("summary.csv", "per_image.csv", "evaluation.json")
+        )
 
 
 def plot_figure(scored: Scored):
@@ -315,9 +355,11 @@ def status_line(scored: Scored, spent: Decimal) -> str:
     ev = scored.evaluation
     done = len({r.name for r in ev.rows})
     head = "Stopped: results so far" if scored.stopped else "Done"
-    return (f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
-            f"{sum(r.status != 'ok' for r in ev.rows)} failed. Composite: {ev.composite_label}. "
-            f"This session has spent ${format_usd(spent)} on hosted calls.")
+    return (
+        f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
+        f"{sum(r.status != 'ok' for r in ev.rows)} failed. Composite: {ev.composite_label}. "
+        f"This session has spent ${format_usd(spent)} on hosted calls."
+    )
 
 
 def check_choice(provider_ids: Sequence[str] | None) -> list[str]:

@@ -35,20 +35,33 @@ class BenchView:
     blind: bool = False
 
 
-def estimate_line(images: Sequence[str] | None, truth: Sequence[str] | None, provider_ids: Sequence[str] | None,
-                  app: App, volume: int) -> str:
+def estimate_line(
+    images: Sequence[str] | None, truth: Sequence[str] | None, provider_ids: Sequence[str] | None, app: App, volume: int
+) -> str:
     """The cost shown before a run: the price-table estimate that will be reserved."""
     n = count_images(images)
     usd = B.estimate(list(provider_ids or []), n, app)
     if not n:
         return "Upload images (or a .zip) to see the estimated cost."
-    return (f"Estimated: **${format_usd(usd)}** for {n} image(s) × the ticked hosted providers (local models: "
-            f"compute only). Reserved against this session's cap (${app.config.cap_usd:.2f}) before anything runs; "
-            f"what is not spent is given back. Monthly projection at {volume:,} images in the results table.")
+    return (
+        f"Estimated: **${format_usd(usd)}** for {n} image(s) × the ticked hosted providers (local models: "
+        f"compute only). Reserved against this session's cap (${app.config.cap_usd:.2f}) before anything runs; "
+        f"what is not spent is given back. Monthly projection at {volume:,} images in the results table."
+    )
 
 
-def run(images, truth, provider_ids, keys: Keys, app: App, arena: Arena, *, session_id: str, volume: int,
-        report: B.Report | None = None) -> BenchView:
+def run(
+    images,
+    truth,
+    provider_ids,
+    keys: Keys,
+    app: App,
+    arena: Arena,
+    *,
+    session_id: str,
+    volume: int,
+    report: B.Report | None = None,
+) -> BenchView:
     """Benchmark the ticked providers on the upload; the temporary folder is removed afterwards."""
     ids = B.check_choice(provider_ids)
     flag = B.STOPS.start(session_id)
@@ -56,18 +69,22 @@ def run(images, truth, provider_ids, keys: Keys, app: App, arena: Arena, *, sess
     try:
         upload = read_upload(images, truth, folder)
         if upload.truth:
-            scored = B.run_scored(upload, ids, keys, app, session_id=session_id, volume=volume, report=report,
-                                  stop=flag)
+            scored = B.run_scored(
+                upload, ids, keys, app, session_id=session_id, volume=volume, report=report, stop=flag
+            )
             files = [str(p) for p in B.downloads(scored, app)]
             status = B.status_line(scored, app.ledger.session_spent(session_id))
-            return BenchView(status, B.SUMMARY_HEADERS, B.summary_rows(scored), B.plot_figure(scored),
-                             B.gallery(scored), files)
+            return BenchView(
+                status, B.SUMMARY_HEADERS, B.summary_rows(scored), B.plot_figure(scored), B.gallery(scored), files
+            )
         cutouts, rows = run_blind(upload, ids, keys, app, session_id=session_id, report=report, stop=flag)
         arena.keep(session_id, cutouts)
         head = "Stopped: cut-outs so far" if flag.is_set() else "Done"
-        status = (f"**{head}**: no ground truth, so nothing is scored; vote below on pairs of cut-outs "
-                  f"({len(cutouts.pairs())} pairs). This session has spent "
-                  f"${format_usd(app.ledger.session_spent(session_id))} on hosted calls.")
+        status = (
+            f"**{head}**: no ground truth, so nothing is scored; vote below on pairs of cut-outs "
+            f"({len(cutouts.pairs())} pairs). This session has spent "
+            f"${format_usd(app.ledger.session_spent(session_id))} on hosted calls."
+        )
         return BenchView(status, BLIND_HEADERS, rows, blind=True)
     finally:
         B.STOPS.finish(session_id, flag)

@@ -8,8 +8,9 @@ the deployment allows it (AppConfig.allow_server_keys); otherwise it is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
@@ -19,8 +20,12 @@ from .downloads import check_declared, check_hub_repo, would_download
 
 # The page's key fields, by the environment variable a provider declares
 # (rmbg.registry): a new provider on an existing service needs no edit here.
-ENV_SLOT = {"FAL_KEY": "fal", "RUNWARE_API_KEY": "runware", "REMOVEBG_API_KEY": "removebg",
-            "PHOTOROOM_API_KEY": "photoroom"}
+ENV_SLOT = {
+    "FAL_KEY": "fal",
+    "RUNWARE_API_KEY": "runware",
+    "REMOVEBG_API_KEY": "removebg",
+    "PHOTOROOM_API_KEY": "photoroom",
+}
 SLOT_ENV = {slot: env for env, slot in ENV_SLOT.items()}
 SLOT_NAME = {"fal": "fal.ai", "runware": "Runware", "removebg": "remove.bg", "photoroom": "Photoroom"}
 SLOTS = tuple(SLOT_NAME)  # Keys' fields, in the order Keys.of takes them and the page shows them
@@ -33,6 +38,7 @@ def key_slot(provider_id: str) -> str:
     except RmbgError:
         return ""
     return ENV_SLOT.get(declared.key_env, "") if declared.kind != "local" else ""  # hosted removal or replace
+
 
 STATE_TEXT = {
     "ready": "ready",
@@ -56,8 +62,13 @@ class Keys:
         return "Keys(" + ", ".join(f"{slot}={'set' if getattr(self, slot) else 'empty'}" for slot in SLOTS) + ")"
 
     @classmethod
-    def of(cls, fal: str | None = None, runware: str | None = None, removebg: str | None = None,
-           photoroom: str | None = None) -> "Keys":
+    def of(
+        cls,
+        fal: str | None = None,
+        runware: str | None = None,
+        removebg: str | None = None,
+        photoroom: str | None = None,
+    ) -> Keys:
         return cls(*((value or "").strip() for value in (fal, runware, removebg, photoroom)))
 
     def for_provider(self, provider_id: str) -> str:
@@ -82,8 +93,9 @@ class SessionKeyMissing(MissingCredentialsError):
         )
         self.provider_id = provider_id
         self.env_var = env
-        self.remedy = Remedy("key", f"{provider_id} needs an API key (this server does not share its own keys "
-                                    "with visitors).", env)
+        self.remedy = Remedy(
+            "key", f"{provider_id} needs an API key (this server does not share its own keys with visitors).", env
+        )
 
 
 def build_provider(provider_id: str, keys: Keys, config: AppConfig) -> Provider:
@@ -181,7 +193,7 @@ def note(provider_id: str, keys: Keys, config: AppConfig) -> str:
     detail = status.message or ""
     said = STATE_TEXT.get(status.state, status.state)
     if detail.lower().startswith(said.lower()):  # "needs HF_TOKEN (x is gated); ...": say the state once
-        detail = detail[len(said):].lstrip(" :;-—")
+        detail = detail[len(said) :].lstrip(" :;-—")
         if detail.startswith("(") and ")" in detail:
             inner, rest = detail[1:].split(")", 1)
             detail = inner + rest

@@ -10,17 +10,17 @@ another background never calls a provider.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping
 
 from PIL import Image
 
 from ..compare import PairAgreement, compare
 from ..errors import RmbgError
+from ..registry import declarations
 from ..result import Result
 from ..types import format_usd
 from .actions import payer, record, require_image
-from ..registry import declarations
 from .catalog import Keys, build_provider, close, provider_status
 from .config import AppConfig
 from .context import App

@@ -19,9 +19,10 @@ start (rmbg.webapp.downloads).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from ..pricing import REFERENCE_MONTHLY_VOLUME
 from .downloads import repo_list
@@ -74,7 +75,7 @@ class AppConfig:
     visitor_downloads: tuple[str, ...] | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
             "allow_server_keys": server_keys_allowed(env),
@@ -123,8 +124,9 @@ def server_keys_allowed(environ: Mapping[str, str]) -> bool:
     return not is_public(environ)
 
 
-def cap_from_env(environ: Mapping[str, str], name: str = "RMBG_SESSION_CAP_USD",
-                 default: Decimal = DEFAULT_CAP_USD) -> Decimal:
+def cap_from_env(
+    environ: Mapping[str, str], name: str = "RMBG_SESSION_CAP_USD", default: Decimal = DEFAULT_CAP_USD
+) -> Decimal:
     value = environ.get(name, "").strip()
     if not value:
         return default

@@ -22,7 +22,6 @@ from .look import OutputStore
 from .recent import Recent, image_bytes
 from .spending import Ledger
 
-
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
 
 
@@ -36,8 +35,9 @@ class App:
     warm: set[str] = field(default_factory=set)
 
     @classmethod
-    def create(cls, config: AppConfig | None = None, *, store: OutputStore | None = None,
-               cache: CacheArg = DEFAULT) -> "App":
+    def create(
+        cls, config: AppConfig | None = None, *, store: OutputStore | None = None, cache: CacheArg = DEFAULT
+    ) -> App:
         """An App from the environment's AppConfig unless one is given."""
         config = config or AppConfig.from_env()
         budget = config.memory_mb * 1024 * 1024
@@ -45,8 +45,7 @@ class App:
         if cache == DEFAULT and matte_cache is not None:  # the process's cache is the app's: bound it
             matte_cache.limit(budget * 2 // 5)
         ledger = Ledger(config.cap_usd, config.daily_cap_usd, idle_s=SESSION_IDLE_S)
-        return cls(config, store or OutputStore(), matte_cache, ledger,
-                   Recent(budget - budget * 2 // 5, kept_bytes))
+        return cls(config, store or OutputStore(), matte_cache, ledger, Recent(budget - budget * 2 // 5, kept_bytes))
 
 
 def kept_bytes(value: object) -> int:

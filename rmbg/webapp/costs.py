@@ -89,8 +89,9 @@ def result_line(result: Result, label: str, total_s: float | None = None) -> str
     return f"**{label}** · {timing} · this image: {cost}"
 
 
-def cost_markdown(result: Result, label: str, session: Session, cap: Decimal, volume: int,
-                  total_s: float | None = None) -> str:
+def cost_markdown(
+    result: Result, label: str, session: Session, cap: Decimal, volume: int, total_s: float | None = None
+) -> str:
     """The full line under a result: provider, seconds, cost, session total, projection."""
     return (
         f"{result_line(result, label, total_s)} · {session.total_text(cap)}  \n"

@@ -40,7 +40,7 @@ def check_hub_repo(provider_id: str, allowed: tuple[str, ...]) -> None:
     """Refuse `hf:OWNER/REPO` unless the operator lists the repository (or `*`)."""
     if not provider_id.startswith(HF_PREFIX):
         return
-    repo = provider_id[len(HF_PREFIX):].split("@", 1)[0].strip().strip("/")
+    repo = provider_id[len(HF_PREFIX) :].split("@", 1)[0].strip().strip("/")
     if "*" in allowed or repo.lower() in {a.lower() for a in allowed}:
         return
     raise DownloadRefused(

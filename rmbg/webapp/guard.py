@@ -8,7 +8,8 @@ never charged and never checked against the cap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
 from .spending import Ledger
@@ -32,7 +33,7 @@ def on_zerogpu(fn: Callable) -> Callable:
     return spaces.GPU(duration=GPU_SECONDS)(fn)
 
 
-def _local_matte(provider: "Provider", image: "Image.Image") -> "Matte":
+def _local_matte(provider: Provider, image: Image.Image) -> Matte:
     return provider.matte(image)
 
 
@@ -48,15 +49,13 @@ class Payer:
         self.ledger, self.session_id, self.server_key = ledger, session_id, server_key
 
 
-
-
 class Guarded:
     """A provider that reserves its price with the ledger before a paid call
     and settles it after (rmbg.webapp.spending), and holds the device lock
     around a local forward. `on_start(provider)` is called just before the
     provider works."""
 
-    def __init__(self, inner: "Provider", payer: Payer, on_start: Callable[["Provider"], None] | None = None):
+    def __init__(self, inner: Provider, payer: Payer, on_start: Callable[[Provider], None] | None = None):
         self.inner = inner
         self.id = inner.id
         self.label = inner.label
@@ -70,13 +69,13 @@ class Guarded:
     def options(self) -> Mapping[str, object]:
         return self.inner.options()
 
-    def status(self) -> "ProviderStatus":
+    def status(self) -> ProviderStatus:
         return self.inner.status()
 
-    def estimate(self) -> "Cost":
+    def estimate(self) -> Cost:
         return self.inner.estimate()
 
-    def matte(self, image: "Image.Image") -> "Matte":
+    def matte(self, image: Image.Image) -> Matte:
         if self.kind == "hosted":
             return self._paid(image)
         with LOCAL_DEVICE_LOCK:
@@ -84,14 +83,20 @@ class Guarded:
                 self._on_start(self.inner)
             return local_matte(self.inner, image)
 
-    def _paid(self, image: "Image.Image") -> "Matte":
+    def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer
 
-        def call() -> "Matte":
+        def call() -> Matte:
             if self._on_start:
                 self._on_start(self.inner)
             return self.inner.matte(image)
 
         # counted when it returns, whatever happens to the result later
-        return payer.ledger.pay(payer.session_id, self.id, self.inner.estimate().usd, call,
-                                lambda matte: matte.cost.usd, server_key=payer.server_key)
+        return payer.ledger.pay(
+            payer.session_id,
+            self.id,
+            self.inner.estimate().usd,
+            call,
+            lambda matte: matte.cost.usd,
+            server_key=payer.server_key,
+        )

@@ -31,7 +31,8 @@ import hmac
 import ipaddress
 import os
 import secrets
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 TRUSTED_PROXIES_ENV = "RMBG_TRUSTED_PROXIES"
@@ -49,8 +50,9 @@ def trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
-            raise ValueError(f"{TRUSTED_PROXIES_ENV}: {entry!r} is not an IP address or network "
-                             "(e.g. 10.0.0.0/8, 127.0.0.1).") from None
+            raise ValueError(
+                f"{TRUSTED_PROXIES_ENV}: {entry!r} is not an IP address or network (e.g. 10.0.0.0/8, 127.0.0.1)."
+            ) from None
     return tuple(entries)
 
 

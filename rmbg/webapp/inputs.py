@@ -16,7 +16,7 @@ parses, a margin in range) stays with the code that owns it.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from ..errors import InvalidRequestError
 
@@ -48,13 +48,18 @@ def _number(value: object) -> float | None:
 
 def _whole(low: int, high: int, blank_ok: bool = True, said: str = "") -> Callable[[str, object], None]:
     """A whole number low..high (its text too); `said`: the message, if not the generic one."""
+
     def check_whole(name: str, value: object) -> None:
         if value is None or (blank_ok and isinstance(value, str) and not value.strip()):
             return
         number = _number(value)
         if number is None or number != int(number) or not low <= number <= high:
-            raise InvalidRequestError((said or f"{name} must be a whole number from {low} to {high}, got {{}}.")
-                                      .format(repr(str(value)[:40]) if said else _shown(value)))
+            raise InvalidRequestError(
+                (said or f"{name} must be a whole number from {low} to {high}, got {{}}.").format(
+                    repr(str(value)[:40]) if said else _shown(value)
+                )
+            )
+
     return check_whole
 
 
@@ -90,13 +95,34 @@ def _texts(name: str, value: object) -> None:
 
 
 CHECKS: dict[str, Callable[[str, object], None]] = {
-    **{n: _text for n in ("provider", "background", "colour", "format", "align", "prompt", "negative_prompt",
-                          "fal_key", "runware_key", "removebg_key", "photoroom_key", "points", "box", "url", "a", "b",
-                          "text")},
+    **{
+        n: _text
+        for n in (
+            "provider",
+            "background",
+            "colour",
+            "format",
+            "align",
+            "prompt",
+            "negative_prompt",
+            "fal_key",
+            "runware_key",
+            "removebg_key",
+            "photoroom_key",
+            "points",
+            "box",
+            "url",
+            "a",
+            "b",
+            "text",
+        )
+    },
     **{n: _flag for n in ("mask_only", "refine_edges", "clean_edges", "crop", "vitmatte", "fast")},
     **{n: _size for n in ("margin", "canvas")},
-    "monthly_volume": _whole(0, 1_000_000_000, said=VOLUME), "volume": _whole(0, 1_000_000_000, said=VOLUME),
-    "num_images": _whole(1, 4, blank_ok=False), "seed": _whole(0, 2_147_483_647, said=SEED),
+    "monthly_volume": _whole(0, 1_000_000_000, said=VOLUME),
+    "volume": _whole(0, 1_000_000_000, said=VOLUME),
+    "num_images": _whole(1, 4, blank_ok=False),
+    "seed": _whole(0, 2_147_483_647, said=SEED),
     "providers": _texts,
 }
 
@@ -111,7 +137,8 @@ def check(values: Mapping[str, object]) -> None:
 
 def _kind(value: object) -> str:
     return {list: "a list", dict: "an object", bool: "true/false", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )
 
 
 def _shown(value: object) -> str:

@@ -9,10 +9,10 @@ file will be), scaled down for the page; the download is full size.
 from __future__ import annotations
 
 import contextlib
-import re
-import tempfile
 import hashlib
 import os
+import re
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,8 +21,8 @@ from typing import Literal
 
 from PIL import Image
 
-from ..image.compose import Background, parse_colour, preview, render
 from ..errors import InvalidImageError
+from ..image.compose import Background, parse_colour, preview, render
 from ..image.framing import framing_of
 from ..image.io import load_image
 from ..result import Result
@@ -57,8 +57,9 @@ class Look:
     framing: Framing | None = None
 
     @classmethod
-    def of(cls, background, colour, image, mask_only, fmt, refine=False, crop=False, canvas=None, margin=None,
-           align=None) -> "Look":
+    def of(
+        cls, background, colour, image, mask_only, fmt, refine=False, crop=False, canvas=None, margin=None, align=None
+    ) -> Look:
         """From raw UI values, checked; unknown values are errors, not guesses."""
         background = (background or "transparent").lower()
         if background not in BACKGROUNDS:
@@ -68,8 +69,15 @@ class Look:
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
         framing = framing_of(flag(crop, "crop"), canvas, margin, align)
-        return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt,
-                   flag(refine, "refine_edges"), framing)
+        return cls(
+            background,
+            colour or "#ffffff",
+            image or None,
+            flag(mask_only, "mask_only"),
+            fmt,
+            flag(refine, "refine_edges"),
+            framing,
+        )
 
     @staticmethod
     def background_of(text: object, *, images: bool = True) -> tuple[BackgroundKind, str | None]:

@@ -59,18 +59,20 @@ def draw(path: str | None, points_text: str | None, box_text: str | None) -> Ima
         pen.rectangle((cx - r, cy - r, cx + r, cy + r), outline=BOX, width=max(2, r // 3))
     for x, y, keep in points:
         cx, cy = x / scale, y / scale
-        pen.ellipse((cx - r, cy - r, cx + r, cy + r), fill=KEEP if keep else DROP, outline=(255, 255, 255),
-                    width=max(1, r // 4))
+        pen.ellipse(
+            (cx - r, cy - r, cx + r, cy + r), fill=KEEP if keep else DROP, outline=(255, 255, 255), width=max(1, r // 4)
+        )
     return img
 
 
-def click(points_text: str | None, box_text: str | None, x: float, y: float, mode: str,
-          reach: float) -> tuple[str, str]:
+def click(
+    points_text: str | None, box_text: str | None, x: float, y: float, mode: str, reach: float
+) -> tuple[str, str]:
     """The fields after a click at photo pixel (x, y): a click within `reach`
     photo pixels of a point removes that point; otherwise it adds a keep or
     drop point, or (mode "box corner") a corner of the box."""
     points, _ = _parsed(points_text, None)
-    near = [i for i, (px, py, _keep) in enumerate(points) if (px - x) ** 2 + (py - y) ** 2 <= reach ** 2]
+    near = [i for i, (px, py, _keep) in enumerate(points) if (px - x) ** 2 + (py - y) ** 2 <= reach**2]
     if near:
         kept = [p for i, p in enumerate(points) if i != near[-1]]
         return "; ".join(f"{round(px)}, {round(py)}, {'keep' if k else 'drop'}" for px, py, k in kept), box_text or ""

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping, Sequence
 
 CALL = re.compile(r"^/gradio_api/call/([A-Za-z0-9_\-]+)/?$")
 MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
@@ -56,21 +56,29 @@ def _file_problem(value: object, slot: Slot) -> str | None:
             return None if path.lower().startswith(("http://", "https://")) else _not_a_file(slot)
         return None if path.startswith("/") else _not_a_file(slot)
     got = "a plain string" if isinstance(value, str) else f"a value of type {type(value).__name__}"
-    return (f"{slot.label} must be a file object, {{\"path\": ...}} for a file uploaded to /gradio_api/upload "
-            f"(gradio_client's handle_file() makes one) or null; got {got}.")
+    return (
+        f'{slot.label} must be a file object, {{"path": ...}} for a file uploaded to /gradio_api/upload '
+        f"(gradio_client's handle_file() makes one) or null; got {got}."
+    )
 
 
 def _not_a_file(slot: Slot) -> str:
-    return (f"{slot.label}: the file's \"path\" must be the path /gradio_api/upload returned, or an http(s) URL "
-            "of an image.")
+    return (
+        f'{slot.label}: the file\'s "path" must be the path /gradio_api/upload returned, or an http(s) URL of an image.'
+    )
 
 
 def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]]) -> list[str]:
     """The http(s) URLs given as file paths in a call whose shape is right (for the SSRF guard)."""
     payload = json.loads(body)
-    return [value["path"] for value, slot in zip(payload["data"], endpoints[name])
-            if slot.file and isinstance(value, Mapping) and isinstance(value.get("path"), str)
-            and value["path"].lower().startswith(("http://", "https://"))]
+    return [
+        value["path"]
+        for value, slot in zip(payload["data"], endpoints[name])
+        if slot.file
+        and isinstance(value, Mapping)
+        and isinstance(value.get("path"), str)
+        and value["path"].lower().startswith(("http://", "https://"))
+    ]
 
 
 def problem(name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]]) -> str | None:
@@ -82,10 +90,10 @@ def problem(name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]]) -> 
     try:
         payload = json.loads(body or b"null")
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        return f"The request body must be JSON: {{\"data\": [...]}}. {usage(name, slots)}"
+        return f'The request body must be JSON: {{"data": [...]}}. {usage(name, slots)}'
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
-        return f"The request body must be a JSON object with a \"data\" list. {usage(name, slots)}"
+        return f'The request body must be a JSON object with a "data" list. {usage(name, slots)}'
     if len(data) != len(slots):
         return f"Got {len(data)} values. {usage(name, slots)}"
     for value, slot in zip(data, slots):
@@ -118,8 +126,11 @@ class RawCallCheck:
         if name not in endpoints:
             await _reply(send, 404, {"error": f"There is no API endpoint /{name} here; the list is at /?view=api."})
             return
-        why = ("The request body is too large for a call (upload files to /gradio_api/upload first)."
-               if not whole else problem(name, body, endpoints))
+        why = (
+            "The request body is too large for a call (upload files to /gradio_api/upload first)."
+            if not whole
+            else problem(name, body, endpoints)
+        )
         if why is None:
             why = await _url_problem(urls_of(body, name, endpoints))
         if why is not None:
@@ -172,6 +183,11 @@ async def _url_problem(urls: list[str]) -> str | None:
 
 async def _reply(send: Send, status: int, payload: dict) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

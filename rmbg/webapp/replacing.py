@@ -49,8 +49,20 @@ def seed_of(value) -> int | None:
     return int(number)
 
 
-def replace(image, prompt, ref_image, negative_prompt, seed, fast, num_images, keys: Keys, app: App, *,
-            session_id: str = "local", provider_id: str = DEFAULT_REPLACER) -> Replaced:
+def replace(
+    image,
+    prompt,
+    ref_image,
+    negative_prompt,
+    seed,
+    fast,
+    num_images,
+    keys: Keys,
+    app: App,
+    *,
+    session_id: str = "local",
+    provider_id: str = DEFAULT_REPLACER,
+) -> Replaced:
     """One AI background request from the page; raises an RmbgError with a
     message for a person (nothing sent when the request is wrong)."""
     require_image(image)
@@ -63,16 +75,26 @@ def replace(image, prompt, ref_image, negative_prompt, seed, fast, num_images, k
     replacer = build_replacer(provider_id, keys, app.config)
     estimate = replace_estimate(count, provider_id)
     try:
-        result = app.ledger.pay(session_id, provider_id, estimate.usd, lambda: run_replacer(rgb, request, replacer),
-                                lambda done: done.cost.usd, server_key=not keys.for_provider(provider_id),
-                                unit=f"for {count} generated image{'s' if count != 1 else ''}")
+        result = app.ledger.pay(
+            session_id,
+            provider_id,
+            estimate.usd,
+            lambda: run_replacer(rgb, request, replacer),
+            lambda done: done.cost.usd,
+            server_key=not keys.for_provider(provider_id),
+            unit=f"for {count} generated image{'s' if count != 1 else ''}",
+        )
     finally:
         close(replacer)
-    files = [app.store.write(f"{safe_stem(stem_of(image))}-ai-{n}.png", result.encode(n - 1))
-             for n in range(1, len(result.images) + 1)]
+    files = [
+        app.store.write(f"{safe_stem(stem_of(image))}-ai-{n}.png", result.encode(n - 1))
+        for n in range(1, len(result.images) + 1)
+    ]
     spent = app.ledger.session_spent(session_id)
-    line = (f"**{getattr(replacer, 'label', provider_id)}** · {result.seconds:.1f} s · "
-            f"{len(result.images)} image{'s' if len(result.images) != 1 else ''}: {result.cost.label()}"
-            f" · seed {result.seed if result.seed is not None else 'not reported'}"
-            f" · session: ${format_usd(spent)} hosted (cap ${app.config.cap_usd:.2f})")
+    line = (
+        f"**{getattr(replacer, 'label', provider_id)}** · {result.seconds:.1f} s · "
+        f"{len(result.images)} image{'s' if len(result.images) != 1 else ''}: {result.cost.label()}"
+        f" · seed {result.seed if result.seed is not None else 'not reported'}"
+        f" · session: ${format_usd(spent)} hosted (cap ${app.config.cap_usd:.2f})"
+    )
     return Replaced(files, result.seed, line)

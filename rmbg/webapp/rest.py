@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import Any
 
 from ..errors import (
     BudgetError,
@@ -58,8 +59,12 @@ log = logging.getLogger("rmbg.rest")
 MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
 CONCURRENCY = 4  # requests running a model or a provider at once
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
-HEADERS = {"fal": "X-Fal-Key", "runware": "X-Runware-Key", "removebg": "X-Removebg-Key",
-           "photoroom": "X-Photoroom-Key"}  # the page's key slots (rmbg.webapp.catalog.SLOTS)
+HEADERS = {
+    "fal": "X-Fal-Key",
+    "runware": "X-Runware-Key",
+    "removebg": "X-Removebg-Key",
+    "photoroom": "X-Photoroom-Key",
+}  # the page's key slots (rmbg.webapp.catalog.SLOTS)
 FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BudgetError, 402),
@@ -94,9 +99,18 @@ def look_of(fields: Mapping[str, Any], background_image: bytes | None) -> Look:
     kind, colour = Look.background_of(fields.get("background"))
     if kind == "image" and background_image is None:
         raise InvalidImageError('background "image" needs the image itself in the background_image field.')
-    return Look.of(kind, colour, background_image, fields.get("mask_only"), fields.get("format"),
-                   fields.get("clean_edges"), fields.get("crop"), fields.get("canvas"), fields.get("margin"),
-                   fields.get("align"))
+    return Look.of(
+        kind,
+        colour,
+        background_image,
+        fields.get("mask_only"),
+        fields.get("format"),
+        fields.get("clean_edges"),
+        fields.get("crop"),
+        fields.get("canvas"),
+        fields.get("margin"),
+        fields.get("align"),
+    )
 
 
 def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
@@ -115,37 +129,66 @@ _TEXT = {"type": "string"}
 _FLAG = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
 _SIZE = {"oneOf": [{"type": "string"}, {"type": "number"}]}
 _PROPERTIES: dict[str, dict] = {
-    "provider": _TEXT, "background": _TEXT, "mask_only": _FLAG, "clean_edges": _FLAG,
-    "format": {"type": "string", "enum": ["png", "webp", "jpeg"]}, "crop": _FLAG, "canvas": _SIZE,
-    "margin": _SIZE, "align": {"type": "string", "enum": ["center", "bottom"]},
+    "provider": _TEXT,
+    "background": _TEXT,
+    "mask_only": _FLAG,
+    "clean_edges": _FLAG,
+    "format": {"type": "string", "enum": ["png", "webp", "jpeg"]},
+    "crop": _FLAG,
+    "canvas": _SIZE,
+    "margin": _SIZE,
+    "align": {"type": "string", "enum": ["center", "bottom"]},
 }
 
 
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.0 description of POST /api/remove."""
-    error = {"description": "Refused or failed, with the reason",
-             "content": {"application/json": {"schema": {"type": "object", "required": ["error"],
-                                                          "properties": {"error": _TEXT}}}}}
-    image = {"description": "The output image", "content": {m: {"schema": {"type": "string", "format": "binary"}}
-                                                             for m in sorted(set(MIME.values()))}}
-    form = {"type": "object", "required": ["image"], "additionalProperties": False, "properties": {
-        "image": {"type": "string", "format": "binary"},
-        "background_image": {"type": "string", "format": "binary"},
-        **{name: _TEXT for name in _PROPERTIES}}}
-    body = {"type": "object", "required": ["url"], "additionalProperties": False,
-            "properties": {"url": {"type": "string", "description": "http(s) URL or data: URI"}, **_PROPERTIES}}
+    error = {
+        "description": "Refused or failed, with the reason",
+        "content": {
+            "application/json": {"schema": {"type": "object", "required": ["error"], "properties": {"error": _TEXT}}}
+        },
+    }
+    image = {
+        "description": "The output image",
+        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MIME.values()))},
+    }
+    form = {
+        "type": "object",
+        "required": ["image"],
+        "additionalProperties": False,
+        "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "background_image": {"type": "string", "format": "binary"},
+            **{name: _TEXT for name in _PROPERTIES},
+        },
+    }
+    body = {
+        "type": "object",
+        "required": ["url"],
+        "additionalProperties": False,
+        "properties": {"url": {"type": "string", "description": "http(s) URL or data: URI"}, **_PROPERTIES},
+    }
     keys = [{"name": header, "in": "header", "required": False, "schema": _TEXT} for header in HEADERS.values()]
     return {
         "openapi": "3.0.3",
         "info": {"title": "rmbg REST API", "version": "1"},
-        "paths": {"/api/remove": {"post": {
-            "summary": "Remove the background of one image",
-            "parameters": keys,
-            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form},
-                                                          "application/json": {"schema": body}}},
-            "responses": {"200": image, **{str(code): error for code in
-                                           (400, 401, 402, 413, 415, 429, 502, 503, 504)}},
-        }}},
+        "paths": {
+            "/api/remove": {
+                "post": {
+                    "summary": "Remove the background of one image",
+                    "parameters": keys,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}},
+                    },
+                    "responses": {
+                        "200": image,
+                        **{str(code): error for code in (400, 401, 402, 413, 415, 429, 502, 503, 504)},
+                    },
+                }
+            }
+        },
     }
 
 
@@ -158,8 +201,9 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
         yield chunk
 
 
-def routes(app: App, default_provider: Callable[[], str],
-           fetch: Callable[[str], bytes] | None = actions.fetch_image) -> list:
+def routes(
+    app: App, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
+) -> list:
     """The Starlette routes to add beside the gradio app (launch(app_kwargs=...)).
 
     default_provider: the provider id used when a request names none.
@@ -233,14 +277,17 @@ def routes(app: App, default_provider: Callable[[], str],
                 # URLs can hold only these, never the slots that run models for everyone else
                 image = await anyio.to_thread.run_sync(fetched, fields, limiter=fetching)
             result, look = await anyio.to_thread.run_sync(
-                work, fields, image, background, keys, request.client.host if request.client else None,
-                limiter=limiter)
+                work, fields, image, background, keys, request.client.host if request.client else None, limiter=limiter
+            )
             data = await anyio.to_thread.run_sync(result.encode, look.fmt, limiter=limiter)
         except TooLarge:
             return error(413, f"The request is over {MAX_BODY // 2**20} MB.")
         except NotAForm as exc:
-            return error(415, f"Send multipart/form-data (a file in \"image\") or application/json (a \"url\"), "
-                              f"not {str(exc) or 'a body without a content type'}.")
+            return error(
+                415,
+                f'Send multipart/form-data (a file in "image") or application/json (a "url"), '
+                f"not {str(exc) or 'a body without a content type'}.",
+            )
         except MultiPartException as exc:
             return error(400, f"The form could not be read: {exc.message}")
         except SessionKeyMissing as exc:

@@ -8,13 +8,12 @@ capped (nothing is billed per call).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from statistics import median
-from typing import Mapping
 
 from ..types import Cost, format_usd
-
 
 ZERO = Decimal(0)
 RUNS_KEPT = 25  # per local model: enough for a steady median, small in a gr.State
@@ -42,7 +41,7 @@ class Session:
     runs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     comparison: str | None = None
 
-    def charged(self, cost: Cost, kind: str) -> "Session":
+    def charged(self, cost: Cost, kind: str) -> Session:
         """This session after paying `cost` for one call of a `kind` provider."""
         if cost.source == "free":
             return self
@@ -50,11 +49,12 @@ class Session:
             return replace(self, hosted_usd=self.hosted_usd + cost.usd, images=self.images + 1)
         return replace(self, compute_usd=self.compute_usd + cost.usd, images=self.images + 1)
 
-    def measured_with(self, provider_id: str, seconds: float, device: str) -> "Session":
+    def measured_with(self, provider_id: str, seconds: float, device: str) -> Session:
         """This session with one more measured run of a local provider."""
-        runs = (*self.runs.get(provider_id, ())[-(RUNS_KEPT - 1):], seconds)
-        return replace(self, measured={**self.measured, provider_id: (median(runs), device)},
-                       runs={**self.runs, provider_id: runs})
+        runs = (*self.runs.get(provider_id, ())[-(RUNS_KEPT - 1) :], seconds)
+        return replace(
+            self, measured={**self.measured, provider_id: (median(runs), device)}, runs={**self.runs, provider_id: runs}
+        )
 
     def total_text(self, cap: Decimal) -> str:
         """e.g. 'session: $0.0360 hosted (cap $1.00) + $0.000012 local compute (estimate)'."""

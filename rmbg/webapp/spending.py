@@ -27,10 +27,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ..charging import metered, worst_case
 from ..errors import BudgetError
@@ -55,8 +56,14 @@ class Reservation:
 class Ledger:
     """Thread-safe per-session and per-day (server keys) spending; see the module docstring."""
 
-    def __init__(self, session_cap: Decimal, daily_cap: Decimal, *, clock: Callable[[], float] = time.time,
-                 idle_s: float | None = None):
+    def __init__(
+        self,
+        session_cap: Decimal,
+        daily_cap: Decimal,
+        *,
+        clock: Callable[[], float] = time.time,
+        idle_s: float | None = None,
+    ):
         """idle_s: a session's total is forgotten after this many seconds
         without a call (as the page's state expires); None: kept (LRU-bounded)."""
         self.session_cap = session_cap
@@ -79,8 +86,9 @@ class Ledger:
             self._day, self._day_spent = day, ZERO
         return day
 
-    def reserve(self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool,
-                unit: str = "per image") -> Reservation:
+    def reserve(
+        self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool, unit: str = "per image"
+    ) -> Reservation:
         """Hold `usd` for one call; BudgetError (nothing sent) when either cap would be passed.
         `unit` says what `usd` buys, in the message ("per image", "for 4 generated images")."""
         with self._lock:
@@ -103,8 +111,17 @@ class Ledger:
             self._holds[session_id] = self._holds.get(session_id, 0) + 1
             return Reservation(session_id, usd, server_key, day)
 
-    def pay(self, session_id: str, provider_id: str, usd: Decimal, call: Callable[[], T],
-            cost_of: Callable[[T], Decimal], *, server_key: bool, unit: str = "per image") -> T:
+    def pay(
+        self,
+        session_id: str,
+        provider_id: str,
+        usd: Decimal,
+        call: Callable[[], T],
+        cost_of: Callable[[T], Decimal],
+        *,
+        server_key: bool,
+        unit: str = "per image",
+    ) -> T:
         """One paid call under the caps: reserve the worst case of `usd`
         (rmbg.charging.worst_case), make the call, then settle with its real
         cost (counted even if later steps fail). A failure releases the hold
@@ -112,8 +129,7 @@ class Ledger:
         accepted it or its fate is unknown (rmbg.charging.Charge.billable)."""
         probe = self._first_call(provider_id)
         try:
-            hold = self.reserve(session_id, provider_id, worst_case(provider_id, usd), server_key=server_key,
-                                unit=unit)
+            hold = self.reserve(session_id, provider_id, worst_case(provider_id, usd), server_key=server_key, unit=unit)
             with metered() as meter:
                 try:
                     out = call()

@@ -108,8 +108,10 @@ class _Target:
             raise UploadError(f"The file name {file_name!r} is not usable.")
         taken = self.stems[role]
         if stem in taken:
-            raise UploadError(f"Two {'ground-truth files' if role == 'truth' else 'images'} are named {stem!r}; "
-                              "names must be unique (folders are not kept).")
+            raise UploadError(
+                f"Two {'ground-truth files' if role == 'truth' else 'images'} are named {stem!r}; "
+                "names must be unique (folders are not kept)."
+            )
         if role == "image" and len(taken) >= MAX_IMAGES:
             raise UploadError(f"Too many images: at most {MAX_IMAGES} per benchmark.")
         folder = self.root / ("masks" if role == "truth" else "images")
@@ -144,8 +146,10 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
             if info.file_size > MAX_FILE_BYTES:
                 raise UploadError(f"{info.filename} is over {MAX_FILE_BYTES // 2**20} MB.")
             if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-                raise UploadError(f"{info.filename} inflates {info.file_size // info.compress_size}-fold: "
-                                  "refusing what looks like a zip bomb.")
+                raise UploadError(
+                    f"{info.filename} inflates {info.file_size // info.compress_size}-fold: "
+                    "refusing what looks like a zip bomb."
+                )
             path = target.path_for(role or _role(parts), parts[-1])
             with zf.open(info) as source:
                 _copy_limited(source, path, info.filename, target.budget)

@@ -65,18 +65,18 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def dropped(cls) -> "Reply":
+    def dropped(cls) -> Reply:
         return cls(0)
 
     @classmethod
-    def json(cls, status: int, obj, headers: dict[str, str] | None = None) -> "Reply":
+    def json(cls, status: int, obj, headers: dict[str, str] | None = None) -> Reply:
         return cls(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes
-    server: "_Server"
+    server: _Server
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    fake: "FakeServer"
+    fake: FakeServer
 
 
 class FakeServer:
@@ -129,7 +129,7 @@ class FakeServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__, daemon=True
         )
@@ -143,7 +143,7 @@ class FakeServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -175,11 +175,11 @@ class FakeServer:
                     return fault
         return None
 
-    def common_reply(self, fault: Fault) -> "Reply | None":
+    def common_reply(self, fault: Fault) -> Reply | None:
         """Faults every fake shares: "drop" (the request arrives, the connection then closes)."""
         return Reply.dropped() if fault.kind == "drop" else None
 
-    def next_fault(self, op: str) -> tuple["Reply | None", Fault | None]:
+    def next_fault(self, op: str) -> tuple[Reply | None, Fault | None]:
         """Apply the next fault queued for `op`: a "slow" one holds the request
         and is spent; one that `error_reply` turns into an HTTP error gives
         that reply. Returns (error reply or None, fault left for the handler)."""
@@ -191,7 +191,7 @@ class FakeServer:
             return error, fault
         return None, fault
 
-    def error_reply(self, fault: Fault) -> "Reply | None":  # pragma: no cover - abstract
+    def error_reply(self, fault: Fault) -> Reply | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def hold(self, seconds: float) -> None:
@@ -247,8 +247,7 @@ def form_fields(call: Call) -> dict[str, Part] | None:
         from email import policy
         from email.parser import BytesParser
 
-        message = BytesParser(policy=policy.HTTP).parsebytes(
-            f"Content-Type: {ctype}\r\n\r\n".encode() + call.body)
+        message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + call.body)
         if not message.is_multipart():
             return None
         fields: dict[str, Part] = {}
@@ -258,7 +257,9 @@ def form_fields(call: Call) -> dict[str, Part] | None:
                 fields[name] = Part(part.get_payload(decode=True) or b"", part.get_filename())
         return fields
     if ctype.startswith("application/x-www-form-urlencoded"):
-        return {k: Part(v[0].encode()) for k, v in parse_qs(call.body.decode("latin-1"), keep_blank_values=True).items()}
+        return {
+            k: Part(v[0].encode()) for k, v in parse_qs(call.body.decode("latin-1"), keep_blank_values=True).items()
+        }
     if ctype.startswith("application/json"):
         try:
             body = json.loads(call.body)

@@ -26,7 +26,18 @@ from dataclasses import dataclass
 from PIL import Image
 
 from . import fal_replace
-from .common import Call, FakeServer, Fault, Reply, cutout, data_uri, decode_image_input, encode, serve_forever, simple_matte
+from .common import (
+    Call,
+    FakeServer,
+    Fault,
+    Reply,
+    cutout,
+    data_uri,
+    decode_image_input,
+    encode,
+    serve_forever,
+    simple_matte,
+)
 
 ENDPOINT = "fal-ai/bria/background/remove"
 REPLACE_ENDPOINT = "fal-ai/bria/background/replace"
@@ -77,8 +88,9 @@ class FalFake(FakeServer):
         "wrong-type quote-secret".split()
     )
 
-    def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1,
-                 file_urls: bool = False):
+    def __init__(
+        self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1, file_urls: bool = False
+    ):
         """polls_before_done: status polls answered 202 before COMPLETED.
         file_urls: answer with a /files/ URL even when sync_mode is true."""
         super().__init__(host, port)
@@ -102,7 +114,9 @@ class FalFake(FakeServer):
             return self._reply(401, {"detail": f"Key secret {secret} does not match this key id"})
         if op == "file":
             found = self.files.get(call.path.rsplit("/", 1)[-1])
-            return Reply(200, found[0], {"Content-Type": found[1]}) if found else self._reply(404, {"detail": "Not found"})
+            return (
+                Reply(200, found[0], {"Content-Type": found[1]}) if found else self._reply(404, {"detail": "Not found"})
+            )
         if call.headers.get("authorization") not in {f"Key {k}" for k in self.keys}:
             return self._reply(401, {"detail": "No user found for Key ID and Secret"})
         if op == "submit":
@@ -135,7 +149,12 @@ class FalFake(FakeServer):
         if kind == "unauthorized":
             return self._reply(401, {"detail": "No user found for Key ID and Secret"})
         if kind == "locked":
-            return self._reply(403, {"detail": "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."})
+            return self._reply(
+                403,
+                {
+                    "detail": "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
+                },
+            )
         if kind == "admin-lock":
             return self._reply(403, {"detail": "User is locked. Reason: Admin lock. Please contact support@fal.ai"})
         if kind == "invalid":
@@ -172,12 +191,15 @@ class FalFake(FakeServer):
             errors, rgb, ref = fal_replace.check(body)
             if errors:
                 return self._reply(422, {"detail": errors}, {"X-Fal-Retryable": "false"})
-            job = Job(rgb, bool(body.get("sync_mode")), self.polls_before_done, endpoint=REPLACE_ENDPOINT, body=body,
-                      ref=ref)
+            job = Job(
+                rgb, bool(body.get("sync_mode")), self.polls_before_done, endpoint=REPLACE_ENDPOINT, body=body, ref=ref
+            )
         else:
             image_url = body.get("image_url") if isinstance(body, dict) else None
             if not isinstance(image_url, str):
-                return self._reply(422, {"detail": [{"loc": ["body", "image_url"], "msg": "Field required", "type": "missing"}]})
+                return self._reply(
+                    422, {"detail": [{"loc": ["body", "image_url"], "msg": "Field required", "type": "missing"}]}
+                )
             rgb = decode_image_input(image_url) if image_url.startswith("data:") else None
             if rgb is None:
                 detail = [{"loc": ["body", "image_url"], "msg": "Could not load the image", "type": "image_load_error"}]
@@ -188,8 +210,14 @@ class FalFake(FakeServer):
         job.error = kind == "failed"
         self.jobs[rid] = job
         base = ("http://other.invalid" if kind == "foreign-url" else self.url) + f"/{APPS[job.endpoint]}/requests/{rid}"
-        answer = {"request_id": rid, "status": "IN_QUEUE", "queue_position": 0, "response_url": base,
-                  "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
+        answer = {
+            "request_id": rid,
+            "status": "IN_QUEUE",
+            "queue_position": 0,
+            "response_url": base,
+            "status_url": f"{base}/status",
+            "cancel_url": f"{base}/cancel",
+        }
         if kind == "missing-field":
             del answer["status_url"]
         return self._reply(200, answer, rid=rid)
@@ -203,8 +231,14 @@ class FalFake(FakeServer):
         else:
             self.files[name] = (png, mime)
             url = f"{self.url}/files/{name}"
-        return {"url": url, "content_type": "image/png", "file_name": name, "file_size": len(png),
-                "width": image.width, "height": image.height}
+        return {
+            "url": url,
+            "content_type": "image/png",
+            "file_name": name,
+            "file_size": len(png),
+            "width": image.width,
+            "height": image.height,
+        }
 
     def _output(self, job: Job, rid: str, kind: str) -> dict:
         if job.endpoint == REPLACE_ENDPOINT:
@@ -212,8 +246,10 @@ class FalFake(FakeServer):
             seed, images = fal_replace.outputs(job.body, job.rgb, job.ref)
             if kind == "missing-field":
                 return {"seed": seed}
-            return {"images": [self._file(img, f"{rid}-{k}.png", job.sync_mode, kind) for k, img in enumerate(images)],
-                    "seed": seed}
+            return {
+                "images": [self._file(img, f"{rid}-{k}.png", job.sync_mode, kind) for k, img in enumerate(images)],
+                "seed": seed,
+            }
         rgb = job.rgb
         alpha = simple_matte(rgb)
         if kind == "wrong-size":
@@ -226,7 +262,9 @@ class FalFake(FakeServer):
     def _status(self, call: Call, rid: str, job: Job, fault: Fault | None) -> Reply:
         logs = call.query.get("logs", ["0"])[0]
         if logs not in ("0", "1", "true", "false"):
-            return self._reply(422, {"detail": [{"loc": ["query", "logs"], "msg": "Invalid bool", "type": "bool_parsing"}]})
+            return self._reply(
+                422, {"detail": [{"loc": ["query", "logs"], "msg": "Invalid bool", "type": "bool_parsing"}]}
+            )
         base = f"{self.url}/{APPS[job.endpoint]}/requests/{rid}"
         if fault is not None and fault.kind == "missing-field":
             return self._reply(200, {"response_url": base}, rid=rid)
@@ -235,7 +273,9 @@ class FalFake(FakeServer):
         if not job.done:
             job.polls_left -= 1
             if job.polls_left > 0:
-                return self._reply(202, {"status": "IN_QUEUE", "queue_position": job.polls_left, "response_url": base}, rid=rid)
+                return self._reply(
+                    202, {"status": "IN_QUEUE", "queue_position": job.polls_left, "response_url": base}, rid=rid
+                )
             return self._reply(202, {"status": "IN_PROGRESS", "logs": [], "response_url": base}, rid=rid)
         answer = {"status": "COMPLETED", "logs": None, "metrics": {"inference_time": 0.01}, "response_url": base}
         if job.error:

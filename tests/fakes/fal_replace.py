@@ -28,8 +28,17 @@ from .common import decode_image_input, simple_matte
 
 SEED_MAX = 2_147_483_647
 FAKE_SEED = 1_234_567  # what the fake "draws" when no seed is sent
-FIELDS = {"image_url", "ref_image_url", "prompt", "negative_prompt", "refine_prompt", "seed", "fast", "num_images",
-          "sync_mode"}
+FIELDS = {
+    "image_url",
+    "ref_image_url",
+    "prompt",
+    "negative_prompt",
+    "refine_prompt",
+    "seed",
+    "fast",
+    "num_images",
+    "sync_mode",
+}
 
 
 def _error(loc: list, msg: str, kind: str) -> dict:
@@ -60,7 +69,9 @@ def check(body) -> tuple[list[dict], Image.Image | None, Image.Image | None]:
     """(validation errors, input image, reference image or None)."""
     if not isinstance(body, dict):
         return [_error([], "Input should be a valid dictionary", "model_type")], None, None
-    errors = [_error([name], "Extra inputs are not permitted", "extra_forbidden") for name in sorted(set(body) - FIELDS)]
+    errors = [
+        _error([name], "Extra inputs are not permitted", "extra_forbidden") for name in sorted(set(body) - FIELDS)
+    ]
     for name in ("image_url", "ref_image_url", "prompt", "negative_prompt"):
         errors += _typed(body, name, str, "string")
     for name in ("refine_prompt", "fast", "sync_mode"):
@@ -96,8 +107,9 @@ def tint(prompt: str, ref: Image.Image | None, seed: int, index: int) -> tuple[i
     return r, g, b
 
 
-def expected_image(rgb: Image.Image, prompt: str = "", ref: Image.Image | None = None, seed: int = FAKE_SEED,
-                   index: int = 0) -> Image.Image:
+def expected_image(
+    rgb: Image.Image, prompt: str = "", ref: Image.Image | None = None, seed: int = FAKE_SEED, index: int = 0
+) -> Image.Image:
     """What the fake generates: the subject kept, the background a flat tint."""
     alpha = np.asarray(simple_matte(rgb), dtype=np.float64)[..., None] / 255.0
     colour = np.array(tint(prompt, ref, seed, index), dtype=np.float64)

@@ -60,8 +60,10 @@ class PhotoroomFake(FakeServer):
             return error(400, "The body must be multipart/form-data with an image_file")
         if "image_file" not in fields:
             return error(400, "image_file is required")
-        values = {k: fields[k].text.strip().lower() if k in fields else "" for k in
-                  ("format", "channels", "bg_color", "size", "crop", "despill")}
+        values = {
+            k: fields[k].text.strip().lower() if k in fields else ""
+            for k in ("format", "channels", "bg_color", "size", "crop", "despill")
+        }
         fmt, size = values["format"] or "png", values["size"] or "full"
         if fmt not in FORMATS or size not in SIZES or values["channels"] not in ("", "rgba", "alpha"):
             return error(400, "Invalid value for format, size or channels")
@@ -92,7 +94,9 @@ class PhotoroomFake(FakeServer):
     def _render(self, rgb: Image.Image, limit: int, fmt: str, values: dict, fault: str) -> tuple[bytes, str]:
         if rgb.width * rgb.height > limit:
             scale = (limit / (rgb.width * rgb.height)) ** 0.5
-            rgb = rgb.resize((max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))), Image.Resampling.BILINEAR)
+            rgb = rgb.resize(
+                (max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))), Image.Resampling.BILINEAR
+            )
         alpha = simple_matte(rgb)
         if values["crop"] == "true" and alpha.getbbox():
             rgb, alpha = rgb.crop(alpha.getbbox()), alpha.crop(alpha.getbbox())

@@ -31,12 +31,19 @@ from PIL import Image
 from .common import Call, FakeServer, Fault, Reply, cutout, encode, form_fields, read_image, serve_forever, simple_matte
 
 TEST_KEY = "rbg-test-key"
-SIZES = {"preview": "preview", "small": "preview", "regular": "preview", "full": "full", "4k": "full",
-         "medium": "full", "hd": "full", "auto": "auto"}
+SIZES = {
+    "preview": "preview",
+    "small": "preview",
+    "regular": "preview",
+    "full": "full",
+    "4k": "full",
+    "medium": "full",
+    "hd": "full",
+    "auto": "auto",
+}
 TYPES = ("auto", "person", "product", "car")
 FORMATS = ("auto", "png", "jpg", "zip")
-COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 128, 0),
-           "blue": (0, 0, 255)}
+COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 128, 0), "blue": (0, 0, 255)}
 PREVIEW_PIXELS = 250_000
 PNG_FULL_PIXELS = 10_000_000
 MAX_FILE = 12 * 2**20
@@ -58,8 +65,10 @@ class RemoveBgFake(FakeServer):
     json-200 (200 with a JSON body where an image was asked for).
     """
 
-    FAULTS = frozenset("insufficient-credits rate-limit server-error bad-gateway unknown-foreground drop slow "
-                       "no-credits-header not-image json-200".split())
+    FAULTS = frozenset(
+        "insufficient-credits rate-limit server-error bad-gateway unknown-foreground drop slow "
+        "no-credits-header not-image json-200".split()
+    )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), credits: Decimal = Decimal(50)):
         super().__init__(host, port)
@@ -80,7 +89,9 @@ class RemoveBgFake(FakeServer):
             return error(403, title, "auth_failed")
         if op == "account":
             credits = {"total": float(self.balance), "subscription": 0, "payg": float(self.balance), "enterprise": 0}
-            return Reply.json(200, {"data": {"attributes": {"credits": credits, "api": {"free_calls": 0, "sizes": "all"}}}})
+            return Reply.json(
+                200, {"data": {"attributes": {"credits": credits, "api": {"free_calls": 0, "sizes": "all"}}}}
+            )
         return self._remove(call, fault.kind if fault else "")
 
     def error_reply(self, fault: Fault) -> Reply | None:
@@ -88,8 +99,11 @@ class RemoveBgFake(FakeServer):
         if fault.kind == "insufficient-credits":
             return error(402, "Insufficient credits", "insufficient_credits")
         if fault.kind == "rate-limit":
-            limits = {"X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": "0",
-                      "X-RateLimit-Reset": str(int(time.time()) + 60)}
+            limits = {
+                "X-RateLimit-Limit": str(RATE_LIMIT),
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(time.time()) + 60),
+            }
             return error(429, "Rate limit exceeded", "rate_limit_exceeded", headers={**limits, **retry})
         if fault.kind == "server-error":
             return error(500, "Internal server error", "internal_error")
@@ -108,8 +122,10 @@ class RemoveBgFake(FakeServer):
         source, failed = self._source(fields)
         if failed is not None:
             return failed
-        values = {k: fields[k].text.strip().lower() if k in fields else "" for k in
-                  ("size", "type", "format", "channels", "bg_color", "crop")}
+        values = {
+            k: fields[k].text.strip().lower() if k in fields else ""
+            for k in ("size", "type", "format", "channels", "bg_color", "crop")
+        }
         size = SIZES.get(values["size"] or "preview")
         if size is None:
             return error(400, "Invalid size", "invalid_size", f"Unknown size {values['size']!r}.")
@@ -127,16 +143,25 @@ class RemoveBgFake(FakeServer):
             return error(400, "Failed to read image", "failed_to_read_image")
         if rgb.width * rgb.height > MAX_PIXELS:
             return error(400, "Input image resolution too high", "resolution_too_high")
-        charged = Decimal("0.25") if size == "preview" or (size == "auto" and rgb.width * rgb.height <= PREVIEW_PIXELS) else Decimal(1)
+        charged = (
+            Decimal("0.25")
+            if size == "preview" or (size == "auto" and rgb.width * rgb.height <= PREVIEW_PIXELS)
+            else Decimal(1)
+        )
         if charged > self.balance:
             return error(402, "Insufficient credits", "insufficient_credits")
         body, mime, out = self._render(rgb, size, values, colour, call.headers.get("accept", ""), fault)
         self.balance -= charged
         self.credits_charged += charged
-        headers = {"Content-Type": mime, "X-Width": str(out.width), "X-Height": str(out.height),
-                   "X-Type": values["type"] if values["type"] not in ("", "auto") else "product",
-                   "X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
-                   "X-RateLimit-Reset": str(int(time.time()) + 60)}
+        headers = {
+            "Content-Type": mime,
+            "X-Width": str(out.width),
+            "X-Height": str(out.height),
+            "X-Type": values["type"] if values["type"] not in ("", "auto") else "product",
+            "X-RateLimit-Limit": str(RATE_LIMIT),
+            "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
+            "X-RateLimit-Reset": str(int(time.time()) + 60),
+        }
         if fault != "no-credits-header":
             headers["X-Credits-Charged"] = f"{charged:g}"
         return Reply(200, body, headers)
@@ -164,13 +189,16 @@ class RemoveBgFake(FakeServer):
             return None, error(400, "File too large", "file_too_large")
         return data, None
 
-    def _render(self, rgb: Image.Image, size: str, values: dict, colour, accept: str,
-                fault: str) -> tuple[bytes, str, Image.Image]:
+    def _render(
+        self, rgb: Image.Image, size: str, values: dict, colour, accept: str, fault: str
+    ) -> tuple[bytes, str, Image.Image]:
         fmt = values["format"] or "auto"
         limit = PREVIEW_PIXELS if size == "preview" else PNG_FULL_PIXELS if fmt in ("png", "auto") else 25_000_000
         if rgb.width * rgb.height > limit:
             scale = (limit / (rgb.width * rgb.height)) ** 0.5
-            rgb = rgb.resize((max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))), Image.Resampling.BILINEAR)
+            rgb = rgb.resize(
+                (max(1, int(rgb.width * scale)), max(1, int(rgb.height * scale))), Image.Resampling.BILINEAR
+            )
         alpha = simple_matte(rgb)
         if values["crop"] in ("true", "1") and alpha.getbbox():
             box = alpha.getbbox()
@@ -182,8 +210,13 @@ class RemoveBgFake(FakeServer):
             return b"GIF89a not really", "image/png", out
         if fault == "json-200" or "application/json" in accept:
             box = alpha.getbbox() or (0, 0, 0, 0)
-            data = {"result_b64": base64.b64encode(encode(out, "PNG")).decode(), "foreground_top": box[1],
-                    "foreground_left": box[0], "foreground_width": box[2] - box[0], "foreground_height": box[3] - box[1]}
+            data = {
+                "result_b64": base64.b64encode(encode(out, "PNG")).decode(),
+                "foreground_top": box[1],
+                "foreground_left": box[0],
+                "foreground_width": box[2] - box[0],
+                "foreground_height": box[3] - box[1],
+            }
             return Reply.json(200, {"data": data}).body, "application/json", out
         if fmt == "zip":
             buf = io.BytesIO()

@@ -20,12 +20,26 @@ import uuid
 
 from PIL import Image
 
-from .common import Call, FakeServer, Fault, Reply, cutout, data_uri, decode_image_input, encode, serve_forever, simple_matte
+from .common import (
+    Call,
+    FakeServer,
+    Fault,
+    Reply,
+    cutout,
+    data_uri,
+    decode_image_input,
+    encode,
+    serve_forever,
+    simple_matte,
+)
 
 TEST_KEY = "rw-test-key"
 # The model pages' response examples; BiRefNet has none, so 0.0006 (a third-party integration's figure).
-COSTS = {"bria:2@1": 0.018, "runware:109@1": 0.0013,
-         **{f"runware:112@{n}": 0.0006 for n in (1, 2, 3, 5, 6, 7, 8, 9, 10)}}
+COSTS = {
+    "bria:2@1": 0.018,
+    "runware:109@1": 0.0013,
+    **{f"runware:112@{n}": 0.0006 for n in (1, 2, 3, 5, 6, 7, 8, 9, 10)},
+}
 REMBG = "runware:109@1"
 MIME = {"PNG": "image/png", "JPG": "image/jpeg", "WEBP": "image/webp"}
 PIL_FORMAT = {"PNG": "PNG", "JPG": "JPEG", "WEBP": "WEBP"}
@@ -52,9 +66,20 @@ class RunwareFake(FakeServer):
         "other-uuid".split()
     )
 
-    def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), result_task_type="imageBackgroundRemoval",
-                 settings_on_bria="ignore", async_polls: int = 1, async_ack="empty", force_output_type=None, task_error_status: int = 400,
-                 costs: dict[str, float] | None = None):
+    def __init__(
+        self,
+        host="127.0.0.1",
+        port=0,
+        *,
+        keys=(TEST_KEY,),
+        result_task_type="imageBackgroundRemoval",
+        settings_on_bria="ignore",
+        async_polls: int = 1,
+        async_ack="empty",
+        force_output_type=None,
+        task_error_status: int = 400,
+        costs: dict[str, float] | None = None,
+    ):
         """costs: the `cost` reported per model, instead of COSTS (a vendor
         reporting more than the price table says)."""
         super().__init__(host, port)
@@ -70,7 +95,13 @@ class RunwareFake(FakeServer):
         self.pending: dict[str, list] = {}  # taskUUID -> [polls left, result item]
 
     def handle(self, call: Call) -> Reply:
-        op = "v1" if (call.method, call.path) == ("POST", "/v1") else "image" if call.path.startswith("/image/") else None
+        op = (
+            "v1"
+            if (call.method, call.path) == ("POST", "/v1")
+            else "image"
+            if call.path.startswith("/image/")
+            else None
+        )
         if op is None:
             return Reply.json(404, {"errors": [_err("notFound", f"{call.method} {call.path} not found")]})
         error, fault = self.next_fault(op)
@@ -84,15 +115,21 @@ class RunwareFake(FakeServer):
         except ValueError:
             tasks = None
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
-            return Reply.json(400, {"errors": [_err("invalidPayload", "The request body must be a JSON array of tasks.")]})
+            return Reply.json(
+                400, {"errors": [_err("invalidPayload", "The request body must be a JSON array of tasks.")]}
+            )
         if tasks and tasks[0].get("taskType") == "authentication":
             key, tasks = tasks[0].get("apiKey"), tasks[1:]
         else:
             auth = call.headers.get("authorization", "")
-            key = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+            key = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         if key not in self.keys:
-            err = _err("invalidApiKey", "Invalid API key. Get one at https://my.runware.ai/signup",
-                       parameter="apiKey", taskType="authentication")
+            err = _err(
+                "invalidApiKey",
+                "Invalid API key. Get one at https://my.runware.ai/signup",
+                parameter="apiKey",
+                taskType="authentication",
+            )
             return Reply.json(401, {"errors": [err]})
         data, errors = [], []
         for task in tasks:
@@ -102,8 +139,15 @@ class RunwareFake(FakeServer):
             elif error is not None:
                 errors.append(error)
         if fault is not None and fault.kind == "partial":  # another task of the batch failed
-            errors.append(_err("invalidImage", "Could not read inputs.image", parameter="inputs.image",
-                               taskUUID=str(uuid.uuid4()), taskType="removeBackground"))
+            errors.append(
+                _err(
+                    "invalidImage",
+                    "Could not read inputs.image",
+                    parameter="inputs.image",
+                    taskUUID=str(uuid.uuid4()),
+                    taskType="removeBackground",
+                )
+            )
         if errors and not data:
             return Reply.json(self.task_error_status, {"errors": errors})
         return Reply.json(200, {"data": data, **({"errors": errors} if errors else {})})
@@ -111,8 +155,18 @@ class RunwareFake(FakeServer):
     def error_reply(self, fault: Fault) -> Reply | None:
         retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         table = {
-            "insufficient-credits": (402, "insufficientCredits", "Insufficient credits. Top up at https://my.runware.ai/wallet", {}),
-            "invalid-parameter": (400, "invalidParameter", "Invalid value for outputQuality", {"parameter": "outputQuality"}),
+            "insufficient-credits": (
+                402,
+                "insufficientCredits",
+                "Insufficient credits. Top up at https://my.runware.ai/wallet",
+                {},
+            ),
+            "invalid-parameter": (
+                400,
+                "invalidParameter",
+                "Invalid value for outputQuality",
+                {"parameter": "outputQuality"},
+            ),
             "forbidden": (403, "forbidden", "This API key has no permission for this model", {}),
             "unauthorized": (401, "invalidApiKey", "Invalid API key", {"parameter": "apiKey"}),
             "rate-limit": (429, "rateLimitExceeded", "Too many requests", {}),
@@ -143,8 +197,12 @@ class RunwareFake(FakeServer):
             return None, _err("invalidModel", f"Unknown model {model!r}", parameter="model", **where)
         settings = task.get("settings") or {}
         if settings and model != REMBG and self.settings_on_bria == "reject":
-            return None, _err("unsupportedParameter", "settings is only supported by RemBG", parameter="settings", **where)
-        source = (task.get("inputs") or {}).get("image") if isinstance(task.get("inputs"), dict) else task.get("inputImage")
+            return None, _err(
+                "unsupportedParameter", "settings is only supported by RemBG", parameter="settings", **where
+            )
+        source = (
+            (task.get("inputs") or {}).get("image") if isinstance(task.get("inputs"), dict) else task.get("inputImage")
+        )
         rgb = decode_image_input(source) if isinstance(source, str) else None
         if rgb is None:
             return None, _err("invalidImage", "Could not read inputs.image", parameter="inputs.image", **where)
@@ -153,12 +211,20 @@ class RunwareFake(FakeServer):
             return None, _err("invalidOutputFormat", f"Unknown outputFormat {fmt!r}", parameter="outputFormat", **where)
         name = fault.kind if fault else ""
         if name == "timeout-provider":
-            return None, _err("timeoutProvider", "The external provider did not respond within the timeout window.",
-                              status="error", **where)
+            return None, _err(
+                "timeoutProvider",
+                "The external provider did not respond within the timeout window.",
+                status="error",
+                **where,
+            )
         item = self._result(task, rgb, fmt, settings if model == REMBG else {}, name)
         if name == "error-item":
-            item = {"taskType": self.result_task_type, "taskUUID": task_uuid, "status": "error",
-                    "error": {"code": "inferenceError", "message": "Inference failed"}}
+            item = {
+                "taskType": self.result_task_type,
+                "taskUUID": task_uuid,
+                "status": "error",
+                "error": {"code": "inferenceError", "message": "Inference failed"},
+            }
         if task.get("deliveryMethod") == "async":
             self.pending[task_uuid] = [self.async_polls, item]
             return ({"taskType": kind, "taskUUID": task_uuid} if self.async_ack == "item" else None), None
@@ -178,8 +244,12 @@ class RunwareFake(FakeServer):
             image = cutout(rgb, alpha)
         raw = b"GIF89a not really" if fault == "not-image" else encode(image, PIL_FORMAT[fmt])
         image_uuid = str(uuid.uuid4())
-        item = {"taskType": self.result_task_type, "taskUUID": task["taskUUID"], "imageUUID": image_uuid,
-                "inputImageUUID": str(uuid.uuid4())}
+        item = {
+            "taskType": self.result_task_type,
+            "taskUUID": task["taskUUID"],
+            "imageUUID": image_uuid,
+            "inputImageUUID": str(uuid.uuid4()),
+        }
         if fault == "other-uuid":
             item["taskUUID"] = str(uuid.uuid4())
         output = self.force_output_type or task.get("outputType", "URL")

@@ -9,8 +9,9 @@ what to send and how to read the answer.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ...charging import Charge
 from ...errors import MissingCredentialsError
@@ -46,8 +47,15 @@ class HostedClient:
     URL_ENV: ClassVar[str]
     DEFAULT_URL: ClassVar[str]
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, client: Any = None,
-                 retry: RetryPolicy | None = None, timeout: Any = None):
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Any = None,
+        retry: RetryPolicy | None = None,
+        timeout: Any = None,
+    ):
         self._api_key = api_key or None
         self.base_url = (base_url or os.environ.get(self.URL_ENV) or self.DEFAULT_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -82,7 +90,7 @@ class HostedClient:
         remember(key)  # log lines are scrubbed of it too (payload.SecretFilter)
         return (key,) if key else ()
 
-    def _http(self) -> "httpx.Client":
+    def _http(self) -> httpx.Client:
         return self._clients.get()
 
     def _require_key(self) -> str:
@@ -93,16 +101,21 @@ class HostedClient:
         check_key(self.id, key, self._key_hint())
         return key
 
-    def _endpoint(self, reason: ReasonFn, classify: Callable[..., Any] | None = None, *,
-                  not_accepted: Callable[[int], bool] | None = None,
-                  charge_of: Callable[..., Charge] | None = None) -> Endpoint:
+    def _endpoint(
+        self,
+        reason: ReasonFn,
+        classify: Callable[..., Any] | None = None,
+        *,
+        not_accepted: Callable[[int], bool] | None = None,
+        charge_of: Callable[..., Charge] | None = None,
+    ) -> Endpoint:
         """The Endpoint of one call. not_accepted: statuses that prove the paid
         request was not accepted (not billed, may be re-sent); charge_of: the
         provider's own reading of an answer to the paid request (rmbg.charging)."""
         extra: dict[str, Any] = {} if not_accepted is None else {"not_accepted": not_accepted}
         return Endpoint(self.id, self._key_hint(), self._secrets(), reason, classify, charge_of=charge_of, **extra)
 
-    def _send(self, endpoint: Endpoint, deadline: Deadline, method: str, url: str, **kwargs: Any) -> "httpx.Response":
+    def _send(self, endpoint: Endpoint, deadline: Deadline, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """http.send with this client; `paid=True` for the request the vendor bills."""
         return send(self._http(), endpoint, self.retry, deadline, method, url, **kwargs)
 

@@ -22,8 +22,9 @@ can point at tests/fakes/fal.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, TypeVar
+from typing import TypeVar
 
 from ...charging import Charge, charge_of_status, current
 from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
@@ -68,7 +69,7 @@ class FalQueue:
     never billed, so a submit that got one may be sent again (see http.send).
     """
 
-    def __init__(self, provider: "HostedClient", endpoint_id: str):
+    def __init__(self, provider: HostedClient, endpoint_id: str):
         self.provider = provider
         self.endpoint_id = endpoint_id
         self.meter = current()
@@ -89,8 +90,9 @@ class FalQueue:
         endpoint = p._endpoint(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge)
         headers = {"Authorization": f"Key {key}", "Accept": "application/json"}
         deadline = Deadline(p.retry)
-        submitted = p._send(endpoint, deadline, "POST", f"{p.base_url}/{self.endpoint_id}", json=payload,
-                            headers=headers, paid=True)
+        submitted = p._send(
+            endpoint, deadline, "POST", f"{p.base_url}/{self.endpoint_id}", json=payload, headers=headers, paid=True
+        )
         try:
             handle = self._handle(json_body(submitted, p.id, "the submit response", (key,)))
         except RmbgError as exc:
@@ -174,8 +176,7 @@ class FalQueue:
             if pause >= deadline.remaining():
                 raise ProviderTimeoutError(
                     p.id,
-                    f"timed out after {p.retry.deadline_s:g} s waiting in fal's queue "
-                    f"(last status {state}).",
+                    f"timed out after {p.retry.deadline_s:g} s waiting in fal's queue (last status {state}).",
                 )
             p.retry.sleep(pause)
 
@@ -213,8 +214,9 @@ class FalBria(HostedProvider):
         result = body.get("image") if isinstance(body, dict) else None
         url = result.get("url") if isinstance(result, dict) else None
         if not isinstance(url, str) or not url:
-            raise queue.failed(ProviderResponseError(self.id, "the result has no image.url.",
-                                                     excerpt=excerpt(str(body)[:400])))
+            raise queue.failed(
+                ProviderResponseError(self.id, "the result has no image.url.", excerpt=excerpt(str(body)[:400]))
+            )
         try:
             alpha = alpha_from_image_bytes(queue.download(url, endpoint, deadline), image.size, self.id)
         except RmbgError as exc:
@@ -295,12 +297,21 @@ def fal_bria(
     deadline_s: float | None = None,
 ) -> FalBria:
     """Registry factory for "fal-bria"."""
-    return FalBria(api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s),
-                   timeout=timeout)
+    return FalBria(
+        api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s), timeout=timeout
+    )
 
 
-def fal_rmbg3(*, api_key: str | None = None, base_url: str | None = None, client=None,
-              retry: RetryPolicy | None = None, timeout=None, deadline_s: float | None = None) -> FalRmbg3:
+def fal_rmbg3(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    client=None,
+    retry: RetryPolicy | None = None,
+    timeout=None,
+    deadline_s: float | None = None,
+) -> FalRmbg3:
     """Registry factory for "fal-rmbg-3"."""
-    return FalRmbg3(api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s),
-                    timeout=timeout)
+    return FalRmbg3(
+        api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s), timeout=timeout
+    )

@@ -43,15 +43,20 @@ if TYPE_CHECKING:
 ENDPOINT_ID = "fal-ai/bria/background/replace"
 
 
-def request_body(image: "Image.Image", request: ReplaceRequest) -> dict[str, object]:
+def request_body(image: Image.Image, request: ReplaceRequest) -> dict[str, object]:
     """The JSON body fal's replace endpoint takes for `request` (fields as in its schema)."""
     body: dict[str, object] = {"image_url": png_data_uri(image)}
     if request.ref is not None:
         body["ref_image_url"] = png_data_uri(request.ref)
     else:
         body["prompt"] = request.prompt
-    body.update(negative_prompt=request.negative_prompt, refine_prompt=request.refine_prompt, fast=request.fast,
-                num_images=request.num_images, sync_mode=True)
+    body.update(
+        negative_prompt=request.negative_prompt,
+        refine_prompt=request.refine_prompt,
+        fast=request.fast,
+        num_images=request.num_images,
+        sync_mode=True,
+    )
     if request.seed is not None:
         body["seed"] = request.seed
     return body
@@ -90,7 +95,7 @@ class FalBriaReplace(HostedClient):
         """The price table's USD per generated image x num_images."""
         return price_estimate(self.id, num_images)
 
-    def replace(self, image: "Image.Image", request: ReplaceRequest) -> Generated:
+    def replace(self, image: Image.Image, request: ReplaceRequest) -> Generated:
         """Images (as sent by fal) with new backgrounds behind the subject of an RGB image."""
         start = time.perf_counter()
         queue = FalQueue(self, ENDPOINT_ID)
@@ -104,8 +109,13 @@ class FalBriaReplace(HostedClient):
             seed, source = request.seed, ("request" if request.seed is not None else "unknown")
         else:
             source = "provider"
-        meta = {"model": "Bria background replace", "endpoint": ENDPOINT_ID, "request_id": handle.request_id,
-                "fast": str(request.fast).lower(), "seed_source": source}
+        meta = {
+            "model": "Bria background replace",
+            "endpoint": ENDPOINT_ID,
+            "request_id": handle.request_id,
+            "fast": str(request.fast).lower(),
+            "seed_source": source,
+        }
         return Generated(files, seed, self.estimate(request.num_images), time.perf_counter() - start, meta)
 
 
@@ -119,5 +129,6 @@ def fal_bria_replace(
     deadline_s: float | None = None,
 ) -> FalBriaReplace:
     """Registry factory for "fal-bria-replace"."""
-    return FalBriaReplace(api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s),
-                          timeout=timeout)
+    return FalBriaReplace(
+        api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s), timeout=timeout
+    )

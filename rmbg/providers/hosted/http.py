@@ -29,9 +29,11 @@ Keys never appear in text: every message and body excerpt goes through
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
+from ... import __version__
 from ...charging import Charge, charge_of_status, current
 from ...errors import (
     ProviderAuthError,
@@ -43,7 +45,6 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
-from ... import __version__
 from .payload import excerpt, scrub
 from .retry import Deadline, RetryPolicy, retry_after_seconds
 
@@ -112,22 +113,22 @@ class Endpoint:
     reason: ReasonFn  # a provider's own error text from a response body
     # Optional: a provider's own reading of an error body (e.g. Runware's
     # error codes), tried before the mapping by HTTP status.
-    classify: Callable[["httpx.Response"], ProviderHTTPError | None] | None = None
+    classify: Callable[[httpx.Response], ProviderHTTPError | None] | None = None
     # Statuses that prove a POST was not accepted (so not billed): it may be sent again.
     # 408: the server gave up waiting for the request; 429: refused for the rate.
     not_accepted: Callable[[int], bool] = lambda status: status in (408, 429)
     # Optional: what an answer to the paid request says about its charge
     # (rmbg.charging); default charge_of_status with `not_accepted` as unbilled.
-    charge_of: Callable[["httpx.Response"], Charge] | None = None
+    charge_of: Callable[[httpx.Response], Charge] | None = None
 
-    def charge(self, response: "httpx.Response") -> Charge:
+    def charge(self, response: httpx.Response) -> Charge:
         if self.charge_of is not None:
             return self.charge_of(response)
         return charge_of_status(response.status_code, self.not_accepted)
 
 
 def send(
-    client: "httpx.Client",
+    client: httpx.Client,
     endpoint: Endpoint,
     policy: RetryPolicy,
     deadline: Deadline,
@@ -137,7 +138,7 @@ def send(
     max_bytes: int | None = None,
     paid: bool | None = None,
     **kwargs,
-) -> "httpx.Response":
+) -> httpx.Response:
     """One logical request with retries; returns a 2xx response or raises.
 
     paid: this is the request the vendor bills (a submit): every attempt is
@@ -168,7 +169,9 @@ def send(
             if (unsent or idempotent) and attempt < policy.max_attempts:
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
-            error = ProviderTimeoutError(endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later.")
+            error = ProviderTimeoutError(
+                endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later."
+            )
             raise _noted(error, meter) from None
         except httpx.TransportError as exc:
             unsent = isinstance(exc, httpx.ConnectError)
@@ -180,7 +183,8 @@ def send(
                 continue
             if not unsent and not idempotent:
                 dropped = ProviderUnavailableError(
-                    endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)}).")
+                    endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)})."
+                )
                 raise _noted(dropped, meter) from None
             raise ProviderUnavailableError(
                 endpoint.provider_id,
@@ -205,8 +209,9 @@ def _noted(error: ProviderHTTPError, meter) -> ProviderHTTPError:
     return error if meter is None else meter.annotate(error)
 
 
-def _request(client: "httpx.Client", endpoint: Endpoint, method: str, url: str, timeout, max_bytes: int | None,
-             kwargs: dict) -> "httpx.Response":
+def _request(
+    client: httpx.Client, endpoint: Endpoint, method: str, url: str, timeout, max_bytes: int | None, kwargs: dict
+) -> httpx.Response:
     """One attempt. With `max_bytes`, the body is streamed and counted (after any
     content decoding, so a compressed bomb is caught too); transport errors
     while reading reach send()'s handlers like any other."""
@@ -228,7 +233,9 @@ def _request(client: "httpx.Client", endpoint: Endpoint, method: str, url: str, 
             chunks.append(chunk)
     finally:
         response.close()
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
+    headers = [
+        (k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
+    ]
     return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=request)
 
 
@@ -238,7 +245,7 @@ def _too_large(endpoint: Endpoint, size: int, limit: int) -> ProviderResponseErr
     )
 
 
-def _timeout_for(client: "httpx.Client", deadline: Deadline):
+def _timeout_for(client: httpx.Client, deadline: Deadline):
     """The client's own timeouts, with read/write shortened to the time left."""
     import httpx
 
@@ -251,7 +258,7 @@ def _timeout_for(client: "httpx.Client", deadline: Deadline):
     return httpx.Timeout(connect=cut(base.connect), read=cut(base.read), write=cut(base.write), pool=cut(base.pool))
 
 
-def _retryable(response: "httpx.Response") -> bool:
+def _retryable(response: httpx.Response) -> bool:
     status = response.status_code
     if status == 504 and "x-fal-request-timeout-type" in response.headers:
         return False  # the caller's own start timeout ran out: retrying cannot help
@@ -276,7 +283,7 @@ def timeout_error(endpoint: Endpoint, deadline: Deadline, request_id: str = "") 
     )
 
 
-def http_error(endpoint: Endpoint, response: "httpx.Response", attempts: int = 1) -> ProviderHTTPError:
+def http_error(endpoint: Endpoint, response: httpx.Response, attempts: int = 1) -> ProviderHTTPError:
     """The right ProviderHTTPError subclass for a non-2xx response."""
     if endpoint.classify is not None and (own := endpoint.classify(response)) is not None:
         return own
@@ -287,21 +294,35 @@ def http_error(endpoint: Endpoint, response: "httpx.Response", attempts: int = 1
     pid, env = endpoint.provider_id, endpoint.key_env
     tried = f" after {attempts} attempts" if attempts > 1 else ""
     if status == 401:
-        return ProviderAuthError(pid, f"the API key was rejected (HTTP 401: {reason}). Check {env}.", status=status, excerpt=body)
+        return ProviderAuthError(
+            pid, f"the API key was rejected (HTTP 401: {reason}). Check {env}.", status=status, excerpt=body
+        )
     if status == 402 or (status == 403 and _is_credit(reason)):
         return ProviderCreditError(
-            pid, f"the account is out of credit (HTTP {status}: {reason}). Top up your balance.", status=status, excerpt=body
+            pid,
+            f"the account is out of credit (HTTP {status}: {reason}). Top up your balance.",
+            status=status,
+            excerpt=body,
         )
     if status == 403:
-        return ProviderAuthError(pid, f"the API key is not allowed to do this (HTTP 403: {reason}). Check {env}.", status=status, excerpt=body)
+        return ProviderAuthError(
+            pid,
+            f"the API key is not allowed to do this (HTTP 403: {reason}). Check {env}.",
+            status=status,
+            excerpt=body,
+        )
     if status in (400, 413, 415, 422):
         return ProviderRejectedError(pid, f"rejected the image (HTTP {status}): {reason}", status=status, excerpt=body)
     if status == 429:
         wait = response.headers.get("retry-after")
         hint = f" The provider asks to wait {wait} s." if wait else ""
-        return ProviderRateLimitError(pid, f"rate limited (HTTP 429){tried}.{hint} Try again later.", status=status, excerpt=body)
+        return ProviderRateLimitError(
+            pid, f"rate limited (HTTP 429){tried}.{hint} Try again later.", status=status, excerpt=body
+        )
     if status == 408 or (status == 504 and "x-fal-request-timeout-type" in response.headers):
-        return ProviderTimeoutError(pid, f"timed out on the provider's side (HTTP {status}){tried}: {reason}", status=status, excerpt=body)
+        return ProviderTimeoutError(
+            pid, f"timed out on the provider's side (HTTP {status}){tried}: {reason}", status=status, excerpt=body
+        )
     if status >= 500:
         return ProviderUnavailableError(
             pid, f"is unavailable (HTTP {status}){tried}: {reason}. Try again later.", status=status, excerpt=body
@@ -314,14 +335,17 @@ def _is_credit(reason: str) -> bool:
     return any(word in text for word in ("balance", "credit", "top_up", "top up", "billing"))
 
 
-def json_body(response: "httpx.Response", provider_id: str, what: str, secrets: Iterable[str] = ()):
+def json_body(response: httpx.Response, provider_id: str, what: str, secrets: Iterable[str] = ()):
     """Parsed JSON of a 2xx response; anything else -> ProviderResponseError."""
     try:
         return response.json()
     except ValueError:
         ctype = response.headers.get("content-type", "?")
         raise ProviderResponseError(
-            provider_id, f"{what} is not JSON (content-type {ctype}).", status=response.status_code, excerpt=excerpt(response.text, secrets)
+            provider_id,
+            f"{what} is not JSON (content-type {ctype}).",
+            status=response.status_code,
+            excerpt=excerpt(response.text, secrets),
         ) from None
 
 

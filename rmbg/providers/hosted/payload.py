@@ -11,7 +11,8 @@ import logging
 import os
 import re
 import warnings
-from typing import TYPE_CHECKING, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ...errors import (
     InvalidImageError,
@@ -41,6 +42,7 @@ def check_key(provider_id: str, key: str, env_var: str) -> None:
     """Refuse a key that cannot go into an HTTP header, without echoing it."""
     if not key.isascii() or not key.isprintable():
         raise ProviderAuthError(provider_id, f"the API key contains characters that cannot be sent. Check {env_var}.")
+
 
 _AUTH_RE = re.compile(r"(?i)\b(key|bearer)\s+[A-Za-z0-9._:\-+/=]{6,}")
 FRAGMENT = 8  # any run of this many characters of a key is redacted
@@ -74,7 +76,7 @@ def scrub(text: str, secrets: Iterable[str] = (), *, header_values: bool = True)
     parts = sorted({p for k in keys for p in (k, *k.split(":")) if len(p) >= _PART or p == k}, key=len, reverse=True)
     for part in parts:
         text = text.replace(part, "***")
-    grams = {k[i:i + FRAGMENT] for k in keys for i in range(len(k) - FRAGMENT + 1)}
+    grams = {k[i : i + FRAGMENT] for k in keys for i in range(len(k) - FRAGMENT + 1)}
     if grams:
         text = _cut_fragments(text, grams)
     return _AUTH_RE.sub(lambda m: f"{m.group(1)} ***", text) if header_values else text
@@ -84,8 +86,8 @@ def _cut_fragments(text: str, grams: set[str]) -> str:
     """Every character covered by a FRAGMENT-long window found in `grams`, as '***' per run."""
     covered = bytearray(len(text))
     for i in range(len(text) - FRAGMENT + 1):
-        if text[i:i + FRAGMENT] in grams:
-            covered[i:i + FRAGMENT] = b"\1" * FRAGMENT
+        if text[i : i + FRAGMENT] in grams:
+            covered[i : i + FRAGMENT] = b"\1" * FRAGMENT
     if not any(covered):
         return text
     out, i = [], 0
@@ -137,7 +139,7 @@ def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) 
 # --- data URIs and images ------------------------------------------------------
 
 
-def png_data_uri(image: "Image.Image") -> str:
+def png_data_uri(image: Image.Image) -> str:
     """The image as `data:image/png;base64,...` (lossless; nothing to host)."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -163,8 +165,15 @@ def decode_data_uri(uri: str, provider_id: str) -> bytes:
 RESULT_ATTEMPTS = 3  # a result file is fetched at most this often (a CDN's 5xx, a dropped connection)
 
 
-def download_result(url: str, provider_id: str, *, base_url: str, max_bytes: int, seconds_left: Callable[[], float],
-                    size: tuple[int, int] | None = None) -> bytes:
+def download_result(
+    url: str,
+    provider_id: str,
+    *,
+    base_url: str,
+    max_bytes: int,
+    seconds_left: Callable[[], float],
+    size: tuple[int, int] | None = None,
+) -> bytes:
     """A result file a provider points to (fal's result URL, Runware's imageURL),
     fetched as a visitor's URL is (rmbg.image.fetch: http(s) only, every
     address checked, redirects checked, one overall deadline), streamed with a
@@ -182,15 +191,17 @@ def download_result(url: str, provider_id: str, *, base_url: str, max_bytes: int
     while True:
         attempt += 1
         try:
-            data, content_type, _ = fetch_bytes(url, allow_hosts=trusted, max_bytes=max_bytes,
-                                                deadline_s=max(0.001, seconds_left()))
+            data, content_type, _ = fetch_bytes(
+                url, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=max(0.001, seconds_left())
+            )
             break
         except URLRefused as exc:
             raise ProviderResponseError(provider_id, f"pointed to a result this server will not fetch: {exc}") from None
         except TooLarge as exc:
             raise ProviderResponseError(
-                provider_id, f"sent {exc.size / 2**20:.1f} MiB or more, over the {exc.limit / 2**20:g} MiB limit; "
-                "refused.") from None
+                provider_id,
+                f"sent {exc.size / 2**20:.1f} MiB or more, over the {exc.limit / 2**20:g} MiB limit; refused.",
+            ) from None
         except FetchFailed as exc:
             if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
                 continue
@@ -217,19 +228,25 @@ def check_result(data: bytes, content_type: str, provider_id: str, size: tuple[i
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
     except Image.DecompressionBombError:
-        raise ProviderResponseError(provider_id, "returned an image far over the pixel limit; refused before "
-                                                 "decoding.") from None
+        raise ProviderResponseError(
+            provider_id, "returned an image far over the pixel limit; refused before decoding."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ProviderResponseError(provider_id, f"returned a result that is not an image ({len(data)} bytes).") from None
+        raise ProviderResponseError(
+            provider_id, f"returned a result that is not an image ({len(data)} bytes)."
+        ) from None
     if size is not None and (width, height) != tuple(size):
         raise ProviderResponseError(provider_id, f"returned a {width}x{height} image for a {size[0]}x{size[1]} input.")
     limit = max_pixels_default()
     if width * height > limit:
-        raise ProviderResponseError(provider_id, f"returned a {width}x{height} image ({width * height / 1e6:.0f} MP), "
-                                                 f"over the {limit / 1e6:.0f} MP limit; refused before decoding.")
+        raise ProviderResponseError(
+            provider_id,
+            f"returned a {width}x{height} image ({width * height / 1e6:.0f} MP), "
+            f"over the {limit / 1e6:.0f} MP limit; refused before decoding.",
+        )
 
 
-def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str) -> "Image.Image":
+def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str) -> Image.Image:
     """The alpha channel (mode L) of a returned cut-out, checked against the
     input size. Not an image, no transparency or another size ->
     ProviderResponseError."""
@@ -254,7 +271,7 @@ def alpha_from_image_bytes(data: bytes, size: tuple[int, int], provider_id: str)
     return img.getchannel("A")
 
 
-def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple["Image.Image", tuple[int, int] | None]:
+def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple[Image.Image, tuple[int, int] | None]:
     """The alpha channel of a returned cut-out at the input's `size`, and the
     size it was scaled up from (None when it came at the input's size).
 

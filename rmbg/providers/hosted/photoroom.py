@@ -40,8 +40,8 @@ Configuration: key from `api_key=` or PHOTOROOM_API_KEY; host from
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 from ... import charging
 from ...errors import InvalidRequestError, RmbgError
@@ -74,9 +74,17 @@ class Photoroom(HostedProvider):
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
-    def __init__(self, *, size: str = "full", usd_per_image: Decimal | str | None = None,
-                 api_key: str | None = None, base_url: str | None = None, client=None,
-                 retry: RetryPolicy | None = None, timeout=None):
+    def __init__(
+        self,
+        *,
+        size: str = "full",
+        usd_per_image: Decimal | str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client=None,
+        retry: RetryPolicy | None = None,
+        timeout=None,
+    ):
         """size: "full" or "preview". usd_per_image: the price of one image.
         Other arguments: see HostedProvider."""
         if size not in SIZES:
@@ -101,11 +109,17 @@ class Photoroom(HostedProvider):
         deadline = Deadline(self.retry)
         start = time.perf_counter()
         meter = charging.current()
-        response = self._send(endpoint, deadline, "POST", f"{self.base_url}{PATH}",
-                              data={"size": self.size, "format": "png", "channels": "rgba"},
-                              files={"image_file": (name, data, mime)},
-                              headers={"x-api-key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES,
-                              paid=True)
+        response = self._send(
+            endpoint,
+            deadline,
+            "POST",
+            f"{self.base_url}{PATH}",
+            data={"size": self.size, "format": "png", "channels": "rgba"},
+            files={"image_file": (name, data, mime)},
+            headers={"x-api-key": key, "Accept": "image/*"},
+            max_bytes=MAX_RESULT_BYTES,
+            paid=True,
+        )
         meter.accepted(self.id)  # a successful call: Photoroom consumed a credit
         try:
             check_image_answer(response, self.id)
@@ -136,8 +150,24 @@ def photoroom_reason(response) -> str:
     return excerpt(str(body), limit=120)
 
 
-def photoroom(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None,
-              size: str = "full", usd_per_image=None) -> Photoroom:
+def photoroom(
+    *,
+    api_key=None,
+    base_url=None,
+    client=None,
+    retry=None,
+    timeout=None,
+    deadline_s=None,
+    size: str = "full",
+    usd_per_image=None,
+) -> Photoroom:
     """Registry factory for "photoroom"."""
-    return Photoroom(size=size, usd_per_image=usd_per_image, api_key=api_key, base_url=base_url, client=client,
-                     retry=with_deadline(retry, deadline_s), timeout=timeout)
+    return Photoroom(
+        size=size,
+        usd_per_image=usd_per_image,
+        api_key=api_key,
+        base_url=base_url,
+        client=client,
+        retry=with_deadline(retry, deadline_s),
+        timeout=timeout,
+    )

@@ -50,8 +50,8 @@ or RMBG_REMOVEBG_URL (default https://api.remove.bg).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Mapping
 
 from ... import charging
 from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError, RmbgError
@@ -86,9 +86,18 @@ class RemoveBg(HostedProvider):
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
-    def __init__(self, *, size: str = "full", type: str = "auto", usd_per_credit: Decimal | str | None = None,
-                 api_key: str | None = None, base_url: str | None = None, client=None,
-                 retry: RetryPolicy | None = None, timeout=None):
+    def __init__(
+        self,
+        *,
+        size: str = "full",
+        type: str = "auto",
+        usd_per_credit: Decimal | str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client=None,
+        retry: RetryPolicy | None = None,
+        timeout=None,
+    ):
         """size: "full", "preview" or "auto". type: "auto", "person", "product"
         or "car" (what the foreground is). usd_per_credit: the price of one
         credit. Other arguments: see HostedProvider."""
@@ -108,8 +117,11 @@ class RemoveBg(HostedProvider):
         credits = SIZE_CREDITS[self.size]
         if credits == 1 and self.usd_per_credit == price_table()[self.id]:
             return super().estimate()
-        return Cost(credits * self.usd_per_credit, "estimated",
-                    f"price table: {credits:g} credit x ${format_usd(self.usd_per_credit)} per credit")
+        return Cost(
+            credits * self.usd_per_credit,
+            "estimated",
+            f"price table: {credits:g} credit x ${format_usd(self.usd_per_credit)} per credit",
+        )
 
     def matte(self, image) -> Matte:
         """Alpha (mode L, image.size) of an RGB PIL image via remove.bg."""
@@ -120,9 +132,17 @@ class RemoveBg(HostedProvider):
         deadline = Deadline(self.retry)
         start = time.perf_counter()
         meter = charging.current()
-        response = self._send(endpoint, deadline, "POST", f"{self.base_url}{PATH}", data=fields,
-                              files={"image_file": (name, data, mime)},
-                              headers={"X-Api-Key": key, "Accept": "image/*"}, max_bytes=MAX_RESULT_BYTES, paid=True)
+        response = self._send(
+            endpoint,
+            deadline,
+            "POST",
+            f"{self.base_url}{PATH}",
+            data=fields,
+            files={"image_file": (name, data, mime)},
+            headers={"X-Api-Key": key, "Accept": "image/*"},
+            max_bytes=MAX_RESULT_BYTES,
+            paid=True,
+        )
         meter.accepted(self.id)  # a 2xx: remove.bg processed the image and charged its credits
         credits = _credits(response.headers.get("x-credits-charged"))
         cost = self._cost(credits)
@@ -133,8 +153,11 @@ class RemoveBg(HostedProvider):
             alpha, scaled = fitted_alpha(response.content, image.size, self.id)
         except RmbgError as exc:
             raise meter.annotate(exc)  # billed all the same: the budget keeps it
-        meta = {"model": "remove.bg", "size": self.size,
-                "credits_charged": "unknown" if credits is None else f"{credits:g}"}
+        meta = {
+            "model": "remove.bg",
+            "size": self.size,
+            "credits_charged": "unknown" if credits is None else f"{credits:g}",
+        }
         if scaled:
             meta["scaled_from"] = f"{scaled[0]}x{scaled[1]}"
         if response.headers.get("x-type"):
@@ -146,7 +169,9 @@ class RemoveBg(HostedProvider):
         if credits is None:
             fallback = self.estimate()
             return Cost(fallback.usd, "estimated", f"no X-Credits-Charged header; {fallback.note}")
-        return Cost(credits * self.usd_per_credit, "estimated", f"{credits:g} credit charged (X-Credits-Charged) x {per}")
+        return Cost(
+            credits * self.usd_per_credit, "estimated", f"{credits:g} credit charged (X-Credits-Charged) x {per}"
+        )
 
     def _classify(self, response) -> ProviderHTTPError | None:
         """remove.bg's 403 is its answer to a missing or wrong key; a 429
@@ -158,13 +183,18 @@ class RemoveBg(HostedProvider):
         body = excerpt(response.text, secrets)
         if status == 403:
             reason = scrub(removebg_reason(response), secrets) or "authentication failed"
-            return ProviderAuthError(self.id, f"the API key was rejected (HTTP 403: {reason}). Check {self._key_hint()}.",
-                                     status=403, excerpt=body)
+            return ProviderAuthError(
+                self.id,
+                f"the API key was rejected (HTTP 403: {reason}). Check {self._key_hint()}.",
+                status=403,
+                excerpt=body,
+            )
         reset = response.headers.get("x-ratelimit-reset", "")
         wait = f" The limit resets in {max(0, int(reset) - int(time.time()))} s." if reset.isdigit() else ""
         reason = scrub(removebg_reason(response), secrets) or "rate limit exceeded"
-        return ProviderRateLimitError(self.id, f"rate limited (HTTP 429: {reason}).{wait} Try again later.",
-                                      status=429, excerpt=body)
+        return ProviderRateLimitError(
+            self.id, f"rate limited (HTTP 429: {reason}).{wait} Try again later.", status=429, excerpt=body
+        )
 
 
 def removebg_reason(response) -> str:
@@ -194,8 +224,26 @@ def _credits(value: str | None) -> Decimal | None:
     return credits if credits.is_finite() and credits >= 0 else None
 
 
-def remove_bg(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None,
-              size: str = "full", type: str = "auto", usd_per_credit=None) -> RemoveBg:
+def remove_bg(
+    *,
+    api_key=None,
+    base_url=None,
+    client=None,
+    retry=None,
+    timeout=None,
+    deadline_s=None,
+    size: str = "full",
+    type: str = "auto",
+    usd_per_credit=None,
+) -> RemoveBg:
     """Registry factory for "remove-bg"."""
-    return RemoveBg(size=size, type=type, usd_per_credit=usd_per_credit, api_key=api_key, base_url=base_url,
-                    client=client, retry=with_deadline(retry, deadline_s), timeout=timeout)
+    return RemoveBg(
+        size=size,
+        type=type,
+        usd_per_credit=usd_per_credit,
+        api_key=api_key,
+        base_url=base_url,
+        client=client,
+        retry=with_deadline(retry, deadline_s),
+        timeout=timeout,
+    )

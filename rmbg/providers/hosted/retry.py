@@ -10,8 +10,9 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     @classmethod
-    def immediate(cls, max_attempts: int = 3, deadline_s: float = 10.0, **overrides: Any) -> "RetryPolicy":
+    def immediate(cls, max_attempts: int = 3, deadline_s: float = 10.0, **overrides: Any) -> RetryPolicy:
         """Zero backoff, zero poll waits (tests). Retry-After is still honoured
         through `sleep`; pass a recording `sleep` to see it."""
-        values: dict[str, Any] = dict(base_delay=0.0, max_delay=0.0, jitter=0.0, poll_interval=0.0,
-                                      max_poll_interval=0.0)
+        values: dict[str, Any] = dict(
+            base_delay=0.0, max_delay=0.0, jitter=0.0, poll_interval=0.0, max_poll_interval=0.0
+        )
         values.update(overrides)
         return cls(max_attempts=max_attempts, deadline_s=deadline_s, **values)
 

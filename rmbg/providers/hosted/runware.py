@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from ...charging import Charge, charge_of_status, current
 from ...errors import (
@@ -40,8 +40,15 @@ from ...pricing import reported_cost
 from ...types import Matte
 from .base import HostedProvider, with_deadline
 from .http import Endpoint, json_body
-from .payload import (alpha_from_image_bytes, decode_base64, decode_data_uri, download_result, excerpt,
-                      png_data_uri, scrub)
+from .payload import (
+    alpha_from_image_bytes,
+    decode_base64,
+    decode_data_uri,
+    download_result,
+    excerpt,
+    png_data_uri,
+    scrub,
+)
 from .retry import Deadline, RetryPolicy
 
 KEY_ENV = "RUNWARE_API_KEY"
@@ -66,7 +73,11 @@ class RembgSettings:
     alpha_matting_erode_size: int = 10
 
     def __post_init__(self):
-        for name in ("alpha_matting_foreground_threshold", "alpha_matting_background_threshold", "alpha_matting_erode_size"):
+        for name in (
+            "alpha_matting_foreground_threshold",
+            "alpha_matting_background_threshold",
+            "alpha_matting_erode_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
                 raise ValueError(f"{name} must be a whole number from 1 to 255, got {value!r}")
@@ -97,9 +108,19 @@ class RunwareRemoveBackground(HostedProvider):
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
-    def __init__(self, provider_id: str, label: str, model: str, *, settings: RembgSettings | None = None,
-                 api_key: str | None = None, base_url: str | None = None, client=None,
-                 retry: RetryPolicy | None = None, timeout=None):
+    def __init__(
+        self,
+        provider_id: str,
+        label: str,
+        model: str,
+        *,
+        settings: RembgSettings | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client=None,
+        retry: RetryPolicy | None = None,
+        timeout=None,
+    ):
         """model: Runware AIR id. settings: only for RemBG (runware:109@1).
         api_key / base_url / client / retry / timeout: see HostedProvider."""
         super().__init__(api_key=api_key, base_url=base_url, client=client, retry=retry, timeout=timeout)
@@ -140,8 +161,9 @@ class RunwareRemoveBackground(HostedProvider):
         task = self.task(image)
         deadline = Deadline(self.retry)
         start = time.perf_counter()
-        response = self._send(endpoint, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers,
-                              paid=True)
+        response = self._send(
+            endpoint, deadline, "POST", f"{self.base_url}/v1", json=[task], headers=headers, paid=True
+        )
         meter = current()
         try:
             item = self._item(json_body(response, self.id, "the response", (key,)), str(task["taskUUID"]))
@@ -153,8 +175,9 @@ class RunwareRemoveBackground(HostedProvider):
         meta = {"model": self.model, "request_id": str(task["taskUUID"])}
         if isinstance(item.get("imageUUID"), str):
             meta["image_uuid"] = item["imageUUID"]
-        return Matte(alpha=alpha, cost=reported_cost(item.get("cost"), self.id),
-                     seconds=time.perf_counter() - start, meta=meta)
+        return Matte(
+            alpha=alpha, cost=reported_cost(item.get("cost"), self.id), seconds=time.perf_counter() - start, meta=meta
+        )
 
     # --- steps ------------------------------------------------------------
 
@@ -169,10 +192,14 @@ class RunwareRemoveBackground(HostedProvider):
         if errors:
             raise code_error(self.id, errors[0], self._secrets())
         if not ours:
-            raise ProviderResponseError(self.id, "the response has no result for our task.", excerpt=excerpt(str(body)[:400]))
+            raise ProviderResponseError(
+                self.id, "the response has no result for our task.", excerpt=excerpt(str(body)[:400])
+            )
         item = ours[0]
         if item.get("taskType") not in RESULT_TASK_TYPES:
-            raise ProviderResponseError(self.id, f"the result has an unexpected taskType {str(item.get('taskType'))[:40]!r}.")
+            raise ProviderResponseError(
+                self.id, f"the result has an unexpected taskType {str(item.get('taskType'))[:40]!r}."
+            )
         return item
 
     def _image_bytes(self, endpoint: Endpoint, deadline: Deadline, item: dict) -> bytes:
@@ -183,8 +210,9 @@ class RunwareRemoveBackground(HostedProvider):
         url = item.get("imageURL")
         if isinstance(url, str) and url.startswith(("http://", "https://")):
             # public, no key sent; streamed, capped, its URL guarded (payload.download_result)
-            return download_result(url, self.id, base_url=self.base_url, max_bytes=MAX_RESULT_BYTES,
-                                   seconds_left=deadline.remaining)
+            return download_result(
+                url, self.id, base_url=self.base_url, max_bytes=MAX_RESULT_BYTES, seconds_left=deadline.remaining
+            )
         raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
 
     def _classify(self, response) -> ProviderHTTPError | None:
@@ -235,17 +263,34 @@ def runware_reason(response) -> str:
 
 
 _CODE_CLASSES = (
-    (("invalidApiKey", "unauthorized", "missingApiKey"), ProviderAuthError, "the API key was rejected: {r}. Check " + KEY_ENV + "."),
-    (("insufficientCredits", "paymentRequired", "quotaExceeded"), ProviderCreditError, "the account is out of credit: {r}. Top up your balance."),
+    (
+        ("invalidApiKey", "unauthorized", "missingApiKey"),
+        ProviderAuthError,
+        "the API key was rejected: {r}. Check " + KEY_ENV + ".",
+    ),
+    (
+        ("insufficientCredits", "paymentRequired", "quotaExceeded"),
+        ProviderCreditError,
+        "the account is out of credit: {r}. Top up your balance.",
+    ),
     (("rateLimitExceeded",), ProviderRateLimitError, "rate limited: {r}. Try again later."),
-    (("timeoutProvider", "requestTimeout"), ProviderTimeoutError, "timed out on the provider's side: {r}. Try again later."),
-    (("internalServerError", "serviceUnavailable", "inferenceError", "downloadFailed"), ProviderUnavailableError,
-     "failed on the provider's side: {r}. Try again later."),
+    (
+        ("timeoutProvider", "requestTimeout"),
+        ProviderTimeoutError,
+        "timed out on the provider's side: {r}. Try again later.",
+    ),
+    (
+        ("internalServerError", "serviceUnavailable", "inferenceError", "downloadFailed"),
+        ProviderUnavailableError,
+        "failed on the provider's side: {r}. Try again later.",
+    ),
 )
 
 
 _NOT_OUR_FAULT = frozenset(
-    code for codes, cls, _ in _CODE_CLASSES for code in codes
+    code
+    for codes, cls, _ in _CODE_CLASSES
+    for code in codes
     if cls in (ProviderRateLimitError, ProviderTimeoutError, ProviderUnavailableError)
 )
 
@@ -281,7 +326,10 @@ def code_error(provider_id: str, error: dict, secrets=(), status: int | None = N
             return cls(provider_id, text.format(r=reason), status=status, excerpt=reason)
     kind: type[ProviderHTTPError] = ProviderHTTPError
     message = f"failed: {reason}"
-    if code.startswith(("invalid", "missing", "unsupported", "unknown")) or code in ("contentPolicyViolation", "nsfwContentDetected"):
+    if code.startswith(("invalid", "missing", "unsupported", "unknown")) or code in (
+        "contentPolicyViolation",
+        "nsfwContentDetected",
+    ):
         kind, message = ProviderRejectedError, f"rejected the image: {reason}"
     elif code.startswith("provider"):
         kind, message = ProviderUnavailableError, f"failed on the provider's side: {reason}. Try again later."
@@ -289,15 +337,33 @@ def code_error(provider_id: str, error: dict, secrets=(), status: int | None = N
 
 
 def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):
-    return RunwareRemoveBackground(provider_id, label, model, settings=settings, api_key=api_key,
-                                   base_url=base_url, client=client, retry=with_deadline(retry, deadline_s),
-                                   timeout=timeout)
+    return RunwareRemoveBackground(
+        provider_id,
+        label,
+        model,
+        settings=settings,
+        api_key=api_key,
+        base_url=base_url,
+        client=client,
+        retry=with_deadline(retry, deadline_s),
+        timeout=timeout,
+    )
 
 
 def runware_bria(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None):
     """Registry factory for "runware-bria" (bria:2@1, Bria RMBG 2.0)."""
-    return _build("runware-bria", "Runware · Bria RMBG 2.0", "bria:2@1", None, api_key=api_key,
-                  base_url=base_url, client=client, retry=retry, timeout=timeout, deadline_s=deadline_s)
+    return _build(
+        "runware-bria",
+        "Runware · Bria RMBG 2.0",
+        "bria:2@1",
+        None,
+        api_key=api_key,
+        base_url=base_url,
+        client=client,
+        retry=retry,
+        timeout=timeout,
+        deadline_s=deadline_s,
+    )
 
 
 def runware_rembg(
@@ -315,19 +381,53 @@ def runware_rembg(
     alpha_matting_erode_size: int = 10,
 ):
     """Registry factory for "runware-rembg" (runware:109@1, RemBG 1.4) with its options."""
-    settings = RembgSettings(post_process_mask, alpha_matting, alpha_matting_foreground_threshold,
-                             alpha_matting_background_threshold, alpha_matting_erode_size)
-    return _build("runware-rembg", "Runware · RemBG 1.4", "runware:109@1", settings, api_key=api_key,
-                  base_url=base_url, client=client, retry=retry, timeout=timeout, deadline_s=deadline_s)
+    settings = RembgSettings(
+        post_process_mask,
+        alpha_matting,
+        alpha_matting_foreground_threshold,
+        alpha_matting_background_threshold,
+        alpha_matting_erode_size,
+    )
+    return _build(
+        "runware-rembg",
+        "Runware · RemBG 1.4",
+        "runware:109@1",
+        settings,
+        api_key=api_key,
+        base_url=base_url,
+        client=client,
+        retry=retry,
+        timeout=timeout,
+        deadline_s=deadline_s,
+    )
 
 
-
-def runware_birefnet(provider_id: str, model: str, label: str, *, api_key=None, base_url=None, client=None,
-                     retry=None, timeout=None, deadline_s=None):
+def runware_birefnet(
+    provider_id: str,
+    model: str,
+    label: str,
+    *,
+    api_key=None,
+    base_url=None,
+    client=None,
+    retry=None,
+    timeout=None,
+    deadline_s=None,
+):
     """Registry factory for Runware's BiRefNet models (runware:112@N; the
     declaration passes its id, model and label; e.g.
     https://runware.ai/docs/models/birefnet-v1-base). They take the same
     removeBackground task as bria:2@1 and answer the same way: their model
     pages list no `settings` and no provider settings, so none are sent."""
-    return _build(provider_id, label, model, None, api_key=api_key, base_url=base_url, client=client, retry=retry,
-                  timeout=timeout, deadline_s=deadline_s)
+    return _build(
+        provider_id,
+        label,
+        model,
+        None,
+        api_key=api_key,
+        base_url=base_url,
+        client=client,
+        retry=retry,
+        timeout=timeout,
+        deadline_s=deadline_s,
+    )

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-def upload_file(image: "Image.Image", max_bytes: int, vendor: str) -> tuple[str, bytes, str]:
+def upload_file(image: Image.Image, max_bytes: int, vendor: str) -> tuple[str, bytes, str]:
     """(file name, bytes, MIME type) of an RGB image to upload: a PNG
     (lossless), or a JPEG at quality 95 when the PNG is over the vendor's
     `max_bytes`; refused before anything is sent when both are."""
@@ -34,16 +34,20 @@ def upload_file(image: "Image.Image", max_bytes: int, vendor: str) -> tuple[str,
     )
 
 
-def check_image_answer(response: "httpx.Response", provider_id: str) -> None:
+def check_image_answer(response: httpx.Response, provider_id: str) -> None:
     """A 2xx answer must carry an image (or untyped bytes, left to the
     decoder): a JSON or HTML body served with 200 is refused with its excerpt."""
     mime = response.headers.get("content-type", "").partition(";")[0].strip().lower()
     if mime and not mime.startswith("image/") and mime != "application/octet-stream":
-        raise ProviderResponseError(provider_id, f"answered with {mime[:60]} where an image was expected.",
-                                    status=response.status_code, excerpt=excerpt(response.text[:2000]))
+        raise ProviderResponseError(
+            provider_id,
+            f"answered with {mime[:60]} where an image was expected.",
+            status=response.status_code,
+            excerpt=excerpt(response.text[:2000]),
+        )
 
 
-def configured_price(value: "Decimal | str | None", env_var: str, provider_id: str, what: str) -> "Decimal":
+def configured_price(value: Decimal | str | None, env_var: str, provider_id: str, what: str) -> Decimal:
     """A configurable USD price: the argument, else `env_var` (declared in
     rmbg.settings), else the price declared for `provider_id` (rmbg.registry).
     A value that is not a non-negative number -> InvalidRequestError naming
@@ -51,7 +55,6 @@ def configured_price(value: "Decimal | str | None", env_var: str, provider_id: s
     from decimal import Decimal, InvalidOperation
 
     from ...pricing import price_table
-
     from ...settings import current
 
     if value is None:

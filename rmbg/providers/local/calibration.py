@@ -46,8 +46,12 @@ def machine() -> dict[str, Any]:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    found: dict[str, Any] = {"cpu": cpu, "flags": [f for f in FLAGS if f in flags], "cores": default_threads(),
-                             "rmbg": __version__}
+    found: dict[str, Any] = {
+        "cpu": cpu,
+        "flags": [f for f in FLAGS if f in flags],
+        "cores": default_threads(),
+        "rmbg": __version__,
+    }
     from importlib.metadata import PackageNotFoundError, version
 
     for package in ("torch", "onnxruntime"):
@@ -86,8 +90,11 @@ def store(model_id: str, config: str, seconds: float) -> None:
     """Record one measurement for this machine (atomic replace; a failed write only costs a re-measure)."""
     data, key = _read(), machine_key()
     entry = data.setdefault(key, {"machine": machine(), "seconds": {}})
-    entry["seconds"][model_id] = {"config": config, "s": round(seconds, 3),
-                                  "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entry["seconds"][model_id] = {
+        "config": config,
+        "s": round(seconds, 3),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     try:
         _path().parent.mkdir(parents=True, exist_ok=True)
         part = _path().with_name(f".{FILE}.{os.getpid()}.part")
@@ -164,9 +171,16 @@ def _stand_in(model_id: str, folder: Path) -> Any:
         path = folder / "isnet.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(FirstMask().eval(), (torch.zeros(1, 3, 64, 64),), str(path), opset_version=17, dynamo=False,
-                              input_names=[ISNET_GENERAL.onnx_input], output_names=[ISNET_GENERAL.onnx_output],
-                              dynamic_axes={ISNET_GENERAL.onnx_input: {2: "h", 3: "w"}})
+            torch.onnx.export(
+                FirstMask().eval(),
+                (torch.zeros(1, 3, 64, 64),),
+                str(path),
+                opset_version=17,
+                dynamo=False,
+                input_names=[ISNET_GENERAL.onnx_input],
+                output_names=[ISNET_GENERAL.onnx_output],
+                dynamic_axes={ISNET_GENERAL.onnx_input: {2: "h", 3: "w"}},
+            )
         return isnet_general(weights=path, device="cpu")
     raise ValueError(f"no calibration for {model_id!r}")
 

@@ -19,7 +19,7 @@ LOCAL_DEVICE_LOCK = threading.RLock()
 
 
 def pick_device(device: str = "auto") -> str:
-    """"auto" -> cuda, then mps, then cpu; anything else is returned as given."""
+    """ "auto" -> cuda, then mps, then cpu; anything else is returned as given."""
     if device != "auto":
         return device
     import torch
@@ -33,7 +33,7 @@ def pick_device(device: str = "auto") -> str:
 
 
 def resolve_precision(precision: str, device: str) -> str:
-    """"auto" -> fp16 on CUDA (BiRefNet and IS-Net both run in half precision
+    """ "auto" -> fp16 on CUDA (BiRefNet and IS-Net both run in half precision
     upstream), fp32 elsewhere; an explicit precision is kept, except "bf16" on
     a CPU without bf16 units (cpu_bf16_units), which is refused
     (InvalidRequestError): there PyTorch runs bf16 convolutions through its

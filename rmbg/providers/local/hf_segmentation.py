@@ -26,7 +26,8 @@ import logging
 import re
 import time
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -70,9 +71,18 @@ class HfSegmentationProvider:
 
     kind = "local"
 
-    def __init__(self, repo_id: str, *, revision: str | None = None, trust_remote_code: bool = False,
-                 device: str = "auto", precision: str = "fp32", token: str | None = None,
-                 input_size: tuple[int, int] = (1024, 1024), output_path: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        device: str = "auto",
+        precision: str = "fp32",
+        token: str | None = None,
+        input_size: tuple[int, int] = (1024, 1024),
+        output_path: tuple[int, ...] | None = None,
+    ):
         self.repo_id = repo_id
         self.id = f"hf:{repo_id}"
         self.label = f"{repo_id} (Hugging Face)"
@@ -88,9 +98,13 @@ class HfSegmentationProvider:
         self._processor: Any = None
 
     def options(self) -> Mapping[str, object]:
-        return {"revision": self.revision or "main", "trust_remote_code": self.trust_remote_code,
-                "precision": self._precision, "input_size": list(self.input_size),
-                "output_path": list(self.output_path) if self.output_path is not None else "auto"}
+        return {
+            "revision": self.revision or "main",
+            "trust_remote_code": self.trust_remote_code,
+            "precision": self._precision,
+            "input_size": list(self.input_size),
+            "output_path": list(self.output_path) if self.output_path is not None else "auto",
+        }
 
     def status(self) -> ProviderStatus:
         from .hf_transformers import source_status
@@ -108,16 +122,25 @@ class HfSegmentationProvider:
         config = read_config(self.repo_id, self.revision, self._token)
         remote = check_remote_code(self.repo_id, config, self.trust_remote_code, self.revision)
         if remote:
-            msg = (f"hf:{self.repo_id} runs Python code from the repository at revision {self.revision}; "
-                   "only use repositories you trust.")
+            msg = (
+                f"hf:{self.repo_id} runs Python code from the repository at revision {self.revision}; "
+                "only use repositories you trust."
+            )
             warnings.warn(msg, RemoteCodeWarning, stacklevel=3)
             log.warning(msg)
         device = pick_device(self._device)
         if device == "cpu":
             tune_cpu_allocator()
         dtype = pick_dtype(self._precision, device)
-        return load_pretrained("AutoModelForImageSegmentation", self.repo_id, revision=self.revision,
-                               device=device, dtype=dtype, token=self._token, trust_remote_code=remote)
+        return load_pretrained(
+            "AutoModelForImageSegmentation",
+            self.repo_id,
+            revision=self.revision,
+            device=device,
+            dtype=dtype,
+            token=self._token,
+            trust_remote_code=remote,
+        )
 
     def processor(self) -> Any:
         """The repo's AutoImageProcessor, or None when it has none (then our recipe)."""
@@ -129,8 +152,11 @@ class HfSegmentationProvider:
                 from transformers import AutoImageProcessor
 
                 self._processor = AutoImageProcessor.from_pretrained(
-                    self.repo_id, revision=self.revision, local_files_only=True,
-                    trust_remote_code=self.trust_remote_code)
+                    self.repo_id,
+                    revision=self.revision,
+                    local_files_only=True,
+                    trust_remote_code=self.trust_remote_code,
+                )
         return self._processor or None
 
     def pixel_values(self, image) -> Any:
@@ -174,15 +200,16 @@ def pick_output(raw: Any, path: tuple[int, ...] | None) -> Any:
             raw = raw[i]
         return raw
     while not isinstance(raw, torch.Tensor):
-        if hasattr(raw, "logits") and getattr(raw, "logits") is not None:
+        if hasattr(raw, "logits") and raw.logits is not None:
             raw = raw.logits
         elif isinstance(raw, (list, tuple)) and raw:
             raw = raw[-1]
         elif hasattr(raw, "to_tuple"):
             raw = raw.to_tuple()[0]
         else:
-            raise RmbgError(f"cannot find a mask tensor in the model's output ({type(raw).__name__}); "
-                            "pass output_path=(i, j, ...)")
+            raise RmbgError(
+                f"cannot find a mask tensor in the model's output ({type(raw).__name__}); pass output_path=(i, j, ...)"
+            )
     return raw
 
 

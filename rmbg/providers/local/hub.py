@@ -102,8 +102,10 @@ def require_hub(repo_id: str, what: str | None = None, fix: str = "pass a local 
         return
     why = hub_unreachable_reason()
     if why is not None:
-        situation = (f"{what or repo_id} is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
-                     f"could not be reached: {why}.")
+        situation = (
+            f"{what or repo_id} is not in the Hugging Face cache and the Hub at {constants.ENDPOINT} "
+            f"could not be reached: {why}."
+        )
         raise with_remedy(ModelUnavailableError(f"{situation} Check the connection, or {fix}."), "weights", situation)
 
 
@@ -132,7 +134,9 @@ def access_hint(spec: ModelSpec) -> str:
     )
 
 
-def weights_status(spec: ModelSpec, weights: str | os.PathLike | None = None, token: str | None = None) -> tuple[str, str]:
+def weights_status(
+    spec: ModelSpec, weights: str | os.PathLike | None = None, token: str | None = None
+) -> tuple[str, str]:
     """("ready" | "needs_token" | "unavailable", message). No network call
     when the weights are here; otherwise the shared Hub answer (hub_status)."""
     if weights is not None:
@@ -200,8 +204,9 @@ def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) ->
         msg = f"{spec.repo_id} ({name}) is not in the Hugging Face cache and {why}."
         if spec.gated and not has_token:
             msg += f" To download it: {access_hint(spec)}."
-        raise with_remedy(ModelUnavailableError(msg + " Or pass weights='path/to/model.safetensors'."),
-                          "weights", msg) from None
+        raise with_remedy(
+            ModelUnavailableError(msg + " Or pass weights='path/to/model.safetensors'."), "weights", msg
+        ) from None
     except RepositoryNotFoundError:
         hint = access_hint(spec) if not has_token else f"check that your HF_TOKEN is valid ({TOKEN_PAGE})"
         raise ModelUnavailableError(f"{spec.repo_id} could not be opened: {hint}.") from None
@@ -212,10 +217,13 @@ def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) ->
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         situation = f"Downloading {spec.repo_id} failed (HTTP {status})."
-        raise with_remedy(ModelUnavailableError(f"{situation} Try again later, or pass weights='path'."),
-                          "weights", situation) from None
+        raise with_remedy(
+            ModelUnavailableError(f"{situation} Try again later, or pass weights='path'."), "weights", situation
+        ) from None
     except OSError as exc:
-        raise ModelUnavailableError(f"Downloading {spec.repo_id} failed: {type(exc).__name__}. Try again later.") from None
+        raise ModelUnavailableError(
+            f"Downloading {spec.repo_id} failed: {type(exc).__name__}. Try again later."
+        ) from None
 
 
 def _fail_fast(spec: ModelSpec, name: str, has_token: bool) -> None:

@@ -97,8 +97,14 @@ def fetch() -> Path:
             return found
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            got = pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=FILE, path=folder, progressbar=False,
-                                 downloader=pooch.HTTPDownloader(timeout=TIMEOUT_S, progressbar=False))
+            got = pooch.retrieve(
+                url,
+                known_hash=f"sha256:{sha256}",
+                fname=FILE,
+                path=folder,
+                progressbar=False,
+                downloader=pooch.HTTPDownloader(timeout=TIMEOUT_S, progressbar=False),
+            )
         except ValueError as exc:  # pooch: the hash does not match (it has removed the file)
             raise ModelUnavailableError(
                 f"The file at {url} is not the expected {FILE} (SHA-256 differs: {str(exc).splitlines()[0][:160]}); "

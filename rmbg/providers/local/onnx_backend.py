@@ -17,15 +17,16 @@ import platform
 import shutil
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 from ...errors import ModelUnavailableError
-from .hub import cached_path, resolve_weights, weights_status
 from ...models.specs import RMBG_14, U2NETP
-from .processing import finish, postprocess, preprocess, run_stages, select_output
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
+from .hub import cached_path, resolve_weights, weights_status
+from .processing import finish, postprocess, preprocess, run_stages, select_output
 
 OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
 
@@ -239,7 +240,11 @@ def rmbg14_onnx(
     """RMBG-1.4 through BRIA's ONNX exports (onnx/model*.onnx, same Hub revision)
     or a local .onnx file. The graph has dynamic spatial dims, so input_size
     may be changed."""
-    spec = RMBG_14 if input_size is None else dataclasses.replace(RMBG_14, input_size=(int(input_size[0]), int(input_size[1])))
+    spec = (
+        RMBG_14
+        if input_size is None
+        else dataclasses.replace(RMBG_14, input_size=(int(input_size[0]), int(input_size[1])))
+    )
     wants_gpu = device.startswith("cuda")
     chosen = _resolved_precision(precision, "cuda" if wants_gpu else "cpu")
     hub_file = spec.onnx_files[chosen]

@@ -73,8 +73,12 @@ def _convert(model_id: str, spec: ModelSpec, weights: Path) -> Any:
     from .torch_backend import load_network
 
     variant = BIREFNET_VARIANTS[model_id]
-    net = load_network(lambda: build_birefnet(backbone=variant.backbone, patch_order=variant.patch_order),
-                       weights, "cpu", torch.float32)
+    net = load_network(
+        lambda: build_birefnet(backbone=variant.backbone, patch_order=variant.patch_order),
+        weights,
+        "cpu",
+        torch.float32,
+    )
 
     class Logits(torch.nn.Module):  # the last map only: the matte's logits
         def __init__(self) -> None:
@@ -104,8 +108,17 @@ def _quantize(model: Any, model_id: str, spec: ModelSpec, frames: list[Path]) ->
 def _ir_path(model_id: str, precision: str, weights: Path, frames: list[Path]) -> Path:
     ov = _openvino()
     st = weights.stat()
-    key = json.dumps([model_id, precision, str(weights.resolve()), st.st_size, st.st_mtime_ns,
-                      [str(p) for p in frames], ov.__version__])
+    key = json.dumps(
+        [
+            model_id,
+            precision,
+            str(weights.resolve()),
+            st.st_size,
+            st.st_mtime_ns,
+            [str(p) for p in frames],
+            ov.__version__,
+        ]
+    )
     return cache_dir() / "openvino" / f"{model_id}-{precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.xml"
 
 
@@ -140,9 +153,15 @@ class OpenVinoProvider:
     kind = "local"
     device = "cpu"
 
-    def __init__(self, model_id: str, weights: str | os.PathLike, *, precision: str = "fp32",
-                 calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        model_id: str,
+        weights: str | os.PathLike,
+        *,
+        precision: str = "fp32",
+        calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+        threads: int | None = None,
+    ):
         if model_id not in SPECS:
             raise ModelUnavailableError(f"no OpenVINO path for {model_id!r}; one of {', '.join(SPECS)}")
         if precision not in PRECISIONS:
@@ -155,8 +174,12 @@ class OpenVinoProvider:
         self._threads = threads
 
     def options(self) -> Mapping[str, object]:
-        return {"backend": "openvino", "input_size": list(self.spec.input_size), "precision": self._precision,
-                "weights": str(self._weights)}
+        return {
+            "backend": "openvino",
+            "input_size": list(self.spec.input_size),
+            "precision": self._precision,
+            "weights": str(self._weights),
+        }
 
     def status(self) -> ProviderStatus:
         import importlib.util
@@ -175,8 +198,7 @@ class OpenVinoProvider:
 
     def matte(self, image: Any) -> Matte:
         self.compiled()  # converted and compiled before the clock starts
-        meta = {"model": self.id, "backend": "openvino", "precision": self._precision,
-                "weights": self._weights.name}
+        meta = {"model": self.id, "backend": "openvino", "precision": self._precision, "weights": self._weights.name}
         return run_stages(self, image, meta)
 
     def preprocess(self, image: Any) -> Any:
@@ -191,8 +213,13 @@ class OpenVinoProvider:
         return postprocess(pred, self.spec, size)
 
 
-def openvino_provider(model_id: str, *, weights: str | os.PathLike, precision: str = "fp32",
-                      calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
-                      threads: int | None = None) -> OpenVinoProvider:
+def openvino_provider(
+    model_id: str,
+    *,
+    weights: str | os.PathLike,
+    precision: str = "fp32",
+    calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    threads: int | None = None,
+) -> OpenVinoProvider:
     """model_id ("birefnet-lite", "isnet-general", "rmbg-1.4") through OpenVINO; see the module doc."""
     return OpenVinoProvider(model_id, weights, precision=precision, calibration=calibration, threads=threads)

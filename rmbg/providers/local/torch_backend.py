@@ -11,15 +11,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from .hub import resolve_weights, weights_status
 from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_size
-from .processing import finish, postprocess, preprocess, run_stages, select_output
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision, tune_cpu_allocator
-
+from .hub import resolve_weights, weights_status
+from .processing import finish, postprocess, preprocess, run_stages, select_output
 
 _MODELS: dict[tuple, Any] = {}
 _MODELS_LOCK = threading.Lock()
@@ -64,9 +64,13 @@ def load_network(builder: Callable[[], Any], path, device: str, dtype, *, matmul
     try:
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises several types for a bad file
-        raise ModelUnavailableError(f"{os.path.basename(str(path))} is not a readable safetensors file: {exc}") from None
+        raise ModelUnavailableError(
+            f"{os.path.basename(str(path))} is not a readable safetensors file: {exc}"
+        ) from None
     if matmul_bf16:
-        matmul = {f"{name}.weight" for name, module in net.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))}
+        matmul = {
+            f"{name}.weight" for name, module in net.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))
+        }
         state = {key: t.to(torch.bfloat16) if key in matmul else t.clone() for key, t in state.items()}
     try:
         net.load_state_dict(state, strict=True, assign=True)
@@ -186,9 +190,7 @@ class LocalProvider:
         """
         device = self.device
         used = resolve_precision(self._precision, device)
-        if device == "cpu" and (
-            used == "bf16" or (self._precision == "auto" and self._cpu_bf16 and cpu_bf16_units())
-        ):
+        if device == "cpu" and (used == "bf16" or (self._precision == "auto" and self._cpu_bf16 and cpu_bf16_units())):
             return "bf16-autocast"
         return used
 
@@ -277,8 +279,12 @@ def rmbg14(
 
     if choose_rmbg14_backend(backend, weights=weights, device=device, precision=precision) == "onnx":
         return rmbg14_onnx(
-            weights=weights, device=device, precision=precision,  # type: ignore[arg-type]  # checked there
-            input_size=input_size, token=token, threads=threads
+            weights=weights,
+            device=device,
+            precision=precision,  # type: ignore[arg-type]  # checked there
+            input_size=input_size,
+            token=token,
+            threads=threads,
         )
     return LocalProvider(
         RMBG_14, _build_isnet, weights=weights, device=device, precision=precision, input_size=input_size, token=token
