@@ -49,7 +49,9 @@ footer {opacity: 0.7;}
 #background label, #align label, #format label {padding: 5px 10px;}
 input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 .colour-row input[type=color], .colour-row button.dialog-button {outline: 1px solid #6b7280; outline-offset: 1px;}
-.wrapped-table table, .wrapped-table .virtual-body {table-layout: fixed; width: 100% !important; min-width: 0 !important;}
+.wrapped-table table, .wrapped-table .virtual-body {
+    table-layout: fixed; width: 100% !important; min-width: 0 !important;
+}
 .wrapped-table th, .wrapped-table td {width: auto !important; max-width: none !important;}
 .wrapped-table th, .wrapped-table td, .wrapped-table th *, .wrapped-table td * {white-space: normal !important;
   overflow-wrap: anywhere; text-overflow: clip !important; min-width: 0 !important;}
@@ -1027,7 +1029,7 @@ def mcp_tool(app: App, default_id: str) -> None:
         second on a CPU); hosted providers are billed per image to the key you pass (prices below).
 
         Args:
-            image: the photo (JPEG, PNG, WebP, ...; at most 40 megapixels) as an http(s) URL or a data: URI (data:image/png;base64,...).
+            image: the photo (JPEG, PNG, WebP...; at most 40 megapixels) as an http(s) URL or a data: URI.
             provider: which model; empty = this server's default; hosted ones are paid per image with your key.
             background: "transparent", or a colour for the new background ("white", "#f4f4f4").
             mask_only: true to get the black-and-white mask itself (white = kept).

@@ -242,7 +242,8 @@ def main() -> None:
         print(
             f"| {r['model']} | {name} | {r['deform'] if r['model'] != 'rmbg-1.4' else '–'} | {r['first_s']:.1f} "
             f"| {r['e2e_ms']:.0f} | {fmt(r, 'e2e_12mp_ms', '.0f')} | {r['net_ms']:.1f} | {fmt(r, 'net_cl_ms', '.1f')} "
-            f"| {r['batch8_img_s']:.1f} | {r['peak_mib']:.0f} | {'yes' if r['finite'] else 'NO'} | {fmt(r, 'iou', '.4f')} | {fmt(r, 'mean_d', '.2f')} "
+            f"| {r['batch8_img_s']:.1f} | {r['peak_mib']:.0f} | {'yes' if r['finite'] else 'NO'} "
+            f"| {fmt(r, 'iou', '.4f')} | {fmt(r, 'mean_d', '.2f')} "
             f"| {fmt(r, 'max_d', 'd')} |"
         )
 

@@ -37,6 +37,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from harness import markdown, table, write_results
 
@@ -50,7 +51,8 @@ SUBJECT_RADII = (4, 16, 64)  # subject_colours: window radii tried in turn for p
 
 
 def subject_colours(image: Image.Image, alpha: Image.Image) -> Image.Image:
-    """The cheaper rule measured here (not in the library): the image with every semi-transparent pixel (alpha 1-254) coloured from
+    """The cheaper rule measured here (not in the library): the image with every
+    semi-transparent pixel (alpha 1-254) coloured from
     the fully opaque subject around it: the mean colour of the alpha-255
     pixels in a window (radius 4, else 16, else 64 px; the photo's own colour
     when none is that close). A cheaper rule than estimate_foreground: one

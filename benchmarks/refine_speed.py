@@ -102,7 +102,7 @@ def main() -> None:
         )
         for side in (1024, 512):
             refiner = get_refiner("vitmatte", model=str(vm_dir), device="cpu", precision="fp32", max_side=side)
-            ms = median_ms(lambda: refiner.refine(img, alpha), args.repeats)
+            ms = median_ms(lambda refiner=refiner: refiner.refine(img, alpha), args.repeats)
             rows.append((f"ViTMatte-S refine, max_side={side}", ms, "trimap + network + paste"))
 
         picker = Sam2Picker(str(sam_dir), device="cpu", cache=EmbeddingCache(1))

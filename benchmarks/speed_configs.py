@@ -177,7 +177,6 @@ def birefnet_card(model: str, weights: str, code: str | None = None) -> Run:
     from PIL import Image
     from safetensors.torch import load_file
 
-
     net = official_network(model, code) if code else our_birefnet(model)
     net.load_state_dict(load_file(weights), strict=True)
     net.eval()

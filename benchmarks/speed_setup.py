@@ -186,7 +186,7 @@ def test_images() -> dict[str, Path]:
     folder = bench_cache()
     out = {"1024x1024": folder / "photo-1024.jpg", "4000x3000 (12 MP)": folder / "photo-12mp.jpg"}
     photo = Image.open(EXAMPLE).convert("RGB")
-    for (name, path), size in zip(out.items(), ((1024, 1024), (4000, 3000))):
+    for path, size in zip(out.values(), ((1024, 1024), (4000, 3000))):
         if not path.is_file():
             photo.resize(size, Image.Resampling.LANCZOS).save(path, quality=92)
     return out

@@ -81,11 +81,11 @@ def test_tab_numbers_equal_rmbg_evaluate_on_the_same_files(tmp_path, u2netp_path
 
     tab = to_json(scored.evaluation)
     assert tab["composite_key"] == cli["composite_key"] == "composite_seg"
+
     # Every score, interval and count is the same; seconds (and local compute cost) are measured anew.
-    scores = lambda doc: [
-        (s["provider"], s["category"], s["n_images"], s["n_groups"], s["metrics"])  # noqa: E731
-        for s in doc["summaries"]
-    ]
+    def scores(doc):
+        return [(s["provider"], s["category"], s["n_images"], s["n_groups"], s["metrics"]) for s in doc["summaries"]]
+
     assert scores(tab) == scores(cli)
     assert [(r["name"], r["group"], r["metrics"]) for r in tab["rows"]] == [
         (r["name"], r["group"], r["metrics"]) for r in cli["rows"]

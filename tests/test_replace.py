@@ -559,7 +559,10 @@ def test_importing_the_replacer_module_keeps_rmbg_light():
     import subprocess
     import sys
 
-    code = "import sys, rmbg; rmbg.replace_estimate(2); print(','.join(m for m in ('httpx', 'torch', 'gradio') if m in sys.modules))"
+    code = (
+        "import sys, rmbg; rmbg.replace_estimate(2); "
+        "print(','.join(m for m in ('httpx', 'torch', 'gradio') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

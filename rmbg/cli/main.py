@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument(
         "--refine-edges",
         action="store_true",
-        help="clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show",
+        help="clean edge colours: estimate the foreground colour of soft edges (hair) "
+        "so the old background does not show",
     )
     rm.add_argument(
         "--refine",

@@ -17,7 +17,6 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageColor, PngImagePlugin
@@ -28,7 +27,7 @@ from .foreground import check_alpha, estimate_foreground
 from .framing import frame
 
 Colour = tuple[int, int, int]
-Background = Union[None, str, Sequence[int], Image.Image]
+Background = None | str | Sequence[int] | Image.Image
 
 FORMATS = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG"}
 MIME = {"PNG": "image/png", "WEBP": "image/webp", "JPEG": "image/jpeg"}

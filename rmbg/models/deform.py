@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-IntPair = Union[int, tuple[int, int]]
+IntPair = int | tuple[int, int]
 
 # Upper bound on the gathered-column buffer of the pure version (elements);
 # output pixels are processed in blocks so one block stays below it (16 MB fp32).

@@ -113,7 +113,7 @@ def run(
     provider_ids,
     keys: Keys,
     app: App,
-    look: Look = Look(),
+    look: Look = Look(),  # noqa: B008  (a frozen dataclass: one shared default cannot be changed)
     *,
     report: Report | None = None,
     session_id: str = "local",

@@ -152,7 +152,8 @@ class FalFake(FakeServer):
             return self._reply(
                 403,
                 {
-                    "detail": "User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing."
+                    "detail": "User is locked. Reason: Exhausted balance. "
+                    "Top up your balance at fal.ai/dashboard/billing."
                 },
             )
         if kind == "admin-lock":

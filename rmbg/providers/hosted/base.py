@@ -62,7 +62,8 @@ class HostedClient:
         self._clients = LazyClient(client, timeout)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(id={self.id!r}, base_url={self.base_url!r}, key={'set' if self._key() else 'missing'})"
+        key = "set" if self._key() else "missing"
+        return f"{type(self).__name__}(id={self.id!r}, base_url={self.base_url!r}, key={key})"
 
     def status(self) -> ProviderStatus:
         if not self._key():
