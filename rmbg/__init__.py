@@ -12,6 +12,7 @@ Importing rmbg loads neither torch nor gradio and opens no connection.
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
 from .compare import Comparison, compare
+from .defaults import default_provider
 from .errors import (
     BudgetError,
     InvalidImageError,
@@ -27,7 +28,7 @@ from .eval.run import evaluate
 from .image.compose import encode, parse_colour, render
 from .image.io import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
-from .registry import default_provider, get_provider, list_providers, register
+from .registry import get_provider, list_providers, register
 from .replace import ReplaceResult, replace_background, replace_estimate
 from .result import Result
 from .types import Cost, Matte, ModelSpec, Seconds

@@ -14,18 +14,19 @@ import numpy as np
 from PIL import Image
 
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
+from .defaults import default_provider
 from .errors import InvalidImageError, ProviderResponseError
 from .image.compose import check_options, render
 from .image.framing import check_budget, framing_of
 from .image.io import ImageInput, LoadedImage, load_image
 from .providers.base import Provider
 from .refine import Refiner, cache_options, chain, refine_matte, resolve_refiner
-from .registry import default_provider, get_provider
+from .registry import get_provider
 from .result import Result
 from .types import Cost, Matte, RenderOptions, Seconds
 
 # Kept for callers that read it: the gated model this library first defaulted
-# to. What runs for a user who names none is registry.default_provider(): the
+# to. What runs for a user who names none is defaults.default_provider(): the
 # best model at hand that answers within 3 s on this machine (measured), else
 # the ungated U2-Net-p; the reason is recorded in result.meta["default_reason"].
 DEFAULT_PROVIDER = "rmbg-1.4"

@@ -10,8 +10,8 @@ import json
 import pytest
 
 import rmbg
+from rmbg.defaults import default_provider
 from rmbg.providers.local import calibration, isnet_general
-from rmbg.registry import default_provider
 from tests.test_isnet_general import tiny_isnet_graph
 
 LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -20,7 +20,7 @@ LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 @pytest.fixture
 def cpu_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(rmbg.registry, "_on_gpu", lambda: False)
+    monkeypatch.setattr(rmbg.defaults, "_on_gpu", lambda: False)
     return tmp_path
 
 

@@ -31,7 +31,6 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
 from ..api import run_provider
 from ..cache import MatteCache
@@ -46,41 +45,10 @@ from ..types import Cost, RenderOptions
 from ..wording import words
 from .budget import Budget, kept_hold
 from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED, abandoned, stop_requested
+from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
-Status = Literal["done", "skipped", "failed", "not_run"]
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
-
-
-@dataclass(frozen=True)
-class Item:
-    """One input image and where its output goes.
-
-    display: the input path as shown to a person (relative to the working
-        folder when it is inside it); output_rel: the output path relative to
-        the output folder, '/'-separated; error: set when the input cannot be
-        run at all (an argument that matched nothing, an output name clash, a
-        request of an earlier run that may have been billed: `uncertain`).
-    """
-
-    source: Path | str  # a file, or an http(s) URL
-    display: str
-    output_rel: str
-    output: Path
-    error: str = ""
-    uncertain: bool = False  # held back: an earlier run's request for it may have been billed
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one item. seconds: wall seconds, load to written file."""
-
-    item: Item
-    status: Status
-    seconds: float = 0.0
-    cost: Cost | None = None
-    error: str = ""
-    may_be_billed: bool = False  # failed after a paid request may have reached the provider
 
 
 @dataclass(frozen=True)

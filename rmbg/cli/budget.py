@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from ..types import Cost
 from .interrupts import MAY_HAVE_BEEN_BILLED
-
-if TYPE_CHECKING:
-    from .batch import Outcome
+from .items import Outcome
 
 
 class Budget:

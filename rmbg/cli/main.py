@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ..defaults import default_provider
 from ..errors import BudgetError, RmbgError, UnknownProviderError
 from ..image.compose import parse_colour
 from ..image.fetch import shown
@@ -27,7 +28,7 @@ from ..image.formats import URL
 from ..image.framing import framing_of
 from ..providers.base import Provider
 from ..refine import list_refiners, resolve_refiner
-from ..registry import default_provider, get_provider, get_replacer
+from ..registry import get_provider, get_replacer
 from ..types import RenderOptions, format_usd
 from ..wording import words
 from . import batch

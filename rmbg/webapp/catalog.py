@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from ..defaults import default_provider
 from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
-from ..registry import default_provider, get_provider, get_replacer, info, list_providers
+from ..registry import get_provider, get_replacer, info, list_providers
 from .config import AppConfig
 from .downloads import check_declared, check_hub_repo, would_download
 
@@ -180,7 +181,7 @@ def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
 
 def default_choice() -> tuple[str, str]:
     """(provider id, reason): the best model at hand that answers within 3 s here
-    (rmbg.registry.default_provider), else the ungated U2-Net-p."""
+    (rmbg.defaults.default_provider), else the ungated U2-Net-p."""
     return default_provider()
 
 

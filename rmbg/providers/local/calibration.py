@@ -1,6 +1,6 @@
 """How long each free model takes for a 1 MP photo on this CPU, measured once and kept on disk.
 
-The default model (rmbg.registry.default_provider) is the best one that
+The default model (rmbg.defaults.default_provider) is the best one that
 answers within BUDGET_S here, and whether BiRefNet_lite does depends on the
 CPU far more than its flags tell (2.6 s to 8 s on 2-core machines). So we
 measure: one end-to-end cut-out of a synthetic 1 MP photo through the model's

@@ -1,0 +1,74 @@
+"""The out-of-the-box model: what runs for a user who names no provider
+(`rmbg.default_provider()`, the app, the CLI), with the reason in words.
+
+Above the registry (it builds providers to ask their status) and beside the
+local backends (on a CPU it reads their measured speed,
+rmbg.providers.local.calibration, imported only when needed so `import rmbg`
+stays light).
+"""
+
+from __future__ import annotations
+
+from .registry import get_provider, info, list_providers
+
+# The out-of-the-box choice (docs/cpu.md, "The default model"). On a GPU the
+# best open models answer in well under a second: RMBG-2.0 when its gated
+# weights are at hand, else BiRefNet (MIT, ungated). On a CPU: the best model
+# by published quality (CPU_ORDER, best first) whose weights are cached or can
+# be fetched and that answers a 1 MP photo within calibration.BUDGET_S on this
+# CPU, as measured here once and cached on disk (not guessed from flags); the
+# ungated U2-Net-p (0.3 s) only when none of them can.
+CPU_ORDER = ("birefnet-lite", "rmbg-1.4", "isnet-general")
+FALLBACK_DEFAULT = "u2netp"
+GPU_DEFAULTS = ("rmbg-2.0", "birefnet")
+SAME_TIMING = {"rmbg-1.4": "isnet-general"}  # one network, one engine (ONNX Runtime): one measurement
+
+
+def _on_gpu() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _cpu_seconds(provider_id: str) -> float:
+    from .providers.local import calibration
+
+    return calibration.seconds_for(SAME_TIMING.get(provider_id, provider_id))
+
+
+def default_provider() -> tuple[str, str]:
+    """(provider id, one-line reason) for a user who chose nothing; no network.
+
+    On a CPU the first call may measure the candidates that can run (seconds,
+    once per machine and version; rmbg.providers.local.calibration)."""
+    if _on_gpu():
+        for provider_id in GPU_DEFAULTS:
+            status = get_provider(provider_id).status()
+            if status.ready:
+                return provider_id, f"{info(provider_id).label} on the GPU: the best open model here ({status.message})"
+    from .providers.local.calibration import BUDGET_S
+
+    passed_over = []
+    for provider_id in CPU_ORDER:
+        if provider_id not in list_providers():
+            continue
+        label = info(provider_id).label
+        status = get_provider(provider_id).status()
+        if not status.ready:
+            passed_over.append(f"{label}: {status.message or status.state}")
+            continue
+        seconds = _cpu_seconds(provider_id)
+        if seconds <= BUDGET_S:
+            weights = status.message.split("; no GPU")[0]  # measured fast enough: the generic slow note does not apply
+            return provider_id, (
+                f"{label}: the best model by published quality that answers a 1 MP photo within {BUDGET_S:g} s "
+                f"on this CPU ({seconds:.1f} s measured here; {weights})"
+            )
+        passed_over.append(f"{label}: {seconds:.1f} s for a 1 MP photo on this CPU, over {BUDGET_S:g} s")
+    return FALLBACK_DEFAULT, (
+        "Using U2-Net-p (ungated, runs offline) because no better model answers within "
+        f"{BUDGET_S:g} s here: " + "; ".join(passed_over) + ". Pick one with provider= / --provider, "
+        "or set HF_TOKEN (with the terms accepted at https://huggingface.co/briaai/RMBG-1.4) to use RMBG-1.4."
+    )
