@@ -71,6 +71,16 @@ class WeightsServer:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_reachability():
+    """Each test asks about its own host: no answer cached by an earlier test (ports get reused)."""
+    from rmbg.providers.local.hub import forget_hub_reachability
+
+    forget_hub_reachability()
+    yield
+    forget_hub_reachability()
+
+
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
@@ -131,3 +141,22 @@ def test_offline_without_the_file(tmp_path, monkeypatch):
     assert rmbg.get_provider("isnet-general").status().state == "unavailable"
     with pytest.raises(ModelUnavailableError, match="RMBG_OFFLINE forbids"):
         isnet_general.ensure()
+
+
+def test_an_unreachable_host_is_not_ready_and_fails_fast(tmp_path, monkeypatch):
+    """ "ready" means fetchable now: with the download host down, the status says so
+    (so the default passes it over) and a run fails within seconds, without a GET."""
+    import time
+
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("RMBG_OFFLINE", raising=False)
+    closed = WeightsServer(b"")
+    closed.close()
+    monkeypatch.setenv(isnet_general.ENV_URL, closed.url)
+    status = rmbg.get_provider("isnet-general").status()
+    assert status.state == "unavailable"
+    assert "download host cannot be reached now (the connection failed" in status.message
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailableError, match="its host cannot be reached"):
+        isnet_general.ensure()
+    assert time.monotonic() - started < 3.0 and closed.gets == 0

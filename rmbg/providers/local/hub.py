@@ -30,14 +30,19 @@ _probe_lock = threading.Lock()
 
 
 def hub_unreachable_reason(timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why the Hub cannot be reached right now, or None: the process's shared
-    answer, asked again (one request, no retries) when older than
-    REACHABILITY_TTL_S. Concurrent callers wait for one probe instead of
-    each making their own; it never takes much longer than `timeout`,
-    name resolution included."""
+    """Why the Hub cannot be reached right now, or None (see unreachable_reason)."""
     from huggingface_hub import constants
 
-    endpoint = constants.ENDPOINT
+    return unreachable_reason(constants.ENDPOINT, timeout)
+
+
+def unreachable_reason(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why `endpoint` (a scheme://host[:port] origin; the Hub, or another
+    publisher's download host) cannot be reached right now, or None: the
+    process's shared answer for that endpoint, asked again (one request, no
+    retries) when older than REACHABILITY_TTL_S. Concurrent callers wait for
+    one probe instead of each making their own; it never takes much longer
+    than `timeout`, name resolution included."""
     with _probe_lock:
         known = _answers.get(endpoint)
         if known is not None and time.monotonic() - known[0] < REACHABILITY_TTL_S:

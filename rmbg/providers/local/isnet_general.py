@@ -95,6 +95,12 @@ def fetch() -> Path:
         found = find()
         if found is not None:
             return found
+        why = _unreachable()
+        if why:
+            raise ModelUnavailableError(
+                f"Could not download {FILE} from {url}: its host cannot be reached ({why}). Download it by hand "
+                f"into {folder} (SHA-256 {sha256}), or set {ENV_URL} to a mirror of it."
+            )
         try:
             folder.mkdir(parents=True, exist_ok=True)
             got = pooch.retrieve(
@@ -141,7 +147,23 @@ def status(weights: str | os.PathLike | None = None) -> tuple[str, str]:
         return "ready", f"local weights {found.name}"
     if offline():
         return "unavailable", f"{FILE} not cached and {ENV_OFFLINE} is set"
+    why = _unreachable()
+    if why:
+        return "unavailable", f"{FILE} not cached and its download host cannot be reached now ({why})"
     return "ready", f"downloads {FILE} ({SIZE_MB} MB, SHA-256 pinned) on first use"
+
+
+def _unreachable() -> str | None:
+    """Why the download host cannot be reached now, or None: the shared, cached
+    answer per host (rmbg.providers.local.hub), so "ready" means fetchable now
+    and a download that cannot happen fails in about a second, not at pooch's
+    read timeout."""
+    from urllib.parse import urlsplit
+
+    from .hub import unreachable_reason
+
+    parts = urlsplit(source()[0])
+    return unreachable_reason(f"{parts.scheme}://{parts.netloc}")
 
 
 def isnet_general(
