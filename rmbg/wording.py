@@ -15,14 +15,18 @@ from .errors import Remedy
 
 Door = Literal["python", "cli", "page", "rest", "mcp"]
 
-# A hosted service's key, by the environment variable its providers declare:
-# (its name on the page, the REST header, the MCP / named-API argument).
-KEY_NAMES = {
-    "FAL_KEY": ("fal.ai", "X-Fal-Key", "fal_key"),
-    "RUNWARE_API_KEY": ("Runware", "X-Runware-Key", "runware_key"),
-    "REMOVEBG_API_KEY": ("remove.bg", "X-Removebg-Key", "removebg_key"),
-    "PHOTOROOM_API_KEY": ("Photoroom", "X-Photoroom-Key", "photoroom_key"),
-}
+# Each hosted service's key, declared once, in the order the page shows the key
+# fields: (the app's key slot, the environment variable its providers declare,
+# its name on the page, the REST header, the MCP / named-API argument). The
+# app's slots (rmbg.webapp.catalog) and REST headers (rmbg.webapp.rest) are read from it.
+KEY_SLOTS = (
+    ("fal", "FAL_KEY", "fal.ai", "X-Fal-Key", "fal_key"),
+    ("runware", "RUNWARE_API_KEY", "Runware", "X-Runware-Key", "runware_key"),
+    ("removebg", "REMOVEBG_API_KEY", "remove.bg", "X-Removebg-Key", "removebg_key"),
+    ("photoroom", "PHOTOROOM_API_KEY", "Photoroom", "X-Photoroom-Key", "photoroom_key"),
+)
+# By environment variable: (name on the page, REST header, argument).
+KEY_NAMES = {env: (name, header, argument) for _, env, name, header, argument in KEY_SLOTS}
 # A framing field's label on the page.
 PAGE_FIELDS = {"margin": "Margin", "align": "Subject position"}
 

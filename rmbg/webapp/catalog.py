@@ -16,6 +16,7 @@ from ..defaults import default_provider
 from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
 from ..registry import get_provider, get_replacer, info, list_providers
+from ..wording import KEY_SLOTS
 from .config import AppConfig
 from .downloads import check_declared, check_hub_repo, would_download
 
@@ -28,7 +29,7 @@ ENV_SLOT = {
     "PHOTOROOM_API_KEY": "photoroom",
 }
 SLOT_ENV = {slot: env for env, slot in ENV_SLOT.items()}
-SLOT_NAME = {"fal": "fal.ai", "runware": "Runware", "removebg": "remove.bg", "photoroom": "Photoroom"}
+SLOT_NAME = {slot: name for slot, _, name, _, _ in KEY_SLOTS}  # declared once, in rmbg.wording
 SLOTS = tuple(SLOT_NAME)  # Keys' fields, in the order Keys.of takes them and the page shows them
 
 

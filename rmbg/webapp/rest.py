@@ -48,6 +48,7 @@ from ..errors import (
 )
 from ..image.compose import MIME, normalise_format
 from ..result import Result
+from ..wording import KEY_SLOTS
 from . import actions, inputs
 from .catalog import SLOTS, Keys, SessionKeyMissing
 from .context import App
@@ -59,12 +60,7 @@ log = logging.getLogger("rmbg.rest")
 MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
 CONCURRENCY = 4  # requests running a model or a provider at once
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
-HEADERS = {
-    "fal": "X-Fal-Key",
-    "runware": "X-Runware-Key",
-    "removebg": "X-Removebg-Key",
-    "photoroom": "X-Photoroom-Key",
-}  # the page's key slots (rmbg.webapp.catalog.SLOTS)
+HEADERS = {slot: header for slot, _, _, header, _ in KEY_SLOTS}  # by key slot (rmbg.wording.KEY_SLOTS)
 FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BudgetError, 402),

@@ -138,7 +138,8 @@ def ensure(weights: str | os.PathLike | None = None) -> Path:
 
 
 def status(weights: str | os.PathLike | None = None) -> tuple[str, str]:
-    """("ready" | "unavailable", message), without any network call."""
+    """("ready" | "unavailable", message). No download; when the file is not
+    here, one shared, cached probe of its download host (about a second at most)."""
     try:
         found = find(weights)
     except ModelUnavailableError as exc:
