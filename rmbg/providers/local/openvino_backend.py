@@ -31,8 +31,8 @@ from ...errors import ModelUnavailableError
 from ...models.specs import BIREFNET_VARIANTS, ISNET_GENERAL, RMBG_14
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
+from .pinned import cache_dir
 from .processing import finish, postprocess, preprocess, run_stages
-from .u2netp_file import cache_dir
 
 PRECISIONS = ("fp32", "int8")
 SPECS = {"birefnet-lite": BIREFNET_VARIANTS["birefnet-lite"].spec, "isnet-general": ISNET_GENERAL, "rmbg-1.4": RMBG_14}

