@@ -27,26 +27,32 @@ JOBS = 4
 
 
 class CountingFal(FalFake):
-    """The fake fal, with an event set when the JOBS-th submit has arrived."""
+    """The fake fal, with an event set when the `jobs`-th submit has arrived."""
 
-    def __init__(self):
+    def __init__(self, jobs: int = JOBS):
         super().__init__()
+        self.enough = jobs  # (not `jobs`: the fake keeps its queue there)
         self.in_flight = threading.Event()
 
     def dispatch(self, call: Call) -> Reply:
         reply = super().dispatch(call)
-        if sum(c.method == "POST" for c in self.calls) >= JOBS:
+        if sum(c.method == "POST" for c in self.calls) >= self.enough:
             self.in_flight.set()
         return reply
 
 
+def counting_fal(monkeypatch, jobs: int):
+    fake = CountingFal(jobs)
+    monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    # the first `jobs` jobs wait in the queue long enough for the signal to land while they are in flight
+    fake.inject("slow", op="status", times=jobs, delay=3)
+    return fake
+
+
 @pytest.fixture
 def fal(monkeypatch):
-    with CountingFal() as fake:
-        monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
-        monkeypatch.setenv("FAL_KEY", FAL_KEY)
-        # the first JOBS jobs wait in the queue long enough for the signal to land while they are in flight
-        fake.inject("slow", op="status", times=JOBS, delay=3)
+    with counting_fal(monkeypatch, JOBS) as fake:
         yield fake
 
 
@@ -68,9 +74,23 @@ def rows(out: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def start(photos: Path) -> subprocess.Popen:
+def start(photos: Path, *engine: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "rmbg", "remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)],
+        [
+            sys.executable,
+            "-m",
+            "rmbg",
+            "remove",
+            "in",
+            "-o",
+            "out",
+            "-p",
+            "fal-bria",
+            "--yes",
+            "-j",
+            str(JOBS),
+            *engine,
+        ],
         cwd=photos,
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
@@ -118,3 +138,50 @@ def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal, ph
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "--retry-uncertain"]) == 0
     assert posts(fal) == IMAGES + JOBS
     assert f"--retry-uncertain: {JOBS} image(s) whose earlier request may have been billed" in capsys.readouterr().err
+
+
+# --- the same on the Ray engine (a local Ray started by the process itself) --------------------------
+
+RAY_WORKERS = 2
+ON_RAY = ("--engine", "ray", "--workers", str(RAY_WORKERS))
+
+
+@pytest.fixture
+def fal_on_ray(monkeypatch):
+    pytest.importorskip("ray")
+    with counting_fal(monkeypatch, RAY_WORKERS) as fake:
+        yield fake
+
+
+def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(fal_on_ray, photos):
+    """ray.init replaces the driver's SIGTERM handler; the batch's own is put back, and the stop
+    reaches the workers through the shared budget actor."""
+    proc = start(photos, *ON_RAY)
+    assert fal_on_ray.in_flight.wait(180)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130 and "SIGTERM: stopping after the images in flight" in err
+    first = rows(photos / "out")
+    done = [r for r in first if r["status"] == "done"]
+    assert len(done) == RAY_WORKERS == posts(fal_on_ray) and len(first) == IMAGES
+    assert [r["error"] for r in first if r["status"] != "done"] == ["interrupted"] * (IMAGES - RAY_WORKERS)
+    assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 0
+    assert posts(fal_on_ray) == IMAGES  # not one paid twice
+
+
+def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_on_ray, photos):
+    proc = start(photos, *ON_RAY)
+    assert fal_on_ray.in_flight.wait(180)
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:
+        if "SIGINT: stopping after the images in flight" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=180)
+    assert proc.returncode == 130
+    first = rows(photos / "out")
+    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in first] == [
+        ("failed", "may have been billed", "0.018")
+    ] * RAY_WORKERS
+    assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
+    assert posts(fal_on_ray) == IMAGES  # the uncertain ones are not sent again

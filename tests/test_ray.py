@@ -18,6 +18,8 @@ from rmbg.cli.main import main
 from rmbg.cli.many import remove_many
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
+from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+from tests.fakes.runware import RunwareFake
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
 ray = pytest.importorskip("ray")
@@ -30,11 +32,20 @@ def fal():
 
 
 @pytest.fixture(scope="module")
-def cluster(u2netp_path, fal):  # noqa: F811
-    # workers inherit these through the engine's runtime_env
-    saved = {k: os.environ.get(k) for k in ("RMBG_FAL_QUEUE_URL", "FAL_KEY")}
+def runware():
+    """Runware reporting $0.05 for a call its price table puts at $0.0013."""
+    with RunwareFake(costs={"runware:109@1": 0.05}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def cluster(u2netp_path, fal, runware):  # noqa: F811
+    # workers inherit these: RMBG_* through the engine's runtime_env, the keys from the environment
+    saved = {k: os.environ.get(k) for k in ("RMBG_FAL_QUEUE_URL", "FAL_KEY", "RMBG_RUNWARE_URL", "RUNWARE_API_KEY")}
     os.environ["RMBG_FAL_QUEUE_URL"] = fal.url
     os.environ["FAL_KEY"] = FAL_KEY
+    os.environ["RMBG_RUNWARE_URL"] = runware.url
+    os.environ["RUNWARE_API_KEY"] = RUNWARE_KEY
     from rmbg.cli import ray_engine
 
     ray.init(
@@ -113,6 +124,20 @@ def test_one_budget_across_ray_workers_for_a_paid_provider(cluster, fal, tmp_pat
     assert statuses == ["done", "done", "not_run", "not_run", "not_run", "not_run"]
     assert sum(1 for c in fal.calls if c.method == "POST") == 2
     assert sum(o.cost.usd for o in outcomes if o.cost) == Decimal("0.036")
+
+
+def test_under_a_cap_the_first_paid_call_on_ray_runs_alone(cluster, runware, tmp_path):
+    """Two workers, a cap of $0.07, a vendor reporting $0.05 where the table says $0.0013: two first
+    calls at once would spend $0.10; alone, the first reports $0.05 and the next worst case is refused."""
+    runware.reset()
+    src = photos(tmp_path / "in", 4)
+    (src / "broken.png").unlink()
+    outcomes = remove_many(
+        [str(src)], tmp_path / "out", "runware-rembg", engine="ray", workers=2, max_cost=Decimal("0.07")
+    )
+    assert sorted(o.status for o in outcomes) == ["done", "not_run", "not_run", "not_run"]
+    assert sum(1 for c in runware.calls if c.method == "POST") == 1
+    assert sum(o.cost.usd for o in outcomes if o.cost) == Decimal("0.05")
 
 
 def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, capsys, u2netp_path):  # noqa: F811

@@ -43,8 +43,8 @@ from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
-from .budget import Budget, kept_hold
-from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED, abandoned, stop_requested
+from .budget import Budget, in_flight_outcome, kept_hold
+from .interrupts import INTERRUPTED, abandoned, stop_requested
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
@@ -301,16 +301,7 @@ def run_items(
         abandoned.set()
         for future, (item, hold) in in_flight.items():
             future.cancel()
-            paid = "; it may have been billed" if hold else ""
-            emit(
-                Outcome(
-                    item,
-                    "failed",
-                    cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED) if hold else None,
-                    error=f"{INTERRUPTED} while its request was in flight{paid}",
-                    may_be_billed=bool(hold),
-                )
-            )
+            emit(in_flight_outcome(item, hold))
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -27,6 +27,10 @@ INTERRUPTED = "interrupted"
 
 stop_requested = threading.Event()  # read by rmbg.cli.batch.run_items between submissions
 abandoned = threading.Event()  # set on the second signal: a call that ends after it writes nothing
+# Called (in the main thread, from the handler) on the first signal: engines whose workers are
+# elsewhere (Ray) pass the stop on. A listener must only set flags or events: the handler may run
+# in the middle of any code of the main thread.
+stop_listeners: list[Callable[[], None]] = []
 
 
 @contextmanager
@@ -44,6 +48,8 @@ def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
         if stop_requested.is_set():
             raise KeyboardInterrupt
         stop_requested.set()
+        for listener in list(stop_listeners):
+            listener()
         name = signal.Signals(signum).name
         print(
             f"\nrmbg: {name}: stopping after the images in flight (their calls may be billed); "
@@ -79,3 +85,16 @@ def uncertain_outputs(out_dir: Path, manifest_name: str = "manifest.csv") -> set
         for out, row in last.items()
         if row.get("status") == "failed" and row.get("cost_source") == MAY_HAVE_BEEN_BILLED
     }
+
+
+@contextmanager
+def on_stop(listener: Callable[[], None]) -> Iterator[None]:
+    """Call `listener` on the first stop signal while the block runs (at once when
+    the stop came before the block)."""
+    stop_listeners.append(listener)
+    try:
+        if stop_requested.is_set():
+            listener()
+        yield
+    finally:
+        stop_listeners.remove(listener)

@@ -10,12 +10,18 @@ stream back. What Ray adds:
 - `map_batches` with a class (an actor pool of `workers` actors, each with
   `gpus_per_worker` GPUs): every actor builds one provider and keeps its
   model loaded for all its batches;
-- hosted providers: one budget for the whole job, a Ray actor (`Budget`)
-  that every worker asks before each paid call (the worst case is reserved:
-  the larger of the estimate and the highest cost reported in this batch;
-  then settled with the real cost, and kept when the call may have been
-  billed by where its request got to, rmbg.charging; the same batch.Budget as
-  the local scheduler); the number of calls in flight is the number of actors;
+- one budget for the whole job, an async Ray actor (rmbg.cli.budget.SharedBudget)
+  that every worker asks before each image: for a paid call the worst case is
+  reserved (the larger of the estimate and the highest cost reported in this
+  batch), then settled with the real cost, and kept when the call may have
+  been billed by where its request got to (rmbg.charging): the same Budget as
+  the local scheduler. Under a cap the first paid call runs alone until one
+  has reported its cost. The number of calls in flight is the number of actors;
+- Ctrl-C / SIGTERM as on the local engine (rmbg.cli.interrupts): the first
+  tells the budget actor to start nothing new (the images not started are
+  "not run (interrupted)", the calls in flight finish and are written); a
+  second records every call still in flight, by the actor's list, as "may
+  have been billed";
 - worker processes get the driver's RMBG_* and HF_* settings through Ray's
   runtime_env, but never a secret (API keys, HF_TOKEN): runtime_env is shown
   in Ray's dashboard and job records, so each node reads its own FAL_KEY,
@@ -29,6 +35,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -36,10 +44,14 @@ from typing import Any
 
 from ..errors import RmbgError
 from . import batch
+from .budget import SharedBudget, in_flight_outcome, kept_hold
+from .interrupts import abandoned, on_stop, stop_requested
 from .resume import UsageError
 
 ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+MAX_BLOCKS = 1000  # the most blocks a batch's dataset is split into (one per image below it)
+ABANDON_TIMEOUT_S = 10.0  # asking the budget actor for the calls in flight, after a second signal
 INSTALL = 'The Ray engine needs Ray Data: pip install "ray[data]" (or use the default local engine).'
 
 
@@ -107,14 +119,14 @@ class Remover:
         out: dict[str, list] = {name: [] for name in COLUMNS}
         for i, index in enumerate(rows["index"]):
             item = item_of({key: rows[key][i] for key in rows})
-            hold = ray.get(self.budget.reserve.remote(self.estimate)) if self.estimate else None
-            if self.estimate and hold is None:
-                outcome = batch.Outcome(item, "not_run", error="budget")
+            # every image asks the shared budget first: a stop, the cap, the first paid call alone
+            hold, why = ray.get(self.budget.reserve.remote(int(index), self.estimate))
+            if hold is None:
+                outcome = batch.Outcome(item, "not_run", error=why)
             else:
                 outcome = batch.process(item, self.provider, self.settings, cache=None)
-                if hold is not None:
-                    outcome = batch.kept_hold(outcome, hold)
-                    ray.get(self.budget.settle.remote(hold, outcome))
+                outcome = kept_hold(outcome, hold)
+                ray.get(self.budget.settle.remote(int(index), outcome))
             cost = outcome.cost
             values = (
                 int(index),
@@ -158,6 +170,8 @@ def run(
     if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
         raise RmbgError("--workers and --batch-size must be at least 1, --gpus-per-worker 0 or more.")
     if not ray.is_initialized():
+        keep = threading.current_thread() is threading.main_thread()
+        ours = signal.getsignal(signal.SIGTERM) if keep else None
         ray.init(
             address=address,
             include_dashboard=False,
@@ -165,6 +179,8 @@ def run(
             ignore_reinit_error=True,
             runtime_env={"env_vars": worker_env()},
         )
+        if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the batch's own must stay
+            signal.signal(signal.SIGTERM, ours)
     outcomes: list[batch.Outcome] = []
 
     def emit(outcome: batch.Outcome) -> None:
@@ -183,8 +199,12 @@ def run(
             emit(batch.Outcome(item, "skipped"))
     if not runnable:
         return outcomes
-    budget = ray.remote(batch.Budget).options(num_cpus=0).remote(settings.max_cost)
-    dataset = ray.data.from_items([row_of(i, item) for i, item in enumerate(runnable)])
+    budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost)
+    # One block per image up to MAX_BLOCKS: Ray Data hands a block to one actor, so the default (one
+    # block for a small list) would run a whole batch on one worker while the others sit idle.
+    dataset = ray.data.from_items(
+        [row_of(i, item) for i, item in enumerate(runnable)], override_num_blocks=min(len(runnable), MAX_BLOCKS)
+    )
     gpus = {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
     mapped = dataset.map_batches(
         Remover,
@@ -199,9 +219,24 @@ def run(
         batch_format="numpy",
         **gpus,
     )
+    wake = threading.Event()  # set by the first stop signal, or when the run ends
+
+    def forward_stop() -> None:  # not in the signal handler itself: a Ray call there could re-enter Ray
+        wake.wait()
+        if stop_requested.is_set():
+            ray.get(budget.stop.remote())
+
+    forwarder = threading.Thread(target=forward_stop, name="rmbg-ray-stop", daemon=True)
+    forwarder.start()
     try:
-        for row in mapped.iter_rows():
-            emit(outcome_of(row, runnable))
+        with on_stop(wake.set):
+            for row in mapped.iter_rows():
+                emit(outcome_of(row, runnable))
+    except KeyboardInterrupt:  # a second signal: what is in flight may be billed; the manifest says so
+        abandoned.set()
+        for index, hold in sorted(ray.get(budget.abandon.remote(), timeout=ABANDON_TIMEOUT_S).items()):
+            emit(in_flight_outcome(runnable[index], hold))
+        raise
     except ray.exceptions.RayError as exc:
         # a worker that cannot start (provider unknown there, weights missing) or died: one readable error
         cause = getattr(exc, "cause", None) or exc
@@ -211,4 +246,7 @@ def run(
             "recorded and their outputs kept; fix the cause and run the same command again to "
             "resume."
         ) from None
+    finally:
+        wake.set()
+        forwarder.join()
     return outcomes

@@ -1,0 +1,90 @@
+"""The Ray engine's shared budget (rmbg.cli.budget.SharedBudget) as the async
+actor runs it, driven here on one asyncio loop: the first paid call runs alone
+under a cap until one has reported its cost, a stop lets nothing new start, and
+a second signal hands over exactly the calls in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+from rmbg.cli.budget import SharedBudget, in_flight_outcome
+from rmbg.cli.items import Item, Outcome
+from rmbg.types import Cost
+
+ITEM = Item("in/a.png", "a.png", "a.png", Path("out/a.png"))
+TABLE = Decimal("0.0013")  # what the price table says a call costs
+REPORTED = Decimal("0.05")  # what the vendor then reports
+
+
+def done(cost: Decimal) -> Outcome:
+    return Outcome(ITEM, "done", 1.0, Cost(cost, "reported", ""))
+
+
+def test_the_first_paid_call_runs_alone_until_a_cost_is_reported():
+    async def scenario() -> list:
+        budget = SharedBudget(Decimal("0.07"))
+        first = await budget.reserve(0, TABLE)
+        second = asyncio.ensure_future(budget.reserve(1, TABLE))
+        await asyncio.sleep(0)  # let the second ask (a yield to the loop, no wall-clock wait)
+        waiting = not second.done()
+        await budget.settle(0, done(REPORTED))
+        return [first, waiting, await second, budget.budget.committed]
+
+    first, waiting, second, committed = asyncio.run(scenario())
+    assert first == (TABLE, "") and waiting
+    # the second now holds the reported worst case, which would pass $0.07: refused, nothing held
+    assert second == (None, "budget") and committed == REPORTED
+
+
+def test_without_a_cap_paid_calls_do_not_wait():
+    async def scenario() -> list:
+        budget = SharedBudget(None)
+        return [await budget.reserve(i, TABLE) for i in range(3)]
+
+    assert asyncio.run(scenario()) == [(TABLE, "")] * 3
+
+
+def test_free_calls_neither_wait_nor_hold():
+    async def scenario() -> list:
+        budget = SharedBudget(Decimal("0.01"))
+        held = [await budget.reserve(i, Decimal(0)) for i in range(4)]
+        return [held, budget.budget.committed, dict(budget.holds)]
+
+    held, committed, holds = asyncio.run(scenario())
+    assert held == [(Decimal(0), "")] * 4 and committed == 0 and holds == dict.fromkeys(range(4), Decimal(0))
+
+
+def test_a_stop_releases_the_waiting_and_starts_nothing():
+    async def scenario() -> list:
+        budget = SharedBudget(Decimal("1"))
+        await budget.reserve(0, TABLE)
+        waiting = asyncio.ensure_future(budget.reserve(1, TABLE))
+        await asyncio.sleep(0)
+        await budget.stop()
+        return [await waiting, await budget.reserve(2, Decimal(0)), budget.budget.committed]
+
+    waiting, free, committed = asyncio.run(scenario())
+    assert waiting == (None, "interrupted") and free == (None, "interrupted") and committed == TABLE
+
+
+def test_abandon_hands_over_the_calls_in_flight_once():
+    async def scenario() -> list:
+        budget = SharedBudget(None)
+        await budget.reserve(3, TABLE)
+        await budget.reserve(5, TABLE)
+        await budget.settle(3, done(TABLE))
+        handed = await budget.abandon()
+        await budget.settle(5, done(TABLE))  # the late settle of an abandoned call changes nothing
+        return [handed, budget.budget.committed, await budget.reserve(6, TABLE)]
+
+    handed, committed, after = asyncio.run(scenario())
+    assert handed == {5: TABLE} and committed == 2 * TABLE and after == (None, "interrupted")
+    row = in_flight_outcome(ITEM, TABLE)
+    assert (row.status, row.cost, row.may_be_billed) == (
+        "failed",
+        Cost(TABLE, "estimated", "may have been billed"),
+        True,
+    )
+    assert row.error == "interrupted while its request was in flight; it may have been billed"
