@@ -120,11 +120,11 @@ class RawCallCheck:
             return
         endpoints = self.endpoints()
         name = match.group(1)
-        body, whole = await _read(receive)
+        body, whole = await read_body(receive)
         if body is None:  # the client went away
             return
         if name not in endpoints:
-            await _reply(send, 404, {"error": f"There is no API endpoint /{name} here; the list is at /?view=api."})
+            await reply_json(send, 404, {"error": f"There is no API endpoint /{name} here; the list is at /?view=api."})
             return
         why = (
             "The request body is too large for a call (upload files to /gradio_api/upload first)."
@@ -134,7 +134,7 @@ class RawCallCheck:
         if why is None:
             why = await _url_problem(urls_of(body, name, endpoints))
         if why is not None:
-            await _reply(send, 422, {"error": why})
+            await reply_json(send, 422, {"error": why})
             return
         replayed = False
 
@@ -148,7 +148,7 @@ class RawCallCheck:
         await self.app(scope, replay, send)
 
 
-async def _read(receive: Receive) -> tuple[bytes | None, bool]:
+async def read_body(receive: Receive) -> tuple[bytes | None, bool]:
     """(the body, or None when the client left; False when it was over MAX_BODY,
     in which case the rest was read and dropped, up to DRAIN_LIMIT)."""
     chunks, size, more = [], 0, True
@@ -181,7 +181,7 @@ async def _url_problem(urls: list[str]) -> str | None:
     return None
 
 
-async def _reply(send: Send, status: int, payload: dict) -> None:
+async def reply_json(send: Send, status: int, payload: dict) -> None:
     body = json.dumps(payload).encode()
     await send(
         {

@@ -1,0 +1,124 @@
+"""The upload folder's room (rmbg.webapp.upload_room): uploads cannot fill the disk.
+
+Unit tests of the room on a real folder, and the middleware in front of a small
+ASGI app that stores what it receives, as gradio's upload route does, over a
+real socket (uvicorn on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from rmbg.webapp.upload_room import MIN_AGE_S, UploadLimit, UploadRoom
+
+NOW = 1_900_000_000.0
+MB = 2**20
+
+
+def put(folder: Path, size: int, age_s: float, name: str | None = None) -> Path:
+    """A file of `size` bytes in its own sub-folder (gradio's layout), `age_s` old."""
+    sub = folder / uuid.uuid4().hex
+    sub.mkdir(parents=True)
+    path = sub / (name or "photo.png")
+    path.write_bytes(b"x" * size)
+    os.utime(path, (NOW - age_s, NOW - age_s))
+    return path
+
+
+def test_reservations_count_until_released(tmp_path):
+    room = UploadRoom(tmp_path, 10 * MB, clock=lambda: NOW)
+    put(tmp_path, 4 * MB, age_s=5)
+    assert room.reserve(3 * MB) and room.reserve(3 * MB)
+    assert not room.reserve(1 * MB)  # 4 on disk + 6 held: full; the file on disk is too young to go
+    room.release(3 * MB)
+    assert room.reserve(1 * MB)
+
+
+def test_the_oldest_old_uploads_go_first_and_young_ones_stay(tmp_path):
+    room = UploadRoom(tmp_path, 10 * MB, clock=lambda: NOW)
+    oldest = put(tmp_path, 3 * MB, age_s=3 * MIN_AGE_S)
+    older = put(tmp_path, 3 * MB, age_s=2 * MIN_AGE_S)
+    young = put(tmp_path, 3 * MB, age_s=MIN_AGE_S / 2)
+    assert room.reserve(3 * MB)  # 9 + 3 > 10: the oldest goes, and its empty folder with it
+    assert not oldest.exists() and not oldest.parent.exists() and older.exists() and young.exists()
+    assert room.reserve(3 * MB)  # 6 + 3 held + 3 > 10: the older one goes too
+    assert not older.exists() and young.exists()
+    assert not room.reserve(2 * MB)  # 3 young + 6 held + 2 > 10, and nothing old is left
+    assert young.exists() and room.used() == 3 * MB
+
+
+def test_the_download_store_is_neither_counted_nor_deleted(tmp_path):
+    store = {put(tmp_path, 8 * MB, age_s=10 * MIN_AGE_S, name="result-nobg.png")}
+    room = UploadRoom(tmp_path, 4 * MB, keep=lambda p: p in store, clock=lambda: NOW)
+    assert room.used() == 0 and room.reserve(4 * MB)
+    assert all(p.exists() for p in store)
+
+
+class Stored:
+    """Stands in for gradio's upload route: writes the body under the folder."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.bodies = folder, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        put(self.folder, len(body), age_s=0)
+        self.bodies += 1
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "gradio"
+    folder.mkdir()
+    inner = Stored(folder)
+    app = UploadLimit(inner, UploadRoom(folder, 5 * MB))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()  # connections queue in the kernel from now on: no waiting for the server to start
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with httpx.Client(base_url=url, timeout=30) as client:
+        yield client, inner, folder
+    server.should_exit = True
+    thread.join()
+
+
+def test_over_a_real_socket_uploads_stop_at_the_room(served):
+    client, inner, folder = served
+    answers = [client.post("/gradio_api/upload", files={"files": ("a.png", b"x" * MB)}).status_code for _ in range(8)]
+    assert answers[:4] == [200] * 4 and answers[-1] == 507
+    assert inner.bodies == answers.count(200)
+    on_disk = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert on_disk <= 5 * MB
+    refused = client.post("/gradio_api/upload", files={"files": ("b.png", b"x" * MB)})
+    assert refused.json() == {"error": "The server's room for uploads is full just now; try again in a few minutes."}
+
+
+def test_an_upload_without_a_declared_size_is_refused(served):
+    client, inner, _ = served
+
+    def chunks():
+        yield b"--b\r\n"
+        yield b"x" * 1000
+
+    answer = client.post("/gradio_api/upload", content=chunks(), headers={"content-type": "multipart/form-data"})
+    assert answer.status_code == 411 and inner.bodies == 0
+    assert client.post("/gradio_api/queue/join", content=b"{}").status_code == 200  # other routes pass
