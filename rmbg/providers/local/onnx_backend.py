@@ -272,7 +272,7 @@ def u2netp(
     source = WeightsSource(
         path=lambda: w.ensure_u2netp(weights),
         status=lambda: w.u2netp_status(weights),
-        label=str(weights) if weights is not None else f"u2netp.onnx md5 {w.U2NETP_MD5}",
+        label=str(weights) if weights is not None else f"u2netp.onnx sha256 {w.U2NETP_SHA256[:12]}",
     )
     return OnnxProvider(U2NETP, source, precision="fp32", device=device, threads=threads)
 

