@@ -30,6 +30,7 @@ from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.look import OutputStore, file_name, flag
 from rmbg.webapp.memory import serving_allocator
 from rmbg.webapp.rawcalls import RawCallCheck, Slot
+from rmbg.webapp.upload_room import UploadLimit, UploadRoom
 
 log = logging.getLogger("rmbg.app")
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
@@ -184,6 +185,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         if isinstance(block, gr.components.Component):
             lenient(block)
     demo.rmbg_routes = rest.routes(app, lambda: default_id)  # type: ignore[attr-defined]  # POST /api/remove
+    # uploads cannot fill the disk (rmbg.webapp.upload_room); the download store bounds its own files
+    demo.rmbg_upload_room = UploadRoom(get_upload_folder(), config.uploads_mb * 2**20, keep=app.store.owns)  # type: ignore[attr-defined]
     return demo
 
 
@@ -1115,13 +1118,14 @@ def launch_kwargs(demo: gr.Blocks) -> dict:
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
     check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
     mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
+    room = Middleware(UploadLimit, room=demo.rmbg_upload_room)  # type: ignore[attr-defined]
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
         "css": CSS,
         "max_file_size": rest.MAX_BODY,
         "show_error": True,
         "mcp_server": True,
-        "app_kwargs": {"middleware": [mcp_caller, check], "routes": getattr(demo, "rmbg_routes", [])},
+        "app_kwargs": {"middleware": [mcp_caller, room, check], "routes": getattr(demo, "rmbg_routes", [])},
     }
 
 

@@ -218,6 +218,14 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.webapp.config",
     ),
     Setting(
+        "RMBG_UPLOADS_MB",
+        "int (MiB)",
+        "2048",
+        "Most visitors' uploads may take on disk in gradio's upload folder; past it the oldest go, then "
+        "uploads are refused (507).",
+        "rmbg.webapp.config",
+    ),
+    Setting(
         "RMBG_VOTES_DB",
         "file",
         "~/.local/share/rmbg/votes.sqlite3",

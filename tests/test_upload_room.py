@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from rmbg.webapp.upload_room import MIN_AGE_S, UploadLimit, UploadRoom
+from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
 NOW = 1_900_000_000.0
 MB = 2**20
@@ -122,3 +123,23 @@ def test_an_upload_without_a_declared_size_is_refused(served):
     answer = client.post("/gradio_api/upload", content=chunks(), headers={"content-type": "multipart/form-data"})
     assert answer.status_code == 411 and inner.bodies == 0
     assert client.post("/gradio_api/queue/join", content=b"{}").status_code == 200  # other routes pass
+
+
+def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch, u2netp_path):  # noqa: F811
+    """A client posting 1 MB files to gradio's upload route: past RMBG_UPLOADS_MB (here 3 MB) the app
+    answers 507 in our words, and the folder never holds more than that."""
+    from tests.fakes.fal import FalFake
+    from tests.fakes.runware import RunwareFake
+    from tests.test_app import app_config, serve
+
+    folder = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware, uploads_mb=3)) as url:
+        answers = []
+        for i in range(6):
+            reply = httpx.post(url + "gradio_api/upload", files={"files": (f"p{i}.png", os.urandom(MB))}, timeout=60)
+            answers.append(reply.status_code)
+        assert answers[:2] == [200, 200] and answers[-1] == 507
+        assert "room for uploads is full" in reply.json()["error"]
+        uploaded = [p for p in folder.rglob("p*.png")]
+        assert len(uploaded) == answers.count(200) and sum(p.stat().st_size for p in uploaded) <= 3 * MB

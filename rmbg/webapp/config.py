@@ -52,6 +52,8 @@ class AppConfig:
         the matte cache, 60 % for recent results (RMBG_APP_MEMORY_MB).
     downloads_mb: most the download files may take on disk (MiB), beside
         gradio's hourly pruning (RMBG_DOWNLOADS_MB).
+    uploads_mb: most visitors' uploads may take on disk (MiB) in gradio's
+        upload folder (RMBG_UPLOADS_MB; rmbg.webapp.upload_room).
     trusted_proxies: addresses or networks whose X-Forwarded-For is believed
         (RMBG_TRUSTED_PROXIES; rmbg.webapp.identity); empty: nobody's.
     hf_repos: Hub repositories visitors may name as hf:OWNER/REPO ("*": any;
@@ -69,6 +71,7 @@ class AppConfig:
     max_preview_side: int = 1600
     memory_mb: int = 448
     downloads_mb: int = 1024
+    uploads_mb: int = 2048
     trusted_proxies: tuple[str, ...] = ()
     hf_repos: tuple[str, ...] = ()
     public: bool = False
@@ -83,6 +86,7 @@ class AppConfig:
             "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD", DEFAULT_DAILY_CAP_USD),
             "memory_mb": int(cap_from_env(env, "RMBG_APP_MEMORY_MB", Decimal(448))),
             "downloads_mb": int(cap_from_env(env, "RMBG_DOWNLOADS_MB", Decimal(1024))),
+            "uploads_mb": int(cap_from_env(env, "RMBG_UPLOADS_MB", Decimal(2048))),
             "trusted_proxies": trusted_proxies(env),
             "hf_repos": repo_list(env),
             "public": public_deployment(env),

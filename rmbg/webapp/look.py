@@ -193,6 +193,11 @@ class OutputStore:
     def nbytes(self) -> int:
         return sum(self._written.values())
 
+    def owns(self, path: Path) -> bool:
+        """Whether `path` is one of the files this store keeps (bounded here, not by the upload room)."""
+        with self._lock:
+            return path in self._written
+
     def _keep(self, path: Path, size: int) -> None:
         with self._lock:
             self._written[path] = size
