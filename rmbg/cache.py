@@ -12,7 +12,6 @@ DEFAULT (the process-wide default_cache(), made on first use).
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -33,7 +32,9 @@ def options_key(options: Mapping[str, object]) -> str:
 class MatteCache:
     def __init__(self, max_bytes: int | None = None):
         if max_bytes is None:
-            max_bytes = int(float(os.environ.get("RMBG_CACHE_MB", "512")) * 1024 * 1024)
+            from .settings import current
+
+            max_bytes = int(current().number("RMBG_CACHE_MB", 512) * 1024 * 1024)
         self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[str, str, str], Matte] = OrderedDict()
         self._bytes = 0

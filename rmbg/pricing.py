@@ -12,7 +12,6 @@ configurable with RMBG_GPU_USD_PER_HOUR and RMBG_CPU_USD_PER_HOUR.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -40,13 +39,10 @@ REFERENCE_MONTHLY_VOLUME = 100_000  # the seed benchmark's comparison point
 
 
 def _rate(env: str, default: Decimal) -> Decimal:
-    value = os.environ.get(env)
-    if not value:
-        return default
-    try:
-        return Decimal(value)
-    except ArithmeticError:
-        raise ValueError(f"{env} must be a number of USD per hour, got {value!r}") from None
+    """USD per hour from `env` (checked: a number of 0 or more, else ValueError naming it)."""
+    from .settings import current
+
+    return current().decimal(env, default)
 
 
 def hourly_rate(device: str) -> Decimal:

@@ -3,6 +3,7 @@ together, and checked with an error that names it."""
 
 from __future__ import annotations
 
+import ast
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -61,3 +62,92 @@ def test_typed_reads_and_their_errors():
 def test_the_docs_table_has_one_row_per_variable():
     rows = settings.markdown_table().splitlines()[2:]
     assert [row.split("`")[1] for row in rows] == [s.name for s in settings.SETTINGS]
+
+
+# --- read only through rmbg.settings ------------------------------------------------
+
+ENV_RECEIVERS = {"os.environ", "environ", "env"}
+
+
+def _rmbg_constants(trees: list) -> dict[str, str]:
+    """NAME -> value of every assignment of an RMBG_* string (module or class level, any module)."""
+    found = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                value = node.value.value
+                if isinstance(value, str) and value.startswith("RMBG_"):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            found[target.id] = value
+    return found
+
+
+def _key(node: ast.expr, constants: dict[str, str]) -> str:
+    """The variable a read names: a literal, a known constant, else "?" and the expression."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
+    if isinstance(node, ast.Attribute) and node.attr in constants:  # self.URL_ENV, module.ENV_PATH
+        return constants[node.attr]
+    return "?" + ast.unparse(node)
+
+
+def environment_reads(tree: ast.AST, constants: dict[str, str]) -> list[tuple[int, str]]:
+    """(line, variable) of each read straight from the environment of an RMBG_* variable, or of
+    a variable named by an expression that cannot be resolved here ("?expr")."""
+    reads = []
+    for node in ast.walk(tree):
+        key = None
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "get" and ast.unparse(func.value) in ENV_RECEIVERS:
+                key = node.args[0]
+            elif ast.unparse(func) in ("os.getenv", "getenv"):
+                key = node.args[0]
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            if ast.unparse(node.value) in ENV_RECEIVERS:
+                key = node.slice
+        if key is not None and _key(key, constants).startswith(("RMBG_", "?")):
+            reads.append((node.lineno, _key(key, constants)))
+    return sorted(reads)
+
+
+# Reads by a name held in a variable that are not RMBG_* settings: the vendors' API keys
+# (FAL_KEY, RUNWARE_API_KEY, ...), which rmbg.wording.KEY_SLOTS declares.
+DYNAMIC_READS_OF_OTHER_VARIABLES = {"rmbg/providers/hosted/payload.py": ["?env_var", "?n"]}
+
+
+def test_no_module_reads_an_rmbg_variable_but_rmbg_settings():
+    paths = [p for p in REPO.joinpath("rmbg").rglob("*.py") if p.name != "settings.py"] + [REPO / "app.py"]
+    trees = {p: ast.parse(p.read_text(encoding="utf-8")) for p in paths}
+    constants = _rmbg_constants(list(trees.values()))
+    found = {str(p.relative_to(REPO)): environment_reads(t, constants) for p, t in trees.items()}
+    named = {path: [name for _, name in reads] for path, reads in found.items() if reads}
+    assert named == DYNAMIC_READS_OF_OTHER_VARIABLES
+
+
+def test_the_check_sees_each_way_of_reading():
+    snippet = """
+import os
+ENV_URL = "RMBG_X_URL"
+a = os.environ.get("RMBG_CACHE_MB")
+b = os.environ["RMBG_MAX_PIXELS"]
+c = os.getenv(ENV_URL)
+class P:
+    URL_ENV = "RMBG_Y_URL"
+    def f(self, env):
+        return env.get(self.URL_ENV), os.environ.get("HF_TOKEN")
+def rate(name):
+    return os.environ.get(name)
+os.environ["RMBG_Z"] = "1"  # a write is not a read
+"""
+    tree = ast.parse(snippet)
+    assert environment_reads(tree, _rmbg_constants([tree])) == [
+        (4, "RMBG_CACHE_MB"),
+        (5, "RMBG_MAX_PIXELS"),
+        (6, "RMBG_X_URL"),
+        (10, "RMBG_Y_URL"),
+        (12, "?name"),
+    ]

@@ -3,7 +3,7 @@
 In any page, alone on its line,
   <!-- results: NAME -->   becomes the tables of benchmarks/results/NAME.json,
                            with the command, date, machine and versions that made them;
-  <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings.py.
+  <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py.
 A marker whose file is missing fails the build, so a page cannot quote a
 benchmark that was never run.
 """
@@ -63,7 +63,7 @@ def results_markdown(name: str) -> str:
 
 def settings_markdown() -> str:
     # Loaded from its file: the docs build needs rmbg's declaration, not an installed rmbg.
-    spec = importlib.util.spec_from_file_location("_rmbg_settings", ROOT / "rmbg" / "settings.py")
+    spec = importlib.util.spec_from_file_location("_rmbg_settings", ROOT / "rmbg" / "settings_declared.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built

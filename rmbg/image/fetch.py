@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import io
 import ipaddress
-import os
 import socket
 import time
 import warnings
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
+from ..settings import current
 from .formats import allowed_formats
 
 if TYPE_CHECKING:
@@ -52,10 +52,7 @@ DEADLINE_S = 30.0
 
 def deadline_default() -> float:
     """The overall deadline of one fetch: RMBG_URL_DEADLINE_S, else DEADLINE_S."""
-    try:
-        return float(os.environ.get("RMBG_URL_DEADLINE_S") or DEADLINE_S)
-    except ValueError:
-        return DEADLINE_S
+    return current().number("RMBG_URL_DEADLINE_S", DEADLINE_S)
 
 
 class URLRefused(InvalidImageError):
@@ -74,7 +71,7 @@ def shown(url: str) -> str:
 
 
 def allowed_hosts(extra: Iterable[str] | None = None) -> frozenset[str]:
-    env = {h.strip().lower() for h in os.environ.get("RMBG_URL_ALLOW_HOSTS", "").split(",") if h.strip()}
+    env = {h.lower() for h in current().listed("RMBG_URL_ALLOW_HOSTS")}
     return frozenset(env | {h.lower() for h in extra or ()})
 
 

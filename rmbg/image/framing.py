@@ -30,7 +30,6 @@ never refused later, after a model ran or a provider was paid.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 
@@ -38,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidImageError, with_remedy
+from ..settings import current
 from ..types import Framing
 
 SUBJECT_THRESHOLD = 16
@@ -129,7 +129,7 @@ def max_output_pixels() -> int:
 def output_budget(input_size: tuple[int, int]) -> int:
     """The most pixels a framed output of an input this size may have."""
     width, height = input_size
-    floor = int(os.environ.get("RMBG_OUTPUT_FLOOR_PIXELS") or OUTPUT_FLOOR_PIXELS)
+    floor = current().integer("RMBG_OUTPUT_FLOOR_PIXELS", OUTPUT_FLOOR_PIXELS)
     return min(max_output_pixels(), max(OUTPUT_GROWTH * width * height, floor))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidImageError
+from ..settings import current
 from .formats import STORE_URI, URL, allowed_formats, register_optional_openers, url_name
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
@@ -50,13 +51,10 @@ class LoadedImage:
 
 
 def max_pixels_default() -> int:
-    value = os.environ.get("RMBG_MAX_PIXELS")
-    if value:
-        try:
-            return int(value)
-        except ValueError:
-            raise InvalidImageError(f"RMBG_MAX_PIXELS must be a whole number, got {value!r}.") from None
-    return DEFAULT_MAX_PIXELS
+    try:
+        return current().integer("RMBG_MAX_PIXELS", DEFAULT_MAX_PIXELS)
+    except ValueError as exc:
+        raise InvalidImageError(f"{exc}.") from None
 
 
 def _bomb_message(what: str, exc: Exception) -> str:

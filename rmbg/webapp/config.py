@@ -21,10 +21,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..pricing import REFERENCE_MONTHLY_VOLUME
+from ..settings import of as settings_of
 from .downloads import repo_list
 from .identity import trusted_proxies
 
@@ -108,36 +109,18 @@ def is_public(environ: Mapping[str, str]) -> bool:
 
 def public_deployment(environ: Mapping[str, str]) -> bool:
     """RMBG_PUBLIC (1 or 0) when set, else is_public()."""
-    value = environ.get("RMBG_PUBLIC", "").strip().lower()
-    if value in TRUE or value in FALSE:
-        return value in TRUE
-    if value:
-        raise ValueError(f"RMBG_PUBLIC must be 1 or 0, got {value!r}")
-    return is_public(environ)
+    said = settings_of(environ).flag("RMBG_PUBLIC")
+    return is_public(environ) if said is None else said
 
 
 def server_keys_allowed(environ: Mapping[str, str]) -> bool:
     """See the module docstring for the rule."""
-    value = environ.get("RMBG_ALLOW_SERVER_KEYS", "").strip().lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    if value:
-        raise ValueError(f"RMBG_ALLOW_SERVER_KEYS must be 1 or 0, got {value!r}")
-    return not is_public(environ)
+    said = settings_of(environ).flag("RMBG_ALLOW_SERVER_KEYS")
+    return not is_public(environ) if said is None else said
 
 
 def cap_from_env(
     environ: Mapping[str, str], name: str = "RMBG_SESSION_CAP_USD", default: Decimal = DEFAULT_CAP_USD
 ) -> Decimal:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        cap = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{name} must be a number of USD, got {value!r}") from None
-    if not cap.is_finite() or cap < 0:
-        raise ValueError(f"{name} must be zero or more, got {value!r}")
-    return cap
+    """A USD amount (or MiB) of 0 or more; ValueError naming the variable otherwise."""
+    return settings_of(environ).decimal(name, default)

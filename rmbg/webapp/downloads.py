@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from ..errors import ModelUnavailableError
 from ..providers.base import Provider
+from ..settings import of as settings_of
 
 HF_PREFIX = "hf:"  # as rmbg.registry.HF_PREFIX (not imported: no registry import needed to read settings)
 
@@ -31,9 +32,9 @@ class DownloadRefused(ModelUnavailableError):
     """A visitor asked for a model this deployment does not let visitors download."""
 
 
-def repo_list(environ: Mapping[str, str], name: str = "RMBG_HF_REPOS") -> tuple[str, ...]:
+def repo_list(environ: Mapping[str, str] | None, name: str = "RMBG_HF_REPOS") -> tuple[str, ...]:
     """A comma-separated setting as a tuple of its non-empty entries."""
-    return tuple(entry.strip() for entry in environ.get(name, "").split(",") if entry.strip())
+    return settings_of(environ).listed(name)
 
 
 def check_hub_repo(provider_id: str, allowed: tuple[str, ...]) -> None:

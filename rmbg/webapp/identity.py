@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from ..settings import of as settings_of
+
 TRUSTED_PROXIES_ENV = "RMBG_TRUSTED_PROXIES"
 UVICORN_TRUST_ENV = "FORWARDED_ALLOW_IPS"
 STAMP = "x-rmbg-mcp-caller"
@@ -45,7 +47,7 @@ _SECRET = secrets.token_bytes(32)  # per process: a stamp is only ever checked b
 def trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
     """RMBG_TRUSTED_PROXIES as a tuple of addresses or networks; ValueError
     (naming the entry) for anything else, so a typo never trusts everyone."""
-    entries = [e.strip() for e in environ.get(TRUSTED_PROXIES_ENV, "").split(",") if e.strip()]
+    entries = settings_of(environ).listed(TRUSTED_PROXIES_ENV)
     for entry in entries:
         try:
             ipaddress.ip_network(entry, strict=False)

@@ -8,7 +8,6 @@ what to send and how to read the answer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from ...charging import Charge
 from ...errors import MissingCredentialsError
 from ...pricing import price_estimate
+from ...settings import current
 from ...types import Cost
 from ..base import ProviderStatus
 from .http import Endpoint, LazyClient, ReasonFn, send
@@ -57,7 +57,7 @@ class HostedClient:
         timeout: Any = None,
     ):
         self._api_key = api_key or None
-        self.base_url = (base_url or os.environ.get(self.URL_ENV) or self.DEFAULT_URL).rstrip("/")
+        self.base_url = (base_url or current().raw(self.URL_ENV) or self.DEFAULT_URL).rstrip("/")
         self.retry = retry or RetryPolicy()
         self._clients = LazyClient(client, timeout)
 

