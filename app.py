@@ -847,7 +847,7 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
     scores like `rmbg evaluate` with ground truth, blind votes without (rmbg.webapp.benchrun, .arena).
     Returns the provider checkboxes (a pasted key refreshes them)."""
     from rmbg.eval.votes import RANKING_HEADERS, VoteStore
-    from rmbg.webapp import benchmark, benchrun
+    from rmbg.webapp import benchmark, benchreport, benchrun
     from rmbg.webapp.arena import BACKGROUNDS, Arena
 
     arena = Arena(VoteStore())
@@ -882,7 +882,9 @@ def benchmark_tab(app: App, keys, default_id: str) -> gr.CheckboxGroup:
             message = gr.Markdown(visible=False, elem_id="bench-message")
         with gr.Column(scale=3, min_width=300):
             status = gr.Markdown(elem_id="bench-status")
-            table = gr.Dataframe(headers=benchmark.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table")
+            table = gr.Dataframe(
+                headers=benchreport.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table"
+            )
             plot = gr.Plot(label="Quality against cost", elem_id="bench-plot")
             gallery = gr.Gallery(
                 label="Per image, worst first",

@@ -1,9 +1,9 @@
 """Every provider, declared once: id -> ProviderInfo (what it is, what it
 costs, what it needs) and the factory that builds it.
 
-The declarations are data. The registry (`get_provider`), the price table
+The declarations are data (rmbg.declarations). The registry (`get_provider`), the price table
 (rmbg.pricing), `rmbg providers` and the app's provider list all read them, so
-adding a provider is one ProviderInfo below plus its module.
+adding a provider is one ProviderInfo there plus its module.
 
 Two kinds of thing are declared: removal providers ("local", "hosted": an
 image in, a matte out; `list_providers`, `get_provider`) and background
@@ -17,250 +17,28 @@ for, so a replacer is never a removal choice, in a comparison or the default. Fa
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, cast
 
+from .declarations import DECLARATIONS, Factory, Kind, ProviderInfo
 from .errors import UnknownProviderError
 from .providers.base import Provider, Replacer
 
-Kind = Literal["local", "hosted", "replace"]
-Factory = Callable[..., "Provider | Replacer"]  # a removal provider, or a replacer for kind "replace"
-
-BRIA_NC = "non-commercial (BRIA model licence); commercial use needs an agreement with BRIA"
-BIREFNET_MIT = "MIT weights (ZhengPeng7), trained partly on research data sets"
-
-
-@dataclass(frozen=True)
-class ProviderInfo:
-    """One provider, as a person choosing it needs to know it.
-
-    kind: "local" or "hosted" (removal providers), "replace" (a background replacer).
-    price_usd: USD per image from the vendor's price table (hosted only; a
-        local run is costed from measured seconds, rmbg.pricing.compute_cost);
-        for a replacer, per generated image.
-    price_note: where the price comes from.
-    key_env: the environment variable holding the key it needs: the API key
-        of a hosted service, or HF_TOKEN for gated Hub weights; "" for none.
-    key_page: where to get that key or accept the terms.
-    download: what a first local run downloads (e.g. "176 MB").
-    hardware: where it runs well.
-    factory: "module:function" (or a callable) building the provider from
-        keyword config; `args` are passed first (one function, several models).
-    """
-
-    id: str
-    label: str
-    kind: Kind
-    factory: str | Factory
-    price_usd: Decimal | None = None
-    price_note: str = ""
-    key_env: str = ""
-    key_page: str = ""
-    licence: str = ""
-    download: str = ""
-    hardware: str = ""
-    args: tuple[Any, ...] = field(default=())
-    compare_by_default: bool = True  # ticked in the app's Compare tab when ready and free
-
-
-def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str) -> ProviderInfo:
-    return ProviderInfo(
-        model_id,
-        label,
-        "local",
-        "rmbg.providers.local.torch_backend:birefnet",
-        licence=BIREFNET_MIT,
-        key_page=f"https://huggingface.co/{repo}",
-        download=download,
-        hardware=hardware,
-        args=(model_id,),
-    )
-
-
-def _runware_birefnet(provider_id: str, model: str, label: str) -> ProviderInfo:
-    # No price on Runware's BiRefNet model pages: each call's reported cost is
-    # recorded; this estimate only reserves budget (a third party reports about $0.0006).
-    return ProviderInfo(
-        provider_id,
-        label,
-        "hosted",
-        "rmbg.providers.hosted.runware:runware_birefnet",
-        price_usd=Decimal("0.002"),
-        price_note=f"estimated: no price on Runware's {model} page; the reported cost is recorded",
-        key_env="RUNWARE_API_KEY",
-        key_page="https://my.runware.ai/signup",
-        licence="commercial use (paid API)",
-        args=(provider_id, model, label),
-    )
-
-
-_GPU = "GPU; 9-27 s per image on a 2-core CPU (bf16 where the CPU has it, else fp32)"
-DECLARATIONS: tuple[ProviderInfo, ...] = (
-    ProviderInfo(
-        "rmbg-1.4",
-        "BRIA RMBG-1.4 (IS-Net, local)",
-        "local",
-        "rmbg.providers.local.torch_backend:rmbg14",
-        key_env="HF_TOKEN",
-        key_page="https://huggingface.co/briaai/RMBG-1.4",
-        licence=BRIA_NC,
-        download="176 MB",
-        hardware="CPU (ONNX Runtime) or GPU",
-    ),
-    ProviderInfo(
-        "rmbg-2.0",
-        "BRIA RMBG-2.0 (BiRefNet Swin-L, local)",
-        "local",
-        "rmbg.providers.local.torch_backend:rmbg20",
-        key_env="HF_TOKEN",
-        key_page="https://huggingface.co/briaai/RMBG-2.0",
-        licence=BRIA_NC,
-        download="885 MB",
-        hardware=_GPU,
-    ),
-    _birefnet(
-        "birefnet-lite",
-        "BiRefNet lite, Swin-T (MIT, local)",
-        "ZhengPeng7/BiRefNet_lite",
-        "178 MB",
-        "GPU; 4.5-8 s per image on a 2-core CPU (2.6-3 s in bf16 where the CPU has it)",
-    ),
-    _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
-    _birefnet("birefnet-hr", "BiRefNet HR, Swin-L 2048 (MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
-    _birefnet(
-        "birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting", "885 MB", _GPU
-    ),
-    _birefnet(
-        "birefnet-portrait", "BiRefNet portrait, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-portrait", "885 MB", _GPU
-    ),
-    _birefnet(
-        "birefnet-dynamic", "BiRefNet dynamic size, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet_dynamic", "885 MB", _GPU
-    ),
-    ProviderInfo(
-        "u2netp",
-        "U2-Net-p (tiny, ungated, Apache-2.0)",
-        "local",
-        "rmbg.providers.local.onnx_backend:u2netp",
-        licence="Apache-2.0",
-        download="4.6 MB",
-        hardware="any CPU",
-    ),
-    ProviderInfo(
-        "isnet-general",
-        "IS-Net general use (DIS, ungated, Apache-2.0)",
-        "local",
-        "rmbg.providers.local.isnet_general:isnet_general",
-        licence="Apache-2.0",
-        key_page="https://github.com/xuebinqin/DIS",
-        download="179 MB",
-        hardware="any CPU (about 1-2 s)",
-    ),
-    ProviderInfo(
-        "sam2",
-        "SAM 2.1 (pick a subject)",
-        "local",
-        "rmbg.refine.sam2:sam2",
-        key_page="https://huggingface.co/facebook/sam2.1-hiera-tiny",
-        licence="Apache-2.0",
-        download="156 MB",
-        hardware="CPU or GPU",
-        compare_by_default=False,
-    ),
-    ProviderInfo(
-        "fal-bria",
-        "fal.ai · Bria RMBG 2.0",
-        "hosted",
-        "rmbg.providers.hosted.fal:fal_bria",
-        price_usd=Decimal("0.018"),
-        price_note="fal docs / llms.txt: $0.018 per generation",
-        key_env="FAL_KEY",
-        key_page="https://fal.ai/dashboard/keys",
-        licence="commercial use (paid API)",
-    ),
-    ProviderInfo(
-        "runware-bria",
-        "Runware · Bria RMBG 2.0",
-        "hosted",
-        "rmbg.providers.hosted.runware:runware_bria",
-        price_usd=Decimal("0.018"),
-        price_note="Runware bria:2@1 model page response examples",
-        key_env="RUNWARE_API_KEY",
-        key_page="https://my.runware.ai/signup",
-        licence="commercial use (paid API)",
-    ),
-    ProviderInfo(
-        "runware-rembg",
-        "Runware · RemBG 1.4",
-        "hosted",
-        "rmbg.providers.hosted.runware:runware_rembg",
-        price_usd=Decimal("0.0013"),
-        price_note="Runware runware:109@1 model page response examples",
-        key_env="RUNWARE_API_KEY",
-        key_page="https://my.runware.ai/signup",
-        licence="commercial use (paid API)",
-    ),
-    ProviderInfo(
-        "fal-rmbg-3",
-        "fal.ai · Bria RMBG 3.0",
-        "hosted",
-        "rmbg.providers.hosted.fal:fal_rmbg3",
-        price_usd=Decimal("0.04"),
-        price_note="estimated: no price on the fal pages we read; $0.04 reserved, above RMBG 2.0's $0.018",
-        key_env="FAL_KEY",
-        key_page="https://fal.ai/dashboard/keys",
-        licence="commercial use (paid API)",
-    ),
-    _runware_birefnet("runware-birefnet", "runware:112@1", "Runware · BiRefNet v1 Base"),
-    _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
-    _runware_birefnet("runware-birefnet-massive", "runware:112@8", "Runware · BiRefNet Massive (DIS5K)"),
-    # remove.bg bills in credits (1 per full image, 0.25 per preview) and sells
-    # them at several prices; price_usd is one credit. No USD price per credit
-    # was found in remove.bg's pages we could read, so $0.23 is an assumption
-    # (well above the ~$0.05 per image reported at scale): set
-    # RMBG_REMOVEBG_USD_PER_CREDIT to your own plan's price.
-    ProviderInfo(
-        "remove-bg",
-        "remove.bg",
-        "hosted",
-        "rmbg.providers.hosted.removebg:remove_bg",
-        price_usd=Decimal("0.23"),
-        price_note="estimated: USD per credit (1 credit = 1 full image), an assumed price (none published); "
-        "RMBG_REMOVEBG_USD_PER_CREDIT",
-        key_env="REMOVEBG_API_KEY",
-        key_page="https://www.remove.bg/dashboard#api-key",
-        licence="commercial use (paid API)",
-    ),
-    ProviderInfo(
-        "photoroom",
-        "Photoroom",
-        "hosted",
-        "rmbg.providers.hosted.photoroom:photoroom",
-        price_usd=Decimal("0.02"),
-        price_note="estimated: Photoroom pricing page, Basic plan $0.02 per image; RMBG_PHOTOROOM_USD_PER_IMAGE",
-        key_env="PHOTOROOM_API_KEY",
-        key_page="https://app.photoroom.com/api-dashboard",
-        licence="commercial use (paid API)",
-    ),
-    # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
-    # page (its "How It Stacks Up" section) and $0.04 per generation on its
-    # llms.txt / pricing page (docs/providers.md, "Pricing"). We take the
-    # higher: spending caps reserve this estimate, and an estimate that is too
-    # high only holds back budget, one that is too low lets a cap be passed.
-    ProviderInfo(
-        "fal-bria-replace",
-        "fal.ai · Bria background replace",
-        "replace",
-        "rmbg.providers.hosted.fal_replace:fal_bria_replace",
-        price_usd=Decimal("0.04"),
-        price_note="fal pricing page / llms.txt: $0.04 per generation (docs page: $0.023)",
-        key_env="FAL_KEY",
-        key_page="https://fal.ai/dashboard/keys",
-        licence="commercial use (paid API)",
-        compare_by_default=False,
-    ),
-)
+__all__ = [
+    "DECLARATIONS",
+    "HF_PREFIX",
+    "Factory",
+    "Kind",
+    "ProviderInfo",
+    "declarations",
+    "get_provider",
+    "get_replacer",
+    "info",
+    "list_providers",
+    "list_replacers",
+    "register",
+    "replacer_info",
+    "unregister",
+]
 
 _REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
 

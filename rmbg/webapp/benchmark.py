@@ -18,7 +18,6 @@ also when the run stops early or fails.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,10 +31,9 @@ from PIL import Image
 from ..charging import metered, worst_case
 from ..errors import BudgetError, RmbgError
 from ..eval.records import ImageRow
-from ..eval.report import Evaluation, fmt_estimate, to_json, write_rows_csv, write_summary_csv
+from ..eval.report import Evaluation
 from ..eval.run import evaluate
 from ..providers.local.device import LOCAL_DEVICE_LOCK
-from ..types import format_usd
 from .catalog import Keys, build_provider, close
 from .context import App
 from .guard import local_matte
@@ -246,120 +244,6 @@ def run_scored(
         )
     stopped = len(evaluation.rows) < len(dataset) * len(provider_ids)
     return Scored(evaluation, volume, stopped, cutouts)
-
-
-SUMMARY_HEADERS = [
-    "provider",
-    "composite [95 % CI]",
-    "S_IoU [95 % CI]",
-    "S_edge (BF@d) [95 % CI]",
-    "S_trans*",
-    "images",
-    "failed",
-    "s/image",
-    "$/image",
-    "$/month",
-]
-
-
-def summary_rows(scored: Scored) -> list[list[object]]:
-    """The overall row of each provider, as `rmbg evaluate` prints it, plus the monthly cost."""
-    ev = scored.evaluation
-    rows = []
-    for s in ev.summaries:
-        if s.category != "all":
-            continue
-        trans = fmt_estimate("s_trans_star", s.metrics.get("s_trans_star")) if ev.gt_kind == "alpha" else "not measured"
-        secs = "–" if s.seconds_per_image != s.seconds_per_image else f"{s.seconds_per_image:.3f}"
-        rows.append(
-            [
-                s.provider,
-                fmt_estimate(ev.composite_key, s.metrics.get(ev.composite_key)),
-                fmt_estimate("iou", s.metrics.get("iou")),
-                fmt_estimate("boundary_f", s.metrics.get("boundary_f")),
-                trans,
-                s.n_images,
-                s.n_failed,
-                secs,
-                f"{format_usd(s.cost_per_image)} ({s.cost_source or 'n/a'})",
-                format_usd(s.cost_per_image * scored.volume),
-            ]
-        )
-    return rows
-
-
-def image_score(row: ImageRow, composite_key: str) -> float | None:
-    """One image's composite (0-100) as the table's composite would count it, None if it failed."""
-    from ..eval import metrics as M
-
-    iou, edge = row.values.get("iou"), row.values.get("boundary_f")
-    if row.status != "ok" or iou is None or edge is None:
-        return None
-    trans = row.values.get("s_trans_star")
-    if composite_key == "composite" and trans is not None:
-        return M.composite(100 * iou, 100 * edge, trans)
-    return M.composite_seg(100 * iou, 100 * edge)
-
-
-def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
-    """Every provider's cut-out of every image, the image with the lowest mean score first."""
-    ev = scored.evaluation
-    per_image: dict[str, list[float]] = {}
-    scores: dict[tuple[str, str], float | None] = {}
-    for row in ev.rows:
-        score = image_score(row, ev.composite_key)
-        scores[(row.provider, row.name)] = score
-        per_image.setdefault(row.name, []).append(score if score is not None else 0.0)
-    order = sorted(per_image, key=lambda name: (sum(per_image[name]) / len(per_image[name]), name))
-    items = []
-    for name in order:
-        for (provider, image), cut in scored.cutouts.items():
-            if image == name:
-                score = scores.get((provider, image))
-                shown = f" · {score:.1f}" if score is not None else ""
-                items.append((cut, f"{name} · {provider}{shown}"))
-    return items
-
-
-def downloads(scored: Scored, app: App) -> tuple[Path, Path, Path]:
-    """summary.csv, per_image.csv and evaluation.json in the app's download store."""
-    import json
-
-    with tempfile.TemporaryDirectory(prefix="rmbg-bench-") as tmp:
-        folder = Path(tmp)
-        write_summary_csv(scored.evaluation, folder / "summary.csv")
-        write_rows_csv(scored.evaluation, folder / "per_image.csv")
-        payload = to_json(scored.evaluation)
-        payload["dataset"] = "uploaded images"  # never the server's temporary path
-        payload["monthly_volume"] = scored.volume
-        (folder / "evaluation.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-        return tuple(
-            app.store.write(name, (folder / name).read_bytes())  # type: ignore[return-value]
-            for name in ("summary.csv", "per_image.csv", "evaluation.json")
-        )
-
-
-def plot_figure(scored: Scored):
-    """The quality-against-cost figure of `rmbg evaluate` (None without a score or matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        from ..eval.report import quality_cost_figure
-    except ImportError:
-        return None
-    return quality_cost_figure(scored.evaluation)
-
-
-def status_line(scored: Scored, spent: Decimal) -> str:
-    ev = scored.evaluation
-    done = len({r.name for r in ev.rows})
-    head = "Stopped: results so far" if scored.stopped else "Done"
-    return (
-        f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
-        f"{sum(r.status != 'ok' for r in ev.rows)} failed. Composite: {ev.composite_label}. "
-        f"This session has spent ${format_usd(spent)} on hosted calls."
-    )
 
 
 def check_choice(provider_ids: Sequence[str] | None) -> list[str]:

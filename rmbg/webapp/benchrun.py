@@ -13,6 +13,7 @@ from typing import Any
 
 from ..types import format_usd
 from . import benchmark as B
+from . import benchreport as R
 from .arena import Arena, run_blind
 from .catalog import Keys
 from .context import App
@@ -72,10 +73,10 @@ def run(
             scored = B.run_scored(
                 upload, ids, keys, app, session_id=session_id, volume=volume, report=report, stop=flag
             )
-            files = [str(p) for p in B.downloads(scored, app)]
-            status = B.status_line(scored, app.ledger.session_spent(session_id))
+            files = [str(p) for p in R.downloads(scored, app)]
+            status = R.status_line(scored, app.ledger.session_spent(session_id))
             return BenchView(
-                status, B.SUMMARY_HEADERS, B.summary_rows(scored), B.plot_figure(scored), B.gallery(scored), files
+                status, R.SUMMARY_HEADERS, R.summary_rows(scored), R.plot_figure(scored), R.gallery(scored), files
             )
         cutouts, rows = run_blind(upload, ids, keys, app, session_id=session_id, report=report, stop=flag)
         arena.keep(session_id, cutouts)
