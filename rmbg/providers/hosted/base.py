@@ -18,7 +18,8 @@ from ...pricing import price_estimate
 from ...settings import current
 from ...types import Cost
 from ..base import ProviderStatus
-from .http import Endpoint, LazyClient, ReasonFn, send
+from .client import LazyClient
+from .http import Endpoint, ReasonFn, send
 from .payload import check_key, read_key, remember
 from .retry import Deadline, RetryPolicy
 

@@ -28,12 +28,10 @@ Keys never appear in text: every message and body excerpt goes through
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ... import __version__
 from ...charging import Charge, charge_of_status, current
 from ...errors import (
     ProviderAuthError,
@@ -51,49 +49,7 @@ from .retry import Deadline, RetryPolicy, retry_after_seconds
 if TYPE_CHECKING:
     import httpx
 
-USER_AGENT = f"rmbg/{__version__} (+https://huggingface.co/spaces)"
 RETRYABLE_STATUS = frozenset({408, 429})
-
-
-def default_timeout(read: float = 60.0):
-    """Explicit httpx timeouts: 5 s to connect, `read` s per read."""
-    import httpx
-
-    return httpx.Timeout(connect=5.0, read=read, write=30.0, pool=5.0)
-
-
-def make_client(timeout=None):
-    """An httpx.Client with explicit timeouts (used when none is injected)."""
-    import httpx
-
-    if timeout is None:
-        timeout = default_timeout()
-    elif isinstance(timeout, (int, float)):
-        timeout = default_timeout(float(timeout))
-    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
-
-
-class LazyClient:
-    """The httpx.Client a provider uses: the injected one (never closed by
-    us), or one made on first use with explicit timeouts (closed by close())."""
-
-    def __init__(self, client=None, timeout=None):
-        self._client = client
-        self._owned = client is None
-        self._timeout = timeout
-        self._lock = threading.Lock()
-
-    def get(self):
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self._timeout)
-            return self._client
-
-    def close(self) -> None:
-        with self._lock:
-            if self._owned and self._client is not None:
-                self._client.close()
-                self._client = None
 
 
 # --- HTTP with retries ----------------------------------------------------------

@@ -24,16 +24,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ...charging import Charge, charge_of_status, current
+from ...charging import current
 from ...errors import (
-    ProviderAuthError,
-    ProviderCreditError,
     ProviderHTTPError,
-    ProviderRateLimitError,
-    ProviderRejectedError,
     ProviderResponseError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
     RmbgError,
 )
 from ...pricing import reported_cost
@@ -47,11 +41,10 @@ from .payload import (
     download_result,
     excerpt,
     png_data_uri,
-    scrub,
 )
 from .retry import Deadline, RetryPolicy
+from .runware_errors import KEY_ENV, NOT_OUR_FAULT, code_error, error_list, item_error, runware_charge, runware_reason
 
-KEY_ENV = "RUNWARE_API_KEY"
 MAX_RESULT_BYTES = 128 * 2**20  # an imageURL's file, as fal's results
 URL_ENV = "RMBG_RUNWARE_URL"
 DEFAULT_URL = "https://api.runware.ai"
@@ -187,8 +180,8 @@ class RunwareRemoveBackground(HostedProvider):
             raise ProviderResponseError(self.id, "the response is not a JSON object.", excerpt=excerpt(str(body)[:400]))
         data: list = body["data"] if isinstance(body.get("data"), list) else []
         ours = [i for i in data if isinstance(i, dict) and i.get("taskUUID") == task_uuid]
-        errors = [e for e in _error_list(body) if e.get("taskUUID") in (None, task_uuid)]
-        errors += [_item_error(i) for i in ours if i.get("status") == "error"]
+        errors = [e for e in error_list(body) if e.get("taskUUID") in (None, task_uuid)]
+        errors += [item_error(i) for i in ours if i.get("status") == "error"]
         if errors:
             raise code_error(self.id, errors[0], self._secrets())
         if not ours:
@@ -225,115 +218,10 @@ class RunwareRemoveBackground(HostedProvider):
             body = response.json()
         except ValueError:
             return None
-        errors = _error_list(body) if isinstance(body, dict) else []
-        if not errors or str(errors[0].get("code")) not in _NOT_OUR_FAULT:
+        errors = error_list(body) if isinstance(body, dict) else []
+        if not errors or str(errors[0].get("code")) not in NOT_OUR_FAULT:
             return None
         return code_error(self.id, errors[0], self._secrets(), status=response.status_code)
-
-
-def _error_list(body: dict) -> list[dict]:
-    errors = body.get("errors")
-    found = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-    if isinstance(body.get("error"), dict):  # the singular form some errors use
-        found.append({**body["error"], "taskUUID": body.get("taskUUID")})
-    return found
-
-
-def _item_error(item: dict) -> dict:
-    inner: dict = item["error"] if isinstance(item.get("error"), dict) else {}
-    return {"code": inner.get("code", "error"), "message": inner.get("message", ""), "taskUUID": item.get("taskUUID")}
-
-
-def _describe(error: dict) -> str:
-    message = str(error.get("message") or "").strip()[:200].rstrip(". ")
-    code = str(error.get("code") or "").strip()[:60]
-    param = error.get("parameter")
-    extra = ", ".join(x for x in (code, f"parameter {param}" if param else "") if x)
-    return f"{message} ({extra})" if message and extra else (message or extra or "unknown error")
-
-
-def runware_reason(response) -> str:
-    """Runware's own error text from an `{"errors": [...]}` body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return excerpt(response.text, limit=120)
-    errors = _error_list(body) if isinstance(body, dict) else []
-    return _describe(errors[0]) if errors else ""
-
-
-_CODE_CLASSES = (
-    (
-        ("invalidApiKey", "unauthorized", "missingApiKey"),
-        ProviderAuthError,
-        "the API key was rejected: {r}. Check " + KEY_ENV + ".",
-    ),
-    (
-        ("insufficientCredits", "paymentRequired", "quotaExceeded"),
-        ProviderCreditError,
-        "the account is out of credit: {r}. Top up your balance.",
-    ),
-    (("rateLimitExceeded",), ProviderRateLimitError, "rate limited: {r}. Try again later."),
-    (
-        ("timeoutProvider", "requestTimeout"),
-        ProviderTimeoutError,
-        "timed out on the provider's side: {r}. Try again later.",
-    ),
-    (
-        ("internalServerError", "serviceUnavailable", "inferenceError", "downloadFailed"),
-        ProviderUnavailableError,
-        "failed on the provider's side: {r}. Try again later.",
-    ),
-)
-
-
-_NOT_OUR_FAULT = frozenset(
-    code
-    for codes, cls, _ in _CODE_CLASSES
-    for code in codes
-    if cls in (ProviderRateLimitError, ProviderTimeoutError, ProviderUnavailableError)
-)
-
-
-_UNBILLED_ERRORS = (ProviderAuthError, ProviderCreditError, ProviderRateLimitError, ProviderRejectedError)
-
-
-def runware_charge(response) -> Charge:
-    """What Runware's answer to the paid task says about its charge
-    (rmbg.charging): an answer carrying errors is read by their code (a
-    refused key, no credit, the rate, a rejected input: not billed; a failure
-    on Runware's side: it may have run, so it may be billed); other answers
-    by their status (4xx, 408 and 429 refused; 2xx and 5xx unknown until
-    our task's result is read)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    errors = _error_list(body) if isinstance(body, dict) else []
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        errors += [_item_error(i) for i in body["data"] if isinstance(i, dict) and i.get("status") == "error"]
-    if errors:
-        return Charge.REFUSED if isinstance(code_error("", errors[0]), _UNBILLED_ERRORS) else Charge.UNKNOWN
-    return charge_of_status(response.status_code, lambda status: status in (408, 429))
-
-
-def code_error(provider_id: str, error: dict, secrets=(), status: int | None = None) -> ProviderHTTPError:
-    """The ProviderHTTPError for a Runware error item, by its `code`."""
-    code = str(error.get("code") or "")
-    reason = scrub(_describe(error), secrets)
-    for codes, cls, text in _CODE_CLASSES:
-        if code in codes:
-            return cls(provider_id, text.format(r=reason), status=status, excerpt=reason)
-    kind: type[ProviderHTTPError] = ProviderHTTPError
-    message = f"failed: {reason}"
-    if code.startswith(("invalid", "missing", "unsupported", "unknown")) or code in (
-        "contentPolicyViolation",
-        "nsfwContentDetected",
-    ):
-        kind, message = ProviderRejectedError, f"rejected the image: {reason}"
-    elif code.startswith("provider"):
-        kind, message = ProviderUnavailableError, f"failed on the provider's side: {reason}. Try again later."
-    return kind(provider_id, message, status=status, excerpt=reason)
 
 
 def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):

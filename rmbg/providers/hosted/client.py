@@ -1,0 +1,53 @@
+"""The httpx client a hosted provider talks through: explicit timeouts, our
+User-Agent, no redirects followed (a redirect could carry the key elsewhere),
+made on first use unless one is injected (tests, callers with their own pool).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ... import __version__
+
+USER_AGENT = f"rmbg/{__version__} (+https://huggingface.co/spaces)"
+
+
+def default_timeout(read: float = 60.0):
+    """Explicit httpx timeouts: 5 s to connect, `read` s per read."""
+    import httpx
+
+    return httpx.Timeout(connect=5.0, read=read, write=30.0, pool=5.0)
+
+
+def make_client(timeout=None):
+    """An httpx.Client with explicit timeouts (used when none is injected)."""
+    import httpx
+
+    if timeout is None:
+        timeout = default_timeout()
+    elif isinstance(timeout, (int, float)):
+        timeout = default_timeout(float(timeout))
+    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+
+
+class LazyClient:
+    """The httpx.Client a provider uses: the injected one (never closed by
+    us), or one made on first use with explicit timeouts (closed by close())."""
+
+    def __init__(self, client=None, timeout=None):
+        self._client = client
+        self._owned = client is None
+        self._timeout = timeout
+        self._lock = threading.Lock()
+
+    def get(self):
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self._timeout)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned and self._client is not None:
+                self._client.close()
+                self._client = None
