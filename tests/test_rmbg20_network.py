@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rmbg.models import birefnet, deform, swin
+from rmbg.models import birefnet, deform, deform_ops, swin
+from rmbg.models.birefnet_blocks import BasicDecBlk
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rmbg-2.0.keys.tsv"
 
@@ -102,7 +103,7 @@ def test_pure_deform_conv_zero_offsets_equal_plain_conv():
 def test_grid_deform_conv_chunked_taps_match_one_chunk_and_half_runs_in_fp32(monkeypatch):
     inp, offset, weight, bias, mask = _deform_inputs(7, 1, 3, 1, True, seed=3)
     whole = deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask)
-    monkeypatch.setattr(deform, "_MAX_GRID_ELEMENTS", 2 * 3 * 6 * 5 * 4)  # 4 taps a chunk
+    monkeypatch.setattr(deform_ops, "_MAX_GRID_ELEMENTS", 2 * 3 * 6 * 5 * 4)  # 4 taps a chunk
     torch.testing.assert_close(
         deform.deform_conv2d_grid(inp, offset, weight, bias, 1, 3, 1, mask), whole, atol=1e-5, rtol=1e-5
     )
@@ -115,7 +116,7 @@ def test_grid_deform_conv_chunked_taps_match_one_chunk_and_half_runs_in_fp32(mon
 def test_pure_deform_conv_pixel_blocks_match_one_block(monkeypatch):
     inp, offset, weight, bias, mask = _deform_inputs(7, 1, 3, 1, True, seed=3)
     whole = deform.deform_conv2d_pure(inp, offset, weight, bias, 1, 3, 1, mask)
-    monkeypatch.setattr(deform, "_MAX_COLUMN_ELEMENTS", 2 * 49 * 3 * 4)  # 4 of the 30 output pixels a block
+    monkeypatch.setattr(deform_ops, "_MAX_COLUMN_ELEMENTS", 2 * 49 * 3 * 4)  # 4 of the 30 output pixels a block
     chunked = deform.deform_conv2d_pure(inp, offset, weight, bias, 1, 3, 1, mask)
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
 
@@ -274,7 +275,7 @@ def test_swin_block_in_blocks_of_windows_and_tokens_matches_whole_maps(shift, mo
 
 def test_decoder_block_conv_in_over_parts_equals_conv_over_their_concatenation():
     torch.manual_seed(0)
-    block = birefnet.BasicDecBlk(48 + 16, 32).eval()
+    block = BasicDecBlk(48 + 16, 32).eval()
     a, b = torch.randn(1, 48, 20, 24), torch.randn(1, 16, 20, 24)
     with torch.inference_mode():
         whole = block.relu_in(block.bn_in(block.conv_in(torch.cat([a, b], dim=1))))
