@@ -8,7 +8,7 @@
    60); a table of each one's outcome and time.
 2. Launches the app in this process and posts tiny uploads (an 80x60 PNG,
    156 bytes) with the frames the issue measured and the largest a tiny
-   upload may still get, through REST; the peak RSS growth of the process
+   upload may still get, through REST with U2-Net-p; the peak RSS growth of the process
    (ru_maxrss, MiB) after each, and the answer's status.
 
 Writes benchmarks/results/fuzz.json (benchmarks/harness.py).
@@ -81,32 +81,48 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def launched_app():
+    """The app as `python app.py` builds it, launched in this process on a free port; (demo, base URL)."""
+    import importlib.util
+    import socket
+
+    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")  # the repository's entry file
+    assert spec is not None and spec.loader is not None
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    demo = app.build_demo()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(demo)
+    )
+    return demo, f"http://127.0.0.1:{port}/"
+
+
 def memory_table() -> dict:
     import httpx
     from PIL import Image
 
-    sys.path.insert(0, str(ROOT))
-    from tests.fakes.fal import TEST_KEY as FAL_TEST_KEY
-    from tests.fakes.fal import FalFake
-    from tests.fakes.runware import RunwareFake
-    from tests.test_app import app_config, serve
+    from rmbg.providers.local.u2netp_file import ensure_u2netp
 
+    os.environ.setdefault("RMBG_U2NETP_PATH", str(ensure_u2netp()))  # the free local model: no key, no fake
     buf = io.BytesIO()
     Image.new("RGB", (80, 60), (200, 30, 30)).save(buf, "PNG", optimize=True)
     tiny = buf.getvalue()
     rows = []
-    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as base:
+    demo, base = launched_app()
+    try:
 
         def post(fields: dict) -> httpx.Response:
             return httpx.post(
                 base + "api/remove",
                 files={"image": ("tiny.png", tiny, "image/png")},
-                data={"provider": "fal-bria", **fields},
-                headers={"X-Fal-Key": FAL_TEST_KEY},
+                data={"provider": "u2netp", **fields},
                 timeout=120,
             )
 
-        post({})  # warm: the app's first request, the provider's first call
+        post({})  # warm: the app's first request, the model's first run
         warm = rss_mib()
         for label, fields in FRAMES:
             answer = post(fields)
@@ -119,14 +135,14 @@ def memory_table() -> dict:
                 ]
             )
             print(rows[-1], flush=True)
-        paid = sum(1 for c in fal.calls if c.method == "POST")
+    finally:
+        demo.close()
     return {
         "title": f"A {len(tiny)}-byte upload (80x60 PNG) with hostile frames: the server's peak RSS growth",
         "columns": ["frame", "status", "peak RSS growth over warm, MiB (cumulative)", "answer"],
         "rows": rows,
-        "notes": f"One app process, frames in this order; ru_maxrss never falls, so each row is the peak so far. "
-        f"Paid submits at the fake fal: {paid} (the warm-up and the two accepted frames; "
-        "refused frames never reach it).",
+        "notes": "One app process (app.build_demo, as `python app.py`), U2-Net-p, frames in this order; "
+        "ru_maxrss never falls, so each row is the peak so far. Refused frames are refused before the model runs.",
     }
 
 
