@@ -16,7 +16,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest
 
 SNAPSHOT = Path(__file__).parent / "fixtures" / "api_endpoints.json"
-UNLABELLED = re.compile(r"^value_\d+$")  # gradio names an unlabelled component by its id, which varies
+UNLABELLED = re.compile(r"^(value|parameter)_\d+$")  # gradio names an unlabelled component by its id, which varies
 
 
 def endpoints(demo) -> dict:
@@ -29,10 +29,9 @@ def endpoints(demo) -> dict:
             default = p.get("parameter_default")
             if p.get("parameter_name") in ("provider", "providers"):
                 default = "<default>"
-            params.append(
-                [p.get("parameter_name"), p.get("label"), p.get("component"), p.get("parameter_has_default"), default]
-            )
-        returns = [[UNLABELLED.sub("value", r.get("label") or ""), r.get("component")] for r in ep["returns"]]
+            label = UNLABELLED.sub(r"\1", p.get("label") or "")
+            params.append([p.get("parameter_name"), label, p.get("component"), p.get("parameter_has_default"), default])
+        returns = [[UNLABELLED.sub(r"\1", r.get("label") or ""), r.get("component")] for r in ep["returns"]]
         found[name] = {"parameters": params, "returns": returns}
     return found
 
@@ -47,3 +46,35 @@ def built():
 
 def test_the_named_api_is_the_stored_one(built):
     assert endpoints(built) == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+
+
+def test_inputs_are_built_by_field_name_and_refuse_a_missing_or_extra_control():
+    from rmbg.webapp.ui.forms import ReplaceForm
+
+    controls = {name: f"control for {name}" for name in ReplaceForm.names()}
+    assert ReplaceForm.inputs(dict(reversed(controls.items()))) == [f"control for {n}" for n in ReplaceForm.names()]
+    with pytest.raises(ValueError, match=r"no control for \['seed'\]; controls without a field: \['sead'\]"):
+        ReplaceForm.inputs({("sead" if n == "seed" else n): c for n, c in controls.items()})
+
+
+def test_a_handler_receives_the_form_by_name_with_the_fields_defaults():
+    import inspect
+
+    from rmbg.webapp.ui.forms import Call, RerenderForm, endpoint
+
+    seen = []
+
+    def body(form: RerenderForm, call: Call) -> str:
+        seen.append((form, call.state))
+        return "done"
+
+    handler = endpoint(RerenderForm, body, "rerender")
+    params = inspect.signature(handler).parameters
+    assert list(params)[:3] == ["state", "background", "colour"] and list(params)[-1] == "request"
+    assert params["format"].default == "png" and params["align"].default is None
+    assert handler("the state", "colour", "#00ff00", format="webp", crop=True, canvas="1:1") == "done"
+    form, state = seen[0]
+    assert state == "the state" and (form.background, form.colour, form.format) == ("colour", "#00ff00", "webp")
+    look = form.look()
+    assert look.background == "colour" and look.fmt == "webp" and look.framing is not None
+    assert look.framing.aspect and look.framing.canvas[0] == look.framing.canvas[1]  # a 1:1 aspect

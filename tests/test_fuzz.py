@@ -128,11 +128,11 @@ def test_any_json_values_are_checked_then_read_or_refused_in_a_sentence(values):
             None,
             values.get("mask_only"),
             values.get("format"),
-            values.get("refine_edges"),
-            values.get("crop"),
-            values.get("canvas"),
-            values.get("margin"),
-            values.get("align"),
+            refine=values.get("refine_edges"),
+            crop=values.get("crop"),
+            canvas=values.get("canvas"),
+            margin=values.get("margin"),
+            align=values.get("align"),
         ).options()
     except RmbgError:
         pass

@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -58,9 +58,22 @@ class Look:
 
     @classmethod
     def of(
-        cls, background, colour, image, mask_only, fmt, refine=False, crop=False, canvas=None, margin=None, align=None
+        cls,
+        background: Any = "transparent",
+        colour: Any = "#ffffff",
+        image: Any = None,
+        mask_only: Any = False,
+        fmt: Any = "png",
+        *,
+        refine: Any = False,
+        crop: Any = False,
+        canvas: Any = None,
+        margin: Any = None,
+        align: Any = None,
     ) -> Look:
-        """From raw UI values, checked; unknown values are errors, not guesses."""
+        """From raw UI values, checked; unknown values are errors, not guesses.
+        The framing and refine values are named (keyword-only): they are the
+        ones a caller could most easily shift by one."""
         background = (background or "transparent").lower()
         if background not in BACKGROUNDS:
             raise InvalidImageError(f"Unknown background {background!r}: use one of {', '.join(BACKGROUNDS)}.")

@@ -101,11 +101,11 @@ def look_of(fields: Mapping[str, Any], background_image: bytes | None) -> Look:
         background_image,
         fields.get("mask_only"),
         fields.get("format"),
-        fields.get("clean_edges"),
-        fields.get("crop"),
-        fields.get("canvas"),
-        fields.get("margin"),
-        fields.get("align"),
+        refine=fields.get("clean_edges"),
+        crop=fields.get("crop"),
+        canvas=fields.get("canvas"),
+        margin=fields.get("margin"),
+        align=fields.get("align"),
     )
 
 

@@ -1,0 +1,93 @@
+"""The AI background tab: fal's Bria background replace (paid, per generated
+image); values travel as ReplaceForm."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import gradio as gr
+
+from ...replace import replace_estimate
+from ...types import format_usd
+from .. import replacing
+from ..context import App
+from .common import api_twin, image_input, on_page, session_of
+from .forms import Call, ReplaceForm, endpoint, key_controls
+
+
+def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
+    """The AI background tab: fal's Bria background replace (paid, per generated image)."""
+    each = replace_estimate(1).usd
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            image = image_input("Photo", "ai-image", 300)
+            prompt = gr.Textbox(
+                label="New background, in words",
+                elem_id="ai-prompt",
+                max_lines=3,
+                placeholder="a marble kitchen counter in soft morning light",
+            )
+            with gr.Accordion("…or a reference image instead of words", open=False):
+                ref = image_input("Reference image", "ai-ref", 160, sources=("upload", "clipboard"))
+            negative = gr.Textbox(label="Keep out (negative prompt)", elem_id="ai-negative", max_lines=2)
+            with gr.Row():
+                count = gr.Slider(1, 4, value=1, step=1, label="Images", elem_id="ai-count", min_width=140)
+                seed = gr.Textbox(label="Seed (optional)", elem_id="ai-seed", max_lines=1, min_width=120)
+                fast = gr.Checkbox(True, label="Fast", elem_id="ai-fast", min_width=80)
+            estimate = gr.Markdown(ai_estimate(1, each), elem_id="ai-estimate")
+            run = gr.Button("Generate backgrounds", variant="primary", elem_id="ai-run")
+            message = gr.Markdown(visible=False, elem_id="ai-message", elem_classes=["refusal"])
+        with gr.Column(scale=3, min_width=300):
+            gallery = gr.Gallery(
+                label="Results", columns=2, object_fit="contain", height=460, format="png", elem_id="ai-gallery"
+            )
+            line = gr.Markdown(elem_id="ai-cost-line")
+    count.change(lambda n: ai_estimate(n, each), count, estimate, api_visibility="private", queue=False)
+
+    def replace(form: ReplaceForm, call: Call) -> tuple[list[str], str]:
+        call.progress(0, desc="Waiting for fal.ai…")
+        out = replacing.replace(
+            form.image,
+            form.prompt,
+            form.reference_image,
+            form.negative_prompt,
+            form.seed,
+            form.fast,
+            form.num_images,
+            form.keys(),
+            app,
+            session_id=session_of(call.request),
+        )
+        return [str(f) for f in out.files], out.line
+
+    handler = endpoint(ReplaceForm, replace, "replace")
+    controls = {
+        "image": image,
+        "prompt": prompt,
+        "reference_image": ref,
+        "negative_prompt": negative,
+        "seed": seed,
+        "fast": fast,
+        "num_images": count,
+        **key_controls(keys),
+    }
+    inputs = ReplaceForm.inputs(controls)
+    run.click(
+        on_page(handler, 2),
+        inputs,
+        [gallery, line, message],
+        api_name="page_replace",
+        api_visibility="private",
+        concurrency_limit=4,
+        concurrency_id="replace",
+    )
+    api_twin(handler, inputs, [gallery, line], "replace", concurrency_limit=4, concurrency_id="replace")
+
+
+def ai_estimate(count: Any, each: Decimal) -> str:
+    n = int(count or 1)
+    return (
+        f"Estimated: {n} × ${format_usd(each)} = **${format_usd(each * n)}** (fal.ai, billed per generated "
+        "image to your key; counted against this session's cap)"
+    )

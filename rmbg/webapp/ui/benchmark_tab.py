@@ -1,0 +1,181 @@
+"""The Benchmark tab: the visitor's images (and optional ground truth) through
+several providers: scores like `rmbg evaluate` with ground truth, blind votes
+without (rmbg.webapp.benchrun, .arena); values travel as BenchmarkForm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from .. import catalog
+from ..catalog import Keys
+from ..context import App
+from ..costs import volume_of
+from .common import api_twin, lenient, on_page, session_of
+from .forms import BenchmarkForm, Call, endpoint, key_controls
+
+
+def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.CheckboxGroup:
+    """The Benchmark tab: the visitor's images (and optional ground truth) through several providers:
+    scores like `rmbg evaluate` with ground truth, blind votes without (rmbg.webapp.benchrun, .arena).
+    Returns the provider checkboxes (a pasted key refreshes them)."""
+    from ...eval.votes import RANKING_HEADERS, VoteStore
+    from .. import benchmark, benchreport, benchrun
+    from ..arena import BACKGROUNDS, Arena
+
+    arena = Arena(VoteStore())
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            images = gr.File(
+                label="Images (up to 50, or a .zip; masks/ inside it = ground truth)",
+                file_count="multiple",
+                elem_id="bench-images",
+            )
+            truth = gr.File(
+                label="Ground truth, optional (masks or alpha mattes with the images' names)",
+                file_count="multiple",
+                elem_id="bench-truth",
+            )
+            providers = gr.CheckboxGroup(
+                catalog.choices(Keys(), app.config), value=[default_id], label="Providers", elem_id="bench-providers"
+            )
+            volume = lenient(
+                gr.Number(
+                    app.config.monthly_volume,
+                    label="Images per month (cost projection)",
+                    precision=0,
+                    minimum=0,
+                    elem_id="bench-volume",
+                )
+            )
+            estimate = gr.Markdown("Upload images (or a .zip) to see the estimated cost.", elem_id="bench-estimate")
+            with gr.Row():
+                run = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")
+                stop = gr.Button("Stop", elem_id="bench-stop")
+            message = gr.Markdown(visible=False, elem_id="bench-message")
+        with gr.Column(scale=3, min_width=300):
+            status = gr.Markdown(elem_id="bench-status")
+            table = gr.Dataframe(
+                headers=benchreport.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table"
+            )
+            plot = gr.Plot(label="Quality against cost", elem_id="bench-plot")
+            gallery = gr.Gallery(
+                label="Per image, worst first",
+                columns=4,
+                object_fit="contain",
+                height=420,
+                format="png",
+                elem_id="bench-gallery",
+            )
+            files = gr.File(
+                label="Downloads (CSV, JSON)", file_count="multiple", interactive=False, elem_id="bench-files"
+            )
+    with gr.Accordion("Blind vote (benchmarks without ground truth)", open=True, elem_id="bench-vote"):
+        with gr.Row():
+            background = gr.Radio(
+                [*BACKGROUNDS, "colour"], value="checkerboard", label="Background", elem_id="vote-background"
+            )
+            colour = gr.ColorPicker("#ffffff", label="Colour", elem_id="vote-colour")
+            new_pair = gr.Button("New pair", elem_id="vote-new")
+        with gr.Row():
+            left = gr.Image(label="Left", type="pil", format="png", interactive=False, elem_id="vote-left")
+            right = gr.Image(label="Right", type="pil", format="png", interactive=False, elem_id="vote-right")
+        ticket = gr.Textbox(visible=False, elem_id="vote-ticket")
+        with gr.Row():
+            left_wins = gr.Button("Left is better", elem_id="vote-left-wins")
+            right_wins = gr.Button("Right is better", elem_id="vote-right-wins")
+        reveal = gr.Markdown(elem_id="vote-reveal")
+        ranking = gr.Dataframe(
+            headers=RANKING_HEADERS,
+            value=arena.ranking() or None,
+            interactive=False,
+            label="Ranking from every visitor's votes",
+            elem_id="vote-ranking",
+        )
+
+    def on_estimate(images: Any, truth: Any, providers: Any, volume: Any) -> str:
+        return benchrun.estimate_line(images, truth, providers, app, volume_of(volume))
+
+    gr.on(
+        [images.change, truth.change, providers.change, volume.change],
+        on_estimate,
+        [images, truth, providers, volume],
+        estimate,
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+    def run_benchmark(form: BenchmarkForm, call: Call) -> tuple[Any, ...]:
+        progress = call.progress
+        progress(0, desc="Reading the upload…")
+        bars: list[Any] = []
+
+        def report(step: Any) -> None:  # a bar of images, and under it one for the image being run
+            if not bars:
+                bars.append(progress.tqdm(None, total=step.n_images, desc="Images", unit="images"))
+            if step.in_image == step.n_providers:
+                progress.update(1)
+            progress((step.in_image, step.n_providers), desc=step.text(), unit="providers")
+
+        shown = benchrun.run(
+            form.images,
+            form.truth,
+            form.providers,
+            form.keys(),
+            app,
+            arena,
+            session_id=session_of(call.request),
+            volume=volume_of(form.monthly_volume),
+            report=report,
+        )
+        return (shown.status, {"headers": shown.headers, "data": shown.rows}, shown.figure, shown.gallery, shown.files)
+
+    handler = endpoint(BenchmarkForm, run_benchmark, "run_benchmark")
+    controls = {
+        "images": images,
+        "truth": truth,
+        "providers": providers,
+        "monthly_volume": volume,
+        **key_controls(keys),
+    }
+    inputs, outputs = BenchmarkForm.inputs(controls), [status, table, plot, gallery, files]
+    run.click(
+        on_page(handler, 5),
+        inputs,
+        [*outputs, message],
+        api_name="page_benchmark",
+        api_visibility="private",
+        concurrency_limit=2,
+        concurrency_id="benchmark",
+    )
+    api_twin(handler, inputs, outputs, "benchmark", concurrency_limit=2, concurrency_id="benchmark")
+
+    def on_stop(request: gr.Request | None = None) -> Any:
+        asked = benchmark.STOPS.stop(session_of(request))
+        return gr.update(value="Stopping after the current image…" if asked else "Nothing is running.", visible=True)
+
+    stop.click(on_stop, None, message, api_visibility="private", queue=False)
+
+    def vote_pair(
+        background: Any = "checkerboard", colour: Any = "#ffffff", request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
+        return (*arena.pair(session_of(request), background, colour), "")
+
+    def vote(ticket: Any, choice: Any, request: gr.Request | None = None) -> Any:
+        return arena.vote(session_of(request), ticket, choice)
+
+    pair_out = [left, right, ticket, reveal]
+    new_pair.click(on_page(vote_pair, 4), [background, colour], [*pair_out, message], api_visibility="private")
+    api_twin(vote_pair, [background, colour], pair_out, "benchmark_pair")
+
+    def vote_left(ticket: Any, request: gr.Request | None = None) -> Any:
+        return vote(ticket, "left", request)
+
+    def vote_right(ticket: Any, request: gr.Request | None = None) -> Any:
+        return vote(ticket, "right", request)
+
+    for button, fn in ((left_wins, vote_left), (right_wins, vote_right)):
+        button.click(on_page(fn, 2), ticket, [reveal, ranking, message], api_visibility="private")
+    api_twin(vote, [ticket, gr.Textbox("left", visible=False)], [reveal, ranking], "benchmark_vote")
+    return providers

@@ -1,0 +1,199 @@
+"""What every tab of the page shares: the look (CSS), image inputs that let
+rmbg read the file itself, the one place errors become messages, the page's
+and the named API's versions of a handler, and small controls."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import gradio as gr
+
+from ...errors import RmbgError
+from ...wording import Door
+from .. import actions, catalog, identity
+from ..catalog import Keys
+from ..inputs import check as check_inputs
+
+log = logging.getLogger("rmbg.app")
+EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "examples").glob("*.jpg"))
+CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#cost-line {font-size: 0.92em; min-height: 3.2em;}
+#cost-line p {margin: 0.15em 0;}
+footer {opacity: 0.7;}
+.refusal {border-left: 3px solid #dc2626; padding: 0.2em 0.7em; background: rgba(220, 38, 38, 0.06);}
+#look-row .label-text, #framing .label-text {white-space: nowrap;}
+#background .wrap, #align .wrap, #format .wrap {gap: 6px;}
+#background label, #align label, #format label {padding: 5px 10px;}
+input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
+.colour-row input[type=color], .colour-row button.dialog-button {outline: 1px solid #6b7280; outline-offset: 1px;}
+.wrapped-table table, .wrapped-table .virtual-body {
+    table-layout: fixed; width: 100% !important; min-width: 0 !important;
+}
+.wrapped-table th, .wrapped-table td {width: auto !important; max-width: none !important;}
+.wrapped-table th, .wrapped-table td, .wrapped-table th *, .wrapped-table td * {white-space: normal !important;
+  overflow-wrap: anywhere; text-overflow: clip !important; min-width: 0 !important;}
+#compare-gallery img, #ai-gallery img {object-fit: contain !important;}
+.gradio-container .gallery-container, .gradio-container .table-wrap {max-width: 100%;}
+#sam-marks img {cursor: crosshair;}
+@media (max-width: 480px) {.tab-container button {padding-left: 6px !important; padding-right: 6px !important;
+  font-size: 0.95em;}}
+"""
+
+
+def image_input(
+    label: str,
+    elem_id: str,
+    height: int,
+    sources: Sequence[Literal["upload", "webcam", "clipboard"]] = ("upload", "webcam", "clipboard"),
+    visible: bool = True,
+) -> gr.Image:
+    """An image upload handed over as a file path, in its own mode (image_mode
+    None: gradio reads only the header, never decodes or drops alpha), so
+    rmbg's loader checks the pixel limit before anything decodes it."""
+    return lenient(
+        gr.Image(
+            label=label,
+            type="filepath",
+            image_mode=None,
+            sources=list(sources),
+            height=height,
+            elem_id=elem_id,
+            visible=visible,
+        )
+    )
+
+
+def lenient(component: Any) -> Any:
+    """Let a value the component cannot preprocess through to rmbg, which says
+    what is wrong with it in its own words (gradio alone answers with its
+    internal reason and logs a traceback): an image's file path goes to
+    rmbg's load_image, any other raw value to the handler's own check.
+    An instance override, not a subclass: gradio writes a .pyi next to the
+    module of every Component subclass."""
+    strict = component.preprocess
+    if getattr(strict, "rmbg_lenient", False):
+        return component
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return strict(payload)
+        except Exception:  # noqa: BLE001 - reported by rmbg's own checks, readably
+            if isinstance(component, gr.Image):
+                path = getattr(payload, "path", None)
+                return str(path) if path else None
+            return payload
+
+    preprocess.rmbg_lenient = True  # type: ignore[attr-defined]
+    component.preprocess = preprocess
+    return component
+
+
+def readable_errors(fn: Callable[..., Any], door: Door = "mcp") -> Callable[..., Any]:
+    """The one place an RmbgError becomes a gr.Error: its message in `door`'s
+    words (rmbg.wording: "page" for the page's own events, "mcp" for the
+    named API and MCP tool), with this visitor's keys blanked. Anything else
+    is logged on the server and shown as a plain sentence, never a traceback."""
+
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            check_inputs(signature.bind_partial(*args, **kwargs).arguments)  # every value's kind, one place
+            return fn(*args, **kwargs)
+        except RmbgError as exc:
+            bound = signature.bind_partial(*args, **kwargs).arguments
+            keys = Keys.of(*(bound.get(f"{slot}_key") for slot in catalog.SLOTS))
+            raise gr.Error(actions.safe_message(exc, keys, door), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(
+                "Something went wrong on the server (logged). Please try again.", print_exception=False
+            ) from None
+
+    return wrapper
+
+
+def page_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """readable_errors in the page's words, for the page's own small events."""
+    return readable_errors(fn, "page")
+
+
+def session_of(request: gr.Request | None) -> str:
+    """Whose spending a call is (rmbg.webapp.identity): the MCP session for
+    an MCP tool call, else the gradio session; the ledger keys it."""
+    return identity.call_identity(getattr(request, "session_hash", None), getattr(request, "headers", None))
+
+
+def on_page(
+    fn: Callable[..., Any], n_outputs: int, shown: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda out: out
+) -> Callable[..., Any]:
+    """The page's version of a handler, with one more output: the message
+    under the button. An error keeps what is shown (the last result, its cost
+    line) and says why in that message instead of turning every output into
+    an "Error" badge; success clears it. `shown` maps the handler's outputs
+    to page updates. The named API endpoints keep `readable_errors` (an error
+    is an error for a program) and plain values."""
+    api = readable_errors(fn, "page")
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        try:
+            out = api(*args, **kwargs)
+        except gr.Error as exc:
+            return (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {exc.message}", visible=True))
+        return (*shown(out if isinstance(out, tuple) else (out,)), gr.update(value="", visible=False))
+
+    return wrapper
+
+
+def api_twin(
+    fn: Callable[..., Any], inputs: list[Any], outputs: list[Any], api_name: str, *, tool: bool = False, **kwargs: Any
+) -> None:
+    """`fn` as the named API endpoint `api_name`, through a hidden button (the
+    page calls its own version, on_page(fn), privately); an MCP tool only
+    when `tool` (the page's endpoints need a browser session)."""
+    gr.Button(visible=False, elem_id=f"api-{api_name}").click(
+        not_a_tool(readable_errors(fn), not tool), inputs, outputs, api_name=api_name, **kwargs
+    )
+
+
+def not_a_tool(fn: Callable[..., Any], hide: bool = True) -> Callable[..., Any]:
+    """Keep an endpoint out of the MCP server's tool list (gradio lists only
+    functions whose _mcp_type is unset or "tool")."""
+    if hide:
+        setattr(fn, "_mcp_type", "none")  # noqa: B010  (gradio reads this private attribute)
+    return fn
+
+
+def download_update(path: str) -> Any:
+    """The download button, shown once there is a file, named after its format."""
+    kind = Path(path).suffix.lstrip(".").upper().replace("JPG", "JPEG")
+    return gr.update(value=path, visible=True, label=f"Download {kind}")
+
+
+def colour_control(elem_id: str) -> tuple[Any, Any]:
+    """A colour swatch (framed: a white one on a white page is otherwise
+    invisible) with a hex field beside it, kept in step both ways; hidden
+    until the colour background is chosen. Returns (its row, the picker)."""
+    with gr.Row(visible=False, elem_id=f"{elem_id}-row", elem_classes=["colour-row"]) as row:
+        picker = gr.ColorPicker("#ffffff", label="Colour", elem_id=elem_id, min_width=80, scale=0)
+        hex_field = gr.Textbox(
+            "#ffffff", label="Hex (or a name: white, navy…)", elem_id=f"{elem_id}-hex", max_lines=1, min_width=140
+        )
+    hex_field.submit(
+        lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker, api_visibility="private", queue=False
+    )
+    hex_field.blur(
+        lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker, api_visibility="private", queue=False
+    )
+    picker.input(lambda value: value, picker, hex_field, api_visibility="private", queue=False)
+    return row, picker

@@ -1,0 +1,76 @@
+"""/remove_background: the app's MCP tool (and a named API endpoint), one
+self-contained call for programs and assistants; values travel as McpForm."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ...pricing import price_table
+from .. import actions
+from ..context import App
+from ..costs import result_line
+from ..look import file_name
+from .common import api_twin, log, session_of
+from .forms import KEY_FIELDS, Call, McpForm, endpoint
+
+
+def mcp_tool(app: App, default_id: str) -> None:
+    """/remove_background: one self-contained call (no session) for programs
+    and assistants; the app's only MCP tool (the page's endpoints keep their
+    session and are marked as no tool)."""
+    prices = ", ".join(f"{pid} ${usd}" for pid, usd in price_table().items())
+
+    def remove_background(form: McpForm, call: Call) -> str:
+        """Remove the background of a photo: returns the cut-out (transparent PNG by default) or the subject
+        on a colour, framed for a product listing if asked. Local models cost only compute time (about a
+        second on a CPU); hosted providers are billed per image to the key you pass (prices below).
+
+        Args:
+            image: the photo (JPEG, PNG, WebP...; at most 40 megapixels) as an http(s) URL or a data: URI.
+            provider: which model; empty = this server's default; hosted ones are paid per image with your key.
+            background: "transparent", or a colour for the new background ("white", "#f4f4f4").
+            mask_only: true to get the black-and-white mask itself (white = kept).
+            crop: true to crop to the subject (plus margin).
+            canvas: "none", a size such as "2000x2000" (subject scaled to fit) or an aspect such as "1:1".
+            margin: space around the subject with crop or canvas: "10%" or "40px".
+            align: "center" or "bottom" (the subject stands on the bottom margin).
+            format: "png" or "webp" (both keep transparency) or "jpeg".
+            fal_key: a fal.ai API key, needed for providers fal-bria and fal-rmbg-3.
+            runware_key: a Runware API key, needed for the runware-* providers.
+            removebg_key: a remove.bg API key, needed for provider remove-bg.
+            photoroom_key: a Photoroom API key, needed for provider photoroom.
+        Returns:
+            the output image (its file name says which provider made it).
+        """
+        chosen = form.look()
+        data = actions.image_from_reference(form.image)
+        result, used = actions.run(
+            data, form.provider or default_id, chosen, form.keys(), app, session_id=session_of(call.request)
+        )
+        path = app.store.write(file_name(f"image-{used.id}", chosen), result.encode(chosen.fmt))
+        log.info("mcp remove_background: %s", result_line(result, used.label).replace("**", ""))
+        return str(path)
+
+    doc = (
+        (remove_background.__doc__ or "")
+        .replace("empty = this server's default;", f"empty = this server's default ({default_id});")
+        .replace("paid per image with your key.", f"paid per image with your key ({prices}).")
+    )
+    with gr.Column(visible=False):
+        controls = {
+            "image": gr.Textbox(label="image"),
+            "provider": gr.Textbox(default_id, label="provider"),
+            "background": gr.Textbox("transparent", label="background"),
+            "mask_only": gr.Checkbox(False, label="mask_only"),
+            "crop": gr.Checkbox(False, label="crop"),
+            "canvas": gr.Textbox("none", label="canvas"),
+            "margin": gr.Textbox("0", label="margin"),
+            "align": gr.Textbox("center", label="align"),
+            "format": gr.Textbox("png", label="format"),
+            **{name: gr.Textbox(None, label=name) for name in KEY_FIELDS},
+        }
+        # One output: gradio's MCP server turns a single image into image content, several outputs into text.
+        outputs = [gr.Image(type="filepath", label="result")]
+    handler = endpoint(McpForm, remove_background, "remove_background", doc)
+    inputs = McpForm.inputs(controls)
+    api_twin(handler, inputs, outputs, "remove_background", tool=True, concurrency_limit=4, concurrency_id="remove")

@@ -1,0 +1,104 @@
+"""The whole page: the tabs, the keys every tab shares, the MCP tool, and the
+launch options (theme, CSS, upload size, the middleware in front of gradio).
+app.py calls build_demo() and launches it; tests build and launch it too."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+from starlette.middleware import Middleware
+
+from .. import catalog, identity, rest
+from ..config import AppConfig
+from ..context import App
+from ..look import OutputStore
+from ..rawcalls import RawCallCheck, Slot
+from ..session import Session
+from ..upload_room import UploadLimit, UploadRoom
+from .ai_tab import ai_tab
+from .benchmark_tab import benchmark_tab
+from .common import CSS, lenient, log
+from .compare_tab import compare_tab
+from .mcp_tool import mcp_tool
+from .remove_tab import remove_tab, wire_keys
+
+SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
+# gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
+# older than 30 minutes are deleted (rmbg.webapp.look.OutputStore bounds its own too).
+TEMP_FILES = (600, 1800)
+
+
+def build_demo(config: AppConfig | None = None) -> gr.Blocks:
+    """The whole page. `config` defaults to AppConfig.from_env()."""
+    config = config or AppConfig.from_env()
+    identity.trust_only(config.trusted_proxies)  # X-Forwarded-For, for uvicorn when it starts
+    app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
+    default_id, default_reason = catalog.default_choice()
+    log.info("default provider: %s (%s)", default_id, default_reason)
+    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=TEMP_FILES) as demo:
+        session = gr.State(Session(), time_to_live=SESSION_TTL_S)
+        gr.Markdown(
+            "# rmbg · remove image backgrounds\n"
+            "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware, remove.bg, "
+            "Photoroom). "
+            "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
+        )
+        with gr.Accordion("API keys for hosted providers (optional)", open=False):
+            with gr.Row():
+                fal_key = gr.Textbox(label="fal.ai key", type="password", placeholder="key_id:key_secret")
+                runware_key = gr.Textbox(label="Runware key", type="password", placeholder="Runware API key")
+            with gr.Row():
+                removebg_key = gr.Textbox(label="remove.bg key", type="password", placeholder="remove.bg API key")
+                photoroom_key = gr.Textbox(label="Photoroom key", type="password", placeholder="Photoroom API key")
+            gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")
+        keys = (fal_key, runware_key, removebg_key, photoroom_key)  # in catalog.SLOTS order
+        with gr.Tab("Remove"):
+            provider, note = remove_tab(app, session, keys, default_id, default_reason)
+        with gr.Tab("Compare"):
+            cmp_providers = compare_tab(app, session, keys, default_id)
+        with gr.Tab("AI background"):
+            ai_tab(app, keys)
+        with gr.Tab("Benchmark"):
+            bench_providers = benchmark_tab(app, keys, default_id)
+        wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
+        mcp_tool(app, default_id)
+    for block in demo.blocks.values():  # any raw value reaches the handlers' one check (rmbg.webapp.inputs)
+        if isinstance(block, gr.components.Component):
+            lenient(block)
+    demo.rmbg_routes = rest.routes(app, lambda: default_id)  # POST /api/remove
+    # uploads cannot fill the disk (rmbg.webapp.upload_room); the download store bounds its own files
+    demo.rmbg_upload_room = UploadRoom(get_upload_folder(), config.uploads_mb * 2**20, keep=app.store.owns)
+    return demo
+
+
+def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
+    """Each named endpoint's inputs, for the raw-call check (rmbg.webapp.rawcalls)."""
+
+    def slot(component: Any) -> Slot:
+        if isinstance(component, gr.State):
+            return Slot("session state (null)")
+        return Slot(str(component.label or type(component).__name__), file=isinstance(component, (gr.Image, gr.File)))
+
+    return {fn.api_name: [slot(c) for c in fn.inputs] for fn in demo.fns.values() if isinstance(fn.api_name, str)}
+
+
+def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
+    """launch() options shared by `python app.py` and the tests (gradio 6
+    takes theme and css at launch)."""
+    # show_error: what still fails inside gradio gets its reason instead of {"error": null};
+    # handler errors are already readable messages (readable_errors), never tracebacks, and
+    # raw calls of the wrong shape are answered before gradio by RawCallCheck.
+    check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
+    mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
+    room = Middleware(UploadLimit, room=demo.rmbg_upload_room)  # type: ignore[attr-defined]
+    return {
+        "theme": gr.themes.Soft(primary_hue="indigo"),
+        "css": CSS,
+        "max_file_size": rest.MAX_BODY,
+        "show_error": True,
+        "mcp_server": True,
+        "app_kwargs": {"middleware": [mcp_caller, room, check], "routes": getattr(demo, "rmbg_routes", [])},
+    }

@@ -1,0 +1,280 @@
+"""The Remove tab: one photo, one provider, the cut-out behind a slider, its
+cost line; the look (background, format, framing) re-renders from the matte
+without a new model run. Values travel as RemoveForm / RerenderForm."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from .. import actions, catalog
+from ..catalog import Keys
+from ..context import App
+from ..costs import volume_of
+from ..look import flag
+from .common import (
+    EXAMPLES,
+    api_twin,
+    colour_control,
+    download_update,
+    image_input,
+    lenient,
+    on_page,
+    page_errors,
+    session_of,
+)
+from .forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
+from .pick import pick_controls, wire_pick
+
+# Canvas choices offered in the menu (any "WxH" or "W:H" can be typed).
+CANVASES = ["none", "1:1", "4:5", "3:2", "2000x2000", "1600x1600", "1000x1000"]
+
+
+def remove_tab(
+    app: App, session: gr.State, keys: tuple[Any, ...], default_id: str, default_reason: str
+) -> tuple[gr.Dropdown, gr.Markdown]:
+    """The Remove tab: layout, then its events. Returns the provider menu and its note."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            image = image_input("Image", "input-image", 340)
+            pick = pick_controls()
+            url = gr.Textbox(
+                label="…or an image URL (press Enter)",
+                placeholder="https://example.com/photo.jpg",
+                elem_id="image-url",
+                max_lines=1,
+            )
+            gr.Examples(EXAMPLES, inputs=image, label="Examples")
+            provider = gr.Dropdown(
+                catalog.choices(Keys(), app.config), value=default_id, label="Provider", elem_id="provider"
+            )
+            note = gr.Markdown(default_reason, elem_id="provider-note")
+            vitmatte = gr.Checkbox(
+                False,
+                label="Refine edges (ViTMatte)",
+                elem_id="vitmatte",
+                info="Re-estimates hair and soft edges after any provider (local, free).",
+            )
+            run = gr.Button("Remove background", variant="primary", elem_id="run")
+            message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
+            look = look_controls()
+        with gr.Column(scale=3, min_width=300):
+            slider = gr.ImageSlider(
+                label="Before / after", type="pil", format="png", max_height=560, interactive=False, elem_id="result"
+            )
+            file = gr.DownloadButton("Download PNG", visible=False, elem_id="download")
+            cost = gr.Markdown(elem_id="cost-line")
+            volume = lenient(
+                gr.Number(
+                    app.config.monthly_volume,
+                    label="Images per month (cost projection)",
+                    precision=0,
+                    minimum=0,
+                    elem_id="volume",
+                )
+            )
+    controls = {
+        "image": image,
+        "provider": provider,
+        **look,
+        "monthly_volume": volume,
+        **key_controls(keys),
+        "vitmatte": vitmatte,
+        "points": pick["points"],
+        "box": pick["box"],
+    }
+    wire_remove(app, session, controls, run, (slider, file, cost), message)
+    wire_pick(image, pick)
+
+    def on_url(text: str) -> tuple[str, str]:
+        return str(actions.image_from_url(text, app)), ""
+
+    url.submit(on_page(on_url, 2), url, [image, url, message], api_visibility="private")
+    provider.input(
+        lambda pid, *visitor: catalog.note(pid, Keys.of(*visitor), app.config),
+        [provider, *keys],
+        note,
+        api_visibility="private",
+        show_progress="hidden",
+    )
+    return provider, note
+
+
+def look_controls() -> dict[str, Any]:
+    """The look's controls by RemoveForm field: background, colour, background
+    image, mask only, format, clean edges, crop, canvas, margin, align."""
+    with gr.Group():
+        background = gr.Radio(
+            ["transparent", "colour", "image"], value="transparent", label="Background", elem_id="background"
+        )
+        colour_row, colour = colour_control("colour")
+        bg_image = image_input(
+            "Background image", "background-image", 160, sources=("upload", "clipboard"), visible=False
+        )
+        with gr.Row(elem_id="look-row"):
+            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", min_width=120)
+            refine = gr.Checkbox(False, label="Clean edges", elem_id="refine-edges", min_width=120)
+        out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format")
+    with gr.Accordion("Product photo: crop and canvas", open=False, elem_id="framing"):
+        with gr.Row():
+            crop = gr.Checkbox(False, label="Crop to subject", elem_id="crop", min_width=120)
+            canvas = gr.Dropdown(
+                CANVASES,
+                value="none",
+                label="Canvas (size or aspect)",
+                allow_custom_value=True,
+                elem_id="canvas",
+                min_width=140,
+            )
+        with gr.Row():
+            margin = gr.Textbox("5%", label="Margin (% or px)", elem_id="margin", min_width=100, max_lines=1)
+            align = gr.Radio(
+                ["center", "bottom"], value="center", label="Subject position", elem_id="align", min_width=140
+            )
+    background.change(
+        lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
+        background,
+        [colour_row, bg_image],
+        api_visibility="private",
+        queue=False,
+    )
+    return {
+        "background": background,
+        "colour": colour,
+        "background_image": bg_image,
+        "mask_only": mask_only,
+        "format": out_format,
+        "refine_edges": refine,
+        "crop": crop,
+        "canvas": canvas,
+        "margin": margin,
+        "align": align,
+    }
+
+
+def wire_remove(
+    app: App, session: gr.State, controls: dict[str, Any], run: gr.Button, outputs: tuple[Any, ...], message: Any
+) -> None:
+    """/remove, /rerender and the small updates of the Remove tab."""
+    slider, file, cost = outputs
+
+    def remove(form: RemoveForm, call: Call) -> tuple[Any, ...]:
+        started = time.perf_counter()  # the line's total: from the click reaching the server to the result
+        picked, boxed = actions.prompts_of(form.points, form.box)
+        call.progress(0, desc="Starting…")
+        state, out = actions.remove(
+            call.state,
+            form.image,
+            form.provider,
+            form.look(),
+            form.keys(),
+            app,
+            volume_of(form.monthly_volume),
+            report=lambda text: call.progress(0.5, desc=text),
+            session_id=session_of(call.request),
+            refine="vitmatte" if flag(form.vitmatte, "vitmatte") else None,
+            points=picked,
+            box=boxed,
+            started=started,
+        )
+        return state, (out.before, out.after), str(out.file), out.cost_line
+
+    handler = endpoint(RemoveForm, remove, "remove")
+    inputs = RemoveForm.inputs(controls, session)
+    run.click(
+        on_page(handler, 4, lambda out: (*out[:2], download_update(out[2]), out[3])),
+        inputs,
+        [session, *outputs, message],
+        api_name="page_remove",
+        api_visibility="private",
+        concurrency_limit=4,
+        concurrency_id="remove",
+    )
+    api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
+    wire_rerender(app, session, controls, outputs, message)
+
+    @page_errors
+    def on_volume(state: Any, volume: Any) -> Any:
+        line = actions.cost_line(state, app, volume_of(volume))
+        return gr.skip() if line is None else line
+
+    volume = controls["monthly_volume"]
+    volume.change(on_volume, [session, volume], cost, api_visibility="private", show_progress="hidden")
+
+    def on_upload(path: str | None) -> Any:
+        why = actions.check_upload(path)
+        return gr.update(value=f"**Could not do that:** {why}", visible=True) if why else gr.update(visible=False)
+
+    controls["image"].upload(on_upload, controls["image"], message, api_visibility="private", show_progress="hidden")
+
+
+def wire_rerender(
+    app: App, session: gr.State, controls: dict[str, Any], outputs: tuple[Any, ...], message: Any
+) -> None:
+    """A changed look re-renders the last result (no model run): /rerender and the page's own event."""
+
+    def rerender(form: RerenderForm, call: Call) -> tuple[Any, ...]:
+        out = actions.rerender(call.state, form.look(), app, volume_of(form.monthly_volume))
+        if out is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (out.before, out.after), str(out.file), out.cost_line
+
+    handler = endpoint(RerenderForm, rerender, "rerender")
+    page_rerender = on_page(
+        handler,
+        3,
+        lambda out: (
+            out
+            if isinstance(out[1], dict)  # a skip: nothing run yet
+            else (out[0], download_update(out[1]), out[2])
+        ),
+    )
+
+    def rerender_on_page(state: Any, *values: Any) -> Any:
+        form = dict(zip(RerenderForm.names(), values))
+        if form["background"] == "image" and not form["background_image"]:  # waiting for the upload
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return page_rerender(state, *values)
+
+    inputs = RerenderForm.inputs({n: controls[n] for n in RerenderForm.names()}, session)
+    look = [controls[n] for n in RerenderForm.names() if n != "monthly_volume"]
+    gr.on(
+        [c.change for c in look],
+        rerender_on_page,
+        inputs,
+        [*outputs, message],
+        api_name="page_rerender",
+        api_visibility="private",
+        concurrency_limit=8,
+        trigger_mode="always_last",
+        show_progress="minimal",
+    )
+    api_twin(handler, inputs, list(outputs), "rerender", concurrency_limit=8)
+
+
+def wire_keys(
+    app: App, keys: tuple[Any, ...], provider: gr.Dropdown, note: gr.Markdown, lists: list[gr.CheckboxGroup]
+) -> None:
+    """A pasted key changes which providers are ready, in every tab (the Remove menu, Compare's and
+    Benchmark's checkboxes)."""
+
+    def on_keys(provider_id: str, *pasted: Any) -> tuple[Any, ...]:
+        visitor = Keys.of(*pasted)
+        labels = catalog.choices(visitor, app.config)
+        return (
+            gr.update(choices=labels),
+            *(gr.update(choices=labels) for _ in lists),
+            catalog.note(provider_id, visitor, app.config),
+        )
+
+    gr.on(
+        [k.change for k in keys],
+        on_keys,
+        [provider, *keys],
+        [provider, *lists, note],
+        api_visibility="private",
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
