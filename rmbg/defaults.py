@@ -24,7 +24,7 @@ GPU_DEFAULTS = ("rmbg-2.0", "birefnet")
 SAME_TIMING = {"rmbg-1.4": "isnet-general"}  # one network, one engine (ONNX Runtime): one measurement
 
 
-def _on_gpu() -> bool:
+def on_gpu() -> bool:
     try:
         import torch
     except ImportError:
@@ -43,7 +43,7 @@ def default_provider() -> tuple[str, str]:
 
     On a CPU the first call may measure the candidates that can run (seconds,
     once per machine and version; rmbg.providers.local.calibration)."""
-    if _on_gpu():
+    if on_gpu():
         for provider_id in GPU_DEFAULTS:
             status = get_provider(provider_id).status()
             if status.ready:

@@ -233,6 +233,14 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.webapp.downloads",
     ),
     Setting(
+        "RMBG_PROGRESSIVE",
+        "flag (1/0)",
+        "1",
+        "Show the default model's cut-out at once and a better, slower free model's when it is ready "
+        "(the default choice only, on a CPU); 0: one model run per click.",
+        "rmbg.webapp.progressive",
+    ),
+    Setting(
         "RMBG_PUBLIC",
         "flag (1/0)",
         "1 on a Space or public address, else 0",

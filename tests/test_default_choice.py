@@ -20,7 +20,7 @@ LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 @pytest.fixture
 def cpu_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(rmbg.defaults, "_on_gpu", lambda: False)
+    monkeypatch.setattr(rmbg.defaults, "on_gpu", lambda: False)
     return tmp_path
 
 

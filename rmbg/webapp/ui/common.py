@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,11 +94,24 @@ def lenient(component: Any) -> Any:
     return component
 
 
+def as_error(exc: Exception, fn: Callable[..., Any], arguments: dict[str, Any], door: Door) -> gr.Error:
+    """The one place an exception becomes what a visitor reads: an RmbgError's
+    message in `door`'s words (rmbg.wording: "page" for the page's own events,
+    "mcp" for the named API and MCP tool), with this visitor's keys blanked;
+    anything else is logged on the server and becomes a plain sentence, never
+    a traceback."""
+    if isinstance(exc, gr.Error):
+        return exc
+    if isinstance(exc, RmbgError):
+        keys = Keys.of(*(arguments.get(f"{slot}_key") for slot in catalog.SLOTS))
+        return gr.Error(actions.safe_message(exc, keys, door), print_exception=False)
+    log.error("unexpected error in %s", fn.__name__, exc_info=exc)
+    return gr.Error("Something went wrong on the server (logged). Please try again.", print_exception=False)
+
+
 def readable_errors(fn: Callable[..., Any], door: Door = "mcp") -> Callable[..., Any]:
-    """The one place an RmbgError becomes a gr.Error: its message in `door`'s
-    words (rmbg.wording: "page" for the page's own events, "mcp" for the
-    named API and MCP tool), with this visitor's keys blanked. Anything else
-    is logged on the server and shown as a plain sentence, never a traceback."""
+    """`fn` with its values checked first (rmbg.webapp.inputs) and its errors
+    as gr.Error in `door`'s words (as_error)."""
 
     signature = inspect.signature(fn)
 
@@ -107,17 +120,8 @@ def readable_errors(fn: Callable[..., Any], door: Door = "mcp") -> Callable[...,
         try:
             check_inputs(signature.bind_partial(*args, **kwargs).arguments)  # every value's kind, one place
             return fn(*args, **kwargs)
-        except RmbgError as exc:
-            bound = signature.bind_partial(*args, **kwargs).arguments
-            keys = Keys.of(*(bound.get(f"{slot}_key") for slot in catalog.SLOTS))
-            raise gr.Error(actions.safe_message(exc, keys, door), print_exception=False) from None
-        except gr.Error:
-            raise
-        except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(
-                "Something went wrong on the server (logged). Please try again.", print_exception=False
-            ) from None
+        except Exception as exc:
+            raise as_error(exc, fn, signature.bind_partial(*args, **kwargs).arguments, door) from None
 
     return wrapper
 
@@ -151,6 +155,30 @@ def on_page(
         except gr.Error as exc:
             return (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {exc.message}", visible=True))
         return (*shown(out if isinstance(out, tuple) else (out,)), gr.update(value="", visible=False))
+
+    return wrapper
+
+
+def on_page_stream(
+    fn: Callable[..., Iterator[tuple[Any, ...]]],
+    n_outputs: int,
+    shown: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda out: out,
+) -> Callable[..., Iterator[tuple[Any, ...]]]:
+    """on_page for a handler that yields one result after another (the
+    progressive Remove): each is shown as it comes; an error keeps what is
+    shown and says why under the button. When the page cancels the event, the
+    generator is closed where it waits and yields nothing more."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Iterator[tuple[Any, ...]]:
+        try:
+            check_inputs(signature.bind_partial(*args, **kwargs).arguments)
+            for out in fn(*args, **kwargs):
+                yield (*shown(out), gr.update(value="", visible=False))
+        except Exception as exc:
+            error = as_error(exc, fn, signature.bind_partial(*args, **kwargs).arguments, "page")
+            yield (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {error.message}", visible=True))
 
     return wrapper
 

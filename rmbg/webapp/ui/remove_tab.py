@@ -5,11 +5,14 @@ without a new model run. Values travel as RemoveForm / RerenderForm."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
 
-from .. import actions, catalog
+from ...registry import info
+from .. import actions, catalog, progressive
 from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
@@ -22,6 +25,7 @@ from .common import (
     image_input,
     lenient,
     on_page,
+    on_page_stream,
     page_errors,
     session_of,
 )
@@ -85,7 +89,7 @@ def remove_tab(
         "points": pick["points"],
         "box": pick["box"],
     }
-    wire_remove(app, session, controls, run, (slider, file, cost), message)
+    wire_remove(app, session, controls, run, (slider, file, cost), message, default_id)
     wire_pick(image, pick)
 
     def on_url(text: str) -> tuple[str, str]:
@@ -155,9 +159,18 @@ def look_controls() -> dict[str, Any]:
 
 
 def wire_remove(
-    app: App, session: gr.State, controls: dict[str, Any], run: gr.Button, outputs: tuple[Any, ...], message: Any
+    app: App,
+    session: gr.State,
+    controls: dict[str, Any],
+    run: gr.Button,
+    outputs: tuple[Any, ...],
+    message: Any,
+    default_id: str,
 ) -> None:
-    """/remove, /rerender and the small updates of the Remove tab."""
+    """/remove, /rerender and the small updates of the Remove tab. The page's
+    Remove is progressive (rmbg.webapp.progressive): with the default model
+    on a CPU, its result at once, then a better free model's; the named API
+    returns the one model's result it was asked for."""
     slider, file, cost = outputs
 
     def remove(form: RemoveForm, call: Call) -> tuple[Any, ...]:
@@ -181,16 +194,36 @@ def wire_remove(
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
+    def remove_then_better(form: RemoveForm, call: Call) -> Iterator[tuple[Any, ...]]:
+        first = remove(form, call)
+        better = progressive.plan(form.provider, default_id, app.config)
+        if better is None:
+            yield first
+            return
+        state, pair, path, line = first
+        yield state, pair, path, f"{line}\n\n{better.on_its_way(info(form.provider).label)}"
+        # reached only if the page still waits for it: a cancelled event closes this generator above
+        yield remove(replace(form, provider=better.provider_id), replace(call, state=state))
+
     handler = endpoint(RemoveForm, remove, "remove")
     inputs = RemoveForm.inputs(controls, session)
-    run.click(
-        on_page(handler, 4, lambda out: (*out[:2], download_update(out[2]), out[3])),
+    event = run.click(
+        on_page_stream(endpoint(RemoveForm, remove_then_better, "remove"), 4, shown),
         inputs,
         [session, *outputs, message],
         api_name="page_remove",
         api_visibility="private",
         concurrency_limit=4,
         concurrency_id="remove",
+    )
+    # the visitor moved on: a new photo or another provider stops a better model still on its way
+    gr.on(
+        [controls["image"].change, controls["provider"].input],
+        None,
+        None,
+        None,
+        cancels=[event],
+        api_visibility="private",
     )
     api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
     wire_rerender(app, session, controls, outputs, message)
@@ -208,6 +241,11 @@ def wire_remove(
         return gr.update(value=f"**Could not do that:** {why}", visible=True) if why else gr.update(visible=False)
 
     controls["image"].upload(on_upload, controls["image"], message, api_visibility="private", show_progress="hidden")
+
+
+def shown(out: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A Remove result as the page shows it: the download button named after its format."""
+    return (*out[:2], download_update(out[2]), out[3])
 
 
 def wire_rerender(

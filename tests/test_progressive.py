@@ -1,0 +1,94 @@
+"""The progressive Remove (rmbg.webapp.progressive): with the out-of-the-box
+model on a CPU, the page shows its cut-out at once and then a better free
+model's, which replaces it; a visitor who moved on never gets the second run.
+
+Real models: U2-Net-p (the real weights) is the default here; the better one is
+IS-Net general with a tiny ONNX graph served from 127.0.0.1 (its first run
+downloads it: the GETs at that server count its runs), measured as slower than
+the 3 s budget in this machine's calibration cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest
+
+from rmbg.providers.local import calibration, isnet_general
+from rmbg.registry import info
+from rmbg.providers.local.hub import forget_hub_reachability
+from rmbg.webapp import AppConfig, Session, progressive
+from tests.test_app import EXAMPLE
+from tests.test_isnet_general import WeightsServer, tiny_isnet_graph
+from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
+
+SLOWER = 6.0  # seconds for a 1 MP photo "on this CPU": over the 3 s budget, under progressive.MAX_S
+
+
+@pytest.fixture
+def better(tmp_path, monkeypatch, u2netp_path):  # noqa: F811
+    """IS-Net general ready to download from a local server, and calibrated as slower than the budget."""
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RMBG_OFFLINE", raising=False)
+    monkeypatch.delenv(progressive.ENV, raising=False)
+    graph = tiny_isnet_graph()
+    served = WeightsServer(graph)
+    monkeypatch.setenv(isnet_general.ENV_URL, served.url)
+    monkeypatch.setenv(isnet_general.ENV_SHA256, hashlib.sha256(graph).hexdigest())
+    calibration.store("isnet-general", calibration.config_of("isnet-general"), SLOWER)
+    forget_hub_reachability()
+    yield served
+    served.close()
+    forget_hub_reachability()
+
+
+def test_the_plan_is_the_better_ready_model_for_the_default_only(better, monkeypatch):
+    config = AppConfig()
+    found = progressive.plan("u2netp", "u2netp", config)
+    assert found == progressive.Plan("isnet-general", info("isnet-general").label, SLOWER)
+    assert progressive.plan("u2netp", "isnet-general", config) is None  # the visitor picked U2-Net-p
+    assert progressive.plan("fal-bria", "fal-bria", config) is None  # never for a paid provider
+    public = AppConfig(public=True)  # a public app where visitors may not start this download
+    assert progressive.plan("u2netp", "u2netp", public) is None
+    monkeypatch.setenv(progressive.ENV, "0")
+    assert progressive.plan("u2netp", "u2netp", config) is None
+    monkeypatch.delenv(progressive.ENV)
+    calibration.store("isnet-general", calibration.config_of("isnet-general"), progressive.MAX_S + 1)
+    assert progressive.plan("u2netp", "u2netp", config) is None  # too slow to be worth the wait
+
+
+def page_remove(demo):
+    """The page's Remove event, as gradio calls it."""
+    return next(f.fn for f in demo.fns.values() if f.api_name == "page_remove")
+
+
+def test_the_page_shows_the_default_then_the_better_model(better):
+    import app
+
+    demo = app.build_demo(AppConfig())
+    shown = list(page_remove(demo)(Session(), str(EXAMPLE), "u2netp"))
+    assert len(shown) == 2 and better.gets == 1  # IS-Net general ran once (its first run downloaded it)
+    first_line, second_line = shown[0][3], shown[1][3]  # (state, before/after, download, line, message)
+    assert "U2-Net-p" in first_line and "is on its way (about 6 s on this CPU) and will replace it" in first_line
+    assert "IS-Net general" in second_line and "on its way" not in second_line
+    assert shown[1][1] is not shown[0][1]  # a new before/after pair
+
+
+def test_a_visitor_who_moved_on_never_gets_the_second_run(better):
+    import app
+
+    events = page_remove(app.build_demo(AppConfig()))(Session(), str(EXAMPLE), "u2netp")
+    first = next(events)
+    assert "is on its way" in first[3]
+    events.close()  # what gradio does when a new photo or another provider cancels the event
+    assert better.gets == 0  # the better model never started
+
+
+def test_without_a_better_model_there_is_one_result(better, monkeypatch):
+    import app
+
+    monkeypatch.setenv(progressive.ENV, "0")
+    shown = list(page_remove(app.build_demo(AppConfig()))(Session(), str(EXAMPLE), "u2netp"))
+    assert len(shown) == 1 and "on its way" not in shown[0][3] and better.gets == 0
