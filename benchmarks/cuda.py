@@ -17,13 +17,16 @@ load runs), it prints per precision:
 - agreement of the final 8-bit matte with strict fp32 (TF32 off):
   IoU of alpha >= 128, mean and max |delta alpha| in grey levels.
 
+Writes benchmarks/results/cuda.json (benchmarks/harness.py); without a CUDA
+GPU it stops at once with a message and writes nothing.
+
 Precisions: fp32 (TF32 off: the reference), tf32 (fp32 weights, TF32
 matmuls and convolutions), fp16, bf16. BiRefNet's decoder has deformable
 convolutions: our pip requirements install torch without torchvision, so
 the pure-PyTorch version (rmbg.models.deform) is what users run; torchvision's
 CUDA kernel is timed beside it when torchvision is installed.
 
-Weights are deterministic (tests.hfcache.deterministic_state), not BRIA's:
+Weights are deterministic (speed_setup.deterministic_weights), not BRIA's:
 speed and memory do not depend on the values, agreement does a little
 (real weights can saturate differently in half precision), so the agreement
 columns say whether a precision is numerically sound on this network, not
@@ -41,7 +44,8 @@ from pathlib import Path
 import numpy as np
 
 import speed_setup
-from speed_setup import machine_info, test_images
+from harness import markdown, table, write_results
+from speed_setup import test_images
 
 MODELS = ("rmbg-1.4", "rmbg-2.0", "birefnet-lite")
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
@@ -218,34 +222,55 @@ def main() -> None:
             rows.append(row)
             print(f"done: {model} {precision} {backend}{' compiled' if comp else ''}", flush=True)
 
-    print()
-    for key, value in machine_info():
-        print(f"- {key}: {value}")
-    print(
-        f"- GPU memory: {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB, "
-        f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}"
-    )
-    print(f"- torchvision deformable conv: {'available' if deform.torchvision_deform_conv2d() else 'absent'}")
-    print(f"- repeats: {args.repeats} (medians)\n")
-    print(
-        "| model | precision | deform conv | first call s | 1024² JPEG e2e ms | 12 MP e2e ms | network ms "
-        "| channels_last ms | batch 8 img/s | peak GPU MiB | finite | IoU vs fp32 | mean abs d | max abs d |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-
-    def fmt(row, key, spec):
+    def cell(row, key, digits):
         value = row.get(key)
-        return "–" if value is None else format(value, spec)
+        return "–" if value is None else (round(value, digits) if digits else round(value))
 
-    for r in rows:
-        name = r["precision"] + (" + compile" if r["compiled"] else "")
-        print(
-            f"| {r['model']} | {name} | {r['deform'] if r['model'] != 'rmbg-1.4' else '–'} | {r['first_s']:.1f} "
-            f"| {r['e2e_ms']:.0f} | {fmt(r, 'e2e_12mp_ms', '.0f')} | {r['net_ms']:.1f} | {fmt(r, 'net_cl_ms', '.1f')} "
-            f"| {r['batch8_img_s']:.1f} | {r['peak_mib']:.0f} | {'yes' if r['finite'] else 'NO'} "
-            f"| {fmt(r, 'iou', '.4f')} | {fmt(r, 'mean_d', '.2f')} "
-            f"| {fmt(r, 'max_d', 'd')} |"
-        )
+    table_rows = [
+        [
+            r["model"],
+            r["precision"] + (" + compile" if r["compiled"] else ""),
+            r["deform"] if r["model"] != "rmbg-1.4" else "–",
+            round(r["first_s"], 1),
+            round(r["e2e_ms"]),
+            cell(r, "e2e_12mp_ms", 0),
+            round(r["net_ms"], 1),
+            cell(r, "net_cl_ms", 1),
+            round(r["batch8_img_s"], 1),
+            round(r["peak_mib"]),
+            "yes" if r["finite"] else "NO",
+            cell(r, "iou", 4),
+            cell(r, "mean_d", 2),
+            "–" if r.get("max_d") is None else int(r["max_d"]),
+        ]
+        for r in rows
+    ]
+    columns = [
+        "model",
+        "precision",
+        "deform conv",
+        "first call s",
+        "1024² JPEG e2e ms",
+        "12 MP e2e ms",
+        "network ms",
+        "channels_last ms",
+        "batch 8 img/s",
+        "peak GPU MiB",
+        "finite",
+        "IoU vs fp32",
+        "mean abs d",
+        "max abs d",
+    ]
+    gpu = torch.cuda.get_device_properties(0)
+    notes = (
+        f"{torch.cuda.get_device_name(0)}, {gpu.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}, "
+        f"cuDNN {torch.backends.cudnn.version()}; torchvision deformable conv: "
+        f"{'available' if deform.torchvision_deform_conv2d() else 'absent'}; medians of {args.repeats} repeats; "
+        "deterministic weights."
+    )
+    tables = [table("The local models on a CUDA GPU, per precision", columns, table_rows, notes)]
+    print(markdown(tables))
+    print(write_results("cuda", None, tables))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ peak RSS (resource.getrusage ru_maxrss) belongs to that size alone.
     python benchmarks/rmbg20_forward.py --sizes 512 1024 --threads 2 --repeats 1
     python benchmarks/rmbg20_forward.py --backbone swin_t --sizes 1024 --repeats 3   # birefnet-lite
 
-Prints a Markdown table: size, seconds per forward (each repeat), the time
-spent in the backbone (both passes), squeeze block, decoder and, inside those,
-in the deformable convs; RSS after building the model and peak RSS (MiB).
+A table per run: size, seconds per forward (each repeat), the time spent in
+the backbone (both passes), squeeze block, decoder and, inside those, in the
+deformable convs; RSS after building the model and peak RSS (MiB). Writes
+benchmarks/results/rmbg20_forward_<backbone>.json (benchmarks/harness.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from harness import markdown, table, write_results
 
 
 def _rss_mib(which: str) -> float:
@@ -118,34 +121,37 @@ def main() -> None:
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    import platform
-
-    flags = sorted(
-        {
-            f
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-            for f in line.split(":")[1].split()
-            if f.startswith(("avx512", "amx", "avx2"))
-        }
+    table_rows = [
+        [
+            f"{r['size']}²",
+            " / ".join(f"{s:.1f}" for s in r["seconds"]),
+            round(r["parts"]["backbone"], 1),
+            round(r["parts"]["squeeze"], 1),
+            round(r["parts"]["decoder"], 1),
+            round(r["parts"]["deform"], 1),
+            round(r["built_rss_mib"]),
+            round(r["peak_rss_mib"]),
+        ]
+        for r in rows
+    ]
+    columns = [
+        "input",
+        "forward s",
+        "backbone x2 s",
+        "squeeze s",
+        "decoder s",
+        "of which deform s",
+        "RSS after build MiB",
+        "peak RSS MiB",
+    ]
+    title = f"One forward of our BiRefNet network ({args.backbone}, fp32, batch 1) on the CPU"
+    notes = (
+        f"{args.threads} threads, attention={args.attention}, deformable conv: {rows[0]['deform_backend']}; "
+        "random weights; each size in a fresh process."
     )
-    print(f"CPU: {platform.processor() or platform.machine()}, flags: {' '.join(flags) or 'none of avx2/avx512/amx'}")
-    print(
-        f"backbone {args.backbone}, torch {rows[0]['torch']}, {args.threads} threads, attention={args.attention}, "
-        f"deformable conv: {rows[0]['deform_backend']}\n"
-    )
-    print(
-        "| input | forward s | backbone x2 s | squeeze s | decoder s | of which deform s "
-        "| RSS after build MiB | peak RSS MiB |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        p = r["parts"]
-        secs = " / ".join(f"{s:.1f}" for s in r["seconds"])
-        print(
-            f"| {r['size']}² | {secs} | {p['backbone']:.1f} | {p['squeeze']:.1f} | {p['decoder']:.1f} "
-            f"| {p['deform']:.1f} | {r['built_rss_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
-        )
+    tables = [table(title, columns, table_rows, notes)]
+    print(markdown(tables))
+    print(write_results(f"rmbg20_forward_{args.backbone}", None, tables))
 
 
 if __name__ == "__main__":

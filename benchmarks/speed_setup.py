@@ -15,7 +15,6 @@ onnxconverter-common when it is installed. Generated files are kept in
 from __future__ import annotations
 
 import os
-import platform
 import warnings
 from pathlib import Path
 
@@ -28,42 +27,6 @@ def bench_cache() -> Path:
     path = Path(os.environ.get("RMBG_BENCH_CACHE") or Path.home() / ".cache" / "rmbg-bench").expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def machine_info() -> list[tuple[str, str]]:
-    import numpy
-    import onnxruntime
-    import PIL
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    flags: list[str] = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    from rmbg.providers.local.onnx_backend import default_threads
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return [
-        ("CPU", cpu),
-        ("CPU flags (SIMD, matrix)", ", ".join(simd) or "unknown"),
-        ("torch CPU capability", torch.backends.cpu.get_cpu_capability()),
-        ("cores usable", str(default_threads())),
-        ("load average (1 min) at start", f"{os.getloadavg()[0]:.2f}"),
-        ("GPU", gpu),
-        ("OS", platform.platform()),
-        ("Python", platform.python_version()),
-        ("torch", torch.__version__),
-        ("onnxruntime", onnxruntime.__version__),
-        ("numpy", numpy.__version__),
-        ("Pillow", PIL.__version__),
-    ]
 
 
 def _export_isnet(net, path: Path) -> None:

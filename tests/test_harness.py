@@ -69,3 +69,45 @@ def test_the_settings_marker_becomes_the_declared_table():
     from rmbg import settings
 
     assert hook.on_page_markdown("<!-- settings -->") == settings.markdown_table()
+
+
+# --- every figure in the docs comes from a results file, and every results file is shown ------------
+
+MARKER = hook.MARKER
+SCHEMA = ("benchmark", "command", "date", "machine", "versions", "tables")
+# benchmarks that need what CI machines lack write their file where they run: quoted only once it exists
+NEEDS_A_GPU = {"cuda"}
+
+
+def quoted() -> set[str]:
+    names = set()
+    for page in REPO.joinpath("docs").rglob("*.md"):
+        names |= {m.group(2) for m in MARKER.finditer(page.read_text(encoding="utf-8")) if m.group(2)}
+    return names
+
+
+def test_every_results_file_follows_the_schema_and_is_quoted_by_the_docs():
+    files = {p.stem: p for p in REPO.joinpath("benchmarks", "results").glob("*.json")}
+    for name, path in files.items():
+        record = json.loads(path.read_text(encoding="utf-8"))
+        assert tuple(k for k in SCHEMA if k in record) == SCHEMA, name
+        assert record["benchmark"] == name and record["command"].startswith("python benchmarks/"), name
+        assert record["machine"]["cpu"] and "flags" in record["machine"], name
+        assert all(len(row) == len(t["columns"]) for t in record["tables"] for row in t["rows"]), name
+    assert quoted() - set(files) == set()  # (the strict docs build fails on these too)
+    assert set(files) - quoted() == set()  # a results file nobody reads is a figure that can drift
+
+
+def test_benchmarks_import_the_package_not_the_tests():
+    import ast
+
+    for path in REPO.joinpath("benchmarks").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("tests"), f"{path.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("tests") for a in node.names), path.name
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "sys.path.insert":
+                # the one exception: BiRefNet's official code, a checkout the user names (--official-code)
+                assert path.name == "speed_configs.py" and ast.unparse(node.args[1]) == "code", path.name

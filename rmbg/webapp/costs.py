@@ -33,10 +33,11 @@ def volume_of(value) -> int:
 
 # A local model's CPU seconds per image (network time, 1024 px) from the
 # benchmarks, for the projection before this session has timed it (a cached
-# matte times nothing): rmbg-1.4 and u2netp from `python benchmarks/speed.py
-# --repeats 7` (benchmarks/RESULTS-speed-cpu.md: onnx fp32 1598 ms, u2netp
-# 229 ms), the BiRefNet models from `python benchmarks/speed.py --birefnet
-# rmbg-2.0 birefnet-lite --frames 3` on the same 2-core AVX2 CPU.
+# matte times nothing), rounded from their results files on a 2-core AVX2 CPU:
+# rmbg-1.4 (ONNX fp32) and u2netp from `python benchmarks/speed.py --repeats 7`
+# (benchmarks/results/speed.json), the BiRefNet models from
+# `python benchmarks/speed_birefnet.py --models rmbg-2.0 birefnet-lite --frames 3`
+# (benchmarks/results/speed_birefnet.json).
 BENCHMARK_CPU_SECONDS = {"rmbg-1.4": 1.6, "u2netp": 0.23, "birefnet-lite": 7.0, "rmbg-2.0": 27.1}
 
 
