@@ -17,8 +17,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest
 
 from rmbg.providers.local import calibration, isnet_general
-from rmbg.registry import info
 from rmbg.providers.local.hub import forget_hub_reachability
+from rmbg.registry import info
 from rmbg.webapp import AppConfig, Session, progressive
 from tests.test_app import EXAMPLE
 from tests.test_isnet_general import WeightsServer, tiny_isnet_graph
