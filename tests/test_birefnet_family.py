@@ -179,7 +179,8 @@ def test_cpu_bf16_units_are_what_the_kernel_reports():
         ((), "rmbg-2.0", "fp32"),  # no bf16 units: exact fp32
         (("avx512_bf16",), "rmbg-2.0", "bf16-autocast"),  # Swin-L passes the agreement gate
         (("amx_bf16", "avx512_bf16"), "birefnet", "bf16-autocast"),
-        (("avx512_bf16",), "birefnet-lite", "fp32"),  # Swin-T does not: fp32 unless asked
+        (("avx512_bf16",), "birefnet-lite", "bf16-autocast"),  # Swin-T passes it on the 30-frame sample
+        ((), "birefnet-lite", "fp32"),
     ],
 )
 def test_cpu_auto_precision_follows_the_units_and_the_measured_gate(monkeypatch, units, model, want):
