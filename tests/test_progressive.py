@@ -92,3 +92,32 @@ def test_without_a_better_model_there_is_one_result(better, monkeypatch):
     monkeypatch.setenv(progressive.ENV, "0")
     shown = list(page_remove(app.build_demo(AppConfig()))(Session(), str(EXAMPLE), "u2netp"))
     assert len(shown) == 1 and "on its way" not in shown[0][3] and better.gets == 0
+
+
+def test_turns_make_an_earlier_click_of_the_same_session_stale():
+    turns = progressive.Turns(kept=2)
+    first = turns.take("a")
+    assert turns.current("a", first)
+    second = turns.take("a")
+    assert not turns.current("a", first) and turns.current("a", second)
+    other = turns.take("b")  # another browser session does not stop this one
+    assert turns.current("a", second) and turns.current("b", other)
+    assert turns.current(None, turns.take(None))  # no browser session (a direct call): never stale
+    turns.take("c")  # the oldest session ("a") is forgotten: its turn counts as current again
+    assert turns.current("a", first)
+
+
+def test_a_second_click_stops_the_first_clicks_better_run(better):
+    import gradio as gr
+
+    import app
+
+    events = page_remove(app.build_demo(AppConfig()))
+    visitor = gr.Request(session_hash="one-browser")
+    first_click = events(Session(), str(EXAMPLE), "u2netp", request=visitor)
+    assert "is on its way" in next(first_click)[3]  # the fast result is shown, the better run is next
+    second_click = events(Session(), str(EXAMPLE), "u2netp", request=visitor)
+    assert "is on its way" in next(second_click)[3]  # the visitor clicked Remove again
+    assert list(first_click) == [] and better.gets == 0  # the first click's better model never started
+    shown = list(second_click)
+    assert len(shown) == 1 and "IS-Net general" in shown[0][3] and better.gets == 1

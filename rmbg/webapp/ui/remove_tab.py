@@ -194,7 +194,11 @@ def wire_remove(
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
+    turns = progressive.Turns()
+
     def remove_then_better(form: RemoveForm, call: Call) -> Iterator[tuple[Any, ...]]:
+        visitor = call.request.session_hash if call.request is not None else None
+        turn = turns.take(visitor)
         first = remove(form, call)
         better = progressive.plan(form.provider, default_id, app.config)
         if better is None:
@@ -202,8 +206,12 @@ def wire_remove(
             return
         state, pair, path, line = first
         yield state, pair, path, f"{line}\n\n{better.on_its_way(info(form.provider).label)}"
-        # reached only if the page still waits for it: a cancelled event closes this generator above
-        yield remove(replace(form, provider=better.provider_id), replace(call, state=state))
+        # reached only if the page still waits for it: a cancelled event closes this generator above;
+        # a newer Remove click of the same visitor makes this one stale (not started, or not shown)
+        if turns.current(visitor, turn):
+            second = remove(replace(form, provider=better.provider_id), replace(call, state=state))
+            if turns.current(visitor, turn):
+                yield second
 
     handler = endpoint(RemoveForm, remove, "remove")
     inputs = RemoveForm.inputs(controls, session)
