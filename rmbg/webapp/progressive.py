@@ -20,9 +20,9 @@ When it applies (`plan`), all of it decided here, none of it in the page:
 The page runs the better model only while the visitor stays: a new photo, a
 new provider or leaving the page cancels it (the page's event), and a result
 that arrives after that is never shown. A new Remove click in the same browser
-session makes the earlier click's better run stale (`Turns`): it is not
-started if it has not begun, and its result is dropped if it was already
-running (a forward pass cannot be interrupted).
+session cancels the earlier click's better run (a separate page event, so the
+button takes that click); a forward pass cannot be interrupted, so a result
+of a click that is no longer its session's latest is dropped (`Turns`).
 """
 
 from __future__ import annotations
@@ -89,11 +89,11 @@ def plan(provider_id: str, default_id: str, config: AppConfig) -> Plan | None:
 
 class Turns:
     """The latest Remove click of each browser session. A click takes a turn;
-    its better run goes on only while that turn is still its session's latest,
-    so a second click stops the first one's better model (gradio cannot
-    cancel an event from the same button that starts the next one). Runtime
-    bookkeeping shared by the page's workers, not a session value: the
-    gr.State of a click that is still running is not the next click's."""
+    its better model's result is shown only while that turn is still its
+    session's latest. gradio's cancels stop a better run that is waiting; one
+    already in its forward pass cannot be interrupted, so its result is
+    dropped here. Runtime bookkeeping shared by the page's workers, not a
+    session value (the gr.State of a running click is not the next click's)."""
 
     def __init__(self, kept: int = SESSIONS_KEPT) -> None:
         self._latest: OrderedDict[str, int] = OrderedDict()
@@ -111,6 +111,11 @@ class Turns:
                 while len(self._latest) > self._kept:
                     self._latest.popitem(last=False)
             return turn
+
+    def latest(self, session: str | None) -> int | None:
+        """The latest turn of `session` (0 for None: a caller without a browser session)."""
+        with self._lock:
+            return 0 if session is None else self._latest.get(session)
 
     def current(self, session: str | None, turn: int) -> bool:
         """Whether `turn` is still the latest of its session (a forgotten session counts as current)."""
