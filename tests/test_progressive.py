@@ -59,36 +59,73 @@ def test_the_plan_is_the_better_ready_model_for_the_default_only(better, monkeyp
     assert progressive.plan("u2netp", "u2netp", config) is None  # too slow to be worth the wait
 
 
-def page_remove(demo):
-    """The page's Remove event, as gradio calls it."""
-    return next(f.fn for f in demo.fns.values() if f.api_name == "page_remove")
+def page_events(demo):
+    """The page's Remove and the better run that follows it, as gradio calls them."""
+    fns = {f.api_name: f.fn for f in demo.fns.values()}
+    return fns["page_remove"], fns["page_remove_better"]
 
 
 def test_the_page_shows_the_default_then_the_better_model(better):
     import app
 
-    demo = app.build_demo(AppConfig())
-    shown = list(page_remove(demo)(Session(), str(EXAMPLE), "u2netp"))
-    assert len(shown) == 2 and better.gets == 1  # IS-Net general ran once (its first run downloaded it)
-    first_line, second_line = shown[0][3], shown[1][3]  # (state, before/after, download, line, message)
-    assert "U2-Net-p" in first_line and "is on its way (about 6 s on this CPU) and will replace it" in first_line
-    assert "IS-Net general" in second_line and "on its way" not in second_line
-    assert shown[1][1] is not shown[0][1]  # a new before/after pair
+    now, next_better = page_events(app.build_demo(AppConfig()))
+    first = now(Session(), str(EXAMPLE), "u2netp")  # (state, before/after, download, line, message)
+    assert "U2-Net-p" in first[3] and "is on its way (about 6 s on this CPU) and will replace it" in first[3]
+    assert better.gets == 0  # the page shows the fast result before the better model starts
+    second = next_better(first[0], str(EXAMPLE), "u2netp")  # the event that follows, with the new state
+    assert better.gets == 1  # IS-Net general ran once (its first run downloaded it)
+    assert "IS-Net general" in second[3] and "on its way" not in second[3]
+    assert second[1] is not first[1]  # a new before/after pair
 
 
-def test_a_visitor_who_moved_on_never_gets_the_second_run(better):
+def test_a_second_click_drops_the_first_clicks_better_result(better):
+    import gradio as gr
+
     import app
 
-    events = page_remove(app.build_demo(AppConfig()))(Session(), str(EXAMPLE), "u2netp")
-    first = next(events)
-    assert "is on its way" in first[3]
-    events.close()  # what gradio does when a new photo or another provider cancels the event
-    assert better.gets == 0  # the better model never started
+    now, next_better = page_events(app.build_demo(AppConfig()))
+    visitor = gr.Request(session_hash="one-browser")
+    first = now(Session(), str(EXAMPLE), "u2netp", request=visitor)
+    runs = []  # the visitor clicks again while the first click's better model is already under way
+    on_download(better, lambda: runs.append(now(first[0], str(EXAMPLE), "u2netp", request=visitor)))
+    dropped = next_better(first[0], str(EXAMPLE), "u2netp", request=visitor)
+    assert better.gets == 1 and len(runs) == 1 and "is on its way" in runs[0][3]
+    assert dropped[:4] == (gr.skip(),) * 4  # its result arrived after the second click: not shown
+    shown = next_better(runs[0][0], str(EXAMPLE), "u2netp", request=visitor)
+    assert "IS-Net general" in shown[3]  # the second click's own better result is
+
+
+def on_download(served, hook):
+    """Call `hook` when the better model's weights are requested: its run has started."""
+
+    class Hooked(served.server.RequestHandlerClass):
+        def do_GET(self):
+            hook()
+            super().do_GET()
+
+    served.server.RequestHandlerClass = Hooked
 
 
 def test_without_a_better_model_there_is_one_result(better, monkeypatch):
+    import gradio as gr
+
     import app
 
     monkeypatch.setenv(progressive.ENV, "0")
-    shown = list(page_remove(app.build_demo(AppConfig()))(Session(), str(EXAMPLE), "u2netp"))
-    assert len(shown) == 1 and "on its way" not in shown[0][3] and better.gets == 0
+    now, next_better = page_events(app.build_demo(AppConfig()))
+    first = now(Session(), str(EXAMPLE), "u2netp")
+    assert "on its way" not in first[3]
+    assert next_better(first[0], str(EXAMPLE), "u2netp")[:4] == (gr.skip(),) * 4 and better.gets == 0
+
+
+def test_turns_make_an_earlier_click_of_the_same_session_stale():
+    turns = progressive.Turns(kept=2)
+    first = turns.take("a")
+    assert turns.current("a", first)
+    second = turns.take("a")
+    assert not turns.current("a", first) and turns.current("a", second)
+    other = turns.take("b")  # another browser session does not stop this one
+    assert turns.current("a", second) and turns.current("b", other)
+    assert turns.current(None, turns.take(None))  # no browser session (a direct call): never stale
+    turns.take("c")  # the oldest session ("a") is forgotten: its turn counts as current again
+    assert turns.current("a", first)

@@ -19,11 +19,17 @@ When it applies (`plan`), all of it decided here, none of it in the page:
 
 The page runs the better model only while the visitor stays: a new photo, a
 new provider or leaving the page cancels it (the page's event), and a result
-that arrives after that is never shown.
+that arrives after that is never shown. A new Remove click in the same browser
+session cancels the earlier click's better run (a separate page event, so the
+button takes that click); a forward pass cannot be interrupted, so a result
+of a click that is no longer its session's latest is dropped (`Turns`).
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from .. import defaults
@@ -33,6 +39,7 @@ from ..settings import current
 from .config import AppConfig
 from .downloads import DownloadRefused, check_declared
 
+SESSIONS_KEPT = 4096  # browser sessions whose latest Remove is remembered (the oldest are forgotten)
 MAX_S = 20.0  # a better model slower than this on this CPU is not worth the wait
 ENV = "RMBG_PROGRESSIVE"
 
@@ -78,3 +85,39 @@ def plan(provider_id: str, default_id: str, config: AppConfig) -> Plan | None:
         if seconds is not None and seconds <= MAX_S:
             return Plan(better, info(better).label, seconds)
     return None
+
+
+class Turns:
+    """The latest Remove click of each browser session. A click takes a turn;
+    its better model's result is shown only while that turn is still its
+    session's latest. gradio's cancels stop a better run that is waiting; one
+    already in its forward pass cannot be interrupted, so its result is
+    dropped here. Runtime bookkeeping shared by the page's workers, not a
+    session value (the gr.State of a running click is not the next click's)."""
+
+    def __init__(self, kept: int = SESSIONS_KEPT) -> None:
+        self._latest: OrderedDict[str, int] = OrderedDict()
+        self._numbers = itertools.count(1)
+        self._lock = threading.Lock()
+        self._kept = kept
+
+    def take(self, session: str | None) -> int:
+        """A new turn for `session` (None: a caller without a browser session, never stale)."""
+        with self._lock:
+            turn = next(self._numbers)
+            if session is not None:
+                self._latest[session] = turn
+                self._latest.move_to_end(session)
+                while len(self._latest) > self._kept:
+                    self._latest.popitem(last=False)
+            return turn
+
+    def latest(self, session: str | None) -> int | None:
+        """The latest turn of `session` (0 for None: a caller without a browser session)."""
+        with self._lock:
+            return 0 if session is None else self._latest.get(session)
+
+    def current(self, session: str | None, turn: int) -> bool:
+        """Whether `turn` is still the latest of its session (a forgotten session counts as current)."""
+        with self._lock:
+            return session is None or self._latest.get(session, turn) == turn

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,30 +155,6 @@ def on_page(
         except gr.Error as exc:
             return (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {exc.message}", visible=True))
         return (*shown(out if isinstance(out, tuple) else (out,)), gr.update(value="", visible=False))
-
-    return wrapper
-
-
-def on_page_stream(
-    fn: Callable[..., Iterator[tuple[Any, ...]]],
-    n_outputs: int,
-    shown: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda out: out,
-) -> Callable[..., Iterator[tuple[Any, ...]]]:
-    """on_page for a handler that yields one result after another (the
-    progressive Remove): each is shown as it comes; an error keeps what is
-    shown and says why under the button. When the page cancels the event, the
-    generator is closed where it waits and yields nothing more."""
-    signature = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Iterator[tuple[Any, ...]]:
-        try:
-            check_inputs(signature.bind_partial(*args, **kwargs).arguments)
-            for out in fn(*args, **kwargs):
-                yield (*shown(out), gr.update(value="", visible=False))
-        except Exception as exc:
-            error = as_error(exc, fn, signature.bind_partial(*args, **kwargs).arguments, "page")
-            yield (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {error.message}", visible=True))
 
     return wrapper
 

@@ -5,7 +5,6 @@ without a new model run. Values travel as RemoveForm / RerenderForm."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -25,7 +24,6 @@ from .common import (
     image_input,
     lenient,
     on_page,
-    on_page_stream,
     page_errors,
     session_of,
 )
@@ -194,21 +192,31 @@ def wire_remove(
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
-    def remove_then_better(form: RemoveForm, call: Call) -> Iterator[tuple[Any, ...]]:
-        first = remove(form, call)
+    turns = progressive.Turns()
+
+    def now(form: RemoveForm, call: Call) -> tuple[Any, ...]:
+        """The page's Remove: the chosen model's result, and the line says if a better one follows."""
+        turns.take(visitor_of(call))
+        state, pair, path, line = remove(form, call)
         better = progressive.plan(form.provider, default_id, app.config)
-        if better is None:
-            yield first
-            return
-        state, pair, path, line = first
-        yield state, pair, path, f"{line}\n\n{better.on_its_way(info(form.provider).label)}"
-        # reached only if the page still waits for it: a cancelled event closes this generator above
-        yield remove(replace(form, provider=better.provider_id), replace(call, state=state))
+        if better is not None:
+            line = f"{line}\n\n{better.on_its_way(info(form.provider).label)}"
+        return state, pair, path, line
+
+    def next_better(form: RemoveForm, call: Call) -> tuple[Any, ...]:
+        """Right after `now` (its state as input): the better model's result, shown only if no newer click came."""
+        visitor = visitor_of(call)
+        turn = turns.latest(visitor)
+        better = progressive.plan(form.provider, default_id, app.config)
+        if better is None or turn is None:
+            return UNCHANGED
+        out = remove(replace(form, provider=better.provider_id), call)
+        return out if turns.current(visitor, turn) else UNCHANGED  # a forward pass cannot be interrupted
 
     handler = endpoint(RemoveForm, remove, "remove")
     inputs = RemoveForm.inputs(controls, session)
     event = run.click(
-        on_page_stream(endpoint(RemoveForm, remove_then_better, "remove"), 4, shown),
+        on_page(endpoint(RemoveForm, now, "remove"), 4, shown),
         inputs,
         [session, *outputs, message],
         api_name="page_remove",
@@ -216,13 +224,25 @@ def wire_remove(
         concurrency_limit=4,
         concurrency_id="remove",
     )
-    # the visitor moved on: a new photo or another provider stops a better model still on its way
+    # a separate event, so that the button takes a new click while it runs (a click's event takes none
+    # until it is done) and gradio can cancel it; its progress is hidden: the fast result stays in view
+    better = event.success(
+        on_page(endpoint(RemoveForm, next_better, "remove"), 4, shown),
+        inputs,
+        [session, *outputs, message],
+        api_name="page_remove_better",
+        api_visibility="private",
+        concurrency_limit=4,
+        concurrency_id="remove",
+        show_progress="hidden",
+    )
+    # the visitor moved on: a new photo, another provider or a new click stops a better model on its way
     gr.on(
-        [controls["image"].change, controls["provider"].input],
+        [controls["image"].change, controls["provider"].input, run.click],
         None,
         None,
         None,
-        cancels=[event],
+        cancels=[better],
         api_visibility="private",
     )
     api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
@@ -243,9 +263,17 @@ def wire_remove(
     controls["image"].upload(on_upload, controls["image"], message, api_visibility="private", show_progress="hidden")
 
 
+UNCHANGED = (gr.skip(),) * 4  # no better result (none applies, or the visitor moved on): the page keeps what it shows
+
+
 def shown(out: tuple[Any, ...]) -> tuple[Any, ...]:
     """A Remove result as the page shows it: the download button named after its format."""
-    return (*out[:2], download_update(out[2]), out[3])
+    return out if out is UNCHANGED else (*out[:2], download_update(out[2]), out[3])
+
+
+def visitor_of(call: Call) -> str | None:
+    """The browser session of a page event (None when called directly, as in the tests)."""
+    return call.request.session_hash if call.request is not None else None
 
 
 def wire_rerender(
