@@ -138,14 +138,18 @@ def session_of(request: gr.Request | None) -> str:
 
 
 def on_page(
-    fn: Callable[..., Any], n_outputs: int, shown: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda out: out
+    fn: Callable[..., Any],
+    n_outputs: int,
+    shown: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda out: out,
+    nothing: object = None,
 ) -> Callable[..., Any]:
     """The page's version of a handler, with one more output: the message
     under the button. An error keeps what is shown (the last result, its cost
     line) and says why in that message instead of turning every output into
     an "Error" badge; success clears it. `shown` maps the handler's outputs
-    to page updates. The named API endpoints keep `readable_errors` (an error
-    is an error for a program) and plain values."""
+    to page updates. A handler that returns `nothing` (when given) changes
+    nothing on the page, the message included. The named API endpoints keep
+    `readable_errors` (an error is an error for a program) and plain values."""
     api = readable_errors(fn, "page")
 
     @functools.wraps(fn)
@@ -154,6 +158,8 @@ def on_page(
             out = api(*args, **kwargs)
         except gr.Error as exc:
             return (*(gr.skip(),) * n_outputs, gr.update(value=f"**Could not do that:** {exc.message}", visible=True))
+        if nothing is not None and out is nothing:
+            return (gr.skip(),) * (n_outputs + 1)
         return (*shown(out if isinstance(out, tuple) else (out,)), gr.update(value="", visible=False))
 
     return wrapper

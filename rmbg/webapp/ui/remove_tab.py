@@ -227,7 +227,7 @@ def wire_remove(
     # a separate event, so that the button takes a new click while it runs (a click's event takes none
     # until it is done) and gradio can cancel it; its progress is hidden: the fast result stays in view
     better = event.success(
-        on_page(endpoint(RemoveForm, next_better, "remove"), 4, shown),
+        on_page(endpoint(RemoveForm, next_better, "remove"), 4, shown, nothing=UNCHANGED),
         inputs,
         [session, *outputs, message],
         api_name="page_remove_better",
@@ -263,12 +263,12 @@ def wire_remove(
     controls["image"].upload(on_upload, controls["image"], message, api_visibility="private", show_progress="hidden")
 
 
-UNCHANGED = (gr.skip(),) * 4  # no better result (none applies, or the visitor moved on): the page keeps what it shows
+UNCHANGED = (gr.skip(),) * 4  # no better result (none applies, or the visitor moved on): the page keeps all it shows
 
 
 def shown(out: tuple[Any, ...]) -> tuple[Any, ...]:
     """A Remove result as the page shows it: the download button named after its format."""
-    return out if out is UNCHANGED else (*out[:2], download_update(out[2]), out[3])
+    return (*out[:2], download_update(out[2]), out[3])
 
 
 def visitor_of(call: Call) -> str | None:
