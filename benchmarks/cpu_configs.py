@@ -84,7 +84,7 @@ def serve(name: str, files: dict[str, str]) -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     model, config = name.split(" ", 1)
-    if config == "card-recipe":  # the model card's recipe around our fp32 network (speed.py --birefnet)
+    if config == "card-recipe":  # the model card's recipe around our fp32 network (speed_birefnet.py)
         run = birefnet_card(model, files["weights"])
     else:
         provider = provider_for(model, config, files)

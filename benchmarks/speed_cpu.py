@@ -15,7 +15,7 @@ in an order that rotates every round, so a busy machine slows them alike.
 2. Speed: end to end (file -> RGBA cut-out) on a 1 MP photo (1152x864) and a
    1024x1024 one, medians over repeats, and each as a ratio to exact fp32
    timed in the same rounds. BiRefNet_lite also gets the model card's recipe
-   around our fp32 network (speed.py --birefnet adds the official code).
+   around our fp32 network (speed_birefnet.py adds the official code).
 
 Writes benchmarks/results/speed_cpu.json (see write_results) and prints Markdown.
 """

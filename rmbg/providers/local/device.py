@@ -100,7 +100,7 @@ def tune_cpu_allocator() -> str:
     serves big blocks with a fresh mmap and unmaps them on free, so each
     forward pays the kernel to fault in and zero every page again (reuse takes
     4-9 % off RMBG-2.0's and BiRefNet_lite's forward on 2 AVX2 cores in
-    `benchmarks/speed.py --birefnet`). With mmap off (M_MMAP_MAX 0),
+    `benchmarks/speed_birefnet.py`). With mmap off (M_MMAP_MAX 0),
     top-of-heap trimming only past 2 GiB (M_TRIM_THRESHOLD) and one arena for
     all threads (M_ARENA_MAX 1, so the app's worker threads share it), freed
     blocks are reused: resident memory stays at the forward's high-water mark
