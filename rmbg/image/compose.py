@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ..errors import InvalidImageError
 from ..types import RenderOptions
 from .foreground import check_alpha, estimate_foreground
 from .framing import frame
+from .png import save_png
 
 Colour = tuple[int, int, int]
 Background = None | str | Sequence[int] | Image.Image
@@ -39,6 +41,9 @@ WHITE: Colour = (255, 255, 255)
 # Z_RLE is faster still and smaller on real masks, but larger on smooth gradients.
 PNG_LEVEL, PNG_STRATEGY = 6, 1  # 1 = zlib's Z_FILTERED
 _VISIBLE = [0] + [255] * 255  # point() table: alpha 0 -> 0, anything seen -> 255
+# The cut-outs cutout() made (held weakly): encode() does not clean them a second time
+# (about 0.1 s for 12 MP); any other RGBA image it is given is cleaned.
+_MADE_CLEAN: weakref.WeakValueDictionary[int, Image.Image] = weakref.WeakValueDictionary()
 
 
 def parse_colour(value: str | Sequence[int]) -> Colour:
@@ -68,12 +73,6 @@ def fit_cover(background: Image.Image, size: tuple[int, int]) -> Image.Image:
     left = (new[0] - width) // 2
     top = (new[1] - height) // 2
     return resized.crop((left, top, left + width, top + height))
-
-
-def _blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha.astype(np.uint32)[..., None]
-    out = (fg.astype(np.uint32) * a + bg.astype(np.uint32) * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
 
 
 def render(
@@ -112,11 +111,12 @@ def render(
     if opts.background is None:
         return cutout(rgb, alpha)
     if isinstance(opts.background, Image.Image):
-        bg = np.asarray(fit_cover(opts.background, rgb.size))
+        bg = fit_cover(opts.background, rgb.size)
     else:
-        colour = parse_colour(opts.background)
-        bg = np.broadcast_to(np.array(colour, dtype=np.uint8), (rgb.size[1], rgb.size[0], 3))
-    return Image.fromarray(_blend(np.asarray(rgb), bg, np.asarray(alpha)), "RGB")
+        bg = Image.new("RGB", rgb.size, parse_colour(opts.background))
+    # Pillow's composite is the exact rule of the module doc (its rounding is exact for
+    # 8-bit values; tests/test_compose.py) in C, ~8x faster than the same in numpy.
+    return Image.composite(rgb, bg, alpha)
 
 
 def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
@@ -129,7 +129,9 @@ def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
     # (numpy stacked a copy and then zeroed it through a boolean index).
     rgba = rgb.convert("RGBA")
     rgba.putalpha(alpha)
-    return Image.composite(rgba, Image.new("RGBA", rgba.size, 0), alpha.point(_VISIBLE))
+    out = Image.composite(rgba, Image.new("RGBA", rgba.size, 0), alpha.point(_VISIBLE))
+    _MADE_CLEAN[id(out)] = out
+    return out
 
 
 def check_options(options: RenderOptions) -> RenderOptions:
@@ -172,7 +174,7 @@ def encode(
     """
     pil_format = normalise_format(fmt)
     buf = io.BytesIO()
-    if image.mode == "RGBA" and pil_format != "JPEG":
+    if image.mode == "RGBA" and pil_format != "JPEG" and _MADE_CLEAN.get(id(image)) is not image:
         image = cutout(image, image.getchannel("A"))  # whatever made it: no RGB under alpha 0
     if pil_format == "JPEG":
         if image.mode in ("RGBA", "LA"):
@@ -194,7 +196,7 @@ def encode(
             info = PngImagePlugin.PngInfo()
             for key, value in meta.items():
                 info.add_text(key, value)
-        image.save(buf, "PNG", pnginfo=info, compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY)
+        save_png(image, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, info=info)
     return buf.getvalue()
 
 

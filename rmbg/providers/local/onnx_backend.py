@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from ...errors import ModelUnavailableError
 from ...models.specs import RMBG_14, U2NETP
+from ...settings import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .hub import cached_path, resolve_weights, weights_status
@@ -55,10 +56,7 @@ def loaded_sessions() -> list[tuple[str, tuple[str, ...], int]]:
 
 def default_threads() -> int:
     """CPU cores this process may use (respects affinity / container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def execution_providers(device: str = "auto") -> tuple[str, ...]:

@@ -1,0 +1,112 @@
+"""PNG files of large images on every core: Pillow's filters, zlib's deflate, in row bands.
+
+Pillow writes a PNG on one core: its adaptive filter picks one of PNG's five
+filters per row, then zlib deflates the filtered rows. For a 12 MP cut-out
+that is about 0.55 s, the largest single step of a cut-out's path. Both steps
+parallelise by rows without changing what is written:
+
+- **Filtering.** A row's filter depends only on that row and the one above,
+  so each band of rows is given to Pillow with the last row of the band above
+  it and stored uncompressed (`compress_level=0`); dropping that extra row's
+  bytes leaves exactly the rows Pillow would have filtered in one piece.
+- **Deflate.** Each band is deflated on its own (raw deflate, the same level
+  and strategy), primed with the last 32 KB of the band above as its
+  dictionary so matches across the seam are kept, and ended with a sync flush
+  (the last band with the stream's end); the pieces concatenate into one zlib
+  stream whose Adler-32 is chained over the bands.
+
+Pillow and zlib release the GIL, so the bands run in threads. The chunks
+before the image data (IHDR, text, ICC ...) are Pillow's own, with IHDR's
+height set to the whole image's. Small images, and modes other than 8-bit
+L / LA / RGB / RGBA, go through Pillow in one piece.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image, PngImagePlugin
+
+from ..settings import usable_cores
+
+BANDED_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
+BANDED_MIN_PIXELS = 1_000_000  # below this, threads cost more than they save (measured: benchmarks/vs_rembg.py)
+_WINDOW = 32 * 1024  # deflate's window: the dictionary a band is primed with
+_IDAT_CHUNK = 1 << 20
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, payload) of every chunk of a PNG file, in order."""
+    out, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        out.append((kind, data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    return out
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _filtered(band: Image.Image, info: PngImagePlugin.PngInfo | None) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Pillow's chunks of `band` stored without compression, and its filtered rows."""
+    buf = io.BytesIO()
+    band.save(buf, "PNG", pnginfo=info, compress_level=0)
+    chunks = _chunks(buf.getvalue())
+    rows = zlib.decompress(b"".join(payload for kind, payload in chunks if kind == b"IDAT"))
+    return chunks, rows
+
+
+def _deflate(rows: memoryview, primer: bytes, level: int, strategy: int, last: bool) -> bytes:
+    packer = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy, zdict=primer) if primer else None
+    packer = packer or zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+    return packer.compress(rows) + packer.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+def save_png(
+    image: Image.Image,
+    buf: io.BytesIO,
+    *,
+    level: int,
+    strategy: int,
+    info: PngImagePlugin.PngInfo | None = None,
+    workers: int | None = None,
+) -> None:
+    """Write `image` as PNG into `buf`: in row bands on `workers` threads (the
+    usable cores) when it is large, else through Pillow in one piece."""
+    width, height = image.size
+    bands = min(workers or usable_cores(), height // 2, 8)
+    if image.mode not in BANDED_MODES or width * height < BANDED_MIN_PIXELS or bands < 2:
+        image.save(buf, "PNG", pnginfo=info, compress_level=level, compress_type=strategy)
+        return
+    image.load()
+    edges = [height * k // bands for k in range(bands + 1)]
+    # Each band but the first starts one row early: the row its first row is filtered against.
+    crops = [image.crop((0, max(top - 1, 0), width, bottom)) for top, bottom in zip(edges, edges[1:])]
+    stride = 1 + width * len(image.getbands())  # a filtered row: the filter's byte, then the pixels
+    with ThreadPoolExecutor(max_workers=bands) as pool:
+        done = list(pool.map(lambda k: _filtered(crops[k], info if k == 0 else None), range(bands)))
+        rows = [memoryview(r)[(stride if k else 0) :] for k, (_, r) in enumerate(done)]
+        primers = [b""] + [bytes(r[-_WINDOW:]) for r in rows[:-1]]
+        pieces = list(pool.map(lambda k: _deflate(rows[k], primers[k], level, strategy, k == bands - 1), range(bands)))
+    adler = 1
+    for r in rows:
+        adler = zlib.adler32(r, adler)
+    header = bytes([0x78, 0xDA if level >= 7 else 0x9C if level >= 6 else 0x5E if level >= 2 else 0x01])
+    stream = header + b"".join(pieces) + struct.pack(">I", adler)
+    kinds = [kind for kind, _ in done[0][0]]
+    first, last = kinds.index(b"IDAT"), len(kinds) - 1 - kinds[::-1].index(b"IDAT")
+    buf.write(b"\x89PNG\r\n\x1a\n")
+    for kind, payload in done[0][0][:first]:  # IHDR (the whole height), then text, ICC ... as Pillow wrote them
+        if kind == b"IHDR":
+            payload = payload[:4] + struct.pack(">I", height) + payload[8:]
+        buf.write(_chunk(kind, payload))
+    for start in range(0, len(stream), _IDAT_CHUNK):
+        buf.write(_chunk(b"IDAT", stream[start : start + _IDAT_CHUNK]))
+    for kind, payload in done[0][0][last + 1 :]:  # what Pillow writes after the image data, IEND last
+        buf.write(_chunk(kind, payload))
