@@ -57,23 +57,27 @@ def matte_for(
 
 
 def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None, refiner: Refiner) -> tuple[Matte, bool]:
-    key = MatteCache.key(loaded.digest, provider.id, cache_options(provider.options(), refiner))
-    hit = store.get(key) if store is not None else None
+    # The key (a hash of every pixel) only where there is a cache to look in.
+    key = (
+        None
+        if store is None
+        else MatteCache.key(loaded.digest, provider.id, cache_options(provider.options(), refiner))
+    )
+    hit = None if store is None or key is None else store.get(key)
     if hit is not None:
         return hit, True
     plain, cached = _provider_matte(loaded, provider, store)
     refined = refine_matte(refiner, loaded.rgb, plain)
-    if store is not None:
+    if store is not None and key is not None:
         store.put(key, refined)
     return refined, cached
 
 
 def _provider_matte(loaded: LoadedImage, provider: Provider, store: MatteCache | None) -> tuple[Matte, bool]:
-    key = MatteCache.key(loaded.digest, provider.id, provider.options())
-    if store is not None:
-        hit = store.get(key)
-        if hit is not None:
-            return hit, True
+    key = None if store is None else MatteCache.key(loaded.digest, provider.id, provider.options())
+    hit = None if store is None or key is None else store.get(key)
+    if hit is not None:
+        return hit, True
     matte = provider.matte(loaded.rgb)
     if matte.alpha.mode != "L" or matte.alpha.size != loaded.size:
         raise ProviderResponseError(
@@ -81,7 +85,7 @@ def _provider_matte(loaded: LoadedImage, provider: Provider, store: MatteCache |
             f"returned a {matte.alpha.mode} matte of {matte.alpha.size[0]}x{matte.alpha.size[1]} "
             f"for a {loaded.size[0]}x{loaded.size[1]} image",
         )
-    if store is not None:
+    if store is not None and key is not None:
         store.put(key, matte)
     return matte, False
 
