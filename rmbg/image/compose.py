@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageColor, PngImagePlugin
+from PIL import Image, ImageChops, ImageColor, PngImagePlugin
 
 from ..errors import InvalidImageError
 from ..types import RenderOptions
@@ -125,11 +125,12 @@ def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
     Semi-transparent pixels keep their colour (not premultiplied), so edges
     do not darken when the cut-out is composited later.
     """
-    # Pillow's C loops, not numpy: a 12 MP cut-out in tens of ms instead of ~0.4 s
-    # (numpy stacked a copy and then zeroed it through a boolean index).
-    rgba = rgb.convert("RGBA")
-    rgba.putalpha(alpha)
-    out = Image.composite(rgba, Image.new("RGBA", rgba.size, 0), alpha.point(_VISIBLE))
+    # Pillow's C loops on planes: each colour plane times "seen" (0 or 255, so x*255/255 = x
+    # exactly), then merged with alpha; a 12 MP cut-out in ~0.06 s (numpy's stack and boolean
+    # zeroing took ~0.4 s, an RGBA composite ~0.2 s).
+    seen = alpha.point(_VISIBLE)
+    planes = (rgb if rgb.mode == "RGB" else rgb.convert("RGB")).split()
+    out = Image.merge("RGBA", (*(ImageChops.multiply(plane, seen) for plane in planes), alpha))
     _MADE_CLEAN[id(out)] = out
     return out
 
