@@ -218,7 +218,7 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: 
     (_fuse_reduced).
     """
     check_alpha(image, alpha)
-    rgb = np.asarray(image.convert("RGB"))
+    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     a8 = np.asarray(alpha)
     soft = (a8 > 0) & (a8 < 255)
     out = rgb.copy()
