@@ -3,6 +3,7 @@ IR cached after the first use, and a clear message when OpenVINO is absent."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -52,3 +53,39 @@ def test_without_openvino_the_message_says_how_to_install(graph, monkeypatch):
     with pytest.raises(ModelUnavailableError, match=r'pip install "rmbg\[openvino\]"'):
         provider.matte(Image.new("RGB", (32, 24)))
     assert openvino_backend.INSTALL in str(pytest.raises(ModelUnavailableError, provider.compiled).value)
+
+
+@pytest.fixture
+def lite_weights(tmp_path, monkeypatch):
+    """Deterministic BiRefNet_lite weights, and the OpenVINO path at SMALL rather than the trained 1024² (that
+    graph's conversion and matte were checked outside the tests: docs/cpu.md, "OpenVINO and int8")."""
+    from tests.test_birefnet_family import SMALL, _lite_weights
+
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    spec = openvino_backend.SPECS["birefnet-lite"]
+    monkeypatch.setitem(openvino_backend.SPECS, "birefnet-lite", dataclasses.replace(spec, input_size=SMALL))
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_lite_weights())
+    return path
+
+
+def test_birefnet_lite_converts_through_torch_export_and_matches_pytorch(lite_weights):
+    from tests.test_birefnet_family import SMALL
+
+    photo = Image.open(PHOTO).convert("RGB")
+    ours = openvino_provider("birefnet-lite", weights=lite_weights, precision="fp32").matte(photo)
+    assert ours.meta["backend"] == "openvino" and ours.meta["precision"] == "fp32"
+    reference = rmbg.get_provider(
+        "birefnet-lite", weights=lite_weights, device="cpu", precision="fp32", input_size=SMALL
+    ).matte(photo)
+    diff = np.abs(np.asarray(ours.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
+    assert diff.max() <= 1
+
+
+def test_birefnet_lite_quantizes_to_int8(lite_weights, tmp_path):
+    photo = Image.open(PHOTO).convert("RGB")
+    ours = openvino_provider("birefnet-lite", weights=lite_weights, precision="int8", calibration=[PHOTO])
+    matte = ours.matte(photo)
+    assert matte.meta["precision"] == "int8" and matte.alpha.size == photo.size
+    (ir,) = (tmp_path / "cache" / "openvino").glob("birefnet-lite-int8-*.xml")
+    assert 'type="FakeQuantize"' in ir.read_text()  # NNCF's quantizers are in the saved graph

@@ -14,9 +14,10 @@ with the conv weight.  Offsets may come in G "offset groups": then offset has
 2*G*kh*kw channels and group g steers input channels [g*C/G, (g+1)*C/G).
 
 Three implementations, one per place, each chosen by measurement:
-- CPU: `deform_conv2d_pure` always. It gathers the four bilinear corners of
-  every (pixel, tap) from a channels-last copy of the input with one weighted
-  `embedding_bag` (the modulation folded into the corner weights) and reduces
+- CPU: `deform_conv2d_pure`, except while the network is captured as a graph
+  (rmbg.models.capture; then `deform_conv2d_grid`). It gathers the four
+  bilinear corners of every (pixel, tap) from a channels-last copy of the
+  input with one weighted `embedding_bag` (the modulation folded into the corner weights) and reduces
   the columns with one matrix product per block of output pixels. It is 4-5x
   faster than torchvision's CPU kernel (decoder block 1, 64 channels at 256²,
   7x7 taps: 1.2 s against 6.2 s on 2 cores, torch 2.14.1, torchvision 0.29.1).
@@ -33,6 +34,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .capture import capturing
 from .deform_ops import IntPair, deform_conv2d_grid, deform_conv2d_pure, pair
 
 
@@ -67,7 +69,7 @@ def deform_conv2d(
     [O, C, kh, kw]; mask [B, G*kh*kw, Ho, Wo] or None (all ones); bias [O].
     Returns [B, O, Ho, Wo].
     """
-    if input.device.type == "cpu":
+    if input.device.type == "cpu" and not capturing():  # a captured graph: grid_sample (rmbg.models.capture)
         return deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
     tv_deform = torchvision_deform_conv2d()
     if tv_deform is not None:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .capture import capturing
 from .swin_windows import relative_position_index, shift_attention_mask, window_partition, window_reverse
 
 ATTENTION_MODES = ("sdpa", "plain")
@@ -50,7 +51,7 @@ class Mlp(nn.Module):
         image (Swin-L's first stage at 1024²: 48 + 2 x 192 MB before, 16 MB
         now). The same per-token sums, grouped into blocks of rows.
         """
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or capturing():  # a captured graph takes the whole map (rmbg.models.capture)
             return x + self(norm(x))
         flat = x.reshape(-1, x.shape[-1])
         rows = flat.shape[0]
@@ -108,7 +109,9 @@ class WindowAttention(nn.Module):
         bw, n, _ = x.shape
         nw = bw if mask is None else mask.shape[0]
         step = max(1, _MAX_TOKENS // n) if x.device.type == "cpu" else bw  # a GPU keeps whole-map products
-        if mask is not None:
+        if capturing():  # one image's windows at once in a captured graph (rmbg.models.capture)
+            step = nw
+        elif mask is not None:
             step = min(step, max(1, _MAX_MASK_ELEMENTS // (self.num_heads * n * n)))
         bias = self.position_bias().unsqueeze(0)  # [1, heads, N, N]
         out: torch.Tensor | None = None

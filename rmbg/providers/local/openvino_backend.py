@@ -4,8 +4,9 @@ Optional (`pip install "rmbg[openvino]"`: openvino and nncf), imported only
 when such a provider is first used. What it takes:
 
 - IS-Net (isnet-general, rmbg-1.4): the ONNX file, read by OpenVINO as is.
-- BiRefNet_lite: our PyTorch network with the safetensors weights, converted
-  by tracing at the model's trained size (the graph is fixed to that size).
+- BiRefNet_lite: our PyTorch network with the safetensors weights, captured
+  by torch.export at the model's trained size (the graph is fixed to that
+  size) and converted from the exported program.
 
 int8: NNCF's post-training quantization, calibrated on the frames given (a
 folder of images, or a list of files), each through the model's own
@@ -88,9 +89,13 @@ def _convert(model_id: str, spec: ModelSpec, weights: Path) -> Any:
         def forward(self, x: Any) -> Any:
             return self.net(x)[-1]
 
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")  # tracer warnings: the graph is fixed to the trained size on purpose
-        return ov.convert_model(Logits().eval(), example_input=torch.zeros(1, 3, *spec.input_size))
+    # torch.export, then OpenVINO's converter of the exported program. While it
+    # is captured, the network takes whole-map products instead of its eager
+    # memory blocks (rmbg.models.capture); the graph is fixed to the trained size.
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch.export's deprecation notices, not about this graph
+        program = torch.export.export(Logits().eval(), (torch.zeros(1, 3, *spec.input_size),), strict=False)
+        return ov.convert_model(program)
 
 
 def _quantize(model: Any, model_id: str, spec: ModelSpec, frames: list[Path]) -> Any:
