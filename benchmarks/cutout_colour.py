@@ -155,7 +155,7 @@ def at_12mp(frames: list[Path], data: Path, count: int) -> list[list[object]]:
     masks upscaled to 4000x3000 (Lanczos; the mask's edge softened by a Gaussian of
     radius 2 x the scale, as known_foreground does at the frame's size), each rule
     against the full-size estimate (WORK_PIXELS lifted). Also the mean and 99th
-    percentile |reduced - full| over the soft pixels, weighted by alpha."""
+    percentile of the gap |reduced - full size| over the soft pixels, the mean weighted by alpha."""
     from PIL import Image, ImageFilter
 
     from rmbg.image import foreground
@@ -318,8 +318,8 @@ def main() -> None:
                 [
                     "rule",
                     "halo, known foreground (grey levels)",
-                    "|reduced - full|, alpha-weighted mean",
-                    "|reduced - full|, 99th percentile",
+                    "gap to full size, alpha-weighted mean (grey levels)",
+                    "gap to full size, 99th percentile",
                 ],
                 at_12mp(frames, args.data, args.large),
                 notes="The known-foreground measure of the first table on upscaled frames and masks (the mask's "

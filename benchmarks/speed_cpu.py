@@ -165,9 +165,15 @@ def write_results(path: Path, command: str, tables: list[dict]) -> None:
 def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]):
     """The gate table, then the speed table, of one model (each yielded as soon as it is measured)."""
     files = files_for(model)
+    calibration = ""
     if args.openvino and model != "u2netp":  # int8 calibration: 9 sample frames the gate does not use
         held_out = [p for p in sorted((args.data / "images").glob("*.jpg")) if p not in frames]
-        files["calibration"] = os.pathsep.join(str(p) for p in held_out[1::3][:9])
+        chosen = held_out[1::3][:9]
+        calibration = f"int8 calibrated on {len(chosen)} sample frames the gate does not use. "
+        if len(chosen) < 9:  # the gate takes the whole sample: calibrate on its own frames (this favours int8)
+            chosen = frames[1::3][:9]
+            calibration = f"int8 calibrated on {len(chosen)} of the gate's own frames (none left out). "
+        files["calibration"] = os.pathsep.join(str(p) for p in chosen)
     names = configs_for(model, args.openvino)
     load = [os.getloadavg()[0]]
     workers = {name: Worker(f"{model} {name}", files) for name in names}
@@ -181,7 +187,7 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
             "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
             "rows": gate_rows,
             "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no larger than the noise "
-            "floor's (exact fp32, input moved by ±1 grey level). Load average (1 min) "
+            f"floor's (exact fp32, input moved by ±1 grey level). {calibration}Load average (1 min) "
             f"{load[0]:.2f} at the start, {load[1]:.2f} at the end.",
         }
         speed_rows = speed_section(model, workers, images, args.repeats)
