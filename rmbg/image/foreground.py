@@ -185,25 +185,31 @@ WORK_PIXELS = 1_500_000
 THREADED_PIXELS = 1_000_000
 
 
-def _fuse_reduced(rgb: np.ndarray, a8: np.ndarray, soft: np.ndarray, pool: ThreadPoolExecutor) -> np.ndarray:
-    """Foreground colours of the soft pixels of a large box (rgb, a8, soft all of the
-    box's size): the means of _blur_fusion on the box reduced k-fold, then _fuse at
-    full size; the other pixels keep the photo's colour."""
-    height, width = a8.shape
-    k = math.ceil(math.sqrt(height * width / WORK_PIXELS))
-    photo, matte = Image.fromarray(rgb).reduce(k), Image.fromarray(a8, "L").reduce(k)
+def _fuse_reduced(
+    image: Image.Image,
+    alpha: Image.Image,
+    box: tuple[int, int, int, int],
+    out: np.ndarray,
+    soft: np.ndarray,
+    pool: ThreadPoolExecutor,
+) -> None:
+    """Write into `out` (the photo's pixels, HxWx3) the foreground colours of the
+    `soft` pixels, all inside `box` (x0, y0, x1, y1): the means of _blur_fusion on
+    the box reduced k-fold, then _fuse at full size."""
+    x0, y0, x1, y1 = box
+    k = math.ceil(math.sqrt((x1 - x0) * (y1 - y0) / WORK_PIXELS))
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    photo, matte = (im.crop(box).reduce(k) for im in (rgb, alpha))  # in Pillow: no numpy copies
     radii = (max(round(FOREGROUND_RADII[0] / k), 1), max(round(FOREGROUND_RADII[1] / k), 1))
     fields = _blur_fusion(np.asarray(photo), np.asarray(matte), pool, means=True, radii=radii)
-    idx = np.flatnonzero(soft)  # the soft pixels, row-major
-    ys, xs = np.divmod(idx, width)
-    means = fields.reshape(-1, 6)[(ys // k) * fields.shape[1] + xs // k]  # each pixel's k x k block
-    out: np.ndarray = rgb.copy()
+    idx = np.flatnonzero(soft)  # the soft pixels of the whole photo, row-major (all inside the box)
+    ys, xs = np.divmod(idx, soft.shape[1])
+    means = fields.reshape(-1, 6)[((ys - y0) // k) * fields.shape[1] + (xs - x0) // k]  # each one's k x k block
     flat = out.reshape(-1, 3)
     i = flat[idx] * np.float32(1 / 255)
-    a = a8.reshape(-1)[idx, None] * np.float32(1 / 255)
+    a = np.asarray(alpha).reshape(-1)[idx, None] * np.float32(1 / 255)
     f = _fuse(i, a, means[:, :3] * np.float32(1 / 255), means[:, 3:] * np.float32(1 / 255))
     flat[idx] = np.rint(f * 255)
-    return out
 
 
 def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: int = TILE_PIXELS) -> Image.Image:
@@ -235,7 +241,7 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: 
         threads = 2 if (x1 - x0) * (y1 - y0) > THREADED_PIXELS else 1
         with ThreadPoolExecutor(max_workers=threads) as pool:
             if (x1 - x0) * (y1 - y0) > WORK_PIXELS:
-                out[y0:y1, x0:x1] = _fuse_reduced(rgb[y0:y1, x0:x1], a8[y0:y1, x0:x1], soft[y0:y1, x0:x1], pool)
+                _fuse_reduced(image, alpha, (x0, y0, x1, y1), out, soft, pool)
                 return Image.fromarray(out, "RGB")
             for top in range(y0, y1, step):
                 bottom = min(top + step, y1)
