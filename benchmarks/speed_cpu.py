@@ -26,12 +26,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from cpu_configs import MODELS, files_for, serve
+from speed_workers import Worker
 
 import harness
 import speed_setup
@@ -40,31 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "davis2016-sample"
 RESULTS = ROOT / "benchmarks" / "results" / "speed_cpu.json"
 ONE_MP = (1152, 864)
-
-
-class Worker:
-    """One configuration in its own process (its own model, allocator and thread pools)."""
-
-    def __init__(self, name: str, files: dict[str, str]):
-        self.name = name
-        job = json.dumps({"name": name, "files": files})
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def run(self, image: Path, save: Path | None = None) -> dict:
-        assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.write(json.dumps({"image": str(image), "save": str(save or "")}) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.name!r} died (see stderr)")
-        return json.loads(line)
-
-    def close(self) -> None:
-        assert self.proc.stdin
-        self.proc.stdin.close()
-        self.proc.wait()
 
 
 def configs_for(model: str, openvino: bool) -> list[str]:
@@ -176,7 +151,7 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
         files["calibration"] = os.pathsep.join(str(p) for p in chosen)
     names = configs_for(model, args.openvino)
     load = [os.getloadavg()[0]]
-    workers = {name: Worker(f"{model} {name}", files) for name in names}
+    workers = {name: Worker(f"{model} {name}", files, script=__file__) for name in names}
     try:
         for worker in workers.values():  # warm-up: lazy loads, sessions, conversion, compilation
             worker.run(frames[0])

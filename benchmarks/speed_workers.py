@@ -36,11 +36,12 @@ class Worker:
     and thread pools are its own, as in a real deployment, and workers take
     turns so they never compete for the cores."""
 
-    def __init__(self, name: str, files: dict):
+    def __init__(self, name: str, files: dict, script: str = __file__):
+        """`script` is run as `script --worker JOB` (the benchmark that serves the jobs)."""
         self.name = name
         job = json.dumps({"name": name, "files": {k: str(v) for k, v in files.items() if v}})
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, script, "--worker", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
     def run(self, image: Path, save: Path | None = None) -> dict:
