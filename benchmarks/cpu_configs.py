@@ -31,7 +31,9 @@ def files_for(model: str) -> dict[str, str]:
     if model == "isnet-general":
         made = speed_setup.rmbg14_files()
         return {"onnx": str(isnet_general_names(Path(str(made["fp32"])))), "safetensors": str(made["safetensors"])}
-    return {}
+    from rmbg.providers.local.u2netp_file import ensure_u2netp
+
+    return {"onnx": str(ensure_u2netp())}  # its real weights (RMBG_U2NETP_PATH, else its cache)
 
 
 def isnet_general_names(rmbg14_onnx: Path) -> Path:
@@ -56,7 +58,7 @@ def provider_for(model: str, config: str, files: dict[str, str]):
     import rmbg
 
     engine = config.replace(" input-noise", "")
-    if model == "u2netp":
+    if model == "u2netp" and not engine.startswith("openvino"):
         return rmbg.get_provider("u2netp", device="cpu")
     if engine.startswith("openvino"):
         from rmbg.providers.local.openvino_backend import openvino_provider

@@ -40,6 +40,18 @@ def test_fp32_matches_onnx_runtime_and_keeps_its_ir(graph, tmp_path):
     assert len(list((tmp_path / "cache" / "openvino").glob("isnet-general-fp32-*.xml"))) == 1
 
 
+def test_u2netp_fp32_gives_onnx_runtimes_matte_on_its_real_weights(u2netp_path, tmp_path, monkeypatch):
+    """U2-Net-p's own file read by OpenVINO (exact fp32 hint): the matte of a real
+    photo within one grey level of ONNX Runtime's, at the photo's size."""
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    photo = Image.open(PHOTO).convert("RGB")
+    ours = openvino_provider("u2netp", weights=u2netp_path, precision="fp32").matte(photo)
+    reference = rmbg.get_provider("u2netp", device="cpu").matte(photo)
+    assert ours.alpha.size == photo.size and ours.meta["backend"] == "openvino"
+    diff = np.abs(np.asarray(ours.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
+    assert diff.max() <= 1 and np.asarray(reference.alpha).std() > 20  # a real matte, not a flat one
+
+
 def test_int8_needs_calibration_frames(graph):
     with pytest.raises(ModelUnavailableError, match="calibration images"):
         openvino_provider("isnet-general", weights=graph, precision="int8")

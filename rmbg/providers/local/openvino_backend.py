@@ -3,7 +3,7 @@
 Optional (`pip install "rmbg[openvino]"`: openvino and nncf), imported only
 when such a provider is first used. What it takes:
 
-- IS-Net (isnet-general, rmbg-1.4): the ONNX file, read by OpenVINO as is.
+- IS-Net (isnet-general, rmbg-1.4) and U2-Net-p: the ONNX file, read by OpenVINO as is.
 - BiRefNet_lite: our PyTorch network with the safetensors weights, captured
   by torch.export at the model's trained size (the graph is fixed to that
   size) and converted from the exported program.
@@ -29,14 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ModelUnavailableError
-from ...models.specs import BIREFNET_VARIANTS, ISNET_GENERAL, RMBG_14
+from ...models.specs import BIREFNET_VARIANTS, ISNET_GENERAL, RMBG_14, U2NETP
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .pinned import cache_dir
 from .processing import finish, postprocess, preprocess, run_stages
 
 PRECISIONS = ("fp32", "int8")
-SPECS = {"birefnet-lite": BIREFNET_VARIANTS["birefnet-lite"].spec, "isnet-general": ISNET_GENERAL, "rmbg-1.4": RMBG_14}
+SPECS = {
+    "birefnet-lite": BIREFNET_VARIANTS["birefnet-lite"].spec,
+    "isnet-general": ISNET_GENERAL,
+    "rmbg-1.4": RMBG_14,
+    "u2netp": U2NETP,
+}
 INSTALL = 'OpenVINO is not installed: pip install "rmbg[openvino]" (openvino and nncf)'
 
 _COMPILED: dict[tuple[str, ...], Any] = {}
@@ -226,5 +231,5 @@ def openvino_provider(
     calibration: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     threads: int | None = None,
 ) -> OpenVinoProvider:
-    """model_id ("birefnet-lite", "isnet-general", "rmbg-1.4") through OpenVINO; see the module doc."""
+    """model_id ("birefnet-lite", "isnet-general", "rmbg-1.4", "u2netp") through OpenVINO; see the module doc."""
     return OpenVinoProvider(model_id, weights, precision=precision, calibration=calibration, threads=threads)
