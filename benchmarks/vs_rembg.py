@@ -128,10 +128,67 @@ def matte_gap(ours: bytes, theirs: bytes) -> int:
     return int(np.abs(a - b).max())
 
 
+COLUMNS = [
+    "image",
+    "output",
+    "rmbg s",
+    "rembg s",
+    "time ratio",
+    "rmbg KB",
+    "rembg KB",
+    "size ratio",
+    "size ratio, same pixels",
+    "matte gap",
+]
+NOTES = (
+    "Medians of {repeats} runs each, rmbg and rembg alternating (warm-up excluded); "
+    "time ratio below 1: rmbg is faster. Mattes: largest difference in grey levels. "
+    "Sizes: each library's own file; 'same pixels' encodes rembg's output image with rmbg's "
+    "encoder over rembg's file of it (rmbg's cut-outs differ at soft edges: estimated foreground "
+    "colour instead of rembg's premultiplied one). rembg's colour JPEG is saved at quality 95, "
+    "rmbg's default; both WebPs are lossless."
+)
+
+
+def compare(theirs: dict, ours: dict, session: Any, images: list[tuple[str, Path]], repeats: int) -> list[list]:
+    """One row per image and output: medians, ratios, sizes and the matte gap."""
+    rows = []
+    for label, path in images:
+        gap = matte_gap(ours["mask PNG"](path), theirs["mask PNG"](path))
+        if gap > 1:
+            sys.exit(f"{label}: the mattes differ by {gap} grey levels; the comparison is void")
+        for output in theirs:
+            mine, base = partial(ours[output], path), partial(theirs[output], path)
+            r, a, b = ratio(mine, base, repeats=repeats)
+            size_ours, size_theirs = len(ours[output](path)), len(theirs[output](path))
+            rows.append(
+                [
+                    label,
+                    output,
+                    round(a.median, 3),
+                    round(b.median, 3),
+                    round(r, 2),
+                    round(size_ours / 1024, 1),
+                    round(size_theirs / 1024, 1),
+                    round(size_ours / size_theirs, 2),
+                    round(same_pixels_ratio(session, path, output), 3),
+                    gap,
+                ]
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frame", type=Path, default=FRAME)
+    parser.add_argument(
+        "--engines",
+        default="onnxruntime,openvino",
+        help="rmbg's U2-Net-p engines to compare, a table each (RMBG_U2NETP_ENGINE): onnxruntime is what a "
+        "plain install runs, openvino what the openvino extra runs",
+    )
     args = parser.parse_args()
 
     onnx = weights()
@@ -141,60 +198,22 @@ def main() -> None:
 
     session = new_session("u2netp")
     theirs, ours = rembg_outputs(session), rmbg_outputs()
-    rows = []
+    tables = []
     with tempfile.TemporaryDirectory(prefix="vs-rembg-") as tmp:
-        for label, path in inputs(args.frame, Path(tmp)):
-            gap = matte_gap(ours["mask PNG"](path), theirs["mask PNG"](path))
-            if gap > 1:
-                sys.exit(f"{label}: the mattes differ by {gap} grey levels; the comparison is void")
-            for output in theirs:
-                mine, base = partial(ours[output], path), partial(theirs[output], path)
-                r, a, b = ratio(mine, base, repeats=args.repeats)
-                size_ours, size_theirs = len(ours[output](path)), len(theirs[output](path))
-                rows.append(
-                    [
-                        label,
-                        output,
-                        round(a.median, 3),
-                        round(b.median, 3),
-                        round(r, 2),
-                        round(size_ours / 1024, 1),
-                        round(size_theirs / 1024, 1),
-                        round(size_ours / size_theirs, 2),
-                        round(same_pixels_ratio(session, path, output), 3),
-                        gap,
-                    ]
+        images = inputs(args.frame, Path(tmp))
+        for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+            os.environ["RMBG_U2NETP_ENGINE"] = engine
+            rows = compare(theirs, ours, session, images, args.repeats)
+            tables.append(
+                table(
+                    f"rmbg ({engine}) vs rembg 2.0.86, U²-Net-p, file path to output bytes",
+                    COLUMNS,
+                    rows,
+                    NOTES.format(repeats=args.repeats),
                 )
-                print(rows[-1], flush=True)
-    notes = (
-        f"Medians of {args.repeats} runs each, rmbg and rembg alternating (warm-up excluded); "
-        "time ratio below 1: rmbg is faster. Mattes: largest difference in grey levels. "
-        "Sizes: each library's own file; 'same pixels' encodes rembg's output image with rmbg's "
-        "encoder over rembg's file of it (rmbg's cut-outs differ at soft edges: estimated foreground "
-        "colour instead of rembg's premultiplied one). rembg's colour JPEG is saved at quality 95, "
-        "rmbg's default; both WebPs are lossless."
-    )
-    tables = [
-        table(
-            "rmbg vs rembg 2.0.86, U²-Net-p, file path to output bytes",
-            [
-                "image",
-                "output",
-                "rmbg s",
-                "rembg s",
-                "time ratio",
-                "rmbg KB",
-                "rembg KB",
-                "size ratio",
-                "size ratio, same pixels",
-                "matte gap",
-            ],
-            rows,
-            notes,
-        )
-    ]
+            )
     print(markdown(tables))
-    print(write_results("vs_rembg", None, tables, packages=("rembg",)))
+    print(write_results("vs_rembg", None, tables, packages=("rembg", "openvino")))
 
 
 if __name__ == "__main__":

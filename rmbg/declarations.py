@@ -132,7 +132,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "u2netp",
         "U2-Net-p (tiny, ungated, Apache-2.0)",
         "local",
-        "rmbg.providers.local.onnx_backend:u2netp",
+        "rmbg.providers.local.u2netp_file:u2netp",
         licence="Apache-2.0",
         download="4.6 MB",
         hardware="any CPU",

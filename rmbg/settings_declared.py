@@ -85,6 +85,14 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.providers.local.u2netp_file",
     ),
     Setting(
+        "RMBG_U2NETP_ENGINE",
+        "auto / onnxruntime / openvino",
+        "auto",
+        "What runs U2-Net-p on a CPU: auto = OpenVINO fp32 when the openvino extra is installed (it passes "
+        "the precision gate and is faster: docs/cpu.md), else ONNX Runtime.",
+        "rmbg.providers.local.u2netp_file",
+    ),
+    Setting(
         "RMBG_OFFLINE",
         "flag (1/0)",
         "0",

@@ -28,7 +28,7 @@ def graph(tmp_path, monkeypatch):
     return path
 
 
-def test_fp32_matches_onnx_runtime_and_keeps_its_ir(graph, tmp_path):
+def test_fp32_matches_onnx_runtime_and_reads_the_file_as_it_is(graph, tmp_path):
     photo = Image.open(PHOTO).convert("RGB")
     ours = openvino_provider("isnet-general", weights=graph, precision="fp32")
     assert ours.status().ready
@@ -37,7 +37,7 @@ def test_fp32_matches_onnx_runtime_and_keeps_its_ir(graph, tmp_path):
     reference = rmbg.get_provider("isnet-general", weights=graph, device="cpu").matte(photo)
     diff = np.abs(np.asarray(matte.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
     assert diff.max() <= 1
-    assert len(list((tmp_path / "cache" / "openvino").glob("isnet-general-fp32-*.xml"))) == 1
+    assert not (tmp_path / "cache" / "openvino").exists()  # an ONNX file at fp32 needs no IR kept
 
 
 def test_u2netp_fp32_gives_onnx_runtimes_matte_on_its_real_weights(u2netp_path, tmp_path, monkeypatch):

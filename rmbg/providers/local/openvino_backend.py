@@ -13,15 +13,17 @@ folder of images, or a list of files), each through the model's own
 preprocessing. Whether a configuration may be used is decided by the precision
 gate (rmbg.eval.gate, benchmarks/speed_cpu.py --openvino), not assumed.
 
-Converted (and quantized) models are kept as OpenVINO IR in
+Converted (BiRefNet_lite) and quantized models are kept as OpenVINO IR in
 <cache dir>/openvino/, keyed by the weights file, the calibration frames and
-the OpenVINO version, so only the first use pays for the conversion.
+the OpenVINO version, so only the first use pays for the conversion; an ONNX
+file at fp32 is read as it is each time (nothing written).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -45,6 +47,7 @@ SPECS = {
 INSTALL = 'OpenVINO is not installed: pip install "rmbg[openvino]" (openvino and nncf)'
 
 _COMPILED: dict[tuple[str, ...], Any] = {}
+_LOG = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 
 
@@ -143,16 +146,24 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
         if found is not None:
             return found
         core = ov.Core()
-        if not ir.is_file():
+        model = None
+        if model_id != "birefnet-lite" and precision == "fp32":  # an ONNX file at fp32: read as is, no IR
+            model = core.read_model(str(weights))
+        elif not ir.is_file():
             model = _convert(model_id, spec, weights)
             if precision == "int8":
                 model = _quantize(model, model_id, spec, frames)
-            ir.parent.mkdir(parents=True, exist_ok=True)
-            ov.save_model(model, str(ir), compress_to_fp16=False)
+            try:
+                ir.parent.mkdir(parents=True, exist_ok=True)
+                ov.save_model(model, str(ir), compress_to_fp16=False)
+            except OSError as exc:  # a read-only cache: compile what was converted, convert again next time
+                _LOG.warning("OpenVINO IR not kept in %s (%s): the next process converts again", ir.parent, exc)
+            else:
+                model = None
         config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}  # no silent bf16
         if threads:
             config["INFERENCE_NUM_THREADS"] = str(threads)
-        found = core.compile_model(core.read_model(str(ir)), "CPU", config)
+        found = core.compile_model(model if model is not None else core.read_model(str(ir)), "CPU", config)
         _COMPILED[key] = found
         return found
 

