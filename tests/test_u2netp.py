@@ -109,6 +109,29 @@ def test_one_session_for_concurrent_callers(u2netp_path):
     assert len(set(results)) == 1 and results[0]
 
 
+def test_concurrent_callers_through_openvino_each_get_their_own_photos_matte(u2netp_path):
+    """Four threads, two different photos, one compiled model: each result is the one
+    its photo gets alone (a shared infer request would hand one caller another's)."""
+    photos = [photo("cows_00000").resize((200, 120)), photo().resize((200, 120))]
+    provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
+    alone = [provider.matte(p).alpha.tobytes() for p in photos]
+    assert alone[0] != alone[1]
+    results: list[bytes] = [b""] * 8
+    start = threading.Barrier(4)
+
+    def work(i: int) -> None:
+        start.wait()
+        for k in (i, i + 4):
+            results[k] = provider.matte(photos[k % 2]).alpha.tobytes()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [alone[k % 2] for k in range(8)]
+
+
 def test_status_and_options(u2netp_path):
     provider = rmbg.get_provider("u2netp", engine="onnxruntime")
     assert provider.kind == "local" and provider.status().ready

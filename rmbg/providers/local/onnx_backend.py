@@ -148,10 +148,11 @@ class OnnxProvider:
         device: str = "auto",
         threads: int | None = None,
         engine: Engine = "onnxruntime",
-        openvino: Callable[[Path, int], Any] | None = None,
+        openvino: Callable[[Path, int], Callable[[Any, str], Any]] | None = None,
     ):
-        """engine "openvino" or "auto" needs `openvino(onnx_file, threads)`: the compiled
-        OpenVINO model of that file (rmbg.providers.local.openvino_backend)."""
+        """engine "openvino" or "auto" needs `openvino(onnx_file, threads)`: a function that
+        runs OpenVINO's compiled model of that file, `run(x, output_name) -> array`
+        (rmbg.providers.local.openvino_backend.infer)."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         if engine == "openvino" and openvino is None:
@@ -242,8 +243,7 @@ class OnnxProvider:
     def forward(self, x):
         """Normalised float32 [1, 3, h, w] numpy -> probabilities [h, w] numpy."""
         if self.engine == "openvino":
-            compiled = self._loaded()
-            return finish(compiled(x)[compiled.output(self.spec.onnx_output)][0, 0], self.spec)
+            return finish(self._loaded()(x, self.spec.onnx_output)[0, 0], self.spec)
         session = self.session()
         feed = next(i for i in session.get_inputs() if i.name == self.spec.onnx_input)
         if feed.type == "tensor(float16)":  # fp16 exports may keep half-precision I/O

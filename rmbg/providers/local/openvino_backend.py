@@ -168,6 +168,21 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
         return found
 
 
+_REQUESTS = threading.local()
+
+
+def infer(compiled: Any, x: Any, output: str | int = 0) -> Any:
+    """Run a compiled model on x and return a copy of one output. Each thread has its own
+    infer request per model: a compiled model's own call shares one request, which
+    concurrent callers (the app's requests) would overwrite."""
+    requests: dict[int, Any] = _REQUESTS.__dict__.setdefault("by_model", {})
+    request = requests.get(id(compiled))  # compiled models live as long as the process (_COMPILED)
+    if request is None:
+        request = requests[id(compiled)] = compiled.create_infer_request()
+    request.infer({0: x})
+    return request.get_tensor(compiled.output(output)).data.copy()
+
+
 class OpenVinoProvider:
     """A model compiled by OpenVINO behind the Provider protocol."""
 
@@ -226,9 +241,7 @@ class OpenVinoProvider:
         return preprocess(image, self.spec)
 
     def forward(self, x: Any) -> Any:
-        compiled = self.compiled()
-        out = compiled(x)[compiled.output(0)]
-        return finish(out[0, 0], self.spec)
+        return finish(infer(self.compiled(), x)[0, 0], self.spec)
 
     def postprocess(self, pred: Any, size: tuple[int, int]) -> Any:
         return postprocess(pred, self.spec, size)

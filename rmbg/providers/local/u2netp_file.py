@@ -21,6 +21,7 @@ download from a mirror of the same file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -204,8 +206,8 @@ def u2netp(
     )
 
 
-def _openvino_fp32(path: Path, threads: int) -> Any:
-    """OpenVINO's compiled model of u2netp.onnx, exact fp32 (imported only when used)."""
-    from .openvino_backend import compiled_model
+def _openvino_fp32(path: Path, threads: int) -> Callable[[Any, str], Any]:
+    """A runner of OpenVINO's compiled u2netp.onnx, exact fp32 (imported only when used)."""
+    from .openvino_backend import compiled_model, infer
 
-    return compiled_model("u2netp", "fp32", path, [], threads)
+    return functools.partial(infer, compiled_model("u2netp", "fp32", path, [], threads))
