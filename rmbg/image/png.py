@@ -13,7 +13,7 @@ parallelise by rows without changing what is written:
   and strategy), primed with the last 32 KB of the band above as its
   dictionary so matches across the seam are kept, and ended with a sync flush
   (the last band with the stream's end); the pieces concatenate into one zlib
-  stream whose Adler-32 is chained over the bands.
+  stream whose Adler-32 is each band's, taken in its thread, then joined.
 
 Pillow and zlib release the GIL, so the bands run in threads. The chunks
 before the image data (IHDR, text, ICC ...) are Pillow's own, with IHDR's
@@ -63,6 +63,20 @@ def _filtered(band: Image.Image, info: PngImagePlugin.PngInfo | None) -> tuple[l
     return chunks, rows
 
 
+_ADLER_BASE = 65521
+
+
+def adler32_join(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of A + B from A's, B's and B's length. Adler-32 is two sums mod 65521:
+    a = 1 + the bytes, b = the running a after each byte. Behind A, every running a of B
+    is larger by a(A) - 1, so b(AB) = b(A) + b(B) + len(B) * (a(A) - 1) and
+    a(AB) = a(A) + a(B) - 1."""
+    a1, b1, a2, b2 = first & 0xFFFF, first >> 16, second & 0xFFFF, second >> 16
+    a = (a1 + a2 - 1) % _ADLER_BASE
+    b = (b1 + b2 + second_length * (a1 - 1)) % _ADLER_BASE
+    return (b << 16) | a
+
+
 def _deflate(rows: memoryview, primer: bytes, level: int, strategy: int, last: bool) -> bytes:
     packer = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy, zdict=primer) if primer else None
     packer = packer or zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
@@ -94,7 +108,7 @@ def save_png(
     lead = -(-_WINDOW // stride)  # rows above a band whose filtered bytes prime its deflate
     edges = [height * k // bands for k in range(bands + 1)]
 
-    def band(k: int) -> tuple[list[tuple[bytes, bytes]], memoryview, bytes]:
+    def band(k: int) -> tuple[list[tuple[bytes, bytes]], int, int, bytes]:
         """Filter rows lead+1 above the band too (the first of them only gives the next its
         context), deflate the band primed with the filtered rows just above it."""
         top, bottom = edges[k], edges[k + 1]
@@ -103,15 +117,14 @@ def save_png(
         above = memoryview(rows)[: (top - start) * stride]
         own = memoryview(rows)[(top - start) * stride :]
         primer = bytes(above[stride if start > 0 else 0 :][-_WINDOW:])  # the first row only if it is row 0
-        return chunks, own, _deflate(own, primer, level, strategy, k == bands - 1)
+        return chunks, zlib.adler32(own), len(own), _deflate(own, primer, level, strategy, k == bands - 1)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         done = list(pool.map(band, range(bands)))
-    rows = [own for _, own, _ in done]
-    pieces = [piece for _, _, piece in done]
+    pieces = [piece for *_, piece in done]
     adler = 1
-    for r in rows:
-        adler = zlib.adler32(r, adler)
+    for _, own_adler, length, _ in done:  # each band's checksum, taken in its thread, chained
+        adler = adler32_join(adler, own_adler, length)
     header = bytes([0x78, 0xDA if level >= 7 else 0x9C if level >= 6 else 0x5E if level >= 2 else 0x01])
     stream = header + b"".join(pieces) + struct.pack(">I", adler)
     kinds = [kind for kind, _ in done[0][0]]
