@@ -8,7 +8,11 @@ Weights: BiRefNet_lite and IS-Net use deterministic weights (speed does not
 depend on their values; the gate's deviations do, which is why the gate
 compares each configuration with fp32 on the *same* weights). IS-Net general
 has the network, recipe and ONNX export layout of RMBG-1.4's file, so its
-deterministic stand-in is the RMBG-1.4 one. U2-Net-p uses its real weights.
+deterministic stand-in is the RMBG-1.4 one; when its real file is in the
+cache (isnet-general-use.onnx with the pinned SHA-256, as the provider's
+first use leaves it), the real file is measured instead, without the PyTorch
+bf16 row (there are no real safetensors to run it on). U2-Net-p uses its
+real weights.
 """
 
 from __future__ import annotations
@@ -25,10 +29,16 @@ MODELS = ("birefnet-lite", "isnet-general", "u2netp")
 
 
 def files_for(model: str) -> dict[str, str]:
-    """The weight files a model's configurations read (made once, in the bench cache)."""
+    """The weight files a model's configurations read (made once, in the bench cache).
+    An "onnx" file without "safetensors" is a real ONNX file (no PyTorch row for it)."""
     if model == "birefnet-lite":
         return {"weights": str(speed_setup.deterministic_weights("birefnet-lite"))}
     if model == "isnet-general":
+        from rmbg.providers.local import isnet_general
+
+        real = isnet_general.find()  # the pinned file when it is cached; nothing is downloaded
+        if real is not None:
+            return {"onnx": str(real)}
         made = speed_setup.rmbg14_files()
         return {"onnx": str(isnet_general_names(Path(str(made["fp32"])))), "safetensors": str(made["safetensors"])}
     from rmbg.providers.local.u2netp_file import ensure_u2netp
@@ -53,13 +63,20 @@ def isnet_general_names(rmbg14_onnx: Path) -> Path:
     return out
 
 
+def weights_note(model: str, files: dict[str, str]) -> str:
+    """Which weights a model's tables were measured on, for their notes."""
+    if model == "u2netp" or (model == "isnet-general" and "safetensors" not in files):
+        return f"Real weights ({Path(files['onnx']).name})."
+    return "Deterministic stand-in weights (the real ones are not at hand): verdicts need the real weights."
+
+
 def provider_for(model: str, config: str, files: dict[str, str]):
     """Our provider for one configuration ("fp32", "bf16", "openvino-fp32", "openvino-int8", ...)."""
     import rmbg
 
     engine = config.replace(" input-noise", "")
     if model == "u2netp" and not engine.startswith("openvino"):
-        return rmbg.get_provider("u2netp", device="cpu")
+        return rmbg.get_provider("u2netp", device="cpu", engine="onnxruntime")  # what a plain install runs
     if engine.startswith("openvino"):
         from rmbg.providers.local.openvino_backend import openvino_provider
 

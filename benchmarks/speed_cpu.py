@@ -4,8 +4,8 @@
     python benchmarks/speed_cpu.py --models birefnet-lite --openvino --frames 3 --repeats 3
 
 For each model (BiRefNet_lite, IS-Net general, U2-Net-p) every configuration
-(exact fp32; bf16 where the CPU has bf16 units; OpenVINO fp32 and NNCF int8
-with --openvino) runs in its own worker process, and the workers take turns
+(exact fp32; bf16 where the CPU has bf16 units; OpenVINO fp32, bf16 where
+the CPU has bf16 units, and NNCF int8 with --openvino) runs in its own worker process, and the workers take turns
 in an order that rotates every round, so a busy machine slows them alike.
 
 1. Gate (rmbg.eval.gate): on DAVIS sample frames at the model's trained size,
@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cpu_configs import MODELS, files_for, serve
+from cpu_configs import MODELS, files_for, serve, weights_note
 from speed_workers import Worker
 
 import harness
@@ -42,17 +42,18 @@ RESULTS = ROOT / "benchmarks" / "results" / "speed_cpu.json"
 ONE_MP = (1152, 864)
 
 
-def configs_for(model: str, openvino: bool) -> list[str]:
-    """The configurations of one model, exact fp32 (the reference) first."""
+def configs_for(model: str, openvino: bool, files: dict[str, str]) -> list[str]:
+    """The configurations of one model, exact fp32 (the reference) first. bf16 only on a
+    CPU with bf16 units: PyTorch's autocast (ONNX Runtime has no bf16 path for U2-Net-p)
+    and OpenVINO's bf16 precision."""
     from rmbg.providers.local.device import cpu_bf16_units
 
     names = ["fp32", "fp32 input-noise"]
-    if model == "u2netp":  # ONNX Runtime has no bf16 path for it; int8 would need calibration frames too
-        return names + (["openvino-fp32"] if openvino else [])
-    if cpu_bf16_units():
+    bf16 = bool(cpu_bf16_units())
+    if bf16 and (model == "birefnet-lite" or "safetensors" in files):  # PyTorch needs safetensors weights
         names.append("bf16")
     if openvino:
-        names += ["openvino-fp32", "openvino-int8"]
+        names += ["openvino-fp32", *(["openvino-bf16"] if bf16 else []), "openvino-int8"]
     if model == "birefnet-lite":
         names.append("card-recipe")
     return names
@@ -142,7 +143,7 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
     """The gate table, then the speed table, of one model (each yielded as soon as it is measured)."""
     files = files_for(model)
     calibration = ""
-    if args.openvino and model != "u2netp":  # int8 calibration: 9 sample frames the gate does not use
+    if args.openvino:  # int8 calibration: 9 sample frames the gate does not use
         held_out = [p for p in sorted((args.data / "images").glob("*.jpg")) if p not in frames]
         chosen = held_out[1::3][:9]
         calibration = f"int8 calibrated on {len(chosen)} sample frames the gate does not use. "
@@ -150,7 +151,7 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
             chosen = frames[1::3][:9]
             calibration = f"int8 calibrated on {len(chosen)} of the gate's own frames (none left out). "
         files["calibration"] = os.pathsep.join(str(p) for p in chosen)
-    names = configs_for(model, args.openvino)
+    names = configs_for(model, args.openvino, files)
     load = [os.getloadavg()[0]]
     workers = {name: Worker(f"{model} {name}", files, script=__file__) for name in names}
     try:
@@ -163,7 +164,8 @@ def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: 
             "columns": ["configuration", "worst IoU@0.5 drop", "mean |Δα| (grey levels)", "max |Δα|", "gate"],
             "rows": gate_rows,
             "notes": "A configuration passes when both its IoU drop and its mean |Δα| are no larger than the noise "
-            f"floor's (exact fp32, input moved by ±1 grey level). {calibration}Load average (1 min) "
+            f"floor's (exact fp32, input moved by ±1 grey level). {weights_note(model, files)} {calibration}"
+            "Load average (1 min) "
             f"{load[0]:.2f} at the start, {load[1]:.2f} at the end.",
         }
         speed_rows = speed_section(model, workers, images, args.repeats)
@@ -194,7 +196,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="a folder with images/*.jpg (default: DAVIS sample)")
     parser.add_argument("--frames", type=int, default=3, help="frames for the gate, spread over the sample")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--openvino", action="store_true", help="add OpenVINO fp32 and NNCF int8 (openvino, nncf)")
+    parser.add_argument(
+        "--openvino", action="store_true", help="add OpenVINO fp32, bf16 and NNCF int8 (openvino, nncf)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -91,6 +91,16 @@ def test_a_measurement_is_kept_per_machine_and_configuration(cpu_cache):
     assert calibration.cached("isnet-general", "openvino int8") is None  # another engine measures again
 
 
+def test_an_instruction_set_cap_is_another_machine(cpu_cache, monkeypatch):
+    """Under ONEDNN_MAX_CPU_ISA (an AVX2-class run on a newer CPU) the flags read the same
+    but the speed does not: a measurement taken without the cap is not reused."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    measured("isnet-general", 1.5)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert calibration.machine()["isa_caps"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert calibration.cached("isnet-general", "onnxruntime fp32") is None
+
+
 def test_calibration_measures_once_then_reads_the_cache(cpu_cache):
     seconds = calibration.seconds_for("isnet-general")  # stand-in IS-Net weights, a real 1 MP cut-out
     assert 0 < seconds < 120

@@ -52,10 +52,32 @@ def test_u2netp_fp32_gives_onnx_runtimes_matte_on_its_real_weights(u2netp_path, 
     assert diff.max() <= 1 and np.asarray(reference.alpha).std() > 20  # a real matte, not a flat one
 
 
+def _runtime_precisions(compiled) -> set[str]:
+    return {op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()}
+
+
+def test_bf16_runs_the_fp32_graph_in_bf16_where_the_cpu_has_bf16_units(u2netp_path, tmp_path, monkeypatch):
+    """bf16 compiles the same graph with OpenVINO's bf16 precision (ops run in bf16, nothing
+    kept on disk); on a CPU without bf16 units it is refused, since OpenVINO would quietly
+    run fp32 under a bf16 label."""
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    photo = Image.open(PHOTO).convert("RGB")
+    bf16 = openvino_provider("u2netp", weights=u2netp_path, precision="bf16")
+    if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        with pytest.raises(ModelUnavailableError, match="bf16 units"):
+            bf16.matte(photo)
+        return
+    matte = bf16.matte(photo)
+    assert matte.meta["precision"] == "bf16" and matte.alpha.size == photo.size
+    assert "bf16" in _runtime_precisions(bf16.compiled())
+    assert "bf16" not in _runtime_precisions(openvino_provider("u2netp", weights=u2netp_path).compiled())
+    assert not (tmp_path / "cache" / "openvino").exists()
+
+
 def test_int8_needs_calibration_frames(graph):
     with pytest.raises(ModelUnavailableError, match="calibration images"):
         openvino_provider("isnet-general", weights=graph, precision="int8")
-    with pytest.raises(ValueError, match="fp32, int8"):
+    with pytest.raises(ValueError, match="fp32, bf16, int8"):
         openvino_provider("isnet-general", weights=graph, precision="fp16")
 
 

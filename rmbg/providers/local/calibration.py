@@ -9,8 +9,10 @@ call, with stand-in weights when the real ones are not on disk yet (speed does
 not depend on the weights' values, so nothing is downloaded to decide).
 
 Results are cached in <cache dir>/cpu-calibration.json under a key made of
-the CPU model, its SIMD and matrix flags, the usable cores and the versions of
-rmbg, torch and onnxruntime: a new machine or a new version measures again.
+the CPU model, its SIMD and matrix flags, the usable cores, the instruction-set
+caps set for oneDNN and PyTorch (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY) and
+the versions of rmbg, torch, onnxruntime and openvino: a new machine, a new
+version or a capped run measures again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .pinned import cache_dir
 BUDGET_S = 3.0
 PHOTO = (1152, 864)  # 1 MP, 4:3
 FILE = "cpu-calibration.json"
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon", "asimd")
 
 
@@ -51,10 +54,13 @@ def machine() -> dict[str, Any]:
         "flags": [f for f in FLAGS if f in flags],
         "cores": default_threads(),
         "rmbg": __version__,
+        # Instruction-set caps a user may set (an AVX2-class run on a newer CPU): the flags
+        # stay the same under them, the speed does not.
+        "isa_caps": {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)},
     }
     from importlib.metadata import PackageNotFoundError, version
 
-    for package in ("torch", "onnxruntime"):
+    for package in ("torch", "onnxruntime", "openvino"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:  # not installed: that is part of the key too

@@ -1,4 +1,4 @@
-"""Local models through OpenVINO on a CPU: exact fp32, or int8 by NNCF post-training quantization.
+"""Local models through OpenVINO on a CPU: exact fp32, bf16 (CPUs with bf16 units), or int8 by NNCF.
 
 Optional (`pip install "rmbg[openvino]"`: openvino and nncf), imported only
 when such a provider is first used. What it takes:
@@ -7,6 +7,10 @@ when such a provider is first used. What it takes:
 - BiRefNet_lite: our PyTorch network with the safetensors weights, captured
   by torch.export at the model's trained size (the graph is fixed to that
   size) and converted from the exported program.
+
+bf16: the fp32 graph compiled with OpenVINO's bf16 inference precision, on
+CPUs whose OpenVINO capabilities list BF16 (AVX512-BF16 or AMX); elsewhere
+OpenVINO would quietly run fp32, so it is refused instead.
 
 int8: NNCF's post-training quantization, calibrated on the frames given (a
 folder of images, or a list of files), each through the model's own
@@ -37,7 +41,7 @@ from ..base import ProviderStatus
 from .pinned import cache_dir
 from .processing import finish, postprocess, preprocess, run_stages
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8")
 SPECS = {
     "birefnet-lite": BIREFNET_VARIANTS["birefnet-lite"].spec,
     "isnet-general": ISNET_GENERAL,
@@ -139,15 +143,20 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
     """The compiled model (converted, quantized and saved as IR on first use; shared by every provider)."""
     ov = _openvino()
     spec = SPECS[model_id]
-    ir = _ir_path(model_id, precision, weights, frames)
-    key = (str(ir), str(threads))
+    graph = "fp32" if precision == "bf16" else precision  # bf16 compiles the fp32 graph
+    ir = _ir_path(model_id, graph, weights, frames)
+    key = (str(ir), precision, str(threads))
     with _LOCK:
         found = _COMPILED.get(key)
         if found is not None:
             return found
         core = ov.Core()
+        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            raise ModelUnavailableError(
+                "OpenVINO bf16 needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one has none: use fp32"
+            )
         model = None
-        if model_id != "birefnet-lite" and precision == "fp32":  # an ONNX file at fp32: read as is, no IR
+        if model_id != "birefnet-lite" and graph == "fp32":  # an ONNX file at fp32: read as is, no IR
             model = core.read_model(str(weights))
         elif not ir.is_file():
             model = _convert(model_id, spec, weights)
@@ -160,7 +169,8 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
                 _LOG.warning("OpenVINO IR not kept in %s (%s): the next process converts again", ir.parent, exc)
             else:
                 model = None
-        config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}  # no silent bf16
+        hint = "bf16" if precision == "bf16" else "f32"  # f32 unless asked: no silent bf16 on AMX CPUs
+        config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = str(threads)
         found = core.compile_model(model if model is not None else core.read_model(str(ir)), "CPU", config)
