@@ -174,6 +174,39 @@ def test_cpu_bf16_units_are_what_the_kernel_reports():
 
 
 @pytest.mark.parametrize(
+    "cap,unit,allowed",
+    [
+        ("", "amx_bf16", True),
+        ("AVX2", "avx512_bf16", False),
+        ("avx512_core_vnni", "avx512_bf16", False),
+        ("AVX512_CORE_BF16", "avx512_bf16", True),
+        ("AVX512_CORE_BF16", "amx_bf16", False),
+        ("AVX512_CORE_AMX", "amx_bf16", True),
+        ("ALL", "amx_bf16", True),
+        ("NOT_AN_ISA", "amx_bf16", True),  # oneDNN ignores a value it does not know
+    ],
+)
+def test_an_instruction_set_cap_hides_the_bf16_units_it_excludes(monkeypatch, cap, unit, allowed):
+    from rmbg.providers.local.device import isa_cap_allows
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert isa_cap_allows(unit) is allowed
+
+
+def test_a_process_capped_at_avx2_has_no_bf16_units():
+    """An AVX2-class run on a newer CPU (benchmarks/speed_cpu.py --isa-cap AVX2) gets exact
+    fp32, not bf16 that oneDNN would have to emulate."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from rmbg.providers.local.device import cpu_bf16_units; print(cpu_bf16_units())"
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "()"
+
+
+@pytest.mark.parametrize(
     "units,model,want",
     [
         ((), "rmbg-2.0", "fp32"),  # no bf16 units: exact fp32

@@ -46,6 +46,8 @@ def results_markdown(name: str) -> str:
         lines += ["| " + " | ".join(map(_cell, row)) + " |" for row in table["rows"]]
         if table.get("notes"):
             lines += ["", table["notes"]]
+        if table.get("command"):  # a results file that gathers several runs names each table's
+            lines += ["", f"<small>Made by `{table['command']}`.</small>"]
         parts.append("\n".join(lines))
     machine, versions = record["machine"], record["versions"]
     memory = f", {machine['memory_gib']} GiB" if machine.get("memory_gib") else ""

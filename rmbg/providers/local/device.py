@@ -65,7 +65,8 @@ def cpu_bf16_units() -> tuple[str, ...]:
     """The bf16 matrix units of this CPU, detected at run time: "amx_bf16"
     (Intel AMX tiles), "avx512_bf16" (AVX512-BF16 dot products), both or none.
     oneDNN runs bf16 convolutions and matrix products on them; without them
-    bf16 is emulated and slower than fp32."""
+    bf16 is emulated and slower than fp32. A cap on oneDNN's instruction
+    sets (ONEDNN_MAX_CPU_ISA, isa_cap_allows) hides the units it excludes."""
     import torch
 
     cpu = getattr(torch, "cpu", None)
@@ -84,7 +85,41 @@ def cpu_bf16_units() -> tuple[str, ...]:
             flags = []
         if name in flags:
             found.append(name)
-    return tuple(found)
+    return tuple(name for name in found if isa_cap_allows(name))
+
+
+# oneDNN's instruction-set levels, lowest first (ONEDNN_MAX_CPU_ISA's values), and the
+# first level that uses each bf16 unit.
+_ONEDNN_ISAS = (
+    "SSE41",
+    "AVX",
+    "AVX2",
+    "AVX2_VNNI",
+    "AVX2_VNNI_2",
+    "AVX512_CORE",
+    "AVX512_CORE_VNNI",
+    "AVX512_CORE_BF16",
+    "AVX512_CORE_FP16",
+    "AVX10_1_512",
+    "AVX512_CORE_AMX",
+    "AVX10_1_512_AMX",
+    "AVX512_CORE_AMX_FP16",
+    "AVX10_1_512_AMX_FP16",
+    "AVX10_2_512",
+    "AVX10_2_512_AMX_2",
+)
+_FIRST_WITH = {"avx512_bf16": "AVX512_CORE_BF16", "amx_bf16": "AVX512_CORE_AMX"}
+
+
+def isa_cap_allows(unit: str) -> bool:
+    """Whether ONEDNN_MAX_CPU_ISA (if set) lets oneDNN use a bf16 unit: a run capped at
+    AVX2 on an AMX machine is an AVX2-class run (benchmarks/speed_cpu.py --isa-cap)."""
+    import os
+
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if not cap or cap in ("ALL", "DEFAULT") or cap not in _ONEDNN_ISAS:
+        return True
+    return _ONEDNN_ISAS.index(cap) >= _ONEDNN_ISAS.index(_FIRST_WITH[unit])
 
 
 # glibc's mallopt parameters (malloc.h)

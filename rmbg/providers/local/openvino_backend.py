@@ -38,6 +38,7 @@ from ...errors import ModelUnavailableError
 from ...models.specs import BIREFNET_VARIANTS, ISNET_GENERAL, RMBG_14, U2NETP
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
+from .device import isa_cap_allows
 from .pinned import cache_dir
 from .processing import finish, postprocess, preprocess, run_stages
 
@@ -151,7 +152,8 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
         if found is not None:
             return found
         core = ov.Core()
-        if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        capable = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") and isa_cap_allows("avx512_bf16")
+        if precision == "bf16" and not capable:
             raise ModelUnavailableError(
                 "OpenVINO bf16 needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one has none: use fp32"
             )
