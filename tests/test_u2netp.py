@@ -132,6 +132,24 @@ def test_concurrent_callers_through_openvino_each_get_their_own_photos_matte(u2n
     assert results == [alone[k % 2] for k in range(8)]
 
 
+def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path):
+    """A server hands calls to ever new threads; the requests (buffers of their own) are
+    pooled per model, so twelve threads one after another add none."""
+    from rmbg.providers.local import openvino_backend
+
+    provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
+    small = photo().resize((200, 120))
+    provider.matte(small)
+    compiled = next(c for key, c in openvino_backend._COMPILED.items() if "u2netp" in key[0] and key[2] == "1")
+    before = openvino_backend.idle_requests(compiled)  # an earlier test may have run several at once
+    assert before >= 1
+    for _ in range(12):
+        worker = threading.Thread(target=provider.matte, args=(small,))
+        worker.start()
+        worker.join()
+    assert openvino_backend.idle_requests(compiled) == before
+
+
 def test_status_and_options(u2netp_path):
     provider = rmbg.get_provider("u2netp", engine="onnxruntime")
     assert provider.kind == "local" and provider.status().ready
