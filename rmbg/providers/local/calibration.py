@@ -31,7 +31,6 @@ from .pinned import cache_dir
 BUDGET_S = 3.0
 PHOTO = (1152, 864)  # 1 MP, 4:3
 FILE = "cpu-calibration.json"
-ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "neon", "asimd")
 
 
@@ -56,7 +55,14 @@ def machine() -> dict[str, Any]:
         "rmbg": __version__,
         # Instruction-set caps a user may set (an AVX2-class run on a newer CPU): the flags
         # stay the same under them, the speed does not.
-        "isa_caps": {name: os.environ[name] for name in ISA_CAPS if os.environ.get(name)},
+        "isa_caps": {
+            name: value
+            for name, value in (
+                ("ONEDNN_MAX_CPU_ISA", os.environ.get("ONEDNN_MAX_CPU_ISA")),
+                ("ATEN_CPU_CAPABILITY", os.environ.get("ATEN_CPU_CAPABILITY")),
+            )
+            if value
+        },
     }
     from importlib.metadata import PackageNotFoundError, version
 
