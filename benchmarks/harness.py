@@ -56,19 +56,25 @@ PACKAGES = ("numpy", "pillow", "onnxruntime", "torch", "scipy", "gradio", "ray")
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, its relevant flags, usable cores, memory (GiB) and the load
+    """CPU model (with its family/model numbers where the name is as vague as
+    "AMD EPYC"), its relevant flags, usable cores, memory (GiB) and the load
     average when the benchmark wrote its results."""
-    cpu, flags = "", set()
+    cpu, flags, ids = "", set(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and not cpu:
+            key = key.strip()
+            if key == "model name" and not cpu:
                 cpu = value.strip()
-            elif key.strip() in ("flags", "Features"):
+            elif key in ("cpu family", "model") and key not in ids:
+                ids[key] = value.strip()
+            elif key in ("flags", "Features"):
                 flags |= set(value.split())
     except OSError:
         pass
     cpu = cpu or platform.processor() or platform.machine()
+    if len(ids) == 2:  # x86: the generation (e.g. family 25 model 17 is AMD Zen 4)
+        cpu += f" (family {ids['cpu family']}, model {ids['model']})"
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -2,6 +2,7 @@
 
     python benchmarks/speed_cpu.py                          # all free models, 3 frames, 3 repeats
     python benchmarks/speed_cpu.py --models birefnet-lite --openvino --frames 3 --repeats 3
+    python benchmarks/speed_cpu.py --models u2netp --out benchmarks/results/speed_cpu_zen4.json  # another CPU class
 
 For each model (BiRefNet_lite, IS-Net general, U2-Net-p) every configuration
 (exact fp32; bf16 where the CPU has bf16 units; OpenVINO fp32, bf16 where

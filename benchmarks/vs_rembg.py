@@ -1,7 +1,8 @@
 """rmbg against rembg on the same U²-Net-p weights, end to end: input file -> bytes of the output file.
 
-    pip install rembg==2.0.86   # benchmark only (requirements-dev.txt)
+    pip install --no-deps rembg==2.0.86 pymatting numba llvmlite   # benchmark only (requirements-dev.txt)
     python benchmarks/vs_rembg.py --repeats 5
+    python benchmarks/vs_rembg.py --repeats 5 --results vs_rembg_zen4   # another CPU class, its own file
 
 Both read the same u2netp.onnx (rmbg's RMBG_U2NETP_PATH, else its cache;
 rembg is pointed at its folder through U2NET_HOME, so it never downloads).
@@ -189,6 +190,11 @@ def main() -> None:
         help="rmbg's U2-Net-p engines to compare, a table each (RMBG_U2NETP_ENGINE): onnxruntime is what a "
         "plain install runs, openvino what the openvino extra runs",
     )
+    parser.add_argument(
+        "--results",
+        default="vs_rembg",
+        help="the results file's name (benchmarks/results/NAME.json): one per CPU class measured",
+    )
     args = parser.parse_args()
 
     onnx = weights()
@@ -213,7 +219,7 @@ def main() -> None:
                 )
             )
     print(markdown(tables))
-    print(write_results("vs_rembg", None, tables, packages=("rembg", "openvino")))
+    print(write_results(args.results, None, tables, packages=("rembg", "openvino")))
 
 
 if __name__ == "__main__":
