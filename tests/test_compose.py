@@ -307,3 +307,16 @@ def test_composite_follows_the_exact_integer_rule_for_every_value():
     three = [Image.fromarray(np.dstack([v.astype(np.uint8)] * 3)) for v in (fg, bg)]
     got = np.asarray(render(three[0], Image.fromarray(a.astype(np.uint8), "L"), background=three[1]))
     assert np.array_equal(got[..., 0], want) and np.array_equal(got[..., 2], want)
+
+
+def test_the_reduced_estimate_is_the_same_in_one_thread_and_in_many_runs_on_two(monkeypatch):
+    """_fuse_reduced's per-pixel step runs over runs of soft pixels in the pool's threads:
+    how the pixels are split and how many threads take them changes no colour."""
+    image, alpha = _soft_disc((400, 300))
+    monkeypatch.setattr(foreground, "WORK_PIXELS", 30_000)
+    monkeypatch.setattr(foreground, "THREADED_PIXELS", 10**12)  # one thread
+    monkeypatch.setattr(foreground, "FUSE_RUN", 10**9)  # one run
+    whole = estimate_foreground(image, alpha).tobytes()
+    monkeypatch.setattr(foreground, "THREADED_PIXELS", 0)  # two threads
+    monkeypatch.setattr(foreground, "FUSE_RUN", 97)  # ~100 runs of ragged length
+    assert estimate_foreground(image, alpha).tobytes() == whole

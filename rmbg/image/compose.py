@@ -24,6 +24,7 @@ from PIL import Image, ImageChops, ImageColor, PngImagePlugin
 
 from ..errors import InvalidImageError
 from ..types import RenderOptions
+from .bands import resize
 from .foreground import check_alpha, estimate_foreground
 from .framing import frame
 from .png import save_png
@@ -69,7 +70,7 @@ def fit_cover(background: Image.Image, size: tuple[int, int]) -> Image.Image:
     bw, bh = background.size
     scale = max(width / bw, height / bh)
     new = (max(width, round(bw * scale)), max(height, round(bh * scale)))
-    resized = background.convert("RGB").resize(new, Image.Resampling.LANCZOS)
+    resized = resize(background.convert("RGB"), new, Image.Resampling.LANCZOS)
     left = (new[0] - width) // 2
     top = (new[1] - height) // 2
     return resized.crop((left, top, left + width, top + height))

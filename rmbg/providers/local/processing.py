@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ...image.bands import resize
 from ...types import Matte, ModelSpec
 
 _PIL_FILTERS = {
@@ -84,7 +85,7 @@ def preprocess(image: Image.Image, spec: ModelSpec) -> np.ndarray:
     if spec.resize_in == "bilinear":
         x = resize_bilinear(np.asarray(rgb), (h, w))
     else:
-        x = np.asarray(rgb.resize((w, h), _PIL_FILTERS[spec.resize_in]), dtype=np.float32)
+        x = np.asarray(resize(rgb, (w, h), _PIL_FILTERS[spec.resize_in]), dtype=np.float32)
     if spec.input_scale == "max":
         peak = float(x.max())
         divisor = peak if peak > 0 else 1.0
@@ -136,7 +137,7 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
         small = Image.fromarray(_to_uint8(x), "L")
         if small.size == (width, height):
             return small
-        return small.resize((width, height), _PIL_FILTERS[spec.resize_out])
+        return resize(small, (width, height), _PIL_FILTERS[spec.resize_out])
     x = resize_bilinear(prob, (height, width))
     if spec.minmax:
         x = _minmax(x)
