@@ -19,7 +19,9 @@ output is timed from the file's path to the encoded bytes:
 rmbg runs with cache=None (a cached matte would skip the model). Times are
 medians of --repeats runs in alternating order (harness.ratio); the machine's
 load average is recorded, since only the ratios mean anything on a shared CPU.
-The mattes must agree within 1 grey level, else the run fails.
+The mattes must agree within 1 grey level, else the run fails. A last table
+times each stage of rmbg's RGBA PNG path alone, the two resizes also as one
+Pillow call (rmbg.image.bands cuts them into row bands on every core).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from harness import markdown, ratio, table, write_results
+from harness import markdown, ratio, table, timed, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = ROOT / "data" / "davis2016-sample" / "images" / "blackswan_00000.jpg"
@@ -180,6 +182,59 @@ def compare(theirs: dict, ours: dict, session: Any, images: list[tuple[str, Path
     return rows
 
 
+def stage_rows(label: str, path: Path, provider: Any, repeats: int) -> list[list]:
+    """[image, stage, median ms] for each step of rmbg's RGBA PNG path on one image."""
+    import rmbg
+    from rmbg.image import bands
+    from rmbg.image.compose import cutout, encode
+    from rmbg.image.foreground import estimate_foreground
+
+    image = rmbg.load_image(path).rgb
+    x = provider.preprocess(image)
+    prob = provider.forward(x)
+    alpha = provider.postprocess(prob, image.size)
+    colours = estimate_foreground(image, alpha)
+    cut = cutout(colours, alpha)
+    steps = {
+        "decode (load_image)": lambda: rmbg.load_image(path),
+        "network input": lambda: provider.preprocess(image),
+        "network input, one Pillow call": lambda: provider.preprocess(image),
+        "forward pass": lambda: provider.forward(x),
+        "matte to the photo's size": lambda: provider.postprocess(prob, image.size),
+        "matte to the photo's size, one Pillow call": lambda: provider.postprocess(prob, image.size),
+        "edge-colour estimate": lambda: estimate_foreground(image, alpha),
+        "cut-out": lambda: cutout(colours, alpha),
+        "PNG": lambda: encode(cut, "png"),
+    }
+    rows: list[list] = []
+    for name, step in steps.items():
+        banded = bands.BANDED_MIN_PIXELS
+        if "one Pillow call" in name:
+            bands.BANDED_MIN_PIXELS = 10**12
+        try:
+            timing, _ = timed(step, repeats)
+        finally:
+            bands.BANDED_MIN_PIXELS = banded
+        rows.append([label, name, round(timing.median_ms, 1)])
+    return rows
+
+
+def stages(images: list[tuple[str, Path]], repeats: int) -> dict:
+    """Where rmbg's RGBA PNG path spends its time, stage by stage (ONNX Runtime), with the two
+    resizes also timed as one Pillow call (before they ran in bands on every core)."""
+    import rmbg
+
+    provider = rmbg.get_provider("u2netp", engine="onnxruntime")
+    rows = [row for label, path in images for row in stage_rows(label, path, provider, repeats)]
+    return table(
+        "Where rmbg's RGBA PNG path spends its time (U²-Net-p through ONNX Runtime)",
+        ["image", "stage", "ms"],
+        rows,
+        f"Medians of {repeats} runs of each stage alone. 'One Pillow call': the same resize without "
+        "rmbg.image.bands' row bands (the same pixels).",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -218,6 +273,7 @@ def main() -> None:
                     NOTES.format(repeats=args.repeats),
                 )
             )
+        tables.append(stages(images, args.repeats))
     print(markdown(tables))
     print(write_results(args.results, None, tables, packages=("rembg", "openvino")))
 
