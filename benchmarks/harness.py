@@ -56,25 +56,12 @@ PACKAGES = ("numpy", "pillow", "onnxruntime", "torch", "scipy", "gradio", "ray")
 
 
 def machine() -> dict[str, Any]:
-    """CPU model (with its family/model numbers where the name is as vague as
-    "AMD EPYC"), its relevant flags, usable cores, memory (GiB) and the load
+    """CPU model (with its family/model numbers: rmbg.providers.local.cpuinfo), its
+    relevant flags, usable cores, memory (GiB) and the load
     average when the benchmark wrote its results."""
-    cpu, flags, ids = "", set(), {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "model name" and not cpu:
-                cpu = value.strip()
-            elif key in ("cpu family", "model") and key not in ids:
-                ids[key] = value.strip()
-            elif key in ("flags", "Features"):
-                flags |= set(value.split())
-    except OSError:
-        pass
-    cpu = cpu or platform.processor() or platform.machine()
-    if len(ids) == 2:  # x86: the generation (e.g. family 25 model 17 is AMD Zen 4)
-        cpu += f" (family {ids['cpu family']}, model {ids['model']})"
+    from rmbg.providers.local.cpuinfo import this_cpu
+
+    cpu = this_cpu()
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -91,8 +78,8 @@ def machine() -> dict[str, Any]:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work on a shared machine
     return {
-        "cpu": cpu,
-        "flags": [f for f in FLAGS_OF_INTEREST if f in flags],
+        "cpu": cpu.name,
+        "flags": [f for f in FLAGS_OF_INTEREST if f in cpu.flags],
         "cores": cores,
         "memory_gib": memory_gib,
         "os": f"{platform.system()} {platform.release()}",

@@ -9,7 +9,8 @@ call, with stand-in weights when the real ones are not on disk yet (speed does
 not depend on the weights' values, so nothing is downloaded to decide).
 
 Results are cached in <cache dir>/cpu-calibration.json under a key made of
-the CPU model, its SIMD and matrix flags, the usable cores, the instruction-set
+the CPU model (with its family and model numbers: rmbg.providers.local.cpuinfo),
+its SIMD and matrix flags, the usable cores, the instruction-set
 caps set for oneDNN and PyTorch (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY) and
 the versions of rmbg, torch, onnxruntime and openvino: a new machine, a new
 version or a capped run measures again.
@@ -20,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from .cpuinfo import this_cpu
 from .pinned import cache_dir
 
 BUDGET_S = 3.0
@@ -39,18 +40,10 @@ def machine() -> dict[str, Any]:
     from ... import __version__
     from .onnx_backend import default_threads
 
-    cpu, flags = platform.processor() or platform.machine(), set[str]()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith(("flags", "Features")) and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpu = this_cpu()
     found: dict[str, Any] = {
-        "cpu": cpu,
-        "flags": [f for f in FLAGS if f in flags],
+        "cpu": cpu.name,
+        "flags": [f for f in FLAGS if f in cpu.flags],
         "cores": default_threads(),
         "rmbg": __version__,
         # Instruction-set caps a user may set (an AVX2-class run on a newer CPU): the flags

@@ -13,6 +13,8 @@ import functools
 import threading
 from typing import Any, Literal
 
+from .cpuinfo import this_cpu
+
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
 LOCAL_DEVICE_LOCK = threading.RLock()
@@ -78,12 +80,7 @@ def cpu_bf16_units() -> tuple[str, ...]:
             if check():
                 found.append(name)
             continue
-        try:  # an older torch without the probe: the kernel's flags (Linux)
-            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-                flags = info.read().split()
-        except OSError:
-            flags = []
-        if name in flags:
+        if name in this_cpu().flags:  # an older torch without the probe: the kernel's flags (Linux)
             found.append(name)
     return tuple(name for name in found if isa_cap_allows(name))
 
