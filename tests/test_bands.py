@@ -38,7 +38,8 @@ def test_a_resize_in_bands_has_the_pixels_of_one_call(mode, src, out, parts, res
     the other way in a band: measured once in ~20,000 random cut sizes)."""
     image = _image(mode, src, seed)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bands, "BANDED_MIN_PIXELS", 0)  # cut every size the fuzzer draws
+        patch.setattr(bands, "BANDED_MIN_PIXELS", 0)  # cut every size the fuzzer draws,
+        patch.setattr(bands, "MIN_BAND_ROWS", 1)  # into bands as thin as one row
         got = bands.resize(image, out, resample, threads=parts)
     assert got.mode == mode and got.size == out
     diff = np.abs(np.asarray(got, np.int16) - np.asarray(image.resize(out, resample), np.int16))
@@ -77,6 +78,9 @@ def test_large_resizes_run_in_threads_and_the_rest_in_one_call(monkeypatch):
     calls.clear()
     bands.resize(Image.new("RGB", (854, 480)), (320, 320), Image.Resampling.LANCZOS, threads=2)
     assert calls == [((320, 320), None)]
+    calls.clear()
+    bands.resize(big, (320, 320), Image.Resampling.LANCZOS, threads=96)  # many cores: bands of 32 rows or more
+    assert len(calls) == 10 and all(size[1] >= 32 for size, _ in calls)
     for image, size, resample in [
         (Image.new("F", (2000, 1000)), (320, 320), Image.Resampling.BILINEAR),  # float coefficients
         (Image.new("RGBA", (2000, 1000)), (320, 320), Image.Resampling.LANCZOS),  # premultiplied
