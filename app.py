@@ -13,7 +13,7 @@ from rmbg.providers.hosted.payload import SecretFilter
 from rmbg.webapp import catalog
 from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.memory import serving_allocator
-from rmbg.webapp.ui import api_slots, build_demo, launch_kwargs
+from rmbg.webapp.ui import api_slots, build_demo, launch_kwargs, warm_up
 
 __all__ = ["api_slots", "build_demo", "demo", "launch_kwargs"]
 
@@ -26,4 +26,5 @@ if __name__ == "__main__":
     serving_allocator()  # a long-lived process: big blocks go back to the system when freed
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
+    warm_up(demo)  # the default model loads while the page starts, not on its first visitor's click
     demo.launch(**launch_kwargs(demo))

@@ -7,6 +7,6 @@ endpoint's parameters; the tabs build their inputs from those fields.
 
 from __future__ import annotations
 
-from .page import api_slots, build_demo, launch_kwargs
+from .page import api_slots, build_demo, launch_kwargs, warm_up
 
-__all__ = ["api_slots", "build_demo", "launch_kwargs"]
+__all__ = ["api_slots", "build_demo", "launch_kwargs", "warm_up"]

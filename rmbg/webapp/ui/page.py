@@ -5,6 +5,7 @@ app.py calls build_demo() and launches it; tests build and launch it too."""
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import gradio as gr
@@ -18,6 +19,7 @@ from ..look import OutputStore
 from ..rawcalls import RawCallCheck, Slot
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
+from ..warmup import warm_up as warm_in_background
 from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
 from .common import CSS, lenient, log
@@ -69,9 +71,17 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         if isinstance(block, gr.components.Component):
             lenient(block)
     demo.rmbg_routes = rest.routes(app, lambda: default_id)  # POST /api/remove
+    demo.rmbg_warm_up = functools.partial(warm_in_background, app, default_id)  # see warm_up()
     # uploads cannot fill the disk (rmbg.webapp.upload_room); the download store bounds its own files
     demo.rmbg_upload_room = UploadRoom(get_upload_folder(), config.uploads_mb * 2**20, keep=app.store.owns)
     return demo
+
+
+def warm_up(demo: gr.Blocks) -> threading.Thread:
+    """Load the page's default model in a daemon thread (rmbg.webapp.warmup), so its first
+    visitor does not wait for the load: `python app.py` calls it as it launches."""
+    thread: threading.Thread = demo.rmbg_warm_up()  # type: ignore[attr-defined]  # set by build_demo
+    return thread
 
 
 def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:

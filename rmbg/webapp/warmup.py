@@ -1,0 +1,67 @@
+"""The default model, loaded before the first visitor asks for it.
+
+A local model loads on its first run: U2-Net-p's ONNX Runtime session in
+about half a second, BiRefNet's network in seconds. Left to the first
+visitor, that time shows in their first cut-out (the launched app's /remove
+with U2-Net-p on the first example photo, 2-core Zen 4: "model 0.30 s,
+total 0.91 s", then 0.35 s total for the next photos).
+`python app.py` starts warm_up() as it launches the page: one matte of a
+small grey photo through the default provider, in a daemon thread, so the
+page serves at once while the model loads (models load once, under a lock:
+a visitor who comes during the warm-up waits for the same load, no longer).
+
+Nothing is warmed for a hosted default (it would be a paid call) or for one
+that is not ready here. A warm-up may fetch the default's weights, as the
+first visitor's run would (the default is always a download the deployment
+allows, rmbg.webapp.downloads). A failure is logged and the page runs as it
+would have without the warm-up: the first visitor's run then meets it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from PIL import Image
+
+from ..errors import RmbgError
+from .actions import warm_key
+from .catalog import Keys, build_provider, close
+from .context import App
+
+log = logging.getLogger("rmbg.webapp")
+PHOTO = (64, 64)  # any size: the network's input is resized to its own
+
+
+def warm(app: App, provider_id: str) -> bool:
+    """Load `provider_id` with one matte when it is a local model ready here; True when it
+    ran (the app then counts it among the warm providers), False when skipped or failed."""
+    try:
+        provider = build_provider(provider_id, Keys(), app.config)
+    except RmbgError as exc:
+        log.info("no warm-up of %s: %s", provider_id, exc)
+        return False
+    try:
+        if provider.kind != "local":
+            return False
+        status = provider.status()
+        if not status.ready:
+            log.info("no warm-up of %s: %s", provider_id, status.message or status.state)
+            return False
+        provider.matte(Image.new("RGB", PHOTO, (128, 128, 128)))
+    except Exception as exc:  # logged, never raised: the page runs without the warm-up
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("the warm-up of %s failed (%s); its first visitor loads it", provider_id, reason)
+        return False
+    finally:
+        close(provider)
+    app.warm.add(warm_key(provider))
+    log.info("default provider %s loaded", provider_id)
+    return True
+
+
+def warm_up(app: App, provider_id: str) -> threading.Thread:
+    """warm(app, provider_id) in a daemon thread (started; join it to wait)."""
+    thread = threading.Thread(target=warm, args=(app, provider_id), name="rmbg-warm-up", daemon=True)
+    thread.start()
+    return thread
