@@ -57,6 +57,9 @@ def serve(port: int) -> None:
     import app  # found through the PYTHONPATH the parent gives this child
 
     demo = app.demo
+    warm_up = getattr(app, "warm_up", None)  # a tree from before rmbg.webapp.warmup has none
+    if warm_up is not None:
+        warm_up(demo)  # as `python app.py` does as it launches
     demo.launch(
         server_name="127.0.0.1", server_port=port, prevent_thread_lock=False, quiet=True, **app.launch_kwargs(demo)
     )
