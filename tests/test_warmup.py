@@ -26,7 +26,6 @@ def _app(tmp_path, config: AppConfig | None = None) -> App:
 
 def test_a_ready_local_default_is_loaded_in_the_background(tmp_path, u2netp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("RMBG_U2NETP_ENGINE", "onnxruntime")  # its load is then an ONNX Runtime session
-    onnx_backend.clear_sessions()
     app = _app(tmp_path)
     provider = catalog.build_provider("u2netp", Keys(), app.config)
     assert actions.waiting_text(provider, app.warm).endswith("the first run loads the model…")
@@ -42,7 +41,6 @@ def test_the_launched_pages_warm_up_loads_its_default(tmp_path, u2netp_path, mon
 
     monkeypatch.setattr(catalog, "default_choice", lambda: ("u2netp", "the test's default"))
     monkeypatch.setenv("RMBG_U2NETP_ENGINE", "onnxruntime")
-    onnx_backend.clear_sessions()
     demo = app_module.build_demo(AppConfig())
     assert onnx_backend.loaded_sessions() == []  # building the page loads nothing
     thread = app_module.warm_up(demo)
@@ -58,14 +56,18 @@ def test_a_hosted_default_is_never_called(tmp_path, monkeypatch):
         assert fake.calls == []
 
 
-def test_a_model_that_is_not_ready_here_is_not_loaded(tmp_path, caplog):
-    """BiRefNet_lite's weights are not in the (offline, empty) Hub cache: nothing is fetched."""
-    onnx_backend.clear_sessions()
+def _skipped_with(tmp_path, caplog, provider_id: str) -> str:
+    """warm() of `provider_id` on a fresh app: it must run nothing and mark nothing warm; its log."""
     app = _app(tmp_path)
     with caplog.at_level(logging.INFO, logger="rmbg.webapp"):
-        assert warm(app, "birefnet-lite") is False
-    assert app.warm == set()
-    assert "no warm-up of birefnet-lite" in caplog.text
+        assert warm(app, provider_id) is False
+    assert app.warm == set() and onnx_backend.loaded_sessions() == []
+    return caplog.text
+
+
+def test_a_model_that_is_not_ready_here_is_not_loaded(tmp_path, caplog):
+    """BiRefNet_lite's weights are not in the (offline, empty) Hub cache: nothing is fetched."""
+    assert "no warm-up of birefnet-lite" in _skipped_with(tmp_path, caplog, "birefnet-lite")
 
 
 def test_a_failing_warm_up_is_logged_and_the_page_goes_on(tmp_path, caplog, monkeypatch):
@@ -73,15 +75,12 @@ def test_a_failing_warm_up_is_logged_and_the_page_goes_on(tmp_path, caplog, monk
     broken = tmp_path / "u2netp.onnx"
     broken.write_bytes(b"not an onnx file")
     monkeypatch.setenv("RMBG_U2NETP_PATH", str(broken))
-    onnx_backend.clear_sessions()
-    app = _app(tmp_path)
-    with caplog.at_level(logging.INFO, logger="rmbg.webapp"):
-        assert warm(app, "u2netp") is False
-    assert app.warm == set()
-    assert "the warm-up of u2netp failed" in caplog.text
+    monkeypatch.setenv("RMBG_U2NETP_ENGINE", "onnxruntime")
+    assert "the warm-up of u2netp failed" in _skipped_with(tmp_path, caplog, "u2netp")
 
 
 @pytest.fixture(autouse=True)
-def _no_sessions_left():
+def _no_sessions_before_or_after():
+    onnx_backend.clear_sessions()
     yield
     onnx_backend.clear_sessions()

@@ -5,8 +5,9 @@ answers within BUDGET_S here, and whether BiRefNet_lite does depends on the
 CPU far more than its flags tell (2.6 s to 8 s on 2-core machines). So we
 measure: the median of three end-to-end cut-outs of a synthetic 1 MP photo
 through the model's own provider (its engine and the precision it would use),
-after one warm-up call, with stand-in weights when the real ones are not on disk yet (speed does
-not depend on the weights' values, so nothing is downloaded to decide).
+after one warm-up call, with stand-in weights when the real ones are not on
+disk yet (speed does not depend on the weights' values, so nothing is
+downloaded to decide).
 
 Results are cached in <cache dir>/cpu-calibration.json under a key made of
 the CPU model (with its family and model numbers: rmbg.providers.local.cpuinfo),
