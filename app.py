@@ -15,7 +15,7 @@ from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.memory import serving_allocator
 from rmbg.webapp.ui import api_slots, build_demo, launch_kwargs, warm_up
 
-__all__ = ["api_slots", "build_demo", "demo", "launch_kwargs"]
+__all__ = ["api_slots", "build_demo", "demo", "launch_kwargs", "warm_up"]
 
 demo = build_demo()
 

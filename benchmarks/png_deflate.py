@@ -22,8 +22,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from harness import markdown, table, timed, write_results
 from vs_rembg import FRAME, inputs
 
@@ -41,15 +39,6 @@ def deflaters() -> dict[str, Any]:
     return found
 
 
-def filtered_rows(image: Image.Image) -> bytes:
-    """The rows Pillow filters for this image (its level-0 PNG, inflated)."""
-    from rmbg.image.png import _chunks
-
-    buf = io.BytesIO()
-    image.save(buf, "PNG", compress_level=0)
-    return zlib.decompress(b"".join(payload for kind, payload in _chunks(buf.getvalue()) if kind == b"IDAT"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -60,7 +49,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = inputs(FRAME, Path(tmp))[1][1]
         cut = remove_background(big, "u2netp", cache=None).image
-    rows = filtered_rows(cut)
+    from rmbg.image.png import _filtered
+
+    rows = _filtered(cut, None)[1]  # the rows Pillow filters for it, as rmbg's banded writer takes them
     filtering, _ = timed(lambda: cut.save(io.BytesIO(), "PNG", compress_level=0), args.repeats)
     found = deflaters()
     results: dict[tuple[str, int], tuple[float, int]] = {}

@@ -29,9 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness import markdown, table, write_results
-
-ROOT = Path(__file__).resolve().parents[1]
-FRAME = ROOT / "data" / "davis2016-sample" / "images" / "blackswan_00000.jpg"
+from vs_rembg import FRAME
 
 # name -> (engine, ONNX Runtime session settings or OpenVINO precision, what it is)
 SETTINGS: dict[str, tuple[str, dict[str, Any], str]] = {
