@@ -44,8 +44,10 @@ class Worker:
             [sys.executable, script, "--worker", job], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
 
-    def run(self, image: Path, save: Path | None = None) -> dict:
-        self.proc.stdin.write(json.dumps({"image": str(image), "save": str(save) if save else ""}) + "\n")
+    def run(self, image: Path, save: Path | None = None, **fields: str) -> dict:
+        """One job: the image, where to save its output ("" for nowhere) and any other `fields`."""
+        job = {"image": str(image), "save": str(save) if save else "", **fields}
+        self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:

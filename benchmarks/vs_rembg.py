@@ -16,8 +16,12 @@ output is timed from the file's path to the encoded bytes:
 - colour JPEG: rembg's bgcolor cut-out as RGB JPEG at quality 95 vs
   background=colour .encode("jpeg") (quality 95 by default).
 
-rmbg runs with cache=None (a cached matte would skip the model). Times are
-medians of --repeats runs in alternating order (harness.ratio); the machine's
+rmbg runs with cache=None (a cached matte would skip the model). Each library
+runs in a worker process of its own (rmbg one per engine), as a user runs
+either: in one process, one library's thread pools (ONNX Runtime's spinning
+workers in rembg's session, OpenVINO's) ran on through the other's calls.
+The workers take turns in alternating order (harness.alternate) and each
+times its own call; times are medians of --repeats runs, and the machine's
 load average is recorded, since only the ratios mean anything on a shared CPU.
 The mattes must agree within 1 grey level, else the run fails. A last table
 times each stage of rmbg's RGBA PNG path alone, the two resizes also as one
@@ -28,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -38,8 +44,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from speed_workers import Worker
 
-from harness import markdown, ratio, table, timed, write_results
+from harness import alternate, markdown, table, timed, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = ROOT / "data" / "davis2016-sample" / "images" / "blackswan_00000.jpg"
@@ -100,6 +107,7 @@ def rembg_outputs(session: Any) -> dict[str, Callable[[Path], bytes]]:
 
 
 FORMAT = {"RGBA PNG": "png", "WebP": "webp", "mask PNG": "png", "colour JPEG": "jpeg"}
+OUTPUTS = tuple(FORMAT)
 
 
 def same_pixels_ratio(session: Any, path: Path, output: str) -> float:
@@ -144,7 +152,8 @@ COLUMNS = [
     "matte gap",
 ]
 NOTES = (
-    "Medians of {repeats} runs each, rmbg and rembg alternating (warm-up excluded); "
+    "Medians of {repeats} runs each, rmbg and rembg each in a worker process of its own, taking turns "
+    "in alternating order (warm-up excluded; each worker times its own call); "
     "time ratio below 1: rmbg is faster. Mattes: largest difference in grey levels. "
     "Sizes: each library's own file; 'same pixels' encodes rembg's output image with rmbg's "
     "encoder over rembg's file of it (rmbg's cut-outs differ at soft edges: estimated foreground "
@@ -153,33 +162,73 @@ NOTES = (
 )
 
 
-def compare(theirs: dict, ours: dict, session: Any, images: list[tuple[str, Path]], repeats: int) -> list[list]:
-    """One row per image and output: medians, ratios, sizes and the matte gap."""
+def run_side(side: Worker, path: Path, output: str, size: dict[Worker, int]) -> float:
+    """One output by one library's worker: the seconds its call took (its size kept in `size`)."""
+    answer = side.run(path, output=output)
+    size[side] = answer["bytes"]
+    return answer["seconds"]
+
+
+def compare(ours: Worker, theirs: Worker, images: list[tuple[str, Path]], repeats: int) -> list[list]:
+    """One row per image and output: medians, ratios, sizes and the matte gap; each library
+    in its worker process, the two taking turns."""
     rows = []
-    for label, path in images:
-        gap = matte_gap(ours["mask PNG"](path), theirs["mask PNG"](path))
-        if gap > 1:
-            sys.exit(f"{label}: the mattes differ by {gap} grey levels; the comparison is void")
-        for output in theirs:
-            mine, base = partial(ours[output], path), partial(theirs[output], path)
-            r, a, b = ratio(mine, base, repeats=repeats)
-            size_ours, size_theirs = len(ours[output](path)), len(theirs[output](path))
-            rows.append(
-                [
-                    label,
-                    output,
-                    round(a.median, 3),
-                    round(b.median, 3),
-                    round(r, 2),
-                    round(size_ours / 1024, 1),
-                    round(size_theirs / 1024, 1),
-                    round(size_ours / size_theirs, 2),
-                    round(same_pixels_ratio(session, path, output), 3),
-                    gap,
-                ]
-            )
-            print(rows[-1], flush=True)
+    with tempfile.TemporaryDirectory(prefix="vs-rembg-masks-") as tmp:
+        for label, path in images:
+            masks = [Path(tmp) / "ours.png", Path(tmp) / "theirs.png"]
+            for side, mask in zip((ours, theirs), masks):
+                side.run(path, mask, output="mask PNG")
+            gap = matte_gap(masks[0].read_bytes(), masks[1].read_bytes())
+            if gap > 1:
+                sys.exit(f"{label}: the mattes differ by {gap} grey levels; the comparison is void")
+            for output in OUTPUTS:
+                size: dict[Worker, int] = {}
+                r, a, b = alternate(*(partial(run_side, side, path, output, size) for side in (ours, theirs)), repeats)
+                rows.append(
+                    [
+                        label,
+                        output,
+                        round(a.median, 3),
+                        round(b.median, 3),
+                        round(r, 2),
+                        round(size[ours] / 1024, 1),
+                        round(size[theirs] / 1024, 1),
+                        round(size[ours] / size[theirs], 2),
+                        round(theirs.run(path, same_pixels=output)["ratio"], 3),
+                        gap,
+                    ]
+                )
+                print(rows[-1], flush=True)
     return rows
+
+
+def serve(side: str) -> None:
+    """Worker side: one library ("rembg", or "rmbg ENGINE") in this process, one JSON job per
+    stdin line ({"image", "save", "output"}: that output's bytes, timed from the path, saved
+    where asked; or {"image", "same_pixels": output}: same_pixels_ratio), one answer per line."""
+    library, _, engine = side.partition(" ")
+    if engine:
+        os.environ["RMBG_U2NETP_ENGINE"] = engine
+    session = None
+    if library == "rembg":
+        from rembg import new_session
+
+        session = new_session("u2netp")
+        outputs = rembg_outputs(session)
+    else:
+        outputs = rmbg_outputs()
+    for line in sys.stdin:
+        job = json.loads(line)
+        path = Path(job["image"])
+        if "same_pixels" in job:
+            print(json.dumps({"ratio": same_pixels_ratio(session, path, job["same_pixels"])}), flush=True)
+            continue
+        start = time.perf_counter()
+        data = outputs[job["output"]](path)
+        seconds = time.perf_counter() - start
+        if job["save"]:
+            Path(job["save"]).write_bytes(data)
+        print(json.dumps({"seconds": seconds, "bytes": len(data)}), flush=True)
 
 
 def stage_rows(label: str, path: Path, provider: Any, repeats: int) -> list[list]:
@@ -250,30 +299,37 @@ def main() -> None:
         default="vs_rembg",
         help="the results file's name (benchmarks/results/NAME.json): one per CPU class measured",
     )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        serve(json.loads(args.worker)["name"])
+        return
 
     onnx = weights()
-    os.environ["RMBG_U2NETP_PATH"] = str(onnx)
+    os.environ["RMBG_U2NETP_PATH"] = str(onnx)  # the workers inherit both
     os.environ["U2NET_HOME"] = str(onnx.parent)  # rembg finds <U2NET_HOME>/u2netp.onnx and skips pooch
-    from rembg import new_session
-
-    session = new_session("u2netp")
-    theirs, ours = rembg_outputs(session), rmbg_outputs()
+    theirs = Worker("rembg", {}, script=__file__)
     tables = []
-    with tempfile.TemporaryDirectory(prefix="vs-rembg-") as tmp:
-        images = inputs(args.frame, Path(tmp))
-        for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-            os.environ["RMBG_U2NETP_ENGINE"] = engine
-            rows = compare(theirs, ours, session, images, args.repeats)
-            tables.append(
-                table(
-                    f"rmbg ({engine}) vs rembg 2.0.86, U²-Net-p, file path to output bytes",
-                    COLUMNS,
-                    rows,
-                    NOTES.format(repeats=args.repeats),
+    try:
+        with tempfile.TemporaryDirectory(prefix="vs-rembg-") as tmp:
+            images = inputs(args.frame, Path(tmp))
+            for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+                ours = Worker(f"rmbg {engine}", {}, script=__file__)
+                try:
+                    rows = compare(ours, theirs, images, args.repeats)
+                finally:
+                    ours.close()
+                tables.append(
+                    table(
+                        f"rmbg ({engine}) vs rembg 2.0.86, U²-Net-p, file path to output bytes",
+                        COLUMNS,
+                        rows,
+                        NOTES.format(repeats=args.repeats),
+                    )
                 )
-            )
-        tables.append(stages(images, args.repeats))
+            tables.append(stages(images, args.repeats))
+    finally:
+        theirs.close()
     print(markdown(tables))
     print(write_results(args.results, None, tables, packages=("rembg", "openvino")))
 
