@@ -32,12 +32,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,12 +42,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from speed_workers import Worker
+from vs_rembg_workers import OUTPUTS
 
 from harness import alternate, markdown, table, timed, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAME = ROOT / "data" / "davis2016-sample" / "images" / "blackswan_00000.jpg"
-COLOUR = (51, 102, 204)
+WORKERS = str(Path(__file__).with_name("vs_rembg_workers.py"))  # each library in a process of its own
 
 
 def weights() -> Path:
@@ -65,71 +63,6 @@ def inputs(frame: Path, folder: Path) -> list[tuple[str, Path]]:
     with Image.open(frame) as im:
         im.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS).save(big, "JPEG", quality=95)
     return [(f"{frame.name} 854x480", frame), ("12 MP upscale 4000x3000", big)]
-
-
-def rembg_image(session: Any, path: Path, output: str) -> Image.Image:
-    """rembg's output image for `output`, before encoding."""
-    from rembg import remove
-
-    if output == "mask PNG":
-        return remove(Image.open(path), session=session, only_mask=True)
-    if output == "colour JPEG":
-        return remove(Image.open(path), session=session, bgcolor=(*COLOUR, 255)).convert("RGB")
-    return remove(Image.open(path), session=session)
-
-
-def rembg_encode(image: Image.Image, output: str) -> bytes:
-    """What a rembg user writes: Pillow's PNG defaults (rembg's own bytes output),
-    lossless WebP, JPEG at quality 95."""
-    buf = io.BytesIO()
-    if output == "WebP":
-        image.save(buf, "WEBP", lossless=True)
-    elif output == "colour JPEG":
-        image.save(buf, "JPEG", quality=95)
-    else:
-        image.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def rembg_outputs(session: Any) -> dict[str, Callable[[Path], bytes]]:
-    from rembg import remove
-
-    def run(output: str) -> Callable[[Path], bytes]:
-        return lambda path: rembg_encode(rembg_image(session, path, output), output)
-
-    # The PNGs through rembg's own bytes-in, bytes-out path.
-    return {
-        "RGBA PNG": lambda path: remove(path.read_bytes(), session=session),
-        "WebP": run("WebP"),
-        "mask PNG": lambda path: remove(path.read_bytes(), session=session, only_mask=True),
-        "colour JPEG": run("colour JPEG"),
-    }
-
-
-FORMAT = {"RGBA PNG": "png", "WebP": "webp", "mask PNG": "png", "colour JPEG": "jpeg"}
-OUTPUTS = tuple(FORMAT)
-
-
-def same_pixels_ratio(session: Any, path: Path, output: str) -> float:
-    """Bytes of rmbg's encoder over rembg's on the very same pixels (rembg's)."""
-    from rmbg.image.compose import encode
-
-    image = rembg_image(session, path, output)
-    return len(encode(image, FORMAT[output])) / len(rembg_encode(image, output))
-
-
-def rmbg_outputs() -> dict[str, Callable[[Path], bytes]]:
-    from rmbg import remove_background
-
-    def run(fmt: str, **kwargs: Any) -> Callable[[Path], bytes]:
-        return lambda path: remove_background(path, "u2netp", cache=None, **kwargs).encode(fmt)
-
-    return {
-        "RGBA PNG": run("png"),
-        "WebP": run("webp"),
-        "mask PNG": run("png", mask_only=True),
-        "colour JPEG": run("jpeg", background=COLOUR),
-    }
 
 
 def matte_gap(ours: bytes, theirs: bytes) -> int:
@@ -202,33 +135,22 @@ def compare(ours: Worker, theirs: Worker, images: list[tuple[str, Path]], repeat
     return rows
 
 
-def serve(side: str) -> None:
-    """Worker side: one library ("rembg", or "rmbg ENGINE") in this process, one JSON job per
-    stdin line ({"image", "save", "output"}: that output's bytes, timed from the path, saved
-    where asked; or {"image", "same_pixels": output}: same_pixels_ratio), one answer per line."""
-    library, _, engine = side.partition(" ")
-    if engine:
-        os.environ["RMBG_U2NETP_ENGINE"] = engine
-    session = None
-    if library == "rembg":
-        from rembg import new_session
-
-        session = new_session("u2netp")
-        outputs = rembg_outputs(session)
-    else:
-        outputs = rmbg_outputs()
-    for line in sys.stdin:
-        job = json.loads(line)
-        path = Path(job["image"])
-        if "same_pixels" in job:
-            print(json.dumps({"ratio": same_pixels_ratio(session, path, job["same_pixels"])}), flush=True)
-            continue
-        start = time.perf_counter()
-        data = outputs[job["output"]](path)
-        seconds = time.perf_counter() - start
-        if job["save"]:
-            Path(job["save"]).write_bytes(data)
-        print(json.dumps({"seconds": seconds, "bytes": len(data)}), flush=True)
+def forward_share(theirs: Worker, images: list[tuple[str, Path]], rows: list[list], repeats: int) -> dict:
+    """rembg's forward pass alone against its whole mask PNG (`rows`: a comparison table's): an
+    output through the same file in the same engine cannot take less than that share of rembg's time."""
+    mask = {row[0]: row[3] for row in rows if row[1] == "mask PNG"}
+    shares = []
+    for label, path in images:
+        forward = theirs.run(path, forward=str(3 * repeats))["seconds"]
+        shares.append([label, round(forward * 1000, 1), round(mask[label] * 1000, 1), round(forward / mask[label], 2)])
+    return table(
+        "rembg's own forward pass against its mask PNG",
+        ["image", "forward pass ms", "mask PNG ms", "share"],
+        shares,
+        f"rembg's ONNX Runtime session on its own network input, median of {3 * repeats} runs; the mask PNG "
+        "from the first table above. The share is the least time ratio an output can reach while its forward "
+        "pass is the same file in the same engine as rembg's.",
+    )
 
 
 def stage_rows(label: str, path: Path, provider: Any, repeats: int) -> list[list]:
@@ -299,22 +221,18 @@ def main() -> None:
         default="vs_rembg",
         help="the results file's name (benchmarks/results/NAME.json): one per CPU class measured",
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        serve(json.loads(args.worker)["name"])
-        return
 
     onnx = weights()
     os.environ["RMBG_U2NETP_PATH"] = str(onnx)  # the workers inherit both
     os.environ["U2NET_HOME"] = str(onnx.parent)  # rembg finds <U2NET_HOME>/u2netp.onnx and skips pooch
-    theirs = Worker("rembg", {}, script=__file__)
+    theirs = Worker("rembg", {}, script=WORKERS)
     tables = []
     try:
         with tempfile.TemporaryDirectory(prefix="vs-rembg-") as tmp:
             images = inputs(args.frame, Path(tmp))
             for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-                ours = Worker(f"rmbg {engine}", {}, script=__file__)
+                ours = Worker(f"rmbg {engine}", {}, script=WORKERS)
                 try:
                     rows = compare(ours, theirs, images, args.repeats)
                 finally:
@@ -327,6 +245,7 @@ def main() -> None:
                         NOTES.format(repeats=args.repeats),
                     )
                 )
+            tables.append(forward_share(theirs, images, tables[0]["rows"], args.repeats))
             tables.append(stages(images, args.repeats))
     finally:
         theirs.close()
