@@ -1,6 +1,7 @@
 """U²-Net-p's forward pass alone (320x320, batch 1) under each engine setting tried, on the CPU at hand.
 
     python benchmarks/u2netp_forward.py --repeats 20
+    python benchmarks/u2netp_forward.py --repeats 20 --results u2netp_forward_zen3   # another CPU class
 
 Where rmbg and rembg run the same file through the same engine, the forward
 pass is most of a small photo's time (benchmarks/vs_rembg.py); this asks
@@ -136,6 +137,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--results", default="u2netp_forward", help="the results file's name (benchmarks/results/NAME.json)"
+    )
     args = parser.parse_args()
 
     from rmbg.providers.local.u2netp_file import ensure_u2netp
@@ -179,7 +183,7 @@ def main() -> None:
         ),
     ]
     print(markdown(tables))
-    print(write_results("u2netp_forward", None, tables, packages=("openvino",)))
+    print(write_results(args.results, None, tables, packages=("openvino",)))
 
 
 if __name__ == "__main__":
