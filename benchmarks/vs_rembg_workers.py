@@ -89,7 +89,8 @@ def rmbg_outputs() -> dict[str, Callable[[Path], bytes]]:
 def serve(side: str) -> None:
     """Worker side: one library ("rembg", or "rmbg ENGINE") in this process, one JSON job per
     stdin line ({"image", "save", "output"}: that output's bytes, timed from the path, saved
-    where asked; or {"image", "same_pixels": output}: same_pixels_ratio), one answer per line."""
+    where asked; {"image", "same_pixels": output}: same_pixels_ratio; or, rembg only,
+    {"image", "forward": runs}: the median seconds of its forward pass alone), one answer per line."""
     library, _, engine = side.partition(" ")
     if engine:
         os.environ["RMBG_U2NETP_ENGINE"] = engine
