@@ -1,6 +1,5 @@
 """Where a paid call got to, and therefore what it may cost: the one charge
-state machine every budget reads (the app's Ledger, the CLI's Budget, Ray's
-budget actor, `evaluate`).
+state machine the one paid-call rule reads (rmbg.paying, for every door).
 
 States (`Charge`), in the only order they move:
 
@@ -51,11 +50,8 @@ How a budget reads it:
             keep_or_release(meter.state.billable)
             raise
 
-Costs seen: `observe(provider_id, usd)` records a cost a vendor reported
-(rmbg.pricing.reported_cost calls it), and `worst_case(provider_id,
-estimate)` is what a budget reserves before the next call: the larger of the
-price-table estimate and the highest cost that provider reported in this
-process.
+What a call holds and what it may count are rmbg.paying's rule; the holds
+and totals live in rmbg.ledger.
 
 No heavy imports: this module is imported by `import rmbg`.
 """
@@ -66,7 +62,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
 
@@ -182,34 +177,3 @@ def current() -> Meter:
     """The Meter of the paid call in progress; a detached one when no budget
     is metering (a library call without a budget records into nothing)."""
     return _current.get() or Meter()
-
-
-# --- costs seen ------------------------------------------------------------------
-
-_highest: dict[str, Decimal] = {}
-_highest_lock = threading.Lock()
-
-
-def observe(provider_id: str, usd: Decimal) -> None:
-    """A cost `provider_id` reported for one call, remembered for worst_case()."""
-    with _highest_lock:
-        if usd > _highest.get(provider_id, Decimal(0)):
-            _highest[provider_id] = usd
-
-
-def highest(provider_id: str) -> Decimal:
-    """The highest cost `provider_id` reported in this process (0 before any)."""
-    with _highest_lock:
-        return _highest.get(provider_id, Decimal(0))
-
-
-def worst_case(provider_id: str, estimate: Decimal) -> Decimal:
-    """What to reserve before the next call of `provider_id`: the larger of
-    its price-table estimate and the highest cost it reported in this process."""
-    return max(estimate, highest(provider_id))
-
-
-def forget_costs() -> None:
-    """Forget every reported cost (tests, and a long process that wants to)."""
-    with _highest_lock:
-        _highest.clear()

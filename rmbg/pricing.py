@@ -94,22 +94,41 @@ def project(per_image: dict[str, Cost], images_per_month: int = REFERENCE_MONTHL
 # --- reported costs ---------------------------------------------------------------
 
 
-def reported_cost(value: object, provider_id: str) -> Cost:
+def reported_cost(value: object, provider_id: str, estimate: Decimal | None = None) -> Cost:
     """Cost of one call from a provider's own `cost` field (USD).
 
     A missing or malformed value (not a number, negative, NaN) falls back
     to the price table, labelled "estimated" with the reason in its note.
-    A reported cost is remembered (rmbg.charging.observe): budgets reserve at
-    least the highest one before the provider's next call.
+    A readable one is checked against the provider's price (`estimate`, else
+    its price table): beyond rmbg.paying's bound it is logged and counted at
+    the bound (checked_cost).
     """
+    price = estimate if estimate is not None else price_table()[provider_id]
     usd = _as_usd(value)
     if usd is None:
         why = "no cost reported" if value is None else "unreadable cost reported"
-        return Cost(price_table()[provider_id], "estimated", f"price table ({why})")
-    from .charging import observe
+        return Cost(price, "estimated", f"price table ({why})")
+    return checked_cost(Cost(usd, "reported", "provider's cost field"), provider_id, price)
 
-    observe(provider_id, usd)
-    return Cost(usd, "reported", "provider's cost field")
+
+def checked_cost(cost: Cost, provider_id: str, estimate: Decimal) -> Cost:
+    """`cost` as a vendor reported it, trusted within rmbg.paying's bound of
+    `estimate` (the price table's price of the same call); beyond it, or not
+    a finite number of 0 or more, logged and counted at the bound."""
+    import logging
+
+    from .paying import bound, bound_x
+
+    most = bound(estimate)
+    if cost.usd.is_finite() and 0 <= cost.usd <= most:
+        return cost
+    shown = f"${format_usd(cost.usd)}" if cost.usd.is_finite() and cost.usd < 10**9 else "an impossible amount"
+    logging.getLogger(__name__).warning(
+        "%s reported %s for one call, beyond %sx its price ($%s); counted at $%s.",
+        provider_id, shown, bound_x(), format_usd(estimate), format_usd(most),
+    )  # fmt: skip
+    note = f"{cost.note}; reported {shown}, beyond {bound_x()}x the price: counted at the bound"
+    return Cost(most, cost.source, note)
 
 
 def _as_usd(value: object) -> Decimal | None:

@@ -198,6 +198,22 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.webapp.config",
     ),
     Setting(
+        "RMBG_LEDGER",
+        "path or postgresql:// URL",
+        "$XDG_STATE_HOME/rmbg/ledger.sqlite3 or ~/.local/state/rmbg/ledger.sqlite3",
+        "Where the money state lives (holds, session and daily totals, known prices): an SQLite file shared by "
+        "every process on the machine, or a PostgreSQL database shared by several machines (rmbg[postgres]).",
+        "rmbg.ledger",
+    ),
+    Setting(
+        "RMBG_PRICE_BOUND_X",
+        "number (>= 1)",
+        "2",
+        "What one paid call holds and may count at most, as a multiple of its price-table estimate; a reported "
+        "cost beyond it is logged and counted at the bound.",
+        "rmbg.paying",
+    ),
+    Setting(
         "RMBG_APP_MEMORY_MB",
         "int (MiB)",
         "448",

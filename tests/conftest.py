@@ -62,11 +62,14 @@ def hf_cache(tmp_path, monkeypatch) -> HFCache:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_reported_costs():
-    """Tests never reserve by costs other tests' providers reported (rmbg.charging)."""
-    from rmbg import charging
+def _fresh_ledger(tmp_path_factory, monkeypatch):
+    """Every test pays into a ledger of its own (rmbg.ledger, RMBG_LEDGER): no
+    test sees another's totals, holds or known prices, nor the user's file."""
+    from rmbg import ledger
 
-    charging.forget_costs()
+    monkeypatch.setenv("RMBG_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"))
+    yield
+    ledger.close_all()
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from rmbg import charging
 from rmbg.charging import Charge, metered
 from rmbg.errors import MissingCredentialsError, RmbgError
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
+from rmbg.types import format_usd
 from tests.fakes.common import refused_url
 from tests.fakes.photoroom import TEST_KEY as PHOTOROOM_KEY
 from tests.fakes.photoroom import PhotoroomFake
@@ -81,13 +81,20 @@ def test_nothing_sent_costs_nothing(provider_id, monkeypatch):
     assert meter.state is Charge.NOT_SENT
 
 
-def test_remove_bg_reported_credits_raise_what_the_next_call_reserves():
-    charging.forget_costs()
-    with RemoveBgFake() as fake:
-        provider = get_provider(
-            "remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, usd_per_credit="0.5", retry=RetryPolicy.immediate()
-        )
-        provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
-    assert charging.highest("remove-bg") == Decimal("0.5")
-    assert charging.worst_case("remove-bg", Decimal("0.23")) == Decimal("0.5")
-    charging.forget_costs()
+@pytest.mark.parametrize("report", ["1000", "1e999"])
+def test_remove_bg_credits_beyond_the_bound_count_at_the_bound(report, caplog):
+    """A vendor reporting 1000 credits (or 1e999) for one image: counted at the bound, logged, still printable."""
+    with RemoveBgFake(report=report) as fake:
+        provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, retry=RetryPolicy.immediate())
+        matte = provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
+    price = provider.estimate().usd
+    assert matte.cost.usd == 2 * price  # RMBG_PRICE_BOUND_X's default
+    assert "counted at the bound" in matte.cost.note and f"${format_usd(2 * price)}" in matte.cost.label()
+    assert any("beyond 2x its price" in r.getMessage() for r in caplog.records)
+
+
+def test_remove_bg_credits_within_the_bound_count_in_full():
+    with RemoveBgFake(report="1.5") as fake:
+        provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, retry=RetryPolicy.immediate())
+        matte = provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
+    assert matte.cost.usd == Decimal("1.5") * provider.estimate().usd

@@ -25,6 +25,7 @@ The library never prints: progress arrives through a callback.
 from __future__ import annotations
 
 import glob
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -34,11 +35,12 @@ from pathlib import Path
 
 from ..api import run_provider
 from ..cache import MatteCache
-from ..charging import metered, worst_case
+from ..charging import metered
 from ..errors import RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
 from ..image.io import IMAGE_SUFFIXES, is_image_file, load_image
+from ..ledger import Refused, Wait
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -48,6 +50,7 @@ from .interrupts import INTERRUPTED, abandoned, stop_requested
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
+POLL_S = 0.02  # waiting for another process's paid calls under the same caps
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
 
 
@@ -240,9 +243,10 @@ def run(
         to_run(items, settings.overwrite),
         lambda item: process(item, provider, settings, cache),
         on_outcome,
-        estimate=worst_case(provider.id, provider.estimate().usd),
+        estimate=provider.estimate().usd if provider.kind == "hosted" else Decimal(0),
         jobs=settings.jobs if provider.kind == "hosted" else 1,
         max_cost=settings.max_cost,
+        provider_id=provider.id,
     )
 
 
@@ -255,10 +259,13 @@ def run_items(
     estimate: Decimal,
     jobs: int = 1,
     max_cost: Decimal | None = None,
+    provider_id: str = "",
 ) -> list[Outcome]:
     """The scheduler of every batch: `work` on each of `runnable` (the other
     items are reported failed or skipped), `jobs` at a time, never starting
-    one whose `estimate` (USD per item) could take spending past `max_cost`.
+    one whose `estimate` (USD per item) the one rule (rmbg.paying) does not
+    let through: --max-cost, the day's cap of the operator's keys, the first
+    paid call alone.
     `work` must turn its own failures into Outcomes (see attempt())."""
     outcomes: list[Outcome] = []
 
@@ -274,34 +281,41 @@ def run_items(
             emit(Outcome(item, "skipped"))
     jobs = max(1, jobs)
     pending = deque(runnable)
-    budget = Budget(max_cost)
+    budget = Budget(max_cost, provider_id)
     in_flight: dict = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch")
+    refused = False
     try:
         while pending or in_flight:
-            # under a cap, the first call runs alone until one reports its cost (rmbg.webapp.spending)
-            width = jobs if max_cost is None or budget.costed else 1
-            while (
-                pending
-                and len(in_flight) < width
-                and not stop_requested.is_set()
-                and (hold := budget.reserve(estimate)) is not None
-            ):
-                item = pending.popleft()
-                in_flight[pool.submit(work, item)] = (item, hold)
+            # every paid call through the one rule (rmbg.paying): its hold, the first call alone, the caps
+            waiting = False
+            while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
+                hold = budget.try_reserve(estimate) if estimate else None
+                if isinstance(hold, Refused):
+                    refused = True
+                elif isinstance(hold, Wait):
+                    waiting = True
+                    break
+                else:
+                    item = pending.popleft()
+                    in_flight[pool.submit(work, item)] = (item, hold)
             if not in_flight:
+                if waiting and not stop_requested.is_set():
+                    time.sleep(POLL_S)  # another process's first call, or its calls, hold the room
+                    continue
                 break  # the budget (or a stop) allows nothing more
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
                 _, hold = in_flight.pop(future)
-                outcome = kept_hold(future.result(), hold)
-                budget.settle(hold, outcome)
+                outcome = kept_hold(future.result(), estimate if hold is not None else Decimal(0))
+                if hold is not None:
+                    budget.settle(hold, outcome, estimate)
                 emit(outcome)
     except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest says so
         abandoned.set()
         for future, (item, hold) in in_flight.items():
             future.cancel()
-            emit(in_flight_outcome(item, hold))
+            emit(in_flight_outcome(item, estimate if hold is not None else Decimal(0)))
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

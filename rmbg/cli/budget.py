@@ -1,131 +1,130 @@
-"""A batch's money: what it has committed (spent plus the holds of calls in
-flight) against its --max-cost, shared by the local scheduler
-(rmbg.cli.batch.run_items) and, wrapped in SharedBudget as a Ray actor, by
-every Ray worker."""
+"""A batch's money: the accounts a CLI batch pays from, on the shared ledger
+(rmbg.ledger), through the one rule (rmbg.paying).
+
+A batch counts against its own account (`batch:<id>`, capped by --max-cost)
+and against the day's total of the operator's keys (`day:<UTC date>`), which
+the web app's visitors share: so a paid batch and the app on the same keys
+cannot each spend a whole cap. The day's cap applies to a batch only where
+the operator set RMBG_DAILY_CAP_USD.
+
+The local scheduler (rmbg.cli.batch.run_items) holds one Budget; the Ray
+engine runs SharedBudget as an async actor, which adds what only a driver
+can do: stop starting new calls, and hand over the calls in flight.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from decimal import Decimal
 
+from ..ledger import Account, Hold, Refused, Wait
+from ..paying import Payment, Policy, operator_accounts
 from ..types import Cost
 from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED
 from .items import Item, Outcome
 
 
 class Budget:
-    """What a batch has committed: money spent plus the holds of calls in
-    flight. The local scheduler holds one; the Ray engine runs one as an actor
-    shared by all workers (so `highest` is the batch's, across processes)."""
+    """A batch's holds on the ledger (one per paid call in flight)."""
 
-    def __init__(self, max_cost: Decimal | None):
+    def __init__(self, max_cost: Decimal | None, provider_id: str = "", policy: Policy | None = None):
         self.max_cost = max_cost
-        self.committed = Decimal(0)
-        self.highest = Decimal(0)  # the highest cost one call reported in this batch
-        self.costed = False  # a call has settled with its cost
+        self.provider_id = provider_id
+        self.policy = policy or Policy()
+        self.account = Account(f"batch:{uuid.uuid4().hex}", max_cost)
 
-    def reserve(self, estimate: Decimal) -> Decimal | None:
-        """Hold the worst case of one call, the larger of `estimate` and the
-        highest cost a call reported in this batch; the amount held, or None
-        (nothing held) when it would pass max_cost."""
-        hold = max(estimate, self.highest) if estimate else estimate
-        if self.max_cost is not None and self.committed + hold > self.max_cost:
-            return None
-        self.committed += hold
-        return hold
+    def accounts(self) -> tuple[Account, ...]:
+        own, day = operator_accounts("batch", self.max_cost)
+        return (self.account, day)
 
-    def settle(self, hold: Decimal, outcome: Outcome) -> None:
-        """Replace the hold with the outcome's cost in full; a failure keeps it
-        when the call may have been billed (rmbg.charging), else releases it."""
-        if outcome.cost is not None:
-            self.committed += outcome.cost.usd - hold
-            self.costed = self.costed or outcome.status == "done"
-            if outcome.cost.source == "reported":
-                self.highest = max(self.highest, outcome.cost.usd)
-        elif not outcome.may_be_billed:
-            self.committed -= hold
+    def try_reserve(self, estimate: Decimal) -> Hold | Wait | Refused:
+        """One attempt at holding one call priced `estimate` (rmbg.paying)."""
+        return self.policy.try_reserve(Payment(self.provider_id, estimate, self.accounts()))
+
+    def settle(self, hold: Hold, outcome: Outcome, estimate: Decimal) -> None:
+        """Close the hold by the outcome: its cost when it has one, its
+        estimate when it failed and may have been billed, else nothing."""
+        if outcome.cost is not None and outcome.status == "done":
+            self.policy.settle(hold, outcome.cost.usd, priced=True)
+        elif outcome.may_be_billed:
+            self.policy.settle(hold, min(estimate, hold.usd), priced=False, note="may have been billed")
+        else:
+            self.policy.release(hold)
+
+    @property
+    def committed(self) -> Decimal:
+        """What this batch has spent, holds in flight included."""
+        return self.policy.spent(self.account.key)
 
 
-def kept_hold(outcome: Outcome, hold: Decimal) -> Outcome:
-    """A failure that may have been billed costs its hold: the manifest, the
+def kept_hold(outcome: Outcome, usd: Decimal) -> Outcome:
+    """A failure that may have been billed costs its estimate `usd`: the manifest, the
     summary and the budget count it (an estimate, noted "may have been billed")."""
-    if outcome.status == "failed" and outcome.may_be_billed and outcome.cost is None and hold:
-        return replace(outcome, cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED))
+    if outcome.status == "failed" and outcome.may_be_billed and outcome.cost is None and usd:
+        return replace(outcome, cost=Cost(usd, "estimated", MAY_HAVE_BEEN_BILLED))
     return outcome
 
 
-def in_flight_outcome(item: Item, hold: Decimal) -> Outcome:
+def in_flight_outcome(item: Item, usd: Decimal) -> Outcome:
     """The row of a call still in flight when a second signal stops the batch:
-    failed, and when it was paid, "may have been billed" at its hold."""
-    paid = "; it may have been billed" if hold else ""
+    failed, and when it was paid, "may have been billed" at its estimate."""
+    paid = "; it may have been billed" if usd else ""
     return Outcome(
         item,
         "failed",
-        cost=Cost(hold, "estimated", MAY_HAVE_BEEN_BILLED) if hold else None,
+        cost=Cost(usd, "estimated", MAY_HAVE_BEEN_BILLED) if usd else None,
         error=f"{INTERRUPTED} while its request was in flight{paid}",
-        may_be_billed=bool(hold),
+        may_be_billed=bool(usd),
     )
 
 
 class SharedBudget:
     """The batch's Budget for workers in other processes (the Ray engine runs
-    it as an async actor), with what the local scheduler does by itself:
+    it as an async actor): every paid call reserves through the one rule (the
+    first call alone, the caps, in the shared ledger), and
 
-    - under a cap, a paid call waits while another is in flight until one has
-      settled with its cost (the first call runs alone, so a price reported
-      above the table cannot take a burst of first calls past the cap);
     - once `stop()` is called (the first Ctrl-C or SIGTERM), nothing new starts:
       reserve answers (None, "interrupted");
     - the calls in flight are known by item index, so a second signal can
-      record each of them (`abandon()`).
+      record each of them (`abandon()`): they stay held in the ledger, as
+      calls whose fate is unknown.
     """
 
-    def __init__(self, max_cost: Decimal | None):
-        self.budget = Budget(max_cost)
-        self.holds: dict[int, Decimal] = {}  # item index -> amount held (0 for a free call)
+    POLL_S = 0.01
+
+    def __init__(self, max_cost: Decimal | None, provider_id: str = "", policy: Policy | None = None):
+        self.budget = Budget(max_cost, provider_id, policy)
+        self.holds: dict[int, tuple[Hold | None, Decimal]] = {}  # item index -> (hold, estimate)
         self.stopping = False
-        self._changed: asyncio.Condition | None = None  # made in the actor's event loop
-
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
-
-    def _may_start(self, estimate: Decimal) -> bool:
-        if self.stopping or not estimate or self.budget.max_cost is None or self.budget.costed:
-            return True
-        return not any(self.holds.values())  # a paid call alone until one reports its cost
 
     async def reserve(self, index: int, estimate: Decimal) -> tuple[Decimal | None, str]:
-        """(amount held, "") to go ahead, or (None, why): "budget" or INTERRUPTED."""
-        changed = self._condition()
-        async with changed:
-            await changed.wait_for(lambda: self._may_start(estimate))
+        """(the call's estimate, "") to go ahead, or (None, why): "budget" or INTERRUPTED."""
+        while True:
             if self.stopping:
                 return None, INTERRUPTED
-            hold = self.budget.reserve(estimate) if estimate else Decimal(0)
-            if hold is None:
+            if not estimate:
+                self.holds[index] = (None, Decimal(0))
+                return Decimal(0), ""
+            got = self.budget.try_reserve(estimate)
+            if isinstance(got, Hold):
+                self.holds[index] = (got, estimate)
+                return estimate, ""
+            if isinstance(got, Refused):
                 return None, "budget"
-            self.holds[index] = hold
-            return hold, ""
+            await asyncio.sleep(self.POLL_S)  # behind a first call, or for room: let the others settle
 
     async def settle(self, index: int, outcome: Outcome) -> None:
-        changed = self._condition()
-        async with changed:
-            hold = self.holds.pop(index, None)  # None: abandoned, already recorded by the driver
-            if hold:
-                self.budget.settle(hold, outcome)
-            changed.notify_all()
+        hold, estimate = self.holds.pop(index, (None, Decimal(0)))  # absent: abandoned, recorded by the driver
+        if hold is not None:
+            self.budget.settle(hold, outcome, estimate)
 
     async def stop(self) -> None:
-        changed = self._condition()
-        async with changed:
-            self.stopping = True
-            changed.notify_all()
+        self.stopping = True
 
     async def abandon(self) -> dict[int, Decimal]:
-        """Stop, and hand over the calls in flight (index -> hold); their later settles are ignored."""
+        """Stop, and hand over the calls in flight (index -> estimate); their later settles are ignored."""
         await self.stop()
         held, self.holds = self.holds, {}
-        return held
+        return {index: estimate for index, (_, estimate) in held.items()}

@@ -33,6 +33,7 @@ from ..types import RenderOptions, format_usd
 from ..wording import words
 from . import batch
 from .interrupts import stopping_gently, uncertain_outputs
+from .ledger_cmd import add_parser as add_ledger_parser
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
@@ -311,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_evaluate)
 
     add_replace_parser(sub)
+    add_ledger_parser(sub)
     return parser
 
 

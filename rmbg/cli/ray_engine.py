@@ -199,7 +199,7 @@ def run(
             emit(batch.Outcome(item, "skipped"))
     if not runnable:
         return outcomes
-    budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost)
+    budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost, provider_id)
     # One block per image up to MAX_BLOCKS: Ray Data hands a block to one actor, so the default (one
     # block for a small list) would run a whole batch on one worker while the others sit idle.
     dataset = ray.data.from_items(

@@ -31,7 +31,7 @@ from ..wording import Door, words
 from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
-from .guard import Guarded, Payer
+from .guard import Guarded, payer
 from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
 from .session import Session
@@ -190,11 +190,6 @@ def require_image(image) -> None:
     """The one 'nothing uploaded' message of both tabs."""
     if image is None or (isinstance(image, str) and not image):
         raise InvalidImageError("Upload an image first (or pick one of the examples).")
-
-
-def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
-    """Who pays for this visitor's call: their own key, or (where allowed) the server's."""
-    return Payer(app.ledger, session_id, server_key=not keys.for_provider(provider_id))
 
 
 def record(session: Session, result: Result, kind: str, hosted_spent: Decimal) -> Session:

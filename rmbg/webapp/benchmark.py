@@ -6,43 +6,32 @@ numbers for the same files; the tab adds the cost at the visitor's monthly
 volume, a gallery sorted worst first and the downloads. Without ground truth
 the cut-outs go to blind voting (rmbg.webapp.arena).
 
-Money: the whole run's worst case (rmbg.charging.worst_case per call, times
-the images) is reserved with the app's ledger, one hold per hosted provider
-under its key's caps, before any image is sent; if a cap refuses, nothing
-runs. As calls finish, each adds what it cost: its reported or estimated
-cost when it returned; when it failed, its reserved price if the request
-may have been billed (rmbg.charging: accepted or fate unknown), nothing if
-it was not sent or refused. The holds are then settled with those sums,
-also when the run stops early or fails.
+Money: before any image is sent, the run's price-table estimate must fit
+under the visitor's caps now (else nothing runs); then every hosted call is
+paid through the one rule (rmbg.paying, by the same wrapper as the Remove
+tab, rmbg.webapp.guard.Guarded): its own hold, a provider's first call
+alone, and what a failure costs by where its request got to.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from ..charging import metered, worst_case
-from ..errors import BudgetError, RmbgError
+from ..errors import RmbgError
 from ..eval.records import ImageRow
 from ..eval.report import Evaluation
 from ..eval.run import evaluate
-from ..providers.local.device import LOCAL_DEVICE_LOCK
 from .catalog import Keys, build_provider, close
 from .context import App
-from .guard import local_matte
-from .spending import Reservation
+from .guard import Guarded, payer
 from .uploads import Upload
-
-if TYPE_CHECKING:
-    from ..providers.base import Provider, ProviderStatus
-    from ..types import Cost, Matte
 
 THUMB_SIDE = 320  # px, long side of a gallery cut-out
 
@@ -81,47 +70,6 @@ class Step:
 Report = Callable[[Step], None]
 
 
-class Prepaid:
-    """A provider whose hosted calls were paid for up front (one ledger hold
-    for the whole run): it adds what each call cost to `spent` and refuses a
-    call the hold would not cover. Local models run under the device lock.
-    It keeps the last matte it made (`last`) for the gallery."""
-
-    def __init__(self, inner: Provider, held: Decimal = Decimal(0)):
-        self.inner, self.id, self.label, self.kind = inner, inner.id, inner.label, inner.kind
-        self.held, self.spent = held, Decimal(0)
-        self.last: Image.Image | None = None
-
-    def options(self) -> Mapping[str, object]:
-        return self.inner.options()
-
-    def status(self) -> ProviderStatus:
-        return self.inner.status()
-
-    def estimate(self) -> Cost:
-        return self.inner.estimate()
-
-    def matte(self, image: Image.Image) -> Matte:
-        self.last = None
-        if self.kind != "hosted":
-            with LOCAL_DEVICE_LOCK:
-                matte = local_matte(self.inner, image)
-        else:
-            price = worst_case(self.id, self.inner.estimate().usd)
-            if self.spent + price > self.held:
-                raise BudgetError(f"{self.id}: the amount reserved for this benchmark is used up.")
-            with metered() as meter:
-                try:
-                    matte = self.inner.matte(image)
-                except BaseException:
-                    if meter.state.billable:
-                        self.spent += price  # accepted, or may have been: counted
-                    raise
-            self.spent += matte.cost.usd
-        self.last = matte.alpha
-        return matte
-
-
 def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
     """Price-table cost of every ticked hosted provider on n images (USD)."""
     from ..pricing import price_estimate
@@ -134,26 +82,25 @@ def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
 @contextmanager
 def paid_run(
     provider_ids: Sequence[str], n_images: int, keys: Keys, app: App, session_id: str
-) -> Iterator[list[Prepaid]]:
-    """The providers built for this visitor with the run's cost reserved; settled and closed on exit.
-    Raises BudgetError before anything runs when a cap refuses the estimate."""
-    built: list[Prepaid] = []
-    holds: list[tuple[Prepaid, Reservation]] = []
+) -> Iterator[list[Guarded]]:
+    """The providers built for this visitor, each call paid through the one
+    rule (rmbg.paying: its own hold, the first call alone); closed on exit.
+    Raises BudgetError before anything runs when the run's price-table
+    estimate does not fit under a cap now."""
+    built: list[Guarded] = []
     try:
         for pid in provider_ids:
             provider = build_provider(pid, keys, app.config)
-            wrapped = Prepaid(provider)
+            wrapped = Guarded(provider, payer(app, session_id, keys, pid))
+            wrapped.keep_last = True
             built.append(wrapped)
             if provider.kind == "hosted":
-                wrapped.held = worst_case(pid, provider.estimate().usd) * n_images
-                hold = app.ledger.reserve(
-                    session_id, pid, wrapped.held, server_key=not keys.for_provider(pid), unit=f"for {n_images} images"
+                usd = provider.estimate().usd * n_images
+                app.ledger.check_room(
+                    session_id, pid, usd, server_key=not keys.for_provider(pid), unit=f"for {n_images} images"
                 )
-                holds.append((wrapped, hold))
         yield built
     finally:
-        for wrapped, hold in holds:
-            app.ledger.settle(hold, wrapped.spent)
         for wrapped in built:
             close(wrapped.inner)
 

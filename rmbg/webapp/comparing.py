@@ -20,11 +20,11 @@ from ..errors import RmbgError
 from ..registry import declarations
 from ..result import Result
 from ..types import format_usd
-from .actions import payer, record, require_image
+from .actions import record, require_image
 from .catalog import Keys, build_provider, close, provider_status
 from .config import AppConfig
 from .context import App
-from .guard import Guarded
+from .guard import Guarded, payer
 from .look import Look, preview_of, shown
 from .memory import give_back
 from .session import Session

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from ..providers.base import Provider, ProviderStatus
     from ..types import Cost, Matte
+    from .catalog import Keys
+    from .context import App
 
 GPU_SECONDS = 120  # ZeroGPU allocation per call
 
@@ -49,11 +51,18 @@ class Payer:
         self.ledger, self.session_id, self.server_key = ledger, session_id, server_key
 
 
+def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
+    """Who pays for this visitor's call: their own key, or (where allowed) the server's."""
+    return Payer(app.ledger, session_id, server_key=not keys.for_provider(provider_id))
+
+
 class Guarded:
-    """A provider that reserves its price with the ledger before a paid call
-    and settles it after (rmbg.webapp.spending), and holds the device lock
-    around a local forward. `on_start(provider)` is called just before the
-    provider works."""
+    """The one provider wrapper of the app's doors (Remove, Compare, REST,
+    MCP, Benchmark, progressive results): a hosted call is paid through
+    rmbg.paying's rule on the payer's accounts (rmbg.webapp.spending); a local
+    forward runs under the device lock. `on_start(provider)` is called just
+    before the provider works; `last` keeps the last alpha it made (the
+    Benchmark's gallery) when `keep_last`."""
 
     def __init__(self, inner: Provider, payer: Payer, on_start: Callable[[Provider], None] | None = None):
         self.inner = inner
@@ -62,6 +71,9 @@ class Guarded:
         self.kind = inner.kind
         self._payer = payer
         self._on_start = on_start
+        self.keep_last = False
+        self.last: Image.Image | None = None
+        self.pays_itself = True  # rmbg.paying.Paid and `evaluate` do not pay for it again
 
     def __repr__(self) -> str:
         return f"Guarded({self.inner!r})"
@@ -76,12 +88,17 @@ class Guarded:
         return self.inner.estimate()
 
     def matte(self, image: Image.Image) -> Matte:
+        self.last = None
         if self.kind == "hosted":
-            return self._paid(image)
-        with LOCAL_DEVICE_LOCK:
-            if self._on_start:
-                self._on_start(self.inner)
-            return local_matte(self.inner, image)
+            matte = self._paid(image)
+        else:
+            with LOCAL_DEVICE_LOCK:
+                if self._on_start:
+                    self._on_start(self.inner)
+                matte = local_matte(self.inner, image)
+        if self.keep_last:
+            self.last = matte.alpha
+        return matte
 
     def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer

@@ -70,10 +70,13 @@ class RemoveBgFake(FakeServer):
         "no-credits-header not-image json-200".split()
     )
 
-    def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), credits: Decimal = Decimal(50)):
+    def __init__(
+        self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), credits: Decimal = Decimal(50), report: str | None = None
+    ):
         super().__init__(host, port)
         self.keys = set(keys)
         self.balance = credits
+        self.report = report  # a misbehaving vendor: X-Credits-Charged as this text, whatever was charged
         self.credits_charged = Decimal(0)
         self.url_images: dict[str, bytes] = {}
 
@@ -163,7 +166,7 @@ class RemoveBgFake(FakeServer):
             "X-RateLimit-Reset": str(int(time.time()) + 60),
         }
         if fault != "no-credits-header":
-            headers["X-Credits-Charged"] = f"{charged:g}"
+            headers["X-Credits-Charged"] = f"{charged:g}" if self.report is None else self.report
         return Reply(200, body, headers)
 
     def _source(self, fields) -> tuple[bytes | None, Reply | None]:

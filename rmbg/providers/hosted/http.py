@@ -50,6 +50,9 @@ if TYPE_CHECKING:
     import httpx
 
 RETRYABLE_STATUS = frozenset({408, 429})
+# The most any answer may be when its caller names no limit: a JSON answer carrying the base64 of the
+# largest result image (128 MiB, 4/3 larger in base64) with room to spare; read as it streams, never whole.
+MAX_BODY_BYTES = 180 * 2**20
 
 
 # --- HTTP with retries ----------------------------------------------------------
@@ -103,9 +106,15 @@ def send(
     is paid, anything else is not (a provider that forgets to say so errs on
     the side of keeping the money).
     max_bytes: refuse a body longer than this (ProviderResponseError, not
-    retried), read as it streams in, so an oversized answer is never held whole.
+    retried), read as it streams in, so an oversized answer is never held
+    whole; every body is bounded (MAX_BODY_BYTES when not given).
+    A paid request's answer is recorded in the meter as soon as its status
+    arrives, before the body is read: an answer the vendor sent with success
+    stays billable whatever then happens to its body (too large, cut off).
     """
     import httpx
+
+    max_bytes = MAX_BODY_BYTES if max_bytes is None else max_bytes
 
     if paid is None:
         paid = method.upper() == "POST"
@@ -117,7 +126,7 @@ def send(
         if deadline.expired():
             raise timeout_error(endpoint, deadline)
         try:
-            response = _request(client, endpoint, method, url, _timeout_for(client, deadline), max_bytes, kwargs)
+            response = _request(client, endpoint, method, url, _timeout_for(client, deadline), max_bytes, kwargs, meter)
         except httpx.TimeoutException as exc:
             unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             if meter is not None and not unsent:
@@ -146,8 +155,6 @@ def send(
                 endpoint.provider_id,
                 f"could not be reached ({_what(exc)}). Check your connection or try again later.",
             ) from None
-        if meter is not None:
-            meter.answered(endpoint.charge(response))
         if response.is_success:
             return response
         unbilled = meter is None or not meter.state.billable
@@ -166,13 +173,19 @@ def _noted(error: ProviderHTTPError, meter) -> ProviderHTTPError:
 
 
 def _request(
-    client: httpx.Client, endpoint: Endpoint, method: str, url: str, timeout, max_bytes: int | None, kwargs: dict
+    client: httpx.Client,
+    endpoint: Endpoint,
+    method: str,
+    url: str,
+    timeout,
+    max_bytes: int,
+    kwargs: dict,
+    meter=None,
 ) -> httpx.Response:
-    """One attempt. With `max_bytes`, the body is streamed and counted (after any
-    content decoding, so a compressed bomb is caught too); transport errors
-    while reading reach send()'s handlers like any other."""
-    if max_bytes is None:
-        return client.request(method, url, timeout=timeout, **kwargs)
+    """One attempt: the body is streamed and counted (after any content
+    decoding, so a compressed bomb is caught too); the meter hears the whole
+    answer, or, when its body is refused or cut off, its status; transport
+    errors while reading reach send()'s handlers like any other."""
     import httpx
 
     request = client.build_request(method, url, timeout=timeout, **kwargs)
@@ -187,12 +200,19 @@ def _request(
             if total > max_bytes:
                 raise _too_large(endpoint, total, max_bytes)
             chunks.append(chunk)
+    except BaseException:
+        if meter is not None:  # answered, then its body was refused or cut off: by its status (2xx: may be billed)
+            meter.answered(charge_of_status(response.status_code, endpoint.not_accepted))
+        raise
     finally:
         response.close()
     headers = [
         (k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
     ]
-    return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=request)
+    whole = httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=request)
+    if meter is not None:
+        meter.answered(endpoint.charge(whole))
+    return whole
 
 
 def _too_large(endpoint: Endpoint, size: int, limit: int) -> ProviderResponseError:

@@ -55,7 +55,7 @@ from decimal import Decimal, InvalidOperation
 
 from ... import charging
 from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError, RmbgError
-from ...pricing import price_table
+from ...pricing import checked_cost, price_table
 from ...types import Cost, Matte, format_usd
 from .base import HostedProvider, with_deadline
 from .payload import excerpt, fitted_alpha, scrub
@@ -146,8 +146,6 @@ class RemoveBg(HostedProvider):
         meter.accepted(self.id)  # a 2xx: remove.bg processed the image and charged its credits
         credits = _credits(response.headers.get("x-credits-charged"))
         cost = self._cost(credits)
-        if credits is not None:
-            charging.observe(self.id, cost.usd)
         try:
             check_image_answer(response, self.id)
             alpha, scaled = fitted_alpha(response.content, image.size, self.id)
@@ -169,9 +167,10 @@ class RemoveBg(HostedProvider):
         if credits is None:
             fallback = self.estimate()
             return Cost(fallback.usd, "estimated", f"no X-Credits-Charged header; {fallback.note}")
-        return Cost(
+        reported = Cost(
             credits * self.usd_per_credit, "estimated", f"{credits:g} credit charged (X-Credits-Charged) x {per}"
         )
+        return checked_cost(reported, self.id, self.estimate().usd)
 
     def _classify(self, response) -> ProviderHTTPError | None:
         """remove.bg's 403 is its answer to a missing or wrong key; a 429

@@ -1,0 +1,78 @@
+"""`rmbg ledger`: the operator's view of the money ledger (rmbg.ledger).
+
+    rmbg ledger holds [--all]           holds still in flight: id, provider, amount, age, process
+    rmbg ledger settle ID --usd 0.02    close a hold by hand at what the vendor's bill says
+    rmbg ledger settle ID --release     close it at $0 (the vendor did not bill it)
+
+A hold stays "held" when its process died mid-call (kill -9, a crash, a
+machine lost): its fate is unknown, so it counts as spent until an operator
+reads the vendor's dashboard and settles it here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from decimal import Decimal, InvalidOperation
+from typing import TextIO
+
+from ..errors import RmbgError
+from ..types import format_usd
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lg = sub.add_parser("ledger", help="list and settle paid calls held in the money ledger (RMBG_LEDGER)")
+    what = lg.add_subparsers(dest="ledger_command", required=True, metavar="ACTION")
+    holds = what.add_parser("holds", help="holds in flight (a dead process's calls stay here until settled)")
+    holds.add_argument("--all", action="store_true", help="every call, settled ones too")
+    holds.set_defaults(func=cmd_holds)
+    settle = what.add_parser("settle", help="close a hold by hand")
+    settle.add_argument("hold", metavar="ID")
+    how = settle.add_mutually_exclusive_group(required=True)
+    how.add_argument("--usd", metavar="USD", help="what the vendor billed for it")
+    how.add_argument("--release", action="store_true", help="it was not billed: count $0")
+    settle.set_defaults(func=cmd_settle)
+
+
+def _process(owner: str) -> str:
+    from ..ledger.sql import owner_alive
+
+    alive = owner_alive(owner)
+    return "running" if alive else "gone" if alive is False else "another host"
+
+
+def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ..ledger import open_ledger
+
+    ledger = open_ledger()
+    rows = ledger.holds(None if args.all else "held")
+    print(f"ledger: {ledger.where}", file=out)
+    if not rows:
+        print("no holds in flight" if not args.all else "no calls recorded", file=out)
+        return 0
+    now = time.time()
+    for row in rows:
+        final = "" if row.final is None else f" final ${format_usd(row.final)}"
+        print(
+            f"{row.id}  {row.provider}  ${format_usd(row.usd)}  {row.state}{final}  {now - row.created:.0f} s ago  "
+            f"process {row.owner} ({_process(row.owner)})  {', '.join(row.accounts)}",
+            file=out,
+        )
+    return 0
+
+
+def cmd_settle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ..ledger import open_ledger
+
+    try:
+        usd = Decimal(0) if args.release else Decimal(args.usd)
+    except InvalidOperation:
+        raise RmbgError(f"--usd takes an amount in dollars, such as 0.02, not {args.usd!r}.") from None
+    if not usd.is_finite() or usd < 0:
+        raise RmbgError("--usd must be 0 or more.")
+    ledger = open_ledger()
+    state = "released" if args.release else "settled by hand"
+    if not ledger.settle(args.hold, usd, priced=False, state=state, note="settled by hand"):
+        raise RmbgError(f"No hold {args.hold} is in flight in {ledger.where} (see `rmbg ledger holds`).")
+    print(f"{args.hold}: {state} at ${format_usd(usd)}", file=out)
+    return 0

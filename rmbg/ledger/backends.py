@@ -1,0 +1,181 @@
+"""The two databases the ledger runs on, behind one small interface:
+`transaction()` yields `run(sql, params)` (placeholders written `?`), commits
+when the block ends and rolls back when it raises; every database failure
+becomes a LedgerError whose message an operator can act on.
+
+- SQLite (a file path): WAL mode, so readers never block the one writer;
+  synchronous=FULL, so a committed hold survives a crash of the machine, not
+  only of the process; `BEGIN IMMEDIATE` takes the write lock when a
+  transaction starts, so two processes' reservations run one after the
+  other; a connection per thread; a writer waits up to busy_s for the lock.
+- PostgreSQL (a postgresql:// URL): psycopg 3 with a small connection pool
+  (psycopg_pool), a connect timeout and a statement timeout, so a database
+  that is down or slow refuses a paid call in seconds rather than hanging it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import LedgerError, is_url
+
+BUSY_S = 5.0  # how long a writer waits for another process's transaction (SQLite) or a statement runs (PostgreSQL)
+CONNECT_S = 3
+
+
+class Backend(Protocol):
+    where: str  # for messages: the file, or the server without its password
+    for_update: str
+
+    def transaction(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(spec: str) -> Backend:
+    return Postgres(spec) if is_url(spec) else Sqlite(Path(spec).expanduser())
+
+
+def _sqlite_words(exc: sqlite3.Error, path: Path) -> str:
+    text = str(exc).lower()
+    where = f"The spending ledger {path} (setting RMBG_LEDGER)"
+    if "locked" in text or "busy" in text:
+        return (
+            f"{where} is locked by another process for more than {BUSY_S:.0f} s; paid calls are refused until it frees."
+        )
+    if "full" in text:
+        return f"{where} cannot grow: the disk is full. Free space; paid calls are refused until then."
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return f"{where} is corrupt. Move it aside (a new one starts empty: today's spending restarts from zero)."
+    if "readonly" in text or "unable to open" in text or "permission" in text:
+        return f"{where} cannot be written. Make its folder writable or point RMBG_LEDGER elsewhere."
+    return f"{where} failed: {exc}."
+
+
+class Sqlite:
+    """A ledger file shared by every process on this machine."""
+
+    for_update = ""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.where = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"The spending ledger's folder {path.parent} cannot be made: {exc.strerror}.") from None
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_S, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error as exc:
+                raise LedgerError(_sqlite_words(exc, self.path)) from None
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[..., Any]]:
+        conn = self._connection()
+
+        def run(sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+            return conn.execute(sql, params)
+
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise LedgerError(_sqlite_words(exc, self.path)) from None
+        try:
+            yield run
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK") if conn.in_transaction else None
+            raise LedgerError(_sqlite_words(exc, self.path)) from None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    scheme, _, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    user = creds.partition(":")[0]
+    return f"{scheme}://{user + '@' if at else ''}{host}"
+
+
+class Postgres:
+    """A ledger on a PostgreSQL server, shared by every machine that reaches it."""
+
+    for_update = " FOR UPDATE"
+
+    def __init__(self, url: str):
+        try:
+            import psycopg  # noqa: F401
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise LedgerError(
+                "RMBG_LEDGER names a PostgreSQL server, but psycopg is not installed: pip install 'rmbg[postgres]'."
+            ) from None
+        self.where = _redacted(url)
+        options = f"-c statement_timeout={int(BUSY_S * 1000)} -c lock_timeout={int(BUSY_S * 1000)}"
+        self._pool = ConnectionPool(
+            url,
+            min_size=0,
+            max_size=8,
+            timeout=BUSY_S,
+            open=False,
+            kwargs={"connect_timeout": CONNECT_S, "options": options},
+        )
+        self._opened = False
+        self._open_lock = threading.Lock()
+
+    def _words(self, exc: Exception) -> str:
+        return (
+            f"The spending ledger's database {self.where} (setting RMBG_LEDGER) cannot be used: "
+            f"{type(exc).__name__}. Paid calls are refused until it answers; local models still work."
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Callable[..., Any]]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        with self._open_lock:
+            if not self._opened:
+                self._pool.open(wait=False)
+                self._opened = True
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+
+                def run(sql: str, params: tuple[Any, ...] = ()) -> Any:
+                    cur.execute(sql.replace("?", "%s"), params)
+                    return cur
+
+                yield run
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise LedgerError(self._words(exc)) from None
+
+    def close(self) -> None:
+        self._pool.close()

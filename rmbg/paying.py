@@ -1,0 +1,272 @@
+"""The one rule every paid call follows, whichever door it comes through (the
+web app's page, REST, MCP, Compare, AI backgrounds, Benchmark and progressive
+results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
+
+1. **Reserve what the call may cost before it is sent**: its bound, the
+   price-table estimate times RMBG_PRICE_BOUND_X (default 2), against every
+   account the door names (a visitor's session, the day's total of the
+   operator's keys, a batch's --max-cost). A reported cost beyond the bound
+   is logged and counted at the bound, so no call can count more than it
+   held and no sequence of calls can pass a cap. Near a cap, where the bound
+   no longer fits but the estimate does, the call goes alone and holds the
+   room that is left.
+2. **A provider's first call runs alone** under a cap until it has settled
+   with a cost (in the ledger, so across processes and restarts).
+3. **Send under the meter** (rmbg.charging): where the request got to says
+   what a failure costs: not sent or refused -> released; fate unknown or
+   accepted -> counted at its estimate ("may have been billed").
+4. **Settle with the real cost**: reported by the vendor, else the estimate;
+   never more than the hold.
+
+The holds and totals live in the durable ledger (rmbg.ledger): written before
+the call is sent, shared by every process on the same RMBG_LEDGER. A process
+killed mid-call leaves its hold counted ("held"); `rmbg ledger holds` lists
+such holds and `rmbg ledger settle` closes them by hand.
+
+A door only says who pays (`Payment`: the provider, the estimate, the
+accounts) and calls `Policy.pay`; it writes no money logic of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+from .charging import metered
+from .errors import BudgetError
+from .ledger import Account, Hold, LedgerError, Refused, Wait, open_ledger
+from .types import format_usd
+
+if TYPE_CHECKING:
+    from .ledger.sql import SqlLedger
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+DEFAULT_BOUND_X = Decimal(2)
+WAIT_S = 120.0  # longest a call waits for a first call or for room before it is refused
+
+
+def bound_x() -> Decimal:
+    from .settings import current
+
+    x = current().decimal("RMBG_PRICE_BOUND_X", DEFAULT_BOUND_X)
+    return max(x, Decimal(1))
+
+
+def bound(estimate: Decimal) -> Decimal:
+    """The most one call priced `estimate` may count (and so what it holds)."""
+    return estimate * bound_x()
+
+
+def day_key(now: float) -> str:
+    return "day:" + datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class Payment:
+    """Who pays for one call: `provider`, its price-table `estimate` (USD),
+    the accounts it counts against, and what the estimate buys (`unit`, for
+    messages). `hold`: what to reserve (None: the bound of the estimate)."""
+
+    provider: str
+    estimate: Decimal
+    accounts: tuple[Account, ...]
+    unit: str = "per image"
+    hold: Decimal | None = None
+    words: Callable[[Refused, Payment], str] | None = field(default=None, compare=False)
+
+
+def refusal_words(refused: Refused, payment: Payment) -> str:
+    """The refusal in a person's words, by the kind of account ("session", "day", "batch", ...)."""
+    kind = refused.account.key.partition(":")[0]
+    cap = refused.account.cap or Decimal(0)
+    price = f"${format_usd(payment.estimate)} {payment.unit}"
+    if kind == "session":
+        return (
+            f"Spending cap reached: this session has spent ${format_usd(refused.spent)} of its ${cap:.2f} cap on "
+            f"hosted calls, and {payment.provider} costs about {price}. Cached results and local models still work."
+        )
+    if kind == "day":
+        return (
+            f"This app's daily budget for its own {payment.provider} key is used up (${cap:.2f} per UTC day across "
+            "all visitors). Paste your own key, or use a local model."
+        )
+    return (
+        f"The budget of ${format_usd(cap)} would be passed: ${format_usd(refused.spent)} is spent or held, and "
+        f"{payment.provider} costs about {price}."
+    )
+
+
+class Policy:
+    """The paid-call rule on one ledger (see the module docstring)."""
+
+    def __init__(
+        self,
+        ledger: SqlLedger | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        wait_s: float = WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._ledger = ledger
+        self.clock, self.wait_s, self._sleep = clock, wait_s, sleep
+
+    @property
+    def ledger(self) -> SqlLedger:
+        if self._ledger is None:
+            self._ledger = open_ledger()
+        return self._ledger
+
+    def try_reserve(
+        self, payment: Payment, *, first_call_alone: bool = True, exact: bool = False
+    ) -> Hold | Wait | Refused:
+        """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails."""
+        amount = payment.hold if payment.hold is not None else bound(payment.estimate)
+        try:
+            return self.ledger.reserve(
+                payment.provider,
+                payment.accounts,
+                amount,
+                floor=min(payment.estimate, amount),
+                probe=first_call_alone and any(a.cap is not None for a in payment.accounts),
+                exact=exact,
+                now=self.clock(),
+            )
+        except LedgerError as exc:
+            log.error("%s", exc)
+            raise BudgetError(
+                f"{exc} The paid call to {payment.provider} was not sent, and nothing was charged."
+            ) from None
+
+    def reserve(
+        self,
+        payment: Payment,
+        *,
+        first_call_alone: bool = True,
+        exact: bool = False,
+        stop: Callable[[], bool] | None = None,
+    ) -> Hold:
+        """The hold, waiting (up to wait_s) behind a first call or for room; BudgetError when refused.
+        `exact`: hold payment.hold now or refuse (a hold for a whole run, say)."""
+        deadline, pause = time.monotonic() + self.wait_s, 0.01
+        while True:
+            got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+            if isinstance(got, Hold):
+                return got
+            if isinstance(got, Refused):
+                raise BudgetError((payment.words or refusal_words)(got, payment))
+            if time.monotonic() >= deadline or (stop is not None and stop()):
+                why = "its first call" if got.why == "probe" else "calls in flight under the same cap"
+                raise BudgetError(f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly.")
+            self._sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    def settle(self, hold: Hold, usd: Decimal, *, priced: bool = True, note: str = "") -> Decimal:
+        """Close `hold` at what the call cost (at most the hold: beyond it, logged
+        and counted at the hold). The amount counted."""
+        counted = usd if usd.is_finite() and usd >= 0 else hold.usd
+        if counted > hold.usd:
+            log.warning(
+                "%s reported $%s for one call, more than the $%s held for it (%sx its price-table estimate, or the "
+                "room left under a cap); counted $%s. Check the vendor's prices against rmbg's price table.",
+                hold.provider, usd, hold.usd, bound_x(), hold.usd,
+            )  # fmt: skip
+            counted = hold.usd
+        self.ledger.settle(hold.id, counted, priced=priced, note=note, now=self.clock())
+        return counted
+
+    def release(self, hold: Hold, note: str = "") -> None:
+        self.ledger.release(hold.id, note, now=self.clock())
+
+    def close_failed(self, hold: Hold, payment: Payment, billable: bool) -> None:
+        """A call that failed: counted at its estimate when it may have been
+        billed (accepted, or its fate unknown), else released."""
+        if billable:
+            self.settle(hold, min(payment.estimate, hold.usd), priced=False, note="may have been billed")
+        else:
+            self.release(hold)
+
+    def pay(
+        self,
+        payment: Payment,
+        call: Callable[[], T],
+        cost_of: Callable[[T], Decimal],
+        *,
+        stop: Callable[[], bool] | None = None,
+    ) -> T:
+        """One paid call under the rule: reserve, send under the meter, settle
+        or release by where the request got to. `cost_of(result)` is what it
+        cost (reported, else estimated); it is counted even if later steps fail."""
+        hold = self.reserve(payment, stop=stop)
+        with metered() as meter:
+            try:
+                out = call()
+            except BaseException:
+                self.close_failed(hold, payment, meter.state.billable)
+                raise
+        try:
+            usd = cost_of(out)
+        except Exception:
+            self.settle(hold, hold.usd, priced=False, note="cost unreadable")
+            raise
+        self.settle(hold, usd)
+        return out
+
+    def spent(self, account: str) -> Decimal:
+        return self.ledger.spent(account, self.clock())
+
+
+def accounts_of(*pairs: tuple[str, Decimal | None]) -> tuple[Account, ...]:
+    return tuple(Account(key, cap) for key, cap in pairs)
+
+
+def everywhere(payments: Sequence[Payment]) -> Decimal:
+    """What a set of calls may cost at most (their holds), for a check before a run starts."""
+    return sum((p.hold if p.hold is not None else bound(p.estimate) for p in payments), Decimal(0))
+
+
+class Paid:
+    """A provider whose every hosted call is paid through `policy` on
+    `accounts`; the same id, options and estimate as `inner`, so a matte
+    cache still recognises it (a cached matte is never paid). Free (local)
+    providers pass straight through. `pays_itself`: a door that already pays
+    (the web app's Guarded) is not wrapped again."""
+
+    pays_itself = True
+
+    def __init__(self, inner, policy: Policy, accounts: tuple[Account, ...]):
+        self.inner, self.policy, self.accounts = inner, policy, accounts
+        self.id, self.label, self.kind = inner.id, inner.label, inner.kind
+
+    def options(self):
+        return self.inner.options()
+
+    def status(self):
+        return self.inner.status()
+
+    def estimate(self):
+        return self.inner.estimate()
+
+    def matte(self, image):
+        if self.kind != "hosted" or getattr(self.inner, "pays_itself", False):
+            return self.inner.matte(image)
+        payment = Payment(self.id, self.inner.estimate().usd, self.accounts)
+        return self.policy.pay(payment, lambda: self.inner.matte(image), lambda matte: matte.cost.usd)
+
+
+def operator_accounts(name: str, cap: Decimal | None, now: float | None = None) -> tuple[Account, ...]:
+    """The accounts of a run on the operator's keys (a CLI batch, `evaluate`):
+    its own, capped by `cap`, and the day's total the web app shares (capped
+    where the operator set RMBG_DAILY_CAP_USD)."""
+    import uuid
+
+    from .settings import current
+
+    daily = current().decimal("RMBG_DAILY_CAP_USD", Decimal(0)) if current().raw("RMBG_DAILY_CAP_USD") else None
+    return (Account(f"{name}:{uuid.uuid4().hex}", cap), Account(day_key(time.time() if now is None else now), daily))
