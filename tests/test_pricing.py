@@ -29,8 +29,14 @@ def test_price_table(pid, usd):
 
 @pytest.mark.parametrize("value, usd", [(0.018, "0.018"), (0.0013, "0.0013"), ("0.0006", "0.0006"), (0, "0")])
 def test_reported_cost_is_exact(value, usd):
-    cost = reported_cost(value, "runware-rembg")
+    cost = reported_cost(value, "runware-bria")  # $0.018 in the table: every value here is within its 2x bound
     assert cost.usd == Decimal(usd) and cost.source == "reported"
+
+
+@pytest.mark.parametrize("value", [0.037, "1e999", 1000])
+def test_a_reported_cost_beyond_the_bound_counts_at_the_bound(value):
+    cost = reported_cost(value, "runware-bria")
+    assert cost.usd == Decimal("0.036") and "counted at the bound" in cost.note and cost.label()
 
 
 @pytest.mark.parametrize("value", [None, "lots", -0.01, True, float("nan"), float("inf"), [0.01], {"usd": 1}])
