@@ -9,6 +9,7 @@ images, a paid call per image.
 Importing rmbg loads neither torch nor gradio and opens no connection.
 """
 
+from ._version import __version__
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
 from .compare import Comparison, compare
@@ -32,8 +33,7 @@ from .registry import get_provider, list_providers, register
 from .replace import ReplaceResult, replace_background, replace_estimate
 from .result import Result
 from .types import Cost, Matte, ModelSpec, Seconds
-
-__version__ = "0.1.0"
+from .video import VideoResult, remove_video
 
 __all__ = [
     "DEFAULT_PROVIDER",
@@ -56,6 +56,7 @@ __all__ = [
     "RmbgError",
     "Seconds",
     "UnknownProviderError",
+    "VideoResult",
     "__version__",
     "compare",
     "default_cache",
@@ -68,6 +69,7 @@ __all__ = [
     "load_image",
     "register",
     "remove_background",
+    "remove_video",
     "render",
     "ReplaceResult",
     "replace_background",

@@ -13,10 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from .providers.base import Provider, Replacer
-
 Kind = Literal["local", "hosted", "replace"]
-Factory = Callable[..., "Provider | Replacer"]  # a removal provider, or a replacer for kind "replace"
 
 BRIA_NC = "non-commercial (BRIA model licence); commercial use needs an agreement with BRIA"
 BIREFNET_MIT = "MIT weights (ZhengPeng7), trained partly on research data sets"
@@ -43,7 +40,7 @@ class ProviderInfo:
     id: str
     label: str
     kind: Kind
-    factory: str | Factory
+    factory: str | Callable[..., Any]  # rmbg.registry.Factory: this data module imports no provider code
     price_usd: Decimal | None = None
     price_note: str = ""
     key_env: str = ""

@@ -17,11 +17,14 @@ for, so a replacer is never a removal choice, in a comparison or the default. Fa
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any, cast
 
-from .declarations import DECLARATIONS, Factory, Kind, ProviderInfo
+from .declarations import DECLARATIONS, Kind, ProviderInfo
 from .errors import UnknownProviderError
 from .providers.base import Provider, Replacer
+
+Factory = Callable[..., "Provider | Replacer"]  # a removal provider, or a replacer for kind "replace"
 
 __all__ = [
     "DECLARATIONS",

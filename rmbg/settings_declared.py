@@ -54,6 +54,36 @@ SETTINGS: tuple[Setting, ...] = (
         "pixels and this, never more than RMBG_MAX_PIXELS.",
         "rmbg.image.framing",
     ),
+    # --- videos in ---------------------------------------------------------------
+    Setting(
+        "RMBG_VIDEO_MAX_SECONDS",
+        "seconds",
+        "60",
+        "Longest video clip, checked from the header and again while decoding.",
+        "rmbg.video.limits",
+    ),
+    Setting(
+        "RMBG_VIDEO_MAX_SIZE",
+        "WIDTHxHEIGHT",
+        "1920x1080",
+        "Largest video frame (either orientation); larger frames are scaled down to fit, with a note, "
+        "up to RMBG_MAX_PIXELS, above which the clip is refused.",
+        "rmbg.video.limits",
+    ),
+    Setting(
+        "RMBG_VIDEO_MAX_FRAMES",
+        "int (frames)",
+        "3600",
+        "Most frames in one clip, checked from the header and again while decoding.",
+        "rmbg.video.limits",
+    ),
+    Setting(
+        "RMBG_VIDEO_MAX_MB",
+        "number (MiB)",
+        "500",
+        "Largest video file, checked before it is opened (and while a URL is fetched).",
+        "rmbg.video.limits",
+    ),
     # --- caches and model files --------------------------------------------------
     Setting(
         "RMBG_CACHE_MB",

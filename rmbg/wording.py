@@ -12,21 +12,10 @@ from __future__ import annotations
 from typing import Literal
 
 from .errors import Remedy
+from .vendors import BY_ENV
 
 Door = Literal["python", "cli", "page", "rest", "mcp"]
 
-# Each hosted service's key, declared once, in the order the page shows the key
-# fields: (the app's key slot, the environment variable its providers declare,
-# its name on the page, the REST header, the MCP / named-API argument). The
-# app's slots (rmbg.webapp.catalog) and REST headers (rmbg.webapp.rest) are read from it.
-KEY_SLOTS = (
-    ("fal", "FAL_KEY", "fal.ai", "X-Fal-Key", "fal_key"),
-    ("runware", "RUNWARE_API_KEY", "Runware", "X-Runware-Key", "runware_key"),
-    ("removebg", "REMOVEBG_API_KEY", "remove.bg", "X-Removebg-Key", "removebg_key"),
-    ("photoroom", "PHOTOROOM_API_KEY", "Photoroom", "X-Photoroom-Key", "photoroom_key"),
-)
-# By environment variable: (name on the page, REST header, argument).
-KEY_NAMES = {env: (name, header, argument) for _, env, name, header, argument in KEY_SLOTS}
 # A framing field's label on the page.
 PAGE_FIELDS = {"margin": "Margin", "align": "Subject position"}
 
@@ -59,7 +48,10 @@ def _fix(remedy: Remedy, door: Door) -> str:
 
 
 def _key_fix(env_var: str, door: Door) -> str:
-    name, header, argument = KEY_NAMES.get(env_var, ("its service's", "X-...-Key", "the key argument"))
+    vendor = BY_ENV.get(env_var)  # each hosted service's key, declared once (rmbg.vendors)
+    name, header, argument = (
+        (vendor.label, vendor.header, vendor.argument) if vendor else ("its service's", "X-...-Key", "the key argument")
+    )
     if door == "cli":
         return f"Set the environment variable {env_var} (`export {env_var}=...`), or choose a local --provider."
     if door == "page":

@@ -7,9 +7,18 @@ token leaks in.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # gw0, gw1, ...: tests run in parallel (pytest -n)
+    # Each worker its own temporary folder (TMPDIR, for its subprocesses too): a test that looks
+    # at what is in the temporary folder never sees files of a test running beside it.
+    tempfile.tempdir = tempfile.mkdtemp(prefix=f"rmbg-{os.environ['PYTEST_XDIST_WORKER']}-")
+    os.chmod(tempfile.tempdir, 0o711)  # passable, as /tmp is, for a server run as another user
+    os.environ["TMPDIR"] = tempfile.tempdir
+    atexit.register(shutil.rmtree, tempfile.tempdir, ignore_errors=True)
 _HF_HOME = tempfile.mkdtemp(prefix="rmbg-test-hf-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = _HF_HOME
@@ -19,13 +28,12 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 # u2netp_path fixture into its own persistent cache.
 os.environ["RMBG_OFFLINE"] = "1"
 os.environ["RMBG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rmbg-test-cache-")
+from rmbg.vendors import KEY_VARS  # noqa: E402  (every hosted service's key variable: rmbg.vendors)
+
 for _var in (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
-    "FAL_KEY",
-    "RUNWARE_API_KEY",
-    "REMOVEBG_API_KEY",
-    "PHOTOROOM_API_KEY",
+    *KEY_VARS,
     "RMBG_REMOVEBG_USD_PER_CREDIT",
     "RMBG_PHOTOROOM_USD_PER_IMAGE",
 ):
@@ -34,6 +42,7 @@ for _var in (
 import pytest  # noqa: E402
 
 from tests.hfcache import HFCache  # noqa: E402
+from tests.support import skips, tiers  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Net-p weights, fetched once)
 
 
@@ -44,6 +53,43 @@ def pytest_addoption(parser):
         default=False,
         help="rewrite the golden files under tests/goldens instead of comparing against them",
     )
+
+
+# --- test tiers: markers from what each test uses, skips for missing extras (tests/support/tiers.py) ---
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects tests by those markers
+def pytest_collection_modifyitems(items):
+    tiers.classify(items)
+    tiers.heavy_files_first(items)
+
+
+def pytest_collection_finish(session):
+    tiers.guard_fast_only(session)
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    return skips.OptionalModule.from_parent(parent, path=module_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    tiers.before_setup(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    result = yield
+    tiers.after_call(item)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    skips.missing_as_skip(report, call)
+    return report
 
 
 @pytest.fixture

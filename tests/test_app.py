@@ -9,10 +9,8 @@ and Runware servers. Provider calls are counted at the fake servers.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +20,6 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from rmbg.errors import BudgetError, InvalidImageError, ProviderHTTPError  # noqa: E402
-from rmbg.models.specs import RMBG_14  # noqa: E402
 from rmbg.providers.base import ProviderStatus  # noqa: E402
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog  # noqa: E402
 from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
@@ -34,69 +31,17 @@ from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
-from tests.hfcache import HFCache, deterministic_state, read_keys  # noqa: E402
+from tests.support.app import (  # noqa: E402
+    EXAMPLE,
+    LOOK_VALUES,
+    ROOT,
+    add_tiny_rmbg14,
+    app_config,
+    hub_cache,
+    serve,
+    submits,
+)
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "cat.jpg"  # 451x300
-RMBG14_KEYS = Path(__file__).parent / "fixtures" / "rmbg-1.4.keys.tsv"
-TINY_RMBG14 = {"backend": "torch", "device": "cpu", "input_size": (64, 64)}
-
-
-# --- helpers shared with test_browser.py ------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(config: AppConfig):
-    """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL."""
-    import app
-
-    demo = app.build_demo(config)
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(demo)
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-
-
-@contextlib.contextmanager
-def hub_cache(root: Path):
-    """Point huggingface_hub at an (initially empty) cache folder."""
-    import huggingface_hub.constants as constants
-
-    previous = constants.HF_HUB_CACHE
-    constants.HF_HUB_CACHE = str(root)
-    try:
-        yield HFCache(root)
-    finally:
-        constants.HF_HUB_CACHE = previous
-
-
-def add_tiny_rmbg14(cache: HFCache) -> None:
-    cache.add_state(
-        RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename, deterministic_state(read_keys(RMBG14_KEYS), seed=0)
-    )
-
-
-def app_config(fal: FalFake, runware: RunwareFake, **overrides) -> AppConfig:
-    providers = {
-        "rmbg-1.4": TINY_RMBG14,
-        "fal-bria": {"base_url": fal.url},
-        "fal-bria-replace": {"base_url": fal.url},
-        "runware-bria": {"base_url": runware.url},
-        "runware-rembg": {"base_url": runware.url},
-    }
-    return AppConfig(provider_config=providers, **overrides)
-
 
 # --- the launched app ---------------------------------------------------------------
 
@@ -131,10 +76,6 @@ def remove(client, image=EXAMPLE, **kwargs):
     from gradio_client import handle_file
 
     return client.predict(image=handle_file(str(image)), api_name="/remove", **kwargs)
-
-
-def submits(fal: FalFake) -> int:
-    return sum(1 for call in fal.calls if call.method == "POST")
 
 
 def test_api_lists_named_endpoints_and_defaults_to_the_ungated_model_on_a_fresh_machine(client):
@@ -766,26 +707,6 @@ REMOVE_ORDER = (
     "Subject position, "
     "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1)."
 )
-LOOK_VALUES = [
-    "transparent",
-    "#ffffff",
-    None,
-    False,
-    "png",
-    100,
-    None,
-    None,
-    None,
-    None,
-    False,
-    False,
-    "none",
-    "5%",
-    "center",
-    False,
-    "",
-    "",
-]
 
 
 @pytest.mark.parametrize(

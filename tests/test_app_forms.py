@@ -78,3 +78,36 @@ def test_a_handler_receives_the_form_by_name_with_the_fields_defaults():
     look = form.look()
     assert look.background == "colour" and look.fmt == "webp" and look.framing is not None
     assert look.framing.aspect and look.framing.canvas[0] == look.framing.canvas[1]  # a 1:1 aspect
+
+
+def test_every_value_a_form_takes_has_the_check_of_its_type():
+    """Each form field is typed with a kind (rmbg.webapp.inputs) whose check runs before the handler: only the
+    uploads go without one (their files are checked by the loader)."""
+    from rmbg.webapp.ui.forms import BenchmarkForm, CompareForm, McpForm, RemoveForm, ReplaceForm, RerenderForm
+
+    forms = (RemoveForm, RerenderForm, CompareForm, ReplaceForm, BenchmarkForm, McpForm)
+    unchecked = {name for form in forms for name in form.names() if name not in form.checks()}
+    assert unchecked == {"image", "background_image", "reference_image", "images", "truth"}
+    kinds = {name: check.kind for form in forms for name, check in form.checks().items()}
+    assert (kinds["seed"], kinds["num_images"], kinds["margin"], kinds["fal_key"]) == ("seed", "count", "size", "key")
+
+
+def test_a_check_follows_the_parameters_type_not_its_name():
+    from typing import Any
+
+    import gradio as gr
+
+    from rmbg.webapp.inputs import Flag, Volume
+    from rmbg.webapp.ui.common import readable_errors
+
+    def handler(provider: Any, zzz: Flag = False, pages: Volume = None) -> str:
+        return "ran"
+
+    checked = readable_errors(handler)
+    assert checked(["a", "list"], "true", "12") == "ran"  # an untyped "provider" is the handler's to read
+    with pytest.raises(gr.Error) as flag:
+        checked("u2netp", [1])
+    with pytest.raises(gr.Error) as volume:
+        checked("u2netp", pages=-3)
+    assert flag.value.message == "zzz must be true or false, got [1]."
+    assert volume.value.message == "Images per month must be a whole number (0 or more), got '-3'."

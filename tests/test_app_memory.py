@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rmbg.webapp.look import OutputStore
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
@@ -38,6 +40,8 @@ def test_downloads_are_bounded_in_count_too(tmp_path):
     assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 3
 
 
+@pytest.mark.slow  # about 70 s on 2 cores
+@pytest.mark.uses("gradio")  # `python app.py` in a process of its own
 def test_app_memory_and_temp_files_stay_bounded_under_mixed_load(u2netp_path):  # noqa: F811
     env = dict(os.environ, RMBG_U2NETP_PATH=str(u2netp_path), PYTHONPATH=str(ROOT), RMBG_APP_MEMORY_MB=str(STORES_MIB))
     run = subprocess.run(

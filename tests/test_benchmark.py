@@ -3,7 +3,6 @@ before anything runs, hostile uploads refused, votes kept in SQLite."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -27,11 +26,8 @@ from rmbg.webapp.context import App
 from rmbg.webapp.uploads import MAX_IMAGES, UploadError, read_upload
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
+from tests.support.benchmark import DAVIS, FRAMES, png_bytes
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
-
-ROOT = Path(__file__).resolve().parent.parent
-DAVIS = ROOT / "data" / "davis2016-sample"
-FRAMES = ["blackswan_00000", "blackswan_00049", "dog_00000", "dog_00059"]
 
 
 def davis_copy(folder: Path) -> Path:
@@ -49,12 +45,6 @@ def zipped(folder: Path, target: Path) -> Path:
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
     return target
-
-
-def png_bytes(size=(32, 24), colour=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "PNG")
-    return buf.getvalue()
 
 
 def app_with(fal: FalFake | None = None, **overrides) -> App:

@@ -13,21 +13,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
-from tests.test_app import app_config, serve, submits  # noqa: E402
-from tests.test_benchmark import DAVIS, FRAMES, png_bytes  # noqa: E402
+from tests.support.app import app_config, serve, submits  # noqa: E402
+from tests.support.benchmark import DAVIS, FRAMES, png_bytes, votes_db  # noqa: E402,F401
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
-
-
-@pytest.fixture(scope="module")
-def votes_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("votes") / "votes.sqlite3"
-    previous = os.environ.get("RMBG_VOTES_DB")
-    os.environ["RMBG_VOTES_DB"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("RMBG_VOTES_DB")
-    else:
-        os.environ["RMBG_VOTES_DB"] = previous
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
 
-from tests.test_app import app_config, serve, submits  # noqa: E402
-from tests.test_benchmark import DAVIS, FRAMES, png_bytes  # noqa: E402
-from tests.test_benchmark_app import votes_db  # noqa: E402,F401
-from tests.test_browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
+from tests.support.app import app_config, serve, submits  # noqa: E402
+from tests.support.benchmark import DAVIS, FRAMES, png_bytes, votes_db  # noqa: E402,F401
+from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")

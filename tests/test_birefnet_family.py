@@ -16,12 +16,10 @@ from rmbg.models import birefnet, swin
 from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_20, dynamic_input_size
 from rmbg.providers.local.processing import finish, postprocess, preprocess, select_output
 from tests.hfcache import HFCache, deterministic_state, read_keys
-from tests.test_rmbg14 import scene
+from tests.support.models import LITE_KEYS_FILE, SMALL, lite_weights, scene
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LITE_KEYS_FILE = FIXTURES / "birefnet-lite.keys.tsv"
 GOLDEN = Path(__file__).parent / "goldens" / "birefnet_lite_seed0_224.png"
-SMALL = (224, 224)  # 224/4 = 56 = 8 windows of 7: Swin-T's own padding path, unlike Swin-L's 12
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +48,6 @@ def test_widths_follow_the_backbone():
         swin.swin_v1("swin_b")
 
 
-def _lite_weights() -> bytes:
-    from safetensors.torch import save
-
-    state = deterministic_state(read_keys(LITE_KEYS_FILE), seed=0)
-    for key in state:
-        if key.endswith("relative_position_index"):
-            state[key] = swin.relative_position_index(7)
-    return save(state, metadata={"format": "pt"})
-
-
 def _matte_through_the_hf_cache(spec, backbone: str, image: Image.Image, patch_order: str) -> Image.Image:
     """What the provider does: hf_hub_download (offline) -> safetensors -> strict load -> recipe."""
     from huggingface_hub import hf_hub_download
@@ -78,7 +66,7 @@ def _matte_through_the_hf_cache(spec, backbone: str, image: Image.Image, patch_o
 def test_lite_loads_strictly_from_the_offline_hf_cache_and_matches_its_golden(hf_cache: HFCache, update_goldens):
     variant = BIREFNET_VARIANTS["birefnet-lite"]
     commit = "0123456789abcdef0123456789abcdef01234567"
-    hf_cache.add(variant.spec.repo_id, commit, variant.spec.filename, _lite_weights())  # refs/main -> commit
+    hf_cache.add(variant.spec.repo_id, commit, variant.spec.filename, lite_weights())  # refs/main -> commit
     spec = dataclasses.replace(variant.spec, input_size=SMALL)
     assert variant.patch_order == "channel"  # BiRefNet's own code's order (specs.BiRefNetVariant)
     alpha = _matte_through_the_hf_cache(spec, variant.backbone, scene(), variant.patch_order)
@@ -263,7 +251,7 @@ def test_lite_bf16_autocast_on_cpu_says_so_and_stays_near_fp32(hf_cache: HFCache
     monkeypatch.setattr(device, "cpu_bf16_units", lambda: ("avx512_bf16",))
     variant = BIREFNET_VARIANTS["birefnet-lite"]
     hf_cache.add(
-        variant.spec.repo_id, "89abcdef0123456789abcdef0123456789abcdef", variant.spec.filename, _lite_weights()
+        variant.spec.repo_id, "89abcdef0123456789abcdef0123456789abcdef", variant.spec.filename, lite_weights()
     )
     image = scene()
     exact = rmbg.get_provider("birefnet-lite", device="cpu", precision="fp32", input_size=SMALL).matte(image)
@@ -283,7 +271,7 @@ def test_bf16_stored_weights_give_exactly_the_autocast_matte(tmp_path):
     from rmbg.providers.local.torch_backend import load_network
 
     path = tmp_path / "model.safetensors"
-    path.write_bytes(_lite_weights())
+    path.write_bytes(lite_weights())
     build = lambda: birefnet.build_birefnet(backbone="swin_t")  # noqa: E731
     exact = load_network(build, path, "cpu", torch.float32)
     stored = load_network(build, path, "cpu", torch.float32, matmul_bf16=True)
@@ -306,7 +294,7 @@ def test_bf16_loading_lets_go_of_the_weights_file(tmp_path):
     from rmbg.providers.local.torch_backend import load_network
 
     path = tmp_path / "model.safetensors"
-    path.write_bytes(_lite_weights())
+    path.write_bytes(lite_weights())
     net = load_network(lambda: birefnet.build_birefnet(backbone="swin_t"), path, "cpu", torch.float32, matmul_bf16=True)
     from safetensors.torch import load_file
 

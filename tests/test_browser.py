@@ -17,23 +17,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
 
-from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
-from tests.test_app import EXAMPLE, ROOT, add_tiny_rmbg14, app_config, hub_cache, serve  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = ROOT / "test-artifacts"
-TIMEOUT_MS = 30_000
+from tests.support.app import EXAMPLE, add_tiny_rmbg14, app_config, hub_cache, serve  # noqa: E402
+from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 
@@ -93,14 +80,6 @@ def choose(page, label: str, option_starts_with: str) -> None:
     page.locator("[role=option]", has_text=option_starts_with).first.click()
 
 
-def enter_fal_key(page) -> None:
-    field = page.get_by_label("fal.ai key")
-    if not field.is_visible():
-        page.get_by_text("API keys for hosted providers").click()
-    field.fill(FAL_KEY)
-    field.blur()
-
-
 def photo_in_tab(page, tab: str, elem_id: str) -> None:
     """With the fal key in the page, open `tab` and upload the example photo into #elem_id."""
     from playwright.sync_api import expect
@@ -123,11 +102,6 @@ def fresh_page(page, width: int, height: int):
 def fits(page) -> None:
     """Wait until the page, laid out again for its viewport, needs no sideways scrolling."""
     page.wait_for_function("() => document.documentElement.scrollWidth <= window.innerWidth")
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 def test_remove_then_restyle_without_a_second_call(page_and_fakes):

@@ -308,7 +308,7 @@ def test_through_the_launched_page_accepted_calls_count_against_the_cap():
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from tests.test_app import app_config, serve
+    from tests.support.app import app_config, serve
 
     with FalFake() as fake, RunwareFake() as runware:
         fake.inject("rate-limit", op="status", times=999)

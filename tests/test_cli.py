@@ -376,6 +376,7 @@ def make_dataset(root: Path) -> None:
         Image.fromarray(np.where(grey >= 128, 255, 0).astype(np.uint8)).save(root / "masks" / f"{name}.png")
 
 
+@pytest.mark.uses("scipy")  # rmbg evaluate scores with scipy
 def test_evaluate_prints_table_and_writes_reports(fakes, tmp_path, capsys):
     local, _ = fakes
     make_dataset(tmp_path / "data")
@@ -390,6 +391,7 @@ def test_evaluate_prints_table_and_writes_reports(fakes, tmp_path, capsys):
     assert (out / "results.md").read_text() == captured.out.rstrip("\n") + "\n"
 
 
+@pytest.mark.uses("scipy")  # rmbg evaluate scores with scipy
 def test_evaluate_hosted_needs_yes(fakes, tmp_path, capsys):
     _, hosted = fakes
     make_dataset(tmp_path / "data")

@@ -99,7 +99,7 @@ def _u2netp(env: Env) -> dict:
 
 
 def _isnet_general(env: Env) -> dict:
-    from tests.test_isnet_general import tiny_isnet_graph
+    from tests.support.models import tiny_isnet_graph
 
     path = env.tmp_path / "isnet-general-use.onnx"
     path.write_bytes(tiny_isnet_graph())  # a tiny graph with the real file's input and output names

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA G
 from rmbg.providers.local import torch_backend as local  # noqa: E402
 from rmbg.providers.local.device import pick_device, pick_dtype  # noqa: E402
 from tests.hfcache import deterministic_state, read_keys  # noqa: E402
-from tests.test_rmbg14 import scene  # noqa: E402
+from tests.support.models import scene  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIZE = (320, 320)

@@ -12,7 +12,7 @@ import pytest
 import rmbg
 from rmbg.defaults import default_provider
 from rmbg.providers.local import calibration, isnet_general
-from tests.test_isnet_general import tiny_isnet_graph
+from tests.support.models import tiny_isnet_graph
 
 LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -40,6 +40,7 @@ def measured(model_id: str, seconds: float) -> None:
     calibration.store(model_id, calibration.config_of(model_id), seconds)
 
 
+@pytest.mark.uses("onnxruntime")  # IS-Net general's status
 def test_nothing_better_at_hand_gives_u2netp_without_measuring(cpu_cache):
     chosen, reason = default_provider()  # the suite is offline: no other weights can be had
     assert chosen == "u2netp"
@@ -101,6 +102,7 @@ def test_an_instruction_set_cap_is_another_machine(cpu_cache, monkeypatch):
     assert calibration.cached("isnet-general", "onnxruntime fp32") is None
 
 
+@pytest.mark.uses("onnx", "onnxruntime")  # a stand-in IS-Net run
 def test_calibration_measures_once_then_reads_the_cache(cpu_cache, monkeypatch):
     monkeypatch.setattr(calibration, "RUNS", 1)  # the median's own test is below; one run keeps this one short
     seconds = calibration.seconds_for("isnet-general")  # stand-in IS-Net weights, a real 1 MP cut-out
@@ -115,14 +117,42 @@ def test_calibration_keeps_the_median_of_its_runs_so_one_slow_run_does_not_decid
     3 s budget: the warm-up is not counted, the median of the three timed runs is kept."""
     clock = [0.0]
     durations = iter([20.0, 2.9, 9.0, 2.95])  # warm-up (loading), then three timed runs
+    photo = object()
 
     class Stand:
-        def matte(self, photo):
-            assert photo.size == calibration.PHOTO
+        def matte(self, given):
+            assert given is photo
             clock[0] += next(durations)
 
-    monkeypatch.setattr(calibration, "_stand_in", lambda model_id, folder: Stand())
-    monkeypatch.setattr(calibration, "_forget", lambda provider: None)
     monkeypatch.setattr(calibration.time, "perf_counter", lambda: clock[0])
-    assert calibration.measure("birefnet-lite") == pytest.approx(2.95, abs=1e-9)
+    assert calibration.median_seconds(Stand(), photo, calibration.RUNS) == pytest.approx(2.95, abs=1e-9)
     assert next(durations, None) is None  # every run was made, none more
+
+
+def test_calibration_drops_its_stand_in_from_the_model_pool_and_nothing_else(monkeypatch, u2netp_path):
+    """What calibration loaded (from its temporary folder) leaves the pool when it is
+    measured; a model loaded before it stays, asked for through the pool's public API."""
+    from rmbg.providers.local.pool import POOL
+
+    rmbg.get_provider("u2netp", device="cpu", threads=1, engine="onnxruntime").session()
+    before = POOL.held()
+    during: list[list[str]] = []
+    stand_in = calibration.stand_in
+
+    def watched(model_id, folder):
+        provider = stand_in(model_id, folder)
+        matte = provider.matte
+
+        def matte_and_look(photo):
+            out = matte(photo)
+            during.append([held.source for held in POOL.held() if held not in before])
+            return out
+
+        provider.matte = matte_and_look
+        return provider
+
+    monkeypatch.setattr(calibration, "stand_in", watched)
+    assert calibration.measure("isnet-general", size=(96, 64), runs=1) > 0
+    assert len(during) == 2 and all(len(sources) == 1 for sources in during)  # the stand-in, while measured
+    assert during[0][0].endswith("isnet.onnx") and "rmbg-calibrate-" in during[0][0]
+    assert POOL.held() == before

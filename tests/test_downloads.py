@@ -23,7 +23,7 @@ from rmbg.webapp.downloads import DownloadRefused, check_declared, check_hub_rep
 from rmbg.webapp.look import OutputStore
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import RunwareFake
-from tests.test_app import EXAMPLE, app_config, serve
+from tests.support.app import EXAMPLE, app_config, serve
 
 
 class Declared:
@@ -69,6 +69,7 @@ def test_what_counts_as_public(env, public):
     assert public_deployment(env) is public
 
 
+@pytest.mark.uses("torch")
 def test_a_listed_repository_goes_on_to_the_hub(tmp_path):
     """With the repository listed, the app goes on to fetch it: the Hub is offline in
     the tests, so that fails for that reason, not for the operator's."""
@@ -103,7 +104,7 @@ def test_rest_refuses_a_hub_repository_a_visitor_names(served):
 
 def test_mcp_refuses_a_hub_repository_a_visitor_names(served):
     pytest.importorskip("mcp")
-    from tests.test_mcp import data_uri, session_run
+    from tests.support.mcp import data_uri, session_run
 
     async def work(session):
         return await session.call_tool(

@@ -11,7 +11,7 @@ from rmbg.errors import InvalidImageError
 from rmbg.image.compose import render
 from rmbg.image.framing import SUBJECT_THRESHOLD, frame, framing_of, layout, subject_box
 from rmbg.types import Framing, RenderOptions
-from tests.test_api import CountingProvider
+from tests.support.providers import CountingProvider
 
 
 def photo(width=200, height=100, box=(50, 40, 90, 60)) -> tuple[Image.Image, Image.Image]:

@@ -18,6 +18,15 @@ from rmbg.providers.hosted.payload import FRAGMENT, scrub
 from rmbg.webapp import inputs
 from rmbg.webapp.look import Look, picker_colour
 from rmbg.webapp.rawcalls import Slot, problem
+from rmbg.webapp.rest_types import FIELDS, Fields, fields_of
+from rmbg.webapp.ui.forms import BenchmarkForm, CompareForm, McpForm, RemoveForm, ReplaceForm, RerenderForm
+
+# Every kind of value a form's field may be (rmbg.webapp.inputs), by its name.
+KINDS = {
+    check.kind: check
+    for form in (RemoveForm, RerenderForm, CompareForm, ReplaceForm, BenchmarkForm, McpForm)
+    for check in form.checks().values()
+}
 
 # benchmarks/fuzz.py raises these for its longer run
 EXAMPLES = int(os.environ.get("RMBG_FUZZ_EXAMPLES") or 150)
@@ -119,9 +128,10 @@ def test_colours_parse_to_rgb_or_say_why(value):
     )
 )
 def test_any_json_values_are_checked_then_read_or_refused_in_a_sentence(values):
-    """inputs.check, then Look.of as the handlers call it: only RmbgErrors, never a TypeError or an OverflowError."""
+    """The form's checks, then Look.of as the handlers call it: only RmbgErrors, never a TypeError or an
+    OverflowError."""
     try:
-        inputs.check(values)
+        inputs.check(values, RerenderForm.checks())
         Look.of(
             values.get("background"),
             values.get("colour"),
@@ -139,12 +149,25 @@ def test_any_json_values_are_checked_then_read_or_refused_in_a_sentence(values):
 
 
 @FAST
-@given(values=st.dictionaries(st.sampled_from(sorted(inputs.CHECKS)), JSON, max_size=6))
+@given(values=st.dictionaries(st.sampled_from(sorted(KINDS)), JSON, max_size=6))
 def test_the_input_check_refuses_only_with_our_error(values):
     try:
-        inputs.check(values)
+        inputs.check(values, KINDS)
     except RmbgError as exc:
         assert str(exc) and "Traceback" not in str(exc)
+
+
+@FAST
+@given(values=st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=8)), JSON, max_size=6))
+def test_any_rest_fields_are_the_model_or_refused_in_a_sentence(values):
+    """rest_types.fields_of over any JSON object: the typed Fields with the very values sent, or our error."""
+    try:
+        fields = fields_of(values)
+    except RmbgError as exc:
+        assert str(exc) and "Traceback" not in str(exc) and "pydantic" not in str(exc)
+        return
+    assert isinstance(fields, Fields) and set(values) <= set(FIELDS)
+    assert {name: getattr(fields, name) for name in values} == values
 
 
 KEY_CHARS = st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":")

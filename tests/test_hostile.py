@@ -18,7 +18,7 @@ from rmbg.webapp.catalog import SLOTS
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import RunwareFake
-from tests.test_app import LOOK_VALUES, app_config, serve
+from tests.support.app import LOOK_VALUES, app_config, serve
 
 KEYS = [FAL_KEY, *[None] * (len(SLOTS) - 1)]  # one value per key field, fal's first (catalog.SLOTS order)
 NESTED = b"[" * 100_000 + b"]" * 100_000

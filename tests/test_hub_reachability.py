@@ -103,6 +103,7 @@ def load_each() -> dict[str, object]:
     return raised
 
 
+@pytest.mark.uses("torch", "onnxruntime", "pooch")  # every hub model
 def test_every_hub_model_fails_within_3_s_when_the_port_is_closed(online, closed_port):
     online(closed_port)
     for name, (seconds, message) in load_each().items():
@@ -110,6 +111,7 @@ def test_every_hub_model_fails_within_3_s_when_the_port_is_closed(online, closed
         assert "could not be reached" in message and "connection failed" in message, (name, message)
 
 
+@pytest.mark.uses("torch", "onnxruntime", "pooch")  # every hub model
 def test_a_hub_that_never_answers_is_asked_once_for_every_model(online):
     server = SilentServer()
     try:

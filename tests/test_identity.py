@@ -24,7 +24,7 @@ from rmbg.webapp.identity import STAMP, call_identity, stamp, trusted_proxies
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import RunwareFake
-from tests.test_app import app_config, serve
+from tests.support.app import app_config, serve
 
 
 @pytest.fixture(scope="module")

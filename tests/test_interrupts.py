@@ -157,6 +157,7 @@ def fal_on_ray(monkeypatch):
         yield fake
 
 
+@pytest.mark.slow
 def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(fal_on_ray, photos):
     """ray.init replaces the driver's SIGTERM handler; the batch's own is put back, and the stop
     reaches the workers through the shared budget actor."""
@@ -173,6 +174,7 @@ def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(f
     assert posts(fal_on_ray) == IMAGES  # not one paid twice
 
 
+@pytest.mark.slow
 def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_on_ray, photos):
     interrupt_twice(start(photos, *ON_RAY), fal_on_ray, RAY_WORKERS, photos / "out")
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1

@@ -5,9 +5,6 @@ ONNX graph with the export's input/output names."""
 from __future__ import annotations
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,58 +14,7 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.models.specs import ISNET_GENERAL, RMBG_14
 from rmbg.providers.local import isnet_general
-
-PHOTO = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample" / "images" / "dog_00000.jpg"
-
-
-def tiny_isnet_graph() -> bytes:
-    """input_image [1,3,H,W] -> output_image = sigmoid(4 * mean over channels), [1,1,H,W]."""
-    from onnx import TensorProto, helper
-
-    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [4.0])
-    nodes = [
-        helper.make_node("ReduceMean", ["input_image"], ["mean"], axes=[1], keepdims=1),
-        helper.make_node("Mul", ["mean", "scale"], ["scaled"]),
-        helper.make_node("Sigmoid", ["scaled"], ["output_image"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny-isnet",
-        [helper.make_tensor_value_info("input_image", TensorProto.FLOAT, [1, 3, "h", "w"])],
-        [helper.make_tensor_value_info("output_image", TensorProto.FLOAT, [1, 1, "h", "w"])],
-        [scale],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return bytes(model.SerializeToString())
-
-
-class WeightsServer:
-    """A real HTTP server on 127.0.0.1 serving one file; counts the GETs."""
-
-    def __init__(self, payload: bytes):
-        self.payload, self.gets = payload, 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.gets += 1
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(owner.payload)))
-                self.end_headers()
-                self.wfile.write(owner.payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/isnet-general-use.onnx"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from tests.support.models import PHOTO, WeightsServer, tiny_isnet_graph
 
 
 @pytest.fixture(autouse=True)
@@ -124,6 +70,7 @@ def test_the_pinned_checksum_refuses_other_bytes(server, tmp_path):
     assert not (tmp_path / "cache" / "isnet-general-use.onnx").exists()  # nothing unverified is kept
 
 
+@pytest.mark.uses("onnxruntime", "pooch")
 def test_unreachable_mirror_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("RMBG_OFFLINE", raising=False)
@@ -143,6 +90,7 @@ def test_offline_without_the_file(tmp_path, monkeypatch):
         isnet_general.ensure()
 
 
+@pytest.mark.uses("onnxruntime", "pooch")
 def test_an_unreachable_host_is_not_ready_and_fails_fast(tmp_path, monkeypatch):
     """ "ready" means fetchable now: with the download host down, the status says so
     (so the default passes it over) and a run fails within seconds, without a GET."""

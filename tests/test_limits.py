@@ -21,7 +21,7 @@ from rmbg.image.framing import (
     framing_of,
     output_budget,
 )
-from tests.test_api import CountingProvider
+from tests.support.providers import CountingProvider
 
 
 def tiny_png(width=80, height=60) -> bytes:
@@ -83,7 +83,7 @@ MEASURE = textwrap.dedent("""
     import io, json, resource, sys
     from PIL import Image
     import rmbg
-    from tests.test_api import CountingProvider
+    from tests.support.providers import CountingProvider
     buf = io.BytesIO(); Image.new("RGB", (80, 60), (200, 30, 30)).save(buf, "PNG")
     provider = CountingProvider(); rmbg.remove_background(buf.getvalue(), provider, cache=None)  # warm
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -196,7 +196,7 @@ def test_slow_urls_do_not_hold_the_slots_of_other_rest_requests(trickle, monkeyp
 
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
-    from tests.test_app import app_config, serve
+    from tests.support.app import app_config, serve
 
     monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
     monkeypatch.setenv("RMBG_URL_DEADLINE_S", "4")

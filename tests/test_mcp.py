@@ -4,7 +4,6 @@ Paid calls are counted at the fake fal server."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import os
@@ -17,7 +16,8 @@ from PIL import Image  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
-from tests.test_app import EXAMPLE, app_config, serve  # noqa: E402
+from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
+from tests.support.mcp import data_uri, session_run  # noqa: E402
 
 pytest.importorskip("mcp")
 
@@ -26,24 +26,6 @@ pytest.importorskip("mcp")
 def served():
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url:
         yield url, fal
-
-
-def session_run(url: str, work):
-    """Run `work(session)` in an initialised MCP client session against the app."""
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
-
-    async def main():
-        async with streamablehttp_client(url + "gradio_api/mcp/") as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                return await work(session)
-
-    return asyncio.run(asyncio.wait_for(main(), 60))
-
-
-def data_uri(path) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def test_one_tool_described_for_an_assistant(served):

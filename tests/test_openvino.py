@@ -7,9 +7,6 @@ import dataclasses
 import sys
 
 import numpy as np
-
-# The OpenVINO extra is in requirements-dev.txt: a missing install fails here, it is not skipped.
-import openvino  # noqa: E402,F401
 import pytest
 from PIL import Image
 
@@ -17,7 +14,10 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.providers.local import openvino_backend
 from rmbg.providers.local.openvino_backend import openvino_provider
-from tests.test_isnet_general import PHOTO, tiny_isnet_graph
+from tests.support.models import PHOTO, SMALL, lite_weights, tiny_isnet_graph
+
+# The OpenVINO extra (requirements-dev.txt installs it, so CI runs these): skipped where it is not installed.
+openvino = pytest.importorskip("openvino", reason='needs the OpenVINO extra: pip install "rmbg[openvino]"')
 
 
 @pytest.fixture
@@ -89,37 +89,49 @@ def test_without_openvino_the_message_says_how_to_install(graph, monkeypatch):
     assert openvino_backend.INSTALL in str(pytest.raises(ModelUnavailableError, provider.compiled).value)
 
 
-@pytest.fixture
-def lite_weights(tmp_path, monkeypatch):
-    """Deterministic BiRefNet_lite weights, and the OpenVINO path at SMALL rather than the trained 1024² (that
-    graph's conversion and matte were checked outside the tests: docs/cpu.md, "OpenVINO and int8")."""
-    from tests.test_birefnet_family import SMALL, _lite_weights
+@pytest.fixture(scope="module")
+def birefnet_lite(tmp_path_factory):
+    """Deterministic BiRefNet_lite weights, converted once for the module into a cache of its own (torch.export,
+    then OpenVINO's converter: the slow part, about 20 s on 2 cores); (weights file, IR folder). At SMALL rather
+    than the trained 1024² (that graph's conversion and matte were checked outside the tests: docs/cpu.md,
+    "OpenVINO and int8")."""
+    folder = tmp_path_factory.mktemp("birefnet-lite")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RMBG_CACHE_DIR", str(folder / "cache"))
+        spec = openvino_backend.SPECS["birefnet-lite"]
+        patch.setitem(openvino_backend.SPECS, "birefnet-lite", dataclasses.replace(spec, input_size=SMALL))
+        path = folder / "model.safetensors"
+        path.write_bytes(lite_weights())
+        openvino_provider("birefnet-lite", weights=path, precision="fp32").compiled()
+        yield path, folder / "cache" / "openvino"
 
-    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
-    spec = openvino_backend.SPECS["birefnet-lite"]
-    monkeypatch.setitem(openvino_backend.SPECS, "birefnet-lite", dataclasses.replace(spec, input_size=SMALL))
-    path = tmp_path / "model.safetensors"
-    path.write_bytes(_lite_weights())
-    return path
 
-
-def test_birefnet_lite_converts_through_torch_export_and_matches_pytorch(lite_weights):
-    from tests.test_birefnet_family import SMALL
-
+@pytest.mark.slow  # the conversion: about 20 s on 2 cores
+def test_birefnet_lite_converts_through_torch_export_and_matches_pytorch(birefnet_lite):
+    weights, irs = birefnet_lite
+    (ir,) = irs.glob("birefnet-lite-fp32-*.xml")  # the conversion is kept for later uses
     photo = Image.open(PHOTO).convert("RGB")
-    ours = openvino_provider("birefnet-lite", weights=lite_weights, precision="fp32").matte(photo)
+    ours = openvino_provider("birefnet-lite", weights=weights, precision="fp32").matte(photo)
     assert ours.meta["backend"] == "openvino" and ours.meta["precision"] == "fp32"
     reference = rmbg.get_provider(
-        "birefnet-lite", weights=lite_weights, device="cpu", precision="fp32", input_size=SMALL
+        "birefnet-lite", weights=weights, device="cpu", precision="fp32", input_size=SMALL
     ).matte(photo)
     diff = np.abs(np.asarray(ours.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
     assert diff.max() <= 1
 
 
-def test_birefnet_lite_quantizes_to_int8(lite_weights, tmp_path):
+@pytest.mark.slow  # NNCF: about 30 s on 2 cores
+def test_birefnet_lite_quantizes_its_kept_fp32_graph_to_int8(birefnet_lite, monkeypatch):
+    import torch
+
+    def export(*args, **kwargs):
+        raise AssertionError("int8 captured BiRefNet_lite again instead of reading its fp32 IR")
+
+    monkeypatch.setattr(torch.export, "export", export)
+    weights, irs = birefnet_lite
     photo = Image.open(PHOTO).convert("RGB")
-    ours = openvino_provider("birefnet-lite", weights=lite_weights, precision="int8", calibration=[PHOTO])
+    ours = openvino_provider("birefnet-lite", weights=weights, precision="int8", calibration=[PHOTO])
     matte = ours.matte(photo)
     assert matte.meta["precision"] == "int8" and matte.alpha.size == photo.size
-    (ir,) = (tmp_path / "cache" / "openvino").glob("birefnet-lite-int8-*.xml")
+    (ir,) = irs.glob("birefnet-lite-int8-*.xml")
     assert 'type="FakeQuantize"' in ir.read_text()  # NNCF's quantizers are in the saved graph

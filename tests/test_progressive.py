@@ -9,39 +9,16 @@ the 3 s budget in this machine's calibration cache."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import pytest
-
-from rmbg.providers.local import calibration, isnet_general
-from rmbg.providers.local.hub import forget_hub_reachability
+from rmbg.providers.local import calibration
 from rmbg.registry import info
 from rmbg.webapp import AppConfig, Session, progressive
-from tests.test_app import EXAMPLE
-from tests.test_isnet_general import WeightsServer, tiny_isnet_graph
+from tests.support.app import EXAMPLE
+from tests.support.progressive import SLOWER, better, on_download  # noqa: F401  (fixture)
 from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
-
-SLOWER = 6.0  # seconds for a 1 MP photo "on this CPU": over the 3 s budget, under progressive.MAX_S
-
-
-@pytest.fixture
-def better(tmp_path, monkeypatch, u2netp_path):  # noqa: F811
-    """IS-Net general ready to download from a local server, and calibrated as slower than the budget."""
-    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("RMBG_OFFLINE", raising=False)
-    monkeypatch.delenv(progressive.ENV, raising=False)
-    graph = tiny_isnet_graph()
-    served = WeightsServer(graph)
-    monkeypatch.setenv(isnet_general.ENV_URL, served.url)
-    monkeypatch.setenv(isnet_general.ENV_SHA256, hashlib.sha256(graph).hexdigest())
-    calibration.store("isnet-general", calibration.config_of("isnet-general"), SLOWER)
-    forget_hub_reachability()
-    yield served
-    served.close()
-    forget_hub_reachability()
 
 
 def test_the_plan_is_the_better_ready_model_for_the_default_only(better, monkeypatch):
@@ -93,17 +70,6 @@ def test_a_second_click_drops_the_first_clicks_better_result(better):
     assert dropped[:4] == (gr.skip(),) * 4  # its result arrived after the second click: not shown
     shown = next_better(runs[0][0], str(EXAMPLE), "u2netp", request=visitor)
     assert "IS-Net general" in shown[3]  # the second click's own better result is
-
-
-def on_download(served, hook):
-    """Call `hook` when the better model's weights are requested: its run has started."""
-
-    class Hooked(served.server.RequestHandlerClass):
-        def do_GET(self):
-            hook()
-            super().do_GET()
-
-    served.server.RequestHandlerClass = Hooked
 
 
 def test_without_a_better_model_there_is_one_result(better, monkeypatch):

@@ -15,9 +15,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from rmbg.webapp import AppConfig  # noqa: E402
-from tests.test_app import EXAMPLE, serve  # noqa: E402
-from tests.test_browser import ARGS, CHROMIUM, TIMEOUT_MS  # noqa: E402
-from tests.test_progressive import better, on_download  # noqa: E402, F401  (fixture)
+from tests.support.app import EXAMPLE, serve  # noqa: E402
+from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS  # noqa: E402
+from tests.support.progressive import better, on_download  # noqa: E402, F401  (fixture)
 from tests.u2netp_fixture import u2netp_path  # noqa: E402, F401  (fixture)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")

@@ -40,6 +40,8 @@ PUBLIC = [
     "parse_colour",
     "register",
     "remove_background",
+    "remove_video",
+    "VideoResult",
     "render",
     "InvalidRequestError",
     "ReplaceResult",

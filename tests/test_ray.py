@@ -148,11 +148,12 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch, ca
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_build_the_provider_is_one_readable_error(cluster, tmp_path):
     import rmbg
     from rmbg import registry
     from rmbg.errors import RmbgError
-    from tests.test_api import CountingProvider
+    from tests.support.providers import CountingProvider
 
     photos(tmp_path / "in", 2)
     rmbg.register("driver-only", lambda **_: CountingProvider("driver-only"))  # unknown in the workers

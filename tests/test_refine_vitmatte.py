@@ -183,6 +183,7 @@ def test_loads_from_the_hf_cache_offline(hf_cache, vitmatte_dir, monkeypatch):
     assert np.array_equal(a, np.asarray(local.refine(img, Image.fromarray(alpha))))
 
 
+@pytest.mark.uses("torch", "transformers")
 def test_not_cached_offline_is_a_fast_clear_error(hf_cache, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     refiner = get_refiner("vitmatte", revision=REV)
@@ -281,6 +282,7 @@ def test_remove_background_refines_any_provider_and_never_pays_twice(vitmatte_di
     assert np.array_equal(np.asarray(refined.alpha)[~unknown], alpha[~unknown])
 
 
+@pytest.mark.uses("torch", "transformers")
 def test_cli_refine_flag_runs_the_refiner_offline_with_a_clear_error_when_not_cached(tmp_path, monkeypatch, capsys):
     from rmbg import registry
     from rmbg.cli.main import main

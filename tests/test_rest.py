@@ -17,7 +17,7 @@ from rmbg.image.framing import subject_box  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
-from tests.test_app import EXAMPLE, app_config, serve  # noqa: E402
+from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_the_session_cap_holds_for_a_rest_client(fakes):
 
 
 def test_json_with_a_url_is_fetched_behind_the_guard(url, fakes, monkeypatch, tmp_path):
-    from tests.test_fetch import PNG, serving
+    from tests.support.fetch import PNG, serving
 
     fal, _ = fakes
     with serving() as server:
@@ -218,7 +218,7 @@ def test_the_page_url_box_keeps_the_fetched_image(monkeypatch, tmp_path):
     from rmbg.webapp import actions
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
-    from tests.test_fetch import PNG, serving
+    from tests.support.fetch import PNG, serving
 
     with serving() as server:
         app = App.create(store=OutputStore(tmp_path))

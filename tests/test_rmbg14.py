@@ -22,6 +22,7 @@ from rmbg.providers.local import torch_backend as local
 from rmbg.providers.local.processing import postprocess, preprocess
 from tests.fakehub import FakeHub, point_hub_at
 from tests.hfcache import deterministic_state, read_keys
+from tests.support.models import scene
 
 KEYS = read_keys(Path(__file__).parent / "fixtures" / "rmbg-1.4.keys.tsv")
 GOLDEN = Path(__file__).parent / "goldens" / "rmbg14_seed0.png"
@@ -37,15 +38,6 @@ def _no_loaded_models():
     local.clear_loaded_models()
     yield
     local.clear_loaded_models()
-
-
-def scene(width=160, height=120) -> Image.Image:
-    """A fixed synthetic photo: a warm disc on a cool gradient."""
-    ys, xs = np.mgrid[0:height, 0:width]
-    bg = np.stack([xs * 0.3, ys * 0.5 + 40, 180 - xs * 0.2], -1)
-    disc = ((xs - width * 0.55) ** 2 + (ys - height * 0.5) ** 2) < (height * 0.3) ** 2
-    bg[disc] = (230, 120, 40)
-    return Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8), "RGB")
 
 
 def test_state_dict_matches_the_checkpoint_key_list():
@@ -86,6 +78,7 @@ def test_postprocessing_is_the_official_recipe():
     assert (ours == official).mean() > 0.999
 
 
+@pytest.mark.slow
 def test_strict_load_from_the_offline_hf_cache_and_golden_matte(hf_cache, state, update_goldens):
     hf_cache.add_state(RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename, state)
     provider = rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu")

@@ -16,7 +16,7 @@ from rmbg.providers.local import torch_backend as local
 from rmbg.providers.local.processing import postprocess, preprocess
 from tests.fakehub import FakeHub, point_hub_at
 from tests.hfcache import HFCache, deterministic_state, read_keys
-from tests.test_rmbg14 import scene
+from tests.support.models import scene
 
 KEYS = read_keys(Path(__file__).parent / "fixtures" / "rmbg-2.0.keys.tsv")
 GOLDEN = Path(__file__).parent / "goldens" / "rmbg20_seed0_256.png"
@@ -67,6 +67,7 @@ def test_postprocessing_is_uint8_then_bicubic_without_minmax():
     assert np.asarray(out)[0, 0] == 68 and np.asarray(out)[0, -1] == 242
 
 
+@pytest.mark.slow  # 880 MB of weights made, then loaded
 def test_strict_load_from_the_offline_hf_cache_and_golden(hf_cache: HFCache, weights_file, update_goldens):
     hf_cache.add(RMBG_20.repo_id, RMBG_20.revision, RMBG_20.filename, weights_file)
     # the golden is the exact fp32 matte; "auto" would pick bf16 autocast on a CPU with bf16 units

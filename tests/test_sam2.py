@@ -144,7 +144,7 @@ def test_remove_background_keeps_the_picked_subject_and_caches_each_prompt(hf_ca
     import rmbg
     from rmbg.cache import MatteCache
     from rmbg.errors import InvalidImageError
-    from tests.test_api import CountingProvider
+    from tests.support.providers import CountingProvider
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     add_folder(hf_cache, REPO, sam_dir)

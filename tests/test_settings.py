@@ -115,7 +115,7 @@ def environment_reads(tree: ast.AST, constants: dict[str, str]) -> list[tuple[in
 
 
 # Reads by a name held in a variable that are not RMBG_* settings: the vendors' API keys
-# (FAL_KEY, RUNWARE_API_KEY, ...), which rmbg.wording.KEY_SLOTS declares.
+# (FAL_KEY, RUNWARE_API_KEY, ...), which rmbg.vendors.VENDORS declares.
 DYNAMIC_READS_OF_OTHER_VARIABLES = {"rmbg/providers/hosted/payload.py": ["?env_var", "?n"]}
 
 

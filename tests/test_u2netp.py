@@ -22,9 +22,11 @@ from rmbg.eval.metrics import iou
 from rmbg.providers.local import onnx_backend
 from rmbg.providers.local import u2netp_file as weights
 from rmbg.providers.local.hub import forget_hub_reachability
-from tests.test_isnet_general import WeightsServer
+from tests.support.models import WeightsServer, photo
 from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
+# U2-Net-p through ONNX Runtime, and its file fetched by pooch (the onnx extra), in every test here.
+pytestmark = pytest.mark.uses("onnxruntime", "pooch")
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample"
 # Mean IoU@0.5 over the 30 frames, measured with this code (onnxruntime
 # 1.31.1, CPU): 0.7386 (per sequence 0.55-0.92). The floor leaves a 0.05 margin.
@@ -32,10 +34,6 @@ DAVIS_MEASURED = 0.7386
 DAVIS_FLOOR = DAVIS_MEASURED - 0.05
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
-
-
-def photo(name: str = "dog_00000") -> Image.Image:
-    return Image.open(DAVIS / "images" / f"{name}.jpg").convert("RGB")
 
 
 def recipe_reference(image: Image.Image, model: Path) -> np.ndarray:
@@ -135,19 +133,19 @@ def test_concurrent_callers_through_openvino_each_get_their_own_photos_matte(u2n
 def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path):
     """A server hands calls to ever new threads; the requests (buffers of their own) are
     pooled per model, so twelve threads one after another add none."""
-    from rmbg.providers.local import openvino_backend
+    from rmbg.providers.local.openvino_backend import compiled_model
 
     provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
     small = photo().resize((200, 120))
     provider.matte(small)
-    compiled = next(c for key, c in openvino_backend._COMPILED.items() if "u2netp" in key[0] and key[2] == "1")
-    before = openvino_backend.idle_requests(compiled)  # an earlier test may have run several at once
+    compiled = compiled_model("u2netp", "fp32", u2netp_path, [], 1)  # the pooled one the provider runs
+    before = compiled.idle_requests()  # an earlier test may have run several at once
     assert before >= 1
     for _ in range(12):
         worker = threading.Thread(target=provider.matte, args=(small,))
         worker.start()
         worker.join()
-    assert openvino_backend.idle_requests(compiled) == before
+    assert compiled.idle_requests() == before
 
 
 def test_status_and_options(u2netp_path):

@@ -130,7 +130,7 @@ def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch,
     answers 507 in our words, and the folder never holds more than that."""
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
-    from tests.test_app import app_config, serve
+    from tests.support.app import app_config, serve
 
     folder = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))

@@ -11,6 +11,7 @@ import pytest
 
 from rmbg.errors import ProviderCreditError
 from rmbg.providers.base import ProviderStatus
+from rmbg.vendors import KEY_VARS
 from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
@@ -50,7 +51,7 @@ def app_of(fakes, tmp_path, **overrides) -> App:
     ],
 )
 def test_each_new_provider_has_its_key_field(provider_id, slot, name, monkeypatch):
-    for env in catalog.ENV_SLOT:
+    for env in KEY_VARS:
         monkeypatch.delenv(env, raising=False)
     closed = AppConfig(allow_server_keys=False)
     assert catalog.key_slot(provider_id) == slot
@@ -99,13 +100,13 @@ def test_an_error_message_never_carries_the_visitors_key(fakes, tmp_path):
 
 
 def test_rest_clients_send_the_new_keys_in_their_own_headers(fakes, tmp_path):
-    from starlette.applications import Starlette
+    from fastapi import FastAPI
     from starlette.testclient import TestClient
 
     from rmbg.webapp import rest
 
     removebg, photoroom, _ = fakes
-    web = Starlette(routes=rest.routes(app_of(fakes, tmp_path), lambda: "u2netp", fetch=None))
+    web = FastAPI(routes=rest.routes(app_of(fakes, tmp_path), lambda: "u2netp", fetch=None))  # as gradio's app
     image = {"image": ("cat.jpg", EXAMPLE.read_bytes(), "image/jpeg")}
     with TestClient(web) as client:
         cut = client.post(

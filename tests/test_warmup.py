@@ -70,6 +70,7 @@ def test_a_model_that_is_not_ready_here_is_not_loaded(tmp_path, caplog):
     assert "no warm-up of birefnet-lite" in _skipped_with(tmp_path, caplog, "birefnet-lite")
 
 
+@pytest.mark.uses("onnxruntime")  # the warm-up runs U2-Net-p
 def test_a_failing_warm_up_is_logged_and_the_page_goes_on(tmp_path, caplog, monkeypatch):
     """A broken weights file: the warm-up says why, raises nothing, and marks nothing warm."""
     broken = tmp_path / "u2netp.onnx"

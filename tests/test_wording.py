@@ -40,6 +40,7 @@ def test_a_missing_key_is_said_in_each_doors_words(monkeypatch):
     )
 
 
+@pytest.mark.uses("torch")
 def test_a_model_that_cannot_be_downloaded_names_the_provider_list_on_the_page(hf_cache, monkeypatch):
     from rmbg.providers.local.hf_segmentation import hf_provider
     from tests.tiny_transformers import REV

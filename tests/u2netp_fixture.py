@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tiers import uses
+
 
 def cache_dir_for_tests() -> Path:
     return Path(os.environ.get("RMBG_TEST_CACHE") or Path.home() / ".cache" / "rmbg-test").expanduser()
 
 
 @pytest.fixture(scope="session")
+@uses("onnxruntime")  # the tests that ask for the weights run them (ONNX Runtime): the `model` tier
 def u2netp_path():
     """Path of the verified u2netp.onnx; RMBG_U2NETP_PATH set for the session."""
     from rmbg.providers.local.u2netp_file import ENV_PATH, fetch_u2netp, is_u2netp

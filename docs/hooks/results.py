@@ -3,7 +3,8 @@
 In any page, alone on its line,
   <!-- results: NAME -->   becomes the tables of benchmarks/results/NAME.json,
                            with the command, date, machine and versions that made them;
-  <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py.
+  <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py;
+  <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py.
 A marker whose file is missing fails the build, so a page cannot quote a
 benchmark that was never run.
 """
@@ -21,7 +22,8 @@ from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
-MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings)\s*-->[ \t]*$", re.MULTILINE)  # alone on a line
+# alone on a line
+MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors)\s*-->[ \t]*$", re.MULTILINE)
 
 
 def _cell(value: Any) -> str:
@@ -63,18 +65,29 @@ def results_markdown(name: str) -> str:
     return "\n\n".join(parts)
 
 
-def settings_markdown() -> str:
-    # Loaded from its file: the docs build needs rmbg's declaration, not an installed rmbg.
-    spec = importlib.util.spec_from_file_location("_rmbg_settings", ROOT / "rmbg" / "settings_declared.py")
+def declared(name: str) -> Any:
+    """rmbg/<name>.py, loaded from its file: the docs build needs rmbg's declarations, not an installed rmbg
+    (settings_declared and vendors import nothing from rmbg)."""
+    spec = importlib.util.spec_from_file_location(f"_rmbg_{name}", ROOT / "rmbg" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
-    return module.markdown_table()
+    return module
+
+
+def settings_markdown() -> str:
+    return str(declared("settings_declared").markdown_table())
+
+
+def vendors_markdown() -> str:
+    return str(declared("vendors").markdown_table())
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
     def expand(match: re.Match[str]) -> str:
-        return results_markdown(match.group(2)) if match.group(2) else settings_markdown()
+        if match.group(2):
+            return results_markdown(match.group(2))
+        return vendors_markdown() if match.group(1) == "vendors" else settings_markdown()
 
     return MARKER.sub(expand, markdown)

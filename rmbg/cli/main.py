@@ -1,4 +1,4 @@
-"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`, `rmbg replace`.
+"""The command line: `rmbg remove`, `rmbg providers`, `rmbg evaluate`, `rmbg replace`, `rmbg video`.
 
     rmbg remove photos/ -o out/ --provider u2netp --bg white --format jpg
     rmbg providers
@@ -39,6 +39,7 @@ from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
+from .video import add_parser as add_video_parser
 
 
 def parse_background(text: str | None):
@@ -313,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replace_parser(sub)
     add_ledger_parser(sub)
+    add_video_parser(sub)
     return parser
 
 

@@ -107,11 +107,18 @@ class Sam2Picker:
         self._token = token
         self.cache = default_embeddings if cache is None else cache
 
+    @property
+    def device(self) -> str:
+        """Where the network runs ("cpu", "cuda", "mps")."""
+        from ..providers.local.device import pick_device
+
+        return pick_device(self._device)
+
     def network(self) -> Any:
-        from ..providers.local.device import pick_device, pick_dtype
+        from ..providers.local.device import pick_dtype
         from ..providers.local.hf_transformers import load_pretrained
 
-        device = pick_device(self._device)
+        device = self.device
         dtype = pick_dtype(self._precision, device)
         return load_pretrained(
             "Sam2Model", self.model, revision=self.revision, device=device, dtype=dtype, token=self._token
@@ -135,38 +142,43 @@ class Sam2Picker:
         """The image's embeddings (list of feature maps), from the LRU when seen before."""
         import torch
 
+        from ..providers.local.pool import POOL
+
         net = self.network()
         param = next(net.parameters())
         key = (self.model, self.revision, str(param.device), str(param.dtype), image_digest(image))
-        found = self.cache.get(key)
-        if found is not None:
-            return found
-        x = self.pixel_values(image).to(device=param.device, dtype=param.dtype)
-        with torch.inference_mode():
-            embeddings = net.get_image_embeddings(x)
-        self.cache.put(key, embeddings)
-        return embeddings
+        with POOL.forward():  # looked up under the device lock too: a caller that waited finds it made
+            found = self.cache.get(key)
+            if found is not None:
+                return found
+            x = self.pixel_values(image).to(device=param.device, dtype=param.dtype)
+            with torch.inference_mode():
+                embeddings = net.get_image_embeddings(x)
+            self.cache.put(key, embeddings)
+            return embeddings
 
     def logits(self, image, points: Iterable[Sequence] | None = None, box: Sequence[float] | None = None) -> np.ndarray:
         """Mask logits (H, W) float32 at the image size for the prompts (> 0 = chosen)."""
         import torch
 
+        from ..providers.local.pool import POOL
+
         pts, bx = normalise_prompt(points, box, image.size)
         if not pts and bx is None:
             raise ValueError("give at least one point or a box")
         net = self.network()
-        embeddings = self.embed(image)
         param = next(net.parameters())
         kwargs = self._prompt_tensors(pts, bx, image.size, param)
         multimask = len(pts) == 1 and bx is None
-        with torch.inference_mode():
+        with POOL.forward(), torch.inference_mode():
+            embeddings = self.embed(image)
             out = net(image_embeddings=embeddings, multimask_output=multimask, **kwargs)
             masks = out.pred_masks[0, 0]  # [K, h, w]
             best = int(out.iou_scores[0, 0].argmax()) if multimask else 0
             chosen = masks[best][None, None].float()
             w, h = image.size
             up = torch.nn.functional.interpolate(chosen, (h, w), mode="bilinear", align_corners=False)
-        return up[0, 0].cpu().numpy()
+            return up[0, 0].cpu().numpy()
 
     def _prompt_tensors(self, pts: tuple[Point, ...], bx: Box | None, size: tuple[int, int], param) -> dict:
         import torch
@@ -189,10 +201,7 @@ class Sam2Picker:
         """Mode-L mask at the image size: 255 on the chosen object, 0 elsewhere."""
         from PIL import Image
 
-        from ..providers.local.device import LOCAL_DEVICE_LOCK
-
-        with LOCAL_DEVICE_LOCK:
-            logits = self.logits(image, points, box)
+        logits = self.logits(image, points, box)  # holds the device for its forwards
         return Image.fromarray(np.where(logits > 0, 255, 0).astype(np.uint8))
 
     def select(self, image, matte, points=None, box=None, grow: int | None = None):
@@ -296,7 +305,6 @@ class Sam2Provider:
 
     def matte(self, image) -> Matte:
         from ..pricing import compute_cost
-        from ..providers.local.device import pick_device
 
         start = time.perf_counter()
         points = self.points or (centre_point(image.size) if self.box is None else ())
@@ -307,7 +315,7 @@ class Sam2Provider:
             "revision": self.picker.revision or "main",
             "prompt": "centre point" if not self.points and self.box is None else "given",
         }
-        return Matte(alpha, compute_cost(seconds, pick_device(self.picker._device)), seconds, meta)
+        return Matte(alpha, compute_cost(seconds, self.picker.device), seconds, meta)
 
 
 def sam2(

@@ -128,19 +128,19 @@ class VitMatteRefiner:
         """Float alpha (H, W) in [0, 1] for a uint8 image and trimap, as the network says."""
         import torch
 
+        from ..providers.local.pool import POOL
+
         net = self.network()
         param = next(net.parameters())
         x = prepare_inputs(image, trimap).to(device=param.device, dtype=param.dtype)
-        with torch.inference_mode():
-            alphas = net(pixel_values=x).alphas
         h, w = trimap.shape
-        return alphas[0, 0, :h, :w].float().cpu().numpy()
+        with POOL.forward(), torch.inference_mode():
+            alphas = net(pixel_values=x).alphas
+            return alphas[0, 0, :h, :w].float().cpu().numpy()
 
     def refine(self, image, alpha):
         """Refined matte (mode "L", image size); only the unknown band differs from `alpha`."""
         from PIL import Image
-
-        from ..providers.local.device import LOCAL_DEVICE_LOCK
 
         if image.size != alpha.size:
             raise InvalidImageError(f"image {image.size} and matte {alpha.size} differ in size")
@@ -151,8 +151,7 @@ class VitMatteRefiner:
         if window is None:
             return Image.fromarray(matte.copy())
         rgb_crop, tri_crop = crop_inputs(image.convert("RGB"), trimap, window)
-        with LOCAL_DEVICE_LOCK:
-            pred = self.predict(rgb_crop, tri_crop)
+        pred = self.predict(rgb_crop, tri_crop)  # holds the device for its forward
         refined = to_uint8(resize_back(pred, window))
         return Image.fromarray(paste(matte, refined, window, unknown))
 

@@ -9,28 +9,22 @@ the deployment allows it (AppConfig.allow_server_keys); otherwise it is
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 from ..defaults import default_provider
 from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
 from ..registry import get_provider, get_replacer, info, list_providers
-from ..wording import KEY_SLOTS
+from ..vendors import BY_ENV, VENDORS
 from .config import AppConfig
 from .downloads import check_declared, check_hub_repo, would_download
 
-# The page's key fields, by the environment variable a provider declares
-# (rmbg.registry): a new provider on an existing service needs no edit here.
-ENV_SLOT = {
-    "FAL_KEY": "fal",
-    "RUNWARE_API_KEY": "runware",
-    "REMOVEBG_API_KEY": "removebg",
-    "PHOTOROOM_API_KEY": "photoroom",
-}
-SLOT_ENV = {slot: env for env, slot in ENV_SLOT.items()}
-SLOT_NAME = {slot: name for slot, _, name, _, _ in KEY_SLOTS}  # declared once, in rmbg.wording
-SLOTS = tuple(SLOT_NAME)  # Keys' fields, in the order Keys.of takes them and the page shows them
+# The app's key slots, by the environment variable a provider declares (rmbg.registry):
+# a new provider on an existing service needs no edit here, a new service one Vendor (rmbg.vendors).
+ENV_SLOT = {env: vendor.slot for env, vendor in BY_ENV.items()}
+SLOT_ENV = {vendor.slot: vendor.key_env for vendor in VENDORS}
+SLOT_NAME = {vendor.slot: vendor.label for vendor in VENDORS}
+SLOTS = tuple(vendor.slot for vendor in VENDORS)  # Keys' slots, in the order Keys.of takes them and the page shows them
 
 
 def key_slot(provider_id: str) -> str:
@@ -50,35 +44,58 @@ STATE_TEXT = {
 }
 
 
-@dataclass(frozen=True)
 class Keys:
     """API keys a visitor pasted into this page (empty = none), one per
-    service (SLOTS). Never logged."""
+    vendor (rmbg.vendors.VENDORS), read as attributes by slot: keys.fal.
+    Immutable; never logged, never shown (repr says set or empty)."""
 
-    fal: str = ""
-    runware: str = ""
-    removebg: str = ""
-    photoroom: str = ""
+    __slots__ = ("_values",)
+    _values: tuple[str, ...]
+
+    def __init__(self, **keys: str) -> None:
+        unknown = sorted(set(keys) - set(SLOTS))
+        if unknown:
+            raise TypeError(f"Keys has no slot {', '.join(unknown)}; its slots are {', '.join(SLOTS)}")
+        object.__setattr__(self, "_values", tuple(keys.get(slot, "") for slot in SLOTS))
+
+    def __getattr__(self, slot: str) -> str:
+        if slot in SLOTS:
+            return self._values[SLOTS.index(slot)]
+        raise AttributeError(f"Keys has no slot {slot!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Keys is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Keys) and other._values == self._values
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_keys, (self._values,))
 
     def __repr__(self) -> str:  # never show a key, even in a debugger
-        return "Keys(" + ", ".join(f"{slot}={'set' if getattr(self, slot) else 'empty'}" for slot in SLOTS) + ")"
+        return "Keys(" + ", ".join(f"{slot}={'set' if v else 'empty'}" for slot, v in zip(SLOTS, self._values)) + ")"
 
     @classmethod
-    def of(
-        cls,
-        fal: str | None = None,
-        runware: str | None = None,
-        removebg: str | None = None,
-        photoroom: str | None = None,
-    ) -> Keys:
-        return cls(*((value or "").strip() for value in (fal, runware, removebg, photoroom)))
+    def of(cls, *values: str | None) -> Keys:
+        """From values in SLOTS order (the page's key boxes), each stripped; None = empty."""
+        if len(values) > len(SLOTS):
+            raise TypeError(f"Keys.of takes at most {len(SLOTS)} keys ({', '.join(SLOTS)}), got {len(values)}")
+        return cls(**{slot: (value or "").strip() for slot, value in zip(SLOTS, values)})
 
     def for_provider(self, provider_id: str) -> str:
         slot = key_slot(provider_id)
         return str(getattr(self, slot)) if slot else ""
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(key for key in (getattr(self, slot) for slot in SLOTS) if key)
+        return tuple(key for key in self._values if key)
+
+
+def _keys(values: tuple[str, ...]) -> Keys:
+    """Keys from its values in SLOTS order (pickle and copy rebuild it so)."""
+    return Keys(**dict(zip(SLOTS, values)))
 
 
 class SessionKeyMissing(MissingCredentialsError):

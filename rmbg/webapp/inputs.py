@@ -1,13 +1,20 @@
-"""Every value a visitor sends to a handler, type-checked in one place.
+"""The kinds of value a visitor may send, as types: a check each, attached to
+the typed fields of the forms and the REST models.
 
 The page's widgets only send what they hold, but the same handlers answer
 raw API calls, gradio_client, MCP and REST, where any JSON value can arrive
-in any slot: a list for the provider, NaN for a count, "inf" for a seed.
+in any field: a list for the provider, NaN for a count, "inf" for a seed.
 Handlers then read them with str/int/float conversions that were written
-for the widgets' values. `check()` runs before a handler (app.py's
-readable_errors, rest.py's work) and refuses a value of the wrong kind with
-a sentence naming the field, so no conversion deeper in can raise a
-TypeError, ValueError or OverflowError.
+for the widgets' values. A field's type carries its Check (`Text`, `Flag`,
+`Size`, `Volume`, ...: `Annotated[Any, Check]`), which refuses a value of the
+wrong kind with a sentence naming the field, so no conversion deeper in can
+raise a TypeError, ValueError or OverflowError:
+
+- a form's fields (rmbg.webapp.ui.forms) and a small handler's parameters
+  are checked before it runs (`checks_of(fn)` reads them from its
+  annotations; rmbg.webapp.ui.common.readable_errors runs them);
+- a pydantic model's fields (rmbg.webapp.rest) run the same Check as a
+  validator, and give the field's JSON schema to the OpenAPI document.
 
 Only the kind is checked here; the meaning (a known provider, a colour that
 parses, a margin in range) stays with the code that owns it.
@@ -17,10 +24,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import InvalidRequestError
 
 MAX_TEXT = 10_000  # characters in any one text field (a prompt is the longest)
+VOLUME = "Images per month must be a whole number (0 or more), got {}."
+SEED = "The seed must be a whole number 0..2147483647, got {}."
+
+
+@dataclass(frozen=True)
+class Check:
+    """One kind of value, by its name ("text", "flag", ...): `test(name, value)`
+    refuses a wrong one with an InvalidRequestError naming the field; `schema`
+    is the JSON schema of the values it is meant for (what the OpenAPI
+    document promises)."""
+
+    kind: str
+    test: Callable[[str, object], None]
+    schema: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __call__(self, name: str, value: object) -> None:
+        self.test(name, value)
+
+    # --- as a pydantic validator (Annotated[Any, check] in a model) ------------
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_before_validator_function(self._validate, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return dict(self.schema)
+
+    def _validate(self, value: object, info: core_schema.ValidationInfo) -> object:
+        try:
+            self.test(info.field_name or "value", value)
+        except InvalidRequestError as exc:  # pydantic collects it; rmbg.webapp.rest says it
+            raise PydanticCustomError("rmbg", "{said}", {"said": str(exc)}) from None
+        return value
 
 
 def _text(name: str, value: object) -> None:
@@ -63,10 +107,6 @@ def _whole(low: int, high: int, blank_ok: bool = True, said: str = "") -> Callab
     return check_whole
 
 
-VOLUME = "Images per month must be a whole number (0 or more), got {}."
-SEED = "The seed must be a whole number 0..2147483647, got {}."
-
-
 def _flag(name: str, value: object) -> None:
     if isinstance(value, str):
         if len(value) <= 10:  # "true", "false", "yes", ...: read by look.flag
@@ -94,45 +134,54 @@ def _texts(name: str, value: object) -> None:
         raise InvalidRequestError(f"{name} names {len(value)} providers; at most 50.")
 
 
-CHECKS: dict[str, Callable[[str, object], None]] = {
-    **{
-        n: _text
-        for n in (
-            "provider",
-            "background",
-            "colour",
-            "format",
-            "align",
-            "prompt",
-            "negative_prompt",
-            "fal_key",
-            "runware_key",
-            "removebg_key",
-            "photoroom_key",
-            "points",
-            "box",
-            "url",
-            "a",
-            "b",
-            "text",
-        )
-    },
-    **{n: _flag for n in ("mask_only", "refine_edges", "clean_edges", "crop", "vitmatte", "fast")},
-    **{n: _size for n in ("margin", "canvas")},
-    "monthly_volume": _whole(0, 1_000_000_000, said=VOLUME),
-    "volume": _whole(0, 1_000_000_000, said=VOLUME),
-    "num_images": _whole(1, 4, blank_ok=False),
-    "seed": _whole(0, 2_147_483_647, said=SEED),
-    "providers": _texts,
-}
+def _one_of(*words: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(words)}
 
 
-def check(values: Mapping[str, object]) -> None:
-    """Refuse the first value whose kind is wrong for its field (fields not
-    listed here, such as images and session state, are checked where used)."""
+_STRING = {"type": "string"}
+# The kinds, each a type to annotate a field with.
+Text = Annotated[Any, Check("text", _text, _STRING)]
+Key = Annotated[Any, Check("key", _text, {"type": "string", "format": "password"})]  # an API key: text, never shown
+Flag = Annotated[Any, Check("flag", _flag, {"oneOf": [{"type": "boolean"}, _one_of("true", "false")]})]
+Size = Annotated[Any, Check("size", _size, {"oneOf": [_STRING, {"type": "number"}]})]  # "10%", "40px", "2000x2000", 12
+Format = Annotated[Any, Check("format", _text, _one_of("png", "webp", "jpeg"))]
+Align = Annotated[Any, Check("align", _text, _one_of("center", "bottom"))]
+Volume = Annotated[Any, Check("volume", _whole(0, 1_000_000_000, said=VOLUME), {"type": "integer", "minimum": 0})]
+Seed = Annotated[Any, Check("seed", _whole(0, 2_147_483_647, said=SEED), {"type": "integer", "minimum": 0})]
+Count = Annotated[Any, Check("count", _whole(1, 4, blank_ok=False), {"type": "integer", "minimum": 1, "maximum": 4})]
+Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING, "maxItems": 50})]  # provider ids
+
+KINDS = {"Text": Text, "Key": Key, "Flag": Flag, "Size": Size, "Format": Format, "Align": Align}
+KINDS.update({"Volume": Volume, "Seed": Seed, "Count": Count, "Names": Names})
+
+
+def check_of(annotation: object) -> Check | None:
+    """The Check an annotation carries (Annotated[..., Check]); None for none."""
+    return next((m for m in getattr(annotation, "__metadata__", ()) if isinstance(m, Check)), None)
+
+
+def checks_of(fn: Callable[..., Any]) -> dict[str, Check]:
+    """Each parameter's Check, read from `fn`'s annotations (one written as
+    text is looked up by name in its module, else among the kinds here, as a
+    handler may import them where it is defined); parameters without one (images,
+    session state, the request) are checked where they are used."""
+    found: dict[str, Check] = {}
+    namespace = getattr(fn, "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if isinstance(annotation, str):  # a kind is written by its name: Text, Flag, ...
+            annotation = namespace.get(annotation, KINDS.get(annotation)) if annotation.isidentifier() else None
+        check = check_of(annotation)
+        if check is not None and name != "return":
+            found[name] = check
+    return found
+
+
+def check(values: Mapping[str, object], checks: Mapping[str, Check]) -> None:
+    """Refuse the first value whose kind is wrong for its field (fields
+    without a Check are checked where they are used)."""
     for name, value in values.items():
-        if (checker := CHECKS.get(name)) is not None:
-            checker(name, value)
+        if (kind := checks.get(name)) is not None:
+            kind(name, value)
 
 
 def _kind(value: object) -> str:

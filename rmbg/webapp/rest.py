@@ -8,8 +8,8 @@ Request: multipart/form-data with the file in `image` (and optionally
 SSRF guard, rmbg.image.fetch) or a data: URI. Other fields, all optional: provider,
 background ("transparent", a colour such as "white" or "#ff0000", or
 "image" with background_image), mask_only, clean_edges, format (png, webp,
-jpeg), crop, canvas, margin, align. Keys for hosted providers in the headers
-X-Fal-Key / X-Runware-Key / X-Removebg-Key / X-Photoroom-Key (never stored,
+jpeg), crop, canvas, margin, align. Keys for hosted providers in one header
+per vendor (rmbg.vendors: X-Fal-Key, X-Runware-Key, ...; never stored,
 never logged); the same key rules and spending caps as the page, the
 per-session cap applying per client address (X-Forwarded-For believed only
 from RMBG_TRUSTED_PROXIES, rmbg.webapp.identity).
@@ -22,16 +22,29 @@ large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
 provider failed or timed out, 403 a model download this server does not
 allow its visitors, 503 a model that cannot run here).
 
-`GET /api/openapi.json` describes this endpoint (OpenAPI 3.0; the fuzz tests
-generate requests from it).
+The types are declared once, as pydantic models (rmbg.webapp.rest_types):
+the request's fields with their checks, the key headers (one per vendor,
+rmbg.vendors), the response's headers and the error body. The route is a
+FastAPI APIRouter's, served on gradio's FastAPI app; `GET /api/openapi.json`
+is FastAPI's document of it, generated from those models (OpenAPI 3.1; the
+fuzz tests generate requests from it). The body is read here, not by FastAPI:
+its size is counted as it streams, and a form or JSON is parsed only under
+that limit; its fields are then validated by the model.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
+
+import anyio
+from fastapi import APIRouter
+from fastapi.openapi.utils import get_openapi
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ..errors import (
     BudgetError,
@@ -48,20 +61,32 @@ from ..errors import (
 )
 from ..image.compose import MIME, normalise_format
 from ..result import Result
-from ..wording import KEY_SLOTS
-from . import actions, inputs
-from .catalog import SLOTS, Keys, SessionKeyMissing
+from . import actions
+from .catalog import Keys, SessionKeyMissing
 from .context import App
 from .downloads import DownloadRefused
 from .identity import rest_identity
 from .look import Look, file_name
+from .rest_types import (
+    FIELDS,
+    FILES,
+    NO_IMAGE,
+    SUMMARY,
+    TITLE,
+    Fields,
+    Made,
+    Refusal,
+    bodies,
+    fields_of,
+    keys_of,
+    parameters,
+    responses,
+)
 
 log = logging.getLogger("rmbg.rest")
 MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
 CONCURRENCY = 4  # requests running a model or a provider at once
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
-HEADERS = {slot: header for slot, _, _, header, _ in KEY_SLOTS}  # by key slot (rmbg.wording.KEY_SLOTS)
-FIELDS = ("provider", "background", "mask_only", "clean_edges", "format", "crop", "canvas", "margin", "align", "url")
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BudgetError, 402),
     (ProviderCreditError, 402),
@@ -76,6 +101,8 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (InvalidImageError, 400),
     (RmbgError, 400),
 )
+# Every status an error may have: STATUS's, 413 (too large), 415 (not a form nor JSON), 500 (logged).
+ERROR_CODES = tuple(sorted({code for _, code in STATUS} | {413, 415, 500}))
 
 
 class TooLarge(Exception):
@@ -90,102 +117,41 @@ def status_of(exc: BaseException) -> int:
     return next(code for kind, code in STATUS if isinstance(exc, kind))
 
 
-def look_of(fields: Mapping[str, Any], background_image: bytes | None) -> Look:
+def look_of(fields: Fields, background_image: bytes | None) -> Look:
     """The request's render choices as the page's Look (the same checks)."""
-    kind, colour = Look.background_of(fields.get("background"))
+    kind, colour = Look.background_of(fields.background)
     if kind == "image" and background_image is None:
         raise InvalidImageError('background "image" needs the image itself in the background_image field.')
     return Look.of(
         kind,
         colour,
         background_image,
-        fields.get("mask_only"),
-        fields.get("format"),
-        refine=fields.get("clean_edges"),
-        crop=fields.get("crop"),
-        canvas=fields.get("canvas"),
-        margin=fields.get("margin"),
-        align=fields.get("align"),
+        fields.mask_only,
+        fields.format,
+        refine=fields.clean_edges,
+        crop=fields.crop,
+        canvas=fields.canvas,
+        margin=fields.margin,
+        align=fields.align,
     )
 
 
 def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
-    return {
-        "X-Rmbg-Provider": result.provider,
-        "X-Rmbg-Seconds": f"{result.seconds.model:.3f}",
-        "X-Rmbg-Total-Seconds": f"{result.seconds.total:.3f}",
-        "X-Rmbg-Cost-USD": str(result.cost.usd),
-        "X-Rmbg-Cost-Source": result.cost.source,
-        "X-Rmbg-Cached": "true" if result.cached else "false",
-        "Content-Disposition": f'inline; filename="{file_name(stem, look)}"',
+    made = {
+        "provider": result.provider,
+        "seconds": f"{result.seconds.model:.3f}",
+        "total_seconds": f"{result.seconds.total:.3f}",
+        "cost_usd": str(result.cost.usd),
+        "cost_source": result.cost.source,
+        "cached": "true" if result.cached else "false",
+        "disposition": f'inline; filename="{file_name(stem, look)}"',
     }
+    return Made.model_validate(made).headers()
 
 
-_TEXT = {"type": "string"}
-_FLAG = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
-_SIZE = {"oneOf": [{"type": "string"}, {"type": "number"}]}
-_PROPERTIES: dict[str, dict] = {
-    "provider": _TEXT,
-    "background": _TEXT,
-    "mask_only": _FLAG,
-    "clean_edges": _FLAG,
-    "format": {"type": "string", "enum": ["png", "webp", "jpeg"]},
-    "crop": _FLAG,
-    "canvas": _SIZE,
-    "margin": _SIZE,
-    "align": {"type": "string", "enum": ["center", "bottom"]},
-}
-
-
-def openapi() -> dict[str, Any]:
-    """The OpenAPI 3.0 description of POST /api/remove."""
-    error = {
-        "description": "Refused or failed, with the reason",
-        "content": {
-            "application/json": {"schema": {"type": "object", "required": ["error"], "properties": {"error": _TEXT}}}
-        },
-    }
-    image = {
-        "description": "The output image",
-        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MIME.values()))},
-    }
-    form = {
-        "type": "object",
-        "required": ["image"],
-        "additionalProperties": False,
-        "properties": {
-            "image": {"type": "string", "format": "binary"},
-            "background_image": {"type": "string", "format": "binary"},
-            **{name: _TEXT for name in _PROPERTIES},
-        },
-    }
-    body = {
-        "type": "object",
-        "required": ["url"],
-        "additionalProperties": False,
-        "properties": {"url": {"type": "string", "description": "http(s) URL or data: URI"}, **_PROPERTIES},
-    }
-    keys = [{"name": header, "in": "header", "required": False, "schema": _TEXT} for header in HEADERS.values()]
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "rmbg REST API", "version": "1"},
-        "paths": {
-            "/api/remove": {
-                "post": {
-                    "summary": "Remove the background of one image",
-                    "parameters": keys,
-                    "requestBody": {
-                        "required": True,
-                        "content": {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}},
-                    },
-                    "responses": {
-                        "200": image,
-                        **{str(code): error for code in (400, 401, 402, 413, 415, 429, 502, 503, 504)},
-                    },
-                }
-            }
-        },
-    }
+def openapi(routes: list[Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI document of POST /api/remove: FastAPI's, from the route and its models."""
+    return get_openapi(title=TITLE, version="1", routes=routes if routes is not None else router(None, str).routes)
 
 
 async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
@@ -199,23 +165,26 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
 
 def routes(
     app: App, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
-) -> list:
-    """The Starlette routes to add beside the gradio app (launch(app_kwargs=...)).
+) -> list[Any]:
+    """The routes to add to gradio's FastAPI app (launch(app_kwargs={"routes": ...})): router()'s."""
+    return list(router(app, default_provider, fetch).routes)
+
+
+def router(
+    app: App | None, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
+) -> APIRouter:
+    """The FastAPI APIRouter of POST /api/remove and GET /api/openapi.json.
 
     default_provider: the provider id used when a request names none.
     fetch: url -> image bytes behind the SSRF guard (rmbg.image.fetch); None refuses "url".
+    app None: the routes only describe themselves (openapi()).
     """
-    import anyio
-    from starlette.formparsers import MultiPartException, MultiPartParser
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
-    from starlette.routing import Route
-
     limiter = anyio.CapacityLimiter(CONCURRENCY)
     fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
+    api = APIRouter()
 
     def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse(Refusal(error=message).model_dump(), status_code=status)
 
     async def read(request: Request) -> tuple[dict[str, Any], bytes | None, bytes | None, str]:
         """(fields, image bytes, background image bytes, file stem) from the request."""
@@ -225,9 +194,13 @@ def routes(
             raise TooLarge
         stream = _limited(request.stream(), MAX_BODY)
         if kind == "multipart/form-data":
-            form = await MultiPartParser(request.headers, stream, max_files=2, max_fields=len(FIELDS) + 2).parse()
+            parser = MultiPartParser(request.headers, stream, max_files=len(FILES), max_fields=len(FIELDS) + 2)
+            form = await parser.parse()
             fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
             files = {k: v for k, v in form.items() if not isinstance(v, str)}
+            unknown = sorted(set(files) - set(FILES))
+            if unknown:
+                raise InvalidImageError(f"Unknown file field(s) {', '.join(unknown)}: use {', '.join(FILES)}.")
             image, background = files.get("image"), files.get("background_image")
             data = await image.read() if image is not None else None
             stem = (image.filename or "image").rsplit(".", 1)[0] if image is not None else "image"
@@ -248,30 +221,35 @@ def routes(
             return fields, None, None, "image"
         raise NotAForm(kind)
 
-    def fetched(fields: dict[str, Any]) -> bytes:
-        inputs.check(fields)
-        return actions.image_from_reference(str(fields["url"]), fetch)
+    def fetched(url: str) -> bytes:
+        return actions.image_from_reference(url, fetch)
 
-    def work(fields: dict[str, Any], image: bytes | None, background: bytes | None, keys: Keys, client: str | None):
-        inputs.check(fields)
+    def work(fields: Fields, image: bytes | None, background: bytes | None, keys: Keys, client: str | None):
         if image is None:
-            raise InvalidImageError('Send the image as the multipart field "image", or JSON {"url": "https://..."}.')
-        unknown = sorted(set(fields) - set(FIELDS))
-        if unknown:
-            raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(FIELDS)}.")
+            raise InvalidImageError(NO_IMAGE)
         look = look_of(fields, background)
-        provider_id = str(fields.get("provider") or default_provider())
+        provider_id = str(fields.provider or default_provider())
+        assert app is not None  # routes without an app only describe themselves
         result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
         return result, look
 
+    @api.post(
+        "/api/remove",
+        summary=SUMMARY,
+        response_class=Response,
+        response_model=None,
+        responses=responses(ERROR_CODES),
+        openapi_extra={"parameters": parameters(), "requestBody": {"required": True, "content": bodies()}},
+    )
     async def remove(request: Request) -> Response:
-        keys = Keys.of(*(request.headers.get(HEADERS[slot]) for slot in SLOTS))
+        keys = Keys(**{slot: (key or "").strip() for slot, key in keys_of(request.headers).items()})
         try:
-            fields, image, background, stem = await read(request)
-            if image is None and fields.get("url"):
+            values, image, background, stem = await read(request)
+            fields = fields_of(values)  # every field's kind, and no unknown one, before anything is fetched
+            if image is None and fields.url:
                 # fetched in slots of their own, each under the fetch's overall deadline: slow
                 # URLs can hold only these, never the slots that run models for everyone else
-                image = await anyio.to_thread.run_sync(fetched, fields, limiter=fetching)
+                image = await anyio.to_thread.run_sync(fetched, str(fields.url), limiter=fetching)
             result, look = await anyio.to_thread.run_sync(
                 work, fields, image, background, keys, request.client.host if request.client else None, limiter=limiter
             )
@@ -295,7 +273,8 @@ def routes(
             return error(500, "Something went wrong on the server (logged). Please try again.")
         return Response(data, media_type=MIME[normalise_format(look.fmt)], headers=headers_of(result, look, stem))
 
+    @api.get("/api/openapi.json", include_in_schema=False, response_model=None)
     async def schema(request: Request) -> Response:
-        return JSONResponse(openapi())
+        return JSONResponse(openapi(api.routes))
 
-    return [Route("/api/remove", remove, methods=["POST"]), Route("/api/openapi.json", schema, methods=["GET"])]
+    return api

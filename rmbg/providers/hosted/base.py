@@ -4,13 +4,19 @@ its price and its one way of sending a request.
 A subclass sets the class attributes (id, label, the key's environment
 variable, the host's variable and default) and writes only its protocol:
 what to send and how to read the answer.
+
+How a client reaches its service is one value, a Connection (the key, the
+host, the HTTP client, the retry policy, the timeouts and the overall
+deadline): `connected` turns a registry factory's keywords into it, so a
+factory is `def fal_bria(connection: Connection) -> FalBria`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from ...charging import Charge
 from ...errors import MissingCredentialsError
@@ -27,17 +33,56 @@ if TYPE_CHECKING:
     import httpx
 
 ENTERED_KEY = "the key you entered"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How a hosted client reaches its service; every field optional.
+
+    api_key: the key; else the vendor's environment variable at call time.
+    base_url: the host; else its URL variable; else its default (tests point it at the fakes).
+    client: an httpx.Client to use (never closed by us); else one is made on
+        first use with explicit timeouts (`timeout`) and closed by close().
+    retry: RetryPolicy (deadline, backoff, polling); deadline_s replaces its
+        overall deadline when given.
+    """
+
+    api_key: str | None = field(default=None, repr=False)  # never shown
+    base_url: str | None = None
+    client: Any = None
+    retry: RetryPolicy | None = None
+    timeout: Any = None
+    deadline_s: float | None = None
+
+    def policy(self) -> RetryPolicy:
+        """The retry policy, with deadline_s as its overall deadline when given."""
+        return with_deadline(self.retry, self.deadline_s)
+
+
+CONNECTION_FIELDS = tuple(f.name for f in fields(Connection))
+
+
+def connected(build: Callable[..., T]) -> Callable[..., T]:
+    """A registry factory from `build(connection, *args, **options)`: the
+    keywords named as Connection's fields (api_key=, base_url=, ...; what
+    provider_config and get_provider pass) become one Connection."""
+
+    @functools.wraps(build)
+    def factory(*args: Any, **kwargs: Any) -> T:
+        connection = Connection(**{name: kwargs.pop(name) for name in CONNECTION_FIELDS if name in kwargs})
+        return build(connection, *args, **kwargs)
+
+    return factory
 
 
 class HostedClient:
     """Base of the hosted clients: a removal provider (HostedProvider) or a
     background replacer (rmbg.providers.hosted.fal_replace).
 
-    api_key: the key; else the environment variable KEY_ENV at call time.
-    base_url: the host; else URL_ENV; else DEFAULT_URL (tests point it at the fakes).
-    client: an httpx.Client to use (never closed by us); else one is made
-        on first use with explicit timeouts (`timeout`) and closed by close().
-    retry: RetryPolicy (deadline, backoff, polling).
+    Built from a Connection, or from its fields by name (FalBria(api_key=...,
+    base_url=...)): the key (else KEY_ENV at call time), the host (else
+    URL_ENV, else DEFAULT_URL), the HTTP client, the retry policy.
     """
 
     id: str
@@ -48,19 +93,14 @@ class HostedClient:
     URL_ENV: ClassVar[str]
     DEFAULT_URL: ClassVar[str]
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: Any = None,
-        retry: RetryPolicy | None = None,
-        timeout: Any = None,
-    ):
-        self._api_key = api_key or None
-        self.base_url = (base_url or current().raw(self.URL_ENV) or self.DEFAULT_URL).rstrip("/")
-        self.retry = retry or RetryPolicy()
-        self._clients = LazyClient(client, timeout)
+    def __init__(self, connection: Connection | None = None, /, **settings: Any):
+        if connection is not None and settings:
+            raise TypeError(f"{type(self).__name__}: pass a Connection or its fields, not both")
+        connection = connection or Connection(**settings)
+        self._api_key = connection.api_key or None
+        self.base_url = (connection.base_url or current().raw(self.URL_ENV) or self.DEFAULT_URL).rstrip("/")
+        self.retry = connection.policy()
+        self._clients = LazyClient(connection.client, connection.timeout)
 
     def __repr__(self) -> str:
         key = "set" if self._key() else "missing"

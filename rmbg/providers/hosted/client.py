@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from ... import __version__
+from ..._version import __version__
 
 USER_AGENT = f"rmbg/{__version__} (+https://huggingface.co/spaces)"
 

@@ -29,17 +29,19 @@ from typing import TypeVar
 from ...charging import Charge, charge_of_status, current
 from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...types import Matte
-from .base import HostedClient, HostedProvider, with_deadline
+from ...vendors import vendor
+from .base import Connection, HostedClient, HostedProvider, connected
 from .http import Endpoint, json_body, same_origin
 from .payload import alpha_from_image_bytes, decode_data_uri, download_result, excerpt, png_data_uri
-from .retry import Deadline, RetryPolicy
+from .retry import Deadline
 
 ENDPOINT_ID = "fal-ai/bria/background/remove"
 RMBG3_ENDPOINT_ID = "bria/rmbg-3"
-KEY_ENV = "FAL_KEY"
+VENDOR = vendor("fal")  # the vendor its key is paid to (rmbg.vendors)
+KEY_ENV = VENDOR.key_env
 URL_ENV = "RMBG_FAL_QUEUE_URL"
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
-KEY_PAGE = "https://fal.ai/dashboard/keys"
+KEY_PAGE = VENDOR.help
 CANCEL_TIMEOUT_S = 5.0
 # The largest result file we accept (bytes; read at call time): a 40 MP RGBA
 # PNG (our input limit) of a photo is well under it; anything larger is not an
@@ -199,7 +201,7 @@ class FalBria(HostedProvider):
     MODEL = "Bria RMBG 2.0"
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    KEY_WHAT = "a fal.ai API key"
+    KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL
 
@@ -287,31 +289,13 @@ def _detail_item(item) -> str:
     return f"{where + ': ' if where else ''}{text}{f' ({kind})' if kind else ''}"
 
 
-def fal_bria(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    client=None,
-    retry: RetryPolicy | None = None,
-    timeout=None,
-    deadline_s: float | None = None,
-) -> FalBria:
+@connected
+def fal_bria(connection: Connection) -> FalBria:
     """Registry factory for "fal-bria"."""
-    return FalBria(
-        api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s), timeout=timeout
-    )
+    return FalBria(connection)
 
 
-def fal_rmbg3(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    client=None,
-    retry: RetryPolicy | None = None,
-    timeout=None,
-    deadline_s: float | None = None,
-) -> FalRmbg3:
+@connected
+def fal_rmbg3(connection: Connection) -> FalRmbg3:
     """Registry factory for "fal-rmbg-3"."""
-    return FalRmbg3(
-        api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s), timeout=timeout
-    )
+    return FalRmbg3(connection)

@@ -32,10 +32,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from ...errors import ProviderResponseError
 from ...pricing import price_estimate
 from ...types import SEED_MAX, Cost, Generated, ReplaceRequest
-from .base import HostedClient, with_deadline
-from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, FalQueue
+from .base import Connection, HostedClient, connected
+from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, VENDOR, FalQueue
 from .payload import excerpt, png_data_uri
-from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -87,7 +86,7 @@ class FalBriaReplace(HostedClient):
     kind: ClassVar[Literal["replace"]] = "replace"
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    KEY_WHAT = "a fal.ai API key"
+    KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL
 
@@ -119,16 +118,7 @@ class FalBriaReplace(HostedClient):
         return Generated(files, seed, self.estimate(request.num_images), time.perf_counter() - start, meta)
 
 
-def fal_bria_replace(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    client: object = None,
-    retry: RetryPolicy | None = None,
-    timeout: object = None,
-    deadline_s: float | None = None,
-) -> FalBriaReplace:
+@connected
+def fal_bria_replace(connection: Connection) -> FalBriaReplace:
     """Registry factory for "fal-bria-replace"."""
-    return FalBriaReplace(
-        api_key=api_key, base_url=base_url, client=client, retry=with_deadline(retry, deadline_s), timeout=timeout
-    )
+    return FalBriaReplace(connection)

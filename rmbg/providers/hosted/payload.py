@@ -21,6 +21,7 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from ...vendors import KEY_VARS  # every vendor's key variable(s)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -49,7 +50,6 @@ FRAGMENT = 8  # any run of this many characters of a key is redacted
 _PART = 6  # each side of "id:secret" at least this long is redacted on its own too
 _KNOWN: dict[str, None] = {}  # keys this process has used (ordered, bounded): for log lines
 _KNOWN_MAX = 256
-KEY_VARS = ("FAL_KEY", "RUNWARE_API_KEY")
 
 
 def remember(secret: str | None) -> None:

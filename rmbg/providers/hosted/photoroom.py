@@ -47,16 +47,18 @@ from ... import charging
 from ...errors import InvalidRequestError, RmbgError
 from ...pricing import price_table
 from ...types import Cost, Matte, format_usd
-from .base import HostedProvider, with_deadline
+from ...vendors import vendor
+from .base import Connection, HostedProvider, connected
 from .payload import excerpt, fitted_alpha
-from .retry import Deadline, RetryPolicy
+from .retry import Deadline
 from .upload import check_image_answer, configured_price, upload_file
 
-KEY_ENV = "PHOTOROOM_API_KEY"
+VENDOR = vendor("photoroom")  # the vendor its key is paid to (rmbg.vendors)
+KEY_ENV = VENDOR.key_env
 URL_ENV = "RMBG_PHOTOROOM_URL"
 PRICE_ENV = "RMBG_PHOTOROOM_USD_PER_IMAGE"
 DEFAULT_URL = "https://sdk.photoroom.com"
-KEY_PAGE = "https://app.photoroom.com/api-dashboard"
+KEY_PAGE = VENDOR.help
 PATH = "/v1/segment"
 SIZES = ("full", "preview")
 MAX_UPLOAD_BYTES = 30 * 2**20  # the limit Photoroom documents for images on its v2 API (none found for v1)
@@ -70,26 +72,24 @@ class Photoroom(HostedProvider):
     label = "Photoroom"
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    KEY_WHAT = "a Photoroom API key"
+    KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
     def __init__(
         self,
+        connection: Connection | None = None,
+        /,
         *,
         size: str = "full",
         usd_per_image: Decimal | str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client=None,
-        retry: RetryPolicy | None = None,
-        timeout=None,
+        **settings,
     ):
         """size: "full" or "preview". usd_per_image: the price of one image.
-        Other arguments: see HostedProvider."""
+        connection, or its fields by name: see HostedClient."""
         if size not in SIZES:
             raise InvalidRequestError(f"Photoroom size must be one of {', '.join(SIZES)}, got {size!r}.")
-        super().__init__(api_key=api_key, base_url=base_url, client=client, retry=retry, timeout=timeout)
+        super().__init__(connection, **settings)
         self.size = size
         self.usd_per_image = configured_price(usd_per_image, PRICE_ENV, self.id, "a Photoroom image")
 
@@ -150,24 +150,7 @@ def photoroom_reason(response) -> str:
     return excerpt(str(body), limit=120)
 
 
-def photoroom(
-    *,
-    api_key=None,
-    base_url=None,
-    client=None,
-    retry=None,
-    timeout=None,
-    deadline_s=None,
-    size: str = "full",
-    usd_per_image=None,
-) -> Photoroom:
+@connected
+def photoroom(connection: Connection, *, size: str = "full", usd_per_image=None) -> Photoroom:
     """Registry factory for "photoroom"."""
-    return Photoroom(
-        size=size,
-        usd_per_image=usd_per_image,
-        api_key=api_key,
-        base_url=base_url,
-        client=client,
-        retry=with_deadline(retry, deadline_s),
-        timeout=timeout,
-    )
+    return Photoroom(connection, size=size, usd_per_image=usd_per_image)

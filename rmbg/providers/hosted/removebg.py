@@ -57,16 +57,18 @@ from ... import charging
 from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError, RmbgError
 from ...pricing import checked_cost, price_table
 from ...types import Cost, Matte, format_usd
-from .base import HostedProvider, with_deadline
+from ...vendors import vendor
+from .base import Connection, HostedProvider, connected
 from .payload import excerpt, fitted_alpha, scrub
-from .retry import Deadline, RetryPolicy
+from .retry import Deadline
 from .upload import check_image_answer, configured_price, upload_file
 
-KEY_ENV = "REMOVEBG_API_KEY"
+VENDOR = vendor("removebg")  # the vendor its key is paid to (rmbg.vendors)
+KEY_ENV = VENDOR.key_env
 URL_ENV = "RMBG_REMOVEBG_URL"
 PRICE_ENV = "RMBG_REMOVEBG_USD_PER_CREDIT"
 DEFAULT_URL = "https://api.remove.bg"
-KEY_PAGE = "https://www.remove.bg/dashboard#api-key"
+KEY_PAGE = VENDOR.help
 PATH = "/v1.0/removebg"
 # The most a call of each size can charge, in credits (remove.bg's API docs).
 SIZE_CREDITS = {"preview": Decimal("0.25"), "full": Decimal(1), "auto": Decimal(1)}
@@ -82,30 +84,28 @@ class RemoveBg(HostedProvider):
     label = "remove.bg"
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    KEY_WHAT = "a remove.bg API key"
+    KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
     def __init__(
         self,
+        connection: Connection | None = None,
+        /,
         *,
         size: str = "full",
         type: str = "auto",
         usd_per_credit: Decimal | str | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client=None,
-        retry: RetryPolicy | None = None,
-        timeout=None,
+        **settings,
     ):
         """size: "full", "preview" or "auto". type: "auto", "person", "product"
         or "car" (what the foreground is). usd_per_credit: the price of one
-        credit. Other arguments: see HostedProvider."""
+        credit. connection, or its fields by name: see HostedClient."""
         if size not in SIZE_CREDITS:
             raise InvalidRequestError(f"remove.bg size must be one of {', '.join(SIZE_CREDITS)}, got {size!r}.")
         if type not in TYPES:
             raise InvalidRequestError(f"remove.bg type must be one of {', '.join(TYPES)}, got {type!r}.")
-        super().__init__(api_key=api_key, base_url=base_url, client=client, retry=retry, timeout=timeout)
+        super().__init__(connection, **settings)
         self.size, self.type = size, type
         self.usd_per_credit = configured_price(usd_per_credit, PRICE_ENV, self.id, "a remove.bg credit")
 
@@ -223,26 +223,7 @@ def _credits(value: str | None) -> Decimal | None:
     return credits if credits.is_finite() and credits >= 0 else None
 
 
-def remove_bg(
-    *,
-    api_key=None,
-    base_url=None,
-    client=None,
-    retry=None,
-    timeout=None,
-    deadline_s=None,
-    size: str = "full",
-    type: str = "auto",
-    usd_per_credit=None,
-) -> RemoveBg:
+@connected
+def remove_bg(connection: Connection, *, size: str = "full", type: str = "auto", usd_per_credit=None) -> RemoveBg:
     """Registry factory for "remove-bg"."""
-    return RemoveBg(
-        size=size,
-        type=type,
-        usd_per_credit=usd_per_credit,
-        api_key=api_key,
-        base_url=base_url,
-        client=client,
-        retry=with_deadline(retry, deadline_s),
-        timeout=timeout,
-    )
+    return RemoveBg(connection, size=size, type=type, usd_per_credit=usd_per_credit)

@@ -32,7 +32,7 @@ from ...errors import (
 )
 from ...pricing import reported_cost
 from ...types import Matte
-from .base import HostedProvider, with_deadline
+from .base import Connection, HostedProvider, connected
 from .http import Endpoint, json_body
 from .payload import (
     alpha_from_image_bytes,
@@ -42,13 +42,22 @@ from .payload import (
     excerpt,
     png_data_uri,
 )
-from .retry import Deadline, RetryPolicy
-from .runware_errors import KEY_ENV, NOT_OUR_FAULT, code_error, error_list, item_error, runware_charge, runware_reason
+from .retry import Deadline
+from .runware_errors import (
+    KEY_ENV,
+    NOT_OUR_FAULT,
+    VENDOR,
+    code_error,
+    error_list,
+    item_error,
+    runware_charge,
+    runware_reason,
+)
 
 MAX_RESULT_BYTES = 128 * 2**20  # an imageURL's file, as fal's results
 URL_ENV = "RMBG_RUNWARE_URL"
 DEFAULT_URL = "https://api.runware.ai"
-KEY_PAGE = "https://my.runware.ai/signup"
+KEY_PAGE = VENDOR.help
 RESULT_TASK_TYPES = ("removeBackground", "imageBackgroundRemoval")  # docs schema vs docs examples
 
 
@@ -97,7 +106,7 @@ class RunwareRemoveBackground(HostedProvider):
 
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    KEY_WHAT = "a Runware API key"
+    KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
@@ -106,17 +115,15 @@ class RunwareRemoveBackground(HostedProvider):
         provider_id: str,
         label: str,
         model: str,
+        connection: Connection | None = None,
+        /,
         *,
         settings: RembgSettings | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client=None,
-        retry: RetryPolicy | None = None,
-        timeout=None,
+        **fields,
     ):
         """model: Runware AIR id. settings: only for RemBG (runware:109@1).
-        api_key / base_url / client / retry / timeout: see HostedProvider."""
-        super().__init__(api_key=api_key, base_url=base_url, client=client, retry=retry, timeout=timeout)
+        connection, or its fields by name: see HostedClient."""
+        super().__init__(connection, **fields)
         self.id = provider_id
         self.label = label
         self.model = model
@@ -224,50 +231,22 @@ class RunwareRemoveBackground(HostedProvider):
         return code_error(self.id, errors[0], self._secrets(), status=response.status_code)
 
 
-def _build(provider_id, label, model, settings, *, api_key, base_url, client, retry, timeout, deadline_s):
-    return RunwareRemoveBackground(
-        provider_id,
-        label,
-        model,
-        settings=settings,
-        api_key=api_key,
-        base_url=base_url,
-        client=client,
-        retry=with_deadline(retry, deadline_s),
-        timeout=timeout,
-    )
-
-
-def runware_bria(*, api_key=None, base_url=None, client=None, retry=None, timeout=None, deadline_s=None):
+@connected
+def runware_bria(connection: Connection) -> RunwareRemoveBackground:
     """Registry factory for "runware-bria" (bria:2@1, Bria RMBG 2.0)."""
-    return _build(
-        "runware-bria",
-        "Runware · Bria RMBG 2.0",
-        "bria:2@1",
-        None,
-        api_key=api_key,
-        base_url=base_url,
-        client=client,
-        retry=retry,
-        timeout=timeout,
-        deadline_s=deadline_s,
-    )
+    return RunwareRemoveBackground("runware-bria", "Runware · Bria RMBG 2.0", "bria:2@1", connection)
 
 
+@connected
 def runware_rembg(
+    connection: Connection,
     *,
-    api_key=None,
-    base_url=None,
-    client=None,
-    retry=None,
-    timeout=None,
-    deadline_s=None,
     post_process_mask: bool = False,
     alpha_matting: bool = False,
     alpha_matting_foreground_threshold: int = 240,
     alpha_matting_background_threshold: int = 10,
     alpha_matting_erode_size: int = 10,
-):
+) -> RunwareRemoveBackground:
     """Registry factory for "runware-rembg" (runware:109@1, RemBG 1.4) with its options."""
     settings = RembgSettings(
         post_process_mask,
@@ -276,46 +255,15 @@ def runware_rembg(
         alpha_matting_background_threshold,
         alpha_matting_erode_size,
     )
-    return _build(
-        "runware-rembg",
-        "Runware · RemBG 1.4",
-        "runware:109@1",
-        settings,
-        api_key=api_key,
-        base_url=base_url,
-        client=client,
-        retry=retry,
-        timeout=timeout,
-        deadline_s=deadline_s,
-    )
+    label = "Runware · RemBG 1.4"
+    return RunwareRemoveBackground("runware-rembg", label, "runware:109@1", connection, settings=settings)
 
 
-def runware_birefnet(
-    provider_id: str,
-    model: str,
-    label: str,
-    *,
-    api_key=None,
-    base_url=None,
-    client=None,
-    retry=None,
-    timeout=None,
-    deadline_s=None,
-):
+@connected
+def runware_birefnet(connection: Connection, provider_id: str, model: str, label: str) -> RunwareRemoveBackground:
     """Registry factory for Runware's BiRefNet models (runware:112@N; the
     declaration passes its id, model and label; e.g.
     https://runware.ai/docs/models/birefnet-v1-base). They take the same
     removeBackground task as bria:2@1 and answer the same way: their model
     pages list no `settings` and no provider settings, so none are sent."""
-    return _build(
-        provider_id,
-        label,
-        model,
-        None,
-        api_key=api_key,
-        base_url=base_url,
-        client=client,
-        retry=retry,
-        timeout=timeout,
-        deadline_s=deadline_s,
-    )
+    return RunwareRemoveBackground(provider_id, label, model, connection)

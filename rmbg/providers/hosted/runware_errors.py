@@ -19,9 +19,11 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from ...vendors import vendor
 from .payload import excerpt, scrub
 
-KEY_ENV = "RUNWARE_API_KEY"
+VENDOR = vendor("runware")  # the vendor its key is paid to (rmbg.vendors)
+KEY_ENV = VENDOR.key_env
 
 
 def error_list(body: dict) -> list[dict]:

@@ -43,7 +43,7 @@ FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "am
 
 def machine() -> dict[str, Any]:
     """What the timings depend on: the CPU, its flags, the cores, the versions."""
-    from ... import __version__
+    from ..._version import __version__
     from .onnx_backend import default_threads
 
     cpu = this_cpu()
@@ -136,25 +136,37 @@ def seconds_for(model_id: str) -> float:
 
 def measure(model_id: str, size: tuple[int, int] = PHOTO, runs: int | None = None) -> float:
     """The median of `runs` (RUNS) timed cut-outs of a synthetic photo of `size` after a
-    warm-up, with stand-in weights."""
+    warm-up, with stand-in weights. The stand-in's network or session is dropped from
+    the model pool after (every pooled model loaded from its temporary folder), so it
+    does not stay in memory; nothing else the pool holds is touched."""
     import numpy as np
     from PIL import Image
+
+    from .pool import POOL
 
     rng = np.random.default_rng(0)
     photo = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
     with tempfile.TemporaryDirectory(prefix="rmbg-calibrate-") as tmp:
-        provider = _stand_in(model_id, Path(tmp))
-        provider.matte(photo)  # warm-up: load, kernel selection, first allocations
-        took = []
-        for _ in range(runs or RUNS):
-            start = time.perf_counter()
-            provider.matte(photo)
-            took.append(time.perf_counter() - start)
-        _forget(provider)
+        folder = Path(tmp).resolve()
+        try:
+            return median_seconds(stand_in(model_id, folder), photo, runs or RUNS)
+        finally:
+            POOL.clear(lambda held: Path(held.source).resolve().is_relative_to(folder))
+
+
+def median_seconds(provider: Any, photo: Any, runs: int) -> float:
+    """The median seconds of `runs` timed `provider.matte(photo)` calls, after one
+    untimed warm-up call (load, kernel selection, first allocations)."""
+    provider.matte(photo)
+    took = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        provider.matte(photo)
+        took.append(time.perf_counter() - start)
     return statistics.median(took)
 
 
-def _stand_in(model_id: str, folder: Path) -> Any:
+def stand_in(model_id: str, folder: Path) -> Any:
     """The model's own provider on weights of the right shapes (deterministic, not trained)."""
     import torch
     from safetensors.torch import save_file
@@ -197,15 +209,3 @@ def _stand_in(model_id: str, folder: Path) -> Any:
             )
         return isnet_general(weights=path, device="cpu")
     raise ValueError(f"no calibration for {model_id!r}")
-
-
-def _forget(provider: Any) -> None:
-    """Drop the stand-in's network or session so it does not stay in memory."""
-    from . import onnx_backend, torch_backend
-
-    with torch_backend._MODELS_LOCK:
-        for key in [k for k in torch_backend._MODELS if "rmbg-calibrate-" in str(k[1])]:
-            del torch_backend._MODELS[key]
-    with onnx_backend._SESSIONS_LOCK:
-        for key in [k for k in onnx_backend._SESSIONS if "rmbg-calibrate-" in k[0]]:
-            del onnx_backend._SESSIONS[key]

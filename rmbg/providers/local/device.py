@@ -1,23 +1,22 @@
-"""The local device: which one to use, at what precision, and the one lock
-that lets a single local model run on it at a time.
+"""The local device: which one to use, and at what precision.
 
-Two concurrent forwards on one GPU (or two CPU cores) only slow each other
-down and double the memory, so every local matte (the app's Remove and
-Compare tabs, rmbg.compare, the batch) runs under LOCAL_DEVICE_LOCK. It is
-re-entrant so a caller that already holds it can call into code that takes it.
+One forward at a time runs on it: every local provider takes the model
+pool's device lock around its own network call (rmbg.providers.local.pool,
+POOL.forward()). LOCAL_DEVICE_LOCK is that same re-entrant lock under its
+older name; no caller needs to take it.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Any, Literal
 
 from .cpuinfo import this_cpu
+from .pool import POOL
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
-LOCAL_DEVICE_LOCK = threading.RLock()
+LOCAL_DEVICE_LOCK = POOL.device_lock
 
 
 def pick_device(device: str = "auto") -> str:

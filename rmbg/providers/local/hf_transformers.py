@@ -1,5 +1,6 @@
 """Loading transformers models (from the Hub through the HF cache, or from a
-local `save_pretrained` folder), once per process, with readable errors.
+local `save_pretrained` folder), once per process into the model pool
+(rmbg.providers.local.pool), with readable errors.
 
 transformers is imported here lazily, inside functions: importing this module
 costs nothing. Every failure to get weights becomes a ModelUnavailableError
@@ -9,14 +10,11 @@ that says what to do; tokens are never echoed.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
 from ...errors import ModelUnavailableError, with_remedy
-
-_MODELS: dict[tuple, Any] = {}
-_LOCK = threading.Lock()
+from .pool import POOL, tensor_bytes
 
 
 def is_local(source: str | os.PathLike) -> bool:
@@ -120,14 +118,12 @@ def load_pretrained(
     The cache is tried first (local_files_only), so a cached model never
     touches the network; only then, unless HF_HUB_OFFLINE is set, the Hub.
     """
-    key = (cls_name, str(source), revision, device, str(dtype), trust_remote_code)
-    with _LOCK:
-        model = _MODELS.get(key)
-        if model is None:
-            model = _load(cls_name, source, revision, token, trust_remote_code)
-            model = model.to(device=device, dtype=dtype).eval()
-            _MODELS[key] = model
-    return model
+    key = ("transformers", cls_name, str(source), revision, device, str(dtype), trust_remote_code)
+
+    def load() -> Any:
+        return _load(cls_name, source, revision, token, trust_remote_code).to(device=device, dtype=dtype).eval()
+
+    return POOL.get(key, load, source=str(source), size=tensor_bytes)
 
 
 def _load(cls_name: str, source: str, revision: str | None, token: str | None, trust_remote_code: bool) -> Any:
@@ -158,6 +154,5 @@ def _load(cls_name: str, source: str, revision: str | None, token: str | None, t
 
 
 def clear_models() -> None:
-    """Forget every loaded model (tests; frees memory)."""
-    with _LOCK:
-        _MODELS.clear()
+    """Forget every loaded transformers model (tests; frees memory)."""
+    POOL.clear("transformers")

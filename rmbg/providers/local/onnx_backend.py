@@ -3,9 +3,10 @@
 One generic runner, driven by the same ModelSpec as the PyTorch path: the
 pre- and post-processing are rmbg.providers.local.processing's (numpy + PIL, no torch), only
 the network call differs. Sessions are created once per (file, execution
-providers, threads) under a lock and shared by every provider object and
-thread (InferenceSession.run is thread-safe). onnxruntime is imported only
-when a session is first needed, so `import rmbg` stays light.
+providers, threads) in the model pool (rmbg.providers.local.pool) and shared
+by every provider object and thread; each run holds the pool's device lock.
+onnxruntime is imported only when a session is first needed, so `import rmbg`
+stays light.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 import platform
 import shutil
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +27,7 @@ from ...settings import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .hub import cached_path, resolve_weights, weights_status
+from .pool import POOL, file_bytes
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 
 OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
@@ -40,20 +41,15 @@ ENGINES: tuple[Engine, ...] = ("auto", "onnxruntime", "openvino")
 CPU_PRECISION = "fp32"
 GPU_PRECISION = "fp16"
 
-_SESSIONS: dict[tuple[str, tuple[str, ...], int], Any] = {}
-_SESSIONS_LOCK = threading.Lock()
-
 
 def clear_sessions() -> None:
     """Forget every ONNX Runtime session (they are made again on next use)."""
-    with _SESSIONS_LOCK:
-        _SESSIONS.clear()
+    POOL.clear("onnxruntime")
 
 
 def loaded_sessions() -> list[tuple[str, tuple[str, ...], int]]:
-    """The keys (file, execution providers, threads) of the sessions loaded in this process."""
-    with _SESSIONS_LOCK:
-        return list(_SESSIONS)
+    """(file, execution providers, threads) of each session loaded in this process."""
+    return [held.key[1:] for held in POOL.held() if held.backend == "onnxruntime"]  # type: ignore[misc]
 
 
 def default_threads() -> int:
@@ -85,26 +81,25 @@ def _ort_reason(exc: Exception) -> str:
 
 def load_session(path: Path, providers: tuple[str, ...], threads: int) -> Any:
     """The shared InferenceSession for this file (created on first use)."""
-    key = (str(path), tuple(providers), int(threads))
-    with _SESSIONS_LOCK:
-        session = _SESSIONS.get(key)
-        if session is None:
-            import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # No busy-waiting between ops: on shared vCPUs (Spaces, a busy
-            # laptop, several Gradio requests at once) spinning threads steal
-            # the cores the work needs; measured 0.80 s -> 0.57 s for U2-Net-p.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            try:
-                session = ort.InferenceSession(str(path), options, providers=list(providers))
-            except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-                raise ModelUnavailableError(f"{path.name} is not a usable ONNX model: {_ort_reason(exc)}") from None
-            _SESSIONS[key] = session
-    return session
+    def load() -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No busy-waiting between ops: on shared vCPUs (Spaces, a busy
+        # laptop, several Gradio requests at once) spinning threads steal
+        # the cores the work needs; measured 0.80 s -> 0.57 s for U2-Net-p.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            return ort.InferenceSession(str(path), options, providers=list(providers))
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+            raise ModelUnavailableError(f"{path.name} is not a usable ONNX model: {_ort_reason(exc)}") from None
+
+    key = ("onnxruntime", str(path), tuple(providers), int(threads))
+    return POOL.get(key, load, source=str(path), size=lambda _: file_bytes(path))
 
 
 def check_io(session: Any, spec: ModelSpec, name: str) -> None:
@@ -243,12 +238,13 @@ class OnnxProvider:
     def forward(self, x):
         """Normalised float32 [1, 3, h, w] numpy -> probabilities [h, w] numpy."""
         if self.engine == "openvino":
-            return finish(self._loaded()(x, self.spec.onnx_output)[0, 0], self.spec)
+            return finish(self._loaded()(x, self.spec.onnx_output)[0, 0], self.spec)  # holds the device itself
         session = self.session()
         feed = next(i for i in session.get_inputs() if i.name == self.spec.onnx_input)
         if feed.type == "tensor(float16)":  # fp16 exports may keep half-precision I/O
             x = x.astype("float16")
-        raw = session.run([self.spec.onnx_output], {self.spec.onnx_input: x})
+        with POOL.forward():
+            raw = session.run([self.spec.onnx_output], {self.spec.onnx_input: x})
         return finish(select_output(raw, self._view), self.spec)
 
     def postprocess(self, pred, size):

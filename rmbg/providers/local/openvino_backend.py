@@ -18,9 +18,13 @@ preprocessing. Whether a configuration may be used is decided by the precision
 gate (rmbg.eval.gate, benchmarks/speed_cpu.py --openvino), not assumed.
 
 Converted (BiRefNet_lite) and quantized models are kept as OpenVINO IR in
-<cache dir>/openvino/, keyed by the weights file, the calibration frames and
-the OpenVINO version, so only the first use pays for the conversion; an ONNX
-file at fp32 is read as it is each time (nothing written).
+<cache dir>/openvino/, keyed by the weights file, the calibration frames (int8
+only) and the OpenVINO version, so only the first use pays for the conversion;
+BiRefNet_lite's int8 quantizes its fp32 IR when that is kept. An ONNX file at
+fp32 is read as it is each time (nothing written). Compiled models are
+held by the model pool (rmbg.providers.local.pool), once per (IR, precision,
+threads), each with the infer requests it keeps between calls; every infer
+holds the pool's device lock.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ import json
 import logging
 import os
 import queue
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .device import isa_cap_allows
 from .pinned import cache_dir
+from .pool import POOL, file_bytes
 from .processing import finish, postprocess, preprocess, run_stages
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -52,9 +56,7 @@ SPECS = {
 }
 INSTALL = 'OpenVINO is not installed: pip install "rmbg[openvino]" (openvino and nncf)'
 
-_COMPILED: dict[tuple[str, ...], Any] = {}
 _LOG = logging.getLogger(__name__)
-_LOCK = threading.Lock()
 
 
 def _openvino() -> Any:
@@ -134,79 +136,90 @@ def _ir_path(model_id: str, precision: str, weights: Path, frames: list[Path]) -
             str(weights.resolve()),
             st.st_size,
             st.st_mtime_ns,
-            [str(p) for p in frames],
+            [str(p) for p in frames] if precision == "int8" else [],  # only int8 is calibrated
             ov.__version__,
         ]
     )
     return cache_dir() / "openvino" / f"{model_id}-{precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.xml"
 
 
-def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Path], threads: int | None) -> Any:
-    """The compiled model (converted, quantized and saved as IR on first use; shared by every provider)."""
-    ov = _openvino()
-    spec = SPECS[model_id]
+class Compiled:
+    """OpenVINO's compiled model (`model`) and the infer requests it keeps between calls."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def infer(self, x: Any, output: str | int = 0) -> Any:
+        """Run the model on x under the device lock and return a copy of one output.
+        A call takes an idle infer request, or makes one, and hands it back after:
+        the compiled model's own call shares one request, which concurrent callers
+        would overwrite, and one request per thread would grow with every thread a
+        server ever ran (about 4 MB each for U2-Net-p). So there are as many as
+        calls ever ran at once."""
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            request = self.model.create_infer_request()
+        try:
+            with POOL.forward():
+                request.infer({0: x})
+            return request.get_tensor(self.model.output(output)).data.copy()
+        finally:
+            self._idle.put(request)
+
+    def idle_requests(self) -> int:
+        """How many infer requests the model keeps between calls (its peak concurrency)."""
+        return self._idle.qsize()
+
+
+def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Path], threads: int | None) -> Compiled:
+    """The compiled model (converted, quantized and saved as IR on first use; pooled, shared by every provider)."""
     graph = "fp32" if precision == "bf16" else precision  # bf16 compiles the fp32 graph
     ir = _ir_path(model_id, graph, weights, frames)
-    key = (str(ir), precision, str(threads))
-    with _LOCK:
-        found = _COMPILED.get(key)
-        if found is not None:
-            return found
-        core = ov.Core()
-        capable = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") and isa_cap_allows("avx512_bf16")
-        if precision == "bf16" and not capable:
-            raise ModelUnavailableError(
-                "OpenVINO bf16 needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one has none: use fp32"
-            )
-        model = None
-        if model_id != "birefnet-lite" and graph == "fp32":  # an ONNX file at fp32: read as is, no IR
-            model = core.read_model(str(weights))
-        elif not ir.is_file():
-            model = _convert(model_id, spec, weights)
-            if precision == "int8":
-                model = _quantize(model, model_id, spec, frames)
-            try:
-                ir.parent.mkdir(parents=True, exist_ok=True)
-                ov.save_model(model, str(ir), compress_to_fp16=False)
-            except OSError as exc:  # a read-only cache: compile what was converted, convert again next time
-                _LOG.warning("OpenVINO IR not kept in %s (%s): the next process converts again", ir.parent, exc)
-            else:
-                model = None
-        hint = "bf16" if precision == "bf16" else "f32"  # f32 unless asked: no silent bf16 on AMX CPUs
-        config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = str(threads)
-        found = core.compile_model(model if model is not None else core.read_model(str(ir)), "CPU", config)
-        _COMPILED[key] = found
-        return found
+
+    def load() -> Compiled:
+        return Compiled(_compile(model_id, precision, graph, weights, frames, threads, ir))
+
+    def size(_: Compiled) -> int:
+        return file_bytes(ir.with_suffix(".bin") if ir.is_file() else weights)
+
+    return POOL.get(("openvino", str(ir), precision, str(threads)), load, source=str(weights), size=size)
 
 
-_IDLE: dict[int, queue.SimpleQueue[Any]] = {}  # per compiled model (they live as long as the process)
-
-
-def infer(compiled: Any, x: Any, output: str | int = 0) -> Any:
-    """Run a compiled model on x and return a copy of one output. A call takes an idle
-    infer request of the model, or makes one, and hands it back after: a compiled model's
-    own call shares one request, which concurrent callers would overwrite, and one
-    request per thread would grow with every thread a server ever ran (about 4 MB each
-    for U2-Net-p). So there are as many as calls ever ran at once."""
-    with _LOCK:
-        idle = _IDLE.setdefault(id(compiled), queue.SimpleQueue())
-    try:
-        request = idle.get_nowait()
-    except queue.Empty:
-        request = compiled.create_infer_request()
-    try:
-        request.infer({0: x})
-        return request.get_tensor(compiled.output(output)).data.copy()
-    finally:
-        idle.put(request)
-
-
-def idle_requests(compiled: Any) -> int:
-    """How many infer requests the model keeps between calls (its peak concurrency)."""
-    found = _IDLE.get(id(compiled))
-    return 0 if found is None else found.qsize()
+def _compile(
+    model_id: str, precision: str, graph: str, weights: Path, frames: list[Path], threads: int | None, ir: Path
+) -> Any:
+    ov = _openvino()
+    core = ov.Core()
+    capable = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") and isa_cap_allows("avx512_bf16")
+    if precision == "bf16" and not capable:
+        raise ModelUnavailableError(
+            "OpenVINO bf16 needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one has none: use fp32"
+        )
+    model = None
+    if model_id != "birefnet-lite" and graph == "fp32":  # an ONNX file at fp32: read as is, no IR
+        model = core.read_model(str(weights))
+    elif not ir.is_file():
+        fp32 = _ir_path(model_id, "fp32", weights, [])
+        if precision == "int8" and model_id == "birefnet-lite" and fp32.is_file():
+            model = core.read_model(str(fp32))  # BiRefNet_lite's fp32 IR, kept: no second torch.export
+        else:
+            model = _convert(model_id, SPECS[model_id], weights)
+        if precision == "int8":
+            model = _quantize(model, model_id, SPECS[model_id], frames)
+        try:
+            ir.parent.mkdir(parents=True, exist_ok=True)
+            ov.save_model(model, str(ir), compress_to_fp16=False)
+        except OSError as exc:  # a read-only cache: compile what was converted, convert again next time
+            _LOG.warning("OpenVINO IR not kept in %s (%s): the next process converts again", ir.parent, exc)
+        else:
+            model = None
+    hint = "bf16" if precision == "bf16" else "f32"  # f32 unless asked: no silent bf16 on AMX CPUs
+    config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = str(threads)
+    return core.compile_model(model if model is not None else core.read_model(str(ir)), "CPU", config)
 
 
 class OpenVinoProvider:
@@ -256,6 +269,10 @@ class OpenVinoProvider:
         return Cost.free("local compute; estimate after a run")
 
     def compiled(self) -> Any:
+        """OpenVINO's compiled model (converted and compiled on first use, then pooled)."""
+        return self._pooled().model
+
+    def _pooled(self) -> Compiled:
         return compiled_model(self.id, self._precision, self._weights, self._frames, self._threads)
 
     def matte(self, image: Any) -> Matte:
@@ -267,7 +284,7 @@ class OpenVinoProvider:
         return preprocess(image, self.spec)
 
     def forward(self, x: Any) -> Any:
-        return finish(infer(self.compiled(), x)[0, 0], self.spec)
+        return finish(self._pooled().infer(x)[0, 0], self.spec)
 
     def postprocess(self, pred: Any, size: tuple[int, int]) -> Any:
         return postprocess(pred, self.spec, size)

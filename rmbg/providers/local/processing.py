@@ -1,4 +1,4 @@
-"""Pre- and post-processing shared by every local backend (torch, ONNX).
+"""Pre- and post-processing shared by every local backend (torch, ONNX, OpenVINO).
 
 Pure numpy + PIL, driven only by a ModelSpec, so the ONNX path needs no
 torch. Shapes: the network input is float32 [1, 3, h, w]; the network's mask
@@ -145,13 +145,21 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
 
 
 def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str]) -> Matte:
-    """The shared local inference path, for any backend (torch, ONNX):
-    stages.preprocess -> stages.forward -> stages.postprocess, timed. The
-    cost is a compute estimate from those seconds on stages.device."""
+    """The shared local inference path, for any backend (torch, ONNX, OpenVINO):
+    stages.preprocess -> stages.forward (under the pool's device lock) ->
+    stages.postprocess, timed. The time spent waiting for the device (another
+    model's forward) is not counted: the seconds, and the compute estimate
+    made from them on stages.device, are this model's own."""
     from ...pricing import compute_cost
+    from .pool import POOL
 
     start = time.perf_counter()
-    alpha = stages.postprocess(stages.forward(stages.preprocess(image)), image.size)
-    seconds = time.perf_counter() - start
+    x = stages.preprocess(image)
+    asked = time.perf_counter()
+    with POOL.forward():
+        waited = time.perf_counter() - asked
+        pred = stages.forward(x)
+    alpha = stages.postprocess(pred, image.size)
+    seconds = time.perf_counter() - start - waited
     device = stages.device
     return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta={**meta, "device": device})

@@ -2,15 +2,15 @@
 
 RMBG-1.4, RMBG-2.0 and BiRefNet's open family share this one path; they
 differ only in their ModelSpec and network builder. Networks load lazily, once per (model,
-weights, device, dtype), under a lock, and are shared by every provider
-object and every thread.
+weights, device, precision), into the model pool (rmbg.providers.local.pool),
+and are shared by every provider object and every thread; each forward holds
+the pool's device lock.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,16 +19,13 @@ from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision, tune_cpu_allocator
 from .hub import resolve_weights, weights_status
+from .pool import POOL, tensor_bytes
 from .processing import finish, postprocess, preprocess, run_stages, select_output
-
-_MODELS: dict[tuple, Any] = {}
-_MODELS_LOCK = threading.Lock()
 
 
 def clear_loaded_models() -> None:
-    """Forget every loaded network (frees its memory once nothing else holds it)."""
-    with _MODELS_LOCK:
-        _MODELS.clear()
+    """Forget every loaded PyTorch network (frees its memory once nothing else holds it)."""
+    POOL.clear("torch")
 
 
 def revision_of(path: os.PathLike | str) -> str:
@@ -200,15 +197,13 @@ class LocalProvider:
         used = self.precision_used()
         dtype = pick_dtype("fp32" if used == "bf16-autocast" else used, device)
         path = self.weights_path()
-        key = (self.spec.id, str(path), device, used)
-        with _MODELS_LOCK:
-            net = _MODELS.get(key)
-            if net is None:
-                if device == "cpu":
-                    tune_cpu_allocator()
-                net = load_network(self._builder, path, device, dtype, matmul_bf16=used == "bf16-autocast")
-                _MODELS[key] = net
-        return net
+
+        def load() -> Any:
+            if device == "cpu":
+                tune_cpu_allocator()
+            return load_network(self._builder, path, device, dtype, matmul_bf16=used == "bf16-autocast")
+
+        return POOL.get(("torch", self.spec.id, str(path), device, used), load, source=str(path), size=tensor_bytes)
 
     def preprocess(self, image):
         spec = self.spec
@@ -223,7 +218,7 @@ class LocalProvider:
         net = self.network()
         param = next(net.parameters())
         autocast = self.precision_used() == "bf16-autocast"
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with POOL.forward(), torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
             raw = net(tensor)
             pred = select_output(raw, self.spec).float().cpu().numpy()

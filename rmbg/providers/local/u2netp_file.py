@@ -21,7 +21,6 @@ download from a mirror of the same file.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import subprocess
@@ -208,6 +207,6 @@ def u2netp(
 
 def _openvino_fp32(path: Path, threads: int) -> Callable[[Any, str], Any]:
     """A runner of OpenVINO's compiled u2netp.onnx, exact fp32 (imported only when used)."""
-    from .openvino_backend import compiled_model, infer
+    from .openvino_backend import compiled_model
 
-    return functools.partial(infer, compiled_model("u2netp", "fp32", path, [], threads))
+    return compiled_model("u2netp", "fp32", path, [], threads).infer

@@ -12,6 +12,7 @@ from .. import catalog
 from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
+from ..inputs import Text
 from .common import api_twin, lenient, on_page, session_of
 from .forms import BenchmarkForm, Call, endpoint, key_controls
 
@@ -158,7 +159,7 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
     stop.click(on_stop, None, message, api_visibility="private", queue=False)
 
     def vote_pair(
-        background: Any = "checkerboard", colour: Any = "#ffffff", request: gr.Request | None = None
+        background: Text = "checkerboard", colour: Text = "#ffffff", request: gr.Request | None = None
     ) -> tuple[Any, ...]:
         return (*arena.pair(session_of(request), background, colour), "")
 

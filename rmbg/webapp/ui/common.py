@@ -14,10 +14,12 @@ from typing import Any, Literal
 import gradio as gr
 
 from ...errors import RmbgError
+from ...vendors import VENDORS
 from ...wording import Door
-from .. import actions, catalog, identity
+from .. import actions, identity
 from ..catalog import Keys
 from ..inputs import check as check_inputs
+from ..inputs import checks_of
 
 log = logging.getLogger("rmbg.app")
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "examples").glob("*.jpg"))
@@ -103,22 +105,24 @@ def as_error(exc: Exception, fn: Callable[..., Any], arguments: dict[str, Any], 
     if isinstance(exc, gr.Error):
         return exc
     if isinstance(exc, RmbgError):
-        keys = Keys.of(*(arguments.get(f"{slot}_key") for slot in catalog.SLOTS))
+        keys = Keys.of(*(arguments.get(vendor.argument) for vendor in VENDORS))
         return gr.Error(actions.safe_message(exc, keys, door), print_exception=False)
     log.error("unexpected error in %s", fn.__name__, exc_info=exc)
     return gr.Error("Something went wrong on the server (logged). Please try again.", print_exception=False)
 
 
 def readable_errors(fn: Callable[..., Any], door: Door = "mcp") -> Callable[..., Any]:
-    """`fn` with its values checked first (rmbg.webapp.inputs) and its errors
-    as gr.Error in `door`'s words (as_error)."""
+    """`fn` with its values checked first, each against the kind its parameter
+    is annotated with (rmbg.webapp.inputs: a form's field types, or Text, Flag,
+    ... on a small handler), and its errors as gr.Error in `door`'s words (as_error)."""
 
     signature = inspect.signature(fn)
+    checks = checks_of(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            check_inputs(signature.bind_partial(*args, **kwargs).arguments)  # every value's kind, one place
+            check_inputs(signature.bind_partial(*args, **kwargs).arguments, checks)  # every value's kind
             return fn(*args, **kwargs)
         except Exception as exc:
             raise as_error(exc, fn, signature.bind_partial(*args, **kwargs).arguments, door) from None

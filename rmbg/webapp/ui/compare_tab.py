@@ -10,6 +10,7 @@ import gradio as gr
 from .. import catalog, comparing
 from ..catalog import Keys
 from ..context import App
+from ..inputs import Text
 from ..look import Look, flag
 from .common import EXAMPLES, api_twin, colour_control, image_input, on_page, page_errors, session_of
 from .forms import Call, CompareForm, endpoint, key_controls
@@ -123,7 +124,7 @@ def wire_compare(
     api_twin(handler, inputs, [session, *views], "compare", concurrency_limit=2, concurrency_id="compare")
 
     @page_errors
-    def compare_look(state: Any, background: Any = "transparent", colour: Any = "#ffffff") -> Any:
+    def compare_look(state: Any, background: Text = "transparent", colour: Text = "#ffffff") -> Any:
         compared = comparing.comparison_of(state, app)
         if compared is None:
             return (gr.skip(),) * 6
@@ -141,7 +142,7 @@ def wire_compare(
     )
 
     @page_errors
-    def on_pair(state: Any, a: Any, b: Any, background: Any = "transparent", colour: Any = "#ffffff") -> Any:
+    def on_pair(state: Any, a: Text, b: Text, background: Text = "transparent", colour: Text = "#ffffff") -> Any:
         chosen = Look.of(background, colour)
         compared = comparing.comparison_of(state, app)
         images = None if compared is None else comparing.pair(compared, a, b, chosen, app.config.max_preview_side)

@@ -11,22 +11,33 @@ cannot send its value to another parameter.
 fields (plus the session state first, and the request and progress last,
 which gradio fills in itself), so the API keeps its parameter names and
 defaults; `body(form, call)` does the work.
+
+A field's type says what kind of value it takes (rmbg.webapp.inputs: Text,
+Flag, Size, ...): the endpoint carries them as its annotations, and every
+value is checked against its field's kind before `body` runs. The vendors'
+key fields (fal_key, ...) are not written out: `with_keys` adds one per
+vendor (rmbg.vendors) where the form takes them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
 import gradio as gr
 
-from ..catalog import SLOTS, Keys
+from ...vendors import VENDORS
+from ..catalog import Keys
+from ..inputs import Align, Check, Count, Flag, Format, Key, Names, Seed, Size, Text, Volume, check_of
 from ..look import Look
 
-KEY_FIELDS = tuple(f"{slot}_key" for slot in SLOTS)
+KEY_FIELDS = tuple(vendor.argument for vendor in VENDORS)  # fal_key, ...: in rmbg.vendors.VENDORS order
 F = TypeVar("F", bound="Form")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,12 +72,52 @@ class Form:
             raise ValueError(f"{cls.__name__} takes the session state first")
         return ([state] if cls.STATE else []) + [controls[n] for n in names]
 
+    @classmethod
+    def types(cls) -> dict[str, Any]:
+        """Each field's type (Annotated with its Check, rmbg.webapp.inputs), by name."""
+        hints = typing.get_type_hints(cls, include_extras=True)
+        return {name: hints[name] for name in cls.names()}
+
+    @classmethod
+    def checks(cls) -> dict[str, Check]:
+        """Each field's Check, by name (every field of a form has one, but files and images)."""
+        return {name: c for name, t in cls.types().items() if (c := check_of(t)) is not None}
+
     def keys(self) -> Keys:
         return Keys.of(*(getattr(self, name, None) for name in KEY_FIELDS))
 
 
+DATACLASS_MADE = (
+    *("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__match_args__"),
+    *("__getstate__", "__setstate__", "__dataclass_params__", "__dataclass_fields__", "__annotations__"),
+    *("__dict__", "__weakref__"),
+)
+
+
+def with_keys(after: str | None = None) -> Callable[[type[T]], type[T]]:
+    """The form with one key field per vendor (fal_key, ...: rmbg.vendors, in
+    their order, default None) after the field `after` (None: at the end)."""
+
+    def add(form: type[T]) -> type[T]:
+        hints = typing.get_type_hints(form, include_extras=True)
+        specs: list[tuple[str, Any, Any]] = []
+        for f in fields(form):  # type: ignore[arg-type]
+            specs.append((f.name, hints[f.name], dataclasses.field(default=f.default)))
+            if f.name == after:
+                specs += [(name, Key, dataclasses.field(default=None, repr=False)) for name in KEY_FIELDS]
+        if after is None:
+            specs += [(name, Key, dataclasses.field(default=None, repr=False)) for name in KEY_FIELDS]
+        made_by_dataclass = {*DATACLASS_MADE, *(name for name, _, _ in specs)}
+        own = {k: v for k, v in vars(form).items() if k not in made_by_dataclass}  # its docstring, methods, ClassVars
+        made = dataclasses.make_dataclass(form.__name__, specs, bases=form.__bases__, namespace=own, frozen=True)
+        made.__qualname__ = form.__qualname__
+        return made
+
+    return add
+
+
 def key_controls(keys: tuple[Any, ...]) -> dict[str, Any]:
-    """The four key fields' controls by field name (keys in catalog.SLOTS order)."""
+    """The key fields' controls by field name (keys in rmbg.vendors.VENDORS order)."""
     return dict(zip(KEY_FIELDS, keys))
 
 
@@ -76,9 +127,10 @@ def endpoint(form: type[F], body: Callable[[F, Call], Any], name: str, doc: str 
     form by name and calls body(form, call)."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter("state", kind)] if form.STATE else []
+    types = form.types()
     for f in fields(form):  # type: ignore[arg-type]
         default = f.default if f.default is not MISSING else inspect.Parameter.empty
-        params.append(inspect.Parameter(f.name, kind, default=default))
+        params.append(inspect.Parameter(f.name, kind, default=default, annotation=types[f.name]))
     params.append(inspect.Parameter("request", kind, default=None, annotation=gr.Request))
     if form.PROGRESS is not None:
         params.append(inspect.Parameter("progress", kind, default=form.PROGRESS()))
@@ -92,7 +144,8 @@ def endpoint(form: type[F], body: Callable[[F, Call], Any], name: str, doc: str 
         return body(form(**{n: values[n] for n in form.names()}), call)
 
     handler.__signature__ = signature  # type: ignore[attr-defined]
-    handler.__annotations__ = {"request": gr.Request}  # gradio finds the request by its type
+    # the fields' kinds, checked before body runs (readable_errors); gradio finds the request by its type
+    handler.__annotations__ = {**types, "request": gr.Request}
     handler.__name__ = handler.__qualname__ = name
     handler.__doc__ = doc or body.__doc__
     return handler
@@ -129,6 +182,7 @@ def _progress() -> Any:
     return gr.Progress(track_tqdm=True)
 
 
+@with_keys(after="monthly_volume")
 @dataclass(frozen=True)
 class RemoveForm(Form, Looks):
     """/remove (and the page's Remove button)."""
@@ -137,25 +191,21 @@ class RemoveForm(Form, Looks):
     PROGRESS = _progress
 
     image: Any
-    provider: Any
-    background: Any = "transparent"
-    colour: Any = "#ffffff"
+    provider: Text
+    background: Text = "transparent"
+    colour: Text = "#ffffff"
     background_image: Any = None
-    mask_only: Any = False
-    format: Any = "png"
-    monthly_volume: Any = None
-    fal_key: Any = None
-    runware_key: Any = None
-    removebg_key: Any = None
-    photoroom_key: Any = None
-    refine_edges: Any = False
-    crop: Any = False
-    canvas: Any = None
-    margin: Any = None
-    align: Any = None
-    vitmatte: Any = False
-    points: Any = None
-    box: Any = None
+    mask_only: Flag = False
+    format: Format = "png"
+    monthly_volume: Volume = None
+    refine_edges: Flag = False
+    crop: Flag = False
+    canvas: Size = None
+    margin: Size = None
+    align: Align = None
+    vitmatte: Flag = False
+    points: Text = None
+    box: Text = None
 
 
 @dataclass(frozen=True)
@@ -164,19 +214,20 @@ class RerenderForm(Form, Looks):
 
     STATE = True
 
-    background: Any = "transparent"
-    colour: Any = "#ffffff"
+    background: Text = "transparent"
+    colour: Text = "#ffffff"
     background_image: Any = None
-    mask_only: Any = False
-    format: Any = "png"
-    monthly_volume: Any = None
-    refine_edges: Any = False
-    crop: Any = False
-    canvas: Any = None
-    margin: Any = None
-    align: Any = None
+    mask_only: Flag = False
+    format: Format = "png"
+    monthly_volume: Volume = None
+    refine_edges: Flag = False
+    crop: Flag = False
+    canvas: Size = None
+    margin: Size = None
+    align: Align = None
 
 
+@with_keys(after="colour")
 @dataclass(frozen=True)
 class CompareForm(Form, Looks):
     """/compare."""
@@ -185,16 +236,13 @@ class CompareForm(Form, Looks):
     PROGRESS = _progress
 
     image: Any
-    providers: Any
-    background: Any = "transparent"
-    colour: Any = "#ffffff"
-    fal_key: Any = None
-    runware_key: Any = None
-    removebg_key: Any = None
-    photoroom_key: Any = None
-    vitmatte: Any = False
+    providers: Names
+    background: Text = "transparent"
+    colour: Text = "#ffffff"
+    vitmatte: Flag = False
 
 
+@with_keys()
 @dataclass(frozen=True)
 class ReplaceForm(Form):
     """/replace: new backgrounds generated behind the subject (fal, paid)."""
@@ -202,18 +250,15 @@ class ReplaceForm(Form):
     PROGRESS = gr.Progress
 
     image: Any
-    prompt: Any
+    prompt: Text
     reference_image: Any = None
-    negative_prompt: Any = None
-    seed: Any = None
-    fast: Any = True
-    num_images: Any = 1
-    fal_key: Any = None
-    runware_key: Any = None
-    removebg_key: Any = None
-    photoroom_key: Any = None
+    negative_prompt: Text = None
+    seed: Seed = None
+    fast: Flag = True
+    num_images: Count = 1
 
 
+@with_keys()
 @dataclass(frozen=True)
 class BenchmarkForm(Form):
     """/benchmark: the visitor's images through several providers."""
@@ -222,31 +267,24 @@ class BenchmarkForm(Form):
 
     images: Any
     truth: Any = None
-    providers: Any = None
-    monthly_volume: Any = None
-    fal_key: Any = None
-    runware_key: Any = None
-    removebg_key: Any = None
-    photoroom_key: Any = None
+    providers: Names = None
+    monthly_volume: Volume = None
 
 
+@with_keys()
 @dataclass(frozen=True)
 class McpForm(Form, Looks):
     """/remove_background, the MCP tool: one self-contained call."""
 
     image: Any
-    provider: Any = ""
-    background: Any = "transparent"
-    mask_only: Any = False
-    crop: Any = False
-    canvas: Any = ""
-    margin: Any = ""
-    align: Any = "center"
-    format: Any = "png"
-    fal_key: Any = None
-    runware_key: Any = None
-    removebg_key: Any = None
-    photoroom_key: Any = None
+    provider: Text = ""
+    background: Text = "transparent"
+    mask_only: Flag = False
+    crop: Flag = False
+    canvas: Size = ""
+    margin: Size = ""
+    align: Align = "center"
+    format: Format = "png"
 
     def look(self) -> Look:
         kind, colour = Look.background_of(self.background, images=False)

@@ -6,12 +6,23 @@ from __future__ import annotations
 import gradio as gr
 
 from ...pricing import price_table
+from ...registry import info, list_providers
+from ...vendors import VENDORS
 from .. import actions
 from ..context import App
 from ..costs import result_line
 from ..look import file_name
 from .common import api_twin, log, session_of
 from .forms import KEY_FIELDS, Call, McpForm, endpoint
+
+
+def key_arguments() -> str:
+    """The tool's key arguments as its docstring's Args lines: one per vendor (rmbg.vendors)."""
+    lines = []
+    for vendor in VENDORS:
+        needing = [pid for pid in list_providers() if info(pid).key_env in vendor.env]
+        lines.append(f"            {vendor.argument}: a {vendor.label} API key, needed for {', '.join(needing)}.\n")
+    return "".join(lines)
 
 
 def mcp_tool(app: App, default_id: str) -> None:
@@ -35,10 +46,6 @@ def mcp_tool(app: App, default_id: str) -> None:
             margin: space around the subject with crop or canvas: "10%" or "40px".
             align: "center" or "bottom" (the subject stands on the bottom margin).
             format: "png" or "webp" (both keep transparency) or "jpeg".
-            fal_key: a fal.ai API key, needed for providers fal-bria and fal-rmbg-3.
-            runware_key: a Runware API key, needed for the runware-* providers.
-            removebg_key: a remove.bg API key, needed for provider remove-bg.
-            photoroom_key: a Photoroom API key, needed for provider photoroom.
         Returns:
             the output image (its file name says which provider made it).
         """
@@ -55,6 +62,7 @@ def mcp_tool(app: App, default_id: str) -> None:
         (remove_background.__doc__ or "")
         .replace("empty = this server's default;", f"empty = this server's default ({default_id});")
         .replace("paid per image with your key.", f"paid per image with your key ({prices}).")
+        .replace("        Returns:", key_arguments() + "        Returns:")
     )
     with gr.Column(visible=False):
         controls = {

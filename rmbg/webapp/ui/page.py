@@ -12,6 +12,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
+from ...vendors import VENDORS
 from .. import catalog, identity, rest
 from ..config import AppConfig
 from ..context import App
@@ -44,19 +45,13 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
             "# rmbg · remove image backgrounds\n"
-            "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs (fal.ai, Runware, remove.bg, "
-            "Photoroom). "
+            "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs "
+            f"({', '.join(v.label for v in VENDORS)}). "
             "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
         )
         with gr.Accordion("API keys for hosted providers (optional)", open=False):
-            with gr.Row():
-                fal_key = gr.Textbox(label="fal.ai key", type="password", placeholder="key_id:key_secret")
-                runware_key = gr.Textbox(label="Runware key", type="password", placeholder="Runware API key")
-            with gr.Row():
-                removebg_key = gr.Textbox(label="remove.bg key", type="password", placeholder="remove.bg API key")
-                photoroom_key = gr.Textbox(label="Photoroom key", type="password", placeholder="Photoroom API key")
+            keys = key_boxes()
             gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")
-        keys = (fal_key, runware_key, removebg_key, photoroom_key)  # in catalog.SLOTS order
         with gr.Tab("Remove"):
             provider, note = remove_tab(app, session, keys, default_id, default_reason)
         with gr.Tab("Compare"):
@@ -75,6 +70,18 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     # uploads cannot fill the disk (rmbg.webapp.upload_room); the download store bounds its own files
     demo.rmbg_upload_room = UploadRoom(get_upload_folder(), config.uploads_mb * 2**20, keep=app.store.owns)
     return demo
+
+
+def key_boxes() -> tuple[gr.Textbox, ...]:
+    """One password box per vendor (rmbg.vendors), two to a row, in VENDORS order (Keys.of takes them so)."""
+    boxes: list[gr.Textbox] = []
+    for start in range(0, len(VENDORS), 2):
+        with gr.Row():
+            boxes += [
+                gr.Textbox(label=v.box_label, type="password", placeholder=v.hint, elem_id=f"key-{v.slot}")
+                for v in VENDORS[start : start + 2]
+            ]
+    return tuple(boxes)
 
 
 def warm_up(demo: gr.Blocks) -> threading.Thread:

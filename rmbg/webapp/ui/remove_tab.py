@@ -15,6 +15,7 @@ from .. import actions, catalog, progressive
 from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
+from ..inputs import Text, Volume
 from ..look import flag
 from .common import (
     EXAMPLES,
@@ -90,7 +91,7 @@ def remove_tab(
     wire_remove(app, session, controls, run, (slider, file, cost), message, default_id)
     wire_pick(image, pick)
 
-    def on_url(text: str) -> tuple[str, str]:
+    def on_url(text: Text) -> tuple[str, str]:
         return str(actions.image_from_url(text, app)), ""
 
     url.submit(on_page(on_url, 2), url, [image, url, message], api_visibility="private")
@@ -249,7 +250,7 @@ def wire_remove(
     wire_rerender(app, session, controls, outputs, message)
 
     @page_errors
-    def on_volume(state: Any, volume: Any) -> Any:
+    def on_volume(state: Any, volume: Volume) -> Any:
         line = actions.cost_line(state, app, volume_of(volume))
         return gr.skip() if line is None else line
 

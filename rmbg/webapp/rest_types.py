@@ -1,0 +1,166 @@
+"""The types of `POST /api/remove`, declared once: what a request may send,
+what a response carries, and the OpenAPI document generated from them.
+
+- `Fields`: the request's fields, whatever the body (a multipart form, JSON,
+  urlencoded). Each field's type carries its check (rmbg.webapp.inputs), so
+  validating a request (`fields_of`) and describing it (`openapi`) read the
+  same declaration; an unknown field is refused (extra="forbid").
+- `FILES`: the uploads a multipart form may carry beside the fields.
+- `KeyHeaders`: one request header per vendor (rmbg.vendors), carrying a
+  visitor's own key.
+- `Made`: the response's headers (the body is the image); `Refusal`: the
+  JSON body of every error.
+
+rmbg.webapp.rest serves the route; the document is FastAPI's (get_openapi
+over that route), with the request body's two media types and the headers
+written from these models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from ..errors import InvalidImageError, InvalidRequestError
+from ..image.compose import MIME
+from ..vendors import VENDORS
+from .inputs import Align, Flag, Format, Size, Text
+
+TITLE = "rmbg REST API"
+SUMMARY = "Remove the background of one image"
+NO_IMAGE = 'Send the image as the multipart field "image", or JSON {"url": "https://..."}.'
+
+
+class Fields(BaseModel):
+    """The fields of a request, all optional: how to render the cut-out, and,
+    without an upload, where the image is."""
+
+    model_config = ConfigDict(extra="forbid", title="RemoveFields")
+
+    provider: Text = Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")
+    background: Text = Field(
+        None, description='"transparent", a colour ("white", "#ff0000"), or "image" with background_image.'
+    )
+    mask_only: Flag = Field(None, description="The black-and-white mask itself (white = kept).")
+    clean_edges: Flag = Field(None, description="Refine the matte's edges.")
+    format: Format = Field(None, description="Output format; png and webp keep transparency.")
+    crop: Flag = Field(None, description="Crop to the subject (plus margin).")
+    canvas: Size = Field(None, description='"none", a size such as "2000x2000" or an aspect such as "1:1".')
+    margin: Size = Field(None, description='Space around the subject with crop or canvas: "10%" or "40px".')
+    align: Align = Field(None, description='"center", or "bottom" (the subject stands on the bottom margin).')
+    url: Text = Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")
+
+
+FIELDS = tuple(Fields.model_fields)  # the names a request may use, in the order errors list them
+FILES = {
+    "image": "The photo (JPEG, PNG, WebP, ...).",
+    "background_image": 'The picture to put behind the subject (background "image").',
+}
+# One header per vendor, carrying a visitor's own key (never stored, never logged).
+KeyHeaders = create_model(
+    "KeyHeaders",
+    __doc__="A visitor's own API keys, one header per hosted service (rmbg.vendors).",
+    **{
+        vendor.slot: (str | None, Field(None, alias=vendor.header, description=f"Your {vendor.label} API key."))
+        for vendor in VENDORS
+    },  # type: ignore[call-overload]
+)
+
+
+class Made(BaseModel):
+    """The response's headers: who made the image, how long it took, what it cost."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    provider: str = Field(alias="X-Rmbg-Provider", description="The provider that made the matte.")
+    seconds: str = Field(alias="X-Rmbg-Seconds", description="Seconds in the model or the provider's call.")
+    total_seconds: str = Field(alias="X-Rmbg-Total-Seconds", description="Seconds for the whole request.")
+    cost_usd: str = Field(alias="X-Rmbg-Cost-USD", description="What this image cost, in USD.")
+    cost_source: str = Field(alias="X-Rmbg-Cost-Source", description='"reported", "estimated" or "free".')
+    cached: str = Field(alias="X-Rmbg-Cached", description='"true" when the matte came from the cache (free).')
+    disposition: str = Field(alias="Content-Disposition", description="The file name: inline; filename=...")
+
+    def headers(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+
+class Refusal(BaseModel):
+    """Every error's body: why the request was refused or failed."""
+
+    error: str
+
+
+def fields_of(values: Mapping[str, Any]) -> Fields:
+    """The request's fields, validated: a value of the wrong kind is refused in
+    its field's sentence (rmbg.webapp.inputs) before an unknown field is."""
+    try:
+        return Fields.model_validate(dict(values))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    said = [str(e["ctx"]["said"]) for e in errors if e["type"] == "rmbg"]
+    if said:
+        raise InvalidRequestError(said[0]) from None
+    unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(FIELDS)}.") from None
+    raise InvalidRequestError(errors[0]["msg"]) from None  # none other is declared; said plainly if one comes
+
+
+def keys_of(headers: Mapping[str, str]) -> dict[str, str | None]:
+    """The vendors' keys in a request's headers, by slot (KeyHeaders)."""
+    return {slot: headers.get(info.alias or slot) for slot, info in KeyHeaders.model_fields.items()}
+
+
+def _as_text(schema: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema in a multipart form, where every value is text: its
+    string alternative (a flag's "true"/"false"), or a string."""
+    for option in schema.get("oneOf", ()):
+        if option.get("type") == "string":
+            return {**option, **{k: v for k, v in schema.items() if k in ("description", "title")}}
+    return schema if schema.get("type") == "string" else {"type": "string"}
+
+
+def bodies() -> dict[str, Any]:
+    """The request body's media types: a multipart form with the image, or
+    JSON with its url; both from Fields (and FILES)."""
+    schema = Fields.model_json_schema()
+    properties = {name: {k: v for k, v in s.items() if k != "default"} for name, s in schema["properties"].items()}
+    binary = {name: {"type": "string", "format": "binary", "description": said} for name, said in FILES.items()}
+    form = {
+        "type": "object",
+        "required": ["image"],
+        "additionalProperties": False,
+        "properties": {**binary, **{name: _as_text(s) for name, s in properties.items() if name != "url"}},
+    }
+    body = {"type": "object", "required": ["url"], "additionalProperties": False, "properties": properties}
+    return {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}}
+
+
+def parameters() -> list[dict[str, Any]]:
+    """The key headers, from KeyHeaders."""
+    return [
+        {
+            "name": info.alias,
+            "in": "header",
+            "required": False,
+            "description": info.description,
+            "schema": {"type": "string"},
+        }
+        for info in KeyHeaders.model_fields.values()
+    ]
+
+
+def responses(codes: tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
+    """200 with the image and Made's headers; each error code with Refusal."""
+    headers = {
+        info.alias: {"description": info.description, "schema": {"type": "string"}}
+        for info in Made.model_fields.values()
+        if info.alias
+    }
+    image = {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MIME.values()))}
+    refused: dict[int | str, dict[str, Any]] = {
+        code: {"model": Refusal, "description": "Refused or failed, with the reason"} for code in codes
+    }
+    return {200: {"description": "The output image", "content": image, "headers": headers}, **refused}

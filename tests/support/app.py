@@ -1,0 +1,101 @@
+"""The web app launched on 127.0.0.1 for a test, and the config it runs with:
+RMBG-1.4 on deterministic tiny weights, the hosted providers on the fake servers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from rmbg.models.specs import RMBG_14  # noqa: E402
+from rmbg.webapp import AppConfig  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.hfcache import HFCache, deterministic_state, read_keys  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "cat.jpg"  # 451x300
+RMBG14_KEYS = ROOT / "tests" / "fixtures" / "rmbg-1.4.keys.tsv"
+TINY_RMBG14 = {"backend": "torch", "device": "cpu", "input_size": (64, 64)}
+
+# The /remove values after image and provider, in the page's order (raw REST calls).
+LOOK_VALUES = [
+    "transparent",
+    "#ffffff",
+    None,
+    False,
+    "png",
+    100,
+    None,
+    None,
+    None,
+    None,
+    False,
+    False,
+    "none",
+    "5%",
+    "center",
+    False,
+    "",
+    "",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(config: AppConfig):
+    """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL."""
+    import app
+
+    demo = app.build_demo(config)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(demo)
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@contextlib.contextmanager
+def hub_cache(root: Path):
+    """Point huggingface_hub at an (initially empty) cache folder."""
+    import huggingface_hub.constants as constants
+
+    previous = constants.HF_HUB_CACHE
+    constants.HF_HUB_CACHE = str(root)
+    try:
+        yield HFCache(root)
+    finally:
+        constants.HF_HUB_CACHE = previous
+
+
+def add_tiny_rmbg14(cache: HFCache) -> None:
+    cache.add_state(
+        RMBG_14.repo_id, RMBG_14.revision, RMBG_14.filename, deterministic_state(read_keys(RMBG14_KEYS), seed=0)
+    )
+
+
+def app_config(fal: FalFake, runware: RunwareFake, **overrides) -> AppConfig:
+    providers = {
+        "rmbg-1.4": TINY_RMBG14,
+        "fal-bria": {"base_url": fal.url},
+        "fal-bria-replace": {"base_url": fal.url},
+        "runware-bria": {"base_url": runware.url},
+        "runware-rembg": {"base_url": runware.url},
+    }
+    return AppConfig(provider_config=providers, **overrides)
+
+
+def submits(fal: FalFake) -> int:
+    """How many jobs were submitted to the fake fal server (its POSTs)."""
+    return sum(1 for call in fal.calls if call.method == "POST")

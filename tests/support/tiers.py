@@ -1,0 +1,334 @@
+"""Test tiers: a marker on every test, set from what it uses, and a skip with a
+reason where this machine lacks an optional package the test needs.
+
+What a test uses is read from its code before anything runs (classify(), from
+tests/conftest.py's pytest_collection_modifyitems):
+- the modules imported, and the modules (or objects of modules) read as globals,
+  by the test, by every fixture it reaches and by the helpers under tests/ those
+  call, followed through; what a first-party module imports at its top counts;
+- the test file's own imports (`import torch` at its top: all its tests need it);
+- pytest.importorskip("package") in that code, and hypothesis's @given (fuzz);
+- @pytest.mark.uses("torch", ...) on a test, class or file, and the `uses(...)`
+  decorator on a fixture or helper, for a use the code does not show (a provider
+  id in a string that loads torch; U2-Net-p's weights, run by ONNX Runtime).
+Each package has a tier (TIERS); a test that reaches none is `fast`, the tier a
+contributor runs first (`python -m pytest -m fast`). Tier markers written by
+hand (@pytest.mark.slow) count too. docs/contributing.md has the commands.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import functools
+import importlib
+import importlib.util
+import inspect
+import sys
+import types
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRST_PARTY = ("rmbg", "tests", "app")  # read through: what their modules import at the top, importing them needs
+
+# The tier of a test using each package (top-level import names; "app" is the repository's app.py).
+_TIER_OF = {
+    "app": ("app", "gradio", "gradio_client", "mcp", "starlette", "uvicorn"),
+    "browser": ("playwright",),
+    "ray": ("ray",),
+    "model": ("torch", "torchvision", "transformers", "onnx", "onnxruntime"),
+    "openvino": ("openvino", "nncf"),
+    "fuzz": ("hypothesis", "schemathesis"),
+}
+TIERS = {package: tier for tier, packages in _TIER_OF.items() for package in packages}
+# The tier markers (pyproject.toml registers them with what each means); a test with none of them is `fast`.
+MARKERS = ("app", "browser", "ray", "model", "openvino", "fuzz", "slow")
+# Optional packages: a test (or a test file) needing one that is not installed is skipped, saying how to get it.
+_HOW = {
+    'the torch extra: pip install "rmbg[torch]"': ("torch", "torchvision"),
+    'the onnx extra: pip install "rmbg[onnx]"': ("onnxruntime", "pooch"),
+    'the openvino extra: pip install "rmbg[openvino]"': ("openvino", "nncf"),
+    'the app extra: pip install "rmbg[app]"': ("gradio", "gradio_client", "mcp", "starlette", "uvicorn", "pydantic"),
+    'the heic extra: pip install "rmbg[heic]"': ("pillow_heif",),
+    'the eval extra: pip install "rmbg[eval]"': ("scipy", "matplotlib"),
+    'the video extra: pip install "rmbg[video]"': ("av", "cv2"),
+    'the postgres extra: pip install "rmbg[postgres]"': ("psycopg", "psycopg_pool"),
+    "requirements.txt": ("transformers",),
+    "requirements-dev.txt": ("onnx", "pysodmetrics", "pyarrow", "ray", "playwright", "hypothesis", "schemathesis"),
+    "requirements-dev.txt (the docs build)": ("mkdocs",),
+}
+INSTALL = {package: how for how, packages in _HOW.items() for package in packages}
+# rmbg modules (or functions) that import a package inside their functions: a test using one directly needs it.
+LAZY = {"rmbg.eval.run": ("scipy",), "rmbg.eval.report.quality_cost_figure": ("matplotlib",)}
+PART_OF = {"safetensors.torch": "torch"}  # a module that needs a package its name does not show
+# A file importing one of these at its top has all its tests in its tier (a file may hold plain tests beside @given).
+FILE_WIDE = set(TIERS) - {"hypothesis", "schemathesis"}
+
+
+def uses(*packages: str) -> Callable:
+    """Declare, on a fixture's or helper's function, packages it needs that its code does not import."""
+
+    def declare(fn: Callable) -> Callable:
+        fn.__test_uses__ = (*getattr(fn, "__test_uses__", ()), *packages)
+        return fn
+
+    return declare
+
+
+def _codes(code: types.CodeType) -> Iterable[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _codes(const)
+
+
+@functools.cache
+def _reads(code: types.CodeType) -> tuple[frozenset[tuple[str, str]], frozenset[str], frozenset[str]]:
+    """Of a code object and the code nested in it: the absolute imports as (module, name imported
+    from it or ""), the global names read and the attribute names read."""
+    imports, names, attrs = set(), set(), set()
+    for nested in _codes(code):
+        consts: list[object] = []
+        current, skip_unless = None, False
+        for ins in dis.get_instructions(nested):
+            if ins.opname == "LOAD_CONST":
+                consts.append(ins.argval)
+                if skip_unless and isinstance(ins.argval, str):  # pytest.importorskip("ray")
+                    imports.add((ins.argval, ""))
+                skip_unless = False
+            elif ins.opname == "IMPORT_NAME":
+                current = ins.argval if len(consts) >= 2 and consts[-2] == 0 else None  # level 0
+                if current:
+                    imports.add((current, ""))
+            elif ins.opname == "IMPORT_FROM" and current:
+                imports.add((current, ins.argval))
+            elif ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                names.add(ins.argval)
+            elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                attrs.add(ins.argval)
+                skip_unless = ins.argval == "importorskip"
+    return frozenset(imports), frozenset(names), frozenset(attrs)
+
+
+def _top(name: str | None) -> str:
+    return (name or "").split(".")[0]
+
+
+def _source(module: str) -> Path | None:
+    """The file of a first-party module, found without importing it."""
+    base = ROOT.joinpath(*module.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+@functools.cache
+def needs(module: str) -> frozenset[str]:
+    """The packages importing `module` needs: itself (and PART_OF), or for a first-party
+    module those its parents and it import unconditionally at the top, followed through."""
+    found: set[str] = set()
+    todo, done = [module], set()
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        done.add(name)
+        found.add(_top(name))
+        found |= {p for part, p in PART_OF.items() if name == part or name.startswith(part + ".")}
+        if _top(name) in FIRST_PARTY:
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):
+                todo.extend(_top_level_imports(".".join(parts[:depth])))
+    return frozenset(found)
+
+
+@functools.cache
+def _top_level_imports(module: str) -> tuple[str, ...]:
+    """The modules a first-party module imports unconditionally at its top (not under try/if: those are optional)."""
+    path = _source(module)
+    if path is None:
+        return ()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: list[str] = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found += [base, *(f"{base}.{a.name}" for a in node.names if _source(f"{base}.{a.name}"))]
+    return tuple(found)
+
+
+class _Reach:
+    """What one test reaches: the packages, read from the code of its function, its fixtures
+    and the helpers under tests/ they call. A helper class counts by the methods called on it
+    anywhere in that code (and its constructor and context manager), not by all of them."""
+
+    LIFECYCLE = ("__init__", "__post_init__", "__enter__", "__exit__", "__call__")
+
+    def __init__(self) -> None:
+        self.packages: set[str] = set()
+        self.attrs: set[str] = set()
+        self.classes: list[type] = []
+        self.seen: set = set()
+
+    def function(self, fn: Callable) -> None:
+        fn, declared = inspect.unwrap(fn), getattr(fn, "__test_uses__", ())
+        self.packages.update(declared, getattr(fn, "__test_uses__", ()))
+        code = getattr(fn, "__code__", None)
+        if code is None or code in self.seen:
+            return
+        self.seen.add(code)
+        imports, names, attrs = _reads(code)
+        self.attrs |= attrs
+        for module, name in imports:
+            self.imported(module, name)
+        namespace = getattr(fn, "__globals__", {})
+        for name in names:
+            if name in namespace:
+                self.object(namespace[name])
+
+    def imported(self, module: str, name: str) -> None:
+        """`import module` / `from module import name` inside a function; a helper imported so is followed."""
+        found = needs(f"{module}.{name}" if name and _source(f"{module}.{name}") else module)
+        self.packages.update(found, LAZY.get(module, ()), LAZY.get(f"{module}.{name}", ()))
+        helper = _top(module) == "tests" and not module.rpartition(".")[2].startswith("test_")
+        if name and helper and not any(p in INSTALL and not installed(p) for p in found):
+            try:  # importing a helper module of the test suite is cheap and has no effects
+                self.object(getattr(importlib.import_module(module), name))
+            except (Exception, pytest.skip.Exception):
+                pass
+
+    def object(self, obj: object) -> None:
+        """A global the code reads: a module, an object of a package, or a helper under tests/."""
+        if isinstance(obj, types.ModuleType):
+            self.packages |= needs(obj.__name__)
+            return
+        self.packages.update(getattr(obj, "__test_uses__", ()))
+        obj = inspect.unwrap(obj) if callable(obj) else obj
+        module = getattr(obj, "__module__", None)
+        if not isinstance(module, str):
+            return
+        if _top(module) != "tests":
+            lazy = LAZY.get(f"{module}.{getattr(obj, '__qualname__', '')}", ())
+            self.packages.update(needs(module), LAZY.get(module, ()), lazy)
+        elif inspect.isfunction(obj):
+            self.function(obj)
+        elif inspect.isclass(obj) and obj not in self.classes:
+            self.classes.append(obj)
+
+    def finish(self) -> set[str]:
+        """Follow the methods of the helper classes reached that are called, until nothing new is."""
+        done: set[tuple[type, str]] = set()
+        while True:
+            todo = [
+                (klass, name, member)
+                for cls in self.classes
+                for klass in cls.__mro__
+                if _top(klass.__module__) == "tests"
+                for name, member in vars(klass).items()
+                if (name in self.LIFECYCLE or name in self.attrs) and (klass, name) not in done
+            ]
+            if not todo:
+                return self.packages
+            for klass, name, member in todo:
+                done.add((klass, name))
+                member = getattr(member, "__func__", getattr(member, "fget", member))  # static/class, property
+                if inspect.isfunction(member):
+                    self.function(member)
+
+
+@functools.cache
+def _file_wide(module: types.ModuleType) -> frozenset[str]:
+    """What the test file's own import needs: its top-level imports, followed through."""
+    found = set(needs(module.__name__)) if _source(module.__name__) else set()
+    for value in vars(module).values():  # pytest.importorskip's modules, and a file outside the tree
+        if isinstance(value, types.ModuleType):
+            found |= needs(value.__name__)
+    return frozenset(found & FILE_WIDE)
+
+
+def used_by(item: pytest.Item) -> set[str]:
+    """Top-level names of the packages a collected test uses (see the module doc)."""
+    reach = _Reach()
+    module = getattr(item, "module", None)
+    if module is not None:
+        reach.packages |= _file_wide(module)
+    fn = getattr(item, "obj", None)
+    if callable(fn):
+        reach.function(fn)
+        if getattr(fn, "is_hypothesis_test", False):
+            reach.packages.add("hypothesis")
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in getattr(info, "name2fixturedefs", {}).values():
+        func = getattr(defs[-1], "func", None) if defs else None
+        if func is not None and _top(getattr(inspect.unwrap(func), "__module__", None)) == "tests":
+            reach.function(func)
+    for mark in item.iter_markers("uses"):
+        reach.packages.update(mark.args)
+    return reach.finish()
+
+
+@functools.cache
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def classify(items: list[pytest.Item]) -> None:
+    """Put its tier markers (or `fast`) on every test, and skip those needing a package that is not installed."""
+    for item in items:
+        try:
+            packages = used_by(item)
+        except Exception as exc:  # an object the reading cannot follow: the test keeps its written marks
+            item.warn(pytest.PytestWarning(f"its tier was not read from its code ({exc!r}): mark it by hand"))
+            packages = {p for mark in item.iter_markers("uses") for p in mark.args}
+        found = {TIERS[p] for p in packages if p in TIERS} | {m.name for m in item.iter_markers() if m.name in MARKERS}
+        for tier in sorted(found) or ["fast"]:
+            item.add_marker(tier)
+        if missing := sorted(p for p in packages if p in INSTALL and not installed(p)):
+            needs = "; ".join(f"{p} ({INSTALL[p]})" for p in missing)
+            item.add_marker(pytest.mark.skip(reason=f"needs {needs}: not installed here"))
+
+
+WEIGHT = {"slow": 100, "openvino": 10, "ray": 10, "browser": 10, "model": 2, "app": 1, "fuzz": 1}
+
+
+def heavy_files_first(items: list[pytest.Item]) -> None:
+    """The files by their tests' WEIGHT, heaviest first, each file's own order kept: under `-n`
+    a long file started last would leave the other workers idle at the end of the run."""
+    weight: dict[object, float] = {}
+    for item in items:
+        weight[item.path] = weight.get(item.path, 0) + max([WEIGHT.get(m.name, 0) for m in item.iter_markers()] + [0])
+    items.sort(key=lambda item: -weight[item.path])
+
+
+# --- the fast tier's own check: a test in it that imports a tier's package is misfiled ----
+
+_GUARDED = sorted(set(TIERS) - {"app"})  # app.py: a module name too common to watch
+_BEFORE = pytest.StashKey[frozenset]()
+_GUARD = pytest.StashKey[bool]()
+
+
+def _loaded() -> frozenset[str]:
+    return frozenset(p for p in _GUARDED if p in sys.modules)
+
+
+def guard_fast_only(session: pytest.Session) -> None:
+    """In a run of fast tests only (-m fast), each one is checked to import none of the tiers' packages."""
+    session.config.stash[_GUARD] = bool(session.items) and all(i.get_closest_marker("fast") for i in session.items)
+
+
+def before_setup(item: pytest.Item) -> None:
+    if item.config.stash.get(_GUARD, False):
+        item.stash[_BEFORE] = _loaded()
+
+
+def after_call(item: pytest.Item) -> None:
+    new = sorted(_loaded() - item.stash[_BEFORE]) if _BEFORE in item.stash else []
+    if new:
+        why = f"this test is in the fast tier but imported {', '.join(new)}: give it (or the fixture or helper that"
+        pytest.fail(f"{why} does it) @pytest.mark.uses({', '.join(map(repr, new))}) (tests/support/tiers.py)", False)

@@ -1,0 +1,161 @@
+"""The test tiers (tests/support/tiers.py): what a test uses is read from its code, its
+fixtures and the helpers they call; a test needing a package this machine lacks is
+skipped saying how to install it, and so is one that fails on importing it
+(tests/support/skips.py); a fast-only run fails a test that imports a tier's package.
+
+The sample tests below are only read, never run. They sit in a dict: a test that named
+one would be read as using what the sample uses (these tests themselves are fast)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from types import SimpleNamespace
+
+import pytest
+
+from rmbg.webapp import AppConfig
+from tests.hfcache import HFCache
+from tests.support import skips, tiers
+from tests.support.app import serve
+from tests.support.models import lite_weights
+from tests.u2netp_fixture import u2netp_path
+
+SAMPLES = {}
+
+
+def sample(fn):
+    SAMPLES[fn.__name__] = fn
+    return fn
+
+
+def _open_the_page():
+    with serve(AppConfig()):
+        pass
+
+
+@sample
+def through_a_helper():
+    _open_the_page()
+
+
+@sample
+def plain():
+    return AppConfig().cap_usd
+
+
+@sample
+def runs_u2netp(u2netp_path):
+    pass
+
+
+@sample
+def makes_weights():
+    return lite_weights()
+
+
+@sample
+def lays_out_a_file():
+    HFCache(None).add("repo", "rev", "file", b"")
+
+
+@sample
+def lays_out_torch_weights():
+    HFCache(None).add_state("repo", "rev", "file", {})  # safetensors.torch
+
+
+@sample
+def on_ray():
+    pytest.importorskip("ray")
+
+
+SAMPLES["the u2netp_path fixture"] = u2netp_path.__wrapped__  # declared with @uses("onnxruntime")
+
+
+class Item:
+    """The parts of a collected test that the tiers read and write."""
+
+    def __init__(self, name, fixtures=(), marks=()):
+        self.module, self.obj = sys.modules[__name__], SAMPLES[name]
+        defs = {name: [SimpleNamespace(func=SAMPLES[name])] for name in fixtures}
+        self._fixtureinfo = SimpleNamespace(name2fixturedefs=defs)
+        self.marks = list(marks)
+        self.stash, self.config = pytest.Stash(), SimpleNamespace(stash=pytest.Stash())
+
+    def iter_markers(self, name=None):
+        return [mark for mark in self.marks if name in (None, mark.name)]
+
+    def get_closest_marker(self, name):
+        return next(iter(self.iter_markers(name)), None)
+
+    def add_marker(self, marker):
+        self.marks.append(getattr(pytest.mark, marker).mark if isinstance(marker, str) else marker.mark)
+
+
+def tiers_of(name, **kwargs) -> set[str]:
+    return {tiers.TIERS[p] for p in tiers.used_by(Item(name, **kwargs)) if p in tiers.TIERS}
+
+
+def test_a_helper_that_launches_the_app_puts_its_callers_in_the_app_tier():
+    assert tiers_of("through_a_helper") == {"app"}
+    assert tiers_of("plain") == set()  # rmbg.webapp's own imports are light
+
+
+def test_a_fixture_declared_with_uses_puts_every_test_that_reaches_it_in_its_tier():
+    assert tiers_of("runs_u2netp", fixtures=["the u2netp_path fixture"]) == {"model"}
+
+
+def test_imports_inside_helpers_count_and_safetensors_torch_is_torch():
+    assert tiers_of("makes_weights") == {"model"}
+    assert "torch" in tiers.used_by(Item("makes_weights"))
+
+
+def test_a_helper_class_counts_by_the_methods_called_on_it():
+    assert "torch" not in tiers.used_by(Item("lays_out_a_file"))
+    assert "torch" in tiers.used_by(Item("lays_out_torch_weights"))
+
+
+def test_importorskip_and_the_uses_mark_count():
+    assert tiers_of("on_ray") == {"ray"}
+    assert tiers_of("plain", marks=[pytest.mark.uses("onnxruntime").mark]) == {"model"}
+
+
+def test_a_test_needing_a_package_that_is_not_installed_is_skipped_saying_how_to_get_it(monkeypatch):
+    monkeypatch.setattr(tiers, "installed", lambda package: package != "torch")
+    needing, fast = Item("makes_weights"), Item("plain")
+    tiers.classify([needing, fast])
+    assert [m.name for m in needing.marks] == ["model", "skip"]
+    reason = needing.marks[1].kwargs["reason"]
+    assert reason == 'needs torch (the torch extra: pip install "rmbg[torch]"): not installed here'
+    assert [m.name for m in fast.marks] == ["fast"]
+
+
+def test_a_fast_only_run_fails_a_test_that_imports_a_tiers_package(monkeypatch):
+    monkeypatch.setattr(tiers, "_GUARDED", ["rmbg_heavy_stand_in"])
+    monkeypatch.delitem(sys.modules, "rmbg_heavy_stand_in", raising=False)
+    item = Item("plain", marks=[pytest.mark.fast.mark])
+    tiers.guard_fast_only(SimpleNamespace(items=[item], config=item.config))
+    tiers.before_setup(item)
+    tiers.after_call(item)  # nothing imported: passes
+    monkeypatch.setitem(sys.modules, "rmbg_heavy_stand_in", types.ModuleType("rmbg_heavy_stand_in"))
+    with pytest.raises(pytest.fail.Exception, match=r"imported rmbg_heavy_stand_in: give it .*uses\('rmbg_heavy"):
+        tiers.after_call(item)
+    monkeypatch.undo()  # before this very run's own check of this test (a fast-only run checks it too)
+
+
+def test_a_failure_on_importing_an_optional_package_this_machine_lacks_is_a_skip(monkeypatch):
+    monkeypatch.setattr(skips, "installed", lambda package: package != "torch")
+
+    def report_of(exc):
+        report = SimpleNamespace(failed=True, outcome="failed", longrepr="trace", location=("tests/test_x.py", 9, "t"))
+        skips.missing_as_skip(report, SimpleNamespace(excinfo=SimpleNamespace(value=exc)))
+        return report.outcome, report.longrepr
+
+    why = 'Skipped: needs torch (the torch extra: pip install "rmbg[torch]"): not installed here'
+    assert report_of(ModuleNotFoundError("No module named 'torch.nn'", name="torch.nn")) == (
+        "skipped",
+        ("tests/test_x.py", 10, why),
+    )
+    assert report_of(ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")) == ("failed", "trace")
+    assert report_of(ModuleNotFoundError("No module named 'torchy'", name="torchy")) == ("failed", "trace")
+    assert report_of(AssertionError("No module named 'torch'")) == ("failed", "trace")
