@@ -1,0 +1,33 @@
+"""Video: cut the background out of a clip, frame by frame, locally (docs/video.md).
+
+    decode    the clip in (PyAV): header checks, frames upright with their timestamps
+    limits    duration, frame size, frame count, file size (RMBG_VIDEO_MAX_SECONDS, ...), the errors
+    pipeline  stream_mattes (decode ahead -> provider -> smoothing), Sink (the encoding thread)
+    smooth    the temporal filter on the mattes, its state carried frame to frame
+    encode    WebM/VP9 alpha, MOV/ProRes 4444, MP4/H.264, matte, GIF, WebP writers; audio
+    result    VideoResult (mattes stored compressed on disk; save() re-encodes)
+    api       remove_video
+    evaluate  evaluate_clip: J, F and dtSSD of a clip or frame folder against its masks
+
+PyAV (`av`) is imported inside functions: `import rmbg` does not load it.
+"""
+
+from .api import remove_video
+from .evaluate import evaluate_clip
+from .limits import InvalidVideoError, VideoLimitError, VideoLimits, VideoStopped
+from .result import VideoResult
+from .smooth import SmoothParams, SmoothState, TemporalSmoother, smooth_step
+
+__all__ = [
+    "InvalidVideoError",
+    "SmoothParams",
+    "SmoothState",
+    "TemporalSmoother",
+    "VideoLimitError",
+    "VideoLimits",
+    "VideoResult",
+    "VideoStopped",
+    "evaluate_clip",
+    "remove_video",
+    "smooth_step",
+]

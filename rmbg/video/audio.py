@@ -1,0 +1,92 @@
+"""A clip's sound, carried into an output video.
+
+The audio packets are copied as they are (a remux: no loss, no time) when the
+output container takes their codec; otherwise they are decoded and encoded
+again: Opus for WebM, AAC for MP4 and MOV. They are interleaved with the
+video as it is written (`mux_until(seconds)`), keeping their own timestamps,
+so sound and picture stay in step. GIF and WebP have no sound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# What each output container takes as it is (FFmpeg's muxers).
+COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac", "mp3", "opus", "alac"}, "mov": {"aac", "mp3", "alac"}}
+ENCODER = {"webm": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None)}
+
+
+class AudioFeed:
+    """The first audio track of `source` into `container` (an output opened by PyAV)."""
+
+    def __init__(self, source: Path, container: Any, fmt: str):
+        import av
+
+        self._input = av.open(str(source), metadata_errors="ignore")
+        try:
+            stream = self._input.streams.audio[0]
+            self._time_base = stream.time_base
+            self.copy = stream.codec_context.name in COPYABLE[fmt]
+            self._container = container
+            if self.copy:
+                self.stream = container.add_stream_from_template(stream)
+                self._resampler = None
+            else:
+                codec, fixed_rate = ENCODER[fmt]
+                rate = fixed_rate or stream.codec_context.sample_rate or 48000
+                layout = "mono" if stream.codec_context.channels == 1 else "stereo"
+                self.stream = container.add_stream(codec, rate=rate, layout=layout)
+                formats: Any = av.codec.Codec(codec, "w").audio_formats
+                sample_format = formats[0].name
+                self._resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
+            self._packets: Iterator[Any] = self._input.demux(stream)
+            self._pending: Any = None
+        except Exception:
+            self._input.close()
+            raise
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Write the audio that starts before `seconds` (None: all that is left)."""
+        while True:
+            packet = self._pending
+            self._pending = None
+            if packet is None:
+                packet = next(self._packets, None)
+                if packet is None:
+                    return
+            if packet.size == 0 or packet.pts is None:
+                continue  # the demuxer's end-of-stream marker
+            if seconds is not None and float(packet.pts * self._time_base) > seconds:
+                self._pending = packet
+                return
+            self._write(packet)
+
+    def _write(self, packet: Any) -> None:
+        if self._resampler is None:
+            packet.stream = self.stream
+            self._container.mux(packet)
+            return
+        for frame in packet.decode():
+            self._encode(frame)
+
+    def _encode(self, frame: Any) -> None:
+        assert self._resampler is not None
+        for ready in self._resampler.resample(frame):
+            for packet in self.stream.encode(ready):
+                self._container.mux(packet)
+
+    def close(self) -> None:
+        """Write the rest, flush the encoder, close the input."""
+        try:
+            self.mux_until(None)
+            if self._resampler is not None:
+                self._encode(None)
+                for packet in self.stream.encode(None):
+                    self._container.mux(packet)
+        finally:
+            self._input.close()
+
+    def abort(self) -> None:
+        self._input.close()

@@ -1,0 +1,232 @@
+"""Video in: open a clip (path, bytes or URL), read its header, decode its frames upright.
+
+PyAV (FFmpeg, bundled in its wheel) does the decoding; it is imported inside
+the functions, so `import rmbg` stays light. What is taken: MP4, MOV, WebM,
+MKV and animated GIF. Every failure of FFmpeg (not a video, damaged, cut off,
+empty) becomes an InvalidVideoError in a person's words.
+
+Each frame keeps its own presentation timestamp (`Frame.pts` in the stream's
+`time_base`), so variable-frame-rate clips keep their timing; the display
+matrix (a phone's rotate tag) is applied, so frames come out as they are
+shown; frames larger than the size limit are scaled down (rmbg.video.limits).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from ..image.fetch import shown
+from ..image.formats import URL
+from .limits import InvalidVideoError, VideoLimits
+
+VideoInput = Union[str, "os.PathLike[str]", bytes]
+
+# FFmpeg demuxer names we accept: MP4/MOV (one demuxer), Matroska/WebM, GIF.
+ACCEPTED = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "gif")
+DAMAGED = "is not a video we can read: it may be damaged, cut off, or not a video file"
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What a clip's header says, checked against the limits.
+
+    width, height: the frames as shown (rotation applied) and as processed
+    (scaled to the size limit); coded_size: as stored. fps: the average frame
+    rate (the nominal one for variable-rate clips); seconds and frames: as
+    declared (None when the header does not say). time_base: the video
+    stream's; start_pts: its first timestamp. note: set when frames are scaled.
+    """
+
+    path: Path
+    container: str
+    codec: str
+    width: int
+    height: int
+    coded_size: tuple[int, int]
+    rotation: int
+    fps: float
+    time_base: Fraction
+    start_pts: int
+    seconds: float | None
+    frames: int | None
+    audio_codec: str | None
+    size_bytes: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its position, its timestamp (pts in the clip's
+    time_base; `time` in seconds from the clip's start) and its pixels (H x W x 3 uint8)."""
+
+    index: int
+    pts: int
+    time: float
+    rgb: np.ndarray
+
+
+def spool(source: VideoInput, folder: Path, limits: VideoLimits) -> Path:
+    """A path for `source`: a path as given (checked), bytes or a URL's body written into `folder`."""
+    if isinstance(source, bytes):
+        limits.check_bytes(len(source))
+        path = folder / "input.video"
+        path.write_bytes(source)
+        return path
+    text = os.fspath(source)
+    if isinstance(text, str) and URL.match(text.strip()):
+        from ..image.fetch import fetch_bytes
+
+        data, _, _ = fetch_bytes(text.strip(), max_bytes=limits.max_bytes)
+        limits.check_bytes(len(data), shown(text))
+        path = folder / ("input" + (Path(text.split("?")[0]).suffix[:6] or ".video"))
+        path.write_bytes(data)
+        return path
+    path = Path(text)
+    if not path.is_file():
+        raise InvalidVideoError(f"{path} is not a file.")
+    limits.check_bytes(path.stat().st_size, str(path.name))
+    return path
+
+
+def _open(path: Path, name: str) -> Any:
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        raise InvalidVideoError(f"{name} {DAMAGED}.") from None
+
+
+def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
+    """Read the header (and the first frame, for its rotation) and check every
+    limit it declares; nothing else is decoded."""
+    import av
+
+    name = name or path.name
+    limits.check_bytes(path.stat().st_size, name)
+    container = _open(path, name)
+    try:
+        fmt = container.format.name
+        if fmt not in ACCEPTED:
+            kind = "a still image" if fmt.endswith("_pipe") or fmt.startswith("image2") else f"a {fmt} file"
+            raise InvalidVideoError(
+                f"{name} is {kind}, not a video we take: give an MP4, MOV, WebM, MKV or animated GIF."
+            )
+        if not container.streams.video:
+            raise InvalidVideoError(f"{name} has no video track.")
+        stream = container.streams.video[0]
+        tb = stream.time_base or Fraction(1, 1000)
+        seconds = None
+        if stream.duration:
+            seconds = float(stream.duration * tb)
+        elif container.duration:
+            seconds = container.duration / 1_000_000
+        if seconds is not None:
+            limits.check_seconds(seconds)
+        frames = stream.frames or None
+        if frames is not None:
+            limits.check_frames(frames)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 24.0
+        if seconds is not None and frames is None:
+            limits.check_frames(int(seconds * fps))
+        coded = (stream.codec_context.width, stream.codec_context.height)
+        limits.fit(*coded)  # the hard pixel limit, before a frame is decoded
+        try:
+            first = next(container.decode(stream))
+        except StopIteration:
+            raise InvalidVideoError(f"{name} has no frame that can be decoded.") from None
+        rotation = _quarter_turns(first) * 90
+        shown_size = (first.height, first.width) if rotation % 180 else (first.width, first.height)
+        width, height, note = limits.fit(*shown_size)
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        return ClipInfo(
+            path=path,
+            container=fmt,
+            codec=stream.codec_context.name,
+            width=width,
+            height=height,
+            coded_size=coded,
+            rotation=rotation,
+            fps=fps,
+            time_base=Fraction(tb),
+            start_pts=first.pts if first.pts is not None else 0,
+            seconds=seconds,
+            frames=frames,
+            audio_codec=audio,
+            size_bytes=path.stat().st_size,
+            note=note,
+        )
+    except InvalidVideoError:
+        raise
+    except (av.error.FFmpegError, ValueError, ZeroDivisionError):
+        raise InvalidVideoError(f"{name} {DAMAGED}.") from None
+    finally:
+        container.close()
+
+
+def _quarter_turns(frame: Any) -> int:
+    """Counter-clockwise quarter turns that show the frame upright (its display matrix)."""
+    try:
+        degrees = frame.rotation or 0
+    except (AttributeError, ValueError):
+        degrees = 0
+    return round(degrees / 90) % 4
+
+
+def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Iterator[Frame]:
+    """Every frame of the clip, upright and at the processing size, in order.
+
+    The limits are checked again on what is decoded (count and timestamps);
+    a file that ends well before its header says, or fails mid-way, raises
+    InvalidVideoError.
+    """
+    import av
+
+    name = name or info.path.name
+    container = _open(info.path, name)
+    index, end = 0, 0.0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        step = max(1, round(1 / (info.fps * float(info.time_base)))) if info.fps else 1
+        last_pts = info.start_pts - step
+        for frame in container.decode(stream):
+            if index >= limits.max_frames:
+                limits.check_frames(index + 1)
+            pts = frame.pts if frame.pts is not None else last_pts + step
+            if pts <= last_pts:  # a repeated or missing timestamp: keep the order strictly increasing
+                pts = last_pts + 1
+            last_pts = pts
+            seconds = float((pts - info.start_pts) * info.time_base)
+            limits.check_seconds(seconds, decoded=True)
+            yield Frame(index, pts, seconds, _upright(frame, info))
+            index += 1
+            end = seconds + 1 / max(info.fps, 1.0)
+    except (av.error.FFmpegError, ValueError) as exc:
+        if isinstance(exc, InvalidVideoError):
+            raise
+        raise InvalidVideoError(f"{name} is damaged: decoding failed after {index} frame(s).") from None
+    finally:
+        container.close()
+    if index == 0:
+        raise InvalidVideoError(f"{name} has no frame that can be decoded.")
+    if info.seconds is not None and info.audio_codec is None and end < 0.9 * info.seconds and info.seconds - end > 0.5:
+        raise InvalidVideoError(
+            f"{name} stops at {end:.1f} s although its header says {info.seconds:.1f} s: "
+            "the file is cut off or damaged."
+        )
+
+
+def _upright(frame: Any, info: ClipInfo) -> np.ndarray:
+    turns = info.rotation // 90
+    w, h = (info.height, info.width) if turns % 2 else (info.width, info.height)
+    rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb

@@ -1,0 +1,220 @@
+"""Video out: each output format, encoded with PyAV frame by frame.
+
+    webm   VP9 with alpha (libvpx-vp9, yuva420p): transparent; plays in Chrome, Firefox, Edge,
+           Android and most editors. The default for transparency.
+    mov    ProRes 4444 with alpha (prores_ks, yuva444p10le): transparent; for Final Cut, Premiere,
+           DaVinci Resolve, After Effects and Safari/QuickTime. Large by design (an editing format).
+    mp4    H.264 (libx264, yuv420p) on a colour or image background (white by default): no
+           transparency, plays everywhere. Odd sizes are padded to even with the edge pixels.
+    matte  H.264 of the alpha itself (white = subject), for compositing elsewhere.
+    gif    animated GIF with one transparent palette entry (hard edges); for short clips.
+    webp   animated WebP with alpha (libwebp_anim, lossless); for short clips.
+
+Frames keep their input timestamps (the clip's time_base), so the output has
+the same frame count and timing as the input, variable frame rate included
+(GIF counts time in hundredths of a second, so its timing is rounded to
+them). Audio is carried over unless turned off (rmbg.video.audio).
+
+A writer writes into a hidden temporary file beside the output and renames it
+at the end (`close`); `abort` deletes it: a stopped or failed run never
+leaves half a video at the output path.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InvalidRequestError
+from ..image.compose import fit_cover, parse_colour
+from .audio import AudioFeed
+from .decode import ClipInfo
+from .pipeline import VideoFrame
+
+FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
+SUFFIX = {"webm": ".webm", "mov": ".mov", "mp4": ".mp4", "matte": ".mp4", "gif": ".gif", "webp": ".webp"}
+TRANSPARENT = ("webm", "mov", "gif", "webp")
+WITH_AUDIO = ("webm", "mov", "mp4", "matte")
+# Constant quality, picked so a cut-out is no larger than twice its input
+# (benchmarks/video.py measures the ratio on the DAVIS clips).
+WEBM_OPTIONS = {"crf": "34", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1", "auto-alt-ref": "0"}
+MP4_OPTIONS = {"crf": "23", "preset": "veryfast"}
+MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
+PRORES_OPTIONS = {"profile": "4", "vendor": "apl0", "bits_per_mb": "1000"}
+GIF_TIME_BASE = Fraction(1, 100)
+WEBP_TIME_BASE = Fraction(1, 1000)
+
+
+def format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """The output format: `fmt` when given, else from the file's extension."""
+    if fmt is not None:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise InvalidRequestError(f"Unknown video format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        return fmt
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in FORMATS and suffix != "matte":
+        return suffix
+    raise InvalidRequestError(
+        f"Cannot tell the video format from {Path(path).name!r}: end it in .webm, .mov, .mp4, .gif or .webp, "
+        "or pass format= (webm, mov, mp4, matte, gif, webp)."
+    )
+
+
+def background_of(value: Any, size: tuple[int, int]) -> np.ndarray:
+    """The background (H x W x 3 uint8) of an MP4: a colour (white when None) or an image, fitted to cover."""
+    if isinstance(value, Image.Image):
+        return np.asarray(fit_cover(value.convert("RGB"), size), dtype=np.uint8)
+    colour = parse_colour(value if value is not None else "white")
+    return np.broadcast_to(np.asarray(colour[:3], dtype=np.uint8), (size[1], size[0], 3))
+
+
+def _even(array: np.ndarray) -> np.ndarray:
+    h, w = array.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return array
+    pad = [(0, h % 2), (0, w % 2)] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad, mode="edge")
+
+
+def cutout_rgba(frame: VideoFrame) -> np.ndarray:
+    """RGBA of the cut-out; colour zeroed where alpha is 0 (it is never seen, and costs no bits)."""
+    rgb = np.where(frame.alpha[..., None] == 0, np.uint8(0), frame.rgb)
+    return np.dstack([rgb, frame.alpha])
+
+
+def over(frame: VideoFrame, background: np.ndarray) -> np.ndarray:
+    """The frame over `background` through its alpha (RGB uint8, rounded)."""
+    a = frame.alpha[..., None].astype(np.uint16)
+    mixed = frame.rgb.astype(np.uint16) * a + background.astype(np.uint16) * (255 - a) + 127
+    return (mixed // 255).astype(np.uint8)
+
+
+class VideoWriter:
+    """One output file of one clip: `write(frame)` in order, then `close()` (or `abort()`)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: ClipInfo,
+        fmt: str | None = None,
+        *,
+        background: Any = None,
+        audio: bool = True,
+    ):
+        import av
+
+        self.path = Path(path)
+        self.fmt = format_of(self.path, fmt)
+        self.info = info
+        self.part = self.path.with_name(f".{self.path.name}.part{os.getpid()}")
+        size = (info.width, info.height)
+        self._background = background_of(background, size) if self.fmt == "mp4" else None
+        if self.fmt != "mp4" and background is not None:
+            raise InvalidRequestError(f"A background needs the mp4 format; {self.fmt} keeps the transparency.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        container_format = {"matte": "mp4", "webp": "webp", "gif": "gif"}.get(self.fmt, self.fmt)
+        self._container = av.open(str(self.part), "w", format=container_format)
+        self.frames = 0
+        self._audio: AudioFeed | None = None
+        try:
+            self._stream = self._add_video(size)
+            if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
+                self._audio = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt)
+        except Exception:
+            self.abort()
+            raise
+
+    def _add_video(self, size: tuple[int, int]) -> Any:
+        w, h = size
+        codec, pix_fmt, options, time_base = {
+            "webm": ("libvpx-vp9", "yuva420p", WEBM_OPTIONS, self.info.time_base),
+            "mov": ("prores_ks", "yuva444p10le", PRORES_OPTIONS, self.info.time_base),
+            "mp4": ("libx264", "yuv420p", MP4_OPTIONS, self.info.time_base),
+            "matte": ("libx264", "yuv420p", MATTE_OPTIONS, self.info.time_base),
+            "gif": ("gif", "pal8", {}, GIF_TIME_BASE),
+            "webp": ("libwebp_anim", "bgra", {"lossless": "1", "loop": "0"}, WEBP_TIME_BASE),
+        }[self.fmt]
+        if self.fmt in ("mp4", "matte"):
+            w, h = w + w % 2, h + h % 2
+        rate = Fraction(self.info.fps).limit_denominator(1001) if self.info.fps else Fraction(24)
+        stream: Any = self._container.add_stream(codec, rate=rate, options=dict(options))
+        stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        if self.fmt == "mp4" or self.fmt == "matte":
+            stream.codec_context.color_range = 1  # limited ("tv") range, what every player expects
+        return stream
+
+    def _pts(self, frame: VideoFrame) -> int:
+        if self.fmt in ("gif", "webp"):  # these count from 0 in their own time base
+            return round(frame.time / self._stream.time_base)
+        return frame.pts
+
+    def write(self, frame: VideoFrame) -> None:
+        import av
+
+        if self.fmt in ("webm", "mov"):
+            out = av.VideoFrame.from_ndarray(cutout_rgba(frame), format="rgba")
+        elif self.fmt == "webp":
+            out = av.VideoFrame.from_ndarray(cutout_rgba(frame)[..., [2, 1, 0, 3]].copy(), format="bgra")
+        elif self.fmt == "gif":
+            paletted: Any = _paletted(frame)
+            out = av.VideoFrame.from_ndarray(paletted, format="pal8")
+        elif self.fmt == "mp4":
+            assert self._background is not None
+            out = av.VideoFrame.from_ndarray(_even(over(frame, self._background)), format="rgb24")
+        else:
+            out = av.VideoFrame.from_ndarray(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), format="rgb24")
+        out.pts, out.time_base = self._pts(frame), self._stream.time_base
+        if self._audio is not None:
+            self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
+        for packet in self._stream.encode(out):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Flush, close and move the finished file to its path; returns the path."""
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            if self._audio is not None:
+                self._audio.close()
+                self._audio = None
+            self._container.close()
+        except BaseException:
+            self.abort()
+            raise
+        os.replace(self.part, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file; the output path is left as it was."""
+        if self._audio is not None:
+            self._audio.abort()
+            self._audio = None
+        try:
+            self._container.close()
+        except Exception:  # a container that never got a frame may refuse to close cleanly
+            pass
+        self.part.unlink(missing_ok=True)
+
+
+def _paletted(frame: VideoFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, ARGB palette) of a GIF frame: 255 colours, index 255 transparent (alpha < 128)."""
+    image = Image.fromarray(frame.rgb, "RGB").quantize(255, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    indices = np.asarray(image, dtype=np.uint8).copy()
+    indices[frame.alpha < 128] = 255
+    rgb = np.zeros((256, 3), np.uint8)
+    colours = np.frombuffer(bytes(image.getpalette() or []), np.uint8).reshape(-1, 3)[:255]
+    rgb[: len(colours)] = colours
+    palette = np.zeros((256, 4), np.uint8)
+    palette[:, 0] = 255
+    palette[:, 1:] = rgb
+    palette[255] = 0
+    return indices, palette

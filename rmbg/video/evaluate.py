@@ -1,0 +1,83 @@
+"""evaluate_clip: how well, and how steadily, a provider cuts out one sequence.
+
+A sequence is a clip (any input remove_video takes) or a folder of frames
+(images sorted by name), with a folder of ground-truth masks, one per frame
+in the same order (sorted by name). The provider runs once per frame; the
+same mattes are scored as they come (frame by frame) and after the temporal
+filter (rmbg.video.smooth), so the two rows differ by the filter alone.
+Scores: J, F and dtSSD (rmbg.eval.temporal).
+
+`rmbg evaluate` scores still images; sequences are scored here (Python) and by
+benchmarks/video.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..eval.temporal import SequenceScorer, SequenceScores
+from ..image.io import is_image_file
+from ..providers.base import Provider
+from .api import local_provider
+from .decode import probe, spool
+from .limits import InvalidVideoError, VideoLimits
+from .pipeline import stream_mattes
+from .result import new_folder
+from .smooth import SmoothParams, TemporalSmoother
+
+
+def _sorted_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
+def _frames_and_mattes(
+    source: str | os.PathLike[str], provider: Provider, limits: VideoLimits
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    path = Path(source)
+    if path.is_dir():
+        for image in _sorted_images(path):
+            rgb = Image.open(image).convert("RGB")
+            yield np.asarray(rgb), np.asarray(provider.matte(rgb).alpha)
+        return
+    folder = new_folder()
+    try:
+        info = probe(spool(source, Path(folder.name), limits), limits)
+        for frame in stream_mattes(info, provider, limits=limits, smooth=None):
+            yield frame.rgb, frame.alpha
+    finally:
+        folder.cleanup()
+
+
+def evaluate_clip(
+    source: str | os.PathLike[str],
+    masks: str | os.PathLike[str],
+    provider: str | Provider | None = None,
+    *,
+    smooth: SmoothParams | None = None,
+    limits: VideoLimits | None = None,
+) -> dict[str, SequenceScores]:
+    """{"frame_by_frame": scores, "smoothed": scores} of one sequence (module doc); `smooth`:
+    the filter's parameters (None: the defaults)."""
+    chosen = local_provider(provider)
+    gts = _sorted_images(Path(masks))
+    if len(gts) < 2:
+        raise InvalidVideoError(f"{masks} needs at least two masks, one per frame.")
+    raw, smoothed = SequenceScorer(), SequenceScorer()
+    smoother = TemporalSmoother(smooth or SmoothParams())
+    count = 0
+    for count, (rgb, alpha) in enumerate(_frames_and_mattes(source, chosen, limits or VideoLimits.from_settings()), 1):
+        if count > len(gts):
+            raise InvalidVideoError(f"The sequence has more frames than {masks} has masks ({len(gts)}).")
+        gt = np.asarray(Image.open(gts[count - 1]).convert("L"))
+        if gt.shape != alpha.shape:
+            gt = np.asarray(Image.fromarray(gt).resize(alpha.shape[::-1], Image.Resampling.NEAREST))
+        raw.add(alpha, gt)
+        smoothed.add(smoother(rgb, alpha), gt)
+    if count != len(gts):
+        raise InvalidVideoError(f"The sequence has {count} frames but {masks} has {len(gts)} masks.")
+    return {"frame_by_frame": raw.scores(), "smoothed": smoothed.scores()}

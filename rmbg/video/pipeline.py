@@ -1,0 +1,198 @@
+"""The streamed pipeline: decode -> provider -> smoothing -> whatever consumes the frames.
+
+`stream_mattes` is the one door every video path goes through (the Python
+API, the CLI, and the app and hosted providers that plug in later): it takes
+a probed clip and a provider and yields `VideoFrame`s (frame, timestamp,
+alpha) in order, calling `progress(done, total)` after each and raising
+VideoStopped as soon as `stop.is_set()`.
+
+Decoding runs in its own thread, ahead of the model by at most `ahead`
+frames; `Sink` runs the consumer's side (encoding, storing mattes) in another
+thread behind a queue of the same small size. So decoding, the model and
+encoding overlap, and at most a few frames are alive at once: memory does not
+grow with the clip's length.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from ..errors import ProviderResponseError
+from ..providers.base import Provider
+from ..types import Cost
+from .decode import ClipInfo, Frame, frames
+from .limits import VideoLimits, VideoStopped
+from .smooth import SmoothParams, SmoothState, smooth_step
+
+DEFAULT_SMOOTHING = SmoothParams()
+AHEAD = 4  # frames decoded ahead of the model, and frames waiting for the encoder
+
+ProgressFn = Callable[[int, "int | None"], None]
+
+
+class StopFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One processed frame: index, pts (in the clip's time_base), time (s from the start),
+    rgb (H x W x 3 uint8) and its alpha (H x W uint8, smoothed when asked)."""
+
+    index: int
+    pts: int
+    time: float
+    rgb: np.ndarray
+    alpha: np.ndarray
+
+
+@dataclass
+class StreamStats:
+    """What a stream has done so far: frames, the provider's seconds, the money it cost,
+    the smoothing filter's state (to carry it across chunks) and the provider's provenance."""
+
+    frames: int = 0
+    model_seconds: float = 0.0
+    usd: Decimal = Decimal(0)
+    cost_source: str = "free"
+    state: SmoothState = field(default_factory=SmoothState)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def cost(self) -> Cost:
+        if self.cost_source == "free" or self.frames == 0:
+            return Cost.free("no frame was charged")
+        source: Any = self.cost_source
+        return Cost(self.usd, source, f"{self.frames} frames")
+
+
+_END = object()
+
+
+def _decode_ahead(source: Iterator[Frame], out: queue.Queue[Any], halt: threading.Event) -> None:
+    try:
+        for frame in source:
+            if halt.is_set():
+                break
+            out.put(frame)
+    except BaseException as exc:  # handed to the consumer, who raises it
+        out.put(exc)
+    finally:
+        out.put(_END)
+
+
+def total_frames(info: ClipInfo) -> int | None:
+    """The frame count the header declares, or one estimated from its duration."""
+    if info.frames:
+        return info.frames
+    return round(info.seconds * info.fps) if info.seconds else None
+
+
+def stream_mattes(
+    info: ClipInfo,
+    provider: Provider,
+    *,
+    limits: VideoLimits | None = None,
+    smooth: SmoothParams | None = DEFAULT_SMOOTHING,
+    progress: ProgressFn | None = None,
+    stop: StopFlag | None = None,
+    stats: StreamStats | None = None,
+    ahead: int = AHEAD,
+) -> Iterator[VideoFrame]:
+    """Each frame of the clip with its matte, in order (module doc). `stats`, when
+    given, is updated as frames go by (and its `state` seeds the smoothing)."""
+    limits = limits or VideoLimits.from_settings()
+    stats = stats if stats is not None else StreamStats()
+    total = total_frames(info)
+    waiting: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+    halt = threading.Event()
+    reader = threading.Thread(
+        target=_decode_ahead, args=(frames(info, limits), waiting, halt), name="rmbg-video-decode", daemon=True
+    )
+    reader.start()
+    ended = False
+    try:
+        while True:
+            item = waiting.get()
+            if item is _END:
+                ended = True
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if stop is not None and stop.is_set():
+                raise VideoStopped(stats.frames)
+            alpha = _matte(provider, item, stats)
+            if smooth is not None:
+                alpha, stats.state = smooth_step(stats.state, item.rgb, alpha, smooth)
+            stats.frames += 1
+            yield VideoFrame(item.index, item.pts, item.time, item.rgb, alpha)
+            if progress is not None:
+                progress(stats.frames, total)
+    finally:
+        halt.set()
+        while not ended:  # let the reader finish its put and see the halt
+            ended = waiting.get() is _END
+        reader.join()
+
+
+def _matte(provider: Provider, frame: Frame, stats: StreamStats) -> np.ndarray:
+    image = Image.fromarray(frame.rgb, "RGB")
+    started = time.perf_counter()
+    matte = provider.matte(image)
+    stats.model_seconds += matte.seconds if matte.seconds > 0 else time.perf_counter() - started
+    if matte.alpha.mode != "L" or matte.alpha.size != image.size:
+        raise ProviderResponseError(
+            provider.id,
+            f"returned a {matte.alpha.mode} matte of {matte.alpha.size[0]}x{matte.alpha.size[1]} "
+            f"for a {image.size[0]}x{image.size[1]} frame",
+        )
+    if matte.cost.source != "free":
+        stats.usd += matte.cost.usd
+        stats.cost_source = matte.cost.source
+    if not stats.meta:
+        stats.meta = dict(matte.meta)
+    return np.asarray(matte.alpha, dtype=np.uint8)
+
+
+class Sink:
+    """Runs `consume(item)` in a thread behind a small queue: `put` hands an item
+    over (waiting while the queue is full), `close` waits for the rest and
+    raises whatever the consumer raised. An error in the consumer is raised by
+    the next `put` too, so the producer stops early."""
+
+    def __init__(self, consume: Callable[[Any], None], size: int = AHEAD, name: str = "rmbg-video-encode"):
+        self._consume = consume
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is None:
+                try:
+                    self._consume(item)
+                except BaseException as exc:  # raised in the producer's thread
+                    self._error = exc
+
+    def put(self, item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -1,0 +1,179 @@
+"""rmbg.remove_video: formats and their alpha, timing, rotation, audio, stop (a cheap threshold 'model')."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.video import VideoStopped
+from rmbg.video.decode import frames, probe
+from rmbg.video.limits import VideoLimits
+from tests.video_clips import Threshold, davis, decoded, write_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clips") / "dog.mp4", davis("dog", 12))
+
+
+@pytest.fixture(scope="module")
+def result(clip):
+    out = rmbg.remove_video(clip, Threshold(), smooth=False)
+    yield out
+    out.close()
+
+
+def test_result_knows_its_frames_duration_time_and_cost(result):
+    assert result.frames == 12 and result.size == (214, 120)
+    assert result.duration == pytest.approx(0.5)  # 12 frames at 24 fps
+    assert result.seconds.total >= result.seconds.model > 0
+    assert result.cost.source == "free" and result.provider == "threshold"
+    assert len(list(result.mattes())) == 12
+
+
+def test_mattes_are_the_providers_frame_by_frame(result, clip):
+    info = probe(clip, VideoLimits())
+    for frame, alpha in zip(frames(info, VideoLimits()), result.mattes(), strict=True):
+        expected = np.asarray(Threshold().matte(Image.fromarray(frame.rgb)).alpha)
+        assert np.array_equal(alpha, expected)
+
+
+@pytest.mark.parametrize("fmt, tolerance", [("webm", 12.0), ("mov", 1.0)])
+def test_transparent_video_keeps_alpha_and_timing(result, tmp_path, fmt, tolerance):
+    path = result.save(tmp_path / f"out.{fmt}")
+    out, times = decoded(path, alpha=True)
+    mattes = list(result.mattes())
+    assert len(out) == 12
+    assert times == pytest.approx([i / 24 for i in range(12)], abs=1e-3)
+    for rgba, alpha in zip(out, mattes, strict=True):
+        assert rgba.shape == (120, 214, 4)
+        assert np.abs(rgba[..., 3].astype(int) - alpha).mean() < tolerance
+        assert (rgba[..., 3][alpha == 255] > 200).mean() > 0.97 and (rgba[..., 3][alpha == 0] < 55).mean() > 0.97
+
+
+def test_gif_and_webp_keep_alpha_and_frame_count(result, tmp_path):
+    mattes = list(result.mattes())
+    for fmt in ("gif", "webp"):
+        with Image.open(result.save(tmp_path / f"out.{fmt}")) as image:
+            assert image.n_frames == 12
+            for i, alpha in enumerate(mattes):
+                image.seek(i)
+                got = np.asarray(image.convert("RGBA"))[..., 3]
+                want = np.where(alpha >= 128, 255, 0) if fmt == "gif" else alpha
+                assert np.array_equal(got, want), (fmt, i)
+                assert image.info["duration"] == pytest.approx(1000 / 24, abs=10 if fmt == "gif" else 1)
+
+
+def test_mp4_on_a_colour_plays_everywhere_and_matte_is_the_alpha(result, tmp_path):
+    mp4 = result.save(tmp_path / "out.mp4", background="#00ff00")
+    with av.open(str(mp4)) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.name, s.codec_context.pix_fmt, s.width, s.height) == ("h264", "yuv420p", 214, 120)
+    rgb, _ = decoded(mp4)
+    alpha = next(result.mattes())
+    source = davis("dog", 1)[0].astype(int)
+    a = alpha[..., None].astype(int)
+    intended = (source * a + np.array([0, 255, 0]) * (255 - a)) / 255
+    # H.264 4:2:0 halves the colour resolution, and this threshold matte is speckled: a loose bound
+    assert len(rgb) == 12 and np.abs(rgb[0].astype(int) - intended).mean() < 12
+    ground = rgb[0][alpha == 0].astype(int)
+    assert (ground[:, 1] - ground[:, 0]).mean() > 120  # the background is green
+    matte, times = decoded(result.save(tmp_path / "m.mp4", "matte"))
+    assert len(matte) == 12 and np.abs(matte[0][..., 0].astype(int) - alpha).mean() < 6
+
+
+def test_odd_size_mp4_is_padded_to_even(tmp_path):
+    clip = write_clip(tmp_path / "odd.webm", [f[:119, :213] for f in davis("dog", 4)], codec="libvpx-vp9")
+    with rmbg.remove_video(clip, Threshold(), output=tmp_path / "odd.mp4", format="mp4") as out:
+        assert out.size == (213, 119)
+    rgb, _ = decoded(tmp_path / "odd.mp4")
+    assert rgb[0].shape == (120, 214, 3) and len(rgb) == 4
+
+
+def test_variable_frame_rate_keeps_each_timestamp(tmp_path):
+    tb = Fraction(1, 1000)
+    pts = [0, 40, 120, 130, 300, 340, 500, 620]
+    clip = write_clip(tmp_path / "vfr.mkv", davis("dog", 8), pts=pts, time_base=tb)
+    with rmbg.remove_video(clip, Threshold(), output=[tmp_path / "vfr.webm", tmp_path / "vfr.mp4"]) as out:
+        assert out.frames == 8
+    for name in ("vfr.webm", "vfr.mp4"):
+        _, times = decoded(tmp_path / name)
+        assert times == pytest.approx([p / 1000 for p in pts], abs=1e-3), name
+
+
+def test_rotated_clip_comes_out_upright(tmp_path):
+    frames_ = [np.zeros((48, 96, 3), np.uint8) for _ in range(3)]
+    for f in frames_:
+        f[:, :16] = 255  # a white band on the left of the stored picture
+    clip = write_clip(tmp_path / "rot.mp4", frames_, rotation=90)
+    with rmbg.remove_video(clip, Threshold(), output=tmp_path / "rot.webm") as out:
+        assert out.size == (48, 96)  # shown portrait
+        alpha = next(out.mattes())
+    # 90 degrees counter-clockwise: the left band is at the bottom
+    assert alpha[-14:].min() == 255 and alpha[:-18].max() == 0
+
+
+def test_audio_is_kept_or_dropped(tmp_path):
+    clip = write_clip(tmp_path / "tone.mp4", davis("dog", 12), tone_hz=440)
+    with rmbg.remove_video(clip, Threshold(), output=[tmp_path / "a.webm", tmp_path / "a.mp4"]) as out:
+        out.save(tmp_path / "silent.mp4", audio=False)
+    for name, codec in (("a.webm", "opus"), ("a.mp4", "aac")):
+        with av.open(str(tmp_path / name)) as c:
+            (audio,) = c.streams.audio
+            assert audio.codec_context.name == codec
+            samples = sum(f.samples for f in c.decode(audio))
+            assert samples / audio.codec_context.sample_rate == pytest.approx(0.5, abs=0.05)
+    with av.open(str(tmp_path / "silent.mp4")) as c:
+        assert not c.streams.audio and len(c.streams.video) == 1
+
+
+def test_stop_leaves_nothing_at_the_output(clip, tmp_path):
+    stop = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done == 3:
+            stop.set()
+
+    with pytest.raises(VideoStopped, match="Stopped after 3 frame"):
+        rmbg.remove_video(clip, Threshold(), output=tmp_path / "out.webm", progress=progress, stop=stop)
+    assert seen == [(1, 12), (2, 12), (3, 12)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hosted_providers_are_refused_before_anything_is_sent(clip):
+    hosted = Threshold()
+    hosted.kind = "hosted"
+    hosted.id = "paid"
+    with pytest.raises(rmbg.InvalidRequestError, match="paid is a hosted provider: video runs on local models only"):
+        rmbg.remove_video(clip, hosted)
+    assert hosted.calls == 0
+
+
+def test_smoothing_state_carries_across_chunks():
+    from rmbg.video.smooth import SmoothState, smooth_step
+
+    rng = np.random.default_rng(1)
+    rgbs = davis("dog", 6)
+    alphas = [rng.integers(0, 256, rgbs[0].shape[:2], dtype=np.uint8) for _ in rgbs]
+    whole, state = [], SmoothState()
+    for rgb, a in zip(rgbs, alphas):
+        out, state = smooth_step(state, rgb, a)
+        whole.append(out)
+    first, state = [], SmoothState()
+    for rgb, a in zip(rgbs[:3], alphas[:3]):
+        out, state = smooth_step(state, rgb, a)
+        first.append(out)
+    carried = state  # handed to another worker: the rest smooths exactly as one stream
+    rest = []
+    for rgb, a in zip(rgbs[3:], alphas[3:]):
+        out, carried = smooth_step(carried, rgb, a)
+        rest.append(out)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, first + rest, strict=True))

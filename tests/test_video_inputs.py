@@ -1,0 +1,115 @@
+"""Video inputs that must be refused in words (damaged, empty, not a video, over a limit), limits
+checked again while decoding, and memory that does not grow with the clip's length."""
+
+from __future__ import annotations
+
+import dataclasses
+import tracemalloc
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.video import InvalidVideoError, VideoLimitError, VideoLimits
+from rmbg.video.decode import frames, probe
+from tests.video_clips import Threshold, davis, write_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("inputs") / "dog.mp4", davis("dog", 12))
+
+
+def refused(source, match, limits=None, error=InvalidVideoError):
+    with pytest.raises(error, match=match) as caught:
+        rmbg.remove_video(source, Threshold(), limits=limits)
+    assert isinstance(caught.value, rmbg.InvalidImageError) and isinstance(caught.value, rmbg.RmbgError)
+    return str(caught.value)
+
+
+def test_empty_and_non_video_files(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    refused(tmp_path / "empty.mp4", r"empty.mp4 is an empty file \(0 bytes\)")
+    (tmp_path / "notes.mp4").write_text("not a video at all\n" * 20)
+    refused(tmp_path / "notes.mp4", "notes.mp4 is not a video we can read: it may be damaged, cut off")
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "still.png")
+    refused(tmp_path / "still.png", "still.png is a still image, not a video we take: give an MP4, MOV")
+    refused(b"", r"The video is an empty file")
+    refused(tmp_path / "missing.mp4", "missing.mp4 is not a file")
+
+
+def test_truncated_and_corrupt_clips(clip, tmp_path):
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # the index (moov) of this MP4 is at its end: gone
+    refused(cut, "cut.mp4 is not a video we can read")
+    webm = write_clip(tmp_path / "long.webm", davis("dog", 12) * 4, codec="libvpx-vp9")
+    short = tmp_path / "short.webm"
+    short.write_bytes(webm.read_bytes()[: webm.stat().st_size // 3])
+    refused(short, r"short.webm stops at \d\.\d s although its header says 2\.0 s: the file is cut off")
+    noisy = bytearray(data)
+    rng = np.random.default_rng(0)
+    for at in rng.integers(len(data) // 4, len(data), 400):
+        noisy[at] ^= 0xFF
+    garbled = tmp_path / "garbled.mp4"
+    garbled.write_bytes(bytes(noisy))
+    try:  # FFmpeg conceals some damage; whatever it cannot decode must be said in words
+        with rmbg.remove_video(garbled, Threshold()) as out:
+            assert out.frames >= 1
+    except InvalidVideoError as exc:
+        assert "garbled.mp4" in str(exc)
+
+
+def test_header_limits_are_checked_before_decoding(clip):
+    refused(
+        clip, r"The video is 0.5 s, over the 0.25 s limit \(RMBG_VIDEO_MAX_SECONDS\)", VideoLimits(max_seconds=0.25)
+    )
+    refused(clip, r"more than 5 frames \(RMBG_VIDEO_MAX_FRAMES\)", VideoLimits(max_frames=5), VideoLimitError)
+    refused(clip, r"dog.mp4 is 0 MB, over the 0 MB limit \(RMBG_VIDEO_MAX_MB\)", VideoLimits(max_bytes=1000))
+    refused(clip, r"214x120, over the 0 MP limit \(RMBG_MAX_PIXELS\)", VideoLimits(max_pixels=10_000))
+
+
+def test_limits_come_from_the_settings(monkeypatch, clip):
+    monkeypatch.setenv("RMBG_VIDEO_MAX_SECONDS", "0.25")
+    monkeypatch.setenv("RMBG_VIDEO_MAX_SIZE", "100x200")
+    limits = VideoLimits.from_settings()
+    assert (limits.max_seconds, limits.max_long, limits.max_short) == (0.25, 200, 100)
+    refused(clip, "over the 0.25 s limit")
+    monkeypatch.setenv("RMBG_VIDEO_MAX_SIZE", "big")
+    refused(clip, "RMBG_VIDEO_MAX_SIZE must be WIDTHxHEIGHT")
+
+
+def test_large_frames_are_scaled_with_a_note(clip):
+    with rmbg.remove_video(clip, Threshold(), limits=VideoLimits(max_long=107, max_short=100)) as out:
+        assert out.size == (107, 60) and out.frames == 12
+        assert out.note == "The frames (214x120) are larger than 107x100 (RMBG_VIDEO_MAX_SIZE): scaled to 107x60."
+
+
+def test_limits_are_checked_again_while_decoding(clip):
+    """A header that says nothing (or lies) does not get a clip past the limits."""
+    info = dataclasses.replace(probe(clip, VideoLimits()), seconds=None, frames=None)
+    with pytest.raises(VideoLimitError, match="more than 5 frames"):
+        list(frames(info, VideoLimits(max_frames=5)))
+    with pytest.raises(VideoLimitError, match=r"The video runs past 0.3 s, over the 0.25 s limit"):
+        list(frames(info, VideoLimits(max_seconds=0.25)))
+
+
+def _peak(path) -> int:
+    tracemalloc.start()
+    try:
+        with rmbg.remove_video(path, Threshold(), output=path.with_suffix(".webm")) as out:
+            assert out.frames > 0
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_does_not_grow_with_the_clip(tmp_path):
+    small = [f[::4, ::4][:30, :52].copy() for f in davis("dog", 12)]
+    short = write_clip(tmp_path / "short.mp4", small * 10)  # 5 s
+    long = write_clip(tmp_path / "long.mp4", small * 120)  # 60 s
+    _peak(short)  # warm-up: first-use allocations (codecs, flow) are not the clip's
+    five, sixty = _peak(short), _peak(long)
+    assert sixty < five * 1.25 + 256 * 1024, (five, sixty)
+    assert sixty < 300 * 2**20

@@ -1,0 +1,139 @@
+"""Clips for the video tests, built in the test from the DAVIS 2016 clips in data/ (PyAV),
+and a cheap deterministic provider that satisfies the Provider protocol."""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from rmbg.providers.base import ProviderStatus
+from rmbg.types import Cost, Matte
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "davis2016-clips"
+
+
+@functools.lru_cache(maxsize=4)
+def davis(seq: str = "dog", n: int = 12, size: tuple[int, int] | None = (214, 120)) -> tuple[np.ndarray, ...]:
+    """The first n frames of a DAVIS clip (RGB uint8), resized to `size` (None: 854x480)."""
+    out = []
+    with av.open(str(DATA / seq / "clip.mp4")) as c:
+        for frame in c.decode(video=0):
+            image = frame.to_image()
+            out.append(np.asarray(image.resize(size, Image.Resampling.BILINEAR) if size else image))
+            if len(out) == n:
+                break
+    return tuple(out)
+
+
+def davis_masks(seq: str, n: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    paths = sorted((DATA / seq / "masks").glob("*.png"))[:n]
+    masks = [Image.open(p).convert("L") for p in paths]
+    return [np.asarray(m.resize(size, Image.Resampling.NEAREST) if size else m) for m in masks]
+
+
+def write_clip(
+    path: Path,
+    frames,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rate: int = 24,
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    rotation: int | None = None,
+    tone_hz: float | None = None,
+    audio_codec: str = "aac",
+) -> Path:
+    """Encode RGB frames into `path` (container from the suffix); pts in `time_base` for a
+    variable frame rate; a display rotation; a sine tone as the audio track."""
+    frames = list(frames)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=rate)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = pix_fmt
+        if time_base is not None:
+            s.time_base = s.codec_context.time_base = time_base
+        if rotation is not None:
+            s.set_display_rotation(rotation)
+        audio = c.add_stream(audio_codec, rate=48000, layout="mono") if tone_hz else None
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], time_base
+            for packet in s.encode(frame):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+        if audio is not None:
+            seconds = len(frames) / rate
+            t = np.arange(int(48000 * seconds)) / 48000
+            tone = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            step = 960
+            fmt = audio.codec_context.codec.audio_formats[0].name
+            resampler = av.AudioResampler(format=fmt, layout="mono", rate=48000)
+            for start in range(0, len(tone), step):
+                chunk = av.AudioFrame.from_ndarray(tone[None, start : start + step], format="flt", layout="mono")
+                chunk.sample_rate, chunk.pts = 48000, start
+                for ready in resampler.resample(chunk):
+                    for packet in audio.encode(ready):
+                        c.mux(packet)
+            for packet in audio.encode(None):
+                c.mux(packet)
+    return path
+
+
+def decoded(path: Path, *, alpha: bool = False) -> tuple[list[np.ndarray], list[float]]:
+    """Frames (RGBA when alpha, with libvpx-vp9 for VP9 so the alpha is kept) and their times (s)."""
+    out, times = [], []
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        if stream.codec_context.name == "vp9":
+            ctx = av.CodecContext.create("libvpx-vp9", "r")
+            decoded_frames = [f for packet in c.demux(stream) if packet.size for f in ctx.decode(packet)]
+            decoded_frames += list(ctx.decode(None))
+            for f, packet_time in zip(decoded_frames, _packet_times(path)):
+                out.append(f.to_ndarray(format="rgba" if alpha else "rgb24"))
+                times.append(packet_time)
+            return out, times
+        for f in c.decode(stream):
+            out.append(f.to_ndarray(format="rgba" if alpha else "rgb24"))
+            times.append(float(f.time))
+    return out, times
+
+
+def _packet_times(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        return sorted(float(p.pts * stream.time_base) for p in c.demux(stream) if p.size)
+
+
+class Threshold:
+    """A cheap local 'model': alpha 255 where the frame's grey level is over `level`."""
+
+    id = "threshold"
+    label = "Threshold (tests)"
+    kind = "local"
+
+    def __init__(self, level: int = 100):
+        self.level = level
+        self.calls = 0
+
+    def options(self):
+        return {"level": self.level}
+
+    def status(self):
+        return ProviderStatus("ready")
+
+    def estimate(self):
+        return Cost.free()
+
+    def matte(self, image):
+        self.calls += 1
+        grey = np.asarray(image.convert("L"))
+        alpha = Image.fromarray(np.where(grey > self.level, 255, 0).astype(np.uint8), "L")
+        return Matte(alpha, Cost.free(), 0.001, {"model": "threshold"})
