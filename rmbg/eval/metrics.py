@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ModelUnavailableError
+
 BETA2 = 0.3  # F-measure weight of precision (beta squared), Achanta et al. 2009
 EDGE_RATIO = 0.008  # DAVIS boundary tolerance, fraction of the image diagonal
 STRICT_EDGE_PX = 2  # strict boundary-F diagnostic tolerance, pixels
@@ -99,6 +101,18 @@ def contour_map(mask: np.ndarray) -> np.ndarray:
     out[-1, :-1] = m[-1, :-1] != m[-1, 1:]
     out[:-1, -1] = m[:-1, -1] != m[1:, -1]
     return out
+
+
+def require_scipy() -> None:
+    """Raise ModelUnavailableError, saying how to install it, when scipy (boundary scores) is missing:
+    an evaluation checks this before it runs any provider."""
+    try:
+        import scipy.ndimage  # noqa: F401
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            "Scoring needs scipy, which is not installed here: pip install scipy "
+            '(or pip install "rmbg[eval]"). Nothing was run.'
+        ) from exc
 
 
 def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -119,6 +119,7 @@ def evaluate(
     One image that fails is recorded with its error and the rest go on.
     This is the one scoring path: `rmbg evaluate` and the app's Benchmark tab both call it.
     """
+    M.require_scipy()  # before any provider runs: a missing scorer would fail every image after its call
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
     provs = [resolve_provider(p)[0] for p in providers]
     if any(p.kind == "hosted" and not getattr(p, "pays_itself", False) for p in provs):

@@ -8,6 +8,7 @@ rmbg.webapp.benchmark runs and scores; this module only presents a `Scored`.
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,6 +133,22 @@ def status_line(scored: Scored, spent: Decimal) -> str:
     head = "Stopped: results so far" if scored.stopped else "Done"
     return (
         f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
-        f"{sum(r.status != 'ok' for r in ev.rows)} failed. Composite: {ev.composite_label}. "
+        f"{sum(r.status != 'ok' for r in ev.rows)} failed{failure_reasons(ev.rows)}. Composite: {ev.composite_label}. "
         f"This session has spent ${format_usd(spent)} on hosted calls."
     )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """One line of at most `limit` characters, without Markdown's emphasis and link marks."""
+    line = " ".join(text.split()).translate(str.maketrans("*_`[]<>|", " " * 8))
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def failure_reasons(rows, most: int = 3) -> str:
+    """' (why: ...)' with the commonest reasons runs failed, each with its provider and count; '' if none failed."""
+    counts = Counter((r.provider, r.error or "no reason given") for r in rows if r.status != "ok")
+    if not counts:
+        return ""
+    said = [f"{provider} x{n}: {_short(why)}" for (provider, why), n in counts.most_common(most)]
+    more = len(counts) - len(said)
+    return " (" + "; ".join(said) + (f"; {more} other reason(s) in the CSV" if more > 0 else "") + ")"
