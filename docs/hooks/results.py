@@ -4,7 +4,8 @@ In any page, alone on its line,
   <!-- results: NAME -->   becomes the tables of benchmarks/results/NAME.json,
                            with the command, date, machine and versions that made them;
   <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py;
-  <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py.
+  <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py;
+  <!-- keys -->            becomes each key's variable with the providers that use it (rmbg/declarations.py).
 A marker whose file is missing fails the build, so a page cannot quote a
 benchmark that was never run.
 """
@@ -23,7 +24,7 @@ from mkdocs.exceptions import PluginError
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 # alone on a line
-MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors)\s*-->[ \t]*$", re.MULTILINE)
+MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys)\s*-->[ \t]*$", re.MULTILINE)
 
 
 def _cell(value: Any) -> str:
@@ -84,10 +85,23 @@ def vendors_markdown() -> str:
     return str(declared("vendors").markdown_table())
 
 
+def keys_markdown() -> str:
+    """Each hosted service's key variable, with every provider that reads it (declarations.key_env)."""
+    vendors, providers = declared("vendors").VENDORS, declared("declarations").DECLARATIONS
+    lines = ["| variable | service | providers that use it | get a key |", "|---|---|---|---|"]
+    for vendor in vendors:
+        ids = [f"`{p.id}`" for p in providers if p.key_env in vendor.env]
+        names = ", ".join(f"`{name}`" for name in vendor.env)
+        lines.append(f"| {names} | {vendor.label} | {', '.join(ids) or '(none yet)'} | <{vendor.help}> |")
+    return "\n".join(lines)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     def expand(match: re.Match[str]) -> str:
         if match.group(2):
             return results_markdown(match.group(2))
+        if match.group(1) == "keys":
+            return keys_markdown()
         return vendors_markdown() if match.group(1) == "vendors" else settings_markdown()
 
     return MARKER.sub(expand, markdown)
