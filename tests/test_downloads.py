@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -113,3 +114,61 @@ def test_mcp_refuses_a_hub_repository_a_visitor_names(served):
 
     result = session_run(served, work)
     assert result.isError and "does not download Hub models" in result.content[0].text
+
+
+def test_refining_models_are_held_to_the_same_rule_as_providers():
+    """ViTMatte and SAM 2 are models too: on a public server a visitor never starts their download
+    unless the operator allows it, and one that cannot run here is refused before any provider call."""
+    from rmbg.errors import ModelUnavailableError
+    from rmbg.webapp.downloads import check_refiners
+
+    def models(cached: bool, model_id: str = "vitmatte"):
+        return [(model_id, Declared(model_id, cached=cached))]
+
+    check_refiners(models(False), False, None)  # local use: downloads as before
+    check_refiners(models(True), True, None)  # already here: runs
+    check_refiners(models(False), True, ("vitmatte",))  # the operator allows it
+    check_refiners(models(False, "sam2"), True, ("*",))
+    with pytest.raises(
+        DownloadRefused, match=r"Refining edges \(vitmatte\) is not downloaded.*VISITOR_DOWNLOADS=vitmatte"
+    ):
+        check_refiners(models(False), True, ("birefnet",))
+    with pytest.raises(DownloadRefused, match=r"Subject picking \(SAM 2\) is not downloaded.*=sam2"):
+        check_refiners(models(False, "sam2"), True, None)
+
+    class Offline:
+        def status(self):
+            return ProviderStatus("unavailable", "x/vitmatte is not on this machine and HF_HUB_OFFLINE is set")
+
+    with pytest.raises(ModelUnavailableError, match="cannot run on this server: x/vitmatte is not on this machine"):
+        check_refiners([("vitmatte", Offline())], False, None)
+
+
+@pytest.fixture(scope="module")
+def public_fal():
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware, public=True)) as url:
+        yield url, fal
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        ({"vitmatte": True}, "Refining edges (vitmatte) cannot run on this server"),
+        ({"points": "10, 10, keep"}, "Subject picking (SAM 2) cannot run on this server"),
+        ({"box": "0, 0, 20, 20"}, "Subject picking (SAM 2) cannot run on this server"),
+    ],
+)
+def test_a_paid_run_with_a_refiner_that_cannot_load_is_refused_before_the_vendor_is_called(public_fal, options, says):
+    """The weights are not here (the Hub is offline in the tests): refused before fal sees a request,
+    so the visitor pays nothing for a cut-out that could not be finished."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, fal = public_fal
+    before = len(fal.calls)
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match=re.escape(says)):
+        client.predict(
+            image=handle_file(str(EXAMPLE)), provider="fal-bria", fal_key="id:secret", api_name="/remove", **options
+        )
+    assert len(fal.calls) == before

@@ -31,6 +31,7 @@ from ..wording import Door, words
 from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
+from .downloads import check_refiners, refiner_models
 from .guard import Guarded, payer
 from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
@@ -224,6 +225,9 @@ def run(
     """
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
+    # refined edges / SAM 2 picking: never a Hub download a visitor starts on a public server unless allowed
+    picks = bool(points) or box is not None
+    check_refiners(refiner_models(refine, picks), app.config.public, app.config.visitor_downloads)
     provider = build_provider(provider_id, keys, app.config)
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:

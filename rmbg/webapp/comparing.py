@@ -24,6 +24,7 @@ from .actions import record, require_image
 from .catalog import Keys, build_provider, close, provider_status
 from .config import AppConfig
 from .context import App
+from .downloads import check_refiners, refiner_models
 from .guard import Guarded, payer
 from .look import Look, preview_of, shown
 from .memory import give_back
@@ -131,6 +132,7 @@ def run(
     if len(ids) < 2:
         raise RmbgError("Tick at least two providers to compare.")
     options = look.options()  # checked before any provider runs
+    check_refiners(refiner_models(refine, False), app.config.public, app.config.visitor_downloads)
     built, failures, labels = [], {}, {}
     for pid in ids:
         try:

@@ -8,7 +8,8 @@ are not here yet. Two settings decide what is allowed (AppConfig):
   comma-separated OWNER/REPO, or `*` for any. Unset: none (the library and
   the command line are not affected: there the user is the operator).
 - RMBG_VISITOR_DOWNLOADS: on a public deployment, the declared local models
-  (ids such as `birefnet-lite`) whose first use may download their weights.
+  (ids such as `birefnet-lite`) and the refiners (`vitmatte`, `sam2` for
+  subject picking) whose first use may download their weights.
   Unset: only the app's default model. A declared model whose weights are
   already here runs whatever this says; elsewhere than a public deployment
   every declared model is downloaded on first pick, as before.
@@ -20,6 +21,7 @@ a non-loopback address, unless RMBG_PUBLIC says otherwise (1 or 0).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ModelUnavailableError
 from ..providers.base import Provider
@@ -56,6 +58,37 @@ def would_download(provider: Provider) -> bool:
     if provider.kind != "local":
         return False
     return provider.status().message.startswith("downloads ")
+
+
+def refiner_models(refine: str | None, picks: bool) -> list[tuple[str, Any]]:
+    """(id, status source) of each model a run with `refine` ("vitmatte") and SAM 2 prompts (`picks`) loads."""
+    found: list[tuple[str, Any]] = []
+    if picks:
+        from ..refine.sam2 import Sam2Provider
+
+        found.append(("sam2", Sam2Provider()))
+    if refine:
+        from ..refine import get_refiner
+
+        found.append((refine, get_refiner(refine)))
+    return found
+
+
+def check_refiners(models: list[tuple[str, Any]], public: bool, allowed: tuple[str, ...] | None) -> None:
+    """Before any provider call (so nothing is paid for a run that cannot finish): each refining model
+    (refiner_models) must be able to run here, and on a public deployment its weights must be here
+    already unless the operator lets visitors start that download (RMBG_VISITOR_DOWNLOADS lists its id)."""
+    permitted = allowed or ()
+    for model_id, model in models:
+        what = "Subject picking (SAM 2)" if model_id == "sam2" else f"Refining edges ({model_id})"
+        status = model.status()
+        if status.state != "ready":
+            raise ModelUnavailableError(f"{what} cannot run on this server: {status.message}. Run without it.")
+        if public and status.message.startswith("downloads ") and not {model_id, "*"} & set(permitted):
+            raise DownloadRefused(
+                f"{what} is not downloaded on this server, and its operator has not allowed visitors to start "
+                f"that download. Run without it (the operator can allow it with RMBG_VISITOR_DOWNLOADS={model_id})."
+            )
 
 
 def check_declared(provider: Provider, public: bool, allowed: tuple[str, ...] | None, default_id: str) -> None:
