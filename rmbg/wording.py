@@ -9,6 +9,7 @@ arguments. An error without a Remedy reads the same everywhere.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from .errors import Remedy
@@ -20,12 +21,25 @@ Door = Literal["python", "cli", "page", "rest", "mcp"]
 PAGE_FIELDS = {"margin": "Margin", "align": "Subject position"}
 
 
+# An absolute path on the server: "/" not after a word character, ":", "/" or "." (so not a URL's path,
+# "1/255" or "and/or"), then path characters.
+SERVER_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.~+@-]+/)*[\w.~+@-]+/?")
+
+
 def words(exc: BaseException, door: Door) -> str:
-    """`exc`'s message as `door` says it."""
+    """`exc`'s message as `door` says it. The web doors (page, REST, MCP) never show a path on the
+    server: each is cut to its last part (a file's name), whoever wrote the message."""
     remedy: Remedy | None = getattr(exc, "remedy", None)
     if remedy is None or door == "python":
-        return str(exc) or type(exc).__name__
-    return f"{remedy.situation} {_fix(remedy, door)}"
+        text = str(exc) or type(exc).__name__
+    else:
+        text = f"{remedy.situation} {_fix(remedy, door)}"
+    return text if door in ("python", "cli") else without_server_paths(text)
+
+
+def without_server_paths(text: str) -> str:
+    """`text` with each absolute path replaced by its last part ("/tmp/x/u2netp.onnx" -> "u2netp.onnx")."""
+    return SERVER_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "the server's folder", text)
 
 
 def _fix(remedy: Remedy, door: Door) -> str:

@@ -110,3 +110,42 @@ def test_the_result_line_shows_the_models_seconds_and_the_total():
     assert result_line(local_result(0.0, cached=True), "U2-Net-p", total_s=0.4).startswith(
         "**U2-Net-p** · cached matte · total 0.40 s · this image: free (cached matte, no new charge)"
     )
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("u2netp.onnx is not in /tmp/tmp.q6/cache and X", "u2netp.onnx is not in cache and X"),
+        ("download https://github.com/a/b/u2netp.onnx to /root/.cache/rmbg/u2netp.onnx.", None),
+        ("(/srv/app/weights/model.safetensors)", "(model.safetensors)"),
+        ("within 1/255, and/or 2/3 of it", "within 1/255, and/or 2/3 of it"),
+    ],
+)
+def test_the_web_doors_never_show_a_path_on_the_server(text, shown):
+    said = words(ModelUnavailableError(text), "page")
+    if shown is not None:
+        assert said == shown
+    assert "/tmp" not in said and "/root" not in said and "/srv" not in said
+    assert words(ModelUnavailableError(text), "rest") == said == words(ModelUnavailableError(text), "mcp")
+    assert words(ModelUnavailableError(text), "cli") == text  # the operator's own machine: the whole path
+
+
+@pytest.mark.uses("onnxruntime")  # building the ONNX providers imports it, though nothing runs
+def test_compares_reasons_are_in_the_pages_words(tmp_path):
+    """Models that cannot be had here (offline, empty caches): Compare's status column tells a visitor
+    what to do on the page, never to pass weights=, set a variable or look in a server folder."""
+    from rmbg.webapp import AppConfig, Keys, Session, comparing
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from tests.support.app import EXAMPLE
+
+    app = App.create(AppConfig(), store=OutputStore(tmp_path), cache=None)
+    ids = ["isnet-general", "birefnet", "rmbg-2.0", "rmbg-1.4"]
+    _, view = comparing.run(Session(), str(EXAMPLE), ids, Keys(), app)
+    reasons = {row[0]: row[-1] for row in view.table}
+    assert set(reasons) == set(ids)
+    for pid, reason in reasons.items():
+        assert reason.endswith("Pick another model from the Provider list; this server cannot download this one now.")
+        for said in ("weights=", "RMBG_", "HF_HUB_OFFLINE", "/tmp", "pip ", "export "):
+            assert said not in reason, (pid, reason)
+    assert "gated: the server needs a Hugging Face token" in reasons["rmbg-2.0"]

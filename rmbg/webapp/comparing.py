@@ -20,7 +20,7 @@ from ..errors import RmbgError
 from ..registry import declarations
 from ..result import Result
 from ..types import format_usd
-from .actions import record, require_image
+from .actions import record, require_image, safe_message
 from .catalog import Keys, build_provider, close, provider_status
 from .config import AppConfig
 from .context import App
@@ -138,7 +138,7 @@ def run(
         try:
             provider = build_provider(pid, keys, app.config)
         except RmbgError as exc:
-            failures[pid], labels[pid] = str(exc), pid
+            failures[pid], labels[pid] = safe_message(exc, keys), pid
             continue
         labels[pid] = provider.label
         built.append(provider)
@@ -151,7 +151,7 @@ def run(
         for provider in built:
             close(provider)
     results = dict(comparison.results)
-    failures.update({pid: str(err) for pid, err in comparison.errors.items()})
+    failures.update({pid: safe_message(err, keys) for pid, err in comparison.errors.items()})
     kinds = {p.id: p.kind for p in built}
     for key in list(results) + list(comparison.errors):
         base, _, refined = key.partition("+")

@@ -207,10 +207,13 @@ def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) ->
         offline = constants.is_offline_mode()
         why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached"
         msg = f"{spec.repo_id} ({name}) is not in the Hugging Face cache and {why}."
+        switched_off = "downloads are switched off here" if offline else "the Hugging Face Hub could not be reached"
+        situation = f"{spec.repo_id} ({name}) is not on this machine and {switched_off}."
         if spec.gated and not has_token:
             msg += f" To download it: {access_hint(spec)}."
+            situation += " It is gated: the server needs a Hugging Face token with access to it."
         raise with_remedy(
-            ModelUnavailableError(msg + " Or pass weights='path/to/model.safetensors'."), "weights", msg
+            ModelUnavailableError(msg + " Or pass weights='path/to/model.safetensors'."), "weights", situation
         ) from None
     except RepositoryNotFoundError:
         hint = access_hint(spec) if not has_token else f"check that your HF_TOKEN is valid ({TOKEN_PAGE})"

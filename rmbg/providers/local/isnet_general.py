@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...errors import ModelUnavailableError
+from ...errors import ModelUnavailableError, with_remedy
 from ...models.specs import ISNET_GENERAL
 from .onnx_backend import OnnxProvider, WeightsSource
 from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, offline
@@ -62,8 +62,12 @@ def ensure(weights: str | os.PathLike | None = None) -> Path:
         return found
     if offline():
         url, sha256 = PINNED.source()
-        raise ModelUnavailableError(
-            f"{FILE} is not in {cache_dir()} and {ENV_OFFLINE} forbids downloading it ({url}, SHA-256 {sha256})."
+        raise with_remedy(
+            ModelUnavailableError(
+                f"{FILE} is not in {cache_dir()} and {ENV_OFFLINE} forbids downloading it ({url}, SHA-256 {sha256})."
+            ),
+            "weights",
+            f"{FILE} is not on this machine and downloads are switched off here.",
         )
     return PINNED.fetch()
 

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import ModelUnavailableError
+from ...errors import ModelUnavailableError, with_remedy
 from ...settings import TRUE, current
 
 ENV_CACHE = "RMBG_CACHE_DIR"
@@ -123,9 +123,13 @@ class PinnedFile:
                 return found
             why = self.unreachable()
             if why:
-                raise ModelUnavailableError(
-                    f"Could not download {self.file} from {url}: its host cannot be reached ({why}). "
-                    + self.by_hand(folder)
+                raise with_remedy(
+                    ModelUnavailableError(
+                        f"Could not download {self.file} from {url}: its host cannot be reached ({why}). "
+                        + self.by_hand(folder)
+                    ),
+                    "weights",
+                    f"{self.file} is not on this machine and its download host cannot be reached.",
                 )
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -138,13 +142,21 @@ class PinnedFile:
                     downloader=pooch.HTTPDownloader(timeout=TIMEOUT_S, progressbar=False),
                 )
             except ValueError as exc:  # pooch: the hash does not match (it has removed the file)
-                raise ModelUnavailableError(
-                    f"The file at {url} is not the expected {self.file} "
-                    f"(SHA-256 differs: {str(exc).splitlines()[0][:160]}); not used."
+                raise with_remedy(
+                    ModelUnavailableError(
+                        f"The file at {url} is not the expected {self.file} "
+                        f"(SHA-256 differs: {str(exc).splitlines()[0][:160]}); not used."
+                    ),
+                    "weights",
+                    f"The download of {self.file} did not match its checksum, so it was not used.",
                 ) from None
             except (requests.RequestException, OSError) as exc:
-                raise ModelUnavailableError(
-                    f"Could not download {self.file} from {url} ({type(exc).__name__}). " + self.by_hand(folder)
+                raise with_remedy(
+                    ModelUnavailableError(
+                        f"Could not download {self.file} from {url} ({type(exc).__name__}). " + self.by_hand(folder)
+                    ),
+                    "weights",
+                    f"Downloading {self.file} failed ({type(exc).__name__}).",
                 ) from None
         return Path(got)
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from ...errors import ModelUnavailableError
+from ...errors import ModelUnavailableError, with_remedy
 from ...models.specs import U2NETP
 from ...settings import current
 from .onnx_backend import ENGINES, Engine, OnnxProvider, WeightsSource
@@ -162,8 +162,12 @@ def ensure_u2netp(path: str | os.PathLike | None = None) -> Path:
         return found
     target = cache_dir() / U2NETP_FILE
     if offline():
-        raise ModelUnavailableError(
-            f"u2netp.onnx is not in {target.parent} and {ENV_OFFLINE} forbids downloading it. {manual_hint(target)}"
+        raise with_remedy(
+            ModelUnavailableError(
+                f"u2netp.onnx is not in {target.parent} and {ENV_OFFLINE} forbids downloading it. {manual_hint(target)}"
+            ),
+            "weights",
+            "u2netp.onnx is not on this machine and downloads are switched off here.",
         )
     return fetch_u2netp()
 
