@@ -152,6 +152,9 @@ SEED_REFERENCES: dict[str, Decimal] = {
     "remove.bg (benchmark blog)": Decimal("5000") / REFERENCE_MONTHLY_VOLUME,
     "RMBG-2.0 self-hosted A100 (benchmark blog)": Decimal("40") / REFERENCE_MONTHLY_VOLUME,
 }
+# A reference that is a provider rmbg prices itself: where that provider is listed, its own figure
+# stands alone (two figures for one service, 4.6x apart, side by side, said nothing).
+REFERENCE_PROVIDER = {"remove.bg (benchmark blog)": "remove-bg"}
 
 
 def hosted_projection(

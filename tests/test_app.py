@@ -174,7 +174,7 @@ def test_runware_reports_its_own_cost(client, fakes):
     _, file, line = remove(client, provider="runware-rembg", runware_key=RUNWARE_KEY)
     assert len(runware.calls) == 1
     assert Image.open(file).size == (451, 300)
-    assert "this image: $0.0013 (reported)" in line and "**runware-rembg $130.00**" in line
+    assert "this image: $0.0013 (reported)" in line and "**runware-rembg $130.00 (reported here)**" in line
 
 
 def test_a_file_that_is_not_an_image_is_a_readable_error(client):

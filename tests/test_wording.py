@@ -14,7 +14,8 @@ from rmbg.image.framing import framing_of
 from rmbg.result import Result
 from rmbg.types import Cost, Seconds
 from rmbg.webapp.costs import BENCHMARK_CPU_SECONDS, projection_text, result_line
-from rmbg.webapp.session import RUNS_KEPT, Session
+from rmbg.webapp.pricebook import RUNS_KEPT, PriceBook
+from rmbg.webapp.session import Session
 from rmbg.wording import words
 
 
@@ -84,23 +85,48 @@ def local_result(seconds: float, cached: bool = False) -> Result:
     return Result(img, img.convert("L"), img, "u2netp", Seconds(seconds, seconds + 0.1), cost, cached=cached)
 
 
-def test_the_projection_uses_the_sessions_median_and_says_so():
-    session = Session()
+def test_the_projection_is_the_servers_median_the_same_in_every_session():
+    """Every visitor sees one monthly figure per model on one server (it used to differ per session)."""
+    book = PriceBook()
     for seconds in (1.0, 9.0, 2.0):  # one slow image does not move the figure
-        session = session.measured_with("u2netp", seconds, "cpu")
-    assert session.measured["u2netp"] == (2.0, "cpu")
-    text = projection_text(session, 100_000, local_result(9.0))
-    assert "**u2netp $2.78 (compute estimate, median of 3 runs here)**" in text  # 2 s at $0.05/h x 100,000
+        book.observe(local_result(seconds), "local")
+    book.observe(local_result(50.0, cached=True), "local")  # a cached matte timed nothing
+    figure = "**u2netp $2.78 (compute estimate, median of 3 runs on this server)**"  # 2 s at $0.05/h x 100,000
+    assert figure in projection_text(book, 100_000, local_result(9.0), Session())
+    assert figure in projection_text(book, 100_000, local_result(0.5), Session().measured_with("u2netp", 0.5, "cpu"))
     for seconds in range(RUNS_KEPT + 5):
-        session = session.measured_with("u2netp", float(seconds), "cpu")
-    assert len(session.runs["u2netp"]) == RUNS_KEPT
+        book.observe(local_result(float(seconds)), "local")
+    assert book.timings()["u2netp"][2] == RUNS_KEPT
 
 
 def test_a_cached_local_result_keeps_its_row_with_the_benchmark_figure():
     """Another session's cache answered: nothing was timed here, yet the model's row stays."""
-    text = projection_text(Session(), 100_000, local_result(0.0, cached=True))
+    text = projection_text(PriceBook(), 100_000, local_result(0.0, cached=True))
     assert BENCHMARK_CPU_SECONDS["u2netp"] == 0.23
     assert "**u2netp $0.32 (compute estimate, benchmark CPU figure)**" in text  # 0.23 s at $0.05/h x 100,000
+
+
+def hosted_result(provider: str, usd: str) -> Result:
+    img = Image.new("RGB", (4, 4))
+    return Result(img, img.convert("L"), img, provider, Seconds(0.5, 0.6), Cost(Decimal(usd), "reported"))
+
+
+def test_a_hosted_provider_is_projected_at_its_reported_price_for_every_session():
+    """Runware BiRefNet has no published price: the caps reserve $0.002, its vendor reports less.
+    Once one call reported its price here, every session's line uses that price, not the reservation."""
+    book = PriceBook()
+    before = projection_text(book, 100_000, None, Session())
+    assert "runware-birefnet $200.00 (assumed price)" in before
+    book.observe(hosted_result("runware-birefnet", "0.0006"), "hosted")
+    after = projection_text(book, 100_000, None, Session())
+    assert "runware-birefnet $60.00 (reported here)" in after and "runware-birefnet $200.00" not in after
+
+
+def test_one_figure_per_service_remove_bg_is_not_shown_twice():
+    """remove.bg was on the line twice, at its assumed credit price and at a blog's figure 4.6x lower."""
+    text = projection_text(PriceBook(), 100_000, None, Session())
+    assert text.count("remove") == 1 and "remove-bg $23,000.00 (assumed price)" in text
+    assert "RMBG-2.0 self-hosted A100 (benchmark blog) $40.00" in text
 
 
 def test_the_result_line_shows_the_models_seconds_and_the_total():

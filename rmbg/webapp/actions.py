@@ -35,6 +35,7 @@ from .downloads import check_refiners, refiner_models
 from .guard import Guarded, payer
 from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
+from .pricebook import PriceBook
 from .session import Session
 
 Report = Callable[[str], None]
@@ -193,9 +194,14 @@ def require_image(image) -> None:
         raise InvalidImageError("Upload an image first (or pick one of the examples).")
 
 
-def record(session: Session, result: Result, kind: str, hosted_spent: Decimal) -> Session:
+def record(
+    session: Session, result: Result, kind: str, hosted_spent: Decimal, book: PriceBook | None = None
+) -> Session:
     """The session after one provider run: its charge (the ledger's total for
-    hosted calls, the one that counts), and its measured speed (local)."""
+    hosted calls, the one that counts), and its measured speed (local); the
+    server's price book learns the run's price or seconds for every session."""
+    if book is not None:
+        book.observe(result, kind)
     session = replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)
     if kind == "local" and not result.cached:
         session = session.measured_with(result.provider, result.seconds.model, result.meta.get("device", "cpu"))
@@ -264,7 +270,7 @@ def remove(
     result, provider = run(
         image, provider_id, look, keys, app, report=report, session_id=session_id, refine=refine, points=points, box=box
     )
-    session = record(session, result, provider.kind, app.ledger.session_spent(session_id))
+    session = record(session, result, provider.kind, app.ledger.session_spent(session_id), app.book)
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
     session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)
     return session, show(session, look, app, volume, rendered=result, started=started)
@@ -301,7 +307,7 @@ def show(
         before=before,
         after=after,
         file=file,
-        cost_line=cost_markdown(result, session.last_label, session, app.config.cap_usd, volume, total),
+        cost_line=cost_markdown(result, session.last_label, session, app.config.cap_usd, volume, total, app.book),
     )
     del rendered, result  # the full-size images go now, and their pages back to the system
     give_back()
@@ -320,7 +326,7 @@ def cost_line(session: Session, app: App, volume: int) -> str | None:
     result = app.recent.get(session.last)
     if result is None:
         return None
-    return cost_markdown(result, session.last_label, session, app.config.cap_usd, volume)
+    return cost_markdown(result, session.last_label, session, app.config.cap_usd, volume, book=app.book)
 
 
 def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:

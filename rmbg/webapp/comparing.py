@@ -158,7 +158,7 @@ def run(
         if refined:
             labels[key] = f"{labels[base]} + {refined}"
     for key, result in results.items():
-        session = record(session, result, kinds[key.partition("+")[0]], app.ledger.session_spent(session_id))
+        session = record(session, result, kinds[key.partition("+")[0]], app.ledger.session_spent(session_id), app.book)
     shown = [key for pid in ids for key in (pid, *(k for k in results if k.startswith(pid + "+")))]
     ordered = {key: results[key] for key in shown if key in results}
     source = next(iter(ordered.values())).source if ordered else None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ..cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .config import AppConfig
 from .look import OutputStore
+from .pricebook import PriceBook
 from .recent import Recent, image_bytes
 from .spending import Ledger
 
@@ -33,6 +34,7 @@ class App:
     ledger: Ledger
     recent: Recent
     warm: set[str] = field(default_factory=set)
+    book: PriceBook = field(default_factory=PriceBook)  # what providers cost here, for the projection
 
     @classmethod
     def create(

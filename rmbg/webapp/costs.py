@@ -1,9 +1,11 @@
 """The cost line under a result and the monthly projection beside it.
 
-Money is USD. Hosted providers are projected from their price table, or from
-this image's reported cost for the provider that just ran; local providers
-from the seconds measured in this session x the machine's hourly rate
-(rmbg.pricing.compute_cost). Third-party reference points are labelled.
+Money is USD. The projection is the same for every session of a server
+(rmbg.webapp.pricebook): hosted providers at the price their vendor last
+reported here, else their price table figure (an assumed one says so); local
+models at the median of their model seconds here x the machine's hourly rate
+(rmbg.pricing.compute_cost). Third-party reference points are labelled, and
+left out where the service they name is listed with its own figure.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..errors import RmbgError
-from ..pricing import SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
+from ..pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
+from ..registry import info
 from ..result import Result
 from ..types import Cost, format_usd
+from .pricebook import PriceBook
 from .session import Session
 
 MAX_VOLUME = 1_000_000_000
@@ -41,19 +45,33 @@ def volume_of(value) -> int:
 BENCHMARK_CPU_SECONDS = {"rmbg-1.4": 1.6, "u2netp": 0.23, "birefnet-lite": 7.0, "rmbg-2.0": 27.1}
 
 
-def per_image_costs(session: Session, current: Result | None = None) -> dict[str, tuple[Cost, str]]:
-    """provider id -> (cost of one image, where the figure comes from), from
-    what is known in this session: hosted prices (or this image's reported
-    cost); a local model's median seconds in this session, or its benchmark
-    seconds when the session has none (only for the model just shown)."""
-    costs: dict[str, tuple[Cost, str]] = {pid: (price_estimate(pid), "") for pid in price_table()}
-    for pid, (seconds, device) in session.measured.items():
-        runs = len(session.runs.get(pid, ())) or 1
-        costs[pid] = (compute_cost(seconds, device), f"median of {runs} run{'s' * (runs > 1)} here")
-    if current is not None and current.cost.source in ("reported", "estimated"):
-        costs[current.provider] = (current.cost, "")
-    elif current is not None and current.provider not in costs and current.provider in BENCHMARK_CPU_SECONDS:
-        costs[current.provider] = (compute_cost(BENCHMARK_CPU_SECONDS[current.provider], "cpu"), "benchmark CPU figure")
+def per_image_costs(
+    book: PriceBook, current: Result | None = None, session: Session | None = None
+) -> dict[str, tuple[Cost, str]]:
+    """provider id -> (cost of one image, where the figure comes from), the same for every session
+    of this server: a hosted provider at the price its vendor last reported here, else its price
+    table figure; a local model at the median of its model times here (`book`), else its benchmark
+    seconds (only for the model just shown). `session`: its own runs, when the book has none yet."""
+    costs: dict[str, tuple[Cost, str]] = {}
+    for pid in price_table():
+        estimate = price_estimate(pid)
+        note = info(pid).price_note
+        costs[pid] = (estimate, "assumed price" if note.startswith("estimated") else "")
+    for pid, usd in book.reported().items():
+        costs[pid] = (Cost(usd, "reported"), "reported here")
+    timings = book.timings()
+    if session is not None:  # runs of this session the book has not seen (a book made after them)
+        for pid, (seconds, device) in session.measured.items():
+            if pid not in timings:
+                timings[pid] = (seconds, device, len(session.runs.get(pid, ())) or 1)
+    for pid, (seconds, device, runs) in timings.items():
+        costs[pid] = (compute_cost(seconds, device), f"median of {runs} run{'s' * (runs > 1)} on this server")
+    if current is not None and current.provider not in costs:
+        if current.cost.source in ("reported", "estimated"):
+            costs[current.provider] = (current.cost, "")
+        elif current.provider in BENCHMARK_CPU_SECONDS:
+            seconds = BENCHMARK_CPU_SECONDS[current.provider]
+            costs[current.provider] = (compute_cost(seconds, "cpu"), "benchmark CPU figure")
     return costs
 
 
@@ -62,18 +80,24 @@ def money(usd: Decimal) -> str:
     return f"${usd:,.2f}" if usd >= Decimal("0.01") or usd == 0 else f"${format_usd(usd)}"
 
 
-def projection_text(session: Session, volume: int, current: Result | None = None) -> str:
+def projection_text(book: PriceBook, volume: int, current: Result | None = None, session: Session | None = None) -> str:
     """'At 100,000 images/month: **rmbg-1.4 $1.17 (compute estimate)** · fal-bria $1,800.00 · ...'."""
-    costs = per_image_costs(session, current)
+    costs = per_image_costs(book, current, session)
     rows = sorted(costs.items(), key=lambda item: (item[1][0].usd, item[0]))
     parts = []
     for pid, (cost, basis) in rows:
         text = f"{pid} {money(monthly_cost(cost.usd, volume))}"
         if cost.source == "compute":
             text += f" (compute estimate, {basis})" if basis else " (compute estimate)"
+        elif basis:
+            text += f" ({basis})"
         parts.append(f"**{text}**" if current is not None and pid == current.provider else text)
-    refs = " · ".join(f"{name} {money(monthly_cost(usd, volume))}" for name, usd in SEED_REFERENCES.items())
-    return f"At {volume:,} images/month: " + " · ".join(parts) + f"  \nThird-party claims: {refs}"
+    refs = " · ".join(
+        f"{name} {money(monthly_cost(usd, volume))}"
+        for name, usd in SEED_REFERENCES.items()
+        if REFERENCE_PROVIDER.get(name) not in costs
+    )
+    return f"At {volume:,} images/month: " + " · ".join(parts) + (f"  \nThird-party claims: {refs}" if refs else "")
 
 
 def result_line(result: Result, label: str, total_s: float | None = None) -> str:
@@ -91,10 +115,16 @@ def result_line(result: Result, label: str, total_s: float | None = None) -> str
 
 
 def cost_markdown(
-    result: Result, label: str, session: Session, cap: Decimal, volume: int, total_s: float | None = None
+    result: Result,
+    label: str,
+    session: Session,
+    cap: Decimal,
+    volume: int,
+    total_s: float | None = None,
+    book: PriceBook | None = None,
 ) -> str:
     """The full line under a result: provider, seconds, cost, session total, projection."""
     return (
         f"{result_line(result, label, total_s)} · {session.total_text(cap)}  \n"
-        f"{projection_text(session, volume, result)}"
+        f"{projection_text(book or PriceBook(), volume, result, session)}"
     )
