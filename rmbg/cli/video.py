@@ -151,7 +151,7 @@ def _provider(provider_id: str | None, err: TextIO):
 
 def _confirm(todo: list[tuple[str, Path]], provider, args, err: TextIO) -> bool:
     """Print the estimate of a paid run (billed seconds x price); False when it needs --yes or --max-cost."""
-    from ..providers.hosted.video_job import billed_seconds
+    from ..providers.hosted.video_job import billed_seconds, price_text
     from ..video.decode import probe
     from ..video.hosted import clip_seconds
     from ..video.limits import VideoLimits
@@ -169,7 +169,7 @@ def _confirm(todo: list[tuple[str, Path]], provider, args, err: TextIO) -> bool:
             unknown += 1  # counted at the longest clip the service takes; the run itself says what is wrong
             billed += billed_seconds(provider.max_seconds)
     total = provider.estimate(billed).usd
-    price = format_usd(provider.usd_per_second)
+    price = price_text(provider.usd_per_second)
     counted = f"; {unknown} not probed here, counted at {provider.max_seconds:g} s" if unknown else ""
     print(
         f"Estimated cost for {provider.id}: {len(todo)} clip(s), {billed} billed s x ${price}/s = "

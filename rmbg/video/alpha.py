@@ -64,7 +64,7 @@ def returned_alpha(path: Path, info: ClipInfo, limits: VideoLimits, provider_id:
         if not container.streams.video:
             raise refuse("returned a file with no video track.")
         stream = container.streams.video[0]
-        _check_header(stream, limits, refuse)
+        _check_header(container, stream, limits, refuse)
         count = 0
         for time, frame in _decoded(container, stream):
             count += 1
@@ -82,15 +82,17 @@ def returned_alpha(path: Path, info: ClipInfo, limits: VideoLimits, provider_id:
         container.close()
 
 
-def _check_header(stream: Any, limits: VideoLimits, refuse: Any) -> None:
+def _check_header(container: Any, stream: Any, limits: VideoLimits, refuse: Any) -> None:
+    """The limits on what the header declares, before a frame is decoded."""
     width, height = stream.codec_context.width, stream.codec_context.height
     if width * height > limits.max_pixels:
         raise refuse(f"returned {width}x{height} frames, over the {limits.max_pixels / 1e6:.0f} MP limit; refused.")
     if stream.frames and stream.frames > limits.max_frames:
         raise refuse(f"returned {stream.frames} frames, over the {limits.max_frames} frame limit; refused.")
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+    seconds = max(seconds, (container.duration or 0) / 1_000_000)
     if seconds > limits.max_seconds + SLACK_S:
-        raise refuse(f"returned a video over the {limits.max_seconds:g} s limit; refused.")
+        raise refuse(f"returned {seconds:.1f} s of video, over the {limits.max_seconds:g} s limit; refused.")
 
 
 def _decoded(container: Any, stream: Any) -> Iterator[tuple[float, Any]]:

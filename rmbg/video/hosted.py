@@ -33,8 +33,8 @@ from ..charging import current
 from ..errors import RmbgError
 from ..ledger import Account
 from ..paying import Payment, Policy, operator_accounts
-from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds
-from ..types import Cost, format_usd
+from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
+from ..types import Cost
 from .alpha import paired, returned_alpha
 from .decode import ClipInfo, frames
 from .limits import VideoLimits, VideoStopped
@@ -109,7 +109,7 @@ def job_for(info: ClipInfo, output: Output) -> VideoJob:
 
 def payment_for(remover: VideoRemover, job: VideoJob, accounts: tuple[Account, ...]) -> Payment:
     """The Payment of one clip: its estimate, in seconds of video."""
-    price = format_usd(remover.usd_per_second)
+    price = price_text(remover.usd_per_second)
     unit = f"for this clip ({job.billed_seconds} s at ${price}/s)"
     return Payment(remover.id, remover.estimate(job.billed_seconds).usd, accounts, unit=unit)
 

@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any, Literal, cast
 
 from ..errors import UnknownProviderError
-from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost
-from ..types import Cost, format_usd
+from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost, price_text
+from ..types import Cost
 
 # id -> "module:class" of its client, in display order.
 HOSTED_VIDEO: dict[str, str] = {
@@ -56,7 +56,7 @@ class VideoProviderInfo:
         """The price as a person reads it: "$0.042/s of video" or "free (runs here)"."""
         if self.usd_per_second is None:
             return "free (runs here)"
-        return f"${format_usd(self.usd_per_second)}/s of video"
+        return f"${price_text(self.usd_per_second)}/s of video"
 
 
 def _client_class(provider_id: str) -> Any:

@@ -63,9 +63,15 @@ def billed_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds - BILLING_SLACK_S))
 
 
+def price_text(usd_per_second: Decimal) -> str:
+    """A price per second as its vendor writes it: 0.042 -> "0.042", 0.14 -> "0.14"."""
+    text = f"{usd_per_second.normalize():f}"
+    return text if "." in text else format_usd(usd_per_second)
+
+
 def per_second_cost(usd_per_second: Decimal, seconds: int, source: str = "price table") -> Cost:
     """The price-table cost of `seconds` billed seconds, with the sum in its note."""
-    note = f"{seconds} s x ${format_usd(usd_per_second)}/s, {source}"
+    note = f"{seconds} s x ${price_text(usd_per_second)}/s, {source}"
     return Cost(usd_per_second * seconds, "estimated", note)
 
 
