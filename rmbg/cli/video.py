@@ -81,15 +81,15 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     todo = [(src, dst) for src, dst in pairs if args.overwrite or not dst.exists()]
     if len(todo) < len(pairs):
         print(f"Skipping {len(pairs) - len(todo)} clip(s) already done (--overwrite redoes them).", file=err)
-    payer = None
+    payer, failed = None, 0
     if provider.kind == "hosted":
-        todo = _hold_back_uncertain(todo, args.retry_uncertain, err)
+        kept = _hold_back_uncertain(todo, args.retry_uncertain, err)
+        failed, todo = len(todo) - len(kept), kept  # held back: not run
         if not _confirm(todo, provider, args, err):
             return 2
         from ..video.hosted import Payer
 
         payer = Payer.operator(args.max_cost)
-    failed = 0
     with stopping_gently(err) as stop:
         for source, target in todo:
             if stop.is_set():
