@@ -245,3 +245,26 @@ def test_video_providers_are_listed_with_their_price_per_second():
     assert rows["fal-bria-video"].price_text == "$0.042/s of video"
     assert clip_estimate("fal-bria-video", 4.2).usd == Decimal("0.210")  # 5 billed seconds
     assert clip_estimate("runware-bria-video", 5.0).usd == Decimal("0.70")  # a whole second is not rounded up
+
+
+# --- a clip as a phone films it, or larger than the processing size ----------------------
+
+
+def test_a_rotated_clip_and_a_scaled_one_get_the_vendors_alpha_upright_and_fitted(tmp_path):
+    """The fake, as a vendor may, ignores the rotate tag and answers at the file's full size:
+    its alpha is turned as our frames are and scaled to the size we process."""
+    rotated = write_clip(tmp_path / "r.mp4", davis("dog", 6), rotation=90)
+    vendor = _vendor("fal")
+    with vendor.fake:
+        result = rmbg.remove_video(rotated, vendor.remover(), payer=payer_for(vendor))
+        info = probe(rotated, VideoLimits())
+        assert result.size == (120, 214) and info.rotation % 180 == 90
+        for frame, alpha in zip(frames(info, VideoLimits()), result.mattes(), strict=True):
+            want = np.asarray(simple_matte(Image.fromarray(frame.rgb)), dtype=float)
+            assert alpha.shape == (214, 120) and np.abs(alpha - want).mean() < 12
+        small = VideoLimits(max_long=107, max_short=60)
+        scaled = rmbg.remove_video(write_clip(tmp_path / "s.mp4", davis("dog", 6)), vendor.remover(),
+                                   payer=payer_for(vendor), limits=small)  # fmt: skip
+        assert scaled.size == (107, 60) and next(scaled.mattes()).shape == (60, 107) and scaled.note
+        result.close()
+        scaled.close()
