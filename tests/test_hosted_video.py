@@ -223,6 +223,23 @@ def test_no_key_and_a_stop_send_nothing(vendor, clip):
     assert payer.policy.spent("session:test") == 0
 
 
+def test_a_stop_once_the_clip_is_paid_for_still_writes_its_result(vendor, clip, tmp_path):
+    import threading
+
+    stop = threading.Event()
+    result = rmbg.remove_video(
+        clip, vendor.remover(), output=tmp_path / "o.webm", payer=payer_for(vendor), stop=stop,
+        progress=lambda done, total: stop.set() if done >= 1 else None,
+    )  # fmt: skip
+    assert stop.is_set() and result.frames == 12 and (tmp_path / "o.webm").exists()
+    result.close()
+
+
+def test_an_unknown_id_lists_the_video_providers(clip):
+    with pytest.raises(rmbg.UnknownProviderError, match="Video providers: .*u2netp.*fal-bria-video, runware-bria"):
+        rmbg.remove_video(clip, "fal-video")
+
+
 def test_the_library_pays_on_the_operators_day_by_default(monkeypatch, clip):
     monkeypatch.setenv("RMBG_DAILY_CAP_USD", "0.01")
     vendor = _vendor("fal")

@@ -114,6 +114,10 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                     if provider.kind == "hosted" and meter.state.billable:
                         _mark_uncertain(target, provider.id, meter.request_id)
                     continue
+                except BaseException:  # a second Ctrl-C mid-call: the clip may still be billed
+                    if provider.kind == "hosted" and meter.state.billable:
+                        _mark_uncertain(target, provider.id, meter.request_id)
+                    raise
             bar.close()
             uncertain_marker(target).unlink(missing_ok=True)
             if result.note:
@@ -133,13 +137,14 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
 
 def _provider(provider_id: str | None, err: TextIO):
     """The clip's provider: a hosted video service, else a local model (a hosted image provider is refused)."""
-    from ..video.api import local_provider
+    from ..video.api import known_video_id, local_provider
     from ..video.providers import get_video_provider, is_hosted_video
     from .main import choose_provider
 
     if provider_id is not None and is_hosted_video(provider_id):
         return get_video_provider(provider_id)
     if provider_id is not None:  # hosted image providers are refused before their key or price is looked at
+        known_video_id(provider_id)
         from ..registry import get_provider
 
         try:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, UnknownProviderError
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds
@@ -34,7 +34,7 @@ from .encode import VideoWriter
 from .hosted import Payer, run_hosted
 from .limits import VideoLimits
 from .pipeline import ProgressFn, Sink, StopFlag, StreamStats, VideoFrame, stream_mattes
-from .providers import HOSTED_VIDEO, get_video_provider, is_hosted_video
+from .providers import HOSTED_VIDEO, get_video_provider, is_hosted_video, list_video_providers
 from .result import MatteStore, VideoResult, new_folder
 from .smooth import SmoothParams
 
@@ -57,7 +57,21 @@ def video_provider(provider: str | Provider | VideoRemover | None) -> Provider |
     """What a clip goes through: a hosted video service (by id or object), else a local model."""
     if is_hosted_video(provider):
         return get_video_provider(provider) if isinstance(provider, str) else provider  # type: ignore[return-value]
+    if isinstance(provider, str):
+        known_video_id(provider)
     return local_provider(provider)  # type: ignore[arg-type]
+
+
+def known_video_id(provider_id: str) -> None:
+    """UnknownProviderError, listing every video provider, for an id that is none of them."""
+    from ..registry import HF_PREFIX, list_providers
+
+    if provider_id.startswith(HF_PREFIX) or provider_id in list_providers() or provider_id in HOSTED_VIDEO:
+        return
+    known = [row.id for row in list_video_providers()]
+    raise UnknownProviderError(
+        provider_id, known, f"Unknown video provider {provider_id!r}. Video providers: {', '.join(known)}."
+    )
 
 
 def remove_video(
@@ -94,8 +108,8 @@ def remove_video(
     audio: keep the clip's sound in webm/mov/mp4 outputs (taken from the clip itself).
     progress: called as progress(frames_done, frames_total_or_None).
     stop: anything with is_set() (a threading.Event): set, the run stops at the
-        next frame with VideoStopped and no output is left behind (a hosted
-        clip already sent is paid for).
+        next frame with VideoStopped and no output is left behind. A hosted clip
+        stops only before it is sent: once paid for, its result is written.
     limits: VideoLimits instead of the video settings (RMBG_VIDEO_MAX_SECONDS, ...).
     hosted_format: what a hosted service is asked to send back: "webm" (VP9
         with alpha, small) or "mov" (ProRes 4444, large); either way the

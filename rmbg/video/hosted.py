@@ -128,7 +128,8 @@ def run_hosted(
     stop: StopFlag | None = None,
 ) -> HostedRun:
     """One clip through `remover`, paid through `payer` (module doc); `write` takes the
-    frames with their mattes and returns the clip's end in seconds."""
+    frames with their mattes and returns the clip's end in seconds. `stop` is honoured
+    before the clip is sent; once it is, the call and the writing of its result finish."""
     job = job_for(info, output)
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
@@ -143,7 +144,7 @@ def run_hosted(
         returned = remover.remove(job, folder)
         tally.service_seconds = time.perf_counter() - started
         try:
-            tally.duration = write(_frames(info, returned, limits, remover.id, smooth, tally, progress, stop, total))
+            tally.duration = write(_frames(info, returned, limits, remover.id, smooth, tally, progress, total))
         except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
             current().annotate(exc)
             raise
@@ -162,18 +163,16 @@ def _frames(
     smooth: SmoothParams | None,
     tally: _Tally,
     progress: ProgressFn | None,
-    stop: StopFlag | None,
     total: int | None,
 ) -> Iterator[VideoFrame]:
-    """Our frames, each with the returned alpha nearest its time (smoothed when asked)."""
+    """Our frames, each with the returned alpha nearest its time (smoothed when asked). No stop
+    here: the clip is paid for, and writing its result is local work of seconds."""
     step = 1 / max(info.fps, 1.0)
     state = SmoothState()
     count = 0
     alphas = returned_alpha(returned.path, info, limits, provider_id)
     with contextlib.closing(alphas):
         for frame, alpha in paired(frames(info, limits), alphas, step, provider_id):
-            if stop is not None and stop.is_set():
-                raise VideoStopped(count)
             if smooth is not None:
                 alpha, state = smooth_step(state, frame.rgb, alpha, smooth)
             count += 1
