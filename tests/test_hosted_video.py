@@ -151,7 +151,8 @@ def test_the_requests_follow_the_vendors_schema(vendor, clip):
         assert task["settings"] == {"rgba": [0, 0, 0, 0]} and task["includeCost"] is True
         assert paid.headers["authorization"] == f"Bearer {RUNWARE_KEY}"
     downloads = [c for c in vendor.fake.calls if c.method == "GET" and not c.path.endswith("/status")]
-    assert downloads and all("authorization" not in c.headers for c in downloads if "/files/" in c.path)
+    results = [c for c in downloads if c.path.startswith(("/files/", "/video/"))]
+    assert results and all("authorization" not in c.headers for c in results)  # no key to the result host
 
 
 def test_a_large_clip_goes_up_through_fals_storage(clip):

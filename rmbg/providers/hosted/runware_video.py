@@ -61,6 +61,7 @@ FORMATS = {"webm": "WEBM", "mov": "MOV"}  # Runware's outputFormat for each tran
 TRANSPARENT = [0, 0, 0, 0]  # settings.rgba: no background colour
 MAX_SECONDS = 30.0  # Runware's Bria provider page: "Maximum duration 30 seconds"
 UPLOAD_MAX = 100 * 2**20  # rmbg's own cap on one JSON upload (a data URI of the clip)
+NO_CANCEL = "Runware has no cancel: the task may still run."
 
 
 class RunwareBriaVideo(HostedClient):
@@ -124,6 +125,8 @@ class RunwareBriaVideo(HostedClient):
                 seconds_left=deadline.remaining,
             )  # fmt: skip
         except RmbgError as exc:
+            if isinstance(exc, ProviderTimeoutError) and exc.args and NO_CANCEL not in str(exc.args[0]):
+                exc.args = (f"{str(exc.args[0]).rstrip()} {NO_CANCEL}", *exc.args[1:])
             raise meter.annotate(exc)
         estimate = self.estimate(job.billed_seconds)
         cost = reported_cost(item.get("cost"), self.id, estimate.usd)
@@ -171,9 +174,7 @@ class RunwareBriaVideo(HostedClient):
             pause = self.retry.poll_wait(polls + 1)
             if pause >= deadline.remaining():
                 raise ProviderTimeoutError(
-                    self.id,
-                    f"timed out after {self.retry.deadline_s:g} s waiting for task {task_uuid}; Runware has no "
-                    "cancel, so it may still run.",
+                    self.id, f"timed out after {self.retry.deadline_s:g} s waiting for task {task_uuid}."
                 )
             self.retry.sleep(pause)
             response = self._send(
