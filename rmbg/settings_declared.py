@@ -175,6 +175,13 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.providers.hosted.fal",
     ),
     Setting(
+        "RMBG_FAL_REST_URL",
+        "URL",
+        "https://rest.fal.ai",
+        "fal's storage host, where a large clip for fal-bria-video is uploaded (the tests point it at the fake fal).",
+        "rmbg.providers.hosted.fal_video",
+    ),
+    Setting(
         "RMBG_RUNWARE_URL",
         "URL",
         "https://api.runware.ai",

@@ -152,7 +152,7 @@ def test_hosted_providers_are_refused_before_anything_is_sent(clip):
     hosted = Threshold()
     hosted.kind = "hosted"
     hosted.id = "paid"
-    with pytest.raises(rmbg.InvalidRequestError, match="paid is a hosted provider: video runs on local models only"):
+    with pytest.raises(rmbg.InvalidRequestError, match="paid is a hosted image provider: on video"):
         rmbg.remove_video(clip, hosted)
     assert hosted.calls == 0
 

@@ -100,5 +100,5 @@ def test_cli_writes_skips_done_clips_and_refuses_hosted(u2netp_path, tmp_path, c
     assert main(["video", str(folder), "-o", str(out), "--provider", "u2netp"]) == 0
     assert "Skipping 2 clip(s) already done" in capsys.readouterr().err
     assert main(["video", str(folder / "a.mp4"), "-o", str(tmp_path / "a.webm"), "--provider", "fal-bria"]) == 2
-    assert "fal-bria is a hosted provider: video runs on local models only" in capsys.readouterr().err
+    assert "fal-bria is a hosted image provider: on video it would be" in capsys.readouterr().err
     assert main(["video", str(folder / "a.mp4"), "-o", str(out), "--bg", "white", "-f", "webm"]) == 2

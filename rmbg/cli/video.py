@@ -3,12 +3,21 @@
     rmbg video clip.mp4 -o clip.webm
     rmbg video clips/ -o out/ --provider u2netp --format mp4 --bg white
 
+    rmbg video clip.mp4 -o clip.webm --provider fal-bria-video --max-cost 2
+
 One output per input clip: OUT is that file when there is one input and OUT
 ends in a video extension, else a folder (inputs' names, the format's
 extension). An output that exists is complete (outputs are written to a
 temporary file and renamed at the end), so a second run skips it: resume.
-Hosted providers are refused for video for now (rmbg.video.api.local_provider),
-so --yes / --max-cost have nothing to pay yet.
+
+A hosted video service (rmbg.video.providers: one paid call per clip, priced
+per second) runs as paid image runs do: the estimate is printed first, and
+the run needs --yes (accept it) or --max-cost USD (a cap the run never
+passes: each clip's hold is reserved against it, and the day's cap, before the
+clip is sent). A clip whose request may have been billed and failed is marked
+(`.NAME.may-be-billed` beside its output) and not sent again by a later run
+unless --retry-uncertain. A hosted image provider is refused: on video it
+would be one paid call per frame.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from typing import TextIO
 
 from ..errors import InvalidRequestError, RmbgError
 from ..image.formats import URL
+from ..types import format_usd
 from ..wording import words
 from .interrupts import stopping_gently
 from .paid import add_paid_flags
@@ -58,27 +68,28 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
 def cmd_video(args, out: TextIO, err: TextIO) -> int:
     from tqdm import tqdm
 
-    from ..video.api import local_provider
+    from ..charging import metered
     from ..video.limits import VideoStopped
-    from .main import choose_provider, parse_background
+    from .main import parse_background
 
     fmt = args.format or ("mp4" if args.bg else "webm")
     if args.bg and fmt != "mp4":
         raise UsageError(f"--bg needs --format mp4 ({fmt} keeps the transparency).")
     background = parse_background(args.bg)
     pairs = plan(args.inputs, args.output, fmt)
-    if args.provider is not None:  # hosted ones are refused before their key or price is looked at
-        from ..registry import get_provider
-
-        try:
-            local_provider(get_provider(args.provider))
-        except InvalidRequestError as exc:
-            raise UsageError(str(exc)) from None
-    provider = local_provider(choose_provider(args.provider, err))
+    provider = _provider(args.provider, err)
     todo = [(src, dst) for src, dst in pairs if args.overwrite or not dst.exists()]
     if len(todo) < len(pairs):
         print(f"Skipping {len(pairs) - len(todo)} clip(s) already done (--overwrite redoes them).", file=err)
-    failed = 0
+    payer, failed = None, 0
+    if provider.kind == "hosted":
+        kept = _hold_back_uncertain(todo, args.retry_uncertain, err)
+        failed, todo = len(todo) - len(kept), kept  # held back: not run
+        if not _confirm(todo, provider, args, err):
+            return 2
+        from ..video.hosted import Payer
+
+        payer = Payer.operator(args.max_cost)
     with stopping_gently(err) as stop:
         for source, target in todo:
             if stop.is_set():
@@ -90,17 +101,25 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                     bar.total = total
                 bar.update(done - bar.n)
 
-            try:
-                result = _remove(source, target, provider, fmt, background, args, progress, stop)
-            except VideoStopped:
-                bar.close()
-                break
-            except RmbgError as exc:
-                bar.close()
-                failed += 1
-                print(f"rmbg: {source}: {words(exc, 'cli')}", file=err)
-                continue
+            with metered() as meter:
+                try:
+                    result = _remove(source, target, provider, fmt, background, args, progress, stop, payer)
+                except VideoStopped:
+                    bar.close()
+                    break
+                except RmbgError as exc:
+                    bar.close()
+                    failed += 1
+                    print(f"rmbg: {source}: {words(exc, 'cli')}", file=err)
+                    if provider.kind == "hosted" and meter.state.billable:
+                        _mark_uncertain(target, provider.id, meter.request_id)
+                    continue
+                except BaseException:  # a second Ctrl-C mid-call: the clip may still be billed
+                    if provider.kind == "hosted" and meter.state.billable:
+                        _mark_uncertain(target, provider.id, meter.request_id)
+                    raise
             bar.close()
+            uncertain_marker(target).unlink(missing_ok=True)
             if result.note:
                 print(f"{source}: {result.note}", file=err)
             print(
@@ -116,7 +135,96 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     return 1 if failed else 0
 
 
-def _remove(source, target, provider, fmt, background, args, progress, stop):
+def _provider(provider_id: str | None, err: TextIO):
+    """The clip's provider: a hosted video service, else a local model (a hosted image provider is refused)."""
+    from ..video.api import known_video_id, local_provider
+    from ..video.providers import get_video_provider, is_hosted_video
+    from .main import choose_provider
+
+    if provider_id is not None and is_hosted_video(provider_id):
+        return get_video_provider(provider_id)
+    if provider_id is not None:  # hosted image providers are refused before their key or price is looked at
+        known_video_id(provider_id)
+        from ..registry import get_provider
+
+        try:
+            local_provider(get_provider(provider_id))
+        except InvalidRequestError as exc:
+            raise UsageError(str(exc)) from None
+    return local_provider(choose_provider(provider_id, err))
+
+
+def _confirm(todo: list[tuple[str, Path]], provider, args, err: TextIO) -> bool:
+    """Print the estimate of a paid run (billed seconds x price); False when it needs --yes or --max-cost."""
+    from ..providers.hosted.video_job import billed_seconds, price_text
+    from ..video.decode import probe
+    from ..video.hosted import clip_seconds
+    from ..video.limits import VideoLimits
+
+    if not todo:
+        return True
+    billed, unknown = 0, 0
+    limits = VideoLimits.from_settings()
+    for source, _ in todo:
+        try:
+            if URL.match(source):
+                raise InvalidRequestError("not probed")
+            billed += billed_seconds(clip_seconds(probe(Path(source), limits)))
+        except RmbgError:
+            unknown += 1  # counted at the longest clip the service takes; the run itself says what is wrong
+            billed += billed_seconds(provider.max_seconds)
+    total = provider.estimate(billed).usd
+    price = price_text(provider.usd_per_second)
+    counted = f"; {unknown} not probed here, counted at {provider.max_seconds:g} s" if unknown else ""
+    print(
+        f"Estimated cost for {provider.id}: {len(todo)} clip(s), {billed} billed s x ${price}/s = "
+        f"${format_usd(total)} (each clip's seconds rounded up{counted})",
+        file=err,
+    )
+    if args.yes or args.max_cost is not None:
+        return True
+    print("This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending.", file=err)
+    return False
+
+
+def uncertain_marker(target: Path) -> Path:
+    """Where a clip whose paid request may have been billed, and failed, is marked."""
+    return target.with_name(f".{target.name}.may-be-billed")
+
+
+def _mark_uncertain(target: Path, provider_id: str, request_id: str) -> None:
+    import json
+    import time
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "provider": provider_id,
+        "request": request_id,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    uncertain_marker(target).write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def _hold_back_uncertain(todo: list[tuple[str, Path]], retry: bool, err: TextIO) -> list[tuple[str, Path]]:
+    """Leave out the clips whose earlier request may have been billed, unless --retry-uncertain."""
+    marked = [(src, dst) for src, dst in todo if uncertain_marker(dst).exists()]
+    if marked and retry:
+        print(
+            f"rmbg: warning: --retry-uncertain: {len(marked)} clip(s) whose earlier request may have been billed "
+            "are sent again; they may be billed twice.",
+            file=err,
+        )
+        return todo
+    for src, _ in marked:
+        print(
+            f"rmbg: {src}: not sent again: its earlier request may have been billed (see the provider's dashboard); "
+            "--retry-uncertain sends it again.",
+            file=err,
+        )
+    return [pair for pair in todo if pair not in marked]
+
+
+def _remove(source, target, provider, fmt, background, args, progress, stop, payer):
     from ..video.api import remove_video
 
     return remove_video(
@@ -125,18 +233,26 @@ def _remove(source, target, provider, fmt, background, args, progress, stop):
         output=target,
         format=fmt,
         background=background,
-        smooth=not args.no_smooth,
+        smooth=False if args.no_smooth else None,
         audio=not args.no_audio,
         progress=progress,
         stop=stop,
+        hosted_format=args.hosted_format,
+        payer=payer,
     )
 
 
 def add_parser(sub) -> None:
-    vd = sub.add_parser("video", help="cut the background out of video clips (local models)")
+    vd = sub.add_parser("video", help="cut the background out of video clips (local models or hosted video services)")
     vd.add_argument("inputs", nargs="+", metavar="INPUT", help="clips (MP4, MOV, WebM, MKV, GIF), folders or URLs")
     vd.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder")
-    vd.add_argument("--provider", "-p", metavar="ID", help="local provider id; default: the best one ready here")
+    vd.add_argument(
+        "--provider",
+        "-p",
+        metavar="ID",
+        help="a local model, or a hosted video service (fal-bria-video, runware-bria-video: paid per second of "
+        "video, needs --yes or --max-cost); default: the best local model ready here",
+    )
     vd.add_argument("--bg", metavar="COLOUR|IMAGE", help="background for mp4: '#RRGGBB', a CSS name, 'r,g,b', an image")
     vd.add_argument(
         "--format",
@@ -148,5 +264,17 @@ def add_parser(sub) -> None:
     vd.add_argument("--no-audio", action="store_true", help="drop the sound (default: kept in webm, mov, mp4)")
     vd.add_argument("--no-smooth", action="store_true", help="no temporal smoothing: each frame's matte as it comes")
     vd.add_argument("--overwrite", action="store_true", help="redo clips whose output exists (default: skip them)")
+    vd.add_argument(
+        "--hosted-format",
+        choices=["webm", "mov"],
+        default="webm",
+        help="what a hosted video service sends back: webm (VP9 with alpha, small; default) or mov (ProRes 4444)",
+    )
+    vd.add_argument(
+        "--retry-uncertain",
+        action="store_true",
+        help="send again the clips whose paid request in an earlier run may have been billed (they may be billed "
+        "twice; default: leave them)",
+    )
     add_paid_flags(vd)
     vd.set_defaults(func=cmd_video)

@@ -32,8 +32,8 @@ import ipaddress
 import socket
 import time
 import warnings
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
@@ -180,13 +180,57 @@ def fetch_bytes(
 ) -> tuple[bytes, str, str]:
     """(body, its Content-Type, the URL it came from after redirects), under the
     rules above except the image check (the caller's, who knows what it expects)."""
+    chunks: list[bytes] = []
+    content_type, final = _fetch(
+        url, chunks.append, allow_hosts, max_bytes, (connect_timeout, read_timeout), deadline_s, "image/*"
+    )
+    return b"".join(chunks), content_type, final
+
+
+def fetch_file(
+    url: str,
+    into: BinaryIO,
+    *,
+    allow_hosts: Iterable[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline_s: float | None = None,
+    accept: str = "*/*",
+) -> tuple[int, str, str]:
+    """(bytes written, Content-Type, final URL): the body streamed into the open
+    file `into` as it arrives (a large file, a video, is never held whole),
+    under the same rules as fetch_bytes. A refused or failed fetch may leave
+    part of the body in `into`: the caller truncates or deletes it."""
+    written = [0]
+
+    def write(chunk: bytes) -> None:
+        into.write(chunk)
+        written[0] += len(chunk)
+
+    content_type, final = _fetch(
+        url, write, allow_hosts, max_bytes, (CONNECT_TIMEOUT_S, READ_TIMEOUT_S), deadline_s, accept
+    )
+    return written[0], content_type, final
+
+
+def _fetch(
+    url: str,
+    write: Callable[[bytes], object],
+    allow_hosts: Iterable[str] | None,
+    max_bytes: int,
+    timeouts: tuple[float, float],
+    deadline_s: float | None,
+    accept: str,
+) -> tuple[str, str]:
+    """Fetch `url` hop by hop (every hop through the guard), handing the body's
+    chunks to `write`; (Content-Type, final URL)."""
     import httpx
 
     from .deadline import deadline_transport
 
     allow = allowed_hosts(allow_hosts)
     deadline = time.monotonic() + (deadline_default() if deadline_s is None else deadline_s)
-    timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
+    connect, read = timeouts
+    timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
     current = url.strip()
     with httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, transport=deadline_transport(deadline)
@@ -197,7 +241,7 @@ def fetch_bytes(
             literal = f"[{address}]" if ":" in address else address
             pinned = parts._replace(netloc=f"{literal}:{port}").geturl()
             default_port = port == (443 if scheme == "https" else 80)
-            headers = {"Host": host if default_port else f"{host}:{port}", "Accept": "image/*"}
+            headers = {"Host": host if default_port else f"{host}:{port}", "Accept": accept}
             extensions = {"sni_hostname": host} if scheme == "https" else {}
             try:
                 with client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
@@ -212,16 +256,18 @@ def fetch_bytes(
                         raise FetchFailed(
                             f"{shown(current)} answered HTTP {status}.", retryable=status >= 500 or status in (408, 429)
                         )
-                    data = _read(response, max_bytes, deadline, current)
+                    _read(response, max_bytes, deadline, current, write)
             except httpx.TimeoutException:
                 raise FetchFailed(f"{shown(current)} did not answer in time.", timed_out=True) from None
             except httpx.HTTPError as exc:
                 raise FetchFailed(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
-            return data, response.headers.get("content-type", ""), current
+            return response.headers.get("content-type", ""), current
     raise InvalidImageError(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.")
 
 
-def _read(response: httpx.Response, max_bytes: int, deadline: float, url: str) -> bytes:
+def _read(
+    response: httpx.Response, max_bytes: int, deadline: float, url: str, write: Callable[[bytes], object]
+) -> None:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise TooLarge(
@@ -229,7 +275,7 @@ def _read(response: httpx.Response, max_bytes: int, deadline: float, url: str) -
             int(declared),
             max_bytes,
         )
-    chunks, size = [], 0
+    size = 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
@@ -238,8 +284,7 @@ def _read(response: httpx.Response, max_bytes: int, deadline: float, url: str) -
             )
         if time.monotonic() > deadline:
             raise FetchFailed(f"{shown(url)} took too long to download.", timed_out=True)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        write(chunk)
 
 
 def _check_is_image(data: bytes, url: str, content_type: str) -> None:

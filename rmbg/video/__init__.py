@@ -7,6 +7,10 @@
     encode    WebM/VP9 alpha, MOV/ProRes 4444, MP4/H.264, matte, GIF, WebP writers; audio
     result    VideoResult (mattes stored compressed on disk; save() re-encodes)
     api       remove_video
+    providers the providers a clip can go through (list_video_providers: local models, and the
+              hosted video services with their price per second)
+    hosted    a clip through a hosted video service: one paid call, per second, through rmbg.paying
+    alpha     the alpha of the video a hosted service sends back, checked and matched to our frames
     evaluate  evaluate_clip: J, F and dtSSD of a clip or frame folder against its masks
 
 PyAV (`av`) is imported inside functions: `import rmbg` does not load it.

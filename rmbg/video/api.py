@@ -1,84 +1,132 @@
-"""remove_video(): a clip through a provider, frame by frame, to a VideoResult (and files).
+"""remove_video(): a clip through a provider, to a VideoResult (and files).
 
     result = rmbg.remove_video("clip.mp4", provider="u2netp", output="clip.webm")
     result.save("clip.mov")                       # ProRes 4444, no model run
     result.save("clip.mp4", background="#00ff00")  # on green
+    rmbg.remove_video("clip.mp4", provider="fal-bria-video", output="clip.webm")  # paid, per second
 
-The path: spool the input (URL or bytes) -> probe (limits on the header) ->
-rmbg.video.pipeline.stream_mattes (decode ahead, model, smoothing; limits
-again on what decodes) -> a Sink thread that encodes each requested output
-and stores the matte (rmbg.video.result.MatteStore). Only local providers run
-on video for now: a hosted one is refused before anything is sent.
+The path: spool the input (URL or bytes) -> probe (limits on the header,
+before anything runs or is sent) -> the mattes -> a Sink thread that encodes
+each requested output and stores the matte (rmbg.video.result.MatteStore).
+
+The mattes come from a local model run on every frame
+(rmbg.video.pipeline.stream_mattes: decode ahead, model, smoothing; limits
+again on what decodes), or from a hosted video service that takes the whole
+clip in one paid call (rmbg.video.hosted: priced per second, paid through
+rmbg.paying). A hosted image provider is refused before anything is sent: on
+video it would be one paid call per frame.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, UnknownProviderError
 from ..providers.base import Provider
+from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds
-from .decode import VideoInput, probe, spool
+from .decode import ClipInfo, VideoInput, probe, spool
 from .encode import VideoWriter
+from .hosted import Payer, run_hosted
 from .limits import VideoLimits
 from .pipeline import ProgressFn, Sink, StopFlag, StreamStats, VideoFrame, stream_mattes
+from .providers import HOSTED_VIDEO, get_video_provider, is_hosted_video, list_video_providers
 from .result import MatteStore, VideoResult, new_folder
 from .smooth import SmoothParams
 
 
 def local_provider(provider: str | Provider | None) -> Provider:
-    """The provider to run on every frame: a registered id, an object, or the default; local only (for now)."""
+    """The model to run on every frame: a registered id, an object, or the default; local only."""
     from ..api import resolve_provider
 
     chosen, _ = resolve_provider(provider)
     if chosen.kind != "local":
         raise InvalidRequestError(
-            f"{chosen.id} is a hosted provider: video runs on local models only for now (a clip is hundreds "
-            "of paid calls). Pick a local one, e.g. provider='u2netp' or 'rmbg-1.4'."
+            f"{chosen.id} is a hosted image provider: on video it would be one paid call per frame. Pick a local "
+            f"model (e.g. provider='u2netp' or 'rmbg-1.4') or a hosted video service ({', '.join(HOSTED_VIDEO)}), "
+            "paid per second of video."
         )
     return chosen
 
 
+def video_provider(provider: str | Provider | VideoRemover | None) -> Provider | VideoRemover:
+    """What a clip goes through: a hosted video service (by id or object), else a local model."""
+    if is_hosted_video(provider):
+        return get_video_provider(provider) if isinstance(provider, str) else provider  # type: ignore[return-value]
+    if isinstance(provider, str):
+        known_video_id(provider)
+    return local_provider(provider)  # type: ignore[arg-type]
+
+
+def known_video_id(provider_id: str) -> None:
+    """UnknownProviderError, listing every video provider, for an id that is none of them."""
+    from ..registry import HF_PREFIX, list_providers
+
+    if provider_id.startswith(HF_PREFIX) or provider_id in list_providers() or provider_id in HOSTED_VIDEO:
+        return
+    known = [row.id for row in list_video_providers()]
+    raise UnknownProviderError(
+        provider_id, known, f"Unknown video provider {provider_id!r}. Video providers: {', '.join(known)}."
+    )
+
+
 def remove_video(
     video: VideoInput,
-    provider: str | Provider | None = None,
+    provider: str | Provider | VideoRemover | None = None,
     *,
     output: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     format: str | None = None,
     background: Any = None,
-    smooth: bool | SmoothParams = True,
+    smooth: bool | SmoothParams | None = None,
     audio: bool = True,
     progress: ProgressFn | None = None,
     stop: StopFlag | None = None,
     limits: VideoLimits | None = None,
+    hosted_format: Output = "webm",
+    payer: Payer | None = None,
 ) -> VideoResult:
-    """Cut the background out of every frame of a clip.
+    """Cut the background out of a clip.
 
     video: a path, the clip's bytes, or an http(s) URL (fetched behind the
         same guard as image URLs). MP4, MOV, WebM, MKV or animated GIF.
-    provider: a local provider id or object; None = the default.
+    provider: a local provider id or object (run on every frame), a hosted
+        video service id ("fal-bria-video", "runware-bria-video"; one paid call
+        per clip, priced per second: rmbg.video.providers), or None (the default
+        local model).
     output: a path (or several) to write while the frames go by; the format
         comes from `format` or each path's extension (webm, mov, mp4, gif,
         webp; format="matte" for the alpha as an MP4). More can be written
-        later with result.save(...), without running the model again.
+        later with result.save(...), without running the model or paying again.
     background: for mp4: a colour or a PIL image (white by default).
     smooth: the temporal filter (rmbg.video.smooth): True (the measured
-        defaults), False, or SmoothParams.
-    audio: keep the clip's sound in webm/mov/mp4 outputs.
+        defaults), False, SmoothParams, or None: on for local models, off for
+        hosted video services (their mattes are made for the whole clip).
+    audio: keep the clip's sound in webm/mov/mp4 outputs (taken from the clip itself).
     progress: called as progress(frames_done, frames_total_or_None).
     stop: anything with is_set() (a threading.Event): set, the run stops at the
-        next frame with VideoStopped and no output is left behind.
+        next frame with VideoStopped and no output is left behind. A hosted clip
+        stops only before it is sent: once paid for, its result is written.
     limits: VideoLimits instead of the video settings (RMBG_VIDEO_MAX_SECONDS, ...).
+    hosted_format: what a hosted service is asked to send back: "webm" (VP9
+        with alpha, small) or "mov" (ProRes 4444, large); either way the
+        outputs are written from its alpha.
+    payer: who pays for a hosted clip (rmbg.video.hosted.Payer: the rule and
+        the accounts); default: the operator's own, with the day's cap
+        (RMBG_DAILY_CAP_USD) where it is set. The hold is reserved before
+        anything is sent.
     """
     started = time.perf_counter()
     limits = limits or VideoLimits.from_settings()
-    params = SmoothParams() if smooth is True else (smooth or None)
+    if hosted_format not in OUTPUTS:
+        raise InvalidRequestError(f"hosted_format must be one of {', '.join(OUTPUTS)}, not {hosted_format!r}.")
     paths = [] if output is None else [output] if isinstance(output, (str, os.PathLike)) else list(output)
-    chosen = local_provider(provider)
+    chosen = video_provider(provider)
+    hosted = is_hosted_video(chosen)
+    params = SmoothParams() if smooth is True or (smooth is None and not hosted) else (smooth or None)
     folder = new_folder()
     try:
         source = spool(video, Path(folder.name), limits)
@@ -86,41 +134,48 @@ def remove_video(
         info = probe(source, limits, name)
         writers = [VideoWriter(p, info, format, background=background, audio=audio) for p in paths]
         store = MatteStore(Path(folder.name), (info.height, info.width))
-        stats = StreamStats()
-        last_time = _run(info, chosen, limits, params, progress, stop, stats, writers, store)
+
+        def write(frames: Iterable[VideoFrame]) -> float:
+            return _write(frames, info, writers, store)
+
+        if hosted:
+            remover: Any = chosen
+            run = run_hosted(
+                info, remover, folder=Path(folder.name), limits=limits, output=hosted_format, smooth=params,
+                write=write, payer=payer or Payer.operator(), progress=progress, stop=stop,
+            )  # fmt: skip
+            frames, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
+            model_seconds = run.service_seconds
+        else:
+            model: Any = chosen
+            stats = StreamStats()
+            last_time = write(
+                stream_mattes(info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats)
+            )
+            frames, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
     except BaseException:
         folder.cleanup()
         raise
     return VideoResult(
         info=info,
         provider=chosen.id,
-        frames=stats.frames,
+        frames=frames,
         duration=last_time,
-        seconds=Seconds(model=stats.model_seconds, total=time.perf_counter() - started),
-        cost=stats.cost(),
+        seconds=Seconds(model=model_seconds, total=time.perf_counter() - started),
+        cost=cost,
         smooth=params is not None,
         store=store,
         limits=limits,
         saved=[w.path for w in writers],
         note=info.note,
-        meta=stats.meta,
+        meta=meta,
         _folder=folder,
     )
 
 
-def _run(
-    info: Any,
-    provider: Provider,
-    limits: VideoLimits,
-    params: SmoothParams | None,
-    progress: ProgressFn | None,
-    stop: StopFlag | None,
-    stats: StreamStats,
-    writers: list[VideoWriter],
-    store: MatteStore,
-) -> float:
-    """Stream the clip into the writers and the store; returns the clip's duration."""
-    seen = {"last": None, "step": 1 / max(info.fps, 1.0)}
+def _write(frames: Iterable[VideoFrame], info: ClipInfo, writers: list[VideoWriter], store: MatteStore) -> float:
+    """Stream the frames into the writers and the store; returns the clip's duration."""
+    seen: dict[str, Any] = {"last": None, "step": 1 / max(info.fps, 1.0)}
 
     def consume(frame: VideoFrame) -> None:
         for writer in writers:
@@ -132,9 +187,7 @@ def _run(
 
     sink = Sink(consume)
     try:
-        for frame in stream_mattes(
-            info, provider, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
-        ):
+        for frame in frames:
             sink.put(frame)
         sink.close()
         store.finish()

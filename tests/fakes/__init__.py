@@ -4,6 +4,9 @@
 - tests.fakes.runware.RunwareFake: Runware REST removeBackground
 - tests.fakes.removebg.RemoveBgFake: remove.bg POST /v1.0/removebg
 - tests.fakes.photoroom.PhotoroomFake: Photoroom POST /v1/segment
+- tests.fakes.fal_video.FalVideoFake: fal.ai bria/video/background-removal/v3, its queue and storage
+- tests.fakes.runware_video.RunwareVideoFake: Runware bria:51@1 (removeBackground on video), mediaStorage
+  (both checked against the vendors' own clients: tests/test_hosted_video_sdk.py)
 - tests.fakes.hosted.FAKES: which fake serves each hosted provider (the contract test reads it)
 - tests.fakes.fixtures: pytest fixtures `fal_fake`, `runware_fake`, `removebg_fake`, `photoroom_fake`
 

@@ -123,11 +123,19 @@ class FakeServer:
         self._httpd = _Server((host, port), _Handler)
         self._httpd.fake = self
         self._thread: threading.Thread | None = None
+        self._scheme = "http"
 
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
+
+    def use_tls(self, context) -> FakeServer:
+        """Serve HTTPS with `context` (an ssl.SSLContext for the server side), before
+        start(): for official clients that only speak https (fal_client)."""
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self._scheme = "https"
+        return self
 
     def start(self) -> FakeServer:
         self._thread = threading.Thread(

@@ -2,6 +2,7 @@
 
 Use them from any test module with
     from tests.fakes.fixtures import fal_fake, runware_fake, removebg_fake, photoroom_fake  # noqa: F401
+    from tests.fakes.fixtures import fal_video_fake, runware_video_fake  # noqa: F401  (hosted video)
 
 Each fixture yields a started server (function scope, a fresh one per test):
   .url        base URL, e.g. "http://127.0.0.1:54321"; pass it as base_url=
@@ -18,12 +19,14 @@ import pytest
 
 from .fal import TEST_KEY as FAL_TEST_KEY
 from .fal import FalFake
+from .fal_video import FalVideoFake
 from .photoroom import TEST_KEY as PHOTOROOM_TEST_KEY
 from .photoroom import PhotoroomFake
 from .removebg import TEST_KEY as REMOVEBG_TEST_KEY
 from .removebg import RemoveBgFake
 from .runware import TEST_KEY as RUNWARE_TEST_KEY
 from .runware import RunwareFake
+from .runware_video import RunwareVideoFake
 
 
 @pytest.fixture
@@ -51,4 +54,18 @@ def removebg_fake():
 def photoroom_fake():
     with PhotoroomFake() as fake:
         fake.key = PHOTOROOM_TEST_KEY
+        yield fake
+
+
+@pytest.fixture
+def fal_video_fake():
+    with FalVideoFake() as fake:
+        fake.key = FAL_TEST_KEY
+        yield fake
+
+
+@pytest.fixture
+def runware_video_fake():
+    with RunwareVideoFake() as fake:
+        fake.key = RUNWARE_TEST_KEY
         yield fake

@@ -96,6 +96,7 @@ def send(
     *,
     max_bytes: int | None = None,
     paid: bool | None = None,
+    idempotent: bool | None = None,
     **kwargs,
 ) -> httpx.Response:
     """One logical request with retries; returns a 2xx response or raises.
@@ -105,6 +106,9 @@ def send(
     sent again only while the meter says nothing was billed. Default: a POST
     is paid, anything else is not (a provider that forgets to say so errs on
     the side of keeping the money).
+    idempotent: a request that may be repeated safely although its method
+    says otherwise (a POST that only reads, such as Runware's getResponse
+    poll); default: GET, PUT, HEAD and DELETE that are not paid.
     max_bytes: refuse a body longer than this (ProviderResponseError, not
     retried), read as it streams in, so an oversized answer is never held
     whole; every body is bounded (MAX_BODY_BYTES when not given).
@@ -118,7 +122,9 @@ def send(
 
     if paid is None:
         paid = method.upper() == "POST"
-    idempotent = not paid and method.upper() in ("GET", "PUT", "HEAD", "DELETE")
+    if idempotent is None:
+        idempotent = method.upper() in ("GET", "PUT", "HEAD", "DELETE")
+    idempotent = idempotent and not paid
     meter = current() if paid else None
     attempt = 0
     while True:

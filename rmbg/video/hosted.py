@@ -1,0 +1,182 @@
+"""A clip through a hosted video service: one paid call, priced per second.
+
+    probe (rmbg's limits, done by the caller)      nothing sent yet
+    -> the service's own limits (its longest clip, its largest upload)
+    -> the estimate: billed seconds (the clip's duration rounded up) x price
+    -> rmbg.paying: the hold is reserved against every account (the session,
+       the day, a batch's --max-cost) before anything is sent; a cap refuses
+       here, with nothing sent
+    -> the service (upload, the paid request, wait, download behind the URL
+       guard with a byte cap), under the charge meter: a request that may have
+       reached the vendor is never sent again
+    -> the returned alpha, frame by frame on our own frames -> the writers and
+       the matte store, as a local model's mattes would go
+    -> settled by the charge rules every image call follows: its cost (Runware's
+       reported one, else the price) once it succeeded; on a failure, released
+       if nothing was billed, else counted at the estimate.
+
+Money and files follow the same rule: the whole of it (the paid request, the
+download, reading the alpha, writing the outputs) is the paid call, so a
+failure at any step after the vendor took the job says that it may be billed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from ..charging import current
+from ..errors import RmbgError
+from ..ledger import Account
+from ..paying import Payment, Policy, operator_accounts
+from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
+from ..types import Cost
+from .alpha import paired, returned_alpha
+from .decode import ClipInfo, frames
+from .limits import VideoLimits, VideoStopped
+from .pipeline import ProgressFn, StopFlag, VideoFrame, total_frames
+from .smooth import SmoothParams, SmoothState, smooth_step
+
+RESULT_CAP = 4 * 2**30  # the most any result file may be, whatever the clip (a minute of 1080p ProRes 4444 fits)
+RESULT_FLOOR = 16 * 2**20  # and what even a tiny clip may come back as (containers, headers)
+BYTES_PER_PIXEL = 5  # an uncompressed 10-bit 4:4:4:4 frame: no encoding of a frame is larger
+
+
+@dataclass(frozen=True)
+class Payer:
+    """Who pays for a hosted clip: the rule (on its ledger) and the accounts it counts against."""
+
+    policy: Policy
+    accounts: tuple[Account, ...]
+
+    @classmethod
+    def operator(cls, cap: Decimal | None = None, policy: Policy | None = None) -> Payer:
+        """A run on the operator's own keys (the library, the CLI): its own account, capped
+        by `cap`, and the day's total the web app shares (capped where RMBG_DAILY_CAP_USD is set)."""
+        return cls(policy or Policy(), operator_accounts("video", cap))
+
+
+@dataclass
+class _Tally:
+    frames: int = 0
+    duration: float = 0.0
+    service_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class HostedRun:
+    """What a hosted clip gave: frames written, the clip's end (s), what it cost, the service's time, provenance."""
+
+    frames: int
+    duration: float
+    cost: Cost
+    service_seconds: float
+    meta: dict[str, str]
+
+
+def clip_seconds(info: ClipInfo) -> float:
+    """The clip's duration as a vendor may measure it: the header's, else its frames at its rate."""
+    if info.seconds:
+        return info.seconds
+    count = total_frames(info) or 0
+    return count / info.fps if info.fps else 0.0
+
+
+def content_type(info: ClipInfo) -> str:
+    """The clip's MIME type from what FFmpeg found (a spooled copy's name says nothing)."""
+    if info.container == "gif":
+        return "image/gif"
+    if info.container.startswith("matroska"):
+        return "video/webm" if info.codec in ("vp8", "vp9", "av1") else "video/x-matroska"
+    return "video/quicktime" if info.path.suffix.lower() == ".mov" else "video/mp4"
+
+
+def result_cap(info: ClipInfo, seconds: float) -> int:
+    """The most a result may be: the clip's frames uncompressed at the vendor's size (plus headers), capped."""
+    width, height = info.coded_size
+    count = total_frames(info) or round(seconds * max(info.fps, 1.0))
+    return min(RESULT_CAP, RESULT_FLOOR + (count + 1) * width * height * BYTES_PER_PIXEL)
+
+
+def job_for(info: ClipInfo, output: Output) -> VideoJob:
+    seconds = clip_seconds(info)
+    return VideoJob(info.path, content_type(info), seconds, billed_seconds(seconds), output, result_cap(info, seconds))
+
+
+def payment_for(remover: VideoRemover, job: VideoJob, accounts: tuple[Account, ...]) -> Payment:
+    """The Payment of one clip: its estimate, in seconds of video."""
+    price = price_text(remover.usd_per_second)
+    unit = f"for this clip ({job.billed_seconds} s at ${price}/s)"
+    return Payment(remover.id, remover.estimate(job.billed_seconds).usd, accounts, unit=unit)
+
+
+def run_hosted(
+    info: ClipInfo,
+    remover: VideoRemover,
+    *,
+    folder: Path,
+    limits: VideoLimits,
+    output: Output,
+    smooth: SmoothParams | None,
+    write: Callable[[Iterable[VideoFrame]], float],
+    payer: Payer,
+    progress: ProgressFn | None = None,
+    stop: StopFlag | None = None,
+) -> HostedRun:
+    """One clip through `remover`, paid through `payer` (module doc); `write` takes the
+    frames with their mattes and returns the clip's end in seconds. `stop` is honoured
+    before the clip is sent; once it is, the call and the writing of its result finish."""
+    job = job_for(info, output)
+    remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
+    if stop is not None and stop.is_set():
+        raise VideoStopped(0)
+    total = total_frames(info)
+    if progress is not None:
+        progress(0, total)
+    tally = _Tally()
+
+    def call() -> HostedVideo:
+        started = time.perf_counter()
+        returned = remover.remove(job, folder)
+        tally.service_seconds = time.perf_counter() - started
+        try:
+            tally.duration = write(_frames(info, returned, limits, remover.id, smooth, tally, progress, total))
+        except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
+            current().annotate(exc)
+            raise
+        return returned
+
+    payment = payment_for(remover, job, payer.accounts)
+    returned = payer.policy.pay(payment, call, lambda got: got.cost.usd)
+    return HostedRun(tally.frames, tally.duration, returned.cost, tally.service_seconds, dict(returned.meta))
+
+
+def _frames(
+    info: ClipInfo,
+    returned: HostedVideo,
+    limits: VideoLimits,
+    provider_id: str,
+    smooth: SmoothParams | None,
+    tally: _Tally,
+    progress: ProgressFn | None,
+    total: int | None,
+) -> Iterator[VideoFrame]:
+    """Our frames, each with the returned alpha nearest its time (smoothed when asked). No stop
+    here: the clip is paid for, and writing its result is local work of seconds."""
+    step = 1 / max(info.fps, 1.0)
+    state = SmoothState()
+    count = 0
+    alphas = returned_alpha(returned.path, info, limits, provider_id)
+    with contextlib.closing(alphas):
+        for frame, alpha in paired(frames(info, limits), alphas, step, provider_id):
+            if smooth is not None:
+                alpha, state = smooth_step(state, frame.rgb, alpha, smooth)
+            count += 1
+            tally.frames = count
+            yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
+            if progress is not None:
+                progress(count, total)

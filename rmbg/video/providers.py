@@ -1,0 +1,114 @@
+"""The providers a clip can go through, for the app's Video tab, the CLI and the API.
+
+    list_video_providers()      every one: local models (frame by frame, free but
+                                for the machine) and hosted video services (one
+                                paid call per clip, priced per second)
+    get_video_provider(id)      a hosted video service, built (no network)
+    clip_estimate(id, seconds)  what a clip of that length costs on it
+
+Hosted video services are declared here once (HOSTED_VIDEO): an id and the
+client that speaks its vendor's API. Their label, price per second and longest
+clip are the client's own (rmbg.providers.hosted.fal_video, .runware_video),
+read when asked: importing this module imports no client and no httpx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, cast
+
+from ..errors import UnknownProviderError
+from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost, price_text
+from ..types import Cost
+
+# id -> "module:class" of its client, in display order.
+HOSTED_VIDEO: dict[str, str] = {
+    "fal-bria-video": "rmbg.providers.hosted.fal_video:FalBriaVideo",
+    "runware-bria-video": "rmbg.providers.hosted.runware_video:RunwareBriaVideo",
+}
+# Local models that are not a background remover of their own (they need a point or a box).
+NOT_FOR_VIDEO = frozenset({"sam2"})
+
+
+@dataclass(frozen=True)
+class VideoProviderInfo:
+    """One provider as the Video tab shows it.
+
+    kind: "local" (a model run on each frame here) or "hosted" (a paid service
+    that takes the whole clip). usd_per_second: the hosted price per second of
+    video, billed seconds rounded up (None for local models, costed by the
+    machine's time). max_seconds: the longest clip the service takes (None:
+    only rmbg's own limits). key_env: the variable its key is read from.
+    """
+
+    id: str
+    label: str
+    kind: Literal["local", "hosted"]
+    usd_per_second: Decimal | None = None
+    max_seconds: float | None = None
+    key_env: str = ""
+    key_page: str = ""
+
+    @property
+    def price_text(self) -> str:
+        """The price as a person reads it: "$0.042/s of video" or "free (runs here)"."""
+        if self.usd_per_second is None:
+            return "free (runs here)"
+        return f"${price_text(self.usd_per_second)}/s of video"
+
+
+def _client_class(provider_id: str) -> Any:
+    try:
+        target = HOSTED_VIDEO[provider_id]
+    except KeyError:
+        raise UnknownProviderError(
+            provider_id, list(HOSTED_VIDEO), f"{provider_id!r} is not a hosted video provider. Hosted video "
+            f"providers: {', '.join(HOSTED_VIDEO)}.",
+        ) from None  # fmt: skip
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def hosted_video_info(provider_id: str) -> VideoProviderInfo:
+    """The declaration of a hosted video service (UnknownProviderError for any other id)."""
+    cls = _client_class(provider_id)
+    return VideoProviderInfo(
+        provider_id, cls.label, "hosted", cls.usd_per_second, cls.max_seconds, cls.KEY_ENV, cls.KEY_PAGE
+    )
+
+
+def list_video_providers(*, local: bool = True) -> list[VideoProviderInfo]:
+    """Every provider a clip can go through: the registered local models (when
+    `local`), then the hosted video services with their price per second."""
+    rows: list[VideoProviderInfo] = []
+    if local:
+        from ..registry import declarations
+
+        rows += [
+            VideoProviderInfo(d.id, d.label, "local", key_env=d.key_env, key_page=d.key_page)
+            for d in declarations()
+            if d.kind == "local" and d.id not in NOT_FOR_VIDEO
+        ]
+    return rows + [hosted_video_info(pid) for pid in HOSTED_VIDEO]
+
+
+def is_hosted_video(provider: object) -> bool:
+    """True for a hosted video service's id, or an object that is one."""
+    if isinstance(provider, str):
+        return provider in HOSTED_VIDEO
+    return isinstance(provider, VideoRemover) and getattr(provider, "kind", "") == "hosted"
+
+
+def get_video_provider(provider_id: str, **connection: Any) -> VideoRemover:
+    """Build a hosted video service (api_key=, base_url=, client=, deadline_s=, ...: its Connection); no network."""
+    return cast(VideoRemover, _client_class(provider_id)(**connection))
+
+
+def clip_estimate(provider_id: str, seconds: float) -> Cost:
+    """What a clip of `seconds` costs on a hosted video service: its billed
+    seconds (rounded up to a whole second) times its price per second."""
+    info = hosted_video_info(provider_id)
+    assert info.usd_per_second is not None
+    return per_second_cost(info.usd_per_second, billed_seconds(seconds))
