@@ -134,6 +134,9 @@ def test_remove_then_restyle_without_a_second_call(page_and_fakes):
     assert swatch.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"  # a white swatch stays visible
     hex_field = page.locator("#colour-hex input")
     expect(hex_field).to_have_value("#ffffff")
+    hex_field.fill("#12345z")  # not a colour: said under the field, the swatch and the result stay
+    hex_field.press("Enter")
+    expect(page.locator("#colour-hex")).to_contain_text("'#12345z' is not a colour: write #RRGGBB")
     hex_field.fill("red")  # a name or a hex code, typed beside the swatch
     hex_field.press("Enter")
     coloured = wait_for_result(page, masked, "red")

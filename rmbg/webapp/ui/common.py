@@ -201,13 +201,29 @@ def colour_control(elem_id: str) -> tuple[Any, Any]:
     with gr.Row(visible=False, elem_id=f"{elem_id}-row", elem_classes=["colour-row"]) as row:
         picker = gr.ColorPicker("#ffffff", label="Colour", elem_id=elem_id, min_width=80, scale=0)
         hex_field = gr.Textbox(
-            "#ffffff", label="Hex (or a name: white, navy…)", elem_id=f"{elem_id}-hex", max_lines=1, min_width=140
+            "#ffffff",
+            label="Hex (or a name: white, navy…)",
+            info=HEX_HINT,
+            elem_id=f"{elem_id}-hex",
+            max_lines=1,
+            min_width=140,
         )
-    hex_field.submit(
-        lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker, api_visibility="private", queue=False
+    for typed in (hex_field.submit, hex_field.blur):
+        typed(hex_typed, hex_field, [picker, hex_field], api_visibility="private", queue=False)
+    picker.input(
+        lambda value: (value, gr.update(info=HEX_HINT)), picker, hex_field, api_visibility="private", queue=False
     )
-    hex_field.blur(
-        lambda text: actions.colour_hex(text) or gr.skip(), hex_field, picker, api_visibility="private", queue=False
-    )
-    picker.input(lambda value: value, picker, hex_field, api_visibility="private", queue=False)
     return row, picker
+
+
+HEX_HINT = "#RRGGBB, #RGB or a colour name"
+
+
+def hex_typed(text: str | None) -> tuple[Any, Any]:
+    """(swatch, hex field) after the hex field was typed in: a colour moves the swatch; anything
+    else leaves it and says, under the field, why (an invalid colour used to pass in silence)."""
+    colour = actions.colour_hex(text)
+    if colour is None:
+        shown = (text or "").strip()[:40]
+        return gr.skip(), gr.update(info=f"{shown!r} is not a colour: write {HEX_HINT} (white, navy…)")
+    return colour, gr.update(info=HEX_HINT)
