@@ -230,10 +230,18 @@ def test_compare_without_providers_says_what_to_do(client):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match="Tick at least two providers to compare."):  # our words, not gradio's
-        client.predict(image=handle_file(str(EXAMPLE)), providers=None, api_name="/compare")
-    with pytest.raises(AppError, match="Tick at least two providers to compare."):
-        client.predict(image=handle_file(str(EXAMPLE)), providers=["u2netp"], api_name="/compare")
+    with pytest.raises(AppError, match=re.escape("Tick at least one provider (two or more to compare them).")):
+        client.predict(image=handle_file(str(EXAMPLE)), providers=None, api_name="/compare")  # our words, not gradio's
+
+
+def test_compare_with_the_one_model_a_server_runs_shows_it_and_says_how_to_compare(client):
+    """A CPU server without keys often runs one free model: the first click shows it (the docs promise
+    the first click compares), with a caption, instead of refusing."""
+    from gradio_client import handle_file
+
+    gallery, table, *_ = client.predict(image=handle_file(str(EXAMPLE)), providers=["rmbg-1.4"], api_name="/compare")
+    assert len(gallery) == 1 and gallery[0]["caption"].startswith("rmbg-1.4 · ")
+    assert table["data"][0][0] == "rmbg-1.4" and table["data"][0][-1].startswith("ok: the only provider ticked")
 
 
 def test_the_pixel_limit_is_checked_before_anything_decodes_an_upload(client, tmp_path):

@@ -33,6 +33,7 @@ from .session import Session
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
 GALLERY_SIDE = 720  # px, long side of a gallery preview
+ALONE = "ok: the only provider ticked; tick another, or paste a key for a hosted one, to compare with it"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, render
         table.append([pid, "cached" if result.cached else f"{result.seconds.model:.2f}", cost, "ok"])
     for pid, message in compared.failures.items():
         table.append([pid, "", "", message])
+    if len(compared.results) == 1 and not compared.failures:  # one model runs here (a CPU server without keys)
+        table[0][-1] = ALONE
     rows = [[g.a, g.b, round(g.iou, 4), round(g.mad, 4)] for g in compared.agreement]
     return CompareView(gallery, table, rows, list(compared.results))
 
@@ -129,8 +132,8 @@ def run(
     """
     require_image(image)
     ids = list(dict.fromkeys(provider_ids or []))
-    if len(ids) < 2:
-        raise RmbgError("Tick at least two providers to compare.")
+    if not ids:
+        raise RmbgError("Tick at least one provider (two or more to compare them).")
     options = look.options()  # checked before any provider runs
     check_refiners(refiner_models(refine, False), app.config.public, app.config.visitor_downloads)
     built, failures, labels = [], {}, {}
