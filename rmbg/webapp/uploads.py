@@ -17,6 +17,7 @@ ground truth, masks/), so the tab and the CLI score the same files the same way.
 
 from __future__ import annotations
 
+import hashlib
 import stat
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -62,6 +63,28 @@ class _Budget:
             raise UploadError(f"The upload is over {MAX_TOTAL_BYTES // 2**20} MB uncompressed (at {name}).")
 
 
+MAX_STEM_BYTES = 120  # longer names are shortened (a file system allows 255 bytes)
+
+
+def short_stem(stem: str) -> str:
+    """`stem`, or for one over MAX_STEM_BYTES in UTF-8 its start and a digest of the whole (so two long
+    names that differ only at the end stay apart, and an image and its mask still match)."""
+    if len(stem.encode("utf-8")) <= MAX_STEM_BYTES:
+        return stem
+    head = stem.encode("utf-8")[:80].decode("utf-8", errors="ignore")
+    return f"{head}-{hashlib.sha256(stem.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _shown(name: str, most: int = 80) -> str:
+    """A member's name as a message quotes it: repr'd, and cut when long."""
+    return repr(name if len(name) <= most else name[: most - 1] + "…")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _is_image_name(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES and not PurePosixPath(name).name.startswith(".")
 
@@ -105,7 +128,8 @@ class _Target:
     def path_for(self, role: str, file_name: str) -> Path:
         stem, suffix = PurePosixPath(file_name).stem, PurePosixPath(file_name).suffix.lower()
         if not stem or any(c in stem for c in "\x00/\\") or stem.startswith("."):
-            raise UploadError(f"The file name {file_name!r} is not usable.")
+            raise UploadError(f"The file name {_shown(file_name)} is not usable.")
+        stem = short_stem(stem)  # the disk's limit is 255 bytes; an image and its mask shorten alike
         taken = self.stems[role]
         if stem in taken:
             raise UploadError(
@@ -123,10 +147,12 @@ class _Target:
 
 def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None = None) -> None:
     """role: None (by folder: masks/ etc. are ground truth) or what every member is."""
+    # zipfile raises many kinds of error on a damaged archive (BadZipFile, UnicodeDecodeError on a name,
+    # struct.error, EOFError, ValueError...): each becomes a refusal that says which archive or member.
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError):
-        raise UploadError(f"{archive.name} is not a readable .zip archive.") from None
+    except Exception as exc:
+        raise UploadError(f"{archive.name} is not a readable .zip archive ({_reason(exc)}).") from None
     with zf:
         members = zf.infolist()
         if len(members) > MAX_MEMBERS:
@@ -151,8 +177,16 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
                     "refusing what looks like a zip bomb."
                 )
             path = target.path_for(role or _role(parts), parts[-1])
-            with zf.open(info) as source:
-                _copy_limited(source, path, info.filename, target.budget)
+            try:
+                with zf.open(info) as source:
+                    _copy_limited(source, path, info.filename, target.budget)
+            except UploadError:
+                raise
+            except Exception as exc:
+                # a header that lies about the size, a bad checksum, a cut-off or unsupported member
+                raise UploadError(
+                    f"The archive member {_shown(info.filename)} cannot be read ({_reason(exc)}); refusing the archive."
+                ) from None
 
 
 def _add_file(path: Path, role: str, target: _Target, notes: list[str]) -> None:
