@@ -258,6 +258,13 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.webapp.config",
     ),
     Setting(
+        "RMBG_BENCH_MAX_SECONDS",
+        "float (s)",
+        "600",
+        "The longest one Benchmark run keeps calling providers; then it scores what it has, as after Stop.",
+        "rmbg.webapp.config",
+    ),
+    Setting(
         "RMBG_DOWNLOADS_MB",
         "int (MiB)",
         "1024",

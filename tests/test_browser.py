@@ -261,6 +261,8 @@ def mark_at(page, fx: float, fy: float, want) -> None:
 def on_picture(img, fx: float, fy: float) -> dict:
     """The click position, in the img element, of the point (fx, fy) of the
     picture it shows (scaled to fit, centred: object-fit contain)."""
+    # the picture may still be loading (a new src): wait until the browser has decoded it
+    img.page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=img.element_handle())
     box = img.bounding_box()
     natural_w, natural_h = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
     scale = min(box["width"] / natural_w, box["height"] / natural_h)

@@ -15,7 +15,9 @@ alone, and what a failure costs by where its request got to.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,16 +107,53 @@ def paid_run(
             close(wrapped.inner)
 
 
+class RunStop(threading.Event):
+    """A run's stop flag that is also set, when read, by its deadline and by its caller going away
+    (a client that cancelled the request: gradio cancels the task whose worker thread this runs in).
+    `reason`: "" while running, else "stop", "deadline" or "gone". Every provider call of a run asks
+    it first, so nothing paid is sent after the visitor left or the time ran out."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.seconds, self._clock = seconds, clock
+        self._end = clock() + seconds
+        self.reason = ""
+
+    def is_set(self) -> bool:
+        if super().is_set():
+            self.reason = self.reason or "stop"
+        elif self._clock() > self._end:
+            self.reason = "deadline"
+            self.set()
+        elif caller_gone():
+            self.reason = "gone"
+            self.set()
+        return super().is_set()
+
+
+def caller_gone() -> bool:
+    """Whether the request this worker thread serves was cancelled; False outside such a thread."""
+    from anyio.from_thread import check_cancelled
+
+    try:
+        check_cancelled()
+    except asyncio.CancelledError:
+        return True
+    except RuntimeError:  # not a worker thread of an event loop (a test, a script)
+        return False
+    return False
+
+
 class Stops:
     """Per-session stop flags: the Stop button sets one, the running benchmark reads it."""
 
     def __init__(self) -> None:
         self._flags: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
-    def start(self, session_id: str) -> threading.Event:
+    def start(self, session_id: str, seconds: float = float("inf")) -> RunStop:
         with self._lock:
-            flag = self._flags[session_id] = threading.Event()
+            flag = self._flags[session_id] = RunStop(seconds)
         return flag
 
     def stop(self, session_id: str) -> bool:
@@ -130,6 +169,12 @@ class Stops:
         with self._lock:
             if self._flags.get(session_id) is flag:
                 del self._flags[session_id]
+            self._lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is going (e.g. before a shutdown); False if one still runs after `timeout` s."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._flags, timeout)
 
 
 STOPS = Stops()

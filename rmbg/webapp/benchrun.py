@@ -51,6 +51,16 @@ def estimate_line(
     )
 
 
+def stopped_why(flag: B.RunStop) -> str:
+    """What ended a run early, when it was not the Stop button (nothing when it ran to the end)."""
+    if flag.reason == "deadline":
+        return (
+            f" The run reached this server's limit of {flag.seconds:g} s (RMBG_BENCH_MAX_SECONDS): what was "
+            "done is scored; run the rest as another benchmark."
+        )
+    return ""
+
+
 def run(
     images,
     truth,
@@ -65,7 +75,7 @@ def run(
 ) -> BenchView:
     """Benchmark the ticked providers on the upload; the temporary folder is removed afterwards."""
     ids = B.check_choice(provider_ids)
-    flag = B.STOPS.start(session_id)
+    flag = B.STOPS.start(session_id, app.config.bench_max_s)
     folder = Path(tempfile.mkdtemp(prefix="rmbg-upload-"))
     try:
         upload = read_upload(images, truth, folder)
@@ -74,18 +84,18 @@ def run(
                 upload, ids, keys, app, session_id=session_id, volume=volume, report=report, stop=flag
             )
             files = [str(p) for p in R.downloads(scored, app)]
-            status = R.status_line(scored, app.ledger.session_spent(session_id))
+            status = R.status_line(scored, app.ledger.session_spent(session_id)) + stopped_why(flag)
             return BenchView(
                 status, R.SUMMARY_HEADERS, R.summary_rows(scored), R.plot_figure(scored), R.gallery(scored), files
             )
         cutouts, rows = run_blind(upload, ids, keys, app, session_id=session_id, report=report, stop=flag)
         arena.keep(session_id, cutouts)
-        head = "Stopped: cut-outs so far" if flag.is_set() else "Done"
+        head = "Stopped: cut-outs so far" if flag.reason else "Done"
         status = (
             f"**{head}**: no ground truth, so nothing is scored; vote below on pairs of cut-outs "
             f"({len(cutouts.pairs())} pairs). This session has spent "
             f"${format_usd(app.ledger.session_spent(session_id))} on hosted calls."
-        )
+        ) + stopped_why(flag)
         return BenchView(status, BLIND_HEADERS, rows, blind=True)
     finally:
         B.STOPS.finish(session_id, flag)

@@ -62,6 +62,8 @@ class AppConfig:
         or a non-loopback address); visitor_downloads: declared models whose
         weights visitors may cause to download there (RMBG_VISITOR_DOWNLOADS;
         None: the default model only). See rmbg.webapp.downloads.
+    bench_max_s: the longest a Benchmark run takes new provider calls (RMBG_BENCH_MAX_SECONDS);
+        then it scores what it has, as after Stop.
     """
 
     provider_config: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -77,6 +79,7 @@ class AppConfig:
     hf_repos: tuple[str, ...] = ()
     public: bool = False
     visitor_downloads: tuple[str, ...] | None = None
+    bench_max_s: float = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
@@ -92,6 +95,7 @@ class AppConfig:
             "hf_repos": repo_list(env),
             "public": public_deployment(env),
             "visitor_downloads": repo_list(env, "RMBG_VISITOR_DOWNLOADS") or None,
+            "bench_max_s": float(cap_from_env(env, "RMBG_BENCH_MAX_SECONDS", Decimal(600))),
         }
         values.update(overrides)
         return cls(**values)

@@ -211,7 +211,7 @@ def _download(spec: ModelSpec, name: str, token: str | None, has_token: bool) ->
         situation = f"{spec.repo_id} ({name}) is not on this machine and {switched_off}."
         if spec.gated and not has_token:
             msg += f" To download it: {access_hint(spec)}."
-            situation += " It is gated: the server needs a Hugging Face token with access to it."
+            situation += " It is gated: the server needs a Hugging Face token (HF_TOKEN) with access to it."
         raise with_remedy(
             ModelUnavailableError(msg + " Or pass weights='path/to/model.safetensors'."), "weights", situation
         ) from None

@@ -150,7 +150,15 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         concurrency_limit=2,
         concurrency_id="benchmark",
     )
-    api_twin(handler, inputs, outputs, "benchmark", concurrency_limit=2, concurrency_id="benchmark")
+    api_twin(
+        handler,
+        inputs,
+        outputs,
+        "benchmark",
+        on_cancel=lambda request: benchmark.STOPS.stop(session_of(request)),  # no paid call after a cancel
+        concurrency_limit=2,
+        concurrency_id="benchmark",
+    )
 
     def on_stop(request: gr.Request | None = None) -> Any:
         asked = benchmark.STOPS.stop(session_of(request))

@@ -4,6 +4,7 @@ and the named API's versions of a handler, and small controls."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 import gradio as gr
 
 from ...errors import RmbgError
@@ -170,14 +172,52 @@ def on_page(
 
 
 def api_twin(
-    fn: Callable[..., Any], inputs: list[Any], outputs: list[Any], api_name: str, *, tool: bool = False, **kwargs: Any
+    fn: Callable[..., Any],
+    inputs: list[Any],
+    outputs: list[Any],
+    api_name: str,
+    *,
+    tool: bool = False,
+    on_cancel: Callable[[gr.Request | None], object] | None = None,
+    **kwargs: Any,
 ) -> None:
     """`fn` as the named API endpoint `api_name`, through a hidden button (the
     page calls its own version, on_page(fn), privately); an MCP tool only
-    when `tool` (the page's endpoints need a browser session)."""
-    gr.Button(visible=False, elem_id=f"api-{api_name}").click(
-        not_a_tool(readable_errors(fn), not tool), inputs, outputs, api_name=api_name, **kwargs
+    when `tool` (the page's endpoints need a browser session).
+    on_cancel: called with the request when a client cancels the call (gradio_client's job.cancel()):
+    gradio posts a cancel only for an endpoint some event cancels (a hidden `<api_name>_cancel` one
+    here), and cancelling a task does not stop its worker thread, so `fn` must look at what
+    on_cancel sets (e.g. a stop flag) between its steps."""
+    handler = not_a_tool(readable_errors(fn), not tool)
+    if on_cancel is not None:
+        handler = cancel_aware(handler, on_cancel)
+    event = gr.Button(visible=False, elem_id=f"api-{api_name}").click(
+        handler, inputs, outputs, api_name=api_name, **kwargs
     )
+    if on_cancel is not None:
+        gr.Button(visible=False, elem_id=f"api-{api_name}-cancel").click(
+            not_a_tool(lambda: None), None, None, api_name=f"{api_name}_cancel", cancels=[event], queue=False
+        )
+
+
+def cancel_aware(fn: Callable[..., Any], on_cancel: Callable[[gr.Request | None], object]) -> Callable[..., Any]:
+    """`fn` (synchronous) run in a worker thread by a coroutine that calls on_cancel(request) when
+    gradio cancels it; gradio sees the same signature, annotations and tool flag."""
+    signature = inspect.signature(fn)
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        except asyncio.CancelledError:
+            on_cancel(signature.bind_partial(*args, **kwargs).arguments.get("request"))
+            raise
+
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    run.__annotations__ = dict(getattr(fn, "__annotations__", {}))
+    run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    if hasattr(fn, "_mcp_type"):
+        run._mcp_type = fn._mcp_type  # type: ignore[attr-defined]
+    return run
 
 
 def not_a_tool(fn: Callable[..., Any], hide: bool = True) -> Callable[..., Any]:

@@ -13,7 +13,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from ...vendors import VENDORS
-from .. import catalog, identity, rest
+from .. import benchmark, catalog, identity, rest
 from ..config import AppConfig
 from ..context import App
 from ..look import OutputStore
@@ -23,7 +23,7 @@ from ..upload_room import UploadLimit, UploadRoom
 from ..warmup import warm_up as warm_in_background
 from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
-from .common import CSS, lenient, log
+from .common import CSS, lenient, log, session_of
 from .compare_tab import compare_tab
 from .mcp_tool import mcp_tool
 from .remove_tab import remove_tab, wire_keys
@@ -32,6 +32,11 @@ SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
 # gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
 # older than 30 minutes are deleted (rmbg.webapp.look.OutputStore bounds its own too).
 TEMP_FILES = (600, 1800)
+
+
+def stop_on_leave(request: gr.Request) -> None:
+    """The page was closed: its session's Benchmark run (if any) stops before its next provider call."""
+    benchmark.STOPS.stop(session_of(request))
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
@@ -62,6 +67,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             bench_providers = benchmark_tab(app, keys, default_id)
         wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
         mcp_tool(app, default_id)
+        demo.unload(stop_on_leave)  # a visitor who closes the page: their Benchmark run calls nothing more
     for block in demo.blocks.values():  # any raw value reaches the handlers' one check (rmbg.webapp.inputs)
         if isinstance(block, gr.components.Component):
             lenient(block)

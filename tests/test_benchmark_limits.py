@@ -1,0 +1,107 @@
+"""A Benchmark run stops calling paid providers when its caller goes away (a client that
+cancels) and at its deadline (RMBG_BENCH_MAX_SECONDS), measured against a counting fake
+fal through the launched app: nothing paid is sent after either."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from rmbg.webapp import benchmark
+from rmbg.webapp.benchmark import RunStop
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
+from tests.fakes.runware import RunwareFake
+from tests.support.app import app_config, serve, submits
+from tests.support.benchmark import png_bytes
+
+
+def test_the_run_flag_says_why_it_stopped():
+    now = [0.0]
+    flag = RunStop(10, clock=lambda: now[0])
+    assert not flag.is_set() and flag.reason == ""
+    now[0] = 10.5
+    assert flag.is_set() and flag.reason == "deadline"
+    pressed = RunStop(10, clock=lambda: 0.0)
+    pressed.set()
+    assert pressed.is_set() and pressed.reason == "stop"
+
+
+class GatedFal(FalFake):
+    """fal whose submits wait at a gate the test opens; `arrived` is set at the first one."""
+
+    def __init__(self):
+        super().__init__()
+        self.arrived, self.gate = threading.Event(), threading.Event()
+
+    def handle(self, call):
+        if call.method == "POST":
+            self.arrived.set()
+            self.gate.wait(30)
+        return super().handle(call)
+
+
+def photos(tmp_path, n):
+    """n photos and their ground-truth masks (a scored run: one provider is enough)."""
+    from PIL import Image
+
+    images, masks = [], []
+    (tmp_path / "masks").mkdir()
+    for i in range(n):
+        path = tmp_path / f"p{i}.png"
+        path.write_bytes(png_bytes((40, 32), (20 * i, 90, 160)))
+        images.append(path)
+        mask = tmp_path / "masks" / f"p{i}.png"
+        Image.new("L", (40, 32), 255).save(mask)
+        masks.append(mask)
+    return images, masks
+
+
+def test_a_client_that_cancels_stops_the_paid_calls(tmp_path):
+    from gradio_client import Client, handle_file
+
+    with GatedFal() as fal, RunwareFake() as runware, serve(app_config(fal, runware, cap_usd=Decimal(5))) as url:
+        client = Client(url, verbose=False)
+        images, masks = photos(tmp_path, 10)
+        job = client.submit(
+            images=[handle_file(str(p)) for p in images],
+            truth=[handle_file(str(p)) for p in masks],
+            providers=["fal-bria"],
+            fal_key=FAL_KEY,
+            api_name="/benchmark",
+        )
+        assert fal.arrived.wait(60)  # the first paid call is at the vendor
+        job.cancel()
+        fal.gate.set()  # that call finishes; the run must not send another
+        assert benchmark.STOPS.wait_idle(60)
+        assert submits(fal) == 1  # 10 images were asked for; the first call was the last
+
+
+def test_a_run_stops_at_the_servers_limit_and_scores_what_it_has(tmp_path):
+    from gradio_client import Client, handle_file
+
+    with FalFake() as fal, RunwareFake() as runware:
+        config = app_config(fal, runware, cap_usd=Decimal(5), bench_max_s=1.0)
+        with serve(config) as url:
+            fal.inject("slow", op="submit", delay=1.5)  # the vendor is slow: the first call outlives the limit
+            client = Client(url, verbose=False)
+            images, masks = photos(tmp_path, 6)
+            status, table, *_ = client.predict(
+                images=[handle_file(str(p)) for p in images],
+                truth=[handle_file(str(p)) for p in masks],
+                providers=["fal-bria"],
+                fal_key=FAL_KEY,
+                api_name="/benchmark",
+            )
+    assert submits(fal) == 1
+    assert status.startswith("**Stopped: results so far**")
+    assert "reached this server's limit of 1 s (RMBG_BENCH_MAX_SECONDS)" in status
+
+
+@pytest.mark.parametrize("env, seconds", [({}, 600.0), ({"RMBG_BENCH_MAX_SECONDS": "90"}, 90.0)])
+def test_the_limit_is_a_setting(env, seconds):
+    from rmbg.webapp import AppConfig
+
+    assert AppConfig.from_env(env).bench_max_s == seconds
