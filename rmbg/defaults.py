@@ -43,12 +43,30 @@ def default_provider() -> tuple[str, str]:
 
     On a CPU the first call may measure the candidates that can run (seconds,
     once per machine and version; rmbg.providers.local.calibration)."""
+    from .providers.local.calibration import BUDGET_S
+
+    provider_id, summary, passed_over = explained_default()
+    if not passed_over:
+        return provider_id, summary
+    return provider_id, (
+        f"Using U2-Net-p (ungated, runs offline) because no better model answers within {BUDGET_S:g} s here: "
+        + "; ".join(passed_over)
+        + ". Pick one with provider= / --provider, "
+        "or set HF_TOKEN (with the terms accepted at https://huggingface.co/briaai/RMBG-1.4) to use RMBG-1.4."
+    )
+
+
+def explained_default() -> tuple[str, str, list[str]]:
+    """(provider id, the reason in one sentence, each better model passed over and why): what
+    default_provider says, in parts, for a page that shows the sentence and folds the rest."""
+    from .providers.local.calibration import BUDGET_S
+
     if on_gpu():
         for provider_id in GPU_DEFAULTS:
             status = get_provider(provider_id).status()
             if status.ready:
-                return provider_id, f"{info(provider_id).label} on the GPU: the best open model here ({status.message})"
-    from .providers.local.calibration import BUDGET_S
+                summary = f"{info(provider_id).label} on the GPU: the best open model here ({status.message})"
+                return provider_id, summary, []
 
     passed_over = []
     for provider_id in CPU_ORDER:
@@ -62,13 +80,11 @@ def default_provider() -> tuple[str, str]:
         seconds = _cpu_seconds(provider_id)
         if seconds <= BUDGET_S:
             weights = status.message.split("; no GPU")[0]  # measured fast enough: the generic slow note does not apply
-            return provider_id, (
+            summary = (
                 f"{label}: the best model by published quality that answers a 1 MP photo within {BUDGET_S:g} s "
                 f"on this CPU ({seconds:.1f} s measured here; {weights})"
             )
+            return provider_id, summary, []
         passed_over.append(f"{label}: {seconds:.1f} s for a 1 MP photo on this CPU, over {BUDGET_S:g} s")
-    return FALLBACK_DEFAULT, (
-        "Using U2-Net-p (ungated, runs offline) because no better model answers within "
-        f"{BUDGET_S:g} s here: " + "; ".join(passed_over) + ". Pick one with provider= / --provider, "
-        "or set HF_TOKEN (with the terms accepted at https://huggingface.co/briaai/RMBG-1.4) to use RMBG-1.4."
-    )
+    summary = f"U2-Net-p (ungated, runs offline): no better model answers within {BUDGET_S:g} s here."
+    return FALLBACK_DEFAULT, summary, passed_over

@@ -175,3 +175,16 @@ def test_compares_reasons_are_in_the_pages_words(tmp_path):
         for said in ("weights=", "RMBG_", "HF_HUB_OFFLINE", "/tmp", "pip ", "export "):
             assert said not in reason, (pid, reason)
     assert "gated: the server needs a Hugging Face token" in reasons["rmbg-2.0"]
+
+
+def test_the_default_models_note_is_one_line_with_the_why_folded():
+    """The note under the provider menu was a 13-line paragraph (Hub errors, provider= / --provider)
+    that pushed *Remove background* below the fold: one sentence now, the rest in a <details>."""
+    from rmbg.webapp.catalog import default_note
+
+    note = default_note()  # offline, empty caches here: no better model can run
+    head, _, folded = note.partition("\n\n")
+    assert head.startswith("Default: U2-Net-p (ungated, runs offline): no better model answers within")
+    assert len(head) < 120
+    assert folded.startswith("<details><summary>Why not a better model</summary>") and folded.endswith("</details>")
+    assert "provider=" not in note and "--provider" not in note and "/tmp" not in note

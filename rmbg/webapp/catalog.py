@@ -203,6 +203,25 @@ def default_choice() -> tuple[str, str]:
     return default_provider()
 
 
+def default_note() -> str:
+    """The default model under the provider menu, in one line; why no better model runs here is
+    folded away (it was a 13-line paragraph that pushed the Remove button below the fold)."""
+    import html
+
+    from ..defaults import explained_default
+    from ..wording import without_server_paths
+
+    _, summary, passed_over = explained_default()
+    text = f"Default: {summary}"
+    if passed_over:
+        why = html.escape(without_server_paths("; ".join(passed_over)))
+        text += (
+            f"\n\n<details><summary>Why not a better model</summary>{why}. Pick another from the Provider "
+            "list; this server's operator can add weights or a Hugging Face token.</details>"
+        )
+    return text
+
+
 HELP = {"needs_token": "accept the licence and make a token", "needs_key": "get a key"}
 
 

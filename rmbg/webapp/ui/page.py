@@ -58,7 +58,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             keys = key_boxes()
             gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")
         with gr.Tab("Remove"):
-            provider, note = remove_tab(app, session, keys, default_id, default_reason)
+            provider, note = remove_tab(app, session, keys, default_id, catalog.default_note())
         with gr.Tab("Compare"):
             cmp_providers = compare_tab(app, session, keys, default_id)
         with gr.Tab("AI background"):
