@@ -111,6 +111,13 @@ def is_url(spec: str) -> bool:
     return spec.startswith(("postgresql://", "postgres://"))
 
 
+def configured() -> str:
+    """The storage this process uses: the setting RMBG_LEDGER, else default_path()."""
+    from ..settings import current
+
+    return current().raw("RMBG_LEDGER") or str(default_path())
+
+
 _opened: dict[str, object] = {}
 _opened_lock = threading.Lock()
 
@@ -121,11 +128,7 @@ def open_ledger(spec: str | os.PathLike[str] | None = None):  # -> rmbg.ledger.s
     process (it holds the connections)."""
     from .sql import SqlLedger
 
-    if spec is None:
-        from ..settings import current
-
-        spec = current().raw("RMBG_LEDGER") or str(default_path())
-    key = str(spec)
+    key = configured() if spec is None else str(spec)
     with _opened_lock:
         found = _opened.get(key)
         if found is None:
@@ -149,6 +152,7 @@ __all__ = [
     "Refused",
     "Wait",
     "close_all",
+    "configured",
     "default_path",
     "is_url",
     "open_ledger",
