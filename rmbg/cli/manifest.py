@@ -29,6 +29,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -141,6 +142,11 @@ def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, in
     )
 
 
+def made_in(out_dir: Path) -> Callable[[str], bool]:
+    """Whether an output (output_rel; `rmbg replace`'s "a-1.png; a-2.png": all of them) is in `out_dir`."""
+    return lambda output: all((out_dir / part).is_file() for part in output.split("; "))
+
+
 def uncertain_outputs(out_dir: Path) -> set[str]:
     """Outputs whose request in an earlier run may have been billed and made
     nothing: by the storage (dead runs' paid claims included), and by
@@ -155,7 +161,7 @@ def uncertain_outputs(out_dir: Path) -> set[str]:
         from ..ledger.manifests import ManifestBook
 
         book = open_ledger(configured()).book(ManifestBook)
-        book.sweep(folder)
+        book.sweep(folder, made=made_in(out_dir))
         known = book.current(folder)
         return book.uncertain(folder) | {out for out in from_csv if out not in known}
     except LedgerError as exc:
@@ -184,7 +190,7 @@ class Manifest:
         assert folder is not None
         claims = Claims(configured(), folder, uuid.uuid4().hex, time.time(), retry_uncertain)
         try:
-            claims.book.sweep(folder)
+            claims.book.sweep(folder, made=made_in(out_dir))
             self.claims = claims
         except LedgerError as exc:
             log.warning(

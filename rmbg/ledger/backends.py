@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from . import LedgerError, is_url
 
 BUSY_S = 5.0  # how long a writer waits for another process's transaction (SQLite) or a statement runs (PostgreSQL)
 CONNECT_S = 3
+SCHEMA_LOCK = 0x726D6267  # "rmbg": the advisory lock taken while tables are made (PostgreSQL)
 
 
 class Backend(Protocol):
@@ -37,6 +38,8 @@ class Backend(Protocol):
     for_update: str
 
     def transaction(self) -> Any: ...
+
+    def create(self, statements: Sequence[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -120,6 +123,12 @@ class Sqlite:
                 conn.execute("ROLLBACK")
             raise
 
+    def create(self, statements: Sequence[str]) -> None:
+        """Make tables (CREATE ... IF NOT EXISTS) in one transaction."""
+        with self.transaction() as run:
+            for statement in statements:
+                run(statement)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
@@ -187,6 +196,15 @@ class Postgres:
                 yield run
         except (psycopg.Error, PoolTimeout) as exc:
             raise LedgerError(self._words(exc)) from None
+
+    def create(self, statements: Sequence[str]) -> None:
+        """Make tables (CREATE ... IF NOT EXISTS) in one transaction, one process
+        at a time: PostgreSQL's IF NOT EXISTS does not stop two replicas starting
+        at once on a new database from colliding (a unique violation)."""
+        with self.transaction() as run:
+            run("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+            for statement in statements:
+                run(statement)
 
     def close(self) -> None:
         self._pool.close()

@@ -13,11 +13,12 @@ Tables (created on first use):
   run is making now. A run claims an output before it starts it (one
   transaction: no two runs ever hold the same output's claim), and its row
   replaces the claim in one transaction when it ends. A claim whose process
-  is gone (kill -9, a crash, a machine lost) is swept by the next run: an
-  unpaid one is dropped (the output is made again); a paid one (a request
-  that may have been sent) becomes a "may have been billed" row, so it is
-  not sent again unless asked, unless an operator released its hold
-  (`rmbg ledger settle ID --release`).
+  is gone (kill -9, a crash, a machine lost) is swept by the next run: one
+  whose output was written becomes that run's "done" row; an unpaid one is
+  dropped (the output is made again); a paid one (a request that may have
+  been sent) becomes a "may have been billed" row, so it is not sent again
+  unless asked, unless an operator released its hold (`rmbg ledger settle
+  ID --release`).
 
 Amounts are integer nano-dollars, as in the ledger.
 """
@@ -25,6 +26,7 @@ Amounts are integer nano-dollars, as in the ledger.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .backends import Backend
@@ -33,6 +35,7 @@ from .sql import owner, owner_alive
 CLAIM_STALE_S = 3600.0  # a claim of another host's process older than this is taken to be dead
 MAY_HAVE_BEEN_BILLED = "may have been billed"  # the cost_source that marks it (as manifest.csv does)
 GONE = "its process ended while its request was in flight (killed?); it may have been billed"
+RECORDED_LATE = "its process ended after writing it, before recording it; recorded by the next run"
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rmbg_manifest (folder TEXT NOT NULL, run TEXT NOT NULL, output TEXT NOT NULL, "
@@ -77,9 +80,7 @@ class ManifestBook:
 
     def __init__(self, backend: Backend):
         self.backend = backend
-        with backend.transaction() as run:
-            for statement in SCHEMA:
-                run(statement)
+        backend.create(SCHEMA)
 
     def claim(
         self,
@@ -95,15 +96,37 @@ class ManifestBook:
         now: float | None = None,
     ) -> Claimed:
         """Claim `output` for `run` (see Claimed). `started`: when this run
-        began; an output another run made since then is not made again."""
+        began; an output another run made since then is not made again.
+
+        The claim is written first and the made-since check follows it, in
+        that order: a run that ends the output between the two (its row and
+        the end of its claim commit together) is then always seen."""
         now = time.time() if now is None else now
+        values = (folder, output, run, owner(), now, hold, int(paid), file, provider)
         with self.backend.transaction() as tx:
-            found = tx(
-                "SELECT run, owner, since, hold, paid, file, provider FROM rmbg_claims WHERE folder = ? AND output = ?"
-                + self.backend.for_update,
-                (folder, output),
-            ).fetchone()
-            if found is not None:
+            for _ in range(3):  # a claim that ends while we look: look again
+                inserted = tx(
+                    "INSERT INTO rmbg_claims (folder, output, run, owner, since, hold, paid, file, provider) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (folder, output) DO NOTHING",
+                    values,
+                ).rowcount
+                if inserted:
+                    made = tx(
+                        "SELECT run FROM rmbg_manifest WHERE folder = ? AND output = ? AND status = 'done' "
+                        "AND written >= ? AND run <> ?",
+                        (folder, output, started, run),
+                    ).fetchone()
+                    if made is None:
+                        return Claimed("ours")
+                    tx("DELETE FROM rmbg_claims WHERE folder = ? AND output = ? AND run = ?", (folder, output, run))
+                    return Claimed("done", made[0])
+                found = tx(
+                    "SELECT run, owner, since, hold, paid, file, provider FROM rmbg_claims WHERE folder = ? "
+                    "AND output = ?" + self.backend.for_update,
+                    (folder, output),
+                ).fetchone()
+                if found is None:
+                    continue
                 if found[0] == run:
                     self._mark(tx, folder, output, paid, hold)
                     return Claimed("ours")
@@ -111,22 +134,7 @@ class ManifestBook:
                     return Claimed("busy", found[1])
                 if self._sweep_one(tx, folder, output, found, now):
                     return Claimed("uncertain", found[0])
-            made = tx(
-                "SELECT run FROM rmbg_manifest WHERE folder = ? AND output = ? AND status = 'done' AND written >= ? "
-                "AND run <> ?",
-                (folder, output, started, run),
-            ).fetchone()
-            if made is not None:
-                return Claimed("done", made[0])
-            inserted = tx(
-                "INSERT INTO rmbg_claims (folder, output, run, owner, since, hold, paid, file, provider) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (folder, output) DO NOTHING",
-                (folder, output, run, owner(), now, hold, int(paid), file, provider),
-            ).rowcount
-            if not inserted:  # another run's claim, committed while we looked (PostgreSQL)
-                row = tx("SELECT owner FROM rmbg_claims WHERE folder = ? AND output = ?", (folder, output)).fetchone()
-                return Claimed("busy", row[0] if row else "")
-        return Claimed("ours")
+        return Claimed("busy")
 
     def _mark(self, tx: Any, folder: str, output: str, paid: bool, hold: str | None) -> None:
         if paid:
@@ -135,26 +143,37 @@ class ManifestBook:
                 (hold, folder, output),
             )
 
-    def _sweep_one(self, tx: Any, folder: str, output: str, found: Any, now: float) -> bool:
-        """Drop a dead run's claim; True when it was paid and its hold not
-        released (then it stays as a "may have been billed" row of that run)."""
+    def _sweep_one(
+        self, tx: Any, folder: str, output: str, found: Any, now: float, made: Callable[[str], bool] | None = None
+    ) -> bool:
+        """Drop a dead run's claim; True when it was paid, its hold not released
+        and its output not `made` (then it stays as a "may have been billed" row
+        of that run). An output that was written before its process ended gets
+        that run's "done" row, at what the ledger counts for it."""
         dead_run, _, _, hold, paid, file, provider = found
         tx("DELETE FROM rmbg_claims WHERE folder = ? AND output = ?", (folder, output))
-        if not paid:
-            return False
         counted = 0  # what the ledger counts for it: the hold while in flight, else what it was settled at
-        if hold is not None:
+        if paid and hold is not None:
             held = tx("SELECT state, held, final FROM rmbg_holds WHERE id = ?", (hold,)).fetchone()
             if held is not None and held[0] == "released":
                 return False
             if held is not None:
                 counted = int(held[1] if held[2] is None else held[2])
-        row = Row(file, output, provider, 0.0, counted, MAY_HAVE_BEEN_BILLED, "failed", GONE)
-        self._write(tx, folder, dead_run, row, now)
+        if made is not None and made(output):
+            source = "estimated" if paid else "free"
+            row = Row(file, output, provider, 0.0, counted, source, "done", RECORDED_LATE)
+            self._write(tx, folder, dead_run, row, now)
+            return False
+        if not paid:
+            return False
+        self._write(
+            tx, folder, dead_run, Row(file, output, provider, 0.0, counted, MAY_HAVE_BEEN_BILLED, "failed", GONE), now
+        )
         return True
 
-    def sweep(self, folder: str, now: float | None = None) -> int:
-        """Clear the claims of dead runs on `folder` (see the module docstring); how many were paid."""
+    def sweep(self, folder: str, made: Callable[[str], bool] | None = None, now: float | None = None) -> int:
+        """Clear the claims of dead runs on `folder` (see the module docstring;
+        `made(output)`: whether the output is there); how many were paid and left nothing."""
         now = time.time() if now is None else now
         uncertain = 0
         with self.backend.transaction() as tx:
@@ -165,7 +184,7 @@ class ManifestBook:
             ).fetchall()
             for found in claims:
                 if _dead(found[1], found[2], now):
-                    uncertain += self._sweep_one(tx, folder, found[7], found[:7], now)
+                    uncertain += self._sweep_one(tx, folder, found[7], found[:7], now, made)
         return uncertain
 
     def record(self, folder: str, run: str, row: Row, now: float | None = None) -> None:

@@ -83,9 +83,7 @@ class SqlLedger:
         self.where = backend.where
         self._books: dict[object, Any] = {}
         self._books_lock = threading.Lock()
-        with self._tx() as run:
-            for statement in SCHEMA:
-                run(statement)
+        backend.create(SCHEMA)
 
     def book(self, kind: Callable[[Backend], B]) -> B:
         """The other state kept on this database (rmbg.ledger.votes.VoteBook,

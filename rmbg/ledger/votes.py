@@ -65,9 +65,7 @@ class VoteBook:
 
     def __init__(self, backend: Backend):
         self.backend = backend
-        with backend.transaction() as run:
-            for statement in SCHEMA:
-                run(statement)
+        backend.create(SCHEMA)
 
     def issue(self, token: str, voter: str, image: str, left: str, right: str, now: float | None = None) -> None:
         """Remember the pair shown to `voter` under `token` (and forget stale tickets)."""

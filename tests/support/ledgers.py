@@ -32,7 +32,7 @@ def spec(request, tmp_path):
     server = request.getfixturevalue("postgres")
     ledger = SqlLedger.open(server.url)
     with ledger.backend.transaction() as run:  # a clean slate for each test on the shared server
-        tables = run("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'rmbg%'")
+        tables = run("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND left(tablename, 5) = 'rmbg_'")
         for (table,) in tables.fetchall():
             run(f"DROP TABLE {table}")
     ledger.close()
