@@ -12,6 +12,10 @@ setting RMBG_LEDGER:
   shared by every machine that reaches the server (`pip install
   rmbg[postgres]`); reservations lock the accounts' rows in one transaction.
 
+The same database keeps the other state that must last (SqlLedger.book):
+the Benchmark tab's votes (rmbg.ledger.votes) and the batch manifests
+(rmbg.ledger.manifests); docs/storage.md lists what lives where.
+
 The rules (what to hold, when to wait, what a failure costs) are not here:
 they are rmbg.paying's. This package only keeps the numbers, atomically.
 

@@ -11,6 +11,9 @@ Tables (created on first use; names prefixed rmbg_ so a shared database stays ti
 - rmbg_probes(provider, hold_id, owner, since): a provider's first call in
   flight; the next calls wait for it.
 
+Beside them, on the same database, the other state that must last:
+rmbg.ledger.votes and rmbg.ledger.manifests (SqlLedger.book).
+
 Atomicity: a reservation is one transaction that locks the accounts' rows
 (SQLite: BEGIN IMMEDIATE takes the database's write lock; PostgreSQL:
 SELECT ... FOR UPDATE, rows always locked in key order so two reservations
