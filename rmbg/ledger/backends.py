@@ -8,8 +8,9 @@ becomes a LedgerError whose message an operator can act on.
   only of the process; `BEGIN IMMEDIATE` takes the write lock when a
   transaction starts, so two processes' reservations run one after the
   other; a connection per thread, and one transaction at a time per process
-  (a lock of the process's own), so a process's hundreds of threads queue on
-  that lock instead of racing each other for the file's (whose busy wait,
+  (a lock of the process's own, waited for up to queue_s), so a process's
+  hundreds of threads queue on that lock instead of racing each other for
+  the file's (whose busy wait,
   up to busy_s, is then only ever against other processes: #45 lost 8 of 320
   concurrent votes to it).
 - PostgreSQL (a postgresql:// URL): psycopg 3 with a small connection pool
@@ -30,6 +31,7 @@ from . import LedgerError, is_url
 
 BUSY_S = 5.0  # how long a writer waits for another process's transaction (SQLite) or a statement runs (PostgreSQL)
 CONNECT_S = 3
+QUEUE_S = 60.0  # how long a transaction waits for its turn among this process's threads (SQLite)
 SCHEMA_LOCK = 0x726D6267  # "rmbg": the advisory lock taken while tables are made (PostgreSQL)
 
 
@@ -97,9 +99,16 @@ class Sqlite:
 
     @contextmanager
     def transaction(self) -> Iterator[Callable[..., Any]]:
-        with self._one_at_a_time:
+        if not self._one_at_a_time.acquire(timeout=QUEUE_S):
+            raise LedgerError(
+                f"The spending ledger {self.path} (setting RMBG_LEDGER) is too busy in this process: a "
+                f"transaction waited {QUEUE_S:.0f} s for its turn. Paid calls are refused until it frees."
+            )
+        try:
             with self._transaction() as run:
                 yield run
+        finally:
+            self._one_at_a_time.release()
 
     @contextmanager
     def _transaction(self) -> Iterator[Callable[..., Any]]:
