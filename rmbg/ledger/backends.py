@@ -10,9 +10,9 @@ becomes a LedgerError whose message an operator can act on.
   other; a connection per thread, and one transaction at a time per process
   (a lock of the process's own, waited for up to queue_s), so a process's
   hundreds of threads queue on that lock instead of racing each other for
-  the file's (whose busy wait,
-  up to busy_s, is then only ever against other processes: #45 lost 8 of 320
-  concurrent votes to it).
+  the file's, whose busy wait (up to busy_s) is then only ever against
+  other processes (the votes' own file lost 8 of 320 concurrent votes to
+  such waits in #45).
 - PostgreSQL (a postgresql:// URL): psycopg 3 with a small connection pool
   (psycopg_pool), a connect timeout and a statement timeout, so a database
   that is down or slow refuses a paid call in seconds rather than hanging it.
