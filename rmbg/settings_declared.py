@@ -238,8 +238,9 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_LEDGER",
         "path or postgresql:// URL",
         "$XDG_STATE_HOME/rmbg/ledger.sqlite3 or ~/.local/state/rmbg/ledger.sqlite3",
-        "Where the money state lives (holds, session and daily totals, known prices): an SQLite file shared by "
-        "every process on the machine, or a PostgreSQL database shared by several machines (rmbg[postgres]).",
+        "Where the state that must last lives: the money ledger (holds, session and daily totals, known prices), "
+        "the Benchmark tab's votes and the batch manifests; an SQLite file shared by every process on the "
+        "machine, or a PostgreSQL database shared by several machines (rmbg[postgres]).",
         "rmbg.ledger",
     ),
     Setting(
@@ -283,7 +284,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_VOTES_DB",
         "file",
         "~/.local/share/rmbg/votes.sqlite3",
-        "SQLite file of the Benchmark tab's blind votes (made on the first vote; keep it to keep the ranking).",
+        "An older version's SQLite file of the Benchmark tab's votes: copied once into the storage "
+        "(RMBG_LEDGER), where the votes now live; then no longer read.",
         "rmbg.eval.votes",
     ),
     Setting(

@@ -322,16 +322,20 @@ def test_bench_run_removes_its_temporary_folder_and_reports_bad_uploads(tmp_path
 def test_votes_survive_a_restart_in_a_real_sqlite_file(tmp_path):
     import sqlite3
 
-    path = tmp_path / "votes.sqlite3"
+    from rmbg.ledger import close_all
+
+    path = tmp_path / "storage.sqlite3"
     store = VoteStore(path)
-    store.add(Vote("v1", "img", "a", "b", "a"))
-    store.add(Vote("v2", "img", "b", "a", "b"))
-    store.add(Vote("v2", "img", "a", "c", "a"))
+    assert store.add(Vote("v1", "img", "a", "b", "a"))
+    assert store.add(Vote("v2", "img", "b", "a", "b"))
+    assert store.add(Vote("v2", "img", "a", "c", "a"))
+    before = store.all()
+    close_all()
     again = VoteStore(path)  # a new process opening the same file
-    assert again.all() == store.all() and len(again.all()) == 3
-    assert ranking(again.all()) == ranking(store.all())
+    assert again.all() == before and len(before) == 3
+    assert ranking(again.all()) == ranking(before)
     with sqlite3.connect(path) as db:  # a plain table the operator can read
-        rows = db.execute("SELECT voter, winner FROM votes ORDER BY id").fetchall()
+        rows = db.execute("SELECT voter, winner FROM rmbg_votes ORDER BY voted_at").fetchall()
     assert rows == [("v1", "a"), ("v2", "b"), ("v2", "a")]
 
 
@@ -357,20 +361,56 @@ def test_names_are_shown_only_after_the_vote_and_a_ticket_is_used_once(tmp_path)
     arena = Arena(store, seed=3)
     red = Image.new("RGBA", (8, 8), (255, 0, 0, 255))
     half = Image.new("RGBA", (8, 8), (0, 0, 255, 0))
-    arena.keep("s", CutoutSet({"img": {"a": red, "b": half}}))
     sides = set()
-    for _ in range(12):
-        left, right, token = arena.pair("s", "black")
+    for k in range(12):  # twelve visitors, one pair each
+        arena.keep(f"s{k}", CutoutSet({"img": {"a": red, "b": half}}))
+        left, right, token = arena.pair(f"s{k}", "black")
         assert left.size == right.size == (8, 8)
         sides.add(left.getpixel((0, 0)))
-        reveal, table = arena.vote("s", token, "left")
+        reveal, table = arena.vote(f"s{k}", token, "left")
         assert "Left was" in reveal
         with pytest.raises(Exception, match="already voted"):
-            arena.vote("s", token, "left")
+            arena.vote(f"s{k}", token, "left")
     assert sides == {(255, 0, 0), (0, 0, 0)}  # each provider was on the left at some point; transparent shows black
-    assert len(store.all()) == 12 and all(v.voter != "s" for v in store.all())
+    assert len(store.all()) == 12 and all(not v.voter.startswith("s") for v in store.all())
+    arena.keep("t", CutoutSet({"img": {"a": red, "b": half}}))
     with pytest.raises(Exception, match="already voted"):
-        arena.vote("other", arena.pair("s", "white")[2], "left")  # another session cannot use my ticket
+        arena.vote("other", arena.pair("t", "white")[2], "left")  # another session cannot use my ticket
+
+
+def test_one_visitor_votes_once_on_an_image_and_pair_however_often_it_is_asked_for(tmp_path):
+    """Issue #45: asking for new pairs let one visitor vote on the same image and pair again and again."""
+    store = VoteStore(tmp_path / "v.sqlite3")
+    arena = Arena(store, seed=1)
+    cut = Image.new("RGBA", (4, 4), (9, 9, 9, 255))
+    arena.keep("s", CutoutSet({"img": {"a": cut, "b": cut}, "other": {"a": cut, "b": cut}}))
+    first, second = arena.pair("s", "white")[2], arena.pair("s", "white")[2]  # two tickets before any vote
+    tickets = [first, second] + [arena.pair("s", "white")[2] for _ in range(4)]
+    answers = []
+    for ticket in tickets:
+        try:
+            answers.append(arena.vote("s", ticket, "left")[0])
+        except Exception as exc:
+            answers.append(str(exc))
+    assert sum(a.startswith("Left was") for a in answers) == 2  # one per image
+    assert sum("already voted on this image's pair" in a for a in answers) == 4
+    assert len(store.all()) == 2 and {v.image for v in store.all()} == {"img", "other"}
+    with pytest.raises(Exception, match="You have voted on every pair"):
+        arena.pair("s", "white")  # nothing left to draw for this visitor
+    arena.keep("t", CutoutSet({"img": {"a": cut, "b": cut}}))
+    assert arena.vote("t", arena.pair("t", "white")[2], "right")[0].startswith("Left was")  # another visitor counts
+
+
+def test_a_new_page_reads_the_ranking_other_processes_wrote(tmp_path):
+    """The ranking a page opens with is read from the storage when it opens, not when the app started."""
+    path = tmp_path / "v.sqlite3"
+    arena = Arena(VoteStore(path))
+    assert arena.ranking_or_none() is None
+    elsewhere = VoteStore(str(path))  # another replica's store on the same storage
+    for k in range(5):
+        elsewhere.add(Vote(f"v{k}", "img", "x", "y", "y"))
+    rows = arena.ranking_or_none()
+    assert rows is not None and [r[1] for r in rows] == ["y", "x"] and rows[0][4] == 5
 
 
 def test_voting_without_cutouts_says_what_to_do(tmp_path):

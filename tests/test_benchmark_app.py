@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import zipfile
 from decimal import Decimal
 
@@ -12,6 +11,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
 
+from rmbg.eval.votes import VoteStore  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.support.app import app_config, serve, submits  # noqa: E402
 from tests.support.benchmark import DAVIS, FRAMES, png_bytes, votes_db  # noqa: E402,F401
@@ -64,8 +64,7 @@ def test_blind_benchmark_then_votes_from_a_program(served, votes_db, tmp_path):
     reveal, ranking = client.predict(ticket=ticket, choice="right", api_name="/benchmark_vote")
     assert reveal.startswith("Left was **") and "you preferred" in reveal
     assert sorted(row[1] for row in ranking["data"]) == ["fal-bria", "u2netp"]
-    with sqlite3.connect(votes_db) as db:
-        assert db.execute("SELECT count(*) FROM votes").fetchone() == (1,)
+    assert len(VoteStore().all()) == 1  # in this test's storage (RMBG_LEDGER)
     with pytest.raises(Exception, match="already voted"):
         client.predict(ticket=ticket, choice="left", api_name="/benchmark_vote")
 

@@ -130,7 +130,14 @@ def manifest(out: Path) -> list[dict]:
 def test_folder_recursion_mirrors_layout_with_provenance(fakes, tree, capsys):
     local, _ = fakes
     assert main(["remove", "in", "-o", "out", "--provider", "fake-local"]) == 0
-    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png", "sub/deeper/c.png"]
+    assert files_under(tree / "out") == [
+        ".rmbg-folder-id",
+        ".rmbg-options.json",
+        "a.png",
+        "manifest.csv",
+        "sub/b.png",
+        "sub/deeper/c.png",
+    ]
     assert local.calls == 3
     with Image.open(tree / "out" / "a.png") as img:
         assert img.mode == "RGBA"
@@ -145,7 +152,7 @@ def test_folder_recursion_mirrors_layout_with_provenance(fakes, tree, capsys):
 
 def test_glob_maps_relative_to_its_fixed_prefix(fakes, tree):
     assert main(["remove", "in/**/*.png", "-o", "out", "-p", "fake-local"]) == 0
-    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png"]
+    assert files_under(tree / "out") == [".rmbg-folder-id", ".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png"]
 
 
 def test_resume_skips_then_overwrite_redoes_and_manifest_appends(fakes, tree, capsys):
@@ -600,7 +607,14 @@ def test_file_system_uris_are_listed_and_read_through_pyarrow(fakes, tree, capsy
     pytest.importorskip("pyarrow")
     uri = "file://" + str((tree / "in").resolve())
     assert main(["remove", uri, "-o", "out", "-p", "fake-local"]) == 0
-    assert files_under(tree / "out") == [".rmbg-options.json", "a.png", "manifest.csv", "sub/b.png", "sub/deeper/c.png"]
+    assert files_under(tree / "out") == [
+        ".rmbg-folder-id",
+        ".rmbg-options.json",
+        "a.png",
+        "manifest.csv",
+        "sub/b.png",
+        "sub/deeper/c.png",
+    ]
     rows = manifest(tree / "out")
     assert sorted(r["file"] for r in rows) == [f"{uri}/a.png", f"{uri}/sub/b.png", f"{uri}/sub/deeper/c.jpg"]
     assert main(["remove", uri + "/nothing-here", "-o", "out2", "-p", "fake-local"]) == 1

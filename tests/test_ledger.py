@@ -22,34 +22,10 @@ from rmbg.errors import BudgetError
 from rmbg.ledger import Account, Hold, Refused, Wait
 from rmbg.ledger.sql import SqlLedger
 from rmbg.paying import Payment, Policy
-from tests.ledger_servers import PostgresServer, pg_bin
+from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICE = Decimal("0.01")  # each call's estimate; it holds 2x (the default bound)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    bin_dir = pg_bin()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL server binaries on this machine (Debian: apt-get install postgresql)")
-    server = PostgresServer(bin_dir).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def spec(request, tmp_path):
-    """A fresh ledger's RMBG_LEDGER value on each backend."""
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.sqlite3")
-    server = request.getfixturevalue("postgres")
-    ledger = SqlLedger.open(server.url)
-    with ledger._tx() as run:  # a clean slate for each test on the shared server
-        for table in ("rmbg_accounts", "rmbg_holds", "rmbg_prices", "rmbg_probes"):
-            run(f"DELETE FROM {table}")
-    ledger.close()
-    return server.url
 
 
 @pytest.fixture

@@ -643,7 +643,7 @@ def test_cli_yes_writes_every_generated_image_mirrored(cli, tmp_path, capsys):
     out = tmp_path / "out"
     names = ["a.replace-1.png", "a.replace-2.png", "sub/b.replace-1.png", "sub/b.replace-2.png"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        [".rmbg-options.json", "manifest.csv", *names]
+        [".rmbg-folder-id", ".rmbg-options.json", "manifest.csv", *names]
     )
     for name in names:
         stem, k = name.split(".replace-")

@@ -15,9 +15,11 @@
   the worst case (the larger of the estimate and the highest cost reported so
   far); the first call runs alone until one has reported its cost; a failed
   call keeps its hold when it may have been billed (rmbg.charging).
-- manifest.csv in the output folder gets one row per image run (appended, so
-  a resumed batch keeps earlier rows; the last row for an output is current;
-  rmbg.cli.progress.Manifest).
+- The manifest gets one row per image run, in the storage (RMBG_LEDGER) and
+  in manifest.csv in the output folder (appended, so a resumed batch keeps
+  earlier rows; the last row for an output is current; rmbg.cli.manifest).
+  With `claims`, each image is claimed before it starts, so two processes
+  on one output folder never make the same output.
 
 The library never prints: progress arrives through a callback.
 """
@@ -40,7 +42,7 @@ from ..errors import RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
 from ..image.io import IMAGE_SUFFIXES, is_image_file, load_image
-from ..ledger import Refused, Wait
+from ..ledger import Hold, Refused, Wait
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -48,6 +50,7 @@ from ..wording import words
 from .budget import Budget, in_flight_outcome, kept_hold
 from .interrupts import INTERRUPTED, abandoned, stop_requested
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
+from .manifest import HELD_BACK, Claims
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
 POLL_S = 0.02  # waiting for another process's paid calls under the same caps
@@ -201,12 +204,10 @@ def out_root(item: Item) -> Path:
 
 def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
     """Items whose earlier request may have been billed (`uncertain` output
-    paths, rmbg.cli.interrupts.uncertain_outputs) marked not to be sent again."""
-    why = (
-        "its request in an earlier run may have been billed and left no output; not sent again "
-        "(--retry-uncertain sends it again)"
-    )
-    return [replace(i, error=why, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items]
+    paths, rmbg.cli.manifest.uncertain_outputs) marked not to be sent again."""
+    return [
+        replace(i, error=HELD_BACK, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items
+    ]
 
 
 def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
@@ -232,6 +233,7 @@ def run(
     on_outcome: Callable[[Outcome], None],
     *,
     cache: MatteCache | None = None,
+    claims: Claims | None = None,
 ) -> list[Outcome]:
     """Run a planned batch; `on_outcome` is called in this thread as each item ends.
 
@@ -247,7 +249,18 @@ def run(
         jobs=settings.jobs if provider.kind == "hosted" else 1,
         max_cost=settings.max_cost,
         provider_id=provider.id,
+        claims=claims,
     )
+
+
+def _claimed(claims: Claims, item: Item, provider_id: str, hold: Hold | None, budget: Budget) -> Outcome | None:
+    """Claim the item's output (rmbg.cli.manifest.Claims); when another run has
+    it (or a dead run's request for it may have been billed), give its hold back
+    and return what to report instead."""
+    instead = claims.claim(item, provider_id, paid=hold is not None, hold=None if hold is None else hold.id)
+    if instead is not None and hold is not None:
+        budget.policy.release(hold, note="not started: its output is another run's")
+    return instead
 
 
 def run_items(
@@ -260,12 +273,14 @@ def run_items(
     jobs: int = 1,
     max_cost: Decimal | None = None,
     provider_id: str = "",
+    claims: Claims | None = None,
 ) -> list[Outcome]:
     """The scheduler of every batch: `work` on each of `runnable` (the other
     items are reported failed or skipped), `jobs` at a time, never starting
     one whose `estimate` (USD per item) the one rule (rmbg.paying) does not
     let through: --max-cost, the day's cap of the operator's keys, the first
-    paid call alone.
+    paid call alone; with `claims`, each item's output is claimed (after its
+    hold, which a refused claim gives back) before it starts.
     `work` must turn its own failures into Outcomes (see attempt())."""
     outcomes: list[Outcome] = []
 
@@ -298,6 +313,10 @@ def run_items(
                     break
                 else:
                     item = pending.popleft()
+                    instead = _claimed(claims, item, provider_id, hold, budget) if claims else None
+                    if instead is not None:
+                        emit(instead)
+                        continue
                     in_flight[pool.submit(work, item)] = (item, hold)
             if not in_flight:
                 if waiting and not stop_requested.is_set():

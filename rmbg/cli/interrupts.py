@@ -9,7 +9,8 @@ and a later run does not send it again unless asked (--retry-uncertain).
 
 The manifest rows a resumed run reads: the last row of an output whose
 cost_source is MAY_HAVE_BEEN_BILLED marks an image whose request may have
-been billed and has no output; `uncertain_outputs` lists them.
+been billed and has no output; rmbg.cli.manifest.uncertain_outputs lists
+them from the storage, and `uncertain_in_csv` from an older manifest.csv.
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-def uncertain_outputs(out_dir: Path, manifest_name: str = "manifest.csv") -> set[str]:
-    """Outputs (relative paths) whose last manifest row says their request may
-    have been billed and produced nothing."""
+def uncertain_in_csv(out_dir: Path, manifest_name: str = "manifest.csv") -> set[str]:
+    """Outputs (relative paths) whose last row in manifest.csv says their
+    request may have been billed and produced nothing."""
     path = out_dir / manifest_name
     if not path.is_file() or path.is_symlink():
         return set()

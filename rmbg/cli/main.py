@@ -32,8 +32,9 @@ from ..registry import get_provider, get_replacer
 from ..types import RenderOptions, format_usd
 from ..wording import words
 from . import batch
-from .interrupts import stopping_gently, uncertain_outputs
+from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
+from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
@@ -119,12 +120,13 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
 
-    def on_engine(on_outcome):
+    def on_engine(on_outcome, claims):
         return run_engine(
             items,
             provider,
             settings,
             on_outcome,
+            claims=claims,
             engine=args.engine,
             address=args.address,
             workers=args.workers,
@@ -133,7 +135,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         )
 
     with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it (rmbg.cli.interrupts)
-        code = run_reported(items, out_dir, provider.id, on_engine, out, err)
+        code = run_reported(items, out_dir, provider.id, on_engine, out, err, retry_uncertain=args.retry_uncertain)
     return 130 if stop.is_set() else code
 
 

@@ -3,9 +3,11 @@
     from rmbg.cli.many import remove_many
     outcomes = remove_many(["photos/"], "out/", "u2netp", engine="ray", workers=4)
 
-Same planning, outputs, atomic writes and OUT/manifest.csv as the command
-(rmbg.cli.batch); nothing is printed. Existing outputs are skipped (resume)
-unless overwrite=True.
+Same planning, outputs, atomic writes and manifest as the command
+(rmbg.cli.batch, rmbg.cli.manifest: the storage and OUT/manifest.csv);
+nothing is printed. Existing outputs are skipped (resume) unless
+overwrite=True; an image whose request in an earlier run may have been
+billed is not sent again unless retry_uncertain=True.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..refine import resolve_refiner
 from ..registry import get_provider
 from ..types import RenderOptions
 from . import batch
-from .progress import Manifest
+from .manifest import Claims, Manifest, uncertain_outputs
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}  # images in flight: hosted calls wait on the network
 BATCH_CACHE_BYTES = 64 * 2**20  # one batch's matte cache: a duplicate image is computed and billed once
@@ -33,6 +35,7 @@ def run_engine(
     settings: batch.Settings,
     on_outcome: Callable[[batch.Outcome], None],
     *,
+    claims: Claims | None = None,
     engine: Literal["local", "ray"] = "local",
     provider_config: Mapping[str, object] | None = None,
     address: str | None = None,
@@ -42,7 +45,8 @@ def run_engine(
 ) -> list[batch.Outcome]:
     """A planned batch on the chosen engine: this process (rmbg.cli.batch.run)
     or Ray Data (rmbg.cli.ray_engine.run, whose workers rebuild `provider` by
-    id with `provider_config`)."""
+    id with `provider_config`); `claims`: the run's claims on its output
+    folder (rmbg.cli.manifest), so no other run makes the same outputs."""
     if engine == "ray":
         from . import ray_engine
 
@@ -56,10 +60,12 @@ def run_engine(
             workers=workers,
             gpus_per_worker=gpus_per_worker,
             batch_size=batch_size,
+            claims=claims,
         )
     if engine != "local":
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
-    return batch.run(items, provider, settings, on_outcome, cache=MatteCache(max_bytes=BATCH_CACHE_BYTES))
+    cache = MatteCache(max_bytes=BATCH_CACHE_BYTES)
+    return batch.run(items, provider, settings, on_outcome, cache=cache, claims=claims)
 
 
 def remove_many(
@@ -70,6 +76,7 @@ def remove_many(
     engine: Literal["local", "ray"] = "local",
     options: RenderOptions | None = None,
     overwrite: bool = False,
+    retry_uncertain: bool = False,
     max_cost: Decimal | None = None,
     refine: str | None = None,
     jobs: int | None = None,
@@ -87,11 +94,14 @@ def remove_many(
     out = Path(out_dir)
     render = options or RenderOptions()
     items = batch.plan(inputs, out, render.format)
+    if not retry_uncertain:
+        uncertain = {i.output_rel for i in batch.to_run(items, overwrite)} & uncertain_outputs(out)
+        items = batch.hold_back(items, uncertain) if uncertain else items
     built = get_provider(provider, **dict(provider_config or {}))
     settings = batch.Settings(
         render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), max_cost, resolve_refiner(refine)
     )
-    with Manifest(out, built.id) as manifest:
+    with Manifest(out, built.id, retry_uncertain=retry_uncertain) as manifest:
 
         def record(outcome: batch.Outcome) -> None:
             manifest.write(outcome)
@@ -103,6 +113,7 @@ def remove_many(
             built,
             settings,
             record,
+            claims=manifest.claims,
             engine=engine,
             provider_config=provider_config,
             address=address,

@@ -3,8 +3,6 @@ terminal, plain lines elsewhere), the manifest as it goes, and the summary."""
 
 from __future__ import annotations
 
-import csv
-import os
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -13,10 +11,8 @@ from typing import TextIO
 
 from ..types import format_usd
 from . import batch
-from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED
-
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
+from .interrupts import INTERRUPTED
+from .manifest import MANIFEST, MANIFEST_COLUMNS, Claims, Manifest  # noqa: F401  (progress.Manifest for callers)
 
 
 class Progress:
@@ -70,23 +66,26 @@ def run_reported(
     items: Sequence[batch.Item],
     out_dir: Path,
     provider_id: str,
-    run: Callable[[Callable[[batch.Outcome], None]], list[batch.Outcome]],
+    run: Callable[[Callable[[batch.Outcome], None], Claims | None], list[batch.Outcome]],
     out: TextIO,
     err: TextIO,
+    *,
+    retry_uncertain: bool = False,
 ) -> int:
-    """Run a batch (`run(on_outcome)`) with progress on `err`, each outcome in
-    OUT/manifest.csv as it happens and the summary on `out`; the exit code
-    (0 when everything was done or skipped, else 1)."""
+    """Run a batch (`run(on_outcome, claims)`) with progress on `err`, each
+    outcome in the manifest as it happens (the storage and OUT/manifest.csv,
+    rmbg.cli.manifest) and the summary on `out`; the exit code (0 when
+    everything was done or skipped, else 1)."""
     progress = Progress(len(items), err)
     start = time.perf_counter()
-    with Manifest(out_dir, provider_id) as manifest:
+    with Manifest(out_dir, provider_id, retry_uncertain=retry_uncertain) as manifest:
 
         def on_outcome(o: batch.Outcome) -> None:
             manifest.write(o)
             progress.update(o.item.display, o.status.replace("_", " "), o.cost.usd if o.cost else Decimal(0), o.error)
 
         try:
-            outcomes = run(on_outcome)
+            outcomes = run(on_outcome, manifest.claims)
         finally:
             progress.close()
     print(summary(outcomes, time.perf_counter() - start, out_dir), file=out)
@@ -96,12 +95,15 @@ def run_reported(
 def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) -> str:
     """The end-of-batch report: counts, time, cost, and every failure with its reason."""
     count = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    elsewhere = sum(o.status == "skipped" and bool(o.error) for o in outcomes)  # another run's (rmbg.cli.manifest)
     count["not_run"] = sum(o.status == "not_run" and o.error != INTERRUPTED for o in outcomes)
     stopped = [o.item.display for o in outcomes if o.status == "not_run" and o.error == INTERRUPTED]
     spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
     sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
     lines = [
-        f"Done {count['done']}, skipped {count['skipped']} (output exists), failed {count['failed']}, "
+        f"Done {count['done']}, skipped {count['skipped'] - elsewhere} (output exists)"
+        + (f", {elsewhere} made by another run" if elsewhere else "")
+        + f", failed {count['failed']}, "
         f"not run {count['not_run']} (budget)"
         + (f", not started {len(stopped)} (interrupted)" if stopped else "")
         + f" in {seconds:.1f} s; cost ${format_usd(spent)}"
@@ -119,50 +121,3 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
         lines.append(f"Not started: interrupted ({len(stopped)}): " + ", ".join(stopped))
     lines.append(f"Outputs and {MANIFEST} in {out_dir}")
     return "\n".join(lines)
-
-
-class Manifest:
-    """manifest.csv in the output folder, appended one row per outcome as it happens."""
-
-    def __init__(self, out_dir: Path, provider_id: str):
-        self.path = out_dir / MANIFEST
-        self.provider_id = provider_id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd = batch.open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
-        self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
-        new = os.fstat(fd).st_size == 0
-        self._writer = csv.writer(self._fh)
-        if new:
-            self._writer.writerow(MANIFEST_COLUMNS)
-            self._fh.flush()
-
-    def write(self, outcome: batch.Outcome) -> None:
-        """Record a run, failure or budget stop; skips are not rows (the earlier row stands)."""
-        if outcome.status == "skipped":
-            return
-        cost = outcome.cost
-        self._writer.writerow(
-            [
-                outcome.item.display,
-                outcome.item.output_rel,
-                self.provider_id,
-                f"{outcome.seconds:.3f}",
-                str(cost.usd) if cost else "0",
-                # resume reads this marker: an image whose request may have been billed is not sent again
-                MAY_HAVE_BEEN_BILLED
-                if outcome.status == "failed" and outcome.may_be_billed
-                else (cost.source if cost else ""),
-                outcome.status,
-                outcome.error,
-            ]
-        )
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
-
-    def __enter__(self) -> Manifest:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -46,6 +46,7 @@ from ..errors import RmbgError
 from . import batch
 from .budget import SharedBudget, in_flight_outcome, kept_hold
 from .interrupts import abandoned, on_stop, stop_requested
+from .manifest import Claims
 from .resume import UsageError
 
 ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
@@ -106,11 +107,18 @@ def item_of(row: Mapping[str, Any]) -> batch.Item:
 class Remover:
     """One Ray actor: one provider (its model loaded once), many batches."""
 
-    def __init__(self, provider_id: str, provider_config: Mapping[str, object], settings: batch.Settings, budget: Any):
+    def __init__(
+        self,
+        provider_id: str,
+        provider_config: Mapping[str, object],
+        settings: batch.Settings,
+        budget: Any,
+        claims: Claims | None = None,
+    ):
         from ..registry import get_provider
 
         self.provider = get_provider(provider_id, **dict(provider_config))
-        self.settings, self.budget = settings, budget
+        self.settings, self.budget, self.claims = settings, budget, claims
         self.estimate = self.provider.estimate().usd if self.provider.kind == "hosted" else Decimal(0)
 
     def __call__(self, rows: dict) -> dict:
@@ -121,8 +129,14 @@ class Remover:
             item = item_of({key: rows[key][i] for key in rows})
             # every image asks the shared budget first: a stop, the cap, the first paid call alone
             hold, why = ray.get(self.budget.reserve.remote(int(index), self.estimate))
+            instead = None
+            if hold is not None and self.claims is not None:  # another run may have this output (rmbg.cli.manifest)
+                instead = self.claims.claim(item, self.provider.id, paid=bool(hold))
             if hold is None:
                 outcome = batch.Outcome(item, "not_run", error=why)
+            elif instead is not None:
+                ray.get(self.budget.settle.remote(int(index), batch.Outcome(item, "not_run")))  # its hold goes back
+                outcome = instead
             else:
                 outcome = batch.process(item, self.provider, self.settings, cache=None)
                 outcome = kept_hold(outcome, hold)
@@ -163,9 +177,11 @@ def run(
     workers: int = 2,
     gpus_per_worker: float = 0.0,
     batch_size: int = 1,
+    claims: Claims | None = None,
 ) -> list[batch.Outcome]:
     """A planned batch on Ray; outcomes reach `on_outcome` in this process as
-    they stream back (order of arrival). Same outcomes as batch.run."""
+    they stream back (order of arrival). Same outcomes as batch.run; each
+    worker claims an output before it starts it (`claims`)."""
     ray = import_ray()
     if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
         raise RmbgError("--workers and --batch-size must be at least 1, --gpus-per-worker 0 or more.")
@@ -213,6 +229,7 @@ def run(
             "provider_config": dict(provider_config or {}),
             "settings": settings,
             "budget": budget,
+            "claims": claims,
         },
         batch_size=batch_size,
         concurrency=workers,

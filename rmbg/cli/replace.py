@@ -27,7 +27,8 @@ from ..registry import get_replacer
 from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
 from . import batch
-from .interrupts import stopping_gently, uncertain_outputs
+from .interrupts import stopping_gently
+from .manifest import Claims, uncertain_outputs
 from .paid import add_paid_flags, confirm_paid
 from .progress import run_reported
 from .resume import UsageError, check_resume, output_folder, record_options
@@ -158,7 +159,7 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         return batch.attempt(item, work)
 
-    def run(on_outcome: Callable[[batch.Outcome], None]) -> list[batch.Outcome]:
+    def run(on_outcome: Callable[[batch.Outcome], None], claims: Claims | None) -> list[batch.Outcome]:
         return batch.run_items(
             items,
             runnable,
@@ -167,6 +168,8 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             estimate=each.usd,
             jobs=args.jobs or DEFAULT_JOBS,
             max_cost=args.max_cost,
+            provider_id=replacer.id,
+            claims=claims,
         )
 
     with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it

@@ -1,11 +1,18 @@
-"""Blind pairwise votes between providers, kept in SQLite, and the ranking they give.
+"""Blind pairwise votes between providers, and the ranking they give.
 
-Store: one SQLite file (RMBG_VOTES_DB, else ~/.local/share/rmbg/votes.sqlite3),
-table `votes` with one row per vote: when, who (an opaque visitor id), which
-image (a content hash, never the pixels), the provider shown on the left and
-on the right, and the winner's id. It is a plain file the operator can copy,
-back up or open with the sqlite3 shell; the ranking is recomputed from it,
-so it survives restarts.
+Store: the votes live on the app's durable storage, the same database as the
+money ledger (RMBG_LEDGER: an SQLite file by default, or a PostgreSQL URL
+every replica shares; rmbg.ledger.votes), one row per vote: when, who (an
+opaque visitor id), which image (a content hash, never the pixels), the
+provider shown on the left and on the right, and the winner's id. One
+visitor votes once on one image's pair: the database refuses a second vote
+(its primary key), however the requests arrive. The ranking is recomputed
+from the stored votes whenever one was added, so every process and every
+newly opened page shows the current one, and a restart keeps it.
+
+A votes file of an older version (RMBG_VOTES_DB, else
+~/.local/share/rmbg/votes.sqlite3) is copied in once, when the votes are
+first read.
 
 Ranking: a Bradley-Terry model fitted by the classic minorise-maximise
 iteration, reported on the Elo scale (400·log10 of the strength, centred on
@@ -20,30 +27,21 @@ Importing this module loads neither torch nor gradio.
 
 from __future__ import annotations
 
+import logging
 import math
-import sqlite3
+import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 ENV_PATH = "RMBG_VOTES_DB"
 PRIOR = 0.5  # virtual wins each way between providers that met
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS votes (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    voter TEXT NOT NULL,
-    image TEXT NOT NULL,
-    left TEXT NOT NULL,
-    right TEXT NOT NULL,
-    winner TEXT NOT NULL
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -71,41 +69,80 @@ class Standing:
     wins: int
 
 
-def default_path() -> Path:
+def old_votes_file() -> Path:
+    """Where an older version kept the votes (copied into the storage once)."""
     from .. import settings
 
     return settings.current().path(ENV_PATH) or Path.home() / ".local" / "share" / "rmbg" / "votes.sqlite3"
 
 
 class VoteStore:
-    """The votes file. Each call opens its own connection, so threads never share one."""
+    """The votes on the storage named by `spec` (a path or a PostgreSQL URL;
+    None: RMBG_LEDGER's when each call is made, an older version's votes file
+    copied in once). The storage is opened on first use, not when the app starts."""
 
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else default_path()
+    def __init__(self, spec: str | os.PathLike[str] | None = None):
+        self.spec = None if spec is None else str(spec)
+        self._imported: set[str] = set()
+        self._lock = threading.Lock()
+        self._ranked: tuple[tuple[str, int, float], float, list[Standing]] | None = None  # version, read at, ranking
+        self._ranking_lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
-        """A connection; the file (and its folder) is made on the first vote, not when the app starts."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10)
-        with db:
-            db.execute(SCHEMA)
-        return db
+    @property
+    def book(self):  # -> rmbg.ledger.votes.VoteBook
+        from ..ledger import configured, open_ledger
+        from ..ledger.votes import VoteBook
 
-    def add(self, vote: Vote) -> None:
+        spec = self.spec or configured()
+        book = open_ledger(spec).book(VoteBook)
+        if self.spec is None:
+            with self._lock:
+                if spec not in self._imported:
+                    _import_old(book)
+                    self._imported.add(spec)
+        return book
+
+    def add(self, vote: Vote) -> bool:
+        """Write one vote; False when this voter already voted on this image's pair."""
+        from ..ledger.votes import Ballot
+
         if vote.winner not in (vote.left, vote.right):
             raise ValueError("the winner must be one of the two providers shown")
-        with closing(self._connect()) as db, db:
-            db.execute(
-                "INSERT INTO votes (at, voter, image, left, right, winner) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time(), vote.voter, vote.image, vote.left, vote.right, vote.winner),
-            )
+        return self.book.add(Ballot(vote.voter, vote.image, vote.left, vote.right, vote.winner))
 
     def all(self) -> list[Vote]:
-        if not self.path.exists():
-            return []
-        with closing(self._connect()) as db:
-            rows = db.execute("SELECT voter, image, left, right, winner FROM votes ORDER BY id").fetchall()
-        return [Vote(*row) for row in rows]
+        return [Vote(*ballot) for ballot in self.book.all()]
+
+    def standings(self) -> list[Standing]:
+        """The ranking of every stored vote: computed again only when a vote
+        was added since (by any process); callers that arrive while it is
+        computed wait for that computation when it read the votes after they
+        asked (so hundreds of concurrent votes share a few computations, and
+        each caller's own vote is in what it gets)."""
+        asked = time.monotonic()
+        book = self.book
+        with self._ranking_lock:
+            version = (book.backend.where, *book.version())
+            cached = self._ranked
+            if cached is not None and (cached[0] == version or cached[1] >= asked):
+                return cached[2]
+            read_at = time.monotonic()
+            standings = ranking([Vote(*ballot) for ballot in book.all()])
+            self._ranked = (version, read_at, standings)
+            return standings
+
+
+def _import_old(book) -> None:
+    path = old_votes_file()
+    if not path.is_file():
+        return
+    try:
+        counted = book.import_file(path)
+    except Exception as exc:  # an unreadable old file must not stop the votes
+        log.warning("The old votes file %s could not be read (%s); its votes are not in the ranking.", path, exc)
+        return
+    if counted is not None:
+        log.info("Copied %d vote(s) from %s into the storage (RMBG_LEDGER); the file is no longer read.", counted, path)
 
 
 def voter_weights(votes: Sequence[Vote]) -> np.ndarray:

@@ -12,6 +12,10 @@ setting RMBG_LEDGER:
   shared by every machine that reaches the server (`pip install
   rmbg[postgres]`); reservations lock the accounts' rows in one transaction.
 
+The same database keeps the other state that must last (SqlLedger.book):
+the Benchmark tab's votes (rmbg.ledger.votes) and the batch manifests
+(rmbg.ledger.manifests); docs/storage.md lists what lives where.
+
 The rules (what to hold, when to wait, what a failure costs) are not here:
 they are rmbg.paying's. This package only keeps the numbers, atomically.
 
@@ -111,6 +115,13 @@ def is_url(spec: str) -> bool:
     return spec.startswith(("postgresql://", "postgres://"))
 
 
+def configured() -> str:
+    """The storage this process uses: the setting RMBG_LEDGER, else default_path()."""
+    from ..settings import current
+
+    return current().raw("RMBG_LEDGER") or str(default_path())
+
+
 _opened: dict[str, object] = {}
 _opened_lock = threading.Lock()
 
@@ -121,11 +132,7 @@ def open_ledger(spec: str | os.PathLike[str] | None = None):  # -> rmbg.ledger.s
     process (it holds the connections)."""
     from .sql import SqlLedger
 
-    if spec is None:
-        from ..settings import current
-
-        spec = current().raw("RMBG_LEDGER") or str(default_path())
-    key = str(spec)
+    key = configured() if spec is None else str(spec)
     with _opened_lock:
         found = _opened.get(key)
         if found is None:
@@ -149,6 +156,7 @@ __all__ = [
     "Refused",
     "Wait",
     "close_all",
+    "configured",
     "default_path",
     "is_url",
     "open_ledger",

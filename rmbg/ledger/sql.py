@@ -11,6 +11,9 @@ Tables (created on first use; names prefixed rmbg_ so a shared database stays ti
 - rmbg_probes(provider, hold_id, owner, since): a provider's first call in
   flight; the next calls wait for it.
 
+Beside them, on the same database, the other state that must last:
+rmbg.ledger.votes and rmbg.ledger.manifests (SqlLedger.book).
+
 Atomicity: a reservation is one transaction that locks the accounts' rows
 (SQLite: BEGIN IMMEDIATE takes the database's write lock; PostgreSQL:
 SELECT ... FOR UPDATE, rows always locked in key order so two reservations
@@ -22,18 +25,25 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from . import Account, Hold, HoldRow, Refused, Wait, to_nano, to_usd
 from .backends import Backend, open_backend
 
+B = TypeVar("B")
 PROBE_STALE_S = 900.0  # a first call whose process is gone, or older than this, no longer blocks the others
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner() -> str:
+    """This process as "host:pid" (read at each call: a forked worker is not its parent)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rmbg_accounts (key TEXT PRIMARY KEY, spent BIGINT NOT NULL, "
@@ -74,9 +84,18 @@ class SqlLedger:
     def __init__(self, backend: Backend):
         self.backend = backend
         self.where = backend.where
-        with self._tx() as run:
-            for statement in SCHEMA:
-                run(statement)
+        self._books: dict[object, Any] = {}
+        self._books_lock = threading.Lock()
+        backend.create(SCHEMA)
+
+    def book(self, kind: Callable[[Backend], B]) -> B:
+        """The other state kept on this database (rmbg.ledger.votes.VoteBook,
+        rmbg.ledger.manifests.ManifestBook): one per kind, its tables made on first use."""
+        with self._books_lock:
+            found = self._books.get(kind)
+            if found is None:
+                found = self._books[kind] = kind(self.backend)
+            return found
 
     @classmethod
     def open(cls, spec: str) -> SqlLedger:
@@ -152,7 +171,7 @@ class SqlLedger:
             run(
                 "INSERT INTO rmbg_holds (id, provider, held, accounts, owner, created, state, final, closed, note) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'held', NULL, NULL, '')",
-                (hold_id, provider, amount, json.dumps(keys), OWNER, now),
+                (hold_id, provider, amount, json.dumps(keys), owner(), now),
             )
         return Hold(hold_id, provider, to_usd(amount), tuple(keys), is_probe)
 
@@ -187,7 +206,7 @@ class SqlLedger:
         inserted = run(
             "INSERT INTO rmbg_probes (provider, hold_id, owner, since) VALUES (?, ?, ?, ?) ON CONFLICT (provider) "
             "DO NOTHING",
-            (provider, hold_id, OWNER, now),
+            (provider, hold_id, owner(), now),
         ).rowcount
         if inserted:
             return True
@@ -198,7 +217,7 @@ class SqlLedger:
             return False
         run(
             "UPDATE rmbg_probes SET hold_id = ?, owner = ?, since = ? WHERE provider = ?",
-            (hold_id, OWNER, now, provider),
+            (hold_id, owner(), now, provider),
         )
         return True
 

@@ -1,16 +1,21 @@
 """Blind voting for benchmarks without ground truth.
 
 Each provider's cut-out of each uploaded image is kept (small previews, a
-bounded number of sessions). A pair is two providers' cut-outs of the same
-image, sides drawn at random, on the background the visitor picks; the
-names stay on the server with a one-use ticket until the vote comes back,
-and only then are shown. Votes go to rmbg.eval.votes (SQLite), which ranks
-providers with every visitor weighted the same.
+bounded number of sessions, in this process: a session's requests reach
+the process that ran its benchmark). A pair is two providers' cut-outs of
+the same image, sides drawn at random among the pairs this visitor has not
+voted on yet, on the background the visitor picks; the names stay on the
+server with a one-use ticket until the vote comes back, and only then are
+shown. Tickets and votes are written to the durable storage
+(rmbg.eval.votes, rmbg.ledger.votes: RMBG_LEDGER), which takes a ticket and
+writes its vote in one transaction and refuses a visitor's second vote on
+one image's pair; the ranking weighs every visitor the same.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import secrets
 import threading
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from ..errors import InvalidRequestError, RmbgError
-from ..eval.votes import Vote, VoteStore, ranking, ranking_rows
+from ..eval.votes import VoteStore, ranking_rows
 from ..image.compose import parse_colour
 from ..image.io import load_image
 from ..types import format_usd
@@ -30,9 +35,9 @@ from .catalog import Keys
 from .context import App
 from .uploads import Upload
 
+log = logging.getLogger(__name__)
 PREVIEW_SIDE = 720
 MAX_SETS = 64  # sessions whose cut-outs are kept
-MAX_TICKETS = 10_000
 BACKGROUNDS = {"checkerboard": None, "white": "#ffffff", "black": "#000000", "grey": "#808080"}
 
 
@@ -50,21 +55,12 @@ class CutoutSet:
         return out
 
 
-@dataclass(frozen=True)
-class Ticket:
-    session_id: str
-    image: str
-    left: str
-    right: str
-
-
 class Arena:
-    """Cut-out sets per session, tickets of pairs shown, and the vote store."""
+    """Cut-out sets per session (in memory), and the vote store (tickets and votes, durable)."""
 
     def __init__(self, store: VoteStore, seed: int | None = None):
         self.store = store
         self._sets: OrderedDict[str, CutoutSet] = OrderedDict()
-        self._tickets: OrderedDict[str, Ticket] = OrderedDict()
         self._lock = threading.Lock()
         self._rng = secrets.SystemRandom() if seed is None else random.Random(seed)  # seeded: tests
 
@@ -76,22 +72,29 @@ class Arena:
                 self._sets.popitem(last=False)
 
     def pair(self, session_id: str, background: str, colour: str | None = None) -> tuple[Image.Image, Image.Image, str]:
-        """Two cut-outs of one image on the chosen background, sides at random, and the ticket to vote with."""
+        """Two cut-outs of one image on the chosen background, sides at random, and the ticket to vote with;
+        only pairs this visitor has not voted on are drawn."""
         fill = backdrop_colour(background, colour)
+        voter = voter_digest(session_id)
         with self._lock:
             cutouts = self._sets.get(session_id)
-            choices = cutouts.pairs() if cutouts else []
-            if not choices:
-                raise InvalidRequestError(
-                    "Nothing to vote on yet: run a benchmark without ground truth with at least two providers first."
-                )
+        if cutouts is None or not cutouts.pairs():
+            raise InvalidRequestError(
+                "Nothing to vote on yet: run a benchmark without ground truth with at least two providers first."
+            )
+        voted = self.store.book.voted(voter)
+        choices = [pair for pair in cutouts.pairs() if pair not in voted]
+        if not choices:
+            raise InvalidRequestError(
+                f"You have voted on every pair of this benchmark ({len(cutouts.pairs())}); each counts once. "
+                "Run a benchmark on other images to vote on more."
+            )
+        with self._lock:
             image, a, b = self._rng.choice(choices)
             left, right = (a, b) if self._rng.random() < 0.5 else (b, a)
-            token = secrets.token_urlsafe(16)
-            self._tickets[token] = Ticket(session_id, image, left, right)
-            while len(self._tickets) > MAX_TICKETS:
-                self._tickets.popitem(last=False)
-            cuts = cutouts.images[image]  # type: ignore[union-attr]
+        token = secrets.token_urlsafe(16)
+        self.store.book.issue(token, voter, image, left, right)
+        cuts = cutouts.images[image]
         return on_background(cuts[left], fill), on_background(cuts[right], fill), token
 
     def vote(self, session_id: str, token: str, choice: str) -> tuple[str, list[list[object]]]:
@@ -99,18 +102,30 @@ class Arena:
         side = (choice or "").strip().lower()
         if side not in ("left", "right"):
             raise InvalidRequestError("A vote is 'left' or 'right'.")
-        with self._lock:
-            ticket = self._tickets.get(token or "")
-            if ticket is None or ticket.session_id != session_id:
-                raise InvalidRequestError("This pair was already voted on or is no longer known: ask for a new pair.")
-            del self._tickets[token]
-        winner = ticket.left if side == "left" else ticket.right
-        self.store.add(Vote(voter_digest(session_id), ticket.image, ticket.left, ticket.right, winner))
-        reveal = f"Left was **{ticket.left}**, right was **{ticket.right}**; you preferred **{winner}**."
+        taken = self.store.book.take(token or "", voter_digest(session_id), side)
+        if taken is None:
+            raise InvalidRequestError("This pair was already voted on or is no longer known: ask for a new pair.")
+        ballot = taken.ballot
+        if not taken.counted:
+            raise InvalidRequestError(
+                f"You already voted on this image's pair ({ballot.left} and {ballot.right}); your first vote "
+                "counts. Ask for a new pair."
+            )
+        reveal = f"Left was **{ballot.left}**, right was **{ballot.right}**; you preferred **{ballot.winner}**."
         return reveal, self.ranking()
 
     def ranking(self) -> list[list[object]]:
-        return ranking_rows(ranking(self.store.all()))
+        """The ranking of every stored vote, read from the storage (the current one, in any process)."""
+        return ranking_rows(self.store.standings())
+
+    def ranking_or_none(self) -> list[list[object]] | None:
+        """The ranking for a newly opened page (None: no votes yet, or the storage
+        cannot be read now: an empty table, the reason in the log)."""
+        try:
+            return self.ranking() or None
+        except RmbgError as exc:
+            log.warning("The Benchmark tab's ranking cannot be read: %s", exc)
+            return None
 
 
 def voter_digest(session_id: str) -> str:

@@ -1,5 +1,6 @@
-"""The Benchmark tab's test data: a few DAVIS frames, small PNGs, and a votes
-database of its own for a module's launched app."""
+"""The Benchmark tab's test data: a few DAVIS frames, small PNGs, and no old
+votes file for a module's launched app (the votes live in each test's
+storage, RMBG_LEDGER; an older version's file is copied in when found)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def png_bytes(size=(32, 24), colour=(200, 30, 30)) -> bytes:
 
 @pytest.fixture(scope="module")
 def votes_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("votes") / "votes.sqlite3"
+    path = tmp_path_factory.mktemp("votes") / "no-old-votes.sqlite3"
     previous = os.environ.get("RMBG_VOTES_DB")
     os.environ["RMBG_VOTES_DB"] = str(path)
     yield path

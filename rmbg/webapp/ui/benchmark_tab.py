@@ -89,10 +89,16 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         reveal = gr.Markdown(elem_id="vote-reveal")
         ranking = gr.Dataframe(
             headers=RANKING_HEADERS,
-            value=arena.ranking() or None,
             interactive=False,
             label="Ranking from every visitor's votes",
             elem_id="vote-ranking",
+        )
+
+    from gradio.context import Context
+
+    if Context.root_block is not None:  # each page that opens reads the ranking from the storage, as it is now
+        Context.root_block.load(
+            arena.ranking_or_none, None, ranking, api_visibility="private", show_progress="hidden", queue=False
         )
 
     def on_estimate(images: Any, truth: Any, providers: Any, volume: Any) -> str:

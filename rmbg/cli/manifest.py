@@ -1,0 +1,219 @@
+"""A batch's manifest: what each output's run came to, kept where it lasts.
+
+Two copies of every row:
+- in the storage (RMBG_LEDGER, the money ledger's database: an SQLite file
+  shared by the machine's processes, or PostgreSQL shared by several
+  machines; rmbg.ledger.manifests), keyed by the output folder's id and the
+  run. It is the resume state: which outputs another run is making now (a
+  claim), which ended "may have been billed", which a killed run left
+  behind. A run claims each output before starting it, so two processes
+  (or two machines) on one output folder never make the same output; after
+  kill -9 the next run finds the dead process's claims and makes those
+  outputs again, or, when their paid request may have been sent, holds them
+  back as "may have been billed";
+- OUT/manifest.csv, appended as each output ends: the record a person reads.
+
+The folder's id lives in OUT/.rmbg-folder-id (made on the first run, never
+through a link), so the manifest moves with the folder and a new folder of
+the same name starts a new one. When the storage cannot be used, a batch
+still runs from manifest.csv alone, with a warning: no claims, so another
+process on the same folder may make the same outputs.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from ..ledger import LedgerError, configured, to_nano
+from .interrupts import MAY_HAVE_BEEN_BILLED, uncertain_in_csv
+from .items import Item, Outcome
+from .writing import OutputRefused, open_no_follow
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
+FOLDER_ID = ".rmbg-folder-id"
+_ID = re.compile(r"rmbg-folder ([0-9a-f]{32})\s*")
+HELD_BACK = (
+    "its request in an earlier run may have been billed and left no output; not sent again "
+    "(--retry-uncertain sends it again)"
+)
+
+
+def folder_id(out_dir: Path, *, create: bool) -> str | None:
+    """The output folder's id (OUT/.rmbg-folder-id); made when missing and `create`, else None."""
+    path = out_dir / FOLDER_ID
+    try:
+        fd = open_no_follow(path, os.O_RDONLY, "the folder's id file")
+    except FileNotFoundError:
+        if not create:
+            return None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{FOLDER_ID}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(f"rmbg-folder {uuid.uuid4().hex}\n")
+        try:
+            os.link(tmp, path)  # fails when another process made it first: then theirs is the id
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return folder_id(out_dir, create=False)
+    with os.fdopen(fd, "r", encoding="ascii", errors="replace") as fh:
+        text = fh.read(200)
+    found = _ID.fullmatch(text)
+    if found is None:
+        raise OutputRefused(f"{path} is not an rmbg folder id; move it aside (a new one starts a new manifest).")
+    return found.group(1)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """One run's claims on one output folder, in the storage named by `spec`
+    (plain values: Ray workers get a copy and open the storage themselves)."""
+
+    spec: str
+    folder: str
+    run: str
+    started: float
+    retry_uncertain: bool = False
+
+    @property
+    def book(self):  # -> rmbg.ledger.manifests.ManifestBook
+        from ..ledger import open_ledger
+        from ..ledger.manifests import ManifestBook
+
+        return open_ledger(self.spec).book(ManifestBook)
+
+    def claim(self, item: Item, provider_id: str, *, paid: bool = False, hold: str | None = None) -> Outcome | None:
+        """Claim `item`'s output for this run: None to go ahead, else the outcome
+        to report instead (another run makes it or made it: skipped; a dead
+        run's request for it may have been billed: failed, held back)."""
+        got = self.book.claim(
+            self.folder, item.output_rel, self.run, started=self.started, file=item.display, provider=provider_id,
+            paid=paid, hold=hold,
+        )  # fmt: skip
+        if got.state == "uncertain" and self.retry_uncertain:
+            return self.claim(item, provider_id, paid=paid, hold=hold)
+        if got.state == "ours":
+            return None
+        if got.state == "busy":
+            return Outcome(item, "skipped", error=f"another run is making it (process {got.who})")
+        if got.state == "done":
+            return Outcome(item, "skipped", error="another run made it meanwhile")
+        return Outcome(item, "failed", error=HELD_BACK, may_be_billed=True)
+
+    def record(self, outcome: Outcome, provider_id: str) -> None:
+        """The outcome's row (its claim goes with it); a skip writes nothing."""
+        from ..ledger.manifests import Row
+
+        if outcome.status == "skipped":
+            return
+        self.book.record(self.folder, self.run, Row(*row_of(outcome, provider_id)))
+
+
+def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, int, str, str, str]:
+    """(file, output, provider, seconds, cost in nano-USD, cost source, status, error)."""
+    cost = outcome.cost
+    # resume reads this marker: an image whose request may have been billed is not sent again
+    marked = outcome.status == "failed" and outcome.may_be_billed
+    source = MAY_HAVE_BEEN_BILLED if marked else (cost.source if cost else "")
+    usd = cost.usd if cost else Decimal(0)
+    return (
+        outcome.item.display,
+        outcome.item.output_rel,
+        provider_id,
+        outcome.seconds,
+        to_nano(usd),
+        source,
+        outcome.status,
+        outcome.error,
+    )
+
+
+def made_in(out_dir: Path) -> Callable[[str], bool]:
+    """Whether an output (output_rel; `rmbg replace`'s "a-1.png; a-2.png": all of them) is in `out_dir`."""
+    return lambda output: all((out_dir / part).is_file() for part in output.split("; "))
+
+
+def uncertain_outputs(out_dir: Path) -> set[str]:
+    """Outputs whose request in an earlier run may have been billed and made
+    nothing: by the storage (dead runs' paid claims included), and by
+    manifest.csv for outputs the storage does not know (an older version's
+    runs, another storage)."""
+    from_csv = uncertain_in_csv(out_dir, MANIFEST)
+    try:
+        folder = folder_id(out_dir, create=False) if out_dir.is_dir() else None
+        if folder is None:
+            return from_csv
+        from ..ledger import open_ledger
+        from ..ledger.manifests import ManifestBook
+
+        book = open_ledger(configured()).book(ManifestBook)
+        book.sweep(folder, made=made_in(out_dir))
+        known = book.current(folder)
+        return book.uncertain(folder) | {out for out in from_csv if out not in known}
+    except LedgerError as exc:
+        log.warning("%s Resuming from manifest.csv alone.", exc)
+        return from_csv
+
+
+class Manifest:
+    """The manifest of one run on `out_dir` (see the module docstring):
+    manifest.csv appended one row per outcome as it happens, and the same
+    row in the storage; `claims` is None when the storage cannot be used."""
+
+    def __init__(self, out_dir: Path, provider_id: str, *, retry_uncertain: bool = False):
+        self.path = out_dir / MANIFEST
+        self.provider_id = provider_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
+        self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
+        new = os.fstat(fd).st_size == 0
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(MANIFEST_COLUMNS)
+            self._fh.flush()
+        self.claims: Claims | None = None
+        folder = folder_id(out_dir, create=True)
+        assert folder is not None
+        claims = Claims(configured(), folder, uuid.uuid4().hex, time.time(), retry_uncertain)
+        try:
+            claims.book.sweep(folder, made=made_in(out_dir))
+            self.claims = claims
+        except LedgerError as exc:
+            log.warning(
+                "%s This batch runs without claims: another process on %s may make the same outputs.", exc, out_dir
+            )
+
+    def write(self, outcome: Outcome) -> None:
+        """Record a run, failure or budget stop; skips are not rows (the earlier row stands)."""
+        if outcome.status == "skipped":
+            return
+        file, output, provider, seconds, _, source, status, error = row_of(outcome, self.provider_id)
+        cost = outcome.cost
+        self._writer.writerow([file, output, provider, f"{seconds:.3f}", str(cost.usd) if cost else "0", source,
+                               status, error])  # fmt: skip
+        self._fh.flush()
+        if self.claims is not None:
+            self.claims.record(outcome, self.provider_id)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,39 @@
+"""The storage under test, on both databases (rmbg.ledger: the money ledger,
+votes and batch manifests): an SQLite file, and a PostgreSQL server started
+from the distribution's binaries (tests.ledger_servers), one per test module,
+emptied before each test that uses it.
+
+    from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rmbg.ledger.sql import SqlLedger
+from tests.ledger_servers import PostgresServer, pg_bin
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries on this machine (Debian: apt-get install postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def spec(request, tmp_path):
+    """A fresh storage's RMBG_LEDGER value on each backend."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    server = request.getfixturevalue("postgres")
+    ledger = SqlLedger.open(server.url)
+    with ledger.backend.transaction() as run:  # a clean slate for each test on the shared server
+        tables = run("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND left(tablename, 5) = 'rmbg_'")
+        for (table,) in tables.fetchall():
+            run(f"DROP TABLE {table}")
+    ledger.close()
+    return server.url
