@@ -1,10 +1,7 @@
 """Every RMBG_* environment variable, declared once: name, type, default, meaning, reader.
 
-rmbg.settings reads them (`current()`); the configuration page of the docs is
-generated from this table (rmbg.settings.markdown_table), so the page and the
-code cannot drift apart. A test fails on a variable read anywhere but here.
-Standard library only.
-"""
+rmbg.settings reads them (`current()`); the docs' configuration page is generated from this
+table, so page and code cannot drift. A test fails on a variable read elsewhere. Stdlib only."""
 
 from __future__ import annotations
 
@@ -89,7 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_CACHE_MB",
         "number (MiB)",
         "512",
-        "Size of the process-wide matte cache (read when it is first used).",
+        "Size of the process-wide matte cache (read at first use).",
         "rmbg.cache",
     ),
     Setting(
@@ -266,11 +263,7 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.webapp.config",
     ),
     Setting(
-        "RMBG_DOWNLOADS_MB",
-        "int (MiB)",
-        "1024",
-        "Most the app's download files may take on disk.",
-        "rmbg.webapp.config",
+        "RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", "rmbg.webapp.config"
     ),
     Setting(
         "RMBG_UPLOADS_MB",
