@@ -102,6 +102,8 @@ class Arena:
         side = (choice or "").strip().lower()
         if side not in ("left", "right"):
             raise InvalidRequestError("A vote is 'left' or 'right'.")
+        if not (token or "").strip():
+            raise InvalidRequestError("There is no pair to vote on yet: click *New pair* first.")
         taken = self.store.book.take(token or "", voter_digest(session_id), side)
         if taken is None:
             raise InvalidRequestError("This pair was already voted on or is no longer known: ask for a new pair.")

@@ -13,7 +13,7 @@ from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
 from ..inputs import Text
-from .common import api_twin, lenient, on_page, session_of
+from .common import api_twin, colour_control, lenient, on_page, session_of
 from .forms import BenchmarkForm, Call, endpoint, key_controls
 
 
@@ -57,35 +57,34 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
             message = gr.Markdown(visible=False, elem_id="bench-message")
         with gr.Column(scale=3, min_width=300):
             status = gr.Markdown(elem_id="bench-status")
-            table = gr.Dataframe(
-                headers=benchreport.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table"
-            )
             plot = gr.Plot(label="Quality against cost", elem_id="bench-plot")
-            gallery = gr.Gallery(
-                label="Per image, worst first",
-                columns=4,
-                object_fit="contain",
-                height=420,
-                format="png",
-                elem_id="bench-gallery",
-            )
-            files = gr.File(
-                label="Downloads (CSV, JSON)", file_count="multiple", interactive=False, elem_id="bench-files"
-            )
+    # the table has many columns (scores with intervals, seconds, costs): the page's whole width, scrolling
+    # inside its own box on a phone rather than widening the page
+    table = gr.Dataframe(headers=benchreport.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table")
+    gallery = gr.Gallery(
+        label="Per image, worst first",
+        columns=4,
+        object_fit="contain",
+        height=420,
+        format="png",
+        elem_id="bench-gallery",
+    )
+    files = gr.File(label="Downloads (CSV, JSON)", file_count="multiple", interactive=False, elem_id="bench-files")
     with gr.Accordion("Blind vote (benchmarks without ground truth)", open=True, elem_id="bench-vote"):
         with gr.Row():
             background = gr.Radio(
                 [*BACKGROUNDS, "colour"], value="checkerboard", label="Background", elem_id="vote-background"
             )
-            colour = gr.ColorPicker("#ffffff", label="Colour", elem_id="vote-colour")
+            colour_row, colour = colour_control("vote-colour")  # a framed swatch and a hex field
             new_pair = gr.Button("New pair", elem_id="vote-new")
         with gr.Row():
             left = gr.Image(label="Left", type="pil", format="png", interactive=False, elem_id="vote-left")
             right = gr.Image(label="Right", type="pil", format="png", interactive=False, elem_id="vote-right")
         ticket = gr.Textbox(visible=False, elem_id="vote-ticket")
-        with gr.Row():
-            left_wins = gr.Button("Left is better", elem_id="vote-left-wins")
-            right_wins = gr.Button("Right is better", elem_id="vote-right-wins")
+        with gr.Row():  # no vote before there is a pair to vote on
+            left_wins = gr.Button("Left is better", elem_id="vote-left-wins", interactive=False)
+            right_wins = gr.Button("Right is better", elem_id="vote-right-wins", interactive=False)
+        vote_message = gr.Markdown(visible=False, elem_id="vote-message")  # a refusal, by the buttons
         reveal = gr.Markdown(elem_id="vote-reveal")
         ranking = gr.Dataframe(
             headers=RANKING_HEADERS,
@@ -181,16 +180,26 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         return arena.vote(session_of(request), ticket, choice)
 
     pair_out = [left, right, ticket, reveal]
-    new_pair.click(on_page(vote_pair, 4), [background, colour], [*pair_out, message], api_visibility="private")
+    new_pair.click(on_page(vote_pair, 4), [background, colour], [*pair_out, vote_message], api_visibility="private")
     api_twin(vote_pair, [background, colour], pair_out, "benchmark_pair")
+    ticket.change(  # the buttons follow the pair: a ticket to vote with, or none
+        lambda token: [gr.update(interactive=bool(token))] * 2,
+        ticket,
+        [left_wins, right_wins],
+        queue=False,
+        api_visibility="private",
+    )
+    background.change(
+        lambda kind: gr.update(visible=kind == "colour"), background, colour_row, queue=False, api_visibility="private"
+    )
 
     def vote_left(ticket: Any, request: gr.Request | None = None) -> Any:
-        return vote(ticket, "left", request)
+        return (*vote(ticket, "left", request), "")  # the pair is spent: its ticket goes, the buttons wait
 
     def vote_right(ticket: Any, request: gr.Request | None = None) -> Any:
-        return vote(ticket, "right", request)
+        return (*vote(ticket, "right", request), "")
 
     for button, fn in ((left_wins, vote_left), (right_wins, vote_right)):
-        button.click(on_page(fn, 2), ticket, [reveal, ranking, message], api_visibility="private")
+        button.click(on_page(fn, 3), ticket, [reveal, ranking, ticket, vote_message], api_visibility="private")
     api_twin(vote, [ticket, gr.Textbox("left", visible=False)], [reveal, ranking], "benchmark_vote")
     return providers

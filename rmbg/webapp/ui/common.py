@@ -45,6 +45,11 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #compare-gallery img, #ai-gallery img {object-fit: contain !important;}
 .gradio-container .gallery-container, .gradio-container .table-wrap {max-width: 100%;}
 #sam-marks img {cursor: crosshair;}
+#bench-table, #vote-ranking {min-width: 0; max-width: 100%;}
+#bench-table .table-wrap, #vote-ranking .table-wrap {overflow-x: auto; max-width: 100%;}
+#bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: normal !important;
+  word-break: normal !important; hyphens: manual;}
+#bench-vote .image-container, #bench-vote img {max-width: 100%;}
 @media (max-width: 480px) {.tab-container button {padding-left: 6px !important; padding-right: 6px !important;
   font-size: 0.95em;}}
 """
