@@ -74,7 +74,7 @@ def image_input(
 def lenient(component: Any) -> Any:
     """Let a value the component cannot preprocess through to rmbg, which says
     what is wrong with it in its own words (gradio alone answers with its
-    internal reason and logs a traceback): an image's file path goes to
+    internal reason and logs a traceback): an image's or a clip's file path goes to
     rmbg's load_image, any other raw value to the handler's own check.
     An instance override, not a subclass: gradio writes a .pyi next to the
     module of every Component subclass."""
@@ -86,7 +86,7 @@ def lenient(component: Any) -> Any:
         try:
             return strict(payload)
         except Exception:  # noqa: BLE001 - reported by rmbg's own checks, readably
-            if isinstance(component, gr.Image):
+            if isinstance(component, (gr.Image, gr.Video)):
                 path = getattr(payload, "path", None)
                 return str(path) if path else None
             return payload

@@ -27,6 +27,8 @@ from .common import CSS, lenient, log
 from .compare_tab import compare_tab
 from .mcp_tool import mcp_tool
 from .remove_tab import remove_tab, wire_keys
+from .video_js import PAIR_JS, VIDEO_CSS
+from .video_tab import video_tab
 
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
 # gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
@@ -56,12 +58,15 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             provider, note = remove_tab(app, session, keys, default_id, default_reason)
         with gr.Tab("Compare"):
             cmp_providers = compare_tab(app, session, keys, default_id)
+        with gr.Tab("Video"):
+            forget_clips = video_tab(app, keys, default_id)
         with gr.Tab("AI background"):
             ai_tab(app, keys)
         with gr.Tab("Benchmark"):
             bench_providers = benchmark_tab(app, keys, default_id)
         wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
         mcp_tool(app, default_id)
+        demo.unload(forget_clips)  # a closed page's clip stops and its kept files go at once
     for block in demo.blocks.values():  # any raw value reaches the handlers' one check (rmbg.webapp.inputs)
         if isinstance(block, gr.components.Component):
             lenient(block)
@@ -97,7 +102,8 @@ def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
     def slot(component: Any) -> Slot:
         if isinstance(component, gr.State):
             return Slot("session state (null)")
-        return Slot(str(component.label or type(component).__name__), file=isinstance(component, (gr.Image, gr.File)))
+        is_file = isinstance(component, (gr.Image, gr.File, gr.Video))
+        return Slot(str(component.label or type(component).__name__), file=is_file)
 
     return {fn.api_name: [slot(c) for c in fn.inputs] for fn in demo.fns.values() if isinstance(fn.api_name, str)}
 
@@ -113,7 +119,8 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     room = Middleware(UploadLimit, room=demo.rmbg_upload_room)  # type: ignore[attr-defined]
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
-        "css": CSS,
+        "css": CSS + VIDEO_CSS,
+        "js": PAIR_JS,  # the Video tab's Compare view: its two videos kept in sync
         "max_file_size": rest.MAX_BODY,
         "show_error": True,
         "mcp_server": True,
