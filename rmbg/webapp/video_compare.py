@@ -23,15 +23,15 @@ import numpy as np
 from ..errors import InvalidRequestError
 from ..eval.metrics import iou, mae
 from ..video import VideoResult
-from ..video.providers import video_provider
+from ..video.providers import VideoProvider, video_provider
 from .catalog import Keys
 from .context import App
 from .look import safe_stem
 from .video_clips import app_limits, stem_of, take_clip
 from .video_shelf import Kept
-from .videos import Report, VideoLook, cut, money_of, progress_report
+from .videos import Report, VideoLook, cut, progress_report
 
-TABLE_HEADERS = ["provider", "frames", "model s", "total s", "this clip"]
+TABLE_HEADERS = ["provider", "frames", "model s", "total s", "cost"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class ClipsCompared:
     table: list[list[str]]
     frames: int
     agreement: str
+
+
+def cost_of(result: VideoResult, entry: VideoProvider) -> str:
+    """The table's short cost: 'free (local)', or what a hosted provider charged."""
+    return "free (local)" if entry.usd_per_second is None else result.cost.label()
 
 
 def agreement(a: VideoResult, b: VideoResult) -> str:
@@ -110,7 +115,7 @@ def compare(
             raise
     app.videos.put(session_id, "compare", Kept(tuple(results), tuple(e.label for e in entries), stem, folder))
     table = [
-        [e.label, str(r.frames), f"{r.seconds.model:.1f}", f"{total:.1f}", money_of(r, e)]
+        [e.label, str(r.frames), f"{r.seconds.model:.1f}", f"{total:.1f}", cost_of(r, e)]
         for e, r, total in zip(entries, results, totals)
     ]
     return ClipsCompared((files[0], files[1]), table, results[0].frames, agreement(results[0], results[1]))

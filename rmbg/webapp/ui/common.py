@@ -43,8 +43,8 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #compare-gallery img, #ai-gallery img {object-fit: contain !important;}
 .gradio-container .gallery-container, .gradio-container .table-wrap {max-width: 100%;}
 #sam-marks img {cursor: crosshair;}
-@media (max-width: 480px) {.tab-container button {padding-left: 6px !important; padding-right: 6px !important;
-  font-size: 0.95em;}}
+@media (max-width: 480px) {.tab-container button {padding-left: 4px !important; padding-right: 4px !important;
+  font-size: 0.86em;}}
 """
 
 

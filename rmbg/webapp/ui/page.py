@@ -43,10 +43,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
-    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=TEMP_FILES) as demo:
+    with gr.Blocks(title="rmbg · remove image and video backgrounds", delete_cache=TEMP_FILES) as demo:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
-            "# rmbg · remove image backgrounds\n"
+            "# rmbg · remove image and video backgrounds\n"
             "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs "
             f"({', '.join(v.label for v in VENDORS)}). "
             "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."

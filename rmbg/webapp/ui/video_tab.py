@@ -18,7 +18,17 @@ from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
 from ..look import BACKGROUNDS
-from .common import api_twin, colour_control, download_update, image_input, lenient, on_page, page_errors, session_of
+from .common import (
+    api_twin,
+    colour_control,
+    download_update,
+    image_input,
+    lenient,
+    not_a_tool,
+    on_page,
+    page_errors,
+    session_of,
+)
 from .forms import Call, endpoint, key_controls
 from .video_forms import VideoCompareForm, VideoForm, VideoRerenderForm, clip_of
 from .video_js import PAUSE_JS, PLAY_JS, STEP_JS
@@ -49,7 +59,7 @@ def video_tab(app: App, keys: tuple[Any, ...], default_id: str) -> Any:
             with gr.Tabs():
                 with gr.Tab("One provider", elem_id="video-one"):
                     one_tab(app, keys, default_id, clip, url)
-                with gr.Tab("Compare two", elem_id="video-compare"):
+                with gr.Tab("Side by side", elem_id="video-compare"):
                     compare_tab(app, keys, default_id, clip, url)
 
     def on_url(text: Text) -> tuple[str, str]:
@@ -165,7 +175,8 @@ def wire_one(
     )
     api_twin(handler, inputs, outputs, "video", concurrency_limit=2, concurrency_id="video")
 
-    stop.click(page_errors(halt_for(app)), None, None, api_name="video_stop", queue=False)
+    # a named endpoint for programs on the gradio API, not an MCP tool (it needs the caller's session)
+    stop.click(not_a_tool(page_errors(halt_for(app))), None, None, api_name="video_stop", queue=False)
     wire_video_rerender(app, controls, outputs, message)
 
 
@@ -220,8 +231,8 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
         stop = gr.Button("Stop", variant="stop", elem_id="video-compare-stop", min_width=80)
     message = gr.Markdown(visible=False, elem_id="video-compare-message", elem_classes=["refusal"])
     with gr.Row(elem_id="video-pair"):
-        left = gr.Video(label="A", interactive=False, height=240, elem_id="video-cmp-a", min_width=0)
-        right = gr.Video(label="B", interactive=False, height=240, elem_id="video-cmp-b", min_width=0)
+        left = gr.Video(label="A", interactive=False, loop=True, height=240, elem_id="video-cmp-a", min_width=0)
+        right = gr.Video(label="B", interactive=False, loop=True, height=240, elem_id="video-cmp-b", min_width=0)
     with gr.Row():
         play = gr.Button("Play both", elem_id="video-play", min_width=80)
         pause = gr.Button("Pause", elem_id="video-pause", min_width=80)
