@@ -1,6 +1,6 @@
 """Video through the launched app: the named API (/video, /video_rerender,
 /video_compare, /video_stop) with gradio_client, and POST /api/video with
-httpx, on the real U2-Net-p weights (and RMBG-1.4 on tiny weights as the
+httpx, on the real U2-Net-p weights (and a grey-level threshold as the
 second provider of a comparison). Stop in the middle offers nothing and leaves
 no file behind; a hosted video provider is reserved against the same caps as
 an image, per client address."""
@@ -25,8 +25,8 @@ import pytest  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
 from rmbg.webapp import AppConfig, videos  # noqa: E402
-from tests.support.app import TINY_RMBG14, add_tiny_rmbg14, hub_cache, serve  # noqa: E402
-from tests.video_clips import davis, decoded, write_clip  # noqa: E402
+from tests.support.app import serve  # noqa: E402
+from tests.video_clips import davis, decoded, threshold_registered, write_clip  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +40,8 @@ def served(u2netp_path, tmp_path_factory):
         patch.setattr(tempfile, "tempdir", str(root / "tmp"))
         engine = videos.remove_video
         patch.setattr(videos, "remove_video", lambda *a, **k: runs.append(a[1].id) or engine(*a, **k))
-        with hub_cache(root / "hub") as cache:
-            add_tiny_rmbg14(cache)
-            with serve(AppConfig(provider_config={"rmbg-1.4": TINY_RMBG14})) as url:
-                yield url, root / "tmp", runs, root
+        with threshold_registered(), serve(AppConfig()) as url:
+            yield url, root / "tmp", runs, root
 
 
 @pytest.fixture(scope="module")
@@ -104,13 +102,13 @@ def test_two_providers_on_one_clip_side_by_side(served, clip, client):
     from gradio_client import handle_file
 
     left, right, frame, table, agreement = client.predict(
-        video=handle_file(str(clip)), provider_a="u2netp", provider_b="rmbg-1.4", api_name="/video_compare"
+        video=handle_file(str(clip)), provider_a="u2netp", provider_b="threshold", api_name="/video_compare"
     )
     a, b = (Path(v["video"] if isinstance(v, dict) else v) for v in (left, right))
     assert a.suffix == b.suffix == ".webm" and a != b
     assert len(decoded(a, alpha=True)[0]) == len(decoded(b, alpha=True)[0]) == 6
     rows = table["data"] if isinstance(table, dict) else table
-    assert [r[0] for r in rows] == ["U2-Net-p (tiny, ungated, Apache-2.0)", "BRIA RMBG-1.4"] or len(rows) == 2
+    assert [r[0] for r in rows] == ["U2-Net-p (tiny, ungated, Apache-2.0)", "Threshold (tests)"]
     assert all(r[1] == "6" for r in rows)
     assert "The mattes agree: IoU" in agreement and "over 6 frames" in agreement
     assert half_written(served[1]) == []
@@ -236,6 +234,27 @@ def test_a_hosted_video_provider_is_reserved_under_the_callers_caps(served, clip
     assert capped.status_code == 402, capped.text
     said = capped.json()["error"]
     assert "Spending cap reached" in said and "for this 0.2 s clip ($10.00 per second of video)" in said
+
+
+def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkeypatch, tmp_path):
+    from rmbg.errors import InvalidImageError
+    from rmbg.video.limits import InvalidVideoError
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from rmbg.webapp.video_clips import clip_from_url
+
+    app = App.create(store=OutputStore(tmp_path / "store"))
+    (tmp_path / "note.txt").write_text("not a video")
+    with files_served(clip.parent) as base, files_served(tmp_path) as other:
+        with pytest.raises(InvalidImageError, match="loopback address"):  # the URL guard's refusal
+            clip_from_url(f"{base}/dog.mp4", app)
+        monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+        kept = clip_from_url(f"{base}/dog.mp4", app)
+        assert kept.name == "dog.mp4" and kept.read_bytes() == clip.read_bytes() and app.store.owns(kept)
+        with pytest.raises(InvalidVideoError, match="is not a video we can read"):
+            clip_from_url(f"{other}/note.txt", app)
+    with pytest.raises(InvalidVideoError, match="Paste an http"):
+        clip_from_url("clip.mp4", app)
 
 
 @contextlib.contextmanager

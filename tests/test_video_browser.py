@@ -1,5 +1,5 @@
 """The Video tab in a real browser (headless Debian Chromium through Playwright),
-on the real U2-Net-p weights (RMBG-1.4 on tiny weights beside it):
+on the real U2-Net-p weights (a grey-level threshold beside it):
 
 - one provider: the progress of frames with the time left, Stop in the middle
   (a message, no video and no download offered), then a cut-out that plays
@@ -21,9 +21,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from rmbg.webapp import AppConfig  # noqa: E402
-from tests.support.app import TINY_RMBG14, add_tiny_rmbg14, hub_cache, serve  # noqa: E402
+from tests.support.app import serve  # noqa: E402
 from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, shot  # noqa: E402
-from tests.video_clips import davis, write_clip  # noqa: E402
+from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 RATE = 6  # frames per second of the test clips: 8 frames play for 1.3 s, long enough to watch two in sync
@@ -40,20 +40,18 @@ def page(u2netp_path, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     root = tmp_path_factory.mktemp("video-browser")
-    with hub_cache(root / "hub") as cache:
-        add_tiny_rmbg14(cache)
-        with serve(AppConfig(provider_config={"rmbg-1.4": TINY_RMBG14})) as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
-            opened.set_default_timeout(TIMEOUT_MS)
-            opened.goto(url)
-            opened.wait_for_selector("#run")
-            opened.get_by_role("tab", name="Video").click()
-            opened.root = root  # type: ignore[attr-defined]
-            try:
-                yield opened
-            finally:
-                browser.close()
+    with threshold_registered(), serve(AppConfig()) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        opened = browser.new_page(viewport={"width": 1400, "height": 1000})
+        opened.set_default_timeout(TIMEOUT_MS)
+        opened.goto(url)
+        opened.wait_for_selector("#run")
+        opened.get_by_role("tab", name="Video").click()
+        opened.root = root  # type: ignore[attr-defined]
+        try:
+            yield opened
+        finally:
+            browser.close()
 
 
 def upload(page, clip: Path) -> None:
@@ -101,7 +99,7 @@ def test_side_by_side_plays_in_sync_and_one_slider_steps_both(page):
 
     page.get_by_role("tab", name="Side by side").click()
     upload(page, write_clip(page.root / "dog.mp4", davis("dog", 8), rate=RATE))
-    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "BRIA RMBG-1.4")):
+    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "Threshold (tests)")):
         page.get_by_label(label, exact=True).click()
         page.locator("[role=option]", has_text=name).first.click()
     page.locator("#video-compare-run").click()
