@@ -212,6 +212,18 @@ def test_rest_video_without_a_clip_or_a_form(served):
         "error": 'Send the clip as the multipart field "video", or JSON {"url": "https://..."}.'
     }
     assert httpx.post(base, content=b"x", headers={"content-type": "text/plain"}, timeout=30).status_code == 415
+    local = httpx.post(base, json={"url": "/etc/hostname"}, timeout=30)  # text is a URL, never a server path
+    assert (local.status_code, local.json()) == (
+        400,
+        {"error": "Give the clip's URL as http(s)://..., such as https://example.com/clip.mp4."},
+    )
+
+
+def test_the_named_api_reads_no_server_path_from_the_url_field(served, client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=r"Give the clip's URL as http\(s\)://"):
+        client.predict(url="/etc/hostname", provider="u2netp", api_name="/video")
 
 
 def test_a_hosted_video_provider_is_reserved_under_the_callers_caps(served, clip, monkeypatch):

@@ -48,6 +48,7 @@ from .inputs import Text, VideoFormat
 from .look import Look
 from .rest_body import ERROR_CODES, read_body, refusal
 from .rest_types import Refusal, as_text, keys_of, parameters
+from .video_clips import Clip, Upload, clip_of
 from .videos import VideoLook, remove
 
 VIDEO_CONCURRENCY = 2  # clips being cut at once through REST (each runs for seconds to minutes)
@@ -174,11 +175,14 @@ def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], 
             values, uploads = await read_body(request, VIDEO_FILES, len(VIDEO_FIELDS) + 2)
             fields = video_fields_of(values)
             upload, picture = uploads.get("video"), uploads.get("background_image")
-            clip: Any = await anyio.to_thread.run_sync(copy_upload, upload, folder) if upload else fields.url
-            if not clip:
+            if upload is None and not fields.url:
                 raise InvalidVideoError(NO_VIDEO)
-            if clip == fields.url and fetch is None:
+            if upload is None and fetch is None:
                 raise InvalidVideoError("This server does not fetch video URLs; send the clip itself.")
+            if upload is None:
+                clip: Clip = clip_of(None, fields.url)
+            else:
+                clip = Upload(await anyio.to_thread.run_sync(copy_upload, upload, folder), upload.filename or "")
             kind, colour = Look.background_of(fields.background)
             look = VideoLook.of(kind, colour, await picture.read() if picture else None, fields.format)
             assert app is not None  # routes without an app only describe themselves
@@ -203,7 +207,7 @@ def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], 
         return FileResponse(shown.file, media_type=MEDIA[look.fmt], headers=headers, filename=shown.file.name)
 
     async def cut_watching(
-        request: Request, app: App, clip: Any, provider_id: str, look: VideoLook, keys: Keys, client: str | None
+        request: Request, app: App, clip: Clip, provider_id: str, look: VideoLook, keys: Keys, client: str | None
     ) -> Any:
         """The clip cut in a worker thread, stopped at the next frame if the client hangs up."""
         run_key = f"rest-video:{uuid.uuid4().hex}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..image.formats import URL, url_name
@@ -27,27 +27,50 @@ def app_limits() -> VideoLimits:
     return replace(limits, max_bytes=min(limits.max_bytes, VIDEO_MAX_BYTES))
 
 
-def stem_of(clip: object) -> str:
-    text = str(clip or "")
-    return Path(url_name(text) if URL.match(text.strip()) else text).stem or "video"
+@dataclass(frozen=True)
+class Upload:
+    """A clip this server received as a file (gradio's upload folder, which
+    gradio checks; a REST form's file): the only kind of clip read from a path.
+    Any text a caller sends is a URL, never a path on the server."""
+
+    path: Path
+    name: str = ""
 
 
-def take_clip(clip: object, folder: Path, limits: VideoLimits) -> Path:
+Clip = Upload | str  # an upload, or an http(s) URL
+
+
+def clip_of(upload: object, url: object) -> Clip:
+    """The clip a request names: its upload, else its URL (which must be http(s))."""
+    if upload:
+        return Upload(Path(str(upload)))
+    text = str(url or "").strip()
+    if not text:
+        raise InvalidVideoError("Upload a clip first (or give its URL).")
+    if not URL.match(text):
+        raise InvalidVideoError("Give the clip's URL as http(s)://..., such as https://example.com/clip.mp4.")
+    return text
+
+
+def stem_of(clip: Clip) -> str:
+    """The file stem outputs are named after: the upload's name, or the URL's last segment."""
+    if isinstance(clip, Upload):
+        return Path(clip.name or clip.path.name).stem or "video"
+    return Path(url_name(clip)).stem or "video"
+
+
+def take_clip(clip: Clip, folder: Path, limits: VideoLimits) -> Path:
     """A private copy of the clip in `folder`: an upload's file, or an http(s)
     URL fetched behind the guard (rmbg.image.fetch), within the byte limit."""
-    if clip is None or (isinstance(clip, str) and not clip.strip()):
-        raise InvalidVideoError("Upload a clip first (or give its URL).")
-    if not isinstance(clip, (str, Path)):
-        raise InvalidVideoError("The clip must be an uploaded file or an http(s) URL.")
-    text = str(clip).strip()
-    if URL.match(text):
-        return spool(text, folder, limits)
-    path = Path(text)
-    if not path.is_file():
+    if not isinstance(clip, Upload):
+        if not URL.match(str(clip).strip()):  # clip_of made it; said again, as a path is never read from text
+            raise InvalidVideoError("Give the clip's URL as http(s)://..., such as https://example.com/clip.mp4.")
+        return spool(str(clip).strip(), folder, limits)
+    if not clip.path.is_file():
         raise InvalidVideoError("The uploaded clip is no longer on the server: upload it again.")
-    limits.check_bytes(path.stat().st_size, "The clip")
-    copy = folder / f"input{path.suffix[:6].lower()}"
-    shutil.copyfile(path, copy)
+    limits.check_bytes(clip.path.stat().st_size, "The clip")
+    copy = folder / f"input{clip.path.suffix[:6].lower()}"
+    shutil.copyfile(clip.path, copy)
     return copy
 
 

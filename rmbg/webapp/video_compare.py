@@ -27,7 +27,7 @@ from ..video.providers import VideoProvider, video_provider
 from .catalog import Keys
 from .context import App
 from .look import safe_stem
-from .video_clips import app_limits, stem_of, take_clip
+from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_shelf import Kept
 from .videos import Report, VideoLook, cut, progress_report
 
@@ -66,7 +66,7 @@ def agreement(a: VideoResult, b: VideoResult) -> str:
 
 def compare(
     app: App,
-    clip: object,
+    clip: Clip,
     provider_ids: Sequence[str] | None,
     keys: Keys,
     *,

@@ -40,7 +40,7 @@ from .config import AppConfig
 from .context import App
 from .guard import Guarded, payer
 from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
-from .video_clips import app_limits, stem_of, take_clip
+from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_shelf import Kept
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
@@ -197,7 +197,7 @@ def cut(
 
 def remove(
     app: App,
-    clip: object,
+    clip: Clip,
     provider_id: str,
     look: VideoLook,
     keys: Keys,

@@ -27,11 +27,6 @@ class VideoLooks:
         )
 
 
-def clip_of(video: Any, url: Any) -> Any:
-    """The upload, else the URL (fetched behind the guard when the run starts)."""
-    return video if video else (url or None)
-
-
 @with_keys(after="format")
 @dataclass(frozen=True)
 class VideoForm(Form, VideoLooks):
@@ -39,7 +34,7 @@ class VideoForm(Form, VideoLooks):
 
     PROGRESS = gr.Progress
 
-    video: Any
+    video: Any = None
     url: Text = None
     provider: Text = None
     background: Text = "transparent"
@@ -67,7 +62,7 @@ class VideoCompareForm(Form):
 
     PROGRESS = gr.Progress
 
-    video: Any
+    video: Any = None
     url: Text = None
     provider_a: Text = None
     provider_b: Text = None

@@ -30,7 +30,7 @@ from .common import (
     session_of,
 )
 from .forms import Call, endpoint, key_controls
-from .video_forms import VideoCompareForm, VideoForm, VideoRerenderForm, clip_of
+from .video_forms import VideoCompareForm, VideoForm, VideoRerenderForm
 from .video_js import PAUSE_JS, PLAY_JS, STEP_JS
 
 TRANSPARENT_FORMATS = ["webm", "mov", "gif", "webp", "matte"]
@@ -152,7 +152,7 @@ def wire_one(
     def video(form: VideoForm, call: Call) -> tuple[Any, ...]:
         out = videos.remove(
             app,
-            clip_of(form.video, form.url),
+            video_clips.clip_of(form.video, form.url),
             str(form.provider or default_id),
             form.look(),
             form.keys(),
@@ -251,7 +251,7 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
     def compare(form: VideoCompareForm, call: Call) -> tuple[Any, ...]:
         out = video_compare.compare(
             app,
-            clip_of(form.video, form.url),
+            video_clips.clip_of(form.video, form.url),
             [str(form.provider_a or ""), str(form.provider_b or "")],
             form.keys(),
             session_id=session_of(call.request),
