@@ -29,7 +29,9 @@ FastAPI APIRouter's, served on gradio's FastAPI app; `GET /api/openapi.json`
 is FastAPI's document of it, generated from those models (OpenAPI 3.1; the
 fuzz tests generate requests from it). The body is read here, not by FastAPI:
 its size is counted as it streams, and a form or JSON is parsed only under
-that limit; its fields are then validated by the model.
+that limit (rmbg.webapp.rest_body, shared with `POST /api/video`, whose route,
+rmbg.webapp.rest_video, is on the same router and in the same document); its
+fields are then validated by the model.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
 
 
 def openapi(routes: list[Any] | None = None) -> dict[str, Any]:
-    """The OpenAPI document of POST /api/remove: FastAPI's, from the route and its models."""
+    """The OpenAPI document of POST /api/remove and POST /api/video: FastAPI's, from the routes and their models."""
     return get_openapi(title=TITLE, version="1", routes=routes if routes is not None else router(None, str).routes)
 
 
@@ -120,7 +122,7 @@ def routes(
 def router(
     app: App | None, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
 ) -> APIRouter:
-    """The FastAPI APIRouter of POST /api/remove and GET /api/openapi.json.
+    """The FastAPI APIRouter of POST /api/remove, POST /api/video and GET /api/openapi.json.
 
     default_provider: the provider id used when a request names none.
     fetch: url -> image bytes behind the SSRF guard (rmbg.image.fetch); None refuses "url".

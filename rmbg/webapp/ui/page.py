@@ -70,7 +70,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     for block in demo.blocks.values():  # any raw value reaches the handlers' one check (rmbg.webapp.inputs)
         if isinstance(block, gr.components.Component):
             lenient(block)
-    demo.rmbg_routes = rest.routes(app, lambda: default_id)  # POST /api/remove
+    demo.rmbg_routes = rest.routes(app, lambda: default_id)  # POST /api/remove and /api/video
     demo.rmbg_warm_up = functools.partial(warm_in_background, app, default_id)  # see warm_up()
     # uploads cannot fill the disk (rmbg.webapp.upload_room); the download store bounds its own files
     demo.rmbg_upload_room = UploadRoom(get_upload_folder(), config.uploads_mb * 2**20, keep=app.store.owns)
