@@ -27,7 +27,7 @@ def endpoints(demo) -> dict:
         params = []
         for p in ep["parameters"]:
             default = p.get("parameter_default")
-            if p.get("parameter_name") in ("provider", "providers"):
+            if p.get("parameter_name") in ("provider", "providers", "provider_a", "provider_b"):
                 default = "<default>"
             label = UNLABELLED.sub(r"\1", p.get("label") or "")
             params.append([p.get("parameter_name"), label, p.get("component"), p.get("parameter_has_default"), default])

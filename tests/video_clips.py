@@ -3,6 +3,7 @@ and a cheap deterministic provider that satisfies the Provider protocol."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from fractions import Fraction
 from pathlib import Path
@@ -137,3 +138,18 @@ class Threshold:
         grey = np.asarray(image.convert("L"))
         alpha = Image.fromarray(np.where(grey > self.level, 255, 0).astype(np.uint8), "L")
         return Matte(alpha, Cost.free(), 0.001, {"model": "threshold"})
+
+
+@contextlib.contextmanager
+def threshold_registered():
+    """Threshold as the registered local provider "threshold" (the app lists it among the
+    video providers), for as long as the block runs."""
+    from rmbg import registry
+    from rmbg.declarations import ProviderInfo
+
+    declared = ProviderInfo("threshold", Threshold.label, "local", lambda **_: Threshold(), compare_by_default=False)
+    registry.register("threshold", declared.factory, declared)
+    try:
+        yield
+    finally:
+        registry.unregister("threshold")

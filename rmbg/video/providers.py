@@ -112,3 +112,25 @@ def clip_estimate(provider_id: str, seconds: float) -> Cost:
     info = hosted_video_info(provider_id)
     assert info.usd_per_second is not None
     return per_second_cost(info.usd_per_second, billed_seconds(seconds))
+
+
+# The Video tab's names for the same listing.
+VideoProvider = VideoProviderInfo
+
+
+def video_providers() -> list[VideoProviderInfo]:
+    """Every provider a clip can go through, in display order (list_video_providers)."""
+    return list_video_providers()
+
+
+def video_provider(provider_id: str) -> VideoProviderInfo:
+    """One provider a clip can go through; UnknownProviderError listing them otherwise."""
+    listed = video_providers()
+    for entry in listed:
+        if entry.id == provider_id:
+            return entry
+    raise UnknownProviderError(
+        provider_id,
+        [p.id for p in listed],
+        f"{provider_id!r} does not run on video. Video providers: {', '.join(p.id for p in listed)}.",
+    )

@@ -11,7 +11,9 @@
 - costs: the cost line and monthly projections;
 - actions: remove, re-render and compare, end to end;
 - comparing: the compare tab's captions, tables and pair slider;
-- rest: POST /api/remove for programs (same keys, caps and rendering);
+- videos, video_compare, video_clips, video_shelf: the Video tab (a clip
+  through one provider or two side by side, what is kept, Stop);
+- rest: POST /api/remove and POST /api/video for programs (same keys, caps and rendering);
 - rawcalls: raw gradio API calls of the wrong shape answered readably.
 
 Nothing here imports gradio; `rmbg/__init__.py` does not import this package.

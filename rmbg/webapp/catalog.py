@@ -32,6 +32,10 @@ def key_slot(provider_id: str) -> str:
     try:
         declared = info(provider_id)
     except RmbgError:
+        from ..video.providers import HOSTED_VIDEO, hosted_video_info
+
+        if provider_id in HOSTED_VIDEO:  # a hosted video service: the same vendors' keys
+            return ENV_SLOT.get(hosted_video_info(provider_id).key_env, "")
         return ""
     return ENV_SLOT.get(declared.key_env, "") if declared.kind != "local" else ""  # hosted removal or replace
 
@@ -128,6 +132,13 @@ def build_provider(provider_id: str, keys: Keys, config: AppConfig) -> Provider:
     return cast(Provider, _build(provider_id, keys, config, get_provider))
 
 
+def build_video_provider(provider_id: str, keys: Keys, config: AppConfig) -> Any:
+    """A hosted video service for one clip, under the same key rule (rmbg.video.providers)."""
+    from ..video.providers import get_video_provider
+
+    return _build(provider_id, keys, config, get_video_provider)
+
+
 def build_replacer(provider_id: str, keys: Keys, config: AppConfig) -> Replacer:
     """The background replacer for one call, under the same key rule."""
     return cast(Replacer, _build(provider_id, keys, config, get_replacer))
@@ -161,8 +172,11 @@ def close(provider: object) -> None:
 
 def provider_status(provider_id: str, keys: Keys, config: AppConfig) -> ProviderStatus:
     """The state shown next to a provider's name; never makes a network call."""
+    from ..video.providers import is_hosted_video
+
     try:
-        provider = build_provider(provider_id, keys, config)
+        builder = build_video_provider if is_hosted_video(provider_id) else build_provider
+        provider = builder(provider_id, keys, config)
     except SessionKeyMissing:
         name = SLOT_NAME.get(key_slot(provider_id), "its")
         return ProviderStatus("needs_key", f"paste a {name} key")

@@ -6,7 +6,9 @@ cache: the matte cache (None: never cache; by default the process-wide one);
 ledger: what visitors spent, per session and per day (rmbg.webapp.spending);
 recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
 warm: local providers (id and options) that have run in this process, whose
-model is loaded (the progress text says "loads the model" only before that).
+model is loaded (the progress text says "loads the model" only before that);
+videos: the clips kept for re-encoding, every session's, bounded on disk, and
+runs: the video runs in progress with their Stop flags (rmbg.webapp.video_shelf).
 The matte cache and `recent` share config.memory_mb, so memory stays flat
 however many sessions come and go.
 Per-visitor values never live here: they are in the Session (gr.State).
@@ -22,6 +24,7 @@ from .look import OutputStore
 from .pricebook import PriceBook
 from .recent import Recent, image_bytes
 from .spending import Ledger
+from .video_shelf import Runs, Shelf
 
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
 
@@ -35,6 +38,8 @@ class App:
     recent: Recent
     warm: set[str] = field(default_factory=set)
     book: PriceBook = field(default_factory=PriceBook)  # what providers cost here, for the projection
+    videos: Shelf = field(default_factory=Shelf)
+    runs: Runs = field(default_factory=Runs)
 
     @classmethod
     def create(

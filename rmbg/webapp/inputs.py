@@ -145,6 +145,7 @@ Key = Annotated[Any, Check("key", _text, {"type": "string", "format": "password"
 Flag = Annotated[Any, Check("flag", _flag, {"oneOf": [{"type": "boolean"}, _one_of("true", "false")]})]
 Size = Annotated[Any, Check("size", _size, {"oneOf": [_STRING, {"type": "number"}]})]  # "10%", "40px", "2000x2000", 12
 Format = Annotated[Any, Check("format", _text, _one_of("png", "webp", "jpeg"))]
+VideoFormat = Annotated[Any, Check("video format", _text, _one_of("webm", "mov", "mp4", "matte", "gif", "webp"))]
 Align = Annotated[Any, Check("align", _text, _one_of("center", "bottom"))]
 Volume = Annotated[Any, Check("volume", _whole(0, 1_000_000_000, said=VOLUME), {"type": "integer", "minimum": 0})]
 Seed = Annotated[Any, Check("seed", _whole(0, 2_147_483_647, said=SEED), {"type": "integer", "minimum": 0})]
@@ -152,7 +153,7 @@ Count = Annotated[Any, Check("count", _whole(1, 4, blank_ok=False), {"type": "in
 Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING, "maxItems": 50})]  # provider ids
 
 KINDS = {"Text": Text, "Key": Key, "Flag": Flag, "Size": Size, "Format": Format, "Align": Align}
-KINDS.update({"Volume": Volume, "Seed": Seed, "Count": Count, "Names": Names})
+KINDS.update({"Volume": Volume, "Seed": Seed, "Count": Count, "Names": Names, "VideoFormat": VideoFormat})
 
 
 def check_of(annotation: object) -> Check | None:

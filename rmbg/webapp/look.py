@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -200,6 +201,27 @@ class OutputStore:
             tmp.write_bytes(data)
             os.replace(tmp, path)  # never a half-written file under the final name
         self._keep(path, len(data))
+        return path
+
+    def adopt(self, source: Path, name: str) -> Path:
+        """Move a finished file (a video, too large to hold in memory) into the
+        store under `name`, content-addressed as write() does; returns its path."""
+        digest = hashlib.sha256()
+        with source.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        folder = self.root / digest.hexdigest()
+        path = folder / name
+        size = source.stat().st_size
+        if path.is_file() and not path.is_symlink():
+            os.utime(path)
+            source.unlink()
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.part"
+            shutil.move(source, tmp)  # a copy when the store is on another file system
+            os.replace(tmp, path)
+        self._keep(path, size)
         return path
 
     @property

@@ -29,44 +29,31 @@ FastAPI APIRouter's, served on gradio's FastAPI app; `GET /api/openapi.json`
 is FastAPI's document of it, generated from those models (OpenAPI 3.1; the
 fuzz tests generate requests from it). The body is read here, not by FastAPI:
 its size is counted as it streams, and a form or JSON is parsed only under
-that limit; its fields are then validated by the model.
+that limit (rmbg.webapp.rest_body, shared with `POST /api/video`, whose route,
+rmbg.webapp.rest_video, is on the same router and in the same document); its
+fields are then validated by the model.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 from fastapi import APIRouter
 from fastapi.openapi.utils import get_openapi
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import (
-    BudgetError,
-    InvalidImageError,
-    MissingCredentialsError,
-    ModelUnavailableError,
-    ProviderAuthError,
-    ProviderCreditError,
-    ProviderHTTPError,
-    ProviderRateLimitError,
-    ProviderTimeoutError,
-    RmbgError,
-    UnknownProviderError,
-)
+from ..errors import InvalidImageError
 from ..image.compose import MIME, normalise_format
 from ..result import Result
 from . import actions
-from .catalog import Keys, SessionKeyMissing
+from .catalog import Keys
 from .context import App
-from .downloads import DownloadRefused
 from .identity import rest_identity
 from .look import Look, file_name
+from .rest_body import ERROR_CODES, MAX_BODY, read_body, refusal
 from .rest_types import (
     FIELDS,
     FILES,
@@ -75,46 +62,17 @@ from .rest_types import (
     TITLE,
     Fields,
     Made,
-    Refusal,
     bodies,
     fields_of,
     keys_of,
     parameters,
     responses,
 )
+from .rest_video import video_route
 
-log = logging.getLogger("rmbg.rest")
-MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
+__all__ = ["MAX_BODY", "openapi", "router", "routes"]
 CONCURRENCY = 4  # requests running a model or a provider at once
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
-STATUS: tuple[tuple[type[BaseException], int], ...] = (
-    (BudgetError, 402),
-    (ProviderCreditError, 402),
-    (MissingCredentialsError, 401),
-    (ProviderAuthError, 401),
-    (ProviderRateLimitError, 429),
-    (ProviderTimeoutError, 504),
-    (ProviderHTTPError, 502),
-    (DownloadRefused, 403),
-    (ModelUnavailableError, 503),
-    (UnknownProviderError, 400),
-    (InvalidImageError, 400),
-    (RmbgError, 400),
-)
-# Every status an error may have: STATUS's, 413 (too large), 415 (not a form nor JSON), 500 (logged).
-ERROR_CODES = tuple(sorted({code for _, code in STATUS} | {413, 415, 500}))
-
-
-class TooLarge(Exception):
-    pass
-
-
-class NotAForm(Exception):
-    """The body is neither a form nor JSON; its content type is the message."""
-
-
-def status_of(exc: BaseException) -> int:
-    return next(code for kind, code in STATUS if isinstance(exc, kind))
 
 
 def look_of(fields: Fields, background_image: bytes | None) -> Look:
@@ -150,17 +108,8 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
 
 
 def openapi(routes: list[Any] | None = None) -> dict[str, Any]:
-    """The OpenAPI document of POST /api/remove: FastAPI's, from the route and its models."""
+    """The OpenAPI document of POST /api/remove and POST /api/video: FastAPI's, from the routes and their models."""
     return get_openapi(title=TITLE, version="1", routes=routes if routes is not None else router(None, str).routes)
-
-
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge
-        yield chunk
 
 
 def routes(
@@ -173,7 +122,7 @@ def routes(
 def router(
     app: App | None, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
 ) -> APIRouter:
-    """The FastAPI APIRouter of POST /api/remove and GET /api/openapi.json.
+    """The FastAPI APIRouter of POST /api/remove, POST /api/video and GET /api/openapi.json.
 
     default_provider: the provider id used when a request names none.
     fetch: url -> image bytes behind the SSRF guard (rmbg.image.fetch); None refuses "url".
@@ -183,43 +132,13 @@ def router(
     fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
     api = APIRouter()
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse(Refusal(error=message).model_dump(), status_code=status)
-
     async def read(request: Request) -> tuple[dict[str, Any], bytes | None, bytes | None, str]:
         """(fields, image bytes, background image bytes, file stem) from the request."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
-            raise TooLarge
-        stream = _limited(request.stream(), MAX_BODY)
-        if kind == "multipart/form-data":
-            parser = MultiPartParser(request.headers, stream, max_files=len(FILES), max_fields=len(FIELDS) + 2)
-            form = await parser.parse()
-            fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
-            files = {k: v for k, v in form.items() if not isinstance(v, str)}
-            unknown = sorted(set(files) - set(FILES))
-            if unknown:
-                raise InvalidImageError(f"Unknown file field(s) {', '.join(unknown)}: use {', '.join(FILES)}.")
-            image, background = files.get("image"), files.get("background_image")
-            data = await image.read() if image is not None else None
-            stem = (image.filename or "image").rsplit(".", 1)[0] if image is not None else "image"
-            return fields, data, (await background.read() if background is not None else None), stem
-        if kind == "application/x-www-form-urlencoded":  # fields only: curl -d url=https://...
-            body = b"".join([chunk async for chunk in stream])
-            from urllib.parse import parse_qsl
-
-            return dict(parse_qsl(body.decode("utf-8", "replace"))), None, None, "image"
-        if kind == "application/json":
-            body = b"".join([chunk async for chunk in stream])
-            try:
-                fields = json.loads(body or b"null")
-            except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-                raise InvalidImageError("The request body is not valid JSON.") from None
-            if not isinstance(fields, dict):
-                raise InvalidImageError('The JSON body must be an object such as {"url": "https://..."}.')
-            return fields, None, None, "image"
-        raise NotAForm(kind)
+        fields, uploads = await read_body(request, FILES, len(FIELDS) + 2)
+        image, background = uploads.get("image"), uploads.get("background_image")
+        data = await image.read() if image is not None else None
+        stem = (image.filename or "image").rsplit(".", 1)[0] if image is not None else "image"
+        return fields, data, (await background.read() if background is not None else None), stem
 
     def fetched(url: str) -> bytes:
         return actions.image_from_reference(url, fetch)
@@ -254,24 +173,11 @@ def router(
                 work, fields, image, background, keys, request.client.host if request.client else None, limiter=limiter
             )
             data = await anyio.to_thread.run_sync(result.encode, look.fmt, limiter=limiter)
-        except TooLarge:
-            return error(413, f"The request is over {MAX_BODY // 2**20} MB.")
-        except NotAForm as exc:
-            return error(
-                415,
-                f'Send multipart/form-data (a file in "image") or application/json (a "url"), '
-                f"not {str(exc) or 'a body without a content type'}.",
-            )
-        except MultiPartException as exc:
-            return error(400, f"The form could not be read: {exc.message}")
-        except SessionKeyMissing as exc:
-            return error(401, actions.safe_message(exc, keys, "rest"))
-        except RmbgError as exc:
-            return error(status_of(exc), actions.safe_message(exc, keys, "rest"))
-        except Exception:
-            log.exception("unexpected error in POST /api/remove")
-            return error(500, "Something went wrong on the server (logged). Please try again.")
+        except Exception as exc:
+            return refusal(exc, keys, "POST /api/remove", 'a file in "image"')
         return Response(data, media_type=MIME[normalise_format(look.fmt)], headers=headers_of(result, look, stem))
+
+    video_route(api, app, default_provider, fetch)
 
     @api.get("/api/openapi.json", include_in_schema=False, response_model=None)
     async def schema(request: Request) -> Response:

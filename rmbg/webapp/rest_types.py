@@ -113,7 +113,7 @@ def keys_of(headers: Mapping[str, str]) -> dict[str, str | None]:
     return {slot: headers.get(info.alias or slot) for slot, info in KeyHeaders.model_fields.items()}
 
 
-def _as_text(schema: dict[str, Any]) -> dict[str, Any]:
+def as_text(schema: dict[str, Any]) -> dict[str, Any]:
     """A field's schema in a multipart form, where every value is text: its
     string alternative (a flag's "true"/"false"), or a string."""
     for option in schema.get("oneOf", ()):
@@ -132,7 +132,7 @@ def bodies() -> dict[str, Any]:
         "type": "object",
         "required": ["image"],
         "additionalProperties": False,
-        "properties": {**binary, **{name: _as_text(s) for name, s in properties.items() if name != "url"}},
+        "properties": {**binary, **{name: as_text(s) for name, s in properties.items() if name != "url"}},
     }
     body = {"type": "object", "required": ["url"], "additionalProperties": False, "properties": properties}
     return {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}}

@@ -50,8 +50,8 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: normal !important;
   word-break: normal !important; hyphens: manual;}
 #bench-vote .image-container, #bench-vote img {max-width: 100%;}
-@media (max-width: 480px) {.tab-container button {padding-left: 6px !important; padding-right: 6px !important;
-  font-size: 0.95em;}}
+@media (max-width: 480px) {.tab-container button {padding-left: 4px !important; padding-right: 4px !important;
+  font-size: 0.86em;}}
 """
 
 
@@ -81,7 +81,7 @@ def image_input(
 def lenient(component: Any) -> Any:
     """Let a value the component cannot preprocess through to rmbg, which says
     what is wrong with it in its own words (gradio alone answers with its
-    internal reason and logs a traceback): an image's file path goes to
+    internal reason and logs a traceback): an image's or a clip's file path goes to
     rmbg's load_image, any other raw value to the handler's own check.
     An instance override, not a subclass: gradio writes a .pyi next to the
     module of every Component subclass."""
@@ -93,7 +93,7 @@ def lenient(component: Any) -> Any:
         try:
             return strict(payload)
         except Exception:  # noqa: BLE001 - reported by rmbg's own checks, readably
-            if isinstance(component, gr.Image):
+            if isinstance(component, (gr.Image, gr.Video)):
                 path = getattr(payload, "path", None)
                 return str(path) if path else None
             return payload

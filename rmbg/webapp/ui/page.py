@@ -27,6 +27,8 @@ from .common import CSS, lenient, log, session_of
 from .compare_tab import compare_tab
 from .mcp_tool import mcp_tool
 from .remove_tab import remove_tab, wire_keys
+from .video_js import PAIR_JS, VIDEO_CSS
+from .video_tab import video_tab
 
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
 # gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
@@ -46,10 +48,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
-    with gr.Blocks(title="rmbg · remove image backgrounds", delete_cache=TEMP_FILES) as demo:
+    with gr.Blocks(title="rmbg · remove image and video backgrounds", delete_cache=TEMP_FILES) as demo:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
-            "# rmbg · remove image backgrounds\n"
+            "# rmbg · remove image and video backgrounds\n"
             "Local models (BiRefNet, BRIA RMBG-1.4 / 2.0, U2-Net-p) or hosted APIs "
             f"({', '.join(v.label for v in VENDORS)}). "
             "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
@@ -61,6 +63,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             provider, note = remove_tab(app, session, keys, default_id, catalog.default_note())
         with gr.Tab("Compare"):
             cmp_providers = compare_tab(app, session, keys, default_id)
+        with gr.Tab("Video"):
+            forget_clips = video_tab(app, keys, default_id)
         with gr.Tab("AI background"):
             ai_tab(app, keys)
         with gr.Tab("Benchmark"):
@@ -68,10 +72,11 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
         mcp_tool(app, default_id)
         demo.unload(stop_on_leave)  # a visitor who closes the page: their Benchmark run calls nothing more
+        demo.unload(forget_clips)  # a closed page's clip stops and its kept files go at once
     for block in demo.blocks.values():  # any raw value reaches the handlers' one check (rmbg.webapp.inputs)
         if isinstance(block, gr.components.Component):
             lenient(block)
-    demo.rmbg_routes = rest.routes(app, lambda: default_id)  # POST /api/remove
+    demo.rmbg_routes = rest.routes(app, lambda: default_id)  # POST /api/remove and /api/video
     demo.rmbg_warm_up = functools.partial(warm_in_background, app, default_id)  # see warm_up()
     # uploads cannot fill the disk (rmbg.webapp.upload_room); the download store bounds its own files
     demo.rmbg_upload_room = UploadRoom(get_upload_folder(), config.uploads_mb * 2**20, keep=app.store.owns)
@@ -103,7 +108,8 @@ def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
     def slot(component: Any) -> Slot:
         if isinstance(component, gr.State):
             return Slot("session state (null)")
-        return Slot(str(component.label or type(component).__name__), file=isinstance(component, (gr.Image, gr.File)))
+        is_file = isinstance(component, (gr.Image, gr.File, gr.Video))
+        return Slot(str(component.label or type(component).__name__), file=is_file)
 
     return {fn.api_name: [slot(c) for c in fn.inputs] for fn in demo.fns.values() if isinstance(fn.api_name, str)}
 
@@ -119,7 +125,8 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     room = Middleware(UploadLimit, room=demo.rmbg_upload_room)  # type: ignore[attr-defined]
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
-        "css": CSS,
+        "css": CSS + VIDEO_CSS,
+        "js": PAIR_JS,  # the Video tab's Compare view: its two videos kept in sync
         "max_file_size": rest.MAX_BODY,
         "show_error": True,
         "mcp_server": True,

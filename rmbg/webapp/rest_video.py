@@ -1,0 +1,233 @@
+"""`POST /api/video`: a clip's background removed, for programs that speak plain HTTP.
+
+    curl -F video=@clip.mp4 -F provider=u2netp http://127.0.0.1:7860/api/video -o clip.webm
+    curl -F video=@clip.mp4 -F background=#00b140 http://127.0.0.1:7860/api/video -o clip.mp4
+    curl -H 'content-type: application/json' -d '{"url": "https://example.com/clip.mp4", "format": "mov"}' \\
+         http://127.0.0.1:7860/api/video -o clip.mov
+
+Request: multipart/form-data with the clip in `video` (and `background_image`
+for background "image"), or JSON with its `url` (fetched behind the SSRF
+guard). Fields, all optional: provider (a video provider: any local model, or
+a hosted one priced per second), background ("transparent", a colour, or
+"image"), format (webm, mov, mp4, matte, gif, webp). The same identity, key
+headers, spending caps and body limit as `POST /api/remove`
+(rmbg.webapp.rest): the per-session cap applies per client address; a hosted
+provider's clip is reserved as duration x price per second before it is sent.
+A client that hangs up stops the run at the next frame.
+
+Response: the video file, with X-Rmbg-Provider, X-Rmbg-Frames,
+X-Rmbg-Duration (seconds of video), X-Rmbg-Seconds (model),
+X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD and X-Rmbg-Cost-Source. Errors as
+/api/remove's (rmbg.webapp.rest_body). The types are pydantic models here,
+documented in GET /api/openapi.json beside /api/remove's.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from ..errors import InvalidImageError, InvalidRequestError
+from ..video.limits import InvalidVideoError
+from .catalog import Keys
+from .context import App
+from .identity import rest_identity
+from .inputs import Text, VideoFormat
+from .look import Look
+from .rest_body import ERROR_CODES, read_body, refusal
+from .rest_types import Refusal, as_text, keys_of, parameters
+from .video_clips import Clip, Upload, clip_of
+from .videos import VideoLook, remove
+
+VIDEO_CONCURRENCY = 2  # clips being cut at once through REST (each runs for seconds to minutes)
+MEDIA = {
+    "webm": "video/webm",
+    "mov": "video/quicktime",
+    "mp4": "video/mp4",
+    "matte": "video/mp4",
+    "gif": "image/gif",
+    "webp": "image/webp",
+}
+NO_VIDEO = 'Send the clip as the multipart field "video", or JSON {"url": "https://..."}.'
+
+
+class VideoFields(BaseModel):
+    """The fields of a video request, all optional."""
+
+    model_config = ConfigDict(extra="forbid", title="VideoFields")
+
+    provider: Text = Field(None, description="Video provider id (a local model, or hosted: priced per second).")
+    background: Text = Field(
+        None, description='"transparent", a colour ("white", "#00b140"; drawn into an mp4), or "image".'
+    )
+    format: VideoFormat = Field(
+        None,
+        description="webm (VP9 with alpha; the default), mov (ProRes 4444 with alpha), mp4 (on the background, "
+        "white by default), matte (the alpha as an mp4), gif, webp.",
+    )
+    url: Text = Field(None, description="http(s) URL of the clip, when it is not uploaded.")
+
+
+VIDEO_FIELDS = tuple(VideoFields.model_fields)
+VIDEO_FILES = {
+    "video": "The clip: MP4, MOV, WebM, MKV or animated GIF.",
+    "background_image": 'The picture to put behind the subject (background "image", format mp4).',
+}
+
+
+class VideoMade(BaseModel):
+    """The response's headers: who cut the clip, how long it is and took, what it cost."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    provider: str = Field(alias="X-Rmbg-Provider", description="The provider that made the mattes.")
+    frames: str = Field(alias="X-Rmbg-Frames", description="Frames in the clip.")
+    duration: str = Field(alias="X-Rmbg-Duration", description="Seconds of video.")
+    seconds: str = Field(alias="X-Rmbg-Seconds", description="Seconds in the model or the provider's calls.")
+    total_seconds: str = Field(alias="X-Rmbg-Total-Seconds", description="Seconds for the whole request.")
+    cost_usd: str = Field(alias="X-Rmbg-Cost-USD", description="What this clip cost, in USD.")
+    cost_source: str = Field(alias="X-Rmbg-Cost-Source", description='"reported", "estimated" or "free".')
+
+
+def video_fields_of(values: dict[str, Any]) -> VideoFields:
+    """The fields, validated; refused in the field's sentence, or naming an unknown one."""
+    try:
+        return VideoFields.model_validate(values)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    said = [str(e["ctx"]["said"]) for e in errors if e["type"] == "rmbg"]
+    if said:
+        raise InvalidRequestError(said[0]) from None
+    unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(VIDEO_FIELDS)}.") from None
+    raise InvalidRequestError(errors[0]["msg"]) from None
+
+
+def video_bodies() -> dict[str, Any]:
+    """The request's media types: a multipart form with the clip, or JSON with its url."""
+    schema = VideoFields.model_json_schema()
+    properties = {name: {k: v for k, v in s.items() if k != "default"} for name, s in schema["properties"].items()}
+    binary = {name: {"type": "string", "format": "binary", "description": said} for name, said in VIDEO_FILES.items()}
+    form = {
+        "type": "object",
+        "required": ["video"],
+        "additionalProperties": False,
+        "properties": {**binary, **{name: as_text(s) for name, s in properties.items() if name != "url"}},
+    }
+    body = {"type": "object", "required": ["url"], "additionalProperties": False, "properties": properties}
+    return {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}}
+
+
+def video_responses() -> dict[int | str, dict[str, Any]]:
+    headers = {
+        info.alias: {"description": info.description, "schema": {"type": "string"}}
+        for info in VideoMade.model_fields.values()
+        if info.alias
+    }
+    content = {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MEDIA.values()))}
+    refused: dict[int | str, dict[str, Any]] = {
+        code: {"model": Refusal, "description": "Refused or failed, with the reason"} for code in ERROR_CODES
+    }
+    return {200: {"description": "The cut-out clip", "content": content, "headers": headers}, **refused}
+
+
+def copy_upload(upload: UploadFile, folder: Path) -> Path:
+    """The uploaded clip as a file of its own (starlette spools it; nothing is held in memory)."""
+    suffix = Path(upload.filename or "").suffix[:6].lower()
+    stem = Path(upload.filename or "video").stem or "video"
+    path = folder / f"{stem[:60]}{suffix}"
+    with path.open("wb") as out:
+        upload.file.seek(0)
+        shutil.copyfileobj(upload.file, out)
+    return path
+
+
+def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], str], fetch: object) -> None:
+    """Add POST /api/video to `api` (app None: the route only describes itself).
+    `fetch` None: this server fetches no URLs (as /api/remove's)."""
+    limiter = anyio.CapacityLimiter(VIDEO_CONCURRENCY)
+
+    @api.post(
+        "/api/video",
+        summary="Remove the background of a video clip",
+        response_class=Response,
+        response_model=None,
+        responses=video_responses(),
+        openapi_extra={"parameters": parameters(), "requestBody": {"required": True, "content": video_bodies()}},
+    )
+    async def video(request: Request) -> Response:
+        keys = Keys(**{slot: (key or "").strip() for slot, key in keys_of(request.headers).items()})
+        folder = Path(tempfile.mkdtemp(prefix="rmbg-rest-video-"))
+        try:
+            values, uploads = await read_body(request, VIDEO_FILES, len(VIDEO_FIELDS) + 2)
+            fields = video_fields_of(values)
+            upload, picture = uploads.get("video"), uploads.get("background_image")
+            if upload is None and not fields.url:
+                raise InvalidVideoError(NO_VIDEO)
+            if upload is None and fetch is None:
+                raise InvalidVideoError("This server does not fetch video URLs; send the clip itself.")
+            if upload is None:
+                clip: Clip = clip_of(None, fields.url)
+            else:
+                clip = Upload(await anyio.to_thread.run_sync(copy_upload, upload, folder), upload.filename or "")
+            kind, colour = Look.background_of(fields.background)
+            look = VideoLook.of(kind, colour, await picture.read() if picture else None, fields.format)
+            assert app is not None  # routes without an app only describe themselves
+            client = request.client.host if request.client else None
+            provider_id = str(fields.provider or default_provider())
+            shown = await cut_watching(request, app, clip, provider_id, look, keys, client)
+        except Exception as exc:
+            return refusal(exc, keys, "POST /api/video", 'a file in "video"')
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        result = shown.result
+        made = {
+            "provider": result.provider,
+            "frames": str(result.frames),
+            "duration": f"{result.duration:.3f}",
+            "seconds": f"{result.seconds.model:.3f}",
+            "total_seconds": f"{result.seconds.total:.3f}",
+            "cost_usd": str(result.cost.usd),
+            "cost_source": result.cost.source,
+        }
+        headers = VideoMade.model_validate(made).model_dump(by_alias=True)
+        return FileResponse(shown.file, media_type=MEDIA[look.fmt], headers=headers, filename=shown.file.name)
+
+    async def cut_watching(
+        request: Request, app: App, clip: Clip, provider_id: str, look: VideoLook, keys: Keys, client: str | None
+    ) -> Any:
+        """The clip cut in a worker thread, stopped at the next frame if the client hangs up."""
+        run_key = f"rest-video:{uuid.uuid4().hex}"
+        work = functools.partial(
+            remove, app, clip, provider_id, look, keys, session_id=rest_identity(client), run_key=run_key, keep=False
+        )
+        outcome: list[Any] = []
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                while not await request.is_disconnected():
+                    await anyio.sleep(0.5)
+                app.runs.stop(run_key)
+
+            group.start_soon(watch)
+            try:
+                outcome.append(await anyio.to_thread.run_sync(work, limiter=limiter))
+            except Exception as exc:  # raised below, outside the group (which would wrap it)
+                outcome.append(exc)
+            group.cancel_scope.cancel()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]

@@ -1,0 +1,300 @@
+"""Video through the launched app: the named API (/video, /video_rerender,
+/video_compare, /video_stop) with gradio_client, and POST /api/video with
+httpx, on the real U2-Net-p weights (and a grey-level threshold as the
+second provider of a comparison). Stop in the middle offers nothing and leaves
+no file behind; a hosted video provider is reserved against the same caps as
+an image, per client address."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
+
+from rmbg.webapp import AppConfig, videos  # noqa: E402
+from tests.support.app import serve  # noqa: E402
+from tests.video_clips import davis, decoded, threshold_registered, write_clip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(u2netp_path, tmp_path_factory):
+    """(app URL, the app's temporary folder, the run counter, clips folder): every
+    temporary file the app makes lands in that folder (tempfile.tempdir)."""
+    root = tmp_path_factory.mktemp("video-app")
+    (root / "tmp").mkdir()
+    runs = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(root / "tmp"))
+        engine = videos.remove_video
+        patch.setattr(videos, "remove_video", lambda *a, **k: runs.append(a[1].id) or engine(*a, **k))
+        with threshold_registered(), serve(AppConfig()) as url:
+            yield url, root / "tmp", runs, root
+
+
+@pytest.fixture(scope="module")
+def clip(served):
+    return write_clip(served[3] / "dog.mp4", davis("dog", 6))
+
+
+@pytest.fixture
+def client(served):
+    """A gradio_client session, closed after the test (its page "closes": the app forgets its clips)."""
+    from gradio_client import Client
+
+    session = Client(served[0], verbose=False)
+    yield session
+    session.close()
+
+
+def half_written(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.rglob("*.part*"))
+
+
+def folders(folder: Path) -> set[str]:
+    """The video folders in the app's temporary folder: a run's, and those kept for re-encoding
+    (each session's last clip: its input's copy and its mattes)."""
+    return {p.name for p in folder.iterdir() if p.name.startswith(("rmbg-app-video-", "rmbg-video-", "rmbg-rest"))}
+
+
+def test_a_clip_through_the_api_then_another_background_without_a_model_run(served, clip, client):
+    from gradio_client import handle_file
+
+    _, tmp, runs, _ = served
+    runs.clear()
+    preview, file, line = client.predict(
+        video=handle_file(str(clip)), provider="u2netp", format="mov", api_name="/video"
+    )
+    preview, file = (Path(p["video"] if isinstance(p, dict) else p) for p in (preview, file))
+    assert (preview.suffix, file.suffix) == (".webm", ".mov") and runs == ["u2netp"]
+    frames, times = decoded(preview, alpha=True)
+    assert len(frames) == 6 and times == pytest.approx([i / 24 for i in range(6)], abs=1e-3)
+    alphas = [f[..., 3] for f in frames]
+    assert all(a.min() < 30 and a.max() > 150 for a in alphas)  # a subject, and a background cut away
+    assert len(decoded(file, alpha=True)[0]) == 6
+    assert "**U2-Net-p" in line and "6 frames, 0.2 s of video" in line and "this clip: free (local" in line
+    assert "session: $0 hosted (cap $1.00)" in line
+
+    green, green_file, again = client.predict(
+        background="colour", colour="#00ff00", format="mp4", api_name="/video_rerender"
+    )
+    green = Path(green["video"] if isinstance(green, dict) else green)
+    assert green.suffix == ".mp4" and runs == ["u2netp"] and "no model run, no new charge" in again
+    rgb = decoded(green)[0][0][: alphas[0].shape[0], : alphas[0].shape[1]]
+    background = rgb[alphas[0] < 10].astype(int)
+    assert np.abs(background - [0, 255, 0]).mean() < 12  # where the subject is not: the colour
+    assert half_written(tmp) == [] and half_written(Path(get_upload_folder())) == []
+
+
+def test_two_providers_on_one_clip_side_by_side(served, clip, client):
+    from gradio_client import handle_file
+
+    left, right, frame, table, agreement = client.predict(
+        video=handle_file(str(clip)), provider_a="u2netp", provider_b="threshold", api_name="/video_compare"
+    )
+    a, b = (Path(v["video"] if isinstance(v, dict) else v) for v in (left, right))
+    assert a.suffix == b.suffix == ".webm" and a != b
+    assert len(decoded(a, alpha=True)[0]) == len(decoded(b, alpha=True)[0]) == 6
+    rows = table["data"] if isinstance(table, dict) else table
+    assert [r[0] for r in rows] == ["U2-Net-p (tiny, ungated, Apache-2.0)", "Threshold (tests)"]
+    assert all(r[1] == "6" for r in rows)
+    assert "The mattes agree: IoU" in agreement and "over 6 frames" in agreement
+    assert half_written(served[1]) == []
+
+
+def test_stop_in_the_middle_offers_nothing_and_leaves_no_file(served, client):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    _, tmp, _, root = served
+    long_clip = write_clip(root / "stopme.mp4", davis("dog", 40))
+    before = folders(tmp)
+    job = client.submit(video=handle_file(str(long_clip)), provider="u2netp", format="mov", api_name="/video")
+    deadline = time.monotonic() + 60
+    while not any("frames" in (p.desc or "") and p.progress for p in (job.status().progress_data or [])):
+        assert time.monotonic() < deadline and not job.done(), "no frame was reported"
+        time.sleep(0.05)
+    said = [p.desc for p in job.status().progress_data or []]
+    assert any(" / 40 frames" in d and "s left" in d for d in said), said
+    client.predict(api_name="/video_stop")
+    with pytest.raises(AppError, match=r"Stopped after \d+ frame\(s\); no output was written"):
+        job.result(timeout=60)
+    assert [p.name for p in Path(get_upload_folder()).rglob("stopme-*")] == []  # no preview, no download
+    assert folders(tmp) <= before and half_written(tmp) == []  # its copy of the clip, its mattes: gone
+    nothing = ({"__type__": "update"},) * 3  # gr.skip(): nothing kept to re-encode, every output left as it is
+    assert client.predict(format="webm", api_name="/video_rerender") == nothing
+
+
+def test_a_closed_session_s_clips_are_deleted_at_once(served, clip, monkeypatch):
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # how soon the server notices a closed page
+    client = Client(served[0], verbose=False)
+    tmp = served[1]
+    before = folders(tmp)
+    client.predict(video=handle_file(str(clip)), provider="u2netp", api_name="/video")
+    kept = folders(tmp) - before
+    assert len(kept) == 2  # the clip's copy and its mattes, for another background or format
+    client.close()  # its heartbeat ends: gradio runs the page's unload
+    deadline = time.monotonic() + 20
+    while folders(tmp) & kept:
+        assert time.monotonic() < deadline, folders(tmp) & kept
+        time.sleep(0.1)
+
+
+def test_rest_video_from_a_file_and_from_a_url(served, clip, monkeypatch):
+    url, tmp, _, root = served
+    before = folders(tmp)
+    answer = httpx.post(
+        url + "api/video",
+        files={"video": ("dog.mp4", clip.read_bytes(), "video/mp4")},
+        data={"provider": "u2netp"},
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "video/webm" and answer.headers["x-rmbg-provider"] == "u2netp"
+    assert (answer.headers["x-rmbg-frames"], answer.headers["x-rmbg-duration"]) == ("6", "0.250")
+    assert answer.headers["x-rmbg-cost-source"] in ("compute", "free")
+    out = root / "rest.webm"
+    out.write_bytes(answer.content)
+    assert len(decoded(out, alpha=True)[0]) == 6
+
+    monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")  # a trusted deployment's explicit choice
+    with files_served(clip.parent) as base:
+        answer = httpx.post(
+            url + "api/video",
+            json={"url": f"{base}/dog.mp4", "provider": "u2netp", "background": "#00ff00", "format": "mp4"},
+            timeout=120,
+        )
+    assert answer.status_code == 200, answer.text
+    assert (
+        answer.headers["content-type"] == "video/mp4"
+        and 'filename="dog-nobg.mp4"' in answer.headers["content-disposition"]
+    )
+    assert folders(tmp) <= before and half_written(tmp) == []  # REST keeps nothing
+    document = httpx.get(url + "api/openapi.json", timeout=30).json()
+    post = document["paths"]["/api/video"]["post"]
+    assert set(post["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
+    assert "X-Rmbg-Frames" in post["responses"]["200"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "fields, status, words",
+    [
+        ({"provider": "fal-bria"}, 400, "'fal-bria' does not run on video. Video providers: "),
+        ({"format": "avi"}, 400, "Unknown video format 'avi': use one of webm, mov, mp4, matte, gif, webp."),
+        ({"background": "#00ff00", "format": "webm"}, 400, "A colour background is drawn into an mp4"),
+        ({"colour": "red"}, 400, "Unknown field(s) colour"),
+    ],
+)
+def test_rest_video_refusals_are_json_sentences(served, clip, fields, status, words):
+    answer = httpx.post(
+        served[0] + "api/video", files={"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}, data=fields, timeout=60
+    )
+    assert answer.status_code == status and words in answer.json()["error"], answer.text
+
+
+def test_rest_video_without_a_clip_or_a_form(served):
+    base = served[0] + "api/video"
+    assert httpx.post(base, json={"provider": "u2netp"}, timeout=30).json() == {
+        "error": 'Send the clip as the multipart field "video", or JSON {"url": "https://..."}.'
+    }
+    assert httpx.post(base, content=b"x", headers={"content-type": "text/plain"}, timeout=30).status_code == 415
+    local = httpx.post(base, json={"url": "/etc/hostname"}, timeout=30)  # text is a URL, never a server path
+    assert (local.status_code, local.json()) == (
+        400,
+        {"error": "Give the clip's URL as http(s)://..., such as https://example.com/clip.mp4."},
+    )
+
+
+def test_the_named_api_reads_no_server_path_from_the_url_field(served, client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=r"Give the clip's URL as http\(s\)://"):
+        client.predict(url="/etc/hostname", provider="u2netp", api_name="/video")
+
+
+def test_a_hosted_video_clip_through_rest_is_paid_once_under_the_callers_caps(clip):
+    """fal's video service (a fake that follows its queue API) through POST /api/video: without a key
+    the same key rule as images; over the session's cap refused before anything is sent; with room,
+    one paid request, its cost in the answer and on the visitor's session."""
+    from tests.fakes.fal import TEST_KEY
+    from tests.fakes.fal_video import FalVideoFake
+
+    video = {"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}
+    with FalVideoFake() as fal:
+        paid = lambda: [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]  # noqa: E731
+        providers = {"fal-bria-video": {"base_url": fal.url}}
+        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("0.01"))) as url:
+            keyless = httpx.post(url + "api/video", files=video, data={"provider": "fal-bria-video"}, timeout=60)
+            assert keyless.status_code == 401 and "X-Fal-Key" in keyless.json()["error"]
+            capped = httpx.post(
+                url + "api/video",
+                files=video,
+                data={"provider": "fal-bria-video"},
+                headers={"X-Fal-Key": TEST_KEY},
+                timeout=60,
+            )
+            assert capped.status_code == 402, capped.text
+            assert "Spending cap reached" in capped.json()["error"] and paid() == []
+        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("1"))) as url:
+            answer = httpx.post(
+                url + "api/video",
+                files=video,
+                data={"provider": "fal-bria-video", "format": "webm"},
+                headers={"X-Fal-Key": TEST_KEY},
+                timeout=120,
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"] == "video/webm"
+            assert answer.headers["x-rmbg-provider"] == "fal-bria-video" and len(paid()) == 1
+            assert answer.headers["x-rmbg-frames"] == "6"
+            assert Decimal(answer.headers["x-rmbg-cost-usd"]) == Decimal("0.042")  # 0.25 s billed as 1 s
+
+
+def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkeypatch, tmp_path):
+    from rmbg.errors import InvalidImageError
+    from rmbg.video.limits import InvalidVideoError
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from rmbg.webapp.video_clips import clip_from_url
+
+    app = App.create(store=OutputStore(tmp_path / "store"))
+    (tmp_path / "note.txt").write_text("not a video")
+    with files_served(clip.parent) as base, files_served(tmp_path) as other:
+        with pytest.raises(InvalidImageError, match="loopback address"):  # the URL guard's refusal
+            clip_from_url(f"{base}/dog.mp4", app)
+        monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+        kept = clip_from_url(f"{base}/dog.mp4", app)
+        assert kept.name == "dog.mp4" and kept.read_bytes() == clip.read_bytes() and app.store.owns(kept)
+        with pytest.raises(InvalidVideoError, match="is not a video we can read"):
+            clip_from_url(f"{other}/note.txt", app)
+    with pytest.raises(InvalidVideoError, match="Paste an http"):
+        clip_from_url("clip.mp4", app)
+
+
+@contextlib.contextmanager
+def files_served(folder: Path):
+    """An HTTP server on 127.0.0.1 serving `folder`; yields its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
