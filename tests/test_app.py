@@ -129,7 +129,11 @@ def test_crop_and_canvas_from_the_api_reframe_without_a_call(client, fakes):
     from rmbg.image.framing import subject_box
 
     fal, _ = fakes
-    _, file, _ = remove(client, provider="fal-bria", fal_key=FAL_KEY, canvas="600x400", margin="10%", align="bottom")
+    (before, after), file, _ = remove(
+        client, provider="fal-bria", fal_key=FAL_KEY, canvas="600x400", margin="10%", align="bottom"
+    )
+    # the before half is the photo framed as the cut-out is: the two halves of the slider line up
+    assert Image.open(before).size == Image.open(after).size == (600, 400)
     calls = len(fal.calls)
     framed = Image.open(file)
     assert framed.size == (600, 400) and framed.mode == "RGBA"

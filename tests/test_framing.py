@@ -9,7 +9,7 @@ from PIL import Image
 import rmbg
 from rmbg.errors import InvalidImageError
 from rmbg.image.compose import render
-from rmbg.image.framing import SUBJECT_THRESHOLD, frame, framing_of, layout, subject_box
+from rmbg.image.framing import SUBJECT_THRESHOLD, frame, frame_source, framing_of, layout, subject_box
 from rmbg.types import Framing, RenderOptions
 from tests.support.providers import CountingProvider
 
@@ -159,3 +159,19 @@ def test_a_margin_that_fills_the_canvas_is_refused():
 
 def test_no_framing_asked_is_none():
     assert framing_of() is None and framing_of(False, "none", "", "center") is None
+
+
+def test_the_photo_is_framed_like_its_cut_out():
+    """A before/after view after a crop or a canvas: the photo in the cut-out's geometry, pixel for pixel
+    where the subject is, the canvas around it filled."""
+    rgb = Image.new("RGB", (200, 100), (10, 200, 30))
+    rgb.paste((250, 0, 0), (60, 20, 120, 80))
+    alpha = Image.new("L", (200, 100), 0)
+    alpha.paste(255, (60, 20, 120, 80))
+    for framing in (framing_of(True, None, "10px", None), framing_of(False, "300x300", "5%", "bottom")):
+        cut, cut_alpha = frame(rgb, alpha, framing)
+        before = frame_source(rgb, alpha, framing, (236, 236, 236))
+        assert before.size == cut.size
+        inside = np.asarray(cut_alpha) == 255
+        assert np.array_equal(np.asarray(before)[inside], np.asarray(cut)[inside])
+        assert tuple(np.asarray(before)[0, 0]) == (236, 236, 236)

@@ -232,3 +232,18 @@ def frame(rgb: Image.Image, alpha: Image.Image, framing: Framing) -> tuple[Image
     out = Image.new("RGBA", size, (0, 0, 0, 0))
     out.paste(piece, at)
     return out.convert("RGB"), out.getchannel("A")
+
+
+def frame_source(rgb: Image.Image, alpha: Image.Image, framing: Framing, fill: tuple[int, int, int]) -> Image.Image:
+    """The photo itself (no matte applied) in the geometry frame() gives its cut-out: the subject's box
+    cropped, scaled and placed alike, the rest of the canvas `fill`. What a before/after view shows
+    as "before", so the two halves line up after a crop or a canvas."""
+    check_budget(alpha.size, framing)
+    box = subject_box(alpha) or (0, 0, alpha.size[0], alpha.size[1])
+    size, subject_size, at = layout(box, framing)
+    piece = rgb.convert("RGB").crop(box)
+    if piece.size != subject_size:
+        piece = piece.resize(subject_size, Image.Resampling.LANCZOS)
+    out = Image.new("RGB", size, fill)
+    out.paste(piece, at)
+    return out

@@ -24,6 +24,7 @@ from ..errors import InvalidImageError, RmbgError
 from ..image.fetch import fetch_image
 from ..image.formats import URL as URL_RE
 from ..image.formats import url_name
+from ..image.framing import frame_source
 from ..image.io import load_image
 from ..providers.base import Provider
 from ..result import Result
@@ -290,6 +291,9 @@ def last_result(session: Session, app: App) -> Result | None:
     return result
 
 
+BEFORE_FILL = (236, 236, 236)  # the canvas around a framed photo in the before half: a light grey
+
+
 def show(
     session: Session, look: Look, app: App, volume: int, rendered: Result | None = None, started: float | None = None
 ) -> Shown:
@@ -300,7 +304,10 @@ def show(
         raise InvalidImageError("Remove a background first.")
     rendered = rendered or shown(result, look)
     side = app.config.max_preview_side
-    before, after = shrink(result.source, side), preview_of(rendered, look, side)
+    source = result.source
+    if look.framing is not None:  # the photo cropped and placed as the cut-out is, so the halves line up
+        source = frame_source(result.source, result.alpha, look.framing, BEFORE_FILL)
+    before, after = shrink(source, side), preview_of(rendered, look, side)
     file = download(rendered, look, session.last_name, app.store)
     total = None if started is None else time.perf_counter() - started
     out = Shown(
