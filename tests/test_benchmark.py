@@ -139,6 +139,24 @@ def test_a_blind_run_settles_what_the_calls_cost(tmp_path, u2netp_path):  # noqa
         assert len(cutouts.pairs()) == 2
 
 
+def test_a_blind_row_from_the_cache_says_no_call_was_made(tmp_path, u2netp_path):  # noqa: F811
+    """A second run on the same photo reuses the mattes: its rows must not show the first call's
+    seconds and cost as if a call had been made (and paid) again."""
+    from rmbg.cache import MatteCache
+
+    with FalFake() as fal:
+        providers = {"fal-bria": {"base_url": fal.url}}
+        app = App.create(AppConfig(provider_config=providers), cache=MatteCache(64 * 2**20))
+        (tmp_path / "p.png").write_bytes(png_bytes())
+        upload = read_upload([tmp_path / "p.png"], None, tmp_path / "up")
+        _, first = run_blind(upload, ["fal-bria", "u2netp"], Keys.of(FAL_KEY), app, session_id="s")
+        calls = len(fal.calls)
+        _, again = run_blind(upload, ["fal-bria", "u2netp"], Keys.of(FAL_KEY), app, session_id="s")
+    assert first[0][2].startswith("ok · ") and "$0.0180" in first[0][2]
+    assert [row[2] for row in again] == ["ok · cached matte · free (no new call)"] * 2
+    assert len(fal.calls) == calls
+
+
 @pytest.mark.parametrize("fault, counted", [("drop", Decimal("0.018")), ("unauthorized", Decimal(0))])
 def test_a_failed_call_costs_what_its_request_may_have_cost(tmp_path, u2netp_path, fault, counted):  # noqa: F811
     with FalFake() as fal:

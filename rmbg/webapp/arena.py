@@ -30,6 +30,7 @@ from ..eval.votes import VoteStore, ranking_rows
 from ..image.compose import parse_colour
 from ..image.io import load_image
 from ..types import format_usd
+from ..wording import words
 from .benchmark import Report, Step, check_choice, paid_run
 from .catalog import Keys
 from .context import App
@@ -194,7 +195,7 @@ def run_blind(
                 loaded = load_image(paths[name])
             except RmbgError as exc:
                 for provider in providers:
-                    status.append([name, provider.id, str(exc)])
+                    status.append([name, provider.id, words(exc, "page")])
                     done += 1
                     if report:
                         report(Step.of(done, total, len(providers), name, provider.id, False))
@@ -206,17 +207,20 @@ def run_blind(
                 if stop is not None and stop.is_set():
                     break
                 try:
-                    matte, _ = matte_for(loaded, provider, cache=app.cache)
+                    matte, cached = matte_for(loaded, provider, cache=app.cache)
                 except RmbgError as exc:
-                    status.append([name, provider.id, str(exc)])
+                    status.append([name, provider.id, words(exc, "page")])
                     ok = False
                 else:
                     ok = True
                     cut = preview.copy()
                     cut.putalpha(matte.alpha.resize(preview.size, Image.Resampling.BILINEAR))
                     cutouts.images.setdefault(key, {})[provider.id] = cut
-                    cost = "free" if matte.cost.source == "free" else f"${format_usd(matte.cost.usd)}"
-                    status.append([name, provider.id, f"ok · {matte.seconds:.2f} s · {cost}"])
+                    if cached:  # no call was made: neither the first call's seconds nor its cost are this row's
+                        status.append([name, provider.id, "ok · cached matte · free (no new call)"])
+                    else:
+                        cost = "free" if matte.cost.source == "free" else f"${format_usd(matte.cost.usd)}"
+                        status.append([name, provider.id, f"ok · {matte.seconds:.2f} s · {cost}"])
                 done += 1
                 if report:
                     report(Step.of(done, total, len(providers), name, provider.id, ok))
