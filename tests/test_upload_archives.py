@@ -114,3 +114,14 @@ def test_zlib_is_what_a_corrupt_stream_raises():
     """The reader catches zlib.error (a broken deflate stream) among the member errors."""
     with pytest.raises(zlib.error):
         zlib.decompress(b"\xff\xff\xff\xff")
+
+
+def test_an_image_over_the_benchmarks_size_is_refused_from_its_header(tmp_path):
+    """Twelve 36 MP frames in a 7.5 MB upload took 282 s and +2.4 GB: refused before anything runs."""
+    big = tmp_path / "big.png"
+    Image.new("RGB", (6000, 6000), (20, 40, 60)).save(big)  # 36 MP, a few kB compressed
+    with pytest.raises(UploadError, match=r"big is 6000x6000 \(36.0 MP\): the Benchmark scores images of up to 16 MP"):
+        read_upload([big], None, tmp_path / "out")
+    small = tmp_path / "small.png"
+    Image.new("RGB", (4000, 4000), (20, 40, 60)).save(small)  # 16 MP: taken
+    assert read_upload([small], None, tmp_path / "out2").names == ("small",)

@@ -32,6 +32,7 @@ MAX_IMAGES = 50
 MAX_FILE_BYTES = 25 * 2**20  # as one image upload elsewhere in the app
 MAX_TOTAL_BYTES = 400 * 2**20  # everything extracted from one benchmark upload
 MAX_MEMBERS = 2 * MAX_IMAGES + 50  # zip entries looked at (folders and stray files included)
+MAX_BENCH_PIXELS = 16_000_000  # per image: what scoring keeps in memory grows with it (see _check_size)
 MAX_RATIO = 200  # uncompressed / compressed bytes of one member; images compress far less
 CHUNK = 1 << 16
 
@@ -235,7 +236,30 @@ def _matched(target: _Target, notes: list[str]) -> Upload:
             raise UploadError("Ground truth must have the same names as the images: " + "; ".join(parts) + ".")
         for stem, path in sorted(masks.items()):
             _check_truth(stem, path)
+    for stem, path in sorted(images.items()):
+        _check_size(stem, path)
     return Upload(target.root, tuple(sorted(images)), bool(masks), tuple(notes))
+
+
+def _check_size(stem: str, path: Path) -> None:
+    """An image over MAX_BENCH_PIXELS is refused from its header, before any provider runs: scoring one
+    decodes it and its truth whole, several times over in floats (twelve 36 MP frames took +2.4 GB)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        raise UploadError(
+            f"{stem} is far over the size the Benchmark scores ({MAX_BENCH_PIXELS / 1e6:g} MP)."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError):  # unreadable: its row in the run says why, the rest go on
+        return
+    if width * height > MAX_BENCH_PIXELS:
+        raise UploadError(
+            f"{stem} is {width}x{height} ({width * height / 1e6:.1f} MP): the Benchmark scores images of up to "
+            f"{MAX_BENCH_PIXELS / 1e6:g} MP. Scale them down, or run `rmbg evaluate` on your own machine."
+        )
 
 
 def _check_truth(stem: str, path: Path) -> None:
