@@ -289,9 +289,14 @@ def ready_ids(app: App) -> list[str]:
 
 def wire_menus(app: App, keys: tuple[Any, ...], menus: list[Any]) -> None:
     """A pasted key changes which video providers are ready."""
+
+    def refreshed(*pasted: Any) -> Any:
+        updates = [gr.update(choices=videos.choices(Keys.of(*pasted), app.config)) for _ in menus]
+        return updates[0] if len(updates) == 1 else tuple(updates)  # one output takes its value whole
+
     gr.on(
         [k.change for k in keys],
-        lambda *pasted: tuple(gr.update(choices=videos.choices(Keys.of(*pasted), app.config)) for _ in menus),
+        refreshed,
         list(keys),
         menus,
         api_visibility="private",
