@@ -70,7 +70,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
 
     from ..charging import metered
     from ..video.limits import VideoStopped
-    from .main import parse_background
+    from .choosing import parse_background
 
     fmt = args.format or ("mp4" if args.bg else "webm")
     if args.bg and fmt != "mp4":
@@ -139,7 +139,7 @@ def _provider(provider_id: str | None, err: TextIO):
     """The clip's provider: a hosted video service, else a local model (a hosted image provider is refused)."""
     from ..video.api import known_video_id, local_provider
     from ..video.providers import get_video_provider, is_hosted_video
-    from .main import choose_provider
+    from .choosing import choose_provider
 
     if provider_id is not None and is_hosted_video(provider_id):
         return get_video_provider(provider_id)
