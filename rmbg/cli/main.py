@@ -129,7 +129,10 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
 def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     from ..eval.dataset import discover
     from ..eval.run import evaluate
+    from ..eval.sequences import is_sequence_set
 
+    if is_sequence_set(args.data):  # clips (or frame folders) with masks/: J, F, dtSSD per sequence
+        return cmd_evaluate_sequences(args, out, err)
     dataset = discover(args.data, categories=args.categories)
     ids = args.provider or [None]
     providers = [choose_provider(pid, err) for pid in ids]
@@ -153,6 +156,29 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     if failed:
         print(f"{failed} image(s) failed; see per_image.csv for the reasons.", file=err)
     return 1 if failed else 0
+
+
+def cmd_evaluate_sequences(args, out: TextIO, err: TextIO) -> int:
+    from ..eval.sequences import discover_sequences, evaluate_sequences
+
+    providers = [choose_provider(pid, err) for pid in (args.provider or [None])]
+    hosted = [p.id for p in providers if p.kind != "local"]
+    if hosted:
+        raise UsageError(f"{', '.join(hosted)}: sequences are scored with local models (a clip is a call per frame).")
+    progress = Progress(len(discover_sequences(args.data)) * len(providers), err)
+    try:
+        evaluation = evaluate_sequences(
+            args.data,
+            providers,
+            bootstrap=args.bootstrap,
+            progress=lambda done, total, pid, name: progress.update(f"{pid} {name}", "ok"),
+        )
+    finally:
+        progress.close()
+    print(evaluation.to_markdown(), file=out)
+    paths = evaluation.write(args.out)
+    print(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}", file=err)
+    return 0
 
 
 # --- parser and entry point --------------------------------------------------------
@@ -248,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     pv.set_defaults(func=cmd_providers)
 
     ev = sub.add_parser("evaluate", help="score providers on a labelled data set (images/ + masks/)")
-    ev.add_argument("data", metavar="DATA", help="data set folder with images/ and masks/")
+    ev.add_argument(
+        "data", metavar="DATA", help="data set folder with images/ and masks/, or video sequences (clip + masks/)"
+    )
     ev.add_argument("--provider", "-p", action="append", metavar="ID", help="provider id; repeat for several")
     ev.add_argument(
         "--out",

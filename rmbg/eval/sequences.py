@@ -1,0 +1,178 @@
+"""`rmbg evaluate` on video: J, F and dtSSD per sequence, with 95 % intervals over sequences.
+
+A sequence data set is a folder of sequences, each a folder holding the clip
+(`clip.mp4` or any video file: MP4, MOV, WebM, MKV, GIF) or a `frames/`
+folder of images, and a `masks/` folder with one ground-truth mask per frame
+(sorted by name); or one such sequence folder itself. Every provider runs on
+every sequence through rmbg.video.evaluate_clip, which scores the same mattes
+frame by frame and after the temporal filter, so the two rows of a sequence
+differ by the filter alone. The summary is the mean over sequences with a 95 %
+percentile bootstrap interval over sequences (the sequence is the unit, as
+DAVIS reports it), like the image summaries' interval over groups.
+
+Importing this module loads neither PyAV nor a model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidRequestError
+from ..providers.base import Provider
+from .records import Estimate
+from .stats import resample_counts
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
+MATTES = ("frame by frame", "smoothed")
+METRICS = ("j", "f", "dtssd")
+
+
+@dataclass(frozen=True)
+class SequenceSource:
+    """One sequence: its name, the clip or frames folder, and the masks folder."""
+
+    name: str
+    source: Path
+    masks: Path
+
+
+def _sequence_in(folder: Path) -> SequenceSource | None:
+    masks = folder / "masks"
+    if not masks.is_dir():
+        return None
+    frames = folder / "frames"
+    clips = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    source = frames if frames.is_dir() else (clips[0] if clips else None)
+    return SequenceSource(folder.name, source, masks) if source is not None else None
+
+
+def discover_sequences(root: str | Path) -> list[SequenceSource]:
+    """The sequences under `root` (module doc), by name; [] when it holds none."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    itself = _sequence_in(root)
+    if itself is not None:
+        return [itself]
+    found = (_sequence_in(child) for child in sorted(root.iterdir()) if child.is_dir())
+    return [s for s in found if s is not None]
+
+
+def is_sequence_set(root: str | Path) -> bool:
+    """A folder `rmbg evaluate` reads as video sequences (no images/ folder, and sequences in it)."""
+    return not (Path(root) / "images").is_dir() and bool(discover_sequences(root))
+
+
+@dataclass(frozen=True)
+class SequenceRow:
+    """One provider on one sequence, for one kind of mattes ("frame by frame" or "smoothed")."""
+
+    provider: str
+    sequence: str
+    mattes: str
+    frames: int
+    j: float
+    f: float
+    dtssd: float
+    seconds_per_frame: float
+
+
+@dataclass(frozen=True)
+class SequenceEvaluation:
+    rows: tuple[SequenceRow, ...]
+    bootstrap: int
+    seed: int
+
+    def summary(self) -> list[tuple[str, str, int, dict[str, Estimate], float]]:
+        """(provider, mattes, sequences, {metric: mean [95 % CI] over sequences}, seconds per frame)."""
+        out = []
+        for provider in dict.fromkeys(r.provider for r in self.rows):
+            for mattes in MATTES:
+                rows = [r for r in self.rows if r.provider == provider and r.mattes == mattes]
+                if not rows:
+                    continue
+                counts = resample_counts(len(rows), self.bootstrap, self.seed)
+                estimates = {}
+                for metric in METRICS:
+                    values = np.array([getattr(r, metric) for r in rows], dtype=np.float64)
+                    low, high = np.percentile(counts @ values / len(rows), [2.5, 97.5])
+                    estimates[metric] = Estimate(float(values.mean()), float(low), float(high), len(rows))
+                seconds = float(np.mean([r.seconds_per_frame for r in rows]))
+                out.append((provider, mattes, len(rows), estimates, seconds))
+        return out
+
+    def to_markdown(self) -> str:
+        head = "| provider | mattes | sequences | J [95 % CI] | F [95 % CI] | dtSSD [95 % CI] | s/frame |"
+        lines = [head, "|---|---|---:|---|---|---|---:|"]
+        for provider, mattes, n, est, seconds in self.summary():
+            cells = [f"{e.mean:.3f} [{e.low:.3f}, {e.high:.3f}]" for e in (est["j"], est["f"])]
+            cells.append(f"{est['dtssd'].mean:.2f} [{est['dtssd'].low:.2f}, {est['dtssd'].high:.2f}]")
+            lines.append(f"| {provider} | {mattes} | {n} | " + " | ".join(cells) + f" | {seconds:.3f} |")
+        return "\n".join(lines) + "\n\nJ, F: fractions (higher is better); dtSSD x100 (lower is steadier)."
+
+    def write(self, out: str | Path) -> dict[str, Path]:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        per_sequence = folder / "per_sequence.csv"
+        with open(per_sequence, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(SequenceRow.__dataclass_fields__))
+            writer.writeheader()
+            writer.writerows(asdict(r) for r in self.rows)
+        summary = folder / "sequences.json"
+        data = [
+            {
+                "provider": p,
+                "mattes": m,
+                "sequences": n,
+                "seconds_per_frame": s,
+                **{k: asdict(e) for k, e in est.items()},
+            }
+            for p, m, n, est, s in self.summary()
+        ]
+        summary.write_text(json.dumps({"bootstrap": self.bootstrap, "seed": self.seed, "summary": data}, indent=1))
+        report = folder / "sequences.md"
+        report.write_text(self.to_markdown() + "\n", encoding="utf-8")
+        return {"per_sequence": per_sequence, "summary": summary, "markdown": report}
+
+
+Progress = Callable[[int, int, str, str], None]
+
+
+def evaluate_sequences(
+    root: str | Path,
+    providers: Sequence[str | Provider],
+    *,
+    bootstrap: int = 2000,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SequenceEvaluation:
+    """Every provider (local: a clip is hundreds of calls) on every sequence under `root`."""
+    from ..api import resolve_provider
+    from ..video.evaluate import evaluate_clip
+
+    sequences = discover_sequences(root)
+    if not sequences:
+        raise InvalidRequestError(f"{root} holds no sequence (a folder with a clip or frames/, and masks/).")
+    chosen = [resolve_provider(p)[0] for p in providers]
+    rows: list[SequenceRow] = []
+    total, done = len(sequences) * len(chosen), 0
+    for provider in chosen:
+        for seq in sequences:
+            started = time.perf_counter()
+            scores = evaluate_clip(seq.source, seq.masks, provider)
+            frames = scores["frame_by_frame"].frames
+            per_frame = (time.perf_counter() - started) / max(frames, 1)
+            for mattes, key in zip(MATTES, ("frame_by_frame", "smoothed"), strict=True):
+                s = scores[key]
+                rows.append(SequenceRow(provider.id, seq.name, mattes, s.frames, s.j, s.f, s.dtssd, per_frame))
+            done += 1
+            if progress is not None:
+                progress(done, total, provider.id, seq.name)
+    return SequenceEvaluation(tuple(rows), bootstrap, seed)

@@ -1,0 +1,70 @@
+"""`rmbg evaluate` on video sequences (rmbg.eval.sequences): a folder of sequences, each a clip
+or a frames folder with one mask per frame, scored with J, F and dtSSD per sequence and summarised
+over sequences with 95 % intervals, frame by frame and smoothed, from the CLI as from Python."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rmbg.eval.sequences import discover_sequences, evaluate_sequences, is_sequence_set
+from tests.video_clips import Threshold, davis, davis_masks, threshold_registered, write_clip
+
+
+@pytest.fixture(scope="module")
+def sequences(tmp_path_factory):
+    """Two short DAVIS sequences: one as a clip, one as a folder of frames."""
+    root = tmp_path_factory.mktemp("seqs")
+    for name, as_clip in (("dog", True), ("blackswan", False)):
+        frames = davis(name, n=6, size=(214, 120))
+        folder = root / name
+        (folder / "masks").mkdir(parents=True)
+        for i, mask in enumerate(davis_masks(name, 6, size=(214, 120))):
+            Image.fromarray(mask).save(folder / "masks" / f"{i:05d}.png")
+        if as_clip:
+            write_clip(folder / "clip.mp4", frames)
+        else:
+            (folder / "frames").mkdir()
+            for i, frame in enumerate(frames):
+                Image.fromarray(frame).save(folder / "frames" / f"{i:05d}.png")
+    return root
+
+
+def test_sequences_are_found_as_clips_or_frame_folders(sequences, tmp_path):
+    found = discover_sequences(sequences)
+    assert [(s.name, s.source.name) for s in found] == [("blackswan", "frames"), ("dog", "clip.mp4")]
+    assert is_sequence_set(sequences) and discover_sequences(sequences / "dog")[0].name == "dog"
+    (tmp_path / "images").mkdir()
+    assert not is_sequence_set(tmp_path)  # an image data set is not read as sequences
+
+
+def test_each_sequence_is_scored_frame_by_frame_and_smoothed(sequences):
+    evaluation = evaluate_sequences(sequences, [Threshold()], bootstrap=200)
+    assert [(r.sequence, r.mattes, r.frames) for r in evaluation.rows] == [
+        ("blackswan", "frame by frame", 6),
+        ("blackswan", "smoothed", 6),
+        ("dog", "frame by frame", 6),
+        ("dog", "smoothed", 6),
+    ]
+    assert all(0 <= r.j <= 1 and 0 <= r.f <= 1 and r.dtssd >= 0 for r in evaluation.rows)
+    (provider, mattes, n, est, seconds), _ = evaluation.summary()
+    assert (provider, mattes, n) == ("threshold", "frame by frame", 2) and seconds > 0
+    js = [r.j for r in evaluation.rows if r.mattes == "frame by frame"]
+    assert est["j"].mean == pytest.approx(np.mean(js)) and est["j"].low <= est["j"].mean <= est["j"].high
+    assert min(js) - 1e-9 <= est["j"].low and est["j"].high <= max(js) + 1e-9  # an interval over sequences
+
+
+def test_rmbg_evaluate_reads_a_folder_of_sequences(sequences, tmp_path, capsys):
+    from rmbg.cli.main import main
+
+    with threshold_registered():
+        code = main(["evaluate", str(sequences), "-p", "threshold", "--out", str(tmp_path / "r"), "--bootstrap", "100"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "| threshold | frame by frame | 2 | " in printed.out and "| threshold | smoothed | 2 | " in printed.out
+    summary = json.loads((tmp_path / "r" / "sequences.json").read_text())
+    assert [row["mattes"] for row in summary["summary"]] == ["frame by frame", "smoothed"]
+    assert (tmp_path / "r" / "per_sequence.csv").read_text().count("\n") == 5  # header + 2 sequences x 2
