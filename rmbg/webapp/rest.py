@@ -87,6 +87,7 @@ def look_of(fields: Fields, background_image: bytes | None) -> Look:
         fields.mask_only,
         fields.format,
         refine=fields.clean_edges,
+        edge_colours=fields.edge_colours,
         crop=fields.crop,
         canvas=fields.canvas,
         margin=fields.margin,
