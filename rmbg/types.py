@@ -247,6 +247,9 @@ class RenderOptions:
     clean_edges: estimated foreground colours at soft edges instead of the
         photo's (rmbg.image.foreground), so hair loses the old background's tint.
     format: "png", "webp" or "jpeg" for encoding (PNG and WebP keep alpha).
+    edge_colours: a transparent cut-out estimates the subject's colour at soft
+        edges (True, the default); False keeps the photo's colours there, as
+        rembg does: faster, but the edges keep the old background's tint.
     """
 
     background: Any = None
@@ -254,6 +257,7 @@ class RenderOptions:
     clean_edges: bool = False
     format: str = "png"
     framing: Framing | None = None
+    edge_colours: bool = True
 
 
 Align = Literal["center", "bottom"]

@@ -37,7 +37,24 @@ def test_fp32_matches_onnx_runtime_and_reads_the_file_as_it_is(graph, tmp_path):
     reference = rmbg.get_provider("isnet-general", weights=graph, device="cpu").matte(photo)
     diff = np.abs(np.asarray(matte.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
     assert diff.max() <= 1
-    assert not (tmp_path / "cache" / "openvino").exists()  # an ONNX file at fp32 needs no IR kept
+    assert not list((tmp_path / "cache").rglob("*.xml"))  # an ONNX file at fp32 needs no IR kept
+    assert list((tmp_path / "cache" / "openvino" / "compiled").iterdir())  # OpenVINO's compiled blob is
+
+
+def test_a_new_process_imports_the_compiled_blob_with_the_same_matte(u2netp_path, tmp_path, monkeypatch):
+    """The second compile of the same file and config (a new process's, here a new Core) reads
+    OpenVINO's cached blob instead of compiling again, and gives the same matte (cold start:
+    benchmarks/vs_rembg_serving.py)."""
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    first = openvino_backend._compile("u2netp", "fp32", "fp32", u2netp_path, [], None, tmp_path / "no.xml")
+    blobs = sorted((tmp_path / "cache" / "openvino" / "compiled").iterdir())
+    assert blobs
+    stamps = [b.stat().st_mtime_ns for b in blobs]
+    second = openvino_backend._compile("u2netp", "fp32", "fp32", u2netp_path, [], None, tmp_path / "no.xml")
+    assert sorted((tmp_path / "cache" / "openvino" / "compiled").iterdir()) == blobs
+    assert [b.stat().st_mtime_ns for b in blobs] == stamps  # read, not written again
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    assert np.array_equal(first(x)[0], second(x)[0])
 
 
 def test_u2netp_fp32_gives_onnx_runtimes_matte_on_its_real_weights(u2netp_path, tmp_path, monkeypatch):
@@ -57,7 +74,7 @@ def _runtime_precisions(compiled) -> set[str]:
 
 
 def test_bf16_runs_the_fp32_graph_in_bf16_where_the_cpu_has_bf16_units(u2netp_path, tmp_path, monkeypatch):
-    """bf16 compiles the same graph with OpenVINO's bf16 precision (ops run in bf16, nothing
+    """bf16 compiles the same graph with OpenVINO's bf16 precision (ops run in bf16, no IR
     kept on disk); on a CPU without bf16 units it is refused, since OpenVINO would quietly
     run fp32 under a bf16 label."""
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
@@ -71,7 +88,7 @@ def test_bf16_runs_the_fp32_graph_in_bf16_where_the_cpu_has_bf16_units(u2netp_pa
     assert matte.meta["precision"] == "bf16" and matte.alpha.size == photo.size
     assert "bf16" in _runtime_precisions(bf16.compiled())
     assert "bf16" not in _runtime_precisions(openvino_provider("u2netp", weights=u2netp_path).compiled())
-    assert not (tmp_path / "cache" / "openvino").exists()
+    assert not list((tmp_path / "cache").rglob("*.xml"))  # no IR kept (only OpenVINO's compiled blobs)
 
 
 def test_int8_needs_calibration_frames(graph):

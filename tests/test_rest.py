@@ -121,8 +121,8 @@ def test_a_file_in_the_image_bytes_out_with_provider_seconds_and_cost(url, fakes
             {"provider": "fal-bria", "colour": "red"},
             FAL_KEY,
             400,
-            "Unknown field(s) colour: use provider, background, mask_only, clean_edges, format, crop, canvas, margin, "
-            "align, url.",
+            "Unknown field(s) colour: use provider, background, mask_only, clean_edges, edge_colours, format, crop, "
+            "canvas, margin, align, url.",
         ),
         (b"png", {"provider": "nope"}, FAL_KEY, 400, None),
         (

@@ -95,7 +95,7 @@ def render(
     mask_only -> the matte itself (mode L), whatever the background.
     refine_foreground (clean_edges) -> estimate_foreground() colours instead of
     the image's in a composite too, so edges lose the old background's tint
-    (a cut-out always has them); ignored with mask_only.
+    (a cut-out has them unless edge_colours is False); ignored with mask_only.
     framing (options only) -> crop to the subject or place it on a canvas
     first (rmbg.image.framing), so backgrounds and the mask follow the frame.
     """
@@ -105,7 +105,7 @@ def render(
         return frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
     # A cut-out always takes its soft edge's colour from the subject (estimated
     # foreground), never the photographed background: benchmarks/cutout_colour.py.
-    clean = opts.clean_edges or opts.background is None
+    clean = opts.clean_edges or (opts.background is None and opts.edge_colours)
     rgb = estimate_foreground(image, alpha) if clean else image.convert("RGB")
     if opts.framing is not None:
         rgb, alpha = frame(rgb, alpha, opts.framing)

@@ -56,6 +56,7 @@ class Look:
     fmt: str = "png"
     refine: bool = False
     framing: Framing | None = None
+    edge_colours: bool = True
 
     @classmethod
     def of(
@@ -71,6 +72,7 @@ class Look:
         canvas: Any = None,
         margin: Any = None,
         align: Any = None,
+        edge_colours: Any = True,
     ) -> Look:
         """From raw UI values, checked; unknown values are errors, not guesses.
         The framing and refine values are named (keyword-only): they are the
@@ -91,6 +93,7 @@ class Look:
             fmt,
             flag(refine, "refine_edges"),
             framing,
+            True if edge_colours is None else flag(edge_colours, "edge_colours"),
         )
 
     @staticmethod
@@ -107,7 +110,9 @@ class Look:
 
     def options(self) -> RenderOptions:
         """These choices as the render options every part of rmbg takes."""
-        return RenderOptions(self.backdrop(), self.mask_only, self.refine, self.fmt, self.framing)
+        return RenderOptions(
+            self.backdrop(), self.mask_only, self.refine, self.fmt, self.framing, edge_colours=self.edge_colours
+        )
 
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""

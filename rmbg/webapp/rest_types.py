@@ -45,6 +45,11 @@ class Fields(BaseModel):
     )
     mask_only: Flag = Field(None, description="The black-and-white mask itself (white = kept).")
     clean_edges: Flag = Field(None, description="Refine the matte's edges.")
+    edge_colours: Flag = Field(
+        None,
+        description="A transparent cut-out estimates the subject's colour at soft edges (default true); "
+        "false keeps the photo's colours there (faster; the edges keep the old background's tint).",
+    )
     format: Format = Field(None, description="Output format; png and webp keep transparency.")
     crop: Flag = Field(None, description="Crop to the subject (plus margin).")
     canvas: Size = Field(None, description='"none", a size such as "2000x2000" or an aspect such as "1:1".')

@@ -219,7 +219,19 @@ def _compile(
     config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = str(threads)
-    return core.compile_model(model if model is not None else core.read_model(str(ir)), "CPU", config)
+    if model is not None and (model_id == "birefnet-lite" or graph != "fp32"):  # converted here, not kept
+        return core.compile_model(model, "CPU", config)
+    # From a file, through OpenVINO's own cache of compiled blobs: a new process (`rmbg remove
+    # photo.jpg`) imports the blob instead of compiling again (U2-Net-p: ~0.1 s instead of ~0.6-1.5 s;
+    # benchmarks/vs_rembg_serving.py). OpenVINO keys each blob by the model, the device and this config.
+    source = str(weights) if model is not None else str(ir)
+    blobs = cache_dir() / "openvino" / "compiled"
+    try:
+        blobs.mkdir(parents=True, exist_ok=True)
+        return core.compile_model(source, "CPU", {**config, "CACHE_DIR": str(blobs)})
+    except (OSError, RuntimeError) as exc:  # a read-only cache: compile as before
+        _LOG.warning("OpenVINO compiled-model cache not used in %s (%s)", blobs, exc)
+        return core.compile_model(source, "CPU", config)
 
 
 class OpenVinoProvider:
