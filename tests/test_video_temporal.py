@@ -124,7 +124,11 @@ def test_frames_come_out_in_order_after_a_fixed_delay_and_memory_is_bounded():
     smoother = TemporalSmoother(SmoothParams(past=2, ahead=2))
     ready = [[tag for tag, _ in smoother.push(rgb, a, i)] for i, (rgb, a) in enumerate(zip(rgbs, mattes))]
     assert ready == [[], [], [0], [1], [2], [3], [4], [5], [6]]
-    assert len(smoother.state.window) <= 5  # past + ahead + 1 frames, however long the clip
+    # held: the 2 frames given out that the next ones average with (no tag, one flow back between them)
+    # and the 2 pending (tag, flows both ways between them and back to the last given out): however long the clip
+    window = smoother.state.window
+    assert [f.tag for f in window] == [None, None, 7, 8]
+    assert sum((f.back is not None) + (f.fwd is not None) for f in window) == 4
     assert [tag for tag, _ in smoother.flush()] == [7, 8]
     assert smoother.state == SmoothState()
     # a new frame size is a new stream: what was pending comes out first

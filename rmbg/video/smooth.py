@@ -88,7 +88,7 @@ class WindowFrame:
     """One frame in the window: the caller's tag, its grey levels (uint8), the model's matte as
     logits and the grey levels again, as float32 planes (H x W x 2, moved together), and the flows
     (H x W x 2 float32, where each pixel of this frame is in the other) to the previous and the
-    next frame, once those are known (None without flow)."""
+    next frame, once those are known (None without flow, and once no frame kept needs them)."""
 
     tag: Any
     grey: np.ndarray
@@ -223,8 +223,14 @@ def _emit(state: SmoothState, params: SmoothParams, until: int) -> tuple[Ready, 
         centre = len(window) - pending
         ready.append((window[centre].tag, _smoothed(window, centre, params)))
         pending -= 1
-    keep = [f if i >= len(window) - pending else replace(f, tag=None) for i, f in enumerate(window)]
-    return ready, SmoothState(tuple(keep[-(params.past + pending) :] if params.past + pending else ()), pending)
+    first_pending, oldest = len(window) - pending, max(0, len(window) - pending - params.past)
+    # what frames given out are still needed for: being past neighbours of the frames still pending,
+    # reached through each one's flow back (the oldest's leads to no frame kept); not their tag nor flow ahead
+    keep = tuple(
+        f if i >= first_pending else replace(f, tag=None, fwd=None, back=None if i == oldest else f.back)
+        for i, f in enumerate(window[oldest:], oldest)
+    )
+    return ready, SmoothState(keep, pending)
 
 
 def smooth_push(
