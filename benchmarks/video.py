@@ -29,8 +29,10 @@
    end first, ...), with the 1-minute load average before each, and the
    medians compared: the machine may be shared, so the process's CPU time
    is recorded beside the wall clock. The smoothing alone on the same frames
-   is timed too. Peak Python memory (tracemalloc) and process RSS
-   come from one more end-to-end run, not timed.
+   is timed too.
+4. Memory: peak Python memory (tracemalloc) and RSS of the end-to-end run
+   on clips of 5 s and 10 s, each in a process of its own: memory does not
+   grow with the clip's length.
 
 Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do).
 """
@@ -38,12 +40,13 @@ Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do)
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +172,7 @@ def speed_clip(folder: Path, seconds: float) -> Path:
 
     all_frames = [f.rgb for seq in SEQUENCES for f in frames(probe(DATA / seq / "clip.mp4", LIMITS), LIMITS)]
     n = int(seconds * 24)
-    path = folder / "speed.mp4"
+    path = folder / f"speed-{seconds:g}s.mp4"
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=24, options={"crf": "23"})
         s.width, s.height, s.pix_fmt = 854, 480, "yuv420p"
@@ -219,16 +222,7 @@ def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[li
     start = time.process_time()
     TemporalSmoother().run(rgbs, mattes)
     smoothing = time.process_time() - start
-    images.clear()
-    rgbs.clear()
-    mattes.clear()
     n = int(seconds * 24)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tracemalloc.start()
-    end_to_end()
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     model, total = statistics.median(wall["model"]), statistics.median(wall["end to end"])
     model_cpu, total_cpu = statistics.median(cpu["model"]), statistics.median(cpu["end to end"])
     summary = [
@@ -241,13 +235,39 @@ def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[li
             round(total_cpu, 1),
             round(total_cpu / model_cpu, 3),
             round(smoothing, 1),
-            round(smoothing / model, 3),
+            round(smoothing / model_cpu, 3),
             round(n / total, 2),
-            round(peak, 1),
-            round(max(rss, rss_before), 0),
         ]
     ]
     return summary, runs
+
+
+_MEMORY_RUN = """
+import json, resource, sys, tracemalloc
+from pathlib import Path
+from PIL import Image
+import rmbg
+provider = rmbg.get_provider("u2netp", device="cpu")
+provider.matte(Image.new("RGB", (854, 480)))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+tracemalloc.start()
+rmbg.remove_video(Path(sys.argv[1]), provider, output=Path(sys.argv[2])).close()
+peak = tracemalloc.get_traced_memory()[1] / 2**20
+print(json.dumps([peak, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+"""
+
+
+def memory(folder: Path, seconds: float) -> list[list]:
+    """Peak memory of remove_video on clips of half and all of `seconds`, each in a process of its own."""
+    rows = []
+    for length in (seconds / 2, seconds):
+        clip = speed_clip(folder, length)
+        command = [sys.executable, "-c", _MEMORY_RUN, str(clip), str(folder / "memory.webm")]
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ.copy())
+        peak, before, rss = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append([f"{length:g} s ({int(length * 24)} frames)", round(peak, 1), round(before), round(rss)])
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main() -> None:
@@ -293,19 +313,15 @@ def main() -> None:
                         "end to end CPU s",
                         "CPU ratio",
                         "smoothing alone CPU s",
-                        "smoothing / model",
+                        "smoothing / model CPU",
                         "fps",
-                        "peak Python MiB",
-                        "peak RSS MiB",
                     ],
                     summary,
                     f"Seconds: medians of {args.repeats} runs each, in alternating order (the next table), wall "
                     "clock and the process's CPU time (all its threads: what the runs cost whatever else the "
                     "machine was doing); model: provider.matte on the same decoded frames in a loop; end to end: "
                     "rmbg.remove_video to a WebM; ratio: end to end / model. Smoothing alone: the filter on the "
-                    "model's mattes of the same frames (CPU time). Peak Python memory: tracemalloc during one "
-                    "more end-to-end run, not timed; peak RSS: the benchmark process's high-water mark (it also "
-                    "held the quality runs' and the model loop's frames), an upper bound for the video run.",
+                    "model's mattes of the same frames (CPU time), against the model's CPU time.",
                 )
             )
             tables.append(
@@ -315,6 +331,16 @@ def main() -> None:
                     runs,
                     "load: the 1-minute load average (os.getloadavg) before and after each run; on a 2-core "
                     "machine, a load over 2 means other processes were taking CPU time from the runs.",
+                )
+            )
+            tables.append(
+                table(
+                    "Peak memory of rmbg.remove_video (U2-Net-p, WebM out) against the clip's length",
+                    ["clip (854x480, 24 fps)", "peak Python MiB", "RSS before the clip MiB", "peak RSS MiB"],
+                    memory(Path(tmp), args.speed_seconds),
+                    "Each clip in a fresh process: the model loaded and run once, then the clip; peak Python "
+                    "memory: tracemalloc during the clip; RSS: the process's high-water mark before the clip "
+                    "(the model loaded) and after it.",
                 )
             )
     path = write_results("video", None, tables, packages=("av", "opencv-python-headless"))
