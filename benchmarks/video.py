@@ -1,22 +1,33 @@
 """Video: quality, flicker, speed, memory and file sizes of rmbg.remove_video with U2-Net-p.
 
-    python benchmarks/video.py [--speed-seconds 10] [--skip-speed]
+    python benchmarks/video.py [--speed-seconds 10] [--repeats 3] [--skip-speed]
 
 1. Quality and flicker, per DAVIS 2016 clip (data/davis2016-clips: blackswan,
    dog, libby, 854x480, 24 fps): U2-Net-p runs once per frame of the clip;
    the same mattes are scored as they come (frame by frame) and through the
-   temporal filter (rmbg.video.smooth, default parameters, and without its
-   optical flow): J, F and dtSSD (rmbg.eval.temporal). The "flicker-only
-   bound" is the dtSSD left if a filter removed every change of the matte
-   where the ground truth does not change and kept the rest: no filter that
-   only removes flicker gets below it.
-2. Sizes: the smoothed cut-out of each clip as WebM (VP9 alpha), MP4 (on
-   white) and MOV (ProRes 4444), against the input clip's size.
+   temporal filter (rmbg.video.smooth): the default centred window, the same
+   window with no frame after (causal), and with no optical flow: J, F and
+   dtSSD (rmbg.eval.temporal). Three reference rows bound what any filter
+   of the model's mattes can reach:
+   - "flicker-only bound": the dtSSD left if a filter removed every change
+     of the matte where the ground truth does not change and kept the rest;
+   - "truth at 320x320": the ground truth down to the model's input size (area) and
+     back up bilinearly, as the provider scales its matte: a perfect matte at that size;
+   - "truth, edges as soft as the model's": the ground truth blurred
+     (Gaussian, sigma fitted so that the share of pixels between 5 % and
+     95 % within 15 px of the true contour matches the model's mattes): a
+     matte in exactly the right place at every frame, never flickering,
+     with edges as wide as U2-Net-p's.
+2. Sizes: each clip's smoothed cut-out as WebM (VP9 alpha), MP4 (on white), MOV (ProRes 4444).
 3. Speed (2-core CPU class recorded): a 10 s 854x480 24 fps clip (the three
-   clips' frames, looped) end to end (decode, model, smoothing, WebM encode)
-   against the model's own time on the same frames (provider.matte in a
-   loop on decoded frames), and the peak Python memory (tracemalloc) and
-   process RSS of the end-to-end run.
+   clips' frames, looped) end to end (rmbg.remove_video: decode, model,
+   smoothing, WebM encode, mattes stored) against the model's own time on the
+   same frames (provider.matte in a loop on decoded frames), `--repeats` times
+   in alternating order with the load average before each; medians compared,
+   CPU time beside the wall clock (the machine may be shared); the smoothing alone too.
+4. Memory: peak Python memory (tracemalloc) and RSS of the end-to-end run
+   on clips of 5 s and 10 s, each in a process of its own: memory does not
+   grow with the clip's length.
 
 Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do).
 """
@@ -24,17 +35,20 @@ Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do)
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 import rmbg
 from harness import table, write_results
-from rmbg.eval.temporal import SequenceScorer
+from rmbg.eval.temporal import SequenceScores, score_sequence
 from rmbg.video.decode import frames, probe
 from rmbg.video.encode import VideoWriter
 from rmbg.video.limits import VideoLimits
@@ -44,6 +58,12 @@ from rmbg.video.smooth import SmoothParams, TemporalSmoother
 DATA = Path(__file__).resolve().parents[1] / "data" / "davis2016-clips"
 SEQUENCES = ("blackswan", "dog", "libby")
 LIMITS = VideoLimits()
+MODEL_SIDE = 320  # U2-Net-p's input (and output) size
+VARIANTS = {
+    "smoothed": SmoothParams(),
+    "smoothed, causal (2 before, none after)": SmoothParams(ahead=0),
+    "smoothed, no flow": SmoothParams(flow=False),
+}
 
 
 def masks(seq: str) -> list[np.ndarray]:
@@ -63,31 +83,76 @@ def flicker_bound(raw: list[np.ndarray], gts: list[np.ndarray]) -> float:
     return float(np.mean(values))
 
 
+def at_model_resolution(gts: list[np.ndarray]) -> list[np.ndarray]:
+    """The truth down to the model's size (area) and back up (bilinear), as the provider scales its matte."""
+    from PIL import Image
+
+    out = []
+    for g in gts:
+        small = Image.fromarray(g).resize((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BOX)
+        out.append(np.asarray(small.resize(g.shape[::-1], Image.Resampling.BILINEAR)))
+    return out
+
+
+def _near_contour(gts: list[np.ndarray], px: int = 15) -> list[np.ndarray]:
+    from scipy import ndimage
+
+    return [(ndimage.distance_transform_edt(g > 127) + ndimage.distance_transform_edt(g <= 127)) <= px for g in gts]
+
+
+def _soft_share(mattes: list[np.ndarray], bands: list[np.ndarray]) -> float:
+    soft = sum(np.count_nonzero(((m > 12) & (m < 243))[b]) for m, b in zip(mattes, bands))
+    return soft / sum(np.count_nonzero(b) for b in bands)
+
+
+def _blurred(gts: list[np.ndarray], sigma: float) -> list[np.ndarray]:
+    import cv2
+
+    return [np.asarray(cv2.GaussianBlur(g, (0, 0), sigma)) for g in gts]
+
+
+def as_soft_as(raw: list[np.ndarray], gts: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
+    """(sigma, the truth blurred by it) with the model's share of soft pixels near the true contour (module doc)."""
+    bands = _near_contour(gts)
+    target, lo, hi = _soft_share(raw, bands), 0.3, 8.0
+    for _ in range(14):  # bisection: the share grows with sigma
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _soft_share(_blurred(gts, mid), bands) < target else (lo, mid)
+    sigma = round((lo + hi) / 2, 2)
+    return sigma, _blurred(gts, sigma)
+
+
+def _row(seq: str, name: str, s: SequenceScores, base: SequenceScores) -> list:
+    cut = 1 - s.dtssd / base.dtssd
+    dj = s.j - base.j
+    return [seq, name, s.frames, round(s.j, 4), f"{dj:+.4f}", round(s.f, 4), round(s.dtssd, 3), f"{cut:+.1%}"]
+
+
 def quality(provider, folder: Path) -> tuple[list[list], list[list]]:
     rows, sizes = [], []
-    variants = {"smoothed": SmoothParams(), "smoothed, no flow": SmoothParams(flow=False)}
     for seq in SEQUENCES:
         clip = DATA / seq / "clip.mp4"
         result = rmbg.remove_video(clip, provider, smooth=False)
         gts, raw = masks(seq), list(result.mattes())
-        scorers = {"frame by frame": SequenceScorer(), **{k: SequenceScorer() for k in variants}}
-        smoothers = {k: TemporalSmoother(p) for k, p in variants.items()}
-        writers = [VideoWriter(folder / f"{seq}.{ext}", result.info) for ext in ("webm", "mp4", "mov")]
-        for frame, alpha, gt in zip(frames(result.info, LIMITS), raw, gts, strict=True):
-            scorers["frame by frame"].add(alpha, gt)
-            for name, smoother in smoothers.items():
-                out = smoother(frame.rgb, alpha)
-                scorers[name].add(out, gt)
-                if name == "smoothed":
-                    for w in writers:
-                        w.write(VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, out))
-        base = scorers["frame by frame"].scores()
+        rgbs = [f.rgb for f in frames(result.info, LIMITS)]
+        base = score_sequence(raw, gts)
+        rows.append(_row(seq, "frame by frame", base, base))
+        smoothed = {}
+        for name, params in VARIANTS.items():
+            smoothed[name] = TemporalSmoother(params).run(rgbs, raw)
+            rows.append(_row(seq, name, score_sequence(smoothed[name], gts), base))
         bound = flicker_bound(raw, gts)
-        for name, scorer in scorers.items():
-            s = scorer.scores()
-            cut = 1 - s.dtssd / base.dtssd
-            rows.append([seq, name, s.frames, round(s.j, 4), round(s.f, 4), round(s.dtssd, 3), f"{cut:+.1%}"])
-        rows.append([seq, "flicker-only bound", base.frames, "", "", round(bound, 3), f"{1 - bound / base.dtssd:+.1%}"])
+        cut = f"{1 - bound / base.dtssd:+.1%}"
+        rows.append([seq, "flicker-only bound", base.frames, "", "", "", round(bound, 3), cut])
+        low = score_sequence(at_model_resolution(gts), gts)
+        rows.append(_row(seq, f"truth at {MODEL_SIDE}x{MODEL_SIDE}", low, base))
+        sigma, soft = as_soft_as(raw, gts)
+        name = f"truth, edges as soft as the model's (sigma {sigma} px)"
+        rows.append(_row(seq, name, score_sequence(soft, gts), base))
+        writers = [VideoWriter(folder / f"{seq}.{ext}", result.info) for ext in ("webm", "mp4", "mov")]
+        for frame, alpha in zip(frames(result.info, LIMITS), smoothed["smoothed"], strict=True):
+            for w in writers:
+                w.write(VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha))
         size_in = clip.stat().st_size
         for w in writers:
             out = w.close()
@@ -102,7 +167,7 @@ def speed_clip(folder: Path, seconds: float) -> Path:
 
     all_frames = [f.rgb for seq in SEQUENCES for f in frames(probe(DATA / seq / "clip.mp4", LIMITS), LIMITS)]
     n = int(seconds * 24)
-    path = folder / "speed.mp4"
+    path = folder / f"speed-{seconds:g}s.mp4"
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=24, options={"crf": "23"})
         s.width, s.height, s.pix_fmt = 854, 480, "yuv420p"
@@ -114,44 +179,100 @@ def speed_clip(folder: Path, seconds: float) -> Path:
     return path
 
 
-def speed(provider, folder: Path, seconds: float) -> list[list]:
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[list], list[list]]:
     from PIL import Image
 
     clip = speed_clip(folder, seconds)
     info = probe(clip, LIMITS)
     images = [Image.fromarray(f.rgb) for f in frames(info, LIMITS)]
-    provider.matte(images[0])  # warm-up: the session is built before either timing
-    start = time.perf_counter()
-    for image in images:
-        provider.matte(image)
-    model = time.perf_counter() - start
-    del images
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tracemalloc.start()
-    start = time.perf_counter()
-    result = rmbg.remove_video(clip, provider, output=folder / "speed.webm")
-    total = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    n = result.frames
-    result.close()
-    return [
+    provider.matte(images[0])  # warm-up: the session is built before any timing
+    mattes: list[np.ndarray] = []
+
+    def model_only() -> None:
+        mattes.clear()
+        for image in images:
+            mattes.append(np.asarray(provider.matte(image).alpha))
+
+    def end_to_end() -> None:
+        rmbg.remove_video(clip, provider, output=folder / "speed.webm").close()
+
+    runs: list[list] = []
+    wall: dict[str, list[float]] = {"model": [], "end to end": []}
+    cpu: dict[str, list[float]] = {"model": [], "end to end": []}
+    for r in range(repeats):
+        order = [("model", model_only), ("end to end", end_to_end)]
+        for name, run in order if r % 2 == 0 else order[::-1]:
+            load = _load()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+            runs.append([r + 1, name, round(wall[name][-1], 1), round(cpu[name][-1], 1), load, _load()])
+            print(runs[-1], flush=True)
+    rgbs = [np.asarray(image) for image in images]
+    start = time.process_time()
+    TemporalSmoother().run(rgbs, mattes)
+    smoothing = time.process_time() - start
+    n = int(seconds * 24)
+    model, total = statistics.median(wall["model"]), statistics.median(wall["end to end"])
+    model_cpu, total_cpu = statistics.median(cpu["model"]), statistics.median(cpu["end to end"])
+    summary = [
         [
             f"{seconds:g} s, 854x480, 24 fps ({n} frames)",
             round(model, 1),
             round(total, 1),
             round(total / model, 3),
+            round(model_cpu, 1),
+            round(total_cpu, 1),
+            round(total_cpu / model_cpu, 3),
+            round(smoothing, 1),
+            round(smoothing / model_cpu, 3),
             round(n / total, 2),
-            round(peak, 1),
-            round(max(rss, rss_before), 0),
         ]
     ]
+    return summary, runs
+
+
+# VmHWM (Linux): this process's own peak RSS since it started; ru_maxrss would also count the
+# pages of the benchmark process it was forked from.
+_MEMORY_RUN = """
+import json, re, sys, tracemalloc
+from pathlib import Path
+from PIL import Image
+import rmbg
+def hwm():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+provider = rmbg.get_provider("u2netp", device="cpu")
+provider.matte(Image.new("RGB", (854, 480)))
+before = hwm()
+tracemalloc.start()
+rmbg.remove_video(Path(sys.argv[1]), provider, output=Path(sys.argv[2])).close()
+peak = tracemalloc.get_traced_memory()[1] / 2**20
+print(json.dumps([peak, before, hwm()]))
+"""
+
+
+def memory(folder: Path, seconds: float) -> list[list]:
+    """Peak memory of remove_video on clips of half and all of `seconds`, each in a process of its own."""
+    rows = []
+    for length in (seconds / 2, seconds):
+        clip = speed_clip(folder, length)
+        command = [sys.executable, "-c", _MEMORY_RUN, str(clip), str(folder / "memory.webm")]
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ.copy())
+        peak, before, rss = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append([f"{length:g} s ({int(length * 24)} frames)", round(peak, 1), round(before), round(rss)])
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     provider = rmbg.get_provider("u2netp", device="cpu")
@@ -160,12 +281,13 @@ def main() -> None:
         rows, sizes = quality(provider, Path(tmp))
         tables.append(
             table(
-                "U2-Net-p on the DAVIS 2016 clips: frame by frame and smoothed",
-                ["sequence", "mattes", "frames", "J", "F", "dtSSD", "dtSSD change"],
+                "U2-Net-p on the DAVIS 2016 clips: frame by frame, smoothed, and what bounds any filter",
+                ["sequence", "mattes", "frames", "J", "J change", "F", "dtSSD", "dtSSD change"],
                 rows,
                 "J and F: means over frames (fractions); dtSSD: RVM's normalisation (x100), mean over frame "
-                "pairs; lower is steadier. One model pass per clip: every row scores the same mattes. "
-                f"Smoothing parameters: {SmoothParams()}.",
+                "pairs; lower is steadier; changes against frame by frame. One model pass per clip: every "
+                f"smoothed row filters the same mattes. Default smoothing: {SmoothParams()}. The last three "
+                "rows of each clip are references, not filters (module doc of benchmarks/video.py).",
             )
         )
         tables.append(
@@ -177,13 +299,47 @@ def main() -> None:
             )
         )
         if not args.skip_speed:
+            summary, runs = speed(provider, Path(tmp), args.speed_seconds, args.repeats)
             tables.append(
                 table(
                     "End to end (decode, model, smoothing, WebM encode) against the model alone",
-                    ["clip", "model s", "end to end s", "ratio", "fps", "peak Python MiB", "peak RSS MiB"],
-                    speed(provider, Path(tmp), args.speed_seconds),
-                    "model s: provider.matte on the same decoded frames in a loop; ratio: end to end / model. "
-                    "Peak Python memory: tracemalloc during the end-to-end run; RSS: the process's peak.",
+                    [
+                        "clip",
+                        "model s",
+                        "end to end s",
+                        "ratio",
+                        "model CPU s",
+                        "end to end CPU s",
+                        "CPU ratio",
+                        "smoothing alone CPU s",
+                        "smoothing / model CPU",
+                        "fps",
+                    ],
+                    summary,
+                    f"Seconds: medians of {args.repeats} runs each, in alternating order (the next table), wall "
+                    "clock and the process's CPU time (all its threads: what the runs cost whatever else the "
+                    "machine was doing); model: provider.matte on the same decoded frames in a loop; end to end: "
+                    "rmbg.remove_video to a WebM; ratio: end to end / model. Smoothing alone: the filter on the "
+                    "model's mattes of the same frames (CPU time), against the model's CPU time.",
+                )
+            )
+            tables.append(
+                table(
+                    "The speed runs, in the order they ran",
+                    ["repeat", "run", "seconds", "CPU seconds", "load before", "load after"],
+                    runs,
+                    "load: the 1-minute load average (os.getloadavg) before and after each run; on a 2-core "
+                    "machine, a load over 2 means other processes were taking CPU time from the runs.",
+                )
+            )
+            tables.append(
+                table(
+                    "Peak memory of rmbg.remove_video (U2-Net-p, WebM out) against the clip's length",
+                    ["clip (854x480, 24 fps)", "peak Python MiB", "RSS before the clip MiB", "peak RSS MiB"],
+                    memory(Path(tmp), args.speed_seconds),
+                    "Each clip in a fresh process: the model loaded and run once, then the clip; peak Python "
+                    "memory: tracemalloc during the clip; RSS: the process's high-water mark (VmHWM) before the "
+                    "clip (the model loaded) and after it.",
                 )
             )
     path = write_results("video", None, tables, packages=("av", "opencv-python-headless"))

@@ -155,25 +155,3 @@ def test_hosted_providers_are_refused_before_anything_is_sent(clip):
     with pytest.raises(rmbg.InvalidRequestError, match="paid is a hosted image provider: on video"):
         rmbg.remove_video(clip, hosted)
     assert hosted.calls == 0
-
-
-def test_smoothing_state_carries_across_chunks():
-    from rmbg.video.smooth import SmoothState, smooth_step
-
-    rng = np.random.default_rng(1)
-    rgbs = davis("dog", 6)
-    alphas = [rng.integers(0, 256, rgbs[0].shape[:2], dtype=np.uint8) for _ in rgbs]
-    whole, state = [], SmoothState()
-    for rgb, a in zip(rgbs, alphas):
-        out, state = smooth_step(state, rgb, a)
-        whole.append(out)
-    first, state = [], SmoothState()
-    for rgb, a in zip(rgbs[:3], alphas[:3]):
-        out, state = smooth_step(state, rgb, a)
-        first.append(out)
-    carried = state  # handed to another worker: the rest smooths exactly as one stream
-    rest = []
-    for rgb, a in zip(rgbs[3:], alphas[3:]):
-        out, carried = smooth_step(carried, rgb, a)
-        rest.append(out)
-    assert all(np.array_equal(a, b) for a, b in zip(whole, first + rest, strict=True))

@@ -51,8 +51,8 @@ def as_float(x) -> np.ndarray:
     return out
 
 
-def paired(pred, gt) -> tuple[np.ndarray, np.ndarray]:
-    """(prediction, ground truth) as floats in [0, 1], checked to be of one size."""
+def as_pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    """A prediction and its ground truth as float64 maps in [0, 1] (as_float), refused unless of one size."""
     p, g = as_float(pred), as_float(gt)
     if p.shape != g.shape:
         raise ValueError(f"prediction {p.shape[::-1]} and ground truth {g.shape[::-1]} differ in size")
@@ -76,7 +76,7 @@ def iou(pred, gt, *, threshold: float = 0.5, void=None) -> float:
 
     void: optional bool mask of pixels excluded from both sets.
     """
-    p, g = paired(pred, gt)
+    p, g = as_pair(pred, gt)
     pb, gb = p >= threshold, g >= threshold
     if void is not None:
         keep = ~np.asarray(void, dtype=bool)
@@ -146,7 +146,7 @@ def boundary_f(pred, gt, *, tolerance: float | None = None, threshold: float = 0
     Empty contours: both -> (1, 1); prediction only empty -> (1, 0);
     ground truth only empty -> (0, 1).
     """
-    p, g = paired(pred, gt)
+    p, g = as_pair(pred, gt)
     if tolerance is None:
         px = edge_tolerance(p.shape)
     elif tolerance >= 1:
@@ -181,7 +181,7 @@ def inner_band(mask: np.ndarray, width: int) -> np.ndarray:
 
 def boundary_iou(pred, gt, *, ratio: float = BIOU_RATIO, threshold: float = 0.5) -> float:
     """Boundary IoU (Cheng et al. 2021) with band d = max(1, round(ratio * diagonal)); 1 if both bands are empty."""
-    p, g = paired(pred, gt)
+    p, g = as_pair(pred, gt)
     width = max(1, int(round(ratio * diagonal(p.shape))))
     bp, bg = inner_band(p >= threshold, width), inner_band(g >= threshold, width)
     union = np.count_nonzero(bp | bg)
@@ -192,7 +192,7 @@ def boundary_iou(pred, gt, *, ratio: float = BIOU_RATIO, threshold: float = 0.5)
 
 def mae(pred, gt) -> float:
     """Mean absolute error (1/N) Σ |P̂ − G|, both in [0, 1]."""
-    p, g = paired(pred, gt)
+    p, g = as_pair(pred, gt)
     return float(np.mean(np.abs(p - g)))
 
 
@@ -202,7 +202,7 @@ def fmeasure_curve(pred, gt, *, beta2: float = BETA2) -> np.ndarray:
     B(P̂, t) = [P̂ >= t], computed as floor(255·P̂) >= k. Zero denominators
     give 0 (no predicted pixel: precision 0; empty G: recall 0).
     """
-    p, g = paired(pred, gt)
+    p, g = as_pair(pred, gt)
     gb = g >= 0.5
     levels = np.floor(p * 255).astype(np.int64)
     fg_hist = np.bincount(levels[gb], minlength=256)[:256]
@@ -252,7 +252,7 @@ def has_alpha_region(alpha) -> bool:
 
 def transparency(pred, alpha) -> TransparencyScore | None:
     """Transparency errors, or None when the GT has too few semi-transparent pixels (never imputed)."""
-    p, a = paired(pred, alpha)
+    p, a = as_pair(pred, alpha)
     region = (a > TRANS_LOW) & (a < TRANS_HIGH)
     n = int(np.count_nonzero(region))
     if n < max(TRANS_MIN_PIXELS, TRANS_MIN_FRACTION * a.size):
@@ -303,7 +303,7 @@ def score_image(pred, gt, *, alpha_gt: bool = False) -> tuple[ImageScores, np.nd
     alpha_gt: the GT is a real alpha matte, so transparency is scored (when
     its semi-transparent region is large enough).
     """
-    p, g = paired(pred, gt)
+    p, g = as_pair(pred, gt)
     edge = boundary_f(p, g)
     curve = fmeasure_curve(p, g)
     scores = ImageScores(

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import as_float, boundary_f, iou, paired
+from .metrics import as_float, as_pair, boundary_f, iou
 
 
 def dtssd_pair(pred_t, pred_prev, gt_t, gt_prev) -> float:
     """dtSSD of one frame pair (module doc), scaled by 100 like RVM."""
-    a_t, g_t = paired(pred_t, gt_t)
-    a_p, g_p = paired(pred_prev, gt_prev)
+    a_t, g_t = as_pair(pred_t, gt_t)
+    a_p, g_p = as_pair(pred_prev, gt_prev)
     if a_p.shape != a_t.shape:
         raise ValueError(f"frames of one sequence differ in size: {a_p.shape[::-1]} and {a_t.shape[::-1]}")
     change = (a_t - a_p) - (g_t - g_p)
@@ -84,7 +84,7 @@ class SequenceScorer:
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, pred, gt) -> None:
-        p, g = paired(pred, gt)
+        p, g = as_pair(pred, gt)
         self._j.append(iou(p, g))
         self._f.append(boundary_f(p, g).f)
         if self._prev is not None:

@@ -3,7 +3,7 @@
     decode    the clip in (PyAV): header checks, frames upright with their timestamps
     limits    duration, frame size, frame count, file size (RMBG_VIDEO_MAX_SECONDS, ...), the errors
     pipeline  stream_mattes (decode ahead -> provider -> smoothing), Sink (the encoding thread)
-    smooth    the temporal filter on the mattes, its state carried frame to frame
+    smooth    the temporal filter on the mattes (a centred window), its state carried frame to frame
     encode    WebM/VP9 alpha, MOV/ProRes 4444, MP4/H.264, matte, GIF, WebP writers; audio
     result    VideoResult (mattes stored compressed on disk; save() re-encodes)
     api       remove_video
@@ -20,7 +20,7 @@ from .api import remove_video
 from .evaluate import evaluate_clip
 from .limits import InvalidVideoError, VideoLimitError, VideoLimits, VideoStopped
 from .result import VideoResult
-from .smooth import SmoothParams, SmoothState, TemporalSmoother, smooth_step
+from .smooth import SmoothParams, SmoothState, TemporalSmoother, smooth_flush, smooth_push
 
 __all__ = [
     "InvalidVideoError",
@@ -33,5 +33,6 @@ __all__ = [
     "VideoStopped",
     "evaluate_clip",
     "remove_video",
-    "smooth_step",
+    "smooth_flush",
+    "smooth_push",
 ]

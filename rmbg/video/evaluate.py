@@ -77,7 +77,10 @@ def evaluate_clip(
         if gt.shape != alpha.shape:
             gt = np.asarray(Image.fromarray(gt).resize(alpha.shape[::-1], Image.Resampling.NEAREST))
         raw.add(alpha, gt)
-        smoothed.add(smoother(rgb, alpha), gt)
+        for truth, out in smoother.push(rgb, alpha, gt):  # the frame a few frames back, with its mask
+            smoothed.add(out, truth)
     if count != len(gts):
         raise InvalidVideoError(f"The sequence has {count} frames but {masks} has {len(gts)} masks.")
+    for truth, out in smoother.flush():
+        smoothed.add(out, truth)
     return {"frame_by_frame": raw.scores(), "smoothed": smoothed.scores()}

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from ..charging import current
 from ..errors import RmbgError
@@ -39,7 +40,7 @@ from .alpha import paired, returned_alpha
 from .decode import ClipInfo, frames
 from .limits import VideoLimits, VideoStopped
 from .pipeline import ProgressFn, StopFlag, VideoFrame, total_frames
-from .smooth import SmoothParams, SmoothState, smooth_step
+from .smooth import SmoothParams, SmoothState, smooth_flush, smooth_push
 
 RESULT_CAP = 4 * 2**30  # the most any result file may be, whatever the clip (a minute of 1080p ProRes 4444 fits)
 RESULT_FLOOR = 16 * 2**20  # and what even a tiny clip may come back as (containers, headers)
@@ -171,10 +172,22 @@ def _frames(
     state = SmoothState()
     count = 0
     alphas = returned_alpha(returned.path, info, limits, provider_id)
-    with contextlib.closing(alphas):
+
+    def ready_frames() -> Iterator[tuple[Any, Any]]:
+        """(frame, alpha) in order; with smoothing, each once the frames after it are in (then the rest)."""
+        nonlocal state
         for frame, alpha in paired(frames(info, limits), alphas, step, provider_id):
-            if smooth is not None:
-                alpha, state = smooth_step(state, frame.rgb, alpha, smooth)
+            if smooth is None:
+                yield frame, alpha
+                continue
+            ready, state = smooth_push(state, frame.rgb, alpha, smooth, tag=frame)
+            yield from ready
+        if smooth is not None:
+            rest, state = smooth_flush(state, smooth)
+            yield from rest
+
+    with contextlib.closing(alphas):
+        for frame, alpha in ready_frames():
             count += 1
             tally.frames = count
             yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)

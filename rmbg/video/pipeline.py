@@ -6,6 +6,11 @@ a probed clip and a provider and yields `VideoFrame`s (frame, timestamp,
 alpha) in order, calling `progress(done, total)` after each and raising
 VideoStopped as soon as `stop.is_set()`.
 
+With smoothing on, a frame comes out once the filter has seen the frames
+after it that it averages with (SmoothParams.ahead, 2 by default), and the
+last ones when the clip ends: frames still come out in order, one for each
+frame in, and the delay is a fixed few frames.
+
 Decoding runs in its own thread, ahead of the model by at most `ahead`
 frames; `Sink` runs the consumer's side (encoding, storing mattes) in another
 thread behind a queue of the same small size. So decoding, the model and
@@ -31,7 +36,7 @@ from ..providers.base import Provider
 from ..types import Cost
 from .decode import ClipInfo, Frame, frames
 from .limits import VideoLimits, VideoStopped
-from .smooth import SmoothParams, SmoothState, smooth_step
+from .smooth import SmoothParams, SmoothState, TemporalSmoother
 
 DEFAULT_SMOOTHING = SmoothParams()
 AHEAD = 4  # frames decoded ahead of the model, and frames waiting for the encoder
@@ -57,8 +62,9 @@ class VideoFrame:
 
 @dataclass
 class StreamStats:
-    """What a stream has done so far: frames, the provider's seconds, the money it cost,
-    the smoothing filter's state (to carry it across chunks) and the provider's provenance."""
+    """What a stream has done so far: frames given out, the provider's seconds, the money it cost,
+    the smoothing filter's state (to carry it across chunks: with `flush=False` it holds the
+    last frames, not given out yet) and the provider's provenance."""
 
     frames: int = 0
     model_seconds: float = 0.0
@@ -106,9 +112,12 @@ def stream_mattes(
     stop: StopFlag | None = None,
     stats: StreamStats | None = None,
     ahead: int = AHEAD,
+    flush: bool = True,
 ) -> Iterator[VideoFrame]:
     """Each frame of the clip with its matte, in order (module doc). `stats`, when
-    given, is updated as frames go by (and its `state` seeds the smoothing)."""
+    given, is updated as frames go by (and its `state` seeds the smoothing: frames a
+    previous chunk left pending come out first). flush=False: the clip goes on in
+    another chunk, so the last frames stay pending in stats.state instead of coming out."""
     limits = limits or VideoLimits.from_settings()
     stats = stats if stats is not None else StreamStats()
     total = total_frames(info)
@@ -118,6 +127,17 @@ def stream_mattes(
         target=_decode_ahead, args=(frames(info, limits), waiting, halt), name="rmbg-video-decode", daemon=True
     )
     reader.start()
+    smoother = TemporalSmoother(smooth, stats.state) if smooth is not None else None
+
+    def given_out(ready: list[tuple[Frame, np.ndarray]]) -> Iterator[VideoFrame]:
+        if smoother is not None:
+            stats.state = smoother.state
+        for frame, alpha in ready:
+            stats.frames += 1
+            yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
+            if progress is not None:
+                progress(stats.frames, total)
+
     ended = False
     try:
         while True:
@@ -130,12 +150,9 @@ def stream_mattes(
             if stop is not None and stop.is_set():
                 raise VideoStopped(stats.frames)
             alpha = _matte(provider, item, stats)
-            if smooth is not None:
-                alpha, stats.state = smooth_step(stats.state, item.rgb, alpha, smooth)
-            stats.frames += 1
-            yield VideoFrame(item.index, item.pts, item.time, item.rgb, alpha)
-            if progress is not None:
-                progress(stats.frames, total)
+            yield from given_out(smoother.push(item.rgb, alpha, item) if smoother else [(item, alpha)])
+        if smoother is not None and flush:
+            yield from given_out(smoother.flush())
     finally:
         halt.set()
         while not ended:  # let the reader finish its put and see the halt

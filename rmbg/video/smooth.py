@@ -1,31 +1,57 @@
-"""Temporal smoothing of mattes: a motion-compensated, motion-aware exponential
-blend, so a matte does not flicker where the picture does not change.
+"""Temporal smoothing of mattes: a motion-compensated mean over a centred window
+of frames, so a matte does not flicker where the subject does not change and
+does not lag where it moves.
 
-Per pixel, the smoothed alpha is
+For frame t, each neighbour t+j of the window (j = -past..ahead, j != 0) is
+moved onto frame t along the optical flow, and the smoothed matte is the
+weighted mean, in the logit domain, of the model's matte of frame t and those
+moved neighbours:
 
-    s_t = w * warp(s_{t-1}) + (1 - w) * a_t,    w = keep * exp(-d / motion)
+    s_t = sigmoid( (L_t + sum_j w_j * warp_j(L_{t+j})) / (1 + sum_j w_j) ),
+    L = logit((alpha + 0.5) / 256),    w_j = exp(-d_j / motion)
 
-where a_t is the model's alpha for frame t, warp() moves the previous
-smoothed alpha along the optical flow from frame t back to frame t-1 (DIS
-flow, OpenCV's `DISOpticalFlow`, when `cv2` imports; without it there is no
-warp), and d is how much the picture still differs there after that move:
-the absolute difference of the grey levels (0-255) of frame t and the warped
-frame t-1, box-blurred over `blur` pixels. Where the scene is still, or moved
-as the flow says, w is near `keep` and the model's frame-to-frame jitter is
-averaged out along the motion; where the flow is wrong (occlusions, new
-content), w falls towards 0 and the matte follows the model at once.
+where d_j is how much the picture still differs after the move: the absolute
+difference of the grey levels (0-255) of frame t and the moved frame t+j,
+box-averaged over `blur` pixels. Where the scene is still, or moved as the
+flow says, w_j is near 1 and the model's frame-to-frame jitter is averaged out
+along the motion; where the flow is wrong (occlusions, new content), w_j falls
+towards 0 and the matte is the model's own. Because the window is centred
+(frames after t count as much as frames before it), an edge that moves is not
+pulled back towards where it was, as a causal filter (past frames only) pulls
+it; the price is a delay of `ahead` frames: frame t comes out once frame
+t+ahead has come in (or the clip has ended: `smooth_flush`).
 
-Pure numpy plus OpenCV's flow (optional). The state (the previous grey frame
-and smoothed alpha) is a value passed from frame to frame (`SmoothState`), so
-a clip cut into chunks, or handed between workers, smooths exactly as one
-stream. The parameters were picked from benchmarks/video.py's measurements
-on the DAVIS 2016 clips (docs/video.md).
+Why the logit domain: its mean is the geometric mean of the odds, a soft
+majority vote. A steady value, soft or not, is kept exactly (hair at 0.3 in
+every frame stays 0.3: no edge is sharpened or thresholded), while one
+neighbour that the flow misplaced at an edge pulls a confident 0 or 1 much
+less than in a plain mean of alphas, so moving edges are not blurred by the
+averaging. The parameters were picked from benchmarks/video.py's measurements
+on the DAVIS 2016 clips (docs/video.md has the numbers and the alternatives
+that were measured).
+
+Flow: OpenCV's DIS optical flow (`DISOpticalFlow`, ULTRAFAST preset), computed once
+per pair of consecutive frames in each direction as the frames come in; flow
+to a frame two or more steps away is the composition of those steps. Without
+OpenCV (or with `flow=False`) nothing is moved: the weights still drop where
+the picture changes. The cost is two flows and a few remaps per frame,
+tens of milliseconds on a CPU at 854x480, small against the model's own time
+(benchmarks/video.py measures it); it is plain numpy and OpenCV on the CPU,
+so it runs the same whether the model runs on a GPU or not (OpenCV's CUDA
+flow, or a learned flow on the model's device, would slot in at `flow_between`).
+
+The state (the frames of the window: grey frame, the matte's logits, the
+flows to their neighbours, and the caller's tag for each frame not yet given
+back) is a value (`SmoothState`) passed from call to call, so a clip cut into
+chunks, or handed between workers, smooths exactly as one stream; memory is
+bounded by the window (past + ahead + 1 frames), not the clip's length.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,31 +60,56 @@ from PIL import Image
 
 @dataclass(frozen=True)
 class SmoothParams:
-    """keep: the previous matte's weight where the picture matches (0 = no smoothing);
-    motion: the grey-level difference at which that weight has fallen to keep/e;
-    blur: the box (pixels) over which the difference is averaged;
+    """past / ahead: the frames before and after each frame that are averaged with it
+    (0 and 0 = no smoothing; ahead is also the delay, in frames, before a frame comes out);
+    motion: the grey-level difference (after the flow's move) at which a neighbour's weight has fallen to 1/e;
+    blur: the box (pixels) over which that difference is averaged;
     flow: follow the motion with optical flow when OpenCV is installed."""
 
-    keep: float = 0.9
+    past: int = 2
+    ahead: int = 2
     motion: float = 20.0
     blur: int = 9
     flow: bool = True
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.keep < 1.0:
-            raise ValueError(f"keep must be in [0, 1), got {self.keep}")
+        if self.past < 0 or self.ahead < 0:
+            raise ValueError(f"past and ahead must be >= 0, got {self.past} and {self.ahead}")
         if self.motion <= 0 or self.blur < 1:
             raise ValueError("motion must be > 0 and blur >= 1")
+
+    @property
+    def off(self) -> bool:
+        return self.past == 0 and self.ahead == 0
+
+
+@dataclass(frozen=True)
+class WindowFrame:
+    """One frame in the window: the caller's tag, its grey levels (uint8), the model's matte as
+    logits and the grey levels again, as float32 planes (H x W x 2, moved together), and the flows
+    (H x W x 2 float32, where each pixel of this frame is in the other) to the previous and the
+    next frame, once those are known (None without flow, and once no frame kept needs them)."""
+
+    tag: Any
+    grey: np.ndarray
+    planes: np.ndarray
+    back: np.ndarray | None = None
+    fwd: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class SmoothState:
-    """What the filter carries from one frame to the next (None before the first frame)."""
+    """What the filter carries from one call to the next: the last frames (at most
+    past + ahead + 1), of which the last `pending` have not been given back yet."""
 
-    grey: np.ndarray | None = None
-    alpha: np.ndarray | None = None
+    window: tuple[WindowFrame, ...] = ()
+    pending: int = 0
 
 
+Ready = list[tuple[Any, np.ndarray]]  # (tag, smoothed alpha uint8), in the order the frames came in
+
+_LEVELS = (np.arange(256, dtype=np.float64) + 0.5) / 256
+LOGIT = np.log(_LEVELS / (1 - _LEVELS)).astype(np.float32)  # alpha 0..255 -> logit; sigmoid * 256 - 0.5 inverts it
 _local = threading.local()
 
 
@@ -70,37 +121,43 @@ def optical_flow() -> Any:
         except ImportError:
             _local.dis = None
         else:
-            _local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)  # type: ignore[attr-defined]
+            _local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
     return _local.dis
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb), "RGB").convert("L"))
+    try:
+        import cv2
+    except ImportError:
+        return np.asarray(Image.fromarray(np.ascontiguousarray(rgb), "RGB").convert("L"))
+    return np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
 
 
-def _warp(grey: np.ndarray, state: SmoothState, use_flow: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(previous alpha, previous grey as float32), moved onto the current frame when flow is at hand."""
-    assert state.grey is not None and state.alpha is not None
+def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | None:
+    """Where each pixel of grey frame a is in grey frame b (H x W x 2 float32, x then y), or None without flow."""
     dis = optical_flow() if use_flow else None
     if dis is None:
-        return state.alpha, state.grey.astype(np.float32)
+        return None
+    return np.asarray(dis.calc(a, b, None), dtype=np.float32)
+
+
+def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """image sampled at (x, y) + flow (bilinear, edges repeated)."""
     import cv2
 
-    flow = dis.calc(grey, state.grey, None)  # where each pixel of this frame was in the previous one
-    h, w = grey.shape
-    flow[..., 0] += np.arange(w, dtype=np.float32)[None, :]
-    flow[..., 1] += np.arange(h, dtype=np.float32)[:, None]
-    alpha = cv2.remap(state.alpha, flow[..., 0], flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    prev = cv2.remap(
-        state.grey.astype(np.float32), flow[..., 0], flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    return alpha, prev
+    xs, ys = _grid(flow.shape[0], flow.shape[1])
+    map_x, map_y = flow[..., 0] + xs, flow[..., 1] + ys
+    return np.asarray(cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
 
 
-def blend_weight(grey: np.ndarray, previous: np.ndarray, params: SmoothParams) -> np.ndarray:
-    """w (float32, the frame's size) from the grey frame and the (warped) previous one."""
-    change = box_mean(np.abs(grey.astype(np.float32) - previous), params.blur // 2)
-    return (params.keep * np.exp(-change / params.motion)).astype(np.float32)
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(w, dtype=np.float32)[None, :], np.arange(h, dtype=np.float32)[:, None]
+
+
+def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """The flow a -> c from a -> b (`first`) and b -> c (`then`)."""
+    return first + _remap(then, first)
 
 
 def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
@@ -117,26 +174,98 @@ def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     return x
 
 
-def smooth_step(
-    state: SmoothState, rgb: np.ndarray, alpha: np.ndarray, params: SmoothParams = SmoothParams()
-) -> tuple[np.ndarray, SmoothState]:
-    """(smoothed alpha as uint8, the next state) for one frame: rgb H x W x 3 uint8, alpha H x W uint8."""
+def _blur(x: np.ndarray, size: int) -> np.ndarray:
+    try:
+        import cv2
+    except ImportError:
+        return box_mean(x, size // 2)
+    side = 2 * (size // 2) + 1
+    return np.asarray(cv2.blur(x, (side, side), borderType=cv2.BORDER_REPLICATE))
+
+
+def neighbour_weight(grey: np.ndarray, moved: np.ndarray, params: SmoothParams) -> np.ndarray:
+    """w (float32, the frame's size) from frame t's grey levels and the neighbour's, moved onto frame t (float32)."""
+    change = _blur(np.abs(grey - moved), params.blur)
+    return np.exp(change * np.float32(-1.0 / params.motion)).astype(np.float32)
+
+
+def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams) -> np.ndarray:
+    """The smoothed alpha (uint8) of window[centre], from the frames around it (module doc)."""
+    me = window[centre]
+    num = me.planes[..., 0].copy()
+    den = np.ones_like(num)
+    for step, reach in ((-1, params.past), (1, params.ahead)):
+        flow: np.ndarray | None = None
+        for j in range(1, reach + 1):
+            index = centre + step * j
+            if not 0 <= index < len(window):
+                break
+            hop = window[index - step].back if step < 0 else window[index - step].fwd
+            other = window[index]
+            if hop is None or (j > 1 and flow is None):  # no flow: the neighbour is taken where it is
+                flow = None
+                moved = other.planes
+            else:
+                flow = hop if flow is None else compose(flow, hop)
+                moved = _remap(other.planes, flow)
+            w = neighbour_weight(me.planes[..., 1], moved[..., 1], params)
+            logit = moved[..., 0]
+            num += w * logit
+            den += w
+    out = 256.0 / (1.0 + np.exp(-num / den)) - 0.5
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _emit(state: SmoothState, params: SmoothParams, until: int) -> tuple[Ready, SmoothState]:
+    """Give back pending frames while more than `until` are pending; drop frames no longer needed."""
+    window, pending, ready = state.window, state.pending, []
+    while pending > until:
+        centre = len(window) - pending
+        ready.append((window[centre].tag, _smoothed(window, centre, params)))
+        pending -= 1
+    first_pending, oldest = len(window) - pending, max(0, len(window) - pending - params.past)
+    # what frames given out are still needed for: being past neighbours of the frames still pending,
+    # reached through each one's flow back (the oldest's leads to no frame kept); not their tag nor flow ahead
+    keep = tuple(
+        f if i >= first_pending else replace(f, tag=None, fwd=None, back=None if i == oldest else f.back)
+        for i, f in enumerate(window[oldest:], oldest)
+    )
+    return ready, SmoothState(keep, pending)
+
+
+def smooth_push(
+    state: SmoothState, rgb: np.ndarray, alpha: np.ndarray, params: SmoothParams = SmoothParams(), tag: Any = None
+) -> tuple[Ready, SmoothState]:
+    """Frame rgb (H x W x 3 uint8) with its matte alpha (H x W uint8) in; out: the frames now ready,
+    as (tag, smoothed alpha uint8) in the order they came in (the frame `ahead` frames back, once
+    there are that many; nothing before), and the next state. `smooth_flush` gives back the rest."""
     if alpha.shape != rgb.shape[:2]:
         raise ValueError(f"alpha {alpha.shape[::-1]} and frame {rgb.shape[1::-1]} differ in size")
-    if params.keep == 0:
-        return alpha, state
+    if params.off:
+        return [(tag, alpha)], state
+    ready: Ready = []
+    if state.window and state.window[-1].grey.shape != alpha.shape:  # a new size: a new stream
+        ready, state = smooth_flush(state, params)
     grey = grey_of(rgb)
-    current = alpha.astype(np.float32)
-    if state.grey is None or state.alpha is None or state.grey.shape != grey.shape:
-        return alpha, SmoothState(grey, current)
-    previous_alpha, previous_grey = _warp(grey, state, params.flow)
-    w = blend_weight(grey, previous_grey, params)
-    out = current + w * (previous_alpha - current)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8), SmoothState(grey, out)
+    frame = WindowFrame(tag, grey, np.dstack([LOGIT[alpha], grey.astype(np.float32)]))
+    window = state.window
+    if window:
+        last = window[-1]
+        frame = replace(frame, back=flow_between(grey, last.grey, params.flow))
+        window = (*window[:-1], replace(last, fwd=flow_between(last.grey, grey, params.flow)))
+    more, state = _emit(SmoothState((*window, frame), state.pending + 1), params, params.ahead)
+    return ready + more, state
+
+
+def smooth_flush(state: SmoothState, params: SmoothParams = SmoothParams()) -> tuple[Ready, SmoothState]:
+    """The frames still pending (the clip has ended: each is smoothed with the frames there are), and an empty state."""
+    ready, _ = _emit(state, params, 0)
+    return ready, SmoothState()
 
 
 class TemporalSmoother:
-    """smooth_step with its state kept: `smoother(rgb, alpha) -> alpha` frame after frame.
+    """smooth_push / smooth_flush with the state kept: `push(rgb, alpha, tag)` returns the frames
+    now ready as (tag, alpha), `flush()` the rest at the end of the clip.
 
     `state` can be read and given back (e.g. to carry the filter across chunks)."""
 
@@ -144,6 +273,15 @@ class TemporalSmoother:
         self.params = params
         self.state = state
 
-    def __call__(self, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        out, self.state = smooth_step(self.state, rgb, alpha, self.params)
-        return out
+    def push(self, rgb: np.ndarray, alpha: np.ndarray, tag: Any = None) -> Ready:
+        ready, self.state = smooth_push(self.state, rgb, alpha, self.params, tag)
+        return ready
+
+    def flush(self) -> Ready:
+        ready, self.state = smooth_flush(self.state, self.params)
+        return ready
+
+    def run(self, rgbs: Any, alphas: Any) -> list[np.ndarray]:
+        """Every frame's smoothed alpha, in order, for a whole clip given as two sequences."""
+        out = [a for rgb, alpha in zip(rgbs, alphas, strict=True) for _, a in self.push(rgb, alpha)]
+        return out + [a for _, a in self.flush()]
