@@ -45,13 +45,13 @@ from .payload import (
 from .retry import Deadline
 from .runware_errors import (
     KEY_ENV,
-    NOT_OUR_FAULT,
     VENDOR,
     code_error,
     error_list,
     item_error,
     runware_charge,
     runware_reason,
+    task_failure,
 )
 
 MAX_RESULT_BYTES = 128 * 2**20  # an imageURL's file, as fal's results
@@ -216,19 +216,9 @@ class RunwareRemoveBackground(HostedProvider):
         raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
 
     def _classify(self, response) -> ProviderHTTPError | None:
-        """Task failures Runware sends with a 4xx status but that are not about
-        our input (a provider timeout, a server error): named by their code.
-        Other statuses keep the mapping by HTTP status (with attempt counts)."""
-        if response.status_code not in (400, 404, 409, 422):
-            return None
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        errors = error_list(body) if isinstance(body, dict) else []
-        if not errors or str(errors[0].get("code")) not in NOT_OUR_FAULT:
-            return None
-        return code_error(self.id, errors[0], self._secrets(), status=response.status_code)
+        """Task failures Runware sends with a 4xx status that are not about our input, named by their
+        code (runware_errors.task_failure); other statuses keep the mapping by HTTP status."""
+        return task_failure(self.id, response, self._secrets())
 
 
 @connected

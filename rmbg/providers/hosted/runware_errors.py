@@ -129,3 +129,18 @@ def code_error(provider_id: str, error: dict, secrets=(), status: int | None = N
     elif code.startswith("provider"):
         kind, message = ProviderUnavailableError, f"failed on the provider's side: {reason}. Try again later."
     return kind(provider_id, message, status=status, excerpt=reason)
+
+
+def task_failure(provider_id: str, response, secrets=()) -> ProviderHTTPError | None:
+    """A task failure Runware sends with a 4xx status that is not about our input (a provider timeout,
+    a server error), named by its code; None for anything else (the mapping by HTTP status stands)."""
+    if response.status_code not in (400, 404, 409, 422):
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    errors = error_list(body) if isinstance(body, dict) else []
+    if not errors or str(errors[0].get("code")) not in NOT_OUR_FAULT:
+        return None
+    return code_error(provider_id, errors[0], secrets, status=response.status_code)

@@ -46,13 +46,13 @@ from .retry import Deadline
 from .runware import DEFAULT_URL, KEY_PAGE, URL_ENV
 from .runware_errors import (
     KEY_ENV,
-    NOT_OUR_FAULT,
     VENDOR,
     code_error,
     error_list,
     item_error,
     runware_charge,
     runware_reason,
+    task_failure,
 )
 from .video_job import HostedVideo, VideoJob, check_clip, download_video, per_second_cost
 
@@ -199,18 +199,9 @@ class RunwareBriaVideo(HostedClient):
         return ours[-1] if ours else None
 
     def _classify(self, response) -> ProviderHTTPError | None:
-        """Task failures Runware sends with a 4xx status that are not about our
-        input (a provider timeout, a server error), named by their code."""
-        if response.status_code not in (400, 404, 409, 422):
-            return None
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        errors = error_list(body) if isinstance(body, dict) else []
-        if not errors or str(errors[0].get("code")) not in NOT_OUR_FAULT:
-            return None
-        return code_error(self.id, errors[0], self._secrets(), status=response.status_code)
+        """Task failures Runware sends with a 4xx status that are not about our input, named by their
+        code (runware_errors.task_failure); other statuses keep the mapping by HTTP status."""
+        return task_failure(self.id, response, self._secrets())
 
 
 def _done(item: dict) -> bool:
