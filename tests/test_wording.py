@@ -15,7 +15,6 @@ from rmbg.result import Result
 from rmbg.types import Cost, Seconds
 from rmbg.webapp.costs import BENCHMARK_CPU_SECONDS, projection_text, result_line
 from rmbg.webapp.pricebook import RUNS_KEPT, PriceBook
-from rmbg.webapp.session import Session
 from rmbg.wording import words
 
 
@@ -92,8 +91,8 @@ def test_the_projection_is_the_servers_median_the_same_in_every_session():
         book.observe(local_result(seconds), "local")
     book.observe(local_result(50.0, cached=True), "local")  # a cached matte timed nothing
     figure = "**u2netp $2.78 (compute estimate, median of 3 runs on this server)**"  # 2 s at $0.05/h x 100,000
-    assert figure in projection_text(book, 100_000, local_result(9.0), Session())
-    assert figure in projection_text(book, 100_000, local_result(0.5), Session().measured_with("u2netp", 0.5, "cpu"))
+    assert figure in projection_text(book, 100_000, local_result(9.0))
+    assert figure in projection_text(book, 100_000, local_result(0.5))  # not this image alone
     for seconds in range(RUNS_KEPT + 5):
         book.observe(local_result(float(seconds)), "local")
     assert book.timings()["u2netp"][2] == RUNS_KEPT
@@ -115,16 +114,16 @@ def test_a_hosted_provider_is_projected_at_its_reported_price_for_every_session(
     """Runware BiRefNet has no published price: the caps reserve $0.002, its vendor reports less.
     Once one call reported its price here, every session's line uses that price, not the reservation."""
     book = PriceBook()
-    before = projection_text(book, 100_000, None, Session())
+    before = projection_text(book, 100_000, None)
     assert "runware-birefnet $200.00 (assumed price)" in before
     book.observe(hosted_result("runware-birefnet", "0.0006"), "hosted")
-    after = projection_text(book, 100_000, None, Session())
+    after = projection_text(book, 100_000, None)
     assert "runware-birefnet $60.00 (reported here)" in after and "runware-birefnet $200.00" not in after
 
 
 def test_one_figure_per_service_remove_bg_is_not_shown_twice():
     """remove.bg was on the line twice, at its assumed credit price and at a blog's figure 4.6x lower."""
-    text = projection_text(PriceBook(), 100_000, None, Session())
+    text = projection_text(PriceBook(), 100_000, None)
     assert text.count("remove") == 1 and "remove-bg $23,000.00 (assumed price)" in text
     assert "RMBG-2.0 self-hosted A100 (benchmark blog) $40.00" in text
 

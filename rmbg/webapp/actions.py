@@ -198,15 +198,11 @@ def require_image(image) -> None:
 def record(
     session: Session, result: Result, kind: str, hosted_spent: Decimal, book: PriceBook | None = None
 ) -> Session:
-    """The session after one provider run: its charge (the ledger's total for
-    hosted calls, the one that counts), and its measured speed (local); the
-    server's price book learns the run's price or seconds for every session."""
+    """The session after one provider run: its charge (the ledger's total for hosted calls, the one
+    that counts); the server's price book learns the run's price or seconds, for every session."""
     if book is not None:
         book.observe(result, kind)
-    session = replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)
-    if kind == "local" and not result.cached:
-        session = session.measured_with(result.provider, result.seconds.model, result.meta.get("device", "cpu"))
-    return session
+    return replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)
 
 
 def run(

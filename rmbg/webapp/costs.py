@@ -45,13 +45,11 @@ def volume_of(value) -> int:
 BENCHMARK_CPU_SECONDS = {"rmbg-1.4": 1.6, "u2netp": 0.23, "birefnet-lite": 7.0, "rmbg-2.0": 27.1}
 
 
-def per_image_costs(
-    book: PriceBook, current: Result | None = None, session: Session | None = None
-) -> dict[str, tuple[Cost, str]]:
+def per_image_costs(book: PriceBook, current: Result | None = None) -> dict[str, tuple[Cost, str]]:
     """provider id -> (cost of one image, where the figure comes from), the same for every session
     of this server: a hosted provider at the price its vendor last reported here, else its price
     table figure; a local model at the median of its model times here (`book`), else its benchmark
-    seconds (only for the model just shown). `session`: its own runs, when the book has none yet."""
+    seconds (only for the model just shown)."""
     costs: dict[str, tuple[Cost, str]] = {}
     for pid in price_table():
         estimate = price_estimate(pid)
@@ -59,12 +57,7 @@ def per_image_costs(
         costs[pid] = (estimate, "assumed price" if note.startswith("estimated") else "")
     for pid, usd in book.reported().items():
         costs[pid] = (Cost(usd, "reported"), "reported here")
-    timings = book.timings()
-    if session is not None:  # runs of this session the book has not seen (a book made after them)
-        for pid, (seconds, device) in session.measured.items():
-            if pid not in timings:
-                timings[pid] = (seconds, device, len(session.runs.get(pid, ())) or 1)
-    for pid, (seconds, device, runs) in timings.items():
+    for pid, (seconds, device, runs) in book.timings().items():
         costs[pid] = (compute_cost(seconds, device), f"median of {runs} run{'s' * (runs > 1)} on this server")
     if current is not None and current.provider not in costs:
         if current.cost.source in ("reported", "estimated"):
@@ -80,9 +73,9 @@ def money(usd: Decimal) -> str:
     return f"${usd:,.2f}" if usd >= Decimal("0.01") or usd == 0 else f"${format_usd(usd)}"
 
 
-def projection_text(book: PriceBook, volume: int, current: Result | None = None, session: Session | None = None) -> str:
+def projection_text(book: PriceBook, volume: int, current: Result | None = None) -> str:
     """'At 100,000 images/month: **rmbg-1.4 $1.17 (compute estimate)** · fal-bria $1,800.00 · ...'."""
-    costs = per_image_costs(book, current, session)
+    costs = per_image_costs(book, current)
     rows = sorted(costs.items(), key=lambda item: (item[1][0].usd, item[0]))
     parts = []
     for pid, (cost, basis) in rows:
@@ -126,5 +119,5 @@ def cost_markdown(
     """The full line under a result: provider, seconds, cost, session total, projection."""
     return (
         f"{result_line(result, label, total_s)} · {session.total_text(cap)}  \n"
-        f"{projection_text(book or PriceBook(), volume, result, session)}"
+        f"{projection_text(book or PriceBook(), volume, result)}"
     )

@@ -8,15 +8,12 @@ capped (nothing is billed per call).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from statistics import median
 
 from ..types import Cost, format_usd
 
 ZERO = Decimal(0)
-RUNS_KEPT = 25  # per local model: enough for a steady median, small in a gr.State
 
 
 @dataclass(frozen=True)
@@ -26,9 +23,6 @@ class Session:
     (rmbg.webapp.recent: its pixels are never kept per session), re-rendered
     when a background, mask or format choice changes. last_name: its file
     stem; last_label: its provider's label.
-    measured: local provider id -> (seconds per image, device) for the
-    monthly projection: the median of this session's runs of it (`runs`
-    keeps the last RUNS_KEPT), so one slow or fast image does not move it.
     comparison: token of the last Compare outcome in the same store."""
 
     hosted_usd: Decimal = ZERO
@@ -37,8 +31,6 @@ class Session:
     last: str | None = None
     last_name: str = "image"
     last_label: str = ""
-    measured: Mapping[str, tuple[float, str]] = field(default_factory=dict)
-    runs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     comparison: str | None = None
 
     def charged(self, cost: Cost, kind: str) -> Session:
@@ -48,13 +40,6 @@ class Session:
         if kind == "hosted":
             return replace(self, hosted_usd=self.hosted_usd + cost.usd, images=self.images + 1)
         return replace(self, compute_usd=self.compute_usd + cost.usd, images=self.images + 1)
-
-    def measured_with(self, provider_id: str, seconds: float, device: str) -> Session:
-        """This session with one more measured run of a local provider."""
-        runs = (*self.runs.get(provider_id, ())[-(RUNS_KEPT - 1) :], seconds)
-        return replace(
-            self, measured={**self.measured, provider_id: (median(runs), device)}, runs={**self.runs, provider_id: runs}
-        )
 
     def total_text(self, cap: Decimal) -> str:
         """e.g. 'session: $0.0360 hosted (cap $1.00) + $0.000012 local compute (estimate)'."""
