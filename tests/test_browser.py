@@ -258,11 +258,15 @@ def mark_at(page, fx: float, fy: float, want) -> None:
         page.wait_for_timeout(100)
 
 
-def on_picture(img, fx: float, fy: float) -> dict:
-    """The click position, in the img element, of the point (fx, fy) of the
+def on_picture(page, css: str, fx: float, fy: float) -> dict:
+    """The click position, in the img element `css` names, of the point (fx, fy) of the
     picture it shows (scaled to fit, centred: object-fit contain)."""
-    # the picture may still be loading (a new src): wait until the browser has decoded it
-    img.page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=img.element_handle())
+    # the picture may still be loading, or gradio may have put a new <img> in its place: wait, looking
+    # the element up afresh each time, until the one `css` names has a decoded picture
+    page.wait_for_function(
+        "sel => { const e = document.querySelector(sel); return !!e && e.complete && e.naturalWidth > 0; }", arg=css
+    )
+    img = page.locator(css)
     box = img.bounding_box()
     natural_w, natural_h = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
     scale = min(box["width"] / natural_w, box["height"] / natural_h)
@@ -283,7 +287,7 @@ def test_clicks_on_the_photo_become_visible_removable_sam_marks(page_and_fakes, 
     picture = page.locator("#input-image img")
     expect(picture).to_have_count(1)
     points = page.locator("#sam-points textarea")
-    picture.click(position=on_picture(picture, 0.5, 0.5))  # the section opens by itself
+    picture.click(position=on_picture(page, "#input-image img", 0.5, 0.5))  # the section opens by itself
     expect(points).to_have_value(re.compile(r"^\d+, \d+, keep$"))
     for control in ("#click-mode", "#sam-undo", "#sam-clear", "#sam-marks"):  # beside the marks, not folded away
         expect(page.locator(control)).to_be_visible()
@@ -293,7 +297,7 @@ def test_clicks_on_the_photo_become_visible_removable_sam_marks(page_and_fakes, 
 
     page.locator("#click-mode input[value=drop]").check()
     marks = page.locator("#sam-marks img")
-    marks.click(position=on_picture(marks, 0.1, 0.1))  # the marked copy takes clicks too
+    marks.click(position=on_picture(page, "#sam-marks img", 0.1, 0.1))  # the marked copy takes clicks too
     expect(points).to_have_value(re.compile(r"^\d+, \d+, keep; \d+, \d+, drop$"))
     mark_at(page, 0.1, 0.1, lambda rgb: rgb[0] > 180 and rgb[1] < 80)  # a red drop point
     drop_x = int(points.input_value().split(";")[1].split(",")[0])
@@ -301,9 +305,9 @@ def test_clicks_on_the_photo_become_visible_removable_sam_marks(page_and_fakes, 
 
     page.locator("#click-mode input[value='box corner']").check()
     corners = page.locator("#sam-box input")
-    picture.click(position=on_picture(picture, 0.02, 0.03))
+    picture.click(position=on_picture(page, "#input-image img", 0.02, 0.03))
     expect(corners).to_have_value(re.compile(r"^\d+, \d+$"))
-    picture.click(position=on_picture(picture, 0.98, 0.97))
+    picture.click(position=on_picture(page, "#input-image img", 0.98, 0.97))
     expect(corners).to_have_value(re.compile(r"^\d+, \d+, \d+, \d+$"))
     x0, y0, x1, y1 = (int(v) for v in corners.input_value().split(","))
     assert x0 < 30 and y0 < 30 and x1 > 420 and y1 > 270  # the photo's pixels, 451x300
@@ -311,7 +315,7 @@ def test_clicks_on_the_photo_become_visible_removable_sam_marks(page_and_fakes, 
     shot(page, f"sam-marks-{width}.png")
 
     page.locator("#click-mode input[value=keep]").check()
-    marks.click(position=on_picture(marks, 0.5, 0.5))  # a click on a mark removes it
+    marks.click(position=on_picture(page, "#sam-marks img", 0.5, 0.5))  # a click on a mark removes it
     expect(points).to_have_value(re.compile(r"^\d+, \d+, drop$"))
     mark_at(page, 0.5, 0.5, lambda rgb: not green(rgb))
     page.locator("#sam-undo").click()
