@@ -79,6 +79,37 @@ def test_a_client_that_cancels_stops_the_paid_calls(tmp_path):
         assert submits(fal) == 1  # 10 images were asked for; the first call was the last
 
 
+def test_a_client_that_drops_the_connection_stops_the_paid_calls(tmp_path):
+    """A bare HTTP client (gradio's /call/ API, as curl uses it: no heartbeat, no cancel) that
+    drops its event stream mid-run: gradio marks the job dead but keeps running it; the run
+    must ask for nothing more once that is so."""
+    import httpx
+
+    with GatedFal() as fal, RunwareFake() as runware, serve(app_config(fal, runware, cap_usd=Decimal(5))) as url:
+        images, masks = photos(tmp_path, 10)
+        api = url.rstrip("/") + "/gradio_api"
+        with httpx.Client(timeout=30) as http:
+
+            def uploaded(paths):
+                files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+                return [
+                    {"path": f, "meta": {"_type": "gradio.FileData"}}
+                    for f in http.post(f"{api}/upload", files=files).json()
+                ]
+
+            data = [uploaded(images), uploaded(masks), ["fal-bria"], 100, FAL_KEY, "", "", ""]
+            answer = http.post(f"{api}/call/benchmark", json={"data": data})
+            event_id = answer.json()["event_id"]
+            with http.stream("GET", f"{api}/call/benchmark/{event_id}") as stream:
+                assert stream.status_code == 200
+                assert fal.arrived.wait(60)  # the first paid call is at the vendor
+            # the stream is closed here: the client has gone without a word
+        assert benchmark.STOPS.wait_asked(30)  # the server noticed
+        fal.gate.set()  # that call finishes; the run must not send another
+        assert benchmark.STOPS.wait_idle(60)
+        assert submits(fal) == 1  # 10 images were asked for; the call in flight was the last
+
+
 def test_a_run_stops_at_the_servers_limit_and_scores_what_it_has(tmp_path):
     from gradio_client import Client, handle_file
 

@@ -5,10 +5,12 @@ The schemathesis run shares the launched app of tests/test_hostile.py."""
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +19,7 @@ from rmbg.image.framing import check_budget, framing_of, layout, output_budget
 from rmbg.providers.hosted.payload import FRAGMENT, scrub
 from rmbg.webapp import inputs
 from rmbg.webapp.look import Look, picker_colour
-from rmbg.webapp.rawcalls import Slot, problem
+from rmbg.webapp.rawcalls import Slot, problem, urls_of
 from rmbg.webapp.rest_types import FIELDS, Fields, fields_of
 from rmbg.webapp.ui.forms import BenchmarkForm, CompareForm, McpForm, RemoveForm, ReplaceForm, RerenderForm
 
@@ -190,11 +192,60 @@ def test_no_piece_of_a_key_survives_scrubbing(key_id, secret, start, length, bef
         assert not any(key[i : i + FRAGMENT] in text for i in range(len(key) - FRAGMENT + 1)), text
 
 
-SLOTS = {"remove": [Slot("session state (null)"), Slot("Image", file=True), Slot("Provider")]}
+SLOTS = {
+    "remove": [Slot("session state (null)"), Slot("Image", file=True), Slot("Provider")],
+    "benchmark": [Slot("Images", file=True, many=True), Slot("Providers")],
+}
 
 
 @FAST
 @given(body=st.one_of(st.binary(max_size=200), JSON.map(lambda v: __import__("json").dumps({"data": v}).encode())))
 def test_raw_call_bodies_get_a_sentence_or_pass(body):
-    answer = problem("remove", body, SLOTS)
-    assert answer is None or (isinstance(answer, str) and answer)
+    for name in SLOTS:
+        answer = problem(name, body, SLOTS)
+        assert answer is None or (isinstance(answer, str) and answer)
+
+
+UPLOADED = {"path": "/tmp/gradio/a.png", "meta": {"_type": "gradio.FileData"}}
+
+
+@pytest.mark.parametrize(
+    "name, images, why",
+    [
+        ("benchmark", [UPLOADED, UPLOADED], None),  # several files where several are taken
+        ("benchmark", UPLOADED, None),
+        ("benchmark", [], None),
+        (
+            "benchmark",
+            [UPLOADED, "a.png"],
+            'Images must be a file object, {"path": ...} for a file uploaded to '
+            "/gradio_api/upload (gradio_client's handle_file() makes one) or null; got a plain string.",
+        ),
+        (
+            "benchmark",
+            [UPLOADED, {"path": "a.png"}],
+            'Images: the file\'s "path" must be the path /gradio_api/upload returned, or an http(s) URL of an image.',
+        ),
+        (
+            "benchmark",
+            "a.png",
+            'Images must be a list of file objects, {"path": ...} for a file uploaded to '
+            "/gradio_api/upload (gradio_client's handle_file() makes one) or null; got a plain string.",
+        ),
+        (
+            "remove",
+            [UPLOADED],
+            'Image must be a file object, {"path": ...} for a file uploaded to '
+            "/gradio_api/upload (gradio_client's handle_file() makes one) or null; got a value of type list.",
+        ),
+    ],
+)
+def test_file_inputs_that_take_several_take_a_list_of_file_objects(name, images, why):
+    body = json.dumps({"data": [None, images, "x"] if name == "remove" else [images, ["x"]]}).encode()
+    assert problem(name, body, SLOTS) == why
+
+
+def test_every_url_in_a_list_of_files_goes_to_the_guard():
+    listed = [UPLOADED, {"path": "http://10.0.0.1/a.png"}, {"path": "HTTPS://example.com/b.png"}]
+    body = json.dumps({"data": [listed, ["x"]]}).encode()
+    assert urls_of(body, "benchmark", SLOTS) == ["http://10.0.0.1/a.png", "HTTPS://example.com/b.png"]

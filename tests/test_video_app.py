@@ -137,6 +137,53 @@ def test_stop_in_the_middle_offers_nothing_and_leaves_no_file(served, client):
     assert client.predict(format="webm", api_name="/video_rerender") == nothing
 
 
+def test_a_client_that_drops_its_connection_stops_the_clip(served, monkeypatch):
+    """A bare HTTP client (the /call/ API, no heartbeat) that drops its event stream mid-clip:
+    gradio marks the job dead but would run it to the end; the clip stops at its next frame,
+    with nothing written."""
+    from rmbg.video import VideoStopped
+
+    url, tmp, _, root = served
+    long_clip = write_clip(root / "dropme.mp4", davis("dog", 40))
+    started, ended, fates = threading.Event(), threading.Event(), []
+    engine = videos.remove_video
+
+    def watched(*args, **kwargs):
+        report = kwargs.get("progress")
+
+        def progress(done, total):
+            started.set()
+            if report is not None:
+                report(done, total)
+
+        try:
+            result = engine(*args, **{**kwargs, "progress": progress})
+            fates.append("finished")
+            return result
+        except VideoStopped as stopped:
+            fates.append(stopped.frames_done)
+            raise
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(videos, "remove_video", watched)
+    api = url.rstrip("/") + "/gradio_api"
+    with httpx.Client(timeout=30) as http:
+        uploaded = http.post(f"{api}/upload", files=[("files", ("dropme.mp4", long_clip.read_bytes(), "video/mp4"))])
+        video = {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}
+        info = http.get(f"{url.rstrip('/')}/gradio_api/info").json()["named_endpoints"]["/video"]["parameters"]
+        data = [video, *(p.get("parameter_default") for p in info[1:])]
+        data[[p["parameter_name"] for p in info].index("provider")] = "u2netp"
+        answer = http.post(f"{api}/call/video", json={"data": data})
+        assert answer.status_code == 200, answer.text
+        with http.stream("GET", f"{api}/call/video/{answer.json()['event_id']}") as stream:
+            assert stream.status_code == 200
+            assert started.wait(60)  # frames are going through the model
+    assert ended.wait(60)
+    assert len(fates) == 1 and fates[0] != "finished" and fates[0] < 40, fates
+    assert [p.name for p in Path(get_upload_folder()).rglob("dropme-*")] == [] and half_written(tmp) == []
+
+
 def test_a_closed_session_s_clips_are_deleted_at_once(served, clip, monkeypatch):
     from gradio_client import Client, handle_file
 

@@ -163,6 +163,8 @@ class Stops:
         if flag is None:
             return False
         flag.set()
+        with self._lock:
+            self._lock.notify_all()
         return True
 
     def finish(self, session_id: str, flag: threading.Event) -> None:
@@ -170,6 +172,11 @@ class Stops:
             if self._flags.get(session_id) is flag:
                 del self._flags[session_id]
             self._lock.notify_all()
+
+    def wait_asked(self, timeout: float) -> bool:
+        """Wait until a running run has been asked to stop (by its page, its client or an operator)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: any(flag.is_set() for flag in self._flags.values()), timeout)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no run is going (e.g. before a shutdown); False if one still runs after `timeout` s."""

@@ -38,6 +38,7 @@ class Slot:
 
     label: str
     file: bool = False
+    many: bool = False  # a file input that takes several (gr.File(file_count="multiple")): a list of them
 
 
 def usage(name: str, slots: Sequence[Slot]) -> str:
@@ -48,6 +49,8 @@ def usage(name: str, slots: Sequence[Slot]) -> str:
 def _file_problem(value: object, slot: Slot) -> str | None:
     if value is None:
         return None
+    if slot.many and isinstance(value, list):
+        return next((why for one in value if (why := _file_problem(one, Slot(slot.label, file=True)))), None)
     if isinstance(value, Mapping) and any(isinstance(value.get(k), str) and value.get(k) for k in ("path", "url")):
         path = value.get("path")
         if not isinstance(path, str) or not path:
@@ -56,8 +59,9 @@ def _file_problem(value: object, slot: Slot) -> str | None:
             return None if path.lower().startswith(("http://", "https://")) else _not_a_file(slot)
         return None if path.startswith("/") else _not_a_file(slot)
     got = "a plain string" if isinstance(value, str) else f"a value of type {type(value).__name__}"
+    what = "a list of file objects" if slot.many else "a file object"
     return (
-        f'{slot.label} must be a file object, {{"path": ...}} for a file uploaded to /gradio_api/upload '
+        f'{slot.label} must be {what}, {{"path": ...}} for a file uploaded to /gradio_api/upload '
         f"(gradio_client's handle_file() makes one) or null; got {got}."
     )
 
@@ -71,13 +75,18 @@ def _not_a_file(slot: Slot) -> str:
 def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]]) -> list[str]:
     """The http(s) URLs given as file paths in a call whose shape is right (for the SSRF guard)."""
     payload = json.loads(body)
-    return [
-        value["path"]
+    files = [
+        one
         for value, slot in zip(payload["data"], endpoints[name])
         if slot.file
-        and isinstance(value, Mapping)
-        and isinstance(value.get("path"), str)
-        and value["path"].lower().startswith(("http://", "https://"))
+        for one in (value if slot.many and isinstance(value, list) else [value])
+    ]
+    return [
+        one["path"]
+        for one in files
+        if isinstance(one, Mapping)
+        and isinstance(one.get("path"), str)
+        and one["path"].lower().startswith(("http://", "https://"))
     ]
 
 

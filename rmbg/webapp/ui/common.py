@@ -205,16 +205,28 @@ def api_twin(
         )
 
 
+WATCH_S = 0.5  # how often a running API call looks whether its client is still connected
+
+
 def cancel_aware(fn: Callable[..., Any], on_cancel: Callable[[gr.Request | None], object]) -> Callable[..., Any]:
     """`fn` (synchronous) run in a worker thread by a coroutine that calls on_cancel(request) when
-    gradio cancels it; gradio sees the same signature, annotations and tool flag."""
+    gradio cancels it (a client's cancel) or when its client is gone without a word (a killed
+    process: gradio only marks the job dead when the client's event stream drops, and goes on
+    running it); gradio sees the same signature, annotations and tool flag."""
     signature = inspect.signature(fn)
+    blocks = gr.context.Context.root_block  # the page being built: its queue knows the job's fate
 
     async def run(*args: Any, **kwargs: Any) -> Any:
+        request = signature.bind_partial(*args, **kwargs).arguments.get("request")
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs)))
         try:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+            while not (await asyncio.wait({work}, timeout=WATCH_S))[0]:
+                if not client_connected(blocks, getattr(request, "session_hash", None)):
+                    on_cancel(request)  # fn stops before its next step; its answer goes nowhere
+                    break
+            return await work
         except asyncio.CancelledError:
-            on_cancel(signature.bind_partial(*args, **kwargs).arguments.get("request"))
+            on_cancel(request)
             raise
 
     run.__signature__ = signature  # type: ignore[attr-defined]
@@ -223,6 +235,16 @@ def cancel_aware(fn: Callable[..., Any], on_cancel: Callable[[gr.Request | None]
     if hasattr(fn, "_mcp_type"):
         run._mcp_type = fn._mcp_type  # type: ignore[attr-defined]
     return run
+
+
+def client_connected(blocks: gr.Blocks | None, session_hash: str | None) -> bool:
+    """False once gradio has marked every running job of this session dead (its client's event
+    stream dropped); True when nothing says so (no queue, no session, a job not found)."""
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not session_hash:
+        return True
+    jobs = [event for batch in queue.active_jobs if batch for event in batch if event.session_hash == session_hash]
+    return not jobs or any(event.alive for event in jobs)
 
 
 def not_a_tool(fn: Callable[..., Any], hide: bool = True) -> Callable[..., Any]:

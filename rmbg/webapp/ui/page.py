@@ -109,7 +109,8 @@ def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
         if isinstance(component, gr.State):
             return Slot("session state (null)")
         is_file = isinstance(component, (gr.Image, gr.File, gr.Video))
-        return Slot(str(component.label or type(component).__name__), file=is_file)
+        many = is_file and getattr(component, "file_count", "single") in ("multiple", "directory")
+        return Slot(str(component.label or type(component).__name__), file=is_file, many=many)
 
     return {fn.api_name: [slot(c) for c in fn.inputs] for fn in demo.fns.values() if isinstance(fn.api_name, str)}
 

@@ -173,7 +173,9 @@ def wire_one(
         concurrency_limit=2,
         concurrency_id="video",
     )
-    api_twin(handler, inputs, outputs, "video", concurrency_limit=2, concurrency_id="video")
+    # a client that cancels, or drops its connection: the clip stops at its next frame
+    stopper = halt_for(app)
+    api_twin(handler, inputs, outputs, "video", on_cancel=stopper, concurrency_limit=2, concurrency_id="video")
 
     # a named endpoint for programs on the gradio API, not an MCP tool (it needs the caller's session)
     stop.click(not_a_tool(page_errors(halt_for(app))), None, None, api_name="video_stop", queue=False)
@@ -181,7 +183,7 @@ def wire_one(
 
 
 def halt_for(app: App) -> Any:
-    def halt(request: gr.Request) -> None:
+    def halt(request: gr.Request | None) -> None:
         """Stop the caller's clip at its next frame (its gradio session's); nothing of it is written."""
         app.runs.stop(session_of(request))
 
@@ -272,7 +274,9 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
         concurrency_limit=2,
         concurrency_id="video",
     )
-    api_twin(handler, inputs, outputs, "video_compare", concurrency_limit=2, concurrency_id="video")
+    api_twin(
+        handler, inputs, outputs, "video_compare", on_cancel=halt_for(app), concurrency_limit=2, concurrency_id="video"
+    )
     stop.click(page_errors(halt_for(app)), None, None, api_visibility="private", queue=False)
     frame.input(None, frame, None, js=STEP_JS, api_visibility="private")
     play.click(None, None, None, js=PLAY_JS, api_visibility="private")
