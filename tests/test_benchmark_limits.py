@@ -128,7 +128,8 @@ def test_a_run_stops_at_the_servers_limit_and_scores_what_it_has(tmp_path):
             )
     assert submits(fal) == 1
     assert status.startswith("**Stopped: results so far**")
-    assert "reached this server's limit of 1 s (RMBG_BENCH_MAX_SECONDS)" in status
+    assert "The run reached this server's time limit for a run (1 s): what was done is scored" in status
+    assert "RMBG_" not in status  # the setting's name is for operators (docs, logs), not visitors
 
 
 @pytest.mark.parametrize("env, seconds", [({}, 600.0), ({"RMBG_BENCH_MAX_SECONDS": "90"}, 90.0)])
@@ -136,3 +137,31 @@ def test_the_limit_is_a_setting(env, seconds):
     from rmbg.webapp import AppConfig
 
     assert AppConfig.from_env(env).bench_max_s == seconds
+
+
+def test_a_run_whose_models_would_outlast_the_limit_is_refused_before_anything_runs(tmp_path):
+    """The expected model time (this server's medians, from the price book) is shown before the run and
+    checked before any provider is built: 5 images x 3 s > a 10 s limit is refused; 3 x 3 s is not."""
+    from rmbg.errors import RmbgError
+    from rmbg.eval.votes import VoteStore
+    from rmbg.webapp import AppConfig, benchrun
+    from rmbg.webapp.arena import Arena
+    from rmbg.webapp.catalog import Keys
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from tests.test_wording import local_result
+
+    app = App.create(AppConfig(bench_max_s=10.0), store=OutputStore(tmp_path / "out"), cache=None)
+    app.book.observe(local_result(3.0), "local")  # u2netp: 3 s an image here
+    images, masks = photos(tmp_path, 5)
+    shown = benchrun.estimate_line([str(p) for p in images], None, ["u2netp", "fal-bria"], app, 100)
+    assert shown.endswith(" Local models: about 15 s of model time here.")
+    with pytest.raises(RmbgError) as refused:
+        benchrun.run(images, masks, ["u2netp"], Keys(), app, Arena(VoteStore()), session_id="s", volume=100)
+    assert str(refused.value) == (
+        "This run would take about 15 s of model time here (5 images × the ticked local models), over this "
+        "server's time limit for a run (10 s). Choose fewer images or faster models, or run `rmbg evaluate` "
+        "on your own machine."
+    )
+    assert app.book.timings()["u2netp"][2] == 1  # nothing ran
+    benchrun.check_model_time(["u2netp", "fal-bria"], 3, app)  # 9 s: within the limit

@@ -4,6 +4,7 @@ blind one, and turn the outcome into what the tab shows."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import RmbgError
 from ..types import format_usd
 from . import benchmark as B
 from . import benchreport as R
@@ -20,6 +22,7 @@ from .context import App
 from .uploads import count_images, read_upload
 
 BLIND_HEADERS = ["image", "provider", "status"]
+log = logging.getLogger("rmbg.app")
 
 
 @dataclass
@@ -44,21 +47,48 @@ def estimate_line(
     usd = B.estimate(list(provider_ids or []), n, app)
     if not n:
         return "Upload images (or a .zip) to see the estimated cost."
+    seconds = model_time(list(provider_ids or []), n, app)
+    timed = f" Local models: about {duration(seconds)} of model time here." if seconds else ""
     return (
         f"Estimated: **${format_usd(usd)}** for {n} image(s) × the ticked hosted providers (local models: "
         f"compute only). Reserved against this session's cap (${app.config.cap_usd:.2f}) before anything runs; "
-        f"what is not spent is given back. Monthly projection at {volume:,} images in the results table."
+        f"what is not spent is given back. Monthly projection at {volume:,} images in the results table.{timed}"
     )
 
 
 def stopped_why(flag: B.RunStop) -> str:
     """What ended a run early, when it was not the Stop button (nothing when it ran to the end)."""
     if flag.reason == "deadline":
+        log.info("a Benchmark run reached RMBG_BENCH_MAX_SECONDS (%g s)", flag.seconds)
         return (
-            f" The run reached this server's limit of {flag.seconds:g} s (RMBG_BENCH_MAX_SECONDS): what was "
+            f" The run reached this server's time limit for a run ({duration(flag.seconds)}): what was "
             "done is scored; run the rest as another benchmark."
         )
     return ""
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def model_time(provider_ids: Sequence[str], n_images: int, app: App) -> float:
+    """Seconds of model time the local providers among `provider_ids` are expected to take on
+    `n_images` here: each one's median on this server, from the price book (which holds local
+    models only); one with no figure yet is not counted (the run's deadline still holds for it)."""
+    timings = app.book.timings()
+    return sum(timings[pid][0] * n_images for pid in dict.fromkeys(provider_ids) if pid in timings)
+
+
+def check_model_time(provider_ids: Sequence[str], n_images: int, app: App) -> None:
+    """Refuse, before anything runs, a run whose local models would take longer than the server's
+    time limit for a run (figures measured on this server; providers without one are not counted)."""
+    seconds = model_time(provider_ids, n_images, app)
+    if seconds > app.config.bench_max_s:
+        raise RmbgError(
+            f"This run would take about {duration(seconds)} of model time here ({n_images} images × the "
+            f"ticked local models), over this server's time limit for a run ({duration(app.config.bench_max_s)}). "
+            "Choose fewer images or faster models, or run `rmbg evaluate` on your own machine."
+        )
 
 
 def run(
@@ -79,6 +109,7 @@ def run(
     folder = Path(tempfile.mkdtemp(prefix="rmbg-upload-"))
     try:
         upload = read_upload(images, truth, folder)
+        check_model_time(ids, len(upload.names), app)
         if upload.truth:
             scored = B.run_scored(
                 upload, ids, keys, app, session_id=session_id, volume=volume, report=report, stop=flag
