@@ -13,7 +13,7 @@ import re
 from typing import Literal
 
 from .errors import Remedy
-from .vendors import BY_ENV
+from .vendors import BY_ENV, KEY_VARS
 
 Door = Literal["python", "cli", "page", "rest", "mcp"]
 
@@ -26,15 +26,29 @@ PAGE_FIELDS = {"margin": "Margin", "align": "Subject position"}
 SERVER_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.~+@-]+/)*[\w.~+@-]+/?")
 
 
+# A setting's name (an environment variable the operator sets: rmbg's own, the Hub's, a vendor's key),
+# with a value after "=" if one is given; and an aside in brackets that names one.
+SETTING = r"\b(?:RMBG_[A-Z0-9_]+|HF_[A-Z0-9_]+|" + "|".join(map(re.escape, KEY_VARS)) + r")\b(?:=[^\s),;]*)?"
+SETTING_NAME = re.compile(SETTING)
+SETTING_ASIDE = re.compile(r"\s*\([^()]*" + SETTING + r"[^()]*\)")
+
+
 def words(exc: BaseException, door: Door) -> str:
-    """`exc`'s message as `door` says it. The web doors (page, REST, MCP) never show a path on the
-    server: each is cut to its last part (a file's name), whoever wrote the message."""
+    """`exc`'s message as `door` says it. The web doors (page, REST, MCP) speak to visitors: they
+    never show a path on the server (each is cut to its last part, a file's name) nor a setting's
+    name (an aside naming one goes; a bare one becomes "a server setting"), whoever wrote the
+    message; the CLI and Python keep both (the operator's terms, as the docs and logs use)."""
     remedy: Remedy | None = getattr(exc, "remedy", None)
     if remedy is None or door == "python":
         text = str(exc) or type(exc).__name__
     else:
         text = f"{remedy.situation} {_fix(remedy, door)}"
-    return text if door in ("python", "cli") else without_server_paths(text)
+    return text if door in ("python", "cli") else without_setting_names(without_server_paths(text))
+
+
+def without_setting_names(text: str) -> str:
+    """`text` for a visitor: "(... RMBG_X ...)" asides removed, any other setting's name said as such."""
+    return SETTING_NAME.sub("a server setting", SETTING_ASIDE.sub("", text))
 
 
 def without_server_paths(text: str) -> str:

@@ -385,10 +385,10 @@ def test_choices_list_every_provider_with_its_state(monkeypatch, tmp_path):
     from rmbg.registry import list_providers
 
     assert list(labels) == list_providers()
-    assert labels["rmbg-1.4"].endswith("— needs HF_TOKEN")
+    assert labels["rmbg-1.4"].endswith("— needs a Hugging Face token")
     assert labels["fal-bria"] == "fal.ai · Bria RMBG 2.0 — needs a key"
     assert labels["runware-rembg"].endswith("— ready")
-    assert labels["rmbg-2.0"].endswith("needs HF_TOKEN · no GPU (slow)")
+    assert labels["rmbg-2.0"].endswith("needs a Hugging Face token · no GPU (slow)")
 
 
 def test_provider_notes_say_the_state_once_with_where_to_fix_it(monkeypatch, tmp_path):
@@ -398,7 +398,7 @@ def test_provider_notes_say_the_state_once_with_where_to_fix_it(monkeypatch, tmp
         gated = catalog.note("rmbg-1.4", Keys(), AppConfig())
         paid = catalog.note("fal-bria", Keys(), AppConfig(allow_server_keys=False))
     assert gated == (
-        "**needs HF_TOKEN** — briaai/RMBG-1.4 is gated · "
+        "**needs a Hugging Face token** — briaai/RMBG-1.4 is gated · "
         "[accept the licence and make a token](https://huggingface.co/briaai/RMBG-1.4)"
     )
     assert paid == "**needs a key** — paste a fal.ai key · [get a key](https://fal.ai/dashboard/keys)"

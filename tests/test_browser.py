@@ -221,10 +221,11 @@ def test_a_calm_page_errors_inline_keep_the_result_and_fit_narrow_screens(page_a
     expect(page.locator("#download")).to_be_visible()
     expect(page.locator("#download")).to_contain_text("Download PNG")
 
-    choose(page, "Provider", "BRIA RMBG-2.0")  # gated, no HF_TOKEN here: refused, fast
+    choose(page, "Provider", "BRIA RMBG-2.0")  # gated, no token here: refused, fast
     page.locator("#run").click()
     expect(message).to_contain_text("Could not do that:")
-    expect(message).to_contain_text("HF_TOKEN")
+    expect(message).to_contain_text("the server needs a Hugging Face token")
+    expect(message).not_to_contain_text("HF_TOKEN")
     assert result_src(page) == first  # the last result stays
     expect(page.locator("#result")).not_to_contain_text("Error")
     expect(page.locator("#cost-line")).to_contain_text("fal.ai · Bria RMBG 2.0")

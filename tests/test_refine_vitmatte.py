@@ -190,7 +190,10 @@ def test_not_cached_offline_is_a_fast_clear_error(hf_cache, monkeypatch):
     assert refiner.status().state == "unavailable"
     img, alpha = photo()
     start = time.perf_counter()
-    with pytest.raises(ModelUnavailableError, match="not in the Hugging Face cache and HF_HUB_OFFLINE is set"):
+    with pytest.raises(
+        ModelUnavailableError,
+        match=r"not in the Hugging Face cache and downloads are switched off here \(HF_HUB_OFFLINE is set\)",
+    ):
         refiner.refine(img, Image.fromarray(alpha))
     assert time.perf_counter() - start < 5
 

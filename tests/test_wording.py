@@ -50,9 +50,10 @@ def test_a_model_that_cannot_be_downloaded_names_the_provider_list_on_the_page(h
         hf_provider("hf:nobody/nothing", revision=REV).matte(Image.new("RGB", (8, 8)))
     exc = caught.value
     assert "pass model='path/to/folder'" in words(exc, "python")
+    situation = "nobody/nothing is not in the Hugging Face cache and downloads are switched off here"
     for door in ("page", "rest", "mcp", "cli"):
         said = words(exc, door)
-        assert said.startswith("nobody/nothing is not in the Hugging Face cache and HF_HUB_OFFLINE is set. ")
+        assert said.startswith(situation + (" (HF_HUB_OFFLINE is set). " if door == "cli" else ". "))
         assert "model=" not in said and "weights=" not in said, door
     assert words(exc, "page").endswith(
         "Pick another model from the Provider list; this server cannot download this one now."
@@ -153,6 +154,40 @@ def test_the_web_doors_never_show_a_path_on_the_server(text, shown):
     assert "/tmp" not in said and "/root" not in said and "/srv" not in said
     assert words(ModelUnavailableError(text), "rest") == said == words(ModelUnavailableError(text), "mcp")
     assert words(ModelUnavailableError(text), "cli") == text  # the operator's own machine: the whole path
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        (
+            "The clip is 80 MB, over this server's limit of 25 MB (RMBG_VIDEO_MAX_MB). Trim or compress it first.",
+            "The clip is 80 MB, over this server's limit of 25 MB. Trim or compress it first.",
+        ),
+        (
+            "vitmatte is not on this server, and visitors may not cause that download. Run without it "
+            "(the operator can allow it with RMBG_VISITOR_DOWNLOADS=vitmatte).",
+            "vitmatte is not on this server, and visitors may not cause that download. Run without it.",
+        ),
+        ("Set HF_TOKEN=hf_x to read it; see RMBG_LEDGER.", "Set a server setting to read it; see a server setting."),
+        ("FAL_KEY is not set", "a server setting is not set"),
+        ("A run over 5 MB_PER_S is fine (RMBG is a name)", "A run over 5 MB_PER_S is fine (RMBG is a name)"),
+    ],
+)
+def test_the_web_doors_never_name_a_setting(text, shown):
+    """Settings are the operator's (docs, logs, the CLI): a visitor reads the sentence without them."""
+    for door in ("page", "rest", "mcp"):
+        assert words(ModelUnavailableError(text), door) == shown
+    assert words(ModelUnavailableError(text), "cli") == text
+
+
+def test_what_a_visitor_was_told_without_a_setting_is_logged_with_it_for_the_operator(caplog):
+    from rmbg.webapp.actions import safe_message
+    from rmbg.webapp.catalog import Keys
+
+    exc = ModelUnavailableError("Too long (RMBG_VIDEO_MAX_SECONDS). Trim it.")
+    with caplog.at_level("INFO", logger="rmbg.app"):
+        assert safe_message(exc, Keys(), "page") == "Too long. Trim it."
+    assert "for the operator: Too long (RMBG_VIDEO_MAX_SECONDS). Trim it." in caplog.text
 
 
 @pytest.mark.uses("onnxruntime")  # building the ONNX providers imports it, though nothing runs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import os
 import re
 import time
@@ -28,7 +29,7 @@ from ..image.framing import frame_source
 from ..image.io import load_image
 from ..providers.base import Provider
 from ..result import Result
-from ..wording import Door, words
+from ..wording import SETTING_NAME, Door, words
 from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
@@ -38,6 +39,8 @@ from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
 from .pricebook import PriceBook
 from .session import Session
+
+log = logging.getLogger("rmbg.app")
 
 Report = Callable[[str], None]
 
@@ -333,14 +336,14 @@ def cost_line(session: Session, app: App, volume: int) -> str | None:
 
 
 def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:
-    """An error's message in the words of `door` (rmbg.wording: the page's
-    boxes and lists, or the API's arguments), with every part of this
-    visitor's keys and the server's configured keys blanked (each side of
-    "id:secret", any run of 8 of its characters: rmbg.providers.hosted.
-    payload.scrub). The library never puts keys in messages; this is a
-    second lock."""
+    """An error's message in the words of `door` (rmbg.wording), with every part of this visitor's
+    keys and the server's configured keys blanked (rmbg.providers.hosted.payload.scrub: each side
+    of "id:secret", any run of 8 of its characters); the library never puts keys in messages."""
     from ..providers.hosted.payload import known_secrets, scrub
 
-    text = words(exc, door)
+    secrets = (*keys.secrets(), *known_secrets())
     # our sentences name headers ("the X-Fal-Key header"): only the keys' own characters go
-    return scrub(text, (*keys.secrets(), *known_secrets()), header_values=False).replace("***", "•••")
+    text = scrub(words(exc, door), secrets, header_values=False).replace("***", "•••")
+    if SETTING_NAME.search(operators := scrub(str(exc), secrets, header_values=False)):  # the setting, for them
+        log.info("a visitor was told: %s | for the operator: %s", text, operators)
+    return text

@@ -16,6 +16,7 @@ from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
 from ..registry import get_provider, get_replacer, info, list_providers
 from ..vendors import BY_ENV, VENDORS
+from ..wording import without_server_paths, without_setting_names
 from .config import AppConfig
 from .downloads import check_declared, check_hub_repo, would_download
 
@@ -43,9 +44,10 @@ def key_slot(provider_id: str) -> str:
 STATE_TEXT = {
     "ready": "ready",
     "needs_key": "needs a key",
-    "needs_token": "needs HF_TOKEN",
+    "needs_token": "needs a Hugging Face token",
     "unavailable": "unavailable",
 }
+CLI_STATE_TEXT = {"needs_token": "needs HF_TOKEN"}  # how `rmbg providers` says it (rmbg.providers.local.hub)
 
 
 class Keys:
@@ -197,7 +199,7 @@ def label_of(provider_id: str, config: AppConfig) -> str:
 
 
 def status_text(status: ProviderStatus) -> str:
-    """'ready', 'needs a key', 'needs HF_TOKEN', with ' · no GPU (slow)' when slow."""
+    """'ready', 'needs a key', 'needs a Hugging Face token', with ' · no GPU (slow)' when slow."""
     text = STATE_TEXT.get(status.state, status.state)
     return text + (" · no GPU (slow)" if status.slow else "")
 
@@ -223,12 +225,11 @@ def default_note() -> str:
     import html
 
     from ..defaults import explained_default
-    from ..wording import without_server_paths
 
     _, summary, passed_over = explained_default()
     text = f"Default: {summary}"
     if passed_over:
-        why = html.escape(without_server_paths("; ".join(passed_over)))
+        why = html.escape(without_setting_names(without_server_paths("; ".join(passed_over))))
         text += (
             f"\n\n<details><summary>Why not a better model</summary>{why}. Pick another from the Provider "
             "list; this server's operator can add weights or a Hugging Face token.</details>"
@@ -243,12 +244,14 @@ def note(provider_id: str, keys: Keys, config: AppConfig) -> str:
     """One line under the provider menu: its state, what to do about it, and where."""
     status = provider_status(provider_id, keys, config)
     detail = status.message or ""
-    said = STATE_TEXT.get(status.state, status.state)
-    if detail.lower().startswith(said.lower()):  # "needs HF_TOKEN (x is gated); ...": say the state once
-        detail = detail[len(said) :].lstrip(" :;-—")
-        if detail.startswith("(") and ")" in detail:
-            inner, rest = detail[1:].split(")", 1)
-            detail = inner + rest
+    for said in (STATE_TEXT.get(status.state, status.state), CLI_STATE_TEXT.get(status.state)):
+        if said and detail.lower().startswith(said.lower()):  # "needs HF_TOKEN (x is gated)": the state once
+            detail = detail[len(said) :].lstrip(" :;-—")
+            if detail.startswith("(") and ")" in detail:
+                inner, rest = detail[1:].split(")", 1)
+                detail = inner + rest
+            break
+    detail = without_setting_names(without_server_paths(detail))  # the page's words: no setting's name
     text = f"**{status_text(status)}**" + (f" — {detail}" if detail else "")
     try:
         page = info(provider_id).key_page

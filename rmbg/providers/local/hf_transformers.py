@@ -96,7 +96,7 @@ def _explain(source: str, exc: BaseException) -> str:
     if "RevisionNotFound" in name:
         return f"{source} has no such revision; check the revision you pinned."
     if constants.is_offline_mode():
-        why = "HF_HUB_OFFLINE is set"
+        why = "downloads are switched off here (HF_HUB_OFFLINE is set)"
     else:
         why = "the Hugging Face Hub could not be reached"
     return f"{source} is not in the Hugging Face cache and {why}.{FOLDER_FIX}"

@@ -90,7 +90,10 @@ def hub_status(repo_id: str) -> tuple[str, str]:
     from huggingface_hub import constants
 
     if constants.is_offline_mode():
-        return "unavailable", f"{repo_id} is not on this machine and HF_HUB_OFFLINE is set"
+        return (
+            "unavailable",
+            f"{repo_id} is not on this machine and downloads are switched off here (HF_HUB_OFFLINE is set)",
+        )
     why = hub_unreachable_reason()
     if why is not None:
         return "unavailable", f"{repo_id} is not on this machine and the Hugging Face Hub cannot be reached ({why})"
