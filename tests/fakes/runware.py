@@ -72,7 +72,7 @@ class RunwareFake(FakeServer):
         port=0,
         *,
         keys=(TEST_KEY,),
-        result_task_type="imageBackgroundRemoval",
+        result_task_type="removeBackground",
         settings_on_bria="ignore",
         async_polls: int = 1,
         async_ack="empty",
@@ -87,7 +87,11 @@ class RunwareFake(FakeServer):
         self.task_error_status = task_error_status  # HTTP status when every task failed (unconfirmed: 400 or 200)
         self.force_output_type = force_output_type  # e.g. "URL": ignore the task's outputType
         self.keys = set(keys)
-        self.result_task_type = result_task_type  # or "removeBackground" (schema)
+        # The result's taskType: "removeBackground", the current name (the model pages' response schema,
+        # https://runware.ai/docs/models/bria-rmbg-v2-0, and runware-sdk 1.8.0 types/task_map.py); the old
+        # "imageBackgroundRemoval" (those pages' response examples, the legacy docs
+        # https://docs.runware.ai/en/image-editing/background-removal) only when a test asks for it.
+        self.result_task_type = result_task_type
         self.settings_on_bria = settings_on_bria  # or "reject"
         self.async_polls = async_polls
         self.async_ack = async_ack  # "empty" -> {"data": []}, "item" -> [{taskType, taskUUID}]
