@@ -226,10 +226,10 @@ def run_scored(
         def on_row(done: int, total: int, row: ImageRow) -> None:
             made = by_id[row.provider].last
             by_id[row.provider].last = None
-            if made is not None and row.status == "ok":
+            if made is not None and row.status in ("ok", "excluded"):  # excluded: shown, not ranked
                 cutouts[(row.provider, row.name)] = thumbnail_cutout(images[row.name], made)
             if report:
-                report(Step.of(done, total, len(providers), row.name, row.provider, row.status == "ok"))
+                report(Step.of(done, total, len(providers), row.name, row.provider, row.status != "failed"))
 
         evaluation = evaluate(
             dataset, providers, progress=on_row, bootstrap=bootstrap, stop=stop.is_set if stop is not None else None
