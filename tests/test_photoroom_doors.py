@@ -128,3 +128,45 @@ def test_the_benchmark_tab_shows_the_reason_instead_of_a_rank(fake, tmp_path):
     assert row[1] == f"not ranked: {WATERMARKED}" and row[6] == 0  # composite cell; failed
     status = R.status_line(scored, Decimal(0))
     assert "2 provider runs, 0 failed." in status and f"Not ranked: photoroom x2 ({WATERMARKED})." in status
+
+
+def _app(tmp_path, fake, cap: str, **photoroom):
+    from rmbg.webapp import AppConfig
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+
+    settings = {"base_url": fake.url, "retry": RetryPolicy.immediate(), **photoroom}
+    config = AppConfig(provider_config={"photoroom": settings}, cap_usd=Decimal(cap))
+    return App.create(config, store=OutputStore(tmp_path / "out"), cache=None)
+
+
+def test_through_the_remove_tab_a_sandbox_key_passes_a_zero_cap_and_says_watermarked(fake, tmp_path):
+    from rmbg.webapp import Keys, Look, Session, actions
+
+    app = _app(tmp_path, fake, "0")
+    picture().save(tmp_path / "a.png")
+    _, out = actions.remove(
+        Session(), str(tmp_path / "a.png"), "photoroom", Look(), Keys(photoroom=SANDBOX), app, 100, session_id="s"
+    )
+    assert f"this image: free, watermarked ({SANDBOX_NOTE})" in out.cost_line
+    assert app.ledger.session_spent("s") == 0 and fake.sandbox_calls == 1 and fake.images_billed == 0
+
+
+def test_through_the_remove_tab_previews_are_reserved_at_their_quarter_credit(fake, tmp_path):
+    from rmbg.errors import BudgetError
+    from rmbg.webapp import Keys, Look, Session, actions
+    from rmbg.webapp.benchmark import estimate
+
+    app = _app(tmp_path, fake, "0.012", size="preview")
+    assert estimate(["photoroom", "u2netp"], 4, app) == Decimal("0.020")  # the Benchmark tab's estimate: 4 x $0.005
+    picture().save(tmp_path / "a.png")
+    for _ in range(2):
+        _, out = actions.remove(
+            Session(), str(tmp_path / "a.png"), "photoroom", Look(), Keys(photoroom=KEY), app, 100, session_id="s"
+        )
+        assert "this image: $0.0050 (estimated)" in out.cost_line
+    with pytest.raises(BudgetError):
+        actions.remove(
+            Session(), str(tmp_path / "a.png"), "photoroom", Look(), Keys(photoroom=KEY), app, 100, session_id="s"
+        )
+    assert app.ledger.session_spent("s") == Decimal("0.010") and fake.images_billed == Decimal("0.5")
