@@ -192,3 +192,14 @@ def test_a_json_body_where_the_zip_was_asked_for_is_refused_and_billed(removebg_
     with pytest.raises(ProviderResponseError, match="application/json where a ZIP file was expected") as err:
         make(removebg_fake).matte(scene((3200, 3200)))  # 10.24 MP: just over the PNG cap
     assert KEY not in str(err.value) and removebg_fake.credits_charged == 1 and len(removebg_fake.calls) == 1
+
+
+def test_an_image_over_12_mb_even_as_a_jpeg_is_refused_before_sending_in_remove_bgs_megabytes(removebg_fake):
+    from rmbg.providers.hosted.upload import upload_file
+
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (1200, 1200, 3), dtype=np.uint8))
+    with pytest.raises(
+        InvalidImageError, match=r"too large for remove.bg: 1.\d MB even as a JPEG, over its 1 MB limit"
+    ):
+        upload_file(noise, 1_000_000, "remove.bg")
+    assert upload_file(noise, 12_000_000, "remove.bg")[0] == "image.png"  # 4.3 MB: well under, sent losslessly
