@@ -97,10 +97,10 @@ class RemoveBgFake(FakeServer):
         failed, fault = self.next_fault(op)
         if failed is not None:
             return failed
-        if call.headers.get("x-api-key") not in self.keys:
+        if call.headers.get("x-api-key") not in self.keys:  # 403 AuthFailed, its example title "Missing API Key"
             title = "Missing API Key" if "x-api-key" not in call.headers else "Invalid API Key"
             return error(403, title, "auth_failed")
-        if op == "account":
+        if op == "account":  # GET /account: data.attributes.credits {total, subscription, payg, enterprise}, api
             credits = {"total": float(self.balance), "subscription": 0, "payg": float(self.balance), "enterprise": 0}
             return Reply.json(
                 200, {"data": {"attributes": {"credits": credits, "api": {"free_calls": 0, "sizes": "all"}}}}
@@ -108,8 +108,10 @@ class RemoveBgFake(FakeServer):
         return self._remove(call, fault.kind if fault else "")
 
     def error_reply(self, fault: Fault) -> Reply | None:
+        # Retry-After on a 429 is not documented (the fake sends it only when a test asks); the X-RateLimit-*
+        # headers are the ones remove.bg's Ruby client reads (github.com/remove-bg/ruby, rate_limit_info.rb).
         retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-        if fault.kind == "insufficient-credits":
+        if fault.kind == "insufficient-credits":  # 402 "Insufficient credits (no credits charged)"
             return error(402, "Insufficient credits", "insufficient_credits")
         if fault.kind == "rate-limit":
             limits = {
@@ -118,7 +120,7 @@ class RemoveBgFake(FakeServer):
                 "X-RateLimit-Reset": str(int(time.time()) + 60),
             }
             return error(429, "Rate limit exceeded", "rate_limit_exceeded", headers={**limits, **retry})
-        if fault.kind == "server-error":
+        if fault.kind == "server-error":  # 5xx is not documented: remove.bg's error shape, the fake's own code
             return error(500, "Internal server error", "internal_error")
         if fault.kind == "bad-gateway":
             return Reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"})
@@ -170,7 +172,7 @@ class RemoveBgFake(FakeServer):
         body, mime, out = self._render(rgb, size, values, colour, call.headers.get("accept", ""), fault)
         self.balance -= charged
         self.credits_charged += charged
-        headers = {
+        headers = {  # the 200's documented headers: X-Credits-Charged, X-Width, X-Height, X-Type (+ rate limits)
             "Content-Type": mime,
             "X-Width": str(out.width),
             "X-Height": str(out.height),
