@@ -28,6 +28,9 @@ class ProviderInfo:
         local run is costed from measured seconds, rmbg.pricing.compute_cost);
         for a replacer, per generated image.
     price_note: where the price comes from.
+    preview_units: what a `size="preview"` call costs in units of price_usd,
+        where the vendor prices previews apart (remove.bg and Photoroom: 0.25
+        credit), for projections; None: no cheaper preview.
     key_env: the environment variable holding the key it needs: the API key
         of a hosted service, or HF_TOKEN for gated Hub weights; "" for none.
     key_page: where to get that key or accept the terms.
@@ -50,6 +53,7 @@ class ProviderInfo:
     hardware: str = ""
     args: tuple[Any, ...] = field(default=())
     compare_by_default: bool = True  # ticked in the app's Compare tab when ready and free
+    preview_units: Decimal | None = None
 
 
 def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str) -> ProviderInfo:
@@ -215,6 +219,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         price_usd=Decimal("0.23"),
         price_note="estimated: USD per credit (1 credit = 1 full image), an assumed price (none published); "
         "RMBG_REMOVEBG_USD_PER_CREDIT",
+        preview_units=Decimal("0.25"),  # remove.bg's OpenAPI document: a preview is "0.25 credits per image"
         key_env="REMOVEBG_API_KEY",
         key_page="https://www.remove.bg/dashboard#api-key",
         licence="commercial use (paid API)",
@@ -226,6 +231,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "rmbg.providers.hosted.photoroom:photoroom",
         price_usd=Decimal("0.02"),
         price_note="estimated: Photoroom pricing page, Basic plan $0.02 per image; RMBG_PHOTOROOM_USD_PER_IMAGE",
+        preview_units=Decimal("0.25"),  # Photoroom's FAQ: a preview requires "0.25 credit"
         key_env="PHOTOROOM_API_KEY",
         key_page="https://app.photoroom.com/api-dashboard",
         licence="commercial use (paid API)",

@@ -202,7 +202,11 @@ class Policy:
     ) -> T:
         """One paid call under the rule: reserve, send under the meter, settle
         or release by where the request got to. `cost_of(result)` is what it
-        cost (reported, else estimated); it is counted even if later steps fail."""
+        cost (reported, else estimated); it is counted even if later steps fail.
+        A call priced $0 (a Photoroom sandbox key: free, watermarked) is no paid
+        call: it is sent without a hold, and nothing is counted."""
+        if payment.estimate == 0 and payment.hold is None:
+            return call()
         hold = self.reserve(payment, stop=stop)
         with metered() as meter:
             try:

@@ -70,6 +70,20 @@ def price_estimate(provider_id: str, units: int = 1) -> Cost:
     return Cost(unit * units, "estimated", f"{units} x ${format_usd(unit)} per image, price table")
 
 
+def preview_estimates() -> dict[str, Cost]:
+    """'<id> (preview)' -> the price-table cost of one preview, for the hosted
+    providers whose vendor prices a preview apart (ProviderInfo.preview_units)."""
+    from .registry import declarations
+
+    return {
+        f"{d.id} (preview)": Cost(
+            d.price_usd * d.preview_units, "estimated", f"preview: {d.preview_units:g} x the price table"
+        )
+        for d in declarations()
+        if d.kind == "hosted" and d.price_usd is not None and d.preview_units is not None
+    }
+
+
 def monthly_cost(per_image: Decimal, images_per_month: int = REFERENCE_MONTHLY_VOLUME) -> Decimal:
     return (per_image * images_per_month).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
@@ -165,7 +179,8 @@ def hosted_projection(
 ) -> list[Projection]:
     """Monthly cost per provider at `images_per_month`, cheapest first.
 
-    Hosted providers use the price table. `local_seconds` maps a local
+    Hosted providers use the price table, with a row for the preview size
+    where its vendor prices it apart ("photoroom (preview)"). `local_seconds` maps a local
     provider id to (measured seconds per image, device) and is costed with
     compute_cost(). The seed benchmark's reference rows are added unless
     `include_references` is False.
@@ -173,6 +188,7 @@ def hosted_projection(
     if images_per_month < 0:
         raise ValueError("images_per_month must be zero or more")
     costs: dict[str, Cost] = {pid: price_estimate(pid) for pid in price_table()}
+    costs.update(preview_estimates())
     for pid, (seconds, device) in (local_seconds or {}).items():
         costs[pid] = compute_cost(seconds, device)
     if include_references:

@@ -20,6 +20,8 @@ class Setting:
     read_by: str
 
 
+PHOTOROOM, REMOVEBG = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg"
+
 SETTINGS: tuple[Setting, ...] = (
     # --- images in ---------------------------------------------------------------
     Setting(
@@ -185,33 +187,28 @@ SETTINGS: tuple[Setting, ...] = (
         "Runware's API host (the tests point it at the fake Runware).",
         "rmbg.providers.hosted.runware",
     ),
-    Setting(
-        "RMBG_REMOVEBG_URL",
-        "URL",
-        "https://api.remove.bg",
-        "remove.bg's API host (the tests point it at the fake remove.bg).",
-        "rmbg.providers.hosted.removebg",
-    ),
+    Setting("RMBG_REMOVEBG_URL", "URL", "https://api.remove.bg", "remove.bg's API host.", REMOVEBG),
     Setting(
         "RMBG_REMOVEBG_USD_PER_CREDIT",
         "USD",
         "0.23",
         "What one remove.bg credit costs you (1 full image, 0.25 a preview); set your plan's price.",
-        "rmbg.providers.hosted.removebg",
+        REMOVEBG,
     ),
-    Setting(
-        "RMBG_PHOTOROOM_URL",
-        "URL",
-        "https://sdk.photoroom.com",
-        "Photoroom's API host (the tests point it at the fake Photoroom).",
-        "rmbg.providers.hosted.photoroom",
-    ),
+    Setting("RMBG_PHOTOROOM_URL", "URL", "https://sdk.photoroom.com", "Photoroom's API host.", PHOTOROOM),
     Setting(
         "RMBG_PHOTOROOM_USD_PER_IMAGE",
         "USD",
         "0.02",
-        "What one Photoroom Remove Background image costs you; set your plan's price.",
-        "rmbg.providers.hosted.photoroom",
+        "What one Photoroom image (1 credit; a preview 0.25) costs you; set your plan's price.",
+        PHOTOROOM,
+    ),
+    Setting(
+        "RMBG_PHOTOROOM_RATE_PER_MINUTE",
+        "int (images)",
+        "500",
+        "Most Photoroom calls a minute per key in this process (Photoroom's default limit); a burst waits.",
+        PHOTOROOM,
     ),
     # --- the web app -------------------------------------------------------------
     Setting(

@@ -29,11 +29,14 @@ class Cost:
       - "estimated": our price table (the provider reports nothing);
       - "compute": a local run, estimated from measured seconds x $/hour;
       - "free": nothing was spent (e.g. a cached matte).
+    watermarked: the vendor gave this result free with its watermark over it
+      (a Photoroom sandbox key): shown as such, never scored as quality.
     """
 
     usd: Decimal
     source: CostSource
     note: str = ""
+    watermarked: bool = False
 
     @staticmethod
     def free(note: str = "") -> Cost:
@@ -41,6 +44,8 @@ class Cost:
 
     def label(self) -> str:
         """Short human text, e.g. '$0.0180 (reported)'."""
+        if self.watermarked:
+            return f"free, watermarked ({self.note})" if self.note else "free, watermarked"
         if self.source == "free":
             return "free"
         kind = {"reported": "reported", "estimated": "estimated", "compute": "compute estimate"}[self.source]

@@ -5,6 +5,7 @@ Paid calls are counted at the fake fal server."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import os
 
@@ -15,6 +16,8 @@ from PIL import Image  # noqa: E402
 
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.photoroom import TEST_KEY as PHOTOROOM_KEY  # noqa: E402
+from tests.fakes.photoroom import PhotoroomFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
 from tests.support.mcp import data_uri, session_run  # noqa: E402
@@ -23,9 +26,18 @@ pytest.importorskip("mcp")
 
 
 @pytest.fixture(scope="module")
-def served():
-    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url:
-        yield url, fal
+def photoroom():
+    with PhotoroomFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def served(photoroom):
+    with FalFake() as fal, RunwareFake() as runware:
+        config = app_config(fal, runware)
+        providers = {**config.provider_config, "photoroom": {"base_url": photoroom.url}}
+        with serve(dataclasses.replace(config, provider_config=providers)) as url:
+            yield url, fal
 
 
 def test_one_tool_described_for_an_assistant(served):
@@ -93,3 +105,17 @@ def test_mcp_errors_are_readable_and_cost_nothing(served, arguments, message):
     result = session_run(url, work)
     assert result.isError and message in result.content[0].text
     assert not fal.calls
+
+
+def test_a_photoroom_sandbox_result_says_watermarked_in_its_name_and_costs_nothing(served, photoroom):
+    url, _ = served
+    photoroom.reset()
+
+    async def work(session):
+        arguments = {"image": data_uri(EXAMPLE), "provider": "photoroom", "photoroom_key": "sandbox_" + PHOTOROOM_KEY}
+        return await session.call_tool("remove_background", arguments)
+
+    result = session_run(url, work)
+    texts = [c.text for c in result.content if c.type == "text"]
+    assert not result.isError and texts[0].endswith("/image-photoroom-watermarked-nobg.png"), texts
+    assert photoroom.sandbox_calls == 1 and photoroom.images_billed == 0

@@ -61,12 +61,15 @@ def test_one_multipart_post_and_the_price_of_one_image(photoroom_fake, image):
     assert matte.meta == {"model": "Photoroom Remove Background", "size": "full"}
 
 
-def test_preview_is_scaled_up_and_costed_as_a_full_image(photoroom_fake):
+def test_preview_is_scaled_up_and_costed_at_its_quarter_credit(photoroom_fake):
     big = Image.new("RGB", (1000, 500), (30, 160, 40))
     ImageDraw.Draw(big).rectangle((300, 100, 700, 400), fill=(220, 30, 20))
-    matte = make(photoroom_fake, size="preview").matte(big)
+    provider = make(photoroom_fake, size="preview")
+    assert provider.estimate().usd == Decimal("0.005")  # 0.25 credit x $0.02 (Photoroom's FAQ)
+    matte = provider.matte(big)
     assert matte.alpha.size == (1000, 500) and matte.meta["scaled_from"] == "707x353"
-    assert matte.cost.usd == Decimal("0.02") and photoroom_fake.images_billed == 1
+    assert matte.cost.usd == Decimal("0.005") and photoroom_fake.images_billed == Decimal("0.25")
+    assert matte.cost.note == "preview: 0.25 credit x $0.0200 per image; Photoroom reports no cost"
     assert np.asarray(matte.alpha)[250, 500] == 255
 
 
@@ -74,6 +77,8 @@ def test_price_per_image_is_configurable(photoroom_fake, image, monkeypatch):
     assert make(photoroom_fake, usd_per_image="0.015").matte(image).cost.usd == Decimal("0.015")
     monkeypatch.setenv("RMBG_PHOTOROOM_USD_PER_IMAGE", "0.1")
     assert make(photoroom_fake).estimate().usd == Decimal("0.1")
+    preview = make(photoroom_fake, size="preview").estimate()
+    assert preview.usd == Decimal("0.025") and preview.note == "preview: 0.25 credit x $0.1000 per image (configured)"
     monkeypatch.setenv("RMBG_PHOTOROOM_USD_PER_IMAGE", "-1")
     with pytest.raises(InvalidRequestError, match="RMBG_PHOTOROOM_USD_PER_IMAGE"):
         make(photoroom_fake)

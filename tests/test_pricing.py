@@ -91,7 +91,8 @@ def test_reference_case_100k_images_a_month(monkeypatch):
     assert by_id["remove.bg (benchmark blog)"].per_month == Decimal("5000.00")
     assert by_id["RMBG-2.0 self-hosted A100 (benchmark blog)"].per_month == Decimal("40.00")
     assert [row.per_month for row in rows] == sorted(row.per_month for row in rows)
-    assert {r.provider for r in hosted_projection(include_references=False)} == set(price_table())
+    previews = {"photoroom (preview)", "remove-bg (preview)"}  # their vendors price a preview at 0.25 credit
+    assert {r.provider for r in hosted_projection(include_references=False)} == set(price_table()) | previews
     with pytest.raises(ValueError):
         hosted_projection(-1)
 
@@ -103,4 +104,5 @@ def test_projection_markdown():
     assert lines[0] == "| provider | USD / image | USD / month at 10,000 images | basis |"
     assert lines[2] == "| runware-rembg | 0.0013 | 13.00 | estimated |"
     assert "| fal-bria | 0.0180 | 180.00 | estimated |" in lines
-    assert len(lines) == 2 + len(price_table())
+    assert len(lines) == 2 + len(price_table()) + 2  # and the two previews priced apart
+    assert "| photoroom (preview) | 0.0050 | 50.00 | estimated |" in lines

@@ -72,7 +72,13 @@ def test_one_multipart_post_with_the_documented_fields_and_the_reported_credits(
     assert removebg_fake.credits_charged == 1
     assert matte.cost.usd == PER_CREDIT and matte.cost.source == "estimated"
     assert matte.cost.note == "1 credit charged (X-Credits-Charged) x $0.2300 per credit (estimated)"
-    assert matte.meta == {"model": "remove.bg", "size": "full", "credits_charged": "1", "foreground_type": "product"}
+    assert matte.meta == {
+        "model": "remove.bg",
+        "size": "full",
+        "format": "png",
+        "credits_charged": "1",
+        "foreground_type": "product",
+    }
 
 
 def test_preview_costs_a_quarter_credit_and_is_scaled_up_to_the_input(removebg_fake):

@@ -118,8 +118,8 @@ def test_rembg_sends_its_options_and_a_fresh_uuid_per_task(runware_fake, image):
 
 
 def test_bria_never_sends_settings(image):
-    with RunwareFake(settings_on_bria="reject", result_task_type="removeBackground") as fake:
-        matte = make(fake).matte(image)  # also: the schema's taskType in the answer is accepted
+    with RunwareFake(settings_on_bria="reject", result_task_type="imageBackgroundRemoval") as fake:
+        matte = make(fake).matte(image)  # also: the old taskType of the docs' examples is still accepted
         assert "settings" not in fake.calls[0].json()[0]
     assert matte.alpha.size == image.size
 
@@ -321,7 +321,7 @@ def test_fake_defaults_to_jpg_without_alpha(runware_fake, image):
     }
     item = _post(runware_fake, [task]).json()["data"][0]
     assert item["imageDataURI"].startswith("data:image/jpeg;base64,") and "cost" not in item
-    assert item["taskType"] == "imageBackgroundRemoval" and item["taskUUID"] == task["taskUUID"]
+    assert item["taskType"] == "removeBackground" and item["taskUUID"] == task["taskUUID"]  # the current name
 
 
 def test_fake_auth_task_validation_and_async_polling(image):

@@ -141,7 +141,7 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     progress = Progress(len(dataset) * len(providers), err)
 
     def on_row(done: int, total: int, row) -> None:
-        progress.update(f"{row.provider} {row.name}", "ok" if row.status == "ok" else "failed", row.cost_usd, row.error)
+        progress.update(f"{row.provider} {row.name}", row.status, row.cost_usd, row.error)
 
     try:
         evaluation = evaluate(
@@ -152,7 +152,7 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     print(evaluation.to_markdown(), file=out)
     paths = evaluation.write(args.out)
     print(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}", file=err)
-    failed = sum(r.status != "ok" for r in evaluation.rows)
+    failed = sum(r.status == "failed" for r in evaluation.rows)
     if failed:
         print(f"{failed} image(s) failed; see per_image.csv for the reasons.", file=err)
     return 1 if failed else 0

@@ -43,12 +43,12 @@ class Progress:
 
     def update(self, label: str, status: str, usd: Decimal = Decimal(0), error: str = "") -> None:
         self.count += 1
-        if status in ("done", "ok", "failed"):
+        if status in ("done", "ok", "failed", "excluded"):
             self.ran += 1
         self.usd += usd
         line = f"{status} {label}" + (f": {error}" if error else "")
         if self.tty:
-            if status == "failed":
+            if status in ("failed", "excluded"):  # excluded: scored, left out of the means; `error` says why
                 self.bar.write(line, file=self.stream)
             self.bar.set_postfix_str(f"${format_usd(self.usd)}", refresh=False)
             self.bar.update(1)
@@ -114,6 +114,12 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
     if failed:
         lines.append("Failed:")
         lines += [f"  {o.item.display}: {o.error}" for o in failed]
+    marked = [o.item.display for o in outcomes if o.cost is not None and o.cost.watermarked]
+    if marked:
+        lines.append(
+            f"Watermarked ({len(marked)}): free results with the vendor's watermark (a Photoroom sandbox key), "
+            "for testing only: " + ", ".join(marked)
+        )
     not_run = [o.item.display for o in outcomes if o.status == "not_run" and o.error != INTERRUPTED]
     if not_run:
         lines.append(f"Not run: budget ({len(not_run)}): " + ", ".join(not_run))

@@ -80,7 +80,9 @@ def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
-COLUMNS = ("index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "error", "may_be_billed")
+COLUMNS = (
+    "index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "watermarked", "error", "may_be_billed",
+)  # fmt: skip
 
 
 def row_of(index: int, item: batch.Item) -> dict[str, object]:
@@ -149,6 +151,7 @@ class Remover:
                 "" if cost is None else str(cost.usd),
                 "" if cost is None else cost.source,
                 "" if cost is None else cost.note,
+                cost is not None and cost.watermarked,
                 outcome.error,
                 outcome.may_be_billed,
             )
@@ -160,7 +163,11 @@ class Remover:
 def outcome_of(row: Mapping[str, Any], items: Sequence[batch.Item]) -> batch.Outcome:
     from ..types import Cost
 
-    cost = Cost(Decimal(row["cost_usd"]), row["cost_source"], row["cost_note"]) if row["cost_usd"] else None
+    cost = (
+        Cost(Decimal(row["cost_usd"]), row["cost_source"], row["cost_note"], bool(row["watermarked"]))
+        if row["cost_usd"]
+        else None
+    )
     return batch.Outcome(
         items[int(row["index"])], row["status"], float(row["seconds"]), cost, row["error"], bool(row["may_be_billed"])
     )

@@ -14,7 +14,9 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class ImageRow:
-    """One provider on one image. status: "ok" or "failed" (then `error` says why)."""
+    """One provider on one image. status: "ok", "failed" (then `error` says
+    why) or "excluded": scored and reported, but left out of every mean and
+    ranking (`error` says why: a watermarked result, Cost.watermarked)."""
 
     provider: str
     name: str
@@ -51,3 +53,5 @@ class Summary:
     seconds_per_image: float
     cost_per_image: Decimal
     cost_source: str
+    n_excluded: int = 0  # scored rows left out of the means (ImageRow "excluded")
+    excluded_reason: str = ""

@@ -101,6 +101,12 @@ def markdown(evaluation: Evaluation) -> str:
         f"max F: {evaluation.settings.get('max_f')}; {evaluation.settings.get('resampling')}.",
         "S_IoU, S_edge, BF@2px, BIoU and max F in %; MAE as a fraction; seconds are time in the provider.",
     ]
+    notes += [
+        f"Not ranked: {s.provider}: {s.n_excluded} result(s) left out of the means ({s.excluded_reason}); "
+        "their scores are in per_image.csv."
+        for s in evaluation.summaries
+        if s.category == "all" and s.n_excluded
+    ]
     return "\n".join(lines + notes) + "\n"
 
 
@@ -138,6 +144,7 @@ def write_summary_csv(evaluation: Evaluation, path: Path) -> None:
             "n_images",
             "n_groups",
             "n_failed",
+            "n_excluded",
             "seconds_per_image",
             "cost_per_image_usd",
             "cost_source",
@@ -150,6 +157,7 @@ def write_summary_csv(evaluation: Evaluation, path: Path) -> None:
                 s.n_images,
                 s.n_groups,
                 s.n_failed,
+                s.n_excluded,
                 _num(s.seconds_per_image),
                 str(s.cost_per_image),
                 s.cost_source,
@@ -176,6 +184,8 @@ def to_json(evaluation: Evaluation) -> dict:
             "n_images": s.n_images,
             "n_groups": s.n_groups,
             "n_failed": s.n_failed,
+            "n_excluded": s.n_excluded,
+            "excluded_reason": s.excluded_reason,
             "seconds_per_image": _clean(s.seconds_per_image),
             "cost_per_image_usd": str(s.cost_per_image),
             "cost_source": s.cost_source,

@@ -41,6 +41,8 @@ COMPOSITE_LABEL = "C = 0.5·S_IoU + 0.3·S_edge + 0.2·S_trans* (normalised tran
 COMPOSITE_SEG_LABEL = "C_seg = (0.5·S_IoU + 0.3·S_edge)/0.8: segmentation-only composite (transparency not measured)"
 
 
+WATERMARKED = "watermarked by the vendor: a Photoroom sandbox key's free result, not a measure of the model"
+
 ProgressFn = Callable[[int, int, ImageRow], None]
 StopFn = Callable[[], bool]
 
@@ -58,7 +60,7 @@ def load_ground_truth(path: Path) -> np.ndarray:
 
 def _predict(
     sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache
-) -> tuple[np.ndarray, float, Cost | None]:
+) -> tuple[np.ndarray, float, Cost | None, bool]:
     loaded = load_image(sample.image)
     start = time.perf_counter()
     matte, cached = matte_for(loaded, provider, cache=cache)
@@ -67,7 +69,7 @@ def _predict(
     if alpha.size != (gt_shape[1], gt_shape[0]):
         alpha = alpha.resize((gt_shape[1], gt_shape[0]), Image.Resampling.BILINEAR)
     cost = matte.cost if not cached else None
-    return np.asarray(alpha), seconds, cost
+    return np.asarray(alpha), seconds, cost, matte.cost.watermarked
 
 
 def _values(scores: M.ImageScores) -> dict[str, float | None]:
@@ -199,7 +201,7 @@ def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool
 
     with metered() as meter:
         try:
-            pred, seconds, cost = _predict(sample, prov, truth.shape, cache)
+            pred, seconds, cost, watermarked = _predict(sample, prov, truth.shape, cache)
             scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
         except Exception as exc:  # a provider bug must not end a long evaluation
             text = str(meter.annotate(exc)) if isinstance(exc, RmbgError) else f"{type(exc).__name__}: {exc}"
@@ -208,4 +210,8 @@ def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool
             return row("failed", error=text), None
     usd = cost.usd if cost is not None else Decimal(0)
     source = cost.source if cost is not None else "free"
+    if watermarked:  # the vendor's watermark is in the matte: its score says nothing of the model
+        return row(
+            "excluded", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores), error=WATERMARKED
+        ), None
     return row("ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores)), curve

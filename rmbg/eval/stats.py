@@ -82,7 +82,8 @@ def summarise_rows(
     bootstrap: int,
     seed: int,
 ) -> Summary:
-    """Estimates for one provider over the given rows (failed rows are counted, not scored)."""
+    """Estimates for one provider over the given rows (failed rows are counted, not scored;
+    excluded ones are counted and scored per image, never averaged)."""
 
     ok = [r for r in rows if r.status == "ok"]
     groups = sorted({r.group for r in ok})
@@ -115,16 +116,19 @@ def summarise_rows(
                 seg(points["iou"], points["boundary_f"]), seg(reps["iou"], reps["boundary_f"]), len(groups)
             )
     sources = Counter(r.cost_source for r in ok)
+    excluded = [r for r in rows if r.status == "excluded"]
     return Summary(
         provider=provider,
         category=category,
         n_images=len(ok),
         n_groups=len(groups),
-        n_failed=len(rows) - len(ok),
+        n_failed=sum(r.status == "failed" for r in rows),
         metrics=estimates,
         seconds_per_image=float(np.mean([r.seconds for r in ok])) if ok else float("nan"),
         cost_per_image=(sum((r.cost_usd for r in ok), Decimal(0)) / len(ok)) if ok else Decimal(0),
         cost_source=sources.most_common(1)[0][0] if sources else "",
+        n_excluded=len(excluded),
+        excluded_reason=excluded[0].error if excluded else "",
     )
 
 

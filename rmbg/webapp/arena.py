@@ -213,6 +213,12 @@ def run_blind(
                     ok = False
                 else:
                     ok = True
+                    if matte.cost.watermarked:  # a vendor's watermark in the cut-out: no fair vote
+                        status.append([name, provider.id, "not in the vote · watermarked (a Photoroom sandbox key)"])
+                        done += 1
+                        if report:
+                            report(Step.of(done, total, len(providers), name, provider.id, ok))
+                        continue
                     cut = preview.copy()
                     cut.putalpha(matte.alpha.resize(preview.size, Image.Resampling.BILINEAR))
                     cutouts.images.setdefault(key, {})[provider.id] = cut

@@ -73,12 +73,21 @@ Report = Callable[[Step], None]
 
 
 def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
-    """Price-table cost of every ticked hosted provider on n images (USD)."""
-    from ..pricing import price_estimate
-    from ..registry import declarations
+    """Cost of every ticked hosted provider on n images (USD), each priced as the
+    operator configured it (a preview at its 0.25 credit, a configured price);
+    a visitor's sandbox key is not known here, so it is priced as a paid one."""
+    from ..registry import declarations, get_provider
 
     hosted = {d.id for d in declarations() if d.kind == "hosted"}
-    return sum((price_estimate(pid, n_images).usd for pid in provider_ids if pid in hosted), Decimal(0))
+    total = Decimal(0)
+    for pid in provider_ids:
+        if pid in hosted:
+            built = get_provider(pid, **app.config.config_for(pid))
+            try:
+                total += built.estimate().usd * n_images
+            finally:
+                close(built)
+    return total
 
 
 @contextmanager
@@ -233,10 +242,10 @@ def run_scored(
         def on_row(done: int, total: int, row: ImageRow) -> None:
             made = by_id[row.provider].last
             by_id[row.provider].last = None
-            if made is not None and row.status == "ok":
+            if made is not None and row.status in ("ok", "excluded"):  # excluded: shown, not ranked
                 cutouts[(row.provider, row.name)] = thumbnail_cutout(images[row.name], made)
             if report:
-                report(Step.of(done, total, len(providers), row.name, row.provider, row.status == "ok"))
+                report(Step.of(done, total, len(providers), row.name, row.provider, row.status != "failed"))
 
         evaluation = evaluate(
             dataset, providers, progress=on_row, bootstrap=bootstrap, stop=stop.is_set if stop is not None else None

@@ -47,10 +47,13 @@ def summary_rows(scored: Scored) -> list[list[object]]:
             continue
         trans = fmt_estimate("s_trans_star", s.metrics.get("s_trans_star")) if ev.gt_kind == "alpha" else "not measured"
         secs = "–" if s.seconds_per_image != s.seconds_per_image else f"{s.seconds_per_image:.3f}"
+        composite = fmt_estimate(ev.composite_key, s.metrics.get(ev.composite_key))
+        if s.n_excluded and not s.n_images:
+            composite = f"not ranked: {s.excluded_reason}"
         rows.append(
             [
                 s.provider,
-                fmt_estimate(ev.composite_key, s.metrics.get(ev.composite_key)),
+                composite,
                 fmt_estimate("iou", s.metrics.get("iou")),
                 fmt_estimate("boundary_f", s.metrics.get("boundary_f")),
                 trans,
@@ -85,14 +88,20 @@ def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
     for row in ev.rows:
         score = image_score(row, ev.composite_key)
         scores[(row.provider, row.name)] = score
-        per_image.setdefault(row.name, []).append(score if score is not None else 0.0)
-    order = sorted(per_image, key=lambda name: (sum(per_image[name]) / len(per_image[name]), name))
+        if row.status != "excluded":  # a watermarked result neither lifts nor sinks its image
+            per_image.setdefault(row.name, []).append(score if score is not None else 0.0)
+    excluded = {(r.provider, r.name) for r in ev.rows if r.status == "excluded"}
+    for row in ev.rows:
+        per_image.setdefault(row.name, [])  # only watermarked results: no mean, shown first
+    order = sorted(per_image, key=lambda name: (sum(per_image[name]) / max(1, len(per_image[name])), name))
     items = []
     for name in order:
         for (provider, image), cut in scored.cutouts.items():
             if image == name:
                 score = scores.get((provider, image))
                 shown = f" · {score:.1f}" if score is not None else ""
+                if (provider, image) in excluded:
+                    shown = " · watermarked, not ranked"
                 items.append((cut, f"{name} · {provider}{shown}"))
     return items
 
@@ -133,7 +142,8 @@ def status_line(scored: Scored, spent: Decimal) -> str:
     head = "Stopped: results so far" if scored.stopped else "Done"
     return (
         f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
-        f"{sum(r.status != 'ok' for r in ev.rows)} failed{failure_reasons(ev.rows)}. Composite: {ev.composite_label}. "
+        f"{sum(r.status == 'failed' for r in ev.rows)} failed{failure_reasons(ev.rows)}. {not_ranked(ev.rows)}"
+        f"Composite: {ev.composite_label}. "
         f"This session has spent ${format_usd(spent)} on hosted calls."
     )
 
@@ -146,9 +156,17 @@ def _short(text: str, limit: int = 200) -> str:
 
 def failure_reasons(rows, most: int = 3) -> str:
     """' (why: ...)' with the commonest reasons runs failed, each with its provider and count; '' if none failed."""
-    counts = Counter((r.provider, r.error or "no reason given") for r in rows if r.status != "ok")
+    counts = Counter((r.provider, r.error or "no reason given") for r in rows if r.status == "failed")
     if not counts:
         return ""
     said = [f"{provider} x{n}: {_short(why)}" for (provider, why), n in counts.most_common(most)]
     more = len(counts) - len(said)
     return " (" + "; ".join(said) + (f"; {more} other reason(s) in the CSV" if more > 0 else "") + ")"
+
+
+def not_ranked(rows) -> str:
+    """'Not ranked: photoroom x3 (why). ' for the runs scored but left out of the means; '' if none."""
+    counts = Counter((r.provider, r.error) for r in rows if r.status == "excluded")
+    if not counts:
+        return ""
+    return "Not ranked: " + "; ".join(f"{p} x{n} ({_short(why)})" for (p, why), n in counts.items()) + ". "

@@ -64,7 +64,9 @@ def caption(result: Result) -> str:
     'fal-bria · 0.44 s · $0.0180'; the table beside it has the full labels and cost sources."""
     timing = "cached" if result.cached else f"{result.seconds.model:.2f} s"
     cost = "free" if result.cost.source == "free" else f"${format_usd(result.cost.usd)}"
-    return f"{result.provider} · {timing} · {cost}"
+    return f"{result.provider} · {timing} · {cost}" + (
+        " · watermarked (sandbox key)" if result.cost.watermarked else ""
+    )
 
 
 def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, rendered: bool = False) -> CompareView:
@@ -74,7 +76,7 @@ def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, render
     for pid, result in compared.results.items():
         image = result if rendered else shown(result, look)
         gallery.append((preview_of(image, look, max_side), caption(result)))
-        cost = "free (cached)" if result.cost.source == "free" else result.cost.label()
+        cost = "free (cached)" if result.cost.source == "free" and not result.cost.watermarked else result.cost.label()
         table.append([pid, "cached" if result.cached else f"{result.seconds.model:.2f}", cost, "ok"])
     for pid, message in compared.failures.items():
         table.append([pid, "", "", message])

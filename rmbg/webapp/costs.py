@@ -2,7 +2,10 @@
 
 Money is USD. The projection is the same for every session of a server
 (rmbg.webapp.pricebook): hosted providers at the price their vendor last
-reported here, else their price table figure (an assumed one says so); local
+reported here, else their price table figure (an assumed one says so), or
+the price of the image just shown where it was priced otherwise (a preview
+at its 0.25 credit, a configured price; a free watermarked sandbox result
+keeps the paid price: a sandbox key is no way to run a month); local
 models at the median of their model seconds here x the machine's hourly rate
 (rmbg.pricing.compute_cost). Third-party reference points are labelled, and
 left out where the service they name is listed with its own figure.
@@ -59,6 +62,10 @@ def per_image_costs(book: PriceBook, current: Result | None = None) -> dict[str,
         costs[pid] = (Cost(usd, "reported"), "reported here")
     for pid, (seconds, device, runs) in book.timings().items():
         costs[pid] = (compute_cost(seconds, device), f"median of {runs} run{'s' * (runs > 1)} on this server")
+    if current is not None and current.cost.source == "estimated" and current.provider not in book.reported():
+        table = costs.get(current.provider, (None, ""))[0]
+        if table is not None and current.cost.usd != table.usd:  # a preview, or the operator's own price
+            costs[current.provider] = (current.cost, "as this image was priced")
     if current is not None and current.provider not in costs:
         if current.cost.source in ("reported", "estimated"):
             costs[current.provider] = (current.cost, "")
@@ -103,7 +110,8 @@ def result_line(result: Result, label: str, total_s: float | None = None) -> str
         timing += f" · total {total_s:.2f} s"
     elif result.cached:
         timing += f" ({result.seconds.total:.2f} s)"
-    cost = "free (cached matte, no new charge)" if result.cost.source == "free" else result.cost.label()
+    cached = result.cost.source == "free" and not result.cost.watermarked
+    cost = "free (cached matte, no new charge)" if cached else result.cost.label()
     return f"**{label}** · {timing} · this image: {cost}"
 
 

@@ -103,6 +103,7 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
         "cost_usd": str(result.cost.usd),
         "cost_source": result.cost.source,
         "cached": "true" if result.cached else "false",
+        "watermarked": "true" if result.cost.watermarked else "false",
         "disposition": f'inline; filename="{file_name(stem, look)}"',
     }
     return Made.model_validate(made).headers()

@@ -85,6 +85,11 @@ class Made(BaseModel):
     cost_usd: str = Field(alias="X-Rmbg-Cost-USD", description="What this image cost, in USD.")
     cost_source: str = Field(alias="X-Rmbg-Cost-Source", description='"reported", "estimated" or "free".')
     cached: str = Field(alias="X-Rmbg-Cached", description='"true" when the matte came from the cache (free).')
+    watermarked: str = Field(
+        "false",
+        alias="X-Rmbg-Watermarked",
+        description='"true" when the vendor gave the result free with its watermark (a Photoroom sandbox key).',
+    )
     disposition: str = Field(alias="Content-Disposition", description="The file name: inline; filename=...")
 
     def headers(self) -> dict[str, str]:

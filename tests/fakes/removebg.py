@@ -11,8 +11,11 @@ looked up in `.url_images`, else 400 failed_image_download); `size`, `type`,
 `format`, `channels`, `bg_color` and `crop` are checked and applied. Every
 error has the shape {"errors": [{"title", "code", "detail"}]} and charges
 nothing; a success charges 0.25 credit (preview, or auto for an input of
-0.25 MP or less) or 1 (full, auto), sent in X-Credits-Charged and counted in
-`.credits_charged`.
+0.25 MP or less) or 1 (full, 50MP, auto), sent in X-Credits-Charged and
+counted in `.credits_charged`. Limits as documented: an upload over 12 MB
+(12,000,000 bytes) is 400 file_too_large, an input over 50 MP 400
+resolution_too_high; a PNG result is at most 10 MP, a ZIP (colour JPG +
+alpha PNG) or JPG one 25 MP ("full") or 50 MP ("50MP").
 
 Run alone: python -m tests.fakes.removebg --port 8767  (key: rbg-test-key)
 """
@@ -31,7 +34,10 @@ from PIL import Image
 from .common import Call, FakeServer, Fault, Reply, cutout, encode, form_fields, read_image, serve_forever, simple_matte
 
 TEST_KEY = "rbg-test-key"
-SIZES = {
+# Sources, cited once here: remove.bg's OpenAPI document (https://www.remove.bg/api/swagger.yaml, mirrored in
+# github.com/paragonsean/openapi-directory APIs/remove.bg/1.0.0) for the sizes, formats, limits, headers and
+# error shapes; its current reference (mirrored at https://registry.lap.sh/v1/apis/remove-bg.lap) for size "50MP".
+SIZES = {  # `size` and its documented aliases -> what it does
     "preview": "preview",
     "small": "preview",
     "regular": "preview",
@@ -40,18 +46,22 @@ SIZES = {
     "medium": "full",
     "hd": "full",
     "auto": "auto",
+    "50mp": "50mp",  # "up to 50 megapixels ... with formats ZIP / JPG / WebP, or up to 10 megapixels ... with PNG"
 }
 TYPES = ("auto", "person", "product", "car")
 FORMATS = ("auto", "png", "jpg", "zip")
 COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 128, 0), "blue": (0, 0, 255)}
-PREVIEW_PIXELS = 250_000
-PNG_FULL_PIXELS = 10_000_000
-MAX_FILE = 12 * 2**20
-MAX_PIXELS = 50_000_000
-RATE_LIMIT = 500
+PREVIEW_PIXELS = 250_000  # "preview": "Resize image to 0.25 megapixels ... 0.25 credits per image"
+PNG_FULL_PIXELS = 10_000_000  # "full": "up to 10 megapixels (e.g. 4000x2500) with PNG"
+FULL_PIXELS = 25_000_000  # "full": "up to 25 megapixels (e.g. 6250x4000) with formats ZIP or JPG"
+MAX_FILE = 12_000_000  # "File size: up to 12 MB"; file_too_large: "File exceeds limit of 12MB" (decimal, as written)
+MAX_PIXELS = 50_000_000  # resolution_too_high: "maximum supported input resolution is 50 megapixels"
+RATE_LIMIT = 500  # the fake's own X-RateLimit-Limit: remove.bg sends the header but documents no default
 
 
 def error(status: int, title: str, code: str, detail: str = "", headers: dict[str, str] | None = None) -> Reply:
+    """remove.bg's documented error shape, {"errors": [{"title", "code", "detail"}]}; every error status is
+    documented "(no credits charged)"."""
     item = {"title": title, "code": code, **({"detail": detail} if detail else {})}
     return Reply.json(status, {"errors": [item]}, headers)
 
@@ -87,10 +97,10 @@ class RemoveBgFake(FakeServer):
         failed, fault = self.next_fault(op)
         if failed is not None:
             return failed
-        if call.headers.get("x-api-key") not in self.keys:
+        if call.headers.get("x-api-key") not in self.keys:  # 403 AuthFailed, its example title "Missing API Key"
             title = "Missing API Key" if "x-api-key" not in call.headers else "Invalid API Key"
             return error(403, title, "auth_failed")
-        if op == "account":
+        if op == "account":  # GET /account: data.attributes.credits {total, subscription, payg, enterprise}, api
             credits = {"total": float(self.balance), "subscription": 0, "payg": float(self.balance), "enterprise": 0}
             return Reply.json(
                 200, {"data": {"attributes": {"credits": credits, "api": {"free_calls": 0, "sizes": "all"}}}}
@@ -98,8 +108,10 @@ class RemoveBgFake(FakeServer):
         return self._remove(call, fault.kind if fault else "")
 
     def error_reply(self, fault: Fault) -> Reply | None:
+        # Retry-After on a 429 is not documented (the fake sends it only when a test asks); the X-RateLimit-*
+        # headers are the ones remove.bg's Ruby client reads (github.com/remove-bg/ruby, rate_limit_info.rb).
         retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-        if fault.kind == "insufficient-credits":
+        if fault.kind == "insufficient-credits":  # 402 "Insufficient credits (no credits charged)"
             return error(402, "Insufficient credits", "insufficient_credits")
         if fault.kind == "rate-limit":
             limits = {
@@ -108,7 +120,7 @@ class RemoveBgFake(FakeServer):
                 "X-RateLimit-Reset": str(int(time.time()) + 60),
             }
             return error(429, "Rate limit exceeded", "rate_limit_exceeded", headers={**limits, **retry})
-        if fault.kind == "server-error":
+        if fault.kind == "server-error":  # 5xx is not documented: remove.bg's error shape, the fake's own code
             return error(500, "Internal server error", "internal_error")
         if fault.kind == "bad-gateway":
             return Reply(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", {"Content-Type": "text/html"})
@@ -145,8 +157,12 @@ class RemoveBgFake(FakeServer):
         if rgb is None:
             return error(400, "Failed to read image", "failed_to_read_image")
         if rgb.width * rgb.height > MAX_PIXELS:
-            return error(400, "Input image resolution too high", "resolution_too_high")
-        charged = (
+            detail = (
+                f"Input image has {rgb.width * rgb.height / 1e6:.0f} megapixels, "
+                "maximum supported input resolution is 50 megapixels"
+            )
+            return error(400, "Image resolution too high", "resolution_too_high", detail)
+        charged = (  # X-Credits-Charged: 0.25 for a preview, 1 for the full sizes ("credits per image" in `size`)
             Decimal("0.25")
             if size == "preview" or (size == "auto" and rgb.width * rgb.height <= PREVIEW_PIXELS)
             else Decimal(1)
@@ -156,7 +172,7 @@ class RemoveBgFake(FakeServer):
         body, mime, out = self._render(rgb, size, values, colour, call.headers.get("accept", ""), fault)
         self.balance -= charged
         self.credits_charged += charged
-        headers = {
+        headers = {  # the 200's documented headers: X-Credits-Charged, X-Width, X-Height, X-Type (+ rate limits)
             "Content-Type": mime,
             "X-Width": str(out.width),
             "X-Height": str(out.height),
@@ -189,14 +205,22 @@ class RemoveBgFake(FakeServer):
         else:
             data = part.data
         if len(data) > MAX_FILE:
-            return None, error(400, "File too large", "file_too_large")
+            return None, error(400, "File too large", "file_too_large", "File exceeds limit of 12MB")
         return data, None
 
     def _render(
         self, rgb: Image.Image, size: str, values: dict, colour, accept: str, fault: str
     ) -> tuple[bytes, str, Image.Image]:
         fmt = values["format"] or "auto"
-        limit = PREVIEW_PIXELS if size == "preview" else PNG_FULL_PIXELS if fmt in ("png", "auto") else 25_000_000
+        limit = (
+            PREVIEW_PIXELS
+            if size == "preview"
+            else PNG_FULL_PIXELS
+            if fmt in ("png", "auto")
+            else MAX_PIXELS
+            if size == "50mp"
+            else FULL_PIXELS
+        )
         if rgb.width * rgb.height > limit:
             scale = (limit / (rgb.width * rgb.height)) ** 0.5
             rgb = rgb.resize(
@@ -221,7 +245,7 @@ class RemoveBgFake(FakeServer):
                 "foreground_height": box[3] - box[1],
             }
             return Reply.json(200, {"data": data}).body, "application/json", out
-        if fmt == "zip":
+        if fmt == "zip":  # "ZIP format, contains color image and alpha matte image"; the names are the fake's own
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w") as archive:
                 archive.writestr("color.jpg", encode(rgb, "JPEG"))

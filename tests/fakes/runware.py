@@ -34,7 +34,12 @@ from .common import (
 )
 
 TEST_KEY = "rw-test-key"
-# The model pages' response examples; BiRefNet has none, so 0.0006 (a third-party integration's figure).
+# Sources, cited where the code makes each claim: Runware's model pages (https://runware.ai/docs/models/bria-rmbg-v2-0,
+# https://runware.ai/docs/models/rembg-v1-4), its errors page (https://runware.ai/docs/platform/errors), its
+# authentication page (https://runware.ai/docs/models-api/authentication), its task polling page
+# (https://runware.ai/docs/platform/task-polling.md) and the official runware-sdk 1.8.0 (types/task_map.py).
+# `cost` with includeCost: the model pages' response examples; BiRefNet has none, so 0.0006 (a third-party
+# integration's figure, unconfirmed).
 COSTS = {
     "bria:2@1": 0.018,
     "runware:109@1": 0.0013,
@@ -46,6 +51,8 @@ PIL_FORMAT = {"PNG": "PNG", "JPG": "JPEG", "WEBP": "WEBP"}
 
 
 def _err(code: str, message: str, **extra) -> dict:
+    """One item of `errors`: {code, message, parameter?, taskType?, taskUUID?} (Runware's errors page); the codes
+    the fake uses beyond invalidApiKey (the authentication page's example) are illustrative."""
     return {"code": code, "message": message, **extra}
 
 
@@ -72,7 +79,7 @@ class RunwareFake(FakeServer):
         port=0,
         *,
         keys=(TEST_KEY,),
-        result_task_type="imageBackgroundRemoval",
+        result_task_type="removeBackground",
         settings_on_bria="ignore",
         async_polls: int = 1,
         async_ack="empty",
@@ -87,7 +94,11 @@ class RunwareFake(FakeServer):
         self.task_error_status = task_error_status  # HTTP status when every task failed (unconfirmed: 400 or 200)
         self.force_output_type = force_output_type  # e.g. "URL": ignore the task's outputType
         self.keys = set(keys)
-        self.result_task_type = result_task_type  # or "removeBackground" (schema)
+        # The result's taskType: "removeBackground", the current name (the model pages' response schema,
+        # https://runware.ai/docs/models/bria-rmbg-v2-0, and runware-sdk 1.8.0 types/task_map.py); the old
+        # "imageBackgroundRemoval" (those pages' response examples, the legacy docs
+        # https://docs.runware.ai/en/image-editing/background-removal) only when a test asks for it.
+        self.result_task_type = result_task_type
         self.settings_on_bria = settings_on_bria  # or "reject"
         self.async_polls = async_polls
         self.async_ack = async_ack  # "empty" -> {"data": []}, "item" -> [{taskType, taskUUID}]
@@ -118,6 +129,8 @@ class RunwareFake(FakeServer):
             return Reply.json(
                 400, {"errors": [_err("invalidPayload", "The request body must be a JSON array of tasks.")]}
             )
+        # A leading authentication task or `Authorization: Bearer` (the authentication page); the 401 body is its
+        # documented example.
         if tasks and tasks[0].get("taskType") == "authentication":
             key, tasks = tasks[0].get("apiKey"), tasks[1:]
         else:
@@ -148,12 +161,14 @@ class RunwareFake(FakeServer):
                     taskType="removeBackground",
                 )
             )
-        if errors and not data:
+        if errors and not data:  # the HTTP status of an all-failed batch is not documented: configurable
             return Reply.json(self.task_error_status, {"errors": errors})
         return Reply.json(200, {"data": data, **({"errors": errors} if errors else {})})
 
     def error_reply(self, fault: Fault) -> Reply | None:
         retry = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        # Statuses and codes of the errors page (402 insufficientCredits; 429 and 5xx are not documented there:
+        # their codes here are the fake's own).
         table = {
             "insufficient-credits": (
                 402,
@@ -206,7 +221,7 @@ class RunwareFake(FakeServer):
         rgb = decode_image_input(source) if isinstance(source, str) else None
         if rgb is None:
             return None, _err("invalidImage", "Could not read inputs.image", parameter="inputs.image", **where)
-        fmt = task.get("outputFormat", "JPG")
+        fmt = task.get("outputFormat", "JPG")  # the model pages: outputFormat defaults to JPG (no alpha)
         if fmt not in MIME:
             return None, _err("invalidOutputFormat", f"Unknown outputFormat {fmt!r}", parameter="outputFormat", **where)
         name = fault.kind if fault else ""
@@ -252,6 +267,7 @@ class RunwareFake(FakeServer):
         }
         if fault == "other-uuid":
             item["taskUUID"] = str(uuid.uuid4())
+        # outputType: imageURL (the default), imageBase64Data or imageDataURI, exactly one (the model pages).
         output = self.force_output_type or task.get("outputType", "URL")
         if fault == "missing-field":
             pass
@@ -263,11 +279,12 @@ class RunwareFake(FakeServer):
             fname = f"{image_uuid}.{fmt.lower()}"
             self.files[fname] = (raw, MIME[fmt])
             item["imageURL"] = f"{self.url}/image/{fname}"
-        if task.get("includeCost") and fault != "no-cost":
+        if task.get("includeCost") and fault != "no-cost":  # `cost` in USD when includeCost is true (model pages)
             item["cost"] = "lots" if fault == "bad-cost" else self.costs[task["model"]]
         return item
 
     def _poll(self, task: dict) -> tuple[dict | None, dict | None]:
+        """getResponse: `processing` until done, then the result (the task polling page)."""
         entry = self.pending.get(task.get("taskUUID"))
         if entry is None:
             return None, _err("taskFailedOrNotFound", "No such task", taskUUID=task.get("taskUUID"))

@@ -288,13 +288,13 @@ def fitted_alpha(data: bytes, size: tuple[int, int], provider_id: str) -> tuple[
             got = probe.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         got = size  # let the full check name the problem
-    if got == size or not _same_shape(got, size):
+    if got == size or not same_shape(got, size):
         return alpha_from_image_bytes(data, size, provider_id), None
     alpha = alpha_from_image_bytes(data, got, provider_id)
     return alpha.resize(size, Image.Resampling.BICUBIC), got
 
 
-def _same_shape(got: tuple[int, int], want: tuple[int, int]) -> bool:
+def same_shape(got: tuple[int, int], want: tuple[int, int]) -> bool:
     """A scaled-down copy of `want`: not larger, and each side within one
     pixel of the aspect ratio the other side implies."""
     (gw, gh), (w, h) = got, want

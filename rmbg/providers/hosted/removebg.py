@@ -12,10 +12,19 @@ document, version 1.0), one request:
 
 Sizes: "preview" (up to 0.25 MP, 0.25 credit), "full" (up to 25 MP, 10 MP as a
 PNG; 1 credit), "auto" (the highest resolution the image and the credits
-allow: up to 1 credit). A result smaller than the input (preview, or a PNG
-over 10 MP) is scaled up to the input's size (payload.fitted_alpha); the meta
-says so. The default is "full": the matte at the input's resolution, at a
-known price.
+allow: up to 1 credit). A result smaller than the input (preview) is scaled up
+to the input's size (payload.fitted_alpha); the meta says so. The default is
+"full": the matte at the input's resolution, at a known price.
+
+Above 10 MP a PNG answer would be capped at 10 MP, so "full" and "auto" ask
+for `format=zip` instead (a colour JPG and the alpha matte as a PNG, at the
+original resolution; rmbg.providers.hosted.removebg_zip reads it), and "full"
+above 25 MP asks for size "50MP" (1 credit, up to 50 MP with ZIP: remove.bg's
+current reference, mirrored at https://registry.lap.sh/v1/apis/remove-bg.lap).
+An input over 50 MP, the most remove.bg takes (its documented 400
+`resolution_too_high`), is refused before anything is sent, as is a file over
+its upload limit, which it writes as 12 MB ("File exceeds limit of 12MB",
+its OpenAPI document's `file_too_large` example): 12,000,000 bytes.
 
 Cost: the credits remove.bg reports in `X-Credits-Charged` times the price of
 one credit (`usd_per_credit=`, else RMBG_REMOVEBG_USD_PER_CREDIT, else the
@@ -54,12 +63,20 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from ... import charging
-from ...errors import InvalidRequestError, ProviderAuthError, ProviderHTTPError, ProviderRateLimitError, RmbgError
+from ...errors import (
+    InvalidImageError,
+    InvalidRequestError,
+    ProviderAuthError,
+    ProviderHTTPError,
+    ProviderRateLimitError,
+    RmbgError,
+)
 from ...pricing import checked_cost, price_table
 from ...types import Cost, Matte, format_usd
 from ...vendors import vendor
 from .base import Connection, HostedProvider, connected
 from .payload import excerpt, fitted_alpha, scrub
+from .removebg_zip import alpha_from_zip, check_zip_answer
 from .retry import Deadline
 from .upload import check_image_answer, configured_price, upload_file
 
@@ -73,8 +90,11 @@ PATH = "/v1.0/removebg"
 # The most a call of each size can charge, in credits (remove.bg's API docs).
 SIZE_CREDITS = {"preview": Decimal("0.25"), "full": Decimal(1), "auto": Decimal(1)}
 TYPES = ("auto", "person", "product", "car")
-MAX_UPLOAD_BYTES = 12 * 2**20  # remove.bg's limit for image_file
+MAX_UPLOAD_BYTES = 12_000_000  # "up to 12 MB" as remove.bg writes it (its OpenAPI document): decimal megabytes
 MAX_RESULT_BYTES = 128 * 2**20
+PNG_MAX_PIXELS = 10_000_000  # "up to 10 megapixels ... with PNG" (size, remove.bg's OpenAPI document)
+FULL_MAX_PIXELS = 25_000_000  # "full": "up to 25 megapixels ... with formats ZIP or JPG"
+MAX_PIXELS = 50_000_000  # "maximum supported input resolution is 50 megapixels" (its resolution_too_high example)
 
 
 class RemoveBg(HostedProvider):
@@ -126,9 +146,9 @@ class RemoveBg(HostedProvider):
     def matte(self, image) -> Matte:
         """Alpha (mode L, image.size) of an RGB PIL image via remove.bg."""
         key = self._require_key()
+        fields = self.form(image.size)
         name, data, mime = upload_file(image, MAX_UPLOAD_BYTES, "remove.bg")
         endpoint = self._endpoint(removebg_reason, self._classify)
-        fields = {"size": self.size, "type": self.type, "format": "png", "channels": "rgba"}
         deadline = Deadline(self.retry)
         start = time.perf_counter()
         meter = charging.current()
@@ -147,13 +167,18 @@ class RemoveBg(HostedProvider):
         credits = _credits(response.headers.get("x-credits-charged"))
         cost = self._cost(credits)
         try:
-            check_image_answer(response, self.id)
-            alpha, scaled = fitted_alpha(response.content, image.size, self.id)
+            if fields["format"] == "zip":
+                check_zip_answer(response, self.id)
+                alpha, scaled = alpha_from_zip(response.content, image.size, self.id)
+            else:
+                check_image_answer(response, self.id)
+                alpha, scaled = fitted_alpha(response.content, image.size, self.id)
         except RmbgError as exc:
             raise meter.annotate(exc)  # billed all the same: the budget keeps it
         meta = {
             "model": "remove.bg",
-            "size": self.size,
+            "size": fields["size"],
+            "format": fields["format"],
             "credits_charged": "unknown" if credits is None else f"{credits:g}",
         }
         if scaled:
@@ -161,6 +186,20 @@ class RemoveBg(HostedProvider):
         if response.headers.get("x-type"):
             meta["foreground_type"] = response.headers["x-type"][:40]
         return Matte(alpha=alpha, cost=cost, seconds=time.perf_counter() - start, meta=meta)
+
+    def form(self, size: tuple[int, int]) -> dict[str, str]:
+        """The form fields for an input of `size`: a PNG up to 10 MP; above, a
+        ZIP (full resolution), with size "50MP" for "full" above 25 MP; over
+        50 MP refused here, before anything is sent or billed."""
+        pixels = size[0] * size[1]
+        if pixels > MAX_PIXELS:
+            raise InvalidImageError(
+                f"remove.bg takes images of at most 50 megapixels; this one is {size[0]}x{size[1]} "
+                f"({pixels / 1e6:.1f} MP). Use a smaller image or another provider."
+            )
+        big = self.size != "preview" and pixels > PNG_MAX_PIXELS
+        size_field = "50MP" if self.size == "full" and pixels > FULL_MAX_PIXELS else self.size
+        return {"size": size_field, "type": self.type, "format": "zip" if big else "png", "channels": "rgba"}
 
     def _cost(self, credits: Decimal | None) -> Cost:
         per = f"${format_usd(self.usd_per_credit)} per credit (estimated)"

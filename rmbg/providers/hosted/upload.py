@@ -28,9 +28,9 @@ def upload_file(image: Image.Image, max_bytes: int, vendor: str) -> tuple[str, b
     image.convert("RGB").save(jpeg, format="JPEG", quality=95)
     if jpeg.tell() <= max_bytes:
         return "image.jpg", jpeg.getvalue(), "image/jpeg"
-    raise InvalidImageError(
-        f"The image is too large for {vendor}: {jpeg.tell() / 2**20:.1f} MB even as a JPEG, over its "
-        f"{max_bytes / 2**20:g} MB limit. Use a smaller image."
+    raise InvalidImageError(  # megabytes of 10^6 bytes, as the vendors write their limits
+        f"The image is too large for {vendor}: {jpeg.tell() / 1e6:.1f} MB even as a JPEG, over its "
+        f"{max_bytes / 1e6:.4g} MB limit. Use a smaller image."
     )
 
 

@@ -47,14 +47,17 @@ def mcp_tool(app: App, default_id: str) -> None:
             align: "center" or "bottom" (the subject stands on the bottom margin).
             format: "png" or "webp" (both keep transparency) or "jpeg".
         Returns:
-            the output image (its file name says which provider made it).
+            the output image (its file name says which provider made it, and ends "-watermarked" when the
+            vendor gave it free with its watermark: a Photoroom sandbox key).
         """
         chosen = form.look()
         data = actions.image_from_reference(form.image)
         result, used = actions.run(
             data, form.provider or default_id, chosen, form.keys(), app, session_id=session_of(call.request)
         )
-        path = app.store.write(file_name(f"image-{used.id}", chosen), result.encode(chosen.fmt))
+        # A free sandbox result says so in its name, the one thing the tool answers (and in its PNG text).
+        stem = f"image-{used.id}" + ("-watermarked" if result.cost.watermarked else "")
+        path = app.store.write(file_name(stem, chosen), result.encode(chosen.fmt))
         log.info("mcp remove_background: %s", result_line(result, used.label).replace("**", ""))
         return str(path)
 
