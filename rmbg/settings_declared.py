@@ -83,11 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # --- caches and model files --------------------------------------------------
     Setting(
-        "RMBG_CACHE_MB",
-        "number (MiB)",
-        "512",
-        "Size of the process-wide matte cache (read at first use).",
-        "rmbg.cache",
+        "RMBG_CACHE_MB", "number (MiB)", "512", "Size of the process's matte cache (read at first use).", "rmbg.cache"
     ),
     Setting(
         "RMBG_CACHE_DIR",
@@ -212,6 +208,10 @@ SETTINGS: tuple[Setting, ...] = (
         "0.02",
         "What one Photoroom Remove Background image costs you; set your plan's price.",
         "rmbg.providers.hosted.photoroom",
+    ),
+    # --- licences: every door ---------------------------------------------------
+    Setting(
+        "RMBG_COMMERCIAL_ONLY", "flag (1/0)", "0", "Serve only models licensed for commercial use.", "rmbg.licences"
     ),
     # --- the web app -------------------------------------------------------------
     Setting(
