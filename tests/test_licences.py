@@ -255,6 +255,7 @@ def test_refiners_and_subject_picking_are_refused_by_their_weights_licence(switc
 # --- the command line and the page's menus -------------------------------------------
 
 
+@pytest.mark.uses("torch")  # every provider's status, and the default's
 def test_rmbg_providers_shows_each_licence_and_the_refused(switch, capsys):
     assert main(["providers"]) == 0
     text = capsys.readouterr().out
