@@ -287,6 +287,7 @@ def test_rmbg_remove_refuses_with_the_setting_named_and_writes_nothing(switch, t
     assert not any(Path(tmp_path / "out").rglob("*.png"))
 
 
+@pytest.mark.uses("torch")  # every provider's status
 def test_the_page_menus_offer_only_what_the_switch_allows_with_each_licence(switch):
     from rmbg.webapp import AppConfig, catalog, videos
 
