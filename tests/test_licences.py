@@ -81,6 +81,21 @@ def test_every_registered_provider_declares_its_licence():
     assert all(refine.refiner_licence(name).commercial for name in refine.list_refiners())
 
 
+def test_the_docs_licence_table_is_the_declarations():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "hooks" / "results.py"
+    spec = importlib.util.spec_from_file_location("_docs_hook_licences", path)
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    rows = hook.on_page_markdown("<!-- licences -->").splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == [d.id for d in registry.declarations()]
+    assert rows[0] == (
+        "| `rmbg-1.4` | non-commercial | bria-rmbg-1.4, non-commercial (BRIA model licence); commercial use needs an "
+        "agreement with BRIA | <https://bria.ai/bria-huggingface-model-license-agreement/> |"
+    )
+
+
 def test_a_model_card_tag_gives_the_licence_class():
     assert tag_licence("MIT", "l").kind == "commercial" and tag_licence("apache-2.0", "l").kind == "commercial"
     assert tag_licence("cc-by-nc-4.0", "l").kind == "non-commercial"
