@@ -303,6 +303,36 @@ def test_rmbg_remove_refuses_with_the_setting_named_and_writes_nothing(switch, t
 
 
 @pytest.mark.uses("torch")  # every provider's status
+def test_rmbg_evaluate_and_rmbg_video_refuse_before_reading_anything(switch, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(repo / "data" / "davis2016-sample"), "--provider", "rmbg-1.4", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"rmbg: error: {SITUATION} RMBG_COMMERCIAL_ONLY=1 is set")
+    env = {**os.environ, "PYTHONPATH": str(repo), "RMBG_COMMERCIAL_ONLY": "1"}
+    clip = repo / "data" / "davis2016-clips" / "blackswan"
+    command = [
+        sys.executable,
+        "-m",
+        "rmbg",
+        "video",
+        str(clip),
+        "-o",
+        str(tmp_path / "clips"),
+        "--provider",
+        "rmbg-2.0",
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        "rmbg: error: BRIA RMBG-2.0 (BiRefNet Swin-L, local) is not available here: its licence, CC BY-NC 4.0 "
+        "(non-commercial), does not allow commercial use"
+    )
+    assert not out.exists() and not (tmp_path / "clips").exists()
+
+
 def test_the_page_menus_offer_only_what_the_switch_allows_with_each_licence(switch):
     from rmbg.webapp import AppConfig, catalog, videos
 
