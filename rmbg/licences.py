@@ -2,12 +2,12 @@
 terms do not allow commercial use, or are not known to, through every door.
 
 Each provider declares its Licence once, beside it (rmbg.declarations; the
-refiners in rmbg.refine, the hosted video services in rmbg.video.providers).
+refiners in rmbg.refine, the hosted video services on their clients, LICENCE).
 `hf:OWNER/REPO` models have none declared: theirs is read from the model card's
 `license` tag (`hub_licence`), and a card that cannot be read counts as unknown.
 The registry asks `check` before it builds anything, so a refused provider is
 never built, downloaded, run or paid for, and leaves it out of its lists
-(`permitted`); the error carries a Remedy so each door says it in its own words
+(`commercial_only`); the error carries a Remedy so each door says it in its own words
 (rmbg.wording). Standard library only, until a Hub model's card is read.
 """
 
@@ -80,11 +80,6 @@ def check(provider_id: str, label: str, licence: Licence) -> None:
     refused = refusal(provider_id, label, licence)
     if refused is not None:
         raise refused
-
-
-def permitted(licence: Licence) -> bool:
-    """Whether a provider with this licence is listed and may run now."""
-    return licence.commercial or not commercial_only()
 
 
 def tag_licence(tag: str, link: str) -> Licence:

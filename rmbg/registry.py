@@ -71,18 +71,15 @@ def unregister(provider_id: str) -> None:
 def list_providers(*, refused: bool = False) -> list[str]:
     """Registered removal provider ids (what get_provider builds), in display order; under
     RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use, unless `refused`."""
-    return [
-        pid
-        for pid, declared in _REGISTRY.items()
-        if declared.kind != "replace" and (refused or licences.permitted(declared.licence))
-    ]
+    every = refused or not licences.commercial_only()  # read once per listing
+    return [pid for pid, d in _REGISTRY.items() if d.kind != "replace" and (every or d.licence.commercial)]
 
 
 def list_replacers() -> list[str]:
     """Registered background replacer ids (what get_replacer builds), in display order (those
     licensed for commercial use only, under RMBG_COMMERCIAL_ONLY=1)."""
-    ok = licences.permitted
-    return [pid for pid, declared in _REGISTRY.items() if declared.kind == "replace" and ok(declared.licence)]
+    every = not licences.commercial_only()
+    return [pid for pid, d in _REGISTRY.items() if d.kind == "replace" and (every or d.licence.commercial)]
 
 
 def declarations() -> list[ProviderInfo]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..declarations import SAM2_APACHE, UNDECLARED, VITMATTE_APACHE, Licence
 from ..errors import RmbgError
-from ..licences import check, commercial_only, hub_licence, permitted
+from ..licences import check, commercial_only, hub_licence
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -88,7 +88,8 @@ class UnknownRefinerError(RmbgError, KeyError):
 
 def list_refiners() -> list[str]:
     """Refiner names, those licensed for commercial use only under RMBG_COMMERCIAL_ONLY=1."""
-    return [name for name in _REFINERS if permitted(_LICENCES.get(name, UNDECLARED))]
+    every = not commercial_only()
+    return [name for name in _REFINERS if every or _LICENCES.get(name, UNDECLARED).commercial]
 
 
 def register_refiner(name: str, target: str | Callable[..., Refiner], licence: Licence = UNDECLARED) -> None:

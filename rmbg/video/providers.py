@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 
 from ..declarations import Licence
 from ..errors import UnknownProviderError
-from ..licences import check, permitted
+from ..licences import check, commercial_only
 from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost, price_text
 from ..types import Cost
 
@@ -97,7 +97,8 @@ def list_video_providers(*, local: bool = True) -> list[VideoProviderInfo]:
             if d.kind == "local" and d.id not in NOT_FOR_VIDEO
         ]
     hosted = [hosted_video_info(pid) for pid in HOSTED_VIDEO]
-    return [row for row in rows + hosted if row.licence is None or permitted(row.licence)]
+    every = not commercial_only()
+    return [row for row in rows + hosted if every or row.licence is None or row.licence.commercial]
 
 
 def is_hosted_video(provider: object) -> bool:
