@@ -96,11 +96,21 @@ def info(provider_id: str) -> ProviderInfo:
 
 
 def licence_of(provider_id: str, **config: Any) -> Licence:
-    """A provider's licence: declared, or for "hf:OWNER/REPO" its model card's (rmbg.licences.hub_licence)."""
+    """A provider's licence: declared, or for "hf:OWNER/REPO" its model card's (rmbg.licences.hub_licence).
+    Weights of one's own (`weights=` a file, or `model=` other than those its module lists in MODELS)
+    are not what the declaration covers: a file's licence is unknown, a Hub model's is its card's."""
     if provider_id.startswith(HF_PREFIX):
         repo, _, pinned = provider_id[len(HF_PREFIX) :].partition("@")
         return licences.hub_licence(repo.strip("/"), config.get("revision") or pinned or None, config.get("token"))
-    return info(provider_id).licence
+    declared = info(provider_id)
+    if config.get("weights") is not None:
+        return Licence("unknown", "unknown", "", "weights given as a file (weights=): no licence is declared for them")
+    model = config.get("model")
+    if model is not None and isinstance(declared.factory, str):
+        known = getattr(importlib.import_module(declared.factory.partition(":")[0]), "MODELS", ())
+        if str(model) not in known:
+            return licences.hub_licence(str(model), config.get("revision"), config.get("token"))
+    return declared.licence
 
 
 def check_licence(provider_id: str, **config: Any) -> None:
@@ -132,7 +142,7 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
         return cast(Provider, _load(HF_FACTORY)(provider_id, **config))
     declared = info(provider_id)
     if declared.kind != "replace":
-        check_licence(provider_id)
+        check_licence(provider_id, **config)
     else:
         raise UnknownProviderError(
             provider_id,

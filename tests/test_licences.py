@@ -144,6 +144,19 @@ def test_refused_providers_are_hidden_and_refused_with_the_setting_named(switch,
     assert registry.info("rmbg-1.4").id == "rmbg-1.4"  # still declared: `rmbg providers` shows why it is refused
 
 
+def test_a_non_commercial_background_replacer_is_hidden_and_refused(switch):
+    built = []
+    declared = ProviderInfo("nc-replace", "NC replacer", "replace", lambda **_: built.append(1), licence=NC)
+    registry.register("nc-replace", declared.factory, declared)
+    try:
+        assert registry.list_replacers() == ["fal-bria-replace"]  # commercial terms: still offered
+        with pytest.raises(LicenceError, match="^nc-replace is refused: its licence, test-nc \\(non-commercial\\)"):
+            registry.get_replacer("nc-replace")
+        assert built == []
+    finally:
+        registry.unregister("nc-replace")
+
+
 def test_each_door_says_the_refusal_in_its_own_words(switch):
     with pytest.raises(LicenceError) as raised:
         rmbg.get_provider("rmbg-1.4")
@@ -194,6 +207,21 @@ def test_hub_models_are_judged_by_their_model_card(switch, hf_cache):
         "hf:acme/no-card is refused: its licence is not known to allow commercial use (its model card could "
         "not be read here: "
     )
+
+
+@pytest.mark.uses("torch")  # the candidates' status
+def test_weights_of_ones_own_are_not_covered_by_the_declaration(switch, tmp_path):
+    own = tmp_path / "model.safetensors"  # could be RMBG-2.0's weights: BiRefNet's network loads them
+    own.write_bytes(b"x")
+    with pytest.raises(LicenceError) as raised:
+        rmbg.get_provider("birefnet", weights=own)
+    assert str(raised.value).startswith(
+        "birefnet is refused: its licence is not known to allow commercial use (weights given as a file "
+        "(weights=): no licence is declared for them)"
+    )
+    with pytest.raises(LicenceError, match="^sam2 is refused: its licence is not known to allow commercial use"):
+        rmbg.get_provider("sam2", model="someone/sam-finetune")  # no model card here
+    assert rmbg.get_provider("sam2", model="facebook/sam2.1-hiera-small").id == "sam2"  # listed in its MODELS
 
 
 @pytest.mark.uses("torch")  # the candidates' status
