@@ -209,7 +209,6 @@ def test_hub_models_are_judged_by_their_model_card(switch, hf_cache):
     )
 
 
-@pytest.mark.uses("torch")  # the candidates' status
 def test_weights_of_ones_own_are_not_covered_by_the_declaration(switch, tmp_path):
     own = tmp_path / "model.safetensors"  # could be RMBG-2.0's weights: BiRefNet's network loads them
     own.write_bytes(b"x")
@@ -330,7 +329,6 @@ def test_rmbg_remove_refuses_with_the_setting_named_and_writes_nothing(switch, t
     assert not any(Path(tmp_path / "out").rglob("*.png"))
 
 
-@pytest.mark.uses("torch")  # every provider's status
 def test_rmbg_evaluate_and_rmbg_video_refuse_before_reading_anything(switch, tmp_path, capsys):
     import os
     import subprocess
@@ -361,6 +359,7 @@ def test_rmbg_evaluate_and_rmbg_video_refuse_before_reading_anything(switch, tmp
     assert not out.exists() and not (tmp_path / "clips").exists()
 
 
+@pytest.mark.uses("torch")  # every provider's status
 def test_the_page_menus_offer_only_what_the_switch_allows_with_each_licence(switch):
     from rmbg.webapp import AppConfig, catalog, videos
 
