@@ -188,8 +188,10 @@ def subject_pick(
     any provider call; None without prompts."""
     if not points and box is None:
         return None
+    from .refine import check_refiner
     from .refine.sam2 import SubjectPick
 
+    check_refiner("sam2-pick")  # the licence switch (RMBG_COMMERCIAL_ONLY) before SAM 2 is built
     try:
         pick = SubjectPick(points, box)
         pick.check(size)

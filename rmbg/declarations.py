@@ -14,9 +14,71 @@ from decimal import Decimal
 from typing import Any, Literal
 
 Kind = Literal["local", "hosted", "replace"]
+LicenceClass = Literal["commercial", "non-commercial", "unknown"]
 
-BRIA_NC = "non-commercial (BRIA model licence); commercial use needs an agreement with BRIA"
-BIREFNET_MIT = "MIT weights (ZhengPeng7), trained partly on research data sets"
+
+@dataclass(frozen=True)
+class Licence:
+    """What the weights' licence, or a paid API's terms, allow: the class an operator
+    filters on (RMBG_COMMERCIAL_ONLY, rmbg.licences), its short name, where to read it,
+    and the sentence `rmbg providers` prints."""
+
+    kind: LicenceClass
+    name: str  # short: "MIT", "Apache-2.0", "CC BY-NC 4.0", "fal.ai terms"
+    link: str
+    text: str = ""  # the longer sentence; the name when empty
+
+    @property
+    def commercial(self) -> bool:
+        return self.kind == "commercial"
+
+    @property
+    def short(self) -> str:
+        """What a menu shows: the licence's name when it allows commercial use, else its class."""
+        return {"commercial": self.name, "non-commercial": "non-commercial"}.get(self.kind, "licence unknown")
+
+    def __str__(self) -> str:
+        return self.text or self.name
+
+
+BRIA_LINK = "https://bria.ai/bria-huggingface-model-license-agreement/"
+BRIA_14 = Licence(
+    "non-commercial",
+    "bria-rmbg-1.4",
+    BRIA_LINK,
+    "bria-rmbg-1.4, non-commercial (BRIA model licence); commercial use needs an agreement with BRIA",
+)
+BRIA_20 = Licence(
+    "non-commercial",
+    "CC BY-NC 4.0",
+    BRIA_LINK,
+    "bria-rmbg-2.0 = CC BY-NC 4.0, non-commercial; commercial use needs an agreement with BRIA",
+)
+BIREFNET_MIT = Licence(
+    "commercial",
+    "MIT",
+    "https://github.com/ZhengPeng7/BiRefNet/blob/main/LICENSE",
+    "MIT weights (ZhengPeng7), trained partly on research data sets",
+)
+U2NET_APACHE = Licence("commercial", "Apache-2.0", "https://github.com/xuebinqin/U-2-Net")
+DIS_APACHE = Licence("commercial", "Apache-2.0", "https://github.com/xuebinqin/DIS")
+SAM2_APACHE = Licence("commercial", "Apache-2.0", "https://huggingface.co/facebook/sam2.1-hiera-tiny")
+# ViTMatte (hustvl/vitmatte-*-composition-1k, the refiner): Apache-2.0 on its model cards (rmbg.refine).
+VITMATTE_APACHE = Licence("commercial", "Apache-2.0", "https://huggingface.co/hustvl/vitmatte-small-composition-1k")
+# A provider registered without a declared licence (rmbg.registry.register without one).
+UNDECLARED = Licence("unknown", "not declared", "", "no licence declared with this provider")
+
+
+def _terms(vendor: str, link: str) -> Licence:
+    # Paid APIs: the vendor's terms let its paying customers use the results commercially; the
+    # vendors' own licence of the models they serve (Bria's included) covers their customers.
+    return Licence("commercial", f"{vendor} terms", link, f"paid API: {vendor}'s terms allow commercial use of results")
+
+
+FAL_TERMS = _terms("fal.ai", "https://fal.ai/terms")
+RUNWARE_TERMS = _terms("Runware", "https://runware.ai/")
+REMOVEBG_TERMS = _terms("remove.bg", "https://www.remove.bg/tos")
+PHOTOROOM_TERMS = _terms("Photoroom", "https://www.photoroom.com/legal/terms-and-conditions")
 
 
 @dataclass(frozen=True)
@@ -34,6 +96,9 @@ class ProviderInfo:
     key_env: the environment variable holding the key it needs: the API key
         of a hosted service, or HF_TOKEN for gated Hub weights; "" for none.
     key_page: where to get that key or accept the terms.
+    licence: what the weights' licence or the API's terms allow (Licence: class, name,
+        link); rmbg.licences refuses the non-commercial and unknown ones under
+        RMBG_COMMERCIAL_ONLY=1.
     download: what a first local run downloads (e.g. "176 MB").
     hardware: where it runs well.
     factory: "module:function" (or a callable) building the provider from
@@ -48,7 +113,7 @@ class ProviderInfo:
     price_note: str = ""
     key_env: str = ""
     key_page: str = ""
-    licence: str = ""
+    licence: Licence = UNDECLARED
     download: str = ""
     hardware: str = ""
     args: tuple[Any, ...] = field(default=())
@@ -82,7 +147,7 @@ def _runware_birefnet(provider_id: str, model: str, label: str) -> ProviderInfo:
         price_note=f"estimated: no price on Runware's {model} page; the reported cost is recorded",
         key_env="RUNWARE_API_KEY",
         key_page="https://my.runware.ai/signup",
-        licence="commercial use (paid API)",
+        licence=RUNWARE_TERMS,
         args=(provider_id, model, label),
     )
 
@@ -96,7 +161,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "rmbg.providers.local.torch_backend:rmbg14",
         key_env="HF_TOKEN",
         key_page="https://huggingface.co/briaai/RMBG-1.4",
-        licence=BRIA_NC,
+        licence=BRIA_14,
         download="176 MB",
         hardware="CPU (ONNX Runtime) or GPU",
     ),
@@ -107,7 +172,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "rmbg.providers.local.torch_backend:rmbg20",
         key_env="HF_TOKEN",
         key_page="https://huggingface.co/briaai/RMBG-2.0",
-        licence=BRIA_NC,
+        licence=BRIA_20,
         download="885 MB",
         hardware=_GPU,
     ),
@@ -134,7 +199,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "U2-Net-p (tiny, ungated, Apache-2.0)",
         "local",
         "rmbg.providers.local.u2netp_file:u2netp",
-        licence="Apache-2.0",
+        licence=U2NET_APACHE,
         download="4.6 MB",
         hardware="any CPU",
     ),
@@ -143,7 +208,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "IS-Net general use (DIS, ungated, Apache-2.0)",
         "local",
         "rmbg.providers.local.isnet_general:isnet_general",
-        licence="Apache-2.0",
+        licence=DIS_APACHE,
         key_page="https://github.com/xuebinqin/DIS",
         download="179 MB",
         hardware="any CPU (about 1-2 s)",
@@ -154,7 +219,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         "local",
         "rmbg.refine.sam2:sam2",
         key_page="https://huggingface.co/facebook/sam2.1-hiera-tiny",
-        licence="Apache-2.0",
+        licence=SAM2_APACHE,
         download="156 MB",
         hardware="CPU or GPU",
         compare_by_default=False,
@@ -168,7 +233,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         price_note="fal docs / llms.txt: $0.018 per generation",
         key_env="FAL_KEY",
         key_page="https://fal.ai/dashboard/keys",
-        licence="commercial use (paid API)",
+        licence=FAL_TERMS,
     ),
     ProviderInfo(
         "runware-bria",
@@ -179,7 +244,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         price_note="Runware bria:2@1 model page response examples",
         key_env="RUNWARE_API_KEY",
         key_page="https://my.runware.ai/signup",
-        licence="commercial use (paid API)",
+        licence=RUNWARE_TERMS,
     ),
     ProviderInfo(
         "runware-rembg",
@@ -190,7 +255,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         price_note="Runware runware:109@1 model page response examples",
         key_env="RUNWARE_API_KEY",
         key_page="https://my.runware.ai/signup",
-        licence="commercial use (paid API)",
+        licence=RUNWARE_TERMS,
     ),
     ProviderInfo(
         "fal-rmbg-3",
@@ -201,7 +266,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         price_note="estimated: no price on the fal pages we read; $0.04 reserved, above RMBG 2.0's $0.018",
         key_env="FAL_KEY",
         key_page="https://fal.ai/dashboard/keys",
-        licence="commercial use (paid API)",
+        licence=FAL_TERMS,
     ),
     _runware_birefnet("runware-birefnet", "runware:112@1", "Runware · BiRefNet v1 Base"),
     _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
@@ -222,7 +287,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         preview_units=Decimal("0.25"),  # remove.bg's OpenAPI document: a preview is "0.25 credits per image"
         key_env="REMOVEBG_API_KEY",
         key_page="https://www.remove.bg/dashboard#api-key",
-        licence="commercial use (paid API)",
+        licence=REMOVEBG_TERMS,
     ),
     ProviderInfo(
         "photoroom",
@@ -234,7 +299,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         preview_units=Decimal("0.25"),  # Photoroom's FAQ: a preview requires "0.25 credit"
         key_env="PHOTOROOM_API_KEY",
         key_page="https://app.photoroom.com/api-dashboard",
-        licence="commercial use (paid API)",
+        licence=PHOTOROOM_TERMS,
     ),
     # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
     # page (its "How It Stacks Up" section) and $0.04 per generation on its
@@ -250,7 +315,7 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         price_note="fal pricing page / llms.txt: $0.04 per generation (docs page: $0.023)",
         key_env="FAL_KEY",
         key_page="https://fal.ai/dashboard/keys",
-        licence="commercial use (paid API)",
+        licence=FAL_TERMS,
         compare_by_default=False,
     ),
 )

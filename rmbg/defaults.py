@@ -9,6 +9,7 @@ stays light).
 
 from __future__ import annotations
 
+from .licences import SETTING, commercial_only
 from .registry import get_provider, info, list_providers
 
 # The out-of-the-box choice (docs/cpu.md, "The default model"). On a GPU the
@@ -17,7 +18,8 @@ from .registry import get_provider, info, list_providers
 # by published quality (CPU_ORDER, best first) whose weights are cached or can
 # be fetched and that answers a 1 MP photo within calibration.BUDGET_S on this
 # CPU, as measured here once and cached on disk (not guessed from flags); the
-# ungated U2-Net-p (0.3 s) only when none of them can.
+# ungated U2-Net-p (0.3 s) only when none of them can. Under RMBG_COMMERCIAL_ONLY=1 the models
+# whose licence does not allow commercial use (RMBG-1.4, RMBG-2.0) are left out, and the reason says so.
 CPU_ORDER = ("birefnet-lite", "rmbg-1.4", "isnet-general")
 FALLBACK_DEFAULT = "u2netp"
 GPU_DEFAULTS = ("rmbg-2.0", "birefnet")
@@ -46,14 +48,34 @@ def default_provider() -> tuple[str, str]:
     from .providers.local.calibration import BUDGET_S
 
     provider_id, summary, passed_over = explained_default()
+    switch = commercial_only()
     if not passed_over:
-        return provider_id, summary
+        return provider_id, summary + (f" [{SETTING}=1]" if switch and licensing() else "")
+    hint = (
+        f" ({SETTING}=1 leaves out the models not licensed for commercial use)"
+        if switch
+        else ", or set HF_TOKEN (with the terms accepted at https://huggingface.co/briaai/RMBG-1.4) to use RMBG-1.4"
+    )
     return provider_id, (
         f"Using U2-Net-p (ungated, runs offline) because no better model answers within {BUDGET_S:g} s here: "
         + "; ".join(passed_over)
-        + ". Pick one with provider= / --provider, "
-        "or set HF_TOKEN (with the terms accepted at https://huggingface.co/briaai/RMBG-1.4) to use RMBG-1.4."
+        + f". Pick one with provider= / --provider{hint}."
     )
+
+
+def left_out(provider_id: str) -> str:
+    """Why the licence switch leaves this model out of the default ("" when it does not), in words
+    that name no setting (the page shows them)."""
+    declared = info(provider_id)
+    if declared.licence.commercial or not commercial_only():
+        return ""
+    return f"{declared.label}: left out, its licence ({declared.licence.name}) does not allow commercial use"
+
+
+def licensing() -> str:
+    """Each better model the licence switch leaves out of the default, and why; "" for none."""
+    candidates = dict.fromkeys(GPU_DEFAULTS + CPU_ORDER)
+    return "; ".join(filter(None, (left_out(pid) for pid in candidates if pid in list_providers(refused=True))))
 
 
 def explained_default() -> tuple[str, str, list[str]]:
@@ -61,16 +83,22 @@ def explained_default() -> tuple[str, str, list[str]]:
     default_provider says, in parts, for a page that shows the sentence and folds the rest."""
     from .providers.local.calibration import BUDGET_S
 
+    also = f" ({licensing()})" if licensing() else ""
     if on_gpu():
         for provider_id in GPU_DEFAULTS:
+            if provider_id not in list_providers():
+                continue
             status = get_provider(provider_id).status()
             if status.ready:
-                summary = f"{info(provider_id).label} on the GPU: the best open model here ({status.message})"
+                summary = f"{info(provider_id).label} on the GPU: the best open model here ({status.message}){also}"
                 return provider_id, summary, []
 
     passed_over = []
     for provider_id in CPU_ORDER:
-        if provider_id not in list_providers():
+        if provider_id not in list_providers(refused=True):
+            continue
+        if left_out(provider_id):
+            passed_over.append(left_out(provider_id))
             continue
         label = info(provider_id).label
         status = get_provider(provider_id).status()
@@ -82,7 +110,7 @@ def explained_default() -> tuple[str, str, list[str]]:
             weights = status.message.split("; no GPU")[0]  # measured fast enough: the generic slow note does not apply
             summary = (
                 f"{label}: the best model by published quality that answers a 1 MP photo within {BUDGET_S:g} s "
-                f"on this CPU ({seconds:.1f} s measured here; {weights})"
+                f"on this CPU ({seconds:.1f} s measured here; {weights}){also}"
             )
             return provider_id, summary, []
         passed_over.append(f"{label}: {seconds:.1f} s for a 1 MP photo on this CPU, over {BUDGET_S:g} s")

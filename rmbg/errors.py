@@ -19,8 +19,9 @@ class Remedy:
 
     kind: "key" (an API key: `subject` is its environment variable),
         "weights" (a model file that cannot be had), "model" (a
-        save_pretrained folder that cannot be had) or "framing" (a margin or
-        alignment without crop or canvas: `subject` is the field).
+        save_pretrained folder that cannot be had), "framing" (a margin or
+        alignment without crop or canvas: `subject` is the field) or "licence"
+        (a provider refused for its licence: `subject` is its id).
     situation: what went wrong, without the how-to-fix.
     """
 
@@ -85,6 +86,21 @@ class InvalidRequestError(RmbgError, ValueError):
 
 class ModelUnavailableError(RmbgError):
     """Model weights cannot be had: gated repo, no token, offline, failed download."""
+
+
+class LicenceError(RmbgError):
+    """A provider whose licence this installation refuses (RMBG_COMMERCIAL_ONLY=1 and
+    weights or terms that do not allow commercial use, or are not known to): refused
+    before anything is built, downloaded, run or paid (rmbg.licences)."""
+
+    def __init__(self, provider_id: str, message: str, situation: str):
+        self.provider_id = provider_id
+        super().__init__(message)
+        self.remedy = Remedy("licence", situation, provider_id)
+
+
+class ConfigurationError(RmbgError, ValueError):
+    """An RMBG_* setting whose value cannot be used; the message names it and says what it takes."""
 
 
 class BudgetError(RmbgError):
@@ -152,6 +168,8 @@ __all__ = [
     "InvalidImageError",
     "InvalidRequestError",
     "ModelUnavailableError",
+    "LicenceError",
+    "ConfigurationError",
     "BudgetError",
     "ProviderError",
     "ProviderHTTPError",

@@ -20,7 +20,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any, cast
 
-from .declarations import DECLARATIONS, Kind, ProviderInfo
+from . import licences
+from .declarations import DECLARATIONS, Kind, Licence, ProviderInfo
 from .errors import UnknownProviderError
 from .providers.base import Provider, Replacer
 
@@ -31,11 +32,13 @@ __all__ = [
     "HF_PREFIX",
     "Factory",
     "Kind",
+    "Licence",
     "ProviderInfo",
     "declarations",
     "get_provider",
     "get_replacer",
     "info",
+    "licence_of",
     "list_providers",
     "list_replacers",
     "register",
@@ -53,7 +56,8 @@ HF_FACTORY = "rmbg.providers.local.hf_segmentation:hf_provider"
 def register(provider_id: str, target: str | Factory, info: ProviderInfo | None = None) -> None:
     """Register a provider factory (a callable or a "module:function" string).
 
-    `info` declares it; without one it is listed as a local provider named by its id.
+    `info` declares it; without one it is listed as a local provider named by its id, its
+    licence undeclared (refused under RMBG_COMMERCIAL_ONLY=1, rmbg.licences).
     """
     declared = info or ProviderInfo(provider_id, provider_id, "local", target)
     _REGISTRY[provider_id] = ProviderInfo(**{**declared.__dict__, "id": provider_id, "factory": target})
@@ -64,14 +68,18 @@ def unregister(provider_id: str) -> None:
     _REGISTRY.pop(provider_id, None)
 
 
-def list_providers() -> list[str]:
-    """Registered removal provider ids (what get_provider builds), in display order."""
-    return [pid for pid, declared in _REGISTRY.items() if declared.kind != "replace"]
+def list_providers(*, refused: bool = False) -> list[str]:
+    """Registered removal provider ids (what get_provider builds), in display order; under
+    RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use, unless `refused`."""
+    every = refused or not licences.commercial_only()  # read once per listing
+    return [pid for pid, d in _REGISTRY.items() if d.kind != "replace" and (every or d.licence.commercial)]
 
 
 def list_replacers() -> list[str]:
-    """Registered background replacer ids (what get_replacer builds), in display order."""
-    return [pid for pid, declared in _REGISTRY.items() if declared.kind == "replace"]
+    """Registered background replacer ids (what get_replacer builds), in display order (those
+    licensed for commercial use only, under RMBG_COMMERCIAL_ONLY=1)."""
+    every = not licences.commercial_only()
+    return [pid for pid, d in _REGISTRY.items() if d.kind == "replace" and (every or d.licence.commercial)]
 
 
 def declarations() -> list[ProviderInfo]:
@@ -85,6 +93,31 @@ def info(provider_id: str) -> ProviderInfo:
         return _REGISTRY[provider_id]
     except KeyError:
         raise UnknownProviderError(provider_id, list_providers()) from None
+
+
+def licence_of(provider_id: str, **config: Any) -> Licence:
+    """A provider's licence: declared, or for "hf:OWNER/REPO" its model card's (rmbg.licences.hub_licence).
+    Weights of one's own (`weights=` a file, or `model=` other than those its module lists in MODELS)
+    are not what the declaration covers: a file's licence is unknown, a Hub model's is its card's."""
+    if provider_id.startswith(HF_PREFIX):
+        repo, _, pinned = provider_id[len(HF_PREFIX) :].partition("@")
+        return licences.hub_licence(repo.strip("/"), config.get("revision") or pinned or None, config.get("token"))
+    declared = info(provider_id)
+    if config.get("weights") is not None:
+        return Licence("unknown", "unknown", "", "weights given as a file (weights=): no licence is declared for them")
+    model = config.get("model")
+    if model is not None and isinstance(declared.factory, str):
+        known = getattr(importlib.import_module(declared.factory.partition(":")[0]), "MODELS", ())
+        if str(model) not in known:
+            return licences.hub_licence(str(model), config.get("revision"), config.get("token"))
+    return declared.licence
+
+
+def check_licence(provider_id: str, **config: Any) -> None:
+    """LicenceError when RMBG_COMMERCIAL_ONLY=1 refuses this provider (before anything is built)."""
+    if licences.commercial_only():
+        label = provider_id if provider_id.startswith(HF_PREFIX) else info(provider_id).label
+        licences.check(provider_id, label, licence_of(provider_id, **config))
 
 
 def _load(target: str | Factory) -> Factory:
@@ -101,12 +134,16 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
     "hf:OWNER/REPO" builds any Hub image-segmentation model (see
     rmbg.providers.local.hf_segmentation). Local models load lazily (on the
     first matte) and are shared between provider objects with the same
-    weights/device/precision.
+    weights/device/precision. Under RMBG_COMMERCIAL_ONLY=1 a provider whose licence does not
+    allow commercial use, or is not known to, is refused (LicenceError) before it is built.
     """
     if provider_id.startswith(HF_PREFIX):
+        check_licence(provider_id, **config)
         return cast(Provider, _load(HF_FACTORY)(provider_id, **config))
     declared = info(provider_id)
-    if declared.kind == "replace":
+    if declared.kind != "replace":
+        check_licence(provider_id, **config)
+    else:
         raise UnknownProviderError(
             provider_id,
             list_providers(),
@@ -134,4 +171,5 @@ def get_replacer(provider_id: str, **config: Any) -> Replacer:
     """Build the background replacer registered as `provider_id` (e.g.
     "fal-bria-replace") with its config (api_key=, base_url=, ...); no network."""
     declared = replacer_info(provider_id)
+    check_licence(provider_id)
     return cast(Replacer, _load(declared.factory)(*declared.args, **config))

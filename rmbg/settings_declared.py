@@ -85,11 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # --- caches and model files --------------------------------------------------
     Setting(
-        "RMBG_CACHE_MB",
-        "number (MiB)",
-        "512",
-        "Size of the process-wide matte cache (read at first use).",
-        "rmbg.cache",
+        "RMBG_CACHE_MB", "number (MiB)", "512", "Size of the process's matte cache (read at first use).", "rmbg.cache"
     ),
     Setting(
         "RMBG_CACHE_DIR",
@@ -209,6 +205,10 @@ SETTINGS: tuple[Setting, ...] = (
         "500",
         "Most Photoroom calls a minute per key in this process (Photoroom's default limit); a burst waits.",
         PHOTOROOM,
+    ),
+    # --- licences: every door ---------------------------------------------------
+    Setting(
+        "RMBG_COMMERCIAL_ONLY", "flag (1/0)", "0", "Serve only models licensed for commercial use.", "rmbg.licences"
     ),
     # --- the web app -------------------------------------------------------------
     Setting(

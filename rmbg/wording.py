@@ -65,6 +65,13 @@ def _fix(remedy: Remedy, door: Door) -> str:
             "cli": "Run once with network access to download it, or choose another --provider (`rmbg providers`).",
             "page": "Pick another model from the Provider list; this server cannot download this one now.",
         }.get(door, "Choose another provider; this server cannot download this model now.")
+    if remedy.kind == "licence":
+        return {
+            "cli": "RMBG_COMMERCIAL_ONLY=1 is set: choose another --provider (`rmbg providers` shows each "
+            "model's licence).",
+            "page": "Pick another model from the Provider list: it shows only the models this server offers.",
+            "rest": 'Send another "provider"; leave it out for this server\'s default.',
+        }.get(door, "Pass another provider, or leave it empty for this server's default.")
     if remedy.kind == "framing":
         label = PAGE_FIELDS.get(remedy.subject, remedy.subject)
         return {

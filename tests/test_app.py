@@ -385,10 +385,11 @@ def test_choices_list_every_provider_with_its_state(monkeypatch, tmp_path):
     from rmbg.registry import list_providers
 
     assert list(labels) == list_providers()
-    assert labels["rmbg-1.4"].endswith("— needs a Hugging Face token")
-    assert labels["fal-bria"] == "fal.ai · Bria RMBG 2.0 — needs a key"
-    assert labels["runware-rembg"].endswith("— ready")
-    assert labels["rmbg-2.0"].endswith("needs a Hugging Face token · no GPU (slow)")
+    assert labels["rmbg-1.4"].endswith("— needs a Hugging Face token · non-commercial")
+    assert labels["fal-bria"] == "fal.ai · Bria RMBG 2.0 — needs a key · fal.ai terms"
+    assert labels["runware-rembg"].endswith("— ready · Runware terms")
+    assert labels["rmbg-2.0"].endswith("needs a Hugging Face token · no GPU (slow) · non-commercial")
+    assert labels["u2netp"].endswith(" · Apache-2.0") and labels["birefnet-lite"].endswith(" · MIT")
 
 
 def test_provider_notes_say_the_state_once_with_where_to_fix_it(monkeypatch, tmp_path):

@@ -347,7 +347,7 @@ def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
     text = capsys.readouterr().out
     table, default = text.split("\n\n")
     lines = table.splitlines()
-    assert lines[0].split() == ["provider", "kind", "state", "price", "download", "note"]
+    assert lines[0].split() == ["provider", "kind", "state", "price", "download", "licence", "note"]
     by_id = {line.split()[0]: line for line in lines[1:]}
     assert list(by_id) == [declared.id for declared in registry.declarations()]
     assert set(by_id) - set(rmbg.list_providers()) == {"fal-bria-replace"}  # listed, but not a removal provider
@@ -357,9 +357,12 @@ def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
     assert by_id["fal-bria"].split()[1:3] == ["hosted", "needs_key"] and "needs FAL_KEY" in by_id["fal-bria"]
     assert "licence: Apache-2.0" in by_id["u2netp"] and "4.6 MB" in by_id["u2netp"]
     assert "licence: MIT weights" in by_id["birefnet-lite"]
+    at = lines[0].index("licence")  # the licence's short name in its column; "licence unknown" when undeclared
+    assert by_id["rmbg-1.4"][at:].startswith("non-commercial ") and by_id["birefnet-lite"][at:].startswith("MIT ")
+    assert by_id["fake-local"][at:].startswith("licence unknown ")
     assert default.startswith("default: u2netp (Using U2-Net-p (ungated, runs offline) because no better model ")
     assert "BRIA RMBG-1.4 (IS-Net, local): needs HF_TOKEN" in default
-    for column in ("kind", "state", "price", "download", "note"):  # aligned: every cell starts at its header
+    for column in ("kind", "state", "price", "download", "licence", "note"):  # aligned: every cell starts at its header
         at = lines[0].index(column)
         assert all(line[at - 2 : at] == "  " and line[at] != " " for line in lines)
 

@@ -39,7 +39,7 @@ def server(tmp_path, monkeypatch):
 
 def test_declared_once_with_the_isnet_recipe():
     declared = rmbg.registry.info("isnet-general")
-    assert declared.kind == "local" and declared.licence == "Apache-2.0" and declared.key_env == ""
+    assert declared.kind == "local" and declared.licence.name == "Apache-2.0" and declared.key_env == ""
     assert "isnet-general" in rmbg.list_providers()
     recipe = ("input_size", "resize_in", "input_scale", "mean", "std", "minmax", "quantize_first", "resize_out")
     assert all(getattr(ISNET_GENERAL, f) == getattr(RMBG_14, f) for f in recipe)

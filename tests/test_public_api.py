@@ -28,6 +28,7 @@ PUBLIC = [
     "RmbgError",
     "Seconds",
     "UnknownProviderError",
+    "LicenceError",
     "__version__",
     "compare",
     "default_cache",

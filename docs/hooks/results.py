@@ -5,7 +5,8 @@ In any page, alone on its line,
                            with the command, date, machine and versions that made them;
   <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py;
   <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py;
-  <!-- keys -->            becomes each key's variable with the providers that use it (rmbg/declarations.py).
+  <!-- keys -->            becomes each key's variable with the providers that use it (rmbg/declarations.py);
+  <!-- licences -->        becomes each provider's licence class, name and link (rmbg/declarations.py).
 A marker whose file is missing fails the build, so a page cannot quote a
 benchmark that was never run.
 """
@@ -24,7 +25,7 @@ from mkdocs.exceptions import PluginError
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 # alone on a line
-MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys)\s*-->[ \t]*$", re.MULTILINE)
+MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys|licences)\s*-->[ \t]*$", re.MULTILINE)
 
 
 def _cell(value: Any) -> str:
@@ -96,12 +97,22 @@ def keys_markdown() -> str:
     return "\n".join(lines)
 
 
+def licences_markdown() -> str:
+    """Each declared provider's licence: its class (what RMBG_COMMERCIAL_ONLY=1 filters on), name and link."""
+    lines = ["| provider | class | licence | where it is written |", "|---|---|---|---|"]
+    for p in declared("declarations").DECLARATIONS:
+        lines.append(f"| `{p.id}` | {p.licence.kind} | {p.licence} | <{p.licence.link}> |")
+    return "\n".join(lines)
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     def expand(match: re.Match[str]) -> str:
         if match.group(2):
             return results_markdown(match.group(2))
         if match.group(1) == "keys":
             return keys_markdown()
+        if match.group(1) == "licences":
+            return licences_markdown()
         return vendors_markdown() if match.group(1) == "vendors" else settings_markdown()
 
     return MARKER.sub(expand, markdown)

@@ -8,7 +8,8 @@
 Progress goes to stderr (a bar on a terminal, one line per image otherwise);
 results (summaries, tables) to stdout. Every RmbgError becomes a one-line
 message. Exit codes: 0 success; 1 something failed or was not run; 2 usage
-errors and paid runs refused without --yes / --max-cost; 130 interrupted.
+errors, paid runs refused without --yes / --max-cost and providers refused for their licence
+(RMBG_COMMERCIAL_ONLY=1); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ..defaults import default_provider
-from ..errors import BudgetError, RmbgError, UnknownProviderError
+from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
 from ..image.framing import framing_of
 from ..refine import list_refiners, resolve_refiner
 from ..registry import get_provider, get_replacer
@@ -95,14 +96,17 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_providers(args, out: TextIO, err: TextIO) -> int:
-    """One row per declared provider and replacer (rmbg.registry), then the default and why."""
+    """One row per declared provider and replacer (rmbg.registry) with its licence, then the default
+    and why; under RMBG_COMMERCIAL_ONLY=1 the ones it refuses are listed as refused, with the reason."""
+    from ..licences import SETTING, commercial_only
     from ..pricing import hourly_rate
     from ..registry import declarations
 
     local_price = f"compute estimate (CPU ${hourly_rate('cpu')}/h, GPU ${hourly_rate('cuda')}/h)"
-    rows = [("provider", "kind", "state", "price", "download", "note")]
+    rows = [("provider", "kind", "state", "price", "download", "licence", "note")]
     for declared in declarations():
         kind: str = declared.kind
+        state: str
         try:
             built = get_replacer(declared.id) if declared.kind == "replace" else get_provider(declared.id)
             status = built.status()
@@ -110,16 +114,20 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
             cost = built.estimate()
             unit = "generated image" if kind == "replace" else "image"
             price = local_price if kind == "local" else f"${format_usd(cost.usd)}/{unit} ({cost.note or cost.source})"
+        except LicenceError as exc:
+            state, price, note = "refused", "-", exc.remedy.situation if exc.remedy else str(exc)
         except (RmbgError, ImportError) as exc:
             state, price, note = "unavailable", "?", str(exc)
-        if declared.licence:
-            note += f" · licence: {declared.licence}"
-        rows.append((declared.id, kind, state, price, declared.download or "-", note))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        link = f" ({declared.licence.link})" if declared.licence.link else ""
+        note += f" · licence: {declared.licence}{link}"
+        rows.append((declared.id, kind, state, price, declared.download or "-", declared.licence.short, note))
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5], file=out)
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:6], widths)) + "  " + row[6], file=out)
     default_id, reason = default_provider()
     print(f"\ndefault: {default_id} ({reason})", file=out)
+    if commercial_only():
+        print(f"{SETTING}=1: the providers whose licence does not allow commercial use are refused.", file=out)
     return 0
 
 
@@ -309,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2
-    except (UsageError, UnknownProviderError, BudgetError) as exc:
+    except (UsageError, UnknownProviderError, LicenceError, BudgetError) as exc:
         print(f"rmbg: error: {words(exc, 'cli')}", file=sys.stderr)
         return 2
     except RmbgError as exc:

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..declarations import SAM2_APACHE, UNDECLARED, VITMATTE_APACHE, Licence
 from ..errors import RmbgError
+from ..licences import check, commercial_only, hub_licence
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,6 +45,9 @@ _REFINERS: dict[str, str | Callable[..., Refiner]] = {
     "vitmatte": "rmbg.refine.vitmatte:vitmatte",
     "sam2-pick": "rmbg.refine.sam2:SubjectPick",
 }
+# name -> the licence of its default weights (and of the others its module lists in MODELS);
+# weights named otherwise (model=) are judged by their model card (rmbg.licences.hub_licence).
+_LICENCES: dict[str, Licence] = {"vitmatte": VITMATTE_APACHE, "sam2-pick": SAM2_APACHE}
 
 
 class Chain:
@@ -82,11 +87,33 @@ class UnknownRefinerError(RmbgError, KeyError):
 
 
 def list_refiners() -> list[str]:
-    return list(_REFINERS)
+    """Refiner names, those licensed for commercial use only under RMBG_COMMERCIAL_ONLY=1."""
+    every = not commercial_only()
+    return [name for name in _REFINERS if every or _LICENCES.get(name, UNDECLARED).commercial]
 
 
-def register_refiner(name: str, target: str | Callable[..., Refiner]) -> None:
+def register_refiner(name: str, target: str | Callable[..., Refiner], licence: Licence = UNDECLARED) -> None:
     _REFINERS[name] = target
+    _LICENCES[name] = licence
+
+
+def refiner_licence(name: str, model: object = None, revision: str | None = None) -> Licence:
+    """The licence of a refiner's weights: declared for its own models, else `model`'s model card."""
+    declared = _LICENCES.get(name, UNDECLARED)
+    target = _REFINERS.get(name)
+    if model is None or not isinstance(target, str):
+        return declared
+    known = getattr(importlib.import_module(target.partition(":")[0]), "MODELS", ())
+    return declared if str(model) in known else hub_licence(str(model), revision)
+
+
+def check_refiner(name: str, **config: object) -> None:
+    """LicenceError under RMBG_COMMERCIAL_ONLY=1 when this refiner's weights are not licensed for
+    commercial use (or not known to be); before anything is built or downloaded."""
+    if commercial_only():
+        revision = config.get("revision")
+        licence = refiner_licence(name, config.get("model"), revision if isinstance(revision, str) else None)
+        check(name, f"The {name} refiner", licence)
 
 
 def get_refiner(name: str = "vitmatte", **config) -> Refiner:
@@ -95,6 +122,7 @@ def get_refiner(name: str = "vitmatte", **config) -> Refiner:
         target = _REFINERS[name]
     except KeyError:
         raise UnknownRefinerError(f"Unknown refiner {name!r}. Valid refiners: {', '.join(_REFINERS)}.") from None
+    check_refiner(name, **config)
     if isinstance(target, str):
         module, _, attr = target.partition(":")
         target = getattr(importlib.import_module(module), attr)

@@ -66,7 +66,8 @@ def known_video_id(provider_id: str) -> None:
     """UnknownProviderError, listing every video provider, for an id that is none of them."""
     from ..registry import HF_PREFIX, list_providers
 
-    if provider_id.startswith(HF_PREFIX) or provider_id in list_providers() or provider_id in HOSTED_VIDEO:
+    # refused=True: a model the licence switch refuses is known, and get_provider says why it is refused
+    if provider_id.startswith(HF_PREFIX) or provider_id in list_providers(refused=True) or provider_id in HOSTED_VIDEO:
         return
     known = [row.id for row in list_video_providers()]
     raise UnknownProviderError(

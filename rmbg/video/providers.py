@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
 
+from ..declarations import Licence
 from ..errors import UnknownProviderError
+from ..licences import check, commercial_only
 from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost, price_text
 from ..types import Cost
 
@@ -41,6 +43,7 @@ class VideoProviderInfo:
     video, billed seconds rounded up (None for local models, costed by the
     machine's time). max_seconds: the longest clip the service takes (None:
     only rmbg's own limits). key_env: the variable its key is read from.
+    licence: the model's licence or the service's terms (rmbg.declarations.Licence).
     """
 
     id: str
@@ -50,6 +53,7 @@ class VideoProviderInfo:
     max_seconds: float | None = None
     key_env: str = ""
     key_page: str = ""
+    licence: Licence | None = None
 
     @property
     def price_text(self) -> str:
@@ -75,23 +79,26 @@ def hosted_video_info(provider_id: str) -> VideoProviderInfo:
     """The declaration of a hosted video service (UnknownProviderError for any other id)."""
     cls = _client_class(provider_id)
     return VideoProviderInfo(
-        provider_id, cls.label, "hosted", cls.usd_per_second, cls.max_seconds, cls.KEY_ENV, cls.KEY_PAGE
+        provider_id, cls.label, "hosted", cls.usd_per_second, cls.max_seconds, cls.KEY_ENV, cls.KEY_PAGE, cls.LICENCE
     )
 
 
 def list_video_providers(*, local: bool = True) -> list[VideoProviderInfo]:
     """Every provider a clip can go through: the registered local models (when
-    `local`), then the hosted video services with their price per second."""
+    `local`), then the hosted video services with their price per second; under
+    RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use."""
     rows: list[VideoProviderInfo] = []
     if local:
         from ..registry import declarations
 
         rows += [
-            VideoProviderInfo(d.id, d.label, "local", key_env=d.key_env, key_page=d.key_page)
+            VideoProviderInfo(d.id, d.label, "local", key_env=d.key_env, key_page=d.key_page, licence=d.licence)
             for d in declarations()
             if d.kind == "local" and d.id not in NOT_FOR_VIDEO
         ]
-    return rows + [hosted_video_info(pid) for pid in HOSTED_VIDEO]
+    hosted = [hosted_video_info(pid) for pid in HOSTED_VIDEO]
+    every = not commercial_only()
+    return [row for row in rows + hosted if every or row.licence is None or row.licence.commercial]
 
 
 def is_hosted_video(provider: object) -> bool:
@@ -102,8 +109,11 @@ def is_hosted_video(provider: object) -> bool:
 
 
 def get_video_provider(provider_id: str, **connection: Any) -> VideoRemover:
-    """Build a hosted video service (api_key=, base_url=, client=, deadline_s=, ...: its Connection); no network."""
-    return cast(VideoRemover, _client_class(provider_id)(**connection))
+    """Build a hosted video service (api_key=, base_url=, client=, deadline_s=, ...: its Connection); no network.
+    LicenceError under RMBG_COMMERCIAL_ONLY=1 when its terms do not allow commercial use."""
+    cls = _client_class(provider_id)
+    check(provider_id, cls.label, cls.LICENCE)
+    return cast(VideoRemover, cls(**connection))
 
 
 def clip_estimate(provider_id: str, seconds: float) -> Cost:

@@ -205,11 +205,13 @@ def status_text(status: ProviderStatus) -> str:
 
 
 def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
-    """(label shown, provider id) for every registered provider, in registry order."""
+    """(label shown, provider id) for every registered provider this server offers, in registry
+    order: its state here and its licence's short name ("MIT", "non-commercial"). Under
+    RMBG_COMMERCIAL_ONLY=1 the ones not licensed for commercial use are not offered (list_providers)."""
     out = []
     for pid in list_providers():
         status = provider_status(pid, keys, config)
-        out.append((f"{label_of(pid, config)} — {status_text(status)}", pid))
+        out.append((f"{label_of(pid, config)} — {status_text(status)} · {info(pid).licence.short}", pid))
     return out
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..licences import commercial_only
 from ..pricing import REFERENCE_MONTHLY_VOLUME
 from ..settings import of as settings_of
 from .downloads import repo_list
@@ -84,6 +85,7 @@ class AppConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
         env = os.environ if environ is None else environ
+        commercial_only(env)  # a bad RMBG_COMMERCIAL_ONLY stops the launch, named, rather than each call
         values: dict[str, Any] = {
             "allow_server_keys": server_keys_allowed(env),
             "cap_usd": cap_from_env(env),

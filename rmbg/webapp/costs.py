@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from ..errors import RmbgError
 from ..pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
-from ..registry import info
+from ..registry import info, list_providers
 from ..result import Result
 from ..types import Cost, format_usd
 from .pricebook import PriceBook
@@ -54,7 +54,8 @@ def per_image_costs(book: PriceBook, current: Result | None = None) -> dict[str,
     table figure; a local model at the median of its model times here (`book`), else its benchmark
     seconds (only for the model just shown)."""
     costs: dict[str, tuple[Cost, str]] = {}
-    for pid in price_table():
+    offered = list_providers()  # not the ones the licence switch refuses
+    for pid in (pid for pid in price_table() if pid in offered):
         estimate = price_estimate(pid)
         note = info(pid).price_note
         costs[pid] = (estimate, "assumed price" if note.startswith("estimated") else "")

@@ -20,7 +20,8 @@ Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
 provider failed or timed out, 403 a model download this server does not
-allow its visitors, 503 a model that cannot run here).
+allow its visitors or a model whose licence it refuses (RMBG_COMMERCIAL_ONLY),
+503 a model that cannot run here).
 
 The types are declared once, as pydantic models (rmbg.webapp.rest_types):
 the request's fields with their checks, the key headers (one per vendor,

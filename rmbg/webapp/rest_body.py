@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from ..errors import (
     BudgetError,
     InvalidImageError,
+    LicenceError,
     MissingCredentialsError,
     ModelUnavailableError,
     ProviderAuthError,
@@ -53,6 +54,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (ProviderTimeoutError, 504),
     (ProviderHTTPError, 502),
     (DownloadRefused, 403),
+    (LicenceError, 403),
     (ModelUnavailableError, 503),
     (UnknownProviderError, 400),
     (InvalidImageError, 400),

@@ -112,11 +112,16 @@ class Shown:
 
 
 def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
-    """(label shown, provider id) of every video provider: its state here and its price per second."""
+    """(label shown, provider id) of every video provider offered here: its state, its price per
+    second and its licence's short name (RMBG_COMMERCIAL_ONLY=1 leaves out the others)."""
     return [
-        (f"{p.label} — {status_text(provider_status(p.id, keys, config))} · {p.price_text}", p.id)
+        (f"{p.label} — {status_text(provider_status(p.id, keys, config))} · {p.price_text}{licence_note(p)}", p.id)
         for p in video_providers()
     ]
+
+
+def licence_note(provider: VideoProvider) -> str:
+    return f" · {provider.licence.short}" if provider.licence else ""
 
 
 def pair_of(default_id: str, ready: Sequence[str]) -> tuple[str | None, str | None]:

@@ -33,6 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from ...declarations import FAL_TERMS
 from ...errors import InvalidRequestError, ProviderResponseError, RmbgError
 from ...settings import current
 from ...types import Cost
@@ -63,6 +64,7 @@ class FalBriaVideo(HostedClient):
     ENDPOINT = ENDPOINT_ID
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
+    LICENCE = FAL_TERMS  # what rmbg.licences checks under RMBG_COMMERCIAL_ONLY=1
     KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from ...charging import current
+from ...declarations import RUNWARE_TERMS
 from ...errors import ProviderHTTPError, ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...pricing import reported_cost
 from ...types import Cost
@@ -72,6 +73,7 @@ class RunwareBriaVideo(HostedClient):
     kind: ClassVar[Literal["hosted"]] = "hosted"
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
+    LICENCE = RUNWARE_TERMS  # what rmbg.licences checks under RMBG_COMMERCIAL_ONLY=1
     KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL

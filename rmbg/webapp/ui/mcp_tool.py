@@ -29,7 +29,8 @@ def mcp_tool(app: App, default_id: str) -> None:
     """/remove_background: one self-contained call (no session) for programs
     and assistants; the app's only MCP tool (the page's endpoints keep their
     session and are marked as no tool)."""
-    prices = ", ".join(f"{pid} ${usd}" for pid, usd in price_table().items())
+    offered = list_providers()  # under RMBG_COMMERCIAL_ONLY=1, the ones licensed for commercial use
+    prices = ", ".join(f"{pid} ${usd}" for pid, usd in price_table().items() if pid in offered)
 
     def remove_background(form: McpForm, call: Call) -> str:
         """Remove the background of a photo: returns the cut-out (transparent PNG by default) or the subject
