@@ -342,6 +342,7 @@ def test_progress_bar_on_a_tty():
     assert text.endswith("\n")
 
 
+@pytest.mark.uses("torch")  # the listing imports torch (a local model's status): alone in a worker it was flagged
 def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
     assert main(["providers"]) == 0
     text = capsys.readouterr().out
