@@ -28,6 +28,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from smoke_checks import ROOT, Smoke, alpha_range, clip_1s, expect, video_alpha
 from smoke_cli import cli_steps
 from smoke_weights import write_models
@@ -118,6 +121,7 @@ def tab_steps(url: str, work: Path, log: list[str]) -> list[tuple[str, Callable[
 
     client = Client(url, verbose=False)
     cat = handle_file(str(ROOT / "examples" / "cat.jpg"))
+    cutouts: list[Path] = []  # what Remove made, for the re-render to match
 
     def startup() -> None:
         said = [line for line in log if line.startswith("rmbg: default provider")]
@@ -131,14 +135,26 @@ def tab_steps(url: str, work: Path, log: list[str]) -> list[tuple[str, Callable[
         config = httpx.get(url + "config").json()
         shown = {c["props"]["label"] for c in config["components"] if c.get("type") == "tabitem"}
         expect(shown == set(TABS), f"the tabs this smoke drives, {sorted(TABS)}", sorted(shown))
+        expect(set(TABS.values()) <= {name for name, _ in steps}, "a step for each tab", TABS)
 
     def remove() -> None:
         _slider, download, line = client.predict(image=cat, provider="u2netp", api_name="/remove")
         low, high = alpha_range(Path(download))
         expect(low < 30 and high > 225, "a cut-out whose alpha keeps a subject and cuts a background", (low, high))
+        cutouts.append(Path(download))
         expect(
             "U2-Net-p" in line and "(compute estimate)" in line, "the result line names the model and its cost", line
         )
+
+    def restyle() -> None:  # the kept matte on red, as a JPEG: where the cut-out was clear, red
+        _slider, download, _line = client.predict(
+            background="colour", colour="#ff0000", format="jpeg", api_name="/rerender"
+        )
+        with Image.open(download) as red, Image.open(cutouts[-1]) as cutout:
+            expect(red.format == "JPEG" and red.mode == "RGB", "an RGB JPEG", (red.format, red.mode))
+            clear = np.asarray(cutout.getchannel("A")) == 0
+            shown = np.asarray(red).astype(int)[clear].mean(axis=0)
+        expect(abs(shown - (255, 0, 0)).max() < 40, "red where the matte is clear", shown)
 
     def rest() -> None:
         import httpx
@@ -179,6 +195,16 @@ def tab_steps(url: str, work: Path, log: list[str]) -> list[tuple[str, Callable[
         names = sorted(Path(f).name for f in files)
         expect(names == ["evaluation.json", "per_image.csv", "summary.csv"], "the downloads", names)
 
+    def blind_vote() -> None:  # no ground truth: blind pairs, a vote, the ranking
+        photos = [handle_file(str(DAVIS / "images" / f"{name}.jpg")) for name in FRAMES[:2]]
+        status, *_ = client.predict(images=photos, providers=["u2netp", "isnet-general"], api_name="/benchmark")
+        expect(status.startswith("**Done**: no ground truth"), "a benchmark to vote on", status)
+        _left, _right, ticket, _reveal = client.predict(api_name="/benchmark_pair")
+        reveal, ranking = client.predict(ticket=ticket, choice="left", api_name="/benchmark_vote")
+        expect(reveal.startswith("Left was **"), "the vote's reveal", reveal)
+        ranked = sorted(row[1] for row in ranking["data"])
+        expect(ranked == ["isnet-general", "u2netp"], "both providers ranked", ranking)
+
     def video() -> None:
         clip = clip_1s(work / "dog-1s.mp4")
         preview, download, line = client.predict(video=handle_file(str(clip)), provider="u2netp", api_name="/video")
@@ -208,17 +234,20 @@ def tab_steps(url: str, work: Path, log: list[str]) -> list[tuple[str, Callable[
             return
         raise AssertionError("/replace ran without any fal.ai key")
 
-    return [
+    steps = [
         ("app: startup", startup),
         ("app: the page's tabs are the ones driven here", tabs),
         ("tab Remove", remove),
+        ("tab Remove: another background from the kept matte", restyle),
         ("REST POST /api/remove", rest),
         ("tab Compare", compare),
         ("tab Benchmark (ground truth)", benchmark),
+        ("tab Benchmark: blind vote", blind_vote),
         ("tab Video", video),
         ("tab Video: side by side", side_by_side),
         ("tab AI background (no key)", ai_background),
     ]
+    return steps
 
 
 def main() -> int:

@@ -32,6 +32,9 @@ TAB_LISTS = """() => [...document.querySelectorAll('[role=tablist]')]
     .filter(list => list.offsetParent !== null || list.getClientRects().length)
     .map(list => [...list.querySelectorAll('[role=tab]')].map(tab => tab.textContent.trim()))"""
 
+# Resolves once two frames have been drawn: the page's own resize handlers have run and their changes are laid out.
+FRAMES_DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
 # What does not fit in the view now on screen (an empty list when everything does).
 MISFITS = """(wide) => {
     const width = window.innerWidth, misfits = [];
@@ -188,7 +191,7 @@ def misfits(page, path: tuple[str, ...], when: str) -> list[str]:
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 1000})
         show(page, path)
-        page.wait_for_function("() => document.documentElement.scrollWidth > 0")
+        page.evaluate(FRAMES_DRAWN)  # what the page's scripts change for the new width is laid out
         found += [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS, width >= 1400)]
         shot(page, f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png")
     page.set_viewport_size({"width": 1400, "height": 1000})
