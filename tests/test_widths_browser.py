@@ -40,11 +40,12 @@ MISFITS = """(wide) => {
     const width = window.innerWidth, misfits = [];
     const page = document.documentElement.scrollWidth;
     const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
-    if (page > width) {  // named by the innermost elements that stick out, each with the nearest id above it
-        const out = el => shown(el) && el.getBoundingClientRect().right > width + 1;
-        const inner = [...document.body.querySelectorAll('*')].filter(el => out(el) && ![...el.children].some(out));
-        const where = [...new Set(inner.map(el => `${el.tagName.toLowerCase()} in #${el.closest('[id]')?.id}`))];
-        misfits.push(`the page is ${page} px wide in a ${width} px window (${where.slice(0, 4).join(', ')} stick out)`);
+    if (page > width) {  // named by the innermost elements with an id that are wider than the window
+        const wide = el => shown(el) && el.getBoundingClientRect().width > width + 1;
+        const named = [...document.querySelectorAll('[id]')].filter(el => el.id && wide(el));
+        const inner = named.filter(el => !named.some(other => other !== el && el.contains(other)));
+        const where = inner.slice(0, 6).map(el => '#' + el.id).join(', ') || 'no element with an id';
+        misfits.push(`the page is ${page} px wide in a ${width} px window (wider than it: ${where})`);
     }
     const panels = [...document.querySelectorAll('[role=tabpanel]')].filter(shown);
     const view = panels[panels.length - 1];
