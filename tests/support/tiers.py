@@ -56,8 +56,8 @@ _HOW = {
     'the eval extra: pip install "rmbg[eval]"': ("scipy", "matplotlib"),
     'the video extra: pip install "rmbg[video]"': ("av", "cv2"),
     'the postgres extra: pip install "rmbg[postgres]"': ("psycopg", "psycopg_pool"),
-    "requirements.txt": ("transformers",),
-    "requirements-dev.txt": ("onnx", "pysodmetrics", "pyarrow", "ray", "playwright", "hypothesis", "schemathesis"),
+    "requirements.txt": ("transformers", "onnx"),
+    "requirements-dev.txt": ("pysodmetrics", "pyarrow", "ray", "playwright", "hypothesis", "schemathesis"),
     "requirements-dev.txt (the docs build)": ("mkdocs",),
 }
 INSTALL = {package: how for how, packages in _HOW.items() for package in packages}

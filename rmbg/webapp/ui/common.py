@@ -26,7 +26,8 @@ from ..inputs import checks_of
 log = logging.getLogger("rmbg.app")
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "examples").glob("*.jpg"))
 CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto;}
+.gradio-container {max-width: 1280px !important; margin: auto; width: 100%;}  /* with auto margins alone it shrank to
+  fit its content, so one wide table (Benchmark's) made the whole page 808 px wide on a 420 px phone */
 #cost-line {font-size: 0.92em; min-height: 3.2em;}
 #cost-line p {margin: 0.15em 0;}
 footer {opacity: 0.7;}
@@ -45,7 +46,7 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #compare-gallery img, #ai-gallery img {object-fit: contain !important;}
 .gradio-container .gallery-container, .gradio-container .table-wrap {max-width: 100%;}
 #sam-marks img {cursor: crosshair;}
-#bench-table, #vote-ranking {min-width: 0; max-width: 100%;}
+#bench-table, #vote-ranking {min-width: 0; max-width: 100%; width: 100%;}
 #bench-table .table-wrap, #vote-ranking .table-wrap {overflow-x: auto; max-width: 100%;}
 #bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: normal !important;
   word-break: normal !important; hyphens: manual;}

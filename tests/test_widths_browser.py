@@ -1,0 +1,212 @@
+"""Every view of the page fits a 420 px phone and a 1400 px screen, before and after a result
+(headless Debian Chromium through Playwright, one app and one browser for the file).
+
+The views are read from the page itself: each tab, and each tab inside one (Video's One provider and
+Side by side), so a new tab is covered without an edit here (and fails until RESULTS says how to get
+a result in it). In each view, at each width: the page needs no sideways scrolling, the view's main
+(primary) button is on screen without it, and at 1400 px every table shows all its columns (the cost
+columns included) without scrolling sideways inside its frame. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+
+from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
+from tests.support.benchmark import DAVIS, FRAMES, votes_db  # noqa: E402,F401
+from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
+from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
+from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+WIDTHS = (420, 1400)
+
+# The names of the tabs of every tab list now on screen, outermost first: [[Remove, ...], [One provider, ...]].
+TAB_LISTS = """() => [...document.querySelectorAll('[role=tablist]')]
+    .filter(list => list.offsetParent !== null || list.getClientRects().length)
+    .map(list => [...list.querySelectorAll('[role=tab]')].map(tab => tab.textContent.trim()))"""
+
+# Resolves once two frames have been drawn: the page's own resize handlers have run and their changes are laid out.
+FRAMES_DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+# What does not fit in the view now on screen (an empty list when everything does).
+MISFITS = """(wide) => {
+    const width = window.innerWidth, misfits = [];
+    const page = document.documentElement.scrollWidth;
+    const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+    if (page > width) {  // named by the innermost elements with an id that are wider than the window
+        const wide = el => shown(el) && el.getBoundingClientRect().width > width + 1;
+        const named = [...document.querySelectorAll('[id]')].filter(el => el.id && wide(el));
+        const inner = named.filter(el => !named.some(other => other !== el && el.contains(other)));
+        const where = inner.slice(0, 6).map(el => '#' + el.id).join(', ') || 'no element with an id';
+        misfits.push(`the page is ${page} px wide in a ${width} px window (wider than it: ${where})`);
+    }
+    const panels = [...document.querySelectorAll('[role=tabpanel]')].filter(shown);
+    const view = panels[panels.length - 1];
+    const buttons = [...view.querySelectorAll('button.primary')].filter(shown);
+    if (!buttons.length) misfits.push('no main (primary) button on screen');
+    for (const b of buttons) {
+        const r = b.getBoundingClientRect();
+        if (r.left < 0 || r.right > width) misfits.push(`"${b.textContent.trim()}" spans ${r.left}-${r.right} px`);
+    }
+    if (wide) for (const table of [...view.querySelectorAll('table')].filter(shown)) {
+        for (let box = table.parentElement; box && box !== view; box = box.parentElement) {
+            if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible') {
+                const head = [...table.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ');
+                misfits.push(`a table scrolls sideways (${box.scrollWidth} in ${box.clientWidth} px): ${head}`);
+                break;
+            }
+        }
+    }
+    return misfits;
+}"""
+
+
+@pytest.fixture(scope="module")
+def page(votes_db, u2netp_path, tmp_path_factory):  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.fakes.fal import FalFake
+    from tests.fakes.runware import RunwareFake
+
+    root = tmp_path_factory.mktemp("widths")
+    with FalFake() as fal, RunwareFake() as runware, threshold_registered():
+        with serve(app_config(fal, runware)) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
+            opened.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=4 * TIMEOUT_MS)  # model runs on a shared CPU
+            opened.goto(url)
+            opened.wait_for_selector("#run")
+            opened.root = root  # type: ignore[attr-defined]
+            try:
+                yield opened
+            finally:
+                browser.close()
+
+
+def show(page, path: tuple[str, ...]) -> None:
+    """Open the view: click each tab of `path` in turn, each in the tab list at its depth."""
+    for depth, name in enumerate(path):
+        lists = page.locator("[role=tablist]:visible")
+        lists.nth(depth).get_by_role("tab", name=name, exact=True).click()
+
+
+def views(page) -> list[tuple[str, ...]]:
+    """Every view, as the tab names clicked to reach it, read from the page."""
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    found = []
+    for top in page.evaluate(TAB_LISTS)[0]:
+        show(page, (top,))
+        inner = page.evaluate(TAB_LISTS)[1:]
+        found += [(top, name) for name in inner[0]] if inner else [(top,)]
+    return found
+
+
+def remove(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#run").click()
+    expect(page.locator("#cost-line")).to_contain_text("this image:")
+
+
+def compare(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator("#compare-image input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#compare-run").click()
+    expect(page.locator("#compare-table")).to_contain_text("u2netp")
+
+
+def video_clip(page) -> None:
+    """The clip in the Video tab's input (shared by its two views), uploaded once."""
+    if not page.locator("#video-input video").count():
+        clip = write_clip(page.root / "dog.mp4", davis("dog", 6))
+        page.locator("#video-input input[type=file]").set_input_files(str(clip))
+        page.wait_for_selector("#video-input video")
+
+
+def one_video(page) -> None:
+    from playwright.sync_api import expect
+
+    video_clip(page)
+    page.locator("#video-run").click()
+    expect(page.locator("#video-cost")).to_contain_text("this clip:")  # the result's line, not the progress
+
+
+def two_videos(page) -> None:
+    from playwright.sync_api import expect
+
+    video_clip(page)
+    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "Threshold (tests)")):
+        page.get_by_label(label, exact=True).click()
+        page.locator("[role=option]", has_text=name).first.click()
+    page.locator("#video-compare-run").click()
+    expect(page.locator("#video-compare-table")).to_contain_text("Threshold")
+
+
+def ai_background(page) -> None:
+    from playwright.sync_api import expect
+
+    enter_fal_key(page)
+    page.locator("#ai-image input[type=file]").set_input_files(str(EXAMPLE))
+    page.locator("#ai-prompt textarea").fill("a wooden table by a window")
+    page.locator("#ai-run").click()
+    expect(page.locator("#ai-gallery img")).to_have_count(1)
+
+
+def benchmark(page) -> None:
+    from playwright.sync_api import expect
+
+    archive = page.root / "davis.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in FRAMES[:2]:
+            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{name}.jpg")
+            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{name}.png")
+    page.locator("#bench-images input[type=file]").set_input_files(str(archive))
+    page.locator("#bench-run").click()
+    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s)")
+
+
+# How to get a result in each view (at 1400 px; the checks then run at both widths).
+RESULTS = {
+    ("Remove",): remove,
+    ("Compare",): compare,
+    ("Video", "One provider"): one_video,
+    ("Video", "Side by side"): two_videos,
+    ("AI background",): ai_background,
+    ("Benchmark",): benchmark,
+}
+
+
+def misfits(page, path: tuple[str, ...], when: str) -> list[str]:
+    """What does not fit in the view at each width, named by view, width and `when`; a screenshot of each."""
+    found = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        show(page, path)
+        page.evaluate(FRAMES_DRAWN)  # what the page's scripts change for the new width is laid out
+        found += [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS, width >= 1400)]
+        shot(page, f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    return found
+
+
+def test_every_view_fits_420_and_1400_px_before_and_after_a_result(page):
+    found = views(page)
+    assert set(found) == set(RESULTS), "a view without a way to get a result in it: add it to RESULTS"
+    assert len(found) >= 6
+    before = [m for path in found for m in misfits(page, path, "before a result")]
+    after = []
+    for path in found:
+        show(page, path)
+        RESULTS[path](page)
+        after += misfits(page, path, "after a result")
+    assert before + after == []
