@@ -48,11 +48,11 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local(clip, tmp_path_factory):
-    """The local engine's run: its stored mattes, and its WebM decoded back (RGBA frames and times)."""
-    out = tmp_path_factory.mktemp("local") / "dog.webm"
-    with rmbg.remove_video(clip, "u2netp", output=out) as result:
-        mattes = list(result.mattes())
-    return mattes, decoded(out, alpha=True), out
+    """The local engine's run: its mattes, its WebM and the same mattes as an H.264 matte video."""
+    folder = tmp_path_factory.mktemp("local")
+    with rmbg.remove_video(clip, "u2netp", output=folder / "dog.webm") as result:
+        result.save(folder / "dog-matte.mp4", format="matte")
+        return list(result.mattes()), folder
 
 
 def audio_seconds(path) -> float:
@@ -61,11 +61,14 @@ def audio_seconds(path) -> float:
         return sum(f.samples for f in c.decode(stream)) / stream.codec_context.sample_rate
 
 
-def same_video(a, b) -> None:
-    (frames_a, times_a), (frames_b, times_b) = a, b
+def same_webm(a, b) -> None:
+    """The same frames at the same times; the pixels as close as two local runs' (libvpx's realtime
+    VP9 is not bit-exact from run to run: two local encodes of the same frames differ in a few 8x8
+    blocks; measured up to 64 of a frame's 25,680 pixels), so at most 1 % of the clip's alpha differs."""
+    (frames_a, times_a), (frames_b, times_b) = decoded(a, alpha=True), decoded(b, alpha=True)
     assert len(frames_a) == len(frames_b) == FRAMES and times_a == times_b
-    for x, y in zip(frames_a, frames_b, strict=True):
-        assert np.array_equal(x, y)
+    differ = sum(int((x[..., 3] != y[..., 3]).sum()) for x, y in zip(frames_a, frames_b, strict=True))
+    assert differ <= 0.01 * FRAMES * frames_a[0][..., 3].size
 
 
 @pytest.mark.parametrize(
@@ -73,38 +76,35 @@ def same_video(a, b) -> None:
     [
         4,  # chunks 0-3, 4-7, 8-10: every edge inside the window of 2 before and 2 after, the last 3 frames
         10,  # 0-9 and 10: the last chunk one frame, shorter than the window; the first ends at the clip's end
-        1,  # every frame its own chunk, decoding 2 more on each side
+        pytest.param(1, marks=pytest.mark.slow),  # every frame its own chunk, decoding 2 more on each side (40 s)
     ],
 )
 def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tmp_path, chunk_frames):
-    mattes, video, local_out = local
+    mattes, folder = local
     out = tmp_path / "dog.webm"
     seen = []
-    with rmbg.remove_video(
-        clip,
-        "u2netp",
-        output=out,
-        engine=RayVideo(workers=2, chunk_frames=chunk_frames),
-        progress=lambda *a: seen.append(a),
-    ) as result:
+    engine = RayVideo(workers=2, chunk_frames=chunk_frames)
+    with rmbg.remove_video(clip, "u2netp", output=out, engine=engine, progress=lambda *a: seen.append(a)) as result:
         assert result.frames == FRAMES and result.smooth and result.cost.source == "free"
         ray_mattes = list(result.mattes())
     # the mattes bit for bit (U2-Net-p gives the same matte for the same frame in every process)
-    assert len(ray_mattes) == FRAMES
+    assert len(ray_mattes) == FRAMES and mattes[0].std() > 20  # real mattes, not blank ones
     assert all(np.array_equal(a, b) for a, b in zip(mattes, ray_mattes, strict=True))
-    assert mattes[0].std() > 20  # a real matte, not a blank one
-    same_video(video, decoded(out, alpha=True))  # the same frames, alpha and timestamps in the file
-    assert audio_seconds(out) == pytest.approx(audio_seconds(local_out))
-    done = [d for d, _ in seen]
+    same_webm(folder / "dog.webm", out)
+    assert audio_seconds(out) == pytest.approx(audio_seconds(folder / "dog.webm"))
+    done = [d for d, _ in seen]  # frames finished by the workers, in chunks, whatever order they finish in
     assert done == sorted(done) and done[-1] == FRAMES and all(t == FRAMES for _, t in seen)
 
 
 def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local, tmp_path, capsys):
-    out = tmp_path / "dog.webm"
-    run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "--engine", "ray", "--workers", "2"]
+    out = tmp_path / "dog-matte.mp4"
+    run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "-f", "matte", "--engine", "ray", "--workers", "2"]
     assert main([*run, "--chunk-seconds", "0.2"]) == 0  # 5 frames a chunk at 24 fps
-    assert f"dog.webm  {FRAMES} frames" in capsys.readouterr().out
-    same_video(local[1], decoded(out, alpha=True))
+    assert f"dog-matte.mp4  {FRAMES} frames" in capsys.readouterr().out
+    # the matte video (H.264, deterministic) decodes to the local run's, frame for frame, at the same times
+    (ours, our_times), (theirs, their_times) = decoded(out), decoded(local[1] / "dog-matte.mp4")
+    assert len(ours) == FRAMES and our_times == their_times
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs, strict=True))
     assert main([*run, "--chunk-frames", "3"]) == 0
     assert "Skipping 1 clip(s) already done" in capsys.readouterr().err
     assert main([*run, "--chunk-frames", "3", "--chunk-seconds", "1"]) == 2
