@@ -6,6 +6,7 @@ with nothing sent."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import av
@@ -137,3 +138,10 @@ def test_a_hosted_video_service_is_refused_under_ray_with_nothing_sent(clip, tmp
         with pytest.raises(rmbg.InvalidRequestError, match="never split into several calls"):
             rmbg.remove_video(clip, "fal-bria-video", output=out, engine="ray")
         assert fal.calls == [] and fal.billed == [] and not os.listdir(tmp_path)
+
+
+def test_without_ray_the_engine_says_how_to_install_it(clip, tmp_path, monkeypatch, capsys, u2netp_path):  # noqa: F811
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["video", str(clip), "-o", str(tmp_path / "o.webm"), "-p", "u2netp", "--engine", "ray"]) == 2
+    assert 'The Ray engine needs Ray Data: pip install "ray[data]"' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
