@@ -4,6 +4,8 @@ threshold 'model'; the Ray engine's runs with U2-Net-p are in test_ray_video).""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,26 @@ def test_chunks_join_into_the_whole_streams_mattes(info, smooth):
     if smooth is not None:  # the check means something: the filter changes the mattes
         raw = [f.alpha for f in stream_mattes(info, Threshold(), limits=LIMITS, smooth=None)]
         assert not all(np.array_equal(a, b) for a, b in zip(whole, raw))
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("vfr.mkv", {"pts": [0, 40, 90, 100, 180, 200, 260, 300, 370], "time_base": Fraction(1, 1000), "gop": 3}),
+        ("rotated.mp4", {"rotation": 90, "gop": 3}),
+        ("clip.gif", {"codec": "gif", "pix_fmt": "rgb8"}),
+        ("clip.webm", {"codec": "libvpx-vp9", "pix_fmt": "yuv420p", "gop": 3}),
+    ],
+)
+def test_chunks_of_any_container_join_into_the_whole_stream(tmp_path, name, options):
+    """A variable frame rate, a rotated phone clip, a GIF and a WebM: the same frames, times and mattes."""
+    info = probe(write_clip(tmp_path / name, davis("dog", 9), **options), LIMITS)
+    whole = list(stream_mattes(info, Threshold(), limits=LIMITS))
+    pts = frame_pts(info, LIMITS)
+    assert pts == [f.pts for f in whole]
+    for size in (1, 2, 4):
+        parts = [
+            chunk_mattes(info, Threshold(), c, SmoothParams(), LIMITS) for c in plan_chunks(pts, size, SmoothParams())
+        ]
+        joined = [a for p in parts for a in p.alphas]
+        assert all(np.array_equal(a, f.alpha) for a, f in zip(joined, whole, strict=True)), size
