@@ -62,7 +62,13 @@ def main() -> None:
         n = len(frame_pts(info, LIMITS))
         chunks = plan_chunks(frame_pts(info, LIMITS), chunk_length(info.fps, args.chunk_seconds), SmoothParams())
         overlap = sum(len(c.pts) for c in chunks) / n - 1
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()})
+        # a small object store: the clip and the chunks in flight are a few tens of MB
+        ray.init(
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=300 * 2**20,
+            runtime_env={"env_vars": ray_engine.worker_env()},
+        )
 
         runs: list[list] = []
         wall: dict[str, list[float]] = {"local": [], "ray": []}
