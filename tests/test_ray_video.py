@@ -145,3 +145,21 @@ def test_without_ray_the_engine_says_how_to_install_it(clip, tmp_path, monkeypat
     assert main(["video", str(clip), "-o", str(tmp_path / "o.webm"), "-p", "u2netp", "--engine", "ray"]) == 2
     assert 'The Ray engine needs Ray Data: pip install "ray[data]"' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_chunks_handed_out_are_bounded(cluster, clip):
+    """in_flight=1: while a chunk's frames are written, no other chunk has been handed out, so the
+    frames the workers have finished never run more than that one chunk ahead of the writing."""
+    from rmbg.video.decode import probe
+    from rmbg.video.limits import VideoLimits
+    from rmbg.video.ray_video import ray_mattes
+    from rmbg.video.smooth import SmoothParams
+
+    limits, finished = VideoLimits(), [0]
+    engine = RayVideo(workers=2, chunk_frames=2, in_flight=1)
+    stream = ray_mattes(
+        probe(clip, limits), rmbg.get_provider("u2netp"), engine, limits=limits, smooth=SmoothParams(),
+        progress=lambda done, total: finished.__setitem__(0, done),
+    )  # fmt: skip
+    ahead = [finished[0] - 2 * (frame.index // 2) for frame in stream]
+    assert len(ahead) == FRAMES and max(ahead) == 2 and finished[0] == FRAMES
