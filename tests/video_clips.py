@@ -49,14 +49,17 @@ def write_clip(
     rotation: int | None = None,
     tone_hz: float | None = None,
     audio_codec: str = "aac",
+    gop: int | None = None,
 ) -> Path:
     """Encode RGB frames into `path` (container from the suffix); pts in `time_base` for a
-    variable frame rate; a display rotation; a sine tone as the audio track."""
+    variable frame rate; a display rotation; a sine tone as the audio track; a keyframe every `gop` frames."""
     frames = list(frames)
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=rate)
         s.height, s.width = frames[0].shape[:2]
         s.pix_fmt = pix_fmt
+        if gop is not None:
+            s.codec_context.gop_size = gop
         if time_base is not None:
             s.time_base = s.codec_context.time_base = time_base
         if rotation is not None:

@@ -80,6 +80,24 @@ def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def start(address: str | None) -> Any:
+    """Ray, connected: to `address` (a cluster), or a local Ray started here; as it is when already up."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        keep = threading.current_thread() is threading.main_thread()
+        ours = signal.getsignal(signal.SIGTERM) if keep else None
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            runtime_env={"env_vars": worker_env()},
+        )
+        if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the run's own must stay
+            signal.signal(signal.SIGTERM, ours)
+    return ray
+
+
 COLUMNS = (
     "index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "watermarked", "error", "may_be_billed",
 )  # fmt: skip
@@ -189,21 +207,9 @@ def run(
     """A planned batch on Ray; outcomes reach `on_outcome` in this process as
     they stream back (order of arrival). Same outcomes as batch.run; each
     worker claims an output before it starts it (`claims`)."""
-    ray = import_ray()
     if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
         raise RmbgError("--workers and --batch-size must be at least 1, --gpus-per-worker 0 or more.")
-    if not ray.is_initialized():
-        keep = threading.current_thread() is threading.main_thread()
-        ours = signal.getsignal(signal.SIGTERM) if keep else None
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            ignore_reinit_error=True,
-            runtime_env={"env_vars": worker_env()},
-        )
-        if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the batch's own must stay
-            signal.signal(signal.SIGTERM, ours)
+    ray = start(address)
     outcomes: list[batch.Outcome] = []
 
     def emit(outcome: batch.Outcome) -> None:

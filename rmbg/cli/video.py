@@ -4,6 +4,7 @@
     rmbg video clips/ -o out/ --provider u2netp --format mp4 --bg white
 
     rmbg video clip.mp4 -o clip.webm --provider fal-bria-video --max-cost 2
+    rmbg video long.mp4 -o long.webm -p u2netp --engine ray --workers 8 --chunk-seconds 2
 
 One output per input clip: OUT is that file when there is one input and OUT
 ends in a video extension, else a folder (inputs' names, the format's
@@ -18,6 +19,11 @@ clip is sent). A clip whose request may have been billed and failed is marked
 (`.NAME.may-be-billed` beside its output) and not sent again by a later run
 unless --retry-uncertain. A hosted image provider is refused: on video it
 would be one paid call per frame.
+
+--engine ray (rmbg.video.ray_video) cuts each clip's frames into chunks run by Ray
+workers and joins them into the same output as a local run, frame for frame; it is for
+local models: a hosted video service takes the whole clip in one paid call, and is
+refused under it before anything is sent.
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     background = parse_background(args.bg)
     pairs = plan(args.inputs, args.output, fmt)
     provider = _provider(args.provider, err)
+    engine = _engine(args, provider)
     todo = [(src, dst) for src, dst in pairs if args.overwrite or not dst.exists()]
     if len(todo) < len(pairs):
         print(f"Skipping {len(pairs) - len(todo)} clip(s) already done (--overwrite redoes them).", file=err)
@@ -103,7 +110,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
 
             with metered() as meter:
                 try:
-                    result = _remove(source, target, provider, fmt, background, args, progress, stop, payer)
+                    result = _remove(source, target, provider, fmt, background, args, progress, stop, payer, engine)
                 except VideoStopped:
                     bar.close()
                     break
@@ -152,6 +159,27 @@ def _provider(provider_id: str | None, err: TextIO):
         except InvalidRequestError as exc:
             raise UsageError(str(exc)) from None
     return local_provider(choose_provider(provider_id, err))
+
+
+def _engine(args, provider):
+    """The Ray settings for --engine ray (checked before anything runs or is sent), else "local"."""
+    if args.engine != "ray":
+        return "local"
+    from ..video.ray_video import RayVideo
+    from .ray_engine import import_ray
+
+    import_ray()  # without Ray: how to install it, before anything is written
+    if provider.kind == "hosted":
+        raise UsageError(
+            f"{provider.id} takes the whole clip in one paid call: there is nothing to split across Ray workers, "
+            "and a paid clip is never split into several calls. Run it without --engine ray."
+        )
+    if args.chunk_seconds is not None and args.chunk_frames is not None:
+        raise UsageError("Give --chunk-seconds or --chunk-frames, not both.")
+    try:
+        return RayVideo(args.address, args.workers, args.chunk_seconds, args.chunk_frames)
+    except RmbgError as exc:
+        raise UsageError(words(exc, "cli")) from None
 
 
 def _confirm(todo: list[tuple[str, Path]], provider, args, err: TextIO) -> bool:
@@ -224,7 +252,7 @@ def _hold_back_uncertain(todo: list[tuple[str, Path]], retry: bool, err: TextIO)
     return [pair for pair in todo if pair not in marked]
 
 
-def _remove(source, target, provider, fmt, background, args, progress, stop, payer):
+def _remove(source, target, provider, fmt, background, args, progress, stop, payer, engine):
     from ..video.api import remove_video
 
     return remove_video(
@@ -239,6 +267,7 @@ def _remove(source, target, provider, fmt, background, args, progress, stop, pay
         stop=stop,
         hosted_format=args.hosted_format,
         payer=payer,
+        engine=engine,
     )
 
 
@@ -276,5 +305,23 @@ def add_parser(sub) -> None:
         help="send again the clips whose paid request in an earlier run may have been billed (they may be billed "
         "twice; default: leave them)",
     )
+    vd.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local (this process, default) or ray (each clip's frames in chunks across Ray workers; local models)",
+    )
+    vd.add_argument(
+        "--ray-address",
+        "--address",
+        dest="address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster ('auto', ray://host:10001); default: a local Ray on this machine",
+    )
+    vd.add_argument("--workers", type=int, default=2, metavar="N", help="with --engine ray: worker actors (default 2)")
+    vd.add_argument(
+        "--chunk-seconds", type=float, metavar="S", help="with --engine ray: seconds of video per chunk (default 2)"
+    )
+    vd.add_argument("--chunk-frames", type=int, metavar="N", help="with --engine ray: frames per chunk")
     add_paid_flags(vd)
     vd.set_defaults(func=cmd_video)

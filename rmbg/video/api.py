@@ -35,6 +35,7 @@ from .hosted import Payer, run_hosted
 from .limits import VideoLimits
 from .pipeline import ProgressFn, Sink, StopFlag, StreamStats, VideoFrame, stream_mattes
 from .providers import HOSTED_VIDEO, get_video_provider, is_hosted_video, list_video_providers
+from .ray_video import RayVideo, ray_mattes
 from .result import MatteStore, VideoResult, new_folder
 from .smooth import SmoothParams
 
@@ -89,6 +90,7 @@ def remove_video(
     limits: VideoLimits | None = None,
     hosted_format: Output = "webm",
     payer: Payer | None = None,
+    engine: str | RayVideo = "local",
 ) -> VideoResult:
     """Cut the background out of a clip.
 
@@ -119,6 +121,9 @@ def remove_video(
         the accounts); default: the operator's own, with the day's cap
         (RMBG_DAILY_CAP_USD) where it is set. The hold is reserved before
         anything is sent.
+    engine: "local" (this process), or "ray" / RayVideo(...) (rmbg.video.ray_video: the
+        frames in chunks across Ray workers, joined into the same output frame for frame;
+        local models only: a hosted video service takes the whole clip in one paid call).
     """
     started = time.perf_counter()
     limits = limits or VideoLimits.from_settings()
@@ -127,6 +132,7 @@ def remove_video(
     paths = [] if output is None else [output] if isinstance(output, (str, os.PathLike)) else list(output)
     chosen = video_provider(provider)
     hosted = is_hosted_video(chosen)
+    spread = ray_engine(engine, chosen.id, hosted)
     params = SmoothParams() if smooth is True or (smooth is None and not hosted) else (smooth or None)
     folder = new_folder()
     try:
@@ -150,9 +156,15 @@ def remove_video(
         else:
             model: Any = chosen
             stats = StreamStats()
-            last_time = write(
-                stream_mattes(info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats)
-            )
+            if spread is None:
+                stream = stream_mattes(
+                    info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
+                )
+            else:
+                stream = ray_mattes(
+                    info, model, spread, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
+                )
+            last_time = write(stream)
             frames, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
     except BaseException:
         folder.cleanup()
@@ -172,6 +184,21 @@ def remove_video(
         meta=meta,
         _folder=folder,
     )
+
+
+def ray_engine(engine: str | RayVideo, provider_id: str, hosted: bool) -> RayVideo | None:
+    """The Ray settings for engine="ray" or a RayVideo; None for the local engine. Refused for a hosted video
+    service before anything is sent: its one paid call takes the whole clip (nothing to split)."""
+    if engine == "local":
+        return None
+    if not isinstance(engine, RayVideo) and engine != "ray":
+        raise InvalidRequestError(f"engine must be 'local', 'ray' or a RayVideo, not {engine!r}.")
+    if hosted:
+        raise InvalidRequestError(
+            f"{provider_id} takes the whole clip in one paid call: there is nothing to split across Ray workers, "
+            "and a paid clip is never split into several calls. Run it without the Ray engine."
+        )
+    return engine if isinstance(engine, RayVideo) else RayVideo()
 
 
 def _write(frames: Iterable[VideoFrame], info: ClipInfo, writers: list[VideoWriter], store: MatteStore) -> float:

@@ -14,7 +14,7 @@ shown; frames larger than the size limit are scaled down (rmbg.video.limits).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -181,7 +181,7 @@ def _quarter_turns(frame: Any) -> int:
     return round(degrees / 90) % 4
 
 
-def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Iterator[Frame]:
+def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Frame, None, None]:
     """Every frame of the clip, upright and at the processing size, in order.
 
     The limits are checked again on what is decoded (count and timestamps);
@@ -230,3 +230,73 @@ def _upright(frame: Any, info: ClipInfo) -> np.ndarray:
     w, h = (info.height, info.width) if turns % 2 else (info.width, info.height)
     rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
+def frame_pts(info: ClipInfo, limits: VideoLimits, name: str = "") -> list[int]:
+    """Every frame's timestamp, in the order shown, read from the container's packets (nothing is
+    decoded: milliseconds for a long clip), for cutting the clip into chunks (rmbg.video.chunks)."""
+    import av
+
+    name = name or info.path.name
+    container = _open(info.path, name)
+    try:
+        stream = container.streams.video[0]
+        found = [packet.pts for packet in container.demux(stream) if packet.size]
+    except (av.error.FFmpegError, ValueError):
+        raise InvalidVideoError(f"{name} {DAMAGED}.") from None
+    finally:
+        container.close()
+    limits.check_frames(len(found))
+    if not found or any(pts is None for pts in found) or len(set(found)) != len(found):
+        raise InvalidVideoError(
+            f"{name} does not give every frame its own timestamp, so it cannot be cut into chunks: "
+            "run it with the local engine."
+        )
+    return sorted(found)
+
+
+def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Iterator[Frame]:
+    """The frames with these timestamps (consecutive ones, from frame_pts), numbered from `first`:
+    decoded from the last keyframe at or before the first of them (a seek), or from the clip's start
+    when the container cannot seek there. The pixels are those `frames` gives for the same frames."""
+    import av
+
+    name = name or info.path.name
+    container = _open(info.path, name)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if pts[0] > info.start_pts:
+            container.seek(pts[0], backward=True, any_frame=False, stream=stream)
+        decoded = container.decode(stream)
+        first_frame = next(decoded, None)
+        if first_frame is None or first_frame.pts is None or first_frame.pts > pts[0]:  # the seek overshot
+            container.seek(info.start_pts, backward=True, any_frame=False, stream=stream)
+            decoded = container.decode(stream)
+            first_frame = next(decoded, None)
+        wanted = iter(enumerate(pts, first))
+        index, want = next(wanted)
+        for frame in _chain(first_frame, decoded):
+            if frame.pts is None or frame.pts < want:
+                continue
+            if frame.pts != want:
+                break
+            yield Frame(index, want, float((want - info.start_pts) * info.time_base), _upright(frame, info))
+            step = next(wanted, None)
+            if step is None:
+                return
+            index, want = step
+    except (av.error.FFmpegError, ValueError):
+        raise InvalidVideoError(f"{name} is damaged: decoding failed at frame {first}.") from None
+    finally:
+        container.close()
+    raise InvalidVideoError(
+        f"{name}: the frame at timestamp {want} does not decode where its packet says, so the clip cannot be cut "
+        "into chunks frame-exactly: run it with the local engine."
+    )
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    if first is not None:
+        yield first
+    yield from rest

@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -113,18 +113,23 @@ def stream_mattes(
     stats: StreamStats | None = None,
     ahead: int = AHEAD,
     flush: bool = True,
+    source: Iterable[Frame] | None = None,
 ) -> Iterator[VideoFrame]:
     """Each frame of the clip with its matte, in order (module doc). `stats`, when
     given, is updated as frames go by (and its `state` seeds the smoothing: frames a
     previous chunk left pending come out first). flush=False: the clip goes on in
-    another chunk, so the last frames stay pending in stats.state instead of coming out."""
+    another chunk, so the last frames stay pending in stats.state instead of coming out.
+    source: the frames to run (rmbg.video.decode.frames_at for a chunk); default: the whole clip's."""
     limits = limits or VideoLimits.from_settings()
     stats = stats if stats is not None else StreamStats()
     total = total_frames(info)
     waiting: queue.Queue[Any] = queue.Queue(maxsize=ahead)
     halt = threading.Event()
     reader = threading.Thread(
-        target=_decode_ahead, args=(frames(info, limits), waiting, halt), name="rmbg-video-decode", daemon=True
+        target=_decode_ahead,
+        args=(frames(info, limits) if source is None else iter(source), waiting, halt),
+        name="rmbg-video-decode",
+        daemon=True,
     )
     reader.start()
     smoother = TemporalSmoother(smooth, stats.state) if smooth is not None else None

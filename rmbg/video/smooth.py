@@ -82,6 +82,14 @@ class SmoothParams:
     def off(self) -> bool:
         return self.past == 0 and self.ahead == 0
 
+    @property
+    def reach(self) -> tuple[int, int]:
+        """The frames before and after a frame that its smoothed matte depends on (their mattes, grey
+        levels and the flows between consecutive ones; nothing older or later, `_smoothed`): a run of
+        frames decoded with that many more on each side (fewer at the clip's ends) smooths exactly as
+        in the whole stream (rmbg.video.chunks)."""
+        return (0, 0) if self.off else (self.past, self.ahead)
+
 
 @dataclass(frozen=True)
 class WindowFrame:

@@ -1,0 +1,169 @@
+"""`engine="ray"` for video (`rmbg video --engine ray`): a clip's frames cut into chunks,
+run by Ray workers, joined into the same output as a local run, frame for frame.
+
+- The driver reads every frame's timestamp from the container's packets (nothing is
+  decoded), cuts them into chunks of consecutive frames, each with the overlap the
+  smoothing needs (rmbg.video.chunks), and puts the clip's file into Ray's object store
+  once, so workers on other machines need no shared disk.
+- `workers` actors each build the provider once, by its registered id (as `rmbg remove
+  --engine ray` does), and run chunks: decode from the keyframe before the chunk (a
+  seek), the model, the filter. A chunk sends back its frames' mattes (uint8), never
+  frames.
+- The driver decodes the clip once, in order, pairs each frame with its matte as the
+  chunks come back in order, and yields them to the same writers as a local run
+  (encoders, sound, the mattes' store: rmbg.video.api). At most `in_flight` chunks are
+  handed out and not yet written (two per worker by default): memory is bounded by
+  chunks, not by the clip's length.
+- Progress counts the frames of the chunks the workers have finished, in whatever order.
+- A stop (`stop`, Ctrl-C) or an error ends the run: the workers are killed, and the
+  writers leave nothing behind (as a local run).
+
+A hosted video service is refused (rmbg.video.api): it takes the whole clip in one paid
+call, so there is nothing to split, and a paid clip is never split into several calls.
+Only this module imports ray, and only when the engine is used.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RmbgError
+from ..providers.base import Provider
+from .chunks import Chunk, ChunkMattes, chunk_length, chunk_mattes, plan_chunks
+from .decode import ClipInfo, frame_pts, frames
+from .limits import VideoLimits, VideoStopped
+from .pipeline import ProgressFn, StopFlag, StreamStats, VideoFrame
+from .smooth import SmoothParams
+
+WAIT_S = 0.2  # how often the driver looks at the stop flag while the workers run
+
+
+@dataclass(frozen=True)
+class RayVideo:
+    """How a clip is spread over Ray: address (None: a local Ray started here, or the one
+    already running; 'auto' or ray://host:10001 for a cluster), workers (actors, one model
+    each), chunk_seconds (2 by default) or chunk_frames, in_flight (chunks handed out and not
+    yet written; default two per worker), provider_config (what each worker's
+    get_provider(id, ...) is given)."""
+
+    address: str | None = None
+    workers: int = 2
+    chunk_seconds: float | None = None
+    chunk_frames: int | None = None
+    in_flight: int | None = None
+    provider_config: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or (self.in_flight is not None and self.in_flight < 1):
+            raise RmbgError("A Ray video run needs at least 1 worker and 1 chunk in flight.")
+        chunk_length(24.0, self.chunk_seconds, self.chunk_frames)  # a bad size is refused before anything starts
+
+
+class ChunkWorker:
+    """One Ray actor: one provider (its model loaded once), the clip spooled once, many chunks."""
+
+    def __init__(
+        self, provider_id: str, config: Mapping[str, object], smooth: SmoothParams | None, limits: VideoLimits
+    ):
+        from ..registry import get_provider
+
+        self.provider: Provider = get_provider(provider_id, **dict(config))
+        self.smooth, self.limits = smooth, limits
+        self.folder = tempfile.TemporaryDirectory(prefix="rmbg-ray-video-")
+        self.clip: tuple[str, Path] | None = None
+
+    def run(self, key: str, data: list[Any], info: ClipInfo, chunk: Chunk) -> ChunkMattes:
+        import ray
+
+        if self.clip is None or self.clip[0] != key:  # the clip's bytes, from the object store, once per clip
+            path = Path(self.folder.name) / f"{key}{info.path.suffix}"
+            np.asarray(ray.get(data[0])).tofile(path)
+            if self.clip is not None:
+                self.clip[1].unlink(missing_ok=True)
+            self.clip = (key, path)
+        return chunk_mattes(replace(info, path=self.clip[1]), self.provider, chunk, self.smooth, self.limits)
+
+
+def ray_mattes(
+    info: ClipInfo,
+    provider: Provider,
+    engine: RayVideo,
+    *,
+    limits: VideoLimits,
+    smooth: SmoothParams | None,
+    progress: ProgressFn | None = None,
+    stop: StopFlag | None = None,
+    stats: StreamStats | None = None,
+) -> Iterator[VideoFrame]:
+    """Each frame of the clip with its matte, in order, as stream_mattes gives them (module doc)."""
+    from ..cli.ray_engine import start
+
+    ray = start(engine.address)
+    stats = stats if stats is not None else StreamStats()
+    pts = frame_pts(info, limits)
+    chunks = plan_chunks(pts, chunk_length(info.fps, engine.chunk_seconds, engine.chunk_frames), smooth)
+    data = [ray.put(np.fromfile(info.path, np.uint8))]
+    key = uuid.uuid4().hex
+    worker = ray.remote(ChunkWorker)
+    actors = [
+        worker.remote(provider.id, engine.provider_config, smooth, limits)
+        for _ in range(min(engine.workers, len(chunks)))
+    ]
+    limit = engine.in_flight or 2 * len(actors)
+    idle, running, done = list(actors), {}, {}
+    submitted, finished = 0, 0
+    decoded = frames(info, limits)
+    try:
+        for k in range(len(chunks)):
+            while k not in done:
+                while idle and submitted < len(chunks) and submitted - k < limit:
+                    actor = idle.pop()
+                    running[actor.run.remote(key, data, info, chunks[submitted])] = (submitted, actor)
+                    submitted += 1
+                if stop is not None and stop.is_set():
+                    raise VideoStopped(stats.frames)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_S)
+                for ref in ready:
+                    index, actor = running.pop(ref)
+                    idle.append(actor)
+                    done[index] = ref
+                    finished += chunks[index].frames
+                    if progress is not None:
+                        progress(finished, len(pts))
+            part: ChunkMattes = ray.get(done.pop(k))
+            stats.model_seconds += part.model_seconds
+            stats.meta = stats.meta or dict(part.meta)
+            for offset, alpha in enumerate(part.alphas):
+                if stop is not None and stop.is_set():
+                    raise VideoStopped(stats.frames)
+                frame = next(decoded, None)
+                if frame is None or (frame.index, frame.pts) != (part.start + offset, part.pts[offset]):
+                    raise _mismatch(info)
+                stats.frames += 1
+                yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
+        if next(decoded, None) is not None:
+            raise _mismatch(info)
+    except ray.exceptions.RayError as exc:  # a worker that could not start (provider, weights) or failed
+        cause = getattr(exc, "cause", None) or exc
+        if isinstance(cause, RmbgError):
+            raise cause from None
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+        raise RmbgError(f"A Ray worker failed: {first[:400].rstrip('.')}.") from None
+    finally:
+        decoded.close()
+        for actor in actors:
+            ray.kill(actor)
+
+
+def _mismatch(info: ClipInfo) -> RmbgError:
+    return RmbgError(
+        f"{info.path.name}: its frames do not decode in the order of their packets' timestamps, so it cannot be "
+        "cut into chunks frame-exactly: run it with the local engine."
+    )
