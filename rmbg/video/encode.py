@@ -149,6 +149,11 @@ class VideoWriter:
         stream.codec_context.time_base = time_base
         if self.fmt == "mp4" or self.fmt == "matte":
             stream.codec_context.color_range = 1  # limited ("tv") range, what every player expects
+        if self.fmt == "mov":
+            # prores_ks with more than one thread (PyAV 18's FFmpeg) writes the alpha plane wrong in
+            # places: up to 128 levels off in whole blocks, a different file each run; one thread
+            # gives the alpha back exactly (ProRes 4444 keeps alpha losslessly), at about half the speed
+            stream.codec_context.thread_count = 1
         return stream
 
     def _pts(self, frame: VideoFrame) -> int:
