@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from ...errors import ModelUnavailableError
 from ...models.specs import RMBG_14
-from ...settings import usable_cores
+from ...threads import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .hub import cached_path, resolve_weights, weights_status
@@ -53,7 +53,8 @@ def loaded_sessions() -> list[tuple[str, tuple[str, ...], int]]:
 
 
 def default_threads() -> int:
-    """CPU cores this process may use (respects affinity / container limits)."""
+    """The process's thread budget (rmbg.threads: RMBG_THREADS, else the CPU affinity and the
+    cgroup's quota): a forward on the CPU takes them all, one forward at a time."""
     return usable_cores()
 
 
@@ -243,7 +244,8 @@ class OnnxProvider:
         feed = next(i for i in session.get_inputs() if i.name == self.spec.onnx_input)
         if feed.type == "tensor(float16)":  # fp16 exports may keep half-precision I/O
             x = x.astype("float16")
-        with POOL.forward():
+        on_cpu = session.get_providers()[0] == "CPUExecutionProvider"
+        with POOL.forward(threads=self._threads if on_cpu else 0):
             raw = session.run([self.spec.onnx_output], {self.spec.onnx_input: x})
         return finish(select_output(raw, self._view), self.spec)
 

@@ -200,7 +200,10 @@ class LocalProvider:
 
         def load() -> Any:
             if device == "cpu":
+                from .device import torch_cpu_threads
+
                 tune_cpu_allocator()
+                torch_cpu_threads()
             return load_network(self._builder, path, device, dtype, matmul_bf16=used == "bf16-autocast")
 
         return POOL.get(("torch", self.spec.id, str(path), device, used), load, source=str(path), size=tensor_bytes)
@@ -218,7 +221,12 @@ class LocalProvider:
         net = self.network()
         param = next(net.parameters())
         autocast = self.precision_used() == "bf16-autocast"
-        with POOL.forward(), torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        threads = torch.get_num_threads() if param.device.type == "cpu" else 0
+        with (
+            POOL.forward(threads),
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast),
+        ):
             tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
             raw = net(tensor)
             pred = select_output(raw, self.spec).float().cpu().numpy()
