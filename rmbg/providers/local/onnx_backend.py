@@ -172,6 +172,8 @@ class OnnxProvider:
             return self._engine
         if self._openvino is None or self._precision != "fp32" or importlib.util.find_spec("openvino") is None:
             return "onnxruntime"
+        if not _may_have_cuda(self._device):
+            return "openvino"  # decided without importing onnxruntime: a cold start need not load both
         try:
             on_cpu = execution_providers(self._device)[0] == "CPUExecutionProvider"
         except ImportError:  # no onnxruntime at all: OpenVINO reads the file alone
@@ -289,6 +291,14 @@ def rmbg14_onnx(
         label=label,
     )
     return OnnxProvider(spec, source, precision=chosen, device=device, threads=threads)
+
+
+def _may_have_cuda(device: str) -> bool:
+    """False when ONNX Runtime's CUDA provider cannot be what `device` gets: "cpu", or "auto" on a
+    machine without an NVIDIA driver (then nothing needs importing to know it)."""
+    if device != "auto":
+        return device != "cpu"
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
 
 
 def _gpu_present(device: str) -> bool:
