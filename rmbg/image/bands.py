@@ -76,9 +76,9 @@ def resize(
     width, height = size
     large = max(width * height, image.width * image.height) >= BANDED_MIN_PIXELS
     most = height // MIN_BAND_ROWS if large and can_cut(image, size, resample) else 1
-    if threads is not None:
-        return _resize(image, size, resample, min(threads, most))
-    with BUDGET.take(min(BUDGET.total, most)) as granted:
+    if threads is not None or most < 2:
+        return _resize(image, size, resample, min(threads or 1, most))
+    with BUDGET.take(min(BUDGET.total, most)) as granted:  # the request's own thread waits while they run
         return _resize(image, size, resample, granted)
 
 

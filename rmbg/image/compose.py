@@ -23,7 +23,6 @@ import numpy as np
 from PIL import Image, ImageChops, ImageColor, PngImagePlugin
 
 from ..errors import InvalidImageError
-from ..threads import BUDGET
 from ..types import RenderOptions
 from .bands import resize
 from .foreground import check_alpha, estimate_foreground
@@ -185,16 +184,14 @@ def encode(
             image = render(image.convert("RGB"), image.getchannel("A"), background=bg)
         elif image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
-        with BUDGET.take(1):  # one thread of the process's budget (rmbg.threads), as every CPU stage
-            image.save(buf, "JPEG", quality=quality, optimize=True)
+        image.save(buf, "JPEG", quality=quality, optimize=True)
     elif pil_format == "WEBP":
         # Never lossy with alpha: a lossy WebP decodes with colour under alpha 0 (up to 88
         # grey levels, 27 px from the edge, at quality 80: docs/cutouts.md), whatever is sent in.
         lossless = image.mode in ("RGBA", "LA", "L")
         # exact: libwebp otherwise fills transparent pixels with neighbouring visible
         # colours (better compression), which brings the removed background back as RGB.
-        with BUDGET.take(1):
-            image.save(buf, "WEBP", lossless=lossless, quality=quality if not lossless else 90, method=4, exact=True)
+        image.save(buf, "WEBP", lossless=lossless, quality=quality if not lossless else 90, method=4, exact=True)
     else:
         info = None
         if meta:

@@ -97,8 +97,9 @@ def save_png(
     else through Pillow in one piece."""
     if workers is not None:
         return _save(image, buf, level, strategy, info, workers)
-    banded = image.mode in BANDED_MODES and image.width * image.height >= BANDED_MIN_PIXELS
-    with BUDGET.take(BUDGET.total if banded else 1) as granted:
+    if image.mode not in BANDED_MODES or image.width * image.height < BANDED_MIN_PIXELS:
+        return _save(image, buf, level, strategy, info, 1)  # in the request's own thread
+    with BUDGET.take(BUDGET.total) as granted:
         return _save(image, buf, level, strategy, info, granted)
 
 

@@ -209,7 +209,7 @@ class OnnxProvider:
             "precision": self._precision,
         }
         self._loaded()  # loaded before the clock starts: seconds are the model's, not the load's
-        return run_stages(self, image, meta)
+        return run_stages(self, image, meta, threads=self._threads if self.device == "cpu" else 0)
 
     def _loaded(self) -> Any:
         """The ONNX Runtime session, or OpenVINO's compiled model of the same file."""

@@ -299,7 +299,7 @@ class OpenVinoProvider:
     def matte(self, image: Any) -> Matte:
         self.compiled()  # converted and compiled before the clock starts
         meta = {"model": self.id, "backend": "openvino", "precision": self._precision, "weights": self._weights.name}
-        return run_stages(self, image, meta)
+        return run_stages(self, image, meta, threads=self._pooled().threads)
 
     def preprocess(self, image: Any) -> Any:
         return preprocess(image, self.spec)

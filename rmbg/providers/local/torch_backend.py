@@ -162,7 +162,7 @@ class LocalProvider:
         if self._dynamic:
             meta["input_size"] = "x".join(map(str, dynamic_input_size(*image.size)[::-1]))
         self.network()  # loaded before the clock starts: seconds are the model's, not the load's
-        return run_stages(self, image, meta)
+        return run_stages(self, image, meta, threads=self._cpu_threads())
 
     # -- stages (public so benchmarks can time them) ------------------------
     @property
@@ -221,12 +221,7 @@ class LocalProvider:
         net = self.network()
         param = next(net.parameters())
         autocast = self.precision_used() == "bf16-autocast"
-        threads = torch.get_num_threads() if param.device.type == "cpu" else 0
-        with (
-            POOL.forward(threads),
-            torch.inference_mode(),
-            torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast),
-        ):
+        with POOL.forward(), torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
             raw = net(tensor)
             pred = select_output(raw, self.spec).float().cpu().numpy()
@@ -234,6 +229,12 @@ class LocalProvider:
 
     def postprocess(self, pred, size):
         return postprocess(pred, self.spec, size)
+
+    def _cpu_threads(self) -> int:
+        """The threads a forward on the CPU runs on (torch's, set to the budget), 0 on a GPU."""
+        import torch
+
+        return torch.get_num_threads() if self.device == "cpu" else 0
 
 
 # Backbones whose BiRefNet matte passes the precision gate under CPU bf16
