@@ -65,10 +65,12 @@ def environment(onnx: Path, home: Path) -> dict[str, str]:
 class Server:
     """A server process, its request, and the peak RSS of its process tree while sampled."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], url: str, form: dict, field: str):
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], url: str, form: dict, field: str, cwd: Path = ROOT
+    ):
         self.name, self.url, self.form, self.field = name, url, form, field
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
         self.peak = 0
         self._sampling = False
 
