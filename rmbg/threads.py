@@ -144,8 +144,11 @@ class ThreadBudget:
         with self._state:
             self._turns.append(turn)
             self._state.notify_all()
-            self._state.wait_for(lambda: self._turns[0] is turn and total - self.in_use >= need)
-            self._turns.popleft()
+            try:
+                self._state.wait_for(lambda: self._turns[0] is turn and total - self.in_use >= need)
+            finally:  # served, or interrupted (Ctrl-C): either way its turn is over, for the ones behind
+                self._turns.remove(turn)
+                self._state.notify_all()
             got = max(need, min(want, total - self.in_use))
             self.in_use += got
             self.peak = max(self.peak, self.in_use)

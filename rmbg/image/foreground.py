@@ -250,7 +250,7 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: 
         # calls costs more than the second core gives (57 ms alone against 66 ms in two threads
         # at 854x480, 214 against 177 ms at 1500x1000; measured on a 2-core Xeon).
         threads = 2 if (x1 - x0) * (y1 - y0) > THREADED_PIXELS else 1
-        # One thread is the request's own (it waits on the pool); a second is taken from the budget.
+        # One worker stands in for the request's own thread (it waits on the pool); two are taken from the budget.
         taken = BUDGET.take(threads) if threads > 1 else nullcontext(1)
         with taken as granted, ThreadPoolExecutor(granted, thread_name_prefix="rmbg-cpu") as pool:
             if (x1 - x0) * (y1 - y0) > WORK_PIXELS:
