@@ -59,7 +59,7 @@ def network_input() -> np.ndarray:
 def ort_session(path: Path, settings: dict[str, Any], profile: str | None = None) -> Any:
     import onnxruntime as ort
 
-    from rmbg.settings import usable_cores
+    from rmbg.threads import usable_cores
 
     options = ort.SessionOptions()
     if "threads" in settings:

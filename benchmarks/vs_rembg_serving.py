@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,10 +67,12 @@ def environment(onnx: Path, home: Path) -> dict[str, str]:
 class Server:
     """A server process, its request, and the peak RSS of its process tree while sampled."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], url: str, form: dict, field: str):
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], url: str, form: dict, field: str, cwd: Path = ROOT
+    ):
         self.name, self.url, self.form, self.field = name, url, form, field
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
         self.peak = 0
         self._sampling = False
 
@@ -239,18 +243,20 @@ def serving(env: dict[str, str], concurrencies: list[int], seconds: float, round
     )
 
 
-def alternate_runs(commands: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
-    """Each command `repeats` times (after one untimed run each), in alternating order."""
+def alternate_runs(commands: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """Each command `repeats` times (after one untimed run each), in alternating order: (wall, CPU)
+    seconds of each run, CPU being its processes' user + system time (less moved by a busy machine)."""
     names = list(commands)
     for name in names:
         commands[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for r in range(repeats):
         for name in names if r % 2 == 0 else names[::-1]:
-            start = time.perf_counter()
+            before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
             commands[name]()
-            times[name].append(time.perf_counter() - start)
-            print(name, round(times[name][-1], 2), flush=True)
+            wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+            times[name].append((wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime))
+            print(name, round(wall, 2), flush=True)
     return times
 
 
@@ -261,7 +267,8 @@ def run(argv: list[str], env: dict[str, str]) -> None:
 
 
 def commands_table(env: dict[str, str], repeats: int, count: int) -> dict:
-    """`rmbg remove` against `rembg p` on a folder of `count` photos and `rembg i` on one photo."""
+    """`rmbg remove` against `rembg p` on a folder of `count` photos (none for 0) and `rembg i` on one photo."""
+    compileall.compile_dir(ROOT / "rmbg", quiet=1)  # as pip install does: rembg's bytecode is in site-packages
     rembg_bin = str(BIN / "rembg")
     rows = []
     with tempfile.TemporaryDirectory(prefix="vs-rembg-serving-") as tmp:
@@ -275,6 +282,10 @@ def commands_table(env: dict[str, str], repeats: int, count: int) -> dict:
             shutil.rmtree(out, ignore_errors=True)
             return out
 
+        def one(*extra: str) -> None:
+            out = str(fresh("ours1"))
+            run([PYTHON, "-m", "rmbg", "remove", str(photo), "-o", out, "-p", "u2netp", "--overwrite", *extra], env)
+
         cases = {
             f"folder of {count} photos": {
                 "rembg": lambda: run([rembg_bin, "p", "-m", "u2netp", str(folder), str(fresh("theirs"))], env),
@@ -285,36 +296,31 @@ def commands_table(env: dict[str, str], repeats: int, count: int) -> dict:
             },
             "one photo, new process (cold start)": {
                 "rembg": lambda: run([rembg_bin, "i", "-m", "u2netp", str(photo), str(Path(tmp) / "theirs.png")], env),
-                "rmbg": lambda: run(
-                    [
-                        PYTHON,
-                        "-m",
-                        "rmbg",
-                        "remove",
-                        str(photo),
-                        "-o",
-                        str(fresh("ours1")),
-                        "-p",
-                        "u2netp",
-                        "--overwrite",
-                    ],
-                    env,
-                ),
+                "rmbg": one,
+            },
+            "one photo, new process, rmbg --no-edge-colours (rembg's work)": {
+                "rembg": lambda: run([rembg_bin, "i", "-m", "u2netp", str(photo), str(Path(tmp) / "theirs.png")], env),
+                "rmbg": lambda: one("--no-edge-colours"),
             },
         }
+        if not count:
+            del cases[f"folder of {count} photos"]
         for case, sides in cases.items():
             times = alternate_runs(sides, repeats)
-            a, b = statistics.median(times["rmbg"]), statistics.median(times["rembg"])
-            rows.append([case, round(a, 2), round(b, 2), round(a / b, 2)])
+            (a, ca), (b, cb) = ([statistics.median(t[k] for t in times[s]) for k in (0, 1)] for s in ("rmbg", "rembg"))
+            rows.append([case, *(round(v, 2) for v in (a, b, a / b, ca, cb, ca / cb))])
             print(rows[-1], flush=True)
     return table(
         "Commands: `rmbg remove` against `rembg p` (a folder) and `rembg i` (one photo), U²-Net-p",
-        ["work", "rmbg s", "rembg s", "time ratio"],
+        ["work", "rmbg s", "rembg s", "time ratio", "rmbg CPU s", "rembg CPU s", "CPU ratio"],
         rows,
-        f"Wall time of each command from a new process, medians of {repeats} runs after one untimed run each, "
-        f"in alternating order. The folder: the {len(FRAMES)} DAVIS 854x480 frames copied under {count} names. "
-        "Both write RGBA PNGs; rmbg's cut-outs estimate the subject's colour at soft edges (its default; rembg's "
-        "do not).",
+        f"Wall time and CPU time (user + system) of each command from a new process, medians of {repeats} runs "
+        "after one untimed run each, in alternating order. "
+        + (f"The folder: the {len(FRAMES)} DAVIS 854x480 frames copied under {count} names. " if count else "")
+        + "Both write RGBA PNGs; rmbg's cut-outs estimate the subject's colour at soft edges (its default; rembg's "
+        "do not), unless --no-edge-colours. rmbg's modules are compiled to bytecode first, as `pip install` does "
+        "(rembg's are, in site-packages): a checkout run with PYTHONDONTWRITEBYTECODE=1 would compile them in "
+        "every new process.",
     )
 
 
@@ -324,7 +330,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", default="1,4,16")
-    parser.add_argument("--count", type=int, default=100, help="photos in the folder")
+    parser.add_argument("--count", type=int, default=100, help="photos in the folder (0: no folder row)")
     parser.add_argument("--only", choices=("server", "commands"), help="one half of the benchmark")
     parser.add_argument("--results", default="vs_rembg_serving")
     args = parser.parse_args()

@@ -9,10 +9,12 @@ images, a paid call per image.
 Importing rmbg loads neither torch nor gradio and opens no connection.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
-from .compare import Comparison, compare
+from .compare import Comparison, compare  # eager: the submodule's name is the function's
 from .defaults import default_provider
 from .errors import (
     BudgetError,
@@ -26,7 +28,6 @@ from .errors import (
     RmbgError,
     UnknownProviderError,
 )
-from .eval.run import evaluate
 from .image.compose import encode, parse_colour, render
 from .image.io import LoadedImage, load_image
 from .providers.base import Provider, ProviderStatus
@@ -34,7 +35,29 @@ from .registry import get_provider, list_providers, register
 from .replace import ReplaceResult, replace_background, replace_estimate
 from .result import Result
 from .types import Cost, Matte, ModelSpec, Seconds
-from .video import VideoResult, remove_video
+
+if TYPE_CHECKING:
+    from .eval.run import evaluate
+    from .video import VideoResult, remove_video
+
+# Imported on first use (PEP 562): `rmbg remove photo.jpg` needs none of them, and they
+# were about a quarter of `import rmbg` (python -X importtime; video: its decoders, the URL fetcher, asyncio).
+_LAZY = {
+    "evaluate": "eval.run",
+    "VideoResult": "video",
+    "remove_video": "video",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rmbg' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_PROVIDER",

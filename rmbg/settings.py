@@ -129,11 +129,3 @@ def of(environ: Mapping[str, str] | None) -> Settings:
     if environ is None or environ is os.environ:
         return current()
     return Settings.from_env(environ)
-
-
-def usable_cores() -> int:
-    """CPU cores this process may use (respects affinity and container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)

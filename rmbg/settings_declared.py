@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: its name, its type in words, its default
-    as a person would write it, what it changes, and the module that reads it."""
+    """One environment variable: name, type in words, default as written, what it changes, the module reading it."""
 
     name: str
     type: str
@@ -145,6 +144,9 @@ SETTINGS: tuple[Setting, ...] = (
         "How local models allocate CPU memory: reuse (glibc arenas tuned for repeated large "
         "buffers; what auto means on glibc) or the C library's defaults.",
         "rmbg.providers.local.device",
+    ),
+    Setting(
+        "RMBG_THREADS", "int", "CPU affinity or quota", "Threads all CPU work shares (docs/cpu.md).", "rmbg.threads"
     ),
     # --- money -------------------------------------------------------------------
     Setting(

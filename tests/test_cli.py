@@ -483,6 +483,36 @@ def test_refine_edges_cleans_edge_colours_with_one_call_per_image(tmp_path, monk
         assert clean.tobytes() != plain.tobytes()
 
 
+def test_no_edge_colours_keeps_the_photos_colours_at_soft_edges_as_rembg_does(tmp_path, monkeypatch, capsys):
+    from rmbg.image.compose import cutout, render
+
+    monkeypatch.chdir(tmp_path)
+    ramp = np.tile(np.linspace(0, 255, 24).round().astype(np.uint8), (10, 1))
+    source = Image.fromarray(np.stack([ramp, 255 - ramp, np.zeros_like(ramp)], -1), "RGB")
+    source.save(tmp_path / "a.png")
+    soft = FakeSoft()
+    rmbg.register(soft.id, lambda **_: soft)
+    try:
+        assert main(["remove", "a.png", "-o", "estimated", "-p", soft.id]) == 0
+        assert main(["remove", "a.png", "-o", "photo", "-p", soft.id, "--no-edge-colours"]) == 0
+        capsys.readouterr()
+        assert main(["remove", "a.png", "-o", "estimated", "-p", soft.id, "--no-edge-colours"]) == 2
+        assert "(changed: edge_colours None -> False)" in capsys.readouterr().err
+        assert main(["remove", "a.png", "-o", "both", "-p", soft.id, "--no-edge-colours", "--refine-edges"]) == 2
+    finally:
+        registry.unregister(soft.id)
+    assert capsys.readouterr().err == (
+        "rmbg: error: --refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.\n"
+    )
+    assert soft.calls == 2 and not (tmp_path / "both").exists()
+    alpha = source.getchannel("R")
+    with Image.open(tmp_path / "photo" / "a.png") as photo, Image.open(tmp_path / "estimated" / "a.png") as estimated:
+        assert photo.tobytes() == cutout(source, alpha).tobytes()
+        assert estimated.tobytes() == render(source, alpha).tobytes() != photo.tobytes()
+    assert '"edge_colours": false' in (tmp_path / "photo" / ".rmbg-options.json").read_text()
+    assert "edge_colours" not in (tmp_path / "estimated" / ".rmbg-options.json").read_text()
+
+
 # --- output safety and resume (never through a link we did not make; options decide resume) ---
 
 

@@ -46,11 +46,13 @@ def test_a_new_process_imports_the_compiled_blob_with_the_same_matte(u2netp_path
     OpenVINO's cached blob instead of compiling again, and gives the same matte (cold start:
     benchmarks/vs_rembg_serving.py)."""
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
-    first = openvino_backend._compile("u2netp", "fp32", "fp32", u2netp_path, [], None, tmp_path / "no.xml")
+    first = openvino_backend._compile("u2netp", "fp32", "fp32", u2netp_path, [], 2, tmp_path / "no.xml")
+    assert int(first.get_property("INFERENCE_NUM_THREADS")) == 2  # the thread budget's, given: rmbg.threads
+    assert int(first.get_property("NUM_STREAMS")) == 1
     blobs = sorted((tmp_path / "cache" / "openvino" / "compiled").iterdir())
     assert blobs
     stamps = [b.stat().st_mtime_ns for b in blobs]
-    second = openvino_backend._compile("u2netp", "fp32", "fp32", u2netp_path, [], None, tmp_path / "no.xml")
+    second = openvino_backend._compile("u2netp", "fp32", "fp32", u2netp_path, [], 2, tmp_path / "no.xml")
     assert sorted((tmp_path / "cache" / "openvino" / "compiled").iterdir()) == blobs
     assert [b.stat().st_mtime_ns for b in blobs] == stamps  # read, not written again
     x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)

@@ -14,7 +14,6 @@ can do: stop starting new calls, and hand over the calls in flight.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import replace
 from decimal import Decimal
@@ -113,6 +112,8 @@ class SharedBudget:
                 return estimate, ""
             if isinstance(got, Refused):
                 return None, "budget"
+            import asyncio  # here: the local path never waits, and a cold start need not import it
+
             await asyncio.sleep(self.POLL_S)  # behind a first call, or for room: let the others settle
 
     async def settle(self, index: int, outcome: Outcome) -> None:

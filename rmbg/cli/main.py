@@ -46,6 +46,8 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         from . import ray_engine
 
         ray_engine.import_ray()  # without Ray: how to install it, before anything is written
+    if args.refine_edges and not args.edge_colours:
+        raise UsageError("--refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.")
     out_dir = output_folder(args.output)
     background = parse_background(args.bg)
     try:
@@ -70,7 +72,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         return 2
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
-    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing)
+    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing, args.edge_colours)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
 
     def on_engine(on_outcome, claims):
@@ -215,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="clean edge colours: estimate the foreground colour of soft edges (hair) "
         "so the old background does not show",
+    )
+    rm.add_argument(
+        "--no-edge-colours",
+        dest="edge_colours",
+        action="store_false",
+        help="cut-outs keep the photo's colours at soft edges, as rembg writes them (faster; the old "
+        "background tints hair); default: the subject's colour is estimated there",
     )
     rm.add_argument(
         "--refine",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..types import format_usd
 from . import batch
@@ -24,22 +24,23 @@ class Progress:
     bar with tqdm.write so they stay readable."""
 
     def __init__(self, total: int, stream: TextIO):
-        from tqdm import tqdm
-
         self.total, self.stream = total, stream
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.count = self.ran = 0
         self.usd = Decimal(0)
         self.start = time.perf_counter()
-        self.bar = tqdm(
-            total=total,
-            file=stream,
-            unit="img",
-            dynamic_ncols=True,
-            leave=True,
-            disable=not self.tty,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}",
-        )
+        self.bar: Any = None
+        if self.tty:  # tqdm is imported for a bar only: a log or a pipe gets plain lines (a cold start is shorter)
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                file=stream,
+                unit="img",
+                dynamic_ncols=True,
+                leave=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}",
+            )
 
     def update(self, label: str, status: str, usd: Decimal = Decimal(0), error: str = "") -> None:
         self.count += 1
@@ -59,7 +60,8 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def run_reported(

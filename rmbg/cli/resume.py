@@ -41,6 +41,7 @@ def output_options(args, provider: Provider) -> dict[str, object]:
     framing = [args.crop, args.canvas, args.margin, args.align]
     return {
         **({"framing": framing} if any(framing) else {}),  # absent when unused: older records still match
+        **({} if args.edge_colours else {"edge_colours": False}),  # likewise
         "provider": provider.id,
         "provider_options": json.loads(options_key(provider.options())),
         "bg": args.bg,

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from ..settings import usable_cores
+from ..threads import BUDGET
 
 # From this many pixels (the larger of source and output) up, bands pay: a 12 MP photo
 # to 320x320 with Lanczos takes 92 ms in one call and 51 ms in two bands; below, the
@@ -69,13 +69,22 @@ def exact_cuts(out_rows: int, in_rows: int, parts: int) -> list[int]:
 def resize(
     image: Image.Image, size: tuple[int, int], resample: Image.Resampling, *, threads: int | None = None
 ) -> Image.Image:
-    """image.resize(size, resample): in row bands on `threads` threads (the usable
-    cores) when the source or the output has BANDED_MIN_PIXELS or more and it can be
-    cut, else in one call; the same pixels either way (see the module's doc)."""
+    """image.resize(size, resample): in row bands on `threads` threads (None: as many
+    as the process's thread budget has free, rmbg.threads) when the source or the
+    output has BANDED_MIN_PIXELS or more and it can be cut, else in one call; the
+    same pixels either way (see the module's doc)."""
     width, height = size
     large = max(width * height, image.width * image.height) >= BANDED_MIN_PIXELS
-    parts = min(threads or usable_cores(), height // MIN_BAND_ROWS) if large and can_cut(image, size, resample) else 1
-    cuts = exact_cuts(height, image.height, parts)
+    most = height // MIN_BAND_ROWS if large and can_cut(image, size, resample) else 1
+    if threads is not None or most < 2:
+        return _resize(image, size, resample, min(threads or 1, most))
+    with BUDGET.take(min(BUDGET.total, most)) as granted:  # the request's own thread waits while they run
+        return _resize(image, size, resample, granted)
+
+
+def _resize(image: Image.Image, size: tuple[int, int], resample: Image.Resampling, parts: int) -> Image.Image:
+    width, height = size
+    cuts = exact_cuts(height, image.height, max(parts, 1))
     if len(cuts) <= 2:
         return image.resize(size, resample)
     image.load()
@@ -86,7 +95,7 @@ def resize(
         return image.resize((width, bottom - top), resample, box=box)
 
     out = Image.new(image.mode, size)
-    with ThreadPoolExecutor(max_workers=len(cuts) - 1) as pool:
+    with ThreadPoolExecutor(max_workers=len(cuts) - 1, thread_name_prefix="rmbg-cpu") as pool:
         for top, part in zip(cuts, pool.map(band, cuts[:-1], cuts[1:])):
             out.paste(part, (0, top))
     return out

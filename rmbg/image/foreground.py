@@ -13,9 +13,12 @@ import math
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 from PIL import Image
+
+from ..threads import BUDGET
 
 FOREGROUND_RADII = (90, 6)  # blur-fusion passes: box radius in pixels, wide then narrow
 _EPS = np.float32(1e-5)
@@ -247,7 +250,9 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: 
         # calls costs more than the second core gives (57 ms alone against 66 ms in two threads
         # at 854x480, 214 against 177 ms at 1500x1000; measured on a 2-core Xeon).
         threads = 2 if (x1 - x0) * (y1 - y0) > THREADED_PIXELS else 1
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        # One worker stands in for the request's own thread (it waits on the pool); two are taken from the budget.
+        taken = BUDGET.take(threads) if threads > 1 else nullcontext(1)
+        with taken as granted, ThreadPoolExecutor(granted, thread_name_prefix="rmbg-cpu") as pool:
             if (x1 - x0) * (y1 - y0) > WORK_PIXELS:
                 _fuse_reduced(image, alpha, (x0, y0, x1, y1), out, a8, soft, pool)
                 return Image.fromarray(out, "RGB")

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, PngImagePlugin
 
-from ..settings import usable_cores
+from ..threads import BUDGET
 
 BANDED_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
 BANDS_PER_THREAD = 4
@@ -92,10 +92,21 @@ def save_png(
     info: PngImagePlugin.PngInfo | None = None,
     workers: int | None = None,
 ) -> None:
-    """Write `image` as PNG into `buf`: in row bands on `workers` threads (the
-    usable cores) when it is large, else through Pillow in one piece."""
+    """Write `image` as PNG into `buf`: in row bands on `workers` threads (None: as
+    many as the process's thread budget has free, rmbg.threads) when it is large,
+    else through Pillow in one piece."""
+    if workers is not None:
+        return _save(image, buf, level, strategy, info, workers)
+    if image.mode not in BANDED_MODES or image.width * image.height < BANDED_MIN_PIXELS:
+        return _save(image, buf, level, strategy, info, 1)  # in the request's own thread
+    with BUDGET.take(BUDGET.total) as granted:
+        return _save(image, buf, level, strategy, info, granted)
+
+
+def _save(
+    image: Image.Image, buf: io.BytesIO, level: int, strategy: int, info: PngImagePlugin.PngInfo | None, threads: int
+) -> None:
     width, height = image.size
-    threads = workers or usable_cores()
     # Several bands per thread: their contents compress at different speeds (transparent
     # rows fly), so small bands keep every thread busy to the end (measured at 12 MP:
     # 2 bands 0.48 s, 8 bands 0.36 s, Pillow in one piece 0.51 s).
@@ -119,7 +130,7 @@ def save_png(
         primer = bytes(above[stride if start > 0 else 0 :][-_WINDOW:])  # the first row only if it is row 0
         return chunks, zlib.adler32(own), len(own), _deflate(own, primer, level, strategy, k == bands - 1)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rmbg-cpu") as pool:
         done = list(pool.map(band, range(bands)))
     pieces = [piece for *_, piece in done]
     adler = 1

@@ -170,7 +170,7 @@ class Sam2Picker:
         param = next(net.parameters())
         kwargs = self._prompt_tensors(pts, bx, image.size, param)
         multimask = len(pts) == 1 and bx is None
-        with POOL.forward(), torch.inference_mode():
+        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0), torch.inference_mode():
             embeddings = self.embed(image)
             out = net(image_embeddings=embeddings, multimask_output=multimask, **kwargs)
             masks = out.pred_masks[0, 0]  # [K, h, w]

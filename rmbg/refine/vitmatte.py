@@ -134,7 +134,7 @@ class VitMatteRefiner:
         param = next(net.parameters())
         x = prepare_inputs(image, trimap).to(device=param.device, dtype=param.dtype)
         h, w = trimap.shape
-        with POOL.forward(), torch.inference_mode():
+        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0), torch.inference_mode():
             alphas = net(pixel_values=x).alphas
             return alphas[0, 0, :h, :w].float().cpu().numpy()
 

@@ -9,6 +9,7 @@ older name; no caller needs to take it.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Literal
 
 from .cpuinfo import this_cpu
@@ -17,6 +18,7 @@ from .pool import POOL
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
 LOCAL_DEVICE_LOCK = POOL.device_lock
+_LOG = logging.getLogger(__name__)
 
 
 def pick_device(device: str = "auto") -> str:
@@ -150,6 +152,27 @@ def tune_cpu_allocator() -> str:
     provider before it loads a network on the CPU.
     """
     return _apply_allocator_settings()
+
+
+@functools.lru_cache(maxsize=1)
+def torch_cpu_threads() -> int:
+    """Have torch's CPU kernels run on the process's thread budget (rmbg.threads), once per
+    process, and return it. torch sizes its pool from the machine (a container's quota is
+    not read), and its inter-op pool would add as many again: our networks run one op after
+    another, so one inter-op thread is enough. Called by the local torch providers before
+    they load a network on the CPU; their forwards take torch.get_num_threads() threads from
+    the budget."""
+    import torch
+
+    from ...threads import usable_cores
+
+    threads = usable_cores()
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError as exc:  # torch refuses once its inter-op pool has started: it keeps its size
+        _LOG.debug("torch's inter-op threads left as they are: %s", exc)
+    return threads
 
 
 def cpu_allocator_choice() -> str:

@@ -116,7 +116,7 @@ class HfSegmentationProvider:
         return Cost.free("local compute; estimate after a run")
 
     def network(self) -> Any:
-        from .device import pick_device, pick_dtype, tune_cpu_allocator
+        from .device import pick_device, pick_dtype, torch_cpu_threads, tune_cpu_allocator
         from .hf_transformers import load_pretrained, read_config
 
         config = read_config(self.repo_id, self.revision, self._token)
@@ -131,6 +131,7 @@ class HfSegmentationProvider:
         device = pick_device(self._device)
         if device == "cpu":
             tune_cpu_allocator()
+            torch_cpu_threads()
         dtype = pick_dtype(self._precision, device)
         return load_pretrained(
             "AutoModelForImageSegmentation",
@@ -182,7 +183,7 @@ class HfSegmentationProvider:
         start = time.perf_counter()
         x = self.pixel_values(image.convert("RGB")).to(device=param.device, dtype=param.dtype)
         asked = time.perf_counter()
-        with POOL.forward(), torch.inference_mode():
+        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0), torch.inference_mode():
             waited = time.perf_counter() - asked  # for another model's forward: not this one's time
             raw = net(x)
             probs = to_probability(pick_output(raw, self.output_path), getattr(net.config, "id2label", None))

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from ...errors import ModelUnavailableError
 from ...models.specs import RMBG_14
-from ...settings import usable_cores
+from ...threads import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .hub import cached_path, resolve_weights, weights_status
@@ -53,7 +53,8 @@ def loaded_sessions() -> list[tuple[str, tuple[str, ...], int]]:
 
 
 def default_threads() -> int:
-    """CPU cores this process may use (respects affinity / container limits)."""
+    """The process's thread budget (rmbg.threads: RMBG_THREADS, else the CPU affinity and the
+    cgroup's quota): a forward on the CPU takes them all, one forward at a time."""
     return usable_cores()
 
 
@@ -171,6 +172,8 @@ class OnnxProvider:
             return self._engine
         if self._openvino is None or self._precision != "fp32" or importlib.util.find_spec("openvino") is None:
             return "onnxruntime"
+        if not _may_have_cuda(self._device):
+            return "openvino"  # decided without importing onnxruntime: a cold start need not load both
         try:
             on_cpu = execution_providers(self._device)[0] == "CPUExecutionProvider"
         except ImportError:  # no onnxruntime at all: OpenVINO reads the file alone
@@ -206,7 +209,7 @@ class OnnxProvider:
             "precision": self._precision,
         }
         self._loaded()  # loaded before the clock starts: seconds are the model's, not the load's
-        return run_stages(self, image, meta)
+        return run_stages(self, image, meta, threads=self._threads if self.device == "cpu" else 0)
 
     def _loaded(self) -> Any:
         """The ONNX Runtime session, or OpenVINO's compiled model of the same file."""
@@ -243,7 +246,8 @@ class OnnxProvider:
         feed = next(i for i in session.get_inputs() if i.name == self.spec.onnx_input)
         if feed.type == "tensor(float16)":  # fp16 exports may keep half-precision I/O
             x = x.astype("float16")
-        with POOL.forward():
+        on_cpu = session.get_providers()[0] == "CPUExecutionProvider"
+        with POOL.forward(threads=self._threads if on_cpu else 0):
             raw = session.run([self.spec.onnx_output], {self.spec.onnx_input: x})
         return finish(select_output(raw, self._view), self.spec)
 
@@ -287,6 +291,14 @@ def rmbg14_onnx(
         label=label,
     )
     return OnnxProvider(spec, source, precision=chosen, device=device, threads=threads)
+
+
+def _may_have_cuda(device: str) -> bool:
+    """False when ONNX Runtime's CUDA provider cannot be what `device` gets: "cpu", or "auto" on a
+    machine without an NVIDIA driver (then nothing needs importing to know it)."""
+    if device != "auto":
+        return device != "cpu"
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
 
 
 def _gpu_present(device: str) -> bool:

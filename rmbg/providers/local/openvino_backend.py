@@ -40,6 +40,7 @@ from typing import Any
 
 from ...errors import ModelUnavailableError
 from ...models.specs import BIREFNET_VARIANTS, ISNET_GENERAL, RMBG_14, U2NETP
+from ...threads import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .device import isa_cap_allows
@@ -146,8 +147,9 @@ def _ir_path(model_id: str, precision: str, weights: Path, frames: list[Path]) -
 class Compiled:
     """OpenVINO's compiled model (`model`) and the infer requests it keeps between calls."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, threads: int):
         self.model = model
+        self.threads = threads
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def infer(self, x: Any, output: str | int = 0) -> Any:
@@ -162,7 +164,7 @@ class Compiled:
         except queue.Empty:
             request = self.model.create_infer_request()
         try:
-            with POOL.forward():
+            with POOL.forward(threads=self.threads):
                 request.infer({0: x})
             return request.get_tensor(self.model.output(output)).data.copy()
         finally:
@@ -174,12 +176,14 @@ class Compiled:
 
 
 def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Path], threads: int | None) -> Compiled:
-    """The compiled model (converted, quantized and saved as IR on first use; pooled, shared by every provider)."""
+    """The compiled model (converted, quantized and saved as IR on first use; pooled, shared by every provider),
+    on `threads` inference threads (None: the process's thread budget, rmbg.threads)."""
+    threads = threads or usable_cores()
     graph = "fp32" if precision == "bf16" else precision  # bf16 compiles the fp32 graph
     ir = _ir_path(model_id, graph, weights, frames)
 
     def load() -> Compiled:
-        return Compiled(_compile(model_id, precision, graph, weights, frames, threads, ir))
+        return Compiled(_compile(model_id, precision, graph, weights, frames, threads, ir), threads)
 
     def size(_: Compiled) -> int:
         return file_bytes(ir.with_suffix(".bin") if ir.is_file() else weights)
@@ -188,7 +192,7 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
 
 
 def _compile(
-    model_id: str, precision: str, graph: str, weights: Path, frames: list[Path], threads: int | None, ir: Path
+    model_id: str, precision: str, graph: str, weights: Path, frames: list[Path], threads: int, ir: Path
 ) -> Any:
     ov = _openvino()
     core = ov.Core()
@@ -216,9 +220,14 @@ def _compile(
         else:
             model = None
     hint = "bf16" if precision == "bf16" else "f32"  # f32 unless asked: no silent bf16 on AMX CPUs
-    config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = str(threads)
+    # One stream on the budget's threads: forwards run one at a time (the pool's device lock), so
+    # more streams would only hold more threads and memory (rmbg.threads).
+    config = {
+        "INFERENCE_PRECISION_HINT": hint,
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": "1",
+        "INFERENCE_NUM_THREADS": str(threads),
+    }
     if model is not None and (model_id == "birefnet-lite" or graph != "fp32"):  # converted here, not kept
         return core.compile_model(model, "CPU", config)
     # From a file, through OpenVINO's own cache of compiled blobs: a new process (`rmbg remove
@@ -290,7 +299,7 @@ class OpenVinoProvider:
     def matte(self, image: Any) -> Matte:
         self.compiled()  # converted and compiled before the clock starts
         meta = {"model": self.id, "backend": "openvino", "precision": self._precision, "weights": self._weights.name}
-        return run_stages(self, image, meta)
+        return run_stages(self, image, meta, threads=self._pooled().threads)
 
     def preprocess(self, image: Any) -> Any:
         return preprocess(image, self.spec)

@@ -25,6 +25,11 @@ CPU also launches the GPU's kernels and does every model's pre- and
 post-processing). rmbg.providers.local.device's LOCAL_DEVICE_LOCK is this same
 lock, under its older name.
 
+A forward on the CPU also takes its threads from the process's thread budget
+(`POOL.forward(threads=n)`, rmbg.threads): the device lock keeps two models
+from running at once, the budget keeps one model's threads and other requests'
+PNG bands and edge estimates from outnumbering the cores together.
+
 Imports nothing heavy: the pool holds objects; it never builds one itself.
 """
 
@@ -36,6 +41,8 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from ...threads import BUDGET
 
 T = TypeVar("T")
 Key = tuple[Hashable, ...]
@@ -146,10 +153,17 @@ class ModelPool:
             return self._state.wait_for(lambda: predicate(self), timeout)
 
     @contextmanager
-    def forward(self) -> Iterator[None]:
-        """Hold the device for one forward (re-entrant: a forward may call one)."""
+    def forward(self, threads: int = 0) -> Iterator[None]:
+        """Hold the device for one forward (re-entrant: a forward may call one). A forward on
+        the CPU names the threads its session runs: they are taken from the process's
+        thread budget too (rmbg.threads), after the device, so the PNG bands and edge
+        estimates of other requests wait for them instead of sharing their cores."""
         with self.device_lock:
-            yield
+            if threads <= 0:
+                yield
+                return
+            with BUDGET.take(threads, exactly=True):
+                yield
 
 
 def _matcher(match: Match) -> Callable[[Held], bool]:

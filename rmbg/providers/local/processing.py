@@ -144,19 +144,20 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
     return Image.fromarray(_to_uint8(x), "L")
 
 
-def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str]) -> Matte:
+def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str], threads: int = 0) -> Matte:
     """The shared local inference path, for any backend (torch, ONNX, OpenVINO):
-    stages.preprocess -> stages.forward (under the pool's device lock) ->
-    stages.postprocess, timed. The time spent waiting for the device (another
-    model's forward) is not counted: the seconds, and the compute estimate
-    made from them on stages.device, are this model's own."""
+    stages.preprocess -> stages.forward (under the pool's device lock, and on the
+    CPU with its `threads` from the thread budget) -> stages.postprocess, timed. The
+    time spent waiting for the device (another model's forward) or for the threads
+    (other requests' PNG bands) is not counted: the seconds, and the compute
+    estimate made from them on stages.device, are this model's own."""
     from ...pricing import compute_cost
     from .pool import POOL
 
     start = time.perf_counter()
     x = stages.preprocess(image)
     asked = time.perf_counter()
-    with POOL.forward():
+    with POOL.forward(threads):
         waited = time.perf_counter() - asked
         pred = stages.forward(x)
     alpha = stages.postprocess(pred, image.size)

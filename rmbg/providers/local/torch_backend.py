@@ -162,7 +162,7 @@ class LocalProvider:
         if self._dynamic:
             meta["input_size"] = "x".join(map(str, dynamic_input_size(*image.size)[::-1]))
         self.network()  # loaded before the clock starts: seconds are the model's, not the load's
-        return run_stages(self, image, meta)
+        return run_stages(self, image, meta, threads=self._cpu_threads())
 
     # -- stages (public so benchmarks can time them) ------------------------
     @property
@@ -200,7 +200,10 @@ class LocalProvider:
 
         def load() -> Any:
             if device == "cpu":
+                from .device import torch_cpu_threads
+
                 tune_cpu_allocator()
+                torch_cpu_threads()
             return load_network(self._builder, path, device, dtype, matmul_bf16=used == "bf16-autocast")
 
         return POOL.get(("torch", self.spec.id, str(path), device, used), load, source=str(path), size=tensor_bytes)
@@ -226,6 +229,12 @@ class LocalProvider:
 
     def postprocess(self, pred, size):
         return postprocess(pred, self.spec, size)
+
+    def _cpu_threads(self) -> int:
+        """The threads a forward on the CPU runs on (torch's, set to the budget), 0 on a GPU."""
+        import torch
+
+        return torch.get_num_threads() if self.device == "cpu" else 0
 
 
 # Backbones whose BiRefNet matte passes the precision gate under CPU bf16
