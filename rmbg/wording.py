@@ -47,7 +47,7 @@ def words(exc: BaseException, door: Door) -> str:
 
 
 def without_setting_names(text: str) -> str:
-    """`text` for a visitor: "(... RMBG_X ...)" asides removed, any other setting's name said as such."""
+    """`text` for a visitor: asides in brackets that name a setting removed, any other setting's name said as such."""
     return SETTING_NAME.sub("a server setting", SETTING_ASIDE.sub("", text))
 
 
