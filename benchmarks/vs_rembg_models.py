@@ -174,6 +174,29 @@ def compare(model: str, configs: list[str], files: dict, images: list, outputs: 
     )
 
 
+def network_agreement(weights: Path, export: Path, frame: Path) -> dict:
+    """rmbg's fp32 BiRefNet_lite (PyTorch) against the exported graph in ONNX Runtime, on the same
+    network input: whatever separates the two libraries' mattes beyond this is their recipes."""
+    import numpy as np
+    import onnxruntime as ort
+
+    import rmbg
+
+    ours = rmbg.get_provider("birefnet-lite", weights=weights, device="cpu", precision="fp32")
+    x = ours.preprocess(rmbg.load_image(frame).rgb)
+    torch_prob = ours.forward(x)
+    session = ort.InferenceSession(str(export), providers=["CPUExecutionProvider"])
+    onnx_prob = 1 / (1 + np.exp(-session.run(None, {"input_image": x})[0][0, 0]))
+    gap = np.abs(torch_prob - onnx_prob) * 255
+    return table(
+        "BiRefNet_lite: rmbg's PyTorch network against the exported graph, on one network input",
+        ["image", "max |Δ| grey levels", "mean |Δ| grey levels"],
+        [[frame.name, round(float(gap.max()), 3), round(float(gap.mean()), 4)]],
+        "Sigmoid of the logits at 1024x1024, x255, before any resize: rmbg's fp32 network in PyTorch, and the "
+        "ONNX file rembg reads in ONNX Runtime.",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -203,6 +226,8 @@ def main() -> None:
                 else:
                     configs = [c for c in args.configs.split(",") if c] or birefnet_configs()
                     tables += compare(model, configs, files, images, ("RGBA PNG",), args)
+    if "birefnet-lite" in args.models:
+        tables.append(network_agreement(weights, birefnet, args.frame))
     tables.append(
         table(
             "The exported BiRefNet_lite graph",
