@@ -204,8 +204,15 @@ def main() -> None:
     parser.add_argument("--frame", type=Path, default=FRAME)
     parser.add_argument("--models", default="isnet-general,birefnet-lite")
     parser.add_argument("--configs", default="", help="BiRefNet_lite's rmbg configurations (default: all here)")
+    parser.add_argument(
+        "--omp-passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE in every worker: PyTorch's OpenMP threads sleep at barriers instead of spinning",
+    )
     parser.add_argument("--results", default="vs_rembg_models", help="benchmarks/results/NAME.json, one per CPU class")
     args = parser.parse_args()
+    if args.omp_passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when a worker's OpenMP runtime loads (its torch import)
     if importlib.util.find_spec("rembg") is None:
         sys.exit("rembg is not installed: pip install --no-deps rembg==2.0.86 pymatting numba llvmlite")
 
