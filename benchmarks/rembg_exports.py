@@ -16,11 +16,12 @@
   with the kernel as its stride. Not grid_sample: that would be a GridSample
   node, which the released files do not have. The network's last head is the
   authors' formulation too (the full-size map and conv_out1), not the folded
-  one our eager network runs (rmbg.models.birefnet: _full_size_logits), and
-  its attention the written-out softmax.
+  one our eager network runs (rmbg.models.birefnet: _full_size_logits), its
+  attention the written-out softmax, and Swin's map sizes constants of the
+  trace (traced, their window-padding arithmetic exported wrong).
 - IS-Net general, as rembg's isnet-general-use.onnx is laid out: a static
   1x3x1024x1024 input `input_image`, the first side output (already
-  sigmoided) as `output_image`; opset 11.
+  sigmoided) as `output_image`; opset 11 (the release file's own is not known here).
 
 Both read deterministic weights (speed_setup: the real ones cannot be
 downloaded here) and are kept in the bench cache, made once per torch version.
