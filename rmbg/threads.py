@@ -22,9 +22,10 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -181,3 +182,24 @@ class ThreadBudget:
 
 BUDGET = ThreadBudget()
 """The process's budget: every CPU-heavy stage of rmbg takes its threads from it."""
+
+
+# GNU OpenMP (the CPU torch wheel's) spins a thread that has done its share of an operation for
+# 300,000 turns before it sleeps: free alone, but beside another busy process the spinning takes
+# the time the others need (BiRefNet_lite's forward 1.6 s alone, 9.4 s beside one busy core).
+# 10,000 turns: 1.02x the time alone, 4.1 s beside the busy core (benchmarks/omp_wait.py, docs/cpu.md).
+SPINCOUNT = "10000"
+
+
+def calm_openmp(
+    environ: MutableMapping[str, str] | None = None, modules: Mapping[str, object] | None = None
+) -> str | None:
+    """Set GOMP_SPINCOUNT for PyTorch's threads before torch loads (it is read then), unless the
+    operator chose how OpenMP waits (GOMP_SPINCOUNT or OMP_WAIT_POLICY) or torch is already loaded.
+    Called by the CLI, the web app and the local torch providers' modules; returns what it set.
+    `environ`, `modules`: the process's (os.environ, sys.modules) unless given."""
+    env = os.environ if environ is None else environ
+    if "torch" in (sys.modules if modules is None else modules) or "GOMP_SPINCOUNT" in env or "OMP_WAIT_POLICY" in env:
+        return None
+    env["GOMP_SPINCOUNT"] = SPINCOUNT
+    return SPINCOUNT

@@ -188,3 +188,59 @@ def test_torch_runs_on_the_budget_once_per_process():
     env = {**os.environ, "RMBG_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == ["1", "1", "1", "1"], out.stderr
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, "10000"),  # nobody chose: PyTorch's threads spin 10,000 turns, not 300,000
+        ({"GOMP_SPINCOUNT": "5"}, "5"),  # the operator's choice is kept
+        ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
+    ],
+)
+def test_openmp_is_calmed_only_where_nobody_chose(env, expected):
+    from rmbg.threads import calm_openmp
+
+    environ = dict(env)
+    assert calm_openmp(environ, modules={}) == (expected if not env else None)  # before torch loads
+    assert environ.get("GOMP_SPINCOUNT") == expected
+
+
+@pytest.mark.uses("torch")
+def test_once_torch_is_loaded_nothing_is_set():
+    """torch read its environment as it loaded: setting the variable then would claim what is not so."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, os; from rmbg.threads import calm_openmp; print(calm_openmp(), os.environ.get('GOMP_SPINCOUNT'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["None", "None"], out.stderr
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import rmbg.webapp",  # the web app (python app.py imports it before any model)
+        "from rmbg.cli.main import main; main(['--version'])",  # the CLI
+        "import rmbg.providers.local.torch_backend",  # a PyTorch model, from Python
+        "import rmbg.providers.local.hf_transformers",  # a transformers model, from Python
+    ],
+)
+def test_every_door_that_loads_torch_calms_openmp_first(code):
+    """The variable is set before torch is imported, in a new process (OpenMP reads it as torch loads);
+    `import rmbg` alone leaves the environment as it was."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport os, sys; print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.split()[-2:] == ["10000", "False"], (out.stdout, out.stderr)
+    bare = subprocess.run(
+        [sys.executable, "-c", "import rmbg, os; print(os.environ.get('GOMP_SPINCOUNT'))"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert bare.stdout.split() == ["None"], bare.stderr

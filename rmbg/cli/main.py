@@ -24,6 +24,7 @@ from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
 from ..image.framing import framing_of
 from ..refine import list_refiners, resolve_refiner
 from ..registry import get_provider, get_replacer
+from ..threads import calm_openmp
 from ..types import RenderOptions, format_usd
 from ..wording import words
 from . import batch
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module doc)."""
+    calm_openmp()  # before any model loads torch (rmbg.threads)
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "jobs", None) is not None and args.jobs < 1:

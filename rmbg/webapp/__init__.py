@@ -19,11 +19,15 @@
 Nothing here imports gradio; `rmbg/__init__.py` does not import this package.
 """
 
-from .actions import remove, rerender
-from .catalog import Keys, choices, default_choice, provider_status
-from .config import AppConfig
-from .look import Look
-from .session import Session
+from ..threads import calm_openmp
+
+calm_openmp()  # a server: PyTorch's threads must not spin against the other requests' (rmbg.threads)
+
+from .actions import remove, rerender  # noqa: E402
+from .catalog import Keys, choices, default_choice, provider_status  # noqa: E402
+from .config import AppConfig  # noqa: E402
+from .look import Look  # noqa: E402
+from .session import Session  # noqa: E402
 
 __all__ = [
     "AppConfig",

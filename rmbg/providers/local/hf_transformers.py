@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ModelUnavailableError, with_remedy
+from ...threads import calm_openmp
 from .pool import POOL, tensor_bytes
+
+calm_openmp()  # before this module's models load torch (rmbg.threads)
 
 
 def is_local(source: str | os.PathLike) -> bool:

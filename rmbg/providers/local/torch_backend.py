@@ -15,12 +15,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_size
+from ...threads import calm_openmp
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
 from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision, tune_cpu_allocator
 from .hub import resolve_weights, weights_status
 from .pool import POOL, tensor_bytes
 from .processing import finish, postprocess, preprocess, run_stages, select_output
+
+calm_openmp()  # before this module's models load torch (rmbg.threads)
 
 
 def clear_loaded_models() -> None:
