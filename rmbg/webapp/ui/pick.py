@@ -4,9 +4,11 @@ that the Remove form sends (rmbg.webapp.marks does the geometry)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from .. import marks
 
@@ -89,7 +91,7 @@ def wire_pick(image: gr.Image, pick: dict[str, Any]) -> None:
     marked.select(on_marks_click, ins, outs, api_visibility="private", show_progress="hidden")
     gr.on(
         [points.change, box.change, image.change],
-        marks.draw,
+        functools.partial(marks.drawn_file, folder=get_upload_folder()),  # a file written once per picture
         [image, points, box],
         marked,
         api_visibility="private",
