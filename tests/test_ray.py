@@ -20,6 +20,7 @@ from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
 from tests.fakes.runware import RunwareFake
+from tests.support.local_ray import local_ray
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
 ray = pytest.importorskip("ray")
@@ -46,15 +47,10 @@ def cluster(u2netp_path, fal, runware):  # noqa: F811
     os.environ["FAL_KEY"] = FAL_KEY
     os.environ["RMBG_RUNWARE_URL"] = runware.url
     os.environ["RUNWARE_API_KEY"] = RUNWARE_KEY
-    from rmbg.cli import ray_engine
-
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()}
-    )
     try:
-        yield
+        with local_ray():
+            yield
     finally:
-        ray.shutdown()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -19,6 +19,7 @@ from rmbg.video import VideoStopped
 from rmbg.video.ray_video import RayVideo
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal_video import FalVideoFake
+from tests.support.local_ray import local_ray
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 from tests.video_clips import davis, decoded, write_clip
 
@@ -29,16 +30,8 @@ FRAMES = 11
 
 @pytest.fixture(scope="module")
 def cluster(u2netp_path):  # noqa: F811
-    from rmbg.cli import ray_engine
-
-    # the workers get RMBG_U2NETP_PATH (set by the fixture) through the engine's runtime_env
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()}
-    )
-    try:
+    with local_ray():  # the workers get RMBG_U2NETP_PATH (set by the fixture) through the engine's runtime_env
         yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")

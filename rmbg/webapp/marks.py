@@ -113,20 +113,18 @@ def _first_corner(box_text: str | None) -> tuple[float, float] | None:
         return None
 
 
-def drawn_file(
-    path: str | None, points_text: str | None, box_text: str | None, folder: str | None = None
-) -> str | None:
+def drawn_file(path: str | None, points_text: str | None, box_text: str | None, *, folder: str) -> str | None:
     """draw() as a JPEG file for the page, named by its content and written once (to a temporary
     name, then renamed), never rewritten: gradio writes a returned picture to a path named by its
     content and rewrites it when the same picture comes again, so a browser still reading that
     path got a cut-off file (a broken picture that never loads) when a redraw equalled the last.
-    `folder`: where (default: a folder under gradio's temporary folder, which it prunes by age)."""
+    `folder`: where (the page gives gradio's upload folder, whose room rmbg.webapp.upload_room bounds)."""
     img = draw(path, points_text, box_text)
     if img is None:
         return None
     data = io.BytesIO()
     img.save(data, "JPEG", quality=90)
-    where = Path(folder or os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio") / "rmbg-marks"
+    where = Path(folder) / "rmbg-marks"
     where.mkdir(parents=True, exist_ok=True)
     target = where / f"{hashlib.sha256(data.getvalue()).hexdigest()[:32]}.jpeg"
     if not target.exists():
