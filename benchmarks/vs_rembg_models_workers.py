@@ -11,14 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from vs_rembg_workers import COLOUR, rembg_outputs
+from vs_rembg_workers import answer_output, rembg_outputs, rmbg_outputs
 
 
 def noisy(path: Path) -> Image.Image:
@@ -54,20 +52,6 @@ def provider(model: str, config: str, files: dict[str, str]) -> Any:
     return rmbg.get_provider("birefnet-lite", weights=files["birefnet-lite"], device="cpu", precision=precision)
 
 
-def rmbg_outputs(chosen: Any) -> dict[str, Callable[[Path], bytes]]:
-    from rmbg import remove_background
-
-    def run(fmt: str, **kwargs: Any) -> Callable[[Path], bytes]:
-        return lambda path: remove_background(path, chosen, cache=None, **kwargs).encode(fmt)
-
-    return {
-        "RGBA PNG": run("png"),
-        "WebP": run("webp"),
-        "mask PNG": run("png", mask_only=True),
-        "colour JPEG": run("jpeg", background=COLOUR),
-    }
-
-
 def serve(side: str, files: dict[str, str]) -> None:
     """One JSON job per stdin line: {"image", "save", "output"}: that output's bytes, timed from
     the path, saved where asked; rembg only, {"image", "save", "noisy": true}: its mask PNG of the
@@ -88,12 +72,7 @@ def serve(side: str, files: dict[str, str]) -> None:
             remove(noisy(path), session=session, only_mask=True).save(job["save"])
             print(json.dumps({"seconds": 0.0, "bytes": 0}), flush=True)
             continue
-        start = time.perf_counter()
-        data = outputs[job["output"]](path)
-        seconds = time.perf_counter() - start
-        if job["save"]:
-            Path(job["save"]).write_bytes(data)
-        print(json.dumps({"seconds": seconds, "bytes": len(data)}), flush=True)
+        answer_output(job, outputs)
 
 
 def main() -> None:

@@ -72,11 +72,12 @@ def same_pixels_ratio(session: Any, path: Path, output: str) -> float:
     return len(encode(image, FORMAT[output])) / len(rembg_encode(image, output))
 
 
-def rmbg_outputs() -> dict[str, Callable[[Path], bytes]]:
+def rmbg_outputs(chosen: Any = "u2netp") -> dict[str, Callable[[Path], bytes]]:
+    """rmbg's four outputs through `chosen` (a provider id or a provider), nothing cached."""
     from rmbg import remove_background
 
     def run(fmt: str, **kwargs: Any) -> Callable[[Path], bytes]:
-        return lambda path: remove_background(path, "u2netp", cache=None, **kwargs).encode(fmt)
+        return lambda path: remove_background(path, chosen, cache=None, **kwargs).encode(fmt)
 
     return {
         "RGBA PNG": run("png"),
@@ -113,12 +114,18 @@ def serve(side: str) -> None:
             timing, _ = timed(partial(session.inner_session.run, None, x), int(job["forward"]))
             print(json.dumps({"seconds": timing.median}), flush=True)
             continue
-        start = time.perf_counter()
-        data = outputs[job["output"]](path)
-        seconds = time.perf_counter() - start
-        if job["save"]:
-            Path(job["save"]).write_bytes(data)
-        print(json.dumps({"seconds": seconds, "bytes": len(data)}), flush=True)
+        answer_output(job, outputs)
+
+
+def answer_output(job: dict[str, Any], outputs: dict[str, Callable[[Path], bytes]]) -> None:
+    """The job's output made from its image path, timed from the path, saved where asked; its
+    seconds and size printed as one JSON line (the parent's answer)."""
+    start = time.perf_counter()
+    data = outputs[job["output"]](Path(job["image"]))
+    seconds = time.perf_counter() - start
+    if job["save"]:
+        Path(job["save"]).write_bytes(data)
+    print(json.dumps({"seconds": seconds, "bytes": len(data)}), flush=True)
 
 
 def main() -> None:
