@@ -65,6 +65,9 @@ def birefnet_configs() -> list[str]:
     return configs + (["openvino-fp32"] if importlib.util.find_spec("openvino") else [])
 
 
+OMP_SEEN: dict[str, dict[str, str]] = {}  # rmbg configuration -> the OpenMP wait settings its worker ran with
+
+
 def rounds(workers: dict[str, Worker], path: Path, output: str, repeats: int, warmup: int, keep: Path) -> dict:
     """{name: (median seconds, bytes)}: every worker once per round, the order rotated each round;
     the last round's files saved in `keep` as <index>.out."""
@@ -77,6 +80,8 @@ def rounds(workers: dict[str, Worker], path: Path, output: str, repeats: int, wa
             save = keep / f"{names.index(name)}.out" if r == warmup + repeats - 1 else None
             answer = workers[name].run(path, save, output=output)
             size[name] = answer["bytes"]
+            if answer.get("omp") and name.startswith("rmbg"):
+                OMP_SEEN[name.split(" ", 2)[2]] = answer["omp"]
             if r >= warmup:
                 seconds[name].append(answer["seconds"])
         print(f"  round {r + 1}: {output} {path.name}", flush=True)
@@ -161,7 +166,8 @@ def compare(model: str, configs: list[str], files: dict, images: list, outputs: 
             speed,
             f"Medians of {args.repeats} rounds, every configuration and rembg in a worker process of its own, "
             "taking turns in an order rotated each round (warm-up untimed; each worker times its own call). "
-            "Time ratio below 1: rmbg is faster. Size ratio: rmbg's file over rembg's.",
+            "Time ratio below 1: rmbg is faster. Size ratio: rmbg's file over rembg's. OpenMP's wait in rmbg's "
+            f"workers, as each reported it: {omp_note()}.",
         ),
         table(
             f"{what}: rmbg's mattes against rembg's, by the precision gate",
@@ -172,6 +178,11 @@ def compare(model: str, configs: list[str], files: dict, images: list, outputs: 
             "from rembg's than that on both measures (rmbg.eval.gate).",
         ),
     )
+
+
+def omp_note() -> str:
+    seen = sorted({", ".join(f"{k}={v}" for k, v in sorted(omp.items())) for omp in OMP_SEEN.values()})
+    return "; ".join(seen) or "none set (OpenMP's defaults)"
 
 
 def network_agreement(weights: Path, export: Path, frame: Path) -> dict:

@@ -125,7 +125,9 @@ def answer_output(job: dict[str, Any], outputs: dict[str, Callable[[Path], bytes
     seconds = time.perf_counter() - start
     if job["save"]:
         Path(job["save"]).write_bytes(data)
-    print(json.dumps({"seconds": seconds, "bytes": len(data)}), flush=True)
+    # how this worker's OpenMP threads wait (rmbg sets GOMP_SPINCOUNT when its torch backend loads)
+    omp = {k: os.environ[k] for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY") if k in os.environ}
+    print(json.dumps({"seconds": seconds, "bytes": len(data), "omp": omp}), flush=True)
 
 
 def main() -> None:
