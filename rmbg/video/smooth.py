@@ -50,7 +50,6 @@ bounded by the window (past + ahead + 1 frames), not the clip's length.
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -118,19 +117,19 @@ Ready = list[tuple[Any, np.ndarray]]  # (tag, smoothed alpha uint8), in the orde
 
 _LEVELS = (np.arange(256, dtype=np.float64) + 0.5) / 256
 LOGIT = np.log(_LEVELS / (1 - _LEVELS)).astype(np.float32)  # alpha 0..255 -> logit; sigmoid * 256 - 0.5 inverts it
-_local = threading.local()
 
 
 def optical_flow() -> Any:
-    """OpenCV's DIS optical flow (one per thread), or None without OpenCV."""
-    if not hasattr(_local, "dis"):
-        try:
-            import cv2
-        except ImportError:
-            _local.dis = None
-        else:
-            _local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
-    return _local.dis
+    """A new OpenCV DIS optical flow (ULTRAFAST), or None without OpenCV. New for every flow, never
+    kept: DIS lowers its own finest scale for good on a frame too small for it (up to about 80 px
+    across: 0 instead of the preset's 2), so a kept one would move every later clip's frames by up
+    to ~3 px differently after one small clip, and a matte would depend on what its process or
+    thread smoothed before. Making one costs about 12 microseconds, against milliseconds for a flow."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
