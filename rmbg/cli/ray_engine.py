@@ -211,7 +211,6 @@ def run(
     if workers < 1 or batch_size < 1 or gpus_per_worker < 0:
         raise RmbgError("--workers and --batch-size must be at least 1, --gpus-per-worker 0 or more.")
     ray = start(address)
-    workers = workers_that_fit(ray, workers, gpus_per_worker)  # before any actor: none pending forever
     outcomes: list[batch.Outcome] = []
 
     def emit(outcome: batch.Outcome) -> None:
@@ -230,6 +229,7 @@ def run(
             emit(batch.Outcome(item, "skipped"))
     if not runnable:
         return outcomes
+    workers = workers_that_fit(ray, workers, gpus_per_worker)  # before any actor: none pending forever
     budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost, provider_id)
     # One block per image up to MAX_BLOCKS: Ray Data hands a block to one actor, so the default (one
     # block for a small list) would run a whole batch on one worker while the others sit idle.
