@@ -1,12 +1,14 @@
 """The Ray engine on a local Ray (2 CPUs): the same outputs and manifest rows
 as the local engine, resume, one budget across workers for a paid provider
-(counted at the fake fal server), and the message without Ray."""
+(counted at the fake fal server), GPUs the cluster does not have refused before
+any worker is made, and the message without Ray."""
 
 from __future__ import annotations
 
 import csv
 import os
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from PIL import Image
 
 from rmbg.cli.main import main
 from rmbg.cli.many import remove_many
+from rmbg.cli.ray_workers import ClusterTooSmall
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
@@ -80,11 +83,15 @@ def rows(out: Path) -> list[dict]:
     return sorted(found, key=lambda r: r["output"])
 
 
-def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, monkeypatch):
+def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, monkeypatch, capsys):
     src = photos(tmp_path / "in", 5)
     monkeypatch.chdir(tmp_path)
     assert main(["remove", "in", "-o", "local", "-p", "u2netp"]) == 1  # the broken file fails, the rest are done
-    assert main(["remove", "in", "-o", "onray", "-p", "u2netp", "--engine", "ray", "--workers", "2"]) == 1
+    capsys.readouterr()
+    assert main(["remove", "in", "-o", "onray", "-p", "u2netp", "--engine", "ray", "--workers", "3"]) == 1
+    # a worker holds 1 CPU: the local Ray's 2 CPUs hold 2 of the 3 asked, said once, and the run goes on
+    room = "rmbg: the Ray cluster has 0 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (1 CPU each)"
+    assert capsys.readouterr().err.count(room + "; running 2.\n") == 1
     made = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local").rglob("*.png"))
     assert len(made) == 5 and made == sorted(
         p.relative_to(tmp_path / "onray").as_posix() for p in (tmp_path / "onray").rglob("*.png")
@@ -159,6 +166,30 @@ def test_a_worker_that_cannot_build_the_provider_is_one_readable_error(cluster, 
         assert "Traceback" not in str(e.value) and len(str(e.value)) < 700
     finally:
         registry.unregister("driver-only")
+
+
+def test_gpus_the_cluster_lacks_are_refused_at_once_with_nothing_written(cluster, fal, tmp_path, capsys):
+    """The local Ray has no GPU: a worker asking for one would wait forever, so the run stops before any
+    worker is made (nothing written, no paid call), saying what was asked and what the cluster has."""
+    fal.reset()
+    photos(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    run = ["remove", str(tmp_path / "in"), "-o", str(out), "--engine", "ray", "--workers", "2"]
+    started = time.monotonic()
+    assert main([*run, "-p", "fal-bria", "--yes", "--gpus-per-worker", "1"]) == 2
+    assert time.monotonic() - started < 20  # refused at once (Ray is up: the fixture's); a hang would never return
+    assert capsys.readouterr().err.endswith(
+        "rmbg: error: Each Ray worker asks for 1 GPU and 1 CPU (--gpus-per-worker 1), and the Ray cluster has "
+        "0 GPU(s) and 2 CPU(s) in all: not one worker can start (Ray would wait for one forever). Run with "
+        "--gpus-per-worker 0 (on the CPUs), or on a cluster with GPUs (--address).\n"
+    )
+    with pytest.raises(ClusterTooSmall, match=r"asks for 0\.5 GPU and 1 CPU \(--gpus-per-worker 0\.5\), and the Ray"):
+        remove_many([str(tmp_path / "in")], out, "fal-bria", engine="ray", gpus_per_worker=0.5, max_cost=Decimal(1))
+    assert fal.calls == [] and not out.exists()
+    for bad, why in (("-1", "must be 0 or more GPUs: '-1'"), ("2.5", "more than 1 GPU must be a whole number")):
+        assert main([*run, "-p", "u2netp", "--gpus-per-worker", bad]) == 2
+        assert f"rmbg remove: error: argument --gpus-per-worker: {why}" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_no_secret_travels_in_the_runtime_env():

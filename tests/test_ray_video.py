@@ -1,13 +1,20 @@
 """`rmbg video --engine ray` on a local Ray (2 CPUs): U2-Net-p on a DAVIS clip cut into chunks
 (edges inside the smoothing's window, a last chunk shorter than it, 1-frame chunks) gives the
-local run's output frame for frame; a stop leaves nothing; a hosted video service is refused
-with nothing sent."""
+local run's output frame for frame; a stop leaves nothing, and so does a real Ctrl-C of `rmbg video
+--engine ray` in a process of its own, which takes its Ray down with it; a hosted video service is
+refused with nothing sent; GPUs the cluster does not have are refused before any worker is made."""
 
 from __future__ import annotations
 
 import os
+import re
+import select
+import signal
+import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -15,6 +22,8 @@ import pytest
 
 import rmbg
 from rmbg.cli.main import main
+from rmbg.cli.ray_workers import ClusterTooSmall
+from rmbg.errors import RmbgError
 from rmbg.video import VideoStopped
 from rmbg.video.ray_video import RayVideo
 from tests.fakes.fal import TEST_KEY as FAL_KEY
@@ -102,9 +111,13 @@ def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tm
 
 def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local, tmp_path, capsys):
     out = tmp_path / "dog-matte.mp4"
-    run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "-f", "matte", "--engine", "ray", "--workers", "2"]
+    run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "-f", "matte", "--engine", "ray", "--workers", "3"]
     assert main([*run, "--chunk-seconds", "0.2"]) == 0  # 5 frames a chunk at 24 fps
-    assert f"dog-matte.mp4  {FRAMES} frames" in capsys.readouterr().out
+    said = capsys.readouterr()
+    assert f"dog-matte.mp4  {FRAMES} frames" in said.out
+    # a worker holds 1 CPU: the local Ray's 2 CPUs hold 2 of the 3 asked, said once, and the run goes on
+    room = "rmbg: the Ray cluster has 0 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (1 CPU each)"
+    assert said.err.count(room + "; running 2.\n") == 1
     # the matte video (H.264, deterministic) decodes to the local run's, frame for frame, at the same times
     (ours, our_times), (theirs, their_times) = decoded(out), decoded(local[1] / "dog-matte.mp4")
     assert len(ours) == FRAMES and our_times == their_times
@@ -166,3 +179,101 @@ def test_chunks_handed_out_are_bounded(cluster, clip):
     )  # fmt: skip
     ahead = [finished[0] - 2 * (frame.index // 2) for frame in stream]
     assert len(ahead) == FRAMES and max(ahead) == 2 and finished[0] == FRAMES
+
+
+def test_gpus_the_cluster_lacks_are_refused_at_once_with_nothing_written(cluster, clip, tmp_path, capsys):
+    """The local Ray has no GPU: a worker asking for one would wait forever, so the run stops before any
+    worker is made, saying what was asked and what the cluster has."""
+    out = tmp_path / "o.webm"
+    run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "--engine", "ray", "--workers", "2"]
+    started = time.monotonic()
+    assert main([*run, "--gpus-per-worker", "1"]) == 2
+    assert time.monotonic() - started < 20  # refused at once (Ray is up: the fixture's); a hang would never return
+    assert capsys.readouterr().err == (
+        "rmbg: error: Each Ray worker asks for 1 GPU and 1 CPU (--gpus-per-worker 1), and the Ray cluster has "
+        "0 GPU(s) and 2 CPU(s) in all: not one worker can start (Ray would wait for one forever). Run with "
+        "--gpus-per-worker 0 (on the CPUs), or on a cluster with GPUs (--address).\n"
+    )
+    with pytest.raises(ClusterTooSmall, match=r"asks for 0\.25 GPU and 1 CPU \(--gpus-per-worker 0\.25\), and the Ray"):
+        rmbg.remove_video(clip, "u2netp", output=out, engine=RayVideo(gpus_per_worker=0.25))
+    assert list(tmp_path.iterdir()) == []
+    for bad, why in (("-1", "must be 0 or more GPUs: '-1'"), ("1.5", "more than 1 GPU must be a whole number")):
+        assert main([*run, "--gpus-per-worker", bad]) == 2
+        assert f"rmbg video: error: argument --gpus-per-worker: {why}" in capsys.readouterr().err
+    with pytest.raises(RmbgError, match="gpus_per_worker must be 0 or more GPUs: '-0.5'"):
+        RayVideo(gpus_per_worker=-0.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def processes_under(pid: int) -> dict[int, str]:
+    """Every process below `pid` (Linux /proc): pid -> name."""
+    parent, name = {}, {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # gone meanwhile
+            continue
+        if stat:
+            name[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
+            parent[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found, todo = {}, [pid]
+    while todo:
+        above = todo.pop()
+        for child in [p for p, up in parent.items() if up == above]:
+            found[child] = name[child]
+            todo.append(child)
+    return found
+
+
+def pidfds(pids) -> dict[int, int]:
+    """A pidfd for each process still there (readable once it ends)."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = os.pidfd_open(pid)
+        except ProcessLookupError:  # ended already
+            pass
+    return found
+
+
+@pytest.mark.uses("ray")  # in the process it starts
+def test_ctrl_c_stops_the_ray_run_leaves_nothing_and_takes_its_ray_down(clip, tmp_path, u2netp_path):  # noqa: F811
+    """`rmbg video --engine ray` in a process of its own (its own local Ray), Ctrl-C as a terminal sends
+    it (SIGINT to the process group: the command and the Ray processes it started) once a chunk is done:
+    the command's exit code for Ctrl-C (130, as the local engine), nothing at the output, and every
+    process it started gone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, not one this test knows
+    command = [sys.executable, "-m", "rmbg", "video", str(clip), "-o", str(out / "dog.webm"), "-p", "u2netp"]
+    command += ["--engine", "ray", "--workers", "2", "--chunk-frames", "2"]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE, start_new_session=True)
+    said = b""
+    try:
+        while not any(int(n) > 0 for n in re.findall(rb"(\d+)/%d \[" % FRAMES, said)):  # a chunk done
+            more = proc.stderr.read1(4096)  # blocks until the command writes
+            assert more, f"the command ended before a chunk was done: {said.decode(errors='replace')}"
+            said += more
+        started = processes_under(proc.pid)
+        watched = pidfds(started)  # no pid reuse, and a wait without polling
+        os.killpg(proc.pid, signal.SIGINT)
+        said += proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = said.decode(errors="replace")
+    assert proc.returncode == 130, text
+    assert "rmbg: stopped; run the same command again to resume" in text
+    assert list(out.iterdir()) == []  # no output, no hidden temporary file
+    assert {"raylet", "gcs_server"} <= set(started.values()), started
+    left, deadline = {p: n for p, n in started.items() if p in watched}, time.monotonic() + 30
+    try:
+        while left and time.monotonic() < deadline:  # each wait returns as soon as one of them ends
+            ended, _, _ = select.select([watched[p] for p in left], [], [], deadline - time.monotonic())
+            left = {p: n for p, n in left.items() if watched[p] not in ended}
+    finally:
+        for fd in watched.values():
+            os.close(fd)
+    assert left == {}, f"still running after the command ended: {left}"

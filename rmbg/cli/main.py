@@ -35,6 +35,7 @@ from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
+from .ray_workers import fitted_workers, gpus_arg
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
 from .video import add_parser as add_video_parser
@@ -71,6 +72,9 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
     if not paid_gate(len(runnable), [provider], args.yes, args.max_cost, err):
         return 2
+    workers = args.workers  # on Ray: the workers the cluster has room for, before anything is written or sent
+    if args.engine == "ray" and runnable:
+        workers = fitted_workers(args.address, args.workers, args.gpus_per_worker, err)
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing, args.edge_colours)
@@ -85,7 +89,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
             claims=claims,
             engine=args.engine,
             address=args.address,
-            workers=args.workers,
+            workers=workers,
             gpus_per_worker=args.gpus_per_worker,
             batch_size=args.batch_size,
         )
@@ -261,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("--workers", type=int, default=2, metavar="N", help="with --engine ray: worker actors (default 2)")
     rm.add_argument(
         "--gpus-per-worker",
-        type=float,
+        type=gpus_arg,
         default=0.0,
         metavar="F",
         help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)",

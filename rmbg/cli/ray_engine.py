@@ -9,7 +9,9 @@ stream back. What Ray adds:
   already done are filtered out before scheduling (resume);
 - `map_batches` with a class (an actor pool of `workers` actors, each with
   `gpus_per_worker` GPUs): every actor builds one provider and keeps its
-  model loaded for all its batches;
+  model loaded for all its batches; a cluster without room for one such
+  actor is refused before any is made, and one with room for fewer runs
+  that many (rmbg.cli.ray_workers, shared with `rmbg video --engine ray`);
 - one budget for the whole job, an async Ray actor (rmbg.cli.budget.SharedBudget)
   that every worker asks before each image: for a paid call the worst case is
   reserved (the larger of the estimate and the highest cost reported in this
@@ -47,6 +49,7 @@ from . import batch
 from .budget import SharedBudget, in_flight_outcome, kept_hold
 from .interrupts import abandoned, on_stop, stop_requested
 from .manifest import Claims
+from .ray_workers import gpu_ask, worker_provider, workers_that_fit
 from .resume import UsageError
 
 ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
@@ -135,9 +138,7 @@ class Remover:
         budget: Any,
         claims: Claims | None = None,
     ):
-        from ..registry import get_provider
-
-        self.provider = get_provider(provider_id, **dict(provider_config))
+        self.provider = worker_provider(provider_id, provider_config)
         self.settings, self.budget, self.claims = settings, budget, claims
         self.estimate = self.provider.estimate().usd if self.provider.kind == "hosted" else Decimal(0)
 
@@ -228,13 +229,13 @@ def run(
             emit(batch.Outcome(item, "skipped"))
     if not runnable:
         return outcomes
+    workers = workers_that_fit(ray, workers, gpus_per_worker)  # before any actor: none pending forever
     budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost, provider_id)
     # One block per image up to MAX_BLOCKS: Ray Data hands a block to one actor, so the default (one
     # block for a small list) would run a whole batch on one worker while the others sit idle.
     dataset = ray.data.from_items(
         [row_of(i, item) for i, item in enumerate(runnable)], override_num_blocks=min(len(runnable), MAX_BLOCKS)
     )
-    gpus = {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
     mapped = dataset.map_batches(
         Remover,
         fn_constructor_kwargs={
@@ -247,7 +248,7 @@ def run(
         batch_size=batch_size,
         concurrency=workers,
         batch_format="numpy",
-        **gpus,
+        **gpu_ask(gpus_per_worker),
     )
     wake = threading.Event()  # set by the first stop signal, or when the run ends
 

@@ -5,6 +5,7 @@
 
     rmbg video clip.mp4 -o clip.webm --provider fal-bria-video --max-cost 2
     rmbg video long.mp4 -o long.webm -p u2netp --engine ray --workers 8 --chunk-seconds 2
+    rmbg video long.mp4 -o long.webm -p birefnet --engine ray --address auto --workers 4 --gpus-per-worker 0.5
 
 One output per input clip: OUT is that file when there is one input and OUT
 ends in a video extension, else a folder (inputs' names, the format's
@@ -28,6 +29,7 @@ refused under it before anything is sent.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -37,6 +39,7 @@ from ..types import format_usd
 from ..wording import words
 from .interrupts import stopping_gently
 from .paid import add_paid_flags
+from .ray_workers import fitted_workers, gpus_arg
 from .resume import UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
@@ -88,6 +91,8 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     todo = [(src, dst) for src, dst in pairs if args.overwrite or not dst.exists()]
     if len(todo) < len(pairs):
         print(f"Skipping {len(pairs) - len(todo)} clip(s) already done (--overwrite redoes them).", file=err)
+    if engine != "local" and todo:  # the workers the cluster has room for, before anything is written
+        engine = replace(engine, workers=fitted_workers(engine.address, engine.workers, engine.gpus_per_worker, err))
     payer, failed = None, 0
     if provider.kind == "hosted":
         kept = _hold_back_uncertain(todo, args.retry_uncertain, err)
@@ -177,7 +182,9 @@ def _engine(args, provider):
     if args.chunk_seconds is not None and args.chunk_frames is not None:
         raise UsageError("Give --chunk-seconds or --chunk-frames, not both.")
     try:
-        return RayVideo(args.address, args.workers, args.chunk_seconds, args.chunk_frames)
+        return RayVideo(
+            args.address, args.workers, args.chunk_seconds, args.chunk_frames, gpus_per_worker=args.gpus_per_worker
+        )
     except RmbgError as exc:
         raise UsageError(words(exc, "cli")) from None
 
@@ -323,5 +330,12 @@ def add_parser(sub) -> None:
         "--chunk-seconds", type=float, metavar="S", help="with --engine ray: seconds of video per chunk (default 2)"
     )
     vd.add_argument("--chunk-frames", type=int, metavar="N", help="with --engine ray: frames per chunk")
+    vd.add_argument(
+        "--gpus-per-worker",
+        type=gpus_arg,
+        default=0.0,
+        metavar="F",
+        help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)",
+    )
     add_paid_flags(vd)
     vd.set_defaults(func=cmd_video)

@@ -5,7 +5,8 @@ run by Ray workers, joined into the same output as a local run, frame for frame.
   decoded), cuts them into chunks of consecutive frames, each with the overlap the
   smoothing needs (rmbg.video.chunks), and puts the clip's file into Ray's object store
   once, so workers on other machines need no shared disk.
-- `workers` actors each build the provider once, by its registered id (as `rmbg remove
+- `workers` actors (1 CPU and `gpus_per_worker` GPUs each) each build the provider once, by
+  its registered id, on the GPU Ray gave it if any (rmbg.cli.ray_workers, as `rmbg remove
   --engine ray` does), and run chunks: decode from the keyframe before the chunk (a
   seek), the model, the filter. A chunk sends back its frames' mattes (uint8), never
   frames.
@@ -14,6 +15,9 @@ run by Ray workers, joined into the same output as a local run, frame for frame.
   (encoders, sound, the mattes' store: rmbg.video.api). At most `in_flight` chunks are
   handed out and not yet written (two per worker by default): memory is bounded by
   chunks, not by the clip's length.
+- Before any actor is made, the cluster's resources are compared with what the workers ask:
+  none fits, refused (an actor asking for more than the cluster has would wait forever);
+  fewer than asked, the run goes on with those, said once (rmbg.cli.ray_workers).
 - Progress counts the frames of the chunks the workers have finished, in whatever order.
 - A stop (`stop`, Ctrl-C) or an error ends the run: the workers are killed, and the
   writers leave nothing behind (as a local run).
@@ -51,7 +55,8 @@ class RayVideo:
     already running; 'auto' or ray://host:10001 for a cluster), workers (actors, one model
     each), chunk_seconds (2 by default) or chunk_frames, in_flight (chunks handed out and not
     yet written; default two per worker), provider_config (what each worker's
-    get_provider(id, ...) is given)."""
+    get_provider(id, ...) is given), gpus_per_worker (GPUs each worker asks Ray for: 0.25 puts
+    four on a GPU; past 1, whole GPUs)."""
 
     address: str | None = None
     workers: int = 2
@@ -59,10 +64,19 @@ class RayVideo:
     chunk_frames: int | None = None
     in_flight: int | None = None
     provider_config: Mapping[str, object] = field(default_factory=dict)
+    gpus_per_worker: float = 0.0
 
     def __post_init__(self) -> None:
         if self.workers < 1 or (self.in_flight is not None and self.in_flight < 1):
             raise RmbgError("A Ray video run needs at least 1 worker and 1 chunk in flight.")
+        from argparse import ArgumentTypeError
+
+        from ..cli.ray_workers import gpus_arg
+
+        try:
+            gpus_arg(str(self.gpus_per_worker))
+        except ArgumentTypeError as exc:
+            raise RmbgError(f"gpus_per_worker {exc}.") from None
         chunk_length(24.0, self.chunk_seconds, self.chunk_frames)  # a bad size is refused before anything starts
 
 
@@ -72,9 +86,9 @@ class ChunkWorker:
     def __init__(
         self, provider_id: str, config: Mapping[str, object], smooth: SmoothParams | None, limits: VideoLimits
     ):
-        from ..registry import get_provider
+        from ..cli.ray_workers import worker_provider
 
-        self.provider: Provider = get_provider(provider_id, **dict(config))
+        self.provider: Provider = worker_provider(provider_id, config)
         self.smooth, self.limits = smooth, limits
         self.folder = tempfile.TemporaryDirectory(prefix="rmbg-ray-video-")
         self.clip: tuple[str, Path] | None = None
@@ -104,18 +118,17 @@ def ray_mattes(
 ) -> Iterator[VideoFrame]:
     """Each frame of the clip with its matte, in order, as stream_mattes gives them (module doc)."""
     from ..cli.ray_engine import start
+    from ..cli.ray_workers import CPUS_PER_WORKER, gpu_ask, workers_that_fit
 
     ray = start(engine.address)
     stats = stats if stats is not None else StreamStats()
     pts = frame_pts(info, limits)
     chunks = plan_chunks(pts, chunk_length(info.fps, engine.chunk_seconds, engine.chunk_frames), smooth)
+    count = workers_that_fit(ray, min(engine.workers, len(chunks)), engine.gpus_per_worker)  # none pending forever
     data = [ray.put(np.fromfile(info.path, np.uint8))]
     key = uuid.uuid4().hex
-    worker = ray.remote(ChunkWorker)
-    actors = [
-        worker.remote(provider.id, engine.provider_config, smooth, limits)
-        for _ in range(min(engine.workers, len(chunks)))
-    ]
+    worker = ray.remote(ChunkWorker).options(num_cpus=CPUS_PER_WORKER, **gpu_ask(engine.gpus_per_worker))
+    actors = [worker.remote(provider.id, engine.provider_config, smooth, limits) for _ in range(count)]
     limit = engine.in_flight or 2 * len(actors)
     idle, running, done = list(actors), {}, {}
     submitted, finished = 0, 0

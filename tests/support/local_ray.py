@@ -1,5 +1,7 @@
 """A local Ray for the tests of `--engine ray`: 2 CPUs, no dashboard, the workers given the
-settings the engine hands them (rmbg.cli.ray_engine.worker_env: RMBG_*, HF_* of this process)."""
+settings the engine hands them (rmbg.cli.ray_engine.worker_env: RMBG_*, HF_* of this process).
+`gpus` declares GPUs Ray hands out without there being any: enough to see what the workers ask
+(Ray counts them and sets CUDA_VISIBLE_DEVICES; a local model still runs on the CPU)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,17 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def local_ray() -> Iterator[None]:
+def local_ray(gpus: int = 0) -> Iterator[None]:
     import ray
 
     from rmbg.cli import ray_engine
 
     ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()}
+        num_cpus=2,
+        num_gpus=gpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": ray_engine.worker_env()},
     )
     try:
         yield

@@ -1,0 +1,105 @@
+"""What a Ray worker actor asks the cluster for and builds, the same for `rmbg remove --engine ray`
+(rmbg.cli.ray_engine) and `rmbg video --engine ray` (rmbg.video.ray_video).
+
+Each worker holds CPUS_PER_WORKER CPU (Ray Data's default for a map_batches actor, asked
+explicitly by the video engine) and `gpus_per_worker` GPUs. Ray keeps an actor that asks for
+more than the cluster has pending, without a word, forever: so before any actor is made, what
+the run asks is compared with `ray.cluster_resources()` (the cluster's totals). A cluster
+without room for one worker is refused (ClusterTooSmall, exit code 2, nothing written, nothing
+sent); one with room for fewer than asked runs with those, said once: the work is the same, it
+only takes longer, where a refusal would stop a run that can finish. Resources other jobs
+hold are not counted: such an actor waits for them, not forever. A cluster that adds nodes
+on demand (an autoscaler) counts only the nodes it has when the run starts.
+
+Only rmbg.cli.ray_engine.start imports ray, and only when an engine runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+from ..providers.base import Provider
+from .resume import UsageError
+
+CPUS_PER_WORKER = 1  # what a worker actor holds (Ray Data's default for map_batches; the video engine asks the same)
+_LOG = logging.getLogger(__name__)
+
+
+class ClusterTooSmall(UsageError):
+    """Not one worker fits the Ray cluster (exit code 2): Ray would keep it pending, and the run would hang."""
+
+
+def gpus_arg(text: str) -> float:
+    """--gpus-per-worker F: 0 or more GPUs; past 1, whole GPUs (Ray shares a GPU only as a fraction of one)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of GPUs: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more GPUs: {text!r}")
+    if value > 1 and not value.is_integer():
+        raise argparse.ArgumentTypeError(f"more than 1 GPU must be a whole number of GPUs: {text!r}")
+    return value
+
+
+def gpu_ask(gpus_per_worker: float) -> dict[str, float]:
+    """What a worker actor asks Ray for besides its CPU (both engines): Ray then shows the actor only the
+    GPUs it was given (CUDA_VISIBLE_DEVICES), so worker_provider's device="auto" lands on them."""
+    return {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
+
+
+def worker_provider(provider_id: str, config: Mapping[str, object]) -> Provider:
+    """The provider a worker actor builds once (both engines): by its registered id, with the driver's
+    config; a local model's device="auto" is the GPU Ray gave the actor (as cuda:0), else the CPU."""
+    from ..registry import get_provider
+
+    return get_provider(provider_id, **dict(config))
+
+
+def workers_that_fit(ray: Any, workers: int, gpus_per_worker: float, say: Callable[[str], None] | None = None) -> int:
+    """How many of `workers` actors (CPUS_PER_WORKER CPUs and `gpus_per_worker` GPUs each) the cluster has
+    room for, by ray.cluster_resources(), before any actor is made: Ray would keep an actor that asks for
+    more than the cluster has pending forever, and the run would hang without a word. None: ClusterTooSmall;
+    fewer than asked: said once (`say`, else a warning in the log) and the run goes on with those."""
+    if workers < 1 or gpus_per_worker < 0:
+        raise UsageError(
+            f"A Ray run needs 1 worker or more and 0 GPUs or more each, not {workers} and {gpus_per_worker:g}."
+        )
+    have = ray.cluster_resources()
+    cpus, gpus = float(have.get("CPU", 0)), float(have.get("GPU", 0))
+    by_cpu, by_gpu = _room(cpus, CPUS_PER_WORKER, workers), _room(gpus, gpus_per_worker, workers)
+    each = f"{gpus_per_worker:g} GPU and {CPUS_PER_WORKER} CPU" if gpus_per_worker else f"{CPUS_PER_WORKER} CPU"
+    cluster = f"the Ray cluster has {gpus:g} GPU(s) and {cpus:g} CPU(s) in all"
+    if min(by_cpu, by_gpu) < 1:
+        instead = (
+            "with --gpus-per-worker 0 (on the CPUs), or on a cluster with GPUs"
+            if by_gpu < 1
+            else "on a cluster with CPUs"
+        )
+        raise ClusterTooSmall(
+            f"Each Ray worker asks for {each} (--gpus-per-worker {gpus_per_worker:g}), and {cluster}: not one "
+            f"worker can start (Ray would wait for one forever). Run {instead} (--address)."
+        )
+    fit = min(by_cpu, by_gpu, workers)
+    if fit < workers:
+        (say or _LOG.warning)(f"{cluster}: room for {fit} of the {workers} workers asked ({each} each); running {fit}.")
+    return fit
+
+
+def _room(have: float, each: float, most: int) -> int:
+    """Actors of `each` that `have` holds (at most `most`); Ray counts resources to 1/10,000."""
+    return most if each <= 0 else min(most, math.floor(have / each + 1e-6))
+
+
+def fitted_workers(address: str | None, workers: int, gpus_per_worker: float, err: TextIO) -> int:
+    """The command line's check, before anything is written or sent: Ray started (or joined), and the
+    workers it has room for (workers_that_fit, said on `err`)."""
+    from . import ray_engine
+
+    return workers_that_fit(
+        ray_engine.start(address), workers, gpus_per_worker, lambda text: print(f"rmbg: {text}", file=err)
+    )

@@ -1,0 +1,78 @@
+"""What Ray workers ask for their GPUs, on a local Ray that declares one GPU (Ray hands it out and
+counts it; no GPU is behind it, so U2-Net-p still runs on the CPU): video workers hold the GPU, or
+their share of it, while they run; a cluster with room for fewer workers than asked runs those, and
+says so once, for video and images alike."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.cli.many import remove_many
+from rmbg.video.ray_video import RayVideo
+from tests.support.local_ray import local_ray
+from tests.u2netp_fixture import u2netp_path  # noqa: F401
+from tests.video_clips import davis, write_clip
+
+ray = pytest.importorskip("ray")
+
+FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def one_gpu(u2netp_path):  # noqa: F811
+    with local_ray(gpus=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clips") / "dog.mp4", davis("dog", FRAMES), gop=3)
+
+
+def said(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "rmbg.cli.ray_workers"]
+
+
+@pytest.mark.parametrize(
+    ("gpus", "room", "free"),
+    [
+        (1, 1, (0.0, 1.0)),  # one worker fits: it holds the GPU and one of the 2 CPUs while the clip runs
+        (0.5, 2, (0.0, 0.0)),  # two share the GPU, a CPU each
+    ],
+)
+def test_video_workers_hold_the_gpus_they_ask_for(one_gpu, clip, tmp_path, caplog, gpus, room, free):
+    held = []
+
+    def progress(done, total):  # in this process, while the workers are up
+        left = ray.available_resources()
+        held.append((left.get("GPU", 0.0), left.get("CPU", 0.0)))
+
+    engine = RayVideo(workers=2, chunk_frames=3, gpus_per_worker=gpus)
+    with caplog.at_level(logging.WARNING, logger="rmbg.cli.ray_workers"):
+        with rmbg.remove_video(
+            clip, "u2netp", output=tmp_path / "dog.webm", engine=engine, progress=progress
+        ) as result:
+            assert result.frames == FRAMES
+    assert held == [free, free]  # two chunks of 3 frames, each seen done with the workers holding their share
+    fewer = "the Ray cluster has 1 GPU(s) and 2 CPU(s) in all: room for 1 of the 2 workers asked (1 GPU and 1 CPU each)"
+    assert said(caplog) == ([f"{fewer}; running 1."] if room == 1 else [])
+
+
+def test_an_image_batch_runs_on_the_workers_the_gpus_hold(one_gpu, tmp_path, caplog):
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(tmp_path / f"p{i}.png")
+    with caplog.at_level(logging.WARNING, logger="rmbg.cli.ray_workers"):
+        outcomes = remove_many(
+            [str(tmp_path)], tmp_path / "out", "u2netp", engine="ray", workers=3, gpus_per_worker=0.5
+        )
+    assert sorted(o.status for o in outcomes) == ["done"] * 3
+    assert said(caplog) == [
+        "the Ray cluster has 1 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (0.5 GPU and 1 CPU each); "
+        "running 2."
+    ]
