@@ -1,7 +1,7 @@
 """Where a request's model time goes when the server is busy: every stage of each matte timed,
 and what the rest of the server did meanwhile.
 
-    python benchmarks/oversub_stages.py --seconds 10 --rounds 2 --scales 1,2
+    python benchmarks/oversub_stages.py --seconds 10 --rounds 2 --scales 1,2 --before integ
 
 Serves U²-Net-p through POST /api/remove as `python app.py` does (the matte cache off), in a
 process of this script's own whose stages are wrapped in timers: nothing else changes. The
@@ -9,15 +9,18 @@ timers record, per call, its thread, its start and end, and its thread's CPU tim
 (run_stages: what X-Rmbg-Seconds reports), its preprocess, the wait for the device and the
 threads, the network's run (OpenVINO's infer, or ONNX Runtime's run), its postprocess, every
 wait for and hold of the thread budget (rmbg.threads, named by the function that asked), and
-the rest of a request: reading the body, decoding the upload, rendering (the edge-colour estimate inside it), encoding.
+the rest of a request: reading the body, decoding the upload, rendering (the edge-colour
+estimate inside it), encoding.
 
 For each matte it reports the model seconds, the stages' times, the budget waits inside the
 preprocess and the postprocess (counted in the model time: only the wait before the forward is
 not), the rest of the model time (the time in the matte outside those stages), and how much of
-the other requests' work ran while this one's ONNX Runtime run did: unbudgeted work
+the other requests' work ran while this one's network ran: unbudgeted work
 (decoding, reading, rendering outside the estimate, encoding outside the PNG bands) competes
 with the run's threads for the cores. One client, then 16 (the server benchmark's), in
-alternating order; medians over the mattes. The load average is recorded.
+alternating order; medians over the mattes. --before REV also serves that git revision's code
+(benchmarks/oversubscription.py's way), the two servers in alternating order too. The load
+average is recorded.
 """
 
 from __future__ import annotations
@@ -140,9 +143,10 @@ def instrument() -> None:
     ModelPool.forward = _held("device", ModelPool.forward)  # type: ignore[method-assign]
 
 
-def serve() -> None:
-    """The app, served as app.py serves it, with the timers in; stdin's "dump" answers the trace so far."""
-    sys.path.insert(0, str(ROOT))
+def serve(root: str) -> None:
+    """The app of the code at `root`, served as its app.py serves it, with the timers in; stdin's
+    "dump" answers the trace so far (and starts a new one)."""
+    sys.path.insert(0, root)
     import app
     from rmbg.webapp.logs import configure_logging
     from rmbg.webapp.memory import serving_allocator
@@ -241,55 +245,82 @@ COLUMNS = [
 ]
 
 
+class Served:
+    """This script's --serve process on the code at `root`, and its trace."""
+
+    def __init__(self, name: str, root: Path, port: int, env: dict[str, str]):
+        self.name, self.url = name, f"http://127.0.0.1:{port}/api/remove"
+        env = {**env, "GRADIO_SERVER_PORT": str(port)}
+        argv = [PYTHON, __file__, "--serve", str(root)]
+        self.proc = subprocess.Popen(argv, env=env, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        while self.proc.stdout.readline().strip() != "ready":
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{name}: the server exited")
+
+    def dump(self) -> list[list]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("dump\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def measure(servers: list[Served], scale: float, clients: list[int], seconds: float, rounds: int) -> list[list]:
+    from oversubscription import photos_at
+
+    photos = photos_at(scale)
+    for server in servers:
+        asyncio.run(drive(server.url, photos, 1, 3))  # warm: the model loaded, its first runs done
+        server.dump()
+    mattes: dict[tuple[str, int], list[dict[str, float]]] = {(s.name, c): [] for s in servers for c in clients}
+    for r in range(rounds):
+        for count in clients if r % 2 == 0 else clients[::-1]:
+            for server in servers if r % 2 == 0 else servers[::-1]:
+                asyncio.run(drive(server.url, photos, count, seconds))
+                mattes[(server.name, count)] += per_matte(server.dump())
+    rows = []
+    for (name, count), found in mattes.items():
+        med = [round(statistics.median(m[c] for m in found) * 1000, 1) for c in COLUMNS]
+        rows.append([f"{round(854 * scale)}x{round(480 * scale)}", name, count, *med, len(found)])
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--serve"]:
-        return serve()
+    if sys.argv[1:2] == ["--serve"]:
+        return serve(sys.argv[2])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="seconds per server and condition in a round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--scales", type=lambda text: [float(x) for x in text.split(",")], default=[1.0, 2.0])
     parser.add_argument("--clients", type=lambda text: [int(x) for x in text.split(",")], default=[1, 16])
+    parser.add_argument("--before", metavar="REV", help="also serve this git revision's code, in alternating order")
     parser.add_argument("--results", default="oversub_stages")
     args = parser.parse_args()
-    from oversubscription import photos_at
+    from oversubscription import before_tree
 
     env = environment(weights(), Path(tempfile.gettempdir()) / "vs-rembg-u2net-home")
-    env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": "7875", "RMBG_CACHE_MB": "0"}
-    url = "http://127.0.0.1:7875/api/remove"
-    server = subprocess.Popen(
-        [PYTHON, __file__, "--serve"], env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert server.stdin is not None and server.stdout is not None
-    rows = []
-    try:
-        while server.stdout.readline().strip() != "ready":
-            if server.poll() is not None:
-                raise SystemExit("the server exited")
-
-        def dump() -> list[list]:
-            server.stdin.write("dump\n")  # type: ignore[union-attr]
-            server.stdin.flush()  # type: ignore[union-attr]
-            return json.loads(server.stdout.readline())  # type: ignore[union-attr]
-
-        for scale in args.scales:
-            photos = photos_at(scale)
-            asyncio.run(drive(url, photos, 1, 3))  # warm: the model loaded, its first runs done
-            dump()
-            mattes: dict[int, list[dict[str, float]]] = {c: [] for c in args.clients}
-            for r in range(args.rounds):
-                for clients in args.clients if r % 2 == 0 else args.clients[::-1]:
-                    asyncio.run(drive(url, photos, clients, args.seconds))
-                    mattes[clients] += per_matte(dump())
-            size = f"{round(854 * scale)}x{round(480 * scale)}"
-            for clients, found in mattes.items():
-                med = {c: round(statistics.median(m[c] for m in found) * 1000, 1) for c in COLUMNS}
-                rows.append([size, clients, *med.values(), len(found)])
-                print(rows[-1], flush=True)
-    finally:
-        server.terminate()
-        server.wait(20)
+    env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "RMBG_CACHE_MB": "0"}
+    servers: list[Served] = []
+    with tempfile.TemporaryDirectory(prefix="oversub-stages-") as tmp:
+        try:
+            servers.append(Served("now", ROOT, 7875, env))
+            if args.before:
+                old = before_tree(args.before, Path(tmp) / "before")
+                servers.append(Served(f"before ({args.before})", old, 7876, env))
+            rows = [
+                row for scale in args.scales for row in measure(servers, scale, args.clients, args.seconds, args.rounds)
+            ]
+        finally:
+            for server in servers:
+                server.close()
     note = (
-        f"{args.rounds} rounds of {args.seconds:g} s per condition, in alternating order; medians over the mattes, ms. "
+        f"{args.rounds} rounds of {args.seconds:g} s per server and condition, in alternating order; medians "
+        "over the mattes, ms. "
         "model: X-Rmbg-Seconds (run_stages' seconds); pre/post budget wait: waits for the thread budget inside "
         "the preprocess / postprocess (counted in the model time); pre/post cpu: the request thread's CPU time in "
         "them; forward wait: for the device and the threads (not counted); rest: model time outside "
@@ -298,8 +329,9 @@ def main() -> None:
         "requests' threads spent reading, decoding, rendering (less the edge estimate) or encoding while this "
         "request's run ran, summed over threads. The machine is shared: the load average is recorded."
     )
-    columns = ["photo", "clients", *(f"{c} ms" for c in COLUMNS), "mattes"]
-    tables = [table("Where U²-Net-p's model time goes through POST /api/remove, 1 and 16 clients", columns, rows, note)]
+    columns = ["photo", "server", "clients", *(f"{c} ms" for c in COLUMNS), "mattes"]
+    title = "Where U²-Net-p's model time goes through POST /api/remove, 1 and 16 clients"
+    tables = [table(title, columns, rows, note)]
     print(write_results(args.results, None, tables, packages=("onnxruntime", "fastapi", "uvicorn")))
 
 
