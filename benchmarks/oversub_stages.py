@@ -145,18 +145,22 @@ def instrument() -> None:
 
 def serve(root: str) -> None:
     """The app of the code at `root`, served as its app.py serves it, with the timers in; stdin's
-    "dump" answers the trace so far (and starts a new one)."""
-    sys.path.insert(0, root)
+    "dump" answers the trace so far (and starts a new one). The code's folder is first on
+    PYTHONPATH (Served), so its app and its rmbg are the ones imported."""
     import app
+    import rmbg
     from rmbg.webapp.logs import configure_logging
     from rmbg.webapp.memory import serving_allocator
 
+    for module in (app, rmbg):
+        if not Path(str(module.__file__)).resolve().is_relative_to(Path(root).resolve()):
+            raise SystemExit(f"--serve {root}: imported {module.__file__}, not the code at {root} (PYTHONPATH)")
     configure_logging()
     serving_allocator()
     instrument()
     app.warm_up(app.demo)
     app.demo.launch(**app.launch_kwargs(app.demo), prevent_thread_lock=True)
-    print("ready", flush=True)
+    print("ready", app.demo.local_url, flush=True)  # gradio takes the next port when the asked one is busy
     for line in sys.stdin:
         if line.strip() == "dump":
             got = list(TRACE)
@@ -249,14 +253,15 @@ class Served:
     """This script's --serve process on the code at `root`, and its trace."""
 
     def __init__(self, name: str, root: Path, port: int, env: dict[str, str]):
-        self.name, self.url = name, f"http://127.0.0.1:{port}/api/remove"
-        env = {**env, "GRADIO_SERVER_PORT": str(port)}
+        self.name = name
+        env = {**env, "GRADIO_SERVER_PORT": str(port), "PYTHONPATH": str(root)}
         argv = [PYTHON, __file__, "--serve", str(root)]
         self.proc = subprocess.Popen(argv, env=env, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
-        while self.proc.stdout.readline().strip() != "ready":
+        while not (line := self.proc.stdout.readline().split()) or line[0] != "ready":
             if self.proc.poll() is not None:
                 raise SystemExit(f"{name}: the server exited")
+        self.url = line[1].rstrip("/") + "/api/remove"
 
     def dump(self) -> list[list]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
