@@ -92,7 +92,9 @@ def photos_at(scale: float) -> list[bytes]:
     return out
 
 
-def measure(servers: dict[str, Server], scale: float, seconds: float, rounds: int) -> list[list]:
+def measure(
+    servers: dict[str, Server], scale: float, seconds: float, rounds: int, conditions: tuple = CONDITIONS
+) -> list[list]:
     photos = photos_at(scale)
     with Image.open(BytesIO(photos[0])) as first:
         size = f"{first.width}x{first.height}"
@@ -100,10 +102,10 @@ def measure(servers: dict[str, Server], scale: float, seconds: float, rounds: in
         ready(server, photos[0])
     cores = len(os.sched_getaffinity(0))
     cells: dict = {
-        (c, name): {"model": [], "latency": [], "errors": [], "rps": []} for c, *_ in CONDITIONS for name in servers
+        (c, name): {"model": [], "latency": [], "errors": [], "rps": []} for c, *_ in conditions for name in servers
     }
     for r in range(rounds):
-        for condition, clients, busy in CONDITIONS:
+        for condition, clients, busy in conditions:
             order = list(servers) if r % 2 == 0 else list(servers)[::-1]
             for name in order:
                 loops = busy_loops(busy)
@@ -121,7 +123,7 @@ def measure(servers: dict[str, Server], scale: float, seconds: float, rounds: in
     rows = []
     for name in servers:
         alone = statistics.median(cells[("alone", name)]["model"])
-        for condition, _, busy in CONDITIONS:
+        for condition, _, busy in conditions:
             cell = cells[(condition, name)]
             med = statistics.median(cell["model"])
             bound = 1.5 * alone * cores / (cores - busy)
@@ -156,6 +158,12 @@ def main() -> None:
         help="photo sizes, as scales of the 854x480 frames (2: 1708x960, where resizes, PNGs and the edge "
         "estimate run in threads)",
     )
+    parser.add_argument(
+        "--conditions",
+        type=lambda text: tuple(c for c in CONDITIONS if c[0] in text.split(",")),
+        default=CONDITIONS,
+        help=f"some of: {', '.join(c[0] for c in CONDITIONS)} (comma-separated; all by default)",
+    )
     parser.add_argument("--before", metavar="REV", help="also serve this git revision's code (the change's base)")
     parser.add_argument("--results", default="oversubscription")
     args = parser.parse_args()
@@ -172,7 +180,11 @@ def main() -> None:
                 "before", [PYTHON, "app.py"], {**env, "GRADIO_SERVER_PORT": "7874"}, _url(7874), form, "image", old
             )
         try:
-            rows = [row for scale in args.scales for row in measure(servers, scale, args.seconds, args.rounds)]
+            rows = [
+                row
+                for scale in args.scales
+                for row in measure(servers, scale, args.seconds, args.rounds, args.conditions)
+            ]
         finally:
             for server in servers.values():
                 server.close()

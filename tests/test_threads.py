@@ -176,6 +176,55 @@ def test_concurrent_requests_never_hold_more_threads_than_the_budget(u2netp_path
             assert alpha[500, 800] > 200 and alpha[20, 20] < 50  # the disc kept, the noise gone
 
 
+def test_a_matte_on_the_cpu_holds_its_threads_from_preprocess_to_postprocess(u2netp_path, monkeypatch):
+    """Issue #46 at 1708x960 under 16 clients: a matte's banded resize back to the photo's size
+    queued for threads behind other requests' PNG bands between its forward and its postprocess,
+    and that wait was counted in its model seconds. Now a taker that asks once the matte has
+    started (another request's PNG bands) is served after the matte's postprocess, and the
+    matte's banded resizes run on the two threads it holds (U2-Net-p's own stages, on ONNX Runtime)."""
+    import rmbg
+    from rmbg.providers.local.processing import run_stages
+
+    monkeypatch.setenv("RMBG_THREADS", "2")
+    provider = rmbg.get_provider("u2netp", device="cpu", engine="onnxruntime")
+    order: list[str] = []
+
+    def png_bands() -> None:
+        with BUDGET.take(2) as got:
+            order.append(f"png bands:{got}")
+
+    other = threading.Thread(target=png_bands)
+
+    class Watched:  # the provider's stages, noting when each ran and what the budget held then
+        device = "cpu"
+
+        def preprocess(self, image: Image.Image) -> np.ndarray:
+            order.append(f"preprocess:{BUDGET.in_use}")
+            other.start()
+            assert BUDGET.wait_for(lambda b: b.queued() == 1 or len(order) > 1, 30)
+            return provider.preprocess(image)
+
+        def forward(self, x: np.ndarray) -> np.ndarray:
+            order.append(f"forward:{BUDGET.in_use}")
+            return provider.forward(x)
+
+        def postprocess(self, pred: np.ndarray, size: tuple[int, int]) -> Image.Image:
+            order.append(f"postprocess:{BUDGET.in_use}:{BUDGET.queued()}")
+            return provider.postprocess(pred, size)
+
+    photo = _photo(0).resize((1708, 960))
+    BUDGET.reset_peak()
+    matte = run_stages(Watched(), photo, {}, threads=2)
+    other.join(30)
+    # before: ["preprocess:0", "png bands:2", "forward:2", "postprocess:0:0"], and under load the
+    # postprocess's banded resize waited for the bands of requests that asked during the forward
+    assert order == ["preprocess:2", "forward:2", "postprocess:2:1", "png bands:2"]
+    assert BUDGET.reset_peak() == 2 and BUDGET.in_use == 0 and BUDGET.queued() == 0
+    alpha = np.asarray(matte.alpha)
+    assert matte.alpha.size == (1708, 960) and alpha[480, 854] > 200 and alpha[15, 15] < 50
+    assert matte.meta == {"device": "cpu"} and matte.seconds > 0
+
+
 @pytest.mark.uses("torch")
 def test_torch_runs_on_the_budget_once_per_process():
     import subprocess

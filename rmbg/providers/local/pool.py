@@ -28,7 +28,10 @@ lock, under its older name.
 A forward on the CPU also takes its threads from the process's thread budget
 (`POOL.forward(threads=n)`, rmbg.threads): the device lock keeps two models
 from running at once, the budget keeps one model's threads and other requests'
-PNG bands and edge estimates from outnumbering the cores together.
+PNG bands and edge estimates from outnumbering the cores together. A local
+matte on the CPU (processing.run_stages) takes both once, before its
+preprocess, and keeps them to the end of its postprocess, so its banded
+resizes do not queue again behind other requests between its stages.
 
 Imports nothing heavy: the pool holds objects; it never builds one itself.
 """

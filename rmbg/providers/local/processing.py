@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -146,21 +147,26 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
 
 def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str], threads: int = 0) -> Matte:
     """The shared local inference path, for any backend (torch, ONNX, OpenVINO):
-    stages.preprocess -> stages.forward (under the pool's device lock, and on the
-    CPU with its `threads` from the thread budget) -> stages.postprocess, timed. The
-    time spent waiting for the device (another model's forward) or for the threads
-    (other requests' PNG bands) is not counted: the seconds, and the compute
-    estimate made from them on stages.device, are this model's own."""
+    stages.preprocess -> stages.forward (under the pool's device lock) ->
+    stages.postprocess, timed. On the CPU (a forward on `threads` from the thread
+    budget) the matte takes the device and its threads once, before its
+    preprocess, and keeps them to the end of its postprocess: its banded resizes
+    run on the threads it holds instead of queueing again, between its stages,
+    behind other requests' PNG bands and edge estimates (issue #46). On a GPU only
+    the forward holds the device. The time spent waiting for the device (another
+    model's forward) or for the threads is not counted: the seconds, and the
+    compute estimate made from them on stages.device, are this model's own."""
     from ...pricing import compute_cost
     from .pool import POOL
 
-    start = time.perf_counter()
-    x = stages.preprocess(image)
-    asked = time.perf_counter()
-    with POOL.forward(threads):
-        waited = time.perf_counter() - asked
-        pred = stages.forward(x)
-    alpha = stages.postprocess(pred, image.size)
-    seconds = time.perf_counter() - start - waited
+    with POOL.forward(threads) if threads > 0 else nullcontext():
+        start = time.perf_counter()
+        x = stages.preprocess(image)
+        asked = time.perf_counter()
+        with POOL.forward(threads):  # a GPU's device; on the CPU already held, so no wait
+            waited = time.perf_counter() - asked
+            pred = stages.forward(x)
+        alpha = stages.postprocess(pred, image.size)
+        seconds = time.perf_counter() - start - waited
     device = stages.device
     return Matte(alpha=alpha, cost=compute_cost(seconds, device), seconds=seconds, meta={**meta, "device": device})
