@@ -274,11 +274,15 @@ def main() -> None:
     parser.add_argument("--speed-seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--only-speed", action="store_true", help="the speed and memory tables alone")
+    parser.add_argument("--results", default="video", help="benchmarks/results/NAME.json")
     args = parser.parse_args()
+    if args.only_speed and args.skip_speed:
+        parser.error("--only-speed and --skip-speed: choose one")
     provider = rmbg.get_provider("u2netp", device="cpu")
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows, sizes = quality(provider, Path(tmp))
+        rows, sizes = quality(provider, Path(tmp)) if not args.only_speed else ([], [])
         tables.append(
             table(
                 "U2-Net-p on the DAVIS 2016 clips: frame by frame, smoothed, and what bounds any filter",
@@ -342,7 +346,9 @@ def main() -> None:
                     "clip (the model loaded) and after it.",
                 )
             )
-    path = write_results("video", None, tables, packages=("av", "opencv-python-headless"))
+    if args.only_speed:
+        tables = [t for t in tables if t["rows"]]  # the quality tables were not made
+    path = write_results(args.results, None, tables, packages=("av", "opencv-python-headless"))
     print(path.read_text())
 
 
