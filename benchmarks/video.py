@@ -183,6 +183,10 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+SPEED_COLUMNS = ["clip", "model s", "end to end s", "ratio", "model CPU s", "end to end CPU s", "CPU ratio"]
+SPEED_COLUMNS += ["smoothing alone CPU s", "smoothing / model CPU", "fps"]
+
+
 def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[list], list[list]]:
     from PIL import Image
 
@@ -307,18 +311,7 @@ def main() -> None:
             tables.append(
                 table(
                     "End to end (decode, model, smoothing, WebM encode) against the model alone",
-                    [
-                        "clip",
-                        "model s",
-                        "end to end s",
-                        "ratio",
-                        "model CPU s",
-                        "end to end CPU s",
-                        "CPU ratio",
-                        "smoothing alone CPU s",
-                        "smoothing / model CPU",
-                        "fps",
-                    ],
+                    SPEED_COLUMNS,
                     summary,
                     f"Seconds: medians of {args.repeats} runs each, in alternating order (the next table), wall "
                     "clock and the process's CPU time (all its threads: what the runs cost whatever else the "

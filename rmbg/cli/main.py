@@ -35,7 +35,7 @@ from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
-from .ray_workers import fitted_workers, gpus_arg
+from .ray_workers import gpus_arg
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
 from .video import add_parser as add_video_parser
@@ -74,6 +74,8 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         return 2
     workers = args.workers  # on Ray: the workers the cluster has room for, before anything is written or sent
     if args.engine == "ray" and runnable:
+        from .ray_engine import fitted_workers
+
         workers = fitted_workers(args.address, args.workers, args.gpus_per_worker, err)
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)

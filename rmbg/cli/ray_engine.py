@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import RmbgError
 from . import batch
@@ -281,3 +281,9 @@ def run(
         wake.set()
         forwarder.join()
     return outcomes
+
+
+def fitted_workers(address: str | None, workers: int, gpus_per_worker: float, err: TextIO) -> int:
+    """The command line's check, before anything is written or sent: Ray started (or joined), and the
+    workers it has room for (rmbg.cli.ray_workers.workers_that_fit, said on `err`)."""
+    return workers_that_fit(start(address), workers, gpus_per_worker, lambda text: print(f"rmbg: {text}", file=err))

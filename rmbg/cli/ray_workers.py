@@ -11,7 +11,8 @@ only takes longer, where a refusal would stop a run that can finish. Resources o
 hold are not counted: such an actor waits for them, not forever. A cluster that adds nodes
 on demand (an autoscaler) counts only the nodes it has when the run starts.
 
-Only rmbg.cli.ray_engine.start imports ray, and only when an engine runs.
+Only rmbg.cli.ray_engine.start imports ray, and only when an engine runs; the command line's
+check (start Ray, then workers_that_fit) is rmbg.cli.ray_engine.fitted_workers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import argparse
 import logging
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any
 
 from ..providers.base import Provider
 from .resume import UsageError
@@ -93,13 +94,3 @@ def workers_that_fit(ray: Any, workers: int, gpus_per_worker: float, say: Callab
 def _room(have: float, each: float, most: int) -> int:
     """Actors of `each` that `have` holds (at most `most`); Ray counts resources to 1/10,000."""
     return most if each <= 0 else min(most, math.floor(have / each + 1e-6))
-
-
-def fitted_workers(address: str | None, workers: int, gpus_per_worker: float, err: TextIO) -> int:
-    """The command line's check, before anything is written or sent: Ray started (or joined), and the
-    workers it has room for (workers_that_fit, said on `err`)."""
-    from . import ray_engine
-
-    return workers_that_fit(
-        ray_engine.start(address), workers, gpus_per_worker, lambda text: print(f"rmbg: {text}", file=err)
-    )

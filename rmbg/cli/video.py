@@ -39,7 +39,7 @@ from ..types import format_usd
 from ..wording import words
 from .interrupts import stopping_gently
 from .paid import add_paid_flags
-from .ray_workers import fitted_workers, gpus_arg
+from .ray_workers import gpus_arg
 from .resume import UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
@@ -92,6 +92,8 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     if len(todo) < len(pairs):
         print(f"Skipping {len(pairs) - len(todo)} clip(s) already done (--overwrite redoes them).", file=err)
     if engine != "local" and todo:  # the workers the cluster has room for, before anything is written
+        from .ray_engine import fitted_workers
+
         engine = replace(engine, workers=fitted_workers(engine.address, engine.workers, engine.gpus_per_worker, err))
     payer, failed = None, 0
     if provider.kind == "hosted":
