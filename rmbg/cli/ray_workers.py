@@ -34,16 +34,25 @@ class ClusterTooSmall(UsageError):
     """Not one worker fits the Ray cluster (exit code 2): Ray would keep it pending, and the run would hang."""
 
 
+def gpus_problem(value: float) -> str | None:
+    """What is wrong with `value` GPUs per worker, or None: 0 or more; past 1, whole GPUs (Ray
+    shares a GPU only as a fraction of one). The command line's and RayVideo's one check."""
+    if not math.isfinite(value) or value < 0:
+        return "must be 0 or more GPUs"
+    if value > 1 and not value.is_integer():
+        return "more than 1 GPU must be a whole number of GPUs"
+    return None
+
+
 def gpus_arg(text: str) -> float:
-    """--gpus-per-worker F: 0 or more GPUs; past 1, whole GPUs (Ray shares a GPU only as a fraction of one)."""
+    """--gpus-per-worker F (gpus_problem's rule)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of GPUs: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more GPUs: {text!r}")
-    if value > 1 and not value.is_integer():
-        raise argparse.ArgumentTypeError(f"more than 1 GPU must be a whole number of GPUs: {text!r}")
+    problem = gpus_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
     return value
 
 

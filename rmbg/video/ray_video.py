@@ -69,14 +69,11 @@ class RayVideo:
     def __post_init__(self) -> None:
         if self.workers < 1 or (self.in_flight is not None and self.in_flight < 1):
             raise RmbgError("A Ray video run needs at least 1 worker and 1 chunk in flight.")
-        from argparse import ArgumentTypeError
+        from ..cli.ray_workers import gpus_problem
 
-        from ..cli.ray_workers import gpus_arg
-
-        try:
-            gpus_arg(str(self.gpus_per_worker))
-        except ArgumentTypeError as exc:
-            raise RmbgError(f"gpus_per_worker {exc}.") from None
+        problem = gpus_problem(self.gpus_per_worker)
+        if problem:
+            raise RmbgError(f"gpus_per_worker {problem}: {str(self.gpus_per_worker)!r}.")
         chunk_length(24.0, self.chunk_seconds, self.chunk_frames)  # a bad size is refused before anything starts
 
 
