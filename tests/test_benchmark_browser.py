@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 from rmbg.eval.votes import VoteStore  # noqa: E402
 from tests.support.app import app_config, serve, submits  # noqa: E402
 from tests.support.benchmark import DAVIS, FRAMES, png_bytes, votes_db  # noqa: E402,F401
-from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
+from tests.support.browser import CHROMIUM, enter_fal_key, opened_app, shot  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
@@ -25,18 +25,13 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 
 @pytest.fixture(scope="module")
 def page_and_fal(votes_db, u2netp_path):  # noqa: F811
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
 
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1200})
-        page.set_default_timeout(TIMEOUT_MS)
-        expect.set_options(timeout=4 * TIMEOUT_MS)  # model runs on a shared CPU
-        page.goto(url)
-        page.wait_for_selector("#run")
+        browser, page = opened_app(pw, url, height=1200, slow_expect=True)  # model runs on a shared CPU
         page.get_by_role("tab", name="Benchmark").click()
         try:
             yield page, fal

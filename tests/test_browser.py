@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, add_tiny_rmbg14, app_config, hub_cache, serve  # noqa: E402
-from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
+from tests.support.browser import CHROMIUM, TIMEOUT_MS, enter_fal_key, opened_app, shot  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 
@@ -32,11 +32,7 @@ def page_and_fakes(tmp_path_factory):
     with FalFake() as fal, RunwareFake() as runware, hub_cache(tmp_path_factory.mktemp("hub")) as cache:
         add_tiny_rmbg14(cache)
         with serve(app_config(fal, runware)) as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(url)
-            page.wait_for_selector("#run")
+            browser, page = opened_app(pw, url)
             try:
                 yield page, fal, runware
             finally:

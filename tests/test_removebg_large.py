@@ -7,7 +7,6 @@ answer read as untrusted input."""
 from __future__ import annotations
 
 import io
-import zipfile
 
 import httpx
 import numpy as np
@@ -21,6 +20,7 @@ from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from tests.fakes.common import form_fields, simple_matte
 from tests.fakes.fixtures import removebg_fake  # noqa: F401
+from tests.support.archives import zip_of
 
 KEY = "rbg-test-key"
 
@@ -126,14 +126,6 @@ def test_a_png_over_12_mb_but_under_12_mib_is_sent_as_a_jpeg_under_12_mb(removeb
 # --- the ZIP answer is untrusted input -----------------------------------------------------
 
 
-def _zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buf.getvalue()
-
-
 def _jpeg(size=(40, 30)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, (200, 10, 10)).save(buf, format="JPEG")
@@ -143,9 +135,9 @@ def _jpeg(size=(40, 30)) -> bytes:
 def test_the_matte_is_the_zips_grayscale_png_whatever_its_name():
     matte = Image.new("L", (40, 30), 0)
     ImageDraw.Draw(matte).rectangle((10, 5, 30, 25), fill=200)
-    alpha, scaled = alpha_from_zip(_zip({"x.jpg": _jpeg(), "folder/m": _png(matte)}), (40, 30), "remove-bg")
+    alpha, scaled = alpha_from_zip(zip_of({"x.jpg": _jpeg(), "folder/m": _png(matte)}), (40, 30), "remove-bg")
     assert scaled is None and np.array_equal(np.asarray(alpha), np.asarray(matte))
-    half, scaled = alpha_from_zip(_zip({"alpha.png": _png(matte.resize((20, 15)))}), (40, 30), "remove-bg")
+    half, scaled = alpha_from_zip(zip_of({"alpha.png": _png(matte.resize((20, 15)))}), (40, 30), "remove-bg")
     assert half.size == (40, 30) and scaled == (20, 15)
 
 
@@ -162,18 +154,18 @@ def test_the_matte_is_the_zips_grayscale_png_whatever_its_name():
 )
 def test_a_zip_without_one_matte_of_the_inputs_shape_is_refused(members, message):
     with pytest.raises(ProviderResponseError, match=message):
-        alpha_from_zip(_zip(members), (40, 30), "remove-bg")
+        alpha_from_zip(zip_of(members), (40, 30), "remove-bg")
 
 
 def test_a_zip_bomb_is_refused_before_it_is_inflated():
-    bomb = _zip({"alpha.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 30_000_000})  # 30 MB of zeros: a few KB deflated
+    bomb = zip_of({"alpha.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 30_000_000})  # 30 MB of zeros: a few KB deflated
     assert len(bomb) < 100_000
     with pytest.raises(ProviderResponseError, match=r"would inflate to 30 MB, over the 1 MB .*before decompressing"):
         alpha_from_zip(bomb, (40, 30), "remove-bg")
 
 
 def test_a_zip_whose_header_understates_a_member_is_refused():
-    honest = _zip({"alpha.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 3_000_000})
+    honest = zip_of({"alpha.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 3_000_000})
     declared = (3_000_008).to_bytes(4, "little")
     lying = honest.replace(declared, (1000).to_bytes(4, "little"))  # local header and central directory
     assert lying != honest

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from rmbg.webapp.uploads import MAX_STEM_BYTES, UploadError, read_upload, short_stem
+from tests.support.archives import zip_of
 
 
 def png(colour: int = 128, size: tuple[int, int] = (8, 6), mode: str = "RGB") -> bytes:
@@ -25,18 +26,10 @@ def png(colour: int = 128, size: tuple[int, int] = (8, 6), mode: str = "RGB") ->
     return buf.getvalue()
 
 
-def archive(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def test_a_member_with_a_300_character_name_is_read_and_still_matches_its_mask(tmp_path):
     long = "a" * 300
     zipped = tmp_path / "set.zip"
-    zipped.write_bytes(archive({f"{long}.png": png(), f"masks/{long}.png": png(255, mode="L")}))
+    zipped.write_bytes(zip_of({f"{long}.png": png(), f"masks/{long}.png": png(255, mode="L")}))
     upload = read_upload([zipped], None, tmp_path / "out")
     assert upload.truth and upload.names == (short_stem(long),)
     assert len(upload.names[0].encode()) <= MAX_STEM_BYTES
@@ -46,7 +39,7 @@ def test_a_member_with_a_300_character_name_is_read_and_still_matches_its_mask(t
 
 def understated(data: bytes) -> bytes:
     """An archive of one member whose headers (local and central) say it is 10 bytes long."""
-    raw = bytearray(archive({"big.png": data}))
+    raw = bytearray(zip_of({"big.png": data}))
     for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
         at = raw.find(signature)
         struct.pack_into("<I", raw, at + offset, 10)  # uncompressed size
@@ -61,7 +54,7 @@ def test_a_member_whose_header_understates_its_size_is_refused_by_name(tmp_path)
 
 
 def test_a_cut_off_member_is_refused_by_name(tmp_path):
-    data = archive({"a.png": png(size=(64, 64))}, zipfile.ZIP_DEFLATED)
+    data = zip_of({"a.png": png(size=(64, 64))}, zipfile.ZIP_DEFLATED)
     start = data.find(b"PK\x03\x04") + 30 + len("a.png")
     corrupt = bytearray(data)
     corrupt[start : start + 8] = b"\xff" * 8  # the deflate stream itself broken
@@ -85,7 +78,7 @@ NAMES = st.text(
 def test_any_archive_ends_in_a_folder_or_a_readable_refusal(tmp_path_factory, names, damage, lie):
     members = {name: png(i * 40 % 256) for i, name in enumerate(names)}
     try:
-        data = archive(members)
+        data = zip_of(members)
     except (ValueError, UnicodeEncodeError):
         return  # not an archive zipfile will write; nothing to read
     if lie:

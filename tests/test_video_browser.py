@@ -22,7 +22,7 @@ import pytest  # noqa: E402
 
 from rmbg.webapp import AppConfig  # noqa: E402
 from tests.support.app import serve  # noqa: E402
-from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, shot  # noqa: E402
+from tests.support.browser import CHROMIUM, opened_app, shot  # noqa: E402
 from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
@@ -41,11 +41,7 @@ def page(u2netp_path, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("video-browser")
     with threshold_registered(), serve(AppConfig()) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        opened = browser.new_page(viewport={"width": 1400, "height": 1000})
-        opened.set_default_timeout(TIMEOUT_MS)
-        opened.goto(url)
-        opened.wait_for_selector("#run")
+        browser, opened = opened_app(pw, url)
         opened.get_by_role("tab", name="Video").click()
         opened.root = root  # type: ignore[attr-defined]
         try:

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 
 from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
 from tests.support.benchmark import DAVIS, FRAMES, votes_db  # noqa: E402,F401
-from tests.support.browser import ARGS, CHROMIUM, TIMEOUT_MS, enter_fal_key, shot  # noqa: E402
+from tests.support.browser import CHROMIUM, enter_fal_key, opened_app, shot  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
 
@@ -70,7 +70,7 @@ MISFITS = """(wide) => {
 
 @pytest.fixture(scope="module")
 def page(votes_db, u2netp_path, tmp_path_factory):  # noqa: F811
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
@@ -78,12 +78,7 @@ def page(votes_db, u2netp_path, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("widths")
     with FalFake() as fal, RunwareFake() as runware, threshold_registered():
         with serve(app_config(fal, runware)) as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
-            opened.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=4 * TIMEOUT_MS)  # model runs on a shared CPU
-            opened.goto(url)
-            opened.wait_for_selector("#run")
+            browser, opened = opened_app(pw, url, slow_expect=True)  # model runs on a shared CPU
             opened.root = root  # type: ignore[attr-defined]
             try:
                 yield opened

@@ -7,7 +7,8 @@ package (tests/fakes/, tests/hfcache.py, tests/fakehub.py,
 tests/tiny_transformers.py, tests/u2netp_fixture.py) are support too.
 
 - app: launching the web app on 127.0.0.1 (serve, app_config, hub_cache, ...)
-- browser: headless Chromium through Playwright (CHROMIUM, ARGS, shot, ...)
+- archives: ZIP archives built in memory (zip_of)
+- browser: headless Chromium through Playwright (CHROMIUM, ARGS, opened_app, shot, ...)
 - benchmark: the DAVIS sample and the votes database of the Benchmark tab
 - fetch: the local HTTP server behind the image-URL tests
 - mcp: an MCP client session against the launched app

@@ -31,3 +31,19 @@ def enter_fal_key(page) -> None:
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def opened_app(pw, url: str, *, height: int = 1000, slow_expect: bool = False):
+    """(browser, page): Chromium started, a 1400 px wide page on the launched app, its main
+    button shown. slow_expect: Playwright's expect waits 4x the timeout (a model runs on a
+    shared CPU). The caller closes the browser."""
+    from playwright.sync_api import expect
+
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.set_default_timeout(TIMEOUT_MS)
+    if slow_expect:
+        expect.set_options(timeout=4 * TIMEOUT_MS)
+    page.goto(url)
+    page.wait_for_selector("#run")
+    return browser, page
