@@ -12,9 +12,10 @@ moved neighbours:
 
 where d_j is how much the picture still differs after the move: the absolute
 difference of the grey levels (0-255) of frame t and the moved frame t+j,
-box-averaged over `blur` pixels. Where the scene is still, or moved as the
-flow says, w_j is near 1 and the model's frame-to-frame jitter is averaged out
-along the motion; where the flow is wrong (occlusions, new content), w_j falls
+box-averaged over `blur` pixels (and rounded to a whole grey level: w is
+then a table look-up). Where the scene is still, or moved as the flow says,
+w_j is near 1 and the model's frame-to-frame jitter is averaged out along
+the motion; where the flow is wrong (occlusions, new content), w_j falls
 towards 0 and the matte is the model's own. Because the window is centred
 (frames after t count as much as frames before it), an edge that moves is not
 pulled back towards where it was, as a causal filter (past frames only) pulls
@@ -34,10 +35,12 @@ Flow: OpenCV's DIS optical flow (`DISOpticalFlow`, ULTRAFAST preset), computed o
 per pair of consecutive frames in each direction as the frames come in; flow
 to a frame two or more steps away is the composition of those steps. Without
 OpenCV (or with `flow=False`) nothing is moved: the weights still drop where
-the picture changes. The cost is two flows and a few remaps per frame,
-tens of milliseconds on a CPU at 854x480, small against the model's own time
-(benchmarks/video.py measures it); it is plain numpy and OpenCV on the CPU,
-so it runs the same whether the model runs on a GPU or not (OpenCV's CUDA
+the picture changes. The cost is two flows, two compositions and four moves of
+each neighbour's matte and grey levels per frame (OpenCV's bilinear remap,
+with each flow turned once into its fixed-point form), about 40 ms of one
+core at 854x480 (benchmarks/video.py measures it; rmbg.video.pipeline runs
+it while the model works on the next frame); it is plain numpy and OpenCV on
+the CPU, so it runs the same whether the model runs on a GPU or not (OpenCV's CUDA
 flow, or a learned flow on the model's device, would slot in at `flow_between`).
 
 The state (the frames of the window: grey frame, the matte's logits, the
@@ -93,13 +96,13 @@ class SmoothParams:
 @dataclass(frozen=True)
 class WindowFrame:
     """One frame in the window: the caller's tag, its grey levels (uint8), the model's matte as
-    logits and the grey levels again, as float32 planes (H x W x 2, moved together), and the flows
-    (H x W x 2 float32, where each pixel of this frame is in the other) to the previous and the
-    next frame, once those are known (None without flow, and once no frame kept needs them)."""
+    logits (float32), and the flows (H x W x 2 float32, where each pixel of this frame is in the
+    other) to the previous and the next frame, once those are known (None without flow, and once
+    no frame kept needs them)."""
 
     tag: Any
     grey: np.ndarray
-    planes: np.ndarray
+    logit: np.ndarray
     back: np.ndarray | None = None
     fwd: np.ndarray | None = None
 
@@ -141,30 +144,46 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
 
 
 def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | None:
-    """Where each pixel of grey frame a is in grey frame b (H x W x 2 float32, x then y), or None without flow."""
+    """Where each pixel of grey frame a is in grey frame b, as positions (H x W x 2 float32, x then y:
+    the pixel's own position plus the flow), or None without flow."""
     dis = optical_flow() if use_flow else None
     if dis is None:
         return None
-    return np.asarray(dis.calc(a, b, None), dtype=np.float32)
+    flow = np.asarray(dis.calc(a, b, None), dtype=np.float32)
+    flow += _grid(flow.shape[0], flow.shape[1])
+    return flow
 
 
-def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """image sampled at (x, y) + flow (bilinear, edges repeated)."""
+Maps = tuple[np.ndarray, np.ndarray]  # OpenCV's fixed-point form of positions (cv2.convertMaps), for remap
+
+
+def maps_of(positions: np.ndarray) -> Maps:
+    """Positions (H x W x 2 float32) in OpenCV's fixed-point form: what `cv2.remap` makes of float
+    positions for bilinear sampling anyway (1/32 px), made once for every plane moved the same way."""
     import cv2
 
-    xs, ys = _grid(flow.shape[0], flow.shape[1])
-    map_x, map_y = flow[..., 0] + xs, flow[..., 1] + ys
-    return np.asarray(cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    m1, m2 = cv2.convertMaps(positions, None, cv2.CV_16SC2)  # type: ignore[call-overload]
+    return np.asarray(m1), np.asarray(m2)
+
+
+def moved(image: np.ndarray, maps: Maps) -> np.ndarray:
+    """image sampled where `maps` say (bilinear, edges repeated; uint8 stays uint8, rounded)."""
+    import cv2
+
+    return np.asarray(cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
 
 
 @functools.lru_cache(maxsize=4)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.arange(w, dtype=np.float32)[None, :], np.arange(h, dtype=np.float32)[:, None]
+def _grid(h: int, w: int) -> np.ndarray:
+    """Each pixel's own position (x, y), H x W x 2 float32."""
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return np.dstack([xs, ys])
 
 
-def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
-    """The flow a -> c from a -> b (`first`) and b -> c (`then`)."""
-    return first + _remap(then, first)
+def compose(first: Maps, then: np.ndarray) -> np.ndarray:
+    """Positions a -> c from a -> b (`first`, as maps) and b -> c (`then`, positions): where a's
+    pixel lands in b, looked up in `then` (bilinear, so exact where the flow b -> c is smooth)."""
+    return moved(then, first)
 
 
 def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
@@ -181,46 +200,58 @@ def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
     return x
 
 
-def _blur(x: np.ndarray, size: int) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def weight_table(motion: float) -> np.ndarray:
+    """w for each whole grey-level difference 0..255: exp(-d / motion), float32."""
+    return np.exp(-np.arange(256, dtype=np.float64) / motion).astype(np.float32)
+
+
+def neighbour_weight(grey: np.ndarray, other: np.ndarray, params: SmoothParams) -> np.ndarray:
+    """w (float32, the frame's size) from frame t's grey levels and the neighbour's, moved onto
+    frame t (both uint8): the absolute difference, box-averaged and rounded to a whole grey level,
+    through `weight_table` (a grey level's rounding moves w by at most 2.5 % at motion 20)."""
+    table = weight_table(params.motion)
+    side = 2 * (params.blur // 2) + 1
     try:
         import cv2
     except ImportError:
-        return box_mean(x, size // 2)
-    side = 2 * (size // 2) + 1
-    return np.asarray(cv2.blur(x, (side, side), borderType=cv2.BORDER_REPLICATE))
-
-
-def neighbour_weight(grey: np.ndarray, moved: np.ndarray, params: SmoothParams) -> np.ndarray:
-    """w (float32, the frame's size) from frame t's grey levels and the neighbour's, moved onto frame t (float32)."""
-    change = _blur(np.abs(grey - moved), params.blur)
-    return np.exp(change * np.float32(-1.0 / params.motion)).astype(np.float32)
+        diff = np.abs(grey.astype(np.int16) - other).astype(np.float32)
+        change = np.rint(box_mean(diff, side // 2)).astype(np.uint8)
+        return table[change]
+    change = cv2.blur(cv2.absdiff(grey, other), (side, side), borderType=cv2.BORDER_REPLICATE)
+    return np.asarray(cv2.LUT(change, table))
 
 
 def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams) -> np.ndarray:
     """The smoothed alpha (uint8) of window[centre], from the frames around it (module doc)."""
     me = window[centre]
-    num = me.planes[..., 0].copy()
+    num = me.logit.copy()
     den = np.ones_like(num)
     for step, reach in ((-1, params.past), (1, params.ahead)):
-        flow: np.ndarray | None = None
+        maps: Maps | None = None
         for j in range(1, reach + 1):
             index = centre + step * j
             if not 0 <= index < len(window):
                 break
             hop = window[index - step].back if step < 0 else window[index - step].fwd
             other = window[index]
-            if hop is None or (j > 1 and flow is None):  # no flow: the neighbour is taken where it is
-                flow = None
-                moved = other.planes
+            if hop is None or (j > 1 and maps is None):  # no flow: the neighbour is taken where it is
+                maps = None
+                logit, grey = other.logit, other.grey
             else:
-                flow = hop if flow is None else compose(flow, hop)
-                moved = _remap(other.planes, flow)
-            w = neighbour_weight(me.planes[..., 1], moved[..., 1], params)
-            logit = moved[..., 0]
+                maps = maps_of(hop if maps is None else compose(maps, hop))
+                logit, grey = moved(other.logit, maps), moved(other.grey, maps)
+            w = neighbour_weight(me.grey, grey, params)
             num += w * logit
             den += w
-    out = 256.0 / (1.0 + np.exp(-num / den)) - 0.5
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    np.divide(num, den, out=num)
+    np.negative(num, out=num)
+    np.exp(num, out=num)
+    num += 1.0
+    np.divide(256.0, num, out=num)
+    num -= 0.5
+    np.rint(num, out=num)
+    return np.clip(num, 0, 255).astype(np.uint8)
 
 
 def _emit(state: SmoothState, params: SmoothParams, until: int) -> tuple[Ready, SmoothState]:
@@ -254,7 +285,7 @@ def smooth_push(
     if state.window and state.window[-1].grey.shape != alpha.shape:  # a new size: a new stream
         ready, state = smooth_flush(state, params)
     grey = grey_of(rgb)
-    frame = WindowFrame(tag, grey, np.dstack([LOGIT[alpha], grey.astype(np.float32)]))
+    frame = WindowFrame(tag, grey, LOGIT[alpha])
     window = state.window
     if window:
         last = window[-1]
