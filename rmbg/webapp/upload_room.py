@@ -3,8 +3,15 @@
 Every file a visitor sends (the page, gradio_client, a raw
 `POST /gradio_api/upload`) lands in gradio's upload folder, which gradio
 prunes by age only (the app's delete_cache: files older than 30 minutes,
-looked for every 10). At 25 MB a file, one client could write gigabytes in
-that window and take a Space down with a full disk.
+looked for every 10). At 500 MB a file (a clip: rmbg.webapp.file_limits),
+one client could write gigabytes in that window and take a Space down with a
+full disk.
+
+An upload that declares more than one upload may be (`max_bytes`: the
+largest file and its form) or more than the whole room is answered 413 at
+once, before a byte of its body is read (gradio alone reads it and counts
+as it writes, up to its max_file_size): a client that sends the headers and
+waits hears the answer, and `Connection: close` ends the exchange.
 
 This ASGI middleware answers an upload before gradio reads it when the
 upload would take the folder's uploads past their room (RMBG_UPLOADS_MB):
@@ -24,6 +31,7 @@ here nor deleted by it. No gradio import here.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -90,10 +98,10 @@ class UploadRoom:
 
 
 class UploadLimit:
-    """ASGI middleware: `Middleware(UploadLimit, room=UploadRoom(...))` in launch(app_kwargs=...)."""
+    """ASGI middleware: `Middleware(UploadLimit, room=UploadRoom(...), max_bytes=...)` in launch(app_kwargs=...)."""
 
-    def __init__(self, app, room: UploadRoom):
-        self.app, self.room = app, room
+    def __init__(self, app, room: UploadRoom, max_bytes: int | None = None):
+        self.app, self.room, self.max_bytes = app, room, max_bytes
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         path = scope.get("path", "").rstrip("/")
@@ -106,6 +114,9 @@ class UploadLimit:
             await refuse(receive, send, 411, "An upload must declare its size (Content-Length).")
             return
         size = int(declared)
+        if (limit := self.largest()) is not None and size > limit:
+            await refuse_unread(send, 413, too_large(size, limit))
+            return
         if not self.room.reserve(size):
             await refuse(
                 receive, send, 507, "The server's room for uploads is full just now; try again in a few minutes."
@@ -115,6 +126,27 @@ class UploadLimit:
             await self.app(scope, receive, send)
         finally:
             self.room.release(size)
+
+    def largest(self) -> int | None:
+        """The most one upload request may declare: one file and its form, and never more than the room."""
+        from .file_limits import FORM_ROOM
+
+        own = None if self.max_bytes is None else self.max_bytes + FORM_ROOM
+        return self.room.limit if own is None else min(own, self.room.limit)
+
+
+def too_large(size: int, limit: int) -> str:
+    from .file_limits import shown_mb
+
+    return f"The upload is {shown_mb(size, up=True)} MB; this server takes at most {shown_mb(limit)} MB at once."
+
+
+async def refuse_unread(send: Send, status: int, message: str) -> None:
+    """Answer without reading the body (it may be hundreds of MB) and close the connection after."""
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def refuse(receive: Receive, send: Send, status: int, message: str) -> None:
