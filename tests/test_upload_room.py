@@ -143,3 +143,39 @@ def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch,
         assert "room for uploads is full" in reply.json()["error"]
         uploaded = [p for p in folder.rglob("p*.png")]
         assert len(uploaded) == answers.count(200) and sum(p.stat().st_size for p in uploaded) <= 3 * MB
+
+
+@pytest.mark.parametrize(
+    "max_bytes, declared, said",
+    [
+        (2 * MB, 2 * MB + 64 * 2**10 + 1, "The upload is 2.07 MB; this server takes at most 2.06 MB at once."),
+        (None, 5 * MB + 1, "The upload is 5.01 MB; this server takes at most 5 MB at once."),  # past the whole room
+        (10 * MB, 6 * MB, "The upload is 6 MB; this server takes at most 5 MB at once."),
+    ],
+)
+def test_an_upload_past_the_limit_or_the_whole_room_is_answered_without_reading_its_body(
+    tmp_path, max_bytes, declared, said
+):
+    """Over the largest upload (the file and 64 KiB of form) or more than the whole room: 413 at
+    once, the body never asked for (`receive` fails if it is), gradio never reached, nothing held."""
+    import asyncio
+    import json
+
+    sent: list[dict] = []
+
+    async def unread():
+        raise AssertionError("the body was read")
+
+    async def gradio(scope, receive, send):
+        raise AssertionError("the upload reached gradio")
+
+    async def send(message):
+        sent.append(message)
+
+    room = UploadRoom(tmp_path, 5 * MB)
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "headers": []}
+    scope["headers"] = [(b"content-length", str(declared).encode())]
+    asyncio.run(UploadLimit(gradio, room, max_bytes=max_bytes)(scope, unread, send))
+    start, body = sent
+    assert start["status"] == 413 and (b"connection", b"close") in start["headers"]
+    assert json.loads(body["body"]) == {"error": said} and room.reserved == 0

@@ -35,7 +35,7 @@ def image_max_bytes() -> int:
         raise InvalidImageError(f"{exc}.") from None
     if not math.isfinite(megabytes) or megabytes <= 0:
         raise InvalidImageError(f"RMBG_IMAGE_MAX_MB must be a number of MB above 0, got {megabytes:g}.")
-    return int(megabytes * MB)
+    return round(megabytes * MB)
 
 
 def video_max_bytes() -> int:
