@@ -38,6 +38,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from .file_limits import FORM_ROOM, shown_mb
+
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
 MIN_AGE_S = 120.0  # an upload younger than this is in use by a handler or about to be
 Receive = Callable[[], Awaitable[dict]]
@@ -114,7 +116,7 @@ class UploadLimit:
             await refuse(receive, send, 411, "An upload must declare its size (Content-Length).")
             return
         size = int(declared)
-        if (limit := self.largest()) is not None and size > limit:
+        if size > (limit := self.largest()):
             await refuse_unread(send, 413, too_large(size, limit))
             return
         if not self.room.reserve(size):
@@ -127,17 +129,13 @@ class UploadLimit:
         finally:
             self.room.release(size)
 
-    def largest(self) -> int | None:
-        """The most one upload request may declare: one file and its form, and never more than the room."""
-        from .file_limits import FORM_ROOM
-
-        own = None if self.max_bytes is None else self.max_bytes + FORM_ROOM
-        return self.room.limit if own is None else min(own, self.room.limit)
+    def largest(self) -> int:
+        """The most one upload request may declare: one file and its form, and never more than the whole room."""
+        own = self.room.limit if self.max_bytes is None else self.max_bytes + FORM_ROOM
+        return min(own, self.room.limit)
 
 
 def too_large(size: int, limit: int) -> str:
-    from .file_limits import shown_mb
-
     return f"The upload is {shown_mb(size, up=True)} MB; this server takes at most {shown_mb(limit)} MB at once."
 
 
