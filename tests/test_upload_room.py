@@ -125,16 +125,20 @@ def test_an_upload_without_a_declared_size_is_refused(served):
     assert client.post("/gradio_api/queue/join", content=b"{}").status_code == 200  # other routes pass
 
 
-def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch, u2netp_path):  # noqa: F811
+def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch, caplog, u2netp_path):  # noqa: F811
     """A client posting 1 MB files to gradio's upload route: past RMBG_UPLOADS_MB (here 3 MB) the app
-    answers 507 in our words, and the folder never holds more than that."""
+    answers 507 in our words, and the folder never holds more than that. A room that holds fewer than
+    two of the largest upload (here RMBG_VIDEO_MAX_MB 2) is said in the log at launch."""
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
     from tests.support.app import app_config, serve
 
     folder = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    monkeypatch.setenv("RMBG_VIDEO_MAX_MB", "2")
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "1.5")
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware, uploads_mb=3)) as url:
+        assert "RMBG_UPLOADS_MB holds fewer than two of the largest upload (2 MB" in caplog.text
         answers = []
         for i in range(6):
             reply = httpx.post(url + "gradio_api/upload", files={"files": (f"p{i}.png", os.urandom(MB))}, timeout=60)
