@@ -183,3 +183,38 @@ def test_an_upload_past_the_limit_or_the_whole_room_is_answered_without_reading_
     start, body = sent
     assert start["status"] == 413 and (b"connection", b"close") in start["headers"]
     assert json.loads(body["body"]) == {"error": said} and room.reserved == 0
+
+
+def test_a_rest_clip_holds_its_size_against_the_room_while_its_route_runs(tmp_path):
+    """POST /api/video's body is spooled outside the upload folder while the clip is cut: its declared
+    size is held against the room until the route ends; more than the whole room is answered unread."""
+    import asyncio
+    import json
+
+    room = UploadRoom(tmp_path, 5 * MB)
+    held: list[int] = []
+
+    async def route(scope, receive, send):
+        held.append(room.reserved)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def call(declared: int | None) -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        length = [] if declared is None else [(b"content-length", str(declared).encode())]
+        scope = {"type": "http", "method": "POST", "path": "/api/video", "headers": length}
+        await UploadLimit(route, room, max_bytes=MB)(scope, receive, send)  # max_bytes: the page's uploads only
+        return sent
+
+    assert asyncio.run(call(3 * MB))[0]["status"] == 200 and held == [3 * MB] and room.reserved == 0
+    over = asyncio.run(call(6 * MB))
+    assert over[0]["status"] == 413 and held == [3 * MB]
+    assert json.loads(over[1]["body"]) == {"error": "The upload is 6 MB; this server takes at most 5 MB at once."}
+    assert asyncio.run(call(None))[0]["status"] == 411 and held == [3 * MB]

@@ -65,6 +65,7 @@ MEDIA = {
     "gif": "image/gif",
     "webp": "image/webp",
 }
+ROOM_CODES = (411, 507)  # the body's size not declared; no room for it on disk just now (rmbg.webapp.upload_room)
 NO_VIDEO = 'Send the clip as the multipart field "video", or JSON {"url": "https://..."}.'
 
 
@@ -144,7 +145,8 @@ def video_responses() -> dict[int | str, dict[str, Any]]:
     }
     content = {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MEDIA.values()))}
     refused: dict[int | str, dict[str, Any]] = {
-        code: {"model": Refusal, "description": "Refused or failed, with the reason"} for code in ERROR_CODES
+        code: {"model": Refusal, "description": "Refused or failed, with the reason"}
+        for code in sorted({*ERROR_CODES, *ROOM_CODES})
     }
     return {200: {"description": "The cut-out clip", "content": content, "headers": headers}, **refused}
 

@@ -7,6 +7,10 @@ looked for every 10). At 500 MB a file (a clip: rmbg.webapp.file_limits),
 one client could write gigabytes in that window and take a Space down with a
 full disk.
 
+`POST /api/video` takes a clip as large as an upload, spooled to disk
+outside that folder while the clip is cut: its declared size is held against
+the same room for as long as the request runs (the route says its own limit).
+
 An upload that declares more than one upload may be (`max_bytes`: the
 largest file and its form) or more than the whole room is answered 413 at
 once, before a byte of its body is read (gradio alone reads it and counts
@@ -41,6 +45,7 @@ from pathlib import Path
 from .file_limits import FORM_ROOM, shown_mb
 
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
+BODY_PATHS = ("/api/video",)  # REST bodies as large as a clip, spooled to disk while the route runs: room too
 MIN_AGE_S = 120.0  # an upload younger than this is in use by a handler or about to be
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
@@ -107,7 +112,7 @@ class UploadLimit:
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         path = scope.get("path", "").rstrip("/")
-        if scope.get("type") != "http" or scope.get("method") != "POST" or not path.endswith(UPLOAD_PATHS):
+        if scope.get("type") != "http" or scope.get("method") != "POST" or not path.endswith(UPLOAD_PATHS + BODY_PATHS):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -116,7 +121,7 @@ class UploadLimit:
             await refuse(receive, send, 411, "An upload must declare its size (Content-Length).")
             return
         size = int(declared)
-        if size > (limit := self.largest()):
+        if size > (limit := self.largest() if path.endswith(UPLOAD_PATHS) else self.room.limit):  # a route: its own
             await refuse_unread(send, 413, too_large(size, limit))
             return
         if not self.room.reserve(size):
