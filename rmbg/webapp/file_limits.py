@@ -50,6 +50,17 @@ def upload_max_bytes() -> int:
     return max(image_max_bytes(), video_max_bytes())
 
 
+def video_body_bytes() -> int:
+    """The most POST /api/video's body may be: a clip, a background image and the form around them."""
+    return video_max_bytes() + image_max_bytes() + FORM_ROOM
+
+
+def video_body_refusal() -> str:
+    """The 413 of a POST /api/video body over video_body_bytes()."""
+    clip, picture = shown_mb(video_max_bytes()), shown_mb(image_max_bytes())
+    return f"The request is over {clip} MB, the largest clip this server takes (with a {picture} MB background image)."
+
+
 def shown_mb(size: int, *, up: bool = False) -> str:
     """Bytes as MB for a sentence, to 3 significant digits ("25", "0.05", "2048"); `up`: a file's
     size, rounded up (so one just over its limit never reads as the limit itself: "25.1")."""

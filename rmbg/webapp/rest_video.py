@@ -47,7 +47,7 @@ from ..errors import InvalidImageError, InvalidRequestError
 from ..video.limits import InvalidVideoError
 from .catalog import Keys
 from .context import App
-from .file_limits import FORM_ROOM, image_max_bytes, shown_mb, video_max_bytes
+from .file_limits import image_max_bytes, shown_mb, video_body_bytes, video_body_refusal, video_max_bytes
 from .identity import rest_identity
 from .inputs import Text, VideoFormat
 from .look import Look
@@ -167,12 +167,9 @@ async def read_video_body(request: Request) -> tuple[dict[str, Any], dict[str, U
     around them), each file within its own: TooLarge (413) in words that give the limit."""
     clip, picture = video_max_bytes(), image_max_bytes()
     try:
-        values, uploads = await read_body(request, VIDEO_FILES, len(VIDEO_FIELDS) + 2, clip + picture + FORM_ROOM)
+        values, uploads = await read_body(request, VIDEO_FILES, len(VIDEO_FIELDS) + 2, video_body_bytes())
     except TooLarge:
-        raise TooLarge(
-            f"The request is over {shown_mb(clip)} MB, the largest clip this server takes "
-            f"(with a {shown_mb(picture)} MB background image)."
-        ) from None
+        raise TooLarge(video_body_refusal()) from None
     for said, field, limit in (("The clip", "video", clip), ("The background image", "background_image", picture)):
         size = (uploads[field].size or 0) if field in uploads else 0
         if size > limit:

@@ -42,7 +42,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from .file_limits import FORM_ROOM, shown_mb
+from .file_limits import FORM_ROOM, shown_mb, video_body_bytes, video_body_refusal
 
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
 BODY_PATHS = ("/api/video",)  # REST bodies as large as a clip, spooled to disk while the route runs: room too
@@ -121,8 +121,8 @@ class UploadLimit:
             await refuse(receive, send, 411, "An upload must declare its size (Content-Length).")
             return
         size = int(declared)
-        if size > (limit := self.largest() if path.endswith(UPLOAD_PATHS) else self.room.limit):  # a route: its own
-            await refuse_unread(send, 413, too_large(size, limit))
+        if (said := self.too_large(path, size)) is not None:
+            await refuse_unread(send, 413, said)
             return
         if not self.room.reserve(size):
             await refuse(
@@ -134,14 +134,17 @@ class UploadLimit:
         finally:
             self.room.release(size)
 
-    def largest(self) -> int:
-        """The most one upload request may declare: one file and its form, and never more than the whole room."""
-        own = self.room.limit if self.max_bytes is None else self.max_bytes + FORM_ROOM
-        return min(own, self.room.limit)
-
-
-def too_large(size: int, limit: int) -> str:
-    return f"The upload is {shown_mb(size, up=True)} MB; this server takes at most {shown_mb(limit)} MB at once."
+    def too_large(self, path: str, size: int) -> str | None:
+        """Why a request of `size` is refused before its body is read, or None: an upload over one file
+        (max_bytes) and its form; a REST clip over its route's limit (said in the route's words); either
+        over the whole room."""
+        if path.endswith(BODY_PATHS) and size > video_body_bytes():
+            return video_body_refusal()
+        own = self.room.limit if self.max_bytes is None or path.endswith(BODY_PATHS) else self.max_bytes + FORM_ROOM
+        limit = min(own, self.room.limit)
+        if size <= limit:
+            return None
+        return f"The upload is {shown_mb(size, up=True)} MB; this server takes at most {shown_mb(limit)} MB at once."
 
 
 async def refuse_unread(send: Send, status: int, message: str) -> None:
