@@ -19,7 +19,7 @@ class Setting:
     read_by: str
 
 
-PHOTOROOM, REMOVEBG = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg"
+PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
 
 SETTINGS: tuple[Setting, ...] = (
     # --- images in ---------------------------------------------------------------
@@ -29,6 +29,14 @@ SETTINGS: tuple[Setting, ...] = (
         "40000000",
         "Largest input image, checked from the header before decoding.",
         "rmbg.image.io",
+    ),
+    Setting(
+        "RMBG_IMAGE_MAX_MB",
+        "number (MiB)",
+        "25",
+        "Largest image file the app takes (page and API uploads, REST image bodies, data: URIs), checked by "
+        "its size before anything opens it.",
+        "rmbg.webapp.file_limits",
     ),
     Setting(
         "RMBG_URL_ALLOW_HOSTS",
@@ -54,11 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # --- videos in ---------------------------------------------------------------
     Setting(
-        "RMBG_VIDEO_MAX_SECONDS",
-        "seconds",
-        "60",
-        "Longest video clip, checked from the header and again while decoding.",
-        "rmbg.video.limits",
+        "RMBG_VIDEO_MAX_SECONDS", "seconds", "60", "Longest clip, checked in the header and while decoding.", VIDEO
     ),
     Setting(
         "RMBG_VIDEO_MAX_SIZE",
@@ -66,21 +70,16 @@ SETTINGS: tuple[Setting, ...] = (
         "1920x1080",
         "Largest video frame (either orientation); larger frames are scaled down to fit, with a note, "
         "up to RMBG_MAX_PIXELS, above which the clip is refused.",
-        "rmbg.video.limits",
+        VIDEO,
     ),
-    Setting(
-        "RMBG_VIDEO_MAX_FRAMES",
-        "int (frames)",
-        "3600",
-        "Most frames in one clip, checked from the header and again while decoding.",
-        "rmbg.video.limits",
-    ),
+    Setting("RMBG_VIDEO_MAX_FRAMES", "int (frames)", "3600", "Most frames in a clip (header, then decoding).", VIDEO),
     Setting(
         "RMBG_VIDEO_MAX_MB",
         "number (MiB)",
         "500",
-        "Largest video file, checked before it is opened (and while a URL is fetched).",
-        "rmbg.video.limits",
+        "Largest video file, checked before it is opened (and while a URL is fetched); in the app, also the "
+        "largest upload (gradio's max_file_size), answered 413 before its body is read.",
+        VIDEO,
     ),
     # --- caches and model files --------------------------------------------------
     Setting(

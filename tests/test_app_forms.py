@@ -81,15 +81,17 @@ def test_a_handler_receives_the_form_by_name_with_the_fields_defaults():
 
 
 def test_every_value_a_form_takes_has_the_check_of_its_type():
-    """Each form field is typed with a kind (rmbg.webapp.inputs) whose check runs before the handler: only the
-    uploads go without one (their files are checked by the loader)."""
+    """Each form field is typed with a kind (rmbg.webapp.inputs) whose check runs before the handler, an
+    uploaded image's (its file's size) too: only the MCP tool's image (a URL or a data: URI, held to its
+    limits where it is read) and the Benchmark's files (rmbg.webapp.uploads) go without one."""
     from rmbg.webapp.ui.forms import BenchmarkForm, CompareForm, McpForm, RemoveForm, ReplaceForm, RerenderForm
 
     forms = (RemoveForm, RerenderForm, CompareForm, ReplaceForm, BenchmarkForm, McpForm)
-    unchecked = {name for form in forms for name in form.names() if name not in form.checks()}
-    assert unchecked == {"image", "background_image", "reference_image", "images", "truth"}
+    unchecked = {(form.__name__, name) for form in forms for name in form.names() if name not in form.checks()}
+    assert unchecked == {("McpForm", "image"), ("BenchmarkForm", "images"), ("BenchmarkForm", "truth")}
     kinds = {name: check.kind for form in forms for name, check in form.checks().items()}
     assert (kinds["seed"], kinds["num_images"], kinds["margin"], kinds["fal_key"]) == ("seed", "count", "size", "key")
+    assert kinds["image"] == kinds["background_image"] == kinds["reference_image"] == "image file"
 
 
 def test_a_check_follows_the_parameters_type_not_its_name():

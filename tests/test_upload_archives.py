@@ -118,3 +118,23 @@ def test_an_image_over_the_benchmarks_size_is_refused_from_its_header(tmp_path):
     small = tmp_path / "small.png"
     Image.new("RGB", (4000, 4000), (20, 40, 60)).save(small)  # 16 MP: taken
     assert read_upload([small], None, tmp_path / "out2").names == ("small",)
+
+
+def test_a_loose_file_over_its_limit_is_refused_by_its_size_before_it_is_read(tmp_path):
+    """Sparse files: their size on disk is their length, their bytes are zeros (no image, no archive),
+    so a refusal that names the size was made before anything read them."""
+    image, archive = tmp_path / "big.png", tmp_path / "set.zip"
+    for path, size in ((image, 26 * 2**20), (archive, 401 * 2**20)):
+        with path.open("wb") as out:
+            out.truncate(size)
+    for images, truth, said in (
+        ([image], None, "big.png is 26 MB; the limit is 25 MB."),
+        ([archive], None, "set.zip is 401 MB; the limit is 400 MB."),
+        ([tmp_path / "ok.png"], [archive], "set.zip is 401 MB; the limit is 400 MB."),  # ground truth's archive
+    ):
+        (tmp_path / "ok.png").write_bytes(png())
+        into = tmp_path / f"out-{len(said)}-{len(truth or ())}"
+        with pytest.raises(UploadError) as refused:
+            read_upload(images, truth, into)
+        assert str(refused.value) == said
+        assert not [p for p in into.rglob("*") if p.is_file() and p.stat().st_size > 2**20]  # none was copied

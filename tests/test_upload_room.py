@@ -125,16 +125,20 @@ def test_an_upload_without_a_declared_size_is_refused(served):
     assert client.post("/gradio_api/queue/join", content=b"{}").status_code == 200  # other routes pass
 
 
-def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch, u2netp_path):  # noqa: F811
+def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch, caplog, u2netp_path):  # noqa: F811
     """A client posting 1 MB files to gradio's upload route: past RMBG_UPLOADS_MB (here 3 MB) the app
-    answers 507 in our words, and the folder never holds more than that."""
+    answers 507 in our words, and the folder never holds more than that. A room that holds fewer than
+    two of the largest upload (here RMBG_VIDEO_MAX_MB 2) is said in the log at launch."""
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
     from tests.support.app import app_config, serve
 
     folder = tmp_path / "gradio"
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    monkeypatch.setenv("RMBG_VIDEO_MAX_MB", "2")
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "1.5")
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware, uploads_mb=3)) as url:
+        assert "RMBG_UPLOADS_MB holds fewer than two of the largest upload (2 MB" in caplog.text
         answers = []
         for i in range(6):
             reply = httpx.post(url + "gradio_api/upload", files={"files": (f"p{i}.png", os.urandom(MB))}, timeout=60)
@@ -143,3 +147,74 @@ def test_the_launched_app_keeps_uploads_within_their_room(tmp_path, monkeypatch,
         assert "room for uploads is full" in reply.json()["error"]
         uploaded = [p for p in folder.rglob("p*.png")]
         assert len(uploaded) == answers.count(200) and sum(p.stat().st_size for p in uploaded) <= 3 * MB
+
+
+@pytest.mark.parametrize(
+    "max_bytes, declared, said",
+    [
+        (2 * MB, 2 * MB + 64 * 2**10 + 1, "The upload is 2.07 MB; this server takes at most 2.06 MB at once."),
+        (None, 5 * MB + 1, "The upload is 5.01 MB; this server takes at most 5 MB at once."),  # past the whole room
+        (10 * MB, 6 * MB, "The upload is 6 MB; this server takes at most 5 MB at once."),
+    ],
+)
+def test_an_upload_past_the_limit_or_the_whole_room_is_answered_without_reading_its_body(
+    tmp_path, max_bytes, declared, said
+):
+    """Over the largest upload (the file and 64 KiB of form) or more than the whole room: 413 at
+    once, the body never asked for (`receive` fails if it is), gradio never reached, nothing held."""
+    import asyncio
+    import json
+
+    sent: list[dict] = []
+
+    async def unread():
+        raise AssertionError("the body was read")
+
+    async def gradio(scope, receive, send):
+        raise AssertionError("the upload reached gradio")
+
+    async def send(message):
+        sent.append(message)
+
+    room = UploadRoom(tmp_path, 5 * MB)
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "headers": []}
+    scope["headers"] = [(b"content-length", str(declared).encode())]
+    asyncio.run(UploadLimit(gradio, room, max_bytes=max_bytes)(scope, unread, send))
+    start, body = sent
+    assert start["status"] == 413 and (b"connection", b"close") in start["headers"]
+    assert json.loads(body["body"]) == {"error": said} and room.reserved == 0
+
+
+def test_a_rest_clip_holds_its_size_against_the_room_while_its_route_runs(tmp_path):
+    """POST /api/video's body is spooled outside the upload folder while the clip is cut: its declared
+    size is held against the room until the route ends; more than the whole room is answered unread."""
+    import asyncio
+    import json
+
+    room = UploadRoom(tmp_path, 5 * MB)
+    held: list[int] = []
+
+    async def route(scope, receive, send):
+        held.append(room.reserved)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def call(declared: int | None) -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        length = [] if declared is None else [(b"content-length", str(declared).encode())]
+        scope = {"type": "http", "method": "POST", "path": "/api/video", "headers": length}
+        await UploadLimit(route, room, max_bytes=MB)(scope, receive, send)  # max_bytes: the page's uploads only
+        return sent
+
+    assert asyncio.run(call(3 * MB))[0]["status"] == 200 and held == [3 * MB] and room.reserved == 0
+    over = asyncio.run(call(6 * MB))
+    assert over[0]["status"] == 413 and held == [3 * MB]
+    assert json.loads(over[1]["body"]) == {"error": "The upload is 6 MB; this server takes at most 5 MB at once."}
+    assert asyncio.run(call(None))[0]["status"] == 411 and held == [3 * MB]

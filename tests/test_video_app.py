@@ -3,12 +3,16 @@
 httpx, on the real U2-Net-p weights (and a grey-level threshold as the
 second provider of a comparison). Stop in the middle offers nothing and leaves
 no file behind; a hosted video provider is reserved against the same caps as
-an image, per client address."""
+an image, per client address. The app runs with a 1 MB video limit
+(RMBG_VIDEO_MAX_MB), which its uploads follow; an image is held to its own
+limit (RMBG_IMAGE_MAX_MB: 0.5 MB, and below a clip's size where a test says so)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
+import json
 import os
 import tempfile
 import threading
@@ -16,6 +20,7 @@ import time
 from decimal import Decimal
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -28,6 +33,8 @@ from rmbg.webapp import AppConfig, videos  # noqa: E402
 from tests.support.app import serve  # noqa: E402
 from tests.video_clips import davis, decoded, threshold_registered, write_clip  # noqa: E402
 
+MB = 2**20
+
 
 @pytest.fixture(scope="module")
 def served(u2netp_path, tmp_path_factory):
@@ -37,6 +44,8 @@ def served(u2netp_path, tmp_path_factory):
     (root / "tmp").mkdir()
     runs = []
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RMBG_VIDEO_MAX_MB", "1")  # read at launch too: the page's uploads follow it (the larger
+        patch.setenv("RMBG_IMAGE_MAX_MB", "0.5")  # of the two limits), and each request reads them again
         patch.setattr(tempfile, "tempdir", str(root / "tmp"))
         engine = videos.remove_video
         patch.setattr(videos, "remove_video", lambda *a, **k: runs.append(a[1].id) or engine(*a, **k))
@@ -69,10 +78,12 @@ def folders(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.name.startswith(("rmbg-app-video-", "rmbg-video-", "rmbg-rest"))}
 
 
-def test_a_clip_through_the_api_then_another_background_without_a_model_run(served, clip, client):
+def test_a_clip_through_the_api_then_another_background_without_a_model_run(served, clip, client, monkeypatch):
     from gradio_client import handle_file
 
     _, tmp, runs, _ = served
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.005")
+    assert clip.stat().st_size > 0.005 * MB  # a clip over the image limit: held to the video limit only
     runs.clear()
     preview, file, line = client.predict(
         video=handle_file(str(clip)), provider="u2netp", format="mov", api_name="/video"
@@ -210,6 +221,7 @@ def test_a_closed_session_s_clips_are_deleted_at_once(served, clip, monkeypatch)
 
 def test_rest_video_from_a_file_and_from_a_url(served, clip, monkeypatch):
     url, tmp, _, root = served
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.005")  # the clip is over it: /api/video takes clips to the video limit
     before = folders(tmp)
     answer = httpx.post(
         url + "api/video",
@@ -337,6 +349,86 @@ def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkey
             clip_from_url(f"{other}/note.txt", app)
     with pytest.raises(InvalidVideoError, match="Paste an http"):
         clip_from_url("clip.mp4", app)
+
+
+def headers_only(url: str, path: str, length: int) -> tuple[int, dict[str, str], bytes]:
+    """POST `path` declaring `length` bytes, send none of them, and wait for the answer (10 s at most)."""
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=10)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+        conn.putheader("Content-Length", str(length))
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    except TimeoutError:
+        pytest.fail(f"no answer to {path} within 10 s: the server waited for the body")
+    finally:
+        conn.close()
+
+
+def test_uploads_follow_the_video_limit_and_one_over_it_is_answered_before_its_body(served):
+    url = served[0]
+    assert httpx.get(url + "config", timeout=30).json()["max_file_size"] == MB  # RMBG_VIDEO_MAX_MB
+    folder = Path(get_upload_folder())
+    before = sorted(folder.rglob("*"))
+    for declared in (MB + 64 * 2**10 + 1, 10 * 2**30):  # past the limit and the form around the file
+        status, headers, body = headers_only(url, "/gradio_api/upload", declared)
+        assert (status, headers["connection"]) == (413, "close")
+        said = json.loads(body)["error"]
+        assert said.startswith("The upload is ") and said.endswith(" MB; this server takes at most 1.06 MB at once.")
+    assert sorted(folder.rglob("*")) == before  # nothing written
+    clip = httpx.post(url + "gradio_api/upload", files={"files": ("a.mp4", os.urandom(MB))}, timeout=30)
+    assert clip.status_code == 200 and Path(clip.json()[0]).stat().st_size == MB
+
+
+def test_an_image_over_the_image_limit_is_refused_by_its_size_before_it_is_opened(served, clip, client, monkeypatch):
+    """Every form that takes an image: refused in the visitor's words, by the file's size. The image's
+    pixels are cut off, so a run that opened it would have said it is damaged instead."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    from PIL import Image
+
+    root = served[3]
+    noise = np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(root / "whole.png")
+    big, small = root / "big.png", root / "small.png"
+    big.write_bytes((root / "whole.png").read_bytes()[:16_000])
+    Image.new("RGB", (8, 8), "white").save(small)
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.01")  # 10485 bytes: big.png is over it, small.png is not
+    cases = [
+        ("/remove", {"image": big, "provider": "u2netp"}, "This image"),
+        (
+            "/remove",
+            {"image": small, "provider": "u2netp", "background": "image", "background_image": big},
+            "The background image",
+        ),
+        ("/compare", {"image": big, "providers": ["u2netp"]}, "This image"),
+        ("/replace", {"image": small, "prompt": "a beach", "reference_image": big}, "The reference image"),
+        (
+            "/video",
+            {"video": clip, "background": "image", "background_image": big, "format": "mp4"},
+            "The background image",
+        ),
+    ]
+    for api_name, values, what in cases:
+        sent = {k: handle_file(str(v)) if isinstance(v, Path) else v for k, v in values.items()}
+        with pytest.raises(AppError) as caught:
+            client.predict(**sent, api_name=api_name)
+        assert str(caught.value) == f"{what} is 0.0153 MB; the limit is 0.01 MB.", api_name
+
+
+def test_rest_video_refuses_a_clip_over_the_video_limit_with_413(served, clip, monkeypatch):
+    url = served[0]
+    over = httpx.post(url + "api/video", files={"video": ("long.mp4", os.urandom(MB + 1), "video/mp4")}, timeout=30)
+    assert (over.status_code, over.json()) == (413, {"error": "The clip is 1.01 MB; the limit is 1 MB."})
+    status, _, body = headers_only(url, "/api/video", 10 * 2**30)  # answered before the body is read
+    said = "The request is over 1 MB, the largest clip this server takes (with a 0.5 MB background image)."
+    assert (status, json.loads(body)) == (413, {"error": said})
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.005")  # images keep their own limit
+    image = httpx.post(url + "api/remove", files={"image": ("dog.mp4", clip.read_bytes(), "video/mp4")}, timeout=30)
+    assert (image.status_code, image.json()) == (413, {"error": "The request is over 0.005 MB."})
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
 from .downloads import check_refiners, refiner_models
+from .file_limits import image_file, image_max_bytes, shown_mb
 from .guard import Guarded, payer
 from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
@@ -73,7 +74,6 @@ def waiting_text(provider: Provider, warm: set[str] | frozenset[str] = frozenset
 
 
 DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.I)
-MAX_INLINE_BYTES = 25 * 2**20  # as uploads
 
 
 def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch_image) -> bytes:
@@ -84,8 +84,8 @@ def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch
     match = DATA_URI.match(text)
     if match:
         payload = text[match.end() :]
-        if len(payload) > MAX_INLINE_BYTES * 4 // 3 + 4:
-            raise InvalidImageError(f"The data: URI is over {MAX_INLINE_BYTES // 2**20} MB.")
+        if len(payload) > (limit := image_max_bytes()) * 4 // 3 + 4:  # as an uploaded image (file_limits)
+            raise InvalidImageError(f"The data: URI is over {shown_mb(limit)} MB.")
         try:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
@@ -178,11 +178,11 @@ def add_corner(box_text: str | None, x: float, y: float) -> str:
 
 def check_upload(image) -> str | None:
     """What is wrong with an uploaded file, said at upload; None when it is a
-    readable image within the limits (decoded once, as a run would)."""
+    readable image within the limits (its size first, then decoded once, as a run would)."""
     if image is None or (isinstance(image, str) and not image):
         return None
     try:
-        load_image(image)
+        load_image(image_file(image))
     except InvalidImageError as exc:
         return str(exc)
     return None

@@ -17,7 +17,9 @@ raise a TypeError, ValueError or OverflowError:
   validator, and give the field's JSON schema to the OpenAPI document.
 
 Only the kind is checked here; the meaning (a known provider, a colour that
-parses, a margin in range) stays with the code that owns it.
+parses, a margin in range) stays with the code that owns it. An uploaded
+image (`ImageFile`) is also held to the image file limit here, by its size on
+disk (rmbg.webapp.file_limits), before anything opens it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import InvalidRequestError
+from .file_limits import check_image_file
 
 MAX_TEXT = 10_000  # characters in any one text field (a prompt is the longest)
 VOLUME = "Images per month must be a whole number (0 or more), got {}."
@@ -134,6 +137,11 @@ def _texts(name: str, value: object) -> None:
         raise InvalidRequestError(f"{name} names {len(value)} providers; at most 50.")
 
 
+def _image_file(name: str, value: object) -> None:
+    """An uploaded image (a path): within the image file limit, by its size, before anything opens it."""
+    check_image_file(value, "This image" if name == "image" else f"The {name.replace('_', ' ')}")
+
+
 def _one_of(*words: str) -> dict[str, Any]:
     return {"type": "string", "enum": list(words)}
 
@@ -151,9 +159,11 @@ Volume = Annotated[Any, Check("volume", _whole(0, 1_000_000_000, said=VOLUME), {
 Seed = Annotated[Any, Check("seed", _whole(0, 2_147_483_647, said=SEED), {"type": "integer", "minimum": 0})]
 Count = Annotated[Any, Check("count", _whole(1, 4, blank_ok=False), {"type": "integer", "minimum": 1, "maximum": 4})]
 Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING, "maxItems": 50})]  # provider ids
+ImageFile = Annotated[Any, Check("image file", _image_file, {"type": "string", "format": "binary"})]  # an upload
 
 KINDS = {"Text": Text, "Key": Key, "Flag": Flag, "Size": Size, "Format": Format, "Align": Align}
 KINDS.update({"Volume": Volume, "Seed": Seed, "Count": Count, "Names": Names, "VideoFormat": VideoFormat})
+KINDS["ImageFile"] = ImageFile
 
 
 def check_of(annotation: object) -> Check | None:

@@ -54,7 +54,7 @@ from .catalog import Keys
 from .context import App
 from .identity import rest_identity
 from .look import Look, file_name
-from .rest_body import ERROR_CODES, MAX_BODY, read_body, refusal
+from .rest_body import ERROR_CODES, read_body, refusal
 from .rest_types import (
     FIELDS,
     FILES,
@@ -71,7 +71,7 @@ from .rest_types import (
 )
 from .rest_video import video_route
 
-__all__ = ["MAX_BODY", "openapi", "router", "routes"]
+__all__ = ["openapi", "router", "routes"]
 CONCURRENCY = 4  # requests running a model or a provider at once
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 

@@ -2,7 +2,10 @@
 reading a request's body under its size limit, and answering an error.
 
 The body is read here, not by FastAPI: its size is counted as it streams, and
-a form or JSON is parsed only under that limit. A multipart form's files come
+a form or JSON is parsed only under that limit (an image route's: the image
+file limit, RMBG_IMAGE_MAX_MB; /api/video's: a clip's and its background
+picture's, rmbg.webapp.file_limits); a body that declares more is answered
+413 before it is read. A multipart form's files come
 back as starlette UploadFiles (spooled to disk past 1 MB), so a route copies a
 large one where it needs it without holding it in memory.
 
@@ -41,10 +44,10 @@ from ..errors import (
 from . import actions
 from .catalog import Keys, SessionKeyMissing
 from .downloads import DownloadRefused
+from .file_limits import image_max_bytes, shown_mb
 from .rest_types import Refusal
 
 log = logging.getLogger("rmbg.rest")
-MAX_BODY = 25 * 2**20  # as the page's uploads (launch max_file_size)
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (BudgetError, 402),
     (ProviderCreditError, 402),
@@ -65,7 +68,7 @@ ERROR_CODES = tuple(sorted({code for _, code in STATUS} | {413, 415, 500}))
 
 
 class TooLarge(Exception):
-    pass
+    """Over a size limit; the message says which and how large (413)."""
 
 
 class NotAForm(Exception):
@@ -76,25 +79,30 @@ def status_of(exc: BaseException) -> int:
     return next(code for kind, code in STATUS if isinstance(exc, kind))
 
 
+def over(limit: int) -> TooLarge:
+    return TooLarge(f"The request is over {shown_mb(limit)} MB.")
+
+
 async def limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     size = 0
     async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise TooLarge
+            raise over(limit)
         yield chunk
 
 
 async def read_body(
-    request: Request, files: Mapping[str, str], max_fields: int, limit: int = MAX_BODY
+    request: Request, files: Mapping[str, str], max_fields: int, limit: int | None = None
 ) -> tuple[dict[str, Any], dict[str, UploadFile]]:
     """(fields, uploads by field name) of a multipart form, a urlencoded form
     (fields only: curl -d url=https://...) or a JSON object; `files`: the
-    upload fields a form may carry."""
+    upload fields a form may carry; `limit`: the most the body may be (None: an image's)."""
+    limit = image_max_bytes() if limit is None else limit
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise TooLarge
+        raise over(limit)
     stream = limited(request.stream(), limit)
     if kind == "multipart/form-data":
         parser = MultiPartParser(request.headers, stream, max_files=len(files), max_fields=max_fields)
@@ -128,7 +136,7 @@ def refusal(exc: Exception, keys: Keys, route: str, upload: str) -> JSONResponse
     """The answer to a request that failed with `exc`; `upload`: what a form
     carries ('a file in "image"'), for the 415's sentence."""
     if isinstance(exc, TooLarge):
-        return error(413, f"The request is over {MAX_BODY // 2**20} MB.")
+        return error(413, str(exc))
     if isinstance(exc, NotAForm):
         return error(
             415,

@@ -10,9 +10,13 @@ for background "image"), or JSON with its `url` (fetched behind the SSRF
 guard). Fields, all optional: provider (a video provider: any local model, or
 a hosted one priced per second), background ("transparent", a colour, or
 "image"), format (webm, mov, mp4, matte, gif, webp). The same identity, key
-headers, spending caps and body limit as `POST /api/remove`
-(rmbg.webapp.rest): the per-session cap applies per client address; a hosted
-provider's clip is reserved as duration x price per second before it is sent.
+headers and spending caps as `POST /api/remove` (rmbg.webapp.rest): the
+per-session cap applies per client address; a hosted provider's clip is
+reserved as duration x price per second before it is sent. The body may hold
+a clip of up to the video limit (RMBG_VIDEO_MAX_MB) and a background picture
+of up to the image limit (RMBG_IMAGE_MAX_MB; rmbg.webapp.file_limits): each
+is held to its own, 413 past it, and the clip is spooled to disk by
+starlette's form parser, never held whole in memory.
 A client that hangs up stops the run at the next frame.
 
 Response: the video file, with X-Rmbg-Provider, X-Rmbg-Frames,
@@ -43,10 +47,11 @@ from ..errors import InvalidImageError, InvalidRequestError
 from ..video.limits import InvalidVideoError
 from .catalog import Keys
 from .context import App
+from .file_limits import image_max_bytes, shown_mb, video_body_bytes, video_body_refusal, video_max_bytes
 from .identity import rest_identity
 from .inputs import Text, VideoFormat
 from .look import Look
-from .rest_body import ERROR_CODES, read_body, refusal
+from .rest_body import ERROR_CODES, TooLarge, read_body, refusal
 from .rest_types import Refusal, as_text, keys_of, parameters
 from .video_clips import Clip, Upload, clip_of
 from .videos import VideoLook, remove
@@ -60,6 +65,7 @@ MEDIA = {
     "gif": "image/gif",
     "webp": "image/webp",
 }
+ROOM_CODES = (411, 507)  # the body's size not declared; no room for it on disk just now (rmbg.webapp.upload_room)
 NO_VIDEO = 'Send the clip as the multipart field "video", or JSON {"url": "https://..."}.'
 
 
@@ -139,7 +145,8 @@ def video_responses() -> dict[int | str, dict[str, Any]]:
     }
     content = {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MEDIA.values()))}
     refused: dict[int | str, dict[str, Any]] = {
-        code: {"model": Refusal, "description": "Refused or failed, with the reason"} for code in ERROR_CODES
+        code: {"model": Refusal, "description": "Refused or failed, with the reason"}
+        for code in sorted({*ERROR_CODES, *ROOM_CODES})
     }
     return {200: {"description": "The cut-out clip", "content": content, "headers": headers}, **refused}
 
@@ -153,6 +160,21 @@ def copy_upload(upload: UploadFile, folder: Path) -> Path:
         upload.file.seek(0)
         shutil.copyfileobj(upload.file, out)
     return path
+
+
+async def read_video_body(request: Request) -> tuple[dict[str, Any], dict[str, UploadFile]]:
+    """The form or JSON, the body within a clip's limit and a background image's (and the form
+    around them), each file within its own: TooLarge (413) in words that give the limit."""
+    clip, picture = video_max_bytes(), image_max_bytes()
+    try:
+        values, uploads = await read_body(request, VIDEO_FILES, len(VIDEO_FIELDS) + 2, video_body_bytes())
+    except TooLarge:
+        raise TooLarge(video_body_refusal()) from None
+    for said, field, limit in (("The clip", "video", clip), ("The background image", "background_image", picture)):
+        size = (uploads[field].size or 0) if field in uploads else 0
+        if size > limit:
+            raise TooLarge(f"{said} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB.")
+    return values, uploads
 
 
 def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], str], fetch: object) -> None:
@@ -172,7 +194,7 @@ def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], 
         keys = Keys(**{slot: (key or "").strip() for slot, key in keys_of(request.headers).items()})
         folder = Path(tempfile.mkdtemp(prefix="rmbg-rest-video-"))
         try:
-            values, uploads = await read_body(request, VIDEO_FILES, len(VIDEO_FIELDS) + 2)
+            values, uploads = await read_video_body(request)
             fields = video_fields_of(values)
             upload, picture = uploads.get("video"), uploads.get("background_image")
             if upload is None and not fields.url:

@@ -8,7 +8,8 @@ A visitor's upload is hostile until proven otherwise, so the reader:
 - bounds the number of images, the bytes of each file and of all files
   together, and the compression ratio (a zip bomb declares small sizes and
   inflates; members are read in chunks and cut off at the limit whatever
-  their header says);
+  their header says); a loose file over its limit (an image's, or an
+  archive's: all it may hold) is refused by its size before it is read;
 - matches ground truth to images by stem and names what does not match.
 
 The folder it fills has the layout `rmbg evaluate` reads (images/ and, with
@@ -27,6 +28,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import InvalidRequestError
 from ..eval.dataset import GT_FOLDERS
 from ..image.io import IMAGE_SUFFIXES
+from .file_limits import shown_mb
 
 MAX_IMAGES = 50
 MAX_FILE_BYTES = 25 * 2**20  # as one image upload elsewhere in the app
@@ -190,9 +192,18 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
                 ) from None
 
 
+def _check_bytes(path: Path) -> None:
+    """A loose file by its size on disk, before it is read: an image's limit, or an archive's (all it may hold)."""
+    limit = MAX_TOTAL_BYTES if path.suffix.lower() == ".zip" else MAX_FILE_BYTES
+    size = path.stat().st_size
+    if size > limit:
+        raise UploadError(f"{path.name} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB.")
+
+
 def _add_file(path: Path, role: str, target: _Target, notes: list[str]) -> None:
     if path.is_symlink() or not path.is_file():
         raise UploadError(f"{path.name} is not a regular file.")
+    _check_bytes(path)
     if path.suffix.lower() == ".zip":
         _add_zip(path, target, notes)
         return
@@ -214,6 +225,7 @@ def read_upload(images: Iterable[str | Path] | None, truth: Iterable[str | Path]
         for item in files:
             item = Path(item)
             if role == "truth" and item.suffix.lower() == ".zip":
+                _check_bytes(item)
                 _add_zip(item, target, notes, role="truth")  # every image in it is ground truth
             else:
                 _add_file(item, role, target, notes)

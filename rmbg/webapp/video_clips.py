@@ -1,14 +1,14 @@
 """The clips the app takes: an upload or an http(s) URL (fetched behind the
 guard, rmbg.image.fetch), within the video limits (RMBG_VIDEO_MAX_SECONDS,
-...; rmbg.video.limits) and no larger than the page's uploads
-(VIDEO_MAX_BYTES). Each run works on a private copy of its clip, in a folder
-of its own, so what it keeps does not depend on gradio's upload folder."""
+..., RMBG_VIDEO_MAX_MB; rmbg.video.limits), which the page's uploads follow
+(rmbg.webapp.file_limits). Each run works on a private copy of its clip, in a
+folder of its own, so what it keeps does not depend on gradio's upload folder."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..image.formats import URL, url_name
@@ -18,13 +18,10 @@ from ..video.limits import InvalidVideoError
 from .context import App
 from .look import safe_stem
 
-VIDEO_MAX_BYTES = 25 * 2**20  # as the page's uploads and REST bodies (rmbg.webapp.rest_body.MAX_BODY)
-
 
 def app_limits() -> VideoLimits:
-    """The video limits from the settings, with files no larger than the page takes."""
-    limits = VideoLimits.from_settings()
-    return replace(limits, max_bytes=min(limits.max_bytes, VIDEO_MAX_BYTES))
+    """The video limits from the settings (the page's uploads are as large: rmbg.webapp.file_limits)."""
+    return VideoLimits.from_settings()
 
 
 @dataclass(frozen=True)

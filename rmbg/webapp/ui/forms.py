@@ -32,7 +32,7 @@ import gradio as gr
 
 from ...vendors import VENDORS
 from ..catalog import Keys
-from ..inputs import Align, Check, Count, Flag, Format, Key, Names, Seed, Size, Text, Volume, check_of
+from ..inputs import Align, Check, Count, Flag, Format, ImageFile, Key, Names, Seed, Size, Text, Volume, check_of
 from ..look import Look
 
 KEY_FIELDS = tuple(vendor.argument for vendor in VENDORS)  # fal_key, ...: in rmbg.vendors.VENDORS order
@@ -80,7 +80,7 @@ class Form:
 
     @classmethod
     def checks(cls) -> dict[str, Check]:
-        """Each field's Check, by name (every field of a form has one, but files and images)."""
+        """Each field's Check, by name (every field of a form has one, but clips and Benchmark files)."""
         return {name: c for name, t in cls.types().items() if (c := check_of(t)) is not None}
 
     def keys(self) -> Keys:
@@ -190,11 +190,11 @@ class RemoveForm(Form, Looks):
     STATE = True
     PROGRESS = _progress
 
-    image: Any
+    image: ImageFile
     provider: Text
     background: Text = "transparent"
     colour: Text = "#ffffff"
-    background_image: Any = None
+    background_image: ImageFile = None
     mask_only: Flag = False
     format: Format = "png"
     monthly_volume: Volume = None
@@ -216,7 +216,7 @@ class RerenderForm(Form, Looks):
 
     background: Text = "transparent"
     colour: Text = "#ffffff"
-    background_image: Any = None
+    background_image: ImageFile = None
     mask_only: Flag = False
     format: Format = "png"
     monthly_volume: Volume = None
@@ -235,7 +235,7 @@ class CompareForm(Form, Looks):
     STATE = True
     PROGRESS = _progress
 
-    image: Any
+    image: ImageFile
     providers: Names
     background: Text = "transparent"
     colour: Text = "#ffffff"
@@ -249,9 +249,9 @@ class ReplaceForm(Form):
 
     PROGRESS = gr.Progress
 
-    image: Any
+    image: ImageFile
     prompt: Text
-    reference_image: Any = None
+    reference_image: ImageFile = None
     negative_prompt: Text = None
     seed: Seed = None
     fast: Flag = True

@@ -16,6 +16,7 @@ from ...vendors import VENDORS
 from .. import benchmark, catalog, identity, rest
 from ..config import AppConfig
 from ..context import App
+from ..file_limits import shown_mb, upload_max_bytes
 from ..look import OutputStore
 from ..rawcalls import RawCallCheck, Slot
 from ..session import Session
@@ -123,12 +124,20 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
     check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
     mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
-    room = Middleware(UploadLimit, room=demo.rmbg_upload_room)  # type: ignore[attr-defined]
+    # one upload limit for the page (gradio has one): a clip's; images are held to theirs by the handlers
+    largest = upload_max_bytes()  # rmbg.webapp.file_limits; an upload over it is answered before its body is read
+    if demo.rmbg_upload_room.limit < 2 * largest:  # type: ignore[attr-defined]
+        log.warning(
+            "RMBG_UPLOADS_MB holds fewer than two of the largest upload (%s MB, RMBG_VIDEO_MAX_MB): "
+            "visitors will often be told the room is full",
+            shown_mb(largest),
+        )
+    room = Middleware(UploadLimit, room=demo.rmbg_upload_room, max_bytes=largest)  # type: ignore[attr-defined]
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
         "css": CSS + VIDEO_CSS,
         "js": PAIR_JS,  # the Video tab's Compare view: its two videos kept in sync
-        "max_file_size": rest.MAX_BODY,
+        "max_file_size": largest,
         "show_error": True,
         "mcp_server": True,
         "app_kwargs": {"middleware": [mcp_caller, room, check], "routes": getattr(demo, "rmbg_routes", [])},

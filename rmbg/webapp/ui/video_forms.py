@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..inputs import Text, VideoFormat
+from ..inputs import ImageFile, Text, VideoFormat
 from ..videos import VideoLook
 from .forms import Form, with_keys
 
@@ -39,7 +39,7 @@ class VideoForm(Form, VideoLooks):
     provider: Text = None
     background: Text = "transparent"
     colour: Text = "#ffffff"
-    background_image: Any = None
+    background_image: ImageFile = None
     format: VideoFormat = "webm"
 
 
@@ -51,7 +51,7 @@ class VideoRerenderForm(Form, VideoLooks):
 
     background: Text = "transparent"
     colour: Text = "#ffffff"
-    background_image: Any = None
+    background_image: ImageFile = None
     format: VideoFormat = "webm"
 
 
