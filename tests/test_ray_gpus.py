@@ -76,3 +76,28 @@ def test_an_image_batch_runs_on_the_workers_the_gpus_hold(one_gpu, tmp_path, cap
         "the Ray cluster has 1 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (0.5 GPU and 1 CPU each); "
         "running 2."
     ]
+
+
+@pytest.mark.parametrize(("gpus", "shown"), [(0, ""), (1, "0")])
+def test_a_worker_given_no_gpu_is_shown_none(one_gpu, gpus, shown):
+    """Ray shows an actor given GPUs only those, but one given none every GPU of its node: a worker's
+    model (device "auto") would land on a GPU Ray does not count. Built as both engines build it."""
+
+    @ray.remote(num_cpus=1, num_gpus=gpus)
+    class Worker:
+        def __init__(self):
+            import os
+
+            from rmbg.cli.ray_workers import worker_provider
+
+            self.provider = worker_provider("u2netp", {}, ray.get_gpu_ids())
+            self.visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+
+        def seen(self):
+            return self.visible, self.provider.id
+
+    worker = Worker.remote()
+    try:
+        assert ray.get(worker.seen.remote()) == (shown, "u2netp")
+    finally:
+        ray.kill(worker)

@@ -138,7 +138,9 @@ class Remover:
         budget: Any,
         claims: Claims | None = None,
     ):
-        self.provider = worker_provider(provider_id, provider_config)
+        import ray
+
+        self.provider = worker_provider(provider_id, provider_config, ray.get_gpu_ids())
         self.settings, self.budget, self.claims = settings, budget, claims
         self.estimate = self.provider.estimate().usd if self.provider.kind == "hosted" else Decimal(0)
 

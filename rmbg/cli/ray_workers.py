@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..providers.base import Provider
@@ -62,11 +63,17 @@ def gpu_ask(gpus_per_worker: float) -> dict[str, float]:
     return {"num_gpus": gpus_per_worker} if gpus_per_worker else {}
 
 
-def worker_provider(provider_id: str, config: Mapping[str, object]) -> Provider:
+def worker_provider(provider_id: str, config: Mapping[str, object], gpu_ids: Sequence[object]) -> Provider:
     """The provider a worker actor builds once (both engines): by its registered id, with the driver's
-    config; a local model's device="auto" is the GPU Ray gave the actor (as cuda:0), else the CPU."""
+    config; a local model's device="auto" is the GPU Ray gave the actor (as cuda:0), else the CPU.
+    `gpu_ids`: ray.get_gpu_ids() in the actor. Ray shows an actor that was given GPUs only those
+    (CUDA_VISIBLE_DEVICES), but one given none sees every GPU of its node: without a word, each such
+    worker would put its model on the node's first GPU, which Ray does not count (out of memory, or
+    slower than asked, with many workers on one GPU). So a worker given no GPU is shown none."""
     from ..registry import get_provider
 
+    if not gpu_ids:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA starts: before the model is built
     return get_provider(provider_id, **dict(config))
 
 

@@ -83,9 +83,11 @@ class ChunkWorker:
     def __init__(
         self, provider_id: str, config: Mapping[str, object], smooth: SmoothParams | None, limits: VideoLimits
     ):
+        import ray
+
         from ..cli.ray_workers import worker_provider
 
-        self.provider: Provider = worker_provider(provider_id, config)
+        self.provider: Provider = worker_provider(provider_id, config, ray.get_gpu_ids())
         self.smooth, self.limits = smooth, limits
         self.folder = tempfile.TemporaryDirectory(prefix="rmbg-ray-video-")
         self.clip: tuple[str, Path] | None = None
