@@ -482,6 +482,7 @@ def test_the_fake_refuses_bodies_like_fal(fal_fake, image, body, detail):
 # --- registry, price table and the spending hook -------------------------------------------------------
 
 
+@pytest.mark.uses("torch")  # default_provider() reads the local models' states: torch is asked for a GPU
 def test_a_replacer_is_registered_but_never_a_removal_choice(fal_fake, image):
     assert "fal-bria-replace" in registry.list_replacers()
     assert "fal-bria-replace" not in rmbg.list_providers()
