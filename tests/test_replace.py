@@ -495,6 +495,7 @@ def test_a_replacer_is_registered_but_never_a_removal_choice(fal_fake, image):
     assert fal_fake.calls == []
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_the_app_offers_it_neither_to_remove_nor_to_compare(monkeypatch):
     from rmbg.webapp import AppConfig, Keys, catalog
     from rmbg.webapp.comparing import default_selection
