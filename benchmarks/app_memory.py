@@ -122,7 +122,9 @@ def session(url: str, image: Path) -> None:
     client.predict(image=handle_file(str(image)), provider="u2netp", api_name="/remove")
     client.predict(background="colour", colour="#2060c0", format="webp", api_name="/rerender")
     client.predict(image=handle_file(str(image)), providers=["u2netp", "u2netp-copy"], api_name="/compare")
-    client.close()
+    # close() tells the client's heartbeat to stop at once, then waits up to 1 s for its thread, which
+    # sits in a read of the event stream the whole second: the next visitor need not wait for it.
+    threading.Thread(target=client.close, daemon=True).start()
 
 
 def wait_up(url: str, proc: subprocess.Popen, limit_s: float = 180) -> None:

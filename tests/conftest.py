@@ -64,6 +64,10 @@ def pytest_collection_modifyitems(items):
     tiers.heavy_files_first(items)
 
 
+def pytest_ignore_collect(collection_path, config):
+    return True if tiers.left_out_of_a_fast_run(collection_path, config) else None  # None: pytest's own rules
+
+
 def pytest_collection_finish(session):
     tiers.guard_fast_only(session)
 

@@ -378,6 +378,7 @@ def test_a_visitor_never_spends_the_server_key_unless_allowed(monkeypatch):
     assert catalog.provider_status("fal-bria", Keys(fal="visitor:key"), closed).state == "ready"
 
 
+@pytest.mark.uses("torch")  # each local torch model's state asks torch for a GPU ("no GPU (slow)")
 def test_choices_list_every_provider_with_its_state(monkeypatch, tmp_path):
     monkeypatch.delenv("FAL_KEY", raising=False)
     with hub_cache(tmp_path):

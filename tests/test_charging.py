@@ -6,6 +6,7 @@ what the budgets (the app's Ledger, the CLI's --max-cost, evaluate) make of it.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -312,7 +313,10 @@ def test_through_the_launched_page_accepted_calls_count_against_the_cap():
 
     with FalFake() as fake, RunwareFake() as runware:
         fake.inject("rate-limit", op="status", times=999)
-        with serve(app_config(fake, runware, cap_usd=Decimal("0.10"))) as url:
+        config = app_config(fake, runware, cap_usd=Decimal("0.10"))
+        # the default policy's attempts and deadline without its backoff waits (3.5 s a call)
+        fal = {**config.provider_config["fal-bria"], "retry": RetryPolicy.immediate(RetryPolicy().max_attempts, 120)}
+        with serve(dataclasses.replace(config, provider_config={**config.provider_config, "fal-bria": fal})) as url:
             client = Client(url, verbose=False)  # one browser session
             messages = []
             for _ in range(7):

@@ -127,6 +127,7 @@ def test_a_hub_that_never_answers_is_asked_once_for_every_model(online):
         assert f"did not answer within {PROBE_TIMEOUT_S:g} s" in message, (name, message)
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_models_that_cannot_be_fetched_are_not_ready_nor_ticked(online, closed_port):
     online(closed_port)
     config = AppConfig(provider_config={"u2netp": {}})
@@ -140,6 +141,7 @@ def test_models_that_cannot_be_fetched_are_not_ready_nor_ticked(online, closed_p
     assert not any(pid.startswith(("birefnet", "rmbg-2.0")) for pid in ticked), ticked
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_a_reachable_hub_makes_them_ready_again(online, closed_port):
     from tests.fakehub import FakeHub
 

@@ -6,6 +6,7 @@ functions count as much as those at the top."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rmbg"
@@ -28,10 +29,16 @@ def imported_from(name: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+@functools.cache
+def tree(name: str) -> ast.Module:
+    """Module `name` parsed once for every test of this file (none changes a tree)."""
+    return ast.parse(MODULES[name].read_text(encoding="utf-8"))
+
+
 def imports(name: str) -> list[tuple[str, str, int]]:
     """(module, name taken from it or "", line) for every import of module `name`."""
     found = []
-    for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+    for node in ast.walk(tree(name)):
         if isinstance(node, ast.Import):
             found += [(alias.name, "", node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -47,7 +54,6 @@ def private(attr: str) -> bool:
 def private_reaches(name: str) -> list[str]:
     """Where module `name` takes a private name of another module of the package:
     `from .x import _y`, or `x._y` with x bound to a module of the package."""
-    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     bound: dict[str, str] = {}  # local name -> module of the package
     found = []
     for source, taken, line in imports(name):
@@ -58,7 +64,7 @@ def private_reaches(name: str) -> list[str]:
             bound[taken] = f"{source}.{taken}"
         elif private(taken) and source in MODULES and source != name:
             found.append(f"{name}:{line} from {source} import {taken}")
-    for node in ast.walk(tree):
+    for node in ast.walk(tree(name)):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and private(node.attr):
             if node.value.id in bound:
                 found.append(f"{name}:{node.lineno} {node.value.id}.{node.attr}")

@@ -121,6 +121,7 @@ def test_a_bad_value_is_named_at_every_door(monkeypatch, capsys):
     assert capsys.readouterr().err == f"rmbg: error: {message}\n"
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_off_by_default_everything_is_listed_and_built(monkeypatch, counted):
     monkeypatch.delenv("RMBG_COMMERCIAL_ONLY", raising=False)
     assert BRIA <= set(rmbg.list_providers()) and "nc-test" in rmbg.list_providers()

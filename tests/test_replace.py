@@ -482,6 +482,7 @@ def test_the_fake_refuses_bodies_like_fal(fal_fake, image, body, detail):
 # --- registry, price table and the spending hook -------------------------------------------------------
 
 
+@pytest.mark.uses("torch")  # default_provider() reads the local models' states: torch is asked for a GPU
 def test_a_replacer_is_registered_but_never_a_removal_choice(fal_fake, image):
     assert "fal-bria-replace" in registry.list_replacers()
     assert "fal-bria-replace" not in rmbg.list_providers()
@@ -494,6 +495,7 @@ def test_a_replacer_is_registered_but_never_a_removal_choice(fal_fake, image):
     assert fal_fake.calls == []
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_the_app_offers_it_neither_to_remove_nor_to_compare(monkeypatch):
     from rmbg.webapp import AppConfig, Keys, catalog
     from rmbg.webapp.comparing import default_selection

@@ -72,34 +72,46 @@ def environment(spec: str, fake: RunwareFake) -> dict[str, str]:
 
 
 @contextmanager
-def app_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`python app.py` on a free port; yields its URL and process once it answers."""
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env={**env, "GRADIO_SERVER_PORT": str(port)}, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}/"
+def app_processes(env: dict[str, str], *logs: Path) -> Iterator[list[tuple[str, subprocess.Popen]]]:
+    """`python app.py` once per log, each on a free port, all started at once (each start is seconds of
+    imports); yields their (URL, process) once every one answers."""
+    started: list[tuple[str, subprocess.Popen, Path]] = []
     try:
+        for log in logs:
+            port = free_port()
+            with open(log, "wb") as out:
+                command, where = [sys.executable, "app.py"], {**env, "GRADIO_SERVER_PORT": str(port)}
+                proc = subprocess.Popen(command, cwd=ROOT, env=where, stdout=out, stderr=out)
+            started.append((f"http://127.0.0.1:{port}/", proc, log))
         deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the app did not start: " + log.read_text()[-3000:]
-            time.sleep(0.25)
-        yield url, proc
+        for url, proc, log in started:
+            while True:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                try:
+                    if httpx.get(url, timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the app did not start: " + log.read_text()[-3000:]
+                time.sleep(0.25)
+        yield [(url, proc) for url, proc, _ in started]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        for _, proc, _ in started:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc, _ in started:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=30)
+
+
+@contextmanager
+def app_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python app.py` on a free port; yields its URL and process once it answers."""
+    with app_processes(env, log) as (one,):
+        yield one
 
 
 def remove(url: str, i: int) -> httpx.Response:
@@ -146,7 +158,7 @@ def test_two_app_processes_on_one_ledger_share_the_days_cap(tmp_path, spec):  # 
     """On one SQLite file (one machine), and on one PostgreSQL database (replicas on several)."""
     with RunwareFake() as fake:
         env = environment(spec, fake)
-        with app_process(env, tmp_path / "a.log") as (one, _), app_process(env, tmp_path / "b.log") as (two, _):
+        with app_processes(env, tmp_path / "a.log", tmp_path / "b.log") as ((one, _), (two, _)):
             answers = in_parallel([lambda i=i: remove(one if i % 2 else two, i) for i in range(3 * ALLOWED)])
         calls = paid_calls(fake)
     statuses = sorted(a.status_code for a in answers)

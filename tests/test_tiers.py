@@ -120,6 +120,20 @@ def test_importorskip_and_the_uses_mark_count():
     assert tiers_of("plain", marks=[pytest.mark.uses("onnxruntime").mark]) == {"model"}
 
 
+def test_a_fast_only_run_leaves_out_the_files_whose_own_import_puts_every_test_in_a_tier(tmp_path, monkeypatch):
+    fast, whole = (SimpleNamespace(getoption=lambda name, default=None, e=e: e) for e in (" fast ", ""))
+    for name, left_out in (("test_openvino", True), ("test_ray", True), ("test_fuzz", True), ("test_png", False)):
+        path = tiers.ROOT / "tests" / f"{name}.py"
+        left = tiers.left_out_of_a_fast_run
+        assert (left(path, fast), left(path, whole)) == (left_out, False)
+    assert not tiers.left_out_of_a_fast_run(tiers.ROOT / "tests" / "support" / "local_ray.py", fast)  # not a test file
+    # A fast test in such a file (here: one read as importing Ray) stops the collection: -m fast would never run it.
+    item = Item("plain")
+    item.path, item.nodeid = tiers.ROOT / "tests" / "test_ray.py", "tests/test_ray.py::plain"
+    with pytest.raises(pytest.UsageError, match="test_ray.py::plain is fast, yet `-m fast` leaves its file out"):
+        tiers.classify([item])
+
+
 def test_a_test_needing_a_package_that_is_not_installed_is_skipped_saying_how_to_get_it(monkeypatch):
     monkeypatch.setattr(tiers, "installed", lambda package: package != "torch")
     needing, fast = Item("makes_weights"), Item("plain")

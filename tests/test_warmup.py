@@ -65,6 +65,7 @@ def _skipped_with(tmp_path, caplog, provider_id: str) -> str:
     return caplog.text
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_a_model_that_is_not_ready_here_is_not_loaded(tmp_path, caplog):
     """BiRefNet_lite's weights are not in the (offline, empty) Hub cache: nothing is fetched."""
     assert "no warm-up of birefnet-lite" in _skipped_with(tmp_path, caplog, "birefnet-lite")

@@ -211,6 +211,7 @@ def test_compares_reasons_are_in_the_pages_words(tmp_path):
     assert "gated: the server needs a Hugging Face token" in reasons["rmbg-2.0"]
 
 
+@pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_the_default_models_note_is_one_line_with_the_why_folded():
     """The note under the provider menu was a 13-line paragraph (Hub errors, provider= / --provider)
     that pushed *Remove background* below the fold: one sentence now, the rest in a <details>."""

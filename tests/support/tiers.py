@@ -252,6 +252,28 @@ def _file_wide(module: types.ModuleType) -> frozenset[str]:
     return frozenset(found & FILE_WIDE)
 
 
+@functools.cache
+def file_tier_packages(path: Path) -> frozenset[str]:
+    """What _file_wide finds for a test file, read without importing it: its top-level imports
+    (followed through, as needs() does) and its top-level `name = pytest.importorskip("package")`."""
+    found = set(needs(f"tests.{path.stem}"))
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        call = node.value if isinstance(node, ast.Assign) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "importorskip":
+            if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+                found |= needs(call.args[0].value)
+    return frozenset(found & FILE_WIDE)
+
+
+def left_out_of_a_fast_run(path: Path, config: pytest.Config) -> bool:
+    """In a run of the fast tier alone (-m fast), a test file whose own import puts all its tests in
+    another tier (a file importing torch at its top) need not be imported at all: the collection then
+    skips importing gradio, torch, Ray and OpenVINO. classify() checks, in every other run, that no
+    test of such a file is fast."""
+    in_tests = path.parent == ROOT / "tests" and path.name.startswith("test_") and path.suffix == ".py"
+    return in_tests and config.getoption("markexpr", "").strip() == "fast" and bool(file_tier_packages(path))
+
+
 def used_by(item: pytest.Item) -> set[str]:
     """Top-level names of the packages a collected test uses (see the module doc)."""
     reach = _Reach()
@@ -287,6 +309,9 @@ def classify(items: list[pytest.Item]) -> None:
             item.warn(pytest.PytestWarning(f"its tier was not read from its code ({exc!r}): mark it by hand"))
             packages = {p for mark in item.iter_markers("uses") for p in mark.args}
         found = {TIERS[p] for p in packages if p in TIERS} | {m.name for m in item.iter_markers() if m.name in MARKERS}
+        path = getattr(item, "path", None)
+        if not found and path is not None and path.parent == ROOT / "tests" and file_tier_packages(path):
+            raise pytest.UsageError(f"{item.nodeid} is fast, yet `-m fast` leaves its file out: left_out_of_a_fast_run")
         for tier in sorted(found) or ["fast"]:
             item.add_marker(tier)
         if missing := sorted(p for p in packages if p in INSTALL and not installed(p)):
