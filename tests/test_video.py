@@ -14,7 +14,6 @@ import rmbg
 from rmbg.video import VideoStopped
 from rmbg.video.decode import frames, probe
 from rmbg.video.limits import VideoLimits
-from rmbg.video.pipeline import stream_mattes
 from tests.video_clips import Threshold, davis, decoded, write_clip
 
 
@@ -161,32 +160,6 @@ def test_stop_leaves_nothing_at_the_output(clip, tmp_path):
         rmbg.remove_video(clip, Threshold(), output=tmp_path / "out.webm", progress=progress, stop=stop)
     assert seen == [(1, 12), (2, 12), (3, 12)]
     assert list(tmp_path.iterdir()) == []
-
-
-class Watched(Threshold):
-    """Threshold that says when it starts on each frame."""
-
-    def __init__(self):
-        super().__init__()
-        self.started = [threading.Event() for _ in range(12)]
-
-    def matte(self, image):
-        self.started[self.calls].set()
-        return super().matte(image)
-
-
-def test_the_model_runs_on_while_a_frame_is_smoothed_and_consumed_and_a_closed_stream_ends_its_threads(clip):
-    model = Watched()
-    stream = stream_mattes(probe(clip, VideoLimits()), model)
-    first = next(stream)  # frame 0, smoothed once frames 1 and 2 were through the model
-    assert first.index == 0
-    # while the consumer holds frame 0, the model's thread goes on (frames 3 and 4: as far as its queue
-    # lets it); with the model in the consumer's thread, nothing would run until the next frame is asked for
-    assert model.started[4].wait(timeout=30)
-    assert not model.started[6].is_set()  # and no further: at most 2 frames wait for the smoothing
-    stream.close()
-    assert [t.name for t in threading.enumerate() if t.name.startswith("rmbg-video")] == []
-    assert model.calls <= 6
 
 
 def test_hosted_providers_are_refused_before_anything_is_sent(clip):

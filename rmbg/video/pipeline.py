@@ -12,14 +12,10 @@ last ones when the clip ends: frames still come out in order, one for each
 frame in, and the delay is a fixed few frames.
 
 Decoding runs in its own thread, ahead of the model by at most `ahead`
-frames; the model runs in another, at most MATTED frames ahead of the
-smoothing (done where the frames are given out); `Sink` runs the consumer's
-side (encoding, storing mattes) in a third, behind a queue of `ahead` frames.
-So decoding, the model, the smoothing and encoding overlap (the smoothing of
-one frame runs while the model works on the next: on a 2-core CPU it was
-about a quarter of the model's time, paid on top of it when both ran in
-turn), and at most a few frames are alive at once: memory does not grow with
-the clip's length.
+frames; `Sink` runs the consumer's side (encoding, storing mattes) in another
+thread behind a queue of the same small size. So decoding, the model and
+encoding overlap, and at most a few frames are alive at once: memory does not
+grow with the clip's length.
 """
 
 from __future__ import annotations
@@ -44,7 +40,6 @@ from .smooth import SmoothParams, SmoothState, TemporalSmoother
 
 DEFAULT_SMOOTHING = SmoothParams()
 AHEAD = 4  # frames decoded ahead of the model, and frames waiting for the encoder
-MATTED = 2  # frames through the model waiting for the smoothing
 
 ProgressFn = Callable[[int, "int | None"], None]
 
@@ -86,7 +81,6 @@ class StreamStats:
 
 
 _END = object()
-_STOPPED = object()
 
 
 def _decode_ahead(source: Iterator[Frame], out: queue.Queue[Any], halt: threading.Event) -> None:
@@ -97,37 +91,6 @@ def _decode_ahead(source: Iterator[Frame], out: queue.Queue[Any], halt: threadin
             out.put(frame)
     except BaseException as exc:  # handed to the consumer, who raises it
         out.put(exc)
-    finally:
-        out.put(_END)
-
-
-def _matte_ahead(
-    provider: Provider,
-    decoded: queue.Queue[Any],
-    out: queue.Queue[Any],
-    stats: StreamStats,
-    stop: StopFlag | None,
-    halt: threading.Event,
-) -> None:
-    """The model's thread: each decoded frame with its matte, (frame, alpha), onto `out`, in order;
-    a decoding or model error, or _STOPPED once `stop` is set, ends it. Whatever happens, the
-    decoded frames are read to their end (so the decoding thread finishes) and `out` ends with _END."""
-    try:
-        while (item := decoded.get()) is not _END:
-            if halt.is_set():
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            if stop is not None and stop.is_set():
-                out.put(_STOPPED)
-                halt.set()
-                continue
-            out.put((item, _matte(provider, item, stats)))
-    except BaseException as exc:  # handed to the consumer, who raises it
-        out.put(exc)
-        halt.set()
-        while decoded.get() is not _END:
-            pass
     finally:
         out.put(_END)
 
@@ -160,20 +123,15 @@ def stream_mattes(
     limits = limits or VideoLimits.from_settings()
     stats = stats if stats is not None else StreamStats()
     total = total_frames(info)
-    decoded: queue.Queue[Any] = queue.Queue(maxsize=ahead)
-    matted: queue.Queue[Any] = queue.Queue(maxsize=MATTED)
+    waiting: queue.Queue[Any] = queue.Queue(maxsize=ahead)
     halt = threading.Event()
     reader = threading.Thread(
         target=_decode_ahead,
-        args=(frames(info, limits) if source is None else iter(source), decoded, halt),
+        args=(frames(info, limits) if source is None else iter(source), waiting, halt),
         name="rmbg-video-decode",
         daemon=True,
     )
-    model = threading.Thread(
-        target=_matte_ahead, args=(provider, decoded, matted, stats, stop, halt), name="rmbg-video-model", daemon=True
-    )
     reader.start()
-    model.start()
     smoother = TemporalSmoother(smooth, stats.state) if smooth is not None else None
 
     def given_out(ready: list[tuple[Frame, np.ndarray]]) -> Iterator[VideoFrame]:
@@ -188,23 +146,22 @@ def stream_mattes(
     ended = False
     try:
         while True:
-            item = matted.get()
+            item = waiting.get()
             if item is _END:
                 ended = True
                 break
             if isinstance(item, BaseException):
                 raise item
-            if item is _STOPPED or (stop is not None and stop.is_set()):
+            if stop is not None and stop.is_set():
                 raise VideoStopped(stats.frames)
-            frame, alpha = item
-            yield from given_out(smoother.push(frame.rgb, alpha, frame) if smoother else [(frame, alpha)])
+            alpha = _matte(provider, item, stats)
+            yield from given_out(smoother.push(item.rgb, alpha, item) if smoother else [(item, alpha)])
         if smoother is not None and flush:
             yield from given_out(smoother.flush())
     finally:
         halt.set()
-        while not ended:  # let the model's thread finish its frame and see the halt
-            ended = matted.get() is _END
-        model.join()
+        while not ended:  # let the reader finish its put and see the halt
+            ended = waiting.get() is _END
         reader.join()
 
 
