@@ -35,15 +35,16 @@ Flow: OpenCV's DIS optical flow (`DISOpticalFlow`, ULTRAFAST preset), computed o
 per pair of consecutive frames in each direction as the frames come in; flow
 to a frame two or more steps away is the composition of those steps. Without
 OpenCV (or with `flow=False`) nothing is moved: the weights still drop where
-the picture changes. The cost is two flows, two compositions and four moves of
-each neighbour's matte and grey levels per frame (OpenCV's bilinear remap,
-with each flow turned once into its fixed-point form), about 40 ms of one
-core at 854x480 (benchmarks/video.py measures it; rmbg.video.pipeline runs
-it while the model works on the next frame); it is plain numpy and OpenCV on
-the CPU, so it runs the same whether the model runs on a GPU or not (OpenCV's CUDA
-flow, or a learned flow on the model's device, would slot in at `flow_between`).
+the picture changes. The cost is two flows a frame, one move of each of the
+four neighbours' matte and grey levels together, and a composition of two
+steps for the two neighbours two frames away (OpenCV's remap of a 4-channel uint8 image, its fastest
+kind; the matte's logits are taken after the move): about 33 ms of one core
+at 854x480 (benchmarks/video.py measures it); it is plain numpy and OpenCV on
+the CPU, so it runs the same whether the model runs on a GPU or not (OpenCV's
+CUDA flow, or a learned flow on the model's device, would slot in at
+`flow_between`).
 
-The state (the frames of the window: grey frame, the matte's logits, the
+The state (the frames of the window: grey frame, the matte, the
 flows to their neighbours, and the caller's tag for each frame not yet given
 back) is a value (`SmoothState`) passed from call to call, so a clip cut into
 chunks, or handed between workers, smooths exactly as one stream; memory is
