@@ -36,10 +36,10 @@ per pair of consecutive frames in each direction as the frames come in; flow
 to a frame two or more steps away is the composition of those steps. Without
 OpenCV (or with `flow=False`) nothing is moved: the weights still drop where
 the picture changes. The cost is two flows a frame, one move of each of the
-four neighbours' matte and grey levels together, and a composition of two
-steps for the two neighbours two frames away (OpenCV's remap of a 4-channel uint8 image, its fastest
-kind; the matte's logits are taken after the move): about 33 ms of one core
-at 854x480 (benchmarks/video.py measures it); it is plain numpy and OpenCV on
+four neighbours' matte and grey levels together (OpenCV's remap of a
+4-channel uint8 image, its fastest kind; the matte's logits are taken after
+the move), and a composition of two steps for the two neighbours two frames
+away: about 33 ms of one core at 854x480 (benchmarks/video.py measures it); it is plain numpy and OpenCV on
 the CPU, so it runs the same whether the model runs on a GPU or not (OpenCV's
 CUDA flow, or a learned flow on the model's device, would slot in at
 `flow_between`).
@@ -98,9 +98,10 @@ class SmoothParams:
 class WindowFrame:
     """One frame in the window: the caller's tag, its grey levels and the model's matte (uint8),
     the two again as one 4-channel image (matte, grey, matte, grey: what a neighbour moves in one
-    remap, OpenCV's fastest kind; None without OpenCV), and the flows (H x W x 2 float32, where
-    each pixel of this frame is in the other) to the previous and the next frame, once those are
-    known (None without flow, and once no frame kept needs them)."""
+    remap, OpenCV's fastest kind; None when nothing is moved: without flow or OpenCV), and the
+    flows as positions (H x W x 2 float32, where each pixel of this frame is in the other) to the
+    previous and the next frame, once those are known (None without flow, and once no frame kept
+    needs them)."""
 
     tag: Any
     grey: np.ndarray
@@ -157,23 +158,11 @@ def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | N
     return flow
 
 
-Maps = tuple[np.ndarray, np.ndarray]  # OpenCV's fixed-point form of positions (cv2.convertMaps), for remap
-
-
-def maps_of(positions: np.ndarray) -> Maps:
-    """Positions (H x W x 2 float32) in OpenCV's fixed-point form: what `cv2.remap` makes of float
-    positions for bilinear sampling anyway (1/32 px), made once for every plane moved the same way."""
+def moved(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """image sampled at `positions` (H x W x 2 float32; bilinear, edges repeated; uint8 stays uint8, rounded)."""
     import cv2
 
-    m1, m2 = cv2.convertMaps(positions, None, cv2.CV_16SC2)  # type: ignore[call-overload]
-    return np.asarray(m1), np.asarray(m2)
-
-
-def moved(image: np.ndarray, maps: Maps) -> np.ndarray:
-    """image sampled where `maps` say (bilinear, edges repeated; uint8 stays uint8, rounded)."""
-    import cv2
-
-    return np.asarray(cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    return np.asarray(cv2.remap(image, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))  # type: ignore[call-overload]
 
 
 @functools.lru_cache(maxsize=4)
@@ -264,7 +253,7 @@ def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams
                 alpha, grey = other.alpha, other.grey
             else:
                 positions = hop if positions is None else compose(positions, hop)
-                both = moved(other.planes, maps_of(positions))
+                both = moved(other.planes, positions)
                 alpha, grey = both[..., 0], np.ascontiguousarray(both[..., 1])
             w = neighbour_weight(me.grey, grey, params)
             num += w * logits_of(np.ascontiguousarray(alpha))
