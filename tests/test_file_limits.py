@@ -71,3 +71,44 @@ def test_a_data_uri_is_held_to_the_image_limit(monkeypatch):
     with pytest.raises(InvalidImageError) as refused:
         actions.image_from_reference(uri)
     assert str(refused.value) == "The data: URI is over 0.001 MB."
+
+
+def test_an_image_url_is_held_to_the_image_limit(monkeypatch):
+    """The page's URL box, the REST and MCP doors' URLs: the setting, not a fixed 25 MB (the
+    server sends 3 MB, declared up front or chunked)."""
+    from tests.support.fetch import PNG, serving
+
+    monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")
+    with serving() as server:
+        assert actions.image_from_reference(server.url("/img.png")) == PNG
+        monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "2")
+        for path, said in (("/declared-big", "is 3 MB, over the 2 MB limit."), ("/big", "is over the 2 MB limit")):
+            with pytest.raises(InvalidImageError, match=said):
+                actions.image_from_reference(server.url(path))
+        monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "4")  # all 3 MB read: then its content is judged (zeros)
+        with pytest.raises(InvalidImageError, match="/big is not an image we can read"):
+            actions.image_from_reference(server.url("/big"))
+
+
+def test_a_benchmark_upload_is_held_to_the_image_limit(tmp_path, monkeypatch):
+    """Loose files and archive members alike follow RMBG_IMAGE_MAX_MB."""
+    import zipfile
+
+    from rmbg.webapp.uploads import UploadError, read_upload
+
+    data = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(data, "PNG")
+    loose = tmp_path / "photo.png"
+    loose.write_bytes(data.getvalue())  # about 19 KB
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("photo.png", data.getvalue())
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.01")
+    with pytest.raises(UploadError, match=r"photo.png is 0.0185 MB; the limit is 0.01 MB."):
+        read_upload([loose], None, tmp_path / "a")
+    with pytest.raises(UploadError, match=r"^photo.png is over 0.01 MB.$"):
+        read_upload([archive], None, tmp_path / "b")
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.05")
+    for upload, into in ((loose, "c"), (archive, "d")):
+        read_upload([upload], None, tmp_path / into)
+        assert [p.read_bytes() for p in (tmp_path / into).rglob("*.png")] == [data.getvalue()]

@@ -271,7 +271,7 @@ def _read(
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise TooLarge(
-            f"{shown(url)} is {int(declared) / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit.",
+            f"{shown(url)} is {int(declared) / 2**20:.3g} MB, over the {max_bytes / 2**20:.3g} MB limit.",
             int(declared),
             max_bytes,
         )
@@ -280,7 +280,7 @@ def _read(
         size += len(chunk)
         if size > max_bytes:
             raise TooLarge(
-                f"{shown(url)} is over the {max_bytes / 2**20:.0f} MB limit (stopped reading).", size, max_bytes
+                f"{shown(url)} is over the {max_bytes / 2**20:.3g} MB limit (stopped reading).", size, max_bytes
             )
         if time.monotonic() > deadline:
             raise FetchFailed(f"{shown(url)} took too long to download.", timed_out=True)

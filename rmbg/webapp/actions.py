@@ -22,7 +22,6 @@ from PIL import Image
 
 from ..api import remove_background
 from ..errors import InvalidImageError, RmbgError
-from ..image.fetch import fetch_image
 from ..image.formats import URL as URL_RE
 from ..image.formats import url_name
 from ..image.framing import frame_source
@@ -34,7 +33,7 @@ from .catalog import Keys, build_provider, close
 from .context import App
 from .costs import cost_markdown
 from .downloads import check_refiners, refiner_models
-from .file_limits import image_file, image_max_bytes, shown_mb
+from .file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
 from .guard import Guarded, payer
 from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
@@ -76,7 +75,7 @@ def waiting_text(provider: Provider, warm: set[str] | frozenset[str] = frozenset
 DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[^;,]*)*;base64,", re.I)
 
 
-def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch_image) -> bytes:
+def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch_within_limit) -> bytes:
     """An image named in text: a data: URI (base64) or an http(s) URL, fetched by
     `fetch` (rmbg.image.fetch: behind the SSRF guard; None refuses URLs);
     anything else is a readable error."""
@@ -157,7 +156,7 @@ def image_from_url(url: str, app: App) -> Path:
     url = (url or "").strip()
     if not URL_RE.match(url):
         raise InvalidImageError("Paste an http(s) URL of an image, such as https://example.com/photo.jpg.")
-    data = fetch_image(url)
+    data = fetch_within_limit(url)
     load_image(data)  # decodable, within the pixel limit: said now, not at Remove
     with Image.open(io.BytesIO(data)) as sniffed:  # the name's ending from the content, for the browser
         kind = (sniffed.format or "png").lower().replace("jpeg", "jpg")

@@ -38,6 +38,13 @@ def image_max_bytes() -> int:
     return round(megabytes * MB)
 
 
+def fetch_within_limit(url: str) -> bytes:
+    """An image's URL fetched behind the guard (rmbg.image.fetch), held to an image file's limit."""
+    from ..image.fetch import fetch_image
+
+    return fetch_image(url, max_bytes=image_max_bytes())
+
+
 def video_max_bytes() -> int:
     """The largest clip the app takes (RMBG_VIDEO_MAX_MB, read by rmbg.video.limits)."""
     from ..video.limits import VideoLimits

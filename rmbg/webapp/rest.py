@@ -116,14 +116,16 @@ def openapi(routes: list[Any] | None = None) -> dict[str, Any]:
 
 
 def routes(
-    app: App, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
+    app: App, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_within_limit
 ) -> list[Any]:
     """The routes to add to gradio's FastAPI app (launch(app_kwargs={"routes": ...})): router()'s."""
     return list(router(app, default_provider, fetch).routes)
 
 
 def router(
-    app: App | None, default_provider: Callable[[], str], fetch: Callable[[str], bytes] | None = actions.fetch_image
+    app: App | None,
+    default_provider: Callable[[], str],
+    fetch: Callable[[str], bytes] | None = actions.fetch_within_limit,
 ) -> APIRouter:
     """The FastAPI APIRouter of POST /api/remove, POST /api/video and GET /api/openapi.json.
 

@@ -28,10 +28,9 @@ from pathlib import Path, PurePosixPath
 from ..errors import InvalidRequestError
 from ..eval.dataset import GT_FOLDERS
 from ..image.io import IMAGE_SUFFIXES
-from .file_limits import shown_mb
+from .file_limits import image_max_bytes, shown_mb
 
 MAX_IMAGES = 50
-MAX_FILE_BYTES = 25 * 2**20  # as one image upload elsewhere in the app
 MAX_TOTAL_BYTES = 400 * 2**20  # everything extracted from one benchmark upload
 MAX_MEMBERS = 2 * MAX_IMAGES + 50  # zip entries looked at (folders and stray files included)
 MAX_BENCH_PIXELS = 16_000_000  # per image: what scoring keeps in memory grows with it (see _check_size)
@@ -109,13 +108,13 @@ def _role(parts: tuple[str, ...]) -> str:
 
 
 def _copy_limited(source, target: Path, name: str, budget: _Budget) -> None:
-    """Copy a stream to target, stopping at MAX_FILE_BYTES (headers may lie)."""
-    written = 0
+    """Copy a stream to target, stopping at an image's limit (headers may lie)."""
+    written, limit = 0, image_max_bytes()
     with open(target, "xb") as out:
         while chunk := source.read(CHUNK):
             written += len(chunk)
-            if written > MAX_FILE_BYTES:
-                raise UploadError(f"{name} is over {MAX_FILE_BYTES // 2**20} MB.")
+            if written > limit:
+                raise UploadError(f"{name} is over {shown_mb(limit)} MB.")
             budget.take(len(chunk), name)
             out.write(chunk)
 
@@ -172,8 +171,8 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
                 continue
             if info.flag_bits & 0x1:
                 raise UploadError(f"The archive member {info.filename!r} is encrypted.")
-            if info.file_size > MAX_FILE_BYTES:
-                raise UploadError(f"{info.filename} is over {MAX_FILE_BYTES // 2**20} MB.")
+            if info.file_size > image_max_bytes():
+                raise UploadError(f"{info.filename} is over {shown_mb(image_max_bytes())} MB.")
             if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
                 raise UploadError(
                     f"{info.filename} inflates {info.file_size // info.compress_size}-fold: "
@@ -194,7 +193,7 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
 
 def _check_bytes(path: Path) -> None:
     """A loose file by its size on disk, before it is read: an image's limit, or an archive's (all it may hold)."""
-    limit = MAX_TOTAL_BYTES if path.suffix.lower() == ".zip" else MAX_FILE_BYTES
+    limit = MAX_TOTAL_BYTES if path.suffix.lower() == ".zip" else image_max_bytes()
     size = path.stat().st_size
     if size > limit:
         raise UploadError(f"{path.name} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB.")
