@@ -34,6 +34,7 @@ import httpx
 from PIL import Image
 
 from harness import markdown, table, write_results
+from speed_setup import stand_in_hub
 from vs_rembg_serving import FRAMES, PYTHON, ROOT, Server, environment, p95, ready, weights
 
 CONDITIONS = (("alone", 1, 0), ("a core busy", 1, 1), ("16 clients", 16, 0), ("16 clients, a core busy", 16, 1))
@@ -165,12 +166,20 @@ def main() -> None:
         help=f"some of: {', '.join(c[0] for c in CONDITIONS)} (comma-separated; all by default)",
     )
     parser.add_argument("--before", metavar="REV", help="also serve this git revision's code (the change's base)")
+    parser.add_argument(
+        "--provider",
+        default="u2netp",
+        help="the model served: u2netp (its real file), or a local torch model (rmbg-1.4, birefnet-lite, rmbg-2.0: "
+        "deterministic weights of its network in a Hugging Face cache of the run's own)",
+    )
     parser.add_argument("--results", default="oversubscription")
     args = parser.parse_args()
     env = environment(weights(), Path(tempfile.gettempdir()) / "vs-rembg-u2net-home")
     env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "RMBG_CACHE_MB": "0"}
-    form = {"provider": "u2netp"}
+    form = {"provider": args.provider}
     with tempfile.TemporaryDirectory(prefix="oversubscription-") as tmp:
+        if args.provider != "u2netp":
+            env = {**env, "HF_HOME": str(stand_in_hub(args.provider, Path(tmp) / "hf")), "HF_HUB_OFFLINE": "1"}
         servers = {
             "now": Server("now", [PYTHON, "app.py"], {**env, "GRADIO_SERVER_PORT": "7873"}, _url(7873), form, "image")
         }
@@ -190,7 +199,7 @@ def main() -> None:
                 server.close()
     tables = [
         table(
-            "A request's model time when the cores are shared: U²-Net-p through POST /api/remove",
+            f"A request's model time when the cores are shared: {args.provider} through POST /api/remove",
             [
                 "photo",
                 "server",

@@ -137,6 +137,25 @@ def deterministic_weights(model: str) -> Path:
     return path
 
 
+def stand_in_hub(model: str, home: Path) -> Path:
+    """A Hugging Face home (HF_HOME) whose hub cache holds deterministic_weights(model) as
+    the model's pinned file, laid out as huggingface_hub downloads it (snapshots/<revision>/
+    <file> -> blob, refs/main), for an app or CLI run offline (HF_HUB_OFFLINE=1)."""
+    from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20
+
+    spec = {"rmbg-1.4": RMBG_14, "rmbg-2.0": RMBG_20}.get(model) or BIREFNET_VARIANTS[model].spec
+    repo = home / "hub" / ("models--" + str(spec.repo_id).replace("/", "--"))
+    blob = repo / "blobs" / "stand-in"
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.symlink_to(deterministic_weights(model))
+    link = repo / "snapshots" / spec.revision / spec.filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(spec.revision)
+    return home
+
+
 def rmbg20_weights() -> Path:
     """Deterministic RMBG-2.0 weights (880 MB) in the bench cache."""
     return deterministic_weights("rmbg-2.0")

@@ -7,8 +7,9 @@ precision; deterministic weights of the same network, benchmarks/speed_setup)
 makes `--mattes` mattes of an 854x480 frame in the main thread, then in a new
 thread, in alternating order each round: wall clock and the process's CPU
 time, medians over rounds. The web app calls every model from worker
-threads, and a video pipeline that ran the model in a thread of its own was
-measured slower with PyTorch models (docs/video.md).
+threads; before PyTorch's work ran on one thread of the process
+(rmbg.providers.local.torch_thread, docs/cpu.md), a forward called from a
+second thread was ~1.2x slower for the same CPU time.
 """
 
 from __future__ import annotations

@@ -19,17 +19,16 @@ ask for a single mask (SAM's own convention for ambiguous single clicks).
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..types import Cost, Matte
+from .embeddings import EmbeddingCache, default_embeddings, image_digest
 from .select import Box, Point, centre_point, keep_selected, normalise_prompt
 
 DEFAULT_MODEL = "facebook/sam2.1-hiera-tiny"
@@ -38,49 +37,12 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-def image_digest(image) -> str:
-    """sha256 of an image's size, mode and pixels: the embedding cache key."""
-    h = hashlib.sha256(f"{image.size}{image.mode}".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
+def _embeddings(net: Any, x: Any, param: Any) -> Any:
+    """SAM 2's image embeddings of a pixel tensor, on the device and dtype of `param`."""
+    import torch
 
-
-class EmbeddingCache:
-    """A thread-safe LRU of image embeddings; at most `maxsize` images."""
-
-    def __init__(self, maxsize: int = 4):
-        self.maxsize = maxsize
-        self._items: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: tuple) -> Any | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key: tuple, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-default_embeddings = EmbeddingCache()
+    with torch.inference_mode():
+        return net.get_image_embeddings(x.to(device=param.device, dtype=param.dtype))
 
 
 class Sam2Picker:
@@ -140,28 +102,25 @@ class Sam2Picker:
 
     def embed(self, image) -> Any:
         """The image's embeddings (list of feature maps), from the LRU when seen before."""
-        import torch
-
         from ..providers.local.pool import POOL
+        from ..providers.local.torch_thread import torch_call
 
         net = self.network()
         param = next(net.parameters())
         key = (self.model, self.revision, str(param.device), str(param.dtype), image_digest(image))
         with POOL.forward():  # looked up under the device lock too: a caller that waited finds it made
             found = self.cache.get(key)
-            if found is not None:
-                return found
-            x = self.pixel_values(image).to(device=param.device, dtype=param.dtype)
-            with torch.inference_mode():
-                embeddings = net.get_image_embeddings(x)
-            self.cache.put(key, embeddings)
-            return embeddings
+            if found is None:  # made on the process's PyTorch thread (rmbg.providers.local.torch_thread)
+                found = torch_call(functools.partial(_embeddings, net, self.pixel_values(image), param))
+                self.cache.put(key, found)
+            return found
 
     def logits(self, image, points: Iterable[Sequence] | None = None, box: Sequence[float] | None = None) -> np.ndarray:
         """Mask logits (H, W) float32 at the image size for the prompts (> 0 = chosen)."""
         import torch
 
         from ..providers.local.pool import POOL
+        from ..providers.local.torch_thread import torch_call
 
         pts, bx = normalise_prompt(points, box, image.size)
         if not pts and bx is None:
@@ -170,15 +129,19 @@ class Sam2Picker:
         param = next(net.parameters())
         kwargs = self._prompt_tensors(pts, bx, image.size, param)
         multimask = len(pts) == 1 and bx is None
-        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0), torch.inference_mode():
+
+        def run(embeddings: Any) -> np.ndarray:  # on the process's PyTorch thread
+            with torch.inference_mode():
+                out = net(image_embeddings=embeddings, multimask_output=multimask, **kwargs)
+                masks = out.pred_masks[0, 0]  # [K, h, w]
+                best = int(out.iou_scores[0, 0].argmax()) if multimask else 0
+                chosen = masks[best][None, None].float()
+                up = torch.nn.functional.interpolate(chosen, image.size[::-1], mode="bilinear", align_corners=False)
+                return up[0, 0].cpu().numpy()
+
+        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0):
             embeddings = self.embed(image)
-            out = net(image_embeddings=embeddings, multimask_output=multimask, **kwargs)
-            masks = out.pred_masks[0, 0]  # [K, h, w]
-            best = int(out.iou_scores[0, 0].argmax()) if multimask else 0
-            chosen = masks[best][None, None].float()
-            w, h = image.size
-            up = torch.nn.functional.interpolate(chosen, (h, w), mode="bilinear", align_corners=False)
-            return up[0, 0].cpu().numpy()
+            return torch_call(functools.partial(run, embeddings))
 
     def _prompt_tensors(self, pts: tuple[Point, ...], bx: Box | None, size: tuple[int, int], param) -> dict:
         import torch

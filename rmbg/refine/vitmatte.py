@@ -129,14 +129,20 @@ class VitMatteRefiner:
         import torch
 
         from ..providers.local.pool import POOL
+        from ..providers.local.torch_thread import torch_call
 
         net = self.network()
         param = next(net.parameters())
-        x = prepare_inputs(image, trimap).to(device=param.device, dtype=param.dtype)
         h, w = trimap.shape
-        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0), torch.inference_mode():
-            alphas = net(pixel_values=x).alphas
-            return alphas[0, 0, :h, :w].float().cpu().numpy()
+
+        def run() -> np.ndarray:  # on the process's PyTorch thread (rmbg.providers.local.torch_thread)
+            x = prepare_inputs(image, trimap).to(device=param.device, dtype=param.dtype)
+            with torch.inference_mode():
+                alphas = net(pixel_values=x).alphas
+                return alphas[0, 0, :h, :w].float().cpu().numpy()
+
+        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0):
+            return torch_call(run)
 
     def refine(self, image, alpha):
         """Refined matte (mode "L", image size); only the unknown band differs from `alpha`."""

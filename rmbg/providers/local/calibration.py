@@ -19,6 +19,7 @@ version or a capped run measures again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from typing import Any
 
 from .cpuinfo import this_cpu
 from .pinned import cache_dir
+from .torch_thread import passing_call
 
 BUDGET_S = 3.0
 # Timed runs after the warm-up, their median kept: on a shared CPU one run can be a tenth
@@ -149,7 +151,8 @@ def measure(model_id: str, size: tuple[int, int] = PHOTO, runs: int | None = Non
     with tempfile.TemporaryDirectory(prefix="rmbg-calibrate-") as tmp:
         folder = Path(tmp).resolve()
         try:
-            return median_seconds(stand_in(model_id, folder), photo, runs or RUNS)
+            made = passing_call(functools.partial(stand_in, model_id, folder))  # torch's work: a thread that ends
+            return median_seconds(made, photo, runs or RUNS)
         finally:
             POOL.clear(lambda held: Path(held.source).resolve().is_relative_to(folder))
 

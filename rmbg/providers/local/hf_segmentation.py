@@ -34,6 +34,7 @@ import numpy as np
 from ...errors import RmbgError
 from ...types import Cost, Matte
 from ..base import ProviderStatus
+from .torch_thread import torch_call
 
 log = logging.getLogger(__name__)
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -181,12 +182,17 @@ class HfSegmentationProvider:
         net = self.network()  # loaded before the clock starts: seconds are the model's, not the load's
         param = next(net.parameters())
         start = time.perf_counter()
-        x = self.pixel_values(image.convert("RGB")).to(device=param.device, dtype=param.dtype)
+        x = torch_call(lambda: self.pixel_values(image.convert("RGB")).to(device=param.device, dtype=param.dtype))
+
+        def run() -> np.ndarray:  # on the process's PyTorch thread (torch_thread)
+            with torch.inference_mode():
+                raw = net(x)
+                return to_probability(pick_output(raw, self.output_path), getattr(net.config, "id2label", None))
+
         asked = time.perf_counter()
-        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0), torch.inference_mode():
+        with POOL.forward(torch.get_num_threads() if param.device.type == "cpu" else 0):
             waited = time.perf_counter() - asked  # for another model's forward: not this one's time
-            raw = net(x)
-            probs = to_probability(pick_output(raw, self.output_path), getattr(net.config, "id2label", None))
+            probs = torch_call(run)
         alpha = probability_to_matte(probs, image.size)
         seconds = time.perf_counter() - start - waited
         meta = {"model": self.repo_id, "revision": self.revision or "main", "backend": "transformers"}

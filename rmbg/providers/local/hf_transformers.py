@@ -9,6 +9,7 @@ that says what to do; tokens are never echoed.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from ...errors import ModelUnavailableError, with_remedy
 from ...threads import calm_openmp
 from .pool import POOL, tensor_bytes
+from .torch_thread import passing_call
 
 calm_openmp()  # before this module's models load torch (rmbg.threads)
 
@@ -126,7 +128,9 @@ def load_pretrained(
     def load() -> Any:
         return _load(cls_name, source, revision, token, trust_remote_code).to(device=device, dtype=dtype).eval()
 
-    return POOL.get(key, load, source=str(source), size=tensor_bytes)
+    # On a thread of its own that ends with the load (torch_thread.passing_call): its OpenMP
+    # team goes with it, and a first download from the Hub does not hold up other models.
+    return POOL.get(key, functools.partial(passing_call, load), source=str(source), size=tensor_bytes)
 
 
 def _load(cls_name: str, source: str, revision: str | None, token: str | None, trust_remote_code: bool) -> Any:

@@ -29,6 +29,7 @@ holds the pool's device lock.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -47,6 +48,7 @@ from .device import isa_cap_allows
 from .pinned import cache_dir
 from .pool import POOL, file_bytes
 from .processing import finish, postprocess, preprocess, run_stages
+from .torch_thread import torch_call
 
 PRECISIONS = ("fp32", "bf16", "int8")
 SPECS = {
@@ -88,7 +90,7 @@ def _convert(model_id: str, spec: ModelSpec, weights: Path) -> Any:
     import torch
 
     from ...models.birefnet import build_birefnet
-    from .torch_backend import load_network
+    from .torch_load import load_network
 
     variant = BIREFNET_VARIANTS[model_id]
     net = load_network(
@@ -209,7 +211,7 @@ def _compile(
         if precision == "int8" and model_id == "birefnet-lite" and fp32.is_file():
             model = core.read_model(str(fp32))  # BiRefNet_lite's fp32 IR, kept: no second torch.export
         else:
-            model = _convert(model_id, SPECS[model_id], weights)
+            model = torch_call(functools.partial(_convert, model_id, SPECS[model_id], weights))  # torch's work
         if precision == "int8":
             model = _quantize(model, model_id, SPECS[model_id], frames)
         try:

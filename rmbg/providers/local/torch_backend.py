@@ -4,12 +4,14 @@ RMBG-1.4, RMBG-2.0 and BiRefNet's open family share this one path; they
 differ only in their ModelSpec and network builder. Networks load lazily, once per (model,
 weights, device, precision), into the model pool (rmbg.providers.local.pool),
 and are shared by every provider object and every thread; each forward holds
-the pool's device lock.
+the pool's device lock, and loads and forwards run on the process's one
+PyTorch thread (torch_thread: a second thread's OpenMP team slows every op).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,10 +20,20 @@ from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_s
 from ...threads import calm_openmp
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
-from .device import Precision, cpu_bf16_units, pick_device, pick_dtype, resolve_precision, tune_cpu_allocator
+from .device import (
+    Precision,
+    cpu_bf16_units,
+    pick_device,
+    pick_dtype,
+    resolve_precision,
+    torch_cpu_threads,
+    tune_cpu_allocator,
+)
 from .hub import resolve_weights, weights_status
 from .pool import POOL, tensor_bytes
 from .processing import finish, postprocess, preprocess, run_stages, select_output
+from .torch_load import load_network
+from .torch_thread import torch_call
 
 calm_openmp()  # before this module's models load torch (rmbg.threads)
 
@@ -37,55 +49,6 @@ def revision_of(path: os.PathLike | str) -> str:
     if len(parts) >= 3 and parts[-3] == "snapshots":
         return parts[-2]
     return ""
-
-
-def load_network(builder: Callable[[], Any], path, device: str, dtype, *, matmul_bf16: bool = False) -> Any:
-    """Build the network, load the safetensors file with strict=True, move it.
-
-    The network is built on the meta device and takes the file's tensors as
-    its own (assign=True): the weights are in memory once, not twice (880 MB
-    saved for Swin-L). In fp32 they stay views of the file's memory map.
-
-    matmul_bf16 (CPU bf16 autocast): Linear and conv weights are stored in
-    bf16, everything else (biases, norms, position-bias tables) in fp32, as
-    they are read; `dtype` is then not applied. The weights are what autocast
-    would cast them to on every forward, cast once: half the weight memory,
-    no per-call casts. The fp32 tensors are copied out of the map, so that no
-    view keeps the whole file resident beside the bf16 copies (843 MB for
-    RMBG-2.0)."""
-    import torch
-    from safetensors.torch import load_file
-    from torch import nn
-
-    from ...errors import ModelUnavailableError
-
-    with torch.device("meta"):
-        net = builder()
-    try:
-        state = load_file(str(path))
-    except Exception as exc:  # safetensors raises several types for a bad file
-        raise ModelUnavailableError(
-            f"{os.path.basename(str(path))} is not a readable safetensors file: {exc}"
-        ) from None
-    if matmul_bf16:
-        matmul = {
-            f"{name}.weight" for name, module in net.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))
-        }
-        state = {key: t.to(torch.bfloat16) if key in matmul else t.clone() for key, t in state.items()}
-    try:
-        net.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelUnavailableError(
-            f"{os.path.basename(str(path))} does not match this network ({first}). Is it the right model file?"
-        ) from None
-    left = [name for name, t in (*net.named_parameters(), *net.named_buffers()) if t.is_meta]
-    if left:  # a tensor the file does not hold (a non-persistent buffer): a bug in the builder
-        raise RuntimeError(f"{len(left)} tensors were not in the state dict, e.g. {left[0]}")
-    net.requires_grad_(False)
-    if matmul_bf16:
-        return net.to(device=device).eval()
-    return net.to(device=device, dtype=dtype).eval()
 
 
 class LocalProvider:
@@ -203,11 +166,10 @@ class LocalProvider:
 
         def load() -> Any:
             if device == "cpu":
-                from .device import torch_cpu_threads
-
                 tune_cpu_allocator()
                 torch_cpu_threads()
-            return load_network(self._builder, path, device, dtype, matmul_bf16=used == "bf16-autocast")
+            bf16 = used == "bf16-autocast"
+            return torch_call(functools.partial(load_network, self._builder, path, device, dtype, matmul_bf16=bf16))
 
         return POOL.get(("torch", self.spec.id, str(path), device, used), load, source=str(path), size=tensor_bytes)
 
@@ -224,10 +186,14 @@ class LocalProvider:
         net = self.network()
         param = next(net.parameters())
         autocast = self.precision_used() == "bf16-autocast"
-        with POOL.forward(), torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
-            raw = net(tensor)
-            pred = select_output(raw, self.spec).float().cpu().numpy()
+
+        def run() -> Any:  # on the process's PyTorch thread (torch_thread), where the modes are entered
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
+                return select_output(net(tensor), self.spec).float().cpu().numpy()
+
+        with POOL.forward():
+            pred = torch_call(run)
         return finish(pred, self.spec)
 
     def postprocess(self, pred, size):
