@@ -37,11 +37,10 @@ to a frame two or more steps away is the composition of those steps. Without
 OpenCV (or with `flow=False`) nothing is moved: the weights still drop where
 the picture changes. The cost is two flows a frame, one move of each of the
 four neighbours' matte and grey levels together (OpenCV's remap of a
-4-channel uint8 image, its fastest kind; the matte's logits are taken after
-the move), and a composition of two steps for the two neighbours two frames
-away: about 33 ms of one core at 854x480 (benchmarks/video.py measures it); it is plain numpy and OpenCV on
-the CPU, so it runs the same whether the model runs on a GPU or not (OpenCV's
-CUDA flow, or a learned flow on the model's device, would slot in at
+4-channel uint8 image, its fastest kind; logits taken after the move), and a
+composition of two steps for the two neighbours two frames away: about 28 ms
+of one core at 854x480 (benchmarks/video.py). It is numpy and OpenCV on the
+CPU whether the model runs on a GPU or not (a GPU flow would slot in at
 `flow_between`).
 
 The state (the frames of the window: grey frame, the matte, the
@@ -158,11 +157,13 @@ def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | N
     return flow
 
 
-def moved(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """image sampled at `positions` (H x W x 2 float32; bilinear, edges repeated; uint8 stays uint8, rounded)."""
+def moved(planes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A planes_of image sampled at `positions` (H x W x 2 float32; bilinear, edges repeated,
+    rounded): its matte and grey levels, each contiguous."""
     import cv2
 
-    return np.asarray(cv2.remap(image, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))  # type: ignore[call-overload]
+    both = cv2.remap(planes, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
+    return np.asarray(cv2.extractChannel(both, 0)), np.asarray(cv2.extractChannel(both, 1))
 
 
 @functools.lru_cache(maxsize=4)
@@ -235,6 +236,18 @@ def neighbour_weight(grey: np.ndarray, other: np.ndarray, params: SmoothParams) 
     return np.asarray(cv2.LUT(change, table))
 
 
+def accumulate(num: np.ndarray, den: np.ndarray, w: np.ndarray, logits: np.ndarray) -> None:
+    """num += w * logits and den += w, in place (float32; OpenCV: one pass each, no temporary)."""
+    try:
+        import cv2
+    except ImportError:
+        num += w * logits
+        den += w
+    else:
+        cv2.accumulateProduct(w, logits, num)
+        cv2.accumulate(w, den)
+
+
 def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams) -> np.ndarray:
     """The smoothed alpha (uint8) of window[centre], from the frames around it (module doc)."""
     me = window[centre]
@@ -253,11 +266,9 @@ def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams
                 alpha, grey = other.alpha, other.grey
             else:
                 positions = hop if positions is None else compose(positions, hop)
-                both = moved(other.planes, positions)
-                alpha, grey = both[..., 0], np.ascontiguousarray(both[..., 1])
+                alpha, grey = moved(other.planes, positions)
             w = neighbour_weight(me.grey, grey, params)
-            num += w * logits_of(np.ascontiguousarray(alpha))
-            den += w
+            accumulate(num, den, w, logits_of(alpha))
     np.divide(num, den, out=num)
     np.negative(num, out=num)
     np.exp(num, out=num)
