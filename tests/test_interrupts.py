@@ -179,3 +179,46 @@ def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_on_ray, photos):
     interrupt_twice(start(photos, *ON_RAY), fal_on_ray, RAY_WORKERS, photos / "out")
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
     assert posts(fal_on_ray) == IMAGES  # the uncertain ones are not sent again
+
+
+def test_a_second_sigint_after_a_file_is_written_leaves_its_row_done(tmp_path, monkeypatch):
+    """The race behind a run that failed once under load: the second signal came after an
+    image's file was written but before its call's end reached the batch, and the row said "may
+    have been billed" beside the file. The write and the abandonment now exclude each other, and
+    a call whose file is written is recorded as what it was. Deterministic: the write holds the
+    call open until the signals have been handled."""
+    from rmbg.cli import batch, interrupts
+
+    def sigint() -> None:  # to the main thread itself, which waits for the call (as Ctrl-C reaches it)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (16, 12), (200, 40, 90)).save(tmp_path / "in" / "one.png")
+    real, wrote, release = batch.write_unless_abandoned, threading.Event(), threading.Event()
+
+    def write_then_hold(path, write):
+        written = real(path, write)
+        wrote.set()
+        release.wait(60)  # the file is there, the call has not ended when the signals come
+        return written
+
+    def signals() -> None:
+        assert wrote.wait(60)
+        sigint()  # the first: stop after the images in flight
+        assert interrupts.stop_requested.wait(60)
+        sigint()  # the second: stop now
+        assert interrupts.abandoned.wait(60)
+        release.set()
+
+    monkeypatch.setattr(batch, "write_unless_abandoned", write_then_hold)
+    with FalFake() as fake:
+        monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
+        monkeypatch.setenv("FAL_KEY", FAL_KEY)
+        helper = threading.Thread(target=signals)
+        helper.start()
+        code = main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", "1"])
+        helper.join()
+        assert code == 130 and posts(fake) == 1
+    assert [(r["status"], r["cost_source"]) for r in rows(tmp_path / "out")] == [("done", "estimated")]
+    assert (tmp_path / "out" / "one.png").is_file()

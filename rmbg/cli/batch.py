@@ -5,11 +5,10 @@
 - Outputs mirror the layout under the output folder: a file inside a given
   folder (or under a glob's fixed prefix) keeps its relative path, with the
   suffix of the output format.
-- An output that already exists is skipped unless `overwrite`, so running
-  the same command again resumes an interrupted batch. Outputs are written
-  to a temporary name and renamed, so an interrupted write leaves no file.
-- Hosted providers run `jobs` images at a time in threads; local ones one at
-  a time. One failing image is recorded with its reason; the rest go on.
+- An existing output is skipped unless `overwrite`: the same command again
+  resumes a batch. Outputs are written to a temporary name and renamed.
+- Hosted providers run `jobs` images at a time, local ones one at a time; a
+  failing image is recorded with its reason and the rest go on.
 - A budget (USD) stops submitting images once money spent plus the holds of
   the images in flight plus the next image's hold would exceed it. A hold is
   the worst case (the larger of the estimate and the highest cost reported so
@@ -30,7 +29,7 @@ import glob
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +47,7 @@ from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
 from .budget import Budget, in_flight_outcome, kept_hold
-from .interrupts import INTERRUPTED, abandoned, stop_requested
+from .interrupts import INTERRUPTED, abandon, stop_requested, write_unless_abandoned
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import HELD_BACK, Claims
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
@@ -186,9 +185,9 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
         loaded = load_image(item.source)
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         check_inside(root, item.output_rel)  # a link planted while the call ran
-        if abandoned.is_set():  # its manifest row already says it may have been billed: no file without a row
-            raise RmbgError(f"{INTERRUPTED}; the result was not written")
-        write_atomic(item.output, result.encode(settings.render.format))
+        data = result.encode(settings.render.format)
+        if not write_unless_abandoned(item.output, lambda: write_atomic(item.output, data)):
+            raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
         return result.seconds.total, result.cost
 
     return attempt(item, work)
@@ -325,14 +324,13 @@ def run_items(
                 break  # the budget (or a stop) allows nothing more
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
-                _, hold = in_flight.pop(future)
-                outcome = kept_hold(future.result(), estimate if hold is not None else Decimal(0))
-                if hold is not None:
-                    budget.settle(hold, outcome, estimate)
-                emit(outcome)
+                _finish(future, in_flight.pop(future)[1], budget, estimate, emit)
     except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest says so
-        abandoned.set()
+        written = abandon()  # waits for a write in progress; none starts after it
         for future, (item, hold) in in_flight.items():
+            if item.output in written:  # its call ended and its file is there: its row says so
+                _finish(future, hold, budget, estimate, emit)
+                continue
             future.cancel()
             emit(in_flight_outcome(item, estimate if hold is not None else Decimal(0)))
         pool.shutdown(wait=False, cancel_futures=True)
@@ -342,3 +340,11 @@ def run_items(
     for item in pending:
         emit(Outcome(item, "not_run", error=why))
     return outcomes
+
+
+def _finish(future: Future, hold: Hold | None, budget: Budget, estimate: Decimal, emit: Callable) -> None:
+    """An item's ended work: its outcome (a failure that may have been billed keeps its hold), settled and emitted."""
+    outcome = kept_hold(future.result(), estimate if hold is not None else Decimal(0))
+    if hold is not None:
+        budget.settle(hold, outcome, estimate)
+    emit(outcome)

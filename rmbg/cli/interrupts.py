@@ -28,10 +28,32 @@ INTERRUPTED = "interrupted"
 
 stop_requested = threading.Event()  # read by rmbg.cli.batch.run_items between submissions
 abandoned = threading.Event()  # set on the second signal: a call that ends after it writes nothing
+_writes = threading.Lock()  # held by an output's write, and by `abandon`: the two never overlap
+_written: set[Path] = set()  # the outputs written since the run began (under _writes)
 # Called (in the main thread, from the handler) on the first signal: engines whose workers are
 # elsewhere (Ray) pass the stop on. A listener must only set flags or events: the handler may run
 # in the middle of any code of the main thread.
 stop_listeners: list[Callable[[], None]] = []
+
+
+def write_unless_abandoned(path: Path, write: Callable[[], object]) -> bool:
+    """Call `write()` (the atomic write of output `path`) unless a second signal has abandoned
+    the run; False when it has (nothing written: the output's row says it may have been billed)."""
+    with _writes:
+        if abandoned.is_set():
+            return False
+        write()
+        _written.add(path)
+        return True
+
+
+def abandon() -> set[Path]:
+    """Set `abandoned` once no output is being written, and return the outputs written until
+    then: a call in flight whose file is among them has finished, and its row must say so (no
+    file without its row, nor a row of "may have been billed" beside a written file)."""
+    with _writes:
+        abandoned.set()
+        return set(_written)
 
 
 @contextmanager
@@ -41,6 +63,8 @@ def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
     KeyboardInterrupt. The previous handlers come back after the block."""
     stop_requested.clear()
     abandoned.clear()
+    with _writes:
+        _written.clear()
     if threading.current_thread() is not threading.main_thread():
         yield stop_requested
         return
