@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,16 +87,31 @@ class Sqlite:
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=BUSY_S, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-            except sqlite3.Error as exc:
-                raise LedgerError(_sqlite_words(exc, self.path)) from None
+            conn = self._connect()
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection in WAL mode. SQLite answers "database is locked" at once, without
+        waiting out its busy timeout, to a connection that sets WAL while other processes open
+        the same new file (six at once: one in six failed), so that is tried again until BUSY_S."""
+        deadline = time.monotonic() + BUSY_S
+        while True:
+            conn = None
+            try:
+                conn = sqlite3.connect(self.path, timeout=BUSY_S, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                return conn
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                busy = "locked" in str(exc).lower() or "busy" in str(exc).lower()
+                if not busy or time.monotonic() > deadline:
+                    raise LedgerError(_sqlite_words(exc, self.path)) from None
+            time.sleep(0.01)  # another process holds the file for a moment: its transactions are short
 
     @contextmanager
     def transaction(self) -> Iterator[Callable[..., Any]]:
