@@ -119,3 +119,27 @@ def test_mattes_from_many_threads_start_no_second_openmp_team(tmp_path):
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["threads"] == 2
     assert seen["after"] == seen["before"], seen
+
+
+def _call_in_child(runner: TorchThread, answers) -> None:
+    answers.put(runner.call(os.getpid))
+
+
+def test_a_forked_child_runs_its_calls_on_a_thread_of_its_own():
+    """ZeroGPU runs a Space's GPU functions in a forked child: the parent's thread did not come
+    along, and a call queued for it would wait forever."""
+    import multiprocessing
+
+    runner = TorchThread("test-torch")
+    assert runner.call(os.getpid) == os.getpid()  # the parent's thread is running
+    ctx = multiprocessing.get_context("fork")
+    answers = ctx.Queue()
+    child = ctx.Process(target=_call_in_child, args=(runner, answers))
+    child.start()
+    try:
+        assert answers.get(timeout=30) == child.pid
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0

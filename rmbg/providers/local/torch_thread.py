@@ -23,13 +23,15 @@ this thread runs at once (re-entrant). Thread-local PyTorch state
 (torch.inference_mode, torch.autocast) is entered inside `fn`, on this thread.
 
 The thread is a daemon started on first use: a process that stops while a
-forward runs (Ctrl-C in the CLI) does not wait for it. A load that may first
+forward runs (Ctrl-C in the CLI) does not wait for it. A forked child (ZeroGPU
+runs a Space's GPU functions in one) starts a thread of its own. A load that may first
 download (a transformers model) runs instead on a thread of its own that ends
 with it (`passing_call`), so it holds up no forward. Imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -49,12 +51,14 @@ class TorchThread:
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._start = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
 
     @property
     def ident(self) -> int | None:
-        """The thread's identifier (threading.get_ident() there); None before first use."""
+        """The thread's identifier (threading.get_ident() there); None before first use, and in
+        a process forked since (the thread did not come with it)."""
         thread = self._thread
-        return None if thread is None else thread.ident
+        return None if thread is None or self._pid != os.getpid() else thread.ident
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run `fn()` on this thread and return its result in the caller's thread
@@ -67,6 +71,9 @@ class TorchThread:
         return done.result()
 
     def _ensure_started(self) -> None:
+        if self._pid != os.getpid():  # a forked child (ZeroGPU runs a Space's GPU calls in one):
+            self._start = threading.Lock()  # the parent's thread, queue and lock did not come along
+            self._jobs, self._thread, self._pid = queue.SimpleQueue(), None, os.getpid()
         with self._start:
             if self._thread is None:
                 thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
