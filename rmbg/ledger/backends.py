@@ -51,10 +51,16 @@ def open_backend(spec: str) -> Backend:
     return Postgres(spec) if is_url(spec) else Sqlite(Path(spec).expanduser())
 
 
+def _busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because another connection holds the file."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 def _sqlite_words(exc: sqlite3.Error, path: Path) -> str:
     text = str(exc).lower()
     where = f"The spending ledger {path} (setting RMBG_LEDGER)"
-    if "locked" in text or "busy" in text:
+    if _busy(exc):
         return (
             f"{where} is locked by another process for more than {BUSY_S:.0f} s; paid calls are refused until it frees."
         )
@@ -108,8 +114,7 @@ class Sqlite:
             except sqlite3.Error as exc:
                 if conn is not None:
                     conn.close()
-                busy = "locked" in str(exc).lower() or "busy" in str(exc).lower()
-                if not busy or time.monotonic() > deadline:
+                if not _busy(exc) or time.monotonic() > deadline:
                     raise LedgerError(_sqlite_words(exc, self.path)) from None
             time.sleep(0.01)  # another process holds the file for a moment: its transactions are short
 

@@ -80,6 +80,12 @@ def shown_mb(size: int, *, up: bool = False) -> str:
     return f"{megabytes:.0f}" if megabytes >= 100 else f"{float(f'{megabytes:.3g}'):g}"
 
 
+def size_refusal(what: str, size: int, limit: int) -> str:
+    """The sentence refusing a file of `size` bytes over `limit`, said before it is read
+    ("This image is 31.2 MB; the limit is 25 MB.")."""
+    return f"{what} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB."
+
+
 def check_image_file(value: object, what: str = "This image") -> None:
     """Refuse an image file (a path, as gradio hands an upload over) over the image
     limit, from its size on disk; anything else is left to the loader's checks."""
@@ -91,7 +97,7 @@ def check_image_file(value: object, what: str = "This image") -> None:
         return
     limit = image_max_bytes()
     if size > limit:
-        raise InvalidImageError(f"{what} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB.")
+        raise InvalidImageError(size_refusal(what, size, limit))
 
 
 def image_file(value: T) -> T:

@@ -47,7 +47,7 @@ from ..errors import InvalidImageError, InvalidRequestError
 from ..video.limits import InvalidVideoError
 from .catalog import Keys
 from .context import App
-from .file_limits import image_max_bytes, shown_mb, video_body_bytes, video_body_refusal, video_max_bytes
+from .file_limits import image_max_bytes, size_refusal, video_body_bytes, video_body_refusal, video_max_bytes
 from .identity import rest_identity
 from .inputs import Text, VideoFormat
 from .look import Look
@@ -173,7 +173,7 @@ async def read_video_body(request: Request) -> tuple[dict[str, Any], dict[str, U
     for said, field, limit in (("The clip", "video", clip), ("The background image", "background_image", picture)):
         size = (uploads[field].size or 0) if field in uploads else 0
         if size > limit:
-            raise TooLarge(f"{said} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB.")
+            raise TooLarge(size_refusal(said, size, limit))
     return values, uploads
 
 

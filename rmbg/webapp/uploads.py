@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import InvalidRequestError
 from ..eval.dataset import GT_FOLDERS
 from ..image.io import IMAGE_SUFFIXES
-from .file_limits import image_max_bytes, shown_mb
+from .file_limits import image_max_bytes, shown_mb, size_refusal
 
 MAX_IMAGES = 50
 MAX_TOTAL_BYTES = 400 * 2**20  # everything extracted from one benchmark upload
@@ -155,6 +155,7 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
         zf = zipfile.ZipFile(archive)
     except Exception as exc:
         raise UploadError(f"{archive.name} is not a readable .zip archive ({_reason(exc)}).") from None
+    limit = image_max_bytes()  # each member's, read once for the archive
     with zf:
         members = zf.infolist()
         if len(members) > MAX_MEMBERS:
@@ -171,8 +172,8 @@ def _add_zip(archive: Path, target: _Target, notes: list[str], role: str | None 
                 continue
             if info.flag_bits & 0x1:
                 raise UploadError(f"The archive member {info.filename!r} is encrypted.")
-            if info.file_size > image_max_bytes():
-                raise UploadError(f"{info.filename} is over {shown_mb(image_max_bytes())} MB.")
+            if info.file_size > limit:
+                raise UploadError(f"{info.filename} is over {shown_mb(limit)} MB.")
             if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
                 raise UploadError(
                     f"{info.filename} inflates {info.file_size // info.compress_size}-fold: "
@@ -196,7 +197,7 @@ def _check_bytes(path: Path) -> None:
     limit = MAX_TOTAL_BYTES if path.suffix.lower() == ".zip" else image_max_bytes()
     size = path.stat().st_size
     if size > limit:
-        raise UploadError(f"{path.name} is {shown_mb(size, up=True)} MB; the limit is {shown_mb(limit)} MB.")
+        raise UploadError(size_refusal(path.name, size, limit))
 
 
 def _add_file(path: Path, role: str, target: _Target, notes: list[str]) -> None:
