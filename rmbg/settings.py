@@ -109,6 +109,7 @@ class Settings:
 
 
 _lock = threading.Lock()
+os.register_at_fork(after_in_child=_lock._at_fork_reinit)  # type: ignore[attr-defined]  # a forked child is never stuck behind it
 _current: Settings | None = None
 
 

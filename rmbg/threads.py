@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .settings import of
 
@@ -163,6 +164,15 @@ class ThreadBudget:
                 self.in_use -= got
                 self._state.notify_all()
 
+    def after_fork(self) -> None:
+        """In a forked child: nothing taken, nobody waiting. Only the thread that forked came
+        along (ZeroGPU runs a Space's GPU calls in such a child), and the threads that held
+        some, or queued for them, in the parent will never give them back here."""
+        self._state = threading.Condition(threading.Lock())
+        self._turns = deque()
+        self._mine = threading.local()
+        self.in_use = 0
+
     def queued(self) -> int:
         """How many takers wait for their turn now (no lock: callable from a wait_for predicate)."""
         return len(self._turns)
@@ -181,6 +191,23 @@ class ThreadBudget:
 
 
 BUDGET = ThreadBudget()
+os.register_at_fork(after_in_child=BUDGET.after_fork)
+
+
+def free_in_child(lock: Any) -> None:
+    """Free `lock` (a Lock or RLock) in place in a forked child: only the thread that forked
+    comes along, so a lock another thread held at the fork would never be released there.
+    Called from an after-fork hook, or registered as one with `release_in_children`. It uses
+    `_at_fork_reinit`, which CPython's locks have (3.9+) and its own modules call after a fork."""
+    lock._at_fork_reinit()
+
+
+def release_in_children(*locks: Any) -> None:
+    """Module-level locks that every forked child gets free (free_in_child)."""
+    for lock in locks:
+        os.register_at_fork(after_in_child=functools.partial(free_in_child, lock))
+
+
 """The process's budget: every CPU-heavy stage of rmbg takes its threads from it."""
 
 

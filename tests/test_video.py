@@ -198,3 +198,34 @@ def test_decoded_frames_are_contiguous_whatever_the_width_or_rotation(clip, tmp_
         info = probe(path, VideoLimits())
         for frame in frames(info, VideoLimits()):
             assert frame.rgb.shape[:2] == size and frame.rgb.flags.c_contiguous
+
+
+class Grouped(Threshold):
+    """Asks for frames in groups (as the app's local models do on ZeroGPU: one GPU allocation a group)."""
+
+    frames_per_call = 5
+
+    def __init__(self):
+        super().__init__()
+        self.groups = []
+
+    def matte(self, image):
+        self.groups.append(1)
+        return super().matte(image)
+
+    def mattes(self, images):
+        self.groups.append(len(images))
+        return [Threshold.matte(self, image) for image in images]
+
+
+def test_frames_in_groups_give_the_frame_by_frame_output(clip):
+    grouped, seen = Grouped(), []
+    out = rmbg.remove_video(clip, grouped, progress=lambda done, total: seen.append(done))
+    alone = rmbg.remove_video(clip, Threshold())
+    try:
+        assert grouped.groups == [5, 5, 2]  # the last group is what the clip had left
+        assert seen == list(range(1, 13))  # progress still counts frames
+        assert all(np.array_equal(a, b) for a, b in zip(out.mattes(), alone.mattes(), strict=True))
+    finally:
+        out.close()
+        alone.close()

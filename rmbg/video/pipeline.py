@@ -143,19 +143,25 @@ def stream_mattes(
             if progress is not None:
                 progress(stats.frames, total)
 
+    per_call = max(1, int(getattr(provider, "frames_per_call", 1)))
     ended = False
     try:
-        while True:
-            item = waiting.get()
-            if item is _END:
-                ended = True
+        while not ended:
+            group: list[Frame] = []
+            while len(group) < per_call:
+                item = waiting.get()
+                if item is _END:
+                    ended = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                group.append(item)
+            if not group:
                 break
-            if isinstance(item, BaseException):
-                raise item
             if stop is not None and stop.is_set():
                 raise VideoStopped(stats.frames)
-            alpha = _matte(provider, item, stats)
-            yield from given_out(smoother.push(item.rgb, alpha, item) if smoother else [(item, alpha)])
+            for item, alpha in zip(group, _mattes(provider, group, stats), strict=True):
+                yield from given_out(smoother.push(item.rgb, alpha, item) if smoother else [(item, alpha)])
         if smoother is not None and flush:
             yield from given_out(smoother.flush())
     finally:
@@ -165,11 +171,22 @@ def stream_mattes(
         reader.join()
 
 
-def _matte(provider: Provider, frame: Frame, stats: StreamStats) -> np.ndarray:
-    image = Image.fromarray(frame.rgb, "RGB")
+def _mattes(provider: Provider, group: list[Frame], stats: StreamStats) -> list[np.ndarray]:
+    """The model's mattes of a group of frames: one `provider.matte` call each, or one
+    `provider.mattes` call for all of them where the provider asks for frames in groups
+    (`frames_per_call`: the app's local models on ZeroGPU, one GPU allocation a group)."""
+    images = [Image.fromarray(frame.rgb, "RGB") for frame in group]
     started = time.perf_counter()
-    matte = provider.matte(image)
-    stats.model_seconds += matte.seconds if matte.seconds > 0 else time.perf_counter() - started
+    if len(images) == 1:
+        made = [provider.matte(images[0])]
+    else:
+        made = list(provider.mattes(images))  # type: ignore[attr-defined]  # frames_per_call > 1
+    elapsed = (time.perf_counter() - started) / len(images)
+    return [_checked(provider, image, matte, elapsed, stats) for image, matte in zip(images, made, strict=True)]
+
+
+def _checked(provider: Provider, image: Image.Image, matte: Any, elapsed: float, stats: StreamStats) -> np.ndarray:
+    stats.model_seconds += matte.seconds if matte.seconds > 0 else elapsed
     if matte.alpha.mode != "L" or matte.alpha.size != image.size:
         raise ProviderResponseError(
             provider.id,

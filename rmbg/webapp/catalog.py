@@ -8,7 +8,9 @@ the deployment allows it (AppConfig.allow_server_keys); otherwise it is
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from ..defaults import default_provider
@@ -153,6 +155,8 @@ def _build(provider_id: str, keys: Keys, config: AppConfig, factory: Callable[..
     if key:
         cfg["api_key"] = key
     built = factory(provider_id, **cfg)
+    if factory is get_provider and built.kind == "local":
+        _RECIPES[built] = Recipe(provider_id, dict(cfg))
     if built.kind != "local" and not key and not config.allow_server_keys:
         close(built)
         raise SessionKeyMissing(provider_id)
@@ -163,6 +167,27 @@ def _build(provider_id: str, keys: Keys, config: AppConfig, factory: Callable[..
             close(built)
             raise
     return built
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the app built a local provider (its id and the operator's config for it): the
+    same provider is built again from it in another process (rmbg.webapp.guard, ZeroGPU's
+    worker), where the provider object itself, holding its loaded model, cannot be sent."""
+
+    provider_id: str
+    config: dict[str, Any]
+
+    def build(self) -> Provider:
+        return get_provider(self.provider_id, **self.config)
+
+
+_RECIPES: weakref.WeakKeyDictionary[Provider, Recipe] = weakref.WeakKeyDictionary()
+
+
+def recipe(provider: Provider) -> Recipe | Provider:
+    """The Recipe of a local provider built by build_provider; any other provider as it is."""
+    return _RECIPES.get(provider, provider)
 
 
 def close(provider: object) -> None:

@@ -4,6 +4,16 @@ at a time, and on ZeroGPU hardware inside `spaces.GPU`.
 `Guarded` wraps a provider without changing its id or options, so the matte
 cache still recognises it: a cached matte never reaches `matte()`, so it is
 never charged and never checked against the cap.
+
+ZeroGPU runs each `spaces.GPU` call in a worker process forked from the app's
+(kept while idle), its arguments and result pickled across. A provider object
+holding a loaded model does not pickle, so the call sends the provider's
+Recipe (rmbg.webapp.catalog: its id and config) and the worker builds it
+again; the models the app had loaded came with the fork, and those the worker
+loads stay loaded in it. Each call waits for an allocation in ZeroGPU's
+queue, so a clip's frames go in groups (`frames_per_call`, one allocation a
+group: rmbg.video.pipeline), not one allocation a frame. The locks a forked
+child inherits held are freed in it (rmbg.providers.local.pool, rmbg.threads).
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
+from .catalog import Recipe, recipe
 from .spending import Ledger
 
 if TYPE_CHECKING:
@@ -23,6 +34,7 @@ if TYPE_CHECKING:
     from .context import App
 
 GPU_SECONDS = 120  # ZeroGPU allocation per call
+ZEROGPU_FRAMES = 16  # a clip's frames per ZeroGPU allocation (about 100 MB of 1080p frames each way)
 
 
 def on_zerogpu(fn: Callable) -> Callable:
@@ -35,12 +47,16 @@ def on_zerogpu(fn: Callable) -> Callable:
     return spaces.GPU(duration=GPU_SECONDS)(fn)
 
 
-def _local_matte(provider: Provider, image: Image.Image) -> Matte:
-    return provider.matte(image)
+def _local_mattes(provider: Provider | Recipe, images: list[Image.Image]) -> list[Matte]:
+    if isinstance(provider, Recipe):
+        provider = provider.build()
+    return [provider.matte(image) for image in images]
 
 
-# Decorated at import, as ZeroGPU requires.
-local_matte = on_zerogpu(_local_matte)
+# Decorated at import, as ZeroGPU requires. On ZeroGPU the call runs in a worker process forked
+# from the app's, its arguments and result pickled across: a Recipe, not the provider object.
+local_mattes = on_zerogpu(_local_mattes)
+ZEROGPU = local_mattes is not _local_mattes
 
 
 class Payer:
@@ -87,18 +103,29 @@ class Guarded:
     def estimate(self) -> Cost:
         return self.inner.estimate()
 
+    @property
+    def frames_per_call(self) -> int:
+        """A clip's frames per `mattes` call (rmbg.video.pipeline): a group for a local model on
+        ZeroGPU (one GPU allocation each, not one a frame), else one."""
+        return ZEROGPU_FRAMES if ZEROGPU and self.kind == "local" else 1
+
     def matte(self, image: Image.Image) -> Matte:
+        return self.mattes([image])[0]
+
+    def mattes(self, images: list[Image.Image]) -> list[Matte]:
+        """One matte per image: a hosted provider paid call by call; a local model under the
+        device lock, all of them in one local_mattes call (one ZeroGPU allocation)."""
         self.last = None
         if self.kind == "hosted":
-            matte = self._paid(image)
+            made = [self._paid(image) for image in images]
         else:
             with LOCAL_DEVICE_LOCK:
                 if self._on_start:
                     self._on_start(self.inner)
-                matte = local_matte(self.inner, image)
+                made = local_mattes(recipe(self.inner) if ZEROGPU else self.inner, images)
         if self.keep_last:
-            self.last = matte.alpha
-        return matte
+            self.last = made[-1].alpha
+        return made
 
     def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ...errors import ModelUnavailableError, with_remedy
+from ...threads import release_in_children
 from ...types import ModelSpec
 
 TOKEN_PAGE = "https://huggingface.co/settings/tokens"
@@ -27,6 +28,7 @@ REACHABILITY_TTL_S = 30.0
 
 _answers: dict[str, tuple[float, str | None]] = {}
 _probe_lock = threading.Lock()
+release_in_children(_probe_lock)  # a child forked during a probe is not stuck behind it
 
 
 def hub_unreachable_reason(timeout: float = PROBE_TIMEOUT_S) -> str | None:

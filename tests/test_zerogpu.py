@@ -1,0 +1,82 @@
+"""The launched app on ZeroGPU hardware (tests/support/zerogpu: a stand-in for
+Hugging Face's `spaces` package that runs each GPU function in a forked
+worker, its arguments and result pickled across, as ZeroGPU does).
+
+A local model's call reaches that worker as something it can pickle (the
+provider's recipe, not the provider object holding a loaded model: every
+local cut-out failed with PicklingError before), and a clip asks for one GPU
+allocation per group of frames, not one per frame.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.webapp.guard import ZEROGPU_FRAMES
+from tests.support.launched import app_process
+from tests.u2netp_fixture import u2netp_path  # noqa: F401
+from tests.video_clips import davis, write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "examples" / "cat.jpg"
+FRAMES = ZEROGPU_FRAMES + 4
+
+
+def allocations(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.mark.slow  # an app process, a forked worker and a 20-frame clip: about 15 s on 2 cores
+@pytest.mark.uses("gradio")
+def test_local_models_run_in_the_gpu_worker_one_allocation_per_photo_and_per_group_of_frames(
+    u2netp_path,  # noqa: F811
+    tmp_path,
+):
+    log = tmp_path / "allocations.jsonl"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "support" / "zerogpu"), str(ROOT)]),
+        "FAKE_ZEROGPU_LOG": str(log),
+        "RMBG_U2NETP_PATH": str(u2netp_path),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+    }
+    clip = write_clip(tmp_path / "dog.mp4", davis("dog", FRAMES))
+    with app_process(env, tmp_path / "app.log") as (url, proc):
+        before = len(allocations(log))  # a warm-up runs in the app's own process, not in an allocation
+        answer = httpx.post(
+            url + "api/remove",
+            files={"image": ("cat.jpg", PHOTO.read_bytes(), "image/jpeg")},
+            data={"provider": "u2netp"},
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text + (tmp_path / "app.log").read_text()[-3000:]
+        photo = allocations(log)[before:]
+        assert [(a["fn"], a["items"]) for a in photo] == [("_local_mattes", [1])]
+        assert photo[0]["worker"] != proc.pid  # it ran in the forked worker
+        alpha = np.asarray(Image.open(io.BytesIO(answer.content)).getchannel("A"))
+        here = np.asarray(rmbg.remove_background(PHOTO, provider="u2netp", cache=None).alpha)
+        assert np.abs(alpha.astype(int) - here).max() <= 1  # the worker's matte is the model's
+
+        answer = httpx.post(
+            url + "api/video",
+            files={"video": ("dog.mp4", clip.read_bytes(), "video/mp4")},
+            data={"provider": "u2netp"},
+            timeout=180,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-rmbg-frames"] == str(FRAMES)
+        groups = allocations(log)[before + 1 :]
+        assert [a["items"] for a in groups] == [[ZEROGPU_FRAMES], [FRAMES - ZEROGPU_FRAMES]]
+        assert len(groups) == math.ceil(FRAMES / ZEROGPU_FRAMES)
+        assert {a["worker"] for a in groups} == {photo[0]["worker"]}  # the idle worker was kept, model loaded
