@@ -67,7 +67,8 @@ def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None, 
     if hit is not None:
         return hit, True
     plain, cached = _provider_matte(loaded, provider, store)
-    refined = refine_matte(refiner, loaded.rgb, plain)
+    # a provider may run the refiner where it runs its own model (the app's, on ZeroGPU: in the GPU worker)
+    refined = getattr(provider, "refine_matte", refine_matte)(refiner, loaded.rgb, plain)
     if store is not None and key is not None:
         store.put(key, refined)
     return refined, cached

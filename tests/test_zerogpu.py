@@ -10,6 +10,7 @@ allocation per group of frames, not one per frame.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import math
@@ -80,3 +81,53 @@ def test_local_models_run_in_the_gpu_worker_one_allocation_per_photo_and_per_gro
         assert [a["items"] for a in groups] == [[ZEROGPU_FRAMES], [FRAMES - ZEROGPU_FRAMES]]
         assert len(groups) == math.ceil(FRAMES / ZEROGPU_FRAMES)
         assert {a["worker"] for a in groups} == {photo[0]["worker"]}  # the idle worker was kept, model loaded
+
+
+def fake_spaces():
+    """The stand-in `spaces` module, loaded under a name of its own (not put in sys.modules as `spaces`)."""
+    path = ROOT / "tests" / "support" / "zerogpu" / "spaces" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("fake_zerogpu_spaces", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow  # tiny ViTMatte and SAM 2 loaded in a forked worker: about 10 s on 2 cores
+def test_refinement_and_picking_run_in_the_gpu_worker_and_give_what_they_give_here(
+    u2netp_path,  # noqa: F811
+    tmp_path,
+    hf_cache,
+    monkeypatch,
+):
+    from rmbg.providers.local.hf_transformers import clear_models
+    from rmbg.webapp import AppConfig, Keys, Look, actions, guard
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from tests.tiny_transformers import add_folder, tiny_sam2, tiny_vitmatte
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("RMBG_U2NETP_PATH", str(u2netp_path))
+    add_folder(hf_cache, "hustvl/vitmatte-small-composition-1k", tiny_vitmatte(tmp_path / "vitmatte"))
+    add_folder(hf_cache, "facebook/sam2.1-hiera-tiny", tiny_sam2(tmp_path / "sam2"))
+    app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
+    points, _ = actions.prompts_of("200, 150, keep; 20, 20, drop", "")
+
+    def picked():
+        result, _ = actions.run(str(PHOTO), "u2netp", Look(), Keys(), app, refine="vitmatte", points=points)
+        return result
+
+    try:
+        here = picked()  # no ZeroGPU: everything in this process
+        log = tmp_path / "allocations.jsonl"
+        monkeypatch.setenv("FAKE_ZEROGPU_LOG", str(log))
+        spaces = fake_spaces()
+        monkeypatch.setattr(guard, "local_mattes", spaces.GPU(duration=guard.GPU_SECONDS)(guard._local_mattes))
+        monkeypatch.setattr(guard, "local_refine", spaces.GPU(duration=guard.GPU_SECONDS)(guard._local_refine))
+        monkeypatch.setattr(guard, "ZEROGPU", True)
+        there = picked()
+    finally:
+        clear_models()
+    assert [a["fn"] for a in allocations(log)] == ["_local_mattes", "_local_refine"]
+    assert all(a["worker"] != os.getpid() for a in allocations(log))
+    assert there.meta["refine"] == here.meta["refine"] == "sam2-pick+vitmatte"
+    assert np.array_equal(np.asarray(there.alpha), np.asarray(here.alpha))

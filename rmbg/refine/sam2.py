@@ -69,6 +69,19 @@ class Sam2Picker:
         self._token = token
         self.cache = default_embeddings if cache is None else cache
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (ZeroGPU sends a refiner to its GPU worker) without the embedding LRU: the
+        process's default one is the receiver's own; another cannot be sent (it holds a lock)."""
+        state = dict(self.__dict__)
+        if self.cache is not default_embeddings:
+            raise TypeError("a Sam2Picker with an embedding cache of its own cannot be pickled")
+        state["cache"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.cache = default_embeddings
+
     @property
     def device(self) -> str:
         """Where the network runs ("cpu", "cuda", "mps")."""

@@ -10,7 +10,8 @@ ZeroGPU runs each `spaces.GPU` call in a worker process forked from the app's
 holding a loaded model does not pickle, so the call sends the provider's
 Recipe (rmbg.webapp.catalog: its id and config) and the worker builds it
 again; the models the app had loaded came with the fork, and those the worker
-loads stay loaded in it. Each call waits for an allocation in ZeroGPU's
+loads stay loaded in it. Edge refinement and SAM 2 picking go there too
+(`Guarded.refine_matte`), the refiner pickled before its model loads. Each call waits for an allocation in ZeroGPU's
 queue, so a clip's frames go in groups (`frames_per_call`, one allocation a
 group: rmbg.video.pipeline), not one allocation a frame. The locks a forked
 child inherits held are freed in it (rmbg.providers.local.pool, rmbg.threads).
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
+from ..refine import Refiner, refine_matte
 from .catalog import Recipe, recipe
 from .spending import Ledger
 
@@ -53,9 +55,14 @@ def _local_mattes(provider: Provider | Recipe, images: list[Image.Image]) -> lis
     return [provider.matte(image) for image in images]
 
 
+def _local_refine(refiner: Refiner, image: Image.Image, matte: Matte) -> Matte:
+    return refine_matte(refiner, image, matte)
+
+
 # Decorated at import, as ZeroGPU requires. On ZeroGPU the call runs in a worker process forked
 # from the app's, its arguments and result pickled across: a Recipe, not the provider object.
 local_mattes = on_zerogpu(_local_mattes)
+local_refine = on_zerogpu(_local_refine)
 ZEROGPU = local_mattes is not _local_mattes
 
 
@@ -126,6 +133,15 @@ class Guarded:
         if self.keep_last:
             self.last = made[-1].alpha
         return made
+
+    def refine_matte(self, refiner: Refiner, image: Image.Image, matte: Matte) -> Matte:
+        """Edge refinement or SAM 2 picking of this provider's matte (rmbg.api): on ZeroGPU in
+        the GPU worker, as the local models run (the refiner goes there pickled, its model
+        loaded in the worker); elsewhere here, where it always ran."""
+        if not ZEROGPU:
+            return refine_matte(refiner, image, matte)
+        with LOCAL_DEVICE_LOCK:
+            return local_refine(refiner, image, matte)  # type: ignore[no-any-return]
 
     def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer
