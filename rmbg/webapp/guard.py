@@ -141,7 +141,7 @@ class Guarded:
         if not ZEROGPU:
             return refine_matte(refiner, image, matte)
         with LOCAL_DEVICE_LOCK:
-            return local_refine(refiner, image, matte)  # type: ignore[no-any-return]
+            return local_refine(refiner, image, matte)
 
     def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer
