@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from video import speed_clip
 
 import rmbg
 from harness import markdown, table, write_results
@@ -33,6 +32,7 @@ from rmbg.video.decode import frame_pts, frames, probe
 from rmbg.video.limits import VideoLimits
 from rmbg.video.ray_video import RayVideo
 from rmbg.video.smooth import SmoothParams, TemporalSmoother
+from video import speed_clip
 
 LIMITS = VideoLimits()
 

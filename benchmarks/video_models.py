@@ -29,13 +29,13 @@ import time
 from pathlib import Path
 
 from cpu_configs import files_for
-from video import LIMITS, speed_clip
 
 import rmbg
 import speed_setup
 from harness import table, write_results
 from rmbg.threads import calm_openmp
 from rmbg.video.decode import frames, probe
+from video import LIMITS, speed_clip
 
 SECONDS = {"u2netp": 2.0, "isnet-general": 0.5, "birefnet-lite": 0.5, "birefnet": 0.25}  # of clip per model
 
