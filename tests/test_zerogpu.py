@@ -131,3 +131,24 @@ def test_refinement_and_picking_run_in_the_gpu_worker_and_give_what_they_give_he
     assert all(a["worker"] != os.getpid() for a in allocations(log))
     assert there.meta["refine"] == here.meta["refine"] == "sam2-pick+vitmatte"
     assert np.array_equal(np.asarray(there.alpha), np.asarray(here.alpha))
+
+
+@pytest.mark.fast
+def test_a_provider_that_cannot_be_a_weak_key_is_built_and_sent_as_it_is():
+    """A registered provider class may be an unhashable dataclass: the app still builds it (it has no
+    recipe; on ZeroGPU it is sent as it is, as any provider without one)."""
+    import dataclasses
+
+    from rmbg.webapp.catalog import Recipe, recipe, remember_recipe
+
+    @dataclasses.dataclass
+    class Plain:
+        id: str = "plain"
+        kind: str = "local"
+
+    made = Plain()
+    remember_recipe(made, Recipe("plain", {}))
+    assert recipe(made) is made
+    kept = type("Kept", (), {"id": "kept", "kind": "local"})()
+    remember_recipe(kept, Recipe("kept", {"a": 1}))
+    assert recipe(kept) == Recipe("kept", {"a": 1})

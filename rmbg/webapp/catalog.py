@@ -156,7 +156,7 @@ def _build(provider_id: str, keys: Keys, config: AppConfig, factory: Callable[..
         cfg["api_key"] = key
     built = factory(provider_id, **cfg)
     if factory is get_provider and built.kind == "local":
-        _RECIPES[built] = Recipe(provider_id, dict(cfg))
+        remember_recipe(built, Recipe(provider_id, dict(cfg)))
     if built.kind != "local" and not key and not config.allow_server_keys:
         close(built)
         raise SessionKeyMissing(provider_id)
@@ -185,9 +185,26 @@ class Recipe:
 _RECIPES: weakref.WeakKeyDictionary[Provider, Recipe] = weakref.WeakKeyDictionary()
 
 
+def remember_recipe(provider: Provider, made: Recipe) -> None:
+    """Keep `made` as the provider's recipe while the provider lives. A provider class that
+    cannot be a weak dictionary key (a registered dataclass with eq: unhashable; __slots__ without
+    __weakref__) keeps none and is sent as it is (what a provider with no recipe always is)."""
+    if _weak_key(provider):
+        _RECIPES[provider] = made
+
+
 def recipe(provider: Provider) -> Recipe | Provider:
     """The Recipe of a local provider built by build_provider; any other provider as it is."""
-    return _RECIPES.get(provider, provider)
+    return _RECIPES.get(provider, provider) if _weak_key(provider) else provider
+
+
+def _weak_key(provider: object) -> bool:
+    try:
+        weakref.ref(provider)
+        hash(provider)
+    except TypeError:  # the answer, not a failure: such an object is simply never a key
+        return False
+    return True
 
 
 def close(provider: object) -> None:
