@@ -39,9 +39,9 @@ the picture changes. The cost is two flows a frame, one move of each of the
 four neighbours' matte and grey levels together (OpenCV's remap of a
 4-channel uint8 image, its fastest kind; logits taken after the move), and a
 composition of two steps for the two neighbours two frames away: about 31 ms
-of CPU a frame at 854x480, each flow 6 ms of it (benchmarks/video_stages.py). It is numpy and OpenCV on the
-CPU whether the model runs on a GPU or not (a GPU flow would slot in at
-`flow_between`).
+of CPU a frame at 854x480, each flow 6 ms of it (benchmarks/video_stages.py).
+It is numpy and OpenCV on the CPU whether the model runs on a GPU or not (a
+GPU flow would slot in at `flow_between`).
 
 The state (the frames of the window: grey frame, the matte, the
 flows to their neighbours, and the caller's tag for each frame not yet given
