@@ -238,16 +238,40 @@ def test_load_errors_keep_the_reason(tmp_path):
         ((32, 32, 3), (90, 70)),
     ],
 )
-def test_resize_bilinear_is_torch_bilinear(shape, size):
-    """Both code paths of processing.resize_bilinear (PIL when a 2-D map only
-    grows, numpy otherwise) equal F.interpolate(bilinear, align_corners=False)."""
+@pytest.mark.parametrize("opencv", [True, False])
+def test_resize_bilinear_is_torch_bilinear(shape, size, opencv, monkeypatch):
+    """Every code path of processing.resize_bilinear equals F.interpolate(bilinear,
+    align_corners=False): OpenCV where installed (within 1e-4 of the range: it rounds
+    the source positions its own way), else PIL when a 2-D map only grows and numpy
+    otherwise (within 1e-5)."""
+    import sys
+
     import torch.nn.functional as F
 
     from rmbg.providers.local.processing import resize_bilinear
 
+    if not opencv:
+        monkeypatch.setitem(sys.modules, "cv2", None)  # what an install without OpenCV sees
     arr = np.random.default_rng(1).random(shape, dtype=np.float32)
     t = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)[None]
     expected = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
     got = resize_bilinear(arr, size)
     assert got.dtype == np.float32 and got.shape == expected.reshape(size + shape[2:]).shape
-    assert np.abs(got - expected.reshape(got.shape)).max() < 1e-5
+    assert np.abs(got - expected.reshape(got.shape)).max() < (1e-4 if opencv else 1e-5)
+
+
+def test_a_photo_much_larger_than_the_network_input_is_not_copied_to_floats_whole(monkeypatch):
+    """Past OPENCV_MAX_GROWTH input pixels per output pixel the numpy path runs (it converts
+    only the pixels it reads): a 12 MP photo is never a 144 MB float copy."""
+    import cv2
+
+    from rmbg.providers.local import processing
+
+    calls = []
+    real = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
+    photo = np.zeros((300, 400, 3), np.uint8)
+    assert processing.resize_bilinear(photo, (100, 100)).shape == (100, 100, 3)  # 12x the pixels: numpy
+    assert calls == []
+    processing.resize_bilinear(photo, (200, 200))  # 3x: OpenCV
+    assert calls == [(300, 400, 3)]

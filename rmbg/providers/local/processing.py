@@ -59,6 +59,9 @@ def resize_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h_in, w_in = arr.shape[:2]
     if (h_in, w_in) == (h_out, w_out):  # src == dst exactly: the identity
         return arr.astype(np.float32)
+    fast = _opencv_bilinear(arr, size)
+    if fast is not None:
+        return fast
     if arr.ndim == 2 and h_out >= h_in and w_out >= w_in:
         grey = Image.fromarray(np.ascontiguousarray(arr, dtype=np.float32), "F")
         return np.asarray(grey.resize((w_out, h_out), Image.Resampling.BILINEAR))
@@ -77,6 +80,29 @@ def resize_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     left = rows_at(lo_c)
     return left + (rows_at(hi_c) - left) * frac_c
+
+
+def _opencv_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
+    """OpenCV's INTER_LINEAR on float32, where OpenCV is installed (the app's install and the video
+    extra have it) and the input is at most OPENCV_MAX_GROWTH times the output's pixels (its float
+    copy stays small: a 12 MP photo keeps the numpy path, which converts only the pixels it needs);
+    else None. Same formula (half-pixel centres, edges clamped, two taps whatever the scale): about
+    1 ms against 58 ms for an 854x480 photo going to 1024x1024, within 1e-4 of the range of torch's
+    (OpenCV rounds the source positions differently; 0 on that photo's sizes)."""
+    h_out, w_out = size
+    h_in, w_in = arr.shape[:2]
+    channels = arr.shape[2] if arr.ndim == 3 else 1
+    if h_in * w_in > OPENCV_MAX_GROWTH * h_out * w_out or channels > 4:
+        return None
+    try:
+        import cv2
+    except ImportError:
+        return None
+    out = cv2.resize(np.asarray(arr, dtype=np.float32), (w_out, h_out), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(out, dtype=np.float32).reshape((h_out, w_out, *arr.shape[2:]))
+
+
+OPENCV_MAX_GROWTH = 4  # input pixels per output pixel up to which OpenCV resizes (see _opencv_bilinear)
 
 
 def preprocess(image: Image.Image, spec: ModelSpec) -> np.ndarray:
