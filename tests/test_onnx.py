@@ -260,18 +260,45 @@ def test_resize_bilinear_is_torch_bilinear(shape, size, opencv, monkeypatch):
     assert np.abs(got - expected.reshape(got.shape)).max() < (1e-4 if opencv else 1e-5)
 
 
-def test_a_photo_much_larger_than_the_network_input_is_not_copied_to_floats_whole(monkeypatch):
-    """Past OPENCV_MAX_GROWTH input pixels per output pixel the numpy path runs (it converts
-    only the pixels it reads): a 12 MP photo is never a 144 MB float copy."""
+def test_a_photo_much_larger_than_the_network_input_goes_by_bands(monkeypatch):
+    """Past OPENCV_MAX_GROWTH input pixels per output pixel OpenCV resizes bands of rows (a
+    12 MP photo is never a 144 MB float copy), with the same values as the whole resize."""
     import cv2
+    import torch.nn.functional as F
 
     from rmbg.providers.local import processing
 
     calls = []
     real = cv2.resize
     monkeypatch.setattr(cv2, "resize", lambda *a, **k: calls.append(a[0].shape) or real(*a, **k))
-    photo = np.zeros((300, 400, 3), np.uint8)
-    assert processing.resize_bilinear(photo, (100, 100)).shape == (100, 100, 3)  # 12x the pixels: numpy
-    assert calls == []
-    processing.resize_bilinear(photo, (200, 200))  # 3x: OpenCV
-    assert calls == [(300, 400, 3)]
+    photo = np.random.default_rng(2).integers(0, 256, (600, 500, 3), dtype=np.uint8)
+    got = processing.resize_bilinear(photo, (130, 110))  # 21x the pixels: by bands of 128 output rows
+    assert [shape[0] <= 600 * 128 // 130 + 2 for shape in calls] == [True, True] and all(
+        shape[1:] == (500, 3) for shape in calls
+    )
+    t = torch.from_numpy(photo.astype(np.float32)).permute(2, 0, 1)[None]
+    expected = F.interpolate(t, size=(130, 110), mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    assert np.abs(got - expected).max() < 255e-4
+    calls.clear()
+    processing.resize_bilinear(photo, (400, 300))  # 2.5x: the whole photo at once
+    assert calls == [(600, 500, 3)]
+
+
+def test_resize_bilinear_matches_torch_on_many_shapes():
+    """Random sizes up and down, 1 to 4 channels or a 2-D map: every path (whole, by bands)
+    within 1e-4 of F.interpolate(bilinear, align_corners=False)."""
+    import torch.nn.functional as F
+
+    from rmbg.providers.local.processing import resize_bilinear
+
+    rng = np.random.default_rng(5)
+    for _ in range(120):
+        h, w = (int(v) for v in rng.integers(1, 400, 2))
+        size = tuple(int(v) for v in rng.integers(1, 200, 2))
+        channels = int(rng.choice([0, 1, 3, 4]))
+        arr = rng.random((h, w) if channels == 0 else (h, w, channels), dtype=np.float32)
+        t = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)[None]
+        expected = F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+        got = resize_bilinear(arr, size)
+        assert got.shape == size + arr.shape[2:], (arr.shape, size)
+        assert np.abs(got - expected.reshape(got.shape)).max() < 1e-4, (arr.shape, size)

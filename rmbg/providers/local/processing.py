@@ -83,23 +83,45 @@ def resize_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _opencv_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
-    """OpenCV's INTER_LINEAR on float32, where OpenCV is installed (the app's install and the video
-    extra have it) and the input is at most OPENCV_MAX_GROWTH times the output's pixels (its float
-    copy stays small: a 12 MP photo keeps the numpy path, which converts only the pixels it needs);
-    else None. Same formula (half-pixel centres, edges clamped, two taps whatever the scale), many
-    times faster than the numpy gathers, within 1e-4 of the range of torch's (OpenCV rounds the
-    source positions its own way)."""
+    """OpenCV's INTER_LINEAR on float32 where OpenCV is installed (the app's install and the video
+    extra have it), else None. Same formula (half-pixel centres, edges clamped, two taps whatever
+    the scale), many times faster than the numpy gathers, within 1e-4 of the range of torch's
+    (OpenCV rounds the source positions its own way). An input over OPENCV_MAX_GROWTH times the
+    output's pixels (a 12 MP photo going to 1024x1024) is not copied whole to floats: it goes by
+    bands of output rows (`_by_bands`); such a 2-D map keeps the numpy path."""
     h_out, w_out = size
     h_in, w_in = arr.shape[:2]
-    channels = arr.shape[2] if arr.ndim == 3 else 1
-    if h_in * w_in > OPENCV_MAX_GROWTH * h_out * w_out or channels > 4:
+    if arr.ndim == 3 and arr.shape[2] > 4:
         return None
     try:
         import cv2
     except ImportError:
         return None
+    if h_in * w_in > OPENCV_MAX_GROWTH * h_out * w_out:
+        # a matte shrunk to a small photo is cheap in numpy, and numpy's is torch's to ~1e-6 (the
+        # min-max stretch after it magnifies any difference); a photo shrunk to the network's input is not
+        return _by_bands(arr, size) if arr.ndim == 3 else None
     out = cv2.resize(np.asarray(arr, dtype=np.float32), (w_out, h_out), interpolation=cv2.INTER_LINEAR)
     return np.asarray(out, dtype=np.float32).reshape((h_out, w_out, *arr.shape[2:]))
+
+
+def _by_bands(arr: np.ndarray, size: tuple[int, int], band: int = 128) -> np.ndarray:
+    """The same resize, `band` output rows at a time: the input rows they read, as floats, resized
+    along the width only by OpenCV (their count unchanged: an exact copy down that axis), then
+    blended down the height as the numpy path does. At most a band's rows are floats at once."""
+    import cv2
+
+    h_out, w_out = size
+    lo, hi, frac = _axis_weights(arr.shape[0], h_out)
+    out = np.empty((h_out, w_out, *arr.shape[2:]), dtype=np.float32)
+    for r0 in range(0, h_out, band):
+        r1 = min(h_out, r0 + band)
+        first, last = int(lo[r0]), int(hi[r1 - 1]) + 1
+        rows = cv2.resize(arr[first:last].astype(np.float32), (w_out, last - first), interpolation=cv2.INTER_LINEAR)
+        rows = rows.reshape((last - first, w_out, *arr.shape[2:]))
+        top, bottom = rows[lo[r0:r1] - first], rows[hi[r0:r1] - first]
+        out[r0:r1] = top + (bottom - top) * frac[r0:r1].reshape((-1,) + (1,) * (arr.ndim - 1))
+    return out
 
 
 OPENCV_MAX_GROWTH = 4  # input pixels per output pixel up to which OpenCV resizes (see _opencv_bilinear)
