@@ -41,10 +41,10 @@ from PIL import Image
 import rmbg
 from harness import table, write_results
 from rmbg.video.decode import frames, probe
-from rmbg.video.encode import VideoWriter, cutout_rgba
+from rmbg.video.encode import VideoWriter, cutout_rgba, cutout_rgba_numpy
 from rmbg.video.limits import VideoLimits
 from rmbg.video.pipeline import VideoFrame
-from rmbg.video.smooth import SmoothParams, TemporalSmoother, flow_between, grey_of
+from rmbg.video.smooth import SmoothParams, TemporalSmoother, _grid, flow_between, grey_of, optical_flow
 from video import speed_clip
 
 LIMITS = VideoLimits()
@@ -65,14 +65,8 @@ def half_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """DIS at half size, the flow scaled back to full size (as positions, like flow_between)."""
     h, w = a.shape
     small = [cv2.resize(x, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for x in (a, b)]
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
-    flow = cv2.resize(dis.calc(small[0], small[1], None), (w, h), interpolation=cv2.INTER_LINEAR) * 2
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.asarray(flow + np.dstack([xs, ys]), dtype=np.float32)
-
-
-def numpy_cutout(frame: VideoFrame) -> np.ndarray:
-    return np.dstack([np.where(frame.alpha[..., None] == 0, np.uint8(0), frame.rgb), frame.alpha])
+    flow = cv2.resize(optical_flow().calc(small[0], small[1], None), (w, h), interpolation=cv2.INTER_LINEAR) * 2
+    return np.asarray(flow + _grid(h, w), dtype=np.float32)
 
 
 def padded_view(rgb: np.ndarray) -> np.ndarray:
@@ -106,7 +100,7 @@ def stages(n: int, repeats: int, folder: Path) -> list[list[Any]]:
     video_frames = [VideoFrame(f.index, f.pts, f.time, f.rgb, a) for f, a in zip(decoded, mattes, strict=True)]
     greys = [grey_of(rgb) for rgb in rgbs]
     pairs = list(zip(greys, greys[1:], strict=False))
-    assert all(np.array_equal(cutout_rgba(f), numpy_cutout(f)) for f in video_frames[:4])
+    assert all(np.array_equal(cutout_rgba(f), cutout_rgba_numpy(f)) for f in video_frames[:4])
     apart = statistics.mean(
         float(np.mean(np.linalg.norm(flow_between(a, b, True) - half_flow(a, b), axis=2))) for a, b in pairs[:8]
     )
@@ -133,7 +127,7 @@ def stages(n: int, repeats: int, folder: Path) -> list[list[Any]]:
          f"per pair; {apart:.2f} px from the full-size flow"),
         ("smoothing (whole filter)", smoothing, n, "two flows a frame"),
         ("cut-out RGBA, OpenCV (rmbg)", lambda: [cutout_rgba(f) for f in video_frames], n, "same array"),
-        ("cut-out RGBA, numpy where + dstack", lambda: [numpy_cutout(f) for f in video_frames], n, ""),
+        ("cut-out RGBA, numpy where + dstack", lambda: [cutout_rgba_numpy(f) for f in video_frames], n, ""),
         ("encode WebM (VP9 + alpha)", encode, n, "cut-out included"),
     ]  # fmt: skip
     rows = []

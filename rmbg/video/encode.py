@@ -89,10 +89,15 @@ def cutout_rgba(frame: VideoFrame) -> np.ndarray:
     try:
         import cv2
     except ImportError:
-        return np.dstack([np.where(frame.alpha[..., None] == 0, np.uint8(0), frame.rgb), frame.alpha])
+        return cutout_rgba_numpy(frame)
     seen = cv2.threshold(frame.alpha, 0, 255, cv2.THRESH_BINARY)[1]  # 255 where alpha > 0
     rgb = np.ascontiguousarray(frame.rgb)
     return np.asarray(cv2.merge([cv2.bitwise_and(rgb, rgb, mask=seen), frame.alpha]))
+
+
+def cutout_rgba_numpy(frame: VideoFrame) -> np.ndarray:
+    """cutout_rgba's definition in numpy (its path without OpenCV)."""
+    return np.dstack([np.where(frame.alpha[..., None] == 0, np.uint8(0), frame.rgb), frame.alpha])
 
 
 def over(frame: VideoFrame, background: np.ndarray) -> np.ndarray:

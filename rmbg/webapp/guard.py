@@ -11,10 +11,11 @@ holding a loaded model does not pickle, so the call sends the provider's
 Recipe (rmbg.webapp.catalog: its id and config) and the worker builds it
 again; the models the app had loaded came with the fork, and those the worker
 loads stay loaded in it. Edge refinement and SAM 2 picking go there too
-(`Guarded.refine_matte`), the refiner pickled before its model loads. Each call waits for an allocation in ZeroGPU's
-queue, so a clip's frames go in groups (`frames_per_call`, one allocation a
-group: rmbg.video.pipeline), not one allocation a frame. The locks a forked
-child inherits held are freed in it (rmbg.providers.local.pool, rmbg.threads).
+(`Guarded.refine_matte`), the refiner pickled before its model loads. Each
+call waits for an allocation in ZeroGPU's queue, so a clip's frames go in
+groups (`frames_per_call`, one allocation a group: rmbg.video.pipeline), not
+one allocation a frame. The locks a forked child inherits held are freed in
+it (rmbg.providers.local.pool, rmbg.threads).
 """
 
 from __future__ import annotations
