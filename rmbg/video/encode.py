@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidRequestError
+from ..image import arrays
 from ..image.compose import fit_cover, parse_colour
 from .audio import AudioFeed
 from .decode import ClipInfo
@@ -83,21 +84,14 @@ def _even(array: np.ndarray) -> np.ndarray:
 
 
 def cutout_rgba(frame: VideoFrame) -> np.ndarray:
-    """RGBA of the cut-out; colour zeroed where alpha is 0 (it is never seen, and costs no bits).
-    With OpenCV (the video extra has it) a masked copy and a merge: the same array as numpy's where
-    and dstack in about a third of the time (benchmarks/video_stages.py)."""
-    try:
-        import cv2
-    except ImportError:
-        return cutout_rgba_numpy(frame)
-    seen = cv2.threshold(frame.alpha, 0, 255, cv2.THRESH_BINARY)[1]  # 255 where alpha > 0
-    rgb = np.ascontiguousarray(frame.rgb)
-    return np.asarray(cv2.merge([cv2.bitwise_and(rgb, rgb, mask=seen), frame.alpha]))
+    """RGBA of the cut-out; colour zeroed where alpha is 0 (rmbg.image.arrays.rgba: OpenCV where it
+    is installed, as the video extra has it)."""
+    return arrays.rgba(frame.rgb, frame.alpha)
 
 
 def cutout_rgba_numpy(frame: VideoFrame) -> np.ndarray:
     """cutout_rgba's definition in numpy (its path without OpenCV)."""
-    return np.dstack([np.where(frame.alpha[..., None] == 0, np.uint8(0), frame.rgb), frame.alpha])
+    return arrays.rgba_numpy(frame.rgb, frame.alpha)
 
 
 def over(frame: VideoFrame, background: np.ndarray) -> np.ndarray:
