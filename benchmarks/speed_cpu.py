@@ -147,11 +147,7 @@ def write_results(path: Path, command: str, tables: list[dict]) -> None:
     )
 
 
-# An older CPU class on this one: oneDNN (PyTorch's and OpenVINO's), ATen's own kernels and
-# MKL's matrix products kept to one instruction-set level. ONNX Runtime's MLAS has no such cap.
-ISA_CAP_VARIABLES = {
-    "AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
-}
+ISA_CAP_VARIABLES = speed_setup.ISA_CAP_VARIABLES
 
 
 def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]):

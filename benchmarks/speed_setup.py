@@ -23,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "dog.jpg"  # DAVIS frame, CC BY 4.0 (examples/ATTRIBUTION.md)
 
 
+# An older CPU class on this one (speed_cpu.py, vs_rembg_models.py --isa-cap): oneDNN (PyTorch's
+# and OpenVINO's), ATen's own kernels and MKL's matrix products kept to one instruction-set
+# level. ONNX Runtime's MLAS has no such cap.
+ISA_CAP_VARIABLES = {
+    "AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
+
+
 def bench_cache() -> Path:
     path = Path(os.environ.get("RMBG_BENCH_CACHE") or Path.home() / ".cache" / "rmbg-bench").expanduser()
     path.mkdir(parents=True, exist_ok=True)

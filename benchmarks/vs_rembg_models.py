@@ -3,6 +3,8 @@
     pip install --no-deps rembg==2.0.86 pymatting numba llvmlite   # benchmark only (requirements-dev.txt)
     python benchmarks/vs_rembg_models.py --repeats 3
     python benchmarks/vs_rembg_models.py --repeats 3 --results vs_rembg_models_zen4   # another CPU class
+    python benchmarks/vs_rembg_models.py --models birefnet-lite --isa-cap AVX2 --results vs_rembg_models_avx2cap
+        # rmbg's engines capped at AVX2 (an AVX2-only CPU class emulated; rembg's ONNX Runtime keeps AVX-512)
 
 The real weights cannot be downloaded here, so both libraries run the same
 deterministic weights of our networks, exported to ONNX the way rembg's files
@@ -23,7 +25,9 @@ one run mean anything on a shared CPU.
 
 - IS-Net general: every output (RGBA PNG, WebP, mask PNG, colour JPEG; what
   each side does: vs_rembg.py), rmbg's provider as a plain install runs it
-  (ONNX Runtime, the same file as rembg).
+  (ONNX Runtime, the same file as rembg); and rmbg's RGBA PNG doing rembg's
+  work ("edge colours off": the photo's colours at soft edges, as rembg writes
+  them) against rembg's RGBA PNG.
 - BiRefNet_lite: the RGBA PNG, rmbg's network through PyTorch fp32, PyTorch
   bf16 autocast (where the CPU has bf16 units), ONNX Runtime fp32 on the same
   export as rembg's, and OpenVINO fp32 when the openvino extra is installed.
@@ -47,8 +51,10 @@ from pathlib import Path
 import rembg_exports
 from PIL import Image
 from speed_workers import Worker
+from vs_rembg_models_workers import SAME_WORK
 from vs_rembg_workers import OUTPUTS
 
+import speed_setup
 from harness import markdown, table, write_results
 from vs_rembg import inputs
 
@@ -167,7 +173,7 @@ def compare(model: str, configs: list[str], files: dict, images: list, outputs: 
             f"Medians of {args.repeats} rounds, every configuration and rembg in a worker process of its own, "
             "taking turns in an order rotated each round (warm-up untimed; each worker times its own call). "
             "Time ratio below 1: rmbg is faster. Size ratio: rmbg's file over rembg's. OpenMP's wait in rmbg's "
-            f"workers, as each reported it: {omp_note()}.",
+            f"workers, as each reported it: {omp_note()}.{cap_note(args.isa_cap)}",
         ),
         table(
             f"{what}: rmbg's mattes against rembg's, by the precision gate",
@@ -177,6 +183,16 @@ def compare(model: str, configs: list[str], files: dict, images: list, outputs: 
             "rembg's own matte of the photo moved by at most one grey level per pixel. 'pass': no further "
             "from rembg's than that on both measures (rmbg.eval.gate).",
         ),
+    )
+
+
+def cap_note(cap: str | None) -> str:
+    if not cap:
+        return ""
+    return (
+        f" rmbg's engines capped at {cap} on this CPU ({', '.join(speed_setup.ISA_CAP_VARIABLES[cap])}): "
+        "an emulated older CPU class (same cores, caches and clock); rembg's ONNX Runtime keeps this CPU's "
+        "wider instructions (its kernels take no cap), which can only make rembg faster than it would be there."
     )
 
 
@@ -220,8 +236,15 @@ def main() -> None:
         action="store_true",
         help="OMP_WAIT_POLICY=PASSIVE in every worker: PyTorch's OpenMP threads sleep at barriers instead of spinning",
     )
+    parser.add_argument(
+        "--isa-cap",
+        choices=sorted(speed_setup.ISA_CAP_VARIABLES),
+        help="rmbg as on an older CPU class: its engines (oneDNN, ATen, MKL) capped at this instruction set",
+    )
     parser.add_argument("--results", default="vs_rembg_models", help="benchmarks/results/NAME.json, one per CPU class")
     args = parser.parse_args()
+    if args.isa_cap:  # before any worker starts (they inherit it), and before cpu_bf16_units() reads it
+        os.environ.update(speed_setup.ISA_CAP_VARIABLES[args.isa_cap])
     if args.omp_passive:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read when a worker's OpenMP runtime loads (its torch import)
     if importlib.util.find_spec("rembg") is None:
@@ -240,7 +263,7 @@ def main() -> None:
             images = inputs(args.frame, Path(tmp))
             for model in [m.strip() for m in args.models.split(",") if m.strip()]:
                 if model == "isnet-general":
-                    tables += compare(model, ["onnxruntime"], files, images, OUTPUTS, args)
+                    tables += compare(model, ["onnxruntime"], files, images, (*OUTPUTS, SAME_WORK), args)
                 else:
                     configs = [c for c in args.configs.split(",") if c] or birefnet_configs()
                     tables += compare(model, configs, files, images, ("RGBA PNG",), args)

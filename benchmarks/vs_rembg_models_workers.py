@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,17 @@ def provider(model: str, config: str, files: dict[str, str]) -> Any:
     return rmbg.get_provider("birefnet-lite", weights=files["birefnet-lite"], device="cpu", precision=precision)
 
 
+# rmbg's RGBA PNG doing rembg's work: the photo's colours at soft edges, no edge-colour estimate
+SAME_WORK = "RGBA PNG, edge colours off"
+
+
+def same_work(chosen: Any, path: Path) -> bytes:
+    from rmbg import remove_background
+    from rmbg.types import RenderOptions
+
+    return remove_background(path, chosen, cache=None, options=RenderOptions(edge_colours=False)).encode("png")
+
+
 def serve(side: str, files: dict[str, str]) -> None:
     """One JSON job per stdin line: {"image", "save", "output"}: that output's bytes, timed from
     the path, saved where asked; rembg only, {"image", "save", "noisy": true}: its mask PNG of the
@@ -63,8 +75,11 @@ def serve(side: str, files: dict[str, str]) -> None:
 
         session = new_session(model)
         outputs = rembg_outputs(session)
+        outputs[SAME_WORK] = outputs["RGBA PNG"]  # rembg's cut-out keeps the photo's colours at soft edges
     else:
-        outputs = rmbg_outputs(provider(model, config[0], files))
+        chosen = provider(model, config[0], files)
+        outputs = rmbg_outputs(chosen)
+        outputs[SAME_WORK] = partial(same_work, chosen)
     for line in sys.stdin:
         job = json.loads(line)
         path = Path(job["image"])
