@@ -17,14 +17,19 @@ pytestmark = pytest.mark.fast
 ENGINES = ["opencv", "numpy"]
 
 
+@pytest.fixture(autouse=True)
+def _opencv_imported():
+    """OpenCV loaded, as in a server (rmbg.webapp.warmup imports it): its loops then run at every
+    size (a fresh process imports it only for large work, tested below)."""
+    assert arrays.opencv() is not None, "the dev install has OpenCV"
+
+
 @pytest.fixture(params=ENGINES)
 def engine(request, monkeypatch):
     """Each test once with OpenCV's loops and once with the numpy paths (an install without OpenCV)."""
     if request.param == "numpy":
-        monkeypatch.setattr(foreground, "opencv", lambda: None)
-        monkeypatch.setattr(arrays, "opencv", lambda: None)
-    else:
-        assert arrays.opencv() is not None, "the dev install has OpenCV"
+        monkeypatch.setattr(foreground, "opencv", lambda pixels=None: None)
+        monkeypatch.setattr(arrays, "opencv", lambda pixels=None: None)
     return request.param
 
 
@@ -125,7 +130,7 @@ def test_opencv_box_mean_is_the_cumulative_sums_within_1e5(seed, monkeypatch):
     r = int(rng.integers(0, 120))
     x = rng.random((h, w), dtype=np.float32)
     fast = foreground._box2d(x, r)
-    monkeypatch.setattr(foreground, "opencv", lambda: None)
+    monkeypatch.setattr(foreground, "opencv", lambda pixels=None: None)
     slow = foreground._box2d(x, r)
     assert fast.shape == slow.shape == (h, w)
     assert np.abs(fast - slow).max() < 1e-5
@@ -134,7 +139,7 @@ def test_opencv_box_mean_is_the_cumulative_sums_within_1e5(seed, monkeypatch):
 @pytest.mark.parametrize("engine_name", ENGINES)
 def test_box_mean_is_the_clamped_window_mean_on_either_path(engine_name, monkeypatch):
     if engine_name == "numpy":
-        monkeypatch.setattr(foreground, "opencv", lambda: None)
+        monkeypatch.setattr(foreground, "opencv", lambda pixels=None: None)
     x = np.random.default_rng(3).random((17, 29), dtype=np.float32)
     for r in (0, 2, 9, 40):
         want = np.array(
@@ -165,3 +170,30 @@ def test_rgba_array_is_the_same_with_or_without_opencv(seed):
     assert np.array_equal(got, arrays.rgba_numpy(rgb, alpha))
     assert got.flags.c_contiguous and got.shape == (h, w, 4)
     assert not got[alpha == 0][:, :3].any() and np.array_equal(got[alpha > 0][:, :3], rgb[alpha > 0])
+
+
+IMPORT_RULE = """
+import sys
+import numpy as np
+from PIL import Image
+from rmbg.image import arrays
+from rmbg.image.compose import render
+small = arrays.opencv(arrays.IMPORT_PIXELS - 1)
+gray = Image.new("RGB", (854, 480), (90, 120, 150))
+ramp = Image.fromarray(np.tile(np.linspace(0, 255, 854).astype(np.uint8), (480, 1)), "L")
+render(gray, ramp)
+after_small = "cv2" in sys.modules
+render(gray.resize((1500, 1000)), ramp.resize((1500, 1000)))
+print(small is None, after_small, "cv2" in sys.modules)
+"""
+
+
+def test_a_fresh_process_imports_opencv_only_for_work_that_pays_for_it():
+    """OpenCV's import costs more CPU than its loops save on a 854x480 cut-out: a one-photo
+    command keeps numpy's loops for it, and imports OpenCV for a 1.5 MP one."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORT_RULE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "True"]

@@ -86,3 +86,27 @@ def _no_sessions_before_or_after():
     onnx_backend.clear_sessions()
     yield
     onnx_backend.clear_sessions()
+
+
+def test_the_warm_up_imports_opencv_whatever_the_default(tmp_path):
+    """A server's cut-outs use OpenCV's loops at every size once it is loaded: the warm-up loads
+    it, even for a default it does not run (a fresh process, where nothing had imported it)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from rmbg.webapp import AppConfig\n"
+        "from rmbg.webapp.context import App\n"
+        "from rmbg.webapp.look import OutputStore\n"
+        "from rmbg.webapp.warmup import warm\n"
+        "app = App.create(AppConfig(), store=OutputStore(sys.argv[1]), cache=None)\n"
+        "before = 'cv2' in sys.modules\n"
+        "print(before, warm(app, 'fal-bria'), 'cv2' in sys.modules)\n"
+    )
+    env = {**os.environ, "FAL_KEY": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-3:] == ["False", "False", "True"]

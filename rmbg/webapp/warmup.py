@@ -25,6 +25,7 @@ import threading
 from PIL import Image
 
 from ..errors import RmbgError
+from ..image import arrays
 from .actions import warm_key
 from .catalog import Keys, build_provider, close
 from .context import App
@@ -35,7 +36,10 @@ PHOTO = (64, 64)  # any size: the network's input is resized to its own
 
 def warm(app: App, provider_id: str) -> bool:
     """Load `provider_id` with one matte when it is a local model ready here; True when it
-    ran (the app then counts it among the warm providers), False when skipped or failed."""
+    ran (the app then counts it among the warm providers), False when skipped or failed.
+    OpenCV is imported first, whatever the provider: a one-photo command imports it only for
+    large photos (rmbg.image.arrays.IMPORT_PIXELS), a server's cut-outs use it at every size."""
+    arrays.opencv()
     try:
         provider = build_provider(provider_id, Keys(), app.config)
     except RmbgError as exc:
