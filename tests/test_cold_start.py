@@ -1,7 +1,6 @@
 """`rmbg remove photo.jpg` from a new process imports what one photo needs and nothing else:
 no torch, gradio, transformers, scipy or matplotlib, none of the video path (rmbg.video,
-PyAV, asyncio), no progress bar off a terminal, no OpenCV for a small photo, and one model
-runtime, the chosen one
+PyAV, asyncio), no progress bar off a terminal, and one model runtime, the chosen one
 (benchmarks/vs_rembg_serving.py measures the cold start against `rembg i`)."""
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ NEVER = (
     "rmbg.eval.run",
     "asyncio",
     "tqdm",
-    "cv2",  # a 854x480 photo's cut-out is faster in numpy than OpenCV's import (rmbg.image.arrays)
 )
 PROBE = """
 import json, sys

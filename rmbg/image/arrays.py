@@ -8,24 +8,17 @@ they stay within the thread budget (rmbg.threads) of whoever calls them.
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 
 import numpy as np
 
-# Work (pixels) from which OpenCV is imported for it. Its import takes about 0.1 s of CPU
-# (`python -c "import cv2"` against `python -c "import numpy"`), more than its loops save on
-# a 854x480 photo's cut-out (about 0.03 s), so a one-photo command below this size keeps
-# numpy's loops; a long-lived process imports it once (the web app at start,
-# rmbg.webapp.warmup) and then uses it at every size.
-IMPORT_PIXELS = 1_000_000
 
-
-def opencv(pixels: int | None = None) -> ModuleType | None:
-    """OpenCV's module where it is installed, else None. Given the work's size in `pixels`
-    under IMPORT_PIXELS, only when something has imported it already."""
-    if pixels is not None and pixels < IMPORT_PIXELS and "cv2" not in sys.modules:
-        return None
+def opencv() -> ModuleType | None:
+    """OpenCV's module where it is installed, else None. Imported whatever the work's size, so
+    that one install always takes the same path: OpenCV's box sums and numpy's differ by up to
+    1e-5, which can move an edge colour by one grey level (a cut-out must not depend on what
+    the process did before it). Its import takes about 0.1 s of CPU; the web app's warm-up
+    takes it at start (rmbg.webapp.warmup)."""
     try:
         import cv2
     except ImportError:
@@ -38,7 +31,7 @@ def rgba(rgb: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None) -> n
     (HxWx3) and alpha (HxW): colour kept where alpha > 0, zeroed where it is 0 (never seen, and
     it costs no bits). With OpenCV a masked copy and a merge, about a third of numpy's time
     (benchmarks/video_stages.py); the same array as `rgba_numpy`."""
-    cv2 = opencv(alpha.size)
+    cv2 = opencv()
     if cv2 is None:
         made = rgba_numpy(rgb, alpha)
         if out is None:

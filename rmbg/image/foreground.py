@@ -80,7 +80,7 @@ def _box2d(x: np.ndarray, r: int, out: np.ndarray | None = None, tmp: np.ndarray
     With OpenCV: its box sum with zeros outside (summed in float64, on the calling thread,
     the GIL released), divided by each window's count of pixels inside, about 4x faster
     than the cumulative sums below and within 1e-5 of them (tests/test_foreground.py)."""
-    cv2 = opencv(x.size)
+    cv2 = opencv()
     if cv2 is not None:
         out = np.empty_like(x) if out is None else out
         cv2.boxFilter(x, cv2.CV_32F, (2 * r + 1, 2 * r + 1), dst=out, normalize=False, borderType=cv2.BORDER_CONSTANT)
@@ -261,10 +261,10 @@ def cutout_estimated(image: Image.Image, alpha: Image.Image, *, tile_pixels: int
     (the photo's pixels read once, no RGB copy, no second pass over Pillow's planes)."""
     check_alpha(image, alpha)
     photo = image if image.mode == "RGB" else image.convert("RGB")
+    photo.load()  # a lazily opened file is read here: Pillow's first load is not safe from several threads
     width, height = image.size
     a8 = np.asarray(alpha)
     rgb, out = np.empty((height, width, 3), np.uint8), np.empty((height, width, 4), np.uint8)
-    opencv(width * height)  # imported here when the photo pays for its import; then every band uses it
 
     def band(rows: slice) -> None:
         """The photo's rows as an array (Pillow's copy out), and the cut-out's."""
@@ -292,7 +292,6 @@ def _estimate_into(out: np.ndarray, image: Image.Image, alpha: Image.Image, rgb:
     margin = sum(FOREGROUND_RADII)
     y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, a8.shape[0])
     x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, a8.shape[1])
-    opencv((x1 - x0) * (y1 - y0))  # imported here when the region pays for its import (its box sums)
     step = max(tile_pixels // max(x1 - x0, 1) - 2 * margin, 32)
     # Two threads pay from about a 854x480 frame's region up (each plane's box sums run with the
     # GIL released in OpenCV); below it the GIL between numpy's many small calls costs more than
