@@ -15,7 +15,7 @@ import numpy as np
 
 def opencv() -> ModuleType | None:
     """OpenCV's module where it is installed, else None. Imported whatever the work's size, so
-    that one install always takes the same path: OpenCV's box sums and numpy's differ by up to
+    that one install always takes the same path: OpenCV's box sums and numpy's differ by about
     1e-5, which can move an edge colour by one grey level (a cut-out must not depend on what
     the process did before it). Its import takes about 0.1 s of CPU; the web app's warm-up
     takes it at start (rmbg.webapp.warmup)."""
