@@ -209,3 +209,17 @@ def test_a_lazily_opened_photo_gives_the_same_cutout(tmp_path, engine):
     photo.save(tmp_path / "photo.png")
     with Image.open(tmp_path / "photo.png") as lazy:
         assert np.array_equal(np.asarray(render(lazy, matte)), np.asarray(render(photo, matte)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_thin_and_tiny_photos_give_the_two_step_pixels(seed, engine, monkeypatch):
+    """Rows or columns of one pixel, photos smaller than a band or a blur window, and the
+    reduced means on photos far under a megapixel (WORK_PIXELS lowered): random sizes and mattes."""
+    rng = np.random.default_rng(seed)
+    for trial in range(40):
+        h, w = (int(v) for v in rng.integers(1, 60, 2))
+        h, w = (1 if trial % 3 == 0 else h), (1 if trial % 5 == 0 else w)
+        photo = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+        matte = Image.fromarray(rng.choice(np.array([0, 7, 128, 250, 255], np.uint8), size=(h, w)), "L")
+        monkeypatch.setattr(foreground, "WORK_PIXELS", int(rng.choice([1_500_000, 50, 200])))
+        assert np.array_equal(np.asarray(cutout_estimated(photo, matte)), _two_step(photo, matte)), (h, w)
