@@ -223,3 +223,25 @@ def test_thin_and_tiny_photos_give_the_two_step_pixels(seed, engine, monkeypatch
         matte = Image.fromarray(rng.choice(np.array([0, 7, 128, 250, 255], np.uint8), size=(h, w)), "L")
         monkeypatch.setattr(foreground, "WORK_PIXELS", int(rng.choice([1_500_000, 50, 200])))
         assert np.array_equal(np.asarray(cutout_estimated(photo, matte)), _two_step(photo, matte)), (h, w)
+
+
+def test_the_cutout_can_be_edited_and_pickled_like_any_image():
+    """The cut-out is Pillow's view of a numpy array (Image.frombuffer, read-only): a caller's
+    putpixel, drawing, paste or thumbnail works on its own copy, and it pickles (Ray, ZeroGPU)."""
+    import pickle
+
+    from PIL import ImageDraw
+
+    photo, matte = _photo((120, 90)), _disc((120, 90))
+    before = np.asarray(render(photo, matte)).copy()
+    edited = render(photo, matte)
+    edited.putpixel((0, 0), (1, 2, 3, 4))
+    ImageDraw.Draw(edited).rectangle((10, 10, 20, 20), fill=(255, 0, 0, 255))
+    edited.paste((0, 0, 255, 255), (30, 30, 35, 35))
+    assert edited.getpixel((0, 0)) == (1, 2, 3, 4) and edited.getpixel((15, 15)) == (255, 0, 0, 255)
+    assert edited.getpixel((32, 32)) == (0, 0, 255, 255)
+    small = render(photo, matte)
+    small.thumbnail((60, 60))
+    assert small.size == (60, 45)
+    again = pickle.loads(pickle.dumps(render(photo, matte)))
+    assert np.array_equal(np.asarray(again), before) and np.array_equal(np.asarray(render(photo, matte)), before)
