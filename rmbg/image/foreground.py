@@ -13,7 +13,7 @@ import math
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 from PIL import Image
@@ -202,8 +202,16 @@ FUSE_RUN = 32_768  # soft pixels per run of _fuse_reduced's per-pixel step: its 
 THREADED_PIXELS = 300_000
 
 
+def _threads_for(pixels: int) -> AbstractContextManager[int]:
+    """The threads for work on `pixels`: two from the budget on a region from about a 854x480
+    frame up (each plane's box sums run with the GIL released in OpenCV); below it the GIL
+    between numpy's many small calls costs more than a second core gives, and one worker
+    stands in for the caller's own thread (which waits on the pool), taking nothing."""
+    return BUDGET.take(2) if pixels > THREADED_PIXELS else nullcontext(1)
+
+
 def _fuse_reduced(
-    image: Image.Image,
+    photo: Image.Image,
     alpha: Image.Image,
     box: tuple[int, int, int, int],
     out: np.ndarray,
@@ -215,10 +223,9 @@ def _fuse_reduced(
     """Write into `out` (HxWxC, C >= 3, contiguous; colour in the first three) the foreground
     colours of the `soft` pixels, all inside `box` (x0, y0, x1, y1): the means of _blur_fusion
     on the box reduced k-fold, then _fuse at full size, over runs of soft pixels in the pool's
-    threads (rgb, a8: the photo's and the matte's pixels)."""
+    threads (photo: the RGB image; rgb, a8: the photo's and the matte's pixels)."""
     x0, y0, x1, y1 = box
     k = math.ceil(math.sqrt((x1 - x0) * (y1 - y0) / WORK_PIXELS))
-    photo = image if image.mode == "RGB" else image.convert("RGB")
     small, matte = pool.map(lambda im: np.asarray(im.reduce(k, box)), (photo, alpha))  # in Pillow, no crop copied
     radii = (max(round(FOREGROUND_RADII[0] / k), 1), max(round(FOREGROUND_RADII[1] / k), 1))
     fields = _blur_fusion(small, matte, pool, means=True, radii=radii).reshape(-1, 6)
@@ -250,9 +257,10 @@ def estimate_foreground(image: Image.Image, alpha: Image.Image, *, tile_pixels: 
     (_fuse_reduced).
     """
     check_alpha(image, alpha)
-    rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+    photo = image if image.mode == "RGB" else image.convert("RGB")
+    rgb = np.asarray(photo)
     out = rgb.copy()
-    _estimate_into(out, image, alpha, rgb, tile_pixels)
+    _estimate_into(out, photo, alpha, rgb, np.asarray(alpha), tile_pixels)
     return Image.fromarray(out, "RGB")
 
 
@@ -273,19 +281,19 @@ def cutout_estimated(image: Image.Image, alpha: Image.Image, *, tile_pixels: int
         rgb[rows] = part
         rgba(part, a8[rows], out[rows])
 
-    threads = 2 if width * height > THREADED_PIXELS else 1
-    with BUDGET.take(threads) if threads > 1 else nullcontext(1) as granted:
+    with _threads_for(width * height) as granted:
         with ThreadPoolExecutor(granted, thread_name_prefix="rmbg-cpu") as pool:
             step = -(-height // (4 * granted))
             list(pool.map(band, [slice(top, min(top + step, height)) for top in range(0, height, step)]))
-        _estimate_into(out, image, alpha, rgb, tile_pixels)
+        _estimate_into(out, photo, alpha, rgb, a8, tile_pixels)
     return Image.frombuffer("RGBA", image.size, out, "raw", "RGBA", 0, 1)
 
 
-def _estimate_into(out: np.ndarray, image: Image.Image, alpha: Image.Image, rgb: np.ndarray, tile_pixels: int) -> None:
+def _estimate_into(
+    out: np.ndarray, photo: Image.Image, alpha: Image.Image, rgb: np.ndarray, a8: np.ndarray, tile_pixels: int
+) -> None:
     """Write the soft pixels' foreground colours into `out` (HxWxC, C >= 3, contiguous; colour
-    in the first three), nothing else (rgb: the photo's pixels)."""
-    a8 = np.asarray(alpha)
+    in the first three), nothing else (photo: the RGB image; rgb, a8: its and the matte's pixels)."""
     soft = (a8 - np.uint8(1)) < 254  # 0 < alpha < 255: 0 wraps round to 255
     rows, cols = np.flatnonzero(soft.any(axis=1)), np.flatnonzero(soft.any(axis=0))
     if not rows.size:
@@ -294,15 +302,12 @@ def _estimate_into(out: np.ndarray, image: Image.Image, alpha: Image.Image, rgb:
     y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, a8.shape[0])
     x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, a8.shape[1])
     step = max(tile_pixels // max(x1 - x0, 1) - 2 * margin, 32)
-    # Two threads pay from about a 854x480 frame's region up (each plane's box sums run with the
-    # GIL released in OpenCV); below it the GIL between numpy's many small calls costs more than
-    # the second core gives.
-    threads = 2 if (x1 - x0) * (y1 - y0) > THREADED_PIXELS else 1
-    # One worker stands in for the request's own thread (it waits on the pool); two are taken from the budget.
-    taken = BUDGET.take(threads) if threads > 1 else nullcontext(1)
-    with taken as granted, ThreadPoolExecutor(granted, thread_name_prefix="rmbg-cpu") as pool:
+    with (
+        _threads_for((x1 - x0) * (y1 - y0)) as granted,
+        ThreadPoolExecutor(granted, thread_name_prefix="rmbg-cpu") as pool,
+    ):
         if (x1 - x0) * (y1 - y0) > WORK_PIXELS:
-            _fuse_reduced(image, alpha, (x0, y0, x1, y1), out, rgb, a8, soft, pool)
+            _fuse_reduced(photo, alpha, (x0, y0, x1, y1), out, rgb, a8, soft, pool)
             return
         for top in range(y0, y1, step):
             bottom = min(top + step, y1)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ...image.arrays import opencv
 from ...image.bands import resize
 from ...types import Matte, ModelSpec
 
@@ -91,26 +93,21 @@ def _opencv_bilinear(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray | Non
     bands of output rows (`_by_bands`); such a 2-D map keeps the numpy path."""
     h_out, w_out = size
     h_in, w_in = arr.shape[:2]
-    if arr.ndim == 3 and arr.shape[2] > 4:
-        return None
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None or (arr.ndim == 3 and arr.shape[2] > 4):
         return None
     if h_in * w_in > OPENCV_MAX_GROWTH * h_out * w_out:
         # a matte shrunk to a small photo is cheap in numpy, and numpy's is torch's to ~1e-6 (the
         # min-max stretch after it magnifies any difference); a photo shrunk to the network's input is not
-        return _by_bands(arr, size) if arr.ndim == 3 else None
+        return _by_bands(cv2, arr, size) if arr.ndim == 3 else None
     out = cv2.resize(np.asarray(arr, dtype=np.float32), (w_out, h_out), interpolation=cv2.INTER_LINEAR)
     return np.asarray(out, dtype=np.float32).reshape((h_out, w_out, *arr.shape[2:]))
 
 
-def _by_bands(arr: np.ndarray, size: tuple[int, int], band: int = 128) -> np.ndarray:
+def _by_bands(cv2: ModuleType, arr: np.ndarray, size: tuple[int, int], band: int = 128) -> np.ndarray:
     """The same resize, `band` output rows at a time: the input rows they read, as floats, resized
     along the width only by OpenCV (their count unchanged: an exact copy down that axis), then
     blended down the height as the numpy path does. At most a band's rows are floats at once."""
-    import cv2
-
     h_out, w_out = size
     lo, hi, frac = _axis_weights(arr.shape[0], h_out)
     out = np.empty((h_out, w_out, *arr.shape[2:]), dtype=np.float32)
