@@ -184,10 +184,24 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
         if small.size == (width, height):
             return small
         return resize(small, (width, height), _PIL_FILTERS[spec.resize_out])
-    x = resize_bilinear(prob, (height, width))
-    if spec.minmax:
-        x = _minmax(x)
-    return Image.fromarray(_to_uint8(x), "L")
+    return Image.fromarray(_stretched_uint8(resize_bilinear(prob, (height, width)), spec.minmax), "L")
+
+
+def _stretched_uint8(x: np.ndarray, minmax: bool) -> np.ndarray:
+    """_to_uint8(_minmax(x)) (or _to_uint8(x)), the same float32 steps in the same order, done in
+    place in x where it is writeable (else in one new buffer): a 12 MP matte allocates one float32
+    buffer instead of four (each 48 MB, each page of it faulted in fresh by the kernel)."""
+    out = x if x.flags.writeable else np.empty_like(x)
+    if minmax:
+        lo, hi = float(x.min()), float(x.max())
+        if hi <= lo:  # as _minmax: a constant map is all background
+            return np.zeros(x.shape, np.uint8)
+        np.subtract(x, np.float32(lo), out=out)
+        np.divide(out, np.float32(hi - lo), out=out)
+        x = out
+    np.multiply(x, np.float32(255.0), out=out)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
 
 
 def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str], threads: int = 0) -> Matte:
