@@ -46,7 +46,8 @@ def _blurred(gts: list[np.ndarray], sigma: float) -> list[np.ndarray]:
 
 
 def as_soft_as(raw: list[np.ndarray], gts: list[np.ndarray]) -> tuple[float, list[np.ndarray]]:
-    """(sigma, the truth blurred by it) with the model's share of soft pixels near the true contour (video.py's module doc)."""
+    """(sigma, the truth blurred by it) with the model's share of soft pixels near the true contour
+    (benchmarks/video.py's module doc)."""
     bands = _near_contour(gts)
     target, lo, hi = _soft_share(raw, bands), 0.3, 8.0
     for _ in range(14):  # bisection: the share grows with sigma

@@ -7,7 +7,10 @@
         # rmbg's engines capped at AVX2 (an AVX2-only CPU class emulated; rembg's ONNX Runtime keeps AVX-512)
 
 The real weights cannot be downloaded here, so both libraries run the same
-deterministic weights of our networks, exported to ONNX the way rembg's files
+deterministic weights of our networks (or, for IS-Net general with
+`--isnet-weights trained`, a trained IS-Net from npm: benchmarks/trained_isnet.py,
+with a table of both libraries' mattes against the DAVIS truth:
+benchmarks/vs_rembg_truth.py), exported to ONNX the way rembg's files
 are made (benchmarks/rembg_exports.py: BiRefNet_lite as BiRefNet's authors
 export their release files, its deformable convolution lowered to gathers;
 IS-Net general in isnet-general-use.onnx's layout). rembg is pointed at those
@@ -241,6 +244,13 @@ def main() -> None:
         choices=sorted(speed_setup.ISA_CAP_VARIABLES),
         help="rmbg as on an older CPU class: its engines (oneDNN, ATen, MKL) capped at this instruction set",
     )
+    parser.add_argument(
+        "--isnet-weights",
+        choices=("deterministic", "trained"),
+        default="deterministic",
+        help="IS-Net general's weights: our deterministic ones, or a trained network from npm "
+        "(benchmarks/trained_isnet.py; adds the mattes against the DAVIS truth)",
+    )
     parser.add_argument("--results", default="vs_rembg_models", help="benchmarks/results/NAME.json, one per CPU class")
     args = parser.parse_args()
     if args.isa_cap:  # before any worker starts (they inherit it), and before cpu_bf16_units() reads it
@@ -251,7 +261,12 @@ def main() -> None:
         sys.exit("rembg is not installed: pip install --no-deps rembg==2.0.86 pymatting numba llvmlite")
 
     weights, birefnet = rembg_exports.birefnet_lite()
-    isnet = rembg_exports.isnet_general()
+    if args.isnet_weights == "trained":
+        from trained_isnet import trained_isnet
+
+        isnet = trained_isnet()
+    else:
+        isnet = rembg_exports.isnet_general()
     files = {"birefnet-lite": str(weights), "birefnet-lite-onnx": str(birefnet), "isnet-general": str(isnet)}
     tables = []
     with tempfile.TemporaryDirectory(prefix="vs-rembg-models-home-") as home:
@@ -267,6 +282,10 @@ def main() -> None:
                 else:
                     configs = [c for c in args.configs.split(",") if c] or birefnet_configs()
                     tables += compare(model, configs, files, images, ("RGBA PNG",), args)
+        if args.isnet_weights == "trained" and "isnet-general" in args.models:
+            from vs_rembg_truth import truth_table
+
+            tables.append(truth_table(Path(home)))
     if "birefnet-lite" in args.models:
         tables.append(network_agreement(weights, birefnet, args.frame))
     tables.append(
