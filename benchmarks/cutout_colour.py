@@ -15,7 +15,8 @@ the RGB under alpha 1-254 (alpha 255 keeps the photo, alpha 0 is RGB 0 in all):
   estimate  rmbg.image.foreground.estimate_foreground: blur-fusion
             foreground estimation (two passes, radii 90 and 6).
 
-Mattes: U2-Net-p through rmbg (soft edges, as a model gives them) on every
+Mattes: U2-Net-p (or, with --isnet-trained, the trained IS-Net of
+benchmarks/trained_isnet.py) through rmbg (soft edges, as a model gives them) on every
 frame of a DAVIS 2016 sample folder (images/*.jpg, masks/*.png: binary human
 masks). Halo: the cut-out composited on white, black and green against the
 truth (the photo inside the human mask, the new background outside), mean
@@ -233,13 +234,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames", type=int, default=0, help="use only the first N frames (0: all)")
     parser.add_argument("--large", type=int, default=3, help="frames measured again at 12 MP (0: none)")
+    parser.add_argument("--isnet-trained", action="store_true", help="IS-Net's mattes (benchmarks/trained_isnet.py)")
+    parser.add_argument("--results", default="cutout_colour", help="benchmarks/results/NAME.json")
     args = parser.parse_args()
 
     from PIL import Image
 
     import rmbg
 
-    provider = rmbg.get_provider("u2netp")
+    model, provider = "U2-Net-p", rmbg.get_provider("u2netp")
+    if args.isnet_trained:
+        from trained_isnet import trained_isnet
+
+        model, provider = "trained IS-Net", rmbg.get_provider("isnet-general", weights=str(trained_isnet()))
     frames = sorted((args.data / "images").glob("*.jpg"))[: args.frames or None]
     per_seq: dict[str, dict[str, list[tuple[float, ...]]]] = defaultdict(lambda: defaultdict(list))
     first = None
@@ -295,7 +302,7 @@ def main() -> None:
     tables = [
         table(
             f"Halo on a new background and file size ({len(frames)} DAVIS frames, {len(per_seq)} sequences, "
-            "U2-Net-p mattes)",
+            f"{model} mattes)",
             [
                 "rule",
                 "halo, known foreground (grey levels)",
@@ -308,7 +315,7 @@ def main() -> None:
             quality_rows,
             notes="Mean |composite - truth| on white, black and green, per-sequence means averaged over sequences. "
             "Known foreground: the subject laid over another frame's scene with a soft edge, cut out with "
-            "that alpha, over its soft pixels; the other columns: the real frames with U2-Net-p mattes.",
+            f"that alpha, over its soft pixels; the other columns: the real frames with {model} mattes.",
         ),
         table(
             "Time of rule + PNG encode (median of repeats, rules alternated)",
@@ -334,7 +341,7 @@ def main() -> None:
             )
         )
     print(markdown(tables))
-    print(f"\nWrote {write_results('cutout_colour', None, tables)}")
+    print(f"\nWrote {write_results(args.results, None, tables)}")
 
 
 if __name__ == "__main__":
