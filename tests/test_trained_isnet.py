@@ -6,12 +6,9 @@ fp16 and back, fp16 weights and constants, extra outputs, nodes not in order); n
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
-import sys
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,22 +16,9 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.bench_modules import benchmark_module
 
-
-def _load():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        spec = importlib.util.spec_from_file_location("_bench_trained_isnet", REPO / "benchmarks" / "trained_isnet.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
-    return module
-
-
-trained = _load()
+trained = benchmark_module("trained_isnet")
 RNG = np.random.default_rng(7)
 WEIGHT = (RNG.standard_normal((2, 3, 3, 3)) * 0.5).astype(np.float16)
 BIAS = (RNG.standard_normal(2) * 0.1).astype(np.float16)

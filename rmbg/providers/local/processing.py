@@ -189,8 +189,8 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
 
 def _stretched_uint8(x: np.ndarray, minmax: bool) -> np.ndarray:
     """_to_uint8(_minmax(x)) (or _to_uint8(x)), the same float32 steps in the same order, done in
-    place in x where it is writeable (else in one new buffer): a 12 MP matte allocates one float32
-    buffer instead of four (each 48 MB, each page of it faulted in fresh by the kernel)."""
+    place in x where it is writeable (else in one new buffer): a 12 MP matte holds one float32
+    map (48 MB) at a time instead of up to three."""
     out = x if x.flags.writeable else np.empty_like(x)
     if minmax:
         lo, hi = float(x.min()), float(x.max())
