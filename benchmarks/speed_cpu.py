@@ -3,6 +3,7 @@
     python benchmarks/speed_cpu.py                          # all free models, 3 frames, 3 repeats
     python benchmarks/speed_cpu.py --models birefnet-lite --openvino --frames 3 --repeats 3
     python benchmarks/speed_cpu.py --models u2netp --out benchmarks/results/speed_cpu_zen4.json  # another CPU class
+    python benchmarks/speed_cpu.py --models isnet-general --openvino --isnet-trained --out PATH  # real verdicts
 
 For each model (BiRefNet_lite, IS-Net general, U2-Net-p) every configuration
 (exact fp32; bf16 where the CPU has bf16 units; OpenVINO fp32, bf16 where
@@ -152,7 +153,7 @@ ISA_CAP_VARIABLES = speed_setup.ISA_CAP_VARIABLES
 
 def run_model(model: str, args: argparse.Namespace, frames: list[Path], images: dict[str, Path]):
     """The gate table, then the speed table, of one model (each yielded as soon as it is measured)."""
-    files = files_for(model)
+    files = files_for(model, args.isnet_trained)
     label = f"{model} capped at {args.isa_cap}" if args.isa_cap else model  # capped tables are kept apart
     capped = (
         f"Instruction sets capped at {args.isa_cap} on this CPU ({', '.join(ISA_CAP_VARIABLES[args.isa_cap])}): "
@@ -233,6 +234,9 @@ def main() -> None:
         "--isa-cap",
         choices=sorted(ISA_CAP_VARIABLES),
         help="run as an older CPU class: cap oneDNN, ATen and MKL at this instruction set (tables kept apart)",
+    )
+    parser.add_argument(
+        "--isnet-trained", action="store_true", help="IS-Net general on trained weights (benchmarks/trained_isnet.py)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
