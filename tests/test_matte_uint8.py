@@ -14,6 +14,15 @@ from rmbg.models.specs import ISNET_GENERAL
 from rmbg.providers.local import processing as P
 
 
+def _step_by_step(x: np.ndarray, minmax: bool) -> np.ndarray:
+    """The recipe's formulas one new array at a time: min-max stretch (a constant map is all
+    background), x 255, clip, truncate to uint8."""
+    if minmax:
+        lo, hi = float(x.min()), float(x.max())
+        x = np.zeros_like(x) if hi <= lo else (x - np.float32(lo)) / np.float32(hi - lo)
+    return np.clip(x * np.float32(255.0), 0, 255).astype(np.uint8)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     h=st.integers(1, 40),
@@ -29,7 +38,7 @@ def test_in_place_gives_the_step_by_step_bytes(h, w, scale, offset, constant, mi
     x = (np.random.default_rng(seed).standard_normal((h, w)) * scale + offset).astype(np.float32)
     if constant:
         x[:] = x.flat[0]
-    expected = P._to_uint8(P._minmax(x)) if minmax else P._to_uint8(x)
+    expected = _step_by_step(x, minmax)
     given_map = x.copy()
     given_map.flags.writeable = writeable
     got = P._stretched_uint8(given_map, minmax)
@@ -52,3 +61,16 @@ def test_a_large_matte_allocates_no_float_buffer_beyond_the_resized_map():
     # the resized float32 map, the uint8 matte and Pillow's copy of it; the step-by-step
     # formulas held three float32 maps at once (about 3.5 maps)
     assert peak < 1.6 * one_map, peak / one_map
+
+
+def test_a_matte_quantized_at_network_size_leaves_the_forward_output_as_it_was():
+    """U2-Net-p (stretched) and RMBG-2.0 (not) turn the network's map into uint8 before any
+    resize: the map the forward returned is not written, and the bytes are the formulas'."""
+    from rmbg.models.specs import RMBG_20, U2NETP
+
+    for spec in (U2NETP, RMBG_20):
+        prob = np.random.default_rng(1).random((64, 48), dtype=np.float32) * 0.8 + 0.1
+        kept = prob.copy()
+        matte = P.postprocess(prob, spec, (48, 64))  # the network's own size: no resize after
+        assert np.array_equal(prob, kept)
+        assert np.array_equal(np.asarray(matte), _step_by_step(kept, spec.minmax))

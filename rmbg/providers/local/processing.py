@@ -163,24 +163,11 @@ def finish(pred: np.ndarray, spec: ModelSpec) -> np.ndarray:
     return pred
 
 
-def _minmax(x: np.ndarray) -> np.ndarray:
-    lo, hi = float(x.min()), float(x.max())
-    if hi <= lo:  # a constant map has no foreground to stretch: all background
-        return np.zeros_like(x)
-    return (x - np.float32(lo)) / np.float32(hi - lo)
-
-
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    """x*255 truncated to uint8, as torch's .byte() / numpy astype do."""
-    return np.clip(x * np.float32(255.0), 0, 255).astype(np.uint8)
-
-
 def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Image.Image:
     """Probabilities [h, w] -> mode "L" matte at size=(width, height)."""
     width, height = size
     if spec.quantize_first:
-        x = _minmax(prob) if spec.minmax else prob
-        small = Image.fromarray(_to_uint8(x), "L")
+        small = Image.fromarray(_stretched_uint8(np.array(prob, dtype=np.float32), spec.minmax), "L")  # a copy
         if small.size == (width, height):
             return small
         return resize(small, (width, height), _PIL_FILTERS[spec.resize_out])
@@ -188,13 +175,14 @@ def postprocess(prob: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Ima
 
 
 def _stretched_uint8(x: np.ndarray, minmax: bool) -> np.ndarray:
-    """_to_uint8(_minmax(x)) (or _to_uint8(x)), the same float32 steps in the same order, done in
-    place in x where it is writeable (else in one new buffer): a 12 MP matte holds one float32
-    map (48 MB) at a time instead of up to three."""
+    """A float32 map as uint8: with `minmax` stretched to [0, 1] first ((x - min) / (max - min);
+    a constant map is all background), then x 255, clipped to 0-255 and truncated (as torch's
+    .byte() and numpy's astype do). Done in place in x where it is writeable (else in one new
+    buffer): a 12 MP matte holds one float32 map (48 MB) at a time instead of up to three."""
     out = x if x.flags.writeable else np.empty_like(x)
     if minmax:
         lo, hi = float(x.min()), float(x.max())
-        if hi <= lo:  # as _minmax: a constant map is all background
+        if hi <= lo:  # a constant map has no foreground to stretch: all background
             return np.zeros(x.shape, np.uint8)
         np.subtract(x, np.float32(lo), out=out)
         np.divide(out, np.float32(hi - lo), out=out)
