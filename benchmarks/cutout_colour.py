@@ -244,9 +244,9 @@ def main() -> None:
 
     model, provider = "U2-Net-p", rmbg.get_provider("u2netp")
     if args.isnet_trained:
-        from trained_isnet import trained_isnet
+        import trained_isnet
 
-        model, provider = "trained IS-Net", rmbg.get_provider("isnet-general", weights=str(trained_isnet()))
+        model, provider = "trained IS-Net", trained_isnet.provider()
     frames = sorted((args.data / "images").glob("*.jpg"))[: args.frames or None]
     per_seq: dict[str, dict[str, list[tuple[float, ...]]]] = defaultdict(lambda: defaultdict(list))
     first = None

