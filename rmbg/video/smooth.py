@@ -59,6 +59,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..image.arrays import opencv
+
 
 @dataclass(frozen=True)
 class SmoothParams:
@@ -131,17 +133,15 @@ def optical_flow() -> Any:
     across: 0 instead of the preset's 2), so a kept one would move every later clip's frames by up
     to ~3 px differently after one small clip, and a matte would depend on what its process or
     thread smoothed before. Making one costs about 12 microseconds, against milliseconds for a flow."""
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         return None
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)  # type: ignore[attr-defined]
+    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 
 
 def grey_of(rgb: np.ndarray) -> np.ndarray:
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         return np.asarray(Image.fromarray(np.ascontiguousarray(rgb), "RGB").convert("L"))
     return np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
 
@@ -184,18 +184,16 @@ def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
 
 def planes_of(alpha: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     """alpha and grey as one 4-channel uint8 image, or None without OpenCV (nothing is moved then)."""
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         return None
     return np.asarray(cv2.merge([alpha, grey, alpha, grey]))
 
 
 def logits_of(alpha: np.ndarray) -> np.ndarray:
     """LOGIT[alpha], float32."""
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         return LOGIT[alpha]
     return np.asarray(cv2.LUT(alpha, LOGIT))
 
@@ -226,9 +224,8 @@ def neighbour_weight(grey: np.ndarray, other: np.ndarray, params: SmoothParams) 
     through `weight_table` (a grey level's rounding moves w by at most 2.5 % at motion 20)."""
     table = weight_table(params.motion)
     side = 2 * (params.blur // 2) + 1
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         diff = np.abs(grey.astype(np.int16) - other).astype(np.float32)
         change = np.rint(box_mean(diff, side // 2)).astype(np.uint8)
         return table[change]
@@ -238,9 +235,8 @@ def neighbour_weight(grey: np.ndarray, other: np.ndarray, params: SmoothParams) 
 
 def accumulate(num: np.ndarray, den: np.ndarray, w: np.ndarray, logits: np.ndarray) -> None:
     """num += w * logits and den += w, in place (float32; OpenCV: one pass each, no temporary)."""
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         num += w * logits
         den += w
     else:
