@@ -11,6 +11,7 @@ import logging
 
 from rmbg.providers.hosted.payload import SecretFilter
 from rmbg.webapp import catalog
+from rmbg.webapp.launch import StartError, serve
 from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.memory import serving_allocator
 from rmbg.webapp.ui import api_slots, build_demo, launch_kwargs, warm_up
@@ -27,4 +28,7 @@ if __name__ == "__main__":
     default_id, default_reason = catalog.default_choice()
     print(f"rmbg: default provider {default_id}: {default_reason}")
     warm_up(demo)  # the default model loads while the page starts, not on its first visitor's click
-    demo.launch(**launch_kwargs(demo))
+    try:
+        serve(demo, **launch_kwargs(demo))  # ready when its page answers, however busy the machine (rmbg.webapp.launch)
+    except StartError as exc:
+        raise SystemExit(f"rmbg: {exc}") from None

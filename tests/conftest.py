@@ -19,6 +19,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # gw0, gw1, ...: tests run in paralle
     os.chmod(tempfile.tempdir, 0o711)  # passable, as /tmp is, for a server run as another user
     os.environ["TMPDIR"] = tempfile.tempdir
     atexit.register(shutil.rmtree, tempfile.tempdir, ignore_errors=True)
+# Every process this run starts carries the run's mark (the first pytest process's pid; xdist's workers
+# inherit it): a process still alive with it at the end is one a test left (tests/support/processes.py).
+os.environ.setdefault("RMBG_TEST_RUN", str(os.getpid()))
 _HF_HOME = tempfile.mkdtemp(prefix="rmbg-test-hf-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = _HF_HOME
@@ -42,7 +45,7 @@ for _var in (
 import pytest  # noqa: E402
 
 from tests.hfcache import HFCache  # noqa: E402
-from tests.support import skips, tiers  # noqa: E402
+from tests.support import processes, skips, tiers  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Net-p weights, fetched once)
 
 
@@ -94,6 +97,21 @@ def pytest_runtest_makereport(item, call):
     report = yield
     skips.missing_as_skip(report, call)
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_left():
+    """Fails the run's last test when a process a test started is still alive at the end (ended here,
+    then named): every test ends what it starts, whatever its outcome (tests/support/processes.py)."""
+    yield
+    runners = {os.getpid()}
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the other workers carry the mark too: the controller's children
+        runners |= processes.children(int(os.environ[processes.RUN_MARK]))
+    left = processes.leftovers(runners)
+    processes.end(left)
+    assert not left, "processes a test started are still running (now killed): " + "; ".join(
+        f"{pid} {command}" for pid, command in sorted(left.items())
+    )
 
 
 @pytest.fixture

@@ -17,6 +17,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+# pg_ctl's -w waits for the server to accept connections (its readiness, read from postmaster.pid): a
+# deadline generous enough for a machine at load 15, where initdb alone takes a minute.
+START_S = 300
+
 
 def pg_bin() -> Path | None:
     """The folder of initdb/pg_ctl/postgres, on PATH or where Debian puts them."""
@@ -49,7 +53,11 @@ class PostgresServer:
         self.url = f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+        done = subprocess.run([*self.as_user, *args], capture_output=True, timeout=START_S + 60)
+        if done.returncode:
+            log = self.root / "log"
+            said = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr.decode()}{said}")
 
     def start(self) -> PostgresServer:
         user = "postgres" if self.as_user else os.environ.get("USER", "postgres")
@@ -58,11 +66,17 @@ class PostgresServer:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} -c fsync=off"
         )
         log = str(self.root / "log")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60", "-l", log, "start")
+        pg_ctl = str(self.bin / "pg_ctl")
+        try:
+            self._run(pg_ctl, "-D", str(self.data), "-o", options, "-w", "-t", str(START_S), "-l", log, "start")
+        except BaseException:  # not ready in time: the server may still be coming up, so it is stopped
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if (self.data / "postmaster.pid").exists():
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

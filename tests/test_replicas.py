@@ -29,13 +29,16 @@ from PIL import Image
 from rmbg.ledger.sql import SqlLedger
 from rmbg.paying import day_key
 from tests.fakes.runware import TEST_KEY, RunwareFake
-from tests.support.launched import app_process, app_processes
+from tests.support.launched import START_S, app_process, app_processes
 from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)
+from tests.support.processes import started
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICE = Decimal("0.0013")  # runware-rembg's price table, and what the fake reports for each call
 CAP = Decimal("0.013")  # ten calls' worth
 ALLOWED = int(CAP / PRICE)
+# Each test starts apps one after the other (START_S each at most, on a loaded machine) and then works.
+pytestmark = pytest.mark.timeout(3 * START_S + 300)
 
 
 def png(i: int) -> bytes:
@@ -138,13 +141,14 @@ def test_the_app_and_a_paid_cli_batch_on_the_same_keys_share_the_days_cap(tmp_pa
         with app_process(env, tmp_path / "app.log") as (url, _):
             command = [sys.executable, "-m", "rmbg", "remove", str(photos), "-o", str(tmp_path / "out")]
             command += ["--provider", "runware-rembg", "--max-cost", "1", "--jobs", "1"]
-            cli = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            deadline = time.monotonic() + 120
-            while len(list((tmp_path / "out").glob("*.png"))) < 2:  # the batch is under way: now the visitors
-                assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
-                time.sleep(0.02)
-            answers = in_parallel([lambda i=i: remove(url, i) for i in range(2 * ALLOWED)])
-            out, err = cli.communicate(timeout=300)
+            pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+            with started(command, env=env, **pipes) as cli:  # ended, with what it started, whatever happens
+                deadline = time.monotonic() + START_S
+                while len(list((tmp_path / "out").glob("*.png"))) < 2:  # the batch is under way: now the visitors
+                    assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+                    time.sleep(0.02)
+                answers = in_parallel([lambda i=i: remove(url, i) for i in range(2 * ALLOWED)])
+                out, err = cli.communicate(timeout=300)
         calls = paid_calls(fake)
     made = len(list((tmp_path / "out").glob("*.png")))
     served = sum(a.status_code == 200 for a in answers)

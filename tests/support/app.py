@@ -54,12 +54,12 @@ def free_port() -> int:
 def serve(config: AppConfig):
     """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL."""
     import app
+    from rmbg.webapp.launch import serve as start
 
     demo = app.build_demo(config)
     port = free_port()
-    demo.launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_kwargs(demo)
-    )
+    # ready once its page answers, however loaded the machine (not gradio's 3-second check)
+    start(demo, block=False, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(demo))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -1,0 +1,89 @@
+"""Starting the page's server so that a busy machine is not mistaken for an unreachable one.
+
+gradio's own `launch()` checks, once its server runs, that its local address answers: a HEAD of the
+page with a 3-second timeout, given up at the first timeout. On a loaded machine (a CI runner at load
+15, a laptop compiling) the page's first answer takes longer than that, and gradio stops the app with
+"When localhost is not accessible, a shareable link must be created. Please set share=True": the wrong
+diagnosis and the wrong fix. `serve` starts the server without that check (gradio's `_frontend=False`),
+then asks the page itself, patiently: the server is ready when its page answers, and when it does not
+within `answers_within` seconds, the error says what happened (the address, the time waited, what the
+request got, the machine's load) instead. Nothing here imports gradio: `demo` is the page's Blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import httpx
+
+ANSWERS_WITHIN_S = 300.0  # a page that answers at all answers within this, even on a machine at load 15
+_READY = {200, 301, 302, 303, 307, 308, 401}  # the page, a redirect, or a login in front of it
+
+
+class StartError(RuntimeError):
+    """The server started but its own address did not answer: the message says what it got."""
+
+
+def _load() -> str:
+    try:
+        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except OSError:  # not every system has a load average
+        return f"{os.cpu_count()} CPUs"
+
+
+def wait_until_answers(url: str, answers_within: float = ANSWERS_WITHIN_S) -> None:
+    """Returns once `url` answers with the page (or a redirect or login); else raises StartError.
+
+    One request at a time, each allowed what is left of the time (a slow first page is not retried:
+    it is waited for); refused connections are asked again, as the server may still be binding.
+    Proxies from the environment are not used: this is the server asking itself."""
+    deadline = time.monotonic() + answers_within
+    last = "no answer"
+    with httpx.Client(trust_env=False, verify=False) as client:  # noqa: S501  (its own address, maybe self-signed)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                status = client.head(url, timeout=left).status_code
+            except httpx.TimeoutException:
+                last = "no answer"
+                continue
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))  # the port is not open yet: ask again
+                continue
+            if status in _READY:
+                return
+            last = f"HTTP {status}"
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    raise StartError(
+        f"the web server started, but its own address {url} did not answer within {answers_within:g} s "
+        f"(last: {last}; {_load()}). On a busy machine, start it again when the load is lower; "
+        "otherwise something on this machine (a firewall, or a proxy in HTTP_PROXY) is in the way of "
+        "that address."
+    )
+
+
+def serve(demo: Any, *, block: bool = True, answers_within: float = ANSWERS_WITHIN_S, **options: Any) -> str:
+    """demo.launch(**options), ready once its page answers (wait_until_answers); returns its local URL.
+
+    With block (as `python app.py` runs it) this then serves until the process is stopped; without,
+    it returns with the server running on its own thread (tests, notebooks): `demo.close()` stops it.
+    A server whose page never answers is closed before StartError is raised. Unless quiet, prints
+    "rmbg: ready on URL" once the page answers."""
+    options.pop("prevent_thread_lock", None)
+    demo.launch(**options, prevent_thread_lock=True, _frontend=False)
+    url = str(demo.local_url)
+    try:
+        wait_until_answers(url, answers_within)
+    except BaseException:
+        demo.close()
+        raise
+    if not options.get("quiet"):
+        print(f"rmbg: ready on {url}", flush=True)  # the readiness line a supervisor (or a test) waits for
+    if block:
+        demo.block_thread()
+    return url

@@ -1,0 +1,74 @@
+"""The page's server starts on a slow machine, and says what happened when its page does not answer
+(rmbg.webapp.launch).
+
+A busy machine is played by a page whose answers take SLOW seconds: more than the 3 s that gradio's own
+start-up check waits before it stops the app with "Please set share=True".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import pytest
+
+from rmbg.webapp.launch import StartError, serve
+from tests.support.app import free_port
+
+gr = pytest.importorskip("gradio")
+from starlette.middleware import Middleware  # noqa: E402
+
+SLOW = 4.0
+
+
+class SlowPage:
+    """ASGI middleware: every answer of the page ("/") starts `seconds` late, as on a machine at load 15."""
+
+    def __init__(self, app, seconds: float):
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == "/":
+            await asyncio.sleep(self.seconds)
+        await self.app(scope, receive, send)
+
+
+def slow_demo(seconds: float):
+    with gr.Blocks() as demo:
+        gr.Markdown("a page")
+    options = {"server_name": "127.0.0.1", "server_port": free_port(), "quiet": True}
+    return demo, {**options, "app_kwargs": {"middleware": [Middleware(SlowPage, seconds=seconds)]}}
+
+
+def test_a_page_slower_than_gradios_start_up_check_still_starts():
+    demo, options = slow_demo(SLOW)
+    url = serve(demo, block=False, **options)
+    try:
+        assert url == f"http://127.0.0.1:{options['server_port']}/"
+        assert httpx.get(url + "config", timeout=30).status_code == 200  # serving (its page is the slow one)
+    finally:
+        demo.close()
+
+
+def test_gradios_own_launch_stops_such_an_app_with_the_wrong_advice():
+    """Why serve() exists: the check it replaces fails a slow page and blames localhost (gradio 6.31)."""
+    demo, options = slow_demo(SLOW)
+    try:
+        with pytest.raises(ValueError, match="Please set share=True"):
+            demo.launch(prevent_thread_lock=True, **options)
+    finally:
+        demo.close()
+
+
+def test_a_page_that_does_not_answer_in_time_is_said_and_the_server_closed():
+    demo, options = slow_demo(3.0)  # longer than the second it is given; closing waits for that answer
+    with pytest.raises(StartError) as failed:
+        serve(demo, block=False, answers_within=1.0, **options)
+    message = str(failed.value)
+    url = f"http://127.0.0.1:{options['server_port']}/"
+    assert message.startswith(f"the web server started, but its own address {url} did not answer within 1 s")
+    assert re.search(r"\(last: no answer; load average \d+\.\d on \d+ CPUs\)", message)
+    assert "share=True" not in message
+    with pytest.raises(httpx.TransportError):  # closed: the port answers no more
+        httpx.get(url, timeout=5)
