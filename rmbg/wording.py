@@ -60,6 +60,18 @@ def _fix(remedy: Remedy, door: Door) -> str:
     """How to fix it, in `door`'s terms."""
     if remedy.kind == "key":
         return _key_fix(remedy.subject, door)
+    if (
+        remedy.kind == "refiner"
+    ):  # an edge refiner's weights (rmbg.refine), not the provider's: another provider won't help
+        return {
+            "cli": f"These are the {remedy.subject} refiner's weights: run once with network access to download them "
+            f"into the cache, or leave out --refine {remedy.subject}.",
+            "page": "These are the edge refiner's weights: untick the refined-edges box; this server cannot "
+            "download them now.",
+        }.get(
+            door,
+            "These are the edge refiner's weights: leave out the refinement; this server cannot download them now.",
+        )
     if remedy.kind in ("weights", "model"):
         return {
             "cli": "Run once with network access to download it, or choose another --provider (`rmbg providers`).",

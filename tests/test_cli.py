@@ -441,13 +441,31 @@ def test_evaluate_hosted_needs_yes(fakes, tmp_path, capsys):
     assert "| fake-hosted | all | 3 (2) | 0 |" in capsys.readouterr().out
 
 
-def test_default_provider_is_announced_and_used(u2netp_path, tree, capsys):
+def test_default_provider_is_announced_in_one_line_and_used(u2netp_path, tree, capsys):
     assert main(["remove", "in/a.png", "-o", "out"]) == 0
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first == "Using u2netp, the default here (--provider picks another; --verbose or `rmbg providers` says why)."
+    assert "HF_TOKEN" not in err  # the reasons are behind --verbose
+    with Image.open(tree / "out" / "a.png") as img:
+        assert img.mode == "RGBA" and img.text["rmbg:provider"] == "u2netp"
+
+
+def test_verbose_says_why_the_default_was_chosen(u2netp_path, tree, capsys):
+    assert main(["remove", "in/a.png", "-o", "out", "--verbose"]) == 0
     err = capsys.readouterr().err
     assert err.startswith("Using U2-Net-p (ungated, runs offline) because no better model answers within 3 s here")
     assert "RMBG-1.4 (IS-Net, local): needs HF_TOKEN" in err
-    with Image.open(tree / "out" / "a.png") as img:
-        assert img.mode == "RGBA" and img.text["rmbg:provider"] == "u2netp"
+
+
+def test_a_chosen_provider_is_not_announced(u2netp_path, tree, capsys):
+    assert main(["remove", "in/a.png", "-o", "out", "--provider", "u2netp"]) == 0
+    assert "Using" not in capsys.readouterr().err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"rmbg {rmbg.__version__}\n"
 
 
 class FakeSoft(FakeLocal):

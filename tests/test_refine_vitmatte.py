@@ -189,6 +189,8 @@ def test_not_cached_offline_is_a_fast_clear_error(hf_cache, monkeypatch):
     refiner = get_refiner("vitmatte", revision=REV)
     assert refiner.status().state == "unavailable"
     img, alpha = photo()
+    import torch  # noqa: F401  (imported before the clock starts: at load 16 its import alone took 28 s)
+
     start = time.perf_counter()
     with pytest.raises(
         ModelUnavailableError,
@@ -303,4 +305,24 @@ def test_cli_refine_flag_runs_the_refiner_offline_with_a_clear_error_when_not_ca
     finally:
         registry.unregister("counting")
     assert code == 1  # the one image failed, readably
-    assert "hustvl/vitmatte-small-composition-1k" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "hustvl/vitmatte-small-composition-1k is not in the Hugging Face cache" in out
+    # the fix is the refiner's weights, not another provider (which would fail the same way)
+    assert "These are the vitmatte refiner's weights: run once with network access to download them" in out
+    assert "leave out --refine vitmatte." in out and "--provider" not in out
+
+
+@pytest.mark.uses("torch", "transformers")
+def test_a_model_folder_that_is_not_there_is_an_rmbg_error_not_huggingface_hubs(hf_cache, monkeypatch):
+    """docs/python-api.md's air-gapped example, run where the folder does not exist."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    refiner = get_refiner("vitmatte", model="path/to/save_pretrained-folder")
+    said = (
+        "path/to/save_pretrained-folder is not a folder on this machine, nor a Hugging Face repo id "
+        "(namespace/name): pass the folder saved with save_pretrained(), or a repo id."
+    )
+    assert refiner.status().state == "unavailable" and refiner.status().message == said
+    img, alpha = photo()
+    with pytest.raises(ModelUnavailableError) as failed:  # an rmbg.RmbgError, not an HFValidationError
+        refiner.refine(img, Image.fromarray(alpha))
+    assert str(failed.value) == said

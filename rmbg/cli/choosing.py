@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TextIO
 
@@ -15,6 +16,9 @@ from ..image.formats import URL
 from ..providers.base import Provider
 from ..registry import get_provider
 from .resume import UsageError
+
+# --verbose (rmbg.cli.main sets it for the command's run): the default's whole reason, not one line
+VERBOSE: ContextVar[bool] = ContextVar("rmbg_cli_verbose", default=False)
 
 
 def parse_background(text: str | None):
@@ -45,13 +49,23 @@ def parse_background(text: str | None):
 
 
 def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
-    """The asked-for provider, or the default with its reason on stderr; must be ready."""
+    """The asked-for provider, or the default, named in one line on stderr (its whole reason with
+    --verbose; `rmbg providers` says it too); must be ready."""
     if provider_id is None:
         provider_id, reason = default_provider()
-        print(
-            reason if reason.startswith("Using") else f"Using {provider_id} ({reason}); pick another with --provider.",
-            file=err,
-        )
+        if VERBOSE.get():
+            print(
+                reason
+                if reason.startswith("Using")
+                else f"Using {provider_id} ({reason}); pick another with --provider.",
+                file=err,
+            )
+        else:
+            print(
+                f"Using {provider_id}, the default here (--provider picks another; --verbose or `rmbg providers` "
+                "says why).",
+                file=err,
+            )
     provider = get_provider(provider_id)
     status = provider.status()
     if not status.ready:

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from .._version import __version__
 from ..defaults import default_provider
 from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
 from ..image.framing import framing_of
@@ -28,7 +29,7 @@ from ..threads import calm_openmp
 from ..types import RenderOptions, format_usd
 from ..wording import words
 from . import batch
-from .choosing import choose_provider, parse_background
+from .choosing import VERBOSE, choose_provider, parse_background
 from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rmbg", description="Remove or replace image backgrounds, list providers, measure quality."
     )
+    parser.add_argument("--version", action="version", version=f"rmbg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rm = sub.add_parser("remove", help="remove the background of files, folders (recursive) and globs")
@@ -321,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_replace_parser(sub)
     add_ledger_parser(sub)
     add_video_parser(sub)
+    for command in sub.choices.values():  # after the command's name, as its other flags are
+        command.add_argument(
+            "--verbose", action="store_true", help="say why the default provider was chosen, not one line"
+        )
     return parser
 
 
@@ -331,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise UsageError("--jobs must be 1 or more.")
+        VERBOSE.set(args.verbose)
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2

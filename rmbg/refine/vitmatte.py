@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, ModelUnavailableError, with_remedy
 from .trimap import UNKNOWN, Window, band_radius, make_trimap, paste, plan_window, to_uint8
 
 DEFAULT_MODEL = "hustvl/vitmatte-small-composition-1k"
@@ -120,9 +120,19 @@ class VitMatteRefiner:
 
         device = pick_device(self._device)
         dtype = pick_dtype(self._precision, device)
-        return load_pretrained(
-            "VitMatteForImageMatting", self.model, revision=self.revision, device=device, dtype=dtype, token=self._token
-        )
+        try:
+            return load_pretrained(
+                "VitMatteForImageMatting",
+                self.model,
+                revision=self.revision,
+                device=device,
+                dtype=dtype,
+                token=self._token,
+            )
+        except ModelUnavailableError as exc:  # its fix is this refiner's weights, not another provider (rmbg.wording)
+            if exc.remedy is not None and exc.remedy.kind in ("weights", "model"):
+                with_remedy(exc, "refiner", exc.remedy.situation, self.id)
+            raise
 
     def predict(self, image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
         """Float alpha (H, W) in [0, 1] for a uint8 image and trimap, as the network says."""

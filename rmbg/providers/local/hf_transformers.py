@@ -27,6 +27,24 @@ def is_local(source: str | os.PathLike) -> bool:
     return Path(source).expanduser().is_dir()
 
 
+def not_a_source(source: str) -> str:
+    """Why `source` can be neither loaded from a folder nor fetched from the Hub ("" when it can be
+    one of them): a missing folder reads to huggingface_hub as a repo id it refuses (HFValidationError)."""
+    if is_local(source):
+        return ""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(str(source))
+    except HFValidationError:
+        return (
+            f"{source} is not a folder on this machine, nor a Hugging Face repo id (namespace/name): "
+            "pass the folder saved with save_pretrained(), or a repo id."
+        )
+    return ""
+
+
 def is_cached(repo_id: str, revision: str | None, filename: str = "config.json") -> bool:
     """Whether `filename` of the repo at `revision` is in the HF cache. No network."""
     from huggingface_hub import try_to_load_from_cache
@@ -42,6 +60,8 @@ def source_status(source: str, revision: str | None) -> tuple[str, str]:
         if (Path(source).expanduser() / "config.json").is_file():
             return "ready", f"local folder {Path(source).name}"
         return "unavailable", f"{source} has no config.json (not a save_pretrained folder)"
+    if not_a_source(source):
+        return "unavailable", not_a_source(source)
     if is_cached(source, revision):
         return "ready", "weights cached"
     from .hub import hub_status
@@ -139,7 +159,11 @@ def _load(cls_name: str, source: str, revision: str | None, token: str | None, t
     from .hub import require_hub
 
     local = is_local(source)
+    if not_a_source(source):
+        raise ModelUnavailableError(not_a_source(source))
     if not local and not is_cached(source, revision):
+        if constants.is_offline_mode():  # nothing to load and nothing to fetch: said before transformers is imported
+            raise _unavailable(source, FileNotFoundError(f"{source} is not cached"))
         require_hub(source, fix=FOLDER_HINT)  # seconds, not huggingface_hub's retries; before transformers is imported
     import transformers
 
