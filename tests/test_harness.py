@@ -73,7 +73,6 @@ def test_the_settings_marker_becomes_the_declared_table():
 
 # --- every figure in the docs comes from a results file, and every results file is shown ------------
 
-MARKER = hook.MARKER
 SCHEMA = ("benchmark", "command", "date", "machine", "versions", "tables")
 # benchmarks that need what CI machines lack write their file where they run: quoted only once it exists
 NEEDS_A_GPU = {"cuda"}
@@ -82,7 +81,7 @@ NEEDS_A_GPU = {"cuda"}
 def quoted() -> set[str]:
     names = set()
     for page in REPO.joinpath("docs").rglob("*.md"):
-        names |= {m.group(2) for m in MARKER.finditer(page.read_text(encoding="utf-8")) if m.group(2)}
+        names |= hook.quoted(page.read_text(encoding="utf-8"))  # bare markers and filled blocks
     return names
 
 

@@ -7,8 +7,11 @@ In any page, alone on its line,
   <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py;
   <!-- keys -->            becomes each key's variable with the providers that use it (rmbg/declarations.py);
   <!-- licences -->        becomes each provider's licence class, name and link (rmbg/declarations.py).
-A marker whose file is missing fails the build, so a page cannot quote a
-benchmark that was never run.
+The files in the repository hold that content too (GitHub shows them as they are, without this
+hook), between `<!-- KIND: start -->` and `<!-- KIND: end -->` lines: docs/hooks/fill.py writes it
+there, tests/test_docs_filled.py fails when it is stale, and this hook renders it afresh for the
+site. A marker whose file is missing fails the build, so a page cannot quote a benchmark that was
+never run.
 """
 
 from __future__ import annotations
@@ -105,14 +108,41 @@ def licences_markdown() -> str:
     return "\n".join(lines)
 
 
-def on_page_markdown(markdown: str, **_: Any) -> str:
-    def expand(match: re.Match[str]) -> str:
-        if match.group(2):
-            return results_markdown(match.group(2))
-        if match.group(1) == "keys":
-            return keys_markdown()
-        if match.group(1) == "licences":
-            return licences_markdown()
-        return vendors_markdown() if match.group(1) == "vendors" else settings_markdown()
+KIND = r"results:\s*[\w.-]+|settings|vendors|keys|licences"
+# a filled block: its start line, what was written there, its end line (the same kind)
+BLOCK = re.compile(r"^<!-- (" + KIND + r"): start -->\n(?:.*?\n)?<!-- \1: end -->$", re.MULTILINE | re.DOTALL)
 
-    return MARKER.sub(expand, markdown)
+
+def rendered(kind: str) -> str:
+    """The markdown a marker of `kind` ("results: NAME", "settings", ...) stands for."""
+    if kind.startswith("results:"):
+        return results_markdown(kind.split(":", 1)[1].strip())
+    return {"keys": keys_markdown, "licences": licences_markdown, "vendors": vendors_markdown}.get(
+        kind, settings_markdown
+    )()
+
+
+def filled(markdown: str) -> str:
+    """`markdown` with every marker a filled block holding what it stands for now: a bare marker
+    becomes a block, a block's content is written afresh."""
+
+    def block(kind: str) -> str:
+        # blank lines around it: a table must not run into the end marker (Python-Markdown would take it as a row)
+        return f"<!-- {kind}: start -->\n\n{rendered(kind)}\n\n<!-- {kind}: end -->"
+
+    markdown = BLOCK.sub(lambda m: block(m.group(1)), markdown)
+    return MARKER.sub(lambda m: block(f"results: {m.group(2)}" if m.group(2) else m.group(1)), markdown)
+
+
+def quoted(markdown: str) -> set[str]:
+    """The results files a page quotes (NAME of each results marker, bare or filled)."""
+    kinds = [m.group(1) for m in BLOCK.finditer(markdown)] + [
+        f"results: {m.group(2)}" for m in MARKER.finditer(markdown)
+    ]
+    return {kind.split(":", 1)[1].strip() for kind in kinds if kind.startswith("results:")}
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    """The site's page: each block, or bare marker, replaced by what it stands for now."""
+    markdown = BLOCK.sub(lambda m: rendered(m.group(1)), markdown)
+    return MARKER.sub(lambda m: rendered(f"results: {m.group(2)}" if m.group(2) else m.group(1)), markdown)
