@@ -229,3 +229,15 @@ def test_the_page_url_box_keeps_the_fetched_image(monkeypatch, tmp_path):
         assert path.name == "text-png.png" and path.read_bytes() == PNG
         with pytest.raises(Exception, match="Paste an http"):
             actions.image_from_url("photo.jpg", app)
+
+
+def test_an_image_sent_without_a_file_name_is_told_how_to_send_it(url, fakes):
+    """httpx and requests leave out filename= for an empty name: the part reaches the server as a text field."""
+    fal, _ = fakes
+    answer = httpx.post(url, files={"image": ("", png(7), "image/png")}, headers={"X-Fal-Key": FAL_KEY}, timeout=60)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == (
+        "The image field came without a file name, so it was read as text, not as a file: send it with one "
+        "(curl -F image=@photo.jpg; Python's httpx or requests: files={'image': ('photo.jpg', data)})."
+    )
+    assert posts(fal) == 0

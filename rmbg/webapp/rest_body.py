@@ -109,6 +109,13 @@ async def read_body(
         form = await parser.parse()
         fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
         uploads = {k: v for k, v in form.items() if isinstance(v, UploadFile)}
+        unnamed = sorted(set(fields) & set(files))  # a file's part without filename= is a text field to starlette
+        if unnamed:
+            name = unnamed[0]
+            raise InvalidImageError(
+                f"The {name} field came without a file name, so it was read as text, not as a file: send it with "
+                f"one (curl -F {name}=@photo.jpg; Python's httpx or requests: files={{'{name}': ('photo.jpg', data)}})."
+            )
         unknown = sorted(set(uploads) - set(files))
         if unknown:
             raise InvalidImageError(f"Unknown file field(s) {', '.join(unknown)}: use {', '.join(files)}.")
