@@ -715,3 +715,30 @@ def test_a_folder_link_inside_the_output_is_never_written_through(fakes, tree):
     rows = {r["file"]: r for r in manifest(tree / "out")}
     assert rows["in/a.png"]["status"] == "done"
     assert "out/sub is a symbolic link; refusing to write through it." in rows["in/sub/b.png"]["error"]
+
+
+def test_a_second_resume_holding_back_the_same_images_refuses_while_the_first_runs(fakes, tree, capsys):
+    """After a kill -9, two resumes at once each wrote a "may have been billed" row for the same images."""
+    from rmbg.cli.manifest import MANIFEST_COLUMNS
+    from rmbg.cli.resume import resume_lock
+
+    out = tree / "out"
+    out.mkdir()
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:  # what the killed run left
+        rows = csv.writer(fh)
+        rows.writerow(MANIFEST_COLUMNS)
+        rows.writerow(["in/a.png", "a.png", "fake-hosted", "1.000", "0", "may have been billed", "failed", "killed"])
+    command = ["remove", "in/a.png", "-o", "out", "-p", "fake-hosted", "--yes"]
+    with resume_lock(out, True):  # the first resume, still running (its own open of the lock file)
+        assert main(command) == 2
+        err = capsys.readouterr().err
+    assert err == (
+        f"rmbg: error: Another rmbg run (process {os.getpid()}) is resuming out after an interrupted run, holding "
+        "back the images that may have been billed; run this again once it has finished.\n"
+    )
+    assert len(manifest(out)) == 1  # the refused resume wrote no row
+    assert main(command) == 1  # alone, it holds a.png back: its one row
+    assert [(r["output"], r["status"], r["cost_source"]) for r in manifest(out)[1:]] == [
+        ("a.png", "failed", "may have been billed")
+    ]
+    assert fakes[1].calls == 0  # nothing sent again

@@ -20,13 +20,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .._version import __version__
-from ..defaults import default_provider
 from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
 from ..image.framing import framing_of
 from ..refine import list_refiners, resolve_refiner
-from ..registry import get_provider, get_replacer
 from ..threads import calm_openmp
-from ..types import RenderOptions, format_usd
+from ..types import RenderOptions
 from ..wording import words
 from . import batch
 from .choosing import VERBOSE, choose_provider, parse_background
@@ -36,9 +34,10 @@ from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
+from .providers_cmd import cmd_providers
 from .ray_workers import gpus_arg
 from .replace import add_parser as add_replace_parser
-from .resume import UsageError, check_resume, output_folder, output_options, record_options
+from .resume import UsageError, check_resume, output_folder, output_options, record_options, resume_lock
 from .video import add_parser as add_video_parser
 
 # --- rmbg remove -------------------------------------------------------------------
@@ -97,48 +96,11 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
             batch_size=args.batch_size,
         )
 
-    with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it (rmbg.cli.interrupts)
+    # one resume at a time where images are held back (rmbg.cli.resume); SIGINT / SIGTERM: finish what is in
+    # flight, record it (rmbg.cli.interrupts)
+    with resume_lock(out_dir, bool(uncertain) and not args.retry_uncertain), stopping_gently(err) as stop:
         code = run_reported(items, out_dir, provider.id, on_engine, out, err, retry_uncertain=args.retry_uncertain)
     return 130 if stop.is_set() else code
-
-
-# --- rmbg providers ----------------------------------------------------------------
-
-
-def cmd_providers(args, out: TextIO, err: TextIO) -> int:
-    """One row per declared provider and replacer (rmbg.registry) with its licence, then the default
-    and why; under RMBG_COMMERCIAL_ONLY=1 the ones it refuses are listed as refused, with the reason."""
-    from ..licences import SETTING, commercial_only
-    from ..pricing import hourly_rate
-    from ..registry import declarations
-
-    local_price = f"compute estimate (CPU ${hourly_rate('cpu')}/h, GPU ${hourly_rate('cuda')}/h)"
-    rows = [("provider", "kind", "state", "price", "download", "licence", "note")]
-    for declared in declarations():
-        kind: str = declared.kind
-        state: str
-        try:
-            built = get_replacer(declared.id) if declared.kind == "replace" else get_provider(declared.id)
-            status = built.status()
-            kind, state, note = built.kind, status.state, status.message
-            cost = built.estimate()
-            unit = "generated image" if kind == "replace" else "image"
-            price = local_price if kind == "local" else f"${format_usd(cost.usd)}/{unit} ({cost.note or cost.source})"
-        except LicenceError as exc:
-            state, price, note = "refused", "-", exc.remedy.situation if exc.remedy else str(exc)
-        except (RmbgError, ImportError) as exc:
-            state, price, note = "unavailable", "?", str(exc)
-        link = f" ({declared.licence.link})" if declared.licence.link else ""
-        note += f" · licence: {declared.licence}{link}"
-        rows.append((declared.id, kind, state, price, declared.download or "-", declared.licence.short, note))
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row[:6], widths)) + "  " + row[6], file=out)
-    default_id, reason = default_provider()
-    print(f"\ndefault: {default_id} ({reason})", file=out)
-    if commercial_only():
-        print(f"{SETTING}=1: the providers whose licence does not allow commercial use are refused.", file=out)
-    return 0
 
 
 # --- rmbg evaluate -----------------------------------------------------------------

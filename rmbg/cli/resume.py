@@ -1,19 +1,31 @@
-"""Resume only into outputs made with the same options.
+"""Resume only into outputs made with the same options, one resume at a time.
 
 OUT/.rmbg-options.json records what the outputs in OUT were made with
 (provider and its options, background, mask only, clean edges, format). A
 run that would skip existing outputs made otherwise is refused, never silent.
+
+A resume after a killed run holds back the images whose paid request may have
+been billed, and writes a "failed, may have been billed" row for each in the
+manifest. Two such resumes started at once wrote those rows twice, so a resume
+that holds images back takes OUT/.rmbg-resume.lock (an advisory lock of this
+machine's kernel, released when the process ends, however it ends); a second
+one refuses in a sentence until the first is done. Batches that hold nothing
+back still share a folder freely (their claims keep each output to one run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..cache import options_key
 from ..errors import RmbgError
 from ..providers.base import Provider
 from . import batch
+from .writing import open_no_follow
 
 
 class UsageError(RmbgError):
@@ -21,6 +33,7 @@ class UsageError(RmbgError):
 
 
 OPTIONS_FILE = ".rmbg-options.json"
+RESUME_LOCK = ".rmbg-resume.lock"
 
 
 def output_folder(text: str) -> Path:
@@ -84,3 +97,33 @@ def _options_diff(before, now: dict[str, object]) -> str:
         return f"no {OPTIONS_FILE} record"
     changed = [k for k in now if before.get(k) != now[k]]
     return "changed: " + ", ".join(f"{k} {before.get(k)!r} -> {now[k]!r}" for k in changed)
+
+
+@contextlib.contextmanager
+def resume_lock(out_dir: Path, holding_back: bool) -> Iterator[None]:
+    """OUT/.rmbg-resume.lock for the run's length when it holds images back (see the module
+    docstring); UsageError when another process has it. Nothing to take on a system without
+    fcntl (Windows): there two resumes at once may each write the held-back rows."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux or macOS
+        fcntl = None  # type: ignore[assignment]
+    if not holding_back or fcntl is None:
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = open_no_follow(out_dir / RESUME_LOCK, os.O_RDWR | os.O_CREAT, "the resume lock")
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+            raise UsageError(
+                f"Another rmbg run ({holder}) is resuming {out_dir} after an interrupted run, holding back the "
+                "images that may have been billed; run this again once it has finished."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()}".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
