@@ -19,9 +19,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # gw0, gw1, ...: tests run in paralle
     os.chmod(tempfile.tempdir, 0o711)  # passable, as /tmp is, for a server run as another user
     os.environ["TMPDIR"] = tempfile.tempdir
     atexit.register(shutil.rmtree, tempfile.tempdir, ignore_errors=True)
-# Every process this run starts carries the run's mark (the first pytest process's pid; xdist's workers
-# inherit it): a process still alive with it at the end is one a test left (tests/support/processes.py).
-os.environ.setdefault("RMBG_TEST_RUN", str(os.getpid()))
+# Every process this pytest process (or xdist worker) starts carries its mark, its pid: a process still
+# alive with it when its tests are done is one a test left behind (tests/support/processes.py). Each
+# worker its own mark: a worker that ends first never counts the processes of tests still running in another.
+os.environ["RMBG_TEST_RUN"] = str(os.getpid())
 _HF_HOME = tempfile.mkdtemp(prefix="rmbg-test-hf-")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HOME"] = _HF_HOME
@@ -104,10 +105,7 @@ def _no_process_left():
     """Fails the run's last test when a process a test started is still alive at the end (ended here,
     then named): every test ends what it starts, whatever its outcome (tests/support/processes.py)."""
     yield
-    runners = {os.getpid()}
-    if os.environ.get("PYTEST_XDIST_WORKER"):  # the other workers carry the mark too: the controller's children
-        runners |= processes.children(int(os.environ[processes.RUN_MARK]))
-    left = processes.leftovers(runners)
+    left = processes.leftovers()
     processes.end(left)
     assert not left, "processes a test started are still running (now killed): " + "; ".join(
         f"{pid} {command}" for pid, command in sorted(left.items())

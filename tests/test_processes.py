@@ -29,7 +29,7 @@ time.sleep(600)
 
 def alive(pid: int) -> bool:
     """A live process of this run (not a zombie waiting for its parent, not gone)."""
-    return pid in processes.leftovers(set())
+    return pid in processes.leftovers(grace=0)
 
 
 def test_a_started_process_and_its_forked_worker_are_ended_whatever_the_outcome():
@@ -56,10 +56,10 @@ def test_a_sigterm_to_the_parent_alone_leaves_its_forked_worker_running():
 def test_the_runs_check_names_a_process_left_behind_and_not_the_test_process():
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        left = processes.leftovers({os.getpid()})
+        left = processes.leftovers(grace=0)
         assert p.pid in left and "time.sleep(600)" in left[p.pid]
         assert os.getpid() not in left
     finally:
         processes.end({p.pid: ""})
         p.wait(timeout=30)
-    assert p.pid not in processes.leftovers({os.getpid()})
+    assert p.pid not in processes.leftovers(grace=0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rmbg.registry import info
 from rmbg.providers.local.isnet_general import PINNED
+from rmbg.registry import info
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,10 @@
 is still there after a grace period. A forked worker (the ZeroGPU stand-in's, multiprocessing's) is in
 its parent's group, so it goes too, even when its parent was killed first. The group's leader is reaped.
 
-`leftovers()` is the check behind tests/conftest.py's `_no_process_left`: every process of this run
-carries RUN_MARK in its environment (set in os.environ before any test starts one), so a process
-still alive with that mark is one a test left behind, even one whose parent is gone (parent 1).
+`leftovers()` is the check behind tests/conftest.py's `_no_process_left`: every process started from
+a pytest process (or xdist worker) carries RUN_MARK=its pid in its environment (set in os.environ
+before any test starts one), so a process still alive with that mark is one a test left behind,
+even one whose parent is gone (parent 1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-RUN_MARK = "RMBG_TEST_RUN"  # its value: the pid of the pytest process that started the run
+RUN_MARK = "RMBG_TEST_RUN"  # its value: the pid of the pytest process (or xdist worker) whose tests start them
 
 
 def _group_alive(pgid: int) -> bool:
@@ -76,29 +77,26 @@ def _command(pid: str) -> str:
         return "?"
 
 
-def leftovers(runners: set[int]) -> dict[int, str]:
-    """Live processes of this run (RUN_MARK in their environment) other than `runners` (the pytest
-    processes themselves): {pid: command line}. Empty where there is no /proc to read."""
-    if not os.environ.get(RUN_MARK) or not Path("/proc/self/environ").exists():
-        return {}
+def _marked_now() -> dict[int, str]:
     found = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in runners and _marked(entry):
+        if entry.isdigit() and int(entry) != os.getpid() and _marked(entry):
             found[int(entry)] = _command(entry)
     return found
 
 
-def children(pid: int) -> set[int]:
-    """The pids whose parent is `pid` (xdist's workers, for the controller's pid)."""
-    found = set()
-    for entry in os.listdir("/proc") if Path("/proc").is_dir() else []:
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # the field after the state: the parent's pid
-                found.add(int(entry))
+def leftovers(grace: float = 30.0) -> dict[int, str]:
+    """Live processes this process's tests started (RUN_MARK with this process's value in their
+    environment; gone or zombie ones are not), after up to `grace` seconds for those already on
+    their way out (a Ray worker ending after ray.shutdown()): {pid: command line}. Empty where
+    there is no /proc to read."""
+    if not os.environ.get(RUN_MARK) or not Path("/proc/self/environ").exists():
+        return {}
+    deadline = time.monotonic() + grace
+    found = _marked_now()
+    while found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = _marked_now()
     return found
 
 
