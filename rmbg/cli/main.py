@@ -285,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_replace_parser(sub)
     add_ledger_parser(sub)
     add_video_parser(sub)
-    for command in sub.choices.values():  # after the command's name, as its other flags are
-        command.add_argument(
+    for name in ("remove", "evaluate", "video"):  # the commands that choose a default provider
+        sub.choices[name].add_argument(
             "--verbose", action="store_true", help="say why the default provider was chosen, not one line"
         )
     return parser
@@ -299,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise UsageError("--jobs must be 1 or more.")
-        VERBOSE.set(args.verbose)
+        VERBOSE.set(getattr(args, "verbose", False))
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2
