@@ -143,16 +143,24 @@ def open_ledger(spec: str | os.PathLike[str] | None = None, *, create: bool = Tr
         return found
 
 
-def check_setting(value: str | None = None) -> str:
-    """RMBG_LEDGER (or `value`) checked when a program starts, creating nothing: the
-    ledger it names, for messages; LedgerError with a sentence when it names none
-    (another scheme, a relative path, a folder, a device, a file that is no ledger)."""
+def check_setting(value: str | None = None) -> str | None:
+    """RMBG_LEDGER (or `value`) checked when a program starts, creating nothing.
+    Raises LedgerSettingError (rmbg.ledger.spec) with a sentence when it names no
+    ledger (another scheme, a relative path, a folder, a device, a file that is no
+    ledger): the program does not start. A ledger that is there but damaged
+    (emptied, truncated, corrupt) does not stop free work: its words are returned
+    (paid calls will be refused with them); None when all is well."""
     from ..settings import current
-    from .spec import check, parse
+    from .spec import LedgerSettingError, check, parse
 
     spec = parse(current().raw("RMBG_LEDGER") if value is None else value)
-    check(spec)
-    return spec.where
+    try:
+        check(spec)
+    except LedgerSettingError:
+        raise
+    except LedgerError as exc:
+        return str(exc)
+    return None
 
 
 def close_all() -> None:

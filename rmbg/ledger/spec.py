@@ -16,8 +16,11 @@ never the rest of an address (a password stays out of messages and logs).
 
 `check(spec)` then looks at a path without creating anything: a folder, a
 device, a file that is not SQLite, an SQLite database without the ledger's
-tables, a folder that does not exist are refused; a missing file is "new"
-(the first write makes it: rmbg.ledger.sqlite).
+tables, a folder that does not exist are refused (LedgerSettingError: a
+program refuses to start); a missing file is "new" (the first write makes
+it: rmbg.ledger.sqlite). A ledger that is there but damaged (emptied,
+truncated, corrupt) is a LedgerError of another kind: a program starts,
+says it, and refuses paid calls, while free local work goes on.
 """
 
 from __future__ import annotations
@@ -152,8 +155,8 @@ def _check_file(path: Path, size: int) -> None:
             head = f.read(len(SQLITE_MAGIC))
     except OSError as exc:
         raise _refuse(f"names {path}, which cannot be read: {exc.strerror}.") from None
-    if size == 0:
-        raise _refuse(f"names {path}, an empty file (0 bytes): not a ledger. If it was one, it was truncated.")
+    if size == 0:  # never a ledger rmbg made (they appear whole): a ledger truncated, or a file made by hand
+        raise LedgerError(words_of_file(path))
     if head != SQLITE_MAGIC:
         raise _refuse(f"names {path}, which is not an SQLite file: not a ledger.")
     try:

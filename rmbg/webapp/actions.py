@@ -198,7 +198,7 @@ def require_image(image) -> None:
 
 
 def record(
-    session: Session, result: Result, kind: str, hosted_spent: Decimal, book: PriceBook | None = None
+    session: Session, result: Result, kind: str, hosted_spent: Decimal | None, book: PriceBook | None = None
 ) -> Session:
     """The session after one provider run: its charge (the ledger's total for hosted calls, the one
     that counts); the server's price book learns the run's price or seconds, for every session."""
