@@ -212,8 +212,9 @@ class Policy:
                 self._unsettled.append((hold, usd, how))
             what = "was not billed" if how.get("state") == "released" else "was made and may have been billed"
             log.error(
-                "The call to %s (hold %s) %s, but the spending ledger could not record its cost ($%s): %s The hold "
-                "stays counted; it is settled when the ledger answers again, or by hand: rmbg ledger settle %s --usd %s",
+                "The call to %s (hold %s) %s, but the spending ledger could not record its cost ($%s): %s The "
+                "hold stays counted; it is settled when the ledger answers again, or by hand: "
+                "rmbg ledger settle %s --usd %s",
                 hold.provider, hold.id, what, usd, exc, hold.id, usd,
             )  # fmt: skip
             return False
@@ -229,7 +230,8 @@ class Policy:
                 with self._unsettled_lock:
                     self._unsettled[:0] = waiting[k:]
                 raise
-            log.warning("The hold %s of %s is settled now at $%s (the ledger answers again).", hold.id, hold.provider, usd)
+            log.warning("The hold %s of %s is settled now at $%s (the ledger answers again).", hold.id, hold.provider,
+                        usd)  # fmt: skip
 
     @property
     def unsettled(self) -> list[Hold]:
