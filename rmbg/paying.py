@@ -40,6 +40,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -121,9 +122,11 @@ class Policy:
         clock: Callable[[], float] = time.time,
         wait_s: float = WAIT_S,
         sleep: Callable[[float], None] = time.sleep,
+        waiting: Callable[[str], AbstractContextManager[object]] = lambda why: nullcontext(),
     ):
         self._ledger = ledger
         self.clock, self.wait_s, self._sleep = clock, wait_s, sleep
+        self.waiting = waiting  # where a call waits (the web app: outside its cut-out slot, rmbg.webapp.slots)
         self._unsettled: list[tuple[Hold, Decimal, dict]] = []  # closes the ledger failed to write: tried again
         self._unsettled_lock = threading.Lock()
 
@@ -163,20 +166,24 @@ class Policy:
         exact: bool = False,
         stop: Callable[[], bool] | None = None,
     ) -> Hold:
-        """The hold, waiting (up to wait_s) behind a first call or for room; BudgetError when refused.
-        `exact`: hold payment.hold now or refuse (a hold for a whole run, say)."""
+        """The hold, waiting (up to wait_s, inside `waiting`) behind a first call or for room;
+        BudgetError when refused. `exact`: hold payment.hold now or refuse (a hold for a whole run, say)."""
         deadline, pause = time.monotonic() + self.wait_s, 0.01
-        while True:
-            got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
-            if isinstance(got, Hold):
-                return got
-            if isinstance(got, Refused):
-                raise BudgetError((payment.words or refusal_words)(got, payment))
-            if time.monotonic() >= deadline or (stop is not None and stop()):
-                why = "its first call" if got.why == "probe" else "calls in flight under the same cap"
-                raise BudgetError(f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly.")
-            self._sleep(pause)
-            pause = min(pause * 2, 0.25)
+        got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+        if isinstance(got, Wait):
+            why = "its first call" if got.why == "probe" else "calls in flight under the same cap"
+            with self.waiting(f"{payment.provider} is waiting for {why}"):
+                while isinstance(got, Wait):
+                    if time.monotonic() >= deadline or (stop is not None and stop()):
+                        raise BudgetError(
+                            f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly."
+                        )
+                    self._sleep(pause)
+                    pause = min(pause * 2, 0.25)
+                    got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+        if isinstance(got, Refused):
+            raise BudgetError((payment.words or refusal_words)(got, payment))
+        return got
 
     def settle(self, hold: Hold, usd: Decimal, *, priced: bool = True, note: str = "") -> Decimal:
         """Close `hold` at what the call cost (at most the hold: beyond it, logged

@@ -70,9 +70,10 @@ from .rest_types import (
     responses,
 )
 from .rest_video import video_route
+from .slots import ADMITTED, Slots
 
 __all__ = ["openapi", "router", "routes"]
-CONCURRENCY = 4  # requests running a model or a provider at once
+CONCURRENCY = ADMITTED  # requests in: WORK running a model or a provider, WAITING paid calls waiting outside
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 
 
@@ -134,6 +135,7 @@ def router(
     app None: the routes only describe themselves (openapi()).
     """
     limiter = anyio.CapacityLimiter(CONCURRENCY)
+    slots = Slots()  # REST's own cut-out slots (rmbg.webapp.slots): a paid call waits outside them
     fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
     api = APIRouter()
 
@@ -154,7 +156,7 @@ def router(
         look = look_of(fields, background)
         provider_id = str(fields.provider or default_provider())
         assert app is not None  # routes without an app only describe themselves
-        result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
+        result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client), slots=slots)
         return result, look, result.encode(look.fmt)
 
     @api.post(

@@ -26,6 +26,7 @@ from typing import TypeVar
 from ..ledger import Account, Hold, LedgerError
 from ..paying import Payment, Policy, day_key
 from ..types import format_usd
+from .slots import waiting_outside
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class Ledger:
         self.daily_cap = daily_cap
         self.idle_s = idle_s
         self._clock = clock
-        self.policy = policy or Policy(clock=clock)
+        # a paid call that must wait waits outside its cut-out slot (rmbg.webapp.slots)
+        self.policy = policy or Policy(clock=clock, waiting=waiting_outside)
 
     def accounts(self, session_id: str, *, server_key: bool) -> tuple[Account, ...]:
         """The accounts a call of this session counts against: its session, and the day's total on a server key."""
