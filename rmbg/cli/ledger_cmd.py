@@ -37,6 +37,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     settle.set_defaults(func=cmd_settle)
 
 
+def ledger_at_start(command: str, err: TextIO) -> None:
+    """RMBG_LEDGER checked before a command runs (rmbg.ledger.check_setting; `rmbg providers`
+    reads no ledger): a value that names no ledger is a usage error (exit 2, nothing created);
+    a damaged ledger is said, and the command goes on (local models need no ledger; paid
+    calls will be refused)."""
+    if command == "providers":
+        return
+    from ..ledger import check_setting
+    from ..ledger.spec import LedgerSettingError
+    from .resume import UsageError
+
+    try:
+        damaged = check_setting()
+    except LedgerSettingError as exc:
+        raise UsageError(str(exc)) from None
+    if damaged:
+        print(f"rmbg: warning: {damaged} Local models still run.", file=err)
+
+
 def _process(owner: str) -> str:
     from ..ledger.owners import owner_alive, shown
 

@@ -22,14 +22,12 @@ from typing import TextIO
 from ..defaults import default_provider
 from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
 from ..image.framing import framing_of
-from ..ledger import check_setting
-from ..ledger.spec import LedgerSettingError
 from ..refine import list_refiners, resolve_refiner
 from ..registry import get_provider, get_replacer
 from ..threads import calm_openmp
 from ..types import RenderOptions, format_usd
 from ..wording import words
-from . import batch
+from . import batch, ledger_cmd
 from .choosing import choose_provider, parse_background
 from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
@@ -333,14 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise UsageError("--jobs must be 1 or more.")
-        if args.command != "providers":  # RMBG_LEDGER means one thing, or nothing starts (rmbg.ledger.spec)
-            damaged = check_setting()
-            if damaged:
-                print(f"rmbg: warning: {damaged} Local models still run.", file=sys.stderr)
+        ledger_cmd.ledger_at_start(args.command, sys.stderr)  # RMBG_LEDGER means one thing, or nothing starts
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2
-    except (UsageError, UnknownProviderError, LicenceError, BudgetError, LedgerSettingError) as exc:
+    except (UsageError, UnknownProviderError, LicenceError, BudgetError) as exc:
         print(f"rmbg: error: {words(exc, 'cli')}", file=sys.stderr)
         return 2
     except RmbgError as exc:

@@ -39,7 +39,6 @@ from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
 from .pricebook import PriceBook
 from .session import Session
-from .slots import Slots
 
 log = logging.getLogger("rmbg.app")
 
@@ -220,7 +219,6 @@ def run(
     refine: str | None = None,
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
-    slots: Slots | None = None,
 ) -> tuple[Result, Provider]:
     """One provider on one image (a path, bytes or PIL image), rendered with
     `look`, under the spending caps: what the page, the REST endpoint and the
@@ -228,9 +226,7 @@ def run(
     Raises an RmbgError (bad image, missing key, spending cap, provider
     failure) with a message for a person. session_id: whose hosted spending
     the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
-    refine ("vitmatte"), points and box: as remove_background's. It works in one
-    of `slots` (default the app's: the page, its API, MCP), which a paid call
-    leaves while it waits (rmbg.webapp.slots).
+    refine ("vitmatte"), points and box: as remove_background's. Works in a slot (rmbg.webapp.slots).
     """
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
@@ -241,7 +237,7 @@ def run(
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
-        with (slots or app.slots).taken():
+        with app.slots.taken():  # the page's, its API's and MCP's; REST's when it took one of its own
             result = remove_background(
                 image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None, box=box
             )

@@ -156,7 +156,8 @@ def router(
         look = look_of(fields, background)
         provider_id = str(fields.provider or default_provider())
         assert app is not None  # routes without an app only describe themselves
-        result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client), slots=slots)
+        with slots.taken():
+            result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
         return result, look, result.encode(look.fmt)
 
     @api.post(

@@ -38,9 +38,9 @@ class Slots:
 
     @contextmanager
     def taken(self) -> Iterator[None]:
-        """Work in one slot (waiting for one when all are busy)."""
-        outer = getattr(_held, "slots", None)
-        if outer is self:  # already in one of these (a door that calls another): the same slot
+        """Work in one slot (waiting for one when all are busy); a thread already
+        working in a slot (REST's, say, around the app's shared action) stays in it."""
+        if getattr(_held, "slots", None) is not None:
             yield
             return
         self._free.acquire()
@@ -48,7 +48,7 @@ class Slots:
         try:
             yield
         finally:
-            _held.slots = outer
+            _held.slots = None
             self._free.release()
 
     @contextmanager
