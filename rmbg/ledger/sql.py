@@ -197,7 +197,7 @@ class SqlLedger:
         patterns = " OR ".join("accounts LIKE ?" for _ in keys)
         found = run(
             f"SELECT held, accounts, owner, created FROM rmbg_holds WHERE state = 'held' AND ({patterns})",
-            tuple(f'%"{k}"%' for k in keys),
+            tuple(f"%{json.dumps(k)}%" for k in keys),  # the key as the column writes it; LIKE may match more
         ).fetchall()
         alive: dict[str, bool | None] = {}
         for held, accounts, who, created in found:
@@ -205,7 +205,7 @@ class SqlLedger:
                 alive[who] = owner_alive(who)
             if alive[who] is False or float(created) <= now - HOLD_LEASE_S:
                 continue  # gone, or past its lease: counted, never waited for
-            for key in wanted.intersection(json.loads(accounts)):
+            for key in wanted.intersection(json.loads(accounts)):  # the holds that truly name the key
                 calls, holding = live[key]
                 live[key] = (calls + 1, holding + int(held))
         return live
