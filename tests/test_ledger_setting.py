@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from rmbg.ledger import check_setting
 from rmbg.ledger.spec import LedgerSettingError, parse
+from tests.support.ledgers import postgres  # noqa: F401  (fixture: a PostgreSQL server)
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hunter2pw"
@@ -151,3 +152,13 @@ def test_fuzzed_ledger_settings_mean_one_thing_or_are_refused_without_the_secret
     else:
         assert spec.kind == "sqlite" and os.path.isabs(spec.value)
         assert spec.default == (value.strip() == "")
+
+
+def test_ledger_holds_on_a_postgresql_database_without_the_ledger_says_so_and_makes_no_table(postgres, tmp_path):  # noqa: F811
+    done = rmbg(tmp_path, postgres.url, "ledger", "holds")
+    assert done.returncode == 1 and "No spending ledger in postgresql://" in done.stderr, done.stderr
+    import psycopg
+
+    with psycopg.connect(postgres.url) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE left(tablename, 5) = 'rmbg_'").fetchall()
+    assert tables == []
