@@ -25,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from rmbg.errors import BudgetError
 from rmbg.ledger import Account, Hold, LedgerError, Refused
@@ -57,8 +58,6 @@ def path(tmp_path) -> Path:
 
 
 def matte(usd: Decimal = PRICE) -> Matte:
-    from PIL import Image
-
     return Matte(Image.new("L", (2, 2)), Cost(usd, "reported"), 0.1)
 
 
@@ -180,3 +179,39 @@ def test_a_postgresql_server_that_stops_is_said_in_words_and_at_once(caplog):
     finally:
         if not stopped:
             server.stop()
+
+
+class Vendor:
+    """A hosted provider whose call succeeds while the ledger's file is moved away (as a full disk, a
+    truncated file or a stopped server would fail the settle after the vendor took the call)."""
+
+    id, label, kind = "fake-vendor", "Fake vendor", "hosted"
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def options(self) -> dict:
+        return {}
+
+    def estimate(self) -> Cost:
+        return Cost(PRICE, "estimated")
+
+    def matte(self, image) -> Matte:
+        self.path.rename(self.path.with_name("aside.sqlite3"))
+        return Matte(Image.new("L", image.size, 255), Cost(PRICE, "reported"), 0.1)
+
+
+def test_the_visitor_is_told_the_call_was_made_and_may_have_been_billed(path):
+    import rmbg
+    from rmbg.paying import Paid
+    from rmbg.webapp.costs import result_line
+    from rmbg.webapp.look import Look
+    from rmbg.webapp.rest import headers_of
+
+    ledger = SqlLedger.open(str(path))
+    paid = Paid(Vendor(path), Policy(ledger), DAY)
+    result = rmbg.remove_background(Image.new("RGB", (8, 6)), paid, cache=None)
+    assert result.cost.unrecorded
+    assert "the call was made and may have been billed" in result_line(result, "Fake vendor")
+    assert headers_of(result, Look(), "x")["X-Rmbg-Warning"].startswith("the call was made and may have been billed")
+    ledger.close()

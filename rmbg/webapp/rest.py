@@ -49,6 +49,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import InvalidImageError
 from ..image.compose import MIME, normalise_format
 from ..result import Result
+from ..types import UNRECORDED
 from . import actions
 from .catalog import Keys
 from .context import App
@@ -107,6 +108,7 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
         "cached": "true" if result.cached else "false",
         "watermarked": "true" if result.cost.watermarked else "false",
         "disposition": f'inline; filename="{file_name(stem, look)}"',
+        "warning": UNRECORDED if result.cost.unrecorded else None,
     }
     return Made.model_validate(made).headers()
 
