@@ -15,7 +15,8 @@ per-session cap applying per client address (X-Forwarded-For believed only
 from RMBG_TRUSTED_PROXIES, rmbg.webapp.identity).
 
 Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
-X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached.
+X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached
+(and X-Rmbg-Warning when the ledger could not record a paid call: rmbg.paying).
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
