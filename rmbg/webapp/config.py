@@ -113,7 +113,7 @@ def ledger_setting(environ: Mapping[str, str]) -> None:
     when it names no ledger; a damaged ledger is logged, and the app starts for free work."""
     from ..ledger import check_setting
 
-    damaged = check_setting(environ.get("RMBG_LEDGER", ""))
+    damaged = check_setting(settings_of(environ).raw("RMBG_LEDGER"))
     if damaged:
         logging.getLogger(__name__).error("%s Local models still run.", damaged)
 
