@@ -150,7 +150,6 @@ def test_a_hold_past_its_lease_is_counted_but_never_waited_for(path):
     ledger.close()
 
 
-@pytest.mark.slow
 def test_a_postgresql_server_that_stops_is_said_in_words_and_at_once(caplog):
     bin_dir = pg_bin()
     if bin_dir is None:
