@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from rmbg.ledger.spec import LedgerSettingError
 from rmbg.providers.hosted.payload import SecretFilter
 from rmbg.webapp import catalog
 from rmbg.webapp.launch import StartError, serve
@@ -18,7 +19,10 @@ from rmbg.webapp.ui import api_slots, build_demo, launch_kwargs, warm_up
 
 __all__ = ["api_slots", "build_demo", "demo", "launch_kwargs", "warm_up"]
 
-demo = build_demo()
+try:
+    demo = build_demo()
+except LedgerSettingError as exc:  # RMBG_LEDGER names no ledger: one sentence, nothing started, nothing created
+    raise SystemExit(f"rmbg: error: {exc}") from None
 
 if __name__ == "__main__":
     configure_logging()  # one root handler; Hub lines once, not twice

@@ -16,7 +16,13 @@ results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
    what a failure costs: not sent or refused -> released; fate unknown or
    accepted -> counted at its estimate ("may have been billed").
 4. **Settle with the real cost**: reported by the vendor, else the estimate;
-   never more than the hold.
+   never more than the hold. A ledger that fails at that moment (a full disk,
+   a file deleted or truncated, PostgreSQL stopped) does not take the result
+   with it: the call was made, so its result is returned with its cost marked
+   unrecorded ("the call was made and may have been billed", Cost.unrecorded),
+   a log line names the hold for the operator, and the hold, still counted,
+   is settled when the ledger answers again (the next paid call of this
+   process tries first), or by hand (`rmbg ledger settle`).
 
 The holds and totals live in the durable ledger (rmbg.ledger): written before
 the call is sent, shared by every process on the same RMBG_LEDGER. A process
@@ -29,9 +35,12 @@ accounts) and calls `Policy.pay`; it writes no money logic of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -113,9 +122,13 @@ class Policy:
         clock: Callable[[], float] = time.time,
         wait_s: float = WAIT_S,
         sleep: Callable[[float], None] = time.sleep,
+        waiting: Callable[[str], AbstractContextManager[object]] = lambda why: nullcontext(),
     ):
         self._ledger = ledger
         self.clock, self.wait_s, self._sleep = clock, wait_s, sleep
+        self.waiting = waiting  # where a call waits (the web app: outside its cut-out slot, rmbg.webapp.slots)
+        self._unsettled: list[tuple[Hold, Decimal, dict]] = []  # closes the ledger failed to write: tried again
+        self._unsettled_lock = threading.Lock()
 
     @property
     def ledger(self) -> SqlLedger:
@@ -129,6 +142,7 @@ class Policy:
         """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails."""
         amount = payment.hold if payment.hold is not None else bound(payment.estimate)
         try:
+            self.retry_unsettled()
             return self.ledger.reserve(
                 payment.provider,
                 payment.accounts,
@@ -152,24 +166,34 @@ class Policy:
         exact: bool = False,
         stop: Callable[[], bool] | None = None,
     ) -> Hold:
-        """The hold, waiting (up to wait_s) behind a first call or for room; BudgetError when refused.
-        `exact`: hold payment.hold now or refuse (a hold for a whole run, say)."""
+        """The hold, waiting (up to wait_s, inside `waiting`) behind a first call or for room;
+        BudgetError when refused. `exact`: hold payment.hold now or refuse (a hold for a whole run, say)."""
         deadline, pause = time.monotonic() + self.wait_s, 0.01
-        while True:
-            got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
-            if isinstance(got, Hold):
-                return got
-            if isinstance(got, Refused):
-                raise BudgetError((payment.words or refusal_words)(got, payment))
-            if time.monotonic() >= deadline or (stop is not None and stop()):
-                why = "its first call" if got.why == "probe" else "calls in flight under the same cap"
-                raise BudgetError(f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly.")
-            self._sleep(pause)
-            pause = min(pause * 2, 0.25)
+        got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+        if isinstance(got, Wait):
+            why = "its first call" if got.why == "probe" else "calls in flight under the same cap"
+            with self.waiting(f"{payment.provider} is waiting for {why}"):
+                while isinstance(got, Wait):
+                    if time.monotonic() >= deadline or (stop is not None and stop()):
+                        raise BudgetError(
+                            f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly."
+                        )
+                    self._sleep(pause)
+                    pause = min(pause * 2, 0.25)
+                    got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+        if isinstance(got, Refused):
+            raise BudgetError((payment.words or refusal_words)(got, payment))
+        return got
 
     def settle(self, hold: Hold, usd: Decimal, *, priced: bool = True, note: str = "") -> Decimal:
         """Close `hold` at what the call cost (at most the hold: beyond it, logged
-        and counted at the hold). The amount counted."""
+        and counted at the hold). The amount counted. Never raises for the
+        ledger: a close it cannot write is kept and tried again (see _close)."""
+        counted = self._clamped(hold, usd)
+        self._close(hold, counted, priced=priced, note=note)
+        return counted
+
+    def _clamped(self, hold: Hold, usd: Decimal) -> Decimal:
         counted = usd if usd.is_finite() and usd >= 0 else hold.usd
         if counted > hold.usd:
             log.warning(
@@ -178,11 +202,49 @@ class Policy:
                 hold.provider, usd, hold.usd, bound_x(), hold.usd,
             )  # fmt: skip
             counted = hold.usd
-        self.ledger.settle(hold.id, counted, priced=priced, note=note, now=self.clock())
         return counted
 
     def release(self, hold: Hold, note: str = "") -> None:
-        self.ledger.release(hold.id, note, now=self.clock())
+        self._close(hold, Decimal(0), priced=False, state="released", note=note)
+
+    def _close(self, hold: Hold, usd: Decimal, **how) -> bool:
+        """Settle (or release) `hold` at `usd`; False when the ledger failed: then the
+        close is logged for the operator and kept, to be tried again (retry_unsettled).
+        The hold stays counted meanwhile: a call that was sent may have been billed."""
+        try:
+            self.ledger.settle(hold.id, usd, now=self.clock(), **how)
+            return True
+        except LedgerError as exc:
+            with self._unsettled_lock:
+                self._unsettled.append((hold, usd, how))
+            what = "was not billed" if how.get("state") == "released" else "was made and may have been billed"
+            log.error(
+                "The call to %s (hold %s) %s, but the spending ledger could not record its cost ($%s): %s The "
+                "hold stays counted; it is settled when the ledger answers again, or by hand: "
+                "rmbg ledger settle %s --usd %s",
+                hold.provider, hold.id, what, usd, exc, hold.id, usd,
+            )  # fmt: skip
+            return False
+
+    def retry_unsettled(self) -> None:
+        """Write the closes an earlier failure of the ledger kept (LedgerError when it still fails)."""
+        with self._unsettled_lock:
+            waiting, self._unsettled = self._unsettled, []
+        for k, (hold, usd, how) in enumerate(waiting):
+            try:
+                self.ledger.settle(hold.id, usd, now=self.clock(), **how)
+            except LedgerError:
+                with self._unsettled_lock:
+                    self._unsettled[:0] = waiting[k:]
+                raise
+            log.warning("The hold %s of %s is settled now at $%s (the ledger answers again).", hold.id, hold.provider,
+                        usd)  # fmt: skip
+
+    @property
+    def unsettled(self) -> list[Hold]:
+        """Holds whose close the ledger failed to write, still to be tried again."""
+        with self._unsettled_lock:
+            return [hold for hold, _, _ in self._unsettled]
 
     def close_failed(self, hold: Hold, payment: Payment, billable: bool) -> None:
         """A call that failed: counted at its estimate when it may have been
@@ -219,11 +281,22 @@ class Policy:
         except Exception:
             self.settle(hold, hold.usd, priced=False, note="cost unreadable")
             raise
-        self.settle(hold, usd)
+        counted = self._clamped(hold, usd)
+        if not self._close(hold, counted, priced=True, note=""):
+            return unrecorded(out)  # the result the vendor made, marked: the ledger could not count it
         return out
 
     def spent(self, account: str) -> Decimal:
         return self.ledger.spent(account, self.clock())
+
+
+def unrecorded(out: T) -> T:
+    """`out` with its cost marked unrecorded (Cost.unrecorded: "the call was made and may have
+    been billed"), where it carries one (a matte, a clip, generated images); else `out`."""
+    cost = getattr(out, "cost", None)
+    if dataclasses.is_dataclass(out) and dataclasses.is_dataclass(cost) and hasattr(cost, "unrecorded"):
+        return dataclasses.replace(out, cost=dataclasses.replace(cost, unrecorded=True))  # type: ignore[type-var]
+    return out
 
 
 def accounts_of(*pairs: tuple[str, Decimal | None]) -> tuple[Account, ...]:

@@ -231,11 +231,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "RMBG_LEDGER",
-        "path or postgresql:// URL",
+        "absolute path or postgresql:// URL",
         "$XDG_STATE_HOME/rmbg/ledger.sqlite3 or ~/.local/state/rmbg/ledger.sqlite3",
         "Where the state that must last lives: the money ledger (holds, session and daily totals, known prices), "
         "the Benchmark tab's votes and the batch manifests; an SQLite file shared by every process on the "
-        "machine, or a PostgreSQL database shared by several machines (rmbg[postgres]).",
+        "machine, or a PostgreSQL database shared by several machines (rmbg[postgres]). Anything else (another "
+        "scheme, a relative path, a folder, a file that is no ledger) stops the app and the CLI at start.",
         "rmbg.ledger",
     ),
     Setting(

@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-on
 CostSource = Literal["reported", "estimated", "compute", "free"]
 
 
+UNRECORDED = "the call was made and may have been billed, but the spending ledger could not record it"
+
+
 @dataclass(frozen=True)
 class Cost:
     """What one provider call cost.
@@ -31,12 +34,15 @@ class Cost:
       - "free": nothing was spent (e.g. a cached matte).
     watermarked: the vendor gave this result free with its watermark over it
       (a Photoroom sandbox key): shown as such, never scored as quality.
+    unrecorded: the call was made, but the spending ledger failed to record
+      its cost (rmbg.paying): said wherever the cost is shown.
     """
 
     usd: Decimal
     source: CostSource
     note: str = ""
     watermarked: bool = False
+    unrecorded: bool = False
 
     @staticmethod
     def free(note: str = "") -> Cost:
@@ -49,6 +55,8 @@ class Cost:
         if self.source == "free":
             return "free"
         kind = {"reported": "reported", "estimated": "estimated", "compute": "compute estimate"}[self.source]
+        if self.unrecorded:
+            return f"${format_usd(self.usd)} ({kind}; {UNRECORDED})"
         return f"${format_usd(self.usd)} ({kind})"
 
 

@@ -171,9 +171,9 @@ def test_a_broken_ledger_refuses_the_paid_call_before_it_is_sent(tmp_path, monke
     if broken == "corrupt":
         spec = tmp_path / "corrupt.sqlite3"
         spec.write_bytes(b"this is not a database" * 100)
-        words = "is corrupt"
+        words = "not an SQLite file: not a ledger"
     else:
-        spec, words = "postgresql://rmbg:secret@127.0.0.1:1/none", "cannot be used"  # nothing listens on port 1
+        spec, words = "postgresql://rmbg:secret@127.0.0.1:1/none", "refused the connection"  # nothing listens on port 1
     monkeypatch.setenv("RMBG_LEDGER", str(spec))
     with pytest.raises(BudgetError, match=words) as raised:
         Policy().pay(Payment("v", PRICE, (Account("day:b", Decimal(1)),)), lambda: post(counter.url), len)
@@ -253,6 +253,10 @@ KILLED = textwrap.dedent(
 )
 
 
+def no_sleep(seconds: float) -> None:
+    raise AssertionError(f"the call waited ({seconds} s): nothing it waits for can come back")
+
+
 def test_a_call_in_flight_when_its_process_is_killed_stays_counted(spec):
     proc = subprocess.Popen(
         [sys.executable, "-c", KILLED, spec],
@@ -267,8 +271,10 @@ def test_a_call_in_flight_when_its_process_is_killed_stays_counted(spec):
     try:
         assert ledger.spent("day:k") == Decimal("0.04")  # the hold (2 x $0.02): its fate is unknown
         day = (Account("day:k", Decimal("0.05")),)
-        with pytest.raises(BudgetError, match="waiting for calls in flight"):  # $0.04 more does not fit beside it
-            Policy(ledger, wait_s=0).reserve(Payment("slow-vendor", Decimal("0.02"), day))
+        # $0.02 more does not fit beside it, and the dead call gives nothing back: refused at once, never waited for
+        # (it was waited for, the whole wait_s of every call, while its hold stayed "in flight")
+        with pytest.raises(BudgetError, match="daily budget"):
+            Policy(ledger, sleep=no_sleep).reserve(Payment("slow-vendor", Decimal("0.02"), day))
         # the dead process's first call no longer blocks the provider; the remainder is $0.05 - $0.04
         edge = Policy(ledger, wait_s=0).reserve(Payment("slow-vendor", Decimal("0.005"), day))
         assert edge.usd == Decimal("0.01") and edge.probe

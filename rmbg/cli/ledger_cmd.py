@@ -7,6 +7,9 @@
 A hold stays "held" when its process died mid-call (kill -9, a crash, a
 machine lost): its fate is unknown, so it counts as spent until an operator
 reads the vendor's dashboard and settles it here.
+
+These commands only read the ledger RMBG_LEDGER names (settle changes a
+hold): where there is none they say so and create nothing.
 """
 
 from __future__ import annotations
@@ -34,17 +37,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     settle.set_defaults(func=cmd_settle)
 
 
+def ledger_at_start(command: str, err: TextIO) -> None:
+    """RMBG_LEDGER checked before a command runs (rmbg.ledger.check_setting; `rmbg providers`
+    reads no ledger): a value that names no ledger is a usage error (exit 2, nothing created);
+    a damaged ledger is said, and the command goes on (local models need no ledger; paid
+    calls will be refused)."""
+    if command == "providers":
+        return
+    from ..ledger import check_setting
+    from ..ledger.spec import LedgerSettingError
+    from .resume import UsageError
+
+    try:
+        damaged = check_setting()
+    except LedgerSettingError as exc:
+        raise UsageError(str(exc)) from None
+    if damaged:
+        print(f"rmbg: warning: {damaged} Local models still run.", file=err)
+
+
 def _process(owner: str) -> str:
-    from ..ledger.sql import owner_alive
+    from ..ledger.owners import owner_alive, shown
 
     alive = owner_alive(owner)
-    return "running" if alive else "gone" if alive is False else "another host"
+    return f"{shown(owner)} (" + ("running" if alive else "gone" if alive is False else "another host") + ")"
 
 
 def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..ledger import open_ledger
 
-    ledger = open_ledger()
+    ledger = open_ledger(create=False)
     rows = ledger.holds(None if args.all else "held")
     print(f"ledger: {ledger.where}", file=out)
     if not rows:
@@ -55,7 +77,7 @@ def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         final = "" if row.final is None else f" final ${format_usd(row.final)}"
         print(
             f"{row.id}  {row.provider}  ${format_usd(row.usd)}  {row.state}{final}  {now - row.created:.0f} s ago  "
-            f"process {row.owner} ({_process(row.owner)})  {', '.join(row.accounts)}",
+            f"process {_process(row.owner)}  {', '.join(row.accounts)}",
             file=out,
         )
     return 0
@@ -70,7 +92,7 @@ def cmd_settle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise RmbgError(f"--usd takes an amount in dollars, such as 0.02, not {args.usd!r}.") from None
     if not usd.is_finite() or usd < 0:
         raise RmbgError("--usd must be 0 or more.")
-    ledger = open_ledger()
+    ledger = open_ledger(create=False)
     state = "released" if args.release else "settled by hand"
     if not ledger.settle(args.hold, usd, priced=False, state=state, note="settled by hand"):
         raise RmbgError(f"No hold {args.hold} is in flight in {ledger.where} (see `rmbg ledger holds`).")

@@ -26,7 +26,7 @@ from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
 from ..types import RenderOptions
 from ..wording import words
-from . import batch
+from . import batch, ledger_cmd
 from .choosing import VERBOSE, choose_provider, parse_background
 from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
@@ -300,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise UsageError("--jobs must be 1 or more.")
         VERBOSE.set(getattr(args, "verbose", False))
+        ledger_cmd.ledger_at_start(args.command, sys.stderr)  # RMBG_LEDGER means one thing, or nothing starts
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2

@@ -112,7 +112,7 @@ def default_path() -> Path:
 
 
 def is_url(spec: str) -> bool:
-    return spec.startswith(("postgresql://", "postgres://"))
+    return spec.lower().startswith(("postgresql://", "postgres://"))
 
 
 def configured() -> str:
@@ -126,18 +126,41 @@ _opened: dict[str, object] = {}
 _opened_lock = threading.Lock()
 
 
-def open_ledger(spec: str | os.PathLike[str] | None = None):  # -> rmbg.ledger.sql.SqlLedger
+def open_ledger(spec: str | os.PathLike[str] | None = None, *, create: bool = True):  # -> SqlLedger
     """The ledger named by `spec` (a path or a PostgreSQL URL; None: the
     setting RMBG_LEDGER, else default_path()). One object per spec in a
-    process (it holds the connections)."""
+    process (it holds the connections). A value that names no ledger is
+    refused (rmbg.ledger.spec); `create` False: LedgerMissing where there is
+    none yet, and nothing is made (a command that only reads)."""
     from .sql import SqlLedger
 
     key = configured() if spec is None else str(spec)
     with _opened_lock:
         found = _opened.get(key)
         if found is None:
-            found = _opened[key] = SqlLedger.open(key)
+            found = SqlLedger.open(key, create=create)
+            _opened[key] = found
         return found
+
+
+def check_setting(value: str | None = None) -> str | None:
+    """RMBG_LEDGER (or `value`) checked when a program starts, creating nothing.
+    Raises LedgerSettingError (rmbg.ledger.spec) with a sentence when it names no
+    ledger (another scheme, a relative path, a folder, a device, a file that is no
+    ledger): the program does not start. A ledger that is there but damaged
+    (emptied, truncated, corrupt) does not stop free work: its words are returned
+    (paid calls will be refused with them); None when all is well."""
+    from ..settings import current
+    from .spec import LedgerSettingError, check, parse
+
+    spec = parse(current().raw("RMBG_LEDGER") if value is None else value)
+    try:
+        check(spec)
+    except LedgerSettingError:
+        raise
+    except LedgerError as exc:
+        return str(exc)
+    return None
 
 
 def close_all() -> None:
@@ -155,6 +178,7 @@ __all__ = [
     "LedgerError",
     "Refused",
     "Wait",
+    "check_setting",
     "close_all",
     "configured",
     "default_path",

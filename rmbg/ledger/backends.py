@@ -1,38 +1,34 @@
 """The two databases the ledger runs on, behind one small interface:
 `transaction()` yields `run(sql, params)` (placeholders written `?`), commits
-when the block ends and rolls back when it raises; every database failure
-becomes a LedgerError whose message an operator can act on.
+when the block ends and rolls back when it raises; `read()` the same for a
+block that only reads (SQLite: without the write lock); every database
+failure becomes a LedgerError whose message an operator can act on.
 
-- SQLite (a file path): WAL mode, so readers never block the one writer;
-  synchronous=FULL, so a committed hold survives a crash of the machine, not
-  only of the process; `BEGIN IMMEDIATE` takes the write lock when a
-  transaction starts, so two processes' reservations run one after the
-  other; a connection per thread, and one transaction at a time per process
-  (a lock of the process's own, waited for up to queue_s), so a process's
-  hundreds of threads queue on that lock instead of racing each other for
-  the file's, whose busy wait (up to busy_s) is then only ever against
-  other processes (the votes' own file lost 8 of 320 concurrent votes to
-  such waits in #45).
+- SQLite (a file path): rmbg.ledger.sqlite.
 - PostgreSQL (a postgresql:// URL): psycopg 3 with a small connection pool
   (psycopg_pool), a connect timeout and a statement timeout, so a database
   that is down or slow refuses a paid call in seconds rather than hanging it.
+  Once it has failed, each use first tries one direct connection (a refused
+  connection answers in milliseconds) and repeats the failure for
+  RECHECK_S without trying, so a server that is down costs a paid call
+  milliseconds, not the pool's whole wait, and is named in words ("refused
+  the connection: is the server running?"), never by an exception's class.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Protocol
 
-from . import LedgerError, is_url
+from . import LedgerError
+from .spec import SETTING, LedgerMissing, Spec, check
+from .sqlite import BUSY_S, Sqlite
 
-BUSY_S = 5.0  # how long a writer waits for another process's transaction (SQLite) or a statement runs (PostgreSQL)
 CONNECT_S = 3
-QUEUE_S = 60.0  # how long a transaction waits for its turn among this process's threads (SQLite)
+RECHECK_S = 2.0  # how long a server found down is taken to be down without trying it again
 SCHEMA_LOCK = 0x726D6267  # "rmbg": the advisory lock taken while tables are made (PostgreSQL)
 
 
@@ -42,176 +38,110 @@ class Backend(Protocol):
 
     def transaction(self) -> Any: ...
 
+    def read(self) -> Any: ...
+
     def create(self, statements: Sequence[str]) -> None: ...
+
+    def tables(self) -> set[str]: ...
 
     def close(self) -> None: ...
 
 
-def open_backend(spec: str) -> Backend:
-    return Postgres(spec) if is_url(spec) else Sqlite(Path(spec).expanduser())
+def open_backend(spec: Spec, first: Sequence[str] = (), *, create: bool = True) -> Backend:
+    """The backend of `spec` (a new SQLite file is made with `first`; `create`
+    False: LedgerMissing rather than a new one). A path that is no ledger is
+    refused (rmbg.ledger.spec.check) before anything is opened."""
+    if spec.kind == "postgresql":
+        return Postgres(spec.value, create=create)
+    check(spec)
+    return Sqlite(spec.path, first, create=create)
 
 
-def _busy(exc: sqlite3.Error) -> bool:
-    """Whether SQLite refused because another connection holds the file."""
+def pg_words(exc: BaseException, where: str) -> str:
+    """A PostgreSQL failure in a person's words (never the password, never only a class name)."""
     text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _sqlite_words(exc: sqlite3.Error, path: Path) -> str:
-    text = str(exc).lower()
-    where = f"The spending ledger {path} (setting RMBG_LEDGER)"
-    if _busy(exc):
-        return (
-            f"{where} is locked by another process for more than {BUSY_S:.0f} s; paid calls are refused until it frees."
-        )
-    if "full" in text:
-        return f"{where} cannot grow: the disk is full. Free space; paid calls are refused until then."
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return f"{where} is corrupt. Move it aside (a new one starts empty: today's spending restarts from zero)."
-    if "readonly" in text or "unable to open" in text or "permission" in text:
-        return f"{where} cannot be written. Make its folder writable or point RMBG_LEDGER elsewhere."
-    return f"{where} failed: {exc}."
-
-
-class Sqlite:
-    """A ledger file shared by every process on this machine."""
-
-    for_update = ""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.where = str(path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._one_at_a_time = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LedgerError(f"The spending ledger's folder {path.parent} cannot be made: {exc.strerror}.") from None
-
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def _connect(self) -> sqlite3.Connection:
-        """A new connection in WAL mode. SQLite answers "database is locked" at once, without
-        waiting out its busy timeout, to a connection that sets WAL while other processes open
-        the same new file (six at once: one in six failed), so that is tried again until BUSY_S."""
-        deadline = time.monotonic() + BUSY_S
-        while True:
-            conn = None
-            try:
-                conn = sqlite3.connect(self.path, timeout=BUSY_S, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                return conn
-            except sqlite3.Error as exc:
-                if conn is not None:
-                    conn.close()
-                if not _busy(exc) or time.monotonic() > deadline:
-                    raise LedgerError(_sqlite_words(exc, self.path)) from None
-            time.sleep(0.01)  # another process holds the file for a moment: its transactions are short
-
-    @contextmanager
-    def transaction(self) -> Iterator[Callable[..., Any]]:
-        if not self._one_at_a_time.acquire(timeout=QUEUE_S):
-            raise LedgerError(
-                f"The spending ledger {self.path} (setting RMBG_LEDGER) is too busy in this process: a "
-                f"transaction waited {QUEUE_S:.0f} s for its turn. Paid calls are refused until it frees."
-            )
-        try:
-            with self._transaction() as run:
-                yield run
-        finally:
-            self._one_at_a_time.release()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Callable[..., Any]]:
-        conn = self._connection()
-
-        def run(sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-            return conn.execute(sql, params)
-
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise LedgerError(_sqlite_words(exc, self.path)) from None
-        try:
-            yield run
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK") if conn.in_transaction else None
-            raise LedgerError(_sqlite_words(exc, self.path)) from None
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def create(self, statements: Sequence[str]) -> None:
-        """Make tables (CREATE ... IF NOT EXISTS) in one transaction."""
-        with self.transaction() as run:
-            for statement in statements:
-                run(statement)
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password (for messages and logs)."""
-    scheme, _, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    user = creds.partition(":")[0]
-    return f"{scheme}://{user + '@' if at else ''}{host}"
+    lead = f"The spending ledger's database {where} (setting {SETTING})"
+    if "refused" in text:
+        why = "refused the connection: is the server running, on that host and port?"
+    elif "password" in text or "authentication" in text:
+        why = "refused the login: check the user and password in the setting."
+    elif "does not exist" in text:
+        why = "has no such database or role: check the setting's database and user names."
+    elif "statement timeout" in text or "lock timeout" in text or "canceling statement" in text:
+        why = f"is too slow: a statement waited more than {BUSY_S:.0f} s (locked by another transaction?)."
+    elif "timeout" in text or "timed out" in text or type(exc).__name__ == "PoolTimeout":
+        why = f"did not answer within {CONNECT_S} s: is the server up and reachable?"
+    elif "could not translate host name" in text or "name or service not known" in text:
+        why = "names a host that cannot be found."
+    elif "closed" in text or "terminat" in text or "shutdown" in text:
+        why = "closed the connection (it stopped or restarted)."
+    else:
+        why = "cannot be used (" + (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200] + ")."
+    return f"{lead} {why} Paid calls are refused until it answers; local models still work."
 
 
 class Postgres:
-    """A ledger on a PostgreSQL server, shared by every machine that reaches it."""
+    """A ledger on a PostgreSQL server, shared by every machine that reaches it.
+    `create` False: LedgerMissing when the ledger's tables are not there."""
 
     for_update = " FOR UPDATE"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
         try:
             import psycopg  # noqa: F401
             from psycopg_pool import ConnectionPool
         except ImportError:
             raise LedgerError(
-                "RMBG_LEDGER names a PostgreSQL server, but psycopg is not installed: pip install 'rmbg[postgres]'."
+                f"{SETTING} names a PostgreSQL server, but psycopg is not installed: pip install 'rmbg[postgres]'."
             ) from None
-        self.where = _redacted(url)
+        from .spec import redacted
+
+        self._url = url
+        self.where = redacted(url)
         options = f"-c statement_timeout={int(BUSY_S * 1000)} -c lock_timeout={int(BUSY_S * 1000)}"
-        self._pool = ConnectionPool(
-            url,
-            min_size=0,
-            max_size=8,
-            timeout=BUSY_S,
-            open=False,
-            kwargs={"connect_timeout": CONNECT_S, "options": options},
-        )
+        self._kwargs = {"connect_timeout": CONNECT_S, "options": options}
+        self._pool = ConnectionPool(url, min_size=0, max_size=8, timeout=BUSY_S, open=False, kwargs=self._kwargs)
         self._opened = False
         self._open_lock = threading.Lock()
+        self._down: tuple[float, str] | None = (0.0, "")  # (when, words) of the last failure; first use: checked
+        if not create:
+            with self.read() as run:
+                if run("SELECT to_regclass('rmbg_holds')").fetchone()[0] is None:
+                    raise LedgerMissing(
+                        f"No spending ledger in {self.where} (setting {SETTING}): its tables are not there, so no "
+                        "paid call was recorded in it. Check the setting; nothing was created."
+                    )
 
-    def _words(self, exc: Exception) -> str:
-        return (
-            f"The spending ledger's database {self.where} (setting RMBG_LEDGER) cannot be used: "
-            f"{type(exc).__name__}. Paid calls are refused until it answers; local models still work."
-        )
+    def _check_up(self) -> None:
+        """After a failure (and before the first use): one direct connection, so a server
+        that is down is said at once; within RECHECK_S of a failure, the same words at once."""
+        import psycopg
+
+        down = self._down
+        if down is None:
+            return
+        when, words = down
+        if words and time.monotonic() - when < RECHECK_S:
+            raise LedgerError(words)
+        try:
+            psycopg.connect(self._url, **self._kwargs).close()  # type: ignore[arg-type]
+        except psycopg.Error as exc:
+            self._failed(exc)
+        self._down = None
+
+    def _failed(self, exc: BaseException, down: bool = True) -> None:
+        """LedgerError in words; `down`: the server itself failed (not a statement), so say it at once for a while."""
+        words = pg_words(exc, self.where)
+        if down:
+            self._down = (time.monotonic(), words)
+        raise LedgerError(words) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Callable[..., Any]]:
         import psycopg
         from psycopg_pool import PoolTimeout
 
+        self._check_up()
         with self._open_lock:
             if not self._opened:
                 self._pool.open(wait=False)
@@ -225,7 +155,16 @@ class Postgres:
 
                 yield run
         except (psycopg.Error, PoolTimeout) as exc:
-            raise LedgerError(self._words(exc)) from None
+            down = isinstance(exc, (psycopg.OperationalError, PoolTimeout)) and not isinstance(
+                exc, psycopg.errors.QueryCanceled
+            )
+            self._failed(exc, down)
+
+    read = transaction  # PostgreSQL readers never wait for writers (MVCC)
+
+    def tables(self) -> set[str]:
+        with self.read() as run:
+            return {r[0] for r in run("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
 
     def create(self, statements: Sequence[str]) -> None:
         """Make tables (CREATE ... IF NOT EXISTS) in one transaction, one process

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .backends import Backend
-from .sql import owner, owner_alive
+from .owners import owner, owner_alive, shown
 
 CLAIM_STALE_S = 3600.0  # a claim of another host's process older than this is taken to be dead
 MAY_HAVE_BEEN_BILLED = "may have been billed"  # the cost_source that marks it (as manifest.csv does)
@@ -131,7 +131,7 @@ class ManifestBook:
                     self._mark(tx, folder, output, paid, hold)
                     return Claimed("ours")
                 if not _dead(found[1], found[2], now):
-                    return Claimed("busy", found[1])
+                    return Claimed("busy", shown(found[1]))
                 if self._sweep_one(tx, folder, output, found, now):
                     return Claimed("uncertain", found[0])
         return Claimed("busy")

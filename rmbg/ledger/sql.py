@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -35,14 +34,11 @@ from typing import Any, NoReturn, TypeVar
 
 from . import Account, Hold, HoldRow, Refused, Wait, to_nano, to_usd
 from .backends import Backend, open_backend
+from .owners import HOLD_LEASE_S, owner, owner_alive
+from .spec import parse
 
 B = TypeVar("B")
 PROBE_STALE_S = 900.0  # a first call whose process is gone, or older than this, no longer blocks the others
-
-
-def owner() -> str:
-    """This process as "host:pid" (read at each call: a forked worker is not its parent)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 SCHEMA = (
@@ -59,18 +55,7 @@ SCHEMA = (
 )
 
 
-def owner_alive(owner: str) -> bool | None:
-    """Whether the process `owner` ("host:pid") still runs; None when it is on another host."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+TABLES = ("rmbg_accounts", "rmbg_holds", "rmbg_prices", "rmbg_probes")
 
 
 class _Abort(Exception):
@@ -81,12 +66,13 @@ class _Abort(Exception):
 class SqlLedger:
     """The ledger on one database (see rmbg.ledger and this module's docstring)."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, *, make_tables: bool = True):
         self.backend = backend
         self.where = backend.where
         self._books: dict[object, Any] = {}
         self._books_lock = threading.Lock()
-        backend.create(SCHEMA)
+        if make_tables and not set(TABLES) <= backend.tables():  # no write at all when they are there
+            backend.create(SCHEMA)
 
     def book(self, kind: Callable[[Backend], B]) -> B:
         """The other state kept on this database (rmbg.ledger.votes.VoteBook,
@@ -98,8 +84,10 @@ class SqlLedger:
             return found
 
     @classmethod
-    def open(cls, spec: str) -> SqlLedger:
-        return cls(open_backend(spec))
+    def open(cls, spec: str | os.PathLike[str], *, create: bool = True) -> SqlLedger:
+        """The ledger RMBG_LEDGER's value `spec` names (rmbg.ledger.spec: refused when it
+        names no ledger); `create` False: LedgerMissing where there is none, nothing made."""
+        return cls(open_backend(parse(spec), SCHEMA, create=create), make_tables=create)
 
     def close(self) -> None:
         self.backend.close()
@@ -158,11 +146,13 @@ class SqlLedger:
             short = [k for k in keys if k in caps and rows[k][0] + amount > caps[k]]
             if short:
                 rooms = {k: caps[k] - rows[k][0] for k in short}
-                # refused when not even every hold coming back would make room (exact: when it does not fit now)
-                refused = [k for k in short if rooms[k] + (0 if least == amount else rows[k][2]) < least]
+                # holds that may come back: those of calls in flight, not a dead process's (they stay counted)
+                live = self._live(run, [k for k in short if rows[k][1] > 0], now)
+                # refused when not even every live hold coming back would make room (exact: when it does not fit now)
+                refused = [k for k in short if rooms[k] + (0 if least == amount else live.get(k, (0, 0))[1]) < least]
                 if refused:
                     self._abort(run, Refused(by_key[refused[0]], to_usd(rows[refused[0]][0])))
-                if any(rows[k][1] > 0 for k in short):
+                if any(live.get(k, (0, 0))[0] > 0 for k in short):
                     self._abort(run, Wait("room"))  # calls in flight may give room back
                 amount = min(rooms.values())  # at the edge, alone: the room that is left
             for key in keys:
@@ -196,6 +186,29 @@ class SqlLedger:
             expired = idle_s is not None and inflight == 0 and touched < now - idle_s
             rows[key] = (0 if expired else int(spent), int(inflight), int(holding))
         return rows
+
+    def _live(self, run: Any, keys: Sequence[str], now: float) -> dict[str, tuple[int, int]]:
+        """key -> (calls in flight, their holds) among the holds counted against `keys`, leaving out the
+        holds whose process is gone or whose lease ran out (rmbg.ledger.owners): nobody waits for those."""
+        if not keys:
+            return {}
+        live = {k: (0, 0) for k in keys}
+        wanted = set(keys)
+        patterns = " OR ".join("accounts LIKE ?" for _ in keys)
+        found = run(
+            f"SELECT held, accounts, owner, created FROM rmbg_holds WHERE state = 'held' AND ({patterns})",
+            tuple(f"%{json.dumps(k)}%" for k in keys),  # the key as the column writes it; LIKE may match more
+        ).fetchall()
+        alive: dict[str, bool | None] = {}
+        for held, accounts, who, created in found:
+            if who not in alive:
+                alive[who] = owner_alive(who)
+            if alive[who] is False or float(created) <= now - HOLD_LEASE_S:
+                continue  # gone, or past its lease: counted, never waited for
+            for key in wanted.intersection(json.loads(accounts)):  # the holds that truly name the key
+                calls, holding = live[key]
+                live[key] = (calls + 1, holding + int(held))
+        return live
 
     def _priced(self, run: Any, provider: str) -> bool:
         return run("SELECT calls FROM rmbg_prices WHERE provider = ?", (provider,)).fetchone() is not None
@@ -282,7 +295,7 @@ class SqlLedger:
     def spent(self, key: str, now: float | None = None) -> Decimal:
         """What `key` has spent, holds in flight included (0 for a session forgotten after idle_s)."""
         now = time.time() if now is None else now
-        with self._tx() as run:
+        with self.backend.read() as run:  # no write lock: never waits for another process's transaction
             row = run("SELECT spent, inflight, touched, idle_s FROM rmbg_accounts WHERE key = ?", (key,)).fetchone()
         if row is None:
             return Decimal(0)
@@ -292,13 +305,13 @@ class SqlLedger:
         return to_usd(int(spent))
 
     def priced(self, provider: str) -> bool:
-        with self._tx() as run:
+        with self.backend.read() as run:
             return self._priced(run, provider)
 
     def holds(self, state: str | None = "held") -> list[HoldRow]:
         """Holds in `state` (None: every one), oldest first."""
         sql = "SELECT id, provider, held, accounts, owner, created, state, final, note FROM rmbg_holds"
-        with self._tx() as run:
+        with self.backend.read() as run:
             if state is None:
                 rows = run(sql + " ORDER BY created").fetchall()
             else:

@@ -198,7 +198,7 @@ def require_image(image) -> None:
 
 
 def record(
-    session: Session, result: Result, kind: str, hosted_spent: Decimal, book: PriceBook | None = None
+    session: Session, result: Result, kind: str, hosted_spent: Decimal | None, book: PriceBook | None = None
 ) -> Session:
     """The session after one provider run: its charge (the ledger's total for hosted calls, the one
     that counts); the server's price book learns the run's price or seconds, for every session."""
@@ -226,7 +226,7 @@ def run(
     Raises an RmbgError (bad image, missing key, spending cap, provider
     failure) with a message for a person. session_id: whose hosted spending
     the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
-    refine ("vitmatte"), points and box: as remove_background's.
+    refine ("vitmatte"), points and box: as remove_background's. Works in a slot (rmbg.webapp.slots).
     """
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
@@ -237,9 +237,10 @@ def run(
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
-        result = remove_background(
-            image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None, box=box
-        )
+        with app.slots.taken():  # the page's, its API's and MCP's; REST's when it took one of its own
+            result = remove_background(
+                image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None, box=box
+            )
         if provider.kind == "local":
             app.warm.add(warm_key(provider))
     finally:

@@ -19,6 +19,7 @@ from ..eval.records import ImageRow
 from ..eval.report import fmt_estimate, to_json, write_rows_csv, write_summary_csv
 from ..types import format_usd
 from .context import App
+from .spending import spent_sentence
 
 if TYPE_CHECKING:
     from .benchmark import Scored
@@ -136,7 +137,7 @@ def plot_figure(scored: Scored):
     return quality_cost_figure(scored.evaluation)
 
 
-def status_line(scored: Scored, spent: Decimal) -> str:
+def status_line(scored: Scored, spent: Decimal | None) -> str:
     ev = scored.evaluation
     done = len({r.name for r in ev.rows})
     head = "Stopped: results so far" if scored.stopped else "Done"
@@ -144,7 +145,7 @@ def status_line(scored: Scored, spent: Decimal) -> str:
         f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
         f"{sum(r.status == 'failed' for r in ev.rows)} failed{failure_reasons(ev.rows)}. {not_ranked(ev.rows)}"
         f"Composite: {ev.composite_label}. "
-        f"This session has spent ${format_usd(spent)} on hosted calls."
+        f"{spent_sentence(spent)}"
     )
 
 

@@ -19,6 +19,7 @@ from . import benchreport as R
 from .arena import Arena, run_blind
 from .catalog import Keys
 from .context import App
+from .spending import spent_sentence
 from .uploads import count_images, read_upload
 
 BLIND_HEADERS = ["image", "provider", "status"]
@@ -124,8 +125,7 @@ def run(
         head = "Stopped: cut-outs so far" if flag.reason else "Done"
         status = (
             f"**{head}**: no ground truth, so nothing is scored; vote below on pairs of cut-outs "
-            f"({len(cutouts.pairs())} pairs). This session has spent "
-            f"${format_usd(app.ledger.session_spent(session_id))} on hosted calls."
+            f"({len(cutouts.pairs())} pairs). {spent_sentence(app.ledger.session_spent(session_id))}"
         ) + stopped_why(flag)
         return BenchView(status, BLIND_HEADERS, rows, blind=True)
     finally:

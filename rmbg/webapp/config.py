@@ -18,6 +18,7 @@ start (rmbg.webapp.downloads).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class AppConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
         env = os.environ if environ is None else environ
         commercial_only(env)  # a bad RMBG_COMMERCIAL_ONLY stops the launch, named, rather than each call
+        ledger_setting(env)  # so does an RMBG_LEDGER that names no ledger (nothing is created)
         values: dict[str, Any] = {
             "allow_server_keys": server_keys_allowed(env),
             "cap_usd": cap_from_env(env),
@@ -104,6 +106,16 @@ class AppConfig:
 
     def config_for(self, provider_id: str) -> dict[str, object]:
         return dict(self.provider_config.get(provider_id, {}))
+
+
+def ledger_setting(environ: Mapping[str, str]) -> None:
+    """RMBG_LEDGER checked before the app starts (rmbg.ledger.check_setting): LedgerSettingError
+    when it names no ledger; a damaged ledger is logged, and the app starts for free work."""
+    from ..ledger import check_setting
+
+    damaged = check_setting(settings_of(environ).raw("RMBG_LEDGER"))
+    if damaged:
+        logging.getLogger(__name__).error("%s Local models still run.", damaged)
 
 
 def is_public(environ: Mapping[str, str]) -> bool:

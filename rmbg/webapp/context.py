@@ -23,6 +23,7 @@ from .config import AppConfig
 from .look import OutputStore
 from .pricebook import PriceBook
 from .recent import Recent, image_bytes
+from .slots import Slots
 from .spending import Ledger
 from .video_shelf import Runs, Shelf
 
@@ -40,6 +41,7 @@ class App:
     book: PriceBook = field(default_factory=PriceBook)  # what providers cost here, for the projection
     videos: Shelf = field(default_factory=Shelf)
     runs: Runs = field(default_factory=Runs)
+    slots: Slots = field(default_factory=Slots)  # the page's, its API's and MCP's cut-outs (REST has its own)
 
     @classmethod
     def create(

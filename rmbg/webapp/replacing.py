@@ -17,11 +17,12 @@ from pathlib import Path
 
 from ..image.io import load_image
 from ..replace import DEFAULT_REPLACER, replace_estimate, run_replacer
-from ..types import ReplaceRequest, check_replace_args, format_usd
+from ..types import ReplaceRequest, check_replace_args
 from .actions import require_image, stem_of
 from .catalog import Keys, build_replacer, close
 from .context import App
 from .look import safe_stem
+from .spending import hosted_text
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,6 @@ def replace(
         f"**{getattr(replacer, 'label', provider_id)}** · {result.seconds:.1f} s · "
         f"{len(result.images)} image{'s' if len(result.images) != 1 else ''}: {result.cost.label()}"
         f" · seed {result.seed if result.seed is not None else 'not reported'}"
-        f" · session: ${format_usd(spent)} hosted (cap ${app.config.cap_usd:.2f})"
+        f" · {hosted_text(spent, app.config.cap_usd)}"
     )
     return Replaced(files, result.seed, line)

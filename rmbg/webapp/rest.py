@@ -15,7 +15,8 @@ per-session cap applying per client address (X-Forwarded-For believed only
 from RMBG_TRUSTED_PROXIES, rmbg.webapp.identity).
 
 Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
-X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached.
+X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached
+(and X-Rmbg-Warning when the ledger could not record a paid call: rmbg.paying).
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
@@ -49,6 +50,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import InvalidImageError
 from ..image.compose import MIME, normalise_format
 from ..result import Result
+from ..types import UNRECORDED
 from . import actions
 from .catalog import Keys
 from .context import App
@@ -70,9 +72,10 @@ from .rest_types import (
     responses,
 )
 from .rest_video import video_route
+from .slots import ADMITTED, Slots
 
 __all__ = ["openapi", "router", "routes"]
-CONCURRENCY = 4  # requests running a model or a provider at once
+CONCURRENCY = ADMITTED  # requests in: WORK running a model or a provider, WAITING paid calls waiting outside
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 
 
@@ -106,6 +109,7 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
         "cached": "true" if result.cached else "false",
         "watermarked": "true" if result.cost.watermarked else "false",
         "disposition": f'inline; filename="{file_name(stem, look)}"',
+        "warning": UNRECORDED if result.cost.unrecorded else None,
     }
     return Made.model_validate(made).headers()
 
@@ -134,6 +138,7 @@ def router(
     app None: the routes only describe themselves (openapi()).
     """
     limiter = anyio.CapacityLimiter(CONCURRENCY)
+    slots = Slots()  # REST's own cut-out slots (rmbg.webapp.slots): a paid call waits outside them
     fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
     api = APIRouter()
 
@@ -154,7 +159,8 @@ def router(
         look = look_of(fields, background)
         provider_id = str(fields.provider or default_provider())
         assert app is not None  # routes without an app only describe themselves
-        result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
+        with slots.taken():
+            result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
         return result, look, result.encode(look.fmt)
 
     @api.post(

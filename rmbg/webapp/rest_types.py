@@ -91,9 +91,15 @@ class Made(BaseModel):
         description='"true" when the vendor gave the result free with its watermark (a Photoroom sandbox key).',
     )
     disposition: str = Field(alias="Content-Disposition", description="The file name: inline; filename=...")
+    warning: str | None = Field(
+        None,
+        alias="X-Rmbg-Warning",
+        description="Present when the paid call was made but the spending ledger could not record its cost: "
+        '"the call was made and may have been billed, ...".',
+    )
 
     def headers(self) -> dict[str, str]:
-        return self.model_dump(by_alias=True)
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class Refusal(BaseModel):

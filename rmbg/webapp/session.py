@@ -25,7 +25,7 @@ class Session:
     stem; last_label: its provider's label.
     comparison: token of the last Compare outcome in the same store."""
 
-    hosted_usd: Decimal = ZERO
+    hosted_usd: Decimal | None = ZERO  # None: unknown (the ledger cannot be read)
     compute_usd: Decimal = ZERO
     images: int = 0
     last: str | None = None
@@ -38,12 +38,15 @@ class Session:
         if cost.source == "free":
             return self
         if kind == "hosted":
-            return replace(self, hosted_usd=self.hosted_usd + cost.usd, images=self.images + 1)
+            hosted = None if self.hosted_usd is None else self.hosted_usd + cost.usd
+            return replace(self, hosted_usd=hosted, images=self.images + 1)
         return replace(self, compute_usd=self.compute_usd + cost.usd, images=self.images + 1)
 
     def total_text(self, cap: Decimal) -> str:
         """e.g. 'session: $0.0360 hosted (cap $1.00) + $0.000012 local compute (estimate)'."""
-        text = f"session: ${format_usd(self.hosted_usd)} hosted (cap ${cap:.2f})"
+        from .spending import hosted_text
+
+        text = hosted_text(self.hosted_usd, cap)
         if self.compute_usd:
             text += f" + ${format_usd(self.compute_usd)} local compute (estimate)"
         return text

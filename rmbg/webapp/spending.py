@@ -17,15 +17,19 @@ Two caps, both in USD, both checked before a paid call is sent:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeVar
 
-from ..ledger import Account, Hold
+from ..ledger import Account, Hold, LedgerError
 from ..paying import Payment, Policy, day_key
+from ..types import format_usd
+from .slots import waiting_outside
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Ledger:
@@ -44,7 +48,8 @@ class Ledger:
         self.daily_cap = daily_cap
         self.idle_s = idle_s
         self._clock = clock
-        self.policy = policy or Policy(clock=clock)
+        # a paid call that must wait waits outside its cut-out slot (rmbg.webapp.slots)
+        self.policy = policy or Policy(clock=clock, waiting=waiting_outside)
 
     def accounts(self, session_id: str, *, server_key: bool) -> tuple[Account, ...]:
         """The accounts a call of this session counts against: its session, and the day's total on a server key."""
@@ -103,9 +108,35 @@ class Ledger:
             if account.cap is not None and spent + usd > account.cap:
                 raise BudgetError(refusal_words(Refused(account, spent), payment))
 
-    def session_spent(self, session_id: str) -> Decimal:
-        return self.policy.spent(f"session:{session_id}")
+    def session_spent(self, session_id: str) -> Decimal | None:
+        """What this session spent on hosted calls; None when the ledger cannot be read
+        (the spending line then says so: free local work never waits on the ledger)."""
+        return self._read(f"session:{session_id}")
 
-    def day_spent(self) -> Decimal:
-        """What visitors spent of the server's keys today (UTC)."""
-        return self.policy.spent(day_key(self._clock()))
+    def day_spent(self) -> Decimal | None:
+        """What visitors spent of the server's keys today (UTC); None when the ledger cannot be read."""
+        return self._read(day_key(self._clock()))
+
+    def _read(self, key: str) -> Decimal | None:
+        try:
+            return self.policy.spent(key)
+        except LedgerError as exc:
+            log.warning("spending unknown: %s", exc)
+            return None
+
+
+UNREADABLE = "the spending ledger cannot be read"
+
+
+def hosted_text(spent: Decimal | None, cap: Decimal) -> str:
+    """'session: $0.036 hosted (cap $1.00)', or the same saying the amount is unknown."""
+    if spent is None:
+        return f"session: hosted spending unknown ({UNREADABLE}; cap ${cap:.2f})"
+    return f"session: ${format_usd(spent)} hosted (cap ${cap:.2f})"
+
+
+def spent_sentence(spent: Decimal | None) -> str:
+    """'This session has spent $0.036 on hosted calls.', or that it is unknown."""
+    if spent is None:
+        return f"What this session has spent on hosted calls is unknown: {UNREADABLE}."
+    return f"This session has spent ${format_usd(spent)} on hosted calls."

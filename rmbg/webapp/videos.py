@@ -28,7 +28,6 @@ from typing import Any
 
 from ..errors import InvalidImageError, InvalidRequestError
 from ..image.io import load_image
-from ..types import format_usd
 from ..video import VideoLimits, VideoResult, remove_video
 from ..video.encode import SUFFIX
 from ..video.hosted import Payer as VideoPayer
@@ -39,6 +38,7 @@ from .config import AppConfig
 from .context import App
 from .guard import Guarded, payer
 from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
+from .spending import hosted_text
 from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_shelf import Kept
 
@@ -280,6 +280,6 @@ def cost_line(
     )  # fmt: skip
     line = (
         f"**{entry.label}** · {result.frames} frames, {result.duration:.1f} s of video · {timing} · "
-        f"this clip: {money_of(result, entry)} · session: ${format_usd(spent)} hosted (cap ${app.config.cap_usd:.2f})"
+        f"this clip: {money_of(result, entry)} · {hosted_text(spent, app.config.cap_usd)}"
     )
     return line + (f"  \n{result.note}" if result.note else "")

@@ -17,6 +17,7 @@ from ..context import App
 from ..costs import volume_of
 from ..inputs import Text, Volume
 from ..look import flag
+from ..slots import ADMITTED
 from .common import (
     EXAMPLES,
     api_twin,
@@ -222,7 +223,7 @@ def wire_remove(
         [session, *outputs, message],
         api_name="page_remove",
         api_visibility="private",
-        concurrency_limit=4,
+        concurrency_limit=ADMITTED,
         concurrency_id="remove",
     )
     # a separate event, so that the button takes a new click while it runs (a click's event takes none
@@ -233,7 +234,7 @@ def wire_remove(
         [session, *outputs, message],
         api_name="page_remove_better",
         api_visibility="private",
-        concurrency_limit=4,
+        concurrency_limit=ADMITTED,
         concurrency_id="remove",
         show_progress="hidden",
     )
@@ -246,7 +247,7 @@ def wire_remove(
         cancels=[better],
         api_visibility="private",
     )
-    api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=4, concurrency_id="remove")
+    api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=ADMITTED, concurrency_id="remove")
     wire_rerender(app, session, controls, outputs, message)
 
     @page_errors

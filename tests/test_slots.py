@@ -1,0 +1,77 @@
+"""A paid call that must wait leaves its cut-out slot (rmbg.webapp.slots), with
+real threads on a real ledger: while it waits for room under a cap, free work
+takes the slot at once; a second waiting call finds the waiting room full and
+is refused at once, with words; the waiting call goes on, in a slot again,
+when room comes back."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from rmbg.errors import BudgetError
+from rmbg.ledger import Account, Hold
+from rmbg.ledger.sql import SqlLedger
+from rmbg.paying import Payment, Policy
+from rmbg.webapp.slots import Slots, waiting_outside
+
+CAP = (Account("day:slots", Decimal("0.05")),)
+
+
+def test_a_waiting_paid_call_gives_its_slot_to_free_work(tmp_path):
+    ledger = SqlLedger.open(str(tmp_path / "ledger.sqlite3"))
+    slots = Slots(work=1, waiting=1)
+    waits = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        waits.set()  # the call is in its wait loop (outside its slot)
+        threading.Event().wait(seconds)
+
+    policy = Policy(ledger, waiting=waiting_outside, sleep=sleep, wait_s=60)
+    in_flight = ledger.reserve("v", CAP, Decimal("0.04"), probe=False)  # a live call holds most of the cap
+    assert isinstance(in_flight, Hold)
+    got: list[object] = []
+
+    def paid() -> None:
+        with slots.taken():
+            got.append(policy.reserve(Payment("v", Decimal("0.01"), CAP), first_call_alone=False))
+
+    waiter = threading.Thread(target=paid)
+    waiter.start()
+    assert waits.wait(30)
+    free_ran = threading.Event()
+
+    def free() -> None:
+        with slots.taken():  # the only slot: it is free while the paid call waits
+            free_ran.set()
+
+    other = threading.Thread(target=free)
+    other.start()
+    assert free_ran.wait(30)
+    other.join(30)
+    with slots.taken(), pytest.raises(BudgetError, match="1 paid calls already wait on this server; nothing was sent"):
+        policy.reserve(Payment("v", Decimal("0.01"), CAP), first_call_alone=False)
+    ledger.settle(in_flight.id, Decimal("0.02"))  # room comes back: the waiting call goes on
+    waiter.join(30)
+    assert not waiter.is_alive() and isinstance(got[0], Hold)
+    ledger.close()
+
+
+def test_outside_any_slot_a_paid_call_waits_where_it_is(tmp_path):
+    """A CLI batch holds no slot: its wait is unchanged."""
+    ledger = SqlLedger.open(str(tmp_path / "ledger.sqlite3"))
+    held = ledger.reserve("v", CAP, Decimal("0.04"), probe=False)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 3:
+            ledger.settle(held.id, Decimal("0.02"))
+
+    hold = Policy(ledger, waiting=waiting_outside, sleep=sleep).reserve(
+        Payment("v", Decimal("0.01"), CAP), first_call_alone=False
+    )
+    assert isinstance(hold, Hold) and len(slept) == 3
+    ledger.close()
