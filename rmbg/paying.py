@@ -6,17 +6,18 @@ results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
    price-table estimate times RMBG_PRICE_BOUND_X (default 2), against every
    account the door names (a visitor's session, the day's total of the
    operator's keys, a batch's --max-cost). A reported cost beyond the bound
-   is logged and counted at the bound, so no call can count more than it
-   held and no sequence of calls can pass a cap. Near a cap, where the bound
+   is counted in full, and its provider is refused from then on until the
+   operator accepts the new price (rmbg.price_watch): a cap is passed by at
+   most that one call. Near a cap, where the bound
    no longer fits but the estimate does, the call goes alone and holds the
    room that is left.
 2. **A provider's first call runs alone** under a cap until it has settled
-   with a cost (in the ledger, so across processes and restarts).
+   with a cost (in the ledger, so across processes and restarts), and in each
+   process until one call has confirmed its price (rmbg.price_watch).
 3. **Send under the meter** (rmbg.charging): where the request got to says
    what a failure costs: not sent or refused -> released; fate unknown or
    accepted -> counted at its estimate ("may have been billed").
-4. **Settle with the real cost**: reported by the vendor, else the estimate;
-   never more than the hold.
+4. **Settle with the real cost**: reported by the vendor, else the estimate.
 
 The holds and totals live in the durable ledger (rmbg.ledger): written before
 the call is sent, shared by every process on the same RMBG_LEDGER. A process
@@ -29,6 +30,7 @@ accounts) and calls `Policy.pay`; it writes no money logic of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +39,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
+from . import price_watch
 from .charging import metered
 from .errors import BudgetError
 from .ledger import Account, Hold, LedgerError, Refused, Wait, open_ledger
@@ -126,18 +129,41 @@ class Policy:
     def try_reserve(
         self, payment: Payment, *, first_call_alone: bool = True, exact: bool = False
     ) -> Hold | Wait | Refused:
-        """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails."""
-        amount = payment.hold if payment.hold is not None else bound(payment.estimate)
+        """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails.
+        A provider under a price alarm is refused (rmbg.price_watch.PriceRefused); one whose price this
+        process has not confirmed goes alone (Wait("probe") while another such call is in flight)."""
         try:
-            return self.ledger.reserve(
-                payment.provider,
-                payment.accounts,
-                amount,
-                floor=min(payment.estimate, amount),
-                probe=first_call_alone and any(a.cap is not None for a in payment.accounts),
-                exact=exact,
-                now=self.clock(),
-            )
+            alarm, scale = price_watch.standing(self.ledger.book(price_watch.AlarmBook), payment.provider)
+            if alarm is not None:
+                return price_watch.PriceRefused(Account(f"price:{payment.provider}"), alarm.reported, alarm.words())
+            estimate = payment.estimate * scale
+            amount = payment.hold * scale if payment.hold is not None else bound(estimate)
+            capped = any(a.cap is not None for a in payment.accounts)
+            gate, where = price_watch.CONFIRMING, self.ledger.where
+            alone = first_call_alone and capped and not exact and gate.unconfirmed(where, payment.provider)
+            with gate.lock if alone else contextlib.nullcontext():
+                if alone and gate.busy(where):
+                    return Wait("probe")
+                got = self.ledger.reserve(
+                    payment.provider,
+                    payment.accounts,
+                    amount,
+                    floor=min(estimate, amount),
+                    probe=first_call_alone and capped,
+                    exact=exact,
+                    now=self.clock(),
+                )
+                if isinstance(got, Hold) and alone:
+                    gate.take(where, got.id)
+            if isinstance(got, Hold):
+                price_watch.HOLDS[got.id] = price_watch.Reserved(estimate, bound(estimate), payment.unit)
+                alarm, _ = price_watch.standing(self.ledger.book(price_watch.AlarmBook), payment.provider)
+                if alarm is not None:  # raised while this hold was made: nothing is sent
+                    self.release(got, "price alarm")
+                    return price_watch.PriceRefused(Account(f"price:{payment.provider}"), alarm.reported, alarm.words())
+            return got
+        except ValueError as exc:  # RMBG_ACCEPT_PRICE malformed
+            raise BudgetError(f"{exc}. The paid call to {payment.provider} was not sent.") from None
         except LedgerError as exc:
             log.error("%s", exc)
             raise BudgetError(
@@ -159,6 +185,8 @@ class Policy:
             got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
             if isinstance(got, Hold):
                 return got
+            if isinstance(got, price_watch.PriceRefused):
+                raise BudgetError(got.words)
             if isinstance(got, Refused):
                 raise BudgetError((payment.words or refusal_words)(got, payment))
             if time.monotonic() >= deadline or (stop is not None and stop()):
@@ -168,21 +196,37 @@ class Policy:
             pause = min(pause * 2, 0.25)
 
     def settle(self, hold: Hold, usd: Decimal, *, priced: bool = True, note: str = "") -> Decimal:
-        """Close `hold` at what the call cost (at most the hold: beyond it, logged
-        and counted at the hold). The amount counted."""
+        """Close `hold` at what the call cost, counted in full (a cost that is not a number of 0 or
+        more: at the hold). A priced cost beyond the bound of the call's estimate raises its provider's
+        price alarm first (rmbg.price_watch), so no call waiting behind it starts unseen. The amount counted."""
+        reserved = price_watch.HOLDS.pop(hold.id, None)
         counted = usd if usd.is_finite() and usd >= 0 else hold.usd
-        if counted > hold.usd:
-            log.warning(
-                "%s reported $%s for one call, more than the $%s held for it (%sx its price-table estimate, or the "
-                "room left under a cap); counted $%s. Check the vendor's prices against rmbg's price table.",
-                hold.provider, usd, hold.usd, bound_x(), hold.usd,
-            )  # fmt: skip
-            counted = hold.usd
-        self.ledger.settle(hold.id, counted, priced=priced, note=note, now=self.clock())
+        alarmed = False
+        try:
+            if counted > hold.usd:
+                most = reserved.bound if reserved is not None else hold.usd
+                if priced and counted > most:
+                    estimate = reserved.estimate if reserved is not None else hold.usd / bound_x()
+                    unit = reserved.unit if reserved is not None else "for one call"
+                    alarm = price_watch.Alarm(hold.provider, counted, estimate, hold.usd, unit)
+                    price_watch.report(self.ledger.book(price_watch.AlarmBook), alarm)
+                    alarmed = True
+                else:
+                    log.warning(
+                        "%s reported $%s for one call, more than the $%s held for it at a cap's edge; counted in "
+                        "full.", hold.provider, usd, hold.usd,
+                    )  # fmt: skip
+            self.ledger.settle(hold.id, counted, priced=priced, note=note, now=self.clock())
+        finally:
+            price_watch.CONFIRMING.done(self.ledger.where, hold.id, hold.provider, priced and not alarmed)
         return counted
 
     def release(self, hold: Hold, note: str = "") -> None:
-        self.ledger.release(hold.id, note, now=self.clock())
+        price_watch.HOLDS.pop(hold.id, None)
+        try:
+            self.ledger.release(hold.id, note, now=self.clock())
+        finally:
+            price_watch.CONFIRMING.done(self.ledger.where, hold.id, hold.provider, False)
 
     def close_failed(self, hold: Hold, payment: Payment, billable: bool) -> None:
         """A call that failed: counted at its estimate when it may have been
