@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ...charging import Charge, charge_of_status, current
-from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
+from ...errors import ProviderRejectedError, ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...types import Matte
 from ...vendors import vendor
 from .base import Connection, HostedClient, HostedProvider, connected
@@ -113,6 +113,10 @@ class FalQueue:
             self.completed = True
             result = p._send(endpoint, deadline, "GET", handle.response_url, headers=headers)
             body = json_body(result, p.id, "the result", (key,))
+        except ProviderRejectedError as exc:  # the job fal took failed: its input was not refused at the door
+            text = str(exc.args[0]).replace("rejected the image", "took the request, then its job failed", 1)
+            exc.args = (text, *exc.args[1:])
+            raise self.failed(exc)
         except RmbgError as exc:
             raise self.failed(exc)
         return handle, body, endpoint, deadline
