@@ -120,3 +120,34 @@ def test_a_price_within_the_bound_confirms_and_runs_in_parallel(ledger, caplog):
     assert got == ["paid"] * 8 and posts(fake) == 8
     assert ledger.spent("session:v") == Decimal("0.02")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_several_providers_raised_at_once_pass_the_cap_by_one_call_at_most(ledger):
+    """The Benchmark's case: three Runware models each raised to $0.20 ($0.002-$0.018 in the table),
+    their first calls at once on a $0.30 day cap. On 3f93ebc every first call went together and
+    the rest followed at the bound: $5.20 billed on the $0.30 cap."""
+    models = {"runware-rembg": REMBG, "runware-bria": "bria:2@1", "runware-birefnet-massive": "runware:112@8"}
+    day = (Account("day:bench", Decimal("0.30")),)
+    with RunwareFake(costs={model: 0.20 for model in models.values()}) as fake:
+        providers = [
+            Paid(get_provider(pid, api_key=TEST_KEY, base_url=fake.url, retry=RetryPolicy.immediate()),
+                 Policy(ledger, wait_s=30), day)
+            for pid in models
+        ]  # fmt: skip
+        start = threading.Barrier(12)
+
+        def one(paid: Paid) -> None:
+            start.wait()
+            try:
+                paid.matte(Image.new("RGB", (24, 16), (200, 30, 30)))
+            except BudgetError:
+                pass
+
+        threads = [threading.Thread(target=one, args=(providers[n % 3],)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    billed = Decimal("0.20") * posts(fake)
+    assert billed <= Decimal("0.30") + Decimal("0.20")
+    assert ledger.spent("day:bench") == billed
