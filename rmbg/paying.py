@@ -142,7 +142,7 @@ class Policy:
             gate, where = price_watch.CONFIRMING, self.ledger.where
             alone = first_call_alone and capped and not exact and gate.unconfirmed(where, payment.provider)
             with gate.lock if alone else contextlib.nullcontext():
-                if alone and gate.busy(where):
+                if alone and gate.busy(where, payment.provider):
                     return Wait("probe")
                 got = self.ledger.reserve(
                     payment.provider,
@@ -154,7 +154,7 @@ class Policy:
                     now=self.clock(),
                 )
                 if isinstance(got, Hold) and alone:
-                    gate.take(where, got.id)
+                    gate.take(where, payment.provider, got.id)
             if isinstance(got, Hold):
                 price_watch.HOLDS[got.id] = price_watch.Reserved(estimate, bound(estimate), payment.unit)
                 alarm, _ = price_watch.standing(self.ledger.book(price_watch.AlarmBook), payment.provider)

@@ -16,12 +16,13 @@ estimate scaled by the reported figure over the estimate it was reported
 for, so its holds (and its bound) are at the new price. A later report
 beyond that raises a new alarm.
 
-**One unconfirmed call at a time in a process.** A provider's price is
-confirmed in this process once one of its calls has settled with a reported
-cost within the bound. Until then its calls go one at a time, and only one
-unconfirmed call (of any provider) is in flight in the process at once: a
-vendor that raised its prices yesterday is caught by one call, not by a
-burst of 16 at the moment the app starts. The ledger's own first-call rule
+**One unconfirmed call at a time per vendor in a process.** A provider's
+price is confirmed in this process once one of its calls has settled with a
+reported cost within the bound. Until then its calls go one at a time, and
+only one unconfirmed call of a vendor's models (Runware's, say) is in flight
+in the process at once: a vendor that raised its prices yesterday is caught
+by one call, not by a burst of 16 at the moment the app starts, nor by the
+first calls of its five models at once. The ledger's own first-call rule
 (rmbg.ledger.sql) does the same across processes for a provider that never
 had a call settled. What this cannot stop: calls already in flight when a
 confirmed provider raises its price mid-run (at most the door's concurrency)
@@ -174,31 +175,57 @@ def report(book: AlarmBook, alarm: Alarm) -> None:
 
 
 class Confirming:
-    """Which providers' prices this process has confirmed on one ledger, and its one unconfirmed call in flight
-    (forgotten after PROBE_STALE_S: a hold never closed, its call abandoned, blocks nothing for ever)."""
+    """Which providers' prices this process has confirmed on one ledger, and the one unconfirmed call in
+    flight per vendor (a vendor reprices its models together; another vendor's first call, a clip of
+    minutes say, does not hold this one's up). Forgotten after PROBE_STALE_S: a hold never closed, its
+    call abandoned, blocks nothing for ever."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.confirmed: set[tuple[str, str]] = set()  # (ledger, provider)
-        self.probes: dict[str, tuple[str, float]] = {}  # ledger -> (hold id, since) of its unconfirmed call
+        self.probes: dict[tuple[str, str], tuple[str, float]] = {}  # (ledger, vendor) -> (hold id, since)
 
     def unconfirmed(self, ledger: str, provider: str) -> bool:
         return (ledger, provider) not in self.confirmed
 
-    def busy(self, ledger: str) -> bool:
-        """Whether an unconfirmed call is in flight on `ledger` (call with the lock held)."""
-        found = self.probes.get(ledger)
+    def busy(self, ledger: str, provider: str) -> bool:
+        """Whether an unconfirmed call of `provider`'s vendor is in flight on `ledger` (the lock held)."""
+        found = self.probes.get((ledger, vendor_of(provider)))
         return found is not None and found[1] > time.monotonic() - PROBE_STALE_S
 
-    def take(self, ledger: str, hold_id: str) -> None:
-        self.probes[ledger] = (hold_id, time.monotonic())
+    def take(self, ledger: str, provider: str, hold_id: str) -> None:
+        self.probes[(ledger, vendor_of(provider))] = (hold_id, time.monotonic())
 
     def done(self, ledger: str, hold_id: str, provider: str, confirmed: bool) -> None:
         with self.lock:
-            if self.probes.get(ledger, ("", 0.0))[0] == hold_id:
-                del self.probes[ledger]
+            where = (ledger, vendor_of(provider))
+            if self.probes.get(where, ("", 0.0))[0] == hold_id:
+                del self.probes[where]
             if confirmed:
                 self.confirmed.add((ledger, provider))
+
+
+_VENDORS: dict[str, str] = {}
+
+
+def vendor_of(provider: str) -> str:
+    """The vendor whose key pays for `provider` (its key variable), else the id itself."""
+    found = _VENDORS.get(provider)
+    if found is None:
+        found = provider
+        try:
+            from .registry import info
+
+            found = info(provider).key_env or provider
+        except Exception:  # not a registered image provider: a hosted video service, or a test's name
+            try:
+                from .video.providers import hosted_video_info
+
+                found = hosted_video_info(provider).key_env or provider
+            except Exception:
+                pass
+        _VENDORS[provider] = found
+    return found
 
 
 CONFIRMING = Confirming()
