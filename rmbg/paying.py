@@ -208,7 +208,7 @@ class Policy:
                 if priced and counted > most:
                     estimate = reserved.estimate if reserved is not None else hold.usd / bound_x()
                     unit = reserved.unit if reserved is not None else "for one call"
-                    alarm = price_watch.Alarm(hold.provider, counted, estimate, hold.usd, unit)
+                    alarm = price_watch.Alarm(hold.provider, counted, estimate, most, unit)
                     price_watch.report(self.ledger.book(price_watch.AlarmBook), alarm)
                     alarmed = True
                 else:
