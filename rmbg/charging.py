@@ -22,7 +22,9 @@ States (`Charge`), in the only order they move:
   says the vendor accepted the request and may bill it.
 
 A state only ever moves forward: a retry after a 429 cannot undo a dropped
-connection, and nothing after ACCEPTED brings the money back.
+connection, and nothing after ACCEPTED brings the money back, but one thing:
+a job the vendor removed from its queue before it ran (fal bills no queue
+time), which `Meter.withdrawn` moves back to REFUSED.
 
 How a provider declares its transitions (rmbg.providers.hosted.http does the
 network half for every provider):
@@ -135,6 +137,14 @@ class Meter:
         with self._lock:
             self.provider_id, self.request_id = provider_id, request_id
         self.advance(Charge.ACCEPTED)
+
+    def withdrawn(self) -> None:
+        """The vendor took the job into its queue and removed it before it ran (fal: a cancel answered
+        while the job was IN_QUEUE; fal never bills queue time): it bills nothing. The one move back,
+        from ACCEPTED to REFUSED, and only from there."""
+        with self._lock:
+            if self._state is Charge.ACCEPTED:
+                self._state = Charge.REFUSED
 
     def note(self) -> str:
         """What a failure message adds about money, by state ("" when released)."""

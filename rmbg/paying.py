@@ -6,17 +6,19 @@ results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
    price-table estimate times RMBG_PRICE_BOUND_X (default 2), against every
    account the door names (a visitor's session, the day's total of the
    operator's keys, a batch's --max-cost). A reported cost beyond the bound
-   is logged and counted at the bound, so no call can count more than it
-   held and no sequence of calls can pass a cap. Near a cap, where the bound
+   is counted in full, and its provider is refused from then on until the
+   operator accepts the new price (rmbg.price_watch): a cap is passed by at
+   most that one call. Near a cap, where the bound
    no longer fits but the estimate does, the call goes alone and holds the
    room that is left.
 2. **A provider's first call runs alone** under a cap until it has settled
-   with a cost (in the ledger, so across processes and restarts).
+   with a cost (in the ledger, so across processes and restarts), and in each
+   process until one call has confirmed its price (rmbg.price_watch).
 3. **Send under the meter** (rmbg.charging): where the request got to says
    what a failure costs: not sent or refused -> released; fate unknown or
    accepted -> counted at its estimate ("may have been billed").
-4. **Settle with the real cost**: reported by the vendor, else the estimate;
-   never more than the hold. A ledger that fails at that moment (a full disk,
+4. **Settle with the real cost**: reported by the vendor, else the estimate.
+   A ledger that fails at that moment (a full disk,
    a file deleted or truncated, PostgreSQL stopped) does not take the result
    with it: the call was made, so its result is returned with its cost marked
    unrecorded ("the call was made and may have been billed", Cost.unrecorded),
@@ -35,9 +37,7 @@ accounts) and calls `Policy.pay`; it writes no money logic of its own.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -46,9 +46,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
+from . import price_watch
 from .charging import metered
 from .errors import BudgetError
 from .ledger import Account, Hold, LedgerError, Refused, Wait, open_ledger
+from .ledger.unsettled import Unsettled, unrecorded
 from .types import format_usd
 
 if TYPE_CHECKING:
@@ -127,8 +129,7 @@ class Policy:
         self._ledger = ledger
         self.clock, self.wait_s, self._sleep = clock, wait_s, sleep
         self.waiting = waiting  # where a call waits (the web app: outside its cut-out slot, rmbg.webapp.slots)
-        self._unsettled: list[tuple[Hold, Decimal, dict]] = []  # closes the ledger failed to write: tried again
-        self._unsettled_lock = threading.Lock()
+        self._unsettled = Unsettled()  # closes the ledger failed to write: tried again
 
     @property
     def ledger(self) -> SqlLedger:
@@ -139,19 +140,42 @@ class Policy:
     def try_reserve(
         self, payment: Payment, *, first_call_alone: bool = True, exact: bool = False
     ) -> Hold | Wait | Refused:
-        """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails."""
-        amount = payment.hold if payment.hold is not None else bound(payment.estimate)
+        """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails.
+        A provider under a price alarm is refused (rmbg.price_watch.PriceRefused); one whose price this
+        process has not confirmed goes alone (Wait("probe") while another such call is in flight)."""
         try:
             self.retry_unsettled()
-            return self.ledger.reserve(
-                payment.provider,
-                payment.accounts,
-                amount,
-                floor=min(payment.estimate, amount),
-                probe=first_call_alone and any(a.cap is not None for a in payment.accounts),
-                exact=exact,
-                now=self.clock(),
-            )
+            alarm, scale = price_watch.standing(self.ledger.book(price_watch.AlarmBook), payment.provider)
+            if alarm is not None:
+                return price_watch.PriceRefused(Account(f"price:{payment.provider}"), alarm.reported, alarm.words())
+            estimate = payment.estimate * scale
+            amount = payment.hold * scale if payment.hold is not None else bound(estimate)
+            capped = any(a.cap is not None for a in payment.accounts)
+            gate, where = price_watch.CONFIRMING, self.ledger.where
+            alone = first_call_alone and capped and not exact and gate.unconfirmed(where, payment.provider)
+            with gate.lock if alone else nullcontext():
+                if alone and gate.busy(where, payment.provider):
+                    return Wait("probe")
+                got = self.ledger.reserve(
+                    payment.provider,
+                    payment.accounts,
+                    amount,
+                    floor=min(estimate, amount),
+                    probe=first_call_alone and capped,
+                    exact=exact,
+                    now=self.clock(),
+                )
+                if isinstance(got, Hold) and alone:
+                    gate.take(where, payment.provider, got.id)
+            if isinstance(got, Hold):
+                price_watch.HOLDS[got.id] = price_watch.Reserved(estimate, bound(estimate), payment.unit)
+                alarm, _ = price_watch.standing(self.ledger.book(price_watch.AlarmBook), payment.provider)
+                if alarm is not None:  # raised while this hold was made: nothing is sent
+                    self.release(got, "price alarm")
+                    return price_watch.PriceRefused(Account(f"price:{payment.provider}"), alarm.reported, alarm.words())
+            return got
+        except ValueError as exc:  # RMBG_ACCEPT_PRICE malformed
+            raise BudgetError(f"{exc}. The paid call to {payment.provider} was not sent.") from None
         except LedgerError as exc:
             log.error("%s", exc)
             raise BudgetError(
@@ -181,70 +205,57 @@ class Policy:
                     self._sleep(pause)
                     pause = min(pause * 2, 0.25)
                     got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+        if isinstance(got, price_watch.PriceRefused):
+            raise BudgetError(got.words)
         if isinstance(got, Refused):
             raise BudgetError((payment.words or refusal_words)(got, payment))
         return got
 
     def settle(self, hold: Hold, usd: Decimal, *, priced: bool = True, note: str = "") -> Decimal:
-        """Close `hold` at what the call cost (at most the hold: beyond it, logged
-        and counted at the hold). The amount counted. Never raises for the
-        ledger: a close it cannot write is kept and tried again (see _close)."""
-        counted = self._clamped(hold, usd)
-        self._close(hold, counted, priced=priced, note=note)
-        return counted
+        """Close `hold` at what the call cost, counted in full (a cost that is not a number of 0 or more:
+        at the hold). A priced cost beyond the bound of the call's estimate raises its provider's price
+        alarm first (rmbg.price_watch), so no call waiting behind it starts unseen. The amount counted.
+        Never raises for the ledger: a close it cannot write is kept and tried again (see _close)."""
+        return self._settled(hold, usd, priced=priced, note=note)[0]
 
-    def _clamped(self, hold: Hold, usd: Decimal) -> Decimal:
+    def _settled(self, hold: Hold, usd: Decimal, *, priced: bool, note: str) -> tuple[Decimal, bool]:
+        """settle's work: the amount counted, and whether the ledger recorded it."""
+        reserved = price_watch.HOLDS.pop(hold.id, None)
         counted = usd if usd.is_finite() and usd >= 0 else hold.usd
-        if counted > hold.usd:
-            log.warning(
-                "%s reported $%s for one call, more than the $%s held for it (%sx its price-table estimate, or the "
-                "room left under a cap); counted $%s. Check the vendor's prices against rmbg's price table.",
-                hold.provider, usd, hold.usd, bound_x(), hold.usd,
-            )  # fmt: skip
-            counted = hold.usd
-        return counted
+        alarmed = False
+        try:
+            fallback = hold.usd / bound_x()  # the estimate of a hold made before this process watched prices
+            alarmed = counted > hold.usd and price_watch.beyond_hold(
+                self.ledger, hold, counted, reserved, priced, fallback
+            )
+            recorded = self._close(hold, counted, priced=priced, note=note)
+        finally:
+            price_watch.CONFIRMING.done(self.ledger.where, hold.id, hold.provider, priced and not alarmed)
+        return counted, recorded
 
     def release(self, hold: Hold, note: str = "") -> None:
-        self._close(hold, Decimal(0), priced=False, state="released", note=note)
+        price_watch.HOLDS.pop(hold.id, None)
+        try:
+            self._close(hold, Decimal(0), priced=False, state="released", note=note)
+        finally:
+            price_watch.CONFIRMING.done(self.ledger.where, hold.id, hold.provider, False)
 
     def _close(self, hold: Hold, usd: Decimal, **how) -> bool:
-        """Settle (or release) `hold` at `usd`; False when the ledger failed: then the
-        close is logged for the operator and kept, to be tried again (retry_unsettled).
-        The hold stays counted meanwhile: a call that was sent may have been billed."""
-        try:
-            self.ledger.settle(hold.id, usd, now=self.clock(), **how)
-            return True
-        except LedgerError as exc:
-            with self._unsettled_lock:
-                self._unsettled.append((hold, usd, how))
-            what = "was not billed" if how.get("state") == "released" else "was made and may have been billed"
-            log.error(
-                "The call to %s (hold %s) %s, but the spending ledger could not record its cost ($%s): %s The "
-                "hold stays counted; it is settled when the ledger answers again, or by hand: "
-                "rmbg ledger settle %s --usd %s",
-                hold.provider, hold.id, what, usd, exc, hold.id, usd,
-            )  # fmt: skip
-            return False
+        """Settle (or release) `hold` at `usd`; False when the ledger failed (rmbg.ledger.unsettled keeps
+        the close, logs it for the operator and writes it later). The hold stays counted meanwhile."""
+        return self._unsettled.close(self._ledger_settle, hold, usd, **how)
+
+    def _ledger_settle(self, hold_id: int, usd: Decimal, **how) -> None:
+        self.ledger.settle(hold_id, usd, now=self.clock(), **how)
 
     def retry_unsettled(self) -> None:
         """Write the closes an earlier failure of the ledger kept (LedgerError when it still fails)."""
-        with self._unsettled_lock:
-            waiting, self._unsettled = self._unsettled, []
-        for k, (hold, usd, how) in enumerate(waiting):
-            try:
-                self.ledger.settle(hold.id, usd, now=self.clock(), **how)
-            except LedgerError:
-                with self._unsettled_lock:
-                    self._unsettled[:0] = waiting[k:]
-                raise
-            log.warning("The hold %s of %s is settled now at $%s (the ledger answers again).", hold.id, hold.provider,
-                        usd)  # fmt: skip
+        self._unsettled.retry(self._ledger_settle)
 
     @property
     def unsettled(self) -> list[Hold]:
         """Holds whose close the ledger failed to write, still to be tried again."""
-        with self._unsettled_lock:
-            return [hold for hold, _, _ in self._unsettled]
+        return self._unsettled.holds
 
     def close_failed(self, hold: Hold, payment: Payment, billable: bool) -> None:
         """A call that failed: counted at its estimate when it may have been
@@ -281,22 +292,12 @@ class Policy:
         except Exception:
             self.settle(hold, hold.usd, priced=False, note="cost unreadable")
             raise
-        counted = self._clamped(hold, usd)
-        if not self._close(hold, counted, priced=True, note=""):
+        if not self._settled(hold, usd, priced=True, note="")[1]:
             return unrecorded(out)  # the result the vendor made, marked: the ledger could not count it
         return out
 
     def spent(self, account: str) -> Decimal:
         return self.ledger.spent(account, self.clock())
-
-
-def unrecorded(out: T) -> T:
-    """`out` with its cost marked unrecorded (Cost.unrecorded: "the call was made and may have
-    been billed"), where it carries one (a matte, a clip, generated images); else `out`."""
-    cost = getattr(out, "cost", None)
-    if dataclasses.is_dataclass(out) and dataclasses.is_dataclass(cost) and hasattr(cost, "unrecorded"):
-        return dataclasses.replace(out, cost=dataclasses.replace(cost, unrecorded=True))  # type: ignore[type-var]
-    return out
 
 
 def accounts_of(*pairs: tuple[str, Decimal | None]) -> tuple[Account, ...]:

@@ -114,8 +114,8 @@ def reported_cost(value: object, provider_id: str, estimate: Decimal | None = No
     A missing or malformed value (not a number, negative, NaN) falls back
     to the price table, labelled "estimated" with the reason in its note.
     A readable one is checked against the provider's price (`estimate`, else
-    its price table): beyond rmbg.paying's bound it is logged and counted at
-    the bound (checked_cost).
+    its price table): beyond rmbg.paying's bound it is logged and kept in
+    full (checked_cost).
     """
     price = estimate if estimate is not None else price_table()[provider_id]
     usd = _as_usd(value)
@@ -126,9 +126,12 @@ def reported_cost(value: object, provider_id: str, estimate: Decimal | None = No
 
 
 def checked_cost(cost: Cost, provider_id: str, estimate: Decimal) -> Cost:
-    """`cost` as a vendor reported it, trusted within rmbg.paying's bound of
-    `estimate` (the price table's price of the same call); beyond it, or not
-    a finite number of 0 or more, logged and counted at the bound."""
+    """`cost` as a vendor reported it. Beyond rmbg.paying's bound of `estimate`
+    (the price table's price of the same call) it is logged and kept in full:
+    it was billed, so it is counted in full, and rmbg.paying refuses the
+    provider after it (rmbg.price_watch). An impossible amount (not a finite
+    number of 0 or more, or a billion dollars and up) is no price: counted at
+    the bound, labelled "estimated", never "reported"."""
     import logging
 
     from .paying import bound, bound_x
@@ -136,13 +139,17 @@ def checked_cost(cost: Cost, provider_id: str, estimate: Decimal) -> Cost:
     most = bound(estimate)
     if cost.usd.is_finite() and 0 <= cost.usd <= most:
         return cost
-    shown = f"${format_usd(cost.usd)}" if cost.usd.is_finite() and cost.usd < 10**9 else "an impossible amount"
+    if cost.usd.is_finite() and 0 <= cost.usd < 10**9:
+        logging.getLogger(__name__).warning(
+            "%s reported $%s for one call, beyond %sx its price ($%s); counted in full.",
+            provider_id, format_usd(cost.usd), bound_x(), format_usd(estimate),
+        )  # fmt: skip
+        return Cost(cost.usd, cost.source, f"{cost.note}; beyond {bound_x()}x the price of ${format_usd(estimate)}")
     logging.getLogger(__name__).warning(
-        "%s reported %s for one call, beyond %sx its price ($%s); counted at $%s.",
-        provider_id, shown, bound_x(), format_usd(estimate), format_usd(most),
+        "%s reported an impossible amount for one call; counted at $%s (%sx its price).",
+        provider_id, format_usd(most), bound_x(),
     )  # fmt: skip
-    note = f"{cost.note}; reported {shown}, beyond {bound_x()}x the price: counted at the bound"
-    return Cost(most, cost.source, note)
+    return Cost(most, "estimated", f"an impossible amount reported: counted at {bound_x()}x the price")
 
 
 def _as_usd(value: object) -> Decimal | None:

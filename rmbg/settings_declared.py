@@ -243,10 +243,11 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_PRICE_BOUND_X",
         "number (>= 1)",
         "2",
-        "What one paid call holds and may count at most, as a multiple of its price-table estimate; a reported "
-        "cost beyond it is logged and counted at the bound.",
+        "What one paid call holds, as a multiple of its estimate; a cost reported beyond it is counted in full "
+        "and its provider refused until the operator accepts the price: RMBG_ACCEPT_PRICE=provider=USD,... .",
         "rmbg.paying",
     ),
+    Setting("RMBG_ACCEPT_PRICE", "provider=USD,...", "(none)", "Prices the operator accepts.", "rmbg.price_watch"),
     Setting(
         "RMBG_APP_MEMORY_MB",
         "int (MiB)",

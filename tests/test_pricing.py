@@ -33,10 +33,18 @@ def test_reported_cost_is_exact(value, usd):
     assert cost.usd == Decimal(usd) and cost.source == "reported"
 
 
-@pytest.mark.parametrize("value", [0.037, "1e999", 1000])
-def test_a_reported_cost_beyond_the_bound_counts_at_the_bound(value):
+@pytest.mark.parametrize("value", [0.037, 1000])
+def test_a_reported_cost_beyond_the_bound_is_kept_in_full(value):
+    """It was billed: counted in full (rmbg.paying then refuses the provider), labelled as reported."""
     cost = reported_cost(value, "runware-bria")
-    assert cost.usd == Decimal("0.036") and "counted at the bound" in cost.note and cost.label()
+    assert cost.usd == Decimal(str(value)) and cost.source == "reported" and "beyond 2x the price" in cost.note
+
+
+@pytest.mark.parametrize("value", ["1e999", 10**12])
+def test_an_impossible_reported_cost_counts_at_the_bound_and_is_not_called_reported(value):
+    cost = reported_cost(value, "runware-bria")
+    assert cost.usd == Decimal("0.036") and cost.source == "estimated" and "impossible" in cost.note
+    assert "(reported)" not in cost.label()
 
 
 @pytest.mark.parametrize("value", [None, "lots", -0.01, True, float("nan"), float("inf"), [0.01], {"usd": 1}])

@@ -81,16 +81,25 @@ def test_nothing_sent_costs_nothing(provider_id, monkeypatch):
     assert meter.state is Charge.NOT_SENT
 
 
-@pytest.mark.parametrize("report", ["1000", "1e999"])
-def test_remove_bg_credits_beyond_the_bound_count_at_the_bound(report, caplog):
-    """A vendor reporting 1000 credits (or 1e999) for one image: counted at the bound, logged, still printable."""
-    with RemoveBgFake(report=report) as fake:
+def test_remove_bg_credits_beyond_the_bound_are_kept_in_full(caplog):
+    """A vendor reporting 1000 credits for one image: billed, so kept in full (rmbg.paying refuses
+    remove-bg after it), logged."""
+    with RemoveBgFake(report="1000") as fake:
+        provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, retry=RetryPolicy.immediate())
+        matte = provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
+    assert matte.cost.usd == 1000 * provider.estimate().usd
+    assert "beyond 2x the price" in matte.cost.note
+    assert any("beyond 2x its price" in r.getMessage() for r in caplog.records)
+
+
+def test_remove_bg_credits_of_an_impossible_amount_count_at_the_bound(caplog):
+    """1e999 credits is no price: counted at the bound, printable, never called reported."""
+    with RemoveBgFake(report="1e999") as fake:
         provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, retry=RetryPolicy.immediate())
         matte = provider.matte(Image.new("RGB", (40, 30), (200, 30, 30)))
     price = provider.estimate().usd
     assert matte.cost.usd == 2 * price  # RMBG_PRICE_BOUND_X's default
-    assert "counted at the bound" in matte.cost.note and f"${format_usd(2 * price)}" in matte.cost.label()
-    assert any("beyond 2x its price" in r.getMessage() for r in caplog.records)
+    assert "impossible" in matte.cost.note and f"${format_usd(2 * price)}" in matte.cost.label()
 
 
 def test_remove_bg_credits_within_the_bound_count_in_full():

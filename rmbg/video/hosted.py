@@ -1,8 +1,11 @@
 """A clip through a hosted video service: one paid call, priced per second.
 
     probe (rmbg's limits, done by the caller)      nothing sent yet
-    -> the service's own limits (its longest clip, its largest upload)
-    -> the estimate: billed seconds (the clip's duration rounded up) x price
+    -> the clip's seconds from its packets' timestamps (rmbg.video.packets),
+       never from the duration its header declares: a 59 s clip whose header
+       says 1 s, or nothing, is priced, held and checked as 59 s
+    -> rmbg's limit and the service's own (its longest clip, its largest upload)
+    -> the estimate: billed seconds (the clip's length rounded up) x price
     -> rmbg.paying: the hold is reserved against every account (the session,
        the day, a batch's --max-cost) before anything is sent; a cap refuses
        here, with nothing sent
@@ -12,8 +15,9 @@
     -> the returned alpha, frame by frame on our own frames -> the writers and
        the matte store, as a local model's mattes would go
     -> settled by the charge rules every image call follows: its cost (Runware's
-       reported one, else the price) once it succeeded; on a failure, released
-       if nothing was billed, else counted at the estimate.
+       reported one, else the price of the longer of the measured and the
+       decoded length) once it succeeded; on a failure, released if nothing was
+       billed, else counted at the estimate.
 
 Money and files follow the same rule: the whole of it (the paid request, the
 download, reading the alpha, writing the outputs) is the paid call, so a
@@ -80,11 +84,11 @@ class HostedRun:
 
 
 def clip_seconds(info: ClipInfo) -> float:
-    """The clip's duration as a vendor may measure it: the header's, else its frames at its rate."""
-    if info.seconds:
-        return info.seconds
-    count = total_frames(info) or 0
-    return count / info.fps if info.fps else 0.0
+    """The clip's length as a vendor may bill it: from its packets' timestamps (rmbg.video.packets),
+    whatever its header declares."""
+    from .packets import packet_seconds
+
+    return packet_seconds(info.path)
 
 
 def content_type(info: ClipInfo) -> str:
@@ -99,7 +103,7 @@ def content_type(info: ClipInfo) -> str:
 def result_cap(info: ClipInfo, seconds: float) -> int:
     """The most a result may be: the clip's frames uncompressed at the vendor's size (plus headers), capped."""
     width, height = info.coded_size
-    count = total_frames(info) or round(seconds * max(info.fps, 1.0))
+    count = max(total_frames(info) or 0, round(seconds * max(info.fps, 1.0)))  # a header may understate it
     return min(RESULT_CAP, RESULT_FLOOR + (count + 1) * width * height * BYTES_PER_PIXEL)
 
 
@@ -132,6 +136,7 @@ def run_hosted(
     frames with their mattes and returns the clip's end in seconds. `stop` is honoured
     before the clip is sent; once it is, the call and the writing of its result finish."""
     job = job_for(info, output)
+    limits.check_seconds(job.seconds)  # the length the clip has, not the one its header says
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
         raise VideoStopped(0)
@@ -149,6 +154,9 @@ def run_hosted(
         except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
             current().annotate(exc)
             raise
+        decoded = billed_seconds(tally.duration)
+        if returned.cost.source != "reported" and decoded > job.billed_seconds:  # priced by what was decoded
+            returned.cost = remover.estimate(decoded)
         return returned
 
     payment = payment_for(remover, job, payer.accounts)

@@ -83,10 +83,10 @@ def hosted_video_info(provider_id: str) -> VideoProviderInfo:
     )
 
 
-def list_video_providers(*, local: bool = True) -> list[VideoProviderInfo]:
+def list_video_providers(*, local: bool = True, every: bool | None = None) -> list[VideoProviderInfo]:
     """Every provider a clip can go through: the registered local models (when
     `local`), then the hosted video services with their price per second; under
-    RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use."""
+    RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use (`every`: all the same)."""
     rows: list[VideoProviderInfo] = []
     if local:
         from ..registry import declarations
@@ -97,7 +97,7 @@ def list_video_providers(*, local: bool = True) -> list[VideoProviderInfo]:
             if d.kind == "local" and d.id not in NOT_FOR_VIDEO
         ]
     hosted = [hosted_video_info(pid) for pid in HOSTED_VIDEO]
-    every = not commercial_only()
+    every = not commercial_only() if every is None else every
     return [row for row in rows + hosted if every or row.licence is None or row.licence.commercial]
 
 
@@ -139,6 +139,9 @@ def video_provider(provider_id: str) -> VideoProviderInfo:
     for entry in listed:
         if entry.id == provider_id:
             return entry
+    for entry in list_video_providers(every=True):  # refused by the licence switch: its words, not "unknown"
+        if entry.id == provider_id and entry.licence is not None:
+            check(entry.id, entry.label, entry.licence)
     raise UnknownProviderError(
         provider_id,
         [p.id for p in listed],

@@ -55,6 +55,7 @@ class Job:
     polls_left: int
     error: bool = False
     cancelled: bool = False
+    queued: bool = False  # still in the queue at its last status answer ("queued" fault)
     endpoint: str = ENDPOINT
     body: dict | None = None  # a replace request as sent
     ref: Image.Image | None = None
@@ -71,7 +72,8 @@ class FalFake(FakeServer):
     server-error (500), unavailable (503 runner_scheduling_failure),
     ingress (502 nginx, no request id), start-timeout (504 with
     X-Fal-Request-Timeout-Type), request-timeout (408), slow (hold `delay`
-    s, then answer normally), stuck (status: IN_PROGRESS regardless),
+    s, then answer normally), stuck (status: IN_PROGRESS regardless), queued (status: IN_QUEUE
+    regardless: a queue that never moves; cancelling such a job removes it, as fal does),
     failed (submit: the job ends COMPLETED with error, its result is 422),
     not-json, missing-field (submit: no status_url; status: no status;
     result: no image), not-image / wrong-size / no-alpha (result; the last
@@ -84,8 +86,8 @@ class FalFake(FakeServer):
 
     FAULTS = frozenset(
         "unauthorized locked admin-lock invalid rate-limit server-error unavailable ingress start-timeout "
-        "request-timeout drop slow stuck failed not-json missing-field not-image wrong-size no-alpha foreign-url "
-        "wrong-type quote-secret".split()
+        "request-timeout drop slow stuck queued failed not-json missing-field not-image wrong-size no-alpha "
+        "foreign-url wrong-type quote-secret".split()
     )
 
     def __init__(
@@ -271,6 +273,9 @@ class FalFake(FakeServer):
             return self._reply(200, {"response_url": base}, rid=rid)
         if fault is not None and fault.kind == "stuck":
             return self._reply(202, {"status": "IN_PROGRESS", "logs": [], "response_url": base}, rid=rid)
+        if fault is not None and fault.kind == "queued":
+            job.queued = True
+            return self._reply(202, {"status": "IN_QUEUE", "queue_position": 3, "response_url": base}, rid=rid)
         if not job.done:
             job.polls_left -= 1
             if job.polls_left > 0:

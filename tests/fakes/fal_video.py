@@ -67,18 +67,19 @@ class FalVideoFake(FakeServer):
     image fake's HTTP ones (unauthorized, locked, admin-lock, invalid, rate-limit,
     server-error, unavailable, ingress, start-timeout, request-timeout, not-json,
     drop, slow) and, on submit, what the finished job does: failed (COMPLETED with
-    an error), stuck (never completes), no-alpha, short (half the frames),
+    an error), stuck (never completes), queued (never leaves the queue; a cancel removes it, and
+    nothing is billed), no-alpha, short (half the frames),
     not-video, wrong-type (served as text/html), huge (a file over any limit, its
     size declared), huge-undeclared (the same with no file_size), private-url (the
     result on a private address), missing-field (no video in the result)."""
 
     FAULTS = frozenset(
         "unauthorized locked admin-lock invalid rate-limit server-error unavailable ingress start-timeout "
-        "request-timeout not-json drop slow failed stuck no-alpha short not-video wrong-type huge "
+        "request-timeout not-json drop slow failed stuck queued no-alpha short not-video wrong-type huge "
         "huge-undeclared private-url missing-field".split()
     )
     JOB_FAULTS = frozenset(
-        "failed stuck no-alpha short not-video wrong-type huge huge-undeclared private-url missing-field".split()
+        "failed stuck queued no-alpha short not-video wrong-type huge huge-undeclared private-url missing-field".split()
     )
 
     def __init__(self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1):
@@ -217,6 +218,8 @@ class FalVideoFake(FakeServer):
 
     def _status(self, call: Call, rid: str, job: VideoJob) -> Reply:
         base = f"{self.url}/{APP}/requests/{rid}"
+        if job.fault == "queued":
+            return self._reply(202, {"status": "IN_QUEUE", "queue_position": 3, "response_url": base}, rid=rid)
         if job.fault == "stuck" or job.cancelled:
             return self._reply(202, {"status": "IN_PROGRESS", "logs": [], "response_url": base}, rid=rid)
         if not job.done:
@@ -231,7 +234,7 @@ class FalVideoFake(FakeServer):
         return self._reply(200, answer, rid=rid)
 
     def _result(self, call: Call, rid: str, job: VideoJob) -> Reply:
-        if not job.done or job.fault == "stuck":
+        if not job.done or job.fault in ("stuck", "queued"):
             return self._reply(400, {"detail": "Request is still in progress"}, rid=rid)
         if job.error or job.fault == "failed":
             detail = [{"loc": ["body", "video_url"], "msg": job.error or "Inference failed", "type": "video_error"}]
@@ -263,7 +266,7 @@ class FalVideoFake(FakeServer):
         return {"video": video}
 
     def _cancel(self, call: Call, rid: str, job: VideoJob) -> Reply:
-        if job.done and job.fault != "stuck":
+        if job.done and job.fault not in ("stuck", "queued"):
             return self._reply(400, {"status": "ALREADY_COMPLETED"}, rid=rid)
         job.cancelled = True
         return self._reply(202, {"status": "CANCELLATION_REQUESTED"}, rid=rid)

@@ -71,8 +71,13 @@ class PhotoroomFake(FakeServer):
         credits: int = 100,
         rate_limit: int = RATE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        sandbox_quota: int = 100,
     ):
+        """sandbox_quota: the sandbox calls a key may make (Photoroom's: 100 a day, 1,000 a month; the
+        fake lives less than a day, so one count); past it a 402 (its body is not documented)."""
         super().__init__(host, port)
+        self.sandbox_quota = sandbox_quota
+        self.sandbox_refused = 0
         self.keys = set(keys)
         self.balance = Decimal(credits)
         self.images_billed = Decimal(0)
@@ -112,6 +117,9 @@ class PhotoroomFake(FakeServer):
         rgb = read_image(fields["image_file"].data)
         if rgb is None:
             return error(400, "Could not read the image")
+        if sandbox and self.sandbox_calls >= self.sandbox_quota:
+            self.sandbox_refused += 1
+            return error(402, "Sandbox quota exceeded: 100 calls a day, 1,000 a month")
         credit = Decimal(0) if sandbox else CREDITS.get(size, Decimal(1))
         if credit > self.balance:
             return error(402, EXHAUSTED)

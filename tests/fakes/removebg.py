@@ -56,7 +56,7 @@ PNG_FULL_PIXELS = 10_000_000  # "full": "up to 10 megapixels (e.g. 4000x2500) wi
 FULL_PIXELS = 25_000_000  # "full": "up to 25 megapixels (e.g. 6250x4000) with formats ZIP or JPG"
 MAX_FILE = 12_000_000  # "File size: up to 12 MB"; file_too_large: "File exceeds limit of 12MB" (decimal, as written)
 MAX_PIXELS = 50_000_000  # resolution_too_high: "maximum supported input resolution is 50 megapixels"
-RATE_LIMIT = 500  # the fake's own X-RateLimit-Limit: remove.bg sends the header but documents no default
+RATE_LIMIT = 500  # images a minute at 1 MP, weighted by megapixels (remove.bg's API reference, "Rate Limit")
 
 
 def error(status: int, title: str, code: str, detail: str = "", headers: dict[str, str] | None = None) -> Reply:
@@ -81,9 +81,21 @@ class RemoveBgFake(FakeServer):
     )
 
     def __init__(
-        self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), credits: Decimal = Decimal(50), report: str | None = None
+        self,
+        host="127.0.0.1",
+        port=0,
+        *,
+        keys=(TEST_KEY,),
+        credits: Decimal = Decimal(50),
+        report: str | None = None,
+        rate_limit: int = RATE_LIMIT,
+        clock=time.time,
     ):
+        """rate_limit: images a minute, weighted by megapixels as remove.bg counts them (`clock`: a test's)."""
         super().__init__(host, port)
+        self.rate_limit, self.clock = rate_limit, clock
+        self.window: list[tuple[float, int]] = []  # (time, weight) of the images of the last minute
+        self.rate_limited = 0  # requests answered 429 for the weighted limit
         self.keys = set(keys)
         self.balance = credits
         self.report = report  # a misbehaving vendor: X-Credits-Charged as this text, whatever was charged
@@ -169,6 +181,18 @@ class RemoveBgFake(FakeServer):
         )
         if charged > self.balance:
             return error(402, "Insufficient credits", "insufficient_credits")
+        weight = megapixel_weight(rgb.width, rgb.height)
+        with self._lock:
+            now = self.clock()
+            self.window = [(t, w) for t, w in self.window if t > now - 60]
+            used = sum(w for _, w in self.window)
+            if used + weight > self.rate_limit:
+                self.rate_limited += 1
+                reset = {"X-RateLimit-Limit": str(self.rate_limit), "X-RateLimit-Remaining": "0",
+                         "X-RateLimit-Reset": str(int(self.window[0][0] + 60))}  # fmt: skip
+                return error(429, "Rate limit exceeded", "rate_limit_exceeded", headers=reset)
+            self.window.append((now, weight))
+            remaining = self.rate_limit - used - weight
         body, mime, out = self._render(rgb, size, values, colour, call.headers.get("accept", ""), fault)
         self.balance -= charged
         self.credits_charged += charged
@@ -177,9 +201,9 @@ class RemoveBgFake(FakeServer):
             "X-Width": str(out.width),
             "X-Height": str(out.height),
             "X-Type": values["type"] if values["type"] not in ("", "auto") else "product",
-            "X-RateLimit-Limit": str(RATE_LIMIT),
-            "X-RateLimit-Remaining": str(RATE_LIMIT - 1),
-            "X-RateLimit-Reset": str(int(time.time()) + 60),
+            "X-RateLimit-Limit": str(self.rate_limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(int(self.clock()) + 60),
         }
         if fault != "no-credits-header":
             headers["X-Credits-Charged"] = f"{charged:g}" if self.report is None else self.report
@@ -255,6 +279,12 @@ class RemoveBgFake(FakeServer):
         if fmt == "jpg" or (fmt == "auto" and not transparent and out.mode != "L"):
             return encode(out.convert("RGB"), "JPEG"), "image/jpeg", out
         return encode(out, "PNG"), "image/png", out
+
+
+def megapixel_weight(width: int, height: int) -> int:
+    """How much of the rate limit an image uses: its megapixels rounded up, at least one
+    (remove.bg's API reference: 500 images a minute at 1 MP, 50 at 10 MP, 20 at 25 MP)."""
+    return max(1, -(-width * height // 1_000_000))
 
 
 def _colour(value: str) -> tuple[int, int, int] | None:

@@ -50,6 +50,21 @@ MIME = {"PNG": "image/png", "JPG": "image/jpeg", "WEBP": "image/webp"}
 PIL_FORMAT = {"PNG": "PNG", "JPG": "JPEG", "WEBP": "WEBP"}
 
 
+# Task failures by code, one of each runware-sdk family (its errors.py): fault name -> (code, message).
+TASK_CODES = {
+    "content-policy": ("providerContentPolicyViolation", "The provider's content policy refused the input"),
+    "sensitive": ("sensitiveContentDetected", "Sensitive content detected in the input image"),
+    "image-blocked": ("imageBlocked", "The image was blocked by moderation"),
+    "token-expired": ("tokenExpired", "The authentication token has expired"),
+    "account-suspended": ("accountSuspended", "This account is suspended"),
+    "revoked-key": ("revokedApiKey", "This API key was revoked"),
+    "low-balance": ("insufficientBalance", "The balance is too low for this task"),
+    "monthly-quota": ("monthlyQuotaReached", "The monthly quota of this account is reached"),
+    "no-server": ("noAvailableServer", "No server is available for this model"),
+    "model-unavailable": ("modelUnavailable", "The model is not available right now"),
+}
+
+
 def _err(code: str, message: str, **extra) -> dict:
     """One item of `errors`: {code, message, parameter?, taskType?, taskUUID?} (Runware's errors page); the codes
     the fake uses beyond invalidApiKey (the authentication page's example) are illustrative."""
@@ -64,14 +79,16 @@ class RunwareFake(FakeServer):
     item for the task), error-item (a status:"error" item inside data),
     partial (data for our task plus errors for another), missing-field (no
     image in the item), not-image, wrong-size, no-alpha, no-cost, bad-cost,
-    other-uuid (the item answers another taskUUID).
+    other-uuid (the item answers another taskUUID); and an errors item for the task with one of the
+    codes of TASK_CODES (the families runware-sdk's errors.py sorts codes into: a content refusal, an
+    expired token, a balance, a busy provider), answered as timeout-provider is.
     """
 
     FAULTS = frozenset(
         "insufficient-credits invalid-parameter forbidden unauthorized rate-limit server-error unavailable drop slow "
         "not-json timeout-provider error-item partial missing-field not-image wrong-size no-alpha no-cost bad-cost "
         "other-uuid".split()
-    )
+    ) | frozenset(TASK_CODES)
 
     def __init__(
         self,
@@ -225,6 +242,8 @@ class RunwareFake(FakeServer):
         if fmt not in MIME:
             return None, _err("invalidOutputFormat", f"Unknown outputFormat {fmt!r}", parameter="outputFormat", **where)
         name = fault.kind if fault else ""
+        if name in TASK_CODES:
+            return None, _err(*TASK_CODES[name], status="error", **where)
         if name == "timeout-provider":
             return None, _err(
                 "timeoutProvider",

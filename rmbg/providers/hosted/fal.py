@@ -9,7 +9,12 @@ Protocol (https://fal.ai/docs/api-reference/inference-api; docs/providers.md), a
      (sync_mode) or a file URL, fetched without our key;
   4. on any failure after the submit was accepted (our deadline, a poll
      answered 429, a malformed result): PUT cancel_url (best effort) while
-     the job may still run, and the error says fal may bill it (rmbg.charging).
+     the job may still run, and the error says fal may bill it (rmbg.charging);
+     unless the last status was IN_QUEUE and fal accepted the cancel: fal
+     removes a queued request ("A queued request is removed", its cancel
+     page) and never bills queue time, so the call is released. (A job that
+     left the queue between our last poll and the cancel gets fal's cancel
+     signal at once; rmbg cannot tell it apart, and fal does not say.)
 
 The PNG result's alpha channel is the matte. `sync_mode: true` keeps the
 result out of fal's request history and saves a download.
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ...charging import Charge, charge_of_status, current
-from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
+from ...errors import ProviderRejectedError, ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...types import Matte
 from ...vendors import vendor
 from .base import Connection, HostedClient, HostedProvider, connected
@@ -43,6 +48,7 @@ URL_ENV = "RMBG_FAL_QUEUE_URL"
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
 KEY_PAGE = VENDOR.help
 CANCEL_TIMEOUT_S = 5.0
+DEQUEUED = "It was still waiting in fal's queue (request {rid}) and was removed from it, so fal does not bill it."
 # The largest result file we accept (bytes; read at call time): a 40 MP RGBA
 # PNG (our input limit) of a photo is well under it; anything larger is not an
 # answer to our request.
@@ -76,6 +82,7 @@ class FalQueue:
         self.endpoint_id = endpoint_id
         self.meter = current()
         self.completed = False  # fal said COMPLETED (or we cancelled): no cancel to send
+        self.last_state = ""  # the last queue status fal gave
         self._handle_for_cancel: QueueHandle | None = None
         self._headers: dict[str, str] = {}
 
@@ -106,6 +113,10 @@ class FalQueue:
             self.completed = True
             result = p._send(endpoint, deadline, "GET", handle.response_url, headers=headers)
             body = json_body(result, p.id, "the result", (key,))
+        except ProviderRejectedError as exc:  # the job fal took failed: its input was not refused at the door
+            text = str(exc.args[0]).replace("rejected the image", "took the request, then its job failed", 1)
+            exc.args = (text, *exc.args[1:])
+            raise self.failed(exc)
         except RmbgError as exc:
             raise self.failed(exc)
         return handle, body, endpoint, deadline
@@ -114,9 +125,14 @@ class FalQueue:
         """A failure after fal accepted the submit: cancel while the job may
         still be running (best effort), and say in the message that it may be billed."""
         if not self.completed and self._handle_for_cancel is not None:
-            self._cancel(self._handle_for_cancel, self._headers)
+            removed = self._cancel(self._handle_for_cancel, self._headers)
             self.meter.cancelled = True
             self.completed = True  # one cancel per call
+            if removed and self.last_state == "IN_QUEUE":  # fal never bills queue time
+                self.meter.withdrawn()
+                if exc.args and isinstance(exc.args[0], str):
+                    dequeued = DEQUEUED.format(rid=self._handle_for_cancel.request_id)
+                    exc.args = (f"{exc.args[0].rstrip()} {dequeued}", *exc.args[1:])
         return self.meter.annotate(exc)
 
     def download(self, url: str, endpoint: Endpoint, deadline: Deadline) -> bytes:
@@ -169,6 +185,7 @@ class FalQueue:
             response = p._send(endpoint, deadline, "GET", handle.status_url, params={"logs": "0"}, headers=headers)
             body = json_body(response, p.id, "the status response", endpoint.secrets)
             state = body.get("status") if isinstance(body, dict) else None
+            self.last_state = str(state)
             if state == "COMPLETED":
                 return
             if state not in ("IN_QUEUE", "IN_PROGRESS"):
@@ -182,14 +199,18 @@ class FalQueue:
                 )
             p.retry.sleep(pause)
 
-    def _cancel(self, handle: QueueHandle, headers) -> None:
-        """Best effort: ask fal to drop the request so it is not run (or billed)."""
+    def _cancel(self, handle: QueueHandle, headers) -> bool:
+        """Best effort: ask fal to drop the request so it is not run (or billed). True when fal
+        accepted the cancel (a 2xx that does not say ALREADY_COMPLETED)."""
         import httpx
 
         try:
-            self.provider._http().request("PUT", handle.cancel_url, headers=headers, timeout=CANCEL_TIMEOUT_S)
-        except httpx.HTTPError:
-            pass  # the deadline error that follows is what the caller needs to know
+            answer = self.provider._http().request("PUT", handle.cancel_url, headers=headers, timeout=CANCEL_TIMEOUT_S)
+            body = answer.json() if answer.content else {}
+        except (httpx.HTTPError, ValueError):
+            return False  # the deadline error that follows is what the caller needs to know
+        said = body.get("status") if isinstance(body, dict) else None
+        return 200 <= answer.status_code < 300 and said != "ALREADY_COMPLETED"
 
 
 class FalBria(HostedProvider):

@@ -42,7 +42,7 @@ from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, VENDOR, FalQueue
 from .http import json_body, same_origin
 from .payload import excerpt
 from .retry import Deadline, RetryPolicy
-from .video_job import HostedVideo, VideoJob, check_clip, download_video, per_second_cost
+from .video_job import HostedVideo, VideoJob, check_clip, download_video, mib, per_second_cost
 
 ENDPOINT_ID = "bria/video/background-removal/v3"
 REST_URL_ENV = "RMBG_FAL_REST_URL"
@@ -128,8 +128,8 @@ class FalBriaVideo(HostedClient):
         if isinstance(declared, int) and declared > job.max_result_bytes:
             raise ProviderResponseError(
                 self.id,
-                f"returned a result of {declared / 2**20:.1f} MiB, over the {job.max_result_bytes / 2**20:g} MiB "
-                "limit; refused before downloading it.",
+                f"returned a result of {mib(declared)}, over the {mib(job.max_result_bytes)} limit; refused before "
+                "downloading it.",
             )
         return url
 

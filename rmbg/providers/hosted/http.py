@@ -206,9 +206,11 @@ def _request(
             if total > max_bytes:
                 raise _too_large(endpoint, total, max_bytes)
             chunks.append(chunk)
-    except BaseException:
+    except BaseException as exc:
         if meter is not None:  # answered, then its body was refused or cut off: by its status (2xx: may be billed)
             meter.answered(charge_of_status(response.status_code, endpoint.not_accepted))
+            if isinstance(exc, ProviderHTTPError):
+                meter.annotate(exc)  # an oversized billed body: the message says it may have been billed
         raise
     finally:
         response.close()

@@ -31,6 +31,10 @@ watermarked (Cost.watermarked, meta "watermark"): every door says so, and
 quality scores leave it out. Its mattes are cached apart from a paid key's
 (options() says "sandbox").
 
+Sandbox quota: a sandbox key makes at most 100 calls a day and 1,000 a month
+(the sandbox-mode page): counted on the ledger's database, and a call past
+either is refused with words before it is sent (sandbox_quota).
+
 Rate limit: "The default rate limit is 500 images per minute" (the FAQ
 above); "When the rate limit has been reached, an error code 429 will be
 returned" and "API calls made using Sandbox mode also count towards the rate
@@ -167,18 +171,25 @@ class Photoroom(HostedProvider):
         deadline = Deadline(self.retry)
         start = time.perf_counter()
         meter = charging.current()
-        self.limiter(key).acquire(self.id, deadline.remaining(), f"Photoroom's rate limit ({RATE_ENV})")
-        response = self._send(
-            endpoint,
-            deadline,
-            "POST",
-            f"{self.base_url}{PATH}",
-            data={"size": self.size, "format": "png", "channels": "rgba"},
-            files={"image_file": (name, data, mime)},
-            headers={"x-api-key": key, "Accept": "image/*"},
-            max_bytes=MAX_RESULT_BYTES,
-            paid=True,
-        )
+        counts = self._count_sandbox(key) if self.sandbox else None
+        with charging.metered() as sent:
+            try:
+                self.limiter(key).acquire(self.id, deadline.remaining(), f"Photoroom's rate limit ({RATE_ENV})")
+                response = self._send(
+                    endpoint,
+                    deadline,
+                    "POST",
+                    f"{self.base_url}{PATH}",
+                    data={"size": self.size, "format": "png", "channels": "rgba"},
+                    files={"image_file": (name, data, mime)},
+                    headers={"x-api-key": key, "Accept": "image/*"},
+                    max_bytes=MAX_RESULT_BYTES,
+                    paid=True,
+                )
+            except BaseException:
+                if counts is not None and sent.state is charging.Charge.NOT_SENT:
+                    self._give_back(counts, key)
+                raise
         meter.accepted(self.id)  # a successful call: Photoroom consumed a credit
         try:
             check_image_answer(response, self.id)
@@ -194,6 +205,29 @@ class Photoroom(HostedProvider):
         if scaled:
             meta["scaled_from"] = f"{scaled[0]}x{scaled[1]}"
         return Matte(alpha=alpha, cost=cost, seconds=time.perf_counter() - start, meta=meta)
+
+    def _count_sandbox(self, key: str):
+        """Count this sandbox call against its day and month (sandbox_quota); refused with words at the quota."""
+        from ...ledger import LedgerError
+        from . import sandbox_quota
+
+        counts = sandbox_quota.book()
+        try:
+            full = counts.take(key) if counts is not None else None
+        except LedgerError as exc:
+            sandbox_quota.log.warning("Photoroom sandbox calls are not counted: %s", exc)
+            return None
+        if full is not None:
+            raise sandbox_quota.full_words(self.id, *full)
+        return counts
+
+    def _give_back(self, counts, key: str) -> None:
+        from ...ledger import LedgerError
+
+        try:
+            counts.give_back(key)
+        except LedgerError:
+            pass  # counted one call too many: the quota errs towards stopping early
 
 
 def photoroom_reason(response) -> str:

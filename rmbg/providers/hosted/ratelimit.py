@@ -1,6 +1,8 @@
 """A vendor's published rate limit, kept on our side: at most `limit` calls
 in any `window` seconds, shared by every client of the same key in this
-process, so that a burst waits its turn instead of earning 429s.
+process, so that a burst waits its turn instead of earning 429s. A call may
+weigh more than one (remove.bg counts an image by its megapixels: 500 a
+minute at 1 MP, 20 at 25 MP): the weights in the window are what is limited.
 
 A sliding-window log (the start times of the calls in the last window):
 exact at every instant, unlike a fixed window that lets twice the limit
@@ -25,7 +27,7 @@ from ...errors import ProviderRateLimitError
 
 
 class RateLimiter:
-    """At most `limit` calls in any `window` seconds (thread-safe)."""
+    """At most `limit` calls (or their weights) in any `window` seconds (thread-safe)."""
 
     def __init__(
         self,
@@ -39,25 +41,28 @@ class RateLimiter:
             raise ValueError(f"a rate limit needs at least one call in a positive window, got {limit} in {window} s")
         self.limit, self.window = limit, window
         self.clock, self.sleep = clock, sleep
-        self._starts: deque[float] = deque()
+        self._starts: deque[tuple[float, int]] = deque()  # (start, weight) of the calls in the window
+        self._used = 0  # their weights' sum
         self._lock = threading.Lock()
 
-    def wait_needed(self) -> float:
-        """Seconds until one more call may start (0: now)."""
+    def wait_needed(self, weight: int = 1) -> float:
+        """Seconds until one more call of `weight` may start (0: now)."""
         with self._lock:
-            return self._wait(self.clock())
+            return self._wait(self.clock(), self._weight(weight))
 
-    def acquire(self, provider_id: str, most_s: float | None = None, what: str = "") -> float:
-        """Take a slot, waiting for one if the window is full; the seconds waited.
+    def acquire(self, provider_id: str, most_s: float | None = None, what: str = "", weight: int = 1) -> float:
+        """Take a slot of `weight`, waiting for one if the window is full; the seconds waited.
         A wait past `most_s` (the call's remaining deadline) is refused with
         ProviderRateLimitError before the call is sent. `what` names the limit."""
+        weight = self._weight(weight)
         waited = 0.0
         while True:
             with self._lock:
                 now = self.clock()
-                wait = self._wait(now)
+                wait = self._wait(now, weight)
                 if wait <= 0:
-                    self._starts.append(now)
+                    self._starts.append((now, weight))
+                    self._used += weight
                     return waited
             if most_s is not None and waited + wait > most_s:
                 raise ProviderRateLimitError(
@@ -69,12 +74,20 @@ class RateLimiter:
             self.sleep(wait)
             waited += wait
 
-    def _wait(self, now: float) -> float:
-        while self._starts and self._starts[0] <= now - self.window:
-            self._starts.popleft()
-        if len(self._starts) < self.limit:
+    def _weight(self, weight: int) -> int:
+        return min(max(1, int(weight)), self.limit)  # a call heavier than the whole limit waits for an empty window
+
+    def _wait(self, now: float, weight: int = 1) -> float:
+        while self._starts and self._starts[0][0] <= now - self.window:
+            self._used -= self._starts.popleft()[1]
+        if self._used + weight <= self.limit:
             return 0.0
-        return self._starts[0] + self.window - now
+        freed = 0  # the oldest starts whose leaving the window makes room
+        for start, used in self._starts:
+            freed += used
+            if self._used - freed + weight <= self.limit:
+                return start + self.window - now
+        return self.window  # not reached: the weight is at most the limit
 
 
 _SHARED: dict[tuple[str, str, int, float], RateLimiter] = {}

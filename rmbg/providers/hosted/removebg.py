@@ -43,6 +43,12 @@ dropped connection, a read timeout or a 5xx is UNKNOWN (kept, never re-sent);
 a 2xx is ACCEPTED, billed X-Credits-Charged credits even when its body turns
 out unusable.
 
+Rate limit: 500 images a minute, weighted by the input's megapixels (its
+reference: 1 MP counts one, 10 MP ten, 25 MP twenty-five, so 20 a minute).
+Kept on our side by one limiter per key in the process (ratelimit.py),
+each call weighing its megapixels rounded up: a batch waits its turn rather
+than earning 429s (a 429 all the same is not billed, and sent again).
+
 Not documented, and what we chose:
 - Whether 5xx answers are billed: remove.bg says errors charge no credits, but
   a 5xx may come from a proxy after the image was processed. The paid POST is
@@ -76,6 +82,7 @@ from ...types import Cost, Matte, format_usd
 from ...vendors import vendor
 from .base import Connection, HostedProvider, connected
 from .payload import excerpt, fitted_alpha, scrub
+from .ratelimit import RateLimiter, shared_limiter
 from .removebg_zip import alpha_from_zip, check_zip_answer
 from .retry import Deadline
 from .upload import check_image_answer, configured_price, upload_file
@@ -95,6 +102,7 @@ MAX_RESULT_BYTES = 128 * 2**20
 PNG_MAX_PIXELS = 10_000_000  # "up to 10 megapixels ... with PNG" (size, remove.bg's OpenAPI document)
 FULL_MAX_PIXELS = 25_000_000  # "full": "up to 25 megapixels ... with formats ZIP or JPG"
 MAX_PIXELS = 50_000_000  # "maximum supported input resolution is 50 megapixels" (its resolution_too_high example)
+RATE_PER_MINUTE = 500  # "up to 500 images per minute", counted in megapixels (module docstring)
 
 
 class RemoveBg(HostedProvider):
@@ -116,17 +124,20 @@ class RemoveBg(HostedProvider):
         size: str = "full",
         type: str = "auto",
         usd_per_credit: Decimal | str | None = None,
+        rate_limiter: RateLimiter | None = None,
         **settings,
     ):
         """size: "full", "preview" or "auto". type: "auto", "person", "product"
         or "car" (what the foreground is). usd_per_credit: the price of one
-        credit. connection, or its fields by name: see HostedClient."""
+        credit. rate_limiter: instead of the key's shared one (a test's clock).
+        connection, or its fields by name: see HostedClient."""
         if size not in SIZE_CREDITS:
             raise InvalidRequestError(f"remove.bg size must be one of {', '.join(SIZE_CREDITS)}, got {size!r}.")
         if type not in TYPES:
             raise InvalidRequestError(f"remove.bg type must be one of {', '.join(TYPES)}, got {type!r}.")
         super().__init__(connection, **settings)
         self.size, self.type = size, type
+        self._limiter = rate_limiter
         self.usd_per_credit = configured_price(usd_per_credit, PRICE_ENV, self.id, "a remove.bg credit")
 
     def options(self) -> Mapping[str, object]:
@@ -152,6 +163,9 @@ class RemoveBg(HostedProvider):
         deadline = Deadline(self.retry)
         start = time.perf_counter()
         meter = charging.current()
+        limiter = self._limiter or shared_limiter(f"{self.id} at {self.base_url}", key, RATE_PER_MINUTE)
+        weight = megapixel_weight(*image.size)
+        limiter.acquire(self.id, deadline.remaining(), "remove.bg's rate limit (500 images a minute at 1 MP)", weight)
         response = self._send(
             endpoint,
             deadline,
@@ -251,6 +265,11 @@ def removebg_reason(response) -> str:
     return f"{text} ({code})" if code else text
 
 
+def megapixel_weight(width: int, height: int) -> int:
+    """How much of remove.bg's rate limit an image uses: its megapixels rounded up, at least one."""
+    return max(1, -(-width * height // 1_000_000))
+
+
 def _credits(value: str | None) -> Decimal | None:
     """X-Credits-Charged as a number of credits; absent or unreadable -> None."""
     if value is None:
@@ -263,6 +282,8 @@ def _credits(value: str | None) -> Decimal | None:
 
 
 @connected
-def remove_bg(connection: Connection, *, size: str = "full", type: str = "auto", usd_per_credit=None) -> RemoveBg:
+def remove_bg(
+    connection: Connection, *, size: str = "full", type: str = "auto", usd_per_credit=None, rate_limiter=None
+) -> RemoveBg:
     """Registry factory for "remove-bg"."""
-    return RemoveBg(connection, size=size, type=type, usd_per_credit=usd_per_credit)
+    return RemoveBg(connection, size=size, type=type, usd_per_credit=usd_per_credit, rate_limiter=rate_limiter)

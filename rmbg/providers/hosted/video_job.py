@@ -75,6 +75,11 @@ def per_second_cost(usd_per_second: Decimal, seconds: int, source: str = "price 
     return Cost(usd_per_second * seconds, "estimated", note)
 
 
+def mib(size: float) -> str:
+    """Bytes as a person reads them: 21480000 -> "20.5 MiB", 16 MiB -> "16 MiB"."""
+    return f"{size / 2**20:.1f}".removesuffix(".0") + " MiB"
+
+
 def content_type_of(path: Path) -> str:
     return VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
@@ -190,8 +195,7 @@ def _fetch_into(
         except TooLarge as exc:
             raise ProviderResponseError(
                 provider_id,
-                f"sent a result of {exc.size / 2**20:.1f} MiB or more, over the {exc.limit / 2**20:g} MiB limit; "
-                "refused.",
+                f"sent a result of {mib(exc.size)} or more, over the {mib(exc.limit)} limit; refused.",
             ) from None
         except FetchFailed as exc:
             if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
