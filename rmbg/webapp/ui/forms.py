@@ -285,6 +285,7 @@ class McpForm(Form, Looks):
     margin: Size = ""
     align: Align = "center"
     format: Format = "png"
+    cpu: Flag = False
 
     def look(self) -> Look:
         kind, colour = Look.background_of(self.background, images=False)

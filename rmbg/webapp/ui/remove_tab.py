@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from ...registry import info
-from .. import actions, catalog, progressive
+from .. import actions, catalog, guard, progressive, zerogpu
 from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
@@ -61,6 +61,8 @@ def remove_tab(
                 info="Re-estimates hair and soft edges after any provider (local, free).",
             )
             run = gr.Button("Remove background", variant="primary", elem_id="run")
+            # on ZeroGPU: the same photo on this server's CPU, outside the visitor's GPU quota
+            cpu_run = gr.Button(zerogpu.CPU_BUTTON, visible=guard.ZEROGPU, elem_id="run-cpu", size="sm")
             message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
             look = look_controls()
         with gr.Column(scale=3, min_width=300):
@@ -88,7 +90,7 @@ def remove_tab(
         "points": pick["points"],
         "box": pick["box"],
     }
-    wire_remove(app, session, controls, run, (slider, file, cost), message, default_id)
+    wire_remove(app, session, controls, run, (slider, file, cost), message, default_id, cpu_run)
     wire_pick(image, pick)
 
     def on_url(text: Text) -> tuple[str, str]:
@@ -165,14 +167,17 @@ def wire_remove(
     outputs: tuple[Any, ...],
     message: Any,
     default_id: str,
+    cpu_run: gr.Button | None = None,
 ) -> None:
     """/remove, /rerender and the small updates of the Remove tab. The page's
     Remove is progressive (rmbg.webapp.progressive): with the default model
     on a CPU, its result at once, then a better free model's; the named API
-    returns the one model's result it was asked for."""
+    returns the one model's result it was asked for. `cpu_run`: the button that
+    runs the photo already uploaded on this server's CPU with its fastest local
+    model (on ZeroGPU, when the visitor's GPU time is spent: rmbg.webapp.zerogpu)."""
     slider, file, cost = outputs
 
-    def remove(form: RemoveForm, call: Call) -> tuple[Any, ...]:
+    def remove(form: RemoveForm, call: Call, on_cpu: bool = False) -> tuple[Any, ...]:
         started = time.perf_counter()  # the line's total: from the click reaching the server to the result
         picked, boxed = actions.prompts_of(form.points, form.box)
         call.progress(0, desc="Starting…")
@@ -190,8 +195,13 @@ def wire_remove(
             points=picked,
             box=boxed,
             started=started,
+            on_cpu=on_cpu,
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
+
+    def on_cpu(form: RemoveForm, call: Call) -> tuple[Any, ...]:
+        """The same photo and look on this server's CPU, with its fastest local model."""
+        return remove(replace(form, provider=zerogpu.cpu_provider()), call, on_cpu=True)
 
     turns = progressive.Turns()
 
@@ -237,6 +247,16 @@ def wire_remove(
         concurrency_id="remove",
         show_progress="hidden",
     )
+    if cpu_run is not None:
+        cpu_run.click(
+            on_page(endpoint(RemoveForm, on_cpu, "remove_on_cpu"), 4, shown),
+            inputs,
+            [session, *outputs, message],
+            api_name="page_remove_cpu",
+            api_visibility="private",
+            concurrency_limit=2,  # the Space's own few cores
+            concurrency_id="remove-cpu",
+        )
     # the visitor moved on: a new photo, another provider or a new click stops a better model on its way
     gr.on(
         [controls["image"].change, controls["provider"].input, run.click],
