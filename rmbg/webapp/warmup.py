@@ -93,6 +93,35 @@ def preload(app: App, provider_id: str) -> bool:
     return loaded
 
 
+def preload_cpu(app: App) -> str | None:
+    """On ZeroGPU, at import: the CPU alternative's model (zerogpu.cpu_provider: what a visitor whose
+    GPU time is spent runs instead) fetched and loaded on the CPU by the operator's own process, so a
+    visitor's CPU run downloads nothing (the app lets visitors start no download but the default's,
+    rmbg.webapp.downloads) and waits for no load. Its id, or None when none could be had."""
+    from ..registry import get_provider
+    from .zerogpu import CPU_PROVIDERS
+
+    for provider_id in CPU_PROVIDERS:
+        try:
+            provider = get_provider(provider_id, **{**app.config.config_for(provider_id), "device": "cpu"})
+        except RmbgError as exc:
+            log.info("no CPU alternative %s: %s", provider_id, exc)
+            continue
+        try:
+            if not provider.status().ready:
+                continue
+            provider.matte(Image.new("RGB", PHOTO, (128, 128, 128)))
+        except Exception as exc:  # logged: the next one, or the visitor is told why
+            log.warning("the CPU alternative %s could not be loaded (%s: %s)", provider_id, type(exc).__name__, exc)
+            continue
+        finally:
+            close(provider)
+        app.warm.add(warm_key(provider))
+        log.info("CPU alternative %s loaded", provider_id)
+        return provider_id
+    return None
+
+
 def _load(provider: Provider, provider_id: str, network: Callable[[], object]) -> bool:
     try:
         if provider.kind != "local" or not provider.status().ready:

@@ -193,14 +193,17 @@ def refusal_of(exc: BaseException) -> GpuRefused | None:
 
 
 def cpu_provider() -> str:
-    """The fastest local model ready on this server's CPU (CPU_PROVIDERS' first ready one)."""
+    """The fastest local model for this server's CPU: CPU_PROVIDERS' first one with its weights on
+    disk (a visitor may not start a download: rmbg.webapp.downloads; warmup.preload_cpu fetches it at
+    import on ZeroGPU), else the first one ready."""
     from ..registry import get_provider, list_providers
+    from .downloads import would_download
 
-    offered = list_providers()
-    for provider_id in CPU_PROVIDERS:
-        if provider_id in offered and get_provider(provider_id).status().ready:
-            return provider_id
-    return CPU_PROVIDERS[-1]
+    offered = [pid for pid in CPU_PROVIDERS if pid in list_providers()]
+    built = {pid: get_provider(pid) for pid in offered}
+    ready = [pid for pid in offered if built[pid].status().ready]
+    on_disk = [pid for pid in ready if not would_download(built[pid])]
+    return (on_disk or ready or [CPU_PROVIDERS[-1]])[0]
 
 
 def on_cpu_config(config: AppConfig, provider_id: str) -> AppConfig:

@@ -21,7 +21,7 @@ from ..look import OutputStore
 from ..rawcalls import RawCallCheck, Slot
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
-from ..warmup import preload
+from ..warmup import preload, preload_cpu
 from ..warmup import warm_up as warm_in_background
 from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
@@ -53,6 +53,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     log.info("default provider: %s (%s)", default_id, default_reason)
     if guard.ZEROGPU:  # loaded and on the device before the first visitor, as ZeroGPU asks
         preload(app, default_id)
+        preload_cpu(app)  # and the model a visitor whose GPU time is spent runs on the CPU instead
     with gr.Blocks(title="rmbg · remove image and video backgrounds", delete_cache=TEMP_FILES) as demo:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(

@@ -29,7 +29,7 @@ FastAPI route, means no token and the Space's IP-based quota). Here the
 header's value is "TIER:NAME" (TIER: anonymous, free or pro; quotas QUOTA_S:
 2, 5 and 40 minutes a day), and without a token every call is the visitor
 FAKE_ZEROGPU_VISITOR ("anonymous:ip" by default). A quota refills a day after
-its first use.
+its first use; FAKE_ZEROGPU_SPENT lets visitors arrive with part of it spent.
 
 Each call appends a line to $FAKE_ZEROGPU_LOG: the duration it asked for
 (evaluated), the visitor and what they had left before it, the worker's pid
@@ -101,11 +101,15 @@ def _visitor() -> tuple[str, str, str | None, bool]:
 
 
 class _Quotas:
-    """Each visitor's use: (when the day began, seconds used since)."""
+    """Each visitor's use: (when the day began, seconds used since); FAKE_ZEROGPU_SPENT
+    ("anonymous:page=118,free:alice=290") has visitors arrive with part of their day spent."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.used: dict[str, tuple[float, float]] = {}
+        for entry in filter(None, os.environ.get("FAKE_ZEROGPU_SPENT", "").split(",")):
+            visitor, _, spent = entry.partition("=")
+            self.used[visitor.strip()] = (time.time(), float(spent))
 
     def left(self, visitor: str, tier: str, now: float) -> tuple[int, timedelta]:
         began, used = self.used.get(visitor, (now, 0.0))
