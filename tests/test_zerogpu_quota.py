@@ -17,6 +17,7 @@ import pytest
 from rmbg.webapp import zerogpu
 from rmbg.webapp.catalog import Recipe
 from rmbg.webapp.zerogpu import GpuRefused, mattes_seconds, refine_seconds, refusal_of
+from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,3 +164,47 @@ def test_an_ask_over_the_longest_call_is_an_illegal_duration_and_off_zerogpu_not
     )
     monkeypatch.setenv("SPACES_ZERO_GPU", "false")
     assert spaces.GPU(duration=10)(double) is double
+
+
+@pytest.mark.slow  # the whole page built, with U2-Net-p loaded at import: about 40 s on 2 busy cores
+@pytest.mark.uses("gradio")
+def test_a_page_visitor_whose_gpu_time_is_spent_is_told_and_the_cpu_button_cuts_out_the_same_photo(
+    u2netp_path,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """The page's own events as gradio calls them, on ZeroGPU (the stand-in), for a visitor with no
+    GPU time left: Remove keeps the page and says why; "Run on the CPU instead" takes the same form
+    (the photo already uploaded) and cuts it out here, with no ZeroGPU call."""
+    from PIL import Image
+
+    import app
+    from rmbg.webapp import AppConfig, Session, guard
+    from tests.support.app import EXAMPLE
+
+    monkeypatch.setenv("RMBG_U2NETP_PATH", str(u2netp_path))
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setenv("FAKE_ZEROGPU_LOG", str(tmp_path / "asks.jsonl"))
+    monkeypatch.setenv("FAKE_ZEROGPU_SPENT", "anonymous:ip=120")  # this visitor's day is spent
+    path = ROOT / "tests" / "support" / "zerogpu" / "spaces" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("fake_zerogpu_page", path)
+    spaces = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spaces)
+    monkeypatch.setattr(guard, "local_mattes", spaces.GPU(duration=mattes_seconds)(guard._local_mattes))
+    monkeypatch.setattr(guard, "ZEROGPU", True)
+    demo = app.build_demo(AppConfig())
+    fns = {f.api_name: f.fn for f in demo.fns.values()}
+    components = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    assert components["run-cpu"].visible and "not signed in" in components["zerogpu-quota"].value
+
+    refused = fns["page_remove"](Session(), str(EXAMPLE), "u2netp")  # (state, pair, download, line, message)
+    message = refused[4]["value"]
+    assert message.startswith("**Could not do that:** The free GPU time") and "CPU" in message
+    assert [a["refused"] for a in asks(tmp_path)] == ["ZeroGPU quota exceeded"]
+
+    _state, _pair, download, line, cleared = fns["page_remove_cpu"](Session(), str(EXAMPLE), "u2netp")
+    assert cleared["visible"] is False and "U2-Net-p" in line
+    assert len(asks(tmp_path)) == 1  # no second ZeroGPU call
+    with Image.open(download["value"]) as cutout:
+        low, high = cutout.getchannel("A").getextrema()
+    assert low < 30 and high > 225
