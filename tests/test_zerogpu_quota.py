@@ -168,14 +168,15 @@ def test_an_ask_over_the_longest_call_is_an_illegal_duration_and_off_zerogpu_not
 
 @pytest.mark.slow  # the whole page built, with U2-Net-p loaded at import: about 40 s on 2 busy cores
 @pytest.mark.uses("gradio")
-def test_a_page_visitor_whose_gpu_time_is_spent_is_told_and_the_cpu_button_cuts_out_the_same_photo(
+def test_a_page_visitor_whose_gpu_time_is_spent_is_told_and_served_on_the_cpu_in_remove_and_compare(
     u2netp_path,  # noqa: F811
     tmp_path,
     monkeypatch,
 ):
     """The page's own events as gradio calls them, on ZeroGPU (the stand-in), for a visitor with no
     GPU time left: Remove keeps the page and says why; "Run on the CPU instead" takes the same form
-    (the photo already uploaded) and cuts it out here, with no ZeroGPU call."""
+    (the photo already uploaded) and cuts it out here, with no ZeroGPU call; Compare says why in the
+    provider's row, and its CPU checkbox runs the same providers here."""
     from PIL import Image
 
     import app
@@ -208,3 +209,11 @@ def test_a_page_visitor_whose_gpu_time_is_spent_is_told_and_the_cpu_button_cuts_
     with Image.open(download["value"]) as cutout:
         low, high = cutout.getchannel("A").getextrema()
     assert low < 30 and high > 225
+
+    other = str(ROOT / "examples" / "dog.jpg")  # a photo not cut out yet (the matte cache would answer)
+    _state, gallery, table, _agreement, *_ = fns["compare"](Session(), other, ["u2netp"])  # Compare
+    assert gallery == [] and table[0][0] == "u2netp" and "used up for now" in table[0][3]  # the refusal, its row
+    assert zerogpu.CPU_BOX in table[0][3]
+    _state, gallery, table, _agreement, *_ = fns["compare"](Session(), other, ["u2netp"], cpu=True)  # ticked
+    assert len(gallery) == 1 and table[0][3].startswith("ok")
+    assert len(asks(tmp_path)) == 2  # the refused Compare asked; its CPU run did not

@@ -126,8 +126,9 @@ def refine_seconds(refiner: object, image: object, matte: object) -> int:
 REFUSALS: tuple[str, ...] = ("ZeroGPU quota exceeded", "ZeroGPU illegal duration", "ZeroGPU queue timeout")
 REFUSALS += ("ZeroGPU client error", "ZeroGPU pending credits exceeded")
 CPU_PROVIDERS = ("isnet-general", "u2netp")  # the fastest local models on a CPU, best first (docs/cpu.md)
-CPU_BUTTON = "Run on the CPU instead"
-SIGN_IN = "Signing in with Hugging Face (the button at the top) raises it from 2 to 5 minutes a day (40 with PRO)."
+CPU_BUTTON = "Run on the CPU instead"  # the Remove tab's button
+CPU_BOX = "Run local models on the CPU (slower, no GPU time)"  # the Compare tab's checkbox
+SIGN_IN = "Signing in with Hugging Face (at the top of the page) raises it from 2 to 5 minutes a day (40 with PRO)."
 _ASKED = re.compile(r"\((\d+)s requested vs\. (\d+)s left\)")
 _WAIT = re.compile(r"Try again in ([0-9:, a-z]+?)\.")
 
@@ -165,8 +166,9 @@ class GpuRefused(RmbgError):
             when = " Trying again in a minute may work."
         return (
             f"{what}{when} {SIGN_IN} Meanwhile the same image can run on this server's CPU with the "
-            f"{self.cpu_provider} model (slower, free, no GPU time): the “{CPU_BUTTON}” button, or "
-            f"provider {self.cpu_provider} with cpu true; or paste your own key for a hosted provider."
+            f"{self.cpu_provider} model (slower, free, no GPU time): the “{CPU_BUTTON}” button (in Compare, "
+            f"tick “{CPU_BOX}”), or provider {self.cpu_provider} with cpu true; or paste your own key for "
+            "a hosted provider."
         )
 
 

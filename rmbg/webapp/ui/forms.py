@@ -240,6 +240,7 @@ class CompareForm(Form, Looks):
     background: Text = "transparent"
     colour: Text = "#ffffff"
     vitmatte: Flag = False
+    cpu: Flag = False
 
 
 @with_keys()
