@@ -29,7 +29,7 @@ outside spaces.GPU.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
 from ..refine import Refiner, refine_matte
@@ -74,6 +74,18 @@ def _local_refine(refiner: Refiner, image: Image.Image, matte: Matte) -> Matte:
 local_mattes = on_zerogpu(_local_mattes, mattes_seconds)
 local_refine = on_zerogpu(_local_refine, refine_seconds)
 ZEROGPU = local_mattes is not _local_mattes
+
+
+def through_zerogpu(gpu_function: Callable, *args: object) -> Any:
+    """gpu_function(*args), a `spaces.GPU` function: ZeroGPU's refusal (quota spent, no GPU, an
+    ask over its maximum) raised as zerogpu.GpuRefused, a visitor's words; anything else as it came."""
+    try:
+        return gpu_function(*args)
+    except Exception as exc:
+        refused = refusal_of(exc)
+        if refused is None:
+            raise
+        raise refused from None
 
 
 class Payer:
@@ -159,13 +171,7 @@ class Guarded:
         if not self._on_gpu:
             return _local_mattes(self.inner, images)
         sent = recipe(self.inner)
-        try:
-            made = local_mattes(sent, images)
-        except Exception as exc:
-            refused = refusal_of(exc)
-            if refused is None:
-                raise
-            raise refused from None
+        made: list[Matte] = through_zerogpu(local_mattes, sent, images)
         mark_held(model_of(sent))  # the worker keeps it loaded for the next call
         return made
 
@@ -176,13 +182,7 @@ class Guarded:
         if not ZEROGPU or self.on_cpu:
             return refine_matte(refiner, image, matte)
         with LOCAL_DEVICE_LOCK:
-            try:
-                refined = local_refine(refiner, image, matte)
-            except Exception as exc:
-                refused = refusal_of(exc)
-                if refused is None:
-                    raise
-                raise refused from None
+            refined: Matte = through_zerogpu(local_refine, refiner, image, matte)
         for step in str(refiner.id).split("+"):
             mark_held(step)
         return refined
