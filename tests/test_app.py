@@ -602,7 +602,7 @@ def test_local_inference_runs_inside_spaces_gpu_only_where_spaces_exists(monkeyp
 
     monkeypatch.delitem(sys.modules, "spaces", raising=False)
     monkeypatch.setattr("builtins.__import__", _refusing("spaces", __import__))
-    assert guard.on_zerogpu(plain) is plain  # not on ZeroGPU: nothing changes
+    assert guard.on_zerogpu(plain, len) is plain  # not on ZeroGPU: nothing changes
 
     monkeypatch.undo()
     seen = {}
@@ -617,8 +617,8 @@ def test_local_inference_runs_inside_spaces_gpu_only_where_spaces_exists(monkeyp
 
     fake.GPU = gpu
     monkeypatch.setitem(sys.modules, "spaces", fake)
-    wrapped = guard.on_zerogpu(plain)
-    assert seen["wrapped"] == (plain, guard.GPU_SECONDS) and wrapped(3) == ("gpu", 3)
+    wrapped = guard.on_zerogpu(plain, len)
+    assert seen["wrapped"] == (plain, len) and wrapped(3) == ("gpu", 3)  # the ask: a callable of the call
 
 
 def _refusing(name, real_import):

@@ -24,6 +24,7 @@ from PIL import Image
 
 import rmbg
 from rmbg.webapp.guard import ZEROGPU_FRAMES
+from rmbg.webapp.zerogpu import mattes_seconds, refine_seconds
 from tests.support.launched import app_process
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 from tests.video_clips import davis, write_clip
@@ -48,6 +49,7 @@ def test_local_models_run_in_the_gpu_worker_one_allocation_per_photo_and_per_gro
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "support" / "zerogpu"), str(ROOT)]),
         "FAKE_ZEROGPU_LOG": str(log),
+        "SPACES_ZERO_GPU": "true",
         "RMBG_U2NETP_PATH": str(u2netp_path),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -120,9 +122,10 @@ def test_refinement_and_picking_run_in_the_gpu_worker_and_give_what_they_give_he
         here = picked()  # no ZeroGPU: everything in this process
         log = tmp_path / "allocations.jsonl"
         monkeypatch.setenv("FAKE_ZEROGPU_LOG", str(log))
+        monkeypatch.setenv("SPACES_ZERO_GPU", "true")
         spaces = fake_spaces()
-        monkeypatch.setattr(guard, "local_mattes", spaces.GPU(duration=guard.GPU_SECONDS)(guard._local_mattes))
-        monkeypatch.setattr(guard, "local_refine", spaces.GPU(duration=guard.GPU_SECONDS)(guard._local_refine))
+        monkeypatch.setattr(guard, "local_mattes", spaces.GPU(duration=mattes_seconds)(guard._local_mattes))
+        monkeypatch.setattr(guard, "local_refine", spaces.GPU(duration=refine_seconds)(guard._local_refine))
         monkeypatch.setattr(guard, "ZEROGPU", True)
         there = picked()
     finally:
@@ -152,3 +155,64 @@ def test_a_provider_that_cannot_be_a_weak_key_is_built_and_sent_as_it_is():
     kept = type("Kept", (), {"id": "kept", "kind": "local"})()
     remember_recipe(kept, Recipe("kept", {"a": 1}))
     assert recipe(kept) == Recipe("kept", {"a": 1})
+
+
+def space_env(tmp_path: Path, log: Path, u2netp: Path, monkeypatch) -> dict[str, str]:
+    """The environment a ZeroGPU Space gives the app (SPACE_ID, SYSTEM=spaces, SPACES_ZERO_GPU), the
+    stand-in `spaces` first on the path, BiRefNet_lite's deterministic weights in an offline Hub cache,
+    and the CPU models' speed already measured (slow, so the default is U2-Net-p and the app starts
+    without timing BiRefNet_lite on these 2 cores for minutes first; rmbg.providers.local.calibration)."""
+    from rmbg.models.specs import BIREFNET_VARIANTS
+    from rmbg.providers.local import calibration
+    from tests.hfcache import HFCache
+    from tests.support.models import lite_weights
+
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "rmbg-cache"))
+    for model in ("birefnet-lite", "rmbg-1.4", "isnet-general"):
+        calibration.store(model, calibration.config_of(model), 60.0)
+    cache = HFCache(tmp_path / "hub")
+    spec = BIREFNET_VARIANTS["birefnet-lite"].spec
+    cache.add(spec.repo_id, "0123456789abcdef0123456789abcdef01234567", spec.filename, lite_weights())
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "support" / "zerogpu"), str(ROOT)]),
+        "FAKE_ZEROGPU_LOG": str(log),
+        "SPACES_ZERO_GPU": "true",
+        "SYSTEM": "spaces",
+        "SPACE_ID": "rehearsal/rmbg",
+        "HF_HUB_CACHE": str(cache.root),
+        "HF_HUB_OFFLINE": "1",
+        "RMBG_U2NETP_PATH": str(u2netp),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+    }
+
+
+@pytest.mark.slow  # an app process and BiRefNet_lite at 1024² on the CPU: about 30 s on 2 cores
+@pytest.mark.uses("gradio")
+def test_one_photo_through_rest_on_a_zerogpu_space_asks_for_at_most_15_seconds(
+    u2netp_path,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """The issue's check: the duration one photo asks ZeroGPU for, evaluated by the stand-in with the
+    call's own arguments, is sized to the work (it was a fixed 120 s: one photo a day unsigned)."""
+    log = tmp_path / "allocations.jsonl"
+    with app_process(space_env(tmp_path, log, u2netp_path, monkeypatch), tmp_path / "app.log") as (url, _proc):
+        answer = httpx.post(
+            url + "api/remove",
+            files={"image": ("cat.jpg", PHOTO.read_bytes(), "image/jpeg")},
+            data={"provider": "birefnet-lite"},
+            timeout=300,
+        )
+        assert answer.status_code == 200, answer.text + (tmp_path / "app.log").read_text()[-3000:]
+        again = httpx.post(
+            url + "api/remove",
+            files={"image": ("cat.jpg", PHOTO.read_bytes(), "image/jpeg")},
+            data={"provider": "birefnet-lite", "format": "webp"},  # another render: the matte comes from the cache
+            timeout=300,
+        )
+        assert again.status_code == 200
+    asks = [(a["fn"], a["items"], a["duration"]) for a in allocations(log)]
+    assert asks == [("_local_mattes", [1], 8)]  # 0.5 s a photo + 4 s to load + 3 s margin, rounded up
+    assert asks[0][2] <= 15

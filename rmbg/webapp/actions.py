@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -39,6 +40,7 @@ from .look import Look, download, preview_of, shown, shrink
 from .memory import give_back
 from .pricebook import PriceBook
 from .session import Session
+from .zerogpu import on_cpu_config
 
 log = logging.getLogger("rmbg.app")
 
@@ -219,24 +221,23 @@ def run(
     refine: str | None = None,
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
+    on_cpu: bool = False,
 ) -> tuple[Result, Provider]:
-    """One provider on one image (a path, bytes or PIL image), rendered with
-    `look`, under the spending caps: what the page, the REST endpoint and the
-    MCP tool share. Every option is checked before the provider is called.
-    Raises an RmbgError (bad image, missing key, spending cap, provider
-    failure) with a message for a person. session_id: whose hosted spending
-    the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
-    refine ("vitmatte"), points and box: as remove_background's. Works in a slot (rmbg.webapp.slots).
-    """
+    """One provider on one image (a path, bytes or PIL image), rendered with `look`, under the spending
+    caps: what the page, the REST endpoint and the MCP tool share, in a slot (rmbg.webapp.slots). Every
+    option is checked before the provider is called. Raises an RmbgError (bad image, missing key, spending
+    cap, provider failure, a ZeroGPU refusal: zerogpu.GpuRefused) with a message for a person. session_id:
+    whose hosted spending the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
+    refine ("vitmatte"), points and box: as remove_background's. on_cpu: a local model on this CPU."""
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
     # refined edges / SAM 2 picking: never a Hub download a visitor starts on a public server unless allowed
     picks = bool(points) or box is not None
     check_refiners(refiner_models(refine, picks), app.config.public, app.config.visitor_downloads)
-    provider = build_provider(provider_id, keys, app.config)
+    provider = build_provider(provider_id, keys, on_cpu_config(app.config, provider_id) if on_cpu else app.config)
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     try:
-        guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start)
+        guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start, on_cpu=on_cpu)
         with app.slots.taken():  # the page's, its API's and MCP's; REST's when it took one of its own
             result = remove_background(
                 image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None, box=box
@@ -263,13 +264,13 @@ def remove(
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
     started: float | None = None,
+    on_cpu: bool = False,
 ) -> tuple[Session, Shown]:
     """run(), then keep the result for re-rendering and show it, rendered once.
     `started`: time.perf_counter() when the click reached the server, for the
     line's total seconds."""
-    result, provider = run(
-        image, provider_id, look, keys, app, report=report, session_id=session_id, refine=refine, points=points, box=box
-    )
+    picks: dict[str, Any] = {"refine": refine, "points": points, "box": box, "on_cpu": on_cpu}
+    result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id, **picks)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id), app.book)
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded
     session = replace(session, last=token, last_name=stem_of(image), last_label=provider.label)

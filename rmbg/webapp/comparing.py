@@ -29,6 +29,7 @@ from .guard import Guarded, payer
 from .look import Look, preview_of, shown
 from .memory import give_back
 from .session import Session
+from .zerogpu import on_cpu_config
 
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
@@ -124,9 +125,11 @@ def run(
     report: Report | None = None,
     session_id: str = "local",
     refine: str | None = None,
+    on_cpu: bool = False,
 ) -> tuple[Session, CompareView]:
     """Compare providers on one image (a path or PIL image); with `refine`
-    ("vitmatte") each also with refined edges, beside it ("<id>+vitmatte").
+    ("vitmatte") each also with refined edges, beside it ("<id>+vitmatte");
+    `on_cpu`: the local models on this process's CPU (on ZeroGPU: no GPU time).
 
     A provider that cannot be built for this visitor (no key, unknown) or
     fails is listed with its reason; the others still run. The spending cap
@@ -141,7 +144,7 @@ def run(
     built, failures, labels = [], {}, {}
     for pid in ids:
         try:
-            provider = build_provider(pid, keys, app.config)
+            provider = build_provider(pid, keys, on_cpu_config(app.config, pid) if on_cpu else app.config)
         except RmbgError as exc:
             failures[pid], labels[pid] = safe_message(exc, keys), pid
             continue
@@ -150,7 +153,7 @@ def run(
     if report:
         report(f"Running {len(built)} providers…")
     try:
-        guarded = [Guarded(p, payer(app, session_id, keys, p.id)) for p in built]
+        guarded = [Guarded(p, payer(app, session_id, keys, p.id), on_cpu=on_cpu) for p in built]
         comparison = compare(image, guarded, cache=app.cache, options=options, refine=refine or None)
     finally:
         for provider in built:

@@ -16,17 +16,26 @@ call waits for an allocation in ZeroGPU's queue, so a clip's frames go in
 groups (`frames_per_call`, one allocation a group: rmbg.video.pipeline), not
 one allocation a frame. The locks a forked child inherits held are freed in
 it (rmbg.providers.local.pool, rmbg.threads).
+
+Each GPU function asks ZeroGPU for a duration computed from its own arguments
+(rmbg.webapp.zerogpu: the photos, the model, whether the worker holds it
+yet), not a fixed two minutes: ZeroGPU refuses a call whose ask is more than
+the visitor has left. A refusal becomes zerogpu.GpuRefused (a visitor's
+words, the CPU alternative); `Guarded(..., on_cpu=True)` is that
+alternative: the local model runs here, in the app's own process, on its CPU,
+outside spaces.GPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..providers.local.device import LOCAL_DEVICE_LOCK
 from ..refine import Refiner, refine_matte
 from .catalog import Recipe, recipe
 from .spending import Ledger
+from .zerogpu import mark_held, mattes_seconds, model_of, refine_seconds, refusal_of
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -36,18 +45,18 @@ if TYPE_CHECKING:
     from .catalog import Keys
     from .context import App
 
-GPU_SECONDS = 120  # ZeroGPU allocation per call
 ZEROGPU_FRAMES = 16  # a clip's frames per ZeroGPU allocation (about 100 MB of 1080p frames each way)
 
 
-def on_zerogpu(fn: Callable) -> Callable:
-    """`spaces.GPU(fn)` where the `spaces` package exists (Hugging Face
-    ZeroGPU); elsewhere `fn` unchanged."""
+def on_zerogpu(fn: Callable, duration: Callable[..., int]) -> Callable:
+    """`spaces.GPU(fn, duration=duration)` where the `spaces` package exists (Hugging Face
+    ZeroGPU; it calls `duration` with each call's own arguments for its ask); elsewhere `fn`
+    unchanged."""
     try:
         import spaces
     except ImportError:
         return fn
-    return spaces.GPU(duration=GPU_SECONDS)(fn)
+    return spaces.GPU(duration=duration)(fn)
 
 
 def _local_mattes(provider: Provider | Recipe, images: list[Image.Image]) -> list[Matte]:
@@ -62,9 +71,21 @@ def _local_refine(refiner: Refiner, image: Image.Image, matte: Matte) -> Matte:
 
 # Decorated at import, as ZeroGPU requires. On ZeroGPU the call runs in a worker process forked
 # from the app's, its arguments and result pickled across: a Recipe, not the provider object.
-local_mattes = on_zerogpu(_local_mattes)
-local_refine = on_zerogpu(_local_refine)
+local_mattes = on_zerogpu(_local_mattes, mattes_seconds)
+local_refine = on_zerogpu(_local_refine, refine_seconds)
 ZEROGPU = local_mattes is not _local_mattes
+
+
+def through_zerogpu(gpu_function: Callable, *args: object) -> Any:
+    """gpu_function(*args), a `spaces.GPU` function: ZeroGPU's refusal (quota spent, no GPU, an
+    ask over its maximum) raised as zerogpu.GpuRefused, a visitor's words; anything else as it came."""
+    try:
+        return gpu_function(*args)
+    except Exception as exc:
+        refused = refusal_of(exc)
+        if refused is None:
+            raise
+        raise refused from None
 
 
 class Payer:
@@ -88,8 +109,15 @@ class Guarded:
     before the provider works; `last` keeps the last alpha it made (the
     Benchmark's gallery) when `keep_last`."""
 
-    def __init__(self, inner: Provider, payer: Payer, on_start: Callable[[Provider], None] | None = None):
+    def __init__(
+        self,
+        inner: Provider,
+        payer: Payer,
+        on_start: Callable[[Provider], None] | None = None,
+        on_cpu: bool = False,
+    ):
         self.inner = inner
+        self.on_cpu = on_cpu  # a local model here, outside spaces.GPU (the CPU alternative on ZeroGPU)
         self.id = inner.id
         self.label = inner.label
         self.kind = inner.kind
@@ -115,7 +143,11 @@ class Guarded:
     def frames_per_call(self) -> int:
         """A clip's frames per `mattes` call (rmbg.video.pipeline): a group for a local model on
         ZeroGPU (one GPU allocation each, not one a frame), else one."""
-        return ZEROGPU_FRAMES if ZEROGPU and self.kind == "local" else 1
+        return ZEROGPU_FRAMES if self._on_gpu else 1
+
+    @property
+    def _on_gpu(self) -> bool:
+        return ZEROGPU and self.kind == "local" and not self.on_cpu
 
     def matte(self, image: Image.Image) -> Matte:
         return self.mattes([image])[0]
@@ -130,19 +162,30 @@ class Guarded:
             with LOCAL_DEVICE_LOCK:
                 if self._on_start:
                     self._on_start(self.inner)
-                made = local_mattes(recipe(self.inner) if ZEROGPU else self.inner, images)
+                made = self._local(images)
         if self.keep_last:
             self.last = made[-1].alpha
+        return made
+
+    def _local(self, images: list[Image.Image]) -> list[Matte]:
+        if not self._on_gpu:
+            return _local_mattes(self.inner, images)
+        sent = recipe(self.inner)
+        made: list[Matte] = through_zerogpu(local_mattes, sent, images)
+        mark_held(model_of(sent))  # the worker keeps it loaded for the next call
         return made
 
     def refine_matte(self, refiner: Refiner, image: Image.Image, matte: Matte) -> Matte:
         """Edge refinement or SAM 2 picking of this provider's matte (rmbg.api): on ZeroGPU in
         the GPU worker, as the local models run (the refiner goes there pickled, its model
         loaded in the worker); elsewhere here, where it always ran."""
-        if not ZEROGPU:
+        if not ZEROGPU or self.on_cpu:
             return refine_matte(refiner, image, matte)
         with LOCAL_DEVICE_LOCK:
-            return local_refine(refiner, image, matte)
+            refined: Matte = through_zerogpu(local_refine, refiner, image, matte)
+        for step in str(refiner.id).split("+"):
+            mark_held(step)
+        return refined
 
     def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer

@@ -8,7 +8,8 @@ Request: multipart/form-data with the file in `image` (and optionally
 SSRF guard, rmbg.image.fetch) or a data: URI. Other fields, all optional: provider,
 background ("transparent", a colour such as "white" or "#ff0000", or
 "image" with background_image), mask_only, clean_edges, format (png, webp,
-jpeg), crop, canvas, margin, align. Keys for hosted providers in one header
+jpeg), crop, canvas, margin, align, cpu (a local model on the server's CPU:
+on a ZeroGPU Space, no GPU time). Keys for hosted providers in one header
 per vendor (rmbg.vendors: X-Fal-Key, X-Runware-Key, ...; never stored,
 never logged); the same key rules and spending caps as the page, the
 per-session cap applying per client address (X-Forwarded-For believed only
@@ -19,7 +20,8 @@ X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached
 (and X-Rmbg-Warning when the ledger could not record a paid call: rmbg.paying).
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
-large, 415 not a form or JSON, 429 the provider's rate limit, 502/504 the
+large, 415 not a form or JSON, 429 the provider's rate limit or ZeroGPU's
+refusal (with "retry_on_cpu": the fields that run it on the CPU), 502/504 the
 provider failed or timed out, 403 a model download this server does not
 allow its visitors or a model whose licence it refuses (RMBG_COMMERCIAL_ONLY),
 503 a model that cannot run here).
@@ -159,8 +161,11 @@ def router(
         look = look_of(fields, background)
         provider_id = str(fields.provider or default_provider())
         assert app is not None  # routes without an app only describe themselves
+        on_cpu = bool(fields.cpu)
         with slots.taken():
-            result, _ = actions.run(image, provider_id, look, keys, app, session_id=rest_identity(client))
+            result, _ = actions.run(
+                image, provider_id, look, keys, app, session_id=rest_identity(client), on_cpu=on_cpu
+            )
         return result, look, result.encode(look.fmt)
 
     @api.post(

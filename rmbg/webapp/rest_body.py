@@ -11,7 +11,8 @@ large one where it needs it without holding it in memory.
 
 Errors are JSON {"error": message} (rest_types.Refusal) with a fitting
 status: STATUS maps rmbg's errors to codes; 413 too large, 415 not a form
-nor JSON, 500 anything unexpected (logged, never shown).
+nor JSON, 500 anything unexpected (logged, never shown); 429 a ZeroGPU
+refusal, with the fields that run the same image on the CPU (gpu_refusal).
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ from . import actions
 from .catalog import Keys, SessionKeyMissing
 from .downloads import DownloadRefused
 from .file_limits import image_max_bytes, shown_mb
-from .rest_types import Refusal
+from .rest_types import CpuRetry, Refusal
+from .zerogpu import GpuRefused
 
 log = logging.getLogger("rmbg.rest")
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (GpuRefused, 429),
     (BudgetError, 402),
     (ProviderCreditError, 402),
     (MissingCredentialsError, 401),
@@ -136,7 +139,19 @@ async def read_body(
 
 
 def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(Refusal(error=message).model_dump(), status_code=status)
+    return JSONResponse(Refusal(error=message).model_dump(exclude_none=True), status_code=status)
+
+
+def gpu_refusal(exc: GpuRefused, keys: Keys) -> JSONResponse:
+    """ZeroGPU refused the call (429): its words, ZeroGPU's title, and the fields that run the same
+    image on the CPU; Retry-After when ZeroGPU said when the quota refills."""
+    body = Refusal(
+        error=actions.safe_message(exc, keys, "rest"),
+        zerogpu=exc.title,
+        retry_on_cpu=CpuRetry(provider=exc.cpu_provider),
+    )
+    headers = {"Retry-After": str(exc.wait_seconds)} if exc.wait_seconds is not None else None
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=429, headers=headers)
 
 
 def refusal(exc: Exception, keys: Keys, route: str, upload: str) -> JSONResponse:
@@ -152,6 +167,8 @@ def refusal(exc: Exception, keys: Keys, route: str, upload: str) -> JSONResponse
         )
     if isinstance(exc, MultiPartException):
         return error(400, f"The form could not be read: {exc.message}")
+    if isinstance(exc, GpuRefused):
+        return gpu_refusal(exc, keys)
     if isinstance(exc, SessionKeyMissing):
         return error(401, actions.safe_message(exc, keys, "rest"))
     if isinstance(exc, RmbgError):

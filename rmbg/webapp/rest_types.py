@@ -56,6 +56,11 @@ class Fields(BaseModel):
     margin: Size = Field(None, description='Space around the subject with crop or canvas: "10%" or "40px".')
     align: Align = Field(None, description='"center", or "bottom" (the subject stands on the bottom margin).')
     url: Text = Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")
+    cpu: Flag = Field(
+        None,
+        description="Run a local model on this server's CPU, in its own process (on a ZeroGPU Space: no GPU "
+        "time from the visitor's daily quota; what a 429 refusal's retry_on_cpu says to send).",
+    )
 
 
 FIELDS = tuple(Fields.model_fields)  # the names a request may use, in the order errors list them
@@ -102,10 +107,20 @@ class Made(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+class CpuRetry(BaseModel):
+    """The same request, run on the server's CPU: the fields to send again."""
+
+    provider: str = Field(description="The fastest local model on this server's CPU.")
+    cpu: bool = Field(default=True, description="Run it on the CPU, outside the GPU quota.")
+
+
 class Refusal(BaseModel):
-    """Every error's body: why the request was refused or failed."""
+    """Every error's body: why the request was refused or failed; a ZeroGPU refusal (429) also
+    says what ZeroGPU answered and how to have the same image cut out on the CPU instead."""
 
     error: str
+    zerogpu: str | None = Field(default=None, description='ZeroGPU\'s refusal ("ZeroGPU quota exceeded"; 429 only).')
+    retry_on_cpu: CpuRetry | None = Field(default=None, description="These fields sent again run on the CPU (429).")
 
 
 def fields_of(values: Mapping[str, Any]) -> Fields:

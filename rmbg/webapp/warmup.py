@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from PIL import Image
 
 from ..errors import RmbgError
 from ..image import arrays
+from ..providers.base import Provider
 from .actions import warm_key
 from .catalog import Keys, build_provider, close
 from .context import App
@@ -64,8 +67,85 @@ def warm(app: App, provider_id: str) -> bool:
     return True
 
 
+def preload(app: App, provider_id: str) -> bool:
+    """On ZeroGPU, at import (build_demo), before the first visitor: the default local model loaded
+    and placed on the device in the app's own process, as ZeroGPU asks (its GPU workers are forks
+    of this process: they start with it; rmbg.webapp.guard). A PyTorch network is loaded, not run
+    (no forward may run on ZeroGPU's GPU outside spaces.GPU); another backend (ONNX Runtime,
+    OpenVINO: the CPU) through warm()'s one small matte. True when it is loaded."""
+    from .zerogpu import mark_held
+
+    try:
+        provider = build_provider(provider_id, Keys(), app.config)
+    except RmbgError as exc:
+        log.info("no preload of %s: %s", provider_id, exc)
+        return False
+    network = getattr(provider, "network", None)
+    if network is None:  # not a PyTorch network: its one small matte, on the CPU
+        close(provider)
+        loaded = warm(app, provider_id)
+    else:
+        loaded = _load(provider, provider_id, network)
+        if loaded:
+            app.warm.add(warm_key(provider))
+    if loaded:
+        mark_held(provider_id)
+    return loaded
+
+
+def preload_cpu(app: App) -> str | None:
+    """On ZeroGPU, at import: the CPU alternative's model (zerogpu.cpu_provider: what a visitor whose
+    GPU time is spent runs instead) fetched and loaded on the CPU by the operator's own process, so a
+    visitor's CPU run downloads nothing (the app lets visitors start no download but the default's,
+    rmbg.webapp.downloads) and waits for no load. Its id, or None when none could be had."""
+    from ..registry import get_provider
+    from .zerogpu import CPU_PROVIDERS
+
+    for provider_id in CPU_PROVIDERS:
+        try:
+            provider = get_provider(provider_id, **{**app.config.config_for(provider_id), "device": "cpu"})
+        except RmbgError as exc:
+            log.info("no CPU alternative %s: %s", provider_id, exc)
+            continue
+        try:
+            if not provider.status().ready:
+                continue
+            provider.matte(Image.new("RGB", PHOTO, (128, 128, 128)))
+        except Exception as exc:  # logged: the next one, or the visitor is told why
+            log.warning("the CPU alternative %s could not be loaded (%s: %s)", provider_id, type(exc).__name__, exc)
+            continue
+        finally:
+            close(provider)
+        app.warm.add(warm_key(provider))
+        log.info("CPU alternative %s loaded", provider_id)
+        return provider_id
+    return None
+
+
+def _load(provider: Provider, provider_id: str, network: Callable[[], object]) -> bool:
+    try:
+        if provider.kind != "local" or not provider.status().ready:
+            return False
+        started = time.perf_counter()
+        network()
+        log.info("default provider %s loaded at import in %.1f s", provider_id, time.perf_counter() - started)
+        return True
+    except Exception as exc:  # logged, never raised: the first visitor's GPU call loads it instead
+        log.warning("the preload of %s failed (%s: %s)", provider_id, type(exc).__name__, exc)
+        return False
+    finally:
+        close(provider)
+
+
 def warm_up(app: App, provider_id: str) -> threading.Thread:
-    """warm(app, provider_id) in a daemon thread (started; join it to wait)."""
+    """warm(app, provider_id) in a daemon thread (started; join it to wait); on ZeroGPU nothing
+    more (preload() loaded the default at import, and no forward runs outside spaces.GPU there)."""
+    from .guard import ZEROGPU
+
+    if ZEROGPU:
+        thread = threading.Thread(target=lambda: None, name="rmbg-warm-up", daemon=True)
+        thread.start()
+        return thread
     thread = threading.Thread(target=warm, args=(app, provider_id), name="rmbg-warm-up", daemon=True)
     thread.start()
     return thread

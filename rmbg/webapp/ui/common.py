@@ -149,6 +149,11 @@ def session_of(request: gr.Request | None) -> str:
     return identity.call_identity(getattr(request, "session_hash", None), getattr(request, "headers", None))
 
 
+def visitor_of(call: Any) -> str | None:
+    """The browser session of a page event (None when called directly, as in the tests)."""
+    return call.request.session_hash if call.request is not None else None
+
+
 def on_page(
     fn: Callable[..., Any],
     n_outputs: int,

@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import catalog, comparing
+from .. import catalog, comparing, guard, zerogpu
 from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
@@ -29,6 +29,7 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
                 elem_id="compare-providers",
             )
             vitmatte = gr.Checkbox(False, label="Also with refined edges (ViTMatte)", elem_id="compare-vitmatte")
+            cpu = gr.Checkbox(False, label=zerogpu.CPU_BOX, visible=guard.ZEROGPU, elem_id="compare-cpu")
             run = gr.Button("Compare", variant="primary", elem_id="compare-run")
             message = gr.Markdown(visible=False, elem_id="compare-message", elem_classes=["refusal"])
             with gr.Group():
@@ -81,6 +82,7 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
         "colour": colour,
         **key_controls(keys),
         "vitmatte": vitmatte,
+        "cpu": cpu,
     }
     wire_compare(app, session, controls, run, message, views)
     return providers
@@ -105,6 +107,7 @@ def wire_compare(
             report=lambda text: call.progress(0.5, desc=text),
             session_id=session_of(call.request),
             refine="vitmatte" if flag(form.vitmatte, "vitmatte") else None,
+            on_cpu=flag(form.cpu, "cpu"),
         )
         return (state, *_compare_outputs(comparing.comparison_of(state, app), shown, chosen, app))
 

@@ -240,6 +240,7 @@ class CompareForm(Form, Looks):
     background: Text = "transparent"
     colour: Text = "#ffffff"
     vitmatte: Flag = False
+    cpu: Flag = False
 
 
 @with_keys()
@@ -285,6 +286,7 @@ class McpForm(Form, Looks):
     margin: Size = ""
     align: Align = "center"
     format: Format = "png"
+    cpu: Flag = False
 
     def look(self) -> Look:
         kind, colour = Look.background_of(self.background, images=False)

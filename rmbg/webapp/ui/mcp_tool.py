@@ -48,6 +48,8 @@ def mcp_tool(app: App, default_id: str) -> None:
             margin: space around the subject with crop or canvas: "10%" or "40px".
             align: "center" or "bottom" (the subject stands on the bottom margin).
             format: "png" or "webp" (both keep transparency) or "jpeg".
+            cpu: true to run a local model on this server's CPU (on a ZeroGPU Space: no GPU quota; what a
+                "GPU time is used up" refusal suggests, with the provider it names).
         Returns:
             the output image (its file name says which provider made it, and ends "-watermarked" when the
             vendor gave it free with its watermark: a Photoroom sandbox key).
@@ -55,7 +57,13 @@ def mcp_tool(app: App, default_id: str) -> None:
         chosen = form.look()
         data = actions.image_from_reference(form.image)
         result, used = actions.run(
-            data, form.provider or default_id, chosen, form.keys(), app, session_id=session_of(call.request)
+            data,
+            form.provider or default_id,
+            chosen,
+            form.keys(),
+            app,
+            session_id=session_of(call.request),
+            on_cpu=bool(form.cpu),
         )
         # A free sandbox result says so in its name, the one thing the tool answers (and in its PNG text).
         stem = f"image-{used.id}" + ("-watermarked" if result.cost.watermarked else "")
@@ -80,6 +88,7 @@ def mcp_tool(app: App, default_id: str) -> None:
             "margin": gr.Textbox("0", label="margin"),
             "align": gr.Textbox("center", label="align"),
             "format": gr.Textbox("png", label="format"),
+            "cpu": gr.Checkbox(False, label="cpu"),
             **{name: gr.Textbox(None, label=name) for name in KEY_FIELDS},
         }
         # One output: gradio's MCP server turns a single image into image content, several outputs into text.

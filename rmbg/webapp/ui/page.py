@@ -13,7 +13,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from ...vendors import VENDORS
-from .. import benchmark, catalog, identity, rest
+from .. import benchmark, catalog, guard, identity, rest
 from ..config import AppConfig
 from ..context import App
 from ..file_limits import shown_mb, upload_max_bytes
@@ -21,12 +21,14 @@ from ..look import OutputStore
 from ..rawcalls import RawCallCheck, Slot
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
+from ..warmup import preload, preload_cpu
 from ..warmup import warm_up as warm_in_background
 from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
 from .common import CSS, lenient, log, session_of
 from .compare_tab import compare_tab
 from .mcp_tool import mcp_tool
+from .quota_bar import quota_bar
 from .remove_tab import remove_tab, wire_keys
 from .video_js import PAIR_JS, VIDEO_CSS
 from .video_tab import video_tab
@@ -49,6 +51,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     app = App.create(config, store=OutputStore(get_upload_folder(), max_bytes=config.downloads_mb * 2**20))
     default_id, default_reason = catalog.default_choice()
     log.info("default provider: %s (%s)", default_id, default_reason)
+    if guard.ZEROGPU:  # loaded and on the device before the first visitor, as ZeroGPU asks
+        preload(app, default_id)
+        preload_cpu(app)  # and the model a visitor whose GPU time is spent runs on the CPU instead
     with gr.Blocks(title="rmbg · remove image and video backgrounds", delete_cache=TEMP_FILES) as demo:
         session = gr.State(Session(), time_to_live=SESSION_TTL_S)
         gr.Markdown(
@@ -57,6 +62,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             f"({', '.join(v.label for v in VENDORS)}). "
             "Changing the background, the mask view or the format re-uses the matte: no new model run, no new charge."
         )
+        quota_bar(demo, default_id)  # on ZeroGPU: whose GPU quota a photo spends, and the sign-in
         with gr.Accordion("API keys for hosted providers (optional)", open=False):
             keys = key_boxes()
             gr.Markdown("Keys stay in this browser tab: sent with each request, never stored on the server.")

@@ -28,9 +28,11 @@ from .common import (
     on_page,
     page_errors,
     session_of,
+    visitor_of,
 )
 from .forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
 from .pick import pick_controls, wire_pick
+from .quota_bar import cpu_button, wire_cpu
 
 # Canvas choices offered in the menu (any "WxH" or "W:H" can be typed).
 CANVASES = ["none", "1:1", "4:5", "3:2", "2000x2000", "1600x1600", "1000x1000"]
@@ -62,6 +64,7 @@ def remove_tab(
                 info="Re-estimates hair and soft edges after any provider (local, free).",
             )
             run = gr.Button("Remove background", variant="primary", elem_id="run")
+            cpu_run = cpu_button()  # on ZeroGPU: the same photo on this server's CPU, outside the GPU quota
             message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
             look = look_controls()
         with gr.Column(scale=3, min_width=300):
@@ -89,7 +92,7 @@ def remove_tab(
         "points": pick["points"],
         "box": pick["box"],
     }
-    wire_remove(app, session, controls, run, (slider, file, cost), message, default_id)
+    wire_remove(app, session, controls, (run, cpu_run), (slider, file, cost), message, default_id)
     wire_pick(image, pick)
 
     def on_url(text: Text) -> tuple[str, str]:
@@ -162,7 +165,7 @@ def wire_remove(
     app: App,
     session: gr.State,
     controls: dict[str, Any],
-    run: gr.Button,
+    runs: tuple[gr.Button, gr.Button],
     outputs: tuple[Any, ...],
     message: Any,
     default_id: str,
@@ -170,10 +173,10 @@ def wire_remove(
     """/remove, /rerender and the small updates of the Remove tab. The page's
     Remove is progressive (rmbg.webapp.progressive): with the default model
     on a CPU, its result at once, then a better free model's; the named API
-    returns the one model's result it was asked for."""
-    slider, file, cost = outputs
+    returns the one model's result it was asked for. runs: Remove, and quota_bar's CPU button."""
+    cost, (run, cpu_run) = outputs[2], runs
 
-    def remove(form: RemoveForm, call: Call) -> tuple[Any, ...]:
+    def remove(form: RemoveForm, call: Call, on_cpu: bool = False) -> tuple[Any, ...]:
         started = time.perf_counter()  # the line's total: from the click reaching the server to the result
         picked, boxed = actions.prompts_of(form.points, form.box)
         call.progress(0, desc="Starting…")
@@ -191,6 +194,7 @@ def wire_remove(
             points=picked,
             box=boxed,
             started=started,
+            on_cpu=on_cpu,
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
@@ -238,6 +242,7 @@ def wire_remove(
         concurrency_id="remove",
         show_progress="hidden",
     )
+    wire_cpu(cpu_run, remove, inputs, [session, *outputs, message], shown)
     # the visitor moved on: a new photo, another provider or a new click stops a better model on its way
     gr.on(
         [controls["image"].change, controls["provider"].input, run.click],
@@ -271,11 +276,6 @@ UNCHANGED = (gr.skip(),) * 4  # no better result (none applies, or the visitor m
 def shown(out: tuple[Any, ...]) -> tuple[Any, ...]:
     """A Remove result as the page shows it: the download button named after its format."""
     return (*out[:2], download_update(out[2]), out[3])
-
-
-def visitor_of(call: Call) -> str | None:
-    """The browser session of a page event (None when called directly, as in the tests)."""
-    return call.request.session_hash if call.request is not None else None
 
 
 def wire_rerender(
