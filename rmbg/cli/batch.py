@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ..api import run_provider
 from ..cache import MatteCache
+from ..cascade import confidence_of
 from ..charging import metered
 from ..errors import RmbgError
 from ..image.fetch import shown
@@ -177,7 +178,9 @@ def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
 
 
 def process(item: Item, provider: Provider, settings: Settings, cache: MatteCache | None) -> Outcome:
-    """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
+    """Load, run, render, encode and write one image; any failure becomes a failed Outcome.
+    The outcome names the provider and carries its matte's confidence (rmbg.confidence)."""
+    sure: list[float] = []
 
     def work() -> tuple[float, Cost]:
         root = out_root(item)
@@ -185,12 +188,13 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
         loaded = load_image(item.source)
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         check_inside(root, item.output_rel)  # a link planted while the call ran
+        sure.extend(c for c in [confidence_of(result)] if c is not None)
         data = result.encode(settings.render.format)
         if not write_unless_abandoned(item.output, lambda: write_atomic(item.output, data)):
             raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
         return result.seconds.total, result.cost
 
-    return attempt(item, work)
+    return replace(attempt(item, work), provider=provider.id, confidence=sure[0] if sure else None)
 
 
 def out_root(item: Item) -> Path:

@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_paid_flags(rm)
     rm.set_defaults(func=cmd_remove)
+    from .cascade import add_escalate_flags  # --escalate BETTER: the cascade (rmbg.cli.cascade); else cmd_remove
+
+    add_escalate_flags(rm, cmd_remove)
 
     pv = sub.add_parser("providers", help="list providers, whether they can run here, and their price")
     pv.set_defaults(func=cmd_providers)

@@ -124,7 +124,8 @@ class Claims:
 
 
 def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, int, str, str, str]:
-    """(file, output, provider, seconds, cost in nano-USD, cost source, status, error)."""
+    """(file, output, provider, seconds, cost in nano-USD, cost source, status, error); the
+    provider is the one that made the output (the outcome's), else `provider_id`."""
     cost = outcome.cost
     # resume reads this marker: an image whose request may have been billed is not sent again
     marked = outcome.status == "failed" and outcome.may_be_billed
@@ -133,7 +134,7 @@ def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, in
     return (
         outcome.item.display,
         outcome.item.output_rel,
-        provider_id,
+        outcome.provider or provider_id,
         outcome.seconds,
         to_nano(usd),
         source,
