@@ -29,8 +29,8 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,6 +141,14 @@ def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, in
         outcome.status,
         outcome.error,
     )
+
+
+def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
+    """Items whose earlier request may have been billed (`uncertain` output
+    paths, rmbg.cli.manifest.uncertain_outputs) marked not to be sent again."""
+    return [
+        replace(i, error=HELD_BACK, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items
+    ]
 
 
 def made_in(out_dir: Path) -> Callable[[str], bool]:
