@@ -276,3 +276,22 @@ def test_cli_u2netp_first_then_a_better_provider(u2netp_path, fakes, tmp_path, m
     free = {r["output"]: float(r["seconds"]) for r in rows if r["provider"] == "u2netp"}
     assert len(free) == 4 and len(fakes["crisp"].seen) == 2
     assert "2 of 4 escalated to fake-crisp" in capsys.readouterr().out
+
+
+def test_cli_escalation_to_runware_through_its_fake_server(fakes, photos, monkeypatch, capsys):
+    from tests.fakes.runware import TEST_KEY, RunwareFake
+
+    with RunwareFake() as fake:
+        monkeypatch.setenv("RMBG_RUNWARE_URL", fake.url)
+        monkeypatch.setenv("RUNWARE_API_KEY", TEST_KEY)
+        fake.inject("server-error", times=1)  # the first escalation: a Runware 5xx may have been billed
+        argv = ["remove", "in", "-o", "out", "-p", "fake-own", "--escalate", "runware-rembg"]
+        code = main([*argv, "--escalate-share", "0.3", "--max-cost", "1", "-j", "1"])
+        posts = [c for c in fake.calls if c.method == "POST"]
+    out = capsys.readouterr().out
+    assert code == 1 and len(posts) == 3  # the failed call is not sent again
+    assert "2 of 10 escalated to runware-rembg (at most 30%); escalations cost $0.0039" in out
+    rows = {r["output"]: r for r in manifest(photos / "out")}  # the last row of each output
+    assert rows["p9.png"]["provider"] == "runware-rembg" and rows["p9.png"]["status"] == "failed"
+    assert rows["p9.png"]["cost_source"] == "may have been billed"
+    assert [rows[f"p{i}.png"]["cost_usd"] for i in (7, 8)] == ["0.0013", "0.0013"]
