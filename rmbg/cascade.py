@@ -7,8 +7,13 @@
 The free provider runs on every image; each result carries its matte's
 confidence (rmbg.confidence). Then the better provider runs on the images
 the free one is least sure of: at most `share` of them (the lowest
-confidences, ties in input order), or every one under `below`. The better
-result replaces the free one. A paid escalation goes through the one money
+confidences, ties in input order), or every one under `below`. Of the two
+mattes an escalated image then has, it keeps the surer (the higher
+confidence; the better provider's on a tie), or with keep="better" always
+the better provider's: on the DAVIS sequences the method was chosen on,
+keeping the better provider's matte made the cascade worse than the free
+model alone where the better model fails too, and keeping the surer made it
+better than either (docs/cascade.md). A paid escalation goes through the one money
 rule (rmbg.paying: reserved before it is sent, inside `max_cost` and the
 day's cap of the operator's keys); when the cap is reached, or the better
 provider fails, the image keeps its free result and its meta says why
@@ -31,7 +36,9 @@ from .confidence import DEFAULT_SHARE, META_KEY
 from .errors import BudgetError, InvalidRequestError, RmbgError
 from .providers.base import Provider
 from .result import Result
+from .types import Cost
 
+KEEP = ("surer", "better")  # which matte an escalated image keeps: the surer of the two, or always the better's
 ESCALATION = "escalation"  # meta key: "escalated from <free> (confidence c)", "not escalated: <why>"
 
 
@@ -67,9 +74,25 @@ def confidence_of(result: Result) -> float | None:
     return None if text is None else float(text)
 
 
-def escalated(free: Result, better: Result) -> Result:
-    """The better result, saying what it replaced."""
-    note = f"escalated from {free.provider} (confidence {free.meta.get(META_KEY, '?')})"
+def keeps_first(free: float | None, better: float | None, keep: str) -> bool:
+    """Whether an escalated image keeps the first provider's matte: with keep="surer", when its
+    confidence is higher than the better provider's (a tie keeps the better one's)."""
+    if keep not in KEEP:
+        raise InvalidRequestError(f"keep must be one of {', '.join(KEEP)}, got {keep!r}.")
+    return keep == "surer" and free is not None and better is not None and free > better
+
+
+def escalated(free: Result, better: Result, keep: str = "surer") -> Result:
+    """The result an escalated image keeps (keeps_first), saying what happened; a kept first
+    result's cost includes the escalation's call (it was paid for)."""
+    first, second = free.meta.get(META_KEY, "?"), better.meta.get(META_KEY, "?")
+    if keeps_first(confidence_of(free), confidence_of(better), keep):
+        note = f"escalated to {better.provider} (confidence {second}); {free.provider}'s matte kept, surer ({first})"
+        cost = Cost(
+            free.cost.usd + better.cost.usd, better.cost.source, f"{better.provider}'s call; its matte not kept"
+        )
+        return replace(free, cost=cost, meta={**free.meta, ESCALATION: note})
+    note = f"escalated from {free.provider} (confidence {first})"
     return replace(better, meta={**better.meta, ESCALATION: note})
 
 
@@ -96,6 +119,7 @@ def cascade(
     share: float | None = None,
     below: float | None = None,
     max_cost: Decimal | float | str | None = None,
+    keep: str = "surer",
     **options: Any,
 ) -> list[Result]:
     """Every image through `free`, then the least sure through `better` (module doc).
@@ -106,6 +130,9 @@ def cascade(
         or those whose confidence is under `below`; not both.
     max_cost: USD the escalations may spend (None: no cap of its own; the
         day's cap of the operator's keys still applies).
+    keep: "surer" (default): an escalated image keeps whichever of its two mattes
+        has the higher confidence (measured: docs/cascade.md); "better": always
+        the better provider's.
     options: remove_background's (background, mask_only, crop, refine, ...),
         the same for both providers.
     Returns one Result per image, in order; `result.provider` says which
@@ -117,6 +144,7 @@ def cascade(
     from .registry import get_provider
 
     share, below = check_choice(share, below)
+    keeps_first(None, None, keep)  # checked before anything runs
     free_p = get_provider(free) if isinstance(free, str) else free
     better_p = get_provider(better) if isinstance(better, str) else better
     cap = None if max_cost is None else Decimal(str(max_cost))
@@ -128,7 +156,7 @@ def cascade(
             results[i] = kept(results[i], stopped)
             continue
         try:
-            results[i] = escalated(results[i], remove_background(images[i], paid, **options))
+            results[i] = escalated(results[i], remove_background(images[i], paid, **options), keep)
         except BudgetError as exc:
             stopped = f"the budget was reached ({exc})"
             results[i] = kept(results[i], stopped)

@@ -75,6 +75,17 @@ class Crisp(Own):
         return Matte(image.convert("L").point(lambda v: 255 if v >= 128 else 0), Cost.free(), 0.0, {"model": "crisp"})
 
 
+class Blurry(Own):
+    """A "better" provider whose matte is less sure than the free one's: the subject all soft (grey 160)."""
+
+    id, label = "fake-blurry", "blurry"
+
+    def matte(self, image):
+        with self._lock:
+            self.seen.append(image.getpixel((0, 0))[0])
+        return Matte(image.convert("L").point(lambda v: 160 if v >= 128 else 0), Cost.free(), 0.0, {"model": "blur"})
+
+
 class PaidCrisp(Crisp):
     id, label, kind = "fake-paid", "paid crisp", "hosted"
 
@@ -100,7 +111,7 @@ class PaidCrisp(Crisp):
 
 @pytest.fixture
 def fakes():
-    made = {"own": Own(), "crisp": Crisp(), "paid": PaidCrisp()}
+    made = {"own": Own(), "crisp": Crisp(), "paid": PaidCrisp(), "blurry": Blurry()}
     for p in made.values():
         rmbg.register(p.id, lambda p=p, **_: p)
     yield made
@@ -138,6 +149,31 @@ def test_cascade_escalates_exactly_the_share_least_sure_first(fakes):
     assert results[9].meta["escalation"].startswith("escalated from fake-own (confidence 0.")
     assert float(results[9].meta["confidence"]) > float(results[6].meta["confidence"])  # the better matte is crisp
     assert "escalation" not in results[0].meta
+
+
+def test_an_escalated_image_keeps_the_surer_matte_unless_told_to_keep_the_better_providers(fakes):
+    photos = [photo(i) for i in range(N)]
+    surer = rmbg.cascade(photos, "fake-own", "fake-blurry", share=0.3, cache=None)
+    assert [r.provider for r in surer] == ["fake-own"] * N and fakes["blurry"].seen == [9, 8, 7]
+    assert "fake-own's matte kept, surer" in surer[9].meta["escalation"]
+    always = rmbg.cascade(photos, "fake-own", "fake-blurry", share=0.3, keep="better", cache=None)
+    assert [r.provider for r in always[7:]] == ["fake-blurry"] * 3
+    with pytest.raises(InvalidRequestError):
+        rmbg.cascade(photos, "fake-own", "fake-blurry", keep="best")
+
+
+def test_cli_keeps_the_first_output_where_it_was_surer(fakes, photos, capsys):
+    argv = ["remove", "in", "-o", "out", "-p", "fake-own", "--escalate", "fake-blurry", "--escalate-share", "0.2"]
+    assert main(argv) == 0
+    assert (
+        "2 of 10 escalated to fake-blurry (at most 20%); escalations cost $0; 0 kept fake-blurry's matte, 2 kept "
+        in (capsys.readouterr().out)
+    )
+    rows = [r for r in manifest(photos / "out") if r["output"] == "p9.png"]
+    assert [r["provider"] for r in rows] == ["fake-own", "fake-own"]
+    assert rows[1]["error"].startswith("escalated to fake-blurry, its matte less sure")
+    alpha = np.asarray(Image.open(photos / "out" / "p9.png"))[..., 3]
+    assert 160 in alpha  # the first matte's soft columns: not overwritten
 
 
 def test_cascade_below_a_confidence(fakes):
@@ -201,7 +237,9 @@ def test_cli_escalates_the_share_and_the_manifest_says_who_made_each(fakes, phot
     code = main(["remove", "in", "-o", "out", "-p", "fake-own", "--escalate", "fake-crisp", "--escalate-share", "0.3"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "3 of 10 escalated to fake-crisp (at most 30%); escalations cost $0; the others are fake-own's." in out
+    assert (
+        "3 of 10 escalated to fake-crisp (at most 30%); escalations cost $0; 3 kept fake-crisp's matte, 0 kept " in out
+    )
     assert made_by(photos / "out") == {f"p{i}.png": "fake-own" for i in range(7)} | {
         f"p{i}.png": "fake-crisp" for i in (7, 8, 9)
     }
@@ -290,7 +328,7 @@ def test_cli_escalation_to_runware_through_its_fake_server(fakes, photos, monkey
         posts = [c for c in fake.calls if c.method == "POST"]
     out = capsys.readouterr().out
     assert code == 1 and len(posts) == 3  # the failed call is not sent again
-    assert "2 of 10 escalated to runware-rembg (at most 30%); escalations cost $0.0039" in out
+    assert "2 of 10 escalated to runware-rembg (at most 30%); escalations cost $0.0039; 2 kept runware-rembg's" in out
     rows = {r["output"]: r for r in manifest(photos / "out")}  # the last row of each output
     assert rows["p9.png"]["provider"] == "runware-rembg" and rows["p9.png"]["status"] == "failed"
     assert rows["p9.png"]["cost_source"] == "may have been billed"

@@ -9,8 +9,9 @@
 2. Of the images it made in this run, the least sure go to --escalate: at
    most --escalate-share of them (default 0.3: floor(share x made), the
    lowest confidences first), or every one under --escalate-below. Each is
-   made again and its output replaced; its manifest row names the provider
-   that made it.
+   made again; its output is replaced unless the first matte was surer
+   (--escalate-keep surer, the default; `better` always replaces it). Its
+   manifest row names the provider whose output stands, with the call's cost.
 3. The escalations are paid calls like any other (rmbg.paying through the
    batch's scheduler): estimated before the run from the share (with
    --escalate-below, as if every image went), refused without --yes or
@@ -36,22 +37,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 
+from ..api import run_provider
 from ..cache import MatteCache
-from ..cascade import check_choice, most_unsure
+from ..cascade import KEEP, check_choice, confidence_of, keeps_first, most_unsure
 from ..confidence import DEFAULT_SHARE
 from ..errors import RmbgError
 from ..image.framing import framing_of
+from ..image.io import load_image
 from ..providers.base import Provider
 from ..refine import resolve_refiner
-from ..types import RenderOptions, format_usd
+from ..types import Cost, RenderOptions, format_usd
 from ..wording import words
 from . import batch
 from .choosing import choose_provider, parse_background
-from .interrupts import INTERRUPTED, stop_requested, stopping_gently
+from .interrupts import INTERRUPTED, stop_requested, stopping_gently, write_unless_abandoned
 from .manifest import Manifest, uncertain_outputs
 from .many import BATCH_CACHE_BYTES, DEFAULT_JOBS
 from .progress import Progress, summary
 from .resume import UsageError, check_resume, output_folder, output_options, record_options
+from .writing import check_inside, write_atomic
 
 
 def fraction(text: str) -> float:
@@ -88,11 +92,18 @@ def add_escalate_flags(rm: argparse.ArgumentParser, plain: Callable[..., int]) -
 
     def run(args, out: TextIO, err: TextIO) -> int:
         if args.escalate is None:
-            if args.escalate_share is not None or args.escalate_below is not None:
-                raise UsageError("--escalate-share and --escalate-below go with --escalate BETTER.")
+            if args.escalate_share is not None or args.escalate_below is not None or args.escalate_keep != "surer":
+                raise UsageError("--escalate-share, --escalate-below and --escalate-keep go with --escalate BETTER.")
             return plain(args, out, err)
         return cmd_cascade(args, out, err)
 
+    rm.add_argument(
+        "--escalate-keep",
+        choices=KEEP,
+        default="surer",
+        help="with --escalate: which matte an escalated image keeps: the surer of the two (default; "
+        "measured in docs/cascade.md) or always the better provider's",
+    )
     rm.set_defaults(func=run)
 
 
@@ -141,7 +152,7 @@ def cmd_cascade(args, out: TextIO, err: TextIO) -> int:
     if uncertain and not args.retry_uncertain:
         items = batch.hold_back(items, uncertain)
     runnable = batch.to_run(items, args.overwrite)
-    options = {**output_options(args, free), "escalate": better.id, "escalate_share": share, "escalate_below": below}
+    options = {**output_options(args, free), "escalate": [better.id, share, below, args.escalate_keep]}
     check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
     if not escalation_gate(len(runnable), free, better, share, args.yes, args.max_cost, err):
         return 2
@@ -152,7 +163,20 @@ def cmd_cascade(args, out: TextIO, err: TextIO) -> int:
     first = batch.Settings(render, args.overwrite, jobs, args.max_cost, refiner)
     second = batch.Settings(render, True, args.jobs or DEFAULT_JOBS.get(better.kind, 1), args.max_cost, refiner)
     with stopping_gently(err) as stop:
-        code = run_cascade(items, out_dir, free, better, first, second, share, below, out, err, args.retry_uncertain)
+        code = run_cascade(
+            items,
+            out_dir,
+            free,
+            better,
+            first,
+            second,
+            share,
+            below,
+            out,
+            err,
+            args.retry_uncertain,
+            args.escalate_keep,
+        )
     return 130 if stop.is_set() else code
 
 
@@ -168,6 +192,7 @@ def run_cascade(
     out: TextIO,
     err: TextIO,
     retry_uncertain: bool = False,
+    keep: str = "surer",
 ) -> int:
     """Both passes with progress on `err`, every row in the manifest, the summary on `out`; the exit
     code: 0 when every image was made (by either provider) or skipped and no escalation failed."""
@@ -180,6 +205,7 @@ def run_cascade(
         finally:
             progress.close()
         done = [o for o in made if o.status == "done"]
+        first_sure = {id(o.item): o.confidence for o in done}
         chosen = [done[i].item for i in most_unsure([o.confidence for o in done], share=share, below=below)]
         spent = sum((o.cost.usd for o in made if o.cost), Decimal(0))
         room = None if second.max_cost is None else max(Decimal(0), second.max_cost - spent)
@@ -187,12 +213,15 @@ def run_cascade(
         if chosen and not stop_requested.is_set():
             progress = Progress(len(chosen), err)
             try:
-                escalations = batch.run(
+                escalations = batch.run_items(
                     chosen,
-                    better,
-                    replace(second, max_cost=room),
+                    chosen,
+                    lambda item: escalate_one(item, free.id, first_sure[id(item)], better, second, cache, keep),
                     _reporter(manifest, progress, escalation=True),
-                    cache=cache,
+                    estimate=better.estimate().usd if better.kind == "hosted" else Decimal(0),
+                    jobs=second.jobs if better.kind == "hosted" else 1,
+                    max_cost=room,
+                    provider_id=better.id,
                     claims=manifest.claims,
                 )
             finally:
@@ -204,6 +233,41 @@ def run_cascade(
     print("\n".join(lines), file=out)
     failed = any(o.status == "failed" for o in [*made, *escalations])
     return 0 if not failed and all(o.status in ("done", "skipped") for o in made) else 1
+
+
+def escalate_one(
+    item: batch.Item,
+    free_id: str,
+    free_sure: float | None,
+    better: Provider,
+    settings: batch.Settings,
+    cache: MatteCache | None,
+    keep: str,
+) -> batch.Outcome:
+    """One escalation: `better` on the item; its output is written over the first one's unless
+    the first matte was surer (keep="surer", rmbg.cascade.keeps_first). The outcome names
+    the provider whose output stands and carries the call's cost."""
+    kept_first: list[str] = []
+
+    def work() -> tuple[float, Cost]:
+        root = batch.out_root(item)
+        check_inside(root, item.output_rel)  # before anything is paid for
+        result = run_provider(load_image(item.source), better, options=settings.render, cache=cache,
+                              refiner=settings.refiner)  # fmt: skip
+        sure = confidence_of(result)
+        if keeps_first(free_sure, sure, keep):
+            kept_first.append(f"escalated to {better.id}, its matte less sure ({sure:.3f} < {free_sure:.3f}): kept")
+            return result.seconds.total, result.cost
+        check_inside(root, item.output_rel)  # a link planted while the call ran
+        data = result.encode(settings.render.format)
+        if not write_unless_abandoned(item.output, lambda: write_atomic(item.output, data)):
+            raise RmbgError(f"{INTERRUPTED}; the result was not written")
+        return result.seconds.total, result.cost
+
+    outcome = batch.attempt(item, work)
+    if kept_first:
+        return replace(outcome, provider=free_id, error=kept_first[0])
+    return replace(outcome, provider=better.id)
 
 
 def _reporter(manifest: Manifest, progress: Progress, *, escalation: bool = False):
@@ -228,10 +292,11 @@ def escalation_lines(
     images were chosen and not escalated, with why."""
     rule = f"confidence under {below:g}" if below is not None else f"at most {share:.0%}"
     ok = [o for o in escalations if o.status == "done"]
+    firsts = sum(o.provider == free for o in ok)
     cost = sum((o.cost.usd for o in escalations if o.cost), Decimal(0))
     lines = [
         f"{len(ok)} of {made} escalated to {better} ({rule}); escalations cost ${format_usd(cost)}; "
-        f"the others are {free}'s."
+        f"{len(ok) - firsts} kept {better}'s matte, {firsts} kept {free}'s (surer)."
     ]
     failed = [o for o in escalations if o.status == "failed"]
     if failed:
