@@ -160,8 +160,8 @@ def remove_background(
     escalate, escalate_below: a better provider for when this one is unsure:
         where the matte's confidence (result.meta["confidence"],
         rmbg.confidence) is under `escalate_below`, the image goes to
-        `escalate` too, and the surer of the two results is returned
-        (rmbg.cascade.escalated: its meta["escalation"] says what happened). A hosted one is paid through the one rule
+        `escalate` too and its result is returned (its meta["escalation"]
+        says what it replaced). A hosted one is paid through the one rule
         (rmbg.paying); refused by a cap, or failing, the first result is
         returned with meta["escalation"] saying why. For a batch with a
         share: rmbg.cascade.

@@ -7,13 +7,12 @@
 The free provider runs on every image; each result carries its matte's
 confidence (rmbg.confidence). Then the better provider runs on the images
 the free one is least sure of: at most `share` of them (the lowest
-confidences, ties in input order), or every one under `below`. Of the two
-mattes an escalated image then has, it keeps the surer (the higher
-confidence; the better provider's on a tie), or with keep="better" always
-the better provider's: on the DAVIS sequences the method was chosen on,
-keeping the better provider's matte made the cascade worse than the free
-model alone where the better model fails too, and keeping the surer made it
-better than either (docs/cascade.md). A paid escalation goes through the one money
+confidences, ties in input order), or every one under `below`, and its
+result replaces the free one. With keep="surer", an escalated image keeps
+whichever of its two mattes has the higher confidence instead; measured
+(docs/cascade.md), that helped on the sequences where the stand-in better
+model failed more often than the free one, and not on every held-out set,
+so it is a choice, not the default. A paid escalation goes through the one money
 rule (rmbg.paying: reserved before it is sent, inside `max_cost` and the
 day's cap of the operator's keys); when the cap is reached, or the better
 provider fails, the image keeps its free result and its meta says why
@@ -38,7 +37,7 @@ from .providers.base import Provider
 from .result import Result
 from .types import Cost
 
-KEEP = ("surer", "better")  # which matte an escalated image keeps: the surer of the two, or always the better's
+KEEP = ("better", "surer")  # which matte an escalated image keeps: always the better's, or the surer of the two
 ESCALATION = "escalation"  # meta key: "escalated from <free> (confidence c)", "not escalated: <why>"
 
 
@@ -82,7 +81,7 @@ def keeps_first(free: float | None, better: float | None, keep: str) -> bool:
     return keep == "surer" and free is not None and better is not None and free > better
 
 
-def escalated(free: Result, better: Result, keep: str = "surer") -> Result:
+def escalated(free: Result, better: Result, keep: str = "better") -> Result:
     """The result an escalated image keeps (keeps_first), saying what happened; a kept first
     result's cost includes the escalation's call (it was paid for)."""
     first, second = free.meta.get(META_KEY, "?"), better.meta.get(META_KEY, "?")
@@ -119,7 +118,7 @@ def cascade(
     share: float | None = None,
     below: float | None = None,
     max_cost: Decimal | float | str | None = None,
-    keep: str = "surer",
+    keep: str = "better",
     **options: Any,
 ) -> list[Result]:
     """Every image through `free`, then the least sure through `better` (module doc).
@@ -130,9 +129,8 @@ def cascade(
         or those whose confidence is under `below`; not both.
     max_cost: USD the escalations may spend (None: no cap of its own; the
         day's cap of the operator's keys still applies).
-    keep: "surer" (default): an escalated image keeps whichever of its two mattes
-        has the higher confidence (measured: docs/cascade.md); "better": always
-        the better provider's.
+    keep: "better" (default): an escalated image gets the better provider's
+        result; "surer": whichever of its two mattes has the higher confidence.
     options: remove_background's (background, mask_only, crop, refine, ...),
         the same for both providers.
     Returns one Result per image, in order; `result.provider` says which

@@ -151,20 +151,20 @@ def test_cascade_escalates_exactly_the_share_least_sure_first(fakes):
     assert "escalation" not in results[0].meta
 
 
-def test_an_escalated_image_keeps_the_surer_matte_unless_told_to_keep_the_better_providers(fakes):
+def test_an_escalated_image_keeps_the_better_providers_matte_or_with_keep_surer_the_surer(fakes):
     photos = [photo(i) for i in range(N)]
-    surer = rmbg.cascade(photos, "fake-own", "fake-blurry", share=0.3, cache=None)
-    assert [r.provider for r in surer] == ["fake-own"] * N and fakes["blurry"].seen == [9, 8, 7]
-    assert "fake-own's matte kept, surer" in surer[9].meta["escalation"]
-    always = rmbg.cascade(photos, "fake-own", "fake-blurry", share=0.3, keep="better", cache=None)
+    always = rmbg.cascade(photos, "fake-own", "fake-blurry", share=0.3, cache=None)
     assert [r.provider for r in always[7:]] == ["fake-blurry"] * 3
+    surer = rmbg.cascade(photos, "fake-own", "fake-blurry", share=0.3, keep="surer", cache=None)
+    assert [r.provider for r in surer] == ["fake-own"] * N and fakes["blurry"].seen == [9, 8, 7] * 2
+    assert "fake-own's matte kept, surer" in surer[9].meta["escalation"]
     with pytest.raises(InvalidRequestError):
         rmbg.cascade(photos, "fake-own", "fake-blurry", keep="best")
 
 
 def test_cli_keeps_the_first_output_where_it_was_surer(fakes, photos, capsys):
     argv = ["remove", "in", "-o", "out", "-p", "fake-own", "--escalate", "fake-blurry", "--escalate-share", "0.2"]
-    assert main(argv) == 0
+    assert main([*argv, "--escalate-keep", "surer"]) == 0
     assert (
         "2 of 10 escalated to fake-blurry (at most 20%); escalations cost $0; 0 kept fake-blurry's matte, 2 kept "
         in (capsys.readouterr().out)

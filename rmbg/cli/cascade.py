@@ -9,9 +9,9 @@
 2. Of the images it made in this run, the least sure go to --escalate: at
    most --escalate-share of them (default 0.3: floor(share x made), the
    lowest confidences first), or every one under --escalate-below. Each is
-   made again; its output is replaced unless the first matte was surer
-   (--escalate-keep surer, the default; `better` always replaces it). Its
-   manifest row names the provider whose output stands, with the call's cost.
+   made again and its output replaced (--escalate-keep surer: unless the
+   first matte was surer). Its manifest row names the provider whose output
+   stands, with the call's cost.
 3. The escalations are paid calls like any other (rmbg.paying through the
    batch's scheduler): estimated before the run from the share (with
    --escalate-below, as if every image went), refused without --yes or
@@ -92,7 +92,7 @@ def add_escalate_flags(rm: argparse.ArgumentParser, plain: Callable[..., int]) -
 
     def run(args, out: TextIO, err: TextIO) -> int:
         if args.escalate is None:
-            if args.escalate_share is not None or args.escalate_below is not None or args.escalate_keep != "surer":
+            if args.escalate_share is not None or args.escalate_below is not None or args.escalate_keep != "better":
                 raise UsageError("--escalate-share, --escalate-below and --escalate-keep go with --escalate BETTER.")
             return plain(args, out, err)
         return cmd_cascade(args, out, err)
@@ -100,9 +100,9 @@ def add_escalate_flags(rm: argparse.ArgumentParser, plain: Callable[..., int]) -
     rm.add_argument(
         "--escalate-keep",
         choices=KEEP,
-        default="surer",
-        help="with --escalate: which matte an escalated image keeps: the surer of the two (default; "
-        "measured in docs/cascade.md) or always the better provider's",
+        default="better",
+        help="with --escalate: which matte an escalated image keeps: the better provider's (default) or the "
+        "surer of the two (the higher confidence; measured in docs/cascade.md)",
     )
     rm.set_defaults(func=run)
 
@@ -192,7 +192,7 @@ def run_cascade(
     out: TextIO,
     err: TextIO,
     retry_uncertain: bool = False,
-    keep: str = "surer",
+    keep: str = "better",
 ) -> int:
     """Both passes with progress on `err`, every row in the manifest, the summary on `out`; the exit
     code: 0 when every image was made (by either provider) or skipped and no escalation failed."""
