@@ -123,7 +123,7 @@ def ranking_rows(data: dict[str, np.ndarray], scores: dict[str, str]) -> list[li
     for model in ("u2netp", "isnet-general"):
         for label, column in scores.items():
             key = f"{model}:{column}"
-            sign = 1.0 if column == "conf" else -1.0  # a signal is high where the matte is unsure
+            sign = 1.0 if column in ("conf", "fit") else -1.0  # a signal is high where the matte is unsure
             bad = data[f"{model}:iou"] < BAD
             out.append([
                 model, label, str(len(bad)), str(int(bad.sum())), f"{data[f'{model}:iou'].mean():.3f}",
@@ -243,7 +243,12 @@ def main(argv=None) -> int:
     if args.choice:
         from rmbg.confidence import WEIGHTS
 
-        signals = {"confidence": "conf", **{f"{k} alone": k for k in WEIGHTS}}
+        names = list(WEIGHTS)
+        design = np.stack([choice[f"u2netp:{k}"] for k in names] + [np.ones(len(choice["seq"]))], axis=1)
+        coef = np.linalg.lstsq(design, choice["u2netp:iou"], rcond=None)[0]  # U2-Net-p's IoU on the signals
+        for model in ("u2netp", "isnet-general"):
+            choice[f"{model}:fit"] = coef[-1] + sum(c * choice[f"{model}:{k}"] for c, k in zip(coef, names))
+        signals = {"confidence": "conf", "least-squares fit (in sample)": "fit", **{f"{k} alone": k for k in WEIGHTS}}
         tables.append(table("Candidates on the choice sequences", columns, ranking_rows(choice, signals)))
         order = np.argsort(choice["u2netp:conf"], kind="stable")
         rules = [

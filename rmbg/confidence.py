@@ -11,8 +11,8 @@ provider.
 
 The combination (`WEIGHTS`) was set from what each signal means, then kept
 after scoring it on U2-Net-p's mattes of four DAVIS 2016 sequences against
-each signal alone and a least-squares fit (the fit was no better: it leaned
-on a signal few frames have); it is reported on six other sequences
+each signal alone and a least-squares fit (no better there, even scored on
+the frames it was fitted to); it is reported on six other sequences
 (benchmarks/confidence.py, docs/cascade.md: AUROC for "IoU below 0.8",
 Spearman with IoU, per model).
 
