@@ -333,3 +333,15 @@ def test_cli_escalation_to_runware_through_its_fake_server(fakes, photos, monkey
     assert rows["p9.png"]["provider"] == "runware-rembg" and rows["p9.png"]["status"] == "failed"
     assert rows["p9.png"]["cost_source"] == "may have been billed"
     assert [rows[f"p{i}.png"]["cost_usd"] for i in (7, 8)] == ["0.0013", "0.0013"]
+
+
+def test_cli_cascade_is_refused_on_ray_and_resumes_only_with_the_same_escalation(fakes, photos, capsys):
+    argv = ["remove", "in", "-o", "out", "-p", "fake-own", "--escalate", "fake-crisp"]
+    assert main([*argv, "--engine", "ray"]) == 2
+    assert "--escalate runs on this machine" in capsys.readouterr().err
+    assert main([*argv, "--escalate-share", "0.3"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--escalate-share", "0.3"]) == 0  # the same command: everything skipped, nothing escalated
+    assert "0 of 0 escalated" in capsys.readouterr().out and fakes["crisp"].seen == [9, 8, 7]
+    assert main([*argv, "--escalate-share", "0.5"]) == 2  # other outputs would be kept as made: refused
+    assert "were made with other options" in capsys.readouterr().err
