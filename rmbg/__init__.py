@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .api import DEFAULT_PROVIDER, remove_background
 from .cache import MatteCache, default_cache
+from .cascade import cascade  # eager: the submodule's name is the function's
 from .compare import Comparison, compare  # eager: the submodule's name is the function's
 from .defaults import default_provider
 from .errors import (
@@ -83,6 +84,7 @@ __all__ = [
     "UnknownProviderError",
     "VideoResult",
     "__version__",
+    "cascade",
     "compare",
     "default_cache",
     "default_provider",

@@ -14,6 +14,8 @@ import numpy as np
 from PIL import Image
 
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
+from .confidence import DEFAULT_BELOW, confidence
+from .confidence import META_KEY as CONFIDENCE
 from .defaults import default_provider
 from .errors import InvalidImageError, ProviderResponseError
 from .image.compose import check_options, render
@@ -117,6 +119,8 @@ def remove_background(
     align: str | None = None,
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
+    escalate: str | Provider | None = None,
+    escalate_below: float = DEFAULT_BELOW,
 ) -> Result:
     """Remove the background of one image.
 
@@ -153,6 +157,14 @@ def remove_background(
         SAM 2.1 weights (facebook/sam2.1-hiera-tiny, Apache-2.0); for another
         model pass refine=rmbg.refine.get_refiner("sam2-pick", points=...,
         model=...).
+    escalate, escalate_below: a better provider for when this one is unsure:
+        where the matte's confidence (result.meta["confidence"],
+        rmbg.confidence) is under `escalate_below`, the image goes to
+        `escalate` too and its result is returned (its meta["escalation"]
+        says what it replaced). A hosted one is paid through the one rule
+        (rmbg.paying); refused by a cap, or failing, the first result is
+        returned with meta["escalation"] saying why. For a batch with a
+        share: rmbg.cascade.
 
     The render options are checked before the image is sent anywhere: a bad
     colour never costs a paid call.
@@ -179,7 +191,41 @@ def remove_background(
         from dataclasses import replace
 
         result = replace(result, meta={**result.meta, "default_reason": reason})
+    if escalate is not None:
+        result = _escalated(result, loaded, escalate, escalate_below, opts, keep_input_alpha, cache, refine, pick)
     return result
+
+
+def _escalated(
+    result: Result,
+    loaded: LoadedImage,
+    better: str | Provider,
+    below: float,
+    opts: RenderOptions,
+    keep_input_alpha: bool,
+    cache: CacheArg,
+    refine: str | Refiner | None,
+    pick: Refiner | None,
+) -> Result:
+    """remove_background's escalation (its doc): the better provider's result where `result` is unsure."""
+    from .cascade import check_choice, confidence_of, escalated, kept, paying
+    from .errors import BudgetError, RmbgError
+
+    check_choice(None, below)
+    score = confidence_of(result)
+    if score is None or score >= below:
+        return result
+    provider = paying(resolve_provider(better)[0], None)
+    try:
+        better_result = run_provider(
+            loaded, provider, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,
+            refiner=chain(pick, resolve_refiner(refine)),
+        )  # fmt: skip
+    except BudgetError as exc:
+        return kept(result, f"the budget was reached ({exc})")
+    except RmbgError as exc:
+        return kept(result, f"{provider.id} failed ({exc})")
+    return escalated(result, better_result)
 
 
 def subject_pick(
@@ -223,6 +269,7 @@ def run_provider(
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
     out = render(loaded.rgb, alpha, options=options or RenderOptions())
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost
+    sure = f"{confidence(matte.alpha):.3f}"  # the matte's own, before the input's alpha (rmbg.confidence)
     return Result(
         image=out,
         alpha=alpha,
@@ -231,7 +278,7 @@ def run_provider(
         seconds=Seconds(model=0.0 if cached else matte.seconds, total=time.perf_counter() - start),
         cost=cost,
         cached=cached,
-        meta={**matte.meta, "options": _options_text(provider)},
+        meta={**matte.meta, "options": _options_text(provider), CONFIDENCE: sure},
     )
 
 

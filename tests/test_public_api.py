@@ -30,6 +30,7 @@ PUBLIC = [
     "UnknownProviderError",
     "LicenceError",
     "__version__",
+    "cascade",
     "compare",
     "default_cache",
     "default_provider",

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from ..api import run_provider
 from ..cache import MatteCache
+from ..cascade import confidence_of
 from ..charging import metered
 from ..errors import RmbgError
 from ..image.fetch import shown
@@ -49,7 +50,7 @@ from ..wording import words
 from .budget import Budget, in_flight_outcome, kept_hold
 from .interrupts import INTERRUPTED, abandon, stop_requested, write_unless_abandoned
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
-from .manifest import HELD_BACK, Claims
+from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
 POLL_S = 0.02  # waiting for another process's paid calls under the same caps
@@ -177,7 +178,9 @@ def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
 
 
 def process(item: Item, provider: Provider, settings: Settings, cache: MatteCache | None) -> Outcome:
-    """Load, run, render, encode and write one image; any failure becomes a failed Outcome."""
+    """Load, run, render, encode and write one image (any failure: a failed Outcome); the outcome
+    names the provider, with its matte's confidence (rmbg.confidence)."""
+    sure: list[float | None] = []
 
     def work() -> tuple[float, Cost]:
         root = out_root(item)
@@ -185,12 +188,13 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
         loaded = load_image(item.source)
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         check_inside(root, item.output_rel)  # a link planted while the call ran
+        sure.append(confidence_of(result))
         data = result.encode(settings.render.format)
         if not write_unless_abandoned(item.output, lambda: write_atomic(item.output, data)):
             raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
         return result.seconds.total, result.cost
 
-    return attempt(item, work)
+    return replace(attempt(item, work), provider=provider.id, confidence=sure[0] if sure else None)
 
 
 def out_root(item: Item) -> Path:
@@ -199,14 +203,6 @@ def out_root(item: Item) -> Path:
     for _ in Path(item.output_rel).parts:
         root = root.parent
     return root
-
-
-def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
-    """Items whose earlier request may have been billed (`uncertain` output
-    paths, rmbg.cli.manifest.uncertain_outputs) marked not to be sent again."""
-    return [
-        replace(i, error=HELD_BACK, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items
-    ]
 
 
 def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:

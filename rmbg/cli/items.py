@@ -34,7 +34,9 @@ class Item:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one item. seconds: wall seconds, load to written file."""
+    """What happened to one item. seconds: wall seconds, load to written file;
+    provider: who made its output ("" = the batch's provider); confidence: its
+    matte's (rmbg.confidence), when a provider ran."""
 
     item: Item
     status: Status
@@ -42,3 +44,5 @@ class Outcome:
     cost: Cost | None = None
     error: str = ""
     may_be_billed: bool = False  # failed after a paid request may have reached the provider
+    provider: str = ""
+    confidence: float | None = None

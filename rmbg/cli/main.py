@@ -27,6 +27,7 @@ from ..threads import calm_openmp
 from ..types import RenderOptions
 from ..wording import words
 from . import batch, ledger_cmd
+from .cascade import add_escalate_flags
 from .choosing import VERBOSE, choose_provider, parse_background
 from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)"
     )
     add_paid_flags(rm)
-    rm.set_defaults(func=cmd_remove)
+    add_escalate_flags(rm, cmd_remove)  # --escalate BETTER: the cascade (rmbg.cli.cascade); without it, cmd_remove
 
     pv = sub.add_parser("providers", help="list providers, whether they can run here, and their price")
     pv.set_defaults(func=cmd_providers)

@@ -29,8 +29,8 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,7 +124,8 @@ class Claims:
 
 
 def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, int, str, str, str]:
-    """(file, output, provider, seconds, cost in nano-USD, cost source, status, error)."""
+    """(file, output, provider, seconds, cost in nano-USD, cost source, status, error); the
+    provider is the one that made the output (the outcome's), else `provider_id`."""
     cost = outcome.cost
     # resume reads this marker: an image whose request may have been billed is not sent again
     marked = outcome.status == "failed" and outcome.may_be_billed
@@ -133,13 +134,21 @@ def row_of(outcome: Outcome, provider_id: str) -> tuple[str, str, str, float, in
     return (
         outcome.item.display,
         outcome.item.output_rel,
-        provider_id,
+        outcome.provider or provider_id,
         outcome.seconds,
         to_nano(usd),
         source,
         outcome.status,
         outcome.error,
     )
+
+
+def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
+    """Items whose earlier request may have been billed (`uncertain` output
+    paths, rmbg.cli.manifest.uncertain_outputs) marked not to be sent again."""
+    return [
+        replace(i, error=HELD_BACK, uncertain=True) if not i.error and i.output_rel in uncertain else i for i in items
+    ]
 
 
 def made_in(out_dir: Path) -> Callable[[str], bool]:
