@@ -156,3 +156,30 @@ def threshold_registered():
         yield
     finally:
         registry.unregister("threshold")
+
+
+def timeline(path: Path) -> tuple[list[float], float, tuple[float, float] | None]:
+    """What a player sees of a video file: each frame's time (s, in order), the container's
+    duration (s), and the sound's (start, end) in seconds, or None without sound. Read from the
+    packets (PyAV), and for WebP (whose FFmpeg demuxer sees one packet) from Pillow's frame durations."""
+    if path.suffix.lower() == ".webp":
+        with Image.open(path) as image:
+            times, at = [], 0.0
+            for i in range(image.n_frames):
+                image.seek(i)
+                image.load()
+                times.append(at)
+                at += image.info["duration"] / 1000
+            return times, at, None
+    with av.open(str(path)) as c:
+        video = c.streams.video[0]
+        times = sorted(float(p.pts * video.time_base) for p in c.demux(video) if p.size)
+        duration = c.duration / 1_000_000
+    sound = None
+    with av.open(str(path)) as c:
+        if c.streams.audio:
+            audio = c.streams.audio[0]
+            packets = [p for p in c.demux(audio) if p.size]
+            start, last = packets[0], packets[-1]
+            sound = (float(start.pts * audio.time_base), float((last.pts + last.duration) * audio.time_base))
+    return times, duration, sound

@@ -153,6 +153,10 @@ class VideoWriter:
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
+        # The frames' time base, kept here: the stream's own is the muxer's to change once it has
+        # written its header (WebM's becomes 1/1000, MP4's the track's timescale), and a frame
+        # stamped with it after that would be read in the wrong unit (a 2 s clip lasted 25 s).
+        self._time_base = time_base
         if self.fmt == "mp4" or self.fmt == "matte":
             stream.codec_context.color_range = 1  # limited ("tv") range, what every player expects
         if self.fmt == "mov":
@@ -164,7 +168,7 @@ class VideoWriter:
 
     def _pts(self, frame: VideoFrame) -> int:
         if self.fmt in ("gif", "webp"):  # these count from 0 in their own time base
-            return round(frame.time / self._stream.time_base)
+            return round(frame.time / self._time_base)
         return frame.pts
 
     def write(self, frame: VideoFrame) -> None:
@@ -182,7 +186,7 @@ class VideoWriter:
             out = av.VideoFrame.from_ndarray(_even(over(frame, self._background)), format="rgb24")
         else:
             out = av.VideoFrame.from_ndarray(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), format="rgb24")
-        out.pts, out.time_base = self._pts(frame), self._stream.time_base
+        out.pts, out.time_base = self._pts(frame), self._time_base
         if self._audio is not None:
             self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
         for packet in self._stream.encode(out):
