@@ -22,7 +22,9 @@ leaves half a video at the output path.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from ..image import arrays
 from ..image.compose import fit_cover, parse_colour
 from .audio import AudioFeed
 from .decode import ClipInfo
+from .limits import VideoWriteError
 from .pipeline import VideoFrame
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
@@ -101,8 +104,23 @@ def over(frame: VideoFrame, background: np.ndarray) -> np.ndarray:
     return (mixed // 255).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def _writing(path: Path, fmt: str) -> Iterator[None]:
+    """FFmpeg's and the file system's errors while writing `path`, as a VideoWriteError in words."""
+    import av
+
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        said = getattr(exc, "strerror", None) or str(exc)
+        raise VideoWriteError(f"Could not write {path.name} ({fmt}): FFmpeg refused it ({said}).") from exc
+    except OSError as exc:
+        raise VideoWriteError(f"Could not write {path}: {exc.strerror or exc}.") from exc
+
+
 class VideoWriter:
-    """One output file of one clip: `write(frame)` in order, then `close()` (or `abort()`)."""
+    """One output file of one clip: `write(frame)` in order, then `close()` (or `abort()`).
+    Every failure of FFmpeg or of the disk is raised as a VideoWriteError (an RmbgError)."""
 
     def __init__(
         self,
@@ -123,15 +141,18 @@ class VideoWriter:
         self._background = background_of(background, size) if self.fmt == "mp4" else None
         if self.fmt != "mp4" and background is not None:
             raise InvalidRequestError(f"A background needs the mp4 format; {self.fmt} keeps the transparency.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         container_format = {"matte": "mp4", "webp": "webp", "gif": "gif"}.get(self.fmt, self.fmt)
-        self._container = av.open(str(self.part), "w", format=container_format)
+        with _writing(self.path, self.fmt):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._container = av.open(str(self.part), "w", format=container_format)
         self.frames = 0
+        self._last_pts: int | None = None
         self._audio: AudioFeed | None = None
         try:
-            self._stream = self._add_video(size)
-            if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
-                self._audio = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt)
+            with _writing(self.path, self.fmt):
+                self._stream = self._add_video(size)
+                if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
+                    self._audio = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt)
         except Exception:
             self.abort()
             raise
@@ -167,11 +188,22 @@ class VideoWriter:
         return stream
 
     def _pts(self, frame: VideoFrame) -> int:
-        if self.fmt in ("gif", "webp"):  # these count from 0 in their own time base
-            return round(frame.time / self._time_base)
-        return frame.pts
+        if self.fmt not in ("gif", "webp"):
+            return frame.pts
+        # these count from 0 in their own time base; two frames closer than one of its ticks (a
+        # GIF's hundredth) would share a timestamp, which the muxer refuses: the later one moves
+        # to the next tick
+        pts = round(frame.time / self._time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        return pts
 
     def write(self, frame: VideoFrame) -> None:
+        with _writing(self.path, self.fmt):
+            self._write(frame)
+
+    def _write(self, frame: VideoFrame) -> None:
         import av
 
         if self.fmt in ("webm", "mov"):
@@ -196,16 +228,17 @@ class VideoWriter:
     def close(self) -> Path:
         """Flush, close and move the finished file to its path; returns the path."""
         try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            if self._audio is not None:
-                self._audio.close()
-                self._audio = None
-            self._container.close()
+            with _writing(self.path, self.fmt):
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                if self._audio is not None:
+                    self._audio.close()
+                    self._audio = None
+                self._container.close()
+                os.replace(self.part, self.path)
         except BaseException:
             self.abort()
             raise
-        os.replace(self.part, self.path)
         return self.path
 
     def abort(self) -> None:
