@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -183,3 +184,32 @@ def timeline(path: Path) -> tuple[list[float], float, tuple[float, float] | None
             start, last = packets[0], packets[-1]
             sound = (float(start.pts * audio.time_base), float((last.pts + last.duration) * audio.time_base))
     return times, duration, sound
+
+
+class _Pipe(io.RawIOBase):
+    """A file that cannot seek: a muxer writing into it cannot go back to fill in its header."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return self._file.write(data)
+
+
+def write_undeclared(path: Path, n: int, rate: int, size: int = 16) -> Path:
+    """An MKV of n grey frames (size x size) at `rate` fps whose header declares neither its
+    duration nor its frame count, as a muxer writing into a pipe leaves it."""
+    with path.open("wb") as file, av.open(_Pipe(file), "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        for i in range(n):
+            grey = np.full((size, size, 3), i % 256, np.uint8)
+            for packet in s.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path

@@ -238,4 +238,7 @@ def _write(frames: Iterable[VideoFrame], info: ClipInfo, writers: list[VideoWrit
         close = getattr(frames, "close", None)
         if close is not None:
             close()
-    return (seen["last"] or 0.0) + (seen["step"] or 0.0)
+    last = seen["last"] or 0.0
+    if info.span is not None and info.span > last:  # the end of the last frame, as its packet says
+        return info.span
+    return last + (seen["step"] or 0.0)

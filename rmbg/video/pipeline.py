@@ -97,7 +97,9 @@ def _decode_ahead(source: Iterator[Frame], out: queue.Queue[Any], halt: threadin
 
 
 def total_frames(info: ClipInfo) -> int | None:
-    """The frame count the header declares, or one estimated from its duration."""
+    """The clip's frame count: its packets', else the header's, else one estimated from its duration."""
+    if info.packets:
+        return info.packets
     if info.frames:
         return info.frames
     return round(info.seconds * info.fps) if info.seconds else None
