@@ -8,9 +8,11 @@
     rmbg video long.mp4 -o long.webm -p birefnet --engine ray --address auto --workers 4 --gpus-per-worker 0.5
 
 One output per input clip: OUT is that file when there is one input and OUT
-ends in a video extension, else a folder (inputs' names, the format's
-extension). An output that exists is complete (outputs are written to a
-temporary file and renamed at the end), so a second run skips it: resume.
+ends in .webm, .mov, .mp4, .gif or .webp (the extension is the format, and
+--format or --bg that says otherwise is refused), else a folder (inputs'
+names, the format's extension); several inputs need a folder. An output
+that exists is complete (outputs are written to a temporary file and
+renamed at the end), so a second run skips it: resume.
 
 A hosted video service (rmbg.video.providers: one paid call per clip, priced
 per second) runs as paid image runs do: the estimate is printed first, and
@@ -43,10 +45,38 @@ from .ray_workers import gpus_arg
 from .resume import UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
+WRITTEN = {".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".gif": "gif", ".webp": "webp"}
+NOT_WRITTEN = (".mkv", ".m4v", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".apng", ".png")
+
+
+def output_format(output: str, fmt: str | None, bg: str | None) -> str:
+    """The format `rmbg video` writes: what -o's extension names (a file), else --format, else webm
+    (mp4 with --bg). A clash between the name and --format or --bg is refused in words, so a file
+    is always what its name says (-o w.webm --bg red wrote an MP4 into w.webm)."""
+    out = Path(output)
+    suffix = out.suffix.lower()
+    named = WRITTEN.get(suffix) if not out.is_dir() else None
+    if suffix in NOT_WRITTEN and not out.is_dir():
+        raise UsageError(
+            f"-o {out.name}: rmbg video writes .webm, .mov, .mp4, .gif or .webp files, not {suffix}; or give a folder."
+        )
+    if named is not None and fmt is not None and fmt != named and not (fmt == "matte" and named == "mp4"):
+        raise UsageError(
+            f"-o {out.name} names a .{named} file but --format {fmt} writes "
+            f"{'an MP4' if fmt == 'matte' else 'a ' + fmt.upper()}: end the name in "
+            f"{'.mp4' if fmt == 'matte' else '.' + fmt}, or leave --format out."
+        )
+    chosen = named if named is not None and fmt != "matte" else fmt or ("mp4" if bg else "webm")
+    if bg and chosen != "mp4":
+        where = f"--format {chosen} keeps" if fmt else f"-o {out.name} is a {chosen.upper()} file, which keeps"
+        raise UsageError(f"--bg needs the mp4 format: {where} the transparency.")
+    return chosen
 
 
 def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
-    """(input, output path) pairs: folders are searched (recursively) for clips."""
+    """(input, output path) pairs: folders are searched (recursively) for clips. Several clips need
+    -o to be a folder: a name with a video extension is refused for them (it made a folder
+    called one.webm/)."""
     from ..video.encode import SUFFIX
 
     found: list[tuple[str, Path | None]] = []
@@ -64,8 +94,13 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
     if not found:
         raise UsageError("No video found in the inputs (looked for " + ", ".join(VIDEO_SUFFIXES) + ").")
     out = Path(output)
-    if len(found) == 1 and out.suffix.lower() in (".webm", ".mov", ".mp4", ".gif", ".webp"):
-        return [(found[0][0], out)]
+    if out.suffix.lower() in WRITTEN and not out.is_dir():
+        if len(found) == 1:
+            return [(found[0][0], out)]
+        raise UsageError(
+            f"{len(found)} clips need -o to be a folder (one output each), but {out.name} names one "
+            f"{out.suffix.lower()} file: give a folder, such as -o {out.with_suffix('')}/."
+        )
     pairs = []
     for source, rel in found:
         name = rel if rel is not None else Path(source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "video")
@@ -81,9 +116,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     from ..video.limits import VideoStopped
     from .choosing import parse_background
 
-    fmt = args.format or ("mp4" if args.bg else "webm")
-    if args.bg and fmt != "mp4":
-        raise UsageError(f"--bg needs --format mp4 ({fmt} keeps the transparency).")
+    fmt = output_format(args.output, args.format, args.bg)
     background = parse_background(args.bg)
     pairs = plan(args.inputs, args.output, fmt)
     provider = _provider(args.provider, err)
@@ -296,8 +329,8 @@ def add_parser(sub) -> None:
         "--format",
         "-f",
         choices=["webm", "mov", "mp4", "matte", "gif", "webp"],
-        help="webm (transparent, default), mov (ProRes 4444), mp4 (on --bg, white by default), "
-        "matte (the alpha as MP4), gif, webp",
+        help="webm (transparent), mov (ProRes 4444), mp4 (on --bg, white by default), matte (the alpha as MP4), "
+        "gif, webp; default: -o's extension, else webm (mp4 with --bg)",
     )
     vd.add_argument("--no-audio", action="store_true", help="drop the sound (default: kept in webm, mov, mp4)")
     vd.add_argument("--no-smooth", action="store_true", help="no temporal smoothing: each frame's matte as it comes")
