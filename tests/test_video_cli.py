@@ -72,3 +72,12 @@ def test_several_clips_need_a_folder(clip, tmp_path, capsys):
     assert not (tmp_path / "one.webm").exists()
     assert run(str(clip), str(other), "-o", str(tmp_path / "out")) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dog.webm", "other.webm"]
+
+
+def test_a_rate_reads_as_a_figure_whatever_the_speed():
+    """Under one a second, the seconds each takes ("0.0 img/s" for sequences of tens of seconds)."""
+    from rmbg.cli.progress import rate
+
+    assert rate(10, 4.0, "img") == "2.5 img/s"
+    assert rate(2, 84.0, "sequence") == "42.0 s/sequence"
+    assert rate(0, 3.0, "sequence") == "0.0 sequence/s"
