@@ -12,7 +12,6 @@ whether every alpha level comes back from the 12-bit plane the decoder gives.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from PIL import Image
 from harness import markdown, table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 CLIPS = ROOT / "data" / "davis2016-clips"
 
 
