@@ -81,3 +81,19 @@ def test_a_rate_reads_as_a_figure_whatever_the_speed():
     assert rate(10, 4.0, "img") == "2.5 img/s"
     assert rate(2, 84.0, "sequence") == "42.0 s/sequence"
     assert rate(0, 3.0, "sequence") == "0.0 sequence/s"
+
+
+def test_the_library_refuses_a_format_its_file_name_contradicts(clip, tmp_path):
+    """rmbg.remove_video and VideoResult.save: format="webm" into "clip.mp4" is refused before
+    anything runs; the matte (an MP4) goes into a .mp4 name."""
+    import rmbg
+    from tests.video_clips import Threshold
+
+    model = Threshold()
+    with pytest.raises(rmbg.InvalidRequestError, match=r"z.mp4 names a .mp4 file, but format='webm' writes .webm"):
+        rmbg.remove_video(clip, model, output=tmp_path / "z.mp4", format="webm")
+    assert model.calls == 0 and list(tmp_path.iterdir()) == []
+    with rmbg.remove_video(clip, model, smooth=False) as result:
+        with pytest.raises(rmbg.InvalidRequestError, match=r"m.webm names a .webm file, but format='matte' writes"):
+            result.save(tmp_path / "m.webm", "matte")
+        assert codec_of(result.save(tmp_path / "m.mp4", "matte")) == "h264"

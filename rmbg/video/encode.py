@@ -57,13 +57,21 @@ WEBP_TIME_BASE = Fraction(1, 1000)
 
 
 def format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
-    """The output format: `fmt` when given, else from the file's extension."""
+    """The output format: `fmt` when given, else from the file's extension. A file is what its
+    name says: a `fmt` that another format's extension contradicts is refused (format="webm" into
+    "clip.mp4"); "matte" is an MP4, so it goes into a .mp4 name (or one with no such extension)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
     if fmt is not None:
         fmt = fmt.lower().lstrip(".")
         if fmt not in FORMATS:
             raise InvalidRequestError(f"Unknown video format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        named = suffix if suffix in FORMATS and suffix != "matte" else None
+        if named is not None and SUFFIX[fmt] != f".{named}":
+            raise InvalidRequestError(
+                f"{Path(path).name} names a .{named} file, but format={fmt!r} writes {SUFFIX[fmt]}: end the name in "
+                f"{SUFFIX[fmt]}, or leave the format out."
+            )
         return fmt
-    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in FORMATS and suffix != "matte":
         return suffix
     raise InvalidRequestError(
