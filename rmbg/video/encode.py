@@ -49,8 +49,8 @@ WITH_AUDIO = ("webm", "mov", "mp4", "matte")
 WEBM_OPTIONS = {"crf": "34", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1", "auto-alt-ref": "0"}
 MP4_OPTIONS = {"crf": "23", "preset": "veryfast"}
 MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
-# ProRes 4444 at the encoder's own rate (bits_per_mb=1000 left opaque pixels 6.9 levels off with a
-# blue cast on DAVIS kite-surf; the default keeps them within a tenth of a level on average)
+# ProRes 4444 at the encoder's own rate: bits_per_mb=1000 left opaque pixels 0.19-0.50 levels off on
+# the DAVIS clips in data/, the default 0.05-0.07, with no cast (benchmarks/video_prores.py)
 PRORES_OPTIONS = {"profile": "4", "vendor": "apl0"}
 GIF_TIME_BASE = Fraction(1, 100)
 WEBP_TIME_BASE = Fraction(1, 1000)
@@ -206,8 +206,8 @@ class VideoWriter:
         if self.fmt not in ("gif", "webp"):
             return frame.pts
         # these count from 0 in their own time base; two frames closer than one of its ticks (a
-        # GIF's hundredth) would share a timestamp, which the muxer refuses: the later one moves
-        # to the next tick
+        # GIF's hundredth) would share a timestamp, and timestamps must increase: the later one
+        # moves to the next tick
         pts = round(frame.time / self._time_base)
         if self._last_pts is not None and pts <= self._last_pts:
             pts = self._last_pts + 1
