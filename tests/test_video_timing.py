@@ -92,3 +92,15 @@ def test_a_default_mp4_with_sound_keeps_its_timing_in_every_format(tmp_path, pic
 def test_every_input_keeps_its_timing_in_every_format(tmp_path, pictures, kind, sound):
     clip = make(kind, tmp_path, pictures, sound)
     check_timing(clip, outputs_of(clip, tmp_path))
+
+
+def test_frames_closer_than_a_gif_tick_keep_their_order(tmp_path, pictures):
+    """Frames 4 ms apart (250 fps) into a GIF, which counts in hundredths: each gets a time of its
+    own, later than the one before, and none is dropped."""
+    pts = [4 * i for i in range(len(pictures))]
+    clip = write_clip(tmp_path / "fast.mkv", pictures, time_base=Fraction(1, 1000), pts=pts)
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=[tmp_path / "o.gif", tmp_path / "o.webp"]):
+        pass
+    for name in ("o.gif", "o.webp"):
+        times = timeline(tmp_path / name)[0]
+        assert len(times) == 60 and all(b > a for a, b in zip(times, times[1:])), name
