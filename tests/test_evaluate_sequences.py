@@ -5,6 +5,7 @@ over sequences with 95 % intervals, frame by frame and smoothed, from the CLI as
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -64,6 +65,8 @@ def test_rmbg_evaluate_reads_a_folder_of_sequences(sequences, tmp_path, capsys):
         code = main(["evaluate", str(sequences), "-p", "threshold", "--out", str(tmp_path / "r"), "--bootstrap", "100"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
+    assert re.search(r"^\[1/2  [\d.]+ (sequence/s|s/sequence)  \$0\] ok threshold ", printed.err, re.M)
+    assert "img/s" not in printed.err  # it counted sequences as images ("0.0 img/s")
     assert "| threshold | frame by frame | 2 | " in printed.out and "| threshold | smoothed | 2 | " in printed.out
     summary = json.loads((tmp_path / "r" / "sequences.json").read_text())
     assert [row["mattes"] for row in summary["summary"]] == ["frame by frame", "smoothed"]

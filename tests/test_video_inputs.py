@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import tracemalloc
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 import rmbg
 from rmbg.video import InvalidVideoError, VideoLimitError, VideoLimits
 from rmbg.video.decode import frames, probe
-from tests.video_clips import Threshold, davis, write_clip
+from tests.video_clips import Threshold, davis, timeline, write_clip, write_undeclared
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,31 @@ def test_limits_are_checked_again_while_decoding(clip):
         list(frames(info, VideoLimits(max_frames=5)))
     with pytest.raises(VideoLimitError, match=r"The video runs past 0.3 s, over the 0.25 s limit"):
         list(frames(info, VideoLimits(max_seconds=0.25)))
+
+
+def test_limits_hold_on_what_a_clip_contains_when_its_header_declares_nothing(tmp_path):
+    """5,000 frames at 1,000 fps with no declared duration or frame count: refused on its packets,
+    before the model runs on any frame (it ran on 3,600 before it was refused)."""
+    clip = write_undeclared(tmp_path / "stream.mkv", 5000, 1000)
+    info = probe(clip, VideoLimits(max_frames=10_000))
+    assert (info.seconds, info.frames, info.packets) == (None, None, 5000)
+    assert info.span == pytest.approx(5.0, abs=0.002)
+    model = Threshold()
+    with pytest.raises(VideoLimitError, match=r"more than 3600 frames \(RMBG_VIDEO_MAX_FRAMES\)"):
+        rmbg.remove_video(clip, model)
+    with pytest.raises(VideoLimitError, match=r"The video runs past 2\.1 s, over the 2 s limit"):
+        rmbg.remove_video(clip, model, limits=VideoLimits(max_seconds=2))
+    assert model.calls == 0
+
+
+def test_a_clip_lasts_from_its_first_frame_to_the_end_of_its_last(tmp_path):
+    """12 frames over 59 s (the last gap 39 s): the clip lasts until its last frame ends (59.04 s,
+    its packet's duration), not the last frame plus the gap before it (it was reported as 98 s)."""
+    pts = [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 20000, 59000]
+    clip = write_clip(tmp_path / "vfr.mkv", davis("dog", 12), pts=pts, time_base=Fraction(1, 1000))
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=tmp_path / "vfr.webm") as result:
+        assert result.frames == 12 and result.duration == pytest.approx(59.041, abs=0.002)
+    assert timeline(tmp_path / "vfr.webm")[1] == pytest.approx(59.041, abs=1 / 24)
 
 
 def _peak(path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from fractions import Fraction
 from pathlib import Path
 
@@ -156,3 +157,59 @@ def threshold_registered():
         yield
     finally:
         registry.unregister("threshold")
+
+
+def timeline(path: Path) -> tuple[list[float], float, tuple[float, float] | None]:
+    """What a player sees of a video file: each frame's time (s, in order), the container's
+    duration (s), and the sound's (start, end) in seconds, or None without sound. Read from the
+    packets (PyAV), and for WebP (whose FFmpeg demuxer sees one packet) from Pillow's frame durations."""
+    if path.suffix.lower() == ".webp":
+        with Image.open(path) as image:
+            times, at = [], 0.0
+            for i in range(image.n_frames):
+                image.seek(i)
+                image.load()
+                times.append(at)
+                at += image.info["duration"] / 1000
+            return times, at, None
+    with av.open(str(path)) as c:
+        video = c.streams.video[0]
+        times = sorted(float(p.pts * video.time_base) for p in c.demux(video) if p.size)
+        duration = c.duration / 1_000_000
+    sound = None
+    with av.open(str(path)) as c:
+        if c.streams.audio:
+            audio = c.streams.audio[0]
+            packets = [p for p in c.demux(audio) if p.size]
+            start, last = packets[0], packets[-1]
+            sound = (float(start.pts * audio.time_base), float((last.pts + last.duration) * audio.time_base))
+    return times, duration, sound
+
+
+class _Pipe(io.RawIOBase):
+    """A file that cannot seek: a muxer writing into it cannot go back to fill in its header."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return self._file.write(data)
+
+
+def write_undeclared(path: Path, n: int, rate: int, size: int = 16) -> Path:
+    """An MKV of n grey frames (size x size) at `rate` fps whose header declares neither its
+    duration nor its frame count, as a muxer writing into a pipe leaves it."""
+    with path.open("wb") as file, av.open(_Pipe(file), "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        s.width = s.height = size
+        s.pix_fmt = "yuv420p"
+        for i in range(n):
+            grey = np.full((size, size, 3), i % 256, np.uint8)
+            for packet in s.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    return path

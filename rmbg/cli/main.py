@@ -146,7 +146,7 @@ def cmd_evaluate_sequences(args, out: TextIO, err: TextIO) -> int:
     hosted = [p.id for p in providers if p.kind != "local"]
     if hosted:
         raise UsageError(f"{', '.join(hosted)}: sequences are scored with local models (a clip is a call per frame).")
-    progress = Progress(len(discover_sequences(args.data)) * len(providers), err)
+    progress = Progress(len(discover_sequences(args.data)) * len(providers), err, unit="sequence")
     try:
         evaluation = evaluate_sequences(
             args.data,

@@ -16,15 +16,15 @@ from .manifest import MANIFEST, MANIFEST_COLUMNS, Claims, Manifest  # noqa: F401
 
 
 class Progress:
-    """Batch progress on `stream`: a tqdm bar with img/s and the money spent on
-    a terminal; one plain line per image otherwise (logs, CI, pipes).
+    """Batch progress on `stream`: a tqdm bar with the rate (img/s, or `unit`) and the money spent
+    on a terminal; one plain line per image (or sequence) otherwise (logs, CI, pipes).
 
     tqdm draws the bar (it is already installed with huggingface_hub, and it
     knows terminals: widths, rates, redraws); failures are printed above the
     bar with tqdm.write so they stay readable."""
 
-    def __init__(self, total: int, stream: TextIO):
-        self.total, self.stream = total, stream
+    def __init__(self, total: int, stream: TextIO, unit: str = "img"):
+        self.total, self.stream, self.unit = total, stream, unit
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.count = self.ran = 0
         self.usd = Decimal(0)
@@ -36,7 +36,7 @@ class Progress:
             self.bar = tqdm(
                 total=total,
                 file=stream,
-                unit="img",
+                unit=unit,
                 dynamic_ncols=True,
                 leave=True,
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} {rate_fmt}{postfix}",
@@ -55,13 +55,21 @@ class Progress:
             self.bar.update(1)
             return
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        stats = f"{self.count}/{self.total}  {self.ran / elapsed:.1f} img/s  ${format_usd(self.usd)}"
+        stats = f"{self.count}/{self.total}  {rate(self.ran, elapsed, self.unit)}  ${format_usd(self.usd)}"
         self.stream.write(f"[{stats}] {line}\n")
         self.stream.flush()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def rate(done: int, seconds: float, unit: str) -> str:
+    """How fast, in a figure that reads: "2.5 img/s", or the seconds each takes where that is under
+    one a second (a sequence of 60 frames takes tens of seconds: it read "0.0 img/s")."""
+    if done and done < seconds:
+        return f"{seconds / done:.1f} s/{unit}"
+    return f"{done / seconds:.1f} {unit}/s"
 
 
 def run_reported(

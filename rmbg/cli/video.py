@@ -8,9 +8,11 @@
     rmbg video long.mp4 -o long.webm -p birefnet --engine ray --address auto --workers 4 --gpus-per-worker 0.5
 
 One output per input clip: OUT is that file when there is one input and OUT
-ends in a video extension, else a folder (inputs' names, the format's
-extension). An output that exists is complete (outputs are written to a
-temporary file and renamed at the end), so a second run skips it: resume.
+ends in .webm, .mov, .mp4, .gif or .webp (the extension is the format, and
+--format or --bg that says otherwise is refused), else a folder (inputs'
+names, the format's extension); several inputs need a folder. An output
+that exists is complete (outputs are written to a temporary file and
+renamed at the end), so a second run skips it: resume.
 
 A hosted video service (rmbg.video.providers: one paid call per clip, priced
 per second) runs as paid image runs do: the estimate is printed first, and
@@ -41,37 +43,7 @@ from .interrupts import stopping_gently
 from .paid import add_paid_flags
 from .ray_workers import gpus_arg
 from .resume import UsageError
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
-
-
-def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
-    """(input, output path) pairs: folders are searched (recursively) for clips."""
-    from ..video.encode import SUFFIX
-
-    found: list[tuple[str, Path | None]] = []
-    for text in inputs:
-        path = Path(text)
-        if URL.match(text):
-            found.append((text, None))
-        elif path.is_dir():
-            clips = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-            found += [(str(p), p.relative_to(path)) for p in clips]
-        elif path.is_file():
-            found.append((text, Path(path.name)))
-        else:
-            raise UsageError(f"{text}: no such file or folder.")
-    if not found:
-        raise UsageError("No video found in the inputs (looked for " + ", ".join(VIDEO_SUFFIXES) + ").")
-    out = Path(output)
-    if len(found) == 1 and out.suffix.lower() in (".webm", ".mov", ".mp4", ".gif", ".webp"):
-        return [(found[0][0], out)]
-    pairs = []
-    for source, rel in found:
-        name = rel if rel is not None else Path(source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "video")
-        stem = name.with_suffix("")
-        pairs.append((source, out / stem.parent / (stem.name + ("-matte" if fmt == "matte" else "") + SUFFIX[fmt])))
-    return pairs
+from .video_outputs import output_format, plan
 
 
 def cmd_video(args, out: TextIO, err: TextIO) -> int:
@@ -81,9 +53,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     from ..video.limits import VideoStopped
     from .choosing import parse_background
 
-    fmt = args.format or ("mp4" if args.bg else "webm")
-    if args.bg and fmt != "mp4":
-        raise UsageError(f"--bg needs --format mp4 ({fmt} keeps the transparency).")
+    fmt = output_format(args.output, args.format, args.bg)
     background = parse_background(args.bg)
     pairs = plan(args.inputs, args.output, fmt)
     provider = _provider(args.provider, err)
@@ -296,8 +266,8 @@ def add_parser(sub) -> None:
         "--format",
         "-f",
         choices=["webm", "mov", "mp4", "matte", "gif", "webp"],
-        help="webm (transparent, default), mov (ProRes 4444), mp4 (on --bg, white by default), "
-        "matte (the alpha as MP4), gif, webp",
+        help="webm (transparent), mov (ProRes 4444), mp4 (on --bg, white by default), matte (the alpha as MP4), "
+        "gif, webp; default: -o's extension, else webm (mp4 with --bg)",
     )
     vd.add_argument("--no-audio", action="store_true", help="drop the sound (default: kept in webm, mov, mp4)")
     vd.add_argument("--no-smooth", action="store_true", help="no temporal smoothing: each frame's matte as it comes")

@@ -18,7 +18,7 @@ PyAV (`av`) is imported inside functions: `import rmbg` does not load it.
 
 from .api import remove_video
 from .evaluate import evaluate_clip
-from .limits import InvalidVideoError, VideoLimitError, VideoLimits, VideoStopped
+from .limits import InvalidVideoError, VideoLimitError, VideoLimits, VideoStopped, VideoWriteError
 from .result import VideoResult
 from .smooth import SmoothParams, SmoothState, TemporalSmoother, smooth_flush, smooth_push
 
@@ -31,6 +31,7 @@ __all__ = [
     "VideoLimits",
     "VideoResult",
     "VideoStopped",
+    "VideoWriteError",
     "evaluate_clip",
     "remove_video",
     "smooth_flush",

@@ -25,14 +25,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequestError, UnknownProviderError
+from ..errors import InvalidRequestError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds
 from .decode import ClipInfo, VideoInput, probe, spool
 from .encode import VideoWriter
 from .hosted import Payer, run_hosted
-from .limits import VideoLimits
+from .limits import InvalidVideoError, VideoLimits
 from .pipeline import ProgressFn, Sink, StopFlag, StreamStats, VideoFrame, stream_mattes
 from .providers import HOSTED_VIDEO, get_video_provider, is_hosted_video, list_video_providers
 from .ray_video import RayVideo, ray_mattes
@@ -166,8 +166,10 @@ def remove_video(
                 )
             last_time = write(stream)
             frames, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
-    except BaseException:
+    except BaseException as exc:
         folder.cleanup()
+        if type(exc).__module__.startswith("av.") and not isinstance(exc, RmbgError):  # said in words, as all else
+            raise InvalidVideoError(f"FFmpeg could not process the clip: {exc}.") from exc
         raise
     return VideoResult(
         info=info,
@@ -230,4 +232,13 @@ def _write(frames: Iterable[VideoFrame], info: ClipInfo, writers: list[VideoWrit
             writer.abort()
         store.finish()
         raise
-    return (seen["last"] or 0.0) + (seen["step"] or 0.0)
+    finally:
+        # a generator left suspended (the encoder failed between two frames) would keep its decoding
+        # thread waiting until the interpreter ends, which then waits for it forever: end it now
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+    last = seen["last"] or 0.0
+    if info.span is not None and info.span > last:  # the end of the last frame, as its packet says
+        return info.span
+    return last + (seen["step"] or 0.0)

@@ -22,7 +22,9 @@ leaves half a video at the output path.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from ..image import arrays
 from ..image.compose import fit_cover, parse_colour
 from .audio import AudioFeed
 from .decode import ClipInfo
+from .limits import VideoWriteError
 from .pipeline import VideoFrame
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
@@ -46,19 +49,29 @@ WITH_AUDIO = ("webm", "mov", "mp4", "matte")
 WEBM_OPTIONS = {"crf": "34", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1", "auto-alt-ref": "0"}
 MP4_OPTIONS = {"crf": "23", "preset": "veryfast"}
 MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
-PRORES_OPTIONS = {"profile": "4", "vendor": "apl0", "bits_per_mb": "1000"}
+# ProRes 4444 at the encoder's own rate: bits_per_mb=1000 left opaque pixels 0.19-0.50 levels off on
+# the DAVIS clips in data/, the default 0.05-0.07, with no cast (benchmarks/video_prores.py)
+PRORES_OPTIONS = {"profile": "4", "vendor": "apl0"}
 GIF_TIME_BASE = Fraction(1, 100)
 WEBP_TIME_BASE = Fraction(1, 1000)
 
 
 def format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
-    """The output format: `fmt` when given, else from the file's extension."""
+    """The output format: `fmt` when given, else from the file's extension. A file is what its
+    name says: a `fmt` that another format's extension contradicts is refused (format="webm" into
+    "clip.mp4"); "matte" is an MP4, so it goes into a .mp4 name (or one with no such extension)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
     if fmt is not None:
         fmt = fmt.lower().lstrip(".")
         if fmt not in FORMATS:
             raise InvalidRequestError(f"Unknown video format {fmt!r}: use one of {', '.join(FORMATS)}.")
+        named = suffix if suffix in FORMATS and suffix != "matte" else None
+        if named is not None and SUFFIX[fmt] != f".{named}":
+            raise InvalidRequestError(
+                f"{Path(path).name} names a .{named} file, but format={fmt!r} writes {SUFFIX[fmt]}: end the name in "
+                f"{SUFFIX[fmt]}, or leave the format out."
+            )
         return fmt
-    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in FORMATS and suffix != "matte":
         return suffix
     raise InvalidRequestError(
@@ -101,8 +114,23 @@ def over(frame: VideoFrame, background: np.ndarray) -> np.ndarray:
     return (mixed // 255).astype(np.uint8)
 
 
+@contextlib.contextmanager
+def _writing(path: Path, fmt: str) -> Iterator[None]:
+    """FFmpeg's and the file system's errors while writing `path`, as a VideoWriteError in words."""
+    import av
+
+    try:
+        yield
+    except av.error.FFmpegError as exc:
+        said = getattr(exc, "strerror", None) or str(exc)
+        raise VideoWriteError(f"Could not write {path.name} ({fmt}): FFmpeg refused it ({said}).") from exc
+    except OSError as exc:
+        raise VideoWriteError(f"Could not write {path}: {exc.strerror or exc}.") from exc
+
+
 class VideoWriter:
-    """One output file of one clip: `write(frame)` in order, then `close()` (or `abort()`)."""
+    """One output file of one clip: `write(frame)` in order, then `close()` (or `abort()`).
+    Every failure of FFmpeg or of the disk is raised as a VideoWriteError (an RmbgError)."""
 
     def __init__(
         self,
@@ -123,15 +151,18 @@ class VideoWriter:
         self._background = background_of(background, size) if self.fmt == "mp4" else None
         if self.fmt != "mp4" and background is not None:
             raise InvalidRequestError(f"A background needs the mp4 format; {self.fmt} keeps the transparency.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         container_format = {"matte": "mp4", "webp": "webp", "gif": "gif"}.get(self.fmt, self.fmt)
-        self._container = av.open(str(self.part), "w", format=container_format)
+        with _writing(self.path, self.fmt):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._container = av.open(str(self.part), "w", format=container_format)
         self.frames = 0
+        self._last_pts: int | None = None
         self._audio: AudioFeed | None = None
         try:
-            self._stream = self._add_video(size)
-            if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
-                self._audio = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt)
+            with _writing(self.path, self.fmt):
+                self._stream = self._add_video(size)
+                if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
+                    self._audio = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt)
         except Exception:
             self.abort()
             raise
@@ -153,9 +184,18 @@ class VideoWriter:
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         stream.time_base = time_base
         stream.codec_context.time_base = time_base
+        # The frames' time base, kept here: the stream's own is the muxer's to change once it has
+        # written its header (WebM's becomes 1/1000, MP4's the track's timescale), and a frame
+        # stamped with it after that would be read in the wrong unit (a 2 s clip lasted 25 s).
+        self._time_base = time_base
         if self.fmt == "mp4" or self.fmt == "matte":
             stream.codec_context.color_range = 1  # limited ("tv") range, what every player expects
         if self.fmt == "mov":
+            # BT.709, limited range, said in the file: what the frames are converted with, so an editor
+            # (or FFmpeg) reads the colours back as they went in; untagged, a reader guesses
+            ctx = stream.codec_context
+            ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709
+            ctx.color_range = 1  # limited ("tv"), ProRes's
             # prores_ks with more than one thread (PyAV 18's FFmpeg) writes the alpha plane wrong in
             # places: up to 128 levels off in whole blocks, a different file each run; one thread
             # gives the alpha back exactly (ProRes 4444 keeps alpha losslessly), at about half the speed
@@ -163,14 +203,27 @@ class VideoWriter:
         return stream
 
     def _pts(self, frame: VideoFrame) -> int:
-        if self.fmt in ("gif", "webp"):  # these count from 0 in their own time base
-            return round(frame.time / self._stream.time_base)
-        return frame.pts
+        if self.fmt not in ("gif", "webp"):
+            return frame.pts
+        # these count from 0 in their own time base; two frames closer than one of its ticks (a
+        # GIF's hundredth) would share a timestamp, and timestamps must increase: the later one
+        # moves to the next tick
+        pts = round(frame.time / self._time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        return pts
 
     def write(self, frame: VideoFrame) -> None:
+        with _writing(self.path, self.fmt):
+            self._write(frame)
+
+    def _write(self, frame: VideoFrame) -> None:
         import av
 
-        if self.fmt in ("webm", "mov"):
+        if self.fmt == "mov":
+            out = prores_frame(cutout_rgba(frame))
+        elif self.fmt == "webm":
             out = av.VideoFrame.from_ndarray(cutout_rgba(frame), format="rgba")
         elif self.fmt == "webp":
             out = av.VideoFrame.from_ndarray(cutout_rgba(frame)[..., [2, 1, 0, 3]].copy(), format="bgra")
@@ -182,7 +235,7 @@ class VideoWriter:
             out = av.VideoFrame.from_ndarray(_even(over(frame, self._background)), format="rgb24")
         else:
             out = av.VideoFrame.from_ndarray(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), format="rgb24")
-        out.pts, out.time_base = self._pts(frame), self._stream.time_base
+        out.pts, out.time_base = self._pts(frame), self._time_base
         if self._audio is not None:
             self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
         for packet in self._stream.encode(out):
@@ -192,16 +245,17 @@ class VideoWriter:
     def close(self) -> Path:
         """Flush, close and move the finished file to its path; returns the path."""
         try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            if self._audio is not None:
-                self._audio.close()
-                self._audio = None
-            self._container.close()
+            with _writing(self.path, self.fmt):
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                if self._audio is not None:
+                    self._audio.close()
+                    self._audio = None
+                self._container.close()
+                os.replace(self.part, self.path)
         except BaseException:
             self.abort()
             raise
-        os.replace(self.part, self.path)
         return self.path
 
     def abort(self) -> None:
@@ -214,6 +268,25 @@ class VideoWriter:
         except Exception:  # a container that never got a frame may refuse to close cleanly
             pass
         self.part.unlink(missing_ok=True)
+
+
+def prores_frame(rgba: np.ndarray) -> Any:
+    """A ProRes 4444 frame (yuva444p10le) of an RGBA cut-out: the colour in BT.709, limited range
+    (as the stream is tagged), and the alpha widened to 10 bits by repeating its top bits
+    (a << 2 | a >> 6), so every one of its 256 levels comes back exactly whether a reader
+    narrows it by a shift or by rounding. FFmpeg's own conversion widens some levels otherwise
+    (127 -> 510, 254 -> 1020), which a shift reads back one level off."""
+    import av
+
+    out = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(
+        format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG"
+    )
+    a = rgba[..., 3].astype(np.uint16)
+    plane = out.planes[3]
+    rows = np.zeros((rgba.shape[0], plane.line_size // 2), np.dtype("<u2"))
+    rows[:, : rgba.shape[1]] = (a << 2) | (a >> 6)
+    plane.update(rows.tobytes())
+    return out
 
 
 def _paletted(frame: VideoFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,8 @@ same mattes are scored as they come (frame by frame) and after the temporal
 filter (rmbg.video.smooth), so the two rows differ by the filter alone.
 Scores: J, F and dtSSD (rmbg.eval.temporal).
 
-`rmbg evaluate` scores still images; sequences are scored here (Python) and by
+`rmbg evaluate DATA` scores a folder of such sequences through this function
+(rmbg.eval.sequences: the layout, and the summary over sequences); so does
 benchmarks/video.py.
 """
 

@@ -29,6 +29,11 @@ class VideoLimitError(InvalidVideoError):
     """The video is over one of the limits (too long, too many frames, too large a file or frame)."""
 
 
+class VideoWriteError(RmbgError):
+    """An output video could not be written: FFmpeg refused a frame or the file could not be
+    made (the message names the file and what went wrong)."""
+
+
 class VideoStopped(RmbgError):
     """The work was stopped on request (the stop flag was set); nothing was written.
 

@@ -21,6 +21,7 @@ grow with the clip's length.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -96,7 +97,9 @@ def _decode_ahead(source: Iterator[Frame], out: queue.Queue[Any], halt: threadin
 
 
 def total_frames(info: ClipInfo) -> int | None:
-    """The frame count the header declares, or one estimated from its duration."""
+    """The clip's frame count: its packets', else the header's, else one estimated from its duration."""
+    if info.packets:
+        return info.packets
     if info.frames:
         return info.frames
     return round(info.seconds * info.fps) if info.seconds else None
@@ -166,9 +169,12 @@ def stream_mattes(
             yield from given_out(smoother.flush())
     finally:
         halt.set()
-        while not ended:  # let the reader finish its put and see the halt
+        # let the reader finish its put and see the halt; not while the interpreter ends, when a
+        # daemon thread no longer runs and this would wait forever
+        while not ended and not sys.is_finalizing():
             ended = waiting.get() is _END
-        reader.join()
+        if ended:
+            reader.join()
 
 
 def _mattes(provider: Provider, group: list[Frame], stats: StreamStats) -> list[np.ndarray]:

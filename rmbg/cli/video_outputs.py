@@ -1,0 +1,73 @@
+"""Where `rmbg video` writes: the output format from -o's name (or --format, --bg), and one output
+path per input clip (rmbg.cli.video). A file is always what its name says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..image.formats import URL
+from .resume import UsageError
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
+WRITTEN = {".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".gif": "gif", ".webp": "webp"}
+NOT_WRITTEN = (".mkv", ".m4v", ".avi", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".apng", ".png")
+
+
+def output_format(output: str, fmt: str | None, bg: str | None) -> str:
+    """The format `rmbg video` writes: what -o's extension names (a file), else --format, else webm
+    (mp4 with --bg). A clash between the name and --format or --bg is refused in words, so a file
+    is always what its name says (-o w.webm --bg red wrote an MP4 into w.webm)."""
+    out = Path(output)
+    suffix = out.suffix.lower()
+    named = WRITTEN.get(suffix) if not out.is_dir() else None
+    if suffix in NOT_WRITTEN and not out.is_dir():
+        raise UsageError(
+            f"-o {out.name}: rmbg video writes .webm, .mov, .mp4, .gif or .webp files, not {suffix}; or give a folder."
+        )
+    if named is not None and fmt is not None and fmt != named and not (fmt == "matte" and named == "mp4"):
+        raise UsageError(
+            f"-o {out.name} names a .{named} file but --format {fmt} writes "
+            f"{'an MP4' if fmt == 'matte' else 'a ' + fmt.upper()}: end the name in "
+            f"{'.mp4' if fmt == 'matte' else '.' + fmt}, or leave --format out."
+        )
+    chosen = named if named is not None and fmt != "matte" else fmt or ("mp4" if bg else "webm")
+    if bg and chosen != "mp4":
+        where = f"--format {chosen} keeps" if fmt else f"-o {out.name} is a {chosen.upper()} file, which keeps"
+        raise UsageError(f"--bg needs the mp4 format: {where} the transparency.")
+    return chosen
+
+
+def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
+    """(input, output path) pairs: folders are searched (recursively) for clips. Several clips need
+    -o to be a folder: a name with a video extension is refused for them (it made a folder
+    called one.webm/)."""
+    from ..video.encode import SUFFIX
+
+    found: list[tuple[str, Path | None]] = []
+    for text in inputs:
+        path = Path(text)
+        if URL.match(text):
+            found.append((text, None))
+        elif path.is_dir():
+            clips = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            found += [(str(p), p.relative_to(path)) for p in clips]
+        elif path.is_file():
+            found.append((text, Path(path.name)))
+        else:
+            raise UsageError(f"{text}: no such file or folder.")
+    if not found:
+        raise UsageError("No video found in the inputs (looked for " + ", ".join(VIDEO_SUFFIXES) + ").")
+    out = Path(output)
+    if out.suffix.lower() in WRITTEN and not out.is_dir():
+        if len(found) == 1:
+            return [(found[0][0], out)]
+        raise UsageError(
+            f"{len(found)} clips need -o to be a folder (one output each), but {out.name} names one "
+            f"{out.suffix.lower()} file: give a folder, such as -o {out.with_suffix('')}/."
+        )
+    pairs = []
+    for source, rel in found:
+        name = rel if rel is not None else Path(source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "video")
+        stem = name.with_suffix("")
+        pairs.append((source, out / stem.parent / (stem.name + ("-matte" if fmt == "matte" else "") + SUFFIX[fmt])))
+    return pairs
