@@ -193,3 +193,12 @@ def test_calibration_drops_its_stand_in_from_the_model_pool_and_nothing_else(mon
     assert len(during) == 2 and all(len(sources) == 1 for sources in during)  # the stand-in, while measured
     assert during[0][0].endswith("isnet.onnx") and "rmbg-calibrate-" in during[0][0]
     assert POOL.held() == before
+
+
+@pytest.mark.uses("onnx", "openvino")  # a stand-in IS-Net export
+def test_rmbg14s_own_measurement_runs_on_onnx_runtime_where_isnet_general_runs_openvino(tmp_path, monkeypatch):
+    use_cpu(monkeypatch, SAPPHIRE_RAPIDS)
+    timed = calibration.stand_in("rmbg-1.4", tmp_path)  # what seconds_for("rmbg-1.4") measures
+    assert (timed.engine, timed.precision) == ("onnxruntime", "fp32")
+    same_file = tmp_path / "isnet.onnx"  # IS-Net general's own stand-in, from the same export, follows the CPU
+    assert rmbg.get_provider("isnet-general", weights=same_file, device="cpu").engine == "openvino"
