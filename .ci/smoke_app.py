@@ -1,6 +1,6 @@
 """The install smoke: every feature the app shows, on exactly what the README's first command installs.
 
-    pip install -e . -r requirements.txt     # in a fresh virtualenv (.ci/run makes .venv-app)
+    pip install -e . -r requirements.txt     # in a fresh virtualenv (.ci/run: .venv, Python 3.12)
     python .ci/smoke_app.py                  # about a minute; exit status 0 when everything worked
 
 It needs nothing else: no pytest, no dev requirement, no network, no model download. The two local

@@ -143,7 +143,7 @@ def provider_for(model: str, config: str, files: dict[str, str]):
         quantized = onnxruntime_int8(model, files["onnx"], frames)
         if model == "u2netp":
             return rmbg.get_provider("u2netp", device="cpu", engine="onnxruntime", weights=quantized)
-        return rmbg.get_provider("isnet-general", weights=quantized, device="cpu")
+        return rmbg.get_provider("isnet-general", weights=quantized, device="cpu", engine="onnxruntime")
     if model == "u2netp" and not engine.startswith("openvino"):
         return rmbg.get_provider("u2netp", device="cpu", engine="onnxruntime")  # what a plain install runs
     if engine.startswith("openvino"):
@@ -159,7 +159,7 @@ def provider_for(model: str, config: str, files: dict[str, str]):
         return rmbg.get_provider(
             "rmbg-1.4", backend="torch", weights=files["safetensors"], device="cpu", precision="bf16"
         )
-    return rmbg.get_provider("isnet-general", weights=files["onnx"], device="cpu")
+    return rmbg.get_provider("isnet-general", weights=files["onnx"], device="cpu", engine="onnxruntime")  # ORT fp32
 
 
 def serve(name: str, files: dict[str, str]) -> None:

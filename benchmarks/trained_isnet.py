@@ -151,9 +151,11 @@ def trained_isnet() -> Path:
 
 
 def provider(**options: Any) -> Any:
-    """rmbg's isnet-general provider on trained_isnet()'s file (`options`: get_provider's, e.g. device)."""
+    """rmbg's isnet-general provider on trained_isnet()'s file (`options`: get_provider's, e.g. device),
+    through ONNX Runtime fp32 unless `engine` says otherwise: the engine the results files were measured on."""
     import rmbg
 
+    options.setdefault("engine", "onnxruntime")
     return rmbg.get_provider("isnet-general", weights=str(trained_isnet()), **options)
 
 

@@ -42,7 +42,8 @@ def provider(model: str, config: str, files: dict[str, str]) -> Any:
     import rmbg
 
     if model == "isnet-general":
-        return rmbg.get_provider("isnet-general", weights=files["isnet-general"], device="cpu")
+        # ONNX Runtime, as rembg runs it: the same engine on both sides (the default may be OpenVINO bf16)
+        return rmbg.get_provider("isnet-general", weights=files["isnet-general"], device="cpu", engine="onnxruntime")
     if config == "onnxruntime":
         return birefnet_onnx(files["birefnet-lite-onnx"])
     if config == "openvino-fp32":

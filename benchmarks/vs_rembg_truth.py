@@ -61,7 +61,9 @@ def truth_table(home: Path) -> dict:
 
     os.environ["U2NET_HOME"] = str(home)  # rembg's session reads <home>/isnet-general-use.onnx as it is
     session = new_session("isnet-general-use")
-    ours = rmbg.get_provider("isnet-general", weights=str(home / "isnet-general-use.onnx"), device="cpu")
+    ours = rmbg.get_provider(
+        "isnet-general", weights=str(home / "isnet-general-use.onnx"), device="cpu", engine="onnxruntime"
+    )  # ONNX Runtime fp32, rembg's engine: the recipes differ, not the engines
     rows, pairs = [], []
     photos = sorted((SAMPLE / "images").glob("*.jpg"))
     for photo in photos:

@@ -23,7 +23,9 @@ from .registry import get_provider, info, list_providers
 CPU_ORDER = ("birefnet-lite", "rmbg-1.4", "isnet-general")
 FALLBACK_DEFAULT = "u2netp"
 GPU_DEFAULTS = ("rmbg-2.0", "birefnet")
-SAME_TIMING = {"rmbg-1.4": "isnet-general"}  # one network, one engine (ONNX Runtime): one measurement
+# One network: RMBG-1.4 is timed by IS-Net general's measurement while both run on the same engine
+# (ONNX Runtime fp32); where IS-Net general runs OpenVINO bf16, RMBG-1.4 is measured on its own.
+SAME_TIMING = {"rmbg-1.4": "isnet-general"}
 
 
 def on_gpu() -> bool:
@@ -37,7 +39,10 @@ def on_gpu() -> bool:
 def _cpu_seconds(provider_id: str) -> float:
     from .providers.local import calibration
 
-    return calibration.seconds_for(SAME_TIMING.get(provider_id, provider_id))
+    twin = SAME_TIMING.get(provider_id)
+    if twin is not None and calibration.config_of(twin) == calibration.config_of(provider_id):
+        return calibration.seconds_for(twin)
+    return calibration.seconds_for(provider_id)
 
 
 def default_provider() -> tuple[str, str]:

@@ -1,6 +1,8 @@
-"""CI's install smoke (.ci/run's first job, .ci/smoke_app.py) stays what the README promises: the app's
-virtualenv gets exactly the README's first command, and the stand-in models the smoke writes without
-the `onnx` package are valid ONNX that ONNX Runtime runs as the channel mean they claim to be."""
+"""CI's install smoke (.ci/run's first job, .ci/smoke_app.py) stays what the README promises: a Python
+3.12 virtualenv gets exactly the README's first command (requirements.txt, what a Space installs, with
+torch at a version ZeroGPU lists) before the smoke, and the dev requirements only after it; the stand-in
+models the smoke writes without the `onnx` package are valid ONNX that ONNX Runtime runs as the channel
+mean they claim to be."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# The torch versions ZeroGPU runs (hub-docs docs/hub/spaces-zerogpu.md, last changed 2026-07-21);
+# requirements.txt's comment says why its pin is one of them.
+ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
 
 
 def quick_start() -> list[str]:
@@ -23,11 +28,11 @@ def quick_start() -> list[str]:
 
 
 def ci_app_install() -> list[list[str]]:
-    """The pip installs .ci/run makes into .venv-app (the pip upgrade aside), as argument lists."""
+    """The pip installs .ci/run makes into .venv before the smoke (the pip upgrade aside), as argument lists."""
     installs = []
     for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines():
         words = shlex.split(line, comments=True)
-        if words[:4] == [".venv-app/bin/python", "-m", "pip", "install"] and "--upgrade" not in words:
+        if words[:4] == [".venv/bin/python", "-m", "pip", "install"] and "--upgrade" not in words:
             installs.append([w for w in words[4:] if w != "-q"])
     return installs
 
@@ -40,11 +45,24 @@ def test_the_quick_start_is_two_commands_and_ci_installs_exactly_its_first():
     assert ci_app_install() == [shlex.split(install)[2:]]
 
 
-def test_ci_runs_the_smoke_in_that_virtualenv_after_the_install():
+def test_ci_runs_the_smoke_on_python_312_after_the_install_and_the_dev_requirements_after_it():
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
-    install = lines.index(".venv-app/bin/python -m pip install -q -e . -r requirements.txt")
-    assert lines.index("rm -rf .venv-app") < lines.index("python3 -m venv .venv-app") < install
-    assert lines[install + 1] == ".venv-app/bin/python .ci/smoke_app.py"
+    install = lines.index(".venv/bin/python -m pip install -q -e . -r requirements.txt")
+    made = lines.index('"$PYTHON312" -m venv .venv')
+    assert lines.index('PYTHON312="$(python312)"') < lines.index("rm -rf .venv .venv-app") < made < install
+    assert lines[install + 1] == ".venv/bin/python .ci/smoke_app.py"
+    dev = lines.index("python -m pip install -q -r requirements-dev.txt")
+    assert install + 1 < lines.index(". .venv/bin/activate") < dev < lines.index("python -m pytest -q")
+    assert [n for n, line in enumerate(lines) if " -m venv " in line] == [made]  # one virtualenv: the suite's too
+    assert any("sys.version_info[:2] == (3, 12)" in line for line in lines)  # each candidate is run to know
+
+
+def test_requirements_pin_torch_at_a_version_zerogpu_runs():
+    requirements = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    (torch,) = [line.split("#")[0].strip() for line in requirements if line.startswith("torch")]
+    assert torch.startswith("torch==") and torch.removeprefix("torch==") in ZEROGPU_TORCH
+    dev = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()
+    assert "-r requirements.txt" in dev and not [line for line in dev if line.startswith("torch")]
 
 
 def _smoke_weights():

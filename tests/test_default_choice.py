@@ -12,6 +12,7 @@ import pytest
 import rmbg
 from rmbg.defaults import default_provider
 from rmbg.providers.local import calibration, isnet_general
+from tests.support.cpus import AVX2, SAPPHIRE_RAPIDS, use_cpu
 from tests.support.models import tiny_isnet_graph
 
 LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -19,8 +20,10 @@ LITE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 @pytest.fixture
 def cpu_cache(tmp_path, monkeypatch):
+    """A CPU without bf16 units (IS-Net general on ONNX Runtime fp32) and a calibration cache of its own."""
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(rmbg.defaults, "on_gpu", lambda: False)
+    use_cpu(monkeypatch, AVX2)
     return tmp_path
 
 
@@ -69,6 +72,40 @@ def test_isnet_general_when_birefnet_lite_is_too_slow(cpu_cache, hf_cache, monke
         "1 MP photo within 3 s on this CPU (1.3 s measured here; local weights isnet-general-use.onnx)"
     )
     assert default_provider() == ("isnet-general", reason)
+
+
+@pytest.mark.uses("openvino")
+def test_on_a_cpu_with_bf16_units_the_reason_names_openvino_bf16_and_its_own_measurement(
+    cpu_cache, hf_cache, monkeypatch
+):
+    """IS-Net general's default engine there is OpenVINO bf16: its calibration is kept under that
+    configuration (a measurement on ONNX Runtime is not reused), and the reason says what runs."""
+    lite_at_hand(hf_cache)
+    isnet_at_hand(cpu_cache, monkeypatch)
+    measured("birefnet-lite", 5.1)
+    calibration.store("isnet-general", "onnxruntime fp32", 1.3)
+    use_cpu(monkeypatch, SAPPHIRE_RAPIDS)
+    assert calibration.config_of("isnet-general") == "openvino bf16"
+    assert calibration.cached("isnet-general", "openvino bf16") is None
+    measured("isnet-general", 0.4)
+    chosen, reason = default_provider()
+    assert chosen == "isnet-general"
+    assert reason.endswith("(0.4 s measured here; local weights isnet-general-use.onnx, through OpenVINO bf16)")
+
+
+@pytest.mark.uses("openvino")
+def test_rmbg14_shares_isnet_generals_timing_only_while_both_run_onnx_runtime(cpu_cache, monkeypatch):
+    """One network: RMBG-1.4 (ONNX Runtime fp32 on a CPU) is timed by IS-Net general's measurement
+    while that runs on the same engine; where IS-Net general runs OpenVINO bf16, RMBG-1.4 has its own."""
+    measured("isnet-general", 1.5)
+    assert rmbg.defaults._cpu_seconds("rmbg-1.4") == 1.5  # no measurement of its own: nothing stored for it
+    assert calibration.cached("rmbg-1.4", "onnxruntime fp32") is None
+    use_cpu(monkeypatch, SAPPHIRE_RAPIDS)
+    measured("isnet-general", 0.4)
+    calibration.store("rmbg-1.4", "onnxruntime fp32", 1.6)
+    assert calibration.config_of("rmbg-1.4") == "onnxruntime fp32"
+    assert rmbg.defaults._cpu_seconds("rmbg-1.4") == 1.6
+    assert rmbg.defaults._cpu_seconds("isnet-general") == 0.4
 
 
 def test_u2netp_only_when_every_better_model_is_too_slow(cpu_cache, hf_cache, monkeypatch):
@@ -156,3 +193,12 @@ def test_calibration_drops_its_stand_in_from_the_model_pool_and_nothing_else(mon
     assert len(during) == 2 and all(len(sources) == 1 for sources in during)  # the stand-in, while measured
     assert during[0][0].endswith("isnet.onnx") and "rmbg-calibrate-" in during[0][0]
     assert POOL.held() == before
+
+
+@pytest.mark.uses("onnx", "openvino")  # a stand-in IS-Net export
+def test_rmbg14s_own_measurement_runs_on_onnx_runtime_where_isnet_general_runs_openvino(tmp_path, monkeypatch):
+    use_cpu(monkeypatch, SAPPHIRE_RAPIDS)
+    timed = calibration.stand_in("rmbg-1.4", tmp_path)  # what seconds_for("rmbg-1.4") measures
+    assert (timed.engine, timed.precision) == ("onnxruntime", "fp32")
+    same_file = tmp_path / "isnet.onnx"  # IS-Net general's own stand-in, from the same export, follows the CPU
+    assert rmbg.get_provider("isnet-general", weights=same_file, device="cpu").engine == "openvino"

@@ -48,7 +48,7 @@ def test_declared_once_with_the_isnet_recipe():
 
 def test_first_use_downloads_once_then_runs_from_the_cache(server, monkeypatch):
     monkeypatch.setenv(isnet_general.ENV_SHA256, hashlib.sha256(server.payload).hexdigest())
-    provider = rmbg.get_provider("isnet-general", device="cpu")
+    provider = rmbg.get_provider("isnet-general", device="cpu", engine="onnxruntime")  # the engine: test_isnet_engine
     assert provider.status().ready and "downloads isnet-general-use.onnx" in provider.status().message
     assert server.gets == 0  # status never touches the network
     photo = Image.open(PHOTO).convert("RGB")
@@ -57,7 +57,7 @@ def test_first_use_downloads_once_then_runs_from_the_cache(server, monkeypatch):
     alpha = np.asarray(matte.alpha)
     assert matte.alpha.size == photo.size and alpha.min() == 0 and alpha.max() == 255  # the recipe's min-max
     assert matte.meta["backend"] == "onnx" and matte.meta["precision"] == "fp32"
-    again = rmbg.get_provider("isnet-general", device="cpu")
+    again = rmbg.get_provider("isnet-general", device="cpu", engine="onnxruntime")
     assert again.status().message == "local weights isnet-general-use.onnx"
     np.testing.assert_array_equal(np.asarray(again.matte(photo).alpha), alpha)
     assert server.gets == 1  # the cached, verified file is used

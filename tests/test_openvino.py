@@ -34,7 +34,7 @@ def test_fp32_matches_onnx_runtime_and_reads_the_file_as_it_is(graph, tmp_path):
     assert ours.status().ready
     matte = ours.matte(photo)
     assert matte.meta["backend"] == "openvino" and matte.meta["precision"] == "fp32"
-    reference = rmbg.get_provider("isnet-general", weights=graph, device="cpu").matte(photo)
+    reference = rmbg.get_provider("isnet-general", weights=graph, device="cpu", engine="onnxruntime").matte(photo)
     diff = np.abs(np.asarray(matte.alpha, np.int16) - np.asarray(reference.alpha, np.int16))
     assert diff.max() <= 1
     assert not list((tmp_path / "cache").rglob("*.xml"))  # an ONNX file at fp32 needs no IR kept
@@ -154,3 +154,21 @@ def test_birefnet_lite_quantizes_its_kept_fp32_graph_to_int8(birefnet_lite, monk
     assert matte.meta["precision"] == "int8" and matte.alpha.size == photo.size
     (ir,) = irs.glob("birefnet-lite-int8-*.xml")
     assert 'type="FakeQuantize"' in ir.read_text()  # NNCF's quantizers are in the saved graph
+
+
+def test_openvino_is_imported_without_its_usage_report(tmp_path):
+    """rmbg imports OpenVINO with its telemetry module blocked, so OpenVINO takes its no-op stub and sends
+    nothing (its report forks a child that, without network, kept `rmbg video` from exiting); the
+    module is importable again after. In a fresh process, outside CI (CI=true turns the report off)."""
+    import os
+    import subprocess
+
+    script = (
+        "import sys; from rmbg.providers.local.openvino_backend import _openvino; _openvino();"
+        "import openvino.tools.ovc.telemetry_utils as used; import openvino_telemetry;"
+        "print(used.tm.__name__, 'openvino_telemetry' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"HOME": str(tmp_path)}  # no consent file there
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["openvino.tools.ovc.telemetry_stub", "True"]

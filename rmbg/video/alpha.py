@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ProviderResponseError
-from .decode import ClipInfo, Frame
+from .decode import ClipInfo, Frame, open_input
 from .limits import VideoLimits
 
 SLACK_S = 1.0  # a result may run this much past the limits and the clip (rounding of its last frame)
@@ -57,7 +57,7 @@ def returned_alpha(path: Path, info: ClipInfo, limits: VideoLimits, provider_id:
         return ProviderResponseError(provider_id, why)
 
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_input(path)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         raise refuse("returned a file that is not a video we can read.") from None
     try:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .decode import open_input
+
 # What each output container takes as it is (FFmpeg's muxers).
 COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac", "mp3", "opus", "alac"}, "mov": {"aac", "mp3", "alac"}}
 ENCODER = {"webm": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None)}
@@ -24,7 +26,7 @@ class AudioFeed:
     def __init__(self, source: Path, container: Any, fmt: str):
         import av
 
-        self._input = av.open(str(source), metadata_errors="ignore")
+        self._input = open_input(source)
         try:
             stream = self._input.streams.audio[0]
             self._time_base = stream.time_base

@@ -100,11 +100,21 @@ def spool(source: VideoInput, folder: Path, limits: VideoLimits) -> Path:
     return path
 
 
+def open_input(path: str | os.PathLike) -> Any:
+    """av.open(path) for reading, whatever bytes its metadata holds. PyAV up to 18 decodes a container's
+    metadata as UTF-8 when it opens it, failing on other bytes unless told to ignore them; from 19 it
+    decodes them with surrogateescape, which never fails, and takes no such argument."""
+    import av
+
+    before_19: dict[str, Any] = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
+    return av.open(str(path), **before_19)
+
+
 def _open(path: Path, name: str) -> Any:
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return open_input(path)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         raise InvalidVideoError(f"{name} {DAMAGED}.") from None
 

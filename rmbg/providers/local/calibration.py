@@ -118,11 +118,18 @@ def store(model_id: str, config: str, seconds: float) -> None:
 
 
 def config_of(model_id: str) -> str:
-    """What a measurement of `model_id` depends on besides the machine: its engine and precision."""
+    """What a measurement of `model_id` depends on besides the machine: its engine and precision
+    (isnet-general's follows the CPU: OpenVINO bf16 or ONNX Runtime fp32, rmbg.providers.local.engines;
+    RMBG-1.4 runs ONNX Runtime fp32 on a CPU)."""
     if model_id == "birefnet-lite":
         from .torch_backend import birefnet
 
         return "torch " + birefnet("birefnet-lite", device="cpu").precision_used()
+    if model_id == "isnet-general":
+        from .isnet_general import isnet_general
+
+        provider = isnet_general(device="cpu")  # nothing loaded: the engine is chosen from the CPU's flags
+        return f"{provider.engine} {provider.precision}"
     return "onnxruntime fp32"
 
 
@@ -210,5 +217,6 @@ def stand_in(model_id: str, folder: Path) -> Any:
                 output_names=[ISNET_GENERAL.onnx_output],
                 dynamic_axes={ISNET_GENERAL.onnx_input: {2: "h", 3: "w"}},
             )
-        return isnet_general(weights=path, device="cpu")
+        # RMBG-1.4's CPU path is ONNX Runtime's; IS-Net general's engine follows the CPU (config_of)
+        return isnet_general(weights=path, device="cpu", engine="onnxruntime" if model_id == "rmbg-1.4" else "auto")
     raise ValueError(f"no calibration for {model_id!r}")

@@ -1,7 +1,11 @@
 """IS-Net general use (DIS, Apache-2.0): an ungated model, fetched once with a pinned checksum.
 
 The network is RMBG-1.4's (IS-Net) with DIS's general-use weights, run through
-the ONNX backend with the publisher's recipe (rmbg.models.specs.ISNET_GENERAL).
+the ONNX backend with the publisher's recipe (rmbg.models.specs.ISNET_GENERAL):
+by ONNX Runtime in fp32, or, where the openvino extra is installed and the CPU has
+bf16 units (AVX512-BF16 or AMX), by OpenVINO in bf16, the fastest CPU path that
+passes the precision gate (0.24x ONNX Runtime's time on trained weights: docs/cpu.md;
+the engine's choice: rmbg.providers.local.engines).
 The publisher (xuebinqin/DIS) hands out `isnet-general-use.pth` on Google
 Drive and Baidu Pan only: no stable download address and no checksum. Its
 ONNX export, `isnet-general-use.onnx` (178,648,008 bytes), is a release asset
@@ -24,10 +28,13 @@ Environment:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ...errors import ModelUnavailableError, with_remedy
 from ...models.specs import ISNET_GENERAL
+from .engines import ENGINES, Engine, OpenVinoPath
 from .onnx_backend import OnnxProvider, WeightsSource
 from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, offline
 
@@ -85,9 +92,38 @@ def status(weights: str | os.PathLike | None = None) -> tuple[str, str]:
 
 
 def isnet_general(
-    *, weights: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None
+    *,
+    weights: str | os.PathLike | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    engine: Engine = "auto",
 ) -> OnnxProvider:
-    """IS-Net general use (Apache-2.0, ungated) through ONNX Runtime; see the module doc."""
+    """IS-Net general use (Apache-2.0, ungated); see the module doc. engine: "auto" runs it through
+    OpenVINO bf16 on a CPU with bf16 units where the openvino extra is installed, else ONNX Runtime
+    fp32; "onnxruntime" always ONNX Runtime (exact fp32); "openvino" OpenVINO, in bf16 where the CPU
+    has bf16 units, else exact fp32. The provider's `engine`, `precision`, options() and each
+    matte's meta say which runs."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     label = str(weights) if weights is not None else f"{FILE} sha256 {SHA256[:12]}"
     weights_source = WeightsSource(path=lambda: ensure(weights), status=lambda: status(weights), label=label)
-    return OnnxProvider(ISNET_GENERAL, weights_source, precision="fp32", device=device, threads=threads)
+    return OnnxProvider(
+        ISNET_GENERAL,
+        weights_source,
+        precision="fp32",
+        device=device,
+        threads=threads,
+        engine=engine,
+        openvino=OPENVINO,
+    )
+
+
+def _openvino(path: Path, threads: int, precision: str) -> Callable[[Any, str], Any]:
+    """A runner of OpenVINO's compiled model of the file (imported only when used)."""
+    from .openvino_backend import compiled_model
+
+    return compiled_model("isnet-general", precision, path, [], threads).infer
+
+
+# bf16 where the CPU has bf16 units, which "auto" takes; its fp32 is no faster than ONNX Runtime's (docs/cpu.md)
+OPENVINO = OpenVinoPath(_openvino, bf16=True, auto=("bf16",))

@@ -26,13 +26,12 @@ from ...models.specs import RMBG_14
 from ...threads import usable_cores
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
+from .engines import ENGINES, Engine, OpenVinoPath, may_have_cuda
 from .hub import cached_path, resolve_weights, weights_status
 from .pool import POOL, file_bytes
 from .processing import finish, postprocess, preprocess, run_stages, select_output
 
 OnnxPrecision = Literal["auto", "fp32", "fp16", "quantized"]
-Engine = Literal["auto", "onnxruntime", "openvino"]
-ENGINES: tuple[Engine, ...] = ("auto", "onnxruntime", "openvino")
 
 # Measured with benchmarks/speed.py (2-core x86 CPU, onnxruntime 1.31): the
 # dynamically quantised export (ConvInteger) is slower than fp32 and not
@@ -144,11 +143,10 @@ class OnnxProvider:
         device: str = "auto",
         threads: int | None = None,
         engine: Engine = "onnxruntime",
-        openvino: Callable[[Path, int], Callable[[Any, str], Any]] | None = None,
+        openvino: OpenVinoPath | None = None,
     ):
-        """engine "openvino" or "auto" needs `openvino(onnx_file, threads)`: a function that
-        runs OpenVINO's compiled model of that file, `run(x, output_name) -> array`
-        (rmbg.providers.local.openvino_backend.infer)."""
+        """engine "openvino" or "auto" needs `openvino`: how OpenVINO runs this file and when "auto"
+        takes it (rmbg.providers.local.engines)."""
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         if engine == "openvino" and openvino is None:
@@ -166,19 +164,24 @@ class OnnxProvider:
 
     @property
     def engine(self) -> str:
-        """ "openvino" where asked, or for "auto" on a CPU with the openvino extra installed
-        (fp32 only); else "onnxruntime"."""
+        """ "openvino" where asked, or for "auto" on a CPU where OpenVINO is installed and runs this
+        model faster (OpenVinoPath.preferred); else "onnxruntime"."""
         if self._engine != "auto":
             return self._engine
-        if self._openvino is None or self._precision != "fp32" or importlib.util.find_spec("openvino") is None:
+        if self._openvino is None or self._precision != "fp32" or not self._openvino.preferred():
             return "onnxruntime"
-        if not _may_have_cuda(self._device):
+        if not may_have_cuda(self._device):
             return "openvino"  # decided without importing onnxruntime: a cold start need not load both
         try:
             on_cpu = execution_providers(self._device)[0] == "CPUExecutionProvider"
         except ImportError:  # no onnxruntime at all: OpenVINO reads the file alone
             on_cpu = True
         return "openvino" if on_cpu else "onnxruntime"
+
+    @property
+    def precision(self) -> str:
+        """The precision it runs at: OpenVINO's on this CPU (bf16 or fp32) or ONNX Runtime's."""
+        return self._openvino.precision() if self.engine == "openvino" and self._openvino else self._precision
 
     def __repr__(self) -> str:
         return f"OnnxProvider({self.id!r}, precision={self._precision!r}, device={self._device!r})"
@@ -188,7 +191,7 @@ class OnnxProvider:
         return {
             "backend": "openvino" if self.engine == "openvino" else "onnx",
             "input_size": list(self.spec.input_size),
-            "precision": self._precision,
+            "precision": self.precision,
             "weights": self._source.label,
         }
 
@@ -196,6 +199,8 @@ class OnnxProvider:
         if importlib.util.find_spec("onnxruntime") is None and self.engine != "openvino":
             return ProviderStatus("unavailable", "needs the onnxruntime package (pip install onnxruntime)")
         state, message = self._source.status()
+        if state == "ready" and self.engine == "openvino":  # which engine runs it (ONNX Runtime unless said)
+            message += f", through OpenVINO {self.precision}"
         return ProviderStatus(state, message)  # type: ignore[arg-type]
 
     def estimate(self) -> Cost:
@@ -206,7 +211,7 @@ class OnnxProvider:
             "model": self.spec.repo_id or self.spec.id,
             "revision": self.spec.revision or self._source.label,
             "backend": "openvino" if self.engine == "openvino" else "onnx",
-            "precision": self._precision,
+            "precision": self.precision,
         }
         self._loaded()  # loaded before the clock starts: seconds are the model's, not the load's
         return run_stages(self, image, meta, threads=self._threads if self.device == "cpu" else 0)
@@ -215,7 +220,7 @@ class OnnxProvider:
         """The ONNX Runtime session, or OpenVINO's compiled model of the same file."""
         if self.engine != "openvino" or self._openvino is None:
             return self.session()
-        return self._openvino(self._source.path(), self._threads)
+        return self._openvino.run(self._source.path(), self._threads, self.precision)
 
     # -- stages (public so benchmarks can time them) ------------------------
     @property
@@ -291,14 +296,6 @@ def rmbg14_onnx(
         label=label,
     )
     return OnnxProvider(spec, source, precision=chosen, device=device, threads=threads)
-
-
-def _may_have_cuda(device: str) -> bool:
-    """False when ONNX Runtime's CUDA provider cannot be what `device` gets: "cpu", or "auto" on a
-    machine without an NVIDIA driver (then nothing needs importing to know it)."""
-    if device != "auto":
-        return device != "cpu"
-    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
 
 
 def _gpu_present(device: str) -> bool:

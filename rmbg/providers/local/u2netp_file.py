@@ -36,7 +36,8 @@ from ...errors import ModelUnavailableError, with_remedy
 from ...models.specs import U2NETP
 from ...settings import current
 from ...threads import release_in_children
-from .onnx_backend import ENGINES, Engine, OnnxProvider, WeightsSource
+from .engines import ENGINES, Engine, OpenVinoPath
+from .onnx_backend import OnnxProvider, WeightsSource
 from .pinned import ENV_OFFLINE, PinnedFile, cache_dir, matches, offline
 
 U2NETP_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
@@ -207,12 +208,15 @@ def u2netp(
     )
     chosen = cast(Engine, engine or current().choice(ENV_ENGINE, ENGINES, "auto"))
     return OnnxProvider(
-        U2NETP, source, precision="fp32", device=device, threads=threads, engine=chosen, openvino=_openvino_fp32
+        U2NETP, source, precision="fp32", device=device, threads=threads, engine=chosen, openvino=OPENVINO
     )
 
 
-def _openvino_fp32(path: Path, threads: int) -> Callable[[Any, str], Any]:
-    """A runner of OpenVINO's compiled u2netp.onnx, exact fp32 (imported only when used)."""
+def _openvino(path: Path, threads: int, precision: str) -> Callable[[Any, str], Any]:
+    """A runner of OpenVINO's compiled u2netp.onnx (imported only when used)."""
     from .openvino_backend import compiled_model
 
-    return compiled_model("u2netp", "fp32", path, [], threads).infer
+    return compiled_model("u2netp", precision, path, [], threads).infer
+
+
+OPENVINO = OpenVinoPath(_openvino)  # exact fp32 on every CPU, which "auto" takes
