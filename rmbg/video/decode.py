@@ -25,6 +25,7 @@ import numpy as np
 from ..image.fetch import shown
 from ..image.formats import URL
 from .limits import InvalidVideoError, VideoLimits
+from .packets import open_input
 
 VideoInput = Union[str, "os.PathLike[str]", bytes]
 
@@ -98,16 +99,6 @@ def spool(source: VideoInput, folder: Path, limits: VideoLimits) -> Path:
         raise InvalidVideoError(f"{path} is not a file.")
     limits.check_bytes(path.stat().st_size, str(path.name))
     return path
-
-
-def open_input(path: str | os.PathLike) -> Any:
-    """av.open(path) for reading, whatever bytes its metadata holds. PyAV up to 18 decodes a container's
-    metadata as UTF-8 when it opens it, failing on other bytes unless told to ignore them; from 19 it
-    decodes them with surrogateescape, which never fails, and takes no such argument."""
-    import av
-
-    before_19: dict[str, Any] = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
-    return av.open(str(path), **before_19)
 
 
 def _open(path: Path, name: str) -> Any:

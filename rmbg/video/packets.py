@@ -13,16 +13,29 @@ median gap between timestamps, so a variable frame rate is read as it is).
 The clip's length is its longest stream's: what a vendor that bills by the
 clip's length can bill.
 
-Used by rmbg.video.hosted to price, hold and check a clip before anything is sent.
+Used by rmbg.video.hosted to price, hold and check a clip before anything is sent; `open_input`
+opens a clip for reading wherever rmbg.video does.
 """
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from .limits import InvalidVideoError
+
+
+def open_input(path: str | os.PathLike) -> Any:
+    """av.open(path) for reading, whatever bytes its metadata holds. PyAV up to 18 decodes a container's
+    metadata as UTF-8 when it opens it, failing on other bytes unless told to ignore them; from 19 it
+    decodes them with surrogateescape, which never fails, and takes no such argument."""
+    import av
+
+    before_19: dict[str, Any] = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
+    return av.open(str(path), **before_19)
 
 
 def packet_seconds(path: Path, name: str = "") -> float:
@@ -31,7 +44,7 @@ def packet_seconds(path: Path, name: str = "") -> float:
 
     name = name or path.name
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = open_input(path)
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         raise InvalidVideoError(f"{name} cannot be read as a video.") from None
     try:
