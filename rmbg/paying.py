@@ -245,7 +245,7 @@ class Policy:
         the close, logs it for the operator and writes it later). The hold stays counted meanwhile."""
         return self._unsettled.close(self._ledger_settle, hold, usd, **how)
 
-    def _ledger_settle(self, hold_id: int, usd: Decimal, **how) -> None:
+    def _ledger_settle(self, hold_id: str, usd: Decimal, **how) -> None:
         self.ledger.settle(hold_id, usd, now=self.clock(), **how)
 
     def retry_unsettled(self) -> None:
