@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -82,8 +83,14 @@ def app_running(env: dict[str, str], log: list[str]) -> Iterator[str]:
     """`python app.py` on a free port; yields its URL once it says it is serving (its own words on stdout)."""
     port = free_port()
     env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    proc = subprocess.Popen(  # a process group of its own: the processes it forks (ZeroGPU's workers) end with it
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -108,12 +115,26 @@ def app_running(env: dict[str, str], log: list[str]) -> Iterator[str]:
                 break
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
+        end_group(proc)
+
+
+def end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the app's whole process group, SIGKILL to what is left after 30 s."""
+    for sig, wait_s in ((signal.SIGTERM, 30.0), (signal.SIGKILL, None)):
         try:
-            proc.wait(timeout=30)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # the group is gone
+        try:
+            proc.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            continue
+        if sig == signal.SIGTERM:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the group's other members (forked workers)
+            except ProcessLookupError:
+                pass
+        break
 
 
 def tab_steps(url: str, work: Path, log: list[str]) -> list[tuple[str, Callable[[], None]]]:

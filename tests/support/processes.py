@@ -77,11 +77,27 @@ def _command(pid: str) -> str:
         return "?"
 
 
+# The interpreter's own helpers of this process (multiprocessing's resource tracker and fork server):
+# started by the standard library for it, ended when it exits, so never a test's leftover.
+_OWN_HELPERS = ("from multiprocessing.resource_tracker import main", "from multiprocessing.forkserver import main")
+
+
+def _parent(pid: str) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
 def _marked_now() -> dict[int, str]:
     found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid() and _marked(entry):
-            found[int(entry)] = _command(entry)
+            command = _command(entry)
+            if _parent(entry) == os.getpid() and any(helper in command for helper in _OWN_HELPERS):
+                continue
+            found[int(entry)] = command
     return found
 
 

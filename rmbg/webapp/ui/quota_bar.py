@@ -29,12 +29,12 @@ from .forms import Call, RemoveForm, endpoint
 
 
 def login_button_works() -> bool:
-    """gradio's LoginButton can serve here: its libraries are installed, and on a Space the
-    Space has OAuth (hf_oauth: true sets OAUTH_CLIENT_ID; without it gradio refuses to start)."""
-    from gradio.utils import get_space
-
+    """gradio's LoginButton can serve here: its libraries are installed and the Space has OAuth
+    (hf_oauth: true sets OAUTH_CLIENT_ID). Without OAuth gradio refuses to start on a Space, and off a
+    Space it signs in only a machine logged in to the Hub (it stops the page otherwise): the line's
+    link to the Hub's sign-in serves there."""
     installed = all(importlib.util.find_spec(name) for name in ("authlib", "itsdangerous"))
-    return installed and (get_space() is None or bool(os.environ.get("OAUTH_CLIENT_ID")))
+    return installed and bool(os.environ.get("OAUTH_CLIENT_ID"))
 
 
 def quota_bar(demo: gr.Blocks, default_id: str) -> None:
