@@ -264,6 +264,21 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", "rmbg.webapp.config"
     ),
     Setting(
+        "RMBG_VIDEO_MEMORY_MB",
+        "int (MiB)",
+        "768",
+        "Memory the app's video doors may hold at once (clips being cut or re-encoded, estimated from their "
+        "frame size); a clip that would pass it waits its turn before it decodes.",
+        "rmbg.webapp.video_room",
+    ),
+    Setting(
+        "RMBG_VIDEO_WAIT_S",
+        "float (s)",
+        "300",
+        "Longest a clip waits for room under RMBG_VIDEO_MEMORY_MB before it is refused (HTTP 503).",
+        "rmbg.webapp.video_room",
+    ),
+    Setting(
         "RMBG_UPLOADS_MB",
         "int (MiB)",
         "2048",

@@ -23,15 +23,21 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidImageError, InvalidRequestError
+from ..errors import BudgetError, InvalidImageError, InvalidRequestError, ModelUnavailableError
 from ..image.io import load_image
+from ..ledger import Refused
+from ..paying import Payment, everywhere, refusal_words
 from ..types import format_usd
 from ..video import VideoLimits, VideoResult, remove_video
+from ..video.decode import ClipInfo, probe
 from ..video.encode import SUFFIX
 from ..video.hosted import Payer as VideoPayer
+from ..video.hosted import job_for, payment_for
+from ..video.limits import VideoStopped
 from ..video.providers import VideoProvider, video_provider, video_providers
 from .actions import warm_key
 from .catalog import Keys, build_provider, build_video_provider, close, provider_status, status_text
@@ -40,6 +46,7 @@ from .context import App
 from .guard import Guarded, payer
 from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
 from .video_clips import Clip, app_limits, stem_of, take_clip
+from .video_room import ROOM, need_bytes
 from .video_shelf import Kept
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
@@ -151,45 +158,112 @@ def progress_report(report: Report | None, offset: int = 0, runs: int = 1) -> Ca
     return on_frame
 
 
+@dataclass
+class Side:
+    """One provider built for one clip and checked against it (`ready`): the provider, and for a
+    hosted service what the clip would cost (its Payment: estimate, unit and accounts)."""
+
+    entry: VideoProvider
+    provider: Any
+    payment: Payment | None = None
+    closed: bool = False
+
+    def close(self) -> None:
+        """Release the provider (once)."""
+        if not self.closed:
+            self.closed = True
+            close(self.provider)
+
+
+def ready(app: App, info: ClipInfo, entries: Sequence[VideoProvider], keys: Keys, *, session_id: str) -> list[Side]:
+    """Every provider of a run built and checked before any of them runs, so that a side that
+    cannot run is refused at once, with nothing sent, billed or computed for the others:
+
+    - built under the visitor's key rules (a missing key, the licence switch, a refused download);
+    - a local model that cannot run here (its status) is refused in its own words;
+    - a hosted service's own limits (its longest clip, its largest upload), on the clip's header;
+    - what the hosted ones would hold together (each clip's hold: the bound of its estimate),
+      against every cap each counts against (the session, the day's total on the server's key).
+
+    rmbg's own limits are the probe's (`info`). Each paid side still reserves its own hold when it
+    runs (rmbg.paying); this is the check that a run of all of them fits now."""
+    sides: list[Side] = []
+    try:
+        for entry in entries:
+            hosted = entry.usd_per_second is not None
+            sides.append(Side(entry, (build_video_provider if hosted else build_provider)(entry.id, keys, app.config)))
+        for side in sides:
+            if side.entry.usd_per_second is None:
+                status = side.provider.status()
+                if status.state == "unavailable":
+                    raise ModelUnavailableError(f"{side.entry.label} cannot run here: {status.message}")
+                continue
+            job = job_for(info, "webm")
+            side.provider.check(job)  # the vendor's own limits
+            accounts = app.ledger.accounts(session_id, server_key=not keys.for_provider(side.entry.id))
+            side.payment = payment_for(side.provider, job, accounts)
+        fits_together([s.payment for s in sides if s.payment is not None], app)
+    except BaseException:
+        for side in sides:
+            side.close()
+        raise
+    return sides
+
+
+def fits_together(payments: Sequence[Payment], app: App) -> None:
+    """BudgetError, in the refused account's words, when these clips' holds together pass a cap."""
+    held: dict[str, Decimal] = {}
+    for payment in payments:
+        for account in payment.accounts:
+            held[account.key] = held.get(account.key, Decimal(0)) + everywhere([payment])
+            spent = app.ledger.policy.spent(account.key)
+            if account.cap is not None and spent + held[account.key] > account.cap:
+                raise BudgetError(refusal_words(Refused(account, spent), payment))
+
+
 def cut(
     app: App,
     source: Path,
-    entry: VideoProvider,
+    side: Side,
     keys: Keys,
     outputs: Sequence[tuple[str, Path]],
     look: VideoLook,
     *,
+    info: ClipInfo,
     session_id: str,
     limits: VideoLimits,
     progress: Callable[[int, int | None], None] | None = None,
     stop: object = None,
     audio: bool = True,
 ) -> VideoResult:
-    """One provider on one clip, writing `outputs` ((format, path), ...) under the
-    visitor's key rules and caps (module docstring); `audio`: keep the clip's sound."""
-    fmt = "matte" if look.fmt == "matte" else None  # else each file's format from its extension
-    background = look.backdrop()  # a bad colour or picture is said before anything runs
-    hosted = entry.usd_per_second is not None
-    provider = (build_video_provider if hosted else build_provider)(entry.id, keys, app.config)
-
-    def engine(chosen: Any, **paying: Any) -> VideoResult:
-        paths = [path for _, path in outputs]
-        return remove_video(
-            source, chosen, output=paths, format=fmt, background=background, audio=audio, progress=progress,
-            stop=stop, limits=limits, **paying,  # type: ignore[arg-type]  # anything with is_set()
-        )  # fmt: skip
-
+    """One provider on one clip (its header `info`), writing `outputs` ((format, path), ...) under
+    the visitor's key rules and caps (module docstring) and the video doors' memory budget
+    (rmbg.webapp.video_room: the clip waits for room before its first frame is decoded);
+    `audio`: keep the clip's sound. Closes the side's provider."""
+    entry, provider = side.entry, side.provider
     try:
-        if not hosted:
+        fmt = "matte" if look.fmt == "matte" else None  # else each file's format from its extension
+        background = look.backdrop()  # a bad colour or picture is said before anything runs
+
+        def engine(chosen: Any, **paying: Any) -> VideoResult:
+            paths = [path for _, path in outputs]
+            with ROOM.hold(need_bytes(info.width, info.height, info.coded_size), stop):
+                if stop is not None and stop.is_set():  # type: ignore[attr-defined]  # stopped while it waited
+                    raise VideoStopped(0)
+                return remove_video(
+                    source, chosen, output=paths, format=fmt, background=background, audio=audio,
+                    progress=progress, stop=stop, limits=limits, **paying,  # type: ignore[arg-type]  # is_set()
+                )  # fmt: skip
+
+        if side.payment is None:
             result = engine(Guarded(provider, payer(app, session_id, keys, entry.id)))
             app.warm.add(warm_key(provider))
             return result
         # a hosted clip pays itself through the one rule (rmbg.paying): billed seconds x price held
         # against this visitor's session (and the day's total on the server's key) before it is sent
-        accounts = app.ledger.accounts(session_id, server_key=not keys.for_provider(entry.id))
-        return engine(provider, payer=VideoPayer(app.ledger.policy, accounts))
+        return engine(provider, payer=VideoPayer(app.ledger.policy, side.payment.accounts))
     finally:
-        close(provider)
+        side.close()
 
 
 def remove(
@@ -219,10 +293,12 @@ def remove(
             stem = stem_of(clip)
             out = folder / "out"
             outputs = [(fmt, out / name) for fmt, name in look.files(stem)[0 if keep else -1 :]]
+            info = probe(source, limits, stem)
+            (side,) = ready(app, info, [entry], keys, session_id=session_id)
             if report:
                 report(0.0, "Starting…")
             result = cut(
-                app, source, entry, keys, outputs, look, session_id=session_id, limits=limits,
+                app, source, side, keys, outputs, look, info=info, session_id=session_id, limits=limits,
                 progress=progress_report(report), stop=stop,
             )  # fmt: skip
             files = [app.store.adopt(path, path.name) for _, path in outputs]
@@ -247,11 +323,13 @@ def rerender(app: App, session_id: str, look: VideoLook) -> Shown | None:
     background = look.backdrop()
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="rmbg-app-video-"))
+    info = kept.results[0].info
     try:
         files = []
-        for fmt, name in look.files(kept.stem):
-            path = kept.results[0].save(folder / name, fmt, background=background if fmt == "mp4" else None)
-            files.append(app.store.adopt(path, name))
+        with ROOM.hold(need_bytes(info.width, info.height, info.coded_size)):  # decoded and encoded again
+            for fmt, name in look.files(kept.stem):
+                path = kept.results[0].save(folder / name, fmt, background=background if fmt == "mp4" else None)
+                files.append(app.store.adopt(path, name))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     result = kept.results[0]
