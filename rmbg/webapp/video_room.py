@@ -18,7 +18,7 @@ clip's header has been read and before its first frame is decoded:
   (RMBG_VIDEO_MEMORY_MB), it waits its turn (first come, first served, so
   a large clip is not passed over forever by small ones), up to
   RMBG_VIDEO_WAIT_S, then is refused in words (`ServerBusy`, HTTP 503);
-  a Stop while it waits ends the wait;
+  a Stop while it waits ends the wait (VideoStopped, as a stop at any frame);
 - a clip that needs more than the whole budget runs when nothing else does,
   rather than never: the budget bounds what runs together, and the size
   limit (RMBG_VIDEO_MAX_SIZE) bounds one clip.
@@ -37,6 +37,7 @@ from typing import Any
 
 from ..errors import RmbgError
 from ..settings import current
+from ..video.limits import VideoStopped
 
 MIB = 2**20
 DEFAULT_BUDGET_MB = 768
@@ -77,11 +78,17 @@ class VideoRoom:
         with self._lock:
             return len(self._queue)
 
+    def wait_for_waiting(self, count: int, timeout: float) -> bool:
+        """Block until `count` clips wait for room (False after `timeout` s): for tests and
+        benchmarks that need a clip to be queued, without polling."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._queue) >= count, timeout)
+
     @contextlib.contextmanager
     def hold(self, need: int, stop: Any = None) -> Iterator[None]:
         """Room for a clip that needs `need` bytes, for as long as it runs: waits its turn
-        (module doc); ServerBusy after RMBG_VIDEO_WAIT_S; returns at once when `stop` is set
-        (the run then stops before its first frame, as it would at any frame)."""
+        (module doc); ServerBusy after RMBG_VIDEO_WAIT_S; VideoStopped when `stop` (anything
+        with is_set()) is set while it waits."""
         settings = current()
         budget = settings.integer("RMBG_VIDEO_MEMORY_MB", DEFAULT_BUDGET_MB) * MIB
         wait_s = settings.number("RMBG_VIDEO_WAIT_S", DEFAULT_WAIT_S)
@@ -89,10 +96,11 @@ class VideoRoom:
         deadline = time.monotonic() + wait_s
         with self._lock:
             self._queue.append(ticket)
+            self._lock.notify_all()
             try:
                 while not self._fits(ticket, need, budget):
                     if stop is not None and stop.is_set():
-                        break
+                        raise VideoStopped(0)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise ServerBusy(

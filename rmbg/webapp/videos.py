@@ -37,7 +37,6 @@ from ..video.decode import ClipInfo, probe
 from ..video.encode import SUFFIX
 from ..video.hosted import Payer as VideoPayer
 from ..video.hosted import job_for, payment_for
-from ..video.limits import VideoStopped
 from ..video.providers import VideoProvider, video_provider, video_providers
 from .actions import warm_key
 from .catalog import Keys, build_provider, build_video_provider, close, provider_status, status_text
@@ -248,8 +247,6 @@ def cut(
         def engine(chosen: Any, **paying: Any) -> VideoResult:
             paths = [path for _, path in outputs]
             with ROOM.hold(need_bytes(info.width, info.height, info.coded_size), stop):
-                if stop is not None and stop.is_set():  # type: ignore[attr-defined]  # stopped while it waited
-                    raise VideoStopped(0)
                 return remove_video(
                     source, chosen, output=paths, format=fmt, background=background, audio=audio,
                     progress=progress, stop=stop, limits=limits, **paying,  # type: ignore[arg-type]  # is_set()
