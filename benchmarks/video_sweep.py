@@ -12,19 +12,44 @@ J and F never more than 0.01 lower, dtSSD never higher).
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import video_data
+from video_scores import Lazy
 
-import rmbg
 from harness import table, write_results
 from rmbg.eval.temporal import score_sequence
 from rmbg.video.smooth import SmoothParams, TemporalSmoother
 
 CANDIDATES: dict[str, SmoothParams] = {
-    "previous default (no guards)": SmoothParams(thin=0, slack=0, guard=0.0),
+    "no guards (the previous default)": SmoothParams(thin=0, guard=0.0),
+    "thin 5": SmoothParams(thin=5, guard=0.0),
+    "thin 5, guard 0.01": SmoothParams(thin=5, guard=0.01),
+    "thin 5, guard 0.03": SmoothParams(thin=5, guard=0.03),
+    "thin 5, guard 0.06": SmoothParams(thin=5, guard=0.06),
+    "thin 5, guard 0.1": SmoothParams(thin=5, guard=0.1),
+    "thin 5, guard 0.2": SmoothParams(thin=5, guard=0.2),
 }
+
+
+def one_clip(data: Path, seq: str, model: str) -> tuple[list[list], dict[str, tuple[float, float, float]]]:
+    """The rows of one clip and each candidate's (J change, F change, dtSSD cut) on it."""
+    s = video_data.load(data, seq, Lazy(model), model)
+    base = score_sequence(s.raw, s.gts)
+    rows = [[seq, "frame by frame", round(base.j, 4), "", round(base.f, 4), "", round(base.dtssd, 3), ""]]
+    per = {}
+    for name, params in CANDIDATES.items():
+        got = score_sequence(TemporalSmoother(params).run(s.rgbs, s.raw), s.gts)
+        dj, df, cut = got.j - base.j, got.f - base.f, 1 - got.dtssd / base.dtssd
+        per[name] = (dj, df, cut)
+        rows.append(
+            [seq, name, round(got.j, 4), f"{dj:+.4f}", round(got.f, 4), f"{df:+.4f}", round(got.dtssd, 3)]
+            + [f"{cut:+.1%}"]
+        )
+    print(seq, "done", flush=True)
+    return rows, per
 
 
 def main() -> None:
@@ -33,29 +58,13 @@ def main() -> None:
     parser.add_argument("--clips", default="", help="comma-separated sequences (default: all in --data)")
     parser.add_argument("--model", choices=("u2netp", "isnet-general"), default="u2netp")
     parser.add_argument("--results", default="video_sweep", help="benchmarks/results/NAME.json")
+    parser.add_argument("--jobs", type=int, default=1, help="clips scored at once, each in a process")
     args = parser.parse_args()
     names = [c for c in args.clips.split(",") if c] or video_data.sequences(args.data)
-    if args.model == "isnet-general":
-        import trained_isnet
-
-        provider = trained_isnet.provider(device="cpu")
-    else:
-        provider = rmbg.get_provider("u2netp", device="cpu")
-    rows: list[list] = []
-    per: dict[str, list[tuple[float, float, float]]] = {name: [] for name in CANDIDATES}
-    for seq in names:
-        s = video_data.load(args.data, seq, provider, args.model)
-        base = score_sequence(s.raw, s.gts)
-        rows.append([seq, "frame by frame", round(base.j, 4), "", round(base.f, 4), "", round(base.dtssd, 3), ""])
-        for name, params in CANDIDATES.items():
-            got = score_sequence(TemporalSmoother(params).run(s.rgbs, s.raw), s.gts)
-            dj, df, cut = got.j - base.j, got.f - base.f, 1 - got.dtssd / base.dtssd
-            per[name].append((dj, df, cut))
-            rows.append(
-                [seq, name, round(got.j, 4), f"{dj:+.4f}", round(got.f, 4), f"{df:+.4f}", round(got.dtssd, 3)]
-                + [f"{cut:+.1%}"]
-            )
-        print(seq, "done", flush=True)
+    with ProcessPoolExecutor(args.jobs) as pool:
+        done = list(pool.map(one_clip, [args.data] * len(names), names, [args.model] * len(names)))
+    rows = [row for clip_rows, _ in done for row in clip_rows]
+    per = {name: [p[name] for _, p in done] for name in CANDIDATES}
     summary = []
     for name, got in per.items():
         dj, df, cut = (np.array(v) for v in zip(*got))

@@ -33,7 +33,8 @@ from .context import App
 from .look import safe_stem
 from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_shelf import Kept
-from .videos import Report, Side, VideoLook, cut, progress_report, ready
+from .video_sides import Side, ready
+from .videos import Report, VideoLook, cut, progress_report
 
 TABLE_HEADERS = ["provider", "frames", "model s", "total s", "cost"]
 

@@ -23,23 +23,19 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..errors import BudgetError, InvalidImageError, InvalidRequestError, ModelUnavailableError
+from ..errors import InvalidImageError, InvalidRequestError
 from ..image.io import load_image
-from ..ledger import Refused
-from ..paying import Payment, everywhere, refusal_words
 from ..types import format_usd
 from ..video import VideoLimits, VideoResult, remove_video
 from ..video.decode import ClipInfo, probe
 from ..video.encode import SUFFIX
 from ..video.hosted import Payer as VideoPayer
-from ..video.hosted import job_for, payment_for
 from ..video.providers import VideoProvider, video_provider, video_providers
 from .actions import warm_key
-from .catalog import Keys, build_provider, build_video_provider, close, provider_status, status_text
+from .catalog import Keys, provider_status, status_text
 from .config import AppConfig
 from .context import App
 from .guard import Guarded, payer
@@ -47,6 +43,7 @@ from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
 from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_room import ROOM, need_bytes
 from .video_shelf import Kept
+from .video_sides import Side, ready
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
 ON_A_BACKGROUND = ("mp4", "matte")  # mp4 is drawn on the background; the matte ignores it
@@ -155,69 +152,6 @@ def progress_report(report: Report | None, offset: int = 0, runs: int = 1) -> Ca
         report(fraction, f"{said} · about {left:.0f} s left")
 
     return on_frame
-
-
-@dataclass
-class Side:
-    """One provider built for one clip and checked against it (`ready`): the provider, and for a
-    hosted service what the clip would cost (its Payment: estimate, unit and accounts)."""
-
-    entry: VideoProvider
-    provider: Any
-    payment: Payment | None = None
-    closed: bool = False
-
-    def close(self) -> None:
-        """Release the provider (once)."""
-        if not self.closed:
-            self.closed = True
-            close(self.provider)
-
-
-def ready(app: App, info: ClipInfo, entries: Sequence[VideoProvider], keys: Keys, *, session_id: str) -> list[Side]:
-    """Every provider of a run built and checked before any of them runs, so that a side that
-    cannot run is refused at once, with nothing sent, billed or computed for the others:
-
-    - built under the visitor's key rules (a missing key, the licence switch, a refused download);
-    - a local model that cannot run here (its status) is refused in its own words;
-    - a hosted service's own limits (its longest clip, its largest upload), on the clip's header;
-    - what the hosted ones would hold together (each clip's hold: the bound of its estimate),
-      against every cap each counts against (the session, the day's total on the server's key).
-
-    rmbg's own limits are the probe's (`info`). Each paid side still reserves its own hold when it
-    runs (rmbg.paying); this is the check that a run of all of them fits now."""
-    sides: list[Side] = []
-    try:
-        for entry in entries:
-            hosted = entry.usd_per_second is not None
-            sides.append(Side(entry, (build_video_provider if hosted else build_provider)(entry.id, keys, app.config)))
-        for side in sides:
-            if side.entry.usd_per_second is None:
-                status = side.provider.status()
-                if status.state == "unavailable":
-                    raise ModelUnavailableError(f"{side.entry.label} cannot run here: {status.message}")
-                continue
-            job = job_for(info, "webm")
-            side.provider.check(job)  # the vendor's own limits
-            accounts = app.ledger.accounts(session_id, server_key=not keys.for_provider(side.entry.id))
-            side.payment = payment_for(side.provider, job, accounts)
-        fits_together([s.payment for s in sides if s.payment is not None], app)
-    except BaseException:
-        for side in sides:
-            side.close()
-        raise
-    return sides
-
-
-def fits_together(payments: Sequence[Payment], app: App) -> None:
-    """BudgetError, in the refused account's words, when these clips' holds together pass a cap."""
-    held: dict[str, Decimal] = {}
-    for payment in payments:
-        for account in payment.accounts:
-            held[account.key] = held.get(account.key, Decimal(0)) + everywhere([payment])
-            spent = app.ledger.policy.spent(account.key)
-            if account.cap is not None and spent + held[account.key] > account.cap:
-                raise BudgetError(refusal_words(Refused(account, spent), payment))
 
 
 def cut(
