@@ -26,12 +26,9 @@ VARIANTS = {
     "smoothed, causal (2 before, none after)": SmoothParams(ahead=0),
     "smoothed, no flow": SmoothParams(flow=False),
 }
-# --guards: the default beside the same filter with less of its guards (docs/video.md), instead of the above
+# --guards: the default beside the filter without its guards (docs/video.md), instead of the above
 GUARD_VARIANTS = {
     "smoothed": SmoothParams(),
-    "thin 5, guard 0.2": SmoothParams(thin=5, guard=0.2),
-    "thin 5, guard 0.1": SmoothParams(thin=5, guard=0.1),
-    "thin 5, no guard": SmoothParams(thin=5, guard=0.0),
     "no guards (the previous filter)": SmoothParams(thin=0, guard=0.0),
 }
 

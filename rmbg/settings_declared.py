@@ -264,21 +264,6 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", "rmbg.webapp.config"
     ),
     Setting(
-        "RMBG_VIDEO_MEMORY_MB",
-        "int (MiB)",
-        "768",
-        "Memory the app's video doors may hold at once (clips being cut or re-encoded, estimated from their "
-        "frame size); a clip that would pass it waits its turn before it decodes.",
-        "rmbg.webapp.video_room",
-    ),
-    Setting(
-        "RMBG_VIDEO_WAIT_S",
-        "float (s)",
-        "300",
-        "Longest a clip waits for room under RMBG_VIDEO_MEMORY_MB before it is refused (HTTP 503).",
-        "rmbg.webapp.video_room",
-    ),
-    Setting(
         "RMBG_UPLOADS_MB",
         "int (MiB)",
         "2048",
@@ -354,10 +339,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+from .settings_video import VIDEO_ROOM  # noqa: E402  (the app's video memory settings; they need Setting)
+
+SETTINGS += VIDEO_ROOM
+
 
 def markdown_table() -> str:
     """The configuration page's table (docs/configuration.md)."""
-    lines = ["| Variable | Type | Default | What it changes | Read by |", "|---|---|---|---|---|"]
-    for s in SETTINGS:
-        lines.append(f"| `{s.name}` | {s.type} | {s.default} | {s.meaning} | `{s.read_by}` |")
-    return "\n".join(lines)
+    rows = [f"| `{s.name}` | {s.type} | {s.default} | {s.meaning} | `{s.read_by}` |" for s in SETTINGS]
+    return "\n".join(["| Variable | Type | Default | What it changes | Read by |", "|---|---|---|---|---|", *rows])
