@@ -48,7 +48,7 @@ def make_clip(path: Path, size: tuple[int, int], seconds: float, tint: int) -> P
         frames = [f.to_image() for _, f in zip(range(n), c.decode(video=0))]
     colour = Image.new("RGB", frames[0].size, ((tint * 37) % 256, (tint * 91) % 256, (tint * 53) % 256))
     with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=24, options={"crf": "23"})
+        s = out.add_stream("libx264", rate=24, options={"crf": "23", "preset": "ultrafast"})
         s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
         for image in frames:
             rgb = np.asarray(Image.blend(image, colour, 0.1).resize(size, Image.Resampling.BILINEAR))

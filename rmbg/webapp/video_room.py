@@ -12,8 +12,7 @@ re-encoding, `POST /api/video`) goes through `VideoRoom.hold` once the
 clip's header has been read and before its first frame is decoded:
 
 - the clip's need is estimated from its sizes (`need_bytes`: bytes per pixel
-  processed and per pixel stored, plus a fixed part, measured by
-  benchmarks/video_memory.py);
+  processed and per pixel stored, plus a fixed part; see PER_PIXEL);
 - while the clips running and this one would pass the budget
   (RMBG_VIDEO_MEMORY_MB), it waits its turn (first come, first served, so
   a large clip is not passed over forever by small ones), up to
@@ -42,8 +41,9 @@ from ..video.limits import VideoStopped
 MIB = 2**20
 DEFAULT_BUDGET_MB = 768
 DEFAULT_WAIT_S = 300.0
-# Measured by benchmarks/video_memory.py (one clip at a time through POST /api/video, U2-Net-p, peak RSS
-# over the warm app): per pixel processed, per pixel stored (the decoder's frames), and a fixed part.
+# Per pixel processed, per pixel stored (the decoder's frames) and a fixed part, fitted to issue 58's
+# measurement of one 2 s clip through POST /api/video with U2-Net-p (+551 MiB of RSS at 1080p, +610 MiB
+# for 4K cut at 1080p); benchmarks/video_memory.py measures them on a running app.
 PER_PIXEL = 270
 PER_CODED_PIXEL = 12
 FIXED = 48 * MIB
