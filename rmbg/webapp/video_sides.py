@@ -58,7 +58,7 @@ def ready(app: App, info: ClipInfo, entries: Sequence[VideoProvider], keys: Keys
         for side in sides:
             if side.entry.usd_per_second is None:
                 status = side.provider.status()
-                if status.state == "unavailable":
+                if status.state in ("unavailable", "needs_token"):
                     raise ModelUnavailableError(f"{side.entry.label} cannot run here: {status.message}")
                 continue
             job = job_for(info, "webm")
