@@ -19,6 +19,7 @@ class Setting:
     read_by: str
 
 
+ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
 
 SETTINGS: tuple[Setting, ...] = (
@@ -263,6 +264,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", "rmbg.webapp.config"
     ),
+    Setting("RMBG_VIDEO_MEMORY_MB", "int (MiB)", "896", "Memory the app's video clips may hold at once.", ROOM),
+    Setting("RMBG_VIDEO_WAIT_S", "float (s)", "300", "Longest a clip waits for that memory, then HTTP 503.", ROOM),
     Setting(
         "RMBG_UPLOADS_MB",
         "int (MiB)",
@@ -338,10 +341,6 @@ SETTINGS: tuple[Setting, ...] = (
         "tests/test_hostile.py",
     ),
 )
-
-from .settings_video import VIDEO_ROOM  # noqa: E402  (the app's video memory settings; they need Setting)
-
-SETTINGS += VIDEO_ROOM
 
 
 def markdown_table() -> str:

@@ -5,8 +5,8 @@ length (rmbg.video streams it): the decoder's frames at the size stored, the
 few frames in flight between decoding, the model and the encoders, the
 smoothing's window of frames and flows, and the encoders' own look-ahead, all
 at the size processed. Two seconds of 4K scaled to 1080p cost about 600 MiB
-of RSS through `POST /api/video`, so four clips at once (two through REST,
-two on the page) took +3.2 GB where an image is held to +1 GB
+of RSS through `POST /api/video` (issue 58), so four clips at once (two
+through REST, two on the page) took +3.2 GB where an image is held to +1 GB
 (docs/serving.md). Every video door (the Video tab, its side by side, its
 re-encoding, `POST /api/video`) goes through `VideoRoom.hold` once the
 clip's header has been read and before its first frame is decoded:
@@ -39,14 +39,14 @@ from ..settings import current
 from ..video.limits import VideoStopped
 
 MIB = 2**20
-DEFAULT_BUDGET_MB = 768
+DEFAULT_BUDGET_MB = 896
 DEFAULT_WAIT_S = 300.0
-# Per pixel processed, per pixel stored (the decoder's frames) and a fixed part, fitted to issue 58's
-# measurement of one 2 s clip through POST /api/video with U2-Net-p (+551 MiB of RSS at 1080p, +610 MiB
-# for 4K cut at 1080p); benchmarks/video_memory.py measures them on a running app.
-PER_PIXEL = 270
-PER_CODED_PIXEL = 12
-FIXED = 48 * MIB
+# Per pixel processed, per pixel stored (the decoder's frames) and a fixed part, fitted (rounded up) to
+# benchmarks/video_memory.py's clips alone through POST /api/video with U2-Net-p (results/video_memory.json:
+# peak RSS over the RSS before, +172 MiB at 854x480, +772 at 1080p, +795 for 4K cut at 1080p).
+PER_PIXEL = 380
+PER_CODED_PIXEL = 8
+FIXED = 32 * MIB
 _POLL_S = 0.25  # how often a waiting clip looks at its Stop flag
 
 
