@@ -208,7 +208,6 @@ SETTINGS: tuple[Setting, ...] = (
         "Most Photoroom calls a minute per key in this process (Photoroom's default limit); a burst waits.",
         PHOTOROOM,
     ),
-    # --- licences: every door ---------------------------------------------------
     Setting(
         "RMBG_COMMERCIAL_ONLY", "flag (1/0)", "0", "Serve only models licensed for commercial use.", "rmbg.licences"
     ),
