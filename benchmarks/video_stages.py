@@ -44,7 +44,7 @@ from rmbg.video.decode import frames, probe
 from rmbg.video.encode import VideoWriter, cutout_rgba, cutout_rgba_numpy
 from rmbg.video.limits import VideoLimits
 from rmbg.video.pipeline import VideoFrame
-from rmbg.video.smooth import SmoothParams, TemporalSmoother, _grid, flow_between, grey_of, optical_flow
+from rmbg.video.smooth import SmoothParams, TemporalSmoother, flow_between, grey_of, grid, optical_flow
 from video import speed_clip
 
 LIMITS = VideoLimits()
@@ -66,7 +66,7 @@ def half_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     h, w = a.shape
     small = [cv2.resize(x, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for x in (a, b)]
     flow = cv2.resize(optical_flow().calc(small[0], small[1], None), (w, h), interpolation=cv2.INTER_LINEAR) * 2
-    return np.asarray(flow + _grid(h, w), dtype=np.float32)
+    return np.asarray(flow + grid(h, w), dtype=np.float32)
 
 
 def padded_view(rgb: np.ndarray) -> np.ndarray:

@@ -46,7 +46,7 @@ for _var in (
 import pytest  # noqa: E402
 
 from tests.hfcache import HFCache  # noqa: E402
-from tests.support import processes, skips, tiers  # noqa: E402
+from tests.support import fresh, processes, skips, tiers  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Net-p weights, fetched once)
 
 
@@ -69,6 +69,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_ignore_collect(collection_path, config):
+    if fresh.left_to_a_fresh_process(collection_path.name):  # run by tests/test_fresh_process.py
+        return True
     return True if tiers.left_out_of_a_fast_run(collection_path, config) else None  # None: pytest's own rules
 
 

@@ -42,19 +42,17 @@ from ..cache import MatteCache
 from ..cascade import KEEP, check_choice, confidence_of, keeps_first, most_unsure
 from ..confidence import DEFAULT_SHARE
 from ..errors import RmbgError
-from ..image.framing import framing_of
 from ..image.io import load_image
 from ..providers.base import Provider
 from ..refine import resolve_refiner
 from ..types import Cost, RenderOptions, format_usd
-from ..wording import words
 from . import batch
-from .choosing import choose_provider, parse_background
+from .choosing import choose_provider, render_choices
 from .interrupts import INTERRUPTED, stop_requested, stopping_gently, write_unless_abandoned
 from .manifest import Manifest, uncertain_outputs
 from .many import BATCH_CACHE_BYTES, DEFAULT_JOBS
 from .progress import Progress, summary
-from .resume import UsageError, check_resume, output_folder, output_options, record_options
+from .resume import UsageError, check_resume, output_options, record_options
 from .writing import check_inside, write_atomic
 
 
@@ -134,15 +132,8 @@ def cmd_cascade(args, out: TextIO, err: TextIO) -> int:
     """`rmbg remove` with --escalate (module doc)."""
     if args.engine != "local":
         raise UsageError("--escalate runs on this machine: leave out --engine ray.")
-    if args.refine_edges and not args.edge_colours:
-        raise UsageError("--refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.")
     share, below = check_choice(args.escalate_share, args.escalate_below)
-    out_dir = output_folder(args.output)
-    background = parse_background(args.bg)
-    try:
-        framing = framing_of(args.crop, args.canvas, args.margin, args.align)
-    except RmbgError as exc:
-        raise UsageError(words(exc, "cli")) from None
+    out_dir, background, framing = render_choices(args)
     free = choose_provider(args.provider, err)
     better = choose_provider(args.escalate, err)
     if better.id == free.id:

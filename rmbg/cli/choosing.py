@@ -13,9 +13,11 @@ from ..errors import RmbgError
 from ..image.compose import parse_colour
 from ..image.fetch import shown
 from ..image.formats import URL
+from ..image.framing import framing_of
 from ..providers.base import Provider
 from ..registry import get_provider
-from .resume import UsageError
+from ..wording import words
+from .resume import UsageError, output_folder
 
 # --verbose (rmbg.cli.main sets it for the command's run): the default's whole reason, not one line
 VERBOSE: ContextVar[bool] = ContextVar("rmbg_cli_verbose", default=False)
@@ -71,3 +73,17 @@ def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
     if not status.ready:
         raise RmbgError(f"{provider.id} cannot run here: {status.message or status.state}.")
     return provider
+
+
+def render_choices(args):
+    """`rmbg remove`'s output choices, checked before anything runs: (the output folder, the
+    background, the framing); UsageError for a contradiction or a bad value."""
+    if args.refine_edges and not args.edge_colours:
+        raise UsageError("--refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.")
+    out_dir = output_folder(args.output)
+    background = parse_background(args.bg)
+    try:
+        framing = framing_of(args.crop, args.canvas, args.margin, args.align)
+    except RmbgError as exc:
+        raise UsageError(words(exc, "cli")) from None
+    return out_dir, background, framing

@@ -21,14 +21,13 @@ from typing import TextIO
 
 from .._version import __version__
 from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
-from ..image.framing import framing_of
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
 from ..types import RenderOptions
 from ..wording import words
 from . import batch, ledger_cmd
 from .cascade import add_escalate_flags
-from .choosing import VERBOSE, choose_provider, parse_background
+from .choosing import VERBOSE, choose_provider, render_choices
 from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
@@ -38,7 +37,7 @@ from .progress import Progress, run_reported
 from .providers_cmd import cmd_providers
 from .ray_workers import gpus_arg
 from .replace import add_parser as add_replace_parser
-from .resume import UsageError, check_resume, output_folder, output_options, record_options, resume_lock
+from .resume import UsageError, check_resume, output_options, record_options, resume_lock
 from .video import add_parser as add_video_parser
 
 # --- rmbg remove -------------------------------------------------------------------
@@ -49,14 +48,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         from . import ray_engine
 
         ray_engine.import_ray()  # without Ray: how to install it, before anything is written
-    if args.refine_edges and not args.edge_colours:
-        raise UsageError("--refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.")
-    out_dir = output_folder(args.output)
-    background = parse_background(args.bg)
-    try:
-        framing = framing_of(args.crop, args.canvas, args.margin, args.align)
-    except RmbgError as exc:
-        raise UsageError(words(exc, "cli")) from None
+    out_dir, background, framing = render_choices(args)
     provider = choose_provider(args.provider, err)
     items = batch.plan(args.inputs, out_dir, args.format)
     uncertain = {i.output_rel for i in batch.to_run(items, args.overwrite)} & uncertain_outputs(out_dir)

@@ -76,14 +76,14 @@ import numpy as np
 
 from ..image.arrays import opencv
 from .smooth_ops import (  # noqa: F401  (the filter's steps, also read from here by benchmarks)
-    _KEPT,
+    KEPT,
     LOGIT,
-    _grid,
     accumulate,
     box_mean,
     compose,
     flow_between,
     grey_of,
+    grid,
     guarded,
     logits_of,
     moved,
@@ -185,7 +185,7 @@ def _smoothed(window: tuple[WindowFrame, ...], centre: int, params: SmoothParams
     me = window[centre]
     num = logits_of(me.alpha)
     den = np.ones_like(num)
-    kept = _KEPT[thinness(me.alpha, params.thin)] if params.thin else None
+    kept = KEPT[thinness(me.alpha, params.thin)] if params.thin else None
     for step, reach in ((-1, params.past), (1, params.ahead)):
         positions: np.ndarray | None = None
         for j in range(1, reach + 1):

@@ -43,7 +43,7 @@ def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | N
     if dis is None:
         return None
     flow = np.asarray(dis.calc(a, b, None), dtype=np.float32)
-    flow += _grid(flow.shape[0], flow.shape[1])
+    flow += grid(flow.shape[0], flow.shape[1])
     return flow
 
 
@@ -57,7 +57,7 @@ def moved(planes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 @functools.lru_cache(maxsize=4)
-def _grid(h: int, w: int) -> np.ndarray:
+def grid(h: int, w: int) -> np.ndarray:
     """Each pixel's own position (x, y), H x W x 2 float32."""
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return np.dstack([xs, ys])
@@ -136,7 +136,7 @@ def thinness(alpha: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(cv2.max(top, black))
 
 
-_KEPT = (1 - np.arange(256, dtype=np.float64) / 255).astype(np.float32)  # thinness -> what is left of w
+KEPT = (1 - np.arange(256, dtype=np.float64) / 255).astype(np.float32)  # thinness -> what is left of w
 
 
 def guarded(own: np.ndarray, smoothed: np.ndarray, limit: float) -> np.ndarray:
