@@ -12,9 +12,12 @@ Importing rmbg loads neither torch nor gradio and opens no connection.
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .api import DEFAULT_PROVIDER, remove_background
+from .api import (
+    DEFAULT_PROVIDER,
+    cascade,  # eager: the submodule rmbg.cascade's name is the function's
+    remove_background,
+)
 from .cache import MatteCache, default_cache
-from .cascade import cascade  # eager: the submodule's name is the function's
 from .compare import Comparison, compare  # eager: the submodule's name is the function's
 from .defaults import default_provider
 from .errors import (

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
+from .cascade import check_choice, confidence_of, escalated, keeps_first, kept, most_unsure, paying
 from .confidence import DEFAULT_BELOW, confidence
 from .confidence import META_KEY as CONFIDENCE
 from .defaults import default_provider
-from .errors import InvalidImageError, ProviderResponseError
+from .errors import BudgetError, InvalidImageError, ProviderResponseError, RmbgError
 from .image.compose import check_options, render
 from .image.framing import check_budget, framing_of
 from .image.io import ImageInput, LoadedImage, load_image
@@ -208,7 +210,6 @@ def _escalated(
     pick: Refiner | None,
 ) -> Result:
     """remove_background's escalation (its doc): the better provider's result where `result` is unsure."""
-    from .cascade import check_choice, confidence_of, escalated, kept, paying
     from .errors import BudgetError, RmbgError
 
     check_choice(None, below)
@@ -286,3 +287,53 @@ def _options_text(provider: Provider) -> str:
     from .cache import options_key
 
     return options_key(provider.options())
+
+
+def cascade(
+    images: Sequence[Any],
+    free: str | Provider,
+    better: str | Provider,
+    *,
+    share: float | None = None,
+    below: float | None = None,
+    max_cost: Decimal | float | str | None = None,
+    keep: str = "better",
+    **options: Any,
+) -> list[Result]:
+    """Every image through `free`, then the least sure through `better` (rmbg.cascade).
+
+    images: what remove_background takes (paths, bytes, PIL images, URLs; not an
+        open file: an escalated image is read again).
+    share / below: escalate at most this share of the images (default 0.3),
+        or those whose confidence is under `below`; not both.
+    max_cost: USD the escalations may spend (None: no cap of its own; the
+        day's cap of the operator's keys still applies).
+    keep: "better" (default): an escalated image gets the better provider's
+        result; "surer": whichever of its two mattes has the higher confidence.
+    options: remove_background's (background, mask_only, crop, refine, ...),
+        the same for both providers.
+    Returns one Result per image, in order; `result.provider` says which
+    provider made it, `meta["escalation"]` what happened to an image chosen
+    for escalation. An image the free provider fails raises, as
+    remove_background does, before anything is paid.
+    """
+    share, below = check_choice(share, below)
+    keeps_first(None, None, keep)  # checked before anything runs
+    free_p = get_provider(free) if isinstance(free, str) else free
+    better_p = get_provider(better) if isinstance(better, str) else better
+    cap = None if max_cost is None else Decimal(str(max_cost))
+    results = [remove_background(image, free_p, **options) for image in images]
+    paid = paying(better_p, cap)
+    stopped = ""
+    for i in most_unsure([confidence_of(r) for r in results], share=share, below=below):
+        if stopped:
+            results[i] = kept(results[i], stopped)
+            continue
+        try:
+            results[i] = escalated(results[i], remove_background(images[i], paid, **options), keep)
+        except BudgetError as exc:
+            stopped = f"the budget was reached ({exc})"
+            results[i] = kept(results[i], stopped)
+        except RmbgError as exc:
+            results[i] = kept(results[i], f"{better_p.id} failed ({exc})")
+    return results

@@ -29,10 +29,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
 
 from .confidence import DEFAULT_SHARE, META_KEY
-from .errors import BudgetError, InvalidRequestError, RmbgError
+from .errors import InvalidRequestError
 from .providers.base import Provider
 from .result import Result
 from .types import Cost
@@ -108,56 +107,3 @@ def paying(provider: Provider, max_cost: Decimal | None) -> Provider:
     from .paying import Paid, Policy, operator_accounts
 
     return Paid(provider, Policy(), operator_accounts("cascade", max_cost))
-
-
-def cascade(
-    images: Sequence[Any],
-    free: str | Provider,
-    better: str | Provider,
-    *,
-    share: float | None = None,
-    below: float | None = None,
-    max_cost: Decimal | float | str | None = None,
-    keep: str = "better",
-    **options: Any,
-) -> list[Result]:
-    """Every image through `free`, then the least sure through `better` (module doc).
-
-    images: what remove_background takes (paths, bytes, PIL images, URLs; not an
-        open file: an escalated image is read again).
-    share / below: escalate at most this share of the images (default 0.3),
-        or those whose confidence is under `below`; not both.
-    max_cost: USD the escalations may spend (None: no cap of its own; the
-        day's cap of the operator's keys still applies).
-    keep: "better" (default): an escalated image gets the better provider's
-        result; "surer": whichever of its two mattes has the higher confidence.
-    options: remove_background's (background, mask_only, crop, refine, ...),
-        the same for both providers.
-    Returns one Result per image, in order; `result.provider` says which
-    provider made it, `meta["escalation"]` what happened to an image chosen
-    for escalation. An image the free provider fails raises, as
-    remove_background does, before anything is paid.
-    """
-    from .api import remove_background
-    from .registry import get_provider
-
-    share, below = check_choice(share, below)
-    keeps_first(None, None, keep)  # checked before anything runs
-    free_p = get_provider(free) if isinstance(free, str) else free
-    better_p = get_provider(better) if isinstance(better, str) else better
-    cap = None if max_cost is None else Decimal(str(max_cost))
-    results = [remove_background(image, free_p, **options) for image in images]
-    paid = paying(better_p, cap)
-    stopped = ""
-    for i in most_unsure([confidence_of(r) for r in results], share=share, below=below):
-        if stopped:
-            results[i] = kept(results[i], stopped)
-            continue
-        try:
-            results[i] = escalated(results[i], remove_background(images[i], paid, **options), keep)
-        except BudgetError as exc:
-            stopped = f"the budget was reached ({exc})"
-            results[i] = kept(results[i], stopped)
-        except RmbgError as exc:
-            results[i] = kept(results[i], f"{better_p.id} failed ({exc})")
-    return results
