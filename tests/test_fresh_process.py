@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
     [
         pytest.param("test_ray_gpus.py", marks=[pytest.mark.uses("ray"), pytest.mark.slow]),
         pytest.param("test_fork_safety.py", marks=pytest.mark.slow),
+        pytest.param("test_torch_thread.py", marks=[pytest.mark.uses("torch"), pytest.mark.slow]),
     ],
 )
 def test_a_file_that_forks_passes_in_an_interpreter_of_its_own(name):
