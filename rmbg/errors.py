@@ -107,6 +107,11 @@ class BudgetError(RmbgError):
     """A spending cap would be exceeded by the next paid call."""
 
 
+class ServerBusy(RmbgError):
+    """The server's room for this kind of work stayed full (a clip's memory, paid calls waiting for
+    room under a cap); nothing was sent to any provider (HTTP 503: try again later)."""
+
+
 class ProviderError(RmbgError):
     """A provider failed to return a matte."""
 

@@ -20,6 +20,7 @@ class Setting:
 
 
 ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
+WEB = "rmbg.webapp.config"
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
 
 SETTINGS: tuple[Setting, ...] = (
@@ -62,9 +63,7 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.image.framing",
     ),
     # --- videos in ---------------------------------------------------------------
-    Setting(
-        "RMBG_VIDEO_MAX_SECONDS", "seconds", "60", "Longest clip, checked in the header and while decoding.", VIDEO
-    ),
+    Setting("RMBG_VIDEO_MAX_SECONDS", "seconds", "60", "Longest clip, checked in the header and when decoding.", VIDEO),
     Setting(
         "RMBG_VIDEO_MAX_SIZE",
         "WIDTHxHEIGHT",
@@ -83,9 +82,7 @@ SETTINGS: tuple[Setting, ...] = (
         VIDEO,
     ),
     # --- caches and model files --------------------------------------------------
-    Setting(
-        "RMBG_CACHE_MB", "number (MiB)", "512", "Size of the process's matte cache (read at first use).", "rmbg.cache"
-    ),
+    Setting("RMBG_CACHE_MB", "number (MiB)", "512", "The process's matte cache (read at first use).", "rmbg.cache"),
     Setting(
         "RMBG_CACHE_DIR",
         "folder",
@@ -208,26 +205,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Most Photoroom calls a minute per key in this process (Photoroom's default limit); a burst waits.",
         PHOTOROOM,
     ),
-    Setting(
-        "RMBG_COMMERCIAL_ONLY", "flag (1/0)", "0", "Serve only models licensed for commercial use.", "rmbg.licences"
-    ),
+    Setting("RMBG_COMMERCIAL_ONLY", "flag (1/0)", "0", "Serve only models licensed for commerce.", "rmbg.licences"),
     # --- the web app -------------------------------------------------------------
     Setting(
         "RMBG_ALLOW_SERVER_KEYS",
         "flag (1/0)",
         "1 on a private app, 0 on a Space or public address",
         "Whether visitors may spend the server's own API keys (FAL_KEY, RUNWARE_API_KEY, ...).",
-        "rmbg.webapp.config",
+        WEB,
     ),
+    Setting("RMBG_SESSION_CAP_USD", "USD", "1", "Most one browser session may spend on paid calls.", WEB),
     Setting(
-        "RMBG_SESSION_CAP_USD", "USD", "1", "Most one browser session may spend on hosted calls.", "rmbg.webapp.config"
-    ),
-    Setting(
-        "RMBG_DAILY_CAP_USD",
-        "USD",
-        "5",
-        "Most all visitors together may spend of the server's keys per UTC day.",
-        "rmbg.webapp.config",
+        "RMBG_DAILY_CAP_USD", "USD", "5", "Most all visitors together may spend of the server's keys per UTC day.", WEB
     ),
     Setting(
         "RMBG_LEDGER",
@@ -253,17 +242,23 @@ SETTINGS: tuple[Setting, ...] = (
         "int (MiB)",
         "448",
         "Pixels the app keeps for all sessions: 40 % matte cache, 60 % recent results.",
-        "rmbg.webapp.config",
+        WEB,
     ),
     Setting(
         "RMBG_BENCH_MAX_SECONDS",
         "float (s)",
         "600",
         "The longest one Benchmark run keeps calling providers; then it scores what it has, as after Stop.",
-        "rmbg.webapp.config",
+        WEB,
     ),
+    Setting("RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", WEB),
     Setting(
-        "RMBG_DOWNLOADS_MB", "int (MiB)", "1024", "Most the download files may take on disk.", "rmbg.webapp.config"
+        "RMBG_PAID_WAITING",
+        "int",
+        "16",
+        "Paid calls per door (page/API/MCP; REST) that may wait for room under a cap beside its 4 cut-out "
+        "slots; one more is refused at once (HTTP 503), so free cut-outs never wait behind them.",
+        "rmbg.webapp.slots",
     ),
     Setting("RMBG_VIDEO_MEMORY_MB", "int (MiB)", "896", "Memory the app's video clips may hold at once.", ROOM),
     Setting("RMBG_VIDEO_WAIT_S", "float (s)", "300", "Longest a clip waits for that memory, then HTTP 503.", ROOM),
@@ -273,7 +268,7 @@ SETTINGS: tuple[Setting, ...] = (
         "2048",
         "Most visitors' uploads may take on disk in gradio's upload folder; past it the oldest go, then "
         "uploads are refused (507).",
-        "rmbg.webapp.config",
+        WEB,
     ),
     Setting(
         "RMBG_VOTES_DB",
@@ -310,7 +305,7 @@ SETTINGS: tuple[Setting, ...] = (
         "flag (1/0)",
         "1 on a Space or public address, else 0",
         "Whether the app is a public deployment (decides which model downloads visitors may start).",
-        "rmbg.webapp.config",
+        WEB,
     ),
     Setting(
         "RMBG_VISITOR_DOWNLOADS",

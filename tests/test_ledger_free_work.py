@@ -92,12 +92,13 @@ def test_free_cut_outs_run_at_once_while_another_process_holds_the_ledger_or_it_
 
 def test_paid_calls_waiting_at_the_caps_edge_never_delay_a_free_cut_out(u2netp_path, tmp_path, monkeypatch):
     """A paid call in flight at the day cap's edge; six more paid calls through the page must wait for
-    room: four wait outside the cut-out slots, two are refused at once; another visitor's free U2-Net-p
+    room: four wait outside the cut-out slots, two are refused at once as a busy server; another visitor's free U2-Net-p
     cut-out runs at once. Before, the waiting calls filled the 4 slots and the free one took minutes."""
     from gradio_client import Client, handle_file
 
     monkeypatch.setenv("RMBG_LEDGER", str(tmp_path / "ledger.sqlite3"))
     monkeypatch.setenv("RUNWARE_API_KEY", TEST_KEY)
+    monkeypatch.setenv("RMBG_PAID_WAITING", "4")  # a small waiting room (16 by default), to fill it with six
     price = Decimal("0.0013")  # runware-rembg's price table: it holds 2x, $0.0026
     config = dict(allow_server_keys=True, daily_cap_usd=4 * price, cap_usd=Decimal(100))
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware, **config)) as url:

@@ -1,4 +1,4 @@
-"""POST /api/remove holds one of the model's slots (rest.CONCURRENCY) once per request, for the
+"""POST /api/remove holds one of the model's slots (rmbg.webapp.slots.admitted()) once per request, for the
 model and the encoding together: a request that queued again for its encoding went behind
 every request waiting for the model (p95 latency under 16 clients: benchmarks/vs_rembg_serving.py)."""
 
@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from rmbg.webapp import AppConfig, rest
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.slots import admitted
 from tests.support.models import PHOTO
 
 
@@ -23,7 +24,7 @@ def test_one_slot_per_request_for_the_model_and_the_encoding(u2netp_path, tmp_pa
     run_sync = anyio.to_thread.run_sync
 
     async def counted(fn, *args, limiter=None, **kw):
-        if limiter is not None and limiter.total_tokens == rest.CONCURRENCY:
+        if limiter is not None and limiter.total_tokens == admitted():
             slots.append(1)
         return await run_sync(fn, *args, limiter=limiter, **kw)
 

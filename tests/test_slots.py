@@ -1,7 +1,7 @@
 """A paid call that must wait leaves its cut-out slot (rmbg.webapp.slots), with
 real threads on a real ledger: while it waits for room under a cap, free work
 takes the slot at once; a second waiting call finds the waiting room full and
-is refused at once, with words; the waiting call goes on, in a slot again,
+is refused at once as a busy server (HTTP 503), with words; the waiting call goes on, in a slot again,
 when room comes back."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from rmbg.errors import BudgetError
+from rmbg.errors import ServerBusy
 from rmbg.ledger import Account, Hold
 from rmbg.ledger.sql import SqlLedger
 from rmbg.paying import Payment, Policy
@@ -51,7 +51,7 @@ def test_a_waiting_paid_call_gives_its_slot_to_free_work(tmp_path):
     other.start()
     assert free_ran.wait(30)
     other.join(30)
-    with slots.taken(), pytest.raises(BudgetError, match="1 paid calls already wait on this server; nothing was sent"):
+    with slots.taken(), pytest.raises(ServerBusy, match="1 paid calls already wait on this server; nothing was sent"):
         policy.reserve(Payment("v", Decimal("0.01"), CAP), first_call_alone=False)
     ledger.settle(in_flight.id, Decimal("0.02"))  # room comes back: the waiting call goes on
     waiter.join(30)
@@ -75,3 +75,15 @@ def test_outside_any_slot_a_paid_call_waits_where_it_is(tmp_path):
     )
     assert isinstance(hold, Hold) and len(slept) == 3
     ledger.close()
+
+
+def test_a_full_waiting_room_is_a_busy_server_not_a_spent_cap():
+    """REST answers the refusal 503 (try again), never 402 (the cap is spent): nothing was sent."""
+    from rmbg.webapp.rest_body import status_of
+
+    slots = Slots(work=1, waiting=1)
+    with slots.taken(), slots.stepped_out("first"):
+        with slots.taken(), pytest.raises(ServerBusy) as refused, slots.stepped_out("runware-rembg waits"):
+            pass
+    assert status_of(refused.value) == 503
+    assert str(refused.value).startswith("runware-rembg waits, and 1 paid calls already wait on this server")

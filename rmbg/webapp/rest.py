@@ -74,10 +74,9 @@ from .rest_types import (
     responses,
 )
 from .rest_video import video_route
-from .slots import ADMITTED, Slots
+from .slots import Slots, admitted
 
 __all__ = ["openapi", "router", "routes"]
-CONCURRENCY = ADMITTED  # requests in: WORK running a model or a provider, WAITING paid calls waiting outside
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 
 
@@ -139,7 +138,7 @@ def router(
     fetch: url -> image bytes behind the SSRF guard (rmbg.image.fetch); None refuses "url".
     app None: the routes only describe themselves (openapi()).
     """
-    limiter = anyio.CapacityLimiter(CONCURRENCY)
+    limiter = anyio.CapacityLimiter(admitted())  # WORK running a model or a provider, the rest paid calls waiting
     slots = Slots()  # REST's own cut-out slots (rmbg.webapp.slots): a paid call waits outside them
     fetching = anyio.CapacityLimiter(FETCH_CONCURRENCY)
     api = APIRouter()

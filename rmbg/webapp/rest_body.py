@@ -40,6 +40,7 @@ from ..errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
     RmbgError,
+    ServerBusy,
     UnknownProviderError,
 )
 from . import actions
@@ -47,7 +48,6 @@ from .catalog import Keys, SessionKeyMissing
 from .downloads import DownloadRefused
 from .file_limits import image_max_bytes, shown_mb
 from .rest_types import CpuRetry, Refusal
-from .video_room import ServerBusy
 from .zerogpu import GpuRefused
 
 log = logging.getLogger("rmbg.rest")

@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import RmbgError
+from ..errors import ServerBusy
 from ..settings import current
 from ..video.limits import VideoStopped
 
@@ -48,10 +48,6 @@ PER_PIXEL = 380
 PER_CODED_PIXEL = 8
 FIXED = 32 * MIB
 _POLL_S = 0.25  # how often a waiting clip looks at its Stop flag
-
-
-class ServerBusy(RmbgError):
-    """The video doors' memory stayed full for as long as a clip may wait (HTTP 503)."""
 
 
 def need_bytes(width: int, height: int, coded: tuple[int, int]) -> int:

@@ -12,7 +12,7 @@ from .. import actions
 from ..context import App
 from ..costs import result_line
 from ..look import file_name
-from ..slots import ADMITTED
+from ..slots import admitted
 from .common import api_twin, log, session_of
 from .forms import KEY_FIELDS, Call, McpForm, endpoint
 
@@ -96,5 +96,5 @@ def mcp_tool(app: App, default_id: str) -> None:
     handler = endpoint(McpForm, remove_background, "remove_background", doc)
     inputs = McpForm.inputs(controls)
     api_twin(
-        handler, inputs, outputs, "remove_background", tool=True, concurrency_limit=ADMITTED, concurrency_id="remove"
+        handler, inputs, outputs, "remove_background", tool=True, concurrency_limit=admitted(), concurrency_id="remove"
     )

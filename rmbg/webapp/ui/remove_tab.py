@@ -17,7 +17,7 @@ from ..context import App
 from ..costs import volume_of
 from ..inputs import Text, Volume
 from ..look import flag
-from ..slots import ADMITTED
+from ..slots import admitted
 from .common import (
     EXAMPLES,
     api_twin,
@@ -227,7 +227,7 @@ def wire_remove(
         [session, *outputs, message],
         api_name="page_remove",
         api_visibility="private",
-        concurrency_limit=ADMITTED,
+        concurrency_limit=admitted(),
         concurrency_id="remove",
     )
     # a separate event, so that the button takes a new click while it runs (a click's event takes none
@@ -238,7 +238,7 @@ def wire_remove(
         [session, *outputs, message],
         api_name="page_remove_better",
         api_visibility="private",
-        concurrency_limit=ADMITTED,
+        concurrency_limit=admitted(),
         concurrency_id="remove",
         show_progress="hidden",
     )
@@ -252,7 +252,7 @@ def wire_remove(
         cancels=[better],
         api_visibility="private",
     )
-    api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=ADMITTED, concurrency_id="remove")
+    api_twin(handler, inputs, [session, *outputs], "remove", concurrency_limit=admitted(), concurrency_id="remove")
     wire_rerender(app, session, controls, outputs, message)
 
     @page_errors
