@@ -271,6 +271,9 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
     _runware_birefnet("runware-birefnet", "runware:112@1", "Runware · BiRefNet v1 Base"),
     _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
     _runware_birefnet("runware-birefnet-massive", "runware:112@8", "Runware · BiRefNet Massive (DIS5K)"),
+    # matting (soft alpha: hair, fur, glass) and portrait (people): Runware's BiRefNet table, @9 and @10
+    _runware_birefnet("runware-birefnet-matting", "runware:112@9", "Runware · BiRefNet Matting"),
+    _runware_birefnet("runware-birefnet-portrait", "runware:112@10", "Runware · BiRefNet Portrait"),
     # remove.bg bills in credits (1 per full image, 0.25 per preview) and sells
     # them at several prices; price_usd is one credit. No USD price per credit
     # was found in remove.bg's pages we could read, so $0.23 is an assumption

@@ -58,6 +58,8 @@ def test_fal_rmbg3_validation_error_is_not_sent_again(fal_fake, image):
         ("runware-birefnet", "runware:112@1"),
         ("runware-birefnet-512", "runware:112@6"),
         ("runware-birefnet-massive", "runware:112@8"),
+        ("runware-birefnet-matting", "runware:112@9"),
+        ("runware-birefnet-portrait", "runware:112@10"),
     ],
 )
 def test_runware_birefnet_sends_its_model_without_settings_and_records_the_reported_cost(

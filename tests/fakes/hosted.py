@@ -25,6 +25,8 @@ FAKES: dict[str, tuple[type[FakeServer], str]] = {
     "runware-birefnet": (RunwareFake, RUNWARE_KEY),
     "runware-birefnet-512": (RunwareFake, RUNWARE_KEY),
     "runware-birefnet-massive": (RunwareFake, RUNWARE_KEY),
+    "runware-birefnet-matting": (RunwareFake, RUNWARE_KEY),
+    "runware-birefnet-portrait": (RunwareFake, RUNWARE_KEY),
     "remove-bg": (RemoveBgFake, REMOVEBG_KEY),
     "photoroom": (PhotoroomFake, PHOTOROOM_KEY),
 }
