@@ -15,6 +15,7 @@ is billed again (fal bills per generated image).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -94,7 +95,7 @@ def replace_background(
     ref_image: ImageInput | None = None,
     negative_prompt: str = "",
     seed: int | None = None,
-    fast: bool = True,
+    fast: bool | None = None,
     num_images: int = 1,
     refine_prompt: bool = True,
     provider: str | Replacer = DEFAULT_REPLACER,
@@ -109,7 +110,8 @@ def replace_background(
     prompt: the new background in words; or ref_image: an image whose look
         the new background takes. Exactly one of the two.
     negative_prompt: what to keep out. seed: 0..2147483647 to repeat a result.
-    fast: the model's fast variant. num_images: 1..4, each billed.
+    num_images: 1..4, each billed. fast: ignored, with a DeprecationWarning
+        (Bria V2 on fal deprecated it; the images come at the input's size).
     refine_prompt: let the provider rewrite the prompt.
     provider: a replacer id ("fal-bria-replace") or a replacer object.
     key: the API key for a provider id (else FAL_KEY).
@@ -123,11 +125,17 @@ def replace_background(
     may have been billed says so.
     """
     start = time.perf_counter()
-    check_replace_args(prompt, ref_image is not None, negative_prompt, seed, fast, num_images, refine_prompt)
+    if fast is not None:
+        warnings.warn(
+            "replace_background(fast=...) is ignored: fal's Bria background replace (V2) deprecated it",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    check_replace_args(prompt, ref_image is not None, negative_prompt, seed, num_images, refine_prompt)
     replacer = resolve_replacer(provider, key)
     loaded = load_image(image, max_pixels=max_pixels)
     ref = load_image(ref_image, max_pixels=max_pixels).rgb if ref_image is not None else None
-    request = ReplaceRequest(prompt, ref, negative_prompt, seed, fast, num_images, refine_prompt)
+    request = ReplaceRequest(prompt, ref, negative_prompt, seed, num_images, refine_prompt)
     return run_replacer(loaded.rgb, request, replacer, max_pixels=max_pixels, started=start)
 
 

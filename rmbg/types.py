@@ -114,7 +114,6 @@ def check_replace_args(
     has_ref: bool,
     negative_prompt: object,
     seed: object,
-    fast: object,
     num_images: object,
     refine_prompt: object,
 ) -> None:
@@ -137,9 +136,8 @@ def check_replace_args(
         raise InvalidRequestError(f"The negative prompt must be text, got {type(negative_prompt).__name__}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX):
         raise InvalidRequestError(f"seed must be a whole number from 0 to {SEED_MAX} (or None), got {seed!r}.")
-    for name, value in (("fast", fast), ("refine_prompt", refine_prompt)):
-        if not isinstance(value, bool):
-            raise InvalidRequestError(f"{name} must be True or False, got {value!r}.")
+    if not isinstance(refine_prompt, bool):
+        raise InvalidRequestError(f"refine_prompt must be True or False, got {refine_prompt!r}.")
     check_count(num_images)
 
 
@@ -153,7 +151,7 @@ class ReplaceRequest:
     ref: a reference image (RGB) whose look the new background takes, or None.
     negative_prompt: what to keep out of it ("" = nothing).
     seed: 0..SEED_MAX for a repeatable result; None = the provider draws one.
-    fast: the provider's fast model. refine_prompt: let it rewrite the prompt.
+    refine_prompt: let it rewrite the prompt.
     num_images: 1..MAX_GENERATED images; each one is billed.
     """
 
@@ -161,7 +159,6 @@ class ReplaceRequest:
     ref: Image.Image | None = None
     negative_prompt: str = ""
     seed: int | None = None
-    fast: bool = True
     num_images: int = 1
     refine_prompt: bool = True
 
@@ -171,7 +168,6 @@ class ReplaceRequest:
             self.ref is not None,
             self.negative_prompt,
             self.seed,
-            self.fast,
             self.num_images,
             self.refine_prompt,
         )

@@ -935,8 +935,8 @@ def test_ai_backgrounds_stop_at_the_session_cap_before_sending(fakes, tmp_path):
     fal.reset()
     app = App.create(app_config(*fakes, cap_usd=Decimal("0.10")), store=OutputStore(tmp_path), cache=None)
     keys = Keys(fal=FAL_KEY)
-    first = replacing.replace(str(EXAMPLE), "a beach", None, "", None, True, 2, keys, app, session_id="s")
+    first = replacing.replace(str(EXAMPLE), "a beach", None, "", None, 2, keys, app, session_id="s")
     assert len(first.files) == 2 and app.ledger.session_spent("s") == Decimal("0.08")
     with pytest.raises(BudgetError, match=re.escape("costs about $0.0800 for 2 generated images")):
-        replacing.replace(str(EXAMPLE), "a beach", None, "", None, True, 2, keys, app, session_id="s")
+        replacing.replace(str(EXAMPLE), "a beach", None, "", None, 2, keys, app, session_id="s")
     assert len(replace_posts(fal)) == 1 and app.ledger.session_spent("s") == Decimal("0.08")

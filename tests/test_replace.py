@@ -85,7 +85,7 @@ def test_a_prompt_request_sends_exactly_the_schema_fields(fal_fake, image):
         "prompt": "a sunlit beach",
         "negative_prompt": "",
         "refine_prompt": True,
-        "fast": True,
+        "original_quality": True,
         "num_images": 1,
         "sync_mode": True,
     }
@@ -102,10 +102,22 @@ def test_a_prompt_request_sends_exactly_the_schema_fields(fal_fake, image):
         "model": "Bria background replace",
         "endpoint": "fal-ai/bria/background/replace",
         "request_id": rid,
-        "fast": "true",
+        "original_quality": "true",
         "seed_source": "provider",
     }
     assert result.seconds > 0
+
+
+def test_the_images_come_back_at_the_inputs_size_and_fast_is_never_sent(fal_fake):
+    """Bria V2 on fal returns about 1 MP unless original_quality (the fake does so too) and ignores
+    the deprecated `fast`: a 1600x1000 photo comes back 1600x1000; fast=False warns and is not sent."""
+    photo = Image.new("RGB", (1600, 1000), (40, 90, 160))
+    ImageDraw.Draw(photo).ellipse((500, 200, 1100, 900), fill=(230, 200, 40))
+    with pytest.warns(DeprecationWarning, match="fast=...\\) is ignored"):
+        result = rmbg.replace_background(photo, prompt="a studio", fast=False, provider=make(fal_fake))
+    (body,) = [c.json() for c in posts(fal_fake)]
+    assert "fast" not in body and body["original_quality"] is True
+    assert [img.size for img in result.images] == [(1600, 1000)]
 
 
 def test_a_reference_request_with_every_option(fal_fake, image, ref):
@@ -114,7 +126,6 @@ def test_a_reference_request_with_every_option(fal_fake, image, ref):
         ref_image=ref,
         negative_prompt="people",
         seed=7,
-        fast=False,
         num_images=3,
         refine_prompt=False,
         provider=make(fal_fake),
@@ -124,13 +135,13 @@ def test_a_reference_request_with_every_option(fal_fake, image, ref):
         "ref_image_url": png_data_uri(ref),
         "negative_prompt": "people",
         "refine_prompt": False,
-        "fast": False,
+        "original_quality": True,
         "num_images": 3,
         "sync_mode": True,
         "seed": 7,
     }
     assert [same(img, expected_image(image, "", ref, 7, k)) for k, img in enumerate(result.images)] == [True] * 3
-    assert result.seed == 7 and result.meta["fast"] == "false"
+    assert result.seed == 7 and result.meta["original_quality"] == "true"
     assert result.cost == Cost(PRICE * 3, "estimated", "3 x $0.0400 per image, price table")
 
 
@@ -203,7 +214,6 @@ def test_key_argument_is_the_key_sent_and_hidden_when_wrong(fal_fake, image, mon
         (dict(prompt="x", num_images=True), "got True."),
         (dict(prompt="x", num_images=2.0), "got 2.0."),
         (dict(prompt="x", negative_prompt=None), "The negative prompt must be text, got NoneType."),
-        (dict(prompt="x", fast="no"), "fast must be True or False, got 'no'."),
         (dict(prompt="x", refine_prompt=1), "refine_prompt must be True or False, got 1."),
     ],
 )
@@ -458,8 +468,8 @@ def test_result_encodes_with_provenance(fal_fake, image):
             ],
         ),
         (
-            {"image_url": "IMG", "prompt": "x", "fast": "yes"},
-            [{"loc": ["body", "fast"], "msg": "Input should be a valid boolean", "type": "boolean_type"}],
+            {"image_url": "IMG", "prompt": "x", "original_quality": "yes"},
+            [{"loc": ["body", "original_quality"], "msg": "Input should be a valid boolean", "type": "boolean_type"}],
         ),
         (
             {"image_url": "IMG", "prompt": "x", "bg_prompt": "y"},
@@ -659,7 +669,7 @@ def test_cli_yes_writes_every_generated_image_mirrored(cli, tmp_path, capsys):
             "prompt": "a beach",
             "negative_prompt": "cars",
             "refine_prompt": False,
-            "fast": False,
+            "original_quality": True,
             "num_images": 2,
             "sync_mode": True,
             "seed": 9,

@@ -50,9 +50,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--num-images", "-n", type=int, default=1, metavar="N", help="images per input, 1-4 (each is billed)"
     )
     rp.add_argument("--seed", type=int, metavar="S", help="0-2147483647; the same seed and prompt repeat a result")
-    rp.add_argument(
-        "--no-fast", dest="fast", action="store_false", help="Bria's standard model instead of the fast one"
-    )
+    # Bria V2 on fal deprecated `fast`: the flag is still taken (scripts keep working) and ignored, with a line
+    rp.add_argument("--no-fast", dest="no_fast", action="store_true", help=argparse.SUPPRESS)
     rp.add_argument(
         "--no-refine-prompt",
         dest="refine_prompt",
@@ -85,7 +84,6 @@ def read_request(args: argparse.Namespace) -> tuple[ReplaceRequest, str | None]:
             args.ref is not None,
             args.negative_prompt,
             args.seed,
-            args.fast,
             args.num_images,
             args.refine_prompt,
         )
@@ -99,7 +97,6 @@ def read_request(args: argparse.Namespace) -> tuple[ReplaceRequest, str | None]:
         ref.rgb if ref else None,
         args.negative_prompt,
         args.seed,
-        args.fast,
         args.num_images,
         args.refine_prompt,
     )
@@ -115,7 +112,6 @@ def request_options(provider_id: str, request: ReplaceRequest, ref_digest: str |
         "ref": ref_digest,
         "negative_prompt": request.negative_prompt,
         "seed": request.seed,
-        "fast": request.fast,
         "num_images": request.num_images,
         "refine_prompt": request.refine_prompt,
     }
@@ -123,6 +119,8 @@ def request_options(provider_id: str, request: ReplaceRequest, ref_digest: str |
 
 def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out_dir = output_folder(args.output)
+    if args.no_fast:
+        print("--no-fast is ignored: fal's Bria background replace (V2) deprecated `fast`.", file=err)
     request, ref_digest = read_request(args)
     replacer = get_replacer(args.provider)
     status = replacer.status()

@@ -56,7 +56,6 @@ def replace(
     ref_image,
     negative_prompt,
     seed,
-    fast,
     num_images,
     keys: Keys,
     app: App,
@@ -69,10 +68,10 @@ def replace(
     require_image(image)
     prompt = prompt if (prompt or "").strip() else None
     count = int(num_images) if isinstance(num_images, (int, float)) and num_images == int(num_images) else num_images
-    check_replace_args(prompt, bool(ref_image), negative_prompt or "", seed_of(seed), fast, count, True)
+    check_replace_args(prompt, bool(ref_image), negative_prompt or "", seed_of(seed), count, True)
     rgb = load_image(image).rgb
     ref = load_image(ref_image).rgb if ref_image else None
-    request = ReplaceRequest(prompt, ref, negative_prompt or "", seed_of(seed), bool(fast), count, True)
+    request = ReplaceRequest(prompt, ref, negative_prompt or "", seed_of(seed), count, True)
     replacer = build_replacer(provider_id, keys, app.config)
     estimate = replace_estimate(count, provider_id)
     try:

@@ -2,8 +2,10 @@
 
 Input (fal's API page for the endpoint; docs/providers.md): image_url
 (required), ref_image_url ("" = none), prompt, negative_prompt (""),
-refine_prompt (true), seed (0..2147483647), fast (true), num_images (1..4),
-sync_mode (false). Either prompt or ref_image_url, not both.
+refine_prompt (true), seed (0..2147483647), num_images (1..4), sync_mode
+(false), original_quality (false: the output is scaled to about 1 MP, as
+Bria V2 on fal does; true: the input's size). `fast` is gone (deprecated in
+Bria V2, ignored by fal): the fake refuses it, so the client never sends it. Either prompt or ref_image_url, not both.
 Output: {"images": [Image, ...], "seed": int}.
 
 Validation answers like fal's model errors (422, {"detail": [{loc, msg,
@@ -28,6 +30,7 @@ from .common import decode_image_input, simple_matte
 
 SEED_MAX = 2_147_483_647
 FAKE_SEED = 1_234_567  # what the fake "draws" when no seed is sent
+ONE_MP = 1024 * 1024  # Bria V2's output size without original_quality
 FIELDS = {
     "image_url",
     "ref_image_url",
@@ -35,7 +38,7 @@ FIELDS = {
     "negative_prompt",
     "refine_prompt",
     "seed",
-    "fast",
+    "original_quality",
     "num_images",
     "sync_mode",
 }
@@ -74,7 +77,7 @@ def check(body) -> tuple[list[dict], Image.Image | None, Image.Image | None]:
     ]
     for name in ("image_url", "ref_image_url", "prompt", "negative_prompt"):
         errors += _typed(body, name, str, "string")
-    for name in ("refine_prompt", "fast", "sync_mode"):
+    for name in ("refine_prompt", "original_quality", "sync_mode"):
         errors += _typed(body, name, bool, "boolean")
     errors += _ranged(body, "seed", 0, SEED_MAX) + _ranged(body, "num_images", 1, 4)
     if "image_url" not in body:
@@ -122,4 +125,9 @@ def outputs(body: dict, image: Image.Image, ref: Image.Image | None) -> tuple[in
     seed = body["seed"] if "seed" in body else FAKE_SEED
     prompt = body.get("prompt") or ""
     count = body.get("num_images", 1)
-    return seed, [expected_image(image, prompt.strip(), ref, seed, k) for k in range(count)]
+    made = [expected_image(image, prompt.strip(), ref, seed, k) for k in range(count)]
+    if not body.get("original_quality", False) and image.width * image.height > ONE_MP:
+        scale = (ONE_MP / (image.width * image.height)) ** 0.5
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        made = [generated.resize(size, Image.Resampling.BILINEAR) for generated in made]
+    return seed, made

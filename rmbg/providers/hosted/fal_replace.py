@@ -6,8 +6,11 @@ result, cancel at our deadline):
   POST {queue}/fal-ai/bria/background/replace
     {"image_url": <PNG data URI>,
      "prompt": "..."  or  "ref_image_url": <PNG data URI>   (exactly one),
-     "negative_prompt": "", "refine_prompt": true, "fast": true,
+     "negative_prompt": "", "refine_prompt": true, "original_quality": true,
      "num_images": 1..4, "seed": 0..2147483647 (only when given), "sync_mode": true}
+`fast` is not sent: Bria V2 on fal deprecated it and ignores it. Without
+`original_quality` the images come back at about 1 MP whatever the input's
+size; with it, at the input's size (what a person replacing a background expects).
   -> {"images": [{"url": ...}, ...], "seed": int}
 Each url is a data URI (sync_mode: nothing kept in fal's request history) or
 a file URL; both go through FalQueue.download (type and size checked, within
@@ -52,7 +55,7 @@ def request_body(image: Image.Image, request: ReplaceRequest) -> dict[str, objec
     body.update(
         negative_prompt=request.negative_prompt,
         refine_prompt=request.refine_prompt,
-        fast=request.fast,
+        original_quality=True,
         num_images=request.num_images,
         sync_mode=True,
     )
@@ -112,7 +115,7 @@ class FalBriaReplace(HostedClient):
             "model": "Bria background replace",
             "endpoint": ENDPOINT_ID,
             "request_id": handle.request_id,
-            "fast": str(request.fast).lower(),
+            "original_quality": "true",
             "seed_source": source,
         }
         return Generated(files, seed, self.estimate(request.num_images), time.perf_counter() - start, meta)

@@ -34,7 +34,6 @@ def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
             with gr.Row():
                 count = gr.Slider(1, 4, value=1, step=1, label="Images", elem_id="ai-count", min_width=140)
                 seed = gr.Textbox(label="Seed (optional)", elem_id="ai-seed", max_lines=1, min_width=120)
-                fast = gr.Checkbox(True, label="Fast", elem_id="ai-fast", min_width=80)
             estimate = gr.Markdown(ai_estimate(1, each), elem_id="ai-estimate")
             run = gr.Button("Generate backgrounds", variant="primary", elem_id="ai-run")
             message = gr.Markdown(visible=False, elem_id="ai-message", elem_classes=["refusal"])
@@ -53,7 +52,6 @@ def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
             form.reference_image,
             form.negative_prompt,
             form.seed,
-            form.fast,
             form.num_images,
             form.keys(),
             app,
@@ -68,7 +66,6 @@ def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
         "reference_image": ref,
         "negative_prompt": negative,
         "seed": seed,
-        "fast": fast,
         "num_images": count,
         **key_controls(keys),
     }
@@ -89,5 +86,5 @@ def ai_estimate(count: Any, each: Decimal) -> str:
     n = int(count or 1)
     return (
         f"Estimated: {n} × ${format_usd(each)} = **${format_usd(each * n)}** (fal.ai, billed per generated "
-        "image to your key; counted against this session's cap)"
+        "image; counted against your session's cap, and against the server's daily cap when the server's key pays)"
     )

@@ -255,7 +255,6 @@ class ReplaceForm(Form):
     reference_image: ImageFile = None
     negative_prompt: Text = None
     seed: Seed = None
-    fast: Flag = True
     num_images: Count = 1
 
 
