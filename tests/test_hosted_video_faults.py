@@ -196,3 +196,29 @@ def test_a_reported_cost_that_cannot_be_read_counts_the_estimate(clip):
         result = call()
         assert result.cost.usd == ESTIMATE["runware"] and result.cost.source == "estimated"
         assert settled(payer.policy) == [("settled", ESTIMATE["runware"])]
+
+
+@pytest.mark.parametrize("codec, container, alpha", [("mkv_vp9", "matroska", True), ("mp4_h264", "mp4", False)])
+def test_the_fake_answers_each_codec_as_fal_does(tmp_path, codec, container, alpha):
+    """fal's mkv_vp9 keeps the alpha (VP9 in Matroska), as webm_vp9 and mov_proresks do; its MP4s have none."""
+    import av
+    import numpy as np
+
+    from tests.fakes.fal_video import CODECS
+    from tests.fakes.video import cut_out, read_clip
+
+    source = write_clip(tmp_path / "c.mp4", davis("dog", 3))
+    data = cut_out(read_clip(source.read_bytes()), CODECS[codec])
+    (tmp_path / "out").write_bytes(data)
+    with av.open(str(tmp_path / "out")) as got:
+        assert container in got.format.name.split(",")
+        stream = got.streams.video[0]
+        decoder = av.CodecContext.create("libvpx-vp9", "r") if stream.codec_context.name == "vp9" else None
+        if decoder is not None:
+            decoder.extradata = stream.codec_context.extradata
+            frames = [f for packet in got.demux(stream) for f in decoder.decode(packet)]
+        else:
+            frames = list(got.decode(stream))
+    assert len(frames) == 3 and ("a" in frames[0].format.name) == alpha
+    if alpha:
+        assert np.asarray(frames[0].to_ndarray(format="rgba"))[..., 3].std() > 0  # a real matte, not solid

@@ -12,8 +12,9 @@ drives this fake with it over https).
   GET  /files/{name}                               uploads and results
 
 Input: video_url (required; a data URI, or a URL this fake serves),
-output_container_and_codec (webm_vp9 default, mov_proresks, mp4_h264, and the
-rest of fal's enum, which come back as an MP4 without alpha), preserve_audio
+output_container_and_codec (webm_vp9 default, mov_proresks and mkv_vp9 with
+alpha; mp4_h264 and the rest of fal's enum come back as an MP4 without
+alpha), preserve_audio
 (bool, default true). A bad field is a 422 with fal's `detail` list at submit;
 a clip that is not a video, or over 60 s, fails in the queue (COMPLETED with
 an error, its result a 422), as a job fal took.
@@ -39,7 +40,7 @@ ENDPOINT = "bria/video/background-removal/v3"
 APP = "bria/video"
 CODECS = {
     "webm_vp9": "webm", "mov_proresks": "mov", "mp4_h264": "mp4", "mp4_h265": "mp4", "mov_h265": "mp4",
-    "mkv_h265": "mp4", "mkv_h264": "mp4", "mkv_vp9": "mp4", "avi_h264": "mp4", "gif": "mp4",
+    "mkv_h265": "mp4", "mkv_h264": "mp4", "mkv_vp9": "mkv", "avi_h264": "mp4", "gif": "mp4",
 }  # fmt: skip
 MAX_SECONDS = 60.0
 PRICE = 0.042  # USD per second

@@ -23,10 +23,11 @@ from .common import simple_matte
 # container, codec, pixel format (None: not transparent) of each output the fakes write
 OUTPUTS = {
     "webm": ("webm", "libvpx-vp9", "yuva420p"),
+    "mkv": ("matroska", "libvpx-vp9", "yuva420p"),  # fal's mkv_vp9: VP9 with its alpha, in Matroska
     "mov": ("mov", "prores_ks", "yuva444p10le"),
     "mp4": ("mp4", "libx264", None),
 }
-MIME = {"webm": "video/webm", "mov": "video/quicktime", "mp4": "video/mp4"}
+MIME = {"webm": "video/webm", "mkv": "video/x-matroska", "mov": "video/quicktime", "mp4": "video/mp4"}
 
 
 @dataclass
