@@ -141,6 +141,15 @@ def test_the_matte_is_the_zips_grayscale_png_whatever_its_name():
     assert half.size == (40, 30) and scaled == (20, 15)
 
 
+def test_the_documented_alpha_png_is_the_matte_beside_another_png():
+    """remove.bg names the members color.jpg and alpha.png: a second PNG beside alpha.png is not a matte."""
+    matte = Image.new("L", (40, 30), 0)
+    ImageDraw.Draw(matte).rectangle((4, 4, 20, 20), fill=255)
+    members = {"color.jpg": _jpeg(), "preview.png": _png(Image.new("L", (40, 30), 90)), "alpha.png": _png(matte)}
+    alpha, scaled = alpha_from_zip(zip_of(members), (40, 30), "remove-bg")
+    assert scaled is None and np.array_equal(np.asarray(alpha), np.asarray(matte))
+
+
 @pytest.mark.parametrize(
     ("members", "message"),
     [

@@ -269,7 +269,7 @@ class RemoveBgFake(FakeServer):
                 "foreground_height": box[3] - box[1],
             }
             return Reply.json(200, {"data": data}).body, "application/json", out
-        if fmt == "zip":  # "ZIP format, contains color image and alpha matte image"; the names are the fake's own
+        if fmt == "zip":  # "ZIP format, contains color image and alpha matte image": color.jpg, alpha.png
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w") as archive:
                 archive.writestr("color.jpg", encode(rgb, "JPEG"))

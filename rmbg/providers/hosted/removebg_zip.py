@@ -6,10 +6,12 @@ document, https://www.remove.bg/api/swagger.yaml, `format`), and as the
 format that keeps the original resolution: a PNG result is capped at 10
 megapixels, a ZIP or JPG one is not (`size`: "full" up to 25 MP, "50MP" up to
 50 MP; the current reference, mirrored at
-https://registry.lap.sh/v1/apis/remove-bg.lap). The names of the two files
-inside are not documented, so the matte is found by its content: the one PNG
-in the archive. The colour JPG is not used: rmbg renders every result from
-the matte and its own copy of the input (rmbg.image).
+https://registry.lap.sh/v1/apis/remove-bg.lap). remove.bg's API page names
+the two files inside: `color.jpg` (the colour image) and `alpha.png` (the
+matte). The matte is read from `alpha.png`; an archive without that name is
+read by content (its one PNG), so a renamed member still works. The colour
+JPG is not used: rmbg renders every result from the matte and its own copy
+of the input (rmbg.image).
 
 Every limit is checked before anything is decompressed or decoded: the
 number of members, each member's declared size, then the bytes actually
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 MAX_MEMBERS = 4  # the documented two (colour + alpha), with room for a readme or a folder entry
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MATTE_NAME = "alpha.png"  # remove.bg's API page: the archive holds color.jpg and alpha.png
 
 
 def check_zip_answer(response: httpx.Response, provider_id: str) -> None:
@@ -76,9 +79,11 @@ def alpha_from_zip(data: bytes, size: tuple[int, int], provider_id: str) -> tupl
 def _matte_member(
     archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limit: int, provider_id: str
 ) -> bytes | None:
-    """The one PNG among `members`, inflated at most `limit` bytes; None if there is none."""
+    """`alpha.png` (remove.bg's name for the matte), else the one PNG among `members`, inflated at most
+    `limit` bytes; None if there is none."""
+    named = [m for m in members if not m.is_dir() and m.filename.rsplit("/", 1)[-1].lower() == MATTE_NAME]
     found: bytes | None = None
-    for member in members:
+    for member in named[:1] or members:
         if member.is_dir():
             continue
         if member.file_size > limit:
