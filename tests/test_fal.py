@@ -347,7 +347,8 @@ def test_a_dropped_submit_is_never_sent_twice(fal_fake, image):
     with pytest.raises(ProviderUnavailableError) as info:
         make(fal_fake, max_attempts=4).matte(image)
     assert str(info.value) == (
-        "fal-bria: dropped the connection after our request was sent (RemoteProtocolError). "
+        "fal-bria: dropped the connection after our request was sent "
+        "(the server closed the connection without a complete answer). "
         "It may have reached the provider and been billed, so it was not sent again."
     )
     assert [c.method for c in fal_fake.calls] == ["POST"]
