@@ -444,3 +444,16 @@ def files_served(folder: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_agreement_line_says_disagree_when_the_mattes_do():
+    from rmbg.webapp.video_compare import agreement_words
+
+    assert [agreement_words(v) for v in (1.0, 0.9, 0.899, 0.6, 0.599, 0.106)] == [
+        "The mattes agree",
+        "The mattes agree",
+        "The mattes partly agree",
+        "The mattes partly agree",
+        "The mattes disagree",
+        "The mattes disagree",
+    ]

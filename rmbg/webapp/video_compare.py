@@ -56,17 +56,28 @@ def cost_of(result: VideoResult, entry: VideoProvider) -> str:
 
 
 def agreement(a: VideoResult, b: VideoResult) -> str:
-    """'The mattes agree: IoU 0.931, mean |Δα| 0.012, averaged over 48 frames (IoU 1 and |Δα| 0: the same).'"""
+    """'The mattes agree: IoU 0.931, mean |Δα| 0.012, averaged over 48 frames (IoU 1 and |Δα| 0: the same).'
+    ("partly agree" from an IoU of 0.6, "disagree" under it)."""
     ious, maes = [], []
     for first, second in zip(a.mattes(), b.mattes()):
         ious.append(iou(first, second))
         maes.append(mae(first, second))
     if not ious:
         return ""
+    mean_iou = float(np.mean(ious))
     return (
-        f"The mattes agree: IoU {np.mean(ious):.3f}, mean |Δα| {np.mean(maes):.3f}, averaged over "
+        f"{agreement_words(mean_iou)}: IoU {mean_iou:.3f}, mean |Δα| {np.mean(maes):.3f}, averaged over "
         f"{len(ious)} frames (IoU 1 and |Δα| 0: the same)."
     )
+
+
+def agreement_words(mean_iou: float) -> str:
+    """How far two mattes agree, in words that fit the figure (an IoU of 0.1 is not agreement)."""
+    if mean_iou >= 0.9:
+        return "The mattes agree"
+    if mean_iou >= 0.6:
+        return "The mattes partly agree"
+    return "The mattes disagree"
 
 
 def compare(

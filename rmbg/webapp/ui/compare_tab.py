@@ -46,6 +46,7 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
             )
             table = gr.Dataframe(
                 headers=comparing.TABLE_HEADERS,
+                datatype=["str", "str", "str", "markdown"],  # a status's *Keys box* is emphasis, not asterisks
                 label="Seconds and cost",
                 interactive=False,
                 wrap=True,
