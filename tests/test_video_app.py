@@ -457,3 +457,13 @@ def test_the_agreement_line_says_disagree_when_the_mattes_do():
         "The mattes disagree",
         "The mattes disagree",
     ]
+
+
+def test_a_video_model_that_cannot_run_here_is_not_offered_as_running_here(tmp_path, monkeypatch):
+    from rmbg.webapp.catalog import Keys
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hub cache: the weights are not here
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    labels = [label for label, _ in videos.choices(Keys(), AppConfig())]
+    unavailable = [label for label in labels if "unavailable" in label or "needs" in label]
+    assert unavailable and not [label for label in unavailable if "runs here" in label], labels

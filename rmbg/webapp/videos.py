@@ -117,10 +117,12 @@ class Shown:
 def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
     """(label shown, provider id) of every video provider offered here: its state, its price per
     second and its licence's short name (RMBG_COMMERCIAL_ONLY=1 leaves out the others)."""
-    return [
-        (f"{p.label} — {status_text(provider_status(p.id, keys, config))} · {p.price_text}{licence_note(p)}", p.id)
-        for p in video_providers()
-    ]
+    shown = []
+    for p in video_providers():
+        status = provider_status(p.id, keys, config)
+        price = p.price_text if status.ready or p.usd_per_second is not None else "free (local)"  # it does not run here
+        shown.append((f"{p.label} — {status_text(status)} · {price}{licence_note(p)}", p.id))
+    return shown
 
 
 def licence_note(provider: VideoProvider) -> str:
