@@ -302,10 +302,6 @@ class Policy:
         return self.ledger.spent(account, self.clock())
 
 
-def accounts_of(*pairs: tuple[str, Decimal | None]) -> tuple[Account, ...]:
-    return tuple(Account(key, cap) for key, cap in pairs)
-
-
 def everywhere(payments: Sequence[Payment]) -> Decimal:
     """What a set of calls may cost at most (their holds), for a check before a run starts."""
     return sum((p.hold if p.hold is not None else bound(p.estimate) for p in payments), Decimal(0))
