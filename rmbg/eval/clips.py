@@ -9,8 +9,8 @@ Scores: J, F and dtSSD (rmbg.eval.temporal). Clip scoring is evaluation's: it st
 rmbg.video, which it drives, and nothing in rmbg.video imports it.
 
 `rmbg evaluate DATA` scores a folder of such sequences through this function
-(rmbg.eval.sequences: the layout, and the summary over sequences); so does
-benchmarks/video.py.
+(rmbg.eval.sequences: the layout, and the summary over sequences);
+benchmarks/video.py scores with the same scorer (rmbg.eval.temporal) on frames of its own.
 """
 
 from __future__ import annotations
