@@ -56,14 +56,14 @@ def main() -> None:
 
     import ray
 
-    from rmbg.cli import ray_engine
+    from rmbg import ray_cluster
     from rmbg.providers.local.u2netp_file import ENV_PATH, ensure_u2netp
 
     os.environ[ENV_PATH] = str(ensure_u2netp())  # workers read the same file
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in"
         make_photos(src, args.images)
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_engine.worker_env()})
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_cluster.worker_env()})
         one_run(src, "ray", 1)  # warm-up: actor start, model load, file caches
         one_run(src, "local", 1)
         configs = (("local", 1), ("ray", 1), ("ray", 2))

@@ -50,7 +50,7 @@ def main() -> None:
 
     import ray
 
-    from rmbg.cli import ray_engine
+    from rmbg import ray_cluster
     from rmbg.providers.local.u2netp_file import ENV_PATH, ensure_u2netp
 
     os.environ[ENV_PATH] = str(ensure_u2netp())  # the workers read the same file
@@ -67,7 +67,7 @@ def main() -> None:
             include_dashboard=False,
             log_to_driver=False,
             object_store_memory=300 * 2**20,
-            runtime_env={"env_vars": ray_engine.worker_env()},
+            runtime_env={"env_vars": ray_cluster.worker_env()},
         )
 
         runs: list[list] = []

@@ -1,8 +1,9 @@
 """Several providers on one image, side by side.
 
 Hosted providers run in parallel threads (each call mostly waits on the
-network); local providers run one at a time, because they share one device
-and one CPU. The image is loaded once; mattes go through the same cache as
+network); local providers' forwards run one at a time, because they share one
+device and one CPU: each takes the model pool's device lock itself
+(rmbg.providers.local.pool). The image is loaded once; mattes go through the same cache as
 remove_background, so a repeated comparison costs nothing.
 """
 
@@ -22,7 +23,6 @@ from .eval.metrics import iou, mae
 from .image.compose import Background, check_options
 from .image.io import ImageInput, load_image
 from .providers.base import Provider
-from .providers.local.device import LOCAL_DEVICE_LOCK
 from .refine import Refiner, resolve_refiner
 from .result import Result
 from .types import RenderOptions
@@ -105,9 +105,6 @@ def compare(
                     out.append((key, exc))
             return out
 
-        if provider.kind == "local":
-            with LOCAL_DEVICE_LOCK:
-                return go()
         return go()
 
     workers = max(1, min(len(built), MAX_PARALLEL_HOSTED))

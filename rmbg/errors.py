@@ -103,6 +103,11 @@ class ConfigurationError(RmbgError, ValueError):
     """An RMBG_* setting whose value cannot be used; the message names it and says what it takes."""
 
 
+class UsageError(RmbgError):
+    """A command line that cannot run as given (exit code 2); also what the Ray engines refuse
+    before they start (rmbg.ray_cluster), from the command line or the Python API."""
+
+
 class BudgetError(RmbgError):
     """A spending cap would be exceeded by the next paid call."""
 

@@ -90,6 +90,7 @@ class Payment:
     accounts: tuple[Account, ...]
     unit: str = "per image"
     hold: Decimal | None = None
+    vendor: str = ""  # whose key pays (its key variable); "": the registry's declaration of `provider`
     words: Callable[[Refused, Payment], str] | None = field(default=None, compare=False)
 
 
@@ -153,8 +154,9 @@ class Policy:
             capped = any(a.cap is not None for a in payment.accounts)
             gate, where = price_watch.CONFIRMING, self.ledger.where
             alone = first_call_alone and capped and not exact and gate.unconfirmed(where, payment.provider)
+            vendor = payment.vendor or price_watch.vendor_of(payment.provider)
             with gate.lock if alone else nullcontext():
-                if alone and gate.busy(where, payment.provider):
+                if alone and gate.busy(where, vendor):
                     return Wait("probe")
                 got = self.ledger.reserve(
                     payment.provider,
@@ -166,7 +168,7 @@ class Policy:
                     now=self.clock(),
                 )
                 if isinstance(got, Hold) and alone:
-                    gate.take(where, payment.provider, got.id)
+                    gate.take(where, vendor, got.id)
             if isinstance(got, Hold):
                 price_watch.HOLDS[got.id] = price_watch.Reserved(estimate, bound(estimate), payment.unit)
                 alarm, _ = price_watch.standing(self.ledger.book(price_watch.AlarmBook), payment.provider)
@@ -298,10 +300,6 @@ class Policy:
 
     def spent(self, account: str) -> Decimal:
         return self.ledger.spent(account, self.clock())
-
-
-def accounts_of(*pairs: tuple[str, Decimal | None]) -> tuple[Account, ...]:
-    return tuple(Account(key, cap) for key, cap in pairs)
 
 
 def everywhere(payments: Sequence[Payment]) -> Decimal:

@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .errors import UnknownProviderError
 from .ledger import LedgerError, Refused
+from .provider_table import info
 from .types import format_usd
 
 ACCEPT_ENV = "RMBG_ACCEPT_PRICE"
@@ -188,44 +190,31 @@ class Confirming:
     def unconfirmed(self, ledger: str, provider: str) -> bool:
         return (ledger, provider) not in self.confirmed
 
-    def busy(self, ledger: str, provider: str) -> bool:
-        """Whether an unconfirmed call of `provider`'s vendor is in flight on `ledger` (the lock held)."""
-        found = self.probes.get((ledger, vendor_of(provider)))
+    def busy(self, ledger: str, vendor: str) -> bool:
+        """Whether an unconfirmed call paid by `vendor` (its key variable) is in flight on `ledger` (the lock
+        held)."""
+        found = self.probes.get((ledger, vendor))
         return found is not None and found[1] > time.monotonic() - PROBE_STALE_S
 
-    def take(self, ledger: str, provider: str, hold_id: str) -> None:
-        self.probes[(ledger, vendor_of(provider))] = (hold_id, time.monotonic())
+    def take(self, ledger: str, vendor: str, hold_id: str) -> None:
+        self.probes[(ledger, vendor)] = (hold_id, time.monotonic())
 
     def done(self, ledger: str, hold_id: str, provider: str, confirmed: bool) -> None:
         with self.lock:
-            where = (ledger, vendor_of(provider))
-            if self.probes.get(where, ("", 0.0))[0] == hold_id:
-                del self.probes[where]
+            for where, (held, _) in list(self.probes.items()):
+                if where[0] == ledger and held == hold_id:
+                    del self.probes[where]
             if confirmed:
                 self.confirmed.add((ledger, provider))
 
 
-_VENDORS: dict[str, str] = {}
-
-
 def vendor_of(provider: str) -> str:
-    """The vendor whose key pays for `provider` (its key variable), else the id itself."""
-    found = _VENDORS.get(provider)
-    if found is None:
-        found = provider
-        try:
-            from .registry import info
-
-            found = info(provider).key_env or provider
-        except Exception:  # not a registered image provider: a hosted video service, or a test's name
-            try:
-                from .video.providers import hosted_video_info
-
-                found = hosted_video_info(provider).key_env or provider
-            except Exception:
-                pass
-        _VENDORS[provider] = found
-    return found
+    """The vendor whose key pays for a registered provider (its key variable), else the id itself (a
+    payment that names no vendor of its own: a test's provider, say; rmbg.paying.Payment.vendor)."""
+    try:
+        return info(provider).key_env or provider
+    except UnknownProviderError:
+        return provider
 
 
 CONFIRMING = Confirming()

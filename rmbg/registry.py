@@ -1,9 +1,10 @@
 """Every provider, declared once: id -> ProviderInfo (what it is, what it
 costs, what it needs) and the factory that builds it.
 
-The declarations are data (rmbg.declarations). The registry (`get_provider`), the price table
-(rmbg.pricing), `rmbg providers` and the app's provider list all read them, so
-adding a provider is one ProviderInfo there plus its module.
+The declarations are data (rmbg.declarations), kept live in rmbg.provider_table (what
+register() adds). The registry (`get_provider`), the price table (rmbg.pricing),
+`rmbg providers` and the app's provider list all read them, so adding a provider is one
+ProviderInfo there plus its module. This module builds; the table's names are handed on here.
 
 Two kinds of thing are declared: removal providers ("local", "hosted": an
 image in, a matte out; `list_providers`, `get_provider`) and background
@@ -23,6 +24,15 @@ from typing import Any, cast
 from . import licences
 from .declarations import DECLARATIONS, Kind, Licence, ProviderInfo
 from .errors import UnknownProviderError
+from .provider_table import (
+    declarations,
+    info,
+    list_providers,
+    list_replacers,
+    register,
+    replacer_info,
+    unregister,
+)
 from .providers.base import Provider, Replacer
 
 Factory = Callable[..., "Provider | Replacer"]  # a removal provider, or a replacer for kind "replace"
@@ -46,53 +56,9 @@ __all__ = [
     "unregister",
 ]
 
-_REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
-
 # Any Hugging Face image-segmentation repository: get_provider("hf:OWNER/REPO").
 HF_PREFIX = "hf:"
 HF_FACTORY = "rmbg.providers.local.hf_segmentation:hf_provider"
-
-
-def register(provider_id: str, target: str | Factory, info: ProviderInfo | None = None) -> None:
-    """Register a provider factory (a callable or a "module:function" string).
-
-    `info` declares it; without one it is listed as a local provider named by its id, its
-    licence undeclared (refused under RMBG_COMMERCIAL_ONLY=1, rmbg.licences).
-    """
-    declared = info or ProviderInfo(provider_id, provider_id, "local", target)
-    _REGISTRY[provider_id] = ProviderInfo(**{**declared.__dict__, "id": provider_id, "factory": target})
-
-
-def unregister(provider_id: str) -> None:
-    """Remove a registered provider (no error if it is not registered)."""
-    _REGISTRY.pop(provider_id, None)
-
-
-def list_providers(*, refused: bool = False) -> list[str]:
-    """Registered removal provider ids (what get_provider builds), in display order; under
-    RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use, unless `refused`."""
-    every = refused or not licences.commercial_only()  # read once per listing
-    return [pid for pid, d in _REGISTRY.items() if d.kind != "replace" and (every or d.licence.commercial)]
-
-
-def list_replacers() -> list[str]:
-    """Registered background replacer ids (what get_replacer builds), in display order (those
-    licensed for commercial use only, under RMBG_COMMERCIAL_ONLY=1)."""
-    every = not licences.commercial_only()
-    return [pid for pid, d in _REGISTRY.items() if d.kind == "replace" and (every or d.licence.commercial)]
-
-
-def declarations() -> list[ProviderInfo]:
-    """Every registered declaration, removal providers and replacers, in display order."""
-    return list(_REGISTRY.values())
-
-
-def info(provider_id: str) -> ProviderInfo:
-    """The declaration of a registered provider; UnknownProviderError lists the valid ids."""
-    try:
-        return _REGISTRY[provider_id]
-    except KeyError:
-        raise UnknownProviderError(provider_id, list_providers()) from None
 
 
 def licence_of(provider_id: str, **config: Any) -> Licence:
@@ -151,20 +117,6 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
             f"or `rmbg replace`. Removal providers: {', '.join(list_providers())}.",
         )
     return cast(Provider, _load(declared.factory)(*declared.args, **config))
-
-
-def replacer_info(provider_id: str) -> ProviderInfo:
-    """The declaration of a registered background replacer; anything else ->
-    UnknownProviderError listing the replacers."""
-    declared = _REGISTRY.get(provider_id)
-    if declared is None or declared.kind != "replace":
-        what = "is a removal provider, not a background replacer" if declared else "is not a background replacer"
-        raise UnknownProviderError(
-            provider_id,
-            list_replacers(),
-            f"{provider_id!r} {what}. Background replacers: {', '.join(list_replacers())}.",
-        )
-    return declared
 
 
 def get_replacer(provider_id: str, **config: Any) -> Replacer:

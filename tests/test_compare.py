@@ -4,6 +4,7 @@ errors recorded per provider, pairwise agreement, the shared cache."""
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from decimal import Decimal
 
 import numpy as np
@@ -13,11 +14,13 @@ from PIL import Image
 from rmbg.compare import PairAgreement, compare
 from rmbg.errors import InvalidImageError, ProviderRateLimitError
 from rmbg.providers.base import ProviderStatus
+from rmbg.providers.local.pool import POOL
 from rmbg.types import Cost, Matte
 
 
 class Probe:
-    """A provider that records how many of its kind run at once."""
+    """A provider that records how many of its kind run at once; a local one takes the model pool's
+    device lock around its work, as every local provider does (rmbg.providers.local.pool)."""
 
     active = 0
     peak = 0
@@ -38,6 +41,10 @@ class Probe:
         return Cost(Decimal("0.01"), "estimated")
 
     def matte(self, image):
+        with POOL.forward() if self.kind == "local" else nullcontext():
+            return self._matte(image)
+
+    def _matte(self, image):
         self.calls += 1
         with Probe.lock:
             Probe.active += 1

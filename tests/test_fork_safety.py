@@ -1,5 +1,5 @@
 """A forked child (ZeroGPU runs a Space's GPU calls in one, forked from the app's process while
-a visitor's request holds the device lock) finds the process-wide locks free: the threads that
+another visitor's forward may hold the device lock) finds the process-wide locks free: the threads that
 held them in the parent did not come along, and would never release them there."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from rmbg.providers.local import hub, pinned, u2netp_file
-from rmbg.providers.local.device import LOCAL_DEVICE_LOCK
 from rmbg.providers.local.pool import POOL
 from rmbg.threads import BUDGET
 
@@ -26,7 +25,7 @@ def _in_child(answers) -> None:
 
 def _locks_taken() -> dict:
     took = {}
-    took["device"] = LOCAL_DEVICE_LOCK.acquire(timeout=5)
+    took["device"] = POOL.device_lock.acquire(timeout=5)
     done = threading.Event()
 
     def budget() -> None:
@@ -62,7 +61,7 @@ def test_a_child_forked_while_the_locks_are_held_finds_them_free():
     answers = ctx.Queue()
     child = ctx.Process(target=_in_child, args=(answers,))
     try:
-        with LOCAL_DEVICE_LOCK, BUDGET.take(BUDGET.total, exactly=True):  # as the app holds them around the call
+        with POOL.forward(threads=BUDGET.total):  # as a forward on the CPU holds them (rmbg.providers.local.pool)
             child.start()
             took = answers.get(timeout=60)
         child.join(timeout=30)
@@ -75,7 +74,7 @@ def test_a_child_forked_while_the_locks_are_held_finds_them_free():
         "device": True, "budget": True, "probe": True, "fetch": True, "u2netp": True, "loaded": "loaded in the child"
     }  # fmt: skip
     assert child.exitcode == 0
-    assert BUDGET.in_use == 0 and LOCAL_DEVICE_LOCK.acquire(blocking=False)  # the parent's are its own
-    LOCAL_DEVICE_LOCK.release()
+    assert BUDGET.in_use == 0 and POOL.device_lock.acquire(blocking=False)  # the parent's are its own
+    POOL.device_lock.release()
     assert POOL.get(KEY, lambda: "again") == "loaded in the parent"
     POOL.clear(KEY)

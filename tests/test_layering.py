@@ -35,10 +35,11 @@ def tree(name: str) -> ast.Module:
     return ast.parse(MODULES[name].read_text(encoding="utf-8"))
 
 
-def imports(name: str) -> list[tuple[str, str, int]]:
-    """(module, name taken from it or "", line) for every import of module `name`."""
+def imports(name: str, source: ast.Module | None = None) -> list[tuple[str, str, int]]:
+    """(module, name taken from it or "", line) for every import of module `name` (its file, or `source`),
+    at any depth: inside a function as at the top."""
     found = []
-    for node in ast.walk(tree(name)):
+    for node in ast.walk(source or tree(name)):
         if isinstance(node, ast.Import):
             found += [(alias.name, "", node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -96,3 +97,111 @@ def test_no_module_imports_the_package_root():
 
 def test_the_declarations_import_no_provider_code():
     assert [source for source, _, _ in imports("rmbg.declarations") if source.startswith("rmbg.")] == []
+
+
+# --- the layers: every import runs down or sideways, never back up ------------------------------
+
+# The package's rooms (a top-level module, or a sub-package as a whole) in layers, the ground first.
+# A room imports only rooms of its own layer or of the layers below it, at the top of a module or
+# inside a function alike (and under TYPE_CHECKING too: a type named from above is a dependency
+# on it), and no rooms import each other round in a circle. docs/architecture.md draws the same.
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        "ground",
+        frozenset(
+            {
+                "rmbg._version",
+                "rmbg.errors",
+                "rmbg.declarations",
+                "rmbg.vendors",
+                "rmbg.settings_declared",
+                "rmbg.charging",
+                "rmbg.confidence",
+                "rmbg.settings",
+                "rmbg.types",
+                "rmbg.wording",
+                "rmbg.licences",
+                "rmbg.threads",
+                "rmbg.cache",
+            }
+        ),
+    ),  # fmt: skip
+    ("networks and images", frozenset({"rmbg.models", "rmbg.image", "rmbg.result"})),
+    ("money", frozenset({"rmbg.ledger", "rmbg.provider_table", "rmbg.price_watch", "rmbg.paying", "rmbg.pricing"})),
+    ("providers", frozenset({"rmbg.providers", "rmbg.registry", "rmbg.refine", "rmbg.cascade"})),
+    ("library", frozenset({"rmbg.defaults", "rmbg.replace", "rmbg.api", "rmbg.ray_cluster"})),
+    ("video", frozenset({"rmbg.video"})),
+    ("evaluation and comparison", frozenset({"rmbg.eval", "rmbg.compare"})),
+    ("doors", frozenset({"rmbg.cli", "rmbg.webapp"})),
+    ("the package's face", frozenset({"rmbg", "rmbg.__main__"})),
+)
+LAYER_OF = {room: floor for floor, (_, rooms) in enumerate(LAYERS) for room in rooms}
+
+
+def room_of(module: str) -> str:
+    """A sub-package's modules are one room (rmbg.video.decode -> rmbg.video); a top-level module is its own."""
+    parts = module.split(".")
+    return (
+        ".".join(parts[:2]) if len(parts) > 2 or (len(parts) == 2 and MODULES[module].name == "__init__.py") else module
+    )
+
+
+def arrows(sources: dict[str, ast.Module] | None = None) -> dict[tuple[str, str], list[str]]:
+    """(room, room it imports) -> where, for every import between two rooms of the package
+    (its modules as they are, or as `sources` has some of them instead)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for name in sorted(MODULES):
+        for source, taken, line in imports(name, (sources or {}).get(name)):
+            target = next((m for m in (f"{source}.{taken}", source) if m in MODULES), None)
+            if target is not None and room_of(target) != room_of(name):
+                found.setdefault((room_of(name), room_of(target)), []).append(f"{name}:{line} -> {target}")
+    return found
+
+
+def test_every_room_has_a_layer():
+    rooms = {room_of(name) for name in MODULES}
+    assert sorted(rooms - set(LAYER_OF)) == []  # a new module or sub-package: give it its layer above
+    assert sorted(set(LAYER_OF) - rooms) == []
+
+
+def upward(found: dict[tuple[str, str], list[str]]) -> list[str]:
+    return [
+        f"{where} ({LAYERS[LAYER_OF[a]][0]} -> {LAYERS[LAYER_OF[b]][0]})"
+        for (a, b), places in found.items()
+        if LAYER_OF.get(a, 0) < LAYER_OF.get(b, 0)
+        for where in places
+    ]
+
+
+def test_no_import_runs_back_up_a_layer():
+    assert upward(arrows()) == []
+
+
+def test_no_rooms_import_each_other_round_a_circle():
+    follows: dict[str, set[str]] = {}
+    for a, b in arrows():
+        follows.setdefault(a, set()).add(b)
+    circles, state = [], {}  # room -> "open" while its imports are walked, "done" after
+
+    def walk(room: str, path: list[str]) -> None:
+        state[room] = "open"
+        for nxt in sorted(follows.get(room, ())):
+            if state.get(nxt) == "open":
+                circles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
+            elif nxt not in state:
+                walk(nxt, [*path, nxt])
+        state[room] = "done"
+
+    for room in sorted(follows):
+        if room not in state:
+            walk(room, [room])
+    assert circles == []
+
+
+def test_an_import_back_up_inside_a_function_is_caught():
+    """The arrow that ran from the video engine up to the command line (before rmbg.ray_cluster), put back."""
+    text = MODULES["rmbg.video.ray_video"].read_text(encoding="utf-8")
+    text += "\n\ndef start_here():\n    from ..cli.ray_engine import run\n\n    return run\n"
+    found = upward(arrows({"rmbg.video.ray_video": ast.parse(text)}))
+    line = len(text.splitlines()) - 2
+    assert found == [f"rmbg.video.ray_video:{line} -> rmbg.cli.ray_engine (video -> doors)"]

@@ -151,3 +151,22 @@ def test_several_providers_raised_at_once_pass_the_cap_by_one_call_at_most(ledge
     billed = Decimal("0.20") * posts(fake)
     assert billed <= Decimal("0.30") + Decimal("0.20")
     assert ledger.spent("day:bench") == billed
+
+
+def test_an_unconfirmed_price_goes_one_call_at_a_time_per_vendor_image_and_video_alike(ledger, tmp_path):
+    """fal.ai's first image call holds up a fal.ai clip (one key, one vendor that reprices its models
+    together), not a Runware call; the clip's payment names its vendor (rmbg.video.hosted.payment_for)."""
+    from rmbg.ledger import Hold, Wait
+    from rmbg.providers.hosted.video_job import VideoJob
+    from rmbg.video.hosted import payment_for
+    from rmbg.video.providers import get_video_provider
+
+    policy, cap = Policy(ledger), (Account("day:x", Decimal("5")),)
+    clip = payment_for(get_video_provider("fal-bria-video", api_key="k"), VideoJob(tmp_path, "video/mp4", 2, 2), cap)
+    assert (clip.provider, clip.vendor) == ("fal-bria-video", "FAL_KEY")
+    image = policy.try_reserve(Payment("fal-bria", Decimal("0.018"), cap))
+    assert isinstance(image, Hold)
+    assert policy.try_reserve(clip) == Wait("probe")
+    assert isinstance(policy.try_reserve(Payment("runware-rembg", Decimal("0.0013"), cap)), Hold)  # another vendor
+    policy.settle(image, Decimal("0.018"))  # fal-bria's price confirmed: the clip goes
+    assert isinstance(policy.try_reserve(clip), Hold)

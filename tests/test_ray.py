@@ -18,7 +18,7 @@ from PIL import Image
 
 from rmbg.cli.main import main
 from rmbg.cli.many import remove_many
-from rmbg.cli.ray_workers import ClusterTooSmall
+from rmbg.ray_cluster import ClusterTooSmall
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
@@ -193,7 +193,7 @@ def test_gpus_the_cluster_lacks_are_refused_at_once_with_nothing_written(cluster
 
 
 def test_no_secret_travels_in_the_runtime_env():
-    from rmbg.cli.ray_engine import worker_env
+    from rmbg.ray_cluster import worker_env
 
     env = {
         "RMBG_FAL_QUEUE_URL": "http://q",

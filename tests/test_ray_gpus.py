@@ -35,7 +35,7 @@ def clip(tmp_path_factory):
 
 
 def said(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "rmbg.cli.ray_workers"]
+    return [r.getMessage() for r in caplog.records if r.name == "rmbg.ray_cluster"]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_video_workers_hold_the_gpus_they_ask_for(one_gpu, clip, tmp_path, caplo
         held.append((left.get("GPU", 0.0), left.get("CPU", 0.0)))
 
     engine = RayVideo(workers=2, chunk_frames=3, gpus_per_worker=gpus)
-    with caplog.at_level(logging.WARNING, logger="rmbg.cli.ray_workers"):
+    with caplog.at_level(logging.WARNING, logger="rmbg.ray_cluster"):
         with rmbg.remove_video(
             clip, "u2netp", output=tmp_path / "dog.webm", engine=engine, progress=progress
         ) as result:
@@ -67,7 +67,7 @@ def test_an_image_batch_runs_on_the_workers_the_gpus_hold(one_gpu, tmp_path, cap
     rng = np.random.default_rng(3)
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(tmp_path / f"p{i}.png")
-    with caplog.at_level(logging.WARNING, logger="rmbg.cli.ray_workers"):
+    with caplog.at_level(logging.WARNING, logger="rmbg.ray_cluster"):
         outcomes = remove_many(
             [str(tmp_path)], tmp_path / "out", "u2netp", engine="ray", workers=3, gpus_per_worker=0.5
         )
@@ -88,7 +88,7 @@ def test_a_worker_given_no_gpu_is_shown_none(one_gpu, gpus, shown):
         def __init__(self):
             import os
 
-            from rmbg.cli.ray_workers import worker_provider
+            from rmbg.ray_cluster import worker_provider
 
             self.provider = worker_provider("u2netp", {}, ray.get_gpu_ids())
             self.visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -22,8 +22,8 @@ import pytest
 
 import rmbg
 from rmbg.cli.main import main
-from rmbg.cli.ray_workers import ClusterTooSmall
 from rmbg.errors import RmbgError
+from rmbg.ray_cluster import ClusterTooSmall
 from rmbg.video import VideoStopped
 from rmbg.video.ray_video import RayVideo
 from tests.fakes.fal import TEST_KEY as FAL_KEY

@@ -1,4 +1,4 @@
-"""What the Ray engines count before making workers (rmbg.cli.ray_workers), against a cluster's totals as
+"""What the Ray engines count before making workers (rmbg.ray_cluster), against a cluster's totals as
 `ray.cluster_resources()` gives them: fractions of a GPU counted as Ray counts them, the messages, and the
 --gpus-per-worker values refused. The same check on a real local Ray: tests/test_ray.py,
 tests/test_ray_video.py and tests/test_ray_gpus.py."""
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from rmbg.cli.ray_workers import ClusterTooSmall, gpus_arg, workers_that_fit
 from rmbg.cli.resume import UsageError
+from rmbg.ray_cluster import ClusterTooSmall, gpus_arg, workers_that_fit
 
 
 def cluster(**have: float) -> SimpleNamespace:

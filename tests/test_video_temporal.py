@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from rmbg.cli.main import main
+from rmbg.eval.clips import evaluate_clip
 from rmbg.eval.metrics import iou
 from rmbg.eval.temporal import dtssd, dtssd_pair, score_sequence
-from rmbg.video import SmoothParams, SmoothState, TemporalSmoother, evaluate_clip
+from rmbg.video import SmoothParams, SmoothState, TemporalSmoother
 from rmbg.video.decode import probe
 from rmbg.video.limits import VideoLimits
 from rmbg.video.pipeline import StreamStats, stream_mattes

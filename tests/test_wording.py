@@ -102,8 +102,8 @@ def test_the_projection_is_the_servers_median_the_same_in_every_session():
 def test_a_cached_local_result_keeps_its_row_with_the_benchmark_figure():
     """Another session's cache answered: nothing was timed here, yet the model's row stays."""
     text = projection_text(PriceBook(), 100_000, local_result(0.0, cached=True))
-    assert BENCHMARK_CPU_SECONDS["u2netp"] == 0.23
-    assert "**u2netp $0.32 (compute estimate, benchmark CPU figure)**" in text  # 0.23 s at $0.05/h x 100,000
+    assert BENCHMARK_CPU_SECONDS["u2netp"] == 0.17
+    assert "**u2netp $0.24 (compute estimate, benchmark CPU figure)**" in text  # 0.17 s at $0.05/h x 100,000
 
 
 def hosted_result(provider: str, usd: str) -> Result:

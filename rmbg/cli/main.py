@@ -21,6 +21,7 @@ from typing import TextIO
 
 from .._version import __version__
 from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
+from ..ray_cluster import gpus_arg
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
 from ..types import RenderOptions
@@ -35,7 +36,6 @@ from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
 from .progress import Progress, run_reported
 from .providers_cmd import cmd_providers
-from .ray_workers import gpus_arg
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_options, record_options, resume_lock
 from .video import add_parser as add_video_parser
@@ -45,9 +45,9 @@ from .video import add_parser as add_video_parser
 
 def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     if args.engine == "ray":
-        from . import ray_engine
+        from ..ray_cluster import import_ray
 
-        ray_engine.import_ray()  # without Ray: how to install it, before anything is written
+        import_ray()  # without Ray: how to install it, before anything is written
     out_dir, background, framing = render_choices(args)
     provider = choose_provider(args.provider, err)
     items = batch.plan(args.inputs, out_dir, args.format)

@@ -99,10 +99,9 @@ def remove_many(
         items = batch.hold_back(items, uncertain) if uncertain else items
     built = get_provider(provider, **dict(provider_config or {}))
     if engine == "ray" and batch.to_run(items, overwrite):
-        from .ray_engine import start
-        from .ray_workers import workers_that_fit
+        from ..ray_cluster import start, workers_that_fit
 
-        # the workers the cluster has room for, before the manifest is written (rmbg.cli.ray_workers)
+        # the workers the cluster has room for, before the manifest is written (rmbg.ray_cluster)
         workers = workers_that_fit(start(address), workers, gpus_per_worker)
     settings = batch.Settings(
         render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), max_cost, resolve_refiner(refine)

@@ -11,7 +11,7 @@ stream back. What Ray adds:
   `gpus_per_worker` GPUs): every actor builds one provider and keeps its
   model loaded for all its batches; a cluster without room for one such
   actor is refused before any is made, and one with room for fewer runs
-  that many (rmbg.cli.ray_workers, shared with `rmbg video --engine ray`);
+  that many (rmbg.ray_cluster, shared with `rmbg video --engine ray`);
 - one budget for the whole job, an async Ray actor (rmbg.cli.budget.SharedBudget)
   that every worker asks before each image: for a paid call the worst case is
   reserved (the larger of the estimate and the highest cost reported in this
@@ -30,14 +30,13 @@ stream back. What Ray adds:
   RUNWARE_API_KEY and HF_TOKEN from its environment (a local Ray inherits the
   driver's).
 
-Only this module imports ray, and only when the engine is used.
+Ray is imported only when the engine is used (rmbg.ray_cluster.start).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -45,60 +44,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import RmbgError
+from ..ray_cluster import gpu_ask, start, worker_provider, workers_that_fit
 from . import batch
 from .budget import SharedBudget, in_flight_outcome, kept_hold
 from .interrupts import abandoned, on_stop, stop_requested
 from .manifest import Claims
-from .ray_workers import gpu_ask, worker_provider, workers_that_fit
-from .resume import UsageError
 
-ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MAX_BLOCKS = 1000  # the most blocks a batch's dataset is split into (one per image below it)
 ABANDON_TIMEOUT_S = 10.0  # asking the budget actor for the calls in flight, after a second signal
-INSTALL = 'The Ray engine needs Ray Data: pip install "ray[data]" (or use the default local engine).'
-
-
-class RayUnavailable(UsageError):
-    """--engine ray without Ray installed (a usage error: exit code 2)."""
-
-
-def import_ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise RayUnavailable(INSTALL) from None
-    return ray
-
-
-def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The settings a worker needs to build the same provider as the driver;
-    nothing that looks like a secret (see the module's docstring)."""
-    env = os.environ if environ is None else environ
-    return {
-        k: v
-        for k, v in env.items()
-        if k.startswith(ENV_PREFIXES) and not any(word in k.upper() for word in SECRET_WORDS)
-    }
-
-
-def start(address: str | None) -> Any:
-    """Ray, connected: to `address` (a cluster), or a local Ray started here; as it is when already up."""
-    ray = import_ray()
-    if not ray.is_initialized():
-        keep = threading.current_thread() is threading.main_thread()
-        ours = signal.getsignal(signal.SIGTERM) if keep else None
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            log_to_driver=False,
-            ignore_reinit_error=True,
-            runtime_env={"env_vars": worker_env()},
-        )
-        if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the run's own must stay
-            signal.signal(signal.SIGTERM, ours)
-    return ray
 
 
 COLUMNS = (
@@ -287,5 +240,5 @@ def run(
 
 def fitted_workers(address: str | None, workers: int, gpus_per_worker: float, err: TextIO) -> int:
     """The command line's check, before anything is written or sent: Ray started (or joined), and the
-    workers it has room for (rmbg.cli.ray_workers.workers_that_fit, said on `err`)."""
+    workers it has room for (rmbg.ray_cluster.workers_that_fit, said on `err`)."""
     return workers_that_fit(start(address), workers, gpus_per_worker, lambda text: print(f"rmbg: {text}", file=err))

@@ -22,15 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..cache import options_key
-from ..errors import RmbgError
+from ..errors import UsageError
 from ..providers.base import Provider
 from . import batch
 from .writing import open_no_follow
-
-
-class UsageError(RmbgError):
-    """A command line that cannot run as given (exit code 2)."""
-
 
 OPTIONS_FILE = ".rmbg-options.json"
 RESUME_LOCK = ".rmbg-resume.lock"

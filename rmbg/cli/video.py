@@ -37,11 +37,11 @@ from typing import TextIO
 
 from ..errors import InvalidRequestError, RmbgError
 from ..image.formats import URL
+from ..ray_cluster import gpus_arg
 from ..types import format_usd
 from ..wording import words
 from .interrupts import stopping_gently
 from .paid import add_paid_flags
-from .ray_workers import gpus_arg
 from .resume import UsageError
 from .video_outputs import output_format, plan
 
@@ -142,8 +142,8 @@ def _engine(args, provider):
     """The Ray settings for --engine ray (checked before anything runs or is sent), else "local"."""
     if args.engine != "ray":
         return "local"
+    from ..ray_cluster import import_ray
     from ..video.ray_video import RayVideo
-    from .ray_engine import import_ray
 
     import_ray()  # without Ray: how to install it, before anything is written
     if provider.kind == "hosted":

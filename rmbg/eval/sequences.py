@@ -4,7 +4,7 @@ A sequence data set is a folder of sequences, each a folder holding the clip
 (`clip.mp4` or any video file: MP4, MOV, WebM, MKV, GIF) or a `frames/`
 folder of images, and a `masks/` folder with one ground-truth mask per frame
 (sorted by name); or one such sequence folder itself. Every provider runs on
-every sequence through rmbg.video.evaluate_clip, which scores the same mattes
+every sequence through rmbg.eval.clips.evaluate_clip, which scores the same mattes
 frame by frame and after the temporal filter, so the two rows of a sequence
 differ by the filter alone. The summary is the mean over sequences with a 95 %
 percentile bootstrap interval over sequences (the sequence is the unit, as
@@ -155,7 +155,7 @@ def evaluate_sequences(
 ) -> SequenceEvaluation:
     """Every provider (local: a clip is hundreds of calls) on every sequence under `root`."""
     from ..api import resolve_provider
-    from ..video.evaluate import evaluate_clip
+    from .clips import evaluate_clip
 
     sequences = discover_sequences(root)
     if not sequences:

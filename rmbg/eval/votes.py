@@ -145,12 +145,6 @@ def _import_old(book) -> None:
         log.info("Copied %d vote(s) from %s into the storage (RMBG_LEDGER); the file is no longer read.", counted, path)
 
 
-def voter_weights(votes: Sequence[Vote]) -> np.ndarray:
-    """1/n for each of a visitor's n votes: every visitor's votes sum to 1."""
-    per_voter = Counter(v.voter for v in votes)
-    return np.array([1.0 / per_voter[v.voter] for v in votes])
-
-
 def _strengths(n: int, winner: np.ndarray, loser: np.ndarray, weight: np.ndarray, iterations: int = 200) -> np.ndarray:
     """Log10 Bradley-Terry strengths (mean zero) from weighted (winner, loser) index pairs."""
     wins = np.zeros((n, n))
@@ -169,16 +163,6 @@ def _strengths(n: int, winner: np.ndarray, loser: np.ndarray, weight: np.ndarray
         if done:
             break
     return np.log10(strength)
-
-
-def bradley_terry(
-    providers: Sequence[str], votes: Sequence[Vote], weights: np.ndarray, iterations: int = 200
-) -> np.ndarray:
-    """Log10 strengths (mean zero) of `providers` from weighted votes."""
-    index = {p: i for i, p in enumerate(providers)}
-    winner = np.array([index[v.winner] for v in votes], dtype=np.intp)
-    loser = np.array([index[v.loser] for v in votes], dtype=np.intp)
-    return _strengths(len(providers), winner, loser, np.asarray(weights, dtype=np.float64), iterations)
 
 
 def ranking(votes: Sequence[Vote], *, bootstrap: int = 500, seed: int = 0) -> list[Standing]:

@@ -11,13 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidImageError
-from .formats import STORE_URI as URI
 
 MAX_BYTES = 256 * 2**20  # one image file; the pixel limit still applies when it decodes
-
-
-def is_store_uri(value: object) -> bool:
-    return isinstance(value, str) and bool(URI.match(value))
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:

@@ -205,11 +205,6 @@ class ManifestBook:
              row.error, now),
         )  # fmt: skip
 
-    def unclaim(self, folder: str, output: str, run: str) -> None:
-        """Drop `run`'s claim of an output it did not start after all."""
-        with self.backend.transaction() as tx:
-            tx("DELETE FROM rmbg_claims WHERE folder = ? AND output = ? AND run = ?", (folder, output, run))
-
     def current(self, folder: str) -> dict[str, tuple[str, Row]]:
         """Each output's newest row on `folder`: output -> (run, row)."""
         with self.backend.transaction() as tx:

@@ -330,8 +330,3 @@ class SqlLedger:
             )  # fmt: skip
             for r in rows
         ]
-
-    def forget_prices(self) -> None:
-        """Forget which providers' prices are known (their next call runs alone again)."""
-        with self._tx() as run:
-            run("DELETE FROM rmbg_prices")

@@ -310,8 +310,3 @@ def swin_v1(name: str = "swin_l", attention: str = "sdpa") -> SwinTransformer:
     except KeyError:
         raise ValueError(f"unknown Swin backbone {name!r}; known: {', '.join(SWIN_CONFIGS)}") from None
     return SwinTransformer(**config, attention=attention)
-
-
-def swin_v1_large(attention: str = "sdpa") -> SwinTransformer:
-    """Swin-L as used by RMBG-2.0."""
-    return swin_v1("swin_l", attention)

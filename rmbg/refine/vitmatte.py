@@ -23,7 +23,6 @@ by `save_pretrained` (air-gapped use). Loaded once per process.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -170,12 +169,6 @@ class VitMatteRefiner:
         pred = self.predict(rgb_crop, tri_crop)  # holds the device for its forward
         refined = to_uint8(resize_back(pred, window))
         return Image.fromarray(paste(matte, refined, window, unknown))
-
-    def timed_refine(self, image, alpha):
-        """(refined matte, seconds) for provenance and benchmarks."""
-        start = time.perf_counter()
-        out = self.refine(image, alpha)
-        return out, time.perf_counter() - start
 
 
 def crop_inputs(image, trimap: np.ndarray, window: Window) -> tuple[np.ndarray, np.ndarray]:

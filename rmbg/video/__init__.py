@@ -11,13 +11,12 @@
               hosted video services with their price per second)
     hosted    a clip through a hosted video service: one paid call, per second, through rmbg.paying
     alpha     the alpha of the video a hosted service sends back, checked and matched to our frames
-    evaluate  evaluate_clip: J, F and dtSSD of a clip or frame folder against its masks
 
+A clip scored against its masks (J, F, dtSSD) is evaluation's: rmbg.eval.clips.evaluate_clip.
 PyAV (`av`) is imported inside functions: `import rmbg` does not load it.
 """
 
 from .api import remove_video
-from .evaluate import evaluate_clip
 from .limits import InvalidVideoError, VideoLimitError, VideoLimits, VideoStopped, VideoWriteError
 from .result import VideoResult
 from .smooth import SmoothParams, SmoothState, TemporalSmoother, smooth_flush, smooth_push
@@ -32,7 +31,6 @@ __all__ = [
     "VideoResult",
     "VideoStopped",
     "VideoWriteError",
-    "evaluate_clip",
     "remove_video",
     "smooth_flush",
     "smooth_push",

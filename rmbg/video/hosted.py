@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..charging import current
-from ..errors import RmbgError
+from ..errors import RmbgError, UnknownProviderError
 from ..ledger import Account
 from ..paying import Payment, Policy, operator_accounts
 from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
@@ -44,6 +44,7 @@ from .alpha import paired, returned_alpha
 from .decode import ClipInfo, frames
 from .limits import VideoLimits, VideoStopped
 from .pipeline import ProgressFn, StopFlag, VideoFrame, total_frames
+from .providers import hosted_video_info
 from .smooth import SmoothParams, SmoothState, smooth_flush, smooth_push
 
 RESULT_CAP = 4 * 2**30  # the most any result file may be, whatever the clip (a minute of 1080p ProRes 4444 fits)
@@ -113,10 +114,15 @@ def job_for(info: ClipInfo, output: Output) -> VideoJob:
 
 
 def payment_for(remover: VideoRemover, job: VideoJob, accounts: tuple[Account, ...]) -> Payment:
-    """The Payment of one clip: its estimate, in seconds of video."""
+    """The Payment of one clip: its estimate, in seconds of video, paid by its vendor's key (one unconfirmed
+    call at a time per vendor, image and video alike: rmbg.price_watch.Confirming)."""
     price = price_text(remover.usd_per_second)
     unit = f"for this clip ({job.billed_seconds} s at ${price}/s)"
-    return Payment(remover.id, remover.estimate(job.billed_seconds).usd, accounts, unit=unit)
+    try:
+        vendor = hosted_video_info(remover.id).key_env or remover.id
+    except UnknownProviderError:  # a service not declared in rmbg.video.providers: a test's, say
+        vendor = remover.id
+    return Payment(remover.id, remover.estimate(job.billed_seconds).usd, accounts, unit=unit, vendor=vendor)
 
 
 def run_hosted(

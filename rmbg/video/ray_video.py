@@ -6,7 +6,7 @@ run by Ray workers, joined into the same output as a local run, frame for frame.
   smoothing needs (rmbg.video.chunks), and puts the clip's file into Ray's object store
   once, so workers on other machines need no shared disk.
 - `workers` actors (1 CPU and `gpus_per_worker` GPUs each) each build the provider once, by
-  its registered id, on the GPU Ray gave it if any (rmbg.cli.ray_workers, as `rmbg remove
+  its registered id, on the GPU Ray gave it if any (rmbg.ray_cluster, as `rmbg remove
   --engine ray` does), and run chunks: decode from the keyframe before the chunk (a
   seek), the model, the filter. A chunk sends back its frames' mattes (uint8), never
   frames.
@@ -17,14 +17,14 @@ run by Ray workers, joined into the same output as a local run, frame for frame.
   chunks, not by the clip's length.
 - Before any actor is made, the cluster's resources are compared with what the workers ask:
   none fits, refused (an actor asking for more than the cluster has would wait forever);
-  fewer than asked, the run goes on with those, said once (rmbg.cli.ray_workers).
+  fewer than asked, the run goes on with those, said once (rmbg.ray_cluster).
 - Progress counts the frames of the chunks the workers have finished, in whatever order.
 - A stop (`stop`, Ctrl-C) or an error ends the run: the workers are killed, and the
   writers leave nothing behind (as a local run).
 
 A hosted video service is refused (rmbg.video.api): it takes the whole clip in one paid
 call, so there is nothing to split, and a paid clip is never split into several calls.
-Only this module imports ray, and only when the engine is used.
+Ray is imported only when the engine is used (rmbg.ray_cluster.start).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import RmbgError
 from ..providers.base import Provider
+from ..ray_cluster import CPUS_PER_WORKER, gpu_ask, gpus_problem, start, worker_provider, workers_that_fit
 from .chunks import Chunk, ChunkMattes, chunk_length, chunk_mattes, plan_chunks
 from .decode import ClipInfo, frame_pts, frames
 from .limits import VideoLimits, VideoStopped
@@ -69,8 +70,6 @@ class RayVideo:
     def __post_init__(self) -> None:
         if self.workers < 1 or (self.in_flight is not None and self.in_flight < 1):
             raise RmbgError("A Ray video run needs at least 1 worker and 1 chunk in flight.")
-        from ..cli.ray_workers import gpus_problem
-
         problem = gpus_problem(self.gpus_per_worker)
         if problem:
             raise RmbgError(f"gpus_per_worker {problem}: {str(self.gpus_per_worker)!r}.")
@@ -84,8 +83,6 @@ class ChunkWorker:
         self, provider_id: str, config: Mapping[str, object], smooth: SmoothParams | None, limits: VideoLimits
     ):
         import ray
-
-        from ..cli.ray_workers import worker_provider
 
         self.provider: Provider = worker_provider(provider_id, config, ray.get_gpu_ids())
         self.smooth, self.limits = smooth, limits
@@ -116,9 +113,6 @@ def ray_mattes(
     stats: StreamStats | None = None,
 ) -> Iterator[VideoFrame]:
     """Each frame of the clip with its matte, in order, as stream_mattes gives them (module doc)."""
-    from ..cli.ray_engine import start
-    from ..cli.ray_workers import CPUS_PER_WORKER, gpu_ask, workers_that_fit
-
     ray = start(engine.address)
     stats = stats if stats is not None else StreamStats()
     pts = frame_pts(info, limits)

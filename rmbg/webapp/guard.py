@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..providers.local.device import LOCAL_DEVICE_LOCK
 from ..refine import Refiner, refine_matte
 from .catalog import Recipe, recipe
 from .spending import Ledger
@@ -105,7 +104,8 @@ class Guarded:
     """The one provider wrapper of the app's doors (Remove, Compare, REST,
     MCP, Benchmark, progressive results): a hosted call is paid through
     rmbg.paying's rule on the payer's accounts (rmbg.webapp.spending); a local
-    forward runs under the device lock. `on_start(provider)` is called just
+    model takes the device lock itself, around each forward, wherever it runs
+    (rmbg.providers.local.pool). `on_start(provider)` is called just
     before the provider works; `last` keeps the last alpha it made (the
     Benchmark's gallery) when `keep_last`."""
 
@@ -153,16 +153,15 @@ class Guarded:
         return self.mattes([image])[0]
 
     def mattes(self, images: list[Image.Image]) -> list[Matte]:
-        """One matte per image: a hosted provider paid call by call; a local model under the
-        device lock, all of them in one local_mattes call (one ZeroGPU allocation)."""
+        """One matte per image: a hosted provider paid call by call; a local model all of them in one
+        local_mattes call (one ZeroGPU allocation), each forward under the pool's device lock."""
         self.last = None
         if self.kind == "hosted":
             made = [self._paid(image) for image in images]
         else:
-            with LOCAL_DEVICE_LOCK:
-                if self._on_start:
-                    self._on_start(self.inner)
-                made = self._local(images)
+            if self._on_start:
+                self._on_start(self.inner)
+            made = self._local(images)
         if self.keep_last:
             self.last = made[-1].alpha
         return made
@@ -181,8 +180,7 @@ class Guarded:
         loaded in the worker); elsewhere here, where it always ran."""
         if not ZEROGPU or self.on_cpu:
             return refine_matte(refiner, image, matte)
-        with LOCAL_DEVICE_LOCK:
-            refined: Matte = through_zerogpu(local_refine, refiner, image, matte)
+        refined: Matte = through_zerogpu(local_refine, refiner, image, matte)
         for step in str(refiner.id).split("+"):
             mark_held(step)
         return refined

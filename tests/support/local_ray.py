@@ -1,5 +1,5 @@
 """A local Ray for the tests of `--engine ray`: 2 CPUs, no dashboard, the workers given the
-settings the engine hands them (rmbg.cli.ray_engine.worker_env: RMBG_*, HF_* of this process).
+settings the engine hands them (rmbg.ray_cluster.worker_env: RMBG_*, HF_* of this process).
 `gpus` declares GPUs Ray hands out without there being any: enough to see what the workers ask
 (Ray counts them and sets CUDA_VISIBLE_DEVICES; a local model still runs on the CPU)."""
 
@@ -13,14 +13,14 @@ from contextlib import contextmanager
 def local_ray(gpus: int = 0) -> Iterator[None]:
     import ray
 
-    from rmbg.cli import ray_engine
+    from rmbg import ray_cluster
 
     ray.init(
         num_cpus=2,
         num_gpus=gpus,
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={"env_vars": ray_engine.worker_env()},
+        runtime_env={"env_vars": ray_cluster.worker_env()},
     )
     try:
         yield

@@ -2,8 +2,7 @@
 
 One forward at a time runs on it: every local provider takes the model
 pool's device lock around its own network call (rmbg.providers.local.pool,
-POOL.forward()). LOCAL_DEVICE_LOCK is that same re-entrant lock under its
-older name; no caller needs to take it.
+POOL.forward()), the only place that takes it; no caller needs to.
 """
 
 from __future__ import annotations
@@ -13,11 +12,9 @@ import logging
 from typing import Any, Literal
 
 from .cpuinfo import this_cpu
-from .pool import POOL
 
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
-LOCAL_DEVICE_LOCK = POOL.device_lock
 _LOG = logging.getLogger(__name__)
 
 

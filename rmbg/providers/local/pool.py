@@ -22,8 +22,8 @@ around its own network call, and no caller needs to. It is one re-entrant lock
 for the whole process, whichever device a model runs on, as the app's lock
 always was: a model on the GPU and one on the CPU do not run side by side (the
 CPU also launches the GPU's kernels and does every model's pre- and
-post-processing). rmbg.providers.local.device's LOCAL_DEVICE_LOCK is this same
-lock, under its older name.
+post-processing). This is the only place that takes it: the app's doors and
+rmbg.compare leave it to the providers.
 
 A forward on the CPU also takes its threads from the process's thread budget
 (`POOL.forward(threads=n)`, rmbg.threads): the device lock keeps two models
@@ -100,7 +100,7 @@ class ModelPool:
         never be released here. The loaded models stay: they came with the fork."""
         self._state = threading.Condition(threading.RLock())
         self._loading = {}
-        free_in_child(self.device_lock)  # in place: LOCAL_DEVICE_LOCK is this lock too
+        free_in_child(self.device_lock)  # in place: a forward of another thread may have held it at the fork
 
     def get(self, key: Key, load: Callable[[], T], *, source: str = "", size: Callable[[T], int] | None = None) -> T:
         """The model held under `key`; `load()` makes it on first use (once,

@@ -5,11 +5,12 @@ A sequence is a clip (any input remove_video takes) or a folder of frames
 in the same order (sorted by name). The provider runs once per frame; the
 same mattes are scored as they come (frame by frame) and after the temporal
 filter (rmbg.video.smooth), so the two rows differ by the filter alone.
-Scores: J, F and dtSSD (rmbg.eval.temporal).
+Scores: J, F and dtSSD (rmbg.eval.temporal). Clip scoring is evaluation's: it stands above
+rmbg.video, which it drives, and nothing in rmbg.video imports it.
 
 `rmbg evaluate DATA` scores a folder of such sequences through this function
-(rmbg.eval.sequences: the layout, and the summary over sequences); so does
-benchmarks/video.py.
+(rmbg.eval.sequences: the layout, and the summary over sequences);
+benchmarks/video.py scores with the same scorer (rmbg.eval.temporal) on frames of its own.
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..eval.temporal import SequenceScorer, SequenceScores
 from ..image.io import is_image_file
 from ..providers.base import Provider
-from .api import local_provider
-from .decode import probe, spool
-from .limits import InvalidVideoError, VideoLimits
-from .pipeline import stream_mattes
-from .result import new_folder
-from .smooth import SmoothParams, TemporalSmoother
+from ..video.api import local_provider
+from ..video.decode import probe, spool
+from ..video.limits import InvalidVideoError, VideoLimits
+from ..video.pipeline import stream_mattes
+from ..video.result import new_folder
+from ..video.smooth import SmoothParams, TemporalSmoother
+from .temporal import SequenceScorer, SequenceScores
 
 
 def _sorted_images(folder: Path) -> list[Path]:

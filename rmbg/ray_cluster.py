@@ -1,5 +1,6 @@
-"""What a Ray worker actor asks the cluster for and builds, the same for `rmbg remove --engine ray`
-(rmbg.cli.ray_engine) and `rmbg video --engine ray` (rmbg.video.ray_video).
+"""Ray plumbing shared by `rmbg remove --engine ray` (rmbg.cli.ray_engine) and `rmbg video --engine
+ray` (rmbg.video.ray_video), below both: starting or joining Ray, the settings its workers get, what a
+worker actor asks the cluster for, and the provider it builds.
 
 Each worker holds CPUS_PER_WORKER CPU (Ray Data's default for a map_batches actor, asked
 explicitly by the video engine) and `gpus_per_worker` GPUs. Ray keeps an actor that asks for
@@ -11,8 +12,9 @@ only takes longer, where a refusal would stop a run that can finish. Resources o
 hold are not counted: such an actor waits for them, not forever. A cluster that adds nodes
 on demand (an autoscaler) counts only the nodes it has when the run starts.
 
-Only rmbg.cli.ray_engine.start imports ray, and only when an engine runs; the command line's
-check (start Ray, then workers_that_fit) is rmbg.cli.ray_engine.fitted_workers.
+Workers get the driver's RMBG_* and HF_* settings through Ray's runtime_env, never a secret
+(worker_env; rmbg.cli.ray_engine says why). Only `import_ray` imports ray, and only when an engine
+runs; the command line's check (start Ray, then workers_that_fit) is rmbg.cli.ray_engine.fitted_workers.
 """
 
 from __future__ import annotations
@@ -21,18 +23,65 @@ import argparse
 import logging
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..providers.base import Provider
-from .resume import UsageError
+from .errors import UsageError
+from .providers.base import Provider
 
+ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+INSTALL = 'The Ray engine needs Ray Data: pip install "ray[data]" (or use the default local engine).'
 CPUS_PER_WORKER = 1  # what a worker actor holds (Ray Data's default for map_batches; the video engine asks the same)
 _LOG = logging.getLogger(__name__)
 
 
+class RayUnavailable(UsageError):
+    """--engine ray without Ray installed (a usage error: exit code 2)."""
+
+
 class ClusterTooSmall(UsageError):
     """Not one worker fits the Ray cluster (exit code 2): Ray would keep it pending, and the run would hang."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise RayUnavailable(INSTALL) from None
+    return ray
+
+
+def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings a worker needs to build the same provider as the driver;
+    nothing that looks like a secret (see the module's docstring)."""
+    env = os.environ if environ is None else environ
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(ENV_PREFIXES) and not any(word in k.upper() for word in SECRET_WORDS)
+    }
+
+
+def start(address: str | None) -> Any:
+    """Ray, connected: to `address` (a cluster), or a local Ray started here; as it is when already up."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        keep = threading.current_thread() is threading.main_thread()
+        ours = signal.getsignal(signal.SIGTERM) if keep else None
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            runtime_env={"env_vars": worker_env()},
+        )
+        if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the run's own must stay
+            signal.signal(signal.SIGTERM, ours)
+    return ray
 
 
 def gpus_problem(value: float) -> str | None:
@@ -70,7 +119,7 @@ def worker_provider(provider_id: str, config: Mapping[str, object], gpu_ids: Seq
     (CUDA_VISIBLE_DEVICES), but one given none sees every GPU of its node: without a word, each such
     worker would put its model on the node's first GPU, which Ray does not count (out of memory, or
     slower than asked, with many workers on one GPU). So a worker given no GPU is shown none."""
-    from ..registry import get_provider
+    from .registry import get_provider
 
     if not gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA starts: before the model is built
