@@ -44,7 +44,7 @@ from ...errors import (
     ProviderUnavailableError,
 )
 from .payload import excerpt, scrub
-from .retry import Deadline, RetryPolicy, retry_after_seconds
+from .retry import Deadline, RetryPolicy, network_words, retry_after_seconds
 
 if TYPE_CHECKING:
     import httpx
@@ -141,7 +141,7 @@ def send(
                 _pause(policy, deadline, policy.wait(attempt, None), endpoint)
                 continue
             error = ProviderTimeoutError(
-                endpoint.provider_id, f"did not answer in time ({_what(exc)}); try again later."
+                endpoint.provider_id, f"did not answer in time ({network_words(exc)}); try again later."
             )
             raise _noted(error, meter) from None
         except httpx.TransportError as exc:
@@ -154,12 +154,12 @@ def send(
                 continue
             if not unsent and not idempotent:
                 dropped = ProviderUnavailableError(
-                    endpoint.provider_id, f"dropped the connection after our request was sent ({_what(exc)})."
+                    endpoint.provider_id, f"dropped the connection after our request was sent ({network_words(exc)})."
                 )
                 raise _noted(dropped, meter) from None
             raise ProviderUnavailableError(
                 endpoint.provider_id,
-                f"could not be reached ({_what(exc)}). Check your connection or try again later.",
+                f"could not be reached ({network_words(exc)}). Check your connection or try again later.",
             ) from None
         if response.is_success:
             return response
@@ -253,32 +253,6 @@ def _pause(policy: RetryPolicy, deadline: Deadline, seconds: float, endpoint: En
     if seconds >= deadline.remaining():
         raise timeout_error(endpoint, deadline)
     policy.sleep(seconds)  # called even for 0 s, so a recording sleep sees every retry
-
-
-def _what(exc: Exception) -> str:
-    """What went wrong on the network, in words (httpx's class names mean nothing to a visitor)."""
-    import httpx
-
-    text = str(exc).lower()
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connecting took too long"
-    if isinstance(exc, httpx.PoolTimeout):
-        return "too many calls were waiting for a connection here"
-    if isinstance(exc, httpx.WriteTimeout):
-        return "sending the request took too long"
-    if isinstance(exc, httpx.TimeoutException):
-        return "the answer took too long"
-    if isinstance(exc, httpx.ConnectError):
-        if "name or service" in text or "nodename" in text or "getaddrinfo" in text or "name resolution" in text:
-            return "its address could not be found"
-        if "ssl" in text or "certificate" in text:
-            return "the secure connection could not be set up"
-        if "refused" in text:
-            return "the connection was refused"
-        return "no connection could be made"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the server closed the connection without a complete answer"
-    return "the connection broke"
 
 
 def timeout_error(endpoint: Endpoint, deadline: Deadline, request_id: str = "") -> ProviderTimeoutError:

@@ -107,3 +107,29 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return None
     now = time.time() if now is None else now
     return max(0.0, when.timestamp() - now)
+
+
+def network_words(exc: Exception) -> str:
+    """What went wrong on the network, in words (httpx's class names mean nothing to a visitor)."""
+    import httpx
+
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting took too long"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "too many calls were waiting for a connection here"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "sending the request took too long"
+    if isinstance(exc, httpx.TimeoutException):
+        return "the answer took too long"
+    if isinstance(exc, httpx.ConnectError):
+        if "name or service" in text or "nodename" in text or "getaddrinfo" in text or "name resolution" in text:
+            return "its address could not be found"
+        if "ssl" in text or "certificate" in text:
+            return "the secure connection could not be set up"
+        if "refused" in text:
+            return "the connection was refused"
+        return "no connection could be made"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection without a complete answer"
+    return "the connection broke"
