@@ -416,6 +416,18 @@ def test_one_visitor_votes_once_on_an_image_and_pair_however_often_it_is_asked_f
     assert arena.vote("t", arena.pair("t", "white")[2], "right")[0].startswith("Left was")  # another visitor counts
 
 
+def test_one_vote_shows_no_interval_but_ten_do():
+    """One vote resampled is the same vote: its interval would be a point. Under ten votes it says so."""
+    from rmbg.eval.votes import ranking_rows
+
+    rows = ranking_rows(ranking([Vote("v", "img", "x", "y", "y")], bootstrap=50))
+    assert [r[3] for r in rows] == ["too few votes (1 of 10)"] * 2
+    pairs = [Vote(f"v{k}", "img", "x", "y", "y" if k % 3 else "x") for k in range(10)]
+    intervals = [r[3] for r in ranking_rows(ranking(pairs, bootstrap=200))]
+    lows_highs = [tuple(int(v) for v in text.strip("[]").split(", ")) for text in intervals]
+    assert all(high - low >= 20 for low, high in lows_highs), intervals  # ten split votes: a wide interval
+
+
 def test_a_new_page_reads_the_ranking_other_processes_wrote(tmp_path):
     """The ranking a page opens with is read from the storage when it opens, not when the app started."""
     path = tmp_path / "v.sqlite3"

@@ -193,11 +193,19 @@ def ranking(votes: Sequence[Vote], *, bootstrap: int = 500, seed: int = 0) -> li
 
 
 def ranking_rows(standings: Sequence[Standing]) -> list[list[object]]:
-    """Rows for RANKING_HEADERS."""
-    return [
-        [i + 1, s.provider, round(s.score), f"[{math.floor(s.low)}, {math.ceil(s.high)}]", s.votes, s.wins]
-        for i, s in enumerate(standings)
-    ]
+    """Rows for RANKING_HEADERS. A provider in fewer than INTERVAL_VOTES votes gets no interval: resampling
+    one vote (or a few unanimous ones) gives back the same vote, an interval one point wide that claims a
+    certainty a handful of votes cannot give."""
+    return [[i + 1, s.provider, round(s.score), interval_text(s), s.votes, s.wins] for i, s in enumerate(standings)]
+
+
+def interval_text(s: Standing) -> str:
+    if s.votes < INTERVAL_VOTES:
+        return f"too few votes ({s.votes} of {INTERVAL_VOTES})"
+    return f"[{math.floor(s.low)}, {math.ceil(s.high)}]"
+
+
+INTERVAL_VOTES = 10  # votes a provider needs before its 95 % interval is shown
 
 
 RANKING_HEADERS = ["rank", "provider", "score (Elo scale)", "95 % interval", "votes", "wins"]
