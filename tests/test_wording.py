@@ -169,7 +169,9 @@ def test_the_web_doors_never_show_a_path_on_the_server(text, shown):
             "vitmatte is not on this server, and visitors may not cause that download. Run without it.",
         ),
         ("Set HF_TOKEN=hf_x to read it; see RMBG_LEDGER.", "Set a server setting to read it; see a server setting."),
-        ("FAL_KEY is not set", "a server setting is not set"),
+        ("FAL_KEY is not set", "the fal.ai key is not set"),
+        ("needs PHOTOROOM_API_KEY (a Photoroom API key)", "needs a Photoroom API key"),
+        ("Set FAL_KEY=abc first", "Set a server setting first"),
         ("A run over 5 MB_PER_S is fine (RMBG is a name)", "A run over 5 MB_PER_S is fine (RMBG is a name)"),
     ],
 )
