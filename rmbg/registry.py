@@ -5,11 +5,12 @@ The declarations are data (rmbg.declarations). The registry (`get_provider`), th
 (rmbg.pricing), `rmbg providers` and the app's provider list all read them, so
 adding a provider is one ProviderInfo there plus its module.
 
-Two kinds of thing are declared: removal providers ("local", "hosted": an
-image in, a matte out; `list_providers`, `get_provider`) and background
+Three kinds of thing are declared: removal providers ("local", "hosted": an
+image in, a matte out; `list_providers`, `get_provider`), background
 replacers ("replace": new backgrounds generated behind the subject;
-`list_replacers`, `get_replacer`). Each is refused where the other is asked
-for, so a replacer is never a removal choice, in a comparison or the default. Factories are
+`list_replacers`, `get_replacer`) and hosted video services ("video": a whole
+clip in one paid call; rmbg.video.providers). Each is refused where another is
+asked for, so a replacer is never a removal choice, in a comparison or the default. Factories are
 "module:function" strings imported only when the provider is asked for, so
 `import rmbg` stays free of torch, onnxruntime, transformers and httpx.
 """
@@ -51,6 +52,7 @@ _REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
 # Any Hugging Face image-segmentation repository: get_provider("hf:OWNER/REPO").
 HF_PREFIX = "hf:"
 HF_FACTORY = "rmbg.providers.local.hf_segmentation:hf_provider"
+REMOVERS = ("local", "hosted")  # the kinds get_provider builds (an image in, a matte out)
 
 
 def register(provider_id: str, target: str | Factory, info: ProviderInfo | None = None) -> None:
@@ -72,7 +74,7 @@ def list_providers(*, refused: bool = False) -> list[str]:
     """Registered removal provider ids (what get_provider builds), in display order; under
     RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use, unless `refused`."""
     every = refused or not licences.commercial_only()  # read once per listing
-    return [pid for pid, d in _REGISTRY.items() if d.kind != "replace" and (every or d.licence.commercial)]
+    return [pid for pid, d in _REGISTRY.items() if d.kind in REMOVERS and (every or d.licence.commercial)]
 
 
 def list_replacers() -> list[str]:
@@ -141,15 +143,16 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
         check_licence(provider_id, **config)
         return cast(Provider, _load(HF_FACTORY)(provider_id, **config))
     declared = info(provider_id)
-    if declared.kind != "replace":
-        check_licence(provider_id, **config)
-    else:
+    if declared.kind not in REMOVERS:
+        what = {
+            "replace": "generates new backgrounds; it does not remove them: use rmbg.replace_background() or "
+            "`rmbg replace`",
+            "video": "takes whole clips, not images: use rmbg.remove_video() or `rmbg video`",
+        }[declared.kind]
         raise UnknownProviderError(
-            provider_id,
-            list_providers(),
-            f"{provider_id!r} generates new backgrounds; it does not remove them: use rmbg.replace_background() "
-            f"or `rmbg replace`. Removal providers: {', '.join(list_providers())}.",
+            provider_id, list_providers(), f"{provider_id!r} {what}. Removal providers: {', '.join(list_providers())}."
         )
+    check_licence(provider_id, **config)
     return cast(Provider, _load(declared.factory)(*declared.args, **config))
 
 

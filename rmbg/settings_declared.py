@@ -22,6 +22,7 @@ class Setting:
 ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
 WEB = "rmbg.webapp.config"
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
+CLOUDFLARE, DEFAULT_CF = "rmbg.providers.hosted.cloudflare_video", "https://api.cloudflare.com/client/v4"
 
 SETTINGS: tuple[Setting, ...] = (
     # --- images in ---------------------------------------------------------------
@@ -182,6 +183,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Runware's API host (the tests point it at the fake Runware).",
         "rmbg.providers.hosted.runware",
     ),
+    Setting("RMBG_CLOUDFLARE_URL", "URL", DEFAULT_CF, "Cloudflare's API host (Workers AI).", CLOUDFLARE),
     Setting("RMBG_REMOVEBG_URL", "URL", "https://api.remove.bg", "remove.bg's API host.", REMOVEBG),
     Setting(
         "RMBG_REMOVEBG_USD_PER_CREDIT",

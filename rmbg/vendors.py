@@ -79,6 +79,15 @@ VENDORS: tuple[Vendor, ...] = (
     Vendor(
         "photoroom", ("PHOTOROOM_API_KEY",), "Photoroom", "X-Photoroom-Key", "https://app.photoroom.com/api-dashboard"
     ),
+    # A Workers AI call names the account too: CLOUDFLARE_ACCOUNT_ID, or a key "ACCOUNT_ID:API_TOKEN" (one box).
+    Vendor(
+        "cloudflare",
+        ("CLOUDFLARE_API_TOKEN",),
+        "Cloudflare",
+        "X-Cloudflare-Key",
+        "https://dash.cloudflare.com/profile/api-tokens",
+        "account_id:api_token",
+    ),  # fmt: skip
 )
 BY_SLOT = {vendor.slot: vendor for vendor in VENDORS}
 BY_ENV = {env: vendor for vendor in VENDORS for env in vendor.env}

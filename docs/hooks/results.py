@@ -16,10 +16,11 @@ never run.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import re
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
+PACKAGE = "_rmbg_declared"  # the bare package rmbg/ is loaded as (declared)
 # alone on a line
 MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys|licences)\s*-->[ \t]*$", re.MULTILINE)
 
@@ -72,13 +74,13 @@ def results_markdown(name: str) -> str:
 
 def declared(name: str) -> Any:
     """rmbg/<name>.py, loaded from its file: the docs build needs rmbg's declarations, not an installed rmbg
-    (settings_declared and vendors import nothing from rmbg)."""
-    spec = importlib.util.spec_from_file_location(f"_rmbg_{name}", ROOT / "rmbg" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    (settings_declared, vendors and declarations import nothing from rmbg but each other). They load as
+    modules of a bare package over rmbg/ (its __init__ not run), so their relative imports resolve."""
+    if PACKAGE not in sys.modules:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = [str(ROOT / "rmbg")]
+        sys.modules[PACKAGE] = package
+    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 def settings_markdown() -> str:
