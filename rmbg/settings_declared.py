@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .vendors import VENDORS
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -22,7 +24,6 @@ class Setting:
 ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
 WEB = "rmbg.webapp.config"
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
-CLOUDFLARE, DEFAULT_CF = "rmbg.providers.hosted.cloudflare_video", "https://api.cloudflare.com/client/v4"
 
 SETTINGS: tuple[Setting, ...] = (
     # --- images in ---------------------------------------------------------------
@@ -183,7 +184,6 @@ SETTINGS: tuple[Setting, ...] = (
         "Runware's API host (the tests point it at the fake Runware).",
         "rmbg.providers.hosted.runware",
     ),
-    Setting("RMBG_CLOUDFLARE_URL", "URL", DEFAULT_CF, "Cloudflare's API host (Workers AI).", CLOUDFLARE),
     Setting("RMBG_REMOVEBG_URL", "URL", "https://api.remove.bg", "remove.bg's API host.", REMOVEBG),
     Setting(
         "RMBG_REMOVEBG_USD_PER_CREDIT",
@@ -338,6 +338,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Schemathesis cases against POST /api/remove in tests/test_hostile.py (benchmarks/fuzz.py raises it).",
         "tests/test_hostile.py",
     ),
+)
+# The API host of each vendor that declares it with its key (rmbg.vendors.Vendor.host), read by its client's base.
+HOSTED = "rmbg.providers.hosted.base"
+SETTINGS += tuple(
+    Setting(v.host[0], "URL", v.host[1], f"{v.label}'s API host (the tests point it at its fake).", HOSTED)
+    for v in VENDORS
+    if v.host
 )
 
 

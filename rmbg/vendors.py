@@ -29,6 +29,9 @@ class Vendor:
     header: the REST request header that carries a visitor's key.
     help: where to get a key.
     placeholder: the hint in the page's key box ("" = "<label> API key").
+    host: (variable, default) of its API host, for a vendor whose provider modules do not declare
+        their own host setting (rmbg.settings_declared adds it to the RMBG_* table: a new vendor
+        needs no edit there); () for the others.
     """
 
     slot: str
@@ -37,6 +40,7 @@ class Vendor:
     header: str
     help: str
     placeholder: str = ""
+    host: tuple[str, str] | tuple[()] = ()
 
     def __post_init__(self) -> None:
         if not (self.slot.isascii() and self.slot.isalpha() and self.slot.islower()):
@@ -87,7 +91,8 @@ VENDORS: tuple[Vendor, ...] = (
         "X-Cloudflare-Key",
         "https://dash.cloudflare.com/profile/api-tokens",
         "account_id:api_token",
-    ),  # fmt: skip
+        ("RMBG_CLOUDFLARE_URL", "https://api.cloudflare.com/client/v4"),
+    ),
 )
 BY_SLOT = {vendor.slot: vendor for vendor in VENDORS}
 BY_ENV = {env: vendor for vendor in VENDORS for env in vendor.env}

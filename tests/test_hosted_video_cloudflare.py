@@ -103,6 +103,16 @@ def test_the_account_comes_from_the_key_the_argument_or_the_environment(cf, clip
     assert [c.path for c in cf.paid_calls()] == [f"/accounts/{ACCOUNT}/ai/run"] * 2
 
 
+def test_the_host_is_read_from_the_vendors_declared_setting(cf, clip, monkeypatch):
+    from rmbg.settings_declared import SETTINGS
+
+    (declared,) = [s for s in SETTINGS if s.name == "RMBG_CLOUDFLARE_URL"]
+    assert declared.default == "https://api.cloudflare.com/client/v4" == get_video_provider(PID).base_url
+    monkeypatch.setenv("RMBG_CLOUDFLARE_URL", cf.fake.url)
+    rmbg.remove_video(clip, get_video_provider(PID, api_key=TEST_KEY, retry=FAST), payer=payer_for(cf)).close()
+    assert len(cf.paid_calls()) == 1
+
+
 def test_no_token_sends_nothing_and_says_which_variable(cf, clip, monkeypatch):
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     payer = payer_for(cf)

@@ -6,7 +6,8 @@ In any page, alone on its line,
   <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py;
   <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py;
   <!-- keys -->            becomes each key's variable with the providers that use it (rmbg/declarations.py);
-  <!-- licences -->        becomes each provider's licence class, name and link (rmbg/declarations.py).
+  <!-- licences -->        becomes each provider's licence class, name and link (rmbg/declarations.py);
+  <!-- video -->           becomes the hosted video services with their price per second (rmbg/declarations.py).
 The files in the repository hold that content too (GitHub shows them as they are, without this
 hook), between `<!-- KIND: start -->` and `<!-- KIND: end -->` lines: docs/hooks/fill.py writes it
 there, tests/test_docs_filled.py fails when it is stale, and this hook renders it afresh for the
@@ -30,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 PACKAGE = "_rmbg_declared"  # the bare package rmbg/ is loaded as (declared)
 # alone on a line
-MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys|licences)\s*-->[ \t]*$", re.MULTILINE)
+MARKER = re.compile(
+    r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys|licences|video)\s*-->[ \t]*$", re.MULTILINE
+)
 
 
 def _cell(value: Any) -> str:
@@ -110,7 +113,17 @@ def licences_markdown() -> str:
     return "\n".join(lines)
 
 
-KIND = r"results:\s*[\w.-]+|settings|vendors|keys|licences"
+def video_markdown() -> str:
+    """The hosted video services (declarations of kind "video"): price per second, longest clip, key."""
+    lines = ["| id | service | price | longest clip | key |", "|---|---|---|---|---|"]
+    for p in declared("declarations").DECLARATIONS:
+        if p.kind == "video":
+            price = f"${p.price_usd.normalize():f} per second"
+            lines.append(f"| `{p.id}` | {p.label} | {price} | {p.max_seconds:g} s | `{p.key_env}` |")
+    return "\n".join(lines)
+
+
+KIND = r"results:\s*[\w.-]+|settings|vendors|keys|licences|video"
 # a filled block: its start line, what was written there, its end line (the same kind)
 BLOCK = re.compile(r"^<!-- (" + KIND + r"): start -->\n(?:.*?\n)?<!-- \1: end -->$", re.MULTILINE | re.DOTALL)
 
@@ -119,9 +132,12 @@ def rendered(kind: str) -> str:
     """The markdown a marker of `kind` ("results: NAME", "settings", ...) stands for."""
     if kind.startswith("results:"):
         return results_markdown(kind.split(":", 1)[1].strip())
-    return {"keys": keys_markdown, "licences": licences_markdown, "vendors": vendors_markdown}.get(
-        kind, settings_markdown
-    )()
+    return {
+        "keys": keys_markdown,
+        "licences": licences_markdown,
+        "vendors": vendors_markdown,
+        "video": video_markdown,
+    }.get(kind, settings_markdown)()
 
 
 def filled(markdown: str) -> str:

@@ -73,8 +73,7 @@ MODEL = "bria/v-rmbg-3.0"
 VENDOR = vendor("cloudflare")  # the vendor its key is paid to (rmbg.vendors)
 ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
 ACCOUNT_PAGE = "https://dash.cloudflare.com/ (the account id is in the dashboard's address)"
-URL_ENV = "RMBG_CLOUDFLARE_URL"
-DEFAULT_URL = "https://api.cloudflare.com/client/v4"
+URL_ENV, DEFAULT_URL = VENDOR.host or ("", "")  # RMBG_CLOUDFLARE_URL, https://api.cloudflare.com/client/v4
 UPLOAD_MAX = 70 * 2**20  # 4/3 of it in base64 stays under Workers' 100 MB request body limit
 # Workers AI codes that say the account, not the clip, is the problem (the errors page).
 NOT_ALLOWED = {3023, 3041, 5016, 5018}
@@ -219,7 +218,8 @@ def _errors(body: object) -> list[tuple[int | None, str]]:
     """(code, message) of each error in Cloudflare's envelope ({errors: [...]}) or the gateway's ({error: {...}})."""
     if not isinstance(body, dict):
         return []
-    items = body.get("errors") if isinstance(body.get("errors"), list) else [body.get("error")]
+    listed = body.get("errors")
+    items: list[object] = listed if isinstance(listed, list) else [body.get("error")]
     found = []
     for item in items:
         if isinstance(item, dict):

@@ -149,10 +149,11 @@ class DeclaredVideo:
     (rmbg.declarations, kind "video"): the one table, so the class repeats none of them."""
 
     id: str
+    label: str  # set on each subclass from its declaration
 
-    @property
-    def label(self) -> str:
-        return _declared(self.id).label
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.label = _declared(cls.id).label
 
     @property
     def usd_per_second(self) -> Decimal:
