@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .vendors import VENDORS
+from .vendors import host_settings
 
 
 @dataclass(frozen=True)
@@ -339,13 +339,7 @@ SETTINGS: tuple[Setting, ...] = (
         "tests/test_hostile.py",
     ),
 )
-# The API host of each vendor that declares it with its key (rmbg.vendors.Vendor.host), read by its client's base.
-HOSTED = "rmbg.providers.hosted.base"
-SETTINGS += tuple(
-    Setting(v.host[0], "URL", v.host[1], f"{v.label}'s API host (the tests point it at its fake).", HOSTED)
-    for v in VENDORS
-    if v.host
-)
+SETTINGS += tuple(Setting(*row) for row in host_settings())  # each vendor's declared API host (rmbg.vendors)
 
 
 def markdown_table() -> str:

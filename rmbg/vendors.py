@@ -96,6 +96,7 @@ VENDORS: tuple[Vendor, ...] = (
 )
 BY_SLOT = {vendor.slot: vendor for vendor in VENDORS}
 BY_ENV = {env: vendor for vendor in VENDORS for env in vendor.env}
+HOST_READER = "rmbg.providers.hosted.base"  # HostedClient reads its URL_ENV
 KEY_VARS = tuple(BY_ENV)  # every variable a key may be read from (log lines are scrubbed of their values)
 
 
@@ -116,3 +117,13 @@ def markdown_table() -> str:
         env = " or ".join(f"`{name}`" for name in v.env)
         lines.append(f"| {v.label} | {env} | *{v.box_label}* | `{v.header}` | `{v.argument}` | <{v.help}> |")
     return "\n".join(lines)
+
+
+def host_settings() -> list[tuple[str, str, str, str, str]]:
+    """(name, type, default, meaning, reader) of each API host a vendor declares (Vendor.host):
+    rows of the RMBG_* table (rmbg.settings_declared), read by the vendor's client's base."""
+    return [
+        (v.host[0], "URL", v.host[1], f"{v.label}'s API host (the tests point it at its fake).", HOST_READER)
+        for v in VENDORS
+        if v.host
+    ]

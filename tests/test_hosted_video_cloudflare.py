@@ -261,3 +261,31 @@ def test_a_clip_over_60_s_is_refused_before_anything_is_paid(cf, tmp_path):
     with pytest.raises(rmbg.InvalidRequestError, match="up to 60 s; this one is 61.0 s"):
         rmbg.remove_video(long, cf.remover(), payer=payer, limits=VideoLimits(max_seconds=120))
     assert cf.fake.calls == [] and payer.policy.reserved == []
+
+
+# --- the web app: the visitor's key box -------------------------------------------------
+
+
+def test_the_video_tab_runs_it_with_the_visitors_one_box_key(cf, tmp_path):
+    """A visitor pastes ACCOUNT_ID:API_TOKEN in the Cloudflare key box; the server shares no key of its own."""
+    pytest.importorskip("gradio")
+    from rmbg.webapp import AppConfig, Keys
+    from rmbg.webapp.catalog import SessionKeyMissing, key_slot
+    from rmbg.webapp.context import App
+    from rmbg.webapp.look import OutputStore
+    from rmbg.webapp.video_clips import Upload
+    from rmbg.webapp.video_compare import compare
+    from tests.test_video_side_by_side import counting_model
+    from tests.video_clips import davis, write_clip
+
+    clip6 = write_clip(tmp_path / "dog.mp4", davis("dog", 6))
+    config = AppConfig(provider_config={PID: {"base_url": cf.fake.url}}, cap_usd=Decimal("1"), allow_server_keys=False)
+    app = App.create(config, store=OutputStore(tmp_path / "out"), cache=None)
+    assert key_slot(PID) == "cloudflare"
+    with counting_model() as model:
+        with pytest.raises(SessionKeyMissing, match="paste your Cloudflare key"):
+            compare(app, Upload(clip6, clip6.name), ["threshold", PID], Keys(), session_id="v")
+        assert model.calls == 0 and cf.fake.calls == []
+        compare(app, Upload(clip6, clip6.name), ["threshold", PID], Keys(cloudflare=TEST_KEY), session_id="v")
+    assert model.calls == 6 and len(cf.paid_calls()) == 1
+    assert app.ledger.session_spent("v") == ONE_SECOND

@@ -46,7 +46,6 @@ gives both in one key box); host RMBG_CLOUDFLARE_URL (default https://api.cloudf
 from __future__ import annotations
 
 import base64
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -65,7 +64,7 @@ from ...errors import (
 from ...vendors import vendor
 from .base import Connection, HostedClient, connected
 from .http import json_body
-from .payload import excerpt, scrub
+from .payload import excerpt, read_key, scrub
 from .retry import Deadline
 from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video
 
@@ -98,7 +97,7 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
         retry = connection.retry or replace(VIDEO_RETRY, deadline_s=connection.deadline_s or VIDEO_RETRY.deadline_s)
         # The answer comes when the clip is done: reads may wait as long as the call's deadline.
         super().__init__(replace(connection, retry=retry, timeout=connection.timeout or retry.deadline_s))
-        self._account = (account_id or "").strip() or None
+        self._account = account_id
 
     def options(self) -> dict[str, object]:
         return {"model": MODEL}
@@ -156,7 +155,7 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
         key = self._require_key()
         account, colon, token = key.partition(":")
         if not colon:
-            account, token = (self._account or os.environ.get(ACCOUNT_ENV, "").strip()), key
+            account, token = read_key(self._account, ACCOUNT_ENV) or "", key
         if not account:
             raise MissingCredentialsError(self.id, ACCOUNT_ENV, ACCOUNT_PAGE)
         if not account.isalnum() or not account.isascii() or not token:
