@@ -289,3 +289,26 @@ def test_the_video_tab_runs_it_with_the_visitors_one_box_key(cf, tmp_path):
         compare(app, Upload(clip6, clip6.name), ["threshold", PID], Keys(cloudflare=TEST_KEY), session_id="v")
     assert model.calls == 6 and len(cf.paid_calls()) == 1
     assert app.ledger.session_spent("v") == ONE_SECOND
+
+
+# --- the command line: the operator's two variables ------------------------------------
+
+
+def test_rmbg_video_runs_it_on_the_operators_token_and_account(cf, clip, tmp_path, monkeypatch, capsys):
+    from rmbg.cli.main import main
+    from rmbg.cli.video import uncertain_marker
+
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("RMBG_CLOUDFLARE_URL", cf.fake.url)
+    out = tmp_path / "out.webm"
+    run = ["video", str(clip), "-o", str(out), "--provider", PID]
+    assert main(run) == 2 and cf.fake.calls == []  # a paid run needs --yes or --max-cost
+    assert "1 clip(s), 1 billed s x $0.0225/s = $0.0225" in capsys.readouterr().err
+    cf.fake.inject("server-error", op="run")
+    assert main([*run, "--yes"]) == 1 and uncertain_marker(out).exists()
+    assert main([*run, "--yes"]) == 1 and len(cf.paid_calls()) == 1  # may have been billed: not sent again
+    assert main([*run, "--yes", "--retry-uncertain"]) == 0
+    frames_, _ = decoded(out, alpha=True)
+    assert len(cf.paid_calls()) == 2 and len(frames_) == 12 and frames_[0][..., 3].std() > 20
+    assert TOKEN not in capsys.readouterr().err
