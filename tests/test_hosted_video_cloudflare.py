@@ -194,6 +194,14 @@ def test_the_token_is_in_no_message_even_when_cloudflare_quotes_it(cf, clip):
     assert settled(payer.policy) == [("released", 0)]
 
 
+def test_a_token_for_another_account_is_refused_and_released(cf, clip):
+    payer = payer_for(cf)
+    other = get_video_provider(PID, api_key=f"{'f' * 32}:{TOKEN}", base_url=cf.fake.url, retry=FAST)
+    with pytest.raises(ProviderAuthError, match="HTTP 403: 10000: Authentication error\\). Check the key you entered"):
+        rmbg.remove_video(clip, other, payer=payer)
+    assert len(cf.paid_calls()) == 1 and settled(payer.policy) == [("released", 0)]
+
+
 def test_out_of_capacity_is_sent_again_and_paid_once(cf, clip):
     cf.fake.inject("out-of-capacity", op="run", retry_after="0")
     payer, run = call(cf, clip)

@@ -1,29 +1,32 @@
 """Cloudflare Workers AI: Bria's video background removal, VRMBG 3.0 (`bria/v-rmbg-3.0`).
 
-What this relies on, and from which page (read 2026-11; nothing else was assumed silently):
+What this relies on, and from which page (as published in October 2026):
 - The model page, https://developers.cloudflare.com/ai/models/bria/v-rmbg-3.0/ (and its
-  schema-input.json): a video-to-video model, no image input. Input `video` (required, "Public
-  URL of the input video: MP4, MOV, WEBM, AVI, or GIF, up to 60 seconds and 16000x16000",
-  `format: uri`), `background_color` (Transparent, Black, White, ...; "set it explicitly";
-  Transparent needs mov_proresks, else Bria uses Black and returns a `warning`),
-  `output_container_and_codec` (mp4_h264 default, mp4_h265, mov_h265, mov_proresks: "the preset
-  that keeps transparency"), `preserve_audio` (default true), `auto_zoom`, `spill_suppression`;
-  `additionalProperties: false`. Output `video` (URL of the processed video) and `warning`.
-  Price: "Default (per second) $0.0225". The REST call, as its curl example:
+  schema-input.json): a video-to-video model, no image input (Cloudflare lists Bria's image
+  remover apart, bria/remove-background: RMBG 2.0, $0.018 per image; not a provider here).
+  Input `video` (required, "Public URL of the input video: MP4, MOV, WEBM, AVI, or GIF, up to
+  60 seconds and 16000x16000", `format: uri`), `background_color` (Transparent, Black, White,
+  ...; "set it explicitly"; Transparent needs mov_proresks, else Bria uses Black and returns a
+  `warning`), `output_container_and_codec` (mp4_h264 default, mp4_h265, mov_h265, mov_proresks:
+  "the preset that keeps transparency"), `preserve_audio` (default true), `auto_zoom`,
+  `spill_suppression`; `additionalProperties: false`. Output `video` (URL of the processed
+  video) and `warning`. Price: "Default (per second) $0.0225". The REST call, as its curl:
   POST https://api.cloudflare.com/client/v4/accounts/$CLOUDFLARE_ACCOUNT_ID/ai/run with
   `Authorization: Bearer $CLOUDFLARE_API_TOKEN` and {"model": "bria/v-rmbg-3.0", "input": {...}},
   answered {"state": "Completed", "result": {"video": "https://..."}}.
-- Cloudflare's API envelope, {success, errors: [{code, message}], messages, result} (the API
-  reference's responses; an invalid token is code 10000 "Authentication error").
-- The Workers AI errors page, https://developers.cloudflare.com/workers-ai/platform/errors/:
+- Cloudflare's API envelope, {success, errors: [{code, message}], messages, result} (its API
+  reference's responses); a bad token is code 10000 "Authentication error" (as Cloudflare's
+  support pages quote it; the HTTP status, 401 or 403, is not documented: both are read).
+- The Workers AI errors page, https://developers.cloudflare.com/workers-ai/workers-ai-errors:
   3003/5007 (400), 3023/3041/5016/5018 (403), 3042 (404), 3006 "Request too large" (413),
   3007 "Request timeout" (408), 3036 "Account limited" and 3040 "Out of capacity" (429).
 
 Where the docs are silent, what rmbg assumes:
 - The clip goes in `video` as a data: URI (a URI; Cloudflare's bria/remove-background and
   pruna/p-video-animate pages say data URIs are taken): rmbg has no public host to serve a
-  visitor's clip from, and never uploads it to a third place. Capped at UPLOAD_MAX so the JSON
-  body stays under Workers' 100 MB request limit.
+  visitor's clip from, and never uploads it to a third place. Capped at UPLOAD_MAX (70 MiB, 93 MiB
+  in base64): the page names no size limit, so rmbg keeps under the 100 MB that Cloudflare's
+  plans take in one request body elsewhere; a 413 (3006) is reported as a refusal.
 - The call is synchronous: the page shows no queued state and no poll endpoint (the batch API,
   `?queueRequest=true`, is documented for @cf models only). An answer whose state is not
   "Completed" is read as a failure that may be billed.
@@ -73,7 +76,7 @@ VENDOR = vendor("cloudflare")  # the vendor its key is paid to (rmbg.vendors)
 ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
 ACCOUNT_PAGE = "https://dash.cloudflare.com/ (the account id is in the dashboard's address)"
 URL_ENV, DEFAULT_URL = VENDOR.host or ("", "")  # RMBG_CLOUDFLARE_URL, https://api.cloudflare.com/client/v4
-UPLOAD_MAX = 70 * 2**20  # 4/3 of it in base64 stays under Workers' 100 MB request body limit
+UPLOAD_MAX = 70 * 2**20  # 4/3 of it in base64 stays under 100 MB (module doc: an assumption)
 # Workers AI codes that say the account, not the clip, is the problem (the errors page).
 NOT_ALLOWED = {3023, 3041, 5016, 5018}
 USED_UP = 3036  # "Account limited": the free allocation is used up
