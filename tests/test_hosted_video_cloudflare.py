@@ -90,10 +90,13 @@ def test_the_request_is_the_model_pages(cf, clip):
 def test_the_account_comes_from_the_key_the_argument_or_the_environment(cf, clip, monkeypatch):
     monkeypatch.delenv("CLOUDFLARE_ACCOUNT_ID", raising=False)
     token_only = get_video_provider(PID, api_key=TOKEN, base_url=cf.fake.url, retry=FAST)
+    assert token_only.status().state == "needs_key" and "needs CLOUDFLARE_ACCOUNT_ID" in token_only.status().message
+    assert cf.remover().status().state == "ready"  # ACCOUNT_ID:API_TOKEN in one key
     with pytest.raises(MissingCredentialsError, match="CLOUDFLARE_ACCOUNT_ID") as caught:
         rmbg.remove_video(clip, token_only, payer=payer_for(cf))
     assert TOKEN not in str(caught.value) and cf.fake.calls == []
     named = get_video_provider(PID, api_key=TOKEN, account_id=ACCOUNT, base_url=cf.fake.url, retry=FAST)
+    assert named.status().state == "ready"
     rmbg.remove_video(clip, named, payer=payer_for(cf)).close()
     monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", TOKEN)

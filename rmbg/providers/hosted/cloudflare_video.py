@@ -65,6 +65,7 @@ from ...errors import (
     RmbgError,
 )
 from ...vendors import vendor
+from ..base import ProviderStatus
 from .base import Connection, HostedClient, connected
 from .http import json_body
 from .payload import excerpt, read_key, scrub
@@ -101,6 +102,15 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
         # The answer comes when the clip is done: reads may wait as long as the call's deadline.
         super().__init__(replace(connection, retry=retry, timeout=connection.timeout or retry.deadline_s))
         self._account = account_id
+
+    def status(self) -> ProviderStatus:
+        """Ready with a token and an account id (the key's "ACCOUNT_ID:" prefix, account_id= or the variable)."""
+        key = self._key()
+        if key and ":" not in key and not read_key(self._account, ACCOUNT_ENV):
+            return ProviderStatus(
+                "needs_key", f"needs {ACCOUNT_ENV} with {self.KEY_ENV} (or a key ACCOUNT_ID:API_TOKEN)"
+            )
+        return super().status()
 
     def options(self) -> dict[str, object]:
         return {"model": MODEL}
