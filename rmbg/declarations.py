@@ -1,9 +1,12 @@
-"""The declarations of every provider: data, one ProviderInfo each.
+"""The declarations of every provider: data, one ProviderInfo each, in one table.
 
 What it is, what it costs, what it needs, and the "module:function" factory
-that builds it. rmbg.registry serves them (get_provider, info, ...); the price
-table, `rmbg providers` and the app's lists all read them through it. Adding a
-provider is one ProviderInfo in DECLARATIONS plus its module.
+that builds it: removal providers (local and hosted), background replacers and
+hosted video services alike. rmbg.registry serves them (get_provider, info, ...),
+rmbg.video.providers the video ones; the price table, `rmbg providers` and the
+app's lists all read them through it. Adding a provider is one ProviderInfo in
+DECLARATIONS plus its module; a new hosted service also one Vendor (rmbg.vendors)
+for its key.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-Kind = Literal["local", "hosted", "replace"]
+from .vendors import vendor
+
+Kind = Literal["local", "hosted", "replace", "video"]
 LicenceClass = Literal["commercial", "non-commercial", "unknown"]
 
 
@@ -79,16 +84,20 @@ FAL_TERMS = _terms("fal.ai", "https://fal.ai/terms")
 RUNWARE_TERMS = _terms("Runware", "https://runware.ai/")
 REMOVEBG_TERMS = _terms("remove.bg", "https://www.remove.bg/tos")
 PHOTOROOM_TERMS = _terms("Photoroom", "https://www.photoroom.com/legal/terms-and-conditions")
+# Workers AI's page for bria/v-rmbg-3.0 links Bria's terms of use as its "Terms and License".
+CLOUDFLARE_TERMS = _terms("Cloudflare", "https://bria.ai/terms-of-use")
+VIDEO_TERMS = {"fal": FAL_TERMS, "runware": RUNWARE_TERMS, "cloudflare": CLOUDFLARE_TERMS}
 
 
 @dataclass(frozen=True)
 class ProviderInfo:
     """One provider, as a person choosing it needs to know it.
 
-    kind: "local" or "hosted" (removal providers), "replace" (a background replacer).
+    kind: "local" or "hosted" (removal providers), "replace" (a background replacer),
+        "video" (a hosted service that takes a whole clip: rmbg.video.providers).
     price_usd: USD per image from the vendor's price table (hosted only; a
         local run is costed from measured seconds, rmbg.pricing.compute_cost);
-        for a replacer, per generated image.
+        for a replacer, per generated image; for a video service, per second of video.
     price_note: where the price comes from.
     preview_units: what a `size="preview"` call costs in units of price_usd,
         where the vendor prices previews apart (remove.bg and Photoroom: 0.25
@@ -103,6 +112,7 @@ class ProviderInfo:
     hardware: where it runs well.
     factory: "module:function" (or a callable) building the provider from
         keyword config; `args` are passed first (one function, several models).
+    max_seconds: a video service's longest clip (None for the others).
     """
 
     id: str
@@ -119,6 +129,7 @@ class ProviderInfo:
     args: tuple[Any, ...] = field(default=())
     compare_by_default: bool = True  # ticked in the app's Compare tab when ready and free
     preview_units: Decimal | None = None
+    max_seconds: float | None = None
 
 
 def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str) -> ProviderInfo:
@@ -150,6 +161,17 @@ def _runware_birefnet(provider_id: str, model: str, label: str) -> ProviderInfo:
         licence=RUNWARE_TERMS,
         args=(provider_id, model, label),
     )
+
+
+def _video(provider_id: str, label: str, slot: str, usd_per_second: str, max_seconds: float) -> ProviderInfo:
+    """A hosted video service: priced per second of video, its key its vendor's (rmbg.vendors), its module
+    rmbg.providers.hosted.<slot>_video with the factory named as the id."""
+    paid_to = vendor(slot)
+    module = f"rmbg.providers.hosted.{slot}_video:{provider_id.replace('-', '_')}"
+    return ProviderInfo(
+        provider_id, label, "video", module, price_usd=Decimal(usd_per_second), price_note=f"{paid_to.label}'s price",
+        key_env=paid_to.key_env, key_page=paid_to.help, licence=VIDEO_TERMS[slot], max_seconds=max_seconds,
+    )  # fmt: skip
 
 
 _GPU = "GPU; 9-27 s per image on a 2-core CPU (bf16 where the CPU has it, else fp32)"
@@ -271,13 +293,11 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
     _runware_birefnet("runware-birefnet", "runware:112@1", "Runware · BiRefNet v1 Base"),
     _runware_birefnet("runware-birefnet-512", "runware:112@6", "Runware · BiRefNet General 512x512 (FP16)"),
     _runware_birefnet("runware-birefnet-massive", "runware:112@8", "Runware · BiRefNet Massive (DIS5K)"),
-    # matting (soft alpha: hair, fur, glass) and portrait (people): Runware's BiRefNet table, @9 and @10
     _runware_birefnet("runware-birefnet-matting", "runware:112@9", "Runware · BiRefNet Matting"),
     _runware_birefnet("runware-birefnet-portrait", "runware:112@10", "Runware · BiRefNet Portrait"),
-    # remove.bg bills in credits (1 per full image, 0.25 per preview) and sells
-    # them at several prices; price_usd is one credit. No USD price per credit
-    # was found in remove.bg's pages we could read, so $0.23 is an assumption
-    # (well above the ~$0.05 per image reported at scale): set
+    # remove.bg bills in credits (1 per full image, 0.25 per preview) and sells them at several prices;
+    # price_usd is one credit. No USD price per credit was found in remove.bg's pages we could read, so
+    # $0.23 is an assumption (well above the ~$0.05 per image reported at scale): set
     # RMBG_REMOVEBG_USD_PER_CREDIT to your own plan's price.
     ProviderInfo(
         "remove-bg",
@@ -304,11 +324,10 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         key_page="https://app.photoroom.com/api-dashboard",
         licence=PHOTOROOM_TERMS,
     ),
-    # Two fal prices for the same endpoint: $0.023 per generation on fal's docs
-    # page (its "How It Stacks Up" section) and $0.04 per generation on its
-    # llms.txt / pricing page (docs/providers.md, "Pricing"). We take the
-    # higher: spending caps reserve this estimate, and an estimate that is too
-    # high only holds back budget, one that is too low lets a cap be passed.
+    # Two fal prices for the same endpoint: $0.023 per generation on fal's docs page (its "How It Stacks
+    # Up" section) and $0.04 per generation on its llms.txt / pricing page (docs/providers.md, "Pricing").
+    # We take the higher: spending caps reserve this estimate, and an estimate that is too high only
+    # holds back budget, one that is too low lets a cap be passed.
     ProviderInfo(
         "fal-bria-replace",
         "fal.ai · Bria background replace",
@@ -320,5 +339,12 @@ DECLARATIONS: tuple[ProviderInfo, ...] = (
         key_page="https://fal.ai/dashboard/keys",
         licence=FAL_TERMS,
         compare_by_default=False,
+    ),
+    # Video, USD per second and longest clip from: fal's llms.txt and Bria's video API (60 s); Runware's bria:51@1 and
+    # Bria provider pages (30 s); Cloudflare's bria/v-rmbg-3.0 page ("Default (per second) $0.0225", "up to 60 s").
+    _video("fal-bria-video", "fal.ai · Bria video background removal (VRMBG 3.0)", "fal", "0.042", 60.0),
+    _video("runware-bria-video", "Runware · Bria video background removal", "runware", "0.14", 30.0),
+    _video(
+        "cloudflare-bria-video", "Cloudflare Workers AI · Bria video background removal", "cloudflare", "0.0225", 60
     ),
 )

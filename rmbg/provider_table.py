@@ -32,11 +32,14 @@ def unregister(provider_id: str) -> None:
     _REGISTRY.pop(provider_id, None)
 
 
+REMOVERS = ("local", "hosted")  # the kinds get_provider builds (an image in, a matte out); not "replace", "video"
+
+
 def list_providers(*, refused: bool = False) -> list[str]:
     """Registered removal provider ids (what get_provider builds), in display order; under
     RMBG_COMMERCIAL_ONLY=1 only those licensed for commercial use, unless `refused`."""
     every = refused or not licences.commercial_only()  # read once per listing
-    return [pid for pid, d in _REGISTRY.items() if d.kind != "replace" and (every or d.licence.commercial)]
+    return [pid for pid, d in _REGISTRY.items() if d.kind in REMOVERS and (every or d.licence.commercial)]
 
 
 def list_replacers() -> list[str]:

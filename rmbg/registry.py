@@ -6,11 +6,12 @@ register() adds). The registry (`get_provider`), the price table (rmbg.pricing),
 `rmbg providers` and the app's provider list all read them, so adding a provider is one
 ProviderInfo there plus its module. This module builds; the table's names are handed on here.
 
-Two kinds of thing are declared: removal providers ("local", "hosted": an
-image in, a matte out; `list_providers`, `get_provider`) and background
+Three kinds of thing are declared: removal providers ("local", "hosted": an
+image in, a matte out; `list_providers`, `get_provider`), background
 replacers ("replace": new backgrounds generated behind the subject;
-`list_replacers`, `get_replacer`). Each is refused where the other is asked
-for, so a replacer is never a removal choice, in a comparison or the default. Factories are
+`list_replacers`, `get_replacer`) and hosted video services ("video": a whole
+clip in one paid call; rmbg.video.providers). Each is refused where another is
+asked for, so a replacer is never a removal choice, in a comparison or the default. Factories are
 "module:function" strings imported only when the provider is asked for, so
 `import rmbg` stays free of torch, onnxruntime, transformers and httpx.
 """
@@ -25,6 +26,7 @@ from . import licences
 from .declarations import DECLARATIONS, Kind, Licence, ProviderInfo
 from .errors import UnknownProviderError
 from .provider_table import (
+    REMOVERS,
     declarations,
     info,
     list_providers,
@@ -107,15 +109,16 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
         check_licence(provider_id, **config)
         return cast(Provider, _load(HF_FACTORY)(provider_id, **config))
     declared = info(provider_id)
-    if declared.kind != "replace":
-        check_licence(provider_id, **config)
-    else:
+    if declared.kind not in REMOVERS:
+        what = {
+            "replace": "generates new backgrounds; it does not remove them: use rmbg.replace_background() or "
+            "`rmbg replace`",
+            "video": "takes whole clips, not images: use rmbg.remove_video() or `rmbg video`",
+        }[declared.kind]
         raise UnknownProviderError(
-            provider_id,
-            list_providers(),
-            f"{provider_id!r} generates new backgrounds; it does not remove them: use rmbg.replace_background() "
-            f"or `rmbg replace`. Removal providers: {', '.join(list_providers())}.",
+            provider_id, list_providers(), f"{provider_id!r} {what}. Removal providers: {', '.join(list_providers())}."
         )
+    check_licence(provider_id, **config)
     return cast(Provider, _load(declared.factory)(*declared.args, **config))
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .vendors import host_settings
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -337,6 +339,7 @@ SETTINGS: tuple[Setting, ...] = (
         "tests/test_hostile.py",
     ),
 )
+SETTINGS += tuple(Setting(*row) for row in host_settings())  # each vendor's declared API host (rmbg.vendors)
 
 
 def markdown_table() -> str:

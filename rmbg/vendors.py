@@ -29,6 +29,9 @@ class Vendor:
     header: the REST request header that carries a visitor's key.
     help: where to get a key.
     placeholder: the hint in the page's key box ("" = "<label> API key").
+    host: (variable, default) of its API host, for a vendor whose provider modules do not declare
+        their own host setting (rmbg.settings_declared adds it to the RMBG_* table: a new vendor
+        needs no edit there); () for the others.
     """
 
     slot: str
@@ -37,6 +40,7 @@ class Vendor:
     header: str
     help: str
     placeholder: str = ""
+    host: tuple[str, str] | tuple[()] = ()
 
     def __post_init__(self) -> None:
         if not (self.slot.isascii() and self.slot.isalpha() and self.slot.islower()):
@@ -79,9 +83,20 @@ VENDORS: tuple[Vendor, ...] = (
     Vendor(
         "photoroom", ("PHOTOROOM_API_KEY",), "Photoroom", "X-Photoroom-Key", "https://app.photoroom.com/api-dashboard"
     ),
+    # A Workers AI call names the account too: CLOUDFLARE_ACCOUNT_ID, or a key "ACCOUNT_ID:API_TOKEN" (one box).
+    Vendor(
+        "cloudflare",
+        ("CLOUDFLARE_API_TOKEN",),
+        "Cloudflare",
+        "X-Cloudflare-Key",
+        "https://dash.cloudflare.com/profile/api-tokens",
+        "account_id:api_token",
+        ("RMBG_CLOUDFLARE_URL", "https://api.cloudflare.com/client/v4"),
+    ),
 )
 BY_SLOT = {vendor.slot: vendor for vendor in VENDORS}
 BY_ENV = {env: vendor for vendor in VENDORS for env in vendor.env}
+HOST_READER = "rmbg.providers.hosted.base"  # HostedClient reads its URL_ENV
 KEY_VARS = tuple(BY_ENV)  # every variable a key may be read from (log lines are scrubbed of their values)
 
 
@@ -102,3 +117,13 @@ def markdown_table() -> str:
         env = " or ".join(f"`{name}`" for name in v.env)
         lines.append(f"| {v.label} | {env} | *{v.box_label}* | `{v.header}` | `{v.argument}` | <{v.help}> |")
     return "\n".join(lines)
+
+
+def host_settings() -> list[tuple[str, str, str, str, str]]:
+    """(name, type, default, meaning, reader) of each API host a vendor declares (Vendor.host):
+    rows of the RMBG_* table (rmbg.settings_declared), read by the vendor's client's base."""
+    return [
+        (v.host[0], "URL", v.host[1], f"{v.label}'s API host (the tests point it at its fake).", HOST_READER)
+        for v in VENDORS
+        if v.host
+    ]

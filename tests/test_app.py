@@ -715,9 +715,10 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
 
 
 REMOVE_ORDER = (
-    "/remove takes 21 values in this order: session state (null), Image, Provider, Background, Colour, "
+    "/remove takes 22 values in this order: session state (null), Image, Provider, Background, Colour, "
     "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
-    "remove.bg key, Photoroom key, Clean edges, Crop to subject, Canvas (size or aspect), Margin (% or px), "
+    "remove.bg key, Photoroom key, Cloudflare key, Clean edges, Crop to subject, Canvas (size or aspect), "
+    "Margin (% or px), "
     "Subject position, "
     "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1)."
 )
@@ -751,6 +752,7 @@ REMOVE_ORDER = (
                     False,
                     "png",
                     100,
+                    None,
                     None,
                     None,
                     None,

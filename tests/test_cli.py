@@ -351,8 +351,10 @@ def test_providers_lists_every_id_with_state_and_price(fakes, capsys):
     assert lines[0].split() == ["provider", "kind", "state", "price", "download", "licence", "note"]
     by_id = {line.split()[0]: line for line in lines[1:]}
     assert list(by_id) == [declared.id for declared in registry.declarations()]
-    assert set(by_id) - set(rmbg.list_providers()) == {"fal-bria-replace"}  # listed, but not a removal provider
+    video = {"fal-bria-video", "runware-bria-video", "cloudflare-bria-video"}
+    assert set(by_id) - set(rmbg.list_providers()) == {"fal-bria-replace", *video}  # listed, not removal providers
     assert by_id["fal-bria-replace"].split()[1:4] == ["replace", "needs_key", "$0.0400/generated"]
+    assert by_id["cloudflare-bria-video"].split()[1:6] == ["video", "needs_key", "$0.0225/s", "of", "video"]
     assert by_id["fake-local"].split()[1:3] == ["local", "ready"] and "compute estimate" in by_id["fake-local"]
     assert "$0.0100/image (price table)" in by_id["fake-hosted"]
     assert by_id["fal-bria"].split()[1:3] == ["hosted", "needs_key"] and "needs FAL_KEY" in by_id["fal-bria"]

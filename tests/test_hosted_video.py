@@ -260,6 +260,13 @@ def test_video_providers_are_listed_with_their_price_per_second():
     assert rows["fal-bria-video"].kind == "hosted" and rows["fal-bria-video"].key_env == "FAL_KEY"
     assert rows["runware-bria-video"].max_seconds == 30 and rows["fal-bria-video"].max_seconds == 60
     assert rows["u2netp"].kind == "local" and rows["u2netp"].usd_per_second is None and "sam2" not in rows
+    assert (
+        rows["cloudflare-bria-video"].usd_per_second == Decimal("0.0225")
+        and rows["cloudflare-bria-video"].max_seconds == 60
+    )
+    assert [row.id for row in rows.values() if row.kind == "hosted"] == [
+        "fal-bria-video", "runware-bria-video", "cloudflare-bria-video"
+    ]  # fmt: skip
     assert rows["fal-bria-video"].price_text == "$0.042/s of video"
     assert clip_estimate("fal-bria-video", 4.2).usd == Decimal("0.210")  # 5 billed seconds
     assert clip_estimate("runware-bria-video", 5.0).usd == Decimal("0.70")  # a whole second is not rounded up

@@ -61,11 +61,12 @@ def test_each_new_provider_has_its_key_field(provider_id, slot, name, monkeypatc
     assert pasted.for_provider(provider_id) == "visitor-key-1"
 
 
-def test_keys_take_four_services_in_order_and_never_show():
-    keys = Keys.of(" f ", None, "rb-secret\n", "pr-secret")
+def test_keys_take_the_services_in_order_and_never_show():
+    keys = Keys.of(" f ", None, "rb-secret\n", "pr-secret", "acct:cf-secret")
     assert (keys.fal, keys.runware, keys.removebg, keys.photoroom) == ("f", "", "rb-secret", "pr-secret")
-    assert repr(keys) == "Keys(fal=set, runware=empty, removebg=set, photoroom=set)"
-    assert set(keys.secrets()) == {"f", "rb-secret", "pr-secret"}
+    assert keys.cloudflare == "acct:cf-secret"
+    assert repr(keys) == "Keys(fal=set, runware=empty, removebg=set, photoroom=set, cloudflare=set)"
+    assert set(keys.secrets()) == {"f", "rb-secret", "pr-secret", "acct:cf-secret"}
     assert actions.safe_message(ValueError("x rb-secret y pr-secret"), keys) == "x ••• y •••"
 
 

@@ -6,7 +6,8 @@ In any page, alone on its line,
   <!-- settings -->        becomes the table of every RMBG_* variable, from rmbg/settings_declared.py;
   <!-- vendors -->         becomes the table of the hosted services' keys, from rmbg/vendors.py;
   <!-- keys -->            becomes each key's variable with the providers that use it (rmbg/declarations.py);
-  <!-- licences -->        becomes each provider's licence class, name and link (rmbg/declarations.py).
+  <!-- licences -->        becomes each provider's licence class, name and link (rmbg/declarations.py);
+  <!-- video -->           becomes the hosted video services with their price per second (rmbg/declarations.py).
 The files in the repository hold that content too (GitHub shows them as they are, without this
 hook), between `<!-- KIND: start -->` and `<!-- KIND: end -->` lines: docs/hooks/fill.py writes it
 there, tests/test_docs_filled.py fails when it is stale, and this hook renders it afresh for the
@@ -16,10 +17,11 @@ never run.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import re
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,11 @@ from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
+PACKAGE = "_rmbg_declared"  # the bare package rmbg/ is loaded as (declared)
 # alone on a line
-MARKER = re.compile(r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys|licences)\s*-->[ \t]*$", re.MULTILINE)
+MARKER = re.compile(
+    r"^[ \t]*<!--\s*(results:\s*([\w.-]+)|settings|vendors|keys|licences|video)\s*-->[ \t]*$", re.MULTILINE
+)
 
 
 def _cell(value: Any) -> str:
@@ -72,13 +77,13 @@ def results_markdown(name: str) -> str:
 
 def declared(name: str) -> Any:
     """rmbg/<name>.py, loaded from its file: the docs build needs rmbg's declarations, not an installed rmbg
-    (settings_declared and vendors import nothing from rmbg)."""
-    spec = importlib.util.spec_from_file_location(f"_rmbg_{name}", ROOT / "rmbg" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    (settings_declared, vendors and declarations import nothing from rmbg but each other). They load as
+    modules of a bare package over rmbg/ (its __init__ not run), so their relative imports resolve."""
+    if PACKAGE not in sys.modules:
+        package = types.ModuleType(PACKAGE)
+        package.__path__ = [str(ROOT / "rmbg")]
+        sys.modules[PACKAGE] = package
+    return importlib.import_module(f"{PACKAGE}.{name}")
 
 
 def settings_markdown() -> str:
@@ -108,7 +113,17 @@ def licences_markdown() -> str:
     return "\n".join(lines)
 
 
-KIND = r"results:\s*[\w.-]+|settings|vendors|keys|licences"
+def video_markdown() -> str:
+    """The hosted video services (declarations of kind "video"): price per second, longest clip, key."""
+    lines = ["| id | service | price | longest clip | key |", "|---|---|---|---|---|"]
+    for p in declared("declarations").DECLARATIONS:
+        if p.kind == "video":
+            price = f"${p.price_usd.normalize():f} per second"
+            lines.append(f"| `{p.id}` | {p.label} | {price} | {p.max_seconds:g} s | `{p.key_env}` |")
+    return "\n".join(lines)
+
+
+KIND = r"results:\s*[\w.-]+|settings|vendors|keys|licences|video"
 # a filled block: its start line, what was written there, its end line (the same kind)
 BLOCK = re.compile(r"^<!-- (" + KIND + r"): start -->\n(?:.*?\n)?<!-- \1: end -->$", re.MULTILINE | re.DOTALL)
 
@@ -117,9 +132,12 @@ def rendered(kind: str) -> str:
     """The markdown a marker of `kind` ("results: NAME", "settings", ...) stands for."""
     if kind.startswith("results:"):
         return results_markdown(kind.split(":", 1)[1].strip())
-    return {"keys": keys_markdown, "licences": licences_markdown, "vendors": vendors_markdown}.get(
-        kind, settings_markdown
-    )()
+    return {
+        "keys": keys_markdown,
+        "licences": licences_markdown,
+        "vendors": vendors_markdown,
+        "video": video_markdown,
+    }.get(kind, settings_markdown)()
 
 
 def filled(markdown: str) -> str:

@@ -24,11 +24,11 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
         kind: str = declared.kind
         state: str
         try:
-            built = get_replacer(declared.id) if declared.kind == "replace" else get_provider(declared.id)
+            built = _built(declared)
             status = built.status()
-            kind, state, note = built.kind, status.state, status.message
+            kind, state, note = declared.kind if declared.kind == "video" else built.kind, status.state, status.message
             cost = built.estimate()
-            unit = "generated image" if kind == "replace" else "image"
+            unit = {"replace": "generated image", "video": "s of video"}.get(kind, "image")
             price = local_price if kind == "local" else f"${format_usd(cost.usd)}/{unit} ({cost.note or cost.source})"
         except LicenceError as exc:
             state, price, note = "refused", "-", exc.remedy.situation if exc.remedy else str(exc)
@@ -45,3 +45,12 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
     if commercial_only():
         print(f"{SETTING}=1: the providers whose licence does not allow commercial use are refused.", file=out)
     return 0
+
+
+def _built(declared):
+    """The provider a declaration builds (no network): a removal provider, a replacer or a video service."""
+    if declared.kind == "video":
+        from ..video.providers import get_video_provider
+
+        return get_video_provider(declared.id)
+    return get_replacer(declared.id) if declared.kind == "replace" else get_provider(declared.id)

@@ -258,7 +258,7 @@ def add_parser(sub) -> None:
         "--provider",
         "-p",
         metavar="ID",
-        help="a local model, or a hosted video service (fal-bria-video, runware-bria-video: paid per second of "
+        help=f"a local model, or a hosted video service ({', '.join(_hosted_video())}: paid per second of "
         "video, needs --yes or --max-cost); default: the best local model ready here",
     )
     vd.add_argument("--bg", metavar="COLOUR|IMAGE", help="background for mp4: '#RRGGBB', a CSS name, 'r,g,b', an image")
@@ -311,3 +311,10 @@ def add_parser(sub) -> None:
     )
     add_paid_flags(vd)
     vd.set_defaults(func=cmd_video)
+
+
+def _hosted_video() -> list[str]:
+    """The hosted video services' ids, for the help (rmbg.declarations, kind "video"; nothing heavy imported)."""
+    from ..video.providers import HOSTED_VIDEO
+
+    return list(HOSTED_VIDEO)

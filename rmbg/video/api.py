@@ -97,9 +97,9 @@ def remove_video(
     video: a path, the clip's bytes, or an http(s) URL (fetched behind the
         same guard as image URLs). MP4, MOV, WebM, MKV or animated GIF.
     provider: a local provider id or object (run on every frame), a hosted
-        video service id ("fal-bria-video", "runware-bria-video"; one paid call
-        per clip, priced per second: rmbg.video.providers), or None (the default
-        local model).
+        video service id ("fal-bria-video", ...: rmbg.video.providers.HOSTED_VIDEO;
+        one paid call per clip, priced per second), or None (the default local
+        model).
     output: a path (or several) to write while the frames go by; the format
         comes from `format` or each path's extension (webm, mov, mp4, gif,
         webp; format="matte" for the alpha as an MP4). More can be written

@@ -6,30 +6,48 @@
     get_video_provider(id)      a hosted video service, built (no network)
     clip_estimate(id, seconds)  what a clip of that length costs on it
 
-Hosted video services are declared here once (HOSTED_VIDEO): an id and the
-client that speaks its vendor's API. Their label, price per second and longest
-clip are the client's own (rmbg.providers.hosted.fal_video, .runware_video),
-read when asked: importing this module imports no client and no httpx.
+Hosted video services are declared with every other provider, in the one
+table (rmbg.declarations, kind "video"): an id, its label, its price per second,
+its longest clip, its key and the factory of the client that speaks its vendor's
+API (rmbg.providers.hosted.fal_video, .runware_video, .cloudflare_video). This
+module reads them; importing it imports no client and no httpx.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
 
-from ..declarations import Licence
+from ..declarations import Licence, ProviderInfo
 from ..errors import UnknownProviderError
 from ..licences import check, commercial_only
 from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost, price_text
 from ..types import Cost
 
-# id -> "module:class" of its client, in display order.
-HOSTED_VIDEO: dict[str, str] = {
-    "fal-bria-video": "rmbg.providers.hosted.fal_video:FalBriaVideo",
-    "runware-bria-video": "rmbg.providers.hosted.runware_video:RunwareBriaVideo",
-}
+
+class _HostedVideo(Mapping[str, ProviderInfo]):
+    """id -> declaration of every hosted video service (rmbg.registry, kind "video"), in display order;
+    read when asked, so a service registered later is in it too."""
+
+    def _rows(self) -> dict[str, ProviderInfo]:
+        from ..registry import declarations
+
+        return {d.id: d for d in declarations() if d.kind == "video"}
+
+    def __getitem__(self, provider_id: str) -> ProviderInfo:
+        return self._rows()[provider_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+
+HOSTED_VIDEO: Mapping[str, ProviderInfo] = _HostedVideo()
 # Local models that are not a background remover of their own (they need a point or a box).
 NOT_FOR_VIDEO = frozenset({"sam2"})
 
@@ -63,24 +81,20 @@ class VideoProviderInfo:
         return f"${price_text(self.usd_per_second)}/s of video"
 
 
-def _client_class(provider_id: str) -> Any:
+def _declared(provider_id: str) -> ProviderInfo:
     try:
-        target = HOSTED_VIDEO[provider_id]
+        return HOSTED_VIDEO[provider_id]
     except KeyError:
         raise UnknownProviderError(
             provider_id, list(HOSTED_VIDEO), f"{provider_id!r} is not a hosted video provider. Hosted video "
             f"providers: {', '.join(HOSTED_VIDEO)}.",
         ) from None  # fmt: skip
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def hosted_video_info(provider_id: str) -> VideoProviderInfo:
     """The declaration of a hosted video service (UnknownProviderError for any other id)."""
-    cls = _client_class(provider_id)
-    return VideoProviderInfo(
-        provider_id, cls.label, "hosted", cls.usd_per_second, cls.max_seconds, cls.KEY_ENV, cls.KEY_PAGE, cls.LICENCE
-    )
+    d = _declared(provider_id)
+    return VideoProviderInfo(d.id, d.label, "hosted", d.price_usd, d.max_seconds, d.key_env, d.key_page, d.licence)
 
 
 def list_video_providers(*, local: bool = True, every: bool | None = None) -> list[VideoProviderInfo]:
@@ -111,9 +125,13 @@ def is_hosted_video(provider: object) -> bool:
 def get_video_provider(provider_id: str, **connection: Any) -> VideoRemover:
     """Build a hosted video service (api_key=, base_url=, client=, deadline_s=, ...: its Connection); no network.
     LicenceError under RMBG_COMMERCIAL_ONLY=1 when its terms do not allow commercial use."""
-    cls = _client_class(provider_id)
-    check(provider_id, cls.label, cls.LICENCE)
-    return cast(VideoRemover, cls(**connection))
+    declared = _declared(provider_id)
+    check(provider_id, declared.label, declared.licence)
+    factory = declared.factory
+    if isinstance(factory, str):
+        module, _, name = factory.partition(":")
+        factory = getattr(importlib.import_module(module), name)
+    return cast(VideoRemover, factory(*declared.args, **connection))
 
 
 def clip_estimate(provider_id: str, seconds: float) -> Cost:

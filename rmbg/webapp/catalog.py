@@ -31,16 +31,12 @@ SLOTS = tuple(vendor.slot for vendor in VENDORS)  # Keys' slots, in the order Ke
 
 
 def key_slot(provider_id: str) -> str:
-    """The key field ("fal", "runware", "removebg", "photoroom") a hosted provider uses; "" for none."""
+    """The key field ("fal", "runware", ...: rmbg.vendors) a hosted provider uses; "" for none."""
     try:
         declared = info(provider_id)
     except RmbgError:
-        from ..video.providers import HOSTED_VIDEO, hosted_video_info
-
-        if provider_id in HOSTED_VIDEO:  # a hosted video service: the same vendors' keys
-            return ENV_SLOT.get(hosted_video_info(provider_id).key_env, "")
         return ""
-    return ENV_SLOT.get(declared.key_env, "") if declared.kind != "local" else ""  # hosted removal or replace
+    return ENV_SLOT.get(declared.key_env, "") if declared.kind != "local" else ""  # hosted removal, replace or video
 
 
 STATE_TEXT = {

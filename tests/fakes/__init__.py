@@ -7,6 +7,8 @@
 - tests.fakes.fal_video.FalVideoFake: fal.ai bria/video/background-removal/v3, its queue and storage
 - tests.fakes.runware_video.RunwareVideoFake: Runware bria:51@1 (removeBackground on video), mediaStorage
   (both checked against the vendors' own clients: tests/test_hosted_video_sdk.py)
+- tests.fakes.cloudflare_video.CloudflareVideoFake: Cloudflare Workers AI bria/v-rmbg-3.0 (POST .../ai/run),
+  built from Cloudflare's model and errors pages (no official Python client drives it)
 - tests.fakes.hosted.FAKES: which fake serves each hosted provider (the contract test reads it)
 - tests.fakes.fixtures: pytest fixtures `fal_fake`, `runware_fake`, `removebg_fake`, `photoroom_fake`
 

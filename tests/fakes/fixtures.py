@@ -2,7 +2,7 @@
 
 Use them from any test module with
     from tests.fakes.fixtures import fal_fake, runware_fake, removebg_fake, photoroom_fake  # noqa: F401
-    from tests.fakes.fixtures import fal_video_fake, runware_video_fake  # noqa: F401  (hosted video)
+    from tests.fakes.fixtures import fal_video_fake, runware_video_fake, cloudflare_video_fake  # noqa: F401  (video)
 
 Each fixture yields a started server (function scope, a fresh one per test):
   .url        base URL, e.g. "http://127.0.0.1:54321"; pass it as base_url=
@@ -10,13 +10,15 @@ Each fixture yields a started server (function scope, a fresh one per test):
   .calls      list of tests.fakes.common.Call (method, path, query, headers, body)
   .inject(f)  queue a fault: inject("rate-limit", op="submit", times=2, retry_after="1")
   .key        a key the fake accepts (fal: "fal-test-id:fal-test-secret", Runware: "rw-test-key",
-              remove.bg: "rbg-test-key", Photoroom: "pr-test-key")
+              remove.bg: "rbg-test-key", Photoroom: "pr-test-key", Cloudflare: "ACCOUNT_ID:API_TOKEN")
 """
 
 from __future__ import annotations
 
 import pytest
 
+from .cloudflare_video import TEST_KEY as CLOUDFLARE_TEST_KEY
+from .cloudflare_video import CloudflareVideoFake
 from .fal import TEST_KEY as FAL_TEST_KEY
 from .fal import FalFake
 from .fal_video import FalVideoFake
@@ -68,4 +70,11 @@ def fal_video_fake():
 def runware_video_fake():
     with RunwareVideoFake() as fake:
         fake.key = RUNWARE_TEST_KEY
+        yield fake
+
+
+@pytest.fixture
+def cloudflare_video_fake():
+    with CloudflareVideoFake() as fake:
+        fake.key = CLOUDFLARE_TEST_KEY
         yield fake

@@ -21,7 +21,7 @@ EXAMPLE = ROOT / "examples" / "cat.jpg"  # 451x300
 RMBG14_KEYS = ROOT / "tests" / "fixtures" / "rmbg-1.4.keys.tsv"
 TINY_RMBG14 = {"backend": "torch", "device": "cpu", "input_size": (64, 64)}
 
-# The /remove values after image and provider, in the page's order (raw REST calls).
+# The /remove values after image and provider, in the page's order (raw REST calls); a key per vendor (rmbg.vendors).
 LOOK_VALUES = [
     "transparent",
     "#ffffff",
@@ -29,6 +29,7 @@ LOOK_VALUES = [
     False,
     "png",
     100,
+    None,
     None,
     None,
     None,

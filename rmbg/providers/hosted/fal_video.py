@@ -29,11 +29,9 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from ...declarations import FAL_TERMS
 from ...errors import InvalidRequestError, ProviderResponseError, RmbgError
 from ...settings import current
 from ...types import Cost
@@ -42,7 +40,7 @@ from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, VENDOR, FalQueue
 from .http import json_body, same_origin
 from .payload import excerpt
 from .retry import Deadline, RetryPolicy
-from .video_job import HostedVideo, VideoJob, check_clip, download_video, mib, per_second_cost
+from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video, mib, per_second_cost
 
 ENDPOINT_ID = "bria/video/background-removal/v3"
 REST_URL_ENV = "RMBG_FAL_REST_URL"
@@ -50,26 +48,21 @@ DEFAULT_REST_URL = "https://rest.fal.ai"
 CODECS = {"webm": "webm_vp9", "mov": "mov_proresks"}  # the transparent outputs fal documents
 DATA_URI_MAX = 8 * 2**20  # larger clips go through fal's storage
 UPLOAD_MAX = 100 * 2**20  # fal's single-request upload; above it fal's client splits the file
-MAX_SECONDS = 60.0  # Bria's longest clip (Bria's video API: "Max input duration: 60 seconds")
 # A clip takes minutes: poll every 1-5 s, for up to 15 minutes.
 VIDEO_RETRY = RetryPolicy(deadline_s=900.0, poll_interval=1.0, max_poll_interval=5.0)
 
 
-class FalBriaVideo(HostedClient):
+class FalBriaVideo(DeclaredVideo, HostedClient):
     """Bria VRMBG 3.0 on fal's queue: one paid request per clip, priced per second."""
 
     id = "fal-bria-video"
-    label = "fal.ai · Bria video background removal (VRMBG 3.0)"
     kind: ClassVar[Literal["hosted"]] = "hosted"
     ENDPOINT = ENDPOINT_ID
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    LICENCE = FAL_TERMS  # what rmbg.licences checks under RMBG_COMMERCIAL_ONLY=1
     KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL
-    usd_per_second = Decimal("0.042")
-    max_seconds = MAX_SECONDS
 
     def __init__(self, connection: Connection | None = None, /, *, rest_url: str | None = None, **settings: Any):
         connection = connection or Connection(**settings)

@@ -31,12 +31,10 @@ import base64
 import time
 import uuid
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from ...charging import current
-from ...declarations import RUNWARE_TERMS
 from ...errors import ProviderHTTPError, ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...pricing import reported_cost
 from ...types import Cost
@@ -55,30 +53,25 @@ from .runware_errors import (
     runware_reason,
     task_failure,
 )
-from .video_job import HostedVideo, VideoJob, check_clip, download_video, per_second_cost
+from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video, per_second_cost
 
 MODEL = "bria:51@1"
 FORMATS = {"webm": "WEBM", "mov": "MOV"}  # Runware's outputFormat for each transparent output
 TRANSPARENT = [0, 0, 0, 0]  # settings.rgba: no background colour
-MAX_SECONDS = 30.0  # Runware's Bria provider page: "Maximum duration 30 seconds"
 UPLOAD_MAX = 100 * 2**20  # rmbg's own cap on one JSON upload (a data URI of the clip)
 NO_CANCEL = "Runware has no cancel: the task may still run."
 
 
-class RunwareBriaVideo(HostedClient):
+class RunwareBriaVideo(DeclaredVideo, HostedClient):
     """Bria Video Background Removal on Runware: one paid task per clip, priced per second."""
 
     id = "runware-bria-video"
-    label = "Runware · Bria video background removal"
     kind: ClassVar[Literal["hosted"]] = "hosted"
     KEY_ENV = KEY_ENV
     KEY_PAGE = KEY_PAGE
-    LICENCE = RUNWARE_TERMS  # what rmbg.licences checks under RMBG_COMMERCIAL_ONLY=1
     KEY_WHAT = VENDOR.what
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
-    usd_per_second = Decimal("0.14")
-    max_seconds = MAX_SECONDS
 
     def __init__(self, connection: Connection | None = None, /, **settings: Any):
         from .fal_video import VIDEO_RETRY

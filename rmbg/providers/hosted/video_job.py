@@ -144,6 +144,39 @@ class VideoRemover(Protocol):
         ...
 
 
+class DeclaredVideo:
+    """A hosted video client's label, price per second and longest clip, read from its declaration
+    (rmbg.declarations, kind "video"): the one table, so the class repeats none of them."""
+
+    id: str
+    label: str  # set on each subclass from its declaration
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.label = _declared(cls.id).label
+
+    @property
+    def usd_per_second(self) -> Decimal:
+        price = _declared(self.id).price_usd
+        if price is None:  # pragma: no cover - every video declaration has one (tests/test_declarations)
+            raise ValueError(f"{self.id} declares no price per second")
+        return price
+
+    @property
+    def max_seconds(self) -> float:
+        return _declared(self.id).max_seconds or math.inf
+
+    def estimate(self, billed: int = 1) -> Cost:
+        """The price-table cost of a clip billed for `billed` seconds."""
+        return per_second_cost(self.usd_per_second, billed, _declared(self.id).price_note or "price table")
+
+
+def _declared(provider_id: str):
+    from ...provider_table import info  # the live table (money's layer, below the providers)
+
+    return info(provider_id)
+
+
 def download_video(
     url: str,
     provider_id: str,

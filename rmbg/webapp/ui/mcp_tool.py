@@ -22,7 +22,8 @@ def key_arguments() -> str:
     lines = []
     for vendor in VENDORS:
         needing = [pid for pid in list_providers() if info(pid).key_env in vendor.env]
-        lines.append(f"            {vendor.argument}: a {vendor.label} API key, needed for {', '.join(needing)}.\n")
+        use = f"needed for {', '.join(needing)}" if needing else "not needed here (its services take whole clips)"
+        lines.append(f"            {vendor.argument}: a {vendor.label} API key, {use}.\n")
     return "".join(lines)
 
 
