@@ -256,8 +256,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_PAID_WAITING",
         "int",
         "16",
-        "Paid calls per door (page/API/MCP; REST) that may wait for room under a cap beside its 4 cut-out "
-        "slots; one more is refused at once (HTTP 503), so free cut-outs never wait behind them.",
+        "Paid calls per door (page/API/MCP, REST, Compare, Benchmark, Video, REST video) that may wait outside "
+        "its work slots; one more is refused at once (HTTP 503), so free work never waits behind them.",
         "rmbg.webapp.slots",
     ),
     Setting("RMBG_VIDEO_MEMORY_MB", "int (MiB)", "896", "Memory the app's video clips may hold at once.", ROOM),
