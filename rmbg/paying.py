@@ -3,7 +3,7 @@ web app's page, REST, MCP, Compare, AI backgrounds, Benchmark and progressive
 results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
 
 1. **Reserve what the call may cost before it is sent**: its bound, the
-   price-table estimate times RMBG_PRICE_BOUND_X (default 2), against every
+   price-table estimate times RMBG_PRICE_BOUND_X (rmbg.settings_declared), against every
    account the door names (a visitor's session, the day's total of the
    operator's keys, a batch's --max-cost). A reported cost beyond the bound
    is counted in full, and its provider is refused from then on until the
@@ -59,15 +59,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-DEFAULT_BOUND_X = Decimal(2)
 WAIT_S = 120.0  # longest a call waits for a first call or for room before it is refused
 
 
 def bound_x() -> Decimal:
+    """RMBG_PRICE_BOUND_X (its default: rmbg.settings_declared's), at least 1."""
     from .settings import current
 
-    x = current().decimal("RMBG_PRICE_BOUND_X", DEFAULT_BOUND_X)
-    return max(x, Decimal(1))
+    return max(current().decimal("RMBG_PRICE_BOUND_X"), Decimal(1))
 
 
 def bound(estimate: Decimal) -> Decimal:
@@ -340,11 +339,12 @@ class Paid:
 
 def operator_accounts(name: str, cap: Decimal | None, now: float | None = None) -> tuple[Account, ...]:
     """The accounts of a run on the operator's keys (a CLI batch, `evaluate`):
-    its own, capped by `cap`, and the day's total the web app shares (capped
-    where the operator set RMBG_DAILY_CAP_USD)."""
+    its own, capped by `cap`, and the day's total the web app shares, capped
+    only where the operator set RMBG_DAILY_CAP_USD: its declared default is
+    the web app's visitors' cap, never the operator's own runs' (rmbg.settings_declared)."""
     import uuid
 
     from .settings import current
 
-    daily = current().decimal("RMBG_DAILY_CAP_USD", Decimal(0)) if current().raw("RMBG_DAILY_CAP_USD") else None
+    daily = current().decimal("RMBG_DAILY_CAP_USD") if current().raw("RMBG_DAILY_CAP_USD") else None
     return (Account(f"{name}:{uuid.uuid4().hex}", cap), Account(day_key(time.time() if now is None else now), daily))

@@ -216,7 +216,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("RMBG_SESSION_CAP_USD", "USD", "1", "Most one browser session may spend on paid calls.", WEB),
     Setting(
-        "RMBG_DAILY_CAP_USD", "USD", "5", "Most all visitors together may spend of the server's keys per UTC day.", WEB
+        "RMBG_DAILY_CAP_USD",
+        "USD",
+        "5",
+        "Most all visitors together may spend of the server's keys per UTC day. The operator's own runs (the CLI, "
+        "the library, `rmbg evaluate`) count in the same day's total but are capped by it only where it is set.",
+        WEB,
     ),
     Setting(
         "RMBG_LEDGER",

@@ -7,7 +7,7 @@ Benchmark run (BENCHMARK), a clip on the Video tab (VIDEO) or through
 that must wait before it is sent (for its provider's first call, or for room
 under a cap while calls in flight may give some back: rmbg.paying) steps out
 of its slot while it waits, into that door's waiting room of
-RMBG_PAID_WAITING places (16), and takes a slot again to go on; when the room
+RMBG_PAID_WAITING places, and takes a slot again to go on; when the room
 is full it is refused at once (ServerBusy, HTTP 503: the server is busy, not
 the cap spent; nothing was sent). So free work by another visitor is never
 delayed by a paid call's wait: the queues in front of the slots (gradio's
@@ -31,13 +31,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import ServerBusy
-from ..settings import current
+from ..settings import current, declared_number
 
 WORK = 4  # cut-outs working at once through one door (the page, its API and MCP; or REST)
 COMPARE = 2  # comparisons working at once (the Compare tab and its API)
 BENCHMARK = 2  # Benchmark runs working at once
 VIDEO = 2  # clips working at once on the Video tab (one clip, side by side, another background)
-WAITING = 16  # paid calls waiting outside a door's slots, unless RMBG_PAID_WAITING says otherwise
+WAITING = int(declared_number("RMBG_PAID_WAITING"))  # paid calls waiting outside a door's slots
 
 
 def waiting_places() -> int:
