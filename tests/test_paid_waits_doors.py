@@ -10,7 +10,9 @@ door under test must wait for room: two wait outside the door's two slots
 visitor's free U2-Net-p run through the same door then finishes while the slow
 call is still out. Before, the waiting calls filled the door's slots (gradio's
 concurrency limit of 2, REST's limiter of 2) and the free run waited behind
-them until the edge cleared (up to 120 s).
+them until the edge cleared (up to 120 s). A waiting clip gives back its video
+memory too: the video tests leave room for two clips, the one in flight and
+the free one.
 """
 
 from __future__ import annotations
@@ -151,9 +153,14 @@ def test_a_paid_benchmark_waiting_at_the_caps_edge_never_delays_a_free_one(u2net
 
 
 @contextlib.contextmanager
-def video_app(tmp_path: Path) -> Iterator[tuple[str, Path, FalVideoFake]]:
-    """(URL, a 6-frame clip, fal's video fake), on the server's fal key under a day cap."""
+def video_app(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, FalVideoFake]]:
+    """(URL, a 6-frame clip, fal's video fake), on the server's fal key under a day cap, with video memory
+    for two of these clips at once (rmbg.webapp.video_room): the clip in flight's and the free one's, if
+    the waiting clips give theirs back."""
+    from rmbg.webapp.video_room import MIB, need_bytes
+
     clip = write_clip(tmp_path / "dog.mp4", davis("dog", 6))
+    monkeypatch.setenv("RMBG_VIDEO_MEMORY_MB", str(int(2.5 * need_bytes(214, 120, (224, 128)) / MIB)))
     with FalVideoFake() as fal:
         providers = {"fal-bria-video": {"base_url": fal.url}}
         config = AppConfig(provider_config=providers, allow_server_keys=True, daily_cap_usd=Decimal(1))
@@ -191,8 +198,10 @@ def tab_video(url: str, clip: Path, provider: str) -> tuple:
     return Client(url, verbose=False).predict(video=handle_file(str(clip)), provider=provider, api_name="/video")
 
 
-def test_a_paid_clip_on_the_video_tab_waiting_for_a_first_call_never_delays_a_free_one(u2netp_path, tmp_path):
-    with video_app(tmp_path) as (url, clip, fal):
+def test_a_paid_clip_on_the_video_tab_waiting_for_a_first_call_never_delays_a_free_one(
+    u2netp_path, tmp_path, monkeypatch
+):
+    with video_app(tmp_path, monkeypatch) as (url, clip, fal):
         with first_clip_held(fal, lambda: rest_video(url, clip, "fal-bria-video")) as slow:  # not the tab's slots
             (*_, line), took, answers, waiting = free_while_paid_wait(
                 lambda seed: str(tab_video(url, clip, "fal-bria-video")), lambda: tab_video(url, clip, "u2netp"), slow
@@ -204,8 +213,8 @@ def test_a_paid_clip_on_the_video_tab_waiting_for_a_first_call_never_delays_a_fr
     assert sum(BUSY in a for a in answers) == 1, answers
 
 
-def test_a_paid_clip_through_rest_waiting_for_a_first_call_never_delays_a_free_one(u2netp_path, tmp_path):
-    with video_app(tmp_path) as (url, clip, fal):
+def test_a_paid_clip_through_rest_waiting_for_a_first_call_never_delays_a_free_one(u2netp_path, tmp_path, monkeypatch):
+    with video_app(tmp_path, monkeypatch) as (url, clip, fal):
         with first_clip_held(fal, lambda: tab_video(url, clip, "fal-bria-video")) as slow:  # not REST's slots
 
             def paid(seed: int) -> str:

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 
 from ..errors import ServerBusy
 from ..settings import current, declared_number
@@ -116,13 +116,32 @@ class Slots:
                     self._room.release()
 
 
+_aside: contextvars.ContextVar[tuple[Callable[[], AbstractContextManager[object]], ...]] = contextvars.ContextVar(
+    "rmbg_given_back_while_waiting", default=()
+)
+
+
+@contextmanager
+def given_back_while_waiting(aside: Callable[[], AbstractContextManager[object]]) -> Iterator[None]:
+    """Within this block, a paid call's wait (`waiting_outside`) also enters `aside()`: another limit
+    of the door (the video memory budget, rmbg.webapp.video_room) given back while the call waits
+    and taken again, after the slot, when it goes on."""
+    token = _aside.set((*_aside.get(), aside))
+    try:
+        yield
+    finally:
+        _aside.reset(token)
+
+
 @contextmanager
 def waiting_outside(why: str) -> Iterator[None]:
     """The wait of a paid call (rmbg.paying.Policy's `waiting`): outside the slot this request
-    works in, if any (elsewhere, a CLI batch say, it waits where it is)."""
+    works in, if any, and outside the door's other limits it holds (elsewhere, a CLI batch say,
+    it waits where it is). A full waiting room refuses it before anything is given back; after
+    the wait the slot is taken again first, then the rest, in the order the door took them."""
     seat = _seat.get()
-    if seat is None:
-        yield
-        return
-    with seat.slots.stepped_out(why):
-        yield
+    with ExitStack() as rest:  # left last
+        with seat.slots.stepped_out(why) if seat is not None else nullcontext():
+            for aside in _aside.get():
+                rest.enter_context(aside())
+            yield
