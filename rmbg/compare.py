@@ -9,6 +9,7 @@ remove_background, so a repeated comparison costs nothing.
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,8 +109,12 @@ def compare(
         return go()
 
     workers = max(1, min(len(built), MAX_PARALLEL_HOSTED))
+    # each provider runs in the caller's context (a copy each): the web app's slot this request works in
+    # (rmbg.webapp.slots) is known in the threads, so a paid call waiting there steps out of it
+    contexts = [contextvars.copy_context() for _ in built]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rmbg-compare") as pool:
-        outcomes = [pair for pairs in pool.map(one, built) for pair in pairs]
+        ran = pool.map(lambda context, provider: context.run(one, provider), contexts, built)
+        outcomes = [pair for pairs in ran for pair in pairs]
     results = {key: out for key, out in outcomes if isinstance(out, Result)}
     errors = {key: out for key, out in outcomes if isinstance(out, RmbgError)}
     return Comparison(results, errors, agreement(results), time.perf_counter() - start)

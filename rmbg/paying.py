@@ -2,15 +2,12 @@
 web app's page, REST, MCP, Compare, AI backgrounds, Benchmark and progressive
 results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
 
-1. **Reserve what the call may cost before it is sent**: its bound, the
-   price-table estimate times RMBG_PRICE_BOUND_X (default 2), against every
-   account the door names (a visitor's session, the day's total of the
-   operator's keys, a batch's --max-cost). A reported cost beyond the bound
-   is counted in full, and its provider is refused from then on until the
-   operator accepts the new price (rmbg.price_watch): a cap is passed by at
-   most that one call. Near a cap, where the bound
-   no longer fits but the estimate does, the call goes alone and holds the
-   room that is left.
+1. **Reserve what the call may cost before it is sent**: its bound, the price-table estimate
+   times RMBG_PRICE_BOUND_X, against every account the door names (a visitor's session, the
+   day's total of the operator's keys, a batch's --max-cost). A reported cost beyond the bound
+   is counted in full, and its provider is refused from then on until the operator accepts the
+   new price (rmbg.price_watch): a cap is passed by at most that one call. Near a cap, where the
+   bound no longer fits but the estimate does, the call goes alone and holds the room left.
 2. **A provider's first call runs alone** under a cap until it has settled
    with a cost (in the ledger, so across processes and restarts), and in each
    process until one call has confirmed its price (rmbg.price_watch).
@@ -18,13 +15,12 @@ results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
    what a failure costs: not sent or refused -> released; fate unknown or
    accepted -> counted at its estimate ("may have been billed").
 4. **Settle with the real cost**: reported by the vendor, else the estimate.
-   A ledger that fails at that moment (a full disk,
-   a file deleted or truncated, PostgreSQL stopped) does not take the result
-   with it: the call was made, so its result is returned with its cost marked
-   unrecorded ("the call was made and may have been billed", Cost.unrecorded),
-   a log line names the hold for the operator, and the hold, still counted,
-   is settled when the ledger answers again (the next paid call of this
-   process tries first), or by hand (`rmbg ledger settle`).
+   A ledger that fails at that moment (a full disk, a file deleted or truncated,
+   PostgreSQL stopped) does not take the result with it: the call was made, so
+   its result is returned with its cost marked unrecorded ("the call was made
+   and may have been billed", Cost.unrecorded), a log line names the hold for
+   the operator, and the hold, still counted, is settled when the ledger answers
+   again (the next paid call of this process tries first), or by hand (`rmbg ledger settle`).
 
 The holds and totals live in the durable ledger (rmbg.ledger): written before
 the call is sent, shared by every process on the same RMBG_LEDGER. A process
@@ -59,15 +55,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-DEFAULT_BOUND_X = Decimal(2)
 WAIT_S = 120.0  # longest a call waits for a first call or for room before it is refused
 
 
 def bound_x() -> Decimal:
+    """RMBG_PRICE_BOUND_X (its default: rmbg.settings_declared's), at least 1."""
     from .settings import current
 
-    x = current().decimal("RMBG_PRICE_BOUND_X", DEFAULT_BOUND_X)
-    return max(x, Decimal(1))
+    return max(current().decimal("RMBG_PRICE_BOUND_X"), Decimal(1))
 
 
 def bound(estimate: Decimal) -> Decimal:
@@ -198,15 +193,20 @@ class Policy:
         got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
         if isinstance(got, Wait):
             why = "its first call" if got.why == "probe" else "calls in flight under the same cap"
-            with self.waiting(f"{payment.provider} is waiting for {why}"):
-                while isinstance(got, Wait):
-                    if time.monotonic() >= deadline or (stop is not None and stop()):
-                        raise BudgetError(
-                            f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly."
-                        )
-                    self._sleep(pause)
-                    pause = min(pause * 2, 0.25)
-                    got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+            try:
+                with self.waiting(f"{payment.provider} is waiting for {why}"):
+                    while isinstance(got, Wait):
+                        if time.monotonic() >= deadline or (stop is not None and stop()):
+                            raise BudgetError(
+                                f"{payment.provider} is waiting for {why}; nothing was sent. Try again shortly."
+                            )
+                        self._sleep(pause)
+                        pause = min(pause * 2, 0.25)
+                        got = self.try_reserve(payment, first_call_alone=first_call_alone, exact=exact)
+            except BaseException:  # the door refused it after its wait (rmbg.webapp.slots): nothing is sent
+                if isinstance(got, Hold):
+                    self.release(got, "not sent: refused by its door after its wait")
+                raise
         if isinstance(got, price_watch.PriceRefused):
             raise BudgetError(got.words)
         if isinstance(got, Refused):
@@ -337,12 +337,12 @@ class Paid:
 
 
 def operator_accounts(name: str, cap: Decimal | None, now: float | None = None) -> tuple[Account, ...]:
-    """The accounts of a run on the operator's keys (a CLI batch, `evaluate`):
-    its own, capped by `cap`, and the day's total the web app shares (capped
-    where the operator set RMBG_DAILY_CAP_USD)."""
+    """The accounts of a run on the operator's keys (a CLI batch, `evaluate`): its own, capped by `cap`, and
+    the day's total the web app shares, capped only where the operator set RMBG_DAILY_CAP_USD (its declared
+    default is the web app visitors' cap, never the operator's own runs': rmbg.settings_declared)."""
     import uuid
 
     from .settings import current
 
-    daily = current().decimal("RMBG_DAILY_CAP_USD", Decimal(0)) if current().raw("RMBG_DAILY_CAP_USD") else None
+    daily = current().decimal("RMBG_DAILY_CAP_USD") if current().raw("RMBG_DAILY_CAP_USD") else None
     return (Account(f"{name}:{uuid.uuid4().hex}", cap), Account(day_key(time.time() if now is None else now), daily))

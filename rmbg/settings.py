@@ -23,7 +23,18 @@ from pathlib import Path
 
 from .settings_declared import SETTINGS, Setting, markdown_table
 
-__all__ = ["FALSE", "NAMES", "SETTINGS", "TRUE", "Setting", "Settings", "current", "markdown_table", "of"]
+__all__ = [
+    "FALSE",
+    "NAMES",
+    "SETTINGS",
+    "TRUE",
+    "Setting",
+    "Settings",
+    "current",
+    "declared_number",
+    "markdown_table",
+    "of",
+]
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -67,10 +78,11 @@ class Settings:
         value = self.raw(name)
         return Path(value).expanduser() if value else None
 
-    def decimal(self, name: str, default: Decimal) -> Decimal:
+    def decimal(self, name: str, default: Decimal | None = None) -> Decimal:
+        """The number set, of 0 or more; unset: `default`, else the one SETTINGS declares (`declared_number`)."""
         value = self.raw(name)
         if not value:
-            return default
+            return declared_number(name) if default is None else default
         try:
             number = Decimal(value)
         except InvalidOperation:
@@ -106,6 +118,16 @@ class Settings:
         if value not in allowed:
             raise ValueError(f"{name}={value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
         return value
+
+
+def declared_number(name: str) -> Decimal:
+    """The default SETTINGS declares for `name`, as a number: where a default is read from, so that it is
+    written once (the caps, the bound: docs/money.md). ValueError when the declaration is words."""
+    default = next(s.default for s in SETTINGS if s.name == name)
+    try:
+        return Decimal(default)
+    except InvalidOperation:
+        raise ValueError(f"{name} declares no number as its default: {default!r}") from None
 
 
 _lock = threading.Lock()

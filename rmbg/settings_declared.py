@@ -218,7 +218,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("RMBG_SESSION_CAP_USD", "USD", "1", "Most one browser session may spend on paid calls.", WEB),
     Setting(
-        "RMBG_DAILY_CAP_USD", "USD", "5", "Most all visitors together may spend of the server's keys per UTC day.", WEB
+        "RMBG_DAILY_CAP_USD",
+        "USD",
+        "5",
+        "Most all visitors together may spend of the server's keys per UTC day. The operator's own runs (the CLI, "
+        "the library, `rmbg evaluate`) count in the same day's total but are capped by it only where it is set.",
+        WEB,
     ),
     Setting(
         "RMBG_LEDGER",
@@ -258,8 +263,8 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_PAID_WAITING",
         "int",
         "16",
-        "Paid calls per door (page/API/MCP; REST) that may wait for room under a cap beside its 4 cut-out "
-        "slots; one more is refused at once (HTTP 503), so free cut-outs never wait behind them.",
+        "Paid calls per door (page/API/MCP, REST, Compare, Benchmark, Video, REST video) that may wait outside "
+        "its work slots; one more is refused at once (HTTP 503), so free work never waits behind them.",
         "rmbg.webapp.slots",
     ),
     Setting("RMBG_VIDEO_MEMORY_MB", "int (MiB)", "896", "Memory the app's video clips may hold at once.", ROOM),

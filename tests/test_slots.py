@@ -6,6 +6,7 @@ when room comes back."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from decimal import Decimal
 
@@ -87,3 +88,42 @@ def test_a_full_waiting_room_is_a_busy_server_not_a_spent_cap():
             pass
     assert status_of(refused.value) == 503
     assert str(refused.value).startswith("runware-rembg waits, and 1 paid calls already wait on this server")
+
+
+def test_a_request_whose_threads_all_wait_gives_its_one_slot_back_once():
+    """A comparison's providers run in threads of their own, in the request's context (rmbg.compare): two of
+    them waiting take one place in the waiting room and give the request's one slot back once; free work runs
+    meanwhile, and another request's wait finds the room full. Then the slot is taken back once."""
+    slots = Slots(work=1, waiting=1)
+    both_out, back = threading.Barrier(3), threading.Event()
+
+    def waits() -> None:
+        with waiting_outside("runware-rembg is waiting for its first call"):
+            both_out.wait(30)
+            back.wait(30)
+
+    with slots.taken():
+        threads = [threading.Thread(target=contextvars.copy_context().run, args=(waits,)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        both_out.wait(30)
+        ran, refused = [], []
+
+        def other() -> None:
+            with slots.taken():
+                ran.append("free")
+                try:
+                    with slots.stepped_out("fal-bria waits"):
+                        pass
+                except ServerBusy as exc:
+                    refused.append(str(exc))
+
+        free = threading.Thread(target=other)
+        free.start()
+        free.join(30)
+        back.set()
+        for t in threads:
+            t.join(30)
+        assert ran == ["free"] and refused[0].startswith("fal-bria waits, and 1 paid calls already wait")
+    with slots.taken():  # the one slot is free again: given back once, taken back once, released once
+        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from decimal import Decimal
 
 import pytest
 
@@ -129,13 +130,14 @@ def watching_model():
 
 
 def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_path, monkeypatch):
-    """Four clips sent at once through videos.remove (each from its own thread, as REST and the page
-    do), with room for one at a time: every frame of every clip ran with at most one clip's estimate
-    held, the others queued, and all four came back."""
+    """Four clips sent at once through videos.remove (each from its own thread, two in POST /api/video's
+    own slots and two in the Video tab's, as REST and the page do), with room for one at a time: every
+    frame of every clip ran with at most one clip's estimate held, the others queued, and all four came back."""
     pytest.importorskip("gradio")
     from rmbg.webapp import AppConfig, Keys
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
+    from rmbg.webapp.slots import Slots
     from rmbg.webapp.video_clips import Upload
     from rmbg.webapp.videos import VideoLook, remove
     from tests.video_clips import davis, write_clip
@@ -145,9 +147,11 @@ def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_pa
     monkeypatch.setenv("RMBG_VIDEO_MEMORY_MB", str(one // MIB + 1))  # room for one clip, not two
     app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
     frames: dict[int, int] = {}
+    rest = Slots(2)  # POST /api/video's (rmbg.webapp.rest_video); the tab's are the app's
 
     def send(i: int) -> None:
-        shown = remove(app, Upload(clips[i], clips[i].name), "threshold", VideoLook(), Keys(), session_id=f"s{i}")
+        with rest.taken() if i < 2 else contextlib.nullcontext():
+            shown = remove(app, Upload(clips[i], clips[i].name), "threshold", VideoLook(), Keys(), session_id=f"s{i}")
         frames[i] = shown.result.frames
 
     with watching_model() as seen:
@@ -163,3 +167,74 @@ def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_pa
     assert len(seen) == 22 and all(held == one for held, _ in seen)  # one clip's room at a time
     assert sorted({waiting for _, waiting in seen}, reverse=True) == [3, 2, 1, 0]  # the others in line
     assert ROOM.held == 0 and ROOM.waiting == 0
+
+
+def paid_clip_waiting(tmp_path, room: VideoRoom, mib: int, on_wait):
+    """A clip holding `mib` of `room` whose paid call must wait for room under a cap (a call in flight holds
+    most of it, on a real ledger): (the clip's thread, its results, the policy, the call in flight's hold).
+    `on_wait(ledger, in_flight)` runs at each step of the wait (rmbg.paying.Policy's sleep), outside the room."""
+    from decimal import Decimal
+
+    from rmbg.ledger import Account
+    from rmbg.ledger.sql import SqlLedger
+    from rmbg.paying import Payment, Policy
+    from rmbg.webapp.slots import waiting_outside
+
+    cap = (Account("day:room", Decimal("0.05")),)
+    ledger = SqlLedger.open(str(tmp_path / "ledger.sqlite3"))
+    in_flight = ledger.reserve("v", cap, Decimal("0.04"), probe=False)
+    policy = Policy(ledger, waiting=waiting_outside, sleep=lambda s: on_wait(ledger, in_flight), wait_s=WAIT_S)
+    got: list[object] = []
+
+    def run() -> None:
+        try:
+            with room.hold(mib * MIB):
+                got.append(policy.reserve(Payment("v", Decimal("0.01"), cap), first_call_alone=False))
+        except BaseException as exc:  # the test reads it
+            got.append(exc)
+
+    clip = threading.Thread(target=run, daemon=True)
+    clip.start()
+    return clip, got, ledger, in_flight
+
+
+def test_a_paid_clip_gives_its_memory_back_while_its_call_waits(budget, tmp_path):
+    """A free clip that needs the memory a paid clip holds runs while that clip's call waits at the cap's
+    edge; the paid clip takes its room back, after the free one, and goes on."""
+    room, freed = VideoRoom(), threading.Event()
+    free: list[Clip] = []
+
+    def on_wait(ledger, in_flight) -> None:
+        if not free:
+            free.append(Clip(room, 60))  # 60 + the paid clip's 60 > 100: it runs only if the room was given back
+            assert free[0].entered.wait(WAIT_S) and room.held == 60 * MIB
+            freed.set()
+
+    paid, got, ledger, in_flight = paid_clip_waiting(tmp_path, room, 60, on_wait)
+    assert freed.wait(WAIT_S)
+    ledger.settle(in_flight.id, Decimal("0.02"))  # room under the cap comes back: the paid call goes on
+    assert room.wait_for_waiting(1, WAIT_S)  # for its memory again, behind the free clip
+    free[0].finish()
+    paid.join(WAIT_S)
+    assert type(got[0]).__name__ == "Hold" and room.held == 0
+    ledger.close()
+
+
+def test_a_paid_clip_refused_its_memory_after_its_wait_sends_nothing_and_keeps_no_hold(monkeypatch, tmp_path):
+    monkeypatch.setenv("RMBG_VIDEO_MEMORY_MB", "100")
+    monkeypatch.setenv("RMBG_VIDEO_WAIT_S", "0.3")
+    room = VideoRoom()
+    free: list[Clip] = []
+
+    def on_wait(ledger, in_flight) -> None:
+        if not free:
+            free.append(Clip(room, 60))
+            assert free[0].entered.wait(WAIT_S)
+            ledger.settle(in_flight.id, Decimal("0.02"))  # the paid call may go on: its memory is taken
+
+    paid, got, ledger, _ = paid_clip_waiting(tmp_path, room, 60, on_wait)
+    paid.join(WAIT_S)
+    assert isinstance(got[0], ServerBusy) and "no memory free for this one" in str(got[0])
+    assert ledger.spent("day:room", 0) == Decimal("0.02")  # the call in flight's cost; the refused one holds nothing
+    free[0].finish()
+    ledger.close()

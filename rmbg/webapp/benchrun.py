@@ -109,25 +109,27 @@ def run(
     flag = B.STOPS.start(session_id, app.config.bench_max_s)
     folder = Path(tempfile.mkdtemp(prefix="rmbg-upload-"))
     try:
-        upload = read_upload(images, truth, folder)
-        check_model_time(ids, len(upload.names), app)
-        if upload.truth:
-            scored = B.run_scored(
-                upload, ids, keys, app, session_id=session_id, volume=volume, report=report, stop=flag
-            )
-            files = [str(p) for p in R.downloads(scored, app)]
-            status = R.status_line(scored, app.ledger.session_spent(session_id)) + stopped_why(flag)
-            return BenchView(
-                status, R.SUMMARY_HEADERS, R.summary_rows(scored), R.plot_figure(scored), R.gallery(scored), files
-            )
-        cutouts, rows = run_blind(upload, ids, keys, app, session_id=session_id, report=report, stop=flag)
-        arena.keep(session_id, cutouts)
-        head = "Stopped: cut-outs so far" if flag.reason else "Done"
-        status = (
-            f"**{head}**: no ground truth, so nothing is scored; vote below on pairs of cut-outs "
-            f"({len(cutouts.pairs())} pairs). {spent_sentence(app.ledger.session_spent(session_id))}"
-        ) + stopped_why(flag)
-        return BenchView(status, BLIND_HEADERS, rows, blind=True)
+        # one of the door's slots; a paid call that must wait steps out of it (rmbg.webapp.slots)
+        with app.benchmark_slots.taken():
+            upload = read_upload(images, truth, folder)
+            check_model_time(ids, len(upload.names), app)
+            if upload.truth:
+                scored = B.run_scored(
+                    upload, ids, keys, app, session_id=session_id, volume=volume, report=report, stop=flag
+                )
+                files = [str(p) for p in R.downloads(scored, app)]
+                status = R.status_line(scored, app.ledger.session_spent(session_id)) + stopped_why(flag)
+                return BenchView(
+                    status, R.SUMMARY_HEADERS, R.summary_rows(scored), R.plot_figure(scored), R.gallery(scored), files
+                )
+            cutouts, rows = run_blind(upload, ids, keys, app, session_id=session_id, report=report, stop=flag)
+            arena.keep(session_id, cutouts)
+            head = "Stopped: cut-outs so far" if flag.reason else "Done"
+            status = (
+                f"**{head}**: no ground truth, so nothing is scored; vote below on pairs of cut-outs "
+                f"({len(cutouts.pairs())} pairs). {spent_sentence(app.ledger.session_spent(session_id))}"
+            ) + stopped_why(flag)
+            return BenchView(status, BLIND_HEADERS, rows, blind=True)
     finally:
         B.STOPS.finish(session_id, flag)
         shutil.rmtree(folder, ignore_errors=True)

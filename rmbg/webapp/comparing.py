@@ -154,7 +154,8 @@ def run(
         report(f"Running {len(built)} providers…")
     try:
         guarded = [Guarded(p, payer(app, session_id, keys, p.id), on_cpu=on_cpu) for p in built]
-        comparison = compare(image, guarded, cache=app.cache, options=options, refine=refine or None)
+        with app.compare_slots.taken():  # a paid call that must wait steps out of it (rmbg.webapp.slots)
+            comparison = compare(image, guarded, cache=app.cache, options=options, refine=refine or None)
     finally:
         for provider in built:
             close(provider)

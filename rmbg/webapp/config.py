@@ -7,10 +7,11 @@ are spent by visitors only when the owner says so:
   unset                     only when the app is private: not a Hugging Face
                             Space (no SPACE_ID) and bound to a loopback
                             address (GRADIO_SERVER_NAME unset or localhost).
-RMBG_SESSION_CAP_USD (default 1) caps what one browser session may spend on
-hosted calls, so a runaway comparison stops; RMBG_DAILY_CAP_USD (default 5)
-caps what all visitors together may spend of the server's own keys per UTC
-day (rmbg.webapp.spending). RMBG_TRUSTED_PROXIES names the proxies whose
+RMBG_SESSION_CAP_USD caps what one browser session may spend on hosted calls,
+so a runaway comparison stops; RMBG_DAILY_CAP_USD caps what all visitors
+together may spend of the server's own keys per UTC day (rmbg.webapp.spending).
+Their defaults, as every default read here, are the ones rmbg.settings_declared
+declares (read with rmbg.settings.declared_number): written once. RMBG_TRUSTED_PROXIES names the proxies whose
 X-Forwarded-For header is believed (rmbg.webapp.identity); RMBG_HF_REPOS,
 RMBG_PUBLIC and RMBG_VISITOR_DOWNLOADS which model downloads visitors may
 start (rmbg.webapp.downloads).
@@ -27,12 +28,13 @@ from typing import Any
 
 from ..licences import commercial_only
 from ..pricing import REFERENCE_MONTHLY_VOLUME
+from ..settings import declared_number
 from ..settings import of as settings_of
 from .downloads import repo_list
 from .identity import trusted_proxies
 
-DEFAULT_CAP_USD = Decimal("1")
-DEFAULT_DAILY_CAP_USD = Decimal("5")
+DEFAULT_CAP_USD = declared_number("RMBG_SESSION_CAP_USD")
+DEFAULT_DAILY_CAP_USD = declared_number("RMBG_DAILY_CAP_USD")
 LOOPBACK = frozenset({"", "127.0.0.1", "localhost", "::1"})
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
@@ -74,14 +76,14 @@ class AppConfig:
     daily_cap_usd: Decimal = DEFAULT_DAILY_CAP_USD
     monthly_volume: int = REFERENCE_MONTHLY_VOLUME
     max_preview_side: int = 1600
-    memory_mb: int = 448
-    downloads_mb: int = 1024
-    uploads_mb: int = 2048
+    memory_mb: int = int(declared_number("RMBG_APP_MEMORY_MB"))
+    downloads_mb: int = int(declared_number("RMBG_DOWNLOADS_MB"))
+    uploads_mb: int = int(declared_number("RMBG_UPLOADS_MB"))
     trusted_proxies: tuple[str, ...] = ()
     hf_repos: tuple[str, ...] = ()
     public: bool = False
     visitor_downloads: tuple[str, ...] | None = None
-    bench_max_s: float = 600.0
+    bench_max_s: float = float(declared_number("RMBG_BENCH_MAX_SECONDS"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
@@ -91,15 +93,15 @@ class AppConfig:
         values: dict[str, Any] = {
             "allow_server_keys": server_keys_allowed(env),
             "cap_usd": cap_from_env(env),
-            "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD", DEFAULT_DAILY_CAP_USD),
-            "memory_mb": int(cap_from_env(env, "RMBG_APP_MEMORY_MB", Decimal(448))),
-            "downloads_mb": int(cap_from_env(env, "RMBG_DOWNLOADS_MB", Decimal(1024))),
-            "uploads_mb": int(cap_from_env(env, "RMBG_UPLOADS_MB", Decimal(2048))),
+            "daily_cap_usd": cap_from_env(env, "RMBG_DAILY_CAP_USD"),
+            "memory_mb": int(cap_from_env(env, "RMBG_APP_MEMORY_MB")),
+            "downloads_mb": int(cap_from_env(env, "RMBG_DOWNLOADS_MB")),
+            "uploads_mb": int(cap_from_env(env, "RMBG_UPLOADS_MB")),
             "trusted_proxies": trusted_proxies(env),
             "hf_repos": repo_list(env),
             "public": public_deployment(env),
             "visitor_downloads": repo_list(env, "RMBG_VISITOR_DOWNLOADS") or None,
-            "bench_max_s": float(cap_from_env(env, "RMBG_BENCH_MAX_SECONDS", Decimal(600))),
+            "bench_max_s": float(cap_from_env(env, "RMBG_BENCH_MAX_SECONDS")),
         }
         values.update(overrides)
         return cls(**values)
@@ -137,8 +139,7 @@ def server_keys_allowed(environ: Mapping[str, str]) -> bool:
     return not is_public(environ) if said is None else said
 
 
-def cap_from_env(
-    environ: Mapping[str, str], name: str = "RMBG_SESSION_CAP_USD", default: Decimal = DEFAULT_CAP_USD
-) -> Decimal:
-    """A USD amount (or MiB) of 0 or more; ValueError naming the variable otherwise."""
-    return settings_of(environ).decimal(name, default)
+def cap_from_env(environ: Mapping[str, str], name: str = "RMBG_SESSION_CAP_USD") -> Decimal:
+    """A USD amount (or MiB, or seconds) of 0 or more, its declared default when unset; ValueError
+    naming the variable otherwise."""
+    return settings_of(environ).decimal(name)

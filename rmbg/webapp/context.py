@@ -8,7 +8,9 @@ recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
 warm: local providers (id and options) that have run in this process, whose
 model is loaded (the progress text says "loads the model" only before that);
 videos: the clips kept for re-encoding, every session's, bounded on disk, and
-runs: the video runs in progress with their Stop flags (rmbg.webapp.video_shelf).
+runs: the video runs in progress with their Stop flags (rmbg.webapp.video_shelf);
+slots, compare_slots, benchmark_slots, video_slots: each door's work slots, a paid
+call's wait outside them (rmbg.webapp.slots).
 The matte cache and `recent` share config.memory_mb, so memory stays flat
 however many sessions come and go.
 Per-visitor values never live here: they are in the Session (gr.State).
@@ -23,7 +25,7 @@ from .config import AppConfig
 from .look import OutputStore
 from .pricebook import PriceBook
 from .recent import Recent, image_bytes
-from .slots import Slots
+from .slots import BENCHMARK, COMPARE, VIDEO, Slots
 from .spending import Ledger
 from .video_shelf import Runs, Shelf
 
@@ -42,6 +44,9 @@ class App:
     videos: Shelf = field(default_factory=Shelf)
     runs: Runs = field(default_factory=Runs)
     slots: Slots = field(default_factory=Slots)  # the page's, its API's and MCP's cut-outs (REST has its own)
+    compare_slots: Slots = field(default_factory=lambda: Slots(COMPARE))  # each door's own (rmbg.webapp.slots)
+    benchmark_slots: Slots = field(default_factory=lambda: Slots(BENCHMARK))
+    video_slots: Slots = field(default_factory=lambda: Slots(VIDEO))  # the Video tab's (POST /api/video has its own)
 
     @classmethod
     def create(

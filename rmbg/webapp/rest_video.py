@@ -28,7 +28,6 @@ documented in GET /api/openapi.json beside /api/remove's.
 
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 import uuid
@@ -53,6 +52,7 @@ from .inputs import Text, VideoFormat
 from .look import Look
 from .rest_body import ERROR_CODES, TooLarge, read_body, refusal
 from .rest_types import Refusal, as_text, keys_of, parameters
+from .slots import Slots, admitted
 from .video_clips import Clip, Upload, clip_of
 from .videos import VideoLook, remove
 
@@ -180,7 +180,8 @@ async def read_video_body(request: Request) -> tuple[dict[str, Any], dict[str, U
 def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], str], fetch: object) -> None:
     """Add POST /api/video to `api` (app None: the route only describes itself).
     `fetch` None: this server fetches no URLs (as /api/remove's)."""
-    limiter = anyio.CapacityLimiter(VIDEO_CONCURRENCY)
+    limiter = anyio.CapacityLimiter(admitted(VIDEO_CONCURRENCY))  # the clips working, the rest paid calls waiting
+    slots = Slots(VIDEO_CONCURRENCY)  # its own slots (rmbg.webapp.slots): a paid call waits outside them
 
     @api.post(
         "/api/video",
@@ -233,9 +234,13 @@ def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], 
     ) -> Any:
         """The clip cut in a worker thread, stopped at the next frame if the client hangs up."""
         run_key = f"rest-video:{uuid.uuid4().hex}"
-        work = functools.partial(
-            remove, app, clip, provider_id, look, keys, session_id=rest_identity(client), run_key=run_key, keep=False
-        )
+
+        def work() -> Any:
+            with slots.taken():
+                return remove(
+                    app, clip, provider_id, look, keys, session_id=rest_identity(client), run_key=run_key, keep=False
+                )
+
         outcome: list[Any] = []
         async with anyio.create_task_group() as group:
 

@@ -6,13 +6,16 @@ machine (or, on PostgreSQL, every replica) share the caps, and a restart
 keeps them.
 
 Two caps, both in USD, both checked before a paid call is sent:
-- per browser session (RMBG_SESSION_CAP_USD, default 1): what one session
+- per browser session (RMBG_SESSION_CAP_USD): what one session
   may spend on hosted calls, with its own key or the server's; forgotten after
   an hour without calls (idle_s), as the page's state is, so a caller keyed
   by address (REST, MCP; rmbg.webapp.identity) is not blocked for ever;
-- per UTC day across all sessions (RMBG_DAILY_CAP_USD, default 5): what
-  visitors together may spend of the server's own keys. The day's total is
-  never forgotten.
+- per UTC day across all sessions (RMBG_DAILY_CAP_USD): what visitors
+  together may spend of the server's own keys. The day's total is never
+  forgotten.
+
+Their defaults are declared once, in rmbg.settings_declared (rmbg.webapp.config
+reads them).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def compare(
     limits, look = app_limits(), VideoLook()
     results: list[VideoResult] = []
     sides: list[Side] = []
-    with app.runs.running(run_key or session_id) as stop:
+    with app.video_slots.taken(), app.runs.running(run_key or session_id) as stop:  # a slot, as videos.remove's
         app.videos.drop(session_id, "compare")
         folder = Path(tempfile.mkdtemp(prefix="rmbg-app-video-"))
         try:

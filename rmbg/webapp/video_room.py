@@ -18,6 +18,9 @@ clip's header has been read and before its first frame is decoded:
   a large clip is not passed over forever by small ones), up to
   RMBG_VIDEO_WAIT_S, then is refused in words (`ServerBusy`, HTTP 503);
   a Stop while it waits ends the wait (VideoStopped, as a stop at any frame);
+- a paid call of the clip that must wait before it is sent (rmbg.paying)
+  gives the room back while it waits, as it gives back its door's slot
+  (rmbg.webapp.slots), and waits its turn again after;
 - a clip that needs more than the whole budget runs when nothing else does,
   rather than never: the budget bounds what runs together, and the size
   limit (RMBG_VIDEO_MAX_SIZE) bounds one clip.
@@ -37,6 +40,7 @@ from typing import Any
 from ..errors import ServerBusy
 from ..settings import current
 from ..video.limits import VideoStopped
+from .slots import given_back_while_waiting
 
 MIB = 2**20
 DEFAULT_BUDGET_MB = 896
@@ -84,7 +88,27 @@ class VideoRoom:
     def hold(self, need: int, stop: Any = None) -> Iterator[None]:
         """Room for a clip that needs `need` bytes, for as long as it runs: waits its turn
         (module doc); ServerBusy after RMBG_VIDEO_WAIT_S; VideoStopped when `stop` (anything
-        with is_set()) is set while it waits."""
+        with is_set()) is set while it waits. A paid call of the clip that must wait before it
+        is sent gives the room back meanwhile and waits its turn again after (rmbg.webapp.slots)."""
+        held: list[int | None] = [self._take(need, stop)]
+
+        @contextlib.contextmanager
+        def aside() -> Iterator[None]:
+            self._give(held[0])
+            held[0] = None
+            try:
+                yield
+            finally:
+                held[0] = self._take(need, stop)
+
+        try:
+            with given_back_while_waiting(aside):
+                yield
+        finally:
+            self._give(held[0])
+
+    def _take(self, need: int, stop: Any) -> int:
+        """Wait for room (hold's rule); the ticket that holds it."""
         settings = current()
         budget = settings.integer("RMBG_VIDEO_MEMORY_MB", DEFAULT_BUDGET_MB) * MIB
         wait_s = settings.number("RMBG_VIDEO_WAIT_S", DEFAULT_WAIT_S)
@@ -109,12 +133,14 @@ class VideoRoom:
                 self._queue.remove(ticket)
                 self._lock.notify_all()
             self._held[ticket] = need
-        try:
-            yield
-        finally:
-            with self._lock:
-                del self._held[ticket]
-                self._lock.notify_all()
+        return ticket
+
+    def _give(self, ticket: int | None) -> None:
+        if ticket is None:  # given back while a paid call waited, and not taken again (refused)
+            return
+        with self._lock:
+            del self._held[ticket]
+            self._lock.notify_all()
 
     def _fits(self, ticket: int, need: int, budget: int) -> bool:
         """This clip's turn (the first waiting) and room for it, or nothing else running."""

@@ -217,7 +217,9 @@ def remove(
     entry = video_provider(provider_id)
     limits = app_limits()
     started = time.perf_counter()
-    with app.runs.running(run_key or session_id) as stop:
+    # one of the door's slots (POST /api/video's own when it took one); a paid call that must wait
+    # steps out of it (rmbg.webapp.slots)
+    with app.video_slots.taken(), app.runs.running(run_key or session_id) as stop:
         if keep:
             app.videos.drop(session_id, "one")  # a new run replaces the last; a stopped one leaves nothing
         folder = Path(tempfile.mkdtemp(prefix="rmbg-app-video-"))
@@ -256,10 +258,10 @@ def rerender(app: App, session_id: str, look: VideoLook) -> Shown | None:
     background = look.backdrop()
     started = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="rmbg-app-video-"))
-    info = kept.results[0].info
+    info = kept.results[0].info  # decoded and encoded again, in one of the door's slots
     try:
         files = []
-        with ROOM.hold(need_bytes(info.width, info.height, info.coded_size)):  # decoded and encoded again
+        with app.video_slots.taken(), ROOM.hold(need_bytes(info.width, info.height, info.coded_size)):
             for fmt, name in look.files(kept.stem):
                 path = kept.results[0].save(folder / name, fmt, background=background if fmt == "mp4" else None)
                 files.append(app.store.adopt(path, name))

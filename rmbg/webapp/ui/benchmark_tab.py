@@ -13,6 +13,7 @@ from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
 from ..inputs import Text
+from ..slots import BENCHMARK, admitted
 from .common import api_twin, colour_control, lenient, on_page, session_of
 from .forms import BenchmarkForm, Call, endpoint, key_controls
 
@@ -152,7 +153,7 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         [*outputs, message],
         api_name="page_benchmark",
         api_visibility="private",
-        concurrency_limit=2,
+        concurrency_limit=admitted(BENCHMARK),
         concurrency_id="benchmark",
     )
     api_twin(
@@ -161,7 +162,7 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         outputs,
         "benchmark",
         on_cancel=lambda request: benchmark.STOPS.stop(session_of(request)),  # no paid call after a cancel
-        concurrency_limit=2,
+        concurrency_limit=admitted(BENCHMARK),
         concurrency_id="benchmark",
     )
 

@@ -12,6 +12,7 @@ from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
 from ..look import Look, flag
+from ..slots import COMPARE, admitted
 from .common import EXAMPLES, api_twin, colour_control, image_input, on_page, page_errors, session_of
 from .forms import Call, CompareForm, endpoint, key_controls
 
@@ -122,10 +123,12 @@ def wire_compare(
         [session, *views, message],
         api_name="page_compare",
         api_visibility="private",
-        concurrency_limit=2,
+        concurrency_limit=admitted(COMPARE),
         concurrency_id="compare",
     )
-    api_twin(handler, inputs, [session, *views], "compare", concurrency_limit=2, concurrency_id="compare")
+    api_twin(
+        handler, inputs, [session, *views], "compare", concurrency_limit=admitted(COMPARE), concurrency_id="compare"
+    )
 
     @page_errors
     def compare_look(state: Any, background: Text = "transparent", colour: Text = "#ffffff") -> Any:

@@ -18,6 +18,7 @@ from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
 from ..look import BACKGROUNDS
+from ..slots import VIDEO, admitted
 from .common import (
     api_twin,
     colour_control,
@@ -170,12 +171,14 @@ def wire_one(
         [*outputs, message],
         api_name="page_video",
         api_visibility="private",
-        concurrency_limit=2,
+        concurrency_limit=admitted(VIDEO),
         concurrency_id="video",
     )
     # a client that cancels, or drops its connection: the clip stops at its next frame
     stopper = halt_for(app)
-    api_twin(handler, inputs, outputs, "video", on_cancel=stopper, concurrency_limit=2, concurrency_id="video")
+    api_twin(
+        handler, inputs, outputs, "video", on_cancel=stopper, concurrency_limit=admitted(VIDEO), concurrency_id="video"
+    )
 
     # a named endpoint for programs on the gradio API, not an MCP tool (it needs the caller's session)
     stop.click(not_a_tool(page_errors(halt_for(app))), None, None, api_name="video_stop", queue=False)
@@ -215,11 +218,11 @@ def wire_video_rerender(app: App, controls: dict[str, Any], outputs: list[Any], 
         [*outputs, message],
         api_name="page_video_rerender",
         api_visibility="private",
-        concurrency_limit=2,
+        concurrency_limit=admitted(VIDEO),
         concurrency_id="video",
         trigger_mode="always_last",
     )
-    api_twin(handler, inputs, outputs, "video_rerender", concurrency_limit=2, concurrency_id="video")
+    api_twin(handler, inputs, outputs, "video_rerender", concurrency_limit=admitted(VIDEO), concurrency_id="video")
 
 
 def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: Any) -> None:
@@ -271,11 +274,17 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
         [*outputs, message],
         api_name="page_video_compare",
         api_visibility="private",
-        concurrency_limit=2,
+        concurrency_limit=admitted(VIDEO),
         concurrency_id="video",
     )
     api_twin(
-        handler, inputs, outputs, "video_compare", on_cancel=halt_for(app), concurrency_limit=2, concurrency_id="video"
+        handler,
+        inputs,
+        outputs,
+        "video_compare",
+        on_cancel=halt_for(app),
+        concurrency_limit=admitted(VIDEO),
+        concurrency_id="video",
     )
     stop.click(page_errors(halt_for(app)), None, None, api_visibility="private", queue=False)
     frame.input(None, frame, None, js=STEP_JS, api_visibility="private")

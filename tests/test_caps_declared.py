@@ -1,0 +1,72 @@
+"""One default for each cap (docs/money.md): the session cap, the day's cap and
+the bound are declared once, in rmbg.settings_declared, and every reader takes
+its default from there (a changed declaration moves them all); the operator's
+own runs have no daily cap unless RMBG_DAILY_CAP_USD is set, as the
+declaration says; the money page states the declared defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import rmbg.settings as settings
+from rmbg.paying import bound_x, operator_accounts
+from rmbg.settings import declared_number
+from rmbg.webapp.config import AppConfig
+
+CAPS = ("RMBG_SESSION_CAP_USD", "RMBG_DAILY_CAP_USD", "RMBG_PRICE_BOUND_X")
+MONEY = Path(__file__).resolve().parents[1] / "docs" / "money.md"
+
+
+@pytest.fixture(autouse=True)
+def unset(monkeypatch):
+    for name in CAPS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def declaring(monkeypatch, **defaults: str) -> None:
+    """rmbg.settings reads SETTINGS with these defaults instead (the declaration changed)."""
+    changed = tuple(
+        dataclasses.replace(s, default=defaults[s.name]) if s.name in defaults else s for s in settings.SETTINGS
+    )
+    monkeypatch.setattr(settings, "SETTINGS", changed)
+
+
+def test_every_reader_takes_its_default_from_the_declaration(monkeypatch):
+    config = AppConfig.from_env({})
+    assert (
+        (config.cap_usd, config.daily_cap_usd)
+        == (Decimal(1), Decimal(5))
+        == (AppConfig().cap_usd, AppConfig().daily_cap_usd)
+    )
+    assert bound_x() == Decimal(2)
+    declaring(monkeypatch, RMBG_SESSION_CAP_USD="0.5", RMBG_DAILY_CAP_USD="7", RMBG_PRICE_BOUND_X="3")
+    config = AppConfig.from_env({})
+    assert (config.cap_usd, config.daily_cap_usd, bound_x()) == (Decimal("0.5"), Decimal(7), Decimal(3))
+
+
+def test_a_declaration_in_words_is_no_default_to_read():
+    with pytest.raises(ValueError, match="RMBG_LEDGER declares no number as its default"):
+        declared_number("RMBG_LEDGER")
+
+
+def test_the_operators_own_runs_have_no_daily_cap_unless_it_is_set(monkeypatch):
+    """The app's visitors are capped at the declared default; a CLI batch, the library and `evaluate`
+    count in the same day's total, capped only by a value the operator set."""
+    own, day = operator_accounts("batch", Decimal("0.10"))
+    assert own.cap == Decimal("0.10") and day.key.startswith("day:") and day.cap is None
+    assert AppConfig.from_env({}).daily_cap_usd == Decimal(5)
+    monkeypatch.setenv("RMBG_DAILY_CAP_USD", "3")
+    assert operator_accounts("batch", None)[1].cap == Decimal(3)
+    meaning = next(s.meaning for s in settings.SETTINGS if s.name == "RMBG_DAILY_CAP_USD")
+    assert "capped by it only where it is set" in meaning
+
+
+def test_the_money_page_states_the_declared_defaults():
+    rows = dict(re.findall(r"^\| `(RMBG_\w+)` \| ([^|]+) \|", MONEY.read_text(encoding="utf-8"), re.MULTILINE))
+    for name in CAPS:
+        assert Decimal(rows[name].strip()) == declared_number(name), name
