@@ -144,9 +144,7 @@ SETTINGS: tuple[Setting, ...] = (
         "buffers; what auto means on glibc) or the C library's defaults.",
         "rmbg.providers.local.device",
     ),
-    Setting(
-        "RMBG_THREADS", "int", "CPU affinity or quota", "Threads all CPU work shares (docs/cpu.md).", "rmbg.threads"
-    ),
+    Setting("RMBG_THREADS", "int", "CPU affinity or quota", "Threads all CPU work shares.", "rmbg.threads"),
     # --- money -------------------------------------------------------------------
     Setting(
         "RMBG_CPU_USD_PER_HOUR",
@@ -263,8 +261,7 @@ SETTINGS: tuple[Setting, ...] = (
         "RMBG_PAID_WAITING",
         "int",
         "16",
-        "Paid calls per door (page/API/MCP, REST, Compare, Benchmark, Video, REST video) that may wait outside "
-        "its work slots; one more is refused at once (HTTP 503), so free work never waits behind them.",
+        "Paid calls each door lets wait outside its work slots, so free work never waits; one more: HTTP 503.",
         "rmbg.webapp.slots",
     ),
     Setting("RMBG_VIDEO_MEMORY_MB", "int (MiB)", "896", "Memory the app's video clips may hold at once.", ROOM),
