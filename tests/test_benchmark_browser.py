@@ -77,6 +77,8 @@ def test_a_blind_benchmark_and_votes(page_and_fal, votes_db, tmp_path):  # noqa:
     expect(page.locator("#bench-estimate")).to_contain_text("Estimated: $0.0360 for 2 image(s)")  # 2 x fal's $0.018
     page.locator("#bench-run").click()
     expect(page.locator("#bench-status")).to_contain_text("no ground truth")
+    expect(page.locator("#vote-left img")).to_have_count(1)  # the first pair comes with "Done", unasked
+    expect(page.locator("#vote-left-wins")).to_be_enabled()
     assert submits(fal) == 2
     for side in ("left", "right"):
         page.locator("#vote-background label", has_text="black").click()

@@ -72,6 +72,15 @@ class Arena:
             while len(self._sets) > MAX_SETS:
                 self._sets.popitem(last=False)
 
+    def has_pairs(self, session_id: str) -> bool:
+        """Whether this visitor's last blind run left pairs they have not voted on yet."""
+        with self._lock:
+            cutouts = self._sets.get(session_id)
+        if cutouts is None:
+            return False
+        voted = self.store.book.voted(voter_digest(session_id))
+        return any(pair not in voted for pair in cutouts.pairs())
+
     def pair(self, session_id: str, background: str, colour: str | None = None) -> tuple[Image.Image, Image.Image, str]:
         """Two cut-outs of one image on the chosen background, sides at random, and the ticket to vote with;
         only pairs this visitor has not voted on are drawn."""

@@ -52,7 +52,8 @@ def estimate_line(
     timed = f" Local models: about {duration(seconds)} of model time here." if seconds else ""
     return (
         f"Estimated: **${format_usd(usd)}** for {n} image(s) × the ticked hosted providers (local models: "
-        f"compute only). Reserved against this session's cap (${app.config.cap_usd:.2f}) before anything runs; "
+        f"compute only). Reserved before anything runs against your session's cap (${app.config.cap_usd:.2f}), and "
+        "the server's daily cap where its keys pay; "
         f"what is not spent is given back. Monthly projection at {volume:,} images in the results table.{timed}"
     )
 

@@ -147,7 +147,7 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         **key_controls(keys),
     }
     inputs, outputs = BenchmarkForm.inputs(controls), [status, table, plot, gallery, files]
-    run.click(
+    ran = run.click(
         on_page(handler, 5),
         inputs,
         [*outputs, message],
@@ -156,6 +156,14 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         concurrency_limit=admitted(BENCHMARK),
         concurrency_id="benchmark",
     )
+
+    def first_pair(background: Text, colour: Text, request: gr.Request | None = None) -> tuple[Any, ...]:
+        """After a blind run, its first pair is on screen with its "Done" (no click on New pair first)."""
+        if not arena.has_pairs(session_of(request)):
+            return (gr.update(),) * 4  # a run with ground truth: nothing to vote on
+        return (*arena.pair(session_of(request), background, colour), "")
+
+    ran.success(first_pair, [background, colour], [left, right, ticket, reveal], api_visibility="private")
     api_twin(
         handler,
         inputs,
