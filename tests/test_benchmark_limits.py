@@ -11,6 +11,7 @@ import pytest
 
 from rmbg.webapp import benchmark
 from rmbg.webapp.benchmark import RunStop
+from rmbg.webapp.catalog import SLOTS
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import RunwareFake
@@ -97,7 +98,7 @@ def test_a_client_that_drops_the_connection_stops_the_paid_calls(tmp_path):
                     for f in http.post(f"{api}/upload", files=files).json()
                 ]
 
-            data = [uploaded(images), uploaded(masks), ["fal-bria"], 100, FAL_KEY, "", "", ""]
+            data = [uploaded(images), uploaded(masks), ["fal-bria"], 100, FAL_KEY, *[""] * (len(SLOTS) - 1)]
             answer = http.post(f"{api}/call/benchmark", json={"data": data})
             event_id = answer.json()["event_id"]
             with http.stream("GET", f"{api}/call/benchmark/{event_id}") as stream:
