@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ...errors import (
-    InvalidImageError,
     InvalidRequestError,
     ProviderResponseError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
 )
 from ...types import Cost, format_usd
+from .payload import fetch_retrying
 
 if TYPE_CHECKING:
     from ..base import ProviderStatus
@@ -48,7 +46,6 @@ VIDEO_TYPES = {
     ".mkv": "video/x-matroska",
     ".gif": "image/gif",
 }
-RESULT_ATTEMPTS = 3  # a result file is fetched at most this often (a CDN's 5xx, a dropped connection)
 # Frames of a second a vendor is not taken to bill: a 5.0004 s header is 5 s, not 6.
 BILLING_SLACK_S = 0.001
 
@@ -211,32 +208,18 @@ def download_video(
 def _fetch_into(
     url: str, provider_id: str, trusted: set[str], dest: Path, max_bytes: int, seconds_left: Callable[[], float]
 ) -> str:
-    from ...image.fetch import FetchFailed, TooLarge, URLRefused, fetch_file
+    from ...image.fetch import fetch_file
 
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with dest.open("wb") as out:
-                _, content_type, _ = fetch_file(
-                    url, out, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=max(0.001, seconds_left()),
-                    accept="video/*",
-                )  # fmt: skip
-            return content_type
-        except URLRefused as exc:
-            raise ProviderResponseError(provider_id, f"pointed to a result this server will not fetch: {exc}") from None
-        except TooLarge as exc:
-            raise ProviderResponseError(
-                provider_id,
-                f"sent a result of {mib(exc.size)} or more, over the {mib(exc.limit)} limit; refused.",
-            ) from None
-        except FetchFailed as exc:
-            if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
-                continue
-            kind = ProviderTimeoutError if exc.timed_out else ProviderUnavailableError
-            raise kind(provider_id, f"the result could not be downloaded: {exc}") from None
-        except InvalidImageError as exc:  # the guard's other refusals: a host not found, a bad redirect
-            raise ProviderResponseError(provider_id, f"the result could not be downloaded: {exc}") from None
+    def fetch(deadline_s: float) -> str:
+        with dest.open("wb") as out:
+            _, content_type, _ = fetch_file(
+                url, out, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=deadline_s, accept="video/*"
+            )
+        return content_type
+
+    return fetch_retrying(
+        fetch, provider_id, seconds_left, lambda size, limit: f"a result of {mib(size)} or more, over the {mib(limit)}"
+    )
 
 
 def check_clip(provider_id: str, job: VideoJob, max_seconds: float, max_bytes: int) -> None:
