@@ -37,13 +37,12 @@ from typing import Any, ClassVar, Literal
 from ...charging import current
 from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...pricing import reported_cost
-from ...types import Cost
 from .base import Connection, connected
 from .http import json_body
 from .payload import excerpt
 from .retry import Deadline
 from .runware import RunwareClient
-from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video, per_second_cost
+from .video_job import DeclaredVideo, HostedVideo, VideoJob
 
 MODEL = "bria:51@1"
 FORMATS = {"webm": "WEBM", "mov": "MOV"}  # Runware's outputFormat for each transparent output
@@ -56,6 +55,8 @@ class RunwareBriaVideo(DeclaredVideo, RunwareClient):
     """Bria Video Background Removal on Runware: one paid task per clip, priced per second."""
 
     id = "runware-bria-video"
+    UPLOAD_MAX = UPLOAD_MAX
+    PRICE_WORDS = "Runware's price"  # what is held; Runware reports the real cost
     kind: ClassVar[Literal["hosted"]] = "hosted"
 
     def __init__(self, connection: Connection | None = None, /, **settings: Any):
@@ -69,13 +70,6 @@ class RunwareBriaVideo(DeclaredVideo, RunwareClient):
 
     def options(self) -> dict[str, object]:
         return {"model": MODEL}
-
-    def estimate(self, billed: int = 1) -> Cost:
-        """The price-table cost of a clip billed for `billed` seconds (what is held; Runware reports the real cost)."""
-        return per_second_cost(self.usd_per_second, billed, "Runware's price")
-
-    def check(self, job: VideoJob) -> None:
-        check_clip(self.id, job, self.max_seconds, UPLOAD_MAX)
 
     def remove(self, job: VideoJob, folder: Path) -> HostedVideo:
         """Upload the clip, run the task, poll it, download the result into `folder`."""
@@ -100,10 +94,7 @@ class RunwareBriaVideo(DeclaredVideo, RunwareClient):
             if not isinstance(url, str) or not url:
                 raise ProviderResponseError(self.id, "the result has no videoURL.", excerpt=excerpt(str(item)[:400]))
             dest = folder / f"result.{job.output}"
-            mime = download_video(
-                url, self.id, base_url=self.base_url, dest=dest, max_bytes=job.max_result_bytes,
-                seconds_left=deadline.remaining,
-            )  # fmt: skip
+            mime = self._download(url, job, dest, deadline.remaining)
         except RmbgError as exc:
             if isinstance(exc, ProviderTimeoutError) and exc.args and NO_CANCEL not in str(exc.args[0]):
                 exc.args = (f"{str(exc.args[0]).rstrip()} {NO_CANCEL}", *exc.args[1:])

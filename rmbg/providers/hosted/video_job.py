@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from ...errors import (
     InvalidRequestError,
@@ -143,10 +143,14 @@ class VideoRemover(Protocol):
 
 class DeclaredVideo:
     """A hosted video client's label, price per second and longest clip, read from its declaration
-    (rmbg.declarations, kind "video"): the one table, so the class repeats none of them."""
+    (rmbg.declarations, kind "video"): the one table, so the class repeats none of them; and what
+    every such client does alike: its estimate, the check of a clip against its limits, the result's download."""
 
     id: str
     label: str  # set on each subclass from its declaration
+    base_url: str  # the vendor's host, set by HostedClient (the other base)
+    UPLOAD_MAX: ClassVar[int]  # the largest clip (bytes) sent to the vendor in one request
+    PRICE_WORDS: ClassVar[str | None] = None  # how an estimate names its price; None: the declaration's price note
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -165,7 +169,19 @@ class DeclaredVideo:
 
     def estimate(self, billed: int = 1) -> Cost:
         """The price-table cost of a clip billed for `billed` seconds."""
-        return per_second_cost(self.usd_per_second, billed, _declared(self.id).price_note or "price table")
+        words = self.PRICE_WORDS or _declared(self.id).price_note or "price table"
+        return per_second_cost(self.usd_per_second, billed, words)
+
+    def _download(self, url: str, job: VideoJob, dest: Path, seconds_left: Callable[[], float]) -> str:
+        """The result at `url` fetched into `dest` within the call's deadline, capped at the job's
+        max_result_bytes, the vendor's own host (HostedClient.base_url) trusted: its MIME type (download_video)."""
+        return download_video(
+            url, self.id, base_url=self.base_url, dest=dest, max_bytes=job.max_result_bytes, seconds_left=seconds_left
+        )
+
+    def check(self, job: VideoJob) -> None:
+        """The vendor's own limits (its longest clip, UPLOAD_MAX), before anything is paid or sent."""
+        check_clip(self.id, job, self.max_seconds, self.UPLOAD_MAX)
 
 
 def _declared(provider_id: str):
