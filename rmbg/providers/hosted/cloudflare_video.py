@@ -68,7 +68,7 @@ from ...vendors import vendor
 from ..base import ProviderStatus
 from .base import Connection, HostedClient, connected
 from .http import json_body
-from .payload import excerpt, read_key, scrub
+from .payload import error_object, excerpt, read_key, scrub
 from .retry import Deadline
 from .video_job import DeclaredVideo, HostedVideo, VideoJob
 
@@ -247,9 +247,9 @@ def _short(body: object) -> str:
 
 def cloudflare_reason(response: Any) -> str:
     """Cloudflare's own error text: its errors' "code: message"."""
-    body = _json(response)
-    if body is None:
-        return excerpt(response.text, limit=120)
+    body = error_object(response)
+    if isinstance(body, str):
+        return body
     return _errors_text(body) if _errors(body) else excerpt(str(body), limit=120)
 
 

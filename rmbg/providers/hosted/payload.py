@@ -137,6 +137,16 @@ def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) 
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def error_object(response) -> dict | str:
+    """A vendor's error answer as the JSON object its `*_reason` reads its own text from; when the body is
+    not one (not JSON, or JSON but not an object), a short excerpt of it: the reason itself then."""
+    try:
+        body = response.json()
+    except ValueError:
+        return excerpt(response.text, limit=120)
+    return body if isinstance(body, dict) else excerpt(str(body), limit=120)
+
+
 # --- data URIs and images ------------------------------------------------------
 
 
