@@ -106,6 +106,30 @@ def gpus_arg(text: str) -> float:
     return value
 
 
+def add_ray_flags(parser: argparse.ArgumentParser, ray_help: str, address: tuple[str, ...] = ("--address",)) -> None:
+    """The flags of a command that may run on Ray (`rmbg remove`, `rmbg video`): --engine (ray_help: what
+    `ray` does there), the cluster's address (its flag names: `address`), the worker actors and the GPUs
+    each takes (gpus_arg)."""
+    parser.add_argument(
+        "--engine", choices=["local", "ray"], default="local", help=f"local (this process, default) or ray ({ray_help})"
+    )
+    parser.add_argument(
+        *address,
+        dest="address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster ('auto', ray://host:10001); default: a local Ray on this machine",
+    )
+    workers_help = "with --engine ray: worker actors (default 2)"
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help=workers_help)
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=gpus_arg,
+        default=0.0,
+        metavar="F",
+        help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)",
+    )
+
+
 def gpu_ask(gpus_per_worker: float) -> dict[str, float]:
     """What a worker actor asks Ray for besides its CPU (both engines): Ray then shows the actor only the
     GPUs it was given (CUDA_VISIBLE_DEVICES), so worker_provider's device="auto" lands on them."""

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from .._version import __version__
 from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
-from ..ray_cluster import gpus_arg
+from ..ray_cluster import add_ray_flags
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
 from ..types import RenderOptions
@@ -210,25 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rm.add_argument("--align", choices=["center", "bottom"], help="subject centred (default) or on the bottom margin")
     rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
-    rm.add_argument(
-        "--engine",
-        choices=["local", "ray"],
-        default="local",
-        help="local (this process, default) or ray (Ray Data: workers on this machine or a cluster)",
-    )
-    rm.add_argument(
-        "--address",
-        metavar="ADDR",
-        help="with --engine ray: the cluster ('auto', ray://host:10001); default: a local Ray on this machine",
-    )
-    rm.add_argument("--workers", type=int, default=2, metavar="N", help="with --engine ray: worker actors (default 2)")
-    rm.add_argument(
-        "--gpus-per-worker",
-        type=gpus_arg,
-        default=0.0,
-        metavar="F",
-        help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)",
-    )
+    add_ray_flags(rm, "Ray Data: workers on this machine or a cluster")
     rm.add_argument(
         "--batch-size",
         type=int,

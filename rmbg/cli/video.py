@@ -37,7 +37,7 @@ from typing import TextIO
 
 from ..errors import InvalidRequestError, RmbgError
 from ..image.formats import URL
-from ..ray_cluster import gpus_arg
+from ..ray_cluster import add_ray_flags
 from ..types import format_usd
 from ..wording import words
 from .interrupts import stopping_gently
@@ -284,31 +284,11 @@ def add_parser(sub) -> None:
         help="send again the clips whose paid request in an earlier run may have been billed (they may be billed "
         "twice; default: leave them)",
     )
-    vd.add_argument(
-        "--engine",
-        choices=["local", "ray"],
-        default="local",
-        help="local (this process, default) or ray (each clip's frames in chunks across Ray workers; local models)",
-    )
-    vd.add_argument(
-        "--ray-address",
-        "--address",
-        dest="address",
-        metavar="ADDR",
-        help="with --engine ray: the cluster ('auto', ray://host:10001); default: a local Ray on this machine",
-    )
-    vd.add_argument("--workers", type=int, default=2, metavar="N", help="with --engine ray: worker actors (default 2)")
+    add_ray_flags(vd, "each clip's frames in chunks across Ray workers; local models", ("--ray-address", "--address"))
     vd.add_argument(
         "--chunk-seconds", type=float, metavar="S", help="with --engine ray: seconds of video per chunk (default 2)"
     )
     vd.add_argument("--chunk-frames", type=int, metavar="N", help="with --engine ray: frames per chunk")
-    vd.add_argument(
-        "--gpus-per-worker",
-        type=gpus_arg,
-        default=0.0,
-        metavar="F",
-        help="with --engine ray: GPUs per worker (0.25 puts four workers on one GPU; default 0)",
-    )
     add_paid_flags(vd)
     vd.set_defaults(func=cmd_video)
 

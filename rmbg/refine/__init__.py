@@ -40,9 +40,9 @@ class Refiner(Protocol):
         ...
 
 
-# name -> "module:factory"; factories take keyword-only config.
+# name -> "module:factory" (a refiner class or a function), called with keyword config only.
 _REFINERS: dict[str, str | Callable[..., Refiner]] = {
-    "vitmatte": "rmbg.refine.vitmatte:vitmatte",
+    "vitmatte": "rmbg.refine.vitmatte:VitMatteRefiner",
     "sam2-pick": "rmbg.refine.sam2:SubjectPick",
 }
 # name -> the licence of its default weights (and of the others its module lists in MODELS);

@@ -197,28 +197,4 @@ def resize_back(pred: np.ndarray, window: Window) -> np.ndarray:
     return np.asarray(resized)
 
 
-def vitmatte(
-    *,
-    model: str | os.PathLike = DEFAULT_MODEL,
-    revision: str | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    max_side: int = 1024,
-    band: int | None = None,
-    context: int = 32,
-    token: str | None = None,
-) -> VitMatteRefiner:
-    """Factory registered as "vitmatte" in rmbg.refine."""
-    return VitMatteRefiner(
-        model,
-        revision=revision,
-        device=device,
-        precision=precision,
-        max_side=max_side,
-        band=band,
-        context=context,
-        token=token,
-    )
-
-
-__all__ = ["DEFAULT_MODEL", "MODELS", "VitMatteRefiner", "band_radius", "prepare_inputs", "vitmatte"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "VitMatteRefiner", "band_radius", "prepare_inputs"]

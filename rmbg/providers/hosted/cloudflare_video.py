@@ -68,9 +68,9 @@ from ...vendors import vendor
 from ..base import ProviderStatus
 from .base import Connection, HostedClient, connected
 from .http import json_body
-from .payload import excerpt, read_key, scrub
+from .payload import error_object, excerpt, read_key, scrub
 from .retry import Deadline
-from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video
+from .video_job import DeclaredVideo, HostedVideo, VideoJob
 
 MODEL = "bria/v-rmbg-3.0"
 VENDOR = vendor("cloudflare")  # the vendor its key is paid to (rmbg.vendors)
@@ -87,6 +87,7 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
     """Bria VRMBG 3.0 on Cloudflare Workers AI: one synchronous paid request per clip, priced per second."""
 
     id = "cloudflare-bria-video"
+    UPLOAD_MAX = UPLOAD_MAX
     kind: ClassVar[Literal["hosted"]] = "hosted"
     KEY_ENV = VENDOR.key_env
     KEY_PAGE = VENDOR.help
@@ -114,9 +115,6 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
 
     def options(self) -> dict[str, object]:
         return {"model": MODEL}
-
-    def check(self, job: VideoJob) -> None:
-        check_clip(self.id, job, self.max_seconds, UPLOAD_MAX)
 
     def payload(self, job: VideoJob) -> dict[str, object]:
         """The request body for one clip (its bytes as a data: URI)."""
@@ -149,10 +147,7 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
             result = self._result(json_body(response, self.id, "the answer", endpoint.secrets))
             meter.accepted(self.id, ray)  # a finished job: billed
             dest = folder / "result.mov"  # mov_proresks whichever output was asked: our writers make the file
-            mime = download_video(
-                result["video"], self.id, base_url=self.base_url, dest=dest, max_bytes=job.max_result_bytes,
-                seconds_left=deadline.remaining,
-            )  # fmt: skip
+            mime = self._download(result["video"], job, dest, deadline.remaining)
         except RmbgError as exc:
             raise meter.annotate(exc)
         meta = {"model": "Bria VRMBG 3.0", "endpoint": MODEL, "request_id": ray or "-"}
@@ -252,9 +247,9 @@ def _short(body: object) -> str:
 
 def cloudflare_reason(response: Any) -> str:
     """Cloudflare's own error text: its errors' "code: message"."""
-    body = _json(response)
-    if body is None:
-        return excerpt(response.text, limit=120)
+    body = error_object(response)
+    if isinstance(body, str):
+        return body
     return _errors_text(body) if _errors(body) else excerpt(str(body), limit=120)
 
 

@@ -37,7 +37,7 @@ from ...types import Matte
 from ...vendors import vendor
 from .base import Connection, HostedClient, HostedProvider, connected
 from .http import Endpoint, json_body, same_origin
-from .payload import alpha_from_image_bytes, decode_data_uri, download_result, excerpt, png_data_uri
+from .payload import alpha_from_image_bytes, decode_data_uri, download_result, error_object, excerpt, png_data_uri
 from .retry import Deadline
 
 ENDPOINT_ID = "fal-ai/bria/background/remove"
@@ -286,12 +286,9 @@ def fal_charge(response) -> Charge:
 
 def fal_reason(response) -> str:
     """fal's own error text: `detail` (a string or a validation list)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return excerpt(response.text, limit=120)
-    if not isinstance(body, dict):
-        return excerpt(str(body), limit=120)
+    body = error_object(response)
+    if isinstance(body, str):
+        return body
     detail = body.get("detail")
     if isinstance(detail, str):
         return detail

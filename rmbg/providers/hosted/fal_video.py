@@ -34,13 +34,12 @@ from typing import Any, ClassVar, Literal
 
 from ...errors import InvalidRequestError, ProviderResponseError, RmbgError
 from ...settings import current
-from ...types import Cost
 from .base import Connection, HostedClient, connected
 from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, VENDOR, FalQueue, fal_reason
 from .http import json_body, same_origin
 from .payload import excerpt
 from .retry import Deadline, RetryPolicy
-from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video, mib, per_second_cost
+from .video_job import DeclaredVideo, HostedVideo, VideoJob, mib
 
 ENDPOINT_ID = "bria/video/background-removal/v3"
 REST_URL_ENV = "RMBG_FAL_REST_URL"
@@ -56,6 +55,8 @@ class FalBriaVideo(DeclaredVideo, HostedClient):
     """Bria VRMBG 3.0 on fal's queue: one paid request per clip, priced per second."""
 
     id = "fal-bria-video"
+    UPLOAD_MAX = UPLOAD_MAX
+    PRICE_WORDS = "fal's price"  # fal reports no cost: the estimate is what is counted
     kind: ClassVar[Literal["hosted"]] = "hosted"
     ENDPOINT = ENDPOINT_ID
     KEY_ENV = KEY_ENV
@@ -77,13 +78,6 @@ class FalBriaVideo(DeclaredVideo, HostedClient):
     def options(self) -> dict[str, object]:
         return {"endpoint": self.ENDPOINT}
 
-    def estimate(self, billed: int = 1) -> Cost:
-        """The cost of a clip billed for `billed` seconds (fal reports no cost: this is what is counted)."""
-        return per_second_cost(self.usd_per_second, billed, "fal's price")
-
-    def check(self, job: VideoJob) -> None:
-        check_clip(self.id, job, self.max_seconds, UPLOAD_MAX)
-
     def remove(self, job: VideoJob, folder: Path) -> HostedVideo:
         """The clip cut out by fal, downloaded into `folder` (module doc for the steps)."""
         self.check(job)
@@ -96,10 +90,7 @@ class FalBriaVideo(DeclaredVideo, HostedClient):
         try:
             url = self._result_url(body, job)
             dest = folder / f"result.{job.output}"
-            mime = download_video(
-                url, self.id, base_url=self.base_url, dest=dest, max_bytes=job.max_result_bytes,
-                seconds_left=deadline.remaining,
-            )  # fmt: skip
+            mime = self._download(url, job, dest, deadline.remaining)
         except RmbgError as exc:
             raise queue.failed(exc)
         meta = {

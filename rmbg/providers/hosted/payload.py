@@ -12,7 +12,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import (
     InvalidImageError,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 EXCERPT_CHARS = 300
+T = TypeVar("T")
 
 
 # --- secrets -----------------------------------------------------------------
@@ -136,6 +137,16 @@ def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) 
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def error_object(response) -> dict | str:
+    """A vendor's error answer as the JSON object its `*_reason` reads its own text from; when the body is
+    not one (not JSON, or JSON but not an object), a short excerpt of it: the reason itself then."""
+    try:
+        body = response.json()
+    except ValueError:
+        return excerpt(response.text, limit=120)
+    return body if isinstance(body, dict) else excerpt(str(body), limit=120)
+
+
 # --- data URIs and images ------------------------------------------------------
 
 
@@ -165,6 +176,32 @@ def decode_data_uri(uri: str, provider_id: str) -> bytes:
 RESULT_ATTEMPTS = 3  # a result file is fetched at most this often (a CDN's 5xx, a dropped connection)
 
 
+def fetch_retrying(
+    fetch: Callable[[float], T], provider_id: str, seconds_left: Callable[[], float], amount: Callable[[int, int], str]
+) -> T:
+    """`fetch(deadline_s)` of a result file (rmbg.image.fetch's guard), asked again while it fails in a way
+    that may pass (a CDN's 5xx, a dropped connection) up to RESULT_ATTEMPTS times within the deadline; every
+    refusal a ProviderHTTPError saying why. amount(size, limit): the words for a result over the byte cap."""
+    from ...image.fetch import FetchFailed, TooLarge, URLRefused
+
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fetch(max(0.001, seconds_left()))
+        except URLRefused as exc:
+            raise ProviderResponseError(provider_id, f"pointed to a result this server will not fetch: {exc}") from None
+        except TooLarge as exc:
+            raise ProviderResponseError(provider_id, f"sent {amount(exc.size, exc.limit)} limit; refused.") from None
+        except FetchFailed as exc:
+            if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
+                continue
+            kind = ProviderTimeoutError if exc.timed_out else ProviderUnavailableError
+            raise kind(provider_id, f"the result could not be downloaded: {exc}") from None
+        except InvalidImageError as exc:  # the guard's other refusals: a host not found, a bad redirect
+            raise ProviderResponseError(provider_id, f"the result could not be downloaded: {exc}") from None
+
+
 def download_result(
     url: str,
     provider_id: str,
@@ -184,31 +221,20 @@ def download_result(
     Every refusal is a ProviderHTTPError saying why; no key is ever sent."""
     from urllib.parse import urlsplit
 
-    from ...image.fetch import FetchFailed, TooLarge, URLRefused, fetch_bytes
+    from ...image.fetch import fetch_bytes
 
     trusted = {urlsplit(base_url).hostname or ""} - {""}
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            data, content_type, _ = fetch_bytes(
-                url, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=max(0.001, seconds_left())
-            )
-            break
-        except URLRefused as exc:
-            raise ProviderResponseError(provider_id, f"pointed to a result this server will not fetch: {exc}") from None
-        except TooLarge as exc:
-            raise ProviderResponseError(
-                provider_id,
-                f"sent {exc.size / 2**20:.1f} MiB or more, over the {exc.limit / 2**20:g} MiB limit; refused.",
-            ) from None
-        except FetchFailed as exc:
-            if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
-                continue
-            kind = ProviderTimeoutError if exc.timed_out else ProviderUnavailableError
-            raise kind(provider_id, f"the result could not be downloaded: {exc}") from None
-        except InvalidImageError as exc:
-            raise ProviderResponseError(provider_id, f"the result could not be downloaded: {exc}") from None
+
+    def fetch(deadline_s: float) -> tuple[bytes, str]:
+        data, content_type, _ = fetch_bytes(url, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=deadline_s)
+        return data, content_type
+
+    data, content_type = fetch_retrying(
+        fetch,
+        provider_id,
+        seconds_left,
+        lambda got, cap: f"{got / 2**20:.1f} MiB or more, over the {cap / 2**20:g} MiB",
+    )
     check_result(data, content_type, provider_id, size)
     return data
 

@@ -77,7 +77,7 @@ from ...settings import current
 from ...types import Cost, Matte, format_usd
 from ...vendors import vendor
 from .base import Connection, HostedProvider, connected
-from .payload import excerpt, fitted_alpha
+from .payload import error_object, excerpt, fitted_alpha
 from .ratelimit import RateLimiter, shared_limiter
 from .retry import Deadline
 from .upload import check_image_answer, configured_price, upload_file
@@ -232,12 +232,9 @@ class Photoroom(HostedProvider):
 
 def photoroom_reason(response) -> str:
     """Photoroom's own error text: `error.detail` (documented for 402), else `detail` or `message`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return excerpt(response.text, limit=120)
-    if not isinstance(body, dict):
-        return excerpt(str(body), limit=120)
+    body = error_object(response)
+    if isinstance(body, str):
+        return body
     inner = body.get("error")
     for holder in (inner if isinstance(inner, dict) else {}, body):
         for name in ("detail", "message"):

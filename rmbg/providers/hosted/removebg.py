@@ -81,7 +81,7 @@ from ...pricing import checked_cost, price_table
 from ...types import Cost, Matte, format_usd
 from ...vendors import vendor
 from .base import Connection, HostedProvider, connected
-from .payload import excerpt, fitted_alpha, scrub
+from .payload import error_object, excerpt, fitted_alpha, scrub
 from .ratelimit import RateLimiter, shared_limiter
 from .removebg_zip import alpha_from_zip, check_zip_answer
 from .retry import Deadline
@@ -251,11 +251,10 @@ class RemoveBg(HostedProvider):
 
 def removebg_reason(response) -> str:
     """remove.bg's own error text: the first item of `errors` (title, detail, code)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return excerpt(response.text, limit=120)
-    errors = body.get("errors") if isinstance(body, dict) else None
+    body = error_object(response)
+    if isinstance(body, str):
+        return body
+    errors = body.get("errors")
     first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else None
     if first is None:
         return excerpt(str(body), limit=120)

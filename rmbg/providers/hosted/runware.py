@@ -32,7 +32,7 @@ from ...errors import (
 )
 from ...pricing import reported_cost
 from ...types import Matte
-from .base import Connection, HostedProvider, connected
+from .base import Connection, HostedClient, HostedProvider, connected
 from .http import Endpoint, json_body
 from .payload import (
     alpha_from_image_bytes,
@@ -59,6 +59,40 @@ URL_ENV = "RMBG_RUNWARE_URL"
 DEFAULT_URL = "https://api.runware.ai"
 KEY_PAGE = VENDOR.help
 RESULT_TASK_TYPES = ("removeBackground", "imageBackgroundRemoval")  # docs schema vs docs examples
+
+
+class RunwareClient(HostedClient):
+    """What every Runware client shares: its key and host, and its answers read by their error code
+    (runware_errors): the image removers below and the video one (rmbg.providers.hosted.runware_video)."""
+
+    KEY_ENV = KEY_ENV
+    KEY_PAGE = KEY_PAGE
+    KEY_WHAT = VENDOR.what
+    URL_ENV = URL_ENV
+    DEFAULT_URL = DEFAULT_URL
+
+    def _runware_endpoint(self, *, paid: bool = False) -> Endpoint:
+        """The Endpoint of one call to Runware's API; the paid task's also reads what an answer was
+        charged by its error code (runware_charge)."""
+        return self._endpoint(runware_reason, self._classify, charge_of=runware_charge if paid else None)
+
+    def _classify(self, response) -> ProviderHTTPError | None:
+        """Task failures Runware sends with a 4xx status that are not about our input, named by their
+        code (runware_errors.task_failure); other statuses keep the mapping by HTTP status."""
+        return task_failure(self.id, response, self._secrets())
+
+    def _our_items(self, body: object, task_uuid: str, what: str = "the answer") -> list[dict]:
+        """The items of our task in an answer body (`what`, for the message), oldest first; an error
+        for our task, or for no task, raises (code_error), as does a body that is not a JSON object."""
+        if not isinstance(body, dict):
+            raise ProviderResponseError(self.id, f"{what} is not a JSON object.", excerpt=excerpt(str(body)[:400]))
+        data: list = body["data"] if isinstance(body.get("data"), list) else []
+        ours = [i for i in data if isinstance(i, dict) and i.get("taskUUID") == task_uuid]
+        errors = [e for e in error_list(body) if e.get("taskUUID") in (None, task_uuid)]
+        errors += [item_error(i) for i in ours if i.get("status") == "error"]
+        if errors:
+            raise code_error(self.id, errors[0], self._secrets())
+        return ours
 
 
 @dataclass(frozen=True)
@@ -95,7 +129,7 @@ class RembgSettings:
         }
 
 
-class RunwareRemoveBackground(HostedProvider):
+class RunwareRemoveBackground(HostedProvider, RunwareClient):
     """One Runware background-removal model. Cost: Runware's reported `cost`.
 
     No retry of the paid POST after it may have arrived: Runware does not
@@ -103,12 +137,6 @@ class RunwareRemoveBackground(HostedProvider):
     429 are sent again (rmbg.providers.hosted.http). Charge (rmbg.charging):
     the answer carrying our task's result is ACCEPTED; errors are read by
     their code (runware_charge)."""
-
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
-    URL_ENV = URL_ENV
-    DEFAULT_URL = DEFAULT_URL
 
     def __init__(
         self,
@@ -156,7 +184,7 @@ class RunwareRemoveBackground(HostedProvider):
     def matte(self, image) -> Matte:
         """Alpha (mode L, image.size) of an RGB PIL image via Runware."""
         key = self._require_key()
-        endpoint = self._endpoint(runware_reason, self._classify, charge_of=runware_charge)
+        endpoint = self._runware_endpoint(paid=True)
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         task = self.task(image)
         deadline = Deadline(self.retry)
@@ -183,14 +211,7 @@ class RunwareRemoveBackground(HostedProvider):
 
     def _item(self, body, task_uuid: str) -> dict:
         """Our task's result item; errors for our task (or for no task) raise."""
-        if not isinstance(body, dict):
-            raise ProviderResponseError(self.id, "the response is not a JSON object.", excerpt=excerpt(str(body)[:400]))
-        data: list = body["data"] if isinstance(body.get("data"), list) else []
-        ours = [i for i in data if isinstance(i, dict) and i.get("taskUUID") == task_uuid]
-        errors = [e for e in error_list(body) if e.get("taskUUID") in (None, task_uuid)]
-        errors += [item_error(i) for i in ours if i.get("status") == "error"]
-        if errors:
-            raise code_error(self.id, errors[0], self._secrets())
+        ours = self._our_items(body, task_uuid, "the response")
         if not ours:
             raise ProviderResponseError(
                 self.id, "the response has no result for our task.", excerpt=excerpt(str(body)[:400])
@@ -214,11 +235,6 @@ class RunwareRemoveBackground(HostedProvider):
                 url, self.id, base_url=self.base_url, max_bytes=MAX_RESULT_BYTES, seconds_left=deadline.remaining
             )
         raise ProviderResponseError(self.id, "the result has no image (imageBase64Data, imageDataURI or imageURL).")
-
-    def _classify(self, response) -> ProviderHTTPError | None:
-        """Task failures Runware sends with a 4xx status that are not about our input, named by their
-        code (runware_errors.task_failure); other statuses keep the mapping by HTTP status."""
-        return task_failure(self.id, response, self._secrets())
 
 
 @connected

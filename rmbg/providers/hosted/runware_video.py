@@ -35,25 +35,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from ...charging import current
-from ...errors import ProviderHTTPError, ProviderResponseError, ProviderTimeoutError, RmbgError
+from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...pricing import reported_cost
-from ...types import Cost
-from .base import Connection, HostedClient, connected
+from .base import Connection, connected
 from .http import json_body
 from .payload import excerpt
 from .retry import Deadline
-from .runware import DEFAULT_URL, KEY_PAGE, URL_ENV
-from .runware_errors import (
-    KEY_ENV,
-    VENDOR,
-    code_error,
-    error_list,
-    item_error,
-    runware_charge,
-    runware_reason,
-    task_failure,
-)
-from .video_job import DeclaredVideo, HostedVideo, VideoJob, check_clip, download_video, per_second_cost
+from .runware import RunwareClient
+from .video_job import DeclaredVideo, HostedVideo, VideoJob
 
 MODEL = "bria:51@1"
 FORMATS = {"webm": "WEBM", "mov": "MOV"}  # Runware's outputFormat for each transparent output
@@ -62,16 +51,13 @@ UPLOAD_MAX = 100 * 2**20  # rmbg's own cap on one JSON upload (a data URI of the
 NO_CANCEL = "Runware has no cancel: the task may still run."
 
 
-class RunwareBriaVideo(DeclaredVideo, HostedClient):
+class RunwareBriaVideo(DeclaredVideo, RunwareClient):
     """Bria Video Background Removal on Runware: one paid task per clip, priced per second."""
 
     id = "runware-bria-video"
+    UPLOAD_MAX = UPLOAD_MAX
+    PRICE_WORDS = "Runware's price"  # what is held; Runware reports the real cost
     kind: ClassVar[Literal["hosted"]] = "hosted"
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
-    URL_ENV = URL_ENV
-    DEFAULT_URL = DEFAULT_URL
 
     def __init__(self, connection: Connection | None = None, /, **settings: Any):
         from .fal_video import VIDEO_RETRY
@@ -85,13 +71,6 @@ class RunwareBriaVideo(DeclaredVideo, HostedClient):
     def options(self) -> dict[str, object]:
         return {"model": MODEL}
 
-    def estimate(self, billed: int = 1) -> Cost:
-        """The price-table cost of a clip billed for `billed` seconds (what is held; Runware reports the real cost)."""
-        return per_second_cost(self.usd_per_second, billed, "Runware's price")
-
-    def check(self, job: VideoJob) -> None:
-        check_clip(self.id, job, self.max_seconds, UPLOAD_MAX)
-
     def remove(self, job: VideoJob, folder: Path) -> HostedVideo:
         """Upload the clip, run the task, poll it, download the result into `folder`."""
         self.check(job)
@@ -102,7 +81,7 @@ class RunwareBriaVideo(DeclaredVideo, HostedClient):
         media = self._upload(job, headers, deadline)
         task = self.task(media, job)
         task_uuid = str(task["taskUUID"])
-        endpoint = self._endpoint(runware_reason, self._classify, charge_of=runware_charge)
+        endpoint = self._runware_endpoint(paid=True)
         api = f"{self.base_url}/v1"
         response = self._send(endpoint, deadline, "POST", api, json=[task], headers=headers, paid=True)
         meter = current()
@@ -115,10 +94,7 @@ class RunwareBriaVideo(DeclaredVideo, HostedClient):
             if not isinstance(url, str) or not url:
                 raise ProviderResponseError(self.id, "the result has no videoURL.", excerpt=excerpt(str(item)[:400]))
             dest = folder / f"result.{job.output}"
-            mime = download_video(
-                url, self.id, base_url=self.base_url, dest=dest, max_bytes=job.max_result_bytes,
-                seconds_left=deadline.remaining,
-            )  # fmt: skip
+            mime = self._download(url, job, dest, deadline.remaining)
         except RmbgError as exc:
             if isinstance(exc, ProviderTimeoutError) and exc.args and NO_CANCEL not in str(exc.args[0]):
                 exc.args = (f"{str(exc.args[0]).rstrip()} {NO_CANCEL}", *exc.args[1:])
@@ -151,7 +127,7 @@ class RunwareBriaVideo(DeclaredVideo, HostedClient):
         data = job.path.read_bytes()
         media = f"data:{job.content_type};base64," + base64.b64encode(data).decode("ascii")
         task = {"taskType": "mediaStorage", "taskUUID": str(uuid.uuid4()), "operation": "upload", "media": media}
-        endpoint = self._endpoint(runware_reason, self._classify)
+        endpoint = self._runware_endpoint()
         api = f"{self.base_url}/v1"
         response = self._send(endpoint, deadline, "POST", api, json=[task], headers=headers, paid=False)
         item = self._ours(json_body(response, self.id, "the upload's answer", endpoint.secrets), str(task["taskUUID"]))
@@ -162,7 +138,7 @@ class RunwareBriaVideo(DeclaredVideo, HostedClient):
 
     def _wait(self, task_uuid: str, headers: dict[str, str], deadline: Deadline) -> dict:
         """Poll getResponse until our task has its result; ProviderTimeoutError at the deadline."""
-        endpoint = self._endpoint(runware_reason, self._classify)
+        endpoint = self._runware_endpoint()
         poll = [{"taskType": "getResponse", "taskUUID": task_uuid}]
         polls = 0
         while True:
@@ -183,20 +159,8 @@ class RunwareBriaVideo(DeclaredVideo, HostedClient):
 
     def _ours(self, body: object, task_uuid: str) -> dict | None:
         """Our task's item in an answer (None when there is none yet); its error raises."""
-        if not isinstance(body, dict):
-            raise ProviderResponseError(self.id, "the answer is not a JSON object.", excerpt=excerpt(str(body)[:400]))
-        data: list = body["data"] if isinstance(body.get("data"), list) else []
-        ours = [i for i in data if isinstance(i, dict) and i.get("taskUUID") == task_uuid]
-        errors = [e for e in error_list(body) if e.get("taskUUID") in (None, task_uuid)]
-        errors += [item_error(i) for i in ours if i.get("status") == "error"]
-        if errors:
-            raise code_error(self.id, errors[0], self._secrets())
+        ours = self._our_items(body, task_uuid)
         return ours[-1] if ours else None
-
-    def _classify(self, response) -> ProviderHTTPError | None:
-        """Task failures Runware sends with a 4xx status that are not about our input, named by their
-        code (runware_errors.task_failure); other statuses keep the mapping by HTTP status."""
-        return task_failure(self.id, response, self._secrets())
 
 
 def _done(item: dict) -> bool:

@@ -23,16 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from ...errors import (
-    InvalidImageError,
     InvalidRequestError,
     ProviderResponseError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
 )
 from ...types import Cost, format_usd
+from .payload import fetch_retrying
 
 if TYPE_CHECKING:
     from ..base import ProviderStatus
@@ -48,7 +46,6 @@ VIDEO_TYPES = {
     ".mkv": "video/x-matroska",
     ".gif": "image/gif",
 }
-RESULT_ATTEMPTS = 3  # a result file is fetched at most this often (a CDN's 5xx, a dropped connection)
 # Frames of a second a vendor is not taken to bill: a 5.0004 s header is 5 s, not 6.
 BILLING_SLACK_S = 0.001
 
@@ -146,10 +143,14 @@ class VideoRemover(Protocol):
 
 class DeclaredVideo:
     """A hosted video client's label, price per second and longest clip, read from its declaration
-    (rmbg.declarations, kind "video"): the one table, so the class repeats none of them."""
+    (rmbg.declarations, kind "video"): the one table, so the class repeats none of them; and what
+    every such client does alike: its estimate, the check of a clip against its limits, the result's download."""
 
     id: str
     label: str  # set on each subclass from its declaration
+    base_url: str  # the vendor's host, set by HostedClient (the other base)
+    UPLOAD_MAX: ClassVar[int]  # the largest clip (bytes) sent to the vendor in one request
+    PRICE_WORDS: ClassVar[str | None] = None  # how an estimate names its price; None: the declaration's price note
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,7 +169,19 @@ class DeclaredVideo:
 
     def estimate(self, billed: int = 1) -> Cost:
         """The price-table cost of a clip billed for `billed` seconds."""
-        return per_second_cost(self.usd_per_second, billed, _declared(self.id).price_note or "price table")
+        words = self.PRICE_WORDS or _declared(self.id).price_note or "price table"
+        return per_second_cost(self.usd_per_second, billed, words)
+
+    def _download(self, url: str, job: VideoJob, dest: Path, seconds_left: Callable[[], float]) -> str:
+        """The result at `url` fetched into `dest` within the call's deadline, capped at the job's
+        max_result_bytes, the vendor's own host (HostedClient.base_url) trusted: its MIME type (download_video)."""
+        return download_video(
+            url, self.id, base_url=self.base_url, dest=dest, max_bytes=job.max_result_bytes, seconds_left=seconds_left
+        )
+
+    def check(self, job: VideoJob) -> None:
+        """The vendor's own limits (its longest clip, UPLOAD_MAX), before anything is paid or sent."""
+        check_clip(self.id, job, self.max_seconds, self.UPLOAD_MAX)
 
 
 def _declared(provider_id: str):
@@ -211,32 +224,18 @@ def download_video(
 def _fetch_into(
     url: str, provider_id: str, trusted: set[str], dest: Path, max_bytes: int, seconds_left: Callable[[], float]
 ) -> str:
-    from ...image.fetch import FetchFailed, TooLarge, URLRefused, fetch_file
+    from ...image.fetch import fetch_file
 
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            with dest.open("wb") as out:
-                _, content_type, _ = fetch_file(
-                    url, out, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=max(0.001, seconds_left()),
-                    accept="video/*",
-                )  # fmt: skip
-            return content_type
-        except URLRefused as exc:
-            raise ProviderResponseError(provider_id, f"pointed to a result this server will not fetch: {exc}") from None
-        except TooLarge as exc:
-            raise ProviderResponseError(
-                provider_id,
-                f"sent a result of {mib(exc.size)} or more, over the {mib(exc.limit)} limit; refused.",
-            ) from None
-        except FetchFailed as exc:
-            if exc.retryable and attempt < RESULT_ATTEMPTS and seconds_left() > 0:
-                continue
-            kind = ProviderTimeoutError if exc.timed_out else ProviderUnavailableError
-            raise kind(provider_id, f"the result could not be downloaded: {exc}") from None
-        except InvalidImageError as exc:  # the guard's other refusals: a host not found, a bad redirect
-            raise ProviderResponseError(provider_id, f"the result could not be downloaded: {exc}") from None
+    def fetch(deadline_s: float) -> str:
+        with dest.open("wb") as out:
+            _, content_type, _ = fetch_file(
+                url, out, allow_hosts=trusted, max_bytes=max_bytes, deadline_s=deadline_s, accept="video/*"
+            )
+        return content_type
+
+    return fetch_retrying(
+        fetch, provider_id, seconds_left, lambda size, limit: f"a result of {mib(size)} or more, over the {mib(limit)}"
+    )
 
 
 def check_clip(provider_id: str, job: VideoJob, max_seconds: float, max_bytes: int) -> None:

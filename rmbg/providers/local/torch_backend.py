@@ -222,13 +222,22 @@ def _build_isnet():
     return build_isnet()
 
 
-def _birefnet_builder(backbone: str = "swin_l", patch_order: str = "column") -> Callable[[], Any]:
+def _birefnet(
+    spec: ModelSpec, backbone: str, patch_order: str = "column", dynamic: bool = False, **load: Any
+) -> LocalProvider:
+    """A BiRefNet network (RMBG-2.0's, or one of BiRefNet's own models) as a LocalProvider: slow on a CPU
+    (measured on 2 cores at 1024²: Swin-T ~4.5 s (fp32), Swin-L ~10 s (bf16) to 17 s (fp32)), with bf16
+    autocast there where its backbone passed the gate (CPU_BF16_BACKBONES). load: LocalProvider's
+    weights, device, precision, input_size and token."""
+
     def build() -> Any:
         from ...models.birefnet import build_birefnet
 
         return build_birefnet(backbone=backbone, patch_order=patch_order)
 
-    return build
+    return LocalProvider(
+        spec, build, slow_on_cpu=True, dynamic=dynamic, cpu_bf16=backbone in CPU_BF16_BACKBONES, **load
+    )
 
 
 def rmbg14(
@@ -273,16 +282,8 @@ def rmbg20(
     token: str | None = None,
 ) -> LocalProvider:
     """BRIA RMBG-2.0 (BiRefNet, Swin-L). On CPU: bf16 autocast where the CPU has bf16 units (precision_used)."""
-    return LocalProvider(
-        RMBG_20,
-        _birefnet_builder("swin_l"),
-        weights=weights,
-        device=device,
-        precision=precision,
-        input_size=input_size,
-        token=token,
-        slow_on_cpu=True,
-        cpu_bf16="swin_l" in CPU_BF16_BACKBONES,
+    return _birefnet(
+        RMBG_20, "swin_l", weights=weights, device=device, precision=precision, input_size=input_size, token=token
     )
 
 
@@ -302,15 +303,7 @@ def birefnet(
     unless input_size is given. Every one takes seconds to tens of seconds on a CPU.
     """
     variant = BIREFNET_VARIANTS[model_id]
-    return LocalProvider(
-        variant.spec,
-        _birefnet_builder(variant.backbone, variant.patch_order),
-        weights=weights,
-        device=device,
-        precision=precision,
-        input_size=input_size,
-        token=token,
-        slow_on_cpu=True,  # measured on 2 cores at 1024²: Swin-T ~4.5 s (fp32), Swin-L ~10 s (bf16) to 17 s (fp32)
-        dynamic=variant.dynamic,
-        cpu_bf16=variant.backbone in CPU_BF16_BACKBONES,
-    )
+    return _birefnet(
+        variant.spec, variant.backbone, variant.patch_order, variant.dynamic,
+        weights=weights, device=device, precision=precision, input_size=input_size, token=token,
+    )  # fmt: skip
