@@ -295,6 +295,6 @@ def add_parser(sub) -> None:
 
 def _hosted_video() -> list[str]:
     """The hosted video services' ids, for the help (rmbg.declarations, kind "video"; nothing heavy imported)."""
-    from ..video.providers import HOSTED_VIDEO
+    from ..provider_table import declarations  # the table alone: rmbg.video (PyAV, numpy's video code) waits
 
-    return list(HOSTED_VIDEO)
+    return [d.id for d in declarations() if d.kind == "video"]
