@@ -217,3 +217,14 @@ def test_a_page_visitor_whose_gpu_time_is_spent_is_told_and_served_on_the_cpu_in
     _state, gallery, table, _agreement, *_ = fns["compare"](Session(), other, ["u2netp"], cpu=True)  # ticked
     assert len(gallery) == 1 and table[0][3].startswith("ok")
     assert len(asks(tmp_path)) == 2  # the refused Compare asked; its CPU run did not
+
+    from tests.video_clips import davis, write_clip
+
+    assert components["video-run-cpu"].visible
+    clip = str(write_clip(tmp_path / "clip.mp4", davis("dog", 6)))
+    *_, said = fns["page_video"](clip, None, "u2netp")  # (preview, download, cost, message)
+    assert "The free GPU time" in said["value"] and "CPU" in said["value"]
+    assert len(asks(tmp_path)) == 3  # the clip's first group of frames asked, and was refused
+    preview, download, cost, cleared = fns["page_video_cpu"](clip, None, "u2netp")  # "Run on the CPU instead"
+    assert cleared["visible"] is False and "6 frames" in cost and preview
+    assert len(asks(tmp_path)) == 3  # the clip ran here, with no ZeroGPU call

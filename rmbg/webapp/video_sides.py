@@ -19,6 +19,7 @@ from ..video.hosted import job_for, payment_for
 from ..video.providers import VideoProvider
 from .catalog import Keys, build_provider, build_video_provider, close
 from .context import App
+from .zerogpu import on_cpu_config
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Side:
     provider: Any
     payment: Payment | None = None
     closed: bool = False
+    on_cpu: bool = False  # a local model on this server's CPU, outside spaces.GPU (ZeroGPU's CPU offer)
 
     def close(self) -> None:
         """Release the provider (once)."""
@@ -38,7 +40,9 @@ class Side:
             close(self.provider)
 
 
-def ready(app: App, info: ClipInfo, entries: Sequence[VideoProvider], keys: Keys, *, session_id: str) -> list[Side]:
+def ready(
+    app: App, info: ClipInfo, entries: Sequence[VideoProvider], keys: Keys, *, session_id: str, on_cpu: bool = False
+) -> list[Side]:
     """Every provider of a run built and checked before any of them runs, so that a side that
     cannot run is refused at once, with nothing sent, billed or computed for the others:
 
@@ -54,7 +58,11 @@ def ready(app: App, info: ClipInfo, entries: Sequence[VideoProvider], keys: Keys
     try:
         for entry in entries:
             hosted = entry.usd_per_second is not None
-            sides.append(Side(entry, (build_video_provider if hosted else build_provider)(entry.id, keys, app.config)))
+            if hosted:
+                sides.append(Side(entry, build_video_provider(entry.id, keys, app.config)))
+            else:  # on_cpu: the model set to the CPU (on ZeroGPU the app's own process is told a GPU is there)
+                config = on_cpu_config(app.config, entry.id) if on_cpu else app.config
+                sides.append(Side(entry, build_provider(entry.id, keys, config), on_cpu=on_cpu))
         for side in sides:
             if side.entry.usd_per_second is None:
                 status = side.provider.status()

@@ -189,7 +189,7 @@ def cut(
                 )  # fmt: skip
 
         if side.payment is None:
-            result = engine(Guarded(provider, payer(app, session_id, keys, entry.id)))
+            result = engine(Guarded(provider, payer(app, session_id, keys, entry.id), on_cpu=side.on_cpu))
             app.warm.add(warm_key(provider))
             return result
         # a hosted clip pays itself through the one rule (rmbg.paying): billed seconds x price held
@@ -210,8 +210,10 @@ def remove(
     run_key: str | None = None,
     report: Report | None = None,
     keep: bool = True,
+    on_cpu: bool = False,
 ) -> Shown:
-    """One clip through one provider; kept as the session's "one" for re-rendering.
+    """One clip through one provider; kept as the session's "one" for re-rendering. on_cpu: a local
+    model on this server's CPU, outside ZeroGPU (what a visitor whose GPU time is spent is offered).
     run_key: whose Stop stops it (the session by default). keep False (REST):
     only the download is written, and nothing is kept."""
     entry = video_provider(provider_id)
@@ -229,7 +231,7 @@ def remove(
             out = folder / "out"
             outputs = [(fmt, out / name) for fmt, name in look.files(stem)[0 if keep else -1 :]]
             info = probe(source, limits, stem)
-            (side,) = ready(app, info, [entry], keys, session_id=session_id)
+            (side,) = ready(app, info, [entry], keys, session_id=session_id, on_cpu=on_cpu)
             if report:
                 report(0.0, "Starting…")
             result = cut(

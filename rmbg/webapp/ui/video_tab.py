@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import video_clips, video_compare, videos
+from .. import guard, video_clips, video_compare, videos, zerogpu
 from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
@@ -100,6 +100,8 @@ def one_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: An
     with gr.Row():
         run = gr.Button("Remove background", variant="primary", elem_id="video-run", min_width=140)
         stop = gr.Button("Stop", variant="stop", elem_id="video-stop", min_width=80)
+    # on ZeroGPU: the same clip on this server's CPU, outside the GPU quota (what a spent quota is offered)
+    cpu_run = gr.Button(zerogpu.CPU_BUTTON, visible=guard.ZEROGPU, elem_id="video-run-cpu", size="sm")
     message = gr.Markdown(visible=False, elem_id="video-message", elem_classes=["refusal"])
     preview = gr.Video(label="Cut-out", interactive=False, loop=True, height=320, elem_id="video-result")
     download = gr.DownloadButton("Download", visible=False, elem_id="video-download")
@@ -126,7 +128,7 @@ def one_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: An
         **key_controls(keys),
     }
     outputs = [preview, download, cost]
-    wire_one(app, controls, run, stop, outputs, message, default_id)
+    wire_one(app, controls, (run, cpu_run), stop, outputs, message, default_id)
     wire_menus(app, keys, [provider])
 
 
@@ -146,21 +148,33 @@ def reporter(call: Call) -> Any:
 
 
 def wire_one(
-    app: App, controls: dict[str, Any], run: Any, stop: Any, outputs: list[Any], message: Any, default_id: str
+    app: App,
+    controls: dict[str, Any],
+    runs: tuple[Any, Any],
+    stop: Any,
+    outputs: list[Any],
+    message: Any,
+    default_id: str,
 ) -> None:
-    """/video, /video_rerender, /video_stop and the page's own events."""
+    """/video, /video_rerender, /video_stop and the page's own events; runs: Remove background, and on
+    ZeroGPU the same clip on the CPU."""
+    run, cpu_run = runs
 
-    def video(form: VideoForm, call: Call) -> tuple[Any, ...]:
+    def video(form: VideoForm, call: Call, on_cpu: bool = False) -> tuple[Any, ...]:
         out = videos.remove(
             app,
             video_clips.clip_of(form.video, form.url),
-            str(form.provider or default_id),
+            zerogpu.cpu_provider() if on_cpu else str(form.provider or default_id),
             form.look(),
             form.keys(),
             session_id=session_of(call.request),
             report=reporter(call),
+            on_cpu=on_cpu,
         )
         return str(out.preview), str(out.file), out.cost_line
+
+    def video_on_cpu(form: VideoForm, call: Call) -> tuple[Any, ...]:
+        return video(form, call, on_cpu=True)
 
     handler = endpoint(VideoForm, video, "video")
     inputs = VideoForm.inputs(controls)
@@ -173,6 +187,15 @@ def wire_one(
         api_visibility="private",
         concurrency_limit=admitted(VIDEO),
         concurrency_id="video",
+    )
+    cpu_run.click(lambda: cleared, None, outputs, api_visibility="private", queue=False).then(
+        on_page(endpoint(VideoForm, video_on_cpu, "video_on_cpu"), 3, shown),
+        inputs,
+        [*outputs, message],
+        api_name="page_video_cpu",
+        api_visibility="private",
+        concurrency_limit=1,  # a clip on the Space's own few cores
+        concurrency_id="video-cpu",
     )
     # a client that cancels, or drops its connection: the clip stops at its next frame
     stopper = halt_for(app)
