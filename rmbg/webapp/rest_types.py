@@ -19,7 +19,7 @@ written from these models.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -27,6 +27,8 @@ from ..errors import InvalidImageError, InvalidRequestError
 from ..image.compose import MIME
 from ..vendors import VENDORS
 from .inputs import Align, Flag, Format, Size, Text
+
+M = TypeVar("M", bound=BaseModel)
 
 TITLE = "rmbg REST API"
 SUMMARY = "Remove the background of one image"
@@ -79,16 +81,21 @@ KeyHeaders = create_model(
 )
 
 
-class Made(BaseModel):
-    """The response's headers: who made the image, how long it took, what it cost."""
+class Answered(BaseModel):
+    """The headers every answer carries, image or clip: who made it, how long it took, what it cost."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    provider: str = Field(alias="X-Rmbg-Provider", description="The provider that made the matte.")
-    seconds: str = Field(alias="X-Rmbg-Seconds", description="Seconds in the model or the provider's call.")
+    provider: str = Field(alias="X-Rmbg-Provider", description="The provider that made the matte(s).")
+    seconds: str = Field(alias="X-Rmbg-Seconds", description="Seconds in the model or the provider's calls.")
     total_seconds: str = Field(alias="X-Rmbg-Total-Seconds", description="Seconds for the whole request.")
-    cost_usd: str = Field(alias="X-Rmbg-Cost-USD", description="What this image cost, in USD.")
+    cost_usd: str = Field(alias="X-Rmbg-Cost-USD", description="What this image or clip cost, in USD.")
     cost_source: str = Field(alias="X-Rmbg-Cost-Source", description='"reported", "estimated" or "free".')
+
+
+class Made(Answered):
+    """The response's headers: who made the image, how long it took, what it cost."""
+
     cached: str = Field(alias="X-Rmbg-Cached", description='"true" when the matte came from the cache (free).')
     watermarked: str = Field(
         "false",
@@ -126,8 +133,14 @@ class Refusal(BaseModel):
 def fields_of(values: Mapping[str, Any]) -> Fields:
     """The request's fields, validated: a value of the wrong kind is refused in
     its field's sentence (rmbg.webapp.inputs) before an unknown field is."""
+    return validated(Fields, values)
+
+
+def validated(model: type[M], values: Mapping[str, Any]) -> M:
+    """`values` as `model` (a route's fields), or refused in a sentence: the field's own (its check in
+    rmbg.webapp.inputs), else the unknown field's name with the ones the route takes."""
     try:
-        return Fields.model_validate(dict(values))
+        return model.model_validate(dict(values))
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
     said = [str(e["ctx"]["said"]) for e in errors if e["type"] == "rmbg"]
@@ -135,7 +148,9 @@ def fields_of(values: Mapping[str, Any]) -> Fields:
         raise InvalidRequestError(said[0]) from None
     unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
     if unknown:
-        raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(FIELDS)}.") from None
+        raise InvalidImageError(
+            f"Unknown field(s) {', '.join(unknown)}: use {', '.join(model.model_fields)}."
+        ) from None
     raise InvalidRequestError(errors[0]["msg"]) from None  # none other is declared; said plainly if one comes
 
 
@@ -153,15 +168,16 @@ def as_text(schema: dict[str, Any]) -> dict[str, Any]:
     return schema if schema.get("type") == "string" else {"type": "string"}
 
 
-def bodies() -> dict[str, Any]:
-    """The request body's media types: a multipart form with the image, or
-    JSON with its url; both from Fields (and FILES)."""
-    schema = Fields.model_json_schema()
+def bodies(fields: type[BaseModel] | None = None, files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The request body's media types: a multipart form with the upload (the first of `files`), or
+    JSON with its url; both from the fields' model (Fields and FILES, POST /api/remove's, by default)."""
+    fields, files = fields or Fields, files or FILES
+    schema = fields.model_json_schema()
     properties = {name: {k: v for k, v in s.items() if k != "default"} for name, s in schema["properties"].items()}
-    binary = {name: {"type": "string", "format": "binary", "description": said} for name, said in FILES.items()}
+    binary = {name: {"type": "string", "format": "binary", "description": said} for name, said in files.items()}
     form = {
         "type": "object",
-        "required": ["image"],
+        "required": [next(iter(files))],
         "additionalProperties": False,
         "properties": {**binary, **{name: as_text(s) for name, s in properties.items() if name != "url"}},
     }

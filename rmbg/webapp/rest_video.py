@@ -37,12 +37,11 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from ..errors import InvalidImageError, InvalidRequestError
 from ..video.limits import InvalidVideoError
 from .catalog import Keys
 from .context import App
@@ -51,7 +50,7 @@ from .identity import rest_identity
 from .inputs import Text, VideoFormat
 from .look import Look
 from .rest_body import ERROR_CODES, TooLarge, read_body, refusal
-from .rest_types import Refusal, as_text, keys_of, parameters
+from .rest_types import Answered, Refusal, bodies, keys_of, parameters, validated
 from .slots import Slots, admitted
 from .video_clips import Clip, Upload, clip_of
 from .videos import VideoLook, remove
@@ -93,48 +92,21 @@ VIDEO_FILES = {
 }
 
 
-class VideoMade(BaseModel):
+class VideoMade(Answered):
     """The response's headers: who cut the clip, how long it is and took, what it cost."""
 
-    model_config = ConfigDict(populate_by_name=True)
-
-    provider: str = Field(alias="X-Rmbg-Provider", description="The provider that made the mattes.")
     frames: str = Field(alias="X-Rmbg-Frames", description="Frames in the clip.")
     duration: str = Field(alias="X-Rmbg-Duration", description="Seconds of video.")
-    seconds: str = Field(alias="X-Rmbg-Seconds", description="Seconds in the model or the provider's calls.")
-    total_seconds: str = Field(alias="X-Rmbg-Total-Seconds", description="Seconds for the whole request.")
-    cost_usd: str = Field(alias="X-Rmbg-Cost-USD", description="What this clip cost, in USD.")
-    cost_source: str = Field(alias="X-Rmbg-Cost-Source", description='"reported", "estimated" or "free".')
 
 
 def video_fields_of(values: dict[str, Any]) -> VideoFields:
     """The fields, validated; refused in the field's sentence, or naming an unknown one."""
-    try:
-        return VideoFields.model_validate(values)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-    said = [str(e["ctx"]["said"]) for e in errors if e["type"] == "rmbg"]
-    if said:
-        raise InvalidRequestError(said[0]) from None
-    unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
-    if unknown:
-        raise InvalidImageError(f"Unknown field(s) {', '.join(unknown)}: use {', '.join(VIDEO_FIELDS)}.") from None
-    raise InvalidRequestError(errors[0]["msg"]) from None
+    return validated(VideoFields, values)
 
 
 def video_bodies() -> dict[str, Any]:
     """The request's media types: a multipart form with the clip, or JSON with its url."""
-    schema = VideoFields.model_json_schema()
-    properties = {name: {k: v for k, v in s.items() if k != "default"} for name, s in schema["properties"].items()}
-    binary = {name: {"type": "string", "format": "binary", "description": said} for name, said in VIDEO_FILES.items()}
-    form = {
-        "type": "object",
-        "required": ["video"],
-        "additionalProperties": False,
-        "properties": {**binary, **{name: as_text(s) for name, s in properties.items() if name != "url"}},
-    }
-    body = {"type": "object", "required": ["url"], "additionalProperties": False, "properties": properties}
-    return {"multipart/form-data": {"schema": form}, "application/json": {"schema": body}}
+    return bodies(VideoFields, VIDEO_FILES)
 
 
 def video_responses() -> dict[int | str, dict[str, Any]]:

@@ -179,24 +179,20 @@ def wire_one(
     handler = endpoint(VideoForm, video, "video")
     inputs = VideoForm.inputs(controls)
     cleared = (None, gr.update(value=None, visible=False), "")
-    run.click(lambda: cleared, None, outputs, api_visibility="private", queue=False).then(
-        on_page(handler, 3, shown),
-        inputs,
-        [*outputs, message],
-        api_name="page_video",
-        api_visibility="private",
-        concurrency_limit=admitted(VIDEO),
-        concurrency_id="video",
-    )
-    cpu_run.click(lambda: cleared, None, outputs, api_visibility="private", queue=False).then(
-        on_page(endpoint(VideoForm, video_on_cpu, "video_on_cpu"), 3, shown),
-        inputs,
-        [*outputs, message],
-        api_name="page_video_cpu",
-        api_visibility="private",
-        concurrency_limit=1,  # a clip on the Space's own few cores
-        concurrency_id="video-cpu",
-    )
+    # Remove background, and the CPU offer: one clip at a time on the Space's own few cores
+    for button, fn, name, limit, pool in (
+        (run, handler, "page_video", admitted(VIDEO), "video"),
+        (cpu_run, endpoint(VideoForm, video_on_cpu, "video_on_cpu"), "page_video_cpu", 1, "video-cpu"),
+    ):
+        button.click(lambda: cleared, None, outputs, api_visibility="private", queue=False).then(
+            on_page(fn, 3, shown),
+            inputs,
+            [*outputs, message],
+            api_name=name,
+            api_visibility="private",
+            concurrency_limit=limit,
+            concurrency_id=pool,
+        )
     # a client that cancels, or drops its connection: the clip stops at its next frame
     stopper = halt_for(app)
     api_twin(
