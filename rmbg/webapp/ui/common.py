@@ -16,15 +16,13 @@ import anyio
 import gradio as gr
 
 from ...errors import RmbgError
-from ...eval.votes import RANKING_HEADERS
 from ...vendors import VENDORS
 from ...wording import Door
 from .. import actions, identity
-from ..benchreport import SUMMARY_HEADERS
 from ..catalog import Keys
-from ..comparing import TABLE_HEADERS
 from ..inputs import check as check_inputs
 from ..inputs import checks_of
+from .narrow import NARROW_CSS
 
 log = logging.getLogger("rmbg.app")
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "examples").glob("*.jpg"))
@@ -58,48 +56,8 @@ label[data-testid=block-label]:has(~ .icon-button-wrapper) {max-width: calc(100%
   (Benchmark's Images) wraps before its block's floating icon buttons (upload more, clear) instead of running under */
 @media (max-width: 480px) {.tab-container button {padding-left: 4px !important; padding-right: 4px !important;
   font-size: 0.86em;}}
-@media (max-width: 720px) {  /* NARROW_PX: a gallery shows two pictures a row, each whole, its caption under it */
-  .grid-wrap {padding-top: 2.4em !important;}  /* the first row starts under the gallery's label, not behind it */
-  .grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important; grid-template-rows: none !important;
-    grid-auto-rows: auto !important; align-items: start;}
-  .grid-container .thumbnail-item {aspect-ratio: auto !important; height: auto !important; display: flex;
-    flex-direction: column;}
-  .grid-container .thumbnail-item > img {height: auto !important;}
-  .grid-container .caption-label {position: static !important; max-width: 100% !important; border: none !important;
-    white-space: normal !important; overflow-wrap: anywhere;}
-  .label-text, [data-testid=block-info] {white-space: normal; overflow-wrap: anywhere;}
-}
 """
-NARROW_PX = 720  # up to this width (the media rules above and below) galleries and the tables of stacked_rows change
-
-# one card per row: the header row hidden, each cell a line of its own after its column's name (the ::before)
-CARD = {
-    ".header-table": "display: none;",
-    ".virtual-table-viewport": "max-height: none !important;",  # every card on the page, none behind a scroll
-    ".virtual-body": "width: 100% !important;",
-    ".virtual-row": "display: block !important; border-bottom: 2px solid var(--border-color-primary);",
-    ".body-cell": "display: flex; width: 100% !important; flex: none !important; box-shadow: none;",
-    ".body-cell::before": "flex: 0 0 42%; padding: 2px 6px; font-weight: 600; overflow-wrap: anywhere;",
-    ".body-cell .cell-wrap": "flex: 1 1 0; min-width: 0;",
-    ".body-cell .cell-wrap *": "white-space: normal !important; overflow-wrap: anywhere;",
-}
-
-
-def stacked_rows(tables: dict[str, Sequence[str]]) -> str:
-    """CSS that lays each row of these tables (element id: its column names) out as a card on a
-    narrow screen: one line per cell, its column's name before it. Benchmark's ten columns squeezed
-    into a phone's width would break their words letter by letter, or scroll inside their box.
-    The column names are written here because CSS cannot read a header from a cell: gradio's
-    cells are div.body-cell with only their column's index (data-col)."""
-    rules = [f"{', '.join(f'#{t} {part}' for t in tables)} {{{style}}}" for part, style in CARD.items()]
-    for elem_id, headers in tables.items():
-        for col, header in enumerate(headers):
-            name = header.replace("\\", "\\\\").replace('"', '\\"')
-            rules.append(f'#{elem_id} .body-cell[data-col="{col}"]::before {{content: "{name}";}}')
-    return f"@media (max-width: {NARROW_PX}px) {{\n" + "\n".join(rules) + "\n}\n"
-
-
-CSS += stacked_rows({"bench-table": SUMMARY_HEADERS, "vote-ranking": RANKING_HEADERS, "compare-table": TABLE_HEADERS})
+CSS += NARROW_CSS  # what a phone gets: tables as cards, whole pictures in galleries (rmbg.webapp.ui.narrow)
 
 
 def image_input(
