@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ...eval.votes import RANKING_HEADERS
 from ..benchreport import SUMMARY_HEADERS
 from ..comparing import TABLE_HEADERS
+from ..video_compare import TABLE_HEADERS as VIDEO_HEADERS
 
 NARROW_PX = 720  # up to this width galleries and the tables of stacked_rows change
 
@@ -23,7 +24,8 @@ GALLERIES = """
 .grid-container .thumbnail-item > img {height: auto !important;}
 .grid-container .caption-label {position: static !important; max-width: 100% !important; border: none !important;
   white-space: normal !important; overflow-wrap: anywhere;}
-.label-text, [data-testid=block-info] {white-space: normal; overflow-wrap: anywhere;}
+.label-text, [data-testid=block-info] {white-space: normal; overflow-wrap: break-word;}  /* whole words */
+.head:has(> .tab-like-container) {flex-wrap: wrap; row-gap: 4px;}  /* a slider's number goes under a long label */
 """
 
 # one card per row: the header row hidden, each cell a line of its own after its column's name (the ::before)
@@ -53,5 +55,12 @@ def stacked_rows(tables: dict[str, Sequence[str]]) -> str:
     return "\n".join(rules)
 
 
-CARDS = stacked_rows({"bench-table": SUMMARY_HEADERS, "vote-ranking": RANKING_HEADERS, "compare-table": TABLE_HEADERS})
+CARDS = stacked_rows(
+    {
+        "bench-table": SUMMARY_HEADERS,
+        "vote-ranking": RANKING_HEADERS,
+        "compare-table": TABLE_HEADERS,
+        "video-compare-table": VIDEO_HEADERS,
+    }
+)
 NARROW_CSS = f"@media (max-width: {NARROW_PX}px) {{{GALLERIES}{CARDS}\n}}\n"
