@@ -4,8 +4,10 @@
 The views are read from the page itself: each tab, and each tab inside one (Video's One provider and
 Side by side), so a new tab is covered without an edit here (and fails until RESULTS says how to get
 a result in it). In each view, at each width: the page needs no sideways scrolling, the view's main
-(primary) button is on screen without it, and at 1400 px every table shows all its columns (the cost
-columns included) without scrolling sideways inside its frame. Screenshots go to test-artifacts/.
+(primary) button is on screen without it, no box scrolls sideways inside itself (every table shows all
+its columns, the cost columns included, without scrolling in its frame; a gallery, a status line alike),
+and no label or caption is clipped, cut off by its box or drawn under a block's icon buttons.
+Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -36,10 +38,15 @@ TAB_LISTS = """() => [...document.querySelectorAll('[role=tablist]')]
 FRAMES_DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 # What does not fit in the view now on screen (an empty list when everything does).
-MISFITS = """(wide) => {
+MISFITS = """() => {
     const width = window.innerWidth, misfits = [];
     const page = document.documentElement.scrollWidth;
     const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+    const cut = el => el.scrollWidth > el.clientWidth + 1;
+    const clips = el => getComputedStyle(el).overflowX !== 'visible';  // scrolls or cuts off what overflows it
+    const tag = el => el.tagName.toLowerCase() + (el.classList.length ? '.' + el.classList[0] : '');
+    const words = el => (el.textContent.trim() || el.getAttribute('aria-label') || '').slice(0, 40);
+    const name = el => `${el.id ? '#' + el.id : tag(el)} "${words(el)}"`;
     if (page > width) {  // named by the innermost elements with an id that are wider than the window
         const wide = el => shown(el) && el.getBoundingClientRect().width > width + 1;
         const named = [...document.querySelectorAll('[id]')].filter(el => el.id && wide(el));
@@ -55,14 +62,50 @@ MISFITS = """(wide) => {
         const r = b.getBoundingClientRect();
         if (r.left < 0 || r.right > width) misfits.push(`"${b.textContent.trim()}" spans ${r.left}-${r.right} px`);
     }
-    if (wide) for (const table of [...view.querySelectorAll('table')].filter(shown)) {
+    // No box scrolls sideways or cuts off at a side what it holds: a table's frame (named by its columns),
+    // a gallery, a status line alike. Inputs, pictures and videos are their own widgets.
+    const told = new Set();
+    for (const table of [...view.querySelectorAll('table')].filter(shown)) {
         for (let box = table.parentElement; box && box !== view; box = box.parentElement) {
-            if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible') {
+            if (cut(box) && clips(box)) {
                 const head = [...table.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ');
                 misfits.push(`a table scrolls sideways (${box.scrollWidth} in ${box.clientWidth} px): ${head}`);
+                told.add(box);
                 break;
             }
         }
+    }
+    for (const box of [...view.querySelectorAll('*')].filter(shown)) {
+        if (told.has(box) || !box.clientWidth || !cut(box) || !clips(box)) continue;
+        if (box.matches('input, textarea, select, video, canvas, img, svg, svg *')) continue;
+        misfits.push(`${name(box)} scrolls sideways (${box.scrollWidth} in ${box.clientWidth} px)`);
+    }
+    // No label or caption is clipped (ellipsised), cut off by a box around it, or drawn under one of the
+    // small icon buttons gradio floats in a block's corner.
+    const hider = text => {
+        const r = text.getBoundingClientRect();
+        for (let box = text.parentElement; box && box !== view; box = box.parentElement) {
+            const b = box.getBoundingClientRect();
+            if (clips(box) && (r.right > b.right + 1 || r.left < b.left - 1)) return box;
+        }
+        return null;
+    };
+    const overlap = (a, b) => a.right > b.left + 1 && a.left < b.right - 1
+        && a.bottom > b.top + 1 && a.top < b.bottom - 1;
+    const under = text => {
+        const range = document.createRange();
+        range.selectNodeContents(text);
+        const lines = [...range.getClientRects()];
+        const icon = b => shown(b) && b.offsetWidth <= 48 && b.offsetHeight <= 48 && !b.contains(text);
+        const near = [...(text.closest('.block') || view).querySelectorAll('button')].filter(icon);
+        return near.find(b => lines.some(line => overlap(line, b.getBoundingClientRect())));
+    };
+    const labels = '.label-text, label span, [data-testid=block-info], [data-testid=block-label], .caption-label';
+    for (const text of [...view.querySelectorAll(labels)].filter(el => shown(el) && el.textContent.trim())) {
+        const box = hider(text), button = under(text);
+        if (cut(text)) misfits.push(`the label ${name(text)} is clipped (${text.scrollWidth} in ${text.clientWidth})`);
+        else if (box) misfits.push(`the label ${name(text)} is cut off by ${name(box)}`);
+        else if (button) misfits.push(`the label ${name(text)} is under the button ${name(button)}`);
     }
     return misfits;
 }"""
@@ -188,7 +231,7 @@ def misfits(page, path: tuple[str, ...], when: str) -> list[str]:
         page.set_viewport_size({"width": width, "height": 1000})
         show(page, path)
         page.evaluate(FRAMES_DRAWN)  # what the page's scripts change for the new width is laid out
-        found += [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS, width >= 1400)]
+        found += [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS)]
         shot(page, f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png")
     page.set_viewport_size({"width": 1400, "height": 1000})
     return found
@@ -204,4 +247,4 @@ def test_every_view_fits_420_and_1400_px_before_and_after_a_result(page):
         show(page, path)
         RESULTS[path](page)
         after += misfits(page, path, "after a result")
-    assert before + after == []
+    assert before + after == [], "\n".join(before + after)

@@ -22,6 +22,7 @@ from .. import actions, identity
 from ..catalog import Keys
 from ..inputs import check as check_inputs
 from ..inputs import checks_of
+from .narrow import NARROW_CSS
 
 log = logging.getLogger("rmbg.app")
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "examples").glob("*.jpg"))
@@ -51,9 +52,12 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: normal !important;
   word-break: normal !important; hyphens: manual;}
 #bench-vote .image-container, #bench-vote img {max-width: 100%;}
+label[data-testid=block-label]:has(~ .icon-button-wrapper) {max-width: calc(100% - 4.5em);}  /* a long label
+  (Benchmark's Images) wraps before its block's floating icon buttons (upload more, clear) instead of running under */
 @media (max-width: 480px) {.tab-container button {padding-left: 4px !important; padding-right: 4px !important;
   font-size: 0.86em;}}
 """
+CSS += NARROW_CSS  # what a phone gets: tables as cards, whole pictures in galleries (rmbg.webapp.ui.narrow)
 
 
 def image_input(
