@@ -35,6 +35,7 @@ from tests.video_clips import davis, decoded, write_clip
 ray = pytest.importorskip("ray")
 
 FRAMES = 11
+SHORT = 6
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +50,28 @@ def clip(tmp_path_factory):
     return write_clip(tmp_path_factory.mktemp("clips") / "dog.mp4", davis("dog", FRAMES), gop=4, tone_hz=440)
 
 
-@pytest.fixture(scope="module")
-def local(clip, tmp_path_factory):
+def local_run(clip, folder):
     """The local engine's run: its mattes, its WebM and the same mattes as an H.264 matte video."""
-    folder = tmp_path_factory.mktemp("local")
     with rmbg.remove_video(clip, "u2netp", output=folder / "dog.webm") as result:
         result.save(folder / "dog-matte.mp4", format="matte")
         return list(result.mattes()), folder
+
+
+@pytest.fixture(scope="module")
+def local(clip, tmp_path_factory):
+    return local_run(clip, tmp_path_factory.mktemp("local"))
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory):
+    """The first 6 of those frames, a keyframe every 2: for 1-frame chunks, each of which runs the model on up
+    to 5 frames (its own and 2 on each side), so the clip's length multiplies the cost."""
+    return write_clip(tmp_path_factory.mktemp("short") / "dog.mp4", davis("dog", SHORT), gop=2, tone_hz=440)
+
+
+@pytest.fixture(scope="module")
+def short_local(short_clip, tmp_path_factory):
+    return local_run(short_clip, tmp_path_factory.mktemp("short-local"))
 
 
 def audio_seconds(path) -> float:
@@ -74,39 +90,42 @@ def differing(ours, theirs) -> list[tuple[int, int, int]]:
     return found
 
 
-def same_webm(a, b) -> None:
+def same_webm(a, b, frames: int) -> None:
     """The same frames at the same times; the pixels as close as two local runs' (libvpx's realtime
     VP9 is not bit-exact from run to run: two local encodes of the same frames differ in a few 8x8
     blocks; measured up to 64 of a frame's 25,680 pixels), so at most 1 % of the clip's alpha differs."""
     (frames_a, times_a), (frames_b, times_b) = decoded(a, alpha=True), decoded(b, alpha=True)
-    assert len(frames_a) == len(frames_b) == FRAMES and times_a == times_b
+    assert len(frames_a) == len(frames_b) == frames and times_a == times_b
     differ = sum(int((x[..., 3] != y[..., 3]).sum()) for x, y in zip(frames_a, frames_b, strict=True))
-    assert differ <= 0.01 * FRAMES * frames_a[0][..., 3].size
+    assert differ <= 0.01 * frames * frames_a[0][..., 3].size
 
 
 @pytest.mark.parametrize(
-    "chunk_frames",
+    ("chunk_frames", "frames", "clip_of"),
     [
-        4,  # chunks 0-3, 4-7, 8-10: every edge inside the window of 2 before and 2 after, the last 3 frames
-        10,  # 0-9 and 10: the last chunk one frame, shorter than the window; the first ends at the clip's end
-        pytest.param(1, marks=pytest.mark.slow),  # every frame its own chunk, decoding 2 more on each side (40 s)
+        (4, FRAMES, ("clip", "local")),  # chunks 0-3, 4-7, 8-10: every edge inside the window of 2 before and 2
+        # after, the last 3 frames
+        pytest.param(1, SHORT, ("short_clip", "short_local"), marks=pytest.mark.slow),  # every frame its own
+        # chunk, 2 more decoded on each side
     ],
-)
-def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tmp_path, chunk_frames):
-    mattes, folder = local
+    ids=["4", "1"],
+)  # the shape of 10 (a one-frame last chunk shorter than the window, an earlier chunk that ends the clip's
+# decoding and so flushes the filter) is the CLI test's 5-frame chunks (0-4, 5-9 to the end, 10), also frame for frame
+def test_ray_output_is_the_local_output_frame_for_frame(cluster, request, tmp_path, chunk_frames, frames, clip_of):
+    clip, (mattes, folder) = (request.getfixturevalue(name) for name in clip_of)
     out = tmp_path / "dog.webm"
     seen = []
     engine = RayVideo(workers=2, chunk_frames=chunk_frames)
     with rmbg.remove_video(clip, "u2netp", output=out, engine=engine, progress=lambda *a: seen.append(a)) as result:
-        assert result.frames == FRAMES and result.smooth and result.cost.source == "free"
+        assert result.frames == frames and result.smooth and result.cost.source == "free"
         ray_mattes = list(result.mattes())
     # the mattes bit for bit (U2-Net-p gives the same matte for the same frame in every process)
-    assert len(ray_mattes) == FRAMES and mattes[0].std() > 20  # real mattes, not blank ones
+    assert len(ray_mattes) == frames and mattes[0].std() > 20  # real mattes, not blank ones
     assert differing(mattes, ray_mattes) == []
-    same_webm(folder / "dog.webm", out)
+    same_webm(folder / "dog.webm", out, frames)
     assert audio_seconds(out) == pytest.approx(audio_seconds(folder / "dog.webm"))
     done = [d for d, _ in seen]  # frames finished by the workers, in chunks, whatever order they finish in
-    assert done == sorted(done) and done[-1] == FRAMES and all(t == FRAMES for _, t in seen)
+    assert done == sorted(done) and done[-1] == frames and all(t == frames for _, t in seen)
 
 
 def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local, tmp_path, capsys):
@@ -163,9 +182,10 @@ def test_without_ray_the_engine_says_how_to_install_it(clip, tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_chunks_handed_out_are_bounded(cluster, clip):
+def test_chunks_handed_out_are_bounded(cluster, short_clip):
     """in_flight=1: while a chunk's frames are written, no other chunk has been handed out, so the
-    frames the workers have finished never run more than that one chunk ahead of the writing."""
+    frames the workers have finished never run more than that one chunk ahead of the writing (the 6-frame
+    clip's 3 chunks of 2: a second chunk handed out and finished would show as 4 frames ahead)."""
     from rmbg.video.decode import probe
     from rmbg.video.limits import VideoLimits
     from rmbg.video.ray_video import ray_mattes
@@ -174,11 +194,11 @@ def test_chunks_handed_out_are_bounded(cluster, clip):
     limits, finished = VideoLimits(), [0]
     engine = RayVideo(workers=2, chunk_frames=2, in_flight=1)
     stream = ray_mattes(
-        probe(clip, limits), rmbg.get_provider("u2netp"), engine, limits=limits, smooth=SmoothParams(),
+        probe(short_clip, limits), rmbg.get_provider("u2netp"), engine, limits=limits, smooth=SmoothParams(),
         progress=lambda done, total: finished.__setitem__(0, done),
     )  # fmt: skip
     ahead = [finished[0] - 2 * (frame.index // 2) for frame in stream]
-    assert len(ahead) == FRAMES and max(ahead) == 2 and finished[0] == FRAMES
+    assert len(ahead) == SHORT and max(ahead) == 2 and finished[0] == SHORT
 
 
 def test_gpus_the_cluster_lacks_are_refused_at_once_with_nothing_written(cluster, clip, tmp_path, capsys):

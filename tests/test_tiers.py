@@ -151,6 +151,8 @@ def test_a_fast_only_run_fails_a_test_that_imports_a_tiers_package(monkeypatch):
     tiers.guard_fast_only(SimpleNamespace(items=[item], config=item.config))
     tiers.before_setup(item)
     tiers.after_call(item)  # nothing imported: passes
+    monkeypatch.setitem(sys.modules, "rmbg_heavy_stand_in", None)  # blocked, as a "without the extra" test does
+    tiers.after_call(item)  # a blocked import is no import: passes
     monkeypatch.setitem(sys.modules, "rmbg_heavy_stand_in", types.ModuleType("rmbg_heavy_stand_in"))
     with pytest.raises(pytest.fail.Exception, match=r"imported rmbg_heavy_stand_in: give it .*uses\('rmbg_heavy"):
         tiers.after_call(item)

@@ -28,9 +28,10 @@ from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 # U2-Net-p through ONNX Runtime, and its file fetched by pooch (the onnx extra), in every test here.
 pytestmark = pytest.mark.uses("onnxruntime", "pooch")
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample"
-# Mean IoU@0.5 over the 30 frames, measured with this code (onnxruntime
-# 1.31.1, CPU): 0.7386 (per sequence 0.55-0.92). The floor leaves a 0.05 margin.
-DAVIS_MEASURED = 0.7386
+# Mean IoU@0.5 over the middle frame of each of the 10 sequences (the sample's second of three per sequence:
+# every sequence, a third of the model runs), measured with this code (onnxruntime 1.32.0, CPU): 0.7856
+# (over all 30 frames 0.7386, as with 1.31.1). The floor leaves a 0.05 margin.
+DAVIS_MEASURED = 0.7856
 DAVIS_FLOOR = DAVIS_MEASURED - 0.05
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -80,10 +81,10 @@ def test_matte_follows_the_u2net_recipe(u2netp_path, engine, backend):
 def test_davis_quality_floor(u2netp_path):
     provider = rmbg.get_provider("u2netp", device="cpu")
     scores = []
-    for path in sorted((DAVIS / "images").glob("*.jpg")):
+    for path in sorted((DAVIS / "images").glob("*.jpg"))[1::3]:  # each sequence's middle frame
         alpha = provider.matte(Image.open(path).convert("RGB")).alpha
         scores.append(iou(alpha, Image.open(DAVIS / "masks" / f"{path.stem}.png")))
-    assert len(scores) == 30
+    assert len(scores) == 10
     assert np.mean(scores) >= DAVIS_FLOOR, f"mean IoU {np.mean(scores):.4f} < floor {DAVIS_FLOOR:.4f}"
 
 

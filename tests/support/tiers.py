@@ -339,7 +339,9 @@ _GUARD = pytest.StashKey[bool]()
 
 
 def _loaded() -> frozenset[str]:
-    return frozenset(p for p in _GUARDED if p in sys.modules)
+    """The tiers' packages imported: a name set to None in sys.modules is an import blocked (a test's
+    "without the extra"), not one made."""
+    return frozenset(p for p in _GUARDED if sys.modules.get(p) is not None)
 
 
 def guard_fast_only(session: pytest.Session) -> None:
