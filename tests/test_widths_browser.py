@@ -107,6 +107,24 @@ MISFITS = """() => {
         else if (box) misfits.push(`the label ${name(text)} is cut off by ${name(box)}`);
         else if (button) misfits.push(`the label ${name(text)} is under the button ${name(button)}`);
     }
+    // Every result picture in a gallery can be seen whole: as drawn (object-fit: contain inside its element)
+    // it is no larger than any box around it that clips (a tile, the gallery's scrolling frame), which
+    // may scroll it into view but must not crop it.
+    for (const img of [...view.querySelectorAll('.gallery-container img, .grid-wrap img')].filter(shown)) {
+        if (!img.naturalWidth || !img.naturalHeight) continue;
+        const r = img.getBoundingClientRect();
+        const scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+        const w = img.naturalWidth * scale, h = img.naturalHeight * scale;
+        for (let box = img.parentElement; box && box !== view; box = box.parentElement) {
+            const st = getComputedStyle(box);
+            if (st.overflow === 'visible' && st.overflowX === 'visible' && st.overflowY === 'visible') continue;
+            if (h > box.clientHeight + 1 || w > box.clientWidth + 1) {
+                const size = `${Math.round(w)}x${Math.round(h)} in ${box.clientWidth}x${box.clientHeight}`;
+                misfits.push(`a picture in ${name(img.closest('[id]') || box)} is cropped by ${name(box)} (${size})`);
+                break;
+            }
+        }
+    }
     return misfits;
 }"""
 

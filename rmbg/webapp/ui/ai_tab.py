@@ -39,7 +39,13 @@ def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
             message = gr.Markdown(visible=False, elem_id="ai-message", elem_classes=["refusal"])
         with gr.Column(scale=3, min_width=300):
             gallery = gr.Gallery(
-                label="Results", columns=2, object_fit="contain", height=460, format="png", elem_id="ai-gallery"
+                label="Results",
+                columns=2,
+                fit_columns=False,  # one image keeps its column: stretched to the frame's width it was cropped
+                object_fit="contain",
+                height=460,
+                format="png",
+                elem_id="ai-gallery",
             )
             line = gr.Markdown(elem_id="ai-cost-line")
     count.change(lambda n: ai_estimate(n, each), count, estimate, api_visibility="private", queue=False)

@@ -43,7 +43,13 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
                 colour_row, colour = colour_control("compare-colour")
         with gr.Column(scale=3):
             gallery = gr.Gallery(
-                label="Results", columns=3, object_fit="contain", height=420, format="png", elem_id="compare-gallery"
+                label="Results",
+                columns=3,
+                fit_columns=False,  # one result keeps its column: stretched to the frame's width it was cropped
+                object_fit="contain",
+                height=420,
+                format="png",
+                elem_id="compare-gallery",
             )
             table = gr.Dataframe(
                 headers=comparing.TABLE_HEADERS,
