@@ -105,7 +105,9 @@ SPEED_COLUMNS = ["clip", "model s", "end to end s", "ratio", "model CPU s", "end
 SPEED_COLUMNS += ["smoothing alone CPU s", "smoothing / model CPU", "fps"]
 
 
-def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[list], list[list]]:
+def speed(
+    provider, folder: Path, seconds: float, repeats: int, formats: tuple[str, ...] = ("webm",)
+) -> tuple[list[list], list[list]]:
     from PIL import Image
 
     clip = speed_clip(folder, seconds)
@@ -119,14 +121,15 @@ def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[li
         for image in images:
             mattes.append(np.asarray(provider.matte(image).alpha))
 
-    def end_to_end() -> None:
-        rmbg.remove_video(clip, provider, output=folder / "speed.webm").close()
+    def end_to_end(fmt: str):
+        return lambda: rmbg.remove_video(clip, provider, output=folder / f"speed.{fmt}").close()
 
+    ends = {("end to end" if fmt == "webm" else f"end to end ({fmt})"): end_to_end(fmt) for fmt in formats}
     runs: list[list] = []
-    wall: dict[str, list[float]] = {"model": [], "end to end": []}
-    cpu: dict[str, list[float]] = {"model": [], "end to end": []}
+    wall: dict[str, list[float]] = {"model": [], **{name: [] for name in ends}}
+    cpu: dict[str, list[float]] = {"model": [], **{name: [] for name in ends}}
     for r in range(repeats):
-        order = [("model", model_only), ("end to end", end_to_end)]
+        order = [("model", model_only), *ends.items()]
         for name, run in order if r % 2 == 0 else order[::-1]:
             load = _load()
             start, start_cpu = time.perf_counter(), time.process_time()
@@ -140,22 +143,25 @@ def speed(provider, folder: Path, seconds: float, repeats: int) -> tuple[list[li
     TemporalSmoother().run(rgbs, mattes)
     smoothing = time.process_time() - start
     n = int(seconds * 24)
-    model, total = statistics.median(wall["model"]), statistics.median(wall["end to end"])
-    model_cpu, total_cpu = statistics.median(cpu["model"]), statistics.median(cpu["end to end"])
-    summary = [
-        [
-            f"{seconds:g} s, 854x480, 24 fps ({n} frames)",
-            round(model, 1),
-            round(total, 1),
-            round(total / model, 3),
-            round(model_cpu, 1),
-            round(total_cpu, 1),
-            round(total_cpu / model_cpu, 3),
-            round(smoothing, 1),
-            round(smoothing / model_cpu, 3),
-            round(n / total, 2),
-        ]
-    ]
+    model, model_cpu = statistics.median(wall["model"]), statistics.median(cpu["model"])
+    summary = []
+    for fmt, name in zip(formats, ends):
+        total, total_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
+        clip_label = f"{seconds:g} s, 854x480, 24 fps ({n} frames)" + ("" if fmt == "webm" else f" to {fmt}")
+        summary.append(
+            [
+                clip_label,
+                round(model, 1),
+                round(total, 1),
+                round(total / model, 3),
+                round(model_cpu, 1),
+                round(total_cpu, 1),
+                round(total_cpu / model_cpu, 3),
+                round(smoothing, 1),
+                round(smoothing / model_cpu, 3),
+                round(n / total, 2),
+            ]
+        )
     return summary, runs
 
 
@@ -195,6 +201,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed-seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--speed-formats", default="webm", help="outputs timed end to end, comma-separated: webm, mp4, mov"
+    )
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--only-speed", action="store_true", help="the speed and memory tables alone")
     parser.add_argument("--model", choices=sorted(MODELS), default="u2netp", help="the model part 1 scores")
@@ -258,17 +267,19 @@ def main() -> None:
                 )
             )
         if not args.skip_speed:
-            summary, runs = speed(provider_for(args.model), Path(tmp), args.speed_seconds, args.repeats)
+            formats = tuple(f.strip() for f in args.speed_formats.split(",") if f.strip())
+            summary, runs = speed(provider_for(args.model), Path(tmp), args.speed_seconds, args.repeats, formats)
             tables.append(
                 table(
-                    "End to end (decode, model, smoothing, WebM encode) against the model alone",
+                    "End to end (decode, model, smoothing, encode) against the model alone",
                     SPEED_COLUMNS,
                     summary,
                     f"Seconds: medians of {args.repeats} runs each, in alternating order (the next table), wall "
                     "clock and the process's CPU time (all its threads: what the runs cost whatever else the "
                     "machine was doing); model: provider.matte on the same decoded frames in a loop; end to end: "
-                    "rmbg.remove_video to a WebM; ratio: end to end / model. Smoothing alone: the filter on the "
-                    "model's mattes of the same frames (CPU time), against the model's CPU time.",
+                    "rmbg.remove_video to a WebM (VP9 with alpha), or to the format the clip column names (mp4: H.264 "
+                    "on white; mov: ProRes 4444 with alpha); ratio: end to end / model. Smoothing alone: the filter "
+                    "on the model's mattes of the same frames (CPU time), against the model's CPU time.",
                 )
             )
             tables.append(
