@@ -25,8 +25,8 @@ from rmbg.cascade import check_choice, most_unsure
 from rmbg.cli import interrupts
 from rmbg.cli.main import main
 from rmbg.errors import InvalidRequestError, ProviderUnavailableError
-from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
+from tests.support.providers import FreeLocal
 
 N = 10
 
@@ -40,23 +40,14 @@ def photo(i: int) -> Image.Image:
     return Image.fromarray(np.stack([a] * 3, axis=-1))
 
 
-class Own:
+class Own(FreeLocal):
     """Free: the photo's grey is the matte."""
 
-    id, label, kind = "fake-own", "own grey", "local"
+    id, label = "fake-own", "own grey"
 
     def __init__(self):
         self.seen: list[int] = []
         self._lock = threading.Lock()
-
-    def options(self):
-        return {}
-
-    def status(self):
-        return ProviderStatus("ready", "")
-
-    def estimate(self):
-        return Cost.free()
 
     def matte(self, image):
         with self._lock:

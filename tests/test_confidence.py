@@ -12,8 +12,8 @@ from PIL import Image
 import rmbg
 from rmbg import registry
 from rmbg.confidence import SIDE, WEIGHTS, _labels, combine, confidence, signals
-from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
+from tests.support.providers import FreeLocal
 
 
 def square(size=(160, 100), box=(40, 20, 100, 80), value=255) -> np.ndarray:
@@ -100,17 +100,8 @@ def test_combine_clips_to_the_unit_interval():
     assert combine({**zero, "degenerate": 1.0}, bias=0.5) == 0.0
 
 
-class Thresholding:
-    id, label, kind = "fake-threshold", "threshold", "local"
-
-    def options(self):
-        return {}
-
-    def status(self):
-        return ProviderStatus("ready", "")
-
-    def estimate(self):
-        return Cost.free()
+class Thresholding(FreeLocal):
+    id, label = "fake-threshold", "threshold"
 
     def matte(self, image):
         return Matte(image.convert("L").point(lambda v: 255 if v >= 128 else 0), Cost.free(), 0.0)

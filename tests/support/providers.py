@@ -35,3 +35,18 @@ class CountingProvider:
         if self.wrong_size:
             alpha = alpha.resize((3, 3))
         return Matte(alpha=alpha, cost=Cost(Decimal("0.01"), "reported"), seconds=0.5, meta={"model": "test"})
+
+
+class FreeLocal:
+    """A ready, free local provider without options: a stand-in model; subclasses give `matte`."""
+
+    id, label, kind = "fake-free", "free local stand-in", "local"
+
+    def options(self):
+        return {}
+
+    def status(self):
+        return ProviderStatus("ready", "")
+
+    def estimate(self):
+        return Cost.free()
