@@ -12,7 +12,7 @@ from ...replace import replace_estimate
 from ...types import format_usd
 from .. import replacing
 from ..context import App
-from .common import api_twin, image_input, on_page, session_of
+from .common import api_twin, image_input, on_page, results_gallery, session_of
 from .forms import Call, ReplaceForm, endpoint, key_controls
 
 
@@ -38,15 +38,7 @@ def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
             run = gr.Button("Generate backgrounds", variant="primary", elem_id="ai-run")
             message = gr.Markdown(visible=False, elem_id="ai-message", elem_classes=["refusal"])
         with gr.Column(scale=3, min_width=300):
-            gallery = gr.Gallery(
-                label="Results",
-                columns=2,
-                fit_columns=False,  # one image keeps its column: stretched to the frame's width it was cropped
-                object_fit="contain",
-                height=460,
-                format="png",
-                elem_id="ai-gallery",
-            )
+            gallery = results_gallery("ai-gallery", columns=2, height=460)
             line = gr.Markdown(elem_id="ai-cost-line")
     count.change(lambda n: ai_estimate(n, each), count, estimate, api_visibility="private", queue=False)
 

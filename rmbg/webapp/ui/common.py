@@ -83,6 +83,20 @@ def image_input(
     )
 
 
+def results_gallery(elem_id: str, columns: int, height: int) -> gr.Gallery:
+    """A tab's gallery of results, each picture whole (contained) with its caption. fit_columns off:
+    a single result keeps its column; stretched to the frame's width it was cropped to its top."""
+    return gr.Gallery(
+        label="Results",
+        columns=columns,
+        fit_columns=False,
+        object_fit="contain",
+        height=height,
+        format="png",
+        elem_id=elem_id,
+    )
+
+
 def lenient(component: Any) -> Any:
     """Let a value the component cannot preprocess through to rmbg, which says
     what is wrong with it in its own words (gradio alone answers with its

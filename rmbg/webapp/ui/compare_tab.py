@@ -13,7 +13,16 @@ from ..context import App
 from ..inputs import Text
 from ..look import Look, flag
 from ..slots import COMPARE, admitted
-from .common import EXAMPLES, api_twin, colour_control, image_input, on_page, page_errors, session_of
+from .common import (
+    EXAMPLES,
+    api_twin,
+    colour_control,
+    image_input,
+    on_page,
+    page_errors,
+    results_gallery,
+    session_of,
+)
 from .forms import Call, CompareForm, endpoint, key_controls
 
 
@@ -42,15 +51,7 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
                 )
                 colour_row, colour = colour_control("compare-colour")
         with gr.Column(scale=3):
-            gallery = gr.Gallery(
-                label="Results",
-                columns=3,
-                fit_columns=False,  # one result keeps its column: stretched to the frame's width it was cropped
-                object_fit="contain",
-                height=420,
-                format="png",
-                elem_id="compare-gallery",
-            )
+            gallery = results_gallery("compare-gallery", columns=3, height=420)
             table = gr.Dataframe(
                 headers=comparing.TABLE_HEADERS,
                 datatype=["str", "str", "str", "markdown"],  # a status's *Keys box* is emphasis, not asterisks
