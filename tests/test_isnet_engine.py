@@ -14,15 +14,10 @@ import rmbg
 from rmbg.eval.gate import judge
 from rmbg.providers.local import engines
 from tests.support.cpus import AVX2, SAPPHIRE_RAPIDS, ZEN4, use_cpu
-from tests.support.models import PHOTO, tiny_isnet_graph
-
-
-@pytest.fixture
-def graph(tmp_path, monkeypatch):
-    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "isnet-general-use.onnx"
-    path.write_bytes(tiny_isnet_graph())
-    return path
+from tests.support.models import (
+    PHOTO,
+    tiny_isnet_file,  # noqa: F401  (the graph fixture)
+)
 
 
 def chosen(**options) -> tuple[str, str]:

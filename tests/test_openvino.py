@@ -14,18 +14,15 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.providers.local import openvino_backend
 from rmbg.providers.local.openvino_backend import openvino_provider
-from tests.support.models import PHOTO, SMALL, lite_weights, tiny_isnet_graph
+from tests.support.models import (
+    PHOTO,
+    SMALL,
+    lite_weights,
+    tiny_isnet_file,  # noqa: F401  (the graph fixture)
+)
 
 # The OpenVINO extra (requirements-dev.txt installs it, so CI runs these): skipped where it is not installed.
 openvino = pytest.importorskip("openvino", reason='needs the OpenVINO extra: pip install "rmbg[openvino]"')
-
-
-@pytest.fixture
-def graph(tmp_path, monkeypatch):
-    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
-    path = tmp_path / "isnet-general-use.onnx"
-    path.write_bytes(tiny_isnet_graph())
-    return path
 
 
 def test_fp32_matches_onnx_runtime_and_reads_the_file_as_it_is(graph, tmp_path):

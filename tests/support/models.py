@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.hfcache import deterministic_state, read_keys
@@ -52,6 +53,15 @@ def tiny_isnet_graph() -> bytes:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return bytes(model.SerializeToString())
+
+
+@pytest.fixture(name="graph")
+def tiny_isnet_file(tmp_path, monkeypatch):
+    """The tiny IS-Net graph as an isnet-general-use.onnx file, with a matte cache of the test's own."""
+    monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "isnet-general-use.onnx"
+    path.write_bytes(tiny_isnet_graph())
+    return path
 
 
 def lite_weights() -> bytes:
