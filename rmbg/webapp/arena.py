@@ -56,6 +56,10 @@ class CutoutSet:
         return out
 
 
+class NothingToVote(InvalidRequestError):
+    """No pair is left to draw for this visitor (none made yet, or every one voted on)."""
+
+
 class Arena:
     """Cut-out sets per session (in memory), and the vote store (tickets and votes, durable)."""
 
@@ -72,30 +76,30 @@ class Arena:
             while len(self._sets) > MAX_SETS:
                 self._sets.popitem(last=False)
 
-    def has_pairs(self, session_id: str) -> bool:
-        """Whether this visitor's last blind run left pairs they have not voted on yet."""
-        with self._lock:
-            cutouts = self._sets.get(session_id)
-        if cutouts is None:
-            return False
-        voted = self.store.book.voted(voter_digest(session_id))
-        return any(pair not in voted for pair in cutouts.pairs())
+    def first_pair(
+        self, session_id: str, background: str, colour: str | None = None
+    ) -> tuple[Image.Image, Image.Image, str] | None:
+        """`pair`, or None when there is nothing to vote on (the page's first pair after any run)."""
+        try:
+            return self.pair(session_id, background, colour)
+        except NothingToVote:
+            return None
 
     def pair(self, session_id: str, background: str, colour: str | None = None) -> tuple[Image.Image, Image.Image, str]:
         """Two cut-outs of one image on the chosen background, sides at random, and the ticket to vote with;
-        only pairs this visitor has not voted on are drawn."""
+        only pairs this visitor has not voted on are drawn (NothingToVote, in words, when none is left)."""
         fill = backdrop_colour(background, colour)
         voter = voter_digest(session_id)
         with self._lock:
             cutouts = self._sets.get(session_id)
         if cutouts is None or not cutouts.pairs():
-            raise InvalidRequestError(
+            raise NothingToVote(
                 "Nothing to vote on yet: run a benchmark without ground truth with at least two providers first."
             )
         voted = self.store.book.voted(voter)
         choices = [pair for pair in cutouts.pairs() if pair not in voted]
         if not choices:
-            raise InvalidRequestError(
+            raise NothingToVote(
                 f"You have voted on every pair of this benchmark ({len(cutouts.pairs())}); each counts once. "
                 "Run a benchmark on other images to vote on more."
             )

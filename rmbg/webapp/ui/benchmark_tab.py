@@ -159,9 +159,8 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
 
     def first_pair(background: Text, colour: Text, request: gr.Request | None = None) -> tuple[Any, ...]:
         """After a blind run, its first pair is on screen with its "Done" (no click on New pair first)."""
-        if not arena.has_pairs(session_of(request)):
-            return (gr.update(),) * 4  # a run with ground truth: nothing to vote on
-        return (*arena.pair(session_of(request), background, colour), "")
+        drawn = arena.first_pair(session_of(request), background, colour)
+        return (gr.update(),) * 4 if drawn is None else (*drawn, "")  # None: a run with ground truth
 
     ran.success(first_pair, [background, colour], [left, right, ticket, reveal], api_visibility="private")
     api_twin(
