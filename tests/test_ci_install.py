@@ -51,6 +51,9 @@ def test_ci_runs_the_smoke_on_python_312_after_the_install_and_the_dev_requireme
     made = lines.index('"$PYTHON312" -m venv .venv')
     assert lines.index('PYTHON312="$(python312)"') < lines.index("rm -rf .venv .venv-app") < made < install
     assert lines[install + 1] == ".venv/bin/python .ci/smoke_app.py"
+    # the ZeroGPU rehearsal runs here, on the app's own install, once (not again inside the suite): a failure
+    # in it fails CI as the suite's would
+    assert install + 1 < lines.index(".venv/bin/python .ci/zerogpu_rehearsal.py") < lines.index("python -m pytest -q")
     dev = lines.index("python -m pip install -q -r requirements-dev.txt")
     assert install + 1 < lines.index(". .venv/bin/activate") < dev < lines.index("python -m pytest -q")
     assert [n for n, line in enumerate(lines) if " -m venv " in line] == [made]  # one virtualenv: the suite's too

@@ -1,5 +1,5 @@
 """`rmbg video --engine ray` on a local Ray (2 CPUs): U2-Net-p on a DAVIS clip cut into chunks
-(edges inside the smoothing's window, a last chunk shorter than it, 1-frame chunks) gives the
+(edges inside the smoothing's window, a last chunk shorter than it) gives the
 local run's output frame for frame; a stop leaves nothing, and so does a real Ctrl-C of `rmbg video
 --engine ray` in a process of its own, which takes its Ray down with it; a hosted video service is
 refused with nothing sent; GPUs the cluster does not have are refused before any worker is made."""
@@ -64,14 +64,8 @@ def local(clip, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory):
-    """The first 6 of those frames, a keyframe every 2: for 1-frame chunks, each of which runs the model on up
-    to 5 frames (its own and 2 on each side), so the clip's length multiplies the cost."""
+    """The first 6 of those frames, a keyframe every 2: three 2-frame chunks."""
     return write_clip(tmp_path_factory.mktemp("short") / "dog.mp4", davis("dog", SHORT), gop=2, tone_hz=440)
-
-
-@pytest.fixture(scope="module")
-def short_local(short_clip, tmp_path_factory):
-    return local_run(short_clip, tmp_path_factory.mktemp("short-local"))
 
 
 def audio_seconds(path) -> float:
@@ -100,22 +94,16 @@ def same_webm(a, b, frames: int) -> None:
     assert differ <= 0.01 * frames * frames_a[0][..., 3].size
 
 
-@pytest.mark.parametrize(
-    ("chunk_frames", "frames", "clip_of"),
-    [
-        (4, FRAMES, ("clip", "local")),  # chunks 0-3, 4-7, 8-10: every edge inside the window of 2 before and 2
-        # after, the last 3 frames
-        pytest.param(1, SHORT, ("short_clip", "short_local"), marks=pytest.mark.slow),  # every frame its own
-        # chunk, 2 more decoded on each side
-    ],
-    ids=["4", "1"],
-)  # the shape of 10 (a one-frame last chunk shorter than the window, an earlier chunk that ends the clip's
-# decoding and so flushes the filter) is the CLI test's 5-frame chunks (0-4, 5-9 to the end, 10), also frame for frame
-def test_ray_output_is_the_local_output_frame_for_frame(cluster, request, tmp_path, chunk_frames, frames, clip_of):
-    clip, (mattes, folder) = (request.getfixturevalue(name) for name in clip_of)
+def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tmp_path):
+    """Chunks of 4 (0-3, 4-7, 8-10: every edge inside the window of 2 before and 2 after, the last 3
+    frames). The shape of 5 (a one-frame last chunk shorter than the window, an earlier chunk that ends
+    the clip's decoding and so flushes the filter) is the CLI test's, also frame for frame; chunks of 1,
+    2, 5, 11, 12 and 30 frames join into the whole stream's mattes in tests/test_video_chunks.py (the
+    same chunk_mattes a worker runs, without Ray's minute of actors)."""
+    frames, (mattes, folder) = FRAMES, local
     out = tmp_path / "dog.webm"
     seen = []
-    engine = RayVideo(workers=2, chunk_frames=chunk_frames)
+    engine = RayVideo(workers=2, chunk_frames=4)
     with rmbg.remove_video(clip, "u2netp", output=out, engine=engine, progress=lambda *a: seen.append(a)) as result:
         assert result.frames == frames and result.smooth and result.cost.source == "free"
         ray_mattes = list(result.mattes())
