@@ -85,6 +85,27 @@ def _codes(code: types.CodeType) -> Iterable[types.CodeType]:
             yield from _codes(const)
 
 
+# Opcodes read from the raw bytecode (dis.get_instructions builds an object per instruction: a third
+# of the collection's time). Since 3.11 LOAD_GLOBAL's name index is its argument shifted by one (the low
+# bit: push NULL), since 3.12 LOAD_ATTR's too (the low bit: a method).
+_OP = dis.opmap
+_SHIFTED = {_OP["LOAD_GLOBAL"]} if sys.version_info >= (3, 11) else set()
+_SHIFTED |= {_OP["LOAD_ATTR"]} if sys.version_info >= (3, 12) else set()
+_CONST, _IMPORT, _FROM, _EXTENDED = _OP["LOAD_CONST"], _OP["IMPORT_NAME"], _OP["IMPORT_FROM"], _OP["EXTENDED_ARG"]
+_GLOBALS = {_OP["LOAD_GLOBAL"], _OP["LOAD_NAME"]}
+_ATTRS = {_OP[name] for name in ("LOAD_ATTR", "LOAD_METHOD") if name in _OP}
+
+
+def _instructions(code: types.CodeType) -> Iterable[tuple[int, int]]:
+    """(opcode, argument) of each instruction, EXTENDED_ARG folded in."""
+    raw, extended = code.co_code, 0
+    for at in range(0, len(raw), 2):
+        op, arg = raw[at], raw[at + 1] | extended
+        extended = arg << 8 if op == _EXTENDED else 0
+        if op != _EXTENDED:
+            yield op, arg
+
+
 @functools.cache
 def _reads(code: types.CodeType) -> tuple[frozenset[tuple[str, str]], frozenset[str], frozenset[str]]:
     """Of a code object and the code nested in it: the absolute imports as (module, name imported
@@ -93,24 +114,29 @@ def _reads(code: types.CodeType) -> tuple[frozenset[tuple[str, str]], frozenset[
     for nested in _codes(code):
         consts: list[object] = []
         current, skip_unless = None, False
-        for ins in dis.get_instructions(nested):
-            if ins.opname == "LOAD_CONST":
-                consts.append(ins.argval)
-                if skip_unless and isinstance(ins.argval, str):  # pytest.importorskip("ray")
-                    imports.add((ins.argval, ""))
+        for op, arg in _instructions(nested):
+            name = nested.co_names[arg >> 1 if op in _SHIFTED else arg] if op in _NAMED else None
+            if op == _CONST:
+                value = nested.co_consts[arg]
+                consts.append(value)
+                if skip_unless and isinstance(value, str):  # pytest.importorskip("ray")
+                    imports.add((value, ""))
                 skip_unless = False
-            elif ins.opname == "IMPORT_NAME":
-                current = ins.argval if len(consts) >= 2 and consts[-2] == 0 else None  # level 0
+            elif op == _IMPORT:
+                current = name if len(consts) >= 2 and consts[-2] == 0 else None  # level 0
                 if current:
                     imports.add((current, ""))
-            elif ins.opname == "IMPORT_FROM" and current:
-                imports.add((current, ins.argval))
-            elif ins.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-                names.add(ins.argval)
-            elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
-                attrs.add(ins.argval)
-                skip_unless = ins.argval == "importorskip"
+            elif op == _FROM and current:
+                imports.add((current, name))
+            elif op in _GLOBALS:
+                names.add(name)
+            elif op in _ATTRS:
+                attrs.add(name)
+                skip_unless = name == "importorskip"
     return frozenset(imports), frozenset(names), frozenset(attrs)
+
+
+_NAMED = {_IMPORT, _FROM} | _GLOBALS | _ATTRS
 
 
 def _top(name: str | None) -> str:
