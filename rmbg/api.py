@@ -300,7 +300,7 @@ def cascade(
         day's cap of the operator's keys still applies).
     keep: "better" (default): an escalated image gets the better provider's
         result; "surer": whichever of its two mattes has the higher confidence.
-    options: remove_background's (background, mask_only, crop, refine, ...),
+    options: remove_background's (its render keywords, refine, ...),
         the same for both providers.
     Returns one Result per image, in order; `result.provider` says which
     provider made it, `meta["escalation"]` what happened to an image chosen

@@ -55,7 +55,8 @@ class Option:
         elem_id: the page control's id when not the name with dashes;
         width: its min_width.
     old: older spellings still accepted, by door.
-    py: what the Python keyword takes, where it is not `said`.
+    py: what the Python keyword takes, where it is not `said`; tool: what the MCP argument
+        takes, likewise.
     """
 
     name: str
@@ -76,9 +77,10 @@ class Option:
     shown: Any = None
     suggestions: tuple[str, ...] = ()
     elem_id: str = ""
-    width: int = 120
+    width: int | None = None
     old: Mapping[str, str] = field(default_factory=dict)
     py: str = ""
+    tool: str = ""
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -117,6 +119,7 @@ OPTIONS: tuple[Option, ...] = (
         flag="--bg",
         metavar="COLOUR|IMAGE",
         shown="transparent",
+        tool='"transparent", or a colour for the new background ("white", "#f4f4f4").',
         py='None (transparent), a colour ("#RRGGBB", a CSS name, an RGB tuple) or a PIL image (fitted to cover).',
     ),
     Option(
@@ -126,6 +129,7 @@ OPTIONS: tuple[Option, ...] = (
         "write the alpha matte itself (greyscale)",
         "The black-and-white mask itself (white = kept).",
         "Mask only",
+        width=120,
     ),
     Option(
         "clean_edges",
@@ -138,6 +142,7 @@ OPTIONS: tuple[Option, ...] = (
         "Clean edges",
         doors=ALL - {"mcp"},
         elem_id="refine-edges",
+        width=120,
         old={"python": "refine_foreground", "cli": "--refine-edges", "page": "refine_edges"},
     ),
     Option(
@@ -171,6 +176,7 @@ OPTIONS: tuple[Option, ...] = (
         "Crop to subject",
         group="framing",
         frames=True,
+        width=120,
         py="True crops to the subject plus the margin (a product photo's frame; a new frame costs nothing).",
     ),
     Option(

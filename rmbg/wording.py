@@ -95,8 +95,8 @@ def _fix(remedy: Remedy, door: Door) -> str:
 
 
 def _framing_fix(field: str, door: Door) -> str:
-    """A framing option (`field`) that needs a frame: the options that make one (rmbg.options: crop, a
-    canvas), in `door`'s terms."""
+    """A framing option (`field`) that needs a frame: the options that make one (rmbg.options, those
+    that `frames`), in `door`'s terms."""
     frames = [o for o in framing() if o.frames]
     flag, menu = frames[0], frames[-1]  # a box to tick, then a value to choose
     if door == "cli":

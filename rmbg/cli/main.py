@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument(
         "--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here"
     )
-    add_render_flags(rm)  # --bg, --mask-only, --format, --crop, ...: rmbg.options
+    add_render_flags(rm)  # --bg, --mask-only, --format, the framing, ...: rmbg.options
     rm.add_argument(
         "--refine",
         choices=list_refiners(),
