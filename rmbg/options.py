@@ -230,9 +230,9 @@ BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 FRAMING_TITLE = "Product photo: crop and canvas"  # the page's accordion of the framing options
 
 
-def at(door: Door, group: str | None = None) -> tuple[Option, ...]:
-    """The options `door` offers (of one group, if given), in declaration order."""
-    return tuple(o for o in OPTIONS if door in o.doors and (group is None or o.group == group))
+def at(door: Door | None = None, group: str | None = None) -> tuple[Option, ...]:
+    """The options `door` offers (every door's: None), of one group if given, in declaration order."""
+    return tuple(o for o in OPTIONS if (door is None or door in o.doors) and (group is None or o.group == group))
 
 
 def framing() -> tuple[Option, ...]:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from .image.compose import encode, format_from_path, render
 from .image.framing import framing_of
-from .options import OPTIONS, Rerender, at, framing, python_help
+from .options import Rerender, at, framing, python_help
 from .types import Cost, RenderOptions, Seconds
 
 if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
@@ -31,7 +31,7 @@ def render_options(keywords: Mapping[str, Any]) -> RenderOptions:
     is read as its option's, with a DeprecationWarning.
     """
     values = dict(keywords)
-    for option in OPTIONS:
+    for option in at():
         old = option.old.get("python")
         if old and old in values:
             warnings.warn(f"{old}= is now called {option.name}=", DeprecationWarning, stacklevel=3)
@@ -42,7 +42,7 @@ def render_options(keywords: Mapping[str, Any]) -> RenderOptions:
     if unknown:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}: use {', '.join(o.name for o in offered)}")
     frame = framing_of(**{o.name: values.get(o.name) for o in framing()})
-    look = {o.name: values.get(o.name, o.default) for o in OPTIONS if o.group == "look"}
+    look = {o.name: values.get(o.name, o.default) for o in at(group="look")}
     return RenderOptions(**look, framing=frame)
 
 

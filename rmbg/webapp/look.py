@@ -26,7 +26,7 @@ from ..errors import InvalidImageError
 from ..image.compose import Background, parse_colour, preview, render
 from ..image.framing import framing_of
 from ..image.io import load_image
-from ..options import OPTIONS, Option
+from ..options import Option, at
 from ..result import Result
 from ..types import Framing, RenderOptions
 
@@ -36,8 +36,6 @@ FORMATS = ("png", "webp", "jpeg")
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
 # a channel: a number with at most 9 digits before and 6 after a point ("." alone, or "1e999", is not one)
 _NUM = r"(\d{1,9}(?:\.\d{0,6})?|\.\d{1,6})"
-# the render options Look.of takes by name: all but the three it takes first
-NAMED = tuple(o for o in OPTIONS if o.name not in ("background", "mask_only", "format"))
 _RGBA = re.compile(rf"^\s*rgba?\(\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(?:,\s*{_NUM}\s*)?\)\s*$", re.I)
 
 
@@ -72,7 +70,8 @@ class Look:
         """From raw UI values, checked; unknown values are errors, not guesses. The other render
         options (rmbg.options: clean_edges, the framing, ...) are named, each read as its kind (a
         flag strictly, None its default); an unknown name is a TypeError."""
-        unknown = sorted(set(options) - {o.name for o in NAMED})
+        named = named_options()
+        unknown = sorted(set(options) - {o.name for o in named})
         if unknown:
             raise TypeError(f"Look.of() got unexpected keyword(s) {', '.join(unknown)}")
         background = (background or "transparent").lower()
@@ -82,9 +81,9 @@ class Look:
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
-        read = {o.name: _read(o, options.get(o.name)) for o in NAMED}
-        framing = framing_of(**{o.name: read[o.name] for o in NAMED if o.group == "framing"})
-        more = tuple((o.name, read[o.name]) for o in NAMED if o.group != "framing")
+        read = {o.name: _read(o, options.get(o.name)) for o in named}
+        framing = framing_of(**{o.name: read[o.name] for o in named if o.group == "framing"})
+        more = tuple((o.name, read[o.name]) for o in named if o.group != "framing")
         return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt, framing, more)
 
     def options(self) -> RenderOptions:
@@ -112,6 +111,11 @@ class Look:
                 raise InvalidImageError("Choose a background image first (or pick transparent or a colour).")
             return load_image(self.image).rgb
         return None
+
+
+def named_options() -> tuple[Option, ...]:
+    """The render options Look.of takes by name (rmbg.options): all but the three it takes first."""
+    return tuple(o for o in at() if o.name not in ("background", "mask_only", "format"))
 
 
 def _read(option: Option, value: object) -> object:

@@ -40,26 +40,30 @@ class _Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", title="RemoveFields")
 
 
-# The fields of a request, all optional: the provider, how to render the cut-out (the render options
-# REST offers, rmbg.options, each with its check and description), and, without an upload, where the
-# image is and whether to run on the CPU.
-Fields: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "Fields",
-    __base__=_Fields,
-    __doc__="The fields of a request, all optional: how to render the cut-out, and, without an upload, where "
-    "the image is.",
-    provider=(Text, Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")),
-    **{o.name: (kind_of(o), Field(None, description=o.said)) for o in at("rest")},
-    url=(Text, Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")),
-    cpu=(
-        Flag,
-        Field(
-            None,
-            description="Run a local model on this server's CPU, in its own process (on a ZeroGPU Space: no GPU "
-            "time from the visitor's daily quota; what a 429 refusal's retry_on_cpu says to send).",
+def fields_model() -> type[BaseModel]:
+    """The fields of a request, all optional: the provider, how to render the cut-out (the render
+    options REST offers, rmbg.options, each with its check and description), and, without an upload,
+    where the image is and whether to run on the CPU."""
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "Fields",
+        __base__=_Fields,
+        __doc__="The fields of a request, all optional: how to render the cut-out, and, without an upload, "
+        "where the image is.",
+        provider=(Text, Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")),
+        **{o.name: (kind_of(o), Field(None, description=o.said)) for o in at("rest")},
+        url=(Text, Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")),
+        cpu=(
+            Flag,
+            Field(
+                None,
+                description="Run a local model on this server's CPU, in its own process (on a ZeroGPU Space: no "
+                "GPU time from the visitor's daily quota; what a 429 refusal's retry_on_cpu says to send).",
+            ),
         ),
-    ),
-)
+    )
+
+
+Fields = fields_model()
 
 
 def render_fields(fields: BaseModel) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from ...options import FRAMING_TITLE, OPTIONS, Option, at
+from ...options import FRAMING_TITLE, Option, at
 
 
 def page_control(option: Option) -> Any:
@@ -70,7 +70,7 @@ def tool_arguments(names: tuple[str, ...], indent: str) -> str:
 
 def radio_css() -> str:
     """The page's CSS for its radios: the background's and each choice option's, closer together."""
-    ids = ["background", *(o.control_id for o in OPTIONS if o.kind == "choice" and "page" in o.doors)]
+    ids = ["background", *(o.control_id for o in at("page") if o.kind == "choice")]
     return (
         ", ".join(f"#{i} .wrap" for i in ids)
         + " {gap: 6px;}\n"

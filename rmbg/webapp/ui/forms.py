@@ -35,7 +35,7 @@ from ...options import Door, at, framing
 from ...vendors import VENDORS
 from ..catalog import Keys
 from ..inputs import Check, Count, Flag, Format, ImageFile, Key, Names, Seed, Text, Volume, check_of, kind_of
-from ..look import NAMED, Look
+from ..look import Look, named_options
 
 KEY_FIELDS = tuple(vendor.argument for vendor in VENDORS)  # fal_key, ...: in rmbg.vendors.VENDORS order
 F = TypeVar("F", bound="Form")
@@ -187,7 +187,7 @@ class Looks:
         def value(name: str, default: object = None) -> object:
             return getattr(self, name, default)
 
-        spelt = {o.name: o.page_name if self.DOOR == "page" else o.name for o in NAMED}
+        spelt = {o.name: o.page_name if self.DOOR == "page" else o.name for o in named_options()}
         named = {name: value(field) for name, field in spelt.items() if hasattr(self, field)}
         named.update(framing_asked({o.name: named[o.name] for o in framing() if o.name in named}))
         kind, colour = value("background"), value("colour")
