@@ -23,10 +23,10 @@ from .errors import BudgetError, InvalidImageError, ProviderResponseError, RmbgE
 from .image.compose import check_options, render
 from .image.framing import check_budget
 from .image.io import ImageInput, LoadedImage, load_image
+from .options import RenderKeywords, python_help
 from .providers.base import Provider
 from .refine import Refiner, cache_options, chain, refine_matte, resolve_refiner
 from .registry import get_provider
-from .options import RenderKeywords, python_help
 from .result import Result, render_options
 from .types import Cost, Matte, RenderOptions, Seconds
 
@@ -185,8 +185,8 @@ def remove_background(
     return result
 
 
-
 remove_background.__doc__ = (remove_background.__doc__ or "").replace("    RENDER_KEYWORDS", python_help())
+
 
 def _escalated(
     result: Result,

@@ -135,8 +135,7 @@ OPTIONS: tuple[Option, ...] = (
         "clean_edges",
         "flag",
         False,
-        "clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does "
-        "not show",
+        "clean edge colours: estimate the foreground colour of soft edges (hair) so the old background does not show",
         "On a colour or an image too, the subject's colour estimated at soft edges (clean edges; a cut-out "
         "has it unless edge_colours is false).",
         "Clean edges",

@@ -40,8 +40,11 @@ def render_options(keywords: Mapping[str, Any]) -> RenderOptions:
     offered = at("python")
     unknown = sorted(set(values) - {o.name for o in offered})
     if unknown:
-        raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}: use {', '.join(o.name for o in offered)}")
-    frame = framing_of(**{o.name: values.get(o.name) for o in framing()})
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(unknown)}: use {', '.join(o.name for o in offered)}"
+        )
+    asked: dict[str, Any] = {o.name: values.get(o.name) for o in framing()}
+    frame = framing_of(**asked)
     look = {o.name: values.get(o.name, o.default) for o in at(group="look")}
     return RenderOptions(**look, framing=frame)
 

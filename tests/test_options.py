@@ -65,7 +65,8 @@ def test_the_rest_model_offers_exactly_the_declared_options_between_its_own_fiel
     assert FIELDS == ("provider", *names("rest"), "url", "cpu")
     properties = Fields.model_json_schema()["properties"]
     assert {name: properties[name]["description"] for name in names("rest")} == {o.name: o.said for o in at("rest")}
-    assert properties["align"]["enum"] == ["center", "bottom"] and properties["format"]["enum"] == ["png", "webp", "jpeg"]
+    assert properties["align"]["enum"] == ["center", "bottom"]
+    assert properties["format"]["enum"] == ["png", "webp", "jpeg"]
     with pytest.raises(Exception, match=r"crop must be true or false, got \[1\]"):
         fields_of({"crop": [1]})
 

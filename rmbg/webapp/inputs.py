@@ -161,7 +161,6 @@ Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING
 ImageFile = Annotated[Any, Check("image file", _image_file, {"type": "string", "format": "binary"})]  # an upload
 
 
-
 def kind_of(option: Option) -> Any:
     """A render option's kind (rmbg.options) as a field's type with its Check: a choice is text
     whose schema lists the choices (the meaning, a known one, is checked where it is read)."""

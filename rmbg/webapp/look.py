@@ -81,7 +81,7 @@ class Look:
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
-        read = {o.name: _read(o, options.get(o.name)) for o in named}
+        read: dict[str, Any] = {o.name: _read(o, options.get(o.name)) for o in named}
         framing = framing_of(**{o.name: read[o.name] for o in named if o.group == "framing"})
         more = tuple((o.name, read[o.name]) for o in named if o.group != "framing")
         return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt, framing, more)

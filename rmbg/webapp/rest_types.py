@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InvalidImageError, InvalidRequestError
 from ..image.compose import MIME
-from ..vendors import VENDORS
 from ..options import at
+from ..vendors import VENDORS
 from .inputs import Flag, Text, kind_of
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,7 +44,7 @@ def fields_model() -> type[BaseModel]:
     """The fields of a request, all optional: the provider, how to render the cut-out (the render
     options REST offers, rmbg.options, each with its check and description), and, without an upload,
     where the image is and whether to run on the CPU."""
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(  # type: ignore[call-overload]
         "Fields",
         __base__=_Fields,
         __doc__="The fields of a request, all optional: how to render the cut-out, and, without an upload, "

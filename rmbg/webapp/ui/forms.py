@@ -106,8 +106,7 @@ def option_fields(door: Door) -> list[tuple[str, Any, Any]]:
     """The render options `door` offers (rmbg.options) as form fields: (name, kind with its check, default);
     on the page a field keeps the named API's older name where it has one (Option.page_name)."""
     return [
-        (o.page_name if door == "page" else o.name, kind_of(o), dataclasses.field(default=o.default))
-        for o in at(door)
+        (o.page_name if door == "page" else o.name, kind_of(o), dataclasses.field(default=o.default)) for o in at(door)
     ]
 
 

@@ -35,6 +35,7 @@ from .forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
 from .pick import pick_controls, wire_pick
 from .quota_bar import cpu_button, wire_cpu
 
+
 def remove_tab(
     app: App, session: gr.State, keys: tuple[Any, ...], default_id: str, default_reason: str
 ) -> tuple[gr.Dropdown, gr.Markdown]:
