@@ -56,7 +56,8 @@ class Option:
         width: its min_width.
     old: older spellings still accepted, by door.
     py: what the Python keyword takes, where it is not `said`; tool: what the MCP argument
-        takes, likewise.
+        takes, likewise; check: the name of its kind of value where it is not the option's (two
+        choices of one name, an image's format and a clip's, are two kinds).
     """
 
     name: str
@@ -81,6 +82,7 @@ class Option:
     old: Mapping[str, str] = field(default_factory=dict)
     py: str = ""
     tool: str = ""
+    check: str = ""
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -226,12 +228,71 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
+# A clip's settings (rmbg.video.remove_video's keywords of the same names): the background, drawn
+# into an mp4, and the format, which the command line also reads from -o's extension; the sound
+# and the temporal filter on the command line.
+VIDEO: tuple[Option, ...] = (
+    Option(
+        "background",
+        "text",
+        None,
+        "background for mp4: '#RRGGBB', a CSS name, 'r,g,b', an image",
+        '"transparent", a colour ("white", "#00b140"; drawn into an mp4), or "image".',
+        "Background",
+        doors=frozenset({"cli", "rest", "page"}),
+        flag="--bg",
+        metavar="COLOUR|IMAGE",
+    ),
+    Option(
+        "format",
+        "choice",
+        None,
+        "webm (transparent), mov (ProRes 4444), mp4 (on --bg, white by default), matte (the alpha as MP4), "
+        "gif, webp; default: -o's extension, else webm (mp4 with --bg)",
+        "webm (VP9 with alpha; the default), mov (ProRes 4444 with alpha), mp4 (on the background, "
+        "white by default), matte (the alpha as an mp4), gif, webp.",
+        "Format",
+        doors=frozenset({"cli", "rest", "page"}),
+        choices=("webm", "mov", "mp4", "matte", "gif", "webp"),
+        check="video format",
+        short="-f",
+        page_value="webm",
+    ),
+    Option(
+        "audio",
+        "flag",
+        True,
+        "drop the sound (default: kept in webm, mov, mp4)",
+        "Keep the clip's sound (webm, mov, mp4).",
+        doors=frozenset({"cli"}),
+    ),
+    Option(
+        "smooth",
+        "flag",
+        True,
+        "no temporal smoothing: each frame's matte as it comes",
+        "Smooth the mattes over time (the temporal filter).",
+        doors=frozenset({"cli"}),
+    ),
+)
 FRAMING_TITLE = "Product photo: crop and canvas"  # the page's accordion of the framing options
 
 
-def at(door: Door | None = None, group: str | None = None) -> tuple[Option, ...]:
-    """The options `door` offers (every door's: None), of one group if given, in declaration order."""
-    return tuple(o for o in OPTIONS if (door is None or door in o.doors) and (group is None or o.group == group))
+def at(
+    door: Door | None = None, group: str | None = None, among: tuple[Option, ...] | None = None
+) -> tuple[Option, ...]:
+    """The options `door` offers (every door's: None), of one group if given, in declaration order;
+    an image's (OPTIONS), or those `among` (VIDEO: a clip's)."""
+    return tuple(
+        o
+        for o in (OPTIONS if among is None else among)
+        if (door is None or door in o.doors) and (group is None or o.group == group)
+    )
+
+
+def video(name: str) -> Option:
+    """A clip's setting by name."""
+    return next(o for o in VIDEO if o.name == name)
 
 
 def framing() -> tuple[Option, ...]:

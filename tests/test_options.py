@@ -208,3 +208,32 @@ def test_every_option_is_declared_whole():
         assert option.default in (None, False, True) or option.default in option.choices, option.name
     assert dataclasses.fields(RenderOptions)  # the options every door builds
     assert {o.name for o in at(group="look")} <= {f.name for f in dataclasses.fields(RenderOptions)}
+
+
+def test_a_clips_settings_are_declared_once_for_its_doors():
+    """rmbg video's flags, POST /api/video's fields and the Video tab's format field are rmbg.options.VIDEO's,
+    spelt as remove_video's keywords."""
+    import inspect
+
+    from rmbg.cli.main import build_parser
+    from rmbg.options import VIDEO
+    from rmbg.video.api import remove_video
+    from rmbg.webapp.rest_video import VIDEO_FIELDS, VideoFields
+    from rmbg.webapp.ui.video_forms import VideoForm, VideoRerenderForm
+
+    video = build_parser()._subparsers._group_actions[0].choices["video"]  # type: ignore[union-attr]
+    flags = {a.dest: a.option_strings for a in video._actions}
+    assert {o.name: flags[o.name] for o in at("cli", among=VIDEO)} == {
+        "background": ["--bg"],
+        "format": ["--format", "-f"],
+        "audio": ["--no-audio"],
+        "smooth": ["--no-smooth"],
+    }
+    args = video.parse_args(["clip.mp4", "-o", "out.webm", "--no-smooth"])
+    assert (args.smooth, args.audio, args.format, args.background) == (False, True, None, None)
+    assert VIDEO_FIELDS == ("provider", *(o.name for o in at("rest", among=VIDEO)), "url")
+    described = VideoFields.model_json_schema()["properties"]["format"]
+    assert described["enum"] == ["webm", "mov", "mp4", "matte", "gif", "webp"]
+    for form in (VideoForm, VideoRerenderForm):
+        assert form.checks()["format"].schema["enum"] == described["enum"]
+    assert {o.name for o in VIDEO} <= set(inspect.signature(remove_video).parameters)

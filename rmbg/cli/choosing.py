@@ -16,7 +16,7 @@ from ..image.compose import parse_colour
 from ..image.fetch import shown
 from ..image.formats import URL
 from ..image.framing import framing_of
-from ..options import BY_NAME, at, framing
+from ..options import BY_NAME, Option, at, framing
 from ..providers.base import Provider
 from ..registry import get_provider
 from ..types import Framing, RenderOptions
@@ -79,10 +79,10 @@ def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
     return provider
 
 
-def add_render_flags(parser: argparse.ArgumentParser) -> None:
-    """The render options as flags (rmbg.options: each one's spelling, choices, default and help);
-    an option's value lands in args under its name."""
-    for option in at("cli"):
+def add_render_flags(parser: argparse.ArgumentParser, among: tuple[Option, ...] | None = None) -> None:
+    """The render options as flags (rmbg.options: each one's spelling, choices, default and help), an
+    image's or those `among` (rmbg.options.VIDEO: a clip's); an option's value lands in args under its name."""
+    for option in at("cli", among=among):
         said: dict[str, object] = {"dest": option.name, "help": option.help}
         if option.kind == "flag":
             said["action"] = "store_false" if option.default is True else "store_true"

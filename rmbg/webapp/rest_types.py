@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InvalidImageError, InvalidRequestError
 from ..image.compose import MIME
-from ..options import at
+from ..options import Option, at
 from ..vendors import VENDORS
 from .inputs import Flag, Text, kind_of
 
@@ -40,17 +40,23 @@ class _Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", title="RemoveFields")
 
 
+def option_fields(among: tuple[Option, ...] | None = None) -> dict[str, Any]:
+    """The render options REST offers (rmbg.options; an image's, or those `among`) as a model's
+    fields, all optional: each one's kind with its check (rmbg.webapp.inputs) and description."""
+    return {o.name: (kind_of(o), Field(None, description=o.said)) for o in at("rest", among=among)}
+
+
 def fields_model() -> type[BaseModel]:
     """The fields of a request, all optional: the provider, how to render the cut-out (the render
-    options REST offers, rmbg.options, each with its check and description), and, without an upload,
-    where the image is and whether to run on the CPU."""
-    return create_model(  # type: ignore[call-overload]
+    options REST offers, rmbg.options), and, without an upload, where the image is and whether to
+    run on the CPU."""
+    return create_model(
         "Fields",
         __base__=_Fields,
         __doc__="The fields of a request, all optional: how to render the cut-out, and, without an upload, "
         "where the image is.",
         provider=(Text, Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")),
-        **{o.name: (kind_of(o), Field(None, description=o.said)) for o in at("rest")},
+        **option_fields(),
         url=(Text, Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")),
         cpu=(
             Flag,

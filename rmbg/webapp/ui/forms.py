@@ -31,7 +31,7 @@ from typing import Any, ClassVar, TypeVar
 import gradio as gr
 
 from ...image.framing import framing_asked
-from ...options import Door, at, framing
+from ...options import Door, Option, at, framing
 from ...vendors import VENDORS
 from ..catalog import Keys
 from ..inputs import Check, Count, Flag, Format, ImageFile, Key, Names, Seed, Text, Volume, check_of, kind_of
@@ -102,21 +102,24 @@ def with_keys(after: str | None = None) -> Callable[[type[T]], type[T]]:
     return _with_fields([(name, Key, dataclasses.field(default=None, repr=False)) for name in KEY_FIELDS], after)
 
 
-def option_fields(door: Door) -> list[tuple[str, Any, Any]]:
-    """The render options `door` offers (rmbg.options) as form fields: (name, kind with its check, default);
-    on the page a field keeps the named API's older name where it has one (Option.page_name)."""
+def option_fields(door: Door, among: tuple[Option, ...] | None = None) -> list[tuple[str, Any, Any]]:
+    """The render options `door` offers (rmbg.options: an image's, or those `among`) as form fields: (name,
+    kind with its check, default); on the page a field keeps the named API's older name where it has one
+    (Option.page_name)."""
     return [
-        (o.page_name if door == "page" else o.name, kind_of(o), dataclasses.field(default=o.default)) for o in at(door)
+        (o.page_name if door == "page" else o.name, kind_of(o), dataclasses.field(default=o.default))
+        for o in at(door, among=among)
     ]
 
 
-def with_options(door: Door, after: str) -> Callable[[type[T]], type[T]]:
-    """The form with the render options `door` offers (rmbg.options) that it does not declare itself
-    (those it declares keep their place in its named API), in their declared order after the field `after`."""
+def with_options(door: Door, after: str, among: tuple[Option, ...] | None = None) -> Callable[[type[T]], type[T]]:
+    """The form with the render options `door` offers (rmbg.options: an image's, or those `among`) that it
+    does not declare itself (those it declares keep their place in its named API), in their declared order
+    after the field `after`."""
 
     def add(form: type[T]) -> type[T]:
         declared = {f.name for f in fields(form)}  # type: ignore[arg-type]
-        return _with_fields([spec for spec in option_fields(door) if spec[0] not in declared], after)(form)
+        return _with_fields([spec for spec in option_fields(door, among) if spec[0] not in declared], after)(form)
 
     return add
 
