@@ -85,7 +85,7 @@ def compare(
 ) -> Comparison:
     """Run every provider on `image`; a provider's RmbgError is recorded in
     `errors` and the others go on. An unreadable image raises at once.
-    options and the render keywords (background, mask_only, clean_edges, the framing: rmbg.options):
+    options and the render keywords (rmbg.options: the background, the mask, the edges, the framing):
     see remove_background (checked before any provider runs).
     refine: also show each provider refined (e.g. "vitmatte"), keyed
     "<id>+<refiner id>" right after its plain result; the provider is called

@@ -68,7 +68,7 @@ class Look:
         **options: Any,
     ) -> Look:
         """From raw UI values, checked; unknown values are errors, not guesses. The other render
-        options (rmbg.options: clean_edges, the framing, ...) are named, each read as its kind (a
+        options (rmbg.options: the edges, the framing, ...) are named, each read as its kind (a
         flag strictly, None its default); an unknown name is a TypeError."""
         named = named_options()
         unknown = sorted(set(options) - {o.name for o in named})
