@@ -1,25 +1,15 @@
 """The render options, declared once: how a matte becomes what a person gets.
 
-Every door offers the same options, and each door's spelling of them is
-generated from `OPTIONS` here: the command line's flags (rmbg.cli.choosing
-`add_render_flags`), the REST request model (rmbg.webapp.rest_types), the
-page's controls and form fields (rmbg.webapp.ui.forms `with_options`,
-rmbg.webapp.ui.remove_tab), the MCP tool's arguments and their description
-(rmbg.webapp.ui.mcp_tool) and the Python keywords of remove_background and
-Result.render (`RenderKeywords`, read by rmbg.result.render_options). An
-option is declared here and done where its work is (rmbg.image.compose,
-rmbg.image.framing); the doors follow.
+Each door's spelling of them is generated from `OPTIONS` (a clip's from `VIDEO`): the command
+line's flags (rmbg.cli.choosing), the REST models (rmbg.webapp.rest_types), the page's form fields
+and controls and the MCP tool's arguments (rmbg.webapp.ui.forms, .controls), the Python keywords
+(`RenderKeywords`, read by rmbg.result.render_options). An option is declared here and done where
+its work is (rmbg.types.RenderOptions, rmbg.image.compose, rmbg.image.framing).
 
-One name each, in every door: the option's `name` is the Python keyword,
-the REST field, the MCP argument and the page's form field, and its CLI
-flag is derived from it. Older spellings stay accepted where people could
-already be using them (`old`): `refine_foreground=` in Python (with a
-DeprecationWarning), `--refine-edges` on the command line, and the page's
-named-API parameter `refine_edges` (gradio gives a parameter one name, and
-API clients call it by that name).
-
-Plain data (stdlib only): `import rmbg` reads it, and so do the lowest
-modules (rmbg.wording says a framing error in each door's words from it).
+One name each, in every door; older spellings stay accepted where people use them (`old`):
+`refine_foreground=` (with a DeprecationWarning), `--refine-edges`, and the page's named-API
+parameter `refine_edges` (a gradio parameter has one name). Plain data, stdlib only: `import rmbg`
+and the lowest modules (rmbg.wording) read it.
 """
 
 from __future__ import annotations
@@ -37,27 +27,17 @@ ALL: frozenset[Door] = frozenset({"python", "cli", "rest", "mcp", "page"})
 class Option:
     """One render option.
 
-    name: its one name (Python keyword, REST field, MCP argument, form field).
-    kind: "flag" (true/false), "choice" (one of `choices`), "size" (a margin or
-        canvas: text or a number) or "text"; each door checks it as such.
-    default: the library's default (what leaving it out means everywhere).
-    help: the command line's help; said: what the REST and MCP schemas say.
-    label: the page's label; group: "look" or "framing" (the page's
-        *Product photo* accordion; a framing option without `frames` needs
-        one that has it: a margin needs crop or a canvas).
-    doors: where it is offered.
-    flag: the CLI spelling when not derived from the name (--name-with-dashes;
-        --no-name for a flag whose default is true); short, metavar, cli_choices
-        (the command line's choices when they differ: jpg, an extension).
-    page_value: the page control's first value where it is not `default`;
-        shown: the value a program's text field shows for `default` (MCP);
-        suggestions: a menu's entries (any other value can be typed);
-        elem_id: the page control's id when not the name with dashes;
-        width: its min_width.
-    old: older spellings still accepted, by door.
-    py: what the Python keyword takes, where it is not `said`; tool: what the MCP argument
-        takes, likewise; check: the name of its kind of value where it is not the option's (two
-        choices of one name, an image's format and a clip's, are two kinds).
+    name: its one name; kind: "flag", "choice" (of `choices`), "size" (text or a number) or "text",
+        checked as such in every door; default: what leaving it out means everywhere.
+    help: the CLI's help; said: the REST and MCP schemas' (py, tool: Python's and MCP's, where other).
+    label: the page's; group: "look" or "framing" (a framing option that does not `frames` needs one
+        that does: a margin needs crop or a canvas); doors: where it is offered.
+    flag: the CLI spelling when not derived (--name-with-dashes; --no-name for a flag on by default);
+        short, metavar, cli_choices (where the CLI's differ: jpg, an extension).
+    page_value: the page control's first value, shown: a program's text field's, where not `default`;
+        suggestions: a menu's entries (others can be typed); elem_id, width: the control's.
+    old: older spellings still accepted, by door; check: the name of its kind of value where not the
+        name (an image's format and a clip's are two kinds).
     """
 
     name: str
