@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -21,13 +21,17 @@ from .confidence import META_KEY as CONFIDENCE
 from .defaults import default_provider
 from .errors import BudgetError, InvalidImageError, ProviderResponseError, RmbgError
 from .image.compose import check_options, render
-from .image.framing import check_budget, framing_of
+from .image.framing import check_budget
 from .image.io import ImageInput, LoadedImage, load_image
+from .options import RenderKeywords, python_help
 from .providers.base import Provider
 from .refine import Refiner, cache_options, chain, refine_matte, resolve_refiner
 from .registry import get_provider
-from .result import Result
+from .result import Result, render_options
 from .types import Cost, Matte, RenderOptions, Seconds
+
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
+    from typing_extensions import Unpack
 
 # Kept for callers that read it: the gated model this library first defaulted
 # to. What runs for a user who names none is defaults.default_provider(): the
@@ -107,22 +111,16 @@ def remove_background(
     image: ImageInput,
     provider: str | Provider | None = None,
     *,
-    background: Any = None,
-    mask_only: bool = False,
     keep_input_alpha: bool = True,
     max_pixels: int | None = None,
-    refine_foreground: bool = False,
     cache: CacheArg = DEFAULT,
     options: RenderOptions | None = None,
     refine: str | Refiner | None = None,
-    crop: bool = False,
-    canvas: str | tuple[int, int] | None = None,
-    margin: str | int | float | None = None,
-    align: str | None = None,
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
     escalate: str | Provider | None = None,
     escalate_below: float = DEFAULT_BELOW,
+    **render_as: Unpack[RenderKeywords],
 ) -> Result:
     """Remove the background of one image.
 
@@ -130,27 +128,15 @@ def remove_background(
     provider: a registered id ("rmbg-1.4", ...) or a provider object; None
         = the default (rmbg.default_provider(): the best model that can run
         here without setup), with the reason in result.meta["default_reason"].
-    background: None (transparent), a colour ("#RRGGBB", a CSS name, an RGB
-        tuple) or a PIL image (fitted to cover).
-    mask_only: return the matte itself as the image.
     keep_input_alpha: multiply the matte by the input's own alpha, so pixels
         that were already transparent stay transparent.
-    refine_foreground: estimate the foreground colour of semi-transparent
-        edge pixels (rmbg.image.foreground.estimate_foreground) so they lose the old
-        background's tint; ignored with mask_only.
     cache: mattes are cached by (image content, provider, options) in the
         default cache; pass a MatteCache of your own, or None to always call
         the provider. A cached result costs nothing new.
-    options: a RenderOptions instead of background / mask_only / refine_foreground.
+    options: a RenderOptions instead of the render keywords below.
     refine: "vitmatte" (or a refiner from rmbg.refine.get_refiner) re-estimates
         the matte's soft edges after any provider, local or hosted; only the
         uncertain band around the edge changes.
-    crop, canvas, margin, align: product-photo framing (rmbg.image.framing):
-        crop=True crops to the subject plus `margin` ("10%", "40px", 40);
-        canvas="2000x2000" places the subject on exactly that size,
-        canvas="1:1" widens the crop to that aspect; align="bottom" stands
-        the subject on the bottom margin. Re-render with Result.render(...)
-        for another frame at no cost.
     points, box: keep only the subject these SAM 2 prompts point at:
         points [(x, y, keep)] in image pixels (keep=False marks something to
         drop), box (x0, y0, x1, y1). The provider's matte is kept inside the
@@ -168,14 +154,15 @@ def remove_background(
         returned with meta["escalation"] saying why. For a batch with a
         share: rmbg.cascade.
 
+    The render keywords (rmbg.options, one declaration for every door; re-render with
+    Result.render(...) for another look or frame at no cost):
+    RENDER_KEYWORDS
+
     The render options are checked before the image is sent anywhere: a bad
     colour never costs a paid call.
     """
     start = time.perf_counter()
-    opts = check_options(
-        options
-        or RenderOptions(background, mask_only, refine_foreground, framing=framing_of(crop, canvas, margin, align))
-    )
+    opts = check_options(options or render_options(render_as))
     # the frame's budget is checked on the header's size: nothing decodes, runs or pays over it
     loaded = load_image(image, max_pixels=max_pixels, check=lambda size: check_budget(size, opts.framing))
     pick = subject_pick(points, box, loaded.size)
@@ -196,6 +183,9 @@ def remove_background(
     if escalate is not None:
         result = _escalated(result, loaded, escalate, escalate_below, opts, keep_input_alpha, cache, refine, pick)
     return result
+
+
+remove_background.__doc__ = (remove_background.__doc__ or "").replace("    RENDER_KEYWORDS", python_help())
 
 
 def _escalated(
@@ -310,7 +300,7 @@ def cascade(
         day's cap of the operator's keys still applies).
     keep: "better" (default): an escalated image gets the better provider's
         result; "surer": whichever of its two mattes has the higher confidence.
-    options: remove_background's (background, mask_only, crop, refine, ...),
+    options: remove_background's (its render keywords, refine, ...),
         the same for both providers.
     Returns one Result per image, in order; `result.provider` says which
     provider made it, `meta["escalation"]` what happened to an image chosen

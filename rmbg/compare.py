@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,12 +22,17 @@ from .api import resolve_provider, run_provider
 from .cache import DEFAULT, CacheArg
 from .errors import RmbgError
 from .eval.metrics import iou, mae
-from .image.compose import Background, check_options
+from .image.compose import check_options
+from .image.framing import check_budget
 from .image.io import ImageInput, load_image
+from .options import RenderKeywords
 from .providers.base import Provider
 from .refine import Refiner, resolve_refiner
-from .result import Result
+from .result import Result, render_options
 from .types import RenderOptions
+
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
+    from typing_extensions import Unpack
 
 MAX_PARALLEL_HOSTED = 8
 
@@ -72,23 +78,22 @@ def compare(
     image: ImageInput,
     providers: Sequence[str | Provider],
     *,
-    background: Background = None,
-    mask_only: bool = False,
     cache: CacheArg = DEFAULT,
-    refine_foreground: bool = False,
     options: RenderOptions | None = None,
     refine: str | Refiner | None = None,
+    **render_as: Unpack[RenderKeywords],
 ) -> Comparison:
     """Run every provider on `image`; a provider's RmbgError is recorded in
     `errors` and the others go on. An unreadable image raises at once.
-    refine_foreground, options: see remove_background (checked before any provider runs).
+    options and the render keywords (rmbg.options: the background, the mask, the edges, the framing):
+    see remove_background (checked before any provider runs).
     refine: also show each provider refined (e.g. "vitmatte"), keyed
     "<id>+<refiner id>" right after its plain result; the provider is called
     once for both (the refined run reuses its matte)."""
     start = time.perf_counter()
-    opts = check_options(options or RenderOptions(background, mask_only, refine_foreground))
+    opts = check_options(options or render_options(render_as))
     refiner = resolve_refiner(refine)
-    loaded = load_image(image)
+    loaded = load_image(image, check=lambda size: check_budget(size, opts.framing))  # a frame's size, before any call
     built = [resolve_provider(p)[0] for p in providers]
 
     def one(provider: Provider) -> list[tuple[str, Result | RmbgError]]:

@@ -8,15 +8,45 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .image.compose import encode, format_from_path, render
 from .image.framing import framing_of
+from .options import Rerender, at, framing, python_help
 from .types import Cost, RenderOptions, Seconds
+
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
+    from typing_extensions import Unpack
+
+
+def render_options(keywords: Mapping[str, Any]) -> RenderOptions:
+    """The Python render keywords (rmbg.options.RenderKeywords) as RenderOptions, the framing checked.
+
+    An unknown keyword is a TypeError, as Python says one; an older name (rmbg.options: Option.old)
+    is read as its option's, with a DeprecationWarning.
+    """
+    values = dict(keywords)
+    for option in at():
+        old = option.old.get("python")
+        if old and old in values:
+            warnings.warn(f"{old}= is now called {option.name}=", DeprecationWarning, stacklevel=3)
+            said = values.pop(old)
+            values.setdefault(option.name, said)
+    offered = at("python")
+    unknown = sorted(set(values) - {o.name for o in offered})
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument(s) {', '.join(unknown)}: use {', '.join(o.name for o in offered)}"
+        )
+    asked: dict[str, Any] = {o.name: values.get(o.name) for o in framing()}
+    frame = framing_of(**asked)
+    look = {o.name: values.get(o.name, o.default) for o in at(group="look")}
+    return RenderOptions(**look, framing=frame)
 
 
 @dataclass(frozen=True)
@@ -41,26 +71,15 @@ class Result:
     meta: Mapping[str, str] = field(default_factory=dict)
 
     def render(
-        self,
-        background: Any = None,
-        *,
-        mask_only: bool = False,
-        refine_foreground: bool = False,
-        options: RenderOptions | None = None,
-        crop: bool = False,
-        canvas: Any = None,
-        margin: Any = None,
-        align: str | None = None,
+        self, background: Any = None, *, options: RenderOptions | None = None, **render_as: Unpack[Rerender]
     ) -> Result:
         """The same matte with another background, frame or as a mask; never re-runs a model.
 
-        `options` (a RenderOptions) wins over the keywords; refine_foreground
-        is RenderOptions.clean_edges; crop / canvas / margin / align as in
-        remove_background.
+        `options` (a RenderOptions) wins over the keywords, which are remove_background's
+        (rmbg.options):
+        RENDER_KEYWORDS
         """
-        opts = options or RenderOptions(
-            background, mask_only, refine_foreground, framing=framing_of(crop, canvas, margin, align)
-        )
+        opts = options or render_options({"background": background, **render_as})
         return dataclasses.replace(self, image=render(self.source, self.alpha, options=opts))
 
     def encode(self, fmt: str = "png", *, background: Any = None, quality: int = 95) -> bytes:
@@ -79,3 +98,6 @@ class Result:
         info = {"rmbg:provider": self.provider}
         info.update({f"rmbg:{k}": str(v) for k, v in self.meta.items()})
         return info
+
+
+Result.render.__doc__ = (Result.render.__doc__ or "").replace("        RENDER_KEYWORDS", python_help(" " * 8))

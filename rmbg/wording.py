@@ -13,12 +13,10 @@ import re
 from typing import Literal
 
 from .errors import Remedy
+from .options import FRAMING_TITLE, framing, label
 from .vendors import BY_ENV, KEY_VARS
 
 Door = Literal["python", "cli", "page", "rest", "mcp"]
-
-# A framing field's label on the page.
-PAGE_FIELDS = {"margin": "Margin", "align": "Subject position"}
 
 
 # An absolute path on the server: "/" not after a word character, ":", "/" or "." (so not a URL's path,
@@ -92,13 +90,24 @@ def _fix(remedy: Remedy, door: Door) -> str:
             "rest": 'Send another "provider"; leave it out for this server\'s default.',
         }.get(door, "Pass another provider, or leave it empty for this server's default.")
     if remedy.kind == "framing":
-        label = PAGE_FIELDS.get(remedy.subject, remedy.subject)
-        return {
-            "cli": "Add --crop or --canvas, or leave out --margin and --align.",
-            "page": f"Under *Product photo: crop and canvas*, tick *Crop to subject* or choose a *Canvas*, "
-            f"or reset the *{label}* field.",
-        }.get(door, f"Send crop=true or a canvas, or leave out {remedy.subject}.")
+        return _framing_fix(remedy.subject, door)
     return ""
+
+
+def _framing_fix(field: str, door: Door) -> str:
+    """A framing option (`field`) that needs a frame: the options that make one (rmbg.options, those
+    that `frames`), in `door`'s terms."""
+    frames = [o for o in framing() if o.frames]
+    flag, menu = frames[0], frames[-1]  # a box to tick, then a value to choose
+    if door == "cli":
+        need = " or ".join(o.flags[0] for o in frames)
+        return f"Add {need}, or leave out {' and '.join(o.flags[0] for o in framing() if not o.frames)}."
+    if door == "page":
+        return (
+            f"Under *{FRAMING_TITLE}*, tick *{flag.label}* or choose a *{label(menu.name)}*, "
+            f"or reset the *{label(field)}* field."
+        )
+    return f"Send {flag.name}=true or a {menu.name}, or leave out {field}."
 
 
 def _key_fix(env_var: str, door: Door) -> str:

@@ -505,14 +505,15 @@ def test_a_failed_paid_call_is_counted_unless_it_certainly_was_not_charged(fakes
     [
         (("colour", "#00ff00", None, False, "jpg"), {}, {"background": "colour", "fmt": "jpeg"}),
         ((None, None, None, None, None), {}, {"background": "transparent", "fmt": "png", "mask_only": False}),
-        ((None, None, None, None, None), {"refine": None}, {"refine": False}),
-        (("colour", "#00ff00", None, False, "png"), {"refine": "true"}, {"refine": True, "mask_only": False}),
+        ((None, None, None, None, None), {"clean_edges": None}, {"clean_edges": False}),
+        (("colour", "#00ff00", None, False, "png"), {"clean_edges": "true"}, {"clean_edges": True, "mask_only": False}),
     ],
 )
 def test_look_from_ui_values(raw, named, kwargs):
     look = Look.of(*raw, **named)
+    read = {"background": look.background, "fmt": look.fmt, "mask_only": look.mask_only, **dict(look.more)}
     for name, value in kwargs.items():
-        assert getattr(look, name) == value
+        assert read[name] == value
 
 
 def test_look_refuses_unknown_values():
@@ -587,8 +588,8 @@ def test_checkbox_values_are_read_strictly(raw, expected):
 
 
 def test_a_checkbox_value_that_is_not_a_boolean_is_refused():
-    with pytest.raises(InvalidImageError, match="refine_edges must be true or false, got 'maybe'"):
-        Look.of("transparent", None, None, False, "png", refine="maybe")
+    with pytest.raises(InvalidImageError, match="clean_edges must be true or false, got 'maybe'"):
+        Look.of("transparent", None, None, False, "png", clean_edges="maybe")
 
 
 def test_local_inference_runs_inside_spaces_gpu_only_where_spaces_exists(monkeypatch):

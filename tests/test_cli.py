@@ -522,7 +522,7 @@ def test_no_edge_colours_keeps_the_photos_colours_at_soft_edges_as_rembg_does(tm
     finally:
         registry.unregister(soft.id)
     assert capsys.readouterr().err == (
-        "rmbg: error: --refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.\n"
+        "rmbg: error: --clean-edges estimates the edge colours and --no-edge-colours turns that off: choose one.\n"
     )
     assert soft.calls == 2 and not (tmp_path / "both").exists()
     alpha = source.getchannel("R")

@@ -140,7 +140,7 @@ def test_any_json_values_are_checked_then_read_or_refused_in_a_sentence(values):
             None,
             values.get("mask_only"),
             values.get("format"),
-            refine=values.get("refine_edges"),
+            clean_edges=values.get("refine_edges"),
             crop=values.get("crop"),
             canvas=values.get("canvas"),
             margin=values.get("margin"),

@@ -121,6 +121,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "rmbg.confidence",
                 "rmbg.settings",
                 "rmbg.types",
+                "rmbg.options",
                 "rmbg.wording",
                 "rmbg.licences",
                 "rmbg.threads",

@@ -20,8 +20,9 @@ def test_isnet_generals_download_is_the_pinned_files_size_wherever_it_is_stated(
 
 
 def test_the_docs_name_the_pages_clean_edges_box_as_the_page_does():
-    page = (ROOT / "rmbg" / "webapp" / "ui" / "remove_tab.py").read_text(encoding="utf-8")
-    assert 'label="Clean edges"' in page  # the Remove tab's checkbox
+    from rmbg.options import BY_NAME
+
+    assert BY_NAME["clean_edges"].label == "Clean edges"  # the Remove tab's checkbox (rmbg.options)
     for doc in (ROOT / "docs").glob("*.md"):
         assert "*Clean edge colours*" not in doc.read_text(encoding="utf-8"), doc.name
     assert "in the app, the *Clean edges*\ncheckbox" in (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")

@@ -45,9 +45,9 @@ from ..errors import RmbgError
 from ..image.io import load_image
 from ..providers.base import Provider
 from ..refine import resolve_refiner
-from ..types import Cost, RenderOptions, format_usd
+from ..types import Cost, format_usd
 from . import batch
-from .choosing import choose_provider, render_choices
+from .choosing import choose_provider, render_choices, render_options
 from .interrupts import INTERRUPTED, stop_requested, stopping_gently, write_unless_abandoned
 from .manifest import Manifest, uncertain_outputs
 from .many import BATCH_CACHE_BYTES, DEFAULT_JOBS
@@ -148,7 +148,7 @@ def cmd_cascade(args, out: TextIO, err: TextIO) -> int:
     if not escalation_gate(len(runnable), free, better, share, args.yes, args.max_cost, err):
         return 2
     record_options(out_dir, options)
-    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing, args.edge_colours)
+    render = render_options(args, background, framing)
     refiner = resolve_refiner(args.refine)
     jobs = args.jobs or DEFAULT_JOBS.get(free.kind, 1)
     first = batch.Settings(render, args.overwrite, jobs, args.max_cost, refiner)

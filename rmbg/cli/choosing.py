@@ -1,8 +1,10 @@
 """What the command line's flags choose, shared by its commands (`rmbg remove`, `rmbg video`):
---bg as a colour or an image, and the provider (the default with its reason on stderr)."""
+--bg as a colour or an image, the provider (the default with its reason on stderr), and the
+render flags, generated from the one declaration of the render options (rmbg.options)."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from contextvars import ContextVar
 from pathlib import Path
@@ -14,8 +16,10 @@ from ..image.compose import parse_colour
 from ..image.fetch import shown
 from ..image.formats import URL
 from ..image.framing import framing_of
+from ..options import BY_NAME, Option, at, framing
 from ..providers.base import Provider
 from ..registry import get_provider
+from ..types import Framing, RenderOptions
 from ..wording import words
 from .resume import UsageError, output_folder
 
@@ -75,15 +79,39 @@ def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
     return provider
 
 
+def add_render_flags(parser: argparse.ArgumentParser, among: tuple[Option, ...] | None = None) -> None:
+    """The render options as flags (rmbg.options: each one's spelling, choices, default and help), an
+    image's or those `among` (rmbg.options.VIDEO: a clip's); an option's value lands in args under its name."""
+    for option in at("cli", among=among):
+        said: dict[str, object] = {"dest": option.name, "help": option.help}
+        if option.kind == "flag":
+            said["action"] = "store_false" if option.default is True else "store_true"
+        else:
+            choices = option.cli_choices or option.choices
+            said.update({"metavar": option.metavar} if option.metavar else {})
+            said.update({"choices": list(choices)} if choices else {})
+            said.update({"default": option.default} if option.default is not None else {})
+        parser.add_argument(*option.flags, **said)  # type: ignore[arg-type]
+
+
+def render_options(args, background, frame: Framing | None) -> RenderOptions:
+    """The render flags as RenderOptions, with the background and the framing render_choices read."""
+    look = {option.name: getattr(args, option.name) for option in at("cli", "look")}
+    return RenderOptions(**{**look, "background": background}, framing=frame)
+
+
 def render_choices(args):
     """`rmbg remove`'s output choices, checked before anything runs: (the output folder, the
     background, the framing); UsageError for a contradiction or a bad value."""
-    if args.refine_edges and not args.edge_colours:
-        raise UsageError("--refine-edges estimates the edge colours and --no-edge-colours turns that off: choose one.")
+    clean, colours = BY_NAME["clean_edges"], BY_NAME["edge_colours"]
+    if getattr(args, clean.name) and not getattr(args, colours.name):
+        raise UsageError(
+            f"{clean.flags[0]} estimates the edge colours and {colours.flags[0]} turns that off: choose one."
+        )
     out_dir = output_folder(args.output)
-    background = parse_background(args.bg)
+    background = parse_background(args.background)
     try:
-        framing = framing_of(args.crop, args.canvas, args.margin, args.align)
+        frame = framing_of(**{option.name: getattr(args, option.name) for option in framing()})
     except RmbgError as exc:
         raise UsageError(words(exc, "cli")) from None
-    return out_dir, background, framing
+    return out_dir, background, frame

@@ -24,11 +24,10 @@ from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
 from ..ray_cluster import add_ray_flags
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
-from ..types import RenderOptions
 from ..wording import words
 from . import batch, ledger_cmd
 from .cascade import add_escalate_flags
-from .choosing import VERBOSE, choose_provider, render_choices
+from .choosing import VERBOSE, add_render_flags, choose_provider, render_choices, render_options
 from .interrupts import stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
@@ -72,7 +71,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         workers = fitted_workers(args.address, args.workers, args.gpus_per_worker, err)
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
-    render = RenderOptions(background, args.mask_only, args.refine_edges, args.format, framing, args.edge_colours)
+    render = render_options(args, background, framing)
     settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
 
     def on_engine(on_outcome, claims):
@@ -172,44 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument(
         "--provider", "-p", metavar="ID", help="provider id (see `rmbg providers`); default: the best one ready here"
     )
-    rm.add_argument(
-        "--bg", metavar="COLOUR|IMAGE", help="background: '#RRGGBB', a CSS name, 'r,g,b', an image path or URL"
-    )
-    rm.add_argument("--mask-only", action="store_true", help="write the alpha matte itself (greyscale)")
-    rm.add_argument(
-        "--refine-edges",
-        action="store_true",
-        help="clean edge colours: estimate the foreground colour of soft edges (hair) "
-        "so the old background does not show",
-    )
-    rm.add_argument(
-        "--no-edge-colours",
-        dest="edge_colours",
-        action="store_false",
-        help="cut-outs keep the photo's colours at soft edges, as rembg writes them (faster; the old "
-        "background tints hair); default: the subject's colour is estimated there",
-    )
+    add_render_flags(rm)  # --bg, --mask-only, --format, the framing, ...: rmbg.options
     rm.add_argument(
         "--refine",
         choices=list_refiners(),
         help="refine the matte's soft edges after the provider: vitmatte (ViTMatte, Apache-2.0 weights "
         "from the Hub; only the band around the edge changes)",
     )
-    rm.add_argument("--crop", action="store_true", help="crop to the subject (alpha >= 16 of 255) plus --margin")
-    rm.add_argument(
-        "--canvas",
-        metavar="WxH|W:H",
-        help="place the subject on a canvas: a size (2000x2000: scaled to fit inside the margins) "
-        "or an aspect (1:1: the crop widened to it)",
-    )
-    rm.add_argument(
-        "--margin",
-        metavar="N%|Npx",
-        help="space around the subject with --crop / --canvas: 10%% (of the subject's longer side; of "
-        "the canvas's shorter side for a WxH canvas) or pixels (40px); default 0",
-    )
-    rm.add_argument("--align", choices=["center", "bottom"], help="subject centred (default) or on the bottom margin")
-    rm.add_argument("--format", "-f", choices=["png", "webp", "jpg"], default="png", help="output format (default png)")
     add_ray_flags(rm, "Ray Data: workers on this machine or a cluster")
     rm.add_argument(
         "--batch-size",

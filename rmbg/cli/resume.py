@@ -23,11 +23,14 @@ from pathlib import Path
 
 from ..cache import options_key
 from ..errors import UsageError
+from ..options import at, framing
 from ..providers.base import Provider
 from . import batch
 from .writing import open_no_follow
 
 OPTIONS_FILE = ".rmbg-options.json"
+# the render options every record has, by the name it has them under
+FIRST = {"background": "bg", "mask_only": "mask_only", "format": "format", "clean_edges": "refine_edges"}
 RESUME_LOCK = ".rmbg-resume.lock"
 
 
@@ -45,17 +48,22 @@ def output_folder(text: str) -> Path:
 
 
 def output_options(args, provider: Provider) -> dict[str, object]:
-    """Everything that decides what an output file contains, for the resume check."""
-    framing = [args.crop, args.canvas, args.margin, args.align]
+    """Everything that decides what an output file contains, for the resume check: the render
+    options (rmbg.options) and the provider's. The first options are recorded under the names
+    the first records used (FIRST); an option added since, and the framing, only when set, so
+    that older records still match."""
+    frame = [getattr(args, option.name) for option in framing()]
+    later = {
+        option.name: getattr(args, option.name)
+        for option in at("cli", "look")
+        if option.name not in FIRST and getattr(args, option.name) != option.default
+    }
     return {
-        **({"framing": framing} if any(framing) else {}),  # absent when unused: older records still match
-        **({} if args.edge_colours else {"edge_colours": False}),  # likewise
+        **({"framing": frame} if any(frame) else {}),
+        **later,
         "provider": provider.id,
         "provider_options": json.loads(options_key(provider.options())),
-        "bg": args.bg,
-        "mask_only": args.mask_only,
-        "format": args.format,
-        "refine_edges": args.refine_edges,
+        **{key: getattr(args, name) for name, key in FIRST.items()},
         "refine": args.refine,
     }
 

@@ -37,9 +37,11 @@ from typing import TextIO
 
 from ..errors import InvalidRequestError, RmbgError
 from ..image.formats import URL
+from ..options import VIDEO
 from ..ray_cluster import add_ray_flags
 from ..types import format_usd
 from ..wording import words
+from .choosing import add_render_flags
 from .interrupts import stopping_gently
 from .paid import add_paid_flags
 from .resume import UsageError
@@ -53,8 +55,8 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     from ..video.limits import VideoStopped
     from .choosing import parse_background
 
-    fmt = output_format(args.output, args.format, args.bg)
-    background = parse_background(args.bg)
+    fmt = output_format(args.output, args.format, args.background)
+    background = parse_background(args.background)
     pairs = plan(args.inputs, args.output, fmt)
     provider = _provider(args.provider, err)
     engine = _engine(args, provider)
@@ -240,8 +242,8 @@ def _remove(source, target, provider, fmt, background, args, progress, stop, pay
         output=target,
         format=fmt,
         background=background,
-        smooth=False if args.no_smooth else None,
-        audio=not args.no_audio,
+        smooth=None if args.smooth else False,
+        audio=args.audio,
         progress=progress,
         stop=stop,
         hosted_format=args.hosted_format,
@@ -261,16 +263,7 @@ def add_parser(sub) -> None:
         help=f"a local model, or a hosted video service ({', '.join(_hosted_video())}: paid per second of "
         "video, needs --yes or --max-cost); default: the best local model ready here",
     )
-    vd.add_argument("--bg", metavar="COLOUR|IMAGE", help="background for mp4: '#RRGGBB', a CSS name, 'r,g,b', an image")
-    vd.add_argument(
-        "--format",
-        "-f",
-        choices=["webm", "mov", "mp4", "matte", "gif", "webp"],
-        help="webm (transparent), mov (ProRes 4444), mp4 (on --bg, white by default), matte (the alpha as MP4), "
-        "gif, webp; default: -o's extension, else webm (mp4 with --bg)",
-    )
-    vd.add_argument("--no-audio", action="store_true", help="drop the sound (default: kept in webm, mov, mp4)")
-    vd.add_argument("--no-smooth", action="store_true", help="no temporal smoothing: each frame's matte as it comes")
+    add_render_flags(vd, VIDEO)  # --bg, --format, --no-audio, --no-smooth: a clip's settings (rmbg.options)
     vd.add_argument("--overwrite", action="store_true", help="redo clips whose output exists (default: skip them)")
     vd.add_argument(
         "--hosted-format",

@@ -31,7 +31,7 @@ never refused later, after a model ran or a provider was paid.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -87,6 +87,17 @@ def framing_of(
     if chosen not in ALIGNS:
         raise InvalidImageError(f"Unknown alignment {align!r}: use center or bottom.")
     return Framing(canvas=size, aspect=aspect, margin=_margin(margin), align=chosen)  # type: ignore[arg-type]
+
+
+def framing_asked(values: Mapping[str, object]) -> dict[str, object]:
+    """A form's framing fields (rmbg.options' framing options, by name) as framing_of takes them: a
+    canvas "none" or empty is none, and without crop or a canvas the other framing fields are not
+    asked for (a page's fields keep their values while unused), so they are left out."""
+    canvas = values.get("canvas")
+    values = {**values, "canvas": None if (canvas or "none") == "none" else canvas}
+    if not values.get("crop") and values["canvas"] is None:
+        return {name: False if name == "crop" else None for name in values}
+    return values
 
 
 def _canvas(value: str | Sequence[int] | None) -> tuple[tuple[int, int] | None, bool]:

@@ -33,6 +33,7 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import InvalidRequestError
+from ..options import BY_NAME, Option, video
 from .file_limits import check_image_file
 
 MAX_TEXT = 10_000  # characters in any one text field (a prompt is the longest)
@@ -152,16 +153,24 @@ Text = Annotated[Any, Check("text", _text, _STRING)]
 Key = Annotated[Any, Check("key", _text, {"type": "string", "format": "password"})]  # an API key: text, never shown
 Flag = Annotated[Any, Check("flag", _flag, {"oneOf": [{"type": "boolean"}, _one_of("true", "false")]})]
 Size = Annotated[Any, Check("size", _size, {"oneOf": [_STRING, {"type": "number"}]})]  # "10%", "40px", "2000x2000", 12
-Format = Annotated[Any, Check("format", _text, _one_of("png", "webp", "jpeg"))]
-VideoFormat = Annotated[Any, Check("video format", _text, _one_of("webm", "mov", "mp4", "matte", "gif", "webp"))]
-Align = Annotated[Any, Check("align", _text, _one_of("center", "bottom"))]
 Volume = Annotated[Any, Check("volume", _whole(0, 1_000_000_000, said=VOLUME), {"type": "integer", "minimum": 0})]
 Seed = Annotated[Any, Check("seed", _whole(0, 2_147_483_647, said=SEED), {"type": "integer", "minimum": 0})]
 Count = Annotated[Any, Check("count", _whole(1, 4, blank_ok=False), {"type": "integer", "minimum": 1, "maximum": 4})]
 Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING, "maxItems": 50})]  # provider ids
 ImageFile = Annotated[Any, Check("image file", _image_file, {"type": "string", "format": "binary"})]  # an upload
 
-KINDS = {"Text": Text, "Key": Key, "Flag": Flag, "Size": Size, "Format": Format, "Align": Align}
+
+def kind_of(option: Option) -> Any:
+    """A render option's kind (rmbg.options) as a field's type with its Check: a choice is text
+    whose schema lists the choices (the meaning, a known one, is checked where it is read)."""
+    if option.kind == "choice":
+        return Annotated[Any, Check(option.check or option.name, _text, _one_of(*option.choices))]
+    return {"flag": Flag, "size": Size}.get(option.kind, Text)
+
+
+Format = kind_of(BY_NAME["format"])
+VideoFormat = kind_of(video("format"))
+KINDS = {"Text": Text, "Key": Key, "Flag": Flag, "Size": Size, "Format": Format}
 KINDS.update({"Volume": Volume, "Seed": Seed, "Count": Count, "Names": Names, "VideoFormat": VideoFormat})
 KINDS["ImageFile"] = ImageFile
 

@@ -26,6 +26,7 @@ from ..errors import InvalidImageError
 from ..image.compose import Background, parse_colour, preview, render
 from ..image.framing import framing_of
 from ..image.io import load_image
+from ..options import Option, at
 from ..result import Result
 from ..types import Framing, RenderOptions
 
@@ -45,18 +46,16 @@ class Look:
     image: path (or bytes) of an uploaded background image (used when background is "image").
     mask_only: show and download the matte itself (white = kept).
     fmt: "png", "webp" or "jpeg".
-    refine: clean edge colours (estimated foreground instead of the input's
-        colours at soft edges; rmbg.image.foreground.estimate_foreground).
-    framing: crop to the subject / place it on a canvas (rmbg.image.framing)."""
+    framing: the product photo's frame (rmbg.image.framing).
+    more: the other render options (rmbg.options: clean edges, edge colours, ...), by name."""
 
     background: BackgroundKind = "transparent"
     colour: str = "#ffffff"
     image: str | bytes | None = None
     mask_only: bool = False
     fmt: str = "png"
-    refine: bool = False
     framing: Framing | None = None
-    edge_colours: bool = True
+    more: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def of(
@@ -66,17 +65,15 @@ class Look:
         image: Any = None,
         mask_only: Any = False,
         fmt: Any = "png",
-        *,
-        refine: Any = False,
-        crop: Any = False,
-        canvas: Any = None,
-        margin: Any = None,
-        align: Any = None,
-        edge_colours: Any = True,
+        **options: Any,
     ) -> Look:
-        """From raw UI values, checked; unknown values are errors, not guesses.
-        The framing and refine values are named (keyword-only): they are the
-        ones a caller could most easily shift by one."""
+        """From raw UI values, checked; unknown values are errors, not guesses. The other render
+        options (rmbg.options: the edges, the framing, ...) are named, each read as its kind (a
+        flag strictly, None its default); an unknown name is a TypeError."""
+        named = named_options()
+        unknown = sorted(set(options) - {o.name for o in named})
+        if unknown:
+            raise TypeError(f"Look.of() got unexpected keyword(s) {', '.join(unknown)}")
         background = (background or "transparent").lower()
         if background not in BACKGROUNDS:
             raise InvalidImageError(f"Unknown background {background!r}: use one of {', '.join(BACKGROUNDS)}.")
@@ -84,17 +81,14 @@ class Look:
         fmt = "jpeg" if fmt == "jpg" else fmt
         if fmt not in FORMATS:
             raise InvalidImageError(f"Unknown output format {fmt!r}: use png, webp or jpeg.")
-        framing = framing_of(flag(crop, "crop"), canvas, margin, align)
-        return cls(
-            background,
-            colour or "#ffffff",
-            image or None,
-            flag(mask_only, "mask_only"),
-            fmt,
-            flag(refine, "refine_edges"),
-            framing,
-            True if edge_colours is None else flag(edge_colours, "edge_colours"),
-        )
+        read: dict[str, Any] = {o.name: _read(o, options.get(o.name)) for o in named}
+        framing = framing_of(**{o.name: read[o.name] for o in named if o.group == "framing"})
+        more = tuple((o.name, read[o.name]) for o in named if o.group != "framing")
+        return cls(background, colour or "#ffffff", image or None, flag(mask_only, "mask_only"), fmt, framing, more)
+
+    def options(self) -> RenderOptions:
+        """These choices as the render options every part of rmbg takes."""
+        return RenderOptions(self.backdrop(), self.mask_only, format=self.fmt, framing=self.framing, **dict(self.more))
 
     @staticmethod
     def background_of(text: object, *, images: bool = True) -> tuple[BackgroundKind, str | None]:
@@ -108,12 +102,6 @@ class Look:
             return "image", None
         return "colour", value
 
-    def options(self) -> RenderOptions:
-        """These choices as the render options every part of rmbg takes."""
-        return RenderOptions(
-            self.backdrop(), self.mask_only, self.refine, self.fmt, self.framing, edge_colours=self.edge_colours
-        )
-
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""
         if self.background == "colour":
@@ -123,6 +111,18 @@ class Look:
                 raise InvalidImageError("Choose a background image first (or pick transparent or a colour).")
             return load_image(self.image).rgb
         return None
+
+
+def named_options() -> tuple[Option, ...]:
+    """The render options Look.of takes by name (rmbg.options): all but the three it takes first."""
+    return tuple(o for o in at() if o.name not in ("background", "mask_only", "format"))
+
+
+def _read(option: Option, value: object) -> object:
+    """A render option's value from a door: None is its default, a flag is read strictly."""
+    if value is None:
+        return option.default
+    return flag(value, option.name) if option.kind == "flag" else value
 
 
 def flag(value: object, name: str) -> bool:

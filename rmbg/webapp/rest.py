@@ -6,10 +6,9 @@
 Request: multipart/form-data with the file in `image` (and optionally
 `background_image`), or application/json with `"url"` (fetched behind the
 SSRF guard, rmbg.image.fetch) or a data: URI. Other fields, all optional: provider,
-background ("transparent", a colour such as "white" or "#ff0000", or
-"image" with background_image), mask_only, clean_edges, format (png, webp,
-jpeg), crop, canvas, margin, align, cpu (a local model on the server's CPU:
-on a ZeroGPU Space, no GPU time). Keys for hosted providers in one header
+the render options (rmbg.options: background, a colour such as "white" or
+"image" with background_image; the mask; the format; the framing; ...), and
+cpu (a local model on the server's CPU: on a ZeroGPU Space, no GPU time). Keys for hosted providers in one header
 per vendor (rmbg.vendors: X-Fal-Key, X-Runware-Key, ...; never stored,
 never logged); the same key rules and spending caps as the page, the
 per-session cap applying per client address (X-Forwarded-For believed only
@@ -65,12 +64,12 @@ from .rest_types import (
     NO_IMAGE,
     SUMMARY,
     TITLE,
-    Fields,
     Made,
     bodies,
     fields_of,
     keys_of,
     parameters,
+    render_fields,
     responses,
 )
 from .rest_video import video_route
@@ -80,24 +79,13 @@ __all__ = ["openapi", "router", "routes"]
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 
 
-def look_of(fields: Fields, background_image: bytes | None) -> Look:
-    """The request's render choices as the page's Look (the same checks)."""
-    kind, colour = Look.background_of(fields.background)
+def look_of(fields: Any, background_image: bytes | None) -> Look:
+    """The request's render options (rmbg.options) as the page's Look (the same checks)."""
+    named = render_fields(fields)
+    kind, colour = Look.background_of(named.pop("background"))
     if kind == "image" and background_image is None:
         raise InvalidImageError('background "image" needs the image itself in the background_image field.')
-    return Look.of(
-        kind,
-        colour,
-        background_image,
-        fields.mask_only,
-        fields.format,
-        refine=fields.clean_edges,
-        edge_colours=fields.edge_colours,
-        crop=fields.crop,
-        canvas=fields.canvas,
-        margin=fields.margin,
-        align=fields.align,
-    )
+    return Look.of(kind, colour, background_image, named.pop("mask_only"), named.pop("format"), **named)
 
 
 def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
@@ -154,7 +142,7 @@ def router(
     def fetched(url: str) -> bytes:
         return actions.image_from_reference(url, fetch)
 
-    def work(fields: Fields, image: bytes | None, background: bytes | None, keys: Keys, client: str | None):
+    def work(fields: Any, image: bytes | None, background: bytes | None, keys: Keys, client: str | None):
         if image is None:
             raise InvalidImageError(NO_IMAGE)
         look = look_of(fields, background)

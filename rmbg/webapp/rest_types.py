@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InvalidImageError, InvalidRequestError
 from ..image.compose import MIME
+from ..options import Option, at
 from ..vendors import VENDORS
-from .inputs import Align, Flag, Format, Size, Text
+from .inputs import Flag, Text, kind_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -35,34 +36,45 @@ SUMMARY = "Remove the background of one image"
 NO_IMAGE = 'Send the image as the multipart field "image", or JSON {"url": "https://..."}.'
 
 
-class Fields(BaseModel):
-    """The fields of a request, all optional: how to render the cut-out, and,
-    without an upload, where the image is."""
-
+class _Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", title="RemoveFields")
 
-    provider: Text = Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")
-    background: Text = Field(
-        None, description='"transparent", a colour ("white", "#ff0000"), or "image" with background_image.'
+
+def option_fields(among: tuple[Option, ...] | None = None) -> dict[str, Any]:
+    """The render options REST offers (rmbg.options; an image's, or those `among`) as a model's
+    fields, all optional: each one's kind with its check (rmbg.webapp.inputs) and description."""
+    return {o.name: (kind_of(o), Field(None, description=o.said)) for o in at("rest", among=among)}
+
+
+def fields_model() -> type[BaseModel]:
+    """The fields of a request, all optional: the provider, how to render the cut-out (the render
+    options REST offers, rmbg.options), and, without an upload, where the image is and whether to
+    run on the CPU."""
+    return create_model(
+        "Fields",
+        __base__=_Fields,
+        __doc__="The fields of a request, all optional: how to render the cut-out, and, without an upload, "
+        "where the image is.",
+        provider=(Text, Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")),
+        **option_fields(),
+        url=(Text, Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")),
+        cpu=(
+            Flag,
+            Field(
+                None,
+                description="Run a local model on this server's CPU, in its own process (on a ZeroGPU Space: no "
+                "GPU time from the visitor's daily quota; what a 429 refusal's retry_on_cpu says to send).",
+            ),
+        ),
     )
-    mask_only: Flag = Field(None, description="The black-and-white mask itself (white = kept).")
-    clean_edges: Flag = Field(None, description="Refine the matte's edges.")
-    edge_colours: Flag = Field(
-        None,
-        description="A transparent cut-out estimates the subject's colour at soft edges (default true); "
-        "false keeps the photo's colours there (faster; the edges keep the old background's tint).",
-    )
-    format: Format = Field(None, description="Output format; png and webp keep transparency.")
-    crop: Flag = Field(None, description="Crop to the subject (plus margin).")
-    canvas: Size = Field(None, description='"none", a size such as "2000x2000" or an aspect such as "1:1".')
-    margin: Size = Field(None, description='Space around the subject with crop or canvas: "10%" or "40px".')
-    align: Align = Field(None, description='"center", or "bottom" (the subject stands on the bottom margin).')
-    url: Text = Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")
-    cpu: Flag = Field(
-        None,
-        description="Run a local model on this server's CPU, in its own process (on a ZeroGPU Space: no GPU "
-        "time from the visitor's daily quota; what a 429 refusal's retry_on_cpu says to send).",
-    )
+
+
+Fields = fields_model()
+
+
+def render_fields(fields: BaseModel) -> dict[str, Any]:
+    """A request's render options (rmbg.options) by name, as sent (None: not sent)."""
+    return {o.name: getattr(fields, o.name) for o in at("rest")}
 
 
 FIELDS = tuple(Fields.model_fields)  # the names a request may use, in the order errors list them
@@ -130,7 +142,7 @@ class Refusal(BaseModel):
     retry_on_cpu: CpuRetry | None = Field(default=None, description="These fields sent again run on the CPU (429).")
 
 
-def fields_of(values: Mapping[str, Any]) -> Fields:
+def fields_of(values: Mapping[str, Any]) -> Any:
     """The request's fields, validated: a value of the wrong kind is refused in
     its field's sentence (rmbg.webapp.inputs) before an unknown field is."""
     return validated(Fields, values)

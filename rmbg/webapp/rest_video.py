@@ -37,20 +37,21 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from ..options import VIDEO
 from ..video.limits import InvalidVideoError
 from .catalog import Keys
 from .context import App
 from .file_limits import image_max_bytes, size_refusal, video_body_bytes, video_body_refusal, video_max_bytes
 from .identity import rest_identity
-from .inputs import Text, VideoFormat
+from .inputs import Text
 from .look import Look
 from .rest_body import ERROR_CODES, TooLarge, read_body, refusal
-from .rest_types import Answered, Refusal, bodies, keys_of, parameters, validated
+from .rest_types import Answered, Refusal, bodies, keys_of, option_fields, parameters, validated
 from .slots import Slots, admitted
 from .video_clips import Clip, Upload, clip_of
 from .videos import VideoLook, remove
@@ -68,21 +69,19 @@ ROOM_CODES = (411, 507)  # the body's size not declared; no room for it on disk 
 NO_VIDEO = 'Send the clip as the multipart field "video", or JSON {"url": "https://..."}.'
 
 
-class VideoFields(BaseModel):
-    """The fields of a video request, all optional."""
-
+class _VideoFields(BaseModel):
     model_config = ConfigDict(extra="forbid", title="VideoFields")
 
-    provider: Text = Field(None, description="Video provider id (a local model, or hosted: priced per second).")
-    background: Text = Field(
-        None, description='"transparent", a colour ("white", "#00b140"; drawn into an mp4), or "image".'
-    )
-    format: VideoFormat = Field(
-        None,
-        description="webm (VP9 with alpha; the default), mov (ProRes 4444 with alpha), mp4 (on the background, "
-        "white by default), matte (the alpha as an mp4), gif, webp.",
-    )
-    url: Text = Field(None, description="http(s) URL of the clip, when it is not uploaded.")
+
+# The fields of a video request, all optional: the provider, a clip's settings (rmbg.options.VIDEO), the url.
+VideoFields = create_model(
+    "VideoFields",
+    __base__=_VideoFields,
+    __doc__="The fields of a video request, all optional.",
+    provider=(Text, Field(None, description="Video provider id (a local model, or hosted: priced per second).")),
+    **option_fields(VIDEO),
+    url=(Text, Field(None, description="http(s) URL of the clip, when it is not uploaded.")),
+)
 
 
 VIDEO_FIELDS = tuple(VideoFields.model_fields)
@@ -99,7 +98,7 @@ class VideoMade(Answered):
     duration: str = Field(alias="X-Rmbg-Duration", description="Seconds of video.")
 
 
-def video_fields_of(values: dict[str, Any]) -> VideoFields:
+def video_fields_of(values: dict[str, Any]) -> Any:
     """The fields, validated; refused in the field's sentence, or naming an unknown one."""
     return validated(VideoFields, values)
 

@@ -22,6 +22,7 @@ from .. import actions, identity
 from ..catalog import Keys
 from ..inputs import check as check_inputs
 from ..inputs import checks_of
+from .controls import radio_css
 from .narrow import NARROW_CSS
 
 log = logging.getLogger("rmbg.app")
@@ -34,8 +35,6 @@ CSS = """
 footer {opacity: 0.7;}
 .refusal {border-left: 3px solid #dc2626; padding: 0.2em 0.7em; background: rgba(220, 38, 38, 0.06);}
 #look-row .label-text, #framing .label-text {white-space: nowrap;}
-#background .wrap, #align .wrap, #format .wrap {gap: 6px;}
-#background label, #align label, #format label {padding: 5px 10px;}
 input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 .colour-row input[type=color], .colour-row button.dialog-button {outline: 1px solid #6b7280; outline-offset: 1px;}
 .wrapped-table table, .wrapped-table .virtual-body {
@@ -57,6 +56,7 @@ label[data-testid=block-label]:has(~ .icon-button-wrapper) {max-width: calc(100%
 @media (max-width: 480px) {.tab-container button {padding-left: 4px !important; padding-right: 4px !important;
   font-size: 0.86em;}}
 """
+CSS += radio_css()  # the background's and the render options' radios, closer together (rmbg.webapp.ui.controls)
 CSS += NARROW_CSS  # what a phone gets: tables as cards, whole pictures in galleries (rmbg.webapp.ui.narrow)
 
 

@@ -30,10 +30,12 @@ from typing import Any, ClassVar, TypeVar
 
 import gradio as gr
 
+from ...image.framing import framing_asked
+from ...options import Door, Option, at, framing
 from ...vendors import VENDORS
 from ..catalog import Keys
-from ..inputs import Align, Check, Count, Flag, Format, ImageFile, Key, Names, Seed, Size, Text, Volume, check_of
-from ..look import Look
+from ..inputs import Check, Count, Flag, Format, ImageFile, Key, Names, Seed, Text, Volume, check_of, kind_of
+from ..look import Look, named_options
 
 KEY_FIELDS = tuple(vendor.argument for vendor in VENDORS)  # fal_key, ...: in rmbg.vendors.VENDORS order
 F = TypeVar("F", bound="Form")
@@ -97,6 +99,33 @@ DATACLASS_MADE = (
 def with_keys(after: str | None = None) -> Callable[[type[T]], type[T]]:
     """The form with one key field per vendor (fal_key, ...: rmbg.vendors, in
     their order, default None) after the field `after` (None: at the end)."""
+    return _with_fields([(name, Key, dataclasses.field(default=None, repr=False)) for name in KEY_FIELDS], after)
+
+
+def option_fields(door: Door, among: tuple[Option, ...] | None = None) -> list[tuple[str, Any, Any]]:
+    """The render options `door` offers (rmbg.options: an image's, or those `among`) as form fields: (name,
+    kind with its check, default); on the page a field keeps the named API's older name where it has one
+    (Option.page_name)."""
+    return [
+        (o.page_name if door == "page" else o.name, kind_of(o), dataclasses.field(default=o.default))
+        for o in at(door, among=among)
+    ]
+
+
+def with_options(door: Door, after: str, among: tuple[Option, ...] | None = None) -> Callable[[type[T]], type[T]]:
+    """The form with the render options `door` offers (rmbg.options: an image's, or those `among`) that it
+    does not declare itself (those it declares keep their place in its named API), in their declared order
+    after the field `after`."""
+
+    def add(form: type[T]) -> type[T]:
+        declared = {f.name for f in fields(form)}  # type: ignore[arg-type]
+        return _with_fields([spec for spec in option_fields(door, among) if spec[0] not in declared], after)(form)
+
+    return add
+
+
+def _with_fields(added: list[tuple[str, Any, Any]], after: str | None) -> Callable[[type[T]], type[T]]:
+    """The form with the fields `added` after the field `after` (None: at the end)."""
 
     def add(form: type[T]) -> type[T]:
         hints = typing.get_type_hints(form, include_extras=True)
@@ -104,9 +133,9 @@ def with_keys(after: str | None = None) -> Callable[[type[T]], type[T]]:
         for f in fields(form):  # type: ignore[arg-type]
             specs.append((f.name, hints[f.name], dataclasses.field(default=f.default)))
             if f.name == after:
-                specs += [(name, Key, dataclasses.field(default=None, repr=False)) for name in KEY_FIELDS]
+                specs += added
         if after is None:
-            specs += [(name, Key, dataclasses.field(default=None, repr=False)) for name in KEY_FIELDS]
+            specs += added
         made_by_dataclass = {*DATACLASS_MADE, *(name for name, _, _ in specs)}
         own = {k: v for k, v in vars(form).items() if k not in made_by_dataclass}  # its docstring, methods, ClassVars
         made = dataclasses.make_dataclass(form.__name__, specs, bases=form.__bases__, namespace=own, frozen=True)
@@ -151,31 +180,23 @@ def endpoint(form: type[F], body: Callable[[F, Call], Any], name: str, doc: str 
     return handler
 
 
-def framing_values(crop: object, canvas: object, margin: object, align: object) -> dict[str, object]:
-    """The page's framing controls as Look.of takes them: without crop or a
-    canvas, margin and alignment are not asked for (the fields keep their values)."""
-    canvas = None if (canvas or "none") == "none" else canvas
-    if not crop and canvas is None:
-        return {"crop": False, "canvas": None, "margin": None, "align": None}
-    return {"crop": crop, "canvas": canvas, "margin": margin, "align": align}
-
-
 class Looks:
-    """A form with the look fields (background ... align) gives its Look by name."""
+    """A form with look fields (background, colour, ... and the render options it offers) gives its Look."""
+
+    DOOR: ClassVar[Door] = "page"  # the page's: a background kind ("transparent", "colour", "image") and a colour
 
     def look(self) -> Look:
         def value(name: str, default: object = None) -> object:
             return getattr(self, name, default)
 
-        return Look.of(
-            value("background"),
-            value("colour"),
-            value("background_image"),
-            value("mask_only", False),
-            value("format", "png"),
-            refine=value("refine_edges", False),
-            **framing_values(value("crop"), value("canvas"), value("margin"), value("align")),
-        )
+        spelt = {o.name: o.page_name if self.DOOR == "page" else o.name for o in named_options()}
+        named = {name: value(field) for name, field in spelt.items() if hasattr(self, field)}
+        named.update(framing_asked({o.name: named[o.name] for o in framing() if o.name in named}))
+        kind, colour = value("background"), value("colour")
+        if self.DOOR != "page":  # one text: "transparent" or a colour
+            kind, colour = Look.background_of(kind, images=False)
+        fmt = value("format", "png") or "png"
+        return Look.of(kind, colour, value("background_image"), value("mask_only", False), fmt, **named)
 
 
 def _progress() -> Any:
@@ -183,6 +204,7 @@ def _progress() -> Any:
 
 
 @with_keys(after="monthly_volume")
+@with_options("page", after="monthly_volume")
 @dataclass(frozen=True)
 class RemoveForm(Form, Looks):
     """/remove (and the page's Remove button)."""
@@ -198,16 +220,12 @@ class RemoveForm(Form, Looks):
     mask_only: Flag = False
     format: Format = "png"
     monthly_volume: Volume = None
-    refine_edges: Flag = False
-    crop: Flag = False
-    canvas: Size = None
-    margin: Size = None
-    align: Align = None
     vitmatte: Flag = False
     points: Text = None
     box: Text = None
 
 
+@with_options("page", after="monthly_volume")
 @dataclass(frozen=True)
 class RerenderForm(Form, Looks):
     """/rerender: the look of the last result changed (no model run)."""
@@ -220,11 +238,6 @@ class RerenderForm(Form, Looks):
     mask_only: Flag = False
     format: Format = "png"
     monthly_volume: Volume = None
-    refine_edges: Flag = False
-    crop: Flag = False
-    canvas: Size = None
-    margin: Size = None
-    align: Align = None
 
 
 @with_keys(after="colour")
@@ -272,22 +285,16 @@ class BenchmarkForm(Form):
 
 
 @with_keys()
+@with_options("mcp", after="mask_only")
 @dataclass(frozen=True)
 class McpForm(Form, Looks):
     """/remove_background, the MCP tool: one self-contained call."""
+
+    DOOR = "mcp"
 
     image: Any
     provider: Text = ""
     background: Text = "transparent"
     mask_only: Flag = False
-    crop: Flag = False
-    canvas: Size = ""
-    margin: Size = ""
-    align: Align = "center"
     format: Format = "png"
     cpu: Flag = False
-
-    def look(self) -> Look:
-        kind, colour = Look.background_of(self.background, images=False)
-        framing = framing_values(self.crop, self.canvas or "none", self.margin, self.align)
-        return Look.of(kind, colour, None, self.mask_only, self.format or "png", **framing)

@@ -14,6 +14,7 @@ from ..costs import result_line
 from ..look import file_name
 from ..slots import admitted
 from .common import api_twin, log, session_of
+from .controls import tool_arguments, tool_controls
 from .forms import KEY_FIELDS, Call, McpForm, endpoint
 
 
@@ -42,13 +43,7 @@ def mcp_tool(app: App, default_id: str) -> None:
         Args:
             image: the photo (JPEG, PNG, WebP...; at most 40 megapixels) as an http(s) URL or a data: URI.
             provider: which model; empty = this server's default; hosted ones are paid per image with your key.
-            background: "transparent", or a colour for the new background ("white", "#f4f4f4").
-            mask_only: true to get the black-and-white mask itself (white = kept).
-            crop: true to crop to the subject (plus margin).
-            canvas: "none", a size such as "2000x2000" (subject scaled to fit) or an aspect such as "1:1".
-            margin: space around the subject with crop or canvas: "10%" or "40px".
-            align: "center" or "bottom" (the subject stands on the bottom margin).
-            format: "png" or "webp" (both keep transparency) or "jpeg".
+            RENDER_ARGUMENTS
             cpu: true to run a local model on this server's CPU (on a ZeroGPU Space: no GPU quota; what a
                 "GPU time is used up" refusal suggests, with the provider it names).
         Returns:
@@ -77,18 +72,13 @@ def mcp_tool(app: App, default_id: str) -> None:
         .replace("empty = this server's default;", f"empty = this server's default ({default_id});")
         .replace("paid per image with your key.", f"paid per image with your key ({prices}).")
         .replace("        Returns:", key_arguments() + "        Returns:")
+        .replace("            RENDER_ARGUMENTS\n", tool_arguments(McpForm.names(), " " * 12))  # rmbg.options
     )
     with gr.Column(visible=False):
         controls = {
             "image": gr.Textbox(label="image"),
             "provider": gr.Textbox(default_id, label="provider"),
-            "background": gr.Textbox("transparent", label="background"),
-            "mask_only": gr.Checkbox(False, label="mask_only"),
-            "crop": gr.Checkbox(False, label="crop"),
-            "canvas": gr.Textbox("none", label="canvas"),
-            "margin": gr.Textbox("0", label="margin"),
-            "align": gr.Textbox("center", label="align"),
-            "format": gr.Textbox("png", label="format"),
+            **tool_controls(),  # background, mask_only, the framing, format: rmbg.options
             "cpu": gr.Checkbox(False, label="cpu"),
             **{name: gr.Textbox(None, label=name) for name in KEY_FIELDS},
         }

@@ -18,7 +18,7 @@ NARROW_PX = 720  # up to this width galleries and the tables of stacked_rows cha
 GALLERIES = """
 .grid-wrap {padding-top: 2.4em !important;}  /* the first row starts under the gallery's label, not behind it */
 .grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important; grid-template-rows: none !important;
-  grid-auto-rows: auto !important; align-items: start;}
+  grid-auto-rows: auto !important; place-items: start normal;}  /* rows to their tops; across, as before */
 .grid-container .thumbnail-item {aspect-ratio: auto !important; height: auto !important; display: flex;
   flex-direction: column;}
 .grid-container .thumbnail-item > img {height: auto !important;}

@@ -30,12 +30,10 @@ from .common import (
     session_of,
     visitor_of,
 )
+from .controls import framing_controls, look_controls
 from .forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
 from .pick import pick_controls, wire_pick
 from .quota_bar import cpu_button, wire_cpu
-
-# Canvas choices offered in the menu (any "WxH" or "W:H" can be typed).
-CANVASES = ["none", "1:1", "4:5", "3:2", "2000x2000", "1600x1600", "1000x1000"]
 
 
 def remove_tab(
@@ -66,7 +64,7 @@ def remove_tab(
             run = gr.Button("Remove background", variant="primary", elem_id="run")
             cpu_run = cpu_button()  # on ZeroGPU: the same photo on this server's CPU, outside the GPU quota
             message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
-            look = look_controls()
+            look = look_and_frame()
         with gr.Column(scale=3, min_width=300):
             slider = gr.ImageSlider(
                 label="Before / after", type="pil", format="png", max_height=560, interactive=False, elem_id="result"
@@ -109,9 +107,9 @@ def remove_tab(
     return provider, note
 
 
-def look_controls() -> dict[str, Any]:
-    """The look's controls by RemoveForm field: background, colour, background
-    image, mask only, format, clean edges, crop, canvas, margin, align."""
+def look_and_frame() -> dict[str, Any]:
+    """The look's controls by RemoveForm field: the background (its kind, colour and image), then the
+    render options the page offers (rmbg.options: mask only, clean edges, format, the framing)."""
     with gr.Group():
         background = gr.Radio(
             ["transparent", "colour", "image"], value="transparent", label="Background", elem_id="background"
@@ -120,26 +118,8 @@ def look_controls() -> dict[str, Any]:
         bg_image = image_input(
             "Background image", "background-image", 160, sources=("upload", "clipboard"), visible=False
         )
-        with gr.Row(elem_id="look-row"):
-            mask_only = gr.Checkbox(False, label="Mask only", elem_id="mask-only", min_width=120)
-            refine = gr.Checkbox(False, label="Clean edges", elem_id="refine-edges", min_width=120)
-        out_format = gr.Radio(["png", "webp", "jpeg"], value="png", label="Format", elem_id="format")
-    with gr.Accordion("Product photo: crop and canvas", open=False, elem_id="framing"):
-        with gr.Row():
-            crop = gr.Checkbox(False, label="Crop to subject", elem_id="crop", min_width=120)
-            canvas = gr.Dropdown(
-                CANVASES,
-                value="none",
-                label="Canvas (size or aspect)",
-                allow_custom_value=True,
-                elem_id="canvas",
-                min_width=140,
-            )
-        with gr.Row():
-            margin = gr.Textbox("5%", label="Margin (% or px)", elem_id="margin", min_width=100, max_lines=1)
-            align = gr.Radio(
-                ["center", "bottom"], value="center", label="Subject position", elem_id="align", min_width=140
-            )
+        options = look_controls({"background"})
+    options.update(framing_controls())
     background.change(
         lambda kind: (gr.update(visible=kind == "colour"), gr.update(visible=kind == "image")),
         background,
@@ -147,18 +127,7 @@ def look_controls() -> dict[str, Any]:
         api_visibility="private",
         queue=False,
     )
-    return {
-        "background": background,
-        "colour": colour,
-        "background_image": bg_image,
-        "mask_only": mask_only,
-        "format": out_format,
-        "refine_edges": refine,
-        "crop": crop,
-        "canvas": canvas,
-        "margin": margin,
-        "align": align,
-    }
+    return {"background": background, "colour": colour, "background_image": bg_image, **options}
 
 
 def wire_remove(

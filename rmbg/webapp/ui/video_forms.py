@@ -1,5 +1,6 @@
 """The Video tab's forms (rmbg.webapp.ui.forms has the rules): /video,
-/video_rerender and /video_compare. None takes the session state: a
+/video_rerender and /video_compare; a clip's settings are declared once
+(rmbg.options.VIDEO), its format field generated from there. None takes the session state: a
 session's clips are kept on the app's shelf by its gradio session
 (rmbg.webapp.video_shelf), so the named API and the page behave alike."""
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import gradio as gr
 
+from ...options import VIDEO
 from ..inputs import ImageFile, Text, VideoFormat
 from ..videos import VideoLook
-from .forms import Form, with_keys
+from .forms import Form, with_keys, with_options
 
 
 class VideoLooks:
@@ -28,6 +30,7 @@ class VideoLooks:
 
 
 @with_keys(after="format")
+@with_options("page", after="background_image", among=VIDEO)
 @dataclass(frozen=True)
 class VideoForm(Form, VideoLooks):
     """/video (and the page's Remove background on the Video tab)."""
@@ -40,9 +43,10 @@ class VideoForm(Form, VideoLooks):
     background: Text = "transparent"
     colour: Text = "#ffffff"
     background_image: ImageFile = None
-    format: VideoFormat = "webm"
+    format: VideoFormat = None
 
 
+@with_options("page", after="background_image", among=VIDEO)
 @dataclass(frozen=True)
 class VideoRerenderForm(Form, VideoLooks):
     """/video_rerender: the last clip with another background or format (no model run)."""
@@ -52,7 +56,7 @@ class VideoRerenderForm(Form, VideoLooks):
     background: Text = "transparent"
     colour: Text = "#ffffff"
     background_image: ImageFile = None
-    format: VideoFormat = "webm"
+    format: VideoFormat = None
 
 
 @with_keys()
