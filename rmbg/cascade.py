@@ -104,6 +104,6 @@ def paying(provider: Provider, max_cost: Decimal | None) -> Provider:
     cascade's own account capped by `max_cost` and the day's cap; a local one as it is."""
     if provider.kind != "hosted" or getattr(provider, "pays_itself", False):
         return provider
-    from .paying import Paid, Policy, operator_accounts
+    from .payer import Paid, Payer
 
-    return Paid(provider, Policy(), operator_accounts("cascade", max_cost))
+    return Paid(provider, Payer.operator("cascade", max_cost))

@@ -27,8 +27,11 @@ the call is sent, shared by every process on the same RMBG_LEDGER. A process
 killed mid-call leaves its hold counted ("held"); `rmbg ledger holds` lists
 such holds and `rmbg ledger settle` closes them by hand.
 
-A door only says who pays (`Payment`: the provider, the estimate, the
-accounts) and calls `Policy.pay`; it writes no money logic of its own.
+A door only says who pays (rmbg.payer.Payer: this policy and the accounts) and
+what a call is (`Payment`: the provider, the estimate), and pays through the
+Payer, in one call (`Policy.pay`) or split (`try_reserve`, then
+`settle_by_fate`, the one settle by fate `pay` uses too); it writes no money
+logic of its own.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+MAY_HAVE_BEEN_BILLED = "may have been billed"  # the note of a failed call counted at its estimate
 WAIT_S = 120.0  # longest a call waits for a first call or for room before it is refused
 
 
@@ -236,9 +240,13 @@ class Policy:
         return counted, recorded
 
     def release(self, hold: Hold, note: str = "") -> None:
+        """Close `hold` at nothing: its call was not sent, or was refused unbilled."""
+        self._released(hold, note)
+
+    def _released(self, hold: Hold, note: str) -> bool:
         price_watch.HOLDS.pop(hold.id, None)
         try:
-            self._close(hold, Decimal(0), priced=False, state="released", note=note)
+            return self._close(hold, Decimal(0), priced=False, state="released", note=note)
         finally:
             price_watch.CONFIRMING.done(self.ledger.where, hold.id, hold.provider, False)
 
@@ -259,13 +267,25 @@ class Policy:
         """Holds whose close the ledger failed to write, still to be tried again."""
         return self._unsettled.holds
 
-    def close_failed(self, hold: Hold, payment: Payment, billable: bool) -> None:
-        """A call that failed: counted at its estimate when it may have been
-        billed (accepted, or its fate unknown), else released."""
+    def settle_by_fate(
+        self, hold: Hold, estimate: Decimal, *, billable: bool, cost: Decimal | None = None, note: str = ""
+    ) -> tuple[Decimal, bool]:
+        """Close `hold` by where its request got to (rmbg.charging), never by an error's type or status: the one
+        implementation both forms share (`pay`, and a scheduler that reserved with try_reserve and ran the call
+        elsewhere: rmbg.cli.batch, the Ray engine's budget actor).
+
+        - it ended with a `cost` (the vendor's reported one, else the price table's): counted, priced (a cost
+          beyond the bound raises the price alarm: settle);
+        - it failed and may have been billed (`billable`: accepted, or its fate unknown): counted at its
+          `estimate` (at most the hold), noted "may have been billed";
+        - else (not sent, or refused unbilled): released, with `note` saying why.
+
+        The amount counted, and whether the ledger recorded it (a close it cannot write is kept and tried again)."""
+        if cost is not None:
+            return self._settled(hold, cost, priced=True, note="")
         if billable:
-            self.settle(hold, min(payment.estimate, hold.usd), priced=False, note="may have been billed")
-        else:
-            self.release(hold)
+            return self._settled(hold, min(estimate, hold.usd), priced=False, note=MAY_HAVE_BEEN_BILLED)
+        return Decimal(0), self._released(hold, note)
 
     def pay(
         self,
@@ -287,14 +307,14 @@ class Policy:
             try:
                 out = call()
             except BaseException:
-                self.close_failed(hold, payment, meter.state.billable)
+                self.settle_by_fate(hold, payment.estimate, billable=meter.state.billable)
                 raise
         try:
             usd = cost_of(out)
-        except Exception:
+        except Exception:  # the vendor made it, what it cost cannot be read: counted at the hold
             self.settle(hold, hold.usd, priced=False, note="cost unreadable")
             raise
-        if not self._settled(hold, usd, priced=True, note="")[1]:
+        if not self.settle_by_fate(hold, payment.estimate, billable=True, cost=usd)[1]:
             return unrecorded(out)  # the result the vendor made, marked: the ledger could not count it
         return out
 
@@ -305,44 +325,3 @@ class Policy:
 def everywhere(payments: Sequence[Payment]) -> Decimal:
     """What a set of calls may cost at most (their holds), for a check before a run starts."""
     return sum((p.hold if p.hold is not None else bound(p.estimate) for p in payments), Decimal(0))
-
-
-class Paid:
-    """A provider whose every hosted call is paid through `policy` on
-    `accounts`; the same id, options and estimate as `inner`, so a matte
-    cache still recognises it (a cached matte is never paid). Free (local)
-    providers pass straight through. `pays_itself`: a door that already pays
-    (the web app's Guarded) is not wrapped again."""
-
-    pays_itself = True
-
-    def __init__(self, inner, policy: Policy, accounts: tuple[Account, ...]):
-        self.inner, self.policy, self.accounts = inner, policy, accounts
-        self.id, self.label, self.kind = inner.id, inner.label, inner.kind
-
-    def options(self):
-        return self.inner.options()
-
-    def status(self):
-        return self.inner.status()
-
-    def estimate(self):
-        return self.inner.estimate()
-
-    def matte(self, image):
-        if self.kind != "hosted" or getattr(self.inner, "pays_itself", False):
-            return self.inner.matte(image)
-        payment = Payment(self.id, self.inner.estimate().usd, self.accounts)
-        return self.policy.pay(payment, lambda: self.inner.matte(image), lambda matte: matte.cost.usd)
-
-
-def operator_accounts(name: str, cap: Decimal | None, now: float | None = None) -> tuple[Account, ...]:
-    """The accounts of a run on the operator's keys (a CLI batch, `evaluate`): its own, capped by `cap`, and
-    the day's total the web app shares, capped only where the operator set RMBG_DAILY_CAP_USD (its declared
-    default is the web app visitors' cap, never the operator's own runs': rmbg.settings_declared)."""
-    import uuid
-
-    from .settings import current
-
-    daily = current().decimal("RMBG_DAILY_CAP_USD") if current().raw("RMBG_DAILY_CAP_USD") else None
-    return (Account(f"{name}:{uuid.uuid4().hex}", cap), Account(day_key(time.time() if now is None else now), daily))

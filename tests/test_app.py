@@ -41,6 +41,7 @@ from tests.support.app import (  # noqa: E402
     serve,
     submits,
 )
+from tests.support.ledgers import hold_exactly  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 
 # --- the launched app ---------------------------------------------------------------
@@ -426,16 +427,16 @@ def test_the_spending_cap_stops_a_call_before_it_is_sent(fakes, tmp_path):
 def test_the_ledger_reserves_settles_and_releases():
     clock = [1_700_000_000.0]  # 2023-11-14 UTC
     ledger = Ledger(Decimal("1"), Decimal("0.5"), clock=lambda: clock[0])
-    hold = ledger.reserve("a", "paid", Decimal("0.4"), server_key=True)
-    ledger.reserve("a", "paid", Decimal("0.4"), server_key=False)
+    hold = hold_exactly(ledger, "a", "paid", Decimal("0.4"), server_key=True)
+    hold_exactly(ledger, "a", "paid", Decimal("0.4"), server_key=False)
     with pytest.raises(BudgetError, match=r"this session has spent \$0.8000 of its \$1.00 cap"):
-        ledger.reserve("a", "paid", Decimal("0.4"), server_key=False)
+        hold_exactly(ledger, "a", "paid", Decimal("0.4"), server_key=False)
     with pytest.raises(BudgetError, match=r"daily budget for its own paid key is used up \(\$0.50 per UTC day"):
-        ledger.reserve("b", "paid", Decimal("0.2"), server_key=True)  # another session, the server's key
-    ledger.settle(hold, Decimal("0.013"))  # the real, reported cost replaces the estimate
+        hold_exactly(ledger, "b", "paid", Decimal("0.2"), server_key=True)  # another session, the server's key
+    ledger.policy.settle(hold, Decimal("0.013"))  # the real, reported cost replaces the estimate
     assert ledger.session_spent("a") == Decimal("0.413") and ledger.day_spent() == Decimal("0.013")
-    second = ledger.reserve("b", "paid", Decimal("0.2"), server_key=True)
-    ledger.release(second)  # certainly not charged
+    second = hold_exactly(ledger, "b", "paid", Decimal("0.2"), server_key=True)
+    ledger.policy.release(second)  # certainly not charged
     assert ledger.session_spent("b") == 0 and ledger.day_spent() == Decimal("0.013")
     clock[0] += 86_400  # a new UTC day: the server-key budget starts again, sessions keep theirs
     assert ledger.day_spent() == 0 and ledger.session_spent("a") == Decimal("0.413")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import rmbg.settings as settings
-from rmbg.paying import bound_x, operator_accounts
+from rmbg.payer import Payer
+from rmbg.paying import bound_x
 from rmbg.settings import declared_number
 from rmbg.webapp.config import AppConfig
 
@@ -57,11 +58,11 @@ def test_a_declaration_in_words_is_no_default_to_read():
 def test_the_operators_own_runs_have_no_daily_cap_unless_it_is_set(monkeypatch):
     """The app's visitors are capped at the declared default; a CLI batch, the library and `evaluate`
     count in the same day's total, capped only by a value the operator set."""
-    own, day = operator_accounts("batch", Decimal("0.10"))
+    own, day = Payer.operator("batch", Decimal("0.10")).accounts()
     assert own.cap == Decimal("0.10") and day.key.startswith("day:") and day.cap is None
     assert AppConfig.from_env({}).daily_cap_usd == Decimal(5)
     monkeypatch.setenv("RMBG_DAILY_CAP_USD", "3")
-    assert operator_accounts("batch", None)[1].cap == Decimal(3)
+    assert Payer.operator("batch", None).accounts()[1].cap == Decimal(3)
     meaning = next(s.meaning for s in settings.SETTINGS if s.name == "RMBG_DAILY_CAP_USD")
     assert "capped by it only where it is set" in meaning
 

@@ -13,7 +13,8 @@ import rmbg
 from rmbg.errors import ProviderTimeoutError
 from rmbg.ledger import Account
 from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Paid, Policy
+from rmbg.payer import Paid
+from rmbg.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from rmbg.video.hosted import Payer
@@ -42,7 +43,7 @@ def test_an_image_cancelled_in_the_queue_is_released(ledger, fault, state, kept)
         fake.inject(fault, op="status", times=10**9)  # never moves: polls are not paced here (SHORT)
         provider = get_provider("fal-bria", api_key=TEST_KEY, base_url=fake.url, retry=SHORT)
         with pytest.raises(ProviderTimeoutError) as caught:
-            Paid(provider, Policy(ledger), (Account("session:f", Decimal("1")),)).matte(Image.new("RGB", (8, 8)))
+            Paid(provider, Payer(Policy(ledger), (Account("session:f", Decimal("1")),))).matte(Image.new("RGB", (8, 8)))
         assert cancels(fake) == 1
     assert [(h.state, h.final) for h in ledger.holds(None)] == [(state, Decimal(kept))]
     words = str(caught.value)

@@ -132,18 +132,19 @@ def test_mcp_callers_have_their_own_caps_not_one_shared_session(fakes):
 
 def test_an_idle_identity_is_forgotten_like_a_page_session():
     from rmbg.webapp.spending import Ledger
+    from tests.support.ledgers import hold_exactly
 
     now = [1000.0]
     ledger = Ledger(Decimal("0.05"), Decimal(10), clock=lambda: now[0], idle_s=3600)
-    held = ledger.reserve("mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
+    held = hold_exactly(ledger, "mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
     now[0] += 7200
     assert ledger.session_spent("mcp:203.0.113.7") == Decimal("0.04")  # a call in flight: kept
-    ledger.settle(held, Decimal("0.04"))
+    ledger.policy.settle(held, Decimal("0.04"))
     with pytest.raises(BudgetError):
-        ledger.reserve("mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
+        hold_exactly(ledger, "mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
     now[0] += 3601
     assert ledger.session_spent("mcp:203.0.113.7") == 0
-    ledger.reserve("mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
+    hold_exactly(ledger, "mcp:203.0.113.7", "fal-bria", Decimal("0.04"), server_key=False)
 
 
 def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_path):

@@ -130,7 +130,12 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         ),
     ),  # fmt: skip
     ("networks and images", frozenset({"rmbg.models", "rmbg.image", "rmbg.result"})),
-    ("money", frozenset({"rmbg.ledger", "rmbg.provider_table", "rmbg.price_watch", "rmbg.paying", "rmbg.pricing"})),
+    (
+        "money",
+        frozenset(
+            {"rmbg.ledger", "rmbg.provider_table", "rmbg.price_watch", "rmbg.paying", "rmbg.payer", "rmbg.pricing"}
+        ),
+    ),
     ("providers", frozenset({"rmbg.providers", "rmbg.registry", "rmbg.refine", "rmbg.cascade"})),
     ("library", frozenset({"rmbg.defaults", "rmbg.replace", "rmbg.api", "rmbg.ray_cluster"})),
     ("video", frozenset({"rmbg.video"})),

@@ -205,13 +205,13 @@ class Vendor:
 
 def test_the_visitor_is_told_the_call_was_made_and_may_have_been_billed(path):
     import rmbg
-    from rmbg.paying import Paid
+    from rmbg.payer import Paid, Payer
     from rmbg.webapp.costs import result_line
     from rmbg.webapp.look import Look
     from rmbg.webapp.rest import headers_of
 
     ledger = SqlLedger.open(str(path))
-    paid = Paid(Vendor(path), Policy(ledger), DAY)
+    paid = Paid(Vendor(path), Payer(Policy(ledger), DAY))
     result = rmbg.remove_background(Image.new("RGB", (8, 6)), paid, cache=None)
     assert result.cost.unrecorded
     assert "the call was made and may have been billed" in result_line(result, "Fake vendor")

@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 
 from rmbg.errors import BudgetError, InvalidRequestError, ProviderRateLimitError
 from rmbg.ledger import Account, open_ledger
-from rmbg.paying import Paid, Policy
+from rmbg.payer import Paid, Payer
+from rmbg.paying import Policy
 from rmbg.providers.hosted.photoroom import SANDBOX_NOTE, Photoroom
 from rmbg.providers.hosted.ratelimit import RateLimiter, shared_limiter
 from rmbg.providers.hosted.retry import RetryPolicy
@@ -64,7 +65,7 @@ def test_a_cap_that_holds_two_previews_takes_two_and_refuses_the_third(tmp_path,
     """$0.012: at the full $0.02 not even one call would be reserved; at the preview's $0.005 two fit."""
     with PhotoroomFake() as fake:
         paying = policy(tmp_path)
-        paid = Paid(make(fake, size="preview"), paying, (Account("batch:previews", Decimal("0.012")),))
+        paid = Paid(make(fake, size="preview"), Payer(paying, (Account("batch:previews", Decimal("0.012")),)))
         costs = [paid.matte(image).cost.usd for _ in range(2)]
         with pytest.raises(BudgetError, match=r"costs about \$0.0050 per image"):
             paid.matte(image)
@@ -81,7 +82,7 @@ def test_a_sandbox_key_is_free_watermarked_and_never_reserved(tmp_path, image):
         estimate = provider.estimate()
         assert (estimate.usd, estimate.source, estimate.watermarked) == (Decimal(0), "free", True)
         paying = policy(tmp_path)
-        matte = Paid(provider, paying, (Account("batch:sandbox", Decimal(0)),)).matte(image)  # a cap of $0
+        matte = Paid(provider, Payer(paying, (Account("batch:sandbox", Decimal(0)),))).matte(image)  # a cap of $0
         assert fake.images_billed == 0 and fake.sandbox_calls == 1 and fake.balance == 100
     assert (
         matte.cost.watermarked and matte.cost.usd == 0 and matte.cost.label() == f"free, watermarked ({SANDBOX_NOTE})"

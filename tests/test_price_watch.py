@@ -16,7 +16,8 @@ from rmbg import get_provider
 from rmbg.errors import BudgetError
 from rmbg.ledger import Account
 from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Paid, Payment, Policy
+from rmbg.payer import Paid, Payer
+from rmbg.paying import Payment, Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from tests.fakes.runware import TEST_KEY, RunwareFake
 
@@ -59,7 +60,7 @@ def burst(paid: Paid, calls: int) -> list[str]:
 
 def rembg(fake, ledger, cap: str, key: str = "session:v") -> Paid:
     provider = get_provider("runware-rembg", api_key=TEST_KEY, base_url=fake.url, retry=RetryPolicy.immediate())
-    return Paid(provider, Policy(ledger, wait_s=30), (Account(key, Decimal(cap)),))
+    return Paid(provider, Payer(Policy(ledger, wait_s=30), (Account(key, Decimal(cap)),)))
 
 
 @pytest.mark.parametrize("calls", [16, 60])
@@ -131,7 +132,7 @@ def test_several_providers_raised_at_once_pass_the_cap_by_one_call_at_most(ledge
     with RunwareFake(costs={model: 0.20 for model in models.values()}) as fake:
         providers = [
             Paid(get_provider(pid, api_key=TEST_KEY, base_url=fake.url, retry=RetryPolicy.immediate()),
-                 Policy(ledger, wait_s=30), day)
+                 Payer(Policy(ledger, wait_s=30), day))
             for pid in models
         ]  # fmt: skip
         start = threading.Barrier(12)
@@ -162,7 +163,8 @@ def test_an_unconfirmed_price_goes_one_call_at_a_time_per_vendor_image_and_video
     from rmbg.video.providers import get_video_provider
 
     policy, cap = Policy(ledger), (Account("day:x", Decimal("5")),)
-    clip = payment_for(get_video_provider("fal-bria-video", api_key="k"), VideoJob(tmp_path, "video/mp4", 2, 2), cap)
+    fal_video, job = get_video_provider("fal-bria-video", api_key="k"), VideoJob(tmp_path, "video/mp4", 2, 2)
+    clip = payment_for(fal_video, job, Payer(policy, cap))
     assert (clip.provider, clip.vendor) == ("fal-bria-video", "FAL_KEY")
     image = policy.try_reserve(Payment("fal-bria", Decimal("0.018"), cap))
     assert isinstance(image, Hold)

@@ -548,13 +548,15 @@ def test_replace_estimate_is_the_hook_for_spending_caps(monkeypatch):
         rmbg.replace_estimate(1, "fal-bria")
 
     from rmbg.webapp.spending import Ledger
+    from tests.support.ledgers import hold_exactly
 
     ledger = Ledger(Decimal("0.10"), Decimal("5"))
-    held = ledger.reserve("s", "fal-bria-replace", rmbg.replace_estimate(2).usd, server_key=False)
+    usd = rmbg.replace_estimate(2).usd
+    held = hold_exactly(ledger, "s", "fal-bria-replace", usd, server_key=False)
     assert ledger.session_spent("s") == Decimal("0.08")
     with pytest.raises(rmbg.BudgetError):  # a second request of 2 would pass the $0.10 cap
-        ledger.reserve("s", "fal-bria-replace", rmbg.replace_estimate(2).usd, server_key=False)
-    ledger.settle(held, rmbg.replace_estimate(2).usd)
+        hold_exactly(ledger, "s", "fal-bria-replace", usd, server_key=False)
+    ledger.policy.settle(held, usd)
 
 
 def test_the_price_is_changed_where_it_is_declared():

@@ -18,7 +18,8 @@ from rmbg.errors import (
 )
 from rmbg.ledger import Account
 from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Paid, Policy
+from rmbg.payer import Paid, Payer
+from rmbg.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware_errors import family
 from rmbg.registry import get_provider
@@ -45,7 +46,7 @@ def ledger(tmp_path):
 
 def paid(fake, ledger) -> Paid:
     provider = get_provider("runware-bria", api_key=TEST_KEY, base_url=fake.url, retry=RetryPolicy.immediate())
-    return Paid(provider, Policy(ledger), (Account("session:r", Decimal("1")),))
+    return Paid(provider, Payer(Policy(ledger), (Account("session:r", Decimal("1")),)))
 
 
 @pytest.mark.parametrize("status", [200, 400])

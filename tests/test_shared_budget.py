@@ -31,7 +31,7 @@ def test_the_first_paid_call_runs_alone_until_a_cost_is_reported():
         await asyncio.sleep(0)  # let the second ask (a yield to the loop, no wall-clock wait)
         waiting = not second.done()
         await budget.settle(0, done(Decimal("0.0025")))  # within the 2x bound: counted in full
-        return [first, waiting, await second, budget.budget.committed]
+        return [first, waiting, await second, budget.committed]
 
     first, waiting, second, committed = asyncio.run(scenario())
     assert first == (TABLE, "") and waiting
@@ -44,7 +44,7 @@ def test_a_cap_refuses_what_cannot_fit_even_at_the_edge():
         budget = SharedBudget(Decimal("0.002"), "runware-rembg")
         first = await budget.reserve(0, TABLE)  # holds the room left, $0.002, at the cap's edge
         await budget.settle(0, done(TABLE))
-        return [first, await budget.reserve(1, TABLE), budget.budget.committed]
+        return [first, await budget.reserve(1, TABLE), budget.committed]
 
     assert asyncio.run(scenario()) == [(TABLE, ""), (None, "budget"), TABLE]
 
@@ -61,7 +61,7 @@ def test_free_calls_neither_wait_nor_hold():
     async def scenario() -> list:
         budget = SharedBudget(Decimal("0.01"), "u2netp")
         held = [await budget.reserve(i, Decimal(0)) for i in range(4)]
-        return [held, budget.budget.committed, sorted(budget.holds)]
+        return [held, budget.committed, sorted(budget.holds)]
 
     held, committed, holds = asyncio.run(scenario())
     assert held == [(Decimal(0), "")] * 4 and committed == 0 and holds == [0, 1, 2, 3]
@@ -74,7 +74,7 @@ def test_a_stop_releases_the_waiting_and_starts_nothing():
         waiting = asyncio.ensure_future(budget.reserve(1, TABLE))
         await asyncio.sleep(0)
         await budget.stop()
-        return [await waiting, await budget.reserve(2, Decimal(0)), budget.budget.committed]
+        return [await waiting, await budget.reserve(2, Decimal(0)), budget.committed]
 
     waiting, free, committed = asyncio.run(scenario())
     assert waiting == (None, "interrupted") and free == (None, "interrupted") and committed == 2 * TABLE  # 1 hold
@@ -88,7 +88,7 @@ def test_abandon_hands_over_the_calls_in_flight_once():
         await budget.settle(3, done(TABLE))
         handed = await budget.abandon()
         await budget.settle(5, done(TABLE))  # the late settle of an abandoned call changes nothing
-        return [handed, budget.budget.committed, await budget.reserve(6, TABLE)]
+        return [handed, budget.committed, await budget.reserve(6, TABLE)]
 
     handed, committed, after = asyncio.run(scenario())
     # the abandoned call stays held in the ledger at its bound: its fate is unknown

@@ -16,7 +16,8 @@ from rmbg.charging import MAY_BE_BILLED
 from rmbg.errors import LicenceError, ProviderRejectedError, ProviderResponseError
 from rmbg.ledger import Account
 from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Paid, Policy
+from rmbg.payer import Paid
+from rmbg.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from rmbg.video.hosted import Payer
@@ -54,7 +55,7 @@ def test_an_oversized_billed_body_says_it_may_have_been_billed(ledger, monkeypat
     with fake() as server:
         provider = get_provider(pid, api_key=key, base_url=server.url, retry=RetryPolicy.immediate())
         with pytest.raises(ProviderResponseError, match="MiB limit; refused") as caught:
-            Paid(provider, Policy(ledger), (Account("session:o", Decimal("1")),)).matte(noise())
+            Paid(provider, Payer(Policy(ledger), (Account("session:o", Decimal("1")),))).matte(noise())
         assert sum(c.method == "POST" for c in server.calls) == 1
     assert MAY_BE_BILLED in str(caught.value)
     assert [h.state for h in ledger.holds(None)] == ["settled"]  # kept at its estimate

@@ -43,11 +43,12 @@ from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
 from ..image.io import IMAGE_SUFFIXES, is_image_file, load_image
 from ..ledger import Hold, Refused, Wait
+from ..payer import Payer
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
-from .budget import Budget, in_flight_outcome, kept_hold
+from .budget import in_flight_outcome, kept_hold, settle_outcome
 from .interrupts import INTERRUPTED, abandon, stop_requested, write_unless_abandoned
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
@@ -248,13 +249,13 @@ def run(
     )
 
 
-def _claimed(claims: Claims, item: Item, provider_id: str, hold: Hold | None, budget: Budget) -> Outcome | None:
+def _claimed(claims: Claims, item: Item, provider_id: str, hold: Hold | None, payer: Payer) -> Outcome | None:
     """Claim the item's output (rmbg.cli.manifest.Claims); when another run has
     it (or a dead run's request for it may have been billed), give its hold back
-    and return what to report instead."""
+    (its call was never sent) and return what to report instead."""
     instead = claims.claim(item, provider_id, paid=hold is not None, hold=None if hold is None else hold.id)
     if instead is not None and hold is not None:
-        budget.policy.release(hold, note="not started: its output is another run's")
+        payer.settle_by_fate(hold, hold.usd, billable=False, note="not started: its output is another run's")
     return instead
 
 
@@ -291,7 +292,7 @@ def run_items(
             emit(Outcome(item, "skipped"))
     jobs = max(1, jobs)
     pending = deque(runnable)
-    budget = Budget(max_cost, provider_id)
+    payer = Payer.operator("batch", max_cost)  # the one wrapper, split: reserve here, settle by fate in _finish
     in_flight: dict = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch")
     refused = False
@@ -300,7 +301,7 @@ def run_items(
             # every paid call through the one rule (rmbg.paying): its hold, the first call alone, the caps
             waiting = False
             while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
-                hold = budget.try_reserve(estimate) if estimate else None
+                hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
                 if isinstance(hold, Refused):
                     refused = True
                 elif isinstance(hold, Wait):
@@ -308,7 +309,7 @@ def run_items(
                     break
                 else:
                     item = pending.popleft()
-                    instead = _claimed(claims, item, provider_id, hold, budget) if claims else None
+                    instead = _claimed(claims, item, provider_id, hold, payer) if claims else None
                     if instead is not None:
                         emit(instead)
                         continue
@@ -320,12 +321,12 @@ def run_items(
                 break  # the budget (or a stop) allows nothing more
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
-                _finish(future, in_flight.pop(future)[1], budget, estimate, emit)
+                _finish(future, in_flight.pop(future)[1], payer, estimate, emit)
     except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest says so
         written = abandon()  # waits for a write in progress; none starts after it
         for future, (item, hold) in in_flight.items():
             if item.output in written:  # its call ended and its file is there: its row says so
-                _finish(future, hold, budget, estimate, emit)
+                _finish(future, hold, payer, estimate, emit)
                 continue
             future.cancel()
             emit(in_flight_outcome(item, estimate if hold is not None else Decimal(0)))
@@ -338,9 +339,10 @@ def run_items(
     return outcomes
 
 
-def _finish(future: Future, hold: Hold | None, budget: Budget, estimate: Decimal, emit: Callable) -> None:
-    """An item's ended work: its outcome (a failure that may have been billed keeps its hold), settled and emitted."""
+def _finish(future: Future, hold: Hold | None, payer: Payer, estimate: Decimal, emit: Callable) -> None:
+    """An item's ended work: its outcome (a failure that may have been billed keeps its hold), settled by
+    where its request got to (rmbg.cli.budget.settle_outcome) and emitted."""
     outcome = kept_hold(future.result(), estimate if hold is not None else Decimal(0))
     if hold is not None:
-        budget.settle(hold, outcome, estimate)
+        settle_outcome(payer, hold, estimate, outcome)
     emit(outcome)

@@ -1,61 +1,38 @@
-"""A batch's money: the accounts a CLI batch pays from, on the shared ledger
-(rmbg.ledger), through the one rule (rmbg.paying).
+"""A batch's money: a CLI batch pays through the one wrapper (rmbg.payer.Payer) in its split form, on
+the operator's accounts (Payer.operator("batch", --max-cost)), on the shared ledger (rmbg.ledger).
 
 A batch counts against its own account (`batch:<id>`, capped by --max-cost)
-and against the day's total of the operator's keys (`day:<UTC date>`), which
-the web app's visitors share: so a paid batch and the app on the same keys
-cannot each spend a whole cap. The day's cap applies to a batch only where
-the operator set RMBG_DAILY_CAP_USD.
+and against the day's total of the operator's keys (`day:<UTC date>` of the
+moment each call's hold is taken), which the web app's visitors share: so a
+paid batch and the app on the same keys cannot each spend a whole cap. The
+day's cap applies to a batch only where the operator set RMBG_DAILY_CAP_USD.
 
-The local scheduler (rmbg.cli.batch.run_items) holds one Budget; the Ray
-engine runs SharedBudget as an async actor, which adds what only a driver
-can do: stop starting new calls, and hand over the calls in flight.
+The local scheduler (rmbg.cli.batch.run_items) reserves each call before it
+submits it to a worker thread, and settles it by its outcome (settle_outcome:
+the outcome read as where its request got to, closed by the one
+Policy.settle_by_fate); the Ray engine runs SharedBudget as an async actor,
+which adds what only a driver can do: stop starting new calls, and hand over
+the calls in flight.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from decimal import Decimal
 
-from ..ledger import Account, Hold, Refused, Wait
-from ..paying import Payment, Policy, operator_accounts
+from ..ledger import Hold, Refused
+from ..payer import Payer
+from ..paying import Policy
 from ..types import Cost
 from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED
 from .items import Item, Outcome
 
 
-class Budget:
-    """A batch's holds on the ledger (one per paid call in flight)."""
-
-    def __init__(self, max_cost: Decimal | None, provider_id: str = "", policy: Policy | None = None):
-        self.max_cost = max_cost
-        self.provider_id = provider_id
-        self.policy = policy or Policy()
-        self.account = Account(f"batch:{uuid.uuid4().hex}", max_cost)
-
-    def accounts(self) -> tuple[Account, ...]:
-        own, day = operator_accounts("batch", self.max_cost)
-        return (self.account, day)
-
-    def try_reserve(self, estimate: Decimal) -> Hold | Wait | Refused:
-        """One attempt at holding one call priced `estimate` (rmbg.paying)."""
-        return self.policy.try_reserve(Payment(self.provider_id, estimate, self.accounts()))
-
-    def settle(self, hold: Hold, outcome: Outcome, estimate: Decimal) -> None:
-        """Close the hold by the outcome: its cost when it has one, its
-        estimate when it failed and may have been billed, else nothing."""
-        if outcome.cost is not None and outcome.status == "done":
-            self.policy.settle(hold, outcome.cost.usd, priced=True)
-        elif outcome.may_be_billed:
-            self.policy.settle(hold, min(estimate, hold.usd), priced=False, note="may have been billed")
-        else:
-            self.policy.release(hold)
-
-    @property
-    def committed(self) -> Decimal:
-        """What this batch has spent, holds in flight included."""
-        return self.policy.spent(self.account.key)
+def settle_outcome(payer: Payer, hold: Hold, estimate: Decimal, outcome: Outcome, note: str = "") -> None:
+    """Close a batch call's hold by its outcome, through the one settle by fate (rmbg.paying): its cost
+    when it is done, its `estimate` when it failed and may have been billed, else nothing."""
+    cost = outcome.cost.usd if outcome.status == "done" and outcome.cost is not None else None
+    payer.settle_by_fate(hold, estimate, billable=outcome.may_be_billed, cost=cost, note=note)
 
 
 def kept_hold(outcome: Outcome, usd: Decimal) -> Outcome:
@@ -80,9 +57,10 @@ def in_flight_outcome(item: Item, usd: Decimal) -> Outcome:
 
 
 class SharedBudget:
-    """The batch's Budget for workers in other processes (the Ray engine runs
-    it as an async actor): every paid call reserves through the one rule (the
-    first call alone, the caps, in the shared ledger), and
+    """A batch's payer for workers in other processes (the Ray engine runs
+    it as an async actor): every paid call reserves through the one wrapper
+    (rmbg.payer.Payer: the first call alone, the caps, in the shared ledger),
+    and
 
     - once `stop()` is called (the first Ctrl-C or SIGTERM), nothing new starts:
       reserve answers (None, "interrupted");
@@ -94,7 +72,8 @@ class SharedBudget:
     POLL_S = 0.01
 
     def __init__(self, max_cost: Decimal | None, provider_id: str = "", policy: Policy | None = None):
-        self.budget = Budget(max_cost, provider_id, policy)
+        self.payer = Payer.operator("batch", max_cost, policy)
+        self.provider_id = provider_id
         self.holds: dict[int, tuple[Hold | None, Decimal]] = {}  # item index -> (hold, estimate)
         self.stopping = False
 
@@ -106,7 +85,7 @@ class SharedBudget:
             if not estimate:
                 self.holds[index] = (None, Decimal(0))
                 return Decimal(0), ""
-            got = self.budget.try_reserve(estimate)
+            got = self.payer.try_reserve(self.payer.payment(self.provider_id, estimate))
             if isinstance(got, Hold):
                 self.holds[index] = (got, estimate)
                 return estimate, ""
@@ -119,7 +98,12 @@ class SharedBudget:
     async def settle(self, index: int, outcome: Outcome) -> None:
         hold, estimate = self.holds.pop(index, (None, Decimal(0)))  # absent: abandoned, recorded by the driver
         if hold is not None:
-            self.budget.settle(hold, outcome, estimate)
+            settle_outcome(self.payer, hold, estimate, outcome)
+
+    @property
+    def committed(self) -> Decimal:
+        """What this batch has spent, holds in flight included."""
+        return self.payer.spent()
 
     async def stop(self) -> None:
         self.stopping = True

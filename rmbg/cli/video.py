@@ -73,9 +73,9 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         failed, todo = len(todo) - len(kept), kept  # held back: not run
         if not _confirm(todo, provider, args, err):
             return 2
-        from ..video.hosted import Payer
+        from ..payer import Payer
 
-        payer = Payer.operator(args.max_cost)
+        payer = Payer.operator("video", args.max_cost)
     with stopping_gently(err) as stop:
         for source, target in todo:
             if stop.is_set():

@@ -125,11 +125,10 @@ def evaluate(
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
     provs = [resolve_provider(p)[0] for p in providers]
     if any(p.kind == "hosted" and not getattr(p, "pays_itself", False) for p in provs):
-        from ..paying import Paid, Policy, operator_accounts
+        from ..payer import Paid, Payer
 
-        accounts = operator_accounts("evaluate", None if max_cost is None else Decimal(max_cost))
-        policy = Policy()
-        provs = [p if getattr(p, "pays_itself", False) else Paid(p, policy, accounts) for p in provs]
+        payer = Payer.operator("evaluate", None if max_cost is None else Decimal(max_cost))
+        provs = [p if getattr(p, "pays_itself", False) else Paid(p, payer) for p in provs]
     if max_cost is not None:
         expected = estimate_cost(len(dataset), provs)
         if expected > Decimal(max_cost):

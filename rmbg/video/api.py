@@ -117,7 +117,7 @@ def remove_video(
     hosted_format: what a hosted service is asked to send back: "webm" (VP9
         with alpha, small) or "mov" (ProRes 4444, large); either way the
         outputs are written from its alpha.
-    payer: who pays for a hosted clip (rmbg.video.hosted.Payer: the rule and
+    payer: who pays for a hosted clip (rmbg.payer.Payer, also rmbg.video.hosted.Payer: the rule and
         the accounts); default: the operator's own, with the day's cap
         (RMBG_DAILY_CAP_USD) where it is set. The hold is reserved before
         anything is sent.
@@ -149,7 +149,7 @@ def remove_video(
             remover: Any = chosen
             run = run_hosted(
                 info, remover, folder=Path(folder.name), limits=limits, output=hosted_format, smooth=params,
-                write=write, payer=payer or Payer.operator(), progress=progress, stop=stop,
+                write=write, payer=payer or Payer.operator("video"), progress=progress, stop=stop,
             )  # fmt: skip
             frames, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
             model_seconds = run.service_seconds

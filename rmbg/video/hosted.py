@@ -30,14 +30,13 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..charging import current
 from ..errors import RmbgError, UnknownProviderError
-from ..ledger import Account
-from ..paying import Payment, Policy, operator_accounts
+from ..payer import Payer  # rmbg.video.hosted.Payer(policy, accounts), as docs/video.md names it
+from ..paying import Payment
 from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
 from ..types import Cost
 from .alpha import paired, returned_alpha
@@ -50,20 +49,6 @@ from .smooth import SmoothParams, SmoothState, smooth_flush, smooth_push
 RESULT_CAP = 4 * 2**30  # the most any result file may be, whatever the clip (a minute of 1080p ProRes 4444 fits)
 RESULT_FLOOR = 16 * 2**20  # and what even a tiny clip may come back as (containers, headers)
 BYTES_PER_PIXEL = 5  # an uncompressed 10-bit 4:4:4:4 frame: no encoding of a frame is larger
-
-
-@dataclass(frozen=True)
-class Payer:
-    """Who pays for a hosted clip: the rule (on its ledger) and the accounts it counts against."""
-
-    policy: Policy
-    accounts: tuple[Account, ...]
-
-    @classmethod
-    def operator(cls, cap: Decimal | None = None, policy: Policy | None = None) -> Payer:
-        """A run on the operator's own keys (the library, the CLI): its own account, capped
-        by `cap`, and the day's total the web app shares (capped where RMBG_DAILY_CAP_USD is set)."""
-        return cls(policy or Policy(), operator_accounts("video", cap))
 
 
 @dataclass
@@ -113,16 +98,16 @@ def job_for(info: ClipInfo, output: Output) -> VideoJob:
     return VideoJob(info.path, content_type(info), seconds, billed_seconds(seconds), output, result_cap(info, seconds))
 
 
-def payment_for(remover: VideoRemover, job: VideoJob, accounts: tuple[Account, ...]) -> Payment:
-    """The Payment of one clip: its estimate, in seconds of video, paid by its vendor's key (one unconfirmed
-    call at a time per vendor, image and video alike: rmbg.price_watch.Confirming)."""
+def payment_for(remover: VideoRemover, job: VideoJob, payer: Payer) -> Payment:
+    """The Payment of one clip on `payer`'s accounts: its estimate, in seconds of video, paid by its vendor's
+    key (one unconfirmed call at a time per vendor, image and video alike: rmbg.price_watch.Confirming)."""
     price = price_text(remover.usd_per_second)
     unit = f"for this clip ({job.billed_seconds} s at ${price}/s)"
     try:
         vendor = hosted_video_info(remover.id).key_env or remover.id
     except UnknownProviderError:  # a service not declared in rmbg.video.providers: a test's, say
         vendor = remover.id
-    return Payment(remover.id, remover.estimate(job.billed_seconds).usd, accounts, unit=unit, vendor=vendor)
+    return payer.payment(remover.id, remover.estimate(job.billed_seconds).usd, unit=unit, vendor=vendor)
 
 
 def run_hosted(
@@ -165,8 +150,7 @@ def run_hosted(
             returned.cost = remover.estimate(decoded)
         return returned
 
-    payment = payment_for(remover, job, payer.accounts)
-    returned = payer.policy.pay(payment, call, lambda got: got.cost.usd)
+    returned = payer.pay(payment_for(remover, job, payer), call, lambda got: got.cost.usd)
     return HostedRun(tally.frames, tally.duration, returned.cost, tally.service_seconds, dict(returned.meta))
 
 

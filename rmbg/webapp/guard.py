@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..refine import Refiner, refine_matte
 from .catalog import Recipe, recipe
-from .spending import Ledger
 from .zerogpu import mark_held, mattes_seconds, model_of, refine_seconds, refusal_of
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from ..payer import Payer
     from ..providers.base import Provider, ProviderStatus
     from ..types import Cost, Matte
     from .catalog import Keys
@@ -87,17 +87,10 @@ def through_zerogpu(gpu_function: Callable, *args: object) -> Any:
         raise refused from None
 
 
-class Payer:
-    """Who pays for a hosted call: the ledger, the visitor's session, and
-    whether the server's own key (not the visitor's) is spent."""
-
-    def __init__(self, ledger: Ledger, session_id: str, server_key: bool):
-        self.ledger, self.session_id, self.server_key = ledger, session_id, server_key
-
-
 def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
-    """Who pays for this visitor's call: their own key, or (where allowed) the server's."""
-    return Payer(app.ledger, session_id, server_key=not keys.for_provider(provider_id))
+    """Who pays for this visitor's call (rmbg.payer.Payer, the one wrapper): their own key, or (where
+    allowed) the server's, on the accounts of rmbg.webapp.spending."""
+    return app.ledger.payer(session_id, server_key=not keys.for_provider(provider_id))
 
 
 class Guarded:
@@ -125,7 +118,7 @@ class Guarded:
         self._on_start = on_start
         self.keep_last = False
         self.last: Image.Image | None = None
-        self.pays_itself = True  # rmbg.paying.Paid and `evaluate` do not pay for it again
+        self.pays_itself = True  # rmbg.payer.Paid and `evaluate` do not pay for it again
 
     def __repr__(self) -> str:
         return f"Guarded({self.inner!r})"
@@ -194,11 +187,4 @@ class Guarded:
             return self.inner.matte(image)
 
         # counted when it returns, whatever happens to the result later
-        return payer.ledger.pay(
-            payer.session_id,
-            self.id,
-            self.inner.estimate().usd,
-            call,
-            lambda matte: matte.cost.usd,
-            server_key=payer.server_key,
-        )
+        return payer.pay(payer.payment(self.id, self.inner.estimate().usd), call, lambda matte: matte.cost.usd)

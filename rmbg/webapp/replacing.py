@@ -75,15 +75,10 @@ def replace(
     replacer = build_replacer(provider_id, keys, app.config)
     estimate = replace_estimate(count, provider_id)
     try:
-        result = app.ledger.pay(
-            session_id,
-            provider_id,
-            estimate.usd,
-            lambda: run_replacer(rgb, request, replacer),
-            lambda done: done.cost.usd,
-            server_key=not keys.for_provider(provider_id),
-            unit=f"for {count} generated image{'s' if count != 1 else ''}",
-        )
+        payer = app.ledger.payer(session_id, server_key=not keys.for_provider(provider_id))
+        unit = f"for {count} generated image{'s' if count != 1 else ''}"
+        payment = payer.payment(provider_id, estimate.usd, unit=unit)
+        result = payer.pay(payment, lambda: run_replacer(rgb, request, replacer), lambda done: done.cost.usd)
     finally:
         close(replacer)
     files = [

@@ -24,14 +24,13 @@ import logging
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TypeVar
 
-from ..ledger import Account, Hold, LedgerError
-from ..paying import Payment, Policy, day_key
+from ..ledger import Account, LedgerError
+from ..payer import Payer
+from ..paying import Policy, day_key
 from ..types import format_usd
 from .slots import waiting_outside
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -61,41 +60,10 @@ class Ledger:
             return (session,)
         return (session, Account(day_key(self._clock()), self.daily_cap))
 
-    def payment(
-        self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool, unit: str = "per image"
-    ) -> Payment:
-        return Payment(provider_id, usd, self.accounts(session_id, server_key=server_key), unit)
-
-    def pay(
-        self,
-        session_id: str,
-        provider_id: str,
-        usd: Decimal,
-        call: Callable[[], T],
-        cost_of: Callable[[T], Decimal],
-        *,
-        server_key: bool,
-        unit: str = "per image",
-        stop: Callable[[], bool] | None = None,
-    ) -> T:
-        """One paid call of `provider_id`, priced `usd` by its price table, under the caps (rmbg.paying.Policy.pay)."""
-        payment = self.payment(session_id, provider_id, usd, server_key=server_key, unit=unit)
-        return self.policy.pay(payment, call, cost_of, stop=stop)
-
-    def reserve(
-        self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool, unit: str = "per image"
-    ) -> Hold:
-        """Hold exactly `usd` now (no waiting, no first-call rule); BudgetError when a cap refuses."""
-        payment = Payment(provider_id, usd, self.accounts(session_id, server_key=server_key), unit, hold=usd)
-        return self.policy.reserve(payment, first_call_alone=False, exact=True)
-
-    def settle(self, reservation: Hold, usd: Decimal) -> None:
-        """Replace the hold with what the call really cost (at most the hold)."""
-        self.policy.settle(reservation, usd)
-
-    def release(self, reservation: Hold) -> None:
-        """Drop the hold of a call the provider certainly did not charge."""
-        self.policy.release(reservation)
+    def payer(self, session_id: str, *, server_key: bool) -> Payer:
+        """Who pays for this session's calls (rmbg.payer.Payer, the one wrapper every door pays through): its
+        accounts named as each call's Payment is made, so a call counts against the day it was made on."""
+        return Payer(self.policy, lambda: self.accounts(session_id, server_key=server_key))
 
     def check_room(
         self, session_id: str, provider_id: str, usd: Decimal, *, server_key: bool, unit: str = "per image"
@@ -105,7 +73,7 @@ class Ledger:
         from ..ledger import Refused
         from ..paying import refusal_words
 
-        payment = self.payment(session_id, provider_id, usd, server_key=server_key, unit=unit)
+        payment = self.payer(session_id, server_key=server_key).payment(provider_id, usd, unit=unit)
         for account in payment.accounts:
             spent = self.policy.spent(account.key)
             if account.cap is not None and spent + usd > account.cap:

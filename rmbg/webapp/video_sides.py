@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import BudgetError, ModelUnavailableError
 from ..ledger import Refused
+from ..payer import Payer
 from ..paying import Payment, everywhere, refusal_words
 from ..video.decode import ClipInfo
 from ..video.hosted import job_for, payment_for
@@ -25,11 +26,13 @@ from .zerogpu import on_cpu_config
 @dataclass
 class Side:
     """One provider built for one clip and checked against it (`ready`): the provider, and for a
-    hosted service what the clip would cost (its Payment: estimate, unit and accounts)."""
+    hosted service who pays (its Payer) and what the clip would cost (its Payment: estimate, unit and
+    accounts)."""
 
     entry: VideoProvider
     provider: Any
     payment: Payment | None = None
+    payer: Payer | None = None
     closed: bool = False
     on_cpu: bool = False  # a local model on this server's CPU, outside spaces.GPU (ZeroGPU's CPU offer)
 
@@ -71,8 +74,8 @@ def ready(
                 continue
             job = job_for(info, "webm")
             side.provider.check(job)  # the vendor's own limits
-            accounts = app.ledger.accounts(session_id, server_key=not keys.for_provider(side.entry.id))
-            side.payment = payment_for(side.provider, job, accounts)
+            side.payer = app.ledger.payer(session_id, server_key=not keys.for_provider(side.entry.id))
+            side.payment = payment_for(side.provider, job, side.payer)
         fits_together([s.payment for s in sides if s.payment is not None], app)
     except BaseException:
         for side in sides:

@@ -31,7 +31,6 @@ from ..image.io import load_image
 from ..video import VideoLimits, VideoResult, remove_video
 from ..video.decode import ClipInfo, probe
 from ..video.encode import SUFFIX
-from ..video.hosted import Payer as VideoPayer
 from ..video.providers import VideoProvider, video_provider, video_providers
 from .actions import warm_key
 from .catalog import Keys, provider_status, status_text
@@ -188,13 +187,13 @@ def cut(
                     progress=progress, stop=stop, limits=limits, **paying,  # type: ignore[arg-type]  # is_set()
                 )  # fmt: skip
 
-        if side.payment is None:
+        if side.payer is None:
             result = engine(Guarded(provider, payer(app, session_id, keys, entry.id), on_cpu=side.on_cpu))
             app.warm.add(warm_key(provider))
             return result
         # a hosted clip pays itself through the one rule (rmbg.paying): billed seconds x price held
         # against this visitor's session (and the day's total on the server's key) before it is sent
-        return engine(provider, payer=VideoPayer(app.ledger.policy, side.payment.accounts))
+        return engine(provider, payer=side.payer)
     finally:
         side.close()
 

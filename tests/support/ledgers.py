@@ -37,3 +37,12 @@ def spec(request, tmp_path):
             run(f"DROP TABLE {table}")
     ledger.close()
     return server.url
+
+
+def hold_exactly(ledger, session_id: str, provider_id: str, usd, *, server_key: bool):
+    """A hold of exactly `usd` on a web app session's accounts (rmbg.webapp.spending.Ledger's payer), now or
+    BudgetError (no waiting, no first-call rule): a call in flight, for tests of the caps themselves."""
+    from rmbg.paying import Payment
+
+    accounts = ledger.payer(session_id, server_key=server_key).accounts()
+    return ledger.policy.reserve(Payment(provider_id, usd, accounts, hold=usd), first_call_alone=False, exact=True)

@@ -1,0 +1,123 @@
+"""The one wrapper every door pays through (issue #59): `Payer`, who pays (the rule on its ledger, rmbg.paying.Policy,
+and the accounts a call counts against), in two forms that settle a call by one implementation of where its
+request got to (Policy.settle_by_fate); `Paid`, a provider whose hosted calls pay through a Payer.
+
+The doors: the web app's page, REST, MCP, Compare, Benchmark and progressive results (rmbg.webapp.guard.Guarded
+on the visitor's Payer, rmbg.webapp.spending), AI backgrounds, a hosted clip (rmbg.video.hosted), a CLI batch and
+the Ray engine's budget actor (the split form: rmbg.cli.batch, rmbg.cli.budget), `evaluate` and a cascade's
+escalations (Paid on Payer.operator). docs/money.md says it from the outside.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TypeVar
+
+from .ledger import Account, Hold, Refused, Wait
+from .paying import Payment, Policy, day_key
+
+T = TypeVar("T")
+
+
+class Payer:
+    """Who pays for a door's paid calls: the rule on its ledger (`policy`) and the accounts each call counts
+    against. The one wrapper every door pays through, in two forms that share Policy.settle_by_fate:
+
+    - one call: `pay(payment, call, cost_of)` reserves, sends under the meter, settles by where the request
+      got to (Policy.pay): the web app's doors, a hosted clip, `evaluate`, a cascade's escalations;
+    - split, for a scheduler that must know a call has room before it hands it to a worker (a CLI batch,
+      the Ray engine's budget actor): `try_reserve(payment)` now; the call runs under its own meter
+      elsewhere (rmbg.cli.batch.attempt); `settle_by_fate(hold, estimate, billable=..., cost=...)` once it ended.
+
+    `accounts`: a tuple, or a function that names them when each call's Payment is made (`payment()`), so
+    a run that crosses midnight (UTC) counts each call against the day its hold was taken (operator())."""
+
+    def __init__(self, policy: Policy, accounts: tuple[Account, ...] | Callable[[], tuple[Account, ...]]):
+        self.policy = policy
+        self._accounts = accounts
+
+    def __repr__(self) -> str:
+        return f"Payer({self.accounts()!r})"
+
+    @classmethod
+    def operator(cls, name: str, cap: Decimal | None = None, policy: Policy | None = None) -> Payer:
+        """A run on the operator's own keys (a CLI batch, a clip from the library, `evaluate`): its own
+        account `name:<id>`, capped by `cap`, and the day's total the web app shares, capped only where the
+        operator set RMBG_DAILY_CAP_USD, the day being the one each call's hold is taken on."""
+        policy = policy or Policy()
+        own = Account(f"{name}:{uuid.uuid4().hex}", cap)
+        return cls(policy, lambda: (own, operator_day(policy.clock())))
+
+    def accounts(self) -> tuple[Account, ...]:
+        """The accounts a call made now counts against."""
+        return self._accounts() if callable(self._accounts) else self._accounts
+
+    def payment(self, provider: str, estimate: Decimal, *, unit: str = "per image", vendor: str = "") -> Payment:
+        """The Payment of one call of `provider`, priced `estimate`, on the accounts named now."""
+        return Payment(provider, estimate, self.accounts(), unit, vendor=vendor)
+
+    def pay(
+        self,
+        payment: Payment,
+        call: Callable[[], T],
+        cost_of: Callable[[T], Decimal],
+        *,
+        stop: Callable[[], bool] | None = None,
+    ) -> T:
+        """One paid call, the whole rule in one (Policy.pay)."""
+        return self.policy.pay(payment, call, cost_of, stop=stop)
+
+    def try_reserve(self, payment: Payment) -> Hold | Wait | Refused:
+        """The split form's first half: one attempt at the call's hold (Policy.try_reserve)."""
+        return self.policy.try_reserve(payment)
+
+    def settle_by_fate(
+        self, hold: Hold, estimate: Decimal, *, billable: bool, cost: Decimal | None = None, note: str = ""
+    ) -> Decimal:
+        """The split form's second half: the hold closed by where its request got to (Policy.settle_by_fate);
+        the amount counted."""
+        return self.policy.settle_by_fate(hold, estimate, billable=billable, cost=cost, note=note)[0]
+
+    def spent(self) -> Decimal:
+        """What this payer's first account (a run's own) has spent, holds in flight included."""
+        return self.policy.spent(self.accounts()[0].key)
+
+
+class Paid:
+    """A provider whose every hosted call is paid through `payer`; the same id, options and estimate as
+    `inner`, so a matte cache still recognises it (a cached matte is never paid). Free (local) providers
+    pass straight through. `pays_itself`: a door that already pays (the web app's Guarded) is not wrapped
+    again."""
+
+    pays_itself = True
+
+    def __init__(self, inner, payer: Payer):
+        self.inner, self.payer = inner, payer
+        self.id, self.label, self.kind = inner.id, inner.label, inner.kind
+
+    def options(self):
+        return self.inner.options()
+
+    def status(self):
+        return self.inner.status()
+
+    def estimate(self):
+        return self.inner.estimate()
+
+    def matte(self, image):
+        if self.kind != "hosted" or getattr(self.inner, "pays_itself", False):
+            return self.inner.matte(image)
+        payment = self.payer.payment(self.id, self.inner.estimate().usd)
+        return self.payer.pay(payment, lambda: self.inner.matte(image), lambda matte: matte.cost.usd)
+
+
+def operator_day(now: float) -> Account:
+    """The day's total of the operator's keys (`day:<UTC date>` of `now`), capped only where the operator set
+    RMBG_DAILY_CAP_USD (its declared default is the web app visitors' cap, never the operator's own runs':
+    rmbg.settings_declared)."""
+    from .settings import current
+
+    daily = current().decimal("RMBG_DAILY_CAP_USD") if current().raw("RMBG_DAILY_CAP_USD") else None
+    return Account(day_key(now), daily)
