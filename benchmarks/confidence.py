@@ -1,7 +1,8 @@
 """How well a matte's confidence finds the bad mattes, and what a cascade on it buys.
 
     python benchmarks/cascade_mattes.py --clips CLIPS --step 5      # the mattes, once (slow: two models)
-    python benchmarks/confidence.py --clips CLIPS --step 5          # this analysis (seconds)
+    python benchmarks/cascade_looks.py --clips CLIPS --step 5       # U2-Net-p's second looks, once (--looks)
+    python benchmarks/confidence.py --clips CLIPS --step 5          # this analysis (seconds; --choice --looks: more)
 
 CLIPS: a folder of DAVIS 2016 sequences (`<seq>/images/*.jpg`, `<seq>/masks/*.png`;
 never part of the repository). Without --clips: the 30 frames of data/davis2016-sample.
@@ -23,7 +24,11 @@ report sequences only (the method was chosen on CHOICE, listed in the results):
   of IS-Net's IoU, its escalations priced at RMBG-2.0's price. IS-Net stands
   in for the better provider's quality; the price is the hosted one's.
 
-The choice table (--choice) scores the candidate combinations on CHOICE.
+The choice table (--choice) scores the candidate combinations on CHOICE. With
+--looks (after benchmarks/cascade_looks.py), two more tables: scores meant to
+find where IS-Net gains, U2-Net-p's second looks among them, compared on CHOICE,
+and the one kept there against today's confidence on the report sequences
+(benchmarks/cascade_gain.py).
 """
 
 from __future__ import annotations
