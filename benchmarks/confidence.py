@@ -1,7 +1,8 @@
 """How well a matte's confidence finds the bad mattes, and what a cascade on it buys.
 
     python benchmarks/cascade_mattes.py --clips CLIPS --step 5      # the mattes, once (slow: two models)
-    python benchmarks/confidence.py --clips CLIPS --step 5          # this analysis (seconds)
+    python benchmarks/cascade_looks.py --clips CLIPS --step 5       # U2-Net-p's second looks, once (--looks)
+    python benchmarks/confidence.py --clips CLIPS --step 5          # this analysis (seconds; --choice --looks: more)
 
 CLIPS: a folder of DAVIS 2016 sequences (`<seq>/images/*.jpg`, `<seq>/masks/*.png`;
 never part of the repository). Without --clips: the 30 frames of data/davis2016-sample.
@@ -23,19 +24,25 @@ report sequences only (the method was chosen on CHOICE, listed in the results):
   of IS-Net's IoU, its escalations priced at RMBG-2.0's price. IS-Net stands
   in for the better provider's quality; the price is the hosted one's.
 
-The choice table (--choice) scores the candidate combinations on CHOICE.
+The choice table (--choice) scores the candidate combinations on CHOICE. With
+--looks (after benchmarks/cascade_looks.py), two more tables: scores meant to
+find where IS-Net gains, U2-Net-p's second looks among them, compared on CHOICE,
+and the one kept there against today's confidence on the report sequences
+(benchmarks/cascade_gain.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shlex
 import sys
 from pathlib import Path
 
+import cascade_gain
 import numpy as np
-from cascade_mattes import Frame, frames, matte_path
+from cascade_mattes import Frame, cache_root, frames, matte_path
 
 from harness import command_line, markdown, table, write_results
 
@@ -72,8 +79,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def load(frame_list: list[Frame]) -> dict[str, np.ndarray]:
-    """Per frame with both mattes: sequence, IoU of each model, confidence and signals of each."""
+def load(frame_list: list[Frame], with_looks: bool = False) -> dict[str, np.ndarray]:
+    """Per frame with both mattes: sequence, IoU of each model, confidence and signals of each; `with_looks`:
+    also U2-Net-p's second looks' values (cascade_gain.looks), on the frames that have them."""
     from PIL import Image
 
     from rmbg.confidence import WEIGHTS, confidence, signals
@@ -85,6 +93,11 @@ def load(frame_list: list[Frame]) -> dict[str, np.ndarray]:
         if not all(p.is_file() for p in paths.values()):
             continue
         truth = np.asarray(Image.open(frame.mask).convert("L"))
+        more = cascade_gain.looks(frame, Image.open(paths["u2netp"])) if with_looks else {}
+        if more is None:
+            continue
+        for key, value in more.items():
+            rows.setdefault(f"u2netp:{key}", []).append(value)
         rows["seq"].append(frame.seq)
         for model, path in paths.items():
             alpha = Image.open(path)
@@ -220,9 +233,10 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", type=Path, help="folder of DAVIS sequences; default: data/davis2016-sample")
     parser.add_argument("--step", type=int, default=5, help="every N-th frame of each sequence (default 5)")
     parser.add_argument("--choice", action="store_true", help="also score the candidates on the choice sequences")
+    parser.add_argument("--looks", action="store_true", help="also where IS-Net gains (cascade_gain; needs --choice)")
     parser.add_argument("--results", default=None, help="benchmarks/results/NAME.json (default confidence[-sample])")
     args = parser.parse_args(argv)
-    data = load(frames(args.clips, args.step))
+    data = load(frames(args.clips, args.step), with_looks=args.looks)
     if not len(data["seq"]):
         print("No frame has both mattes: run benchmarks/cascade_mattes.py first.", file=sys.stderr)
         return 1
@@ -270,6 +284,13 @@ def main(argv=None) -> int:
         )
     curve, reach = frontier(report)
     tables += [curve, costs(reach)]
+    if args.looks:
+        timing = cache_root() / "looks-seconds.json"
+        seconds = json.loads(timing.read_text())["median_s"] if timing.is_file() else None
+        tables += [
+            cascade_gain.choice_table(choice, boot, spearman, fmt, table),
+            cascade_gain.report_table(choice, report, boot, fmt, table, SHARES[:11], seconds),
+        ]
     print(markdown(tables))
     name = args.results or ("confidence" if args.clips else "confidence-sample")
     command = command_line()
