@@ -167,10 +167,9 @@ def test_an_app_killed_with_a_paid_call_in_flight_leaves_it_counted_until_settle
     spec = str(tmp_path / "ledger.sqlite3")
     with RunwareFake() as fake:
         env = environment(spec, fake)
-        with app_process(env, tmp_path / "first.log") as (url, _):  # the first call alone settles the price
-            assert remove(url, 0).status_code == 200
-        fake.inject("slow", delay=60)
         with app_process(env, tmp_path / "killed.log") as (url, proc):
+            assert remove(url, 0).status_code == 200  # the first call alone settles the price
+            fake.inject("slow", delay=60)
             threading.Thread(target=lambda: unanswered(url, 1), daemon=True).start()
             deadline = time.monotonic() + 60
             while paid_calls(fake) < 2:  # the request reached the vendor
