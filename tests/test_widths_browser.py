@@ -243,14 +243,17 @@ RESULTS = {
 
 
 def misfits(page, path: tuple[str, ...], when: str) -> list[str]:
-    """What does not fit in the view at each width, named by view, width and `when`; a screenshot of each."""
+    """What does not fit in the view at each width, named by view, width and `when`; a screenshot of each
+    view that has a misfit (in test-artifacts/, to see it)."""
     found = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 1000})
         show(page, path)
         page.evaluate(FRAMES_DRAWN)  # what the page's scripts change for the new width is laid out
-        found += [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS)]
-        shot(page, f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png")
+        misfit = [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS)]
+        if misfit:
+            shot(page, f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png")
+        found += misfit
     page.set_viewport_size({"width": 1400, "height": 1000})
     return found
 
