@@ -135,6 +135,7 @@ def test_paid_calls_waiting_at_the_caps_edge_never_delay_a_free_cut_out(u2netp_p
         assert "session: $0 hosted" in line
         assert took < 10, took  # while the paid calls wait (the slow one is still at the vendor)
         assert slow.is_alive()
+        runware.release()  # the slow reply goes; the waiting calls then find room or the cap, at once
         slow.join(timeout=120)
         for t in waiting:
             t.join(timeout=180)

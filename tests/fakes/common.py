@@ -151,6 +151,10 @@ class FakeServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def release(self) -> None:
+        """Let every held ("slow") reply go now, the server still up; a "slow" fault no longer holds after."""
+        self._stopping.set()
+
     def __enter__(self) -> FakeServer:
         return self.start()
 
