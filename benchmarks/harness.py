@@ -9,7 +9,7 @@ Run a benchmark as `python benchmarks/<x>.py` with rmbg installed
 
 A results file:
 
-    {"benchmark": "cutout_encode", "command": "python benchmarks/cutout_encode.py",
+    {"benchmark": "quality", "command": "python benchmarks/quality.py --provider u2netp",
      "date": "2026-11-23T21:40:00Z",
      "machine": {"cpu": "...", "flags": ["avx2", ...], "cores": 2, "memory_gib": 23.4},
      "versions": {"python": "3.11.7", "rmbg": "...", "numpy": "...", ...},

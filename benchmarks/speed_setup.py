@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "dog.jpg"  # DAVIS frame, CC BY 4.0 (examples/ATTRIBUTION.md)
 
 
-# An older CPU class on this one (speed_cpu.py, vs_rembg_models.py --isa-cap): oneDNN (PyTorch's
+# An older CPU class on this one (speed_cpu.py --isa-cap): oneDNN (PyTorch's
 # and OpenVINO's), ATen's own kernels and MKL's matrix products kept to one instruction-set
 # level. ONNX Runtime's MLAS has no such cap.
 ISA_CAP_VARIABLES = {
@@ -143,25 +143,6 @@ def deterministic_weights(model: str) -> Path:
         save_file(state, str(path) + ".part", metadata={"format": "pt"})
         os.replace(str(path) + ".part", path)
     return path
-
-
-def stand_in_hub(model: str, home: Path) -> Path:
-    """A Hugging Face home (HF_HOME) whose hub cache holds deterministic_weights(model) as
-    the model's pinned file, laid out as huggingface_hub downloads it (snapshots/<revision>/
-    <file> -> blob, refs/main), for an app or CLI run offline (HF_HUB_OFFLINE=1)."""
-    from rmbg.models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20
-
-    spec = {"rmbg-1.4": RMBG_14, "rmbg-2.0": RMBG_20}.get(model) or BIREFNET_VARIANTS[model].spec
-    repo = home / "hub" / ("models--" + str(spec.repo_id).replace("/", "--"))
-    blob = repo / "blobs" / "stand-in"
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.symlink_to(deterministic_weights(model))
-    link = repo / "snapshots" / spec.revision / spec.filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(spec.revision)
-    return home
 
 
 def rmbg20_weights() -> Path:

@@ -38,7 +38,8 @@ Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do)
 (each `<sequence>/masks/*.png` with `clip.mp4` or its JPEG frames in `images/`:
 benchmarks/video_data.py encodes those as data/'s clips were made), `--clips a,b` some of them;
 the model's mattes are kept in the bench cache, so a second run filters them without running the
-model again. The settings of the filter are chosen on data/'s three (benchmarks/video_sweep.py);
+model again. The settings of the filter are chosen on data/'s three (benchmarks/video_sweep.py,
+archived: docs/performance.md);
 figures for the other DAVIS clips are the held-out ones (docs/video.md):
 
     python benchmarks/video.py --skip-speed --data DAVIS_FOLDER --clips breakdance,cows \
