@@ -214,7 +214,7 @@ def release_in_children(*locks: Any) -> None:
 # GNU OpenMP (the CPU torch wheel's) spins a thread that has done its share of an operation for
 # 300,000 turns before it sleeps: free alone, but beside another busy process the spinning takes
 # the time the others need (BiRefNet_lite's forward 1.6 s alone, 9.4 s beside one busy core).
-# 10,000 turns: 1.02x the time alone, 4.1 s beside the busy core (benchmarks/omp_wait.py, docs/cpu.md).
+# 10,000 turns: 1.02x the time alone, 4.1 s beside the busy core (archived benchmarks/omp_wait.py, docs/cpu.md).
 SPINCOUNT = "10000"
 
 

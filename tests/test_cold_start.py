@@ -1,7 +1,7 @@
 """`rmbg remove photo.jpg` from a new process imports what one photo needs and nothing else:
 no torch, gradio, transformers, scipy or matplotlib, none of the video path (rmbg.video,
 PyAV, asyncio), no progress bar off a terminal, and one model runtime, the chosen one
-(benchmarks/vs_rembg_serving.py measures the cold start against `rembg i`)."""
+(archived benchmarks/vs_rembg_serving.py measures the cold start against `rembg i`)."""
 
 from __future__ import annotations
 

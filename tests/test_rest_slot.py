@@ -1,6 +1,6 @@
 """POST /api/remove holds one of the model's slots (rmbg.webapp.slots.admitted()) once per request, for the
 model and the encoding together: a request that queued again for its encoding went behind
-every request waiting for the model (p95 latency under 16 clients: benchmarks/vs_rembg_serving.py)."""
+every request waiting for the model (p95 latency under 16 clients: archived benchmarks/vs_rembg_serving.py)."""
 
 from __future__ import annotations
 

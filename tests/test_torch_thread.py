@@ -1,7 +1,7 @@
 """PyTorch's work on one thread for the whole process (rmbg.providers.local.torch_thread):
 every caller's forward runs there, so no other thread keeps an OpenMP team of helper
 threads alive (a second team made every small tensor op wait for sleeping helpers:
-benchmarks/torch_thread.py)."""
+archived benchmarks/torch_thread.py)."""
 
 from __future__ import annotations
 

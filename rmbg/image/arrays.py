@@ -30,7 +30,7 @@ def rgba(rgb: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None) -> n
     """The cut-out's RGBA (HxWx4 uint8, contiguous: `out` when given, else a new array) from RGB
     (HxWx3) and alpha (HxW): colour kept where alpha > 0, zeroed where it is 0 (never seen, and
     it costs no bits). With OpenCV a masked copy and a merge, about a third of numpy's time
-    (benchmarks/video_stages.py); the same array as `rgba_numpy`."""
+    (archived benchmarks/video_stages.py); the same array as `rgba_numpy`."""
     cv2 = opencv()
     if cv2 is None:
         made = rgba_numpy(rgb, alpha)

@@ -104,7 +104,7 @@ def render(
     if opts.mask_only:
         return frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
     # A cut-out always takes its soft edge's colour from the subject (estimated
-    # foreground), never the photographed background: benchmarks/cutout_colour.py.
+    # foreground), never the photographed background: archived benchmarks/cutout_colour.py.
     clean = opts.clean_edges or (opts.background is None and opts.edge_colours)
     if clean and opts.background is None and opts.framing is None:
         return _made_clean(cutout_estimated(image, alpha))  # the same pixels, in one array

@@ -196,7 +196,7 @@ TILE_PIXELS = 3_000_000
 # factor that brings it under this size, the radii divided by k) and read back at each
 # soft pixel from its k x k block; only the last, per-pixel step (_fuse) runs at full
 # size. A 12 MP cut-out's estimate then takes about 0.3 s instead of 0.85 s, within
-# 0.3 grey levels of the full-size one on average (benchmarks/cutout_colour.py).
+# 0.3 grey levels of the full-size one on average (archived benchmarks/cutout_colour.py).
 WORK_PIXELS = 1_500_000
 FUSE_RUN = 32_768  # soft pixels per run of _fuse_reduced's per-pixel step: its temporaries stay in cache
 THREADED_PIXELS = 300_000

@@ -274,7 +274,7 @@ def _upright(frame: Any, info: ClipInfo) -> np.ndarray:
     w, h = (info.height, info.width) if turns % 2 else (info.width, info.height)
     rgb = frame.to_ndarray(format="rgb24", width=w, height=h)
     # contiguous: PyAV's rows are padded (854 px: 2592 bytes, not 2562), and a strided array costs
-    # every later step a copy (PIL's fromarray about 5x slower: benchmarks/video_stages.py)
+    # every later step a copy (PIL's fromarray about 5x slower: archived benchmarks/video_stages.py)
     return np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)
 
 

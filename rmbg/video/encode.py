@@ -50,7 +50,7 @@ WEBM_OPTIONS = {"crf": "34", "b": "0", "deadline": "realtime", "cpu-used": "8", 
 MP4_OPTIONS = {"crf": "23", "preset": "veryfast"}
 MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
 # ProRes 4444 at the encoder's own rate: bits_per_mb=1000 left opaque pixels 0.19-0.50 levels off on
-# the DAVIS clips in data/, the default 0.05-0.07, with no cast (benchmarks/video_prores.py)
+# the DAVIS clips in data/, the default 0.05-0.07, with no cast (archived benchmarks/video_prores.py)
 PRORES_OPTIONS = {"profile": "4", "vendor": "apl0"}
 GIF_TIME_BASE = Fraction(1, 100)
 WEBP_TIME_BASE = Fraction(1, 1000)

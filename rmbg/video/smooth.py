@@ -44,7 +44,7 @@ majority vote. A steady value, soft or not, is kept exactly (hair at 0.3 in
 every frame stays 0.3: no edge is sharpened or thresholded), while one
 neighbour that the flow misplaced at an edge pulls a confident 0 or 1 much
 less than in a plain mean of alphas, so moving edges are not blurred by the
-averaging. The parameters were picked from benchmarks/video.py's and benchmarks/video_sweep.py's measurements
+averaging. The parameters were picked from benchmarks/video.py's and archived benchmarks/video_sweep.py's measurements
 on the DAVIS 2016 clips (docs/video.md has the numbers and the alternatives
 that were measured).
 
@@ -56,7 +56,7 @@ the picture changes. The cost is two flows a frame, one move of each of the
 four neighbours' matte and grey levels together (OpenCV's remap of a
 4-channel uint8 image, its fastest kind; logits taken after the move), and a
 composition of two steps for the two neighbours two frames away: about 31 ms
-of CPU a frame at 854x480, each flow 6 ms of it (benchmarks/video_stages.py).
+of CPU a frame at 854x480, each flow 6 ms of it (archived benchmarks/video_stages.py).
 It is numpy and OpenCV on the CPU whether the model runs on a GPU or not (a
 GPU flow would slot in at `flow_between`).
 

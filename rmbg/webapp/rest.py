@@ -174,7 +174,7 @@ def router(
                 image = await anyio.to_thread.run_sync(fetched, str(fields.url), limiter=fetching)
             # The model and the encoding in one slot: a request that queued again for its encoding
             # went behind every request waiting for the model, and under 16 clients its p95
-            # latency was 1.3-1.6x rembg's (benchmarks/vs_rembg_serving.py).
+            # latency was 1.3-1.6x rembg's (archived benchmarks/vs_rembg_serving.py).
             result, look, data = await anyio.to_thread.run_sync(
                 work, fields, image, background, keys, request.client.host if request.client else None, limiter=limiter
             )

@@ -248,7 +248,7 @@ def _compile(
         return core.compile_model(model, "CPU", config)
     # From a file, through OpenVINO's own cache of compiled blobs: a new process (`rmbg remove
     # photo.jpg`) imports the blob instead of compiling again (U2-Net-p: ~0.1 s instead of ~0.6-1.5 s;
-    # benchmarks/vs_rembg_serving.py). OpenVINO keys each blob by the model, the device and this config.
+    # archived benchmarks/vs_rembg_serving.py). OpenVINO keys each blob by the model, the device and this config.
     source = str(weights) if model is not None else str(ir)
     blobs = cache_dir() / "openvino" / "compiled"
     try:

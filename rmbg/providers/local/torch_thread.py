@@ -9,7 +9,7 @@ of the thousands of small tensor operations in a forward pays for waking them
 again. The web app answers every request from one of many worker threads, and
 each one that ran a forward kept a team: a forward called from any of them was
 measured ~1.2-1.3x slower by the wall clock, for the same CPU time, than the
-same forward where only one thread had ever run PyTorch (benchmarks/torch_thread.py;
+same forward where only one thread had ever run PyTorch (archived benchmarks/torch_thread.py;
 a 40,000-element addition: 4 us against 60 us once a second team exists).
 
 So every local PyTorch network is loaded and run here, on one long-lived
