@@ -32,6 +32,8 @@ from .retry import Deadline, RetryPolicy
 if TYPE_CHECKING:
     import httpx
 
+    from ...vendors import Vendor
+
 ENTERED_KEY = "the key you entered"
 T = TypeVar("T")
 
@@ -87,11 +89,17 @@ class HostedClient:
 
     id: str
     label: str
+    VENDOR: ClassVar[Vendor]  # whose key it is (rmbg.vendors): KEY_ENV, KEY_PAGE and KEY_WHAT come from it
     KEY_ENV: ClassVar[str]
     KEY_PAGE: ClassVar[str]
     KEY_WHAT: ClassVar[str]  # e.g. "a fal.ai API key"
     URL_ENV: ClassVar[str]
     DEFAULT_URL: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "VENDOR" in vars(cls):
+            cls.KEY_ENV, cls.KEY_PAGE, cls.KEY_WHAT = cls.VENDOR.key_env, cls.VENDOR.help, cls.VENDOR.what
 
     def __init__(self, connection: Connection | None = None, /, **settings: Any):
         if connection is not None and settings:

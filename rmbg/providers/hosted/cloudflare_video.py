@@ -89,9 +89,7 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
     id = "cloudflare-bria-video"
     UPLOAD_MAX = UPLOAD_MAX
     kind: ClassVar[Literal["hosted"]] = "hosted"
-    KEY_ENV = VENDOR.key_env
-    KEY_PAGE = VENDOR.help
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 

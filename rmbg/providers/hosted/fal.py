@@ -46,7 +46,6 @@ VENDOR = vendor("fal")  # the vendor its key is paid to (rmbg.vendors)
 KEY_ENV = VENDOR.key_env
 URL_ENV = "RMBG_FAL_QUEUE_URL"
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
-KEY_PAGE = VENDOR.help
 CANCEL_TIMEOUT_S = 5.0
 DEQUEUED = "It was still waiting in fal's queue (request {rid}) and was removed from it, so fal does not bill it."
 # The largest result file we accept (bytes; read at call time): a 40 MP RGBA
@@ -220,9 +219,7 @@ class FalBria(HostedProvider):
     label = "fal.ai · Bria RMBG 2.0"
     ENDPOINT = ENDPOINT_ID
     MODEL = "Bria RMBG 2.0"
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL
 

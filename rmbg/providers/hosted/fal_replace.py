@@ -36,7 +36,7 @@ from ...errors import ProviderResponseError
 from ...pricing import price_estimate
 from ...types import SEED_MAX, Cost, Generated, ReplaceRequest
 from .base import Connection, HostedClient, connected
-from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, VENDOR, FalQueue
+from .fal import DEFAULT_QUEUE_URL, URL_ENV, VENDOR, FalQueue
 from .payload import excerpt, png_data_uri
 
 if TYPE_CHECKING:
@@ -87,9 +87,7 @@ class FalBriaReplace(HostedClient):
     id = "fal-bria-replace"
     label = "fal.ai · Bria background replace"
     kind: ClassVar[Literal["replace"]] = "replace"
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL
 

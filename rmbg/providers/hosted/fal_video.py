@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Literal
 from ...errors import InvalidRequestError, ProviderResponseError, RmbgError
 from ...settings import current
 from .base import Connection, HostedClient, connected
-from .fal import DEFAULT_QUEUE_URL, KEY_ENV, KEY_PAGE, URL_ENV, VENDOR, FalQueue, fal_reason
+from .fal import DEFAULT_QUEUE_URL, URL_ENV, VENDOR, FalQueue, fal_reason
 from .http import json_body, same_origin
 from .payload import excerpt
 from .retry import Deadline, RetryPolicy
@@ -59,9 +59,7 @@ class FalBriaVideo(DeclaredVideo, HostedClient):
     PRICE_WORDS = "fal's price"  # fal reports no cost: the estimate is what is counted
     kind: ClassVar[Literal["hosted"]] = "hosted"
     ENDPOINT = ENDPOINT_ID
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_QUEUE_URL
 

@@ -87,7 +87,6 @@ KEY_ENV = VENDOR.key_env
 URL_ENV = "RMBG_PHOTOROOM_URL"
 PRICE_ENV = "RMBG_PHOTOROOM_USD_PER_IMAGE"
 DEFAULT_URL = "https://sdk.photoroom.com"
-KEY_PAGE = VENDOR.help
 PATH = "/v1/segment"
 SIZES = ("full", "preview")
 CREDITS = {"full": Decimal(1), "preview": Decimal("0.25")}  # the FAQ: a preview "require[s] 0.25 credit"
@@ -104,9 +103,7 @@ class Photoroom(HostedProvider):
 
     id = "photoroom"
     label = "Photoroom"
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 

@@ -92,7 +92,6 @@ KEY_ENV = VENDOR.key_env
 URL_ENV = "RMBG_REMOVEBG_URL"
 PRICE_ENV = "RMBG_REMOVEBG_USD_PER_CREDIT"
 DEFAULT_URL = "https://api.remove.bg"
-KEY_PAGE = VENDOR.help
 PATH = "/v1.0/removebg"
 # The most a call of each size can charge, in credits (remove.bg's API docs).
 SIZE_CREDITS = {"preview": Decimal("0.25"), "full": Decimal(1), "auto": Decimal(1)}
@@ -110,9 +109,7 @@ class RemoveBg(HostedProvider):
 
     id = "remove-bg"
     label = "remove.bg"
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 

@@ -44,7 +44,6 @@ from .payload import (
 )
 from .retry import Deadline
 from .runware_errors import (
-    KEY_ENV,
     VENDOR,
     code_error,
     error_list,
@@ -57,7 +56,6 @@ from .runware_errors import (
 MAX_RESULT_BYTES = 128 * 2**20  # an imageURL's file, as fal's results
 URL_ENV = "RMBG_RUNWARE_URL"
 DEFAULT_URL = "https://api.runware.ai"
-KEY_PAGE = VENDOR.help
 RESULT_TASK_TYPES = ("removeBackground", "imageBackgroundRemoval")  # docs schema vs docs examples
 
 
@@ -65,9 +63,7 @@ class RunwareClient(HostedClient):
     """What every Runware client shares: its key and host, and its answers read by their error code
     (runware_errors): the image removers below and the video one (rmbg.providers.hosted.runware_video)."""
 
-    KEY_ENV = KEY_ENV
-    KEY_PAGE = KEY_PAGE
-    KEY_WHAT = VENDOR.what
+    VENDOR = VENDOR
     URL_ENV = URL_ENV
     DEFAULT_URL = DEFAULT_URL
 
