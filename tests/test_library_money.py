@@ -138,6 +138,34 @@ def test_a_dropped_request_costs_its_estimate_and_is_sent_exactly_once(provider_
     assert today() == provider.estimate().usd
 
 
+def test_a_call_the_ledger_failed_to_record_is_settled_at_the_next_library_call():
+    """The ledger file moves away while the request is out (deleted, say): the result is returned, its cost
+    marked unrecorded, its hold stays counted; the process's next library call writes its close first."""
+    path = Path(os.environ["RMBG_LEDGER"])
+    aside = path.with_name("aside.sqlite3")
+    with RunwareFake() as fake:
+        provider = hosted("runware-rembg", fake)
+        rmbg.remove_background(EXAMPLE, provider, cache=None)  # the ledger is made
+        answer = fake.handle
+
+        def moving(call):
+            if not aside.exists():
+                path.rename(aside)
+            return answer(call)
+
+        fake.handle = moving
+        unrecorded = rmbg.remove_background(EXAMPLE, provider, cache=None)
+        fake.handle = answer
+        aside.rename(path)  # the ledger answers again
+        assert unrecorded.cost.unrecorded and [row.state for row in open_ledger().holds(state=None)] == [
+            "settled",
+            "held",
+        ]
+        rmbg.remove_background(EXAMPLE, provider, cache=None)
+        assert posts(fake) == 3
+    assert records() == [("runware-rembg", "settled", REMBG, "")] * 3 and today() == 3 * REMBG
+
+
 # --- compare --------------------------------------------------------------------------------
 
 
