@@ -48,6 +48,17 @@ def resolve_provider(provider: str | Provider | None) -> tuple[Provider, str]:
     return (get_provider(provider) if isinstance(provider, str) else provider), ""
 
 
+def library_paid(provider: Provider) -> Provider:
+    """`provider` with its hosted calls paid by the library's payer (rmbg.payer.library: reserved before
+    each is sent, recorded in the day's total by where it got to); a free one, or one a door already
+    pays (pays_itself: the web app's Guarded, a cascade's Paid), as it is: no payer, no ledger opened."""
+    if provider.kind != "hosted" or getattr(provider, "pays_itself", False):
+        return provider
+    from .payer import Paid, library
+
+    return Paid(provider, library())
+
+
 def matte_for(
     loaded: LoadedImage, provider: Provider, *, cache: CacheArg = DEFAULT, refiner: Refiner | None = None
 ) -> tuple[Matte, bool]:
@@ -169,7 +180,7 @@ def remove_background(
     chosen, reason = resolve_provider(provider)
     result = run_provider(
         loaded,
-        chosen,
+        library_paid(chosen),
         options=opts,
         keep_input_alpha=keep_input_alpha,
         cache=cache,
@@ -206,7 +217,7 @@ def _escalated(
     score = confidence_of(result)
     if score is None or score >= below:
         return result
-    provider = paying(resolve_provider(better)[0], None)
+    provider = library_paid(resolve_provider(better)[0])
     try:
         better_result = run_provider(
             loaded, provider, options=opts, keep_input_alpha=keep_input_alpha, cache=cache,

@@ -4,7 +4,9 @@ Hosted providers run in parallel threads (each call mostly waits on the
 network); local providers' forwards run one at a time, because they share one
 device and one CPU: each takes the model pool's device lock itself
 (rmbg.providers.local.pool). The image is loaded once; mattes go through the same cache as
-remove_background, so a repeated comparison costs nothing.
+remove_background, so a repeated comparison costs nothing. A hosted provider's call is paid as
+remove_background's is (rmbg.api.library_paid): each held before it is sent, every one of them
+counted in the day's total of the operator's keys.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .api import resolve_provider, run_provider
+from .api import library_paid, resolve_provider, run_provider
 from .cache import DEFAULT, CacheArg
 from .errors import RmbgError
 from .eval.metrics import iou, mae
@@ -94,7 +96,7 @@ def compare(
     opts = check_options(options or render_options(render_as))
     refiner = resolve_refiner(refine)
     loaded = load_image(image, check=lambda size: check_budget(size, opts.framing))  # a frame's size, before any call
-    built = [resolve_provider(p)[0] for p in providers]
+    built = [library_paid(resolve_provider(p)[0]) for p in providers]
 
     def one(provider: Provider) -> list[tuple[str, Result | RmbgError]]:
         def go() -> list[tuple[str, Result | RmbgError]]:

@@ -5,18 +5,21 @@ request got to (Policy.settle_by_fate); `Paid`, a provider whose hosted calls pa
 The doors: the web app's page, REST, MCP, Compare, Benchmark and progressive results (rmbg.webapp.guard.Guarded
 on the visitor's Payer, rmbg.webapp.spending), AI backgrounds, a hosted clip (rmbg.video.hosted), a CLI batch and
 the Ray engine's budget actor (the split form: rmbg.cli.batch, rmbg.cli.budget), `evaluate` and a cascade's
-escalations (Paid on Payer.operator). docs/money.md says it from the outside.
+escalations (Paid on Payer.operator), and the library's own hosted calls (rmbg.remove_background, rmbg.compare,
+rmbg.replace_background: Paid on, or `pay` through, `library()`). docs/money.md says it from the outside.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TypeVar
 
-from .ledger import Account, Hold, Refused, Wait
-from .paying import Payment, Policy, day_key
+from .ledger import Account, Hold, Refused, Wait, open_ledger
+from .paying import Payment, Policy, day_key, refusal_words
+from .types import format_usd
 
 T = TypeVar("T")
 
@@ -32,11 +35,18 @@ class Payer:
       elsewhere (rmbg.cli.batch.attempt); `settle_by_fate(hold, estimate, billable=..., cost=...)` once it ended.
 
     `accounts`: a tuple, or a function that names them when each call's Payment is made (`payment()`), so
-    a run that crosses midnight (UTC) counts each call against the day its hold was taken (operator())."""
+    a run that crosses midnight (UTC) counts each call against the day its hold was taken (operator()).
+    `words`: how a refusal reads to this door's person (None: rmbg.paying.refusal_words, the web app's)."""
 
-    def __init__(self, policy: Policy, accounts: tuple[Account, ...] | Callable[[], tuple[Account, ...]]):
+    def __init__(
+        self,
+        policy: Policy,
+        accounts: tuple[Account, ...] | Callable[[], tuple[Account, ...]],
+        words: Callable[[Refused, Payment], str] | None = None,
+    ):
         self.policy = policy
         self._accounts = accounts
+        self.words = words
 
     def __repr__(self) -> str:
         return f"Payer({self.accounts()!r})"
@@ -45,10 +55,11 @@ class Payer:
     def operator(cls, name: str, cap: Decimal | None = None, policy: Policy | None = None) -> Payer:
         """A run on the operator's own keys (a CLI batch, a clip from the library, `evaluate`): its own
         account `name:<id>`, capped by `cap`, and the day's total the web app shares, capped only where the
-        operator set RMBG_DAILY_CAP_USD, the day being the one each call's hold is taken on."""
+        operator set RMBG_DAILY_CAP_USD, the day being the one each call's hold is taken on. A refusal by
+        that day's cap names the setting (operator_words), not the visitors' words."""
         policy = policy or Policy()
         own = Account(f"{name}:{uuid.uuid4().hex}", cap)
-        return cls(policy, lambda: (own, operator_day(policy.clock())))
+        return cls(policy, lambda: (own, operator_day(policy.clock())), operator_words)
 
     def accounts(self) -> tuple[Account, ...]:
         """The accounts a call made now counts against."""
@@ -56,7 +67,7 @@ class Payer:
 
     def payment(self, provider: str, estimate: Decimal, *, unit: str = "per image", vendor: str = "") -> Payment:
         """The Payment of one call of `provider`, priced `estimate`, on the accounts named now."""
-        return Payment(provider, estimate, self.accounts(), unit, vendor=vendor)
+        return Payment(provider, estimate, self.accounts(), unit, vendor=vendor, words=self.words)
 
     def pay(
         self,
@@ -121,3 +132,51 @@ def operator_day(now: float) -> Account:
 
     daily = current().decimal("RMBG_DAILY_CAP_USD") if current().raw("RMBG_DAILY_CAP_USD") else None
     return Account(day_key(now), daily)
+
+
+def operator_words(refused: Refused, payment: Payment) -> str:
+    """A refusal of a call on the operator's own keys: by the day's cap, what RMBG_DAILY_CAP_USD allows and
+    how to go on; by a run's own cap (--max-cost, max_cost=), rmbg.paying.refusal_words's."""
+    if refused.account.key.partition(":")[0] != "day":
+        return refusal_words(refused, payment)
+    cap = refused.account.cap or Decimal(0)
+    return (
+        f"The daily budget of the operator's keys would be passed: RMBG_DAILY_CAP_USD is ${format_usd(cap)} per "
+        f"UTC day, ${format_usd(refused.spent)} is spent or held today, and {payment.provider} costs about "
+        f"${format_usd(payment.estimate)} {payment.unit}. Nothing was sent; raise RMBG_DAILY_CAP_USD, or use a "
+        "local model."
+    )
+
+
+class _Named(Policy):
+    """The rule on the ledger `spec` names, asked for at each use (open_ledger keeps one object per spec,
+    cheap to ask), so one closed and opened again (rmbg.ledger.close_all) is followed, never used closed."""
+
+    def __init__(self, spec: str):
+        super().__init__()
+        self.spec = spec
+
+    @property
+    def ledger(self):  # -> SqlLedger
+        return open_ledger(self.spec)
+
+
+_LIBRARY: dict[str, Payer] = {}
+_LIBRARY_LOCK = threading.Lock()
+
+
+def library() -> Payer:
+    """Who pays for the library's own hosted calls (rmbg.remove_background, rmbg.compare,
+    rmbg.replace_background): the operator, on their own keys (Payer.operator("library")): an account
+    `library:<id>` of this process, uncapped, and the day's total, capped only where RMBG_DAILY_CAP_USD is
+    set. One per ledger (RMBG_LEDGER) in a process, so a close the ledger failed to write is written at the
+    process's next library call (rmbg.ledger.unsettled). Made only for a hosted call: a free one opens no
+    ledger."""
+    from .ledger import configured
+
+    where = configured()
+    with _LIBRARY_LOCK:
+        payer = _LIBRARY.get(where)
+        if payer is None:
+            payer = _LIBRARY[where] = Payer.operator("library", policy=_Named(where))
+        return payer

@@ -9,7 +9,11 @@ decoded through the same loader and limit, so its answer is held to the rules
 a user's file is.
 
 Unlike removal, nothing here is cached: each call generates new images and
-is billed again (fal bills per generated image).
+is billed again (fal bills per generated image). replace_background pays
+through the library's payer (rmbg.payer.library): held before it is sent,
+counted in the day's total of the operator's keys by where the request got
+to; the web app's AI backgrounds and `rmbg replace` pay through their own
+and call run_replacer.
 """
 
 from __future__ import annotations
@@ -81,8 +85,9 @@ def replace_estimate(num_images: int = 1, provider: str = DEFAULT_REPLACER) -> C
     """What one replace request will cost, before it is sent: the price table's
     USD per generated image x num_images, source "estimated".
 
-    For spending caps: the web app's Ledger reserves this before the call and
-    settles it with ReplaceResult.cost after. No network, no key needed.
+    For spending caps: every door (replace_background, the web app's AI
+    backgrounds, `rmbg replace`) holds this before the call and settles it
+    with ReplaceResult.cost after. No network, no key needed.
     """
     check_count(num_images)
     return price_estimate(replacer_info(provider).id, num_images)
@@ -123,6 +128,12 @@ def replace_background(
     InvalidImageError, UnknownProviderError or MissingCredentialsError and
     costs nothing. Provider failures are ProviderError subclasses; one that
     may have been billed says so.
+
+    The call is paid through the one rule (docs/money.md): its estimate is
+    held before it is sent and counted in the day's total of the operator's
+    keys (a failure by where the request got to, "may have been billed" at
+    its estimate); over RMBG_DAILY_CAP_USD, where it is set, it is refused
+    with BudgetError and nothing is sent.
     """
     start = time.perf_counter()
     if fast is not None:
@@ -136,7 +147,15 @@ def replace_background(
     loaded = load_image(image, max_pixels=max_pixels)
     ref = load_image(ref_image, max_pixels=max_pixels).rgb if ref_image is not None else None
     request = ReplaceRequest(prompt, ref, negative_prompt, seed, num_images, refine_prompt)
-    return run_replacer(loaded.rgb, request, replacer, max_pixels=max_pixels, started=start)
+    from .payer import library
+
+    payer = library()
+    unit = f"for {num_images} generated image{'s' if num_images != 1 else ''}"
+    return payer.pay(
+        payer.payment(replacer.id, replacer.estimate(num_images).usd, unit=unit),
+        lambda: run_replacer(loaded.rgb, request, replacer, max_pixels=max_pixels, started=start),
+        lambda done: done.cost.usd,
+    )
 
 
 def run_replacer(
