@@ -33,7 +33,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
@@ -130,24 +130,9 @@ def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> None:
     _target(url.strip(), allowed_hosts(allow_hosts))
 
 
-def fetch_image(
-    url: str,
-    *,
-    allow_hosts: Iterable[str] | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    connect_timeout: float = CONNECT_TIMEOUT_S,
-    read_timeout: float = READ_TIMEOUT_S,
-    deadline_s: float | None = None,
-) -> bytes:
-    """The bytes of the image at `url`, fetched under the rules above."""
-    data, content_type, final = fetch_bytes(
-        url,
-        allow_hosts=allow_hosts,
-        max_bytes=max_bytes,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        deadline_s=deadline_s,
-    )
+def fetch_image(url: str, **limits: Any) -> bytes:
+    """The bytes of the image at `url`, fetched under the rules above; `limits`: fetch_bytes's keywords."""
+    data, content_type, final = fetch_bytes(url, **limits)
     _check_is_image(data, final, content_type)
     return data
 

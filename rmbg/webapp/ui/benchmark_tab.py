@@ -14,7 +14,7 @@ from ..context import App
 from ..costs import volume_of
 from ..inputs import Text
 from ..slots import BENCHMARK, admitted
-from .common import api_twin, colour_control, lenient, on_page, session_of
+from .common import api_twin, colour_control, on_page, session_of, volume_box
 from .forms import BenchmarkForm, Call, endpoint, key_controls
 
 
@@ -42,15 +42,7 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
             providers = gr.CheckboxGroup(
                 catalog.choices(Keys(), app.config), value=[default_id], label="Providers", elem_id="bench-providers"
             )
-            volume = lenient(
-                gr.Number(
-                    app.config.monthly_volume,
-                    label="Images per month (cost projection)",
-                    precision=0,
-                    minimum=0,
-                    elem_id="bench-volume",
-                )
-            )
+            volume = volume_box(app.config.monthly_volume, "bench-volume")
             estimate = gr.Markdown("Upload images (or a .zip) to see the estimated cost.", elem_id="bench-estimate")
             with gr.Row():
                 run = gr.Button("Run benchmark", variant="primary", elem_id="bench-run")

@@ -97,6 +97,13 @@ def results_gallery(elem_id: str, columns: int, height: int) -> gr.Gallery:
     )
 
 
+def volume_box(monthly_volume: int, elem_id: str) -> gr.Number:
+    """The "Images per month" box a cost projection is made for (lenient: a bad value is rmbg's to word)."""
+    return lenient(
+        gr.Number(monthly_volume, label="Images per month (cost projection)", precision=0, minimum=0, elem_id=elem_id)
+    )
+
+
 def lenient(component: Any) -> Any:
     """Let a value the component cannot preprocess through to rmbg, which says
     what is wrong with it in its own words (gradio alone answers with its

@@ -24,11 +24,11 @@ from .common import (
     colour_control,
     download_update,
     image_input,
-    lenient,
     on_page,
     page_errors,
     session_of,
     visitor_of,
+    volume_box,
 )
 from .controls import framing_controls, look_controls
 from .forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
@@ -71,15 +71,7 @@ def remove_tab(
             )
             file = gr.DownloadButton("Download PNG", visible=False, elem_id="download")
             cost = gr.Markdown(elem_id="cost-line")
-            volume = lenient(
-                gr.Number(
-                    app.config.monthly_volume,
-                    label="Images per month (cost projection)",
-                    precision=0,
-                    minimum=0,
-                    elem_id="volume",
-                )
-            )
+            volume = volume_box(app.config.monthly_volume, "volume")
     controls = {
         "image": image,
         "provider": provider,
