@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .ledger import Account, Hold, Refused, Wait, open_ledger
 from .paying import Payment, Policy, day_key, refusal_words
@@ -69,16 +69,9 @@ class Payer:
         """The Payment of one call of `provider`, priced `estimate`, on the accounts named now."""
         return Payment(provider, estimate, self.accounts(), unit, vendor=vendor, words=self.words)
 
-    def pay(
-        self,
-        payment: Payment,
-        call: Callable[[], T],
-        cost_of: Callable[[T], Decimal],
-        *,
-        stop: Callable[[], bool] | None = None,
-    ) -> T:
-        """One paid call, the whole rule in one (Policy.pay)."""
-        return self.policy.pay(payment, call, cost_of, stop=stop)
+    def pay(self, payment: Payment, call: Callable[[], T], cost_of: Callable[[T], Decimal], **options: Any) -> T:
+        """One paid call, the whole rule in one (Policy.pay; `options`: its `stop`)."""
+        return self.policy.pay(payment, call, cost_of, **options)
 
     def try_reserve(self, payment: Payment) -> Hold | Wait | Refused:
         """The split form's first half: one attempt at the call's hold (Policy.try_reserve)."""
