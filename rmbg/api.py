@@ -16,7 +16,7 @@ from PIL import Image
 
 from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .cascade import check_choice, confidence_of, escalated, keeps_first, kept, most_unsure, paying
-from .confidence import DEFAULT_BELOW, confidence
+from .confidence import DEFAULT_BELOW, meta_text
 from .confidence import META_KEY as CONFIDENCE
 from .defaults import default_provider
 from .errors import BudgetError, InvalidImageError, ProviderResponseError, RmbgError
@@ -271,7 +271,7 @@ def run_provider(
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
     out = render(loaded.rgb, alpha, options=options or RenderOptions())
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost
-    sure = f"{confidence(matte.alpha):.3f}"  # the matte's own, before the input's alpha (rmbg.confidence)
+    sure = meta_text(matte.alpha)  # the matte's own, before the input's alpha (rmbg.confidence)
     return Result(
         image=out,
         alpha=alpha,

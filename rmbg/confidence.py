@@ -147,3 +147,9 @@ def confidence(alpha: Image.Image | np.ndarray) -> float:
     """How likely the matte is right, in [0, 1] (module doc): an estimate of its IoU
     against a person's mask, from the matte alone."""
     return combine(signals(alpha))
+
+
+def meta_text(alpha: Image.Image | np.ndarray) -> str:
+    """confidence(alpha) as Result.meta[META_KEY] carries it, "0.000" to "1.000": the
+    cascade ranks these (rmbg.cascade.most_unsure), so three decimals decide its ties."""
+    return f"{confidence(alpha):.3f}"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .._version import __version__
-from ..errors import BudgetError, LicenceError, RmbgError, UnknownProviderError
+from ..errors import BudgetError, InvalidRequestError, LicenceError, RmbgError, UnknownProviderError
 from ..ray_cluster import add_ray_flags
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
@@ -100,14 +100,23 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
 
 def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     from ..eval.dataset import discover
+    from ..eval.frontier import check_pairs
     from ..eval.run import evaluate
     from ..eval.sequences import is_sequence_set
 
     if is_sequence_set(args.data):  # clips (or frame folders) with masks/: J, F, dtSSD per sequence
+        if args.cascade:
+            raise UsageError("--cascade is simulated on images with masks, not on video sequences.")
         return cmd_evaluate_sequences(args, out, err)
     dataset = discover(args.data, categories=args.categories)
-    ids = args.provider or [None]
-    providers = [choose_provider(pid, err) for pid in ids]
+    pairs = cascade_pairs(args.cascade)
+    named = list(dict.fromkeys(pid for pair in pairs for pid in pair)) if isinstance(pairs, list) else []
+    providers = [choose_provider(pid, err) for pid in (args.provider or named or [None])]
+    if pairs:
+        try:
+            check_pairs(pairs, [p.id for p in providers])
+        except InvalidRequestError as exc:
+            raise UsageError(str(exc)) from None
     if not paid_gate(len(dataset), providers, args.yes, args.max_cost, err):
         return 2
     progress = Progress(len(dataset) * len(providers), err)
@@ -117,7 +126,13 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
 
     try:
         evaluation = evaluate(
-            dataset, providers, max_cost=args.max_cost, progress=on_row, bootstrap=args.bootstrap, gt=args.gt
+            dataset,
+            providers,
+            max_cost=args.max_cost,
+            progress=on_row,
+            bootstrap=args.bootstrap,
+            gt=args.gt,
+            cascades=pairs or None,
         )
     finally:
         progress.close()
@@ -128,6 +143,22 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     if failed:
         print(f"{failed} image(s) failed; see per_image.csv for the reasons.", file=err)
     return 1 if failed else 0
+
+
+def cascade_pairs(given: list[str] | None) -> list[tuple[str, str]] | str:
+    """--cascade FREE:BETTER (repeatable), or --cascade auto alone; [] without the flag."""
+    from ..eval.frontier import parse_pair
+
+    if not given:
+        return []
+    if "auto" in given:
+        if len(given) > 1:
+            raise UsageError("--cascade auto pairs the providers itself: give it alone.")
+        return "auto"
+    try:
+        return [parse_pair(text) for text in given]
+    except InvalidRequestError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_evaluate_sequences(args, out: TextIO, err: TextIO) -> int:
@@ -221,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the 95%% CIs (default 2000)"
+    )
+    ev.add_argument(
+        "--cascade",
+        action="append",
+        metavar="FREE:BETTER",
+        help="also report the cascade FREE then BETTER on the least sure 0%%, 10%%, ..., 100%% of the images, "
+        "simulated from the mattes this run makes (no extra calls); repeat for several, or 'auto' for each "
+        "local provider with each hosted or better-scoring one; without --provider, the pairs' providers run",
     )
     add_paid_flags(ev)
     ev.set_defaults(func=cmd_evaluate)

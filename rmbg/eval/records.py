@@ -16,7 +16,8 @@ from decimal import Decimal
 class ImageRow:
     """One provider on one image. status: "ok", "failed" (then `error` says
     why) or "excluded": scored and reported, but left out of every mean and
-    ranking (`error` says why: a watermarked result, Cost.watermarked)."""
+    ranking (`error` says why: a watermarked result, Cost.watermarked).
+    A cascade simulated from the rows (rmbg.eval.frontier) ranks by `confidence`."""
 
     provider: str
     name: str
@@ -28,6 +29,7 @@ class ImageRow:
     cost_source: str = ""
     values: Mapping[str, float | None] = field(default_factory=dict)
     error: str = ""
+    confidence: float | None = None  # the matte's, as Result.meta carries it (rmbg.confidence); None: no matte
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,16 @@ class Summary:
     cost_source: str
     n_excluded: int = 0  # scored rows left out of the means (ImageRow "excluded")
     excluded_reason: str = ""
+
+
+@dataclass(frozen=True)
+class CascadeRow:
+    """A cascade simulated from an evaluation's own mattes (rmbg.eval.frontier): `free`'s
+    matte on every image, `better`'s on the `escalated` ones (the least sure first);
+    `summary` scores the result exactly as a provider's (its provider is the label)."""
+
+    free: str
+    better: str
+    share: float  # asked for: at most floor(share x images with a matte) are escalated
+    escalated: tuple[str, ...]  # image names
+    summary: Summary

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..types import format_usd
-from .records import Estimate, ImageRow, Summary
+from .records import CascadeRow, Estimate, ImageRow, Summary
 
 PERCENT = {"iou", "boundary_f", "boundary_f_2px", "boundary_iou", "max_f"}
 COLUMNS = [  # (metric key, Markdown header)
@@ -43,6 +43,7 @@ class Evaluation:
     rows: tuple[ImageRow, ...]
     summaries: tuple[Summary, ...]
     settings: Mapping[str, object]
+    cascades: tuple[CascadeRow, ...] = ()  # simulated from the rows (rmbg.eval.frontier)
 
     def overall(self, provider: str) -> Summary:
         return next(s for s in self.summaries if s.provider == provider and s.category == "all")
@@ -51,7 +52,8 @@ class Evaluation:
         return markdown(self)
 
     def write(self, out_dir) -> dict[str, Path]:
-        """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png."""
+        """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png
+        (and cascades.csv when cascades were simulated)."""
         return write_all(self, Path(out_dir))
 
 
@@ -107,7 +109,9 @@ def markdown(evaluation: Evaluation) -> str:
         for s in evaluation.summaries
         if s.category == "all" and s.n_excluded
     ]
-    return "\n".join(lines + notes) + "\n"
+    from .frontier import markdown as cascade_lines
+
+    return "\n".join(lines + notes + cascade_lines(evaluation.cascades, evaluation.composite_key)) + "\n"
 
 
 def _num(value):
@@ -209,7 +213,7 @@ def to_json(evaluation: Evaluation) -> dict:
         }
         for r in evaluation.rows
     ]
-    return {
+    out = {
         "dataset": evaluation.dataset,
         "gt_kind": evaluation.gt_kind,
         "composite_key": evaluation.composite_key,
@@ -218,6 +222,11 @@ def to_json(evaluation: Evaluation) -> dict:
         "summaries": [summary(s) for s in evaluation.summaries],
         "rows": rows,
     }
+    if evaluation.cascades:
+        from .frontier import to_json as cascade_json
+
+        out["cascades"] = cascade_json(evaluation.cascades, evaluation.composite_key)
+    return out
 
 
 def plot(evaluation: Evaluation, path: Path) -> str:
@@ -252,8 +261,9 @@ def usd_tick(value: float, _position: object = None) -> str:
 def quality_cost_figure(evaluation: Evaluation):
     """The figure behind plot(): x = USD per 1,000 images (log scale when every
     provider costs something, as local compute estimates and hosted prices sit
-    orders of magnitude apart), y = the composite with its 95 % CI. None when
-    no provider has a score. Needs matplotlib."""
+    orders of magnitude apart), y = the composite with its 95 % CI; a simulated
+    cascade is a dashed line through its shares. None when no provider has a
+    score. Needs matplotlib."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
@@ -273,6 +283,11 @@ def quality_cost_figure(evaluation: Evaluation):
             [cost], [est.mean], yerr=[[est.mean - est.low], [est.high - est.mean]], fmt="o", capsize=4, label=s.provider
         )
         ax.annotate(s.provider, (cost, est.mean), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    if evaluation.cascades:  # each cascade a line through its shares (rmbg.eval.frontier)
+        from .frontier import draw
+
+        per_thousand += draw(ax, evaluation.cascades, key)
+        ax.legend(fontsize=7, loc="best")
     if min(per_thousand) > 0:
         ax.set_xscale("log")
         low, high = min(per_thousand), max(per_thousand)
@@ -300,6 +315,11 @@ def write_all(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
     write_summary_csv(evaluation, paths["summary"])
     paths["json"].write_text(json.dumps(to_json(evaluation), indent=2, default=str), encoding="utf-8")
     paths["markdown"].write_text(markdown(evaluation), encoding="utf-8")
+    if evaluation.cascades:
+        from .frontier import write_csv
+
+        paths["cascades"] = out_dir / "cascades.csv"
+        write_csv(evaluation.cascades, evaluation.composite_key, paths["cascades"])
     plot_path = out_dir / "quality_vs_cost.png"
     why = plot(evaluation, plot_path)
     if why:

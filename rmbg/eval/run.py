@@ -28,12 +28,14 @@ from PIL import Image
 from ..api import matte_for, resolve_provider
 from ..cache import MatteCache
 from ..charging import metered
+from ..confidence import meta_text
 from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..providers.base import Provider
 from ..types import Cost
 from . import metrics as M
 from .dataset import Dataset, Sample, discover
+from .frontier import SHARES, Pairs, check_pairs, pairs_for, simulate
 from .records import ImageRow
 from .report import Evaluation
 
@@ -60,16 +62,17 @@ def load_ground_truth(path: Path) -> np.ndarray:
 
 def _predict(
     sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache
-) -> tuple[np.ndarray, float, Cost | None, bool]:
+) -> tuple[np.ndarray, float, Cost | None, bool, float]:
     loaded = load_image(sample.image)
     start = time.perf_counter()
     matte, cached = matte_for(loaded, provider, cache=cache)
     seconds = matte.seconds if matte.seconds else time.perf_counter() - start
     alpha = matte.alpha
+    sure = float(meta_text(alpha))  # the provider's own matte, as a Result's meta carries it (rmbg.cascade ranks it)
     if alpha.size != (gt_shape[1], gt_shape[0]):
         alpha = alpha.resize((gt_shape[1], gt_shape[0]), Image.Resampling.BILINEAR)
     cost = matte.cost if not cached else None
-    return np.asarray(alpha), seconds, cost, matte.cost.watermarked
+    return np.asarray(alpha), seconds, cost, matte.cost.watermarked, sure
 
 
 def _values(scores: M.ImageScores) -> dict[str, float | None]:
@@ -104,6 +107,8 @@ def evaluate(
     max_cost: Decimal | None = None,
     progress: ProgressFn | None = None,
     stop: StopFn | None = None,
+    cascades: Pairs = None,
+    shares: Sequence[float] = SHARES,
 ) -> Evaluation:
     """Run each provider on a labelled data set and score it.
 
@@ -118,12 +123,17 @@ def evaluate(
         estimate of the hosted calls is higher.
     stop: asked before each provider call; once it answers True nothing more
         runs and the rows so far are scored (the web app's Stop button).
+    cascades: (free, better) provider ids, or "auto" (each local provider with
+        each other one that is hosted or scores higher): each is simulated at
+        `shares` from the mattes this evaluation made, no extra calls
+        (rmbg.eval.frontier), and reported under the providers.
     One image that fails is recorded with its error and the rest go on.
     This is the one scoring path: `rmbg evaluate` and the app's Benchmark tab both call it.
     """
     M.require_scipy()  # before any provider runs: a missing scorer would fail every image after its call
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
     provs = [resolve_provider(p)[0] for p in providers]
+    pairs = check_pairs(cascades, [p.id for p in provs])  # before any call
     if any(p.kind == "hosted" and not getattr(p, "pays_itself", False) for p in provs):
         from ..payer import Paid, Payer
 
@@ -142,6 +152,13 @@ def evaluate(
     summaries, key = summarise(
         rows, curves, [p.id for p in provs], alpha=gt_kind == "alpha", bootstrap=bootstrap, seed=seed
     )
+    simulated = [
+        row
+        for free, better in pairs_for(pairs, summaries, {p.id: p.kind for p in provs}, key)
+        for row in simulate(
+            rows, curves, free, better, shares=shares, composite_key=key, bootstrap=bootstrap, seed=seed
+        )
+    ]
     evaluation = Evaluation(
         dataset=str(dataset.root),
         gt_kind=gt_kind,
@@ -159,6 +176,7 @@ def evaluate(
             "n_groups": len(dataset.groups),
             "unmatched_images": list(dataset.unmatched_images),
         },
+        cascades=tuple(simulated),
     )
     if out is not None:
         evaluation.write(out)
@@ -200,7 +218,7 @@ def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool
 
     with metered() as meter:
         try:
-            pred, seconds, cost, watermarked = _predict(sample, prov, truth.shape, cache)
+            pred, seconds, cost, watermarked, sure = _predict(sample, prov, truth.shape, cache)
             scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
         except Exception as exc:  # a provider bug must not end a long evaluation
             text = str(meter.annotate(exc)) if isinstance(exc, RmbgError) else f"{type(exc).__name__}: {exc}"
@@ -211,6 +229,12 @@ def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool
     source = cost.source if cost is not None else "free"
     if watermarked:  # the vendor's watermark is in the matte: its score says nothing of the model
         return row(
-            "excluded", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores), error=WATERMARKED
+            "excluded",
+            seconds=seconds,
+            cost_usd=usd,
+            cost_source=source,
+            values=_values(scores),
+            error=WATERMARKED,
+            confidence=sure,
         ), None
-    return row("ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores)), curve
+    return row("ok", seconds=seconds, cost_usd=usd, cost_source=source, values=_values(scores), confidence=sure), curve
