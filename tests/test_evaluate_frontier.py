@@ -27,7 +27,7 @@ from rmbg.eval.dataset import discover
 from rmbg.eval.run import evaluate
 from tests.test_evaluate import LookupProvider
 
-pytestmark = pytest.mark.uses("scipy")  # the evaluation scores with scipy
+pytestmark = pytest.mark.uses("scipy", "matplotlib")  # the evaluation scores with scipy; the reports plot
 
 GT = np.zeros((40, 64), np.uint8)
 GT[10:30, 10:50] = 255  # 800 px
@@ -200,8 +200,11 @@ def test_the_command_line_reports_the_cascade(registered, tmp_path, capsys):
     assert shares == [f"{10 * i}%" for i in range(11)]  # the default shares: 0 %, 10 %, ..., 100 %
     assert "| stand-free→stand-better | 50% | 2 of 4 | 0 |" in text
     assert (out / "cascades.csv").exists()
-    assert main([*args[:2], "-p", "stand-free", "--cascade", "stand-free:stand-better", "--out", str(out)]) == 2
-    assert "stand-better not evaluated" in capsys.readouterr().err
+    both = ["-p", "stand-free", "-p", "stand-better"]
+    assert main([*args[:2], *both, "--cascade", "stand-free:rmbg-1.4", "--out", str(out)]) == 2
+    assert "Cascade stand-free:rmbg-1.4: rmbg-1.4 not evaluated" in capsys.readouterr().err
     assert main([*args[:2], "--cascade", "stand-free", "--out", str(out)]) == 2
     assert "A cascade is FREE:BETTER" in capsys.readouterr().err
+    assert main([*args[:2], "-p", "stand-free", "--cascade", "auto", "--out", str(out)]) == 2
+    assert "--cascade needs two providers or more" in capsys.readouterr().err
     assert free.calls == 4 and better.calls == 4

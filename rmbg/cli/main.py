@@ -112,6 +112,8 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     pairs = cascade_pairs(args.cascade)
     named = list(dict.fromkeys(pid for pair in pairs for pid in pair)) if isinstance(pairs, list) else []
     providers = [choose_provider(pid, err) for pid in (args.provider or named or [None])]
+    if pairs and len(providers) < 2:
+        raise UsageError("--cascade needs two providers or more (repeat --provider).")
     if pairs:
         try:
             check_pairs(pairs, [p.id for p in providers])
