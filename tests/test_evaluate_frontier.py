@@ -138,6 +138,10 @@ def test_reports_label_the_cascades_as_simulated(data, tmp_path):
         ["img1", "img3"],
     )
     assert half["cost_per_image_usd"] == "0.0101" and half["metrics"]["iou"]["mean"] == pytest.approx(0.9375)
+    with open(paths["per_image"], newline="") as fh:
+        per_image = {(r["provider"], r["name"]): r["confidence"] for r in csv.DictReader(fh)}
+    assert float(per_image[("stand-free", "img4")]) == float(meta_text(FREE["img4"]))  # what the ranking read
+    assert json.loads((out / "evaluation.json").read_text())["rows"][0]["confidence"] == float(meta_text(FREE["img1"]))
     with Image.open(paths["plot"]) as png:
         assert png.format == "PNG"
 

@@ -128,13 +128,13 @@ def write_rows_csv(evaluation: Evaluation, path: Path) -> None:
         writer.writerow(
             ["provider", "name", "category", "group", "status", "seconds", "cost_usd", "cost_source"]
             + ROW_KEYS
-            + ["error"]
+            + ["confidence", "error"]
         )
         for r in evaluation.rows:
             writer.writerow(
                 [r.provider, r.name, r.category, r.group, r.status, f"{r.seconds:.4f}", str(r.cost_usd), r.cost_source]
                 + [_num(r.values.get(k)) for k in ROW_KEYS]
-                + [r.error]
+                + [_num(r.confidence), r.error]
             )
 
 
@@ -209,6 +209,7 @@ def to_json(evaluation: Evaluation) -> dict:
             "cost_usd": str(r.cost_usd),
             "cost_source": r.cost_source,
             "metrics": {k: _clean(v) for k, v in r.values.items()},
+            "confidence": r.confidence,
             "error": r.error,
         }
         for r in evaluation.rows
