@@ -32,7 +32,7 @@ from pathlib import Path
 from ..cascade import most_unsure
 from ..errors import InvalidRequestError
 from ..types import format_usd
-from .records import CascadeRow, Estimate, ImageRow, Summary
+from .records import CascadeRow, Estimate, ImageRow, Summary, fmt_estimate
 from .stats import summarise_rows
 
 SHARES = tuple(i / 10 for i in range(11))  # 0 %, 10 %, ..., 100 % escalated
@@ -135,7 +135,6 @@ def markdown(cascades: Sequence[CascadeRow], key: str) -> list[str]:
     """The Markdown section under the providers' table (no lines without cascades)."""
     if not cascades:
         return []
-    from .report import fmt_estimate
 
     comp = "C" if key == "composite" else "C_seg"
     lines = [

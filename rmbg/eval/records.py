@@ -7,6 +7,7 @@ summarises rows) and report (which writes them out); they import none of those.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -70,3 +71,16 @@ class CascadeRow:
     share: float  # asked for: at most floor(share x images with a matte) are escalated
     escalated: tuple[str, ...]  # image names
     summary: Summary
+
+
+PERCENT = {"iou", "boundary_f", "boundary_f_2px", "boundary_iou", "max_f"}  # shown x 100
+
+
+def fmt_estimate(key: str, est: Estimate | None, ci: bool = True) -> str:
+    """An estimate as the reports show it: the mean, with its interval when `ci`; "–" when there is none."""
+    if est is None or math.isnan(est.mean):
+        return "–"
+    digits = 3 if key in ("mae", "e_t") else 1
+    mean, low, high = (100 * v if key in PERCENT else v for v in (est.mean, est.low, est.high))
+    text = f"{mean:.{digits}f}"
+    return f"{text} [{low:.{digits}f}, {high:.{digits}f}]" if ci else text

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..types import format_usd
-from .records import CascadeRow, Estimate, ImageRow, Summary
+from .records import CascadeRow, ImageRow, Summary, fmt_estimate
 
-PERCENT = {"iou", "boundary_f", "boundary_f_2px", "boundary_iou", "max_f"}
 COLUMNS = [  # (metric key, Markdown header)
     ("iou", "S_IoU"),
     ("boundary_f", "S_edge (BF@d)"),
@@ -55,19 +54,6 @@ class Evaluation:
         """Write per_image.csv, summary.csv, evaluation.json, results.md and quality_vs_cost.png
         (and cascades.csv when cascades were simulated)."""
         return write_all(self, Path(out_dir))
-
-
-def _scale(key: str, value: float) -> float:
-    return 100 * value if key in PERCENT else value
-
-
-def fmt_estimate(key: str, est: Estimate | None, ci: bool = True) -> str:
-    if est is None or math.isnan(est.mean):
-        return "–"
-    digits = 3 if key in ("mae", "e_t") else 1
-    mean, low, high = (_scale(key, v) for v in (est.mean, est.low, est.high))
-    text = f"{mean:.{digits}f}"
-    return f"{text} [{low:.{digits}f}, {high:.{digits}f}]" if ci else text
 
 
 def _columns(evaluation: Evaluation) -> list[tuple[str, str]]:
