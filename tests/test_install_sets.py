@@ -8,6 +8,7 @@ is only imported inside a function or a try, so the app starts and says how to g
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata as md
 import re
 import sys
@@ -54,7 +55,8 @@ def _imports() -> dict[str, list[tuple[Path, ast.AST, bool]]]:
     return {name: where for name, where in found.items() if name not in skip}
 
 
-def _requirements_closure() -> set[str]:
+@functools.cache
+def _requirements_closure() -> frozenset[str]:
     """Normalised names of the distributions requirements.txt installs, with their dependencies."""
     from packaging.requirements import Requirement
 
@@ -82,7 +84,7 @@ def _requirements_closure() -> set[str]:
                 dep = Requirement(text)
                 if dep.marker is None or dep.marker.evaluate({"extra": extra}):
                     todo.append(dep)
-    return {name for name, _ in done}  # type: ignore[misc]
+    return frozenset(name for name, _ in done)  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
