@@ -38,6 +38,15 @@ def tree(name: str) -> ast.Module:
 def imports(name: str, source: ast.Module | None = None) -> list[tuple[str, str, int]]:
     """(module, name taken from it or "", line) for every import of module `name` (its file, or `source`),
     at any depth: inside a function as at the top."""
+    return list(_imports(name, source)) if source is not None else list(_imports_of_file(name))
+
+
+@functools.cache
+def _imports_of_file(name: str) -> tuple[tuple[str, str, int], ...]:
+    return _imports(name, None)
+
+
+def _imports(name: str, source: ast.Module | None) -> tuple[tuple[str, str, int], ...]:
     found = []
     for node in ast.walk(source or tree(name)):
         if isinstance(node, ast.Import):
@@ -45,7 +54,7 @@ def imports(name: str, source: ast.Module | None = None) -> list[tuple[str, str,
         elif isinstance(node, ast.ImportFrom):
             source = imported_from(name, node)
             found += [(source, alias.name, node.lineno) for alias in node.names]
-    return found
+    return tuple(found)
 
 
 def private(attr: str) -> bool:
