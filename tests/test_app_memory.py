@@ -25,13 +25,14 @@ from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 STORES_MIB = 16
-# Measured on a 2-core Xeon at load 2-3 (benchmarks/app_memory.py --sessions 3 --megapixels 2 --warmup 1
-# --warmup-megapixels 0.1 --idle 0, RMBG_APP_MEMORY_MB=16): peak +101 MiB, +17 MiB after the run. With
-# rmbg.webapp.memory's allocator and trimming disabled: peak +175, +123 after; with the stores unbounded
-# (RMBG_APP_MEMORY_MB=100000): +63 after. Both over the bound after the run. The first 2 MP session is the one
-# that shows the allocator (it leaves +100 MiB without it), hence a warm-up on a small photo, which loads the
-# same models and routes. The RSS does not move in the idle seconds after the last action (give_back trims
-# after each), so the run ends at its last request.
+# Measured on a 2-core Xeon at load 2-5 (benchmarks/app_memory.py --sessions 3 --megapixels 2 --warmup 1
+# --warmup-megapixels 0.1 --idle 0, RMBG_APP_MEMORY_MB=16): peak +96-101 MiB, +17-20 MiB after the run. With
+# rmbg.webapp.memory's allocator and trimming disabled: peak +175-207, +115-123 after; with the mmap threshold
+# alone off, +109 after; with the stores unbounded (RMBG_APP_MEMORY_MB=100000), +60-63 after: all over the bound
+# after the run. (malloc_trim alone off: +16, within it, as it was within the 8-session run's bound: +41 of 96.)
+# The first 2 MP session is the one that shows the allocator (it leaves +100 MiB without it), hence a warm-up on
+# a small photo, which loads the same models and routes. The RSS does not move in the idle seconds after the last
+# action (give_back trims after each), so the run ends at its last request.
 PEAK_OVER_WARM_MIB = 200
 IDLE_OVER_WARM_MIB = STORES_MIB + 24  # the stores' budget and little more
 TEMP_FILES = 40  # about 8 per session: upload, previews, two downloads
