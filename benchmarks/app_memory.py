@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--megapixels", type=float, default=12.0)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--warmup-megapixels", type=float, help="photo size of the warm-up sessions (default: --megapixels)"
+    )
     parser.add_argument("--idle", type=float, default=120.0, help="seconds to wait after the last request")
     parser.add_argument("--no-write", action="store_true", help="print the summary line only (tests)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -164,7 +167,8 @@ def main() -> None:
         images = [work / f"photo{n}.jpg" for n in range(2)]
         rows = []
         for n in range(args.warmup + args.sessions):
-            photo(images[n % 2], args.megapixels, n)
+            warming = n < args.warmup and args.warmup_megapixels is not None
+            photo(images[n % 2], args.warmup_megapixels if warming else args.megapixels, n)
             start = time.perf_counter()
             session(url, images[n % 2])
             if n + 1 == args.warmup:

@@ -2,11 +2,12 @@
 
 The bound is checked on a smaller version of benchmarks/app_memory.py's
 pattern: the app launched in its own process (as `python app.py` runs,
-allocator included), 8 sessions (each a new client) of /remove, /rerender
-and /compare with the real U2-Net-p on 2 MP photos, the app's pixel stores
-given 64 MiB (RMBG_APP_MEMORY_MB); its resident memory is sampled over the
-run and after it. What stays after the run is the stores' budget and little
-more; the peak is one request's working memory on top.
+allocator included), a warm-up session on a small photo (both models loaded,
+gradio's first requests served), then 3 sessions (each a new client) of
+/remove, /rerender and /compare with the real U2-Net-p on 2 MP photos, the
+app's pixel stores given 16 MiB (RMBG_APP_MEMORY_MB); its resident memory is
+sampled over the run and read at its end. What stays after the run is the
+stores' budget and little more; the peak is one request's working memory on top.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from rmbg.webapp.look import OutputStore
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-STORES_MIB = 64
-# Measured on a 2-core Xeon (benchmarks/app_memory.py --sessions 8 --megapixels 2 --warmup 1 --idle 5,
-# RMBG_APP_MEMORY_MB=64): peak +213 MiB, +38 MiB after the run; before rmbg.webapp.memory
-# (glibc's default sliding mmap threshold, no trimming) +259 and +142 MiB, over this idle bound.
-PEAK_OVER_WARM_MIB = 320
-IDLE_OVER_WARM_MIB = STORES_MIB + 32  # the stores' budget and little more
-TEMP_FILES = 80  # about 8 per session: upload, previews, two downloads
+STORES_MIB = 16
+# Measured on a 2-core Xeon at load 2-5 (benchmarks/app_memory.py --sessions 3 --megapixels 2 --warmup 1
+# --warmup-megapixels 0.1 --idle 0, RMBG_APP_MEMORY_MB=16): peak +96-101 MiB, +17-20 MiB after the run. With
+# rmbg.webapp.memory's allocator and trimming disabled: peak +175-207, +115-123 after; with the mmap threshold
+# alone off, +109 after; with the stores unbounded (RMBG_APP_MEMORY_MB=100000), +60-63 after: all over the bound
+# after the run. (malloc_trim alone off: +16, within it, as it was within the 8-session run's bound: +41 of 96.)
+# The first 2 MP session is the one that shows the allocator (it leaves +100 MiB without it), hence a warm-up on
+# a small photo, which loads the same models and routes. The RSS does not move in the idle seconds after the last
+# action (give_back trims after each), so the run ends at its last request.
+PEAK_OVER_WARM_MIB = 200
+IDLE_OVER_WARM_MIB = STORES_MIB + 24  # the stores' budget and little more
+TEMP_FILES = 40  # about 8 per session: upload, previews, two downloads
 
 
 def test_downloads_are_bounded_in_count_too(tmp_path):
@@ -40,7 +46,7 @@ def test_downloads_are_bounded_in_count_too(tmp_path):
     assert len([p for p in tmp_path.rglob("*") if p.is_file()]) == 3
 
 
-@pytest.mark.slow  # about 70 s on 2 cores
+@pytest.mark.slow  # about 40 s on 2 cores
 @pytest.mark.uses("gradio")  # `python app.py` in a process of its own
 def test_app_memory_and_temp_files_stay_bounded_under_mixed_load(u2netp_path):  # noqa: F811
     env = dict(os.environ, RMBG_U2NETP_PATH=str(u2netp_path), PYTHONPATH=str(ROOT), RMBG_APP_MEMORY_MB=str(STORES_MIB))
@@ -49,13 +55,15 @@ def test_app_memory_and_temp_files_stay_bounded_under_mixed_load(u2netp_path):  
             sys.executable,
             "benchmarks/app_memory.py",
             "--sessions",
-            "8",
+            "3",
             "--megapixels",
             "2",
             "--warmup",
             "1",
+            "--warmup-megapixels",
+            "0.1",
             "--idle",
-            "5",
+            "0",
             "--no-write",
         ],
         cwd=ROOT,

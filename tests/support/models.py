@@ -1,9 +1,10 @@
 """Inputs for the local models' tests: a synthetic photo, a real DAVIS frame, a
-tiny IS-Net-shaped ONNX graph, deterministic BiRefNet_lite weights, and a local
-HTTP server that serves a weights file (and counts the downloads)."""
+tiny IS-Net-shaped ONNX graph, deterministic BiRefNet_lite weights (or any built
+network's), and a local HTTP server that serves a weights file (and counts the downloads)."""
 
 from __future__ import annotations
 
+import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,6 +75,21 @@ def lite_weights() -> bytes:
     for key in state:
         if key.endswith("relative_position_index"):
             state[key] = swin.relative_position_index(7)
+    return save(state, metadata={"format": "pt"})
+
+
+def network_weights(net, seed: int = 0) -> bytes:
+    """Deterministic weights (seed) for a built network's own state-dict keys, as a safetensors file, with each
+    Swin window's real position index: weights for a stand-in network that no checkpoint's key list describes."""
+    from safetensors.torch import save
+
+    from rmbg.models import swin
+
+    keys = [(key, tuple(t.shape), str(t.dtype).removeprefix("torch.")) for key, t in net.state_dict().items()]
+    state = deterministic_state(keys, seed=seed)
+    for key in state:
+        if key.endswith("relative_position_index"):
+            state[key] = swin.relative_position_index(math.isqrt(state[key].shape[0]))
     return save(state, metadata={"format": "pt"})
 
 
