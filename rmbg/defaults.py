@@ -29,6 +29,10 @@ SAME_TIMING = {"rmbg-1.4": "isnet-general"}
 
 
 def on_gpu() -> bool:
+    from .providers.local.device import no_accelerator_here
+
+    if no_accelerator_here():  # no GPU to find: torch is not imported to be told so
+        return False
     try:
         import torch
     except ImportError:

@@ -8,7 +8,10 @@ POOL.forward()), the only place that takes it; no caller needs to.
 from __future__ import annotations
 
 import functools
+import glob
 import logging
+import os
+import platform
 from typing import Any, Literal
 
 from .cpuinfo import this_cpu
@@ -18,10 +21,27 @@ Precision = Literal["auto", "fp32", "fp16", "bf16"]
 _LOG = logging.getLogger(__name__)
 
 
+# What a GPU torch could use leaves on the machine: NVIDIA's driver, AMD's ROCm, WSL's GPU bridge.
+GPU_TRACES = ("/proc/driver/nvidia", "/dev/nvidia*", "/dev/kfd", "/dev/dxg")
+
+
+@functools.cache
+def no_accelerator_here() -> bool:
+    """Nothing here a GPU could be reached through: no GPU driver's trace (GPU_TRACES), not Apple
+    silicon (MPS), not a ZeroGPU Space (its GPU is lent per call, through torch). Then "auto" is the
+    CPU without importing torch: 1.5-2 s and its memory, at the start of an app that runs only ONNX
+    models on a CPU."""
+    if os.environ.get("SPACES_ZERO_GPU") or (platform.system() == "Darwin" and platform.machine() == "arm64"):
+        return False
+    return not any(glob.glob(trace) for trace in GPU_TRACES)
+
+
 def pick_device(device: str = "auto") -> str:
     """ "auto" -> cuda, then mps, then cpu; anything else is returned as given."""
     if device != "auto":
         return device
+    if no_accelerator_here():
+        return "cpu"
     import torch
 
     if torch.cuda.is_available():
