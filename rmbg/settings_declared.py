@@ -302,7 +302,7 @@ SETTINGS: tuple[Setting, ...] = (
         "1",
         "Show the default model's cut-out at once and a better, slower free model's when it is ready "
         "(the default choice only, on a CPU); 0: one model run per click.",
-        "rmbg.webapp.progressive",
+        "rmbg.webapp.remove.progressive",
     ),
     Setting(
         "RMBG_PUBLIC",

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from rmbg.errors import InvalidImageError
-from rmbg.webapp import actions
 from rmbg.webapp.file_limits import image_max_bytes, shown_mb, upload_max_bytes
+from rmbg.webapp.remove import actions
 
 MB = 2**20
 

@@ -56,7 +56,8 @@ def web_app(url: str, tmp_path: Path):
 
 
 def page(url: str, tmp_path: Path) -> None:
-    from rmbg.webapp import Keys, Look, Session, actions
+    from rmbg.webapp import Keys, Look, Session
+    from rmbg.webapp.remove import actions
 
     with pytest.raises(rmbg.RmbgError, match="may have reached the provider and been billed"):
         actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), web_app(url, tmp_path), 100)

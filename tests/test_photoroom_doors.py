@@ -141,7 +141,8 @@ def _app(tmp_path, fake, cap: str, **photoroom):
 
 
 def test_through_the_remove_tab_a_sandbox_key_passes_a_zero_cap_and_says_watermarked(fake, tmp_path):
-    from rmbg.webapp import Keys, Look, Session, actions
+    from rmbg.webapp import Keys, Look, Session
+    from rmbg.webapp.remove import actions
 
     app = _app(tmp_path, fake, "0")
     picture().save(tmp_path / "a.png")
@@ -154,8 +155,9 @@ def test_through_the_remove_tab_a_sandbox_key_passes_a_zero_cap_and_says_waterma
 
 def test_through_the_remove_tab_previews_are_reserved_at_their_quarter_credit(fake, tmp_path):
     from rmbg.errors import BudgetError
-    from rmbg.webapp import Keys, Look, Session, actions
+    from rmbg.webapp import Keys, Look, Session
     from rmbg.webapp.benchmark import estimate
+    from rmbg.webapp.remove import actions
 
     app = _app(tmp_path, fake, "0.012", size="preview")
     assert estimate(["photoroom", "u2netp"], 4, app) == Decimal("0.020")  # the Benchmark tab's estimate: 4 x $0.005

@@ -12,9 +12,10 @@ import pytest
 from rmbg.errors import ProviderCreditError
 from rmbg.providers.base import ProviderStatus
 from rmbg.vendors import KEY_VARS
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
+from rmbg.webapp import AppConfig, Keys, Look, Session, catalog, comparing
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.remove import actions
 from tests.fakes.photoroom import TEST_KEY as PHOTOROOM_KEY
 from tests.fakes.photoroom import PhotoroomFake
 from tests.fakes.removebg import TEST_KEY as REMOVEBG_KEY

@@ -23,10 +23,10 @@ from ..threads import calm_openmp
 
 calm_openmp()  # a server: PyTorch's threads must not spin against the other requests' (rmbg.threads)
 
-from .actions import remove, rerender  # noqa: E402
 from .catalog import Keys, choices, default_choice, provider_status  # noqa: E402
 from .config import AppConfig  # noqa: E402
 from .look import Look  # noqa: E402
+from .remove.actions import remove, rerender  # noqa: E402
 from .session import Session  # noqa: E402
 
 __all__ = [

@@ -20,7 +20,6 @@ from ..errors import RmbgError
 from ..registry import declarations
 from ..result import Result
 from ..types import format_usd
-from .actions import record, require_image, safe_message
 from .catalog import Keys, build_provider, close, provider_status
 from .config import AppConfig
 from .context import App
@@ -28,6 +27,7 @@ from .downloads import check_refiners, refiner_models
 from .guard import Guarded, payer
 from .look import Look, preview_of, shown
 from .memory import give_back
+from .remove.actions import record, require_image, safe_message
 from .session import Session
 from .zerogpu import on_cpu_config
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from ..image.io import load_image
 from ..replace import DEFAULT_REPLACER, replace_estimate, run_replacer
 from ..types import ReplaceRequest, check_replace_args
-from .actions import require_image, stem_of
 from .catalog import Keys, build_replacer, close
 from .context import App
 from .look import safe_stem
+from .remove.actions import require_image, stem_of
 from .spending import hosted_text
 
 

@@ -52,11 +52,11 @@ from ..errors import InvalidImageError
 from ..image.compose import MIME, normalise_format
 from ..result import Result
 from ..types import UNRECORDED
-from . import actions
 from .catalog import Keys
 from .context import App
 from .identity import rest_identity
 from .look import Look, file_name
+from .remove import actions
 from .rest_body import ERROR_CODES, read_body, refusal
 from .rest_types import (
     FIELDS,

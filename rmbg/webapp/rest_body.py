@@ -43,10 +43,10 @@ from ..errors import (
     ServerBusy,
     UnknownProviderError,
 )
-from . import actions
 from .catalog import Keys, SessionKeyMissing
 from .downloads import DownloadRefused
 from .file_limits import image_max_bytes, shown_mb
+from .remove import actions
 from .rest_types import CpuRetry, Refusal
 from .zerogpu import GpuRefused
 

@@ -32,12 +32,12 @@ from ..video import VideoLimits, VideoResult, remove_video
 from ..video.decode import ClipInfo, probe
 from ..video.encode import SUFFIX
 from ..video.providers import VideoProvider, video_provider, video_providers
-from .actions import warm_key
 from .catalog import Keys, provider_status, status_text
 from .config import AppConfig
 from .context import App
 from .guard import Guarded, payer
 from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
+from .remove.actions import warm_key
 from .spending import hosted_text
 from .video_clips import Clip, app_limits, stem_of, take_clip
 from .video_room import ROOM, need_bytes

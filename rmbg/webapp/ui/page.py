@@ -19,6 +19,8 @@ from ..context import App
 from ..file_limits import shown_mb, upload_max_bytes
 from ..look import OutputStore
 from ..rawcalls import RawCallCheck, Slot
+from ..remove.mcp_tool import mcp_tool
+from ..remove.tab import remove_tab, wire_keys
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
 from ..warmup import preload, preload_cpu
@@ -27,9 +29,7 @@ from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
 from .common import CSS, lenient, log, session_of
 from .compare_tab import compare_tab
-from .mcp_tool import mcp_tool
 from .quota_bar import quota_bar
-from .remove_tab import remove_tab, wire_keys
 from .video_js import PAIR_JS, VIDEO_CSS
 from .video_tab import video_tab
 

@@ -21,26 +21,26 @@ from typing import Any
 
 from PIL import Image
 
-from ..api import remove_background
-from ..errors import InvalidImageError, RmbgError
-from ..image.formats import URL as URL_RE
-from ..image.formats import url_name
-from ..image.framing import frame_source
-from ..image.io import load_image
-from ..providers.base import Provider
-from ..result import Result
-from ..wording import SETTING_NAME, Door, words
-from .catalog import Keys, build_provider, close
-from .context import App
-from .costs import cost_markdown
-from .downloads import check_refiners, refiner_models
-from .file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
-from .guard import Guarded, payer
-from .look import Look, download, preview_of, shown, shrink
-from .memory import give_back
-from .pricebook import PriceBook
-from .session import Session
-from .zerogpu import on_cpu_config
+from ...api import remove_background
+from ...errors import InvalidImageError, RmbgError
+from ...image.formats import URL as URL_RE
+from ...image.formats import url_name
+from ...image.framing import frame_source
+from ...image.io import load_image
+from ...providers.base import Provider
+from ...result import Result
+from ...wording import SETTING_NAME, Door, words
+from ..catalog import Keys, build_provider, close
+from ..context import App
+from ..costs import cost_markdown
+from ..downloads import check_refiners, refiner_models
+from ..file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
+from ..guard import Guarded, payer
+from ..look import Look, download, preview_of, shown, shrink
+from ..memory import give_back
+from ..pricebook import PriceBook
+from ..session import Session
+from ..zerogpu import on_cpu_config
 
 log = logging.getLogger("rmbg.app")
 
@@ -59,7 +59,7 @@ class Shown:
 
 
 def warm_key(provider: Provider) -> str:
-    from ..cache import options_key
+    from ...cache import options_key
 
     return f"{provider.id} {options_key(provider.options())}"
 
@@ -134,7 +134,7 @@ def colour_hex(text: str | None) -> str | None:
     """The page's hex field as '#rrggbb' for the colour swatch: '#f4f4f4',
     'f4f4f4', '#fff' or a CSS name; None when it is not a colour (the swatch
     keeps its colour and the field shows what was typed)."""
-    from ..image.compose import parse_colour
+    from ...image.compose import parse_colour
 
     value = (text or "").strip()
     if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
@@ -340,7 +340,7 @@ def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:
     """An error's message in the words of `door` (rmbg.wording), with every part of this visitor's
     keys and the server's configured keys blanked (rmbg.providers.hosted.payload.scrub: each side
     of "id:secret", any run of 8 of its characters); the library never puts keys in messages."""
-    from ..providers.hosted.payload import known_secrets, scrub
+    from ...providers.hosted.payload import known_secrets, scrub
 
     secrets = (*keys.secrets(), *known_secrets())
     # our sentences name headers ("the X-Fal-Key header"): only the keys' own characters go

@@ -11,14 +11,14 @@ from typing import Any
 import gradio as gr
 
 from ...registry import info
-from .. import actions, catalog, progressive
+from .. import catalog
 from ..catalog import Keys
 from ..context import App
 from ..costs import volume_of
 from ..inputs import Text, Volume
 from ..look import flag
 from ..slots import admitted
-from .common import (
+from ..ui.common import (
     EXAMPLES,
     api_twin,
     colour_control,
@@ -30,10 +30,11 @@ from .common import (
     visitor_of,
     volume_box,
 )
-from .controls import framing_controls, look_controls
-from .forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
+from ..ui.controls import framing_controls, look_controls
+from ..ui.forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
+from ..ui.quota_bar import cpu_button, wire_cpu
+from . import actions, progressive
 from .pick import pick_controls, wire_pick
-from .quota_bar import cpu_button, wire_cpu
 
 
 def remove_tab(
@@ -132,7 +133,7 @@ def wire_remove(
     default_id: str,
 ) -> None:
     """/remove, /rerender and the small updates of the Remove tab. The page's
-    Remove is progressive (rmbg.webapp.progressive): with the default model
+    Remove is progressive (rmbg.webapp.remove.progressive): with the default model
     on a CPU, its result at once, then a better free model's; the named API
     returns the one model's result it was asked for. runs: Remove, and quota_bar's CPU button."""
     cost, (run, cpu_run) = outputs[2], runs

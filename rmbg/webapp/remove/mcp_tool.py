@@ -8,14 +8,14 @@ import gradio as gr
 from ...pricing import price_table
 from ...registry import info, list_providers
 from ...vendors import VENDORS
-from .. import actions
 from ..context import App
 from ..costs import result_line
 from ..look import file_name
 from ..slots import admitted
-from .common import api_twin, log, session_of
-from .controls import tool_arguments, tool_controls
-from .forms import KEY_FIELDS, Call, McpForm, endpoint
+from ..ui.common import api_twin, log, session_of
+from ..ui.controls import tool_arguments, tool_controls
+from ..ui.forms import KEY_FIELDS, Call, McpForm, endpoint
+from . import actions
 
 
 def key_arguments() -> str:

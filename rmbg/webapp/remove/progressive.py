@@ -32,12 +32,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .. import defaults
-from ..defaults import CPU_ORDER, FALLBACK_DEFAULT, SAME_TIMING
-from ..registry import get_provider, info, list_providers
-from ..settings import current
-from .config import AppConfig
-from .downloads import DownloadRefused, check_declared
+from ... import defaults
+from ...defaults import CPU_ORDER, FALLBACK_DEFAULT, SAME_TIMING
+from ...registry import get_provider, info, list_providers
+from ...settings import current
+from ..config import AppConfig
+from ..downloads import DownloadRefused, check_declared
 
 SESSIONS_KEPT = 4096  # browser sessions whose latest Remove is remembered (the oldest are forgotten)
 MAX_S = 20.0  # a better model slower than this on this CPU is not worth the wait
@@ -68,7 +68,7 @@ def plan(provider_id: str, default_id: str, config: AppConfig) -> Plan | None:
     order = (*CPU_ORDER, FALLBACK_DEFAULT)
     if not enabled() or provider_id != default_id or provider_id not in order or defaults.on_gpu():
         return None
-    from ..providers.local import calibration
+    from ...providers.local import calibration
 
     for better in order[: order.index(provider_id)]:
         if better not in list_providers():

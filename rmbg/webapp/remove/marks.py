@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from ..errors import RmbgError
+from ...errors import RmbgError
 from .actions import add_corner, add_point, prompts_of
 
 PREVIEW_SIDE = 1024

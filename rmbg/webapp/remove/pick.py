@@ -1,6 +1,6 @@
 """Picking the subject with SAM 2 on the Remove tab: clicks on the photo (or
 on its marked copy) become keep/drop points or a box, kept as text fields
-that the Remove form sends (rmbg.webapp.marks does the geometry)."""
+that the Remove form sends (rmbg.webapp.remove.marks does the geometry)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from .. import marks
+from . import marks
 
 
 def pick_controls() -> dict[str, Any]:
