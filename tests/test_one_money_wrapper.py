@@ -81,7 +81,8 @@ def rest(url: str, tmp_path: Path) -> None:
 
 
 def compare(url: str, tmp_path: Path) -> None:
-    from rmbg.webapp import Keys, Session, comparing
+    from rmbg.webapp import Keys, Session
+    from rmbg.webapp.compare import comparing
 
     session, _ = comparing.run(Session(), str(EXAMPLE), ["fal-bria"], Keys(fal=FAL_KEY), web_app(url, tmp_path))
     assert session.comparison is not None

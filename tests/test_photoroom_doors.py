@@ -41,7 +41,7 @@ def picture() -> Image.Image:
 
 
 def test_the_page_shows_a_sandbox_result_as_free_and_watermarked_and_projects_the_paid_price(fake):
-    from rmbg.webapp.comparing import caption
+    from rmbg.webapp.compare.comparing import caption
     from rmbg.webapp.costs import projection_text, result_line
     from rmbg.webapp.pricebook import PriceBook
 

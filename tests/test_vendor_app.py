@@ -12,7 +12,8 @@ import pytest
 from rmbg.errors import ProviderCreditError
 from rmbg.providers.base import ProviderStatus
 from rmbg.vendors import KEY_VARS
-from rmbg.webapp import AppConfig, Keys, Look, Session, catalog, comparing
+from rmbg.webapp import AppConfig, Keys, Look, Session, catalog
+from rmbg.webapp.compare import comparing
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
 from rmbg.webapp.remove import actions

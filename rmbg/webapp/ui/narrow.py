@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ...eval.votes import RANKING_HEADERS
 from ..benchreport import SUMMARY_HEADERS
-from ..comparing import TABLE_HEADERS
+from ..compare.comparing import TABLE_HEADERS
 from ..video_compare import TABLE_HEADERS as VIDEO_HEADERS
 
 NARROW_PX = 720  # up to this width galleries and the tables of stacked_rows change

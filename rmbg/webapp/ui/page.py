@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 
 from ...vendors import VENDORS
 from .. import benchmark, catalog, guard, identity, rest
+from ..compare.tab import compare_tab
 from ..config import AppConfig
 from ..context import App
 from ..file_limits import shown_mb, upload_max_bytes
@@ -28,7 +29,6 @@ from ..warmup import warm_up as warm_in_background
 from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
 from .common import CSS, lenient, log, session_of
-from .compare_tab import compare_tab
 from .quota_bar import quota_bar
 from .video_js import PAIR_JS, VIDEO_CSS
 from .video_tab import video_tab

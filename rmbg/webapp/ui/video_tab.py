@@ -314,7 +314,7 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
 
 def ready_ids(app: App) -> list[str]:
     """Local video providers ready here, quick ones first (the Compare view's default pair)."""
-    from ..comparing import default_selection
+    from ..compare.comparing import default_selection
 
     return default_selection("", Keys(), app.config, at_least=2)
 

@@ -15,21 +15,21 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
-from ..compare import PairAgreement, compare
-from ..errors import RmbgError
-from ..registry import declarations
-from ..result import Result
-from ..types import format_usd
-from .catalog import Keys, build_provider, close, provider_status
-from .config import AppConfig
-from .context import App
-from .downloads import check_refiners, refiner_models
-from .guard import Guarded, payer
-from .look import Look, preview_of, shown
-from .memory import give_back
-from .remove.actions import record, require_image, safe_message
-from .session import Session
-from .zerogpu import on_cpu_config
+from ...compare import PairAgreement, compare
+from ...errors import RmbgError
+from ...registry import declarations
+from ...result import Result
+from ...types import format_usd
+from ..catalog import Keys, build_provider, close, provider_status
+from ..config import AppConfig
+from ..context import App
+from ..downloads import check_refiners, refiner_models
+from ..guard import Guarded, payer
+from ..look import Look, preview_of, shown
+from ..memory import give_back
+from ..remove.actions import record, require_image, safe_message
+from ..session import Session
+from ..zerogpu import on_cpu_config
 
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]

@@ -7,13 +7,13 @@ from typing import Any
 
 import gradio as gr
 
-from .. import catalog, comparing, guard, zerogpu
+from .. import catalog, guard, zerogpu
 from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
 from ..look import Look, flag
 from ..slots import COMPARE, admitted
-from .common import (
+from ..ui.common import (
     EXAMPLES,
     api_twin,
     colour_control,
@@ -23,7 +23,8 @@ from .common import (
     results_gallery,
     session_of,
 )
-from .forms import Call, CompareForm, endpoint, key_controls
+from ..ui.forms import Call, CompareForm, endpoint, key_controls
+from . import comparing
 
 
 def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: str) -> gr.CheckboxGroup:
