@@ -934,7 +934,7 @@ def test_ai_background_mistakes_send_nothing(client, fakes, kwargs, words):
 
 
 def test_ai_backgrounds_stop_at_the_session_cap_before_sending(fakes, tmp_path):
-    from rmbg.webapp import replacing
+    from rmbg.webapp.replace import replacing
 
     fal, _ = fakes
     fal.reset()

@@ -89,7 +89,8 @@ def compare(url: str, tmp_path: Path) -> None:
 
 
 def ai_background(url: str, tmp_path: Path) -> None:
-    from rmbg.webapp import Keys, replacing
+    from rmbg.webapp import Keys
+    from rmbg.webapp.replace import replacing
 
     with pytest.raises(rmbg.RmbgError, match="may have reached the provider and been billed"):
         replacing.replace(str(EXAMPLE), "a beach", None, "", None, 1, Keys(fal=FAL_KEY), web_app(url, tmp_path))

@@ -22,11 +22,11 @@ from ..look import OutputStore
 from ..rawcalls import RawCallCheck, Slot
 from ..remove.mcp_tool import mcp_tool
 from ..remove.tab import remove_tab, wire_keys
+from ..replace.tab import ai_tab
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
 from ..warmup import preload, preload_cpu
 from ..warmup import warm_up as warm_in_background
-from .ai_tab import ai_tab
 from .benchmark_tab import benchmark_tab
 from .common import CSS, lenient, log, session_of
 from .quota_bar import quota_bar

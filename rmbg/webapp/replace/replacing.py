@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..image.io import load_image
-from ..replace import DEFAULT_REPLACER, replace_estimate, run_replacer
-from ..types import ReplaceRequest, check_replace_args
-from .catalog import Keys, build_replacer, close
-from .context import App
-from .look import safe_stem
-from .remove.actions import require_image, stem_of
-from .spending import hosted_text
+from ...image.io import load_image
+from ...replace import DEFAULT_REPLACER, replace_estimate, run_replacer
+from ...types import ReplaceRequest, check_replace_args
+from ..catalog import Keys, build_replacer, close
+from ..context import App
+from ..look import safe_stem
+from ..remove.actions import require_image, stem_of
+from ..spending import hosted_text
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def seed_of(value) -> int | None:
     except (TypeError, ValueError):
         number = float("nan")
     if number != number or number != int(number):
-        from ..errors import InvalidRequestError
+        from ...errors import InvalidRequestError
 
         raise InvalidRequestError(f"The seed must be a whole number 0..2147483647, got {str(value)[:40]!r}.")
     return int(number)

@@ -10,10 +10,10 @@ import gradio as gr
 
 from ...replace import replace_estimate
 from ...types import format_usd
-from .. import replacing
 from ..context import App
-from .common import api_twin, image_input, on_page, results_gallery, session_of
-from .forms import Call, ReplaceForm, endpoint, key_controls
+from ..ui.common import api_twin, image_input, on_page, results_gallery, session_of
+from ..ui.forms import Call, ReplaceForm, endpoint, key_controls
+from . import replacing
 
 
 def ai_tab(app: App, keys: tuple[Any, ...]) -> None:
