@@ -119,8 +119,8 @@ def test_evaluate_scores_a_watermarked_result_but_never_averages_or_ranks_it(fak
 
 
 def test_the_benchmark_tab_shows_the_reason_instead_of_a_rank(fake, tmp_path):
-    from rmbg.webapp import benchreport as R
-    from rmbg.webapp.benchmark import Scored
+    from rmbg.webapp.benchmark import report as R
+    from rmbg.webapp.benchmark.scoring import Scored
 
     _dataset(tmp_path)
     scored = Scored(evaluate(tmp_path, [photoroom(fake, SANDBOX)], bootstrap=10), 1000, False)
@@ -156,7 +156,7 @@ def test_through_the_remove_tab_a_sandbox_key_passes_a_zero_cap_and_says_waterma
 def test_through_the_remove_tab_previews_are_reserved_at_their_quarter_credit(fake, tmp_path):
     from rmbg.errors import BudgetError
     from rmbg.webapp import Keys, Look, Session
-    from rmbg.webapp.benchmark import estimate
+    from rmbg.webapp.benchmark.scoring import estimate
     from rmbg.webapp.remove import actions
 
     app = _app(tmp_path, fake, "0.012", size="preview")

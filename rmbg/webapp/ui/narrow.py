@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...eval.votes import RANKING_HEADERS
-from ..benchreport import SUMMARY_HEADERS
+from ..benchmark.report import SUMMARY_HEADERS
 from ..compare.comparing import TABLE_HEADERS
 from ..video_compare import TABLE_HEADERS as VIDEO_HEADERS
 

@@ -13,7 +13,9 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from ...vendors import VENDORS
-from .. import benchmark, catalog, guard, identity, rest
+from .. import catalog, guard, identity, rest
+from ..benchmark import scoring as benchmark
+from ..benchmark.tab import benchmark_tab
 from ..compare.tab import compare_tab
 from ..config import AppConfig
 from ..context import App
@@ -27,7 +29,6 @@ from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
 from ..warmup import preload, preload_cpu
 from ..warmup import warm_up as warm_in_background
-from .benchmark_tab import benchmark_tab
 from .common import CSS, lenient, log, session_of
 from .quota_bar import quota_bar
 from .video_js import PAIR_JS, VIDEO_CSS

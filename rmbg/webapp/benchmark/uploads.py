@@ -25,10 +25,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import InvalidRequestError
-from ..eval.dataset import GT_FOLDERS
-from ..image.io import IMAGE_SUFFIXES
-from .file_limits import image_max_bytes, shown_mb, size_refusal
+from ...errors import InvalidRequestError
+from ...eval.dataset import GT_FOLDERS
+from ...image.io import IMAGE_SUFFIXES
+from ..file_limits import image_max_bytes, shown_mb, size_refusal
 
 MAX_IMAGES = 50
 MAX_TOTAL_BYTES = 400 * 2**20  # everything extracted from one benchmark upload
@@ -278,7 +278,7 @@ def _check_truth(stem: str, path: Path) -> None:
     """Ground truth must be a readable image of a sane size (it is decoded whole when scored)."""
     from PIL import Image, UnidentifiedImageError
 
-    from ..image.io import max_pixels_default as max_pixels
+    from ...image.io import max_pixels_default as max_pixels
 
     try:
         with Image.open(path) as img:

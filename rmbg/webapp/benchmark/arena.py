@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from ..errors import InvalidRequestError, RmbgError
-from ..eval.votes import VoteStore, ranking_rows
-from ..image.compose import parse_colour
-from ..image.io import load_image
-from ..types import format_usd
-from ..wording import words
-from .benchmark import Report, Step, check_choice, paid_run
-from .catalog import Keys
-from .context import App
+from ...errors import InvalidRequestError, RmbgError
+from ...eval.votes import VoteStore, ranking_rows
+from ...image.compose import parse_colour
+from ...image.io import load_image
+from ...types import format_usd
+from ...wording import words
+from ..catalog import Keys
+from ..context import App
+from .scoring import Report, Step, check_choice, paid_run
 from .uploads import Upload
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def run_blind(
 ) -> tuple[CutoutSet, list[list[str]]]:
     """Every ticked provider on every uploaded image (paid up front), kept for voting.
     Returns the cut-outs and a status row per image and provider."""
-    from ..api import matte_for
+    from ...api import matte_for
 
     ids = check_choice(provider_ids)
     if len(ids) < 2:

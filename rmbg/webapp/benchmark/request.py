@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RmbgError
-from ..types import format_usd
-from . import benchmark as B
-from . import benchreport as R
+from ...errors import RmbgError
+from ...types import format_usd
+from ..catalog import Keys
+from ..context import App
+from ..spending import spent_sentence
+from . import report as R
+from . import scoring as B
 from .arena import Arena, run_blind
-from .catalog import Keys
-from .context import App
-from .spending import spent_sentence
 from .uploads import count_images, read_upload
 
 BLIND_HEADERS = ["image", "provider", "status"]

@@ -2,7 +2,7 @@
 prints it, plus the monthly cost), the gallery sorted worst image first, the
 quality-against-cost figure, the status line and the download files.
 
-rmbg.webapp.benchmark runs and scores; this module only presents a `Scored`.
+rmbg.webapp.benchmark.scoring runs and scores; this module only presents a `Scored`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from ..eval.records import ImageRow
-from ..eval.report import fmt_estimate, to_json, write_rows_csv, write_summary_csv
-from ..types import format_usd
-from .context import App
-from .spending import spent_sentence
+from ...eval.records import ImageRow
+from ...eval.report import fmt_estimate, to_json, write_rows_csv, write_summary_csv
+from ...types import format_usd
+from ..context import App
+from ..spending import spent_sentence
 
 if TYPE_CHECKING:
-    from .benchmark import Scored
+    from .scoring import Scored
 
 
 SUMMARY_HEADERS = [
@@ -70,7 +70,7 @@ def summary_rows(scored: Scored) -> list[list[object]]:
 
 def image_score(row: ImageRow, composite_key: str) -> float | None:
     """One image's composite (0-100) as the table's composite would count it, None if it failed."""
-    from ..eval import metrics as M
+    from ...eval import metrics as M
 
     iou, edge = row.values.get("iou"), row.values.get("boundary_f")
     if row.status != "ok" or iou is None or edge is None:
@@ -131,7 +131,7 @@ def plot_figure(scored: Scored):
         import matplotlib
 
         matplotlib.use("Agg", force=True)
-        from ..eval.report import quality_cost_figure
+        from ...eval.report import quality_cost_figure
     except ImportError:
         return None
     return quality_cost_figure(scored.evaluation)

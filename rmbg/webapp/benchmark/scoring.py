@@ -4,7 +4,7 @@ With ground truth the images go through rmbg.eval.run.evaluate, the very
 function behind `rmbg evaluate`, so the tab and the CLI give the same
 numbers for the same files; the tab adds the cost at the visitor's monthly
 volume, a gallery sorted worst first and the downloads. Without ground truth
-the cut-outs go to blind voting (rmbg.webapp.arena).
+the cut-outs go to blind voting (rmbg.webapp.benchmark.arena).
 
 Money: before any image is sent, the run's price-table estimate must fit
 under the visitor's caps now (else nothing runs); then every hosted call is
@@ -26,13 +26,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import RmbgError
-from ..eval.records import ImageRow
-from ..eval.report import Evaluation
-from ..eval.run import evaluate
-from .catalog import Keys, build_provider, close
-from .context import App
-from .guard import Guarded, payer
+from ...errors import RmbgError
+from ...eval.records import ImageRow
+from ...eval.report import Evaluation
+from ...eval.run import evaluate
+from ..catalog import Keys, build_provider, close
+from ..context import App
+from ..guard import Guarded, payer
 from .uploads import Upload
 
 THUMB_SIDE = 320  # px, long side of a gallery cut-out
@@ -76,7 +76,7 @@ def estimate(provider_ids: Sequence[str], n_images: int, app: App) -> Decimal:
     """Cost of every ticked hosted provider on n images (USD), each priced as the
     operator configured it (a preview at its 0.25 credit, a configured price);
     a visitor's sandbox key is not known here, so it is priced as a paid one."""
-    from ..registry import declarations, get_provider
+    from ...registry import declarations, get_provider
 
     hosted = {d.id for d in declarations() if d.kind == "hosted"}
     total = Decimal(0)
@@ -207,7 +207,7 @@ class Scored:
 
 
 def thumbnail_cutout(source_path: Path, alpha: Image.Image) -> Image.Image:
-    from ..image.io import load_image
+    from ...image.io import load_image
 
     rgb = load_image(source_path).rgb  # EXIF-turned, as the provider saw it
     if alpha.size != rgb.size:
@@ -231,7 +231,7 @@ def run_scored(
     bootstrap: int = 2000,
 ) -> Scored:
     """Ground-truth benchmark: rmbg.eval.run.evaluate on the uploaded folder, paid up front."""
-    from ..eval.dataset import discover
+    from ...eval.dataset import discover
 
     dataset = discover(upload.root)
     cutouts: dict[tuple[str, str], Image.Image] = {}

@@ -1,6 +1,6 @@
 """The Benchmark tab: the visitor's images (and optional ground truth) through
 several providers: scores like `rmbg evaluate` with ground truth, blind votes
-without (rmbg.webapp.benchrun, .arena); values travel as BenchmarkForm."""
+without (rmbg.webapp.benchmark.request, .arena); values travel as BenchmarkForm."""
 
 from __future__ import annotations
 
@@ -14,17 +14,19 @@ from ..context import App
 from ..costs import volume_of
 from ..inputs import Text
 from ..slots import BENCHMARK, admitted
-from .common import api_twin, colour_control, on_page, session_of, volume_box
-from .forms import BenchmarkForm, Call, endpoint, key_controls
+from ..ui.common import api_twin, colour_control, on_page, session_of, volume_box
+from ..ui.forms import BenchmarkForm, Call, endpoint, key_controls
 
 
 def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.CheckboxGroup:
     """The Benchmark tab: the visitor's images (and optional ground truth) through several providers:
-    scores like `rmbg evaluate` with ground truth, blind votes without (rmbg.webapp.benchrun, .arena).
+    scores like `rmbg evaluate` with ground truth, blind votes without (rmbg.webapp.benchmark.request, .arena).
     Returns the provider checkboxes (a pasted key refreshes them)."""
     from ...eval.votes import RANKING_HEADERS, VoteStore
-    from .. import benchmark, benchreport, benchrun
-    from ..arena import BACKGROUNDS, Arena
+    from . import report as benchreport
+    from . import request as benchrun
+    from . import scoring as benchmark
+    from .arena import BACKGROUNDS, Arena
 
     arena = Arena(VoteStore())
     with gr.Row(equal_height=False):
