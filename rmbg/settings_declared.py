@@ -21,7 +21,7 @@ class Setting:
     read_by: str
 
 
-ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
+ROOM = "rmbg.webapp.video.room"  # what the app's video clips may hold at once, and how long one waits for it
 WEB = "rmbg.webapp.config"
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
 

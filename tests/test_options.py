@@ -219,7 +219,7 @@ def test_a_clips_settings_are_declared_once_for_its_doors():
     from rmbg.options import VIDEO
     from rmbg.video.api import remove_video
     from rmbg.webapp.rest_video import VIDEO_FIELDS, VideoFields
-    from rmbg.webapp.ui.video_forms import VideoForm, VideoRerenderForm
+    from rmbg.webapp.video.forms import VideoForm, VideoRerenderForm
 
     video = build_parser()._subparsers._group_actions[0].choices["video"]  # type: ignore[union-attr]
     flags = {a.dest: a.option_strings for a in video._actions}

@@ -53,8 +53,8 @@ from .look import Look
 from .rest_body import ERROR_CODES, TooLarge, read_body, refusal
 from .rest_types import Answered, Refusal, bodies, keys_of, option_fields, parameters, validated
 from .slots import Slots, admitted
-from .video_clips import Clip, Upload, clip_of
-from .videos import VideoLook, remove
+from .video.clips import Clip, Upload, clip_of
+from .video.videos import VideoLook, remove
 
 VIDEO_CONCURRENCY = 2  # clips being cut at once through REST (each runs for seconds to minutes)
 MEDIA = {

@@ -27,12 +27,12 @@ from ..remove.tab import remove_tab, wire_keys
 from ..replace.tab import ai_tab
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
+from ..video.js import PAIR_JS, VIDEO_CSS
+from ..video.tab import video_tab
 from ..warmup import preload, preload_cpu
 from ..warmup import warm_up as warm_in_background
 from .common import CSS, lenient, log, session_of
 from .quota_bar import quota_bar
-from .video_js import PAIR_JS, VIDEO_CSS
-from .video_tab import video_tab
 
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
 # gradio's temporary files (uploads, previews, downloads): every 10 minutes, those

@@ -1,12 +1,12 @@
 """Two providers on one clip, side by side (the Video tab's Compare view).
 
-Both providers are built and checked against the clip first (rmbg.webapp.videos.ready:
+Both providers are built and checked against the clip first (rmbg.webapp.video.videos.ready:
 keys, licence, each hosted service's limits, and both clips' holds together against the
 caps), so a side that cannot run is refused before the other runs or is paid. The clip
-then goes through each provider in turn (rmbg.webapp.videos.cut: the same key rules,
+then goes through each provider in turn (rmbg.webapp.video.videos.cut: the same key rules,
 guard, caps and memory budget as one cut-out), each into a transparent WebM that
 the page plays over a checkerboard; the page plays both in sync, or steps both
-to one frame with one slider (rmbg.webapp.ui.video_js). Beside them: frames,
+to one frame with one slider (rmbg.webapp.video.js). Beside them: frames,
 seconds and cost of each, and how far their mattes agree, frame by frame.
 Stopped or failed half-way, nothing is offered and nothing is kept (what a
 hosted call already sent costs is counted by the charge rules all the same).
@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidRequestError
-from ..eval.metrics import iou, mae
-from ..video import VideoResult
-from ..video.decode import probe
-from ..video.providers import VideoProvider, video_provider
-from .catalog import Keys
-from .context import App
-from .look import safe_stem
-from .video_clips import Clip, app_limits, stem_of, take_clip
-from .video_shelf import Kept
-from .video_sides import Side, ready
+from ...errors import InvalidRequestError
+from ...eval.metrics import iou, mae
+from ...video import VideoResult
+from ...video.decode import probe
+from ...video.providers import VideoProvider, video_provider
+from ..catalog import Keys
+from ..context import App
+from ..look import safe_stem
+from .clips import Clip, app_limits, stem_of, take_clip
+from .shelf import Kept
+from .sides import Side, ready
 from .videos import Report, VideoLook, cut, progress_report
 
 TABLE_HEADERS = ["provider", "frames", "model s", "total s", "cost"]

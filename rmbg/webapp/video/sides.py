@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..errors import BudgetError, ModelUnavailableError
-from ..ledger import Refused
-from ..payer import Payer
-from ..paying import Payment, everywhere, refusal_words
-from ..video.decode import ClipInfo
-from ..video.hosted import job_for, payment_for
-from ..video.providers import VideoProvider
-from .catalog import Keys, build_provider, build_video_provider, close
-from .context import App
-from .zerogpu import on_cpu_config
+from ...errors import BudgetError, ModelUnavailableError
+from ...ledger import Refused
+from ...payer import Payer
+from ...paying import Payment, everywhere, refusal_words
+from ...video.decode import ClipInfo
+from ...video.hosted import job_for, payment_for
+from ...video.providers import VideoProvider
+from ..catalog import Keys, build_provider, build_video_provider, close
+from ..context import App
+from ..zerogpu import on_cpu_config
 
 
 @dataclass

@@ -12,8 +12,8 @@ hosted call already sent is charged as the charge rules say. Files are written
 beside the output under a hidden name and renamed at the end (rmbg.video), so
 a stopped or failed run offers nothing half-written, and its folder goes.
 
-Which clips are taken, and how: rmbg.webapp.video_clips; what is kept
-between clicks: rmbg.webapp.video_shelf.
+Which clips are taken, and how: rmbg.webapp.video.clips; what is kept
+between clicks: rmbg.webapp.video.shelf.
 """
 
 from __future__ import annotations
@@ -26,23 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidImageError, InvalidRequestError
-from ..image.io import load_image
-from ..video import VideoLimits, VideoResult, remove_video
-from ..video.decode import ClipInfo, probe
-from ..video.encode import SUFFIX
-from ..video.providers import VideoProvider, video_provider, video_providers
-from .catalog import Keys, provider_status, status_text
-from .config import AppConfig
-from .context import App
-from .guard import Guarded, payer
-from .look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
-from .remove.actions import warm_key
-from .spending import hosted_text
-from .video_clips import Clip, app_limits, stem_of, take_clip
-from .video_room import ROOM, need_bytes
-from .video_shelf import Kept
-from .video_sides import Side, ready
+from ...errors import InvalidImageError, InvalidRequestError
+from ...image.io import load_image
+from ...video import VideoLimits, VideoResult, remove_video
+from ...video.decode import ClipInfo, probe
+from ...video.encode import SUFFIX
+from ...video.providers import VideoProvider, video_provider, video_providers
+from ..catalog import Keys, provider_status, status_text
+from ..config import AppConfig
+from ..context import App
+from ..guard import Guarded, payer
+from ..look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
+from ..remove.actions import warm_key
+from ..spending import hosted_text
+from .clips import Clip, app_limits, stem_of, take_clip
+from .room import ROOM, need_bytes
+from .shelf import Kept
+from .sides import Side, ready
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
 ON_A_BACKGROUND = ("mp4", "matte")  # mp4 is drawn on the background; the matte ignores it
@@ -172,7 +172,7 @@ def cut(
 ) -> VideoResult:
     """One provider on one clip (its header `info`), writing `outputs` ((format, path), ...) under
     the visitor's key rules and caps (module docstring) and the video doors' memory budget
-    (rmbg.webapp.video_room: the clip waits for room before its first frame is decoded);
+    (rmbg.webapp.video.room: the clip waits for room before its first frame is decoded);
     `audio`: keep the clip's sound. Closes the side's provider."""
     entry, provider = side.entry, side.provider
     try:

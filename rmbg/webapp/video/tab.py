@@ -2,7 +2,7 @@
 format, a preview over a checkerboard, the frames' progress with time left,
 Stop, the cost line, a download) or two providers side by side (played in
 sync, or stepped frame by frame with one slider). The decisions are
-rmbg.webapp.videos and .video_compare; the browser side is .video_js.
+rmbg.webapp.video.videos and .video_compare; the browser side is .video_js.
 
 Named API: /video, /video_rerender, /video_compare and /video_stop (stops the
 caller's run in progress: its gradio session's)."""
@@ -13,13 +13,13 @@ from typing import Any
 
 import gradio as gr
 
-from .. import guard, video_clips, video_compare, videos, zerogpu
+from .. import guard, zerogpu
 from ..catalog import Keys
 from ..context import App
 from ..inputs import Text
 from ..look import BACKGROUNDS
 from ..slots import VIDEO, admitted
-from .common import (
+from ..ui.common import (
     api_twin,
     colour_control,
     download_update,
@@ -30,9 +30,12 @@ from .common import (
     page_errors,
     session_of,
 )
-from .forms import Call, endpoint, key_controls
-from .video_forms import VideoCompareForm, VideoForm, VideoRerenderForm
-from .video_js import PAUSE_JS, PLAY_JS, STEP_JS
+from ..ui.forms import Call, endpoint, key_controls
+from . import clips as video_clips
+from . import compare as video_compare
+from . import videos
+from .forms import VideoCompareForm, VideoForm, VideoRerenderForm
+from .js import PAUSE_JS, PLAY_JS, STEP_JS
 
 TRANSPARENT_FORMATS = ["webm", "mov", "gif", "webp", "matte"]
 ON_A_BACKGROUND = ["mp4", "matte"]

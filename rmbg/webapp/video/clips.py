@@ -11,12 +11,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..image.formats import URL, url_name
-from ..video import VideoLimits
-from ..video.decode import probe, spool
-from ..video.limits import InvalidVideoError
-from .context import App
-from .look import safe_stem
+from ...image.formats import URL, url_name
+from ...video import VideoLimits
+from ...video.decode import probe, spool
+from ...video.limits import InvalidVideoError
+from ..context import App
+from ..look import safe_stem
 
 
 def app_limits() -> VideoLimits:

@@ -37,10 +37,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import ServerBusy
-from ..settings import current
-from ..video.limits import VideoStopped
-from .slots import given_back_while_waiting
+from ...errors import ServerBusy
+from ...settings import current
+from ...video.limits import VideoStopped
+from ..slots import given_back_while_waiting
 
 MIB = 2**20
 DEFAULT_BUDGET_MB = 896
