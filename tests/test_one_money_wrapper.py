@@ -67,7 +67,7 @@ def rest(url: str, tmp_path: Path) -> None:
     from fastapi import FastAPI
     from starlette.testclient import TestClient
 
-    from rmbg.webapp import rest
+    from rmbg.webapp.rest import routes as rest
 
     web = FastAPI(routes=rest.routes(web_app(url, tmp_path), lambda: "u2netp", fetch=None))
     with TestClient(web) as client:

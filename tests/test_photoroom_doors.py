@@ -73,7 +73,7 @@ def test_the_monthly_projection_lists_the_previews_vendors_price_apart():
 
 def test_rest_headers_say_watermarked(fake):
     from rmbg.webapp.look import Look
-    from rmbg.webapp.rest import headers_of
+    from rmbg.webapp.rest.routes import headers_of
 
     marked = rmbg.remove_background(picture(), photoroom(fake, SANDBOX), cache=None)
     paid = rmbg.remove_background(picture(), photoroom(fake), cache=None)

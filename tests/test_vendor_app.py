@@ -106,7 +106,7 @@ def test_rest_clients_send_the_new_keys_in_their_own_headers(fakes, tmp_path):
     from fastapi import FastAPI
     from starlette.testclient import TestClient
 
-    from rmbg.webapp import rest
+    from rmbg.webapp.rest import routes as rest
 
     removebg, photoroom, _ = fakes
     web = FastAPI(routes=rest.routes(app_of(fakes, tmp_path), lambda: "u2netp", fetch=None))  # as gradio's app

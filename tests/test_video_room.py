@@ -147,7 +147,7 @@ def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_pa
     monkeypatch.setenv("RMBG_VIDEO_MEMORY_MB", str(one // MIB + 1))  # room for one clip, not two
     app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
     frames: dict[int, int] = {}
-    rest = Slots(2)  # POST /api/video's (rmbg.webapp.rest_video); the tab's are the app's
+    rest = Slots(2)  # POST /api/video's (rmbg.webapp.rest.video); the tab's are the app's
 
     def send(i: int) -> None:
         with rest.taken() if i < 2 else contextlib.nullcontext():

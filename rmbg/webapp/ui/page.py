@@ -13,7 +13,7 @@ from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from ...vendors import VENDORS
-from .. import catalog, guard, identity, rest
+from .. import catalog, guard, identity
 from ..benchmark import scoring as benchmark
 from ..benchmark.tab import benchmark_tab
 from ..compare.tab import compare_tab
@@ -25,6 +25,7 @@ from ..rawcalls import RawCallCheck, Slot
 from ..remove.mcp_tool import mcp_tool
 from ..remove.tab import remove_tab, wire_keys
 from ..replace.tab import ai_tab
+from ..rest import routes as rest
 from ..session import Session
 from ..upload_room import UploadLimit, UploadRoom
 from ..video.js import PAIR_JS, VIDEO_CSS

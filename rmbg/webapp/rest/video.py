@@ -10,7 +10,7 @@ for background "image"), or JSON with its `url` (fetched behind the SSRF
 guard). Fields, all optional: provider (a video provider: any local model, or
 a hosted one priced per second), background ("transparent", a colour, or
 "image"), format (webm, mov, mp4, matte, gif, webp). The same identity, key
-headers and spending caps as `POST /api/remove` (rmbg.webapp.rest): the
+headers and spending caps as `POST /api/remove` (rmbg.webapp.rest.routes): the
 per-session cap applies per client address; a hosted provider's clip is
 reserved as duration x price per second before it is sent. The body may hold
 a clip of up to the video limit (RMBG_VIDEO_MAX_MB) and a background picture
@@ -22,7 +22,7 @@ A client that hangs up stops the run at the next frame.
 Response: the video file, with X-Rmbg-Provider, X-Rmbg-Frames,
 X-Rmbg-Duration (seconds of video), X-Rmbg-Seconds (model),
 X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD and X-Rmbg-Cost-Source. Errors as
-/api/remove's (rmbg.webapp.rest_body). The types are pydantic models here,
+/api/remove's (rmbg.webapp.rest.body). The types are pydantic models here,
 documented in GET /api/openapi.json beside /api/remove's.
 """
 
@@ -42,19 +42,19 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from ..options import VIDEO
-from ..video.limits import InvalidVideoError
-from .catalog import Keys
-from .context import App
-from .file_limits import image_max_bytes, size_refusal, video_body_bytes, video_body_refusal, video_max_bytes
-from .identity import rest_identity
-from .inputs import Text
-from .look import Look
-from .rest_body import ERROR_CODES, TooLarge, read_body, refusal
-from .rest_types import Answered, Refusal, bodies, keys_of, option_fields, parameters, validated
-from .slots import Slots, admitted
-from .video.clips import Clip, Upload, clip_of
-from .video.videos import VideoLook, remove
+from ...options import VIDEO
+from ...video.limits import InvalidVideoError
+from ..catalog import Keys
+from ..context import App
+from ..file_limits import image_max_bytes, size_refusal, video_body_bytes, video_body_refusal, video_max_bytes
+from ..identity import rest_identity
+from ..inputs import Text
+from ..look import Look
+from ..slots import Slots, admitted
+from ..video.clips import Clip, Upload, clip_of
+from ..video.videos import VideoLook, remove
+from .body import ERROR_CODES, TooLarge, read_body, refusal
+from .types import Answered, Refusal, bodies, keys_of, option_fields, parameters, validated
 
 VIDEO_CONCURRENCY = 2  # clips being cut at once through REST (each runs for seconds to minutes)
 MEDIA = {

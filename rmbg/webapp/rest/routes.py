@@ -25,15 +25,15 @@ provider failed or timed out, 403 a model download this server does not
 allow its visitors or a model whose licence it refuses (RMBG_COMMERCIAL_ONLY),
 503 a model that cannot run here).
 
-The types are declared once, as pydantic models (rmbg.webapp.rest_types):
+The types are declared once, as pydantic models (rmbg.webapp.rest.types):
 the request's fields with their checks, the key headers (one per vendor,
 rmbg.vendors), the response's headers and the error body. The route is a
 FastAPI APIRouter's, served on gradio's FastAPI app; `GET /api/openapi.json`
 is FastAPI's document of it, generated from those models (OpenAPI 3.1; the
 fuzz tests generate requests from it). The body is read here, not by FastAPI:
 its size is counted as it streams, and a form or JSON is parsed only under
-that limit (rmbg.webapp.rest_body, shared with `POST /api/video`, whose route,
-rmbg.webapp.rest_video, is on the same router and in the same document); its
+that limit (rmbg.webapp.rest.body, shared with `POST /api/video`, whose route,
+rmbg.webapp.rest.video, is on the same router and in the same document); its
 fields are then validated by the model.
 """
 
@@ -48,17 +48,18 @@ from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import InvalidImageError
-from ..image.compose import MIME, normalise_format
-from ..result import Result
-from ..types import UNRECORDED
-from .catalog import Keys
-from .context import App
-from .identity import rest_identity
-from .look import Look, file_name
-from .remove import actions
-from .rest_body import ERROR_CODES, read_body, refusal
-from .rest_types import (
+from ...errors import InvalidImageError
+from ...image.compose import MIME, normalise_format
+from ...result import Result
+from ...types import UNRECORDED
+from ..catalog import Keys
+from ..context import App
+from ..identity import rest_identity
+from ..look import Look, file_name
+from ..remove import actions
+from ..slots import Slots, admitted
+from .body import ERROR_CODES, read_body, refusal
+from .types import (
     FIELDS,
     FILES,
     NO_IMAGE,
@@ -72,8 +73,7 @@ from .rest_types import (
     render_fields,
     responses,
 )
-from .rest_video import video_route
-from .slots import Slots, admitted
+from .video import video_route
 
 __all__ = ["openapi", "router", "routes"]
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)

@@ -28,7 +28,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..errors import (
+from ...errors import (
     BudgetError,
     InvalidImageError,
     LicenceError,
@@ -43,12 +43,12 @@ from ..errors import (
     ServerBusy,
     UnknownProviderError,
 )
-from .catalog import Keys, SessionKeyMissing
-from .downloads import DownloadRefused
-from .file_limits import image_max_bytes, shown_mb
-from .remove import actions
-from .rest_types import CpuRetry, Refusal
-from .zerogpu import GpuRefused
+from ..catalog import Keys, SessionKeyMissing
+from ..downloads import DownloadRefused
+from ..file_limits import image_max_bytes, shown_mb
+from ..remove import actions
+from ..zerogpu import GpuRefused
+from .types import CpuRetry, Refusal
 
 log = logging.getLogger("rmbg.rest")
 STATUS: tuple[tuple[type[BaseException], int], ...] = (

@@ -11,7 +11,7 @@ what a response carries, and the OpenAPI document generated from them.
 - `Made`: the response's headers (the body is the image); `Refusal`: the
   JSON body of every error.
 
-rmbg.webapp.rest serves the route; the document is FastAPI's (get_openapi
+rmbg.webapp.rest.routes serves the route; the document is FastAPI's (get_openapi
 over that route), with the request body's two media types and the headers
 written from these models.
 """
@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from ..errors import InvalidImageError, InvalidRequestError
-from ..image.compose import MIME
-from ..options import Option, at
-from ..vendors import VENDORS
-from .inputs import Flag, Text, kind_of
+from ...errors import InvalidImageError, InvalidRequestError
+from ...image.compose import MIME
+from ...options import Option, at
+from ...vendors import VENDORS
+from ..inputs import Flag, Text, kind_of
 
 M = TypeVar("M", bound=BaseModel)
 
