@@ -9,7 +9,7 @@ picture's, rmbg.webapp.file_limits); a body that declares more is answered
 back as starlette UploadFiles (spooled to disk past 1 MB), so a route copies a
 large one where it needs it without holding it in memory.
 
-Errors are JSON {"error": message} (rest_types.Refusal) with a fitting
+Errors are JSON {"error": message} (rest.types.Refusal) with a fitting
 status: STATUS maps rmbg's errors to codes; 413 too large, 415 not a form
 nor JSON, 500 anything unexpected (logged, never shown); 429 a ZeroGPU
 refusal, with the fields that run the same image on the CPU (gpu_refusal).

@@ -2,7 +2,7 @@
 format, a preview over a checkerboard, the frames' progress with time left,
 Stop, the cost line, a download) or two providers side by side (played in
 sync, or stepped frame by frame with one slider). The decisions are
-rmbg.webapp.video.videos and .video_compare; the browser side is .video_js.
+rmbg.webapp.video.videos and .compare; the browser side is .js.
 
 Named API: /video, /video_rerender, /video_compare and /video_stop (stops the
 caller's run in progress: its gradio session's)."""
