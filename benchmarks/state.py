@@ -5,7 +5,7 @@ SQLite and on PostgreSQL: the Benchmark tab's votes and the batch manifests.
 
 For each store:
 - votes: --visitors visitors each send two votes on their one pair at the same
-  moment (threads of one process, through rmbg.webapp.arena.Arena as the app
+  moment (threads of one process, through rmbg.webapp.benchmark.arena.Arena as the app
   runs it): the wall time, the requests that failed (anything but a vote or
   'already voted'), and the votes counted (one per visitor);
 - the ranking of 1,000 stored votes (500 bootstrap resamples): what each
@@ -38,7 +38,7 @@ from harness import table, write_results
 from rmbg.eval.votes import Vote, VoteStore, ranking
 from rmbg.ledger.manifests import ManifestBook, Row
 from rmbg.ledger.sql import SqlLedger
-from rmbg.webapp.arena import Arena, CutoutSet
+from rmbg.webapp.benchmark.arena import Arena, CutoutSet
 
 CLAIMER = """
 import sys

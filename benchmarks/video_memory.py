@@ -10,7 +10,7 @@ frame-size limit, 1920x1080, as it is cut), H.264, each with a tint of its own.
 1. One 480p clip through POST /api/video warms the app (the model loaded, the codecs' libraries
    mapped); the RSS after it is the warm level.
 2. Each size alone through POST /api/video, U2-Net-p, WebM out: peak RSS over the RSS before it.
-   What rmbg.webapp.video_room's estimate (`need_bytes`) is fitted to.
+   What rmbg.webapp.video.room's estimate (`need_bytes`) is fitted to.
 3. Four 4K clips at once, as the issue measured them: two through POST /api/video, two through the
    page's /video API (gradio_client), each from its own thread: the peak RSS over the warm level,
    each request's wall time, and how long each waited for room (the order they ran in).

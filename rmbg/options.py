@@ -1,7 +1,7 @@
 """The render options, declared once: how a matte becomes what a person gets.
 
 Each door's spelling of them is generated from `OPTIONS` (a clip's from `VIDEO`): the command
-line's flags (rmbg.cli.choosing), the REST models (rmbg.webapp.rest_types), the page's form fields
+line's flags (rmbg.cli.choosing), the REST models (rmbg.webapp.rest.types), the page's form fields
 and controls and the MCP tool's arguments (rmbg.webapp.ui.forms, .controls), the Python keywords
 (`RenderKeywords`, read by rmbg.result.render_options). An option is declared here and done where
 its work is (rmbg.types.RenderOptions, rmbg.image.compose, rmbg.image.framing).

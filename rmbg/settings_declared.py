@@ -21,7 +21,7 @@ class Setting:
     read_by: str
 
 
-ROOM = "rmbg.webapp.video_room"  # what the app's video clips may hold at once, and how long one waits for it
+ROOM = "rmbg.webapp.video.room"  # what the app's video clips may hold at once, and how long one waits for it
 WEB = "rmbg.webapp.config"
 PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
 
@@ -302,7 +302,7 @@ SETTINGS: tuple[Setting, ...] = (
         "1",
         "Show the default model's cut-out at once and a better, slower free model's when it is ready "
         "(the default choice only, on a CPU); 0: one model run per click.",
-        "rmbg.webapp.progressive",
+        "rmbg.webapp.remove.progressive",
     ),
     Setting(
         "RMBG_PUBLIC",

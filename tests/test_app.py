@@ -21,11 +21,12 @@ from PIL import Image  # noqa: E402
 
 from rmbg.errors import BudgetError, InvalidImageError, ProviderHTTPError  # noqa: E402
 from rmbg.providers.base import ProviderStatus  # noqa: E402
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog  # noqa: E402
+from rmbg.webapp import AppConfig, Keys, Look, Session, catalog
 from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
 from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.costs import volume_of  # noqa: E402
 from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
+from rmbg.webapp.remove import actions
 from rmbg.webapp.spending import Ledger  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
@@ -933,7 +934,7 @@ def test_ai_background_mistakes_send_nothing(client, fakes, kwargs, words):
 
 
 def test_ai_backgrounds_stop_at_the_session_cap_before_sending(fakes, tmp_path):
-    from rmbg.webapp import replacing
+    from rmbg.webapp.replace import replacing
 
     fal, _ = fakes
     fal.reset()

@@ -83,7 +83,7 @@ def test_a_handler_receives_the_form_by_name_with_the_fields_defaults():
 def test_every_value_a_form_takes_has_the_check_of_its_type():
     """Each form field is typed with a kind (rmbg.webapp.inputs) whose check runs before the handler, an
     uploaded image's (its file's size) too: only the MCP tool's image (a URL or a data: URI, held to its
-    limits where it is read) and the Benchmark's files (rmbg.webapp.uploads) go without one."""
+    limits where it is read) and the Benchmark's files (rmbg.webapp.benchmark.uploads) go without one."""
     from rmbg.webapp.ui.forms import BenchmarkForm, CompareForm, McpForm, RemoveForm, ReplaceForm, RerenderForm
 
     forms = (RemoveForm, RerenderForm, CompareForm, ReplaceForm, BenchmarkForm, McpForm)

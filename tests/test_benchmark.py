@@ -18,12 +18,12 @@ from PIL import Image
 from rmbg.errors import BudgetError
 from rmbg.eval.votes import Vote, VoteStore, ranking
 from rmbg.webapp import AppConfig
-from rmbg.webapp.arena import Arena, CutoutSet, run_blind
-from rmbg.webapp.benchmark import estimate, run_scored
-from rmbg.webapp.benchrun import run as bench_run
+from rmbg.webapp.benchmark.arena import Arena, CutoutSet, run_blind
+from rmbg.webapp.benchmark.request import run as bench_run
+from rmbg.webapp.benchmark.scoring import estimate, run_scored
+from rmbg.webapp.benchmark.uploads import MAX_IMAGES, UploadError, read_upload
 from rmbg.webapp.catalog import Keys
 from rmbg.webapp.context import App
-from rmbg.webapp.uploads import MAX_IMAGES, UploadError, read_upload
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.support.benchmark import DAVIS, FRAMES, png_bytes
@@ -229,7 +229,7 @@ def test_a_zip_bomb_is_refused_before_it_inflates(tmp_path):
 
 
 def test_a_member_bigger_than_its_header_says_is_cut_off(tmp_path, monkeypatch):
-    from rmbg.webapp import uploads
+    from rmbg.webapp.benchmark import uploads
 
     archive = make_zip(tmp_path / "a.zip", {"big.png": os.urandom(64 * 1024)})
     # an image's limit of 10,000 bytes; the header says 64 KiB; the copy stops at the limit whatever it says
@@ -285,7 +285,7 @@ def test_unreadable_ground_truth_is_refused_at_upload(tmp_path):
 
 
 def test_progress_steps_count_images_and_providers_within_an_image():
-    from rmbg.webapp.benchmark import Step
+    from rmbg.webapp.benchmark.scoring import Step
 
     steps = [Step.of(done, 6, 3, f"img{(done - 1) // 3}", "p", True) for done in range(1, 7)]
     assert [(s.image, s.images_done, s.in_image) for s in steps] == [
@@ -300,7 +300,7 @@ def test_progress_steps_count_images_and_providers_within_an_image():
 
 
 def test_stop_flags_belong_to_one_session():
-    from rmbg.webapp.benchmark import Stops
+    from rmbg.webapp.benchmark.scoring import Stops
 
     stops = Stops()
     assert stops.stop("a") is False  # nothing running: nothing to stop

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from rmbg.webapp import benchmark
-from rmbg.webapp.benchmark import RunStop
+from rmbg.webapp.benchmark import scoring as benchmark
+from rmbg.webapp.benchmark.scoring import RunStop
 from rmbg.webapp.catalog import SLOTS
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
@@ -145,8 +145,9 @@ def test_a_run_whose_models_would_outlast_the_limit_is_refused_before_anything_r
     checked before any provider is built: 5 images x 3 s > a 10 s limit is refused; 3 x 3 s is not."""
     from rmbg.errors import RmbgError
     from rmbg.eval.votes import VoteStore
-    from rmbg.webapp import AppConfig, benchrun
-    from rmbg.webapp.arena import Arena
+    from rmbg.webapp import AppConfig
+    from rmbg.webapp.benchmark import request as benchrun
+    from rmbg.webapp.benchmark.arena import Arena
     from rmbg.webapp.catalog import Keys
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore

@@ -25,9 +25,10 @@ from rmbg.errors import (
 from rmbg.providers.hosted.fal import FalBria, fal_bria
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware import runware_rembg
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions
+from rmbg.webapp import AppConfig, Keys, Look, Session
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.remove import actions
 from tests.fakes.common import refused_url
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake

@@ -23,9 +23,10 @@ from rmbg import registry
 from rmbg.image.compose import encode
 from rmbg.providers.base import ProviderStatus
 from rmbg.types import Cost, Matte
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions
+from rmbg.webapp import AppConfig, Keys, Look, Session
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.remove import actions
 
 SUBJECT = np.array([200, 30, 30], np.float32)
 SIZE = (96, 72)

@@ -17,11 +17,12 @@ import pytest
 from PIL import Image
 
 from rmbg.providers.base import ProviderStatus
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions
+from rmbg.webapp import AppConfig, Keys, Look, Session
 from rmbg.webapp.config import public_deployment
 from rmbg.webapp.context import App
 from rmbg.webapp.downloads import DownloadRefused, check_declared, check_hub_repo
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.remove import actions
 from tests.fakes.fal import FalFake
 from tests.fakes.runware import RunwareFake
 from tests.support.app import EXAMPLE, app_config, serve

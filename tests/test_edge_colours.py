@@ -10,7 +10,7 @@ from PIL import Image
 from rmbg.image.compose import cutout, render
 from rmbg.types import RenderOptions
 from rmbg.webapp.look import Look
-from rmbg.webapp.rest_types import fields_of
+from rmbg.webapp.rest.types import fields_of
 
 
 def photo_and_matte() -> tuple[Image.Image, Image.Image]:

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from rmbg.errors import InvalidImageError
-from rmbg.webapp import actions
 from rmbg.webapp.file_limits import image_max_bytes, shown_mb, upload_max_bytes
+from rmbg.webapp.remove import actions
 
 MB = 2**20
 
@@ -94,7 +94,7 @@ def test_a_benchmark_upload_is_held_to_the_image_limit(tmp_path, monkeypatch):
     """Loose files and archive members alike follow RMBG_IMAGE_MAX_MB."""
     import zipfile
 
-    from rmbg.webapp.uploads import UploadError, read_upload
+    from rmbg.webapp.benchmark.uploads import UploadError, read_upload
 
     data = io.BytesIO()
     Image.fromarray(np.random.default_rng(2).integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(data, "PNG")

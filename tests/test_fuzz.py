@@ -20,7 +20,7 @@ from rmbg.providers.hosted.payload import FRAGMENT, scrub
 from rmbg.webapp import inputs
 from rmbg.webapp.look import Look, picker_colour
 from rmbg.webapp.rawcalls import Slot, problem, urls_of
-from rmbg.webapp.rest_types import FIELDS, Fields, fields_of
+from rmbg.webapp.rest.types import FIELDS, Fields, fields_of
 from rmbg.webapp.ui.forms import BenchmarkForm, CompareForm, McpForm, RemoveForm, ReplaceForm, RerenderForm
 
 # Every kind of value a form's field may be (rmbg.webapp.inputs), by its name.

@@ -284,8 +284,8 @@ def test_the_video_tab_runs_it_with_the_visitors_one_box_key(cf, tmp_path):
     from rmbg.webapp.catalog import SessionKeyMissing, key_slot
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
-    from rmbg.webapp.video_clips import Upload
-    from rmbg.webapp.video_compare import compare
+    from rmbg.webapp.video.clips import Upload
+    from rmbg.webapp.video.compare import compare
     from tests.test_video_side_by_side import counting_model
     from tests.video_clips import davis, write_clip
 

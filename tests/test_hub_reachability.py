@@ -25,7 +25,8 @@ import rmbg
 from rmbg.errors import ModelUnavailableError
 from rmbg.providers.local.hub import PROBE_TIMEOUT_S, forget_hub_reachability
 from rmbg.refine import get_refiner
-from rmbg.webapp import AppConfig, Keys, catalog, comparing
+from rmbg.webapp import AppConfig, Keys, catalog
+from rmbg.webapp.compare import comparing
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUND_S = 3.0  # what a visitor may wait for "cannot be had" (the bound)

@@ -164,7 +164,7 @@ def test_an_evaluation_without_scipy_stops_before_any_provider_runs(monkeypatch,
 def test_the_benchmark_status_line_says_why_runs_failed():
     """'4 failed' alone told a visitor nothing: the commonest reasons are on the page, one line each."""
     from rmbg.eval.records import ImageRow
-    from rmbg.webapp.benchreport import failure_reasons
+    from rmbg.webapp.benchmark.report import failure_reasons
 
     def failed(provider: str, error: str) -> ImageRow:
         return ImageRow(provider, "a.jpg", "", "a", "failed", error=error)

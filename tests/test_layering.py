@@ -82,9 +82,13 @@ def private_reaches(name: str) -> list[str]:
 
 
 def test_the_package_was_read():
-    assert {"rmbg", "rmbg.providers.local.pool", "rmbg.providers.local.calibration", "rmbg.declarations"} <= set(
-        MODULES
-    )
+    assert {
+        "rmbg",
+        "rmbg.providers.local.pool",
+        "rmbg.providers.local.calibration",
+        "rmbg.declarations",
+        "rmbg.webapp.remove.actions",
+    } <= set(MODULES)
 
 
 def test_no_module_reads_another_modules_private_names():
@@ -149,6 +153,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("library", frozenset({"rmbg.defaults", "rmbg.replace", "rmbg.api", "rmbg.ray_cluster"})),
     ("video", frozenset({"rmbg.video"})),
     ("evaluation and comparison", frozenset({"rmbg.eval", "rmbg.compare"})),
+    # rmbg.webapp is one room with its feature folders (remove/, compare/, replace/, video/, benchmark/, rest/)
+    # and ui/: what they share sits in the package itself, and its page imports every feature's tab.
     ("doors", frozenset({"rmbg.cli", "rmbg.webapp"})),
     ("the package's face", frozenset({"rmbg", "rmbg.__main__"})),
 )
@@ -222,3 +228,13 @@ def test_an_import_back_up_inside_a_function_is_caught():
     found = upward(arrows({"rmbg.video.ray_video": ast.parse(text)}))
     line = len(text.splitlines()) - 2
     assert found == [f"rmbg.video.ray_video:{line} -> rmbg.cli.ray_engine (video -> doors)"]
+
+
+def test_an_import_back_up_from_a_web_app_feature_folder_is_caught():
+    """A feature folder (rmbg/webapp/remove/) is in its door's room: reaching up to the package's face is caught."""
+    text = MODULES["rmbg.webapp.remove.actions"].read_text(encoding="utf-8")
+    text += "\n\ndef start_here():\n    from ...__main__ import main\n\n    return main\n"
+    found = upward(arrows({"rmbg.webapp.remove.actions": ast.parse(text)}))
+    line = len(text.splitlines()) - 2
+    assert room_of("rmbg.webapp.remove.actions") == "rmbg.webapp"
+    assert found == [f"rmbg.webapp.remove.actions:{line} -> rmbg.__main__ (doors -> the package's face)"]

@@ -208,7 +208,7 @@ def test_the_visitor_is_told_the_call_was_made_and_may_have_been_billed(path):
     from rmbg.payer import Paid, Payer
     from rmbg.webapp.costs import result_line
     from rmbg.webapp.look import Look
-    from rmbg.webapp.rest import headers_of
+    from rmbg.webapp.rest.routes import headers_of
 
     ledger = SqlLedger.open(str(path))
     paid = Paid(Vendor(path), Payer(Policy(ledger), DAY))

@@ -362,7 +362,8 @@ def test_rmbg_evaluate_and_rmbg_video_refuse_before_reading_anything(switch, tmp
 
 @pytest.mark.uses("torch")  # every provider's status
 def test_the_page_menus_offer_only_what_the_switch_allows_with_each_licence(switch):
-    from rmbg.webapp import AppConfig, catalog, videos
+    from rmbg.webapp import AppConfig, catalog
+    from rmbg.webapp.video import videos
 
     offered = catalog.choices(catalog.Keys(), AppConfig())
     assert [pid for _, pid in offered] == rmbg.list_providers()

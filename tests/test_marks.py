@@ -8,7 +8,7 @@ import os
 
 from PIL import Image
 
-from rmbg.webapp.marks import drawn_file
+from rmbg.webapp.remove.marks import drawn_file
 
 
 def test_the_same_marks_give_the_same_file_untouched_and_new_marks_a_new_file(tmp_path):

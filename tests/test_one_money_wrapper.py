@@ -56,7 +56,8 @@ def web_app(url: str, tmp_path: Path):
 
 
 def page(url: str, tmp_path: Path) -> None:
-    from rmbg.webapp import Keys, Look, Session, actions
+    from rmbg.webapp import Keys, Look, Session
+    from rmbg.webapp.remove import actions
 
     with pytest.raises(rmbg.RmbgError, match="may have reached the provider and been billed"):
         actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), Keys(fal=FAL_KEY), web_app(url, tmp_path), 100)
@@ -66,7 +67,7 @@ def rest(url: str, tmp_path: Path) -> None:
     from fastapi import FastAPI
     from starlette.testclient import TestClient
 
-    from rmbg.webapp import rest
+    from rmbg.webapp.rest import routes as rest
 
     web = FastAPI(routes=rest.routes(web_app(url, tmp_path), lambda: "u2netp", fetch=None))
     with TestClient(web) as client:
@@ -80,14 +81,16 @@ def rest(url: str, tmp_path: Path) -> None:
 
 
 def compare(url: str, tmp_path: Path) -> None:
-    from rmbg.webapp import Keys, Session, comparing
+    from rmbg.webapp import Keys, Session
+    from rmbg.webapp.compare import comparing
 
     session, _ = comparing.run(Session(), str(EXAMPLE), ["fal-bria"], Keys(fal=FAL_KEY), web_app(url, tmp_path))
     assert session.comparison is not None
 
 
 def ai_background(url: str, tmp_path: Path) -> None:
-    from rmbg.webapp import Keys, replacing
+    from rmbg.webapp import Keys
+    from rmbg.webapp.replace import replacing
 
     with pytest.raises(rmbg.RmbgError, match="may have reached the provider and been billed"):
         replacing.replace(str(EXAMPLE), "a beach", None, "", None, 1, Keys(fal=FAL_KEY), web_app(url, tmp_path))

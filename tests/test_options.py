@@ -60,7 +60,7 @@ def test_the_command_line_offers_exactly_the_declared_options_with_their_spellin
 
 
 def test_the_rest_model_offers_exactly_the_declared_options_between_its_own_fields():
-    from rmbg.webapp.rest_types import FIELDS, Fields, fields_of
+    from rmbg.webapp.rest.types import FIELDS, Fields, fields_of
 
     assert FIELDS == ("provider", *names("rest"), "url", "cpu")
     properties = Fields.model_json_schema()["properties"]
@@ -159,8 +159,8 @@ def test_an_option_added_to_the_declaration_shows_up_in_every_door(shadow):
 
     from rmbg.cli.choosing import render_options as cli_options
     from rmbg.webapp.look import Look
-    from rmbg.webapp.rest import look_of
-    from rmbg.webapp.rest_types import fields_model, validated
+    from rmbg.webapp.rest.routes import look_of
+    from rmbg.webapp.rest.types import fields_model, validated
     from rmbg.webapp.ui.controls import framing_controls, look_controls, tool_arguments, tool_controls
     from rmbg.webapp.ui.forms import Form, Looks, with_options
 
@@ -218,8 +218,8 @@ def test_a_clips_settings_are_declared_once_for_its_doors():
     from rmbg.cli.main import build_parser
     from rmbg.options import VIDEO
     from rmbg.video.api import remove_video
-    from rmbg.webapp.rest_video import VIDEO_FIELDS, VideoFields
-    from rmbg.webapp.ui.video_forms import VideoForm, VideoRerenderForm
+    from rmbg.webapp.rest.video import VIDEO_FIELDS, VideoFields
+    from rmbg.webapp.video.forms import VideoForm, VideoRerenderForm
 
     video = build_parser()._subparsers._group_actions[0].choices["video"]  # type: ignore[union-attr]
     flags = {a.dest: a.option_strings for a in video._actions}

@@ -155,9 +155,9 @@ def test_a_paid_benchmark_waiting_at_the_caps_edge_never_delays_a_free_one(u2net
 @contextlib.contextmanager
 def video_app(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, FalVideoFake]]:
     """(URL, a 6-frame clip, fal's video fake), on the server's fal key under a day cap, with video memory
-    for two of these clips at once (rmbg.webapp.video_room): the clip in flight's and the free one's, if
+    for two of these clips at once (rmbg.webapp.video.room): the clip in flight's and the free one's, if
     the waiting clips give theirs back."""
-    from rmbg.webapp.video_room import MIB, need_bytes
+    from rmbg.webapp.video.room import MIB, need_bytes
 
     clip = write_clip(tmp_path / "dog.mp4", davis("dog", 6))
     monkeypatch.setenv("RMBG_VIDEO_MEMORY_MB", str(int(2.5 * need_bytes(214, 120, (224, 128)) / MIB)))
@@ -172,7 +172,7 @@ def video_app(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, FalVideo
 def first_clip_held(fal: FalVideoFake, send: Callable[[], object]) -> Iterator[threading.Thread]:
     """fal-bria-video's first call under the cap, sent by `send` in a thread and held at the vendor: every
     other clip of it waits for that call (rmbg.paying's first call alone). The video doors refuse a clip whose
-    hold does not fit under a cap now (rmbg.webapp.video_sides), so this is where a paid clip waits."""
+    hold does not fit under a cap now (rmbg.webapp.video.sides), so this is where a paid clip waits."""
     slow = threading.Thread(target=send)
     fal.inject("slow", op="submit", delay=300, times=1)
     slow.start()

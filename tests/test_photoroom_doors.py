@@ -41,7 +41,7 @@ def picture() -> Image.Image:
 
 
 def test_the_page_shows_a_sandbox_result_as_free_and_watermarked_and_projects_the_paid_price(fake):
-    from rmbg.webapp.comparing import caption
+    from rmbg.webapp.compare.comparing import caption
     from rmbg.webapp.costs import projection_text, result_line
     from rmbg.webapp.pricebook import PriceBook
 
@@ -73,7 +73,7 @@ def test_the_monthly_projection_lists_the_previews_vendors_price_apart():
 
 def test_rest_headers_say_watermarked(fake):
     from rmbg.webapp.look import Look
-    from rmbg.webapp.rest import headers_of
+    from rmbg.webapp.rest.routes import headers_of
 
     marked = rmbg.remove_background(picture(), photoroom(fake, SANDBOX), cache=None)
     paid = rmbg.remove_background(picture(), photoroom(fake), cache=None)
@@ -119,8 +119,8 @@ def test_evaluate_scores_a_watermarked_result_but_never_averages_or_ranks_it(fak
 
 
 def test_the_benchmark_tab_shows_the_reason_instead_of_a_rank(fake, tmp_path):
-    from rmbg.webapp import benchreport as R
-    from rmbg.webapp.benchmark import Scored
+    from rmbg.webapp.benchmark import report as R
+    from rmbg.webapp.benchmark.scoring import Scored
 
     _dataset(tmp_path)
     scored = Scored(evaluate(tmp_path, [photoroom(fake, SANDBOX)], bootstrap=10), 1000, False)
@@ -141,7 +141,8 @@ def _app(tmp_path, fake, cap: str, **photoroom):
 
 
 def test_through_the_remove_tab_a_sandbox_key_passes_a_zero_cap_and_says_watermarked(fake, tmp_path):
-    from rmbg.webapp import Keys, Look, Session, actions
+    from rmbg.webapp import Keys, Look, Session
+    from rmbg.webapp.remove import actions
 
     app = _app(tmp_path, fake, "0")
     picture().save(tmp_path / "a.png")
@@ -154,8 +155,9 @@ def test_through_the_remove_tab_a_sandbox_key_passes_a_zero_cap_and_says_waterma
 
 def test_through_the_remove_tab_previews_are_reserved_at_their_quarter_credit(fake, tmp_path):
     from rmbg.errors import BudgetError
-    from rmbg.webapp import Keys, Look, Session, actions
-    from rmbg.webapp.benchmark import estimate
+    from rmbg.webapp import Keys, Look, Session
+    from rmbg.webapp.benchmark.scoring import estimate
+    from rmbg.webapp.remove import actions
 
     app = _app(tmp_path, fake, "0.012", size="preview")
     assert estimate(["photoroom", "u2netp"], 4, app) == Decimal("0.020")  # the Benchmark tab's estimate: 4 x $0.005

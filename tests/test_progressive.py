@@ -1,4 +1,4 @@
-"""The progressive Remove (rmbg.webapp.progressive): with the out-of-the-box
+"""The progressive Remove (rmbg.webapp.remove.progressive): with the out-of-the-box
 model on a CPU, the page shows its cut-out at once and then a better free
 model's, which replaces it; a visitor who moved on never gets the second run.
 
@@ -15,7 +15,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rmbg.providers.local import calibration
 from rmbg.registry import info
-from rmbg.webapp import AppConfig, Session, progressive
+from rmbg.webapp import AppConfig, Session
+from rmbg.webapp.remove import progressive
 from tests.support.app import EXAMPLE
 from tests.support.progressive import SLOWER, better, on_download  # noqa: F401  (fixture)
 from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)

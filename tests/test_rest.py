@@ -215,9 +215,9 @@ def test_json_with_a_url_is_fetched_behind_the_guard(url, fakes, monkeypatch, tm
 
 
 def test_the_page_url_box_keeps_the_fetched_image(monkeypatch, tmp_path):
-    from rmbg.webapp import actions
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
+    from rmbg.webapp.remove import actions
     from tests.support.fetch import PNG, serving
 
     with serving() as server:

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from PIL import Image
 from starlette.testclient import TestClient
 
-from rmbg.webapp import AppConfig, rest
+from rmbg.webapp import AppConfig
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.rest import routes as rest
 from rmbg.webapp.slots import admitted
 from tests.support.models import PHOTO
 

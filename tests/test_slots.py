@@ -80,7 +80,7 @@ def test_outside_any_slot_a_paid_call_waits_where_it_is(tmp_path):
 
 def test_a_full_waiting_room_is_a_busy_server_not_a_spent_cap():
     """REST answers the refusal 503 (try again), never 402 (the cap is spent): nothing was sent."""
-    from rmbg.webapp.rest_body import status_of
+    from rmbg.webapp.rest.body import status_of
 
     slots = Slots(work=1, waiting=1)
     with slots.taken(), slots.stepped_out("first"):

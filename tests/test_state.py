@@ -26,7 +26,7 @@ from rmbg.ledger import Account, close_all
 from rmbg.ledger.manifests import GONE, MAY_HAVE_BEEN_BILLED, ManifestBook, Row
 from rmbg.ledger.sql import SqlLedger
 from rmbg.ledger.votes import Ballot, VoteBook
-from rmbg.webapp.arena import Arena, CutoutSet
+from rmbg.webapp.benchmark.arena import Arena, CutoutSet
 from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +118,7 @@ VOTER = textwrap.dedent(
     import sys, threading
     from PIL import Image
     from rmbg.eval.votes import VoteStore
-    from rmbg.webapp.arena import Arena, CutoutSet
+    from rmbg.webapp.benchmark.arena import Arena, CutoutSet
     spec, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     arena = Arena(VoteStore(spec))
     cut = Image.new("RGBA", (4, 4))

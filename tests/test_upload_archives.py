@@ -1,4 +1,4 @@
-"""Hostile benchmark archives (rmbg.webapp.uploads): a member with a 300-character name and a
+"""Hostile benchmark archives (rmbg.webapp.benchmark.uploads): a member with a 300-character name and a
 member whose header understates its size used to crash the Benchmark tab. Whatever a .zip holds,
 reading it ends in a data set folder or an UploadError that names the member, never another
 exception; fuzzed in bounded time."""
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from rmbg.webapp.uploads import MAX_STEM_BYTES, UploadError, read_upload, short_stem
+from rmbg.webapp.benchmark.uploads import MAX_STEM_BYTES, UploadError, read_upload, short_stem
 from tests.support.archives import zip_of
 
 

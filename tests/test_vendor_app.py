@@ -12,9 +12,11 @@ import pytest
 from rmbg.errors import ProviderCreditError
 from rmbg.providers.base import ProviderStatus
 from rmbg.vendors import KEY_VARS
-from rmbg.webapp import AppConfig, Keys, Look, Session, actions, catalog, comparing
+from rmbg.webapp import AppConfig, Keys, Look, Session, catalog
+from rmbg.webapp.compare import comparing
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.remove import actions
 from tests.fakes.photoroom import TEST_KEY as PHOTOROOM_KEY
 from tests.fakes.photoroom import PhotoroomFake
 from tests.fakes.removebg import TEST_KEY as REMOVEBG_KEY
@@ -104,7 +106,7 @@ def test_rest_clients_send_the_new_keys_in_their_own_headers(fakes, tmp_path):
     from fastapi import FastAPI
     from starlette.testclient import TestClient
 
-    from rmbg.webapp import rest
+    from rmbg.webapp.rest import routes as rest
 
     removebg, photoroom, _ = fakes
     web = FastAPI(routes=rest.routes(app_of(fakes, tmp_path), lambda: "u2netp", fetch=None))  # as gradio's app

@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
 
-from rmbg.webapp import AppConfig, videos  # noqa: E402
+from rmbg.webapp import AppConfig  # noqa: E402
+from rmbg.webapp.video import videos
 from tests.support.app import serve  # noqa: E402
 from tests.video_clips import davis, decoded, threshold_registered, write_clip  # noqa: E402
 
@@ -338,7 +339,7 @@ def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkey
     from rmbg.video.limits import InvalidVideoError
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
-    from rmbg.webapp.video_clips import clip_from_url
+    from rmbg.webapp.video.clips import clip_from_url
 
     app = App.create(store=OutputStore(tmp_path / "store"))
     (tmp_path / "note.txt").write_text("not a video")
@@ -450,7 +451,7 @@ def files_served(folder: Path):
 
 
 def test_the_agreement_line_says_disagree_when_the_mattes_do():
-    from rmbg.webapp.video_compare import agreement_words
+    from rmbg.webapp.video.compare import agreement_words
 
     assert [agreement_words(v) for v in (1.0, 0.9, 0.899, 0.6, 0.599, 0.106)] == [
         "The mattes agree",

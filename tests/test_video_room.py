@@ -1,5 +1,5 @@
-"""The video doors' memory budget (rmbg.webapp.video_room): clips wait their turn for room before they
-decode, in order, or are refused in words; with real threads, and through rmbg.webapp.videos.remove
+"""The video doors' memory budget (rmbg.webapp.video.room): clips wait their turn for room before they
+decode, in order, or are refused in words; with real threads, and through rmbg.webapp.video.videos.remove
 (the door the Video tab and POST /api/video share). The RSS these bounds buy is measured by
 benchmarks/video_memory.py (docs/serving.md)."""
 
@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from rmbg.video.limits import VideoStopped
-from rmbg.webapp.video_room import MIB, ROOM, ServerBusy, VideoRoom, need_bytes
+from rmbg.webapp.video.room import MIB, ROOM, ServerBusy, VideoRoom, need_bytes
 
 WAIT_S = 30.0  # a bound for a step that takes milliseconds, so a broken room fails instead of hanging
 
@@ -138,8 +138,8 @@ def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_pa
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
     from rmbg.webapp.slots import Slots
-    from rmbg.webapp.video_clips import Upload
-    from rmbg.webapp.videos import VideoLook, remove
+    from rmbg.webapp.video.clips import Upload
+    from rmbg.webapp.video.videos import VideoLook, remove
     from tests.video_clips import davis, write_clip
 
     clips = [write_clip(tmp_path / f"c{i}.mp4", davis("dog", 4 + i)) for i in range(4)]
@@ -147,7 +147,7 @@ def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_pa
     monkeypatch.setenv("RMBG_VIDEO_MEMORY_MB", str(one // MIB + 1))  # room for one clip, not two
     app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
     frames: dict[int, int] = {}
-    rest = Slots(2)  # POST /api/video's (rmbg.webapp.rest_video); the tab's are the app's
+    rest = Slots(2)  # POST /api/video's (rmbg.webapp.rest.video); the tab's are the app's
 
     def send(i: int) -> None:
         with rest.taken() if i < 2 else contextlib.nullcontext():

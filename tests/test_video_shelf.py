@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from rmbg.errors import InvalidImageError, InvalidRequestError
-from rmbg.webapp.video_shelf import AlreadyRunning, Kept, Runs, Shelf
-from rmbg.webapp.videos import VideoLook, progress_report
+from rmbg.webapp.video.shelf import AlreadyRunning, Kept, Runs, Shelf
+from rmbg.webapp.video.videos import VideoLook, progress_report
 
 
 class FakeResult:
@@ -105,7 +105,7 @@ def test_the_look_refuses_what_a_format_cannot_carry():
 
 
 def test_progress_says_frames_done_and_time_left(monkeypatch):
-    import rmbg.webapp.videos as videos
+    import rmbg.webapp.video.videos as videos
 
     clock = iter([100.0, 102.0, 104.0, 106.0])
     monkeypatch.setattr(videos.time, "monotonic", lambda: next(clock))

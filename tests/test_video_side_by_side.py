@@ -18,8 +18,8 @@ from rmbg.webapp import AppConfig, Keys  # noqa: E402
 from rmbg.webapp.catalog import SessionKeyMissing  # noqa: E402
 from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.look import OutputStore  # noqa: E402
-from rmbg.webapp.video_clips import Upload  # noqa: E402
-from rmbg.webapp.video_compare import compare  # noqa: E402
+from rmbg.webapp.video.clips import Upload  # noqa: E402
+from rmbg.webapp.video.compare import compare  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal_video import FalVideoFake  # noqa: E402
 from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402

@@ -12,9 +12,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from rmbg.providers.local import onnx_backend  # noqa: E402
-from rmbg.webapp import AppConfig, Keys, actions, catalog  # noqa: E402
+from rmbg.webapp import AppConfig, Keys, catalog
 from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.look import OutputStore  # noqa: E402
+from rmbg.webapp.remove import actions
 from rmbg.webapp.warmup import warm, warm_up  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401

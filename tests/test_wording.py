@@ -183,8 +183,8 @@ def test_the_web_doors_never_name_a_setting(text, shown):
 
 
 def test_what_a_visitor_was_told_without_a_setting_is_logged_with_it_for_the_operator(caplog):
-    from rmbg.webapp.actions import safe_message
     from rmbg.webapp.catalog import Keys
+    from rmbg.webapp.remove.actions import safe_message
 
     exc = ModelUnavailableError("Too long (RMBG_VIDEO_MAX_SECONDS). Trim it.")
     with caplog.at_level("INFO", logger="rmbg.app"):
@@ -196,7 +196,8 @@ def test_what_a_visitor_was_told_without_a_setting_is_logged_with_it_for_the_ope
 def test_compares_reasons_are_in_the_pages_words(tmp_path):
     """Models that cannot be had here (offline, empty caches): Compare's status column tells a visitor
     what to do on the page, never to pass weights=, set a variable or look in a server folder."""
-    from rmbg.webapp import AppConfig, Keys, Session, comparing
+    from rmbg.webapp import AppConfig, Keys, Session
+    from rmbg.webapp.compare import comparing
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
     from tests.support.app import EXAMPLE

@@ -106,9 +106,10 @@ def test_refinement_and_picking_run_in_the_gpu_worker_and_give_what_they_give_he
     monkeypatch,
 ):
     from rmbg.providers.local.hf_transformers import clear_models
-    from rmbg.webapp import AppConfig, Keys, Look, actions, guard
+    from rmbg.webapp import AppConfig, Keys, Look, guard
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
+    from rmbg.webapp.remove import actions
     from tests.tiny_transformers import add_folder, tiny_sam2, tiny_vitmatte
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -16,7 +16,7 @@ Tables (created on first use):
   never lost between the two). Tickets older than TICKET_S are dropped.
 - rmbg_meta(key, value): what was done once (an old votes file imported).
 
-`voter` is an opaque digest (rmbg.webapp.arena.voter_digest), `image` a
+`voter` is an opaque digest (rmbg.webapp.benchmark.arena.voter_digest), `image` a
 content hash: the database never holds a session id nor a pixel.
 """
 

@@ -1,6 +1,8 @@
 """The web app's decisions, kept out of the UI so they can be tested alone.
 
-`app.py` only wires Gradio components to the functions here:
+`app.py` only wires Gradio components to the functions here. Each feature has its folder, its
+decisions beside its tab: remove/, compare/, replace/ (AI backgrounds), video/, benchmark/, rest/; ui/
+puts the page together. What every feature shares stays here:
 - config: what the deployment allows (server keys, spending cap), from env;
 - catalog: the provider list with each one's state, the default, and the
   rule that a visitor never spends the owner's keys unless allowed;
@@ -9,12 +11,11 @@
   `spaces.GPU` on ZeroGPU hardware);
 - look: background / mask / format choices -> preview image and download;
 - costs: the cost line and monthly projections;
-- actions: remove, re-render and compare, end to end;
-- comparing: the compare tab's captions, tables and pair slider;
-- videos, video_compare, video_clips, video_shelf: the Video tab (a clip
-  through one provider or two side by side, what is kept, Stop);
-- rest: POST /api/remove and POST /api/video for programs (same keys, caps and rendering);
 - rawcalls: raw gradio API calls of the wrong shape answered readably.
+
+The features: remove.actions (remove, re-render, end to end), compare.comparing (the Compare tab's
+captions, tables and pair slider), video (a clip through one provider or two side by side, what is kept,
+Stop), rest (POST /api/remove and POST /api/video for programs: same keys, caps and rendering).
 
 Nothing here imports gradio; `rmbg/__init__.py` does not import this package.
 """
@@ -23,10 +24,10 @@ from ..threads import calm_openmp
 
 calm_openmp()  # a server: PyTorch's threads must not spin against the other requests' (rmbg.threads)
 
-from .actions import remove, rerender  # noqa: E402
 from .catalog import Keys, choices, default_choice, provider_status  # noqa: E402
 from .config import AppConfig  # noqa: E402
 from .look import Look  # noqa: E402
+from .remove.actions import remove, rerender  # noqa: E402
 from .session import Session  # noqa: E402
 
 __all__ = [

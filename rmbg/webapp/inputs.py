@@ -13,7 +13,7 @@ raise a TypeError, ValueError or OverflowError:
 - a form's fields (rmbg.webapp.ui.forms) and a small handler's parameters
   are checked before it runs (`checks_of(fn)` reads them from its
   annotations; rmbg.webapp.ui.common.readable_errors runs them);
-- a pydantic model's fields (rmbg.webapp.rest) run the same Check as a
+- a pydantic model's fields (rmbg.webapp.rest.routes) run the same Check as a
   validator, and give the field's JSON schema to the OpenAPI document.
 
 Only the kind is checked here; the meaning (a known provider, a colour that
@@ -66,7 +66,7 @@ class Check:
     def _validate(self, value: object, info: core_schema.ValidationInfo) -> object:
         try:
             self.test(info.field_name or "value", value)
-        except InvalidRequestError as exc:  # pydantic collects it; rmbg.webapp.rest says it
+        except InvalidRequestError as exc:  # pydantic collects it; rmbg.webapp.rest.routes says it
             raise PydanticCustomError("rmbg", "{said}", {"said": str(exc)}) from None
         return value
 

@@ -124,7 +124,7 @@ _aside: contextvars.ContextVar[tuple[Callable[[], AbstractContextManager[object]
 @contextmanager
 def given_back_while_waiting(aside: Callable[[], AbstractContextManager[object]]) -> Iterator[None]:
     """Within this block, a paid call's wait (`waiting_outside`) also enters `aside()`: another limit
-    of the door (the video memory budget, rmbg.webapp.video_room) given back while the call waits
+    of the door (the video memory budget, rmbg.webapp.video.room) given back while the call waits
     and taken again, after the slot, when it goes on."""
     token = _aside.set((*_aside.get(), aside))
     try:

@@ -9,7 +9,7 @@ import pytest
 
 from rmbg.providers.local import calibration, isnet_general
 from rmbg.providers.local.hub import forget_hub_reachability
-from rmbg.webapp import progressive
+from rmbg.webapp.remove import progressive
 from tests.support.models import WeightsServer, tiny_isnet_graph
 
 SLOWER = 6.0  # seconds for a 1 MP photo "on this CPU": over the 3 s budget, under progressive.MAX_S

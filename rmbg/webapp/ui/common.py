@@ -18,10 +18,11 @@ import gradio as gr
 from ...errors import RmbgError
 from ...vendors import VENDORS
 from ...wording import Door
-from .. import actions, identity
+from .. import identity
 from ..catalog import Keys
 from ..inputs import check as check_inputs
 from ..inputs import checks_of
+from ..remove import actions
 from .controls import radio_css
 from .narrow import NARROW_CSS
 

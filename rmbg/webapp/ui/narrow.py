@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...eval.votes import RANKING_HEADERS
-from ..benchreport import SUMMARY_HEADERS
-from ..comparing import TABLE_HEADERS
-from ..video_compare import TABLE_HEADERS as VIDEO_HEADERS
+from ..benchmark.report import SUMMARY_HEADERS
+from ..compare.comparing import TABLE_HEADERS
+from ..video.compare import TABLE_HEADERS as VIDEO_HEADERS
 
 NARROW_PX = 720  # up to this width galleries and the tables of stacked_rows change
 
