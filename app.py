@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from rmbg.ledger.spec import LedgerSettingError
+from rmbg.money.ledger.spec import LedgerSettingError
 from rmbg.providers.hosted.payload import SecretFilter
 from rmbg.webapp import catalog
 from rmbg.webapp.launch import StartError, serve

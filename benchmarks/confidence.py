@@ -204,7 +204,7 @@ def frontier(data: dict[str, np.ndarray]) -> tuple[dict, dict[str, float | None]
 def costs(reach: dict[str, float | None]) -> dict:
     from decimal import Decimal
 
-    from rmbg.pricing import price_table
+    from rmbg.money.pricing import price_table
 
     prices = price_table()
     rows = [
@@ -220,8 +220,9 @@ def costs(reach: dict[str, float | None]) -> dict:
             name = f"u2netp, {pid} on the least sure {share:.0%} ({rule} kept)"
             rows.append([name, f"${prices[pid]} x {share:.0%}", f"${usd:,.0f}"])
     notes = (
-        f"{MONTH:,} images a month at rmbg.pricing's prices; a cascade's share is the smallest measured share (steps "
-        "of 5 %) whose mean IoU on the report sequences is within 0.01 of IS-Net general's alone. IS-Net stands in "
+        f"{MONTH:,} images a month at rmbg.money.pricing's prices; a cascade's share is the smallest measured "
+        "share (steps of 5 %) whose mean IoU on the report sequences is within 0.01 of IS-Net general's alone. "
+        "IS-Net stands in "
         "for the hosted model's quality, the price is the hosted model's; the free model's machine time is not "
         "counted."
     )

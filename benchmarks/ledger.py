@@ -2,7 +2,7 @@
 
     python benchmarks/ledger.py --calls 400 [--postgres-url postgresql://user@host:port/db]
 
-For each store: the time one paid call spends in the ledger (rmbg.paying's
+For each store: the time one paid call spends in the ledger (rmbg.money.paying's
 Policy.pay around a call that does nothing: reserve, then settle; median and
 p95 over --calls calls, one thread), and paid calls per second through the
 ledger from 1 and 8 threads of one process and from 4 processes at once (each
@@ -27,18 +27,18 @@ from decimal import Decimal
 from pathlib import Path
 
 from harness import table, write_results
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Payment, Policy
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import Payment, Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYMENT = Payment("bench-vendor", Decimal("0.001"), (Account("day:bench", Decimal("1000000")),))
 WORKER = """
 import sys, time
 from decimal import Decimal
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Payment, Policy
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import Payment, Policy
 policy = Policy(SqlLedger.open(sys.argv[1]))
 payment = Payment("bench-vendor", Decimal("0.001"), (Account("day:bench", Decimal("1000000")),))
 for _ in range(int(sys.argv[2])):

@@ -10,7 +10,7 @@ For each store:
   'already voted'), and the votes counted (one per visitor);
 - the ranking of 1,000 stored votes (500 bootstrap resamples): what each
   vote would cost if it were computed per vote rather than once per change;
-- manifests: one output's claim and row (rmbg.ledger.manifests: two
+- manifests: one output's claim and row (rmbg.money.ledger.manifests: two
   transactions per image of a batch; median and p95 over --outputs outputs,
   one thread), and outputs per second when 4 processes race for the same
   --outputs outputs of one folder (each made once; start-up included).
@@ -36,14 +36,14 @@ from PIL import Image
 
 from harness import table, write_results
 from rmbg.eval.votes import Vote, VoteStore, ranking
-from rmbg.ledger.manifests import ManifestBook, Row
-from rmbg.ledger.sql import SqlLedger
+from rmbg.money.ledger.manifests import ManifestBook, Row
+from rmbg.money.ledger.sql import SqlLedger
 from rmbg.webapp.benchmark.arena import Arena, CutoutSet
 
 CLAIMER = """
 import sys
-from rmbg.ledger.manifests import ManifestBook, Row
-from rmbg.ledger.sql import SqlLedger
+from rmbg.money.ledger.manifests import ManifestBook, Row
+from rmbg.money.ledger.sql import SqlLedger
 book = SqlLedger.open(sys.argv[1]).book(ManifestBook)
 folder, run = sys.argv[2], sys.argv[3]
 for k in range(int(sys.argv[4])):

@@ -49,12 +49,12 @@ def resolve_provider(provider: str | Provider | None) -> tuple[Provider, str]:
 
 
 def library_paid(provider: Provider) -> Provider:
-    """`provider` with its hosted calls paid by the library's payer (rmbg.payer.library: reserved before
+    """`provider` with its hosted calls paid by the library's payer (rmbg.money.payer.library: reserved before
     each is sent, recorded in the day's total by where it got to); a free one, or one a door already
     pays (pays_itself: the web app's Guarded, a cascade's Paid), as it is: no payer, no ledger opened."""
     if provider.kind != "hosted" or getattr(provider, "pays_itself", False):
         return provider
-    from .payer import Paid, library
+    from .money.payer import Paid, library
 
     return Paid(provider, library())
 
@@ -161,7 +161,7 @@ def remove_background(
         rmbg.confidence) is under `escalate_below`, the image goes to
         `escalate` too and its result is returned (its meta["escalation"]
         says what it replaced). A hosted one is paid through the one rule
-        (rmbg.paying); refused by a cap, or failing, the first result is
+        (rmbg.money.paying); refused by a cap, or failing, the first result is
         returned with meta["escalation"] saying why. For a batch with a
         share: rmbg.cascade.
 

@@ -13,7 +13,7 @@ whichever of its two mattes has the higher confidence instead; measured
 (docs/cascade.md), that helped on the sequences where the stand-in better
 model failed more often than the free one, and not on every held-out set,
 so it is a choice, not the default. A paid escalation goes through the one money
-rule (rmbg.paying: reserved before it is sent, inside `max_cost` and the
+rule (rmbg.money.paying: reserved before it is sent, inside `max_cost` and the
 day's cap of the operator's keys); when the cap is reached, or the better
 provider fails, the image keeps its free result and its meta says why
 (`meta["escalation"]`).
@@ -100,10 +100,10 @@ def kept(free: Result, why: str) -> Result:
 
 
 def paying(provider: Provider, max_cost: Decimal | None) -> Provider:
-    """`provider` with every hosted call paid through the one rule (rmbg.paying) on a
+    """`provider` with every hosted call paid through the one rule (rmbg.money.paying) on a
     cascade's own account capped by `max_cost` and the day's cap; a local one as it is."""
     if provider.kind != "hosted" or getattr(provider, "pays_itself", False):
         return provider
-    from .payer import Paid, Payer
+    from .money.payer import Paid, Payer
 
     return Paid(provider, Payer.operator("cascade", max_cost))

@@ -96,7 +96,7 @@ class ProviderInfo:
     kind: "local" or "hosted" (removal providers), "replace" (a background replacer),
         "video" (a hosted service that takes a whole clip: rmbg.video.providers).
     price_usd: USD per image from the vendor's price table (hosted only; a
-        local run is costed from measured seconds, rmbg.pricing.compute_cost);
+        local run is costed from measured seconds, rmbg.money.pricing.compute_cost);
         for a replacer, per generated image; for a video service, per second of video.
     price_note: where the price comes from.
     preview_units: what a `size="preview"` call costs in units of price_usd,

@@ -129,7 +129,7 @@ class ProviderHTTPError(ProviderError):
     """A hosted provider answered with an error, or not at all.
 
     Whether it may have been billed is not the error's type or status but
-    where the request got to: rmbg.charging.
+    where the request got to: rmbg.money.charging.
 
     `status` is the HTTP status (None when no response arrived); `excerpt` is a
     short, key-free excerpt of the response body.

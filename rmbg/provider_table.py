@@ -1,6 +1,6 @@
 """The table of declared providers, live: the declarations (rmbg.declarations) and whatever
 register() adds or replaces, in display order. Reading it builds nothing and imports no
-provider code, so the price table (rmbg.pricing) and the price watch (rmbg.price_watch),
+provider code, so the price table (rmbg.money.pricing) and the price watch (rmbg.money.price_watch),
 which provider code itself uses, read it from below; rmbg.registry builds providers from it
 and hands every name here on.
 """

@@ -2,7 +2,7 @@
 costs, what it needs) and the factory that builds it.
 
 The declarations are data (rmbg.declarations), kept live in rmbg.provider_table (what
-register() adds). The registry (`get_provider`), the price table (rmbg.pricing),
+register() adds). The registry (`get_provider`), the price table (rmbg.money.pricing),
 `rmbg providers` and the app's provider list all read them, so adding a provider is one
 ProviderInfo there plus its module. This module builds; the table's names are handed on here.
 

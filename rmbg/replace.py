@@ -10,7 +10,7 @@ a user's file is.
 
 Unlike removal, nothing here is cached: each call generates new images and
 is billed again (fal bills per generated image). replace_background pays
-through the library's payer (rmbg.payer.library): held before it is sent,
+through the library's payer (rmbg.money.payer.library): held before it is sent,
 counted in the day's total of the operator's keys by where the request got
 to; the web app's AI backgrounds and `rmbg replace` pay through their own
 and call run_replacer.
@@ -28,7 +28,7 @@ from PIL import Image
 from .errors import InvalidImageError, InvalidRequestError, ProviderResponseError
 from .image.compose import encode
 from .image.io import ImageInput, load_image, max_pixels_default
-from .pricing import price_estimate
+from .money.pricing import price_estimate
 from .providers.base import Replacer
 from .registry import get_replacer, replacer_info
 from .types import Cost, ReplaceRequest, check_count, check_replace_args
@@ -147,7 +147,7 @@ def replace_background(
     loaded = load_image(image, max_pixels=max_pixels)
     ref = load_image(ref_image, max_pixels=max_pixels).rgb if ref_image is not None else None
     request = ReplaceRequest(prompt, ref, negative_prompt, seed, num_images, refine_prompt)
-    from .payer import library
+    from .money.payer import library
 
     payer = library()
     unit = f"for {num_images} generated image{'s' if num_images != 1 else ''}"

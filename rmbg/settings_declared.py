@@ -151,14 +151,14 @@ SETTINGS: tuple[Setting, ...] = (
         "USD per hour",
         "0.05",
         "Hourly rate used to estimate the compute cost of local runs on a CPU (or MPS).",
-        "rmbg.pricing",
+        "rmbg.money.pricing",
     ),
     Setting(
         "RMBG_GPU_USD_PER_HOUR",
         "USD per hour",
         "1.00",
         "Hourly rate used to estimate the compute cost of local runs on a CUDA GPU.",
-        "rmbg.pricing",
+        "rmbg.money.pricing",
     ),
     # --- hosted providers --------------------------------------------------------
     Setting(
@@ -231,7 +231,7 @@ SETTINGS: tuple[Setting, ...] = (
         "the Benchmark tab's votes and the batch manifests; an SQLite file shared by every process on the "
         "machine, or a PostgreSQL database shared by several machines (rmbg[postgres]). Anything else (another "
         "scheme, a relative path, a folder, a file that is no ledger) stops the app and the CLI at start.",
-        "rmbg.ledger",
+        "rmbg.money.ledger",
     ),
     Setting(
         "RMBG_PRICE_BOUND_X",
@@ -239,9 +239,9 @@ SETTINGS: tuple[Setting, ...] = (
         "2",
         "What one paid call holds, as a multiple of its estimate; a cost reported beyond it is counted in full "
         "and its provider refused until the operator accepts the price: RMBG_ACCEPT_PRICE=provider=USD,... .",
-        "rmbg.paying",
+        "rmbg.money.paying",
     ),
-    Setting("RMBG_ACCEPT_PRICE", "provider=USD,...", "(none)", "Prices the operator accepts.", "rmbg.price_watch"),
+    Setting("RMBG_ACCEPT_PRICE", "provider=USD,...", "(none)", "Prices the operator accepts", "rmbg.money.price_watch"),
     Setting(
         "RMBG_APP_MEMORY_MB",
         "int (MiB)",

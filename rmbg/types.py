@@ -35,7 +35,7 @@ class Cost:
     watermarked: the vendor gave this result free with its watermark over it
       (a Photoroom sandbox key): shown as such, never scored as quality.
     unrecorded: the call was made, but the spending ledger failed to record
-      its cost (rmbg.paying): said wherever the cost is shown.
+      its cost (rmbg.money.paying): said wherever the cost is shown.
     """
 
     usd: Decimal

@@ -131,9 +131,9 @@ def hf_cache(tmp_path, monkeypatch) -> HFCache:
 
 @pytest.fixture(autouse=True)
 def _fresh_ledger(tmp_path_factory, monkeypatch):
-    """Every test pays into a ledger of its own (rmbg.ledger, RMBG_LEDGER): no
+    """Every test pays into a ledger of its own (rmbg.money.ledger, RMBG_LEDGER): no
     test sees another's totals, holds or known prices, nor the user's file."""
-    from rmbg import ledger
+    from rmbg.money import ledger
 
     monkeypatch.setenv("RMBG_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"))
     yield

@@ -25,8 +25,8 @@ import pytest
 from PIL import Image
 
 from rmbg.cli.manifest import FOLDER_ID, folder_id
-from rmbg.ledger.manifests import MAY_HAVE_BEEN_BILLED, ManifestBook
-from rmbg.ledger.sql import SqlLedger
+from rmbg.money.ledger.manifests import MAY_HAVE_BEEN_BILLED, ManifestBook
+from rmbg.money.ledger.sql import SqlLedger
 from tests.fakes.runware import TEST_KEY, RunwareFake
 from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)
 

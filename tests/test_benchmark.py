@@ -337,7 +337,7 @@ def test_bench_run_removes_its_temporary_folder_and_reports_bad_uploads(tmp_path
 def test_votes_survive_a_restart_in_a_real_sqlite_file(tmp_path):
     import sqlite3
 
-    from rmbg.ledger import close_all
+    from rmbg.money.ledger import close_all
 
     path = tmp_path / "storage.sqlite3"
     store = VoteStore(path)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import rmbg.settings as settings
-from rmbg.payer import Payer
-from rmbg.paying import bound_x
+from rmbg.money.payer import Payer
+from rmbg.money.paying import bound_x
 from rmbg.settings import declared_number
 from rmbg.webapp.config import AppConfig
 

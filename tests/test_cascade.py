@@ -20,11 +20,12 @@ import pytest
 from PIL import Image
 
 import rmbg
-from rmbg import charging, registry
+from rmbg import registry
 from rmbg.cascade import check_choice, most_unsure
 from rmbg.cli import interrupts
 from rmbg.cli.main import main
 from rmbg.errors import InvalidRequestError, ProviderUnavailableError
+from rmbg.money import charging
 from rmbg.types import Cost, Matte
 from tests.support.providers import FreeLocal
 

@@ -1,4 +1,4 @@
-"""The charge state machine (rmbg.charging): every transition of fal and
+"""The charge state machine (rmbg.money.charging): every transition of fal and
 Runware against the fake servers, counting the requests that arrive, and
 what the budgets (the app's Ledger, the CLI's --max-cost, evaluate) make of it.
 """
@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 
 from rmbg import registry
-from rmbg.charging import Charge, metered
 from rmbg.errors import (
     BudgetError,
     ProviderHTTPError,
     ProviderRateLimitError,
     ProviderUnavailableError,
 )
+from rmbg.money.charging import Charge, metered
 from rmbg.providers.hosted.fal import FalBria, fal_bria
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware import runware_rembg

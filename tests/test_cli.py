@@ -266,8 +266,8 @@ def test_paid_batch_without_yes_refuses_and_prints_the_estimate(fakes, tree, cap
     ],
 )
 def test_a_failure_that_may_have_been_billed_keeps_its_share_of_the_budget(fakes, tree, capsys, failure, runs):
-    from rmbg import charging
     from rmbg.errors import ProviderRateLimitError, ProviderUnavailableError
+    from rmbg.money import charging
 
     _, hosted = fakes
     for i in range(4):
@@ -277,7 +277,7 @@ def test_a_failure_that_may_have_been_billed_keeps_its_share_of_the_budget(fakes
     def first_fails(image):
         if hosted.calls == 0:
             hosted.calls += 1
-            # the provider declares where its request got to (rmbg.charging), as http.send does
+            # the provider declares where its request got to (rmbg.money.charging), as http.send does
             if failure == "refused":
                 charging.current().answered(charging.Charge.REFUSED)
                 raise ProviderRateLimitError("fake-hosted", "slow down", status=429)

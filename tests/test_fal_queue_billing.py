@@ -11,10 +11,10 @@ from PIL import Image
 
 import rmbg
 from rmbg.errors import ProviderTimeoutError
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.payer import Paid
-from rmbg.paying import Policy
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.payer import Paid
+from rmbg.money.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from rmbg.video.hosted import Payer

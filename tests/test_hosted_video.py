@@ -1,7 +1,7 @@
 """Hosted video (#44): fal's bria/video/background-removal/v3 and Runware's bria:51@1
 against their fakes (tests/fakes/fal_video.py, runware_video.py): the requests
 follow each vendor's schema, the result is the same VideoResult a local run
-gives, and the money goes through rmbg.paying: billed seconds x price,
+gives, and the money goes through rmbg.money.paying: billed seconds x price,
 reserved against the caps before anything is sent, settled by the charge rules."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from PIL import Image
 
 import rmbg
 from rmbg.errors import BudgetError, MissingCredentialsError
-from rmbg.ledger import Account
-from rmbg.paying import Policy
+from rmbg.money.ledger import Account
+from rmbg.money.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.video import VideoStopped
 from rmbg.video.decode import frames, probe

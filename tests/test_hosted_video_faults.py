@@ -1,6 +1,6 @@
 """Hosted video faults (#44): refused, accepted then failed, slow, huge result, a
 result URL on a private address, a result that is not what was asked. For
-each, what the ledger keeps (rmbg.charging's rule, as for images), what the
+each, what the ledger keeps (rmbg.money.charging's rule, as for images), what the
 error says, and that a request that may have reached the vendor is never sent
 twice."""
 

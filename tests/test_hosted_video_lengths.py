@@ -16,9 +16,9 @@ import pytest
 
 import rmbg
 from rmbg.errors import BudgetError, InvalidRequestError
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Policy
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.video.decode import probe
 from rmbg.video.hosted import Payer, clip_seconds

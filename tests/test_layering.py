@@ -130,7 +130,6 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "rmbg.declarations",
                 "rmbg.vendors",
                 "rmbg.settings_declared",
-                "rmbg.charging",
                 "rmbg.confidence",
                 "rmbg.settings",
                 "rmbg.types",
@@ -143,12 +142,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         ),
     ),  # fmt: skip
     ("networks and images", frozenset({"rmbg.models", "rmbg.image", "rmbg.result"})),
-    (
-        "money",
-        frozenset(
-            {"rmbg.ledger", "rmbg.provider_table", "rmbg.price_watch", "rmbg.paying", "rmbg.payer", "rmbg.pricing"}
-        ),
-    ),
+    ("money", frozenset({"rmbg.money", "rmbg.provider_table"})),
     ("providers", frozenset({"rmbg.providers", "rmbg.registry", "rmbg.refine", "rmbg.cascade"})),
     ("library", frozenset({"rmbg.defaults", "rmbg.replace", "rmbg.api", "rmbg.ray_cluster"})),
     ("video", frozenset({"rmbg.video"})),

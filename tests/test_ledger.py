@@ -1,4 +1,4 @@
-"""The durable ledger and the one paid-call rule (rmbg.ledger, rmbg.paying),
+"""The durable ledger and the one paid-call rule (rmbg.money.ledger, rmbg.money.paying),
 against real databases: an SQLite file and a PostgreSQL server started from
 the distribution's package (tests.ledger_servers). The same contract runs on
 both; processes are real processes; the counting server is a real socket.
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from rmbg.errors import BudgetError
-from rmbg.ledger import Account, Hold, Refused, Wait
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Payment, Policy
+from rmbg.money.ledger import Account, Hold, Refused, Wait
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import Payment, Policy
 from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def test_an_idle_session_is_forgotten_but_the_day_is_not(ledger):
 
 def test_a_vendor_that_raises_its_price_cannot_pass_the_cap(ledger):
     """Concurrent calls that each report 10x the table: the first goes alone, is counted in full,
-    and its provider is refused after it (rmbg.price_watch): the cap is passed by that one call at most."""
+    and its provider is refused after it (rmbg.money.price_watch): the cap is passed by that one call at most."""
     policy = Policy(ledger)
     cap = (Account("day:raise", Decimal("0.30")),)
     payment = Payment("raiser", Decimal("0.05"), cap)
@@ -146,7 +146,7 @@ def test_a_vendor_that_raises_its_price_cannot_pass_the_cap(ledger):
 
 
 def test_a_failed_call_costs_what_its_request_got_to(ledger):
-    from rmbg import charging
+    from rmbg.money import charging
 
     policy = Policy(ledger)
     payment = Payment("v", PRICE, (Account("day:f", Decimal("1")),))
@@ -196,10 +196,10 @@ WORKER = textwrap.dedent(
     from decimal import Decimal
     import httpx
     from rmbg.errors import BudgetError
-    from rmbg.ledger import Account
-    from rmbg.paying import Payment, Policy
+    from rmbg.money.ledger import Account
+    from rmbg.money.paying import Payment, Policy
     spec, url, cap, n = sys.argv[1], sys.argv[2], Decimal(sys.argv[3]), int(sys.argv[4])
-    from rmbg.ledger.sql import SqlLedger
+    from rmbg.money.ledger.sql import SqlLedger
     policy = Policy(SqlLedger.open(spec))
     payment = Payment("shared-vendor", Decimal("0.01"), (Account("day:shared", cap),))
     go = threading.Barrier(n)
@@ -241,9 +241,9 @@ KILLED = textwrap.dedent(
     """
     import sys, time
     from decimal import Decimal
-    from rmbg.ledger import Account
-    from rmbg.ledger.sql import SqlLedger
-    from rmbg.paying import Payment, Policy
+    from rmbg.money.ledger import Account
+    from rmbg.money.ledger.sql import SqlLedger
+    from rmbg.money.paying import Payment, Policy
     policy = Policy(SqlLedger.open(sys.argv[1]))
     def accepted_then_hang():
         print("sent", flush=True)

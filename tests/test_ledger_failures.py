@@ -1,4 +1,4 @@
-"""The ledger fails safe (rmbg.ledger, rmbg.paying), against real files, a
+"""The ledger fails safe (rmbg.money.ledger, rmbg.money.paying), against real files, a
 real second process and a real PostgreSQL server:
 
 - reading what was spent never waits for another process's write lock (the
@@ -28,10 +28,10 @@ import pytest
 from PIL import Image
 
 from rmbg.errors import BudgetError
-from rmbg.ledger import Account, Hold, LedgerError, Refused
-from rmbg.ledger.owners import HOLD_LEASE_S
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Payment, Policy
+from rmbg.money.ledger import Account, Hold, LedgerError, Refused
+from rmbg.money.ledger.owners import HOLD_LEASE_S
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import Payment, Policy
 from rmbg.types import Cost, Matte
 from rmbg.webapp.spending import Ledger, hosted_text
 from tests.ledger_servers import PostgresServer, pg_bin
@@ -62,7 +62,7 @@ def matte(usd: Decimal = PRICE) -> Matte:
 
 
 def test_reading_what_was_spent_does_not_wait_for_another_process_holding_the_write_lock(path, monkeypatch):
-    monkeypatch.setattr("rmbg.ledger.sqlite.BUSY_S", 1.0)  # a writer's busy wait, 5 s in the product
+    monkeypatch.setattr("rmbg.money.ledger.sqlite.BUSY_S", 1.0)  # a writer's busy wait, 5 s in the product
     ledger = SqlLedger.open(str(path))
     policy = Policy(ledger)
     policy.pay(Payment("v", PRICE, (Account("session:s", Decimal(1)),)), matte, lambda m: m.cost.usd)
@@ -124,11 +124,11 @@ def test_a_result_the_vendor_made_survives_a_ledger_that_fails_before_the_settle
         path.rename(aside)  # the file moved away while the call was out (deleted, say)
         return matte(Decimal("0.013"))
 
-    with caplog.at_level(logging.ERROR, logger="rmbg.paying"):
+    with caplog.at_level(logging.ERROR, logger="rmbg.money.paying"):
         got = policy.pay(Payment("v", PRICE, DAY), vendor_answers_then_the_ledger_goes, lambda m: m.cost.usd)
     assert got.cost.unrecorded and got.cost.usd == Decimal("0.013")
     assert "the call was made and may have been billed" in got.cost.label()
-    [line] = [r.getMessage() for r in caplog.records if r.name == "rmbg.paying"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "rmbg.money.paying"]
     [hold] = policy.unsettled
     assert f"rmbg ledger settle {hold.id} --usd 0.013" in line and "was made and may have been billed" in line
     aside.rename(path)  # the ledger answers again
@@ -205,7 +205,7 @@ class Vendor:
 
 def test_the_visitor_is_told_the_call_was_made_and_may_have_been_billed(path):
     import rmbg
-    from rmbg.payer import Paid, Payer
+    from rmbg.money.payer import Paid, Payer
     from rmbg.webapp.costs import result_line
     from rmbg.webapp.look import Look
     from rmbg.webapp.rest.routes import headers_of

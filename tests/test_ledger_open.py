@@ -14,8 +14,8 @@ ROUNDS = 24
 
 
 def _opener(folder: str, barrier, results) -> None:
-    from rmbg.ledger import LedgerError
-    from rmbg.ledger.backends import Sqlite
+    from rmbg.money.ledger import LedgerError
+    from rmbg.money.ledger.backends import Sqlite
 
     for r in range(ROUNDS):
         barrier.wait()  # all at once, on a file none has made yet

@@ -1,4 +1,4 @@
-"""RMBG_LEDGER means one thing or is refused when it is read (rmbg.ledger.spec):
+"""RMBG_LEDGER means one thing or is refused when it is read (rmbg.money.ledger.spec):
 an absolute path or a postgresql:// URL. Other schemes, relative paths, a
 folder, a device, a file that is not a ledger are refused with a sentence
 before anything starts, nothing is created, and no password is echoed.
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmbg.ledger import check_setting
-from rmbg.ledger.spec import LedgerSettingError, parse
+from rmbg.money.ledger import check_setting
+from rmbg.money.ledger.spec import LedgerSettingError, parse
 from tests.support.ledgers import postgres  # noqa: F401  (fixture: a PostgreSQL server)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The library's own hosted calls pay through the one wrapper (rmbg.payer.library; docs/money.md), seen
+"""The library's own hosted calls pay through the one wrapper (rmbg.money.payer.library; docs/money.md), seen
 from outside: a fake vendor on a real socket that counts the requests it reads, the test's own ledger
 (RMBG_LEDGER, tests/conftest.py) and the day's cap (RMBG_DAILY_CAP_USD).
 
@@ -23,9 +23,9 @@ from PIL import Image
 
 import rmbg
 from rmbg.cli.main import main
-from rmbg.ledger import Account, Hold, open_ledger
-from rmbg.payer import Payer
-from rmbg.paying import MAY_HAVE_BEEN_BILLED, Policy, day_key
+from rmbg.money.ledger import Account, Hold, open_ledger
+from rmbg.money.payer import Payer
+from rmbg.money.paying import MAY_HAVE_BEEN_BILLED, Policy, day_key
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.types import Cost
 from tests.fakes.fal import FalFake
@@ -260,7 +260,8 @@ def test_a_free_call_loads_nothing_of_the_money_rooms():
         "    def matte(self, image):\n"
         "        return rmbg.Matte(image.convert('L'), rmbg.Cost.free(), 0.0)\n"
         "rmbg.remove_background(Image.new('RGB', (8, 8)), Free(), cache=None)\n"
-        "print(sorted(m for m in ('rmbg.payer', 'rmbg.paying', 'rmbg.ledger', 'sqlite3') if m in sys.modules))\n"
+        "money = ('rmbg.money.payer', 'rmbg.money.paying', 'rmbg.money.ledger', 'sqlite3')\n"
+        "print(sorted(m for m in money if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)

@@ -1,4 +1,4 @@
-"""Every door pays through one wrapper (rmbg.payer.Payer over Policy.pay; issue #59), seen from outside:
+"""Every door pays through one wrapper (rmbg.money.payer.Payer over Policy.pay; issue #59), seen from outside:
 a fake vendor that reads the paid request and then drops the connection (its fate unknown) gets it once
 through each door, and each door leaves the same record in the ledger: the call's estimate, settled as
 "may have been billed". And from inside: no module outside the money rooms closes a hold itself.
@@ -21,9 +21,9 @@ from PIL import Image
 
 import rmbg
 from rmbg import registry
-from rmbg.ledger import Account, Hold, open_ledger
-from rmbg.payer import Payer
-from rmbg.paying import MAY_HAVE_BEEN_BILLED, Policy
+from rmbg.money.ledger import Account, Hold, open_ledger
+from rmbg.money.payer import Payer
+from rmbg.money.paying import MAY_HAVE_BEEN_BILLED, Policy
 from rmbg.providers.hosted.fal import FalBria, fal_bria
 from rmbg.providers.hosted.retry import RetryPolicy
 from tests.fakes.fal import TEST_KEY as FAL_KEY
@@ -178,7 +178,7 @@ def test_a_dropped_clip_costs_its_estimate_and_is_sent_once(clip):  # noqa: F811
 def split_and_whole(fate: dict) -> tuple[list, list]:
     """The same call's ending through the split form (try_reserve now, settle_by_fate later) and the
     one-call form (Policy.pay with a call that ends that way): the ledger's records of each."""
-    from rmbg.charging import current
+    from rmbg.money.charging import current
 
     split = Payer(Policy(open_ledger()), (Account("batch:split", Decimal(1)),))
     hold = split.try_reserve(split.payment("fal-bria", FAL_BRIA))
@@ -236,7 +236,7 @@ def test_a_run_across_midnight_counts_each_call_against_the_day_its_hold_was_tak
 
 # --- from inside: one wrapper -----------------------------------------------------------------
 
-MONEY = ("rmbg/paying.py", "rmbg/payer.py", "rmbg/price_watch.py", "rmbg/ledger/")
+MONEY = ("rmbg/money/paying.py", "rmbg/money/payer.py", "rmbg/money/price_watch.py", "rmbg/money/ledger/")
 BY_HAND = {"rmbg/cli/ledger_cmd.py"}  # `rmbg ledger settle`: the operator closes a hold by hand
 CLOSES = {"settle", "release", "reserve", "try_reserve", "pay", "settle_by_fate", "close_failed"}
 
@@ -255,7 +255,7 @@ def offenders(name: str, source: str) -> list[str]:
 
 
 def test_no_module_outside_money_reserves_or_closes_a_hold_on_the_policy_or_the_ledger_itself():
-    """Outside the money rooms, holds are taken and closed only through a Payer (rmbg.paying): no call
+    """Outside the money rooms, holds are taken and closed only through a Payer (rmbg.money.paying): no call
     of policy.settle / ledger.release / ... elsewhere, and one class named Payer."""
     found, payers = [], []
     for path in sorted((ROOT / "rmbg").rglob("*.py")):
@@ -264,7 +264,7 @@ def test_no_module_outside_money_reserves_or_closes_a_hold_on_the_policy_or_the_
         payers += [
             name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef) and node.name == "Payer"
         ]
-    assert found == [] and payers == ["rmbg/payer.py"]
+    assert found == [] and payers == ["rmbg/money/payer.py"]
 
 
 def test_the_check_sees_a_hold_closed_outside_money():
@@ -279,4 +279,4 @@ def test_the_check_sees_a_hold_closed_outside_money():
         "rmbg/cli/budget.py:2 self.policy.settle",
         "rmbg/cli/budget.py:3 payer.ledger.pay",
     ]
-    assert offenders("rmbg/paying.py", source) == []
+    assert offenders("rmbg/money/paying.py", source) == []

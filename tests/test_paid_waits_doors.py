@@ -171,7 +171,7 @@ def video_app(tmp_path: Path, monkeypatch) -> Iterator[tuple[str, Path, FalVideo
 @contextlib.contextmanager
 def first_clip_held(fal: FalVideoFake, send: Callable[[], object]) -> Iterator[threading.Thread]:
     """fal-bria-video's first call under the cap, sent by `send` in a thread and held at the vendor: every
-    other clip of it waits for that call (rmbg.paying's first call alone). The video doors refuse a clip whose
+    other clip of it waits for that call (rmbg.money.paying's first call alone). The video doors refuse a clip whose
     hold does not fit under a cap now (rmbg.webapp.video.sides), so this is where a paid clip waits."""
     slow = threading.Thread(target=send)
     fal.inject("slow", op="submit", delay=300, times=1)

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from rmbg.errors import BudgetError, InvalidRequestError, ProviderRateLimitError
-from rmbg.ledger import Account, open_ledger
-from rmbg.payer import Paid, Payer
-from rmbg.paying import Policy
+from rmbg.money.ledger import Account, open_ledger
+from rmbg.money.payer import Paid, Payer
+from rmbg.money.paying import Policy
 from rmbg.providers.hosted.photoroom import SANDBOX_NOTE, Photoroom
 from rmbg.providers.hosted.ratelimit import RateLimiter, shared_limiter
 from rmbg.providers.hosted.retry import RetryPolicy

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 import rmbg
 from rmbg.cli.main import main
 from rmbg.eval.run import WATERMARKED, evaluate
-from rmbg.pricing import hosted_projection
+from rmbg.money.pricing import hosted_projection
 from rmbg.providers.hosted.photoroom import SANDBOX_NOTE
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider

@@ -11,7 +11,7 @@ from PIL import Image
 
 from rmbg.cli.main import main
 from rmbg.errors import ProviderCreditError
-from rmbg.ledger import open_ledger
+from rmbg.money.ledger import open_ledger
 from rmbg.providers.hosted import sandbox_quota
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.sandbox_quota import SandboxBook

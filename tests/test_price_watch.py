@@ -1,6 +1,6 @@
 """A vendor that reports more than the bound (issue 57, item 2): the call is counted in full, its
 provider is refused after it until the operator accepts the price, and no burst of calls passes a
-cap by more than one call (rmbg.price_watch, rmbg.paying). Billed is what the fake Runware
+cap by more than one call (rmbg.money.price_watch, rmbg.money.paying). Billed is what the fake Runware
 charged: the calls that reached it times the cost it reported."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from PIL import Image
 
 from rmbg import get_provider
 from rmbg.errors import BudgetError
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.payer import Paid, Payer
-from rmbg.paying import Payment, Policy
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.payer import Paid, Payer
+from rmbg.money.paying import Payment, Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from tests.fakes.runware import TEST_KEY, RunwareFake
 
@@ -157,7 +157,7 @@ def test_several_providers_raised_at_once_pass_the_cap_by_one_call_at_most(ledge
 def test_an_unconfirmed_price_goes_one_call_at_a_time_per_vendor_image_and_video_alike(ledger, tmp_path):
     """fal.ai's first image call holds up a fal.ai clip (one key, one vendor that reprices its models
     together), not a Runware call; the clip's payment names its vendor (rmbg.video.hosted.payment_for)."""
-    from rmbg.ledger import Hold, Wait
+    from rmbg.money.ledger import Hold, Wait
     from rmbg.providers.hosted.video_job import VideoJob
     from rmbg.video.hosted import payment_for
     from rmbg.video.providers import get_video_provider

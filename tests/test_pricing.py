@@ -1,4 +1,4 @@
-"""Price table, cost of one call, and monthly projections (rmbg.pricing)."""
+"""Price table, cost of one call, and monthly projections (rmbg.money.pricing)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from rmbg.pricing import (
+from rmbg.money.pricing import (
     REFERENCE_MONTHLY_VOLUME,
     compute_cost,
     hosted_projection,
@@ -35,7 +35,7 @@ def test_reported_cost_is_exact(value, usd):
 
 @pytest.mark.parametrize("value", [0.037, 1000])
 def test_a_reported_cost_beyond_the_bound_is_kept_in_full(value):
-    """It was billed: counted in full (rmbg.paying then refuses the provider), labelled as reported."""
+    """It was billed: counted in full (rmbg.money.paying then refuses the provider), labelled as reported."""
     cost = reported_cost(value, "runware-bria")
     assert cost.usd == Decimal(str(value)) and cost.source == "reported" and "beyond 2x the price" in cost.note
 

@@ -26,7 +26,7 @@ from rmbg.errors import (
     ProviderUnavailableError,
     UnknownProviderError,
 )
-from rmbg.pricing import price_table
+from rmbg.money.pricing import price_table
 from rmbg.providers.base import ProviderStatus, Replacer
 from rmbg.providers.hosted.fal_replace import FalBriaReplace
 from rmbg.providers.hosted.payload import png_data_uri
@@ -533,7 +533,7 @@ def test_the_replacer_builds_without_network_and_states_its_price(fal_fake, monk
 def test_price_table_has_one_replace_entry_apart_from_removal():
     assert price_table("replace") == {"fal-bria-replace": PRICE}
     assert "fal-bria-replace" not in price_table()
-    from rmbg.pricing import hosted_projection
+    from rmbg.money.pricing import hosted_projection
 
     assert "fal-bria-replace" not in {row.provider for row in hosted_projection(include_references=False)}
 

@@ -26,8 +26,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import day_key
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import day_key
 from tests.fakes.runware import TEST_KEY, RunwareFake
 from tests.support.launched import START_S, app_process, app_processes
 from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)

@@ -16,10 +16,10 @@ from rmbg.errors import (
     ProviderRejectedError,
     ProviderUnavailableError,
 )
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.payer import Paid, Payer
-from rmbg.paying import Policy
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.payer import Paid, Payer
+from rmbg.money.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.providers.hosted.runware_errors import family
 from rmbg.registry import get_provider

@@ -13,9 +13,9 @@ from decimal import Decimal
 import pytest
 
 from rmbg.errors import ServerBusy
-from rmbg.ledger import Account, Hold
-from rmbg.ledger.sql import SqlLedger
-from rmbg.paying import Payment, Policy
+from rmbg.money.ledger import Account, Hold
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.paying import Payment, Policy
 from rmbg.webapp.slots import Slots, waiting_outside
 
 CAP = (Account("day:slots", Decimal("0.05")),)

@@ -1,6 +1,6 @@
 """The state that must last besides the money (#42): the Benchmark tab's votes
-(rmbg.ledger.votes) and the batch manifests' claims and rows
-(rmbg.ledger.manifests), on the same storage as the ledger, against both
+(rmbg.money.ledger.votes) and the batch manifests' claims and rows
+(rmbg.money.ledger.manifests), on the same storage as the ledger, against both
 real databases: an SQLite file and a PostgreSQL server (tests.support.ledgers).
 Concurrency is real: hundreds of threads, and several processes.
 """
@@ -22,10 +22,10 @@ import pytest
 from PIL import Image
 
 from rmbg.eval.votes import Vote, VoteStore
-from rmbg.ledger import Account, close_all
-from rmbg.ledger.manifests import GONE, MAY_HAVE_BEEN_BILLED, ManifestBook, Row
-from rmbg.ledger.sql import SqlLedger
-from rmbg.ledger.votes import Ballot, VoteBook
+from rmbg.money.ledger import Account, close_all
+from rmbg.money.ledger.manifests import GONE, MAY_HAVE_BEEN_BILLED, ManifestBook, Row
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.ledger.votes import Ballot, VoteBook
 from rmbg.webapp.benchmark.arena import Arena, CutoutSet
 from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures: both databases)
 
@@ -231,8 +231,8 @@ def test_a_claim_of_another_hosts_process_is_dead_only_when_old(storage):
 CLAIMER = textwrap.dedent(
     """
     import sys, threading
-    from rmbg.ledger.manifests import ManifestBook, Row
-    from rmbg.ledger.sql import SqlLedger
+    from rmbg.money.ledger.manifests import ManifestBook, Row
+    from rmbg.money.ledger.sql import SqlLedger
     spec, name, outputs, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     book = SqlLedger.open(spec).book(ManifestBook)
     go = threading.Barrier(threads)

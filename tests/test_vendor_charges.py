@@ -1,5 +1,5 @@
 """Where each answer of remove.bg and Photoroom leaves the money (the charge
-state machine, rmbg.charging), counted at their fakes: what is never sent,
+state machine, rmbg.money.charging), counted at their fakes: what is never sent,
 refused and released, possibly billed and kept, or accepted and billed."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from rmbg.charging import Charge, metered
 from rmbg.errors import MissingCredentialsError, RmbgError
+from rmbg.money.charging import Charge, metered
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from rmbg.types import format_usd
@@ -82,7 +82,7 @@ def test_nothing_sent_costs_nothing(provider_id, monkeypatch):
 
 
 def test_remove_bg_credits_beyond_the_bound_are_kept_in_full(caplog):
-    """A vendor reporting 1000 credits for one image: billed, so kept in full (rmbg.paying refuses
+    """A vendor reporting 1000 credits for one image: billed, so kept in full (rmbg.money.paying refuses
     remove-bg after it), logged."""
     with RemoveBgFake(report="1000") as fake:
         provider = get_provider("remove-bg", api_key=REMOVEBG_KEY, base_url=fake.url, retry=RetryPolicy.immediate())

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 import rmbg
-from rmbg.charging import MAY_BE_BILLED
 from rmbg.errors import LicenceError, ProviderRejectedError, ProviderResponseError
-from rmbg.ledger import Account
-from rmbg.ledger.sql import SqlLedger
-from rmbg.payer import Paid
-from rmbg.paying import Policy
+from rmbg.money.charging import MAY_BE_BILLED
+from rmbg.money.ledger import Account
+from rmbg.money.ledger.sql import SqlLedger
+from rmbg.money.payer import Paid
+from rmbg.money.paying import Policy
 from rmbg.providers.hosted.retry import RetryPolicy
 from rmbg.registry import get_provider
 from rmbg.video.hosted import Payer

@@ -172,12 +172,12 @@ def test_concurrent_requests_through_the_video_door_run_within_the_budget(tmp_pa
 def paid_clip_waiting(tmp_path, room: VideoRoom, mib: int, on_wait):
     """A clip holding `mib` of `room` whose paid call must wait for room under a cap (a call in flight holds
     most of it, on a real ledger): (the clip's thread, its results, the policy, the call in flight's hold).
-    `on_wait(ledger, in_flight)` runs at each step of the wait (rmbg.paying.Policy's sleep), outside the room."""
+    `on_wait(ledger, in_flight)` runs at each step of the wait (rmbg.money.paying.Policy's sleep), outside the room."""
     from decimal import Decimal
 
-    from rmbg.ledger import Account
-    from rmbg.ledger.sql import SqlLedger
-    from rmbg.paying import Payment, Policy
+    from rmbg.money.ledger import Account
+    from rmbg.money.ledger.sql import SqlLedger
+    from rmbg.money.paying import Payment, Policy
     from rmbg.webapp.slots import waiting_outside
 
     cap = (Account("day:room", Decimal("0.05")),)

@@ -13,7 +13,7 @@
   the images in flight plus the next image's hold would exceed it. A hold is
   the worst case (the larger of the estimate and the highest cost reported so
   far); the first call runs alone until one has reported its cost; a failed
-  call keeps its hold when it may have been billed (rmbg.charging).
+  call keeps its hold when it may have been billed (rmbg.money.charging).
 - The manifest gets one row per image run, in the storage (RMBG_LEDGER) and
   in manifest.csv in the output folder (appended, so a resumed batch keeps
   earlier rows; the last row for an output is current; rmbg.cli.manifest).
@@ -37,13 +37,13 @@ from pathlib import Path
 from ..api import run_provider
 from ..cache import MatteCache
 from ..cascade import confidence_of
-from ..charging import metered
 from ..errors import RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
 from ..image.io import IMAGE_SUFFIXES, is_image_file, load_image
-from ..ledger import Hold, Refused, Wait
-from ..payer import Payer
+from ..money.charging import metered
+from ..money.ledger import Hold, Refused, Wait
+from ..money.payer import Payer
 from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
@@ -210,7 +210,7 @@ def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
     """Run one item's work -> (seconds, cost); any failure becomes a failed
     Outcome with its reason, so one bad file never ends a batch. Whether a
     failure may have been billed is where its paid request got to
-    (rmbg.charging): accepted or of unknown fate -> may_be_billed, and the
+    (rmbg.money.charging): accepted or of unknown fate -> may_be_billed, and the
     budget keeps its hold; not sent or refused -> free."""
     with metered() as meter:
         try:
@@ -273,7 +273,7 @@ def run_items(
 ) -> list[Outcome]:
     """The scheduler of every batch: `work` on each of `runnable` (the other
     items are reported failed or skipped), `jobs` at a time, never starting
-    one whose `estimate` (USD per item) the one rule (rmbg.paying) does not
+    one whose `estimate` (USD per item) the one rule (rmbg.money.paying) does not
     let through: --max-cost, the day's cap of the operator's keys, the first
     paid call alone; with `claims`, each item's output is claimed (after its
     hold, which a refused claim gives back) before it starts.
@@ -298,7 +298,7 @@ def run_items(
     refused = False
     try:
         while pending or in_flight:
-            # every paid call through the one rule (rmbg.paying): its hold, the first call alone, the caps
+            # every paid call through the one rule (rmbg.money.paying): its hold, the first call alone, the caps
             waiting = False
             while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
                 hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None

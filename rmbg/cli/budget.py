@@ -1,5 +1,5 @@
-"""A batch's money: a CLI batch pays through the one wrapper (rmbg.payer.Payer) in its split form, on
-the operator's accounts (Payer.operator("batch", --max-cost)), on the shared ledger (rmbg.ledger).
+"""A batch's money: a CLI batch pays through the one wrapper (rmbg.money.payer.Payer) in its split form, on
+the operator's accounts (Payer.operator("batch", --max-cost)), on the shared ledger (rmbg.money.ledger).
 
 A batch counts against its own account (`batch:<id>`, capped by --max-cost)
 and against the day's total of the operator's keys (`day:<UTC date>` of the
@@ -20,16 +20,16 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from ..ledger import Hold, Refused
-from ..payer import Payer
-from ..paying import Policy
+from ..money.ledger import Hold, Refused
+from ..money.payer import Payer
+from ..money.paying import Policy
 from ..types import Cost
 from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED
 from .items import Item, Outcome
 
 
 def settle_outcome(payer: Payer, hold: Hold, estimate: Decimal, outcome: Outcome, note: str = "") -> None:
-    """Close a batch call's hold by its outcome, through the one settle by fate (rmbg.paying): its cost
+    """Close a batch call's hold by its outcome, through the one settle by fate (rmbg.money.paying): its cost
     when it is done, its `estimate` when it failed and may have been billed, else nothing."""
     cost = outcome.cost.usd if outcome.status == "done" and outcome.cost is not None else None
     payer.settle_by_fate(hold, estimate, billable=outcome.may_be_billed, cost=cost, note=note)
@@ -59,7 +59,7 @@ def in_flight_outcome(item: Item, usd: Decimal) -> Outcome:
 class SharedBudget:
     """A batch's payer for workers in other processes (the Ray engine runs
     it as an async actor): every paid call reserves through the one wrapper
-    (rmbg.payer.Payer: the first call alone, the caps, in the shared ledger),
+    (rmbg.money.payer.Payer: the first call alone, the caps, in the shared ledger),
     and
 
     - once `stop()` is called (the first Ctrl-C or SIGTERM), nothing new starts:

@@ -12,7 +12,7 @@
    made again and its output replaced (--escalate-keep surer: unless the
    first matte was surer). Its manifest row names the provider whose output
    stands, with the call's cost.
-3. The escalations are paid calls like any other (rmbg.paying through the
+3. The escalations are paid calls like any other (rmbg.money.paying through the
    batch's scheduler): estimated before the run from the share (with
    --escalate-below, as if every image went), refused without --yes or
    --max-cost, reserved before they are sent, inside --max-cost (what the

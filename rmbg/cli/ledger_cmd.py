@@ -1,4 +1,4 @@
-"""`rmbg ledger`: the operator's view of the money ledger (rmbg.ledger).
+"""`rmbg ledger`: the operator's view of the money ledger (rmbg.money.ledger).
 
     rmbg ledger holds [--all]           holds still in flight: id, provider, amount, age, process
     rmbg ledger settle ID --usd 0.02    close a hold by hand at what the vendor's bill says
@@ -38,14 +38,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def ledger_at_start(command: str, err: TextIO) -> None:
-    """RMBG_LEDGER checked before a command runs (rmbg.ledger.check_setting; `rmbg providers`
+    """RMBG_LEDGER checked before a command runs (rmbg.money.ledger.check_setting; `rmbg providers`
     reads no ledger): a value that names no ledger is a usage error (exit 2, nothing created);
     a damaged ledger is said, and the command goes on (local models need no ledger; paid
     calls will be refused)."""
     if command == "providers":
         return
-    from ..ledger import check_setting
-    from ..ledger.spec import LedgerSettingError
+    from ..money.ledger import check_setting
+    from ..money.ledger.spec import LedgerSettingError
     from .resume import UsageError
 
     try:
@@ -57,14 +57,14 @@ def ledger_at_start(command: str, err: TextIO) -> None:
 
 
 def _process(owner: str) -> str:
-    from ..ledger.owners import owner_alive, shown
+    from ..money.ledger.owners import owner_alive, shown
 
     alive = owner_alive(owner)
     return f"{shown(owner)} (" + ("running" if alive else "gone" if alive is False else "another host") + ")"
 
 
 def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..ledger import open_ledger
+    from ..money.ledger import open_ledger
 
     ledger = open_ledger(create=False)
     rows = ledger.holds(None if args.all else "held")
@@ -84,7 +84,7 @@ def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_settle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..ledger import open_ledger
+    from ..money.ledger import open_ledger
 
     try:
         usd = Decimal(0) if args.release else Decimal(args.usd)

@@ -3,7 +3,7 @@
 Two copies of every row:
 - in the storage (RMBG_LEDGER, the money ledger's database: an SQLite file
   shared by the machine's processes, or PostgreSQL shared by several
-  machines; rmbg.ledger.manifests), keyed by the output folder's id and the
+  machines; rmbg.money.ledger.manifests), keyed by the output folder's id and the
   run. It is the resume state: which outputs another run is making now (a
   claim), which ended "may have been billed", which a killed run left
   behind. A run claims each output before starting it, so two processes
@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from ..ledger import LedgerError, configured, to_nano
+from ..money.ledger import LedgerError, configured, to_nano
 from .interrupts import MAY_HAVE_BEEN_BILLED, uncertain_in_csv
 from .items import Item, Outcome
 from .writing import OutputRefused, open_no_follow
@@ -90,9 +90,9 @@ class Claims:
     retry_uncertain: bool = False
 
     @property
-    def book(self):  # -> rmbg.ledger.manifests.ManifestBook
-        from ..ledger import open_ledger
-        from ..ledger.manifests import ManifestBook
+    def book(self):  # -> rmbg.money.ledger.manifests.ManifestBook
+        from ..money.ledger import open_ledger
+        from ..money.ledger.manifests import ManifestBook
 
         return open_ledger(self.spec).book(ManifestBook)
 
@@ -116,7 +116,7 @@ class Claims:
 
     def record(self, outcome: Outcome, provider_id: str) -> None:
         """The outcome's row (its claim goes with it); a skip writes nothing."""
-        from ..ledger.manifests import Row
+        from ..money.ledger.manifests import Row
 
         if outcome.status == "skipped":
             return
@@ -166,8 +166,8 @@ def uncertain_outputs(out_dir: Path) -> set[str]:
         folder = folder_id(out_dir, create=False) if out_dir.is_dir() else None
         if folder is None:
             return from_csv
-        from ..ledger import open_ledger
-        from ..ledger.manifests import ManifestBook
+        from ..money.ledger import open_ledger
+        from ..money.ledger.manifests import ManifestBook
 
         book = open_ledger(configured()).book(ManifestBook)
         book.sweep(folder, made=made_in(out_dir))

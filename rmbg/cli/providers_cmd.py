@@ -15,7 +15,7 @@ def cmd_providers(args, out: TextIO, err: TextIO) -> int:
     """One row per declared provider and replacer (rmbg.registry) with its licence, then the default
     and why; under RMBG_COMMERCIAL_ONLY=1 the ones it refuses are listed as refused, with the reason."""
     from ..licences import SETTING, commercial_only
-    from ..pricing import hourly_rate
+    from ..money.pricing import hourly_rate
     from ..registry import declarations
 
     local_price = f"compute estimate (CPU ${hourly_rate('cpu')}/h, GPU ${hourly_rate('cuda')}/h)"

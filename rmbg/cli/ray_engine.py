@@ -14,9 +14,9 @@ stream back. What Ray adds:
   that many (rmbg.ray_cluster, shared with `rmbg video --engine ray`);
 - one budget for the whole job, an async Ray actor (rmbg.cli.budget.SharedBudget)
   that every worker asks before each image: for a paid call its hold is
-  reserved through the one wrapper (rmbg.payer.Payer, split form), then
+  reserved through the one wrapper (rmbg.money.payer.Payer, split form), then
   settled with the real cost, and kept when the call may have been billed by
-  where its request got to (rmbg.charging): the same settle_outcome as the
+  where its request got to (rmbg.money.charging): the same settle_outcome as the
   local scheduler. Under a cap the first paid call runs alone until one
   has reported its cost. The number of calls in flight is the number of actors;
 - Ctrl-C / SIGTERM as on the local engine (rmbg.cli.interrupts): the first

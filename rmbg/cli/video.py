@@ -51,7 +51,7 @@ from .video_outputs import output_format, plan
 def cmd_video(args, out: TextIO, err: TextIO) -> int:
     from tqdm import tqdm
 
-    from ..charging import metered
+    from ..money.charging import metered
     from ..video.limits import VideoStopped
     from .choosing import parse_background
 
@@ -73,7 +73,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         failed, todo = len(todo) - len(kept), kept  # held back: not run
         if not _confirm(todo, provider, args, err):
             return 2
-        from ..payer import Payer
+        from ..money.payer import Payer
 
         payer = Payer.operator("video", args.max_cost)
     with stopping_gently(err) as stop:

@@ -27,10 +27,10 @@ from PIL import Image
 
 from ..api import matte_for, resolve_provider
 from ..cache import MatteCache
-from ..charging import metered
 from ..confidence import meta_text
 from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
+from ..money.charging import metered
 from ..providers.base import Provider
 from ..types import Cost
 from . import metrics as M
@@ -135,7 +135,7 @@ def evaluate(
     provs = [resolve_provider(p)[0] for p in providers]
     pairs = check_pairs(cascades, [p.id for p in provs])  # before any call
     if any(p.kind == "hosted" and not getattr(p, "pays_itself", False) for p in provs):
-        from ..payer import Paid, Payer
+        from ..money.payer import Paid, Payer
 
         payer = Payer.operator("evaluate", None if max_cost is None else Decimal(max_cost))
         provs = [p if getattr(p, "pays_itself", False) else Paid(p, payer) for p in provs]
@@ -222,7 +222,7 @@ def _score_one(sample: Sample, prov: Provider, truth: np.ndarray, alpha_gt: bool
             scores, curve = M.score_image(pred, truth, alpha_gt=alpha_gt)
         except Exception as exc:  # a provider bug must not end a long evaluation
             text = str(meter.annotate(exc)) if isinstance(exc, RmbgError) else f"{type(exc).__name__}: {exc}"
-            if meter.state.billable:  # accepted, or may have been: its price counts (rmbg.charging)
+            if meter.state.billable:  # accepted, or may have been: its price counts (rmbg.money.charging)
                 return row("failed", error=text, cost_usd=prov.estimate().usd, cost_source="may have been billed"), None
             return row("failed", error=text), None
     usd = cost.usd if cost is not None else Decimal(0)

@@ -2,7 +2,7 @@
 
 Store: the votes live on the app's durable storage, the same database as the
 money ledger (RMBG_LEDGER: an SQLite file by default, or a PostgreSQL URL
-every replica shares; rmbg.ledger.votes), one row per vote: when, who (an
+every replica shares; rmbg.money.ledger.votes), one row per vote: when, who (an
 opaque visitor id), which image (a content hash, never the pixels), the
 provider shown on the left and on the right, and the winner's id. One
 visitor votes once on one image's pair: the database refuses a second vote
@@ -89,9 +89,9 @@ class VoteStore:
         self._ranking_lock = threading.Lock()
 
     @property
-    def book(self):  # -> rmbg.ledger.votes.VoteBook
-        from ..ledger import configured, open_ledger
-        from ..ledger.votes import VoteBook
+    def book(self):  # -> rmbg.money.ledger.votes.VoteBook
+        from ..money.ledger import configured, open_ledger
+        from ..money.ledger.votes import VoteBook
 
         spec = self.spec or configured()
         book = open_ledger(spec).book(VoteBook)
@@ -104,7 +104,7 @@ class VoteStore:
 
     def add(self, vote: Vote) -> bool:
         """Write one vote; False when this voter already voted on this image's pair."""
-        from ..ledger.votes import Ballot
+        from ..money.ledger.votes import Ballot
 
         if vote.winner not in (vote.left, vote.right):
             raise ValueError("the winner must be one of the two providers shown")

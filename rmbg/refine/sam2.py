@@ -280,7 +280,7 @@ class Sam2Provider:
         return Cost.free("local compute; estimate after a run")
 
     def matte(self, image) -> Matte:
-        from ..pricing import compute_cost
+        from ..money.pricing import compute_cost
 
         start = time.perf_counter()
         points = self.points or (centre_point(image.size) if self.box is None else ())

@@ -9,7 +9,7 @@
     api       remove_video
     providers the providers a clip can go through (list_video_providers: local models, and the
               hosted video services with their price per second)
-    hosted    a clip through a hosted video service: one paid call, per second, through rmbg.paying
+    hosted    a clip through a hosted video service: one paid call, per second, through rmbg.money.paying
     alpha     the alpha of the video a hosted service sends back, checked and matched to our frames
 
 A clip scored against its masks (J, F, dtSSD) is evaluation's: rmbg.eval.clips.evaluate_clip.

@@ -13,7 +13,7 @@ The mattes come from a local model run on every frame
 (rmbg.video.pipeline.stream_mattes: decode ahead, model, smoothing; limits
 again on what decodes), or from a hosted video service that takes the whole
 clip in one paid call (rmbg.video.hosted: priced per second, paid through
-rmbg.paying). A hosted image provider is refused before anything is sent: on
+rmbg.money.paying). A hosted image provider is refused before anything is sent: on
 video it would be one paid call per frame.
 """
 
@@ -117,7 +117,7 @@ def remove_video(
     hosted_format: what a hosted service is asked to send back: "webm" (VP9
         with alpha, small) or "mov" (ProRes 4444, large); either way the
         outputs are written from its alpha.
-    payer: who pays for a hosted clip (rmbg.payer.Payer, also rmbg.video.hosted.Payer: the rule and
+    payer: who pays for a hosted clip (rmbg.money.payer.Payer, also rmbg.video.hosted.Payer: the rule and
         the accounts); default: the operator's own, with the day's cap
         (RMBG_DAILY_CAP_USD) where it is set. The hold is reserved before
         anything is sent.

@@ -6,7 +6,7 @@
        says 1 s, or nothing, is priced, held and checked as 59 s
     -> rmbg's limit and the service's own (its longest clip, its largest upload)
     -> the estimate: billed seconds (the clip's length rounded up) x price
-    -> rmbg.paying: the hold is reserved against every account (the session,
+    -> rmbg.money.paying: the hold is reserved against every account (the session,
        the day, a batch's --max-cost) before anything is sent; a cap refuses
        here, with nothing sent
     -> the service (upload, the paid request, wait, download behind the URL
@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..charging import current
 from ..errors import RmbgError, UnknownProviderError
-from ..payer import Payer  # rmbg.video.hosted.Payer(policy, accounts), as docs/video.md names it
-from ..paying import Payment
+from ..money.charging import current
+from ..money.payer import Payer  # rmbg.video.hosted.Payer(policy, accounts), as docs/video.md names it
+from ..money.paying import Payment
 from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
 from ..types import Cost
 from .alpha import paired, returned_alpha
@@ -100,7 +100,7 @@ def job_for(info: ClipInfo, output: Output) -> VideoJob:
 
 def payment_for(remover: VideoRemover, job: VideoJob, payer: Payer) -> Payment:
     """The Payment of one clip on `payer`'s accounts: its estimate, in seconds of video, paid by its vendor's
-    key (one unconfirmed call at a time per vendor, image and video alike: rmbg.price_watch.Confirming)."""
+    key (one unconfirmed call at a time per vendor, image and video alike: rmbg.money.price_watch.Confirming)."""
     price = price_text(remover.usd_per_second)
     unit = f"for this clip ({job.billed_seconds} s at ${price}/s)"
     try:

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..licences import commercial_only
-from ..pricing import REFERENCE_MONTHLY_VOLUME
+from ..money.pricing import REFERENCE_MONTHLY_VOLUME
 from ..settings import declared_number
 from ..settings import of as settings_of
 from .downloads import repo_list
@@ -111,9 +111,9 @@ class AppConfig:
 
 
 def ledger_setting(environ: Mapping[str, str]) -> None:
-    """RMBG_LEDGER checked before the app starts (rmbg.ledger.check_setting): LedgerSettingError
+    """RMBG_LEDGER checked before the app starts (rmbg.money.ledger.check_setting): LedgerSettingError
     when it names no ledger; a damaged ledger is logged, and the app starts for free work."""
-    from ..ledger import check_setting
+    from ..money.ledger import check_setting
 
     damaged = check_setting(settings_of(environ).raw("RMBG_LEDGER"))
     if damaged:

@@ -7,7 +7,7 @@ the price of the image just shown where it was priced otherwise (a preview
 at its 0.25 credit, a configured price; a free watermarked sandbox result
 keeps the paid price: a sandbox key is no way to run a month); local
 models at the median of their model seconds here x the machine's hourly rate
-(rmbg.pricing.compute_cost). Third-party reference points are labelled, and
+(rmbg.money.pricing.compute_cost). Third-party reference points are labelled, and
 left out where the service they name is listed with its own figure.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..errors import RmbgError
-from ..pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
+from ..money.pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
 from ..registry import info, list_providers
 from ..result import Result
 from ..types import Cost, format_usd

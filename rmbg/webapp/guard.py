@@ -38,7 +38,7 @@ from .zerogpu import mark_held, mattes_seconds, model_of, refine_seconds, refusa
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..payer import Payer
+    from ..money.payer import Payer
     from ..providers.base import Provider, ProviderStatus
     from ..types import Cost, Matte
     from .catalog import Keys
@@ -88,7 +88,7 @@ def through_zerogpu(gpu_function: Callable, *args: object) -> Any:
 
 
 def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
-    """Who pays for this visitor's call (rmbg.payer.Payer, the one wrapper): their own key, or (where
+    """Who pays for this visitor's call (rmbg.money.payer.Payer, the one wrapper): their own key, or (where
     allowed) the server's, on the accounts of rmbg.webapp.spending."""
     return app.ledger.payer(session_id, server_key=not keys.for_provider(provider_id))
 
@@ -96,7 +96,7 @@ def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
 class Guarded:
     """The one provider wrapper of the app's doors (Remove, Compare, REST,
     MCP, Benchmark, progressive results): a hosted call is paid through
-    rmbg.paying's rule on the payer's accounts (rmbg.webapp.spending); a local
+    rmbg.money.paying's rule on the payer's accounts (rmbg.webapp.spending); a local
     model takes the device lock itself, around each forward, wherever it runs
     (rmbg.providers.local.pool). `on_start(provider)` is called just
     before the provider works; `last` keeps the last alpha it made (the
@@ -118,7 +118,7 @@ class Guarded:
         self._on_start = on_start
         self.keep_last = False
         self.last: Image.Image | None = None
-        self.pays_itself = True  # rmbg.payer.Paid and `evaluate` do not pay for it again
+        self.pays_itself = True  # rmbg.money.payer.Paid and `evaluate` do not pay for it again
 
     def __repr__(self) -> str:
         return f"Guarded({self.inner!r})"

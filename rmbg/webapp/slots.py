@@ -5,7 +5,7 @@ or MCP (one set, WORK) or REST (its own), a comparison (COMPARE), a
 Benchmark run (BENCHMARK), a clip on the Video tab (VIDEO) or through
 `POST /api/video` (its own); free models and hosted calls alike. A paid call
 that must wait before it is sent (for its provider's first call, or for room
-under a cap while calls in flight may give some back: rmbg.paying) steps out
+under a cap while calls in flight may give some back: rmbg.money.paying) steps out
 of its slot while it waits, into that door's waiting room of
 RMBG_PAID_WAITING places, and takes a slot again to go on; when the room
 is full it is refused at once (ServerBusy, HTTP 503: the server is busy, not
@@ -15,7 +15,7 @@ concurrency limit, REST's limiters) admit the slots + that many requests
 (`admitted`), so the waiting ones never fill them (before, paid calls waited
 up to 120 s inside the 4 slots, and a free U2-Net-p cut-out took 241 s). The
 room is sized for a burst: a provider's first call runs alone
-(rmbg.price_watch), so a burst of paid calls on a fresh day all wait for it.
+(rmbg.money.price_watch), so a burst of paid calls on a fresh day all wait for it.
 
 One request holds one slot (a `Seat`), whatever threads work for it: a
 comparison's providers run in threads of their own (rmbg.compare copies the
@@ -135,7 +135,7 @@ def given_back_while_waiting(aside: Callable[[], AbstractContextManager[object]]
 
 @contextmanager
 def waiting_outside(why: str) -> Iterator[None]:
-    """The wait of a paid call (rmbg.paying.Policy's `waiting`): outside the slot this request
+    """The wait of a paid call (rmbg.money.paying.Policy's `waiting`): outside the slot this request
     works in, if any, and outside the door's other limits it holds (elsewhere, a CLI batch say,
     it waits where it is). A full waiting room refuses it before anything is given back; after
     the wait the slot is taken again first, then the rest, in the order the door took them."""

@@ -1,7 +1,7 @@
 """Money the app's visitors spend: which accounts a visitor's paid call counts
 against. The rule itself (reserve, first call alone, settle by where the
-request got to) is rmbg.paying's; the numbers live in the durable ledger
-(rmbg.ledger, RMBG_LEDGER), so every app process and a CLI batch on the same
+request got to) is rmbg.money.paying's; the numbers live in the durable ledger
+(rmbg.money.ledger, RMBG_LEDGER), so every app process and a CLI batch on the same
 machine (or, on PostgreSQL, every replica) share the caps, and a restart
 keeps them.
 
@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from ..ledger import Account, LedgerError
-from ..payer import Payer
-from ..paying import Policy, day_key
+from ..money.ledger import Account, LedgerError
+from ..money.payer import Payer
+from ..money.paying import Policy, day_key
 from ..types import format_usd
 from .slots import waiting_outside
 
@@ -61,7 +61,7 @@ class Ledger:
         return (session, Account(day_key(self._clock()), self.daily_cap))
 
     def payer(self, session_id: str, *, server_key: bool) -> Payer:
-        """Who pays for this session's calls (rmbg.payer.Payer, the one wrapper every door pays through): its
+        """Who pays for this session's calls (rmbg.money.payer.Payer, the one wrapper every door pays through): its
         accounts named as each call's Payment is made, so a call counts against the day it was made on."""
         return Payer(self.policy, lambda: self.accounts(session_id, server_key=server_key))
 
@@ -70,8 +70,8 @@ class Ledger:
     ) -> None:
         """BudgetError now when `usd` does not fit under this session's caps (a run's check before it starts)."""
         from ..errors import BudgetError
-        from ..ledger import Refused
-        from ..paying import refusal_words
+        from ..money.ledger import Refused
+        from ..money.paying import refusal_words
 
         payment = self.payer(session_id, server_key=server_key).payment(provider_id, usd, unit=unit)
         for account in payment.accounts:

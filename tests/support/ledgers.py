@@ -1,4 +1,4 @@
-"""The storage under test, on both databases (rmbg.ledger: the money ledger,
+"""The storage under test, on both databases (rmbg.money.ledger: the money ledger,
 votes and batch manifests): an SQLite file, and a PostgreSQL server started
 from the distribution's binaries (tests.ledger_servers), one per test module,
 emptied before each test that uses it.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from rmbg.ledger.sql import SqlLedger
+from rmbg.money.ledger.sql import SqlLedger
 from tests.ledger_servers import PostgresServer, pg_bin
 
 
@@ -42,7 +42,7 @@ def spec(request, tmp_path):
 def hold_exactly(ledger, session_id: str, provider_id: str, usd, *, server_key: bool):
     """A hold of exactly `usd` on a web app session's accounts (rmbg.webapp.spending.Ledger's payer), now or
     BudgetError (no waiting, no first-call rule): a call in flight, for tests of the caps themselves."""
-    from rmbg.paying import Payment
+    from rmbg.money.paying import Payment
 
     accounts = ledger.payer(session_id, server_key=server_key).accounts()
     return ledger.policy.reserve(Payment(provider_id, usd, accounts, hold=usd), first_call_alone=False, exact=True)

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
-from ...charging import Charge
 from ...errors import MissingCredentialsError
-from ...pricing import price_estimate
+from ...money.charging import Charge
+from ...money.pricing import price_estimate
 from ...settings import current
 from ...types import Cost
 from ..base import ProviderStatus
@@ -161,7 +161,7 @@ class HostedClient:
     ) -> Endpoint:
         """The Endpoint of one call. not_accepted: statuses that prove the paid
         request was not accepted (not billed, may be re-sent); charge_of: the
-        provider's own reading of an answer to the paid request (rmbg.charging)."""
+        provider's own reading of an answer to the paid request (rmbg.money.charging)."""
         extra: dict[str, Any] = {} if not_accepted is None else {"not_accepted": not_accepted}
         return Endpoint(self.id, self._key_hint(), self._secrets(), reason, classify, charge_of=charge_of, **extra)
 

@@ -54,7 +54,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from ...charging import Charge, charge_of_status, current
 from ...errors import (
     MissingCredentialsError,
     ProviderAuthError,
@@ -64,6 +63,7 @@ from ...errors import (
     ProviderResponseError,
     RmbgError,
 )
+from ...money.charging import Charge, charge_of_status, current
 from ...vendors import vendor
 from ..base import ProviderStatus
 from .base import Connection, HostedClient, connected

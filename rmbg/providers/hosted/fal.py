@@ -9,7 +9,7 @@ Protocol (https://fal.ai/docs/api-reference/inference-api; docs/providers.md), a
      (sync_mode) or a file URL, fetched without our key;
   4. on any failure after the submit was accepted (our deadline, a poll
      answered 429, a malformed result): PUT cancel_url (best effort) while
-     the job may still run, and the error says fal may bill it (rmbg.charging);
+     the job may still run, and the error says fal may bill it (rmbg.money.charging);
      unless the last status was IN_QUEUE and fal accepted the cancel: fal
      removes a queued request ("A queued request is removed", its cancel
      page) and never bills queue time, so the call is released. (A job that
@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ...charging import Charge, charge_of_status, current
 from ...errors import ProviderRejectedError, ProviderResponseError, ProviderTimeoutError, RmbgError
+from ...money.charging import Charge, charge_of_status, current
 from ...types import Matte
 from ...vendors import vendor
 from .base import Connection, HostedClient, HostedProvider, connected
@@ -88,7 +88,7 @@ class FalQueue:
     def run(self, payload: dict[str, object]) -> tuple[QueueHandle, object, Endpoint, Deadline]:
         """Submit `payload` and wait for it: (handle, result JSON, endpoint, deadline).
 
-        Charge (rmbg.charging): the submit is the paid request; fal's answer
+        Charge (rmbg.money.charging): the submit is the paid request; fal's answer
         with a request id is ACCEPTED, and from then on any failure (a poll
         answered 429, our deadline, a malformed result) keeps the charge,
         sends fal's cancel while the job may still run, and says so.
@@ -273,7 +273,7 @@ def _fal_unbilled(status: int) -> bool:
 
 
 def fal_charge(response) -> Charge:
-    """What fal's answer to a submit says about its charge (rmbg.charging):
+    """What fal's answer to a submit says about its charge (rmbg.money.charging):
     fal says a 422 may be billed when GPU time was used, so it is kept;
     otherwise by status (4xx and fal's unbilled statuses refused)."""
     if response.status_code == 422:

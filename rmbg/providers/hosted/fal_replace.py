@@ -21,7 +21,7 @@ submit is sent again only when fal certainly did not accept it (no
 connection, 408, 429, fal's never-billed 5xx); a dropped connection or a read
 timeout after it was sent is not re-sent, and the error says it may have been
 billed. Once fal answers the submit with a request id the call is charged
-(rmbg.charging: ACCEPTED), whatever the polls and downloads then answer.
+(rmbg.money.charging: ACCEPTED), whatever the polls and downloads then answer.
 
 Cost: fal's answer carries no cost, so it is the price table's estimate per
 generated image x num_images (source "estimated").
@@ -33,7 +33,7 @@ import time
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from ...errors import ProviderResponseError
-from ...pricing import price_estimate
+from ...money.pricing import price_estimate
 from ...types import SEED_MAX, Cost, Generated, ReplaceRequest
 from .base import Connection, HostedClient, connected
 from .fal import DEFAULT_QUEUE_URL, URL_ENV, VENDOR, FalQueue

@@ -9,7 +9,7 @@ Retry rules (docs/architecture.md, "Hosted clients"), and never paying twice:
   HTTP 408, 429, every 5xx (except a 504 that says the caller's own start
   timeout expired), connection failures and timeouts;
 - the paid request (`send(..., paid=True)`, a POST) records where it got to
-  in the call's charge meter (rmbg.charging) and is sent again only while
+  in the call's charge meter (rmbg.money.charging) and is sent again only while
   that says it was not billed: the connection could not be opened (nothing
   was sent), or an answer the provider defines as "not accepted, not billed"
   (`Endpoint.not_accepted`: 408 and 429 everywhere; fal also its 5xx, which
@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ...charging import Charge, charge_of_status, current
 from ...errors import (
     ProviderAuthError,
     ProviderCreditError,
@@ -43,6 +42,7 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from ...money.charging import Charge, charge_of_status, current
 from .payload import excerpt, scrub
 from .retry import Deadline, RetryPolicy, network_words, retry_after_seconds
 
@@ -77,7 +77,7 @@ class Endpoint:
     # 408: the server gave up waiting for the request; 429: refused for the rate.
     not_accepted: Callable[[int], bool] = lambda status: status in (408, 429)
     # Optional: what an answer to the paid request says about its charge
-    # (rmbg.charging); default charge_of_status with `not_accepted` as unbilled.
+    # (rmbg.money.charging); default charge_of_status with `not_accepted` as unbilled.
     charge_of: Callable[[httpx.Response], Charge] | None = None
 
     def charge(self, response: httpx.Response) -> Charge:
@@ -102,7 +102,7 @@ def send(
     """One logical request with retries; returns a 2xx response or raises.
 
     paid: this is the request the vendor bills (a submit): every attempt is
-    recorded in the call's charge meter (rmbg.charging.current()), and it is
+    recorded in the call's charge meter (rmbg.money.charging.current()), and it is
     sent again only while the meter says nothing was billed. Default: a POST
     is paid, anything else is not (a provider that forgets to say so errs on
     the side of keeping the money).

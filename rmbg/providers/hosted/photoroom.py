@@ -46,7 +46,7 @@ rather than earning 429s. A 429 that comes all the same (other processes on
 the key) is treated as not processed: re-sent with backoff, `Retry-After`
 honoured when present.
 
-Charge (rmbg.charging): a refused connection is NOT_SENT; an answer 4xx is
+Charge (rmbg.money.charging): a refused connection is NOT_SENT; an answer 4xx is
 REFUSED (an error consumes no credit; 429 alone is sent again); a dropped
 connection, a read timeout or a 5xx is UNKNOWN (kept, never re-sent); a 2xx
 is ACCEPTED, one image billed even when its body turns out unusable.
@@ -70,9 +70,9 @@ import time
 from collections.abc import Mapping
 from decimal import Decimal
 
-from ... import charging
 from ...errors import InvalidRequestError, RmbgError
-from ...pricing import price_table
+from ...money import charging
+from ...money.pricing import price_table
 from ...settings import current
 from ...types import Cost, Matte, format_usd
 from ...vendors import vendor
@@ -205,7 +205,7 @@ class Photoroom(HostedProvider):
 
     def _count_sandbox(self, key: str):
         """Count this sandbox call against its day and month (sandbox_quota); refused with words at the quota."""
-        from ...ledger import LedgerError
+        from ...money.ledger import LedgerError
         from . import sandbox_quota
 
         counts = sandbox_quota.book()
@@ -219,7 +219,7 @@ class Photoroom(HostedProvider):
         return counts
 
     def _give_back(self, counts, key: str) -> None:
-        from ...ledger import LedgerError
+        from ...money.ledger import LedgerError
 
         try:
             counts.give_back(key)

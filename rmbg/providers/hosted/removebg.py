@@ -37,7 +37,7 @@ itself from the matte (rmbg.image), so every provider's result is composed
 the same way. `image_url` is not used: rmbg hands providers decoded images,
 and uploading them keeps a private image private.
 
-Charge (rmbg.charging): a refused connection is NOT_SENT; an answer 4xx is
+Charge (rmbg.money.charging): a refused connection is NOT_SENT; an answer 4xx is
 REFUSED (remove.bg: errors charge no credits; 429 alone is sent again); a
 dropped connection, a read timeout or a 5xx is UNKNOWN (kept, never re-sent);
 a 2xx is ACCEPTED, billed X-Credits-Charged credits even when its body turns
@@ -68,7 +68,6 @@ import time
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from ... import charging
 from ...errors import (
     InvalidImageError,
     InvalidRequestError,
@@ -77,7 +76,8 @@ from ...errors import (
     ProviderRateLimitError,
     RmbgError,
 )
-from ...pricing import checked_cost, price_table
+from ...money import charging
+from ...money.pricing import checked_cost, price_table
 from ...types import Cost, Matte, format_usd
 from ...vendors import vendor
 from .base import Connection, HostedProvider, connected

@@ -24,13 +24,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ...charging import current
 from ...errors import (
     ProviderHTTPError,
     ProviderResponseError,
     RmbgError,
 )
-from ...pricing import reported_cost
+from ...money.charging import current
+from ...money.pricing import reported_cost
 from ...types import Matte
 from .base import Connection, HostedClient, HostedProvider, connected
 from .http import Endpoint, json_body
@@ -130,7 +130,7 @@ class RunwareRemoveBackground(HostedProvider, RunwareClient):
 
     No retry of the paid POST after it may have arrived: Runware does not
     document 5xx answers as unbilled, so only a refused connection, 408 and
-    429 are sent again (rmbg.providers.hosted.http). Charge (rmbg.charging):
+    429 are sent again (rmbg.providers.hosted.http). Charge (rmbg.money.charging):
     the answer carrying our task's result is ACCEPTED; errors are read by
     their code (runware_charge)."""
 

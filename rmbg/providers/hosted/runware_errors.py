@@ -1,5 +1,5 @@
 """Runware's error answers, read once: what each `code` means for the user
-(which ProviderHTTPError, in which words) and for the money (rmbg.charging:
+(which ProviderHTTPError, in which words) and for the money (rmbg.money.charging:
 a refused key, no credit, the rate, a rejected input or content were not
 billed; a failure on Runware's side may have run, so it may be billed).
 Codes are read by family, as the official runware-sdk sorts them (its
@@ -12,7 +12,6 @@ object, or per task item (`status: "error"`); all three are read here.
 
 from __future__ import annotations
 
-from ...charging import Charge, charge_of_status
 from ...errors import (
     ProviderAuthError,
     ProviderCreditError,
@@ -22,6 +21,7 @@ from ...errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from ...money.charging import Charge, charge_of_status
 from ...vendors import vendor
 from .payload import excerpt, scrub
 
@@ -116,7 +116,7 @@ def family(code: str) -> str | None:
 
 def runware_charge(response) -> Charge:
     """What Runware's answer to the paid task says about its charge
-    (rmbg.charging): an answer carrying errors is read by their code's family
+    (rmbg.money.charging): an answer carrying errors is read by their code's family
     (a refused key, no credit, the rate, a rejected input or content: not
     billed; a failure on Runware's side, or a code of no known family: it may
     have run, so it may be billed); other answers by their status (4xx, 408

@@ -16,7 +16,7 @@ The clip goes up as Runware documents media inputs: a `mediaStorage` task
 `mediaUUID`, which the paid task names in `inputs.video`. Storing is not the
 paid request. Runware's clips are at most 30 s (its Bria provider page).
 
-Charge (rmbg.charging): the removeBackground POST is the paid request; an
+Charge (rmbg.money.charging): the removeBackground POST is the paid request; an
 answer without an error for our task is Runware taking the job (ACCEPTED), so
 any later failure (a failed task, our deadline, a bad result) keeps the charge.
 Runware has no cancel: a task we stop waiting for still runs and is billed,
@@ -34,9 +34,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from ...charging import current
 from ...errors import ProviderResponseError, ProviderTimeoutError, RmbgError
-from ...pricing import reported_cost
+from ...money.charging import current
+from ...money.pricing import reported_cost
 from .base import Connection, connected
 from .http import json_body
 from .payload import excerpt

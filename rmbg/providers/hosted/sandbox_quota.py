@@ -110,7 +110,7 @@ def full_words(provider_id: str, period: str, limit: int) -> ProviderCreditError
 
 def book() -> SandboxBook | None:
     """The counts on this process's ledger; None (logged) when the ledger cannot be used."""
-    from ...ledger import LedgerError, open_ledger
+    from ...money.ledger import LedgerError, open_ledger
 
     try:
         return open_ledger().book(SandboxBook)

@@ -54,7 +54,7 @@ def configured_price(value: Decimal | str | None, env_var: str, provider_id: str
     `what` and, for the variable, its name."""
     from decimal import Decimal, InvalidOperation
 
-    from ...pricing import price_table
+    from ...money.pricing import price_table
     from ...settings import current
 
     if value is None:

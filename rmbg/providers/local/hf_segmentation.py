@@ -176,7 +176,7 @@ class HfSegmentationProvider:
     def matte(self, image) -> Matte:
         import torch
 
-        from ...pricing import compute_cost
+        from ...money.pricing import compute_cost
         from .pool import POOL
 
         net = self.network()  # loaded before the clock starts: seconds are the model's, not the load's

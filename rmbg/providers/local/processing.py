@@ -203,7 +203,7 @@ def run_stages(stages: Any, image: Image.Image, meta: Mapping[str, str], threads
     the forward holds the device. The time spent waiting for the device (another
     model's forward) or for the threads is not counted: the seconds, and the
     compute estimate made from them on stages.device, are this model's own."""
-    from ...pricing import compute_cost
+    from ...money.pricing import compute_cost
     from .pool import POOL
 
     with POOL.forward(threads) if threads > 0 else nullcontext():

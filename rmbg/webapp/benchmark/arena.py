@@ -7,7 +7,7 @@ the same image, sides drawn at random among the pairs this visitor has not
 voted on yet, on the background the visitor picks; the names stay on the
 server with a one-use ticket until the vote comes back, and only then are
 shown. Tickets and votes are written to the durable storage
-(rmbg.eval.votes, rmbg.ledger.votes: RMBG_LEDGER), which takes a ticket and
+(rmbg.eval.votes, rmbg.money.ledger.votes: RMBG_LEDGER), which takes a ticket and
 writes its vote in one transaction and refuses a visitor's second vote on
 one image's pair; the ranking weighs every visitor the same.
 """

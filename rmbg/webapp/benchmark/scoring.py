@@ -8,7 +8,7 @@ the cut-outs go to blind voting (rmbg.webapp.benchmark.arena).
 
 Money: before any image is sent, the run's price-table estimate must fit
 under the visitor's caps now (else nothing runs); then every hosted call is
-paid through the one rule (rmbg.paying, by the same wrapper as the Remove
+paid through the one rule (rmbg.money.paying, by the same wrapper as the Remove
 tab, rmbg.webapp.guard.Guarded): its own hold, a provider's first call
 alone, and what a failure costs by where its request got to.
 """
@@ -95,7 +95,7 @@ def paid_run(
     provider_ids: Sequence[str], n_images: int, keys: Keys, app: App, session_id: str
 ) -> Iterator[list[Guarded]]:
     """The providers built for this visitor, each call paid through the one
-    rule (rmbg.paying: its own hold, the first call alone); closed on exit.
+    rule (rmbg.money.paying: its own hold, the first call alone); closed on exit.
     Raises BudgetError before anything runs when the run's price-table
     estimate does not fit under a cap now."""
     built: list[Guarded] = []

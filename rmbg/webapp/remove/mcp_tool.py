@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ...pricing import price_table
+from ...money.pricing import price_table
 from ...registry import info, list_providers
 from ...vendors import VENDORS
 from ..context import App

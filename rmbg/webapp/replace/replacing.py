@@ -7,7 +7,7 @@ price (price per image x number of images) is reserved against the session
 and daily caps, and only then is anything sent. Afterwards the hold is
 settled with the request's cost, released only when the request was not
 sent or refused, and counted in full when fal accepted it or its fate is
-unknown (rmbg.charging).
+unknown (rmbg.money.charging).
 """
 
 from __future__ import annotations

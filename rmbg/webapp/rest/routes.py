@@ -16,7 +16,7 @@ from RMBG_TRUSTED_PROXIES, rmbg.webapp.identity).
 
 Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
 X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached
-(and X-Rmbg-Warning when the ledger could not record a paid call: rmbg.paying).
+(and X-Rmbg-Warning when the ledger could not record a paid call: rmbg.money.paying).
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit or ZeroGPU's

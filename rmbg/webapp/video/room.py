@@ -18,7 +18,7 @@ clip's header has been read and before its first frame is decoded:
   a large clip is not passed over forever by small ones), up to
   RMBG_VIDEO_WAIT_S, then is refused in words (`ServerBusy`, HTTP 503);
   a Stop while it waits ends the wait (VideoStopped, as a stop at any frame);
-- a paid call of the clip that must wait before it is sent (rmbg.paying)
+- a paid call of the clip that must wait before it is sent (rmbg.money.paying)
   gives the room back while it waits, as it gives back its door's slot
   (rmbg.webapp.slots), and waits its turn again after;
 - a clip that needs more than the whole budget runs when nothing else does,

@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from ...errors import BudgetError, ModelUnavailableError
-from ...ledger import Refused
-from ...payer import Payer
-from ...paying import Payment, everywhere, refusal_words
+from ...money.ledger import Refused
+from ...money.payer import Payer
+from ...money.paying import Payment, everywhere, refusal_words
 from ...video.decode import ClipInfo
 from ...video.hosted import job_for, payment_for
 from ...video.providers import VideoProvider
@@ -56,7 +56,7 @@ def ready(
       against every cap each counts against (the session, the day's total on the server's key).
 
     rmbg's own limits are the probe's (`info`). Each paid side still reserves its own hold when it
-    runs (rmbg.paying); this is the check that a run of all of them fits now."""
+    runs (rmbg.money.paying); this is the check that a run of all of them fits now."""
     sides: list[Side] = []
     try:
         for entry in entries:

@@ -7,7 +7,7 @@ provider on one clip under the same rules as an image. A local model runs
 frame by frame through the app's guard (one forward at a time on the device);
 a hosted video provider is priced per second of video, and the clip's
 duration x that price is reserved against the visitor's caps before anything
-is sent, then settled by where the request got to (rmbg.paying): stopping a
+is sent, then settled by where the request got to (rmbg.money.paying): stopping a
 hosted call already sent is charged as the charge rules say. Files are written
 beside the output under a hidden name and renamed at the end (rmbg.video), so
 a stopped or failed run offers nothing half-written, and its folder goes.
@@ -191,7 +191,7 @@ def cut(
             result = engine(Guarded(provider, payer(app, session_id, keys, entry.id), on_cpu=side.on_cpu))
             app.warm.add(warm_key(provider))
             return result
-        # a hosted clip pays itself through the one rule (rmbg.paying): billed seconds x price held
+        # a hosted clip pays itself through the one rule (rmbg.money.paying): billed seconds x price held
         # against this visitor's session (and the day's total on the server's key) before it is sent
         return engine(provider, payer=side.payer)
     finally:

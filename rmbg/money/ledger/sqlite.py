@@ -1,5 +1,5 @@
 """The ledger on an SQLite file, shared by every process on this machine
-(rmbg.ledger.backends has the interface and PostgreSQL's).
+(rmbg.money.ledger.backends has the interface and PostgreSQL's).
 
 - WAL mode, so readers never block the one writer; synchronous=FULL, so a
   committed hold survives a crash of the machine, not only of the process;

@@ -10,7 +10,7 @@ A hold whose owner is gone (killed, crashed), or which has been in flight
 longer than HOLD_LEASE_S (its process hangs, or runs on another host whose
 processes cannot be looked at), is no longer "in flight" for anyone's wait:
 it stays counted, as a call that may have been billed, until an operator
-settles it (`rmbg ledger settle`); see rmbg.ledger.sql.
+settles it (`rmbg ledger settle`); see rmbg.money.ledger.sql.
 """
 
 from __future__ import annotations

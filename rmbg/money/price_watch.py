@@ -1,6 +1,6 @@
 """Prices a vendor reports beyond the bound, and calls whose price is not yet
 confirmed: the two halves of "no run bills more than its cap plus one call,
-whatever the vendor reports" (rmbg.paying applies them).
+whatever the vendor reports" (rmbg.money.paying applies them).
 
 **An alarm per provider.** A call whose reported cost is beyond the bound of
 its estimate (RMBG_PRICE_BOUND_X x the price table) is counted in full, and
@@ -23,12 +23,12 @@ only one unconfirmed call of a vendor's models (Runware's, say) is in flight
 in the process at once: a vendor that raised its prices yesterday is caught
 by one call, not by a burst of 16 at the moment the app starts, nor by the
 first calls of its five models at once. The ledger's own first-call rule
-(rmbg.ledger.sql) does the same across processes for a provider that never
+(rmbg.money.ledger.sql) does the same across processes for a provider that never
 had a call settled. What this cannot stop: calls already in flight when a
 confirmed provider raises its price mid-run (at most the door's concurrency)
 are billed at the new price; each is counted in full.
 
-No heavy imports: this module is imported by `import rmbg` (through rmbg.paying).
+No heavy imports: this module is imported by `import rmbg` (through rmbg.money.paying).
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .errors import UnknownProviderError
+from ..errors import UnknownProviderError
+from ..provider_table import info
+from ..types import format_usd
 from .ledger import LedgerError, Refused
-from .provider_table import info
-from .types import format_usd
 
 ACCEPT_ENV = "RMBG_ACCEPT_PRICE"
-PROBE_STALE_S = 900.0  # as the ledger's first calls (rmbg.ledger.sql): longer than any call's deadline
+PROBE_STALE_S = 900.0  # as the ledger's first calls (rmbg.money.ledger.sql): longer than any call's deadline
 log = logging.getLogger(__name__)
 
 SCHEMA = (
@@ -137,7 +137,7 @@ class AlarmBook:
 
 def accepted_prices() -> dict[str, Decimal]:
     """RMBG_ACCEPT_PRICE as {provider: USD}; a malformed entry is refused with a sentence (ValueError)."""
-    from .settings import current
+    from ..settings import current
 
     found: dict[str, Decimal] = {}
     for entry in filter(None, (e.strip() for e in current().raw(ACCEPT_ENV).split(","))):
@@ -210,7 +210,7 @@ class Confirming:
 
 def vendor_of(provider: str) -> str:
     """The vendor whose key pays for a registered provider (its key variable), else the id itself (a
-    payment that names no vendor of its own: a test's provider, say; rmbg.paying.Payment.vendor)."""
+    payment that names no vendor of its own: a test's provider, say; rmbg.money.paying.Payment.vendor)."""
     try:
         return info(provider).key_env or provider
     except UnknownProviderError:

@@ -1,6 +1,7 @@
-"""The one wrapper every door pays through (issue #59): `Payer`, who pays (the rule on its ledger, rmbg.paying.Policy,
-and the accounts a call counts against), in two forms that settle a call by one implementation of where its
-request got to (Policy.settle_by_fate); `Paid`, a provider whose hosted calls pay through a Payer.
+"""The one wrapper every door pays through (issue #59): `Payer`, who pays (the rule on its ledger,
+rmbg.money.paying.Policy, and the accounts a call counts against), in two forms that settle a call by one
+implementation of where its request got to (Policy.settle_by_fate); `Paid`, a provider whose hosted calls pay
+through a Payer.
 
 The doors: the web app's page, REST, MCP, Compare, Benchmark and progressive results (rmbg.webapp.guard.Guarded
 on the visitor's Payer, rmbg.webapp.spending), AI backgrounds, a hosted clip (rmbg.video.hosted), a CLI batch and
@@ -17,9 +18,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from ..types import format_usd
 from .ledger import Account, Hold, Refused, Wait, open_ledger
 from .paying import Payment, Policy, day_key, refusal_words
-from .types import format_usd
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ class Payer:
 
     `accounts`: a tuple, or a function that names them when each call's Payment is made (`payment()`), so
     a run that crosses midnight (UTC) counts each call against the day its hold was taken (operator()).
-    `words`: how a refusal reads to this door's person (None: rmbg.paying.refusal_words, the web app's)."""
+    `words`: how a refusal reads to this door's person (None: rmbg.money.paying.refusal_words, the web app's)."""
 
     def __init__(
         self,
@@ -121,7 +122,7 @@ def operator_day(now: float) -> Account:
     """The day's total of the operator's keys (`day:<UTC date>` of `now`), capped only where the operator set
     RMBG_DAILY_CAP_USD (its declared default is the web app visitors' cap, never the operator's own runs':
     rmbg.settings_declared)."""
-    from .settings import current
+    from ..settings import current
 
     daily = current().decimal("RMBG_DAILY_CAP_USD") if current().raw("RMBG_DAILY_CAP_USD") else None
     return Account(day_key(now), daily)
@@ -129,7 +130,7 @@ def operator_day(now: float) -> Account:
 
 def operator_words(refused: Refused, payment: Payment) -> str:
     """A refusal of a call on the operator's own keys: by the day's cap, what RMBG_DAILY_CAP_USD allows and
-    how to go on; by a run's own cap (--max-cost, max_cost=), rmbg.paying.refusal_words's."""
+    how to go on; by a run's own cap (--max-cost, max_cost=), rmbg.money.paying.refusal_words's."""
     if refused.account.key.partition(":")[0] != "day":
         return refusal_words(refused, payment)
     cap = refused.account.cap or Decimal(0)
@@ -143,7 +144,7 @@ def operator_words(refused: Refused, payment: Payment) -> str:
 
 class _Named(Policy):
     """The rule on the ledger `spec` names, asked for at each use (open_ledger keeps one object per spec,
-    cheap to ask), so one closed and opened again (rmbg.ledger.close_all) is followed, never used closed."""
+    cheap to ask), so one closed and opened again (rmbg.money.ledger.close_all) is followed, never used closed."""
 
     def __init__(self, spec: str):
         super().__init__()
@@ -163,7 +164,7 @@ def library() -> Payer:
     rmbg.replace_background): the operator, on their own keys (Payer.operator("library")): an account
     `library:<id>` of this process, uncapped, and the day's total, capped only where RMBG_DAILY_CAP_USD is
     set. One per ledger (RMBG_LEDGER) in a process, so a close the ledger failed to write is written at the
-    process's next library call (rmbg.ledger.unsettled). Made only for a hosted call: a free one opens no
+    process's next library call (rmbg.money.ledger.unsettled). Made only for a hosted call: a free one opens no
     ledger."""
     from .ledger import configured
 

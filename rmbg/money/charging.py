@@ -1,5 +1,5 @@
 """Where a paid call got to, and therefore what it may cost: the one charge
-state machine the one paid-call rule reads (rmbg.paying, for every door).
+state machine the one paid-call rule reads (rmbg.money.paying, for every door).
 
 States (`Charge`), in the only order they move:
 
@@ -52,8 +52,8 @@ How a budget reads it:
             keep_or_release(meter.state.billable)
             raise
 
-What a call holds and what it may count are rmbg.paying's rule; the holds
-and totals live in rmbg.ledger.
+What a call holds and what it may count are rmbg.money.paying's rule; the holds
+and totals live in rmbg.money.ledger.
 
 No heavy imports: this module is imported by `import rmbg`.
 """

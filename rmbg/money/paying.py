@@ -6,12 +6,12 @@ results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
    times RMBG_PRICE_BOUND_X, against every account the door names (a visitor's session, the
    day's total of the operator's keys, a batch's --max-cost). A reported cost beyond the bound
    is counted in full, and its provider is refused from then on until the operator accepts the
-   new price (rmbg.price_watch): a cap is passed by at most that one call. Near a cap, where the
+   new price (rmbg.money.price_watch): a cap is passed by at most that one call. Near a cap, where the
    bound no longer fits but the estimate does, the call goes alone and holds the room left.
 2. **A provider's first call runs alone** under a cap until it has settled
    with a cost (in the ledger, so across processes and restarts), and in each
-   process until one call has confirmed its price (rmbg.price_watch).
-3. **Send under the meter** (rmbg.charging): where the request got to says
+   process until one call has confirmed its price (rmbg.money.price_watch).
+3. **Send under the meter** (rmbg.money.charging): where the request got to says
    what a failure costs: not sent or refused -> released; fate unknown or
    accepted -> counted at its estimate ("may have been billed").
 4. **Settle with the real cost**: reported by the vendor, else the estimate.
@@ -22,12 +22,12 @@ results; the CLI on one machine or on Ray; `rmbg evaluate`; video):
    the operator, and the hold, still counted, is settled when the ledger answers
    again (the next paid call of this process tries first), or by hand (`rmbg ledger settle`).
 
-The holds and totals live in the durable ledger (rmbg.ledger): written before
+The holds and totals live in the durable ledger (rmbg.money.ledger): written before
 the call is sent, shared by every process on the same RMBG_LEDGER. A process
 killed mid-call leaves its hold counted ("held"); `rmbg ledger holds` lists
 such holds and `rmbg ledger settle` closes them by hand.
 
-A door only says who pays (rmbg.payer.Payer: this policy and the accounts) and
+A door only says who pays (rmbg.money.payer.Payer: this policy and the accounts) and
 what a call is (`Payment`: the provider, the estimate), and pays through the
 Payer, in one call (`Policy.pay`) or split (`try_reserve`, then
 `settle_by_fate`, the one settle by fate `pay` uses too); it writes no money
@@ -45,12 +45,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
+from ..errors import BudgetError
+from ..types import format_usd
 from . import price_watch
 from .charging import metered
-from .errors import BudgetError
 from .ledger import Account, Hold, LedgerError, Refused, Wait, open_ledger
 from .ledger.unsettled import Unsettled, unrecorded
-from .types import format_usd
 
 if TYPE_CHECKING:
     from .ledger.sql import SqlLedger
@@ -64,7 +64,7 @@ WAIT_S = 120.0  # longest a call waits for a first call or for room before it is
 
 def bound_x() -> Decimal:
     """RMBG_PRICE_BOUND_X (its default: rmbg.settings_declared's), at least 1."""
-    from .settings import current
+    from ..settings import current
 
     return max(current().decimal("RMBG_PRICE_BOUND_X"), Decimal(1))
 
@@ -140,8 +140,8 @@ class Policy:
     def try_reserve(
         self, payment: Payment, *, first_call_alone: bool = True, exact: bool = False
     ) -> Hold | Wait | Refused:
-        """One attempt at the hold (see rmbg.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails.
-        A provider under a price alarm is refused (rmbg.price_watch.PriceRefused); one whose price this
+        """One attempt at the hold (see rmbg.money.ledger.sql.SqlLedger.reserve); BudgetError when the ledger fails.
+        A provider under a price alarm is refused (rmbg.money.price_watch.PriceRefused); one whose price this
         process has not confirmed goes alone (Wait("probe") while another such call is in flight)."""
         try:
             self.retry_unsettled()
@@ -220,7 +220,7 @@ class Policy:
     def settle(self, hold: Hold, usd: Decimal, *, priced: bool = True, note: str = "") -> Decimal:
         """Close `hold` at what the call cost, counted in full (a cost that is not a number of 0 or more:
         at the hold). A priced cost beyond the bound of the call's estimate raises its provider's price
-        alarm first (rmbg.price_watch), so no call waiting behind it starts unseen. The amount counted.
+        alarm first (rmbg.money.price_watch), so no call waiting behind it starts unseen. The amount counted.
         Never raises for the ledger: a close it cannot write is kept and tried again (see _close)."""
         return self._settled(hold, usd, priced=priced, note=note)[0]
 
@@ -251,7 +251,7 @@ class Policy:
             price_watch.CONFIRMING.done(self.ledger.where, hold.id, hold.provider, False)
 
     def _close(self, hold: Hold, usd: Decimal, **how) -> bool:
-        """Settle (or release) `hold` at `usd`; False when the ledger failed (rmbg.ledger.unsettled keeps
+        """Settle (or release) `hold` at `usd`; False when the ledger failed (rmbg.money.ledger.unsettled keeps
         the close, logs it for the operator and writes it later). The hold stays counted meanwhile."""
         return self._unsettled.close(self._ledger_settle, hold, usd, **how)
 
@@ -270,7 +270,7 @@ class Policy:
     def settle_by_fate(
         self, hold: Hold, estimate: Decimal, *, billable: bool, cost: Decimal | None = None, note: str = ""
     ) -> tuple[Decimal, bool]:
-        """Close `hold` by where its request got to (rmbg.charging), never by an error's type or status: the one
+        """Close `hold` by where its request got to (rmbg.money.charging), never by an error's type or status: the one
         implementation both forms share (`pay`, and a scheduler that reserved with try_reserve and ran the call
         elsewhere: rmbg.cli.batch, the Ray engine's budget actor).
 

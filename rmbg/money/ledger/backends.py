@@ -4,7 +4,7 @@ when the block ends and rolls back when it raises; `read()` the same for a
 block that only reads (SQLite: without the write lock); every database
 failure becomes a LedgerError whose message an operator can act on.
 
-- SQLite (a file path): rmbg.ledger.sqlite.
+- SQLite (a file path): rmbg.money.ledger.sqlite.
 - PostgreSQL (a postgresql:// URL): psycopg 3 with a small connection pool
   (psycopg_pool), a connect timeout and a statement timeout, so a database
   that is down or slow refuses a paid call in seconds rather than hanging it.
@@ -50,7 +50,7 @@ class Backend(Protocol):
 def open_backend(spec: Spec, first: Sequence[str] = (), *, create: bool = True) -> Backend:
     """The backend of `spec` (a new SQLite file is made with `first`; `create`
     False: LedgerMissing rather than a new one). A path that is no ledger is
-    refused (rmbg.ledger.spec.check) before anything is opened."""
+    refused (rmbg.money.ledger.spec.check) before anything is opened."""
     if spec.kind == "postgresql":
         return Postgres(spec.value, create=create)
     check(spec)

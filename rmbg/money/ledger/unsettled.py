@@ -3,7 +3,7 @@
 A paid call that was sent may have been billed, so its hold must be closed with what it cost. When
 the ledger fails at that moment (a full disk, a file deleted or truncated, PostgreSQL stopped), the
 close is not dropped: it is kept here, logged for the operator with the command that closes it by
-hand, and written as soon as the ledger answers again (rmbg.paying's next paid call tries first).
+hand, and written as soon as the ledger answers again (rmbg.money.paying's next paid call tries first).
 The hold stays counted meanwhile.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from . import Hold, LedgerError
 
-log = logging.getLogger("rmbg.paying")
+log = logging.getLogger("rmbg.money.paying")
 T = TypeVar("T")
 
 

@@ -12,7 +12,7 @@ Tables (created on first use; names prefixed rmbg_ so a shared database stays ti
   flight; the next calls wait for it.
 
 Beside them, on the same database, the other state that must last:
-rmbg.ledger.votes and rmbg.ledger.manifests (SqlLedger.book).
+rmbg.money.ledger.votes and rmbg.money.ledger.manifests (SqlLedger.book).
 
 Atomicity: a reservation is one transaction that locks the accounts' rows
 (SQLite: BEGIN IMMEDIATE takes the database's write lock; PostgreSQL:
@@ -64,7 +64,7 @@ class _Abort(Exception):
 
 
 class SqlLedger:
-    """The ledger on one database (see rmbg.ledger and this module's docstring)."""
+    """The ledger on one database (see rmbg.money.ledger and this module's docstring)."""
 
     def __init__(self, backend: Backend, *, make_tables: bool = True):
         self.backend = backend
@@ -75,8 +75,8 @@ class SqlLedger:
             backend.create(SCHEMA)
 
     def book(self, kind: Callable[[Backend], B]) -> B:
-        """The other state kept on this database (rmbg.ledger.votes.VoteBook,
-        rmbg.ledger.manifests.ManifestBook): one per kind, its tables made on first use."""
+        """The other state kept on this database (rmbg.money.ledger.votes.VoteBook,
+        rmbg.money.ledger.manifests.ManifestBook): one per kind, its tables made on first use."""
         with self._books_lock:
             found = self._books.get(kind)
             if found is None:
@@ -85,7 +85,7 @@ class SqlLedger:
 
     @classmethod
     def open(cls, spec: str | os.PathLike[str], *, create: bool = True) -> SqlLedger:
-        """The ledger RMBG_LEDGER's value `spec` names (rmbg.ledger.spec: refused when it
+        """The ledger RMBG_LEDGER's value `spec` names (rmbg.money.ledger.spec: refused when it
         names no ledger); `create` False: LedgerMissing where there is none, nothing made."""
         return cls(open_backend(parse(spec), SCHEMA, create=create), make_tables=create)
 
@@ -189,7 +189,7 @@ class SqlLedger:
 
     def _live(self, run: Any, keys: Sequence[str], now: float) -> dict[str, tuple[int, int]]:
         """key -> (calls in flight, their holds) among the holds counted against `keys`, leaving out the
-        holds whose process is gone or whose lease ran out (rmbg.ledger.owners): nobody waits for those."""
+        holds whose process is gone or whose lease ran out (rmbg.money.ledger.owners): nobody waits for those."""
         if not keys:
             return {}
         live = {k: (0, 0) for k in keys}

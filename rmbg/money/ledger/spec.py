@@ -2,7 +2,7 @@
 
 It means one of two things, or it is refused with a sentence:
 
-- unset: the default SQLite file (rmbg.ledger.default_path());
+- unset: the default SQLite file (rmbg.money.ledger.default_path());
 - an absolute file path (`~` is expanded): an SQLite ledger there. A
   relative path is refused: it would name another file in each folder a
   process starts from (two batches started from two folders would each
@@ -18,7 +18,7 @@ never the rest of an address (a password stays out of messages and logs).
 device, a file that is not SQLite, an SQLite database without the ledger's
 tables, a folder that does not exist are refused (LedgerSettingError: a
 program refuses to start); a missing file is "new" (the first write makes
-it: rmbg.ledger.sqlite). A ledger that is there but damaged (emptied,
+it: rmbg.money.ledger.sqlite). A ledger that is there but damaged (emptied,
 truncated, corrupt) is a LedgerError of another kind: a program starts,
 says it, and refuses paid calls, while free local work goes on.
 """

@@ -7,17 +7,17 @@ setting RMBG_LEDGER:
 
 - a file path (the default: $XDG_STATE_HOME/rmbg/ledger.sqlite3, else
   ~/.local/state/rmbg/ledger.sqlite3): SQLite in WAL mode, shared by every
-  process on the machine (rmbg.ledger.sql, dialect "sqlite");
+  process on the machine (rmbg.money.ledger.sql, dialect "sqlite");
 - a URL `postgresql://user:pass@host:port/db`: PostgreSQL through psycopg,
   shared by every machine that reaches the server (`pip install
   rmbg[postgres]`); reservations lock the accounts' rows in one transaction.
 
 The same database keeps the other state that must last (SqlLedger.book):
-the Benchmark tab's votes (rmbg.ledger.votes) and the batch manifests
-(rmbg.ledger.manifests); docs/storage.md lists what lives where.
+the Benchmark tab's votes (rmbg.money.ledger.votes) and the batch manifests
+(rmbg.money.ledger.manifests); docs/storage.md lists what lives where.
 
 The rules (what to hold, when to wait, what a failure costs) are not here:
-they are rmbg.paying's. This package only keeps the numbers, atomically.
+they are rmbg.money.paying's. This package only keeps the numbers, atomically.
 
 Amounts are integer nano-dollars (1e-9 USD) in the database, so the sums are
 exact in both dialects; the API speaks Decimal USD.
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
-from ..errors import RmbgError
+from ...errors import RmbgError
 
 NANO = Decimal("1e9")
 
@@ -117,7 +117,7 @@ def is_url(spec: str) -> bool:
 
 def configured() -> str:
     """The storage this process uses: the setting RMBG_LEDGER, else default_path()."""
-    from ..settings import current
+    from ...settings import current
 
     return current().raw("RMBG_LEDGER") or str(default_path())
 
@@ -130,7 +130,7 @@ def open_ledger(spec: str | os.PathLike[str] | None = None, *, create: bool = Tr
     """The ledger named by `spec` (a path or a PostgreSQL URL; None: the
     setting RMBG_LEDGER, else default_path()). One object per spec in a
     process (it holds the connections). A value that names no ledger is
-    refused (rmbg.ledger.spec); `create` False: LedgerMissing where there is
+    refused (rmbg.money.ledger.spec); `create` False: LedgerMissing where there is
     none yet, and nothing is made (a command that only reads)."""
     from .sql import SqlLedger
 
@@ -145,12 +145,12 @@ def open_ledger(spec: str | os.PathLike[str] | None = None, *, create: bool = Tr
 
 def check_setting(value: str | None = None) -> str | None:
     """RMBG_LEDGER (or `value`) checked when a program starts, creating nothing.
-    Raises LedgerSettingError (rmbg.ledger.spec) with a sentence when it names no
+    Raises LedgerSettingError (rmbg.money.ledger.spec) with a sentence when it names no
     ledger (another scheme, a relative path, a folder, a device, a file that is no
     ledger): the program does not start. A ledger that is there but damaged
     (emptied, truncated, corrupt) does not stop free work: its words are returned
     (paid calls will be refused with them); None when all is well."""
-    from ..settings import current
+    from ...settings import current
     from .spec import LedgerSettingError, check, parse
 
     spec = parse(current().raw("RMBG_LEDGER") if value is None else value)
