@@ -67,6 +67,9 @@ def wait_until_answers(url: str, answers_within: float = ANSWERS_WITHIN_S) -> No
     )
 
 
+CLOSE_S = 60.0  # the longest a server that never answered may take to end after it is told to
+
+
 def serve(demo: Any, *, block: bool = True, answers_within: float = ANSWERS_WITHIN_S, **options: Any) -> str:
     """demo.launch(**options), ready once its page answers (wait_until_answers); returns its local URL.
 
@@ -80,7 +83,11 @@ def serve(demo: Any, *, block: bool = True, answers_within: float = ANSWERS_WITH
     try:
         wait_until_answers(url, answers_within)
     except BaseException:
-        demo.close()
+        server = getattr(demo, "server", None)
+        demo.close()  # gradio waits 5 s for its server's thread; a loaded machine may need longer to answer
+        thread = getattr(server, "thread", None)  # the requests in flight, then let the port go
+        if thread is not None:
+            thread.join(timeout=CLOSE_S)
         raise
     if not options.get("quiet"):
         print(f"rmbg: ready on {url}", flush=True)  # the readiness line a supervisor (or a test) waits for
