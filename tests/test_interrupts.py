@@ -41,18 +41,29 @@ class CountingFal(FalFake):
         return reply
 
 
-def counting_fal(monkeypatch, jobs: int):
+def counting_fal(monkeypatch, jobs: int, delay: float = 3.0):
+    """The first `jobs` jobs wait in the queue `delay` s: long enough for a signal to land while they are in
+    flight (3 s: a SIGTERM lets them finish), or for both of two signals to land on a loaded machine (HELD:
+    a second SIGINT abandons them; the process still ends only when their HTTP reads do)."""
     fake = CountingFal(jobs)
     monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
-    # the first `jobs` jobs wait in the queue long enough for the signal to land while they are in flight
-    fake.inject("slow", op="status", times=jobs, delay=3)
+    fake.inject("slow", op="status", times=jobs, delay=delay)
     return fake
+
+
+HELD = 6.0  # a job of a run stopped by two signals: seconds it stays at the vendor
 
 
 @pytest.fixture
 def fal(monkeypatch):
     with counting_fal(monkeypatch, JOBS) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fal_held(monkeypatch):
+    with counting_fal(monkeypatch, JOBS, HELD) as fake:
         yield fake
 
 
@@ -131,7 +142,8 @@ def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(
     assert posts(fal) == IMAGES  # not one paid twice
 
 
-def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal, photos, capsys):
+def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal_held, photos, capsys):
+    fal = fal_held
     interrupt_twice(start(photos), fal, JOBS, photos / "out")
     assert not list((photos / "out").glob("img*.png"))  # no file without its row
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
@@ -157,6 +169,13 @@ def fal_on_ray(monkeypatch):
         yield fake
 
 
+@pytest.fixture
+def fal_held_on_ray(monkeypatch):
+    pytest.importorskip("ray")
+    with counting_fal(monkeypatch, RAY_WORKERS, HELD) as fake:
+        yield fake
+
+
 @pytest.mark.slow
 def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(fal_on_ray, photos):
     """ray.init replaces the driver's SIGTERM handler; the batch's own is put back, and the stop
@@ -175,10 +194,10 @@ def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(f
 
 
 @pytest.mark.slow
-def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_on_ray, photos):
-    interrupt_twice(start(photos, *ON_RAY), fal_on_ray, RAY_WORKERS, photos / "out")
+def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_held_on_ray, photos):
+    interrupt_twice(start(photos, *ON_RAY), fal_held_on_ray, RAY_WORKERS, photos / "out")
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
-    assert posts(fal_on_ray) == IMAGES  # the uncertain ones are not sent again
+    assert posts(fal_held_on_ray) == IMAGES  # the uncertain ones are not sent again
 
 
 def test_a_second_sigint_after_a_file_is_written_leaves_its_row_done(tmp_path, monkeypatch):
