@@ -50,6 +50,13 @@ from tests.support import fresh, processes, skips, tiers  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Net-p weights, fetched once)
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): one worker more than the CPUs. A fifth of a worker's time is spent
+    waiting (launched apps, subprocesses, fake vendors' delays, PostgreSQL): on 2 cores the fast tier took
+    143 s with 2 workers and 121 s with 3 (docs/contributing.md)."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--update-goldens",
