@@ -33,15 +33,16 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypedDict
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
 from ..settings import current
 from .formats import allowed_formats
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
     import httpx
+    from typing_extensions import Unpack
 
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 25 * 2**20
@@ -130,8 +131,19 @@ def check_url(url: str, allow_hosts: Iterable[str] | None = None) -> None:
     _target(url.strip(), allowed_hosts(allow_hosts))
 
 
-def fetch_image(url: str, **limits: Any) -> bytes:
-    """The bytes of the image at `url`, fetched under the rules above; `limits`: fetch_bytes's keywords."""
+class FetchLimits(TypedDict, total=False):
+    """fetch_bytes's keywords, which fetch_image takes too: the hosts allowed beyond the public ones, the
+    byte cap, the connect and read timeouts, one deadline for the whole exchange."""
+
+    allow_hosts: Iterable[str] | None
+    max_bytes: int
+    connect_timeout: float
+    read_timeout: float
+    deadline_s: float | None
+
+
+def fetch_image(url: str, **limits: Unpack[FetchLimits]) -> bytes:
+    """The bytes of the image at `url`, fetched under the rules above (`limits`: FetchLimits)."""
     data, content_type, final = fetch_bytes(url, **limits)
     _check_is_image(data, final, content_type)
     return data
