@@ -164,20 +164,16 @@ def test_a_provider_that_cannot_be_a_weak_key_is_built_and_sent_as_it_is():
 
 def space_env(tmp_path: Path, log: Path, u2netp: Path, monkeypatch) -> dict[str, str]:
     """The environment a ZeroGPU Space gives the app (SPACE_ID, SYSTEM=spaces, SPACES_ZERO_GPU), the
-    stand-in `spaces` first on the path, BiRefNet_lite's deterministic weights in an offline Hub cache,
-    and the CPU models' speed already measured (slow, so the default is U2-Net-p and the app starts
-    without timing BiRefNet_lite on these 2 cores for minutes first; rmbg.providers.local.calibration)."""
-    from rmbg.models.specs import BIREFNET_VARIANTS
+    stand-in `spaces` first on the path, an empty offline Hub cache, and the CPU models' speed already
+    measured (slow, so the default is U2-Net-p and the app starts without timing the larger models on these
+    2 cores first; rmbg.providers.local.calibration)."""
     from rmbg.providers.local import calibration
     from tests.hfcache import HFCache
-    from tests.support.models import lite_weights
 
     monkeypatch.setenv("RMBG_CACHE_DIR", str(tmp_path / "rmbg-cache"))
     for model in ("birefnet-lite", "rmbg-1.4", "isnet-general"):
         calibration.store(model, calibration.config_of(model), 60.0)
     cache = HFCache(tmp_path / "hub")
-    spec = BIREFNET_VARIANTS["birefnet-lite"].spec
-    cache.add(spec.repo_id, "0123456789abcdef0123456789abcdef01234567", spec.filename, lite_weights())
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "support" / "zerogpu"), str(ROOT)]),
