@@ -94,6 +94,7 @@ _SHIFTED |= {_OP["LOAD_ATTR"]} if sys.version_info >= (3, 12) else set()
 _CONST, _IMPORT, _FROM, _EXTENDED = _OP["LOAD_CONST"], _OP["IMPORT_NAME"], _OP["IMPORT_FROM"], _OP["EXTENDED_ARG"]
 _GLOBALS = {_OP["LOAD_GLOBAL"], _OP["LOAD_NAME"]}
 _ATTRS = {_OP[name] for name in ("LOAD_ATTR", "LOAD_METHOD") if name in _OP}
+_NAMED = {_IMPORT, _FROM} | _GLOBALS | _ATTRS  # the opcodes whose argument indexes co_names
 
 
 def _instructions(code: types.CodeType) -> Iterable[tuple[int, int]]:
@@ -134,9 +135,6 @@ def _reads(code: types.CodeType) -> tuple[frozenset[tuple[str, str]], frozenset[
                 attrs.add(name)
                 skip_unless = name == "importorskip"
     return frozenset(imports), frozenset(names), frozenset(attrs)
-
-
-_NAMED = {_IMPORT, _FROM} | _GLOBALS | _ATTRS
 
 
 def _top(name: str | None) -> str:
