@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from rmbg.errors import InvalidImageError, InvalidRequestError
-from rmbg.webapp.video.shelf import AlreadyRunning, Kept, Runs, Shelf
+from rmbg.webapp.shelf import AlreadyRunning, Kept, Runs, Shelf
 from rmbg.webapp.video.videos import VideoLook, progress_report
 
 

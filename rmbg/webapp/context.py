@@ -8,7 +8,7 @@ recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
 warm: local providers (id and options) that have run in this process, whose
 model is loaded (the progress text says "loads the model" only before that);
 videos: the clips kept for re-encoding, every session's, bounded on disk, and
-runs: the video runs in progress with their Stop flags (rmbg.webapp.video.shelf);
+runs: the video runs in progress with their Stop flags (rmbg.webapp.shelf);
 slots, compare_slots, benchmark_slots, video_slots: each door's work slots, a paid
 call's wait outside them (rmbg.webapp.slots).
 The matte cache and `recent` share config.memory_mb, so memory stays flat
@@ -25,9 +25,9 @@ from .config import AppConfig
 from .look import OutputStore
 from .pricebook import PriceBook
 from .recent import Recent, image_bytes
+from .shelf import Runs, Shelf
 from .slots import BENCHMARK, COMPARE, VIDEO, Slots
 from .spending import Ledger
-from .video.shelf import Runs, Shelf
 
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
 

@@ -31,8 +31,8 @@ from ...video.providers import VideoProvider, video_provider
 from ..catalog import Keys
 from ..context import App
 from ..look import safe_stem
+from ..shelf import Kept
 from .clips import Clip, app_limits, stem_of, take_clip
-from .shelf import Kept
 from .sides import Side, ready
 from .videos import Report, VideoLook, cut, progress_report
 

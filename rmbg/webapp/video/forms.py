@@ -2,7 +2,7 @@
 /video_rerender and /video_compare; a clip's settings are declared once
 (rmbg.options.VIDEO), its format field generated from there. None takes the session state: a
 session's clips are kept on the app's shelf by its gradio session
-(rmbg.webapp.video.shelf), so the named API and the page behave alike."""
+(rmbg.webapp.shelf), so the named API and the page behave alike."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ beside the output under a hidden name and renamed at the end (rmbg.video), so
 a stopped or failed run offers nothing half-written, and its folder goes.
 
 Which clips are taken, and how: rmbg.webapp.video.clips; what is kept
-between clicks: rmbg.webapp.video.shelf.
+between clicks: rmbg.webapp.shelf.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from ..context import App
 from ..guard import Guarded, payer
 from ..look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
 from ..remove.actions import warm_key
+from ..shelf import Kept
 from ..spending import hosted_text
 from .clips import Clip, app_limits, stem_of, take_clip
 from .room import ROOM, need_bytes
-from .shelf import Kept
 from .sides import Side, ready
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
