@@ -5,7 +5,7 @@ store: where download files are written (OutputStore);
 cache: the matte cache (None: never cache; by default the process-wide one);
 ledger: what visitors spent, per session and per day (rmbg.webapp.spending);
 recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
-warm: local providers (id and options) that have run in this process, whose
+warm: local providers (id and options: warm_key) that have run in this process, whose
 model is loaded (the progress text says "loads the model" only before that);
 videos: the clips kept for re-encoding, every session's, bounded on disk, and
 runs: the video runs in progress with their Stop flags (rmbg.webapp.shelf);
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cache import DEFAULT, CacheArg, MatteCache, resolve_cache
+from ..cache import DEFAULT, CacheArg, MatteCache, options_key, resolve_cache
+from ..providers.base import Provider
 from .config import AppConfig
 from .look import OutputStore
 from .pricebook import PriceBook
@@ -70,3 +71,8 @@ def kept_bytes(value: object) -> int:
         source = getattr(value, "source", None)
         return (image_bytes(source) if source is not None else 0) + sum(image_bytes(r.alpha) for r in results.values())
     return image_bytes(value.source) + image_bytes(value.alpha)  # type: ignore[attr-defined]
+
+
+def warm_key(provider: Provider) -> str:
+    """What `App.warm` holds of a local provider that has run: its id and options."""
+    return f"{provider.id} {options_key(provider.options())}"

@@ -30,8 +30,7 @@ from ..errors import RmbgError
 from ..image import arrays
 from ..providers.base import Provider
 from .catalog import Keys, build_provider, close
-from .context import App
-from .remove.actions import warm_key
+from .context import App, warm_key
 
 log = logging.getLogger("rmbg.webapp")
 PHOTO = (64, 64)  # any size: the network's input is resized to its own

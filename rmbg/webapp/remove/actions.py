@@ -31,7 +31,7 @@ from ...providers.base import Provider
 from ...result import Result
 from ...wording import SETTING_NAME, Door, words
 from ..catalog import Keys, build_provider, close
-from ..context import App
+from ..context import App, warm_key
 from ..costs import cost_markdown
 from ..downloads import check_refiners, refiner_models
 from ..file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
@@ -56,12 +56,6 @@ class Shown:
     after: Image.Image
     file: Path
     cost_line: str
-
-
-def warm_key(provider: Provider) -> str:
-    from ...cache import options_key
-
-    return f"{provider.id} {options_key(provider.options())}"
 
 
 def waiting_text(provider: Provider, warm: set[str] | frozenset[str] = frozenset()) -> str:

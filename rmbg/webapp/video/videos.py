@@ -34,10 +34,9 @@ from ...video.encode import SUFFIX
 from ...video.providers import VideoProvider, video_provider, video_providers
 from ..catalog import Keys, provider_status, status_text
 from ..config import AppConfig
-from ..context import App
+from ..context import App, warm_key
 from ..guard import Guarded, payer
 from ..look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
-from ..remove.actions import warm_key
 from ..shelf import Kept
 from ..spending import hosted_text
 from .clips import Clip, app_limits, stem_of, take_clip
