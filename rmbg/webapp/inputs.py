@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidImageError, InvalidRequestError
 from ..options import BY_NAME, Option, video
 from .file_limits import check_image_file
 
@@ -202,6 +202,12 @@ def check(values: Mapping[str, object], checks: Mapping[str, Check]) -> None:
     for name, value in values.items():
         if (kind := checks.get(name)) is not None:
             kind(name, value)
+
+
+def require_image(image) -> None:
+    """The one 'nothing uploaded' message of both tabs."""
+    if image is None or (isinstance(image, str) and not image):
+        raise InvalidImageError("Upload an image first (or pick one of the examples).")
 
 
 def _kind(value: object) -> str:

@@ -25,9 +25,10 @@ from ..config import AppConfig
 from ..context import App
 from ..downloads import check_refiners, refiner_models
 from ..guard import Guarded, payer
+from ..inputs import require_image
 from ..look import Look, preview_of, shown
 from ..memory import give_back
-from ..remove.actions import record, require_image, safe_message
+from ..remove.actions import record, safe_message
 from ..session import Session
 from ..zerogpu import on_cpu_config
 

@@ -36,6 +36,7 @@ from ..costs import cost_markdown
 from ..downloads import check_refiners, refiner_models
 from ..file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
 from ..guard import Guarded, payer
+from ..inputs import require_image
 from ..look import Look, download, preview_of, shown, shrink
 from ..memory import give_back
 from ..pricebook import PriceBook
@@ -185,12 +186,6 @@ def check_upload(image) -> str | None:
 
 def stem_of(image) -> str:
     return Path(image).stem if isinstance(image, (str, os.PathLike)) else "image"
-
-
-def require_image(image) -> None:
-    """The one 'nothing uploaded' message of both tabs."""
-    if image is None or (isinstance(image, str) and not image):
-        raise InvalidImageError("Upload an image first (or pick one of the examples).")
 
 
 def record(

@@ -20,8 +20,9 @@ from ...replace import DEFAULT_REPLACER, replace_estimate, run_replacer
 from ...types import ReplaceRequest, check_replace_args
 from ..catalog import Keys, build_replacer, close
 from ..context import App
+from ..inputs import require_image
 from ..look import safe_stem
-from ..remove.actions import require_image, stem_of
+from ..remove.actions import stem_of
 from ..spending import hosted_text
 
 
