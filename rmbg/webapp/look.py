@@ -256,6 +256,11 @@ def safe_stem(stem: str) -> str:
     return (re.sub(r"[^A-Za-z0-9._-]+", "_", stem or "image").strip("._") or "image")[:60]
 
 
+def stem_of(image) -> str:
+    """An uploaded image's file stem, which its downloads are named after; "image" for one without a file."""
+    return Path(image).stem if isinstance(image, (str, os.PathLike)) else "image"
+
+
 def file_name(stem: str, look: Look) -> str:
     suffix = "mask" if look.mask_only else "nobg"
     return f"{safe_stem(stem)}-{suffix}.{EXTENSIONS[look.fmt]}"

@@ -10,7 +10,6 @@ import base64
 import binascii
 import io
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ from ..downloads import check_refiners, refiner_models
 from ..file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
 from ..guard import Guarded, payer
 from ..inputs import require_image
-from ..look import Look, download, preview_of, shown, shrink
+from ..look import Look, download, preview_of, shown, shrink, stem_of
 from ..memory import give_back
 from ..pricebook import PriceBook
 from ..session import Session
@@ -182,10 +181,6 @@ def check_upload(image) -> str | None:
     except InvalidImageError as exc:
         return str(exc)
     return None
-
-
-def stem_of(image) -> str:
-    return Path(image).stem if isinstance(image, (str, os.PathLike)) else "image"
 
 
 def record(

@@ -21,8 +21,7 @@ from ...types import ReplaceRequest, check_replace_args
 from ..catalog import Keys, build_replacer, close
 from ..context import App
 from ..inputs import require_image
-from ..look import safe_stem
-from ..remove.actions import stem_of
+from ..look import safe_stem, stem_of
 from ..spending import hosted_text
 
 
