@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from ..result import Result
 from ..types import Cost, format_usd
+from .pricebook import PriceBook
 
 ZERO = Decimal(0)
 
@@ -50,3 +52,13 @@ class Session:
         if self.compute_usd:
             text += f" + ${format_usd(self.compute_usd)} local compute (estimate)"
         return text
+
+
+def record(
+    session: Session, result: Result, kind: str, hosted_spent: Decimal | None, book: PriceBook | None = None
+) -> Session:
+    """The session after one provider run: its charge (the ledger's total for hosted calls, the one
+    that counts); the server's price book learns the run's price or seconds, for every session."""
+    if book is not None:
+        book.observe(result, kind)
+    return replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)

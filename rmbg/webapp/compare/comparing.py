@@ -28,8 +28,8 @@ from ..guard import Guarded, payer
 from ..inputs import require_image
 from ..look import Look, preview_of, shown
 from ..memory import give_back
-from ..remove.actions import record, safe_message
-from ..session import Session
+from ..remove.actions import safe_message
+from ..session import Session, record
 from ..zerogpu import on_cpu_config
 
 TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]

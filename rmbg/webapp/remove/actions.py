@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,7 @@ from ..guard import Guarded, payer
 from ..inputs import require_image
 from ..look import Look, download, preview_of, shown, shrink, stem_of
 from ..memory import give_back
-from ..pricebook import PriceBook
-from ..session import Session
+from ..session import Session, record
 from ..zerogpu import on_cpu_config
 
 log = logging.getLogger("rmbg.app")
@@ -181,16 +179,6 @@ def check_upload(image) -> str | None:
     except InvalidImageError as exc:
         return str(exc)
     return None
-
-
-def record(
-    session: Session, result: Result, kind: str, hosted_spent: Decimal | None, book: PriceBook | None = None
-) -> Session:
-    """The session after one provider run: its charge (the ledger's total for hosted calls, the one
-    that counts); the server's price book learns the run's price or seconds, for every session."""
-    if book is not None:
-        book.observe(result, kind)
-    return replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)
 
 
 def run(
