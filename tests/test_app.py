@@ -26,6 +26,7 @@ from rmbg.webapp.config import cap_from_env, server_keys_allowed  # noqa: E402
 from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.costs import volume_of  # noqa: E402
 from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
+from rmbg.webapp.messages import safe_message  # noqa: E402
 from rmbg.webapp.remove import actions
 from rmbg.webapp.spending import Ledger  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
@@ -410,7 +411,7 @@ def test_provider_notes_say_the_state_once_with_where_to_fix_it(monkeypatch, tmp
 
 def test_keys_never_show_in_a_repr():
     assert "secret" not in repr(Keys(fal="id:secret", runware="secret2"))
-    assert actions.safe_message(ValueError("bad id:secret here"), Keys(fal="id:secret")) == "bad ••• here"
+    assert safe_message(ValueError("bad id:secret here"), Keys(fal="id:secret")) == "bad ••• here"
 
 
 def test_the_spending_cap_stops_a_call_before_it_is_sent(fakes, tmp_path):

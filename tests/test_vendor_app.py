@@ -16,6 +16,7 @@ from rmbg.webapp import AppConfig, Keys, Look, Session, catalog
 from rmbg.webapp.compare import comparing
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
+from rmbg.webapp.messages import safe_message
 from rmbg.webapp.remove import actions
 from tests.fakes.photoroom import TEST_KEY as PHOTOROOM_KEY
 from tests.fakes.photoroom import PhotoroomFake
@@ -69,7 +70,7 @@ def test_keys_take_the_services_in_order_and_never_show():
     assert keys.cloudflare == "acct:cf-secret"
     assert repr(keys) == "Keys(fal=set, runware=empty, removebg=set, photoroom=set, cloudflare=set)"
     assert set(keys.secrets()) == {"f", "rb-secret", "pr-secret", "acct:cf-secret"}
-    assert actions.safe_message(ValueError("x rb-secret y pr-secret"), keys) == "x ••• y •••"
+    assert safe_message(ValueError("x rb-secret y pr-secret"), keys) == "x ••• y •••"
 
 
 def test_compare_runs_the_references_with_their_costs_as_reported(fakes, tmp_path):
@@ -97,7 +98,7 @@ def test_an_error_message_never_carries_the_visitors_key(fakes, tmp_path):
     keys = Keys(removebg=REMOVEBG_KEY)
     with pytest.raises(ProviderCreditError) as caught:
         actions.remove(Session(), str(EXAMPLE), "remove-bg", Look(), keys, app, 100)
-    message = actions.safe_message(caught.value, keys)
+    message = safe_message(caught.value, keys)
     assert "Insufficient credits" in message and REMOVEBG_KEY not in message
     assert removebg.credits_charged == 0
 

@@ -184,7 +184,7 @@ def test_the_web_doors_never_name_a_setting(text, shown):
 
 def test_what_a_visitor_was_told_without_a_setting_is_logged_with_it_for_the_operator(caplog):
     from rmbg.webapp.catalog import Keys
-    from rmbg.webapp.remove.actions import safe_message
+    from rmbg.webapp.messages import safe_message
 
     exc = ModelUnavailableError("Too long (RMBG_VIDEO_MAX_SECONDS). Trim it.")
     with caplog.at_level("INFO", logger="rmbg.app"):

@@ -28,7 +28,7 @@ from ..guard import Guarded, payer
 from ..inputs import require_image
 from ..look import Look, preview_of, shown
 from ..memory import give_back
-from ..remove.actions import safe_message
+from ..messages import safe_message
 from ..session import Session, record
 from ..zerogpu import on_cpu_config
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,6 @@ from ...image.framing import frame_source
 from ...image.io import load_image
 from ...providers.base import Provider
 from ...result import Result
-from ...wording import SETTING_NAME, Door, words
 from ..catalog import Keys, build_provider, close
 from ..context import App, warm_key
 from ..costs import cost_markdown
@@ -39,8 +37,6 @@ from ..look import Look, download, preview_of, shown, shrink, stem_of
 from ..memory import give_back
 from ..session import Session, record
 from ..zerogpu import on_cpu_config
-
-log = logging.getLogger("rmbg.app")
 
 Report = Callable[[str], None]
 
@@ -306,17 +302,3 @@ def cost_line(session: Session, app: App, volume: int) -> str | None:
     if result is None:
         return None
     return cost_markdown(result, session.last_label, session, app.config.cap_usd, volume, book=app.book)
-
-
-def safe_message(exc: BaseException, keys: Keys, door: Door = "page") -> str:
-    """An error's message in the words of `door` (rmbg.wording), with every part of this visitor's
-    keys and the server's configured keys blanked (rmbg.providers.hosted.payload.scrub: each side
-    of "id:secret", any run of 8 of its characters); the library never puts keys in messages."""
-    from ...providers.hosted.payload import known_secrets, scrub
-
-    secrets = (*keys.secrets(), *known_secrets())
-    # our sentences name headers ("the X-Fal-Key header"): only the keys' own characters go
-    text = scrub(words(exc, door), secrets, header_values=False).replace("***", "•••")
-    if SETTING_NAME.search(operators := scrub(str(exc), secrets, header_values=False)):  # the setting, for them
-        log.info("a visitor was told: %s | for the operator: %s", text, operators)
-    return text

@@ -46,7 +46,7 @@ from ...errors import (
 from ..catalog import Keys, SessionKeyMissing
 from ..downloads import DownloadRefused
 from ..file_limits import image_max_bytes, shown_mb
-from ..remove import actions
+from ..messages import safe_message
 from ..zerogpu import GpuRefused
 from .types import CpuRetry, Refusal
 
@@ -148,7 +148,7 @@ def gpu_refusal(exc: GpuRefused, keys: Keys) -> JSONResponse:
     """ZeroGPU refused the call (429): its words, ZeroGPU's title, and the fields that run the same
     image on the CPU; Retry-After when ZeroGPU said when the quota refills."""
     body = Refusal(
-        error=actions.safe_message(exc, keys, "rest"),
+        error=safe_message(exc, keys, "rest"),
         zerogpu=exc.title,
         retry_on_cpu=CpuRetry(provider=exc.cpu_provider),
     )
@@ -172,8 +172,8 @@ def refusal(exc: Exception, keys: Keys, route: str, upload: str) -> JSONResponse
     if isinstance(exc, GpuRefused):
         return gpu_refusal(exc, keys)
     if isinstance(exc, SessionKeyMissing):
-        return error(401, actions.safe_message(exc, keys, "rest"))
+        return error(401, safe_message(exc, keys, "rest"))
     if isinstance(exc, RmbgError):
-        return error(status_of(exc), actions.safe_message(exc, keys, "rest"))
+        return error(status_of(exc), safe_message(exc, keys, "rest"))
     log.error("unexpected error in %s", route, exc_info=exc)
     return error(500, "Something went wrong on the server (logged). Please try again.")

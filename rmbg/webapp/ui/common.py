@@ -22,6 +22,7 @@ from .. import identity
 from ..catalog import Keys
 from ..inputs import check as check_inputs
 from ..inputs import checks_of
+from ..messages import safe_message
 from ..remove import actions
 from .controls import radio_css
 from .narrow import NARROW_CSS
@@ -140,7 +141,7 @@ def as_error(exc: Exception, fn: Callable[..., Any], arguments: dict[str, Any], 
         return exc
     if isinstance(exc, RmbgError):
         keys = Keys.of(*(arguments.get(vendor.argument) for vendor in VENDORS))
-        return gr.Error(actions.safe_message(exc, keys, door), print_exception=False)
+        return gr.Error(safe_message(exc, keys, door), print_exception=False)
     log.error("unexpected error in %s", fn.__name__, exc_info=exc)
     return gr.Error("Something went wrong on the server (logged). Please try again.", print_exception=False)
 
