@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from ..errors import InvalidImageError
+from ..errors import InvalidImageError, RmbgError
 from ..image.compose import Background, parse_colour, preview, render
 from ..image.framing import framing_of
 from ..image.io import load_image
@@ -144,6 +144,20 @@ def picker_colour(value: str) -> tuple[int, int, int]:
     if match:
         return tuple(min(255, max(0, round(float(c)))) for c in match.groups()[:3])  # type: ignore[return-value]
     return parse_colour(value)
+
+
+def colour_hex(text: str | None) -> str | None:
+    """The page's hex field as '#rrggbb' for the colour swatch: '#f4f4f4',
+    'f4f4f4', '#fff' or a CSS name; None when it is not a colour (the swatch
+    keeps its colour and the field shows what was typed)."""
+    value = (text or "").strip()
+    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
+        value = "#" + value
+    try:
+        r, g, b = parse_colour(value)[:3]
+    except (RmbgError, ValueError, TypeError):
+        return None
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def shrink(image: Image.Image, max_side: int) -> Image.Image:

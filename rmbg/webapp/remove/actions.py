@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from ...api import remove_background
-from ...errors import InvalidImageError, RmbgError
+from ...errors import InvalidImageError
 from ...image.formats import URL as URL_RE
 from ...image.formats import url_name
 from ...image.framing import frame_source
@@ -116,22 +116,6 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
             raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.")
         box = values
     return points, box
-
-
-def colour_hex(text: str | None) -> str | None:
-    """The page's hex field as '#rrggbb' for the colour swatch: '#f4f4f4',
-    'f4f4f4', '#fff' or a CSS name; None when it is not a colour (the swatch
-    keeps its colour and the field shows what was typed)."""
-    from ...image.compose import parse_colour
-
-    value = (text or "").strip()
-    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
-        value = "#" + value
-    try:
-        r, g, b = parse_colour(value)[:3]
-    except (RmbgError, ValueError, TypeError):
-        return None
-    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:

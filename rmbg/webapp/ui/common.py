@@ -22,8 +22,8 @@ from .. import identity
 from ..catalog import Keys
 from ..inputs import check as check_inputs
 from ..inputs import checks_of
+from ..look import colour_hex
 from ..messages import safe_message
-from ..remove import actions
 from .controls import radio_css
 from .narrow import NARROW_CSS
 
@@ -322,7 +322,7 @@ HEX_HINT = "#RRGGBB, #RGB or a colour name"
 def hex_typed(text: str | None) -> tuple[Any, Any]:
     """(swatch, hex field) after the hex field was typed in: a colour moves the swatch; anything
     else leaves it and says, under the field, why (an invalid colour used to pass in silence)."""
-    colour = actions.colour_hex(text)
+    colour = colour_hex(text)
     if colour is None:
         shown = (text or "").strip()[:40]
         return gr.skip(), gr.update(info=f"{shown!r} is not a colour: write {HEX_HINT} (white, navy…)")
