@@ -26,7 +26,6 @@ from rmbg.errors import ModelUnavailableError
 from rmbg.providers.local.hub import PROBE_TIMEOUT_S, forget_hub_reachability
 from rmbg.refine import get_refiner
 from rmbg.webapp import AppConfig, Keys, catalog
-from rmbg.webapp.compare import comparing
 
 ROOT = Path(__file__).resolve().parent.parent
 BOUND_S = 3.0  # what a visitor may wait for "cannot be had" (the bound)
@@ -138,7 +137,7 @@ def test_models_that_cannot_be_fetched_are_not_ready_nor_ticked(online, closed_p
     assert not get_refiner("vitmatte").status().ready
     assert not rmbg.get_provider("sam2").status().ready
     assert not rmbg.get_provider("hf:someone/segmenter").status().ready
-    ticked = comparing.default_selection("u2netp", Keys(), config)
+    ticked = catalog.default_selection("u2netp", Keys(), config)
     assert not any(pid.startswith(("birefnet", "rmbg-2.0")) for pid in ticked), ticked
 
 

@@ -509,7 +509,7 @@ def test_a_replacer_is_registered_but_never_a_removal_choice(fal_fake, image):
 @pytest.mark.uses("torch")  # what it reaches runs `import torch` (a local torch model's state or build)
 def test_the_app_offers_it_neither_to_remove_nor_to_compare(monkeypatch):
     from rmbg.webapp import AppConfig, Keys, catalog
-    from rmbg.webapp.compare.comparing import default_selection
+    from rmbg.webapp.catalog import default_selection
 
     monkeypatch.setenv("FAL_KEY", KEY)
     offered = [pid for _, pid in catalog.choices(Keys(fal=KEY), AppConfig())]

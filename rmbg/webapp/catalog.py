@@ -16,7 +16,7 @@ from typing import Any, cast
 from ..defaults import default_provider
 from ..errors import MissingCredentialsError, Remedy, RmbgError
 from ..providers.base import Provider, ProviderStatus, Replacer
-from ..registry import get_provider, get_replacer, info, list_providers
+from ..registry import declarations, get_provider, get_replacer, info, list_providers
 from ..vendors import BY_ENV, VENDORS
 from ..wording import without_server_paths, without_setting_names
 from .config import AppConfig
@@ -251,6 +251,22 @@ def choices(keys: Keys, config: AppConfig) -> list[tuple[str, str]]:
         status = provider_status(pid, keys, config)
         out.append((f"{label_of(pid, config)} — {status_text(status)} · {info(pid).licence.short}", pid))
     return out
+
+
+def default_selection(default_id: str, keys: Keys, config: AppConfig, at_least: int = 3) -> list[str]:
+    """Providers ticked when the page opens, so the first click compares something:
+    every local model that is ready and free here and answers in seconds (not
+    "slow"), then the fastest slow ones until there are `at_least`; the default first."""
+    quick: list[str] = []
+    slow: list[str] = []
+    for declared in declarations():
+        if declared.kind != "local" or not declared.compare_by_default:
+            continue
+        status = provider_status(declared.id, keys, config)
+        if status.ready:
+            (slow if status.slow else quick).append(declared.id)
+    chosen = quick + slow[: max(0, at_least - len(quick))]
+    return sorted(chosen, key=lambda pid: pid != default_id)
 
 
 def default_choice() -> tuple[str, str]:

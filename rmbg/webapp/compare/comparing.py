@@ -17,11 +17,9 @@ from PIL import Image
 
 from ...compare import PairAgreement, compare
 from ...errors import RmbgError
-from ...registry import declarations
 from ...result import Result
 from ...types import format_usd
-from ..catalog import Keys, build_provider, close, provider_status
-from ..config import AppConfig
+from ..catalog import Keys, build_provider, close
 from ..context import App
 from ..downloads import check_refiners, refiner_models
 from ..guard import Guarded, payer
@@ -94,22 +92,6 @@ def pair(compared: Compared, a: str, b: str, look: Look, max_side: int) -> tuple
         return None
     first, second = (preview_of(shown(compared.results[p], look), look, max_side) for p in (a, b))
     return first, second
-
-
-def default_selection(default_id: str, keys: Keys, config: AppConfig, at_least: int = 3) -> list[str]:
-    """Providers ticked when the page opens, so the first click compares something:
-    every local model that is ready and free here and answers in seconds (not
-    "slow"), then the fastest slow ones until there are `at_least`; the default first."""
-    quick: list[str] = []
-    slow: list[str] = []
-    for declared in declarations():
-        if declared.kind != "local" or not declared.compare_by_default:
-            continue
-        status = provider_status(declared.id, keys, config)
-        if status.ready:
-            (slow if status.slow else quick).append(declared.id)
-    chosen = quick + slow[: max(0, at_least - len(quick))]
-    return sorted(chosen, key=lambda pid: pid != default_id)
 
 
 Report = Callable[[str], None]

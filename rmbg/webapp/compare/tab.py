@@ -35,7 +35,7 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
             gr.Examples(EXAMPLES, inputs=image, label="Examples")
             providers = gr.CheckboxGroup(
                 catalog.choices(Keys(), app.config),
-                value=comparing.default_selection(default_id, Keys(), app.config),
+                value=catalog.default_selection(default_id, Keys(), app.config),
                 label="Providers",
                 elem_id="compare-providers",
             )

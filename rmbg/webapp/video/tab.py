@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from .. import guard, zerogpu
-from ..catalog import Keys
+from ..catalog import Keys, default_selection
 from ..context import App
 from ..inputs import Text
 from ..look import BACKGROUNDS
@@ -317,8 +317,6 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
 
 def ready_ids(app: App) -> list[str]:
     """Local video providers ready here, quick ones first (the Compare view's default pair)."""
-    from ..compare.comparing import default_selection
-
     return default_selection("", Keys(), app.config, at_least=2)
 
 
