@@ -2,7 +2,7 @@
 
 Run `python app.py`, then open the printed address; GRADIO_SERVER_NAME and
 GRADIO_SERVER_PORT are honoured, as usual. The page is built by
-rmbg.webapp.ui (layout and wiring) on top of rmbg.webapp (every decision).
+rmbg.webapp.page (the tabs put together) on top of rmbg.webapp (every decision).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rmbg.webapp import catalog
 from rmbg.webapp.launch import StartError, serve
 from rmbg.webapp.logs import configure_logging
 from rmbg.webapp.memory import serving_allocator
-from rmbg.webapp.ui import api_slots, build_demo, launch_kwargs, warm_up
+from rmbg.webapp.page import api_slots, build_demo, launch_kwargs, warm_up
 
 __all__ = ["api_slots", "build_demo", "demo", "launch_kwargs", "warm_up"]
 

@@ -56,7 +56,7 @@ def test_auto_is_the_cpu_and_torch_stays_unimported_where_no_gpu_can_be():
 @pytest.mark.uses("gradio")
 def test_the_page_is_built_and_its_default_model_warmed_without_torch(u2netp_path):  # noqa: F811
     script = (
-        "import sys; from rmbg.webapp.ui import build_demo, warm_up; demo = build_demo(); t = warm_up(demo);"
+        "import sys; from rmbg.webapp.page import build_demo, warm_up; demo = build_demo(); t = warm_up(demo);"
         "t is not None and t.join(); print('torch' in sys.modules)"
     )
     assert run(script) == [str(GPU_HERE)]  # on a CPU server (U2-Net-p the default here), no torch

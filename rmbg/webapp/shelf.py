@@ -30,7 +30,7 @@ from ..errors import RmbgError
 from ..video.result import VideoResult
 
 SHELF_BYTES = 512 * 2**20  # the kept inputs and mattes of every session together
-IDLE_S = 3600.0  # as the page's session state (rmbg.webapp.ui.page.SESSION_TTL_S)
+IDLE_S = 3600.0  # as the page's session state (rmbg.webapp.page.SESSION_TTL_S)
 
 
 @dataclass(frozen=True)

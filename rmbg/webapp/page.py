@@ -12,28 +12,28 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from ...vendors import VENDORS
-from .. import catalog, guard, identity
-from ..benchmark import scoring as benchmark
-from ..benchmark.tab import benchmark_tab
-from ..compare.tab import compare_tab
-from ..config import AppConfig
-from ..context import App
-from ..file_limits import shown_mb, upload_max_bytes
-from ..look import OutputStore
-from ..rawcalls import RawCallCheck, Slot
-from ..remove.mcp_tool import mcp_tool
-from ..remove.tab import remove_tab, wire_keys
-from ..replace.tab import ai_tab
-from ..rest import routes as rest
-from ..session import Session
-from ..upload_room import UploadLimit, UploadRoom
-from ..video.js import PAIR_JS, VIDEO_CSS
-from ..video.tab import video_tab
-from ..warmup import preload, preload_cpu
-from ..warmup import warm_up as warm_in_background
-from .common import CSS, lenient, log, session_of
-from .quota_bar import quota_bar
+from ..vendors import VENDORS
+from . import catalog, guard, identity
+from .benchmark import scoring as benchmark
+from .benchmark.tab import benchmark_tab
+from .compare.tab import compare_tab
+from .config import AppConfig
+from .context import App
+from .file_limits import shown_mb, upload_max_bytes
+from .look import OutputStore
+from .rawcalls import RawCallCheck, Slot
+from .remove.mcp_tool import mcp_tool
+from .remove.tab import remove_tab, wire_keys
+from .replace.tab import ai_tab
+from .rest import routes as rest
+from .session import Session
+from .ui.common import CSS, lenient, log, session_of
+from .ui.quota_bar import quota_bar
+from .upload_room import UploadLimit, UploadRoom
+from .video.js import PAIR_JS, VIDEO_CSS
+from .video.tab import video_tab
+from .warmup import preload, preload_cpu
+from .warmup import warm_up as warm_in_background
 
 SESSION_TTL_S = 3600  # a browser session's state expires after an hour unused
 # gradio's temporary files (uploads, previews, downloads): every 10 minutes, those
