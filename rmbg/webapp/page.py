@@ -21,6 +21,7 @@ from .config import AppConfig
 from .context import App
 from .file_limits import shown_mb, upload_max_bytes
 from .look import OutputStore
+from .narrow import NARROW_CSS
 from .rawcalls import RawCallCheck, Slot
 from .remove.mcp_tool import mcp_tool
 from .remove.tab import remove_tab, wire_keys
@@ -143,7 +144,7 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     room = Middleware(UploadLimit, room=demo.rmbg_upload_room, max_bytes=largest)  # type: ignore[attr-defined]
     return {
         "theme": gr.themes.Soft(primary_hue="indigo"),
-        "css": CSS + VIDEO_CSS,
+        "css": CSS + NARROW_CSS + VIDEO_CSS,  # a phone gets tables as cards, whole pictures in galleries (.narrow)
         "js": PAIR_JS,  # the Video tab's Compare view: its two videos kept in sync
         "max_file_size": largest,
         "show_error": True,

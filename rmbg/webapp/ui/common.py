@@ -25,7 +25,6 @@ from ..inputs import checks_of
 from ..look import colour_hex
 from ..messages import safe_message
 from .controls import radio_css
-from .narrow import NARROW_CSS
 
 log = logging.getLogger("rmbg.app")
 EXAMPLES = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "examples").glob("*.jpg"))
@@ -59,7 +58,6 @@ label[data-testid=block-label]:has(~ .icon-button-wrapper) {max-width: calc(100%
   font-size: 0.86em;}}
 """
 CSS += radio_css()  # the background's and the render options' radios, closer together (rmbg.webapp.ui.controls)
-CSS += NARROW_CSS  # what a phone gets: tables as cards, whole pictures in galleries (rmbg.webapp.ui.narrow)
 
 
 def image_input(

@@ -1,15 +1,17 @@
 """What the page does on a narrow screen (a phone): the CSS that keeps every box of it from
-scrolling sideways and every label whole, on top of the page's CSS (rmbg.webapp.ui.common).
+scrolling sideways and every label whole, on top of the page's CSS (rmbg.webapp.ui.common). It names
+the features' tables (Benchmark's, Compare's, the Video comparison's), so it is a door beside the page
+(rmbg.webapp.page adds it), not part of the kit the features import.
 tests/test_widths_browser.py checks it at 420 px, and that 1400 px is left as it was."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...eval.votes import RANKING_HEADERS
-from ..benchmark.report import SUMMARY_HEADERS
-from ..compare.comparing import TABLE_HEADERS
-from ..video.compare import TABLE_HEADERS as VIDEO_HEADERS
+from ..eval.votes import RANKING_HEADERS
+from .benchmark.report import SUMMARY_HEADERS
+from .compare.comparing import TABLE_HEADERS
+from .video.compare import TABLE_HEADERS as VIDEO_HEADERS
 
 NARROW_PX = 720  # up to this width galleries and the tables of stacked_rows change
 
