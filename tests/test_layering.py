@@ -147,8 +147,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("library", frozenset({"rmbg.defaults", "rmbg.replace", "rmbg.api", "rmbg.ray_cluster"})),
     ("video", frozenset({"rmbg.video"})),
     ("evaluation and comparison", frozenset({"rmbg.eval", "rmbg.compare"})),
-    # rmbg.webapp is one room with its feature folders (remove/, compare/, replace/, video/, benchmark/, rest/)
-    # and ui/: what they share sits in the package itself, and its page imports every feature's tab.
+    # rmbg.webapp is one room here with its feature folders (remove/, compare/, replace/, video/, benchmark/), its
+    # kit ui/ and its doors (page, narrow, rest/); tests/test_webapp_layers.py keeps the layers inside it.
     ("doors", frozenset({"rmbg.cli", "rmbg.webapp"})),
     ("the package's face", frozenset({"rmbg", "rmbg.__main__"})),
 )

@@ -1,8 +1,10 @@
 """The web app's decisions, kept out of the UI so they can be tested alone.
 
 `app.py` only wires Gradio components to the functions here. Each feature has its folder, its
-decisions beside its tab: remove/, compare/, replace/ (AI backgrounds), video/, benchmark/, rest/; ui/
-puts the page together. What every feature shares stays here:
+decisions beside its tab: remove/, compare/, replace/ (AI backgrounds), video/, benchmark/; ui/ is the
+kit every tab shares; the doors put the features together: page.py (the whole page), narrow.py (its CSS
+for a phone), rest/ and this module. A feature imports no other feature, and the shared modules here
+import none (tests/test_webapp_layers.py). What every feature shares stays here:
 - config: what the deployment allows (server keys, spending cap), from env;
 - catalog: the provider list with each one's state, the default, and the
   rule that a visitor never spends the owner's keys unless allowed;
@@ -15,9 +17,10 @@ puts the page together. What every feature shares stays here:
 
 The features: remove.actions (remove, re-render, end to end), compare.comparing (the Compare tab's
 captions, tables and pair slider), video (a clip through one provider or two side by side, what is kept,
-Stop), rest (POST /api/remove and POST /api/video for programs: same keys, caps and rendering).
+Stop); the door rest (POST /api/remove and POST /api/video for programs: same keys, caps and rendering).
 
-Nothing here imports gradio; `rmbg/__init__.py` does not import this package.
+The shared modules, the features' decisions and rest/ import no gradio (the kit, the tabs and page.py
+do); `rmbg/__init__.py` does not import this package.
 """
 
 from ..threads import calm_openmp
