@@ -102,11 +102,6 @@ def cutout_rgba(frame: VideoFrame) -> np.ndarray:
     return arrays.rgba(frame.rgb, frame.alpha)
 
 
-def cutout_rgba_numpy(frame: VideoFrame) -> np.ndarray:
-    """cutout_rgba's definition in numpy (its path without OpenCV)."""
-    return arrays.rgba_numpy(frame.rgb, frame.alpha)
-
-
 def over(frame: VideoFrame, background: np.ndarray) -> np.ndarray:
     """The frame over `background` through its alpha (RGB uint8, rounded)."""
     a = frame.alpha[..., None].astype(np.uint16)

@@ -37,15 +37,6 @@ if TYPE_CHECKING:
 
 Output = Literal["webm", "mov"]
 OUTPUTS: tuple[Output, ...] = ("webm", "mov")
-# The clip's MIME type by its suffix (what an upload says it is).
-VIDEO_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".webm": "video/webm",
-    ".mkv": "video/x-matroska",
-    ".gif": "image/gif",
-}
 # Frames of a second a vendor is not taken to bill: a 5.0004 s header is 5 s, not 6.
 BILLING_SLACK_S = 0.001
 
@@ -75,10 +66,6 @@ def per_second_cost(usd_per_second: Decimal, seconds: int, source: str = "price 
 def mib(size: float) -> str:
     """Bytes as a person reads them: 21480000 -> "20.5 MiB", 16 MiB -> "16 MiB"."""
     return f"{size / 2**20:.1f}".removesuffix(".0") + " MiB"
-
-
-def content_type_of(path: Path) -> str:
-    return VIDEO_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
 
 @dataclass(frozen=True)
