@@ -50,7 +50,8 @@ def words(exc: BaseException, door: Door) -> str:
 def without_setting_names(text: str) -> str:
     """`text` for a visitor: a vendor's key variable said as the key it holds ("needs <its variable> (a
     <label> API key)" -> "needs a <label> API key"; "<its variable>" alone -> "the <label> key": the visitor
-    can paste one; rmbg.vendors), asides in brackets that name a setting removed, any other setting's name said as such."""
+    can paste one; rmbg.vendors), asides in brackets that name a setting removed, any other setting's name
+    said as such."""
     text = KEY_WITH_ASIDE.sub(lambda m: m.group(2), text)
     text = KEY_NAME.sub(lambda m: f"the {BY_ENV[m.group(1)].label} key", text)
     return SETTING_NAME.sub("a server setting", SETTING_ASIDE.sub("", text))
