@@ -123,8 +123,8 @@ def get_provider(provider_id: str, **config: Any) -> Provider:
 
 
 def get_replacer(provider_id: str, **config: Any) -> Replacer:
-    """Build the background replacer registered as `provider_id` (e.g.
-    "fal-bria-replace") with its config (api_key=, base_url=, ...); no network."""
+    """Build the background replacer registered as `provider_id` (a declaration of kind
+    "replace") with its config (api_key=, base_url=, ...); no network."""
     declared = replacer_info(provider_id)
     check_licence(provider_id)
     return cast(Replacer, _load(declared.factory)(*declared.args, **config))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .vendors import host_settings
+from .vendors import vendor_settings
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Setting:
 
 ROOM = "rmbg.webapp.video.room"  # what the app's video clips may hold at once, and how long one waits for it
 WEB = "rmbg.webapp.config"
-PHOTOROOM, REMOVEBG, VIDEO = "rmbg.providers.hosted.photoroom", "rmbg.providers.hosted.removebg", "rmbg.video.limits"
+VIDEO = "rmbg.video.limits"
 
 SETTINGS: tuple[Setting, ...] = (
     # --- images in ---------------------------------------------------------------
@@ -161,57 +161,15 @@ SETTINGS: tuple[Setting, ...] = (
         "rmbg.money.pricing",
     ),
     # --- hosted providers --------------------------------------------------------
-    Setting(
-        "RMBG_FAL_QUEUE_URL",
-        "URL",
-        "https://queue.fal.run",
-        "fal's queue host (the tests point it at the fake fal).",
-        "rmbg.providers.hosted.fal",
-    ),
-    Setting(
-        "RMBG_FAL_REST_URL",
-        "URL",
-        "https://rest.fal.ai",
-        "fal's storage host, where a large clip for fal-bria-video is uploaded (the tests point it at the fake fal).",
-        "rmbg.providers.hosted.fal_video",
-    ),
-    Setting(
-        "RMBG_RUNWARE_URL",
-        "URL",
-        "https://api.runware.ai",
-        "Runware's API host (the tests point it at the fake Runware).",
-        "rmbg.providers.hosted.runware",
-    ),
-    Setting("RMBG_REMOVEBG_URL", "URL", "https://api.remove.bg", "remove.bg's API host.", REMOVEBG),
-    Setting(
-        "RMBG_REMOVEBG_USD_PER_CREDIT",
-        "USD",
-        "0.23",
-        "What one remove.bg credit costs you (1 full image, 0.25 a preview); set your plan's price.",
-        REMOVEBG,
-    ),
-    Setting("RMBG_PHOTOROOM_URL", "URL", "https://sdk.photoroom.com", "Photoroom's API host.", PHOTOROOM),
-    Setting(
-        "RMBG_PHOTOROOM_USD_PER_IMAGE",
-        "USD",
-        "0.02",
-        "What one Photoroom image (1 credit; a preview 0.25) costs you; set your plan's price.",
-        PHOTOROOM,
-    ),
-    Setting(
-        "RMBG_PHOTOROOM_RATE_PER_MINUTE",
-        "int (images)",
-        "500",
-        "Most Photoroom calls a minute per key in this process (Photoroom's default limit); a burst waits.",
-        PHOTOROOM,
-    ),
+    # each vendor's own, declared with it in the one table (rmbg.declarations: Vendor.settings, Vendor.host)
+    *(Setting(*row) for row in vendor_settings()),
     Setting("RMBG_COMMERCIAL_ONLY", "flag (1/0)", "0", "Serve only models licensed for commerce.", "rmbg.licences"),
     # --- the web app -------------------------------------------------------------
     Setting(
         "RMBG_ALLOW_SERVER_KEYS",
         "flag (1/0)",
         "1 on a private app, 0 on a Space or public address",
-        "Whether visitors may spend the server's own API keys (FAL_KEY, RUNWARE_API_KEY, ...).",
+        "Whether visitors may spend the server's own API keys (the hosted services' key variables).",
         WEB,
     ),
     Setting("RMBG_SESSION_CAP_USD", "USD", "1", "Most one browser session may spend on paid calls.", WEB),
@@ -341,7 +299,6 @@ SETTINGS: tuple[Setting, ...] = (
         "tests/test_hostile.py",
     ),
 )
-SETTINGS += tuple(Setting(*row) for row in host_settings())  # each vendor's declared API host (rmbg.vendors)
 
 
 def markdown_table() -> str:

@@ -29,7 +29,7 @@ SERVER_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.~+@-]+/)*[\w.~+@-]+/?")
 SETTING = r"\b(?:RMBG_[A-Z0-9_]+|HF_[A-Z0-9_]+|" + "|".join(map(re.escape, KEY_VARS)) + r")\b(?:=[^\s),;]*)?"
 SETTING_NAME = re.compile(SETTING)
 SETTING_ASIDE = re.compile(r"\s*\([^()]*" + SETTING + r"[^()]*\)")
-# A vendor's key variable, alone or followed by the key it holds in brackets ("(a Photoroom API key)").
+# A vendor's key variable, alone or followed by the key it holds in brackets ("(a <label> API key)").
 KEY_NAME = re.compile(r"\b(" + "|".join(map(re.escape, KEY_VARS)) + r")\b(?!=)")
 KEY_WITH_ASIDE = re.compile(KEY_NAME.pattern + r"\s*\((an? [^()]*\bkey)\)")
 
@@ -48,9 +48,10 @@ def words(exc: BaseException, door: Door) -> str:
 
 
 def without_setting_names(text: str) -> str:
-    """`text` for a visitor: a vendor's key variable said as the key it holds ("needs PHOTOROOM_API_KEY (a
-    Photoroom API key)" -> "needs a Photoroom API key"; "FAL_KEY" -> "the fal.ai key": the visitor can paste
-    one), asides in brackets that name a setting removed, any other setting's name said as such."""
+    """`text` for a visitor: a vendor's key variable said as the key it holds ("needs <its variable> (a
+    <label> API key)" -> "needs a <label> API key"; "<its variable>" alone -> "the <label> key": the visitor
+    can paste one; rmbg.vendors), asides in brackets that name a setting removed, any other setting's name
+    said as such."""
     text = KEY_WITH_ASIDE.sub(lambda m: m.group(2), text)
     text = KEY_NAME.sub(lambda m: f"the {BY_ENV[m.group(1)].label} key", text)
     return SETTING_NAME.sub("a server setting", SETTING_ASIDE.sub("", text))

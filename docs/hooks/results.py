@@ -77,7 +77,8 @@ def results_markdown(name: str) -> str:
 
 def declared(name: str) -> Any:
     """rmbg/<name>.py, loaded from its file: the docs build needs rmbg's declarations, not an installed rmbg
-    (settings_declared, vendors and declarations import nothing from rmbg but each other). They load as
+    (settings_declared, vendors, declarations and its parts, declaration_types and local_declarations, import
+    nothing from rmbg but each other). They load as
     modules of a bare package over rmbg/ (its __init__ not run), so their relative imports resolve."""
     if PACKAGE not in sys.modules:
         package = types.ModuleType(PACKAGE)

@@ -3,7 +3,7 @@
     result = rmbg.remove_video("clip.mp4", provider="u2netp", output="clip.webm")
     result.save("clip.mov")                       # ProRes 4444, no model run
     result.save("clip.mp4", background="#00ff00")  # on green
-    rmbg.remove_video("clip.mp4", provider="fal-bria-video", output="clip.webm")  # paid, per second
+    rmbg.remove_video("clip.mp4", provider=hosted_id, output="clip.webm")  # one of HOSTED_VIDEO: paid, per second
 
 The path: spool the input (URL or bytes) -> probe (limits on the header,
 before anything runs or is sent) -> the mattes -> a Sink thread that encodes
@@ -97,7 +97,7 @@ def remove_video(
     video: a path, the clip's bytes, or an http(s) URL (fetched behind the
         same guard as image URLs). MP4, MOV, WebM, MKV or animated GIF.
     provider: a local provider id or object (run on every frame), a hosted
-        video service id ("fal-bria-video", ...: rmbg.video.providers.HOSTED_VIDEO;
+        video service id (rmbg.video.providers.HOSTED_VIDEO lists them;
         one paid call per clip, priced per second), or None (the default local
         model).
     output: a path (or several) to write while the frames go by; the format

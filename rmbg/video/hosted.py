@@ -14,9 +14,9 @@
        reached the vendor is never sent again
     -> the returned alpha, frame by frame on our own frames -> the writers and
        the matte store, as a local model's mattes would go
-    -> settled by the charge rules every image call follows: its cost (Runware's
-       reported one, else the price of the longer of the measured and the
-       decoded length) once it succeeded; on a failure, released if nothing was
+    -> settled by the charge rules every image call follows: its cost (the one
+       its vendor reports, where it does, else the price of the longer of the
+       measured and the decoded length) once it succeeded; on a failure, released if nothing was
        billed, else counted at the estimate.
 
 Money and files follow the same rule: the whole of it (the paid request, the

@@ -8,9 +8,10 @@
 
 Hosted video services are declared with every other provider, in the one
 table (rmbg.declarations, kind "video"): an id, its label, its price per second,
-its longest clip, its key and the factory of the client that speaks its vendor's
-API (rmbg.providers.hosted.fal_video, .runware_video, .cloudflare_video). This
-module reads them; importing it imports no client and no httpx.
+its longest clip, its vendor (whose key and terms it takes) and the factory of
+the client that speaks its vendor's API (rmbg.providers.hosted.<slot>_video).
+This module reads them, and names no vendor: a new one needs no edit here.
+Importing it imports no client and no httpx.
 """
 
 from __future__ import annotations

@@ -169,6 +169,37 @@ class HostedClient:
         """http.send with this client; `paid=True` for the request the vendor bills."""
         return send(self._http(), endpoint, self.retry, deadline, method, url, **kwargs)
 
+    def call(
+        self,
+        reason: ReasonFn,
+        *,
+        not_accepted: Callable[[int], bool] | None = None,
+        charge_of: Callable[..., Charge] | None = None,
+    ) -> Call:
+        """One call's way out (Call), for a helper that speaks a vendor's protocol on this client's
+        behalf (fal's queue, rmbg.providers.hosted.fal): the key checked first (MissingCredentialsError
+        before anything is sent), then the call's Endpoint and its deadline, which starts now."""
+        key = self._require_key()
+        endpoint = self._endpoint(reason, not_accepted=not_accepted, charge_of=charge_of)
+        return Call(key, endpoint, Deadline(self.retry), self._http(), self.retry)
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a helper needs to send one call for a client (HostedClient.call), and nothing of the
+    client itself: the key, the Endpoint (its reason for errors, its secrets, its reading of a
+    charge), the call's deadline, the HTTP client and the retry policy."""
+
+    key: str = field(repr=False)  # never shown
+    endpoint: Endpoint
+    deadline: Deadline
+    http: httpx.Client
+    retry: RetryPolicy
+
+    def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """http.send within the call's deadline; `paid=True` for the request the vendor bills."""
+        return send(self.http, self.endpoint, self.retry, self.deadline, method, url, **kwargs)
+
 
 class HostedProvider(HostedClient):
     """Base of the hosted removal providers (Provider protocol: options and matte are the subclass's)."""

@@ -29,13 +29,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ...errors import ProviderRejectedError, ProviderResponseError, ProviderTimeoutError, RmbgError
 from ...money.charging import Charge, charge_of_status, current
 from ...types import Matte
 from ...vendors import vendor
-from .base import Connection, HostedClient, HostedProvider, connected
+from .base import Call, Connection, HostedClient, HostedProvider, connected
 from .http import Endpoint, json_body, same_origin
 from .payload import alpha_from_image_bytes, decode_data_uri, download_result, error_object, excerpt, png_data_uri
 from .retry import Deadline
@@ -53,6 +53,9 @@ DEQUEUED = "It was still waiting in fal's queue (request {rid}) and was removed 
 # answer to our request.
 MAX_DOWNLOAD_BYTES = 128 * 2**20
 E = TypeVar("E", bound=BaseException)
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,7 @@ class FalQueue:
         self.meter = current()
         self.completed = False  # fal said COMPLETED (or we cancelled): no cancel to send
         self.last_state = ""  # the last queue status fal gave
-        self._handle_for_cancel: QueueHandle | None = None
-        self._headers: dict[str, str] = {}
+        self._for_cancel: tuple[QueueHandle, dict[str, str], httpx.Client] | None = None  # once fal took it
 
     def run(self, payload: dict[str, object]) -> tuple[QueueHandle, object, Endpoint, Deadline]:
         """Submit `payload` and wait for it: (handle, result JSON, endpoint, deadline).
@@ -94,23 +96,20 @@ class FalQueue:
         sends fal's cancel while the job may still run, and says so.
         """
         p = self.provider
-        key = p._require_key()
-        endpoint = p._endpoint(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge)
+        call = p.call(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge)
+        key, endpoint, deadline = call.key, call.endpoint, call.deadline
         headers = {"Authorization": f"Key {key}", "Accept": "application/json"}
-        deadline = Deadline(p.retry)
-        submitted = p._send(
-            endpoint, deadline, "POST", f"{p.base_url}/{self.endpoint_id}", json=payload, headers=headers, paid=True
-        )
+        submitted = call.send("POST", f"{p.base_url}/{self.endpoint_id}", json=payload, headers=headers, paid=True)
         try:
             handle = self._handle(json_body(submitted, p.id, "the submit response", (key,)))
         except RmbgError as exc:
             raise self.meter.annotate(exc)  # answered 2xx, unreadable: it may have been taken
         self.meter.accepted(p.id, handle.request_id)
-        self._handle_for_cancel, self._headers = handle, headers
+        self._for_cancel = (handle, headers, call.http)
         try:
-            self._wait(endpoint, deadline, handle, headers)
+            self._wait(call, handle, headers)
             self.completed = True
-            result = p._send(endpoint, deadline, "GET", handle.response_url, headers=headers)
+            result = call.send("GET", handle.response_url, headers=headers)
             body = json_body(result, p.id, "the result", (key,))
         except ProviderRejectedError as exc:  # the job fal took failed: its input was not refused at the door
             text = str(exc.args[0]).replace("rejected the image", "took the request, then its job failed", 1)
@@ -123,14 +122,15 @@ class FalQueue:
     def failed(self, exc: E) -> E:
         """A failure after fal accepted the submit: cancel while the job may
         still be running (best effort), and say in the message that it may be billed."""
-        if not self.completed and self._handle_for_cancel is not None:
-            removed = self._cancel(self._handle_for_cancel, self._headers)
+        if not self.completed and self._for_cancel is not None:
+            handle = self._for_cancel[0]
+            removed = self._cancel(*self._for_cancel)
             self.meter.cancelled = True
             self.completed = True  # one cancel per call
             if removed and self.last_state == "IN_QUEUE":  # fal never bills queue time
                 self.meter.withdrawn()
                 if exc.args and isinstance(exc.args[0], str):
-                    dequeued = DEQUEUED.format(rid=self._handle_for_cancel.request_id)
+                    dequeued = DEQUEUED.format(rid=handle.request_id)
                     exc.args = (f"{exc.args[0].rstrip()} {dequeued}", *exc.args[1:])
         return self.meter.annotate(exc)
 
@@ -176,13 +176,13 @@ class FalQueue:
             fields[name] = value
         return QueueHandle(**fields)
 
-    def _wait(self, endpoint: Endpoint, deadline: Deadline, handle: QueueHandle, headers) -> None:
+    def _wait(self, call: Call, handle: QueueHandle, headers) -> None:
         """Poll status_url until COMPLETED; ProviderTimeoutError at the deadline."""
         p = self.provider
         polls = 0
         while True:
-            response = p._send(endpoint, deadline, "GET", handle.status_url, params={"logs": "0"}, headers=headers)
-            body = json_body(response, p.id, "the status response", endpoint.secrets)
+            response = call.send("GET", handle.status_url, params={"logs": "0"}, headers=headers)
+            body = json_body(response, p.id, "the status response", call.endpoint.secrets)
             state = body.get("status") if isinstance(body, dict) else None
             self.last_state = str(state)
             if state == "COMPLETED":
@@ -191,20 +191,21 @@ class FalQueue:
                 raise ProviderResponseError(p.id, f"returned an unknown queue status {str(state)[:40]!r}.")
             polls += 1
             pause = p.retry.poll_wait(polls)
-            if pause >= deadline.remaining():
+            if pause >= call.deadline.remaining():
                 raise ProviderTimeoutError(
                     p.id,
                     f"timed out after {p.retry.deadline_s:g} s waiting in fal's queue (last status {state}).",
                 )
             p.retry.sleep(pause)
 
-    def _cancel(self, handle: QueueHandle, headers) -> bool:
+    @staticmethod
+    def _cancel(handle: QueueHandle, headers: dict[str, str], http: httpx.Client) -> bool:
         """Best effort: ask fal to drop the request so it is not run (or billed). True when fal
         accepted the cancel (a 2xx that does not say ALREADY_COMPLETED)."""
         import httpx
 
         try:
-            answer = self.provider._http().request("PUT", handle.cancel_url, headers=headers, timeout=CANCEL_TIMEOUT_S)
+            answer = http.request("PUT", handle.cancel_url, headers=headers, timeout=CANCEL_TIMEOUT_S)
             body = answer.json() if answer.content else {}
         except (httpx.HTTPError, ValueError):
             return False  # the deadline error that follows is what the caller needs to know
