@@ -35,7 +35,7 @@ NAMED_BEFORE = {
         "providers/hosted/base.py", "providers/hosted/cloudflare_video.py", "providers/hosted/http.py",
         "providers/hosted/payload.py", "providers/hosted/runware.py", "providers/hosted/runware_video.py",
         "providers/hosted/video_job.py", "replace.py", "types.py", "webapp/catalog.py",
-        "webapp/compare/comparing.py", "webapp/config.py", "webapp/costs.py", "webapp/remove/actions.py",
+        "webapp/compare/comparing.py", "webapp/config.py", "webapp/costs.py", "webapp/messages.py",
         "webapp/replace/replacing.py", "webapp/replace/tab.py", "webapp/rest/routes.py", "webapp/ui/forms.py",
     },
     "runware": {
