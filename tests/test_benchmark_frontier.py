@@ -87,6 +87,10 @@ def test_the_tab_shows_the_cascades_rmbg_evaluate_simulates_and_pays_for_none(re
     ]
     assert [row[4].split()[0] for row in shown.cascade_rows] == ["75.0", "84.4", "93.8"]  # by hand: IoU means
     assert shown.cascade_notes.endswith(f"- **{PAIR}** escalates 1 of 4: img1")
+    marked = [caption.split(" · ") for _, caption in shown.gallery if "escalated" in caption]
+    assert [[name, provider, note] for name, provider, _score, note in marked] == [
+        ["img1", "stand-free", "escalated at 30%"]
+    ]
 
     line = next(ln for ln in shown.figure.axes[0].get_lines() if ln.get_label() == f"{PAIR} (simulated)")
     escalated = [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4]  # floor(share x 4) at 0 %, 10 %, ..., 100 %

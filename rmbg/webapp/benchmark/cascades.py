@@ -95,6 +95,11 @@ def escalated_lines(scored: Scored, share: float = DEFAULT_SHARE) -> list[str]:
     return lines
 
 
+def escalated_cutouts(scored: Scored, share: float = DEFAULT_SHARE) -> set[tuple[str, str]]:
+    """(free provider, image) of each cut-out a cascade at `share` would send on: the gallery marks them."""
+    return {(c.free, name) for c in at(scored.evaluation.cascades, share) for name in c.escalated}
+
+
 def notes(scored: Scored) -> str:
     """The Markdown under the cascades' table: how to read it, and which images the default share escalates;
     without a cascade, what to tick to see one."""
@@ -113,8 +118,9 @@ def notes(scored: Scored) -> str:
             "**Cascades**, simulated from this run's own cut-outs (nothing more was sent or paid): the free "
             "model on every image, the better provider on the share it is least sure of (its matte's "
             "confidence). On the plot each is a dashed line from 0 % escalated (the free model alone) to 100 % "
-            "(the better one everywhere, plus the free call); where the line rises above the straight path "
-            "between those two ends, the confidence picks the images the free model gets wrong. "
+            "(the better one everywhere, plus the free call). A random choice of the same share would score "
+            "about the free model's score plus that share of the gap to the better one's: a cascade well above "
+            "it picks the images the free model gets wrong, one at or under it does no better than chance here. "
             "A cost per image counts the free call on every image and the better one on the escalated ones.",
             "",
             f"At the default share ({DEFAULT_SHARE:.0%}, as `rmbg remove --escalate` uses it), least sure first:",

@@ -82,8 +82,13 @@ def image_score(row: ImageRow, composite_key: str) -> float | None:
 
 
 def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
-    """Every provider's cut-out of every image, the image with the lowest mean score first."""
+    """Every provider's cut-out of every image, the image with the lowest mean score first; a free
+    model's cut-out that a cascade at the default share would escalate says so."""
+    from ...confidence import DEFAULT_SHARE
+    from .cascades import escalated_cutouts
+
     ev = scored.evaluation
+    escalated = escalated_cutouts(scored)
     per_image: dict[str, list[float]] = {}
     scores: dict[tuple[str, str], float | None] = {}
     for row in ev.rows:
@@ -103,6 +108,8 @@ def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
                 shown = f" · {score:.1f}" if score is not None else ""
                 if (provider, image) in excluded:
                     shown = " · watermarked, not ranked"
+                if (provider, image) in escalated:
+                    shown += f" · escalated at {DEFAULT_SHARE:.0%}"
                 items.append((cut, f"{name} · {provider}{shown}"))
     return items
 
