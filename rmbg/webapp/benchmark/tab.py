@@ -64,6 +64,7 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         wrap=True,
         visible=False,
         elem_id="bench-cascades",
+        elem_classes=["wrapped-table"],  # cells wrap: seven columns fit a phone without scrolling sideways
     )
     cascade_notes = gr.Markdown(visible=False, elem_id="bench-cascade-notes")
     gallery = gr.Gallery(
