@@ -95,3 +95,43 @@ def test_a_blind_benchmark_and_votes(page_and_fal, votes_db, tmp_path):  # noqa:
     page.get_by_role("tab", name="Benchmark").click()
     expect(page.locator("#vote-ranking")).to_contain_text("fal-bria")
     expect(page.locator("#vote-ranking")).to_contain_text("u2netp")
+
+
+def test_ground_truth_with_a_free_and_a_hosted_provider_shows_the_cascade(page_and_fal, tmp_path):
+    """U2-Net-p and fal-bria on two frames with masks: the cascade u2netp→fal-bria is tabled under
+    the scores, the default share's escalations said, cascades.csv offered; fal ran once per image."""
+    from playwright.sync_api import expect
+
+    page, fal = page_and_fal
+    fal.reset()
+    enter_fal_key(page)
+    archive = tmp_path / "davis.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in FRAMES[:2]:
+            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{name}.jpg")
+            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{name}.png")
+    clear = page.locator("#bench-images button[aria-label='Clear'], #bench-images button[title='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#bench-images input[type=file]").set_input_files(str(archive))
+    for name in ("U2-Net-p", "fal"):
+        box = page.locator("#bench-providers label", has_text=name).first
+        if not box.locator("input").is_checked():
+            box.click()
+    page.locator("#bench-run").click()
+    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s), 4 provider runs, 0 failed")
+    expect(page.locator("#bench-cascades")).to_be_visible()
+    expect(page.locator("#bench-cascades")).to_contain_text("u2netp→fal-bria")
+    expect(page.locator("#bench-cascade-notes")).to_contain_text("At the default share (30%")
+    expect(page.locator("#bench-files")).to_contain_text(re.compile(r"cascades\s*\.csv"))
+    assert submits(fal) == 2
+    shot(page, "benchmark-cascades.png")
+    from tests.test_widths_browser import FRAMES_DRAWN, MISFITS
+
+    found = []  # the cascades' table and notes fit a phone and a desktop (cells wrap, nothing scrolls sideways)
+    for width in (420, 1400):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.evaluate(FRAMES_DRAWN)
+        found += [f"{width}: {m}" for m in page.evaluate(MISFITS) if "cascade" in m]
+    page.set_viewport_size({"width": 1400, "height": 1200})
+    assert found == [], "\n".join(found)

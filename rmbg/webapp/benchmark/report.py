@@ -82,8 +82,13 @@ def image_score(row: ImageRow, composite_key: str) -> float | None:
 
 
 def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
-    """Every provider's cut-out of every image, the image with the lowest mean score first."""
+    """Every provider's cut-out of every image, the image with the lowest mean score first; a free
+    model's cut-out that a cascade at the default share would escalate says so."""
+    from ...confidence import DEFAULT_SHARE
+    from .cascades import escalated_cutouts
+
     ev = scored.evaluation
+    escalated = escalated_cutouts(scored)
     per_image: dict[str, list[float]] = {}
     scores: dict[tuple[str, str], float | None] = {}
     for row in ev.rows:
@@ -103,26 +108,34 @@ def gallery(scored: Scored) -> list[tuple[Image.Image, str]]:
                 shown = f" · {score:.1f}" if score is not None else ""
                 if (provider, image) in excluded:
                     shown = " · watermarked, not ranked"
+                if (provider, image) in escalated:
+                    shown += f" · escalated at {DEFAULT_SHARE:.0%}"
                 items.append((cut, f"{name} · {provider}{shown}"))
     return items
 
 
-def downloads(scored: Scored, app: App) -> tuple[Path, Path, Path]:
-    """summary.csv, per_image.csv and evaluation.json in the app's download store."""
+def downloads(scored: Scored, app: App) -> tuple[Path, ...]:
+    """summary.csv, per_image.csv and evaluation.json in the app's download store, and cascades.csv
+    when cascades were simulated (rmbg.eval.frontier; the JSON then has them too, with their monthly cost)."""
     import json
 
+    from ...eval.frontier import write_csv
+    from .cascades import json_entry
+
+    ev = scored.evaluation
+    names = ["summary.csv", "per_image.csv", "evaluation.json"] + (["cascades.csv"] if ev.cascades else [])
     with tempfile.TemporaryDirectory(prefix="rmbg-bench-") as tmp:
         folder = Path(tmp)
-        write_summary_csv(scored.evaluation, folder / "summary.csv")
-        write_rows_csv(scored.evaluation, folder / "per_image.csv")
-        payload = to_json(scored.evaluation)
+        write_summary_csv(ev, folder / "summary.csv")
+        write_rows_csv(ev, folder / "per_image.csv")
+        payload = to_json(ev)
         payload["dataset"] = "uploaded images"  # never the server's temporary path
         payload["monthly_volume"] = scored.volume
+        if ev.cascades:
+            payload["cascades"] = json_entry(scored, payload["cascades"])
+            write_csv(ev.cascades, ev.composite_key, folder / "cascades.csv")
         (folder / "evaluation.json").write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-        return tuple(
-            app.store.write(name, (folder / name).read_bytes())  # type: ignore[return-value]
-            for name in ("summary.csv", "per_image.csv", "evaluation.json")
-        )
+        return tuple(app.store.write(name, (folder / name).read_bytes()) for name in names)
 
 
 def plot_figure(scored: Scored):

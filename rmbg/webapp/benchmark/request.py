@@ -17,6 +17,7 @@ from ...types import format_usd
 from ..catalog import Keys
 from ..context import App
 from ..spending import spent_sentence
+from . import cascades as C
 from . import report as R
 from . import scoring as B
 from .arena import Arena, run_blind
@@ -29,7 +30,9 @@ log = logging.getLogger("rmbg.app")
 @dataclass
 class BenchView:
     """status: Markdown; headers/rows: the table; figure: matplotlib figure or None;
-    gallery: (image, caption); files: download paths; blind: cut-outs are ready to vote on."""
+    gallery: (image, caption); files: download paths; blind: cut-outs are ready to vote on;
+    cascade_headers/cascade_rows/cascade_notes: the simulated cascades (rmbg.webapp.benchmark.cascades),
+    empty without them."""
 
     status: str
     headers: list[str]
@@ -38,6 +41,9 @@ class BenchView:
     gallery: list = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     blind: bool = False
+    cascade_headers: list[str] = field(default_factory=list)
+    cascade_rows: list[list[Any]] = field(default_factory=list)
+    cascade_notes: str = ""
 
 
 def estimate_line(
@@ -121,7 +127,15 @@ def run(
                 files = [str(p) for p in R.downloads(scored, app)]
                 status = R.status_line(scored, app.ledger.session_spent(session_id)) + stopped_why(flag)
                 return BenchView(
-                    status, R.SUMMARY_HEADERS, R.summary_rows(scored), R.plot_figure(scored), R.gallery(scored), files
+                    status,
+                    R.SUMMARY_HEADERS,
+                    R.summary_rows(scored),
+                    R.plot_figure(scored),
+                    R.gallery(scored),
+                    files,
+                    cascade_headers=C.headers(scored),
+                    cascade_rows=C.table_rows(scored),
+                    cascade_notes=C.notes(scored),
                 )
             cutouts, rows = run_blind(upload, ids, keys, app, session_id=session_id, report=report, stop=flag)
             arena.keep(session_id, cutouts)

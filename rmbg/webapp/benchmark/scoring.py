@@ -230,7 +230,9 @@ def run_scored(
     stop: threading.Event | None = None,
     bootstrap: int = 2000,
 ) -> Scored:
-    """Ground-truth benchmark: rmbg.eval.run.evaluate on the uploaded folder, paid up front."""
+    """Ground-truth benchmark: rmbg.eval.run.evaluate on the uploaded folder, paid up front; with the
+    cascades `rmbg evaluate --cascade auto` simulates (each local provider then a hosted or higher-scoring
+    one, from the mattes the run made: no further call; rmbg.webapp.benchmark.cascades shows them)."""
     from ...eval.dataset import discover
 
     dataset = discover(upload.root)
@@ -248,7 +250,12 @@ def run_scored(
                 report(Step.of(done, total, len(providers), row.name, row.provider, row.status != "failed"))
 
         evaluation = evaluate(
-            dataset, providers, progress=on_row, bootstrap=bootstrap, stop=stop.is_set if stop is not None else None
+            dataset,
+            providers,
+            progress=on_row,
+            bootstrap=bootstrap,
+            stop=stop.is_set if stop is not None else None,
+            cascades="auto",
         )
     stopped = len(evaluation.rows) < len(dataset) * len(provider_ids)
     return Scored(evaluation, volume, stopped, cutouts)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from ...compare import PairAgreement, compare
+from ...confidence import DEFAULT_BELOW, META_KEY
 from ...errors import RmbgError
 from ...result import Result
 from ...types import format_usd
@@ -30,7 +31,7 @@ from ..messages import safe_message
 from ..session import Session, record
 from ..zerogpu import on_cpu_config
 
-TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status"]
+TABLE_HEADERS = ["provider", "seconds", "cost of this image", "confidence", "status"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
 GALLERY_SIDE = 720  # px, long side of a gallery preview
 ALONE = "ok: the only provider ticked; tick another, or paste a key for a hosted one, to compare with it"
@@ -51,7 +52,8 @@ class Compared:
 @dataclass(frozen=True)
 class CompareView:
     """gallery: (preview, caption) per result; table/agreement: rows for
-    TABLE_HEADERS / AGREEMENT_HEADERS; ids: providers that returned a matte."""
+    TABLE_HEADERS (with each matte's confidence: where a model is unsure) / AGREEMENT_HEADERS;
+    ids: providers that returned a matte."""
 
     gallery: list[tuple[Image.Image, str]]
     table: list[list[str]]
@@ -69,6 +71,15 @@ def caption(result: Result) -> str:
     )
 
 
+def confidence_cell(result: Result) -> str:
+    """How sure the matte looks (rmbg.confidence: an estimate of its IoU, from the matte alone), marked
+    "unsure" under the level at which `remove_background(escalate=...)` would send it to a better provider."""
+    text = result.meta.get(META_KEY)
+    if text is None:
+        return ""
+    return f"{text} · unsure (under {DEFAULT_BELOW})" if float(text) < DEFAULT_BELOW else text
+
+
 def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, rendered: bool = False) -> CompareView:
     """What the tab shows for `look` (background/mask); no provider call.
     rendered: the results' images already have this look (just compared with it)."""
@@ -77,9 +88,10 @@ def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, render
         image = result if rendered else shown(result, look)
         gallery.append((preview_of(image, look, max_side), caption(result)))
         cost = "free (cached)" if result.cost.source == "free" and not result.cost.watermarked else result.cost.label()
-        table.append([pid, "cached" if result.cached else f"{result.seconds.model:.2f}", cost, "ok"])
+        seconds = "cached" if result.cached else f"{result.seconds.model:.2f}"
+        table.append([pid, seconds, cost, confidence_cell(result), "ok"])
     for pid, message in compared.failures.items():
-        table.append([pid, "", "", message])
+        table.append([pid, "", "", "", message])
     if len(compared.results) == 1 and not compared.failures:  # one model runs here (a CPU server without keys)
         table[0][-1] = ALONE
     rows = [[g.a, g.b, round(g.iou, 4), round(g.mad, 4)] for g in compared.agreement]

@@ -55,7 +55,7 @@ def compare_tab(app: App, session: gr.State, keys: tuple[Any, ...], default_id: 
             gallery = results_gallery("compare-gallery", columns=3, height=420)
             table = gr.Dataframe(
                 headers=comparing.TABLE_HEADERS,
-                datatype=["str", "str", "str", "markdown"],  # a status's *Keys box* is emphasis, not asterisks
+                datatype=["str", "str", "str", "str", "markdown"],  # a status's *Keys box* is emphasis, not asterisks
                 label="Seconds and cost",
                 interactive=False,
                 wrap=True,
