@@ -718,12 +718,13 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
 
 
 REMOVE_ORDER = (
-    "/remove takes 22 values in this order: session state (null), Image, Provider, Background, Colour, "
+    "/remove takes 24 values in this order: session state (null), Image, Provider, Background, Colour, "
     "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
     "remove.bg key, Photoroom key, Cloudflare key, Clean edges, Crop to subject, Canvas (size or aspect), "
     "Margin (% or px), "
     "Subject position, "
-    "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1)."
+    "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1), Escalate when unsure to, "
+    "…when the confidence is under."
 )
 
 
@@ -768,6 +769,8 @@ REMOVE_ORDER = (
                     False,
                     "",
                     "",
+                    "none",
+                    0.8,
                 ]
             },
             'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '

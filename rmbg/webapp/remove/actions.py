@@ -198,7 +198,7 @@ def run(
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start, on_cpu=on_cpu)
         better = escalate.guarded(provider_id, keys, app, session_id, on_start, on_cpu) if escalate else None
-        asked = escalate.keywords(better) if escalate and better else {}
+        asked = escalate.keywords(better) if escalate is not None and better is not None else {}
         with app.slots.taken():  # the page's, its API's and MCP's; REST's when it took one of its own
             result = remove_background(
                 image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None,

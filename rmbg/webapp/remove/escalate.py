@@ -26,7 +26,7 @@ from typing import Any
 
 from ...cascade import ESCALATION, confidence_of
 from ...confidence import DEFAULT_BELOW
-from ...errors import InvalidRequestError
+from ...errors import InvalidRequestError, RmbgError
 from ...registry import info, list_providers
 from ...result import Result
 from ...types import format_usd
@@ -34,6 +34,7 @@ from ..catalog import Keys, build_provider, label_of
 from ..context import App
 from ..costs import per_image_costs
 from ..guard import Guarded, payer
+from ..zerogpu import on_cpu_config
 
 NONE = "none"  # the menu's "no escalation" (an empty value or None means the same)
 
@@ -74,7 +75,8 @@ class Escalation:
         before anything runs) and paid as a direct call of this visitor's is (guard.payer)."""
         if self.provider_id == first_id:
             raise InvalidRequestError(f"Escalate to another provider than the one that runs first ({first_id}).")
-        built = build_provider(self.provider_id, keys, app.config)
+        config = on_cpu_config(app.config, self.provider_id) if on_cpu else app.config
+        built = build_provider(self.provider_id, keys, config)
         return Guarded(built, payer(app, session_id, keys, self.provider_id), on_start, on_cpu=on_cpu)
 
     def keywords(self, better: Guarded) -> dict[str, Any]:
@@ -90,8 +92,8 @@ class Escalation:
         note = result.meta.get(ESCALATION)
         if note is None:  # sure enough: remove_background did not escalate
             score = confidence_of(result)
-            shown = "no confidence" if score is None else f"confidence {score:.3f}"
-            note = f"not escalated: {first_id}'s {shown} is not under {self.below:g}; nothing was sent"
+            shown = "unknown" if score is None else f"{score:.3f}"
+            note = f"not escalated: {first_id}'s confidence {shown} is not under {self.below:g}; nothing was sent"
         elif note.startswith("escalated from") and note.endswith(")"):  # rmbg.cascade.escalated's
             note = f"{note[:-1]}, under {self.below:g}) to {result.provider}"
         else:
@@ -123,7 +125,7 @@ def expected_text(app: App, provider_id: object, below: object) -> str:
     pid = chosen.provider_id
     try:
         kind = info(pid).kind
-    except Exception:  # an unknown id: said when it runs
+    except RmbgError:  # an unknown id (said again when it runs)
         return f"Unknown provider {pid!r}."
     head = f"Where the first model's confidence is under {chosen.below:g}, {pid} runs too and its result is shown"
     if kind != "hosted":

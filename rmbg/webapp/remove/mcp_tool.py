@@ -66,7 +66,7 @@ def mcp_tool(app: App, default_id: str) -> None:
             app,
             session_id=session_of(call.request),
             on_cpu=bool(form.cpu),
-            escalate=Escalation.of(form.escalate, form.escalate_below),
+            escalate=Escalation.of(*form.escalation()),
         )
         # A free sandbox result says so in its name, the one thing the tool answers (and in its PNG text).
         stem = f"image-{used.id}" + ("-watermarked" if result.cost.watermarked else "")

@@ -185,7 +185,7 @@ def wire_remove(
             box=boxed,
             started=started,
             on_cpu=on_cpu,
-            escalate=escalate.Escalation.of(form.escalate, form.escalate_below),
+            escalate=escalate.Escalation.of(*form.escalation()),
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
@@ -263,7 +263,7 @@ def wire_remove(
 
 def escalates(form: RemoveForm) -> bool:
     """An escalation was asked for: it, not the progressive better model, follows an unsure result."""
-    return escalate.Escalation.of(form.escalate, form.escalate_below) is not None
+    return escalate.Escalation.of(*form.escalation()) is not None
 
 
 UNCHANGED = (gr.skip(),) * 4  # no better result (none applies, or the visitor moved on): the page keeps all it shows

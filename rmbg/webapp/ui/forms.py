@@ -157,6 +157,14 @@ def with_escalation() -> Callable[[type[T]], type[T]]:
     return _with_fields(added, None)
 
 
+class Escalates:
+    """A form with the escalation fields (with_escalation), read by name as the key fields are."""
+
+    def escalation(self) -> tuple[Any, Any]:
+        """(escalate, escalate_below) as sent; rmbg.webapp.remove.escalate.Escalation.of reads them."""
+        return getattr(self, "escalate", None), getattr(self, "escalate_below", None)
+
+
 def key_controls(keys: tuple[Any, ...]) -> dict[str, Any]:
     """The key fields' controls by field name (keys in rmbg.vendors.VENDORS order)."""
     return dict(zip(KEY_FIELDS, keys))
@@ -219,7 +227,7 @@ def _progress() -> Any:
 @with_keys(after="monthly_volume")
 @with_options("page", after="monthly_volume")
 @dataclass(frozen=True)
-class RemoveForm(Form, Looks):
+class RemoveForm(Form, Looks, Escalates):
     """/remove (and the page's Remove button)."""
 
     STATE = True
@@ -301,7 +309,7 @@ class BenchmarkForm(Form):
 @with_keys()
 @with_options("mcp", after="mask_only")
 @dataclass(frozen=True)
-class McpForm(Form, Looks):
+class McpForm(Form, Looks, Escalates):
     """/remove_background, the MCP tool: one self-contained call."""
 
     DOOR = "mcp"
