@@ -104,8 +104,8 @@ def remove_tab(
 
 
 def escalate_controls(app: App) -> dict[str, Any]:
-    """ "Escalate when unsure to": a better provider for a photo the first model is unsure of, the
-    confidence under which it runs, and what it may cost, said before the run (remove/escalate.py)."""
+    """The "Escalate when unsure to" menu: a better provider for a photo the first model is unsure of,
+    the confidence under which it runs, and what it may cost, said before the run (remove/escalate.py)."""
     with gr.Group():
         menu = gr.Dropdown(
             escalate.choices(app),
@@ -115,16 +115,22 @@ def escalate_controls(app: App) -> dict[str, Any]:
             info="The provider above runs first; this one runs too only where its matte's confidence is low.",
         )
         below = gr.Number(
-            DEFAULT_BELOW, label="…when the confidence is under", minimum=0, maximum=1, step=0.05, visible=False
+            DEFAULT_BELOW,
+            label="…when the confidence is under",
+            minimum=0,
+            maximum=1,
+            step=0.05,
+            visible=False,
+            elem_id="escalate-below",
         )
         expected = gr.Markdown(elem_id="escalate-cost")
 
     def on_change(chosen: Text, threshold: Any) -> tuple[Any, str]:
-        return gr.update(visible=chosen not in (None, "", escalate.NONE)), escalate.expected_text(
-            app, chosen, threshold
-        )
+        shown = gr.update(visible=chosen not in (None, "", escalate.NONE))
+        return shown, escalate.expected_text(app, chosen, threshold)
 
-    gr.on([menu.change, below.change], on_change, [menu, below], [below, expected], api_visibility="private")
+    changes = [menu.change, below.change]
+    gr.on(changes, on_change, [menu, below], [below, expected], api_visibility="private", show_progress="hidden")
     return {"escalate": menu, "escalate_below": below}
 
 
