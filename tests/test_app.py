@@ -27,7 +27,7 @@ from rmbg.webapp.context import App  # noqa: E402
 from rmbg.webapp.costs import volume_of  # noqa: E402
 from rmbg.webapp.look import OutputStore, file_name, picker_colour  # noqa: E402
 from rmbg.webapp.messages import safe_message  # noqa: E402
-from rmbg.webapp.remove import actions
+from rmbg.webapp.remove import actions, marks
 from rmbg.webapp.spending import Ledger  # noqa: E402
 from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
@@ -719,12 +719,13 @@ def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2ne
 
 
 REMOVE_ORDER = (
-    "/remove takes 22 values in this order: session state (null), Image, Provider, Background, Colour, "
+    "/remove takes 24 values in this order: session state (null), Image, Provider, Background, Colour, "
     "Background image, Mask only, Format, Images per month (cost projection), fal.ai key, Runware key, "
     "remove.bg key, Photoroom key, Cloudflare key, Clean edges, Crop to subject, Canvas (size or aspect), "
     "Margin (% or px), "
     "Subject position, "
-    "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1)."
+    "Refine edges (ViTMatte), Points (x, y, keep|drop; …), Box (x0, y0, x1, y1), Escalate when unsure to, "
+    "…when the confidence is under."
 )
 
 
@@ -769,6 +770,8 @@ REMOVE_ORDER = (
                     False,
                     "",
                     "",
+                    "none",
+                    0.8,
                 ]
             },
             'Background image must be a file object, {"path": ...} for a file uploaded to /gradio_api/upload '
@@ -840,7 +843,7 @@ def test_vitmatte_and_sam2_picking_from_the_page_pay_the_provider_once(fakes, tm
     try:
         _, plain = actions.remove(Session(), str(EXAMPLE), "fal-bria", Look(), keys, app, 100)
         refined, _ = actions.run(str(EXAMPLE), "fal-bria", Look(), keys, app, refine="vitmatte")
-        points, box = actions.prompts_of("200, 150, keep; 20, 20, drop", "")
+        points, box = marks.prompts_of("200, 150, keep; 20, 20, drop", "")
         picked, _ = actions.run(str(EXAMPLE), "fal-bria", Look(), keys, app, refine="vitmatte", points=points)
     finally:
         clear_models()
@@ -859,20 +862,20 @@ def test_vitmatte_and_sam2_picking_from_the_page_pay_the_provider_once(fakes, tm
     ],
 )
 def test_sam_prompts_from_the_page_fields(points, box, want):
-    assert actions.prompts_of(points, box) == want
-    assert actions.add_point("1, 2, keep", 10.4, 20.6, False) == "1, 2, keep; 10, 21, drop"
-    assert actions.add_point("", 3, 4, True) == "3, 4, keep"
+    assert marks.prompts_of(points, box) == want
+    assert marks.add_point("1, 2, keep", 10.4, 20.6, False) == "1, 2, keep; 10, 21, drop"
+    assert marks.add_point("", 3, 4, True) == "3, 4, keep"
 
 
 def test_two_clicks_make_a_box_and_a_third_starts_over():
-    first = actions.add_corner("", 300.4, 40)
+    first = marks.add_corner("", 300.4, 40)
     assert first == "300, 40"
-    box = actions.add_corner(first, 100, 250.6)
+    box = marks.add_corner(first, 100, 250.6)
     assert box == "100, 40, 300, 251"  # corners in any order
-    assert actions.prompts_of("", box) == ([], (100.0, 40.0, 300.0, 251.0))
-    assert actions.add_corner(box, 5, 6) == "5, 6"
+    assert marks.prompts_of("", box) == ([], (100.0, 40.0, 300.0, 251.0))
+    assert marks.add_corner(box, 5, 6) == "5, 6"
     with pytest.raises(InvalidImageError, match="The box has one corner: click its opposite corner too."):
-        actions.prompts_of("", first)
+        marks.prompts_of("", first)
 
 
 @pytest.mark.parametrize(
@@ -885,7 +888,7 @@ def test_two_clicks_make_a_box_and_a_third_starts_over():
 )
 def test_bad_sam_prompts_are_readable(points, box, words):
     with pytest.raises(InvalidImageError, match=re.escape(words)):
-        actions.prompts_of(points, box)
+        marks.prompts_of(points, box)
 
 
 # --- the AI background tab ------------------------------------------------------------

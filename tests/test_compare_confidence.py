@@ -32,8 +32,8 @@ def test_each_side_shows_its_confidence_and_the_unsure_one_says_so(registered, t
     _, shown = comparing.run(Session(), str(root / "images" / "img3.png"), ["stand-free", "stand-better"], Keys(), app)
     unsure, sure = meta_text(FREE["img3"]), meta_text(block(45))
     assert float(unsure) < DEFAULT_BELOW <= float(sure)  # the crafted mattes: 0.427 and 0.991
-    assert comparing.TABLE_HEADERS[3] == "confidence"
-    assert {row[0]: (row[3], row[4]) for row in shown.table} == {
+    assert comparing.TABLE_HEADERS[3:] == ["status", "confidence"]  # the new column last
+    assert {row[0]: (row[4], row[3]) for row in shown.table} == {
         "stand-free": (f"{unsure} · unsure (under {DEFAULT_BELOW})", "ok"),
         "stand-better": (sure, "ok"),
     }

@@ -130,6 +130,8 @@ def remove_values(**changes) -> list:
         "vitmatte",
         "points",
         "box",
+        "escalate",
+        "escalate_below",
     ]
     values = dict(zip(names, LOOK_VALUES))
     values.update(changes)

@@ -62,7 +62,7 @@ def test_the_command_line_offers_exactly_the_declared_options_with_their_spellin
 def test_the_rest_model_offers_exactly_the_declared_options_between_its_own_fields():
     from rmbg.webapp.rest.types import FIELDS, Fields, fields_of
 
-    assert FIELDS == ("provider", *names("rest"), "url", "cpu")
+    assert FIELDS == ("provider", *names("rest"), "url", "cpu", "escalate", "escalate_below")
     properties = Fields.model_json_schema()["properties"]
     assert {name: properties[name]["description"] for name in names("rest")} == {o.name: o.said for o in at("rest")}
     assert properties["align"]["enum"] == ["center", "bottom"]
@@ -172,7 +172,7 @@ def test_an_option_added_to_the_declaration_shows_up_in_every_door(shadow):
     # REST: a field with its check and description, read into the Look
     model = fields_model()
     assert model.model_json_schema()["properties"]["shadow"]["description"] == SHADOW.said
-    assert list(model.model_fields)[-3:] == ["shadow", "url", "cpu"]
+    assert list(model.model_fields)[-5:] == ["shadow", "url", "cpu", "escalate", "escalate_below"]
     sent = validated(model, {"shadow": "true"})
     assert look_of(sent, None).options().shadow is True  # type: ignore[attr-defined]
     with pytest.raises(Exception, match="shadow must be true or false"):

@@ -122,7 +122,7 @@ def test_a_file_in_the_image_bytes_out_with_provider_seconds_and_cost(url, fakes
             FAL_KEY,
             400,
             "Unknown field(s) colour: use provider, background, mask_only, clean_edges, edge_colours, format, crop, "
-            "canvas, margin, align, url, cpu.",
+            "canvas, margin, align, url, cpu, escalate, escalate_below.",
         ),
         (b"png", {"provider": "nope"}, FAL_KEY, 400, None),
         (

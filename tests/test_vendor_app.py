@@ -83,7 +83,7 @@ def test_compare_runs_the_references_with_their_costs_as_reported(fakes, tmp_pat
 
     assert (len(removebg.calls), len(photoroom.calls), len(runware.calls)) == (1, 1, 1)
     rows = {row[0]: row for row in shown.table}
-    assert [rows[pid][-1] for pid in ("remove-bg", "photoroom", "runware-birefnet-massive")] == ["ok"] * 3
+    assert [rows[pid][3] for pid in ("remove-bg", "photoroom", "runware-birefnet-massive")] == ["ok"] * 3
     assert rows["remove-bg"][2] == "$0.2300 (estimated)"  # 1 credit reported x $0.23 per credit
     assert rows["photoroom"][2] == "$0.0200 (estimated)"
     assert rows["runware-birefnet-massive"][2] == "$0.0006 (reported)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ..cascade import ESCALATION
 from ..errors import RmbgError
 from ..money.pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, monthly_cost, price_estimate, price_table
 from ..registry import info, list_providers
@@ -125,8 +126,11 @@ def cost_markdown(
     total_s: float | None = None,
     book: PriceBook | None = None,
 ) -> str:
-    """The full line under a result: provider, seconds, cost, session total, projection."""
+    """The full line under a result: provider, seconds, cost, session total, whether it was escalated
+    to a better provider and why (rmbg.webapp.remove.escalate), projection."""
+    note = result.meta.get(ESCALATION)
+    escalation = f"  \n{note[:1].upper()}{note[1:]}." if note else ""
     return (
-        f"{result_line(result, label, total_s)} · {session.total_text(cap)}  \n"
+        f"{result_line(result, label, total_s)} · {session.total_text(cap)}{escalation}  \n"
         f"{projection_text(book or PriceBook(), volume, result)}"
     )

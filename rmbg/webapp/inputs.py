@@ -138,6 +138,15 @@ def _texts(name: str, value: object) -> None:
         raise InvalidRequestError(f"{name} names {len(value)} providers; at most 50.")
 
 
+def _fraction(name: str, value: object) -> None:
+    """A number from 0 to 1 (its text too; blank: the default), such as a confidence threshold."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return
+    number = _number(value)
+    if number is None or not 0.0 <= number <= 1.0:
+        raise InvalidRequestError(f"{name} must be a number from 0 to 1, got {_shown(value)}.")
+
+
 def _image_file(name: str, value: object) -> None:
     """An uploaded image (a path): within the image file limit, by its size, before anything opens it."""
     check_image_file(value, "This image" if name == "image" else f"The {name.replace('_', ' ')}")
@@ -157,6 +166,9 @@ Volume = Annotated[Any, Check("volume", _whole(0, 1_000_000_000, said=VOLUME), {
 Seed = Annotated[Any, Check("seed", _whole(0, 2_147_483_647, said=SEED), {"type": "integer", "minimum": 0})]
 Count = Annotated[Any, Check("count", _whole(1, 4, blank_ok=False), {"type": "integer", "minimum": 1, "maximum": 4})]
 Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING, "maxItems": 50})]  # provider ids
+Fraction = Annotated[
+    Any, Check("fraction", _fraction, {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1}, _STRING]})
+]  # 0..1
 ImageFile = Annotated[Any, Check("image file", _image_file, {"type": "string", "format": "binary"})]  # an upload
 
 
@@ -172,7 +184,7 @@ Format = kind_of(BY_NAME["format"])
 VideoFormat = kind_of(video("format"))
 KINDS = {"Text": Text, "Key": Key, "Flag": Flag, "Size": Size, "Format": Format}
 KINDS.update({"Volume": Volume, "Seed": Seed, "Count": Count, "Names": Names, "VideoFormat": VideoFormat})
-KINDS["ImageFile"] = ImageFile
+KINDS.update({"ImageFile": ImageFile, "Fraction": Fraction})
 
 
 def check_of(annotation: object) -> Check | None:

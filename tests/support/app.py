@@ -42,6 +42,8 @@ LOOK_VALUES = [
     False,
     "",
     "",
+    "none",
+    0.8,
 ]
 
 

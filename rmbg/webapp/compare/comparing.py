@@ -31,7 +31,7 @@ from ..messages import safe_message
 from ..session import Session, record
 from ..zerogpu import on_cpu_config
 
-TABLE_HEADERS = ["provider", "seconds", "cost of this image", "confidence", "status"]
+TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status", "confidence"]  # a new column last: clients read by index
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
 GALLERY_SIDE = 720  # px, long side of a gallery preview
 ALONE = "ok: the only provider ticked; tick another, or paste a key for a hosted one, to compare with it"
@@ -89,9 +89,9 @@ def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, render
         gallery.append((preview_of(image, look, max_side), caption(result)))
         cost = "free (cached)" if result.cost.source == "free" and not result.cost.watermarked else result.cost.label()
         seconds = "cached" if result.cached else f"{result.seconds.model:.2f}"
-        table.append([pid, seconds, cost, confidence_cell(result), "ok"])
+        table.append([pid, seconds, cost, "ok", confidence_cell(result)])
     for pid, message in compared.failures.items():
-        table.append([pid, "", "", "", message])
+        table.append([pid, "", "", message, ""])
     if len(compared.results) == 1 and not compared.failures:  # one model runs here (a CPU server without keys)
         table[0][-1] = ALONE
     rows = [[g.a, g.b, round(g.iou, 4), round(g.mad, 4)] for g in compared.agreement]

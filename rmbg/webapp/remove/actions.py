@@ -37,6 +37,7 @@ from ..look import Look, download, preview_of, shown, shrink, stem_of
 from ..memory import give_back
 from ..session import Session, record
 from ..zerogpu import on_cpu_config
+from .escalate import Escalation
 
 Report = Callable[[str], None]
 
@@ -86,44 +87,6 @@ def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch
     raise InvalidImageError("Give the image as an http(s) URL or a data: URI (data:image/png;base64,...).")
 
 
-def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tuple[float, float, bool]], tuple | None]:
-    """SAM 2 prompts from the page's fields: points as "x, y, keep" entries
-    separated by ";" or new lines (keep: keep/drop, 1/0; default keep), the
-    box as "x0, y0, x1, y1". Readable errors for anything else."""
-    points = []
-    for entry in re.split(r"[;\n]+", points_text or ""):
-        parts = [p.strip() for p in entry.split(",") if p.strip()]
-        if not parts:
-            continue
-        try:
-            if len(parts) not in (2, 3):
-                raise ValueError
-            keep = parts[2].lower() not in ("0", "drop", "false", "no") if len(parts) == 3 else True
-            points.append((float(parts[0]), float(parts[1]), keep))
-        except ValueError:
-            raise InvalidImageError(
-                f"Point {entry.strip()!r}: write x, y, keep (or drop), e.g. 120, 80, keep."
-            ) from None
-    box = None
-    if box_text and box_text.strip():
-        try:
-            values = tuple(float(v) for v in box_text.split(","))
-        except ValueError:
-            values = ()
-        if len(values) == 2:
-            raise InvalidImageError("The box has one corner: click its opposite corner too.")
-        if len(values) != 4:
-            raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.")
-        box = values
-    return points, box
-
-
-def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:
-    """The points field with one more click appended."""
-    entry = f"{round(x)}, {round(y)}, {'keep' if keep else 'drop'}"
-    return f"{points_text.strip()}; {entry}" if points_text and points_text.strip() else entry
-
-
 def image_from_url(url: str, app: App) -> Path:
     """The page's URL box: the image fetched behind the guard and kept as a
     file the image component shows (content-addressed, pruned like downloads)."""
@@ -136,17 +99,6 @@ def image_from_url(url: str, app: App) -> Path:
         kind = (sniffed.format or "png").lower().replace("jpeg", "jpg")
     stem = url_name(url).rsplit(".", 1)[0] or "image"
     return app.store.write(f"{stem}.{kind}", data)
-
-
-def add_corner(box_text: str | None, x: float, y: float) -> str:
-    """The box field after a click in box mode: a first corner "x, y", then the
-    box "x0, y0, x1, y1" (the two corners in any order); a third click starts over."""
-    parts = [p.strip() for p in (box_text or "").split(",") if p.strip()]
-    corner = f"{round(x)}, {round(y)}"
-    if len(parts) == 2:
-        (x0, y0), (x1, y1) = (float(parts[0]), float(parts[1])), (round(x), round(y))
-        return f"{round(min(x0, x1))}, {round(min(y0, y1))}, {round(max(x0, x1))}, {round(max(y0, y1))}"
-    return corner
 
 
 def check_upload(image) -> str | None:
@@ -174,13 +126,16 @@ def run(
     points: Sequence[Sequence[float]] | None = None,
     box: Sequence[float] | None = None,
     on_cpu: bool = False,
+    escalate: Escalation | None = None,
 ) -> tuple[Result, Provider]:
     """One provider on one image (a path, bytes or PIL image), rendered with `look`, under the spending
     caps: what the page, the REST endpoint and the MCP tool share, in a slot (rmbg.webapp.slots). Every
     option is checked before the provider is called. Raises an RmbgError (bad image, missing key, spending
     cap, provider failure, a ZeroGPU refusal: zerogpu.GpuRefused) with a message for a person. session_id:
     whose hosted spending the app's ledger keeps (gradio's session hash; "rest:<client>" for REST).
-    refine ("vitmatte"), points and box: as remove_background's. on_cpu: a local model on this CPU."""
+    refine ("vitmatte"), points and box: as remove_background's. on_cpu: a local model on this CPU.
+    escalate: a better provider where this one is unsure (rmbg.webapp.remove.escalate); the provider
+    returned is the one that made the result."""
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
     # refined edges / SAM 2 picking: never a Hub download a visitor starts on a public server unless allowed
@@ -188,17 +143,22 @@ def run(
     check_refiners(refiner_models(refine, picks), app.config.public, app.config.visitor_downloads)
     provider = build_provider(provider_id, keys, on_cpu_config(app.config, provider_id) if on_cpu else app.config)
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
+    better = None
     try:
         guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start, on_cpu=on_cpu)
+        better = escalate.guarded(provider_id, keys, app, session_id, on_start, on_cpu) if escalate else None
+        asked = escalate.keywords(better) if escalate is not None and better is not None else {}
         with app.slots.taken():  # the page's, its API's and MCP's; REST's when it took one of its own
             result = remove_background(
-                image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None, box=box
-            )
-        if provider.kind == "local":
-            app.warm.add(warm_key(provider))
+                image, guarded, options=options, cache=app.cache, refine=refine or None, points=points or None,
+                box=box, **asked,
+            )  # fmt: skip
+        made = better.inner if better is not None and result.provider == better.id else provider
+        app.warm.update(warm_key(used) for used in (provider, made) if used.kind == "local")
     finally:
         close(provider)
-    return result, provider
+        close(better.inner if better is not None else None)
+    return (escalate.said(result, provider_id, keys) if escalate else result), made
 
 
 def remove(
@@ -217,11 +177,12 @@ def remove(
     box: Sequence[float] | None = None,
     started: float | None = None,
     on_cpu: bool = False,
+    escalate: Escalation | None = None,
 ) -> tuple[Session, Shown]:
     """run(), then keep the result for re-rendering and show it, rendered once.
     `started`: time.perf_counter() when the click reached the server, for the
     line's total seconds."""
-    picks: dict[str, Any] = {"refine": refine, "points": points, "box": box, "on_cpu": on_cpu}
+    picks: dict[str, Any] = {"refine": refine, "points": points, "box": box, "on_cpu": on_cpu, "escalate": escalate}
     result, provider = run(image, provider_id, look, keys, app, report=report, session_id=session_id, **picks)
     session = record(session, result, provider.kind, app.ledger.session_spent(session_id), app.book)
     token = app.recent.put(replace(result, image=result.alpha))  # pixels kept once, shared, bounded

@@ -1,4 +1,5 @@
-"""SAM 2 prompts drawn on the photo, and clicks on that drawing.
+"""SAM 2 prompts drawn on the photo, clicks on that drawing, and the page's
+prompt fields read (prompts_of) and written (add_point, add_corner).
 
 The page shows the photo with its keep points (green), drop points (red) and
 box (blue) as markers, on a copy no longer than PREVIEW_SIDE (a 12 MP photo
@@ -12,16 +13,65 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
-from ...errors import RmbgError
-from .actions import add_corner, add_point, prompts_of
+from ...errors import InvalidImageError, RmbgError
 
 PREVIEW_SIDE = 1024
 KEEP, DROP, BOX = (22, 163, 74), (220, 38, 38), (37, 99, 235)
+
+
+def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tuple[float, float, bool]], tuple | None]:
+    """SAM 2 prompts from the page's fields: points as "x, y, keep" entries
+    separated by ";" or new lines (keep: keep/drop, 1/0; default keep), the
+    box as "x0, y0, x1, y1". Readable errors for anything else."""
+    points = []
+    for entry in re.split(r"[;\n]+", points_text or ""):
+        parts = [p.strip() for p in entry.split(",") if p.strip()]
+        if not parts:
+            continue
+        try:
+            if len(parts) not in (2, 3):
+                raise ValueError
+            keep = parts[2].lower() not in ("0", "drop", "false", "no") if len(parts) == 3 else True
+            points.append((float(parts[0]), float(parts[1]), keep))
+        except ValueError:
+            raise InvalidImageError(
+                f"Point {entry.strip()!r}: write x, y, keep (or drop), e.g. 120, 80, keep."
+            ) from None
+    box = None
+    if box_text and box_text.strip():
+        try:
+            values = tuple(float(v) for v in box_text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) == 2:
+            raise InvalidImageError("The box has one corner: click its opposite corner too.")
+        if len(values) != 4:
+            raise InvalidImageError(f"Box {box_text.strip()!r}: write x0, y0, x1, y1 in image pixels.")
+        box = values
+    return points, box
+
+
+def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:
+    """The points field with one more click appended."""
+    entry = f"{round(x)}, {round(y)}, {'keep' if keep else 'drop'}"
+    return f"{points_text.strip()}; {entry}" if points_text and points_text.strip() else entry
+
+
+def add_corner(box_text: str | None, x: float, y: float) -> str:
+    """The box field after a click in box mode: a first corner "x, y", then the
+    box "x0, y0, x1, y1" (the two corners in any order); a third click starts over."""
+    parts = [p.strip() for p in (box_text or "").split(",") if p.strip()]
+    corner = f"{round(x)}, {round(y)}"
+    if len(parts) == 2:
+        (x0, y0), (x1, y1) = (float(parts[0]), float(parts[1])), (round(x), round(y))
+        return f"{round(min(x0, x1))}, {round(min(y0, y1))}, {round(max(x0, x1))}, {round(max(y0, y1))}"
+    return corner
 
 
 def photo_size(path: str | None) -> tuple[int, int] | None:

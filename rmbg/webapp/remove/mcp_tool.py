@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ...cascade import ESCALATION
+from ...confidence import DEFAULT_BELOW
 from ...money.pricing import price_table
 from ...registry import info, list_providers
 from ...vendors import VENDORS
@@ -16,6 +18,7 @@ from ..ui.common import api_twin, log, session_of
 from ..ui.controls import tool_arguments, tool_controls
 from ..ui.forms import KEY_FIELDS, Call, McpForm, endpoint
 from . import actions
+from .escalate import NONE, Escalation
 
 
 def key_arguments() -> str:
@@ -46,6 +49,9 @@ def mcp_tool(app: App, default_id: str) -> None:
             RENDER_ARGUMENTS
             cpu: true to run a local model on this server's CPU (on a ZeroGPU Space: no GPU quota; what a
                 "GPU time is used up" refusal suggests, with the provider it names).
+            escalate: a better provider for when the first one is unsure ("none": never): where the first
+                matte's confidence is under escalate_below, the photo goes to it too (paid as above when hosted).
+            escalate_below: the confidence (0 to 1) under which it escalates; default DEFAULT_BELOW.
         Returns:
             the output image (its file name says which provider made it, and ends "-watermarked" when the
             vendor gave it free with its watermark: a Photoroom sandbox key).
@@ -60,11 +66,13 @@ def mcp_tool(app: App, default_id: str) -> None:
             app,
             session_id=session_of(call.request),
             on_cpu=bool(form.cpu),
+            escalate=Escalation.of(*form.escalation()),
         )
         # A free sandbox result says so in its name, the one thing the tool answers (and in its PNG text).
         stem = f"image-{used.id}" + ("-watermarked" if result.cost.watermarked else "")
         path = app.store.write(file_name(stem, chosen), result.encode(chosen.fmt))
-        log.info("mcp remove_background: %s", result_line(result, used.label).replace("**", ""))
+        said = f" ({result.meta[ESCALATION]})" if ESCALATION in result.meta else ""
+        log.info("mcp remove_background: %s%s", result_line(result, used.label).replace("**", ""), said)
         return str(path)
 
     doc = (
@@ -73,6 +81,7 @@ def mcp_tool(app: App, default_id: str) -> None:
         .replace("paid per image with your key.", f"paid per image with your key ({prices}).")
         .replace("        Returns:", key_arguments() + "        Returns:")
         .replace("            RENDER_ARGUMENTS\n", tool_arguments(McpForm.names(), " " * 12))  # rmbg.options
+        .replace("default DEFAULT_BELOW", f"default {DEFAULT_BELOW}")
     )
     with gr.Column(visible=False):
         controls = {
@@ -81,6 +90,8 @@ def mcp_tool(app: App, default_id: str) -> None:
             **tool_controls(),  # background, mask_only, the framing, format: rmbg.options
             "cpu": gr.Checkbox(False, label="cpu"),
             **{name: gr.Textbox(None, label=name) for name in KEY_FIELDS},
+            "escalate": gr.Textbox(NONE, label="escalate"),
+            "escalate_below": gr.Number(DEFAULT_BELOW, label="escalate_below", minimum=0, maximum=1),
         }
         # One output: gradio's MCP server turns a single image into image content, several outputs into text.
         outputs = [gr.Image(type="filepath", label="result")]

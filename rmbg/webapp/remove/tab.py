@@ -10,6 +10,7 @@ from typing import Any
 
 import gradio as gr
 
+from ...confidence import DEFAULT_BELOW
 from ...registry import info
 from .. import catalog
 from ..catalog import Keys
@@ -33,7 +34,7 @@ from ..ui.common import (
 from ..ui.controls import framing_controls, look_controls
 from ..ui.forms import Call, RemoveForm, RerenderForm, endpoint, key_controls
 from ..ui.quota_bar import cpu_button, wire_cpu
-from . import actions, progressive
+from . import actions, escalate, marks, progressive
 from .pick import pick_controls, wire_pick
 
 
@@ -62,6 +63,7 @@ def remove_tab(
                 elem_id="vitmatte",
                 info="Re-estimates hair and soft edges after any provider (local, free).",
             )
+            escalation = escalate_controls(app)
             run = gr.Button("Remove background", variant="primary", elem_id="run")
             cpu_run = cpu_button()  # on ZeroGPU: the same photo on this server's CPU, outside the GPU quota
             message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
@@ -82,6 +84,7 @@ def remove_tab(
         "vitmatte": vitmatte,
         "points": pick["points"],
         "box": pick["box"],
+        **escalation,
     }
     wire_remove(app, session, controls, (run, cpu_run), (slider, file, cost), message, default_id)
     wire_pick(image, pick)
@@ -98,6 +101,37 @@ def remove_tab(
         show_progress="hidden",
     )
     return provider, note
+
+
+def escalate_controls(app: App) -> dict[str, Any]:
+    """The "Escalate when unsure to" menu: a better provider for a photo the first model is unsure of,
+    the confidence under which it runs, and what it may cost, said before the run (remove/escalate.py)."""
+    with gr.Group():
+        menu = gr.Dropdown(
+            escalate.choices(app),
+            value=escalate.NONE,
+            label="Escalate when unsure to",
+            elem_id="escalate",
+            info="The provider above runs first; this one runs too only where its matte's confidence is low.",
+        )
+        below = gr.Number(
+            DEFAULT_BELOW,
+            label="…when the confidence is under",
+            minimum=0,
+            maximum=1,
+            step=0.05,
+            visible=False,
+            elem_id="escalate-below",
+        )
+        expected = gr.Markdown(elem_id="escalate-cost")
+
+    def on_change(chosen: Text, threshold: Any) -> tuple[Any, str]:
+        shown = gr.update(visible=chosen not in (None, "", escalate.NONE))
+        return shown, escalate.expected_text(app, chosen, threshold)
+
+    changes = [menu.change, below.change]
+    gr.on(changes, on_change, [menu, below], [below, expected], api_visibility="private", show_progress="hidden")
+    return {"escalate": menu, "escalate_below": below}
 
 
 def look_and_frame() -> dict[str, Any]:
@@ -140,7 +174,7 @@ def wire_remove(
 
     def remove(form: RemoveForm, call: Call, on_cpu: bool = False) -> tuple[Any, ...]:
         started = time.perf_counter()  # the line's total: from the click reaching the server to the result
-        picked, boxed = actions.prompts_of(form.points, form.box)
+        picked, boxed = marks.prompts_of(form.points, form.box)
         call.progress(0, desc="Starting…")
         state, out = actions.remove(
             call.state,
@@ -157,6 +191,7 @@ def wire_remove(
             box=boxed,
             started=started,
             on_cpu=on_cpu,
+            escalate=escalate.Escalation.of(*form.escalation()),
         )
         return state, (out.before, out.after), str(out.file), out.cost_line
 
@@ -166,7 +201,7 @@ def wire_remove(
         """The page's Remove: the chosen model's result, and the line says if a better one follows."""
         turns.take(visitor_of(call))
         state, pair, path, line = remove(form, call)
-        better = progressive.plan(form.provider, default_id, app.config)
+        better = None if escalates(form) else progressive.plan(form.provider, default_id, app.config)
         if better is not None:
             line = f"{line}\n\n{better.on_its_way(info(form.provider).label)}"
         return state, pair, path, line
@@ -175,7 +210,7 @@ def wire_remove(
         """Right after `now` (its state as input): the better model's result, shown only if no newer click came."""
         visitor = visitor_of(call)
         turn = turns.latest(visitor)
-        better = progressive.plan(form.provider, default_id, app.config)
+        better = None if escalates(form) else progressive.plan(form.provider, default_id, app.config)
         if better is None or turn is None:
             return UNCHANGED
         out = remove(replace(form, provider=better.provider_id), call)
@@ -230,6 +265,11 @@ def wire_remove(
         return gr.update(value=f"**Could not do that:** {why}", visible=True) if why else gr.update(visible=False)
 
     controls["image"].upload(on_upload, controls["image"], message, api_visibility="private", show_progress="hidden")
+
+
+def escalates(form: RemoveForm) -> bool:
+    """An escalation was asked for: it, not the progressive better model, follows an unsure result."""
+    return escalate.Escalation.of(*form.escalation()) is not None
 
 
 UNCHANGED = (gr.skip(),) * 4  # no better result (none applies, or the visitor moved on): the page keeps all it shows

@@ -8,15 +8,18 @@ Request: multipart/form-data with the file in `image` (and optionally
 SSRF guard, rmbg.image.fetch) or a data: URI. Other fields, all optional: provider,
 the render options (rmbg.options: background, a colour such as "white" or
 "image" with background_image; the mask; the format; the framing; ...), and
-cpu (a local model on the server's CPU: on a ZeroGPU Space, no GPU time). Keys for hosted providers in one header
+cpu (a local model on the server's CPU: on a ZeroGPU Space, no GPU time), escalate and
+escalate_below (a better provider where the first is unsure). Keys for hosted providers in one header
 per vendor (rmbg.vendors: X-Fal-Key, X-Runware-Key, ...; never stored,
 never logged); the same key rules and spending caps as the page, the
 per-session cap applying per client address (X-Forwarded-For believed only
 from RMBG_TRUSTED_PROXIES, rmbg.webapp.identity).
 
 Response: the image bytes, with X-Rmbg-Provider, X-Rmbg-Seconds (model),
-X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source and X-Rmbg-Cached
-(and X-Rmbg-Warning when the ledger could not record a paid call: rmbg.money.paying).
+X-Rmbg-Total-Seconds, X-Rmbg-Cost-USD, X-Rmbg-Cost-Source, X-Rmbg-Cached and
+X-Rmbg-Confidence (and X-Rmbg-Warning when the ledger could not record a paid call:
+rmbg.money.paying; X-Rmbg-Escalation when `escalate` named a better provider for an
+unsure matte: rmbg.webapp.remove.escalate).
 Errors: JSON {"error": message} with a fitting status (400 bad input, 401
 key missing or refused, 402 a spending cap or the provider's credit, 413 too
 large, 415 not a form or JSON, 429 the provider's rate limit or ZeroGPU's
@@ -48,6 +51,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ...confidence import META_KEY as CONFIDENCE
 from ...errors import InvalidImageError
 from ...image.compose import MIME, normalise_format
 from ...result import Result
@@ -57,6 +61,7 @@ from ..context import App
 from ..identity import rest_identity
 from ..look import Look, file_name
 from ..remove import actions
+from ..remove.escalate import Escalation, header_text
 from ..slots import Slots, admitted
 from .body import ERROR_CODES, read_body, refusal
 from .types import (
@@ -99,6 +104,8 @@ def headers_of(result: Result, look: Look, stem: str) -> dict[str, str]:
         "watermarked": "true" if result.cost.watermarked else "false",
         "disposition": f'inline; filename="{file_name(stem, look)}"',
         "warning": UNRECORDED if result.cost.unrecorded else None,
+        "confidence": result.meta.get(CONFIDENCE),
+        "escalation": header_text(result),
     }
     return Made.model_validate(made).headers()
 
@@ -149,9 +156,10 @@ def router(
         provider_id = str(fields.provider or default_provider())
         assert app is not None  # routes without an app only describe themselves
         on_cpu = bool(fields.cpu)
+        escalate = Escalation.of(fields.escalate, fields.escalate_below)
         with slots.taken():
             result, _ = actions.run(
-                image, provider_id, look, keys, app, session_id=rest_identity(client), on_cpu=on_cpu
+                image, provider_id, look, keys, app, session_id=rest_identity(client), on_cpu=on_cpu, escalate=escalate
             )
         return result, look, result.encode(look.fmt)
 

@@ -23,11 +23,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from ...confidence import DEFAULT_BELOW
 from ...errors import InvalidImageError, InvalidRequestError
 from ...image.compose import MIME
 from ...options import Option, at
 from ...vendors import VENDORS
-from ..inputs import Flag, Text, kind_of
+from ..inputs import Flag, Fraction, Text, kind_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,6 +66,19 @@ def fields_model() -> type[BaseModel]:
                 description="Run a local model on this server's CPU, in its own process (on a ZeroGPU Space: no "
                 "GPU time from the visitor's daily quota; what a 429 refusal's retry_on_cpu says to send).",
             ),
+        ),
+        escalate=(
+            Text,
+            Field(
+                None,
+                description='A better provider for when the first is unsure (empty or "none": never): where the '
+                "first matte's confidence is under escalate_below, the image goes to it too and its result is "
+                "returned (paid like any hosted call, inside the same caps; X-Rmbg-Escalation says what happened).",
+            ),
+        ),
+        escalate_below=(
+            Fraction,
+            Field(None, description=f"The confidence (0 to 1) under which to escalate; default {DEFAULT_BELOW}."),
         ),
     )
 
@@ -115,6 +129,17 @@ class Made(Answered):
         description='"true" when the vendor gave the result free with its watermark (a Photoroom sandbox key).',
     )
     disposition: str = Field(alias="Content-Disposition", description="The file name: inline; filename=...")
+    confidence: str | None = Field(
+        None,
+        alias="X-Rmbg-Confidence",
+        description="How sure the output's matte looks, 0.000 to 1.000 (rmbg.confidence).",
+    )
+    escalation: str | None = Field(
+        None,
+        alias="X-Rmbg-Escalation",
+        description='Present when escalate was sent: "escalated from <first> (confidence c, under t) to <better>", '
+        'or "not escalated: <why>; <first>\'s result kept" (X-Rmbg-Provider names who made the output).',
+    )
     warning: str | None = Field(
         None,
         alias="X-Rmbg-Warning",

@@ -30,11 +30,12 @@ from typing import Any, ClassVar, TypeVar
 
 import gradio as gr
 
+from ...confidence import DEFAULT_BELOW
 from ...image.framing import framing_asked
 from ...options import Door, Option, at, framing
 from ...vendors import VENDORS
 from ..catalog import Keys
-from ..inputs import Check, Count, Flag, Format, ImageFile, Key, Names, Seed, Text, Volume, check_of, kind_of
+from ..inputs import Check, Count, Flag, Format, Fraction, ImageFile, Key, Names, Seed, Text, Volume, check_of, kind_of
 from ..look import Look, named_options
 
 KEY_FIELDS = tuple(vendor.argument for vendor in VENDORS)  # fal_key, ...: in rmbg.vendors.VENDORS order
@@ -145,6 +146,25 @@ def _with_fields(added: list[tuple[str, Any, Any]], after: str | None) -> Callab
     return add
 
 
+def with_escalation() -> Callable[[type[T]], type[T]]:
+    """The form with the escalation fields at its end (rmbg.webapp.remove.escalate: a better provider
+    where the first one is unsure): escalate, a provider id ("none": no escalation), and escalate_below,
+    the confidence under which it runs (rmbg.confidence.DEFAULT_BELOW)."""
+    added = [
+        ("escalate", Text, dataclasses.field(default="none")),
+        ("escalate_below", Fraction, dataclasses.field(default=DEFAULT_BELOW)),
+    ]
+    return _with_fields(added, None)
+
+
+class Escalates:
+    """A form with the escalation fields (with_escalation), read by name as the key fields are."""
+
+    def escalation(self) -> tuple[Any, Any]:
+        """(escalate, escalate_below) as sent; rmbg.webapp.remove.escalate.Escalation.of reads them."""
+        return getattr(self, "escalate", None), getattr(self, "escalate_below", None)
+
+
 def key_controls(keys: tuple[Any, ...]) -> dict[str, Any]:
     """The key fields' controls by field name (keys in rmbg.vendors.VENDORS order)."""
     return dict(zip(KEY_FIELDS, keys))
@@ -203,10 +223,11 @@ def _progress() -> Any:
     return gr.Progress(track_tqdm=True)
 
 
+@with_escalation()
 @with_keys(after="monthly_volume")
 @with_options("page", after="monthly_volume")
 @dataclass(frozen=True)
-class RemoveForm(Form, Looks):
+class RemoveForm(Form, Looks, Escalates):
     """/remove (and the page's Remove button)."""
 
     STATE = True
@@ -284,10 +305,11 @@ class BenchmarkForm(Form):
     monthly_volume: Volume = None
 
 
+@with_escalation()
 @with_keys()
 @with_options("mcp", after="mask_only")
 @dataclass(frozen=True)
-class McpForm(Form, Looks):
+class McpForm(Form, Looks, Escalates):
     """/remove_background, the MCP tool: one self-contained call."""
 
     DOOR = "mcp"

@@ -1,0 +1,145 @@
+"""The Remove doors' "free model, a better one only when unsure" choice (issue #61): the page, its
+named API, POST /api/remove and the MCP tool.
+
+The chosen provider runs first, as always. Where its matte's confidence (rmbg.confidence, in
+result.meta["confidence"]) is under the threshold, the same image goes to the better provider
+through rmbg.remove_background's own escalation (rmbg.cascade: escalated, kept), and its result is
+the one shown. The better provider is built before anything runs, with the visitor's key or, where
+allowed, the server's, and wrapped in guard.Guarded on the visitor's payer, as a direct hosted
+call is: reserved before it is sent, inside the session's and the day's caps, recorded in the
+ledger by where the request got to. A cap reached, or a better provider that fails, keeps the first
+result; result.meta["escalation"] says what happened in every case, and the cost line
+(rmbg.webapp.costs), the REST header X-Rmbg-Escalation and the MCP file name read it.
+
+Before a run the page says what it may cost (`expected_text`): nothing for an image the first
+model is sure of, the better provider's price for one it is not. How many images fall under a
+threshold is not measured (docs/cascade.md measures how well the confidence ranks mattes), so
+the page says "up to", not a share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ...cascade import ESCALATION, confidence_of
+from ...confidence import DEFAULT_BELOW
+from ...errors import InvalidRequestError, RmbgError
+from ...registry import info, list_providers
+from ...result import Result
+from ...types import format_usd
+from ..catalog import Keys, build_provider, label_of
+from ..context import App
+from ..costs import per_image_costs
+from ..guard import Guarded, payer
+from ..zerogpu import on_cpu_config
+
+NONE = "none"  # the menu's "no escalation" (an empty value or None means the same)
+
+
+def threshold(value: object) -> float:
+    """The confidence threshold as sent (blank: DEFAULT_BELOW), a number from 0 to 1."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return DEFAULT_BELOW
+    try:
+        below = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        below = math.nan
+    if not 0.0 <= below <= 1.0:  # NaN too
+        raise InvalidRequestError(f"escalate_below must be a number from 0 to 1, got {str(value)[:40]!r}.")
+    return below
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Escalate to `provider_id` where the first model's confidence is under `below`."""
+
+    provider_id: str
+    below: float = DEFAULT_BELOW
+
+    @classmethod
+    def of(cls, provider_id: object, below: object = None) -> Escalation | None:
+        """The choice as a door sends it: None for none ("", "none", None); the threshold checked."""
+        chosen = str(provider_id or "").strip()
+        if chosen.lower() in ("", NONE):
+            threshold(below)  # a bad threshold is refused even when nothing escalates
+            return None
+        return cls(chosen, threshold(below))
+
+    def guarded(
+        self, first_id: str, keys: Keys, app: App, session_id: str, on_start: Callable[[Any], None] | None, on_cpu: bool
+    ) -> Guarded:
+        """The better provider, built now (an unknown id, a missing key or a refused download is said
+        before anything runs) and paid as a direct call of this visitor's is (guard.payer)."""
+        if self.provider_id == first_id:
+            raise InvalidRequestError(f"Escalate to another provider than the one that runs first ({first_id}).")
+        config = on_cpu_config(app.config, self.provider_id) if on_cpu else app.config
+        built = build_provider(self.provider_id, keys, config)
+        return Guarded(built, payer(app, session_id, keys, self.provider_id), on_start, on_cpu=on_cpu)
+
+    def keywords(self, better: Guarded) -> dict[str, Any]:
+        """rmbg.remove_background's escalation keywords."""
+        return {"escalate": better, "escalate_below": self.below}
+
+    def said(self, result: Result, first_id: str, keys: Keys) -> Result:
+        """`result` with meta["escalation"] in every case: escalated (from which provider, its
+        confidence, the threshold), or not and why; no key in it (the library never puts one in a
+        message; scrubbed all the same, as every message the app shows)."""
+        from ...providers.hosted.payload import known_secrets, scrub
+
+        note = result.meta.get(ESCALATION)
+        if note is None:  # sure enough: remove_background did not escalate
+            score = confidence_of(result)
+            shown = "unknown" if score is None else f"{score:.3f}"
+            note = f"not escalated: {first_id}'s confidence {shown} is not under {self.below:g}; nothing was sent"
+        elif note.startswith("escalated from") and note.endswith(")"):  # rmbg.cascade.escalated's
+            note = f"{note[:-1]}, under {self.below:g}) to {result.provider}"
+        else:
+            note = f"{note}; {first_id}'s result kept"
+        clean = scrub(note, (*keys.secrets(), *known_secrets()), header_values=False).replace("***", "•••")
+        return replace(result, meta={**result.meta, ESCALATION: clean})
+
+
+def choices(app: App) -> list[tuple[str, str]]:
+    """The page's "Escalate when unsure to" menu: none, then every provider this server offers
+    (rmbg.registry.list_providers), the hosted ones (paid per image) first."""
+    offered = list_providers()
+    hosted = [pid for pid in offered if info(pid).kind == "hosted"]
+    rows = [(f"{label_of(pid, app.config)} (paid per image)", pid) for pid in hosted]
+    rows += [(f"{label_of(pid, app.config)} (free, on this server)", pid) for pid in offered if pid not in hosted]
+    return [("none", NONE), *rows]
+
+
+def expected_text(app: App, provider_id: object, below: object) -> str:
+    """What an escalation may cost, said before the run: nothing where the first model is sure,
+    the better provider's price per image here (rmbg.webapp.costs.per_image_costs: the price its
+    vendor last reported here, else the price table) where it is not; "" for no escalation."""
+    try:
+        chosen = Escalation.of(provider_id, below)
+    except InvalidRequestError as exc:
+        return str(exc)
+    if chosen is None:
+        return ""
+    pid = chosen.provider_id
+    try:
+        kind = info(pid).kind
+    except RmbgError:  # an unknown id (said again when it runs)
+        return f"Unknown provider {pid!r}."
+    head = f"Where the first model's confidence is under {chosen.below:g}, {pid} runs too and its result is shown"
+    if kind != "hosted":
+        return f"{head}: free (a model on this server; it costs only machine time)."
+    cost = per_image_costs(app.book).get(pid)
+    price = f"${format_usd(cost[0].usd)}" if cost else "its price"
+    return (
+        f"{head}. Expected cost: $0 for a photo it is sure of; **up to {price} per photo if escalated** "
+        "(paid with your key, or this server's where it allows, inside the spending caps; how many photos "
+        "fall under the threshold is not measured, docs/cascade.md)."
+    )
+
+
+def header_text(result: Result) -> str | None:
+    """meta["escalation"] as an HTTP header can carry it (ASCII), None where no escalation was asked."""
+    note = result.meta.get(ESCALATION)
+    return None if note is None else note.replace("•••", "***").encode("ascii", "replace").decode("ascii")
