@@ -14,7 +14,9 @@ after scoring it on U2-Net-p's mattes of four DAVIS 2016 sequences against
 each signal alone and a least-squares fit (no better there, even scored on
 the frames it was fitted to); it is reported on six other sequences
 (benchmarks/confidence.py, docs/cascade.md: AUROC for "IoU below 0.8",
-Spearman with IoU, per model).
+Spearman with IoU, per model). How many of U2-Net-p's mattes fall under each
+threshold there is kept in MEASURED_UNDER, for the cost estimates said before
+an escalation (measured_words).
 
 Pure numpy, on a copy of the matte sampled to at most SIDE pixels on its
 longer side (nearest neighbour, so soft pixels stay soft and the cost does

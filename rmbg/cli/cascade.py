@@ -136,11 +136,11 @@ def escalation_gate(
         )
     measured = measured_words(below) if below is not None and free.id == MEASURED_MODEL else None
     if measured is not None and better.kind == "hosted" and most:
-        each = better.estimate().usd
-        expected = each * most * Decimal(str(measured[0]))
+        price = better.estimate().usd
+        expected = price * most * Decimal(str(measured[0]))
         print(
             f"Expected cost for {better.id}: {measured[1]}: ${format_usd(expected)} "
-            f"(${format_usd(each)} x {measured[0]:.2f} x {most} images; the estimate above is the most)",
+            f"(${format_usd(price)} x {measured[0]:.2f} x {most} images; the estimate above is the most)",
             file=err,
         )
     if total == 0 or yes or max_cost is not None:
