@@ -22,7 +22,11 @@ report sequences only (the method was chosen on CHOICE, listed in the results):
 - the projected monthly cost at 100k images: fal and Runware (RMBG-2.0)
   alone, Runware's RemBG, and the cascade at the smallest share within 0.01
   of IS-Net's IoU, its escalations priced at RMBG-2.0's price. IS-Net stands
-  in for the better provider's quality; the price is the hosted one's.
+  in for the better provider's quality; the price is the hosted one's;
+- per model, the share of frames under each confidence threshold (THRESHOLDS),
+  on the choice and the report sequences each: how many images an
+  escalate_below sends on (the Remove page's expected cost reads U2-Net-p's
+  report share, rmbg.confidence.MEASURED_UNDER).
 
 The choice table (--choice) scores the candidate combinations on CHOICE. With
 --looks (after benchmarks/cascade_looks.py), two more tables: scores meant to
@@ -49,6 +53,8 @@ from harness import command_line, markdown, table, write_results
 CHOICE = ("blackswan", "breakdance", "car-roundabout", "cows")  # chosen on; the others are reported
 BAD = 0.8  # "a bad matte": IoU under this
 SHARES = [round(0.05 * i, 2) for i in range(21)]
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the share under each: rmbg.confidence.MEASURED_UNDER
+UNDER_TITLE = "Share of frames under a confidence threshold"
 BOOT = 1000
 MONTH = 100_000
 
@@ -201,6 +207,31 @@ def frontier(data: dict[str, np.ndarray]) -> tuple[dict, dict[str, float | None]
     return table(title, columns, rows, notes), reach
 
 
+def under(d: dict[str, np.ndarray], model: str, below: float) -> float:
+    """The share of frames whose confidence, as Result.meta carries it (three decimals), is under `below`:
+    the ones remove_background(escalate=..., escalate_below=below) would send to the better provider."""
+    shown = np.round(d[f"{model}:conf"], 3)
+    return float((shown < below).mean()) if len(shown) else float("nan")
+
+
+def under_table(choice: dict[str, np.ndarray], report: dict[str, np.ndarray]) -> dict:
+    """Per model and threshold, the share of frames under it on the choice and the report sequences."""
+    rows = [
+        [model, f"{below:g}"] + [fmt(boot(d, lambda x, m=model, b=below: under(x, m, b)), 2) for d in (choice, report)]
+        for model in ("u2netp", "isnet-general")
+        for below in THRESHOLDS
+    ]
+    notes = (
+        f"{len(choice['seq'])} frames of the choice sequences, {len(report['seq'])} of the report sequences; the "
+        "share of frames whose confidence (three decimals, as Result.meta carries it) is under the threshold, "
+        "with its 95 % interval over resampled sequences. With escalate_below at the threshold, that share of "
+        "the images goes to the better provider; the Remove page's expected cost reads U2-Net-p's report "
+        "column (rmbg.confidence.MEASURED_UNDER)."
+    )
+    columns = ["model", "threshold", "under it, choice sequences", "under it, report sequences"]
+    return table(UNDER_TITLE, columns, rows, notes)
+
+
 def costs(reach: dict[str, float | None]) -> dict:
     from decimal import Decimal
 
@@ -284,7 +315,7 @@ def main(argv=None) -> int:
             )
         )
     curve, reach = frontier(report)
-    tables += [curve, costs(reach)]
+    tables += [curve, costs(reach), under_table(choice, report)]
     if args.looks:
         timing = cache_root() / "looks-seconds.json"
         seconds = json.loads(timing.read_text())["median_s"] if timing.is_file() else None

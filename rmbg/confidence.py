@@ -14,7 +14,9 @@ after scoring it on U2-Net-p's mattes of four DAVIS 2016 sequences against
 each signal alone and a least-squares fit (no better there, even scored on
 the frames it was fitted to); it is reported on six other sequences
 (benchmarks/confidence.py, docs/cascade.md: AUROC for "IoU below 0.8",
-Spearman with IoU, per model).
+Spearman with IoU, per model). How many of U2-Net-p's mattes fall under each
+threshold there is kept in MEASURED_UNDER, for the cost estimates said before
+an escalation (measured_words).
 
 Pure numpy, on a copy of the matte sampled to at most SIDE pixels on its
 longer side (nearest neighbour, so soft pixels stay soft and the cost does
@@ -36,6 +38,23 @@ META_KEY = "confidence"  # Result.meta's key (a string, as all meta values)
 DEFAULT_SHARE = 0.3  # the cascade's default: at most this share of a batch goes to the better provider
 DEFAULT_BELOW = 0.8  # remove_background(escalate=...): a matte under this goes to the better provider
 
+# The share of images whose confidence (three decimals) was under each threshold: U2-Net-p's mattes of
+# the six DAVIS 2016 report sequences, every 5th frame (benchmarks/confidence.py, its table "Share of
+# frames under a confidence threshold", report column; docs/cascade.md, with 95 % intervals over
+# sequences). DAVIS video frames (motion, small subjects) are harder than most photos, so these are
+# high. The Remove page's expected cost of an escalation reads them; tests/test_confidence.py checks
+# them against benchmarks/results/confidence.json.
+MEASURED_MODEL = "u2netp"
+MEASURED_UNDER: Mapping[float, float] = {
+    0.3: 0.38,
+    0.4: 0.45,
+    0.5: 0.59,
+    0.6: 0.74,
+    0.7: 0.90,
+    0.8: 1.00,
+    0.9: 1.00,
+}
+
 # confidence = clip(BIAS - sum(weight * signal), 0, 1); kept on the choice sequences (module doc)
 BIAS = 1.0
 WEIGHTS: Mapping[str, float] = {
@@ -47,6 +66,30 @@ WEIGHTS: Mapping[str, float] = {
     "border": 0.2,
     "degenerate": 1.0,
 }
+
+
+def measured_under(below: float) -> tuple[float, float] | None:
+    """(share, the threshold it was measured at): MEASURED_UNDER's share at `below`, else at the
+    nearest measured threshold above it (the share under `below` is at most that one, as fewer
+    images fall under a lower threshold); None above every measured threshold."""
+    at = min((t for t in MEASURED_UNDER if t >= below - 1e-9), default=None)
+    return None if at is None else (MEASURED_UNDER[at], at)
+
+
+def measured_words(below: float, noun: str = "images") -> tuple[float, str] | None:
+    """measured_under(below) and how the cost estimates say it, e.g. (0.59, "about 59 % of images
+    escalate at 0.5 (measured on DAVIS 2016 video frames with u2netp first, docs/cascade.md)");
+    None above every measured threshold. Only for MEASURED_MODEL first: another model's share is
+    not measured."""
+    found = measured_under(below)
+    if found is None:
+        return None
+    share, at = found
+    where = f"on DAVIS 2016 video frames with {MEASURED_MODEL} first, docs/cascade.md"
+    about = f"about {share * 100:.0f} % of {noun} escalate at {below:g}"
+    if abs(at - below) < 1e-9:
+        return share, f"{about} (measured {where})"
+    return share, f"at most {about} (measured at {at:g}, the nearest measured threshold above, {where})"
 
 
 def _sampled(alpha: Image.Image | np.ndarray) -> np.ndarray:

@@ -159,9 +159,35 @@ def test_the_page_says_what_an_escalation_may_cost_before_the_run(runware, tmp_p
     assert next(iter(menu)) == NONE and menu["runware-bria"].endswith("(paid per image)")
     assert menu["u2netp"].endswith("(free, on this server)")
     assert expected_text(app, NONE, 0.8) == ""
-    hosted = expected_text(app, "runware-bria", 0.6)
-    assert hosted.startswith("Where the first model's confidence is under 0.6, runware-bria runs too")
-    assert "$0 for a photo it is sure of; **up to $0.0180 per photo if escalated**" in hosted
+    head = "Where the first model's confidence is under {}, runware-bria runs too and its result is shown."
+    paid = "paid with your key, or this server's where it allows, inside the spending caps"
+    davis = "on DAVIS 2016 video frames with u2netp first, docs/cascade.md"
+    # U2-Net-p first, a measured threshold: 74 % of its DAVIS report frames under 0.6 (MEASURED_UNDER) x $0.018
+    assert expected_text(app, "runware-bria", 0.6, "u2netp") == (
+        f"{head.format(0.6)} Expected cost: about 74 % of photos escalate at 0.6 (measured {davis}): "
+        f"**expected $0.0133 per photo**, up to $0.0180 ({paid})."
+    )
+    # between measured thresholds: the nearest above (90 % at 0.7), an upper bound, said so
+    assert expected_text(app, "runware-bria", 0.65, "u2netp") == (
+        f"{head.format(0.65)} Expected cost: at most about 90 % of photos escalate at 0.65 (measured at 0.7, the "
+        f"nearest measured threshold above, {davis}): **expected $0.0162 per photo**, up to $0.0180 ({paid})."
+    )
+    # another first model: its share is not measured, "up to" only
+    assert expected_text(app, "runware-bria", 0.6, "rmbg-1.4") == (
+        f"{head.format(0.6)} Expected cost: $0 for a photo it is sure of; **up to $0.0180 per photo if escalated** "
+        f"({paid}; how many of rmbg-1.4's photos fall under 0.6 is not measured, docs/cascade.md)."
+    )
+    # above every measured threshold: "up to" only
+    assert expected_text(app, "runware-bria", 0.95, "u2netp") == (
+        f"{head.format(0.95)} Expected cost: $0 for a photo it is sure of; **up to $0.0180 per photo if escalated** "
+        f"({paid}; the share under a threshold is measured up to 0.9, docs/cascade.md)."
+    )
+    # the first model not said: the measured figure for u2netp, "up to" for another
+    assert expected_text(app, "runware-bria", 0.5) == (
+        f"{head.format(0.5)} Expected cost with u2netp first: about 59 % of photos escalate at 0.5 (measured "
+        f"{davis}): **expected $0.0106 per photo**, up to $0.0180; with another first model, **up to $0.0180 per "
+        f"photo** (not measured; {paid})."
+    )
     assert expected_text(app, "rmbg-1.4", None).endswith(": free (a model on this server; it costs only machine time).")
     assert expected_text(app, "runware-bria", 2) == "escalate_below must be a number from 0 to 1, got '2'."
 

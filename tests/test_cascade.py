@@ -11,6 +11,7 @@ fake priced $0.01 through the one money rule, and to Runware's fake server.
 from __future__ import annotations
 
 import csv
+import io
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ import rmbg
 from rmbg import registry
 from rmbg.cascade import check_choice, most_unsure
 from rmbg.cli import interrupts
+from rmbg.cli.cascade import escalation_gate
 from rmbg.cli.main import main
 from rmbg.errors import InvalidRequestError, ProviderUnavailableError
 from rmbg.money import charging
@@ -260,6 +262,31 @@ def test_cli_paid_escalation_needs_yes_and_prints_the_estimate_from_the_share(fa
     err = capsys.readouterr().err
     assert "Estimated cost for fake-paid (escalated at most): 3 images x $0.0100 = $0.0300" in err
     assert "--yes" in err and fakes["own"].seen == [] and not (photos / "out").exists()
+
+
+def test_cli_escalate_below_with_u2netp_first_adds_the_measured_expected_cost_and_still_refuses():
+    """--escalate-below estimates as if every image went (that is what needs --yes or --max-cost); with
+    u2netp first it adds the expected cost from rmbg.confidence.MEASURED_UNDER (74 % under 0.6)."""
+
+    class U2netpNamed(Own):
+        id = "u2netp"  # only its id matters here: nothing runs before the gate
+
+    estimate = "Estimated cost for fake-paid (escalated at most): 10 images x $0.0100 = $0.1000 (price table)\n"
+    refused = "This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending.\n"
+    err = io.StringIO()
+    assert escalation_gate(10, U2netpNamed(), PaidCrisp(), None, False, None, err, 0.6) is False
+    assert err.getvalue() == (
+        f"{estimate}Expected cost for fake-paid: about 74 % of images escalate at 0.6 (measured on DAVIS 2016 "
+        "video frames with u2netp first, docs/cascade.md): $0.0740 ($0.0100 x 0.74 x 10 images; the estimate "
+        f"above is the most)\n{refused}"
+    )
+    err = io.StringIO()
+    assert escalation_gate(10, U2netpNamed(), PaidCrisp(), None, False, Decimal("0.05"), err, 0.6) is True
+    assert err.getvalue().startswith(estimate) and "Expected cost" in err.getvalue()
+    for free, below in ((Own(), 0.6), (U2netpNamed(), 0.95)):  # another first model; above 0.9: not measured
+        err = io.StringIO()
+        assert escalation_gate(10, free, PaidCrisp(), None, False, None, err, below) is False
+        assert err.getvalue() == estimate + refused
 
 
 def test_cli_cap_reached_mid_run_keeps_the_free_results_and_names_them(fakes, photos, capsys):

@@ -3,7 +3,9 @@ the combination's order on them, and the number every Result carries."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from PIL import Image
 
 import rmbg
 from rmbg import registry
-from rmbg.confidence import SIDE, WEIGHTS, _labels, combine, confidence, signals
+from rmbg.confidence import MEASURED_MODEL, MEASURED_UNDER, SIDE, WEIGHTS, _labels, combine, confidence, signals
 from rmbg.types import Cost, Matte
 from tests.support.providers import FreeLocal
 
@@ -116,3 +118,14 @@ def test_every_result_carries_its_mattes_confidence():
         registry.unregister("fake-threshold")
     assert result.meta["confidence"] == f"{confidence(square()):.3f}"
     assert result.provenance()["rmbg:confidence"] == result.meta["confidence"]
+
+
+def test_the_measured_shares_under_each_threshold_are_the_results_files():
+    """MEASURED_UNDER is U2-Net-p's report column of benchmarks/confidence.py's table: a re-run that
+    moves a share fails here until the constant says the new one."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "confidence.json"
+    tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
+    found = next(t for t in tables if t["title"] == "Share of frames under a confidence threshold")
+    column = found["columns"].index("under it, report sequences")
+    measured = {float(row[1]): float(row[column].split()[0]) for row in found["rows"] if row[0] == MEASURED_MODEL}
+    assert MEASURED_MODEL == "u2netp" and dict(MEASURED_UNDER) == measured

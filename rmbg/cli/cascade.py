@@ -14,7 +14,9 @@
    stands, with the call's cost.
 3. The escalations are paid calls like any other (rmbg.money.paying through the
    batch's scheduler): estimated before the run from the share (with
-   --escalate-below, as if every image went), refused without --yes or
+   --escalate-below, as if every image went; with u2netp first, the
+   expected cost from the share measured under it is printed beside it,
+   rmbg.confidence.MEASURED_UNDER), refused without --yes or
    --max-cost, reserved before they are sent, inside --max-cost (what the
    first pass spent counts) and the day's cap. Least sure first, so a cap
    reached mid-run leaves the surer ones with their free result; the summary
@@ -40,7 +42,7 @@ from typing import TextIO
 from ..api import run_provider
 from ..cache import MatteCache
 from ..cascade import KEEP, check_choice, confidence_of, keeps_first, most_unsure
-from ..confidence import DEFAULT_SHARE
+from ..confidence import DEFAULT_SHARE, MEASURED_MODEL, measured_words
 from ..errors import RmbgError
 from ..image.io import load_image
 from ..providers.base import Provider
@@ -106,10 +108,20 @@ def add_escalate_flags(rm: argparse.ArgumentParser, plain: Callable[..., int]) -
 
 
 def escalation_gate(
-    n_images: int, free: Provider, better: Provider, share: float | None, yes: bool, max_cost, err: TextIO
+    n_images: int,
+    free: Provider,
+    better: Provider,
+    share: float | None,
+    yes: bool,
+    max_cost,
+    err: TextIO,
+    below: float | None = None,
 ) -> bool:
     """The estimate of a cascade before anything is sent (FREE on every image, BETTER on at
-    most the share); False when it is paid and neither --yes nor --max-cost was given."""
+    most the share; with --escalate-below, on every image); False when it is paid and neither
+    --yes nor --max-cost was given. With --escalate-below and u2netp first, also the expected
+    cost from the share measured under that threshold (rmbg.confidence.measured_words); the
+    estimate above it is still the one refused without --yes and reserved against the caps."""
     most = n_images if share is None else math.floor(share * n_images + 1e-9)
     total = Decimal(0)
     for provider, count, what in ((free, n_images, "every image"), (better, most, "escalated at most")):
@@ -120,6 +132,15 @@ def escalation_gate(
         print(
             f"Estimated cost for {provider.id} ({what}): {count} images x ${format_usd(each.usd)} = "
             f"${format_usd(each.usd * count)} ({each.note or each.source})",
+            file=err,
+        )
+    measured = measured_words(below) if below is not None and free.id == MEASURED_MODEL else None
+    if measured is not None and better.kind == "hosted" and most:
+        price = better.estimate().usd
+        expected = price * most * Decimal(str(measured[0]))
+        print(
+            f"Expected cost for {better.id}: {measured[1]}: ${format_usd(expected)} "
+            f"(${format_usd(price)} x {measured[0]:.2f} x {most} images; the estimate above is the most)",
             file=err,
         )
     if total == 0 or yes or max_cost is not None:
@@ -145,7 +166,7 @@ def cmd_cascade(args, out: TextIO, err: TextIO) -> int:
     runnable = batch.to_run(items, args.overwrite)
     options = {**output_options(args, free), "escalate": [better.id, share, below, args.escalate_keep]}
     check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
-    if not escalation_gate(len(runnable), free, better, share, args.yes, args.max_cost, err):
+    if not escalation_gate(len(runnable), free, better, share, args.yes, args.max_cost, err, below):
         return 2
     record_options(out_dir, options)
     render = render_options(args, background, framing)

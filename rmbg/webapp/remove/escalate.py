@@ -12,9 +12,10 @@ result; result.meta["escalation"] says what happened in every case, and the cost
 (rmbg.webapp.costs), the REST header X-Rmbg-Escalation and the MCP file name read it.
 
 Before a run the page says what it may cost (`expected_text`): nothing for an image the first
-model is sure of, the better provider's price for one it is not. How many images fall under a
-threshold is not measured (docs/cascade.md measures how well the confidence ranks mattes), so
-the page says "up to", not a share.
+model is sure of, the better provider's price for one it is not, so "up to" that price. With
+U2-Net-p first it also says the expected cost per photo: the share of DAVIS 2016 frames under the
+threshold (rmbg.confidence.MEASURED_UNDER, docs/cascade.md) times the price. Another first model's
+share is not measured: "up to" only.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from ...cascade import ESCALATION, confidence_of
-from ...confidence import DEFAULT_BELOW
+from ...confidence import DEFAULT_BELOW, MEASURED_MODEL, MEASURED_UNDER, measured_words
 from ...errors import InvalidRequestError, RmbgError
 from ...registry import info, list_providers
 from ...result import Result
@@ -112,10 +114,14 @@ def choices(app: App) -> list[tuple[str, str]]:
     return [("none", NONE), *rows]
 
 
-def expected_text(app: App, provider_id: object, below: object) -> str:
-    """What an escalation may cost, said before the run: nothing where the first model is sure,
-    the better provider's price per image here (rmbg.webapp.costs.per_image_costs: the price its
-    vendor last reported here, else the price table) where it is not; "" for no escalation."""
+def expected_text(app: App, provider_id: object, below: object, first_id: object = None) -> str:
+    """What an escalation may cost, said before the run: nothing where the first model is sure, the
+    better provider's price per image here (rmbg.webapp.costs.per_image_costs: the price its vendor
+    last reported here, else the price table) where it is not; "" for no escalation. With the
+    measured first model (rmbg.confidence.MEASURED_MODEL) and a threshold measured or under one
+    that is (measured_words), also the expected cost per photo: that share of the price; the "up
+    to" stays, as the share is DAVIS's, not the visitor's photos'. `first_id` None (not said): the
+    expected figure is said for the measured model, "up to" for another."""
     try:
         chosen = Escalation.of(provider_id, below)
     except InvalidRequestError as exc:
@@ -132,10 +138,27 @@ def expected_text(app: App, provider_id: object, below: object) -> str:
         return f"{head}: free (a model on this server; it costs only machine time)."
     cost = per_image_costs(app.book).get(pid)
     price = f"${format_usd(cost[0].usd)}" if cost else "its price"
+    paid = "paid with your key, or this server's where it allows, inside the spending caps"
+    measured = measured_words(chosen.below, "photos")
+    first = str(first_id or "").strip()
+    if cost is None or measured is None or first not in ("", MEASURED_MODEL):
+        if first not in ("", MEASURED_MODEL):
+            why = f"how many of {first}'s photos fall under {chosen.below:g} is not measured, docs/cascade.md"
+        elif measured is None:
+            why = f"the share under a threshold is measured up to {max(MEASURED_UNDER):g}, docs/cascade.md"
+        else:
+            why = measured[1]
+        return (
+            f"{head}. Expected cost: $0 for a photo it is sure of; **up to {price} per photo if escalated** "
+            f"({paid}; {why})."
+        )
+    share, words = measured
+    expected = f"${format_usd(cost[0].usd * Decimal(str(share)))}"
+    if first:
+        return f"{head}. Expected cost: {words}: **expected {expected} per photo**, up to {price} ({paid})."
     return (
-        f"{head}. Expected cost: $0 for a photo it is sure of; **up to {price} per photo if escalated** "
-        "(paid with your key, or this server's where it allows, inside the spending caps; how many photos "
-        "fall under the threshold is not measured, docs/cascade.md)."
+        f"{head}. Expected cost with {MEASURED_MODEL} first: {words}: **expected {expected} per photo**, up to "
+        f"{price}; with another first model, **up to {price} per photo** (not measured; {paid})."
     )
 
 
