@@ -36,7 +36,10 @@ SOFT_LOW, SOFT_HIGH = 0.1, 0.9  # a pixel strictly between is undecided
 SPECK = 0.002  # components smaller than this fraction of the frame are specks (counted, not pieces)
 META_KEY = "confidence"  # Result.meta's key (a string, as all meta values)
 DEFAULT_SHARE = 0.3  # the cascade's default: at most this share of a batch goes to the better provider
-DEFAULT_BELOW = 0.8  # remove_background(escalate=...): a matte under this goes to the better provider
+# remove_background(escalate=...), the page's and REST's default: a matte under this goes to the better
+# provider. Chosen on the choice sequences (benchmarks/confidence.py): the highest measured threshold
+# under which at most DEFAULT_SHARE of U2-Net-p's frames fall (0.25 there; 0.59 on the report ones).
+DEFAULT_BELOW = 0.5
 
 # The share of images whose confidence (three decimals) was under each threshold: U2-Net-p's mattes of
 # the six DAVIS 2016 report sequences, every 5th frame (benchmarks/confidence.py, its table "Share of

@@ -146,7 +146,7 @@ def test_a_choice_that_cannot_run_is_refused_before_anything_runs(runware, tmp_p
 
 def test_the_choice_as_doors_send_it():
     assert Escalation.of(None) is None and Escalation.of("") is None and Escalation.of(NONE, "") is None
-    assert Escalation.of("fal-bria", None) == Escalation("fal-bria", 0.8)  # rmbg.confidence.DEFAULT_BELOW
+    assert Escalation.of("fal-bria", None) == Escalation("fal-bria", 0.5)  # rmbg.confidence.DEFAULT_BELOW
     assert Escalation.of(" fal-bria ", "0.5") == Escalation("fal-bria", 0.5)
     for bad in ("nan", "-0.1", [0.5], "half"):
         with pytest.raises(InvalidRequestError, match="escalate_below must be a number from 0 to 1"):
@@ -240,7 +240,7 @@ def test_the_mcp_tool_takes_the_same_arguments(runware, tmp_path, u2netp_path): 
     unsure = tool(image, escalate="runware-bria", escalate_below=1, runware_key=RUNWARE_KEY)
     assert Path(unsure).name == "image-runware-bria-nobg.png" and posts(runware) == 1  # who made it
     assert app.ledger.session_spent("anonymous") == PRICE  # a call without a session (rmbg.webapp.identity)
-    assert "escalate_below: the confidence (0 to 1) under which it escalates; default 0.8." in tool.__doc__
+    assert "escalate_below: the confidence (0 to 1) under which it escalates; default 0.5." in tool.__doc__
 
 
 def test_rest_escalates_and_says_so_in_its_headers(runware, tmp_path, u2netp_path):  # noqa: F811

@@ -129,3 +129,17 @@ def test_the_measured_shares_under_each_threshold_are_the_results_files():
     column = found["columns"].index("under it, report sequences")
     measured = {float(row[1]): float(row[column].split()[0]) for row in found["rows"] if row[0] == MEASURED_MODEL}
     assert MEASURED_MODEL == "u2netp" and dict(MEASURED_UNDER) == measured
+
+
+def test_the_default_threshold_escalates_about_the_batch_share_on_the_sequences_it_was_chosen_on():
+    """DEFAULT_BELOW (one image: escalate under it) is the highest measured threshold under which at
+    most DEFAULT_SHARE (a batch's default) of U2-Net-p's frames fall on the choice sequences; the report
+    sequences' share is what docs/cascade.md says it does out of sample."""
+    from rmbg.confidence import DEFAULT_BELOW, DEFAULT_SHARE
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "confidence.json"
+    tables = json.loads(path.read_text(encoding="utf-8"))["tables"]
+    found = next(t for t in tables if t["title"] == "Share of frames under a confidence threshold")
+    column = found["columns"].index("under it, choice sequences")
+    shares = {float(row[1]): float(row[column].split()[0]) for row in found["rows"] if row[0] == MEASURED_MODEL}
+    assert DEFAULT_BELOW == max(t for t, share in shares.items() if share <= DEFAULT_SHARE) == 0.5

@@ -63,7 +63,7 @@ def remove_tab(
                 elem_id="vitmatte",
                 info="Re-estimates hair and soft edges after any provider (local, free).",
             )
-            escalation = escalate_controls(app)
+            escalation = escalate_controls(app, provider)
             run = gr.Button("Remove background", variant="primary", elem_id="run")
             cpu_run = cpu_button()  # on ZeroGPU: the same photo on this server's CPU, outside the GPU quota
             message = gr.Markdown(visible=False, elem_id="message", elem_classes=["refusal"])
@@ -103,8 +103,8 @@ def remove_tab(
     return provider, note
 
 
-def escalate_controls(app: App) -> dict[str, Any]:
-    """The "Escalate when unsure to" menu: a better provider for a photo the first model is unsure of,
+def escalate_controls(app: App, first: gr.Dropdown) -> dict[str, Any]:
+    """The "Escalate when unsure to" menu: a better provider for a photo the `first` model is unsure of,
     the confidence under which it runs, and what it may cost, said before the run (remove/escalate.py)."""
     with gr.Group():
         menu = gr.Dropdown(
@@ -125,12 +125,12 @@ def escalate_controls(app: App) -> dict[str, Any]:
         )
         expected = gr.Markdown(elem_id="escalate-cost")
 
-    def on_change(chosen: Text, threshold: Any) -> tuple[Any, str]:
+    def on_change(chosen: Text, threshold: Any, first_id: Text) -> tuple[Any, str]:
         shown = gr.update(visible=chosen not in (None, "", escalate.NONE))
-        return shown, escalate.expected_text(app, chosen, threshold)
+        return shown, escalate.expected_text(app, chosen, threshold, first_id=first_id or None)
 
-    changes = [menu.change, below.change]
-    gr.on(changes, on_change, [menu, below], [below, expected], api_visibility="private", show_progress="hidden")
+    changes = [menu.change, below.change, first.change]
+    gr.on(changes, on_change, [menu, below, first], [below, expected], api_visibility="private", show_progress="hidden")
     return {"escalate": menu, "escalate_below": below}
 
 
