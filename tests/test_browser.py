@@ -377,3 +377,23 @@ def test_ai_background_tab_generates_with_an_estimate_first(page_and_fakes):
     expect(page.locator("#ai-message")).to_be_hidden()
     assert sum("background/replace" in c.path and c.method == "POST" for c in fal.calls) >= 1
     shot(page, "ai-background.png")
+
+
+def test_the_escalation_note_follows_the_first_provider_chosen(page_and_fakes):
+    """Before a run, the expected cost of 'Escalate when unsure to' is the measured share's for U2-Net-p
+    first (rmbg.confidence.MEASURED_UNDER) and 'up to' for a first model whose share is not measured."""
+    from playwright.sync_api import expect
+
+    page, fal, _ = page_and_fakes
+    fresh = fresh_page(page, 1400, 900)
+    try:
+        calls = len(fal.calls)
+        choose(fresh, "Escalate when unsure to", "fal.ai · Bria RMBG 2.0")
+        note = fresh.locator("#escalate-cost")
+        choose(fresh, "Provider", "U2-Net-p")
+        expect(note).to_contain_text("Expected cost: about 59 % of photos escalate at 0.5")
+        choose(fresh, "Provider", "BRIA RMBG-1.4")
+        expect(note).to_contain_text("how many of rmbg-1.4's photos fall under 0.5 is not measured")
+        assert len(fal.calls) == calls  # said before any run: nothing sent
+    finally:
+        fresh.close()
