@@ -173,12 +173,36 @@ def remove(page) -> None:
     expect(page.locator("#cost-line")).to_contain_text("this image:")
 
 
+def enter_keys(page) -> None:
+    """fal's and Runware's keys in their boxes: their providers (at the fake servers) are ready."""
+    from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+
+    enter_fal_key(page)
+    page.get_by_label("Runware key").fill(RUNWARE_KEY)
+    page.get_by_label("Runware key").blur()
+
+
+def tick(page, group: str, names: tuple[str, ...]) -> None:
+    """Each provider named (by a part of its label) ticked in the checkbox group #`group`."""
+    for name in names:
+        box = page.locator(f"#{group} label", has_text=name).first
+        if not box.locator("input").is_checked():
+            box.click()
+
+
+# The widest realistic content: hosted providers (long labels, a status and a cost in their rows) beside a local one.
+HOSTED = ("fal.ai · Bria RMBG 2.0", "Runware · Bria RMBG 2.0", "Runware · RemBG 1.4")
+
+
 def compare(page) -> None:
     from playwright.sync_api import expect
 
+    enter_keys(page)
     page.locator("#compare-image input[type=file]").set_input_files(str(EXAMPLE))
+    tick(page, "compare-providers", ("U2-Net-p", *HOSTED))
     page.locator("#compare-run").click()
     expect(page.locator("#compare-table")).to_contain_text("u2netp")
+    expect(page.locator("#compare-table")).to_contain_text("fal-bria")
 
 
 def video_clip(page) -> None:
@@ -219,16 +243,22 @@ def ai_background(page) -> None:
 
 
 def benchmark(page) -> None:
+    """A free and a hosted provider on two frames with masks and long names (a camera's, a date): the scores'
+    table with intervals in its cells, the cascades' table, captions naming image and provider."""
     from playwright.sync_api import expect
 
+    enter_keys(page)
     archive = page.root / "davis.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for name in FRAMES[:2]:
-            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{name}.jpg")
-            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{name}.png")
+            long = f"IMG_20240601_183512_holiday_garden_{name}"
+            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{long}.jpg")
+            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{long}.png")
     page.locator("#bench-images input[type=file]").set_input_files(str(archive))
+    tick(page, "bench-providers", ("U2-Net-p", HOSTED[0]))
     page.locator("#bench-run").click()
-    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s)")
+    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s), 4 provider runs, 0 failed")
+    expect(page.locator("#bench-cascades")).to_contain_text("u2netp→fal-bria")
 
 
 # How to get a result in each view (at 1400 px; the checks then run at both widths).
