@@ -50,7 +50,7 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #bench-table, #vote-ranking {min-width: 0; max-width: 100%; width: 100%;}
 #bench-table .table-wrap, #vote-ranking .table-wrap {overflow-x: auto; max-width: 100%;}
 #bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: break-word !important;
-  word-break: normal !important; hyphens: manual;}  /* a heading's words whole, broken only if one outgrows its column */
+  word-break: normal !important; hyphens: manual;}  /* a heading: whole words, broken only if one outgrows its column */
 .grid-container {grid-template-rows: none !important; grid-auto-rows: auto !important; place-items: start normal;}
 .grid-container .thumbnail-item {aspect-ratio: auto !important; height: auto !important; display: flex;
   flex-direction: column;}  /* a gallery's tile: its picture whole, then its caption (gradio laid one over the other) */
