@@ -7,6 +7,8 @@ a result in it). In each view, at each width: the page needs no sideways scrolli
 (primary) button is on screen without it, no box scrolls sideways inside itself (every table shows all
 its columns, the cost columns included, without scrolling in its frame; a gallery, a status line alike),
 and no label or caption is clipped, cut off by its box or drawn under a block's icon buttons.
+The results carry the widest realistic content: hosted providers beside a local one (long labels,
+costs and statuses in their rows), intervals in Benchmark's cells, long image names in its captions.
 Screenshots go to test-artifacts/.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -24,7 +27,7 @@ from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
 from tests.support.benchmark import DAVIS, FRAMES, votes_db  # noqa: E402,F401
 from tests.support.browser import CHROMIUM, enter_fal_key, opened_app, shot  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
-from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
+from tests.video_clips import davis, write_clip  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 WIDTHS = (420, 1400)
@@ -69,7 +72,8 @@ MISFITS = """() => {
         for (let box = table.parentElement; box && box !== view; box = box.parentElement) {
             if (cut(box) && clips(box)) {
                 const head = [...table.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ');
-                misfits.push(`a table scrolls sideways (${box.scrollWidth} in ${box.clientWidth} px): ${head}`);
+                const owner = table.closest('[id]'), size = `${box.scrollWidth} in ${box.clientWidth} px`;
+                misfits.push(`a table${owner ? ' #' + owner.id : ''} scrolls sideways (${size}): ${head}`);
                 told.add(box);
                 break;
             }
@@ -135,10 +139,14 @@ def page(votes_db, u2netp_path, tmp_path_factory):  # noqa: F811
 
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
+    from tests.fakes.runware_video import RunwareVideoFake
 
     root = tmp_path_factory.mktemp("widths")
-    with FalFake() as fal, RunwareFake() as runware, threshold_registered():
-        with serve(app_config(fal, runware)) as url, sync_playwright() as pw:
+    with FalFake() as fal, RunwareFake() as runware, RunwareVideoFake() as runware_video:
+        config = app_config(fal, runware)
+        hosted_video = {"runware-bria-video": {"base_url": runware_video.url}}  # Side by side's hosted row
+        config = replace(config, provider_config={**config.provider_config, **hosted_video})
+        with serve(config) as url, sync_playwright() as pw:
             browser, opened = opened_app(pw, url, slow_expect=True)  # model runs on a shared CPU
             opened.root = root  # type: ignore[attr-defined]
             try:
@@ -224,12 +232,13 @@ def one_video(page) -> None:
 def two_videos(page) -> None:
     from playwright.sync_api import expect
 
+    enter_keys(page)
     video_clip(page)
-    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "Threshold (tests)")):
+    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "Runware · Bria video")):
         page.get_by_label(label, exact=True).click()
         page.locator("[role=option]", has_text=name).first.click()
     page.locator("#video-compare-run").click()
-    expect(page.locator("#video-compare-table")).to_contain_text("Threshold")
+    expect(page.locator("#video-compare-table")).to_contain_text("Runware · Bria video")
 
 
 def ai_background(page) -> None:
