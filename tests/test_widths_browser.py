@@ -7,6 +7,8 @@ a result in it). In each view, at each width: the page needs no sideways scrolli
 (primary) button is on screen without it, no box scrolls sideways inside itself (every table shows all
 its columns, the cost columns included, without scrolling in its frame; a gallery, a status line alike),
 and no label or caption is clipped, cut off by its box or drawn under a block's icon buttons.
+The results carry the widest realistic content: hosted providers beside a local one (long labels,
+costs and statuses in their rows), intervals in Benchmark's cells, long image names in its captions.
 Screenshots go to test-artifacts/.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -24,7 +27,7 @@ from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
 from tests.support.benchmark import DAVIS, FRAMES, votes_db  # noqa: E402,F401
 from tests.support.browser import CHROMIUM, enter_fal_key, opened_app, shot  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
-from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
+from tests.video_clips import davis, write_clip  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 WIDTHS = (420, 1400)
@@ -69,7 +72,8 @@ MISFITS = """() => {
         for (let box = table.parentElement; box && box !== view; box = box.parentElement) {
             if (cut(box) && clips(box)) {
                 const head = [...table.querySelectorAll('th')].map(th => th.textContent.trim()).join(' | ');
-                misfits.push(`a table scrolls sideways (${box.scrollWidth} in ${box.clientWidth} px): ${head}`);
+                const owner = table.closest('[id]'), size = `${box.scrollWidth} in ${box.clientWidth} px`;
+                misfits.push(`a table${owner ? ' #' + owner.id : ''} scrolls sideways (${size}): ${head}`);
                 told.add(box);
                 break;
             }
@@ -135,10 +139,14 @@ def page(votes_db, u2netp_path, tmp_path_factory):  # noqa: F811
 
     from tests.fakes.fal import FalFake
     from tests.fakes.runware import RunwareFake
+    from tests.fakes.runware_video import RunwareVideoFake
 
     root = tmp_path_factory.mktemp("widths")
-    with FalFake() as fal, RunwareFake() as runware, threshold_registered():
-        with serve(app_config(fal, runware)) as url, sync_playwright() as pw:
+    with FalFake() as fal, RunwareFake() as runware, RunwareVideoFake() as runware_video:
+        config = app_config(fal, runware)
+        hosted_video = {"runware-bria-video": {"base_url": runware_video.url}}  # Side by side's hosted row
+        config = replace(config, provider_config={**config.provider_config, **hosted_video})
+        with serve(config) as url, sync_playwright() as pw:
             browser, opened = opened_app(pw, url, slow_expect=True)  # model runs on a shared CPU
             opened.root = root  # type: ignore[attr-defined]
             try:
@@ -173,12 +181,36 @@ def remove(page) -> None:
     expect(page.locator("#cost-line")).to_contain_text("this image:")
 
 
+def enter_keys(page) -> None:
+    """fal's and Runware's keys in their boxes: their providers (at the fake servers) are ready."""
+    from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+
+    enter_fal_key(page)
+    page.get_by_label("Runware key").fill(RUNWARE_KEY)
+    page.get_by_label("Runware key").blur()
+
+
+def tick(page, group: str, names: tuple[str, ...]) -> None:
+    """Each provider named (by a part of its label) ticked in the checkbox group #`group`."""
+    for name in names:
+        box = page.locator(f"#{group} label", has_text=name).first
+        if not box.locator("input").is_checked():
+            box.click()
+
+
+# The widest realistic content: hosted providers (long labels, a status and a cost in their rows) beside a local one.
+HOSTED = ("fal.ai · Bria RMBG 2.0", "Runware · Bria RMBG 2.0", "Runware · RemBG 1.4")
+
+
 def compare(page) -> None:
     from playwright.sync_api import expect
 
+    enter_keys(page)
     page.locator("#compare-image input[type=file]").set_input_files(str(EXAMPLE))
+    tick(page, "compare-providers", ("U2-Net-p", *HOSTED))
     page.locator("#compare-run").click()
     expect(page.locator("#compare-table")).to_contain_text("u2netp")
+    expect(page.locator("#compare-table")).to_contain_text("fal-bria")
 
 
 def video_clip(page) -> None:
@@ -200,12 +232,13 @@ def one_video(page) -> None:
 def two_videos(page) -> None:
     from playwright.sync_api import expect
 
+    enter_keys(page)
     video_clip(page)
-    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "Threshold (tests)")):
+    for label, name in (("Provider A (left)", "U2-Net-p"), ("Provider B (right)", "Runware · Bria video")):
         page.get_by_label(label, exact=True).click()
         page.locator("[role=option]", has_text=name).first.click()
     page.locator("#video-compare-run").click()
-    expect(page.locator("#video-compare-table")).to_contain_text("Threshold")
+    expect(page.locator("#video-compare-table")).to_contain_text("Runware · Bria video")
 
 
 def ai_background(page) -> None:
@@ -219,16 +252,22 @@ def ai_background(page) -> None:
 
 
 def benchmark(page) -> None:
+    """A free and a hosted provider on two frames with masks and long names (a camera's, a date): the scores'
+    table with intervals in its cells, the cascades' table, captions naming image and provider."""
     from playwright.sync_api import expect
 
+    enter_keys(page)
     archive = page.root / "davis.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for name in FRAMES[:2]:
-            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{name}.jpg")
-            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{name}.png")
+            long = f"IMG_20240601_183512_holiday_garden_{name}"
+            zf.write(DAVIS / "images" / f"{name}.jpg", f"images/{long}.jpg")
+            zf.write(DAVIS / "masks" / f"{name}.png", f"masks/{long}.png")
     page.locator("#bench-images input[type=file]").set_input_files(str(archive))
+    tick(page, "bench-providers", ("U2-Net-p", HOSTED[0]))
     page.locator("#bench-run").click()
-    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s)")
+    expect(page.locator("#bench-status")).to_contain_text("Done: 2 image(s), 4 provider runs, 0 failed")
+    expect(page.locator("#bench-cascades")).to_contain_text("u2netp→fal-bria")
 
 
 # How to get a result in each view (at 1400 px; the checks then run at both widths).

@@ -15,17 +15,12 @@ from .video.compare import TABLE_HEADERS as VIDEO_HEADERS
 
 NARROW_PX = 720  # up to this width galleries and the tables of stacked_rows change
 
-# a gallery shows two pictures a row, each whole, its caption under it (gradio lays its captions over the
-# picture's foot, and its label over the first row's head: on a phone's small tiles that hid half of each)
+# a gallery shows two pictures a row, each whole, its caption under it at every width (the page's CSS,
+# rmbg.webapp.ui.common), and its label above the first row (gradio lays it over the first row's head: on a
+# phone's small tiles that hid half of each)
 GALLERIES = """
 .grid-wrap {padding-top: 2.4em !important;}  /* the first row starts under the gallery's label, not behind it */
-.grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important; grid-template-rows: none !important;
-  grid-auto-rows: auto !important; place-items: start normal;}  /* rows to their tops; across, as before */
-.grid-container .thumbnail-item {aspect-ratio: auto !important; height: auto !important; display: flex;
-  flex-direction: column;}
-.grid-container .thumbnail-item > img {height: auto !important;}
-.grid-container .caption-label {position: static !important; max-width: 100% !important; border: none !important;
-  white-space: normal !important; overflow-wrap: anywhere;}
+.grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important;}
 .label-text, [data-testid=block-info] {white-space: normal; overflow-wrap: break-word;}  /* whole words */
 .head:has(> .tab-like-container) {flex-wrap: wrap; row-gap: 4px;}  /* a slider's number goes under a long label */
 """

@@ -53,9 +53,16 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
         with gr.Column(scale=3, min_width=300):
             status = gr.Markdown(elem_id="bench-status")
             plot = gr.Plot(label="Quality against cost", elem_id="bench-plot")
-    # the table has many columns (scores with intervals, seconds, costs): the page's whole width, scrolling
-    # inside its own box on a phone rather than widening the page
-    table = gr.Dataframe(headers=benchreport.SUMMARY_HEADERS, interactive=False, wrap=True, elem_id="bench-table")
+    # ten columns (scores with intervals, seconds, costs): the page's whole width, each column a tenth of it, its
+    # cells wrapping (a hosted provider's row, an interval) rather than the table scrolling sideways; a card a row
+    # on a phone (rmbg.webapp.narrow)
+    table = gr.Dataframe(
+        headers=benchreport.SUMMARY_HEADERS,
+        interactive=False,
+        wrap=True,
+        elem_id="bench-table",
+        elem_classes=["wrapped-table"],
+    )
     # a free model then a better one on its least sure images, simulated from the run's own cut-outs (the plot's
     # dashed lines): shown on the page only, the API's outputs stay five (its downloads carry the cascades)
     cascade_table = gr.Dataframe(
@@ -96,7 +103,9 @@ def benchmark_tab(app: App, keys: tuple[Any, ...], default_id: str) -> gr.Checkb
             headers=RANKING_HEADERS,
             interactive=False,
             label="Ranking from every visitor's votes",
+            wrap=True,
             elem_id="vote-ranking",
+            elem_classes=["wrapped-table"],  # cells wrap, as the scores' table's do
         )
 
     from gradio.context import Context

@@ -49,8 +49,14 @@ input[role=combobox] {text-overflow: ellipsis; padding-right: 1.6em;}
 #sam-marks img {cursor: crosshair;}
 #bench-table, #vote-ranking {min-width: 0; max-width: 100%; width: 100%;}
 #bench-table .table-wrap, #vote-ranking .table-wrap {overflow-x: auto; max-width: 100%;}
-#bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: normal !important;
-  word-break: normal !important; hyphens: manual;}
+#bench-table th, #bench-table th *, #vote-ranking th, #vote-ranking th * {overflow-wrap: break-word !important;
+  word-break: normal !important; hyphens: manual;}  /* a heading: whole words, broken only if one outgrows its column */
+.grid-container {grid-template-rows: none !important; grid-auto-rows: auto !important; place-items: start normal;}
+.grid-container .thumbnail-item {aspect-ratio: auto !important; height: auto !important; display: flex;
+  flex-direction: column;}  /* a gallery's tile: its picture whole, then its caption (gradio laid one over the other) */
+.grid-container .thumbnail-item > img {height: auto !important;}
+.grid-container .caption-label {position: static !important; max-width: 100% !important; border: none !important;
+  white-space: normal !important; overflow-wrap: anywhere;}  /* a long file name or provider wraps, never cut */
 #bench-vote .image-container, #bench-vote img {max-width: 100%;}
 label[data-testid=block-label]:has(~ .icon-button-wrapper) {max-width: calc(100% - 4.5em);}  /* a long label
   (Benchmark's Images) wraps before its block's floating icon buttons (upload more, clear) instead of running under */
