@@ -31,7 +31,8 @@ from ..messages import safe_message
 from ..session import Session, record
 from ..zerogpu import on_cpu_config
 
-TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status", "confidence"]  # a new column last: clients read by index
+# a new column goes last: the named API's clients read the table by index
+TABLE_HEADERS = ["provider", "seconds", "cost of this image", "status", "confidence"]
 AGREEMENT_HEADERS = ["provider A", "provider B", "IoU", "mean |Δα|"]
 GALLERY_SIDE = 720  # px, long side of a gallery preview
 ALONE = "ok: the only provider ticked; tick another, or paste a key for a hosted one, to compare with it"
