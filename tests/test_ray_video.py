@@ -138,6 +138,7 @@ def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local
 
 
 def test_a_stop_leaves_nothing_at_the_output(cluster, clip, tmp_path):
+    """One worker (each starts a process and loads its model; how many there are does not matter to a stop)."""
     stop = threading.Event()
 
     def progress(done, total):
@@ -145,7 +146,12 @@ def test_a_stop_leaves_nothing_at_the_output(cluster, clip, tmp_path):
 
     with pytest.raises(VideoStopped):
         rmbg.remove_video(
-            clip, "u2netp", output=tmp_path / "out.webm", engine=RayVideo(chunk_frames=2), progress=progress, stop=stop
+            clip,
+            "u2netp",
+            output=tmp_path / "out.webm",
+            engine=RayVideo(workers=1, chunk_frames=2),
+            progress=progress,
+            stop=stop,
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -254,7 +260,7 @@ def test_ctrl_c_stops_the_ray_run_leaves_nothing_and_takes_its_ray_down(clip, tm
     out.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, not one this test knows
     command = [sys.executable, "-m", "rmbg", "video", str(clip), "-o", str(out / "dog.webm"), "-p", "u2netp"]
-    command += ["--engine", "ray", "--workers", "2", "--chunk-frames", "2"]
+    command += ["--engine", "ray", "--workers", "1", "--chunk-frames", "2"]  # one worker: the stop is the same
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE, start_new_session=True)
     said = b""
