@@ -1,5 +1,5 @@
 """`python -m rmbg ...`: the same command line as the `rmbg` script."""
 
-from .cli.main import main
+from .cli.main import entry
 
-raise SystemExit(main())
+entry()

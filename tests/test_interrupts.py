@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,8 @@ class CountingFal(FalFake):
 
 def counting_fal(monkeypatch, jobs: int, delay: float = 3.0):
     """The first `jobs` jobs wait in the queue `delay` s: long enough for a signal to land while they are in
-    flight (3 s: a SIGTERM lets them finish), or for both of two signals to land on a loaded machine (HELD:
-    a second SIGINT abandons them; the process still ends only when their HTTP reads do)."""
+    flight (3 s: a SIGTERM lets them finish), or far longer than a person waits after a second Ctrl-C
+    (HELD: the second SIGINT abandons them, and the process must end without waiting for their replies)."""
     fake = CountingFal(jobs)
     monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
@@ -52,7 +53,8 @@ def counting_fal(monkeypatch, jobs: int, delay: float = 3.0):
     return fake
 
 
-HELD = 6.0  # a job of a run stopped by two signals: seconds it stays at the vendor
+HELD = 60.0  # a job of a run stopped by two signals: seconds it stays at the vendor (the client's read timeout)
+PROMPT_S = 10.0  # the most a run stopped by two signals may take to end after the second (HELD is far more)
 
 
 @pytest.fixture
@@ -111,19 +113,32 @@ def start(photos: Path, *engine: str) -> subprocess.Popen:
 
 
 def interrupt_twice(proc: subprocess.Popen, fal: CountingFal, in_flight: int, out: Path) -> None:
-    """Two SIGINTs while `in_flight` calls are in flight: the process ends with 130 and a manifest
-    row "may have been billed" at the price for each of those calls, and nothing else."""
+    """Two SIGINTs while `in_flight` calls are in flight at the vendor, held there HELD s: the process
+    ends with 130 within PROMPT_S of the second (it does not wait for the replies), with a manifest row
+    "may have been billed" at the price for each of those calls and nothing else; each of them was sent
+    once, and its hold is counted in the ledger at its estimate (its fate is unknown), not left held."""
+    from rmbg.money.ledger import open_ledger
+
     assert fal.in_flight.wait(180)
     proc.send_signal(signal.SIGINT)
     for line in proc.stderr:  # the first signal is acknowledged before the second is sent
         if "SIGINT: stopping after the images in flight" in line:
             break
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=180)
+    try:
+        proc.communicate(timeout=PROMPT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"still running {PROMPT_S} s after the second SIGINT (its calls are held {HELD} s)")
     assert proc.returncode == 130
     assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in rows(out)] == [
         ("failed", "may have been billed", "0.018")
     ] * in_flight
+    assert posts(fal) == in_flight  # each abandoned image was sent once, nothing after the first signal
+    assert [(h.state, h.final, h.note) for h in open_ledger().holds(None)] == [
+        ("settled", Decimal("0.018"), "may have been billed")
+    ] * in_flight  # counted at the estimate, as its row says (rmbg.money.paying's settle by fate)
 
 
 def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(fal, photos):
@@ -241,3 +256,31 @@ def test_a_second_sigint_after_a_file_is_written_leaves_its_row_done(tmp_path, m
         assert code == 130 and posts(fake) == 1
     assert [(r["status"], r["cost_source"]) for r in rows(tmp_path / "out")] == [("done", "estimated")]
     assert (tmp_path / "out" / "one.png").is_file()
+
+
+def test_an_abandoned_call_not_started_is_released_and_one_in_flight_counted_at_its_estimate(tmp_path):
+    """The two ends of a second signal's record (rmbg.cli.budget.finish_abandoned), with real holds in the
+    test's ledger: a job the pool had not started sent nothing (its hold released, "not run
+    (interrupted)"); one still running may have reached the vendor (counted at its estimate, "may
+    have been billed"). Neither is left held for a person to settle by hand."""
+    from concurrent.futures import Future
+
+    from rmbg.cli import batch, budget
+    from rmbg.money.ledger import open_ledger
+    from rmbg.money.payer import Payer
+
+    estimate = Decimal("0.018")
+    payer = Payer.operator("batch")
+    waiting, running = Future(), Future()
+    assert running.set_running_or_notify_cancel()
+    emitted: list[batch.Outcome] = []
+    for name, future in (("waiting", waiting), ("running", running)):
+        item = batch.Item(tmp_path / f"{name}.png", name, f"{name}.png", tmp_path / "out" / f"{name}.png")
+        hold = payer.try_reserve(payer.payment("fal-bria", estimate))
+        budget.finish_abandoned(future, item, hold, False, payer, estimate, emitted.append)
+    assert [(o.item.display, o.status, o.error, o.may_be_billed) for o in emitted] == [
+        ("waiting", "not_run", "interrupted", False),
+        ("running", "failed", "interrupted while its request was in flight; it may have been billed", True),
+    ]
+    assert waiting.cancelled() and emitted[1].cost is not None and emitted[1].cost.usd == estimate
+    assert [(h.state, h.final) for h in open_ledger().holds(None)] == [("released", 0), ("settled", estimate)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import sys
 import time
 from decimal import Decimal
@@ -84,31 +85,37 @@ def rows(out: Path) -> list[dict]:
 
 
 def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, monkeypatch, capsys):
+    """A folder and an object-store style URI (file:// here; s3:// and gs:// go the same way through
+    pyarrow) in one Ray run (each run starts its workers anew: one run, not two): the folder's outputs
+    and rows are the local engine's, and the URI's images, read by the workers, the same pixels."""
     src = photos(tmp_path / "in", 5)
+    store = tmp_path / "store"  # two of the same photos under other names: their outputs do not clash
+    (store / "deep").mkdir(parents=True)
+    shutil.copyfile(src / "p0.png", store / "s0.png")
+    shutil.copyfile(src / "deep" / "p1.png", store / "deep" / "s1.png")
+    uri = "file://" + str(store.resolve())
     monkeypatch.chdir(tmp_path)
     assert main(["remove", "in", "-o", "local", "-p", "u2netp"]) == 1  # the broken file fails, the rest are done
     capsys.readouterr()
-    assert main(["remove", "in", "-o", "onray", "-p", "u2netp", "--engine", "ray", "--workers", "3"]) == 1
+    assert main(["remove", "in", uri, "-o", "onray", "-p", "u2netp", "--engine", "ray", "--workers", "3"]) == 1
     # a worker holds 1 CPU: the local Ray's 2 CPUs hold 2 of the 3 asked, said once, and the run goes on
     room = "rmbg: the Ray cluster has 0 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (1 CPU each)"
     assert capsys.readouterr().err.count(room + "; running 2.\n") == 1
     made = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local").rglob("*.png"))
-    assert len(made) == 5 and made == sorted(
+    assert len(made) == 5 and sorted([*made, "deep/s1.png", "s0.png"]) == sorted(
         p.relative_to(tmp_path / "onray").as_posix() for p in (tmp_path / "onray").rglob("*.png")
     )
-    for name in made:
-        with Image.open(tmp_path / "local" / name) as a, Image.open(tmp_path / "onray" / name) as b:
+    for name, theirs in [(name, name) for name in made] + [("p0.png", "s0.png"), ("deep/p1.png", "deep/s1.png")]:
+        with Image.open(tmp_path / "local" / name) as a, Image.open(tmp_path / "onray" / theirs) as b:
             assert a.mode == b.mode == "RGBA" and np.array_equal(np.asarray(a), np.asarray(b))
-    assert rows(tmp_path / "local") == rows(tmp_path / "onray")
+    from_store = [r for r in rows(tmp_path / "onray") if r["file"].startswith("file://")]
+    assert [(r["file"], r["output"], r["status"]) for r in from_store] == [
+        (f"{uri}/deep/s1.png", "deep/s1.png", "done"),
+        (f"{uri}/s0.png", "s0.png", "done"),
+    ]
+    assert rows(tmp_path / "local") == [r for r in rows(tmp_path / "onray") if r not in from_store]
     assert [r["status"] for r in rows(tmp_path / "onray")].count("failed") == 1
     assert src.exists()
-
-    # an object-store style URI (file:// here; s3:// and gs:// go the same way through pyarrow)
-    uri = "file://" + str(src.resolve())
-    assert main(["remove", uri, "-o", "fromuri", "-p", "u2netp", "--engine", "ray"]) == 1
-    for name in made:
-        with Image.open(tmp_path / "local" / name) as a, Image.open(tmp_path / "fromuri" / name) as b:
-            assert np.array_equal(np.asarray(a), np.asarray(b))
 
     # resume: nothing left to schedule but the broken file
     before = (tmp_path / "onray" / "p0.png").stat().st_mtime_ns

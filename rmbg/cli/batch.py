@@ -29,7 +29,7 @@ import glob
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -48,7 +48,7 @@ from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
-from .budget import in_flight_outcome, kept_hold, settle_outcome
+from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, stop_requested, write_unless_abandoned
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
@@ -292,7 +292,7 @@ def run_items(
             emit(Outcome(item, "skipped"))
     jobs = max(1, jobs)
     pending = deque(runnable)
-    payer = Payer.operator("batch", max_cost)  # the one wrapper, split: reserve here, settle by fate in _finish
+    payer = Payer.operator("batch", max_cost)  # the one wrapper, split: reserve here, settle by fate in budget.finish
     in_flight: dict = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch")
     refused = False
@@ -321,15 +321,11 @@ def run_items(
                 break  # the budget (or a stop) allows nothing more
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
-                _finish(future, in_flight.pop(future)[1], payer, estimate, emit)
-    except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest says so
+                finish(future, in_flight.pop(future)[1], payer, estimate, emit)
+    except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest and ledger say so
         written = abandon()  # waits for a write in progress; none starts after it
         for future, (item, hold) in in_flight.items():
-            if item.output in written:  # its call ended and its file is there: its row says so
-                _finish(future, hold, payer, estimate, emit)
-                continue
-            future.cancel()
-            emit(in_flight_outcome(item, estimate if hold is not None else Decimal(0)))
+            finish_abandoned(future, item, hold, item.output in written, payer, estimate, emit)
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
@@ -337,12 +333,3 @@ def run_items(
     for item in pending:
         emit(Outcome(item, "not_run", error=why))
     return outcomes
-
-
-def _finish(future: Future, hold: Hold | None, payer: Payer, estimate: Decimal, emit: Callable) -> None:
-    """An item's ended work: its outcome (a failure that may have been billed keeps its hold), settled by
-    where its request got to (rmbg.cli.budget.settle_outcome) and emitted."""
-    outcome = kept_hold(future.result(), estimate if hold is not None else Decimal(0))
-    if hold is not None:
-        settle_outcome(payer, hold, estimate, outcome)
-    emit(outcome)

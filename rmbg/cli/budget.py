@@ -17,6 +17,8 @@ the calls in flight.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 from decimal import Decimal
 
@@ -56,6 +58,36 @@ def in_flight_outcome(item: Item, usd: Decimal) -> Outcome:
     )
 
 
+def finish_abandoned(
+    future: Future, item: Item, hold: Hold | None, written: bool, payer: Payer, estimate: Decimal, emit: Callable
+) -> None:
+    """One item of the local scheduler (rmbg.cli.batch.run_items) in flight when a second signal stopped the
+    batch, recorded before the process ends (at once, its worker threads still waiting for replies:
+    rmbg.cli.interrupts.end_process): not started -> "not run (interrupted)", its hold given back; ended, or
+    its file `written` -> as it ended (`finish`); still in flight -> its request's fate is unknown: its row
+    says "may have been billed" and its hold is counted at its estimate (the settle by fate), not left held."""
+    if future.cancel():
+        if hold is not None:
+            payer.settle_by_fate(hold, estimate, billable=False, note="not started: interrupted")
+        emit(Outcome(item, "not_run", error=INTERRUPTED))
+    elif written or future.done():
+        finish(future, hold, payer, estimate, emit)
+    else:
+        outcome = in_flight_outcome(item, estimate if hold is not None else Decimal(0))
+        if hold is not None:
+            settle_outcome(payer, hold, estimate, outcome)
+        emit(outcome)
+
+
+def finish(future: Future, hold: Hold | None, payer: Payer, estimate: Decimal, emit: Callable) -> None:
+    """An item's ended work in the local scheduler (rmbg.cli.batch.run_items): its outcome (a failure that
+    may have been billed keeps its hold), settled by where its request got to (settle_outcome) and emitted."""
+    outcome = kept_hold(future.result(), estimate if hold is not None else Decimal(0))
+    if hold is not None:
+        settle_outcome(payer, hold, estimate, outcome)
+    emit(outcome)
+
+
 class SharedBudget:
     """A batch's payer for workers in other processes (the Ray engine runs
     it as an async actor): every paid call reserves through the one wrapper
@@ -65,8 +97,9 @@ class SharedBudget:
     - once `stop()` is called (the first Ctrl-C or SIGTERM), nothing new starts:
       reserve answers (None, "interrupted");
     - the calls in flight are known by item index, so a second signal can
-      record each of them (`abandon()`): they stay held in the ledger, as
-      calls whose fate is unknown.
+      record each of them (`abandon()`): calls whose fate is unknown, each
+      counted in the ledger at its estimate (the settle by fate, as the
+      local scheduler does), before the driver's process ends.
     """
 
     POLL_S = 0.01
@@ -109,7 +142,11 @@ class SharedBudget:
         self.stopping = True
 
     async def abandon(self) -> dict[int, Decimal]:
-        """Stop, and hand over the calls in flight (index -> estimate); their later settles are ignored."""
+        """Stop, and hand over the calls in flight (index -> estimate), each counted at its estimate (its
+        request may have reached the vendor: Policy.settle_by_fate); their later settles are ignored."""
         await self.stop()
         held, self.holds = self.holds, {}
+        for hold, estimate in held.values():
+            if hold is not None:
+                self.payer.settle_by_fate(hold, estimate, billable=True)
         return {index: estimate for index, (_, estimate) in held.items()}

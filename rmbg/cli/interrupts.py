@@ -6,6 +6,8 @@ manifest rows, and the images not started are recorded "not run
 (interrupted)". A second signal stops at once: every call still in flight
 is recorded in the manifest as "may have been billed" (its hold counted),
 and a later run does not send it again unless asked (--retry-uncertain).
+The process then ends at once (`end_process`), without waiting for the
+replies of the calls it abandoned.
 
 The manifest rows a resumed run reads: the last row of an output whose
 cost_source is MAY_HAVE_BEEN_BILLED marks an image whose request may have
@@ -16,12 +18,15 @@ them from the storage, and `uncertain_in_csv` from an older manifest.csv.
 from __future__ import annotations
 
 import csv
+import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 MAY_HAVE_BEEN_BILLED = "may have been billed"
 INTERRUPTED = "interrupted"
@@ -123,3 +128,30 @@ def on_stop(listener: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         stop_listeners.remove(listener)
+
+
+def end_process(code: int) -> NoReturn:
+    """End the process with exit status `code`: for its entry point only (rmbg.cli.main.entry; a caller of
+    main() in-process, a test, goes on). After a second signal abandoned calls in flight (`abandoned`), their
+    worker threads still wait in HTTP reads whose replies nothing will use, up to a provider's read timeout
+    (60 s), and an ordinary exit joins them (concurrent.futures joins its workers when the interpreter exits):
+    so the process ends with os._exit, once everything is out. By then the run has recorded the abandoned
+    calls (their manifest rows, their holds counted at their estimates: rmbg.cli.batch, rmbg.cli.budget);
+    here stdout, stderr and the log handlers are flushed, the ledger's connections closed and a Ray this
+    process runs shut down (a local one it started goes down with it). Otherwise an ordinary exit."""
+    if not abandoned.is_set():
+        raise SystemExit(code)
+    steps: list[Callable[[], object]] = []
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        steps.append(ray.shutdown)
+    ledger = sys.modules.get("rmbg.money.ledger")
+    if ledger is not None:
+        steps.append(ledger.close_all)
+    steps += [logging.shutdown, sys.stdout.flush, sys.stderr.flush]
+    for step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - a closed stream or a ledger already gone must not keep the process
+            pass
+    os._exit(code)

@@ -28,7 +28,7 @@ from ..wording import words
 from . import batch, ledger_cmd
 from .cascade import add_escalate_flags
 from .choosing import VERBOSE, add_render_flags, choose_provider, render_choices, render_options
-from .interrupts import stopping_gently
+from .interrupts import end_process, stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
@@ -299,5 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The process's entry point (the `rmbg` script, `python -m rmbg`): main(), then the process ends; at
+    once after a second Ctrl-C, without waiting for the calls it abandoned (rmbg.cli.interrupts.end_process)."""
+    end_process(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
