@@ -152,6 +152,10 @@ def end_process(code: int) -> NoReturn:
     for step in steps:
         try:
             step()
-        except Exception:  # noqa: BLE001 - a closed stream or a ledger already gone must not keep the process
-            pass
+        except Exception as exc:  # noqa: BLE001 - a closed stream or a ledger already gone must not keep the process
+            said = f"rmbg: while ending, {getattr(step, '__qualname__', step)} failed: {type(exc).__name__}: {exc}\n"
+            try:
+                os.write(2, said.encode("utf-8", "replace"))  # stderr's descriptor: its file object may be the failure
+            except OSError:
+                pass  # nowhere left to say it
     os._exit(code)
