@@ -130,8 +130,8 @@ def test_the_page_offers_only_what_the_switch_allows_and_refuses_the_rest(served
     )
     page = " Pick another model from the Provider list: it shows only the models this server offers."
     assert gallery == [] and table["data"] == [
-        ["rmbg-1.4", "", "", REFUSED + page],
-        ["fal-nc", "", "", NC_REFUSED + page],
+        ["rmbg-1.4", "", "", REFUSED + page, ""],
+        ["fal-nc", "", "", NC_REFUSED + page, ""],
     ]
     with pytest.raises(AppError) as benchmark:  # the Benchmark refuses the run before any call
         client.predict(

@@ -91,8 +91,8 @@ def test_abandon_hands_over_the_calls_in_flight_once():
         return [handed, budget.committed, await budget.reserve(6, TABLE)]
 
     handed, committed, after = asyncio.run(scenario())
-    # the abandoned call stays held in the ledger at its bound: its fate is unknown
-    assert handed == {5: TABLE} and committed == TABLE + 2 * TABLE and after == (None, "interrupted")
+    # the abandoned call's fate is unknown: counted at its estimate (the settle by fate), not left held
+    assert handed == {5: TABLE} and committed == TABLE + TABLE and after == (None, "interrupted")
     row = in_flight_outcome(ITEM, TABLE)
     assert (row.status, row.cost, row.may_be_billed) == (
         "failed",

@@ -205,7 +205,7 @@ def test_compares_reasons_are_in_the_pages_words(tmp_path):
     app = App.create(AppConfig(), store=OutputStore(tmp_path), cache=None)
     ids = ["isnet-general", "birefnet", "rmbg-2.0", "rmbg-1.4"]
     _, view = comparing.run(Session(), str(EXAMPLE), ids, Keys(), app)
-    reasons = {row[0]: row[-1] for row in view.table}
+    reasons = {row[0]: row[3] for row in view.table}  # the status column
     assert set(reasons) == set(ids)
     for pid, reason in reasons.items():
         assert reason.endswith("Pick another model from the Provider list; this server cannot download this one now.")

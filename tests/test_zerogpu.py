@@ -109,7 +109,7 @@ def test_refinement_and_picking_run_in_the_gpu_worker_and_give_what_they_give_he
     from rmbg.webapp import AppConfig, Keys, Look, guard
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
-    from rmbg.webapp.remove import actions
+    from rmbg.webapp.remove import actions, marks
     from tests.tiny_transformers import add_folder, tiny_sam2, tiny_vitmatte
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -117,7 +117,7 @@ def test_refinement_and_picking_run_in_the_gpu_worker_and_give_what_they_give_he
     add_folder(hf_cache, "hustvl/vitmatte-small-composition-1k", tiny_vitmatte(tmp_path / "vitmatte"))
     add_folder(hf_cache, "facebook/sam2.1-hiera-tiny", tiny_sam2(tmp_path / "sam2"))
     app = App.create(AppConfig(), store=OutputStore(tmp_path / "out"), cache=None)
-    points, _ = actions.prompts_of("200, 150, keep; 20, 20, drop", "")
+    points, _ = marks.prompts_of("200, 150, keep; 20, 20, drop", "")
 
     def picked():
         result, _ = actions.run(str(PHOTO), "u2netp", Look(), Keys(), app, refine="vitmatte", points=points)
