@@ -214,7 +214,8 @@ def tab_steps(url: str, work: Path, log: list[str]) -> list[tuple[str, Callable[
         expect(sorted(row[0] for row in table["data"]) == ["isnet-general", "u2netp"], "a row each", table["data"])
         expect(len(gallery) == 6, "each image by each provider, worst first", len(gallery))
         names = sorted(Path(f).name for f in files)
-        expect(names == ["evaluation.json", "per_image.csv", "summary.csv"], "the downloads", names)
+        # cascades.csv: U2-Net-p -> IS-Net general, simulated from the same mattes (rmbg.eval.frontier)
+        expect(names == ["cascades.csv", "evaluation.json", "per_image.csv", "summary.csv"], "the downloads", names)
 
     def blind_vote() -> None:  # no ground truth: blind pairs, a vote, the ranking
         photos = [handle_file(str(DAVIS / "images" / f"{name}.jpg")) for name in FRAMES[:2]]
