@@ -27,21 +27,11 @@ from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
 from tests.support.app import submits
 from tests.support.benchmark import DAVIS, FRAMES
-from tests.test_evaluate_frontier import data  # noqa: F401  (the images and the two stand-ins)
+from tests.test_evaluate_frontier import data, registered  # noqa: F401  (the images and the two stand-ins, registered)
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 
 pytestmark = pytest.mark.uses("scipy", "matplotlib")
 PAIR = "stand-free→stand-better"
-
-
-@pytest.fixture
-def registered(data):  # noqa: F811
-    root, free, better = data
-    for p in (free, better):
-        rmbg.register(p.id, lambda p=p, **_: p)
-    yield root, free, better
-    for p in (free, better):
-        registry.unregister(p.id)
 
 
 def run_tab(root: Path, ids: list[str], app: App, keys: Keys = Keys(), volume: int = 100_000):  # noqa: B008

@@ -4,26 +4,12 @@ visitor sees where the free model doubts itself. Stand-ins from tests/test_evalu
 
 from __future__ import annotations
 
-import pytest
-
-import rmbg
-from rmbg import registry
 from rmbg.confidence import DEFAULT_BELOW, meta_text
 from rmbg.webapp import AppConfig, Keys, Session
 from rmbg.webapp.compare import comparing
 from rmbg.webapp.context import App
 from rmbg.webapp.look import OutputStore
-from tests.test_evaluate_frontier import FREE, block, data  # noqa: F401  (data: the images and two stand-ins)
-
-
-@pytest.fixture
-def registered(data):  # noqa: F811
-    root, free, better = data
-    for p in (free, better):
-        rmbg.register(p.id, lambda p=p, **_: p)
-    yield root, free, better
-    for p in (free, better):
-        registry.unregister(p.id)
+from tests.test_evaluate_frontier import FREE, block, data, registered  # noqa: F401  (the images and two stand-ins, registered)
 
 
 def test_each_side_shows_its_confidence_and_the_unsure_one_says_so(registered, tmp_path):
