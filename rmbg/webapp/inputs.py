@@ -138,13 +138,19 @@ def _texts(name: str, value: object) -> None:
         raise InvalidRequestError(f"{name} names {len(value)} providers; at most 50.")
 
 
-def _fraction(name: str, value: object) -> None:
-    """A number from 0 to 1 (its text too; blank: the default), such as a confidence threshold."""
+def fraction(name: str, value: object, default: float) -> float:
+    """A number from 0 to 1 from a number or its text (blank: `default`), such as a confidence
+    threshold; else an InvalidRequestError naming `name`."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return
+        return default
     number = _number(value)
     if number is None or not 0.0 <= number <= 1.0:
-        raise InvalidRequestError(f"{name} must be a number from 0 to 1, got {_shown(value)}.")
+        raise InvalidRequestError(f"{name} must be a number from 0 to 1, got {str(value)[:40]!r}.")
+    return number
+
+
+def _fraction(name: str, value: object) -> None:
+    fraction(name, value, 0.0)
 
 
 def _image_file(name: str, value: object) -> None:

@@ -20,7 +20,6 @@ share is not measured: "up to" only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -36,22 +35,16 @@ from ..catalog import Keys, build_provider, label_of
 from ..context import App
 from ..costs import per_image_costs
 from ..guard import Guarded, payer
+from ..inputs import fraction
 from ..zerogpu import on_cpu_config
 
 NONE = "none"  # the menu's "no escalation" (an empty value or None means the same)
 
 
 def threshold(value: object) -> float:
-    """The confidence threshold as sent (blank: DEFAULT_BELOW), a number from 0 to 1."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return DEFAULT_BELOW
-    try:
-        below = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        below = math.nan
-    if not 0.0 <= below <= 1.0:  # NaN too
-        raise InvalidRequestError(f"escalate_below must be a number from 0 to 1, got {str(value)[:40]!r}.")
-    return below
+    """The confidence threshold as sent (blank: DEFAULT_BELOW), a number from 0 to 1: the form's own
+    check (rmbg.webapp.inputs.Fraction), for the doors that call without a form."""
+    return fraction("escalate_below", value, DEFAULT_BELOW)
 
 
 @dataclass(frozen=True)
