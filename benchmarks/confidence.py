@@ -152,14 +152,15 @@ def ranking_rows(data: dict[str, np.ndarray], scores: dict[str, str]) -> list[li
     return out
 
 
-def cascade_iou(d: dict[str, np.ndarray], share: float, order: np.ndarray, surer: bool = False) -> float:
+def cascade_iou(d: dict[str, np.ndarray], share: float, order: np.ndarray, surer: bool | str = False) -> float:
     """Mean IoU when the first floor(share x n) frames of `order` take IS-Net's matte (`surer`:
-    the matte of the two with the higher confidence)."""
+    the matte of the two with the higher confidence; "best": the one with the higher IoU, a bound)."""
     take = order[: math.floor(share * len(order) + 1e-9)]
     values = d["u2netp:iou"].copy()
     better = d["isnet-general:iou"]
     if surer:
-        better = np.where(d["isnet-general:conf"] > d["u2netp:conf"], better, d["u2netp:iou"])
+        pick = better > d["u2netp:iou"] if surer == "best" else d["isnet-general:conf"] > d["u2netp:conf"]
+        better = np.where(pick, better, d["u2netp:iou"])
     values[take] = better[take]
     return float(values.mean())
 
@@ -170,9 +171,10 @@ def recovered(d: dict[str, np.ndarray], share: float, how: str) -> float:
         return float("nan")
     if how == "random":
         return math.floor(share * len(d["seq"]) + 1e-9) / len(d["seq"])  # its expectation
-    key = -(d["isnet-general:iou"] - d["u2netp:iou"]) if how == "oracle" else d["u2netp:conf"]
-    order = np.argsort(key, kind="stable")
-    return (cascade_iou(d, share, order, surer=how == "surer") - d["u2netp:iou"].mean()) / gap
+    keys = {"oracle": -(d["isnet-general:iou"] - d["u2netp:iou"]), "worst": d["u2netp:iou"]}
+    order = np.argsort(keys.get(how, d["u2netp:conf"]), kind="stable")
+    keep = {"surer": True, "best kept": "best"}.get(how, False)
+    return (cascade_iou(d, share, order, surer=keep) - d["u2netp:iou"].mean()) / gap
 
 
 def frontier(data: dict[str, np.ndarray]) -> tuple[dict, dict[str, float | None]]:
@@ -189,7 +191,8 @@ def frontier(data: dict[str, np.ndarray]) -> tuple[dict, dict[str, float | None]
         rows.append([
             f"{share:.0%}", f"{isnet:.4f}", fmt(boot(data, lambda d, s=share: recovered(d, s, "confidence")), 2),
             f"{surer:.4f}", fmt(boot(data, lambda d, s=share: recovered(d, s, "surer")), 2),
-            f"{recovered(data, share, 'random'):.2f}", f"{recovered(data, share, 'oracle'):.2f}",
+            f"{recovered(data, share, 'random'):.2f}", f"{recovered(data, share, 'worst'):.2f}",
+            f"{recovered(data, share, 'best kept'):.2f}", f"{recovered(data, share, 'oracle'):.2f}",
         ])  # fmt: skip
     notes = (
         f"{len(data['seq'])} frames of {len(set(data['seq']))} report sequences; U2-Net-p alone "
@@ -197,11 +200,14 @@ def frontier(data: dict[str, np.ndarray]) -> tuple[dict, dict[str, float | None]
         "Escalated: the share of frames with the lowest U2-Net-p confidence. IS-Net's kept: an escalated frame "
         "takes IS-Net's matte (the cascade's default); surer kept: of its two mattes, the one with the higher "
         "confidence (--escalate-keep surer). Recovered: (cascade - U2-Net-p) / (IS-Net - U2-Net-p), with its 95 % "
-        "interval over resampled sequences; random: a random share's expectation (IS-Net's kept); oracle: the "
-        "frames where IS-Net gains most, IS-Net's kept."
+        "interval over resampled sequences; random: a random share's expectation (IS-Net's kept). Two bounds "
+        "that use the human masks: U2-Net-p's worst, the frames with U2-Net-p's lowest IoU (what a perfect "
+        "confidence would escalate), IS-Net's kept; least sure, the better kept: today's frames, each keeping "
+        "whichever of its two mattes scores higher. Oracle: the frames where IS-Net gains most, IS-Net's kept."
     )
     columns = [
-        "escalated", "mean IoU, IS-Net's kept", "recovered", "mean IoU, surer kept", "recovered", "random", "oracle",
+        "escalated", "mean IoU, IS-Net's kept", "recovered", "mean IoU, surer kept", "recovered", "random",
+        "U2-Net-p's worst", "least sure, the better kept", "oracle",
     ]  # fmt: skip
     title = "The cascade on the report sequences: U2-Net-p, then IS-Net on the least sure"
     return table(title, columns, rows, notes), reach
