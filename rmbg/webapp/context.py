@@ -36,7 +36,7 @@ from .slots import BENCHMARK, COMPARE, VIDEO, Slots
 from .spending import Ledger
 
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
-KEPT_BUILT = 64  # hf:OWNER/REPO ids are open-ended: the least recently run is built again past this
+KEPT_BUILT = 64  # hf:OWNER/REPO ids are open-ended: past this, the one kept longest is let go (built again if asked)
 
 Stamp = tuple[int, Settings]
 
