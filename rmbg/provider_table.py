@@ -15,6 +15,9 @@ from .declarations import DECLARATIONS, ProviderInfo
 from .errors import UnknownProviderError
 
 _REGISTRY: dict[str, ProviderInfo] = {info.id: info for info in DECLARATIONS}
+# How many times register() and unregister() have changed the table: what a reader that keeps something made
+# from it compares, to make it again after a change (the web app's kept providers and price rows).
+version = 0
 
 
 def register(provider_id: str, target: str | Callable[..., Any], info: ProviderInfo | None = None) -> None:
@@ -23,13 +26,17 @@ def register(provider_id: str, target: str | Callable[..., Any], info: ProviderI
     `info` declares it; without one it is listed as a local provider named by its id, its
     licence undeclared (refused under RMBG_COMMERCIAL_ONLY=1, rmbg.licences).
     """
+    global version
     declared = info or ProviderInfo(provider_id, provider_id, "local", target)
     _REGISTRY[provider_id] = ProviderInfo(**{**declared.__dict__, "id": provider_id, "factory": target})
+    version += 1
 
 
 def unregister(provider_id: str) -> None:
     """Remove a registered provider (no error if it is not registered)."""
+    global version
     _REGISTRY.pop(provider_id, None)
+    version += 1
 
 
 REMOVERS = ("local", "hosted")  # the kinds get_provider builds (an image in, a matte out); not "replace", "video"

@@ -7,6 +7,7 @@ ledger: what visitors spent, per session and per day (rmbg.webapp.spending);
 recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
 warm: local providers (id and options: warm_key) that have run in this process, whose
 model is loaded (the progress text says "loads the model" only before that);
+built: those local providers themselves, kept built for the next click (Built);
 videos: the clips kept for re-encoding, every session's, bounded on disk, and
 runs: the video runs in progress with their Stop flags (rmbg.webapp.shelf);
 slots, compare_slots, benchmark_slots, video_slots: each door's work slots, a paid
@@ -18,10 +19,14 @@ Per-visitor values never live here: they are in the Session (gr.State).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from .. import provider_table
 from ..cache import DEFAULT, CacheArg, MatteCache, options_key, resolve_cache
 from ..providers.base import Provider
+from ..settings import Settings, current
 from .config import AppConfig
 from .look import OutputStore
 from .pricebook import PriceBook
@@ -31,6 +36,46 @@ from .slots import BENCHMARK, COMPARE, VIDEO, Slots
 from .spending import Ledger
 
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
+KEPT_BUILT = 64  # hf:OWNER/REPO ids are open-ended: past this, the one kept longest is let go (built again if asked)
+
+Stamp = tuple[int, Settings]
+
+
+def built_from() -> Stamp:
+    """What a provider, or a price row, is made from besides the App's config: the provider table's version
+    (register() and unregister() change it) and the RMBG_* settings (rmbg.settings.current: the same object
+    until a variable changes). A kept one made under another stamp is made again."""
+    return provider_table.version, current()
+
+
+class Built:
+    """The local providers the Remove click built and ran, kept built for the next click (the model itself
+    lives in rmbg.providers.local.pool): a warm click builds nothing, so its licence, download and Hub
+    checks (rmbg.webapp.catalog) are not made again for a provider that passed them under the same stamp
+    (built_from). Keyed by provider id and whether it runs on the CPU (rmbg.webapp.zerogpu.on_cpu_config);
+    a local model takes no visitor key. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, bool], tuple[Stamp, Provider]] = OrderedDict()
+
+    def get(self, provider_id: str, on_cpu: bool) -> tuple[Provider | None, Stamp]:
+        """(the kept provider, or None when there is none made under the stamp of now; that stamp)."""
+        stamp = built_from()
+        with self._lock:
+            kept = self._kept.get((provider_id, on_cpu))
+        return (kept[1] if kept is not None and kept[0] == stamp else None), stamp
+
+    def keep(self, provider_id: str, on_cpu: bool, provider: Provider, stamp: Stamp) -> bool:
+        """Keep a local provider built under `stamp` (get's) that has run; True when kept (never closed then)."""
+        if provider.kind != "local":
+            return False
+        with self._lock:
+            self._kept[(provider_id, on_cpu)] = (stamp, provider)
+            self._kept.move_to_end((provider_id, on_cpu))
+            while len(self._kept) > KEPT_BUILT:
+                self._kept.popitem(last=False)
+        return True
 
 
 @dataclass(frozen=True)
@@ -41,6 +86,7 @@ class App:
     ledger: Ledger
     recent: Recent
     warm: set[str] = field(default_factory=set)
+    built: Built = field(default_factory=Built)  # the local providers a click ran, kept built
     book: PriceBook = field(default_factory=PriceBook)  # what providers cost here, for the projection
     videos: Shelf = field(default_factory=Shelf)
     runs: Runs = field(default_factory=Runs)

@@ -21,6 +21,7 @@ from ..money.pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, m
 from ..registry import info, list_providers
 from ..result import Result
 from ..types import Cost, format_usd
+from .context import Stamp, built_from
 from .pricebook import PriceBook
 from .session import Session
 
@@ -49,17 +50,34 @@ def volume_of(value) -> int:
 BENCHMARK_CPU_SECONDS = {"rmbg-1.4": 1.1, "u2netp": 0.17, "birefnet-lite": 2.8}
 
 
+_offered: tuple[Stamp, dict[str, tuple[Cost, str]]] | None = None
+
+
+def offered_prices() -> dict[str, tuple[Cost, str]]:
+    """provider id -> (its price table cost of one image, "assumed price" where that price is an estimate) for
+    each hosted provider this server offers (not those the licence switch refuses). The same for every click:
+    made once and kept while the provider table and the RMBG_* settings stay as they were (context.built_from)."""
+    global _offered
+    stamp, kept = built_from(), _offered
+    if kept is None or kept[0] != stamp:
+        offered = list_providers()
+        kept = _offered = (
+            stamp,
+            {
+                pid: (price_estimate(pid), "assumed price" if info(pid).price_note.startswith("estimated") else "")
+                for pid in price_table()
+                if pid in offered
+            },
+        )
+    return dict(kept[1])
+
+
 def per_image_costs(book: PriceBook, current: Result | None = None) -> dict[str, tuple[Cost, str]]:
     """provider id -> (cost of one image, where the figure comes from), the same for every session
     of this server: a hosted provider at the price its vendor last reported here, else its price
     table figure; a local model at the median of its model times here (`book`), else its benchmark
     seconds (only for the model just shown)."""
-    costs: dict[str, tuple[Cost, str]] = {}
-    offered = list_providers()  # not the ones the licence switch refuses
-    for pid in (pid for pid in price_table() if pid in offered):
-        estimate = price_estimate(pid)
-        note = info(pid).price_note
-        costs[pid] = (estimate, "assumed price" if note.startswith("estimated") else "")
+    costs = offered_prices()
     for pid, usd in book.reported().items():
         costs[pid] = (Cost(usd, "reported"), "reported here")
     for pid, (seconds, device, runs) in book.timings().items():

@@ -87,10 +87,13 @@ def through_zerogpu(gpu_function: Callable, *args: object) -> Any:
         raise refused from None
 
 
-def payer(app: App, session_id: str, keys: Keys, provider_id: str) -> Payer:
-    """Who pays for this visitor's call (rmbg.money.payer.Payer, the one wrapper): their own key, or (where
-    allowed) the server's, on the accounts of rmbg.webapp.spending."""
-    return app.ledger.payer(session_id, server_key=not keys.for_provider(provider_id))
+def payer(app: App, session_id: str, keys: Keys, provider: Provider) -> Payer | None:
+    """Who pays for this visitor's call of a hosted provider (rmbg.money.payer.Payer, the one wrapper): their own
+    key, or (where allowed) the server's, on the accounts of rmbg.webapp.spending. None for any other: a local
+    model pays nothing, so a free click names no account and builds no payer."""
+    if provider.kind != "hosted":
+        return None
+    return app.ledger.payer(session_id, server_key=not keys.for_provider(provider.id))
 
 
 class Guarded:
@@ -105,7 +108,7 @@ class Guarded:
     def __init__(
         self,
         inner: Provider,
-        payer: Payer,
+        payer: Payer | None,
         on_start: Callable[[Provider], None] | None = None,
         on_cpu: bool = False,
     ):
@@ -180,6 +183,8 @@ class Guarded:
 
     def _paid(self, image: Image.Image) -> Matte:
         payer = self._payer
+        if payer is None:  # guard.payer gives every hosted provider one
+            raise TypeError(f"Guarded({self.id!r}) is a hosted provider with no payer")
 
         def call() -> Matte:
             if self._on_start:

@@ -30,7 +30,7 @@ from ..errors import RmbgError
 from ..image import arrays
 from ..providers.base import Provider
 from .catalog import Keys, build_provider, close
-from .context import App, warm_key
+from .context import App, built_from, warm_key
 
 log = logging.getLogger("rmbg.webapp")
 PHOTO = (64, 64)  # any size: the network's input is resized to its own
@@ -42,11 +42,13 @@ def warm(app: App, provider_id: str) -> bool:
     OpenCV is imported first, whatever the provider (about 0.1 s of CPU that the first
     visitor's cut-out would otherwise wait for; rmbg.image.arrays)."""
     arrays.opencv()
+    stamp = built_from()
     try:
         provider = build_provider(provider_id, Keys(), app.config)
     except RmbgError as exc:
         log.info("no warm-up of %s: %s", provider_id, exc)
         return False
+    kept = False
     try:
         if provider.kind != "local":
             return False
@@ -55,12 +57,14 @@ def warm(app: App, provider_id: str) -> bool:
             log.info("no warm-up of %s: %s", provider_id, status.message or status.state)
             return False
         provider.matte(Image.new("RGB", PHOTO, (128, 128, 128)))
+        kept = app.built.keep(provider_id, False, provider, stamp)  # the first visitor's click builds nothing
     except Exception as exc:  # logged, never raised: the page runs without the warm-up
         reason = f"{type(exc).__name__}: {exc}"
         log.warning("the warm-up of %s failed (%s); its first visitor loads it", provider_id, reason)
         return False
     finally:
-        close(provider)
+        if not kept:
+            close(provider)
     app.warm.add(warm_key(provider))
     log.info("default provider %s loaded", provider_id)
     return True

@@ -102,7 +102,7 @@ def paid_run(
     try:
         for pid in provider_ids:
             provider = build_provider(pid, keys, app.config)
-            wrapped = Guarded(provider, payer(app, session_id, keys, pid))
+            wrapped = Guarded(provider, payer(app, session_id, keys, provider))
             wrapped.keep_last = True
             built.append(wrapped)
             if provider.kind == "hosted":

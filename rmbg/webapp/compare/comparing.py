@@ -149,7 +149,7 @@ def run(
     if report:
         report(f"Running {len(built)} providers…")
     try:
-        guarded = [Guarded(p, payer(app, session_id, keys, p.id), on_cpu=on_cpu) for p in built]
+        guarded = [Guarded(p, payer(app, session_id, keys, p), on_cpu=on_cpu) for p in built]
         with app.compare_slots.taken():  # a paid call that must wait steps out of it (rmbg.webapp.slots)
             comparison = compare(image, guarded, cache=app.cache, options=options, refine=refine or None)
     finally:

@@ -138,14 +138,17 @@ def run(
     returned is the one that made the result."""
     require_image(image)
     options = look.options()  # a bad colour or background image fails here, before any paid call
-    # refined edges / SAM 2 picking: never a Hub download a visitor starts on a public server unless allowed
     picks = bool(points) or box is not None
-    check_refiners(refiner_models(refine, picks), app.config.public, app.config.visitor_downloads)
-    provider = build_provider(provider_id, keys, on_cpu_config(app.config, provider_id) if on_cpu else app.config)
+    if refine or picks:  # refined edges / SAM 2 picking: never a Hub download a visitor starts unless allowed
+        check_refiners(refiner_models(refine, picks), app.config.public, app.config.visitor_downloads)
+    provider, stamp = app.built.get(provider_id, on_cpu)  # a local model that ran is kept built (context.Built)
+    kept = provider is not None
+    if provider is None:
+        provider = build_provider(provider_id, keys, on_cpu_config(app.config, provider_id) if on_cpu else app.config)
     on_start = (lambda p: report(waiting_text(p, app.warm))) if report else None
     better = None
     try:
-        guarded = Guarded(provider, payer(app, session_id, keys, provider_id), on_start, on_cpu=on_cpu)
+        guarded = Guarded(provider, payer(app, session_id, keys, provider), on_start, on_cpu=on_cpu)
         better = escalate.guarded(provider_id, keys, app, session_id, on_start, on_cpu) if escalate else None
         asked = escalate.keywords(better) if escalate is not None and better is not None else {}
         with app.slots.taken():  # the page's, its API's and MCP's; REST's when it took one of its own
@@ -155,9 +158,12 @@ def run(
             )  # fmt: skip
         made = better.inner if better is not None and result.provider == better.id else provider
         app.warm.update(warm_key(used) for used in (provider, made) if used.kind == "local")
+        kept = kept or app.built.keep(provider_id, on_cpu, provider, stamp)
     finally:
-        close(provider)
-        close(better.inner if better is not None else None)
+        if not kept:
+            close(provider)
+        if better is not None:
+            close(better.inner)
     return (escalate.said(result, provider_id, keys) if escalate else result), made
 
 

@@ -72,7 +72,7 @@ class Escalation:
             raise InvalidRequestError(f"Escalate to another provider than the one that runs first ({first_id}).")
         config = on_cpu_config(app.config, self.provider_id) if on_cpu else app.config
         built = build_provider(self.provider_id, keys, config)
-        return Guarded(built, payer(app, session_id, keys, self.provider_id), on_start, on_cpu=on_cpu)
+        return Guarded(built, payer(app, session_id, keys, built), on_start, on_cpu=on_cpu)
 
     def keywords(self, better: Guarded) -> dict[str, Any]:
         """rmbg.remove_background's escalation keywords."""

@@ -173,7 +173,7 @@ def cut(
     the visitor's key rules and caps (module docstring) and the video doors' memory budget
     (rmbg.webapp.video.room: the clip waits for room before its first frame is decoded);
     `audio`: keep the clip's sound. Closes the side's provider."""
-    entry, provider = side.entry, side.provider
+    provider = side.provider
     try:
         fmt = "matte" if look.fmt == "matte" else None  # else each file's format from its extension
         background = look.backdrop()  # a bad colour or picture is said before anything runs
@@ -187,7 +187,7 @@ def cut(
                 )  # fmt: skip
 
         if side.payer is None:
-            result = engine(Guarded(provider, payer(app, session_id, keys, entry.id), on_cpu=side.on_cpu))
+            result = engine(Guarded(provider, payer(app, session_id, keys, provider), on_cpu=side.on_cpu))
             app.warm.add(warm_key(provider))
             return result
         # a hosted clip pays itself through the one rule (rmbg.money.paying): billed seconds x price held
