@@ -102,7 +102,7 @@ def traced_clips(provider_id: str) -> tuple[dict[tuple[str, str], list[int]], di
     folder = Path(tempfile.mkdtemp())
     calls: dict[tuple[str, str], list[int]] = {}
     names: dict[tuple[str, str], set[str]] = {}
-    run = 0
+    run = [0]  # which of the two clips is running
 
     def caller_of(frame: FrameType | None) -> tuple[str, str]:
         while frame is not None and not frame.f_code.co_filename.startswith(PACKAGE):  # through contextlib, threading
@@ -118,11 +118,11 @@ def traced_clips(provider_id: str) -> tuple[dict[tuple[str, str], list[int]], di
             caller, function = caller_of(frame.f_back)
             edge = (caller, path[len(VIDEO) :])
             if caller != edge[1]:
-                calls.setdefault(edge, [0, 0])[run] += 1
+                calls.setdefault(edge, [0, 0])[run[0]] += 1
                 names.setdefault(edge, set()).add(f"{function} -> {frame.f_code.co_name}".lstrip(" ->"))
 
     rmbg.remove_video(short_clip(folder, CLIP_FRAMES), provider_id, output=folder / "warm.webm").close()
-    for run, count in enumerate((CLIP_FRAMES, 2 * CLIP_FRAMES)):
+    for run[0], count in enumerate((CLIP_FRAMES, 2 * CLIP_FRAMES)):
         clip = short_clip(folder, count)
         threading.setprofile(hook)
         sys.setprofile(hook)
@@ -150,8 +150,18 @@ def clip_tables(provider_id: str) -> list[dict[str, Any]]:
     )
     print(title)
     return [
-        table(title, ["from", "into", "distinct", *frames, "caller -> function called"], rows),
-        table("The times each rmbg/video module is entered", ["module", *frames], [[m, *n] for m, n in sorted(entered.items())]),
+        table(
+            title,
+            ["from", "into", "distinct", *frames, "caller -> function called"],
+            rows,
+            "(outside): a thread's start, or this script; (rmbg): a module outside rmbg/video/. A generator is "
+            "counted where it is pulled, its first pull included.",
+        ),
+        table(
+            "The times each rmbg/video module is entered",
+            ["module", *frames],
+            [[m, *n] for m, n in sorted(entered.items())],
+        ),
     ]
 
 

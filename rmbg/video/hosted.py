@@ -42,7 +42,7 @@ from ..types import Cost
 from .alpha import paired, returned_alpha
 from .decode import ClipInfo, frames
 from .limits import VideoLimits, VideoStopped
-from .pipeline import ProgressFn, StopFlag, VideoFrame, total_frames
+from .pipeline import ProgressFn, StopFlag, VideoFrame
 from .providers import hosted_video_info
 from .smooth import SmoothParams, SmoothState, smooth_flush, smooth_push
 
@@ -89,7 +89,7 @@ def content_type(info: ClipInfo) -> str:
 def result_cap(info: ClipInfo, seconds: float) -> int:
     """The most a result may be: the clip's frames uncompressed at the vendor's size (plus headers), capped."""
     width, height = info.coded_size
-    count = max(total_frames(info) or 0, round(seconds * max(info.fps, 1.0)))  # a header may understate it
+    count = max(info.total_frames or 0, round(seconds * max(info.fps, 1.0)))  # a header may understate it
     return min(RESULT_CAP, RESULT_FLOOR + (count + 1) * width * height * BYTES_PER_PIXEL)
 
 
@@ -131,7 +131,7 @@ def run_hosted(
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
         raise VideoStopped(0)
-    total = total_frames(info)
+    total = info.total_frames
     if progress is not None:
         progress(0, total)
     tally = _Tally()

@@ -42,8 +42,9 @@ from ..errors import RmbgError
 from ..providers.base import Provider
 from ..ray_cluster import CPUS_PER_WORKER, gpu_ask, gpus_problem, start, worker_provider, workers_that_fit
 from .chunks import Chunk, ChunkMattes, chunk_length, chunk_mattes, plan_chunks
-from .decode import ClipInfo, frame_pts, frames
+from .decode import ClipInfo, frames
 from .limits import VideoLimits, VideoStopped
+from .packets import frame_pts
 from .pipeline import ProgressFn, StopFlag, StreamStats, VideoFrame
 from .smooth import SmoothParams
 
