@@ -13,13 +13,11 @@ reader follows from the click to the forward and back (issue #59 asks for
 about 20). The model's own file is found as the tests find it (RMBG_U2NETP_PATH,
 else the test cache). Writes benchmarks/results/click_path.json.
 
---clip: a clip's path through rmbg/video/ instead. rmbg.remove_video runs the model on the
-first frames of data/davis2016-clips/dog into one WebM, warm, then traced twice (CLIP_FRAMES
-long, then twice that), the same hook on every thread counting each call into an rmbg/video
-module from another one (or from outside it), a generator's resumption included: the calls
-between two of its modules are the returns back up that a reader follows (issue #59). Two
-lengths split each count into what a clip costs once and what each frame adds. Writes
-benchmarks/results/clip_path.json.
+--clip: a clip's path through rmbg/video/ instead: rmbg.remove_video on DAVIS frames into one
+WebM (video.speed_clip), warm, then traced on a clip of CLIP_FRAMES frames and one of twice
+that, the same hook counting each call into an rmbg/video module from another (a generator's
+resumption included): the jumps a reader follows (issue #59), and which grow with the clip.
+Writes benchmarks/results/clip_path.json.
 """
 
 from __future__ import annotations
@@ -39,12 +37,42 @@ from harness import table, write_results
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = str(ROOT / "rmbg") + os.sep
 EXAMPLE = ROOT / "examples" / "cat.jpg"
-VIDEO = str(ROOT / "rmbg" / "video") + os.sep
 CLIP_FRAMES = 6
 
+Call = tuple[str, str, str, str]  # the caller's module and function, the module and function called
 
-def traced_click(provider_id: str) -> tuple[Counter[str], dict[str, set[str]]]:
-    """(calls per module, function names per module) of one warm click on Remove."""
+
+def traced(run: Any, scope: str) -> Counter[Call]:
+    """The calls into the modules under `scope` (a folder of the package) while run() runs, on every thread.
+    The caller is the nearest frame in the package (through contextlib, threading): "(outside)" where there is
+    none (a thread's start, this script), "(rmbg)" where it is outside `scope`."""
+    calls: Counter[Call] = Counter()
+
+    def hook(frame: FrameType, event: str, arg: Any) -> None:
+        path = frame.f_code.co_filename
+        if event == "call" and path.startswith(scope):
+            back = frame.f_back
+            while back is not None and not back.f_code.co_filename.startswith(PACKAGE):
+                back = back.f_back
+            caller = "" if back is None else back.f_code.co_filename
+            where = (
+                "(outside)" if back is None else caller[len(str(ROOT)) + 1 :] if caller.startswith(scope) else "(rmbg)"
+            )
+            function = "" if back is None else back.f_code.co_name
+            calls[(where, function, path[len(str(ROOT)) + 1 :], frame.f_code.co_name)] += 1
+
+    threading.setprofile(hook)
+    sys.setprofile(hook)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    return calls
+
+
+def click_tables(provider_id: str) -> list[dict[str, Any]]:
+    """One warm click on Remove: the calls made in each module of the package, and its functions that ran."""
     from rmbg.webapp import AppConfig, Keys, Look, Session
     from rmbg.webapp.context import App
     from rmbg.webapp.look import OutputStore
@@ -58,97 +86,58 @@ def traced_click(provider_id: str) -> tuple[Counter[str], dict[str, set[str]]]:
     click()  # the model loaded, the page's first-run work done
     calls: Counter[str] = Counter()
     names: dict[str, set[str]] = {}
-
-    def hook(frame: FrameType, event: str, arg: Any) -> None:
-        path = frame.f_code.co_filename
-        if event == "call" and path.startswith(PACKAGE):
-            module = "rmbg/" + path[len(PACKAGE) :]
-            calls[module] += 1
-            if not frame.f_code.co_name.startswith("<"):  # lambdas and comprehensions: their function is named
-                names.setdefault(module, set()).add(frame.f_code.co_name)
-
-    threading.setprofile(hook)
-    sys.setprofile(hook)
-    try:
-        click()
-    finally:
-        sys.setprofile(None)
-        threading.setprofile(None)
-    return calls, names
-
-
-def short_clip(folder: Path, count: int) -> Path:
-    """The first `count` frames of data/davis2016-clips/dog as an H.264 MP4 of their own."""
-    import av
-
-    path = folder / f"dog{count}.mp4"
-    with av.open(str(ROOT / "data" / "davis2016-clips" / "dog" / "clip.mp4")) as src, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=24)
-        for index, frame in enumerate(src.decode(video=0)):
-            if index == count:
-                break
-            if index == 0:
-                stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuv420p"
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")))
-        out.mux(stream.encode(None))
-    return path
-
-
-def traced_clips(provider_id: str) -> tuple[dict[tuple[str, str], list[int]], dict[tuple[str, str], set[str]]]:
-    """({(caller, module): [calls in a clip of CLIP_FRAMES, in one of twice that]},
-    {(caller, module): {"caller's function -> function called"}}) of a warm clip."""
-    import rmbg
-
-    folder = Path(tempfile.mkdtemp())
-    calls: dict[tuple[str, str], list[int]] = {}
-    names: dict[tuple[str, str], set[str]] = {}
-    run = [0]  # which of the two clips is running
-
-    def caller_of(frame: FrameType | None) -> tuple[str, str]:
-        while frame is not None and not frame.f_code.co_filename.startswith(PACKAGE):  # through contextlib, threading
-            frame = frame.f_back
-        if frame is None:
-            return "(outside)", ""
-        path = frame.f_code.co_filename
-        return (path[len(VIDEO) :] if path.startswith(VIDEO) else "(rmbg)"), frame.f_code.co_name
-
-    def hook(frame: FrameType, event: str, arg: Any) -> None:
-        path = frame.f_code.co_filename
-        if event == "call" and path.startswith(VIDEO):
-            caller, function = caller_of(frame.f_back)
-            edge = (caller, path[len(VIDEO) :])
-            if caller != edge[1]:
-                calls.setdefault(edge, [0, 0])[run[0]] += 1
-                names.setdefault(edge, set()).add(f"{function} -> {frame.f_code.co_name}".lstrip(" ->"))
-
-    rmbg.remove_video(short_clip(folder, CLIP_FRAMES), provider_id, output=folder / "warm.webm").close()
-    for run[0], count in enumerate((CLIP_FRAMES, 2 * CLIP_FRAMES)):
-        clip = short_clip(folder, count)
-        threading.setprofile(hook)
-        sys.setprofile(hook)
-        try:
-            rmbg.remove_video(clip, provider_id, output=folder / f"out{count}.webm").close()
-        finally:
-            sys.setprofile(None)
-            threading.setprofile(None)
-    return calls, names
+    for (_, _, module, function), n in traced(click, PACKAGE).items():
+        calls[module] += n
+        if not function.startswith("<"):  # lambdas and comprehensions: their function is named
+            names.setdefault(module, set()).add(function)
+    rows = [[module, calls[module], ", ".join(sorted(names.get(module, ())))] for module in sorted(calls)]
+    by_room = Counter(module.split("/")[1] if module.count("/") > 1 else "rmbg" for module in calls)
+    rooms = [[room, count] for room, count in sorted(by_room.items())]
+    print(f"{len(calls)} modules; {', '.join(f'{room} {n}' for room, n in rooms)}")
+    return [
+        table(
+            f"Modules whose code runs in one warm Remove click ({provider_id}): {len(calls)}",
+            ["module", "calls", "functions"],
+            rows,
+        ),
+        table("The same modules by folder", ["folder", "modules"], rooms + [["all", len(calls)]]),
+    ]
 
 
 def clip_tables(provider_id: str) -> list[dict[str, Any]]:
-    calls, names = traced_clips(provider_id)
+    """A warm clip of CLIP_FRAMES frames and one of twice that: the calls from one rmbg/video module into another."""
+    import rmbg
+    from video import speed_clip
+
+    folder, video = Path(tempfile.mkdtemp()), str(ROOT / "rmbg" / "video") + os.sep
+    clips = {count: speed_clip(folder, count / 24) for count in (CLIP_FRAMES, 2 * CLIP_FRAMES)}  # made untraced
+
+    def clip(count: int) -> None:
+        rmbg.remove_video(clips[count], provider_id, output=folder / f"{count}.webm").close()
+
+    clip(CLIP_FRAMES)  # warm
+    runs = [traced(lambda: clip(count), video) for count in clips]  # noqa: B023  (run at once)
+    calls: dict[tuple[str, str], list[int]] = {}
+    names: dict[tuple[str, str], set[str]] = {}
+    for i, run in enumerate(runs):
+        for (caller, function, module, called), n in run.items():
+            edge = (caller.removeprefix("rmbg/video/"), module.removeprefix("rmbg/video/"))
+            if edge[0] != edge[1]:
+                calls.setdefault(edge, [0, 0])[i] += n
+                names.setdefault(edge, set()).add(f"{function} -> {called}".lstrip(" ->"))
     inside = [edge for edge in calls if not edge[0].startswith("(")]
-    jumps = sum(len(names[edge]) for edge in inside)
     short, long = (sum(calls[edge][i] for edge in inside) for i in (0, 1))
-    frames = [f"{CLIP_FRAMES} frames", f"{2 * CLIP_FRAMES} frames"]
-    rows = [[*edge, len(names[edge]), *calls[edge], ", ".join(sorted(names[edge]))] for edge in sorted(calls)]
     entered: dict[str, list[int]] = {}
     for (_, module), n in calls.items():
         entered[module] = [a + b for a, b in zip(entered.get(module, [0, 0]), n)]
     title = (
-        f"A clip through rmbg/video/ ({provider_id}, one WebM out): {jumps} distinct calls from one of its modules "
-        f"into another, made {short} times in a clip of {CLIP_FRAMES} frames, {long} in one of {2 * CLIP_FRAMES}"
+        f"A clip through rmbg/video/ ({provider_id}, one WebM out): {sum(len(names[e]) for e in inside)} distinct "
+        f"calls from one of its modules into another, made {short} times in a clip of {CLIP_FRAMES} frames, {long} "
+        f"in one of {2 * CLIP_FRAMES}"
     )
     print(title)
+    frames = [f"{CLIP_FRAMES} frames", f"{2 * CLIP_FRAMES} frames"]
+    rows = [[*edge, len(names[edge]), *calls[edge], ", ".join(sorted(names[edge]))] for edge in sorted(calls)]
     return [
         table(
             title,
@@ -160,7 +149,7 @@ def clip_tables(provider_id: str) -> list[dict[str, Any]]:
         table(
             "The times each rmbg/video module is entered",
             ["module", *frames],
-            [[m, *n] for m, n in sorted(entered.items())],
+            sorted([m, *n] for m, n in entered.items()),
         ),
     ]
 
@@ -174,23 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         cached = Path.home() / ".cache" / "rmbg-test" / "u2netp.onnx"
         if cached.is_file():
             os.environ["RMBG_U2NETP_PATH"] = str(cached)
-    if args.clip:
-        print(f"Wrote {write_results('clip_path', None, clip_tables(args.provider))}", file=sys.stderr)
-        return 0
-    calls, names = traced_click(args.provider)
-    rows = [[module, calls[module], ", ".join(sorted(names.get(module, ())))] for module in sorted(calls)]
-    by_room = Counter(module.split("/")[1] if module.count("/") > 1 else "rmbg" for module in calls)
-    rooms = [[room, count] for room, count in sorted(by_room.items())]
-    tables = [
-        table(
-            f"Modules whose code runs in one warm Remove click ({args.provider}): {len(calls)}",
-            ["module", "calls", "functions"],
-            rows,
-        ),
-        table("The same modules by folder", ["folder", "modules"], rooms + [["all", len(calls)]]),
-    ]
-    print(f"{len(calls)} modules; {', '.join(f'{room} {n}' for room, n in rooms)}")
-    print(f"Wrote {write_results('click_path', None, tables)}", file=sys.stderr)
+    name, tables = (
+        ("clip_path", clip_tables(args.provider)) if args.clip else ("click_path", click_tables(args.provider))
+    )
+    print(f"Wrote {write_results(name, None, tables)}", file=sys.stderr)
     return 0
 
 

@@ -45,7 +45,8 @@ class ClipInfo:
     stream's; start_pts: its first timestamp. note: set when frames are scaled.
     packets and span: what the clip contains, whatever its header says: its video packets (one a
     frame) and the seconds from the first one's timestamp to the end of the last (None where the
-    packets carry no timestamps).
+    packets carry no timestamps). total_frames: the count progress is told against: the packets',
+    else the header's, else one estimated from the duration.
     """
 
     path: Path
@@ -65,13 +66,7 @@ class ClipInfo:
     note: str = ""
     packets: int | None = None
     span: float | None = None
-
-    @property
-    def total_frames(self) -> int | None:
-        """The clip's frame count: its packets', else the header's, else one estimated from its duration."""
-        if self.packets:
-            return self.packets
-        return self.frames or (round(self.seconds * self.fps) if self.seconds else None)
+    total_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +191,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
             note=note,
             packets=packets,
             span=span,
+            total_frames=packets or frames or (round(seconds * fps) if seconds else None),
         )
     except InvalidVideoError:
         raise
