@@ -12,21 +12,24 @@ order, and each returns to it (none calls back up, none calls a sibling stage):
                 the limits on its header and its packets, before anything runs or is sent
     2. out      a rmbg.video.encode.VideoWriter for each output (its sound carried by the
                 writer itself, rmbg.video.audio) and the mattes' store (rmbg.video.result)
-    3. mattes   a local model on every frame (rmbg.video.pipeline.stream_mattes: decoding
+    3. frames   rmbg.video.decode.frames: the clip's frames, upright, decoded as step 4
+                pulls them (the limits checked again on what decodes)
+    4. mattes   a local model on each frame (rmbg.video.pipeline.stream_mattes: decoding
                 ahead on its own thread, the model, the temporal filter), or the same over
                 Ray workers (rmbg.video.ray_video), or a hosted video service that takes the
                 whole clip in one paid call (rmbg.video.hosted: priced per second, paid
-                through rmbg.money.paying)
-    4. written  rmbg.video.result.write_clip: each frame, as step 3 yields it, to every writer
-                and the store on the encoding thread, then the files closed and moved into place
-    5. the VideoResult
+                through rmbg.money.paying), its alpha matched to the frames
+    5. written  rmbg.video.result.write_clip: each frame with its matte, as step 4 yields it,
+                to every writer and the store on the encoding thread, then the files closed
+                and moved into place
+    6. the VideoResult
 
-Steps 3 and 4 stream: step 4 pulls one frame at a time from step 3's generator, so a
-few frames are alive at once whatever the clip's length; that is the one stage entered
-once per frame rather than once per clip. A hosted clip is written inside its paid call
-(a failure after the vendor took the job says it may be billed), so run_hosted is handed
-step 4. A hosted image provider is refused before anything is sent: on video it would
-be one paid call per frame.
+Steps 3 to 5 stream, each pulling one frame at a time from the one before, so a few
+frames are alive at once whatever the clip's length: they are the stages entered once
+per frame rather than once per clip. A hosted clip is written inside its paid call (a
+failure after the vendor took the job says it may be billed), so run_hosted is handed
+steps 3 and 5. A hosted image provider is refused before anything is sent: on video it
+would be one paid call per frame.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from ..errors import InvalidRequestError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds
-from .decode import VideoInput, open_clip
+from .decode import VideoInput, frames, open_clip
 from .encode import VideoWriter
 from .hosted import Payer, run_hosted
 from .limits import InvalidVideoError, VideoLimits
@@ -152,29 +155,30 @@ def remove_video(
         info = open_clip(video, Path(folder.name), limits)  # 1. in
         writers = [VideoWriter(p, info, format, background=background, audio=audio) for p in paths]  # 2. out
         store = MatteStore(Path(folder.name), (info.height, info.width))
-        if hosted:  # 3. and 4., inside the paid call
+        decoded = frames(info, limits)  # 3. the frames, decoded as the next stage pulls them
+        if hosted:  # 4. and 5., inside the paid call
             remover: Any = chosen
             run = run_hosted(
                 info, remover, folder=Path(folder.name), limits=limits, output=hosted_format, smooth=params,
-                write=functools.partial(write_clip, info=info, writers=writers, store=store),
-                payer=payer or Payer.operator("video"),
-                progress=progress, stop=stop,
+                source=decoded, write=functools.partial(write_clip, info=info, writers=writers, store=store),
+                payer=payer or Payer.operator("video"), progress=progress, stop=stop,
             )  # fmt: skip
-            frames, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
+            count, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
             model_seconds = run.service_seconds
         else:
             model: Any = chosen
             stats = StreamStats()
-            if spread is None:  # 3.
+            if spread is None:  # 4.
                 mattes = stream_mattes(
-                    info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
+                    info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats, source=decoded
                 )
             else:
                 mattes = ray_mattes(
-                    info, model, spread, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
-                )
-            last_time = write_clip(mattes, info, writers, store)  # 4.
-            frames, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
+                    info, model, spread, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats,
+                    source=decoded,
+                )  # fmt: skip
+            last_time = write_clip(mattes, info, writers, store)  # 5.
+            count, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
     except BaseException as exc:
         folder.cleanup()
         if type(exc).__module__.startswith("av.") and not isinstance(exc, RmbgError):  # said in words, as all else
@@ -183,7 +187,7 @@ def remove_video(
     return VideoResult(
         info=info,
         provider=chosen.id,
-        frames=frames,
+        frames=count,
         duration=last_time,
         seconds=Seconds(model=model_seconds, total=time.perf_counter() - started),
         cost=cost,
