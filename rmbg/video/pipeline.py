@@ -5,7 +5,7 @@ remove_video, a Ray chunk in rmbg.video.chunks, rmbg.eval.clips): it takes
 a probed clip and a provider and yields `VideoFrame`s (frame, timestamp,
 alpha) in order, calling `progress(done, total)` after each and raising
 VideoStopped as soon as `stop.is_set()`. Whoever pulls the frames writes them
-(rmbg.video.api `_write`): nothing here calls back.
+(rmbg.video.result.write_clip): nothing here calls back.
 
 With smoothing on, a frame comes out once the filter has seen the frames
 after it that it averages with (SmoothParams.ahead, 2 by default), and the
@@ -14,7 +14,7 @@ frame in, and the delay is a fixed few frames.
 
 Decoding runs in its own thread, ahead of the model by at most `ahead`
 frames; the writer's side (encoding, storing mattes) runs in another thread
-behind a queue of the same small size (rmbg.video.api.Sink). So decoding, the
+behind a queue of the same small size (rmbg.video.result.Sink). So decoding, the
 model and encoding overlap, and at most a few frames are alive at once:
 memory does not grow with the clip's length.
 """
