@@ -28,8 +28,9 @@ import numpy as np
 import rmbg
 from harness import markdown, table, write_results
 from rmbg.video.chunks import chunk_length, plan_chunks
-from rmbg.video.decode import frame_pts, frames, probe
+from rmbg.video.decode import frames, probe
 from rmbg.video.limits import VideoLimits
+from rmbg.video.packets import frame_pts
 from rmbg.video.ray_video import RayVideo
 from rmbg.video.smooth import SmoothParams, TemporalSmoother
 from video import speed_clip

@@ -11,8 +11,9 @@ import pytest
 
 from rmbg.errors import RmbgError
 from rmbg.video.chunks import chunk_length, chunk_mattes, plan_chunks
-from rmbg.video.decode import frame_pts, frames, frames_at, probe
+from rmbg.video.decode import frames, frames_at, probe
 from rmbg.video.limits import VideoLimits
+from rmbg.video.packets import frame_pts
 from rmbg.video.pipeline import stream_mattes
 from rmbg.video.smooth import SmoothParams
 from tests.video_clips import Threshold, davis, write_clip

@@ -12,11 +12,10 @@ from PIL import Image
 
 import rmbg
 from rmbg.cli.main import main
-from rmbg.video.api import _write
 from rmbg.video.decode import probe
 from rmbg.video.limits import VideoLimits, VideoWriteError
 from rmbg.video.pipeline import stream_mattes
-from rmbg.video.result import MatteStore
+from rmbg.video.result import MatteStore, write_clip
 from tests.video_clips import Threshold, davis, threshold_registered, timeline
 
 
@@ -102,7 +101,7 @@ def test_a_writer_that_fails_mid_clip_ends_the_run_and_its_decoding_thread(tmp_p
     writer = BrokenWriter()
     stream = stream_mattes(info, Threshold(), smooth=None)
     with pytest.raises(VideoWriteError, match="FFmpeg refused it"):
-        _write(stream, info, [writer], MatteStore(tmp_path, (info.height, info.width)))  # type: ignore[list-item]
+        write_clip(stream, info, [writer], MatteStore(tmp_path, (info.height, info.width)))  # type: ignore[list-item]
     assert writer.written == 9 and writer.aborted
     assert not decode_threads()
 

@@ -1,12 +1,13 @@
 """Video: cut the background out of a clip, frame by frame, locally (docs/video.md).
 
+    api       remove_video: a clip's path, each stage called in order (its docstring)
     decode    the clip in (PyAV): header checks, frames upright with their timestamps
     limits    duration, frame size, frame count, file size (RMBG_VIDEO_MAX_SECONDS, ...), the errors
-    pipeline  stream_mattes (decode ahead -> provider -> smoothing), Sink (the encoding thread)
+    pipeline  stream_mattes (decode ahead -> provider -> smoothing), a frame at a time
     smooth    the temporal filter on the mattes (a centred window), its state carried frame to frame
     encode    WebM/VP9 alpha, MOV/ProRes 4444, MP4/H.264, matte, GIF, WebP writers; audio
-    result    VideoResult (mattes stored compressed on disk; save() re-encodes)
-    api       remove_video
+    result    write_clip (the frames to the writers, on the encoding thread), VideoResult (mattes
+              stored compressed on disk; save() re-encodes)
     providers the providers a clip can go through (list_video_providers: local models, and the
               hosted video services with their price per second)
     hosted    a clip through a hosted video service: one paid call, per second, through rmbg.money.paying

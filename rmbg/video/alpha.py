@@ -30,9 +30,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ProviderResponseError
-from .decode import ClipInfo, Frame
+from .decode import ClipInfo, Frame, open_input
 from .limits import VideoLimits
-from .packets import open_input
 
 SLACK_S = 1.0  # a result may run this much past the limits and the clip (rounding of its last frame)
 ALPHA_FORMATS = ("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya8", "ya16")

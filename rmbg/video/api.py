@@ -5,23 +5,39 @@
     result.save("clip.mp4", background="#00ff00")  # on green
     rmbg.remove_video("clip.mp4", provider=hosted_id, output="clip.webm")  # one of HOSTED_VIDEO: paid, per second
 
-The path: spool the input (URL or bytes) -> probe (limits on the header,
-before anything runs or is sent) -> the mattes -> a Sink thread that encodes
-each requested output and stores the matte (rmbg.video.result.MatteStore).
+`remove_video` is the one place a clip's path is laid out; it calls each stage in
+order, and each returns to it (none calls back up, none calls a sibling stage):
 
-The mattes come from a local model run on every frame
-(rmbg.video.pipeline.stream_mattes: decode ahead, model, smoothing; limits
-again on what decodes), or from a hosted video service that takes the whole
-clip in one paid call (rmbg.video.hosted: priced per second, paid through
-rmbg.money.paying). A hosted image provider is refused before anything is sent: on
-video it would be one paid call per frame.
+    1. in       rmbg.video.decode.open_clip: the input spooled (a URL or bytes) and probed,
+                the limits on its header and its packets, before anything runs or is sent
+    2. out      a rmbg.video.encode.VideoWriter for each output (its sound carried by the
+                writer itself, rmbg.video.audio) and the mattes' store (rmbg.video.result)
+    3. frames   rmbg.video.decode.frames: the clip's frames, upright, decoded as step 4
+                pulls them (the limits checked again on what decodes)
+    4. mattes   a local model on each frame (rmbg.video.pipeline.stream_mattes: decoding
+                ahead on its own thread, the model, the temporal filter), or the same over
+                Ray workers (rmbg.video.ray_video), or a hosted video service that takes the
+                whole clip in one paid call (rmbg.video.hosted: priced per second, paid
+                through rmbg.money.paying), its alpha matched to the frames
+    5. written  rmbg.video.result.write_clip: each frame with its matte, as step 4 yields it,
+                to every writer and the store on the encoding thread, then the files closed
+                and moved into place
+    6. the VideoResult
+
+Steps 3 to 5 stream, each pulling one frame at a time from the one before, so a few
+frames are alive at once whatever the clip's length: they are the stages entered once
+per frame rather than once per clip. A hosted clip is written inside its paid call (a
+failure after the vendor took the job says it may be billed), so run_hosted is handed
+steps 3 and 5. A hosted image provider is refused before anything is sent: on video it
+would be one paid call per frame.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +45,14 @@ from ..errors import InvalidRequestError, RmbgError, UnknownProviderError
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds
-from .decode import ClipInfo, VideoInput, probe, spool
+from .decode import VideoInput, frames, open_clip
 from .encode import VideoWriter
 from .hosted import Payer, run_hosted
 from .limits import InvalidVideoError, VideoLimits
-from .pipeline import ProgressFn, Sink, StopFlag, StreamStats, VideoFrame, stream_mattes
+from .pipeline import ProgressFn, StopFlag, StreamStats, stream_mattes
 from .providers import HOSTED_VIDEO, get_video_provider, is_hosted_video, list_video_providers
 from .ray_video import RayVideo, ray_mattes
-from .result import MatteStore, VideoResult, new_folder
+from .result import MatteStore, VideoResult, new_folder, write_clip
 from .smooth import SmoothParams
 
 
@@ -131,41 +147,38 @@ def remove_video(
         raise InvalidRequestError(f"hosted_format must be one of {', '.join(OUTPUTS)}, not {hosted_format!r}.")
     paths = [] if output is None else [output] if isinstance(output, (str, os.PathLike)) else list(output)
     chosen = video_provider(provider)
-    hosted = is_hosted_video(chosen)
+    hosted = chosen.kind == "hosted"  # a hosted video service (video_provider refuses a hosted image provider)
     spread = ray_engine(engine, chosen.id, hosted)
     params = SmoothParams() if smooth is True or (smooth is None and not hosted) else (smooth or None)
     folder = new_folder()
     try:
-        source = spool(video, Path(folder.name), limits)
-        name = "The video" if isinstance(video, bytes) else source.name
-        info = probe(source, limits, name)
-        writers = [VideoWriter(p, info, format, background=background, audio=audio) for p in paths]
+        info = open_clip(video, Path(folder.name), limits)  # 1. in
+        writers = [VideoWriter(p, info, format, background=background, audio=audio) for p in paths]  # 2. out
         store = MatteStore(Path(folder.name), (info.height, info.width))
-
-        def write(frames: Iterable[VideoFrame]) -> float:
-            return _write(frames, info, writers, store)
-
-        if hosted:
+        decoded = frames(info, limits)  # 3. the frames, decoded as the next stage pulls them
+        if hosted:  # 4. and 5., inside the paid call
             remover: Any = chosen
             run = run_hosted(
                 info, remover, folder=Path(folder.name), limits=limits, output=hosted_format, smooth=params,
-                write=write, payer=payer or Payer.operator("video"), progress=progress, stop=stop,
+                source=decoded, write=functools.partial(write_clip, info=info, writers=writers, store=store),
+                payer=payer or Payer.operator("video"), progress=progress, stop=stop,
             )  # fmt: skip
-            frames, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
+            count, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
             model_seconds = run.service_seconds
         else:
             model: Any = chosen
             stats = StreamStats()
-            if spread is None:
-                stream = stream_mattes(
-                    info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
+            if spread is None:  # 4.
+                mattes = stream_mattes(
+                    info, model, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats, source=decoded
                 )
             else:
-                stream = ray_mattes(
-                    info, model, spread, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats
-                )
-            last_time = write(stream)
-            frames, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
+                mattes = ray_mattes(
+                    info, model, spread, limits=limits, smooth=params, progress=progress, stop=stop, stats=stats,
+                    source=decoded,
+                )  # fmt: skip
+            last_time = write_clip(mattes, info, writers, store)  # 5.
+            count, cost, meta, model_seconds = stats.frames, stats.cost(), stats.meta, stats.model_seconds
     except BaseException as exc:
         folder.cleanup()
         if type(exc).__module__.startswith("av.") and not isinstance(exc, RmbgError):  # said in words, as all else
@@ -174,7 +187,7 @@ def remove_video(
     return VideoResult(
         info=info,
         provider=chosen.id,
-        frames=frames,
+        frames=count,
         duration=last_time,
         seconds=Seconds(model=model_seconds, total=time.perf_counter() - started),
         cost=cost,
@@ -201,44 +214,3 @@ def ray_engine(engine: str | RayVideo, provider_id: str, hosted: bool) -> RayVid
             "and a paid clip is never split into several calls. Run it without the Ray engine."
         )
     return engine if isinstance(engine, RayVideo) else RayVideo()
-
-
-def _write(frames: Iterable[VideoFrame], info: ClipInfo, writers: list[VideoWriter], store: MatteStore) -> float:
-    """Stream the frames into the writers and the store; returns the clip's duration."""
-    seen: dict[str, Any] = {"last": None, "step": 1 / max(info.fps, 1.0)}
-
-    def consume(frame: VideoFrame) -> None:
-        for writer in writers:
-            writer.write(frame)
-        store.append(frame.alpha)
-        if seen["last"] is not None:
-            seen["step"] = frame.time - seen["last"]
-        seen["last"] = frame.time
-
-    sink = Sink(consume)
-    try:
-        for frame in frames:
-            sink.put(frame)
-        sink.close()
-        store.finish()
-        for writer in writers:
-            writer.close()
-    except BaseException:
-        try:
-            sink.close()
-        except BaseException:  # the first error is the one to report
-            pass
-        for writer in writers:
-            writer.abort()
-        store.finish()
-        raise
-    finally:
-        # a generator left suspended (the encoder failed between two frames) would keep its decoding
-        # thread waiting until the interpreter ends, which then waits for it forever: end it now
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
-    last = seen["last"] or 0.0
-    if info.span is not None and info.span > last:  # the end of the last frame, as its packet says
-        return info.span
-    return last + (seen["step"] or 0.0)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .packets import open_input
+from .decode import open_input
 
 # What each output container takes as it is (FFmpeg's muxers).
 COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac", "mp3", "opus", "alac"}, "mov": {"aac", "mp3", "alac"}}

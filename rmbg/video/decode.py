@@ -13,6 +13,7 @@ shown; frames larger than the size limit are scaled down (rmbg.video.limits).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -24,8 +25,7 @@ import numpy as np
 
 from ..image.fetch import shown
 from ..image.formats import URL
-from .limits import InvalidVideoError, VideoLimits
-from .packets import open_input
+from .limits import SLACK_S, InvalidVideoError, VideoLimits
 
 VideoInput = Union[str, "os.PathLike[str]", bytes]
 
@@ -45,7 +45,8 @@ class ClipInfo:
     stream's; start_pts: its first timestamp. note: set when frames are scaled.
     packets and span: what the clip contains, whatever its header says: its video packets (one a
     frame) and the seconds from the first one's timestamp to the end of the last (None where the
-    packets carry no timestamps).
+    packets carry no timestamps). total_frames: the count progress is told against: the packets',
+    else the header's, else one estimated from the duration.
     """
 
     path: Path
@@ -65,6 +66,7 @@ class ClipInfo:
     note: str = ""
     packets: int | None = None
     span: float | None = None
+    total_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ class Frame:
     pts: int
     time: float
     rgb: np.ndarray
+
+
+def open_clip(source: VideoInput, folder: Path, limits: VideoLimits) -> ClipInfo:
+    """A clip's way in: spooled (`spool`) and probed (`probe`), named for its messages as the person gave it."""
+    path = spool(source, folder, limits)
+    return probe(path, limits, "The video" if isinstance(source, bytes) else path.name)
 
 
 def spool(source: VideoInput, folder: Path, limits: VideoLimits) -> Path:
@@ -101,7 +109,18 @@ def spool(source: VideoInput, folder: Path, limits: VideoLimits) -> Path:
     return path
 
 
-def _open(path: Path, name: str) -> Any:
+def open_input(path: str | os.PathLike[str]) -> Any:
+    """av.open(path) for reading, whatever bytes its metadata holds. PyAV up to 18 decodes a container's
+    metadata as UTF-8 when it opens it, failing on other bytes unless told to ignore them; from 19 it
+    decodes them with surrogateescape, which never fails, and takes no such argument."""
+    import av
+
+    before_19: dict[str, Any] = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
+    return av.open(str(path), **before_19)
+
+
+def opened(path: Path, name: str) -> Any:
+    """open_input(path), its failure an InvalidVideoError that names the clip."""
     import av
 
     try:
@@ -117,7 +136,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
 
     name = name or path.name
     limits.check_bytes(path.stat().st_size, name)
-    container = _open(path, name)
+    container = opened(path, name)
     try:
         fmt = container.format.name
         if fmt not in ACCEPTED:
@@ -172,6 +191,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
             note=note,
             packets=packets,
             span=span,
+            total_frames=packets or frames or (round(seconds * fps) if seconds else None),
         )
     except InvalidVideoError:
         raise
@@ -188,11 +208,11 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
     on any frame (a header-less clip of 50,000 frames ran the model on 3,600 before it was refused)."""
     import av
 
-    container = _open(path, name)
+    container = opened(path, name)
     try:
         stream = container.streams.video[0]
         tb = stream.time_base or Fraction(1, 1000)
-        count, first, last, last_duration = 0, None, None, 0
+        count, first, last, last_duration, latest = 0, None, None, 0, limits.max_seconds + SLACK_S
         for packet in container.demux(stream):
             if not packet.size:
                 continue
@@ -204,7 +224,8 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
             first = packet.pts if first is None else min(first, packet.pts)
             if last is None or packet.pts >= last:
                 last, last_duration = packet.pts, packet.duration or 0
-                limits.check_seconds(float((last - first) * tb), decoded=True)
+                if (seconds := float((last - first) * tb)) > latest:
+                    limits.check_seconds(seconds, decoded=True)
     except InvalidVideoError:
         raise
     except (av.error.FFmpegError, ValueError):
@@ -235,8 +256,8 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
     import av
 
     name = name or info.path.name
-    container = _open(info.path, name)
-    index, end = 0, 0.0
+    container = opened(info.path, name)
+    index, end, latest = 0, 0.0, limits.max_seconds + SLACK_S
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -250,7 +271,8 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
                 pts = last_pts + 1
             last_pts = pts
             seconds = float((pts - info.start_pts) * info.time_base)
-            limits.check_seconds(seconds, decoded=True)
+            if seconds > latest:
+                limits.check_seconds(seconds, decoded=True)
             yield Frame(index, pts, seconds, _upright(frame, info))
             index += 1
             end = seconds + 1 / max(info.fps, 1.0)
@@ -278,37 +300,14 @@ def _upright(frame: Any, info: ClipInfo) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)
 
 
-def frame_pts(info: ClipInfo, limits: VideoLimits, name: str = "") -> list[int]:
-    """Every frame's timestamp, in the order shown, read from the container's packets (nothing is
-    decoded: milliseconds for a long clip), for cutting the clip into chunks (rmbg.video.chunks)."""
-    import av
-
-    name = name or info.path.name
-    container = _open(info.path, name)
-    try:
-        stream = container.streams.video[0]
-        found = [packet.pts for packet in container.demux(stream) if packet.size]
-    except (av.error.FFmpegError, ValueError):
-        raise InvalidVideoError(f"{name} {DAMAGED}.") from None
-    finally:
-        container.close()
-    limits.check_frames(len(found))
-    if not found or any(pts is None for pts in found) or len(set(found)) != len(found):
-        raise InvalidVideoError(
-            f"{name} does not give every frame its own timestamp, so it cannot be cut into chunks: "
-            "run it with the local engine."
-        )
-    return sorted(found)
-
-
 def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Iterator[Frame]:
-    """The frames with these timestamps (consecutive ones, from frame_pts), numbered from `first`:
+    """The frames with these timestamps (consecutive ones, from rmbg.video.packets.frame_pts), numbered from `first`:
     decoded from the last keyframe at or before the first of them (a seek), or from the clip's start
     when the container cannot seek there. The pixels are those `frames` gives for the same frames."""
     import av
 
     name = name or info.path.name
-    container = _open(info.path, name)
+    container = opened(info.path, name)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -322,7 +321,7 @@ def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Ite
             first_frame = next(decoded, None)
         wanted = iter(enumerate(pts, first))
         index, want = next(wanted)
-        for frame in _chain(first_frame, decoded):
+        for frame in itertools.chain([first_frame] if first_frame is not None else [], decoded):
             if frame.pts is None or frame.pts < want:
                 continue
             if frame.pts != want:
@@ -340,9 +339,3 @@ def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Ite
         f"{name}: the frame at timestamp {want} does not decode where its packet says, so the clip cannot be cut "
         "into chunks frame-exactly: run it with the local engine."
     )
-
-
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    if first is not None:
-        yield first
-    yield from rest

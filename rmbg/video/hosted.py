@@ -40,9 +40,9 @@ from ..money.paying import Payment
 from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
 from ..types import Cost
 from .alpha import paired, returned_alpha
-from .decode import ClipInfo, frames
+from .decode import ClipInfo, Frame, frames
 from .limits import VideoLimits, VideoStopped
-from .pipeline import ProgressFn, StopFlag, VideoFrame, total_frames
+from .pipeline import ProgressFn, StopFlag, VideoFrame
 from .providers import hosted_video_info
 from .smooth import SmoothParams, SmoothState, smooth_flush, smooth_push
 
@@ -89,7 +89,7 @@ def content_type(info: ClipInfo) -> str:
 def result_cap(info: ClipInfo, seconds: float) -> int:
     """The most a result may be: the clip's frames uncompressed at the vendor's size (plus headers), capped."""
     width, height = info.coded_size
-    count = max(total_frames(info) or 0, round(seconds * max(info.fps, 1.0)))  # a header may understate it
+    count = max(info.total_frames or 0, round(seconds * max(info.fps, 1.0)))  # a header may understate it
     return min(RESULT_CAP, RESULT_FLOOR + (count + 1) * width * height * BYTES_PER_PIXEL)
 
 
@@ -122,16 +122,18 @@ def run_hosted(
     payer: Payer,
     progress: ProgressFn | None = None,
     stop: StopFlag | None = None,
+    source: Iterable[Frame] | None = None,
 ) -> HostedRun:
     """One clip through `remover`, paid through `payer` (module doc); `write` takes the
     frames with their mattes and returns the clip's end in seconds. `stop` is honoured
-    before the clip is sent; once it is, the call and the writing of its result finish."""
+    before the clip is sent; once it is, the call and the writing of its result finish. `source`: our
+    frames, decoded as the returned alpha is paired with them (rmbg.video.decode.frames, the default)."""
     job = job_for(info, output)
     limits.check_seconds(job.seconds)  # the length the clip has, not the one its header says
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
         raise VideoStopped(0)
-    total = total_frames(info)
+    total = info.total_frames
     if progress is not None:
         progress(0, total)
     tally = _Tally()
@@ -141,7 +143,8 @@ def run_hosted(
         returned = remover.remove(job, folder)
         tally.service_seconds = time.perf_counter() - started
         try:
-            tally.duration = write(_frames(info, returned, limits, remover.id, smooth, tally, progress, total))
+            ours = frames(info, limits) if source is None else iter(source)
+            tally.duration = write(_frames(info, ours, returned, limits, remover.id, smooth, tally, progress, total))
         except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
             current().annotate(exc)
             raise
@@ -156,6 +159,7 @@ def run_hosted(
 
 def _frames(
     info: ClipInfo,
+    ours: Iterator[Frame],
     returned: HostedVideo,
     limits: VideoLimits,
     provider_id: str,
@@ -174,7 +178,7 @@ def _frames(
     def ready_frames() -> Iterator[tuple[Any, Any]]:
         """(frame, alpha) in order; with smoothing, each once the frames after it are in (then the rest)."""
         nonlocal state
-        for frame, alpha in paired(frames(info, limits), alphas, step, provider_id):
+        for frame, alpha in paired(ours, alphas, step, provider_id):
             if smooth is None:
                 yield frame, alpha
                 continue

@@ -20,6 +20,8 @@ from ..errors import InvalidImageError, RmbgError
 from ..image.io import max_pixels_default
 from ..settings import current
 
+SLACK_S = 0.05  # one frame at 24 fps: a 60.0 s clip whose last frame ends at 60.04 s is 60 s
+
 
 class InvalidVideoError(InvalidImageError):
     """The input is not a video we can process: empty, not a video, damaged or cut off."""
@@ -93,8 +95,7 @@ class VideoLimits:
             )
 
     def check_seconds(self, seconds: float, *, decoded: bool = False) -> None:
-        # One frame of slack at 24 fps: a 60.0 s clip whose last frame ends at 60.04 s is 60 s.
-        if seconds > self.max_seconds + 0.05:
+        if seconds > self.max_seconds + SLACK_S:
             said = "runs past" if decoded else "is"
             raise VideoLimitError(
                 f"The video {said} {seconds:.1f} s, over the {self.max_seconds:g} s limit "

@@ -13,29 +13,18 @@ median gap between timestamps, so a variable frame rate is read as it is).
 The clip's length is its longest stream's: what a vendor that bills by the
 clip's length can bill.
 
-Used by rmbg.video.hosted to price, hold and check a clip before anything is sent; `open_input`
-opens a clip for reading wherever rmbg.video does.
+Used by rmbg.video.hosted to price, hold and check a clip before anything is sent. `frame_pts` reads
+every frame's timestamp the same way, for cutting a clip into chunks (rmbg.video.ray_video).
 """
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from statistics import median
-from typing import Any
 
-from .limits import InvalidVideoError
-
-
-def open_input(path: str | os.PathLike) -> Any:
-    """av.open(path) for reading, whatever bytes its metadata holds. PyAV up to 18 decodes a container's
-    metadata as UTF-8 when it opens it, failing on other bytes unless told to ignore them; from 19 it
-    decodes them with surrogateescape, which never fails, and takes no such argument."""
-    import av
-
-    before_19: dict[str, Any] = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
-    return av.open(str(path), **before_19)
+from .decode import DAMAGED, ClipInfo, open_input, opened
+from .limits import InvalidVideoError, VideoLimits
 
 
 def packet_seconds(path: Path, name: str = "") -> float:
@@ -83,3 +72,26 @@ def _span(packets: list[tuple[int | None, int]], base: Fraction, rate: Fraction 
     first = min(start for start, _ in stamps)
     end = max(stop for _, stop in stamps)
     return float((end - first) * base)
+
+
+def frame_pts(info: ClipInfo, limits: VideoLimits, name: str = "") -> list[int]:
+    """Every frame's timestamp, in the order shown, read from the container's packets (nothing is
+    decoded: milliseconds for a long clip), for cutting the clip into chunks (rmbg.video.chunks)."""
+    import av
+
+    name = name or info.path.name
+    container = opened(info.path, name)
+    try:
+        stream = container.streams.video[0]
+        found = [packet.pts for packet in container.demux(stream) if packet.size]
+    except (av.error.FFmpegError, ValueError):
+        raise InvalidVideoError(f"{name} {DAMAGED}.") from None
+    finally:
+        container.close()
+    limits.check_frames(len(found))
+    if not found or any(pts is None for pts in found) or len(set(found)) != len(found):
+        raise InvalidVideoError(
+            f"{name} does not give every frame its own timestamp, so it cannot be cut into chunks: "
+            "run it with the local engine."
+        )
+    return sorted(found)

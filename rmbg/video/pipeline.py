@@ -1,10 +1,11 @@
-"""The streamed pipeline: decode -> provider -> smoothing -> whatever consumes the frames.
+"""A clip's mattes, streamed: decode -> provider -> smoothing, one frame at a time.
 
-`stream_mattes` is the one door every video path goes through (the Python
-API, the CLI, and the app and hosted providers that plug in later): it takes
+`stream_mattes` is the mattes stage of every local video path (rmbg.video.api's
+remove_video, a Ray chunk in rmbg.video.chunks, rmbg.eval.clips): it takes
 a probed clip and a provider and yields `VideoFrame`s (frame, timestamp,
 alpha) in order, calling `progress(done, total)` after each and raising
-VideoStopped as soon as `stop.is_set()`.
+VideoStopped as soon as `stop.is_set()`. Whoever pulls the frames writes them
+(rmbg.video.result.write_clip): nothing here calls back.
 
 With smoothing on, a frame comes out once the filter has seen the frames
 after it that it averages with (SmoothParams.ahead, 2 by default), and the
@@ -12,10 +13,10 @@ last ones when the clip ends: frames still come out in order, one for each
 frame in, and the delay is a fixed few frames.
 
 Decoding runs in its own thread, ahead of the model by at most `ahead`
-frames; `Sink` runs the consumer's side (encoding, storing mattes) in another
-thread behind a queue of the same small size. So decoding, the model and
-encoding overlap, and at most a few frames are alive at once: memory does not
-grow with the clip's length.
+frames; the writer's side (encoding, storing mattes) runs in another thread
+behind a queue of the same small size (rmbg.video.result.Sink). So decoding, the
+model and encoding overlap, and at most a few frames are alive at once:
+memory does not grow with the clip's length.
 """
 
 from __future__ import annotations
@@ -96,15 +97,6 @@ def _decode_ahead(source: Iterator[Frame], out: queue.Queue[Any], halt: threadin
         out.put(_END)
 
 
-def total_frames(info: ClipInfo) -> int | None:
-    """The clip's frame count: its packets', else the header's, else one estimated from its duration."""
-    if info.packets:
-        return info.packets
-    if info.frames:
-        return info.frames
-    return round(info.seconds * info.fps) if info.seconds else None
-
-
 def stream_mattes(
     info: ClipInfo,
     provider: Provider,
@@ -125,7 +117,7 @@ def stream_mattes(
     source: the frames to run (rmbg.video.decode.frames_at for a chunk); default: the whole clip's."""
     limits = limits or VideoLimits.from_settings()
     stats = stats if stats is not None else StreamStats()
-    total = total_frames(info)
+    total = info.total_frames
     waiting: queue.Queue[Any] = queue.Queue(maxsize=ahead)
     halt = threading.Event()
     reader = threading.Thread(
@@ -205,39 +197,3 @@ def _checked(provider: Provider, image: Image.Image, matte: Any, elapsed: float,
     if not stats.meta:
         stats.meta = dict(matte.meta)
     return np.asarray(matte.alpha, dtype=np.uint8)
-
-
-class Sink:
-    """Runs `consume(item)` in a thread behind a small queue: `put` hands an item
-    over (waiting while the queue is full), `close` waits for the rest and
-    raises whatever the consumer raised. An error in the consumer is raised by
-    the next `put` too, so the producer stops early."""
-
-    def __init__(self, consume: Callable[[Any], None], size: int = AHEAD, name: str = "rmbg-video-encode"):
-        self._consume = consume
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if self._error is None:
-                try:
-                    self._consume(item)
-                except BaseException as exc:  # raised in the producer's thread
-                    self._error = exc
-
-    def put(self, item: Any) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(item)
-
-    def close(self) -> None:
-        self._queue.put(_END)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error

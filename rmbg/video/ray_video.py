@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,9 @@ from ..errors import RmbgError
 from ..providers.base import Provider
 from ..ray_cluster import CPUS_PER_WORKER, gpu_ask, gpus_problem, start, worker_provider, workers_that_fit
 from .chunks import Chunk, ChunkMattes, chunk_length, chunk_mattes, plan_chunks
-from .decode import ClipInfo, frame_pts, frames
+from .decode import ClipInfo, Frame, frames
 from .limits import VideoLimits, VideoStopped
+from .packets import frame_pts
 from .pipeline import ProgressFn, StopFlag, StreamStats, VideoFrame
 from .smooth import SmoothParams
 
@@ -111,8 +112,10 @@ def ray_mattes(
     progress: ProgressFn | None = None,
     stop: StopFlag | None = None,
     stats: StreamStats | None = None,
+    source: Generator[Frame, None, None] | None = None,
 ) -> Iterator[VideoFrame]:
-    """Each frame of the clip with its matte, in order, as stream_mattes gives them (module doc)."""
+    """Each frame of the clip with its matte, in order, as stream_mattes gives them (module doc).
+    source: the clip's frames, decoded as they are paired (rmbg.video.decode.frames, the default)."""
     ray = start(engine.address)
     stats = stats if stats is not None else StreamStats()
     pts = frame_pts(info, limits)
@@ -125,7 +128,7 @@ def ray_mattes(
     limit = engine.in_flight or 2 * len(actors)
     idle, running, done = list(actors), {}, {}
     submitted, finished = 0, 0
-    decoded = frames(info, limits)
+    decoded = frames(info, limits) if source is None else source
     try:
         for k in range(len(chunks)):
             while k not in done:

@@ -1,4 +1,10 @@
-"""VideoResult: what remove_video returns, and where its mattes are kept.
+"""A clip's outputs: its frames written (`write_clip`), its mattes kept, and the VideoResult remove_video returns.
+
+`write_clip` is the last stage of every clip's path (rmbg.video.api): it pulls
+the frames with their mattes one at a time from the stage that makes them, and
+hands each to every output's writer (rmbg.video.encode) and the matte store on
+a thread of its own (`Sink`, behind a queue of a few frames), so decoding, the
+model and encoding overlap and memory does not grow with the clip's length.
 
 The mattes are not held in memory: each frame's alpha is compressed (zlib,
 lossless) into a file in a private temporary folder (`MatteStore`), a few
@@ -12,10 +18,12 @@ clip. The folder (and a spooled copy of a URL or bytes input) is deleted by
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import weakref
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,7 @@ from ..types import Cost, Seconds
 from .decode import ClipInfo, frames
 from .encode import VideoWriter
 from .limits import InvalidVideoError, VideoLimits
-from .pipeline import VideoFrame
+from .pipeline import AHEAD, VideoFrame
 
 
 class MatteStore:
@@ -107,13 +115,9 @@ class VideoResult:
         if self._folder is not None and not Path(self._folder.name).exists():
             raise InvalidVideoError("This result was closed; its mattes are gone.")
         writer = VideoWriter(path, self.info, format, background=background, audio=audio)
-        try:
-            for frame, alpha in zip(frames(self.info, self.limits), self.store, strict=True):
-                writer.write(VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha))
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.close()
+        paired = zip(frames(self.info, self.limits), self.store, strict=True)
+        write_clip((VideoFrame(f.index, f.pts, f.time, f.rgb, alpha) for f, alpha in paired), self.info, [writer])
+        return writer.path
 
     def close(self) -> None:
         """Delete the stored mattes (and any spooled input)."""
@@ -129,3 +133,90 @@ class VideoResult:
 
 def new_folder() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="rmbg-video-")
+
+
+def write_clip(
+    frames: Iterable[VideoFrame], info: ClipInfo, writers: list[VideoWriter], store: MatteStore | None = None
+) -> float:
+    """The frames, pulled one at a time, into the writers (and the mattes into the store) on the
+    encoding thread (`Sink`), the writers then closed (aborted on any failure, theirs or the frames'
+    source's); returns the clip's duration."""
+    seen: dict[str, Any] = {"last": None, "step": 1 / max(info.fps, 1.0)}
+
+    def consume(frame: VideoFrame) -> None:
+        for writer in writers:
+            writer.write(frame)
+        if store is not None:
+            store.append(frame.alpha)
+        if seen["last"] is not None:
+            seen["step"] = frame.time - seen["last"]
+        seen["last"] = frame.time
+
+    sink = Sink(consume)
+    try:
+        for frame in frames:
+            sink.put(frame)
+        sink.close()
+        if store is not None:
+            store.finish()
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        try:
+            sink.close()
+        except BaseException:  # the first error is the one to report
+            pass
+        for writer in writers:
+            writer.abort()
+        if store is not None:
+            store.finish()
+        raise
+    finally:
+        # a generator left suspended (the encoder failed between two frames) would keep its decoding
+        # thread waiting until the interpreter ends, which then waits for it forever: end it now
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+    last = seen["last"] or 0.0
+    if info.span is not None and info.span > last:  # the end of the last frame, as its packet says
+        return info.span
+    return last + (seen["step"] or 0.0)
+
+
+_END = object()
+
+
+class Sink:
+    """Runs `consume(item)` in a thread behind a small queue (the encoding thread, so decoding,
+    the model and encoding overlap): `put` hands an item over (waiting while the queue is full),
+    `close` waits for the rest and raises whatever the consumer raised. An error in the consumer
+    is raised by the next `put` too, so the producer stops early."""
+
+    def __init__(self, consume: Callable[[Any], None], size: int = AHEAD, name: str = "rmbg-video-encode"):
+        self._consume = consume
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self._error is None:
+                try:
+                    self._consume(item)
+                except BaseException as exc:  # raised in the producer's thread
+                    self._error = exc
+
+    def put(self, item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

@@ -2,11 +2,12 @@
 wide, the Remove tab after a run on an example photo) and, with --narrow,
 each tab at 420 px into --out, to check the phone layout by eye.
 
-    python benchmarks/screenshot.py                 # starts the app itself
-    python benchmarks/screenshot.py --url http://127.0.0.1:7860 --narrow --out test-artifacts
+    python docs/hooks/screenshot.py                 # starts the app itself
+    python docs/hooks/screenshot.py --url http://127.0.0.1:7860 --narrow --out test-artifacts
 
 Needs Playwright and a Chromium (default /usr/bin/chromium). The run uses
-the first ready local model (no key, no charge).
+the first ready local model (no key, no charge). It writes the docs, as fill.py beside it does; it
+measures nothing, so it is not one of benchmarks/.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = [
     "--headless",
     "--no-sandbox",
