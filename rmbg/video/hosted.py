@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import RmbgError, UnknownProviderError
 from ..money.charging import current
@@ -44,7 +43,7 @@ from .decode import ClipInfo, Frame, frames
 from .limits import VideoLimits, VideoStopped
 from .pipeline import ProgressFn, StopFlag, VideoFrame
 from .providers import hosted_video_info
-from .smooth import SmoothParams, SmoothState, smooth_flush, smooth_push
+from .smooth import SmoothParams, TemporalSmoother
 
 RESULT_CAP = 4 * 2**30  # the most any result file may be, whatever the clip (a minute of 1080p ProRes 4444 fits)
 RESULT_FLOOR = 16 * 2**20  # and what even a tiny clip may come back as (containers, headers)
@@ -171,25 +170,13 @@ def _frames(
     """Our frames, each with the returned alpha nearest its time (smoothed when asked). No stop
     here: the clip is paid for, and writing its result is local work of seconds."""
     step = 1 / max(info.fps, 1.0)
-    state = SmoothState()
     count = 0
     alphas = returned_alpha(returned.path, info, limits, provider_id)
-
-    def ready_frames() -> Iterator[tuple[Any, Any]]:
-        """(frame, alpha) in order; with smoothing, each once the frames after it are in (then the rest)."""
-        nonlocal state
-        for frame, alpha in paired(ours, alphas, step, provider_id):
-            if smooth is None:
-                yield frame, alpha
-                continue
-            ready, state = smooth_push(state, frame.rgb, alpha, smooth, tag=frame)
-            yield from ready
-        if smooth is not None:
-            rest, state = smooth_flush(state, smooth)
-            yield from rest
+    pairs = paired(ours, alphas, step, provider_id)
+    ready = TemporalSmoother(smooth).each((f, f.rgb, a) for f, a in pairs) if smooth is not None else pairs
 
     with contextlib.closing(alphas):
-        for frame, alpha in ready_frames():
+        for frame, alpha in ready:
             count += 1
             tally.frames = count
             yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)

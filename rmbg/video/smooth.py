@@ -69,6 +69,7 @@ bounded by the window (past + ahead + 1 frames), not the clip's length.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -279,6 +280,13 @@ class TemporalSmoother:
     def flush(self) -> Ready:
         ready, self.state = smooth_flush(self.state, self.params)
         return ready
+
+    def each(self, frames: Iterable[tuple[Any, np.ndarray, np.ndarray]]) -> Iterator[tuple[Any, np.ndarray]]:
+        """(tag, smoothed alpha) in order for a stream of (tag, rgb, alpha): each once the frames after it
+        are in, then the rest at its end."""
+        for tag, rgb, alpha in frames:
+            yield from self.push(rgb, alpha, tag)
+        yield from self.flush()
 
     def run(self, rgbs: Any, alphas: Any) -> list[np.ndarray]:
         """Every frame's smoothed alpha, in order, for a whole clip given as two sequences."""
