@@ -57,6 +57,10 @@ def pytest_xdist_auto_num_workers(config):
     return (os.cpu_count() or 1) + 1
 
 
+def pytest_configure(config):
+    tiers.keep_file_order(config)  # xdist hands out the files heaviest first, as heavy_files_first sorts them
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--update-goldens",
