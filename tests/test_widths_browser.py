@@ -29,7 +29,10 @@ from tests.support.browser import CHROMIUM, enter_fal_key, opened_app, shot  # n
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 from tests.video_clips import davis, write_clip  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+    pytest.mark.slow,  # every view, twice, at two widths, with a model's and the fakes' results: 30-90 s on 2 cores
+]
 WIDTHS = (420, 1400)
 
 # The names of the tabs of every tab list now on screen, outermost first: [[Remove, ...], [One provider, ...]].
