@@ -58,7 +58,7 @@ def pytest_xdist_auto_num_workers(config):
 
 
 def pytest_configure(config):
-    tiers.keep_file_order(config)  # xdist hands out the files heaviest first, as heavy_files_first sorts them
+    tiers.order_files(config)  # the heaviest files first, and handed out so by xdist
 
 
 def pytest_addoption(parser):
@@ -76,7 +76,6 @@ def pytest_addoption(parser):
 @pytest.hookimpl(tryfirst=True)  # before -m selects tests by those markers
 def pytest_collection_modifyitems(items):
     tiers.classify(items)
-    tiers.heavy_files_first(items)
 
 
 def pytest_ignore_collect(collection_path, config):
