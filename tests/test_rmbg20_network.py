@@ -449,7 +449,7 @@ def test_image_patches_in_channel_order_follow_birefnets_current_code():
         birefnet.image_patches(image, (4, 4), "row")
 
 
-@pytest.mark.slow  # four forwards of the full network: 15-30 s on 2 cores
+@pytest.mark.slow  # four forwards of the full network: 35-70 s on a busy 2-core machine
 def test_forward_at_reduced_size_then_batch_items_are_independent_and_attention_modes_agree(model):
     """Both forward checks on one load of the same deterministic weights (generating the 220 M
     parameters' values is a few seconds of its own)."""
