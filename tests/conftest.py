@@ -57,6 +57,10 @@ def pytest_xdist_auto_num_workers(config):
     return (os.cpu_count() or 1) + 1
 
 
+def pytest_configure(config):
+    tiers.order_files(config)  # the heaviest files first, and handed out so by xdist
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--update-goldens",
@@ -72,7 +76,6 @@ def pytest_addoption(parser):
 @pytest.hookimpl(tryfirst=True)  # before -m selects tests by those markers
 def pytest_collection_modifyitems(items):
     tiers.classify(items)
-    tiers.heavy_files_first(items)
 
 
 def pytest_ignore_collect(collection_path, config):

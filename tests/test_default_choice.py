@@ -140,37 +140,15 @@ def test_an_instruction_set_cap_is_another_machine(cpu_cache, monkeypatch):
 
 
 @pytest.mark.uses("onnx", "onnxruntime")  # a stand-in IS-Net run
-def test_calibration_measures_once_then_reads_the_cache(cpu_cache, monkeypatch):
-    monkeypatch.setattr(calibration, "RUNS", 1)  # the median's own test is below; one run keeps this one short
-    seconds = calibration.seconds_for("isnet-general")  # stand-in IS-Net weights, a real 1 MP cut-out
-    assert 0 < seconds < 120
-    stored = (cpu_cache / calibration.FILE).read_text()
-    assert calibration.seconds_for("isnet-general") == round(seconds, 3)
-    assert (cpu_cache / calibration.FILE).read_text() == stored  # not measured again
-
-
-def test_calibration_keeps_the_median_of_its_runs_so_one_slow_run_does_not_decide(monkeypatch):
-    """A model 2.9 s on this CPU with one run slowed to 9 s by a neighbour stays under the
-    3 s budget: the warm-up is not counted, the median of the three timed runs is kept."""
-    clock = [0.0]
-    durations = iter([20.0, 2.9, 9.0, 2.95])  # warm-up (loading), then three timed runs
-    photo = object()
-
-    class Stand:
-        def matte(self, given):
-            assert given is photo
-            clock[0] += next(durations)
-
-    monkeypatch.setattr(calibration.time, "perf_counter", lambda: clock[0])
-    assert calibration.median_seconds(Stand(), photo, calibration.RUNS) == pytest.approx(2.95, abs=1e-9)
-    assert next(durations, None) is None  # every run was made, none more
-
-
-def test_calibration_drops_its_stand_in_from_the_model_pool_and_nothing_else(monkeypatch, u2netp_path):
-    """What calibration loaded (from its temporary folder) leaves the pool when it is
-    measured; a model loaded before it stays, asked for through the pool's public API."""
+def test_calibration_measures_once_drops_its_stand_in_from_the_model_pool_then_reads_the_cache(
+    cpu_cache, monkeypatch, u2netp_path
+):
+    """One measurement (its stand-in's export and 1 MP cut-outs are most of this test's time), stored and
+    read back without measuring again; what it loaded (from its temporary folder) leaves the pool when it
+    is measured, and a model loaded before it stays, asked for through the pool's public API."""
     from rmbg.providers.local.pool import POOL
 
+    monkeypatch.setattr(calibration, "RUNS", 1)  # the median's own test is below; one run keeps this one short
     rmbg.get_provider("u2netp", device="cpu", threads=1, engine="onnxruntime").session()
     before = POOL.held()
     during: list[list[str]] = []
@@ -189,10 +167,32 @@ def test_calibration_drops_its_stand_in_from_the_model_pool_and_nothing_else(mon
         return provider
 
     monkeypatch.setattr(calibration, "stand_in", watched)
-    assert calibration.measure("isnet-general", size=(96, 64), runs=1) > 0
+    seconds = calibration.seconds_for("isnet-general")  # stand-in IS-Net weights, a real 1 MP cut-out
+    assert 0 < seconds < 120
     assert len(during) == 2 and all(len(sources) == 1 for sources in during)  # the stand-in, while measured
     assert during[0][0].endswith("isnet.onnx") and "rmbg-calibrate-" in during[0][0]
     assert POOL.held() == before
+    stored = (cpu_cache / calibration.FILE).read_text()
+    assert calibration.seconds_for("isnet-general") == round(seconds, 3)
+    assert (cpu_cache / calibration.FILE).read_text() == stored  # not measured again
+    assert len(during) == 2  # no stand-in built or run again
+
+
+def test_calibration_keeps_the_median_of_its_runs_so_one_slow_run_does_not_decide(monkeypatch):
+    """A model 2.9 s on this CPU with one run slowed to 9 s by a neighbour stays under the
+    3 s budget: the warm-up is not counted, the median of the three timed runs is kept."""
+    clock = [0.0]
+    durations = iter([20.0, 2.9, 9.0, 2.95])  # warm-up (loading), then three timed runs
+    photo = object()
+
+    class Stand:
+        def matte(self, given):
+            assert given is photo
+            clock[0] += next(durations)
+
+    monkeypatch.setattr(calibration.time, "perf_counter", lambda: clock[0])
+    assert calibration.median_seconds(Stand(), photo, calibration.RUNS) == pytest.approx(2.95, abs=1e-9)
+    assert next(durations, None) is None  # every run was made, none more
 
 
 @pytest.mark.uses("onnx", "openvino")  # a stand-in IS-Net export

@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PRICE = Decimal("0.0013")  # runware-rembg's price table, and what the fake reports for each call
 CAP = Decimal("0.013")  # ten calls' worth
 ALLOWED = int(CAP / PRICE)
-# Each test starts apps one after the other (START_S each at most, on a loaded machine) and then works.
-pytestmark = pytest.mark.timeout(3 * START_S + 300)
+# Each test starts apps one after the other (START_S each at most, on a loaded machine) and then works:
+# 15-25 s a test on 2 cores.
+pytestmark = [pytest.mark.timeout(3 * START_S + 300), pytest.mark.slow]
 
 
 def png(i: int) -> bytes:

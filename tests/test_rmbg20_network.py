@@ -449,7 +449,10 @@ def test_image_patches_in_channel_order_follow_birefnets_current_code():
         birefnet.image_patches(image, (4, 4), "row")
 
 
-def test_forward_at_reduced_size(model):
+@pytest.mark.slow  # four forwards of the full network: 35-70 s on a busy 2-core machine
+def test_forward_at_reduced_size_then_batch_items_are_independent_and_attention_modes_agree(model):
+    """Both forward checks on one load of the same deterministic weights (generating the 220 M
+    parameters' values is a few seconds of its own)."""
     model.load_state_dict(_deterministic_state(model, seed=1), strict=True)
     x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
@@ -461,9 +464,6 @@ def test_forward_at_reduced_size(model):
         assert torch.isfinite(out).all()
     assert float(outs[-1].std()) > 0  # not a constant map
 
-
-def test_forward_batch_items_are_independent_and_attention_modes_agree(model):
-    model.load_state_dict(_deterministic_state(model, seed=1), strict=True)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     try:
         with torch.inference_mode():

@@ -175,3 +175,49 @@ def test_a_failure_on_importing_an_optional_package_this_machine_lacks_is_a_skip
     assert report_of(ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")) == ("failed", "trace")
     assert report_of(ModuleNotFoundError("No module named 'torchy'", name="torchy")) == ("failed", "trace")
     assert report_of(AssertionError("No module named 'torch'")) == ("failed", "trace")
+
+
+def test_the_workers_get_the_heaviest_files_first_whatever_their_number_of_tests(pytestconfig):
+    """heavy_files_first's order, then xdist's --dist loadfile as this suite configures it (order_files):
+    the file with one slow test is handed out before the files of fast ones (xdist's own default would
+    hand out the one with three first), and of those the one with more tests first."""
+    from xdist.scheduler import LoadFileScheduling
+
+    slow, fast = pytest.mark.slow.mark, pytest.mark.fast.mark
+    many = [f"tests/test_many.py::t{n}" for n in range(3)]
+    few = [f"tests/test_few.py::t{n}" for n in range(2)]  # as fast: after the file with more tests
+    items = [
+        SimpleNamespace(nodeid=nodeid, marks=[mark])
+        for nodeid, mark in [*((n, fast) for n in few + many), ("tests/test_long.py::t", slow)]
+    ]
+    for item in items:
+        item.path, item.iter_markers = item.nodeid.split("::")[0], lambda name=None, item=item: item.marks
+    tiers.heavy_files_first(items)
+    assert [item.nodeid for item in items] == ["tests/test_long.py::t", *many, *few]
+
+    class Worker:  # what the scheduler calls on a worker: the tests it is sent, by their index in the collection
+        shutting_down, sent = False, []
+
+        def send_runtest_some(self, indices):
+            self.sent.append(list(indices))
+
+        def shutdown(self):
+            self.shutting_down = True
+
+    registered = []
+    config = SimpleNamespace(
+        option=SimpleNamespace(loadscopereorder=True),  # xdist's default: by number of tests
+        getvalue=lambda name: ["popen"],
+        pluginmanager=SimpleNamespace(register=lambda plugin, name: registered.append(name)),
+    )
+    tiers.order_files(config)
+    assert registered == ["rmbg-files-in-order"] and pytestconfig.pluginmanager.has_plugin("rmbg-files-in-order")
+    assert config.option.loadscopereorder is False is pytestconfig.option.loadscopereorder  # as this run has it
+    scheduler, worker = LoadFileScheduling(config), Worker()
+    scheduler.add_node(worker)
+    scheduler.add_node_collection(worker, [item.nodeid for item in items])
+    scheduler.schedule()
+    for sent in worker.sent:  # each test run in turn; the scheduler sends the next file as the worker runs low
+        for index in sent:
+            scheduler.mark_test_complete(worker, index)
+    assert worker.sent == [[0], [1, 2, 3], [4, 5]]  # the long file first, then the others in turn

@@ -347,12 +347,32 @@ WEIGHT = {"slow": 100, "openvino": 10, "ray": 10, "browser": 10, "model": 2, "ap
 
 
 def heavy_files_first(items: list[pytest.Item]) -> None:
-    """The files by their tests' WEIGHT, heaviest first, each file's own order kept: under `-n`
-    a long file started last would leave the other workers idle at the end of the run."""
+    """The files by their tests' WEIGHT, heaviest first, then (among files of the same weight, the fast
+    tier's all weigh 0) by their number of tests, most first; each file's own order kept. Under `-n` a
+    long file started last would leave the other workers idle at the end of the run."""
     weight: dict[object, float] = {}
+    tests: dict[object, int] = {}
     for item in items:
         weight[item.path] = weight.get(item.path, 0) + max([WEIGHT.get(m.name, 0) for m in item.iter_markers()] + [0])
-    items.sort(key=lambda item: -weight[item.path])
+        tests[item.path] = tests.get(item.path, 0) + 1
+    items.sort(key=lambda item: (-weight[item.path], -tests[item.path]))
+
+
+class _FilesInOrder:
+    @pytest.hookimpl(trylast=True)  # after -m and -k have chosen the tests that run: only those are weighed
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        heavy_files_first(items)
+
+
+def order_files(config: pytest.Config) -> None:
+    """The tests that run, in heavy_files_first's order, and xdist told to hand the files out in that
+    order. Under --dist loadfile, pytest-xdist 3 sorts the files by how many tests each has, most first,
+    unless --no-loadscope-reorder is given: the heavy files with few tests (the fresh-process Ray run, the
+    widths in the browser, the app's memory, the replicas) were handed out among the last, each then
+    running at the end of the run while the other workers had nothing left."""
+    config.pluginmanager.register(_FilesInOrder(), "rmbg-files-in-order")
+    if hasattr(config.option, "loadscopereorder"):  # xdist loaded (pyproject's addopts loads it)
+        config.option.loadscopereorder = False
 
 
 # --- the fast tier's own check: a test in it that imports a tier's package is misfiled ----
