@@ -25,7 +25,7 @@ import numpy as np
 
 from ..image.fetch import shown
 from ..image.formats import URL
-from .limits import SLACK_S, InvalidVideoError, VideoLimits
+from .limits import InvalidVideoError, VideoLimits
 
 VideoInput = Union[str, "os.PathLike[str]", bytes]
 
@@ -212,7 +212,7 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
     try:
         stream = container.streams.video[0]
         tb = stream.time_base or Fraction(1, 1000)
-        count, first, last, last_duration, latest = 0, None, None, 0, limits.max_seconds + SLACK_S
+        count, first, last, last_duration = 0, None, None, 0
         for packet in container.demux(stream):
             if not packet.size:
                 continue
@@ -224,8 +224,7 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
             first = packet.pts if first is None else min(first, packet.pts)
             if last is None or packet.pts >= last:
                 last, last_duration = packet.pts, packet.duration or 0
-                if (seconds := float((last - first) * tb)) > latest:
-                    limits.check_seconds(seconds, decoded=True)
+                limits.check_seconds(float((last - first) * tb), decoded=True)
     except InvalidVideoError:
         raise
     except (av.error.FFmpegError, ValueError):
@@ -257,7 +256,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
 
     name = name or info.path.name
     container = opened(info.path, name)
-    index, end, latest = 0, 0.0, limits.max_seconds + SLACK_S
+    index, end = 0, 0.0
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -271,8 +270,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
                 pts = last_pts + 1
             last_pts = pts
             seconds = float((pts - info.start_pts) * info.time_base)
-            if seconds > latest:
-                limits.check_seconds(seconds, decoded=True)
+            limits.check_seconds(seconds, decoded=True)
             yield Frame(index, pts, seconds, _upright(frame, info))
             index += 1
             end = seconds + 1 / max(info.fps, 1.0)
