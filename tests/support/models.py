@@ -7,14 +7,15 @@ from __future__ import annotations
 import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.hfcache import deterministic_state, read_keys
-from tests.support.app import ROOT
 
+ROOT = Path(__file__).resolve().parents[2]  # not from tests.support.app: that imports the web app
 PHOTO = ROOT / "data" / "davis2016-sample" / "images" / "dog_00000.jpg"
 LITE_KEYS_FILE = ROOT / "tests" / "fixtures" / "birefnet-lite.keys.tsv"
 SMALL = (224, 224)  # 224/4 = 56 = 8 windows of 7: Swin-T's own padding path, unlike Swin-L's 12
