@@ -144,6 +144,14 @@ SETTINGS: tuple[Setting, ...] = (
         "buffers; what auto means on glibc) or the C library's defaults.",
         "rmbg.providers.local.device",
     ),
+    Setting(
+        "RMBG_CUDA_GRAPHS",
+        "auto or off",
+        "auto",
+        "Whether local torch models on a CUDA GPU replay each forward from a captured CUDA graph (auto: yes, "
+        "not on ZeroGPU; faster at batch 1, the graph keeps its activations' memory) or launch it kernel by kernel.",
+        "rmbg.providers.local.cuda_graph",
+    ),
     Setting("RMBG_THREADS", "int", "CPU affinity or quota", "Threads all CPU work shares.", "rmbg.threads"),
     # --- money -------------------------------------------------------------------
     Setting(

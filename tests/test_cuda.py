@@ -76,3 +76,79 @@ def test_gpu_mattes_agree_with_cpu_fp32(tmp_path, model):
             assert diff.mean() <= LIMIT[precision], (model, precision, diff.mean())
     finally:
         local.clear_loaded_models()
+
+
+def test_the_provider_replays_a_graph_that_computes_the_eager_forward(tmp_path, monkeypatch):
+    """On a GPU the provider's forward is a captured graph, captured once for
+    the model's input shape, and its matte is the eager forward's, exactly."""
+    from rmbg.models import deform
+    from rmbg.providers.local import cuda_graph
+
+    # A capture runs the grid deformable conv (torchvision's op is not graph-safe):
+    # eagerly too here, so that both run the same kernels.
+    monkeypatch.setattr(deform, "torchvision_deform_conv2d", lambda: None)
+    weights = _weights(tmp_path, "birefnet-lite")
+    local.clear_loaded_models()
+    try:
+        provider = _provider("birefnet-lite", weights, "cuda", "fp16")
+        x = provider.preprocess(scene(400, 300))
+        graphed = provider.forward(x)
+        net = provider.network()
+        assert cuda_graph.captured_shapes(net) == [((1, 3) + SIZE, torch.float16)]
+        again = provider.forward(x + 0.5)  # the captured input buffer takes the new values
+        monkeypatch.setenv("RMBG_CUDA_GRAPHS", "off")
+        eager, eager_again = provider.forward(x), provider.forward(x + 0.5)
+        assert cuda_graph.captured_shapes(net) == [((1, 3) + SIZE, torch.float16)]
+        np.testing.assert_array_equal(graphed, eager)
+        np.testing.assert_array_equal(again, eager_again)
+        assert not np.array_equal(graphed, again)
+    finally:
+        local.clear_loaded_models()
+
+
+def test_graphs_are_kept_for_two_shapes():
+    from rmbg.providers.local import cuda_graph
+
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1).cuda().eval()
+    with torch.inference_mode():
+        for side in (16, 24, 32):  # the third shape runs eagerly
+            x = torch.randn(1, 3, side, side, device="cuda")
+            torch.testing.assert_close(cuda_graph.forward(conv, x), conv(x), rtol=0, atol=0)
+    assert [shape for shape, _ in cuda_graph.captured_shapes(conv)] == [(1, 3, 16, 16), (1, 3, 24, 24)]
+
+
+def test_swin_attention_runs_on_a_fused_kernel():
+    """The windows' attention mask is handed over with rows of stride 1, so
+    SDPA runs a fused CUDA kernel: with the maths backend forbidden, a strided
+    mask would raise. Its result is the maths backend's, to fp16 rounding."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from rmbg.models.swin import WindowAttention
+
+    attention = WindowAttention(192, 12, 6).cuda().half().eval()
+    x = torch.randn(8, 144, 192, device="cuda", dtype=torch.float16)
+    mask = torch.zeros(4, 144, 144, device="cuda", dtype=torch.float16)
+    mask[:, :72, 72:] = mask[:, 72:, :72] = -100.0
+    with torch.inference_mode():
+        for m in (None, mask):
+            with sdpa_kernel([SDPBackend.MATH]):
+                reference = attention(x, m)
+            with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION]):
+                fused = attention(x, m)
+            torch.testing.assert_close(fused, reference, rtol=0, atol=2e-3)
+
+
+def test_a_failed_capture_leaves_the_network_eager(caplog):
+    """Last in this file: a capture broken by a host read must leave CUDA usable."""
+    from rmbg.providers.local import cuda_graph
+
+    class Syncs(torch.nn.Module):  # reads a value back to the host: not capturable
+        def forward(self, x):
+            return x * float(x.abs().max().item())
+
+    net, x = Syncs(), torch.randn(2, 3, device="cuda")
+    with torch.inference_mode():
+        assert torch.equal(cuda_graph.forward(net, x), net(x))
+        assert cuda_graph.captured_shapes(net) == []
+        assert "CUDA graph capture failed" in caplog.text
+        assert torch.equal(cuda_graph.forward(net, x), net(x))  # still eager, no second try

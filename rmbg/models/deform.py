@@ -23,7 +23,10 @@ Three implementations, one per place, each chosen by measurement:
   7x7 taps: 1.2 s against 6.2 s on 2 cores, torch 2.14.1, torchvision 0.29.1).
 - GPU: torchvision's compiled op when torchvision imports and runs, else
   `deform_conv2d_grid` (one `grid_sample` per chunk of taps, then a matrix
-  product), 2.5x faster there than the gather version.
+  product), 2.5x faster there than the gather version. While a CUDA graph is
+  captured (rmbg.providers.local.cuda_graph) always the grid version: replays
+  of torchvision's op gave wrong mattes (RMBG-2.0 in fp32 77 grey levels off
+  on average, seen on an H200 with torchvision 0.26).
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def deform_conv2d(
     if input.device.type == "cpu" and not capturing():  # a captured graph: grid_sample (rmbg.models.capture)
         return deform_conv2d_pure(input, offset, weight, bias, stride, padding, dilation, mask)
     tv_deform = torchvision_deform_conv2d()
-    if tv_deform is not None:
+    if tv_deform is not None and not (input.is_cuda and torch.cuda.is_current_stream_capturing()):
         return run_torchvision(tv_deform, input, offset, weight, bias, stride, padding, dilation, mask)
     return deform_conv2d_grid(input, offset, weight, bias, stride, padding, dilation, mask)
 

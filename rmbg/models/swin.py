@@ -134,7 +134,10 @@ class WindowAttention(nn.Module):
         qkv = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each [w, heads, N, d]
         if self.attention == "sdpa":
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+            mask = bias.to(q.dtype)
+            if q.device.type != "cpu":  # CUDA's fused kernels take a mask with rows of stride 1, else the maths
+                mask = mask.contiguous()
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         else:
             out = ((q * self.scale) @ k.transpose(-2, -1) + bias).softmax(dim=-1) @ v
         del qkv, q, k, v

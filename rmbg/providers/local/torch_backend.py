@@ -20,6 +20,7 @@ from ...models.specs import BIREFNET_VARIANTS, RMBG_14, RMBG_20, dynamic_input_s
 from ...threads import calm_openmp
 from ...types import Cost, Matte, ModelSpec
 from ..base import ProviderStatus
+from . import cuda_graph
 from .device import (
     Precision,
     cpu_bf16_units,
@@ -186,11 +187,14 @@ class LocalProvider:
         net = self.network()
         param = next(net.parameters())
         autocast = self.precision_used() == "bf16-autocast"
+        call = net
+        if param.is_cuda and cuda_graph.enabled("cuda"):  # (a CPU click never enters cuda_graph)
+            call = functools.partial(cuda_graph.forward, net)
 
         def run() -> Any:  # on the process's PyTorch thread (torch_thread), where the modes are entered
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 tensor = torch.from_numpy(x).to(device=param.device, dtype=param.dtype)
-                return select_output(net(tensor), self.spec).float().cpu().numpy()
+                return select_output(call(tensor), self.spec).float().cpu().numpy()
 
         with POOL.forward():
             pred = torch_call(run)
