@@ -1,7 +1,7 @@
 """CUDA figures for the local models: precision, speed, GPU memory, agreement.
 
     python benchmarks/cuda.py                      # every model, every precision
-    python benchmarks/cuda.py --models rmbg-2.0 --repeats 30 --compile
+    python benchmarks/cuda.py --models rmbg-2.0 --repeats 30
 
 For RMBG-1.4 (IS-Net), RMBG-2.0 (BiRefNet, Swin-L) and birefnet-lite
 (Swin-T), through our own provider path (rmbg14/rmbg20/birefnet with
@@ -12,7 +12,9 @@ load runs), it prints per precision:
   (decode, preprocess, forward, matte), and for the default precision the
   same on a 12 MP photo;
 - the network alone (CUDA events, median of --repeats after warm-up) at
-  batch 1 and its throughput at batch 8;
+  batch 1, launched kernel by kernel (eager) and replayed from a captured
+  CUDA graph (what the provider runs: rmbg.providers.local.cuda_graph), and
+  its throughput at batch 8;
 - peak GPU memory (torch.cuda.max_memory_allocated) during one image;
 - agreement of the final 8-bit matte with strict fp32 (TF32 off):
   IoU of alpha >= 128, mean and max |delta alpha| in grey levels.
@@ -108,28 +110,23 @@ def _agreement(alpha: np.ndarray, ref: np.ndarray) -> tuple[float, float, int]:
     return iou, float(diff.mean()), int(diff.max())
 
 
-def measure(
-    model: str, precision: str, deform_backend: str, images: dict, repeats: int, compile_net: bool, full_size: bool
-) -> dict:
+def measure(model: str, precision: str, deform_backend: str, images: dict, repeats: int, full_size: bool) -> dict:
     import torch
     from PIL import Image
 
+    from rmbg.providers.local import cuda_graph
     from rmbg.providers.local.torch_backend import clear_loaded_models
 
     clear_loaded_models()
     torch.cuda.empty_cache()
     weights = _weights(model)
     photo = Image.open(images["1024x1024"]).convert("RGB")
-    row: dict = {"model": model, "precision": precision, "deform": deform_backend, "compiled": compile_net}
+    row: dict = {"model": model, "precision": precision, "deform": deform_backend}
     with _settings(precision, deform_backend), torch.inference_mode():
         provider = _provider(model, weights, precision)
         t0 = time.perf_counter()
         net = provider.network()
-        if compile_net:  # this provider's forwards run the compiled network (the pool keeps the eager one)
-            compiled = torch.compile(net)
-            provider.network = lambda: compiled
-            net = compiled
-        provider.matte(photo)
+        provider.matte(photo)  # the graph is captured here
         row["first_s"] = time.perf_counter() - t0
         row["weights_mib"] = torch.cuda.memory_allocated() / 2**20
 
@@ -162,12 +159,13 @@ def measure(
         row["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
         row["activations_mib"] = (torch.cuda.max_memory_allocated() - base) / 2**20
         row["net_ms"] = _cuda_ms(lambda: net(x), repeats)
+        row["graph_ms"] = _cuda_ms(lambda: cuda_graph.forward(net, x), repeats)
         x8 = x.repeat(8, 1, 1, 1)
         try:
             row["batch8_img_s"] = 8000 / _cuda_ms(lambda: net(x8), max(3, repeats // 2))
         except torch.OutOfMemoryError:
             row["batch8_img_s"] = float("nan")
-        if deform_backend == "pure" and not compile_net and precision in ("fp16", "bf16"):
+        if deform_backend == "pure" and precision in ("fp16", "bf16"):
             net_cl = net.to(memory_format=torch.channels_last)
             xcl = x.contiguous(memory_format=torch.channels_last)
             row["net_cl_ms"] = _cuda_ms(lambda: net_cl(xcl), repeats)
@@ -183,7 +181,6 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile(net) in fp16")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("benchmarks/cuda.py needs a CUDA GPU (torch.cuda.is_available() is False).")
@@ -196,27 +193,17 @@ def main() -> None:
         backends = ["pure"]
         if model != "rmbg-1.4" and deform.torchvision_deform_conv2d() is not None:
             backends.append("torchvision")
-        configs = [(p, "pure", False) for p in args.precisions]
-        configs += [("fp16", b, False) for b in backends[1:]]
-        if args.compile:
-            configs.append(("fp16", "pure", True))
+        configs = [(p, "pure") for p in args.precisions] + [("fp16", b) for b in backends[1:]]
         ref = None
-        for precision, backend, comp in configs:
-            row = measure(
-                model,
-                precision,
-                backend,
-                images,
-                args.repeats,
-                comp,
-                full_size=precision == "fp16" and backend == "pure" and not comp,
-            )
+        for precision, backend in configs:
+            full = precision == "fp16" and backend == "pure"
+            row = measure(model, precision, backend, images, args.repeats, full_size=full)
             if precision == "fp32" and backend == "pure":
                 ref = row["alpha"]
             if ref is not None:
                 row["iou"], row["mean_d"], row["max_d"] = _agreement(row["alpha"], ref)
             rows.append(row)
-            print(f"done: {model} {precision} {backend}{' compiled' if comp else ''}", flush=True)
+            print(f"done: {model} {precision} {backend}", flush=True)
 
     def cell(row, key, digits):
         value = row.get(key)
@@ -225,12 +212,13 @@ def main() -> None:
     table_rows = [
         [
             r["model"],
-            r["precision"] + (" + compile" if r["compiled"] else ""),
+            r["precision"],
             r["deform"] if r["model"] != "rmbg-1.4" else "–",
             round(r["first_s"], 1),
             round(r["e2e_ms"]),
             cell(r, "e2e_12mp_ms", 0),
             round(r["net_ms"], 1),
+            round(r["graph_ms"], 1),
             cell(r, "net_cl_ms", 1),
             round(r["batch8_img_s"], 1),
             round(r["peak_mib"]),
@@ -249,6 +237,7 @@ def main() -> None:
         "1024² JPEG e2e ms",
         "12 MP e2e ms",
         "network ms",
+        "CUDA graph ms",
         "channels_last ms",
         "batch 8 img/s",
         "peak GPU MiB",
@@ -261,7 +250,8 @@ def main() -> None:
     notes = (
         f"{torch.cuda.get_device_name(0)}, {gpu.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}, "
         f"cuDNN {torch.backends.cudnn.version()}; torchvision deformable conv: "
-        f"{'available' if deform.torchvision_deform_conv2d() else 'absent'}; medians of {args.repeats} repeats; "
+        f"{'available' if deform.torchvision_deform_conv2d() else 'absent'} (eager only: a CUDA graph runs the grid "
+        f"version); medians of {args.repeats} repeats; "
         "deterministic weights."
     )
     tables = [table("The local models on a CUDA GPU, per precision", columns, table_rows, notes)]
