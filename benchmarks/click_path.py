@@ -71,6 +71,21 @@ def traced(run: Any, scope: str) -> Counter[Call]:
     return calls
 
 
+# The click's steps of work: the network's call (under the pool's lock), the render, the download's PNG.
+STEPS = {"rmbg/providers/local/pool.py": "forward", "rmbg/image/compose.py": "render", "rmbg/image/png.py": "save_png"}
+
+
+def chain(calls: Counter[Call], module: str, function: str) -> list[str]:
+    """The modules from the click to `function` of `module`, following its first traced caller back."""
+    files, seen = [module], {(module, function)}
+    while caller := next(((w, f) for w, f, m, c in calls if (m, c) == (module, function) and w[0] != "("), None):
+        if caller in seen:
+            break
+        (module, function), files = caller, ([caller[0]] if caller[0] != files[0] else []) + files
+        seen.add(caller)
+    return [f.removeprefix("rmbg/") for f in files]
+
+
 def click_tables(provider_id: str) -> list[dict[str, Any]]:
     """One warm click on Remove: the calls made in each module of the package, and its functions that ran."""
     from rmbg.webapp import AppConfig, Keys, Look, Session
@@ -84,13 +99,16 @@ def click_tables(provider_id: str) -> list[dict[str, Any]]:
         actions.remove(Session(), str(EXAMPLE), provider_id, Look(), Keys(), app, 100)
 
     click()  # the model loaded, the page's first-run work done
+    traces = traced(click, PACKAGE)
     calls: Counter[str] = Counter()
     names: dict[str, set[str]] = {}
-    for (_, _, module, function), n in traced(click, PACKAGE).items():
+    for (_, _, module, function), n in traces.items():
         calls[module] += n
         if not function.startswith("<"):  # lambdas and comprehensions: their function is named
             names.setdefault(module, set()).add(function)
     rows = [[module, calls[module], ", ".join(sorted(names.get(module, ())))] for module in sorted(calls)]
+    steps = {step: chain(traces, module, step) for module, step in STEPS.items()}
+    on_path = sorted({f for files in steps.values() for f in files})
     by_room = Counter(module.split("/")[1] if module.count("/") > 1 else "rmbg" for module in calls)
     rooms = [[room, count] for room, count in sorted(by_room.items())]
     print(f"{len(calls)} modules; {', '.join(f'{room} {n}' for room, n in rooms)}")
@@ -101,6 +119,12 @@ def click_tables(provider_id: str) -> list[dict[str, Any]]:
             rows,
         ),
         table("The same modules by folder", ["folder", "modules"], rooms + [["all", len(calls)]]),
+        table(
+            f"The click's path to its work and back: {len(on_path)} files ({', '.join(on_path)})",
+            ["step", "files on the stack, from the click"],
+            [[step, " -> ".join(files)] for step, files in steps.items()],
+            "rmbg/ left out of the names; a file entered twice in a row is named once.",
+        ),
     ]
 
 

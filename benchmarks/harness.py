@@ -36,22 +36,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # The instruction-set extensions that decide which kernels numpy, torch and
 # ONNX Runtime pick on x86 and Arm; the rest of /proc/cpuinfo's list is noise here.
 FLAGS_OF_INTEREST = (
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "avx512f",
-    "avx512bw",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx_vnni",
-    "amx_tile",
-    "amx_bf16",
-    "amx_int8",
-    "asimd",
-    "sve",
-)
+    "sse4_2 avx avx2 fma f16c avx512f avx512bw avx512_vnni avx512_bf16 avx_vnni amx_tile amx_bf16 amx_int8 asimd sve"
+).split()
 PACKAGES = ("numpy", "pillow", "onnxruntime", "torch", "scipy", "gradio", "ray")
 
 
