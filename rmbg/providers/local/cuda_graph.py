@@ -2,11 +2,12 @@
 
 At batch 1 a CUDA forward of our networks is bound by the host, not the GPU:
 Python and the dispatcher issue each of its kernels one by one (about 4,400
-for RMBG-2.0, 1,900 for BiRefNet_lite, 1,200 for RMBG-1.4) and the GPU waits
-between them. Measured on an H100 (the figures in docs/performance.md,
-benchmarks/cuda.py): BiRefNet_lite in fp16 took 63 ms a forward eagerly and
-15 ms replayed. A captured graph (torch.cuda.CUDAGraph) records the kernels
-of one forward once and launches them all in one call after.
+for RMBG-2.0, 1,900 for BiRefNet_lite, 1,200 for RMBG-1.4, counted with
+torch.profiler on an H100) and the GPU waits between them. A captured graph
+(torch.cuda.CUDAGraph) records the kernels of one forward once and launches
+them all in one call after: in fp16 on an H200, RMBG-2.0's forward took 55 ms
+eagerly and 33 ms replayed, BiRefNet_lite's 50 and 19 ms
+(benchmarks/results/cuda.json, docs/performance.md).
 
 A graph is fixed to its input's shape and dtype and to the buffers it read and
 wrote: it is captured per network and input shape (at most MAX_SHAPES each;
@@ -14,12 +15,13 @@ a further shape runs eagerly), its input copied into the captured input
 buffer, and its output read from the captured output before the next replay
 (the forward's caller copies it to the host at once, under the pool's device
 lock). Replays compute what the eager forward computes, kernel for kernel.
+A graph keeps its forward's working memory allocated for as long as its
+network is loaded.
 
 RMBG_CUDA_GRAPHS: "auto" (unset) captures on a CUDA GPU, "off" never does.
 ZeroGPU Spaces never capture (not measured there: a call holds its GPU only
-for its own duration, and a graph is tied to the device it was captured on).
-A capture that
-fails leaves that network eager for good, with one warning in the log.
+for its own duration). A capture that fails leaves that network eager for
+good, with one warning in the log.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 from ...settings import current
 
-MAX_SHAPES = 2  # a batch-1 forward at the model's size, and one other (a video's batch, say)
+MAX_SHAPES = 2  # a forward at the model's size, and one other (a caller's own batch, say)
 
 log = logging.getLogger(__name__)
 

@@ -188,7 +188,8 @@ class LocalProvider:
         param = next(net.parameters())
         autocast = self.precision_used() == "bf16-autocast"
         call = net
-        if param.is_cuda and cuda_graph.enabled("cuda"):  # (a CPU click never enters cuda_graph)
+        # a graph per input shape: not for a model whose input follows each image's size (a CPU never asks)
+        if param.is_cuda and not self._dynamic and cuda_graph.enabled("cuda"):
             call = functools.partial(cuda_graph.forward, net)
 
         def run() -> Any:  # on the process's PyTorch thread (torch_thread), where the modes are entered
