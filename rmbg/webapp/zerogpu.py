@@ -10,15 +10,16 @@ evaluated with the call's arguments): the photos times the model's GPU
 seconds a photo, plus the model's load when the GPU worker does not hold it
 yet, plus a margin, clamped to MAX_S.
 
-No CUDA timing of these models is kept in this repository yet
-(benchmarks/cuda.py has no results file), so GPU_TIME holds conservative
-figures, each several times what a GPU of ZeroGPU's class needs: a
-BiRefNet (Swin-L) forward at 1024² in fp16 is a fraction of a second there,
-the photo's decode, resize and matte on the host a fraction more. A load is
-the weights from the Space's disk to the GPU (BiRefNet's 885 MB file the
-largest). A call that outruns its ask is warned about by ZeroGPU, not cut
-short at once; an ask that is too large costs the visitor photos, so the
-figures are where a measurement should replace them first.
+The figures are asks, not timings: each is at least four times what the
+model took for a 12 MP photo end to end (decode, resize, forward, matte) on a
+whole H200, one photo at a time in fp16, run eagerly as ZeroGPU runs it (no
+CUDA graph there): benchmarks/results/cuda.json, held by
+tests/test_zerogpu_times.py. ZeroGPU lends a slice of such a GPU and does the
+photo's decode and resize on its own host, neither measured here, hence the
+room. A load is the weights from the Space's disk to the GPU (BiRefNet's
+885 MB file the largest). A call that outruns its ask is warned about by
+ZeroGPU, not cut short at once; an ask that is too large costs the visitor
+photos at the end of their quota.
 
 A refusal arrives as gradio's `gr.Error` with a title of ZeroGPU's own
 ("ZeroGPU quota exceeded", "ZeroGPU illegal duration", "ZeroGPU queue
