@@ -147,7 +147,7 @@ def remove_video(
         raise InvalidRequestError(f"hosted_format must be one of {', '.join(OUTPUTS)}, not {hosted_format!r}.")
     paths = [] if output is None else [output] if isinstance(output, (str, os.PathLike)) else list(output)
     chosen = video_provider(provider)
-    hosted = chosen.kind == "hosted"  # a hosted video service (video_provider refuses a hosted image provider)
+    hosted = is_hosted_video(chosen)
     spread = ray_engine(engine, chosen.id, hosted)
     params = SmoothParams() if smooth is True or (smooth is None and not hosted) else (smooth or None)
     folder = new_folder()

@@ -290,5 +290,4 @@ class TemporalSmoother:
 
     def run(self, rgbs: Any, alphas: Any) -> list[np.ndarray]:
         """Every frame's smoothed alpha, in order, for a whole clip given as two sequences."""
-        out = [a for rgb, alpha in zip(rgbs, alphas, strict=True) for _, a in self.push(rgb, alpha)]
-        return out + [a for _, a in self.flush()]
+        return [a for _, a in self.each((None, rgb, alpha) for rgb, alpha in zip(rgbs, alphas, strict=True))]
