@@ -21,7 +21,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest  # noqa: E402
 
 from rmbg.cascade import ESCALATION  # noqa: E402
-from rmbg.errors import InvalidRequestError  # noqa: E402
+from rmbg.errors import InvalidRequestError, MissingCredentialsError  # noqa: E402
 from rmbg.webapp import AppConfig, Keys, Look, Session  # noqa: E402
 from rmbg.webapp.catalog import SessionKeyMissing  # noqa: E402
 from rmbg.webapp.context import App  # noqa: E402
@@ -142,6 +142,31 @@ def test_a_choice_that_cannot_run_is_refused_before_anything_runs(runware, tmp_p
     with pytest.raises(InvalidRequestError, match="escalate_below must be a number from 0 to 1, got '1.5'"):
         Escalation.of("runware-bria", "1.5")
     assert posts(runware) == 0 and app.ledger.session_spent("local") == 0
+
+
+def test_a_better_provider_with_no_key_anywhere_is_refused_before_anything_runs(runware, tmp_path, u2netp_path):  # noqa: F811
+    """A server that would share its own key but has none (`python app.py` on a laptop): the escalation
+    could never be sent, so it is refused at once, in the door's words as a direct call is, before the
+    free model runs; never a failure noted after it, naming a server setting."""
+    from fastapi import FastAPI
+    from starlette.testclient import TestClient
+
+    from rmbg.webapp.rest import routes as rest
+
+    app = app_of(runware, tmp_path, allow_server_keys=True)
+    with pytest.raises(MissingCredentialsError, match="runware-bria needs an API key"):
+        remove(app, below=1.0, keys=Keys())
+    image = {"image": ("cat.jpg", EXAMPLE.read_bytes(), "image/jpeg")}
+    with TestClient(FastAPI(routes=rest.routes(app, lambda: "u2netp", fetch=None))) as client:
+        answer = client.post("/api/remove", files=image, data={"escalate": "runware-bria", "escalate_below": "1"})
+    assert (answer.status_code, answer.json()) == (
+        401,
+        {
+            "error": "runware-bria needs an API key. Send your key in the X-Runware-Key header, or choose a local "
+            "provider."
+        },
+    )
+    assert app.book.timings() == {} and posts(runware) == 0  # the free model never ran, nothing was sent
 
 
 def test_the_choice_as_doors_send_it():

@@ -153,6 +153,40 @@ def test_bad_requests_are_json_errors_and_nothing_is_paid(url, fakes, image, fie
     assert posts(fal) == 0
 
 
+def test_a_background_picture_is_used_or_refused_never_dropped(url, fakes):
+    """background_image with no background asks for it as the background (the same file as with
+    background=image); beside another background, or unreadable, it is refused in a sentence that
+    says it is the background's, and nothing is paid."""
+    fal, _ = fakes
+    photo, picture = png(30), png(31, (32, 24))
+
+    def send(picture: bytes, **fields):
+        files = {"image": ("photo.png", photo, "image/png"), "background_image": ("sky.png", picture, "image/png")}
+        data = {"provider": "fal-bria", **fields}
+        return httpx.post(url, files=files, data=data, headers={"X-Fal-Key": FAL_KEY}, timeout=60)
+
+    implied, asked = send(picture), send(picture, background="image")
+    assert implied.status_code == asked.status_code == 200 and implied.content == asked.content
+    assert Image.open(io.BytesIO(implied.content)).mode == "RGB"  # on the picture: no transparency left
+    paid = posts(fal)
+    clash, unreadable = send(picture, background="white"), send(b"not a picture", background="image")
+    assert (clash.status_code, clash.json()) == (
+        400,
+        {
+            "error": 'background_image is the picture for background "image", and this request asks for '
+            "'white': send background=image, or leave out background_image."
+        },
+    )
+    assert (unreadable.status_code, unreadable.json()) == (
+        400,
+        {
+            "error": "The background image: The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP, "
+            "TIFF and others are supported)."
+        },
+    )
+    assert posts(fal) == paid
+
+
 def test_a_refused_key_is_401_and_never_echoed(url, fakes):
     fal, _ = fakes
     answer = call(url, png(2), "wrong-id:wrong-secret", provider="fal-bria")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
+import io
 import json
 import os
 import tempfile
@@ -28,6 +29,7 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from gradio.utils import get_upload_folder  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from rmbg.webapp import AppConfig  # noqa: E402
 from rmbg.webapp.video import videos
@@ -276,6 +278,29 @@ def test_rest_video_refusals_are_json_sentences(served, clip, fields, status, wo
     assert answer.status_code == status and words in answer.json()["error"], answer.text
 
 
+def test_rest_video_refuses_a_background_picture_it_would_not_use(served, clip):
+    """A background_image beside another background is refused in a sentence, never dropped in silence."""
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(picture, "PNG")
+    for background in ("#00ff00", "transparent"):
+        answer = httpx.post(
+            served[0] + "api/video",
+            files={
+                "video": ("dog.mp4", clip.read_bytes(), "video/mp4"),
+                "background_image": ("sky.png", picture.getvalue(), "image/png"),
+            },
+            data={"background": background, "format": "mp4"},
+            timeout=60,
+        )
+        assert (answer.status_code, answer.json()) == (
+            400,
+            {
+                "error": f'background_image is the picture for background "image", and this request asks for '
+                f"{background!r}: send background=image, or leave out background_image."
+            },
+        )
+
+
 def test_rest_video_without_a_clip_or_a_form(served):
     base = served[0] + "api/video"
     assert httpx.post(base, json={"provider": "u2netp"}, timeout=30).json() == {
@@ -392,7 +417,6 @@ def test_an_image_over_the_image_limit_is_refused_by_its_size_before_it_is_opene
     pixels are cut off, so a run that opened it would have said it is damaged instead."""
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
-    from PIL import Image
 
     root = served[3]
     noise = np.random.default_rng(0).integers(0, 255, (80, 80, 3), dtype=np.uint8)

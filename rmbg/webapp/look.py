@@ -102,6 +102,22 @@ class Look:
             return "image", None
         return "colour", value
 
+    @staticmethod
+    def background_sent(text: object, picture: object) -> tuple[BackgroundKind, str | None]:
+        """background_of for a request whose background picture comes in a field of its own (REST's
+        background_image): a picture sent with no background asks for it as the background; a picture
+        beside another background, or "image" without one, is refused, never quietly dropped."""
+        sent = picture is not None
+        kind, colour = Look.background_of("image" if sent and not str(text or "").strip() else text)
+        if kind == "image" and not sent:
+            raise InvalidImageError('background "image" needs the image itself in the background_image field.')
+        if kind != "image" and sent:
+            raise InvalidImageError(
+                f'background_image is the picture for background "image", and this request asks for '
+                f"{str(text).strip()!r}: send background=image, or leave out background_image."
+            )
+        return kind, colour
+
     def backdrop(self) -> Background:
         """What compose.render takes: None, an (r, g, b) colour or a PIL image."""
         if self.background == "colour":
@@ -109,8 +125,18 @@ class Look:
         if self.background == "image":
             if not self.image:
                 raise InvalidImageError("Choose a background image first (or pick transparent or a colour).")
-            return load_image(self.image).rgb
+            return background_picture(self.image)
         return None
+
+
+def background_picture(image: str | bytes) -> Image.Image:
+    """A background picture (a path or its bytes) loaded and checked as any image is; one that cannot be
+    used is said to be the background's, not the photo's (the error's kind, a 413's included, kept)."""
+    try:
+        return load_image(image).rgb
+    except InvalidImageError as exc:
+        exc.args = (f"The background image: {exc}", *exc.args[1:])
+        raise
 
 
 def named_options() -> tuple[Option, ...]:

@@ -27,11 +27,11 @@ from typing import Any
 
 from ...cascade import ESCALATION, confidence_of
 from ...confidence import DEFAULT_BELOW, MEASURED_MODEL, MEASURED_UNDER, measured_words
-from ...errors import InvalidRequestError, RmbgError
+from ...errors import InvalidRequestError, MissingCredentialsError, RmbgError
 from ...registry import info, list_providers
 from ...result import Result
 from ...types import format_usd
-from ..catalog import Keys, build_provider, label_of
+from ..catalog import Keys, build_provider, close, label_of
 from ..context import App
 from ..costs import per_image_costs
 from ..guard import Guarded, payer
@@ -72,6 +72,10 @@ class Escalation:
             raise InvalidRequestError(f"Escalate to another provider than the one that runs first ({first_id}).")
         config = on_cpu_config(app.config, self.provider_id) if on_cpu else app.config
         built = build_provider(self.provider_id, keys, config)
+        if built.kind != "local" and built.status().state == "needs_key":  # no key here at all: refused now,
+            close(built)  # in the door's words, not met as a failure after the first model ran
+            declared = info(self.provider_id)
+            raise MissingCredentialsError(self.provider_id, declared.key_env, declared.key_page)
         return Guarded(built, payer(app, session_id, keys, built), on_start, on_cpu=on_cpu)
 
     def keywords(self, better: Guarded) -> dict[str, Any]:

@@ -87,9 +87,7 @@ FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadl
 def look_of(fields: Any, background_image: bytes | None) -> Look:
     """The request's render options (rmbg.options) as the page's Look (the same checks)."""
     named = render_fields(fields)
-    kind, colour = Look.background_of(named.pop("background"))
-    if kind == "image" and background_image is None:
-        raise InvalidImageError('background "image" needs the image itself in the background_image field.')
+    kind, colour = Look.background_sent(named.pop("background"), background_image)
     return Look.of(kind, colour, background_image, named.pop("mask_only"), named.pop("format"), **named)
 
 

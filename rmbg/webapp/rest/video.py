@@ -177,8 +177,9 @@ def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], 
                 clip: Clip = clip_of(None, fields.url)
             else:
                 clip = Upload(await anyio.to_thread.run_sync(copy_upload, upload, folder), upload.filename or "")
-            kind, colour = Look.background_of(fields.background)
-            look = VideoLook.of(kind, colour, await picture.read() if picture else None, fields.format)
+            backdrop = await picture.read() if picture else None
+            kind, colour = Look.background_sent(fields.background, backdrop)
+            look = VideoLook.of(kind, colour, backdrop, fields.format)
             assert app is not None  # routes without an app only describe themselves
             client = request.client.host if request.client else None
             provider_id = str(fields.provider or default_provider())

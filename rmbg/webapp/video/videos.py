@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InvalidImageError, InvalidRequestError
-from ...image.io import load_image
 from ...video import VideoLimits, VideoResult, remove_video
 from ...video.decode import ClipInfo, probe
 from ...video.encode import SUFFIX
@@ -36,7 +35,7 @@ from ..catalog import Keys, provider_status, status_text
 from ..config import AppConfig
 from ..context import App, warm_key
 from ..guard import Guarded, payer
-from ..look import BACKGROUNDS, BackgroundKind, picker_colour, safe_stem
+from ..look import BACKGROUNDS, BackgroundKind, background_picture, picker_colour, safe_stem
 from ..shelf import Kept
 from ..spending import hosted_text
 from .clips import Clip, app_limits, stem_of, take_clip
@@ -89,7 +88,7 @@ class VideoLook:
         if self.background == "colour":
             r, g, b = picker_colour(self.colour)
             return f"#{r:02x}{g:02x}{b:02x}"
-        return load_image(self.image).rgb  # type: ignore[arg-type]  # of() refuses an image background without one
+        return background_picture(self.image)  # type: ignore[arg-type]  # of() refuses an image background without one
 
     def files(self, stem: str) -> list[tuple[str, str]]:
         """(format, file name) of each file a run writes: the preview first (a
