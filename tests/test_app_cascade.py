@@ -169,6 +169,27 @@ def test_a_better_provider_with_no_key_anywhere_is_refused_before_anything_runs(
     assert app.book.timings() == {} and posts(runware) == 0  # the free model never ran, nothing was sent
 
 
+def test_a_failure_noted_after_the_run_is_said_in_a_visitors_words():
+    """What an escalation that failed says reaches a visitor (the cost line, X-Rmbg-Escalation, the MCP
+    file): never a path on the server nor a setting's name, whatever words the failure came in."""
+    from PIL import Image
+
+    from rmbg.result import Result
+    from rmbg.types import Cost, Seconds
+
+    grey = Image.new("L", (4, 4), 128)
+
+    def said(failure: str) -> str:
+        meta = {ESCALATION: f"not escalated: rmbg-2.0 failed ({failure})"}
+        result = Result(grey, grey, grey.convert("RGB"), "u2netp", Seconds(0.1, 0.1), Cost.free(), meta=meta)
+        return Escalation("rmbg-2.0", 0.5).said(result, "u2netp", Keys()).meta[ESCALATION]
+
+    damaged = said("/srv/cache/models/rmbg-2.0/model.safetensors is damaged")
+    assert damaged == "not escalated: rmbg-2.0 failed (model.safetensors is damaged); u2netp's result kept"
+    refused = said("non-commercial weights: set RMBG_ALLOW_NONCOMMERCIAL=1 to run them")
+    assert refused == "not escalated: rmbg-2.0 failed; u2netp's result kept"  # an aside naming a setting goes
+
+
 def test_the_choice_as_doors_send_it():
     assert Escalation.of(None) is None and Escalation.of("") is None and Escalation.of(NONE, "") is None
     assert Escalation.of("fal-bria", None) == Escalation("fal-bria", 0.5)  # rmbg.confidence.DEFAULT_BELOW

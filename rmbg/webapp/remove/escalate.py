@@ -31,6 +31,7 @@ from ...errors import InvalidRequestError, MissingCredentialsError, RmbgError
 from ...registry import info, list_providers
 from ...result import Result
 from ...types import format_usd
+from ...wording import without_server_paths, without_setting_names
 from ..catalog import Keys, build_provider, close, label_of
 from ..context import App
 from ..costs import per_image_costs
@@ -98,6 +99,7 @@ class Escalation:
         else:
             note = f"{note}; {first_id}'s result kept"
         clean = scrub(note, (*keys.secrets(), *known_secrets()), header_values=False).replace("***", "•••")
+        clean = without_setting_names(without_server_paths(clean))  # a failure's words are a visitor's here
         return replace(result, meta={**result.meta, ESCALATION: clean})
 
 
