@@ -55,6 +55,14 @@ def test_one_tool_described_for_an_assistant(served):
     assert "fal-bria $0.018" in props["provider"]["description"] and props["provider"]["default"] == "u2netp"
     assert props["canvas"]["default"] == "none" and "2000x2000" in props["canvas"]["description"]
     assert tool.inputSchema["required"] == ["image"]
+    # Each description whole, however many lines the docstring gives it (gradio reads one line an argument).
+    cut = {name: p["description"] for name, p in props.items() if not p["description"].endswith(".")}
+    assert cut == {}
+    assert props["cpu"]["description"].endswith(
+        'what a "GPU time is used up" refusal suggests, with the provider it names).'
+    )
+    assert props["escalate"]["description"].endswith("the photo goes to it too (paid as above when hosted).")
+    assert 'ends "-watermarked" when the vendor gave it free' in tool.description  # Returns: no commas put in
 
 
 def test_removal_through_mcp_returns_the_image_and_its_cost(served):

@@ -31,6 +31,27 @@ def key_arguments() -> str:
     return "".join(lines)
 
 
+def folded(doc: str) -> str:
+    """`doc` with each Args entry, and the Returns text, on one line. gradio reads a tool's argument
+    descriptions from its docstring one line each (an entry's next lines were dropped: `cpu` and
+    `escalate` reached assistants cut mid-sentence) and joins the lines of Returns with commas."""
+    lines: list[str] = []
+    section, entry = "", 0  # the section being read ("" outside Args and Returns), its entries' indent
+    for line in doc.splitlines():
+        text, indent = line.strip(), len(line) - len(line.lstrip())
+        if text in ("Args:", "Returns:"):
+            section, entry = text, 0
+        elif section and text:
+            entry = entry or indent
+            if indent > entry or (section == "Returns:" and lines[-1].strip() != section):
+                lines[-1] += f" {text}"
+                continue
+        elif not text:
+            section = ""
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def mcp_tool(app: App, default_id: str) -> None:
     """/remove_background: one self-contained call (no session) for programs
     and assistants; the app's only MCP tool (the page's endpoints keep their
@@ -75,7 +96,7 @@ def mcp_tool(app: App, default_id: str) -> None:
         log.info("mcp remove_background: %s%s", result_line(result, used.label).replace("**", ""), said)
         return str(path)
 
-    doc = (
+    doc = folded(
         (remove_background.__doc__ or "")
         .replace("empty = this server's default;", f"empty = this server's default ({default_id});")
         .replace("paid per image with your key.", f"paid per image with your key ({prices}).")
