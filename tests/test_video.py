@@ -75,7 +75,7 @@ def test_gif_and_webp_keep_alpha_and_frame_count(result, tmp_path):
     mattes = list(result.mattes())
     for fmt in ("gif", "webp"):
         with Image.open(result.save(tmp_path / f"out.{fmt}")) as image:
-            assert image.n_frames == 12
+            assert image.n_frames == 12 and image.info["loop"] == 0  # both loop for ever (WebP played once)
             for i, alpha in enumerate(mattes):
                 image.seek(i)
                 got = np.asarray(image.convert("RGBA"))[..., 3]

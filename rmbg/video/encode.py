@@ -149,7 +149,10 @@ class VideoWriter:
         container_format = {"matte": "mp4", "webp": "webp", "gif": "gif"}.get(self.fmt, self.fmt)
         with _writing(self.path, self.fmt):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._container = av.open(str(self.part), "w", format=container_format)
+            # an animated picture loops for ever, as a GIF on a page does; "loop" is the WebP muxer's
+            # (its default, 1, plays once; given to the encoder it was dropped in silence)
+            muxing = {"loop": "0"} if self.fmt == "webp" else {}
+            self._container = av.open(str(self.part), "w", format=container_format, options=muxing)
         self.frames = 0
         self._last_pts: int | None = None
         self._audio: AudioFeed | None = None
@@ -170,7 +173,7 @@ class VideoWriter:
             "mp4": ("libx264", "yuv420p", MP4_OPTIONS, self.info.time_base),
             "matte": ("libx264", "yuv420p", MATTE_OPTIONS, self.info.time_base),
             "gif": ("gif", "pal8", {}, GIF_TIME_BASE),
-            "webp": ("libwebp_anim", "bgra", {"lossless": "1", "loop": "0"}, WEBP_TIME_BASE),
+            "webp": ("libwebp_anim", "bgra", {"lossless": "1"}, WEBP_TIME_BASE),
         }[self.fmt]
         if self.fmt in ("mp4", "matte"):
             w, h = w + w % 2, h + h % 2
