@@ -159,6 +159,8 @@ class ProviderInfo:
     max_seconds: a video service's longest clip (None for the others).
     vendor: the hosted service its key is paid to; key_env, key_page and licence follow
         from it where they are not given (a key_env given must be one of its variables).
+    known_as: the names another tool gives the same weights (rembg's sessions), offered
+        in place of an unknown id that is one of them.
     """
 
     id: str
@@ -177,6 +179,7 @@ class ProviderInfo:
     preview_units: Decimal | None = None
     max_seconds: float | None = None
     vendor: Vendor | None = None
+    known_as: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         paid_to = self.vendor

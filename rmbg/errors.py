@@ -53,10 +53,13 @@ class UnknownProviderError(RmbgError, KeyError):
     background replacer where a removal provider is wanted, or the reverse).
     The message lists the valid ids."""
 
-    def __init__(self, provider_id: str, known: list[str], message: str = ""):
+    def __init__(self, provider_id: str, known: list[str], message: str = "", *, near: str = ""):
         self.provider_id = provider_id
         self.known = list(known)
-        super().__init__(message or f"Unknown provider {provider_id!r}. Valid providers: {', '.join(self.known)}.")
+        self.near = near  # the id meant, most likely (rmbg.provider_table.nearest); "" when none is close
+        meant = f" Did you mean {near!r}?" if near else ""
+        said = f"Unknown provider {provider_id!r}.{meant} Valid providers: {', '.join(self.known)}."
+        super().__init__(f"{message}{meant}" if message else said)
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])

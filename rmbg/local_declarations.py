@@ -32,7 +32,9 @@ SAM2_APACHE = Licence("commercial", "Apache-2.0", "https://huggingface.co/facebo
 VITMATTE_APACHE = Licence("commercial", "Apache-2.0", "https://huggingface.co/hustvl/vitmatte-small-composition-1k")
 
 
-def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str) -> ProviderInfo:
+def _birefnet(
+    model_id: str, label: str, repo: str, download: str, hardware: str, known_as: tuple[str, ...] = ()
+) -> ProviderInfo:
     return ProviderInfo(
         model_id,
         label,
@@ -43,6 +45,7 @@ def _birefnet(model_id: str, label: str, repo: str, download: str, hardware: str
         download=download,
         hardware=hardware,
         args=(model_id,),
+        known_as=known_as,
     )
 
 
@@ -58,6 +61,7 @@ LOCAL: tuple[ProviderInfo, ...] = (
         licence=BRIA_14,
         download="176 MB",
         hardware="CPU (ONNX Runtime) or GPU",
+        known_as=("bria-rmbg",),
     ),
     ProviderInfo(
         "rmbg-2.0",
@@ -76,8 +80,9 @@ LOCAL: tuple[ProviderInfo, ...] = (
         "ZhengPeng7/BiRefNet_lite",
         "178 MB",
         "GPU; 4.5-8 s per image on a 2-core CPU (2.6-3 s in bf16 where the CPU has it)",
+        ("birefnet-general-lite",),
     ),
-    _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU),
+    _birefnet("birefnet", "BiRefNet Swin-L (MIT, local)", "ZhengPeng7/BiRefNet", "885 MB", _GPU, ("birefnet-general",)),
     _birefnet("birefnet-hr", "BiRefNet HR, Swin-L 2048 (MIT, local)", "ZhengPeng7/BiRefNet_HR", "885 MB", "GPU"),
     _birefnet(
         "birefnet-matting", "BiRefNet matting, Swin-L (MIT, local)", "ZhengPeng7/BiRefNet-matting", "885 MB", _GPU
@@ -106,6 +111,7 @@ LOCAL: tuple[ProviderInfo, ...] = (
         key_page="https://github.com/xuebinqin/DIS",
         download="179 MB",
         hardware="any CPU (about 1-2 s)",
+        known_as=("isnet-general-use",),
     ),
     ProviderInfo(
         "sam2",

@@ -7,6 +7,7 @@ and hands every name here on.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
 
@@ -66,7 +67,20 @@ def info(provider_id: str) -> ProviderInfo:
     try:
         return _REGISTRY[provider_id]
     except KeyError:
-        raise UnknownProviderError(provider_id, list_providers()) from None
+        known = list_providers()
+        raise UnknownProviderError(provider_id, known, near=nearest(provider_id, known)) from None
+
+
+def nearest(asked: str, known: list[str]) -> str:
+    """The id among `known` that `asked` most likely meant: the one rembg (or another tool) calls by
+    that name (ProviderInfo.known_as), else one spelt almost alike ("u2net", "birefnet_lite", "rmbg14");
+    "" when none is close. Only a suggestion: an unknown id is never run as another."""
+    name = asked.strip().lower()
+    for declared in _REGISTRY.values():
+        if name in declared.known_as and declared.id in known:
+            return declared.id
+    close = difflib.get_close_matches(name.replace("_", "-"), known, n=1, cutoff=0.85)
+    return close[0] if close and close[0] != asked else ""
 
 
 def replacer_info(provider_id: str) -> ProviderInfo:

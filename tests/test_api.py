@@ -112,6 +112,39 @@ def test_unknown_provider_lists_the_valid_ids():
     assert "Unknown provider 'nope'" in str(info.value) and "rmbg-1.4" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "asked, meant",
+    [
+        ("birefnet-general", "birefnet"),  # rembg's session names for the same weights (ProviderInfo.known_as)
+        ("birefnet-general-lite", "birefnet-lite"),
+        ("bria-rmbg", "rmbg-1.4"),
+        ("isnet-general-use", "isnet-general"),
+        ("u2net", "u2netp"),  # spelt almost alike
+        ("RMBG-1.4", "rmbg-1.4"),
+        ("birefnet_lite", "birefnet-lite"),
+        ("rmbg14", "rmbg-1.4"),
+        ("nope", ""),  # nothing close: no guess
+        ("birefnet-massive", ""),  # close only to a paid service's id: not offered as a guess
+    ],
+)
+def test_an_unknown_id_says_which_one_was_likely_meant_and_runs_none(asked, meant):
+    with pytest.raises(UnknownProviderError) as info:
+        rmbg.get_provider(asked)
+    said = str(info.value)
+    assert info.value.near == meant
+    assert said.startswith(
+        f"Unknown provider {asked!r}.{f' Did you mean {meant!r}?' if meant else ''} Valid providers: "
+    )
+
+
+def test_a_clip_provider_typo_is_answered_the_same_way():
+    from rmbg.video.providers import video_provider
+
+    with pytest.raises(UnknownProviderError) as info:
+        video_provider("isnet-general-use")
+    assert str(info.value).endswith(" Did you mean 'isnet-general'?") and info.value.near == "isnet-general"
+
+
 def test_registered_ids_are_kebab_case():
     for pid in rmbg.list_providers():
         assert pid == pid.lower() and " " not in pid and "_" not in pid

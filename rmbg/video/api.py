@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError, RmbgError, UnknownProviderError
+from ..provider_table import nearest
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds
@@ -88,7 +89,10 @@ def known_video_id(provider_id: str) -> None:
         return
     known = [row.id for row in list_video_providers()]
     raise UnknownProviderError(
-        provider_id, known, f"Unknown video provider {provider_id!r}. Video providers: {', '.join(known)}."
+        provider_id,
+        known,
+        f"Unknown video provider {provider_id!r}. Video providers: {', '.join(known)}.",
+        near=nearest(provider_id, known),
     )
 
 

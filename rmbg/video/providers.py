@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 from ..declarations import Licence, ProviderInfo
 from ..errors import UnknownProviderError
 from ..licences import check, commercial_only
+from ..provider_table import nearest
 from ..providers.hosted.video_job import VideoRemover, billed_seconds, per_second_cost, price_text
 from ..types import Cost
 
@@ -161,8 +162,10 @@ def video_provider(provider_id: str) -> VideoProviderInfo:
     for entry in list_video_providers(every=True):  # refused by the licence switch: its words, not "unknown"
         if entry.id == provider_id and entry.licence is not None:
             check(entry.id, entry.label, entry.licence)
+    ids = [p.id for p in listed]
     raise UnknownProviderError(
         provider_id,
-        [p.id for p in listed],
-        f"{provider_id!r} does not run on video. Video providers: {', '.join(p.id for p in listed)}.",
+        ids,
+        f"{provider_id!r} does not run on video. Video providers: {', '.join(ids)}.",
+        near=nearest(provider_id, ids),
     )
