@@ -200,6 +200,7 @@ def test_a_fast_only_run_fails_a_test_that_starts_a_postgresql_server(monkeypatc
     tiers.started("postgresql")
     with pytest.raises(pytest.fail.Exception, match=r"but started postgresql: give it .*uses\('postgresql'\)"):
         tiers.after_call(item)
+    monkeypatch.undo()  # before this very run's own check of this test (a fast-only run checks it too)
 
 
 def test_a_postgresql_server_says_it_started_before_it_runs_anything(monkeypatch, tmp_path):
