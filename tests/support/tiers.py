@@ -147,8 +147,10 @@ def _top(name: str | None) -> str:
     return (name or "").split(".")[0]
 
 
+@functools.cache
 def _source(module: str) -> Path | None:
-    """The file of a first-party module, found without importing it."""
+    """The file of a first-party module, found without importing it (asked of every name a
+    `from ... import` brings: looked for once)."""
     base = ROOT.joinpath(*module.split("."))
     return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
