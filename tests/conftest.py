@@ -53,7 +53,7 @@ from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Ne
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pyproject's addopts): one worker more than the CPUs. A fifth of a worker's time is spent
     waiting (launched apps, subprocesses, fake vendors' delays, PostgreSQL): on 2 cores the fast tier took
-    143 s with 2 workers and 121 s with 3 (docs/contributing.md)."""
+    143 s with 2 workers and 121 s with 3, when it still held the PostgreSQL cases (now the `db` tier)."""
     return (os.cpu_count() or 1) + 1
 
 

@@ -5,6 +5,9 @@ temporary folder, on a free port of 127.0.0.1, stopped when the run ends.
 The server runs as the `postgres` user when the tests run as root (PostgreSQL
 refuses root). Where no server binaries are installed the PostgreSQL cases
 skip with that reason; CI installs the package, so they run there.
+
+A test reaching PostgresServer is in the `db` tier (tests/support/tiers.py), which
+`python -m pytest -m fast` leaves out: the whole suite runs it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.support.tiers import started, uses
 
 # pg_ctl's -w waits for the server to accept connections (its readiness, read from postmaster.pid): a
 # deadline generous enough for a machine at load 15, where initdb alone takes a minute.
@@ -37,6 +42,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@uses("postgresql")  # the tests and fixtures reaching this class: the `db` tier
 class PostgresServer:
     """One throwaway PostgreSQL cluster; `url` names its database."""
 
@@ -60,6 +66,7 @@ class PostgresServer:
             raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr.decode()}{said}")
 
     def start(self) -> PostgresServer:
+        started("postgresql")  # a fast-only run fails the test that gets here (tiers.after_call)
         user = "postgres" if self.as_user else os.environ.get("USER", "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", user, "--no-sync")
         options = (

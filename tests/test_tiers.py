@@ -1,7 +1,8 @@
 """The test tiers (tests/support/tiers.py): what a test uses is read from its code, its
 fixtures and the helpers they call; a test needing a package this machine lacks is
 skipped saying how to install it, and so is one that fails on importing it
-(tests/support/skips.py); a fast-only run fails a test that imports a tier's package.
+(tests/support/skips.py); a fast-only run fails a test that imports a tier's package
+or starts a PostgreSQL server (the `db` tier).
 
 The sample tests below are only read, never run. They sit in a dict: a test that named
 one would be read as using what the sample uses (these tests themselves are fast)."""
@@ -16,7 +17,8 @@ import pytest
 
 from rmbg.webapp import AppConfig
 from tests.hfcache import HFCache
-from tests.support import skips, tiers
+from tests.ledger_servers import PostgresServer
+from tests.support import ledgers, skips, tiers
 from tests.support.app import serve
 from tests.support.models import lite_weights
 from tests.u2netp_fixture import u2netp_path
@@ -69,7 +71,19 @@ def on_ray():
     pytest.importorskip("ray")
 
 
+@sample
+def on_a_database(spec):
+    pass
+
+
+@sample
+def on_the_server(postgres):
+    pass
+
+
 SAMPLES["the u2netp_path fixture"] = u2netp_path.__wrapped__  # declared with @uses("onnxruntime")
+SAMPLES["the spec fixture"] = ledgers.spec.__wrapped__
+SAMPLES["the postgres fixture"] = ledgers.postgres.__wrapped__  # reaches PostgresServer, declared uses("postgresql")
 
 
 class Item:
@@ -122,7 +136,14 @@ def test_importorskip_and_the_uses_mark_count():
 
 def test_a_fast_only_run_leaves_out_the_files_whose_own_import_puts_every_test_in_a_tier(tmp_path, monkeypatch):
     fast, whole = (SimpleNamespace(getoption=lambda name, default=None, e=e: e) for e in (" fast ", ""))
-    for name, left_out in (("test_openvino", True), ("test_ray", True), ("test_fuzz", True), ("test_png", False)):
+    for name, left_out in (
+        ("test_openvino", True),
+        ("test_ray", True),
+        ("test_fuzz", True),
+        ("test_mcp", True),  # a bare pytest.importorskip("mcp") at its top
+        ("test_png", False),
+        ("test_video_side_by_side", False),  # the Video tab's checks: they run without gradio
+    ):
         path = tiers.ROOT / "tests" / f"{name}.py"
         left = tiers.left_out_of_a_fast_run
         assert (left(path, fast), left(path, whole)) == (left_out, False)
@@ -157,6 +178,39 @@ def test_a_fast_only_run_fails_a_test_that_imports_a_tiers_package(monkeypatch):
     with pytest.raises(pytest.fail.Exception, match=r"imported rmbg_heavy_stand_in: give it .*uses\('rmbg_heavy"):
         tiers.after_call(item)
     monkeypatch.undo()  # before this very run's own check of this test (a fast-only run checks it too)
+
+
+def test_a_postgresql_server_is_the_db_tier_and_specs_sqlite_case_stays_fast():
+    assert tiers_of("on_the_server", fixtures=["the postgres fixture"]) == {"db"}
+    tiers_by_backend = {}
+    for backend in ledgers.BACKENDS:  # as pytest parametrizes `spec`: each case carries its parameter's marks
+        value, marks = (backend, []) if isinstance(backend, str) else (backend.values[0], backend.marks)
+        item = Item("on_a_database", fixtures=["the spec fixture"], marks=[getattr(m, "mark", m) for m in marks])
+        tiers.classify([item])
+        tiers_by_backend[value] = [m.name for m in item.marks if m.name != "uses"]
+    assert tiers_by_backend == {"sqlite": ["fast"], "postgresql": ["db"]}
+
+
+def test_a_fast_only_run_fails_a_test_that_starts_a_postgresql_server(monkeypatch):
+    monkeypatch.setattr(tiers, "_STARTED", set())
+    item = Item("plain", marks=[pytest.mark.fast.mark])
+    tiers.guard_fast_only(SimpleNamespace(items=[item], config=item.config))
+    tiers.before_setup(item)
+    tiers.after_call(item)  # nothing started: passes
+    tiers.started("postgresql")
+    with pytest.raises(pytest.fail.Exception, match=r"but started postgresql: give it .*uses\('postgresql'\)"):
+        tiers.after_call(item)
+    monkeypatch.undo()  # before this very run's own check of this test (a fast-only run checks it too)
+
+
+def test_a_postgresql_server_says_it_started_before_it_runs_anything(monkeypatch, tmp_path):
+    """PostgresServer.start tells the guard above (this test reads PostgresServer: it is in the db tier)."""
+    monkeypatch.setattr(tiers, "_STARTED", set())
+    server = PostgresServer.__new__(PostgresServer)  # its folders in tmp_path, where no initdb is
+    server.bin, server.root, server.data, server.port, server.as_user = tmp_path, tmp_path, tmp_path / "data", 1, []
+    with pytest.raises(FileNotFoundError, match="initdb"):
+        server.start()
+    assert tiers._STARTED == {"postgresql"}
 
 
 def test_a_failure_on_importing_an_optional_package_this_machine_lacks_is_a_skip(monkeypatch):

@@ -11,20 +11,18 @@ from decimal import Decimal
 
 import pytest
 
-pytest.importorskip("gradio")
-
-from rmbg.errors import BudgetError, InvalidRequestError  # noqa: E402
-from rmbg.webapp import AppConfig, Keys  # noqa: E402
-from rmbg.webapp.catalog import SessionKeyMissing  # noqa: E402
-from rmbg.webapp.context import App  # noqa: E402
-from rmbg.webapp.look import OutputStore  # noqa: E402
-from rmbg.webapp.video.clips import Upload  # noqa: E402
-from rmbg.webapp.video.compare import compare  # noqa: E402
-from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
-from tests.fakes.fal_video import FalVideoFake  # noqa: E402
-from tests.fakes.runware import TEST_KEY as RUNWARE_KEY  # noqa: E402
-from tests.fakes.runware_video import RunwareVideoFake  # noqa: E402
-from tests.video_clips import Threshold, davis, write_clip  # noqa: E402
+from rmbg.errors import BudgetError, InvalidRequestError
+from rmbg.webapp import AppConfig, Keys
+from rmbg.webapp.catalog import SessionKeyMissing
+from rmbg.webapp.context import App
+from rmbg.webapp.look import OutputStore
+from rmbg.webapp.video.clips import Upload
+from rmbg.webapp.video.compare import compare
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal_video import FalVideoFake
+from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+from tests.fakes.runware_video import RunwareVideoFake
+from tests.video_clips import Threshold, davis, write_clip
 
 
 @contextlib.contextmanager

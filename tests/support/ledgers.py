@@ -1,7 +1,8 @@
 """The storage under test, on both databases (rmbg.money.ledger: the money ledger,
 votes and batch manifests): an SQLite file, and a PostgreSQL server started
 from the distribution's binaries (tests.ledger_servers), one per test module,
-emptied before each test that uses it.
+emptied before each test that uses it. The [postgresql] cases are in the `db` tier
+(tests/support/tiers.py), the [sqlite] ones in whatever tier their test is.
 
     from tests.support.ledgers import postgres, spec  # noqa: F401  (fixtures)
 """
@@ -24,7 +25,12 @@ def postgres():
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The backends `spec` is run on; the PostgreSQL case reaches the server only through getfixturevalue,
+# which the tiers cannot read: its mark says so (tests/test_tiers.py holds it to the `db` tier).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.uses("postgresql"))]
+
+
+@pytest.fixture(params=BACKENDS)
 def spec(request, tmp_path):
     """A fresh storage's RMBG_LEDGER value on each backend."""
     if request.param == "sqlite":

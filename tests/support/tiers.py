@@ -8,9 +8,10 @@ tests/conftest.py's pytest_collection_modifyitems):
   call, followed through; what a first-party module imports at its top counts;
 - the test file's own imports (`import torch` at its top: all its tests need it);
 - pytest.importorskip("package") in that code, and hypothesis's @given (fuzz);
-- @pytest.mark.uses("torch", ...) on a test, class or file, and the `uses(...)`
-  decorator on a fixture or helper, for a use the code does not show (a provider
-  id in a string that loads torch; U2-Net-p's weights, run by ONNX Runtime).
+- @pytest.mark.uses("torch", ...) on a test, class, file or parameter, and the
+  `uses(...)` decorator on a fixture, helper or helper class, for a use the code
+  does not show (a provider id in a string that loads torch; U2-Net-p's weights,
+  run by ONNX Runtime; a PostgreSQL server, COMPONENTS).
 Each package has a tier (TIERS); a test that reaches none is `fast`, the tier a
 contributor runs first (`python -m pytest -m fast`). Tier markers written by
 hand (@pytest.mark.slow) count too. docs/contributing.md has the commands.
@@ -42,10 +43,15 @@ _TIER_OF = {
     "model": ("torch", "torchvision", "transformers", "onnx", "onnxruntime"),
     "openvino": ("openvino", "nncf"),
     "fuzz": ("hypothesis", "schemathesis"),
+    "db": ("postgresql",),
 }
 TIERS = {package: tier for tier, packages in _TIER_OF.items() for package in packages}
+# What a tier holds that is no Python package: a PostgreSQL server started from Debian's binaries
+# (tests/ledger_servers.py: its class is declared with uses("postgresql"), and so is the [postgresql]
+# case of tests/support/ledgers.py's `spec`). A helper that starts one says so (started()), for the guard.
+COMPONENTS = ("postgresql",)
 # The tier markers (pyproject.toml registers them with what each means); a test with none of them is `fast`.
-MARKERS = ("app", "browser", "ray", "model", "openvino", "fuzz", "slow")
+MARKERS = ("app", "browser", "ray", "model", "openvino", "fuzz", "db", "slow")
 # Optional packages: a test (or a test file) needing one that is not installed is skipped, saying how to get it.
 _HOW = {
     'the torch extra: pip install "rmbg[torch]"': ("torch", "torchvision"),
@@ -65,7 +71,7 @@ INSTALL = {package: how for how, packages in _HOW.items() for package in package
 LAZY = {"rmbg.eval.run": ("scipy",), "rmbg.eval.report.quality_cost_figure": ("matplotlib",)}
 PART_OF = {"safetensors.torch": "torch"}  # a module that needs a package its name does not show
 # A file importing one of these at its top has all its tests in its tier (a file may hold plain tests beside @given).
-FILE_WIDE = set(TIERS) - {"hypothesis", "schemathesis"}
+FILE_WIDE = set(TIERS) - {"hypothesis", "schemathesis", *COMPONENTS}
 
 
 def uses(*packages: str) -> Callable:
@@ -141,8 +147,10 @@ def _top(name: str | None) -> str:
     return (name or "").split(".")[0]
 
 
+@functools.cache
 def _source(module: str) -> Path | None:
-    """The file of a first-party module, found without importing it."""
+    """The file of a first-party module, found without importing it (asked of every name a
+    `from ... import` brings: looked for once)."""
     base = ROOT.joinpath(*module.split("."))
     return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
@@ -273,19 +281,32 @@ def _file_wide(module: types.ModuleType) -> frozenset[str]:
     for value in vars(module).values():  # pytest.importorskip's modules, and a file outside the tree
         if isinstance(value, types.ModuleType):
             found |= needs(value.__name__)
+    path = getattr(module, "__file__", None)
+    for package in _skipped_unless(Path(path)) if path else ():  # a bare pytest.importorskip("mcp")
+        found |= needs(package)
     return frozenset(found & FILE_WIDE)
+
+
+@functools.cache
+def _skipped_unless(path: Path) -> tuple[str, ...]:
+    """The packages of a file's top-level `pytest.importorskip("package")`, bare or assigned."""
+    found: list[str] = []
+    text = path.read_text(encoding="utf-8")
+    for node in ast.parse(text).body if "importorskip(" in text else ():
+        call = node.value if isinstance(node, (ast.Assign, ast.Expr)) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "importorskip":
+            if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+                found.append(call.args[0].value)
+    return tuple(found)
 
 
 @functools.cache
 def file_tier_packages(path: Path) -> frozenset[str]:
     """What _file_wide finds for a test file, read without importing it: its top-level imports
-    (followed through, as needs() does) and its top-level `name = pytest.importorskip("package")`."""
+    (followed through, as needs() does) and its top-level `pytest.importorskip("package")`."""
     found = set(needs(f"tests.{path.stem}"))
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        call = node.value if isinstance(node, ast.Assign) else None
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "importorskip":
-            if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
-                found |= needs(call.args[0].value)
+    for package in _skipped_unless(path):
+        found |= needs(package)
     return frozenset(found & FILE_WIDE)
 
 
@@ -343,7 +364,7 @@ def classify(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=f"needs {needs}: not installed here"))
 
 
-WEIGHT = {"slow": 100, "openvino": 10, "ray": 10, "browser": 10, "model": 2, "app": 1, "fuzz": 1}
+WEIGHT = {"slow": 100, "openvino": 10, "ray": 10, "browser": 10, "model": 2, "db": 2, "app": 1, "fuzz": 1}
 
 
 def heavy_files_first(items: list[pytest.Item]) -> None:
@@ -377,19 +398,27 @@ def order_files(config: pytest.Config) -> None:
 
 # --- the fast tier's own check: a test in it that imports a tier's package is misfiled ----
 
-_GUARDED = sorted(set(TIERS) - {"app"})  # app.py: a module name too common to watch
+_GUARDED = sorted(set(TIERS) - {"app", *COMPONENTS})  # app.py: a module name too common to watch
 _BEFORE = pytest.StashKey[frozenset]()
 _GUARD = pytest.StashKey[bool]()
+_STARTED: set[str] = set()  # the COMPONENTS started in this process
+
+
+def started(component: str) -> None:
+    """Said by a helper as it starts one of COMPONENTS (a PostgreSQL server): in a fast-only run,
+    the test that started it fails as one importing a tier's package does."""
+    _STARTED.add(component)
 
 
 def _loaded() -> frozenset[str]:
-    """The tiers' packages imported: a name set to None in sys.modules is an import blocked (a test's
-    "without the extra"), not one made."""
-    return frozenset(p for p in _GUARDED if sys.modules.get(p) is not None)
+    """The tiers' packages imported, and COMPONENTS started: a name set to None in sys.modules is an
+    import blocked (a test's "without the extra"), not one made."""
+    return frozenset(p for p in _GUARDED if sys.modules.get(p) is not None) | frozenset(_STARTED)
 
 
 def guard_fast_only(session: pytest.Session) -> None:
-    """In a run of fast tests only (-m fast), each one is checked to import none of the tiers' packages."""
+    """In a run of fast tests only (-m fast), each one is checked to import none of the tiers' packages
+    and to start none of COMPONENTS."""
     session.config.stash[_GUARD] = bool(session.items) and all(i.get_closest_marker("fast") for i in session.items)
 
 
@@ -401,5 +430,6 @@ def before_setup(item: pytest.Item) -> None:
 def after_call(item: pytest.Item) -> None:
     new = sorted(_loaded() - item.stash[_BEFORE]) if _BEFORE in item.stash else []
     if new:
-        why = f"this test is in the fast tier but imported {', '.join(new)}: give it (or the fixture or helper that"
+        done = ", ".join(f"{'started' if p in COMPONENTS else 'imported'} {p}" for p in new)
+        why = f"this test is in the fast tier but {done}: give it (or the fixture or helper that"
         pytest.fail(f"{why} does it) @pytest.mark.uses({', '.join(map(repr, new))}) (tests/support/tiers.py)", False)
