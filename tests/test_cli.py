@@ -571,6 +571,20 @@ def test_output_naming_a_file_is_a_usage_error(fakes, tree, capsys):
     assert (tree / "taken.png").read_bytes() == b"x"
 
 
+@pytest.mark.parametrize("name", ["cut.png", "cut.JPG", "cut.webp", "cut.gif"])
+def test_output_named_like_a_picture_is_refused_not_made_a_folder(fakes, tree, capsys, name):
+    """`rembg i in.jpg out.png`'s habit: -o cut.png made a folder called cut.png holding a.png."""
+    assert main(["remove", "in/a.png", "-o", name, "-p", "fake-local"]) == 2
+    assert capsys.readouterr().err == (
+        f"rmbg: error: -o {name}: -o names the output folder, and {name} would be made a folder: each output goes "
+        "into it under its input's name (-o out/ writes out/photo.png). Give a folder.\n"
+    )
+    assert not (tree / name).exists()
+    (tree / "made.png").mkdir()  # a folder so named already (made on purpose, or by an earlier version): used
+    assert main(["remove", "in/a.png", "-o", "made.png", "-p", "fake-local"]) == 0
+    assert (tree / "made.png" / "a.png").is_file()
+
+
 def test_resume_with_other_output_options_is_refused_not_skipped(fakes, tree, capsys):
     local, _ = fakes
     assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 0

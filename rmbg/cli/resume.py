@@ -32,6 +32,8 @@ OPTIONS_FILE = ".rmbg-options.json"
 # the render options every record has, by the name it has them under
 FIRST = {"background": "bg", "mask_only": "mask_only", "format": "format", "clean_edges": "refine_edges"}
 RESUME_LOCK = ".rmbg-resume.lock"
+# names of image and video files: an -o that ends so was meant as the file, never made a folder
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".mp4", ".webm")
 
 
 def output_folder(text: str) -> Path:
@@ -44,6 +46,11 @@ def output_folder(text: str) -> Path:
     out_dir = Path(text)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {text}: that is a file; -o names the output folder (it is created if missing).")
+    if out_dir.suffix.lower() in FILE_SUFFIXES and not out_dir.exists():  # `rembg i in.jpg out.png`'s habit
+        raise UsageError(
+            f"-o {text}: -o names the output folder, and {out_dir.name} would be made a folder: each output "
+            f"goes into it under its input's name (-o out/ writes out/photo.png). Give a folder."
+        )
     return out_dir
 
 
