@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..cache import options_key
 from ..errors import UsageError
+from ..image.io import IMAGE_SUFFIXES
 from ..options import at, framing
 from ..providers.base import Provider
 from . import batch
@@ -33,7 +34,7 @@ OPTIONS_FILE = ".rmbg-options.json"
 FIRST = {"background": "bg", "mask_only": "mask_only", "format": "format", "clean_edges": "refine_edges"}
 RESUME_LOCK = ".rmbg-resume.lock"
 # names of image and video files: an -o that ends so was meant as the file, never made a folder
-FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".mp4", ".webm")
+FILE_SUFFIXES = (*IMAGE_SUFFIXES, ".mp4", ".webm")
 
 
 def output_folder(text: str) -> Path:

@@ -27,11 +27,11 @@ good, with one warning in the log.
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 from typing import Any
 
 from ...settings import current
+from .device import on_zerogpu
 
 MAX_SHAPES = 2  # a forward at the model's size, and one other (a caller's own batch, say)
 
@@ -67,7 +67,7 @@ _eager: weakref.WeakSet[Any] = weakref.WeakSet()  # networks whose capture faile
 
 def enabled(device: str) -> bool:
     """Whether forwards on `device` replay graphs (RMBG_CUDA_GRAPHS, not on ZeroGPU)."""
-    if device != "cuda" or os.environ.get("SPACES_ZERO_GPU"):
+    if device != "cuda" or on_zerogpu():
         return False
     return current().choice("RMBG_CUDA_GRAPHS", ("auto", "off"), "auto") == "auto"
 

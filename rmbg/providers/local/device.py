@@ -25,13 +25,18 @@ _LOG = logging.getLogger(__name__)
 GPU_TRACES = ("/proc/driver/nvidia", "/dev/nvidia*", "/dev/kfd", "/dev/dxg")
 
 
+def on_zerogpu() -> bool:
+    """Whether this process is a ZeroGPU Space's (its GPU lent per call, through torch)."""
+    return bool(os.environ.get("SPACES_ZERO_GPU"))
+
+
 @functools.cache
 def no_accelerator_here() -> bool:
     """Nothing here a GPU could be reached through: no GPU driver's trace (GPU_TRACES), not Apple
     silicon (MPS), not a ZeroGPU Space (its GPU is lent per call, through torch). Then "auto" is the
     CPU without importing torch: 1.5-2 s and its memory, at the start of an app that runs only ONNX
     models on a CPU."""
-    if os.environ.get("SPACES_ZERO_GPU") or (platform.system() == "Darwin" and platform.machine() == "arm64"):
+    if on_zerogpu() or (platform.system() == "Darwin" and platform.machine() == "arm64"):
         return False
     return not any(glob.glob(trace) for trace in GPU_TRACES)
 

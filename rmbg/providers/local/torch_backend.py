@@ -189,7 +189,7 @@ class LocalProvider:
         autocast = self.precision_used() == "bf16-autocast"
         call = net
         # a graph per input shape: not for a model whose input follows each image's size (a CPU never asks)
-        if param.is_cuda and not self._dynamic and cuda_graph.enabled("cuda"):
+        if not self._dynamic and cuda_graph.enabled(param.device.type):
             call = functools.partial(cuda_graph.forward, net)
 
         def run() -> Any:  # on the process's PyTorch thread (torch_thread), where the modes are entered
