@@ -106,22 +106,85 @@ def gpus_arg(text: str) -> float:
     return value
 
 
+def count_arg(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of `least` or more (workers, a batch, frames, resamples), refused
+    at parse time with the flag's name: before anything starts, is written or is sent."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more: {text!r}")
+        return value
+
+    return count
+
+
+def seconds_arg(text: str) -> float:
+    """An argparse type: a length of time in seconds, finite and above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0: {text!r}")
+    return value
+
+
+RAY_ONLY = "ray_only"  # the parser default naming a command's flags that mean something only with --engine ray
+
+
+def ray_flag(parser: argparse.ArgumentParser, *names: str, default: object = None, **kwargs: Any) -> None:
+    """A flag that means something only with --engine ray: None when not given, so that settle_ray_flags
+    can refuse it on a local run (silently ignored, `--workers 8` would run on one process) and put
+    `default` in on a Ray one."""
+    action = parser.add_argument(*names, default=None, **kwargs)
+    parser.set_defaults(**{RAY_ONLY: (*(parser.get_default(RAY_ONLY) or ()), (action.dest, names[0], default))})
+
+
+def settle_ray_flags(args: argparse.Namespace) -> None:
+    """The Ray-only flags (ray_flag) of a parsed command line: refused (UsageError) when given without
+    --engine ray, else their defaults put in where not given."""
+    flags = getattr(args, RAY_ONLY, None) or ()
+    given = [flag for dest, flag, _ in flags if getattr(args, dest) is not None]
+    if given and getattr(args, "engine", "local") != "ray":
+        said = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+        them = "them" if len(given) > 1 else given[0]
+        raise UsageError(
+            f"{said} {'are' if len(given) > 1 else 'is'} for --engine ray (this run is local): "
+            f"add --engine ray, or leave {them} out."
+        )
+    for dest, _, default in flags:
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+
+
 def add_ray_flags(parser: argparse.ArgumentParser, ray_help: str, address: tuple[str, ...] = ("--address",)) -> None:
     """The flags of a command that may run on Ray (`rmbg remove`, `rmbg video`): --engine (ray_help: what
     `ray` does there), the cluster's address (its flag names: `address`), the worker actors and the GPUs
-    each takes (gpus_arg)."""
+    each takes (gpus_arg); all but --engine Ray-only (ray_flag)."""
     parser.add_argument(
         "--engine", choices=["local", "ray"], default="local", help=f"local (this process, default) or ray ({ray_help})"
     )
-    parser.add_argument(
+    ray_flag(
+        parser,
         *address,
         dest="address",
         metavar="ADDR",
         help="with --engine ray: the cluster ('auto', ray://host:10001); default: a local Ray on this machine",
     )
-    workers_help = "with --engine ray: worker actors (default 2)"
-    parser.add_argument("--workers", type=int, default=2, metavar="N", help=workers_help)
-    parser.add_argument(
+    ray_flag(
+        parser,
+        "--workers",
+        type=count_arg(1),
+        default=2,
+        metavar="N",
+        help="with --engine ray: worker actors (default 2)",
+    )
+    ray_flag(
+        parser,
         "--gpus-per-worker",
         type=gpus_arg,
         default=0.0,

@@ -758,3 +758,38 @@ def test_a_second_resume_holding_back_the_same_images_refuses_while_the_first_ru
         ("a.png", "failed", "may have been billed")
     ]
     assert fakes[1].calls == 0  # nothing sent again
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["remove", "in", "--jobs", "0"], "argument --jobs/-j: must be 1 or more: '0'"),
+        (["remove", "in", "--engine", "ray", "--batch-size", "-3"], "argument --batch-size: must be 1 or more: '-3'"),
+        (["remove", "in", "--engine", "ray", "--workers", "1.5"], "argument --workers: not a whole number: '1.5'"),
+        (["video", "in/a.mp4", "--engine", "ray", "--chunk-seconds", "nan"], "must be a number of seconds above 0"),
+        (["video", "in/a.mp4", "--engine", "ray", "--chunk-seconds", "inf"], "must be a number of seconds above 0"),
+        (["video", "in/a.mp4", "--engine", "ray", "--chunk-frames", "0"], "argument --chunk-frames: must be 1 or more"),
+        (["replace", "in", "--prompt", "a beach", "--jobs", "-1"], "argument --jobs/-j: must be 1 or more: '-1'"),
+        (["evaluate", "in", "--bootstrap", "-1"], "argument --bootstrap: must be 0 or more: '-1'"),
+        (
+            ["remove", "in", "--workers", "8"],
+            "rmbg: error: --workers is for --engine ray (this run is local): add --engine ray, or leave --workers out.",
+        ),
+        (
+            ["remove", "in", "--batch-size", "4", "--address", "auto", "--gpus-per-worker", "0.5"],
+            "rmbg: error: --address, --gpus-per-worker and --batch-size are for --engine ray (this run is local): "
+            "add --engine ray, or leave them out.",
+        ),
+        (["video", "in/a.mp4", "--chunk-seconds", "1"], "rmbg: error: --chunk-seconds is for --engine ray"),
+    ],
+)
+def test_counts_and_ray_only_flags_are_usage_errors_before_anything_starts(fakes, tree, capsys, args, message):
+    """A count out of range (NaN and infinity too) is refused as the line is read, where it once failed
+    inside Ray, or after a whole evaluation, with a traceback; a Ray-only flag on a local run is refused,
+    not ignored (`--workers 8` would have run one process). Nothing runs and no output folder is made."""
+    local, hosted = fakes
+    out = ["--out" if args[0] == "evaluate" else "-o", "out"]
+    assert main([*args[:2], *out, "-p", "fake-local", *args[2:]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert local.calls == hosted.calls == 0 and not (tree / "out").exists()

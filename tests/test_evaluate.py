@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rmbg.errors import BudgetError, InvalidImageError
+from rmbg.errors import BudgetError, InvalidImageError, InvalidRequestError
 from rmbg.eval import metrics as M
 from rmbg.eval.dataset import DatasetError, discover, subset
 from rmbg.eval.run import evaluate, load_ground_truth
@@ -274,3 +274,34 @@ def test_importing_evaluate_loads_no_heavy_modules():
     code = "import sys, rmbg.eval.run; print([m for m in ('torch', 'matplotlib', 'gradio') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("bootstrap", [-1, 20_001, 2.5, True, "200", None])
+def test_a_bootstrap_that_cannot_be_made_is_refused_before_any_call(davis, bootstrap):
+    """Scores come after every call: a count of resamples that would fail there (or ask for gigabytes)
+    is refused first, so no paid call is made for results that would be lost."""
+    _, small, truths = davis
+    paid = LookupProvider("fake-paid", truths, kind="hosted", price="0.02")
+    with pytest.raises(InvalidRequestError, match="bootstrap must be a whole number of resamples from 0"):
+        evaluate(small, [paid], bootstrap=bootstrap)
+    assert paid.calls == 0
+
+
+def test_no_resamples_keeps_the_means_and_one_resample_still_plots(davis, tmp_path):
+    """bootstrap=0: the means without intervals (not blanks); bootstrap=1: an interval that need not hold
+    its mean, drawn without a negative error bar (matplotlib refuses one)."""
+    _, small, truths = davis
+    two = subset(small, FRAMES[:3])
+    with_ci = evaluate(two, [LookupProvider("fake-shift", truths, shift)], bootstrap=200).overall("fake-shift")
+    bare = evaluate(two, [LookupProvider("fake-shift", truths, shift)], bootstrap=0)
+    s = bare.overall("fake-shift")
+    assert s.metrics["iou"].mean == with_ci.metrics["iou"].mean
+    assert np.isnan(s.metrics["iou"].low) and np.isnan(s.metrics["iou"].high)
+    row = next(line for line in bare.to_markdown().splitlines() if line.startswith("| fake-shift | all"))
+    assert f"| {100 * s.metrics['iou'].mean:.1f} |" in row and "[" not in row and "nan" not in row
+    one = evaluate(two, [LookupProvider("fake-shift", truths, shift)], bootstrap=1)
+    est = one.overall("fake-shift").metrics["composite_seg"]
+    assert est.low == est.high > est.mean  # one resample: a point, here above the mean
+    paths = one.write(tmp_path / "one")
+    assert paths["plot"].stat().st_size > 0
+    assert bare.write(tmp_path / "bare")["plot"].stat().st_size > 0

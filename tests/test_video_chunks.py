@@ -45,8 +45,8 @@ def test_chunks_take_the_overlap_the_filter_reaches():
 def test_chunk_length_from_seconds_or_frames():
     assert chunk_length(24.0) == 48 and chunk_length(29.97, 0.5) == 15 and chunk_length(24.0, 0.01) == 1
     assert chunk_length(24.0, None, 7) == 7
-    for bad in ({"frames": 0}, {"seconds": 0}):
-        with pytest.raises(RmbgError, match="chunk needs"):
+    for bad in ({"frames": 0}, {"seconds": 0}, {"seconds": float("nan")}, {"seconds": float("inf")}):
+        with pytest.raises(RmbgError, match="chunk needs"):  # NaN and infinity once failed in round()
             chunk_length(24.0, **bad)
 
 

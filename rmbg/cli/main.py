@@ -21,7 +21,7 @@ from typing import TextIO
 
 from .._version import __version__
 from ..errors import BudgetError, InvalidRequestError, LicenceError, RmbgError, UnknownProviderError
-from ..ray_cluster import add_ray_flags
+from ..ray_cluster import add_ray_flags, count_arg, ray_flag, settle_ray_flags
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
 from ..wording import words
@@ -212,9 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
         "from the Hub; only the band around the edge changes)",
     )
     add_ray_flags(rm, "Ray Data: workers on this machine or a cluster")
-    rm.add_argument(
+    ray_flag(
+        rm,
         "--batch-size",
-        type=int,
+        type=count_arg(1),
         default=1,
         metavar="B",
         help="with --engine ray: images per batch handed to a worker (default 1)",
@@ -229,7 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
         "billed twice; default: leave them, as manifest.csv says)",
     )
     rm.add_argument(
-        "--jobs", "-j", type=int, metavar="N", help="images at a time for hosted providers (default 4; local: 1)"
+        "--jobs",
+        "-j",
+        type=count_arg(1),
+        metavar="N",
+        help="images at a time for hosted providers (default 4; local: 1)",
     )
     add_paid_flags(rm)
     add_escalate_flags(rm, cmd_remove)  # --escalate BETTER: the cascade (rmbg.cli.cascade); without it, cmd_remove
@@ -253,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--gt", choices=["auto", "binary", "alpha"], default="auto", help="ground-truth kind (default auto)"
     )
     ev.add_argument(
-        "--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples for the 95%% CIs (default 2000)"
+        "--bootstrap",
+        type=count_arg(0),
+        default=2000,
+        metavar="N",
+        help="bootstrap resamples for the 95%% CIs (default 2000; 0: no intervals)",
     )
     ev.add_argument(
         "--cascade",
@@ -281,8 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     calm_openmp()  # before any model loads torch (rmbg.threads)
     try:
         args = build_parser().parse_args(argv)
-        if getattr(args, "jobs", None) is not None and args.jobs < 1:
-            raise UsageError("--jobs must be 1 or more.")
+        settle_ray_flags(args)  # --workers & co. only with --engine ray, checked before anything starts
         VERBOSE.set(getattr(args, "verbose", False))
         ledger_cmd.ledger_at_start(args.command, sys.stderr)  # RMBG_LEDGER means one thing, or nothing starts
         return args.func(args, sys.stdout, sys.stderr)

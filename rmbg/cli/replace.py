@@ -23,6 +23,7 @@ from typing import TextIO
 
 from ..errors import InvalidImageError, InvalidRequestError, RmbgError
 from ..image.io import load_image
+from ..ray_cluster import count_arg
 from ..registry import get_replacer
 from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
@@ -64,7 +65,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rp.add_argument(
         "--overwrite", action="store_true", help="redo inputs whose outputs exist (default: skip them, to resume)"
     )
-    rp.add_argument("--jobs", "-j", type=int, metavar="N", help=f"inputs at a time (default {DEFAULT_JOBS})")
+    rp.add_argument("--jobs", "-j", type=count_arg(1), metavar="N", help=f"inputs at a time (default {DEFAULT_JOBS})")
     add_paid_flags(rp)
     rp.set_defaults(func=cmd_replace)
 

@@ -38,7 +38,7 @@ from typing import TextIO
 from ..errors import InvalidRequestError, RmbgError
 from ..image.formats import URL
 from ..options import VIDEO
-from ..ray_cluster import add_ray_flags
+from ..ray_cluster import add_ray_flags, count_arg, ray_flag, seconds_arg
 from ..types import format_usd
 from ..wording import words
 from .choosing import add_render_flags
@@ -278,10 +278,14 @@ def add_parser(sub) -> None:
         "twice; default: leave them)",
     )
     add_ray_flags(vd, "each clip's frames in chunks across Ray workers; local models", ("--ray-address", "--address"))
-    vd.add_argument(
-        "--chunk-seconds", type=float, metavar="S", help="with --engine ray: seconds of video per chunk (default 2)"
+    ray_flag(
+        vd,
+        "--chunk-seconds",
+        type=seconds_arg,
+        metavar="S",
+        help="with --engine ray: seconds of video per chunk (default 2)",
     )
-    vd.add_argument("--chunk-frames", type=int, metavar="N", help="with --engine ray: frames per chunk")
+    ray_flag(vd, "--chunk-frames", type=count_arg(1), metavar="N", help="with --engine ray: frames per chunk")
     add_paid_flags(vd)
     vd.set_defaults(func=cmd_video)
 

@@ -82,5 +82,10 @@ def fmt_estimate(key: str, est: Estimate | None, ci: bool = True) -> str:
         return "–"
     digits = 3 if key in ("mae", "e_t") else 1
     mean, low, high = (100 * v if key in PERCENT else v for v in (est.mean, est.low, est.high))
-    text = f"{mean:.{digits}f}"
-    return f"{text} [{low:.{digits}f}, {high:.{digits}f}]" if ci else text
+    return shown(Estimate(mean, low, high, est.n), digits, ci)
+
+
+def shown(est: Estimate, digits: int, ci: bool = True) -> str:
+    """The mean to `digits` places, then "[low, high]" when `ci` and there is an interval (resamples were made)."""
+    text = f"{est.mean:.{digits}f}"
+    return f"{text} [{est.low:.{digits}f}, {est.high:.{digits}f}]" if ci and not math.isnan(est.low) else text

@@ -266,9 +266,11 @@ def quality_cost_figure(evaluation: Evaluation):
     per_thousand = [float(s.cost_per_image) * 1000 for s in points]
     for s, cost in zip(points, per_thousand):
         est = s.metrics[key]
-        ax.errorbar(
-            [cost], [est.mean], yerr=[[est.mean - est.low], [est.high - est.mean]], fmt="o", capsize=4, label=s.provider
+        # a percentile interval need not hold its mean (few resamples; a maximum's replicates sit above it)
+        below, above = (
+            (0.0, 0.0) if math.isnan(est.low) else (max(0.0, est.mean - est.low), max(0.0, est.high - est.mean))
         )
+        ax.errorbar([cost], [est.mean], yerr=[[below], [above]], fmt="o", capsize=4, label=s.provider)
         ax.annotate(s.provider, (cost, est.mean), textcoords="offset points", xytext=(6, 4), fontsize=8)
     if evaluation.cascades:  # each cascade a line through its shares (rmbg.eval.frontier)
         from .frontier import draw

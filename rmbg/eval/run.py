@@ -131,6 +131,9 @@ def evaluate(
     This is the one scoring path: `rmbg evaluate` and the app's Benchmark tab both call it.
     """
     M.require_scipy()  # before any provider runs: a missing scorer would fail every image after its call
+    from .stats import check_bootstrap, summarise
+
+    check_bootstrap(bootstrap)  # likewise: a paid run's scores come after every call
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
     provs = [resolve_provider(p)[0] for p in providers]
     pairs = check_pairs(cascades, [p.id for p in provs])  # before any call
@@ -147,8 +150,6 @@ def evaluate(
         raise ValueError(f"gt must be 'auto', 'binary' or 'alpha', got {gt!r}")
     rows, curves, any_alpha = _score_all(dataset, provs, gt, cache, progress, stop)
     gt_kind = "alpha" if any_alpha else "binary"
-    from .stats import summarise
-
     summaries, key = summarise(
         rows, curves, [p.id for p in provs], alpha=gt_kind == "alpha", bootstrap=bootstrap, seed=seed
     )

@@ -26,8 +26,8 @@ import numpy as np
 
 from ..errors import InvalidRequestError
 from ..providers.base import Provider
-from .records import Estimate
-from .stats import resample_counts
+from .records import Estimate, shown
+from .stats import check_bootstrap, estimate, resample_counts
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
 MATTES = ("frame by frame", "smoothed")
@@ -102,8 +102,7 @@ class SequenceEvaluation:
                 estimates = {}
                 for metric in METRICS:
                     values = np.array([getattr(r, metric) for r in rows], dtype=np.float64)
-                    low, high = np.percentile(counts @ values / len(rows), [2.5, 97.5])
-                    estimates[metric] = Estimate(float(values.mean()), float(low), float(high), len(rows))
+                    estimates[metric] = estimate(float(values.mean()), counts @ values / len(rows), len(rows))
                 seconds = float(np.mean([r.seconds_per_frame for r in rows]))
                 out.append((provider, mattes, len(rows), estimates, seconds))
         return out
@@ -112,8 +111,7 @@ class SequenceEvaluation:
         head = "| provider | mattes | sequences | J [95 % CI] | F [95 % CI] | dtSSD [95 % CI] | s/frame |"
         lines = [head, "|---|---|---:|---|---|---|---:|"]
         for provider, mattes, n, est, seconds in self.summary():
-            cells = [f"{e.mean:.3f} [{e.low:.3f}, {e.high:.3f}]" for e in (est["j"], est["f"])]
-            cells.append(f"{est['dtssd'].mean:.2f} [{est['dtssd'].low:.2f}, {est['dtssd'].high:.2f}]")
+            cells = [shown(est["j"], 3), shown(est["f"], 3), shown(est["dtssd"], 2)]
             lines.append(f"| {provider} | {mattes} | {n} | " + " | ".join(cells) + f" | {seconds:.3f} |")
         return "\n".join(lines) + "\n\nJ, F: fractions (higher is better); dtSSD x100 (lower is steadier)."
 
@@ -157,6 +155,7 @@ def evaluate_sequences(
     from ..api import resolve_provider
     from .clips import evaluate_clip
 
+    check_bootstrap(bootstrap)  # before hundreds of calls a clip: the scores come after them
     sequences = discover_sequences(root)
     if not sequences:
         raise InvalidRequestError(f"{root} holds no sequence (a folder with a clip or frames/, and masks/).")

@@ -11,14 +11,30 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from numbers import Integral
 
 import numpy as np
 
+from ..errors import InvalidRequestError
 from . import metrics as M
 from .records import Estimate, ImageRow, Summary
 
 TRANSPARENCY = ("s_trans", "s_trans_star", "e_t")
 PER_IMAGE = ("iou", "boundary_f", "boundary_f_2px", "boundary_iou", "mae", "s_trans", "s_trans_star", "e_t")
+
+
+MAX_BOOTSTRAP = 20_000  # ten times the default: the resamples are a (bootstrap x groups) matrix of floats
+
+
+def check_bootstrap(bootstrap: object) -> int:
+    """`bootstrap` resamples as asked, or InvalidRequestError: a whole number from 0 (the means without
+    intervals) to MAX_BOOTSTRAP. Asked before any provider runs: the scores come after every call."""
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, Integral) or not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise InvalidRequestError(
+            f"bootstrap must be a whole number of resamples from 0 (no intervals) to {MAX_BOOTSTRAP:,}, "
+            f"not {str(bootstrap)[:40]!r}."
+        )
+    return int(bootstrap)
 
 
 def resample_counts(n_groups: int, bootstrap: int, seed: int) -> np.ndarray:
@@ -39,11 +55,15 @@ def _replicates(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return np.where(weight > 0, total / np.where(weight > 0, weight, 1), np.nan)
 
 
-def _estimate(point: float, replicates: np.ndarray | float, n: int) -> Estimate:
+def estimate(point: float, replicates: np.ndarray | float, n: int) -> Estimate:
+    """`point` with the 2.5-97.5 percentile range of its bootstrap `replicates` (NaN ones left out); without
+    any (no resamples asked), the point alone, its interval NaN."""
     reps = np.atleast_1d(np.asarray(replicates, dtype=np.float64))
     reps = reps[~np.isnan(reps)]
-    if np.isnan(point) or reps.size == 0:
+    if np.isnan(point):
         return Estimate(float("nan"), float("nan"), float("nan"), n)
+    if reps.size == 0:
+        return Estimate(float(point), float("nan"), float("nan"), n)
     low, high = np.percentile(reps, [2.5, 97.5])
     return Estimate(float(point), float(low), float(high), n)
 
@@ -98,21 +118,21 @@ def summarise_rows(
         for key in PER_IMAGE:
             n = int(np.count_nonzero(~np.isnan(means[key])))
             if n or key not in TRANSPARENCY:  # no transparency entry at all without alpha GT
-                estimates[key] = _estimate(points[key], reps[key], n)
+                estimates[key] = estimate(points[key], reps[key], n)
         gcurves = _curve_means(ok, groups, curves)
         mean_curve = (counts @ gcurves) / counts.sum(axis=1, keepdims=True)
-        estimates["max_f"] = _estimate(float(gcurves.mean(axis=0).max()), mean_curve.max(axis=1), len(groups))
+        estimates["max_f"] = estimate(float(gcurves.mean(axis=0).max()), mean_curve.max(axis=1), len(groups))
         if composite_key == "composite":
             # NaN (undefined) when this subset has no transparency score: never imputed.
             comp = lambda i, e, t: M.composite(100 * i, 100 * e, t)  # noqa: E731
-            estimates["composite"] = _estimate(
+            estimates["composite"] = estimate(
                 comp(points["iou"], points["boundary_f"], points["s_trans_star"]),
                 comp(reps["iou"], reps["boundary_f"], reps["s_trans_star"]),
                 len(groups),
             )
         else:
             seg = lambda i, e: M.composite_seg(100 * i, 100 * e)  # noqa: E731
-            estimates["composite_seg"] = _estimate(
+            estimates["composite_seg"] = estimate(
                 seg(points["iou"], points["boundary_f"]), seg(reps["iou"], reps["boundary_f"]), len(groups)
             )
     sources = Counter(r.cost_source for r in ok)

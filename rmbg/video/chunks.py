@@ -20,6 +20,7 @@ overlap, the driver only decodes and encodes, as it does for a local run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -69,8 +70,8 @@ def chunk_length(fps: float, seconds: float | None = None, frames: int | None = 
             raise RmbgError(f"A chunk needs at least 1 frame, not {frames}.")
         return frames
     seconds = 2.0 if seconds is None else seconds
-    if seconds <= 0:
-        raise RmbgError(f"A chunk needs more than 0 seconds, not {seconds:g}.")
+    if not math.isfinite(seconds) or seconds <= 0:  # NaN compares False with everything: asked first
+        raise RmbgError(f"A chunk needs a number of seconds above 0, not {seconds:g}.")
     return max(1, round(seconds * fps))
 
 
