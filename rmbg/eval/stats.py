@@ -29,7 +29,7 @@ MAX_BOOTSTRAP = 20_000  # ten times the default: the resamples are a (bootstrap 
 def check_bootstrap(bootstrap: object) -> int:
     """`bootstrap` resamples as asked, or InvalidRequestError: a whole number from 0 (the means without
     intervals) to MAX_BOOTSTRAP. Asked before any provider runs: the scores come after every call."""
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, Integral) or not 0 <= bootstrap <= MAX_BOOTSTRAP:
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, Integral) or not 0 <= int(bootstrap) <= MAX_BOOTSTRAP:
         raise InvalidRequestError(
             f"bootstrap must be a whole number of resamples from 0 (no intervals) to {MAX_BOOTSTRAP:,}, "
             f"not {str(bootstrap)[:40]!r}."
