@@ -322,7 +322,9 @@ def cascade(
     keeps_first(None, None, keep)  # checked before anything runs
     free_p = get_provider(free) if isinstance(free, str) else free
     better_p = get_provider(better) if isinstance(better, str) else better
-    cap = None if max_cost is None else Decimal(str(max_cost))
+    from .money.payer import usd_cap
+
+    cap = usd_cap(max_cost)  # before anything runs
     results = [remove_background(image, free_p, **options) for image in images]
     paid = paying(better_p, cap)
     stopped = ""

@@ -24,6 +24,7 @@ from PIL import Image
 import rmbg
 from rmbg import registry
 from rmbg.cli.main import main
+from rmbg.cli.many import remove_many
 from rmbg.cli.progress import Progress
 from rmbg.eval.run import COMPOSITE_SEG_LABEL
 from rmbg.providers.base import ProviderStatus
@@ -793,3 +794,41 @@ def test_counts_and_ray_only_flags_are_usage_errors_before_anything_starts(fakes
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert local.calls == hosted.calls == 0 and not (tree / "out").exists()
+
+
+def test_a_run_that_ends_on_an_exception_leaves_the_next_run_of_the_process_writing(fakes, tree):
+    """From Python (a notebook, a server), a batch can end on an exception and the process go on: a callback's
+    error, an interrupt. The next batch's paid results are written; they were once all refused as
+    "interrupted; the result was not written ... may bill it", paid for and thrown away, for the life of the
+    process (the stop was one flag for the whole process)."""
+    _, hosted = fakes
+
+    def stop_at_first(outcome) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        remove_many(["in/a.png", "in/sub"], "first", "fake-hosted", jobs=1, on_outcome=stop_at_first)
+    assert hosted.calls == 1
+    outcomes = remove_many(["in/sub"], "second", "fake-hosted")
+    assert [(o.status, o.error) for o in outcomes] == [("done", ""), ("done", "")]
+    assert files_under(tree / "second") == [".rmbg-folder-id", "b.png", "deeper/c.png", "manifest.csv"]
+    assert hosted.calls == 3
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1, "abc", Decimal("NaN"), True, [1]])
+def test_a_cap_from_python_is_read_as_usd_or_refused_before_anything_runs(fakes, tree, bad):
+    """max_cost as a Python caller writes it: 0.5 (a float) or "0.5" caps the run as Decimal("0.5") does; it once
+    failed with a TypeError inside the ledger at the first paid call. What is no amount is refused first."""
+    local, hosted = fakes
+    for n, cap in enumerate((0.02, "0.02", "$0.02")):
+        outcomes = remove_many(["in"], f"out{n}", "fake-hosted", max_cost=cap)
+        assert sorted(o.status for o in outcomes) == ["done", "done", "not_run"]  # $0.01 an image, $0.02 in all
+    calls = hosted.calls
+    assert calls == 6
+    said = f"max_cost must be an amount of USD, 0 or more, not {str(bad)[:40]!r}."
+    with pytest.raises(rmbg.InvalidRequestError) as refused:
+        remove_many(["in"], "refused", "fake-hosted", max_cost=bad)
+    assert str(refused.value) == said and not (tree / "refused").exists()
+    with pytest.raises(rmbg.InvalidRequestError, match=re.escape(said)):
+        rmbg.cascade([str(tree / "in" / "a.png")], "fake-local", "fake-hosted", max_cost=bad)
+    assert (local.calls, hosted.calls) == (0, calls)

@@ -305,3 +305,16 @@ def test_no_resamples_keeps_the_means_and_one_resample_still_plots(davis, tmp_pa
     paths = one.write(tmp_path / "one")
     assert paths["plot"].stat().st_size > 0
     assert bare.write(tmp_path / "bare")["plot"].stat().st_size > 0
+
+
+def test_a_cap_is_read_as_usd_or_refused_before_any_call(davis):
+    """max_cost=0.10 (a float) is the cap Decimal("0.10") is; NaN and amounts below 0 are refused before any
+    call, where NaN once failed with decimal.InvalidOperation and -1 read as a budget of $-1."""
+    _, small, truths = davis
+    paid = LookupProvider("fake-paid", truths, kind="hosted", price="0.02")
+    with pytest.raises(BudgetError, match="0.12 is over the budget of .0.1"):
+        evaluate(small, [paid], max_cost=0.10)
+    for bad in (float("nan"), -1, "ten dollars"):
+        with pytest.raises(InvalidRequestError, match="max_cost must be an amount of USD, 0 or more"):
+            evaluate(small, [paid], max_cost=bad)
+    assert paid.calls == 0

@@ -49,7 +49,7 @@ from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
 from .budget import finish, finish_abandoned
-from .interrupts import INTERRUPTED, abandon, stop_requested, write_unless_abandoned
+from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
 from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
@@ -296,38 +296,39 @@ def run_items(
     in_flight: dict = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch")
     refused = False
-    try:
-        while pending or in_flight:
-            # every paid call through the one rule (rmbg.money.paying): its hold, the first call alone, the caps
-            waiting = False
-            while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
-                hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
-                if isinstance(hold, Refused):
-                    refused = True
-                elif isinstance(hold, Wait):
-                    waiting = True
-                    break
-                else:
-                    item = pending.popleft()
-                    instead = _claimed(claims, item, provider_id, hold, payer) if claims else None
-                    if instead is not None:
-                        emit(instead)
+    with run_scope(item.output for item in runnable):
+        try:
+            while pending or in_flight:
+                # every paid call through the one rule (rmbg.money.paying): its hold, the first alone, the caps
+                waiting = False
+                while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
+                    hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
+                    if isinstance(hold, Refused):
+                        refused = True
+                    elif isinstance(hold, Wait):
+                        waiting = True
+                        break
+                    else:
+                        item = pending.popleft()
+                        instead = _claimed(claims, item, provider_id, hold, payer) if claims else None
+                        if instead is not None:
+                            emit(instead)
+                            continue
+                        in_flight[pool.submit(work, item)] = (item, hold)
+                if not in_flight:
+                    if waiting and not stop_requested.is_set():
+                        time.sleep(POLL_S)  # another process's first call, or its calls, hold the room
                         continue
-                    in_flight[pool.submit(work, item)] = (item, hold)
-            if not in_flight:
-                if waiting and not stop_requested.is_set():
-                    time.sleep(POLL_S)  # another process's first call, or its calls, hold the room
-                    continue
-                break  # the budget (or a stop) allows nothing more
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                finish(future, in_flight.pop(future)[1], payer, estimate, emit)
-    except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest and ledger say so
-        written = abandon()  # waits for a write in progress; none starts after it
-        for future, (item, hold) in in_flight.items():
-            finish_abandoned(future, item, hold, item.output in written, payer, estimate, emit)
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+                    break  # the budget (or a stop) allows nothing more
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    finish(future, in_flight.pop(future)[1], payer, estimate, emit)
+        except BaseException:  # a second Ctrl-C: a paid call in flight may be billed; the manifest and ledger say so
+            written = abandon(item.output for item, _ in in_flight.values())  # waits for a write in progress
+            for future, (item, hold) in in_flight.items():
+                finish_abandoned(future, item, hold, item.output in written, payer, estimate, emit)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     pool.shutdown()
     why = INTERRUPTED if stop_requested.is_set() else "budget"
     for item in pending:

@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, TextIO
@@ -32,9 +32,14 @@ MAY_HAVE_BEEN_BILLED = "may have been billed"
 INTERRUPTED = "interrupted"
 
 stop_requested = threading.Event()  # read by rmbg.cli.batch.run_items between submissions
-abandoned = threading.Event()  # set on the second signal: a call that ends after it writes nothing
+abandoned = threading.Event()  # set once this process abandoned calls in flight (end_process reads it)
 _writes = threading.Lock()  # held by an output's write, and by `abandon`: the two never overlap
-_written: set[Path] = set()  # the outputs written since the run began (under _writes)
+# Under _writes, each run's own (run_scope): the outputs written while it runs, and those whose calls it
+# abandoned (a result that comes back later is not written). A run that ends on an exception (a second
+# Ctrl-C, or in a notebook an interrupt or a callback's error) ends the run, not always the process: the
+# next run of the process must write its own outputs, so nothing here is one flag for the whole process.
+_written: set[Path] = set()
+_abandoned: set[Path] = set()
 # Called (in the main thread, from the handler) on the first signal: engines whose workers are
 # elsewhere (Ray) pass the stop on. A listener must only set flags or events: the handler may run
 # in the middle of any code of the main thread.
@@ -45,20 +50,38 @@ def write_unless_abandoned(path: Path, write: Callable[[], object]) -> bool:
     """Call `write()` (the atomic write of output `path`) unless a second signal has abandoned
     the run; False when it has (nothing written: the output's row says it may have been billed)."""
     with _writes:
-        if abandoned.is_set():
+        if path in _abandoned:
             return False
         write()
         _written.add(path)
         return True
 
 
-def abandon() -> set[Path]:
-    """Set `abandoned` once no output is being written, and return the outputs written until
-    then: a call in flight whose file is among them has finished, and its row must say so (no
-    file without its row, nor a row of "may have been billed" beside a written file)."""
+def abandon(outputs: Iterable[Path]) -> set[Path]:
+    """Abandon the calls in flight that write `outputs`, once no output is being written: those already
+    written are returned (their calls finished, and their rows must say so: no file without its row, nor a
+    row of "may have been billed" beside a written file); the others are never written after this."""
     with _writes:
         abandoned.set()
-        return set(_written)
+        outputs = set(outputs)
+        _abandoned.update(outputs - _written)
+        return outputs & _written
+
+
+@contextmanager
+def run_scope(outputs: Iterable[Path]) -> Iterator[None]:
+    """A run on `outputs`: what an earlier run of this process marked on them is forgotten as it starts
+    (a call abandoned then, sent again now with --retry-uncertain, writes its result), and what it wrote
+    as it ends (so a long-lived process does not keep every output it ever wrote)."""
+    outputs = set(outputs)
+    with _writes:
+        _abandoned.difference_update(outputs)
+        _written.difference_update(outputs)
+    try:
+        yield
+    finally:
+        with _writes:
+            _written.difference_update(outputs)
 
 
 @contextmanager
@@ -68,8 +91,6 @@ def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
     KeyboardInterrupt. The previous handlers come back after the block."""
     stop_requested.clear()
     abandoned.clear()
-    with _writes:
-        _written.clear()
     if threading.current_thread() is not threading.main_thread():
         yield stop_requested
         return

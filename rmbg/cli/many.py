@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..cache import MatteCache
+from ..money.payer import usd_cap
 from ..providers.base import Provider
 from ..refine import resolve_refiner
 from ..registry import get_provider
@@ -77,7 +78,7 @@ def remove_many(
     options: RenderOptions | None = None,
     overwrite: bool = False,
     retry_uncertain: bool = False,
-    max_cost: Decimal | None = None,
+    max_cost: Decimal | float | str | None = None,
     refine: str | None = None,
     jobs: int | None = None,
     provider_config: Mapping[str, object] | None = None,
@@ -90,7 +91,9 @@ def remove_many(
     """Every image of `inputs` (files, folders, globs, URLs) through `provider`
     into `out_dir`; the outcomes (done, skipped, failed, not_run by the budget).
     engine="ray" runs on Ray Data (rmbg.cli.ray_engine: address, workers,
-    gpus_per_worker, batch_size); provider_config goes to every get_provider."""
+    gpus_per_worker, batch_size); provider_config goes to every get_provider; max_cost: USD the run may
+    spend (0.5, "0.5" or Decimal("0.5"); None: no cap of its own), checked before anything runs."""
+    cap = usd_cap(max_cost)
     out = Path(out_dir)
     render = options or RenderOptions()
     items = batch.plan(inputs, out, render.format)
@@ -103,9 +106,7 @@ def remove_many(
 
         # the workers the cluster has room for, before the manifest is written (rmbg.ray_cluster)
         workers = workers_that_fit(start(address), workers, gpus_per_worker)
-    settings = batch.Settings(
-        render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), max_cost, resolve_refiner(refine)
-    )
+    settings = batch.Settings(render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), cap, resolve_refiner(refine))
     with Manifest(out, built.id, retry_uncertain=retry_uncertain) as manifest:
 
         def record(outcome: batch.Outcome) -> None:

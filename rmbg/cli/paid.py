@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TextIO
 
+from ..errors import InvalidRequestError
+from ..money.payer import usd_cap
 from ..providers.base import Provider
 from ..types import Cost, format_usd
 
 
-def usd_arg(text: str) -> Decimal:
+def usd_arg(text: str) -> Decimal | None:
+    """--max-cost USD: rmbg.money.payer.usd_cap's rule, refused as the line is read."""
     try:
-        value = Decimal(text.strip().lstrip("$"))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount of USD: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more USD: {text!r}")
-    return value
+        return usd_cap(text)
+    except InvalidRequestError:
+        raise argparse.ArgumentTypeError(f"must be an amount of USD, 0 or more: {text!r}") from None
 
 
 def add_paid_flags(parser: argparse.ArgumentParser) -> None:

@@ -131,21 +131,23 @@ def evaluate(
     This is the one scoring path: `rmbg evaluate` and the app's Benchmark tab both call it.
     """
     M.require_scipy()  # before any provider runs: a missing scorer would fail every image after its call
+    from ..money.payer import usd_cap
     from .stats import check_bootstrap, summarise
 
     check_bootstrap(bootstrap)  # likewise: a paid run's scores come after every call
+    cap = usd_cap(max_cost)
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
     provs = [resolve_provider(p)[0] for p in providers]
     pairs = check_pairs(cascades, [p.id for p in provs])  # before any call
     if any(p.kind == "hosted" and not getattr(p, "pays_itself", False) for p in provs):
         from ..money.payer import Paid, Payer
 
-        payer = Payer.operator("evaluate", None if max_cost is None else Decimal(max_cost))
+        payer = Payer.operator("evaluate", cap)
         provs = [p if getattr(p, "pays_itself", False) else Paid(p, payer) for p in provs]
-    if max_cost is not None:
+    if cap is not None:
         expected = estimate_cost(len(dataset), provs)
-        if expected > Decimal(max_cost):
-            raise BudgetError(f"Estimated cost ${expected} is over the budget of ${max_cost}.")
+        if expected > cap:
+            raise BudgetError(f"Estimated cost ${expected} is over the budget of ${cap}.")
     if gt not in ("auto", "binary", "alpha"):
         raise ValueError(f"gt must be 'auto', 'binary' or 'alpha', got {gt!r}")
     rows, curves, any_alpha = _score_all(dataset, provs, gt, cache, progress, stop)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from ..errors import InvalidRequestError
 from ..types import format_usd
 from .ledger import Account, Hold, Refused, Wait, open_ledger
 from .paying import Payment, Policy, day_key, refusal_words
@@ -59,7 +60,7 @@ class Payer:
         operator set RMBG_DAILY_CAP_USD, the day being the one each call's hold is taken on. A refusal by
         that day's cap names the setting (operator_words), not the visitors' words."""
         policy = policy or Policy()
-        own = Account(f"{name}:{uuid.uuid4().hex}", cap)
+        own = Account(f"{name}:{uuid.uuid4().hex}", usd_cap(cap))
         return cls(policy, lambda: (own, operator_day(policy.clock())), operator_words)
 
     def accounts(self) -> tuple[Account, ...]:
@@ -116,6 +117,26 @@ class Paid:
             return self.inner.matte(image)
         payment = self.payer.payment(self.id, self.inner.estimate().usd)
         return self.payer.pay(payment, lambda: self.inner.matte(image), lambda matte: matte.cost.usd)
+
+
+def usd_cap(value: object, name: str = "max_cost") -> Decimal | None:
+    """A run's spending cap as its caller gives it (None: no cap of its own; a Decimal, an int, a float such
+    as 0.5, or its text, "$" allowed) as Decimal USD; refused (InvalidRequestError naming `name`) when it is
+    anything else, NaN, infinite or below 0. Every door's cap goes through here (Payer.operator, the command
+    line's --max-cost) before anything runs: a float once failed at the first paid call, in the ledger."""
+    if value is None:
+        return None
+    usd: Decimal | None = None
+    if isinstance(value, Decimal):
+        usd = value
+    elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            usd = Decimal(str(value).strip().removeprefix("$"))
+        except InvalidOperation:
+            usd = None
+    if usd is None or not usd.is_finite() or usd < 0:
+        raise InvalidRequestError(f"{name} must be an amount of USD, 0 or more, not {str(value)[:40]!r}.")
+    return usd
 
 
 def operator_day(now: float) -> Account:
