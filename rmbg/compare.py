@@ -91,12 +91,15 @@ def compare(
     see remove_background (checked before any provider runs).
     refine: also show each provider refined (e.g. "vitmatte"), keyed
     "<id>+<refiner id>" right after its plain result; the provider is called
-    once for both (the refined run reuses its matte)."""
+    once for both (the refined run reuses its matte). A provider named twice runs once."""
     start = time.perf_counter()
     opts = check_options(options or render_options(render_as))
     refiner = resolve_refiner(refine)
     loaded = load_image(image, check=lambda size: check_budget(size, opts.framing))  # a frame's size, before any call
-    built = [library_paid(resolve_provider(p)[0]) for p in providers]
+    built: dict[str, Provider] = {}  # by id, in the order given: a provider named twice runs (and is paid) once
+    for given in providers:
+        provider = resolve_provider(given)[0]
+        built.setdefault(provider.id, library_paid(provider))
 
     def one(provider: Provider) -> list[tuple[str, Result | RmbgError]]:
         def go() -> list[tuple[str, Result | RmbgError]]:
@@ -120,7 +123,7 @@ def compare(
     # (rmbg.webapp.slots) is known in the threads, so a paid call waiting there steps out of it
     contexts = [contextvars.copy_context() for _ in built]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rmbg-compare") as pool:
-        ran = pool.map(lambda context, provider: context.run(one, provider), contexts, built)
+        ran = pool.map(lambda context, provider: context.run(one, provider), contexts, built.values())
         outcomes = [pair for pairs in ran for pair in pairs]
     results = {key: out for key, out in outcomes if isinstance(out, Result)}
     errors = {key: out for key, out in outcomes if isinstance(out, RmbgError)}

@@ -134,3 +134,12 @@ def test_each_provider_with_and_without_a_refiner_calls_it_once():
     assert np.array_equal(refined, 255 - plain)
     assert out.results["a+invert"].cost.source == "free"  # the matte was paid once, for "a"
     assert [(p.a, p.b) for p in out.agreement][:3] == [("a", "a+invert"), ("a", "b"), ("a", "b+invert")]
+
+
+def test_a_provider_named_twice_runs_and_is_paid_once():
+    """rmbg.compare(image, ["fal-bria", "fal-bria"]) sent (and paid for) two calls in parallel, both missing the
+    cache, for one result under one key; a provider is now run once per id, in the order first given."""
+    paid, other = Probe("paid", "hosted"), Probe("other", "hosted", threshold=192)
+    out = compare(image(), [paid, other, paid, Probe("paid", "hosted")], cache=None)
+    assert list(out.results) == ["paid", "other"] and not out.errors
+    assert (paid.calls, other.calls) == (1, 1)

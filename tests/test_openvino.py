@@ -186,3 +186,51 @@ def test_openvino_is_imported_without_its_usage_report(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["openvino.tools.ovc.telemetry_stub", "True"]
+
+
+# A stand-in `openvino` whose import stops half-way until the test lets it go: sys.modules holds it half made.
+SLOW_OPENVINO = """
+import gate
+gate.inside.set()
+gate.release.wait(60)
+__version__ = "stand-in"
+"""
+GATE = "import threading\ninside, release = threading.Event(), threading.Event()\n"
+RACE = """
+import sys, threading
+import gate
+from rmbg.providers.local.openvino_backend import _openvino
+got = {}
+def use(name):
+    try:
+        got[name] = _openvino().__version__
+    except Exception as exc:
+        got[name] = repr(exc)
+first = threading.Thread(target=use, args=("first",))
+first.start()
+gate.inside.wait(60)
+second = threading.Thread(target=use, args=("second",))
+second.start()
+second.join(2)
+print("second waited" if second.is_alive() else "second went on", got.get("second"))
+gate.release.set()
+first.join(60)
+second.join(60)
+print(got["first"], got["second"])
+"""
+
+
+def test_a_second_thread_waits_for_openvinos_import_not_its_half(tmp_path):
+    """Two models a Compare runs at once, each the first to use OpenVINO: the second took the module half
+    imported from sys.modules and failed ("partially initialized module 'openvino' has no attribute
+    '__version__'"). Now it waits for the import (a stand-in openvino held half-way, in a fresh process)."""
+    import os
+    import subprocess
+
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "__init__.py").write_text(SLOW_OPENVINO)
+    (tmp_path / "gate.py").write_text(GATE)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", RACE], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["second waited None", "stand-in stand-in"]

@@ -36,6 +36,7 @@ import logging
 import os
 import queue
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,25 +64,31 @@ INSTALL = 'OpenVINO is not installed: pip install "rmbg[openvino]" (openvino and
 _LOG = logging.getLogger(__name__)
 
 
+_IMPORTING = threading.Lock()  # held while openvino is imported (_openvino)
+
+
 def _openvino() -> Any:
     """The openvino module, imported without its usage report. On import OpenVINO reports itself to
     Intel's analytics unless a consent file or CI=true says no, from a child process forked in a
     thread; in a multi-threaded process with no network that child can keep the interpreter from
     exiting (seen: `rmbg video` finished, then stuck at exit). With openvino_telemetry unimportable
-    for the import, OpenVINO takes its own no-op stub; the module is importable again after."""
-    if sys.modules.get("openvino") is not None:
-        return sys.modules["openvino"]
-    blocked = "openvino_telemetry" not in sys.modules
-    if blocked:
-        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
-    try:
-        import openvino
-    except ImportError:
-        raise ModelUnavailableError(INSTALL) from None
-    finally:
+    for the import, OpenVINO takes its own no-op stub; the module is importable again after.
+    Under one lock: while a thread imports it, `openvino` is in sys.modules half made, and a second
+    thread that took it from there failed on a missing attribute (two models of a Compare, first use)."""
+    with _IMPORTING:
+        if sys.modules.get("openvino") is not None:
+            return sys.modules["openvino"]
+        blocked = "openvino_telemetry" not in sys.modules
         if blocked:
-            sys.modules.pop("openvino_telemetry", None)
-    return openvino
+            sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+        try:
+            import openvino
+        except ImportError:
+            raise ModelUnavailableError(INSTALL) from None
+        finally:
+            if blocked:
+                sys.modules.pop("openvino_telemetry", None)
+        return openvino
 
 
 def calibration_frames(calibration: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[Path]:
