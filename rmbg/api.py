@@ -28,7 +28,7 @@ from .providers.base import Provider
 from .refine import Refiner, cache_options, chain, refine_matte, resolve_refiner
 from .registry import get_provider
 from .result import Result, render_options
-from .types import Cost, Matte, RenderOptions, Seconds
+from .types import Cost, Matte, RenderOptions, Seconds, one_or_many
 
 if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
     from typing_extensions import Unpack
@@ -318,6 +318,7 @@ def cascade(
     for escalation. An image the free provider fails raises, as
     remove_background does, before anything is paid.
     """
+    images = one_or_many(images)  # a lone path is one image, not its letters
     share, below = check_choice(share, below)
     keeps_first(None, None, keep)  # checked before anything runs
     free_p = get_provider(free) if isinstance(free, str) else free

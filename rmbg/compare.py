@@ -31,7 +31,7 @@ from .options import RenderKeywords
 from .providers.base import Provider
 from .refine import Refiner, resolve_refiner
 from .result import Result, render_options
-from .types import RenderOptions
+from .types import RenderOptions, one_or_many
 
 if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
     from typing_extensions import Unpack
@@ -97,7 +97,7 @@ def compare(
     refiner = resolve_refiner(refine)
     loaded = load_image(image, check=lambda size: check_budget(size, opts.framing))  # a frame's size, before any call
     built: dict[str, Provider] = {}  # by id, in the order given: a provider named twice runs (and is paid) once
-    for given in providers:
+    for given in one_or_many(providers):  # one id alone is one provider, not its letters
         provider = resolve_provider(given)[0]
         built.setdefault(provider.id, library_paid(provider))
 

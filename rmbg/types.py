@@ -7,7 +7,8 @@ images are PIL images, alpha mattes are mode "L" (0 = background,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -58,6 +59,15 @@ class Cost:
         if self.unrecorded:
             return f"${format_usd(self.usd)} ({kind}; {UNRECORDED})"
         return f"${format_usd(self.usd)} ({kind})"
+
+
+def one_or_many(value: Any) -> list[Any]:
+    """What a caller gave where several are taken (inputs, images, providers) as a list: a sequence's items,
+    or a lone item as a list of one: a str, bytes or a path (never its letters: "photo.jpg" once read as
+    "p", "h", ..., and "." ran every image under the current folder), an image or array, a provider."""
+    if isinstance(value, (str, bytes, bytearray, os.PathLike)) or hasattr(value, "__array_interface__"):
+        return [value]
+    return list(value) if isinstance(value, Iterable) else [value]
 
 
 def format_usd(usd: Decimal) -> str:

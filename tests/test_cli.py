@@ -832,3 +832,15 @@ def test_a_cap_from_python_is_read_as_usd_or_refused_before_anything_runs(fakes,
     with pytest.raises(rmbg.InvalidRequestError, match=re.escape(said)):
         rmbg.cascade([str(tree / "in" / "a.png")], "fake-local", "fake-hosted", max_cost=bad)
     assert (local.calls, hosted.calls) == (0, calls)
+
+
+def test_one_path_or_id_alone_is_one_input_not_its_letters(fakes, tree):
+    """Where several are taken, a lone str is one: remove_many("in/a.png", ...) once read its letters, and
+    "." (the current folder) sent every image under it to the paid provider; cascade, compare alike."""
+    local, hosted = fakes
+    outcomes = remove_many("in/a.png", "out", "fake-hosted")
+    assert [(str(o.item.source), o.status) for o in outcomes] == [("in/a.png", "done")]
+    assert hosted.calls == 1 and files_under(tree / "out") == [".rmbg-folder-id", "a.png", "manifest.csv"]
+    assert [r.provider for r in rmbg.cascade("in/a.png", "fake-local", "fake-hosted", share=0.0)] == ["fake-local"]
+    assert list(rmbg.compare("in/sub/b.png", "fake-local").results) == ["fake-local"]
+    assert (local.calls, hosted.calls) == (2, 1)

@@ -318,3 +318,12 @@ def test_a_cap_is_read_as_usd_or_refused_before_any_call(davis):
         with pytest.raises(InvalidRequestError, match="max_cost must be an amount of USD, 0 or more"):
             evaluate(small, [paid], max_cost=bad)
     assert paid.calls == 0
+
+
+def test_one_provider_alone_is_one_provider(davis):
+    """evaluate(data, provider) with one provider (an object, or an id) not in a list: scored as [provider]
+    (an id was read letter by letter: "Unknown provider 'u'"; an object was not iterable)."""
+    _, small, truths = davis
+    fake = LookupProvider("fake-perfect", truths)
+    ev = evaluate(subset(small, FRAMES[:2]), fake, bootstrap=10)
+    assert [s.provider for s in ev.summaries] == ["fake-perfect"] and fake.calls == 2

@@ -22,7 +22,7 @@ from ..money.payer import usd_cap
 from ..providers.base import Provider
 from ..refine import resolve_refiner
 from ..registry import get_provider
-from ..types import RenderOptions
+from ..types import RenderOptions, one_or_many
 from . import batch
 from .manifest import Claims, Manifest, uncertain_outputs
 
@@ -96,7 +96,7 @@ def remove_many(
     cap = usd_cap(max_cost)
     out = Path(out_dir)
     render = options or RenderOptions()
-    items = batch.plan(inputs, out, render.format)
+    items = batch.plan(one_or_many(inputs), out, render.format)  # "photo.jpg" alone is one input
     if not retry_uncertain:
         uncertain = {i.output_rel for i in batch.to_run(items, overwrite)} & uncertain_outputs(out)
         items = batch.hold_back(items, uncertain) if uncertain else items

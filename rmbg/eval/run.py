@@ -32,7 +32,7 @@ from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..money.charging import metered
 from ..providers.base import Provider
-from ..types import Cost
+from ..types import Cost, one_or_many
 from . import metrics as M
 from .dataset import Dataset, Sample, discover
 from .frontier import SHARES, Pairs, check_pairs, pairs_for, simulate
@@ -137,7 +137,7 @@ def evaluate(
     check_bootstrap(bootstrap)  # likewise: a paid run's scores come after every call
     cap = usd_cap(max_cost)
     dataset = data if isinstance(data, Dataset) else discover(data, categories=categories)
-    provs = [resolve_provider(p)[0] for p in providers]
+    provs = [resolve_provider(p)[0] for p in one_or_many(providers)]  # one id alone is one provider
     pairs = check_pairs(cascades, [p.id for p in provs])  # before any call
     if any(p.kind == "hosted" and not getattr(p, "pays_itself", False) for p in provs):
         from ..money.payer import Paid, Payer

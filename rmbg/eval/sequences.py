@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InvalidRequestError
 from ..providers.base import Provider
+from ..types import one_or_many
 from .records import Estimate, shown
 from .stats import check_bootstrap, estimate, resample_counts
 
@@ -159,7 +160,7 @@ def evaluate_sequences(
     sequences = discover_sequences(root)
     if not sequences:
         raise InvalidRequestError(f"{root} holds no sequence (a folder with a clip or frames/, and masks/).")
-    chosen = [resolve_provider(p)[0] for p in providers]
+    chosen = [resolve_provider(p)[0] for p in one_or_many(providers)]
     rows: list[SequenceRow] = []
     total, done = len(sequences) * len(chosen), 0
     for provider in chosen:
