@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Final, Literal, Union
 
+from .errors import InvalidRequestError
 from .types import Matte
 
 Default = Literal["default"]
@@ -100,5 +101,10 @@ def default_cache() -> MatteCache:
 
 
 def resolve_cache(cache: CacheArg) -> MatteCache | None:
-    """A `cache` argument -> the cache to use (None: no caching)."""
-    return default_cache() if isinstance(cache, str) else cache
+    """A `cache` argument -> the cache to use (None: no caching); anything else is refused, not taken for
+    the default (cache="yes", cache=False)."""
+    if cache is None or isinstance(cache, MatteCache):
+        return cache
+    if isinstance(cache, str) and cache == DEFAULT:
+        return default_cache()
+    raise InvalidRequestError(f'cache must be "default", None or a MatteCache, not {cache!r:.40}.')

@@ -13,7 +13,7 @@ from rmbg.cache import MatteCache
 from rmbg.errors import ProviderResponseError, UnknownProviderError
 from rmbg.providers.base import Provider
 from rmbg.types import Cost
-from tests.support.providers import CountingProvider
+from tests.support.providers import CountingProvider, FreeLocal
 
 
 def _image(w=16, h=8) -> Image.Image:
@@ -73,6 +73,21 @@ def test_cache_disabled():
     rmbg.remove_background(_image(), prov, cache=None)
     rmbg.remove_background(_image(), prov, cache=None)
     assert prov.calls == 2
+
+
+@pytest.mark.parametrize("cache", ["yes", False, 0, {}])
+def test_a_cache_that_is_none_of_the_three_is_refused_before_any_call(cache):
+    """cache= is "default", None or a MatteCache: anything else was taken for the default cache (cache=False
+    cached, cache="yes" too) without a word."""
+    prov = CountingProvider()
+    with pytest.raises(rmbg.InvalidRequestError, match='cache must be "default", None or a MatteCache'):
+        rmbg.remove_background(_image(), prov, cache=cache)
+    assert prov.calls == 0
+
+
+def test_a_clip_smoothing_of_another_kind_is_refused_in_words(tmp_path):
+    with pytest.raises(rmbg.InvalidRequestError, match="smooth must be True, False, None or a SmoothParams, not 'yes'"):
+        rmbg.remove_video(tmp_path / "never-opened.mp4", FreeLocal(), smooth="yes")
 
 
 def test_cache_is_bounded_by_bytes():

@@ -153,6 +153,8 @@ def remove_video(
     chosen = video_provider(provider)
     hosted = is_hosted_video(chosen)
     spread = ray_engine(engine, chosen.id, hosted)
+    if not (smooth is None or isinstance(smooth, (bool, SmoothParams))):
+        raise InvalidRequestError(f"smooth must be True, False, None or a SmoothParams, not {smooth!r:.40}.")
     params = SmoothParams() if smooth is True or (smooth is None and not hosted) else (smooth or None)
     folder = new_folder()
     try:
