@@ -80,6 +80,38 @@ def test_rest_json_of_the_wrong_kind_gets_a_400_with_our_sentence(base, fakes, b
     assert paid(fakes) == 0
 
 
+TWICE = "The field {!r} is sent more than once: send each field once."
+
+
+@pytest.mark.parametrize(
+    "send, name",
+    [
+        ({"files": {"image": ("a.png", tiny_png())}, "data": {"provider": ["u2netp", "fal-bria"]}}, "provider"),
+        ({"files": [("image", ("a.png", tiny_png())), ("image", ("b.png", tiny_png()))]}, "image"),
+        ({"data": {"url": [DATA_URI, "http://127.0.0.1/x"]}}, "url"),  # a urlencoded form
+        (
+            {
+                "json": None,
+                "content": b'{"url": "%s", "provider": "u2netp", "provider": "fal-bria"}' % DATA_URI.encode(),
+            },
+            "provider",
+        ),
+    ],
+)
+def test_a_field_sent_twice_is_refused_not_one_of_them_taken(base, fakes, send, name):
+    """Two values of one field (two providers, two images, two URLs): one of them was taken without a word
+    (the last: the provider that ran was not always the one a first reading of the request says)."""
+    send = dict(send)
+    headers = {"X-Fal-Key": FAL_KEY}
+    if send.pop("json", False) is None:
+        headers["Content-Type"] = "application/json"
+    answer = httpx.post(f"{base}/api/remove", headers=headers, timeout=60, **send)
+    assert (answer.status_code, answer.json()) == (400, {"error": TWICE.format(name)})
+    assert paid(fakes) == 0
+    video = httpx.post(f"{base}/api/video", data={"format": ["webm", "mp4"], "url": DATA_URI}, timeout=60)
+    assert (video.status_code, video.json()) == (400, {"error": TWICE.format("format")})
+
+
 @pytest.mark.parametrize(
     "fields",
     [

@@ -97,6 +97,17 @@ async def limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[by
         yield chunk
 
 
+def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A form's or a JSON object's (name, value) pairs as a dict, each name once: a field sent twice (two
+    providers, two images) is refused, where one of them was taken without a word (the last)."""
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise InvalidImageError(f"The field {name[:40]!r} is sent more than once: send each field once.")
+        fields[name] = value
+    return fields
+
+
 async def read_body(
     request: Request, files: Mapping[str, str], max_fields: int, limit: int | None = None
 ) -> tuple[dict[str, Any], dict[str, UploadFile]]:
@@ -111,7 +122,7 @@ async def read_body(
     stream = limited(request.stream(), limit)
     if kind == "multipart/form-data":
         parser = MultiPartParser(request.headers, stream, max_files=len(files), max_fields=max_fields)
-        form = await parser.parse()
+        form = once(list((await parser.parse()).multi_items()))
         fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
         uploads = {k: v for k, v in form.items() if isinstance(v, UploadFile)}
         unnamed = sorted(set(fields) & set(files))  # a file's part without filename= is a text field to starlette
@@ -127,11 +138,13 @@ async def read_body(
         return fields, uploads
     if kind == "application/x-www-form-urlencoded":
         body = b"".join([chunk async for chunk in stream])
-        return dict(parse_qsl(body.decode("utf-8", "replace"))), {}
+        return once(parse_qsl(body.decode("utf-8", "replace"))), {}
     if kind == "application/json":
         body = b"".join([chunk async for chunk in stream])
         try:
-            fields = json.loads(body or b"null")
+            fields = json.loads(body or b"null", object_pairs_hook=once)
+        except InvalidImageError:  # a name twice (once's): a ValueError too, but not a JSON one
+            raise
         except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise InvalidImageError("The request body is not valid JSON.") from None
         if not isinstance(fields, dict):
