@@ -15,6 +15,7 @@ import http.client
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -312,6 +313,36 @@ def test_rest_video_without_a_clip_or_a_form(served):
         400,
         {"error": "Give the clip's URL as http(s)://..., such as https://example.com/clip.mp4."},
     )
+
+
+def test_a_clip_given_as_a_file_and_a_url_is_refused_not_one_of_them_dropped(served, clip, client):
+    """A file and a URL for one clip (REST's "video" and "url"; the Video tab's upload and URL box): the URL
+    was ignored without a word and the file cut out. Now refused before either is read; the same for an
+    image over POST /api/remove. Nothing runs."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    said = "Give the {} as a file or as a URL, not both: clear one of them and send again."
+    before = len(served[2])
+    both = httpx.post(
+        served[0] + "api/video",
+        files={"video": ("dog.mp4", clip.read_bytes(), "video/mp4")},
+        data={"url": "https://example.com/other.mp4"},
+        timeout=60,
+    )
+    assert (both.status_code, both.json()) == (400, {"error": said.format("clip")})
+    with pytest.raises(AppError, match=re.escape(said.format("clip"))):
+        client.predict(video=handle_file(str(clip)), url="https://example.com/other.mp4", api_name="/video")
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(picture, "PNG")
+    image = httpx.post(
+        served[0] + "api/remove",
+        files={"image": ("sky.png", picture.getvalue(), "image/png")},
+        data={"url": "https://example.com/other.png"},
+        timeout=60,
+    )
+    assert (image.status_code, image.json()) == (400, {"error": said.format("image")})
+    assert len(served[2]) == before
 
 
 def test_the_named_api_reads_no_server_path_from_the_url_field(served, client):

@@ -228,6 +228,13 @@ def require_image(image) -> None:
         raise InvalidImageError("Upload an image first (or pick one of the examples).")
 
 
+def one_source(has_file: bool, url: object, what: str, error: type[InvalidImageError] = InvalidImageError) -> None:
+    """A picture or a clip comes once: as a file or as a URL, not both (the URL was ignored without a word,
+    and the file cut out, when a request or the Video tab's form carried both)."""
+    if has_file and str(url or "").strip():
+        raise error(f"Give the {what} as a file or as a URL, not both: clear one of them and send again.")
+
+
 def _kind(value: object) -> str:
     return {list: "a list", dict: "an object", bool: "true/false", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__

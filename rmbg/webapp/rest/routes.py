@@ -59,6 +59,7 @@ from ...types import UNRECORDED
 from ..catalog import Keys
 from ..context import App
 from ..identity import rest_identity
+from ..inputs import one_source
 from ..look import Look, file_name
 from ..remove import actions
 from ..remove.escalate import Escalation, header_text
@@ -174,6 +175,7 @@ def router(
         try:
             values, image, background, stem = await read(request)
             fields = fields_of(values)  # every field's kind, and no unknown one, before anything is fetched
+            one_source(image is not None, fields.url, "image")
             if image is None and fields.url:
                 # fetched in slots of their own, each under the fetch's overall deadline: slow
                 # URLs can hold only these, never the slots that run models for everyone else

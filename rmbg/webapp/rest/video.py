@@ -48,7 +48,7 @@ from ..catalog import Keys
 from ..context import App
 from ..file_limits import image_max_bytes, size_refusal, video_body_bytes, video_body_refusal, video_max_bytes
 from ..identity import rest_identity
-from ..inputs import Text
+from ..inputs import Text, one_source
 from ..look import Look
 from ..slots import Slots, admitted
 from ..video.clips import Clip, Upload, clip_of
@@ -171,6 +171,7 @@ def video_route(api: APIRouter, app: App | None, default_provider: Callable[[], 
             upload, picture = uploads.get("video"), uploads.get("background_image")
             if upload is None and not fields.url:
                 raise InvalidVideoError(NO_VIDEO)
+            one_source(upload is not None, fields.url, "clip", InvalidVideoError)
             if upload is None and fetch is None:
                 raise InvalidVideoError("This server does not fetch video URLs; send the clip itself.")
             if upload is None:

@@ -16,6 +16,7 @@ from ...video import VideoLimits
 from ...video.decode import probe, spool
 from ...video.limits import InvalidVideoError
 from ..context import App
+from ..inputs import one_source
 from ..look import safe_stem
 
 
@@ -38,7 +39,8 @@ Clip = Upload | str  # an upload, or an http(s) URL
 
 
 def clip_of(upload: object, url: object) -> Clip:
-    """The clip a request names: its upload, else its URL (which must be http(s))."""
+    """The clip a request names: its upload or its URL (which must be http(s)), not both."""
+    one_source(bool(upload), url, "clip", InvalidVideoError)
     if upload:
         return Upload(Path(str(upload)))
     text = str(url or "").strip()
