@@ -94,43 +94,34 @@ def gpus_problem(value: float) -> str | None:
     return None
 
 
-def gpus_arg(text: str) -> float:
-    """--gpus-per-worker F (gpus_problem's rule)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of GPUs: {text!r}") from None
-    problem = gpus_problem(value)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
-    return value
+def number_arg(kind: str, parse: Callable[[str], Any], problem: Callable[[Any], str | None]) -> Callable[[str], Any]:
+    """An argparse type: `parse` of the text (ValueError: "not {kind}") then `problem`'s word on the value
+    (None: fine), refused at parse time with the flag's name: before anything starts, is written or is sent."""
+
+    def arg(text: str) -> Any:
+        try:
+            value = parse(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        said = problem(value)
+        if said:
+            raise argparse.ArgumentTypeError(f"{said}: {text!r}")
+        return value
+
+    return arg
+
+
+gpus_arg = number_arg("a number of GPUs", float, gpus_problem)  # --gpus-per-worker F
+seconds_arg = number_arg(  # a length of time in seconds (--chunk-seconds): finite, above 0
+    "a number of seconds",
+    float,
+    lambda v: None if math.isfinite(v) and v > 0 else "must be a number of seconds above 0",
+)
 
 
 def count_arg(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of `least` or more (workers, a batch, frames, resamples), refused
-    at parse time with the flag's name: before anything starts, is written or is sent."""
-
-    def count(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be {least} or more: {text!r}")
-        return value
-
-    return count
-
-
-def seconds_arg(text: str) -> float:
-    """An argparse type: a length of time in seconds, finite and above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0: {text!r}")
-    return value
+    """An argparse type: a whole number of `least` or more (workers, a batch, frames, resamples)."""
+    return number_arg("a whole number", int, lambda v: None if v >= least else f"must be {least} or more")
 
 
 RAY_ONLY = "ray_only"  # the parser default naming a command's flags that mean something only with --engine ray
