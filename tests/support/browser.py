@@ -3,19 +3,25 @@ how it is started, and the steps several browser tests share."""
 
 from __future__ import annotations
 
+import importlib.util
+
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.support.app import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+
+
+def _screenshot_hook():
+    """docs/hooks/screenshot.py (a script beside the docs, not a package), read by its path."""
+    path = ROOT / "docs" / "hooks" / "screenshot.py"
+    spec = importlib.util.spec_from_file_location("rmbg_docs_screenshot", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ARGS = _screenshot_hook().ARGS  # Chromium's flags: one list, the docs' screenshots' and the tests'
 ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 30_000
 
