@@ -757,3 +757,47 @@ def test_cli_without_a_key_says_which_variable(cli, tmp_path, capsys, monkeypatc
     assert run_cli("in", "-o", "out", "--prompt", "x", "--yes") == 1
     assert "fal-bria-replace cannot run here: needs FAL_KEY (a fal.ai API key)." in capsys.readouterr().err
     assert fake.calls == []
+
+
+def test_cli_a_second_sigint_while_a_call_is_in_flight_writes_none_of_its_images(cli, tmp_path, monkeypatch):
+    """As a cut-out's (rmbg.cli.batch): a replace call given up by a second Ctrl-C has its row say "may have
+    been billed" and writes nothing, even when its answer comes after; its images were written beside that
+    row (write_atomic, without the batch's check). Deterministic: the answer is held until both signals
+    have been handled."""
+    import signal
+    import threading
+
+    from rmbg.cli import interrupts
+    from rmbg.cli import replace as replace_cmd
+
+    fake, _ = cli
+    real, answered, release = replace_cmd.run_replacer, threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        result = real(*args, **kwargs)  # the fake's answer is here; its images are not written yet
+        answered.set()
+        release.wait(60)
+        return result
+
+    def sigint() -> None:  # to the main thread, which waits for the call (as Ctrl-C reaches it)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def signals() -> None:
+        assert answered.wait(60)
+        sigint()
+        assert interrupts.stop_requested.wait(60)
+        sigint()
+        assert interrupts.abandoned.wait(60)
+        release.set()
+
+    monkeypatch.setattr(replace_cmd, "run_replacer", held)
+    helper = threading.Thread(target=signals)
+    helper.start()
+    assert run_cli("in/a.png", "-o", "out", "--prompt", "a beach", "--yes", "-j", "1") == 130
+    helper.join()
+    for worker in [t for t in threading.enumerate() if t.name.startswith("rmbg-batch")]:
+        worker.join(60)  # the abandoned call's thread, after its answer
+    assert [(r["status"], r["cost_source"]) for r in read_manifest(tmp_path / "out")] == [
+        ("failed", "may have been billed")
+    ]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == []

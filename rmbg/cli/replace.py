@@ -28,7 +28,7 @@ from ..registry import get_replacer
 from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
 from . import batch
-from .interrupts import stopping_gently
+from .interrupts import INTERRUPTED, stopping_gently, write_unless_abandoned
 from .manifest import Claims, uncertain_outputs
 from .paid import add_paid_flags, confirm_paid
 from .progress import run_reported
@@ -153,7 +153,9 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def process(item: batch.Item) -> batch.Outcome:
         def work() -> tuple[float, Cost]:
             result = run_replacer(load_image(item.source).rgb, request, replacer)
-            write_outputs(result, outputs[item])
+            # as a cut-out's (rmbg.cli.batch.process): nothing written once a second Ctrl-C gave its call up
+            if not write_unless_abandoned(item.output, lambda: write_outputs(result, outputs[item])):
+                raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
             return result.seconds, result.cost
 
         return batch.attempt(item, work)
