@@ -65,9 +65,34 @@ def test_rmbg_evaluate_reads_a_folder_of_sequences(sequences, tmp_path, capsys):
         code = main(["evaluate", str(sequences), "-p", "threshold", "--out", str(tmp_path / "r"), "--bootstrap", "100"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert re.search(r"^\[1/2  [\d.]+ (sequence/s|s/sequence)  \$0\] ok threshold ", printed.err, re.M)
+    assert re.search(r"^\[1/2  [\d.]+ (sequence/s|s/sequence)  \$0\] done threshold ", printed.err, re.M)
     assert "img/s" not in printed.err  # it counted sequences as images ("0.0 img/s")
     assert "| threshold | frame by frame | 2 | " in printed.out and "| threshold | smoothed | 2 | " in printed.out
     summary = json.loads((tmp_path / "r" / "sequences.json").read_text())
     assert [row["mattes"] for row in summary["summary"]] == ["frame by frame", "smoothed"]
     assert (tmp_path / "r" / "per_sequence.csv").read_text().count("\n") == 5  # header + 2 sequences x 2
+
+
+def test_a_sequence_that_cannot_be_scored_is_recorded_and_the_others_are_written(sequences, tmp_path, capsys):
+    """A sequence whose masks do not match its frames (one missing) once stopped the whole evaluation after the
+    sequences before it had run, and nothing was written; it is recorded with its reason, as an image's failure
+    is, the others are scored and written, and the command's exit code says not all were."""
+    import shutil
+
+    from rmbg.cli.main import main
+
+    root = tmp_path / "seqs"
+    shutil.copytree(sequences, root)
+    shutil.copytree(root / "dog", root / "dog_short")
+    max((root / "dog_short" / "masks").glob("*.png")).unlink()
+    with threshold_registered():
+        code = main(["evaluate", str(root), "-p", "threshold", "--out", str(tmp_path / "r"), "--bootstrap", "100"])
+    printed = capsys.readouterr()
+    assert code == 1
+    reason = f"The sequence has more frames than {root / 'dog_short' / 'masks'} has masks (5)."
+    assert "| threshold | frame by frame | 2 | " in printed.out  # blackswan and dog, scored
+    assert f"Not scored:\n- dog_short (threshold): {reason}" in printed.out
+    assert "1 sequence(s) could not be scored" in printed.err
+    summary = json.loads((tmp_path / "r" / "sequences.json").read_text())
+    assert summary["not_scored"] == [{"provider": "threshold", "sequence": "dog_short", "error": reason}]
+    assert [row["sequences"] for row in summary["summary"]] == [2, 2]

@@ -176,14 +176,17 @@ def cmd_evaluate_sequences(args, out: TextIO, err: TextIO) -> int:
             args.data,
             providers,
             bootstrap=args.bootstrap,
-            progress=lambda done, total, pid, name: progress.update(f"{pid} {name}", "ok"),
+            progress=lambda done, total, pid, name: progress.update(f"{pid} {name}", "done"),
         )
     finally:
         progress.close()
     print(evaluation.to_markdown(), file=out)
     paths = evaluation.write(args.out)
     print(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}", file=err)
-    return 0
+    failed = evaluation.failed()
+    if failed:  # as for images: the others are scored and written; the exit code says not all were
+        print(f"{len(failed)} sequence(s) could not be scored; see 'Not scored' above for the reasons.", file=err)
+    return 1 if failed else 0
 
 
 # --- parser and entry point --------------------------------------------------------

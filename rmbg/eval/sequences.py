@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, RmbgError
 from ..providers.base import Provider
 from ..types import one_or_many
 from .records import Estimate, shown
@@ -83,6 +83,7 @@ class SequenceRow:
     f: float
     dtssd: float
     seconds_per_frame: float
+    error: str = ""  # why the sequence could not be scored (its metrics NaN); "" when it was
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class SequenceEvaluation:
         out = []
         for provider in dict.fromkeys(r.provider for r in self.rows):
             for mattes in MATTES:
-                rows = [r for r in self.rows if r.provider == provider and r.mattes == mattes]
+                rows = [r for r in self.rows if r.provider == provider and r.mattes == mattes and not r.error]
                 if not rows:
                     continue
                 counts = resample_counts(len(rows), self.bootstrap, self.seed)
@@ -114,7 +115,13 @@ class SequenceEvaluation:
         for provider, mattes, n, est, seconds in self.summary():
             cells = [shown(est["j"], 3), shown(est["f"], 3), shown(est["dtssd"], 2)]
             lines.append(f"| {provider} | {mattes} | {n} | " + " | ".join(cells) + f" | {seconds:.3f} |")
-        return "\n".join(lines) + "\n\nJ, F: fractions (higher is better); dtSSD x100 (lower is steadier)."
+        failed = [f"- {r.sequence} ({r.provider}): {r.error}" for r in self.failed()]
+        notes = "\n\nJ, F: fractions (higher is better); dtSSD x100 (lower is steadier)."
+        return "\n".join(lines) + notes + ("\n\nNot scored:\n" + "\n".join(failed) if failed else "")
+
+    def failed(self) -> list[SequenceRow]:
+        """One row per sequence and provider that could not be scored (the others are in the summary)."""
+        return [r for r in self.rows if r.error and r.mattes == MATTES[0]]
 
     def write(self, out: str | Path) -> dict[str, Path]:
         folder = Path(out)
@@ -135,7 +142,9 @@ class SequenceEvaluation:
             }
             for p, m, n, est, s in self.summary()
         ]
-        summary.write_text(json.dumps({"bootstrap": self.bootstrap, "seed": self.seed, "summary": data}, indent=1))
+        missing = [{"provider": r.provider, "sequence": r.sequence, "error": r.error} for r in self.failed()]
+        kept = {"bootstrap": self.bootstrap, "seed": self.seed, "summary": data, "not_scored": missing}
+        summary.write_text(json.dumps(kept, indent=1))
         report = folder / "sequences.md"
         report.write_text(self.to_markdown() + "\n", encoding="utf-8")
         return {"per_sequence": per_sequence, "summary": summary, "markdown": report}
@@ -152,9 +161,10 @@ def evaluate_sequences(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> SequenceEvaluation:
-    """Every provider (local: a clip is hundreds of calls) on every sequence under `root`."""
+    """Every provider (local: a clip is hundreds of calls) on every sequence under `root`; a sequence that
+    cannot be scored (its masks do not match its frames, an unreadable clip) is recorded with its reason
+    (SequenceEvaluation.failed) and the others go on, as an image's failure in rmbg.eval.run.evaluate."""
     from ..api import resolve_provider
-    from .clips import evaluate_clip
 
     check_bootstrap(bootstrap)  # before hundreds of calls a clip: the scores come after them
     sequences = discover_sequences(root)
@@ -165,14 +175,27 @@ def evaluate_sequences(
     total, done = len(sequences) * len(chosen), 0
     for provider in chosen:
         for seq in sequences:
-            started = time.perf_counter()
-            scores = evaluate_clip(seq.source, seq.masks, provider)
-            frames = scores["frame_by_frame"].frames
-            per_frame = (time.perf_counter() - started) / max(frames, 1)
-            for mattes, key in zip(MATTES, ("frame_by_frame", "smoothed"), strict=True):
-                s = scores[key]
-                rows.append(SequenceRow(provider.id, seq.name, mattes, s.frames, s.j, s.f, s.dtssd, per_frame))
+            rows += _scored(provider, seq)
             done += 1
             if progress is not None:
                 progress(done, total, provider.id, seq.name)
     return SequenceEvaluation(tuple(rows), bootstrap, seed)
+
+
+def _scored(provider: Provider, seq: SequenceSource) -> list[SequenceRow]:
+    """One provider's two rows on one sequence (frame by frame, smoothed); for a sequence that cannot be
+    scored, two rows with its reason (an image's failure in rmbg.eval.run is recorded alike)."""
+    from .clips import evaluate_clip
+
+    started = time.perf_counter()
+    try:
+        scores = evaluate_clip(seq.source, seq.masks, provider)
+    except RmbgError as exc:
+        nan = float("nan")
+        return [SequenceRow(provider.id, seq.name, m, 0, nan, nan, nan, nan, str(exc)) for m in MATTES]
+    per_frame = (time.perf_counter() - started) / max(scores["frame_by_frame"].frames, 1)
+    made = (scores["frame_by_frame"], scores["smoothed"])
+    return [
+        SequenceRow(provider.id, seq.name, m, s.frames, s.j, s.f, s.dtssd, per_frame)
+        for m, s in zip(MATTES, made, strict=True)
+    ]
