@@ -102,6 +102,27 @@ def test_mp4_on_a_colour_plays_everywhere_and_matte_is_the_alpha(result, tmp_pat
     assert len(matte) == 12 and np.abs(matte[0][..., 0].astype(int) - alpha).mean() < 6
 
 
+def test_mp4s_have_their_index_first_so_a_page_plays_them_as_they_arrive(result, tmp_path):
+    """The MP4 muxer writes its index (the moov box) after the frames unless asked to move it: a browser or a
+    phone given such a file over HTTP fetches its end before playing, or, without range requests, all of it.
+    Both MP4 outputs (on a colour, the matte) have the moov box before the frames (mdat)."""
+
+    def top_level_boxes(path) -> list[str]:
+        data, boxes, at = path.read_bytes(), [], 0
+        while at + 8 <= len(data):
+            size = int.from_bytes(data[at : at + 4], "big")
+            boxes.append(data[at + 4 : at + 8].decode("latin-1"))
+            at += size if size >= 8 else len(data)
+        return boxes
+
+    for path in (
+        result.save(tmp_path / "out.mp4", background="white"),
+        result.save(tmp_path / "m.mp4", format="matte"),
+    ):
+        boxes = top_level_boxes(path)
+        assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
 def test_odd_size_mp4_is_padded_to_even(tmp_path):
     clip = write_clip(tmp_path / "odd.webm", [f[:119, :213] for f in davis("dog", 4)], codec="libvpx-vp9")
     with rmbg.remove_video(clip, Threshold(), output=tmp_path / "odd.mp4", format="mp4") as out:

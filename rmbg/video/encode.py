@@ -150,8 +150,10 @@ class VideoWriter:
         with _writing(self.path, self.fmt):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # an animated picture loops for ever, as a GIF on a page does; "loop" is the WebP muxer's
-            # (its default, 1, plays once; given to the encoder it was dropped in silence)
-            muxing = {"loop": "0"} if self.fmt == "webp" else {}
+            # (its default, 1, plays once; given to the encoder it was dropped in silence). An MP4 has its
+            # index (moov) before its frames, as the web wants it: a page or a phone plays it as it arrives
+            # instead of fetching the end of the file first (the mov muxer moves it there on close).
+            muxing = {"webp": {"loop": "0"}, "mp4": {"movflags": "+faststart"}}.get(container_format, {})
             self._container = av.open(str(self.part), "w", format=container_format, options=muxing)
         self.frames = 0
         self._last_pts: int | None = None
