@@ -844,3 +844,21 @@ def test_one_path_or_id_alone_is_one_input_not_its_letters(fakes, tree):
     assert [r.provider for r in rmbg.cascade("in/a.png", "fake-local", "fake-hosted", share=0.0)] == ["fake-local"]
     assert list(rmbg.compare("in/sub/b.png", "fake-local").results) == ["fake-local"]
     assert (local.calls, hosted.calls) == (2, 1)
+
+
+def test_a_file_name_that_is_not_utf8_fails_alone_in_words(fakes, tree, capsys):
+    """A name holding bytes that are not UTF-8 (an old camera's, one unpacked from another system's zip) stopped
+    the whole batch with a UnicodeEncodeError at the ledger, before any image ran; it is now a failed row that
+    shows the bytes as \\xNN, and the other images are done."""
+    odd = os.fsdecode(b"caf\xe9.png")
+    make_image(tree / "in" / odd, 4)
+    local, _ = fakes
+    assert main(["remove", "in", "-o", "out", "-p", "fake-local"]) == 1
+    rows = {r["file"]: (r["status"], r["error"]) for r in manifest(tree / "out")}
+    assert rows["in/caf\\xe9.png"] == ("failed", "its name is not UTF-8 text: rename the file")
+    assert sorted(f for f, (status, _) in rows.items() if status == "done") == [
+        "in/a.png",
+        "in/sub/b.png",
+        "in/sub/deeper/c.jpg",
+    ]
+    assert local.calls == 3 and "in/caf\\xe9.png: its name is not UTF-8 text" in capsys.readouterr().out

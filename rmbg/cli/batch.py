@@ -50,7 +50,7 @@ from ..types import Cost, RenderOptions
 from ..wording import words
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
-from .items import Item, Outcome, Status  # noqa: F401  (batch.Item/Outcome/Status for callers)
+from .items import Item, Outcome, Status, not_utf8  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
@@ -161,6 +161,9 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
         seen.add(source.resolve())
         output_rel = rel.with_suffix(suffix).as_posix()
         display = _display(source)
+        if (odd := not_utf8(display)) is not None:  # failed, in words; the other images go on
+            items.append(Item(Path(odd), odd, "", Path(), "its name is not UTF-8 text: rename the file"))
+            continue
         items.append(Item(source, display, output_rel, out_dir / output_rel, _claim(claimed, output_rel, display)))
     return items
 
