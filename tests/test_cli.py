@@ -862,3 +862,10 @@ def test_a_file_name_that_is_not_utf8_fails_alone_in_words(fakes, tree, capsys):
         "in/sub/deeper/c.jpg",
     ]
     assert local.calls == 3 and "in/caf\\xe9.png: its name is not UTF-8 text" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("usd", ["nan", "-0.01", "two cents", "inf"])
+def test_settling_by_hand_reads_the_amount_as_max_cost_does(tree, capsys, usd):
+    """`rmbg ledger settle ID --usd X` reads X by --max-cost's rule (rmbg.money.payer.usd_cap), as the line is read."""
+    assert main(["ledger", "settle", "some-hold", "--usd", usd]) == 2
+    assert f"argument --usd: must be an amount of USD, 0 or more: {usd!r}" in capsys.readouterr().err

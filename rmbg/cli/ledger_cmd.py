@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TextIO
 
 from ..errors import RmbgError
 from ..types import format_usd
+from .paid import usd_arg
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     settle = what.add_parser("settle", help="close a hold by hand")
     settle.add_argument("hold", metavar="ID")
     how = settle.add_mutually_exclusive_group(required=True)
-    how.add_argument("--usd", metavar="USD", help="what the vendor billed for it")
+    how.add_argument("--usd", type=usd_arg, metavar="USD", help="what the vendor billed for it")
     how.add_argument("--release", action="store_true", help="it was not billed: count $0")
     settle.set_defaults(func=cmd_settle)
 
@@ -86,12 +87,7 @@ def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_settle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..money.ledger import open_ledger
 
-    try:
-        usd = Decimal(0) if args.release else Decimal(args.usd)
-    except InvalidOperation:
-        raise RmbgError(f"--usd takes an amount in dollars, such as 0.02, not {args.usd!r}.") from None
-    if not usd.is_finite() or usd < 0:
-        raise RmbgError("--usd must be 0 or more.")
+    usd = Decimal(0) if args.release else args.usd  # usd_arg's: an amount, 0 or more, read with the line
     ledger = open_ledger(create=False)
     state = "released" if args.release else "settled by hand"
     if not ledger.settle(args.hold, usd, priced=False, state=state, note="settled by hand"):
