@@ -112,6 +112,22 @@ def test_a_field_sent_twice_is_refused_not_one_of_them_taken(base, fakes, send, 
     assert (video.status_code, video.json()) == (400, {"error": TWICE.format("format")})
 
 
+def test_fields_in_the_url_are_refused_not_ignored(base, fakes):
+    """POST /api/remove?provider=fal-bria ran the default provider: the URL's fields were read nowhere. They are
+    refused in a sentence (both routes), before the body is read; nothing runs or is paid."""
+    said = "Send the fields in the form or the JSON body, not in the URL ({} came in the URL)."
+    image = httpx.post(
+        f"{base}/api/remove?provider=fal-bria&format=jpg",
+        files={"image": ("a.png", tiny_png())},
+        headers={"X-Fal-Key": FAL_KEY},
+        timeout=60,
+    )
+    assert (image.status_code, image.json()) == (400, {"error": said.format("provider, format")})
+    video = httpx.post(f"{base}/api/video?format=mp4", json={"url": DATA_URI}, timeout=60)
+    assert (video.status_code, video.json()) == (400, {"error": said.format("format")})
+    assert paid(fakes) == 0
+
+
 @pytest.mark.parametrize(
     "fields",
     [

@@ -114,6 +114,11 @@ async def read_body(
     """(fields, uploads by field name) of a multipart form, a urlencoded form
     (fields only: curl -d url=https://...) or a JSON object; `files`: the
     upload fields a form may carry; `limit`: the most the body may be (None: an image's)."""
+    if request.query_params:  # read nowhere: a provider asked for there ran as the default, without a word
+        names = ", ".join(dict.fromkeys(request.query_params.keys()))
+        raise InvalidImageError(
+            f"Send the fields in the form or the JSON body, not in the URL ({names[:80]} came in the URL)."
+        )
     limit = image_max_bytes() if limit is None else limit
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
