@@ -869,3 +869,23 @@ def test_settling_by_hand_reads_the_amount_as_max_cost_does(tree, capsys, usd):
     """`rmbg ledger settle ID --usd X` reads X by --max-cost's rule (rmbg.money.payer.usd_cap), as the line is read."""
     assert main(["ledger", "settle", "some-hold", "--usd", usd]) == 2
     assert f"argument --usd: must be an amount of USD, 0 or more: {usd!r}" in capsys.readouterr().err
+
+
+def test_a_photo_named_with_o_its_own_folder_is_cut_out_beside_it_never_over_it(fakes, tree, capsys):
+    """`rmbg remove photo.jpg -o .` said "photo.jpg: no such file or folder" (every file under the output folder
+    was left out, as an earlier run's output, the photo too): a file named on its own is taken; one whose output
+    would be itself (photo.png -o . in png) is refused, never written over; a folder whose tree holds the
+    output folder still leaves the outputs out, and says so when that is all it holds."""
+    local, _ = fakes
+    assert main(["remove", "in", "-o", ".", "-p", "fake-local"]) == 0  # the output folder above the input's
+    assert all((tree / out).is_file() for out in ("a.png", "sub/b.png", "sub/deeper/c.png")) and local.calls == 3
+    assert main(["remove", "in/sub/deeper/c.jpg", "-o", "in/sub/deeper", "-p", "fake-local"]) == 0
+    assert (tree / "in" / "sub" / "deeper" / "c.png").is_file() and local.calls == 4
+    before = (tree / "in" / "a.png").read_bytes()
+    assert main(["remove", "in/a.png", "-o", "in", "-p", "fake-local"]) == 1
+    assert "in/a.png: its output would replace it: give another -o" in capsys.readouterr().out
+    assert (tree / "in" / "a.png").read_bytes() == before and local.calls == 4
+    assert main(["remove", "in/sub/deeper", "-o", "in/sub/deeper", "-p", "fake-local"]) == 1
+    assert "in/sub/deeper: its images are all in the output folder in/sub/deeper: give -o a folder outside it" in (
+        capsys.readouterr().out
+    )

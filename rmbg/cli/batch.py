@@ -25,7 +25,6 @@ The library never prints: progress arrives through a callback.
 
 from __future__ import annotations
 
-import glob
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -40,7 +39,7 @@ from ..cascade import confidence_of
 from ..errors import RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
-from ..image.io import IMAGE_SUFFIXES, is_image_file, load_image
+from ..image.io import IMAGE_SUFFIXES, load_image
 from ..money.charging import metered
 from ..money.ledger import Hold, Refused, Wait
 from ..money.payer import Payer
@@ -50,7 +49,7 @@ from ..types import Cost, RenderOptions
 from ..wording import words
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
-from .items import Item, Outcome, Status, not_utf8  # noqa: F401  (batch.Item/Outcome/Status for callers)
+from .items import NOTHING, Item, Outcome, Status, expand, not_utf8  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
@@ -78,59 +77,13 @@ def _display(path: Path) -> str:
         return path.as_posix()
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
-def _glob_base(pattern: str) -> Path:
-    """The fixed folder prefix of a glob pattern ('a/b/*/c*.jpg' -> 'a/b')."""
-    parts = Path(pattern).parts
-    fixed = []
-    for part in parts[:-1]:
-        if glob.has_magic(part):
-            break
-        fixed.append(part)
-    return Path(*fixed) if fixed else Path(".")
-
-
-def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """Arguments -> ([(file, path relative to its root)], [arguments that matched nothing]).
-
-    Files under `out_dir` are left out (a previous run's outputs are not inputs).
-    """
-    out_abs = out_dir.resolve()
-    found: list[tuple[Path, Path]] = []
-    missing: list[str] = []
-    for arg in inputs:
-        path = Path(arg)
-        if path.is_dir():
-            pairs = [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if is_image_file(p)]
-        elif path.is_file():
-            pairs = [(path, Path(path.name))]
-        elif glob.has_magic(arg):
-            base = _glob_base(arg)
-            matches = sorted(Path(p) for p in glob.glob(arg, recursive=True))
-            pairs = [(p, p.relative_to(base)) for p in matches if is_image_file(p)]
-        else:
-            pairs = []
-        pairs = [(p, rel) for p, rel in pairs if not _inside(p, out_abs)]
-        if not pairs:
-            missing.append(arg)
-        found.extend(pairs)
-    return found, missing
-
-
 def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
     """Every input as an Item with its output path; problems become Items with `error`."""
     suffix = OUTPUT_SUFFIX[fmt.lower()]
     urls = [arg for arg in inputs if URL.match(arg.strip())]
     stores = [arg for arg in inputs if STORE_URI.match(arg.strip())]
     found, missing = expand([arg for arg in inputs if arg not in urls and arg not in stores], out_dir)
-    items = [Item(Path(arg), arg, "", Path(), "no such file or folder, or no image matched") for arg in missing]
+    items = [Item(Path(arg), arg, "", Path(), why) for arg, why in missing]
     claimed: dict[str, str] = {}
     for uri in dict.fromkeys(stores):  # s3://, gs://, file://: listed and read through pyarrow (rmbg.image.stores)
         from ..image.stores import list_images
@@ -141,7 +94,7 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
             items.append(Item(uri, uri, "", Path(), str(exc)))
             continue
         if not listed:
-            items.append(Item(uri, uri, "", Path(), "no such file or folder, or no image matched"))
+            items.append(Item(uri, uri, "", Path(), NOTHING))
         for full, inner in listed:
             output_rel = Path(inner).with_suffix(suffix).as_posix()
             items.append(Item(full, full, output_rel, out_dir / output_rel, _claim(claimed, output_rel, full)))
@@ -163,6 +116,9 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
         display = _display(source)
         if (odd := not_utf8(display)) is not None:  # failed, in words; the other images go on
             items.append(Item(Path(odd), odd, "", Path(), "its name is not UTF-8 text: rename the file"))
+            continue
+        if (out_dir / output_rel).resolve() == source.resolve():  # photo.png -o . would write over the photo
+            items.append(Item(source, display, "", Path(), "its output would replace it: give another -o"))
             continue
         items.append(Item(source, display, output_rel, out_dir / output_rel, _claim(claimed, output_rel, display)))
     return items

@@ -1,13 +1,17 @@
 """What a batch is made of: one input and where its output goes (`Item`), and
 what happened to it (`Outcome`). Shared by the scheduler (rmbg.cli.batch),
-its budget (rmbg.cli.budget), the manifest and the Ray engine."""
+its budget (rmbg.cli.budget), the manifest and the Ray engine. Also the files
+the arguments name (`expand`, which rmbg.cli.batch.plan turns into Items)."""
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..image.io import is_image_file
 from ..types import Cost
 
 Status = Literal["done", "skipped", "failed", "not_run"]
@@ -57,3 +61,63 @@ class Outcome:
     may_be_billed: bool = False  # failed after a paid request may have reached the provider
     provider: str = ""
     confidence: float | None = None
+
+
+# --- the inputs a batch's arguments name ---------------------------------------------
+
+NOTHING = "no such file or folder, or no image matched"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _glob_base(pattern: str) -> Path:
+    """The fixed folder prefix of a glob pattern ('a/b/*/c*.jpg' -> 'a/b')."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]], list[tuple[str, str]]]:
+    """Arguments -> ([(file, path relative to its root)], [(argument, why it gives no image)]).
+
+    A folder or a glob whose tree holds `out_dir` leaves out the files under it (a previous run's outputs
+    are not inputs); a file named on its own is always taken (`photo.jpg -o .` once said "no such file").
+    """
+    out_abs = out_dir.resolve()
+    found: list[tuple[Path, Path]] = []
+    missing: list[tuple[str, str]] = []
+    for arg in inputs:
+        path, root = Path(arg), None
+        if path.is_dir():
+            root, pairs = path, [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if is_image_file(p)]
+        elif path.is_file():
+            pairs = [(path, Path(path.name))]
+        elif glob.has_magic(arg):
+            root = _glob_base(arg)
+            matches = sorted(Path(p) for p in glob.glob(arg, recursive=True))
+            pairs = [(p, p.relative_to(root)) for p in matches if is_image_file(p)]
+        else:
+            pairs = []
+        nested = root is not None and _inside(out_abs, root.resolve())  # earlier outputs may be in this tree
+        kept = [(p, rel) for p, rel in pairs if not (nested and _inside(p, out_abs))]
+        if not kept:
+            missing.append(
+                (
+                    arg,
+                    f"its images are all in the output folder {out_dir}: give -o a folder outside it"
+                    if pairs
+                    else NOTHING,
+                )
+            )
+        found.extend(kept)
+    return found, missing
