@@ -97,3 +97,17 @@ def test_the_library_refuses_a_format_its_file_name_contradicts(clip, tmp_path):
         with pytest.raises(rmbg.InvalidRequestError, match=r"m.webm names a .webm file, but format='matte' writes"):
             result.save(tmp_path / "m.webm", "matte")
         assert codec_of(result.save(tmp_path / "m.mp4", "matte")) == "h264"
+
+
+def test_an_output_that_is_the_clip_itself_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch):
+    """`rmbg video clip.webm -o .` reported the clip "already done" (the input taken for its own output), and with
+    --overwrite (or -o clip.webm) wrote the cut-out over the clip. Refused, the clip untouched; -f mp4 beside it."""
+    monkeypatch.chdir(tmp_path)
+    source = write_clip(tmp_path / "c.webm", davis("dog", 3), codec="libvpx-vp9")
+    before = source.read_bytes()
+    said = "rmbg: error: c.webm: its output would be the clip itself, c.webm: give another -o (or --format).\n"
+    for where in (["-o", "."], ["-o", ".", "--overwrite"], ["-o", "c.webm", "--overwrite"]):
+        assert run("c.webm", *where) == 2
+        assert capsys.readouterr().err.endswith(said)
+    assert source.read_bytes() == before
+    assert run("c.webm", "-o", ".", "-f", "mp4") == 0 and (tmp_path / "c.mp4").is_file()

@@ -60,7 +60,7 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
     out = Path(output)
     if out.suffix.lower() in WRITTEN and not out.is_dir():
         if len(found) == 1:
-            return [(found[0][0], out)]
+            return _not_onto_itself([(found[0][0], out)])
         raise UsageError(
             f"{len(found)} clips need -o to be a folder (one output each), but {out.name} names one "
             f"{out.suffix.lower()} file: give a folder, such as -o {out.with_suffix('')}/."
@@ -70,4 +70,13 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
         name = rel if rel is not None else Path(source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "video")
         stem = name.with_suffix("")
         pairs.append((source, out / stem.parent / (stem.name + ("-matte" if fmt == "matte" else "") + SUFFIX[fmt])))
+    return _not_onto_itself(pairs)
+
+
+def _not_onto_itself(pairs: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """The pairs, unless an output is its own input (clip.webm -o . in webm: it was taken for a clip already
+    done, or with --overwrite written over the clip): refused before anything runs."""
+    for source, target in pairs:
+        if not URL.match(source) and target.resolve() == Path(source).resolve():
+            raise UsageError(f"{source}: its output would be the clip itself, {target}: give another -o (or --format).")
     return pairs
