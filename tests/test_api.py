@@ -90,6 +90,18 @@ def test_a_clip_smoothing_of_another_kind_is_refused_in_words(tmp_path):
         rmbg.remove_video(tmp_path / "never-opened.mp4", FreeLocal(), smooth="yes")
 
 
+def test_a_clip_is_never_written_over_by_its_own_cut_out(tmp_path, monkeypatch):
+    """remove_video(clip, output=<the clip itself>, by any spelling of its path) is refused before anything is
+    read, as `rmbg video` refuses it: the cut-out was written over the clip."""
+    clip = tmp_path / "c.webm"
+    clip.write_bytes(b"a clip's bytes")
+    monkeypatch.chdir(tmp_path)
+    for output in (clip, "c.webm", ["elsewhere.webm", tmp_path / "." / "c.webm"]):
+        with pytest.raises(rmbg.InvalidRequestError, match=r"output names the clip itself \(c.webm\)"):
+            rmbg.remove_video(str(clip), FreeLocal(), output=output)
+    assert clip.read_bytes() == b"a clip's bytes" and not (tmp_path / "elsewhere.webm").exists()
+
+
 def test_cache_is_bounded_by_bytes():
     cache = MatteCache(max_bytes=16 * 8 * 2)  # room for two 16x8 mattes
     prov = CountingProvider()

@@ -150,6 +150,8 @@ def remove_video(
     if hosted_format not in OUTPUTS:
         raise InvalidRequestError(f"hosted_format must be one of {', '.join(OUTPUTS)}, not {hosted_format!r}.")
     paths = [] if output is None else [output] if isinstance(output, (str, os.PathLike)) else list(output)
+    if isinstance(video, (str, os.PathLike)) and any(Path(p).resolve() == Path(video).resolve() for p in paths):
+        raise InvalidRequestError(f"output names the clip itself ({Path(video).name}): it would be written over.")
     chosen = video_provider(provider)
     hosted = is_hosted_video(chosen)
     spread = ray_engine(engine, chosen.id, hosted)
