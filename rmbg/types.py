@@ -70,6 +70,17 @@ def one_or_many(value: Any) -> list[Any]:
     return list(value) if isinstance(value, Iterable) else [value]
 
 
+def name_text(name: str) -> str:
+    """A file name as text for a report, a ledger or a message: itself, or, when it holds bytes that are not
+    UTF-8 (an old camera's, one unpacked from another system's zip: Python keeps them as lone surrogates,
+    which no UTF-8 file or database takes), those bytes shown as \\xNN."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return name
+
+
 def format_usd(usd: Decimal) -> str:
     """Enough digits for sub-cent prices: 0.0013 -> '0.0013', 12.5 -> '12.50'."""
     if usd == 0:

@@ -327,3 +327,22 @@ def test_one_provider_alone_is_one_provider(davis):
     fake = LookupProvider("fake-perfect", truths)
     ev = evaluate(subset(small, FRAMES[:2]), fake, bootstrap=10)
     assert [s.provider for s in ev.summaries] == ["fake-perfect"] and fake.calls == 2
+
+
+def test_a_file_name_that_is_not_utf8_is_scored_and_reported_as_text(tmp_path):
+    """An image and its mask named with bytes that are not UTF-8 were scored, then the run failed writing
+    per_image.csv (UnicodeEncodeError) after every call, paid ones included, and nothing was written.
+    The name is matched and reported with those bytes as \\xNN."""
+    import os
+    import shutil
+
+    odd = os.fsdecode(b"dog_\xe900")
+    for folder, suffix in (("images", ".jpg"), ("masks", ".png")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(DAVIS / folder / f"dog_00000{suffix}", tmp_path / folder / f"{odd}{suffix}")
+        shutil.copy(DAVIS / folder / f"dog_00030{suffix}", tmp_path / folder / f"dog_00030{suffix}")
+    data = discover(tmp_path)
+    ev = evaluate(data, [LookupProvider("fake-perfect", _truths(data))], bootstrap=10)
+    assert sorted(r.name for r in ev.rows) == ["dog_00030", "dog_\\xe900"] and all(r.status == "ok" for r in ev.rows)
+    paths = ev.write(tmp_path / "out")
+    assert "dog_\\xe900" in paths["per_image"].read_text(encoding="utf-8")

@@ -45,11 +45,11 @@ from ..money.ledger import Hold, Refused, Wait
 from ..money.payer import Payer
 from ..providers.base import Provider
 from ..refine import Refiner
-from ..types import Cost, RenderOptions
+from ..types import Cost, RenderOptions, name_text
 from ..wording import words
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
-from .items import NOTHING, Item, Outcome, Status, expand, not_utf8  # noqa: F401  (batch.Item/Outcome/Status for callers)
+from .items import NOTHING, Item, Outcome, Status, expand  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
@@ -114,7 +114,7 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
         seen.add(source.resolve())
         output_rel = rel.with_suffix(suffix).as_posix()
         display = _display(source)
-        if (odd := not_utf8(display)) is not None:  # failed, in words; the other images go on
+        if (odd := name_text(display)) != display:  # not UTF-8: failed, in words; the other images go on
             items.append(Item(Path(odd), odd, "", Path(), "its name is not UTF-8 text: rename the file"))
             continue
         if (out_dir / output_rel).resolve() == source.resolve():  # photo.png -o . would write over the photo

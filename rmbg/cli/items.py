@@ -17,17 +17,6 @@ from ..types import Cost
 Status = Literal["done", "skipped", "failed", "not_run"]
 
 
-def not_utf8(text: str) -> str | None:
-    """`text` with its bytes that are not UTF-8 shown as \\xNN, when a file name holds some (an old camera's,
-    one unpacked from another system's zip: Python keeps them as lone surrogates); None when it is text.
-    Such a name cannot go into the manifest, the ledger or a message as it is (it stopped the batch)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return None
-
-
 @dataclass(frozen=True)
 class Item:
     """One input image and where its output goes.

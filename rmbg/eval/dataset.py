@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..errors import RmbgError
 from ..image.io import is_image_file
+from ..types import name_text
 
 GT_FOLDERS = ("masks", "alphas", "mattes", "gt")
 _FRAME = re.compile(r"^(?P<group>.+)_(?P<frame>\d+)$")
@@ -72,7 +73,8 @@ def _index(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
         if is_image_file(path):
-            found.setdefault(path.relative_to(folder).with_suffix("").as_posix(), path)
+            # a name that is not UTF-8 is matched and reported as text (\\xNN): the reports are UTF-8 files
+            found.setdefault(name_text(path.relative_to(folder).with_suffix("").as_posix()), path)
     return found
 
 
