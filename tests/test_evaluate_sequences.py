@@ -96,3 +96,14 @@ def test_a_sequence_that_cannot_be_scored_is_recorded_and_the_others_are_written
     summary = json.loads((tmp_path / "r" / "sequences.json").read_text())
     assert summary["not_scored"] == [{"provider": "threshold", "sequence": "dog_short", "error": reason}]
     assert [row["sequences"] for row in summary["summary"]] == [2, 2]
+
+
+def test_a_sequence_folder_named_with_bytes_that_are_not_utf8_is_reported_as_text(sequences, tmp_path):
+    """Its rows were scored, then writing per_sequence.csv failed (UnicodeEncodeError): the name is text, \\xNN."""
+    import os
+    import shutil
+
+    shutil.copytree(sequences / "dog", tmp_path / "seqs" / os.fsdecode(b"d\xf6g"))
+    evaluation = evaluate_sequences(tmp_path / "seqs", [Threshold()], bootstrap=10)
+    assert {r.sequence for r in evaluation.rows} == {"d\\xf6g"}
+    assert "d\\xf6g" in evaluation.write(tmp_path / "r")["per_sequence"].read_text(encoding="utf-8")

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidRequestError, RmbgError
 from ..providers.base import Provider
-from ..types import one_or_many
+from ..types import name_text, one_or_many
 from .records import Estimate, shown
 from .stats import check_bootstrap, estimate, resample_counts
 
@@ -51,7 +51,7 @@ def _sequence_in(folder: Path) -> SequenceSource | None:
     frames = folder / "frames"
     clips = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     source = frames if frames.is_dir() else (clips[0] if clips else None)
-    return SequenceSource(folder.name, source, masks) if source is not None else None
+    return SequenceSource(name_text(folder.name), source, masks) if source is not None else None
 
 
 def discover_sequences(root: str | Path) -> list[SequenceSource]:
