@@ -47,8 +47,9 @@ stop_listeners: list[Callable[[], None]] = []
 
 
 def write_unless_abandoned(path: Path, write: Callable[[], object]) -> bool:
-    """Call `write()` (the atomic write of output `path`) unless a second signal has abandoned
-    the run; False when it has (nothing written: the output's row says it may have been billed)."""
+    """Call `write()` (the atomic write of output `path`) unless its call was abandoned (`abandon`, on a
+    second signal or any exception that ends its run); False then (nothing written: the output's row says
+    it may have been billed)."""
     with _writes:
         if path in _abandoned:
             return False
