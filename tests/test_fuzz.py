@@ -110,6 +110,49 @@ def test_colours_parse_to_rgb_or_say_why(value):
 
 
 @FAST
+@given(value=st.one_of(JSON, st.decimals(), st.from_regex(r"\A\s?\$?-?\d{1,4}(\.\d{1,9})?([eE][+-]?\d{1,3})?\s?\Z")))
+@example("1e400")
+@example("sNaN")
+def test_a_spending_cap_is_a_finite_amount_of_0_or_more_or_refused_in_words(value):
+    """rmbg.money.payer.usd_cap (every door's max_cost, --max-cost, --usd): anything a caller may write is a
+    Decimal that is finite and 0 or more, equal to what was written, or an InvalidRequestError; nothing else."""
+    from decimal import Decimal
+
+    from rmbg.errors import InvalidRequestError
+    from rmbg.money.payer import usd_cap
+
+    try:
+        cap = usd_cap(value)
+    except InvalidRequestError as exc:
+        assert str(exc).startswith("max_cost must be an amount of USD, 0 or more, not ")
+        return
+    if value is None:
+        assert cap is None
+        return
+    assert isinstance(cap, Decimal) and cap.is_finite() and cap >= 0
+    assert cap == Decimal(str(value).strip().removeprefix("$")) if not isinstance(value, Decimal) else cap == value
+
+
+@FAST
+@given(name=st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b))
+def test_any_file_name_becomes_text_a_utf8_file_takes(name):
+    """rmbg.types.name_text: any file name the system may give (bytes, decoded as Python decodes them) is text
+    that encodes to UTF-8, itself when it already was, and two different names stay different."""
+    import os
+
+    from rmbg.types import name_text
+
+    decoded = os.fsdecode(name)
+    text = name_text(decoded)
+    text.encode("utf-8")
+    try:
+        assert text == name.decode("utf-8")
+    except UnicodeDecodeError:
+        assert "\\x" in text
+    assert name_text(os.fsdecode(name + b"\xff")) != text
+
+
+@FAST
 @given(
     values=st.fixed_dictionaries(
         {},
