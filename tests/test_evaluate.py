@@ -127,6 +127,28 @@ def test_discover_categories_from_subfolders_and_csv(tmp_path):
         discover(tmp_path / "images")
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        "\ufefffile,category,group\r\nloose.png,misc,g1\r\n".encode(),  # Excel's "CSV UTF-8": a byte-order mark
+        b"file;category;group\nloose.png;misc;g1\n",  # Excel where the decimal mark is a comma
+        b"file\tcategory\tgroup\nloose.png\tmisc\tg1\n",
+    ],
+)
+def test_a_categories_file_saved_by_a_spreadsheet_is_read(tmp_path, data):
+    """The byte-order mark hid the `file` column ("needs the columns file,category"); semicolons and tabs
+    were one column. A file that is not UTF-8 is refused in words, not with a UnicodeDecodeError."""
+    block = np.zeros((40, 64), dtype=np.uint8)
+    block[10:30, 10:50] = 255
+    _write_set(tmp_path, {"loose": block})
+    (tmp_path / "cats.csv").write_bytes(data)
+    (sample,) = discover(tmp_path, categories=tmp_path / "cats.csv").samples
+    assert (sample.category, sample.group) == ("misc", "g1")
+    (tmp_path / "cats.csv").write_bytes(b"\xff\xfef\x00i\x00")  # UTF-16, as "Unicode text" saves it
+    with pytest.raises(DatasetError, match="cats.csv is not UTF-8 text: save it as CSV UTF-8"):
+        discover(tmp_path, categories=tmp_path / "cats.csv")
+
+
 # --- evaluation on DAVIS frames ---------------------------------------------------
 
 

@@ -19,6 +19,7 @@ Layout of a data set folder:
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,10 +88,18 @@ def group_of(stem: str) -> str:
 def read_categories(path: Path) -> dict[str, tuple[str, str]]:
     """CSV with columns file, category and optionally group -> {key: (category, group)}.
 
-    `file` may be the relative stem, the relative path or the bare file name.
+    `file` may be the relative stem, the relative path or the bare file name. As spreadsheets save it:
+    UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8" has one, which once hid the `file`
+    column), separated by commas, semicolons (Excel where the decimal mark is a comma) or tabs.
     """
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path.name} is not UTF-8 text: save it as CSV UTF-8.") from None
+    head = text.split("\n", 1)[0]
+    separator = max(",;\t", key=head.count)  # the header's own separator; commas when it has none
+    with io.StringIO(text, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=separator)
         fields = {f.strip().lower() for f in (reader.fieldnames or [])}
         if not {"file", "category"} <= fields:
             raise DatasetError(f"{path.name} needs the columns file,category (and optionally group).")
