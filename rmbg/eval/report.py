@@ -81,6 +81,7 @@ def markdown(evaluation: Evaluation) -> str:
         f"Composite: {evaluation.composite_label}.",
         f"Ground truth: {evaluation.gt_kind}"
         + ("" if evaluation.gt_kind == "alpha" else " masks, so transparency is not scored")
+        + (f" ({evaluation.settings['gt_note']})" if evaluation.settings.get("gt_note") else "")
         + ".",
         f"Data: {evaluation.dataset}; {evaluation.settings.get('n_images')} images in "
         f"{evaluation.settings.get('n_groups')} groups. Means over groups, 95 % bootstrap CIs "

@@ -94,6 +94,18 @@ def estimate_cost(n_images: int, providers: Sequence[Provider]) -> Decimal:
     return sum((p.estimate().usd * n_images for p in providers if p.kind == "hosted"), Decimal(0))
 
 
+def _lossy_note(dataset: Dataset, gt: str, kind: str) -> str:
+    """What the report says when gt="auto" read JPEG masks as alpha mattes: JPEG's compression noise around a
+    binary mask's edge is semi-transparent to the test, and the composite then scores transparency."""
+    lossy = sum(s.mask.suffix.lower() in (".jpg", ".jpeg") for s in dataset.samples)
+    if gt != "auto" or kind != "alpha" or not lossy:
+        return ""
+    return (
+        f"{lossy} of the {len(dataset)} masks are JPEG: its compression noise reads as transparency; if they are "
+        "binary masks, run again with gt='binary' (--gt binary)"
+    )
+
+
 def evaluate(
     data,
     providers: Sequence[str | Provider],
@@ -178,6 +190,7 @@ def evaluate(
             "n_images": len(dataset),
             "n_groups": len(dataset.groups),
             "unmatched_images": list(dataset.unmatched_images),
+            "gt_note": _lossy_note(dataset, gt, gt_kind),
         },
         cascades=tuple(simulated),
     )
