@@ -383,7 +383,14 @@ def test_jpeg_masks_read_as_alpha_say_so_and_how_to_score_them_as_binary(tmp_pat
         Image.open(DAVIS / "masks" / f"{name}.png").convert("L").save(tmp_path / "masks" / f"{name}.jpg", quality=90)
     data = discover(tmp_path)
     auto = evaluate(data, [LookupProvider("fake-perfect", _truths(data))], bootstrap=10)
-    note = "3 of the 3 masks are JPEG: its compression noise reads as transparency; if they are binary masks, "
-    assert auto.gt_kind == "alpha" and f"Ground truth: alpha ({note}" in auto.to_markdown()
+    fact = "3 of the 3 masks are JPEG, whose compression noise reads as transparency"
+    said = f"Ground truth: alpha ({fact}: if they are binary masks, run again with --gt binary"
+    assert auto.gt_kind == "alpha" and said in auto.to_markdown()
     binary = evaluate(data, [LookupProvider("fake-perfect", _truths(data))], gt="binary", bootstrap=10)
     assert binary.gt_kind == "binary" and "JPEG" not in binary.to_markdown()
+    from types import SimpleNamespace
+
+    from rmbg.webapp.benchmark.report import status_line
+
+    tab = status_line(SimpleNamespace(evaluation=auto, stopped=False), None)  # the Benchmark tab has no gt choice
+    assert f"Ground truth read as alpha mattes: {fact}; if they are binary masks, upload them as PNG." in tab

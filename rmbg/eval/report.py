@@ -56,6 +56,9 @@ class Evaluation:
         return write_all(self, Path(out_dir))
 
 
+BINARY_AGAIN = "if they are binary masks, run again with --gt binary (gt='binary')"
+
+
 def _columns(evaluation: Evaluation) -> list[tuple[str, str]]:
     comp = [(evaluation.composite_key, "C" if evaluation.composite_key == "composite" else "C_seg")]
     extra = TRANS_COLUMNS if evaluation.gt_kind == "alpha" else []
@@ -81,7 +84,7 @@ def markdown(evaluation: Evaluation) -> str:
         f"Composite: {evaluation.composite_label}.",
         f"Ground truth: {evaluation.gt_kind}"
         + ("" if evaluation.gt_kind == "alpha" else " masks, so transparency is not scored")
-        + (f" ({evaluation.settings['gt_note']})" if evaluation.settings.get("gt_note") else "")
+        + (f" ({evaluation.settings['gt_note']}: {BINARY_AGAIN})" if evaluation.settings.get("gt_note") else "")
         + ".",
         f"Data: {evaluation.dataset}; {evaluation.settings.get('n_images')} images in "
         f"{evaluation.settings.get('n_groups')} groups. Means over groups, 95 % bootstrap CIs "

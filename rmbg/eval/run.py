@@ -100,10 +100,7 @@ def _lossy_note(dataset: Dataset, gt: str, kind: str) -> str:
     lossy = sum(s.mask.suffix.lower() in (".jpg", ".jpeg") for s in dataset.samples)
     if gt != "auto" or kind != "alpha" or not lossy:
         return ""
-    return (
-        f"{lossy} of the {len(dataset)} masks are JPEG: its compression noise reads as transparency; if they are "
-        "binary masks, run again with gt='binary' (--gt binary)"
-    )
+    return f"{lossy} of the {len(dataset)} masks are JPEG, whose compression noise reads as transparency"
 
 
 def evaluate(

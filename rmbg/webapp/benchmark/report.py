@@ -152,13 +152,14 @@ def plot_figure(scored: Scored):
 
 def status_line(scored: Scored, spent: Decimal | None) -> str:
     ev = scored.evaluation
-    done = len({r.name for r in ev.rows})
+    done, note = len({r.name for r in ev.rows}), ev.settings.get("gt_note")
     head = "Stopped: results so far" if scored.stopped else "Done"
     return (
         f"**{head}**: {done} image(s), {len(ev.rows)} provider runs, "
         f"{sum(r.status == 'failed' for r in ev.rows)} failed{failure_reasons(ev.rows)}. {not_ranked(ev.rows)}"
         f"Composite: {ev.composite_label}. "
-        f"{spent_sentence(spent)}"
+        + (f"Ground truth read as alpha mattes: {note}; if they are binary masks, upload them as PNG. " if note else "")
+        + f"{spent_sentence(spent)}"
     )
 
 
