@@ -394,3 +394,16 @@ def test_jpeg_masks_read_as_alpha_say_so_and_how_to_score_them_as_binary(tmp_pat
 
     tab = status_line(SimpleNamespace(evaluation=auto, stopped=False), None)  # the Benchmark tab has no gt choice
     assert f"Ground truth read as alpha mattes: {fact}; if they are binary masks, upload them as PNG." in tab
+
+
+def test_a_black_and_white_mask_saved_as_opaque_rgba_is_read_by_its_grey_levels(tmp_path):
+    """A mask exported as RGBA with an alpha opaque everywhere was read by that alpha: all subject, every score
+    against a white frame. An alpha that says nothing is passed over for the grey levels; a real one is kept."""
+    mask = np.zeros((20, 30), dtype=np.uint8)
+    mask[5:15, 10:20] = 255
+    Image.fromarray(mask, "L").convert("RGBA").save(tmp_path / "opaque.png")  # alpha 255 everywhere
+    assert np.array_equal(load_ground_truth(tmp_path / "opaque.png"), mask)
+    cutout = Image.new("RGBA", (30, 20), (200, 10, 10, 0))
+    cutout.putalpha(Image.fromarray(mask, "L"))
+    cutout.save(tmp_path / "cutout.png")  # a cut-out as ground truth: its alpha is the mask
+    assert np.array_equal(load_ground_truth(tmp_path / "cutout.png"), mask)

@@ -30,6 +30,7 @@ from ..video.limits import InvalidVideoError, VideoLimits
 from ..video.pipeline import stream_mattes
 from ..video.result import new_folder
 from ..video.smooth import SmoothParams, TemporalSmoother
+from .run import load_ground_truth
 from .temporal import SequenceScorer, SequenceScores
 
 
@@ -75,7 +76,7 @@ def evaluate_clip(
     for count, (rgb, alpha) in enumerate(_frames_and_mattes(source, chosen, limits or VideoLimits.from_settings()), 1):
         if count > len(gts):
             raise InvalidVideoError(f"The sequence has more frames than {masks} has masks ({len(gts)}).")
-        gt = np.asarray(Image.open(gts[count - 1]).convert("L"))
+        gt = load_ground_truth(gts[count - 1])  # the image evaluation's reading of a mask (its alpha, or grey)
         if gt.shape != alpha.shape:
             gt = np.asarray(Image.fromarray(gt).resize(alpha.shape[::-1], Image.Resampling.NEAREST))
         raw.add(alpha, gt)

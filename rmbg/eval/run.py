@@ -50,11 +50,15 @@ StopFn = Callable[[], bool]
 
 
 def load_ground_truth(path: Path) -> np.ndarray:
-    """GT as uint8 (0-255): the alpha channel of an image that has one, else its grey levels."""
+    """GT as uint8 (0-255): the alpha channel of an image that has one, else its grey levels. An alpha channel
+    that is opaque everywhere says nothing (a black-and-white mask saved as RGBA): its grey levels are read
+    (it was read as "all subject", and every score was against that)."""
     with Image.open(path) as img:
         img.load()
         if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-            return np.asarray(img.convert("RGBA").getchannel("A"))
+            alpha = img.convert("RGBA").getchannel("A")
+            if alpha.getextrema() != (255, 255):
+                return np.asarray(alpha)
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
             return np.asarray(to_8bit(img))
         return np.asarray(img.convert("L"))
