@@ -45,7 +45,7 @@ from ..errors import InvalidRequestError, RmbgError, UnknownProviderError
 from ..provider_table import nearest
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
-from ..types import Seconds
+from ..types import Seconds, one_or_many
 from .decode import VideoInput, frames, open_clip
 from .encode import VideoWriter
 from .hosted import Payer, run_hosted
@@ -149,7 +149,7 @@ def remove_video(
     limits = limits or VideoLimits.from_settings()
     if hosted_format not in OUTPUTS:
         raise InvalidRequestError(f"hosted_format must be one of {', '.join(OUTPUTS)}, not {hosted_format!r}.")
-    paths = [] if output is None else [output] if isinstance(output, (str, os.PathLike)) else list(output)
+    paths = [] if output is None else one_or_many(output)  # one path, or several
     if isinstance(video, (str, os.PathLike)) and any(Path(p).resolve() == Path(video).resolve() for p in paths):
         raise InvalidRequestError(f"output names the clip itself ({Path(video).name}): it would be written over.")
     chosen = video_provider(provider)
