@@ -134,6 +134,35 @@ def test_a_spending_cap_is_a_finite_amount_of_0_or_more_or_refused_in_words(valu
 
 
 @FAST
+@given(
+    head=st.binary(min_size=0, max_size=160),
+    space=st.sampled_from([b"RGB ", b"GRAY", b"CMYK", b"XYZ "]),
+    mode=st.sampled_from(["RGB", "RGBA", "L", "P", "CMYK"]),
+)
+def test_any_embedded_profile_is_kept_whole_or_dropped_and_the_photo_cut(head, space, mode):
+    """rmbg.image.io.icc_of: whatever bytes a photo says are its colour profile, the photo loads, and the
+    cut-out carries that profile exactly when LittleCMS reads it as an RGB profile of RGB numbers."""
+    import io
+
+    from PIL import Image
+
+    import rmbg
+    from tests.support.colour import DISPLAY_P3
+    from tests.support.providers import RedIsSubject
+
+    profile = bytearray(head + DISPLAY_P3[len(head) :]) if len(head) < 100 else bytearray(head)
+    if len(profile) >= 20:
+        profile[16:20] = space
+    img = Image.new("RGB", (6, 4), (200, 10, 10)).convert(mode)
+    img.info["icc_profile"] = bytes(profile)
+    written = Image.open(io.BytesIO(rmbg.remove_background(img, RedIsSubject(), cache=None).encode("png")))
+    kept = written.info.get("icc_profile")
+    assert kept in (None, bytes(profile))
+    if mode == "L" or mode == "CMYK" or space != b"RGB ":
+        assert kept is None
+
+
+@FAST
 @given(name=st.binary(min_size=1, max_size=40).filter(lambda b: b"/" not in b and b"\0" not in b))
 def test_any_file_name_becomes_text_a_utf8_file_takes(name):
     """rmbg.types.name_text: any file name the system may give (bytes, decoded as Python decodes them) is text

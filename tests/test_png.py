@@ -82,12 +82,17 @@ def test_an_icc_profile_and_small_or_palette_images_go_through_pillow_unchanged(
     png.save_png(palette, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, workers=4)
     assert buf.getvalue() == _pillow(palette)
     big = _photo(1100, 1001, "RGB")
-    big.info["icc_profile"] = b"\x00" * 128  # an opaque profile: carried as Pillow writes it
+    big.info["icc_profile"] = b"\x01" * 128  # what the image says is not what is written: `icc` is
     buf = io.BytesIO()
-    png.save_png(big, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, workers=2)
-    kinds = [kind for kind, _ in png._chunks(buf.getvalue())]
+    png.save_png(big, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, icc=b"\x00" * 128, workers=2)
+    chunks = png._chunks(buf.getvalue())
+    kinds = [kind for kind, _ in chunks]
     assert kinds[0] == b"IHDR" and b"iCCP" in kinds and kinds[-1] == b"IEND"
     assert kinds.index(b"iCCP") < kinds.index(b"IDAT")
+    assert zlib.decompress(chunks[kinds.index(b"iCCP")][1].split(b"\0", 1)[1][1:]) == b"\x00" * 128
+    buf = io.BytesIO()
+    png.save_png(big, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, workers=2)  # icc None: none written
+    assert b"iCCP" not in [kind for kind, _ in png._chunks(buf.getvalue())]
 
 
 def test_a_large_dirty_rgba_image_is_cleaned_and_a_made_cut_out_is_kept():

@@ -27,6 +27,7 @@ from ..types import RenderOptions
 from .bands import resize
 from .foreground import check_alpha, cutout_estimated, estimate_foreground
 from .framing import frame
+from .io import icc_of
 from .png import save_png
 
 Colour = tuple[int, int, int]
@@ -102,24 +103,52 @@ def render(
     opts = options or RenderOptions(background, mask_only, refine_foreground)
     check_alpha(image, alpha)
     if opts.mask_only:
-        return frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
+        mask = frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
+        mask.info.pop("icc_profile", None)  # a matte is not colour: no colour profile describes it
+        return mask
+    icc = image.info.get("icc_profile") or None
     # A cut-out always takes its soft edge's colour from the subject (estimated
     # foreground), never the photographed background: archived benchmarks/cutout_colour.py.
     clean = opts.clean_edges or (opts.background is None and opts.edge_colours)
     if clean and opts.background is None and opts.framing is None:
-        return _made_clean(cutout_estimated(image, alpha))  # the same pixels, in one array
+        return _described(_made_clean(cutout_estimated(image, alpha)), icc)  # the same pixels, in one array
     rgb = estimate_foreground(image, alpha) if clean else image.convert("RGB")
     if opts.framing is not None:
         rgb, alpha = frame(rgb, alpha, opts.framing)
     if opts.background is None:
-        return cutout(rgb, alpha)
+        return _described(cutout(rgb, alpha), icc)
     if isinstance(opts.background, Image.Image):
-        bg = fit_cover(opts.background, rgb.size)
+        bg = into_profile(fit_cover(opts.background, rgb.size), icc_of(opts.background), icc)
     else:
-        bg = Image.new("RGB", rgb.size, parse_colour(opts.background))
+        colour = into_profile(Image.new("RGB", (1, 1), parse_colour(opts.background)), None, icc)
+        bg = Image.new("RGB", rgb.size, colour.getpixel((0, 0)))
     # Pillow's composite is the exact rule of the module doc (its rounding is exact for
     # 8-bit values; tests/test_compose.py) in C, ~8x faster than the same in numpy.
-    return Image.composite(rgb, bg, alpha)
+    return _described(Image.composite(rgb, bg, alpha), icc)
+
+
+def _described(out: Image.Image, icc: bytes | None) -> Image.Image:
+    """`out` (made here, from the subject's numbers) described by the subject's colour profile."""
+    if icc is not None:
+        out.info["icc_profile"] = icc
+    return out
+
+
+def into_profile(img: Image.Image, source: bytes | None, target: bytes | None) -> Image.Image:
+    """`img`'s colours, whose numbers `source` describes, as numbers `target` describes (each an
+    ICC profile, None for sRGB): a backdrop or a colour (given in sRGB, as CSS and the web give
+    them) brought into the subject's colour space, so it looks as it was asked for."""
+    if source == target:
+        return img
+    from PIL import ImageCms
+
+    def profile(data: bytes | None) -> ImageCms.ImageCmsProfile:
+        return ImageCms.ImageCmsProfile(io.BytesIO(data) if data else ImageCms.createProfile("sRGB"))
+
+    intent = ImageCms.Intent.RELATIVE_COLORIMETRIC  # in gamut: the same colour; out of it: the nearest
+    moved = ImageCms.profileToProfile(img.convert("RGB"), profile(source), profile(target), renderingIntent=intent)
+    assert moved is not None  # not in place: Pillow returns the new image
+    return moved
 
 
 def cutout(rgb: Image.Image, alpha: Image.Image) -> Image.Image:
@@ -178,7 +207,8 @@ def encode(
     PNG and WebP keep alpha (WebP always losslessly when there is alpha, with
     the RGB under alpha 0 kept exact; `quality` applies to RGB WebP). JPEG has
     no alpha: an RGBA image is flattened onto `background` (white by default).
-    `meta` goes into PNG text chunks (provenance).
+    `meta` goes into PNG text chunks (provenance). A colour image's profile
+    (image.info["icc_profile"], the photo's: render) is written in each format; a mask's never.
     """
     pil_format = normalise_format(fmt)
     buf = io.BytesIO()
@@ -190,22 +220,35 @@ def encode(
             image = render(image.convert("RGB"), image.getchannel("A"), background=bg)
         elif image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
-        image.save(buf, "JPEG", quality=quality, optimize=True)
+        image.save(buf, "JPEG", quality=quality, optimize=True, icc_profile=_profile(image))
     elif pil_format == "WEBP":
         # Never lossy with alpha: a lossy WebP decodes with colour under alpha 0 (up to 88
         # grey levels, 27 px from the edge, at quality 80: docs/cutouts.md), whatever is sent in.
         lossless = image.mode in ("RGBA", "LA", "L")
         # exact: libwebp otherwise fills transparent pixels with neighbouring visible
         # colours (better compression), which brings the removed background back as RGB.
-        image.save(buf, "WEBP", lossless=lossless, quality=quality if not lossless else 90, method=4, exact=True)
+        image.save(
+            buf,
+            "WEBP",
+            lossless=lossless,
+            quality=quality if not lossless else 90,
+            method=4,
+            exact=True,
+            icc_profile=_profile(image),
+        )
     else:
         info = None
         if meta:
             info = PngImagePlugin.PngInfo()
             for key, value in meta.items():
                 info.add_text(key, value)
-        save_png(image, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, info=info)
+        save_png(image, buf, level=PNG_LEVEL, strategy=PNG_STRATEGY, info=info, icc=_profile(image))
     return buf.getvalue()
+
+
+def _profile(image: Image.Image) -> bytes | None:
+    """The colour profile an output is written with: its own, for colour; none for a mask."""
+    return image.info.get("icc_profile") or None if image.mode in ("RGB", "RGBA") else None
 
 
 def checkerboard(size: tuple[int, int], square: int = 16) -> Image.Image:
@@ -222,4 +265,5 @@ def preview(image: Image.Image) -> Image.Image:
     if image.mode != "RGBA":
         return image
     board = checkerboard(image.size)
+    board.info["icc_profile"] = image.info.get("icc_profile")  # greys: the same in any RGB space
     return render(image.convert("RGB"), image.getchannel("A"), background=board)

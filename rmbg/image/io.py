@@ -34,7 +34,8 @@ ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Binary
 class LoadedImage:
     """An input image, validated.
 
-    rgb: mode "RGB", EXIF orientation applied.
+    rgb: mode "RGB", EXIF orientation applied; the photo's RGB colour profile,
+        if it has one, in rgb.info["icc_profile"] (icc_of).
     alpha: the input's own alpha channel (mode "L") or None when it has none
         or it is fully opaque.
     digest: sha256 of the decoded pixels (size, bytes): the cache key, computed when
@@ -196,6 +197,48 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img.convert("RGB"), None
 
 
+# Colour profiles. A photo's embedded ICC profile says what its numbers mean (a phone's Display P3,
+# a camera's Adobe RGB); shown without it, they are read as sRGB and the colours go dull or shift.
+# The RGB we load keeps the photo's numbers and its profile (rgb.info["icc_profile"]), and every
+# output rendered from it carries the profile (rmbg.image.compose), so a cut-out looks as the photo
+# did. A profile that does not describe RGB numbers (a CMYK or grey one: those pixels are converted
+# to RGB here) or that LittleCMS cannot read is dropped: the RGB is then read as sRGB, as a browser
+# reads a photo whose profile is damaged.
+
+
+RGB_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX", "P", "PA"})  # numbers an RGB profile describes
+
+
+def icc_of(img: Image.Image) -> bytes | None:
+    """The ICC profile embedded in `img` when it is a readable RGB profile of RGB numbers, else None."""
+    data = img.info.get("icc_profile")
+    if (
+        img.mode not in RGB_MODES
+        or not isinstance(data, (bytes, bytearray))
+        or len(data) < 128
+        or bytes(data[16:20]) != b"RGB "  # the header's colour space: not a grey or CMYK profile
+    ):
+        return None
+    from PIL import ImageCms
+
+    try:
+        ImageCms.ImageCmsProfile(io.BytesIO(bytes(data)))
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+        return None
+    return bytes(data)
+
+
+def _described(rgb: Image.Image, icc: bytes | None) -> Image.Image:
+    """`rgb` with `icc` as its only profile (a copy when that changes an image the caller gave)."""
+    if rgb.info.get("icc_profile") == icc:
+        return rgb
+    rgb = rgb.copy()
+    rgb.info.pop("icc_profile", None)
+    if icc is not None:
+        rgb.info["icc_profile"] = icc
+    return rgb
+
+
 def _upright(img: Image.Image) -> tuple[int, int]:
     """The size after EXIF orientation (read from the header; nothing decoded)."""
     try:
@@ -213,6 +256,8 @@ def load_image(
     - EXIF orientation is applied; animated images use their first frame.
     - Any mode (RGBA, LA, P with transparency, L, I;16, CMYK, ...) becomes RGB,
       with the input's own alpha returned separately.
+    - An embedded RGB colour profile stays with the pixels (rgb.info["icc_profile"]);
+      any other is dropped (icc_of).
     - Inputs over `max_pixels` (default 40 MP, or RMBG_MAX_PIXELS) are refused
       before their pixels are decoded, so decompression bombs cost nothing.
     - `check(size)`, when given, runs on the size read from the header, also
@@ -239,6 +284,7 @@ def load_image(
             img.load()
             img = ImageOps.exif_transpose(img) or img
         rgb, alpha = _split(img)
+        rgb = _described(rgb, icc_of(img))
         rgb.load()
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(_bomb_message(what, exc)) from None

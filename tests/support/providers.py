@@ -50,3 +50,12 @@ class FreeLocal:
 
     def estimate(self):
         return Cost.free()
+
+
+class RedIsSubject(FreeLocal):
+    """Free and local: alpha = the red channel, as CountingProvider's, without a price or a count."""
+
+    id = "red-is-subject"
+
+    def matte(self, image):
+        return Matte(alpha=image.getchannel("R"), cost=Cost.free(), seconds=0.0, meta={"model": "test"})
