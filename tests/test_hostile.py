@@ -319,3 +319,16 @@ def test_rest_schema_fuzzing_gets_no_server_error(base, fakes):
     fuzz()
     assert len(seen) >= 20
     assert paid(fakes) == 0  # no key was sent: nothing was paid
+
+
+@pytest.mark.parametrize("route", ["/api/remove", "/api/video"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"])
+def test_a_method_a_route_does_not_take_is_answered_in_the_error_body_every_answer_has(base, route, method):
+    """GET /api/remove answered FastAPI's {"detail": "Method Not Allowed"}, where every other refusal is
+    {"error": ...} (a client reading "error" failed on it). 405, Allow: POST, in our words."""
+    answer = httpx.request(method, f"{base}{route}", timeout=60)
+    assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
+    if method != "HEAD":
+        said = f"{route} takes POST (a form or JSON), not {method}: see GET /api/openapi.json."
+        assert answer.json() == {"error": said}
+    assert "/api/remove" in httpx.get(f"{base}/api/openapi.json", timeout=60).json()["paths"]

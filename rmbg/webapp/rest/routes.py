@@ -64,7 +64,7 @@ from ..look import Look, file_name
 from ..remove import actions
 from ..remove.escalate import Escalation, header_text
 from ..slots import Slots, admitted
-from .body import ERROR_CODES, read_body, refusal
+from .body import ERROR_CODES, error, read_body, refusal
 from .types import (
     FIELDS,
     FILES,
@@ -82,6 +82,9 @@ from .types import (
 from .video import video_route
 
 __all__ = ["openapi", "router", "routes"]
+# The methods a POST route answers itself (405, Allow: POST, {"error": ...}) instead of FastAPI's
+# {"detail": ...}; HEAD comes with GET. A CORS preflight is the middleware's, before any route.
+OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]
 FETCH_CONCURRENCY = 8  # image URLs being fetched at once (each within its deadline, rmbg.image.fetch)
 
 
@@ -196,4 +199,13 @@ def router(
     async def schema(request: Request) -> Response:
         return JSONResponse(openapi(api.routes))
 
+    async def wrong_method(request: Request) -> Response:
+        """A method the route does not take: 405 with Allow, in the error body every answer has."""
+        path = request.url.path
+        answer = error(405, f"{path} takes POST (a form or JSON), not {request.method}: see GET /api/openapi.json.")
+        answer.headers["Allow"] = "POST"
+        return answer
+
+    for path in ("/api/remove", "/api/video"):
+        api.add_api_route(path, wrong_method, methods=OTHER_METHODS, include_in_schema=False, response_model=None)
     return api
