@@ -43,6 +43,7 @@ from .pipeline import VideoFrame
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
 SUFFIX = {"webm": ".webm", "mov": ".mov", "mp4": ".mp4", "matte": ".mp4", "gif": ".gif", "webp": ".webp"}
 TRANSPARENT = ("webm", "mov", "gif", "webp")
+YUV = ("webm", "mov", "mp4", "matte")  # stored as YUV: converted and tagged BT.709, limited range
 WITH_AUDIO = ("webm", "mov", "mp4", "matte")
 # Constant quality, picked so a cut-out is no larger than twice its input
 # (benchmarks/video.py measures the ratio on the DAVIS clips).
@@ -188,14 +189,15 @@ class VideoWriter:
         # written its header (WebM's becomes 1/1000, MP4's the track's timescale), and a frame
         # stamped with it after that would be read in the wrong unit (a 2 s clip lasted 25 s).
         self._time_base = time_base
-        if self.fmt == "mp4" or self.fmt == "matte":
-            stream.codec_context.color_range = 1  # limited ("tv") range, what every player expects
-        if self.fmt == "mov":
-            # BT.709, limited range, said in the file: what the frames are converted with, so an editor
-            # (or FFmpeg) reads the colours back as they went in; untagged, a reader guesses
+        if self.fmt in YUV:
+            # BT.709, limited range, said in the file: what the frames are converted with (yuv()), so a
+            # player, an editor or FFmpeg reads the colours back as they went in. Untagged, a reader
+            # guesses: Chromium plays an untagged H.264 from 1280x720 up as BT.709, and the BT.601
+            # numbers written before of a red (219, 39, 29) showed as (236, 56, 30) (docs/video.md).
             ctx = stream.codec_context
             ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709
-            ctx.color_range = 1  # limited ("tv"), ProRes's
+            ctx.color_range = 1  # limited ("tv"), what every player expects
+        if self.fmt == "mov":
             # prores_ks with more than one thread (PyAV 18's FFmpeg) writes the alpha plane wrong in
             # places: up to 128 levels off in whole blocks, a different file each run; one thread
             # gives the alpha back exactly (ProRes 4444 keeps alpha losslessly), at about half the speed
@@ -224,7 +226,7 @@ class VideoWriter:
         if self.fmt == "mov":
             out = prores_frame(cutout_rgba(frame))
         elif self.fmt == "webm":
-            out = av.VideoFrame.from_ndarray(cutout_rgba(frame), format="rgba")
+            out = yuv(cutout_rgba(frame), "yuva420p")
         elif self.fmt == "webp":
             out = av.VideoFrame.from_ndarray(cutout_rgba(frame)[..., [2, 1, 0, 3]].copy(), format="bgra")
         elif self.fmt == "gif":
@@ -232,9 +234,9 @@ class VideoWriter:
             out = av.VideoFrame.from_ndarray(paletted, format="pal8")
         elif self.fmt == "mp4":
             assert self._background is not None
-            out = av.VideoFrame.from_ndarray(_even(over(frame, self._background)), format="rgb24")
+            out = yuv(_even(over(frame, self._background)), "yuv420p")
         else:
-            out = av.VideoFrame.from_ndarray(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), format="rgb24")
+            out = yuv(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), "yuv420p")
         out.pts, out.time_base = self._pts(frame), self._time_base
         if self._audio is not None:
             self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
@@ -268,6 +270,14 @@ class VideoWriter:
         except Exception:  # a container that never got a frame may refuse to close cleanly
             pass
         self.part.unlink(missing_ok=True)
+
+
+def yuv(pixels: np.ndarray, pix_fmt: str) -> Any:
+    """An RGB or RGBA frame in `pix_fmt`, converted as the YUV streams are tagged: BT.709, limited range."""
+    import av
+
+    source = av.VideoFrame.from_ndarray(pixels, format="rgba" if pixels.shape[2] == 4 else "rgb24")
+    return source.reformat(format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
 
 
 def prores_frame(rgba: np.ndarray) -> Any:

@@ -1,0 +1,143 @@
+"""Video colours as people play them: a cut-out clip shows its subject in the colours the input showed.
+
+Players read a clip's colours through its tags (BT.709, BT.601; limited range) and guess where it has
+none. Chromium's guesses (test_chromium_plays_the_inputs_and_their_cut_outs_alike plays the untagged
+inputs): an untagged H.264 is BT.709 from 1280x720 up and BT.601 below, an untagged VP9 BT.601 at
+every size.
+rmbg reads an input as Chromium plays it and writes every YUV output (WebM, MOV, MP4, the matte)
+converted and tagged BT.709, limited range, so no player has to guess. Before, MP4 and WebM were
+written untagged with swscale's BT.601 numbers: an HD MP4's orange played visibly off in Chromium.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import rmbg
+from tests.support.browser import ARGS, CHROMIUM
+from tests.video_clips import Threshold
+
+SUBJECT, BACKDROP = (230, 120, 40), (20, 40, 120)  # Threshold(100): the subject's grey is over 100, not the rest
+TOLERANCE = 6  # levels: 4:2:0, the encoders' quantisation, the players' rounding; a wrong guess is off by 10-13
+MATRIX = {"709": ("ITU709", 1), "601": ("ITU601", 6)}  # swscale's name, the stream's tag (AVCOL_SPC_*)
+
+
+def clip(path: Path, size: tuple[int, int], codec: str, numbers: str, tagged: bool, frames: int = 6) -> Path:
+    """A clip of `frames` frames: the subject in the middle, the backdrop around it, converted to
+    YUV with the `numbers` matrix (limited range); tagged as such, or not tagged at all."""
+    width, height = size
+    rgb = np.zeros((height, width, 3), np.uint8)
+    rgb[:] = BACKDROP
+    rgb[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = SUBJECT
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if tagged:
+            ctx = stream.codec_context
+            ctx.colorspace = ctx.color_primaries = ctx.color_trc = MATRIX[numbers][1]
+            ctx.color_range = 1
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+                format="yuv420p", dst_colorspace=MATRIX[numbers][0], dst_color_range="MPEG"
+            )
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def tags_and_middle(path: Path) -> tuple[tuple[int, int], tuple[int, ...]]:
+    """((colorspace, color_range) of its first frame, the middle pixel as its tags say (RGB, or RGBA
+    for VP9 read with libvpx, which keeps the alpha)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.name == "vp9":
+            decoder = av.CodecContext.create("libvpx-vp9", "r")
+            first = next(f for packet in container.demux(stream) if packet.size for f in decoder.decode(packet))
+        else:
+            first = next(container.decode(stream))
+        tags = (int(first.colorspace), int(first.color_range))
+        pixels = first.to_ndarray(format="rgb24")
+    h, w = pixels.shape[:2]
+    return tags, tuple(int(v) for v in pixels[h // 2, w // 2])
+
+
+INPUTS = {
+    "H.264 1280x720 untagged (played as BT.709)": ((1280, 720), "libx264", "709", False),
+    "H.264 320x240 untagged (played as BT.601)": ((320, 240), "libx264", "601", False),
+    "VP9 1280x720 untagged (played as BT.601)": ((1280, 720), "libvpx-vp9", "601", False),
+    "H.264 320x240 tagged BT.709": ((320, 240), "libx264", "709", True),
+    "H.264 1280x720 tagged BT.709 (as phones tag theirs)": ((1280, 720), "libx264", "709", True),
+    "H.264 1280x720 tagged BT.601": ((1280, 720), "libx264", "601", True),
+}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Each input, cut out once, saved in every YUV format."""
+    made = {}
+    for n, (name, (size, codec, numbers, tagged)) in enumerate(INPUTS.items()):
+        folder = tmp_path_factory.mktemp(f"in{n}")
+        source = clip(folder / ("in.webm" if codec == "libvpx-vp9" else "in.mp4"), size, codec, numbers, tagged)
+        with rmbg.remove_video(source, Threshold(), smooth=False, audio=False) as result:
+            made[name] = {fmt: result.save(folder / f"out.{fmt}") for fmt in ("mp4", "webm", "mov")}
+            made[name]["matte"] = result.save(folder / "matte.mp4", format="matte")
+        made[name]["input"] = source
+    return made
+
+
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_every_yuv_output_is_tagged_and_shows_the_subject_as_the_input_played(outputs, name):
+    for fmt, path in outputs[name].items():
+        if fmt == "input":
+            continue
+        tags, middle = tags_and_middle(path)
+        assert tags == (1, 1), (fmt, tags)  # BT.709, limited range: said, not left to a guess
+        want = (255, 255, 255) if fmt == "matte" else SUBJECT
+        assert max(abs(a - b) for a, b in zip(middle, want)) <= TOLERANCE, (fmt, middle)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_chromium_plays_the_inputs_and_their_cut_outs_alike(outputs, tmp_path):
+    """Each input and its MP4 and WebM cut-outs in a <video> of headless Chromium, drawn to a canvas:
+    the subject's middle pixel is SUBJECT in all, within TOLERANCE. Before the outputs were tagged,
+    three played off: (240, 126, 39) for the MP4s of the HD BT.601 inputs, (217, 113, 44) for the
+    WebM of the untagged HD H.264."""
+    from playwright.sync_api import sync_playwright
+
+    served = {}
+    for n, name in enumerate(INPUTS):
+        for fmt in ("input", "mp4", "webm"):
+            target = tmp_path / f"{n}-{fmt}{outputs[name][fmt].suffix}"
+            target.write_bytes(outputs[name][fmt].read_bytes())
+            served[(name, fmt)] = target.name
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    middle = """async (src) => {
+        const v = document.createElement('video'); v.muted = true; v.src = src; document.body.appendChild(v);
+        await new Promise((ok, no) => { v.onloadeddata = ok; v.onerror = () => no(String(v.error?.message)); });
+        const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+        const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+        const d = g.getImageData(c.width / 2, c.height / 2, 1, 1).data; return [d[0], d[1], d[2]]; }"""
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            shown = {key: tuple(page.evaluate(middle, f"/{file}")) for key, file in served.items()}
+            browser.close()
+    finally:
+        server.shutdown()
+    off = {key: colour for key, colour in shown.items() if max(abs(a - b) for a, b in zip(colour, SUBJECT)) > TOLERANCE}
+    assert off == {}
