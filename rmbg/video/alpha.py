@@ -128,10 +128,12 @@ def _alpha(frame: Any, info: ClipInfo, refuse: Any) -> np.ndarray:
     h, w = alpha.shape
     if not _same_shape((w, h), (info.width, info.height)):
         ours = info.rotation // 90
+        stored = info.coded_size[::-1] if ours % 2 else info.coded_size  # upright, pixels not widened
         if ours % 2 and _same_shape((h, w), (info.width, info.height)):
             alpha = np.rot90(alpha, ours)  # the vendor dropped the clip's rotate tag: turn it as we did
             h, w = alpha.shape
-        else:
+        elif not _same_shape((w, h), stored):  # the stored shape (non-square pixels, their aspect in a
+            # tag) passes: it is scaled to ours below, as a player shows it
             raise refuse(f"returned {w}x{h} frames for a {info.width}x{info.height} clip.")
     if (w, h) != (info.width, info.height):
         image = Image.fromarray(np.ascontiguousarray(alpha), "L")

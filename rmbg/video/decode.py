@@ -7,8 +7,8 @@ empty) becomes an InvalidVideoError in a person's words.
 
 Each frame keeps its own presentation timestamp (`Frame.pts` in the stream's
 `time_base`), so variable-frame-rate clips keep their timing; the display
-matrix (a phone's rotate tag) is applied, so frames come out as they are
-shown; frames larger than the size limit are scaled down (rmbg.video.limits).
+matrix (a phone's rotate tag) and the pixel aspect are applied, so frames come
+out as they are shown; frames over the size limit are scaled down (limits).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ DAMAGED = "is not a video we can read: it may be damaged, cut off, or not a vide
 class ClipInfo:
     """What a clip's header says, checked against the limits.
 
-    width, height: the frames as shown (rotation applied) and as processed
+    width, height: the frames as shown (rotation and pixel aspect applied) and as processed
     (scaled to the size limit); coded_size: as stored. fps: the average frame
     rate (the nominal one for variable-rate clips); seconds and frames: as
     declared (None when the header does not say). time_base: the video
@@ -169,7 +169,8 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         except StopIteration:
             raise InvalidVideoError(f"{name} has no frame that can be decoded.") from None
         rotation = _quarter_turns(first) * 90
-        shown_size = (first.height, first.width) if rotation % 180 else (first.width, first.height)
+        wide = max(2, round(first.width * _pixel_shape(stream)))  # square pixels, as a player shows them
+        shown_size = (first.height, wide) if rotation % 180 else (wide, first.height)
         width, height, note = limits.fit(*shown_size)
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         packets, span = _contents(path, name, limits)
@@ -234,6 +235,12 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
     if first is None or last is None:
         return count, None
     return count, float((last + last_duration - first) * tb)
+
+
+def _pixel_shape(stream: Any) -> Fraction:
+    """The pixel aspect the stream says, within 1/4..4, else 1 (HDV's 1440x1080 at 4:3 shows 1920x1080)."""
+    said = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return Fraction(said) if said and Fraction(1, 4) <= said <= 4 else Fraction(1)
 
 
 def _quarter_turns(frame: Any) -> int:
