@@ -94,20 +94,20 @@ def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None, 
 
 
 def _provider_matte(loaded: LoadedImage, provider: Provider, store: MatteCache | None) -> tuple[Matte, bool]:
-    key = None if store is None else MatteCache.key(loaded.digest, provider.id, provider.options())
-    hit = None if store is None or key is None else store.get(key)
-    if hit is not None:
-        return hit, True
-    matte = provider.matte(loaded.rgb)
-    if matte.alpha.mode != "L" or matte.alpha.size != loaded.size:
-        raise ProviderResponseError(
-            provider.id,
-            f"returned a {matte.alpha.mode} matte of {matte.alpha.size[0]}x{matte.alpha.size[1]} "
-            f"for a {loaded.size[0]}x{loaded.size[1]} image",
-        )
-    if store is not None and key is not None:
-        store.put(key, matte)
-    return matte, False
+    def made() -> Matte:
+        matte = provider.matte(loaded.rgb)
+        if matte.alpha.mode != "L" or matte.alpha.size != loaded.size:
+            raise ProviderResponseError(
+                provider.id,
+                f"returned a {matte.alpha.mode} matte of {matte.alpha.size[0]}x{matte.alpha.size[1]} "
+                f"for a {loaded.size[0]}x{loaded.size[1]} image",
+            )
+        return matte
+
+    if store is None:
+        return made(), False
+    # the same key asked for while its first call runs waits for that call (one paid call, not two)
+    return store.once(MatteCache.key(loaded.digest, provider.id, provider.options()), made)
 
 
 def combine_alpha(matte: Image.Image, own: Image.Image | None) -> Image.Image:

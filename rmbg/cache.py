@@ -1,7 +1,10 @@
 """A bounded, thread-safe LRU cache of mattes.
 
 Key: (image content digest, provider id, provider options). The same image
-through the same paid provider is billed once; re-rendering is free.
+through the same paid provider is billed once; re-rendering is free. Asked for
+again while its first call is still running (a double click, a client that
+retried, two visitors with one photo), it waits for that call (`once`)
+instead of making, and paying for, a second.
 Bound: total bytes of the cached alpha mattes (default 512 MiB, or
 RMBG_CACHE_MB, read when the default cache is first used).
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, Literal, Union
 
 from .errors import InvalidRequestError
@@ -40,6 +43,8 @@ class MatteCache:
         self._items: OrderedDict[tuple[str, str, str], Matte] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._making: dict[tuple[str, str, str], threading.Event] = {}  # keys whose matte a caller is making
+        self._waiting: dict[tuple[str, str, str], int] = {}  # callers waiting for each of those
 
     @staticmethod
     def key(digest: str, provider_id: str, options: Mapping[str, object]) -> tuple[str, str, str]:
@@ -51,6 +56,41 @@ class MatteCache:
             if matte is not None:
                 self._items.move_to_end(key)
             return matte
+
+    def once(self, key: tuple[str, str, str], make: Callable[[], Matte]) -> tuple[Matte, bool]:
+        """(the matte under `key`, True) when cached, else (make(), False), kept. While one caller
+        makes a key's matte, the others asking for it wait and get it from the cache: one call to
+        the provider, not one each. Should the maker fail (or its matte be too large to keep), the
+        next waiter makes its own, as it would have without waiting."""
+        while True:
+            with self._lock:
+                matte = self._items.get(key)
+                if matte is not None:
+                    self._items.move_to_end(key)
+                    return matte, True
+                made = self._making.get(key)
+                if made is None:
+                    made = self._making[key] = threading.Event()
+                    break
+                self._waiting[key] = self._waiting.get(key, 0) + 1
+            made.wait()
+            with self._lock:
+                self._waiting[key] -= 1
+                if not self._waiting[key]:
+                    del self._waiting[key]
+        try:
+            matte = make()
+            self.put(key, matte)
+            return matte, False
+        finally:
+            with self._lock:
+                del self._making[key]
+            made.set()
+
+    def waiting(self, key: tuple[str, str, str]) -> int:
+        """How many callers wait for the matte being made under `key` (`once`)."""
+        with self._lock:
+            return self._waiting.get(key, 0)
 
     def put(self, key: tuple[str, str, str], matte: Matte) -> None:
         size = matte.alpha.size[0] * matte.alpha.size[1]

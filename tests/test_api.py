@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import numpy as np
@@ -228,3 +230,70 @@ def test_refiners_chain_in_order_and_key_the_cache_by_every_step():
     res = rmbg.remove_background(_image(), prov, refine=both, cache=MatteCache())
     red = np.asarray(_image().getchannel("R"), dtype=np.int16)
     assert np.array_equal(np.asarray(res.alpha, dtype=np.int16), 255 - red // 2)
+
+
+class HeldCall(CountingProvider):
+    """A paid provider whose calls wait at a gate the test opens (`entered` tells when one is in)."""
+
+    def __init__(self, fail_first: bool = False):
+        super().__init__("held")
+        self.entered, self.gate, self.fail_first = threading.Event(), threading.Event(), fail_first
+
+    def matte(self, image):
+        self.entered.set()
+        assert self.gate.wait(60), "the test never opened the gate"
+        if self.fail_first and self.calls == 0:
+            self.calls += 1
+            raise ProviderResponseError(self.id, "answered something unreadable")
+        return super().matte(image)
+
+
+def _asked_while_held(prov: HeldCall, cache: MatteCache, waiters: int) -> list:
+    """One caller in the provider's call, `waiters` more asking for the same matte while it is;
+    the gate opened once they all wait. Each caller's Result, or its error."""
+    done: list = []
+
+    def ask():
+        try:
+            done.append(rmbg.remove_background(_image(), prov, cache=cache))
+        except ProviderResponseError as exc:
+            done.append(exc)
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert prov.entered.wait(60)
+    others = [threading.Thread(target=ask) for _ in range(waiters)]
+    for thread in others:
+        thread.start()
+    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
+    deadline = time.monotonic() + 60
+    while cache.waiting(key) < waiters and time.monotonic() < deadline:  # until they wait (a state, not a time)
+        threading.Event().wait(0.005)
+    assert cache.waiting(key) == waiters
+    prov.gate.set()
+    for thread in [first, *others]:
+        thread.join(60)
+    return done
+
+
+def test_the_same_matte_asked_for_while_its_call_runs_is_paid_once():
+    """Three requests for one photo through one paid provider at once (a double click, a client that
+    retried, two visitors): each made its own paid call (3 x $0.01 for one matte). The later ones
+    wait for the first call and get its matte from the cache, free."""
+    prov = HeldCall()
+    results = _asked_while_held(prov, MatteCache(), waiters=2)
+    assert prov.calls == 1
+    assert sorted(r.cached for r in results) == [False, True, True]
+    assert sum(r.cost.usd for r in results) == Decimal("0.01")
+    assert all(np.array_equal(np.asarray(r.alpha), np.asarray(results[0].alpha)) for r in results)
+
+
+def test_when_the_first_call_fails_a_waiter_makes_its_own():
+    """The waiters do not inherit the first call's failure, nor are they lost: the next one calls
+    the provider itself (as it would have without waiting) and the last one gets its matte."""
+    prov = HeldCall(fail_first=True)
+    results = _asked_while_held(prov, MatteCache(), waiters=2)
+    assert prov.calls == 2
+    failed = [r for r in results if isinstance(r, ProviderResponseError)]
+    made = [r for r in results if not isinstance(r, ProviderResponseError)]
+    assert len(failed) == 1 and sorted(r.cached for r in made) == [False, True]

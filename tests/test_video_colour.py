@@ -29,7 +29,7 @@ TOLERANCE = 6  # levels: 4:2:0, the encoders' quantisation, the players' roundin
 MATRIX = {"709": ("ITU709", 1), "601": ("ITU601", 6)}  # swscale's name, the stream's tag (AVCOL_SPC_*)
 
 
-def clip(path: Path, size: tuple[int, int], codec: str, numbers: str, tagged: bool, frames: int = 6) -> Path:
+def clip(path: Path, size: tuple[int, int], codec: str, numbers: str, tagged: bool, frames: int = 2) -> Path:
     """A clip of `frames` frames: the subject in the middle, the backdrop around it, converted to
     YUV with the `numbers` matrix (limited range); tagged as such, or not tagged at all."""
     width, height = size
