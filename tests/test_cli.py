@@ -713,6 +713,25 @@ def test_urls_with_the_same_last_name_get_numbered_outputs(tmp_path):
     assert items[1].display == "https://b.example/photo.jpg"  # no query in what is shown
 
 
+def test_outputs_that_differ_only_in_case_are_one_file_and_clash(fakes, tree, capsys):
+    """`rmbg remove Photo.jpg photo.png -o out`: out/Photo.png and out/photo.png, one file on macOS's and
+    Windows' disks (case-insensitive), where the second cut-out replaced the first without a word. The
+    second is failed in words, as an exact clash is; URLs named alike get numbers past either case."""
+    from rmbg.cli import batch
+
+    make_image(tree / "Photo.jpg", 4)
+    make_image(tree / "photo.png", 5)
+    assert main(["remove", "Photo.jpg", "photo.png", "-o", "out", "-p", "fake-local"]) == 1
+    rows = {row["file"]: (row["status"], row["error"]) for row in manifest(tree / "out")}
+    assert rows == {
+        "Photo.jpg": ("done", ""),
+        "photo.png": ("failed", "its output photo.png is also the output of Photo.jpg; rename one of them"),
+    }
+    assert files_under(tree / "out") == [".rmbg-folder-id", ".rmbg-options.json", "Photo.png", "manifest.csv"]
+    items = batch.plan(["https://a.example/Photo.jpg", "https://b.example/photo.jpg"], tree, "png")
+    assert [i.output_rel for i in items] == ["Photo.png", "photo-2.png"]
+
+
 def test_output_to_a_url_is_refused(fakes, tree, capsys):
     assert main(["remove", "in", "-o", "s3://bucket/out", "-p", "fake-local"]) == 2
     assert "-o s3://bucket/out: outputs go to a folder on this machine" in capsys.readouterr().err

@@ -102,10 +102,10 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
         # many URLs end in the same name (.../photo.jpg): the second is photo-2, the third photo-3
         stem = Path(url_name(url)).stem or "image"
         output_rel, n = f"{stem}{suffix}", 1
-        while output_rel in claimed:
+        while output_rel.casefold() in claimed:
             n += 1
             output_rel = f"{stem}-{n}{suffix}"
-        claimed[output_rel] = shown(url)
+        claimed[output_rel.casefold()] = shown(url)
         items.append(Item(url.strip(), shown(url), output_rel, out_dir / output_rel))
     seen: set[Path] = set()
     for source, rel in found:
@@ -125,10 +125,12 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
 
 
 def _claim(claimed: dict[str, str], output_rel: str, who: str) -> str:
-    """Reserve an output name for `who`; the clash message when another input has it."""
-    if output_rel in claimed:
-        return f"its output {output_rel} is also the output of {claimed[output_rel]}; rename one of them"
-    claimed[output_rel] = who
+    """Reserve an output name for `who`; the clash message when another input has it. Names that
+    differ only in case clash too: on macOS's and Windows' disks (case-insensitive) they are one file,
+    and the second cut-out would replace the first without a word."""
+    if (key := output_rel.casefold()) in claimed:
+        return f"its output {output_rel} is also the output of {claimed[key]}; rename one of them"
+    claimed[key] = who
     return ""
 
 
