@@ -111,3 +111,25 @@ def test_an_output_that_is_the_clip_itself_is_refused_before_anything_runs(tmp_p
         assert capsys.readouterr().err.endswith(said)
     assert source.read_bytes() == before
     assert run("c.webm", "-o", ".", "-f", "mp4") == 0 and (tmp_path / "c.mp4").is_file()
+
+
+def test_two_clips_with_one_output_are_refused_before_anything_runs(clip, tmp_path, capsys, monkeypatch):
+    """`rmbg video c.mp4 c.mov -o out` wrote out/c.webm twice: the second cut-out replaced the first (paid
+    for too, with a hosted provider). Refused before anything runs, names that differ only in case too
+    (one file on macOS's and Windows' disks); a clip named twice is one clip; URLs ending alike are numbered."""
+    from rmbg.cli.video_outputs import plan
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("c.mp4", "c.mov", "C.MP4"):
+        (tmp_path / name).write_bytes(clip.read_bytes())
+    for pair, said in (
+        (("c.mp4", "c.mov"), "c.mov: its output out/c.webm is also the output of c.mp4"),
+        (("c.mp4", "C.MP4"), "C.MP4: its output out/C.webm is also the output of c.mp4"),
+    ):
+        assert run(*pair, "-o", "out") == 2
+        assert capsys.readouterr().err.endswith(f"rmbg: error: {said}: rename one of them, or give them apart.\n")
+        assert not (tmp_path / "out").exists()
+    assert run("c.mp4", "./c.mp4", str(tmp_path / "c.mp4"), "-o", "out") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.webm"]
+    urls = ["https://a.example/clip.mp4", "https://b.example/Clip.mp4?x=1", "https://c.example/clip.mp4"]
+    assert [target.name for _, target in plan(urls, "out", "webm")] == ["clip.webm", "Clip-2.webm", "clip-3.webm"]

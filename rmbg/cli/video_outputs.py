@@ -65,11 +65,28 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
             f"{len(found)} clips need -o to be a folder (one output each), but {out.name} names one "
             f"{out.suffix.lower()} file: give a folder, such as -o {out.with_suffix('')}/."
         )
-    pairs = []
+    pairs: list[tuple[str, Path]] = []
+    taken: dict[str, str] = {}  # output (case folded: one file on macOS's and Windows' disks) -> its input
+    seen: set[str] = set()
     for source, rel in found:
+        same = source if rel is None else str(Path(source).resolve())
+        if same in seen:
+            continue  # a clip named twice (by a folder and its path, ./clip.mp4 and clip.mp4) is one clip
+        seen.add(same)
         name = rel if rel is not None else Path(source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "video")
-        stem = name.with_suffix("")
-        pairs.append((source, out / stem.parent / (stem.name + ("-matte" if fmt == "matte" else "") + SUFFIX[fmt])))
+        stem = out / name.with_suffix("")
+        ending = ("-matte" if fmt == "matte" else "") + SUFFIX[fmt]
+        target, n = Path(f"{stem}{ending}"), 1
+        while rel is None and str(target).casefold() in taken:  # URLs ending alike: clip, clip-2, clip-3
+            n += 1
+            target = Path(f"{stem}-{n}{ending}")
+        if str(target).casefold() in taken:  # two clips, one output: the second replaced the first (paid too)
+            raise UsageError(
+                f"{source}: its output {target} is also the output of {taken[str(target).casefold()]}: "
+                "rename one of them, or give them apart."
+            )
+        taken[str(target).casefold()] = source
+        pairs.append((source, target))
     return _not_onto_itself(pairs)
 
 
