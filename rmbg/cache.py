@@ -18,6 +18,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Final, Literal, Union
 
 from .errors import InvalidRequestError
@@ -45,6 +46,9 @@ class MatteCache:
         self._lock = threading.Lock()
         self._making: dict[tuple[str, str, str], threading.Event] = {}  # keys whose matte a caller is making
         self._waiting: dict[tuple[str, str, str], int] = {}  # callers waiting for each of those
+        # Where a caller waits for another's call (`once`): the web app's wait is outside the door's
+        # slot, as a paid call's (rmbg.webapp.slots.waiting_outside); elsewhere, where it is.
+        self.wait_aside: Callable[[str], AbstractContextManager[object]] = lambda why: nullcontext()
 
     @staticmethod
     def key(digest: str, provider_id: str, options: Mapping[str, object]) -> tuple[str, str, str]:
@@ -73,11 +77,14 @@ class MatteCache:
                     made = self._making[key] = threading.Event()
                     break
                 self._waiting[key] = self._waiting.get(key, 0) + 1
-            made.wait()
-            with self._lock:
-                self._waiting[key] -= 1
-                if not self._waiting[key]:
-                    del self._waiting[key]
+            try:
+                with self.wait_aside(f"{key[1]} is already making this photo's matte for another request"):
+                    made.wait()
+            finally:
+                with self._lock:
+                    self._waiting[key] -= 1
+                    if not self._waiting[key]:
+                        del self._waiting[key]
         try:
             matte = make()
             self.put(key, matte)
@@ -87,7 +94,7 @@ class MatteCache:
                 del self._making[key]
             made.set()
 
-    def waiting(self, key: tuple[str, str, str]) -> int:
+    def waiters(self, key: tuple[str, str, str]) -> int:
         """How many callers wait for the matte being made under `key` (`once`)."""
         with self._lock:
             return self._waiting.get(key, 0)

@@ -267,9 +267,9 @@ def _asked_while_held(prov: HeldCall, cache: MatteCache, waiters: int) -> list:
         thread.start()
     key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
     deadline = time.monotonic() + 60
-    while cache.waiting(key) < waiters and time.monotonic() < deadline:  # until they wait (a state, not a time)
+    while cache.waiters(key) < waiters and time.monotonic() < deadline:  # until they wait (a state, not a time)
         threading.Event().wait(0.005)
-    assert cache.waiting(key) == waiters
+    assert cache.waiters(key) == waiters
     prov.gate.set()
     for thread in [first, *others]:
         thread.join(60)
@@ -297,3 +297,42 @@ def test_when_the_first_call_fails_a_waiter_makes_its_own():
     failed = [r for r in results if isinstance(r, ProviderResponseError)]
     made = [r for r in results if not isinstance(r, ProviderResponseError)]
     assert len(failed) == 1 and sorted(r.cached for r in made) == [False, True]
+
+
+def test_a_request_waiting_for_anothers_call_of_its_matte_gives_its_slot_back():
+    """In the web app a request works in one of its door's slots; waiting for another request's call
+    of the same matte it steps out of it, as a paid call's wait does (rmbg.webapp.slots), so free
+    work by other visitors is not held behind it, and takes a slot again to go on."""
+    from rmbg.webapp.slots import Slots, waiting_outside
+
+    prov, cache, slots = HeldCall(), MatteCache(), Slots(work=1, waiting=2)
+    cache.wait_aside = waiting_outside
+    done: list = []
+    first = threading.Thread(target=lambda: done.append(rmbg.remove_background(_image(), prov, cache=cache)))
+    first.start()
+    assert prov.entered.wait(60)
+
+    def in_a_slot():
+        with slots.taken():
+            done.append(rmbg.remove_background(_image(), prov, cache=cache))
+
+    waiter = threading.Thread(target=in_a_slot)
+    waiter.start()
+    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
+    deadline = time.monotonic() + 60
+    while cache.waiters(key) < 1 and time.monotonic() < deadline:  # in its slot, waiting (a state, not a time)
+        threading.Event().wait(0.005)
+    meanwhile: list = []
+
+    def free_work():
+        with slots.taken():  # the one slot: free while the waiter waits, else held until the gate opens
+            meanwhile.append(prov.gate.is_set())
+
+    other = threading.Thread(target=free_work)
+    other.start()
+    other.join(30)
+    prov.gate.set()
+    for thread in (first, waiter, other):
+        thread.join(60)
+    assert meanwhile == [False]  # the free work ran before the call it waited behind was let go
+    assert prov.calls == 1 and sorted(r.cached for r in done) == [False, True]

@@ -32,7 +32,7 @@ from .look import OutputStore
 from .pricebook import PriceBook
 from .recent import Recent, image_bytes
 from .shelf import Runs, Shelf
-from .slots import BENCHMARK, COMPARE, VIDEO, Slots
+from .slots import BENCHMARK, COMPARE, VIDEO, Slots, waiting_outside
 from .spending import Ledger
 
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
@@ -105,6 +105,8 @@ class App:
         matte_cache = resolve_cache(cache)
         if cache == DEFAULT and matte_cache is not None:  # the process's cache is the app's: bound it
             matte_cache.limit(budget * 2 // 5)
+        if matte_cache is not None:  # a request waiting for another's call of its matte: outside its slot
+            matte_cache.wait_aside = waiting_outside
         ledger = Ledger(config.cap_usd, config.daily_cap_usd, idle_s=SESSION_IDLE_S)
         return cls(config, store or OutputStore(), matte_cache, ledger, Recent(budget - budget * 2 // 5, kept_bytes))
 
