@@ -106,27 +106,64 @@ def test_every_yuv_output_is_tagged_and_shows_the_subject_as_the_input_played(ou
         assert max(abs(a - b) for a, b in zip(middle, want)) <= TOLERANCE, (fmt, middle)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
-def test_chromium_plays_the_inputs_and_their_cut_outs_alike(outputs, tmp_path):
-    """Each input and its MP4 and WebM cut-outs in a <video> of headless Chromium, drawn to a canvas:
-    the subject's middle pixel is SUBJECT in all, within TOLERANCE. Before the outputs were tagged,
-    three played off: (240, 126, 39) for the MP4s of the HD BT.601 inputs, (217, 113, 44) for the
-    WebM of the untagged HD H.264."""
+# HDR clips as phones record them (10 bits, BT.2020; HLG by default on iPhones, PQ for HDR10), in AV1
+# (Chromium plays it): the subject and the backdrop as HLG or PQ signal levels.
+HDR = {"HLG": (18, (0.80, 0.62, 0.48), (0.20, 0.26, 0.40)), "PQ": (16, (0.62, 0.52, 0.44), (0.30, 0.33, 0.40))}
+
+
+def hdr_clip(path: Path, transfer: int, subject, backdrop, frames: int = 2) -> Path:
+    width, height = 192, 128
+    signal = np.zeros((height, width, 3))
+    signal[:] = backdrop
+    signal[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = subject
+    rgb16 = np.round(signal * 65535).astype(np.uint16)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libsvtav1", rate=24, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 9, 9, transfer, 1  # BT.2020, limited
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(rgb16, format="rgb48le").reformat(
+                format="yuv420p10le", dst_colorspace=9, dst_color_range="MPEG"
+            )
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hdr_outputs(tmp_path_factory):
+    made = {}
+    for name, (transfer, subject, backdrop) in HDR.items():
+        folder = tmp_path_factory.mktemp(name)
+        source = hdr_clip(folder / "in.mp4", transfer, subject, backdrop)
+        with rmbg.remove_video(source, Threshold(), smooth=False, audio=False) as result:
+            made[name] = {"input": source, "mp4": result.save(folder / "o.mp4"), "webm": result.save(folder / "o.webm")}
+    return made
+
+
+def play_in_chromium(files: dict, folder: Path) -> dict:
+    """Each file in a <video> of headless Chromium, drawn to a canvas: its middle pixel."""
     from playwright.sync_api import sync_playwright
 
     served = {}
-    for n, name in enumerate(INPUTS):
-        for fmt in ("input", "mp4", "webm"):
-            target = tmp_path / f"{n}-{fmt}{outputs[name][fmt].suffix}"
-            target.write_bytes(outputs[name][fmt].read_bytes())
-            served[(name, fmt)] = target.name
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    for n, (key, path) in enumerate(files.items()):
+        target = folder / f"{n}{path.suffix}"
+        target.write_bytes(path.read_bytes())
+        served[key] = target.name
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *args: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    # drawn once a frame has been presented (a frame drawn at "loadeddata" was sometimes still black)
     middle = """async (src) => {
         const v = document.createElement('video'); v.muted = true; v.src = src; document.body.appendChild(v);
         await new Promise((ok, no) => { v.onloadeddata = ok; v.onerror = () => no(String(v.error?.message)); });
+        await new Promise(ok => { v.requestVideoFrameCallback(() => ok()); v.play(); });
+        v.pause();
         const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
         const g = c.getContext('2d'); g.drawImage(v, 0, 0);
         const d = g.getImageData(c.width / 2, c.height / 2, 1, 1).data; return [d[0], d[1], d[2]]; }"""
@@ -139,5 +176,36 @@ def test_chromium_plays_the_inputs_and_their_cut_outs_alike(outputs, tmp_path):
             browser.close()
     finally:
         server.shutdown()
+    return shown
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_an_hdr_clip_is_cut_out_in_the_colours_chromium_shows_it_in(hdr_outputs, tmp_path):
+    """An HLG or PQ clip's cut-out (SDR, BT.709) shows its subject as Chromium shows the clip on an SDR
+    screen. HDR numbers were read as SDR before: this HLG subject came out (204, 157, 122) where Chromium
+    shows (231, 125, 96), this PQ one (157, 131, 111) for (245, 124, 82). The tone map was fitted on other
+    colours (rmbg.video.colour): these judge it."""
+    files = {(name, kind): path for name, made in hdr_outputs.items() for kind, path in made.items()}
+    shown = play_in_chromium(files, tmp_path)
+    for name in HDR:
+        clip = shown[(name, "input")]
+        for kind in ("mp4", "webm"):
+            assert max(abs(a - b) for a, b in zip(shown[(name, kind)], clip)) <= TOLERANCE, (name, kind, shown)
+
+
+def test_an_hdr_clips_outputs_are_tagged_sdr(hdr_outputs):
+    for made in hdr_outputs.values():
+        for kind in ("mp4", "webm"):
+            assert tags_and_middle(made[kind])[0] == (1, 1)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_chromium_plays_the_inputs_and_their_cut_outs_alike(outputs, tmp_path):
+    """Each input and its MP4 and WebM cut-outs in a <video> of headless Chromium, drawn to a canvas:
+    the subject's middle pixel is SUBJECT in all, within TOLERANCE. Before the outputs were tagged,
+    three played off: (240, 126, 39) for the MP4s of the HD BT.601 inputs, (217, 113, 44) for the
+    WebM of the untagged HD H.264."""
+    files = {(name, fmt): outputs[name][fmt] for name in INPUTS for fmt in ("input", "mp4", "webm")}
+    shown = play_in_chromium(files, tmp_path)
     off = {key: colour for key, colour in shown.items() if max(abs(a - b) for a, b in zip(colour, SUBJECT)) > TOLERANCE}
     assert off == {}

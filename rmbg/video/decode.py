@@ -25,6 +25,7 @@ import numpy as np
 
 from ..image.fetch import shown
 from ..image.formats import URL
+from .colour import shown_rgb
 from .limits import InvalidVideoError, VideoLimits
 
 VideoInput = Union[str, "os.PathLike[str]", bytes]
@@ -299,11 +300,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
 def _upright(frame: Any, info: ClipInfo) -> np.ndarray:
     turns = info.rotation // 90
     w, h = (info.height, info.width) if turns % 2 else (info.width, info.height)
-    # An untagged clip's colours as Chromium plays it (measured: docs/video.md): VP8/VP9 as BT.601,
-    # others as BT.709 from 1280x720 up, BT.601 below; swscale's own guess is BT.601 always.
-    hd = info.codec not in ("vp8", "vp9") and (frame.width >= 1280 or frame.height > 576)
-    guess = {"src_colorspace": "ITU709" if hd else "ITU601"} if frame.colorspace in (2, 3) else {}  # unspecified
-    rgb = frame.to_ndarray(format="rgb24", width=w, height=h, **guess)
+    rgb = shown_rgb(frame, w, h, info.codec)  # in the colours a browser shows (untagged, HDR: rmbg.video.colour)
     # contiguous: PyAV's rows are padded (854 px: 2592 bytes, not 2562), and a strided array costs
     # every later step a copy (PIL's fromarray about 5x slower: archived benchmarks/video_stages.py)
     return np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)

@@ -1,0 +1,93 @@
+"""A decoded frame's colours as a browser shows them on an ordinary (SDR) screen, as RGB numbers.
+
+Measured in headless Chromium (tests/test_video_colour.py plays the clips and reads the pixels back):
+
+- **Tagged SDR** (BT.709, BT.601, ...): through its own tags, as FFmpeg converts it.
+- **Untagged**: Chromium's guesses. An H.264 (HEVC, AV1) is BT.709 from 1280x720 up and BT.601
+  below; a VP8/VP9 is BT.601 at every size. swscale's own guess is BT.601 always.
+- **HDR** (HLG, as phones record by default, or PQ): tone-mapped to SDR as Chromium does. The light
+  a display would give (HLG: its system gamma, 1.2 at a 1,000-nit peak; PQ: the nits it encodes),
+  in units of 406 nits (twice HLG's reference white of 203 nits); the largest of R, G and B kept
+  as it is up to KNEE and rolled off above it towards 1 (a tone map on the maximum, so hues hold);
+  BT.2020's primaries brought to BT.709's; sRGB's curve. Fitted on 32 grey levels and 32 colours
+  of each: within 5 levels on the greys, 2 on average on the colours.
+
+Without this, an iPhone's HDR clip was read as if its HLG numbers were SDR: mid-greys up to 29 levels
+too bright, colours washed out (a red Chromium shows as (209, 7, 31) came out (191, 77, 51)).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+HLG, PQ = 18, 16  # AVCOL_TRC_ARIB_STD_B67, AVCOL_TRC_SMPTE2084
+BT2020 = 9  # AVCOL_PRI_BT2020
+UNSPECIFIED = (2, 3)  # AVCOL_SPC_UNSPECIFIED, RESERVED
+SDR_NITS = 406.0  # display light shown at SDR white before the roll-off
+KNEE = 0.342  # linear output up to which light is kept as it is
+HLG_PEAK_NITS = 1000.0  # HLG's nominal display peak: its system gamma is 1.2 there
+LUMA_2020 = np.array([0.2627, 0.6780, 0.0593], np.float32)
+# BT.2020 -> BT.709 in linear light (both D65)
+TO_709 = np.array([[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0182, -0.1006, 1.1187]], np.float32).T
+
+
+def shown_rgb(frame: Any, width: int, height: int, codec: str) -> np.ndarray:
+    """The frame at width x height as 8-bit RGB, in the colours it is shown in (the module doc)."""
+    if frame.color_trc in (HLG, PQ):
+        signal = frame.to_ndarray(format="rgb48le", width=width, height=height)
+        return to_sdr(signal, frame.color_trc, frame.color_primaries == BT2020)
+    guess = {}
+    if frame.colorspace in UNSPECIFIED:
+        hd = codec not in ("vp8", "vp9") and (frame.width >= 1280 or frame.height > 576)
+        guess = {"src_colorspace": "ITU709" if hd else "ITU601"}
+    rgb: np.ndarray = frame.to_ndarray(format="rgb24", width=width, height=height, **guess)
+    return rgb
+
+
+def to_sdr(signal: np.ndarray, transfer: int, bt2020: bool) -> np.ndarray:
+    """16-bit HLG or PQ R'G'B' (H x W x 3) -> 8-bit sRGB as Chromium shows it on an SDR screen."""
+    light = _light(transfer)[signal]  # HLG: scene light 0..1; PQ: display light / SDR_NITS
+    red, green, blue = light[..., 0], light[..., 1], light[..., 2]
+    scale = None
+    if transfer == HLG:  # the display's light: the scene's luminance to the power 0.2, times each colour
+        scene = red * LUMA_2020[0] + green * LUMA_2020[1] + blue * LUMA_2020[2]
+        scale = np.power(scene, np.float32(0.2)) * np.float32(HLG_PEAK_NITS / SDR_NITS)
+    peak = np.maximum(np.maximum(red, green), blue)  # (numpy's max over a last axis of 3 is ~10x slower)
+    if scale is not None:
+        peak *= scale
+    # the largest colour kept up to KNEE, rolled off above it towards 1: each colour scaled alike
+    rolled = np.float32(KNEE) - np.float32(1 - KNEE) * np.expm1((np.float32(KNEE) - peak) / np.float32(1 - KNEE))
+    kept = np.where(peak > KNEE, rolled / np.maximum(peak, np.float32(1e-12)), np.float32(1.0))
+    light *= (kept if scale is None else kept * scale)[..., None]
+    if bt2020:
+        light = light @ TO_709
+    np.clip(light, 0.0, 1.0, out=light)
+    light *= np.float32(65535.0)
+    light += np.float32(0.5)
+    srgb: np.ndarray = _srgb()[light.astype(np.uint16)]
+    return srgb
+
+
+@functools.lru_cache(maxsize=2)
+def _light(transfer: int) -> np.ndarray:
+    """Signal (0..65535) -> light: HLG's inverse OETF (scene light, 0..1), or PQ's EOTF in SDR_NITS."""
+    e = np.arange(65536, dtype=np.float64) / 65535.0
+    if transfer == HLG:
+        a, b, c = 0.17883277, 0.28466892, 0.55991073
+        light = np.where(e <= 0.5, e * e / 3.0, (np.exp((e - c) / a) + b) / 12.0)
+    else:
+        m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 32, 3424 / 4096, 2413 / 128, 2392 / 128
+        p = e ** (1 / m2)
+        light = 10000.0 * (np.maximum(p - c1, 0.0) / (c2 - c3 * p)) ** (1 / m1) / SDR_NITS
+    return light.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _srgb() -> np.ndarray:
+    """Linear light (0..1 in 65536 steps) -> 8-bit sRGB."""
+    lin = np.arange(65536, dtype=np.float64) / 65535.0
+    encoded = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return np.round(encoded * 255.0).astype(np.uint8)
