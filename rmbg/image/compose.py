@@ -106,7 +106,7 @@ def render(
         mask = frame(image, alpha, opts.framing)[1] if opts.framing else alpha.copy()
         mask.info.pop("icc_profile", None)  # a matte is not colour: no colour profile describes it
         return mask
-    icc = image.info.get("icc_profile") or None
+    icc = icc_of(image)  # the subject's profile, when one LittleCMS reads (load_image keeps no other)
     # A cut-out always takes its soft edge's colour from the subject (estimated
     # foreground), never the photographed background: archived benchmarks/cutout_colour.py.
     clean = opts.clean_edges or (opts.background is None and opts.edge_colours)
