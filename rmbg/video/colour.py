@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..image.arrays import opencv
+
 HLG, PQ = 18, 16  # AVCOL_TRC_ARIB_STD_B67, AVCOL_TRC_SMPTE2084
 BT2020 = 9  # AVCOL_PRI_BT2020
 UNSPECIFIED = (2, 3)  # AVCOL_SPC_UNSPECIFIED, RESERVED
@@ -50,20 +52,24 @@ def shown_rgb(frame: Any, width: int, height: int, codec: str) -> np.ndarray:
 def to_sdr(signal: np.ndarray, transfer: int, bt2020: bool) -> np.ndarray:
     """16-bit HLG or PQ R'G'B' (H x W x 3) -> 8-bit sRGB as Chromium shows it on an SDR screen."""
     light = _light(transfer)[signal]  # HLG: scene light 0..1; PQ: display light / SDR_NITS
-    red, green, blue = light[..., 0], light[..., 1], light[..., 2]
-    scale = None
+    planes = light[..., 0], light[..., 1], light[..., 2]
+    gain = None
     if transfer == HLG:  # the display's light: the scene's luminance to the power 0.2, times each colour
-        scene = red * LUMA_2020[0] + green * LUMA_2020[1] + blue * LUMA_2020[2]
-        scale = np.power(scene, np.float32(0.2)) * np.float32(HLG_PEAK_NITS / SDR_NITS)
-    peak = np.maximum(np.maximum(red, green), blue)  # (numpy's max over a last axis of 3 is ~10x slower)
-    if scale is not None:
-        peak *= scale
+        scene = planes[0] * LUMA_2020[0] + planes[1] * LUMA_2020[1] + planes[2] * LUMA_2020[2]
+        gain = np.power(scene, np.float32(0.2)) * np.float32(HLG_PEAK_NITS / SDR_NITS)
+    peak = np.maximum(np.maximum(planes[0], planes[1]), planes[2])  # (numpy's max over an axis of 3: ~10x slower)
+    if gain is not None:
+        peak *= gain
     # the largest colour kept up to KNEE, rolled off above it towards 1: each colour scaled alike
     rolled = np.float32(KNEE) - np.float32(1 - KNEE) * np.expm1((np.float32(KNEE) - peak) / np.float32(1 - KNEE))
     kept = np.where(peak > KNEE, rolled / np.maximum(peak, np.float32(1e-12)), np.float32(1.0))
-    light *= (kept if scale is None else kept * scale)[..., None]
+    if gain is not None:
+        kept *= gain
+    for plane in planes:  # in place, a plane at a time (a broadcast over the last axis is slower)
+        plane *= kept
     if bt2020:
-        light = light @ TO_709
+        cv2 = opencv()  # the video extra has it; numpy's matmul gives the same within float32's rounding
+        light = light @ TO_709 if cv2 is None else cv2.transform(light, np.ascontiguousarray(TO_709.T))
     np.clip(light, 0.0, 1.0, out=light)
     light *= np.float32(65535.0)
     light += np.float32(0.5)
