@@ -12,7 +12,7 @@ from PIL import Image, ImageCms
 
 import rmbg
 from rmbg.image.io import icc_of, load_image
-from tests.support.colour import DISPLAY_P3, rgb_profile
+from tests.support.colour import DISPLAY_P3, cmyk_profile, grey_profile, rgb_profile
 from tests.support.providers import RedIsSubject
 
 SUBJECT, BACKDROP = (255, 40, 20), (0, 200, 90)  # RedIsSubject: alpha is the red channel
@@ -121,6 +121,39 @@ def test_a_profile_that_does_not_describe_the_rgb_is_dropped_and_the_photo_still
     assert img.info["icc_profile"] == icc  # the caller's image is left as it was given
     written = opened(cut(img).encode("png"))
     assert "icc_profile" not in written.info
+
+
+def test_a_cmyk_photo_is_read_through_its_own_profile():
+    """A print file's CMYK JPEG (with its press profile, as Photoshop saves one): its cyan is the ink's
+    as the profile says, (0, 161, 224) here, where Pillow's plain conversion gave (0, 255, 255), a cyan
+    no press prints and no browser shows for that file. The cut-out is sRGB, untagged."""
+    img = Image.new("CMYK", (24, 8), (255, 0, 0, 0))
+    img.paste((0, 0, 0, 0), (12, 0, 24, 8))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=100, icc_profile=cmyk_profile("Press (test)"))
+    loaded = load_image(buf.getvalue())
+    assert max(abs(a - b) for a, b in zip(loaded.rgb.getpixel((4, 4)), (0, 161, 224))) <= 2
+    assert loaded.rgb.getpixel((20, 4)) == (255, 255, 255) and "icc_profile" not in loaded.rgb.info
+    written = opened(cut(buf.getvalue()).encode("png"))
+    assert "icc_profile" not in written.info
+
+
+@pytest.mark.parametrize("damaged", [lambda p: p[:140], lambda p: p[:16] + b"RGB " + p[20:]])
+def test_a_cmyk_photo_with_a_damaged_or_foreign_profile_is_read_plainly(damaged):
+    img = Image.new("CMYK", (8, 8), (255, 0, 0, 0))
+    img.info["icc_profile"] = damaged(cmyk_profile("Press (test)"))
+    assert load_image(img).rgb.getpixel((0, 0)) == (0, 255, 255)
+
+
+def test_a_grey_photo_is_read_through_its_own_profile():
+    """A grey scan whose profile says its numbers are linear light (gamma 1): grey 128 is half the
+    light, sRGB 188, as a browser shows it; read plainly it was 128."""
+    img = Image.new("L", (8, 8), 128)
+    buf = io.BytesIO()
+    img.save(buf, "PNG", icc_profile=grey_profile("Linear grey (test)", 1.0))
+    assert max(abs(a - 188) for a in load_image(buf.getvalue()).rgb.getpixel((0, 0))) <= 1
+    img.info["icc_profile"] = grey_profile("Grey 2.2 (test)", 2.2)
+    assert max(abs(a - 128) for a in load_image(img).rgb.getpixel((0, 0))) <= 2
 
 
 def test_an_srgb_photo_is_unchanged_by_its_profile():

@@ -184,8 +184,8 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         mode = "RGBA"
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         return to_8bit(img).convert("RGB"), None
-    if mode == "CMYK":
-        return img.convert("RGB"), None
+    if mode in ("CMYK", "L"):
+        return _through_profile(img), None
     if mode in ("RGBA", "LA", "RGBa", "La"):
         if mode in ("RGBa", "La"):
             img = img.convert("RGBA")
@@ -201,9 +201,9 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 # a camera's Adobe RGB); shown without it, they are read as sRGB and the colours go dull or shift.
 # The RGB we load keeps the photo's numbers and its profile (rgb.info["icc_profile"]), and every
 # output rendered from it carries the profile (rmbg.image.compose), so a cut-out looks as the photo
-# did. A profile that does not describe RGB numbers (a CMYK or grey one: those pixels are converted
-# to RGB here) or that LittleCMS cannot read is dropped: the RGB is then read as sRGB, as a browser
-# reads a photo whose profile is damaged.
+# did. A CMYK or grey photo is converted to sRGB through its own profile (_through_profile). A
+# profile LittleCMS cannot read is dropped: the numbers are then read as sRGB, as a browser reads a
+# photo whose profile is damaged.
 
 
 RGB_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX", "P", "PA"})  # numbers an RGB profile describes
@@ -226,6 +226,27 @@ def icc_of(img: Image.Image) -> bytes | None:
     except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
         return None
     return bytes(data)
+
+
+def _through_profile(img: Image.Image) -> Image.Image:
+    """A CMYK or grey image in sRGB as its embedded profile says (LittleCMS, the profile's own
+    rendering intent), as a browser shows it: a print file's cyan is the ink's, not (0, 255, 255).
+    Without a profile of those numbers (or one LittleCMS cannot read), Pillow's plain conversion."""
+    data = img.info.get("icc_profile")
+    space = b"CMYK" if img.mode == "CMYK" else b"GRAY"
+    if isinstance(data, (bytes, bytearray)) and len(data) >= 128 and bytes(data[16:20]) == space:
+        from PIL import ImageCms
+
+        try:
+            own = ImageCms.ImageCmsProfile(io.BytesIO(bytes(data)))
+            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            intent = ImageCms.Intent(ImageCms.getDefaultIntent(own))
+            converted = ImageCms.profileToProfile(img, own, srgb, renderingIntent=intent, outputMode="RGB")
+        except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
+            converted = None  # a damaged profile is read as none, as a browser reads it
+        if converted is not None:
+            return converted
+    return img.convert("RGB")
 
 
 def _described(rgb: Image.Image, icc: bytes | None) -> Image.Image:
