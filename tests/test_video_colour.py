@@ -22,7 +22,7 @@ import pytest
 
 import rmbg
 from tests.support.browser import ARGS, CHROMIUM
-from tests.video_clips import Threshold
+from tests.video_clips import Threshold, write_frames
 
 SUBJECT, BACKDROP = (230, 120, 40), (20, 40, 120)  # Threshold(100): the subject's grey is over 100, not the rest
 TOLERANCE = 6  # levels: 4:2:0, the encoders' quantisation, the players' rounding; a wrong guess is off by 10-13
@@ -36,23 +36,17 @@ def clip(path: Path, size: tuple[int, int], codec: str, numbers: str, tagged: bo
     rgb = np.zeros((height, width, 3), np.uint8)
     rgb[:] = BACKDROP
     rgb[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = SUBJECT
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=24)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if tagged:
-            ctx = stream.codec_context
-            ctx.colorspace = ctx.color_primaries = ctx.color_trc = MATRIX[numbers][1]
-            ctx.color_range = 1
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-                format="yuv420p", dst_colorspace=MATRIX[numbers][0], dst_color_range="MPEG"
-            )
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    tags = {}
+    if tagged:
+        tag = MATRIX[numbers][1]
+        tags = {"colorspace": tag, "color_primaries": tag, "color_trc": tag, "color_range": 1}
+
+    def frame() -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=MATRIX[numbers][0], dst_color_range="MPEG"
+        )
+
+    return write_frames(path, frame, frames, codec, "yuv420p", **tags)
 
 
 def tags_and_middle(path: Path) -> tuple[tuple[int, int], tuple[int, ...]]:
@@ -117,21 +111,14 @@ def hdr_clip(path: Path, transfer: int, subject, backdrop, frames: int = 2) -> P
     signal[:] = backdrop
     signal[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = subject
     rgb16 = np.round(signal * 65535).astype(np.uint16)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libsvtav1", rate=24, options={"crf": "10"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
-        ctx = stream.codec_context
-        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 9, 9, transfer, 1  # BT.2020, limited
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(rgb16, format="rgb48le").reformat(
-                format="yuv420p10le", dst_colorspace=9, dst_color_range="MPEG"
-            )
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+
+    def frame() -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(rgb16, format="rgb48le").reformat(
+            format="yuv420p10le", dst_colorspace=9, dst_color_range="MPEG"
+        )
+
+    tags = {"colorspace": 9, "color_primaries": 9, "color_trc": transfer, "color_range": 1}  # BT.2020, limited
+    return write_frames(path, frame, frames, "libsvtav1", "yuv420p10le", options={"crf": "10"}, **tags)
 
 
 @pytest.fixture(scope="module")

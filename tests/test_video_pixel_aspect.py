@@ -21,7 +21,7 @@ from rmbg.video.hosted import Payer
 from rmbg.video.providers import get_video_provider
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal_video import FalVideoFake
-from tests.video_clips import Threshold
+from tests.video_clips import Threshold, write_frames
 
 SUBJECT, BACKDROP = (230, 200, 40), (30, 60, 200)  # Threshold(100): the subject is over 100, not the rest
 
@@ -35,18 +35,10 @@ def clip(path: Path, stored: tuple[int, int], pixel: Fraction, radius: int, fram
     ys, xs = np.mgrid[:height, :width]
     shown_x = (xs + 0.5 - width / 2) * float(pixel)
     rgb[shown_x**2 + (ys + 0.5 - height / 2) ** 2 < radius**2] = SUBJECT
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=24)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.sample_aspect_ratio = pixel
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    return write_frames(
+        path, lambda: av.VideoFrame.from_ndarray(rgb, format="rgb24"), frames, "libx264", "yuv420p",
+        sample_aspect_ratio=pixel,
+    )  # fmt: skip
 
 
 def shown(path: Path) -> tuple[float, float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -89,6 +90,28 @@ def write_clip(
                         c.mux(packet)
             for packet in audio.encode(None):
                 c.mux(packet)
+    return path
+
+
+def write_frames(
+    path: Path, make: Callable[[], av.VideoFrame], count: int, codec: str, pix_fmt: str, *, options=None, **settings
+) -> Path:
+    """`count` frames of `make()` (a new frame each time) at 24 fps into `path`; `settings`: the codec
+    context's, set as given (colorspace, color_trc, sample_aspect_ratio, ...): a clip tagged as a test
+    needs it."""
+    first = make()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=24, options=options or {})
+        stream.width, stream.height, stream.pix_fmt = first.width, first.height, pix_fmt
+        for name, value in settings.items():
+            setattr(stream.codec_context, name, value)
+        for i in range(count):
+            frame = first if i == 0 else make()
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return path
 
 
