@@ -32,7 +32,7 @@ NAMED_BEFORE = {
     "fal": {
         "cascade.py", "cli/cascade.py", "cli/ray_engine.py", "cli/replace.py", "cli/video.py", "errors.py",
         "eval/frontier.py", "money/charging.py", "providers/__init__.py", "providers/base.py",
-        "providers/hosted/base.py", "providers/hosted/cloudflare_video.py", "providers/hosted/http.py",
+        "providers/hosted/base.py", "providers/hosted/cloudflare_video.py",
         "providers/hosted/payload.py", "providers/hosted/runware.py", "providers/hosted/runware_video.py",
         "providers/hosted/video_job.py", "replace.py", "types.py", "webapp/catalog.py",
         "webapp/compare/comparing.py", "webapp/config.py", "webapp/costs.py", "webapp/messages.py",
@@ -40,7 +40,7 @@ NAMED_BEFORE = {
     },
     "runware": {
         "cli/main.py", "cli/ray_engine.py", "money/charging.py", "money/price_watch.py", "money/pricing.py",
-        "providers/__init__.py", "providers/hosted/cloudflare_video.py", "providers/hosted/http.py",
+        "providers/__init__.py", "providers/hosted/cloudflare_video.py",
         "providers/hosted/payload.py", "providers/hosted/video_job.py", "types.py", "webapp/catalog.py",
         "webapp/config.py", "webapp/rest/routes.py",
     },

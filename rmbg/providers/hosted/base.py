@@ -158,11 +158,15 @@ class HostedClient:
         *,
         not_accepted: Callable[[int], bool] | None = None,
         charge_of: Callable[..., Charge] | None = None,
+        final: Callable[..., bool] | None = None,
     ) -> Endpoint:
         """The Endpoint of one call. not_accepted: statuses that prove the paid
         request was not accepted (not billed, may be re-sent); charge_of: the
-        provider's own reading of an answer to the paid request (rmbg.money.charging)."""
+        provider's own reading of an answer to the paid request (rmbg.money.charging);
+        final: answers that sending again cannot change (http.Endpoint.final)."""
         extra: dict[str, Any] = {} if not_accepted is None else {"not_accepted": not_accepted}
+        if final is not None:
+            extra["final"] = final
         return Endpoint(self.id, self._key_hint(), self._secrets(), reason, classify, charge_of=charge_of, **extra)
 
     def _send(self, endpoint: Endpoint, deadline: Deadline, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -175,12 +179,13 @@ class HostedClient:
         *,
         not_accepted: Callable[[int], bool] | None = None,
         charge_of: Callable[..., Charge] | None = None,
+        final: Callable[..., bool] | None = None,
     ) -> Call:
         """One call's way out (Call), for a helper that speaks a vendor's protocol on this client's
         behalf (fal's queue, rmbg.providers.hosted.fal): the key checked first (MissingCredentialsError
         before anything is sent), then the call's Endpoint and its deadline, which starts now."""
         key = self._require_key()
-        endpoint = self._endpoint(reason, not_accepted=not_accepted, charge_of=charge_of)
+        endpoint = self._endpoint(reason, not_accepted=not_accepted, charge_of=charge_of, final=final)
         return Call(key, endpoint, Deadline(self.retry), self._http(), self.retry)
 
 

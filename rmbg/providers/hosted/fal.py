@@ -96,7 +96,7 @@ class FalQueue:
         sends fal's cancel while the job may still run, and says so.
         """
         p = self.provider
-        call = p.call(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge)
+        call = p.call(fal_reason, not_accepted=_fal_unbilled, charge_of=fal_charge, final=_start_timed_out)
         key, endpoint, deadline = call.key, call.endpoint, call.deadline
         headers = {"Authorization": f"Key {key}", "Accept": "application/json"}
         submitted = call.send("POST", f"{p.base_url}/{self.endpoint_id}", json=payload, headers=headers, paid=True)
@@ -271,6 +271,12 @@ def _check_image_type(mime: str, provider_id: str) -> None:
 def _fal_unbilled(status: int) -> bool:
     """fal documents its 5xx as never billed; 408 and 429 refuse the request."""
     return status in (408, 429) or status >= 500
+
+
+def _start_timed_out(response) -> bool:
+    """fal's 504 with X-Fal-Request-Timeout-Type: the start timeout the caller set ran out, which
+    sending again cannot change (a timeout on fal's side: rmbg.providers.hosted.http.http_error)."""
+    return response.status_code == 504 and "x-fal-request-timeout-type" in response.headers
 
 
 def fal_charge(response) -> Charge:

@@ -6,14 +6,15 @@ hands them to `send()`, and gets back a 2xx `httpx.Response` or a
 
 Retry rules (docs/architecture.md, "Hosted clients"), and never paying twice:
 - GET/PUT (polls, results, downloads, cancels) are idempotent: retried on
-  HTTP 408, 429, every 5xx (except a 504 that says the caller's own start
-  timeout expired), connection failures and timeouts;
+  HTTP 408, 429, every 5xx (except an answer the vendor marks final,
+  `Endpoint.final`: a 504 that says the caller's own start timeout
+  expired), connection failures and timeouts;
 - the paid request (`send(..., paid=True)`, a POST) records where it got to
   in the call's charge meter (rmbg.money.charging) and is sent again only while
   that says it was not billed: the connection could not be opened (nothing
   was sent), or an answer the provider defines as "not accepted, not billed"
-  (`Endpoint.not_accepted`: 408 and 429 everywhere; fal also its 5xx, which
-  fal documents as never billed; docs/providers.md). A paid request whose
+  (`Endpoint.not_accepted`: 408 and 429 everywhere; a vendor's 5xx too where
+  it documents them as never billed; docs/providers.md). A paid request whose
   connection dropped or timed out after it was sent, or that got a 5xx the
   vendor does not document as unbilled, may have been accepted and billed: it
   is not re-sent, and the error says so;
@@ -67,10 +68,10 @@ class Endpoint:
     holds its key, and the secrets to scrub."""
 
     provider_id: str
-    key_env: str  # where the key came from, for messages: "FAL_KEY" or "the key you entered"
+    key_env: str  # where the key came from, for messages: the vendor's variable, or "the key you entered"
     secrets: tuple[str, ...]
     reason: ReasonFn  # a provider's own error text from a response body
-    # Optional: a provider's own reading of an error body (e.g. Runware's
+    # Optional: a provider's own reading of an error body (e.g. a vendor's
     # error codes), tried before the mapping by HTTP status.
     classify: Callable[[httpx.Response], ProviderHTTPError | None] | None = None
     # Statuses that prove a POST was not accepted (so not billed): it may be sent again.
@@ -79,6 +80,9 @@ class Endpoint:
     # Optional: what an answer to the paid request says about its charge
     # (rmbg.money.charging); default charge_of_status with `not_accepted` as unbilled.
     charge_of: Callable[[httpx.Response], Charge] | None = None
+    # Optional: an answer that sending again cannot change (a vendor's 504 saying the caller's own
+    # start timeout ran out), though its status is one that is otherwise retried.
+    final: Callable[[httpx.Response], bool] = lambda response: False
 
     def charge(self, response: httpx.Response) -> Charge:
         if self.charge_of is not None:
@@ -107,7 +111,7 @@ def send(
     is paid, anything else is not (a provider that forgets to say so errs on
     the side of keeping the money).
     idempotent: a request that may be repeated safely although its method
-    says otherwise (a POST that only reads, such as Runware's getResponse
+    says otherwise (a POST that only reads, such as a vendor's status
     poll); default: GET, PUT, HEAD and DELETE that are not paid.
     max_bytes: refuse a body longer than this (ProviderResponseError, not
     retried), read as it streams in, so an oversized answer is never held
@@ -164,7 +168,9 @@ def send(
         if response.is_success:
             return response
         unbilled = meter is None or not meter.state.billable
-        may_retry = _retryable(response) and (idempotent or (unbilled and endpoint.not_accepted(response.status_code)))
+        may_retry = _retryable(response, endpoint) and (
+            idempotent or (unbilled and endpoint.not_accepted(response.status_code))
+        )
         if may_retry and attempt < policy.max_attempts:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
             if retry_after is None or retry_after <= policy.max_retry_after:
@@ -242,11 +248,9 @@ def _timeout_for(client: httpx.Client, deadline: Deadline):
     return httpx.Timeout(connect=cut(base.connect), read=cut(base.read), write=cut(base.write), pool=cut(base.pool))
 
 
-def _retryable(response: httpx.Response) -> bool:
+def _retryable(response: httpx.Response, endpoint: Endpoint) -> bool:
     status = response.status_code
-    if status == 504 and "x-fal-request-timeout-type" in response.headers:
-        return False  # the caller's own start timeout ran out: retrying cannot help
-    return status in RETRYABLE_STATUS or status >= 500
+    return (status in RETRYABLE_STATUS or status >= 500) and not endpoint.final(response)
 
 
 def _pause(policy: RetryPolicy, deadline: Deadline, seconds: float, endpoint: Endpoint) -> None:
@@ -299,7 +303,7 @@ def http_error(endpoint: Endpoint, response: httpx.Response, attempts: int = 1) 
         return ProviderRateLimitError(
             pid, f"rate limited (HTTP 429){tried}.{hint} Try again later.", status=status, excerpt=body
         )
-    if status == 408 or (status == 504 and "x-fal-request-timeout-type" in response.headers):
+    if status == 408 or (status == 504 and endpoint.final(response)):  # the vendor's own timeout ran out
         return ProviderTimeoutError(
             pid, f"timed out on the provider's side (HTTP {status}){tried}: {reason}", status=status, excerpt=body
         )
