@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import threading
 from pathlib import Path
 
@@ -199,3 +200,25 @@ def test_chromium_plays_the_inputs_and_their_cut_outs_alike(outputs, tmp_path):
     shown = play_in_chromium(files, tmp_path)
     off = {key: colour for key, colour in shown.items() if max(abs(a - b) for a, b in zip(colour, SUBJECT)) > TOLERANCE}
     assert off == {}
+
+
+def test_a_backdrop_photo_behind_a_clip_keeps_its_colours(outputs, tmp_path):
+    """A Display P3 photo as an MP4's backdrop: its numbers were taken as sRGB (dull). Now they go
+    through its profile into the clip's BT.709, as the photo shows."""
+    from PIL import Image, ImageCms
+
+    from tests.support.colour import DISPLAY_P3
+
+    name = next(iter(INPUTS))
+    photo = Image.new("RGB", (64, 64), (220, 40, 60))
+    photo.info["icc_profile"] = DISPLAY_P3
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    p3 = ImageCms.ImageCmsProfile(io.BytesIO(DISPLAY_P3))
+    intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
+    want = ImageCms.profileToProfile(photo, p3, srgb, renderingIntent=intent).getpixel((0, 0))
+    with rmbg.remove_video(outputs[name]["input"], Threshold(), smooth=False, audio=False) as result:
+        out = result.save(tmp_path / "on-photo.mp4", background=photo)
+    with av.open(str(out)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    corner = tuple(int(v) for v in first[4, 4])
+    assert want != (220, 40, 60) and max(abs(a - b) for a, b in zip(corner, want)) <= TOLERANCE, (corner, want)
