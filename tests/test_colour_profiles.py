@@ -182,3 +182,18 @@ def test_the_apps_before_and_after_previews_are_seen_as_the_photo(fmt):
     assert preview_of(rendered, look, 16).info.get("icc_profile") == DISPLAY_P3
     path = download(rendered, look, "phone", OutputStore())
     assert opened(path.read_bytes()).info.get("icc_profile") == DISPLAY_P3
+
+
+def test_a_profile_of_megabytes_is_not_carried_into_every_output():
+    """A photo may say anything is its profile: one over MAX_PROFILE_BYTES (a display profile is a few KB)
+    is read as none, so it is neither kept with each result nor written into each output."""
+    from rmbg.image.io import MAX_PROFILE_BYTES
+
+    padded = bytearray(DISPLAY_P3 + bytes(MAX_PROFILE_BYTES))
+    padded[0:4] = len(padded).to_bytes(4, "big")  # the header's own size agrees: LittleCMS reads it whole
+    img = Image.new("RGB", (8, 8), SUBJECT)
+    img.info["icc_profile"] = bytes(padded)
+    assert icc_of(img) is None
+    assert "icc_profile" not in opened(cut(img).encode("png")).info
+    img.info["icc_profile"] = DISPLAY_P3
+    assert icc_of(img) == DISPLAY_P3

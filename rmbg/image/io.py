@@ -207,6 +207,10 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
 
 
 RGB_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX", "P", "PA"})  # numbers an RGB profile describes
+# An RGB profile kept with a photo (and written into each of its outputs) is at most this: a display's
+# is a few KB, one with lookup tables some hundreds; a larger one is read as none (sRGB), so an upload
+# cannot make every output and every kept result carry megabytes the memory budgets do not count.
+MAX_PROFILE_BYTES = 1 << 20
 
 
 def icc_of(img: Image.Image) -> bytes | None:
@@ -215,7 +219,7 @@ def icc_of(img: Image.Image) -> bytes | None:
     if (
         img.mode not in RGB_MODES
         or not isinstance(data, (bytes, bytearray))
-        or len(data) < 128
+        or not 128 <= len(data) <= MAX_PROFILE_BYTES
         or bytes(data[16:20]) != b"RGB "  # the header's colour space: not a grey or CMYK profile
     ):
         return None
