@@ -2,7 +2,7 @@
 
 Players read a clip's colours through its tags (BT.709, BT.601; limited range) and guess where it has
 none. Chromium's guesses (test_chromium_plays_the_inputs_and_their_cut_outs_alike plays the untagged
-inputs): an untagged H.264 is BT.709 from 1280x720 up and BT.601 below, an untagged VP9 BT.601 at
+inputs): an untagged H.264 is BT.709 from 720 rows up and BT.601 below, an untagged VP9 BT.601 at
 every size.
 rmbg reads an input as Chromium plays it and writes every YUV output (WebM, MOV, MP4, the matte)
 converted and tagged BT.709, limited range, so no player has to guess. Before, MP4 and WebM were
@@ -69,6 +69,7 @@ def tags_and_middle(path: Path) -> tuple[tuple[int, int], tuple[int, ...]]:
 INPUTS = {
     "H.264 1280x720 untagged (played as BT.709)": ((1280, 720), "libx264", "709", False),
     "H.264 320x240 untagged (played as BT.601)": ((320, 240), "libx264", "601", False),
+    "H.264 1280x536 untagged (wide, under 720 rows: played as BT.601)": ((1280, 536), "libx264", "601", False),
     "VP9 1280x720 untagged (played as BT.601)": ((1280, 720), "libvpx-vp9", "601", False),
     "H.264 320x240 tagged BT.709": ((320, 240), "libx264", "709", True),
     "H.264 1280x720 tagged BT.709 (as phones tag theirs)": ((1280, 720), "libx264", "709", True),
