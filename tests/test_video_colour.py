@@ -2,8 +2,8 @@
 
 Players read a clip's colours through its tags (BT.709, BT.601; limited range) and guess where it has
 none. Chromium's guesses (test_chromium_plays_the_inputs_and_their_cut_outs_alike plays the untagged
-inputs): an untagged H.264 is BT.709 from 720 rows up and BT.601 below, an untagged VP9 BT.601 at
-every size.
+inputs): an untagged H.264 is BT.709 from 720 rows up and BT.601 below, an untagged VP9 or AV1
+BT.601 at every size.
 rmbg reads an input as Chromium plays it and writes every YUV output (WebM, MOV, MP4, the matte)
 converted and tagged BT.709, limited range, so no player has to guess. Before, MP4 and WebM were
 written untagged with swscale's BT.601 numbers: an HD MP4's orange played visibly off in Chromium.
@@ -71,6 +71,7 @@ INPUTS = {
     "H.264 320x240 untagged (played as BT.601)": ((320, 240), "libx264", "601", False),
     "H.264 1280x536 untagged (wide, under 720 rows: played as BT.601)": ((1280, 536), "libx264", "601", False),
     "VP9 1280x720 untagged (played as BT.601)": ((1280, 720), "libvpx-vp9", "601", False),
+    "AV1 1280x720 untagged (played as BT.601)": ((1280, 720), "libsvtav1", "601", False),
     "H.264 320x240 tagged BT.709": ((320, 240), "libx264", "709", True),
     "H.264 1280x720 tagged BT.709 (as phones tag theirs)": ((1280, 720), "libx264", "709", True),
     "H.264 1280x720 tagged BT.601": ((1280, 720), "libx264", "601", True),

@@ -3,9 +3,9 @@
 Measured in headless Chromium (tests/test_video_colour.py plays the clips and reads the pixels back):
 
 - **Tagged SDR** (BT.709, BT.601, ...): through its own tags, as FFmpeg converts it.
-- **Untagged**: Chromium's guesses. An H.264 (HEVC, AV1) is BT.709 from 720 rows up (960x720,
-  1278x720 and 576x1024 are; 1280x536, 2048x700 and 960x718 are not) and BT.601 below; a VP8/VP9
-  is BT.601 at every size. swscale's own guess is BT.601 always.
+- **Untagged**: Chromium's guesses. An H.264 is BT.709 from 720 rows up (960x720, 1278x720 and
+  576x1024 are; 1280x536, 2048x700 and 960x718 are not) and BT.601 below; a VP8, VP9 or AV1 is
+  BT.601 at every size. swscale's own guess is BT.601 always.
 - **HDR** (HLG, as phones record by default, or PQ): tone-mapped to SDR as Chromium does. The light
   a display would give (HLG: its system gamma, 1.2 at a 1,000-nit peak; PQ: the nits it encodes),
   in units of 406 nits (twice HLG's reference white of 203 nits); the largest of R, G and B kept
@@ -29,6 +29,8 @@ from ..image.arrays import opencv
 HLG, PQ = 18, 16  # AVCOL_TRC_ARIB_STD_B67, AVCOL_TRC_SMPTE2084
 BT2020 = 9  # AVCOL_PRI_BT2020
 UNSPECIFIED = (2, 3)  # AVCOL_SPC_UNSPECIFIED, RESERVED
+# Decoders (FFmpeg's names) of the codecs Chromium reads untagged as BT.601 at every size
+ALWAYS_601 = frozenset({"vp8", "vp9", "libvpx", "libvpx-vp9", "av1", "libdav1d", "libaom-av1"})
 SDR_NITS = 406.0  # display light shown at SDR white before the roll-off
 KNEE = 0.342  # linear output up to which light is kept as it is
 HLG_PEAK_NITS = 1000.0  # HLG's nominal display peak: its system gamma is 1.2 there
@@ -44,7 +46,7 @@ def shown_rgb(frame: Any, width: int, height: int, codec: str) -> np.ndarray:
         return to_sdr(signal, frame.color_trc, frame.color_primaries == BT2020)
     guess = {}
     if frame.colorspace in UNSPECIFIED:
-        hd = codec not in ("vp8", "vp9") and frame.height >= 720
+        hd = codec not in ALWAYS_601 and frame.height >= 720
         guess = {"src_colorspace": "ITU709" if hd else "ITU601"}
     rgb: np.ndarray = frame.to_ndarray(format="rgb24", width=width, height=height, **guess)
     return rgb
