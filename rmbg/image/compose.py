@@ -27,7 +27,7 @@ from ..types import RenderOptions
 from .bands import resize
 from .foreground import check_alpha, cutout_estimated, estimate_foreground
 from .framing import frame
-from .io import icc_of
+from .io import cms_profile, icc_of
 from .png import save_png
 
 Colour = tuple[int, int, int]
@@ -65,8 +65,10 @@ def parse_colour(value: str | Sequence[int]) -> Colour:
     return (int(parts[0]), int(parts[1]), int(parts[2]))
 
 
-def fit_cover(background: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Scale `background` to cover `size` (keeping its aspect) and crop the centre."""
+def fit_cover(background: Image.Image, size: tuple[int, int], icc: bytes | None = None) -> Image.Image:
+    """Scale `background` to cover `size` (keeping its aspect) and crop the centre; its colours
+    brought from its own profile (icc_of; none: sRGB) into `icc`'s (None: sRGB), so it looks
+    behind the subject as it looks on its own."""
     width, height = size
     bw, bh = background.size
     scale = max(width / bw, height / bh)
@@ -74,7 +76,7 @@ def fit_cover(background: Image.Image, size: tuple[int, int]) -> Image.Image:
     resized = resize(background.convert("RGB"), new, Image.Resampling.LANCZOS)
     left = (new[0] - width) // 2
     top = (new[1] - height) // 2
-    return resized.crop((left, top, left + width, top + height))
+    return into_profile(resized.crop((left, top, left + width, top + height)), icc_of(background), icc)
 
 
 def render(
@@ -118,7 +120,7 @@ def render(
     if opts.background is None:
         return _described(cutout(rgb, alpha), icc)
     if isinstance(opts.background, Image.Image):
-        bg = into_profile(fit_cover(opts.background, rgb.size), icc_of(opts.background), icc)
+        bg = fit_cover(opts.background, rgb.size, icc)
     else:
         colour = into_profile(Image.new("RGB", (1, 1), parse_colour(opts.background)), None, icc)
         bg = Image.new("RGB", rgb.size, colour.getpixel((0, 0)))
@@ -142,11 +144,10 @@ def into_profile(img: Image.Image, source: bytes | None, target: bytes | None) -
         return img
     from PIL import ImageCms
 
-    def profile(data: bytes | None) -> ImageCms.ImageCmsProfile:
-        return ImageCms.ImageCmsProfile(io.BytesIO(data) if data else ImageCms.createProfile("sRGB"))
-
     intent = ImageCms.Intent.RELATIVE_COLORIMETRIC  # in gamut: the same colour; out of it: the nearest
-    moved = ImageCms.profileToProfile(img.convert("RGB"), profile(source), profile(target), renderingIntent=intent)
+    moved = ImageCms.profileToProfile(
+        img.convert("RGB"), cms_profile(source), cms_profile(target), renderingIntent=intent
+    )
     assert moved is not None  # not in place: Pillow returns the new image
     return moved
 

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -213,39 +213,47 @@ RGB_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX", "P", "PA"})  # numbers an 
 MAX_PROFILE_BYTES = 1 << 20
 
 
+def cms_profile(data: bytes | None) -> Any:
+    """LittleCMS's reading of ICC profile bytes (None: sRGB); PyCMSError (or OSError) when it cannot."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(io.BytesIO(data) if data else ImageCms.createProfile("sRGB"))
+
+
+def _declared(img: Image.Image, space: bytes) -> bytes | None:
+    """The profile embedded in `img` when its header says it is of colour space `space`, else None."""
+    data = img.info.get("icc_profile")
+    if isinstance(data, (bytes, bytearray)) and len(data) >= 128 and bytes(data[16:20]) == space:
+        return bytes(data)
+    return None
+
+
 def icc_of(img: Image.Image) -> bytes | None:
     """The ICC profile embedded in `img` when it is a readable RGB profile of RGB numbers, else None."""
-    data = img.info.get("icc_profile")
-    if (
-        img.mode not in RGB_MODES
-        or not isinstance(data, (bytes, bytearray))
-        or not 128 <= len(data) <= MAX_PROFILE_BYTES
-        or bytes(data[16:20]) != b"RGB "  # the header's colour space: not a grey or CMYK profile
-    ):
+    data = _declared(img, b"RGB ") if img.mode in RGB_MODES else None
+    if data is None or len(data) > MAX_PROFILE_BYTES:
         return None
     from PIL import ImageCms
 
     try:
-        ImageCms.ImageCmsProfile(io.BytesIO(bytes(data)))
+        cms_profile(data)
     except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
         return None
-    return bytes(data)
+    return data
 
 
 def _through_profile(img: Image.Image) -> Image.Image:
     """A CMYK or grey image in sRGB as its embedded profile says (LittleCMS, the profile's own
     rendering intent), as a browser shows it: a print file's cyan is the ink's, not (0, 255, 255).
     Without a profile of those numbers (or one LittleCMS cannot read), Pillow's plain conversion."""
-    data = img.info.get("icc_profile")
-    space = b"CMYK" if img.mode == "CMYK" else b"GRAY"
-    if isinstance(data, (bytes, bytearray)) and len(data) >= 128 and bytes(data[16:20]) == space:
+    data = _declared(img, b"CMYK" if img.mode == "CMYK" else b"GRAY")
+    if data is not None:
         from PIL import ImageCms
 
         try:
-            own = ImageCms.ImageCmsProfile(io.BytesIO(bytes(data)))
-            srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+            own = cms_profile(data)
             intent = ImageCms.Intent(ImageCms.getDefaultIntent(own))
-            converted = ImageCms.profileToProfile(img, own, srgb, renderingIntent=intent, outputMode="RGB")
+            converted = ImageCms.profileToProfile(img, own, cms_profile(None), renderingIntent=intent, outputMode="RGB")
         except (OSError, ValueError, TypeError, ImageCms.PyCMSError):
             converted = None  # a damaged profile is read as none, as a browser reads it
         if converted is not None:

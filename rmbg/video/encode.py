@@ -34,8 +34,7 @@ from PIL import Image
 
 from ..errors import InvalidRequestError
 from ..image import arrays
-from ..image.compose import fit_cover, into_profile, parse_colour
-from ..image.io import icc_of
+from ..image.compose import fit_cover, parse_colour
 from .audio import AudioFeed
 from .decode import ClipInfo
 from .limits import VideoWriteError
@@ -85,7 +84,7 @@ def format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
 def background_of(value: Any, size: tuple[int, int]) -> np.ndarray:
     """The background (H x W x 3 uint8) of an MP4: a colour (white when None) or an image, fitted to cover."""
     if isinstance(value, Image.Image):  # its colours in sRGB's (BT.709's) space, as its profile says
-        return np.asarray(into_profile(fit_cover(value.convert("RGB"), size), icc_of(value), None), dtype=np.uint8)
+        return np.asarray(fit_cover(value, size), dtype=np.uint8)
     colour = parse_colour(value if value is not None else "white")
     return np.broadcast_to(np.asarray(colour[:3], dtype=np.uint8), (size[1], size[0], 3))
 
