@@ -49,7 +49,7 @@ from ..types import Cost, RenderOptions, name_text
 from ..wording import words
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
-from .items import NOTHING, Item, Outcome, Status, expand  # noqa: F401  (batch.Item/Outcome/Status for callers)
+from .items import NOTHING, Item, Outcome, OutputNames, Status, expand  # noqa: F401  (batch.Item/Outcome/Status for callers)
 from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
 from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
@@ -84,7 +84,7 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
     stores = [arg for arg in inputs if STORE_URI.match(arg.strip())]
     found, missing = expand([arg for arg in inputs if arg not in urls and arg not in stores], out_dir)
     items = [Item(Path(arg), arg, "", Path(), why) for arg, why in missing]
-    claimed: dict[str, str] = {}
+    claimed = OutputNames()
     for uri in dict.fromkeys(stores):  # s3://, gs://, file://: listed and read through pyarrow (rmbg.image.stores)
         from ..image.stores import list_images
 
@@ -100,12 +100,7 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
             items.append(Item(full, full, output_rel, out_dir / output_rel, _claim(claimed, output_rel, full)))
     for url in dict.fromkeys(urls):  # fetched when processed, behind rmbg.image.fetch's guard
         # many URLs end in the same name (.../photo.jpg): the second is photo-2, the third photo-3
-        stem = Path(url_name(url)).stem or "image"
-        output_rel, n = f"{stem}{suffix}", 1
-        while output_rel.casefold() in claimed:
-            n += 1
-            output_rel = f"{stem}-{n}{suffix}"
-        claimed[output_rel.casefold()] = shown(url)
+        output_rel = claimed.numbered(Path(url_name(url)).stem or "image", suffix, shown(url))
         items.append(Item(url.strip(), shown(url), output_rel, out_dir / output_rel))
     seen: set[Path] = set()
     for source, rel in found:
@@ -124,14 +119,11 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
     return items
 
 
-def _claim(claimed: dict[str, str], output_rel: str, who: str) -> str:
-    """Reserve an output name for `who`; the clash message when another input has it. Names that
-    differ only in case clash too: on macOS's and Windows' disks (case-insensitive) they are one file,
-    and the second cut-out would replace the first without a word."""
-    if (key := output_rel.casefold()) in claimed:
-        return f"its output {output_rel} is also the output of {claimed[key]}; rename one of them"
-    claimed[key] = who
-    return ""
+def _claim(claimed: OutputNames, output_rel: str, who: str) -> str:
+    """Reserve an output name for `who` (names that differ only in case are one: OutputNames); the
+    clash message when another input has it."""
+    other = claimed.claim(output_rel, who)
+    return f"its output {output_rel} is also the output of {other}; rename one of them" if other else ""
 
 
 def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:

@@ -52,6 +52,32 @@ class Outcome:
     confidence: float | None = None
 
 
+class OutputNames:
+    """The output names one run has given out (a batch's, `rmbg video`'s), compared case-folded: on
+    macOS's and Windows' disks (case-insensitive) names that differ only in case are one file, and a
+    second output under it would replace the first without a word."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+
+    def claim(self, name: str, who: str) -> str:
+        """ "" when `name` is now `who`'s; else the input that already has it."""
+        key = name.casefold()
+        if key in self._owners:
+            return self._owners[key]
+        self._owners[key] = who
+        return ""
+
+    def numbered(self, stem: str, ending: str, who: str) -> str:
+        """The first of stem+ending, stem-2+ending, stem-3+ending ... nobody has, claimed for `who`
+        (URLs that end in one name: photo, photo-2, photo-3)."""
+        name, n = f"{stem}{ending}", 1
+        while self.claim(name, who):
+            n += 1
+            name = f"{stem}-{n}{ending}"
+        return name
+
+
 # --- the inputs a batch's arguments name ---------------------------------------------
 
 NOTHING = "no such file or folder, or no image matched"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..image.formats import URL
+from .items import OutputNames
 from .resume import UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
@@ -66,7 +67,7 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
             f"{out.suffix.lower()} file: give a folder, such as -o {out.with_suffix('')}/."
         )
     pairs: list[tuple[str, Path]] = []
-    taken: dict[str, str] = {}  # output (case folded: one file on macOS's and Windows' disks) -> its input
+    names = OutputNames()  # names that differ only in case are one file on macOS's and Windows' disks
     seen: set[str] = set()
     for source, rel in found:
         same = source if rel is None else str(Path(source).resolve())
@@ -76,16 +77,15 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
         name = rel if rel is not None else Path(source.split("?")[0].rstrip("/").rsplit("/", 1)[-1] or "video")
         stem = out / name.with_suffix("")
         ending = ("-matte" if fmt == "matte" else "") + SUFFIX[fmt]
-        target, n = Path(f"{stem}{ending}"), 1
-        while rel is None and str(target).casefold() in taken:  # URLs ending alike: clip, clip-2, clip-3
-            n += 1
-            target = Path(f"{stem}-{n}{ending}")
-        if str(target).casefold() in taken:  # two clips, one output: the second replaced the first (paid too)
-            raise UsageError(
-                f"{source}: its output {target} is also the output of {taken[str(target).casefold()]}: "
-                "rename one of them, or give them apart."
-            )
-        taken[str(target).casefold()] = source
+        if rel is None:  # URLs ending alike: clip, clip-2, clip-3
+            target = Path(names.numbered(str(stem), ending, source))
+        else:
+            target = Path(f"{stem}{ending}")
+            if other := names.claim(str(target), source):  # one output: the second replaced the first (paid too)
+                raise UsageError(
+                    f"{source}: its output {target} is also the output of {other}: "
+                    "rename one of them, or give them apart."
+                )
         pairs.append((source, target))
     return _not_onto_itself(pairs)
 
