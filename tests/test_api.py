@@ -248,6 +248,16 @@ class HeldCall(CountingProvider):
         return super().matte(image)
 
 
+def _waiting(cache: MatteCache, prov: HeldCall, count: int) -> int:
+    """The callers waiting for _image()'s matte through `prov`, once `count` do (a state, not a time;
+    at most 60 s)."""
+    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
+    deadline = time.monotonic() + 60
+    while cache.waiters(key) < count and time.monotonic() < deadline:
+        threading.Event().wait(0.005)
+    return cache.waiters(key)
+
+
 def _asked_while_held(prov: HeldCall, cache: MatteCache, waiters: int) -> list:
     """One caller in the provider's call, `waiters` more asking for the same matte while it is;
     the gate opened once they all wait. Each caller's Result, or its error."""
@@ -265,11 +275,7 @@ def _asked_while_held(prov: HeldCall, cache: MatteCache, waiters: int) -> list:
     others = [threading.Thread(target=ask) for _ in range(waiters)]
     for thread in others:
         thread.start()
-    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
-    deadline = time.monotonic() + 60
-    while cache.waiters(key) < waiters and time.monotonic() < deadline:  # until they wait (a state, not a time)
-        threading.Event().wait(0.005)
-    assert cache.waiters(key) == waiters
+    assert _waiting(cache, prov, waiters) == waiters
     prov.gate.set()
     for thread in [first, *others]:
         thread.join(60)
@@ -318,10 +324,7 @@ def test_a_request_waiting_for_anothers_call_of_its_matte_gives_its_slot_back():
 
     waiter = threading.Thread(target=in_a_slot)
     waiter.start()
-    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
-    deadline = time.monotonic() + 60
-    while cache.waiters(key) < 1 and time.monotonic() < deadline:  # in its slot, waiting (a state, not a time)
-        threading.Event().wait(0.005)
+    assert _waiting(cache, prov, 1) == 1  # in its slot, waiting
     meanwhile: list = []
 
     def free_work():
