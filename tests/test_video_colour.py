@@ -143,6 +143,7 @@ def play_in_chromium(files: dict, folder: Path) -> dict:
     from playwright.sync_api import sync_playwright
 
     served = {}
+    folder.mkdir(exist_ok=True)
     for n, (key, path) in enumerate(files.items()):
         target = folder / f"{n}{path.suffix}"
         target.write_bytes(path.read_bytes())
@@ -224,3 +225,20 @@ def test_a_backdrop_photo_behind_a_clip_keeps_its_colours(outputs, tmp_path):
         first = next(container.decode(video=0)).to_ndarray(format="rgb24")
     corner = tuple(int(v) for v in first[4, 4])
     assert want != (220, 40, 60) and max(abs(a - b) for a, b in zip(corner, want)) <= TOLERANCE, (corner, want)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_an_untagged_h264_is_read_as_chromium_plays_it_at_every_size(tmp_path):
+    """Chromium's guess for an untagged H.264 goes by its rows (BT.709 from 720 up), whatever the width:
+    rmbg's decoding agrees with what Chromium shows, size by size (a rule by width read 1280x536 off)."""
+    from rmbg.video.decode import frames, probe
+    from rmbg.video.limits import VideoLimits
+
+    sizes = [(960, 720), (576, 1024), (1278, 720), (1280, 536), (960, 718), (2048, 700)]
+    clips = {size: clip(tmp_path / f"{size[0]}x{size[1]}.mp4", size, "libx264", "601", False) for size in sizes}
+    shown = play_in_chromium(clips, tmp_path / "served")
+    limits = VideoLimits(max_long=4096, max_short=4096)
+    for size, path in clips.items():
+        rgb = next(frames(probe(path, limits), limits)).rgb
+        ours = tuple(int(v) for v in rgb[rgb.shape[0] // 2, rgb.shape[1] // 2])
+        assert max(abs(a - b) for a, b in zip(ours, shown[size])) <= TOLERANCE, (size, ours, shown[size])

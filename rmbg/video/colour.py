@@ -4,17 +4,18 @@ Measured in headless Chromium (tests/test_video_colour.py plays the clips and re
 
 - **Tagged SDR** (BT.709, BT.601, ...): through its own tags, as FFmpeg converts it.
 - **Untagged**: Chromium's guesses. An H.264 is BT.709 from 720 rows up (960x720, 1278x720 and
-  576x1024 are; 1280x536, 2048x700 and 960x718 are not) and BT.601 below; a VP8, VP9 or AV1 is
-  BT.601 at every size. swscale's own guess is BT.601 always.
+  576x1024 are; 1280x536, 2048x700 and 960x718 are not: the test plays each) and BT.601 below; a
+  VP8, VP9 or AV1 is BT.601 at every size. swscale's own guess is BT.601 always.
 - **HDR** (HLG, as phones record by default, or PQ): tone-mapped to SDR as Chromium does. The light
   a display would give (HLG: its system gamma, 1.2 at a 1,000-nit peak; PQ: the nits it encodes),
   in units of 406 nits (twice HLG's reference white of 203 nits); the largest of R, G and B kept
   as it is up to KNEE and rolled off above it towards 1 (a tone map on the maximum, so hues hold);
-  BT.2020's primaries brought to BT.709's; sRGB's curve. Fitted on 32 grey levels and 32 colours
-  of each: within 5 levels on the greys, 2 on average on the colours.
+  BT.2020's primaries brought to BT.709's; sRGB's curve. SDR_NITS and KNEE were fitted to what
+  Chromium shows of grey ramps and colour patches; the test judges them on other colours (within
+  6 levels of Chromium).
 
-Without this, an iPhone's HDR clip was read as if its HLG numbers were SDR: mid-greys up to 29 levels
-too bright, colours washed out (a red Chromium shows as (209, 7, 31) came out (191, 77, 51)).
+Without this, an iPhone's HDR clip was read as if its HLG numbers were SDR: the test's HLG subject,
+(231, 125, 96) in Chromium, came out (204, 157, 122).
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ class VideoWriter:
             # BT.709, limited range, said in the file: what the frames are converted with (yuv()), so a
             # player, an editor or FFmpeg reads the colours back as they went in. Untagged, a reader
             # guesses: Chromium plays an untagged H.264 from 720 rows up as BT.709, and the BT.601
-            # numbers written before of a red (219, 39, 29) showed as (236, 56, 30) (docs/video.md).
+            # numbers written before of an orange (230, 120, 40) showed as (240, 126, 39) (docs/video.md).
             ctx = stream.codec_context
             ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709
             ctx.color_range = 1  # limited ("tv"), what every player expects
