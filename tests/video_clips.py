@@ -115,6 +115,15 @@ def write_frames(
     return path
 
 
+def _array(frame: av.VideoFrame, alpha: bool) -> np.ndarray:
+    """RGB, or RGBA with the frame's own alpha plane (swscale's yuva420p -> rgba is not repeatable:
+    tests/test_video_alpha_read.py)."""
+    from rmbg.video.alpha import alpha_of
+
+    rgb = frame.to_ndarray(format="rgb24")
+    return np.dstack([rgb, alpha_of(frame)]) if alpha else rgb
+
+
 def decoded(path: Path, *, alpha: bool = False) -> tuple[list[np.ndarray], list[float]]:
     """Frames (RGBA when alpha, with libvpx-vp9 for VP9 so the alpha is kept) and their times (s)."""
     out, times = [], []
@@ -125,11 +134,11 @@ def decoded(path: Path, *, alpha: bool = False) -> tuple[list[np.ndarray], list[
             decoded_frames = [f for packet in c.demux(stream) if packet.size for f in ctx.decode(packet)]
             decoded_frames += list(ctx.decode(None))
             for f, packet_time in zip(decoded_frames, _packet_times(path)):
-                out.append(f.to_ndarray(format="rgba" if alpha else "rgb24"))
+                out.append(_array(f, alpha))
                 times.append(packet_time)
             return out, times
         for f in c.decode(stream):
-            out.append(f.to_ndarray(format="rgba" if alpha else "rgb24"))
+            out.append(_array(f, alpha))
             times.append(float(f.time))
     return out, times
 

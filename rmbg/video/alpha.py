@@ -122,7 +122,7 @@ def _alpha(frame: Any, info: ClipInfo, refuse: Any) -> np.ndarray:
             f"returned a video without transparency (its frames are {name}); nothing to cut out with. "
             "Ask for the other transparent format (hosted_format='mov' or 'webm')."
         )
-    alpha = frame.to_ndarray(format="rgba")[..., 3]
+    alpha = alpha_of(frame)
     turns = _turns(frame)
     alpha = np.rot90(alpha, turns) if turns else alpha
     h, w = alpha.shape
@@ -139,6 +139,33 @@ def _alpha(frame: Any, info: ClipInfo, refuse: Any) -> np.ndarray:
         image = Image.fromarray(np.ascontiguousarray(alpha), "L")
         return np.asarray(image.resize((info.width, info.height), Image.Resampling.BILINEAR))
     return np.ascontiguousarray(alpha)
+
+
+PACKED_ALPHA = {"rgba": 3, "bgra": 3, "argb": 0, "abgr": 0}  # 8-bit packed formats: the alpha's channel
+
+
+def alpha_of(frame: Any) -> np.ndarray:
+    """The frame's alpha, 8 bits (H x W uint8), read from its own alpha plane (or channel), not converted
+    through swscale: its yuva420p -> rgba conversion gives the same frame back with other alpha in a few
+    places from one call to the next (runs of 8 pixels read 0 where the file holds 200, at sizes such as
+    854x480 and 1080x1920; PyAV 19.0: tests/test_video_alpha_read.py), and rounds 10- to 16-bit alpha one
+    level off where this is exact. Other formats with alpha go through it still."""
+    name = frame.format.name
+    components = frame.format.components
+    index = next((i for i, c in enumerate(components) if c.is_alpha), None)
+    planes = frame.planes
+    if index is not None and len(planes) == len(components) == 4:  # planar: yuva*, gbrap*
+        plane, bits = planes[index], components[index].bits
+        dtype = np.dtype(np.uint8) if bits <= 8 else np.dtype(">u2" if name.endswith("be") else "<u2")
+        rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+        values = rows[:, : plane.width]
+        if bits <= 8:
+            return np.array(values, dtype=np.uint8)
+        top = (1 << bits) - 1
+        return ((values.astype(np.uint32) * 255 + top // 2) // top).astype(np.uint8)
+    if name in PACKED_ALPHA:
+        return np.array(frame.to_ndarray()[..., PACKED_ALPHA[name]], dtype=np.uint8)  # its own layout: no conversion
+    return np.array(frame.to_ndarray(format="rgba")[..., 3], dtype=np.uint8)
 
 
 def _turns(frame: Any) -> int:
