@@ -86,6 +86,14 @@ SETTINGS: tuple[Setting, ...] = (
     # --- caches and model files --------------------------------------------------
     Setting("RMBG_CACHE_MB", "number (MiB)", "512", "The process's matte cache (read at first use).", "rmbg.cache"),
     Setting(
+        "RMBG_VIDEO_CACHE_MB",
+        "number (MiB)",
+        "512",
+        "The process's kept answers of hosted video services, on disk: the same clip again is not paid twice "
+        "(read at first use).",
+        "rmbg.video.answers",
+    ),
+    Setting(
         "RMBG_CACHE_DIR",
         "folder",
         "$XDG_CACHE_HOME/rmbg or ~/.cache/rmbg",

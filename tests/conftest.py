@@ -152,9 +152,12 @@ def _fresh_ledger(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _fresh_matte_cache():
-    """Tests never see mattes cached by other tests."""
+    """Tests never see mattes, or hosted video answers, kept by other tests."""
     from rmbg.cache import default_cache
+    from rmbg.video.answers import default_answers
 
     default_cache().clear()
+    default_answers().clear()
     yield
     default_cache().clear()
+    default_answers().clear()

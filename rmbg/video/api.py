@@ -46,6 +46,7 @@ from ..provider_table import nearest
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds, one_or_many
+from .answers import DEFAULT, AnswersArg, resolve_answers
 from .decode import VideoInput, frames, open_clip
 from .encode import VideoWriter
 from .hosted import Payer, run_hosted
@@ -111,6 +112,7 @@ def remove_video(
     hosted_format: Output = "webm",
     payer: Payer | None = None,
     engine: str | RayVideo = "local",
+    cache: AnswersArg = DEFAULT,
 ) -> VideoResult:
     """Cut the background out of a clip.
 
@@ -144,6 +146,10 @@ def remove_video(
     engine: "local" (this process), or "ray" / RayVideo(...) (rmbg.video.ray_video: the
         frames in chunks across Ray workers, joined into the same output frame for frame;
         local models only: a hosted video service takes the whole clip in one paid call).
+    cache: a hosted service's answers kept by the clip's content (rmbg.video.answers): "default" (the
+        process's, RMBG_VIDEO_CACHE_MB), None (every run sends the clip) or a VideoAnswers. The same
+        clip through the same service again, or while its call runs, is written from the kept answer,
+        at no new charge.
     """
     started = time.perf_counter()
     limits = limits or VideoLimits.from_settings()
@@ -157,6 +163,7 @@ def remove_video(
     spread = ray_engine(engine, chosen.id, hosted)
     if not (smooth is None or isinstance(smooth, (bool, SmoothParams))):
         raise InvalidRequestError(f"smooth must be True, False, None or a SmoothParams, not {smooth!r:.40}.")
+    answers = resolve_answers(cache)
     params = SmoothParams() if smooth is True or (smooth is None and not hosted) else (smooth or None)
     folder = new_folder()
     try:
@@ -169,7 +176,7 @@ def remove_video(
             run = run_hosted(
                 info, remover, folder=Path(folder.name), limits=limits, output=hosted_format, smooth=params,
                 source=decoded, write=functools.partial(write_clip, info=info, writers=writers, store=store),
-                payer=payer or Payer.operator("video"), progress=progress, stop=stop,
+                payer=payer or Payer.operator("video"), progress=progress, stop=stop, answers=answers,
             )  # fmt: skip
             count, last_time, cost, meta = run.frames, run.duration, run.cost, run.meta
             model_seconds = run.service_seconds

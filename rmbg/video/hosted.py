@@ -19,6 +19,10 @@
        measured and the decoded length) once it succeeded; on a failure, released if nothing was
        billed, else counted at the estimate.
 
+One clip through one service is one paid call: the answer is kept (rmbg.video.answers, by the
+clip's content), so the same clip asked for again, or while its call runs, is written from it at
+no new charge.
+
 Money and files follow the same rule: the whole of it (the paid request, the
 download, reading the alpha, writing the outputs) is the paid call, so a
 failure at any step after the vendor took the job says that it may be billed.
@@ -39,6 +43,7 @@ from ..money.paying import Payment
 from ..providers.hosted.video_job import HostedVideo, Output, VideoJob, VideoRemover, billed_seconds, price_text
 from ..types import Cost
 from .alpha import paired, returned_alpha
+from .answers import Answer, Turn, VideoAnswers, clip_digest
 from .decode import ClipInfo, Frame, frames
 from .limits import VideoLimits, VideoStopped
 from .pipeline import ProgressFn, StopFlag, VideoFrame
@@ -122,19 +127,66 @@ def run_hosted(
     progress: ProgressFn | None = None,
     stop: StopFlag | None = None,
     source: Iterable[Frame] | None = None,
+    answers: VideoAnswers | None = None,
 ) -> HostedRun:
     """One clip through `remover`, paid through `payer` (module doc); `write` takes the
     frames with their mattes and returns the clip's end in seconds. `stop` is honoured
     before the clip is sent; once it is, the call and the writing of its result finish. `source`: our
-    frames, decoded as the returned alpha is paired with them (rmbg.video.decode.frames, the default)."""
+    frames, decoded as the returned alpha is paired with them (rmbg.video.decode.frames, the default).
+    `answers`: the kept answers (None: the clip is sent whatever was sent before)."""
     job = job_for(info, output)
     limits.check_seconds(job.seconds)  # the length the clip has, not the one its header says
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
         raise VideoStopped(0)
-    total = info.total_frames
+    if answers is None:
+        return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, None)
+    key = (clip_digest(info.path), remover.id, str(getattr(remover, "base_url", "")), job.output)
+    with answers.once(key, folder) as turn:
+        if turn.found is not None:
+            return _kept(info, remover, turn.found, limits, smooth, write, progress, source)
+        return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, turn)
+
+
+def _kept(
+    info: ClipInfo,
+    remover: VideoRemover,
+    answer: Answer,
+    limits: VideoLimits,
+    smooth: SmoothParams | None,
+    write: Callable[[Iterable[VideoFrame]], float],
+    progress: ProgressFn | None,
+    source: Iterable[Frame] | None,
+) -> HostedRun:
+    """The clip written from `remover`'s kept answer: nothing sent, nothing charged."""
+    cost = Cost.free(f"{remover.label}'s answer for this clip was kept from an earlier call: no new charge")
+    returned = HostedVideo(answer.path, answer.content_type, cost, dict(answer.meta))
+    tally = _Tally()
     if progress is not None:
-        progress(0, total)
+        progress(0, info.total_frames)
+    _write(info, returned, limits, remover.id, smooth, write, progress, source, tally)
+    return HostedRun(tally.frames, tally.duration, cost, 0.0, dict(answer.meta))
+
+
+def _paid(
+    info: ClipInfo,
+    remover: VideoRemover,
+    job: VideoJob,
+    folder: Path,
+    limits: VideoLimits,
+    smooth: SmoothParams | None,
+    write: Callable[[Iterable[VideoFrame]], float],
+    payer: Payer,
+    progress: ProgressFn | None,
+    stop: StopFlag | None,
+    source: Iterable[Frame] | None,
+    turn: Turn | None,
+) -> HostedRun:
+    """The clip sent to `remover` in one paid call (module doc); its answer kept through `turn`."""
+    if stop is not None and stop.is_set():  # set while this call waited for another's
+        raise VideoStopped(0)
+    if progress is not None:
+        progress(0, info.total_frames)
     tally = _Tally()
 
     def call() -> HostedVideo:
@@ -142,11 +194,12 @@ def run_hosted(
         returned = remover.remove(job, folder)
         tally.service_seconds = time.perf_counter() - started
         try:
-            ours = frames(info, limits) if source is None else iter(source)
-            tally.duration = write(_frames(info, ours, returned, limits, remover.id, smooth, tally, progress, total))
+            _write(info, returned, limits, remover.id, smooth, write, progress, source, tally)
         except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
             current().annotate(exc)
             raise
+        if turn is not None:  # read whole and written from: kept (a bad answer is not, nor one never read)
+            turn.keep(returned.path, returned.content_type, returned.meta)
         decoded = billed_seconds(tally.duration)
         if returned.cost.source != "reported" and decoded > job.billed_seconds:  # priced by what was decoded
             returned.cost = remover.estimate(decoded)
@@ -154,6 +207,22 @@ def run_hosted(
 
     returned = payer.pay(payment_for(remover, job, payer), call, lambda got: got.cost.usd)
     return HostedRun(tally.frames, tally.duration, returned.cost, tally.service_seconds, dict(returned.meta))
+
+
+def _write(
+    info: ClipInfo,
+    returned: HostedVideo,
+    limits: VideoLimits,
+    provider_id: str,
+    smooth: SmoothParams | None,
+    write: Callable[[Iterable[VideoFrame]], float],
+    progress: ProgressFn | None,
+    source: Iterable[Frame] | None,
+    tally: _Tally,
+) -> None:
+    """Our frames (decoded here unless `source` gives them) written with the returned alpha."""
+    ours = frames(info, limits) if source is None else iter(source)
+    tally.duration = write(_frames(info, ours, returned, limits, provider_id, smooth, tally, progress))
 
 
 def _frames(
@@ -165,7 +234,6 @@ def _frames(
     smooth: SmoothParams | None,
     tally: _Tally,
     progress: ProgressFn | None,
-    total: int | None,
 ) -> Iterator[VideoFrame]:
     """Our frames, each with the returned alpha nearest its time (smoothed when asked). No stop
     here: the clip is paid for, and writing its result is local work of seconds."""
@@ -181,4 +249,4 @@ def _frames(
             tally.frames = count
             yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
             if progress is not None:
-                progress(count, total)
+                progress(count, info.total_frames)

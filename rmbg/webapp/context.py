@@ -27,6 +27,7 @@ from .. import provider_table
 from ..cache import DEFAULT, CacheArg, MatteCache, options_key, resolve_cache
 from ..providers.base import Provider
 from ..settings import Settings, current
+from ..video.answers import default_answers
 from .config import AppConfig
 from .look import OutputStore
 from .pricebook import PriceBook
@@ -107,6 +108,7 @@ class App:
             matte_cache.limit(budget * 2 // 5)
         if matte_cache is not None:  # a request waiting for another's call of its matte: outside its slot
             matte_cache.wait_aside = waiting_outside
+        default_answers().wait_aside = waiting_outside  # likewise for a clip's hosted answer
         ledger = Ledger(config.cap_usd, config.daily_cap_usd, idle_s=SESSION_IDLE_S)
         return cls(config, store or OutputStore(), matte_cache, ledger, Recent(budget - budget * 2 // 5, kept_bytes))
 

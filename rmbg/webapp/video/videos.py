@@ -278,6 +278,8 @@ def money_of(result: VideoResult, entry: VideoProvider) -> str:
     if entry.usd_per_second is None:
         machine = f"; machine time {result.cost.label()}" if result.cost.source == "compute" else ""
         return f"free (local{machine})"
+    if result.cost.source == "free":  # its answer kept from an earlier call (rmbg.video.answers)
+        return f"free ({result.cost.note})"
     return f"{result.cost.label()} at {entry.price_text}"
 
 
