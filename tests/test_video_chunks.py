@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from rmbg.errors import RmbgError
-from rmbg.video.chunks import chunk_length, chunk_mattes, plan_chunks
-from rmbg.video.decode import frames, frames_at, probe
+from rmbg.video.chunks import chunk_length, chunk_mattes, frames_at, plan_chunks
+from rmbg.video.decode import frames, probe
 from rmbg.video.limits import VideoLimits
 from rmbg.video.packets import frame_pts
 from rmbg.video.pipeline import stream_mattes

@@ -68,7 +68,7 @@ def write_clip(
             s.set_display_rotation(rotation)
         audio = c.add_stream(audio_codec, rate=48000, layout="mono") if tone_hz else None
         for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt, threads=1)
             if pts is not None:
                 frame.pts, frame.time_base = pts[i], time_base
             for packet in s.encode(frame):
@@ -107,6 +107,8 @@ def write_frames(
             setattr(stream.codec_context, name, value)
         for i in range(count):
             frame = first if i == 0 else make()
+            if frame.format.name != pix_fmt:  # as the encoder would, on one thread (rmbg.video.planes.SCALE_THREADS)
+                frame = frame.reformat(format=pix_fmt, threads=1)
             frame.pts = i
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -120,7 +122,7 @@ def _array(frame: av.VideoFrame, alpha: bool) -> np.ndarray:
     tests/test_video_alpha_read.py)."""
     from rmbg.video.alpha import alpha_of
 
-    rgb = frame.to_ndarray(format="rgb24")
+    rgb = frame.to_ndarray(format="rgb24", threads=1)
     return np.dstack([rgb, alpha_of(frame)]) if alpha else rgb
 
 

@@ -12,6 +12,7 @@
               hosted video services with their price per second)
     hosted    a clip through a hosted video service: one paid call, per second, through rmbg.money.paying
     alpha     the alpha of the video a hosted service sends back, checked and matched to our frames
+    planes    a frame's own alpha (a clip's or an answer's): libvpx for WebM's alpha layer, read from its plane
     answers   the hosted services' answers kept on disk by the clip's content: one clip, one paid call
 
 A clip scored against its masks (J, F, dtSSD) is evaluation's: rmbg.eval.clips.evaluate_clip.

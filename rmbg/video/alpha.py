@@ -32,9 +32,9 @@ from PIL import Image
 from ..errors import ProviderResponseError
 from .decode import ClipInfo, Frame, open_input
 from .limits import VideoLimits
+from .planes import alpha_of, decoded, has_alpha
 
 SLACK_S = 1.0  # a result may run this much past the limits and the clip (rounding of its last frame)
-ALPHA_FORMATS = ("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya8", "ya16")
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ class AlphaFrame:
 
     time: float
     alpha: np.ndarray
-
-
-def has_alpha(pix_fmt: str) -> bool:
-    return pix_fmt.startswith(ALPHA_FORMATS)
 
 
 def returned_alpha(path: Path, info: ClipInfo, limits: VideoLimits, provider_id: str) -> Generator[AlphaFrame]:
@@ -97,17 +93,10 @@ def _check_header(container: Any, stream: Any, limits: VideoLimits, refuse: Any)
 
 def _decoded(container: Any, stream: Any) -> Iterator[tuple[float, Any]]:
     """(seconds from the first frame, frame) in order; VP9 through libvpx-vp9, which keeps the alpha layer."""
-    import av
-
     tb = stream.time_base
     first: int | None = None
-    if stream.codec_context.name == "vp9":
-        ctx: Any = av.CodecContext.create("libvpx-vp9", "r")
-        frames = (f for packet in container.demux(stream) for f in ctx.decode(packet if packet.size else None))
-    else:
-        frames = container.decode(stream)
     last = -1.0
-    for frame in frames:
+    for frame in decoded(container, stream, keep_alpha=True):
         pts = frame.pts if frame.pts is not None else 0
         first = pts if first is None else first
         time = max(float((pts - first) * tb) if tb else 0.0, last + 1e-6)  # strictly increasing
@@ -139,33 +128,6 @@ def _alpha(frame: Any, info: ClipInfo, refuse: Any) -> np.ndarray:
         image = Image.fromarray(np.ascontiguousarray(alpha), "L")
         return np.asarray(image.resize((info.width, info.height), Image.Resampling.BILINEAR))
     return np.ascontiguousarray(alpha)
-
-
-PACKED_ALPHA = {"rgba": 3, "bgra": 3, "argb": 0, "abgr": 0}  # 8-bit packed formats: the alpha's channel
-
-
-def alpha_of(frame: Any) -> np.ndarray:
-    """The frame's alpha, 8 bits (H x W uint8), read from its own alpha plane (or channel), not converted
-    through swscale: its yuva420p -> rgba conversion gives the same frame back with other alpha in a few
-    places from one call to the next (runs of 8 pixels read 0 where the file holds 200, at sizes such as
-    854x480 and 1080x1920; PyAV 19.0: tests/test_video_alpha_read.py), and rounds 10- to 16-bit alpha one
-    level off where this is exact. Other formats with alpha go through it still."""
-    name = frame.format.name
-    components = frame.format.components
-    index = next((i for i, c in enumerate(components) if c.is_alpha), None)
-    planes = frame.planes
-    if index is not None and len(planes) == len(components) == 4:  # planar: yuva*, gbrap*
-        plane, bits = planes[index], components[index].bits
-        dtype = np.dtype(np.uint8) if bits <= 8 else np.dtype(">u2" if name.endswith("be") else "<u2")
-        rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
-        values = rows[:, : plane.width]
-        if bits <= 8:
-            return np.array(values, dtype=np.uint8)
-        top = (1 << bits) - 1
-        return ((values.astype(np.uint32) * 255 + top // 2) // top).astype(np.uint8)
-    if name in PACKED_ALPHA:
-        return np.array(frame.to_ndarray()[..., PACKED_ALPHA[name]], dtype=np.uint8)  # its own layout: no conversion
-    return np.array(frame.to_ndarray(format="rgba")[..., 3], dtype=np.uint8)
 
 
 def _turns(frame: Any) -> int:

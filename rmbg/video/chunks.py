@@ -20,16 +20,17 @@ overlap, the driver only decodes and encodes, as it does for a local run.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import RmbgError
 from ..providers.base import Provider
-from .decode import ClipInfo, frames_at
-from .limits import VideoLimits
+from .decode import ClipInfo, Frame, opened, upright
+from .limits import InvalidVideoError, VideoLimits
 from .pipeline import StreamStats, stream_mattes
 from .smooth import SmoothParams
 
@@ -104,3 +105,44 @@ def chunk_mattes(
     if len(kept) != chunk.frames:  # a decoder that gave fewer frames than its packets
         raise RmbgError(f"Frames {chunk.start}-{chunk.stop - 1} gave {len(kept)} mattes instead of {chunk.frames}.")
     return ChunkMattes(chunk.start, tuple(kept), alphas, stats.model_seconds, stats.meta)
+
+
+def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Iterator[Frame]:
+    """The frames with these timestamps (consecutive ones, from rmbg.video.packets.frame_pts), numbered from `first`:
+    decoded from the last keyframe at or before the first of them (a seek), or from the clip's start
+    when the container cannot seek there. The pixels are those `frames` gives for the same frames."""
+    import av
+
+    name = name or info.path.name
+    container = opened(info.path, name)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if pts[0] > info.start_pts:
+            container.seek(pts[0], backward=True, any_frame=False, stream=stream)
+        decoded = container.decode(stream)
+        first_frame = next(decoded, None)
+        if first_frame is None or first_frame.pts is None or first_frame.pts > pts[0]:  # the seek overshot
+            container.seek(info.start_pts, backward=True, any_frame=False, stream=stream)
+            decoded = container.decode(stream)
+            first_frame = next(decoded, None)
+        wanted = iter(enumerate(pts, first))
+        index, want = next(wanted)
+        for frame in itertools.chain([first_frame] if first_frame is not None else [], decoded):
+            if frame.pts is None or frame.pts < want:
+                continue
+            if frame.pts != want:
+                break
+            yield Frame(index, want, float((want - info.start_pts) * info.time_base), upright(frame, info, False)[0])
+            step = next(wanted, None)
+            if step is None:
+                return
+            index, want = step
+    except (av.error.FFmpegError, ValueError):
+        raise InvalidVideoError(f"{name} is damaged: decoding failed at frame {first}.") from None
+    finally:
+        container.close()
+    raise InvalidVideoError(
+        f"{name}: the frame at timestamp {want} does not decode where its packet says, so the clip cannot be cut "
+        "into chunks frame-exactly: run it with the local engine."
+    )

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..image.arrays import opencv
+from .planes import SCALE_THREADS
 
 HLG, PQ = 18, 16  # AVCOL_TRC_ARIB_STD_B67, AVCOL_TRC_SMPTE2084
 BT2020 = 9  # AVCOL_PRI_BT2020
@@ -43,13 +44,13 @@ TO_709 = np.array([[1.6605, -0.5876, -0.0728], [-0.1246, 1.1329, -0.0083], [-0.0
 def shown_rgb(frame: Any, width: int, height: int, codec: str) -> np.ndarray:
     """The frame at width x height as 8-bit RGB, in the colours it is shown in (the module doc)."""
     if frame.color_trc in (HLG, PQ):
-        signal = frame.to_ndarray(format="rgb48le", width=width, height=height)
+        signal = frame.to_ndarray(format="rgb48le", width=width, height=height, threads=SCALE_THREADS)
         return to_sdr(signal, frame.color_trc, frame.color_primaries == BT2020)
     guess = {}
     if frame.colorspace in UNSPECIFIED:
         hd = codec not in ALWAYS_601 and frame.height >= 720
         guess = {"src_colorspace": "ITU709" if hd else "ITU601"}
-    rgb: np.ndarray = frame.to_ndarray(format="rgb24", width=width, height=height, **guess)
+    rgb: np.ndarray = frame.to_ndarray(format="rgb24", width=width, height=height, threads=SCALE_THREADS, **guess)
     return rgb
 
 

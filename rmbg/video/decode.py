@@ -13,20 +13,21 @@ out as they are shown; frames over the size limit are scaled down (limits).
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
+from PIL import Image
 
 from ..image.fetch import shown
 from ..image.formats import URL
 from .colour import shown_rgb
 from .limits import InvalidVideoError, VideoLimits
+from .planes import alpha_of, decoded, has_alpha, tagged_alpha
 
 VideoInput = Union[str, "os.PathLike[str]", bytes]
 
@@ -47,7 +48,8 @@ class ClipInfo:
     packets and span: what the clip contains, whatever its header says: its video packets (one a
     frame) and the seconds from the first one's timestamp to the end of the last (None where the
     packets carry no timestamps). total_frames: the count progress is told against: the packets',
-    else the header's, else one estimated from the duration.
+    else the header's, else one estimated from the duration. alpha: its frames carry their own
+    alpha (a transparent WebM, ProRes 4444, a GIF), which `frames` gives with each (rmbg.video.planes).
     """
 
     path: Path
@@ -68,17 +70,20 @@ class ClipInfo:
     packets: int | None = None
     span: float | None = None
     total_frames: int | None = None
+    alpha: bool = False
 
 
 @dataclass(frozen=True)
 class Frame:
     """One decoded frame: its position, its timestamp (pts in the clip's
-    time_base; `time` in seconds from the clip's start) and its pixels (H x W x 3 uint8)."""
+    time_base; `time` in seconds from the clip's start), its pixels (H x W x 3 uint8) and
+    the clip's own alpha for it (H x W uint8; None where the clip has none)."""
 
     index: int
     pts: int
     time: float
     rgb: np.ndarray
+    alpha: np.ndarray | None = None
 
 
 def open_clip(source: VideoInput, folder: Path, limits: VideoLimits) -> ClipInfo:
@@ -194,6 +199,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
             packets=packets,
             span=span,
             total_frames=packets or frames or (round(seconds * fps) if seconds else None),
+            alpha=tagged_alpha(stream) or has_alpha(first.format.name),
         )
     except InvalidVideoError:
         raise
@@ -270,7 +276,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
         stream.thread_type = "AUTO"
         step = max(1, round(1 / (info.fps * float(info.time_base)))) if info.fps else 1
         last_pts = info.start_pts - step
-        for frame in container.decode(stream):
+        for frame in decoded(container, stream, keep_alpha=info.alpha):
             if index >= limits.max_frames:
                 limits.check_frames(index + 1)
             pts = frame.pts if frame.pts is not None else last_pts + step
@@ -279,7 +285,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
             last_pts = pts
             seconds = float((pts - info.start_pts) * info.time_base)
             limits.check_seconds(seconds, decoded=True)
-            yield Frame(index, pts, seconds, _upright(frame, info))
+            yield Frame(index, pts, seconds, *upright(frame, info, info.alpha))
             index += 1
             end = seconds + 1 / max(info.fps, 1.0)
     except (av.error.FFmpegError, ValueError) as exc:
@@ -297,51 +303,15 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
         )
 
 
-def _upright(frame: Any, info: ClipInfo) -> np.ndarray:
+def upright(frame: Any, info: ClipInfo, alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The frame's RGB, and its own alpha where asked, upright at the processing size."""
     turns = info.rotation // 90
     w, h = (info.height, info.width) if turns % 2 else (info.width, info.height)
     rgb = shown_rgb(frame, w, h, info.codec)  # in the colours a browser shows (untagged, HDR: rmbg.video.colour)
+    own = alpha_of(frame) if alpha else None
+    if own is not None and own.shape != (h, w):
+        own = np.asarray(Image.fromarray(own, "L").resize((w, h), Image.Resampling.BILINEAR))
     # contiguous: PyAV's rows are padded (854 px: 2592 bytes, not 2562), and a strided array costs
     # every later step a copy (PIL's fromarray about 5x slower: archived benchmarks/video_stages.py)
-    return np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)
-
-
-def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Iterator[Frame]:
-    """The frames with these timestamps (consecutive ones, from rmbg.video.packets.frame_pts), numbered from `first`:
-    decoded from the last keyframe at or before the first of them (a seek), or from the clip's start
-    when the container cannot seek there. The pixels are those `frames` gives for the same frames."""
-    import av
-
-    name = name or info.path.name
-    container = opened(info.path, name)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if pts[0] > info.start_pts:
-            container.seek(pts[0], backward=True, any_frame=False, stream=stream)
-        decoded = container.decode(stream)
-        first_frame = next(decoded, None)
-        if first_frame is None or first_frame.pts is None or first_frame.pts > pts[0]:  # the seek overshot
-            container.seek(info.start_pts, backward=True, any_frame=False, stream=stream)
-            decoded = container.decode(stream)
-            first_frame = next(decoded, None)
-        wanted = iter(enumerate(pts, first))
-        index, want = next(wanted)
-        for frame in itertools.chain([first_frame] if first_frame is not None else [], decoded):
-            if frame.pts is None or frame.pts < want:
-                continue
-            if frame.pts != want:
-                break
-            yield Frame(index, want, float((want - info.start_pts) * info.time_base), _upright(frame, info))
-            step = next(wanted, None)
-            if step is None:
-                return
-            index, want = step
-    except (av.error.FFmpegError, ValueError):
-        raise InvalidVideoError(f"{name} is damaged: decoding failed at frame {first}.") from None
-    finally:
-        container.close()
-    raise InvalidVideoError(
-        f"{name}: the frame at timestamp {want} does not decode where its packet says, so the clip cannot be cut "
-        "into chunks frame-exactly: run it with the local engine."
-    )
+    rgb = np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)
+    return rgb, (np.ascontiguousarray(np.rot90(own, turns) if turns else own) if own is not None else None)

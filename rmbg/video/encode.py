@@ -39,6 +39,7 @@ from .audio import AudioFeed
 from .decode import ClipInfo
 from .limits import VideoWriteError
 from .pipeline import VideoFrame
+from .planes import SCALE_THREADS
 
 FORMATS = ("webm", "mov", "mp4", "matte", "gif", "webp")
 SUFFIX = {"webm": ".webm", "mov": ".mov", "mp4": ".mp4", "matte": ".mp4", "gif": ".gif", "webp": ".webp"}
@@ -277,7 +278,7 @@ def yuv(pixels: np.ndarray, pix_fmt: str) -> Any:
     import av
 
     source = av.VideoFrame.from_ndarray(pixels, format="rgba" if pixels.shape[2] == 4 else "rgb24")
-    return source.reformat(format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+    return source.reformat(format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG", threads=SCALE_THREADS)
 
 
 def prores_frame(rgba: np.ndarray) -> Any:
@@ -289,7 +290,7 @@ def prores_frame(rgba: np.ndarray) -> Any:
     import av
 
     out = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(
-        format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG"
+        format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG", threads=SCALE_THREADS
     )
     a = rgba[..., 3].astype(np.uint16)
     plane = out.planes[3]

@@ -247,6 +247,6 @@ def _frames(
         for frame, alpha in ready:
             count += 1
             tally.frames = count
-            yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
+            yield VideoFrame.of(frame, alpha)
             if progress is not None:
                 progress(count, info.total_frames)

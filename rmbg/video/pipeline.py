@@ -61,6 +61,14 @@ class VideoFrame:
     rgb: np.ndarray
     alpha: np.ndarray
 
+    @classmethod
+    def of(cls, frame: Frame, matte: np.ndarray) -> VideoFrame:
+        """`frame` with its matte, times the clip's own alpha where it has one (as an image's is): what
+        was transparent in the clip stays so, whatever the model saw in its colours there."""
+        if frame.alpha is not None:
+            matte = ((matte.astype(np.uint16) * frame.alpha + 127) // 255).astype(np.uint8)
+        return cls(frame.index, frame.pts, frame.time, frame.rgb, matte)
+
 
 @dataclass
 class StreamStats:
@@ -114,7 +122,7 @@ def stream_mattes(
     given, is updated as frames go by (and its `state` seeds the smoothing: frames a
     previous chunk left pending come out first). flush=False: the clip goes on in
     another chunk, so the last frames stay pending in stats.state instead of coming out.
-    source: the frames to run (rmbg.video.decode.frames_at for a chunk); default: the whole clip's."""
+    source: the frames to run (rmbg.video.chunks.frames_at for a chunk); default: the whole clip's."""
     limits = limits or VideoLimits.from_settings()
     stats = stats if stats is not None else StreamStats()
     total = info.total_frames
@@ -134,7 +142,7 @@ def stream_mattes(
             stats.state = smoother.state
         for frame, alpha in ready:
             stats.frames += 1
-            yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
+            yield VideoFrame.of(frame, alpha)
             if progress is not None:
                 progress(stats.frames, total)
 

@@ -156,7 +156,7 @@ def ray_mattes(
                 if frame is None or (frame.index, frame.pts) != (part.start + offset, part.pts[offset]):
                     raise _mismatch(info)
                 stats.frames += 1
-                yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha)
+                yield VideoFrame.of(frame, alpha)
         if next(decoded, None) is not None:
             raise _mismatch(info)
     except ray.exceptions.RayError as exc:  # a worker that could not start (provider, weights) or failed
