@@ -132,7 +132,7 @@ def payer_for_fake(fake):
     return payer_for(type("V", (), {"fake": fake})())
 
 
-def test_the_kept_answers_are_bounded_and_linked_for_each_reader(tmp_path):
+def test_the_kept_answers_are_bounded_and_linked_for_each_reader(tmp_path, caplog):
     answers = VideoAnswers(max_bytes=10)
     folder = tmp_path / "in"
     folder.mkdir()
@@ -155,5 +155,9 @@ def test_the_kept_answers_are_bounded_and_linked_for_each_reader(tmp_path):
     with answers.once(("big", "svc", "http://h", "webm"), tmp_path) as turn:
         turn.keep(big, "video/webm", {})
     assert len(answers) == 0  # larger than the bound: not kept
+    with answers.once(("gone", "svc", "http://h", "webm"), tmp_path) as turn:
+        turn.keep(tmp_path / "no-such-answer.webm", "video/webm", {})  # a disk that refuses it: said, not raised
+    assert len(answers) == 0 and answers.waiters(("gone", "svc", "http://h", "webm")) == 0
+    assert "svc's answer for a clip was not kept" in caplog.text
     with pytest.raises(rmbg.InvalidRequestError, match='cache must be "default", None or a VideoAnswers'):
         rmbg.remove_video(str(big), "u2netp", cache="yes")  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -148,26 +149,32 @@ class VideoAnswers:
         made.set()
 
     def _put(self, key: Key, made: threading.Event, path: Path, content_type: str, meta: Mapping[str, str]) -> None:
-        """Keep the answer at `path` (linked, not moved) and let the callers waiting for it take it."""
+        """Keep the answer at `path` (linked, not moved) and let the callers waiting for it take it. A disk
+        that refuses it (full, read-only) is logged, never the run's failure: its clip was written."""
         try:
-            size = path.stat().st_size
-            if size > self.max_bytes:
-                return
-            with self._lock:
-                if self._folder is None:
-                    self._folder = tempfile.TemporaryDirectory(prefix="rmbg-video-answers-")
-                    atexit.register(self._folder.cleanup)
-                name = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
-                target = Path(self._folder.name) / f"{name}{path.suffix}"
-                self._forget(key)
-                target.unlink(missing_ok=True)
-                _link(path, target)
-                self._items[key] = _Kept(target, content_type, dict(meta), size)
-                self._bytes += size
-                while self._bytes > self.max_bytes and self._items:
-                    self._forget(next(iter(self._items)))
+            self._keep(key, path, content_type, meta)
+        except OSError as exc:
+            logging.getLogger(__name__).warning("%s's answer for a clip was not kept: %s", key[1], exc)
         finally:
             self._done(key, made)
+
+    def _keep(self, key: Key, path: Path, content_type: str, meta: Mapping[str, str]) -> None:
+        size = path.stat().st_size
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if self._folder is None:
+                self._folder = tempfile.TemporaryDirectory(prefix="rmbg-video-answers-")
+                atexit.register(self._folder.cleanup)
+            name = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
+            target = Path(self._folder.name) / f"{name}{path.suffix}"
+            self._forget(key)
+            target.unlink(missing_ok=True)
+            _link(path, target)
+            self._items[key] = _Kept(target, content_type, dict(meta), size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._items:
+                self._forget(next(iter(self._items)))
 
     def _forget(self, key: Key) -> None:
         kept = self._items.pop(key, None)
