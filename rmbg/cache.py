@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Final, Literal, Union
+from typing import Final, Generic, Literal, TypeVar, Union
 
 from .errors import InvalidRequestError
 from .types import Matte
@@ -27,11 +27,74 @@ from .types import Matte
 Default = Literal["default"]
 DEFAULT: Final[Default] = "default"
 CacheArg = Union["MatteCache", None, Default]
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
 
 
 def options_key(options: Mapping[str, object]) -> str:
     """Canonical text of provider options (sorted keys, JSON)."""
     return json.dumps(dict(options), sort_keys=True, default=str, separators=(",", ":"))
+
+
+class Flights(Generic[K, V]):
+    """One maker per key, the other callers waiting for it: what a cache uses so that a value asked for
+    while its first call is still running is not made, and paid for, twice. `lock` is the cache's own:
+    `found` (the cache's lookup) runs under it.
+
+    The wait is where `wait_aside` says: outside the web app's door slot, as a paid call's
+    (rmbg.webapp.slots.waiting_outside); elsewhere, where the caller is."""
+
+    def __init__(self, lock: threading.Lock):
+        self._lock = lock
+        self._making: dict[K, threading.Event] = {}  # keys a caller is making, and its event
+        self._waiting: dict[K, int] = {}  # callers waiting for each of those
+        self.wait_aside: Callable[[str], AbstractContextManager[object]] = lambda why: nullcontext()
+
+    def turn(self, key: K, found: Callable[[], V | None], why: str) -> tuple[V | None, threading.Event | None]:
+        """(what `found` gives, None) once it gives something; else (None, an event): this caller makes
+        the value, then calls done(key, event), which lets the waiting callers look again."""
+        mine = threading.Event()
+        while True:
+            with self._lock:
+                value = found()
+                if value is not None:
+                    return value, None
+                made = self._making.get(key)
+                if made is None:
+                    self._making[key] = mine
+                    return None, mine
+                self._waiting[key] = self._waiting.get(key, 0) + 1
+            try:
+                with self.wait_aside(why):
+                    made.wait()
+            finally:
+                with self._lock:
+                    self._waiting[key] -= 1
+                    if not self._waiting[key]:
+                        del self._waiting[key]
+
+    def done(self, key: K, mine: threading.Event) -> None:
+        """The value under `key` is made (kept or not): the waiting callers look again."""
+        with self._lock:
+            if self._making.get(key) is mine:
+                del self._making[key]
+        mine.set()
+
+    def waiters(self, key: K) -> int:
+        """How many callers wait for the value being made under `key`."""
+        with self._lock:
+            return self._waiting.get(key, 0)
+
+
+def resolved(cache: object, kind: type[T], default: Callable[[], T]) -> T | None:
+    """A `cache` argument -> the cache to use: None (none), one of `kind`, or "default" (`default()`);
+    anything else is refused, not taken for the default (cache="yes", cache=False)."""
+    if cache is None or isinstance(cache, kind):
+        return cache
+    if isinstance(cache, str) and cache == DEFAULT:
+        return default()
+    raise InvalidRequestError(f'cache must be "default", None or a {kind.__name__}, not {cache!r:.40}.')
 
 
 class MatteCache:
@@ -44,11 +107,7 @@ class MatteCache:
         self._items: OrderedDict[tuple[str, str, str], Matte] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._making: dict[tuple[str, str, str], threading.Event] = {}  # keys whose matte a caller is making
-        self._waiting: dict[tuple[str, str, str], int] = {}  # callers waiting for each of those
-        # Where a caller waits for another's call (`once`): the web app's wait is outside the door's
-        # slot, as a paid call's (rmbg.webapp.slots.waiting_outside); elsewhere, where it is.
-        self.wait_aside: Callable[[str], AbstractContextManager[object]] = lambda why: nullcontext()
+        self.flights: Flights[tuple[str, str, str], Matte] = Flights(self._lock)  # who makes which matte
 
     @staticmethod
     def key(digest: str, provider_id: str, options: Mapping[str, object]) -> tuple[str, str, str]:
@@ -56,48 +115,34 @@ class MatteCache:
 
     def get(self, key: tuple[str, str, str]) -> Matte | None:
         with self._lock:
-            matte = self._items.get(key)
-            if matte is not None:
-                self._items.move_to_end(key)
-            return matte
+            return self._hit(key)
 
     def once(self, key: tuple[str, str, str], make: Callable[[], Matte]) -> tuple[Matte, bool]:
         """(the matte under `key`, True) when cached, else (make(), False), kept. While one caller
         makes a key's matte, the others asking for it wait and get it from the cache: one call to
         the provider, not one each. Should the maker fail (or its matte be too large to keep), the
         next waiter makes its own, as it would have without waiting."""
-        while True:
-            with self._lock:
-                matte = self._items.get(key)
-                if matte is not None:
-                    self._items.move_to_end(key)
-                    return matte, True
-                made = self._making.get(key)
-                if made is None:
-                    made = self._making[key] = threading.Event()
-                    break
-                self._waiting[key] = self._waiting.get(key, 0) + 1
-            try:
-                with self.wait_aside(f"{key[1]} is already making this photo's matte for another request"):
-                    made.wait()
-            finally:
-                with self._lock:
-                    self._waiting[key] -= 1
-                    if not self._waiting[key]:
-                        del self._waiting[key]
+        why = f"{key[1]} is already making this photo's matte for another request"
+        matte, mine = self.flights.turn(key, lambda: self._hit(key), why)
+        if mine is None:
+            return matte, True  # type: ignore[return-value]  # found: never None
         try:
             matte = make()
             self.put(key, matte)
             return matte, False
         finally:
-            with self._lock:
-                del self._making[key]
-            made.set()
+            self.flights.done(key, mine)
+
+    def _hit(self, key: tuple[str, str, str]) -> Matte | None:
+        """The matte under `key`, made the newest (the lock held)."""
+        matte = self._items.get(key)
+        if matte is not None:
+            self._items.move_to_end(key)
+        return matte
 
     def waiters(self, key: tuple[str, str, str]) -> int:
         """How many callers wait for the matte being made under `key` (`once`)."""
-        with self._lock:
-            return self._waiting.get(key, 0)
+        return self.flights.waiters(key)
 
     def put(self, key: tuple[str, str, str], matte: Matte) -> None:
         size = matte.alpha.size[0] * matte.alpha.size[1]
@@ -150,8 +195,4 @@ def default_cache() -> MatteCache:
 def resolve_cache(cache: CacheArg) -> MatteCache | None:
     """A `cache` argument -> the cache to use (None: no caching); anything else is refused, not taken for
     the default (cache="yes", cache=False)."""
-    if cache is None or isinstance(cache, MatteCache):
-        return cache
-    if isinstance(cache, str) and cache == DEFAULT:
-        return default_cache()
-    raise InvalidRequestError(f'cache must be "default", None or a MatteCache, not {cache!r:.40}.')
+    return resolved(cache, MatteCache, default_cache)

@@ -312,7 +312,7 @@ def test_a_request_waiting_for_anothers_call_of_its_matte_gives_its_slot_back():
     from rmbg.webapp.slots import Slots, waiting_outside
 
     prov, cache, slots = HeldCall(), MatteCache(), Slots(work=1, waiting=2)
-    cache.wait_aside = waiting_outside
+    cache.flights.wait_aside = waiting_outside
     done: list = []
     first = threading.Thread(target=lambda: done.append(rmbg.remove_background(_image(), prov, cache=cache)))
     first.start()

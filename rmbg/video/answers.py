@@ -26,16 +26,14 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, Union
+from typing import Union
 
-from ..errors import InvalidRequestError
+from ..cache import Default, Flights, resolved
 
 Key = tuple[str, str, str, str]  # (clip digest, service id, service host, format asked)
-Default = Literal["default"]
-DEFAULT: Final[Default] = "default"
 AnswersArg = Union["VideoAnswers", None, Default]
 
 
@@ -94,12 +92,8 @@ class VideoAnswers:
         self._items: OrderedDict[Key, _Kept] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._making: dict[Key, threading.Event] = {}
-        self._waiting: dict[Key, int] = {}
+        self.flights: Flights[Key, Answer] = Flights(self._lock)  # who is sending which clip
         self._folder: tempfile.TemporaryDirectory[str] | None = None
-        # Where a caller waits for another's call: outside its door's slot in the web app
-        # (rmbg.webapp.slots.waiting_outside), as a paid call's wait; elsewhere, where it is.
-        self.wait_aside: Callable[[str], AbstractContextManager[object]] = lambda why: nullcontext()
 
     def _taken(self, key: Key, into: Path) -> Answer | None:
         """The kept answer under `key`, linked into `into` (under the lock: nothing evicts it meanwhile)."""
@@ -115,38 +109,15 @@ class VideoAnswers:
     def once(self, key: Key, into: Path) -> Iterator[Turn]:
         """The kept answer under `key` linked into `into`; or none, and the caller makes it (and `keep`s it)
         while every other caller asking for `key` waits for it, until it is kept or the block is left."""
-        mine = threading.Event()
-        while True:
-            with self._lock:
-                found = self._taken(key, into)
-                if found is not None:
-                    break
-                made = self._making.get(key)
-                if made is None:
-                    self._making[key] = mine
-                    break
-                self._waiting[key] = self._waiting.get(key, 0) + 1
-            try:
-                with self.wait_aside(f"{key[1]} is already cutting out this clip for another request"):
-                    made.wait()
-            finally:
-                with self._lock:
-                    self._waiting[key] -= 1
-                    if not self._waiting[key]:
-                        del self._waiting[key]
-        if found is not None:
+        why = f"{key[1]} is already cutting out this clip for another request"
+        found, mine = self.flights.turn(key, lambda: self._taken(key, into), why)
+        if mine is None:
             yield Turn(found, lambda path, content_type, meta: None)
             return
         try:
             yield Turn(None, lambda path, content_type, meta: self._put(key, mine, path, content_type, meta))
         finally:
-            self._done(key, mine)
-
-    def _done(self, key: Key, made: threading.Event) -> None:
-        with self._lock:
-            if self._making.get(key) is made:
-                del self._making[key]
-        made.set()
+            self.flights.done(key, mine)
 
     def _put(self, key: Key, made: threading.Event, path: Path, content_type: str, meta: Mapping[str, str]) -> None:
         """Keep the answer at `path` (linked, not moved) and let the callers waiting for it take it. A disk
@@ -156,7 +127,7 @@ class VideoAnswers:
         except OSError as exc:
             logging.getLogger(__name__).warning("%s's answer for a clip was not kept: %s", key[1], exc)
         finally:
-            self._done(key, made)
+            self.flights.done(key, made)
 
     def _keep(self, key: Key, path: Path, content_type: str, meta: Mapping[str, str]) -> None:
         size = path.stat().st_size
@@ -184,8 +155,7 @@ class VideoAnswers:
 
     def waiters(self, key: Key) -> int:
         """How many callers wait for the answer being made under `key`."""
-        with self._lock:
-            return self._waiting.get(key, 0)
+        return self.flights.waiters(key)
 
     def clear(self) -> None:
         with self._lock:
@@ -215,8 +185,4 @@ def default_answers() -> VideoAnswers:
 
 def resolve_answers(cache: AnswersArg) -> VideoAnswers | None:
     """A `cache` argument of remove_video -> the answers to use (None: none kept); anything else is refused."""
-    if cache is None or isinstance(cache, VideoAnswers):
-        return cache
-    if isinstance(cache, str) and cache == DEFAULT:
-        return default_answers()
-    raise InvalidRequestError(f'cache must be "default", None or a VideoAnswers, not {cache!r:.40}.')
+    return resolved(cache, VideoAnswers, default_answers)

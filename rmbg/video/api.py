@@ -41,12 +41,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cache import DEFAULT
 from ..errors import InvalidRequestError, RmbgError, UnknownProviderError
 from ..provider_table import nearest
 from ..providers.base import Provider
 from ..providers.hosted.video_job import OUTPUTS, Output, VideoRemover
 from ..types import Seconds, one_or_many
-from .answers import DEFAULT, AnswersArg, resolve_answers
+from .answers import AnswersArg, resolve_answers
 from .decode import VideoInput, frames, open_clip
 from .encode import VideoWriter
 from .hosted import Payer, run_hosted

@@ -107,8 +107,8 @@ class App:
         if cache == DEFAULT and matte_cache is not None:  # the process's cache is the app's: bound it
             matte_cache.limit(budget * 2 // 5)
         if matte_cache is not None:  # a request waiting for another's call of its matte: outside its slot
-            matte_cache.wait_aside = waiting_outside
-        default_answers().wait_aside = waiting_outside  # likewise for a clip's hosted answer
+            matte_cache.flights.wait_aside = waiting_outside
+        default_answers().flights.wait_aside = waiting_outside  # likewise for a clip's hosted answer
         ledger = Ledger(config.cap_usd, config.daily_cap_usd, idle_s=SESSION_IDLE_S)
         return cls(config, store or OutputStore(), matte_cache, ledger, Recent(budget - budget * 2 // 5, kept_bytes))
 
