@@ -204,7 +204,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the state that must last lives: the money ledger (holds, session and daily totals, known prices), "
         "the Benchmark tab's votes and the batch manifests; an SQLite file shared by every process on the "
         "machine, or a PostgreSQL database shared by several machines (rmbg[postgres]). Anything else (another "
-        "scheme, a relative path, a folder, a file that is no ledger) stops the app and the CLI at start.",
+        "scheme, a relative path, a folder, a file that is no ledger) stops the app and the CLI at start. The "
+        "default's folder is made at the first paid call; a folder named by hand must be there.",
         "rmbg.money.ledger",
     ),
     Setting(

@@ -53,7 +53,7 @@ class LedgerMissing(LedgerError):
 class Spec:
     """A ledger setting that means one thing: `kind` "sqlite" (`value` an
     absolute path) or "postgresql" (`value` the URL); `where` names it in
-    messages (a URL without its password); `default`: RMBG_LEDGER was unset."""
+    messages (a URL without its password); `default`: the default file (RMBG_LEDGER unset, or naming it)."""
 
     kind: str
     value: str
@@ -105,7 +105,9 @@ def parse(value: str | os.PathLike[str] | None, default: Path | None = None) -> 
             )
         )
     normal = os.path.normpath(expanded)
-    return Spec("sqlite", normal, normal)
+    # the default file named in full (as rmbg.money.ledger.configured() names it to every opener) is the
+    # default still: its folder is made on first write, as on a machine where ~/.local/state is not there yet
+    return Spec("sqlite", normal, normal, default=normal == os.path.normpath(default_path()))
 
 
 def _raise(exc: LedgerSettingError) -> Spec:
