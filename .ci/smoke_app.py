@@ -53,14 +53,17 @@ SECRETS = ("HF_TOKEN", "FAL_KEY", "RUNWARE_API_KEY", "REMOVEBG_API_KEY", "PHOTOR
 
 
 def environment(work: Path) -> dict[str, str]:
-    """This process's environment, cut off from the network and from the user's caches, keys and ledger."""
+    """This process's environment, cut off from the network and from the user's caches, keys and ledger: a home
+    with nothing under it, so the app makes its state where a fresh machine would (~/.local/state/rmbg)."""
     env = {k: v for k, v in os.environ.items() if k not in SECRETS and not k.startswith(("RMBG_", "GRADIO_"))}
+    env.pop("XDG_STATE_HOME", None)
     env.update(write_models(work / "models"))
+    home = work / "home"  # a machine the app has never run on: the ledger and the votes at their defaults under it
+    home.mkdir()
     env.update(
+        HOME=str(home),
         RMBG_OFFLINE="1",
         RMBG_ISNET_GENERAL_URL="http://127.0.0.1:9/isnet-general-use.onnx",  # a mirror never asked: the file is cached
-        RMBG_LEDGER=str(work / "ledger.sqlite3"),
-        RMBG_VOTES_DB=str(work / "votes.sqlite3"),
         HF_HUB_OFFLINE="1",
         HF_HOME=str(work / "hf"),
         XDG_CACHE_HOME=str(work / "cache"),
