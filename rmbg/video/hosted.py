@@ -139,6 +139,8 @@ def run_hosted(
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
         raise VideoStopped(0)
+    if progress is not None:
+        progress(0, info.total_frames)
     if answers is None:
         return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, None)
     key = (clip_digest(info.path), remover.id, str(getattr(remover, "base_url", "")), job.output)
@@ -162,8 +164,6 @@ def _kept(
     cost = Cost.free(f"{remover.label}'s answer for this clip was kept from an earlier call: no new charge")
     returned = HostedVideo(answer.path, answer.content_type, cost, dict(answer.meta))
     tally = _Tally()
-    if progress is not None:
-        progress(0, info.total_frames)
     _write(info, returned, limits, remover.id, smooth, write, progress, source, tally)
     return HostedRun(tally.frames, tally.duration, cost, 0.0, dict(answer.meta))
 
@@ -185,8 +185,6 @@ def _paid(
     """The clip sent to `remover` in one paid call (module doc); its answer kept through `turn`."""
     if stop is not None and stop.is_set():  # set while this call waited for another's
         raise VideoStopped(0)
-    if progress is not None:
-        progress(0, info.total_frames)
     tally = _Tally()
 
     def call() -> HostedVideo:
