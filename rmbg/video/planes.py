@@ -11,7 +11,7 @@ one thread. From PyAV 17 it cuts a frame into slices on as many threads as there
 slices do not always meet: on a loaded machine 8 pixels at a slice's first row (rows 160 and 320 of an
 854x480 frame) came out with other values (up to 511 of 1023) in every plane, 11 to 34 conversions in
 60 to ProRes's yuva444p10le, some to yuva444p16le; yuva420p -> rgba even on a quiet one. On one thread
-every conversion gave the same pixels, and no slower here (1080p: 9.5 ms against 12 ms on 2 cores).
+every conversion gave the same pixels, and no slower here (docs/video.md, Formats).
 """
 
 from __future__ import annotations
