@@ -394,6 +394,29 @@ def test_a_hosted_video_clip_through_rest_is_paid_once_under_the_callers_caps(cl
             assert costs == [0, 0, Decimal("0.042")]  # 0.25 s billed as 1 s, once
 
 
+def test_a_retried_hosted_clip_is_not_refused_by_a_cap_it_no_longer_needs(clip):
+    """A REST client that gave up waiting and sent the clip again: the answer is kept (rmbg.video.answers),
+    so the retry is free, and the session's cap, which the first call's $0.042 plus a second hold ($0.084)
+    would pass, does not refuse it. Before, the retry was a 402 (and, under a larger cap, a second payment)."""
+    from tests.fakes.fal import TEST_KEY
+    from tests.fakes.fal_video import FalVideoFake
+
+    video = {"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}
+    with FalVideoFake() as fal:
+        providers = {"fal-bria-video": {"base_url": fal.url}}
+        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("0.1"))) as url:
+
+            def post() -> httpx.Response:
+                data, key = {"provider": "fal-bria-video"}, {"X-Fal-Key": TEST_KEY}
+                return httpx.post(url + "api/video", files=video, data=data, headers=key, timeout=120)
+
+            first, retried = post(), post()
+        paid = [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]
+    assert (first.status_code, retried.status_code) == (200, 200), retried.text
+    assert [Decimal(a.headers["x-rmbg-cost-usd"]) for a in (first, retried)] == [Decimal("0.042"), 0]
+    assert len(paid) == 1
+
+
 def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkeypatch, tmp_path):
     from rmbg.errors import InvalidImageError
     from rmbg.video.limits import InvalidVideoError

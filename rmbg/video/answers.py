@@ -153,6 +153,11 @@ class VideoAnswers:
             self._bytes -= kept.size
             kept.path.unlink(missing_ok=True)
 
+    def holds(self, key: Key) -> bool:
+        """Whether an answer is kept under `key` now (it may go before it is asked for)."""
+        with self._lock:
+            return key in self._items
+
     def waiters(self, key: Key) -> int:
         """How many callers wait for the answer being made under `key`."""
         return self.flights.waiters(key)

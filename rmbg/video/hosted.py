@@ -114,6 +114,11 @@ def payment_for(remover: VideoRemover, job: VideoJob, payer: Payer) -> Payment:
     return payer.payment(remover.id, remover.estimate(job.billed_seconds).usd, unit=unit, vendor=vendor)
 
 
+def answer_key(info: ClipInfo, remover: VideoRemover, output: Output) -> tuple[str, str, str, str]:
+    """What a service's answer is kept under (rmbg.video.answers): the clip's content, the service, the format."""
+    return (clip_digest(info.path), remover.id, str(getattr(remover, "base_url", "")), output)
+
+
 def run_hosted(
     info: ClipInfo,
     remover: VideoRemover,
@@ -143,8 +148,7 @@ def run_hosted(
         progress(0, info.total_frames)
     if answers is None:
         return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, None)
-    key = (clip_digest(info.path), remover.id, str(getattr(remover, "base_url", "")), job.output)
-    with answers.once(key, folder) as turn:
+    with answers.once(answer_key(info, remover, job.output), folder) as turn:
         if turn.found is not None:
             return _kept(info, remover, turn.found, limits, smooth, write, progress, source)
         return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, turn)

@@ -15,8 +15,9 @@ from ...errors import BudgetError, ModelUnavailableError
 from ...money.ledger import Refused
 from ...money.payer import Payer
 from ...money.paying import Payment, everywhere, refusal_words
+from ...video.answers import default_answers
 from ...video.decode import ClipInfo
-from ...video.hosted import job_for, payment_for
+from ...video.hosted import answer_key, job_for, payment_for
 from ...video.providers import VideoProvider
 from ..catalog import Keys, build_provider, build_video_provider, close
 from ..context import App
@@ -53,7 +54,8 @@ def ready(
     - a local model that cannot run here (its status) is refused in its own words;
     - a hosted service's own limits (its longest clip, its largest upload), on the clip's header;
     - what the hosted ones would hold together (each clip's hold: the bound of its estimate),
-      against every cap each counts against (the session, the day's total on the server's key).
+      against every cap each counts against (the session, the day's total on the server's key);
+      a service whose answer for this clip is kept (rmbg.video.answers) holds nothing: it is free.
 
     rmbg's own limits are the probe's (`info`). Each paid side still reserves its own hold when it
     runs (rmbg.money.paying); this is the check that a run of all of them fits now."""
@@ -75,7 +77,8 @@ def ready(
             job = job_for(info, "webm")
             side.provider.check(job)  # the vendor's own limits
             side.payer = app.ledger.payer(session_id, server_key=not keys.for_provider(side.entry.id))
-            side.payment = payment_for(side.provider, job, side.payer)
+            if not default_answers().holds(answer_key(info, side.provider, job.output)):  # a kept answer is free
+                side.payment = payment_for(side.provider, job, side.payer)
         fits_together([s.payment for s in sides if s.payment is not None], app)
     except BaseException:
         for side in sides:
