@@ -20,6 +20,7 @@ from .confidence import DEFAULT_BELOW, meta_text
 from .confidence import META_KEY as CONFIDENCE
 from .defaults import default_provider
 from .errors import BudgetError, InvalidImageError, ProviderResponseError, RmbgError
+from .image.arrays import alpha_product
 from .image.compose import check_options, render
 from .image.framing import check_budget
 from .image.io import ImageInput, LoadedImage, load_image
@@ -114,8 +115,7 @@ def combine_alpha(matte: Image.Image, own: Image.Image | None) -> Image.Image:
     """Multiply the predicted matte by the input's own alpha (both mode L)."""
     if own is None:
         return matte
-    product = (np.asarray(matte, dtype=np.uint16) * np.asarray(own, dtype=np.uint16) + 127) // 255
-    return Image.fromarray(product.astype(np.uint8), "L")
+    return Image.fromarray(alpha_product(np.asarray(matte), np.asarray(own)), "L")
 
 
 def remove_background(

@@ -46,3 +46,9 @@ def rgba(rgb: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None) -> n
 def rgba_numpy(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """`rgba`'s definition in numpy (its path without OpenCV)."""
     return np.dstack([np.where(alpha[..., None] == 0, np.uint8(0), rgb), alpha])
+
+
+def alpha_product(matte: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """A matte times an input's own alpha (both H x W uint8), rounded as compositing is: what was
+    transparent in the input stays so, whatever the model made of it (an image's, a clip's frame's)."""
+    return ((matte.astype(np.uint16) * own.astype(np.uint16) + 127) // 255).astype(np.uint8)

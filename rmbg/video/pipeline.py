@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ProviderResponseError
+from ..image.arrays import alpha_product
 from ..providers.base import Provider
 from ..types import Cost
 from .decode import ClipInfo, Frame, frames
@@ -66,7 +67,7 @@ class VideoFrame:
         """`frame` with its matte, times the clip's own alpha where it has one (as an image's is): what
         was transparent in the clip stays so, whatever the model saw in its colours there."""
         if frame.alpha is not None:
-            matte = ((matte.astype(np.uint16) * frame.alpha + 127) // 255).astype(np.uint8)
+            matte = alpha_product(matte, frame.alpha)
         return cls(frame.index, frame.pts, frame.time, frame.rgb, matte)
 
 
