@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final, Generic, Literal, TypeVar, Union
 
@@ -87,6 +87,21 @@ class Flights(Generic[K, V]):
             return self._waiting.get(key, 0)
 
 
+class OnePerProcess(Generic[T]):
+    """The process's one object, made by `make` at the first call (settings read then), under a lock."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._made: T | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> T:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+            return self._made
+
+
 def resolved(cache: object, kind: type[T], default: Callable[[], T]) -> T | None:
     """A `cache` argument -> the cache to use: None (none), one of `kind`, or "default" (`default()`);
     anything else is refused, not taken for the default (cache="yes", cache=False)."""
@@ -97,7 +112,21 @@ def resolved(cache: object, kind: type[T], default: Callable[[], T]) -> T | None
     raise InvalidRequestError(f'cache must be "default", None or a {kind.__name__}, not {cache!r:.40}.')
 
 
-class MatteCache:
+class Kept:
+    """What a store bounded in bytes says of itself: len() its entries, nbytes the bytes they hold."""
+
+    _items: Sized
+    _bytes: int
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+class MatteCache(Kept):
     def __init__(self, max_bytes: int | None = None):
         if max_bytes is None:
             from .settings import current
@@ -171,25 +200,13 @@ class MatteCache:
             self._items.clear()
             self._bytes = 0
 
-    def __len__(self) -> int:
-        return len(self._items)
 
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-
-_default: MatteCache | None = None
-_default_lock = threading.Lock()
+_default = OnePerProcess(MatteCache)
 
 
 def default_cache() -> MatteCache:
     """The process-wide matte cache, made on first use (RMBG_CACHE_MB read then)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = MatteCache()
-        return _default
+    return _default()
 
 
 def resolve_cache(cache: CacheArg) -> MatteCache | None:

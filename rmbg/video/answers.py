@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from ..cache import Default, Flights, resolved
+from ..cache import Default, Flights, Kept, OnePerProcess, resolved
 
 Key = tuple[str, str, str, str]  # (clip digest, service id, service host, format asked)
 AnswersArg = Union["VideoAnswers", None, Default]
@@ -80,7 +80,7 @@ class _Kept:
     size: int
 
 
-class VideoAnswers:
+class VideoAnswers(Kept):
     """A bounded, thread-safe LRU of hosted video answers, as files (module doc)."""
 
     def __init__(self, max_bytes: int | None = None):
@@ -167,25 +167,13 @@ class VideoAnswers:
             for key in list(self._items):
                 self._forget(key)
 
-    def __len__(self) -> int:
-        return len(self._items)
 
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-
-_default: VideoAnswers | None = None
-_default_lock = threading.Lock()
+_default = OnePerProcess(VideoAnswers)
 
 
 def default_answers() -> VideoAnswers:
     """The process's kept answers, made on first use (RMBG_VIDEO_CACHE_MB read then)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = VideoAnswers()
-        return _default
+    return _default()
 
 
 def resolve_answers(cache: AnswersArg) -> VideoAnswers | None:

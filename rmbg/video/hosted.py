@@ -146,44 +146,63 @@ def run_hosted(
         raise VideoStopped(0)
     if progress is not None:
         progress(0, info.total_frames)
+    writing = _Writing(info, limits, remover.id, smooth, write, progress, source)
     if answers is None:
-        return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, None)
+        return _paid(writing, remover, job, folder, payer, stop, None)
     with answers.once(answer_key(info, remover, job.output), folder) as turn:
         if turn.found is not None:
-            return _kept(info, remover, turn.found, limits, smooth, write, progress, source)
-        return _paid(info, remover, job, folder, limits, smooth, write, payer, progress, stop, source, turn)
+            return _kept(writing, remover, turn.found)
+        return _paid(writing, remover, job, folder, payer, stop, turn)
 
 
-def _kept(
-    info: ClipInfo,
-    remover: VideoRemover,
-    answer: Answer,
-    limits: VideoLimits,
-    smooth: SmoothParams | None,
-    write: Callable[[Iterable[VideoFrame]], float],
-    progress: ProgressFn | None,
-    source: Iterable[Frame] | None,
-) -> HostedRun:
+@dataclass(frozen=True)
+class _Writing:
+    """How a returned clip becomes ours: its alpha paired with our frames (decoded here unless `source`
+    gives them), smoothed when asked, handed to `write`, which returns the clip's end in seconds."""
+
+    info: ClipInfo
+    limits: VideoLimits
+    provider_id: str
+    smooth: SmoothParams | None
+    write: Callable[[Iterable[VideoFrame]], float]
+    progress: ProgressFn | None
+    source: Iterable[Frame] | None
+
+    def written(self, returned: HostedVideo, tally: _Tally) -> None:
+        """Our frames written with the returned alpha; the frames and the clip's end counted in `tally`."""
+        ours = frames(self.info, self.limits) if self.source is None else iter(self.source)
+        tally.duration = self.write(self._frames(ours, returned, tally))
+
+    def _frames(self, ours: Iterator[Frame], returned: HostedVideo, tally: _Tally) -> Iterator[VideoFrame]:
+        """Our frames, each with the returned alpha nearest its time (smoothed when asked). No stop
+        here: the clip is paid for, and writing its result is local work of seconds."""
+        info, smooth, progress = self.info, self.smooth, self.progress
+        alphas = returned_alpha(returned.path, info, self.limits, self.provider_id)
+        pairs = paired(ours, alphas, 1 / max(info.fps, 1.0), self.provider_id)
+        ready = TemporalSmoother(smooth).each((f, f.rgb, a) for f, a in pairs) if smooth is not None else pairs
+        with contextlib.closing(alphas):
+            for count, (frame, alpha) in enumerate(ready, 1):
+                tally.frames = count
+                yield VideoFrame.of(frame, alpha)
+                if progress is not None:
+                    progress(count, info.total_frames)
+
+
+def _kept(writing: _Writing, remover: VideoRemover, answer: Answer) -> HostedRun:
     """The clip written from `remover`'s kept answer: nothing sent, nothing charged."""
     cost = Cost.free(f"{remover.label}'s answer for this clip was kept from an earlier call: no new charge")
-    returned = HostedVideo(answer.path, answer.content_type, cost, dict(answer.meta))
     tally = _Tally()
-    _write(info, returned, limits, remover.id, smooth, write, progress, source, tally)
+    writing.written(HostedVideo(answer.path, answer.content_type, cost, dict(answer.meta)), tally)
     return HostedRun(tally.frames, tally.duration, cost, 0.0, dict(answer.meta))
 
 
 def _paid(
-    info: ClipInfo,
+    writing: _Writing,
     remover: VideoRemover,
     job: VideoJob,
     folder: Path,
-    limits: VideoLimits,
-    smooth: SmoothParams | None,
-    write: Callable[[Iterable[VideoFrame]], float],
     payer: Payer,
-    progress: ProgressFn | None,
     stop: StopFlag | None,
-    source: Iterable[Frame] | None,
     turn: Turn | None,
 ) -> HostedRun:
     """The clip sent to `remover` in one paid call (module doc); its answer kept through `turn`."""
@@ -196,7 +215,7 @@ def _paid(
         returned = remover.remove(job, folder)
         tally.service_seconds = time.perf_counter() - started
         try:
-            _write(info, returned, limits, remover.id, smooth, write, progress, source, tally)
+            writing.written(returned, tally)
         except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
             current().annotate(exc)
             raise
@@ -209,46 +228,3 @@ def _paid(
 
     returned = payer.pay(payment_for(remover, job, payer), call, lambda got: got.cost.usd)
     return HostedRun(tally.frames, tally.duration, returned.cost, tally.service_seconds, dict(returned.meta))
-
-
-def _write(
-    info: ClipInfo,
-    returned: HostedVideo,
-    limits: VideoLimits,
-    provider_id: str,
-    smooth: SmoothParams | None,
-    write: Callable[[Iterable[VideoFrame]], float],
-    progress: ProgressFn | None,
-    source: Iterable[Frame] | None,
-    tally: _Tally,
-) -> None:
-    """Our frames (decoded here unless `source` gives them) written with the returned alpha."""
-    ours = frames(info, limits) if source is None else iter(source)
-    tally.duration = write(_frames(info, ours, returned, limits, provider_id, smooth, tally, progress))
-
-
-def _frames(
-    info: ClipInfo,
-    ours: Iterator[Frame],
-    returned: HostedVideo,
-    limits: VideoLimits,
-    provider_id: str,
-    smooth: SmoothParams | None,
-    tally: _Tally,
-    progress: ProgressFn | None,
-) -> Iterator[VideoFrame]:
-    """Our frames, each with the returned alpha nearest its time (smoothed when asked). No stop
-    here: the clip is paid for, and writing its result is local work of seconds."""
-    step = 1 / max(info.fps, 1.0)
-    count = 0
-    alphas = returned_alpha(returned.path, info, limits, provider_id)
-    pairs = paired(ours, alphas, step, provider_id)
-    ready = TemporalSmoother(smooth).each((f, f.rgb, a) for f, a in pairs) if smooth is not None else pairs
-
-    with contextlib.closing(alphas):
-        for frame, alpha in ready:
-            count += 1
-            tally.frames = count
-            yield VideoFrame.of(frame, alpha)
-            if progress is not None:
-                progress(count, info.total_frames)
