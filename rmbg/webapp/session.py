@@ -14,6 +14,7 @@ from decimal import Decimal
 from ..result import Result
 from ..types import Cost, format_usd
 from .pricebook import PriceBook
+from .spending import hosted_text
 
 ZERO = Decimal(0)
 
@@ -46,8 +47,6 @@ class Session:
 
     def total_text(self, cap: Decimal) -> str:
         """e.g. 'session: $0.0360 hosted (cap $1.00) + $0.000012 local compute (estimate)'."""
-        from .spending import hosted_text
-
         text = hosted_text(self.hosted_usd, cap)
         if self.compute_usd:
             text += f" + ${format_usd(self.compute_usd)} local compute (estimate)"
