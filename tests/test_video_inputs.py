@@ -7,6 +7,7 @@ import dataclasses
 import tracemalloc
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,6 +61,54 @@ def test_truncated_and_corrupt_clips(clip, tmp_path):
             assert out.frames >= 1
     except InvalidVideoError as exc:
         assert "garbled.mp4" in str(exc)
+
+
+def _remuxed(path, *sources):
+    """The tracks of every source (a clip, a subtitle file) copied into one file."""
+    inputs = [av.open(str(source)) for source in sources]
+    with av.open(str(path), "w") as out:  # every track made before the first packet is written
+        tracks = [{s.index: out.add_stream_from_template(s) for s in clip.streams} for clip in inputs]
+        for clip, made in zip(inputs, tracks, strict=True):
+            for packet in clip.demux():
+                if packet.dts is not None:
+                    packet.stream = made[packet.stream_index]
+                    out.mux(packet)
+    for clip in inputs:
+        clip.close()
+    return path
+
+
+@pytest.mark.parametrize("sound", [None, "libopus", "aac"])
+def test_a_cut_off_clip_is_refused_before_the_model_runs_with_or_without_sound(tmp_path, sound):
+    """An interrupted recording or a partial download (an MKV cut at half its bytes) was accepted in
+    silence when it had a sound track: half the clip came back, exit 0. Without one it was refused only
+    after the model had run on every frame it held. Now its packets, every track's, are held against the
+    length its header says before any frame is decoded."""
+    whole = write_clip(tmp_path / "whole.mkv", davis("dog", 12) * 4, tone_hz=440 if sound else None,
+                       audio_codec=sound or "aac")  # fmt: skip
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    model = Threshold()
+    with pytest.raises(InvalidVideoError, match=r"cut.mkv stops at 0\.\d s although its header says 2\.0 s: the fi"):
+        rmbg.remove_video(cut, model)
+    assert model.calls == 0
+    with rmbg.remove_video(whole, model, smooth=False) as out:  # the same clip whole: every frame
+        assert out.frames == 48
+
+
+def test_a_track_that_runs_past_the_picture_is_no_cut(tmp_path):
+    """A file's length is its longest track's: a subtitle cue at 4-5 s, or sound that goes on after the
+    picture, made a whole 0.5 s clip 'cut off or damaged' (after the model had run on it)."""
+    picture = write_clip(tmp_path / "picture.mp4", davis("dog", 12))
+    cues = tmp_path / "cues.srt"
+    cues.write_text("1\n00:00:00,000 --> 00:00:00,400\nHello\n\n2\n00:00:04,000 --> 00:00:05,000\nBye\n\n")
+    voiced = write_clip(tmp_path / "voiced.mkv", davis("dog", 12), tone_hz=440, tone_seconds=3, audio_codec="libopus")
+    for clip in (_remuxed(tmp_path / "subtitled.mkv", picture, cues), voiced):
+        with av.open(str(clip)) as opened:
+            assert opened.duration / 1e6 > 2.5  # the header's length is the longer track's
+        model = Threshold()
+        with rmbg.remove_video(clip, model, smooth=False) as out:
+            assert (out.frames, model.calls) == (12, 12)
 
 
 def test_header_limits_are_checked_before_decoding(clip):

@@ -50,11 +50,13 @@ def write_clip(
     time_base: Fraction | None = None,
     rotation: int | None = None,
     tone_hz: float | None = None,
+    tone_seconds: float | None = None,
     audio_codec: str = "aac",
     gop: int | None = None,
 ) -> Path:
     """Encode RGB frames into `path` (container from the suffix); pts in `time_base` for a
-    variable frame rate; a display rotation; a sine tone as the audio track; a keyframe every `gop` frames."""
+    variable frame rate; a display rotation; a sine tone as the audio track
+    (as long as the frames, or tone_seconds); a keyframe every `gop` frames."""
     frames = list(frames)
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=rate)
@@ -76,7 +78,7 @@ def write_clip(
         for packet in s.encode():
             c.mux(packet)
         if audio is not None:
-            seconds = len(frames) / rate
+            seconds = tone_seconds or len(frames) / rate
             t = np.arange(int(48000 * seconds)) / 48000
             tone = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
             step = 960

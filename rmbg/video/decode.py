@@ -13,6 +13,7 @@ out as they are shown; frames over the size limit are scaled down (limits).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ VideoInput = Union[str, "os.PathLike[str]", bytes]
 
 # FFmpeg demuxer names we accept: MP4/MOV (one demuxer), Matroska/WebM, GIF.
 ACCEPTED = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "gif")
+CUT = "the file is cut off or damaged."
 DAMAGED = "is not a video we can read: it may be damaged, cut off, or not a video file"
 
 
@@ -154,20 +156,18 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
             raise InvalidVideoError(f"{name} has no video track.")
         stream = container.streams.video[0]
         tb = stream.time_base or Fraction(1, 1000)
-        seconds = None
-        if stream.duration:
-            seconds = float(stream.duration * tb)
-        elif container.duration:
-            seconds = container.duration / 1_000_000
-        if seconds is not None:
-            limits.check_seconds(seconds)
+        own = float(stream.duration * tb) if stream.duration else None  # the video track's own length
+        whole = container.duration / 1_000_000 if container.duration else None  # the longest track's
+        seconds = own if own is not None else whole
+        if own is not None:  # the file's length may be a sound or subtitle track's: the packets are read below
+            limits.check_seconds(own)
         frames = stream.frames or None
         if frames is not None:
             limits.check_frames(frames)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 24.0
-        if seconds is not None and frames is None:
-            limits.check_frames(int(seconds * fps))
+        if own is not None and frames is None:
+            limits.check_frames(int(own * fps))
         coded = (stream.codec_context.width, stream.codec_context.height)
         limits.fit(*coded)  # the hard pixel limit, before a frame is decoded
         try:
@@ -179,7 +179,10 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         shown_size = (first.height, wide) if rotation % 180 else (wide, first.height)
         width, height, note = limits.fit(*shown_size)
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-        packets, span = _contents(path, name, limits)
+        packets, span, end = _contents(path, name, limits)
+        for said, found in ((own, span), (whole, end)):  # what the header says against what the file holds
+            if said and found is not None and found < 0.9 * said and said - found > 0.5:
+                raise InvalidVideoError(f"{name} stops at {found:.1f} s although its header says {said:.1f} s: {CUT}")
         return ClipInfo(
             path=path,
             container=fmt,
@@ -209,11 +212,13 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         container.close()
 
 
-def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | None]:
-    """(video packets, seconds they span) of the clip, read from the container's packets (nothing is
-    decoded: a few milliseconds for a thousand frames) and held to the frame and duration limits as
-    they are read, so a clip whose header says nothing, or lies, is refused before the model runs
-    on any frame (a header-less clip of 50,000 frames ran the model on 3,600 before it was refused)."""
+def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | None, float | None]:
+    """(video packets, seconds they span, seconds from the first packet of any track to the end of the
+    last) of the clip, read from the container's packets (nothing is decoded: a few milliseconds for a
+    thousand frames) and held to the frame and duration limits as they are read, so a clip whose header
+    says nothing, or lies, is refused before the model runs on any frame (a header-less clip of 50,000
+    frames ran the model on 3,600 before it was refused). The last figure is the file's length as its
+    header counts it, sound and subtitles included: a file cut off mid-way falls short of it on every track."""
     import av
 
     container = opened(path, name)
@@ -221,8 +226,14 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
         stream = container.streams.video[0]
         tb = stream.time_base or Fraction(1, 1000)
         count, first, last, last_duration = 0, None, None, 0
-        for packet in container.demux(stream):
-            if not packet.size:
+        low, high = math.inf, -math.inf  # every track's first start and last end, in seconds
+        for packet in container.demux():
+            if not packet.size or (packet.pts is None and packet.stream is not stream):
+                continue
+            if packet.pts is not None and packet.stream.time_base:
+                start = float(packet.pts * packet.stream.time_base)
+                low, high = min(low, start), max(high, start + float((packet.duration or 0) * packet.stream.time_base))
+            if packet.stream is not stream:
                 continue
             count += 1
             if count > limits.max_frames:
@@ -239,9 +250,10 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
         raise InvalidVideoError(f"{name} {DAMAGED}.") from None
     finally:
         container.close()
+    whole = high - low if high > low else None
     if first is None or last is None:
-        return count, None
-    return count, float((last + last_duration - first) * tb)
+        return count, None, whole
+    return count, float((last + last_duration - first) * tb), whole
 
 
 def _pixel_shape(stream: Any) -> Fraction:
@@ -296,11 +308,8 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
         container.close()
     if index == 0:
         raise InvalidVideoError(f"{name} has no frame that can be decoded.")
-    if info.seconds is not None and info.audio_codec is None and end < 0.9 * info.seconds and info.seconds - end > 0.5:
-        raise InvalidVideoError(
-            f"{name} stops at {end:.1f} s although its header says {info.seconds:.1f} s: "
-            "the file is cut off or damaged."
-        )
+    if info.span is not None and end < 0.9 * info.span and info.span - end > 0.5:  # the decoder gave up early
+        raise InvalidVideoError(f"{name} stops at {end:.1f} s although its frames run to {info.span:.1f} s: {CUT}")
 
 
 def upright(frame: Any, info: ClipInfo, alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
