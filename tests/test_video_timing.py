@@ -94,13 +94,30 @@ def test_every_input_keeps_its_timing_in_every_format(tmp_path, pictures, kind, 
     check_timing(clip, outputs_of(clip, tmp_path))
 
 
-def test_frames_closer_than_a_gif_tick_keep_their_order(tmp_path, pictures):
-    """Frames 4 ms apart (250 fps) into a GIF, which counts in hundredths: each gets a time of its
-    own, later than the one before, and none is dropped."""
-    pts = [4 * i for i in range(len(pictures))]
-    clip = write_clip(tmp_path / "fast.mkv", pictures, time_base=Fraction(1, 1000), pts=pts)
+def _as_a_browser_plays(path) -> list[int]:
+    """Each frame's delay (ms) as Chromium and Firefox play an animated GIF or WebP: 10 ms or less as 100."""
+    with Image.open(path) as image:
+        delays = []
+        for i in range(image.n_frames):
+            image.seek(i)
+            image.load()  # a WebP frame's duration is read with its pixels
+            delays.append(image.info["duration"])
+    return [100 if delay <= 10 else delay for delay in delays]
+
+
+@pytest.mark.parametrize("gap_ms", [4, 8, 16.667])
+def test_an_animation_of_a_fast_clip_plays_at_the_clips_speed(tmp_path, pictures, gap_ms):
+    """Frames 4, 8 and 16.7 ms apart (250, 120 and 60 fps: phones film at 60, slow motion at 120 and 240)
+    into a GIF and a WebP: a browser plays a frame shown for 10 ms or less for 100 ms, so every frame
+    kept made the 60 fps GIF play 2.8 times too slow and the 120 fps one 12 times. Frames under 20 ms
+    after the last one kept are left out: the animation lasts as long as the clip, as a browser plays it."""
+    pts = [round(gap_ms * i * 3) for i in range(len(pictures))]  # in thirds of a millisecond
+    clip = write_clip(tmp_path / "fast.mkv", pictures, time_base=Fraction(1, 3000), pts=pts)
+    length = len(pictures) * gap_ms  # ms: the last frame lasts one gap; the animation's last, a nominal frame
     with rmbg.remove_video(clip, Threshold(), smooth=False, output=[tmp_path / "o.gif", tmp_path / "o.webp"]):
         pass
     for name in ("o.gif", "o.webp"):
+        delays = _as_a_browser_plays(tmp_path / name)
+        assert min(delays) >= 20 and sum(delays) == pytest.approx(length, abs=1000 / 24 + 10), (name, delays)
         times = timeline(tmp_path / name)[0]
-        assert len(times) == 60 and all(b > a for a, b in zip(times, times[1:])), name
+        assert len(times) == len(delays) and all(b > a for a, b in zip(times, times[1:])), name

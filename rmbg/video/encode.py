@@ -13,7 +13,8 @@
 Frames keep their input timestamps (the clip's time_base), so the output has
 the same frame count and timing as the input, variable frame rate included
 (GIF counts time in hundredths of a second, so its timing is rounded to
-them). Audio is carried over unless turned off (rmbg.video.audio).
+them; a GIF or WebP shows a frame for 20 ms at least, as browsers play them, so frames of a clip
+over 50 fps closer than that are left out of those two). Audio is carried over unless turned off (rmbg.video.audio).
 
 A writer writes into a hidden temporary file beside the output and renames it
 at the end (`close`); `abort` deletes it: a stopped or failed run never
@@ -56,6 +57,7 @@ MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
 PRORES_OPTIONS = {"profile": "4", "vendor": "apl0"}
 GIF_TIME_BASE = Fraction(1, 100)
 WEBP_TIME_BASE = Fraction(1, 1000)
+SHORTEST_SHOWN = Fraction(2, 100)  # the shortest time browsers show a GIF's or a WebP's frame for (s)
 
 
 def format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
@@ -205,15 +207,17 @@ class VideoWriter:
             stream.codec_context.thread_count = 1
         return stream
 
-    def _pts(self, frame: VideoFrame) -> int:
+    def _pts(self, frame: VideoFrame) -> int | None:
+        """The frame's timestamp in the output; None: left out (a GIF's or a WebP's, below)."""
         if self.fmt not in ("gif", "webp"):
             return frame.pts
-        # these count from 0 in their own time base; two frames closer than one of its ticks (a
-        # GIF's hundredth) would share a timestamp, and timestamps must increase: the later one
-        # moves to the next tick
+        # these count from 0 in their own time base (a GIF's hundredth, a WebP's millisecond), and a
+        # browser plays a frame shown for 10 ms or less for 100 ms: a 60 fps clip's GIF played 2.8 times
+        # too slow, a 120 fps one 12 times. A frame closer than SHORTEST_SHOWN to the last one written is
+        # left out, so the animation keeps the clip's own speed, at 50 frames a second at most.
         pts = round(frame.time / self._time_base)
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1
+        if self._last_pts is not None and (pts - self._last_pts) * self._time_base < SHORTEST_SHOWN:
+            return None
         self._last_pts = pts
         return pts
 
@@ -224,6 +228,9 @@ class VideoWriter:
     def _write(self, frame: VideoFrame) -> None:
         import av
 
+        pts = self._pts(frame)
+        if pts is None:
+            return
         if self.fmt == "mov":
             out = prores_frame(cutout_rgba(frame))
         elif self.fmt == "webm":
@@ -238,10 +245,12 @@ class VideoWriter:
             out = yuv(_even(over(frame, self._background)), "yuv420p")
         else:
             out = yuv(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), "yuv420p")
-        out.pts, out.time_base = self._pts(frame), self._time_base
+        out.pts, out.time_base = pts, self._time_base
         if self._audio is not None:
             self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
         for packet in self._stream.encode(out):
+            if self.fmt == "gif":  # the last frame shows for a frame's time, 20 ms at least (its muxer reads this)
+                packet.duration = round(max(SHORTEST_SHOWN, 1 / Fraction(max(self.info.fps, 1.0))) / self._time_base)
             self._container.mux(packet)
         self.frames += 1
 
