@@ -45,13 +45,13 @@ from ..money.ledger import Hold, Refused, Wait
 from ..money.payer import Payer
 from ..providers.base import Provider
 from ..refine import Refiner
-from ..types import Cost, RenderOptions, name_text
+from ..types import Cost, RenderOptions
 from ..wording import words
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
-from .items import NOTHING, Item, Outcome, OutputNames, Status, expand  # noqa: F401  (batch.Item/Outcome/Status for callers)
-from .manifest import Claims, hold_back  # noqa: F401  (batch.hold_back for callers)
-from .writing import OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
+from .items import NOTHING, Item, Outcome, OutputNames, Status, clash, expand, local_items  # noqa: F401  (batch.Item/Outcome/Status for callers)
+from .manifest import Claims, hold_back, makers  # noqa: F401  (batch.hold_back for callers)
+from .writing import NotWritten, OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
 POLL_S = 0.02  # waiting for another process's paid calls under the same caps
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
@@ -70,15 +70,10 @@ class Settings:
     refiner: Refiner | None = None
 
 
-def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
-def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
-    """Every input as an Item with its output path; problems become Items with `error`."""
+def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png", reads: Sequence[tuple[Path, str]] = ()) -> list[Item]:
+    """Every input as an Item with its output path; problems become Items with `error`. `reads`: the other
+    files the run reads, (file, what it is: "the --bg image bg.jpg"), which no output may replace; of inputs
+    that share an output name, the one OUT/manifest.csv says made it keeps it (rmbg.cli.items.local_items)."""
     suffix = OUTPUT_SUFFIX[fmt.lower()]
     urls = [arg for arg in inputs if URL.match(arg.strip())]
     stores = [arg for arg in inputs if STORE_URI.match(arg.strip())]
@@ -102,28 +97,14 @@ def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png") -> list[Item]:
         # many URLs end in the same name (.../photo.jpg): the second is photo-2, the third photo-3
         output_rel = claimed.numbered(Path(url_name(url)).stem or "image", suffix, shown(url))
         items.append(Item(url.strip(), shown(url), output_rel, out_dir / output_rel))
-    seen: set[Path] = set()
-    for source, rel in found:
-        if source.resolve() in seen:
-            continue  # the same file named twice (a folder and a glob)
-        seen.add(source.resolve())
-        output_rel = rel.with_suffix(suffix).as_posix()
-        display = _display(source)
-        if (odd := name_text(display)) != display:  # not UTF-8: failed, in words; the other images go on
-            items.append(Item(Path(odd), odd, "", Path(), "its name is not UTF-8 text: rename the file"))
-            continue
-        if (out_dir / output_rel).resolve() == source.resolve():  # photo.png -o . would write over the photo
-            items.append(Item(source, display, "", Path(), "its output would replace it: give another -o"))
-            continue
-        items.append(Item(source, display, output_rel, out_dir / output_rel, _claim(claimed, output_rel, display)))
-    return items
+    return items + local_items(found, out_dir, suffix, claimed, reads, makers(out_dir) if found else {})
 
 
 def _claim(claimed: OutputNames, output_rel: str, who: str) -> str:
     """Reserve an output name for `who` (names that differ only in case are one: OutputNames); the
     clash message when another input has it."""
     other = claimed.claim(output_rel, who)
-    return f"its output {output_rel} is also the output of {other}; rename one of them" if other else ""
+    return clash(output_rel, other) if other else ""
 
 
 def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
@@ -168,9 +149,12 @@ def attempt(item: Item, work: Callable[[], tuple[float, Cost]]) -> Outcome:
     with metered() as meter:
         try:
             seconds, cost = work()
+        except NotWritten as exc:  # a full or read-only disk, a file where a folder must be: in words
+            error = f"its output {item.output_rel} could not be written: {exc.reason}."
+            return Outcome(item, "failed", error=error, may_be_billed=meter.state.billable)
         except RmbgError as exc:
             return Outcome(item, "failed", error=words(meter.annotate(exc), "cli"), may_be_billed=meter.state.billable)
-        except Exception as exc:  # a provider bug or a full disk must not end the batch
+        except Exception as exc:  # a provider bug must not end the batch
             return Outcome(item, "failed", error=f"{type(exc).__name__}: {exc}", may_be_billed=meter.state.billable)
     return Outcome(item, "done", seconds=seconds, cost=cost)
 

@@ -49,11 +49,11 @@ from ..providers.base import Provider
 from ..refine import resolve_refiner
 from ..types import Cost, format_usd
 from . import batch
-from .choosing import choose_provider, render_choices, render_options
+from .choosing import choose_provider, files_read, render_choices, render_options
 from .interrupts import INTERRUPTED, stop_requested, stopping_gently, write_unless_abandoned
 from .manifest import Manifest, uncertain_outputs
 from .many import BATCH_CACHE_BYTES, DEFAULT_JOBS
-from .progress import Progress, summary
+from .progress import Progress, printable, summary
 from .resume import UsageError, check_resume, output_options, record_options
 from .writing import check_inside, write_atomic
 
@@ -159,7 +159,7 @@ def cmd_cascade(args, out: TextIO, err: TextIO) -> int:
     better = choose_provider(args.escalate, err)
     if better.id == free.id:
         raise UsageError(f"--escalate {better.id} is --provider itself: name a better provider.")
-    items = batch.plan(args.inputs, out_dir, args.format)
+    items = batch.plan(args.inputs, out_dir, args.format, files_read(args))
     uncertain = {i.output_rel for i in batch.to_run(items, args.overwrite)} & uncertain_outputs(out_dir)
     if uncertain and not args.retry_uncertain:
         items = batch.hold_back(items, uncertain)
@@ -318,4 +318,4 @@ def escalation_lines(
         left = [o.item.display for o in escalations if o.status == "not_run" and o.error == why]
         if left:
             lines.append(f"Not escalated: {label} ({len(left)}), {free}'s result kept: " + ", ".join(left))
-    return lines
+    return [printable(line) for line in lines]  # the names in them escaped, as the summary's

@@ -10,6 +10,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TextIO
 
+from PIL import ImageColor
+
 from ..defaults import default_provider
 from ..errors import RmbgError
 from ..image.compose import parse_colour
@@ -41,8 +43,20 @@ def parse_background(text: str | None):
     if Path(text).is_file():
         from ..image.io import load_image
 
-        return load_image(text).rgb
+        try:
+            return load_image(text).rgb
+        except RmbgError as exc:  # a usage error (2), as an unknown colour is
+            raise UsageError(f"--bg {text}: {words(exc, 'cli')}") from None
     numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*", text)
+    try:
+        see_through = not numbers and ImageColor.getrgb(text.strip())[3:] not in ((), (255,))
+    except ValueError:
+        see_through = False
+    if see_through:  # '#ff000080': its alpha was dropped without a word
+        raise UsageError(
+            f"--bg {text!r}: a background is opaque; give the colour without its alpha (#RRGGBB), or leave out "
+            "--bg for a transparent one."
+        )
     try:
         if numbers:
             return parse_colour(tuple(int(g) for g in numbers.groups()))
@@ -52,6 +66,13 @@ def parse_background(text: str | None):
             f"--bg {text!r}: not a colour or an image file. Use r,g,b (for example 255,255,255), "
             "#RRGGBB, a CSS colour name such as white, or the path of an image."
         ) from None
+
+
+def files_read(args) -> list[tuple[Path, str]]:
+    """The files the run reads besides its inputs, each with what it is (the --bg image): no output may
+    replace one (rmbg.cli.batch.plan)."""
+    text = args.background
+    return [(Path(text), f"the --bg image {text}")] if text and Path(text).is_file() else []
 
 
 def choose_provider(provider_id: str | None, err: TextIO) -> Provider:
@@ -107,6 +128,10 @@ def render_choices(args):
     if getattr(args, clean.name) and not getattr(args, colours.name):
         raise UsageError(
             f"{clean.flags[0]} estimates the edge colours and {colours.flags[0]} turns that off: choose one."
+        )
+    if args.mask_only and args.background is not None:  # the matte alone has no background to colour
+        raise UsageError(
+            f"{BY_NAME['mask_only'].flags[0]} writes the matte alone and --bg colours a background: choose one."
         )
     out_dir = output_folder(args.output)
     background = parse_background(args.background)

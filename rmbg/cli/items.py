@@ -1,18 +1,19 @@
 """What a batch is made of: one input and where its output goes (`Item`), and
 what happened to it (`Outcome`). Shared by the scheduler (rmbg.cli.batch),
 its budget (rmbg.cli.budget), the manifest and the Ray engine. Also the files
-the arguments name (`expand`, which rmbg.cli.batch.plan turns into Items)."""
+the arguments name (`expand`, which `local_items` turns into Items for rmbg.cli.batch.plan)."""
 
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ..image.io import is_image_file
-from ..types import Cost
+from ..types import Cost, name_text
 
 Status = Literal["done", "skipped", "failed", "not_run"]
 
@@ -81,6 +82,7 @@ class OutputNames:
 # --- the inputs a batch's arguments name ---------------------------------------------
 
 NOTHING = "no such file or folder, or no image matched"
+ANOTHER = "rename one of them or give another -o"
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -136,3 +138,84 @@ def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]
             )
         found.extend(kept)
     return found, missing
+
+
+# --- the local files as Items ------------------------------------------------------
+
+
+def clash(output_rel: str, other: str) -> str:
+    """Why an input fails whose output name another input of the run has."""
+    return f"its output {output_rel} is also the output of {other}; rename one of them"
+
+
+def _named(path: Path) -> Path:
+    """`path` with its folders resolved but not its last part: a link to a file is a name of its own."""
+    return path.parent.resolve() / path.name
+
+
+def _display(path: Path) -> str:
+    try:
+        return _named(path).relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _files(path: Path, follow: bool = True) -> set[tuple[int, int]]:
+    """(device, inode) of the name itself and, with `follow`, of the file it reads (a link's target)."""
+    found = set()
+    for look in (os.lstat, os.stat) if follow else (os.lstat,):
+        try:
+            st = look(path)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def local_items(
+    found: Sequence[tuple[Path, Path]],
+    out_dir: Path,
+    suffix: str,
+    claimed: OutputNames,
+    reads: Sequence[tuple[Path, str]] = (),
+    made: Mapping[str, str] | None = None,
+) -> list[Item]:
+    """`expand`'s files as Items, each name once (a folder and a glob may both name it; a link is a name of its
+    own, with its output under its own name). One fails in words when its name is not UTF-8, when its output
+    would replace a file the run reads (itself, another input, `reads`: (file, what it is) such as the --bg
+    image), or when another input has its output name; of those, the input `made` says made that output
+    (output case-folded -> the file as shown then: rmbg.cli.manifest.makers) keeps it."""
+    named: dict[Path, tuple[Path, Path]] = {}
+    for source, rel in found:
+        named.setdefault(_named(source), (source, rel))
+    shown = {key: _display(source) for key, (source, _) in named.items()}
+    read = {file: what for path, what in reads for file in _files(path)}
+    read.update({file: f"the input {shown[key]}" for key, (source, _) in named.items() for file in _files(source)})
+    planned: list[tuple[Path, str, str, str]] = []  # (source, display, output_rel, error)
+    for key, (source, rel) in named.items():
+        display, output_rel = shown[key], rel.with_suffix(suffix).as_posix()
+        replaced = [file for file in _files(out_dir / output_rel, follow=False) if file in read]
+        if (odd := name_text(display)) != display:  # not UTF-8: failed, in words; the other images go on
+            planned.append((Path(odd), odd, "", "its name is not UTF-8 text: rename the file"))
+        elif replaced and replaced[0] in _files(source):  # photo.png -o . would write over the photo
+            planned.append((source, display, "", "its output would replace it: give another -o"))
+        elif replaced:  # photo.jpg photo.png -o .: photo.jpg's output is the photo.png the run reads
+            what = read[replaced[0]]
+            planned.append((source, display, "", f"its output {output_rel} would replace {what}: {ANOTHER}"))
+        else:
+            planned.append((source, display, output_rel, ""))
+    made = made or {}
+    keepers = [(source, display, out) for source, display, out, _ in planned if out and out.casefold() in made]
+    for by_name in (False, True):  # the maker as shown then; else (another working folder) by the file's name
+        for source, display, output_rel in keepers:
+            maker = made[output_rel.casefold()]
+            if (source.name == Path(maker).name) if by_name else (display == maker):
+                claimed.claim(output_rel, display)  # it keeps its output: an input added since is the newcomer
+    items = []
+    for source, display, output_rel, error in planned:
+        other = "" if error else claimed.claim(output_rel, display)
+        error = error or (clash(output_rel, other) if other and other != display else "")
+        items.append(
+            Item(source, display, "" if error else output_rel, Path() if error else out_dir / output_rel, error)
+        )
+    return items

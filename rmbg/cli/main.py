@@ -27,17 +27,18 @@ from ..threads import calm_openmp
 from ..wording import words
 from . import batch, ledger_cmd
 from .cascade import add_escalate_flags
-from .choosing import VERBOSE, add_render_flags, choose_provider, render_choices, render_options
+from .choosing import VERBOSE, add_render_flags, choose_provider, files_read, render_choices, render_options
 from .interrupts import end_process, stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
-from .progress import Progress, run_reported
+from .progress import Progress, printable, run_reported
 from .providers_cmd import cmd_providers
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_options, record_options, resume_lock
 from .video import add_parser as add_video_parser
+from .writing import NotWritten
 
 # --- rmbg remove -------------------------------------------------------------------
 
@@ -49,7 +50,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
         import_ray()  # without Ray: how to install it, before anything is written
     out_dir, background, framing = render_choices(args)
     provider = choose_provider(args.provider, err)
-    items = batch.plan(args.inputs, out_dir, args.format)
+    items = batch.plan(args.inputs, out_dir, args.format, files_read(args))
     uncertain = {i.output_rel for i in batch.to_run(items, args.overwrite)} & uncertain_outputs(out_dir)
     if uncertain and args.retry_uncertain:
         print(
@@ -299,11 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, sys.stdout, sys.stderr)
     except SystemExit as exc:  # argparse: --help, or a usage error it already printed
         return exc.code if isinstance(exc.code, int) else 2
-    except (UsageError, UnknownProviderError, LicenceError, BudgetError) as exc:
-        print(f"rmbg: error: {words(exc, 'cli')}", file=sys.stderr)
+    except (UsageError, UnknownProviderError, LicenceError, BudgetError, NotWritten) as exc:  # NotWritten: -o's
+        print(f"rmbg: error: {printable(words(exc, 'cli'))}", file=sys.stderr)  # a name in it: escaped
         return 2
     except RmbgError as exc:
-        print(f"rmbg: error: {words(exc, 'cli')}", file=sys.stderr)
+        print(f"rmbg: error: {printable(words(exc, 'cli'))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nrmbg: interrupted; run the same command again to resume (finished outputs are kept).", file=sys.stderr)

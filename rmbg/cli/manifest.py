@@ -37,7 +37,7 @@ from pathlib import Path
 from ..money.ledger import LedgerError, configured, to_nano
 from .interrupts import MAY_HAVE_BEEN_BILLED, uncertain_in_csv
 from .items import Item, Outcome
-from .writing import OutputRefused, open_no_follow
+from .writing import NotWritten, OutputRefused, open_no_follow
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.csv"
@@ -61,8 +61,12 @@ def folder_id(out_dir: Path, *, create: bool) -> str | None:
         out_dir.mkdir(parents=True, exist_ok=True)
         tmp = out_dir / f".{FOLDER_ID}.{os.getpid()}.{secrets.token_hex(4)}.part"
         fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(f"rmbg-folder {uuid.uuid4().hex}\n")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(f"rmbg-folder {uuid.uuid4().hex}\n")
+        except OSError as exc:  # a full disk: in words, and no temporary file left behind
+            tmp.unlink(missing_ok=True)
+            raise NotWritten(path, exc) from exc
         try:
             os.link(tmp, path)  # fails when another process made it first: then theirs is the id
         except FileExistsError:
@@ -151,6 +155,24 @@ def hold_back(items: Sequence[Item], uncertain: set[str]) -> list[Item]:
     ]
 
 
+def makers(out_dir: Path) -> dict[str, str]:
+    """Each output (case-folded, as rmbg.cli.items.OutputNames compares names) whose last "done" row in
+    OUT/manifest.csv names the input that made it, and that input as shown then: a file added since under
+    the same output name is the newcomer, and the maker keeps its output (rmbg.cli.items.local_items)."""
+    path = out_dir / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return {}
+    made: dict[str, str] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("status") == "done" and row.get("output") and row.get("file"):
+                    made[row["output"].casefold()] = row["file"]
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+    return made
+
+
 def made_in(out_dir: Path) -> Callable[[str], bool]:
     """Whether an output (output_rel; `rmbg replace`'s "a-1.png; a-2.png": all of them) is in `out_dir`."""
     return lambda output: all((out_dir / part).is_file() for part in output.split("; "))
@@ -186,14 +208,17 @@ class Manifest:
     def __init__(self, out_dir: Path, provider_id: str, *, retry_uncertain: bool = False):
         self.path = out_dir / MANIFEST
         self.provider_id = provider_id
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
-        self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
-        new = os.fstat(fd).st_size == 0
-        self._writer = csv.writer(self._fh)
-        if new:
-            self._writer.writerow(MANIFEST_COLUMNS)
-            self._fh.flush()
+        try:  # a full or read-only disk: in words (the CLI's exit code 2), before any image runs
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd = open_no_follow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "the manifest")
+            self._fh = os.fdopen(fd, "a", newline="", encoding="utf-8")
+            new = os.fstat(fd).st_size == 0
+            self._writer = csv.writer(self._fh)
+            if new:
+                self._writer.writerow(MANIFEST_COLUMNS)
+                self._fh.flush()
+        except OSError as exc:
+            raise NotWritten(self.path, exc) from exc
         self.claims: Claims | None = None
         folder = folder_id(out_dir, create=True)
         assert folder is not None

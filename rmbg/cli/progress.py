@@ -3,16 +3,29 @@ terminal, plain lines elsewhere), the manifest as it goes, and the summary."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..types import format_usd
+from ..types import format_usd, name_text
 from . import batch
 from .interrupts import INTERRUPTED
 from .manifest import MANIFEST, MANIFEST_COLUMNS, Claims, Manifest  # noqa: F401  (progress.Manifest for callers)
+
+# C0, DEL, C1, the Unicode line breaks: a name's ESC sequence would drive the terminal, its CR or newline forge a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` for one line of a terminal or a log: each control character shown as \\xNN (\\uNNNN for the
+    Unicode line breaks), as rmbg.types.name_text shows bytes that are not UTF-8, so that a file's name can
+    neither drive the terminal nor break or forge a line."""
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", name_text(text)
+    )
 
 
 class Progress:
@@ -47,7 +60,7 @@ class Progress:
         if status in ("done", "ok", "failed", "excluded"):
             self.ran += 1
         self.usd += usd
-        line = f"{status} {label}" + (f": {error}" if error else "")
+        line = printable(f"{status} {label}" + (f": {error}" if error else ""))
         if self.tty:
             if status in ("failed", "excluded"):  # excluded: scored, left out of the means; `error` says why
                 self.bar.write(line, file=self.stream)
@@ -136,4 +149,4 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
     if stopped:
         lines.append(f"Not started: interrupted ({len(stopped)}): " + ", ".join(stopped))
     lines.append(f"Outputs and {MANIFEST} in {out_dir}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

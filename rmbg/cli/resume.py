@@ -27,7 +27,7 @@ from ..image.io import IMAGE_SUFFIXES
 from ..options import at, framing
 from ..providers.base import Provider
 from . import batch
-from .writing import open_no_follow
+from .writing import NotWritten, open_no_follow
 
 OPTIONS_FILE = ".rmbg-options.json"
 # the render options every record has, by the name it has them under
@@ -99,8 +99,13 @@ def check_resume(out_dir: Path, options: dict[str, object], *, skipped: int, ove
 
 
 def record_options(out_dir: Path, options: dict[str, object]) -> None:
-    """OUT/.rmbg-options.json: the options the outputs in OUT are made with."""
-    batch.write_atomic(out_dir / OPTIONS_FILE, json.dumps(options, sort_keys=True, indent=1).encode())
+    """OUT/.rmbg-options.json: the options the outputs in OUT are made with; the run's first write in OUT, so
+    an OUT that cannot be written (a read-only or full disk, a file where a folder must be) is a usage error
+    here, before any image runs."""
+    try:
+        batch.write_atomic(out_dir / OPTIONS_FILE, json.dumps(options, sort_keys=True, indent=1).encode())
+    except NotWritten as exc:
+        raise UsageError(f"-o {out_dir} cannot be written: {exc.reason}.") from None
 
 
 def _options_diff(before, now: dict[str, object]) -> str:

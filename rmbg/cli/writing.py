@@ -6,6 +6,7 @@ lands outside it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path, PurePosixPath
@@ -32,19 +33,52 @@ def open_no_follow(path: Path, flags: int, what: str) -> int:
         raise
 
 
+# what the system's refusals mean for an output folder, in words (no errno, no path): os_reason
+_IN_THE_WAY = "a file stands where a folder must be made; move it aside or give another -o"
+_CANNOT = "give -o a folder you can write to"
+_REASONS = {
+    errno.ENOSPC: "the disk is full; free some space and run the same command again to resume",
+    errno.EDQUOT: "the disk quota is used up; free some space and run the same command again to resume",
+    errno.EROFS: f"the disk is read-only; {_CANNOT}",
+    errno.EACCES: f"permission is denied; {_CANNOT}",
+    errno.EPERM: f"permission is denied; {_CANNOT}",
+    errno.EEXIST: _IN_THE_WAY,
+    errno.ENOTDIR: _IN_THE_WAY,
+    errno.ENAMETOOLONG: "the name is too long for the disk; rename the input or give a shorter -o",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused a write under the output folder, and what to do, in words: no errno, no path."""
+    said = (exc.strerror or type(exc).__name__).lower()
+    return _REASONS.get(exc.errno or 0, f"the system says {said!r}; check the output folder and run again")
+
+
+class NotWritten(RmbgError):
+    """A write under the output folder that the system refused; `reason`: why and what to do (os_reason)."""
+
+    def __init__(self, path: Path, exc: OSError):
+        self.reason = os_reason(exc)
+        super().__init__(f"{path} could not be written: {self.reason}.")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a fresh temp file (O_EXCL: never an existing file or link) in the
-    same folder, then rename it over `path` (a rename replaces a link, never its target)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
+    same folder, then rename it over `path` (a rename replaces a link, never its target).
+    NotWritten (in words) when the system refuses: a full or read-only disk, a file where a folder must be."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+        fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the temporary file")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise NotWritten(path, exc) from exc
 
 
 def check_inside(out_root: Path, output_rel: str) -> None:
