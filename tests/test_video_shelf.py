@@ -41,6 +41,37 @@ def test_a_new_clip_replaces_the_sessions_last_and_deletes_it(tmp_path):
     assert shelf.nbytes == 110
 
 
+STOPPING = """
+import sys, time
+from pathlib import Path
+from rmbg.webapp.shelf import Kept, Shelf
+folder = Path(sys.argv[1])
+folder.mkdir()
+(folder / "input.mp4").write_bytes(b"x" * 10)
+shelf = Shelf()
+shelf.put("visitor", "one", Kept((), ("label",), "clip", folder))
+print("kept", flush=True)
+if sys.argv[2] == "ctrl-c":
+    raise KeyboardInterrupt  # as Ctrl-C ends python app.py: the app's objects still held
+"""
+
+
+@pytest.mark.parametrize("end", ["exit", "ctrl-c"])
+def test_what_the_shelf_keeps_goes_when_the_app_stops(tmp_path, end):
+    """A visitor's clip kept for re-encoding was left in the system's temporary folder when the app
+    stopped (nothing but a page's close or the shelf's bounds deleted it): each stop of `python app.py`
+    left the copies of its visitors' last clips behind, for good."""
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "kept"
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", STOPPING, str(folder), end], cwd=root, capture_output=True, text=True)
+    assert done.stdout == "kept\n" and done.returncode == (-signal.SIGINT if end == "ctrl-c" else 0), done.stderr
+    assert not folder.exists()
+
+
 def test_the_shelf_is_bounded_in_bytes_oldest_out_first(tmp_path):
     shelf = Shelf(max_bytes=250)
     entries = [kept(tmp_path, f"k{i}") for i in range(3)]

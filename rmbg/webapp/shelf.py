@@ -8,8 +8,8 @@
   for the Video tab's last cut-out, "compare" for its last comparison). A new
   entry replaces (and deletes) the one before it; the whole shelf is bounded
   in bytes on disk (least recently used out first), an entry unused for
-  `idle_s` goes, and a session's entries go when its page closes (`drop`). So
-  disk stays flat however many sessions come and go.
+  `idle_s` goes, and a session's entries go when its page closes (`drop`), and
+  every entry when the app stops. So disk stays flat however many sessions come and go.
 - `Runs`: one video run at a time per session, each with the threading.Event
   its Stop button sets (rmbg.video stops at the next frame and leaves nothing
   written).
@@ -21,6 +21,7 @@ import contextlib
 import shutil
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,6 +56,14 @@ class Kept:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _close_all(items: OrderedDict[tuple[str, str], tuple[Kept, int, float]], lock: threading.Lock) -> None:
+    with lock:
+        gone = [kept for kept, _, _ in items.values()]
+        items.clear()
+    for kept in gone:
+        kept.close()
+
+
 class Shelf:
     """Kept clips by (session, slot); see the module docstring. Thread-safe."""
 
@@ -64,6 +73,8 @@ class Shelf:
         self.max_bytes, self.idle_s, self._clock = max_bytes, idle_s, clock
         self._items: OrderedDict[tuple[str, str], tuple[Kept, int, float]] = OrderedDict()
         self._lock = threading.Lock()
+        # what is still kept when the app stops (Ctrl-C) goes with it: visitors' clips are not left in /tmp
+        weakref.finalize(self, _close_all, self._items, self._lock)
 
     def put(self, session: str, slot: str, kept: Kept) -> None:
         """Keep `kept` as this session's `slot`, deleting what it replaces and
