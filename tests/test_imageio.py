@@ -263,3 +263,34 @@ def test_postscript_and_other_formats_outside_the_list_are_not_opened():
     pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
     with pytest.raises(InvalidImageError, match="is not an image we can read"):
         load_image(pdf)
+
+
+def _icon(image: bytes, said=(16, 16)) -> bytes:
+    """An ICO of one image whose directory says `said` (at most 256x256), whatever the image is."""
+    entry = struct.pack("<BBBBHHII", said[0] % 256, said[1] % 256, 0, 0, 1, 32, len(image), 22)
+    return struct.pack("<HHH", 0, 1, 1) + entry + image
+
+
+def _bitmap_header(width: int, height: int) -> bytes:
+    """An icon's bitmap: its header (height counting the AND mask: twice the image's) and a few pixels."""
+    return struct.pack("<IiiHHIIiiII", 40, width, height * 2, 1, 32, 0, 0, 0, 0, 0, 0) + b"\0" * 64
+
+
+@pytest.mark.parametrize("inner", [_bomb_png(7000, 7000), _bitmap_header(7000, 7000)], ids=["png", "bitmap"])
+def test_an_icon_is_held_to_the_pixel_limit_by_its_own_image_before_anything_decodes(monkeypatch, inner):
+    decoders, real = [], Image._getdecoder
+    monkeypatch.setattr(Image, "_getdecoder", lambda *a, **k: decoders.append(a[1]) or real(*a, **k))
+    made = Image.core.get_stats()["new_count"]  # images Pillow allocated, in this process
+    with pytest.raises(InvalidImageError, match=r"The image is 7000x7000 = 49.0 MP, over the limit of 40 MP"):
+        load_image(_icon(inner))  # the directory says 16x16
+    assert decoders == [] and Image.core.get_stats()["new_count"] == made
+    with pytest.raises(InvalidImageError, match="The icon could not be read as an image"):
+        load_image(_icon(inner)[:30])  # its image cut short
+
+
+def test_an_icon_within_the_limit_is_read():
+    buf = io.BytesIO()
+    _gradient(48, 40).convert("RGBA").save(buf, "ICO", sizes=[(48, 40)])
+    assert load_image(buf.getvalue()).size == (48, 40)
+    with pytest.raises(InvalidImageError, match=r"48x40 = 0.0 MP, over the limit of 0 MP"):
+        load_image(buf.getvalue(), max_pixels=1000)

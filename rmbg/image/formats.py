@@ -7,6 +7,8 @@ HEIC registration on demand, and file names from URLs.
 from __future__ import annotations
 
 import re
+import struct
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -33,6 +35,39 @@ def allowed_formats() -> list[str]:
     """FORMATS that this Pillow can open now (HEIF once pillow-heif is registered)."""
     Image.init()
     return [name for name in FORMATS if name in Image.OPEN]
+
+
+ICO_MAGIC = b"\0\0\1\0"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def embedded_size(fh: BinaryIO) -> tuple[int, int] | None:
+    """The largest image an ICO holds, from each embedded image's own header (a PNG's IHDR, a
+    bitmap's header), nothing decoded: the icon's directory says 256x256 at most whatever it
+    holds, and Pillow decodes the image as it opens the file, so the pixel limit is checked on
+    this before Image.open. None for every other format of FORMATS: their header's size is the
+    size that decodes (a GIF frame larger than its screen grows the size Pillow reports at open).
+    A damaged icon is refused (an InvalidImageError). `fh` is read from its start, left there."""
+    fh.seek(0)
+    if fh.read(4) != ICO_MAGIC:
+        fh.seek(0)
+        return None
+    from PIL import BmpImagePlugin, IcoImagePlugin, PngImagePlugin
+
+    sizes = []
+    try:
+        fh.seek(0)
+        for entry in IcoImagePlugin.IcoFile(fh).entry:  # the directory, as Pillow reads it
+            fh.seek(entry.offset)
+            png = fh.read(8) == PNG_MAGIC
+            fh.seek(entry.offset)
+            width, height = (PngImagePlugin.PngImageFile if png else BmpImagePlugin.DibImageFile)(fh).size
+            sizes.append((width, height if png else height // 2))  # a bitmap's height counts its mask too
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise InvalidImageError(f"The icon could not be read as an image: {exc}") from None
+    finally:
+        fh.seek(0)
+    return max(sizes, key=lambda size: size[0] * size[1], default=None)
 
 
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")

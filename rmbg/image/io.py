@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidImageError
 from ..settings import current
-from .formats import STORE_URI, URL, allowed_formats, register_optional_openers, url_name
+from .formats import STORE_URI, URL, allowed_formats, embedded_size, register_optional_openers, url_name
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
 
@@ -76,7 +76,19 @@ def _bomb_message(what: str, exc: Exception) -> str:
     return f"{what} is far too large to decode safely{size}; it may be a decompression bomb."
 
 
-def _open(source: ImageInput) -> tuple[Image.Image, str]:
+def _within(what: str, size: tuple[int, int], limit: int) -> None:
+    """Refuse an image of `size` over `limit` pixels, or with none."""
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise InvalidImageError(f"{what} has no pixels ({width}x{height}).")
+    if width * height > limit:
+        raise InvalidImageError(
+            f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
+            f"{limit / 1e6:.0f} MP. Resize it first, or raise the limit (max_pixels=..., RMBG_MAX_PIXELS)."
+        )
+
+
+def _open(source: ImageInput, limit: int) -> tuple[Image.Image, str]:
     if isinstance(source, Image.Image):
         return source, ""
     name = ""
@@ -118,6 +130,9 @@ def _open(source: ImageInput) -> tuple[Image.Image, str]:
     what = name or "The file"
     try:
         register_optional_openers(fh.read(64))
+        inner = embedded_size(fh)  # an icon: Pillow decodes its image as it opens it, so its size is read first
+        if inner is not None:
+            _within(name or "The image", inner, limit)
     except InvalidImageError:
         fh.close()
         raise
@@ -297,16 +312,9 @@ def load_image(
       before decoding (the output budget of a framing: rmbg.image.framing).
     """
     limit = max_pixels if max_pixels is not None else max_pixels_default()
-    img, name = _open(source)
+    img, name = _open(source, limit)
     what = name or "The image"
-    width, height = img.size
-    if width <= 0 or height <= 0:
-        raise InvalidImageError(f"{what} has no pixels ({width}x{height}).")
-    if width * height > limit:
-        raise InvalidImageError(
-            f"{what} is {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
-            f"{limit / 1e6:.0f} MP. Resize it first, or raise the limit (max_pixels=..., RMBG_MAX_PIXELS)."
-        )
+    _within(what, img.size, limit)
     if check is not None:
         check(_upright(img))
     try:
