@@ -78,6 +78,14 @@ def _text(name: str, value: object) -> None:
         raise InvalidRequestError(f"{name} is too long ({len(value)} characters; at most {MAX_TEXT}).")
 
 
+def _reference(name: str, value: object) -> None:
+    """Where an image is: an http(s) URL, as long as any text; or a data: URI, whose size is the image
+    file limit's to say (rmbg.webapp.remove.actions.image_from_reference; over REST, the body's)."""
+    if isinstance(value, str) and value.lstrip()[:5].lower() == "data:":
+        return
+    _text(name, value)
+
+
 def _number(value: object) -> float | None:
     """A finite number from a number or its text; None when it is neither."""
     if isinstance(value, bool):
@@ -165,6 +173,8 @@ def _one_of(*words: str) -> dict[str, Any]:
 _STRING = {"type": "string"}
 # The kinds, each a type to annotate a field with.
 Text = Annotated[Any, Check("text", _text, _STRING)]
+Url = Annotated[Any, Check("url", _text, {"type": "string", "minLength": 1})]  # empty: no URL given, refused
+ImageUrl = Annotated[Any, Check("image url", _reference, {"type": "string", "minLength": 1})]  # or a data: URI
 Key = Annotated[Any, Check("key", _text, {"type": "string", "format": "password"})]  # an API key: text, never shown
 Flag = Annotated[Any, Check("flag", _flag, {"oneOf": [{"type": "boolean"}, _one_of("true", "false")]})]
 Size = Annotated[Any, Check("size", _size, {"oneOf": [_STRING, {"type": "number"}]})]  # "10%", "40px", "2000x2000", 12

@@ -12,7 +12,7 @@ from ...registry import info, list_providers
 from ...vendors import VENDORS
 from ..context import App
 from ..costs import result_line
-from ..look import file_name
+from ..look import file_name, flag
 from ..slots import admitted
 from ..ui.common import api_twin, log, session_of
 from ..ui.controls import tool_arguments, tool_controls
@@ -86,7 +86,7 @@ def mcp_tool(app: App, default_id: str) -> None:
             form.keys(),
             app,
             session_id=session_of(call.request),
-            on_cpu=bool(form.cpu),
+            on_cpu=flag(form.cpu, "cpu"),
             escalate=Escalation.of(*form.escalation()),
         )
         # A free sandbox result says so in its name, the one thing the tool answers (and in its PNG text).

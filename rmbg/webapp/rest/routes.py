@@ -60,7 +60,7 @@ from ..catalog import Keys
 from ..context import App
 from ..identity import rest_identity
 from ..inputs import one_source
-from ..look import Look, file_name
+from ..look import Look, file_name, flag
 from ..remove import actions
 from ..remove.escalate import Escalation, header_text
 from ..slots import Slots, admitted
@@ -157,7 +157,7 @@ def router(
         look = look_of(fields, background)
         provider_id = str(fields.provider or default_provider())
         assert app is not None  # routes without an app only describe themselves
-        on_cpu = bool(fields.cpu)
+        on_cpu = flag(fields.cpu, "cpu")  # a form's values are text: bool("false") is True
         escalate = Escalation.of(fields.escalate, fields.escalate_below)
         with slots.taken():
             result, _ = actions.run(

@@ -28,7 +28,7 @@ from ...errors import InvalidImageError, InvalidRequestError
 from ...image.compose import MIME
 from ...options import Option, at
 from ...vendors import VENDORS
-from ..inputs import Flag, Fraction, Text, kind_of
+from ..inputs import Flag, Fraction, ImageUrl, Text, kind_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -58,7 +58,14 @@ def fields_model() -> type[BaseModel]:
         "where the image is.",
         provider=(Text, Field(None, description="Provider id (`rmbg providers`); empty = this server's default.")),
         **option_fields(),
-        url=(Text, Field(None, description="http(s) URL or data: URI of the image, when it is not uploaded.")),
+        url=(
+            ImageUrl,
+            Field(
+                None,
+                description="http(s) URL (at most 10000 characters) or data: URI (within the image file limit, "
+                "RMBG_IMAGE_MAX_MB, as the request's body) of the image, when it is not uploaded.",
+            ),
+        ),
         cpu=(
             Flag,
             Field(

@@ -48,7 +48,7 @@ from ..catalog import Keys
 from ..context import App
 from ..file_limits import image_max_bytes, size_refusal, video_body_bytes, video_body_refusal, video_max_bytes
 from ..identity import rest_identity
-from ..inputs import Text, one_source
+from ..inputs import Text, Url, one_source
 from ..look import Look
 from ..slots import Slots, admitted
 from ..video.clips import Clip, Upload, clip_of
@@ -80,7 +80,7 @@ VideoFields = create_model(
     __doc__="The fields of a video request, all optional.",
     provider=(Text, Field(None, description="Video provider id (a local model, or hosted: priced per second).")),
     **option_fields(VIDEO),
-    url=(Text, Field(None, description="http(s) URL of the clip, when it is not uploaded.")),
+    url=(Url, Field(None, description="http(s) URL of the clip, when it is not uploaded.")),
 )
 
 
