@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import logging
 import socket
 import time
 import warnings
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evalu
     import httpx
     from typing_extensions import Unpack
 
+log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 25 * 2**20
 CONNECT_TIMEOUT_S = 5.0
@@ -62,7 +64,10 @@ class URLRefused(InvalidImageError):
 
 def shown(url: str) -> str:
     """The URL for messages: scheme, host and path only (a query may hold a signed token)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a broken IPv6 literal: the text before any query
+        parts = urlsplit(url.split("?", 1)[0].split("#", 1)[0].replace("[", "").replace("]", ""))
     try:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
@@ -108,7 +113,10 @@ def resolve(host: str, port: int, allow: frozenset[str]) -> str:
 
 def _target(url: str, allow: frozenset[str]) -> tuple[str, str, int, str]:
     """(scheme, host, port, address) of a URL the guard accepts."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise URLRefused(f"The URL cannot be read: {shown(url)}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise URLRefused(f"Only http and https URLs are fetched, not {scheme or 'this'}: {shown(url)}")
@@ -229,9 +237,10 @@ def _fetch(
     connect, read = timeouts
     timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
     current = url.strip()
-    with httpx.Client(
-        timeout=timeout, follow_redirects=False, trust_env=False, transport=deadline_transport(deadline)
-    ) as client:
+    transport = deadline_transport(deadline)
+    # Each request goes to the transport itself: the client's redirect handling, which reads
+    # the Location before this guard does (and raised on a data: or mailto: one), never runs.
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport) as client:
         for _ in range(MAX_REDIRECTS + 1):
             scheme, host, port, address = _target(current, allow)
             parts = urlsplit(current)
@@ -241,12 +250,16 @@ def _fetch(
             headers = {"Host": host if default_port else f"{host}:{port}", "Accept": accept}
             extensions = {"sni_hostname": host} if scheme == "https" else {}
             try:
-                with client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
+                request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+            except httpx.InvalidURL:
+                raise URLRefused(f"The URL cannot be read: {shown(current)}") from None
+            try:
+                response = transport.handle_request(request)
+                response.request = request
+                try:
+                    log.info("GET %s: HTTP %s", shown(current), response.status_code)
                     if response.is_redirect:
-                        location = response.headers.get("location")
-                        if not location:
-                            raise InvalidImageError(f"{shown(current)} redirected without a Location.")
-                        current = urljoin(current, location)
+                        current = _redirected(current, response.headers.get("location"))
                         continue
                     if response.status_code >= 400:
                         status = response.status_code
@@ -254,12 +267,29 @@ def _fetch(
                             f"{shown(current)} answered HTTP {status}.", retryable=status >= 500 or status in (408, 429)
                         )
                     _read(response, max_bytes, deadline, current, write)
+                finally:
+                    response.close()
             except httpx.TimeoutException:
                 raise FetchFailed(f"{shown(current)} did not answer in time.", timed_out=True) from None
             except httpx.HTTPError as exc:
                 raise FetchFailed(f"{shown(current)} could not be fetched: {type(exc).__name__}.") from None
             return response.headers.get("content-type", ""), current
     raise InvalidImageError(f"{shown(url)} redirected more than {MAX_REDIRECTS} times.")
+
+
+def _redirected(current: str, location: str | None) -> str:
+    """The URL a redirect from `current` names, checked on the next hop by _target as the first was."""
+    import httpx
+
+    if not location:
+        raise InvalidImageError(f"{shown(current)} redirected without a Location.")
+    try:
+        target = urljoin(current, location.strip())
+        if urlsplit(target).scheme.lower() in ("http", "https"):
+            httpx.URL(target)  # a control character, a broken IPv6 literal or port: no request can be made of it
+    except (ValueError, httpx.InvalidURL):
+        raise URLRefused(f"{shown(current)} redirected to a URL that cannot be read.") from None
+    return target
 
 
 def _read(
@@ -287,9 +317,14 @@ def _read(
 def _check_is_image(data: bytes, url: str, content_type: str) -> None:
     from PIL import Image, UnidentifiedImageError
 
-    from .formats import register_optional_openers
+    from .formats import embedded_size, register_optional_openers
 
     register_optional_openers(data[:64])
+    try:
+        if embedded_size(io.BytesIO(data)) is not None:
+            return  # an icon, whose image Pillow would decode on opening: load_image checks its size first
+    except InvalidImageError:
+        raise InvalidImageError(f"{shown(url)} is not an image we can read.") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

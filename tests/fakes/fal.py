@@ -91,12 +91,20 @@ class FalFake(FakeServer):
     )
 
     def __init__(
-        self, host="127.0.0.1", port=0, *, keys=(TEST_KEY,), polls_before_done: int = 1, file_urls: bool = False
+        self,
+        host="127.0.0.1",
+        port=0,
+        *,
+        keys=(TEST_KEY,),
+        polls_before_done: int = 1,
+        file_urls: bool = False,
+        file_query: str = "",
     ):
         """polls_before_done: status polls answered 202 before COMPLETED.
-        file_urls: answer with a /files/ URL even when sync_mode is true."""
+        file_urls: answer with a /files/ URL even when sync_mode is true; file_query: a query those
+        URLs carry (a signed URL's token)."""
         super().__init__(host, port)
-        self.file_urls = file_urls
+        self.file_urls, self.file_query = file_urls, file_query
         self.keys = set(keys)
         self.polls_before_done = polls_before_done
         self.jobs: dict[str, Job] = {}
@@ -233,7 +241,7 @@ class FalFake(FakeServer):
             url = data_uri(png, mime)
         else:
             self.files[name] = (png, mime)
-            url = f"{self.url}/files/{name}"
+            url = f"{self.url}/files/{name}" + (f"?{self.file_query}" if self.file_query else "")
         return {
             "url": url,
             "content_type": "image/png",

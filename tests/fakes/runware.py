@@ -103,9 +103,10 @@ class RunwareFake(FakeServer):
         force_output_type=None,
         task_error_status: int = 400,
         costs: dict[str, float] | None = None,
+        file_query: str = "",
     ):
         """costs: the `cost` reported per model, instead of COSTS (a vendor
-        reporting more than the price table says)."""
+        reporting more than the price table says); file_query: a query the imageURLs carry (a signed URL's)."""
         super().__init__(host, port)
         self.costs = {**COSTS, **(costs or {})}
         self.task_error_status = task_error_status  # HTTP status when every task failed (unconfirmed: 400 or 200)
@@ -120,6 +121,7 @@ class RunwareFake(FakeServer):
         self.async_polls = async_polls
         self.async_ack = async_ack  # "empty" -> {"data": []}, "item" -> [{taskType, taskUUID}]
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.file_query = file_query
         self.pending: dict[str, list] = {}  # taskUUID -> [polls left, result item]
 
     def handle(self, call: Call) -> Reply:
@@ -297,7 +299,7 @@ class RunwareFake(FakeServer):
         else:
             fname = f"{image_uuid}.{fmt.lower()}"
             self.files[fname] = (raw, MIME[fmt])
-            item["imageURL"] = f"{self.url}/image/{fname}"
+            item["imageURL"] = f"{self.url}/image/{fname}" + (f"?{self.file_query}" if self.file_query else "")
         if task.get("includeCost") and fault != "no-cost":  # `cost` in USD when includeCost is true (model pages)
             item["cost"] = "lots" if fault == "bad-cost" else self.costs[task["model"]]
         return item

@@ -41,6 +41,9 @@ class LazyClient:
         self._lock = threading.Lock()
 
     def get(self):
+        from ...image.url_logs import hide_queries
+
+        hide_queries()  # httpx logs each request's URL: never its query (a signed URL's token)
         with self._lock:
             if self._client is None:
                 self._client = make_client(self._timeout)
