@@ -37,6 +37,10 @@ def test_empty_and_non_video_files(tmp_path):
     refused(tmp_path / "notes.mp4", "notes.mp4 is not a video we can read: it may be damaged, cut off")
     Image.new("RGB", (32, 32), "red").save(tmp_path / "still.png")
     refused(tmp_path / "still.png", "still.png is a still image, not a video we take: give an MP4, MOV")
+    pictures = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue", "green")]
+    for name, said in (("moving.webp", "an animated WebP"), ("moving.png", "an animated PNG")):  # FFmpeg's webp_anim
+        pictures[0].save(tmp_path / name, save_all=True, append_images=pictures[1:], duration=40)
+        refused(tmp_path / name, f"{name} is {said}, not a video we take: give an MP4, MOV, WebM, MKV or animated GIF")
     refused(b"", r"The video is an empty file")
     refused(tmp_path / "missing.mp4", "missing.mp4 is not a file")
 

@@ -148,7 +148,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
     try:
         fmt = container.format.name
         if fmt not in ACCEPTED:
-            kind = "a still image" if fmt.endswith("_pipe") or fmt.startswith("image2") else f"a {fmt} file"
+            kind = "a still image" if fmt.endswith("_pipe") or fmt.startswith("image2") else f"{_named(container)}"
             raise InvalidVideoError(
                 f"{name} is {kind}, not a video we take: give an MP4, MOV, WebM, MKV or animated GIF."
             )
@@ -254,6 +254,14 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
     if first is None or last is None:
         return count, None, whole
     return count, float((last + last_duration - first) * tb), whole
+
+
+def _named(container: Any) -> str:
+    """What a person calls a container we do not take: 'an animated WebP', 'an AVI (Audio Video Interleaved) file'."""
+    said = str(container.format.long_name or container.format.name)
+    if said.lower().startswith("animated "):  # FFmpeg's "Animated WebP", "Animated Portable Network Graphics"
+        return f"an animated {said[9:].replace('Portable Network Graphics', 'PNG')}"
+    return f"{'an' if said[:1].upper() in 'AEIOU' else 'a'} {said} file"
 
 
 def _pixel_shape(stream: Any) -> Fraction:
