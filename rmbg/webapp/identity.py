@@ -12,9 +12,12 @@ caller cannot choose at will.
 - MCP: gradio's MCP server runs every tool call through one shared gradio
   client, so the gradio session says nothing about the caller. `McpStamp`
   (ASGI middleware) marks each request to the MCP server with its caller,
-  signed with a secret of this process: the SSE session (`session_id`) when
-  the caller uses SSE, else its address (the streamable HTTP transport of
-  gradio's MCP server is stateless: it has no sessions). The stamp travels
+  signed with a secret of this process: the SSE session when the caller
+  posts to the SSE transport's message route (`session_id`, which that
+  transport refuses unless it made it and the stream is open), else its
+  address, as REST's (the streamable HTTP transport of gradio's MCP server is
+  stateless: it has no sessions, and a `session_id` in its query is no
+  identity). A new SSE stream is a new caller, as a new page load is. The stamp travels
   with the request's headers into the tool call, where `call_identity`
   checks the signature; an unsigned or forged stamp counts for nothing.
 
@@ -31,9 +34,10 @@ import hmac
 import ipaddress
 import os
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from ..settings import of as settings_of
 
@@ -41,6 +45,7 @@ TRUSTED_PROXIES_ENV = "RMBG_TRUSTED_PROXIES"
 UVICORN_TRUST_ENV = "FORWARDED_ALLOW_IPS"
 STAMP = "x-rmbg-mcp-caller"
 MCP_PATH = "/gradio_api/mcp"
+SSE_MESSAGES = (MCP_PATH + "/messages", MCP_PATH + "/messages/")  # where an SSE client posts its calls
 _SECRET = secrets.token_bytes(32)  # per process: a stamp is only ever checked by the server that made it
 
 
@@ -86,13 +91,20 @@ def stamped_caller(value: str | None) -> str | None:
 
 
 def mcp_caller(scope: Mapping[str, Any]) -> str:
-    """Who an MCP request comes from: its SSE session, else its address."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    session = (query.get("session_id") or [""])[0]
-    if session:
-        return f"mcp:sse:{session[:64]}"
+    """Who an MCP request comes from: its SSE session on the SSE transport's message route, else
+    its address (the streamable HTTP transport, whatever its query says). The SSE transport
+    answers 404 to a session_id it did not make, before any tool runs, and reads the id as a
+    UUID (any spelling of one: so is it here); a query with more than one is keyed by address."""
     client = scope.get("client")
-    return f"mcp:{client[0] if client else 'unknown'}"
+    address = f"mcp:{client[0] if client else 'unknown'}"
+    if scope.get("path") not in SSE_MESSAGES:
+        return address
+    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    given = [value for key, value in query if key == "session_id"]
+    try:
+        return f"mcp:sse:{uuid.UUID(hex=given[0]).hex}" if len(given) == 1 else address
+    except ValueError:
+        return address
 
 
 Receive = Callable[[], Awaitable[dict]]

@@ -21,6 +21,7 @@ from .config import AppConfig
 from .context import App
 from .file_limits import shown_mb, upload_max_bytes
 from .look import OutputStore
+from .mcp_gate import McpGate
 from .narrow import NARROW_CSS
 from .rawcalls import RawCallCheck, Slot
 from .remove.mcp_tool import mcp_tool
@@ -113,16 +114,28 @@ def warm_up(demo: gr.Blocks) -> threading.Thread:
 
 
 def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
-    """Each named endpoint's inputs, for the raw-call check (rmbg.webapp.rawcalls)."""
+    """Each public named endpoint's inputs, for the raw-call check (rmbg.webapp.rawcalls): the
+    page's private ones (api_visibility="private") are no API, so a raw call to them is refused."""
+    named: dict[str, Any] = demo.get_api_info()["named_endpoints"]  # each value's name in a call of named values
 
-    def slot(component: Any) -> Slot:
-        if isinstance(component, gr.State):
+    def slots(fn: Any) -> list[Slot]:
+        params = iter(named.get(f"/{fn.api_name}", {}).get("parameters", []))
+        return [slot(c, None if getattr(c, "skip_api", False) else next(params, None)) for c in fn.inputs]
+
+    def slot(component: Any, param: dict | None) -> Slot:
+        if param is None:  # gr.State: gradio's API takes no value for it
             return Slot("session state (null)")
         is_file = isinstance(component, (gr.Image, gr.File, gr.Video))
         many = is_file and getattr(component, "file_count", "single") in ("multiple", "directory")
-        return Slot(str(component.label or type(component).__name__), file=is_file, many=many)
+        label = str(component.label or type(component).__name__)
+        required = not param.get("parameter_has_default", False)
+        return Slot(label, file=is_file, many=many, name=str(param.get("parameter_name", "")), required=required)
 
-    return {fn.api_name: [slot(c) for c in fn.inputs] for fn in demo.fns.values() if isinstance(fn.api_name, str)}
+    return {
+        fn.api_name: slots(fn)
+        for fn in demo.fns.values()
+        if isinstance(fn.api_name, str) and fn.api_visibility != "private"
+    }
 
 
 def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
@@ -131,8 +144,10 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     # show_error: what still fails inside gradio gets its reason instead of {"error": null};
     # handler errors are already readable messages (readable_errors), never tracebacks, and
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
-    check = Middleware(RawCallCheck, endpoints=functools.partial(api_slots, demo))
+    endpoints = functools.cache(functools.partial(api_slots, demo))  # read at the first raw call, once
+    check = Middleware(RawCallCheck, endpoints=endpoints, uploads=get_upload_folder())
     mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
+    mcp_gate = Middleware(McpGate, demo=demo)  # only the listed tool, never a page endpoint (rmbg.webapp.mcp_gate)
     # one upload limit for the page (gradio has one): a clip's; images are held to theirs by the handlers
     largest = upload_max_bytes()  # rmbg.webapp.file_limits; an upload over it is answered before its body is read
     if demo.rmbg_upload_room.limit < 2 * largest:  # type: ignore[attr-defined]
@@ -149,5 +164,5 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
         "max_file_size": largest,
         "show_error": True,
         "mcp_server": True,
-        "app_kwargs": {"middleware": [mcp_caller, room, check], "routes": getattr(demo, "rmbg_routes", [])},
+        "app_kwargs": {"middleware": [mcp_gate, mcp_caller, room, check], "routes": getattr(demo, "rmbg_routes", [])},
     }

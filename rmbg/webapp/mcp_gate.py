@@ -1,0 +1,75 @@
+"""Only the listed MCP tools can be called.
+
+gradio's MCP server lists the endpoints marked as tools (here one,
+`remove_background`), but its tools/call ran any public endpoint named by its
+function (`remove`, `rerender`, `compare`...), and it runs every call through
+one shared gradio client: one gradio session for all MCP callers, so a page
+endpoint's gr.State held one caller's photo for the next. `McpGate` (ASGI
+middleware in front of the MCP routes) makes sure, before the first MCP
+request reaches gradio's server, that the server knows only the tools it
+lists and that none of them keeps session state (gr.State in or out); a
+tools/call for any other name gets a JSON-RPC error (invalid params), on the
+streamable HTTP and SSE transports alike. No gradio import here: the server
+is gradio's, read through its attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+MCP_PATH = "/gradio_api/mcp"
+
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+def callable_tools(server: Any) -> dict[str, str]:
+    """The tools gradio's MCP server `server` lists (no _mcp_type, or "tool"), less any that
+    keeps gradio session state (a `stateful` block in or out, as gradio marks gr.State):
+    {tool name: endpoint}."""
+    kept = {}
+    for tool, endpoint in server.tool_to_endpoint.items():
+        fn = server.get_block_fn_from_endpoint_name(endpoint)
+        if fn is None or fn.fn is None or getattr(fn.fn, "_mcp_type", "tool") != "tool":
+            continue
+        if not any(getattr(c, "stateful", False) for c in (*fn.inputs, *fn.outputs)):
+            kept[tool] = endpoint
+    return kept
+
+
+def only_listed_tools(server: Any) -> None:
+    """Make gradio's MCP server `server` call only callable_tools(server); once per server."""
+    if getattr(server, "_rmbg_gated", False):
+        return
+    from mcp import types
+    from mcp.shared.exceptions import McpError
+
+    server.tool_to_endpoint = callable_tools(server)
+    handlers = server.mcp_server.request_handlers
+    call_tool = handlers[types.CallToolRequest]
+
+    async def gated(request: types.CallToolRequest) -> Any:
+        if request.params.name not in server.tool_to_endpoint:
+            offered = ", ".join(sorted(server.tool_to_endpoint)) or "none"
+            said = f"There is no MCP tool {request.params.name[:64]!r} here; the tools are: {offered} (see tools/list)."
+            raise McpError(types.ErrorData(code=types.INVALID_PARAMS, message=said))
+        return await call_tool(request)
+
+    handlers[types.CallToolRequest] = gated
+    server._rmbg_gated = True
+
+
+class McpGate:
+    """ASGI middleware (`Middleware(McpGate, demo=demo)`): gates the demo's MCP server
+    (only_listed_tools) before any request to it passes on."""
+
+    def __init__(self, app: Any, demo: Any):
+        self.app, self.demo = app, demo
+
+    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "http" and str(scope.get("path", "")).startswith(MCP_PATH):
+            server = getattr(self.demo, "mcp_server_obj", None)
+            if server is not None:
+                only_listed_tools(server)
+        await self.app(scope, receive, send)

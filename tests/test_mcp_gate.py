@@ -1,0 +1,122 @@
+"""The MCP server's two gates, against the launched app over real sockets, JSON-RPC written by
+hand as a hostile client writes it: a caller cannot choose its identity with `?session_id=`
+(rmbg.webapp.identity.mcp_caller), and only the listed tool can be called, never a page
+endpoint with its gradio session state (rmbg.webapp.mcp_gate). Paid calls are counted at the
+fake fal server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import uuid
+from decimal import Decimal
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.support.app import EXAMPLE, app_config, serve, submits  # noqa: E402
+from tests.support.mcp import SseSession, data_uri, http_rpc  # noqa: E402
+
+pytest.importorskip("mcp")
+SEEDS = iter(range(5000, 10**6))  # every call a new image: a cached matte would cost nothing
+CAP = Decimal("0.05")  # fal-bria is $0.018 an image: two calls fit, a third does not
+
+
+def paid_call() -> dict:
+    buf = io.BytesIO()
+    pixels = np.random.default_rng(next(SEEDS)).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buf, "PNG")
+    image = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    arguments = {"image": image, "provider": "fal-bria", "fal_key": FAL_KEY}
+    return {"name": "remove_background", "arguments": arguments}
+
+
+def outcome(answer: dict) -> str:
+    result = answer["result"]
+    text = " ".join(c.get("text", "") for c in result["content"])
+    if not result.get("isError"):
+        return "paid"
+    return (
+        "capped" if text.startswith("Spending cap reached: this session has spent $0.0360 of its $0.05 cap") else text
+    )
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    with FalFake() as fal, RunwareFake() as runware:
+        yield fal, runware
+
+
+@pytest.fixture(scope="module")
+def app(fakes):
+    with serve(app_config(*fakes, cap_usd=CAP)) as url:
+        yield url
+
+
+def test_a_made_up_session_id_is_no_new_caller_on_streamable_http(fakes):
+    """Defect: any ?session_id= on the streamable HTTP endpoint was taken for an SSE session, a new
+    cap for each made-up value, paid with the key until only the daily cap stopped it."""
+    fal, _ = fakes
+    fal.reset()
+    with serve(app_config(*fakes, cap_usd=CAP)) as url:
+        queries = ["", "?session_id=a", "?session_id=b", f"?session_id={uuid.uuid4().hex}", "?session_id=c"]
+        got = [outcome(http_rpc(url, "tools/call", paid_call(), query)) for query in queries]
+        got.append(outcome(http_rpc(url, "tools/call", paid_call(), "?session_id=d", path="gradio_api/mcp/http/")))
+    assert got == ["paid", "paid", "capped", "capped", "capped", "capped"]
+    assert submits(fal) == 2
+
+
+def test_an_sse_session_is_one_caller_however_its_id_is_spelled_and_a_made_up_one_is_refused(fakes, app):
+    fal, _ = fakes
+    fal.reset()
+    session = SseSession(app)
+    try:
+        made_up = {"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": paid_call()}
+        assert session.post(made_up, session_id=uuid.uuid4().hex) == 404  # no stream of gradio's: nothing runs
+        real = uuid.UUID(hex=session.session_id)
+        spellings = [real.hex, real.hex.upper(), str(real), "{" + str(real) + "}", "urn:uuid:" + str(real)]
+        got = [outcome(session.request("tools/call", paid_call(), spelled)) for spelled in spellings]
+    finally:
+        session.close()
+    assert got == ["paid", "paid", "capped", "capped", "capped"]
+    assert submits(fal) == 2
+
+
+UNLISTED = ["remove", "rerender", "compare", "replace", "vote", "halt", "remove_background_1", "nope"]
+
+
+@pytest.mark.parametrize("name", UNLISTED)
+def test_only_the_listed_tool_can_be_called(app, fakes, name):
+    """Defect: tools/list showed remove_background only, but tools/call ran the page's endpoints by
+    their function names, all in one gradio session shared by every MCP caller."""
+    for fake in fakes:
+        fake.reset()
+    answer = http_rpc(app, "tools/call", {"name": name, "arguments": {"image": data_uri(EXAMPLE)}})
+    said = f"There is no MCP tool {name!r} here; the tools are: remove_background (see tools/list)."
+    assert answer.get("error") == {"code": -32602, "message": said} and "result" not in answer
+    listed = http_rpc(app, "tools/list", {})["result"]["tools"]
+    assert [tool["name"] for tool in listed] == ["remove_background"]
+    assert not any(call.method == "POST" for fake in fakes for call in fake.calls)
+
+
+def test_one_callers_photo_is_never_reachable_by_another(app):
+    """Client A's photo went into the shared gradio session's state; client B's `rerender` answered
+    with URLs of A's photo and cut-out. Both transports refuse the page's endpoints."""
+    arguments = {"image": data_uri(EXAMPLE), "provider": "u2netp"}
+    a = http_rpc(app, "tools/call", {"name": "remove", "arguments": arguments})
+    session = SseSession(app)
+    try:
+        b = session.request("tools/call", {"name": "rerender", "arguments": {"background": "white"}})
+        b_http = http_rpc(app, "tools/call", {"name": "rerender", "arguments": {"background": "white"}})
+    finally:
+        session.close()
+    for answer in (a, b, b_http):
+        assert answer["error"]["code"] == -32602 and "result" not in answer, answer
+        assert "gradio_api/file" not in str(answer) and "/tmp" not in str(answer)
