@@ -1,21 +1,27 @@
-"""Raw HTTP calls to the app's API (`POST /gradio_api/call/NAME`), checked
-before gradio reads them.
+"""Raw HTTP calls to the app's API, checked before gradio reads them: every
+gradio route that runs an endpoint by the name in its path,
+`POST /gradio_api/call/NAME`, `/gradio_api/run/NAME`, `/gradio_api/api/NAME`
+(each `{"data": [...]}`) and `/gradio_api/call/v2/NAME` (named values,
+`{"image": ..., "provider": ...}`).
 
 gradio validates a raw call's values against its own data models and, when
 they do not fit, answers with pydantic's wording (or a list of component
 object reprs) and logs a traceback. This ASGI middleware checks the shape of
 the call first (a JSON object whose "data" is a list with one value per
-input, files as file objects) and answers a readable 422 in gradio's own
-error shape, {"error": message}. Values of the right shape pass on unchanged;
-their meaning is still checked by the handlers (rmbg's own messages).
+input, or whose keys are the endpoint's value names; files as file objects)
+and answers a readable 422 in gradio's own error shape, {"error": message}.
+Values of the right shape pass on unchanged; their meaning is still checked
+by the handlers (rmbg's own messages).
 
 Also answered here, in our words rather than gradio's (which crash with a
 500, or name the server's working directory): a call to an endpoint that
-does not exist (404), a body over MAX_BODY (read to its end, up to
-DRAIN_LIMIT, so the client gets the 422 rather than a reset connection), a
-file object whose path is neither an absolute path (as /gradio_api/upload
-returns) nor an http(s) URL, and a URL there that the SSRF guard refuses
-(rmbg.image.fetch.check_url: the same rule as every URL a visitor gives).
+does not exist or is not public (404), a body over MAX_BODY (read to its end,
+up to DRAIN_LIMIT, so the client gets the 422 rather than a reset
+connection), a /run/ or /api/ body naming another function (fn_index), a
+file object whose path is neither under gradio's upload folder (as
+/gradio_api/upload returns) nor an http(s) URL, and a URL there that the
+SSRF guard refuses (rmbg.image.fetch.check_url: the same rule as every URL a
+visitor gives).
 
 No gradio import here: app.py describes each endpoint's inputs as `Slot`s.
 """
@@ -23,11 +29,14 @@ No gradio import here: app.py describes each endpoint's inputs as `Slot`s.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-CALL = re.compile(r"^/gradio_api/call/([A-Za-z0-9_\-]+)/?$")
+ROUTE = re.compile(r"^/gradio_api/(call/v2|call|run|api)/([^/]+)/?$")  # (the route, the endpoint's name)
+NAMED = "call/v2"  # the route whose body is named values, not a "data" list
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
 DRAIN_LIMIT = 64 << 20  # read (and drop) this much of a larger body so its sender hears the answer
 
@@ -39,6 +48,8 @@ class Slot:
     label: str
     file: bool = False
     many: bool = False  # a file input that takes several (gr.File(file_count="multiple")): a list of them
+    name: str = ""  # its name in a call of named values (/call/v2/); "" for one it does not take (session state)
+    required: bool = False  # whether a call of named values must give it
 
 
 def usage(name: str, slots: Sequence[Slot]) -> str:
@@ -46,18 +57,19 @@ def usage(name: str, slots: Sequence[Slot]) -> str:
     return f"/{name} takes {len(slots)} values in this order: {order}."
 
 
-def _file_problem(value: object, slot: Slot) -> str | None:
+def _file_problem(value: object, slot: Slot, uploads: str | None = None) -> str | None:
     if value is None:
         return None
     if slot.many and isinstance(value, list):
-        return next((why for one in value if (why := _file_problem(one, Slot(slot.label, file=True)))), None)
+        one_file = Slot(slot.label, file=True)
+        return next((why for one in value if (why := _file_problem(one, one_file, uploads))), None)
     if isinstance(value, Mapping) and any(isinstance(value.get(k), str) and value.get(k) for k in ("path", "url")):
         path = value.get("path")
         if not isinstance(path, str) or not path:
             return None
         if "://" in path:
             return None if path.lower().startswith(("http://", "https://")) else _not_a_file(slot)
-        return None if path.startswith("/") else _not_a_file(slot)
+        return None if _uploaded(path, uploads) else _not_a_file(slot)
     got = "a plain string" if isinstance(value, str) else f"a value of type {type(value).__name__}"
     what = "a list of file objects" if slot.many else "a file object"
     return (
@@ -66,18 +78,33 @@ def _file_problem(value: object, slot: Slot) -> str | None:
     )
 
 
+def _uploaded(path: str, uploads: str | None) -> bool:
+    """An absolute path, inside gradio's upload folder when it is given (gradio refuses any
+    other with an error that repeats the path, and logs a traceback)."""
+    if not path.startswith("/"):
+        return False
+    folder = os.path.normpath(os.path.abspath(uploads)) if uploads else ""
+    return not folder or os.path.normpath(path).startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _not_a_file(slot: Slot) -> str:
     return (
         f'{slot.label}: the file\'s "path" must be the path /gradio_api/upload returned, or an http(s) URL of an image.'
     )
 
 
-def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]]) -> list[str]:
+def _given(payload: dict, slots: Sequence[Slot], route: str) -> list[tuple[object, Slot]]:
+    """(value, slot) for each value a call of the right shape gives."""
+    if route == NAMED:
+        return [(payload[s.name], s) for s in slots if s.name and s.name in payload]
+    return list(zip(payload["data"], slots))
+
+
+def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]], route: str = "call") -> list[str]:
     """The http(s) URLs given as file paths in a call whose shape is right (for the SSRF guard)."""
-    payload = json.loads(body)
     files = [
         one
-        for value, slot in zip(payload["data"], endpoints[name])
+        for value, slot in _given(json.loads(body), endpoints[name], route)
         if slot.file
         for one in (value if slot.many and isinstance(value, list) else [value])
     ]
@@ -90,25 +117,55 @@ def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]]) -> 
     ]
 
 
-def problem(name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]]) -> str | None:
-    """What is wrong with a raw call to /NAME, in a sentence; None when its
-    shape is right (or NAME is not ours: gradio answers for it)."""
+def problem(
+    name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]], route: str = "call", uploads: str | None = None
+) -> str | None:
+    """What is wrong with a raw call to /NAME on `route` (call, call/v2, run or api), in a
+    sentence; None when its shape is right (or NAME is not ours: gradio answers for it).
+    `uploads`: gradio's upload folder, where every file path given must be."""
     slots = endpoints.get(name)
     if slots is None:
         return None
     try:
         payload = json.loads(body or b"null")
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        return f'The request body must be JSON: {{"data": [...]}}. {usage(name, slots)}'
+        shape = '{"name": value, ...}' if route == NAMED else '{"data": [...]}'
+        return f"The request body must be JSON: {shape}. {usage(name, slots)}"
+    if route == NAMED:
+        why = _named_problem(name, payload, slots)
+    else:
+        why = _listed_problem(name, payload, slots, route)
+    if why is not None:
+        return why
+    for value, slot in _given(payload, slots, route):
+        if slot.file and (why := _file_problem(value, slot, uploads)):
+            return why
+    return None
+
+
+def _listed_problem(name: str, payload: object, slots: Sequence[Slot], route: str) -> str | None:
     data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, list):
+    if not isinstance(payload, dict) or not isinstance(data, list):
         return f'The request body must be a JSON object with a "data" list. {usage(name, slots)}'
     if len(data) != len(slots):
         return f"Got {len(data)} values. {usage(name, slots)}"
-    for value, slot in zip(data, slots):
-        if slot.file and (why := _file_problem(value, slot)):
-            return why
+    elsewhere = payload.get("fn_index") is not None or payload.get("trigger_id") is not None or payload.get("batched")
+    if route != "call" and elsewhere:  # gradio's /run/ and /api/ run fn_index, whatever the path names
+        return f"/{name} is the endpoint named in the path: leave out fn_index, trigger_id and batched."
     return None
+
+
+def _named_problem(name: str, payload: object, slots: Sequence[Slot]) -> str | None:
+    named = [s for s in slots if s.name]
+    takes = f"/{name} takes these named values: {', '.join(s.name for s in named) or 'none'}."
+    if not isinstance(payload, dict):
+        return f'The request body must be a JSON object of named values ({{"name": value, ...}}). {takes}'
+    known = {s.name for s in named} | {"oauth_token"}  # gradio drops an oauth_token the endpoint does not take
+    unknown = [str(key)[:40] for key in payload if key not in known]
+    if unknown:
+        return f"/{name} takes no value named {unknown[0]!r}. {takes}"
+    missing = [s.name for s in named if s.required and s.name not in payload]
+    return f"No value was given for {missing[0]}. {takes}" if missing else None
 
 
 Receive = Callable[[], Awaitable[dict]]
@@ -116,32 +173,33 @@ Send = Callable[[dict], Awaitable[None]]
 
 
 class RawCallCheck:
-    """ASGI middleware: `FastAPI(middleware=[Middleware(RawCallCheck, endpoints=...)])`,
-    which gradio's launch(app_kwargs=...) passes through."""
+    """ASGI middleware: `FastAPI(middleware=[Middleware(RawCallCheck, endpoints=..., uploads=...)])`,
+    which gradio's launch(app_kwargs=...) passes through. `uploads`: gradio's upload folder."""
 
-    def __init__(self, app, endpoints: Callable[[], Mapping[str, Sequence[Slot]]]):
-        self.app, self.endpoints = app, endpoints
+    def __init__(self, app, endpoints: Callable[[], Mapping[str, Sequence[Slot]]], uploads: str | None = None):
+        self.app, self.endpoints, self.uploads = app, endpoints, uploads
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
-        match = CALL.match(scope.get("path", "")) if scope.get("type") == "http" else None
+        match = ROUTE.match(scope.get("path", "")) if scope.get("type") == "http" else None
         if match is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
         endpoints = self.endpoints()
-        name = match.group(1)
+        route, name = match.groups()
         body, whole = await read_body(receive)
         if body is None:  # the client went away
             return
         if name not in endpoints:
-            await reply_json(send, 404, {"error": f"There is no API endpoint /{name} here; the list is at /?view=api."})
+            named = f"/{name}" if PLAIN_NAME.match(name) else "of that name"
+            await reply_json(send, 404, {"error": f"There is no API endpoint {named} here; the list is at /?view=api."})
             return
         why = (
             "The request body is too large for a call (upload files to /gradio_api/upload first)."
             if not whole
-            else problem(name, body, endpoints)
+            else problem(name, body, endpoints, route, self.uploads)
         )
         if why is None:
-            why = await _url_problem(urls_of(body, name, endpoints))
+            why = await _url_problem(urls_of(body, name, endpoints, route))
         if why is not None:
             await reply_json(send, 422, {"error": why})
             return
