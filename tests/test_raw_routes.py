@@ -39,7 +39,7 @@ TOO_LARGE = "The request body is too large for a call (upload files to /gradio_a
 
 
 @pytest.fixture(scope="module")
-def base():
+def base(u2netp_path):  # the right-shaped calls run U2-Net-p
     with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url:
         yield url.rstrip("/")
 
@@ -129,3 +129,25 @@ def test_calls_of_the_right_shape_still_run(base, capfd):
     stream = httpx.get(f"{base}/gradio_api/call/v2/remove_background/{started.json()['event_id']}", timeout=60)
     assert "event: complete" in stream.text and "image-u2netp" in stream.text
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_pages_own_calls_that_skip_the_queue_still_run(base, capfd):
+    """The browser sends an event that skips the queue (a radio showing the colour box, the Benchmark's
+    ranking) as /run/predict with the function's fn_index: refused once /run/ was checked, every such
+    control of the page stopped answering. The page's functions pass; another index is no endpoint."""
+    config = httpx.get(f"{base}/config", timeout=30).json()
+    skipping = [
+        d
+        for d in config["dependencies"]
+        if d.get("queue") is False and not d["inputs"] and d.get("backend_fn") and not d.get("cancels")
+    ]
+    assert skipping, "the page has events that skip the queue and take no value"
+    ran = post(
+        base, "run", "predict", json.dumps({"data": [], "fn_index": skipping[0]["id"], "session_hash": "p"}).encode()
+    )
+    assert ran.status_code == 200 and "data" in ran.json()
+    clean(ran, capfd)
+    wrong = post(base, "run", "predict", json.dumps({"data": [], "fn_index": 10**6, "session_hash": "p"}).encode())
+    assert wrong.status_code == 404 and wrong.json() == {
+        "error": "There is no API endpoint /predict here; the list is at /?view=api."
+    }

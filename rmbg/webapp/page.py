@@ -145,7 +145,8 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     # handler errors are already readable messages (readable_errors), never tracebacks, and
     # raw calls of the wrong shape are answered before gradio by RawCallCheck.
     endpoints = functools.cache(functools.partial(api_slots, demo))  # read at the first raw call, once
-    check = Middleware(RawCallCheck, endpoints=endpoints, uploads=get_upload_folder())
+    page_fns = functools.cache(lambda: {fn.api_name: i for i, fn in demo.fns.items() if isinstance(fn.api_name, str)})
+    check = Middleware(RawCallCheck, endpoints=endpoints, uploads=get_upload_folder(), page_fns=page_fns)
     mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
     mcp_gate = Middleware(McpGate, demo=demo)  # only the listed tool, never a page endpoint (rmbg.webapp.mcp_gate)
     # one upload limit for the page (gradio has one): a clip's; images are held to theirs by the handlers

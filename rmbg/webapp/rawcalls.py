@@ -17,7 +17,9 @@ Also answered here, in our words rather than gradio's (which crash with a
 500, or name the server's working directory): a call to an endpoint that
 does not exist or is not public (404), a body over MAX_BODY (read to its end,
 up to DRAIN_LIMIT, so the client gets the 422 rather than a reset
-connection), a /run/ or /api/ body naming another function (fn_index), a
+connection), a /run/ or /api/ body naming another function (fn_index: the
+page's own calls of events that skip the queue, /run/predict with the
+fn_index of one of its functions, pass on as they came), a
 file object whose path is neither under gradio's upload folder (as
 /gradio_api/upload returns) nor an http(s) URL, and a URL there that the
 SSRF guard refuses (rmbg.image.fetch.check_url: the same rule as every URL a
@@ -176,8 +178,31 @@ class RawCallCheck:
     """ASGI middleware: `FastAPI(middleware=[Middleware(RawCallCheck, endpoints=..., uploads=...)])`,
     which gradio's launch(app_kwargs=...) passes through. `uploads`: gradio's upload folder."""
 
-    def __init__(self, app, endpoints: Callable[[], Mapping[str, Sequence[Slot]]], uploads: str | None = None):
-        self.app, self.endpoints, self.uploads = app, endpoints, uploads
+    def __init__(
+        self,
+        app,
+        endpoints: Callable[[], Mapping[str, Sequence[Slot]]],
+        uploads: str | None = None,
+        page_fns: Callable[[], Mapping[str, int]] = dict,
+    ):
+        self.app, self.endpoints, self.uploads, self.page_fns = app, endpoints, uploads, page_fns
+
+    def page_call(self, route: str, name: str, body: bytes) -> bool:
+        """The page's own call of an event that skips the queue, as the browser sends it: /run/predict
+        with the fn_index of one of the page's functions (`page_fns`: each one's name -> index, private
+        ones too), or /run/NAME with NAME's own. gradio runs the function fn_index names, as it does from
+        the queue (/queue/join, which takes any of them): such a call passes on as it came."""
+        if route != "run":
+            return False
+        try:
+            payload = json.loads(body or b"null")
+        except (ValueError, RecursionError):
+            return False
+        index = payload.get("fn_index") if isinstance(payload, dict) else None
+        if type(index) is not int:
+            return False
+        fns = self.page_fns()
+        return index in fns.values() if name == "predict" else fns.get(name) == index
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         match = ROUTE.match(scope.get("path", "")) if scope.get("type") == "http" else None
@@ -188,6 +213,9 @@ class RawCallCheck:
         route, name = match.groups()
         body, whole = await read_body(receive)
         if body is None:  # the client went away
+            return
+        if whole and self.page_call(route, name, body):
+            await self.app(scope, _replaying(body, receive), send)
             return
         if name not in endpoints:
             named = f"/{name}" if PLAIN_NAME.match(name) else "of that name"
@@ -203,16 +231,21 @@ class RawCallCheck:
         if why is not None:
             await reply_json(send, 422, {"error": why})
             return
-        replayed = False
+        await self.app(scope, _replaying(body, receive), send)
 
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the app behind: the body already read, then what comes after (a disconnect)."""
+    replayed = False
+
+    async def replay() -> dict:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def read_body(receive: Receive) -> tuple[bytes | None, bool]:
