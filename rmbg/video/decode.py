@@ -148,7 +148,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
     try:
         fmt = container.format.name
         if fmt not in ACCEPTED:
-            kind = "a still image" if fmt.endswith("_pipe") or fmt.startswith("image2") else f"{_named(container)}"
+            kind = "a still image" if fmt.endswith("_pipe") or fmt.startswith("image2") else _named(container)
             raise InvalidVideoError(
                 f"{name} is {kind}, not a video we take: give an MP4, MOV, WebM, MKV or animated GIF."
             )

@@ -192,6 +192,8 @@ class VideoWriter:
         # written its header (WebM's becomes 1/1000, MP4's the track's timescale), and a frame
         # stamped with it after that would be read in the wrong unit (a 2 s clip lasted 25 s).
         self._time_base = time_base
+        # how long a GIF's last frame shows, in its ticks: a frame's time, 20 ms at least (its muxer reads it)
+        self._last_shown = round(max(SHORTEST_SHOWN, 1 / Fraction(max(self.info.fps, 1.0))) / time_base)
         if self.fmt in YUV:
             # BT.709, limited range, said in the file: what the frames are converted with (yuv()), so a
             # player, an editor or FFmpeg reads the colours back as they went in. Untagged, a reader
@@ -249,8 +251,8 @@ class VideoWriter:
         if self._audio is not None:
             self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
         for packet in self._stream.encode(out):
-            if self.fmt == "gif":  # the last frame shows for a frame's time, 20 ms at least (its muxer reads this)
-                packet.duration = round(max(SHORTEST_SHOWN, 1 / Fraction(max(self.info.fps, 1.0))) / self._time_base)
+            if self.fmt == "gif":
+                packet.duration = self._last_shown
             self._container.mux(packet)
         self.frames += 1
 

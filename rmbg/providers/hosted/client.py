@@ -35,15 +35,15 @@ class LazyClient:
     us), or one made on first use with explicit timeouts (closed by close())."""
 
     def __init__(self, client=None, timeout=None):
+        from ...image.url_logs import hide_queries
+
+        hide_queries()  # httpx logs each request's URL: never its query (a signed URL's token)
         self._client = client
         self._owned = client is None
         self._timeout = timeout
         self._lock = threading.Lock()
 
     def get(self):
-        from ...image.url_logs import hide_queries
-
-        hide_queries()  # httpx logs each request's URL: never its query (a signed URL's token)
         with self._lock:
             if self._client is None:
                 self._client = make_client(self._timeout)
