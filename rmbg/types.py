@@ -8,6 +8,7 @@ images are PIL images, alpha mattes are mode "L" (0 = background,
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -79,6 +80,19 @@ def name_text(name: str) -> str:
     except UnicodeEncodeError:
         return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return name
+
+
+# C0, DEL, C1, the Unicode line breaks: a name's ESC sequence would drive the terminal, its CR or newline forge a line
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def line_text(text: str) -> str:
+    """`text` for one line of a terminal, a log or a report's table: each control character shown as \\xNN
+    (\\uNNNN for the Unicode line breaks), as name_text shows bytes that are not UTF-8, so that a file's name
+    can neither drive the terminal nor break or forge a line."""
+    return _CONTROL.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", name_text(text)
+    )
 
 
 def format_usd(usd: Decimal) -> str:

@@ -70,11 +70,14 @@ class Settings:
     refiner: Refiner | None = None
 
 
-def plan(inputs: Sequence[str], out_dir: Path, fmt: str = "png", reads: Sequence[tuple[Path, str]] = ()) -> list[Item]:
+def plan(
+    inputs: Sequence[str], out_dir: Path, fmt: str = "png", reads: Sequence[tuple[Path, str]] = (), suffix: str = ""
+) -> list[Item]:
     """Every input as an Item with its output path; problems become Items with `error`. `reads`: the other
     files the run reads, (file, what it is: "the --bg image bg.jpg"), which no output may replace; of inputs
-    that share an output name, the one OUT/manifest.csv says made it keeps it (rmbg.cli.items.local_items)."""
-    suffix = OUTPUT_SUFFIX[fmt.lower()]
+    that share an output name, the one OUT/manifest.csv says made it keeps it (rmbg.cli.items.local_items).
+    `suffix`: what ends an output's name in place of the format's (`rmbg replace`'s ".replace-1.png")."""
+    suffix = suffix or OUTPUT_SUFFIX[fmt.lower()]
     urls = [arg for arg in inputs if URL.match(arg.strip())]
     stores = [arg for arg in inputs if STORE_URI.match(arg.strip())]
     found, missing = expand([arg for arg in inputs if arg not in urls and arg not in stores], out_dir)

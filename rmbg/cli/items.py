@@ -85,7 +85,7 @@ NOTHING = "no such file or folder, or no image matched"
 ANOTHER = "rename one of them or give another -o"
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder)
         return True
@@ -125,8 +125,8 @@ def expand(inputs: Sequence[str], out_dir: Path) -> tuple[list[tuple[Path, Path]
             pairs = [(p, p.relative_to(root)) for p in matches if is_image_file(p)]
         else:
             pairs = []
-        nested = root is not None and _inside(out_abs, root.resolve())  # earlier outputs may be in this tree
-        kept = [(p, rel) for p, rel in pairs if not (nested and _inside(p, out_abs))]
+        nested = root is not None and inside(out_abs, root.resolve())  # earlier outputs may be in this tree
+        kept = [(p, rel) for p, rel in pairs if not (nested and inside(p, out_abs))]
         if not kept:
             missing.append(
                 (
@@ -172,6 +172,18 @@ def _files(path: Path, follow: bool = True) -> set[tuple[int, int]]:
     return found
 
 
+def read_files(reads: Sequence[tuple[Path, str]]) -> dict[tuple[int, int], str]:
+    """The files a run reads, (file, what it is), as (device, inode) -> what it is: each name and, for a link,
+    the file it reads; a hard link to one of them is the same file."""
+    return {file: what for path, what in reads for file in _files(path)}
+
+
+def replaced_read(output: Path, read: Mapping[tuple[int, int], str]) -> str:
+    """What `output` would replace of the files a run reads (read_files), "" for none: the file itself, a hard
+    link to it, or a link to it (a run that skips an existing output would take the link for done)."""
+    return next((read[file] for file in _files(output) if file in read), "")
+
+
 def local_items(
     found: Sequence[tuple[Path, Path]],
     out_dir: Path,
@@ -189,7 +201,7 @@ def local_items(
     for source, rel in found:
         named.setdefault(_named(source), (source, rel))
     shown = {key: _display(source) for key, (source, _) in named.items()}
-    read = {file: what for path, what in reads for file in _files(path)}
+    read = read_files(reads)
     read.update({file: f"the input {shown[key]}" for key, (source, _) in named.items() for file in _files(source)})
     planned: list[tuple[Path, str, str, str]] = []  # (source, display, output_rel, error)
     for key, (source, rel) in named.items():

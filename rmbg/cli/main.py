@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from .._version import __version__
@@ -33,12 +34,12 @@ from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
 from .paid import add_paid_flags, paid_gate
-from .progress import Progress, printable, run_reported
+from .progress import Progress, lines_shown, printable, run_reported
 from .providers_cmd import cmd_providers
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_options, record_options, resume_lock
 from .video import add_parser as add_video_parser
-from .writing import NotWritten
+from .writing import NotWritten, check_writable
 
 # --- rmbg remove -------------------------------------------------------------------
 
@@ -122,6 +123,7 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
             raise UsageError(str(exc)) from None
     if not paid_gate(len(dataset), providers, args.yes, args.max_cost, err):
         return 2
+    check_writable(Path(args.out), f"--out {args.out}")  # before any provider runs: the scores are written there
     progress = Progress(len(dataset) * len(providers), err)
 
     def on_row(done: int, total: int, row) -> None:
@@ -139,9 +141,9 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
         )
     finally:
         progress.close()
-    print(evaluation.to_markdown(), file=out)
+    print(lines_shown(evaluation.to_markdown()), file=out)
     paths = evaluation.write(args.out)
-    print(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}", file=err)
+    print(printable(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}"), file=err)
     failed = sum(r.status == "failed" for r in evaluation.rows)
     if failed:
         print(f"{failed} image(s) failed; see per_image.csv for the reasons.", file=err)
@@ -171,6 +173,7 @@ def cmd_evaluate_sequences(args, out: TextIO, err: TextIO) -> int:
     hosted = [p.id for p in providers if p.kind != "local"]
     if hosted:
         raise UsageError(f"{', '.join(hosted)}: sequences are scored with local models (a clip is a call per frame).")
+    check_writable(Path(args.out), f"--out {args.out}")
     progress = Progress(len(discover_sequences(args.data)) * len(providers), err, unit="sequence")
     try:
         evaluation = evaluate_sequences(
@@ -181,9 +184,9 @@ def cmd_evaluate_sequences(args, out: TextIO, err: TextIO) -> int:
         )
     finally:
         progress.close()
-    print(evaluation.to_markdown(), file=out)
+    print(lines_shown(evaluation.to_markdown()), file=out)
     paths = evaluation.write(args.out)
-    print(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}", file=err)
+    print(printable(f"Wrote {', '.join(p.name for p in paths.values())} to {args.out}"), file=err)
     failed = evaluation.failed()
     if failed:  # as for images: the others are scored and written; the exit code says not all were
         print(f"{len(failed)} sequence(s) could not be scored; see 'Not scored' above for the reasons.", file=err)

@@ -3,29 +3,22 @@ terminal, plain lines elsewhere), the manifest as it goes, and the summary."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..types import format_usd, name_text
+from ..types import format_usd
+from ..types import line_text as printable  # one line of a terminal or a log: control characters shown as \xNN
 from . import batch
 from .interrupts import INTERRUPTED
 from .manifest import MANIFEST, MANIFEST_COLUMNS, Claims, Manifest  # noqa: F401  (progress.Manifest for callers)
 
-# C0, DEL, C1, the Unicode line breaks: a name's ESC sequence would drive the terminal, its CR or newline forge a line
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
-
-def printable(text: str) -> str:
-    """`text` for one line of a terminal or a log: each control character shown as \\xNN (\\uNNNN for the
-    Unicode line breaks), as rmbg.types.name_text shows bytes that are not UTF-8, so that a file's name can
-    neither drive the terminal nor break or forge a line."""
-    return _CONTROL.sub(
-        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", name_text(text)
-    )
+def lines_shown(text: str) -> str:
+    """Lines of a report (a Markdown table) with each line `printable`: a name in a cell cannot drive the terminal."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 class Progress:

@@ -29,6 +29,7 @@ from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
 from . import batch
 from .interrupts import INTERRUPTED, stopping_gently, write_unless_abandoned
+from .items import ANOTHER, read_files, replaced_read
 from .manifest import Claims, uncertain_outputs
 from .paid import add_paid_flags, confirm_paid
 from .progress import run_reported
@@ -70,9 +71,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rp.set_defaults(func=cmd_replace)
 
 
+FIRST = ".replace-1.png"  # what ends the first output's name: the one batch.plan checks (names, clashes)
+
+
 def output_names(output_rel: str, count: int) -> list[str]:
-    """'sub/a.png' -> ['sub/a.replace-1.png', ..., 'sub/a.replace-<count>.png']."""
-    stem = output_rel.removesuffix(".png")
+    """'sub/a.replace-1.png' -> ['sub/a.replace-1.png', ..., 'sub/a.replace-<count>.png']."""
+    stem = output_rel.removesuffix(FIRST)
     return [f"{stem}.replace-{k}.png" for k in range(1, count + 1)]
 
 
@@ -129,9 +133,17 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise RmbgError(f"{replacer.id} cannot run here: {status.message or status.state}.")
     items: list[batch.Item] = []
     outputs: dict[batch.Item, list[Path]] = {}
-    for item in batch.plan(args.inputs, out_dir, "png"):
-        if not item.error:
-            names = output_names(item.output_rel, request.num_images)
+    reads = [(Path(args.ref), f"the --ref image {args.ref}")] if args.ref is not None else []
+    planned = batch.plan(args.inputs, out_dir, "png", reads, suffix=FIRST)
+    # the first output's name is checked by plan; the others replace no file the run reads either
+    read = read_files([(i.source, f"the input {i.display}") for i in planned if isinstance(i.source, Path)] + reads)
+    for item in planned:
+        names = output_names(item.output_rel, request.num_images) if not item.error else []
+        replaced = next(((n, what) for n in names[1:] if (what := replaced_read(out_dir / n, read))), None)
+        if replaced:
+            why = f"its output {replaced[0]} would replace {replaced[1]}: {ANOTHER}"
+            item = dataclasses.replace(item, output_rel="", output=Path(), error=why)
+        elif names:
             item = dataclasses.replace(item, output_rel="; ".join(names), output=out_dir / names[0])
             outputs[item] = [out_dir / name for name in names]
         items.append(item)

@@ -44,8 +44,10 @@ from ..wording import words
 from .choosing import add_render_flags
 from .interrupts import stopping_gently
 from .paid import add_paid_flags
+from .progress import printable
 from .resume import UsageError
 from .video_outputs import output_format, plan
+from .writing import check_writable
 
 
 def cmd_video(args, out: TextIO, err: TextIO) -> int:
@@ -53,11 +55,11 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
 
     from ..money.charging import metered
     from ..video.limits import VideoStopped
-    from .choosing import parse_background
+    from .choosing import files_read, parse_background
 
     fmt = output_format(args.output, args.format, args.background)
     background = parse_background(args.background)
-    pairs = plan(args.inputs, args.output, fmt)
+    pairs = plan(args.inputs, args.output, fmt, files_read(args))
     provider = _provider(args.provider, err)
     engine = _engine(args, provider)
     todo = [(src, dst) for src, dst in pairs if args.overwrite or not dst.exists()]
@@ -76,11 +78,14 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         from ..money.payer import Payer
 
         payer = Payer.operator("video", args.max_cost)
+    if todo:  # an -o that cannot be written: a sentence before any model runs or any clip is sent
+        single = len(pairs) == 1 and pairs[0][1] == Path(args.output)
+        check_writable(Path(args.output).parent if single else Path(args.output), f"-o {args.output}")
     with stopping_gently(err) as stop:
         for source, target in todo:
             if stop.is_set():
                 break
-            bar = tqdm(desc=Path(source).name[:40], unit="frame", file=err, leave=True)
+            bar = tqdm(desc=printable(Path(source).name)[:40], unit="frame", file=err, leave=True)
 
             def progress(done: int, total: int | None, bar=bar) -> None:
                 if total and bar.total != total:
@@ -96,7 +101,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                 except RmbgError as exc:
                     bar.close()
                     failed += 1
-                    print(f"rmbg: {source}: {words(exc, 'cli')}", file=err)
+                    print(printable(f"rmbg: {source}: {words(exc, 'cli')}"), file=err)
                     if provider.kind == "hosted" and meter.state.billable:
                         _mark_uncertain(target, provider.id, meter.request_id)
                     continue
@@ -107,11 +112,13 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
             bar.close()
             uncertain_marker(target).unlink(missing_ok=True)
             if result.note:
-                print(f"{source}: {result.note}", file=err)
+                print(printable(f"{source}: {result.note}"), file=err)
             print(
-                f"{target}  {result.frames} frames, {result.duration:.1f} s of video in "
-                f"{result.seconds.total:.1f} s ({result.frames / max(result.seconds.total, 1e-9):.1f} fps), "
-                f"{result.cost.label()}",
+                printable(
+                    f"{target}  {result.frames} frames, {result.duration:.1f} s of video in "
+                    f"{result.seconds.total:.1f} s ({result.frames / max(result.seconds.total, 1e-9):.1f} fps), "
+                    f"{result.cost.label()}"
+                ),
                 file=out,
             )
             result.close()
@@ -226,8 +233,10 @@ def _hold_back_uncertain(todo: list[tuple[str, Path]], retry: bool, err: TextIO)
         return todo
     for src, _ in marked:
         print(
-            f"rmbg: {src}: not sent again: its earlier request may have been billed (see the provider's dashboard); "
-            "--retry-uncertain sends it again.",
+            printable(
+                f"rmbg: {src}: not sent again: its earlier request may have been billed (see the provider's "
+                "dashboard); --retry-uncertain sends it again."
+            ),
             file=err,
         )
     return [pair for pair in todo if pair not in marked]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..image.formats import URL
-from .items import OutputNames
+from .items import ANOTHER, OutputNames, inside, read_files, replaced_read
 from .resume import UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
@@ -38,19 +38,25 @@ def output_format(output: str, fmt: str | None, bg: str | None) -> str:
     return chosen
 
 
-def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
-    """(input, output path) pairs: folders are searched (recursively) for clips. Several clips need
-    -o to be a folder: a name with a video extension is refused for them (it made a folder
-    called one.webm/)."""
+def plan(
+    inputs: list[str], output: str, fmt: str, reads: list[tuple[Path, str]] | None = None
+) -> list[tuple[str, Path]]:
+    """(input, output path) pairs: folders are searched (recursively) for clips, less those under -o when -o is
+    inside the folder (an earlier run's outputs). Several clips need -o to be a folder: a name with a video
+    extension is refused for them (it made a folder called one.webm/). `reads`: the other files the run reads
+    (the --bg image), which no output may replace."""
     from ..video.encode import SUFFIX
 
     found: list[tuple[str, Path | None]] = []
+    out_abs = Path(output).resolve()
     for text in inputs:
         path = Path(text)
         if URL.match(text):
             found.append((text, None))
         elif path.is_dir():
             clips = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if out_abs != path.resolve() and inside(out_abs, path.resolve()):  # `rmbg video . -o cut` run again
+                clips = [p for p in clips if not inside(p, out_abs)]
             found += [(str(p), p.relative_to(path)) for p in clips]
         elif path.is_file():
             found.append((text, Path(path.name)))
@@ -61,7 +67,7 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
     out = Path(output)
     if out.suffix.lower() in WRITTEN and not out.is_dir():
         if len(found) == 1:
-            return _not_onto_itself([(found[0][0], out)])
+            return _not_onto_read([(found[0][0], out)], reads or [])
         raise UsageError(
             f"{len(found)} clips need -o to be a folder (one output each), but {out.name} names one "
             f"{out.suffix.lower()} file: give a folder, such as -o {out.with_suffix('')}/."
@@ -87,13 +93,19 @@ def plan(inputs: list[str], output: str, fmt: str) -> list[tuple[str, Path]]:
                     "rename one of them, or give them apart."
                 )
         pairs.append((source, target))
-    return _not_onto_itself(pairs)
+    return _not_onto_read(pairs, reads or [])
 
 
-def _not_onto_itself(pairs: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    """The pairs, unless an output is its own input (clip.webm -o . in webm: it was taken for a clip already
-    done, or with --overwrite written over the clip): refused before anything runs."""
+def _not_onto_read(pairs: list[tuple[str, Path]], reads: list[tuple[Path, str]]) -> list[tuple[str, Path]]:
+    """The pairs, unless an output is a file the run reads, or a link to one (clip.webm -o . in webm: it was taken
+    for a clip already done, or with --overwrite written over the clip; another input; the --bg image):
+    refused before anything runs, with or without --overwrite."""
+    clips = [(Path(source), f"the clip {source}") for source, _ in pairs if not URL.match(source)]
+    read = read_files(clips + reads)
     for source, target in pairs:
-        if not URL.match(source) and target.resolve() == Path(source).resolve():
+        what = replaced_read(target, read)
+        if what == f"the clip {source}" or (not URL.match(source) and target.resolve() == Path(source).resolve()):
             raise UsageError(f"{source}: its output would be the clip itself, {target}: give another -o (or --format).")
+        if what:
+            raise UsageError(f"{source}: its output {target} would replace {what}: {ANOTHER}.")
     return pairs

@@ -11,7 +11,7 @@ import os
 import secrets
 from pathlib import Path, PurePosixPath
 
-from ..errors import RmbgError
+from ..errors import RmbgError, UsageError
 
 
 class OutputRefused(RmbgError):
@@ -60,6 +60,19 @@ class NotWritten(RmbgError):
     def __init__(self, path: Path, exc: OSError):
         self.reason = os_reason(exc)
         super().__init__(f"{path} could not be written: {self.reason}.")
+
+
+def check_writable(folder: Path, given: str) -> None:
+    """Make `folder` where it is missing and write (then remove) a fresh file in it, before any model runs or any
+    call is sent: UsageError, in words (os_reason), when the system refuses (a read-only or full disk, a file
+    where a folder must be). `given`: the option as given, such as "-o out/clip.webm"."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".rmbg-write-check.{os.getpid()}.{secrets.token_hex(4)}"
+        os.close(open_no_follow(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, "the write check"))
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{given} cannot be written: {os_reason(exc)}.") from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..types import format_usd
+from ..types import format_usd, line_text
 from .records import CascadeRow, ImageRow, Summary, fmt_estimate
 
 COLUMNS = [  # (metric key, Markdown header)
@@ -71,7 +71,7 @@ def markdown(evaluation: Evaluation) -> str:
     head = ["provider", "category", "images (groups)", "failed"] + [h for _, h in cols] + ["s/image", "$/image"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in evaluation.summaries:
-        cells = [s.provider, s.category, f"{s.n_images} ({s.n_groups})", str(s.n_failed)]
+        cells = [s.provider, line_text(s.category), f"{s.n_images} ({s.n_groups})", str(s.n_failed)]
         cells += [
             fmt_estimate(key, s.metrics.get(key), ci=key in (evaluation.composite_key, "iou", "boundary_f"))
             for key, _ in cols
@@ -86,7 +86,7 @@ def markdown(evaluation: Evaluation) -> str:
         + ("" if evaluation.gt_kind == "alpha" else " masks, so transparency is not scored")
         + (f" ({evaluation.settings['gt_note']}: {BINARY_AGAIN})" if evaluation.settings.get("gt_note") else "")
         + ".",
-        f"Data: {evaluation.dataset}; {evaluation.settings.get('n_images')} images in "
+        f"Data: {line_text(evaluation.dataset)}; {evaluation.settings.get('n_images')} images in "
         f"{evaluation.settings.get('n_groups')} groups. Means over groups, 95 % bootstrap CIs "
         f"over groups ({evaluation.settings.get('bootstrap')}).",
         f"IoU at threshold {evaluation.settings.get('threshold')}; edge: {evaluation.settings.get('edge_tolerance')}; "

@@ -32,7 +32,7 @@ from ..errors import BudgetError, RmbgError
 from ..image.io import load_image, to_8bit
 from ..money.charging import metered
 from ..providers.base import Provider
-from ..types import Cost, one_or_many
+from ..types import Cost, name_text, one_or_many
 from . import metrics as M
 from .dataset import Dataset, Sample, discover
 from .frontier import SHARES, Pairs, check_pairs, pairs_for, simulate
@@ -214,12 +214,19 @@ def _score_all(
     curves: dict[tuple[str, str], Any] = {}
     total, done = len(dataset) * len(provs), 0
     for sample in dataset.samples:
-        truth = load_ground_truth(sample.mask)
-        any_alpha = any_alpha or (gt == "auto" and M.has_alpha_region(truth))
+        try:  # an unreadable mask fails its image in words (it ended the whole run in a traceback), the rest go on
+            truth: np.ndarray | None = load_ground_truth(sample.mask)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            truth = None
+        any_alpha = any_alpha or (truth is not None and gt == "auto" and M.has_alpha_region(truth))
         for prov in provs:
             if stop is not None and stop():
                 return rows, curves, any_alpha
-            row, curve = _score_one(sample, prov, truth, gt != "binary", cache)
+            if truth is None:
+                why = f"its mask {name_text(sample.mask.name)} is not an image we can read: replace it, or remove both"
+                row, curve = ImageRow(prov.id, sample.name, sample.category, sample.group, "failed", error=why), None
+            else:
+                row, curve = _score_one(sample, prov, truth, gt != "binary", cache)
             rows.append(row)
             if curve is not None:
                 curves[(prov.id, sample.name)] = curve

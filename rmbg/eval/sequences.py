@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidRequestError, RmbgError
 from ..providers.base import Provider
-from ..types import name_text, one_or_many
+from ..types import line_text, name_text, one_or_many
 from .records import Estimate, shown
 from .stats import check_bootstrap, estimate, resample_counts
 
@@ -115,7 +115,7 @@ class SequenceEvaluation:
         for provider, mattes, n, est, seconds in self.summary():
             cells = [shown(est["j"], 3), shown(est["f"], 3), shown(est["dtssd"], 2)]
             lines.append(f"| {provider} | {mattes} | {n} | " + " | ".join(cells) + f" | {seconds:.3f} |")
-        failed = [f"- {r.sequence} ({r.provider}): {r.error}" for r in self.failed()]
+        failed = [f"- {line_text(r.sequence)} ({r.provider}): {line_text(r.error)}" for r in self.failed()]
         notes = "\n\nJ, F: fractions (higher is better); dtSSD x100 (lower is steadier)."
         return "\n".join(lines) + notes + ("\n\nNot scored:\n" + "\n".join(failed) if failed else "")
 
