@@ -12,6 +12,7 @@ import pytest
 
 from rmbg.cli.main import main
 from rmbg.cli.many import remove_many
+from tests.test_background_colour_alpha import refusal
 from tests.test_cli import fakes, files_under, make_image, manifest, tree  # noqa: F401  (fixtures)
 
 ANOTHER = "rename one of them or give another -o"
@@ -151,8 +152,8 @@ def test_control_characters_in_names_are_escaped_in_every_line_printed(fakes, tr
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--bg", "#ff000080"], "--bg '#ff000080': a background is opaque; give the colour without its alpha"),
-        (["--bg", "rgba(0, 0, 255, 10)"], "--bg 'rgba(0, 0, 255, 10)': a background is opaque;"),
+        (["--bg", "#ff000080"], f"--bg {refusal('#ff000080')}"),  # parse_colour's words, as every door's
+        (["--bg", "rgba(0, 0, 255, 10)"], f"--bg {refusal('rgba(0, 0, 255, 10)')}"),
         (["--mask-only", "--bg", "red"], "--mask-only writes the matte alone and --bg colours a background: choose"),
         (["--bg", "in/notes.png"], "--bg in/notes.png: notes.png is not an image we can read"),
     ],

@@ -21,6 +21,7 @@ from tests.fakes.photoroom import PhotoroomFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
 from tests.support.mcp import data_uri, session_run  # noqa: E402
+from tests.test_background_colour_alpha import refusal  # noqa: E402
 
 pytest.importorskip("mcp")
 
@@ -100,6 +101,8 @@ def test_removal_through_mcp_returns_the_image_and_its_cost(served):
     [
         ({"image": "not a picture"}, "Give the image as an http(s) URL or a data: URI (data:image/png;base64,...)."),
         ({"background": "zzz"}, "'zzz' is not a colour"),
+        ({"background": "#ff000080"}, refusal("#ff000080")),
+        ({"background": "rgba(255, 0, 0, 0.5)"}, refusal("rgba(255, 0, 0, 0.5)")),
         ({"provider": "fal-bria"}, "fal-bria needs an API key"),
     ],
 )

@@ -18,6 +18,7 @@ from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
+from tests.test_background_colour_alpha import refusal  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +186,27 @@ def test_a_background_picture_is_used_or_refused_never_dropped(url, fakes):
         },
     )
     assert posts(fal) == paid
+
+
+@pytest.mark.parametrize("background", ["#ff000080", "rgba(255, 0, 0, 0.5)", "rgba(255, 0, 0, 128)"])
+def test_a_see_through_background_colour_is_refused_in_parse_colours_words(url, fakes, background):
+    """Its alpha was dropped and an opaque colour drawn: now a 400 with the sentence every door says, unpaid."""
+    fal, _ = fakes
+    answer = call(url, png(40), provider="fal-bria", background=background)
+    assert (answer.status_code, answer.json()) == (400, {"error": refusal(background)})
+    assert posts(fal) == 0
+
+
+def test_an_opaque_alpha_is_drawn_as_the_opaque_colour(url, fakes):
+    photo = Image.new("RGB", (64, 48), (128, 128, 128))  # the fake's matte: 0 on the grey, 255 on the white
+    photo.paste((255, 255, 255), (16, 12, 48, 36))
+    buf = io.BytesIO()
+    photo.save(buf, "PNG")
+    for background in ("#ff0000ff", "rgba(255, 0, 0, 1)", "red"):
+        answer = call(url, buf.getvalue(), provider="fal-bria", background=background)
+        assert answer.status_code == 200, answer.text
+        out = Image.open(io.BytesIO(answer.content))
+        assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 0, 0) and out.getpixel((32, 24)) == (255, 255, 255)
 
 
 def test_a_refused_key_is_401_and_never_echoed(url, fakes):

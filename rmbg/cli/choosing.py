@@ -10,11 +10,9 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TextIO
 
-from PIL import ImageColor
-
 from ..defaults import default_provider
 from ..errors import RmbgError
-from ..image.compose import parse_colour
+from ..image.compose import SeeThroughColour, parse_colour
 from ..image.fetch import shown
 from ..image.formats import URL
 from ..image.framing import framing_of
@@ -30,7 +28,8 @@ VERBOSE: ContextVar[bool] = ContextVar("rmbg_cli_verbose", default=False)
 
 
 def parse_background(text: str | None):
-    """--bg: None, an image path or http(s) URL (fitted to cover), 'r,g,b', '#RRGGBB' or a CSS name."""
+    """--bg: None, an image path or http(s) URL (fitted to cover), 'r,g,b' ('r,g,b,255'), '#RRGGBB' or a CSS
+    name; a see-through colour is refused as parse_colour refuses it for every door."""
     if text is None:
         return None
     if URL.match(text.strip()):  # fetched once, behind the SSRF guard
@@ -47,20 +46,11 @@ def parse_background(text: str | None):
             return load_image(text).rgb
         except RmbgError as exc:  # a usage error (2), as an unknown colour is
             raise UsageError(f"--bg {text}: {words(exc, 'cli')}") from None
-    numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*", text)
+    numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,\s*(\d{1,3})\s*)?", text)
     try:
-        see_through = not numbers and ImageColor.getrgb(text.strip())[3:] not in ((), (255,))
-    except ValueError:
-        see_through = False
-    if see_through:  # '#ff000080': its alpha was dropped without a word
-        raise UsageError(
-            f"--bg {text!r}: a background is opaque; give the colour without its alpha (#RRGGBB), or leave out "
-            "--bg for a transparent one."
-        )
-    try:
-        if numbers:
-            return parse_colour(tuple(int(g) for g in numbers.groups()))
-        return parse_colour(text)
+        return parse_colour(tuple(int(g) for g in numbers.groups() if g is not None) if numbers else text)
+    except SeeThroughColour as exc:  # '#ff000080': refused in the words every door uses
+        raise UsageError(f"--bg {exc}") from None
     except RmbgError:
         raise UsageError(
             f"--bg {text!r}: not a colour or an image file. Use r,g,b (for example 255,255,255), "

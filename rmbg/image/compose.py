@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,23 +47,48 @@ _VISIBLE = [0] + [255] * 255  # point() table: alpha 0 -> 0, anything seen -> 25
 # The cut-outs cutout() made (held weakly): encode() does not clean them a second time
 # (about 0.1 s for 12 MP); any other RGBA image it is given is cleaned.
 _MADE_CLEAN: weakref.WeakValueDictionary[int, Image.Image] = weakref.WeakValueDictionary()
+# rgb()/rgba() as CSS and colour pickers write them: a channel is a number with at most 9 digits
+# before and 6 after a point ("." alone, or "1e999", is not one)
+_NUM = r"(\d{1,9}(?:\.\d{0,6})?|\.\d{1,6})"
+_CSS_RGB = re.compile(rf"rgba?\(\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(?:,\s*{_NUM}\s*)?\)", re.I)
+
+
+class SeeThroughColour(InvalidImageError):
+    """A background colour whose alpha is not opaque: a background is opaque, so that alpha would be
+    dropped. parse_colour refuses it for every door (Python, CLI, REST, the page, MCP)."""
 
 
 def parse_colour(value: str | Sequence[int]) -> Colour:
-    """'#RRGGBB', '#RGB', a CSS name, 'rgb(r, g, b)' or an (r, g, b) tuple -> (r, g, b)."""
+    """'#RRGGBB', '#RGB', a CSS name, 'rgb(r, g, b)' (fractional channels too, as colour pickers
+    write them) or an (r, g, b) tuple -> (r, g, b). An alpha is taken only when it is opaque
+    ('#RRGGBBff', 'rgba(r, g, b, 1)', (r, g, b, 255)); any other is a SeeThroughColour, never dropped."""
     if isinstance(value, str):
-        text = value.strip()
+        css = _CSS_RGB.fullmatch(value.strip())
+        if css:  # CSS's alpha: 1 is opaque (255 too, as Pillow reads rgba())
+            r, g, b = (min(255, round(float(c))) for c in css.groups()[:3])
+            opaque = css.group(4) is None or float(css.group(4)) in (1.0, 255.0)
+            return _opaque((r, g, b), opaque, value)
         try:
-            rgb = ImageColor.getrgb(text)
+            rgb = ImageColor.getrgb(value.strip())
         except ValueError:
             raise InvalidImageError(
                 f"{value!r} is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple."
             ) from None
-        return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+        return _opaque((int(rgb[0]), int(rgb[1]), int(rgb[2])), rgb[3:] in ((), (255,)), value)
     parts = tuple(value)
     if len(parts) not in (3, 4) or not all(isinstance(c, (int, np.integer)) and 0 <= c <= 255 for c in parts):
         raise InvalidImageError(f"{value!r} is not a colour: an RGB tuple needs three whole numbers 0-255.")
-    return (int(parts[0]), int(parts[1]), int(parts[2]))
+    return _opaque((int(parts[0]), int(parts[1]), int(parts[2])), parts[3:] in ((), (255,)), value)
+
+
+def _opaque(rgb: Colour, opaque: bool, value: object) -> Colour:
+    """`rgb`, when the colour asked for is opaque; SeeThroughColour, in one sentence, when not."""
+    if not opaque:
+        raise SeeThroughColour(
+            f"{value!r} is see-through, and a background is always opaque: give the colour as #rrggbb, "
+            "or ask for the transparent cut-out instead."
+        )
+    return rgb
 
 
 def fit_cover(background: Image.Image, size: tuple[int, int], icc: bytes | None = None) -> Image.Image:

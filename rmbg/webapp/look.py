@@ -34,9 +34,6 @@ BackgroundKind = Literal["transparent", "colour", "image"]
 BACKGROUNDS: tuple[BackgroundKind, ...] = ("transparent", "colour", "image")
 FORMATS = ("png", "webp", "jpeg")
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
-# a channel: a number with at most 9 digits before and 6 after a point ("." alone, or "1e999", is not one)
-_NUM = r"(\d{1,9}(?:\.\d{0,6})?|\.\d{1,6})"
-_RGBA = re.compile(rf"^\s*rgba?\(\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(?:,\s*{_NUM}\s*)?\)\s*$", re.I)
 
 
 @dataclass(frozen=True)
@@ -165,11 +162,9 @@ def flag(value: object, name: str) -> bool:
 
 
 def picker_colour(value: str) -> tuple[int, int, int]:
-    """A colour picker's value -> (r, g, b); accepts fractional rgba() too."""
-    match = _RGBA.match(value or "")
-    if match:
-        return tuple(min(255, max(0, round(float(c)))) for c in match.groups()[:3])  # type: ignore[return-value]
-    return parse_colour(value)
+    """A colour picker's value -> (r, g, b): parse_colour's, fractional rgba() and its refusal of a
+    see-through colour included."""
+    return parse_colour(value or "")
 
 
 def colour_hex(text: str | None) -> str | None:
