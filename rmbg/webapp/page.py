@@ -20,6 +20,7 @@ from .compare.tab import compare_tab
 from .config import AppConfig
 from .context import App
 from .file_limits import shown_mb, upload_max_bytes
+from .fncalls import FnCallCheck, PageFn
 from .look import OutputStore
 from .mcp_gate import McpGate
 from .narrow import NARROW_CSS
@@ -28,6 +29,7 @@ from .remove.mcp_tool import mcp_tool
 from .remove.tab import remove_tab, wire_keys
 from .replace.tab import ai_tab
 from .rest import routes as rest
+from .routecheck import RouteCheck
 from .session import Session
 from .ui.common import CSS, lenient, log, session_of
 from .ui.quota_bar import quota_bar
@@ -138,6 +140,18 @@ def api_slots(demo: gr.Blocks) -> dict[str, list[Slot]]:
     }
 
 
+def numbered_fns(demo: gr.Blocks) -> dict[int, PageFn]:
+    """The page's functions run on the server, by number, as a call of each must give its values
+    (rmbg.webapp.fncalls): an Examples list takes a sample's number, a click on a picture its point."""
+
+    def described(fn: Any) -> PageFn:
+        examples = {i: len(c.raw_samples) for i, c in enumerate(fn.inputs) if isinstance(c, gr.Dataset)}
+        point = any(event == "select" and isinstance(demo.blocks.get(b), gr.Image) for b, event in fn.targets)
+        return PageFn(len(fn.inputs), examples, point)
+
+    return {i: described(fn) for i, fn in demo.fns.items() if fn.fn is not None}
+
+
 def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     """launch() options shared by `python app.py` and the tests (gradio 6
     takes theme and css at launch)."""
@@ -147,6 +161,11 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
     endpoints = functools.cache(functools.partial(api_slots, demo))  # read at the first raw call, once
     page_fns = functools.cache(lambda: {fn.api_name: i for i, fn in demo.fns.items() if isinstance(fn.api_name, str)})
     check = Middleware(RawCallCheck, endpoints=endpoints, uploads=get_upload_folder(), page_fns=page_fns)
+    blocks = functools.cache(
+        lambda: frozenset(demo.blocks) | {b for fn in demo.fns.values() for b, _ in fn.targets if b is not None}
+    )
+    by_number = Middleware(FnCallCheck, fns=functools.cache(functools.partial(numbered_fns, demo)), components=blocks)
+    routes = Middleware(RouteCheck, queue=lambda: demo._queue)  # sessions, events, uploads, files (routecheck)
     mcp_caller = Middleware(identity.McpStamp)  # who an MCP tool call is for (rmbg.webapp.identity)
     mcp_gate = Middleware(McpGate, demo=demo)  # only the listed tool, never a page endpoint (rmbg.webapp.mcp_gate)
     # one upload limit for the page (gradio has one): a clip's; images are held to theirs by the handlers
@@ -165,5 +184,8 @@ def launch_kwargs(demo: gr.Blocks) -> dict[str, Any]:
         "max_file_size": largest,
         "show_error": True,
         "mcp_server": True,
-        "app_kwargs": {"middleware": [mcp_gate, mcp_caller, room, check], "routes": getattr(demo, "rmbg_routes", [])},
+        "app_kwargs": {
+            "middleware": [mcp_gate, mcp_caller, room, check, by_number, routes],
+            "routes": getattr(demo, "rmbg_routes", []),
+        },
     }

@@ -19,7 +19,7 @@ does not exist or is not public (404), a body over MAX_BODY (read to its end,
 up to DRAIN_LIMIT, so the client gets the 422 rather than a reset
 connection), a /run/ or /api/ body naming another function (fn_index: the
 page's own calls of events that skip the queue, /run/predict with the
-fn_index of one of its functions, pass on as they came), a
+fn_index of one of its functions, pass on to rmbg.webapp.fncalls), a
 file object whose path is neither under gradio's upload folder (as
 /gradio_api/upload returns) nor an http(s) URL, and a URL there that the
 SSRF guard refuses (rmbg.image.fetch.check_url: the same rule as every URL a
@@ -41,6 +41,7 @@ NAMED = "call/v2"  # the route whose body is named values, not a "data" list
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
 DRAIN_LIMIT = 64 << 20  # read (and drop) this much of a larger body so its sender hears the answer
+TOO_LARGE = "The request body is too large for a call (upload files to /gradio_api/upload first)."
 
 
 @dataclass(frozen=True)
@@ -215,26 +216,22 @@ class RawCallCheck:
         if body is None:  # the client went away
             return
         if whole and self.page_call(route, name, body):
-            await self.app(scope, _replaying(body, receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
-        if name not in endpoints:
+        if name not in endpoints and whole:  # a body over the cap is told so, whatever it names
             named = f"/{name}" if PLAIN_NAME.match(name) else "of that name"
             await reply_json(send, 404, {"error": f"There is no API endpoint {named} here; the list is at /?view=api."})
             return
-        why = (
-            "The request body is too large for a call (upload files to /gradio_api/upload first)."
-            if not whole
-            else problem(name, body, endpoints, route, self.uploads)
-        )
+        why = TOO_LARGE if not whole else problem(name, body, endpoints, route, self.uploads)
         if why is None:
             why = await _url_problem(urls_of(body, name, endpoints, route))
         if why is not None:
             await reply_json(send, 422, {"error": why})
             return
-        await self.app(scope, _replaying(body, receive), send)
+        await self.app(scope, replaying(body, receive), send)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """`receive` for the app behind: the body already read, then what comes after (a disconnect)."""
     replayed = False
 
