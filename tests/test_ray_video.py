@@ -96,7 +96,7 @@ def same_webm(a, b, frames: int) -> None:
 
 def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tmp_path):
     """Chunks of 4 (0-3, 4-7, 8-10: every edge inside the window of 2 before and 2 after, the last 3
-    frames). The shape of 5 (a one-frame last chunk shorter than the window, an earlier chunk that ends
+    frames). The shape of 10 (a one-frame last chunk shorter than the window, an earlier chunk that ends
     the clip's decoding and so flushes the filter) is the CLI test's, also frame for frame; chunks of 1,
     2, 5, 11, 12 and 30 frames join into the whole stream's mattes in tests/test_video_chunks.py (the
     same chunk_mattes a worker runs, without Ray's minute of actors)."""
@@ -119,7 +119,9 @@ def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tm
 def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local, tmp_path, capsys):
     out = tmp_path / "dog-matte.mp4"
     run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "-f", "matte", "--engine", "ray", "--workers", "3"]
-    assert main([*run, "--chunk-seconds", "0.2"]) == 0  # 5 frames a chunk at 24 fps
+    # 10 frames a chunk at 24 fps: 0-9 (its window ends the clip: the filter's flush) and 10 (one frame,
+    # shorter than the window); the model runs on 14 frames, where chunks of 5 ran it on 19
+    assert main([*run, "--chunk-seconds", "0.4"]) == 0
     said = capsys.readouterr()
     assert f"dog-matte.mp4  {FRAMES} frames" in said.out
     # a worker holds 1 CPU: the local Ray's 2 CPUs hold 2 of the 3 asked, said once, and the run goes on
@@ -138,7 +140,8 @@ def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local
 
 
 def test_a_stop_leaves_nothing_at_the_output(cluster, clip, tmp_path):
-    """One worker (each starts a process and loads its model; how many there are does not matter to a stop)."""
+    """One worker (each starts a process and loads its model; how many there are does not matter to a stop),
+    no temporal filter (a chunk is its own 2 frames, not 2 more after them: the stop is the same)."""
     stop = threading.Event()
 
     def progress(done, total):
@@ -152,6 +155,7 @@ def test_a_stop_leaves_nothing_at_the_output(cluster, clip, tmp_path):
             engine=RayVideo(workers=1, chunk_frames=2),
             progress=progress,
             stop=stop,
+            smooth=False,
         )
     assert list(tmp_path.iterdir()) == []
 
