@@ -1,7 +1,9 @@
 """Video through the launched app: the named API (/video, /video_rerender,
 /video_compare, /video_stop) with gradio_client, and POST /api/video with
 httpx, on the real U2-Net-p weights (and a grey-level threshold as the
-second provider of a comparison). Stop in the middle offers nothing and leaves
+second provider of a comparison, and where the model is not what a test checks:
+REST's way in and out, a closed session's files; a threshold held mid-clip for
+the stop). Stop in the middle offers nothing and leaves
 no file behind; a hosted video provider is reserved against the same caps as
 an image, per client address. The app runs with a 1 MB video limit
 (RMBG_VIDEO_MAX_MB), which its uploads follow; an image is held to its own
@@ -36,9 +38,39 @@ from PIL import Image  # noqa: E402
 from rmbg.webapp import AppConfig  # noqa: E402
 from rmbg.webapp.video import videos
 from tests.support.app import serve  # noqa: E402
-from tests.video_clips import davis, decoded, threshold_registered, write_clip  # noqa: E402
+from tests.video_clips import Threshold, davis, decoded, threshold_registered, write_clip  # noqa: E402
 
 MB = 2**20
+
+
+class Gate(Threshold):
+    """The threshold, its 4th frame of a clip held until the test opens the gate: a clip in the middle
+    of its run for as long as a test needs, at no model's cost."""
+
+    id = "gate"
+    label = "Gate (tests)"
+    held, opened = threading.Event(), threading.Event()
+
+    def matte(self, image):
+        if self.calls == 3:
+            Gate.held.set()
+            assert Gate.opened.wait(300), "the test never opened the gate"
+        return super().matte(image)
+
+
+@contextlib.contextmanager
+def gate_registered():
+    """Gate as the registered local provider "gate", a new one for each clip it is built for."""
+    from rmbg import registry
+    from rmbg.declarations import ProviderInfo
+
+    declared = ProviderInfo("gate", Gate.label, "local", lambda **_: Gate(), compare_by_default=False)
+    registry.register("gate", declared.factory, declared)
+    try:
+        yield
+    finally:
+        Gate.opened.set()  # nothing left held
+        registry.unregister("gate")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +86,7 @@ def served(u2netp_path, tmp_path_factory):
         patch.setattr(tempfile, "tempdir", str(root / "tmp"))
         engine = videos.remove_video
         patch.setattr(videos, "remove_video", lambda *a, **k: runs.append(a[1].id) or engine(*a, **k))
-        with threshold_registered(), serve(AppConfig()) as url:
+        with threshold_registered(), gate_registered(), serve(AppConfig()) as url:
             yield url, root / "tmp", runs, root
 
 
@@ -140,14 +172,16 @@ def test_stop_in_the_middle_offers_nothing_and_leaves_no_file(served, client):
     _, tmp, _, root = served
     long_clip = write_clip(root / "stopme.mp4", davis("dog", 40))
     before = folders(tmp)
-    job = client.submit(video=handle_file(str(long_clip)), provider="u2netp", format="mov", api_name="/video")
-    deadline = time.monotonic() + 60
+    job = client.submit(video=handle_file(str(long_clip)), provider="gate", format="mov", api_name="/video")
+    assert Gate.held.wait(300)  # three frames done, the 4th held until the stop is in: the clip is mid-run
+    deadline = time.monotonic() + 60  # the progress of those frames on its way to the client
     while not any("frames" in (p.desc or "") and p.progress for p in (job.status().progress_data or [])):
         assert time.monotonic() < deadline and not job.done(), "no frame was reported"
         time.sleep(0.05)
     said = [p.desc for p in job.status().progress_data or []]
     assert any(" / 40 frames" in d and "s left" in d for d in said), said
     client.predict(api_name="/video_stop")
+    Gate.opened.set()
     with pytest.raises(AppError, match=r"Stopped after \d+ frame\(s\); no output was written"):
         job.result(timeout=60)
     assert [p.name for p in Path(get_upload_folder()).rglob("stopme-*")] == []  # no preview, no download
@@ -217,7 +251,7 @@ def test_a_closed_session_s_clips_are_deleted_at_once(served, clip, monkeypatch)
     client = Client(served[0], verbose=False)
     tmp = served[1]
     before = folders(tmp)
-    client.predict(video=handle_file(str(clip)), provider="u2netp", api_name="/video")
+    client.predict(video=handle_file(str(clip)), provider="threshold", api_name="/video")  # any model keeps them
     kept = folders(tmp) - before
     assert len(kept) == 2  # the clip's copy and its mattes, for another background or format
     client.close()  # its heartbeat ends: gradio runs the page's unload
@@ -228,17 +262,19 @@ def test_a_closed_session_s_clips_are_deleted_at_once(served, clip, monkeypatch)
 
 
 def test_rest_video_from_a_file_and_from_a_url(served, clip, monkeypatch):
+    """The threshold as the model: what is checked is REST's way in and out (U2-Net-p's own clips: the
+    named API's tests above)."""
     url, tmp, _, root = served
     monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.005")  # the clip is over it: /api/video takes clips to the video limit
     before = folders(tmp)
     answer = httpx.post(
         url + "api/video",
         files={"video": ("dog.mp4", clip.read_bytes(), "video/mp4")},
-        data={"provider": "u2netp"},
+        data={"provider": "threshold"},
         timeout=120,
     )
     assert answer.status_code == 200, answer.text
-    assert answer.headers["content-type"] == "video/webm" and answer.headers["x-rmbg-provider"] == "u2netp"
+    assert answer.headers["content-type"] == "video/webm" and answer.headers["x-rmbg-provider"] == "threshold"
     assert (answer.headers["x-rmbg-frames"], answer.headers["x-rmbg-duration"]) == ("6", "0.250")
     assert answer.headers["x-rmbg-cost-source"] in ("compute", "free")
     out = root / "rest.webm"
@@ -249,7 +285,7 @@ def test_rest_video_from_a_file_and_from_a_url(served, clip, monkeypatch):
     with files_served(clip.parent) as base:
         answer = httpx.post(
             url + "api/video",
-            json={"url": f"{base}/dog.mp4", "provider": "u2netp", "background": "#00ff00", "format": "mp4"},
+            json={"url": f"{base}/dog.mp4", "provider": "threshold", "background": "#00ff00", "format": "mp4"},
             timeout=120,
         )
     assert answer.status_code == 200, answer.text
