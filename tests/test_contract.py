@@ -2,7 +2,8 @@
 
 One parametrized test builds each provider in `rmbg.list_providers()` without
 network (local models from deterministic weights in a temporary Hugging Face
-cache, U2-Net-p from its real file, hosted ones against the fake server
+cache, RMBG-2.0's and BiRefNet's Swin-L models on a shallow, narrow Swin-L,
+U2-Net-p from its real file, hosted ones against the fake server
 tests.fakes.hosted.FAKES names for them) and checks the Provider protocol and
 a well-formed Result. A provider registered later is covered here without a
 new test: a local one needs a line in SETUP, a hosted one a line in FAKES,
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +33,10 @@ from tests.hfcache import HFCache, deterministic_state, read_keys
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = (64, 64)
+# Swin-L's window and head width, one shifted block in the first stage, a sixth of its width: the contract is the
+# provider's, not the backbone's (Swin-L's key list loads strictly in tests/test_rmbg20.py), and Swin-L itself
+# would make 880 MB of weights here and run them through six providers.
+SHALLOW_SWIN_L = {"embed_dim": 32, "depths": (2, 1, 1, 1), "num_heads": (1, 2, 4, 8), "window": 12}
 
 
 def scene(width: int = 96, height: int = 72) -> Image.Image:
@@ -42,17 +47,26 @@ def scene(width: int = 96, height: int = 72) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def weight_files(tmp_path_factory) -> dict[str, Path]:
-    """Deterministic safetensors files, made once: one per key list."""
+def weight_files(tmp_path_factory) -> Iterator[dict[str, Path]]:
+    """Deterministic safetensors files, made once: one per key list (RMBG-1.4's, BiRefNet_lite's), and "rmbg-2.0"
+    for Swin-L's stand-in, SHALLOW_SWIN_L, which every Swin-L network the module builds takes."""
     from safetensors.torch import save_file
+
+    from rmbg.models import swin
+    from rmbg.models.birefnet import build_birefnet
+    from tests.support.models import network_weights
 
     folder = tmp_path_factory.mktemp("weights")
     files = {}
-    for name in ("rmbg-1.4", "rmbg-2.0", "birefnet-lite"):
+    for name in ("rmbg-1.4", "birefnet-lite"):
         path = folder / f"{name}.safetensors"
         save_file(deterministic_state(read_keys(FIXTURES / f"{name}.keys.tsv"), seed=3), str(path))
         files[name] = path
-    return files
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(swin.SWIN_CONFIGS, "swin_l", SHALLOW_SWIN_L)
+        files["rmbg-2.0"] = folder / "rmbg-2.0.safetensors"
+        files["rmbg-2.0"].write_bytes(network_weights(build_birefnet(backbone="swin_l"), seed=3))
+        yield files
 
 
 class Env:
@@ -143,7 +157,7 @@ def env(hf_cache, weight_files, u2netp_path, tmp_path):
     from rmbg.providers.local.hf_transformers import clear_models
     from rmbg.providers.local.torch_backend import clear_loaded_models
 
-    clear_loaded_models()  # one Swin-L network is 880 MB: never keep them all
+    clear_loaded_models()  # one Swin-L network is 880 MB (its stand-in's far less): never keep them all
     clear_models()
 
 
