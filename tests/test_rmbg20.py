@@ -24,17 +24,20 @@ SIZE = (256, 256)  # reduced network input (a spec field) to keep CPU tests fast
 
 
 @pytest.fixture(scope="module")
-def weights_file(tmp_path_factory) -> bytes:
-    """Deterministic RMBG-2.0 weights, serialised once (880 MB)."""
-    from safetensors.torch import save
+def weights_file(tmp_path_factory) -> Path:
+    """Deterministic RMBG-2.0 weights, written once (880 MB), with Swin-L's real position index (window 12)."""
+    from safetensors.torch import save_file
 
-    from rmbg.models.birefnet import build_birefnet
+    from rmbg.models.swin import relative_position_index
 
     state = deterministic_state(KEYS, seed=0)
-    real_index = {k: v for k, v in build_birefnet().state_dict().items() if k.endswith("relative_position_index")}
+    real_index = [k for k in state if k.endswith("relative_position_index")]
     assert len(real_index) == 24
-    state.update(real_index)
-    return save(state, metadata={"format": "pt"})
+    for key in real_index:
+        state[key] = relative_position_index(12)
+    path = tmp_path_factory.mktemp("rmbg20") / "model.safetensors"
+    save_file(state, str(path), metadata={"format": "pt"})
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +72,7 @@ def test_postprocessing_is_uint8_then_bicubic_without_minmax():
 
 @pytest.mark.slow  # 880 MB of weights made, then loaded
 def test_strict_load_from_the_offline_hf_cache_and_golden(hf_cache: HFCache, weights_file, update_goldens):
-    hf_cache.add(RMBG_20.repo_id, RMBG_20.revision, RMBG_20.filename, weights_file)
+    hf_cache.add_file(RMBG_20.repo_id, RMBG_20.revision, RMBG_20.filename, weights_file)  # a link, not a copy
     # the golden is the exact fp32 matte; "auto" would pick bf16 autocast on a CPU with bf16 units
     provider = rmbg.get_provider("rmbg-2.0", device="cpu", input_size=SIZE, precision="fp32")
     status = provider.status()
@@ -86,10 +89,8 @@ def test_strict_load_from_the_offline_hf_cache_and_golden(hf_cache: HFCache, wei
     assert diff.max() <= 2 and (diff == 0).mean() >= 0.99
 
 
-def test_local_weights_file(tmp_path, weights_file):
-    path = tmp_path / "rmbg2.safetensors"
-    path.write_bytes(weights_file)
-    provider = rmbg.get_provider("rmbg-2.0", weights=str(path), device="cpu", input_size=(128, 128))
+def test_local_weights_file(weights_file):
+    provider = rmbg.get_provider("rmbg-2.0", weights=str(weights_file), device="cpu", input_size=(64, 64))
     assert rmbg.remove_background(scene(40, 30), provider).alpha.size == (40, 30)
 
 
