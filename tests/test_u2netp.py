@@ -28,10 +28,12 @@ from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 # U2-Net-p through ONNX Runtime, and its file fetched by pooch (the onnx extra), in every test here.
 pytestmark = pytest.mark.uses("onnxruntime", "pooch")
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample"
-# Mean IoU@0.5 over the middle frame of each of the 10 sequences (the sample's second of three per sequence:
-# every sequence, a third of the model runs), measured with this code (onnxruntime 1.32.0, CPU): 0.7856
-# (over all 30 frames 0.7386, as with 1.31.1). The floor leaves a 0.05 margin.
-DAVIS_MEASURED = 0.7856
+# Mean IoU@0.5 over the middle frame of every third of the 10 sequences (blackswan, cows, horsejump-high,
+# soapbox: an easy, a crowded, a hard and a fast one; 4 model runs), measured with this code (OpenVINO and ONNX
+# Runtime alike, CPU): 0.8164 (0.9381, 0.9247, 0.4775, 0.9251). The floor leaves a 0.05 margin. The quality
+# of the whole sample (30 frames, 10 sequences) is measured by `python benchmarks/quality.py --provider u2netp`
+# (benchmarks/results/quality.json), not here.
+DAVIS_MEASURED = 0.8164
 DAVIS_FLOOR = DAVIS_MEASURED - 0.05
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])
@@ -65,12 +67,18 @@ def test_graph_names_and_shapes_are_the_spec(u2netp_path):
     assert all(o.shape == [1, 1, 320, 320] for o in outputs)
 
 
+@pytest.fixture(scope="module")
+def recipe_matte(u2netp_path) -> np.ndarray:
+    """recipe_reference of the DAVIS photo, made once for both engines."""
+    return recipe_reference(photo(), u2netp_path)
+
+
 @pytest.mark.parametrize("engine, backend", [("onnxruntime", "onnx"), ("openvino", "openvino")])
-def test_matte_follows_the_u2net_recipe(u2netp_path, engine, backend):
+def test_matte_follows_the_u2net_recipe(u2netp_path, recipe_matte, engine, backend):
     image = photo()
     matte = rmbg.get_provider("u2netp", device="cpu", engine=engine).matte(image)
     assert matte.alpha.mode == "L" and matte.alpha.size == image.size
-    diff = np.abs(np.asarray(matte.alpha).astype(np.int16) - recipe_reference(image, u2netp_path))
+    diff = np.abs(np.asarray(matte.alpha).astype(np.int16) - recipe_matte)
     # float32 (ours) vs float64 (reference) input arithmetic may move a
     # truncation by one grey level before the Lanczos upsampling.
     assert diff.max() <= 2 and diff.mean() < 0.05
@@ -81,10 +89,10 @@ def test_matte_follows_the_u2net_recipe(u2netp_path, engine, backend):
 def test_davis_quality_floor(u2netp_path):
     provider = rmbg.get_provider("u2netp", device="cpu")
     scores = []
-    for path in sorted((DAVIS / "images").glob("*.jpg"))[1::3]:  # each sequence's middle frame
+    for path in sorted((DAVIS / "images").glob("*.jpg"))[1::9]:  # every third sequence's middle frame
         alpha = provider.matte(Image.open(path).convert("RGB")).alpha
         scores.append(iou(alpha, Image.open(DAVIS / "masks" / f"{path.stem}.png")))
-    assert len(scores) == 10
+    assert len(scores) == 4
     assert np.mean(scores) >= DAVIS_FLOOR, f"mean IoU {np.mean(scores):.4f} < floor {DAVIS_FLOOR:.4f}"
 
 
@@ -133,7 +141,7 @@ def test_concurrent_callers_through_openvino_each_get_their_own_photos_matte(u2n
 
 def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path):
     """A server hands calls to ever new threads; the requests (buffers of their own) are
-    pooled per model, so twelve threads one after another add none."""
+    pooled per model, so four threads one after another add none (one request a thread would add four)."""
     from rmbg.providers.local.openvino_backend import compiled_model
 
     provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
@@ -142,7 +150,7 @@ def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path):
     compiled = compiled_model("u2netp", "fp32", u2netp_path, [], 1)  # the pooled one the provider runs
     before = compiled.idle_requests()  # an earlier test may have run several at once
     assert before >= 1
-    for _ in range(12):
+    for _ in range(4):
         worker = threading.Thread(target=provider.matte, args=(small,))
         worker.start()
         worker.join()
