@@ -4,8 +4,11 @@ PNG bands, the banded resizes and the edge estimate, also under concurrent reque
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,13 +129,20 @@ def test_a_forward_waiting_for_all_threads_is_served_before_later_takers():
     assert budget.reset_peak() == 2
 
 
+@functools.cache
+def _disc() -> tuple[np.ndarray, np.ndarray]:
+    """The photos' disc, made once: (its share of the brightness, the noise's share), per pixel."""
+    ys, xs = np.mgrid[0:1000, 0:1600]
+    disc = np.clip((380 - np.hypot(ys - 500, xs - 800)) / 40, 0, 1)[..., None]
+    return disc * 230, 1 - disc
+
+
 def _photo(seed: int) -> Image.Image:
     """A 1600x1000 photo-like image: a bright disc with a soft rim on noise (soft matte edges)."""
     rng = np.random.default_rng(seed)
-    ys, xs = np.mgrid[0:1000, 0:1600]
-    disc = np.clip((380 - np.hypot(ys - 500, xs - 800)) / 40, 0, 1)[..., None]
+    lit, rest = _disc()
     noise = rng.integers(0, 90, (1000, 1600, 3))
-    return Image.fromarray((disc * 230 + (1 - disc) * noise).astype(np.uint8), "RGB")
+    return Image.fromarray((lit + rest * noise).astype(np.uint8), "RGB")
 
 
 def test_concurrent_requests_never_hold_more_threads_than_the_budget(u2netp_path, monkeypatch):
@@ -225,18 +235,36 @@ def test_a_matte_on_the_cpu_holds_its_threads_from_preprocess_to_postprocess(u2n
     assert matte.meta == {"device": "cpu"} and matte.seconds > 0
 
 
-@pytest.mark.uses("torch")
-def test_torch_runs_on_the_budget_once_per_process():
-    import subprocess
-    import sys
+# One new process for the checks of a process that loaded torch first (importing torch takes seconds): with
+# nobody's choice of how OpenMP waits in its environment, and a budget of one thread. Line 1: what calm_openmp
+# did once torch was loaded; line 2: torch_cpu_threads twice, then torch's own thread counts.
+TORCH_FIRST = """
+import os, torch
+from rmbg.threads import calm_openmp
+print(calm_openmp(), os.environ.get('GOMP_SPINCOUNT'))
+from rmbg.providers.local.device import torch_cpu_threads as t
+print(t(), t(), torch.get_num_threads(), torch.get_num_interop_threads())
+"""
 
-    code = (
-        "import torch; from rmbg.providers.local.device import torch_cpu_threads as t; "
-        "print(t(), t(), torch.get_num_threads(), torch.get_num_interop_threads())"
+
+def _chosen_nothing() -> dict[str, str]:
+    """This process's environment without an operator's choice of how OpenMP waits."""
+    return {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+
+
+@pytest.fixture(scope="module")
+def torch_first() -> tuple[list[str], str]:
+    env = _chosen_nothing() | {"RMBG_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", TORCH_FIRST], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
-    env = {**os.environ, "RMBG_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert out.stdout.split() == ["1", "1", "1", "1"], out.stderr
+    return out.stdout.splitlines(), out.stderr
+
+
+@pytest.mark.uses("torch")
+def test_torch_runs_on_the_budget_once_per_process(torch_first):
+    lines, stderr = torch_first
+    assert len(lines) == 2 and lines[1].split() == ["1", "1", "1", "1"], stderr
 
 
 @pytest.mark.parametrize(
@@ -256,17 +284,19 @@ def test_openmp_is_calmed_only_where_nobody_chose(env, expected):
 
 
 @pytest.mark.uses("torch")
-def test_once_torch_is_loaded_nothing_is_set():
+def test_once_torch_is_loaded_nothing_is_set(torch_first):
     """torch read its environment as it loaded: setting the variable then would claim what is not so."""
-    import subprocess
-    import sys
+    lines, stderr = torch_first
+    assert lines and lines[0].split() == ["None", "None"], stderr
 
-    code = (
-        "import torch, os; from rmbg.threads import calm_openmp; print(calm_openmp(), os.environ.get('GOMP_SPINCOUNT'))"
+
+@pytest.fixture(scope="module")
+def bare_import() -> subprocess.CompletedProcess:
+    """`import rmbg` alone, in a new process, with nobody's choice of how OpenMP waits: what it left set."""
+    code = "import rmbg, os; print(os.environ.get('GOMP_SPINCOUNT'))"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=_chosen_nothing(), capture_output=True, text=True, timeout=300
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert out.stdout.split() == ["None", "None"], out.stderr
 
 
 @pytest.mark.parametrize(
@@ -278,18 +308,12 @@ def test_once_torch_is_loaded_nothing_is_set():
         "import rmbg.providers.local.hf_transformers",  # a transformers model, from Python
     ],
 )
-def test_every_door_that_loads_torch_calms_openmp_first(code):
+def test_every_door_that_loads_torch_calms_openmp_first(code, bare_import):
     """The variable is set before torch is imported, in a new process (OpenMP reads it as torch loads);
     `import rmbg` alone leaves the environment as it was."""
-    import subprocess
-    import sys
-
     probe = f"{code}\nimport os, sys; print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)"
-    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=_chosen_nothing(), capture_output=True, text=True, timeout=300
+    )
     assert out.stdout.split()[-2:] == ["10000", "False"], (out.stdout, out.stderr)
-    bare = subprocess.run(
-        [sys.executable, "-c", "import rmbg, os; print(os.environ.get('GOMP_SPINCOUNT'))"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert bare.stdout.split() == ["None"], bare.stderr
+    assert bare_import.stdout.split() == ["None"], bare_import.stderr
