@@ -55,14 +55,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(config: AppConfig):
-    """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL."""
-    import app
+    """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL. (Those functions are
+    rmbg.webapp.page's, imported from there: `import app` would build app.py's own page too, seconds of
+    CPU for a page no test opens.)"""
     from rmbg.webapp.launch import serve as start
+    from rmbg.webapp.page import build_demo, launch_kwargs
 
-    demo = app.build_demo(config)
+    demo = build_demo(config)
     port = free_port()
     # ready once its page answers, however loaded the machine (not gradio's 3-second check)
-    start(demo, block=False, server_name="127.0.0.1", server_port=port, quiet=True, **app.launch_kwargs(demo))
+    start(demo, block=False, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs(demo))
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -80,6 +82,28 @@ def hub_cache(root: Path):
         yield HFCache(root)
     finally:
         constants.HF_HUB_CACHE = previous
+
+
+@contextlib.contextmanager
+def calibrated(root: Path, seconds: dict[str, float]):
+    """While open, a model cache of its own at `root` (RMBG_CACHE_DIR) whose CPU calibration holds
+    `seconds` for a 1 MP photo of each model named (rmbg.providers.local.calibration): the page's
+    default model then follows these numbers instead of a measurement of this CPU (about 25 s of CPU
+    on 2 cores for RMBG-1.4, and a default that changes with the machine's load)."""
+    from rmbg.providers.local import calibration
+    from rmbg.providers.local.pinned import ENV_CACHE
+
+    previous = os.environ.get(ENV_CACHE)
+    os.environ[ENV_CACHE] = str(root)
+    try:
+        for model_id, took in seconds.items():
+            calibration.store(model_id, calibration.config_of(model_id), took)
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_CACHE, None)
+        else:
+            os.environ[ENV_CACHE] = previous
 
 
 def add_tiny_rmbg14(cache: HFCache) -> None:
