@@ -73,6 +73,18 @@ def test_a_video_output_is_never_a_file_the_run_reads(clips, overwrite):
     assert contents(clips) == before and (clips / "link.webm").is_symlink()
 
 
+def test_a_phone_clip_with_sound_and_its_hard_link_as_output_is_refused_before_any_model_runs(tmp_path):
+    """At the size users bring: a 60-frame clip (2.5 s at 24 fps, DAVIS dog at its own size) with an AAC track,
+    -o a hard link to it, with --overwrite: refused in words, exit 2, the clip's bytes as they were."""
+    write_clip(tmp_path / "phone.mp4", davis("dog", 60), tone_hz=440)
+    os.link(tmp_path / "phone.mp4", tmp_path / "same.mp4")
+    before = contents(tmp_path)
+    done = rmbg(tmp_path, "video", "phone.mp4", "-o", "same.mp4", "-p", "u2netp", "--overwrite")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("rmbg: error: phone.mp4: its output would be the clip itself, same.mp4: give another")
+    assert contents(tmp_path) == before
+
+
 def test_a_video_folder_run_again_leaves_its_outputs_under_o_out(clips):
     """`rmbg video clips -o clips/cut`, run again, took clips/cut/a.webm (its own output) for a clip and made
     clips/cut/cut/a.webm of it. The clips under -o, inside an input folder, are an earlier run's outputs."""
