@@ -113,3 +113,24 @@ def test_a_check_follows_the_parameters_type_not_its_name():
         checked("u2netp", pages=-3)
     assert flag.value.message == "zzz must be true or false, got [1]."
     assert volume.value.message == "Images per month must be a whole number (0 or more), got '-3'."
+
+
+def test_no_control_starts_two_queued_events_at_once(built):
+    """A control's event starts at most one queued function on the server. Two queued functions on the
+    same key boxes (the Remove menu's and the Video menus') made gradio's page re-fire the boxes' change
+    events about three times a second, for good, once two keys were typed in quick succession
+    (tests/test_browser.py types them). Changes shown at once in the page (queue=False: a colour box
+    shown for the colour background) run beside a queued function without that effect."""
+    started: dict[tuple, list[str]] = {}
+    for fn in built.fns.values():
+        if fn.fn is None or not fn.queue:
+            continue
+        for block_id, event in fn.targets:
+            if block_id is not None:  # .then/.success chains follow one function, not a control
+                started.setdefault((block_id, event), []).append(fn.name)
+    shared = {
+        f"{getattr(built.blocks[block], 'elem_id', None) or built.blocks[block].label}.{event}": names
+        for (block, event), names in started.items()
+        if len(names) > 1
+    }
+    assert shared == {}

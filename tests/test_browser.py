@@ -437,3 +437,27 @@ def test_the_escalation_note_follows_the_first_provider_chosen(page_and_fakes, s
     choose(page, "Provider", "BRIA RMBG-1.4")
     expect(note).to_contain_text("how many of rmbg-1.4's photos fall under 0.5 is not measured")
     assert len(fal.calls) == calls  # said before any run: nothing sent
+
+
+def test_two_keys_pasted_in_quick_succession_settle(spare):
+    """Two keys typed one right after the other: every menu shows both vendors ready, then the page is
+    quiet. (With one queued event per menu on the same key boxes, gradio's page re-fired the boxes'
+    change events about three times a second for the rest of the visit: tests/test_app_forms.py keeps
+    one event per control.)"""
+    from playwright.sync_api import expect
+
+    from tests.fakes.runware import TEST_KEY as RUNWARE_KEY
+
+    page = spare  # no key pasted in it yet (the refusal test above needs none)
+    page.get_by_role("tab", name="Compare").click()
+    joins: list[str] = []
+    page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+    enter_fal_key(page)
+    page.get_by_label("Runware key").fill(RUNWARE_KEY)  # while the fal key's event may still run
+    boxes = page.locator("#compare-providers")
+    expect(boxes.get_by_label("fal.ai · Bria RMBG 2.0 — ready")).to_have_count(1)
+    expect(boxes.get_by_label("Runware · Bria RMBG 2.0 — ready")).to_have_count(1)
+    settled = len(joins)
+    assert 1 <= settled <= 2  # one event for each key at most (gradio runs the last one pending)
+    page.wait_for_timeout(2000)  # a window to observe nothing: the loop sent about 25 requests in it
+    assert joins[settled:] == []

@@ -16,6 +16,7 @@ from ..vendors import VENDORS
 from . import catalog, guard, identity
 from .benchmark import scoring as benchmark
 from .benchmark.tab import benchmark_tab
+from .catalog import Keys
 from .compare.tab import compare_tab
 from .config import AppConfig
 from .context import App
@@ -26,7 +27,7 @@ from .mcp_gate import McpGate
 from .narrow import NARROW_CSS
 from .rawcalls import RawCallCheck, Slot
 from .remove.mcp_tool import mcp_tool
-from .remove.tab import remove_tab, wire_keys
+from .remove.tab import remove_tab
 from .replace.tab import ai_tab
 from .rest import routes as rest
 from .routecheck import RouteCheck
@@ -34,6 +35,7 @@ from .session import Session
 from .ui.common import CSS, lenient, log, session_of
 from .ui.quota_bar import quota_bar
 from .upload_room import UploadLimit, UploadRoom
+from .video import videos
 from .video.js import PAIR_JS, VIDEO_CSS
 from .video.tab import video_tab
 from .warmup import preload, preload_cpu
@@ -77,12 +79,12 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         with gr.Tab("Compare"):
             cmp_providers = compare_tab(app, session, keys, default_id)
         with gr.Tab("Video"):
-            forget_clips = video_tab(app, keys, default_id)
+            forget_clips, clip_menus = video_tab(app, keys, default_id)
         with gr.Tab("AI background"):
             ai_tab(app, keys)
         with gr.Tab("Benchmark"):
             bench_providers = benchmark_tab(app, keys, default_id)
-        wire_keys(app, keys, provider, note, [cmp_providers, bench_providers])
+        wire_keys(app, keys, provider, note, [cmp_providers, bench_providers], clip_menus)
         mcp_tool(app, default_id)
         demo.unload(stop_on_leave)  # a visitor who closes the page: their Benchmark run calls nothing more
         demo.unload(forget_clips)  # a closed page's clip stops and its kept files go at once
@@ -106,6 +108,36 @@ def key_boxes() -> tuple[gr.Textbox, ...]:
                 for v in VENDORS[start : start + 2]
             ]
     return tuple(boxes)
+
+
+def wire_keys(
+    app: App, keys: tuple[Any, ...], provider: Any, note: Any, lists: list[Any], clip_menus: list[Any]
+) -> None:
+    """A pasted key changes which providers are ready, in every tab: the Remove menu and its note,
+    Compare's and Benchmark's checkboxes, the Video tab's menus. One event for all of them: two
+    events on the same key boxes made gradio's page re-fire the boxes' change without end once two
+    keys were typed in quick succession (tests/test_keys_browser.py)."""
+
+    def on_keys(provider_id: str, *pasted: Any) -> tuple[Any, ...]:
+        visitor = Keys.of(*pasted)
+        images = catalog.choices(visitor, app.config)
+        clips = videos.choices(visitor, app.config)
+        return (
+            gr.update(choices=images),
+            *(gr.update(choices=images) for _ in lists),
+            *(gr.update(choices=clips) for _ in clip_menus),
+            catalog.note(provider_id, visitor, app.config),
+        )
+
+    gr.on(
+        [k.change for k in keys],
+        on_keys,
+        [provider, *keys],
+        [provider, *lists, *clip_menus, note],
+        api_visibility="private",
+        trigger_mode="always_last",
+        show_progress="hidden",
+    )
 
 
 def warm_up(demo: gr.Blocks) -> threading.Thread:

@@ -322,29 +322,3 @@ def wire_rerender(
         show_progress="minimal",
     )
     api_twin(handler, inputs, list(outputs), "rerender", concurrency_limit=8)
-
-
-def wire_keys(
-    app: App, keys: tuple[Any, ...], provider: gr.Dropdown, note: gr.Markdown, lists: list[gr.CheckboxGroup]
-) -> None:
-    """A pasted key changes which providers are ready, in every tab (the Remove menu, Compare's and
-    Benchmark's checkboxes)."""
-
-    def on_keys(provider_id: str, *pasted: Any) -> tuple[Any, ...]:
-        visitor = Keys.of(*pasted)
-        labels = catalog.choices(visitor, app.config)
-        return (
-            gr.update(choices=labels),
-            *(gr.update(choices=labels) for _ in lists),
-            catalog.note(provider_id, visitor, app.config),
-        )
-
-    gr.on(
-        [k.change for k in keys],
-        on_keys,
-        [provider, *keys],
-        [provider, *lists, note],
-        api_visibility="private",
-        trigger_mode="always_last",
-        show_progress="hidden",
-    )

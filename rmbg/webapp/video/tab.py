@@ -45,8 +45,9 @@ HINT = (
 )
 
 
-def video_tab(app: App, keys: tuple[Any, ...], default_id: str) -> Any:
-    """The Video tab: layout, then its events. Returns the function that forgets a closed page's clips."""
+def video_tab(app: App, keys: tuple[Any, ...], default_id: str) -> tuple[Any, list[gr.Dropdown]]:
+    """The Video tab: layout, then its events. Returns the function that forgets a closed page's clips,
+    and the provider menus a pasted key changes (the page wires the key boxes once: rmbg.webapp.page)."""
     limits = video_clips.app_limits()
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=280):
@@ -62,9 +63,9 @@ def video_tab(app: App, keys: tuple[Any, ...], default_id: str) -> Any:
         with gr.Column(scale=3, min_width=280):
             with gr.Tabs():
                 with gr.Tab("One provider", elem_id="video-one"):
-                    one_tab(app, keys, default_id, clip, url)
+                    menus = [one_tab(app, keys, default_id, clip, url)]
                 with gr.Tab("Side by side", elem_id="video-compare"):
-                    compare_tab(app, keys, default_id, clip, url)
+                    menus += compare_tab(app, keys, default_id, clip, url)
 
     def on_url(text: Text) -> tuple[str, str]:
         return str(video_clips.clip_from_url(text, app)), ""
@@ -83,14 +84,14 @@ def video_tab(app: App, keys: tuple[Any, ...], default_id: str) -> Any:
         app.runs.stop(session)
         app.videos.drop(session)
 
-    return forget
+    return forget, menus
 
 
 def provider_menu(app: App, value: str | None, label: str, elem_id: str) -> gr.Dropdown:
     return gr.Dropdown(videos.choices(Keys(), app.config), value=value, label=label, elem_id=elem_id)
 
 
-def one_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: Any) -> None:
+def one_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: Any) -> gr.Dropdown:
     """One provider: the controls, the preview, the download and the cost line."""
     provider = provider_menu(app, default_id, "Provider (price per second of video)", "video-provider")
     with gr.Group():
@@ -132,7 +133,7 @@ def one_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: An
     }
     outputs = [preview, download, cost]
     wire_one(app, controls, (run, cpu_run), stop, outputs, message, default_id)
-    wire_menus(app, keys, [provider])
+    return provider
 
 
 def format_update(kind: str, fmt: str) -> Any:
@@ -247,7 +248,7 @@ def wire_video_rerender(app: App, controls: dict[str, Any], outputs: list[Any], 
     api_twin(handler, inputs, outputs, "video_rerender", concurrency_limit=admitted(VIDEO), concurrency_id="video")
 
 
-def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: Any) -> None:
+def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url: Any) -> list[gr.Dropdown]:
     """Two providers on one clip: side by side, in sync, one frame slider."""
     first, second = videos.pair_of(default_id, ready_ids(app))
     with gr.Row():
@@ -312,27 +313,9 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
     frame.input(None, frame, None, js=STEP_JS, api_visibility="private")
     play.click(None, None, None, js=PLAY_JS, api_visibility="private")
     pause.click(None, None, None, js=PAUSE_JS, api_visibility="private")
-    wire_menus(app, keys, [provider_a, provider_b])
+    return [provider_a, provider_b]
 
 
 def ready_ids(app: App) -> list[str]:
     """Local video providers ready here, quick ones first (the Compare view's default pair)."""
     return default_selection("", Keys(), app.config, at_least=2)
-
-
-def wire_menus(app: App, keys: tuple[Any, ...], menus: list[Any]) -> None:
-    """A pasted key changes which video providers are ready."""
-
-    def refreshed(*pasted: Any) -> Any:
-        updates = [gr.update(choices=videos.choices(Keys.of(*pasted), app.config)) for _ in menus]
-        return updates[0] if len(updates) == 1 else tuple(updates)  # one output takes its value whole
-
-    gr.on(
-        [k.change for k in keys],
-        refreshed,
-        list(keys),
-        menus,
-        api_visibility="private",
-        trigger_mode="always_last",
-        show_progress="hidden",
-    )
