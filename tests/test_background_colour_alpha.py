@@ -138,12 +138,25 @@ def test_parse_colour_gives_an_opaque_rgb_or_its_documented_error(value):
         assert last == 255, f"{value!r}'s alpha was dropped"
 
 
-def test_the_pages_hex_field_leaves_the_swatch_and_says_so_in_words():
+@pytest.mark.parametrize("typed", ["#ff000080", "ff000080", "#f008", "f008", "rgba(255, 0, 0, 0.5)"])
+def test_the_pages_hex_field_leaves_the_swatch_and_says_the_shared_sentence(typed):
     """gradio's ColorPicker sends '#rrggbb' only (tinycolor's toHexString, in gradio 6's frontend); the Hex
-    field beside it is where an alpha can be typed: the swatch no longer jumps to the colour without it."""
+    field beside it is where an alpha can be typed: the swatch does not jump to the colour without it, and
+    the field says why in the words every door says (not "is not a colour": it is one, see-through)."""
+    from rmbg.image.compose import SeeThroughColour, parse_colour
     from rmbg.webapp.ui.common import hex_typed
 
-    swatch, field = hex_typed("#ff000080")
+    swatch, field = hex_typed(typed)
     assert swatch == {"__type__": "update"}  # gr.skip(): the swatch keeps its colour
-    assert field["info"] == "'#ff000080' is not a colour: write #RRGGBB, #RGB or a colour name (white, navy…)"
-    assert hex_typed("#ff0000ff")[0] == "#ff0000"
+    with pytest.raises(SeeThroughColour) as refused:
+        parse_colour(typed if typed.startswith(("#", "rgba")) else "#" + typed)
+    assert field["info"] == str(refused.value)
+
+
+def test_the_pages_hex_field_takes_an_opaque_alpha_and_words_what_is_no_colour():
+    from rmbg.webapp.ui.common import hex_typed
+
+    assert hex_typed("#ff0000ff")[0] == hex_typed("ff0000ff")[0] == hex_typed("#f00f")[0] == "#ff0000"
+    swatch, field = hex_typed("#12345z")
+    assert swatch == {"__type__": "update"}
+    assert field["info"] == "'#12345z' is not a colour: write #RRGGBB, #RGB or a colour name (white, navy…)"

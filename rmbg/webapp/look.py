@@ -23,7 +23,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from ..errors import InvalidImageError, RmbgError
-from ..image.compose import Background, parse_colour, preview, render
+from ..image.compose import Background, SeeThroughColour, parse_colour, preview, render
 from ..image.framing import framing_of
 from ..image.io import load_image
 from ..options import Option, at
@@ -170,12 +170,15 @@ def picker_colour(value: str) -> tuple[int, int, int]:
 def colour_hex(text: str | None) -> str | None:
     """The page's hex field as '#rrggbb' for the colour swatch: '#f4f4f4',
     'f4f4f4', '#fff' or a CSS name; None when it is not a colour (the swatch
-    keeps its colour and the field shows what was typed)."""
+    keeps its colour and the field shows what was typed). A see-through colour
+    ('#ff000080', 'ff000080') is a SeeThroughColour, whose sentence every door says."""
     value = (text or "").strip()
-    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}", value):
+    if re.fullmatch(r"[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}", value):
         value = "#" + value
     try:
         r, g, b = parse_colour(value)[:3]
+    except SeeThroughColour:
+        raise
     except (RmbgError, ValueError, TypeError):
         return None
     return f"#{r:02x}{g:02x}{b:02x}"

@@ -16,6 +16,7 @@ import anyio
 import gradio as gr
 
 from ...errors import RmbgError
+from ...image.compose import SeeThroughColour
 from ...vendors import VENDORS
 from ...wording import Door
 from .. import identity
@@ -325,8 +326,12 @@ HEX_HINT = "#RRGGBB, #RGB or a colour name"
 
 def hex_typed(text: str | None) -> tuple[Any, Any]:
     """(swatch, hex field) after the hex field was typed in: a colour moves the swatch; anything
-    else leaves it and says, under the field, why (an invalid colour used to pass in silence)."""
-    colour = colour_hex(text)
+    else leaves it and says, under the field, why (an invalid colour used to pass in silence; a
+    see-through one in the sentence every door says)."""
+    try:
+        colour = colour_hex(text)
+    except SeeThroughColour as exc:
+        return gr.skip(), gr.update(info=str(exc))
     if colour is None:
         shown = (text or "").strip()[:40]
         return gr.skip(), gr.update(info=f"{shown!r} is not a colour: write {HEX_HINT} (white, navy…)")
