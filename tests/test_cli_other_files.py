@@ -7,6 +7,7 @@ its own, on real files in a temporary folder (U2-Net-p's weights; fal's fake que
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,115 @@ def test_replace_outputs_are_checked_by_their_own_names(tmp_path):
         said = f"  c.png: its output c.replace-2.png would replace the input c.replace-2.png: {ANOTHER}"
         assert done.stdout.splitlines()[1:3] == ["Failed:", said]
     assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
+
+
+def test_a_clip_whose_output_folder_is_blocked_by_a_file_fails_in_words_and_the_others_go_on(clips):
+    """-o out where out/sub (or out/deep, above out/deep/x) is a file: each clip under it failed with the system's
+    bare words ("Could not write out/sub/b.webm: File exists.", "...: Not a directory."). Now it fails in a
+    sentence that names its output and the file in the way and says what to do; the other clips are written,
+    and the exit code is 1, as for any clip that fails."""
+    for name in ("a.mp4", "deep/x/c.mp4", "sub/b.mp4"):
+        (clips / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clips / "clip.mp4", clips / "in" / name)
+    (clips / "out").mkdir()
+    for name in ("sub", "deep"):
+        (clips / "out" / name).write_text("a file where a folder of outputs must be")
+    done = rmbg(clips, "video", "in", "-o", "out", "-p", "u2netp")
+    assert done.returncode == 1
+    assert [line.split("  ")[0] for line in done.stdout.splitlines()] == ["out/a.webm"]
+    failed = [line for line in done.stderr.split("\n") if line.startswith("rmbg: ")]
+    assert failed == [
+        f"rmbg: in/{clip}: its output out/{output} could not be written: out/{blocker} is a file where a folder "
+        "must be made; move it aside or give another -o."
+        for clip, output, blocker in [("deep/x/c.mp4", "deep/x/c.webm", "deep"), ("sub/b.mp4", "sub/b.webm", "sub")]
+    ]
+    assert sorted(contents(clips / "out")) == ["a.webm", "deep", "sub"]
+
+
+def test_the_library_says_a_blocked_output_folder_in_its_own_words(clips):
+    """rmbg.remove_video to a path under a file raised "Could not write ...: File exists."; it raises
+    OutputBlocked (a VideoWriteError) that names the output and the file in the way, in the library's terms."""
+    import rmbg
+    from rmbg.video.limits import OutputBlocked
+
+    (clips / "blocker").write_text("a file where a folder must be")
+    with pytest.raises(OutputBlocked) as caught:
+        rmbg.remove_video(clips / "clip.mp4", "u2netp", output=clips / "blocker" / "x" / "cut.webm")
+    assert (caught.value.path, caught.value.blocker) == (clips / "blocker" / "x" / "cut.webm", clips / "blocker")
+    assert str(caught.value) == (
+        f"Could not write {clips / 'blocker' / 'x' / 'cut.webm'}: {clips / 'blocker'} is a file where a folder must "
+        "be made; move or rename that file, or write the output elsewhere."
+    )
+
+
+def test_a_video_folder_written_beside_its_clips_resumes_when_run_again(clips):
+    """`rmbg video in -o in` (each output beside its clip), run a second time, took the first run's outputs for
+    clips: in/a.webm was refused as a second output in/a.webm, exit code 2. The outputs an earlier run made there,
+    as OUT/manifest.csv says (as `rmbg remove` keeps it), are not clips: the run skips the clips done, nothing is
+    computed again, nothing lost; a clip added since is made."""
+    for name in ("a.mp4", "sub/b.mp4"):
+        (clips / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clips / "clip.mp4", clips / "in" / name)
+    first = rmbg(clips, "video", "in", "-o", "in", "-p", "u2netp")
+    assert first.returncode == 0
+    assert [line.split("  ")[0] for line in first.stdout.splitlines()] == ["in/a.webm", "in/sub/b.webm"]
+    made = contents(clips / "in")
+    again = rmbg(clips, "video", "in", "-o", "in", "-p", "u2netp")
+    assert (again.returncode, again.stdout) == (0, "")
+    assert again.stderr == "Skipping 2 clip(s) already done (--overwrite redoes them).\n"
+    assert contents(clips / "in") == made
+    assert sorted(made) == [".rmbg-folder-id", "a.mp4", "a.webm", "manifest.csv", "sub/b.mp4", "sub/b.webm"]
+    shutil.copy(clips / "clip.mp4", clips / "in" / "c.mp4")
+    third = rmbg(clips, "video", "in", "-o", "in", "-p", "u2netp")
+    assert third.returncode == 0 and third.stderr.startswith("Skipping 2 clip(s) already done")
+    assert [line.split("  ")[0] for line in third.stdout.splitlines()] == ["in/c.webm"]
+    assert {k: v for k, v in contents(clips / "in").items() if k in made and k != "manifest.csv"} == {
+        k: v for k, v in made.items() if k != "manifest.csv"
+    }
+
+
+@pytest.mark.parametrize(
+    "out, report, what",
+    [
+        ("d/images", "quality_vs_cost.png", "the image d/images/quality_vs_cost.png"),
+        ("d/masks", "quality_vs_cost.png", "the mask d/masks/quality_vs_cost.png"),
+        ("links", "quality_vs_cost.png", "the image d/images/x/c.png"),  # a hard link to it
+        ("res", "summary.csv", "the categories file res/summary.csv"),
+    ],
+)
+def test_an_evaluate_report_that_is_a_file_the_run_reads_is_refused_before_any_model_runs(labelled, out, report, what):
+    """The reports have fixed names (per_image.csv, summary.csv, evaluation.json, results.md, quality_vs_cost.png
+    ...): --out d/images wrote the plot over the image quality_vs_cost.png it had just scored, --out links over
+    the image links/quality_vs_cost.png is a hard link to, --out res over the --categories file res/summary.csv.
+    A report that would be a file the run reads (by device and inode) is a usage error before any model runs;
+    nothing is written."""
+    (labelled / "d" / "masks" / "x" / "broken.png").unlink()
+    (labelled / "d" / "images" / "x" / "broken.png").unlink()
+    image(labelled / "d" / "images" / "quality_vs_cost.png", "blue")
+    image(labelled / "d" / "masks" / "quality_vs_cost.png", 255, mode="L")
+    (labelled / "res").mkdir()
+    (labelled / "links").mkdir()
+    os.link(labelled / "d" / "images" / "x" / "c.png", labelled / "links" / "quality_vs_cost.png")
+    (labelled / "res" / "summary.csv").write_text("file,category\nc,x\n")
+    before = contents(labelled)
+    done = rmbg(labelled, "evaluate", "d", "-p", "u2netp", "--out", out, "--categories", "res/summary.csv")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"rmbg: error: --out {out}: its report {report} would replace {what}: give --out a folder that holds none "
+        "of the files the evaluation reads.\n"
+    )
+    assert contents(labelled) == before
+
+
+def test_reports_an_earlier_evaluate_left_among_the_images_and_masks_are_not_scored(labelled):
+    """--out d/images, then --out d/masks, left quality_vs_cost.png in both: the next run scored the plot as an
+    image (with the other plot as its mask). A report beside the evaluation.json of the run that wrote it is an
+    earlier run's report, not data: the same 3 images are scored each time."""
+    (labelled / "d" / "masks" / "x" / "broken.png").unlink()
+    (labelled / "d" / "images" / "x" / "broken.png").unlink()
+    for out in ("d/images", "d/masks", "d/images"):
+        done = rmbg(labelled, "evaluate", "d", "-p", "u2netp", "--out", out, "--bootstrap", "0")
+        assert done.returncode == 0
+        rows = [line.split(" | ")[1:4] for line in done.stdout.splitlines() if line.startswith("| u2netp |")]
+        assert ["all", "3 (3)", "0"] in rows
+        assert "quality_vs_cost" not in (labelled / out / "per_image.csv").read_text()

@@ -39,7 +39,7 @@ from .providers_cmd import cmd_providers
 from .replace import add_parser as add_replace_parser
 from .resume import UsageError, check_resume, output_options, record_options, resume_lock
 from .video import add_parser as add_video_parser
-from .writing import NotWritten, check_writable
+from .writing import NotWritten, check_not_read, check_writable
 
 # --- rmbg remove -------------------------------------------------------------------
 
@@ -103,6 +103,7 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
 def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
     from ..eval.dataset import discover
     from ..eval.frontier import check_pairs
+    from ..eval.records import REPORT_FILES
     from ..eval.run import evaluate
     from ..eval.sequences import is_sequence_set
 
@@ -111,6 +112,10 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
             raise UsageError("--cascade is simulated on images with masks, not on video sequences.")
         return cmd_evaluate_sequences(args, out, err)
     dataset = discover(args.data, categories=args.categories)
+    categories = Path(args.categories) if args.categories else dataset.root / "categories.csv"
+    reads = [(categories, f"the categories file {categories}")]  # the reports have fixed names: none an input
+    reads += [(p, f"the {what} {p}") for s in dataset.samples for p, what in ((s.image, "image"), (s.mask, "mask"))]
+    check_not_read(Path(args.out), REPORT_FILES.values(), reads, f"--out {args.out}")
     pairs = cascade_pairs(args.cascade)
     named = list(dict.fromkeys(pid for pair in pairs for pid in pair)) if isinstance(pairs, list) else []
     providers = [choose_provider(pid, err) for pid in (args.provider or named or [None])]

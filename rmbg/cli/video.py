@@ -31,6 +31,7 @@ refused under it before anything is sent.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -43,10 +44,11 @@ from ..types import format_usd
 from ..wording import words
 from .choosing import add_render_flags
 from .interrupts import stopping_gently
+from .manifest import Manifest
 from .paid import add_paid_flags
 from .progress import printable
 from .resume import UsageError
-from .video_outputs import output_format, plan
+from .video_outputs import beside_clips, manifest_row, output_format, plan
 from .writing import check_writable
 
 
@@ -81,7 +83,9 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     if todo:  # an -o that cannot be written: a sentence before any model runs or any clip is sent
         single = len(pairs) == 1 and pairs[0][1] == Path(args.output)
         check_writable(Path(args.output).parent if single else Path(args.output), f"-o {args.output}")
-    with stopping_gently(err) as stop:
+    # outputs beside their clips: OUT/manifest.csv tells a later run its outputs from clips (video_outputs.plan)
+    rows = Manifest(Path(args.output), provider.id) if todo and beside_clips(args.inputs, args.output) else None
+    with stopping_gently(err) as stop, rows or contextlib.nullcontext():
         for source, target in todo:
             if stop.is_set():
                 break
@@ -101,7 +105,9 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                 except RmbgError as exc:
                     bar.close()
                     failed += 1
-                    print(printable(f"rmbg: {source}: {words(exc, 'cli')}"), file=err)
+                    said = _said(exc, target)
+                    print(printable(f"rmbg: {source}: {said}"), file=err)
+                    manifest_row(rows, source, target, error=said)
                     if provider.kind == "hosted" and meter.state.billable:
                         _mark_uncertain(target, provider.id, meter.request_id)
                     continue
@@ -111,6 +117,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                     raise
             bar.close()
             uncertain_marker(target).unlink(missing_ok=True)
+            manifest_row(rows, source, target, result)
             if result.note:
                 print(printable(f"{source}: {result.note}"), file=err)
             print(
@@ -126,6 +133,18 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         print("rmbg: stopped; run the same command again to resume (finished clips are kept).", file=err)
         return 130
     return 1 if failed else 0
+
+
+def _said(exc: RmbgError, target: Path) -> str:
+    """A clip's error in the CLI's words: a file in the way of its output's folder, in -o's terms."""
+    from ..video.limits import OutputBlocked
+
+    if isinstance(exc, OutputBlocked):
+        return (
+            f"its output {target} could not be written: {exc.blocker} is a file where a folder must be made; "
+            "move it aside or give another -o."
+        )
+    return words(exc, "cli")
 
 
 def _provider(provider_id: str | None, err: TextIO):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..image.formats import URL
-from .items import ANOTHER, OutputNames, inside, read_files, replaced_read
+from .items import ANOTHER, Item, Outcome, OutputNames, inside, read_files, replaced_read
+from .manifest import Manifest, makers
 from .resume import UsageError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".gif", ".m4v")
@@ -57,6 +58,9 @@ def plan(
             clips = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
             if out_abs != path.resolve() and inside(out_abs, path.resolve()):  # `rmbg video . -o cut` run again
                 clips = [p for p in clips if not inside(p, out_abs)]
+            elif out_abs == path.resolve():  # `rmbg video in -o in` run again: its outputs, by OUT/manifest.csv
+                made = makers(Path(output))
+                clips = [p for p in clips if p.relative_to(path).as_posix().casefold() not in made]
             found += [(str(p), p.relative_to(path)) for p in clips]
         elif path.is_file():
             found.append((text, Path(path.name)))
@@ -94,6 +98,23 @@ def plan(
                 )
         pairs.append((source, target))
     return _not_onto_read(pairs, reads or [])
+
+
+def beside_clips(inputs: list[str], output: str) -> bool:
+    """Whether -o is one of the input folders (each output is written beside its clip): then the run keeps
+    OUT/manifest.csv, as `rmbg remove` does, so that a later run knows its outputs from clips (`plan`)."""
+    out_abs = Path(output).resolve()
+    return any(Path(text).is_dir() and Path(text).resolve() == out_abs for text in inputs if not URL.match(text))
+
+
+def manifest_row(manifest: Manifest | None, source: str, target: Path, result=None, error: str = "") -> None:
+    """One clip's row in OUT/manifest.csv (`beside_clips`; None: no manifest is kept): done, with its
+    `result`, or failed, with its `error`."""
+    if manifest is not None:
+        output_rel = target.relative_to(manifest.path.parent).as_posix()
+        item = Item(source, source, output_rel, target)
+        seconds, cost = (result.seconds.total, result.cost) if result is not None else (0.0, None)
+        manifest.write(Outcome(item, "done" if result is not None else "failed", seconds, cost, error))
 
 
 def _not_onto_read(pairs: list[tuple[str, Path]], reads: list[tuple[Path, str]]) -> list[tuple[str, Path]]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ..errors import RmbgError, UsageError
+from .items import read_files, replaced_read
 
 
 class OutputRefused(RmbgError):
@@ -73,6 +75,19 @@ def check_writable(folder: Path, given: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"{given} cannot be written: {os_reason(exc)}.") from None
+
+
+def check_not_read(folder: Path, names: Iterable[str], reads: Sequence[tuple[Path, str]], given: str) -> None:
+    """UsageError, before any model runs, when a file the run writes into `folder` by a fixed name (`rmbg
+    evaluate`'s reports) would be one of the files it reads, (file, what it is): by device and inode, as
+    rmbg.cli.items.read_files has them, so a hard link or a link to one is that file. `given`: "--out res"."""
+    read = read_files(reads)
+    for name in names:
+        if what := replaced_read(folder / name, read):
+            raise UsageError(
+                f"{given}: its report {name} would replace {what}: give {given.split()[0]} a folder that holds none "
+                "of the files the evaluation reads."
+            )
 
 
 def write_atomic(path: Path, data: bytes) -> None:

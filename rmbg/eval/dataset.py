@@ -28,6 +28,7 @@ from pathlib import Path
 from ..errors import RmbgError
 from ..image.io import is_image_file
 from ..types import name_text
+from .records import REPORT_FILES
 
 GT_FOLDERS = ("masks", "alphas", "mattes", "gt")
 _FRAME = re.compile(r"^(?P<group>.+)_(?P<frame>\d+)$")
@@ -73,10 +74,16 @@ def _index(folder: Path) -> dict[str, Path]:
     """Relative stem -> file, for every image file under `folder`."""
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*")):
-        if is_image_file(path):
+        if is_image_file(path) and not earlier_report(path):
             # a name that is not UTF-8 is matched and reported as text (\\xNN): the reports are UTF-8 files
             found.setdefault(name_text(path.relative_to(folder).with_suffix("").as_posix()), path)
     return found
+
+
+def earlier_report(path: Path) -> bool:
+    """Whether `path` is the plot an earlier `rmbg evaluate` wrote (--out this folder): beside its run's
+    evaluation.json, it is that run's report, not an image or a mask of the data set."""
+    return path.name == REPORT_FILES["plot"] and (path.parent / REPORT_FILES["json"]).is_file()
 
 
 def group_of(stem: str) -> str:

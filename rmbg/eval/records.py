@@ -12,6 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+# The files an evaluation writes into its folder (rmbg.eval.report.write_all), by their fixed names: `rmbg
+# evaluate` refuses an --out where one would be a file it reads, and a plot beside its run's evaluation.json is
+# that run's report, never an image or a mask (rmbg.eval.dataset).
+REPORT_FILES = {
+    "per_image": "per_image.csv",
+    "summary": "summary.csv",
+    "json": "evaluation.json",
+    "markdown": "results.md",
+    "cascades": "cascades.csv",
+    "plot": "quality_vs_cost.png",
+    "plot_skipped": "plot_skipped.txt",
+}
+
 
 @dataclass(frozen=True)
 class ImageRow:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..types import format_usd, line_text
-from .records import CascadeRow, ImageRow, Summary, fmt_estimate
+from .records import REPORT_FILES, CascadeRow, ImageRow, Summary, fmt_estimate
 
 COLUMNS = [  # (metric key, Markdown header)
     ("iou", "S_IoU"),
@@ -298,12 +298,7 @@ def quality_cost_figure(evaluation: Evaluation):
 def write_all(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
     """Write every report into out_dir; the dict names what was written ("plot_skipped" holds a reason file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "per_image": out_dir / "per_image.csv",
-        "summary": out_dir / "summary.csv",
-        "json": out_dir / "evaluation.json",
-        "markdown": out_dir / "results.md",
-    }
+    paths = {key: out_dir / REPORT_FILES[key] for key in ("per_image", "summary", "json", "markdown")}
     write_rows_csv(evaluation, paths["per_image"])
     write_summary_csv(evaluation, paths["summary"])
     paths["json"].write_text(json.dumps(to_json(evaluation), indent=2, default=str), encoding="utf-8")
@@ -311,12 +306,12 @@ def write_all(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
     if evaluation.cascades:
         from .frontier import write_csv
 
-        paths["cascades"] = out_dir / "cascades.csv"
+        paths["cascades"] = out_dir / REPORT_FILES["cascades"]
         write_csv(evaluation.cascades, evaluation.composite_key, paths["cascades"])
-    plot_path = out_dir / "quality_vs_cost.png"
+    plot_path = out_dir / REPORT_FILES["plot"]
     why = plot(evaluation, plot_path)
     if why:
-        note = out_dir / "plot_skipped.txt"
+        note = out_dir / REPORT_FILES["plot_skipped"]
         note.write_text(why + "\n", encoding="utf-8")
         paths["plot_skipped"] = note
     else:

@@ -20,12 +20,13 @@ PyAV (`av`) is imported inside functions: `import rmbg` does not load it.
 """
 
 from .api import remove_video
-from .limits import InvalidVideoError, VideoLimitError, VideoLimits, VideoStopped, VideoWriteError
+from .limits import InvalidVideoError, OutputBlocked, VideoLimitError, VideoLimits, VideoStopped, VideoWriteError
 from .result import VideoResult
 from .smooth import SmoothParams, SmoothState, TemporalSmoother, smooth_flush, smooth_push
 
 __all__ = [
     "InvalidVideoError",
+    "OutputBlocked",
     "SmoothParams",
     "SmoothState",
     "TemporalSmoother",

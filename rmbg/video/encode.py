@@ -24,6 +24,7 @@ leaves half a video at the output path.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from fractions import Fraction
@@ -38,7 +39,7 @@ from ..image import arrays
 from ..image.compose import fit_cover, parse_colour
 from .audio import AudioFeed
 from .decode import ClipInfo
-from .limits import VideoWriteError
+from .limits import OutputBlocked, VideoWriteError
 from .pipeline import VideoFrame
 from .planes import SCALE_THREADS
 
@@ -123,8 +124,9 @@ def _writing(path: Path, fmt: str) -> Iterator[None]:
     except av.error.FFmpegError as exc:
         said = getattr(exc, "strerror", None) or str(exc)
         raise VideoWriteError(f"Could not write {path.name} ({fmt}): FFmpeg refused it ({said}).") from exc
-    except OSError as exc:
-        raise VideoWriteError(f"Could not write {path}: {exc.strerror or exc}.") from exc
+    except OSError as exc:  # a file where a folder of the path must be: said as such, else the system's words
+        blocked = OutputBlocked.found(path) if exc.errno in (errno.EEXIST, errno.ENOTDIR) else None
+        raise (blocked or VideoWriteError(f"Could not write {path}: {exc.strerror or exc}.")) from exc
 
 
 class VideoWriter:

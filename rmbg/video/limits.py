@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import InvalidImageError, RmbgError
 from ..image.io import max_pixels_default
@@ -34,6 +35,23 @@ class VideoLimitError(InvalidVideoError):
 class VideoWriteError(RmbgError):
     """An output video could not be written: FFmpeg refused a frame or the file could not be
     made (the message names the file and what went wrong)."""
+
+
+class OutputBlocked(VideoWriteError):
+    """A file (`blocker`) stands where a folder on the output's path (`path`) must be made: the output cannot
+    be written until that file is moved (the message says so, in the library's terms)."""
+
+    def __init__(self, path: Path, blocker: Path):
+        self.path, self.blocker = path, blocker
+        super().__init__(
+            f"Could not write {path}: {blocker} is a file where a folder must be made; move or rename that file, "
+            "or write the output elsewhere."
+        )
+
+    @classmethod
+    def found(cls, path: Path) -> OutputBlocked | None:
+        """The error for `path` when a file (or a link to one) stands where one of its folders must be, else None."""
+        return next((cls(path, folder) for folder in reversed(path.parents) if folder.is_file()), None)
 
 
 class VideoStopped(RmbgError):
