@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from dataclasses import dataclass, field
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
+from rmbg.webapp import callbody  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
-from tests.test_raw_routes import TOO_LARGE, clean  # noqa: E402
+from tests.test_raw_routes import TOO_LARGE, clean, remove_data  # noqa: E402
 
 JOIN_SHAPE = '{"data": [...], "fn_index": N, "trigger_id": N, "session_hash": "..."}'
 NO_FN = "There is no page function with that fn_index run on the server; /config lists them."
@@ -239,3 +242,74 @@ def test_a_file_that_is_not_served_is_refused_without_its_path(base, capfd, path
     uploaded = httpx.post(f"{base}/gradio_api/upload", files={"files": ("cat.jpg", EXAMPLE.read_bytes())}, timeout=60)
     served = httpx.get(f"{base}/gradio_api/file={uploaded.json()[0]}", timeout=30)
     assert served.status_code == 200 and served.content == EXAMPLE.read_bytes()
+
+
+CHECKS = {f"rmbg.webapp.{name}" for name in ("callbody", "rawcalls", "fncalls", "routecheck")}  # in front of gradio
+
+
+@dataclass
+class Seen:
+    checks: list = field(default_factory=list)  # each JSON text the checks in front of gradio parsed
+    gradio: list = field(default_factory=list)  # each one gradio's routes parsed (starlette's request.json())
+    reads: list = field(default_factory=list)  # (bytes kept, whole) for each body the checks read
+
+
+@pytest.fixture
+def seen(monkeypatch) -> Seen:
+    """What the launched app (in this process) parses and reads of a request's body, as it does it."""
+    made, loads, read = Seen(), json.loads, callbody.read_body
+
+    def counted(text, *args, **kwargs):
+        caller = sys._getframe(1).f_globals.get("__name__")
+        if caller in CHECKS:
+            made.checks.append(text)
+        elif caller == "starlette.requests":
+            made.gradio.append(text)
+        return loads(text, *args, **kwargs)
+
+    async def read_counted(receive):
+        raw, whole = await read(receive)
+        made.reads.append((len(raw or b""), whole))
+        return raw, whole
+
+    monkeypatch.setattr(json, "loads", counted)
+    monkeypatch.setattr(callbody, "read_body", read_counted)
+    return made
+
+
+@pytest.mark.parametrize(
+    "route, name",
+    [
+        ("queue/join", "hex_typed"),  # fncalls alone
+        ("run/predict", "load_example"),  # the page's own call off the queue: rawcalls, then fncalls
+        ("run/remove", None),  # a named call on /run/: rawcalls (shape, then its URLs), then fncalls
+        ("call/remove", None),  # rawcalls alone (shape, then its URLs)
+    ],
+)
+def test_a_call_body_is_read_and_parsed_once_and_reaches_gradio_as_it_came(base, seen, route, name):
+    body: dict = {"data": remove_data(None)}
+    if name is not None:
+        fn = page_fn(base, name)
+        value = 0 if name == "load_example" else "#fff"
+        body = {"data": [value], "fn_index": fn["id"], "trigger_id": fn["targets"][0][0], "session_hash": "once"}
+    content = json.dumps(body, indent=3).encode()  # gradio must get these bytes, spaces and all
+    answer = join(base, content, route)
+    if route == "run/remove":  # no image: the handler's message, which gradio answers on /run/ as a 500
+        assert (answer.status_code, answer.json()["error"]) == (
+            500,
+            "Upload an image first (or pick one of the examples).",
+        )
+    else:
+        assert answer.status_code == 200
+    assert (seen.checks, seen.gradio, seen.reads) == ([content], [content], [(len(content), True)])
+
+
+@pytest.mark.parametrize("route", ["queue/join", "run/predict", "run/remove", "call/remove"])
+def test_a_body_over_the_cap_is_refused_unparsed_keeping_no_more_than_the_cap(base, capfd, seen, route):
+    big = b'{"data": ["' + b"A" * (2 << 20) + b'"]}'
+    answer = join(base, big, route)
+    assert (answer.status_code, answer.json()) == (422, {"error": TOO_LARGE})
+    assert (seen.checks, seen.gradio, len(seen.reads)) == ([], [], 1)
+    kept, whole = seen.reads[0]
+    assert kept <= callbody.MAX_BODY and whole is False
+    clean(answer, capfd)

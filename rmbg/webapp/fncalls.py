@@ -10,20 +10,19 @@ the run with a traceback in the log and, on /run/, a 500 that lists the page's c
 This ASGI middleware answers each of those first, in our words and gradio's error shape
 ({"error": message}): a 404 for a number that is no function run on the server, a 422 for a
 body of the wrong shape, as rmbg.webapp.rawcalls does for the named endpoints. A call as the
-page sends it passes on as it came.
+page sends it passes on as it came. The body is read and parsed once (rmbg.webapp.callbody): a
+/run/ call's, by rmbg.webapp.rawcalls in front.
 
 No gradio import here: rmbg.webapp.page describes each function as a `PageFn`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from .rawcalls import TOO_LARGE, Receive, Send, read_body, replaying, reply_json
+from .callbody import Body, Receive, Send, call_body, reply_json
 
 JOIN = "/gradio_api/queue/join"
 PAGE_CALL = re.compile(r"^/gradio_api/(run|api)/[^/]+/?$")  # with an fn_index: the page's own call
@@ -131,20 +130,18 @@ class FnCallCheck:
         if not checked or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        body, whole = await read_body(receive)
-        if body is None:  # the client went away
+        got = await call_body(scope, receive, send)
+        if got is None:  # over the cap (answered), or the client went away
             return
-        why = self.problem(path, body) if whole else (422, TOO_LARGE)
+        body, receive = got
+        why = self.problem(path, body)
         if why is not None:
             await reply_json(send, why[0], {"error": why[1]})
             return
-        await self.app(scope, replaying(body, receive), send)
+        await self.app(scope, receive, send)
 
-    def problem(self, path: str, body: bytes) -> tuple[int, str] | None:
-        try:
-            payload: Any = json.loads(body or b"null")
-        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-            payload = None
+    def problem(self, path: str, body: Body) -> tuple[int, str] | None:
+        payload = body.value  # None when it is not JSON
         if path in (CANCEL, RESET):
             why = other_problem(path, payload)
             return None if why is None else (422, why)

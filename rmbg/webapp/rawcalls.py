@@ -15,9 +15,9 @@ by the handlers (rmbg's own messages).
 
 Also answered here, in our words rather than gradio's (which crash with a
 500, or name the server's working directory): a call to an endpoint that
-does not exist or is not public (404), a body over MAX_BODY (read to its end,
-up to DRAIN_LIMIT, so the client gets the 422 rather than a reset
-connection), a /run/ or /api/ body naming another function (fn_index: the
+does not exist or is not public (404), a body over MAX_BODY (a 422: the body
+is read, bounded, and parsed once by rmbg.webapp.callbody, for this check and
+rmbg.webapp.fncalls's behind it), a /run/ or /api/ body naming another function (fn_index: the
 page's own calls of events that skip the queue, /run/predict with the
 fn_index of one of its functions, pass on to rmbg.webapp.fncalls), a
 file object whose path is neither under gradio's upload folder (as
@@ -30,18 +30,16 @@ No gradio import here: app.py describes each endpoint's inputs as `Slot`s.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+from .callbody import Body, Receive, Send, call_body, parse, reply_json
 
 ROUTE = re.compile(r"^/gradio_api/(call/v2|call|run|api)/([^/]+)/?$")  # (the route, the endpoint's name)
 NAMED = "call/v2"  # the route whose body is named values, not a "data" list
 PLAIN_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
-DRAIN_LIMIT = 64 << 20  # read (and drop) this much of a larger body so its sender hears the answer
-TOO_LARGE = "The request body is too large for a call (upload files to /gradio_api/upload first)."
 
 
 @dataclass(frozen=True)
@@ -103,11 +101,13 @@ def _given(payload: dict, slots: Sequence[Slot], route: str) -> list[tuple[objec
     return list(zip(payload["data"], slots))
 
 
-def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]], route: str = "call") -> list[str]:
-    """The http(s) URLs given as file paths in a call whose shape is right (for the SSRF guard)."""
+def urls_of(body: bytes | Body, name: str, endpoints: Mapping[str, Sequence[Slot]], route: str = "call") -> list[str]:
+    """The http(s) URLs given as file paths in a call whose shape is right (for the SSRF guard);
+    `body` as it came, or parsed (rmbg.webapp.callbody)."""
+    payload = (body if isinstance(body, Body) else parse(body)).value
     files = [
         one
-        for value, slot in _given(json.loads(body), endpoints[name], route)
+        for value, slot in _given(payload, endpoints[name], route)
         if slot.file
         for one in (value if slot.many and isinstance(value, list) else [value])
     ]
@@ -121,17 +121,22 @@ def urls_of(body: bytes, name: str, endpoints: Mapping[str, Sequence[Slot]], rou
 
 
 def problem(
-    name: str, body: bytes, endpoints: Mapping[str, Sequence[Slot]], route: str = "call", uploads: str | None = None
+    name: str,
+    body: bytes | Body,
+    endpoints: Mapping[str, Sequence[Slot]],
+    route: str = "call",
+    uploads: str | None = None,
 ) -> str | None:
     """What is wrong with a raw call to /NAME on `route` (call, call/v2, run or api), in a
     sentence; None when its shape is right (or NAME is not ours: gradio answers for it).
-    `uploads`: gradio's upload folder, where every file path given must be."""
+    `body`: as it came, or parsed (rmbg.webapp.callbody). `uploads`: gradio's upload folder,
+    where every file path given must be."""
     slots = endpoints.get(name)
     if slots is None:
         return None
-    try:
-        payload = json.loads(body or b"null")
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+    parsed = body if isinstance(body, Body) else parse(body)
+    payload = parsed.value
+    if not parsed.is_json:
         shape = '{"name": value, ...}' if route == NAMED else '{"data": [...]}'
         return f"The request body must be JSON: {shape}. {usage(name, slots)}"
     if route == NAMED:
@@ -171,10 +176,6 @@ def _named_problem(name: str, payload: object, slots: Sequence[Slot]) -> str | N
     return f"No value was given for {missing[0]}. {takes}" if missing else None
 
 
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
-
-
 class RawCallCheck:
     """ASGI middleware: `FastAPI(middleware=[Middleware(RawCallCheck, endpoints=..., uploads=...)])`,
     which gradio's launch(app_kwargs=...) passes through. `uploads`: gradio's upload folder."""
@@ -188,17 +189,14 @@ class RawCallCheck:
     ):
         self.app, self.endpoints, self.uploads, self.page_fns = app, endpoints, uploads, page_fns
 
-    def page_call(self, route: str, name: str, body: bytes) -> bool:
+    def page_call(self, route: str, name: str, body: Body) -> bool:
         """The page's own call of an event that skips the queue, as the browser sends it: /run/predict
         with the fn_index of one of the page's functions (`page_fns`: each one's name -> index, private
         ones too), or /run/NAME with NAME's own. gradio runs the function fn_index names, as it does from
         the queue (/queue/join, which takes any of them): such a call passes on as it came."""
         if route != "run":
             return False
-        try:
-            payload = json.loads(body or b"null")
-        except (ValueError, RecursionError):
-            return False
+        payload = body.value
         index = payload.get("fn_index") if isinstance(payload, dict) else None
         if type(index) is not int:
             return False
@@ -210,55 +208,26 @@ class RawCallCheck:
         if match is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
+        got = await call_body(scope, receive, send)  # a body over the cap is told so, whatever it names
+        if got is None:  # told so, or the client went away
+            return
+        body, receive = got
         endpoints = self.endpoints()
         route, name = match.groups()
-        body, whole = await read_body(receive)
-        if body is None:  # the client went away
+        if self.page_call(route, name, body):
+            await self.app(scope, receive, send)
             return
-        if whole and self.page_call(route, name, body):
-            await self.app(scope, replaying(body, receive), send)
-            return
-        if name not in endpoints and whole:  # a body over the cap is told so, whatever it names
+        if name not in endpoints:
             named = f"/{name}" if PLAIN_NAME.match(name) else "of that name"
             await reply_json(send, 404, {"error": f"There is no API endpoint {named} here; the list is at /?view=api."})
             return
-        why = TOO_LARGE if not whole else problem(name, body, endpoints, route, self.uploads)
+        why = problem(name, body, endpoints, route, self.uploads)
         if why is None:
             why = await _url_problem(urls_of(body, name, endpoints, route))
         if why is not None:
             await reply_json(send, 422, {"error": why})
             return
-        await self.app(scope, replaying(body, receive), send)
-
-
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """`receive` for the app behind: the body already read, then what comes after (a disconnect)."""
-    replayed = False
-
-    async def replay() -> dict:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def read_body(receive: Receive) -> tuple[bytes | None, bool]:
-    """(the body, or None when the client left; False when it was over MAX_BODY,
-    in which case the rest was read and dropped, up to DRAIN_LIMIT)."""
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None, False
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY:
-            chunks.append(chunk)
-        more = message.get("more_body", False) and size <= DRAIN_LIMIT
-    return b"".join(chunks), size <= MAX_BODY
+        await self.app(scope, receive, send)
 
 
 async def _url_problem(urls: list[str]) -> str | None:
@@ -276,15 +245,3 @@ async def _url_problem(urls: list[str]) -> str | None:
         except InvalidImageError as exc:
             return str(exc)
     return None
-
-
-async def reply_json(send: Send, status: int, payload: dict) -> None:
-    body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from .rawcalls import Receive, Send, read_body, reply_json
+from .callbody import Receive, Send, read_body, reply_json
 
 DATA = "/gradio_api/queue/data"
 EVENT = re.compile(r"^/gradio_api/call/(?:v2/)?[^/]+/([^/]+)/?$")  # the event id

@@ -157,7 +157,7 @@ async def refuse_unread(send: Send, status: int, message: str) -> None:
 
 async def refuse(receive: Receive, send: Send, status: int, message: str) -> None:
     """Read and drop the body (bounded), so the client hears the answer, then answer."""
-    from .rawcalls import read_body, reply_json
+    from .callbody import read_body, reply_json
 
     await read_body(receive)
     await reply_json(send, status, {"error": message})

@@ -1,0 +1,112 @@
+"""The body of a raw call to gradio, read and parsed once for every check in front of it.
+
+rmbg.webapp.rawcalls (calls by name) and rmbg.webapp.fncalls (calls by number) both check a
+call's JSON body before gradio reads it; a /run/ call passes through both. The first of them that
+needs the body reads it (`call_body`: up to MAX_BODY; a larger one is read to its end, up to
+DRAIN_LIMIT, and dropped, so its sender hears the 422 rather than a reset connection), parses it
+once and keeps it in the ASGI scope under KEY; the next takes it from there instead of reading
+again. gradio is handed the exact bytes that came, and the scope lets go of them once it has.
+
+Also the error answer of every middleware here (`reply_json`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+KEY = "rmbg.body"  # in the ASGI scope: the Body read by a middleware in front
+MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
+DRAIN_LIMIT = 64 << 20  # read (and drop) this much of a larger body so its sender hears the answer
+TOO_LARGE = "The request body is too large for a call (upload files to /gradio_api/upload first)."
+
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Body:
+    """A call's body as it came (`raw`) and its JSON value, parsed once (`value`; None for an
+    empty body, and for one that is not JSON, which `is_json` tells apart)."""
+
+    raw: bytes
+    is_json: bool
+    value: Any = None
+
+
+def parse(raw: bytes) -> Body:
+    """The one JSON parse of a call's body."""
+    try:
+        return Body(raw, True, json.loads(raw or b"null"))
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        return Body(raw, False)
+
+
+def held(scope: dict) -> Body | None:
+    """The body a middleware in front read for this request, if one did."""
+    body = scope.get(KEY)
+    return body if isinstance(body, Body) else None
+
+
+async def call_body(scope: dict, receive: Receive, send: Send) -> tuple[Body, Receive] | None:
+    """The request's body and the `receive` to pass on with it to the app behind: the one a
+    middleware in front read, or read and parsed here (then kept in the scope for those behind,
+    and replayed to the app). None when the body was over MAX_BODY (answered here: a 422) or the
+    client went away."""
+    body = held(scope)
+    if body is not None:
+        return body, receive  # `receive` already replays it
+    raw, whole = await read_body(receive)
+    if raw is None:
+        return None
+    if not whole:
+        await reply_json(send, 422, {"error": TOO_LARGE})
+        return None
+    scope[KEY] = body = parse(raw)
+    return body, _replaying(raw, receive, scope)
+
+
+def _replaying(raw: bytes, receive: Receive, scope: dict) -> Receive:
+    """`receive` for the app behind: the body already read, then what comes after (a disconnect).
+    The scope drops its copy as the app takes the body (gradio keeps a queued call's request)."""
+    replayed = False
+
+    async def replay() -> dict:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            scope.pop(KEY, None)
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def read_body(receive: Receive) -> tuple[bytes | None, bool]:
+    """(the body, or None when the client left; False when it was over MAX_BODY,
+    in which case the rest was read and dropped, up to DRAIN_LIMIT)."""
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY:
+            chunks.append(chunk)
+        more = message.get("more_body", False) and size <= DRAIN_LIMIT
+    return b"".join(chunks), size <= MAX_BODY
+
+
+async def reply_json(send: Send, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
