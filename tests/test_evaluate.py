@@ -71,9 +71,27 @@ def _truths(dataset) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def davis():
+    """The DAVIS sample, its FRAMES at their full 854x480 and those frames' ground truths."""
     full = discover(DAVIS)
     small = subset(full, FRAMES)
     return full, small, _truths(small)
+
+
+@pytest.fixture(scope="module")
+def thumbs(tmp_path_factory):
+    """FRAMES at a quarter of their size (214x120; masks resized by nearest neighbour, so still binary),
+    under their own names and so in their own groups: for the checks where the size is not what is
+    checked (scoring an 854x480 frame costs 15 times as much). test_perfect_provider_... keeps full size."""
+    root = tmp_path_factory.mktemp("thumbs")
+    for folder in ("images", "masks"):
+        (root / folder).mkdir()
+    for name in FRAMES:
+        with Image.open(DAVIS / "images" / f"{name}.jpg") as img:
+            img.convert("RGB").resize((214, 120), Image.Resampling.BILINEAR).save(root / "images" / f"{name}.png")
+        with Image.open(DAVIS / "masks" / f"{name}.png") as mask:
+            mask.convert("L").resize((214, 120), Image.Resampling.NEAREST).save(root / "masks" / f"{name}.png")
+    data = discover(root)
+    return data, data, _truths(data)
 
 
 def shift(g: np.ndarray) -> np.ndarray:
@@ -165,8 +183,8 @@ def test_perfect_provider_scores_100_and_is_called_once_per_image(davis):
     assert "composite" not in s.metrics and "s_trans_star" not in s.metrics  # never invented
 
 
-def test_scores_match_metrics_and_group_bootstrap(davis):
-    _, small, truths = davis
+def test_scores_match_metrics_and_group_bootstrap(thumbs):
+    _, small, truths = thumbs
     ev = evaluate(small, [LookupProvider("fake-shift", truths, shift)], bootstrap=500, seed=7)
     by_name = {r.name: r for r in ev.rows}
     per_group: dict[str, list[float]] = {}
@@ -192,8 +210,8 @@ def test_scores_match_metrics_and_group_bootstrap(davis):
     assert comp.low <= comp.mean <= comp.high
 
 
-def test_one_failure_is_recorded_and_the_rest_go_on(davis):
-    _, small, truths = davis
+def test_one_failure_is_recorded_and_the_rest_go_on(thumbs):
+    _, small, truths = thumbs
     bad = next(iter(truths))
     fake = LookupProvider("fake-flaky", truths, fail={bad})
     ev = evaluate(small, [fake, LookupProvider("fake-perfect", truths)], bootstrap=100)
@@ -203,8 +221,8 @@ def test_one_failure_is_recorded_and_the_rest_go_on(davis):
     assert ev.overall("fake-perfect").n_images == 6
 
 
-def test_reports_are_written(davis, tmp_path):
-    _, small, truths = davis
+def test_reports_are_written(thumbs, tmp_path):
+    _, small, truths = thumbs
     ev = evaluate(
         small,
         [LookupProvider("fake-perfect", truths), LookupProvider("fake-shift", truths, shift)],
@@ -228,10 +246,10 @@ def test_reports_are_written(davis, tmp_path):
         assert png.format == "PNG" and png.size[0] > 100
 
 
-def test_the_plot_reads_costs_in_dollars_per_thousand_on_a_log_scale(davis):
+def test_the_plot_reads_costs_in_dollars_per_thousand_on_a_log_scale(thumbs):
     from rmbg.eval.report import quality_cost_figure, usd_tick
 
-    _, small, truths = davis
+    _, small, truths = thumbs
     cheap = LookupProvider("fake-local", truths, price="0.0000065")  # compute-estimate sized
     paid = LookupProvider("fake-paid", truths, shift, kind="hosted", price="0.018")
     ev = evaluate(subset(small, FRAMES[:2]), [cheap, paid], bootstrap=50)
@@ -245,8 +263,8 @@ def test_the_plot_reads_costs_in_dollars_per_thousand_on_a_log_scale(davis):
     assert [usd_tick(v) for v in (18.0, 1.8, 0.0065, 0.012, 0.0)] == ["$18", "$1.8", "$0.0065", "$0.012", "$0"]
 
 
-def test_plot_is_skipped_only_when_matplotlib_is_missing(davis, tmp_path, monkeypatch):
-    _, small, truths = davis
+def test_plot_is_skipped_only_when_matplotlib_is_missing(thumbs, tmp_path, monkeypatch):
+    _, small, truths = thumbs
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     paths = evaluate(subset(small, FRAMES[:2]), [LookupProvider("fake-perfect", truths)], bootstrap=50).write(tmp_path)
     assert "plot" not in paths and "matplotlib" in paths["plot_skipped"].read_text()
@@ -309,10 +327,10 @@ def test_a_bootstrap_that_cannot_be_made_is_refused_before_any_call(davis, boots
     assert paid.calls == 0
 
 
-def test_no_resamples_keeps_the_means_and_one_resample_still_plots(davis, tmp_path):
+def test_no_resamples_keeps_the_means_and_one_resample_still_plots(thumbs, tmp_path):
     """bootstrap=0: the means without intervals (not blanks); bootstrap=1: an interval that need not hold
     its mean, drawn without a negative error bar (matplotlib refuses one)."""
-    _, small, truths = davis
+    _, small, truths = thumbs
     two = subset(small, FRAMES[:3])
     with_ci = evaluate(two, [LookupProvider("fake-shift", truths, shift)], bootstrap=200).overall("fake-shift")
     bare = evaluate(two, [LookupProvider("fake-shift", truths, shift)], bootstrap=0)
@@ -342,10 +360,10 @@ def test_a_cap_is_read_as_usd_or_refused_before_any_call(davis):
     assert paid.calls == 0
 
 
-def test_one_provider_alone_is_one_provider(davis):
+def test_one_provider_alone_is_one_provider(thumbs):
     """evaluate(data, provider) with one provider (an object, or an id) not in a list: scored as [provider]
     (an id was read letter by letter: "Unknown provider 'u'"; an object was not iterable)."""
-    _, small, truths = davis
+    _, small, truths = thumbs
     fake = LookupProvider("fake-perfect", truths)
     ev = evaluate(subset(small, FRAMES[:2]), fake, bootstrap=10)
     assert [s.provider for s in ev.summaries] == ["fake-perfect"] and fake.calls == 2
