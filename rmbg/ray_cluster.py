@@ -12,6 +12,10 @@ only takes longer, where a refusal would stop a run that can finish. Resources o
 hold are not counted: such an actor waits for them, not forever. A cluster that adds nodes
 on demand (an autoscaler) counts only the nodes it has when the run starts.
 
+Video workers are kept between runs of one process (IdleActors): the clips of one `rmbg video --engine
+ray` command, or one program's calls, load the model once per worker, not once per clip. Idle, they
+hold their CPU and GPU share, so the image engine lets them go (IDLE.release) before it makes its own.
+
 Workers get the driver's RMBG_* and HF_* settings through Ray's runtime_env, never a secret
 (worker_env; rmbg.cli.ray_engine says why). Only `import_ray` imports ray, and only when an engine
 runs; the command line's check (start Ray, then workers_that_fit) is rmbg.cli.ray_engine.fitted_workers.
@@ -82,6 +86,63 @@ def start(address: str | None) -> Any:
         if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the run's own must stay
             signal.signal(signal.SIGTERM, ours)
     return ray
+
+
+class IdleActors:
+    """Worker actors a finished run gave back, for the next run of the same kind (the provider, its
+    settings, the GPUs each holds) on the same Ray connection to take instead of making new ones,
+    each with its model loaded. One kind is kept: another kind's run lets the idle ones go first.
+    A run that ends early (a stop, an error, a consumer that leaves) kills its actors instead of
+    giving them back: one may still be running a chunk. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kind: tuple[object, ...] = ()
+        self._idle: list[Any] = []
+
+    def take(self, ray: Any, kind: tuple[object, ...], count: int) -> list[Any]:
+        """Up to `count` idle actors of `kind` (possibly none); those of another kind are killed."""
+        kind = (_connection(ray), *kind)
+        with self._lock:
+            if kind != self._kind:
+                self._drop(ray)
+                self._kind = kind
+            taken, self._idle = self._idle[:count], self._idle[count:]
+        return taken
+
+    def give_back(self, ray: Any, kind: tuple[object, ...], actors: Sequence[Any]) -> None:
+        with self._lock:
+            if (_connection(ray), *kind) == self._kind:
+                self._idle += actors
+                return
+        for actor in actors:
+            ray.kill(actor)
+
+    def held(self) -> list[str]:
+        """The idle actors' ids (hex), oldest first."""
+        with self._lock:
+            return [actor._actor_id.hex() for actor in self._idle]
+
+    def release(self, ray: Any) -> int:
+        """Kill every idle actor (their CPUs and GPUs are free again); how many there were."""
+        with self._lock:
+            return self._drop(ray)
+
+    def _drop(self, ray: Any) -> int:
+        idle, self._idle = self._idle, []
+        if self._kind[:1] == (_connection(ray),):  # an earlier connection's actors went with it
+            for actor in idle:
+                ray.kill(actor)
+        self._kind = ()
+        return len(idle)
+
+
+def _connection(ray: Any) -> str:
+    """This driver's Ray job: a new one after ray.shutdown() and ray.init(), whose actors are new too."""
+    return str(ray.get_runtime_context().get_job_id())
+
+
+IDLE = IdleActors()  # this process's idle video workers (rmbg.video.ray_video)
 
 
 def gpus_problem(value: float) -> str | None:

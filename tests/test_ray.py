@@ -62,6 +62,10 @@ def cluster(u2netp_path, fal, runware):  # noqa: F811
                 os.environ[key] = value
 
 
+class CpuHolder:
+    """An actor that only holds the CPU Ray gave it (an idle video worker's share)."""
+
+
 def photos(folder: Path, n: int) -> Path:
     rng = np.random.default_rng(7)
     for i in range(n):
@@ -87,7 +91,15 @@ def rows(out: Path) -> list[dict]:
 def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, monkeypatch, capsys):
     """A folder and an object-store style URI (file:// here; s3:// and gs:// go the same way through
     pyarrow) in one Ray run (each run starts its workers anew: one run, not two): the folder's outputs
-    and rows are the local engine's, and the URI's images, read by the workers, the same pixels."""
+    and rows are the local engine's, and the URI's images, read by the workers, the same pixels. Idle
+    video workers this process kept (rmbg.ray_cluster.IDLE) hold both of the Ray's CPUs when it starts:
+    the run lets them go first (its actors would wait for those CPUs for ever)."""
+    from rmbg.ray_cluster import IDLE
+
+    holder = ray.remote(num_cpus=1)(CpuHolder)
+    IDLE.take(ray, ("cpu-holders",), 0)
+    IDLE.give_back(ray, ("cpu-holders",), [holder.remote(), holder.remote()])
+    assert len(IDLE.held()) == 2
     src = photos(tmp_path / "in", 5)
     store = tmp_path / "store"  # two of the same photos under other names: their outputs do not clash
     (store / "deep").mkdir(parents=True)
@@ -115,7 +127,7 @@ def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, mon
     ]
     assert rows(tmp_path / "local") == [r for r in rows(tmp_path / "onray") if r not in from_store]
     assert [r["status"] for r in rows(tmp_path / "onray")].count("failed") == 1
-    assert src.exists()
+    assert src.exists() and IDLE.held() == []
 
     # resume: nothing left to schedule but the broken file
     before = (tmp_path / "onray" / "p0.png").stat().st_mtime_ns

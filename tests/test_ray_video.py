@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -198,6 +199,31 @@ def test_chunks_handed_out_are_bounded(cluster, short_clip):
     )  # fmt: skip
     ahead = [finished[0] - frame.index for frame in stream]
     assert len(ahead) == SHORT and max(ahead) == 1 and finished[0] == SHORT
+
+
+def test_the_next_clip_takes_the_workers_the_last_one_gave_back(cluster, short_clip, tmp_path):
+    """Clips with one provider: the next runs on the last one's worker actors, models loaded (no new actor
+    made), whatever its chunks and filter; a stopped run kills its workers instead of giving them back.
+    (The image engine lets idle workers go before it starts: tests/test_ray.py.)"""
+    from rmbg.ray_cluster import IDLE
+
+    IDLE.release(ray)  # whatever earlier tests of this file gave back
+    engine = RayVideo(workers=2, chunk_frames=2)
+    rmbg.remove_video(short_clip, "u2netp", output=tmp_path / "a.webm", engine=engine)
+    first = IDLE.held()
+    assert len(first) == 2
+    again = replace(engine, chunk_frames=3)
+    rmbg.remove_video(short_clip, "u2netp", output=tmp_path / "b.webm", engine=again, smooth=False)
+    assert sorted(IDLE.held()) == sorted(first)  # the same two actors, no third one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webm", "b.webm"]
+    stop = threading.Event()
+    with pytest.raises(VideoStopped):
+        rmbg.remove_video(
+            short_clip, "u2netp", output=tmp_path / "c.webm", engine=engine, progress=lambda *a: stop.set(),
+            stop=stop, smooth=False,
+        )  # fmt: skip
+    assert IDLE.held() == []  # both taken by the stopped run, and killed with it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webm", "b.webm"]
 
 
 def test_gpus_the_cluster_lacks_are_refused_at_once_with_nothing_written(cluster, clip, tmp_path, capsys):

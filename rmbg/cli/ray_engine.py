@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import RmbgError
-from ..ray_cluster import gpu_ask, start, worker_provider, workers_that_fit
+from ..ray_cluster import IDLE, gpu_ask, start, worker_provider, workers_that_fit
 from . import batch
 from .budget import SharedBudget, in_flight_outcome, kept_hold
 from .interrupts import abandoned, on_stop, stop_requested
@@ -185,6 +185,7 @@ def run(
     if not runnable:
         return outcomes
     workers = workers_that_fit(ray, workers, gpus_per_worker)  # before any actor: none pending forever
+    IDLE.release(ray)  # idle video workers of this process hold CPUs and GPUs Ray Data's actors would wait for
     budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost, provider_id)
     # One block per image up to MAX_BLOCKS: Ray Data hands a block to one actor, so the default (one
     # block for a small list) would run a whole batch on one worker while the others sit idle.

@@ -9,7 +9,9 @@ run by Ray workers, joined into the same output as a local run, frame for frame.
   its registered id, on the GPU Ray gave it if any (rmbg.ray_cluster, as `rmbg remove
   --engine ray` does), and run chunks: decode from the keyframe before the chunk (a
   seek), the model, the filter. A chunk sends back its frames' mattes (uint8), never
-  frames.
+  frames. A run that ends well gives its actors back (rmbg.ray_cluster.IDLE): the next
+  clip with the same provider and settings takes them, models loaded, instead of making
+  new ones (a folder of clips loads the model once per worker).
 - The driver decodes the clip once, in order, pairs each frame with its matte as the
   chunks come back in order, and yields them to the same writers as a local run
   (encoders, sound, the mattes' store: rmbg.video.api). At most `in_flight` chunks are
@@ -19,8 +21,8 @@ run by Ray workers, joined into the same output as a local run, frame for frame.
   none fits, refused (an actor asking for more than the cluster has would wait forever);
   fewer than asked, the run goes on with those, said once (rmbg.ray_cluster).
 - Progress counts the frames of the chunks the workers have finished, in whatever order.
-- A stop (`stop`, Ctrl-C) or an error ends the run: the workers are killed, and the
-  writers leave nothing behind (as a local run).
+- A stop (`stop`, Ctrl-C) or an error ends the run: its workers are killed (not given
+  back), and the writers leave nothing behind (as a local run).
 
 A hosted video service is refused (rmbg.video.api): it takes the whole clip in one paid
 call, so there is nothing to split, and a paid clip is never split into several calls.
@@ -40,7 +42,7 @@ import numpy as np
 
 from ..errors import RmbgError
 from ..providers.base import Provider
-from ..ray_cluster import CPUS_PER_WORKER, gpu_ask, gpus_problem, start, worker_provider, workers_that_fit
+from ..ray_cluster import CPUS_PER_WORKER, IDLE, gpu_ask, gpus_problem, start, worker_provider, workers_that_fit
 from .chunks import Chunk, ChunkMattes, chunk_length, chunk_mattes, plan_chunks
 from .decode import ClipInfo, Frame, frames
 from .limits import VideoLimits, VideoStopped
@@ -78,28 +80,33 @@ class RayVideo:
 
 
 class ChunkWorker:
-    """One Ray actor: one provider (its model loaded once), the clip spooled once, many chunks."""
+    """One Ray actor: one provider (its model loaded once), for any number of runs and clips; each
+    clip spooled once, many chunks."""
 
-    def __init__(
-        self, provider_id: str, config: Mapping[str, object], smooth: SmoothParams | None, limits: VideoLimits
-    ):
+    def __init__(self, provider_id: str, config: Mapping[str, object]):
         import ray
 
         self.provider: Provider = worker_provider(provider_id, config, ray.get_gpu_ids())
-        self.smooth, self.limits = smooth, limits
         self.folder = tempfile.TemporaryDirectory(prefix="rmbg-ray-video-")
         self.clip: tuple[str, Path] | None = None
 
-    def run(self, key: str, data: list[Any], info: ClipInfo, chunk: Chunk) -> ChunkMattes:
+    def run(
+        self, key: str, data: list[Any], info: ClipInfo, chunk: Chunk, smooth: SmoothParams | None, limits: VideoLimits
+    ) -> ChunkMattes:
         import ray
 
         if self.clip is None or self.clip[0] != key:  # the clip's bytes, from the object store, once per clip
+            self.forget()
             path = Path(self.folder.name) / f"{key}{info.path.suffix}"
             np.asarray(ray.get(data[0])).tofile(path)
-            if self.clip is not None:
-                self.clip[1].unlink(missing_ok=True)
             self.clip = (key, path)
-        return chunk_mattes(replace(info, path=self.clip[1]), self.provider, chunk, self.smooth, self.limits)
+        return chunk_mattes(replace(info, path=self.clip[1]), self.provider, chunk, smooth, limits)
+
+    def forget(self) -> None:
+        """The spooled clip deleted (a run's end: an idle worker keeps no clip on disk)."""
+        if self.clip is not None:
+            self.clip[1].unlink(missing_ok=True)
+            self.clip = None
 
 
 def ray_mattes(
@@ -124,7 +131,9 @@ def ray_mattes(
     data = [ray.put(np.fromfile(info.path, np.uint8))]
     key = uuid.uuid4().hex
     worker = ray.remote(ChunkWorker).options(num_cpus=CPUS_PER_WORKER, **gpu_ask(engine.gpus_per_worker))
-    actors = [worker.remote(provider.id, engine.provider_config, smooth, limits) for _ in range(count)]
+    kind = (provider.id, repr(sorted(engine.provider_config.items())), engine.gpus_per_worker)
+    actors = IDLE.take(ray, kind, count)
+    actors += [worker.remote(provider.id, engine.provider_config) for _ in range(count - len(actors))]
     limit = engine.in_flight or 2 * len(actors)
     idle, running, done = list(actors), {}, {}
     submitted, finished = 0, 0
@@ -134,7 +143,7 @@ def ray_mattes(
             while k not in done:
                 while idle and submitted < len(chunks) and submitted - k < limit:
                     actor = idle.pop()
-                    running[actor.run.remote(key, data, info, chunks[submitted])] = (submitted, actor)
+                    running[actor.run.remote(key, data, info, chunks[submitted], smooth, limits)] = (submitted, actor)
                     submitted += 1
                 if stop is not None and stop.is_set():
                     raise VideoStopped(stats.frames)
@@ -159,6 +168,10 @@ def ray_mattes(
                 yield VideoFrame.of(frame, alpha)
         if next(decoded, None) is not None:
             raise _mismatch(info)
+        for actor in actors:
+            actor.forget.remote()  # in order after its last chunk; nobody waits for it
+        IDLE.give_back(ray, kind, actors)
+        actors = []  # given back: not killed below
     except ray.exceptions.RayError as exc:  # a worker that could not start (provider, weights) or failed
         cause = getattr(exc, "cause", None) or exc
         if isinstance(cause, RmbgError):
