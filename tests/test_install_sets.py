@@ -55,13 +55,14 @@ def _imports() -> dict[str, list[tuple[Path, ast.AST, bool]]]:
     return {name: where for name, where in found.items() if name not in skip}
 
 
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 @functools.cache
 def _requirements_closure() -> frozenset[str]:
     """Normalised names of the distributions requirements.txt installs, with their dependencies."""
     from packaging.requirements import Requirement
-
-    def norm(name: str) -> str:
-        return re.sub(r"[-_.]+", "-", name).lower()
 
     todo = []
     for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
@@ -87,6 +88,37 @@ def _requirements_closure() -> frozenset[str]:
     return frozenset(name for name, _ in done)  # type: ignore[misc]
 
 
+def _distribution(name: str) -> md.Distribution | None:
+    try:
+        return md.distribution(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _declared_modules(dist_name: str) -> frozenset[str]:
+    """The modules an installed distribution's top_level.txt lists (none without that file)."""
+    dist = _distribution(dist_name)
+    return frozenset(((dist and dist.read_text("top_level.txt")) or "").split())
+
+
+def _modules(dist_name: str) -> frozenset[str]:
+    """The top-level modules an installed distribution provides, read as md.packages_distributions()
+    reads them: its top_level.txt, else the first part of each of its files' paths."""
+    declared, dist = _declared_modules(dist_name), _distribution(dist_name)
+    if declared or dist is None:
+        return declared
+    return frozenset(f.parts[0].removesuffix(".py") for f in dist.files or [])
+
+
+def _installed_with_requirements(name: str, closure: frozenset[str]) -> bool:
+    """Whether module `name` is seen at once to come with requirements.txt: from the distribution of its
+    own name, or one whose top_level.txt lists it. False says only "not at once": then
+    md.packages_distributions(), which reads the file list of every installed distribution, decides."""
+    own = norm(name)
+    return (own in closure and name in _modules(own)) or any(name in _declared_modules(d) for d in closure)
+
+
 @pytest.fixture(scope="module")
 def imports():
     return _imports()
@@ -94,12 +126,15 @@ def imports():
 
 def test_every_module_the_package_imports_comes_with_the_apps_install_or_is_declared_optional(imports):
     closure = _requirements_closure()
-    providers = md.packages_distributions()
+    providers: dict[str, list[str]] = {}
     missing = []
     for name in sorted(imports):
+        if name in OPTIONAL or _installed_with_requirements(name, closure):
+            continue
+        providers = providers or md.packages_distributions()
         # a module this machine lacks (torch in a run without it) is looked up by its own name
-        dists = {re.sub(r"[-_.]+", "-", d).lower() for d in providers.get(name, [name])}
-        if not dists & closure and name not in OPTIONAL:
+        dists = {norm(d) for d in providers.get(name, [name])}
+        if not dists & closure:
             where = ", ".join(sorted({str(p.relative_to(ROOT)) for p, _, _ in imports[name]}))
             missing.append(f"{name} ({where})")
     assert missing == [], "imported by rmbg but not installed by requirements.txt: " + "; ".join(missing)
