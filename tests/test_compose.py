@@ -301,8 +301,8 @@ def test_the_reduced_estimate_still_removes_the_old_background(monkeypatch):
 def test_composite_follows_the_exact_integer_rule_for_every_value():
     """render() on a colour or image uses Pillow's composite: for every (fg, bg, alpha)
     of 8 bits it gives (fg*a + bg*(255-a) + 127) // 255, as the module says."""
-    values = np.arange(256, dtype=np.int64)
-    fg, bg, a = (grid.reshape(4096, 4096) for grid in np.meshgrid(values, values, values, indexing="ij"))
+    values = np.arange(256, dtype=np.uint16)  # fg*a + bg*(255-a) + 127 is at most 255*255 + 127: 16 bits hold it
+    fg, bg, a = (grid.reshape(4096, 4096) for grid in np.meshgrid(values, values, values, indexing="ij", copy=False))
     want = (fg * a + bg * (255 - a) + 127) // 255
     three = [Image.fromarray(np.dstack([v.astype(np.uint8)] * 3)) for v in (fg, bg)]
     got = np.asarray(render(three[0], Image.fromarray(a.astype(np.uint8), "L"), background=three[1]))

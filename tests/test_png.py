@@ -18,14 +18,19 @@ from rmbg.image.compose import PNG_LEVEL, PNG_STRATEGY, cutout, encode
 
 
 def _photo(width: int, height: int, mode: str) -> Image.Image:
-    """Smooth gradients with noise and a hard-edged disc: rows that pick different filters."""
+    """Smooth gradients with noise and a hard-edged disc: rows that pick different filters
+    (a new image each call, made from the one RGBA photo of that size)."""
+    return _rgba(width, height).convert(mode)
+
+
+@functools.cache
+def _rgba(width: int, height: int) -> Image.Image:
     rng = np.random.default_rng(width + height)
     ys, xs = np.mgrid[0:height, 0:width]
     planes = [xs * 255 // width, ys * 255 // height, (xs ^ ys) & 255, np.hypot(xs - width / 2, ys - height / 2) < 300]
     arr = np.dstack([(p * (255 if p.dtype == bool else 1)) for p in planes]).astype(np.int16)
     arr += rng.integers(-3, 4, arr.shape, dtype=np.int16)
-    rgba = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGBA")
-    return rgba.convert(mode)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGBA")
 
 
 def _pillow(image: Image.Image, info: PngImagePlugin.PngInfo | None = None) -> bytes:

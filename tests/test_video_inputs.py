@@ -185,9 +185,9 @@ def _peak(path) -> int:
 
 
 def test_memory_does_not_grow_with_the_clip(tmp_path):
-    small = [f[::4, ::4][:30, :52].copy() for f in davis("dog", 12)]
-    short = write_clip(tmp_path / "short.mp4", small * 10)  # 5 s
-    long = write_clip(tmp_path / "long.mp4", small * 60)  # 30 s: a matte kept per frame would be 1 MiB more
+    small = [f[::2, ::2][:60, :104].copy() for f in davis("dog", 12)]
+    short = write_clip(tmp_path / "short.mp4", small * 4)  # 2 s, past the filter's window and the queues
+    long = write_clip(tmp_path / "long.mp4", small * 24)  # 12 s: a matte kept per frame would be 1.5 MB more
     _peak(short)  # warm-up: first-use allocations (codecs, flow) are not the clip's
     five, sixty = _peak(short), _peak(long)
     assert sixty < five * 1.25 + 256 * 1024, (five, sixty)

@@ -310,12 +310,21 @@ def decode_image_input(value: str) -> Image.Image | None:
 
 def simple_matte(rgb: Image.Image) -> Image.Image:
     """Deterministic matte (mode L): distance from the mean border colour,
-    0 below 16 levels, 255 above 64, linear in between."""
-    arr = np.asarray(rgb.convert("RGB"), dtype=np.float32)
-    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    dist = np.linalg.norm(arr - border.mean(axis=0), axis=2)
-    alpha = np.clip((dist - 16.0) * (255.0 / 48.0), 0, 255)
-    return Image.fromarray(alpha.round().astype(np.uint8), "L")
+    0 below 16 levels, 255 above 64, linear in between. Worked out in bands of
+    rows that stay in the cache (a 12 MP input took seconds as one float array),
+    with the same float32 steps, so the same levels, as one piece."""
+    arr = np.asarray(rgb.convert("RGB"))
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]).astype(np.float32)
+    mean = border.mean(axis=0)
+    out = np.empty(arr.shape[:2], np.uint8)
+    rows = max(1, 65536 // arr.shape[1])
+    for top in range(0, arr.shape[0], rows):
+        part = arr[top : top + rows].astype(np.float32)
+        part -= mean
+        part *= part
+        dist = np.sqrt(part[..., 0] + part[..., 1] + part[..., 2])  # the norm over the channels, in order
+        out[top : top + rows] = np.clip((dist - 16.0) * (255.0 / 48.0), 0, 255).round()
+    return Image.fromarray(out, "L")
 
 
 def encode(img: Image.Image, fmt: str = "PNG") -> bytes:
