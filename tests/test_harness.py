@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import source
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -100,13 +102,12 @@ def test_every_results_file_follows_the_schema_and_is_quoted_by_the_docs():
 def test_benchmarks_import_the_package_not_the_tests():
     import ast
 
-    for path in REPO.joinpath("benchmarks").glob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+    for path in source.python_files(REPO / "benchmarks", nested=False):
+        for node in source.walk(source.parse(path)):
             if isinstance(node, ast.ImportFrom):
                 assert not (node.module or "").startswith("tests"), f"{path.name} imports {node.module}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("tests") for a in node.names), path.name
-            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "sys.path.insert":
+            elif isinstance(node, ast.Call) and source.dotted(node.func) == "sys.path.insert":
                 # the one exception: BiRefNet's official code, a checkout the user names (--official-code)
                 assert path.name == "speed_configs.py" and ast.unparse(node.args[1]) == "code", path.name

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rmbg.errors import ModelUnavailableError
+from tests.support import source
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,11 +47,11 @@ def _imports() -> dict[str, list[tuple[Path, ast.AST, bool]]]:
                 found.setdefault(child.module.split(".")[0], []).append((path, child, eager))
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Try, ast.If)):
                 visit(path, child, False)  # in a function, under try/except ImportError or a condition
-            else:
+            elif not isinstance(child, ast.expr):  # an expression holds no statement, so no import
                 visit(path, child, eager)
 
-    for path in sorted((ROOT / "rmbg").rglob("*.py")):
-        visit(path, ast.parse(path.read_text(encoding="utf-8")), True)
+    for path in source.python_files(ROOT / "rmbg"):
+        visit(path, source.parse(path), True)
     skip = set(sys.stdlib_module_names) | {"rmbg", "__future__"}
     return {name: where for name, where in found.items() if name not in skip}
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Iterable
 from pathlib import Path
+
+from tests.support import source as code
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rmbg"
 
@@ -17,7 +20,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+MODULES = {module_name(path): path for path in code.python_files(PACKAGE)}
 
 
 def imported_from(name: str, node: ast.ImportFrom) -> str:
@@ -29,26 +32,15 @@ def imported_from(name: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-@functools.cache
-def tree(name: str) -> ast.Module:
-    """Module `name` parsed once for every test of this file (none changes a tree)."""
-    return ast.parse(MODULES[name].read_text(encoding="utf-8"))
-
-
 def imports(name: str, source: ast.Module | None = None) -> list[tuple[str, str, int]]:
     """(module, name taken from it or "", line) for every import of module `name` (its file, or `source`),
     at any depth: inside a function as at the top."""
-    return list(_imports(name, source)) if source is not None else list(_imports_of_file(name))
+    return list(_imports(name, ast.walk(source))) if source is not None else list(_read(name)[0])
 
 
-@functools.cache
-def _imports_of_file(name: str) -> tuple[tuple[str, str, int], ...]:
-    return _imports(name, None)
-
-
-def _imports(name: str, source: ast.Module | None) -> tuple[tuple[str, str, int], ...]:
+def _imports(name: str, nodes: Iterable[ast.AST]) -> tuple[tuple[str, str, int], ...]:
     found = []
-    for node in ast.walk(source or tree(name)):
+    for node in nodes:
         if isinstance(node, ast.Import):
             found += [(alias.name, "", node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -59,6 +51,19 @@ def _imports(name: str, source: ast.Module | None) -> tuple[tuple[str, str, int]
 
 def private(attr: str) -> bool:
     return attr.startswith("_") and not attr.startswith("__")
+
+
+@functools.cache
+def _read(name: str) -> tuple[tuple[tuple[str, str, int], ...], tuple[tuple[int, str, str], ...]]:
+    """What the tests read of module `name`'s file, from one parse, kept for the test process (its tree is not:
+    tests/support/source.py says why): its imports, and each `x._y` of a plain name x (line, x, _y)."""
+    nodes = code.walk(code.parse(MODULES[name]))
+    attributes = tuple(
+        (node.lineno, node.value.id, node.attr)
+        for node in nodes
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and private(node.attr)
+    )
+    return _imports(name, nodes), attributes
 
 
 def private_reaches(name: str) -> list[str]:
@@ -74,11 +79,18 @@ def private_reaches(name: str) -> list[str]:
             bound[taken] = f"{source}.{taken}"
         elif private(taken) and source in MODULES and source != name:
             found.append(f"{name}:{line} from {source} import {taken}")
-    for node in ast.walk(tree(name)):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and private(node.attr):
-            if node.value.id in bound:
-                found.append(f"{name}:{node.lineno} {node.value.id}.{node.attr}")
+    for line, value, attr in _read(name)[1]:
+        if value in bound:
+            found.append(f"{name}:{line} {value}.{attr}")
     return found
+
+
+def test_the_quick_walk_lists_what_ast_walk_lists():
+    """tests/support/source.py's walk, which these checks read the package with, lists the nodes ast.walk
+    lists, in its order: on a snippet of nested scopes and patterns, and on a large module."""
+    snippet = "match x:\n    case [1, *rest] if rest:\n        y = lambda a=1: [b async for b in a if b]\n"
+    for tree in (ast.parse(snippet), code.parse(MODULES["rmbg.webapp.remove.actions"])):
+        assert [id(node) for node in code.walk(tree)] == [id(node) for node in ast.walk(tree)]
 
 
 def test_the_package_was_read():

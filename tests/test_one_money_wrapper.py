@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from rmbg.providers.hosted.fal import FalBria, fal_bria
 from rmbg.providers.hosted.retry import RetryPolicy
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal import FalFake
+from tests.support import source
 from tests.test_hosted_video import _vendor, clip  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,12 +243,12 @@ BY_HAND = {"rmbg/cli/ledger_cmd.py"}  # `rmbg ledger settle`: the operator close
 CLOSES = {"settle", "release", "reserve", "try_reserve", "pay", "settle_by_fate", "close_failed"}
 
 
-def offenders(name: str, source: str) -> list[str]:
-    """The calls in module `name` that reserve or close a hold on a policy or a ledger itself."""
+def offenders(name: str, nodes: Iterable[ast.AST]) -> list[str]:
+    """The calls in module `name` (its tree's `nodes`) that reserve or close a hold on a policy or a ledger itself."""
     if name.startswith(MONEY) or name in BY_HAND:
         return []
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CLOSES:
             receiver = ast.unparse(node.func.value).lower()
             if "policy" in receiver or "ledger" in receiver:
@@ -258,25 +260,24 @@ def test_no_module_outside_money_reserves_or_closes_a_hold_on_the_policy_or_the_
     """Outside the money rooms, holds are taken and closed only through a Payer (rmbg.money.paying): no call
     of policy.settle / ledger.release / ... elsewhere, and one class named Payer."""
     found, payers = [], []
-    for path in sorted((ROOT / "rmbg").rglob("*.py")):
-        name, source = path.relative_to(ROOT).as_posix(), path.read_text(encoding="utf-8")
-        found += offenders(name, source)
-        payers += [
-            name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef) and node.name == "Payer"
-        ]
+    for path in source.python_files(ROOT / "rmbg"):
+        name, nodes = path.relative_to(ROOT).as_posix(), source.walk(source.parse(path))
+        found += offenders(name, nodes)
+        payers += [name for node in nodes if isinstance(node, ast.ClassDef) and node.name == "Payer"]
     assert found == [] and payers == ["rmbg/money/payer.py"]
 
 
 def test_the_check_sees_a_hold_closed_outside_money():
     """The check above catches what it looks for: the CLI's old Budget.settle, a guard paying on its ledger."""
-    source = (
+    text = (
         "def settle(self, hold, outcome, estimate):\n"
         "    self.policy.settle(hold, outcome.cost.usd, priced=True)\n"
         "    payer.ledger.pay(session_id, provider, usd, call, cost_of, server_key=True)\n"
         "    payer.settle_by_fate(hold, estimate, billable=True)\n"
     )
-    assert offenders("rmbg/cli/budget.py", source) == [
+    nodes = list(ast.walk(ast.parse(text)))
+    assert offenders("rmbg/cli/budget.py", nodes) == [
         "rmbg/cli/budget.py:2 self.policy.settle",
         "rmbg/cli/budget.py:3 payer.ledger.pay",
     ]
-    assert offenders("rmbg/money/paying.py", source) == []
+    assert offenders("rmbg/money/paying.py", nodes) == []

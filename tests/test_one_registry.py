@@ -9,6 +9,7 @@ environment, the words of a missing key, its terms, its host setting and the vid
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,9 +17,11 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from rmbg.vendors import VENDORS, Vendor
+from tests.support import source
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "rmbg"
@@ -74,12 +77,23 @@ def its_modules(vendor: Vendor, relative: str) -> bool:
 
 def naming(vendor: Vendor, root: Path = PACKAGE) -> set[str]:
     """The modules under `root` (paths relative to it) that name `vendor`, but for its own and the table."""
+    if root == PACKAGE:  # the package itself: searched once for each vendor in the test process
+        return set(_naming_in_package(vendor))
+    return _naming(vendor, root, lambda path: path.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _naming_in_package(vendor: Vendor) -> frozenset[str]:
+    return frozenset(_naming(vendor, PACKAGE, source.text))
+
+
+def _naming(vendor: Vendor, root: Path, read: Callable[[Path], str]) -> set[str]:
     pattern = names(vendor)
     found = set()
-    for path in sorted(root.rglob("*.py")):
+    for path in source.python_files(root):
         relative = path.relative_to(root).as_posix()
         if f"rmbg/{relative}" != TABLE and not its_modules(vendor, relative):
-            if pattern.search(path.read_text(encoding="utf-8")):
+            if pattern.search(read(path)):
                 found.add(relative)
     return found
 

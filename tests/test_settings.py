@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from rmbg import settings
+from tests.support import source
 
 REPO = Path(__file__).resolve().parents[1]
 VARIABLE = re.compile(r"\bRMBG_[A-Z][A-Z0-9_]*")
@@ -19,8 +21,9 @@ NOT_VARIABLES = {"RMBG_14", "RMBG_20"}  # model specs in rmbg.models, not enviro
 
 def test_every_variable_in_the_code_is_declared():
     used = set()
-    for path in [*REPO.joinpath("rmbg").rglob("*.py"), REPO / "app.py", *REPO.joinpath("benchmarks").glob("*.py")]:
-        used |= set(VARIABLE.findall(path.read_text(encoding="utf-8")))
+    benchmarks = source.python_files(REPO / "benchmarks", nested=False)
+    for path in [*source.python_files(REPO / "rmbg"), REPO / "app.py", *benchmarks]:
+        used |= set(VARIABLE.findall(source.text(path)))
     assert used - NOT_VARIABLES - settings.NAMES == set()
     assert len(settings.NAMES) == len(settings.SETTINGS)  # no name declared twice
 
@@ -69,11 +72,12 @@ def test_the_docs_table_has_one_row_per_variable():
 ENV_RECEIVERS = {"os.environ", "environ", "env"}
 
 
-def _rmbg_constants(trees: list) -> dict[str, str]:
-    """NAME -> value of every assignment of an RMBG_* string (module or class level, any module)."""
+def _rmbg_constants(modules: list[Iterable[ast.AST]]) -> dict[str, str]:
+    """NAME -> value of every assignment of an RMBG_* string (module or class level, any module), from each
+    module's nodes."""
     found = {}
-    for tree in trees:
-        for node in ast.walk(tree):
+    for nodes in modules:
+        for node in nodes:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
                 value = node.value.value
                 if isinstance(value, str) and value.startswith("RMBG_"):
@@ -94,24 +98,35 @@ def _key(node: ast.expr, constants: dict[str, str]) -> str:
     return "?" + ast.unparse(node)
 
 
-def environment_reads(tree: ast.AST, constants: dict[str, str]) -> list[tuple[int, str]]:
+def environment_reads(nodes: Iterable[ast.AST], constants: dict[str, str]) -> list[tuple[int, str]]:
     """(line, variable) of each read straight from the environment of an RMBG_* variable, or of
-    a variable named by an expression that cannot be resolved here ("?expr")."""
+    a variable named by an expression that cannot be resolved here ("?expr"), among a module's nodes."""
+    return resolved(reads_of_the_environment(nodes), constants)
+
+
+def reads_of_the_environment(nodes: Iterable[ast.AST]) -> list[tuple[int, ast.expr]]:
+    """(line, the expression naming the variable) of each read straight from the environment."""
     reads = []
-    for node in ast.walk(tree):
+    for node in nodes:
         key = None
         if isinstance(node, ast.Call) and node.args:
             func = node.func
-            if isinstance(func, ast.Attribute) and func.attr == "get" and ast.unparse(func.value) in ENV_RECEIVERS:
+            if isinstance(func, ast.Attribute) and func.attr == "get" and source.dotted(func.value) in ENV_RECEIVERS:
                 key = node.args[0]
-            elif ast.unparse(func) in ("os.getenv", "getenv"):
+            elif source.dotted(func) in ("os.getenv", "getenv"):
                 key = node.args[0]
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-            if ast.unparse(node.value) in ENV_RECEIVERS:
+            if source.dotted(node.value) in ENV_RECEIVERS:
                 key = node.slice
-        if key is not None and _key(key, constants).startswith(("RMBG_", "?")):
-            reads.append((node.lineno, _key(key, constants)))
-    return sorted(reads)
+        if key is not None:
+            reads.append((node.lineno, key))
+    return reads
+
+
+def resolved(reads: list[tuple[int, ast.expr]], constants: dict[str, str]) -> list[tuple[int, str]]:
+    """(line, variable) of those reads that name an RMBG_* variable or an expression not resolved here."""
+    named = [(line, _key(key, constants)) for line, key in reads]
+    return sorted((line, name) for line, name in named if name.startswith(("RMBG_", "?")))
 
 
 # Reads by a name held in a variable that are not RMBG_* settings: the vendors' API keys
@@ -120,10 +135,14 @@ DYNAMIC_READS_OF_OTHER_VARIABLES = {"rmbg/providers/hosted/payload.py": ["?env_v
 
 
 def test_no_module_reads_an_rmbg_variable_but_rmbg_settings():
-    paths = [p for p in REPO.joinpath("rmbg").rglob("*.py") if p.name != "settings.py"] + [REPO / "app.py"]
-    trees = {p: ast.parse(p.read_text(encoding="utf-8")) for p in paths}
-    constants = _rmbg_constants(list(trees.values()))
-    found = {str(p.relative_to(REPO)): environment_reads(t, constants) for p, t in trees.items()}
+    paths = [p for p in source.python_files(REPO / "rmbg") if p.name != "settings.py"] + [REPO / "app.py"]
+    constants: dict[str, str] = {}
+    raw = {}
+    for path in paths:  # each module parsed and walked once; of its tree only its reads' keys are kept
+        nodes = source.walk(source.parse(path))
+        constants.update(_rmbg_constants([nodes]))  # in the modules' order, as over all of them at once
+        raw[path] = reads_of_the_environment(nodes)
+    found = {str(p.relative_to(REPO)): resolved(reads, constants) for p, reads in raw.items()}
     named = {path: [name for _, name in reads] for path, reads in found.items() if reads}
     assert named == DYNAMIC_READS_OF_OTHER_VARIABLES
 
@@ -143,8 +162,8 @@ def rate(name):
     return os.environ.get(name)
 os.environ["RMBG_Z"] = "1"  # a write is not a read
 """
-    tree = ast.parse(snippet)
-    assert environment_reads(tree, _rmbg_constants([tree])) == [
+    nodes = list(ast.walk(ast.parse(snippet)))
+    assert environment_reads(nodes, _rmbg_constants([nodes])) == [
         (4, "RMBG_CACHE_MB"),
         (5, "RMBG_MAX_PIXELS"),
         (6, "RMBG_X_URL"),

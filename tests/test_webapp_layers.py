@@ -20,6 +20,7 @@ import ast
 
 import pytest
 
+from tests.support import source as code
 from tests.test_layering import MODULES, imports
 
 WEBAPP = "rmbg.webapp"
@@ -120,7 +121,7 @@ WRONG = [
 
 @pytest.mark.parametrize("module, added, statement, message", WRONG, ids=[case[0] for case in WRONG])
 def test_an_import_up_or_sideways_is_named(module, added, statement, message):
-    text = MODULES[module].read_text(encoding="utf-8") + "\n\n" + added
+    text = code.text(MODULES[module]) + "\n\n" + added
     line = text.splitlines().index(statement) + 1
     assert wrong_imports({module: ast.parse(text)}) == [f"{module}:{line} -> {message}"]
 
@@ -135,5 +136,5 @@ def test_an_import_up_or_sideways_is_named(module, added, statement, message):
     ],
 )
 def test_an_import_down_or_within_a_folder_is_allowed(module, added):
-    text = MODULES[module].read_text(encoding="utf-8") + "\n\n" + added
+    text = code.text(MODULES[module]) + "\n\n" + added
     assert wrong_imports({module: ast.parse(text)}) == []

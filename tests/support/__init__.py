@@ -15,5 +15,6 @@ tests/tiny_transformers.py, tests/u2netp_fixture.py) are support too.
 - models: synthetic photos, tiny graphs and weights, the weights server
 - progressive: IS-Net general ready to download as the better model
 - providers: an in-process Provider that counts its calls
+- source: the repository's own Python files, their text read once (for the checks that read the code)
 - tiers: the test tiers (markers) and the skips for missing extras
 """
