@@ -202,28 +202,24 @@ def test_chunks_handed_out_are_bounded(cluster, short_clip):
 
 
 def test_the_next_clip_takes_the_workers_the_last_one_gave_back(cluster, short_clip, tmp_path):
-    """Clips with one provider: the next runs on the last one's worker actors, models loaded (no new actor
-    made), whatever its chunks and filter; a stopped run kills its workers instead of giving them back.
-    (The image engine lets idle workers go before it starts: tests/test_ray.py.)"""
+    """Clips with one provider: a finished run gives its worker actors back, models loaded, and the next
+    run takes them whatever its chunks and filter (a stopped one, here, which then kills them instead of
+    giving them back). (The image engine lets idle workers go before it starts: tests/test_ray.py.)"""
     from rmbg.ray_cluster import IDLE
 
     IDLE.release(ray)  # whatever earlier tests of this file gave back
     engine = RayVideo(workers=2, chunk_frames=2)
     rmbg.remove_video(short_clip, "u2netp", output=tmp_path / "a.webm", engine=engine)
-    first = IDLE.held()
-    assert len(first) == 2
-    again = replace(engine, chunk_frames=3)
-    rmbg.remove_video(short_clip, "u2netp", output=tmp_path / "b.webm", engine=again, smooth=False)
-    assert sorted(IDLE.held()) == sorted(first)  # the same two actors, no third one
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webm", "b.webm"]
+    assert len(IDLE.held()) == 2
     stop = threading.Event()
     with pytest.raises(VideoStopped):
         rmbg.remove_video(
-            short_clip, "u2netp", output=tmp_path / "c.webm", engine=engine, progress=lambda *a: stop.set(),
-            stop=stop, smooth=False,
+            short_clip, "u2netp", output=tmp_path / "b.webm", engine=replace(engine, chunk_frames=3),
+            progress=lambda *a: stop.set(), stop=stop, smooth=False,
         )  # fmt: skip
-    assert IDLE.held() == []  # both taken by the stopped run, and killed with it
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webm", "b.webm"]
+    # both idle actors taken by the stopped run (none left idle, none made: workers=2), and killed with it
+    assert IDLE.held() == []
+    assert [p.name for p in tmp_path.iterdir()] == ["a.webm"]
 
 
 def test_gpus_the_cluster_lacks_are_refused_at_once_with_nothing_written(cluster, clip, tmp_path, capsys):
