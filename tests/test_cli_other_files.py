@@ -31,6 +31,21 @@ def rmbg(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=where, timeout=300)
 
 
+def in_process(cwd: Path, capsys, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rmbg ARGS` run in this process from `cwd` (rmbg.cli.main.main), as `rmbg` gives it: for a test that runs
+    the command several times, each run without a new interpreter's imports (a second or more of CPU each)."""
+    from rmbg.cli.main import main
+
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        code = main(list(args))
+    finally:
+        os.chdir(before)
+    said = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, said.out, said.err)
+
+
 def image(path: Path, colour: str, size: tuple[int, int] = (32, 32), mode: str = "RGB", fmt: str = "PNG") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, size, colour).save(path, format=fmt)
@@ -246,7 +261,7 @@ def test_the_library_says_a_blocked_output_folder_in_its_own_words(clips):
     )
 
 
-def test_a_video_folder_written_beside_its_clips_resumes_when_run_again(clips):
+def test_a_video_folder_written_beside_its_clips_resumes_when_run_again(clips, capsys):
     """`rmbg video in -o in` (each output beside its clip), run a second time, took the first run's outputs for
     clips: in/a.webm was refused as a second output in/a.webm, exit code 2. The outputs an earlier run made there,
     as OUT/manifest.csv says (as `rmbg remove` keeps it), are not clips: the run skips the clips done, nothing is
@@ -254,17 +269,17 @@ def test_a_video_folder_written_beside_its_clips_resumes_when_run_again(clips):
     for name in ("a.mp4", "sub/b.mp4"):
         (clips / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(clips / "clip.mp4", clips / "in" / name)
-    first = rmbg(clips, "video", "in", "-o", "in", "-p", "u2netp")
+    first = in_process(clips, capsys, "video", "in", "-o", "in", "-p", "u2netp")
     assert first.returncode == 0
     assert [line.split("  ")[0] for line in first.stdout.splitlines()] == ["in/a.webm", "in/sub/b.webm"]
     made = contents(clips / "in")
-    again = rmbg(clips, "video", "in", "-o", "in", "-p", "u2netp")
+    again = in_process(clips, capsys, "video", "in", "-o", "in", "-p", "u2netp")
     assert (again.returncode, again.stdout) == (0, "")
     assert again.stderr == "Skipping 2 clip(s) already done (--overwrite redoes them).\n"
     assert contents(clips / "in") == made
     assert sorted(made) == [".rmbg-folder-id", "a.mp4", "a.webm", "manifest.csv", "sub/b.mp4", "sub/b.webm"]
     shutil.copy(clips / "clip.mp4", clips / "in" / "c.mp4")
-    third = rmbg(clips, "video", "in", "-o", "in", "-p", "u2netp")
+    third = in_process(clips, capsys, "video", "in", "-o", "in", "-p", "u2netp")
     assert third.returncode == 0 and third.stderr.startswith("Skipping 2 clip(s) already done")
     assert [line.split("  ")[0] for line in third.stdout.splitlines()] == ["in/c.webm"]
     assert {k: v for k, v in contents(clips / "in").items() if k in made and k != "manifest.csv"} == {
@@ -305,14 +320,14 @@ def test_an_evaluate_report_that_is_a_file_the_run_reads_is_refused_before_any_m
     assert contents(labelled) == before
 
 
-def test_reports_an_earlier_evaluate_left_among_the_images_and_masks_are_not_scored(labelled):
+def test_reports_an_earlier_evaluate_left_among_the_images_and_masks_are_not_scored(labelled, capsys):
     """--out d/images, then --out d/masks, left quality_vs_cost.png in both: the next run scored the plot as an
     image (with the other plot as its mask). A report beside the evaluation.json of the run that wrote it is an
     earlier run's report, not data: the same 3 images are scored each time."""
     (labelled / "d" / "masks" / "x" / "broken.png").unlink()
     (labelled / "d" / "images" / "x" / "broken.png").unlink()
     for out in ("d/images", "d/masks", "d/images"):
-        done = rmbg(labelled, "evaluate", "d", "-p", "u2netp", "--out", out, "--bootstrap", "0")
+        done = in_process(labelled, capsys, "evaluate", "d", "-p", "u2netp", "--out", out, "--bootstrap", "0")
         assert done.returncode == 0
         rows = [line.split(" | ")[1:4] for line in done.stdout.splitlines() if line.startswith("| u2netp |")]
         assert ["all", "3 (3)", "0"] in rows
