@@ -10,6 +10,8 @@ out once none is left. Imported only when a URL is fetched.
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 import time
 import typing
@@ -72,10 +74,24 @@ class DeadlineBackend(httpcore.SyncBackend):
 def deadline_transport(deadline: float) -> httpx.HTTPTransport:
     """httpx's own transport over a connection pool whose sockets never wait past
     `deadline` (a time.monotonic() value); no proxy, no environment settings."""
-    transport = httpx.HTTPTransport(trust_env=False)
+    context = tls_context(trust_env=False)
+    transport = httpx.HTTPTransport(trust_env=False, verify=context)
     # httpx takes no network backend itself; its pool is httpcore's, which does. The
     # test of a trickling server (tests/test_limits.py) fails if this stops holding.
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=DeadlineBackend(deadline)
-    )
+    transport._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=DeadlineBackend(deadline))
     return transport
+
+
+def tls_context(*, trust_env: bool = True) -> ssl.SSLContext:
+    """httpx's own client TLS context (certifi's CAs; with trust_env, SSL_CERT_FILE or SSL_CERT_DIR
+    when set), made once per CA source and shared: loading the CA bundle is most of what making a
+    client costs, and every hosted call and URL fetch made its own before."""
+    if not trust_env:
+        return _tls_context(False, None, None)
+    return _tls_context(True, os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(trust_env: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # cert_file and cert_dir are the cache key: httpx reads the same two settings itself
+    return httpx.create_ssl_context(trust_env=trust_env)

@@ -23,11 +23,15 @@ def make_client(timeout=None):
     """An httpx.Client with explicit timeouts (used when none is injected)."""
     import httpx
 
+    from ...image.deadline import tls_context
+
     if timeout is None:
         timeout = default_timeout()
     elif isinstance(timeout, (int, float)):
         timeout = default_timeout(float(timeout))
-    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+    # the TLS context (its CA bundle) is made once and shared, not loaded again for each client
+    headers = {"User-Agent": USER_AGENT}
+    return httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, verify=tls_context())
 
 
 class LazyClient:
