@@ -42,7 +42,9 @@ def as_float(x) -> np.ndarray:
     if arr.dtype == bool:
         return arr.astype(np.float64)
     if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
+        out = arr.astype(np.float64)
+        out /= 255.0  # in place: no second full-size copy
+        return out
     if arr.dtype.kind in "iu":
         raise ValueError(f"integer maps must be uint8 (0-255), got {arr.dtype}")
     out = arr.astype(np.float64)
@@ -193,7 +195,8 @@ def boundary_iou(pred, gt, *, ratio: float = BIOU_RATIO, threshold: float = 0.5)
 def mae(pred, gt) -> float:
     """Mean absolute error (1/N) Σ |P̂ − G|, both in [0, 1]."""
     p, g = as_pair(pred, gt)
-    return float(np.mean(np.abs(p - g)))
+    diff = p - g
+    return float(np.mean(np.abs(diff, out=diff)))  # in place: one full-size temporary, not two
 
 
 def fmeasure_curve(pred, gt, *, beta2: float = BETA2) -> np.ndarray:
@@ -204,9 +207,12 @@ def fmeasure_curve(pred, gt, *, beta2: float = BETA2) -> np.ndarray:
     """
     p, g = as_pair(pred, gt)
     gb = g >= 0.5
-    levels = np.floor(p * 255).astype(np.int64)
-    fg_hist = np.bincount(levels[gb], minlength=256)[:256]
-    bg_hist = np.bincount(levels[~gb], minlength=256)[:256]
+    # One histogram of level + 256·[inside G]: bins 0-255 are outside G, 256-511 inside.
+    scaled = p * 255
+    np.floor(scaled, out=scaled)
+    np.add(scaled, 256, out=scaled, where=gb)
+    hist = np.bincount(scaled.astype(np.intp).ravel(), minlength=512)
+    bg_hist, fg_hist = hist[:256], hist[256:512]
     tp = np.cumsum(fg_hist[::-1])[::-1].astype(np.float64)  # pixels >= k inside G
     predicted = tp + np.cumsum(bg_hist[::-1])[::-1]
     prec = tp / np.maximum(predicted, 1)
