@@ -30,8 +30,8 @@ from rmbg.video.limits import VideoLimits
 from rmbg.video.providers import clip_estimate, get_video_provider, hosted_video_info
 from tests.fakes.cloudflare_video import ACCOUNT, TEST_KEY, TOKEN, CloudflareVideoFake
 from tests.fakes.common import Fault, simple_matte
-from tests.test_hosted_video import FAST, Vendor, clip, long_clip, payer_for, settled  # noqa: F401
-from tests.video_clips import Threshold, decoded
+from tests.test_hosted_video import FAST, Vendor, clip, payer_for, settled  # noqa: F401
+from tests.video_clips import Threshold, davis, decoded, write_clip
 
 PID = "cloudflare-bria-video"
 ONE_SECOND = Decimal("0.0225")  # the 0.5 s clip: one billed second
@@ -47,6 +47,12 @@ class Cloudflare(Vendor):
 def cf():
     with CloudflareVideoFake() as fake:
         yield Cloudflare("cloudflare", PID, fake, TEST_KEY, "run")
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """2.5 s at 8 frames a second (20 frames): 3 billed seconds, as the 60 frames at 24 of test_hosted_video."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "dog2.5s.mp4", davis("dog", 20), rate=8)
 
 
 def call(vendor, clip, **connection):
@@ -265,8 +271,6 @@ def test_a_bad_answer_or_result_is_refused_and_still_charged(cf, clip, fault, sa
 
 
 def test_a_clip_over_60_s_is_refused_before_anything_is_paid(cf, tmp_path):
-    from tests.video_clips import write_clip
-
     long = write_clip(tmp_path / "long.mp4", [np.full((32, 32, 3), i, np.uint8) for i in range(61)], rate=1)
     payer = payer_for(cf)
     with pytest.raises(rmbg.InvalidRequestError, match="up to 60 s; this one is 61.0 s"):
@@ -287,7 +291,6 @@ def test_the_video_tab_runs_it_with_the_visitors_one_box_key(cf, tmp_path):
     from rmbg.webapp.video.clips import Upload
     from rmbg.webapp.video.compare import compare
     from tests.test_video_side_by_side import counting_model
-    from tests.video_clips import davis, write_clip
 
     clip6 = write_clip(tmp_path / "dog.mp4", davis("dog", 6))
     config = AppConfig(provider_config={PID: {"base_url": cf.fake.url}}, cap_usd=Decimal("1"), allow_server_keys=False)

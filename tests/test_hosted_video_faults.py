@@ -166,25 +166,24 @@ def test_a_bad_result_is_refused_and_still_charged(name, fault, said, clip):
             assert not [c for c in vendor.fake.calls if "/files/" in c.path] or name != "fal"
 
 
-def test_a_result_longer_than_the_limits_is_refused(tmp_path):
+def test_a_result_longer_than_the_limits_is_refused(clip):
     """The returned video is held to RMBG_VIDEO_MAX_SECONDS / _FRAMES as an input is, on its header
     and again while it decodes."""
     from rmbg.video.limits import VideoLimits
 
-    clip24 = write_clip(tmp_path / "c.mp4", davis("dog", 24))  # 1 s
     vendor = _vendor("fal")
     with vendor.fake:
         original = vendor.fake._output
 
-        def tripled(rid, job):  # the vendor sends the clip three times over: 3 s
-            job.clip.frames = job.clip.frames * 3
+        def four_times(rid, job):  # the vendor sends the 0.5 s clip four times over: 2 s
+            job.clip.frames = job.clip.frames * 4
             job.clip.times = [i / 24 for i in range(len(job.clip.frames))]
             return original(rid, job)
 
-        vendor.fake._output = tripled
+        vendor.fake._output = four_times
         payer = payer_for(vendor)
-        with pytest.raises(ProviderResponseError, match="returned 3.0 s of video, over the 1.5 s limit"):
-            rmbg.remove_video(clip24, vendor.remover(), payer=payer, limits=VideoLimits(max_seconds=1.5))
+        with pytest.raises(ProviderResponseError, match="returned 2.0 s of video, over the 0.5 s limit"):
+            rmbg.remove_video(clip, vendor.remover(), payer=payer, limits=VideoLimits(max_seconds=0.5))
         assert settled(payer.policy) == [("settled", ESTIMATE["fal"])]
 
 
