@@ -27,6 +27,14 @@ def at(day: int, month: int = 11) -> float:
 
 
 def test_a_batch_of_150_stops_at_the_days_100_with_words(tmp_path, monkeypatch, capsys):
+    import time
+    from types import SimpleNamespace
+
+    from rmbg.providers.hosted import photoroom
+
+    # the calls counted on one day whenever the run is (a run across midnight UTC counts a new day's 100)
+    clock = SimpleNamespace(time=lambda: at(26), perf_counter=time.perf_counter, monotonic=time.monotonic)
+    monkeypatch.setattr(photoroom, "time", clock)
     (tmp_path / "in").mkdir()
     for n in range(105):
         Image.new("RGB", (8, 8), (n, 200 - n, 30)).save(tmp_path / "in" / f"{n:03}.png")
@@ -55,6 +63,28 @@ def test_a_call_that_never_left_is_given_back(tmp_path):
     with pytest.raises(Exception, match="could not be reached"):
         provider.matte(Image.new("RGB", (8, 8)))
     assert open_ledger().book(SandboxBook).calls(SANDBOX) == (0, 0)
+
+
+def test_a_call_counted_before_midnight_that_never_left_is_given_back_to_its_own_day(monkeypatch):
+    """Counted at 23:59:59.5 UTC, refused by the network half a second later: the call goes back to the day
+    (and month) it was counted in. It went to the next day's count (none there to give back), leaving the
+    first day one call short of its 100."""
+    import time
+    from types import SimpleNamespace
+
+    from rmbg.providers.hosted import photoroom
+
+    before, after = at(26) + 12 * 3600 - 0.5, at(26) + 12 * 3600 + 0.5  # either side of 27 Nov, 00:00 UTC
+    clock = SimpleNamespace(time=lambda: before, perf_counter=time.perf_counter, monotonic=time.monotonic)
+    monkeypatch.setattr(photoroom, "time", clock)  # when the provider counts the call
+    later = iter([before])  # the quota book's own clock: the count, then past midnight
+    monkeypatch.setattr(sandbox_quota, "time", SimpleNamespace(time=lambda: next(later, after)))
+    provider = get_provider("photoroom", api_key=SANDBOX, base_url=refused_url(), retry=RetryPolicy.immediate())
+    with pytest.raises(Exception, match="could not be reached"):
+        provider.matte(Image.new("RGB", (8, 8)))
+    book = open_ledger().book(SandboxBook)
+    assert book.calls(SANDBOX, now=before) == (0, 0)
+    assert book.calls(SANDBOX, now=after) == (0, 0)
 
 
 def test_the_refusal_is_a_credit_error_naming_the_quota():

@@ -168,7 +168,8 @@ class Photoroom(HostedProvider):
         deadline = Deadline(self.retry)
         start = time.perf_counter()
         meter = charging.current()
-        counts = self._count_sandbox(key) if self.sandbox else None
+        counted_at = time.time()  # the day and month this call is counted in, and given back to
+        counts = self._count_sandbox(key, counted_at) if self.sandbox else None
         with charging.metered() as sent:
             try:
                 self.limiter(key).acquire(self.id, deadline.remaining(), f"Photoroom's rate limit ({RATE_ENV})")
@@ -185,7 +186,7 @@ class Photoroom(HostedProvider):
                 )
             except BaseException:
                 if counts is not None and sent.state is charging.Charge.NOT_SENT:
-                    self._give_back(counts, key)
+                    self._give_back(counts, key, counted_at)
                 raise
         meter.accepted(self.id)  # a successful call: Photoroom consumed a credit
         try:
@@ -203,14 +204,14 @@ class Photoroom(HostedProvider):
             meta["scaled_from"] = f"{scaled[0]}x{scaled[1]}"
         return Matte(alpha=alpha, cost=cost, seconds=time.perf_counter() - start, meta=meta)
 
-    def _count_sandbox(self, key: str):
+    def _count_sandbox(self, key: str, now: float):
         """Count this sandbox call against its day and month (sandbox_quota); refused with words at the quota."""
         from ...money.ledger import LedgerError
         from . import sandbox_quota
 
         counts = sandbox_quota.book()
         try:
-            full = counts.take(key) if counts is not None else None
+            full = counts.take(key, now) if counts is not None else None
         except LedgerError as exc:
             sandbox_quota.log.warning("Photoroom sandbox calls are not counted: %s", exc)
             return None
@@ -218,11 +219,12 @@ class Photoroom(HostedProvider):
             raise sandbox_quota.full_words(self.id, *full)
         return counts
 
-    def _give_back(self, counts, key: str) -> None:
+    def _give_back(self, counts, key: str, counted_at: float) -> None:
+        """The call given back to the day and month it was counted in (not the next day's, past midnight)."""
         from ...money.ledger import LedgerError
 
         try:
-            counts.give_back(key)
+            counts.give_back(key, counted_at)
         except LedgerError:
             pass  # counted one call too many: the quota errs towards stopping early
 

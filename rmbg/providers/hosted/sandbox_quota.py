@@ -6,10 +6,11 @@ refusal midway, unexplained.
 The counts live on the ledger's database (table rmbg_sandbox_calls, made on
 first use through SqlLedger.book), so every process on one RMBG_LEDGER shares
 them, and a restart keeps them. A key is held only as a digest. A call is
-counted when it is about to be sent, and given back when it never left the
-machine. Days and months are UTC; Photoroom does not say which clock its
-quota follows, so a count near midnight may differ from Photoroom's by a
-day's calls: the vendor's own refusal is still read and worded then.
+counted when it is about to be sent, and given back (to the day and month it
+was counted in, even past midnight) when it never left the machine. Days and
+months are UTC; Photoroom does not say which clock its quota follows, so a
+count near midnight may differ from Photoroom's by a day's calls: the
+vendor's own refusal is still read and worded then.
 
 If the ledger cannot be used, a sandbox call (free) is sent uncounted, with
 a log line: free work does not depend on the ledger.
