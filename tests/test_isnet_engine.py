@@ -60,9 +60,22 @@ def test_options_and_status_say_the_engine_and_precision(graph, monkeypatch):
     provider = rmbg.get_provider("isnet-general", weights=graph, device="cpu")
     assert provider.options()["backend"] == "openvino" and provider.options()["precision"] == "bf16"
     assert provider.status().message == "local weights isnet-general-use.onnx, through OpenVINO bf16"
-    use_cpu(monkeypatch, AVX2)
+    use_cpu(monkeypatch, AVX2)  # a provider made on another CPU (one provider decides its engine once)
+    provider = rmbg.get_provider("isnet-general", weights=graph, device="cpu")
     assert provider.options()["backend"] == "onnx" and provider.options()["precision"] == "fp32"
     assert provider.status().message == "local weights isnet-general-use.onnx"  # ONNX Runtime unless said
+
+
+def test_a_provider_keeps_the_engine_it_chose(graph, monkeypatch):
+    """The engine and precision are decided once, when first asked: what a provider says of itself (its
+    options, its status, its mattes' labels) cannot change between two calls because a setting did."""
+    use_cpu(monkeypatch, ZEN4)
+    provider = rmbg.get_provider("isnet-general", weights=graph, device="cpu")
+    said = (provider.engine, provider.precision, provider.options(), provider.status().message)
+    use_cpu(monkeypatch, AVX2)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert (provider.engine, provider.precision, provider.options(), provider.status().message) == said
+    assert said[:2] == ("openvino", "bf16")
 
 
 def test_onnx_runtime_runs_fp32_and_its_matte_says_so(graph, monkeypatch):

@@ -12,6 +12,7 @@ stays light.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import os
 import platform
@@ -162,10 +163,11 @@ class OnnxProvider:
         self._engine = engine
         self._openvino = openvino
 
-    @property
+    @functools.cached_property
     def engine(self) -> str:
         """ "openvino" where asked, or for "auto" on a CPU where OpenVINO is installed and runs this
-        model faster (OpenVinoPath.preferred); else "onnxruntime"."""
+        model faster (OpenVinoPath.preferred); else "onnxruntime". Decided once per provider: its
+        settings are fixed when it is made, and a warm call asks about 15 times."""
         if self._engine != "auto":
             return self._engine
         if self._openvino is None or self._precision != "fp32" or not self._openvino.preferred():
@@ -178,9 +180,9 @@ class OnnxProvider:
             on_cpu = True
         return "openvino" if on_cpu else "onnxruntime"
 
-    @property
+    @functools.cached_property
     def precision(self) -> str:
-        """The precision it runs at: OpenVINO's on this CPU (bf16 or fp32) or ONNX Runtime's."""
+        """The precision it runs at: OpenVINO's on this CPU (bf16 or fp32) or ONNX Runtime's (once per provider)."""
         return self._openvino.precision() if self.engine == "openvino" and self._openvino else self._precision
 
     def __repr__(self) -> str:
