@@ -135,11 +135,14 @@ def test_discover_categories_from_subfolders_and_csv(tmp_path):
     by = {s.name: s for s in ds.samples}
     assert by["people/a_001"].category == "people" and by["people/a_001"].group == "people/a"
     assert by["pets/cat"].group == "pets/cat" and by["loose"].category == ""
-    assert ds.unmatched_images == ("orphan",)
+    assert ds.unmatched_images == ("orphan",) and ds.categories_file is None
     (tmp_path / "cats.csv").write_text("file,category,group\nloose.png,misc,g1\npets/cat,animals,\n")
     ds = discover(tmp_path, categories=tmp_path / "cats.csv")
     by = {s.name: s for s in ds.samples}
     assert (by["loose"].category, by["loose"].group) == ("misc", "g1")
+    assert ds.categories_file == tmp_path / "cats.csv" == subset(ds, ["loose"]).categories_file  # the file read
+    (tmp_path / "cats.csv").rename(tmp_path / "categories.csv")  # the default, read when present
+    assert discover(tmp_path).categories_file == tmp_path / "categories.csv"
     assert (by["pets/cat"].category, by["pets/cat"].group) == ("animals", "pets/cat")
     with pytest.raises(DatasetError, match="masks"):
         discover(tmp_path / "images")

@@ -112,8 +112,8 @@ def cmd_evaluate(args, out: TextIO, err: TextIO) -> int:
             raise UsageError("--cascade is simulated on images with masks, not on video sequences.")
         return cmd_evaluate_sequences(args, out, err)
     dataset = discover(args.data, categories=args.categories)
-    categories = Path(args.categories) if args.categories else dataset.root / "categories.csv"
-    reads = [(categories, f"the categories file {categories}")]  # the reports have fixed names: none an input
+    csv = dataset.categories_file  # the reports have fixed names: none may be a file the run reads
+    reads = [] if csv is None else [(csv, f"the categories file {csv}")]
     reads += [(p, f"the {what} {p}") for s in dataset.samples for p, what in ((s.image, "image"), (s.mask, "mask"))]
     check_not_read(Path(args.out), REPORT_FILES.values(), reads, f"--out {args.out}")
     pairs = cascade_pairs(args.cascade)

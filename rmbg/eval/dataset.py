@@ -57,6 +57,7 @@ class Dataset:
     samples: tuple[Sample, ...]
     unmatched_images: tuple[str, ...] = ()
     unmatched_masks: tuple[str, ...] = ()
+    categories_file: Path | None = None  # the CSV of categories read, if any
 
     @property
     def groups(self) -> list[str]:
@@ -165,6 +166,7 @@ def discover(root, *, categories=None) -> Dataset:
         samples=tuple(samples),
         unmatched_images=tuple(sorted(set(images) - set(masks))),
         unmatched_masks=tuple(sorted(set(masks) - set(images))),
+        categories_file=csv_path if table is not None else None,
     )
 
 
@@ -174,4 +176,4 @@ def subset(dataset: Dataset, names: Sequence[str]) -> Dataset:
     missing = [n for n in names if n not in by_name]
     if missing:
         raise DatasetError(f"Not in the data set: {', '.join(missing)}")
-    return Dataset(dataset.root, tuple(by_name[n] for n in names))
+    return Dataset(dataset.root, tuple(by_name[n] for n in names), categories_file=dataset.categories_file)
