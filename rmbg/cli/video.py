@@ -138,12 +138,10 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
 def _said(exc: RmbgError, target: Path) -> str:
     """A clip's error in the CLI's words: a file in the way of its output's folder, in -o's terms."""
     from ..video.limits import OutputBlocked
+    from .writing import in_the_way
 
     if isinstance(exc, OutputBlocked):
-        return (
-            f"its output {target} could not be written: {exc.blocker} is a file where a folder must be made; "
-            "move it aside or give another -o."
-        )
+        return f"its output {target} could not be written: {in_the_way(exc.blocker)}."
     return words(exc, "cli")
 
 

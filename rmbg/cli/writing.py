@@ -36,7 +36,13 @@ def open_no_follow(path: Path, flags: int, what: str) -> int:
 
 
 # what the system's refusals mean for an output folder, in words (no errno, no path): os_reason
-_IN_THE_WAY = "a file stands where a folder must be made; move it aside or give another -o"
+def in_the_way(blocker: Path | None = None) -> str:
+    """A file where an output's folder must be made, and what to do: every command's one wording (`blocker`:
+    that file, where it is known)."""
+    what = "a file stands" if blocker is None else f"{blocker} is a file"
+    return f"{what} where a folder must be made; move it aside or give another -o"
+
+
 _CANNOT = "give -o a folder you can write to"
 _REASONS = {
     errno.ENOSPC: "the disk is full; free some space and run the same command again to resume",
@@ -44,8 +50,8 @@ _REASONS = {
     errno.EROFS: f"the disk is read-only; {_CANNOT}",
     errno.EACCES: f"permission is denied; {_CANNOT}",
     errno.EPERM: f"permission is denied; {_CANNOT}",
-    errno.EEXIST: _IN_THE_WAY,
-    errno.ENOTDIR: _IN_THE_WAY,
+    errno.EEXIST: in_the_way(),
+    errno.ENOTDIR: in_the_way(),
     errno.ENAMETOOLONG: "the name is too long for the disk; rename the input or give a shorter -o",
 }
 
