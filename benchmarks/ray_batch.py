@@ -63,7 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in"
         make_photos(src, args.images)
-        ray.init(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": ray_cluster.worker_env()})
+        ray.init(include_dashboard=False, log_to_driver=False, runtime_env=ray_cluster.runtime_env(ray, None))
         one_run(src, "ray", 1)  # warm-up: actor start, model load, file caches
         one_run(src, "local", 1)
         configs = (("local", 1), ("ray", 1), ("ray", 2))

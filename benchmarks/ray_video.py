@@ -68,7 +68,7 @@ def main() -> None:
             include_dashboard=False,
             log_to_driver=False,
             object_store_memory=300 * 2**20,
-            runtime_env={"env_vars": ray_cluster.worker_env()},
+            runtime_env=ray_cluster.runtime_env(ray, None),  # as the engine starts a local Ray
         )
 
         runs: list[list] = []

@@ -17,8 +17,10 @@ ray` command, or one program's calls, load the model once per worker, not once p
 hold their CPU and GPU share, so the image engine lets them go (IDLE.release) before it makes its own.
 
 Workers get the driver's RMBG_* and HF_* settings through Ray's runtime_env, never a secret
-(worker_env; rmbg.cli.ray_engine says why). Only `import_ray` imports ray, and only when an engine
-runs; the command line's check (start Ray, then workers_that_fit) is rmbg.cli.ray_engine.fitted_workers.
+(worker_env; rmbg.cli.ray_engine says why), when they join a Ray that is already up; a local Ray
+started here inherits this process's environment, and its workers start faster without one (runtime_env).
+Only `import_ray` imports ray, and only when an engine runs; the command line's check (start Ray, then
+workers_that_fit) is rmbg.cli.ray_engine.fitted_workers.
 """
 
 from __future__ import annotations
@@ -70,6 +72,20 @@ def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def runtime_env(ray: Any, address: str | None) -> dict[str, object] | None:
+    """What ray.init is given for the workers' settings: worker_env through Ray's runtime_env when the run
+    joins a Ray that is already up (`address`, RAY_ADDRESS, or the one `ray start` left on this machine),
+    whose processes are not ours; None when Ray will start a local Ray here, whose workers are this
+    process's children and have its environment already. A worker of a runtime_env starts through Ray's
+    setup step (Ray imported twice, after a call to Ray's runtime-env agent) and is never one of the
+    workers Ray starts ahead of time, so a local Ray's actors start sooner, for less CPU, without one."""
+    try:
+        local = address is None and ray._private.services.canonicalize_bootstrap_address(None) is None
+    except Exception:  # Ray's lookup of a running Ray changed or failed: send the settings, as to a cluster
+        local = False
+    return None if local else {"env_vars": worker_env()}
+
+
 def start(address: str | None) -> Any:
     """Ray, connected: to `address` (a cluster), or a local Ray started here; as it is when already up."""
     ray = import_ray()
@@ -81,7 +97,7 @@ def start(address: str | None) -> Any:
             include_dashboard=False,
             log_to_driver=False,
             ignore_reinit_error=True,
-            runtime_env={"env_vars": worker_env()},
+            runtime_env=runtime_env(ray, address),
         )
         if keep:  # ray.init replaces SIGTERM's handler with sys.exit; the run's own must stay
             signal.signal(signal.SIGTERM, ours)
