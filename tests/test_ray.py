@@ -45,7 +45,7 @@ def runware():
 
 @pytest.fixture(scope="module")
 def cluster(u2netp_path, fal, runware):  # noqa: F811
-    # workers inherit these: RMBG_* through the engine's runtime_env, the keys from the environment
+    # workers inherit these from the environment, as a local Ray's that the engine starts (ray_cluster.runtime_env)
     saved = {k: os.environ.get(k) for k in ("RMBG_FAL_QUEUE_URL", "FAL_KEY", "RMBG_RUNWARE_URL", "RUNWARE_API_KEY")}
     os.environ["RMBG_FAL_QUEUE_URL"] = fal.url
     os.environ["FAL_KEY"] = FAL_KEY
@@ -225,3 +225,22 @@ def test_no_secret_travels_in_the_runtime_env():
         "PATH": "/bin",
     }
     assert worker_env(env) == {"RMBG_FAL_QUEUE_URL": "http://q", "HF_HOME": "/hf"}
+
+
+def test_the_settings_travel_in_a_runtime_env_only_to_a_ray_already_up(monkeypatch):
+    """A local Ray the engine starts is this process's children: its workers inherit the settings, and
+    a runtime_env would only slow each worker's start (Ray's setup step, no worker started ahead). A Ray
+    already up (an address, RAY_ADDRESS) gets them in the runtime_env, secrets left out."""
+    from rmbg.ray_cluster import runtime_env
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RMBG_FAL_QUEUE_URL", "http://q")
+    monkeypatch.setenv("FAL_KEY", "id:secret")
+    assert runtime_env(ray, None) is None
+    for address in ("auto", "ray://head:10001", "10.0.0.1:6379"):
+        env = runtime_env(ray, address)
+        assert env is not None and env["env_vars"]["RMBG_FAL_QUEUE_URL"] == "http://q"
+        assert "FAL_KEY" not in env["env_vars"]
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    env = runtime_env(ray, None)
+    assert env is not None and env["env_vars"]["RMBG_FAL_QUEUE_URL"] == "http://q"

@@ -41,7 +41,7 @@ SHORT = 6
 
 @pytest.fixture(scope="module")
 def cluster(u2netp_path):  # noqa: F811
-    with local_ray():  # the workers get RMBG_U2NETP_PATH (set by the fixture) through the engine's runtime_env
+    with local_ray():  # the workers inherit RMBG_U2NETP_PATH (set by the fixture), as a local Ray started by the engine
         yield
 
 

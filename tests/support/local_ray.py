@@ -1,5 +1,6 @@
-"""A local Ray for the tests of `--engine ray`: 2 CPUs, no dashboard, the workers given the
-settings the engine hands them (rmbg.ray_cluster.worker_env: RMBG_*, HF_* of this process).
+"""A local Ray for the tests of `--engine ray`: 2 CPUs, no dashboard, started as the engine starts one
+(rmbg.ray_cluster.start): its workers are this process's children and inherit its settings (RMBG_*,
+HF_*, the keys), with no runtime_env unless a Ray is already up (rmbg.ray_cluster.runtime_env).
 `gpus` declares GPUs Ray hands out without there being any: enough to see what the workers ask
 (Ray counts them and sets CUDA_VISIBLE_DEVICES; a local model still runs on the CPU)."""
 
@@ -20,7 +21,7 @@ def local_ray(gpus: int = 0) -> Iterator[None]:
         num_gpus=gpus,
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={"env_vars": ray_cluster.worker_env()},
+        runtime_env=ray_cluster.runtime_env(ray, None),
     )
     try:
         yield
