@@ -1,8 +1,9 @@
 """`rmbg video`, `rmbg evaluate` and `rmbg replace` and the files they name, as `rmbg remove`'s batch has it
 (tests/test_cli_batch_files.py): no output is a file the run reads, an output folder that cannot be written is a
 sentence and exit code 2 before any model runs or any call is sent, control characters in names are escaped in
-every line printed, and bad input is said in words, never a traceback. Each runs the real `rmbg` in a process of
-its own, on real files in a temporary folder (U2-Net-p's weights; fal's fake queue over a real socket)."""
+every line printed, and bad input is said in words, never a traceback. Each runs the real `rmbg` on real files in a
+temporary folder (U2-Net-p's weights; fal's fake queue over a real socket): in a process of its own, or, where the
+model runs, in this one (rmbg.cli.main.main, as the `rmbg` script calls it), so the model is loaded once."""
 
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def test_a_video_output_folder_that_cannot_be_written_is_a_sentence_before_any_m
     assert contents(clips) == before
 
 
-def test_video_names_with_control_characters_are_escaped_in_every_line(clips):
+def test_video_names_with_control_characters_are_escaped_in_every_line(clips, capsys):
     """The realistic case: 12 frames of U2-Net-p. A clip named with an ESC sequence or a newline was printed
     raw in its result line, its progress bar and its error line (a name could recolour the terminal, or forge
     a line); each is shown as \\xNN, as `rmbg remove` shows it."""
@@ -134,7 +135,7 @@ def test_video_names_with_control_characters_are_escaped_in_every_line(clips):
     write_clip(folder / "e\x1b[31mred.mp4", davis("dog", 12, size=(64, 36)))
     write_clip(folder / "new\nline.mp4", davis("dog", 3, size=(64, 36)))
     (folder / "bad\x1b]0;pwned\x07.mp4").write_text("not a clip")
-    done = rmbg(clips, "video", "w", "-o", "out", "-p", "u2netp")
+    done = in_process(clips, capsys, "video", "w", "-o", "out", "-p", "u2netp")
     assert done.returncode == 1
     assert not any(ch in done.stdout + done.stderr for ch in "\x1b\x07")
     lines = done.stdout.splitlines()
@@ -168,11 +169,11 @@ def test_an_evaluate_out_that_cannot_be_written_is_a_sentence_before_any_model_r
     assert done.stderr == f"rmbg: error: --out {out} cannot be written: {IN_THE_WAY}.\n"
 
 
-def test_evaluate_fails_an_unreadable_mask_in_words_and_escapes_names(labelled):
+def test_evaluate_fails_an_unreadable_mask_in_words_and_escapes_names(labelled, capsys):
     """A mask that is not an image ended the evaluation in a traceback (PIL.UnidentifiedImageError), after the
     images before it had run; its image now fails in words and the others are scored. The categories' names are
     shown with their control characters as \\xNN in the table (a newline split its row)."""
-    done = rmbg(labelled, "evaluate", "d", "-p", "u2netp", "--out", "res", "--bootstrap", "0")
+    done = in_process(labelled, capsys, "evaluate", "d", "-p", "u2netp", "--out", "res", "--bootstrap", "0")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert not any(ch in done.stdout + done.stderr for ch in "\x1b\x07")
     rows = [line.split(" | ")[1:4] for line in done.stdout.splitlines() if line.startswith("| u2netp |")]
@@ -222,7 +223,7 @@ def test_replace_outputs_are_checked_by_their_own_names(tmp_path):
     assert {name: (tmp_path / name).read_bytes() for name in kept} == kept
 
 
-def test_a_clip_whose_output_folder_is_blocked_by_a_file_fails_in_words_and_the_others_go_on(clips):
+def test_a_clip_whose_output_folder_is_blocked_by_a_file_fails_in_words_and_the_others_go_on(clips, capsys):
     """-o out where out/sub (or out/deep, above out/deep/x) is a file: each clip under it failed with the system's
     bare words ("Could not write out/sub/b.webm: File exists.", "...: Not a directory."). Now it fails in a
     sentence that names its output and the file in the way and says what to do; the other clips are written,
@@ -233,7 +234,7 @@ def test_a_clip_whose_output_folder_is_blocked_by_a_file_fails_in_words_and_the_
     (clips / "out").mkdir()
     for name in ("sub", "deep"):
         (clips / "out" / name).write_text("a file where a folder of outputs must be")
-    done = rmbg(clips, "video", "in", "-o", "out", "-p", "u2netp")
+    done = in_process(clips, capsys, "video", "in", "-o", "out", "-p", "u2netp")
     assert done.returncode == 1
     assert [line.split("  ")[0] for line in done.stdout.splitlines()] == ["out/a.webm"]
     failed = [line for line in done.stderr.split("\n") if line.startswith("rmbg: ")]
