@@ -24,8 +24,9 @@ OUTPUTS = ("webm", "mov", "mp4", "matte", "gif", "webp")
 
 @pytest.fixture(scope="module")
 def pictures():
-    """60 frames of DAVIS dog at 106x60 (small, so the sweep is quick; odd-sized for MP4's padding)."""
-    return [f[::2, ::2][:60, :106].copy() for f in davis("dog", 60)]
+    """60 frames of DAVIS dog at 54x30 (tiny: the times are what is checked, and the lossless WebP and
+    VP9 encoders' cost grows with the pixels; 27x15 chroma, odd, for MP4's padding)."""
+    return [f[::4, ::4][:30, :54].copy() for f in davis("dog", 60)]
 
 
 def make(kind: str, folder, pictures, sound: bool):
@@ -86,7 +87,8 @@ def test_a_default_mp4_with_sound_keeps_its_timing_in_every_format(tmp_path, pic
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, sound",
-    [(kind, sound) for kind in ("mp4", "mp4-90k", "mov", "mkv", "webm", "vfr", "rotated") for sound in (False, True)]
+    [("mp4", False)]  # ("mp4", True) is the test above: the default MP4, with sound
+    + [(kind, sound) for kind in ("mp4-90k", "mov", "mkv", "webm", "vfr", "rotated") for sound in (False, True)]
     + [("gif", False)],  # a GIF has no sound track
 )
 def test_every_input_keeps_its_timing_in_every_format(tmp_path, pictures, kind, sound):
