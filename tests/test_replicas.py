@@ -59,8 +59,12 @@ def paid_calls(fake: RunwareFake) -> int:
 
 
 def environment(spec: str, fake: RunwareFake) -> dict[str, str]:
+    """The launched processes' environment: the fake vendor's key on the server, the caps, and no local model's
+    weights (RMBG_U2NETP_PATH left out: the default model is not ready, so an app warms none up at start, about
+    1.5 s of CPU a launch; these apps only make paid calls)."""
+    inherited = {name: value for name, value in os.environ.items() if name != "RMBG_U2NETP_PATH"}
     return {
-        **os.environ,
+        **inherited,
         "PYTHONPATH": str(ROOT),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_SERVER_NAME": "127.0.0.1",
