@@ -31,14 +31,14 @@ from tests.video_clips import davis, write_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "examples" / "cat.jpg"
-FRAMES = ZEROGPU_FRAMES + 4
+FRAMES = ZEROGPU_FRAMES + 1  # two groups of frames: a full one and one frame (each frame is a U2-Net-p run)
 
 
 def allocations(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-@pytest.mark.slow  # an app process, a forked worker and a 20-frame clip: about 15 s on 2 cores
+@pytest.mark.slow  # an app process, a forked worker and a 17-frame clip: about 15 s on 2 cores
 @pytest.mark.uses("gradio")
 def test_local_models_run_in_the_gpu_worker_one_allocation_per_photo_and_per_group_of_frames(
     u2netp_path,  # noqa: F811

@@ -44,6 +44,7 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
@@ -80,11 +81,12 @@ def error(title: str, message: str):
 
 
 def _request():
-    try:
-        from gradio.context import LocalContext
-    except ImportError:
+    """The gradio request of the call, None outside one; gradio is not imported for it (where gradio is not
+    loaded there is no request: seconds of CPU in a process that calls a GPU function without the app)."""
+    context = sys.modules.get("gradio.context")
+    if context is None:
         return None
-    return LocalContext.request.get(None)
+    return context.LocalContext.request.get(None)
 
 
 def _visitor() -> tuple[str, str, str | None, bool]:
