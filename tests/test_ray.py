@@ -227,13 +227,16 @@ def test_no_secret_travels_in_the_runtime_env():
     assert worker_env(env) == {"RMBG_FAL_QUEUE_URL": "http://q", "HF_HOME": "/hf"}
 
 
-def test_the_settings_travel_in_a_runtime_env_only_to_a_ray_already_up(monkeypatch):
+def test_the_settings_travel_in_a_runtime_env_only_to_a_ray_already_up(monkeypatch, tmp_path):
     """A local Ray the engine starts is this process's children: its workers inherit the settings, and
     a runtime_env would only slow each worker's start (Ray's setup step, no worker started ahead). A Ray
-    already up (an address, RAY_ADDRESS) gets them in the runtime_env, secrets left out."""
+    already up (an address, RAY_ADDRESS, the one a `ray start` left on this machine) gets them in the
+    runtime_env, secrets left out. Ray's own files are looked for under a folder of this test's (RAY_TMPDIR),
+    so a `ray start` on the machine running the suite does not decide it."""
     from rmbg.ray_cluster import runtime_env
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
     monkeypatch.setenv("RMBG_FAL_QUEUE_URL", "http://q")
     monkeypatch.setenv("FAL_KEY", "id:secret")
     assert runtime_env(ray, None) is None
@@ -241,6 +244,11 @@ def test_the_settings_travel_in_a_runtime_env_only_to_a_ray_already_up(monkeypat
         env = runtime_env(ray, address)
         assert env is not None and env["env_vars"]["RMBG_FAL_QUEUE_URL"] == "http://q"
         assert "FAL_KEY" not in env["env_vars"]
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:6379")  # what `ray start --head` leaves
+    env = runtime_env(ray, None)
+    assert env is not None and env["env_vars"]["RMBG_FAL_QUEUE_URL"] == "http://q"
+    (tmp_path / "ray" / "ray_current_cluster").unlink()
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
     env = runtime_env(ray, None)
     assert env is not None and env["env_vars"]["RMBG_FAL_QUEUE_URL"] == "http://q"
