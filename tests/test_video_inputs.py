@@ -115,6 +115,17 @@ def test_a_track_that_runs_past_the_picture_is_no_cut(tmp_path):
             assert (out.frames, model.calls) == (12, 12)
 
 
+@pytest.mark.parametrize("height, width", [(2, 2), (5, 3), (11, 11)])
+def test_a_clip_of_tiny_frames_is_cut_like_any_other(tmp_path, height, width):
+    """Frames under 12 px on both sides are smoothed without optical flow, as still frames: OpenCV's
+    DIS flow refuses them, and a 3x5 clip sent to POST /api/video was answered 500."""
+    shades = [np.full((height, width, 3), shade, np.uint8) for shade in (40, 200, 40, 200)]
+    clip = write_clip(tmp_path / "tiny.mkv", shades, codec="ffv1", pix_fmt="yuv444p")
+    with rmbg.remove_video(clip, Threshold(), format="matte") as out:
+        assert out.frames == 4
+        assert [matte.shape for matte in out.mattes()] == [(height, width)] * 4
+
+
 def test_header_limits_are_checked_before_decoding(clip):
     refused(
         clip, r"The video is 0.5 s, over the 0.25 s limit \(RMBG_VIDEO_MAX_SECONDS\)", VideoLimits(max_seconds=0.25)
