@@ -152,6 +152,23 @@ def test_framing_values_are_checked_before_any_call(kwargs, words):
     assert provider.calls == 0
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{"margin": "0"}, {"margin": "0%"}, {"margin": " 0px "}, {"margin": 0}, {"align": "Center"}]
+)
+def test_a_zero_margin_or_centred_alignment_without_a_frame_asks_for_nothing(kwargs):
+    """What a framing field means decides whether it needs a frame, not how it is spelt: "0%" and
+    "Center" were refused as "needs crop" while 0 and "center" passed (MCP sends "0" and "center")."""
+    assert framing_of(**kwargs) is None
+    result = rmbg.remove_background(Image.new("RGB", (8, 8)), CountingProvider(), cache=None, **kwargs)
+    assert result.image.size == (8, 8)
+
+
+def test_a_margin_that_is_no_size_is_refused_as_one_with_or_without_a_frame():
+    for crop in (True, False):
+        with pytest.raises(InvalidImageError, match=r"Margin '-5%' is not a size"):
+            framing_of(crop, None, "-5%", None)
+
+
 def test_a_margin_that_fills_the_canvas_is_refused():
     with pytest.raises(InvalidImageError, match="leaves no room on a 20x20 canvas"):
         layout((0, 0, 5, 5), Framing(canvas=(20, 20), margin=10))

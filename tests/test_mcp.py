@@ -104,6 +104,16 @@ def test_removal_through_mcp_returns_the_image_and_its_cost(served):
         ({"background": "#ff000080"}, refusal("#ff000080")),
         ({"background": "rgba(255, 0, 0, 0.5)"}, refusal("rgba(255, 0, 0, 0.5)")),
         ({"provider": "fal-bria"}, "fal-bria needs an API key"),
+        # framing values are checked as REST, the CLI and Python check them (they were dropped without a word)
+        (
+            {"margin": "10%"},
+            "A margin or alignment needs crop or a canvas. Send crop=true or a canvas, or leave out margin.",
+        ),
+        (
+            {"align": "bottom"},
+            "A margin or alignment needs crop or a canvas. Send crop=true or a canvas, or leave out align.",
+        ),
+        ({"margin": "-5%"}, "Margin '-5%' is not a size: use '10%', '40px' or a number of pixels."),
     ],
 )
 def test_mcp_errors_are_readable_and_cost_nothing(served, arguments, message):

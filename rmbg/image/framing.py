@@ -74,8 +74,11 @@ def framing_of(
         raise InvalidImageError(f"Unknown alignment {align!r}: use center or bottom.")
     size, aspect = _canvas(canvas)
     if not crop and size is None:
-        if margin not in (None, "", 0) or align not in (None, "", "center"):
-            field = "margin" if margin not in (None, "", 0) else "align"
+        # asked for by what it means: a margin of "0", "0%" or "0px" and "Center" ask for nothing (the MCP
+        # tool's defaults are "0" and "center"), and a margin that is no size is refused as one
+        margined, aligned = _margin(margin) != 0, (align or "center").strip().lower() != "center"
+        if margined or aligned:
+            field = "margin" if margined else "align"
             raise with_remedy(
                 InvalidImageError("A margin or alignment needs crop=True or a canvas (canvas=...)."),
                 "framing",

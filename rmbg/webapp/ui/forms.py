@@ -211,7 +211,8 @@ class Looks:
 
         spelt = {o.name: o.page_name if self.DOOR == "page" else o.name for o in named_options()}
         named = {name: value(field) for name, field in spelt.items() if hasattr(self, field)}
-        named.update(framing_asked({o.name: named[o.name] for o in framing() if o.name in named}))
+        if self.DOOR == "page":  # the page's unused framing fields keep their values; a tool call's are asked for
+            named.update(framing_asked({o.name: named[o.name] for o in framing() if o.name in named}))
         kind, colour = value("background"), value("colour")
         if self.DOOR != "page":  # one text: "transparent" or a colour
             kind, colour = Look.background_of(kind, images=False)
