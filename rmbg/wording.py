@@ -32,6 +32,10 @@ SETTING_ASIDE = re.compile(r"\s*\([^()]*" + SETTING + r"[^()]*\)")
 # A vendor's key variable, alone or followed by the key it holds in brackets ("(a <label> API key)").
 KEY_NAME = re.compile(r"\b(" + "|".join(map(re.escape, KEY_VARS)) + r")\b(?!=)")
 KEY_WITH_ASIDE = re.compile(KEY_NAME.pattern + r"\s*\((an? [^()]*\bkey)\)")
+# A visitor's value echoed back (a provider, a colour: text fields hold up to 10,000 characters): an
+# unbroken run longer than any word or link of ours, and a message longer than any sentence of ours.
+LONG_RUN = re.compile(r"\S{81,}")
+MAX_SAID = 1000
 
 
 def words(exc: BaseException, door: Door) -> str:
@@ -44,7 +48,15 @@ def words(exc: BaseException, door: Door) -> str:
         text = str(exc) or type(exc).__name__
     else:
         text = f"{remedy.situation} {_fix(remedy, door)}"
-    return text if door in ("python", "cli") else without_setting_names(without_server_paths(text))
+    return text if door in ("python", "cli") else shortened(without_setting_names(without_server_paths(text)))
+
+
+def shortened(text: str) -> str:
+    """`text` with each unbroken run over 80 characters cut to its first 40 and last 10 (a value a
+    visitor sent, quoted back), and, still over MAX_SAID characters, cut in the middle: a sentence
+    to read, never the 10,000 characters that were sent."""
+    text = LONG_RUN.sub(lambda m: f"{m.group(0)[:40]}…{m.group(0)[-10:]}", text)
+    return text if len(text) <= MAX_SAID else f"{text[:700]} … {text[-200:]}"
 
 
 def without_setting_names(text: str) -> str:

@@ -85,3 +85,16 @@ def test_the_document_refuses_an_empty_url_as_the_server_does(served, route):
     assert body["required"] == ["url"] and body["properties"]["url"]["minLength"] == 1
     answer = client.post(route, json={"url": ""})
     assert answer.status_code == 400 and answer.json()["error"].startswith("Send the ")
+
+
+def test_a_long_value_is_quoted_back_shortened_not_whole(served):
+    """A text field holds up to 10,000 characters; its value was echoed whole in the error (10 KB to read)."""
+    _, client = served
+    image = {"image": ("a.png", photo())}
+    answer = client.post("/api/remove", files=image, data={"provider": "x" * 10_000})
+    said = answer.json()["error"]
+    assert answer.status_code == 400 and said.startswith(f"Unknown provider '{'x' * 39}…{'x' * 8}'. Valid providers: ")
+    answer = client.post("/api/remove", files=image, data={"background": "é " * 4_000})
+    said = answer.json()["error"]
+    assert answer.status_code == 400 and len(said) == 903
+    assert said.startswith("'é é é") and said.endswith("a CSS name such as 'white', or an (r, g, b) tuple.")
