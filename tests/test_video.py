@@ -71,6 +71,25 @@ def test_prores_keeps_the_alpha_exactly_at_full_size(tmp_path):
         assert np.array_equal(rgba[..., 3], alpha)
 
 
+def test_webp_gives_every_visible_pixel_back_at_full_size(tmp_path):
+    """The animated WebP is lossless at the effort it is written with (2: rmbg.video.encode.WEBP_OPTIONS):
+    a full-size clip's alpha comes back exactly and so does the colour wherever alpha > 0, frame for frame
+    (under alpha 0 libwebp may store any colour)."""
+    frames = davis("dog", 4, size=None)
+    clip = write_clip(tmp_path / "dog.mp4", frames, codec="ffv1", pix_fmt="bgr0")  # no loss on the way in
+    with rmbg.remove_video(clip, Threshold(), smooth=False) as result:
+        with Image.open(result.save(tmp_path / "out.webp")) as image:
+            mattes = list(result.mattes())
+            assert image.n_frames == len(mattes) == 4
+            for i, (rgb, alpha) in enumerate(zip(frames, mattes, strict=True)):
+                image.seek(i)
+                got = np.asarray(image.convert("RGBA"))
+                shown = alpha > 0
+                assert got.shape == (480, 854, 4) and 0 < shown.mean() < 1
+                assert np.array_equal(got[..., 3], alpha), i
+                assert np.array_equal(got[shown][:, :3], rgb[shown]), i
+
+
 def test_gif_and_webp_keep_alpha_and_frame_count(result, tmp_path):
     mattes = list(result.mattes())
     for fmt in ("gif", "webp"):

@@ -53,6 +53,10 @@ WITH_AUDIO = ("webm", "mov", "mp4", "matte")
 WEBM_OPTIONS = {"crf": "34", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1", "auto-alt-ref": "0"}
 MP4_OPTIONS = {"crf": "23", "preset": "veryfast"}
 MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
+# Lossless at libwebp's effort 2 (FFmpeg's default is 4): on the DAVIS cut-outs 0.42-0.50x the CPU time of
+# level 4 for files 1.2 % smaller to the same size; every level keeps each visible pixel exact
+# (benchmarks/webp_effort.py, docs/video.md#formats-and-which-plays-where)
+WEBP_OPTIONS = {"lossless": "1", "compression_level": "2"}
 # ProRes 4444 at the encoder's own rate: bits_per_mb=1000 left opaque pixels 0.19-0.50 levels off on
 # the DAVIS clips in data/, the default 0.05-0.07, with no cast (archived benchmarks/video_prores.py)
 PRORES_OPTIONS = {"profile": "4", "vendor": "apl0"}
@@ -181,7 +185,7 @@ class VideoWriter:
             "mp4": ("libx264", "yuv420p", MP4_OPTIONS, self.info.time_base),
             "matte": ("libx264", "yuv420p", MATTE_OPTIONS, self.info.time_base),
             "gif": ("gif", "pal8", {}, GIF_TIME_BASE),
-            "webp": ("libwebp_anim", "bgra", {"lossless": "1"}, WEBP_TIME_BASE),
+            "webp": ("libwebp_anim", "bgra", WEBP_OPTIONS, WEBP_TIME_BASE),
         }[self.fmt]
         if self.fmt in ("mp4", "matte"):
             w, h = w + w % 2, h + h % 2
