@@ -55,7 +55,7 @@ MP4_OPTIONS = {"crf": "23", "preset": "veryfast"}
 MATTE_OPTIONS = {"crf": "20", "preset": "veryfast"}
 # Lossless at libwebp's effort 2 (FFmpeg's default is 4): on the DAVIS cut-outs 0.42-0.50x the CPU time of
 # level 4 for files 1.2 % smaller to the same size; every level keeps each visible pixel exact
-# (benchmarks/webp_effort.py, docs/video.md#formats-and-which-plays-where)
+# (archived benchmarks/webp_effort.py, docs/video.md#formats-and-which-plays-where)
 WEBP_OPTIONS = {"lossless": "1", "compression_level": "2"}
 # ProRes 4444 at the encoder's own rate: bits_per_mb=1000 left opaque pixels 0.19-0.50 levels off on
 # the DAVIS clips in data/, the default 0.05-0.07, with no cast (archived benchmarks/video_prores.py)
