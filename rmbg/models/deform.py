@@ -22,8 +22,9 @@ Three implementations, one per place, each chosen by measurement:
   faster than torchvision's CPU kernel (decoder block 1, 64 channels at 256²,
   7x7 taps: 1.2 s against 6.2 s on 2 cores, torch 2.14.1, torchvision 0.29.1).
 - GPU: torchvision's compiled op when torchvision imports and runs, else
-  `deform_conv2d_grid` (one `grid_sample` per chunk of taps, then a matrix
-  product), 2.5x faster there than the gather version. While a CUDA graph is
+  `deform_conv2d_grid` (one `grid_sample` over all taps, in chunks only past
+  a memory bound, then a matrix product), 2.5x faster there than the gather
+  version. While a CUDA graph is
   captured (rmbg.providers.local.cuda_graph) always the grid version: replays
   of torchvision's op gave wrong mattes (RMBG-2.0 in fp32 77 grey levels off
   on average, seen on an H200 with torchvision 0.26).

@@ -45,14 +45,22 @@ def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.
 
 
 def shift_attention_mask(hp: int, wp: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
-    """[nW, N, N] float mask for shifted windows on an hp x wp padded map: 0 or -100."""
-    regions = torch.zeros(1, hp, wp, 1, device=device)
-    bounds = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
-    label = 0
-    for hs in bounds:
-        for ws in bounds:
-            regions[:, hs, ws, :] = label
-            label += 1
-    ids = window_partition(regions, window).squeeze(-1)  # [nW, N]
+    """[nW, N, N] float mask for shifted windows on an hp x wp padded map: 0 or -100.
+
+    The shifted map's rows (and columns) fall in three regions, cut at -window
+    and -shift; a window's tokens from different regions may not attend to each
+    other. Made from aranges alone (no slice assignments), so a captured graph
+    folds it into one constant (assigned slice by slice it was ~240 OpenVINO
+    operations per mask, tests/test_openvino.py).
+    """
+
+    def region(size: int) -> torch.Tensor:  # [size]: 0 before -window, 1 up to -shift, 2 after
+        at = torch.arange(size, device=device)
+        if shift == 0:  # no shift: one region
+            return torch.zeros_like(at)
+        return (at >= size - window).long() + (at >= size - shift).long()
+
+    ids = (region(hp).view(hp, 1) * 3 + region(wp)).view(1, hp, wp, 1)
+    ids = window_partition(ids, window).squeeze(-1)  # [nW, N]
     differs = ids.unsqueeze(1) != ids.unsqueeze(2)
     return torch.zeros(differs.shape, device=device).masked_fill(differs, MASK_VALUE)
