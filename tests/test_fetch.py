@@ -216,3 +216,26 @@ def test_cli_background_from_a_url(server, monkeypatch, tmp_path, capsys):
         registry.unregister("counting-bg")
     with Image.open(tmp_path / "out" / "dark.png") as out:
         assert out.mode == "RGB" and np.array_equal(np.asarray(out), np.asarray(Image.open(io.BytesIO(PNG))))
+
+
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://0.0.0.0:8080/", "0.0.0.0: 0.0.0.0 is an unspecified address"),  # was "a unspecified"
+        ("http://[::]/", "[::]: :: is an unspecified address"),
+        ("http://[::ffff:0.0.0.0]/", "[::ffff:0.0.0.0]: 0.0.0.0 is an unspecified address"),
+        ("http://127.0.0.1/", "127.0.0.1: 127.0.0.1 is a loopback address"),
+        ("http://169.254.1.1/", "169.254.1.1: 169.254.1.1 is a link-local address"),
+        ("http://224.0.0.1/", "224.0.0.1: 224.0.0.1 is a multicast address"),
+        ("http://240.0.0.1/", "240.0.0.1: 240.0.0.1 is a reserved address"),
+        ("http://10.0.0.1/", "10.0.0.1: 10.0.0.1 is a private address"),
+        ("http://100.64.0.1/", "100.64.0.1: 100.64.0.1 is not a public address"),
+    ],
+)
+def test_every_kind_of_address_refused_is_named_with_its_article(monkeypatch, url, words):
+    """Every kind the guard names (fetch.KINDS), each a sentence of its own: an address literal needs no lookup."""
+    monkeypatch.delenv("RMBG_URL_ALLOW_HOSTS", raising=False)
+    with pytest.raises(URLRefused) as refused:
+        fetch.check_url(url)
+    assert str(refused.value) == f"Refused to fetch from {words}."
+    assert set(fetch.KINDS) == {"unspecified", "loopback", "link_local", "multicast", "reserved", "private"}

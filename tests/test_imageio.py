@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import struct
 import zlib
@@ -129,6 +130,33 @@ def test_truncated_jpeg():
     _gradient(200, 150).save(buf, "JPEG", quality=95)
     with pytest.raises(InvalidImageError, match="damaged or truncated"):
         load_image(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+CUT_FORMATS = ["JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP"]
+CUT_FORMATS += ["HEIF"] if importlib.util.find_spec("pillow_heif") else []
+CUT = "is damaged or truncated and could not be decoded: send the whole file again."
+
+
+@pytest.mark.parametrize("fmt", CUT_FORMATS)
+@pytest.mark.parametrize("kept", [0.05, 0.5, 0.9])
+def test_a_file_cut_short_gets_one_sentence_whatever_its_format(tmp_path, fmt, kept):
+    """A JPEG cut in its header said Pillow's "Truncated File Read", a cut WebP "could not create decoder
+    object", a cut PNG "damaged or truncated": one sentence now, for bytes and for a named file."""
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    buf = io.BytesIO()
+    _gradient(160, 120).save(buf, fmt)
+    cut = buf.getvalue()[: max(16, int(len(buf.getvalue()) * kept))]
+    with pytest.raises(InvalidImageError) as refused:
+        load_image(cut)
+    assert str(refused.value) == f"The image {CUT}"
+    path = tmp_path / f"cut.{fmt.lower()}"
+    path.write_bytes(cut)
+    with pytest.raises(InvalidImageError) as refused:
+        load_image(path)
+    assert str(refused.value) == f"{path.name} {CUT}"
 
 
 def test_empty_and_missing_files(tmp_path):
@@ -284,7 +312,7 @@ def test_an_icon_is_held_to_the_pixel_limit_by_its_own_image_before_anything_dec
     with pytest.raises(InvalidImageError, match=r"The image is 7000x7000 = 49.0 MP, over the limit of 40 MP"):
         load_image(_icon(inner))  # the directory says 16x16
     assert decoders == [] and Image.core.get_stats()["new_count"] == made
-    with pytest.raises(InvalidImageError, match="The icon could not be read as an image"):
+    with pytest.raises(InvalidImageError, match="The icon is damaged or truncated and could not be decoded"):
         load_image(_icon(inner)[:30])  # its image cut short
 
 

@@ -39,7 +39,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
 from ..settings import current
-from .formats import allowed_formats
+from .formats import allowed_formats, damaged
 
 if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
     import httpx
@@ -81,13 +81,18 @@ def allowed_hosts(extra: Iterable[str] | None = None) -> frozenset[str]:
     return frozenset(env | {h.lower() for h in extra or ()})
 
 
+# The kinds of address that are not public (ipaddress's is_KIND), in the order asked; each named with its article.
+KINDS = ("unspecified", "loopback", "link_local", "multicast", "reserved", "private")
+
+
 def _why_not_public(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for kind in ("unspecified", "loopback", "link_local", "multicast", "reserved", "private"):
+    for kind in KINDS:
         if getattr(ip, f"is_{kind}"):
-            return f"{ip} is a {kind.replace('_', '-')} address"
+            words = kind.replace("_", "-")
+            return f"{ip} is {'an' if words[0] in 'aeiou' else 'a'} {words} address"
     if not ip.is_global:
         return f"{ip} is not a public address"
     return None
@@ -107,7 +112,7 @@ def resolve(host: str, port: int, allow: frozenset[str]) -> str:
         for address in addresses:
             why = _why_not_public(address)
             if why:
-                raise URLRefused(f"Refused to fetch from {host}: {why}.")
+                raise URLRefused(f"Refused to fetch from {f'[{host}]' if ':' in host else host}: {why}.")
     return addresses[0]
 
 
@@ -332,6 +337,8 @@ def _check_is_image(data: bytes, url: str, content_type: str) -> None:
                 pass
     except Image.DecompressionBombError:
         return  # an image, too large: load_image says so in its words
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except UnidentifiedImageError:
         said = f" (it said {content_type.split(';')[0]})" if content_type else ""
         raise InvalidImageError(f"{shown(url)} is not an image we can read{said}.") from None
+    except (OSError, SyntaxError, ValueError):  # an image's header cut short: load_image's one sentence
+        raise InvalidImageError(damaged(f"The image at {shown(url)}")) from None

@@ -41,6 +41,12 @@ ICO_MAGIC = b"\0\0\1\0"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def damaged(name: str = "") -> str:
+    """The one sentence for a file of any format cut short or damaged, in its header or its pixels
+    (never Pillow's words, which differ by format: "Truncated File Read", "could not create decoder object")."""
+    return f"{name or 'The image'} is damaged or truncated and could not be decoded: send the whole file again."
+
+
 def embedded_size(fh: BinaryIO) -> tuple[int, int] | None:
     """The largest image an ICO holds, from each embedded image's own header (a PNG's IHDR, a
     bitmap's header), nothing decoded: the icon's directory says 256x256 at most whatever it
@@ -63,8 +69,8 @@ def embedded_size(fh: BinaryIO) -> tuple[int, int] | None:
             fh.seek(entry.offset)
             width, height = (PngImagePlugin.PngImageFile if png else BmpImagePlugin.DibImageFile)(fh).size
             sizes.append((width, height if png else height // 2))  # a bitmap's height counts its mask too
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        raise InvalidImageError(f"The icon could not be read as an image: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
+        raise InvalidImageError(damaged("The icon")) from None
     finally:
         fh.seek(0)
     return max(sizes, key=lambda size: size[0] * size[1], default=None)

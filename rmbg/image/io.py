@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidImageError
 from ..settings import current
-from .formats import STORE_URI, URL, allowed_formats, embedded_size, register_optional_openers, url_name
+from .formats import STORE_URI, URL, allowed_formats, damaged, embedded_size, register_optional_openers, url_name
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
 
@@ -74,6 +74,14 @@ def _bomb_message(what: str, exc: Exception) -> str:
     found = re.search(r"\((\d+) pixels\)", str(exc))
     size = f" ({int(found.group(1)) / 1e6:.0f} MP)" if found else ""
     return f"{what} is far too large to decode safely{size}; it may be a decompression bomb."
+
+
+def _signed(fh: BinaryIO) -> bool:
+    """Whether the file starts as a format read here does (TGA has none): if Pillow could not open it, damaged."""
+    fh.seek(0)
+    head = fh.read(16)
+    formats = allowed_formats()
+    return any(accept is not None and accept(head) for fmt, (_, accept) in Image.OPEN.items() if fmt in formats)
 
 
 def _within(what: str, size: tuple[int, int], limit: int) -> None:
@@ -145,11 +153,13 @@ def _open(source: ImageInput, limit: int) -> tuple[Image.Image, str]:
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(_bomb_message(what, exc)) from None
     except UnidentifiedImageError:
+        if _signed(fh):  # it starts as one of our formats does, and its header is cut short or damaged
+            raise InvalidImageError(damaged(name)) from None
         raise InvalidImageError(
             f"{what} is not an image we can read (PNG, JPEG, WebP, GIF, BMP, TIFF and others are supported)."
         ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImageError(f"{what} could not be read as an image: {exc}") from None
+    except (OSError, SyntaxError, ValueError):  # a header cut short: "Truncated File Read", a WebP's decoder...
+        raise InvalidImageError(damaged(name)) from None
     return img, name
 
 
@@ -329,6 +339,6 @@ def load_image(
         rgb.load()
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(_bomb_message(what, exc)) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidImageError(f"{what} is damaged or truncated and could not be decoded: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise InvalidImageError(damaged(name)) from None
     return LoadedImage(rgb=rgb, alpha=alpha, name=name)
