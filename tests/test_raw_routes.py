@@ -6,8 +6,10 @@ file outside gradio's upload folder; no 500, no component repr, no server path, 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -151,3 +153,40 @@ def test_the_pages_own_calls_that_skip_the_queue_still_run(base, capfd):
     assert wrong.status_code == 404 and wrong.json() == {
         "error": "There is no API endpoint /predict here; the list is at /?view=api."
     }
+
+
+# Every JSON door of gradio that rmbg.webapp.callbody reads: the named routes, the page's own calls by number.
+JSON_DOORS = [f"/gradio_api/{route}/remove" for route in ROUTES] + [
+    "/gradio_api/run/predict",
+    "/gradio_api/queue/join",
+    "/gradio_api/cancel",
+    "/gradio_api/reset",
+]
+TWICE = "The key {!r} is sent more than once in the JSON body: send each key once."
+COMPRESSED = "Compressed request bodies are not accepted: send the body uncompressed (no Content-Encoding)."
+
+
+@pytest.mark.parametrize("path", JSON_DOORS)
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        (b'{"data": [], "data": [1]}', "data"),  # json.loads kept the last: the call ran on it, without a word
+        (b'{"image": null, "image": null}', "image"),
+        (b'{"data": [{"path": "a", "path": "b"}], "fn_index": 0}', "path"),  # in a nested object too
+    ],
+)
+def test_a_key_given_twice_is_refused_at_every_json_door(base, capfd, path, body, key):
+    answer = httpx.post(base + path, content=body, headers={"Content-Type": "application/json"}, timeout=60)
+    assert (answer.status_code, answer.json()) == (422, {"error": TWICE.format(key)})
+    clean(answer, capfd)
+
+
+@pytest.mark.parametrize("path", [*JSON_DOORS, "/api/remove"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_is_refused_in_one_sentence_at_every_json_door(base, capfd, path, encoding):
+    """It was "not valid JSON" over REST and "must be JSON" on the raw routes: the sender could not tell why."""
+    body = gzip.compress(b'{"data": []}') if encoding == "gzip" else zlib.compress(b'{"data": []}')
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    answer = httpx.post(base + path, content=body, headers=headers, timeout=60)
+    assert (answer.status_code, answer.json()) == (415, {"error": COMPRESSED})
+    clean(answer, capfd)

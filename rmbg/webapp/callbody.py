@@ -4,7 +4,8 @@ rmbg.webapp.rawcalls (calls by name) and rmbg.webapp.fncalls (calls by number) b
 call's JSON body before gradio reads it; a /run/ call passes through both. The first of them that
 needs the body reads it (`call_body`: up to MAX_BODY; a larger one is read to its end, up to
 DRAIN_LIMIT, and dropped, so its sender hears the 422 rather than a reset connection), parses it
-once and keeps it in the ASGI scope under KEY; the next takes it from there instead of reading
+once (a key given twice in an object is a 422, a compressed body a 415: each said in a sentence,
+as REST says them) and keeps it in the ASGI scope under KEY; the next takes it from there instead of reading
 again. gradio is handed the exact bytes that came, and the scope lets go of them once it has.
 
 Also the error answer of every middleware here (`reply_json`).
@@ -13,7 +14,7 @@ Also the error answer of every middleware here (`reply_json`).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ KEY = "rmbg.body"  # in the ASGI scope: the Body read by a middleware in front
 MAX_BODY = 1 << 20  # a raw call carries values, not files (files are uploaded first)
 DRAIN_LIMIT = 64 << 20  # read (and drop) this much of a larger body so its sender hears the answer
 TOO_LARGE = "The request body is too large for a call (upload files to /gradio_api/upload first)."
+# A body sent compressed (Content-Encoding: gzip, deflate, br): read as it came, it was "not JSON"; REST says the same.
+COMPRESSED = "Compressed request bodies are not accepted: send the body uncompressed (no Content-Encoding)."
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
@@ -34,14 +37,44 @@ class Body:
     raw: bytes
     is_json: bool
     value: Any = None
+    repeated: str | None = None  # a key an object of it gives twice (then not is_json): refused, never the last kept
+
+
+class _Repeated(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, each key once (json.loads kept the last of a key given twice)."""
+    kept: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in kept:
+            raise _Repeated(key)
+        kept[key] = value
+    return kept
 
 
 def parse(raw: bytes) -> Body:
     """The one JSON parse of a call's body."""
     try:
-        return Body(raw, True, json.loads(raw or b"null"))
+        return Body(raw, True, json.loads(raw or b"null", object_pairs_hook=_once))
+    except _Repeated as exc:
+        return Body(raw, False, repeated=exc.key)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return Body(raw, False)
+
+
+def repeated(key: str) -> str:
+    """The refusal of a JSON body that gives `key` twice in one object (REST's words for a field sent twice)."""
+    return f"The key {key[:40]!r} is sent more than once in the JSON body: send each key once."
+
+
+def encoded(scope: Mapping[str, Any]) -> bool:
+    """Whether the request says its body is compressed (any Content-Encoding but identity)."""
+    said = [v for k, v in scope.get("headers", ()) if k.lower() == b"content-encoding"]
+    return any(v.strip().lower() not in (b"", b"identity") for v in said)
 
 
 def held(scope: dict) -> Body | None:
@@ -53,18 +86,24 @@ def held(scope: dict) -> Body | None:
 async def call_body(scope: dict, receive: Receive, send: Send) -> tuple[Body, Receive] | None:
     """The request's body and the `receive` to pass on with it to the app behind: the one a
     middleware in front read, or read and parsed here (then kept in the scope for those behind,
-    and replayed to the app). None when the body was over MAX_BODY (answered here: a 422) or the
-    client went away."""
+    and replayed to the app). None when the body was over MAX_BODY, compressed or gave a key twice
+    (answered here: a 422, 415, 422) or the client went away."""
     body = held(scope)
     if body is not None:
         return body, receive  # `receive` already replays it
     raw, whole = await read_body(receive)
     if raw is None:
         return None
+    if encoded(scope):
+        await reply_json(send, 415, {"error": COMPRESSED})
+        return None
     if not whole:
         await reply_json(send, 422, {"error": TOO_LARGE})
         return None
     scope[KEY] = body = parse(raw)
+    if body.repeated is not None:  # refused at every door that reads a body here, whatever it names
+        await reply_json(send, 422, {"error": repeated(body.repeated)})
+        return None
     return body, _replaying(raw, receive, scope)
 
 

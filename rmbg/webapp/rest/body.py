@@ -11,7 +11,7 @@ large one where it needs it without holding it in memory.
 
 Errors are JSON {"error": message} (rest.types.Refusal) with a fitting
 status: STATUS maps rmbg's errors to codes; 413 too large, 415 not a form
-nor JSON, 500 anything unexpected (logged, never shown); 429 a ZeroGPU
+nor JSON, or compressed (Content-Encoding: gzip...), 500 anything unexpected (logged, never shown); 429 a ZeroGPU
 refusal, with the fields that run the same image on the CPU (gpu_refusal).
 """
 
@@ -43,6 +43,7 @@ from ...errors import (
     ServerBusy,
     UnknownProviderError,
 )
+from ..callbody import COMPRESSED, encoded
 from ..catalog import Keys, SessionKeyMissing
 from ..downloads import DownloadRefused
 from ..file_limits import image_max_bytes, shown_mb
@@ -74,6 +75,10 @@ ERROR_CODES = tuple(sorted({code for _, code in STATUS} | {413, 415, 500}))
 
 class TooLarge(Exception):
     """Over a size limit; the message says which and how large (413)."""
+
+
+class Compressed(Exception):
+    """The body came compressed (Content-Encoding): refused, as on the raw routes (rmbg.webapp.callbody), 415."""
 
 
 class NotAForm(Exception):
@@ -119,6 +124,8 @@ async def read_body(
         raise InvalidImageError(
             f"Send the fields in the form or the JSON body, not in the URL ({names[:80]} came in the URL)."
         )
+    if encoded(request.scope):
+        raise Compressed(COMPRESSED)
     limit = image_max_bytes() if limit is None else limit
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
@@ -179,6 +186,8 @@ def refusal(exc: Exception, keys: Keys, route: str, upload: str) -> JSONResponse
     carries ('a file in "image"'), for the 415's sentence."""
     if isinstance(exc, TooLarge):
         return error(413, str(exc))
+    if isinstance(exc, Compressed):
+        return error(415, str(exc))
     if isinstance(exc, NotAForm):
         return error(
             415,
