@@ -165,8 +165,10 @@ def test_a_zero_margin_or_centred_alignment_without_a_frame_asks_for_nothing(kwa
 
 def test_a_margin_that_is_no_size_is_refused_as_one_with_or_without_a_frame():
     for crop in (True, False):
-        with pytest.raises(InvalidImageError, match=r"Margin '-5%' is not a size"):
+        with pytest.raises(InvalidImageError, match=r"Margin '-5%' is negative: use 0 or more"):
             framing_of(crop, None, "-5%", None)
+        with pytest.raises(InvalidImageError, match=r"Margin 'wide' is not a size"):
+            framing_of(crop, None, "wide", None)
 
 
 def test_a_margin_that_fills_the_canvas_is_refused():

@@ -69,7 +69,7 @@ def no_leak(text: str) -> None:
         (
             b'{"url": "%s", "canvas": 1e400}' % DATA_URI.encode(),
             400,
-            "canvas must be a size such as '10%' or '40px', got inf.",
+            "canvas must be text: 'none', a size such as '2000x2000' or an aspect such as '1:1', got inf.",
         ),
         (b'{"url": ["http://x"]}', 400, "url must be text, got a list."),
     ],

@@ -113,7 +113,7 @@ def test_removal_through_mcp_returns_the_image_and_its_cost(served):
             {"align": "bottom"},
             "A margin or alignment needs crop or a canvas. Send crop=true or a canvas, or leave out align.",
         ),
-        ({"margin": "-5%"}, "Margin '-5%' is not a size: use '10%', '40px' or a number of pixels."),
+        ({"margin": "-5%"}, "Margin '-5%' is negative: use 0 or more, such as '10%' or '40px'."),
     ],
 )
 def test_mcp_errors_are_readable_and_cost_nothing(served, arguments, message):

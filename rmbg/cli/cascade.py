@@ -60,6 +60,8 @@ from .writing import check_inside, write_atomic
 
 def fraction(text: str) -> float:
     try:
+        if not text.isascii():  # float() reads "０.５" (full-width digits) too
+            raise ValueError(text)
         value = float(text.strip().rstrip("%")) / (100 if text.strip().endswith("%") else 1)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None

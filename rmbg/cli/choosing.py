@@ -46,7 +46,7 @@ def parse_background(text: str | None):
             return load_image(text).rgb
         except RmbgError as exc:  # a usage error (2), as an unknown colour is
             raise UsageError(f"--bg {text}: {words(exc, 'cli')}") from None
-    numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,\s*(\d{1,3})\s*)?", text)
+    numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,\s*(\d{1,3})\s*)?", text, re.ASCII)
     try:
         return parse_colour(tuple(int(g) for g in numbers.groups() if g is not None) if numbers else text)
     except SeeThroughColour as exc:  # '#ff000080': refused in the words every door uses

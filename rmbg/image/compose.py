@@ -50,7 +50,7 @@ _MADE_CLEAN: weakref.WeakValueDictionary[int, Image.Image] = weakref.WeakValueDi
 # rgb()/rgba() as CSS and colour pickers write them: a channel is a number with at most 9 digits
 # before and 6 after a point ("." alone, or "1e999", is not one)
 _NUM = r"(\d{1,9}(?:\.\d{0,6})?|\.\d{1,6})"
-_CSS_RGB = re.compile(rf"rgba?\(\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(?:,\s*{_NUM}\s*)?\)", re.I)
+_CSS_RGB = re.compile(rf"rgba?\(\s*{_NUM}\s*,\s*{_NUM}\s*,\s*{_NUM}\s*(?:,\s*{_NUM}\s*)?\)", re.I | re.ASCII)
 
 
 class SeeThroughColour(InvalidImageError):
@@ -69,6 +69,8 @@ def parse_colour(value: str | Sequence[int]) -> Colour:
             opaque = css.group(4) is None or float(css.group(4)) in (1.0, 255.0)
             return _opaque((r, g, b), opaque, value)
         try:
+            if not value.isascii():  # Pillow's \d reads "２５５" (full-width digits) too
+                raise ValueError(value)
             rgb = ImageColor.getrgb(value.strip())
         except ValueError:
             raise InvalidImageError(

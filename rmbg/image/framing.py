@@ -49,10 +49,12 @@ MAX_CANVAS_SIDE = 10_000
 OUTPUT_GROWTH = 4
 OUTPUT_FLOOR_PIXELS = 2048 * 2048
 ALIGNS = ("center", "bottom")
-# at most 9 digits before and 6 after a point: a number no parser chokes on
-_SIZE = re.compile(r"^\s*(\d{1,9})\s*[x×*]\s*(\d{1,9})\s*$", re.I)
-_ASPECT = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*:\s*(\d{1,9}(?:\.\d{1,6})?)\s*$")
-_MARGIN = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*(%|px)?\s*$", re.I)
+# at most 9 digits before and 6 after a point: a number no parser chokes on. ASCII digits only (re.ASCII: \d
+# and int() read "１００" too); a margin's sign is read so that "-0" is 0, as the number -0 is, and "-5" is refused
+# as negative, not as "no size"
+_SIZE = re.compile(r"^\s*(\d{1,9})\s*[x×*]\s*(\d{1,9})\s*$", re.I | re.ASCII)
+_ASPECT = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,6})?)\s*:\s*(\d{1,9}(?:\.\d{1,6})?)\s*$", re.ASCII)
+_MARGIN = re.compile(r"^\s*([+-]?\d{1,9}(?:\.\d{1,6})?)\s*(%|px)?\s*$", re.I | re.ASCII)
 
 
 def framing_of(
@@ -172,12 +174,15 @@ def _margin(value: str | int | float | None) -> int | float:
     elif isinstance(value, float):
         if not 0 <= value < 0.5:  # NaN fails this too
             raise InvalidImageError(f"Margin {value!r} as a fraction must be at least 0 and under 0.5 (50 %).")
-        return value
+        return abs(value)  # -0.0 is 0
     else:
         match = _MARGIN.match(str(value))
         if not match:
             raise InvalidImageError(f"Margin {value!r} is not a size: use '10%', '40px' or a number of pixels.")
         number, unit = float(match.group(1)), (match.group(2) or "px").lower()
+        if number < 0:
+            raise InvalidImageError(f"Margin {value!r} is negative: use 0 or more, such as '10%' or '40px'.")
+        number = abs(number)  # "-0" is 0
         if unit == "%":
             if number >= 50:
                 raise InvalidImageError(f"Margin {value!r} must be under 50 %.")

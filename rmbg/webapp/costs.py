@@ -34,6 +34,8 @@ def volume_of(value) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         return 0
     try:
+        if isinstance(value, str) and not value.isascii():  # float() reads "１０" (full-width digits) too
+            raise ValueError(value)
         volume = int(float(value))
     except (TypeError, ValueError, OverflowError):
         raise RmbgError(f"Images per month must be a whole number (0 or more), got {str(value)[:40]!r}.") from None

@@ -92,7 +92,7 @@ def _number(value: object) -> float | None:
         return None
     if isinstance(value, (int, float)):
         number = float(value) if not isinstance(value, int) or abs(value) < 2**63 else math.inf
-    elif isinstance(value, str) and len(value) <= 40:
+    elif isinstance(value, str) and len(value) <= 40 and value.isascii():  # float() reads "１０" (full-width) too
         try:
             number = float(value)
         except ValueError:
@@ -100,6 +100,11 @@ def _number(value: object) -> float | None:
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def number_of(value: object) -> float | None:
+    """A finite number from a number or its text (ASCII digits); None when it is neither."""
+    return _number(value)
 
 
 def _whole(low: int, high: int, blank_ok: bool = True, said: str = "") -> Callable[[str, object], None]:
@@ -128,13 +133,30 @@ def _flag(name: str, value: object) -> None:
     raise InvalidRequestError(f"{name} must be true or false, got {_shown(value)}.")
 
 
-def _size(name: str, value: object) -> None:
-    """A margin or canvas: text such as "10%", or a finite number."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if _number(value) is None:
-            raise InvalidRequestError(f"{name} must be a size such as '10%' or '40px', got {_shown(value)}.")
-        return
-    _text(name, value)
+# What each size option (rmbg.options, kind "size") takes, as its refusal of a value of the wrong kind says it;
+# numbers: whether a finite number is one (a margin's pixels; a canvas is text: a size, an aspect or "none").
+SIZES: dict[str, tuple[str, bool]] = {
+    "canvas": ("text: 'none', a size such as '2000x2000' or an aspect such as '1:1'", False),
+    "margin": ("a size such as '10%' or '40px', or a number of pixels", True),
+}
+
+
+def _size_of(option: str) -> Callable[[str, object], None]:
+    """The check of the size option named `option` (SIZES): its own examples in its refusal."""
+    said, numbers = SIZES.get(option, SIZES["margin"])
+
+    def check_size(name: str, value: object) -> None:
+        if value is None or isinstance(value, str):
+            _text(name, value)  # its meaning is rmbg.image.framing's to check
+            return
+        if numbers and isinstance(value, (int, float)) and not isinstance(value, bool) and _number(value) is not None:
+            return
+        raise InvalidRequestError(f"{name} must be {said}, got {_shown(value)}.")
+
+    return check_size
+
+
+_size = _size_of("margin")
 
 
 def _texts(name: str, value: object) -> None:
@@ -193,6 +215,9 @@ def kind_of(option: Option) -> Any:
     whose schema lists the choices (the meaning, a known one, is checked where it is read)."""
     if option.kind == "choice":
         return Annotated[Any, Check(option.check or option.name, _text, _one_of(*option.choices))]
+    if option.kind == "size" and option.name in SIZES:
+        schema = {"oneOf": [_STRING, {"type": "number"}]} if SIZES[option.name][1] else _STRING
+        return Annotated[Any, Check(option.name, _size_of(option.name), schema)]
     return {"flag": Flag, "size": Size}.get(option.kind, Text)
 
 

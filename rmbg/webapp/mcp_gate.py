@@ -11,12 +11,20 @@ lists and that none of them keeps session state (gr.State in or out); a
 tools/call for any other name gets a JSON-RPC error (invalid params), on the
 streamable HTTP and SSE transports alike. No gradio import here: the server
 is gradio's, read through its attributes.
+
+A tool's arguments are checked here too, before the MCP SDK checks them against the tool's schema
+(whose refusal read "Input validation error: 'maybe' is not of type 'boolean'"): each against the
+kind its parameter is annotated with (rmbg.webapp.inputs, as REST checks its fields), so a value of
+the wrong kind gets REST's sentence ("crop must be true or false, got 'maybe'."); a value REST takes
+in another spelling ("true" for a flag, "0.5" for a number) is passed on as the schema's type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from ..errors import RmbgError
 
 MCP_PATH = "/gradio_api/mcp"
 
@@ -54,10 +62,42 @@ def only_listed_tools(server: Any) -> None:
             offered = ", ".join(sorted(server.tool_to_endpoint)) or "none"
             said = f"There is no MCP tool {request.params.name[:64]!r} here; the tools are: {offered} (see tools/list)."
             raise McpError(types.ErrorData(code=types.INVALID_PARAMS, message=said))
+        try:
+            request.params.arguments = read_arguments(server, request.params.name, request.params.arguments or {})
+        except RmbgError as exc:  # REST's sentence for the same value, as the tool's own refusals are said
+            refused = types.CallToolResult(content=[types.TextContent(type="text", text=str(exc))], isError=True)
+            return types.ServerResult(refused)
         return await call_tool(request)
 
     handlers[types.CallToolRequest] = gated
     server._rmbg_gated = True
+
+
+def read_arguments(server: Any, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """`arguments` of `tool` checked as REST checks its fields (an RmbgError with REST's sentence),
+    each in the type the tool's schema gives it."""
+    from .inputs import checks_of, number_of
+    from .look import flag
+
+    fn = server.get_block_fn_from_endpoint_name(server.tool_to_endpoint[tool]).fn
+    checks = checks_of(getattr(fn, "__wrapped__", fn))
+    schema = server.get_input_schema(tool)[0].get("properties", {})
+    read = dict(arguments)
+    for name, value in arguments.items():
+        if name in checks:
+            checks[name](name, value)
+        kind = schema.get(name, {}).get("type") if isinstance(schema.get(name), dict) else None
+        if kind == "boolean" and not isinstance(value, bool):
+            read[name] = flag(value, name)
+        elif kind in ("number", "integer") and isinstance(value, str):
+            number = number_of(value)
+            if number is not None:
+                read[name] = number
+            elif not value.strip():
+                del read[name]  # blank: the default, as REST reads it
+        elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            read[name] = str(value)  # a margin in pixels (checked above: a kind the field takes)
+    return read
 
 
 class McpGate:

@@ -35,7 +35,7 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
         if not parts:
             continue
         try:
-            if len(parts) not in (2, 3):
+            if len(parts) not in (2, 3) or not entry.isascii():  # float() reads "１２０" (full-width) too
                 raise ValueError
             keep = parts[2].lower() not in ("0", "drop", "false", "no") if len(parts) == 3 else True
             points.append((float(parts[0]), float(parts[1]), keep))
@@ -46,7 +46,7 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
     box = None
     if box_text and box_text.strip():
         try:
-            values = tuple(float(v) for v in box_text.split(","))
+            values = tuple(float(v) for v in box_text.split(",")) if box_text.isascii() else ()
         except ValueError:
             values = ()
         if len(values) == 2:

@@ -40,6 +40,8 @@ def seed_of(value) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
+        if isinstance(value, str) and not value.isascii():  # float() reads "１０" (full-width digits) too
+            raise ValueError(value)
         number = float(value)
     except (TypeError, ValueError):
         number = float("nan")

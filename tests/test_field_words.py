@@ -1,0 +1,133 @@
+"""A field's value of the wrong kind, or spelt in digits that are not ASCII, gets the same sentence at
+every door (REST, the MCP tool, the Python API), in that field's own words: against the app served on
+a real socket (U²-Net-p on this CPU) and through the official MCP client.
+
+- a canvas of the wrong kind was told a margin's examples ("a size such as '10%' or '40px'");
+- "１００x１００" (full-width digits) was taken as a 100x100 canvas: \\d and int() read any digit;
+- a margin of "-0" was refused while 0, -0 and -0.0 passed;
+- the MCP tool's wrong kinds got the MCP SDK's schema words ("'maybe' is not of type 'boolean'").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+from rmbg.cli.cascade import fraction  # noqa: E402
+from rmbg.errors import RmbgError  # noqa: E402
+from rmbg.image.compose import parse_colour  # noqa: E402
+from rmbg.image.framing import framing_of  # noqa: E402
+from rmbg.webapp.costs import volume_of  # noqa: E402
+from rmbg.webapp.remove.marks import prompts_of  # noqa: E402
+from rmbg.webapp.replace.replacing import seed_of  # noqa: E402
+from tests.fakes.fal import FalFake  # noqa: E402
+from tests.fakes.runware import RunwareFake  # noqa: E402
+from tests.support.app import EXAMPLE, app_config, serve  # noqa: E402
+from tests.support.mcp import data_uri, session_run  # noqa: E402
+
+pytest.importorskip("mcp")
+IMAGE = data_uri(EXAMPLE)
+CANVAS = "canvas must be text: 'none', a size such as '2000x2000' or an aspect such as '1:1', got {}."
+MARGIN = "margin must be a size such as '10%' or '40px', or a number of pixels, got {}."
+WIDE = "Canvas '１００x１００' is neither a size such as '2000x2000' nor an aspect such as '1:1'."
+
+
+@pytest.fixture(scope="module")
+def base(u2netp_path):
+    with FalFake() as fal, RunwareFake() as runware, serve(app_config(fal, runware)) as url:
+        yield url
+
+
+def rest(base: str, **fields) -> httpx.Response:
+    return httpx.post(base + "api/remove", json={"url": IMAGE, "provider": "u2netp", **fields}, timeout=120)
+
+
+def tool(base: str, **arguments) -> tuple[bool, str]:
+    """(isError, the first text) of a remove_background call through the MCP client."""
+
+    async def work(session):
+        result = await session.call_tool("remove_background", {"image": IMAGE, "provider": "u2netp", **arguments})
+        return result.isError, next((c.text for c in result.content if c.type == "text"), "")
+
+    return session_run(base, work)
+
+
+@pytest.mark.parametrize(
+    "fields, said",
+    [
+        ({"canvas": 1e30}, CANVAS.format("1e+30")),  # was: "Canvas 1e+30 must be (width, height) in whole pixels."
+        ({"canvas": True}, CANVAS.format("True")),
+        ({"canvas": [100, 100]}, CANVAS.format("[100, 100]")),
+        ({"canvas": {"w": 1}}, CANVAS.format("{'w': 1}")),
+        ({"crop": True, "margin": [1]}, MARGIN.format("[1]")),
+        ({"crop": True, "margin": False}, MARGIN.format("False")),
+        ({"canvas": "１００x１００"}, WIDE),  # was a 100x100 canvas (200)
+        ({"crop": True, "margin": "１０px"}, "Margin '１０px' is not a size: use '10%', '40px' or a number of pixels."),
+        ({"crop": True, "margin": "-5%"}, "Margin '-5%' is negative: use 0 or more, such as '10%' or '40px'."),
+    ],
+)
+def test_a_size_field_is_refused_in_its_own_words_over_rest_and_mcp(base, fields, said):
+    answer = rest(base, **fields)
+    assert (answer.status_code, answer.json()) == (400, {"error": said})
+    assert tool(base, **fields) == (True, said)
+
+
+@pytest.mark.parametrize("margin", ["0", "-0", "+0", "0px", "-0%", 0, -0.0])
+def test_a_margin_of_minus_zero_is_zero_as_zero_is(base, margin):
+    assert rest(base, crop=True, margin=margin).status_code == 200  # "-0" was refused as no size
+    assert framing_of(crop=True, margin=margin).margin == 0
+
+
+@pytest.mark.parametrize(
+    "arguments, said",
+    [
+        ({"crop": "maybe"}, "crop must be true or false, got 'maybe'."),  # was the SDK's "is not of type 'boolean'"
+        ({"mask_only": 5}, "mask_only must be true or false, got 5."),
+        ({"cpu": ["yes"]}, "cpu must be true or false, got ['yes']."),
+        ({"escalate_below": "abc"}, "escalate_below must be a number from 0 to 1, got 'abc'."),
+        ({"escalate_below": "１"}, "escalate_below must be a number from 0 to 1, got '１'."),
+        ({"provider": ["u2netp"]}, "provider must be text, got a list."),
+    ],
+)
+def test_the_mcp_tool_says_what_rest_says_of_a_value_of_the_wrong_kind(base, arguments, said):
+    answer = rest(base, **arguments)
+    assert (answer.status_code, answer.json()) == (400, {"error": said})
+    assert tool(base, **arguments) == (True, said)
+
+
+def test_the_mcp_tool_takes_what_rest_takes_in_its_other_spellings(base):
+    """A flag as "true"/"no", a number as its text, a margin in pixels as a number: REST takes them; the
+    SDK's schema check refused them."""
+    for arguments in ({"crop": "true", "margin": 10}, {"mask_only": "no", "escalate_below": "0.5"}):
+        assert rest(base, **arguments).status_code == 200
+        refused, said = tool(base, **arguments)
+        assert not refused and "image-u2netp" in said, said
+
+
+@pytest.mark.parametrize(
+    "read, value",
+    [
+        (lambda v: framing_of(canvas=v), "１００x１００"),
+        (lambda v: framing_of(canvas=v), "１:１"),
+        (lambda v: framing_of(crop=True, margin=v), "５%"),
+        (parse_colour, "rgb(２５５, 0, 0)"),
+        (volume_of, "１０"),
+        (seed_of, "４２"),
+        (lambda v: prompts_of(v, None), "１２０, ８０"),
+        (lambda v: prompts_of(None, v), "1, 2, 3, ４"),
+    ],
+)
+def test_numbers_in_a_visitors_text_are_ascii_digits_only(read, value):
+    with pytest.raises(RmbgError):
+        read(value)
+
+
+def test_the_command_lines_fractions_are_ascii_digits_only():
+    assert fraction("0.5") == 0.5
+    with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
+        fraction("０.５")
