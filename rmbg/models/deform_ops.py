@@ -156,7 +156,11 @@ def deform_conv2d_grid(
         # padding_mode="zeros" reads zeros outside the image, exactly as DCNv2 does
         sampled = F.grid_sample(feats, g.reshape(bg, n * ho, wo, 2), padding_mode="zeros", align_corners=False)
         if modulation is not None:  # sampled [BG, C/G, n*Ho, Wo]: each tap's rows scaled by its mask
-            sampled = sampled * (modulation if n == k else modulation[:, :, taps]).reshape(bg, 1, n * ho, wo)
+            scaled = (modulation if n == k else modulation[:, :, taps]).reshape(bg, 1, n * ho, wo)
+            # in place where nothing is kept for a backward pass (inference: every caller here): a chunk's
+            # samples are the conv's largest buffer (up to _MAX_GRID_ELEMENTS), and a second one raised
+            # RMBG-2.0's peak GPU memory by 321 MiB at 1024² (benchmarks/cuda.py, H200)
+            sampled = sampled * scaled if torch.is_grad_enabled() else sampled.mul_(scaled)
         w_taps = w_mat if n == k else w_mat[:, :, taps]
         # one image: a plain matrix product ([B, C*n, Ho*Wo] would be transposed around it when captured)
         cols = sampled.view(c * n, ho * wo) if b == 1 else sampled.view(b, c * n, ho * wo)
