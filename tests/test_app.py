@@ -219,7 +219,7 @@ def test_a_corrupt_or_huge_background_image_is_a_readable_error_before_any_call(
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     for background, words in (
-        (broken, "broken.png is not an image we can read"),
+        (broken, "broken.png is damaged or truncated"),  # a PNG signature, then nothing of a PNG
         (huge_png(tmp_path / "huge.png"), "12000x12000"),
     ):
         with pytest.raises(AppError, match=words):

@@ -217,7 +217,7 @@ def kind_of(option: Option) -> Any:
         return Annotated[Any, Check(option.check or option.name, _text, _one_of(*option.choices))]
     if option.kind == "size" and option.name in SIZES:
         schema = {"oneOf": [_STRING, {"type": "number"}]} if SIZES[option.name][1] else _STRING
-        return Annotated[Any, Check(option.name, _size_of(option.name), schema)]
+        return Annotated[Any, Check("size", _size_of(option.name), schema)]
     return {"flag": Flag, "size": Size}.get(option.kind, Text)
 
 
