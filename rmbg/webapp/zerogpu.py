@@ -65,8 +65,8 @@ GPU_TIME = {
     "birefnet-dynamic": GpuTime(2.0, 8.0),  # each photo at its own size, up to 2048²
     "birefnet-hr": GpuTime(3.0, 8.0),  # 2048²: four times the pixels
     "birefnet-lite": GpuTime(0.5, 4.0),  # Swin-T at 1024²; 177 MB
-    "rmbg-1.4": GpuTime(0.5, 3.0),  # IS-Net at 1024²; 176 MB
-    "isnet-general": GpuTime(0.5, 3.0),
+    "rmbg-1.4": GpuTime(0.6, 3.0),  # IS-Net at 1024²; 176 MB (12 MP eagerly on an H200: 0.11-0.13 s)
+    "isnet-general": GpuTime(0.6, 3.0),
     "u2netp": GpuTime(0.3, 1.0),  # 320², 4.6 MB
     "sam2": GpuTime(1.0, 6.0),
 }
