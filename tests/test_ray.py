@@ -100,7 +100,7 @@ def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, mon
     IDLE.take(ray, ("cpu-holders",), 0)
     IDLE.give_back(ray, ("cpu-holders",), [holder.remote(), holder.remote()])
     assert len(IDLE.held()) == 2
-    src = photos(tmp_path / "in", 5)
+    src = photos(tmp_path / "in", 3)  # one in the folder, one in deep/, one more: the model runs on each
     store = tmp_path / "store"  # two of the same photos under other names: their outputs do not clash
     (store / "deep").mkdir(parents=True)
     shutil.copyfile(src / "p0.png", store / "s0.png")
@@ -114,7 +114,7 @@ def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, mon
     room = "rmbg: the Ray cluster has 0 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (1 CPU each)"
     assert capsys.readouterr().err.count(room + "; running 2.\n") == 1
     made = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local").rglob("*.png"))
-    assert len(made) == 5 and sorted([*made, "deep/s1.png", "s0.png"]) == sorted(
+    assert len(made) == 3 and sorted([*made, "deep/s1.png", "s0.png"]) == sorted(
         p.relative_to(tmp_path / "onray").as_posix() for p in (tmp_path / "onray").rglob("*.png")
     )
     for name, theirs in [(name, name) for name in made] + [("p0.png", "s0.png"), ("deep/p1.png", "deep/s1.png")]:
@@ -132,7 +132,7 @@ def test_ray_gives_the_local_engines_outputs_and_manifest(cluster, tmp_path, mon
     # resume: nothing left to schedule but the broken file
     before = (tmp_path / "onray" / "p0.png").stat().st_mtime_ns
     outcomes = remove_many(["in"], tmp_path / "onray", "u2netp", engine="ray")
-    assert sorted(o.status for o in outcomes) == ["failed"] + ["skipped"] * 5
+    assert sorted(o.status for o in outcomes) == ["failed"] + ["skipped"] * 3
     assert (tmp_path / "onray" / "p0.png").stat().st_mtime_ns == before
 
 
@@ -252,3 +252,21 @@ def test_the_settings_travel_in_a_runtime_env_only_to_a_ray_already_up(monkeypat
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
     env = runtime_env(ray, None)
     assert env is not None and env["env_vars"]["RMBG_FAL_QUEUE_URL"] == "http://q"
+
+
+def test_a_batch_smaller_than_the_workers_asked_starts_one_worker_an_image(cluster, fal, tmp_path):
+    """Each worker starts a process and builds the provider (a local model: loads it): one image with
+    --workers 2 starts one worker, not a second that would never get an image. Counted at Ray's own
+    table of the actors it made (dead ones included)."""
+    from ray._private import state
+
+    def removers() -> int:
+        return sum("Remover" in actor["ActorClassName"] for actor in state.actors().values())
+
+    fal.reset()
+    src = photos(tmp_path / "in", 1)
+    (src / "broken.png").unlink()
+    before = removers()
+    outcomes = remove_many([str(src)], tmp_path / "out", "fal-bria", engine="ray", workers=2, max_cost=Decimal(1))
+    assert [o.status for o in outcomes] == ["done"] and sum(c.method == "POST" for c in fal.calls) == 1
+    assert removers() - before == 1

@@ -8,10 +8,10 @@ stream back. What Ray adds:
 - the runnable items become a Ray dataset (`ray.data.from_items`); files
   already done are filtered out before scheduling (resume);
 - `map_batches` with a class (an actor pool of `workers` actors, each with
-  `gpus_per_worker` GPUs): every actor builds one provider and keeps its
-  model loaded for all its batches; a cluster without room for one such
-  actor is refused before any is made, and one with room for fewer runs
-  that many (rmbg.ray_cluster, shared with `rmbg video --engine ray`);
+  `gpus_per_worker` GPUs; no more actors than images to run): every actor
+  builds one provider and keeps its model loaded for all its batches; a
+  cluster without room for one such actor is refused before any is made,
+  and one with room for fewer runs that many (rmbg.ray_cluster, shared with `rmbg video --engine ray`);
 - one budget for the whole job, an async Ray actor (rmbg.cli.budget.SharedBudget)
   that every worker asks before each image: for a paid call its hold is
   reserved through the one wrapper (rmbg.money.payer.Payer, split form), then
@@ -184,7 +184,9 @@ def run(
             emit(batch.Outcome(item, "skipped"))
     if not runnable:
         return outcomes
-    workers = workers_that_fit(ray, workers, gpus_per_worker)  # before any actor: none pending forever
+    # before any actor: none pending forever; and no more than the images: each worker starts a process and
+    # builds the provider (a local model loads), and Ray Data starts every worker of the pool, busy or not
+    workers = workers_that_fit(ray, min(workers, len(runnable)), gpus_per_worker)
     IDLE.release(ray)  # idle video workers of this process hold CPUs and GPUs Ray Data's actors would wait for
     budget = ray.remote(SharedBudget).options(num_cpus=0).remote(settings.max_cost, provider_id)
     # One block per image up to MAX_BLOCKS: Ray Data hands a block to one actor, so the default (one
