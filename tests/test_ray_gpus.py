@@ -20,7 +20,7 @@ from tests.video_clips import davis, write_clip
 
 ray = pytest.importorskip("ray")
 
-FRAMES = 6
+FRAMES = 2  # two chunks of one frame: what the workers hold is seen once per chunk
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def one_gpu(u2netp_path):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    return write_clip(tmp_path_factory.mktemp("clips") / "dog.mp4", davis("dog", FRAMES), gop=3)
+    return write_clip(tmp_path_factory.mktemp("clips") / "dog.mp4", davis("dog", FRAMES), gop=1)
 
 
 def said(caplog) -> list[str]:
@@ -52,13 +52,13 @@ def test_video_workers_hold_the_gpus_they_ask_for(one_gpu, clip, tmp_path, caplo
         left = ray.available_resources()
         held.append((left.get("GPU", 0.0), left.get("CPU", 0.0)))
 
-    engine = RayVideo(workers=2, chunk_frames=3, gpus_per_worker=gpus)
+    engine = RayVideo(workers=2, chunk_frames=1, gpus_per_worker=gpus)
     with caplog.at_level(logging.WARNING, logger="rmbg.ray_cluster"):
-        with rmbg.remove_video(  # no temporal filter: a chunk is its own 3 frames (what is held is the same)
+        with rmbg.remove_video(  # no temporal filter: a chunk is its own frame (what is held is the same)
             clip, "u2netp", output=tmp_path / "dog.webm", engine=engine, progress=progress, smooth=False
         ) as result:
             assert result.frames == FRAMES
-    assert held == [free, free]  # two chunks of 3 frames, each seen done with the workers holding their share
+    assert held == [free, free]  # two chunks of 1 frame, each seen done with the workers holding their share
     fewer = "the Ray cluster has 1 GPU(s) and 2 CPU(s) in all: room for 1 of the 2 workers asked (1 GPU and 1 CPU each)"
     assert said(caplog) == ([f"{fewer}; running 1."] if room == 1 else [])
 

@@ -207,15 +207,15 @@ def test_the_next_clip_takes_the_workers_the_last_one_gave_back(cluster, short_c
     giving them back). (The image engine lets idle workers go before it starts: tests/test_ray.py.)"""
     from rmbg.ray_cluster import IDLE
 
-    # the first run takes what earlier tests of this file gave back, if anything, and makes the rest: it
-    # gives back exactly its two workers either way
-    engine = RayVideo(workers=2, chunk_frames=2)
+    # the first run (two chunks of 3, the filter on) takes what earlier tests of this file gave back, if
+    # anything, and makes the rest: it gives back exactly its two workers either way
+    engine = RayVideo(workers=2, chunk_frames=3)
     rmbg.remove_video(short_clip, "u2netp", output=tmp_path / "a.webm", engine=engine)
     assert len(IDLE.held()) == 2
     stop = threading.Event()
-    with pytest.raises(VideoStopped):
+    with pytest.raises(VideoStopped):  # chunks of 2, no filter: a chunk is its own 2 frames
         rmbg.remove_video(
-            short_clip, "u2netp", output=tmp_path / "b.webm", engine=replace(engine, chunk_frames=3),
+            short_clip, "u2netp", output=tmp_path / "b.webm", engine=replace(engine, chunk_frames=2),
             progress=lambda *a: stop.set(), stop=stop, smooth=False,
         )  # fmt: skip
     # both idle actors taken by the stopped run (none left idle, none made: workers=2), and killed with it
@@ -288,7 +288,8 @@ def test_ctrl_c_stops_the_ray_run_leaves_nothing_and_takes_its_ray_down(clip, tm
     out.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own Ray, not one this test knows
     command = [sys.executable, "-m", "rmbg", "video", str(clip), "-o", str(out / "dog.webm"), "-p", "u2netp"]
-    command += ["--engine", "ray", "--workers", "1", "--chunk-frames", "2"]  # one worker: the stop is the same
+    # one worker, chunks of one frame, no filter (a chunk is its one frame, not 2 more each side): the stop is the same
+    command += ["--engine", "ray", "--workers", "1", "--chunk-frames", "1", "--no-smooth"]
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(command, cwd=root, env=env, stderr=subprocess.PIPE, start_new_session=True)
     said = b""
