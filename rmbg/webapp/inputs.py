@@ -86,8 +86,8 @@ def _reference(name: str, value: object) -> None:
     _text(name, value)
 
 
-def _number(value: object) -> float | None:
-    """A finite number from a number or its text; None when it is neither."""
+def number_of(value: object) -> float | None:
+    """A finite number from a number or its text (ASCII digits only); None when it is neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -102,18 +102,13 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def number_of(value: object) -> float | None:
-    """A finite number from a number or its text (ASCII digits); None when it is neither."""
-    return _number(value)
-
-
 def _whole(low: int, high: int, blank_ok: bool = True, said: str = "") -> Callable[[str, object], None]:
     """A whole number low..high (its text too); `said`: the message, if not the generic one."""
 
     def check_whole(name: str, value: object) -> None:
         if value is None or (blank_ok and isinstance(value, str) and not value.strip()):
             return
-        number = _number(value)
+        number = number_of(value)
         if number is None or number != int(number) or not low <= number <= high:
             raise InvalidRequestError(
                 (said or f"{name} must be a whole number from {low} to {high}, got {{}}.").format(
@@ -149,7 +144,7 @@ def _size_of(option: str) -> Callable[[str, object], None]:
         if value is None or isinstance(value, str):
             _text(name, value)  # its meaning is rmbg.image.framing's to check
             return
-        if numbers and isinstance(value, (int, float)) and not isinstance(value, bool) and _number(value) is not None:
+        if numbers and isinstance(value, (int, float)) and not isinstance(value, bool) and number_of(value) is not None:
             return
         raise InvalidRequestError(f"{name} must be {said}, got {_shown(value)}.")
 
@@ -173,7 +168,7 @@ def fraction(name: str, value: object, default: float) -> float:
     threshold; else an InvalidRequestError naming `name`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    number = _number(value)
+    number = number_of(value)
     if number is None or not 0.0 <= number <= 1.0:
         raise InvalidRequestError(f"{name} must be a number from 0 to 1, got {str(value)[:40]!r}.")
     return number
