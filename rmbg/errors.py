@@ -8,6 +8,7 @@ an API key or token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeVar
 
 
@@ -34,9 +35,12 @@ class RmbgError(Exception):
     """Base class of every error rmbg raises on purpose.
 
     `remedy`, when set, is the fix as facts (see Remedy); None means the
-    message is the same for every front door."""
+    message is the same for every front door. `counted_usd`, when set, is
+    what the failed paid call was counted at against the caps (it may have
+    been billed: rmbg.money.paying.Policy.pay), for a door to tell."""
 
     remedy: Remedy | None = None
+    counted_usd: Decimal | None = None
 
 
 E = TypeVar("E", bound=RmbgError)

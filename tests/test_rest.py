@@ -297,3 +297,22 @@ def test_an_image_sent_without_a_file_name_is_told_how_to_send_it(url, fakes):
         "(curl -F image=@photo.jpg; Python's httpx or requests: files={'image': ('photo.jpg', data)})."
     )
     assert posts(fal) == 0
+
+
+@pytest.mark.parametrize(
+    "fault, op, status, cost, sent",
+    [
+        ("drop", "submit", 502, "0.018", 1),  # it left, no answer: may have been billed, not sent again
+        ("rate-limit", "status", 429, "0.018", 1),  # accepted, then its polls refused: counted
+        ("rate-limit", "submit", 429, None, 4),  # refused each of its 4 attempts: nothing counted, no cost told
+    ],
+)
+def test_a_failed_paid_call_tells_what_it_counted_against_the_caps(url, fakes, fault, op, status, cost, sent):
+    """A REST client reads what a failed call counted from the same headers a result carries
+    (the page shows it in its spending line); a call nothing was counted for says nothing."""
+    fal, _ = fakes
+    fal.inject(fault, op=op, times=9)
+    answer = call(url, png(71 + sent), provider="fal-bria")
+    assert answer.status_code == status and posts(fal) == sent
+    assert answer.headers.get("x-rmbg-cost-usd") == cost
+    assert answer.headers.get("x-rmbg-cost-source") == (cost and "may have been billed")

@@ -45,7 +45,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import BudgetError
+from ..errors import BudgetError, RmbgError
 from ..types import format_usd
 from . import price_watch
 from .charging import metered
@@ -306,8 +306,10 @@ class Policy:
         with metered() as meter:
             try:
                 out = call()
-            except BaseException:
-                self.settle_by_fate(hold, payment.estimate, billable=meter.state.billable)
+            except BaseException as exc:
+                counted, _ = self.settle_by_fate(hold, payment.estimate, billable=meter.state.billable)
+                if counted and isinstance(exc, RmbgError):  # for the door to tell (REST's cost headers)
+                    exc.counted_usd = (exc.counted_usd or Decimal(0)) + counted
                 raise
         try:
             usd = cost_of(out)

@@ -201,6 +201,10 @@ def refusal(exc: Exception, keys: Keys, route: str, upload: str) -> JSONResponse
     if isinstance(exc, SessionKeyMissing):
         return error(401, safe_message(exc, keys, "rest"))
     if isinstance(exc, RmbgError):
-        return error(status_of(exc), safe_message(exc, keys, "rest"))
+        answer = error(status_of(exc), safe_message(exc, keys, "rest"))
+        if exc.counted_usd:  # a paid call that failed and was counted: what, in the headers a result carries
+            answer.headers["X-Rmbg-Cost-USD"] = str(exc.counted_usd)
+            answer.headers["X-Rmbg-Cost-Source"] = "may have been billed"
+        return answer
     log.error("unexpected error in %s", route, exc_info=exc)
     return error(500, "Something went wrong on the server (logged). Please try again.")
