@@ -38,6 +38,8 @@ class Option:
         suggestions: a menu's entries (others can be typed); elem_id, width: the control's.
     old: older spellings still accepted, by door; check: the name of its kind of value where not the
         name (an image's format and a clip's are two kinds).
+    takes, numbers: a size's values as a value of the wrong kind is told them ("margin must be
+        {takes}, got ..."), and whether a bare number is one (a margin's; a canvas is text).
     """
 
     name: str
@@ -63,6 +65,8 @@ class Option:
     py: str = ""
     tool: str = ""
     check: str = ""
+    takes: str = ""
+    numbers: bool = False
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -177,6 +181,7 @@ OPTIONS: tuple[Option, ...] = (
         width=140,
         py='"2000x2000" places the subject on exactly that size, "1:1" widens the crop to that aspect; (w, h) '
         "is a size.",
+        takes="text: 'none', a size such as '2000x2000' or an aspect such as '1:1'",
     ),
     Option(
         "margin",
@@ -192,6 +197,8 @@ OPTIONS: tuple[Option, ...] = (
         shown="0",
         width=100,
         py='Space around the subject with crop or canvas: "10%", "40px", 40 (pixels) or a fraction (0.1).',
+        takes="a size such as '10%' or '40px', or a number of pixels",
+        numbers=True,
     ),
     Option(
         "align",

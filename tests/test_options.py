@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import typing
 import warnings
 from dataclasses import dataclass
@@ -237,3 +238,25 @@ def test_a_clips_settings_are_declared_once_for_its_doors():
     for form in (VideoForm, VideoRerenderForm):
         assert form.checks()["format"].schema["enum"] == described["enum"]
     assert {o.name for o in VIDEO} <= set(inspect.signature(remove_video).parameters)
+
+
+def test_a_size_options_wrong_kind_is_told_what_its_declaration_says_it_takes():
+    """A size option's examples for a value of the wrong kind were a second table beside the declaration
+    (rmbg.webapp.inputs.SIZES, canvas's and margin's); a size option added here was told a margin's."""
+    from rmbg.errors import InvalidRequestError
+    from rmbg.webapp.inputs import check_of, kind_of
+
+    frame = Option("frame", "size", None, "a frame", "A frame.", "Frame", takes="a width such as '3px'")
+    for option in (*(o for o in OPTIONS if o.kind == "size"), frame):
+        check = check_of(kind_of(option))
+        assert check is not None and option.takes, option.name
+        with pytest.raises(InvalidRequestError) as caught:
+            check(option.name, True)
+        assert str(caught.value) == f"{option.name} must be {option.takes}, got True."
+        assert ({"type": "number"} in check.schema.get("oneOf", [])) is option.numbers, option.name
+        if option.numbers:
+            check(option.name, 12)  # a bare number is one of its values
+        else:
+            with pytest.raises(InvalidRequestError, match=re.escape(f"{option.name} must be {option.takes}, got 12.")):
+                check(option.name, 12)
+    assert [o.name for o in OPTIONS if o.numbers] == ["margin"]

@@ -128,30 +128,23 @@ def _flag(name: str, value: object) -> None:
     raise InvalidRequestError(f"{name} must be true or false, got {_shown(value)}.")
 
 
-# What each size option (rmbg.options, kind "size") takes, as its refusal of a value of the wrong kind says it;
-# numbers: whether a finite number is one (a margin's pixels; a canvas is text: a size, an aspect or "none").
-SIZES: dict[str, tuple[str, bool]] = {
-    "canvas": ("text: 'none', a size such as '2000x2000' or an aspect such as '1:1'", False),
-    "margin": ("a size such as '10%' or '40px', or a number of pixels", True),
-}
-
-
-def _size_of(option: str) -> Callable[[str, object], None]:
-    """The check of the size option named `option` (SIZES): its own examples in its refusal."""
-    said, numbers = SIZES.get(option, SIZES["margin"])
+def _size_of(option: Option) -> Callable[[str, object], None]:
+    """The check of a size option (rmbg.options): what its declaration says it takes in its refusal
+    (Option.takes), and a bare number passed where the declaration says one is a value (Option.numbers)."""
 
     def check_size(name: str, value: object) -> None:
         if value is None or isinstance(value, str):
             _text(name, value)  # its meaning is rmbg.image.framing's to check
             return
-        if numbers and isinstance(value, (int, float)) and not isinstance(value, bool) and number_of(value) is not None:
-            return
-        raise InvalidRequestError(f"{name} must be {said}, got {_shown(value)}.")
+        if option.numbers and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if number_of(value) is not None:
+                return
+        raise InvalidRequestError(f"{name} must be {option.takes}, got {_shown(value)}.")
 
     return check_size
 
 
-_size = _size_of("margin")
+_size = _size_of(BY_NAME["margin"])
 
 
 def _texts(name: str, value: object) -> None:
@@ -210,9 +203,9 @@ def kind_of(option: Option) -> Any:
     whose schema lists the choices (the meaning, a known one, is checked where it is read)."""
     if option.kind == "choice":
         return Annotated[Any, Check(option.check or option.name, _text, _one_of(*option.choices))]
-    if option.kind == "size" and option.name in SIZES:
-        schema = {"oneOf": [_STRING, {"type": "number"}]} if SIZES[option.name][1] else _STRING
-        return Annotated[Any, Check("size", _size_of(option.name), schema)]
+    if option.kind == "size":
+        schema = {"oneOf": [_STRING, {"type": "number"}]} if option.numbers else _STRING
+        return Annotated[Any, Check("size", _size_of(option), schema)]
     return {"flag": Flag, "size": Size}.get(option.kind, Text)
 
 
