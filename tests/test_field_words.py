@@ -18,6 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 
+import rmbg  # noqa: E402
 from rmbg.cli.cascade import fraction  # noqa: E402
 from rmbg.errors import RmbgError  # noqa: E402
 from rmbg.image.compose import parse_colour  # noqa: E402
@@ -34,7 +35,7 @@ pytest.importorskip("mcp")
 IMAGE = data_uri(EXAMPLE)
 CANVAS = "canvas must be text: 'none', a size such as '2000x2000' or an aspect such as '1:1', got {}."
 MARGIN = "margin must be a size such as '10%' or '40px', or a number of pixels, got {}."
-WIDE = "Canvas '１００x１００' is neither a size such as '2000x2000' nor an aspect such as '1:1'."
+WIDE = "Canvas '１００x１００' uses full-width digits; type them as 0-9, such as '100x100'."
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,10 @@ def tool(base: str, **arguments) -> tuple[bool, str]:
         ({"crop": True, "margin": [1]}, MARGIN.format("[1]")),
         ({"crop": True, "margin": False}, MARGIN.format("False")),
         ({"canvas": "１００x１００"}, WIDE),  # was a 100x100 canvas (200)
-        ({"crop": True, "margin": "１０px"}, "Margin '１０px' is not a size: use '10%', '40px' or a number of pixels."),
+        (
+            {"crop": True, "margin": "１０px"},
+            "Margin '１０px' uses full-width digits; type them as 0-9, such as '10px'.",
+        ),
         ({"crop": True, "margin": "-5%"}, "Margin '-5%' is negative: use 0 or more, such as '10%' or '40px'."),
     ],
 )
@@ -131,3 +135,27 @@ def test_the_command_lines_fractions_are_ascii_digits_only():
     assert fraction("0.5") == 0.5
     with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
         fraction("０.５")
+
+
+@pytest.mark.parametrize(
+    "fields, said",
+    [
+        (
+            {"canvas": "２０００x２０００"},
+            "Canvas '２０００x２０００' uses full-width digits; type them as 0-9, such as '2000x2000'.",
+        ),
+        ({"canvas": "１:１"}, "Canvas '１:１' uses full-width digits; type them as 0-9, such as '1:1'."),
+        ({"canvas": "４：５"}, "Canvas '４：５' uses full-width digits; type them as 0-9, such as '4:5'."),
+        ({"canvas": "٣٠٠x٢٠٠"}, "Canvas '٣٠٠x٢٠٠' uses digits other than 0-9; type them as 0-9, such as '300x200'."),
+        ({"crop": True, "margin": "５%"}, "Margin '５%' uses full-width digits; type them as 0-9, such as '5%'."),
+        ({"crop": True, "margin": "4０"}, "Margin '4０' uses full-width digits; type them as 0-9, such as '40'."),
+    ],
+)
+def test_digits_that_are_not_ascii_are_named_as_such_over_rest_and_in_python(base, fields, said):
+    """They were told "neither a size nor an aspect" (a margin: "not a size"), which a visitor who typed
+    "２０００x２０００" cannot see the reason of."""
+    answer = rest(base, **fields)
+    assert (answer.status_code, answer.json()) == (400, {"error": said})
+    with pytest.raises(RmbgError) as caught:
+        rmbg.remove_background(EXAMPLE, "u2netp", **fields)
+    assert str(caught.value) == said

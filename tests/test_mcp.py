@@ -11,6 +11,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import httpx  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -140,3 +141,36 @@ def test_a_photoroom_sandbox_result_says_watermarked_in_its_name_and_costs_nothi
     texts = [c.text for c in result.content if c.type == "text"]
     assert not result.isError and texts[0].endswith("/image-photoroom-watermarked-nobg.png"), texts
     assert photoroom.sandbox_calls == 1 and photoroom.images_billed == 0
+
+
+def size_over_mcp(url: str, **arguments) -> tuple[int, int]:
+    async def work(session):
+        image = {"image": data_uri(EXAMPLE), "provider": "u2netp"}
+        return await session.call_tool("remove_background", {**image, **arguments})
+
+    result = session_run(url, work)
+    assert not result.isError, result.content
+    image = next(c for c in result.content if c.type == "image")
+    return Image.open(io.BytesIO(base64.b64decode(image.data))).size
+
+
+def size_over_rest(url: str, **fields) -> tuple[int, int]:
+    body = {"url": data_uri(EXAMPLE), "provider": "u2netp", **fields}
+    answer = httpx.post(url + "api/remove", json=body, timeout=120)
+    assert answer.status_code == 200, answer.text
+    return Image.open(io.BytesIO(answer.content)).size
+
+
+@pytest.mark.parametrize("number, text", [(0.1, "10%"), (40, "40px")])
+def test_a_margin_sent_as_a_json_number_frames_as_rest_reads_it(served, u2netp_path, number, text):
+    """A number under 1 is a fraction and a whole number is pixels, at every door: the MCP tool turned
+    0.1 into the text "0.1" and refused it as "not a whole number of pixels"."""
+    url, _ = served
+    framed = {
+        "mcp number": size_over_mcp(url, crop=True, margin=number),
+        "mcp text": size_over_mcp(url, crop=True, margin=text),
+        "rest number": size_over_rest(url, crop=True, margin=number),
+        "rest text": size_over_rest(url, crop=True, margin=text),
+    }
+    assert len(set(framed.values())) == 1, framed
+    assert framed["mcp number"] != size_over_rest(url, crop=True)  # the margin was applied

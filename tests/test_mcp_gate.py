@@ -1,19 +1,26 @@
-"""The MCP server's two gates, against the launched app over real sockets, JSON-RPC written by
+"""The MCP server's gates, against the launched app over real sockets, JSON-RPC written by
 hand as a hostile client writes it: a caller cannot choose its identity with `?session_id=`
-(rmbg.webapp.identity.mcp_caller), and only the listed tool can be called, never a page
-endpoint with its gradio session state (rmbg.webapp.mcp_gate). Paid calls are counted at the
-fake fal server."""
+(rmbg.webapp.identity.mcp_caller); only the listed tool can be called, never a page
+endpoint with its gradio session state; and a request body is held to what every other JSON
+door holds it to (a key once, uncompressed, within the limit) (rmbg.webapp.mcp_gate). Paid calls
+are counted at the fake fal server."""
 
 from __future__ import annotations
 
 import base64
+import gzip
+import http.client
 import io
+import json
 import os
 import uuid
+import zlib
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -22,7 +29,7 @@ from tests.fakes.fal import TEST_KEY as FAL_KEY  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, app_config, serve, submits  # noqa: E402
-from tests.support.mcp import SseSession, data_uri, http_rpc  # noqa: E402
+from tests.support.mcp import JSON_RPC, SseSession, data_uri, http_rpc  # noqa: E402
 
 pytest.importorskip("mcp")
 SEEDS = iter(range(5000, 10**6))  # every call a new image: a cached matte would cost nothing
@@ -120,3 +127,80 @@ def test_one_callers_photo_is_never_reachable_by_another(app):
     for answer in (a, b, b_http):
         assert answer["error"]["code"] == -32602 and "result" not in answer, answer
         assert "gradio_api/file" not in str(answer) and "/tmp" not in str(answer)
+
+
+TWICE = "The key {!r} is sent more than once in the JSON body: send each key once."
+COMPRESSED = "Compressed request bodies are not accepted: send the body uncompressed (no Content-Encoding)."
+
+
+def mcp_post(url: str, body: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(url + "gradio_api/mcp/", content=body, headers={**JSON_RPC, **headers}, timeout=120)
+
+
+def rpc_error(rid: object, message: str) -> dict:
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32600, "message": message}}
+
+
+TOOL_CALL = '{"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "remove_background", '
+
+
+@pytest.mark.parametrize(
+    "body, rid, key",
+    [
+        ('{"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {}, "method": "tools/call"}', 7, "method"),
+        (TOOL_CALL + '"arguments": {"image": "IMAGE", "provider": "u2netp", "provider": "fal-bria"}}}', 8, "provider"),
+        (TOOL_CALL + '"arguments": {"crop": true, "options": {"crop": false, "crop": true}}}}', 8, "crop"),
+        ('{"jsonrpc": "2.0", "id": "a", "id": "b", "method": "tools/list", "params": {}}', None, "id"),
+    ],
+)
+def test_a_key_given_twice_is_refused_at_the_mcp_endpoint_as_at_every_json_door(app, fakes, body, rid, key):
+    """Defect: the MCP endpoint took the last of a key given twice (every other JSON door refuses it)."""
+    fal, _ = fakes
+    fal.reset()
+    answer = mcp_post(app, body.replace("IMAGE", data_uri(EXAMPLE)).encode())
+    assert (answer.status_code, answer.json()) == (422, rpc_error(rid, TWICE.format(key)))
+    assert not fal.calls
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_is_refused_at_the_mcp_endpoint(app, encoding):
+    body = json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}}).encode()
+    sent = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    answer = mcp_post(app, sent, **{"Content-Encoding": encoding})
+    assert (answer.status_code, answer.json()) == (415, rpc_error(None, COMPRESSED))
+
+
+def headers_only(url: str, length: int, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """A POST to the MCP endpoint that declares `length` bytes and sends none: answered only if
+    answered before its body is read."""
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/gradio_api/mcp/")
+        for name, value in {**JSON_RPC, "Content-Length": str(length), **headers}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        conn.close()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(app, monkeypatch):
+    """The body limit is REST's for a JSON body (the image file limit, RMBG_IMAGE_MAX_MB: the image
+    comes as a data: URI in it)."""
+    status, headers, body = headers_only(app, 10 * 2**30)
+    assert (status, headers["connection"]) == (413, "close")
+    assert json.loads(body) == rpc_error(None, "The request is over 25 MB.")
+    monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.01")  # 10486 bytes; sent in chunks, no length said
+    chunks = iter([b'{"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"a": "', b"A" * 20_000, b'"}}'])
+    answer = httpx.post(app + "gradio_api/mcp/", content=chunks, headers=JSON_RPC, timeout=60)
+    assert (answer.status_code, answer.json()) == (413, rpc_error(None, "The request is over 0.01 MB."))
+
+
+def test_a_call_the_gate_passes_reaches_the_tool_unchanged(app, u2netp_path):
+    arguments = {"image": data_uri(EXAMPLE), "provider": "u2netp", "crop": True, "margin": "10%"}
+    answer = http_rpc(app, "tools/call", {"name": "remove_background", "arguments": arguments})
+    assert not answer["result"].get("isError"), answer
+    assert [c["type"] for c in answer["result"]["content"]] == ["image", "text"]
+    assert [tool["name"] for tool in http_rpc(app, "tools/list", {})["result"]["tools"]] == ["remove_background"]

@@ -31,6 +31,7 @@ never refused later, after a model ran or a provider was paid.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -117,6 +118,7 @@ def _canvas(value: str | Sequence[int] | None) -> tuple[tuple[int, int] | None, 
                 raise InvalidImageError(f"Aspect {value!r} is out of range: both sides above 0, at most 20:1.")
             # kept as a ratio of integers (in thousandths) so the frame is reproducible
             return (round(w * 1000), round(h * 1000)), True
+        _ascii_digits("Canvas", value)
         raise InvalidImageError(f"Canvas {value!r} is neither a size such as '2000x2000' nor an aspect such as '1:1'.")
     parts = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(parts) != 2 or not all(isinstance(p, (int, np.integer)) for p in parts):
@@ -178,6 +180,7 @@ def _margin(value: str | int | float | None) -> int | float:
     else:
         match = _MARGIN.match(str(value))
         if not match:
+            _ascii_digits("Margin", str(value))
             raise InvalidImageError(f"Margin {value!r} is not a size: use '10%', '40px' or a number of pixels.")
         number, unit = float(match.group(1)), (match.group(2) or "px").lower()
         if number < 0:
@@ -193,6 +196,28 @@ def _margin(value: str | int | float | None) -> int | float:
     if not 0 <= pixels <= MAX_CANVAS_SIDE:
         raise InvalidImageError(f"Margin {value!r} is out of range: 0 to {MAX_CANVAS_SIDE} pixels.")
     return pixels
+
+
+def margin_text(number: int | float) -> str:
+    """A margin given as a number (JSON's, Python's: a whole one is pixels, one under 1 a fraction), as
+    the text that means the same here ("40px", "10%"), for a door whose margin is text (the MCP tool's);
+    refused as framing_of refuses it."""
+    margin = _margin(number)
+    return f"{margin}px" if isinstance(margin, int) else f"{round(margin * 100, 6):.15g}%"
+
+
+def _ascii_digits(field: str, value: str) -> None:
+    """Refuse `value` if it holds digits other than 0-9 (full-width "２０００", Arabic-Indic...: str.isdigit()
+    reads them, the sizes here do not), saying so with the text typed in ASCII digits."""
+    if not any(c.isdigit() and not c.isascii() for c in value):
+        return
+    typed = "".join(
+        str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c
+        for c in unicodedata.normalize("NFKC", value)
+    )
+    wide = all("\uff10" <= c <= "\uff19" for c in value if c.isdigit() and not c.isascii())
+    which = "full-width digits" if wide else "digits other than 0-9"
+    raise InvalidImageError(f"{field} {value!r} uses {which}; type them as 0-9, such as {typed.strip()!r}.")
 
 
 def subject_box(alpha: Image.Image, threshold: int = SUBJECT_THRESHOLD) -> tuple[int, int, int, int] | None:

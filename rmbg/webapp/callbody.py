@@ -104,10 +104,10 @@ async def call_body(scope: dict, receive: Receive, send: Send) -> tuple[Body, Re
     if body.repeated is not None:  # refused at every door that reads a body here, whatever it names
         await reply_json(send, 422, {"error": repeated(body.repeated)})
         return None
-    return body, _replaying(raw, receive, scope)
+    return body, replaying(raw, receive, scope)
 
 
-def _replaying(raw: bytes, receive: Receive, scope: dict) -> Receive:
+def replaying(raw: bytes, receive: Receive, scope: dict) -> Receive:
     """`receive` for the app behind: the body already read, then what comes after (a disconnect).
     The scope drops its copy as the app takes the body (gradio keeps a queued call's request)."""
     replayed = False

@@ -80,6 +80,11 @@ def shown_mb(size: int, *, up: bool = False) -> str:
     return f"{megabytes:.0f}" if megabytes >= 100 else f"{float(f'{megabytes:.3g}'):g}"
 
 
+def request_over(limit: int) -> str:
+    """The 413 of a request whose body is over `limit` bytes (REST's routes, the MCP endpoint)."""
+    return f"The request is over {shown_mb(limit)} MB."
+
+
 def size_refusal(what: str, size: int, limit: int) -> str:
     """The sentence refusing a file of `size` bytes over `limit`, said before it is read
     ("This image is 31.2 MB; the limit is 25 MB.")."""

@@ -16,17 +16,30 @@ A tool's arguments are checked here too, before the MCP SDK checks them against 
 (whose refusal read "Input validation error: 'maybe' is not of type 'boolean'"): each against the
 kind its parameter is annotated with (rmbg.webapp.inputs, as REST checks its fields), so a value of
 the wrong kind gets REST's sentence ("crop must be true or false, got 'maybe'."); a value REST takes
-in another spelling ("true" for a flag, "0.5" for a number) is passed on as the schema's type.
+in another spelling ("true" for a flag, "0.5" for a number) is passed on as the schema's type, and a
+margin given as a number as the text that means what the number means (rmbg.image.framing.margin_text:
+0.1 is "10%", 40 is "40px"), as REST and Python read it.
+
+A request's body is held to what every other JSON door holds it to (rmbg.webapp.callbody, REST)
+before the MCP SDK reads it: at most max_body() (a larger one is a 413 before it is read, or as soon
+as it passes the limit, and the connection closed), uncompressed (any Content-Encoding: a 415), each
+key once in every object (a 422 naming the key; the SDK kept the last). Each is answered in
+REST's sentence as a JSON-RPC error (-32600, the request's id where it can be read, else null); an
+accepted body goes on to gradio byte for byte.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import RmbgError
+from .callbody import COMPRESSED, encoded, parse, repeated, replaying
+from .file_limits import image_max_bytes, request_over
 
 MCP_PATH = "/gradio_api/mcp"
+INVALID_REQUEST = -32600  # JSON-RPC's code for a request that is not a valid one
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
@@ -76,6 +89,7 @@ def only_listed_tools(server: Any) -> None:
 def read_arguments(server: Any, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """`arguments` of `tool` checked as REST checks its fields (an RmbgError with REST's sentence),
     each in the type the tool's schema gives it."""
+    from ..image.framing import margin_text
     from .inputs import checks_of, number_of
     from .look import flag
 
@@ -96,7 +110,9 @@ def read_arguments(server: Any, tool: str, arguments: dict[str, Any]) -> dict[st
             elif not value.strip():
                 del read[name]  # blank: the default, as REST reads it
         elif kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            read[name] = str(value)  # a margin in pixels (checked above: a kind the field takes)
+            # a margin (checked above: the one text field that takes a number): the number's meaning,
+            # framing's (0.1 is 10 %, 40 is pixels), in its text; "0.1" would be read as pixels
+            read[name] = margin_text(value) if name == "margin" else str(value)
     return read
 
 
@@ -112,4 +128,68 @@ class McpGate:
             server = getattr(self.demo, "mcp_server_obj", None)
             if server is not None:
                 only_listed_tools(server)
+            if scope.get("method") == "POST":
+                checked = await checked_body(scope, receive, send)
+                if checked is None:
+                    return
+                receive = checked
         await self.app(scope, receive, send)
+
+
+def max_body() -> int:
+    """The most an MCP request's body may be: REST's limit for a JSON body (rmbg.webapp.rest.body), the
+    image file limit (RMBG_IMAGE_MAX_MB), as the tool's image comes in the body as a data: URI."""
+    return image_max_bytes()
+
+
+async def checked_body(scope: dict, receive: Receive, send: Send) -> Receive | None:
+    """The `receive` that replays an MCP request's body to the app behind, once it is read and passes
+    (within max_body(), uncompressed, each key once); None when it was refused here (answered) or the
+    client went away."""
+    limit = max_body()
+    declared = next((v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"), b"").strip()
+    if encoded(scope):
+        await refuse(send, 415, COMPRESSED)
+        return None
+    if declared.isdigit() and int(declared) > limit:
+        await refuse(send, 413, request_over(limit))
+        return None
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:  # no length said: refused as the limit is passed, the rest never read
+            await refuse(send, 413, request_over(limit))
+            return None
+        more = message.get("more_body", False)
+    raw = b"".join(chunks)
+    body = parse(raw)
+    if body.repeated is not None:
+        await refuse(send, 422, repeated(body.repeated), request_id(raw))
+        return None
+    return replaying(raw, receive, scope)
+
+
+def request_id(raw: bytes) -> str | int | None:
+    """A JSON-RPC request's id, where its body gives one id (a string or a whole number); else None."""
+    try:
+        top = json.loads(raw, object_pairs_hook=tuple)  # each object its pairs, so a key given twice is seen
+    except (ValueError, RecursionError):
+        return None
+    ids = [value for key, value in top if key == "id"] if isinstance(top, tuple) else []
+    if len(ids) == 1 and isinstance(ids[0], (str, int)) and not isinstance(ids[0], bool):
+        return ids[0]
+    return None
+
+
+async def refuse(send: Send, status: int, message: str, rid: str | int | None = None) -> None:
+    """Answer a JSON-RPC error (invalid request) with HTTP `status`, and close the connection after
+    (the body may be unread)."""
+    error = {"code": INVALID_REQUEST, "message": message}
+    body = json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -46,7 +46,7 @@ from ...errors import (
 from ..callbody import COMPRESSED, encoded
 from ..catalog import Keys, SessionKeyMissing
 from ..downloads import DownloadRefused
-from ..file_limits import image_max_bytes, shown_mb
+from ..file_limits import image_max_bytes, request_over
 from ..messages import safe_message
 from ..zerogpu import GpuRefused
 from .types import CpuRetry, Refusal
@@ -90,7 +90,7 @@ def status_of(exc: BaseException) -> int:
 
 
 def over(limit: int) -> TooLarge:
-    return TooLarge(f"The request is over {shown_mb(limit)} MB.")
+    return TooLarge(request_over(limit))
 
 
 async def limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
