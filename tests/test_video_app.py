@@ -453,6 +453,33 @@ def test_a_retried_hosted_clip_is_not_refused_by_a_cap_it_no_longer_needs(clip):
     assert len(paid) == 1
 
 
+def test_a_failed_paid_clip_tells_what_it_counted_against_the_caps(clip):
+    """POST /api/video's refusals carry the cost headers /api/remove's do: a submit that left and got no
+    answer may have been billed for the clip's second ($0.042: X-Rmbg-Cost-Source says so) and is not
+    sent again; a submit refused with 429 each time counted nothing and says nothing of cost."""
+    from tests.fakes.fal import TEST_KEY
+    from tests.fakes.fal_video import FalVideoFake
+
+    video = {"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}
+    with FalVideoFake() as fal:
+        submits = lambda: [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]  # noqa: E731
+        providers = {"fal-bria-video": {"base_url": fal.url}}
+        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("1"))) as url:
+            answers = []
+            for fault in ("drop", "rate-limit"):
+                fal.inject(fault, op="submit", times=9)
+                data, key = {"provider": "fal-bria-video"}, {"X-Fal-Key": TEST_KEY}
+                answers.append(httpx.post(url + "api/video", files=video, data=data, headers=key, timeout=120))
+                answers.append(len(submits()))
+                fal.reset()  # its faults and its log of calls
+    dropped, sent_dropped, limited, sent_limited = answers
+    assert (dropped.status_code, sent_dropped) == (502, 1), dropped.text
+    assert dropped.headers.get("x-rmbg-cost-usd") == "0.042"
+    assert dropped.headers.get("x-rmbg-cost-source") == "may have been billed"
+    assert (limited.status_code, sent_limited) == (429, 4), limited.text
+    assert "x-rmbg-cost-usd" not in limited.headers and "x-rmbg-cost-source" not in limited.headers
+
+
 def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkeypatch, tmp_path):
     from rmbg.errors import InvalidImageError
     from rmbg.video.limits import InvalidVideoError
