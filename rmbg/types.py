@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # PIL is a hard dependency, but keep import cheap for type-on
 CostSource = Literal["reported", "estimated", "compute", "free"]
 
 
+# a failed call counted at its estimate: its Cost's note, manifest.csv's cost_source
+MAY_HAVE_BEEN_BILLED = "may have been billed"
 UNRECORDED = "the call was made and may have been billed, but the spending ledger could not record it"
 
 

@@ -275,7 +275,8 @@ def test_cli_max_cost_counts_accepted_calls_whose_polls_failed(fal_cli, tmp_path
     assert main(["remove", ".", "-o", "out", "-p", "fal-bria", "--max-cost", "0.05", "-j", "4"]) == 1
     assert posts(fal_cli) == 2  # 2 x $0.018 kept; a third would pass $0.05
     out = capsys.readouterr().out
-    assert "failed 2, not run 18 (budget)" in out and "cost $0.0360 (estimated)" in out
+    assert "failed 2, not run 18 (budget)" in out
+    assert "cost $0.0360 (2 failed calls that may have been billed, at the estimate)." in out
     with open(tmp_path / "out" / "manifest.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["status"] == "failed"]
     assert [r["cost_usd"] for r in rows] == ["0.018", "0.018"]

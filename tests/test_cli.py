@@ -908,3 +908,24 @@ def test_a_photo_named_with_o_its_own_folder_is_cut_out_beside_it_never_over_it(
     assert "in/sub/deeper: its images are all in the output folder in/sub/deeper: give -o a folder outside it" in (
         capsys.readouterr().out
     )
+
+
+def test_the_summary_says_apart_what_failed_calls_may_have_cost():
+    """A batch's cost line names the part counted for failed calls that may have been billed (their
+    estimate), apart from what providers reported or the price table gave for the calls that worked."""
+    from rmbg.cli.items import Item, Outcome
+    from rmbg.cli.progress import summary
+    from rmbg.types import MAY_HAVE_BEEN_BILLED, Cost
+
+    def item(name: str) -> Item:
+        return Item(Path(name), name, name, Path("out") / name)
+
+    done = Outcome(item("a.png"), "done", cost=Cost(Decimal("0.02"), "reported"))
+    failed = Outcome(item("b.png"), "failed", cost=Cost(Decimal("0.018"), "estimated", MAY_HAVE_BEEN_BILLED))
+    mixed = summary([done, failed, done], 1.0, Path("out")).splitlines()[0]
+    assert mixed.endswith(
+        "cost $0.0580 (reported; $0.0180 of it for 1 failed call that may have been billed, at the estimate)."
+    )
+    alone = summary([failed, failed], 1.0, Path("out")).splitlines()[0]
+    assert alone.endswith("cost $0.0360 (2 failed calls that may have been billed, at the estimate).")
+    assert summary([done], 1.0, Path("out")).splitlines()[0].endswith("cost $0.0200 (reported).")

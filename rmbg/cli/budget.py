@@ -25,8 +25,8 @@ from decimal import Decimal
 from ..money.ledger import Hold, Refused
 from ..money.payer import Payer
 from ..money.paying import Policy
-from ..types import Cost
-from .interrupts import INTERRUPTED, MAY_HAVE_BEEN_BILLED
+from ..types import MAY_HAVE_BEEN_BILLED, Cost
+from .interrupts import INTERRUPTED
 from .items import Item, Outcome
 
 

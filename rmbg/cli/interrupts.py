@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-MAY_HAVE_BEEN_BILLED = "may have been billed"
+from ..types import MAY_HAVE_BEEN_BILLED
+
 INTERRUPTED = "interrupted"
 
 stop_requested = threading.Event()  # read by rmbg.cli.batch.run_items between submissions

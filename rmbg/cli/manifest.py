@@ -35,7 +35,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..money.ledger import LedgerError, configured, to_nano
-from .interrupts import MAY_HAVE_BEEN_BILLED, uncertain_in_csv
+from ..types import MAY_HAVE_BEEN_BILLED
+from .interrupts import uncertain_in_csv
 from .items import Item, Outcome
 from .writing import NotWritten, OutputRefused, open_no_follow
 

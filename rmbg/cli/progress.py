@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..types import format_usd
+from ..types import MAY_HAVE_BEEN_BILLED, format_usd
 from ..types import line_text as printable  # one line of a terminal or a log: control characters shown as \xNN
 from . import batch
 from .interrupts import INTERRUPTED
@@ -115,7 +115,14 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
     count["not_run"] = sum(o.status == "not_run" and o.error != INTERRUPTED for o in outcomes)
     stopped = [o.item.display for o in outcomes if o.status == "not_run" and o.error == INTERRUPTED]
     spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
-    sources = sorted({o.cost.source for o in outcomes if o.cost and o.cost.source != "free"})
+    # a failed call counted at its estimate is not known to be billed: said apart from what was
+    uncertain = [o.cost.usd for o in outcomes if o.cost and o.cost.note == MAY_HAVE_BEEN_BILLED]
+    known = {o.cost.source for o in outcomes if o.cost and o.cost.note != MAY_HAVE_BEEN_BILLED} - {"free"}
+    said = [", ".join(sorted(known))] if known else []
+    if uncertain:
+        calls = "1 failed call" if len(uncertain) == 1 else f"{len(uncertain)} failed calls"
+        part = f"${format_usd(sum(uncertain, Decimal(0)))} of it for " if known else ""
+        said.append(f"{part}{calls} that may have been billed, at the estimate")
     lines = [
         f"Done {count['done']}, skipped {count['skipped'] - elsewhere} (output exists)"
         + (f", {elsewhere} made by another run" if elsewhere else "")
@@ -123,7 +130,7 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
         f"not run {count['not_run']} (budget)"
         + (f", not started {len(stopped)} (interrupted)" if stopped else "")
         + f" in {seconds:.1f} s; cost ${format_usd(spent)}"
-        + (f" ({', '.join(sources)})" if sources else "")
+        + (f" ({'; '.join(said)})" if said else "")
         + "."
     ]
     failed = [o for o in outcomes if o.status == "failed"]

@@ -46,7 +46,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import BudgetError, RmbgError
-from ..types import format_usd
+from ..types import MAY_HAVE_BEEN_BILLED, format_usd
 from . import price_watch
 from .charging import metered
 from .ledger import Account, Hold, LedgerError, Refused, Wait, open_ledger
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-MAY_HAVE_BEEN_BILLED = "may have been billed"  # the note of a failed call counted at its estimate
 WAIT_S = 120.0  # longest a call waits for a first call or for room before it is refused
 
 

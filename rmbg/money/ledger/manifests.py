@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ...types import MAY_HAVE_BEEN_BILLED
 from .backends import Backend
 from .owners import owner, owner_alive, shown
 
 CLAIM_STALE_S = 3600.0  # a claim of another host's process older than this is taken to be dead
-MAY_HAVE_BEEN_BILLED = "may have been billed"  # the cost_source that marks it (as manifest.csv does)
 GONE = "its process ended while its request was in flight (killed?); it may have been billed"
 RECORDED_LATE = "its process ended after writing it, before recording it; recorded by the next run"
 
