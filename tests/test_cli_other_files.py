@@ -2,8 +2,9 @@
 (tests/test_cli_batch_files.py): no output is a file the run reads, an output folder that cannot be written is a
 sentence and exit code 2 before any model runs or any call is sent, control characters in names are escaped in
 every line printed, and bad input is said in words, never a traceback. Each runs the real `rmbg` on real files in a
-temporary folder (U2-Net-p's weights; fal's fake queue over a real socket): in a process of its own, or, where the
-model runs, in this one (rmbg.cli.main.main, as the `rmbg` script calls it), so the model is loaded once."""
+temporary folder (U2-Net-p's weights; fal's fake queue over a real socket) in this process (rmbg.cli.main.main, as
+the `rmbg` script calls it), so the model is loaded once and no run pays a new interpreter's imports; `rmbg replace`
+runs in a process of its own, with the fake queue's address in its environment."""
 
 from __future__ import annotations
 
@@ -58,9 +59,9 @@ def contents(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def clips(tmp_path, u2netp_path):  # noqa: F811
-    """tmp with clip.mp4 and clip.webm (3 frames), hard.webm (clip.webm's hard link), link.webm (a link to it),
+    """tmp with clip.mp4 and clip.webm (2 frames), hard.webm (clip.webm's hard link), link.webm (a link to it),
     shot.mov, and shot.mp4: a PNG (a --bg image is read by its content)."""
-    frames = davis("dog", 3, size=(64, 36))
+    frames = davis("dog", 2, size=(64, 36))
     write_clip(tmp_path / "clip.mp4", frames)
     write_clip(tmp_path / "clip.webm", frames, codec="libvpx-vp9")
     os.link(tmp_path / "clip.webm", tmp_path / "hard.webm")
@@ -71,7 +72,7 @@ def clips(tmp_path, u2netp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
-def test_a_video_output_is_never_a_file_the_run_reads(clips, overwrite):
+def test_a_video_output_is_never_a_file_the_run_reads(clips, overwrite, capsys):
     """-o hard.webm, a hard link to the input clip, was taken for a clip already done (or with --overwrite
     replaced by the cut-out), and an output named as the --bg image (read by its content) replaced it. Every
     output that is a file the run reads, or a link to one, is a usage error before any model runs."""
@@ -81,7 +82,7 @@ def test_a_video_output_is_never_a_file_the_run_reads(clips, overwrite):
         (["link.webm", "-o", "clip.webm"], "link.webm: its output would be the clip itself, clip.webm: give another"),
         (["shot.mov", "-o", ".", "--bg", "shot.mp4"], "shot.mov: its output shot.mp4 would replace the --bg image"),
     ]:
-        done = rmbg(clips, "video", *args, "-p", "u2netp", *overwrite)
+        done = in_process(clips, capsys, "video", *args, "-p", "u2netp", *overwrite)
         assert (done.returncode, done.stdout) == (2, "")
         assert done.stderr.startswith(f"rmbg: error: {said}") and done.stderr.count("\n") == 1
     assert (
@@ -90,57 +91,58 @@ def test_a_video_output_is_never_a_file_the_run_reads(clips, overwrite):
     assert contents(clips) == before and (clips / "link.webm").is_symlink()
 
 
-def test_a_phone_clip_with_sound_and_its_hard_link_as_output_is_refused_before_any_model_runs(tmp_path):
+def test_a_phone_clip_with_sound_and_its_hard_link_as_output_is_refused_before_any_model_runs(tmp_path, capsys):
     """At the size users bring: a 60-frame clip (2.5 s at 24 fps, DAVIS dog at its own size) with an AAC track,
     -o a hard link to it, with --overwrite: refused in words, exit 2, the clip's bytes as they were."""
     write_clip(tmp_path / "phone.mp4", davis("dog", 60), tone_hz=440)
     os.link(tmp_path / "phone.mp4", tmp_path / "same.mp4")
     before = contents(tmp_path)
-    done = rmbg(tmp_path, "video", "phone.mp4", "-o", "same.mp4", "-p", "u2netp", "--overwrite")
+    done = in_process(tmp_path, capsys, "video", "phone.mp4", "-o", "same.mp4", "-p", "u2netp", "--overwrite")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith("rmbg: error: phone.mp4: its output would be the clip itself, same.mp4: give another")
     assert contents(tmp_path) == before
 
 
-def test_a_video_folder_run_again_leaves_its_outputs_under_o_out(clips):
+def test_a_video_folder_run_again_leaves_its_outputs_under_o_out(clips, capsys):
     """`rmbg video clips -o clips/cut`, run again, took clips/cut/a.webm (its own output) for a clip and made
     clips/cut/cut/a.webm of it. The clips under -o, inside an input folder, are an earlier run's outputs."""
     (clips / "clips" / "cut").mkdir(parents=True)
     (clips / "clip.mp4").rename(clips / "clips" / "a.mp4")
     (clips / "clip.webm").rename(clips / "clips" / "cut" / "a.webm")  # as an earlier run left it
-    done = rmbg(clips, "video", "clips", "-o", "clips/cut", "-p", "u2netp")
+    done = in_process(clips, capsys, "video", "clips", "-o", "clips/cut", "-p", "u2netp")
     assert (done.returncode, done.stdout) == (0, "")
     assert done.stderr == "Skipping 1 clip(s) already done (--overwrite redoes them).\n"
     assert sorted(contents(clips / "clips")) == ["a.mp4", "cut/a.webm"]
 
 
 @pytest.mark.parametrize("out", ["blocker", "blocker/sub", "blocker/cut.webm"])
-def test_a_video_output_folder_that_cannot_be_written_is_a_sentence_before_any_model_runs(clips, out):
+def test_a_video_output_folder_that_cannot_be_written_is_a_sentence_before_any_model_runs(clips, out, capsys):
     """-o through a file ran the model, then failed the clip with "Could not write ...: File exists." and exit
     code 1. Now: the sentence remove says, exit code 2, and nothing run (no progress, nothing written)."""
     (clips / "blocker").write_text("a file where -o needs a folder")
     before = contents(clips)
-    done = rmbg(clips, "video", "clip.mp4", "-o", out, "-p", "u2netp")
+    done = in_process(clips, capsys, "video", "clip.mp4", "-o", out, "-p", "u2netp")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"rmbg: error: -o {out} cannot be written: {IN_THE_WAY}.\n"
     assert contents(clips) == before
 
 
 def test_video_names_with_control_characters_are_escaped_in_every_line(clips, capsys):
-    """The realistic case: 12 frames of U2-Net-p. A clip named with an ESC sequence or a newline was printed
-    raw in its result line, its progress bar and its error line (a name could recolour the terminal, or forge
-    a line); each is shown as \\xNN, as `rmbg remove` shows it."""
+    """A clip named with an ESC sequence or a newline was printed raw in its result line, its progress bar and
+    its error line (a name could recolour the terminal, or forge a line); each is shown as \\xNN, as `rmbg remove`
+    shows it. A clip's bar is drawn as it starts and again as it ends, whatever its length: 3 frames of U2-Net-p."""
     folder = clips / "w"
     folder.mkdir()
-    write_clip(folder / "e\x1b[31mred.mp4", davis("dog", 12, size=(64, 36)))
-    write_clip(folder / "new\nline.mp4", davis("dog", 3, size=(64, 36)))
+    write_clip(folder / "e\x1b[31mred.mp4", davis("dog", 3, size=(64, 36)))
+    write_clip(folder / "new\nline.mp4", davis("dog", 2, size=(64, 36)))
     (folder / "bad\x1b]0;pwned\x07.mp4").write_text("not a clip")
     done = in_process(clips, capsys, "video", "w", "-o", "out", "-p", "u2netp")
     assert done.returncode == 1
     assert not any(ch in done.stdout + done.stderr for ch in "\x1b\x07")
     lines = done.stdout.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["out/e\\x1b[31mred.webm", "out/new\\x0aline.webm"]
-    assert lines[0].split("  ")[1].startswith("12 frames, 0.5 s of video in ")
+    assert lines[0].split("  ")[1].startswith("3 frames, 0.1 s of video in ")
+    assert "\re\\x1b[31mred.mp4: 100%|" in done.stderr and "\rnew\\x0aline.mp4: 100%|" in done.stderr  # the bars
     failed = [line for line in done.stderr.split("\n") if line.startswith("rmbg: ")]
     assert len(failed) == 1 and failed[0].startswith("rmbg: w/bad\\x1b]0;pwned\\x07.mp4: ")
     assert sorted(contents(clips / "out")) == ["e\x1b[31mred.webm", "new\nline.webm"]
@@ -158,13 +160,13 @@ def labelled(tmp_path, u2netp_path):  # noqa: F811
 
 
 @pytest.mark.parametrize("out", ["blocker", "blocker/sub"])
-def test_an_evaluate_out_that_cannot_be_written_is_a_sentence_before_any_model_runs(labelled, out):
+def test_an_evaluate_out_that_cannot_be_written_is_a_sentence_before_any_model_runs(labelled, out, capsys):
     """--out through a file ran every provider on every image, printed the table, then ended in a traceback
     (FileExistsError, NotADirectoryError) with exit code 1: the scores were lost. Now a usage error first."""
     (labelled / "blocker").write_text("a file where --out needs a folder")
     (labelled / "d" / "masks" / "x" / "broken.png").unlink()
     (labelled / "d" / "images" / "x" / "broken.png").unlink()
-    done = rmbg(labelled, "evaluate", "d", "-p", "u2netp", "--out", out, "--bootstrap", "0")
+    done = in_process(labelled, capsys, "evaluate", "d", "-p", "u2netp", "--out", out, "--bootstrap", "0")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"rmbg: error: --out {out} cannot be written: {IN_THE_WAY}.\n"
 
@@ -297,7 +299,9 @@ def test_a_video_folder_written_beside_its_clips_resumes_when_run_again(clips, c
         ("res", "summary.csv", "the categories file res/summary.csv"),
     ],
 )
-def test_an_evaluate_report_that_is_a_file_the_run_reads_is_refused_before_any_model_runs(labelled, out, report, what):
+def test_an_evaluate_report_that_is_a_file_the_run_reads_is_refused_before_any_model_runs(
+    labelled, out, report, what, capsys
+):
     """The reports have fixed names (per_image.csv, summary.csv, evaluation.json, results.md, quality_vs_cost.png
     ...): --out d/images wrote the plot over the image quality_vs_cost.png it had just scored, --out links over
     the image links/quality_vs_cost.png is a hard link to, --out res over the --categories file res/summary.csv.
@@ -312,7 +316,8 @@ def test_an_evaluate_report_that_is_a_file_the_run_reads_is_refused_before_any_m
     os.link(labelled / "d" / "images" / "x" / "c.png", labelled / "links" / "quality_vs_cost.png")
     (labelled / "res" / "summary.csv").write_text("file,category\nc,x\n")
     before = contents(labelled)
-    done = rmbg(labelled, "evaluate", "d", "-p", "u2netp", "--out", out, "--categories", "res/summary.csv")
+    args = ["--out", out, "--categories", "res/summary.csv"]
+    done = in_process(labelled, capsys, "evaluate", "d", "-p", "u2netp", *args)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         f"rmbg: error: --out {out}: its report {report} would replace {what}: give --out a folder that holds none "
@@ -324,12 +329,14 @@ def test_an_evaluate_report_that_is_a_file_the_run_reads_is_refused_before_any_m
 def test_reports_an_earlier_evaluate_left_among_the_images_and_masks_are_not_scored(labelled, capsys):
     """--out d/images, then --out d/masks, left quality_vs_cost.png in both: the next run scored the plot as an
     image (with the other plot as its mask). A report beside the evaluation.json of the run that wrote it is an
-    earlier run's report, not data: the same 3 images are scored each time."""
-    (labelled / "d" / "masks" / "x" / "broken.png").unlink()
-    (labelled / "d" / "images" / "x" / "broken.png").unlink()
+    earlier run's report, not data: the same one image (x/c) is scored each time, not two."""
+    for kind in ("images", "masks"):  # x/c alone: one image, two if a report were taken for one
+        shutil.rmtree(labelled / "d" / kind / "cat\x1b[31mred")
+        shutil.rmtree(labelled / "d" / kind / "new\nline")
+        (labelled / "d" / kind / "x" / "broken.png").unlink()
     for out in ("d/images", "d/masks", "d/images"):
         done = in_process(labelled, capsys, "evaluate", "d", "-p", "u2netp", "--out", out, "--bootstrap", "0")
         assert done.returncode == 0
         rows = [line.split(" | ")[1:4] for line in done.stdout.splitlines() if line.startswith("| u2netp |")]
-        assert ["all", "3 (3)", "0"] in rows
+        assert ["all", "1 (1)", "0"] in rows
         assert "quality_vs_cost" not in (labelled / out / "per_image.csv").read_text()
