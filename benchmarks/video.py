@@ -30,7 +30,7 @@
    grow with the clip's length.
 
 Part 1 is the only check of the filter's gain on blackswan and libby: tests/test_video_temporal.py holds
-it on dog's first 10 frames (and the filter's properties on synthetic frames), to keep the suite short.
+it on dog's first 5 frames (and the filter's properties on synthetic frames), to keep the suite short.
 
 Needs the U2-Net-p weights (RMBG_U2NETP_PATH, or fetched once like the tests do).
 

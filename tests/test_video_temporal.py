@@ -21,9 +21,10 @@ from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 from tests.video_clips import Threshold, davis, davis_masks, write_clip
 
 LIMITS = VideoLimits()
-# smoothed / frame-by-frame dtSSD on the first 10 frames, at most; measured 0.901, 0.884, 0.958
-# (whole clips: benchmarks/video.py, docs/video.md)
-DTSSD_RATIO_AT_MOST = {"blackswan": 0.93, "dog": 0.92, "libby": 0.99}
+# smoothed / frame-by-frame dtSSD on the first 5 frames, at most: measured 0.858 on dog (on its first 10 frames
+# 0.884; blackswan's and libby's 0.901 and 0.958); whole clips: benchmarks/video.py, docs/video.md
+DTSSD_RATIO_AT_MOST = {"dog": 0.90}
+REAL_FRAMES = 5  # the first 5: the middle one smoothed over a full window of 2 frames each side
 
 
 def test_dtssd_is_rvms_normalisation():
@@ -249,17 +250,17 @@ def test_stream_mattes_in_chunks_gives_every_frame_once_as_one_stream(tmp_path):
 
 @pytest.mark.parametrize("seq", ["dog"])
 def test_smoothing_u2netp_on_davis_clips(u2netp_path, tmp_path, seq):
-    """The same U2-Net-p mattes of the first 10 frames of a DAVIS clip (854x480), scored as they come and smoothed.
+    """The same U2-Net-p mattes of the first 5 frames of a DAVIS clip (854x480), scored as they come and smoothed.
     On dog, the clip the filter gains most on (its bound the tightest); blackswan and libby, the same code on
     other footage, are measured whole by benchmarks/video.py, and the filter's properties (flicker cut where
     nothing moves, a moving edge not lagged, the guard) are held on synthetic frames above."""
-    clip = write_clip(tmp_path / f"{seq}.mp4", davis(seq, 10, None))
+    clip = write_clip(tmp_path / f"{seq}.mp4", davis(seq, REAL_FRAMES, None))
     (tmp_path / "masks").mkdir()
-    for i, mask in enumerate(davis_masks(seq, 10)):
+    for i, mask in enumerate(davis_masks(seq, REAL_FRAMES)):
         Image.fromarray(mask).save(tmp_path / "masks" / f"{i:05d}.png")
     scores = evaluate_clip(clip, tmp_path / "masks", "u2netp")
     raw, smooth = scores["frame_by_frame"], scores["smoothed"]
-    assert raw.frames == smooth.frames == 10
+    assert raw.frames == smooth.frames == REAL_FRAMES
     assert smooth.j >= raw.j - 0.01
     assert smooth.dtssd < DTSSD_RATIO_AT_MOST[seq] * raw.dtssd
 
@@ -267,12 +268,12 @@ def test_smoothing_u2netp_on_davis_clips(u2netp_path, tmp_path, seq):
 def test_cli_writes_skips_done_clips_and_refuses_hosted(u2netp_path, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
-    write_clip(folder / "a.mp4", davis("dog", 3))
-    write_clip(folder / "b.mkv", davis("dog", 2))
+    write_clip(folder / "a.mp4", davis("dog", 2))
+    write_clip(folder / "b.mkv", davis("dog", 1))
     out = tmp_path / "out"
     assert main(["video", str(folder), "-o", str(out), "--provider", "u2netp", "--no-smooth"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.webm", "b.webm"]
-    assert "a.webm  3 frames, 0.1 s of video" in capsys.readouterr().out
+    assert "a.webm  2 frames, 0.1 s of video" in capsys.readouterr().out
     assert main(["video", str(folder), "-o", str(out), "--provider", "u2netp"]) == 0
     assert "Skipping 2 clip(s) already done" in capsys.readouterr().err
     assert main(["video", str(folder / "a.mp4"), "-o", str(tmp_path / "a.webm"), "--provider", "fal-bria"]) == 2
