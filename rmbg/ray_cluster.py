@@ -273,11 +273,16 @@ def worker_provider(provider_id: str, config: Mapping[str, object], gpu_ids: Seq
     `gpu_ids`: ray.get_gpu_ids() in the actor. Ray shows an actor that was given GPUs only those
     (CUDA_VISIBLE_DEVICES), but one given none sees every GPU of its node: without a word, each such
     worker would put its model on the node's first GPU, which Ray does not count (out of memory, or
-    slower than asked, with many workers on one GPU). So a worker given no GPU is shown none."""
+    slower than asked, with many workers on one GPU). So a worker given no GPU is shown none.
+    Its CPU work (a model's forward on the CPU, encodes) runs on the CPUS_PER_WORKER Ray gave it, not on
+    every core of the node (rmbg.threads' budget, as RMBG_THREADS): workers side by side would each run
+    a thread per core and wait for each other's time slices. An RMBG_THREADS of the run's is kept."""
     from .registry import get_provider
 
     if not gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA starts: before the model is built
+    if not os.environ.get("RMBG_THREADS"):  # read when the provider is built and at each forward
+        os.environ["RMBG_THREADS"] = str(CPUS_PER_WORKER)
     return get_provider(provider_id, **dict(config))
 
 

@@ -81,7 +81,8 @@ def test_an_image_batch_runs_on_the_workers_the_gpus_hold(one_gpu, tmp_path, cap
 @pytest.mark.parametrize(("gpus", "shown"), [(0, ""), (1, "0")])
 def test_a_worker_given_no_gpu_is_shown_none(one_gpu, gpus, shown):
     """Ray shows an actor given GPUs only those, but one given none every GPU of its node: a worker's
-    model (device "auto") would land on a GPU Ray does not count. Built as both engines build it."""
+    model (device "auto") would land on a GPU Ray does not count. Built as both engines build it; its CPU
+    work runs on the 1 CPU Ray gave it (rmbg.threads' budget), not on every core of the machine."""
 
     @ray.remote(num_cpus=1, num_gpus=gpus)
     class Worker:
@@ -89,15 +90,16 @@ def test_a_worker_given_no_gpu_is_shown_none(one_gpu, gpus, shown):
             import os
 
             from rmbg.ray_cluster import worker_provider
+            from rmbg.threads import usable_cores
 
             self.provider = worker_provider("u2netp", {}, ray.get_gpu_ids())
-            self.visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            self.visible, self.threads = os.environ.get("CUDA_VISIBLE_DEVICES"), usable_cores()
 
         def seen(self):
-            return self.visible, self.provider.id
+            return self.visible, self.provider.id, self.threads
 
     worker = Worker.remote()
     try:
-        assert ray.get(worker.seen.remote()) == (shown, "u2netp")
+        assert ray.get(worker.seen.remote()) == (shown, "u2netp", 1)
     finally:
         ray.kill(worker)

@@ -79,3 +79,21 @@ def test_gpus_per_worker_refused(text, why):
     with pytest.raises(argparse.ArgumentTypeError) as refused:
         gpus_arg(text)
     assert str(refused.value) == why
+
+
+@pytest.mark.parametrize(("given", "threads"), [(None, 1), ("3", 3)])
+def test_a_worker_runs_on_the_cpus_ray_gave_it(monkeypatch, given, threads):
+    """A worker holds CPUS_PER_WORKER of its node's CPUs: its provider's CPU threads are those, not one per
+    core of the node (workers side by side would wait for each other's time slices); an RMBG_THREADS the
+    run sets is kept. Built as both engines build it (worker_provider, in the actor's process: here, this
+    one, with the environment put back after). On a machine of one core the first case would pass without
+    the rule too; the suite's machines have two or more."""
+    from rmbg.ray_cluster import CPUS_PER_WORKER, worker_provider
+    from rmbg.threads import usable_cores
+
+    monkeypatch.delenv("RMBG_THREADS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    if given is not None:
+        monkeypatch.setenv("RMBG_THREADS", given)
+    provider = worker_provider("u2netp", {}, [])
+    assert CPUS_PER_WORKER == 1 and usable_cores() == threads and provider._threads == threads
