@@ -58,10 +58,19 @@ def serve(config: AppConfig):
     """The app from app.build_demo(config), launched on 127.0.0.1; yields its URL. (Those functions are
     rmbg.webapp.page's, imported from there: `import app` would build app.py's own page too, seconds of
     CPU for a page no test opens.)"""
-    from rmbg.webapp.launch import serve as start
-    from rmbg.webapp.page import build_demo, launch_kwargs
+    from rmbg.webapp.page import build_demo
 
-    demo = build_demo(config)
+    with serve_demo(build_demo(config)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_demo(demo):
+    """A page already built (rmbg.webapp.page.build_demo), launched on 127.0.0.1 as serve() launches
+    one; yields its URL. For a test file that also calls the page's events in the process."""
+    from rmbg.webapp.launch import serve as start
+    from rmbg.webapp.page import launch_kwargs
+
     port = free_port()
     # ready once its page answers, however loaded the machine (not gradio's 3-second check)
     start(demo, block=False, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs(demo))
