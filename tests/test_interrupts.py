@@ -132,6 +132,9 @@ def interrupt_twice(proc: subprocess.Popen, fal: CountingFal, in_flight: int, ou
         proc.communicate()
         pytest.fail(f"still running {PROMPT_S} s after the second SIGINT (its calls are held {HELD} s)")
     assert proc.returncode == 130
+    # the held replies go now, and no later poll is held: a "slow" fault the ended process did not reach
+    # (a call it abandoned before its first status poll) would otherwise hold a resume's poll HELD s
+    fal.release()
     assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in rows(out)] == [
         ("failed", "may have been billed", "0.018")
     ] * in_flight
