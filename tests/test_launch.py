@@ -72,3 +72,23 @@ def test_a_page_that_does_not_answer_in_time_is_said_and_the_server_closed():
     assert "share=True" not in message
     with pytest.raises(httpx.TransportError):  # closed: the port answers no more
         httpx.get(url, timeout=5)
+
+
+def test_a_server_names_matplotlibs_backend_so_its_first_click_imports_no_pyplot():
+    """gradio asks matplotlib for its backend around every event; a server that named none made its first
+    click import pyplot and try the GUI toolkits. serve() names Agg first, unless the environment names one."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from rmbg.webapp.launch import headless_plots; headless_plots(); import matplotlib; "
+        "print(matplotlib.get_backend().lower(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    said = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert said.stdout.split() == ["agg", "False"]
+    mine = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "MPLBACKEND": "svg"}, capture_output=True, text=True, check=True
+    )
+    assert mine.stdout.split() == ["svg", "False"]  # a backend the operator named is kept
