@@ -36,6 +36,7 @@ from typing import Any
 
 from .errors import UsageError
 from .providers.base import Provider
+from .settings import current
 
 ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
@@ -281,7 +282,7 @@ def worker_provider(provider_id: str, config: Mapping[str, object], gpu_ids: Seq
 
     if not gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # read when CUDA starts: before the model is built
-    if not os.environ.get("RMBG_THREADS"):  # read when the provider is built and at each forward
+    if not current().raw("RMBG_THREADS"):  # read when the provider is built and at each forward
         os.environ["RMBG_THREADS"] = str(CPUS_PER_WORKER)
     return get_provider(provider_id, **dict(config))
 
