@@ -123,9 +123,9 @@ def replaying(raw: bytes, receive: Receive, scope: dict) -> Receive:
     return replay
 
 
-async def read_body(receive: Receive) -> tuple[bytes | None, bool]:
-    """(the body, or None when the client left; False when it was over MAX_BODY,
-    in which case the rest was read and dropped, up to DRAIN_LIMIT)."""
+async def read_body(receive: Receive, limit: int = MAX_BODY, drain: int = DRAIN_LIMIT) -> tuple[bytes | None, bool]:
+    """(the body, or None when the client left; False when it was over `limit`,
+    in which case the rest was read and dropped, up to `drain`: `limit` itself reads no more)."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -133,10 +133,10 @@ async def read_body(receive: Receive) -> tuple[bytes | None, bool]:
             return None, False
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= MAX_BODY:
+        if size <= limit:
             chunks.append(chunk)
-        more = message.get("more_body", False) and size <= DRAIN_LIMIT
-    return b"".join(chunks), size <= MAX_BODY
+        more = message.get("more_body", False) and size <= drain
+    return b"".join(chunks), size <= limit
 
 
 async def reply_json(send: Send, status: int, payload: dict) -> None:

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import RmbgError
-from .callbody import COMPRESSED, encoded, parse, repeated, replaying
+from .callbody import COMPRESSED, encoded, parse, read_body, repeated, replaying
 from .file_limits import image_max_bytes, request_over
 
 MCP_PATH = "/gradio_api/mcp"
@@ -154,18 +154,12 @@ async def checked_body(scope: dict, receive: Receive, send: Send) -> Receive | N
     if declared.isdigit() and int(declared) > limit:
         await refuse(send, 413, request_over(limit))
         return None
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if size > limit:  # no length said: refused as the limit is passed, the rest never read
-            await refuse(send, 413, request_over(limit))
-            return None
-        more = message.get("more_body", False)
-    raw = b"".join(chunks)
+    raw, whole = await read_body(receive, limit, drain=limit)  # the rest of a larger one never read
+    if raw is None:
+        return None
+    if not whole:  # no length said: refused as the limit is passed
+        await refuse(send, 413, request_over(limit))
+        return None
     body = parse(raw)
     if body.repeated is not None:
         await refuse(send, 422, repeated(body.repeated), request_id(raw))
