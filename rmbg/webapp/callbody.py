@@ -139,13 +139,12 @@ async def read_body(receive: Receive, limit: int = MAX_BODY, drain: int = DRAIN_
     return b"".join(chunks), size <= limit
 
 
-async def reply_json(send: Send, status: int, payload: dict) -> None:
+async def reply_json(send: Send, status: int, payload: dict, *, close: bool = False) -> None:
+    """Answer `payload` as JSON with HTTP `status`; `close`: and close the connection after (the
+    request's body may be unread)."""
     body = json.dumps(payload).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import RmbgError
-from .callbody import COMPRESSED, encoded, parse, read_body, repeated, replaying
+from .callbody import COMPRESSED, encoded, parse, read_body, repeated, replaying, reply_json
 from .file_limits import image_max_bytes, request_over
 
 MCP_PATH = "/gradio_api/mcp"
@@ -183,7 +183,4 @@ async def refuse(send: Send, status: int, message: str, rid: str | int | None = 
     """Answer a JSON-RPC error (invalid request) with HTTP `status`, and close the connection after
     (the body may be unread)."""
     error = {"code": INVALID_REQUEST, "message": message}
-    body = json.dumps({"jsonrpc": "2.0", "id": rid, "error": error}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": [*headers, (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+    await reply_json(send, status, {"jsonrpc": "2.0", "id": rid, "error": error}, close=True)
