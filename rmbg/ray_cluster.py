@@ -37,6 +37,7 @@ from typing import Any
 from .errors import UsageError
 from .providers.base import Provider
 from .settings import current
+from .wording import number_text
 
 ENV_PREFIXES = ("RMBG_", "HF_", "HUGGINGFACE_")
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
@@ -177,8 +178,9 @@ def number_arg(kind: str, parse: Callable[[str], Any], problem: Callable[[Any], 
     (None: fine), refused at parse time with the flag's name: before anything starts, is written or is sent."""
 
     def arg(text: str) -> Any:
+        typed = number_text("", text, argparse.ArgumentTypeError)  # int() reads "２" too; argparse names the flag
         try:
-            value = parse(text.strip())
+            value = parse(typed.strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
         said = problem(value)

@@ -5,14 +5,19 @@ str(exc) says. An error that carries a Remedy (rmbg.errors) is said here in
 the terms of the door it went out of: the CLI's flags and variables, the web
 page's boxes and lists, the REST API's headers and fields, the MCP tool's
 arguments. An error without a Remedy reads the same everywhere.
+
+A number a person types is read here too, from ASCII digits 0-9 only (number_text): text holding other
+digits gets one sentence at every door, naming the field and the text as it would be typed in 0-9.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from typing import Literal
 
-from .errors import Remedy
+from .errors import InvalidRequestError, Remedy
 from .options import FRAMING_TITLE, framing, label
 from .vendors import BY_ENV, KEY_VARS
 
@@ -72,6 +77,33 @@ def without_setting_names(text: str) -> str:
 def without_server_paths(text: str) -> str:
     """`text` with each absolute path replaced by its last part ("/tmp/x/u2netp.onnx" -> "u2netp.onnx")."""
     return SERVER_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "the server's folder", text)
+
+
+def other_digits(field: str, text: str) -> str | None:
+    """The one sentence for `text`, typed into `field` ("Canvas", "Seed"; "" where the door names the field
+    itself, as argparse names a flag), when it holds digits other than 0-9 (full-width "２０００",
+    Arabic-Indic "٢٠٠٠"...), with the text as it is typed in 0-9; None when it holds none."""
+    if not any(c.isdigit() and not c.isascii() for c in text):
+        return None
+    typed = "".join(
+        str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c for c in unicodedata.normalize("NFKC", text)
+    )
+    wide = all("\uff10" <= c <= "\uff19" for c in text if c.isdigit() and not c.isascii())
+    which = "full-width digits" if wide else "digits other than 0-9"
+    return f"{field} {text!r}".lstrip() + f" uses {which}; type them as 0-9, such as {typed.strip()!r}."
+
+
+def number_text(field: str, text: str, error: Callable[[str], Exception] = InvalidRequestError) -> str:
+    """A person's `text` that holds a number (or numbers), as its reader may read it: every reader of a
+    number typed into a field (a size, a colour, a seed, a count, a fraction, an amount) calls this
+    first, as float(), int(), Decimal() and re's \\d read "２０００" and "٢٠٠٠" as 2000. Text holding
+    digits other than 0-9 raises `error` with other_digits' sentence; text holding any other character
+    that is not ASCII is "", which no reader takes (it then says "not a number" in its own words); ASCII
+    text is itself."""
+    said = other_digits(field, text)
+    if said is not None:
+        raise error(said)
+    return text if text.isascii() else ""
 
 
 def _fix(remedy: Remedy, door: Door) -> str:

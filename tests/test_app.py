@@ -874,6 +874,9 @@ def test_two_clicks_make_a_box_and_a_third_starts_over():
     assert box == "100, 40, 300, 251"  # corners in any order
     assert marks.prompts_of("", box) == ([], (100.0, 40.0, 300.0, 251.0))
     assert marks.add_corner(box, 5, 6) == "5, 6"
+    # a click on a field holding anything but one readable corner starts over, never an error
+    for held in ("a, b", "nan, 5", "inf, 2", "１, ２", "1e999, 3", ",", "7"):
+        assert marks.add_corner(held, 5, 6) == "5, 6", held
     with pytest.raises(InvalidImageError, match="The box has one corner: click its opposite corner too."):
         marks.prompts_of("", first)
 

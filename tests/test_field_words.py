@@ -5,13 +5,18 @@ a real socket (U²-Net-p on this CPU) and through the official MCP client.
 - a canvas of the wrong kind was told a margin's examples ("a size such as '10%' or '40px'");
 - "１００x１００" (full-width digits) was taken as a 100x100 canvas: \\d and int() read any digit;
 - a margin of "-0" was refused while 0, -0 and -0.0 passed;
-- the MCP tool's wrong kinds got the MCP SDK's schema words ("'maybe' is not of type 'boolean'").
+- the MCP tool's wrong kinds got the MCP SDK's schema words ("'maybe' is not of type 'boolean'");
+- every other number a person types (a colour, a fraction, a seed, a count, a volume, SAM points and box,
+  an amount of USD, the command line's numbers) was refused in a sentence of its own that did not say
+  why ("not a number: '０.５'"), or taken: int() and Decimal() read "２" as 2. Now each field says the
+  one sentence (rmbg.wording.number_text) at every door it has.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -20,6 +25,7 @@ import pytest  # noqa: E402
 
 import rmbg  # noqa: E402
 from rmbg.cli.cascade import fraction  # noqa: E402
+from rmbg.cli.main import main  # noqa: E402
 from rmbg.errors import RmbgError  # noqa: E402
 from rmbg.image.compose import parse_colour  # noqa: E402
 from rmbg.image.framing import framing_of  # noqa: E402
@@ -94,7 +100,7 @@ def test_a_margin_of_minus_zero_is_zero_as_zero_is(base, margin):
         ({"mask_only": 5}, "mask_only must be true or false, got 5."),
         ({"cpu": ["yes"]}, "cpu must be true or false, got ['yes']."),
         ({"escalate_below": "abc"}, "escalate_below must be a number from 0 to 1, got 'abc'."),
-        ({"escalate_below": "１"}, "escalate_below must be a number from 0 to 1, got '１'."),
+        ({"escalate_below": "１"}, "escalate_below '１' uses full-width digits; type them as 0-9, such as '1'."),
         ({"provider": ["u2netp"]}, "provider must be text, got a list."),
     ],
 )
@@ -134,7 +140,10 @@ def test_numbers_in_a_visitors_text_are_ascii_digits_only(read, value):
 def test_the_command_lines_fractions_are_ascii_digits_only():
     assert fraction("0.5") == 0.5
     with pytest.raises(argparse.ArgumentTypeError, match="not a number"):
+        fraction("0.5x")
+    with pytest.raises(argparse.ArgumentTypeError) as caught:
         fraction("０.５")
+    assert str(caught.value) == "'０.５' uses full-width digits; type them as 0-9, such as '0.5'."
 
 
 @pytest.mark.parametrize(
@@ -159,3 +168,76 @@ def test_digits_that_are_not_ascii_are_named_as_such_over_rest_and_in_python(bas
     with pytest.raises(RmbgError) as caught:
         rmbg.remove_background(EXAMPLE, "u2netp", **fields)
     assert str(caught.value) == said
+
+
+def said(field: str, typed: str, value: str) -> str:
+    """The one sentence of digits other than 0-9 (rmbg.wording.other_digits), `field` "" at the command
+    line, where argparse names the flag."""
+    which = "full-width digits" if any("０" <= c <= "９" for c in value) else "digits other than 0-9"
+    return f"{field} {value!r}".lstrip() + f" uses {which}; type them as 0-9, such as {typed!r}."
+
+
+@pytest.mark.parametrize(
+    "field, name, value, typed",
+    [
+        ("background", "Background colour", "rgb(２５５, 0, 0)", "rgb(255, 0, 0)"),  # was "not a colour"
+        ("background", "Background colour", "#ff٠٠٠٠", "#ff0000"),
+        ("escalate_below", "escalate_below", "０.５", "0.5"),  # was "must be a number from 0 to 1"
+        ("escalate_below", "escalate_below", "٠.٥", "0.5"),
+    ],
+)
+def test_a_number_in_other_digits_gets_the_one_sentence_over_rest_mcp_and_python(base, field, name, value, typed):
+    sentence = said(name, typed, value)
+    answer = rest(base, **{field: value})
+    assert (answer.status_code, answer.json()) == (400, {"error": sentence})
+    assert tool(base, **{field: value}) == (True, sentence)
+    if field == "background":
+        with pytest.raises(RmbgError) as caught:
+            rmbg.remove_background(EXAMPLE, "u2netp", background=value)
+        assert str(caught.value) == sentence
+
+
+@pytest.mark.parametrize("value", ["０.５", "٠.٥"])
+def test_pythons_spending_cap_in_other_digits_gets_the_one_sentence(value):
+    with pytest.raises(RmbgError) as caught:  # Decimal() read it as 0.5
+        rmbg.cascade([EXAMPLE], "u2netp", "u2netp", max_cost=value)
+    assert str(caught.value) == said("max_cost", "0.5", value)
+
+
+@pytest.mark.parametrize(
+    "api, fields, sentence",
+    [
+        ("/remove", {"monthly_volume": "１０"}, said("Images per month", "10", "１０")),
+        ("/remove", {"monthly_volume": "٣"}, said("Images per month", "3", "٣")),
+        ("/remove", {"points": "１２０, ８０"}, said("Point", "120, 80", "１２０, ８０")),  # was "write x, y, keep"
+        ("/remove", {"box": "٠, ٠, ١٠, ١٠"}, said("Box", "0, 0, 10, 10", "٠, ٠, ١٠, ١٠")),
+        ("/replace", {"prompt": "a beach", "seed": "４２"}, said("Seed", "42", "４２")),
+        ("/replace", {"prompt": "a beach", "num_images": "٢"}, said("num_images", "2", "٢")),
+    ],
+)
+def test_the_pages_numbers_in_other_digits_get_the_one_sentence(base, api, fields, sentence):
+    from gradio_client import Client, handle_file
+
+    client = Client(base, verbose=False)
+    with pytest.raises(Exception) as caught:
+        client.predict(image=handle_file(str(EXAMPLE)), api_name=api, **fields)
+    assert str(caught.value) == sentence
+
+
+@pytest.mark.parametrize(
+    "argv, sentence",
+    [
+        (["remove", "--escalate", "u2netp", "--escalate-below", "０.５"], said("", "0.5", "０.５")),
+        (["remove", "--max-cost", "٠.٥"], said("", "0.5", "٠.٥")),  # was taken as 0.5
+        (["remove", "--jobs", "２"], said("", "2", "２")),  # was taken as 2
+        (["replace", "--seed", "４２"], said("", "42", "４２")),
+        (["replace", "--num-images", "٢"], said("", "2", "٢")),
+        (["remove", "--bg", "rgb(２５５,0,0)"], said("--bg", "rgb(255,0,0)", "rgb(２５５,0,0)")),  # "not a colour"
+        (["remove", "--canvas", "２０００x２０００"], said("Canvas", "2000x2000", "２０００x２０００")),
+    ],
+)
+def test_the_command_lines_numbers_in_other_digits_get_the_one_sentence(argv, sentence, tmp_path, capsys):
+    code = main([*argv, "--provider", "u2netp", "-o", str(tmp_path / "out"), str(EXAMPLE)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (code, last.endswith(f": {sentence}")) == (2, True), last
+    assert not Path(tmp_path / "out").exists() or not any(Path(tmp_path / "out").iterdir())

@@ -741,7 +741,7 @@ def test_cli_one_bad_file_does_not_stop_the_batch(cli, tmp_path, capsys):
         ([], "one of the arguments --prompt --ref is required"),
         (["--ref", "nowhere.png"], "--ref nowhere.png: No such file: nowhere.png"),
         (["--prompt", "x", "--provider", "fal-bria"], "'fal-bria' is a removal provider, not a background replacer."),
-        (["--prompt", "x", "--seed", "soon"], "argument --seed: invalid int value: 'soon'"),
+        (["--prompt", "x", "--seed", "soon"], "argument --seed: not a whole number: 'soon'"),
     ],
 )
 def test_cli_mistakes_are_usage_errors_that_send_nothing(cli, tmp_path, capsys, args, words):

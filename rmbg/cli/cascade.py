@@ -48,6 +48,7 @@ from ..image.io import load_image
 from ..providers.base import Provider
 from ..refine import resolve_refiner
 from ..types import Cost, format_usd
+from ..wording import number_text
 from . import batch
 from .choosing import choose_provider, files_read, render_choices, render_options
 from .interrupts import INTERRUPTED, stop_requested, stopping_gently, write_unless_abandoned
@@ -59,10 +60,9 @@ from .writing import check_inside, write_atomic
 
 
 def fraction(text: str) -> float:
+    typed = number_text("", text, argparse.ArgumentTypeError).strip()  # argparse names the flag
     try:
-        if not text.isascii():  # float() reads "０.５" (full-width digits) too
-            raise ValueError(text)
-        value = float(text.strip().rstrip("%")) / (100 if text.strip().endswith("%") else 1)
+        value = float(typed.rstrip("%")) / (100 if typed.endswith("%") else 1)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.0 <= value <= 1.0:

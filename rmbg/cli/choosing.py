@@ -20,7 +20,7 @@ from ..options import BY_NAME, Option, at, framing
 from ..providers.base import Provider
 from ..registry import get_provider
 from ..types import Framing, RenderOptions
-from ..wording import words
+from ..wording import number_text, words
 from .resume import UsageError, output_folder
 
 # --verbose (rmbg.cli.main sets it for the command's run): the default's whole reason, not one line
@@ -46,6 +46,7 @@ def parse_background(text: str | None):
             return load_image(text).rgb
         except RmbgError as exc:  # a usage error (2), as an unknown colour is
             raise UsageError(f"--bg {text}: {words(exc, 'cli')}") from None
+    number_text("--bg", text, UsageError)  # a colour's digits 0-9 only, said as the flag
     numbers = re.fullmatch(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:,\s*(\d{1,3})\s*)?", text, re.ASCII)
     try:
         return parse_colour(tuple(int(g) for g in numbers.groups() if g is not None) if numbers else text)

@@ -14,12 +14,14 @@ from ..errors import InvalidRequestError
 from ..money.payer import usd_cap
 from ..providers.base import Provider
 from ..types import Cost, format_usd
+from ..wording import number_text
 
 
 def usd_arg(text: str) -> Decimal | None:
     """--max-cost USD: rmbg.money.payer.usd_cap's rule, refused as the line is read."""
+    typed = number_text("", text, argparse.ArgumentTypeError)  # argparse names the flag
     try:
-        return usd_cap(text)
+        return usd_cap(typed)
     except InvalidRequestError:
         raise argparse.ArgumentTypeError(f"must be an amount of USD, 0 or more: {text!r}") from None
 

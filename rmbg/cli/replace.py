@@ -23,7 +23,7 @@ from typing import TextIO
 
 from ..errors import InvalidImageError, InvalidRequestError, RmbgError
 from ..image.io import load_image
-from ..ray_cluster import count_arg
+from ..ray_cluster import count_arg, number_arg
 from ..registry import get_replacer
 from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
@@ -36,6 +36,8 @@ from .progress import run_reported
 from .resume import UsageError, check_resume, output_folder, record_options
 
 DEFAULT_JOBS = 4  # requests in flight; each waits on fal's queue, not on this machine
+# --seed and --num-images: whole numbers, in digits 0-9; their range is checked with the request
+WHOLE = number_arg("a whole number", int, lambda _: None)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,9 +51,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     source.add_argument("--ref", metavar="IMAGE", help="a reference image whose look the new background takes")
     rp.add_argument("--negative-prompt", default="", metavar="TEXT", help="what to keep out of the new background")
     rp.add_argument(
-        "--num-images", "-n", type=int, default=1, metavar="N", help="images per input, 1-4 (each is billed)"
+        "--num-images", "-n", type=WHOLE, default=1, metavar="N", help="images per input, 1-4 (each is billed)"
     )
-    rp.add_argument("--seed", type=int, metavar="S", help="0-2147483647; the same seed and prompt repeat a result")
+    rp.add_argument("--seed", type=WHOLE, metavar="S", help="0-2147483647; the same seed and prompt repeat a result")
     # Bria V2 on fal deprecated `fast`: the flag is still taken (scripts keep working) and ignored, with a line
     rp.add_argument("--no-fast", dest="no_fast", action="store_true", help=argparse.SUPPRESS)
     rp.add_argument(

@@ -25,6 +25,7 @@ from PIL import Image, ImageChops, ImageColor, PngImagePlugin
 
 from ..errors import InvalidImageError
 from ..types import RenderOptions
+from ..wording import number_text
 from .bands import resize
 from .foreground import check_alpha, cutout_estimated, estimate_foreground
 from .framing import frame
@@ -68,10 +69,9 @@ def parse_colour(value: str | Sequence[int]) -> Colour:
             r, g, b = (min(255, round(float(c))) for c in css.groups()[:3])
             opaque = css.group(4) is None or float(css.group(4)) in (1.0, 255.0)
             return _opaque((r, g, b), opaque, value)
+        typed = number_text("Background colour", value, InvalidImageError)  # Pillow's \d reads "２５５" too
         try:
-            if not value.isascii():  # Pillow's \d reads "２５５" (full-width digits) too
-                raise ValueError(value)
-            rgb = ImageColor.getrgb(value.strip())
+            rgb = ImageColor.getrgb(typed.strip())
         except ValueError:
             raise InvalidImageError(
                 f"{value!r} is not a colour: use '#RRGGBB', a CSS name such as 'white', or an (r, g, b) tuple."

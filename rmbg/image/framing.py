@@ -31,7 +31,6 @@ never refused later, after a model ran or a provider was paid.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -40,6 +39,7 @@ from PIL import Image
 from ..errors import InvalidImageError, with_remedy
 from ..settings import current
 from ..types import Framing
+from ..wording import number_text
 
 SUBJECT_THRESHOLD = 16
 MAX_CANVAS_SIDE = 10_000
@@ -118,7 +118,7 @@ def _canvas(value: str | Sequence[int] | None) -> tuple[tuple[int, int] | None, 
                 raise InvalidImageError(f"Aspect {value!r} is out of range: both sides above 0, at most 20:1.")
             # kept as a ratio of integers (in thousandths) so the frame is reproducible
             return (round(w * 1000), round(h * 1000)), True
-        _ascii_digits("Canvas", value)
+        number_text("Canvas", value, InvalidImageError)
         raise InvalidImageError(f"Canvas {value!r} is neither a size such as '2000x2000' nor an aspect such as '1:1'.")
     parts = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(parts) != 2 or not all(isinstance(p, (int, np.integer)) for p in parts):
@@ -180,7 +180,7 @@ def _margin(value: str | int | float | None) -> int | float:
     else:
         match = _MARGIN.match(str(value))
         if not match:
-            _ascii_digits("Margin", str(value))
+            number_text("Margin", str(value), InvalidImageError)
             raise InvalidImageError(f"Margin {value!r} is not a size: use '10%', '40px' or a number of pixels.")
         number, unit = float(match.group(1)), (match.group(2) or "px").lower()
         if number < 0:
@@ -204,20 +204,6 @@ def margin_text(number: int | float) -> str:
     refused as framing_of refuses it."""
     margin = _margin(number)
     return f"{margin}px" if isinstance(margin, int) else f"{round(margin * 100, 6):.15g}%"
-
-
-def _ascii_digits(field: str, value: str) -> None:
-    """Refuse `value` if it holds digits other than 0-9 (full-width "２０００", Arabic-Indic...: str.isdigit()
-    reads them, the sizes here do not), saying so with the text typed in ASCII digits."""
-    if not any(c.isdigit() and not c.isascii() for c in value):
-        return
-    typed = "".join(
-        str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c
-        for c in unicodedata.normalize("NFKC", value)
-    )
-    wide = all("\uff10" <= c <= "\uff19" for c in value if c.isdigit() and not c.isascii())
-    which = "full-width digits" if wide else "digits other than 0-9"
-    raise InvalidImageError(f"{field} {value!r} uses {which}; type them as 0-9, such as {typed.strip()!r}.")
 
 
 def subject_box(alpha: Image.Image, threshold: int = SUBJECT_THRESHOLD) -> tuple[int, int, int, int] | None:

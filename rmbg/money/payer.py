@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from ..errors import InvalidRequestError
 from ..types import format_usd
+from ..wording import number_text
 from .ledger import Account, Hold, Refused, Wait, open_ledger
 from .paying import Payment, Policy, day_key, refusal_words
 
@@ -130,8 +131,9 @@ def usd_cap(value: object, name: str = "max_cost") -> Decimal | None:
     if isinstance(value, Decimal):
         usd = value
     elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        typed = number_text(name, value) if isinstance(value, str) else str(value)  # Decimal() reads "０.５" too
         try:
-            usd = Decimal(str(value).strip().removeprefix("$"))
+            usd = Decimal(typed.strip().removeprefix("$"))
         except InvalidOperation:
             usd = None
     if usd is None or not usd.is_finite() or usd < 0:

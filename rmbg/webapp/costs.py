@@ -21,6 +21,7 @@ from ..money.pricing import REFERENCE_PROVIDER, SEED_REFERENCES, compute_cost, m
 from ..registry import info, list_providers
 from ..result import Result
 from ..types import Cost, format_usd
+from ..wording import number_text
 from .context import Stamp, built_from
 from .pricebook import PriceBook
 from .session import Session
@@ -33,10 +34,9 @@ def volume_of(value) -> int:
     empty -> 0; anything that is not a number -> a readable error."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return 0
+    number = number_text("Images per month", value, RmbgError) if isinstance(value, str) else value
     try:
-        if isinstance(value, str) and not value.isascii():  # float() reads "１０" (full-width digits) too
-            raise ValueError(value)
-        volume = int(float(value))
+        volume = int(float(number))
     except (TypeError, ValueError, OverflowError):
         raise RmbgError(f"Images per month must be a whole number (0 or more), got {str(value)[:40]!r}.") from None
     return min(max(volume, 0), MAX_VOLUME)

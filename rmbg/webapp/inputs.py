@@ -34,6 +34,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from ..errors import InvalidImageError, InvalidRequestError
 from ..options import BY_NAME, Option, video
+from ..wording import number_text
 from .file_limits import check_image_file
 
 MAX_TEXT = 10_000  # characters in any one text field (a prompt is the longest)
@@ -86,15 +87,17 @@ def _reference(name: str, value: object) -> None:
     _text(name, value)
 
 
-def number_of(value: object) -> float | None:
-    """A finite number from a number or its text (ASCII digits only); None when it is neither."""
+def number_of(value: object, field: str = "The number") -> float | None:
+    """A finite number from a number or its text (ASCII digits only: text in other digits is refused in
+    rmbg.wording.number_text's sentence, naming `field`); None when it is neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         number = float(value) if not isinstance(value, int) or abs(value) < 2**63 else math.inf
-    elif isinstance(value, str) and len(value) <= 40 and value.isascii():  # float() reads "１０" (full-width) too
+    elif isinstance(value, str) and len(value) <= 40:
+        typed = number_text(field, value)  # an InvalidRequestError, which is a ValueError: not in the try
         try:
-            number = float(value)
+            number = float(typed)
         except ValueError:
             return None
     else:
@@ -102,13 +105,16 @@ def number_of(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _whole(low: int, high: int, blank_ok: bool = True, said: str = "") -> Callable[[str, object], None]:
-    """A whole number low..high (its text too); `said`: the message, if not the generic one."""
+def _whole(
+    low: int, high: int, said: str = "", field: str = "", blank_ok: bool = True
+) -> Callable[[str, object], None]:
+    """A whole number low..high (its text too); `said`: the message, if not the generic one, and `field`
+    its name there (the field's name if not given)."""
 
     def check_whole(name: str, value: object) -> None:
         if value is None or (blank_ok and isinstance(value, str) and not value.strip()):
             return
-        number = number_of(value)
+        number = number_of(value, field or name)
         if number is None or number != int(number) or not low <= number <= high:
             raise InvalidRequestError(
                 (said or f"{name} must be a whole number from {low} to {high}, got {{}}.").format(
@@ -161,7 +167,7 @@ def fraction(name: str, value: object, default: float) -> float:
     threshold; else an InvalidRequestError naming `name`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
-    number = number_of(value)
+    number = number_of(value, name)
     if number is None or not 0.0 <= number <= 1.0:
         raise InvalidRequestError(f"{name} must be a number from 0 to 1, got {str(value)[:40]!r}.")
     return number
@@ -188,8 +194,9 @@ ImageUrl = Annotated[Any, Check("image url", _reference, {"type": "string", "min
 Key = Annotated[Any, Check("key", _text, {"type": "string", "format": "password"})]  # an API key: text, never shown
 Flag = Annotated[Any, Check("flag", _flag, {"oneOf": [{"type": "boolean"}, _one_of("true", "false")]})]
 Size = Annotated[Any, Check("size", _size, {"oneOf": [_STRING, {"type": "number"}]})]  # "10%", "40px", "2000x2000", 12
-Volume = Annotated[Any, Check("volume", _whole(0, 1_000_000_000, said=VOLUME), {"type": "integer", "minimum": 0})]
-Seed = Annotated[Any, Check("seed", _whole(0, 2_147_483_647, said=SEED), {"type": "integer", "minimum": 0})]
+_VOLUME, _SEED = _whole(0, 1_000_000_000, VOLUME, "Images per month"), _whole(0, 2_147_483_647, SEED, "Seed")
+Volume = Annotated[Any, Check("volume", _VOLUME, {"type": "integer", "minimum": 0})]
+Seed = Annotated[Any, Check("seed", _SEED, {"type": "integer", "minimum": 0})]
 Count = Annotated[Any, Check("count", _whole(1, 4, blank_ok=False), {"type": "integer", "minimum": 1, "maximum": 4})]
 Names = Annotated[Any, Check("names", _texts, {"type": "array", "items": _STRING, "maxItems": 50})]  # provider ids
 Fraction = Annotated[

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 from ...errors import InvalidImageError, RmbgError
+from ...wording import number_text
 
 PREVIEW_SIDE = 1024
 KEEP, DROP, BOX = (22, 163, 74), (220, 38, 38), (37, 99, 235)
@@ -34,8 +36,9 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
         parts = [p.strip() for p in entry.split(",") if p.strip()]
         if not parts:
             continue
+        typed = number_text("Point", entry.strip(), InvalidImageError)
         try:
-            if len(parts) not in (2, 3) or not entry.isascii():  # float() reads "１２０" (full-width) too
+            if len(parts) not in (2, 3) or not typed:
                 raise ValueError
             keep = parts[2].lower() not in ("0", "drop", "false", "no") if len(parts) == 3 else True
             points.append((float(parts[0]), float(parts[1]), keep))
@@ -45,8 +48,9 @@ def prompts_of(points_text: str | None, box_text: str | None) -> tuple[list[tupl
             ) from None
     box = None
     if box_text and box_text.strip():
+        typed = number_text("Box", box_text.strip(), InvalidImageError)
         try:
-            values = tuple(float(v) for v in box_text.split(",")) if box_text.isascii() else ()
+            values = tuple(float(v) for v in typed.split(","))
         except ValueError:
             values = ()
         if len(values) == 2:
@@ -65,13 +69,13 @@ def add_point(points_text: str | None, x: float, y: float, keep: bool) -> str:
 
 def add_corner(box_text: str | None, x: float, y: float) -> str:
     """The box field after a click in box mode: a first corner "x, y", then the
-    box "x0, y0, x1, y1" (the two corners in any order); a third click starts over."""
-    parts = [p.strip() for p in (box_text or "").split(",") if p.strip()]
-    corner = f"{round(x)}, {round(y)}"
-    if len(parts) == 2:
-        (x0, y0), (x1, y1) = (float(parts[0]), float(parts[1])), (round(x), round(y))
-        return f"{round(min(x0, x1))}, {round(min(y0, y1))}, {round(max(x0, x1))}, {round(max(y0, y1))}"
-    return corner
+    box "x0, y0, x1, y1" (the two corners in any order); a third click starts over, as does a click
+    on a field holding anything else (a half-typed or unreadable box is replaced, never an error)."""
+    first = _first_corner(box_text)
+    if first is None:
+        return f"{round(x)}, {round(y)}"
+    (x0, y0), (x1, y1) = first, (round(x), round(y))
+    return f"{round(min(x0, x1))}, {round(min(y0, y1))}, {round(max(x0, x1))}, {round(max(y0, y1))}"
 
 
 def photo_size(path: str | None) -> tuple[int, int] | None:
@@ -156,11 +160,12 @@ def _parsed(points_text: str | None, box_text: str | None) -> tuple[list[tuple[f
 
 
 def _first_corner(box_text: str | None) -> tuple[float, float] | None:
-    parts = [p.strip() for p in (box_text or "").split(",") if p.strip()]
-    try:
-        return (float(parts[0]), float(parts[1])) if len(parts) == 2 else None
+    try:  # a half-typed field draws nothing (InvalidImageError is a ValueError)
+        parts = [p.strip() for p in number_text("Box", box_text or "", InvalidImageError).split(",") if p.strip()]
+        corner = (float(parts[0]), float(parts[1])) if len(parts) == 2 else None
     except ValueError:
         return None
+    return corner if corner is not None and all(math.isfinite(v) for v in corner) else None
 
 
 def drawn_file(path: str | None, points_text: str | None, box_text: str | None, *, folder: str) -> str | None:

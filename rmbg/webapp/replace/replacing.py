@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import InvalidRequestError
 from ...image.io import load_image
 from ...replace import DEFAULT_REPLACER, replace_estimate, run_replacer
 from ...types import ReplaceRequest, check_replace_args
+from ...wording import number_text
 from ..catalog import Keys, build_replacer, close
 from ..context import App
 from ..inputs import require_image
@@ -39,15 +41,12 @@ def seed_of(value) -> int | None:
     (range checked with the other arguments)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    typed = number_text("Seed", value, InvalidRequestError) if isinstance(value, str) else value
     try:
-        if isinstance(value, str) and not value.isascii():  # float() reads "１０" (full-width digits) too
-            raise ValueError(value)
-        number = float(value)
+        number = float(typed)
     except (TypeError, ValueError):
         number = float("nan")
     if number != number or number != int(number):
-        from ...errors import InvalidRequestError
-
         raise InvalidRequestError(f"The seed must be a whole number 0..2147483647, got {str(value)[:40]!r}.")
     return int(number)
 
