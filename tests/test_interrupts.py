@@ -42,40 +42,39 @@ class CountingFal(FalFake):
         return reply
 
 
-def counting_fal(monkeypatch, jobs: int, delay: float = 3.0):
-    """The first `jobs` jobs wait in the queue `delay` s: long enough for a signal to land while they are in
-    flight (3 s: a SIGTERM lets them finish), or far longer than a person waits after a second Ctrl-C
-    (HELD: the second SIGINT abandons them, and the process must end without waiting for their replies)."""
-    fake = CountingFal(jobs)
-    monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
-    monkeypatch.setenv("FAL_KEY", FAL_KEY)
-    fake.inject("slow", op="status", times=jobs, delay=delay)
-    return fake
-
-
-HELD = 60.0  # a job of a run stopped by two signals: seconds it stays at the vendor (the client's read timeout)
+HELD = 60.0  # a job held at the vendor until the test lets it go (fake.release), or the client's read timeout
 PROMPT_S = 10.0  # the most a run stopped by two signals may take to end after the second (HELD is far more)
 
 
-@pytest.fixture
-def fal(monkeypatch):
-    with counting_fal(monkeypatch, JOBS) as fake:
-        yield fake
+def counting_fal(monkeypatch, *delays: float):
+    """One job per delay, each held in the queue that long by its first status poll: HELD keeps it there
+    until the test lets the replies go (a signal lands while it is in flight, and a second signal abandons
+    it: the process must end without waiting for its reply); 3 s lets it finish after a first signal."""
+    fake = CountingFal(len(delays))
+    monkeypatch.setenv("RMBG_FAL_QUEUE_URL", fake.url)
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    for delay in delays:
+        fake.inject("slow", op="status", times=1, delay=delay)
+    return fake
 
 
 @pytest.fixture
 def fal_held(monkeypatch):
-    with counting_fal(monkeypatch, JOBS, HELD) as fake:
+    with counting_fal(monkeypatch, *[HELD] * JOBS) as fake:
         yield fake
+
+
+def write_photos(folder: Path, count: int) -> Path:
+    (folder / "in").mkdir()
+    for i in range(count):
+        Image.new("RGB", (16, 12), (10 * i, 40, 90)).save(folder / "in" / f"img{i:02}.png")
+    return folder
 
 
 @pytest.fixture
 def photos(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "in").mkdir()
-    for i in range(IMAGES):
-        Image.new("RGB", (16, 12), (10 * i, 40, 90)).save(tmp_path / "in" / f"img{i:02}.png")
-    return tmp_path
+    return write_photos(tmp_path, IMAGES)
 
 
 def posts(fake) -> int:
@@ -112,57 +111,73 @@ def start(photos: Path, *engine: str) -> subprocess.Popen:
     )
 
 
-def interrupt_twice(proc: subprocess.Popen, fal: CountingFal, in_flight: int, out: Path) -> None:
-    """Two SIGINTs while `in_flight` calls are in flight at the vendor, held there HELD s: the process
-    ends with 130 within PROMPT_S of the second (it does not wait for the replies), with a manifest row
-    "may have been billed" at the price for each of those calls and nothing else; each of them was sent
-    once, and its hold is counted in the ledger at its estimate (its fate is unknown), not left held."""
-    from rmbg.money.ledger import open_ledger
+def read_until(proc: subprocess.Popen, wanted: str) -> None:
+    """Read the process's stderr up to the first line that starts with `wanted` (fails if it ends first)."""
+    for line in proc.stderr:
+        if line.startswith(wanted):
+            return
+    pytest.fail(f"the process ended without saying {wanted!r}")
 
-    assert fal.in_flight.wait(180)
-    proc.send_signal(signal.SIGINT)
-    for line in proc.stderr:  # the first signal is acknowledged before the second is sent
-        if "SIGINT: stopping after the images in flight" in line:
-            break
+
+def acknowledged(proc: subprocess.Popen, name: str) -> None:
+    """Send `name` (SIGINT, SIGTERM) and read stderr up to the first signal's acknowledgement."""
+    proc.send_signal(getattr(signal, name))
+    read_until(proc, f"rmbg: {name}: stopping after the images in flight")
+
+
+def stopped_now(proc: subprocess.Popen, fal: CountingFal) -> None:
+    """A second signal (SIGINT) while calls are held at the vendor: the process ends with 130 within
+    PROMPT_S (it does not wait for their replies)."""
     proc.send_signal(signal.SIGINT)
     try:
         proc.communicate(timeout=PROMPT_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        pytest.fail(f"still running {PROMPT_S} s after the second SIGINT (its calls are held {HELD} s)")
+        pytest.fail(f"still running {PROMPT_S} s after the second signal (its calls are held {HELD} s)")
     assert proc.returncode == 130
     # the held replies go now, and no later poll is held: a "slow" fault the ended process did not reach
     # (a call it abandoned before its first status poll) would otherwise hold a resume's poll HELD s
     fal.release()
-    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in rows(out)] == [
-        ("failed", "may have been billed", "0.018")
-    ] * in_flight
-    assert posts(fal) == in_flight  # each abandoned image was sent once, nothing after the first signal
-    assert [(h.state, h.final, h.note) for h in open_ledger().holds(None)] == [
-        ("settled", Decimal("0.018"), "may have been billed")
-    ] * in_flight  # counted at the estimate, as its row says (rmbg.money.paying's settle by fate)
 
 
-def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(fal, photos):
-    """Defect 7: SIGTERM lost accepted results, and resume sent them again (24 submits for 20 images)."""
+def holds() -> list[tuple]:
+    from rmbg.money.ledger import open_ledger
+
+    return [(h.state, h.final, h.note) for h in open_ledger().holds(None)]
+
+
+UNCERTAIN = ("failed", "may have been billed", "0.018")  # a row of a call abandoned in flight, at its price
+COUNTED = ("settled", Decimal("0.018"), "may have been billed")  # its hold: counted at the estimate, not left held
+
+
+def test_sigterm_lets_the_calls_in_flight_finish_and_resume_sends_the_rest_once(fal_held, photos):
+    """Defect 7: SIGTERM lost accepted results, and resume sent them again (24 submits for 20 images).
+    The calls in flight are held at the vendor until the signal is acknowledged, then finish."""
     proc = start(photos)
-    assert fal.in_flight.wait(60)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "SIGTERM: stopping after the images in flight" in err
+    assert fal_held.in_flight.wait(60)
+    acknowledged(proc, "SIGTERM")
+    fal_held.release()
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
     first = rows(photos / "out")
-    assert [r["status"] for r in first].count("done") == JOBS and posts(fal) == JOBS
+    assert [r["status"] for r in first].count("done") == JOBS and posts(fal_held) == JOBS
     assert [r["error"] for r in first if r["status"] == "not_run"] == ["interrupted"] * (IMAGES - JOBS)
     written = sorted(p.name for p in (photos / "out").glob("img*.png"))
     assert written == sorted(Path(r["output"]).name for r in first if r["status"] == "done")
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 0
-    assert posts(fal) == IMAGES  # not one paid twice
+    assert posts(fal_held) == IMAGES  # not one paid twice
 
 
 def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal_held, photos, capsys):
-    fal = fal_held
-    interrupt_twice(start(photos), fal, JOBS, photos / "out")
+    """Two SIGINTs while JOBS calls are held at the vendor: a manifest row "may have been billed" at the
+    price for each of them and nothing else; each was sent once, its hold counted at its estimate."""
+    fal, proc = fal_held, start(photos)
+    assert fal.in_flight.wait(180)
+    acknowledged(proc, "SIGINT")
+    stopped_now(proc, fal)
+    assert [(r["status"], r["cost_source"], r["cost_usd"]) for r in rows(photos / "out")] == [UNCERTAIN] * JOBS
+    assert posts(fal) == JOBS and holds() == [COUNTED] * JOBS
     assert not list((photos / "out").glob("img*.png"))  # no file without its row
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
     assert posts(fal) == IMAGES  # the JOBS uncertain ones are not sent again
@@ -177,45 +192,48 @@ def test_a_second_sigint_records_what_was_in_flight_and_resume_leaves_it(fal_hel
 # --- the same on the Ray engine (a local Ray started by the process itself) --------------------------
 
 RAY_WORKERS = 2
+RAY_IMAGES = 6  # each image is a Ray Data task: more only cost CPU (the stop needs one not started)
 ON_RAY = ("--engine", "ray", "--workers", str(RAY_WORKERS))
+FINISHES_S = 3.0  # on Ray, the call that finishes after the first signal: its hold at the vendor
 
 
 @pytest.fixture
 def fal_on_ray(monkeypatch):
+    """Two calls in flight on Ray: one held FINISHES_S (it ends after the first signal: the stop reaches
+    the workers through the budget actor, which nothing outside the process sees), one held until the test
+    lets it go. Ray Data hands each worker one image at a time (its default queues a second behind each),
+    so only the last image may wait behind the held call (as Ray Data 2.60 schedules it, it does)."""
     pytest.importorskip("ray")
-    with counting_fal(monkeypatch, RAY_WORKERS) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fal_held_on_ray(monkeypatch):
-    pytest.importorskip("ray")
-    with counting_fal(monkeypatch, RAY_WORKERS, HELD) as fake:
+    monkeypatch.setenv("RAY_DATA_ACTOR_DEFAULT_MAX_TASKS_IN_FLIGHT_TO_MAX_CONCURRENCY_FACTOR", "1")
+    with counting_fal(monkeypatch, FINISHES_S, HELD) as fake:
         yield fake
 
 
 @pytest.mark.slow
-def test_on_ray_sigterm_lets_the_calls_in_flight_finish_and_starts_nothing_new(fal_on_ray, photos):
-    """ray.init replaces the driver's SIGTERM handler; the batch's own is put back, and the stop
-    reaches the workers through the shared budget actor."""
+def test_on_ray_a_first_signal_lets_the_calls_in_flight_finish_and_a_second_records_the_rest(
+    fal_on_ray, tmp_path, monkeypatch
+):
+    """One `rmbg remove --engine ray` (its Ray's start is most of this file's time), two signals. The first,
+    SIGTERM (ray.init replaces the driver's handler; the batch's own is put back): the call that ends is
+    written, nothing new is sent, and the images not started come back "not run (interrupted)" (the stop
+    reaches the workers through the shared budget actor). The second, SIGINT: the held call is recorded "may have been
+    billed" and counted at its estimate, and the process ends at once. Resume sends each other image once."""
+    monkeypatch.chdir(tmp_path)
+    fal, photos, out = fal_on_ray, write_photos(tmp_path, RAY_IMAGES), tmp_path / "out"
     proc = start(photos, *ON_RAY)
-    assert fal_on_ray.in_flight.wait(180)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=180)
-    assert proc.returncode == 130 and "SIGTERM: stopping after the images in flight" in err
-    first = rows(photos / "out")
-    done = [r for r in first if r["status"] == "done"]
-    assert len(done) == RAY_WORKERS == posts(fal_on_ray) and len(first) == IMAGES
-    assert [r["error"] for r in first if r["status"] != "done"] == ["interrupted"] * (IMAGES - RAY_WORKERS)
-    assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 0
-    assert posts(fal_on_ray) == IMAGES  # not one paid twice
-
-
-@pytest.mark.slow
-def test_on_ray_a_second_sigint_records_what_was_in_flight(fal_held_on_ray, photos):
-    interrupt_twice(start(photos, *ON_RAY), fal_held_on_ray, RAY_WORKERS, photos / "out")
+    assert fal.in_flight.wait(180)
+    acknowledged(proc, "SIGTERM")
+    read_until(proc, f"[{RAY_IMAGES - 2}/{RAY_IMAGES} ")  # the outcomes of every image but the held call's and the last
+    stopped_now(proc, fal)
+    first = [(r["status"], r["cost_source"], r["cost_usd"], r["error"]) for r in rows(out)]
+    assert first[0] == ("done", "estimated", "0.018", "")
+    assert first[-1] == (*UNCERTAIN, "interrupted while its request was in flight; it may have been billed")
+    assert set(first[1:-1]) == {("not_run", "", "0", "interrupted")} and len(first) >= RAY_IMAGES - 1
+    assert [p.name for p in out.glob("img*.png")] == [Path(rows(out)[0]["output"]).name]
+    assert posts(fal) == RAY_WORKERS  # each call sent once, nothing after the first signal
+    assert holds() == [("settled", Decimal("0.018"), ""), COUNTED]
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
-    assert posts(fal_held_on_ray) == IMAGES  # the uncertain ones are not sent again
+    assert posts(fal) == RAY_IMAGES  # not one paid twice: the uncertain one is not sent again
 
 
 def test_a_second_sigint_after_a_file_is_written_leaves_its_row_done(tmp_path, monkeypatch):
