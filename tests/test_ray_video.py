@@ -2,7 +2,12 @@
 (edges inside the smoothing's window, a last chunk shorter than it) gives the
 local run's output frame for frame; a stop leaves nothing, and so does a real Ctrl-C of `rmbg video
 --engine ray` in a process of its own, which takes its Ray down with it; a hosted video service is
-refused with nothing sent; GPUs the cluster does not have are refused before any worker is made."""
+refused with nothing sent; GPUs the cluster does not have are refused before any worker is made.
+
+The real U2-Net-p runs where its mattes are compared across processes (Ray's against the local run's) and
+in the Ctrl-C test (its forwards keep the run going until the signal); the other runs (the CLI's chunk shape
+and resume, a stop, the hand-out, idle workers) run a stand-in with its inputs and outputs, whose mattes
+follow each frame too, for about 1 % of the real forward's CPU (tests/support/stand_in_u2netp.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +36,7 @@ from rmbg.video.ray_video import RayVideo
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.fakes.fal_video import FalVideoFake
 from tests.support.local_ray import local_ray
+from tests.support.stand_in_u2netp import write_stand_in_u2netp
 from tests.u2netp_fixture import u2netp_path  # noqa: F401
 from tests.video_clips import davis, decoded, write_clip
 
@@ -40,9 +47,26 @@ SHORT = 6
 
 
 @pytest.fixture(scope="module")
-def cluster(u2netp_path):  # noqa: F811
-    with local_ray():  # the workers inherit RMBG_U2NETP_PATH (set by the fixture), as a local Ray started by the engine
+def stand_in(tmp_path_factory) -> Path:
+    return write_stand_in_u2netp(tmp_path_factory.mktemp("stand-in") / "u2netp.onnx")
+
+
+@pytest.fixture(scope="module")
+def cluster(u2netp_path, stand_in):  # noqa: F811
+    """Workers inherit RMBG_U2NETP_PATH at Ray's start (as the engine's local Ray's): the stand-in's, for a run
+    that gives no weights (the CLI's); the real model's run gives them the real file in provider_config."""
+    with pytest.MonkeyPatch.context() as env, ExitStack() as up:
+        env.setenv("RMBG_U2NETP_PATH", str(stand_in))
+        up.enter_context(local_ray())
+        env.undo()
         yield
+
+
+@pytest.fixture
+def with_stand_in(stand_in, monkeypatch) -> Path:
+    """This process's U2-Net-p the stand-in too, as the workers' (the CLI's local reference, and its driver)."""
+    monkeypatch.setenv("RMBG_U2NETP_PATH", str(stand_in))
+    return stand_in
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +75,12 @@ def clip(tmp_path_factory):
     return write_clip(tmp_path_factory.mktemp("clips") / "dog.mp4", davis("dog", FRAMES), gop=4, tone_hz=440)
 
 
-def local_run(clip, folder):
-    """The local engine's run: its mattes, its WebM and the same mattes as an H.264 matte video."""
-    with rmbg.remove_video(clip, "u2netp", output=folder / "dog.webm") as result:
-        result.save(folder / "dog-matte.mp4", format="matte")
-        return list(result.mattes()), folder
-
-
 @pytest.fixture(scope="module")
-def local(clip, tmp_path_factory):
-    return local_run(clip, tmp_path_factory.mktemp("local"))
+def local(short_clip, tmp_path_factory, u2netp_path):  # noqa: F811
+    """The local engine's run of the real U2-Net-p on the short clip: its mattes and its WebM."""
+    folder = tmp_path_factory.mktemp("local")
+    with rmbg.remove_video(short_clip, "u2netp", output=folder / "dog.webm") as result:
+        return list(result.mattes()), folder
 
 
 @pytest.fixture(scope="module")
@@ -95,17 +115,20 @@ def same_webm(a, b, frames: int) -> None:
     assert differ <= 0.01 * frames * frames_a[0][..., 3].size
 
 
-def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tmp_path):
-    """Chunks of 4 (0-3, 4-7, 8-10: every edge inside the window of 2 before and 2 after, the last 3
-    frames). The shape of 10 (a one-frame last chunk shorter than the window, an earlier chunk that ends
-    the clip's decoding and so flushes the filter) is the CLI test's, also frame for frame; chunks of 1,
-    2, 5, 11, 12 and 30 frames join into the whole stream's mattes in tests/test_video_chunks.py (the
-    same chunk_mattes a worker runs, without Ray's minute of actors)."""
-    frames, (mattes, folder) = FRAMES, local
+def test_ray_output_is_the_local_output_frame_for_frame(cluster, short_clip, local, tmp_path, u2netp_path):  # noqa: F811
+    """The real U2-Net-p, the short clip in chunks of 2 (0-1, 2-3, 4-5: every edge inside the window of 2
+    before and 2 after, a middle chunk whose window is the whole clip, a last chunk shorter than the window;
+    3 chunks on 2 workers). The 11-frame clip's shape of 10 (a one-frame last chunk, an earlier chunk that
+    ends the clip's decoding and so flushes the filter) is the CLI test's, also frame for frame; chunks of
+    1, 2, 5, 11, 12 and 30 frames (seeks to a keyframe before the window included) join into the whole
+    stream's mattes in tests/test_video_chunks.py (the same chunk_mattes a worker runs, without Ray)."""
+    frames, (mattes, folder) = SHORT, local
     out = tmp_path / "dog.webm"
     seen = []
-    engine = RayVideo(workers=2, chunk_frames=4)
-    with rmbg.remove_video(clip, "u2netp", output=out, engine=engine, progress=lambda *a: seen.append(a)) as result:
+    engine = RayVideo(workers=2, chunk_frames=2, provider_config={"weights": str(u2netp_path)})
+    with rmbg.remove_video(
+        short_clip, "u2netp", output=out, engine=engine, progress=lambda *a: seen.append(a)
+    ) as result:
         assert result.frames == frames and result.smooth and result.cost.source == "free"
         ray_mattes = list(result.mattes())
     # the mattes bit for bit (U2-Net-p gives the same matte for the same frame in every process)
@@ -117,7 +140,11 @@ def test_ray_output_is_the_local_output_frame_for_frame(cluster, clip, local, tm
     assert done == sorted(done) and done[-1] == frames and all(t == frames for _, t in seen)
 
 
-def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local, tmp_path, capsys):
+def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, with_stand_in, tmp_path, capsys):
+    """The stand-in (the workers' and this process's U2-Net-p): the chunk shape is what is compared."""
+    local = tmp_path / "local-matte.mp4"  # the local engine's run, an H.264 matte video
+    with rmbg.remove_video(clip, "u2netp", output=local, format="matte") as result:
+        mattes = list(result.mattes())
     out = tmp_path / "dog-matte.mp4"
     run = ["video", str(clip), "-o", str(out), "-p", "u2netp", "-f", "matte", "--engine", "ray", "--workers", "3"]
     # 10 frames a chunk at 24 fps: 0-9 (its window ends the clip: the filter's flush) and 10 (one frame,
@@ -129,9 +156,10 @@ def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local
     room = "rmbg: the Ray cluster has 0 GPU(s) and 2 CPU(s) in all: room for 2 of the 3 workers asked (1 CPU each)"
     assert said.err.count(room + "; running 2.\n") == 1
     # the matte video (H.264, deterministic) decodes to the local run's, frame for frame, at the same times
-    (ours, our_times), (theirs, their_times) = decoded(out), decoded(local[1] / "dog-matte.mp4")
+    (ours, our_times), (theirs, their_times) = decoded(out), decoded(local)
     assert len(ours) == FRAMES and our_times == their_times
-    assert differing(ours, theirs) == []
+    assert differing(ours, theirs) == []  # and no two frames' mattes alike: one given another's would show
+    assert all(len(differing([a], [b])) == 1 for a, b in zip(mattes, mattes[1:]))
     assert main([*run, "--chunk-frames", "3"]) == 0
     assert "Skipping 1 clip(s) already done" in capsys.readouterr().err
     assert main([*run, "--chunk-frames", "3", "--chunk-seconds", "1"]) == 2
@@ -140,7 +168,7 @@ def test_cli_engine_ray_writes_the_local_output_and_resumes(cluster, clip, local
     assert "argument --chunk-frames: must be 1 or more: '0'" in capsys.readouterr().err  # as the line is read
 
 
-def test_a_stop_leaves_nothing_at_the_output(cluster, clip, tmp_path):
+def test_a_stop_leaves_nothing_at_the_output(cluster, clip, with_stand_in, tmp_path):
     """One worker (each starts a process and loads its model; how many there are does not matter to a stop),
     no temporal filter (a chunk is its own 2 frames, not 2 more after them: the stop is the same)."""
     stop = threading.Event()
@@ -181,7 +209,7 @@ def test_without_ray_the_engine_says_how_to_install_it(clip, tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_chunks_handed_out_are_bounded(cluster, short_clip):
+def test_chunks_handed_out_are_bounded(cluster, short_clip, with_stand_in):
     """in_flight=1: while a chunk's frames are written, no other chunk has been handed out, so the
     frames the workers have finished never run more than that one chunk ahead of the writing (the 6-frame
     clip in 6 chunks of 1: a second chunk handed out, and finished before the first is written, would show
@@ -201,7 +229,7 @@ def test_chunks_handed_out_are_bounded(cluster, short_clip):
     assert len(ahead) == SHORT and max(ahead) == 1 and finished[0] == SHORT
 
 
-def test_the_next_clip_takes_the_workers_the_last_one_gave_back(cluster, short_clip, tmp_path):
+def test_the_next_clip_takes_the_workers_the_last_one_gave_back(cluster, short_clip, with_stand_in, tmp_path):
     """Clips with one provider: a finished run gives its worker actors back, models loaded, and the next
     run takes them whatever its chunks and filter (a stopped one, here, which then kills them instead of
     giving them back). (The image engine lets idle workers go before it starts: tests/test_ray.py.)"""
