@@ -15,6 +15,7 @@ tests/tiny_transformers.py, tests/u2netp_fixture.py) are support too.
 - models: synthetic photos, tiny graphs and weights, the weights server
 - progressive: IS-Net general ready to download as the better model
 - providers: an in-process Provider that counts its calls
+- stand_in_u2netp: a stand-in for U2-Net-p's weights (write_stand_in_u2netp), about 1 % of its CPU
 - source: the repository's own Python files, their text read once (for the checks that read the code)
 - tiers: the test tiers (markers) and the skips for missing extras
 """
