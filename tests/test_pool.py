@@ -16,6 +16,7 @@ import pytest
 
 import rmbg
 from rmbg.providers.local.pool import POOL, ModelPool
+from rmbg.types import Matte
 from tests.support.models import photo
 
 WAIT = 60  # seconds before a test that would otherwise hang fails instead
@@ -161,14 +162,29 @@ def test_the_pool_holds_real_models_with_their_sizes_and_clearing_frees_them(u2n
 
 
 class Spans:
-    """(start, end) of every forward, recorded inside it."""
+    """(start, end) of every forward, recorded inside it. A forward starts only once every
+    caller expected has said it is calling (`calling()`, just before its matte): whichever
+    forward runs first, the others are at its door the whole time, so the device lock alone
+    keeps them out (one forward a thread is a real chance to overlap, every time)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.spans: list[tuple[float, float, str]] = []
+        self.callers = self.expected = 0
+
+    def expect(self, callers: int) -> None:
+        with self.lock:
+            self.spans, self.callers, self.expected = [], 0, callers
+
+    def calling(self) -> None:
+        with self.lock:
+            self.callers += 1
+            self.lock.notify_all()
 
     @contextmanager
     def span(self, name: str):
+        with self.lock:
+            assert self.lock.wait_for(lambda: self.callers >= self.expected, WAIT)
         start = time.perf_counter()
         yield
         end = time.perf_counter()
@@ -272,34 +288,48 @@ def recording_openvino_provider(u2netp_path: Path, spans: Spans, monkeypatch):
     return rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
 
 
-@pytest.fixture
-def providers(u2netp_path, tmp_path, monkeypatch):
-    """Each backend's provider, making one Spans record of every forward they run."""
+@pytest.fixture(scope="module")
+def made(u2netp_path, tmp_path_factory):
+    """Each backend's provider, built once for the module, making one Spans record of every forward they run."""
     import importlib.util
 
     spans = Spans()
-    made = {"torch": recording_torch_provider(tmp_path, spans), "onnxruntime": recording_onnx_provider(spans)}
-    if importlib.util.find_spec("openvino") is not None:  # the optional extra
-        made["openvino"] = recording_openvino_provider(u2netp_path, spans, monkeypatch)
-    return spans, made
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        made = {
+            "torch": recording_torch_provider(tmp_path_factory.mktemp("recorder"), spans),
+            "onnxruntime": recording_onnx_provider(spans),
+        }
+        if importlib.util.find_spec("openvino") is not None:  # the optional extra
+            made["openvino"] = recording_openvino_provider(u2netp_path, spans, monkeypatch)
+        yield spans, made
+
+
+def one_forward_each(spans: Spans, *chosen) -> list:
+    """One matte from each provider chosen, each in its own thread, all called at once."""
+    spans.expect(len(chosen))
+    image = photo().resize((240, 160))
+
+    def call(provider):
+        spans.calling()
+        return provider.matte(image)
+
+    return run_threads(*[lambda p=p: call(p) for p in chosen])
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino"])
-def test_forwards_from_two_threads_through_one_provider_never_overlap(providers, backend):
-    spans, made = providers
-    if backend not in made:
+def test_forwards_from_two_threads_through_one_provider_never_overlap(made, backend):
+    spans, providers = made
+    if backend not in providers:
         pytest.skip(f"{backend} is not installed")
-    provider, image = made[backend], photo().resize((240, 160))
-    results = run_threads(*[lambda: [provider.matte(image) for _ in range(3)]] * 2)
-    assert [type(r) for r in results] == [list, list]  # no thread raised
-    assert len(spans.spans) == 6 and {name for *_, name in spans.spans} == {backend}
+    results = one_forward_each(spans, providers[backend], providers[backend])
+    assert [type(r) for r in results] == [Matte, Matte]  # no thread raised
+    assert len(spans.spans) == 2 and {name for *_, name in spans.spans} == {backend}
     assert spans.overlaps() == []
 
 
-def test_forwards_of_every_backend_at_once_never_overlap(providers):
-    spans, made = providers
-    image = photo().resize((240, 160))
-    results = run_threads(*[lambda p=p: [p.matte(image) for _ in range(3)] for p in made.values()])
-    assert [type(r) for r in results] == [list] * len(made)  # no thread raised
-    assert sorted(name for *_, name in spans.spans) == sorted(list(made) * 3)
+def test_forwards_of_every_backend_at_once_never_overlap(made):
+    spans, providers = made
+    results = one_forward_each(spans, *providers.values())
+    assert [type(r) for r in results] == [Matte] * len(providers)  # no thread raised
+    assert sorted(name for *_, name in spans.spans) == sorted(providers)
     assert spans.overlaps() == []
