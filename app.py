@@ -10,19 +10,25 @@ from __future__ import annotations
 import logging
 
 from rmbg.money.ledger.spec import LedgerSettingError
-from rmbg.providers.hosted.payload import SecretFilter
-from rmbg.webapp import catalog
-from rmbg.webapp.launch import StartError, serve
-from rmbg.webapp.logs import configure_logging
-from rmbg.webapp.memory import serving_allocator
-from rmbg.webapp.page import api_slots, build_demo, launch_kwargs, warm_up
+from rmbg.webapp.config import AppConfig
+
+# The deployment's settings are read before Gradio and the page are imported: one that names no ledger
+# is refused at once, not after seconds of imports.
+try:
+    config = AppConfig.from_env()
+except LedgerSettingError as exc:  # RMBG_LEDGER names no ledger: one sentence, nothing started, nothing created
+    raise SystemExit(f"rmbg: error: {exc}") from None
+
+from rmbg.providers.hosted.payload import SecretFilter  # noqa: E402
+from rmbg.webapp import catalog  # noqa: E402
+from rmbg.webapp.launch import StartError, serve  # noqa: E402
+from rmbg.webapp.logs import configure_logging  # noqa: E402
+from rmbg.webapp.memory import serving_allocator  # noqa: E402
+from rmbg.webapp.page import api_slots, build_demo, launch_kwargs, warm_up  # noqa: E402
 
 __all__ = ["api_slots", "build_demo", "demo", "launch_kwargs", "warm_up"]
 
-try:
-    demo = build_demo()
-except LedgerSettingError as exc:  # RMBG_LEDGER names no ledger: one sentence, nothing started, nothing created
-    raise SystemExit(f"rmbg: error: {exc}") from None
+demo = build_demo(config)
 
 if __name__ == "__main__":
     configure_logging()  # one root handler; Hub lines once, not twice

@@ -106,7 +106,6 @@ def test_ledger_holds_on_a_ledger_not_made_yet_says_so_and_creates_nothing(tmp_p
 
 
 @pytest.mark.uses("gradio")
-@pytest.mark.slow
 def test_the_app_refuses_to_start_on_a_setting_that_names_no_ledger(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RMBG_LEDGER": f"mysql://user:{SECRET}@db.internal/rmbg"}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
