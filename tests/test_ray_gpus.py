@@ -1,7 +1,10 @@
 """What Ray workers ask for their GPUs, on a local Ray that declares one GPU (Ray hands it out and
 counts it; no GPU is behind it, so U2-Net-p still runs on the CPU): video workers hold the GPU, or
 their share of it, while they run; a cluster with room for fewer workers than asked runs those, and
-says so once, for video and images alike."""
+says so once, for video and images alike. The workers run U2-Net-p's stand-in
+(tests/support/stand_in_u2netp.py): what is checked is what they hold and how many run, not their
+mattes; the real model cost each worker about 1 s more CPU to load and run (this file in a fresh
+`RMBG_FRESH_PROCESS=1 python -m pytest -n 0`, every process counted: 36 s of CPU with it, 30 s with the stand-in)."""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ from PIL import Image
 
 import rmbg
 from rmbg.cli.many import remove_many
+from rmbg.providers.local.u2netp_file import ENV_PATH
 from rmbg.video.ray_video import RayVideo
 from tests.support.local_ray import local_ray
-from tests.u2netp_fixture import u2netp_path  # noqa: F401
+from tests.support.stand_in_u2netp import write_stand_in_u2netp
 from tests.video_clips import davis, write_clip
 
 ray = pytest.importorskip("ray")
@@ -24,9 +28,13 @@ FRAMES = 2  # two chunks of one frame: what the workers hold is seen once per ch
 
 
 @pytest.fixture(scope="module")
-def one_gpu(u2netp_path):  # noqa: F811
-    with local_ray(gpus=1):
-        yield
+def one_gpu(tmp_path_factory):
+    """Workers inherit RMBG_U2NETP_PATH at Ray's start (as the engine's local Ray's): the stand-in's."""
+    stand_in = write_stand_in_u2netp(tmp_path_factory.mktemp("stand-in") / "u2netp.onnx")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV_PATH, str(stand_in))
+        with local_ray(gpus=1):
+            yield
 
 
 @pytest.fixture(scope="module")

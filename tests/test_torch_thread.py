@@ -67,6 +67,18 @@ import json, os, sys, threading
 from PIL import Image
 import rmbg
 
+
+def write_weights(path: str) -> None:  # the network's random weights, written here: the test process needs no torch
+    import torch
+    from safetensors.torch import save_file
+
+    from rmbg.models.isnet import build_isnet
+
+    torch.manual_seed(0)
+    save_file(build_isnet().state_dict(), path)
+
+
+write_weights(sys.argv[1])
 provider = rmbg.get_provider("rmbg-1.4", backend="torch", weights=sys.argv[1], device="cpu", input_size=(64, 64))
 photo = Image.new("RGB", (80, 60), (200, 40, 90))
 
@@ -98,18 +110,12 @@ print(json.dumps({"before": before, "after": after, "threads": torch.get_num_thr
 """
 
 
+@pytest.mark.uses("torch")  # in the process it starts (_PROBE): this one never imports torch
 def test_mattes_from_many_threads_start_no_second_openmp_team(tmp_path):
     # A fresh process: a provider's mattes from the main thread, then from three threads that
     # stay alive, as the app's workers do. Each thread that ran PyTorch's parallel kernels
     # itself would keep a team of helper threads (one more OS thread each with 2 threads).
-    import torch
-    from safetensors.torch import save_file
-
-    from rmbg.models.isnet import build_isnet
-
-    torch.manual_seed(0)
-    weights = tmp_path / "model.safetensors"
-    save_file(build_isnet().state_dict(), str(weights))
+    weights = tmp_path / "model.safetensors"  # written by the probe, which imports torch anyway
     env = dict(os.environ, RMBG_THREADS="2", PYTHONPATH=str(REPO))
     env.pop("GOMP_SPINCOUNT", None)
     out = subprocess.run(
