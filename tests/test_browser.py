@@ -3,7 +3,8 @@
 Upload an example, pick a hosted provider (the fake fal server), run, see
 the result and the cost line; switch to mask-only and to a colour and see
 the image change with no second provider call (counted at the fake server);
-then compare two providers. Screenshots go to test-artifacts/.
+then compare two providers. Screenshots go to test-artifacts/ with
+RMBG_TEST_SCREENSHOTS=1 set (tests.support.browser.shot).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest  # noqa: E402
 from tests.fakes.fal import FalFake  # noqa: E402
 from tests.fakes.runware import RunwareFake  # noqa: E402
 from tests.support.app import EXAMPLE, add_tiny_rmbg14, app_config, calibrated, hub_cache, serve  # noqa: E402
-from tests.support.browser import CHROMIUM, TIMEOUT_MS, enter_fal_key, opened_app, shot  # noqa: E402
+from tests.support.browser import CHROMIUM, another_page, enter_fal_key, opened_app, shot  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 
@@ -47,14 +48,11 @@ def page_and_fakes(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spare(page_and_fakes):
-    """A second page on the same app (a browser session of its own: no key pasted, no result yet),
-    shared in file order by the tests that need such a page; each sets the viewport it checks.
-    A page load costs seconds of CPU (the app's config, gradio's scripts): one here, not one per test."""
-    first = page_and_fakes[0]
-    page = first.context.browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(first.url.split("?")[0])
-    page.wait_for_selector("#run")
+    """A second page on the same app (a session of its own: no key pasted, no result yet), shared in
+    file order by the tests that need such a page; each sets the viewport it checks. A page load
+    costs seconds of CPU (the app's config, gradio's scripts): one here, not one per test, in the
+    first page's browser context (its scripts already compiled)."""
+    page = another_page(page_and_fakes[0])
     try:
         yield page
     finally:

@@ -20,7 +20,7 @@ weights (a grey-level threshold beside it): one provider's progress of frames wi
 in the middle (a message, no video and no download offered), then a cut-out that plays over a
 checkerboard, its cost line and its download; side by side, two videos played in sync, paused on one
 frame and stepped frame by frame by one slider; the tab fitting a 420 px phone. Screenshots go to
-test-artifacts/.
+test-artifacts/ with RMBG_TEST_SCREENSHOTS=1 set, and always for a view that does not fit.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import pytest  # noqa: E402
 from rmbg.eval.votes import VoteStore  # noqa: E402
 from tests.support.app import EXAMPLE, app_config, serve, submits  # noqa: E402
 from tests.support.benchmark import DAVIS, FRAMES, png_bytes, votes_db  # noqa: E402,F401
-from tests.support.browser import CHROMIUM, TIMEOUT_MS, enter_fal_key, opened_app, shot  # noqa: E402
+from tests.support.browser import CHROMIUM, another_page, enter_fal_key, opened_app, shot  # noqa: E402
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
 
@@ -186,10 +186,7 @@ def page(app):
 def page_and_fal(app):
     """A page of its own on the same app (a session of its own), 1200 px high, on the Benchmark tab."""
     first, fal = app
-    page = first.context.browser.new_page(viewport={"width": 1400, "height": 1200})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(first.url.split("?")[0])
-    page.wait_for_selector("#run")
+    page = another_page(first, height=1200)
     page.get_by_role("tab", name="Benchmark").click()
     try:
         yield page, fal
@@ -348,7 +345,7 @@ RESULTS = {
 def misfits(page, paths: list[tuple[str, ...]], when: str) -> list[str]:
     """What does not fit in each view at each width (the page resized once per width, each view opened in
     turn), named by view, width and `when`; a screenshot of each view that has a misfit (in test-artifacts/,
-    to see it). The page is left at 1400 px."""
+    to see it, whether or not RMBG_TEST_SCREENSHOTS is set). The page is left at 1400 px."""
     found = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 1000})
@@ -357,7 +354,8 @@ def misfits(page, paths: list[tuple[str, ...]], when: str) -> list[str]:
             page.evaluate(FRAMES_DRAWN)  # what the page's scripts change for the width or view is laid out
             misfit = [f"{' > '.join(path)} at {width} px {when}: {m}" for m in page.evaluate(MISFITS)]
             if misfit:
-                shot(page, f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png")
+                name = f"widths-{'-'.join(p.split()[0].lower() for p in path)}-{width}-{when.split()[0]}.png"
+                shot(page, name, always=True)
             found += misfit
     page.set_viewport_size({"width": 1400, "height": 1000})
     return found
@@ -439,6 +437,17 @@ PAIR = """() => ['video-cmp-a', 'video-cmp-b'].map(id => {
     return v ? [v.currentTime, v.paused, v.seeking] : null;
 })"""
 
+# Both videos (PAIR) at each of the next PLAYED_FRAMES frames the page draws (0.4 s at 60 frames a second).
+PLAYED_FRAMES = 24
+PLAYED = f"""() => new Promise(done => {{
+    const seen = [];
+    const look = () => {{
+        seen.push(({PAIR})());
+        if (seen.length < {PLAYED_FRAMES}) requestAnimationFrame(look); else done(seen);
+    }};
+    requestAnimationFrame(look);
+}})"""
+
 # The result's progress bar, once it says how many of the 40 frames are done and the time left.
 PROGRESS_SAID = r"""() => [...document.querySelectorAll('#video-result .progress-level-inner')]
     .some(e => /\d+ \/ 40 frames · about \d+ s left/.test(e.textContent))"""
@@ -448,11 +457,7 @@ PROGRESS_SAID = r"""() => [...document.querySelectorAll('#video-result .progress
 def video_page(app, tmp_path_factory):
     """A page of its own on the same app (a session of its own), at 1400 x 1000 px, on the Video tab;
     its clips are written to a folder of its own (`root`)."""
-    first = app[0]
-    page = first.context.browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(first.url.split("?")[0])
-    page.wait_for_selector("#run")
+    page = another_page(app[0])
     page.get_by_role("tab", name="Video").click()
     page.root = tmp_path_factory.mktemp("video-browser")  # type: ignore[attr-defined]
     try:
@@ -523,10 +528,9 @@ def test_side_by_side_plays_in_sync_and_one_slider_steps_both(video_page):
 
     page.locator("#video-play").click()
     page.wait_for_function(f"() => ({PAIR})().every(s => s && !s[1] && s[0] > 0.2)")
-    for _ in range(5):  # while they play, within half a frame of each other
-        (ta, _, _), (tb, _, _) = page.evaluate(PAIR)
-        assert abs(ta - tb) < 0.5 / RATE, (ta, tb)
-        page.wait_for_timeout(100)
+    played = page.evaluate(PLAYED)  # while they play, within half a frame of each other at each frame drawn
+    assert len(played) == PLAYED_FRAMES and all(not a[1] and not b[1] for a, b in played), played
+    assert all(abs(a[0] - b[0]) < 0.5 / RATE for a, b in played), played
     page.locator("#video-pause").click()
     page.wait_for_function(f"() => ({PAIR})().every(s => s[1] && !s[2])")
     (ta, _, _), (tb, _, _) = page.evaluate(PAIR)
