@@ -211,7 +211,13 @@ def huge_png(path: Path, side: int = 12000) -> Path:
     return path
 
 
-def test_a_corrupt_or_huge_background_image_is_a_readable_error_before_any_call(client, fakes, tmp_path):
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory) -> Path:
+    """huge_png's 12000x12000 grey PNG, written once for the tests that send it (0.8 s of CPU each time)."""
+    return huge_png(tmp_path_factory.mktemp("huge") / "huge.png")
+
+
+def test_a_corrupt_or_huge_background_image_is_a_readable_error_before_any_call(client, fakes, tmp_path, huge):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
@@ -220,7 +226,7 @@ def test_a_corrupt_or_huge_background_image_is_a_readable_error_before_any_call(
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     for background, words in (
         (broken, "broken.png is damaged or truncated"),  # a PNG signature, then nothing of a PNG
-        (huge_png(tmp_path / "huge.png"), "12000x12000"),
+        (huge, "12000x12000"),
     ):
         with pytest.raises(AppError, match=words):
             remove(
@@ -251,19 +257,18 @@ def test_compare_with_the_one_model_a_server_runs_shows_it_and_says_how_to_compa
     assert table["data"][0][0] == "rmbg-1.4" and table["data"][0][-1].startswith("ok: the only provider ticked")
 
 
-def test_the_pixel_limit_is_checked_before_anything_decodes_an_upload(client, tmp_path):
+def test_the_pixel_limit_is_checked_before_anything_decodes_an_upload(client, huge):
     """144 MP in a small PNG: refused from its header, by gradio (image_mode=None) and rmbg alike."""
     import resource
     import time
 
     from gradio_client.exceptions import AppError
 
-    path = huge_png(tmp_path / "bomb.png")
-    assert path.stat().st_size < 1_000_000
+    assert huge.stat().st_size < 1_000_000
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with pytest.raises(AppError, match="12000x12000") as caught:
-        remove(client, image=path, provider="u2netp")
+        remove(client, image=huge, provider="u2netp")
     assert "40" in str(caught.value) and time.perf_counter() - start < 5
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
     assert grown_mib < 100  # decoding it would take 144 MB at least
@@ -706,8 +711,11 @@ def test_recent_results_are_one_byte_bounded_store_for_every_session():
 
 
 def test_sessions_keep_a_token_and_an_old_result_expires_readably(tmp_path, u2netp_path):  # noqa: F811
+    from rmbg.cache import MatteCache
+
     config = AppConfig(memory_mb=1)  # 1 MiB: about three 451x300 results
-    app = App.create(config, store=OutputStore(tmp_path), cache=None)
+    # one model run: the other sessions' results are new results of the cached matte, each kept on its own
+    app = App.create(config, store=OutputStore(tmp_path), cache=MatteCache())
     first, _ = actions.remove(Session(), str(EXAMPLE), "u2netp", Look(), Keys(), app, 100)
     assert isinstance(first.last, str)  # the session holds a token, not pixels
     assert actions.rerender(first, Look.of("colour", "#ff0000", None, False, "png"), app, 100) is not None
