@@ -92,7 +92,9 @@ def served(u2netp_path, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip(served):
-    return write_clip(served[3] / "dog.mp4", davis("dog", 6))
+    """3 frames at 24 fps (0.125 s): every frame a model run in the tests that run one, and the clip's size
+    is not what they check."""
+    return write_clip(served[3] / "dog.mp4", davis("dog", 3))
 
 
 @pytest.fixture
@@ -128,11 +130,11 @@ def test_a_clip_through_the_api_then_another_background_without_a_model_run(serv
     preview, file = (Path(p["video"] if isinstance(p, dict) else p) for p in (preview, file))
     assert (preview.suffix, file.suffix) == (".webm", ".mov") and runs == ["u2netp"]
     frames, times = decoded(preview, alpha=True)
-    assert len(frames) == 6 and times == pytest.approx([i / 24 for i in range(6)], abs=1e-3)
+    assert len(frames) == 3 and times == pytest.approx([i / 24 for i in range(3)], abs=1e-3)
     alphas = [f[..., 3] for f in frames]
     assert all(a.min() < 30 and a.max() > 150 for a in alphas)  # a subject, and a background cut away
-    assert len(decoded(file, alpha=True)[0]) == 6
-    assert "**U2-Net-p" in line and "6 frames, 0.2 s of video" in line and "this clip: free (local" in line
+    assert len(decoded(file, alpha=True)[0]) == 3
+    assert "**U2-Net-p" in line and "3 frames, 0.1 s of video" in line and "this clip: free (local" in line
     assert "session: $0 hosted (cap $1.00)" in line
 
     green, green_file, again = client.predict(
@@ -154,13 +156,13 @@ def test_two_providers_on_one_clip_side_by_side(served, clip, client):
     )
     a, b = (Path(v["video"] if isinstance(v, dict) else v) for v in (left, right))
     assert a.suffix == b.suffix == ".webm" and a != b
-    assert len(decoded(a, alpha=True)[0]) == len(decoded(b, alpha=True)[0]) == 6
+    assert len(decoded(a, alpha=True)[0]) == len(decoded(b, alpha=True)[0]) == 3
     rows = table["data"] if isinstance(table, dict) else table
     assert [r[0] for r in rows] == ["U2-Net-p (tiny, ungated, Apache-2.0)", "Threshold (tests)"]
-    assert all(r[1] == "6" for r in rows)
+    assert all(r[1] == "3" for r in rows)
     iou = float(agreement.split("IoU ")[1].split(",")[0])  # U2-Net-p against a threshold: far apart
     assert (
-        agreement.startswith("The mattes disagree: IoU" if iou < 0.6 else "The mattes") and "over 6 frames" in agreement
+        agreement.startswith("The mattes disagree: IoU" if iou < 0.6 else "The mattes") and "over 3 frames" in agreement
     )
     assert half_written(served[1]) == []
 
@@ -275,11 +277,11 @@ def test_rest_video_from_a_file_and_from_a_url(served, clip, monkeypatch):
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "video/webm" and answer.headers["x-rmbg-provider"] == "threshold"
-    assert (answer.headers["x-rmbg-frames"], answer.headers["x-rmbg-duration"]) == ("6", "0.250")
+    assert (answer.headers["x-rmbg-frames"], answer.headers["x-rmbg-duration"]) == ("3", "0.125")
     assert answer.headers["x-rmbg-cost-source"] in ("compute", "free")
     out = root / "rest.webm"
     out.write_bytes(answer.content)
-    assert len(decoded(out, alpha=True)[0]) == 6
+    assert len(decoded(out, alpha=True)[0]) == 3
 
     monkeypatch.setenv("RMBG_URL_ALLOW_HOSTS", "127.0.0.1")  # a trusted deployment's explicit choice
     with files_served(clip.parent) as base:
@@ -389,45 +391,68 @@ def test_the_named_api_reads_no_server_path_from_the_url_field(served, client):
         client.predict(url="/etc/hostname", provider="u2netp", api_name="/video")
 
 
-def test_a_hosted_video_clip_through_rest_is_paid_once_under_the_callers_caps(clip):
+def fal_video_config(fal, cap: str) -> AppConfig:
+    """The app with fal's video service at the fake, under a session cap of `cap` dollars: the product's
+    attempts and polling (a first poll after 1 s: a clip sent again meanwhile finds its call in flight),
+    without its back-off between attempts (seconds of a test's time for each refused submit)."""
+    from dataclasses import replace
+
+    from rmbg.providers.hosted.fal_video import VIDEO_RETRY
+
+    no_backoff = replace(VIDEO_RETRY, base_delay=0.0, max_delay=0.0, jitter=0.0, deadline_s=60.0)
+    return AppConfig(
+        provider_config={"fal-bria-video": {"base_url": fal.url, "retry": no_backoff}}, cap_usd=Decimal(cap)
+    )
+
+
+@pytest.fixture(scope="module")
+def fal_video_app():
+    """(fake fal video service, URL of an app under a $1 cap that uses it): one launch for the tests that
+    need room under the cap. Each test sends a clip of its own, as an answer is kept for a clip
+    (rmbg.video.answers), and clears the fake's log first."""
+    from tests.fakes.fal_video import FalVideoFake
+
+    with FalVideoFake() as fal, serve(fal_video_config(fal, "1")) as url:
+        yield fal, url
+
+
+def test_a_hosted_video_clip_through_rest_is_paid_once_under_the_callers_caps(clip, fal_video_app):
     """fal's video service (a fake that follows its queue API) through POST /api/video: without a key
     the same key rule as images; over the session's cap refused before anything is sent; with room,
     one paid request, its cost in the answer and on the visitor's session."""
     from tests.fakes.fal import TEST_KEY
-    from tests.fakes.fal_video import FalVideoFake
 
     video = {"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}
-    with FalVideoFake() as fal:
-        paid = lambda: [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]  # noqa: E731
-        providers = {"fal-bria-video": {"base_url": fal.url}}
-        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("0.01"))) as url:
-            keyless = httpx.post(url + "api/video", files=video, data={"provider": "fal-bria-video"}, timeout=60)
-            assert keyless.status_code == 401 and "X-Fal-Key" in keyless.json()["error"]
-            capped = httpx.post(
-                url + "api/video",
-                files=video,
-                data={"provider": "fal-bria-video"},
-                headers={"X-Fal-Key": TEST_KEY},
-                timeout=60,
-            )
-            assert capped.status_code == 402, capped.text
-            assert "Spending cap reached" in capped.json()["error"] and paid() == []
-        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("1"))) as url:
+    fal, roomy = fal_video_app
+    fal.reset()
+    paid = lambda: [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]  # noqa: E731
+    with serve(fal_video_config(fal, "0.01")) as url:
+        keyless = httpx.post(url + "api/video", files=video, data={"provider": "fal-bria-video"}, timeout=60)
+        assert keyless.status_code == 401 and "X-Fal-Key" in keyless.json()["error"]
+        capped = httpx.post(
+            url + "api/video",
+            files=video,
+            data={"provider": "fal-bria-video"},
+            headers={"X-Fal-Key": TEST_KEY},
+            timeout=60,
+        )
+        assert capped.status_code == 402, capped.text
+        assert "Spending cap reached" in capped.json()["error"] and paid() == []
 
-            def post(fmt: str) -> httpx.Response:
-                data, key = {"provider": "fal-bria-video", "format": fmt}, {"X-Fal-Key": TEST_KEY}
-                return httpx.post(url + "api/video", files=video, data=data, headers=key, timeout=120)
+    def post(fmt: str) -> httpx.Response:
+        data, key = {"provider": "fal-bria-video", "format": fmt}, {"X-Fal-Key": TEST_KEY}
+        return httpx.post(roomy + "api/video", files=video, data=data, headers=key, timeout=120)
 
-            # the same clip three times at once (a client that retried, a double click): one paid call
-            # (rmbg.video.answers), whichever comes first; the others are written from its answer
-            with ThreadPoolExecutor(3) as pool:
-                answers = list(pool.map(post, ["webm", "webm", "mov"]))
-            assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
-            assert [a.headers["content-type"] for a in answers] == ["video/webm", "video/webm", "video/quicktime"]
-            assert {a.headers["x-rmbg-provider"] for a in answers} == {"fal-bria-video"} and len(paid()) == 1
-            assert {a.headers["x-rmbg-frames"] for a in answers} == {"6"}
-            costs = sorted(Decimal(a.headers["x-rmbg-cost-usd"]) for a in answers)
-            assert costs == [0, 0, Decimal("0.042")]  # 0.25 s billed as 1 s, once
+    # the same clip three times at once (a client that retried, a double click): one paid call
+    # (rmbg.video.answers), whichever comes first; the others are written from its answer
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(post, ["webm", "webm", "mov"]))
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+    assert [a.headers["content-type"] for a in answers] == ["video/webm", "video/webm", "video/quicktime"]
+    assert {a.headers["x-rmbg-provider"] for a in answers} == {"fal-bria-video"} and len(paid()) == 1
+    assert {a.headers["x-rmbg-frames"] for a in answers} == {"3"}
+    costs = sorted(Decimal(a.headers["x-rmbg-cost-usd"]) for a in answers)
+    assert costs == [0, 0, Decimal("0.042")]  # 0.125 s billed as 1 s, once
 
 
 def test_a_retried_hosted_clip_is_not_refused_by_a_cap_it_no_longer_needs(clip):
@@ -439,8 +464,7 @@ def test_a_retried_hosted_clip_is_not_refused_by_a_cap_it_no_longer_needs(clip):
 
     video = {"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}
     with FalVideoFake() as fal:
-        providers = {"fal-bria-video": {"base_url": fal.url}}
-        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("0.1"))) as url:
+        with serve(fal_video_config(fal, "0.1")) as url:
 
             def post() -> httpx.Response:
                 data, key = {"provider": "fal-bria-video"}, {"X-Fal-Key": TEST_KEY}
@@ -453,25 +477,24 @@ def test_a_retried_hosted_clip_is_not_refused_by_a_cap_it_no_longer_needs(clip):
     assert len(paid) == 1
 
 
-def test_a_failed_paid_clip_tells_what_it_counted_against_the_caps(clip):
+def test_a_failed_paid_clip_tells_what_it_counted_against_the_caps(served, fal_video_app):
     """POST /api/video's refusals carry the cost headers /api/remove's do: a submit that left and got no
     answer may have been billed for the clip's second ($0.042: X-Rmbg-Cost-Source says so) and is not
     sent again; a submit refused with 429 each time counted nothing and says nothing of cost."""
     from tests.fakes.fal import TEST_KEY
-    from tests.fakes.fal_video import FalVideoFake
 
-    video = {"video": ("dog.mp4", clip.read_bytes(), "video/mp4")}
-    with FalVideoFake() as fal:
-        submits = lambda: [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]  # noqa: E731
-        providers = {"fal-bria-video": {"base_url": fal.url}}
-        with serve(AppConfig(provider_config=providers, cap_usd=Decimal("1"))) as url:
-            answers = []
-            for fault in ("drop", "rate-limit"):
-                fal.inject(fault, op="submit", times=9)
-                data, key = {"provider": "fal-bria-video"}, {"X-Fal-Key": TEST_KEY}
-                answers.append(httpx.post(url + "api/video", files=video, data=data, headers=key, timeout=120))
-                answers.append(len(submits()))
-                fal.reset()  # its faults and its log of calls
+    fal, url = fal_video_app
+    fal.reset()
+    # a clip no other test sends to this app: no answer is kept for it (rmbg.video.answers)
+    video = {"video": ("dog.mp4", write_clip(served[3] / "failing.mp4", davis("dog", 5)).read_bytes(), "video/mp4")}
+    submits = lambda: [c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]  # noqa: E731
+    answers = []
+    for fault in ("drop", "rate-limit"):
+        fal.inject(fault, op="submit", times=9)
+        data, key = {"provider": "fal-bria-video"}, {"X-Fal-Key": TEST_KEY}
+        answers.append(httpx.post(url + "api/video", files=video, data=data, headers=key, timeout=120))
+        answers.append(len(submits()))
+        fal.reset()  # its faults and its log of calls
     dropped, sent_dropped, limited, sent_limited = answers
     assert (dropped.status_code, sent_dropped) == (502, 1), dropped.text
     assert dropped.headers.get("x-rmbg-cost-usd") == "0.042"
