@@ -80,8 +80,9 @@ def calm_queue(demo: Any) -> None:
     most 10 ms before an event that came to an idle queue starts. A gradio without the attribute (another
     version) is left as it is."""
     queue = getattr(demo, "_queue", None)
-    if isinstance(getattr(queue, "sleep_when_free", None), (int, float)):
-        queue.sleep_when_free = max(queue.sleep_when_free, IDLE_POLL_S)
+    period = getattr(queue, "sleep_when_free", None)
+    if queue is not None and isinstance(period, (int, float)):
+        queue.sleep_when_free = max(period, IDLE_POLL_S)
 
 
 def headless_plots() -> None:
