@@ -37,19 +37,25 @@ def photo(name: str = "dog_00000") -> Image.Image:
 
 def tiny_isnet_graph() -> bytes:
     """input_image [1,3,H,W] -> output_image = sigmoid(4 * mean over channels), [1,1,H,W]."""
+    return mean_sigmoid_graph("tiny-isnet", "input_image", "output_image", ("h", "w"))
+
+
+def mean_sigmoid_graph(name: str, input_name: str, output_name: str, size: tuple) -> bytes:
+    """An ONNX graph `input_name` [1,3,*size] -> `output_name` = sigmoid(4 * mean over channels), [1,1,*size]
+    (`size`: numbers, or names for sizes left open): a model's inputs and outputs at a tiny cost."""
     from onnx import TensorProto, helper
 
     scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [4.0])
     nodes = [
-        helper.make_node("ReduceMean", ["input_image"], ["mean"], axes=[1], keepdims=1),
+        helper.make_node("ReduceMean", [input_name], ["mean"], axes=[1], keepdims=1),
         helper.make_node("Mul", ["mean", "scale"], ["scaled"]),
-        helper.make_node("Sigmoid", ["scaled"], ["output_image"]),
+        helper.make_node("Sigmoid", ["scaled"], [output_name]),
     ]
     graph = helper.make_graph(
         nodes,
-        "tiny-isnet",
-        [helper.make_tensor_value_info("input_image", TensorProto.FLOAT, [1, 3, "h", "w"])],
-        [helper.make_tensor_value_info("output_image", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        name,
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, *size])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [1, 1, *size])],
         [scale],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
