@@ -231,7 +231,8 @@ def test_on_ray_a_first_signal_lets_the_calls_in_flight_finish_and_a_second_reco
     assert set(first[1:-1]) == {("not_run", "", "0", "interrupted")} and len(first) >= RAY_IMAGES - 1
     assert [p.name for p in out.glob("img*.png")] == [Path(rows(out)[0]["output"]).name]
     assert posts(fal) == RAY_WORKERS  # each call sent once, nothing after the first signal
-    assert holds() == [("settled", Decimal("0.018"), ""), COUNTED]
+    # the two workers reserve side by side: which hold was created first is theirs to race, not an outcome
+    assert sorted(holds()) == sorted([("settled", Decimal("0.018"), ""), COUNTED])
     assert main(["remove", "in", "-o", "out", "-p", "fal-bria", "--yes", "-j", str(JOBS)]) == 1
     assert posts(fal) == RAY_IMAGES  # not one paid twice: the uncertain one is not sent again
 
