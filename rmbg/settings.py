@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TypeVar
 
 from .settings_declared import SETTINGS, Setting, markdown_table
 
@@ -83,31 +84,33 @@ class Settings:
         value = self.raw(name)
         if not value:
             return declared_number(name) if default is None else default
+        _in_ascii_digits(name, value)
         try:
-            number = Decimal(value)
+            return _of_zero_or_more(name, value, Decimal(value))
         except InvalidOperation:
             raise ValueError(f"{name} must be a number, got {value!r}") from None
-        if not number.is_finite() or number < 0:
-            raise ValueError(f"{name} must be a number of 0 or more, got {value!r}")
-        return number
 
     def integer(self, name: str, default: int) -> int:
         value = self.raw(name)
         if not value:
             return default
+        _in_ascii_digits(name, value)
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+        return _of_zero_or_more(name, value, number)
 
     def number(self, name: str, default: float) -> float:
         value = self.raw(name)
         if not value:
             return default
+        _in_ascii_digits(name, value)
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise ValueError(f"{name} must be a number, got {value!r}") from None
+        return _of_zero_or_more(name, value, number)
 
     def listed(self, name: str) -> tuple[str, ...]:
         """A comma-separated setting as its non-empty, stripped entries."""
@@ -118,6 +121,25 @@ class Settings:
         if value not in allowed:
             raise ValueError(f"{name}={value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
         return value
+
+
+def _in_ascii_digits(name: str, value: str) -> None:
+    """Nothing when `value` is ASCII: int(), float() and Decimal() read "２" and "٢" as 2, where an operator who
+    typed them may have meant something else; the setting is refused instead, as the visitors' doors refuse
+    them (rmbg.wording.number_text)."""
+    if not value.isascii():
+        raise ValueError(f"{name} must be written in ASCII digits 0-9, got {value!r}")
+
+
+_Number = TypeVar("_Number", int, float, Decimal)
+
+
+def _of_zero_or_more(name: str, value: str, number: _Number) -> _Number:
+    """`number`, a count, size, time or price: finite and of 0 or more, else a ValueError naming the setting
+    ("nan", "inf" and "-1" would otherwise reach the code as a bound that holds nothing back)."""
+    if number != number or number in (float("inf"), float("-inf")) or number < 0:
+        raise ValueError(f"{name} must be a number of 0 or more, got {value!r}")
+    return number
 
 
 def declared_number(name: str) -> Decimal:

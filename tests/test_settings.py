@@ -62,6 +62,39 @@ def test_typed_reads_and_their_errors():
         s.raw("RMBG_NOPE")
 
 
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("２", "must be written in ASCII digits 0-9, got '２'"),  # int(), float() and Decimal() read it as 2
+        ("٢٠", "must be written in ASCII digits 0-9, got '٢٠'"),
+        ("nan", "must be a number of 0 or more, got 'nan'"),
+        ("inf", "must be a number of 0 or more, got 'inf'"),
+        ("-1", "must be a number of 0 or more, got '-1'"),
+    ],
+)
+def test_every_number_an_operator_sets_is_0_9_finite_and_not_below_0(value, said):
+    """A count, a size, a time or a price: RMBG_MAX_PIXELS="２" was 2 pixels, RMBG_URL_DEADLINE_S="nan" a
+    deadline that never comes, RMBG_CACHE_MB="-1" a cache that holds nothing; each is refused, named."""
+    s = settings.Settings.from_env(
+        {"RMBG_MAX_PIXELS": value, "RMBG_URL_DEADLINE_S": value, "RMBG_GPU_USD_PER_HOUR": value}
+    )
+    reads = {
+        "RMBG_MAX_PIXELS": lambda: s.integer("RMBG_MAX_PIXELS", 1),
+        "RMBG_URL_DEADLINE_S": lambda: s.number("RMBG_URL_DEADLINE_S", 1.0),
+        "RMBG_GPU_USD_PER_HOUR": lambda: s.decimal("RMBG_GPU_USD_PER_HOUR"),
+    }
+    for name, read in reads.items():
+        if name == "RMBG_MAX_PIXELS" and value in ("nan", "inf"):
+            said_here = f"must be a whole number, got {value!r}"
+        else:
+            said_here = said
+        with pytest.raises(ValueError, match=f"^{name} {re.escape(said_here)}$"):
+            read()
+    ok = settings.Settings.from_env({"RMBG_MAX_PIXELS": "1_000", "RMBG_URL_DEADLINE_S": " 2.5", "RMBG_CACHE_MB": "0"})
+    assert ok.integer("RMBG_MAX_PIXELS", 1) == 1000 and ok.number("RMBG_URL_DEADLINE_S", 1.0) == 2.5
+    assert ok.number("RMBG_CACHE_MB", 5.0) == 0.0
+
+
 def test_the_docs_table_has_one_row_per_variable():
     rows = settings.markdown_table().splitlines()[2:]
     assert [row.split("`")[1] for row in rows] == [s.name for s in settings.SETTINGS]
