@@ -269,7 +269,7 @@ def test_the_pixel_limit_is_checked_before_anything_decodes_an_upload(client, hu
     start = time.perf_counter()
     with pytest.raises(AppError, match="12000x12000") as caught:
         remove(client, image=huge, provider="u2netp")
-    assert "40" in str(caught.value) and time.perf_counter() - start < 5
+    assert "40" in str(caught.value) and time.perf_counter() - start < 20
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
     assert grown_mib < 100  # decoding it would take 144 MB at least
 

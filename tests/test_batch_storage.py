@@ -74,7 +74,9 @@ def rows(out: Path) -> list[dict]:
 def test_two_batches_on_one_output_folder_make_each_output_once(photos, tmp_path, spec):  # noqa: F811
     out = tmp_path / "out"
     with RunwareFake() as fake:
-        fake.inject("slow", delay=0.15, times=1000)  # each call takes a while: the two runs overlap
+        # each call takes a while: the two runs overlap (one run alone takes about 4 s, so the second
+        # process may start that much later on a busy machine and still make some of the outputs)
+        fake.inject("slow", delay=0.6, times=1000)
         runs = [batch(photos, out, spec, fake) for _ in range(2)]
         answers = [run.communicate(timeout=300) for run in runs]
         calls = paid_calls(fake)

@@ -87,7 +87,10 @@ def photo() -> Image.Image:
 
 
 def load_each() -> dict[str, object]:
-    """Each Hub-backed model family, asked for its weights; returns what each raised."""
+    """Each Hub-backed model family, asked for its weights; returns what each raised (and how long each
+    took, torch's first import not counted: an app has imported it at its warm-up, and it is not the Hub's)."""
+    import torch  # noqa: F401
+
     attempts = {
         "vitmatte": lambda: get_refiner("vitmatte", device="cpu").network(),
         "sam2": lambda: rmbg.get_provider("sam2", device="cpu").matte(photo()),
@@ -126,8 +129,8 @@ def test_a_hub_that_never_answers_is_asked_once_for_every_model(online, closed_p
     finally:
         server.close()
     assert len(server.held) == 1  # one probe, its answer shared by the four models
-    waited = total - baseline  # one probe's timeout; four probes in turn would wait 4 x PROBE_TIMEOUT_S
-    assert PROBE_TIMEOUT_S - 0.5 < waited < 2 * PROBE_TIMEOUT_S, (waited, baseline)
+    waited = total - baseline  # one probe's timeout (the sentences below say it ran out); four would be 4 x
+    assert waited < 3 * PROBE_TIMEOUT_S, (waited, baseline)
     for name, (_, message) in raised.items():
         assert f"did not answer within {PROBE_TIMEOUT_S:g} s" in message, (name, message)
 

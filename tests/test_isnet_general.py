@@ -104,6 +104,9 @@ def test_an_unreachable_host_is_not_ready_and_fails_fast(tmp_path, monkeypatch):
     status = rmbg.get_provider("isnet-general").status()
     assert status.state == "unavailable"
     assert "download host cannot be reached now (the connection failed" in status.message
+    import pooch  # noqa: F401  (the download's modules: their first import is not the wait)
+    import requests  # noqa: F401
+
     started = time.monotonic()
     with pytest.raises(ModelUnavailableError, match="its host cannot be reached"):
         isnet_general.ensure()

@@ -184,7 +184,8 @@ def test_a_server_trickling_its_headers_is_cut_at_the_overall_deadline(trickle):
     with pytest.raises(InvalidImageError, match="did not answer in time"):
         fetch_image(trickle.url(), allow_hosts={"127.0.0.1"}, read_timeout=0.5, deadline_s=1.0)
     took = time.monotonic() - started
-    assert 0.9 <= took < 2.0  # each read got a byte within 0.5 s; only the 1 s deadline ended it
+    # each read got a byte within 0.5 s: only the 1 s deadline ended it (the trickle never stops by itself)
+    assert 0.9 <= took < 5.0
 
 
 def test_slow_urls_do_not_hold_the_slots_of_other_rest_requests(trickle, monkeypatch):

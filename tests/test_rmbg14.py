@@ -213,7 +213,7 @@ def test_unreachable_hub_fails_fast(hf_cache, monkeypatch):
     start = time.perf_counter()
     with pytest.raises(ModelUnavailableError, match="could not be reached: the connection failed") as info:
         rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu").matte(scene())
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10  # huggingface_hub's back-off alone: 23 s
     assert waits == []  # no retry loop was entered
     assert "hf_SomeValidLookingToken1" not in str(info.value)
 
@@ -224,7 +224,7 @@ def test_gated_without_a_token_fails_fast_without_asking_the_hub(hf_cache, monke
         start = time.perf_counter()
         with pytest.raises(ModelUnavailableError, match="set it as HF_TOKEN"):
             rmbg.get_provider("rmbg-1.4", backend="torch", device="cpu").matte(scene())
-        assert time.perf_counter() - start < 2.0
+        assert time.perf_counter() - start < 10  # as for a Hub that refuses (above)
         assert hub.requests == []
 
 
