@@ -135,6 +135,18 @@ def test_a_ledger_emptied_to_zero_bytes_starts_free_work_but_is_said(tmp_path):
     assert words is not None and "is empty (0 bytes): it was truncated or overwritten" in words
 
 
+@pytest.mark.parametrize(
+    "value", [f"://u:{SECRET}@", f"my db:{SECRET}@host/x", f"rel/u:{SECRET}@db", f"/postgresql://u:{SECRET}@db/x"]
+)
+def test_a_refused_setting_that_holds_a_password_is_not_quoted_with_it(value):
+    """Found by the fuzzing below (CI, `://u:<password>@`): a value with no scheme was quoted whole as "the
+    relative path"; now what comes before its last "@" is left out of every refusal. An absolute path holding
+    "://" (a mistyped address) was an SQLite file named with the password: refused too."""
+    with pytest.raises(LedgerSettingError) as refused:
+        parse(value)
+    assert SECRET not in str(refused.value) and str(refused.value).startswith("RMBG_LEDGER ")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=60))
 def test_fuzzed_ledger_settings_mean_one_thing_or_are_refused_without_the_secret(text):

@@ -73,6 +73,12 @@ def redacted(url: str) -> str:
     return f"{scheme}://{user + '@' if at else ''}{host}"
 
 
+def _shown(raw: str) -> str:
+    """A refused value as a message may quote it: what comes before its last "@" left out, where an address
+    keeps a user's password (a value that is no URL may still hold one: "://u:pw@host", "my db:pw@host")."""
+    return raw if "@" not in raw else "...@" + raw.rpartition("@")[2]
+
+
 def _refuse(why: str) -> LedgerSettingError:
     return LedgerSettingError(
         f"{SETTING} {why} It must be an absolute file path (an SQLite ledger, such as /srv/rmbg/ledger.sqlite3) "
@@ -96,12 +102,14 @@ def parse(value: str | os.PathLike[str] | None, default: Path | None = None) -> 
     scheme = _SCHEME.match(raw)
     if scheme and not re.match(r"^[A-Za-z]:[\\/]", raw):  # "C:\..." is a Windows path, not a scheme
         return _raise(_refuse(f"starts with {scheme.group(1)!r}:, an address rmbg does not read."))
+    if "://" in raw:  # "/postgresql://u:pw@db": a mistyped address, which a file name would keep, password and all
+        return _raise(_refuse(f"holds '://' ({_shown(raw)!r}): an address rmbg does not read, not a file path."))
     expanded = os.path.expanduser(raw)
     if not os.path.isabs(expanded):
         return _raise(
             _refuse(
-                f"is the relative path {raw!r}: each process would read it from the folder it started in, so two "
-                "processes could keep two ledgers."
+                f"is the relative path {_shown(raw)!r}: each process would read it from the folder it started in, "
+                "so two processes could keep two ledgers."
             )
         )
     normal = os.path.normpath(expanded)
