@@ -111,3 +111,30 @@ def test_an_unreachable_host_is_not_ready_and_fails_fast(tmp_path, monkeypatch):
     with pytest.raises(ModelUnavailableError, match="its host cannot be reached"):
         isnet_general.ensure()
     assert time.monotonic() - started < 3.0 and closed.gets == 0
+
+
+@pytest.mark.uses("onnxruntime", "pooch")
+def test_a_mirrors_user_name_and_password_are_never_shown(server, tmp_path, monkeypatch):
+    """A private mirror's URL may carry its token (https://user:token@host/...): the download uses it; the
+    errors, the status and the advice name the mirror without it. Before, each sentence quoted it whole."""
+    secret = "tok3n-s3cret"
+    with_token = server.url.replace("http://", f"http://mirror:{secret}@", 1)
+    monkeypatch.setenv(isnet_general.ENV_URL, with_token)
+    said = []
+    with pytest.raises(ModelUnavailableError, match="SHA-256 differs") as mismatch:  # the mirror was asked
+        isnet_general.ensure()
+    said.append(str(mismatch.value))
+    assert server.gets == 1
+    closed = WeightsServer(b"")
+    closed.close()
+    monkeypatch.setenv(isnet_general.ENV_URL, closed.url.replace("http://", f"http://mirror:{secret}@", 1))
+    said.append(rmbg.get_provider("isnet-general").status().message)
+    with pytest.raises(ModelUnavailableError, match="Download it by hand") as unreachable:
+        isnet_general.ensure()
+    said.append(str(unreachable.value))
+    monkeypatch.setenv("RMBG_OFFLINE", "1")
+    with pytest.raises(ModelUnavailableError, match="RMBG_OFFLINE forbids") as offline:
+        isnet_general.ensure()
+    said.append(str(offline.value))
+    assert all(secret not in text and "mirror:" not in text for text in said), said
+    assert f"http://127.0.0.1:{closed.url.split(':')[2].split('/')[0]}/" in said[-1]  # the mirror, named

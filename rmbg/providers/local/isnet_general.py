@@ -68,7 +68,7 @@ def ensure(weights: str | os.PathLike | None = None) -> Path:
     if found is not None:
         return found
     if offline():
-        url, sha256 = PINNED.source()
+        url, sha256 = PINNED.shown(), PINNED.source()[1]
         raise with_remedy(
             ModelUnavailableError(
                 f"{FILE} is not in {cache_dir()} and {ENV_OFFLINE} forbids downloading it ({url}, SHA-256 {sha256})."

@@ -105,11 +105,23 @@ class PinnedFile:
         from .hub import unreachable_reason
 
         parts = urlsplit(self.source()[0])
-        return unreachable_reason(f"{parts.scheme}://{parts.netloc}")
+        return unreachable_reason(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}")
+
+    def shown(self) -> str:
+        """The download's URL as messages, statuses and logs show it: without the user name and password a
+        mirror's URL may carry (a token, for a private mirror)."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        url = self.source()[0]
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if "@" in parts.netloc else url
 
     def by_hand(self, folder: Path) -> str:
-        url, sha256 = self.source()
-        return f"Download it by hand from {url} into {folder} (SHA-256 {sha256}), or set {self.env_url} to a mirror."
+        sha256 = self.source()[1]
+        return (
+            f"Download it by hand from {self.shown()} into {folder} (SHA-256 {sha256}), or set {self.env_url} "
+            "to a mirror."
+        )
 
     def fetch(self, folder: Path | None = None) -> Path:
         """Download into `folder` (default: the cache), checked against the SHA-256; the path.
@@ -127,7 +139,7 @@ class PinnedFile:
             if why:
                 raise with_remedy(
                     ModelUnavailableError(
-                        f"Could not download {self.file} from {url}: its host cannot be reached ({why}). "
+                        f"Could not download {self.file} from {self.shown()}: its host cannot be reached ({why}). "
                         + self.by_hand(folder)
                     ),
                     "weights",
@@ -146,7 +158,7 @@ class PinnedFile:
             except ValueError as exc:  # pooch: the hash does not match (it has removed the file)
                 raise with_remedy(
                     ModelUnavailableError(
-                        f"The file at {url} is not the expected {self.file} "
+                        f"The file at {self.shown()} is not the expected {self.file} "
                         f"(SHA-256 differs: {str(exc).splitlines()[0][:160]}); not used."
                     ),
                     "weights",
@@ -155,7 +167,8 @@ class PinnedFile:
             except (requests.RequestException, OSError) as exc:
                 raise with_remedy(
                     ModelUnavailableError(
-                        f"Could not download {self.file} from {url} ({type(exc).__name__}). " + self.by_hand(folder)
+                        f"Could not download {self.file} from {self.shown()} ({type(exc).__name__}). "
+                        + self.by_hand(folder)
                     ),
                     "weights",
                     f"Downloading {self.file} failed ({type(exc).__name__}).",
