@@ -127,6 +127,14 @@ def test_key_and_url_from_environment(fal_fake, image, monkeypatch):
     assert fal_fake.calls[0].headers["authorization"] == f"Key {KEY}"
 
 
+def test_an_endpoints_user_name_and_password_stay_out_of_the_repr(monkeypatch):
+    """RMBG_FAL_QUEUE_URL through a proxy that asks for a password: the repr (logs, tracebacks) names the host."""
+    monkeypatch.setenv("RMBG_FAL_QUEUE_URL", "https://proxy-user:pr0xy-s3cret@proxy.example:8443/fal")
+    shown = repr(FalBria(api_key=KEY))
+    assert "pr0xy-s3cret" not in shown and "proxy-user" not in shown and KEY not in shown
+    assert "base_url='https://proxy.example:8443/fal'" in shown
+
+
 def test_wrong_key_is_an_auth_error_without_retry(fal_fake, image):
     provider = make(fal_fake, key="wrong-id:wrong-secret-value")
     with pytest.raises(ProviderAuthError) as info:

@@ -111,8 +111,14 @@ class HostedClient:
         self._clients = LazyClient(connection.client, connection.timeout)
 
     def __repr__(self) -> str:
+        """Its class, id and endpoint, without the key or the endpoint's user name and password (a proxy's,
+        from RMBG_*_URL): a repr reaches logs and tracebacks."""
+        from urllib.parse import urlsplit, urlunsplit
+
         key = "set" if self._key() else "missing"
-        return f"{type(self).__name__}(id={self.id!r}, base_url={self.base_url!r}, key={key})"
+        parts = urlsplit(self.base_url)
+        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        return f"{type(self).__name__}(id={self.id!r}, base_url={shown!r}, key={key})"
 
     def status(self) -> ProviderStatus:
         if not self._key():
