@@ -52,6 +52,15 @@ def with_remedy(exc: E, kind: str, situation: str, subject: str = "") -> E:
     return exc
 
 
+def without_credentials(url: str) -> str:
+    """`url` as a message, a status, a repr or a log may show it: without the user name and password its
+    address may carry (a private mirror's token, a proxy's password); `url` itself when it carries none."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if "@" in parts.netloc else url
+
+
 class UnknownProviderError(RmbgError, KeyError):
     """A provider id that is not registered, or not of the kind asked for (a
     background replacer where a removal provider is wanted, or the reverse).

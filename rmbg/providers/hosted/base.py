@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
-from ...errors import MissingCredentialsError
+from ...errors import MissingCredentialsError, without_credentials
 from ...money.charging import Charge
 from ...money.pricing import price_estimate
 from ...settings import current
@@ -113,12 +113,8 @@ class HostedClient:
     def __repr__(self) -> str:
         """Its class, id and endpoint, without the key or the endpoint's user name and password (a proxy's,
         from RMBG_*_URL): a repr reaches logs and tracebacks."""
-        from urllib.parse import urlsplit, urlunsplit
-
         key = "set" if self._key() else "missing"
-        parts = urlsplit(self.base_url)
-        shown = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-        return f"{type(self).__name__}(id={self.id!r}, base_url={shown!r}, key={key})"
+        return f"{type(self).__name__}(id={self.id!r}, base_url={without_credentials(self.base_url)!r}, key={key})"
 
     def status(self) -> ProviderStatus:
         if not self._key():

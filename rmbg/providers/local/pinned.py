@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import ModelUnavailableError, with_remedy
+from ...errors import ModelUnavailableError, with_remedy, without_credentials
 from ...settings import TRUE, current
 from ...threads import release_in_children
 
@@ -104,17 +104,12 @@ class PinnedFile:
 
         from .hub import unreachable_reason
 
-        parts = urlsplit(self.source()[0])
-        return unreachable_reason(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}")
+        parts = urlsplit(self.shown())
+        return unreachable_reason(f"{parts.scheme}://{parts.netloc}")
 
     def shown(self) -> str:
-        """The download's URL as messages, statuses and logs show it: without the user name and password a
-        mirror's URL may carry (a token, for a private mirror)."""
-        from urllib.parse import urlsplit, urlunsplit
-
-        url = self.source()[0]
-        parts = urlsplit(url)
-        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if "@" in parts.netloc else url
+        """The download's URL as messages, statuses and logs show it (a private mirror's token left out)."""
+        return without_credentials(self.source()[0])
 
     def by_hand(self, folder: Path) -> str:
         sha256 = self.source()[1]
