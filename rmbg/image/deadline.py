@@ -5,23 +5,36 @@ that sends one header byte every few seconds never trips a 10 s read
 timeout, and holds the request for minutes. This network backend for
 httpcore (the pool under httpx) gives every connect, TLS handshake, read
 and write at most the time left before one monotonic deadline, and times
-out once none is left. Imported only when a URL is fetched.
+out once none is left. A URL fetch has one deadline for its pool
+(deadline_transport); a hosted provider's client is long-lived, so its pool
+reads the deadline of the call in progress on this thread (bound_by_calls,
+within). Imported only when a URL is fetched or a hosted call is made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import ssl
 import time
 import typing
+from collections.abc import Callable, Iterator
 
 import httpcore
 import httpx
 
+End = Callable[[], "float | None"]  # the deadline now (a time.monotonic() value); None: none
 
-def _left(deadline: float, timeout: float | None) -> float:
+# The deadline of the hosted call this thread is making (rmbg.providers.hosted.http), for its client's sockets.
+_CALL_END: contextvars.ContextVar[float | None] = contextvars.ContextVar("rmbg_call_end", default=None)
+
+
+def _left(deadline: float | None, timeout: float | None) -> float | None:
     """The timeout for one socket operation: at most the time left; none left -> a timeout now."""
+    if deadline is None:
+        return timeout
     left = deadline - time.monotonic()
     if left <= 0:
         raise httpcore.ReadTimeout("the overall deadline passed")
@@ -29,16 +42,16 @@ def _left(deadline: float, timeout: float | None) -> float:
 
 
 class DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose waits end at `deadline`."""
+    """A socket stream whose waits end at the deadline `end()` names."""
 
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float):
-        self.inner, self.deadline = inner, deadline
+    def __init__(self, inner: httpcore.NetworkStream, end: End):
+        self.inner, self.end = inner, end
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.inner.read(max_bytes, _left(self.deadline, timeout))
+        return self.inner.read(max_bytes, _left(self.end(), timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.inner.write(buffer, _left(self.deadline, timeout))
+        self.inner.write(buffer, _left(self.end(), timeout))
 
     def close(self) -> None:
         self.inner.close()
@@ -46,18 +59,18 @@ class DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        tls = self.inner.start_tls(ssl_context, server_hostname, _left(self.deadline, timeout))
-        return DeadlineStream(tls, self.deadline)
+        tls = self.inner.start_tls(ssl_context, server_hostname, _left(self.end(), timeout))
+        return DeadlineStream(tls, self.end)
 
     def get_extra_info(self, info: str) -> typing.Any:
         return self.inner.get_extra_info(info)
 
 
-class DeadlineBackend(httpcore.SyncBackend):
-    """httpcore's socket backend, every stream it opens bounded by `deadline`."""
+class DeadlineBackend(httpcore.NetworkBackend):
+    """A pool's network backend (`inner`, else httpcore's sockets), every stream it opens bounded by `end()`."""
 
-    def __init__(self, deadline: float):
-        self.deadline = deadline
+    def __init__(self, end: End, inner: httpcore.NetworkBackend | None = None):
+        self.end, self.inner = end, inner or httpcore.SyncBackend()
 
     def connect_tcp(
         self,
@@ -67,8 +80,17 @@ class DeadlineBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.NetworkStream:
-        stream = super().connect_tcp(host, port, _left(self.deadline, timeout), local_address, socket_options)
-        return DeadlineStream(stream, self.deadline)
+        stream = self.inner.connect_tcp(host, port, _left(self.end(), timeout), local_address, socket_options)
+        return DeadlineStream(stream, self.end)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[typing.Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self.inner.connect_unix_socket(path, _left(self.end(), timeout), socket_options)
+        return DeadlineStream(stream, self.end)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
 
 
 def deadline_transport(deadline: float) -> httpx.HTTPTransport:
@@ -78,8 +100,29 @@ def deadline_transport(deadline: float) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(trust_env=False, verify=context)
     # httpx takes no network backend itself; its pool is httpcore's, which does. The
     # test of a trickling server (tests/test_limits.py) fails if this stops holding.
-    transport._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=DeadlineBackend(deadline))
+    transport._pool = httpcore.ConnectionPool(ssl_context=context, network_backend=DeadlineBackend(lambda: deadline))
     return transport
+
+
+def bound_by_calls(client: httpx.Client) -> httpx.Client:
+    """`client` (made here, not a caller's), its pools (a proxy's from the environment too) bounded by the
+    deadline of the call in progress (within): a hosted answer that trickles ends at its call's deadline
+    (tests/test_hosted_deadline.py fails if this stops holding)."""
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore.ConnectionPool):  # an HTTP proxy's pool is one too
+            pool._network_backend = DeadlineBackend(_CALL_END.get, pool._network_backend)
+    return client
+
+
+@contextlib.contextmanager
+def within(seconds: float) -> Iterator[None]:
+    """The sockets of a client bound_by_calls wait at most `seconds` in all while this block runs (this thread)."""
+    token = _CALL_END.set(time.monotonic() + max(0.0, seconds))
+    try:
+        yield
+    finally:
+        _CALL_END.reset(token)
 
 
 def tls_context(*, trust_env: bool = True) -> ssl.SSLContext:

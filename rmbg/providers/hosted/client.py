@@ -23,7 +23,7 @@ def make_client(timeout=None):
     """An httpx.Client with explicit timeouts (used when none is injected)."""
     import httpx
 
-    from ...image.deadline import tls_context
+    from ...image.deadline import bound_by_calls, tls_context
 
     if timeout is None:
         timeout = default_timeout()
@@ -31,7 +31,9 @@ def make_client(timeout=None):
         timeout = default_timeout(float(timeout))
     # the TLS context (its CA bundle) is made once and shared, not loaded again for each client
     headers = {"User-Agent": USER_AGENT}
-    return httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, verify=tls_context())
+    # its sockets wait no longer than the call in progress has left (a vendor trickling its answer)
+    client = httpx.Client(timeout=timeout, headers=headers, follow_redirects=False, verify=tls_context())
+    return bound_by_calls(client)
 
 
 class LazyClient:

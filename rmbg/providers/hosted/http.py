@@ -136,7 +136,7 @@ def send(
         if deadline.expired():
             raise timeout_error(endpoint, deadline)
         try:
-            response = _request(client, endpoint, method, url, _timeout_for(client, deadline), max_bytes, kwargs, meter)
+            response = _request(client, endpoint, method, url, deadline, max_bytes, kwargs, meter)
         except httpx.TimeoutException as exc:
             unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             if meter is not None and not unsent:
@@ -189,37 +189,40 @@ def _request(
     endpoint: Endpoint,
     method: str,
     url: str,
-    timeout,
+    deadline: Deadline,
     max_bytes: int,
     kwargs: dict,
-    meter=None,
+    meter,
 ) -> httpx.Response:
-    """One attempt: the body is streamed and counted (after any content
-    decoding, so a compressed bomb is caught too); the meter hears the whole
-    answer, or, when its body is refused or cut off, its status; transport
-    errors while reading reach send()'s handlers like any other."""
+    """One attempt, within the time `deadline` leaves in all, headers included (on a client of ours, make_client; a
+    caller's own bounds each read only): the body is streamed and counted (after any content decoding, so a
+    compressed bomb is caught too); the meter hears the whole answer, or, when its body is refused or cut off,
+    its status; transport errors while reading reach send()'s handlers like any other."""
     import httpx
 
-    request = client.build_request(method, url, timeout=timeout, **kwargs)
-    response = client.send(request, stream=True)
-    try:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise _too_large(endpoint, int(declared), max_bytes)
-        chunks, total = [], 0
-        for chunk in response.iter_bytes():
-            total += len(chunk)
-            if total > max_bytes:
-                raise _too_large(endpoint, total, max_bytes)
-            chunks.append(chunk)
-    except BaseException as exc:
-        if meter is not None:  # answered, then its body was refused or cut off: by its status (2xx: may be billed)
-            meter.answered(charge_of_status(response.status_code, endpoint.not_accepted))
-            if isinstance(exc, ProviderHTTPError):
-                meter.annotate(exc)  # an oversized billed body: the message says it may have been billed
-        raise
-    finally:
-        response.close()
+    from ...image.deadline import within
+
+    request = client.build_request(method, url, timeout=_timeout_for(client, deadline), **kwargs)
+    with within(deadline.remaining()):
+        response = client.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(endpoint, int(declared), max_bytes)
+            chunks, total = [], 0
+            for chunk in response.iter_bytes():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise _too_large(endpoint, total, max_bytes)
+                chunks.append(chunk)
+        except BaseException as exc:
+            if meter is not None:  # answered, then its body was refused or cut off: by its status (2xx: may be billed)
+                meter.answered(charge_of_status(response.status_code, endpoint.not_accepted))
+                if isinstance(exc, ProviderHTTPError):
+                    meter.annotate(exc)  # an oversized billed body: the message says it may have been billed
+            raise
+        finally:
+            response.close()
     headers = [
         (k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
     ]
