@@ -6,6 +6,7 @@ charged: the calls that reached it times the cost it reported."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from decimal import Decimal
 
@@ -75,9 +76,9 @@ def test_a_raised_price_bills_at_most_the_cap_plus_one_call(ledger, calls, caplo
     refusal = next(words for words in got if words != "paid")
     assert refusal == (
         "runware-rembg now reports $0.0500 per image, above the price we reserve ($0.0026); refused until the "
-        "operator accepts it (RMBG_ACCEPT_PRICE=runware-rembg=0.0500). Nothing was sent."
+        "operator accepts it (RMBG_ACCEPT_PRICE=runware-rembg=0.05). Nothing was sent."
     )
-    assert any("RMBG_ACCEPT_PRICE=runware-rembg=0.0500" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage().endswith("RMBG_ACCEPT_PRICE=runware-rembg=0.05") for r in caplog.records)
 
 
 def test_a_provider_priced_by_another_process_still_goes_alone_in_this_one(ledger):
@@ -105,6 +106,21 @@ def test_the_refusal_lasts_across_policies_until_the_operator_accepts_the_price(
         got = burst(rembg(fake, ledger, "0.30", "session:after"), 8)
     assert 3 <= got.count("paid") == posts(fake) - 1 < 8
     assert ledger.spent("session:after") == Decimal("0.05") * got.count("paid") <= Decimal("0.30")
+
+
+@pytest.mark.parametrize("reported", ["0.00294", "0.0031415", "12.505", "7"])
+def test_the_setting_a_refusal_advises_accepts_the_price(ledger, monkeypatch, reported):
+    """The advice quoted the price rounded as the sentence shows it ($0.0029 for $0.00294): below what was
+    reported, so an operator who set exactly that stayed refused for ever."""
+    with RunwareFake(costs={REMBG: float(reported)}) as fake:
+        burst(rembg(fake, ledger, "100"), 1)
+        with pytest.raises(BudgetError, match="refused until the operator accepts it") as refused:
+            rembg(fake, ledger, "100", "session:other").matte(Image.new("RGB", (8, 8)))
+        advice = re.search(r"\((RMBG_ACCEPT_PRICE)=(\S+)\)\. Nothing was sent\.$", str(refused.value))
+        assert advice is not None and advice[2] == f"runware-rembg={reported}"
+        monkeypatch.setenv(advice[1], advice[2])
+        assert burst(rembg(fake, ledger, "100", "session:after"), 1) == ["paid"]
+    assert posts(fake) == 2
 
 
 def test_a_malformed_accepted_price_is_refused_with_a_sentence(ledger, monkeypatch):

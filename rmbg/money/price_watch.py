@@ -75,8 +75,13 @@ class Alarm:
         return (
             f"{self.provider} now reports ${format_usd(self.reported)} {self.unit}, above the price we reserve "
             f"(${format_usd(self.reserved)}); refused until the operator accepts it "
-            f"({ACCEPT_ENV}={self.provider}={format_usd(self.reported)}). Nothing was sent."
+            f"({self.acceptance()}). Nothing was sent."
         )
+
+    def acceptance(self) -> str:
+        """The setting that accepts this price: the reported figure exactly (rounded, as the prices in the
+        sentence are, it could fall below what was reported and accept nothing)."""
+        return f"{ACCEPT_ENV}={self.provider}={self.reported.normalize():f}"
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,9 @@ def report(book: AlarmBook, alarm: Alarm) -> None:
     book.raise_alarm(alarm)
     log.error(
         "%s reported $%s %s, beyond the $%s reserved for it (%s the estimate of $%s); counted in full, and %s is "
-        "refused until the operator accepts the price: %s=%s=%s",
+        "refused until the operator accepts the price: %s",
         alarm.provider, format_usd(alarm.reported), alarm.unit, format_usd(alarm.reserved), "beyond the bound of",
-        format_usd(alarm.estimate), alarm.provider, ACCEPT_ENV, alarm.provider, format_usd(alarm.reported),
+        format_usd(alarm.estimate), alarm.provider, alarm.acceptance(),
     )  # fmt: skip
 
 
