@@ -132,8 +132,10 @@ def html_text(text: str) -> str:
 
 
 def excerpt(text: str, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
-    """A short, key-free, single-line excerpt of a response body (HTML reduced to its text)."""
-    flat = " ".join(scrub(html_text(text), secrets).split())
+    """A short, key-free, single-line excerpt of a response body (HTML reduced to its text): scrubbed of
+    `secrets` and of every key this process uses (known_secrets), so a caller that forgot the call's own
+    cannot quote it (a vendor's body echoing the key reaches ProviderHTTPError.excerpt)."""
+    flat = " ".join(scrub(html_text(text), (*secrets, *known_secrets())).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
