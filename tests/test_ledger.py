@@ -298,3 +298,21 @@ def test_a_call_in_flight_when_its_process_is_killed_stays_counted(spec):
         assert ledger.spent("day:k") == Decimal("0.03")  # $0.02 settled by hand + the edge's $0.01 hold
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("typed", ["99999999999", "1e30", "1000000.01"])
+def test_a_hold_settled_by_hand_at_an_impossible_amount_is_refused_as_the_line_is_read(
+    ledger, spec, typed, monkeypatch, capsys
+):
+    """`rmbg ledger settle ID --usd 99999999999` (digits typed twice) was an OverflowError traceback from the
+    database: the ledger counts nano-dollars in 64 bits. Now a usage error, the hold left as it was."""
+    from rmbg.cli.main import main
+
+    monkeypatch.setenv("RMBG_LEDGER", spec)
+    hold = ledger.reserve("slow-vendor", (Account("day:k"),), Decimal("0.02"))
+    assert isinstance(hold, Hold)
+    assert main(["ledger", "settle", hold.id, "--usd", typed]) == 2
+    assert f"--usd: must be at most $1,000,000 for one call, not {typed!r}" in capsys.readouterr().err
+    assert [h.state for h in ledger.holds()] == ["held"] and ledger.spent("day:k") == Decimal("0.02")
+    assert main(["ledger", "settle", hold.id, "--usd", "1000000"]) == 0  # the most: a bill, however large
+    assert ledger.spent("day:k") == Decimal(1_000_000)

@@ -23,6 +23,17 @@ from ..errors import RmbgError
 from ..types import format_usd
 from .paid import usd_arg
 
+MOST_BY_HAND = Decimal(1_000_000)  # one call's bill: more is a typo (and nears what the ledger's 64-bit counts hold)
+
+
+def hand_usd(text: str) -> Decimal:
+    """--usd of a hold settled by hand: an amount (usd_arg's rule) of at most MOST_BY_HAND, refused as the
+    line is read (an amount over $9.2 billion was a traceback from the database, an integer overflow)."""
+    usd = usd_arg(text)
+    if usd is None or usd > MOST_BY_HAND:
+        raise argparse.ArgumentTypeError(f"must be at most ${MOST_BY_HAND:,} for one call, not {text[:40]!r}")
+    return usd
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg = sub.add_parser("ledger", help="list and settle paid calls held in the money ledger (RMBG_LEDGER)")
@@ -33,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     settle = what.add_parser("settle", help="close a hold by hand")
     settle.add_argument("hold", metavar="ID")
     how = settle.add_mutually_exclusive_group(required=True)
-    how.add_argument("--usd", type=usd_arg, metavar="USD", help="what the vendor billed for it")
+    how.add_argument("--usd", type=hand_usd, metavar="USD", help="what the vendor billed for it")
     how.add_argument("--release", action="store_true", help="it was not billed: count $0")
     settle.set_defaults(func=cmd_settle)
 
@@ -87,7 +98,7 @@ def cmd_holds(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_settle(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..money.ledger import open_ledger
 
-    usd = Decimal(0) if args.release else args.usd  # usd_arg's: an amount, 0 or more, read with the line
+    usd = Decimal(0) if args.release else args.usd  # hand_usd's: $0 to MOST_BY_HAND, read with the line
     ledger = open_ledger(create=False)
     state = "released" if args.release else "settled by hand"
     if not ledger.settle(args.hold, usd, priced=False, state=state, note="settled by hand"):
