@@ -213,9 +213,33 @@ def test_retry_after_is_honoured_through_the_policy(fal_fake, image):
 
 def test_retry_after_beyond_the_cap_gives_up_at_once(fal_fake, image):
     fal_fake.inject("rate-limit", op="submit", retry_after="120", times=3)
-    with pytest.raises(ProviderRateLimitError, match="wait 120 s") as info:
+    with pytest.raises(ProviderRateLimitError, match="wait 2 min") as info:
         make(fal_fake, max_retry_after=30).matte(image)
     assert len(fal_fake.calls) == 1 and info.value.status == 429
+
+
+@pytest.mark.parametrize(
+    "retry_after, words, sent",
+    [
+        ("25", "(HTTP 429). The provider asks to wait 25 s. Try again later.", 1),  # within the cap, past 20 s left
+        ("Wed, 21 Oct 2099 07:28:00 GMT", "(HTTP 429). The provider asks to wait more than a day. Try again later.", 1),
+        ("1e400", "(HTTP 429). The provider asks to wait more than a day. Try again later.", 1),
+        (
+            "soon <b>please</b>",
+            "(HTTP 429) after 3 attempts. Try again later.",
+            3,
+        ),  # no wait read: backed off, unquoted
+    ],
+)
+def test_a_rate_limit_that_outlasts_the_call_is_said_as_one(fal_fake, image, retry_after, words, sent):
+    """A Retry-After past the call's deadline was "timed out after 20 s" (nothing had timed out), and its date
+    form was quoted as a number of seconds ("asks to wait Wed, 21 Oct 2099 07:28:00 GMT s")."""
+    fal_fake.inject("rate-limit", op="submit", retry_after=retry_after, times=3)
+    sleeps: list[float] = []
+    with pytest.raises(ProviderRateLimitError) as info:
+        make(fal_fake, sleeps, deadline_s=20, max_retry_after=60).matte(image)
+    assert str(info.value) == f"fal-bria: rate limited {words}"
+    assert len(fal_fake.calls) == sent and len(sleeps) == sent - 1  # a wait the call cannot afford: not sent again
 
 
 def test_deadline_cancels_the_queued_request(image):

@@ -45,7 +45,7 @@ from ...errors import (
 )
 from ...money.charging import Charge, charge_of_status, current
 from .payload import excerpt, scrub
-from .retry import Deadline, RetryPolicy, network_words, retry_after_seconds
+from .retry import Deadline, RetryPolicy, network_words, retry_after_seconds, wait_words
 
 if TYPE_CHECKING:
     import httpx
@@ -173,8 +173,10 @@ def send(
         )
         if may_retry and attempt < policy.max_attempts:
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
-            if retry_after is None or retry_after <= policy.max_retry_after:
-                _pause(policy, deadline, policy.wait(attempt, retry_after), endpoint)
+            wait = policy.wait(attempt, retry_after)
+            # a wait past the deadline ends the call with the provider's answer (rate limited, unavailable)
+            if (retry_after is None or retry_after <= policy.max_retry_after) and wait < deadline.remaining():
+                policy.sleep(wait)
                 continue
         raise _noted(http_error(endpoint, response, attempts=attempt), meter)
 
@@ -301,8 +303,8 @@ def http_error(endpoint: Endpoint, response: httpx.Response, attempts: int = 1) 
     if status in (400, 413, 415, 422):
         return ProviderRejectedError(pid, f"rejected the image (HTTP {status}): {reason}", status=status, excerpt=body)
     if status == 429:
-        wait = response.headers.get("retry-after")
-        hint = f" The provider asks to wait {wait} s." if wait else ""
+        wait = retry_after_seconds(response.headers.get("retry-after"))
+        hint = f" The provider asks to wait {wait_words(wait)}." if wait else ""
         return ProviderRateLimitError(
             pid, f"rate limited (HTTP 429){tried}.{hint} Try again later.", status=status, excerpt=body
         )

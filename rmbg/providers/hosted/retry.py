@@ -109,6 +109,19 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - now)
 
 
+def wait_words(seconds: float) -> str:
+    """A Retry-After's wait in words: '25 s', '3 min', '2 h', 'more than a day' (a date far ahead, 'inf')."""
+    if seconds > 86400:
+        return "more than a day"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.0f} h"
+    )
+
+
 def network_words(exc: Exception) -> str:
     """What went wrong on the network, in words (httpx's class names mean nothing to a visitor)."""
     import httpx
