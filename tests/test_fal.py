@@ -301,11 +301,20 @@ def test_failed_request_reports_the_providers_reason(fal_fake, image):
     ],
 )
 def test_malformed_answers_are_response_errors(fal_fake, image, fault, op, words):
-    fal_fake.inject(fault, op=op)
+    # an unreadable status poll is polled again, up to the policy's attempts in a row (retry.Misses)
+    fal_fake.inject(fault, op=op, times=3 if (fault, op) == ("not-json", "status") else 1)
     with pytest.raises(ProviderResponseError, match=words) as info:
         make(fal_fake).matte(image)
     assert isinstance(info.value, ProviderHTTPError)
     assert_key_hidden(info.value)
+
+
+def test_one_unreadable_status_poll_is_polled_again_not_cancelled(fal_fake, image):
+    """One status poll answered 200 with a page (a proxy's hiccup) cancelled an accepted, billed job."""
+    fal_fake.inject("not-json", op="status", times=2)
+    assert make(fal_fake).matte(image).alpha.size == image.size
+    assert [c.method for c in fal_fake.calls].count("PUT") == 0  # no cancel
+    assert sum(c.path.endswith("/status") for c in fal_fake.calls) == 4  # 2 unreadable, 1 in the queue, done
 
 
 def test_unreachable_host_is_unavailable_after_retries(image):

@@ -117,6 +117,28 @@ def test_accepted_then_failed_is_charged_and_said(name, fault, clip):
         assert not [c for c in vendor.fake.calls if c.path.endswith("/cancel")]  # fal said COMPLETED: no cancel
 
 
+@pytest.mark.parametrize("unreadable", [1, 2])
+def test_an_unreadable_poll_is_polled_again(vendor, clip, unreadable):
+    """An accepted job whose status poll once answered 200 with a page (a proxy's hiccup) was given up at
+    once: cancelled on fal and counted, paid for nothing. Fewer unreadable polls in a row than the policy's
+    attempts (FAST: 3) are polled again and the clip comes back, billed once."""
+    vendor.fake.inject("not-json", op="status" if vendor.name == "fal" else "poll", times=unreadable)
+    payer, call = run(vendor, clip)
+    call().close()
+    assert len(vendor.paid_calls()) == 1 and len(vendor.fake.billed) == 1
+    assert settled(payer.policy) == [("settled", ESTIMATE[vendor.name])]
+    assert not [c for c in vendor.fake.calls if c.path.endswith("/cancel")]
+
+
+def test_a_poll_that_stays_unreadable_ends_the_call_charged(vendor, clip):
+    vendor.fake.inject("not-json", op="status" if vendor.name == "fal" else "poll", times=3)
+    payer, call = run(vendor, clip)
+    with pytest.raises(rmbg.ProviderError, match=r"is not JSON \(content-type text/html\)"):
+        call()
+    assert len(vendor.paid_calls()) == 1
+    assert settled(payer.policy) == [("settled", ESTIMATE[vendor.name])]  # accepted: kept at the estimate
+
+
 def test_a_slow_job_times_out_is_cancelled_on_fal_and_charged(vendor, clip):
     vendor.fake.inject("stuck", op=vendor.paid_op)
     payer, call = run(vendor, clip, retry=RetryPolicy.immediate(deadline_s=1.0, poll_interval=0.05))

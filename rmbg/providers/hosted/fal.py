@@ -38,7 +38,7 @@ from ...vendors import vendor
 from .base import Call, Connection, HostedClient, HostedProvider, connected
 from .http import Endpoint, json_body, same_origin
 from .payload import alpha_from_image_bytes, decode_data_uri, download_result, error_object, excerpt, png_data_uri
-from .retry import Deadline
+from .retry import Deadline, Misses
 
 ENDPOINT_ID = "fal-ai/bria/background/remove"
 RMBG3_ENDPOINT_ID = "bria/rmbg-3"
@@ -179,22 +179,23 @@ class FalQueue:
     def _wait(self, call: Call, handle: QueueHandle, headers) -> None:
         """Poll status_url until COMPLETED; ProviderTimeoutError at the deadline."""
         p = self.provider
-        polls = 0
+        polls, misses = 0, Misses(p.retry)
         while True:
             response = call.send("GET", handle.status_url, params={"logs": "0"}, headers=headers)
-            body = json_body(response, p.id, "the status response", call.endpoint.secrets)
-            state = body.get("status") if isinstance(body, dict) else None
-            self.last_state = str(state)
-            if state == "COMPLETED":
-                return
-            if state not in ("IN_QUEUE", "IN_PROGRESS"):
-                raise ProviderResponseError(p.id, f"returned an unknown queue status {str(state)[:40]!r}.")
+            body = misses.read(json_body, response, p.id, "the status response", call.endpoint.secrets)
+            if body is not None:  # None: an unreadable answer, polled again (Misses)
+                state = body.get("status") if isinstance(body, dict) else None
+                self.last_state = str(state)
+                if state == "COMPLETED":
+                    return
+                if state not in ("IN_QUEUE", "IN_PROGRESS"):
+                    raise ProviderResponseError(p.id, f"returned an unknown queue status {str(state)[:40]!r}.")
             polls += 1
             pause = p.retry.poll_wait(polls)
             if pause >= call.deadline.remaining():
                 raise ProviderTimeoutError(
                     p.id,
-                    f"timed out after {p.retry.deadline_s:g} s waiting in fal's queue (last status {state}).",
+                    f"timed out after {p.retry.deadline_s:g} s waiting in fal's queue (last status {self.last_state}).",
                 )
             p.retry.sleep(pause)
 

@@ -12,7 +12,11 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from ...errors import ProviderResponseError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,27 @@ class Deadline:
 
     def expired(self) -> bool:
         return self.remaining() <= 0
+
+
+class Misses:
+    """Unreadable answers to a status poll in a row, once a paid job was accepted: one is a proxy's hiccup
+    and the job is polled again (giving it up would cancel a job that is billed); `policy.max_attempts` in
+    a row end the call, as that many failed polls do (rmbg.providers.hosted.http.send's retries)."""
+
+    def __init__(self, policy: RetryPolicy):
+        self.policy, self.count = policy, 0
+
+    def read(self, parse: Callable[..., T], *args: Any) -> T | None:
+        """parse(*args); None after an unreadable answer (ProviderResponseError) that is not yet one too many."""
+        try:
+            value = parse(*args)
+        except ProviderResponseError:
+            self.count += 1
+            if self.count >= self.policy.max_attempts:
+                raise
+            return None
+        self.count = 0
+        return value
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:

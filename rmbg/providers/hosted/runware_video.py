@@ -40,7 +40,7 @@ from ...money.pricing import reported_cost
 from .base import Connection, connected
 from .http import json_body
 from .payload import excerpt
-from .retry import Deadline
+from .retry import Deadline, Misses
 from .runware import RunwareClient
 from .video_job import DeclaredVideo, HostedVideo, VideoJob
 
@@ -140,7 +140,7 @@ class RunwareBriaVideo(DeclaredVideo, RunwareClient):
         """Poll getResponse until our task has its result; ProviderTimeoutError at the deadline."""
         endpoint = self._runware_endpoint()
         poll = [{"taskType": "getResponse", "taskUUID": task_uuid}]
-        polls = 0
+        polls, misses = 0, Misses(self.retry)
         while True:
             pause = self.retry.poll_wait(polls + 1)
             if pause >= deadline.remaining():
@@ -152,7 +152,8 @@ class RunwareBriaVideo(DeclaredVideo, RunwareClient):
                 endpoint, deadline, "POST", f"{self.base_url}/v1", json=poll, headers=headers, paid=False,
                 idempotent=True,
             )  # fmt: skip
-            item = self._ours(json_body(response, self.id, "the poll's answer", endpoint.secrets), task_uuid)
+            body = misses.read(json_body, response, self.id, "the poll's answer", endpoint.secrets)
+            item = None if body is None else self._ours(body, task_uuid)  # None body: polled again (Misses)
             polls += 1
             if item is not None and _done(item):
                 return item
