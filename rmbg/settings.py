@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
+from .errors import ConfigurationError
 from .settings_declared import SETTINGS, Setting, markdown_table
 
 __all__ = [
@@ -49,7 +50,7 @@ class Settings:
     """The RMBG_* variables of one environment, read together.
 
     `raw(name)` is the stripped value ("" when unset); the typed accessors
-    below parse it and raise ValueError naming the variable when it is wrong.
+    below parse it and raise ConfigurationError (a ValueError) naming the variable when it is wrong.
     """
 
     values: Mapping[str, str]
@@ -73,22 +74,22 @@ class Settings:
             return True
         if value in FALSE:
             return False
-        raise ValueError(f"{name} must be 1 or 0, got {value!r}")
+        raise ConfigurationError(f"{name} must be 1 or 0, got {value!r}")
 
     def path(self, name: str) -> Path | None:
         value = self.raw(name)
         return Path(value).expanduser() if value else None
 
-    def decimal(self, name: str, default: Decimal | None = None) -> Decimal:
-        """The number set, of 0 or more; unset: `default`, else the one SETTINGS declares (`declared_number`)."""
+    def decimal(self, name: str, default: Decimal | None = None, *, least: int = 0) -> Decimal:
+        """The number set, of `least` or more; unset: `default`, else the one SETTINGS declares (`declared_number`)."""
         value = self.raw(name)
         if not value:
             return declared_number(name) if default is None else default
         _in_ascii_digits(name, value)
         try:
-            return _of_zero_or_more(name, value, Decimal(value))
+            return _of_zero_or_more(name, value, Decimal(value), least)
         except InvalidOperation:
-            raise ValueError(f"{name} must be a number, got {value!r}") from None
+            raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
 
     def integer(self, name: str, default: int) -> int:
         value = self.raw(name)
@@ -98,7 +99,7 @@ class Settings:
         try:
             number = int(value)
         except ValueError:
-            raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+            raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from None
         return _of_zero_or_more(name, value, number)
 
     def number(self, name: str, default: float) -> float:
@@ -109,7 +110,7 @@ class Settings:
         try:
             number = float(value)
         except ValueError:
-            raise ValueError(f"{name} must be a number, got {value!r}") from None
+            raise ConfigurationError(f"{name} must be a number, got {value!r}") from None
         return _of_zero_or_more(name, value, number)
 
     def listed(self, name: str) -> tuple[str, ...]:
@@ -119,7 +120,7 @@ class Settings:
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.raw(name).lower() or default
         if value not in allowed:
-            raise ValueError(f"{name}={value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
+            raise ConfigurationError(f"{name}={value!r}: expected {', '.join(allowed[:-1])} or {allowed[-1]}")
         return value
 
 
@@ -128,17 +129,17 @@ def _in_ascii_digits(name: str, value: str) -> None:
     typed them may have meant something else; the setting is refused instead, as the visitors' doors refuse
     them (rmbg.wording.number_text)."""
     if not value.isascii():
-        raise ValueError(f"{name} must be written in ASCII digits 0-9, got {value!r}")
+        raise ConfigurationError(f"{name} must be written in ASCII digits 0-9, got {value!r}")
 
 
 _Number = TypeVar("_Number", int, float, Decimal)
 
 
-def _of_zero_or_more(name: str, value: str, number: _Number) -> _Number:
-    """`number`, a count, size, time or price: finite and of 0 or more, else a ValueError naming the setting
-    ("nan", "inf" and "-1" would otherwise reach the code as a bound that holds nothing back)."""
-    if number != number or number in (float("inf"), float("-inf")) or number < 0:
-        raise ValueError(f"{name} must be a number of 0 or more, got {value!r}")
+def _of_zero_or_more(name: str, value: str, number: _Number, least: int = 0) -> _Number:
+    """`number`, a count, size, time or price: finite and of `least` (0) or more, else a ValueError naming the
+    setting ("nan", "inf" and "-1" would otherwise reach the code as a bound that holds nothing back)."""
+    if number != number or number in (float("inf"), float("-inf")) or number < least:
+        raise ConfigurationError(f"{name} must be a number of {least} or more, got {value!r}")
     return number
 
 
@@ -149,7 +150,7 @@ def declared_number(name: str) -> Decimal:
     try:
         return Decimal(default)
     except InvalidOperation:
-        raise ValueError(f"{name} declares no number as its default: {default!r}") from None
+        raise ConfigurationError(f"{name} declares no number as its default: {default!r}") from None
 
 
 _lock = threading.Lock()

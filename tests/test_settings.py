@@ -10,8 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+import rmbg
 from rmbg import settings
+from rmbg.errors import ConfigurationError
+from tests.fakes.runware import TEST_KEY, RunwareFake
 from tests.support import source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,11 +92,28 @@ def test_every_number_an_operator_sets_is_0_9_finite_and_not_below_0(value, said
             said_here = f"must be a whole number, got {value!r}"
         else:
             said_here = said
-        with pytest.raises(ValueError, match=f"^{name} {re.escape(said_here)}$"):
+        with pytest.raises(ConfigurationError, match=f"^{name} {re.escape(said_here)}$"):  # an RmbgError, a ValueError
             read()
     ok = settings.Settings.from_env({"RMBG_MAX_PIXELS": "1_000", "RMBG_URL_DEADLINE_S": " 2.5", "RMBG_CACHE_MB": "0"})
     assert ok.integer("RMBG_MAX_PIXELS", 1) == 1000 and ok.number("RMBG_URL_DEADLINE_S", 1.0) == 2.5
     assert ok.number("RMBG_CACHE_MB", 5.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "name, value, said",
+    [
+        ("RMBG_DAILY_CAP_USD", "five", "RMBG_DAILY_CAP_USD must be a number, got 'five'"),  # a bare ValueError
+        ("RMBG_PRICE_BOUND_X", "0.5", "RMBG_PRICE_BOUND_X must be a number of 1 or more, got '0.5'"),  # made 1, unsaid
+        ("RMBG_PRICE_BOUND_X", "inf", "RMBG_PRICE_BOUND_X must be a number of 1 or more, got 'inf'"),
+    ],
+)
+def test_a_money_setting_that_cannot_be_used_refuses_the_paid_call_in_words(monkeypatch, name, value, said):
+    monkeypatch.setenv(name, value)
+    with RunwareFake() as fake:
+        provider = rmbg.get_provider("runware-rembg", api_key=TEST_KEY, base_url=fake.url)
+        with pytest.raises(rmbg.RmbgError, match=f"^{re.escape(said)}"):  # a bound refused: also "not sent"
+            rmbg.remove_background(Image.new("RGB", (16, 16)), provider, cache=None)
+    assert fake.calls == []  # refused before anything was sent
 
 
 def test_the_docs_table_has_one_row_per_variable():

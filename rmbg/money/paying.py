@@ -62,10 +62,11 @@ WAIT_S = 120.0  # longest a call waits for a first call or for room before it is
 
 
 def bound_x() -> Decimal:
-    """RMBG_PRICE_BOUND_X (its default: rmbg.settings_declared's), at least 1."""
+    """RMBG_PRICE_BOUND_X (its default: rmbg.settings_declared's), 1 or more: below 1 (a call holding less than
+    its own estimate) is refused, naming it, where it was raised to 1 without a word."""
     from ..settings import current
 
-    return max(current().decimal("RMBG_PRICE_BOUND_X"), Decimal(1))
+    return current().decimal("RMBG_PRICE_BOUND_X", least=1)
 
 
 def bound(estimate: Decimal) -> Decimal:
