@@ -929,3 +929,22 @@ def test_the_summary_says_apart_what_failed_calls_may_have_cost():
     alone = summary([failed, failed], 1.0, Path("out")).splitlines()[0]
     assert alone.endswith("cost $0.0360 (2 failed calls that may have been billed, at the estimate).")
     assert summary([done], 1.0, Path("out")).splitlines()[0].endswith("cost $0.0200 (reported).")
+
+
+def test_output_piped_into_a_reader_that_stops_ends_without_a_traceback():
+    """`rmbg providers | head -1`: the reader goes before the table is written; that was a BrokenPipeError
+    traceback on stderr. Here the pipe's reading end is closed before rmbg starts, so every write fails."""
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rmbg", "providers"],
+            stdout=writing,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+    finally:
+        os.close(writing)
+    assert (done.returncode, done.stderr) == (141, "")

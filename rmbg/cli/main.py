@@ -9,7 +9,8 @@ Progress goes to stderr (a bar on a terminal, one line per image otherwise);
 results (summaries, tables) to stdout. Every RmbgError becomes a one-line
 message. Exit codes: 0 success; 1 something failed or was not run; 2 usage
 errors, paid runs refused without --yes / --max-cost and providers refused for their licence
-(RMBG_COMMERCIAL_ONLY=1); 130 interrupted.
+(RMBG_COMMERCIAL_ONLY=1); 130 interrupted; 141 the reader of stdout went away (`| head`), said by no
+traceback.
 """
 
 from __future__ import annotations
@@ -317,6 +318,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nrmbg: interrupted; run the same command again to resume (finished outputs are kept).", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # whoever read the output stopped (`rmbg ledger holds --all | head`): no traceback
+        _output_gone()
+        return 141  # as a tool the pipe's SIGPIPE ended
+
+
+def _output_gone() -> None:
+    """stdout pointed at nothing, so that the interpreter's last flush of what is left does not fail again."""
+    import os
+
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):  # an in-process caller's stdout (a test's capture) has none: nothing to point
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
 
 
 def entry() -> None:
