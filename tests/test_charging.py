@@ -83,6 +83,25 @@ def test_a_charge_only_moves_forward_and_an_inner_meter_passes_its_state_up():
     assert not Charge.NOT_SENT.billable and not Charge.REFUSED.billable and Charge.UNKNOWN.billable
 
 
+@pytest.mark.parametrize(
+    "said, shown",
+    [
+        ("is unavailable (HTTP 503): upstream connect error", "is unavailable (HTTP 503): upstream connect error."),
+        ("is unavailable (HTTP 503): Try again later.", "is unavailable (HTTP 503): Try again later."),
+        ("answered HTTP 500: what? ", "answered HTTP 500: what?"),
+    ],
+)
+def test_the_note_follows_a_vendors_reason_as_a_sentence(said, shown):
+    """A vendor's reason ending without a full stop ran into the note: "...connect error It may have..."."""
+    with metered() as meter:
+        meter.dropped()
+    error = meter.annotate(ProviderUnavailableError("runware-rembg", said))
+    assert (
+        str(error)
+        == f"runware-rembg: {shown} It may have reached the provider and been billed, so it was not sent again."
+    )
+
+
 # --- fal: each transition, counted at the fake ---------------------------------------
 
 

@@ -160,7 +160,9 @@ class Meter:
         """`exc` with note() appended to its message (once); returns it for `raise`."""
         note = self.note()
         if note and exc.args and isinstance(exc.args[0], str) and note not in exc.args[0]:
-            exc.args = (f"{exc.args[0].rstrip()} {note}", *exc.args[1:])
+            said = exc.args[0].rstrip()
+            ended = said if said.endswith((".", "!", "?")) else f"{said}."  # a vendor's reason may end bare
+            exc.args = (f"{ended} {note}", *exc.args[1:])
         return exc
 
 
