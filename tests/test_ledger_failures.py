@@ -217,3 +217,39 @@ def test_the_visitor_is_told_the_call_was_made_and_may_have_been_billed(path):
     assert "the call was made and may have been billed" in result_line(result, "Fake vendor")
     assert headers_of(result, Look(), "x")["X-Rmbg-Warning"].startswith("the call was made and may have been billed")
     ledger.close()
+
+
+def test_a_batch_whose_ledger_is_deleted_stops_paying_and_ends_with_its_summary(path, tmp_path, monkeypatch, capsys):
+    """The ledger deleted during a paid batch's third call: that call's result is kept, the rest are not sent
+    and are listed with the reason; it was "rmbg: error" and no summary (the storage's manifest rows failed)."""
+    from rmbg.cli.main import main
+    from tests.fakes.runware import TEST_KEY, RunwareFake
+
+    photos, out = tmp_path / "in", tmp_path / "out"
+    photos.mkdir()
+    for i in range(8):
+        Image.new("RGB", (24, 16), (40 * i, 90, 200)).save(photos / f"img{i}.png")
+    with RunwareFake() as fake:
+        own = fake.handle
+
+        def handle(call):
+            if call.method == "POST" and sum(c.method == "POST" for c in fake.calls) == 3:
+                for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    name.unlink(missing_ok=True)
+            return own(call)
+
+        fake.handle = handle
+        monkeypatch.setenv("RMBG_LEDGER", str(path))
+        monkeypatch.setenv("RMBG_RUNWARE_URL", fake.url)
+        monkeypatch.setenv("RUNWARE_API_KEY", TEST_KEY)
+        code = main(["remove", str(photos), "-o", str(out), "-p", "runware-rembg", "--max-cost", "1", "-j", "1"])
+        sent = sum(c.method == "POST" for c in fake.calls)
+    said = capsys.readouterr()
+    assert code == 1 and sent == 3 and "rmbg: error" not in said.err
+    lines = said.out.splitlines()
+    assert lines[0].startswith("Done 3, skipped 0 (output exists), failed 0, not run 5 (refused) in ")
+    assert lines[1] == "Not run: (5): " + ", ".join(f"{photos}/img{i}.png" for i in range(3, 8))
+    assert lines[2].startswith(
+        f"  The spending ledger {path} (setting RMBG_LEDGER) was deleted. Paid calls are refused"
+    )
+    assert sorted(p.name for p in out.glob("*.png")) == [f"img{i}.png" for i in range(3)]

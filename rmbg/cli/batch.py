@@ -25,6 +25,7 @@ The library never prints: progress arrives through a callback.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,12 +37,12 @@ from pathlib import Path
 from ..api import run_provider
 from ..cache import MatteCache
 from ..cascade import confidence_of
-from ..errors import RmbgError
+from ..errors import BudgetError, RmbgError
 from ..image.fetch import shown
 from ..image.formats import STORE_URI, URL, url_name
 from ..image.io import IMAGE_SUFFIXES, load_image
 from ..money.charging import metered
-from ..money.ledger import Hold, Refused, Wait
+from ..money.ledger import Hold, LedgerError, Refused, Wait
 from ..money.payer import Payer
 from ..providers.base import Provider
 from ..refine import Refiner
@@ -50,9 +51,10 @@ from ..wording import words
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
 from .items import NOTHING, Item, Outcome, OutputNames, Status, clash, expand, local_items  # noqa: F401  (batch.Item/Outcome/Status for callers)
-from .manifest import Claims, hold_back, makers  # noqa: F401  (batch.hold_back for callers)
+from .manifest import WITHOUT_CLAIMS, Claims, hold_back, makers  # noqa: F401  (batch.hold_back for callers)
 from .writing import NotWritten, OutputRefused, check_inside, open_no_follow, write_atomic  # noqa: F401  (batch.* for callers)
 
+log = logging.getLogger(__name__)
 POLL_S = 0.02  # waiting for another process's paid calls under the same caps
 OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
 
@@ -235,14 +237,18 @@ def run_items(
     payer = Payer.operator("batch", max_cost)  # the one wrapper, split: reserve here, settle by fate in budget.finish
     in_flight: dict = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="rmbg-batch")
-    refused = False
+    refused, why = False, "budget"
     with run_scope(item.output for item in runnable):
         try:
             while pending or in_flight:
                 # every paid call through the one rule (rmbg.money.paying): its hold, the first alone, the caps
                 waiting = False
                 while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
-                    hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
+                    try:
+                        hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
+                    except BudgetError as exc:  # the ledger cannot be used: nothing more is paid, the rest are said
+                        refused, why = True, str(exc)
+                        break
                     if isinstance(hold, Refused):
                         refused = True
                     elif isinstance(hold, Wait):
@@ -250,7 +256,11 @@ def run_items(
                         break
                     else:
                         item = pending.popleft()
-                        instead = _claimed(claims, item, provider_id, hold, payer) if claims else None
+                        try:
+                            instead = _claimed(claims, item, provider_id, hold, payer) if claims else None
+                        except LedgerError as exc:  # the storage went mid-run: the rest go on unclaimed, said once
+                            claims, instead = None, None
+                            log.warning(WITHOUT_CLAIMS, exc, "the output folder")
                         if instead is not None:
                             emit(instead)
                             continue
@@ -270,7 +280,7 @@ def run_items(
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     pool.shutdown()
-    why = INTERRUPTED if stop_requested.is_set() else "budget"
+    why = INTERRUPTED if stop_requested.is_set() else why
     for item in pending:
         emit(Outcome(item, "not_run", error=why))
     return outcomes

@@ -41,6 +41,7 @@ from .items import Item, Outcome
 from .writing import NotWritten, OutputRefused, open_no_follow
 
 log = logging.getLogger(__name__)
+WITHOUT_CLAIMS = "%s This batch runs without claims: another process on %s may make the same outputs."
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ["file", "output", "provider", "seconds", "cost_usd", "cost_source", "status", "error"]
 FOLDER_ID = ".rmbg-folder-id"
@@ -228,9 +229,7 @@ class Manifest:
             claims.book.sweep(folder, made=made_in(out_dir))
             self.claims = claims
         except LedgerError as exc:
-            log.warning(
-                "%s This batch runs without claims: another process on %s may make the same outputs.", exc, out_dir
-            )
+            log.warning(WITHOUT_CLAIMS, exc, out_dir)
 
     def write(self, outcome: Outcome) -> None:
         """Record a run, failure or budget stop; skips are not rows (the earlier row stands)."""
@@ -242,7 +241,11 @@ class Manifest:
                                status, error])  # fmt: skip
         self._fh.flush()
         if self.claims is not None:
-            self.claims.record(outcome, self.provider_id)
+            try:
+                self.claims.record(outcome, self.provider_id)
+            except LedgerError as exc:  # the storage went mid-run (its rows are in manifest.csv): said once, not fatal
+                self.claims = None
+                log.warning(WITHOUT_CLAIMS, exc, self.path.parent)
 
     def close(self) -> None:
         self._fh.close()

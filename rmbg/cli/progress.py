@@ -114,6 +114,8 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
     elsewhere = sum(o.status == "skipped" and bool(o.error) for o in outcomes)  # another run's (rmbg.cli.manifest)
     count["not_run"] = sum(o.status == "not_run" and o.error != INTERRUPTED for o in outcomes)
     stopped = [o.item.display for o in outcomes if o.status == "not_run" and o.error == INTERRUPTED]
+    # not run for the budget, or because nothing more could be paid (the ledger gone: its words, once)
+    reasons = {o.error: None for o in outcomes if o.status == "not_run" and o.error not in (INTERRUPTED, "budget")}
     spent = sum((o.cost.usd for o in outcomes if o.cost), Decimal(0))
     # a failed call counted at its estimate is not known to be billed: said apart from what was
     uncertain = [o.cost.usd for o in outcomes if o.cost and o.cost.note == MAY_HAVE_BEEN_BILLED]
@@ -127,7 +129,7 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
         f"Done {count['done']}, skipped {count['skipped'] - elsewhere} (output exists)"
         + (f", {elsewhere} made by another run" if elsewhere else "")
         + f", failed {count['failed']}, "
-        f"not run {count['not_run']} (budget)"
+        f"not run {count['not_run']} ({'budget' if not reasons else 'refused'})"
         + (f", not started {len(stopped)} (interrupted)" if stopped else "")
         + f" in {seconds:.1f} s; cost ${format_usd(spent)}"
         + (f" ({'; '.join(said)})" if said else "")
@@ -143,9 +145,12 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
             f"Watermarked ({len(marked)}): free results with the vendor's watermark (a Photoroom sandbox key), "
             "for testing only: " + ", ".join(marked)
         )
-    not_run = [o.item.display for o in outcomes if o.status == "not_run" and o.error != INTERRUPTED]
-    if not_run:
-        lines.append(f"Not run: budget ({len(not_run)}): " + ", ".join(not_run))
+    for reason in ("budget", *reasons):
+        not_run = [o.item.display for o in outcomes if o.status == "not_run" and o.error == reason]
+        if not_run:
+            said = "budget " if reason == "budget" else ""
+            lines.append(f"Not run: {said}({len(not_run)}): " + ", ".join(not_run))
+            lines += [] if reason == "budget" else [f"  {reason}"]
     if stopped:
         lines.append(f"Not started: interrupted ({len(stopped)}): " + ", ".join(stopped))
     lines.append(f"Outputs and {MANIFEST} in {out_dir}")
