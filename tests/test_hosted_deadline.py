@@ -94,3 +94,22 @@ def test_a_trickling_answer_ends_at_the_calls_deadline(provider_id, what):
     (hold,) = open_ledger().holds(state=None)
     assert hold.provider == provider_id
     assert hold.state != "released" and hold.usd > Decimal(0)  # kept at the estimate: it may have been billed
+
+
+def test_no_time_left_before_the_connection_is_a_connect_timeout_and_nothing_is_sent():
+    """The rule that never sends a paid request twice reads 'not sent' from a ConnectTimeout: a deadline
+    that ran out before the connection existed must say so, not look like a read that timed out."""
+    import httpx
+
+    from rmbg.image.deadline import within
+    from rmbg.providers.hosted.client import make_client
+
+    server = Trickle("body")
+    client = make_client()
+    try:
+        with within(0.0), pytest.raises(httpx.ConnectTimeout):
+            client.post(server.url, content=b"{}")
+    finally:
+        client.close()
+        server.stop()
+    assert server.requests == 0

@@ -148,8 +148,8 @@ def summary(outcomes: Sequence[batch.Outcome], seconds: float, out_dir: Path) ->
     for reason in ("budget", *reasons):
         not_run = [o.item.display for o in outcomes if o.status == "not_run" and o.error == reason]
         if not_run:
-            said = "budget " if reason == "budget" else ""
-            lines.append(f"Not run: {said}({len(not_run)}): " + ", ".join(not_run))
+            named = "budget " if reason == "budget" else ""
+            lines.append(f"Not run: {named}({len(not_run)}): " + ", ".join(not_run))
             lines += [] if reason == "budget" else [f"  {reason}"]
     if stopped:
         lines.append(f"Not started: interrupted ({len(stopped)}): " + ", ".join(stopped))

@@ -31,13 +31,14 @@ End = Callable[[], "float | None"]  # the deadline now (a time.monotonic() value
 _CALL_END: contextvars.ContextVar[float | None] = contextvars.ContextVar("rmbg_call_end", default=None)
 
 
-def _left(deadline: float | None, timeout: float | None) -> float | None:
-    """The timeout for one socket operation: at most the time left; none left -> a timeout now."""
+def _left(deadline: float | None, timeout: float | None, late: type[Exception] = httpcore.ReadTimeout) -> float | None:
+    """The timeout for one socket operation: at most the time left; none left -> `late` now (a ConnectTimeout
+    before a connection exists: nothing was sent, which a paid request's retry rule reads from its type)."""
     if deadline is None:
         return timeout
     left = deadline - time.monotonic()
     if left <= 0:
-        raise httpcore.ReadTimeout("the overall deadline passed")
+        raise late("the overall deadline passed")
     return left if timeout is None else min(timeout, left)
 
 
@@ -59,7 +60,7 @@ class DeadlineStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        tls = self.inner.start_tls(ssl_context, server_hostname, _left(self.end(), timeout))
+        tls = self.inner.start_tls(ssl_context, server_hostname, _left(self.end(), timeout, httpcore.ConnectTimeout))
         return DeadlineStream(tls, self.end)
 
     def get_extra_info(self, info: str) -> typing.Any:
@@ -80,13 +81,16 @@ class DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.NetworkStream:
-        stream = self.inner.connect_tcp(host, port, _left(self.end(), timeout), local_address, socket_options)
+        left = _left(self.end(), timeout, httpcore.ConnectTimeout)
+        stream = self.inner.connect_tcp(host, port, left, local_address, socket_options)
         return DeadlineStream(stream, self.end)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: typing.Iterable[typing.Any] | None = None
     ) -> httpcore.NetworkStream:
-        stream = self.inner.connect_unix_socket(path, _left(self.end(), timeout), socket_options)
+        stream = self.inner.connect_unix_socket(
+            path, _left(self.end(), timeout, httpcore.ConnectTimeout), socket_options
+        )
         return DeadlineStream(stream, self.end)
 
     def sleep(self, seconds: float) -> None:
