@@ -108,6 +108,13 @@ def format_usd(usd: Decimal) -> str:
     return f"{usd:.6f}"
 
 
+def format_cap(usd: Decimal) -> str:
+    """A cap or budget as it was set: cents, with every further digit it has ($0.005 was shown as '0.00',
+    passed when nothing could be spent): 5 -> '5.00', 0.5 -> '0.50', 0.005 -> '0.005'."""
+    exact = f"{Decimal(usd).normalize():f}"
+    return exact if len(exact.partition(".")[2]) > 2 else f"{usd:.2f}"
+
+
 @dataclass(frozen=True)
 class Seconds:
     """Timing of one call: `model` is the provider's matte time (network or

@@ -71,3 +71,17 @@ def test_the_money_page_states_the_declared_defaults():
     rows = dict(re.findall(r"^\| `(RMBG_\w+)` \| ([^|]+) \|", MONEY.read_text(encoding="utf-8"), re.MULTILINE))
     for name in CAPS:
         assert Decimal(rows[name].strip()) == declared_number(name), name
+
+
+@pytest.mark.parametrize("cap, shown", [("0.005", "$0.005"), ("0.5", "$0.50"), ("5", "$5.00"), ("0.0125", "$0.0125")])
+def test_a_refusal_and_the_spending_line_show_the_cap_as_it_was_set(cap, shown):
+    """A day's cap of $0.005 was refused as "($0.00 per UTC day)": cents rounded away what was set."""
+    from rmbg.money.ledger import Account, Refused
+    from rmbg.money.paying import Payment, refusal_words
+    from rmbg.webapp.spending import hosted_text
+
+    day, session = Account("day:2026-11-28", Decimal(cap)), Account("session:v", Decimal(cap))
+    payment = Payment("runware-rembg", Decimal("0.0013"), (session, day))
+    assert f"is used up ({shown} per UTC day across all visitors)" in refusal_words(Refused(day, Decimal(0)), payment)
+    assert f"of its {shown} cap on hosted calls" in refusal_words(Refused(session, Decimal(0)), payment)
+    assert hosted_text(Decimal("0.0013"), Decimal(cap)) == f"session: $0.0013 hosted (cap {shown})"

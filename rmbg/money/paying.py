@@ -46,7 +46,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import BudgetError, RmbgError
-from ..types import MAY_HAVE_BEEN_BILLED, format_usd
+from ..types import MAY_HAVE_BEEN_BILLED, format_cap, format_usd
 from . import price_watch
 from .charging import metered
 from .ledger import Account, Hold, LedgerError, Refused, Wait, open_ledger
@@ -96,20 +96,20 @@ class Payment:
 def refusal_words(refused: Refused, payment: Payment) -> str:
     """The refusal in a person's words, by the kind of account ("session", "day", "batch", ...)."""
     kind = refused.account.key.partition(":")[0]
-    cap = refused.account.cap or Decimal(0)
+    cap = format_cap(refused.account.cap or Decimal(0))
     price = f"${format_usd(payment.estimate)} {payment.unit}"
     if kind == "session":
         return (
-            f"Spending cap reached: this session has spent ${format_usd(refused.spent)} of its ${cap:.2f} cap on "
+            f"Spending cap reached: this session has spent ${format_usd(refused.spent)} of its ${cap} cap on "
             f"hosted calls, and {payment.provider} costs about {price}. Cached results and local models still work."
         )
     if kind == "day":
         return (
-            f"This app's daily budget for its own {payment.provider} key is used up (${cap:.2f} per UTC day across "
+            f"This app's daily budget for its own {payment.provider} key is used up (${cap} per UTC day across "
             "all visitors). Paste your own key, or use a local model."
         )
     return (
-        f"The budget of ${format_usd(cap)} would be passed: ${format_usd(refused.spent)} is spent or held, and "
+        f"The budget of ${cap} would be passed: ${format_usd(refused.spent)} is spent or held, and "
         f"{payment.provider} costs about {price}."
     )
 

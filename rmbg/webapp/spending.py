@@ -28,7 +28,7 @@ from decimal import Decimal
 from ..money.ledger import Account, LedgerError
 from ..money.payer import Payer
 from ..money.paying import Policy, day_key
-from ..types import format_usd
+from ..types import format_cap, format_usd
 from .slots import waiting_outside
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ UNREADABLE = "the spending ledger cannot be read"
 def hosted_text(spent: Decimal | None, cap: Decimal) -> str:
     """'session: $0.036 hosted (cap $1.00)', or the same saying the amount is unknown."""
     if spent is None:
-        return f"session: hosted spending unknown ({UNREADABLE}; cap ${cap:.2f})"
-    return f"session: ${format_usd(spent)} hosted (cap ${cap:.2f})"
+        return f"session: hosted spending unknown ({UNREADABLE}; cap ${format_cap(cap)})"
+    return f"session: ${format_usd(spent)} hosted (cap ${format_cap(cap)})"
 
 
 def spent_sentence(spent: Decimal | None) -> str:

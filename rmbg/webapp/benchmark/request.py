@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import RmbgError
-from ...types import format_usd
+from ...types import format_cap, format_usd
 from ..catalog import Keys
 from ..context import App
 from ..spending import spent_sentence
@@ -58,7 +58,8 @@ def estimate_line(
     timed = f" Local models: about {duration(seconds)} of model time here." if seconds else ""
     return (
         f"Estimated: **${format_usd(usd)}** for {n} image(s) × the ticked hosted providers (local models: "
-        f"compute only). Reserved before anything runs against your session's cap (${app.config.cap_usd:.2f}), and "
+        "compute only). Reserved before anything runs against your session's cap "
+        f"(${format_cap(app.config.cap_usd)}), and "
         "the server's daily cap where its keys pay; "
         f"what is not spent is given back. Monthly projection at {volume:,} images in the results table.{timed}"
     )
