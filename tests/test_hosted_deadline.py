@@ -113,3 +113,22 @@ def test_no_time_left_before_the_connection_is_a_connect_timeout_and_nothing_is_
         client.close()
         server.stop()
     assert server.requests == 0
+
+
+def test_fals_cancel_ends_in_its_own_time_however_slowly_it_is_answered():
+    """The cancel a failed fal call sends (outside the call's deadline, which has passed) was bounded per
+    read only: a cancel answered a byte at a time held the failed call's error for as long as it lasted."""
+    from rmbg.providers.hosted.client import make_client
+    from rmbg.providers.hosted.fal import CANCEL_TIMEOUT_S, FalQueue, QueueHandle
+
+    server = Trickle("headers")
+    client = make_client()
+    handle = QueueHandle("r-1", server.url, server.url, server.url + "/cancel")
+    started = time.monotonic()
+    try:
+        assert FalQueue._cancel(handle, {}, client) is False  # not known to be cancelled: counted as charged
+    finally:
+        elapsed = time.monotonic() - started
+        client.close()
+        server.stop()
+    assert server.requests == 1 and elapsed < CANCEL_TIMEOUT_S + 5, f"{elapsed:.1f} s"

@@ -205,8 +205,11 @@ class FalQueue:
         accepted the cancel (a 2xx that does not say ALREADY_COMPLETED)."""
         import httpx
 
+        from ...image.deadline import within
+
         try:
-            answer = http.request("PUT", handle.cancel_url, headers=headers, timeout=CANCEL_TIMEOUT_S)
+            with within(CANCEL_TIMEOUT_S):  # in all, however slowly fal answers
+                answer = http.request("PUT", handle.cancel_url, headers=headers, timeout=CANCEL_TIMEOUT_S)
             body = answer.json() if answer.content else {}
         except (httpx.HTTPError, ValueError):
             return False  # the deadline error that follows is what the caller needs to know
