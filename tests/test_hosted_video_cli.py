@@ -43,7 +43,7 @@ def test_a_paid_run_needs_yes_or_a_cap_and_prints_its_estimate(fal, clip, tmp_pa
 
 def test_the_cap_refuses_a_clip_before_it_is_sent(fal, clip, tmp_path, capsys):
     code = main(["video", str(clip), "-o", str(tmp_path / "o.webm"), "-p", "fal-bria-video", "--max-cost", "0.01"])
-    assert code == 1 and "budget of $0.0100 would be passed" in capsys.readouterr().err and fal.calls == []
+    assert code == 1 and "budget of $0.01 would be passed" in capsys.readouterr().err and fal.calls == []
 
 
 def test_a_clip_that_may_have_been_billed_is_not_sent_again(fal, clip, tmp_path, capsys):
