@@ -269,3 +269,23 @@ def test_frames_in_groups_give_the_frame_by_frame_output(clip):
     finally:
         out.close()
         alone.close()
+
+
+def test_save_never_writes_over_the_clip_it_came_from(tmp_path):
+    """remove_video refused output=clip, but result.save(clip) replaced the clip with its own cut-out."""
+    clip = write_clip(tmp_path / "dog.webm", davis("dog", 4), codec="libvpx-vp9")
+    before = clip.read_bytes()
+    with rmbg.remove_video(clip, Threshold()) as result:
+        with pytest.raises(rmbg.InvalidRequestError, match=r"output names the clip itself \(dog.webm\)"):
+            result.save(tmp_path / "." / "dog.webm")
+    assert clip.read_bytes() == before
+
+
+@pytest.mark.parametrize("size", [(5, 300), (300, 5), (4, 40)])
+def test_a_frame_under_8_pixels_on_a_side_is_smoothed_without_flow(tmp_path, size):
+    """OpenCV's DIS flow refuses a frame whose shorter side is under 8: a 5x300 clip was a cv2.error."""
+    width, height = size
+    frames = [np.full((height, width, 3), 40 * i, np.uint8) for i in range(4)]
+    clip = write_clip(tmp_path / "thin.mkv", frames, pix_fmt="yuv444p")
+    with rmbg.remove_video(clip, Threshold(), smooth=True) as result:
+        assert result.frames == 4

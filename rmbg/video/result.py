@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidRequestError
 from ..types import Cost, Seconds
 from .decode import ClipInfo, frames
 from .encode import VideoWriter
@@ -114,6 +115,8 @@ class VideoResult:
         the extension when None), decoding the input again; no model runs. Returns the path."""
         if self._folder is not None and not Path(self._folder.name).exists():
             raise InvalidVideoError("This result was closed; its mattes are gone.")
+        if Path(path).resolve() == Path(self.info.path).resolve():  # as remove_video refuses it
+            raise InvalidRequestError(f"output names the clip itself ({Path(path).name}): it would be written over.")
         writer = VideoWriter(path, self.info, format, background=background, audio=audio)
         paired = zip(frames(self.info, self.limits), self.store, strict=True)
         write_clip((VideoFrame(f.index, f.pts, f.time, f.rgb, alpha) for f, alpha in paired), self.info, [writer])

@@ -16,6 +16,7 @@ from ..image.arrays import opencv
 _LEVELS = (np.arange(256, dtype=np.float64) + 0.5) / 256
 LOGIT = np.log(_LEVELS / (1 - _LEVELS)).astype(np.float32)  # alpha 0..255 -> logit; sigmoid * 256 - 0.5 inverts it
 FLOW_MIN_SIDE = 12  # DIS refuses a frame with neither side this long (OpenCV's dis_flow.cpp)
+FLOW_MIN_SHORT = 8  # and one whose shorter side is under this (5x300: "must have either width or height >= 12")
 
 
 def optical_flow() -> Any:
@@ -41,7 +42,8 @@ def flow_between(a: np.ndarray, b: np.ndarray, use_flow: bool) -> np.ndarray | N
     """Where each pixel of grey frame a is in grey frame b, as positions (H x W x 2 float32, x then y:
     the pixel's own position plus the flow), or None without flow (also for a frame too small for
     DIS on both sides: its neighbours are then taken where they are, as without OpenCV)."""
-    dis = optical_flow() if use_flow and max(a.shape[:2]) >= FLOW_MIN_SIDE else None
+    fits = max(a.shape[:2]) >= FLOW_MIN_SIDE and min(a.shape[:2]) >= FLOW_MIN_SHORT
+    dis = optical_flow() if use_flow and fits else None
     if dis is None:
         return None
     flow = np.asarray(dis.calc(a, b, None), dtype=np.float32)
