@@ -79,10 +79,12 @@ class AudioFeed:
             for packet in self.stream.encode(ready):
                 self._container.mux(packet)
 
-    def close(self) -> None:
-        """Write the rest, flush the encoder, close the input."""
+    def close(self, end: float | None = None) -> None:
+        """Write the rest that starts before `end` (s; None: all of it), flush the encoder, close the input.
+        The writers end the sound with the picture: one second of video with twenty minutes of sound was
+        a twenty-minute output, never held to the length limit."""
         try:
-            self.mux_until(None)
+            self.mux_until(end)
             if self._resampler is not None:
                 self._encode(None)
                 for packet in self.stream.encode(None):

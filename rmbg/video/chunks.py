@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import RmbgError
 from ..providers.base import Provider
-from .decode import ClipInfo, Frame, opened, upright
+from .decode import ClipInfo, Frame, opened, shown_for, upright
 from .limits import InvalidVideoError, VideoLimits
 from .pipeline import StreamStats, stream_mattes
 from .smooth import SmoothParams
@@ -133,7 +133,8 @@ def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Ite
                 continue
             if frame.pts != want:
                 break
-            yield Frame(index, want, float((want - info.start_pts) * info.time_base), upright(frame, info, False)[0])
+            at = float((want - info.start_pts) * info.time_base)
+            yield Frame(index, want, at, upright(frame, info, False)[0], shown=shown_for(frame, info))
             step = next(wanted, None)
             if step is None:
                 return

@@ -47,11 +47,13 @@ class ClipInfo:
     rate (the nominal one for variable-rate clips); seconds and frames: as
     declared (None when the header does not say). time_base: the video
     stream's; start_pts: its first timestamp. note: set when frames are scaled.
-    packets and span: what the clip contains, whatever its header says: its video packets (one a
-    frame) and the seconds from the first one's timestamp to the end of the last (None where the
-    packets carry no timestamps). total_frames: the count progress is told against: the packets',
-    else the header's, else one estimated from the duration. alpha: its frames carry their own
-    alpha (a transparent WebM, ProRes 4444, a GIF), which `frames` gives with each (rmbg.video.planes).
+    packets, span and last_frame: what the clip plays, whatever its header says: its video packets (one a
+    frame; those an edit list hides, as a trimmed phone clip keeps them, left out), the seconds from the
+    first one's timestamp to the end of the last, and to the last one's start (a GIF may hold its last
+    frame for seconds); None where the packets carry no timestamps. total_frames: the count progress is
+    told against: the packets', else the header's, else one estimated from the duration. alpha: its
+    frames carry their own alpha (a transparent WebM, ProRes 4444, a GIF), which `frames` gives with
+    each (rmbg.video.planes).
     """
 
     path: Path
@@ -73,19 +75,22 @@ class ClipInfo:
     span: float | None = None
     total_frames: int | None = None
     alpha: bool = False
+    last_frame: float | None = None
 
 
 @dataclass(frozen=True)
 class Frame:
     """One decoded frame: its position, its timestamp (pts in the clip's
-    time_base; `time` in seconds from the clip's start), its pixels (H x W x 3 uint8) and
-    the clip's own alpha for it (H x W uint8; None where the clip has none)."""
+    time_base; `time` in seconds from the clip's start), its pixels (H x W x 3 uint8),
+    the clip's own alpha for it (H x W uint8; None where the clip has none) and how long it is
+    shown (s; 0 where the clip does not say: until the next frame)."""
 
     index: int
     pts: int
     time: float
     rgb: np.ndarray
     alpha: np.ndarray | None = None
+    shown: float = 0.0
 
 
 def open_clip(source: VideoInput, folder: Path, limits: VideoLimits) -> ClipInfo:
@@ -162,12 +167,12 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         if own is not None:  # the file's length may be a sound or subtitle track's: the packets are read below
             limits.check_seconds(own)
         frames = stream.frames or None
-        if frames is not None:
-            limits.check_frames(frames)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 24.0
-        if own is not None and frames is None:
-            limits.check_frames(int(own * fps))
+        # the frames the track shows by its length; its count of frames also counts those an edit list hides
+        said = int(own * fps) if own is not None else frames
+        if said is not None:  # the packets are counted below, as they are read
+            limits.check_frames(said)
         coded = (stream.codec_context.width, stream.codec_context.height)
         limits.fit(*coded)  # the hard pixel limit, before a frame is decoded
         try:
@@ -179,7 +184,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         shown_size = (first.height, wide) if rotation % 180 else (wide, first.height)
         width, height, note = limits.fit(*shown_size)
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
-        packets, span, end = _contents(path, name, limits)
+        packets, span, last_frame, end = _contents(path, name, limits)
         for said, found in ((own, span), (whole, end)):  # what the header says against what the file holds
             if said and found is not None and found < 0.9 * said and said - found > 0.5:
                 raise InvalidVideoError(f"{name} stops at {found:.1f} s although its header says {said:.1f} s: {CUT}")
@@ -201,6 +206,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
             note=note,
             packets=packets,
             span=span,
+            last_frame=last_frame,
             total_frames=packets or frames or (round(seconds * fps) if seconds else None),
             alpha=tagged_alpha(stream) or has_alpha(first.format.name),
         )
@@ -212,13 +218,15 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         container.close()
 
 
-def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | None, float | None]:
-    """(video packets, seconds they span, seconds from the first packet of any track to the end of the
-    last) of the clip, read from the container's packets (nothing is decoded: a few milliseconds for a
-    thousand frames) and held to the frame and duration limits as they are read, so a clip whose header
-    says nothing, or lies, is refused before the model runs on any frame (a header-less clip of 50,000
-    frames ran the model on 3,600 before it was refused). The last figure is the file's length as its
-    header counts it, sound and subtitles included: a file cut off mid-way falls short of it on every track."""
+def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | None, float | None, float | None]:
+    """(video packets, seconds they span, seconds to the last one's start, seconds from the first packet of
+    any track to the end of the last) of the clip, the packets an edit list hides left out (FFmpeg marks
+    them discarded: the decoder reads them and shows none), read from the container's packets (nothing
+    is decoded: a few milliseconds for a thousand frames) and held to the frame and duration limits as
+    they are read, so a clip whose header says nothing, or lies, is refused before the model runs on any
+    frame (a header-less clip of 50,000 frames ran the model on 3,600 before it was refused). The last
+    figure is the file's length as its header counts it, sound and subtitles included: a file cut off
+    mid-way falls short of it on every track."""
     import av
 
     container = opened(path, name)
@@ -228,7 +236,7 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
         count, first, last, last_duration = 0, None, None, 0
         low, high = math.inf, -math.inf  # every track's first start and last end, in seconds
         for packet in container.demux():
-            if not packet.size or (packet.pts is None and packet.stream is not stream):
+            if not packet.size or packet.is_discard or (packet.pts is None and packet.stream is not stream):
                 continue
             if packet.pts is not None and packet.stream.time_base:
                 start = float(packet.pts * packet.stream.time_base)
@@ -252,8 +260,8 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
         container.close()
     whole = high - low if high > low else None
     if first is None or last is None:
-        return count, None, whole
-    return count, float((last + last_duration - first) * tb), whole
+        return count, None, None, whole
+    return count, float((last + last_duration - first) * tb), float((last - first) * tb), whole
 
 
 def _named(container: Any) -> str:
@@ -284,13 +292,13 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
 
     The limits are checked again on what is decoded (count and timestamps);
     a file that ends well before its header says, or fails mid-way, raises
-    InvalidVideoError.
+    InvalidVideoError (the last frame decoded well before the last one the packets hold).
     """
     import av
 
     name = name or info.path.name
     container = opened(info.path, name)
-    index, end = 0, 0.0
+    index, seconds = 0, 0.0
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -305,9 +313,8 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
             last_pts = pts
             seconds = float((pts - info.start_pts) * info.time_base)
             limits.check_seconds(seconds, decoded=True)
-            yield Frame(index, pts, seconds, *upright(frame, info, info.alpha))
+            yield Frame(index, pts, seconds, *upright(frame, info, info.alpha), shown_for(frame, info))
             index += 1
-            end = seconds + 1 / max(info.fps, 1.0)
     except (av.error.FFmpegError, ValueError) as exc:
         if isinstance(exc, InvalidVideoError):
             raise
@@ -316,8 +323,14 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
         container.close()
     if index == 0:
         raise InvalidVideoError(f"{name} has no frame that can be decoded.")
-    if info.span is not None and end < 0.9 * info.span and info.span - end > 0.5:  # the decoder gave up early
-        raise InvalidVideoError(f"{name} stops at {end:.1f} s although its frames run to {info.span:.1f} s: {CUT}")
+    last = info.last_frame  # where the last frame starts: however long it is held, it is decoded there
+    if last is not None and seconds < 0.9 * last and last - seconds > 0.5:  # the decoder gave up early
+        raise InvalidVideoError(f"{name} stops at {seconds:.1f} s although its frames run to {last:.1f} s: {CUT}")
+
+
+def shown_for(frame: Any, info: ClipInfo) -> float:
+    """How long the decoded frame is shown (s), as its packet says; 0 where it does not."""
+    return float(frame.duration * info.time_base) if frame.duration and frame.duration > 0 else 0.0
 
 
 def upright(frame: Any, info: ClipInfo, alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:

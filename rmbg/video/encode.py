@@ -39,6 +39,7 @@ from ..image import arrays
 from ..image.compose import fit_cover, parse_colour
 from .audio import AudioFeed
 from .decode import ClipInfo
+from .lengths import Lengths, webp_ends_at
 from .limits import OutputBlocked, VideoWriteError
 from .pipeline import VideoFrame
 from .planes import SCALE_THREADS
@@ -48,6 +49,7 @@ SUFFIX = {"webm": ".webm", "mov": ".mov", "mp4": ".mp4", "matte": ".mp4", "gif":
 TRANSPARENT = ("webm", "mov", "gif", "webp")
 YUV = ("webm", "mov", "mp4", "matte")  # stored as YUV: converted and tagged BT.709, limited range
 WITH_AUDIO = ("webm", "mov", "mp4", "matte")
+HOLD_LAST = ("mov", "mp4", "matte", "gif")  # a stream ends with its last packet in decoding order (rmbg.video.lengths)
 # Constant quality, picked so a cut-out is no larger than twice its input
 # (benchmarks/video.py measures the ratio on the DAVIS clips).
 WEBM_OPTIONS = {"crf": "34", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1", "auto-alt-ref": "0"}
@@ -167,6 +169,7 @@ class VideoWriter:
             self._container = av.open(str(self.part), "w", format=container_format, options=muxing)
         self.frames = 0
         self._last_pts: int | None = None
+        self._start = float(info.start_pts * info.time_base)
         self._audio: AudioFeed | None = None
         try:
             with _writing(self.path, self.fmt):
@@ -198,8 +201,17 @@ class VideoWriter:
         # written its header (WebM's becomes 1/1000, MP4's the track's timescale), and a frame
         # stamped with it after that would be read in the wrong unit (a 2 s clip lasted 25 s).
         self._time_base = time_base
-        # how long a GIF's last frame shows, in its ticks: a frame's time, 20 ms at least (its muxer reads it)
-        self._last_shown = round(max(SHORTEST_SHOWN, 1 / Fraction(max(self.info.fps, 1.0))) / time_base)
+        # how long a GIF's frame shows where the clip does not say, in its ticks: a frame's time, 20 ms at least
+        nominal = round(max(SHORTEST_SHOWN, 1 / Fraction(max(self.info.fps, 1.0))) / time_base)
+        shortest = round(SHORTEST_SHOWN / time_base) if self.fmt == "gif" else 1
+        fixed = nominal if self.fmt == "gif" else None
+        self._lengths = Lengths(
+            self._container,
+            1 / max(self.info.fps, 1.0),
+            hold_last=self.fmt in HOLD_LAST,
+            fixed=fixed,
+            shortest=shortest,
+        )
         if self.fmt in YUV:
             # BT.709, limited range, said in the file: what the frames are converted with (yuv()), so a
             # player, an editor or FFmpeg reads the colours back as they went in. Untagged, a reader
@@ -237,6 +249,9 @@ class VideoWriter:
         import av
 
         pts = self._pts(frame)
+        self._lengths.frame(
+            frame.time if pts is None else float(pts * self._time_base), frame.shown, written=pts is not None
+        )
         if pts is None:
             return
         if self.fmt == "mov":
@@ -255,11 +270,9 @@ class VideoWriter:
             out = yuv(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), "yuv420p")
         out.pts, out.time_base = pts, self._time_base
         if self._audio is not None:
-            self._audio.mux_until(frame.time + float(self.info.start_pts * self.info.time_base))
+            self._audio.mux_until(frame.time + self._start)
         for packet in self._stream.encode(out):
-            if self.fmt == "gif":
-                packet.duration = self._last_shown
-            self._container.mux(packet)
+            self._lengths.mux(packet)
         self.frames += 1
 
     def close(self) -> Path:
@@ -267,11 +280,14 @@ class VideoWriter:
         try:
             with _writing(self.path, self.fmt):
                 for packet in self._stream.encode(None):
-                    self._container.mux(packet)
-                if self._audio is not None:
-                    self._audio.close()
+                    self._lengths.mux(packet)
+                self._lengths.close()
+                if self._audio is not None:  # the sound ends with the picture
+                    self._audio.close(self._lengths.end)
                     self._audio = None
                 self._container.close()
+                if self.fmt == "webp" and self.frames:
+                    webp_ends_at(self.part, self._lengths.end, float(SHORTEST_SHOWN))
                 os.replace(self.part, self.path)
         except BaseException:
             self.abort()

@@ -54,13 +54,15 @@ class StopFlag(Protocol):
 @dataclass(frozen=True)
 class VideoFrame:
     """One processed frame: index, pts (in the clip's time_base), time (s from the start),
-    rgb (H x W x 3 uint8) and its alpha (H x W uint8, smoothed when asked)."""
+    rgb (H x W x 3 uint8), its alpha (H x W uint8, smoothed when asked) and how long it is shown
+    (s, as the clip says; 0: until the next frame)."""
 
     index: int
     pts: int
     time: float
     rgb: np.ndarray
     alpha: np.ndarray
+    shown: float = 0.0
 
     @classmethod
     def of(cls, frame: Frame, matte: np.ndarray) -> VideoFrame:
@@ -68,7 +70,7 @@ class VideoFrame:
         was transparent in the clip stays so, whatever the model saw in its colours there."""
         if frame.alpha is not None:
             matte = alpha_product(matte, frame.alpha)
-        return cls(frame.index, frame.pts, frame.time, frame.rgb, matte)
+        return cls(frame.index, frame.pts, frame.time, frame.rgb, matte, frame.shown)
 
 
 @dataclass

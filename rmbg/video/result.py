@@ -119,7 +119,9 @@ class VideoResult:
             raise InvalidRequestError(f"output names the clip itself ({Path(path).name}): it would be written over.")
         writer = VideoWriter(path, self.info, format, background=background, audio=audio)
         paired = zip(frames(self.info, self.limits), self.store, strict=True)
-        write_clip((VideoFrame(f.index, f.pts, f.time, f.rgb, alpha) for f, alpha in paired), self.info, [writer])
+        write_clip(
+            (VideoFrame(f.index, f.pts, f.time, f.rgb, alpha, f.shown) for f, alpha in paired), self.info, [writer]
+        )
         return writer.path
 
     def close(self) -> None:

@@ -1,0 +1,159 @@
+"""Clips whose frames do not all last one frame's time, and clips an edit list trims, as phones and
+GIF makers write them.
+
+- A GIF that holds its last frame 2 s, or a variable-rate clip whose last frame is long, was refused as
+  "cut off or damaged" after the model had run on every frame (for a hosted provider, after the call
+  was paid): the end check took the clip's end (the last frame's start plus its whole length) for
+  where the last frame starts.
+- A trimmed MP4 keeps the frames before its cut behind an edit list; they were counted (frame limit,
+  progress, the length a vendor is paid for) and the clip refused the same way.
+- Outputs ended where the last frame begins (a 3.1 s GIF came out 1.2 s long): every format now
+  lasts as its clip does.
+- A sound track far longer than the picture was written whole (1 s of video, minutes of sound): the
+  sound now ends with the picture.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image
+
+import rmbg
+from rmbg.video.decode import frames, probe
+from rmbg.video.limits import InvalidVideoError, VideoLimits
+from rmbg.video.packets import frame_pts, packet_seconds
+from tests.test_hosted_video import _vendor, payer_for, settled
+from tests.video_clips import Threshold, davis, timeline, write_clip
+
+FORMATS = ("webm", "mov", "mp4", "gif", "webp")
+
+
+def held_gif(folder: Path, hold_ms: int = 2000) -> Path:
+    """12 DAVIS frames, 100 ms each, the last held `hold_ms`: 1.1 s + the hold."""
+    images = [Image.fromarray(f) for f in davis("dog", 12)]
+    path = folder / "held.gif"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=[100] * 11 + [hold_ms], loop=0)
+    return path
+
+
+def remuxed(source: Path, path: Path, *, last_ms: int | None = None, cut: float | None = None) -> Path:
+    """`source`'s packets into `path` as they are: the last frame shown `last_ms` (its packet's duration),
+    or every timestamp moved `cut` s earlier, so the MP4 muxer hides what falls before 0 behind an
+    edit list, as `ffmpeg -ss 1 -c copy` trims a clip (sound too)."""
+    with av.open(str(source)) as given, av.open(str(path), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in given.streams if s.type in ("video", "audio")}
+        video = given.streams.video[0]
+        packets = [p for p in given.demux() if p.size and p.stream.index in streams]
+        top = max(p.pts for p in packets if p.stream is video)
+        for packet in packets:
+            if last_ms is not None and packet.stream is video and packet.pts == top:
+                packet.duration = round(Fraction(last_ms, 1000) / video.time_base)
+            if cut is not None:
+                shift = round(Fraction(cut).limit_denominator(1000) / packet.stream.time_base)
+                packet.pts -= shift
+                packet.dts -= shift
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return path
+
+
+def outputs(clip: Path, folder: Path) -> dict[str, Path]:
+    paths = {fmt: folder / f"out.{fmt}" for fmt in FORMATS}
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=list(paths.values())) as result:
+        paths["matte"] = result.save(folder / "matte.mp4", "matte")
+        assert result.frames == 12
+    return paths
+
+
+def test_a_gif_holding_its_last_frame_is_cut_and_every_output_holds_it(tmp_path):
+    clip = held_gif(tmp_path)
+    info = probe(clip, VideoLimits())
+    assert (info.span, info.last_frame, info.total_frames) == (pytest.approx(3.1), pytest.approx(1.1), 12)
+    model = Threshold()
+    with rmbg.remove_video(clip, model, smooth=False) as result:
+        assert (result.frames, model.calls, result.duration) == (12, 12, pytest.approx(3.1))
+    for fmt, path in outputs(clip, tmp_path).items():
+        times, duration, _ = timeline(path)
+        assert len(times) == 12 and times[-1] == pytest.approx(1.1, abs=0.005), fmt
+        assert duration == pytest.approx(3.1, abs=0.01), fmt  # the hold kept: it ended at 1.2 s
+
+
+def test_a_long_last_frame_of_a_variable_rate_clip_is_kept(tmp_path):
+    steady = write_clip(
+        tmp_path / "steady.mkv", davis("dog", 12), time_base=Fraction(1, 1000), pts=[i * 40 for i in range(12)]
+    )
+    clip = remuxed(steady, tmp_path / "long-last.mkv", last_ms=1500)
+    for fmt, path in outputs(clip, tmp_path).items():
+        times, duration, _ = timeline(path)
+        assert times[-1] == pytest.approx(0.44, abs=0.005) and duration == pytest.approx(1.94, abs=0.01), fmt
+
+
+@pytest.mark.parametrize("sound", [False, True])
+def test_a_trimmed_mp4_is_what_its_edit_list_shows(tmp_path, sound):
+    """48 frames (2 s), the first second hidden by an edit list: 24 frames, 1 s, counted as such before
+    anything runs (progress, the frame limit, a vendor's seconds) and written as such."""
+    whole = write_clip(tmp_path / "whole.mp4", davis("dog", 48), gop=48, tone_hz=440 if sound else None)
+    clip = remuxed(whole, tmp_path / "trimmed.mp4", cut=1.0)
+    with av.open(str(clip)) as opened:
+        assert sum(1 for p in opened.demux(video=0) if p.size) == 48  # the hidden frames are in the file
+    info = probe(clip, VideoLimits())
+    assert (info.total_frames, info.span) == (24, pytest.approx(1.0))
+    assert packet_seconds(clip) == pytest.approx(1.0, abs=0.03)  # what a vendor is paid for: 1 s, not 2
+    assert len(frame_pts(info, VideoLimits())) == 24
+    probe(clip, VideoLimits(max_frames=24))  # 24 frames are within a 24-frame limit
+    told: list[tuple[int, int | None]] = []
+    out = tmp_path / "out.webm"
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=out, progress=lambda i, n: told.append((i, n))) as r:
+        assert (r.frames, r.duration) == (24, pytest.approx(1.0))
+    assert told[-1] == (24, 24)
+    times, duration, got_sound = timeline(out)
+    assert len(times) == 24 and times[0] == pytest.approx(0.0) and duration == pytest.approx(1.0, abs=0.03)
+    if sound:
+        assert got_sound is not None and got_sound[0] >= -0.03 and got_sound[1] == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_clip_cut_off_mid_way_is_still_refused(tmp_path):
+    """The end check still catches a decoder that gives up early: the packets say 60 frames, the
+    decodable data stops after a few (the frames' bytes zeroed past a third of the file)."""
+    clip = write_clip(tmp_path / "whole.mkv", davis("dog", 60), gop=12)
+    data = bytearray(clip.read_bytes())
+    start = len(data) // 3
+    data[start:-2000] = bytes(len(data) - 2000 - start)
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(InvalidVideoError, match="damaged|cut off"):
+        info = probe(broken, VideoLimits())
+        for _ in frames(info, VideoLimits()):
+            pass
+
+
+def test_a_sound_far_longer_than_the_picture_ends_with_it(tmp_path):
+    """Half a second of picture, 20 s of sound: the outputs last half a second, sound included."""
+    clip = write_clip(tmp_path / "voiced.mkv", davis("dog", 12), tone_hz=440, tone_seconds=20, audio_codec="libopus")
+    for fmt in ("webm", "mp4", "mov"):
+        out = tmp_path / f"out.{fmt}"
+        with rmbg.remove_video(clip, Threshold(), smooth=False, output=out):
+            pass
+        times, duration, got_sound = timeline(out)
+        assert got_sound is not None and got_sound[1] <= 0.5 + 0.03, fmt
+        assert duration == pytest.approx(0.5, abs=0.03), fmt
+
+
+@pytest.mark.parametrize("name", ["fal", "runware"])
+def test_a_held_gif_through_a_hosted_vendor_is_paid_once_and_written(tmp_path, name):
+    """Refused after the vendor was paid, before: now the answer is written, one call, settled."""
+    vendor = _vendor(name)
+    clip = held_gif(tmp_path)  # 3.1 s: 4 billed seconds
+    with vendor.fake:
+        payer = payer_for(vendor)
+        out = tmp_path / "out.webm"
+        with rmbg.remove_video(clip, vendor.remover(), output=out, payer=payer) as result:
+            assert result.frames == 12
+        assert len(vendor.paid_calls()) == 1
+        assert [state for state, _ in settled(payer.policy)] == ["settled"]
+    times, duration, _ = timeline(out)
+    assert len(times) == 12 and duration == pytest.approx(3.1, abs=0.01)
