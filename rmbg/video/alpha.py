@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ProviderResponseError
-from .decode import ClipInfo, Frame, open_input
+from .decode import ClipInfo, Frame, open_input, picture
 from .limits import VideoLimits
 from .planes import alpha_of, decoded, has_alpha
 
@@ -59,7 +59,7 @@ def returned_alpha(path: Path, info: ClipInfo, limits: VideoLimits, provider_id:
     try:
         if not container.streams.video:
             raise refuse("returned a file with no video track.")
-        stream = container.streams.video[0]
+        stream = picture(container)
         _check_header(container, stream, limits, refuse)
         count = 0
         for time, frame in _decoded(container, stream):

@@ -29,7 +29,8 @@ import numpy as np
 
 from ..errors import RmbgError
 from ..providers.base import Provider
-from .decode import ClipInfo, Frame, opened, shown_for, upright
+from .decode import ClipInfo, Frame, opened, picture, upright
+from .lengths import shown_for
 from .limits import InvalidVideoError, VideoLimits
 from .pipeline import StreamStats, stream_mattes
 from .smooth import SmoothParams
@@ -116,7 +117,7 @@ def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Ite
     name = name or info.path.name
     container = opened(info.path, name)
     try:
-        stream = container.streams.video[0]
+        stream = picture(container)
         stream.thread_type = "AUTO"
         if pts[0] > info.start_pts:
             container.seek(pts[0], backward=True, any_frame=False, stream=stream)
@@ -134,7 +135,7 @@ def frames_at(info: ClipInfo, pts: list[int], first: int, name: str = "") -> Ite
             if frame.pts != want:
                 break
             at = float((want - info.start_pts) * info.time_base)
-            yield Frame(index, want, at, upright(frame, info, False)[0], shown=shown_for(frame, info))
+            yield Frame(index, want, at, upright(frame, info, False)[0], shown=shown_for(frame, info.time_base))
             step = next(wanted, None)
             if step is None:
                 return

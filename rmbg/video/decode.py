@@ -27,6 +27,7 @@ from PIL import Image
 from ..image.fetch import shown
 from ..image.formats import URL
 from .colour import shown_rgb
+from .lengths import shown_for
 from .limits import InvalidVideoError, VideoLimits
 from .planes import alpha_of, decoded, has_alpha, tagged_alpha
 
@@ -132,6 +133,13 @@ def open_input(path: str | os.PathLike[str]) -> Any:
     return av.open(str(path), **before_19)
 
 
+def picture(container: Any) -> Any:
+    """The clip's picture track: FFmpeg's pick among its video tracks (the one with the most frames, not a
+    cover image or a thumbnail track before it, which was taken for the clip and found "cut off")."""
+    best = container.streams.best("video")
+    return best if best is not None else container.streams.video[0]
+
+
 def opened(path: Path, name: str) -> Any:
     """open_input(path), its failure an InvalidVideoError that names the clip."""
     import av
@@ -159,7 +167,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
             )
         if not container.streams.video:
             raise InvalidVideoError(f"{name} has no video track.")
-        stream = container.streams.video[0]
+        stream = picture(container)
         tb = stream.time_base or Fraction(1, 1000)
         own = float(stream.duration * tb) if stream.duration else None  # the video track's own length
         whole = container.duration / 1_000_000 if container.duration else None  # the longest track's
@@ -231,7 +239,7 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
 
     container = opened(path, name)
     try:
-        stream = container.streams.video[0]
+        stream = picture(container)
         tb = stream.time_base or Fraction(1, 1000)
         count, first, last, last_duration = 0, None, None, 0
         low, high = math.inf, -math.inf  # every track's first start and last end, in seconds
@@ -300,7 +308,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
     container = opened(info.path, name)
     index, seconds = 0, 0.0
     try:
-        stream = container.streams.video[0]
+        stream = picture(container)
         stream.thread_type = "AUTO"
         step = max(1, round(1 / (info.fps * float(info.time_base)))) if info.fps else 1
         last_pts = info.start_pts - step
@@ -313,7 +321,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
             last_pts = pts
             seconds = float((pts - info.start_pts) * info.time_base)
             limits.check_seconds(seconds, decoded=True)
-            yield Frame(index, pts, seconds, *upright(frame, info, info.alpha), shown_for(frame, info))
+            yield Frame(index, pts, seconds, *upright(frame, info, info.alpha), shown_for(frame, info.time_base))
             index += 1
     except (av.error.FFmpegError, ValueError) as exc:
         if isinstance(exc, InvalidVideoError):
@@ -326,11 +334,6 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
     last = info.last_frame  # where the last frame starts: however long it is held, it is decoded there
     if last is not None and seconds < 0.9 * last and last - seconds > 0.5:  # the decoder gave up early
         raise InvalidVideoError(f"{name} stops at {seconds:.1f} s although its frames run to {last:.1f} s: {CUT}")
-
-
-def shown_for(frame: Any, info: ClipInfo) -> float:
-    """How long the decoded frame is shown (s), as its packet says; 0 where it does not."""
-    return float(frame.duration * info.time_base) if frame.duration and frame.duration > 0 else 0.0
 
 
 def upright(frame: Any, info: ClipInfo, alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:

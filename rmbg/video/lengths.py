@@ -13,10 +13,16 @@ in the file once written (`webp_ends_at`).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 HELD = 256  # frames whose length is kept until their packet comes (an encoder's lag is under 50)
+
+
+def shown_for(frame: Any, time_base: Fraction) -> float:
+    """How long a decoded frame is shown (s), as its packet said; 0 where it did not."""
+    return float(frame.duration * time_base) if frame.duration and frame.duration > 0 else 0.0
 
 
 class Lengths:

@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 from statistics import median
 
-from .decode import DAMAGED, ClipInfo, open_input, opened
+from .decode import DAMAGED, ClipInfo, open_input, opened, picture
 from .limits import InvalidVideoError, VideoLimits
 
 
@@ -82,7 +82,7 @@ def frame_pts(info: ClipInfo, limits: VideoLimits, name: str = "") -> list[int]:
     name = name or info.path.name
     container = opened(info.path, name)
     try:
-        stream = container.streams.video[0]
+        stream = picture(container)
         found = [packet.pts for packet in container.demux(stream) if packet.size and not packet.is_discard]
     except (av.error.FFmpegError, ValueError):
         raise InvalidVideoError(f"{name} {DAMAGED}.") from None

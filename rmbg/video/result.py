@@ -98,6 +98,7 @@ class VideoResult:
     def __post_init__(self) -> None:
         if self._folder is not None:
             weakref.finalize(self, self._folder.cleanup)
+        self._stamp = _stamp(self.info.path)  # save() decodes the clip again: it must be the one cut
 
     @property
     def size(self) -> tuple[int, int]:
@@ -117,12 +118,28 @@ class VideoResult:
             raise InvalidVideoError("This result was closed; its mattes are gone.")
         if Path(path).resolve() == Path(self.info.path).resolve():  # as remove_video refuses it
             raise InvalidRequestError(f"output names the clip itself ({Path(path).name}): it would be written over.")
+        if _stamp(self.info.path) != self._stamp:
+            raise self._changed()
         writer = VideoWriter(path, self.info, format, background=background, audio=audio)
-        paired = zip(frames(self.info, self.limits), self.store, strict=True)
-        write_clip(
-            (VideoFrame(f.index, f.pts, f.time, f.rgb, alpha, f.shown) for f, alpha in paired), self.info, [writer]
-        )
+        write_clip(self._paired(), self.info, [writer])
         return writer.path
+
+    def _paired(self) -> Iterator[VideoFrame]:
+        """The clip's frames decoded again, each with its stored matte."""
+        mattes = iter(self.store)
+        for frame in frames(self.info, self.limits):
+            alpha = next(mattes, None)
+            if alpha is None or alpha.shape != frame.rgb.shape[:2]:
+                raise self._changed()
+            yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha, frame.shown)
+        if next(mattes, None) is not None:
+            raise self._changed()
+
+    def _changed(self) -> InvalidVideoError:
+        return InvalidVideoError(
+            f"{self.info.path.name} is no longer the clip this result was cut from (changed, moved or deleted): "
+            "save() decodes it again to pair its frames with the mattes. Cut it again."
+        )
 
     def close(self) -> None:
         """Delete the stored mattes (and any spooled input)."""
@@ -134,6 +151,15 @@ class VideoResult:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, modification time in ns) of the file at `path`; None where it is gone."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def new_folder() -> tempfile.TemporaryDirectory[str]:
