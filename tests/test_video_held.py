@@ -157,3 +157,25 @@ def test_a_held_gif_through_a_hosted_vendor_is_paid_once_and_written(tmp_path, n
         assert [state for state, _ in settled(payer.policy)] == ["settled"]
     times, duration, _ = timeline(out)
     assert len(times) == 12 and duration == pytest.approx(3.1, abs=0.01)
+
+
+@pytest.mark.parametrize("suffix", ["mkv", "mp4"])
+def test_a_clip_whose_timestamps_start_late_is_whole(tmp_path, suffix):
+    """Timestamps from 1 s (a stream's recording, a cut kept with its times): a Matroska header's length
+    is its last timestamp (1.5 s), which was held against the 0.5 s the packets span and the clip
+    refused as cut off. The frames keep their times; cut short, it is still refused."""
+    base = write_clip(tmp_path / "base.mp4", davis("dog", 12), tone_hz=440)
+    clip = remuxed(base, tmp_path / f"late.{suffix}", cut=-1.0)
+    out = tmp_path / "out.webm"
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=out) as result:
+        assert (result.frames, result.duration) == (12, pytest.approx(0.5, abs=0.002))
+    times, _, sound = timeline(out)
+    assert times[0] == pytest.approx(1.0) and times[-1] == pytest.approx(1.458, abs=0.002)
+    assert sound is not None and sound[1] == pytest.approx(1.5, abs=0.03)
+    if suffix == "mkv":
+        data = clip.read_bytes()
+        cut = tmp_path / "late-cut.mkv"
+        cut.write_bytes(data[: len(data) * 2 // 5])
+        with pytest.raises(InvalidVideoError, match="cut off|damaged"):
+            with rmbg.remove_video(cut, Threshold(), smooth=False):
+                pass

@@ -234,7 +234,7 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
     they are read, so a clip whose header says nothing, or lies, is refused before the model runs on any
     frame (a header-less clip of 50,000 frames ran the model on 3,600 before it was refused). The last
     figure is the file's length as its header counts it, sound and subtitles included: a file cut off
-    mid-way falls short of it on every track."""
+    mid-way falls short of it on every track (from 0 or an earlier first packet: one starting at 1 s is whole)."""
     import av
 
     container = opened(path, name)
@@ -266,7 +266,7 @@ def _contents(path: Path, name: str, limits: VideoLimits) -> tuple[int, float | 
         raise InvalidVideoError(f"{name} {DAMAGED}.") from None
     finally:
         container.close()
-    whole = high - low if high > low else None
+    whole = high - min(low, 0.0) if high > low else None  # from 0: a Matroska header's length is its end's time
     if first is None or last is None:
         return count, None, None, whole
     return count, float((last + last_duration - first) * tb), float((last - first) * tb), whole
