@@ -60,6 +60,25 @@ def photos(tmp_path, n):
     return images, masks
 
 
+def event_known(job) -> threading.Event:
+    """Set once gradio_client's job knows the id of its event on the server: Job.cancel() sends that id,
+    and a cancel sent before the client's thread has it is None and cancels nothing (on a busy machine
+    the server ran all 10 calls: the client had not read its event id when the test cancelled)."""
+    known = threading.Event()
+    helper = job.communicator
+
+    class Told(type(helper)):
+        def __setattr__(self, name, value):
+            super().__setattr__(name, value)
+            if name == "event_id" and value:
+                known.set()
+
+    helper.__class__ = Told
+    if helper.event_id:  # set before the class changed
+        known.set()
+    return known
+
+
 def test_a_client_that_cancels_stops_the_paid_calls(tmp_path):
     from gradio_client import Client, handle_file
 
@@ -73,7 +92,9 @@ def test_a_client_that_cancels_stops_the_paid_calls(tmp_path):
             fal_key=FAL_KEY,
             api_name="/benchmark",
         )
+        known = event_known(job)
         assert fal.arrived.wait(60)  # the first paid call is at the vendor
+        assert known.wait(60)  # and the client can name it
         job.cancel()
         fal.gate.set()  # that call finishes; the run must not send another
         assert benchmark.STOPS.wait_idle(60)
