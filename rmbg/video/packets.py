@@ -6,15 +6,18 @@ browser records have).
 Each video and audio stream is demuxed (nothing is decoded: milliseconds for
 a minute of video); a stream's length is its last packet's end (its
 timestamp plus its duration) less its first timestamp, in the stream's time
-base; a packet an edit list hides (a trimmed clip's) is not counted. A packet
-without a presentation timestamp takes its decoding timestamp; one without
-either follows the previous one by the stream's usual step. A packet without
-a duration lasts until the next one does (the median gap between timestamps, so a variable frame rate is read as it is).
-The clip's length is its longest stream's: what a vendor that bills by the
-clip's length can bill.
+base. A packet an edit list hides (a trimmed clip's) is counted: a vendor's
+reader may not honour the edit list, so the hold covers every frame the file
+holds. A packet without a presentation timestamp takes its decoding timestamp;
+one without either follows the previous one by the stream's usual step. A
+packet without a duration lasts until the next one does (the median gap
+between timestamps, so a variable frame rate is read as it is). The clip's
+length is its longest stream's: what a vendor that bills by the clip's length
+can bill.
 
 Used by rmbg.video.hosted to price, hold and check a clip before anything is sent. `frame_pts` reads
-every frame's timestamp the same way, for cutting a clip into chunks (rmbg.video.ray_video).
+the timestamps of the frames shown (not those an edit list hides), for cutting a clip into chunks
+(rmbg.video.ray_video).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def packet_seconds(path: Path, name: str = "") -> float:
         streams = [*container.streams.video, *container.streams.audio]
         found: dict[int, list[tuple[int | None, int]]] = {s.index: [] for s in streams}
         for packet in container.demux(streams):
-            if packet.size and not packet.is_discard and packet.stream.index in found:  # shown (edit lists)
+            if packet.size and packet.stream.index in found:  # hidden ones too: a vendor may read them
                 pts = packet.pts if packet.pts is not None else packet.dts
                 found[packet.stream.index].append((pts, int(packet.duration or 0)))
         bases = {s.index: Fraction(s.time_base or Fraction(1, 1000)) for s in streams}
