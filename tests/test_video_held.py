@@ -27,6 +27,7 @@ import rmbg
 from rmbg.video.decode import frames, probe
 from rmbg.video.limits import InvalidVideoError, VideoLimits
 from rmbg.video.packets import frame_pts, packet_seconds
+from tests.support.browser import ARGS, CHROMIUM
 from tests.test_hosted_video import _vendor, payer_for, settled
 from tests.video_clips import Threshold, davis, timeline, write_clip
 
@@ -181,3 +182,48 @@ def test_a_clip_whose_timestamps_start_late_is_whole(tmp_path, suffix):
         with pytest.raises(InvalidVideoError, match="cut off|damaged"):
             with rmbg.remove_video(cut, Threshold(), smooth=False):
                 pass
+
+
+PLAYED = """async (src) => {
+    if (src.endsWith('.gif') || src.endsWith('.webp')) {  // as a page shows an animation: its frames' delays
+        const answer = await fetch(src);
+        const decoder = new ImageDecoder({data: answer.body, type: answer.headers.get('content-type')});
+        await decoder.completed;
+        let total = 0;
+        for (let i = 0; i < decoder.tracks.selectedTrack.frameCount; i++) {
+            const {image} = await decoder.decode({frameIndex: i}); total += image.duration; image.close();
+        }
+        return total / 1e6;
+    }
+    const v = document.createElement('video'); v.muted = true; v.preload = 'auto'; v.src = src;
+    await new Promise((ok, no) => { v.onloadedmetadata = ok; v.onerror = () => no(String(v.error?.message)); });
+    return v.duration; }"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_path):
+    """The GIF itself and its WebM, MP4, matte, GIF and WebP cut-outs in headless Chromium: each lasts
+    3.1 s, as the GIF does (MOV is left out: Chromium does not play ProRes)."""
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    clip = held_gif(tmp_path)
+    files = {fmt: path for fmt, path in outputs(clip, tmp_path).items() if fmt != "mov"} | {"input": clip}
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            played = {fmt: page.evaluate(PLAYED, f"/{path.name}") for fmt, path in files.items()}
+            browser.close()
+    finally:
+        server.shutdown()
+    assert played == {fmt: pytest.approx(3.1, abs=0.01) for fmt in files}
