@@ -227,3 +227,25 @@ def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_pat
     finally:
         server.shutdown()
     assert played == {fmt: pytest.approx(3.1, abs=0.01) for fmt in files}
+
+
+def test_a_sound_that_starts_after_the_picture_ends_is_left_out(tmp_path):
+    """Half a second of picture, its sound from 1 s on: since the sound ends with the picture, a WebM
+    kept an empty sound track (no packet in it), which a player may wait on; now no track."""
+    voiced = write_clip(tmp_path / "voiced.mkv", davis("dog", 12), tone_hz=440, tone_seconds=1, audio_codec="libopus")
+    clip = tmp_path / "sound-late.mkv"
+    with av.open(str(voiced)) as given, av.open(str(clip), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in given.streams}
+        for packet in (p for p in given.demux() if p.size):
+            if packet.stream.type == "audio":
+                shift = round(1 / packet.stream.time_base)
+                packet.pts += shift
+                packet.dts += shift
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    for fmt in ("webm", "mp4", "mov"):
+        path = tmp_path / f"out.{fmt}"
+        with rmbg.remove_video(clip, Threshold(), smooth=False, output=path):
+            pass
+        with av.open(str(path)) as written:
+            assert [s.type for s in written.streams] == ["video"], fmt

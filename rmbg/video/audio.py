@@ -21,15 +21,24 @@ ENCODER = {"webm": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None
 
 
 class AudioFeed:
-    """The first audio track of `source` into `container` (an output opened by PyAV)."""
+    """The first audio track of `source` into `container` (an output opened by PyAV). `before`: the
+    picture's end (s): a sound that starts there or later is not carried (`empty`, no track added: an
+    empty sound track was written, which players may wait on)."""
 
-    def __init__(self, source: Path, container: Any, fmt: str):
+    def __init__(self, source: Path, container: Any, fmt: str, before: float | None = None):
         import av
 
         self._input = open_input(source)
         try:
             stream = self._input.streams.audio[0]
             self._time_base = stream.time_base
+            self._packets: Iterator[Any] = self._input.demux(stream)
+            self._pending: Any = next((p for p in self._packets if p.size and p.pts is not None), None)
+            first = float(self._pending.pts * stream.time_base) if self._pending is not None else None
+            self.empty = first is None or (before is not None and first >= before)
+            if self.empty:
+                self._input.close()
+                return
             self.copy = stream.codec_context.name in COPYABLE[fmt]
             self._container = container
             if self.copy:
@@ -43,8 +52,6 @@ class AudioFeed:
                 formats: Any = av.codec.Codec(codec, "w").audio_formats
                 sample_format = formats[0].name
                 self._resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
-            self._packets: Iterator[Any] = self._input.demux(stream)
-            self._pending: Any = None
         except Exception:
             self._input.close()
             raise

@@ -175,7 +175,9 @@ class VideoWriter:
             with _writing(self.path, self.fmt):
                 self._stream = self._add_video(size)
                 if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
-                    self._audio = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt)
+                    end = self._start + info.span if info.span is not None else None  # the picture's
+                    feed = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt, end)
+                    self._audio = None if feed.empty else feed
         except Exception:
             self.abort()
             raise
