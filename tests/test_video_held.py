@@ -249,3 +249,20 @@ def test_a_sound_that_starts_after_the_picture_ends_is_left_out(tmp_path):
             pass
         with av.open(str(path)) as written:
             assert [s.type for s in written.streams] == ["video"], fmt
+
+
+def test_sound_an_edit_list_hides_is_not_copied_into_a_webm(tmp_path):
+    """A trimmed MP4 with Opus sound: its hidden first second of sound was copied into the WebM (which has
+    no edit list) as a second of sound before the picture; MP4 keeps it hidden behind an edit list."""
+    whole = write_clip(tmp_path / "whole.mp4", davis("dog", 48), gop=48, tone_hz=440, audio_codec="libopus")
+    clip = remuxed(whole, tmp_path / "trimmed.mp4", cut=1.0)
+    webm, mp4 = tmp_path / "out.webm", tmp_path / "out.mp4"
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=[webm, mp4]):
+        pass
+    with av.open(str(webm)) as written:
+        sound = written.streams.audio[0]
+        starts = [float(p.pts * sound.time_base) for p in written.demux(sound) if p.size]
+    assert sound.codec_context.name == "opus" and min(starts) > -0.05 and max(starts) < 1.0
+    with av.open(str(mp4)) as written:
+        shown = [float(f.time) for f in written.decode(audio=0)]
+    assert shown[0] == pytest.approx(0.0, abs=0.03) and shown[-1] < 1.0

@@ -40,6 +40,10 @@ class AudioFeed:
                 self._input.close()
                 return
             self.copy = stream.codec_context.name in COPYABLE[fmt]
+            # what an edit list hides (a trimmed clip's first second) stays hidden in MP4 and MOV, whose
+            # muxer writes an edit list again, and a decoder drops it; copied into a WebM (no edit lists)
+            # it was 1 s of sound before the picture, so there it is left out
+            self._drop_hidden = fmt == "webm" and self.copy
             self._container = container
             if self.copy:
                 self.stream = container.add_stream_from_template(stream)
@@ -65,8 +69,8 @@ class AudioFeed:
                 packet = next(self._packets, None)
                 if packet is None:
                     return
-            if packet.size == 0 or packet.pts is None:
-                continue  # the demuxer's end-of-stream marker
+            if packet.size == 0 or packet.pts is None or (packet.is_discard and self._drop_hidden):
+                continue  # the demuxer's end-of-stream marker, or hidden
             if seconds is not None and float(packet.pts * self._time_base) > seconds:
                 self._pending = packet
                 return
