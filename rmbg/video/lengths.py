@@ -52,7 +52,7 @@ class Lengths:
         self.end = max(self.end, at + (shown or self._nominal))
 
     def mux(self, packet: Any) -> None:
-        """The packet, with its frame's length, muxed (or held back until the next: by_decoding_order)."""
+        """The packet, with its frame's length, muxed (or held back until the next comes: hold_last)."""
         shown = None
         if self._shown and packet.pts is not None and packet.time_base:
             at = float(packet.pts * packet.time_base)
