@@ -42,10 +42,12 @@ def held_gif(folder: Path, hold_ms: int = 2000) -> Path:
     return path
 
 
-def remuxed(source: Path, path: Path, *, last_ms: int | None = None, cut: float | None = None) -> Path:
+def remuxed(
+    source: Path, path: Path, *, last_ms: int | None = None, cut: float | None = None, moved=("video", "audio")
+) -> Path:
     """`source`'s packets into `path` as they are: the last frame shown `last_ms` (its packet's duration),
-    or every timestamp moved `cut` s earlier, so the MP4 muxer hides what falls before 0 behind an
-    edit list, as `ffmpeg -ss 1 -c copy` trims a clip (sound too)."""
+    or the timestamps of the `moved` tracks moved `cut` s earlier, so the MP4 muxer hides what falls
+    before 0 behind an edit list, as `ffmpeg -ss 1 -c copy` trims a clip (sound too)."""
     with av.open(str(source)) as given, av.open(str(path), "w") as out:
         streams = {s.index: out.add_stream_from_template(s) for s in given.streams if s.type in ("video", "audio")}
         video = given.streams.video[0]
@@ -54,7 +56,7 @@ def remuxed(source: Path, path: Path, *, last_ms: int | None = None, cut: float 
         for packet in packets:
             if last_ms is not None and packet.stream is video and packet.pts == top:
                 packet.duration = round(Fraction(last_ms, 1000) / video.time_base)
-            if cut is not None:
+            if cut is not None and packet.stream.type in moved:
                 shift = round(Fraction(cut).limit_denominator(1000) / packet.stream.time_base)
                 packet.pts -= shift
                 packet.dts -= shift
@@ -233,16 +235,7 @@ def test_a_sound_that_starts_after_the_picture_ends_is_left_out(tmp_path):
     """Half a second of picture, its sound from 1 s on: since the sound ends with the picture, a WebM
     kept an empty sound track (no packet in it), which a player may wait on; now no track."""
     voiced = write_clip(tmp_path / "voiced.mkv", davis("dog", 12), tone_hz=440, tone_seconds=1, audio_codec="libopus")
-    clip = tmp_path / "sound-late.mkv"
-    with av.open(str(voiced)) as given, av.open(str(clip), "w") as out:
-        streams = {s.index: out.add_stream_from_template(s) for s in given.streams}
-        for packet in (p for p in given.demux() if p.size):
-            if packet.stream.type == "audio":
-                shift = round(1 / packet.stream.time_base)
-                packet.pts += shift
-                packet.dts += shift
-            packet.stream = streams[packet.stream.index]
-            out.mux(packet)
+    clip = remuxed(voiced, tmp_path / "sound-late.mkv", cut=-1.0, moved=("audio",))
     for fmt in ("webm", "mp4", "mov"):
         path = tmp_path / f"out.{fmt}"
         with rmbg.remove_video(clip, Threshold(), smooth=False, output=path):

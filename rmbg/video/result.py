@@ -129,7 +129,7 @@ class VideoResult:
         mattes = iter(self.store)
         for frame in frames(self.info, self.limits):
             alpha = next(mattes, None)
-            if alpha is None or alpha.shape != frame.rgb.shape[:2]:
+            if alpha is None:  # fewer mattes than frames (each frame is scaled to the size they were made at)
                 raise self._changed()
             yield VideoFrame(frame.index, frame.pts, frame.time, frame.rgb, alpha, frame.shown)
         if next(mattes, None) is not None:
