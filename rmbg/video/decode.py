@@ -28,7 +28,7 @@ from ..image.fetch import shown
 from ..image.formats import URL
 from .colour import shown_rgb
 from .lengths import shown_for
-from .limits import InvalidVideoError, VideoLimits
+from .limits import InvalidVideoError, VideoLimits, falls_short
 from .planes import alpha_of, decoded, has_alpha, tagged_alpha
 
 VideoInput = Union[str, "os.PathLike[str]", bytes]
@@ -194,7 +194,7 @@ def probe(path: Path, limits: VideoLimits, name: str = "") -> ClipInfo:
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         packets, span, last_frame, end = _contents(path, name, limits)
         for said, found in ((own, span), (whole, end)):  # what the header says against what the file holds
-            if said and found is not None and found < 0.9 * said and said - found > 0.5:
+            if said and found is not None and falls_short(found, said):
                 raise InvalidVideoError(f"{name} stops at {found:.1f} s although its header says {said:.1f} s: {CUT}")
         return ClipInfo(
             path=path,
@@ -332,7 +332,7 @@ def frames(info: ClipInfo, limits: VideoLimits, name: str = "") -> Generator[Fra
     if index == 0:
         raise InvalidVideoError(f"{name} has no frame that can be decoded.")
     last = info.last_frame  # where the last frame starts: however long it is held, it is decoded there
-    if last is not None and seconds < 0.9 * last and last - seconds > 0.5:  # the decoder gave up early
+    if falls_short(seconds, last):  # the decoder gave up early
         raise InvalidVideoError(f"{name} stops at {seconds:.1f} s although its frames run to {last:.1f} s: {CUT}")
 
 

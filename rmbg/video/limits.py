@@ -24,6 +24,13 @@ from ..settings import current
 SLACK_S = 0.05  # one frame at 24 fps: a 60.0 s clip whose last frame ends at 60.04 s is 60 s
 
 
+def falls_short(reached: float, whole: float | None) -> bool:
+    """Whether a clip read to `reached` s stopped well before `whole` s, where it should have gone on (its
+    header's length, or its last frame's start): short by more than a tenth and by more than half a second,
+    so a clip whose last frames are late, or whose header rounds its length, is not taken for a damaged one."""
+    return whole is not None and reached < 0.9 * whole and whole - reached > 0.5
+
+
 class InvalidVideoError(InvalidImageError):
     """The input is not a video we can process: empty, not a video, damaged or cut off."""
 

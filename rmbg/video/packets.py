@@ -15,6 +15,12 @@ between timestamps, so a variable frame rate is read as it is). The clip's
 length is its longest stream's: what a vendor that bills by the clip's length
 can bill.
 
+A hosted service is sent the picture alone (`picture_alone`: its packets copied into a file of the same
+kind, nothing decoded): it returns an alpha we pair with our own frames and our own sound, so a sound
+track sent with it was bytes uploaded for nothing and, where it ran past the picture (a phone's AAC
+does by a few hundredths of a second), a second billed for nothing. The seconds held and billed are
+then the picture's (`packet_seconds(..., picture_only=True)`).
+
 Used by rmbg.video.hosted to price, hold and check a clip before anything is sent. `frame_pts` reads
 the timestamps of the frames shown (not those an edit list hides), for cutting a clip into chunks
 (rmbg.video.ray_video).
@@ -29,9 +35,21 @@ from statistics import median
 from .decode import DAMAGED, ClipInfo, open_input, opened, picture
 from .limits import InvalidVideoError, VideoLimits
 
+# The containers whose picture is copied alone, by the MIME type the clip is sent as (FFmpeg's muxers).
+MUXERS = {
+    "mov,mp4,m4a,3gp,3g2,mj2": {"video/mp4": "mp4", "video/quicktime": "mov"},
+    "matroska,webm": {"video/webm": "webm", "video/x-matroska": "matroska"},
+}
 
-def packet_seconds(path: Path, name: str = "") -> float:
-    """The clip's length in seconds from its packets (module docstring); InvalidVideoError when unreadable."""
+
+def copied_alone(info: ClipInfo) -> bool:
+    """Whether the clip is sent as its picture alone (module docstring): its container can be written again."""
+    return info.container in MUXERS
+
+
+def packet_seconds(path: Path, name: str = "", *, picture_only: bool = False) -> float:
+    """The clip's length in seconds from its packets (module docstring), its picture's alone where asked;
+    InvalidVideoError when unreadable."""
     import av
 
     name = name or path.name
@@ -40,7 +58,8 @@ def packet_seconds(path: Path, name: str = "") -> float:
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         raise InvalidVideoError(f"{name} cannot be read as a video.") from None
     try:
-        streams = [*container.streams.video, *container.streams.audio]
+        alone = picture_only and container.streams.video
+        streams = [picture(container)] if alone else [*container.streams.video, *container.streams.audio]
         found: dict[int, list[tuple[int | None, int]]] = {s.index: [] for s in streams}
         for packet in container.demux(streams):
             if packet.size and packet.stream.index in found:  # hidden ones too: a vendor may read them
@@ -98,3 +117,34 @@ def frame_pts(info: ClipInfo, limits: VideoLimits, name: str = "") -> list[int]:
             "run it with the local engine."
         )
     return sorted(found)
+
+
+def picture_alone(info: ClipInfo, content_type: str, folder: Path) -> Path:
+    """The clip's picture track alone, its packets copied as they are (those an edit list hides too) into a
+    file of the kind `content_type` names, in `folder` (module docstring). The clip itself where it holds
+    nothing else, where its container is not one we write again, or where FFmpeg cannot write the copy:
+    then it is sent whole, and held and billed at its longest track."""
+    import av
+
+    kind = MUXERS.get(info.container, {}).get(content_type)
+    if kind is None:
+        return info.path
+    source = opened(info.path, info.path.name)
+    target = folder / f"picture.{'mkv' if kind == 'matroska' else kind}"
+    try:
+        if len(source.streams) == 1:
+            return info.path
+        stream = picture(source)
+        with av.open(str(target), "w", format=kind) as out:
+            copy = out.add_stream_from_template(stream)
+            for packet in source.demux(stream):
+                if packet.dts is None and not packet.size:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = copy
+                out.mux(packet)
+    except (av.error.FFmpegError, ValueError, OSError):
+        target.unlink(missing_ok=True)
+        return info.path
+    finally:
+        source.close()
+    return target

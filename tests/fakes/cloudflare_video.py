@@ -74,6 +74,7 @@ class CloudflareVideoFake(FakeServer):
         self.account, self.token, self.envelope = account, token, envelope
         self.files: dict[str, tuple[bytes, str]] = {}
         self.billed: list[int] = []
+        self.received: list[Clip | None] = []  # every clip a paid request brought, as read
         self.huge_bytes = 40 * 2**20
 
     @property
@@ -120,6 +121,7 @@ class CloudflareVideoFake(FakeServer):
         if problem:
             return self._refuse(400, problem)
         clip = read_clip(self._bytes(body["input"]["video"]) or b"")
+        self.received.append(clip)
         if clip is None:
             return self._refuse(400, "Could not read the input video")
         if clip.seconds > MAX_SECONDS:

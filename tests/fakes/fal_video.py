@@ -91,6 +91,7 @@ class FalVideoFake(FakeServer):
         self.files: dict[str, tuple[bytes, str]] = {}
         self.tokens: set[str] = set()
         self.billed: list[int] = []  # seconds billed, one entry per successful result
+        self.received: list[Clip | None] = []  # every clip a paid request brought, as read
         self.huge_bytes = 40 * 2**20
 
     @property
@@ -175,6 +176,7 @@ class FalVideoFake(FakeServer):
             return self._reply(422, {"detail": problems}, {"X-Fal-Retryable": "false"})
         data = self._input_bytes(body["video_url"])
         clip = read_clip(data) if data is not None else None
+        self.received.append(clip)
         rid = str(uuid.uuid4())
         job = VideoJob(body, clip, self.polls_before_done, fault.kind if fault else "")
         if clip is None:

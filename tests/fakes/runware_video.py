@@ -62,6 +62,7 @@ class RunwareVideoFake(FakeServer):
         self.files: dict[str, tuple[bytes, str]] = {}
         self.tasks: dict[str, dict] = {}  # taskUUID -> {"polls": n, "item": ..., "error": ...}
         self.billed: list[int] = []
+        self.received: list[Clip | None] = []  # every clip a paid request brought, as read
         self.huge_bytes = 40 * 2**20
 
     @property
@@ -135,6 +136,7 @@ class RunwareVideoFake(FakeServer):
         if data is None:
             return None, _err("invalidVideo", "Could not read inputs.video", parameter="inputs.video", **where)
         entry = {"polls": self.polls, "task": task, "clip": read_clip(data), "fault": fault.kind if fault else ""}
+        self.received.append(entry["clip"])
         self.tasks[task_uuid] = entry
         if task.get("deliveryMethod", "async") == "sync":
             if not self.sync_ok:

@@ -32,11 +32,12 @@ MIME = {"webm": "video/webm", "mkv": "video/x-matroska", "mov": "video/quicktime
 
 @dataclass
 class Clip:
-    """A decoded clip: RGB frames (H x W x 3 uint8), their times (s) and its rate."""
+    """A decoded clip: RGB frames (H x W x 3 uint8), their times (s), its rate and its file's tracks."""
 
     frames: list[np.ndarray]
     times: list[float]
     rate: Fraction
+    tracks: tuple[str, ...] = ("video",)  # the kinds of the file's tracks, in order ("video", "audio", ...)
 
     @property
     def seconds(self) -> float:
@@ -62,9 +63,10 @@ def read_clip(data: bytes) -> Clip | None:
                 first = pts if first is None else first
                 frames.append(frame.to_ndarray(format="rgb24"))
                 times.append(float((pts - first) * stream.time_base))
+            tracks = tuple(s.type for s in container.streams)
     except (av.error.FFmpegError, IndexError, ValueError, OSError):
         return None
-    return Clip(frames, times, Fraction(rate)) if frames else None
+    return Clip(frames, times, Fraction(rate), tracks) if frames else None
 
 
 def cut_out(clip: Clip, fmt: str, *, alpha: bool = True, keep: float = 1.0) -> bytes:
