@@ -3,13 +3,16 @@
 The audio packets are copied as they are (a remux: no loss, no time) when the
 output container takes their codec; otherwise they are decoded and encoded
 again: Opus for WebM, AAC for MP4 and MOV. They are interleaved with the
-video as it is written (`mux_until(seconds)`), keeping their own timestamps,
-so sound and picture stay in step. GIF and WebP have no sound.
+video as it is written (`mux_until(seconds)`), keeping their own timestamps
+less the output's start (`count_from`: the same seconds the picture's are moved
+by), so sound and picture stay in step. GIF and WebP have no sound.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,9 @@ ENCODER = {"webm": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None
 
 class AudioFeed:
     """The first audio track of `source` into `container` (an output opened by PyAV). `before`: the
-    picture's end (s): a sound that starts there or later is not carried (`empty`, no track added: an
-    empty sound track was written, which players may wait on)."""
+    picture's end (s, on the clip's timestamps): a sound that starts there or later is not carried
+    (`empty`, no track added: an empty sound track was written, which players may wait on). `start`:
+    where the sound carried starts (s, on the clip's timestamps), what an edit list hides left out."""
 
     def __init__(self, source: Path, container: Any, fmt: str, before: float | None = None):
         import av
@@ -32,10 +36,21 @@ class AudioFeed:
         try:
             stream = self._input.streams.audio[0]
             self._time_base = stream.time_base
-            self._packets: Iterator[Any] = self._input.demux(stream)
-            self._pending: Any = next((p for p in self._packets if p.size and p.pts is not None), None)
-            first = float(self._pending.pts * stream.time_base) if self._pending is not None else None
-            self.empty = first is None or (before is not None and first >= before)
+            self._shift = 0  # ticks taken off every timestamp written (count_from)
+            self._pending: Any = None
+            # read up to the first packet shown: the hidden ones before it (a trimmed clip's, with times
+            # before 0) are no start of the sound; they are written first, as they come in the clip
+            packets: Iterator[Any] = self._input.demux(stream)
+            ahead = []
+            for packet in packets:
+                if packet.size and packet.pts is not None:
+                    ahead.append(packet)
+                    if not packet.is_discard:
+                        break
+            self._packets: Iterator[Any] = chain(ahead, packets)
+            shown = ahead[-1] if ahead and not ahead[-1].is_discard else None
+            self.start: Fraction | None = shown.pts * stream.time_base if shown is not None else None
+            self.empty = self.start is None or (before is not None and self.start >= before)
             if self.empty:
                 self._input.close()
                 return
@@ -60,8 +75,13 @@ class AudioFeed:
             self._input.close()
             raise
 
+    def count_from(self, seconds: Fraction) -> None:
+        """Count the output's time from `seconds` of the clip's: every packet written is moved that much
+        earlier, and `mux_until` and `close` take times on the output's timestamps from then on."""
+        self._shift = round(seconds / self._time_base)
+
     def mux_until(self, seconds: float | None) -> None:
-        """Write the audio that starts before `seconds` (None: all that is left)."""
+        """Write the audio that starts before `seconds` (on the output's timestamps; None: all that is left)."""
         while True:
             packet = self._pending
             self._pending = None
@@ -71,12 +91,15 @@ class AudioFeed:
                     return
             if packet.size == 0 or packet.pts is None or (packet.is_discard and self._drop_hidden):
                 continue  # the demuxer's end-of-stream marker, or hidden
-            if seconds is not None and float(packet.pts * self._time_base) > seconds:
+            if seconds is not None and float((packet.pts - self._shift) * self._time_base) > seconds:
                 self._pending = packet
                 return
             self._write(packet)
 
     def _write(self, packet: Any) -> None:
+        packet.pts -= self._shift  # before decoding too: a sound encoded again keeps its frames' times
+        if packet.dts is not None:
+            packet.dts -= self._shift
         if self._resampler is None:
             packet.stream = self.stream
             self._container.mux(packet)
@@ -91,7 +114,8 @@ class AudioFeed:
                 self._container.mux(packet)
 
     def close(self, end: float | None = None) -> None:
-        """Write the rest that starts before `end` (s; None: all of it), flush the encoder, close the input.
+        """Write the rest that starts before `end` (s, on the output's timestamps; None: all of it), flush
+        the encoder, close the input.
         The writers end the sound with the picture: one second of video with twenty minutes of sound was
         a twenty-minute output, never held to the length limit."""
         try:
@@ -105,3 +129,14 @@ class AudioFeed:
 
     def abort(self) -> None:
         self._input.close()
+
+
+def starts_at(picture: Fraction, sound: AudioFeed | None) -> Fraction:
+    """Where an output's time 0 falls on the clip's timestamps: where its picture or its sound starts,
+    the earlier, so a clip that starts late (a stream's recording, a cut kept with its times) does not
+    play a second of nothing first; the feed is told (count_from), so both move by the same seconds and
+    keep their offset. A clip that starts at 0 or before (an edit list's) keeps its own times."""
+    zero = max(Fraction(0), min(picture, sound.start) if sound is not None and sound.start is not None else picture)
+    if sound is not None:
+        sound.count_from(zero)
+    return zero

@@ -10,11 +10,11 @@
     gif    animated GIF with one transparent palette entry (hard edges); for short clips.
     webp   animated WebP with alpha (libwebp_anim, lossless); for short clips.
 
-Frames keep their input timestamps (the clip's time_base), so the output has
-the same frame count and timing as the input, variable frame rate included
-(GIF counts time in hundredths of a second, so its timing is rounded to
-them; a GIF or WebP shows a frame for 20 ms at least, as browsers play them, so frames of a clip
-over 50 fps closer than that are left out of those two). Audio is carried over unless turned off (rmbg.video.audio).
+Frames keep their input timestamps (the clip's time_base), less the clip's start where it starts late
+(rmbg.video.audio.starts_at), so the output has the same frame count and timing as the input, variable
+frame rate included (GIF counts time in hundredths of a second, so its timing is rounded to them; a GIF
+or WebP shows a frame for 20 ms at least, as browsers play them, so frames of a clip over 50 fps closer
+than that are left out of those two). Audio is carried over unless turned off (rmbg.video.audio).
 
 A writer writes into a hidden temporary file beside the output and renames it
 at the end (`close`); `abort` deletes it: a stopped or failed run never
@@ -37,7 +37,7 @@ from PIL import Image
 from ..errors import InvalidRequestError
 from ..image import arrays
 from ..image.compose import fit_cover, parse_colour
-from .audio import AudioFeed
+from .audio import AudioFeed, starts_at
 from .decode import ClipInfo
 from .lengths import Lengths, webp_ends_at
 from .limits import OutputBlocked, VideoWriteError
@@ -169,15 +169,16 @@ class VideoWriter:
             self._container = av.open(str(self.part), "w", format=container_format, options=muxing)
         self.frames = 0
         self._last_pts: int | None = None
-        self._start = float(info.start_pts * info.time_base)
+        start = info.start_pts * info.time_base  # where the picture starts (s, on the clip's timestamps)
         self._audio: AudioFeed | None = None
         try:
             with _writing(self.path, self.fmt):
                 self._stream = self._add_video(size)
                 if audio and info.audio_codec is not None and self.fmt in WITH_AUDIO:
-                    end = self._start + info.span if info.span is not None else None  # the picture's
+                    end = float(start) + info.span if info.span is not None else None  # the picture's
                     feed = AudioFeed(info.path, self._container, "mp4" if self.fmt == "matte" else self.fmt, end)
                     self._audio = None if feed.empty else feed
+            self._shift = round(starts_at(start, self._audio) / info.time_base)  # ticks off each frame's pts
         except Exception:
             self.abort()
             raise
@@ -232,7 +233,7 @@ class VideoWriter:
     def _pts(self, frame: VideoFrame) -> int | None:
         """The frame's timestamp in the output; None: left out (a GIF's or a WebP's, below)."""
         if self.fmt not in ("gif", "webp"):
-            return frame.pts
+            return frame.pts - self._shift
         # these count from 0 in their own time base (a GIF's hundredth, a WebP's millisecond), and a
         # browser plays a frame shown for 10 ms or less for 100 ms: a 60 fps clip's GIF played 2.8 times
         # too slow, a 120 fps one 12 times. A frame closer than SHORTEST_SHOWN to the last one written is
@@ -251,9 +252,8 @@ class VideoWriter:
         import av
 
         pts = self._pts(frame)
-        self._lengths.frame(
-            frame.time if pts is None else float(pts * self._time_base), frame.shown, written=pts is not None
-        )
+        at = frame.time if pts is None else float(pts * self._time_base)  # s, on the output's timestamps
+        self._lengths.frame(at, frame.shown, written=pts is not None)
         if pts is None:
             return
         if self.fmt == "mov":
@@ -272,7 +272,7 @@ class VideoWriter:
             out = yuv(_even(np.repeat(frame.alpha[..., None], 3, axis=2)), "yuv420p")
         out.pts, out.time_base = pts, self._time_base
         if self._audio is not None:
-            self._audio.mux_until(frame.time + self._start)
+            self._audio.mux_until(at)
         for packet in self._stream.encode(out):
             self._lengths.mux(packet)
         self.frames += 1
