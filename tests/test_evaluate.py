@@ -428,3 +428,111 @@ def test_a_black_and_white_mask_saved_as_opaque_rgba_is_read_by_its_grey_levels(
     cutout.putalpha(Image.fromarray(mask, "L"))
     cutout.save(tmp_path / "cutout.png")  # a cut-out as ground truth: its alpha is the mask
     assert np.array_equal(load_ground_truth(tmp_path / "cutout.png"), mask)
+
+
+# --- a mask that is not its image's shape -------------------------------------------
+
+
+def _left_half(size: tuple[int, int]) -> np.ndarray:
+    """A mask of `size` (width, height) white on its left half."""
+    mask = np.zeros((size[1], size[0]), dtype=np.uint8)
+    mask[:, : size[0] // 2] = 255
+    return mask
+
+
+def _shaped_set(root: Path, masks: dict[str, tuple[int, int]], image=(200, 150)) -> dict[str, np.ndarray]:
+    """One random image of `image` size per name, each with a left-half mask of its own size; the truths
+    a LookupProvider answers with, keyed by the pixels as load_image gives them: each image's left half."""
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(exist_ok=True)
+    for name, size in masks.items():
+        rng = np.random.default_rng(int(hashlib.sha256(name.encode()).hexdigest()[:8], 16))
+        Image.fromarray(rng.integers(0, 255, (image[1], image[0], 3), dtype=np.uint8)).save(
+            root / "images" / f"{name}.png"
+        )
+        Image.fromarray(_left_half(size), "L").save(root / "masks" / f"{name}.png")
+    return _upright_truths(discover(root))
+
+
+def _upright_truths(dataset) -> dict[str, np.ndarray]:
+    from rmbg.image.io import load_image
+
+    out = {}
+    for s in dataset.samples:
+        rgb = load_image(s.image).rgb
+        out[hashlib.sha256(rgb.tobytes()).hexdigest()] = _left_half(rgb.size)
+    return out
+
+
+def test_the_size_rule_takes_a_scaled_mask_and_refuses_another_aspect_ratio():
+    from rmbg.eval.dataset import same_shape
+
+    for mask in ((1000, 750), (500, 375), (501, 375), (500, 376), (2000, 1500), (4, 3)):
+        assert same_shape(mask, (1000, 750)) is None, mask
+    assert same_shape((750, 1000), (1000, 750)) == (
+        "is 750x1000 but the image is 1000x750 as shown: a mask is its image's size or that size scaled "
+        "(the same aspect ratio); is it another image's mask?"
+    )
+    assert same_shape((750, 1000), (1000, 750), stored=(750, 1000)) == (
+        "is 750x1000 but the image is 1000x750 as shown: the image is rotated by its EXIF orientation "
+        "and the mask is not; turn the mask as the image is shown"
+    )
+    assert same_shape((500, 500), (1000, 750), of="frame") == (
+        "is 500x500 but the frame is 1000x750: a mask is its frame's size or that size scaled "
+        "(the same aspect ratio); is it another frame's mask?"
+    )
+
+
+def test_a_mask_of_another_shape_fails_its_image_in_words_and_the_rest_are_scored(tmp_path):
+    """A transposed mask, or one of another aspect ratio, was scored after squashing the matte into it:
+    scores that mean nothing. Each fails its image, naming both sizes; a half-size mask is still scored
+    (the matte resized to it, as for any mask of the image's shape)."""
+    truths = _shaped_set(tmp_path, {"a": (200, 150), "half": (100, 75), "square": (150, 150), "turned": (150, 200)})
+    fake = LookupProvider("fake-perfect", truths)
+    ev = evaluate(tmp_path, [fake], bootstrap=10)
+    rows = {r.name: r for r in ev.rows}
+    assert [(n, rows[n].status) for n in sorted(rows)] == [
+        ("a", "ok"),
+        ("half", "ok"),
+        ("square", "failed"),
+        ("turned", "failed"),
+    ]
+    assert rows["a"].values["iou"] == 1.0 and rows["half"].values["iou"] == 1.0  # the matte resized to 100x75
+    why = "a mask is its image's size or that size scaled (the same aspect ratio); is it another image's mask?"
+    assert rows["square"].error == f"its mask square.png is 150x150 but the image is 200x150 as shown: {why}"
+    assert rows["turned"].error == f"its mask turned.png is 150x200 but the image is 200x150 as shown: {why}"
+    assert fake.calls == 2 and ev.overall("fake-perfect").n_failed == 2
+
+
+def test_a_mask_left_unturned_by_the_image_s_exif_orientation_is_refused_and_says_so(tmp_path):
+    """A portrait phone photo saved 150x200 with EXIF orientation 6 is shown (and cut out) 200x150: its mask
+    saved at the stored 150x200 is refused with the reason; a mask of the shown size is scored."""
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to show
+    stored = np.random.default_rng(6).integers(0, 255, (200, 150, 3), dtype=np.uint8)  # 150 wide, 200 high
+    for name, mask in (("phone", (150, 200)), ("upright", (200, 150))):
+        Image.fromarray(stored).save(tmp_path / "images" / f"{name}.jpg", exif=exif)
+        Image.fromarray(_left_half(mask), "L").save(tmp_path / "masks" / f"{name}.png")
+    data = discover(tmp_path)
+    fake = LookupProvider("fake-perfect", _upright_truths(data))
+    rows = {r.name: r for r in evaluate(data, [fake], bootstrap=10).rows}
+    assert rows["upright"].status == "ok" and rows["upright"].values["iou"] == 1.0
+    assert rows["phone"].status == "failed" and rows["phone"].error == (
+        "its mask phone.png is 150x200 but the image is 200x150 as shown: the image is rotated by its EXIF "
+        "orientation and the mask is not; turn the mask as the image is shown"
+    )
+    assert fake.calls == 1
+
+
+def test_a_paid_provider_is_not_called_for_an_image_whose_mask_is_not_its_shape(tmp_path):
+    """The image's size is read from its header before the provider is called: a hosted provider is sent
+    nothing for the refused image, and the row costs nothing."""
+    truths = _shaped_set(tmp_path, {"a": (200, 150), "square": (150, 150)})
+    paid = LookupProvider("fake-paid", truths, kind="hosted", price="0.02")
+    rows = {r.name: r for r in evaluate(tmp_path, [paid], bootstrap=10).rows}
+    assert paid.calls == 1
+    assert (rows["a"].status, rows["a"].cost_usd) == ("ok", Decimal("0.02"))
+    assert (rows["square"].status, rows["square"].cost_usd, rows["square"].cost_source) == ("failed", 0, "")
+    assert rows["square"].error.startswith("its mask square.png is 150x150 but the image is 200x150 as shown: ")

@@ -107,3 +107,38 @@ def test_a_sequence_folder_named_with_bytes_that_are_not_utf8_is_reported_as_tex
     evaluation = evaluate_sequences(tmp_path / "seqs", [Threshold()], bootstrap=10)
     assert {r.sequence for r in evaluation.rows} == {"d\\xf6g"}
     assert "d\\xf6g" in evaluation.write(tmp_path / "r")["per_sequence"].read_text(encoding="utf-8")
+
+
+def test_a_mask_of_another_aspect_ratio_than_its_frame_is_refused_naming_the_frame(sequences, tmp_path):
+    """A frame's mask of another aspect ratio was squashed (nearest) to the frame and scored: J, F and dtSSD
+    that mean nothing. It is refused, naming the frame and both sizes, before the frames after it are cut out;
+    masks at half the frames' size (same aspect ratio) are still scored, resized to the frames."""
+    import shutil
+
+    from rmbg.eval.clips import evaluate_clip
+    from rmbg.video.limits import InvalidVideoError
+
+    frames, masks = sequences / "blackswan" / "frames", tmp_path / "masks"
+    shutil.copytree(sequences / "blackswan" / "masks", masks)
+    with Image.open(masks / "00002.png") as mask:
+        mask.resize((120, 120), Image.Resampling.NEAREST).save(masks / "00002.png")
+    model = Threshold()
+    with pytest.raises(InvalidVideoError) as refused:
+        evaluate_clip(frames, masks, model)
+    assert str(refused.value) == (
+        "Frame 3's mask 00002.png is 120x120 but the frame is 214x120: a mask is its frame's size or that size "
+        "scaled (the same aspect ratio); is it another frame's mask?"
+    )
+    assert model.calls == 3  # frames 4 to 6 never ran
+
+    half, again = tmp_path / "half", tmp_path / "again"  # masks at 107x60, and those masks scaled back up
+    for folder in (half, again):
+        folder.mkdir()
+    for path in sorted((sequences / "blackswan" / "masks").glob("*.png")):
+        with Image.open(path) as mask:
+            small = mask.resize((107, 60), Image.Resampling.NEAREST)
+        small.save(half / path.name)
+        small.resize((214, 120), Image.Resampling.NEAREST).save(again / path.name)
+    scored = evaluate_clip(frames, half, Threshold())
+    assert scored["frame_by_frame"].frames == 6
+    assert scored == evaluate_clip(frames, again, Threshold())  # the same as the masks resized first

@@ -24,12 +24,14 @@ from PIL import Image
 
 from ..image.io import is_image_file
 from ..providers.base import Provider
+from ..types import name_text
 from ..video.api import local_provider
 from ..video.decode import probe, spool
 from ..video.limits import InvalidVideoError, VideoLimits
 from ..video.pipeline import stream_mattes
 from ..video.result import new_folder
 from ..video.smooth import SmoothParams, TemporalSmoother
+from .dataset import same_shape
 from .run import load_ground_truth
 from .temporal import SequenceScorer, SequenceScores
 
@@ -77,7 +79,11 @@ def evaluate_clip(
         if count > len(gts):
             raise InvalidVideoError(f"The sequence has more frames than {masks} has masks ({len(gts)}).")
         gt = load_ground_truth(gts[count - 1])  # the image evaluation's reading of a mask (its alpha, or grey)
-        if gt.shape != alpha.shape:
+        # a mask of another aspect ratio than its frame would be squashed into scores that mean nothing
+        why = same_shape((gt.shape[1], gt.shape[0]), (rgb.shape[1], rgb.shape[0]), of="frame")
+        if why is not None:
+            raise InvalidVideoError(f"Frame {count}'s mask {name_text(gts[count - 1].name)} {why}")
+        if gt.shape != alpha.shape:  # a scaled mask (or a matte of another size): nearest keeps a binary mask binary
             gt = np.asarray(Image.fromarray(gt).resize(alpha.shape[::-1], Image.Resampling.NEAREST))
         raw.add(alpha, gt)
         for truth, out in smoother.push(rgb, alpha, gt):  # the frame a few frames back, with its mask

@@ -170,6 +170,31 @@ def discover(root, *, categories=None) -> Dataset:
     )
 
 
+def scaled(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether sizes a and b (width, height) are one picture at two scales: the smaller is the larger times
+    one factor, each side rounded up or down. With (w, h) the smaller and (W, H) the larger, that factor
+    exists when |w·H - h·W| < W + H, so 1000x750 with 500x375 or 501x375 is, and 400x300 with 300x400 is not."""
+    (w, h), (big_w, big_h) = sorted((a, b), key=lambda size: size[0] * size[1])
+    return abs(w * big_h - h * big_w) < big_w + big_h
+
+
+def same_shape(
+    mask: tuple[int, int], size: tuple[int, int], *, of: str = "image", stored: tuple[int, int] | None = None
+) -> str | None:
+    """None when a mask of size `mask` belongs to an `of` ("image" or "frame") of `size`, both (width, height),
+    up to scale (scaled); else why not, in words that follow the mask's name. Scoring squashes the matte to
+    the mask's size, so a mask of another aspect ratio (another image's, or one not turned as its image is)
+    gives scores that mean nothing. `size` is an image's size as shown (EXIF orientation applied); `stored`,
+    its size as saved: a mask of that size is the one EXIF orientation left unturned, and is said so."""
+    if scaled(mask, size):
+        return None
+    said = f"is {mask[0]}x{mask[1]} but the {of} is {size[0]}x{size[1]}" + (" as shown" if of == "image" else "")
+    if stored is not None and stored != size and scaled(mask, stored):
+        turned = "the image is rotated by its EXIF orientation and the mask is not"
+        return f"{said}: {turned}; turn the mask as the image is shown"
+    return f"{said}: a mask is its {of}'s size or that size scaled (the same aspect ratio); is it another {of}'s mask?"
+
+
 def subset(dataset: Dataset, names: Sequence[str]) -> Dataset:
     """The same data set restricted to the given sample names (in their order)."""
     by_name = {s.name: s for s in dataset.samples}

@@ -2,7 +2,9 @@
 
 Protocol (docs/evaluation.md says why):
 - each provider's matte is compared at ground-truth resolution (a matte of
-  another size is resized to the GT with bilinear filtering);
+  another size is resized to the GT with bilinear filtering); a mask that is
+  not its image's shape up to scale fails its image before any provider is
+  called (rmbg.eval.dataset.same_shape);
 - per image: IoU at 0.5, DAVIS boundary F at ceil(0.008·diag) px, strict
   boundary F at 2 px and Boundary IoU (r = 0.02) as diagnostics, MAE, max F
   (beta² = 0.3), and the transparency error only for alpha-matte GT;
@@ -17,6 +19,7 @@ Importing this module loads neither torch nor matplotlib.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +37,7 @@ from ..money.charging import metered
 from ..providers.base import Provider
 from ..types import Cost, name_text, one_or_many
 from . import metrics as M
-from .dataset import Dataset, Sample, discover
+from .dataset import Dataset, DatasetError, Sample, discover, same_shape, scaled
 from .frontier import SHARES, Pairs, check_pairs, pairs_for, simulate
 from .records import ImageRow
 from .report import Evaluation
@@ -64,10 +67,36 @@ def load_ground_truth(path: Path) -> np.ndarray:
         return np.asarray(img.convert("L"))
 
 
+def _stored_size(path: Path) -> tuple[int, int] | None:
+    """An image's size as saved, before EXIF orientation, from its header (None when it cannot be read).
+    Asked only after load_image opened the same file and found it within the pixel limit: nothing is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return img.size
+    except Exception:  # the words then leave EXIF out; the refusal stands
+        return None
+
+
+def _mask_fits(sample: Sample, gt_shape: tuple[int, int]) -> Callable[[tuple[int, int]], None]:
+    """load_image's check on the image's size as shown, read from its header: a mask not of that shape up to
+    scale (same_shape) fails the image before its pixels are decoded and before the provider is called, so
+    nothing is paid for scores that would squash the matte. Resized otherwise, in _predict."""
+    mask = (gt_shape[1], gt_shape[0])
+
+    def check(shown: tuple[int, int]) -> None:
+        if not scaled(mask, shown):  # the saved size is read only now, to say whether EXIF orientation is why
+            why = same_shape(mask, shown, stored=_stored_size(sample.image))
+            raise DatasetError(f"its mask {name_text(sample.mask.name)} {why}")
+
+    return check
+
+
 def _predict(
     sample: Sample, provider: Provider, gt_shape: tuple[int, int], cache
 ) -> tuple[np.ndarray, float, Cost | None, bool, float]:
-    loaded = load_image(sample.image)
+    loaded = load_image(sample.image, check=_mask_fits(sample, gt_shape))
     start = time.perf_counter()
     matte, cached = matte_for(loaded, provider, cache=cache)
     seconds = matte.seconds if matte.seconds else time.perf_counter() - start
