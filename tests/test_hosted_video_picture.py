@@ -152,3 +152,19 @@ def test_a_clip_damaged_mid_way_is_refused_before_it_is_paid(vendor, tmp_path):
     assert str(refused.value).endswith("Nothing was sent to the service and nothing was charged.")
     assert vendor.fake.calls == [] and payer.policy.reserved == [] and settled(payer.policy) == []
     assert not out.exists()
+
+
+def test_a_short_picture_with_a_long_sound_is_taken_and_billed_by_its_picture(tmp_path):
+    """One second of picture with 70 s of sound (over the 60 s limit): it was refused as "70 s" for a
+    hosted service although only its picture is worked on; locally it is cut in a fraction of a second."""
+    vendor = vendor_named("fal")
+    clip = write_clip(tmp_path / "talk.mkv", davis("dog", 24), tone_hz=440, tone_seconds=70, audio_codec="libopus")
+    with vendor.fake:
+        payer = payer_for(vendor)
+        out = tmp_path / "out.webm"
+        with rmbg.remove_video(clip, vendor.remover(), output=out, payer=payer) as result:
+            assert result.frames == 24
+        assert vendor.fake.billed == [1] and settled(payer.policy) == [("settled", PRICES["fal"])]
+    times, duration, sound = timeline(out)
+    assert len(times) == 24 and duration == pytest.approx(1.0, abs=0.03)
+    assert sound is not None and sound[1] == pytest.approx(1.0, abs=0.03)

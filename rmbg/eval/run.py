@@ -75,7 +75,7 @@ def _stored_size(path: Path) -> tuple[int, int] | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 return img.size
-    except Exception:  # the words then leave EXIF out; the refusal stands
+    except (OSError, ValueError, Image.DecompressionBombError):  # the words then leave EXIF out; the refusal stands
         return None
 
 
