@@ -168,3 +168,29 @@ def test_a_short_picture_with_a_long_sound_is_taken_and_billed_by_its_picture(tm
     times, duration, sound = timeline(out)
     assert len(times) == 24 and duration == pytest.approx(1.0, abs=0.03)
     assert sound is not None and sound[1] == pytest.approx(1.0, abs=0.03)
+
+
+def test_a_kept_answer_copies_and_decodes_nothing(phone_clip, tmp_path):
+    """The picture is copied (and every picture decoded) for a call that is paid, not for a clip written from
+    its kept answer: the second folder holds the answer alone."""
+    from rmbg.video.answers import VideoAnswers
+    from rmbg.video.hosted import run_hosted
+
+    vendor = vendor_named("fal")
+    answers, limits = VideoAnswers(max_bytes=2**30), VideoLimits()
+    info = probe(phone_clip, limits)
+
+    def run(folder):
+        folder.mkdir()
+        return run_hosted(
+            info, vendor.remover(), folder=folder, limits=limits, output="webm", smooth=None, payer=payer,
+            write=lambda frames: max(f.time for f in frames), answers=answers,
+        )  # fmt: skip
+
+    with vendor.fake:
+        payer = payer_for(vendor)
+        paid, kept = run(tmp_path / "paid"), run(tmp_path / "kept")
+        assert len(vendor.paid_calls()) == 1 and (paid.frames, kept.frames) == (60, 60)
+    assert [p.name for p in (tmp_path / "paid").iterdir() if p.name.startswith("picture")] == ["picture.mp4"]
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["kept-answer.webm"]  # the answer, taken out
+    assert kept.cost.usd == 0

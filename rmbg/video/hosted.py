@@ -99,10 +99,13 @@ def result_cap(info: ClipInfo, seconds: float) -> int:
 def job_for(info: ClipInfo, output: Output, folder: Path | None = None) -> VideoJob:
     """The clip's job for a service: with a `folder`, the file that is sent (its picture alone, copied there:
     rmbg.video.packets) and its seconds measured on that file, what the vendor can bill; without, the
-    estimate of the same (nothing copied)."""
+    estimate of the same (nothing copied: what the checks, the page's and the CLI's estimates use)."""
     mime = content_type(info)
-    sent = picture_alone(info, mime, folder) if folder is not None else info.path
-    seconds = clip_seconds(info) if sent == info.path and folder is None else packet_seconds(sent, info.path.name)
+    if folder is None:
+        sent, seconds = info.path, clip_seconds(info)
+    else:
+        sent = picture_alone(info, mime, folder)
+        seconds = packet_seconds(sent, info.path.name)
     return VideoJob(sent, mime, seconds, billed_seconds(seconds), output, result_cap(info, seconds))
 
 
@@ -143,7 +146,7 @@ def run_hosted(
     before the clip is sent; once it is, the call and the writing of its result finish. `source`: our
     frames, decoded as the returned alpha is paired with them (rmbg.video.decode.frames, the default).
     `answers`: the kept answers (None: the clip is sent whatever was sent before)."""
-    job = job_for(info, output, folder)
+    job = job_for(info, output)  # the estimate: a kept answer needs no copy of the picture (_paid makes it)
     limits.check_seconds(job.seconds)  # the length the clip has, not the one its header says
     remover.check(job)  # the vendor's own limits: refused before anything is reserved or sent
     if stop is not None and stop.is_set():
@@ -213,6 +216,9 @@ def _paid(
     check_pictures(writing.info)
     if stop is not None and stop.is_set():  # set while this call waited for another's, or was checked
         raise VideoStopped(0)
+    job = job_for(writing.info, job.output, folder)  # the file sent, measured again: a clip FFmpeg could not
+    writing.limits.check_seconds(job.seconds)  # copy goes whole, held to every limit at its longest track
+    remover.check(job)
     tally = _Tally()
 
     def call() -> HostedVideo:
