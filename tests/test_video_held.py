@@ -255,7 +255,9 @@ PLAYED = """async (src) => {
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
 def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_path):
     """The GIF itself and its WebM, MP4, matte, GIF and WebP cut-outs in headless Chromium: each lasts
-    3.1 s, as the GIF does (MOV is left out: Chromium does not play ProRes)."""
+    3.1 s, as the GIF does (MOV is left out: Chromium does not play ProRes). And a clip whose timestamps
+    start at 1 s (half a second of picture, its sound 0.021 s before it): its WebM played 1.5 s, the first
+    second of it nothing; now half a second and the sound's lead, as its MP4."""
     import functools
     import http.server
     import threading
@@ -264,6 +266,14 @@ def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_pat
 
     clip = held_gif(tmp_path)
     files = {fmt: path for fmt, path in outputs(clip, tmp_path).items() if fmt != "mov"} | {"input": clip}
+    late = remuxed(write_clip(tmp_path / "base.mp4", davis("dog", 12), tone_hz=440), tmp_path / "late.mkv", cut=-1.0)
+    late_out = [tmp_path / "late-out.webm", tmp_path / "late-out.mp4"]
+    with rmbg.remove_video(late, Threshold(), smooth=False, output=late_out):
+        pass
+    expected = {fmt: pytest.approx(3.1, abs=0.01) for fmt in files} | {
+        path.name: pytest.approx(0.521, abs=0.03) for path in late_out
+    }
+    files |= {path.name: path for path in late_out}
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     handler.log_message = lambda *args: None  # type: ignore[attr-defined]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -277,7 +287,7 @@ def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_pat
             browser.close()
     finally:
         server.shutdown()
-    assert played == {fmt: pytest.approx(3.1, abs=0.01) for fmt in files}
+    assert played == expected
 
 
 def test_a_sound_that_starts_after_the_picture_ends_is_left_out(tmp_path):
