@@ -194,3 +194,23 @@ def test_a_kept_answer_copies_and_decodes_nothing(phone_clip, tmp_path):
     assert [p.name for p in (tmp_path / "paid").iterdir() if p.name.startswith("picture")] == ["picture.mp4"]
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["kept-answer.webm"]  # the answer, taken out
     assert kept.cost.usd == 0
+
+
+def test_a_quicktime_upload_is_said_and_copied_as_quicktime(tmp_path):
+    """A MOV given as bytes (REST, the page) is spooled as input.video: it was sent as video/mp4, and its
+    ProRes picture, which the MP4 muxer refuses, went whole with its sound: 2 billed seconds for 0.5 s of
+    picture, against an estimate of 1."""
+    from rmbg.video.decode import open_clip
+
+    clip = write_clip(
+        tmp_path / "pro.mov", davis("dog", 12), codec="prores_ks", pix_fmt="yuv422p10le", tone_hz=440, tone_seconds=1.4
+    )
+    folder = tmp_path / "work"
+    folder.mkdir()
+    info = open_clip(clip.read_bytes(), folder, VideoLimits())
+    assert info.path.name == "input.video"
+    job = job_for(info, "webm", folder)
+    with av.open(str(job.path)) as sent:
+        assert [s.type for s in sent.streams] == ["video"] and sent.streams.video[0].codec_context.name == "prores"
+    assert (job.content_type, job.path.name, job.billed_seconds) == ("video/quicktime", "picture.mov", 1)
+    assert job.seconds == pytest.approx(clip_seconds(info)) == pytest.approx(0.5, abs=0.001)

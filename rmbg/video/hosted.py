@@ -86,7 +86,22 @@ def content_type(info: ClipInfo) -> str:
         return "image/gif"
     if info.container.startswith("matroska"):
         return "video/webm" if info.codec in ("vp8", "vp9", "av1") else "video/x-matroska"
-    return "video/quicktime" if info.path.suffix.lower() == ".mov" else "video/mp4"
+    return "video/quicktime" if _quicktime(info) else "video/mp4"
+
+
+def _quicktime(info: ClipInfo) -> bool:
+    """Whether an MP4-family clip is a QuickTime file: by its name, or where the name says nothing (an upload
+    spooled as input.video) by the brand its header declares ("qt  "). Said as MP4, a QuickTime upload was
+    mislabelled to the vendor, and its picture could not be copied alone where the MP4 muxer refuses its
+    codec (ProRes): it went whole, and its sound's length was billed."""
+    suffix = info.path.suffix.lower()
+    if suffix in (".mov", ".qt", ".mp4", ".m4v"):
+        return suffix in (".mov", ".qt")
+    try:
+        with contextlib.closing(opened(info.path, info.path.name)) as container:
+            return str(container.metadata.get("major_brand", "")).strip() == "qt"
+    except InvalidVideoError:  # read before, so not expected; the name's default stands
+        return False
 
 
 def result_cap(info: ClipInfo, seconds: float) -> int:
