@@ -25,20 +25,17 @@ from rmbg.video.limits import InvalidVideoError, VideoLimits
 from tests.fakes.cloudflare_video import TEST_KEY as CLOUDFLARE_KEY
 from tests.fakes.cloudflare_video import CloudflareVideoFake
 from tests.test_hosted_video import Vendor, _vendor, payer_for, settled
+from tests.test_hosted_video_cloudflare import PID as CLOUDFLARE_PID
+from tests.test_hosted_video_cloudflare import Cloudflare
 from tests.test_video_held import remuxed
 from tests.video_clips import davis, timeline, write_clip
 
 PRICES = {"fal": Decimal("0.042"), "runware": Decimal("0.14"), "cloudflare": Decimal("0.0225")}
 
 
-class _Cloudflare(Vendor):
-    def paid_calls(self) -> list:
-        return [c for c in self.fake.calls if c.method == "POST" and c.path.endswith("/ai/run")]
-
-
 def vendor_named(name: str) -> Vendor:
     if name == "cloudflare":
-        return _Cloudflare("cloudflare", "cloudflare-bria-video", CloudflareVideoFake(), CLOUDFLARE_KEY, "run")
+        return Cloudflare("cloudflare", CLOUDFLARE_PID, CloudflareVideoFake(), CLOUDFLARE_KEY, "run")
     return _vendor(name)
 
 
