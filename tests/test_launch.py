@@ -98,6 +98,7 @@ def test_an_idle_server_looks_for_work_every_10_ms_not_every_1_ms():
     """gradio's queue looked for work every 1 ms while nothing was queued: about 9 % of a core for a server
     doing nothing. serve() sets IDLE_POLL_S; measured here against gradio's 1 ms in the same process, in
     alternating half-second windows (the process's CPU time: the loop's wakes are most of an idle server's)."""
+    import statistics
     import time
 
     from rmbg.webapp.launch import IDLE_POLL_S
@@ -114,11 +115,13 @@ def test_an_idle_server_looks_for_work_every_10_ms_not_every_1_ms():
             time.sleep(0.5)  # a window of idle time measured, not a wait for something to happen
             return (time.process_time() - started) / 0.5
 
-        # each side's quietest window: other work in the process (a test worker's threads) and a busy machine
-        # (which wakes a 1 ms loop less often than asked) only add to a window. Measured (min over min):
-        # 0.33x on a quiet machine, 0.45x with two busy processes beside it; both set to 1 ms, 0.83x and
-        # 1.05x (which this fails)
+        # each of our windows against gradio's beside it (the two share the machine's load of that second), and
+        # the median of those ratios: a busy machine lowers both sides (it wakes a 1 ms loop less often than
+        # asked), so one starved window of gradio's failed a comparison of the quietest windows (CI: 0.76x).
+        # Measured with these windows (medians of the ratios): 0.42x quiet, 0.51x beside two busy processes; both set to
+        # 1 ms, 0.93x quiet and 0.97x busy, which this fails
         ours, gradios = zip(*((cpu_share(IDLE_POLL_S), cpu_share(0.001)) for _ in range(5)), strict=True)
-        assert min(ours) < 0.75 * min(gradios), (ours, gradios)
+        ratios = [mine / theirs for mine, theirs in zip(ours, gradios, strict=True)]
+        assert statistics.median(ratios) < 0.75, (ours, gradios)
     finally:
         demo.close()
