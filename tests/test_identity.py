@@ -89,9 +89,9 @@ def test_x_forwarded_for_is_believed_from_a_configured_proxy(fakes):
 SEEDS = iter(range(1000, 10**6))  # every call a new image: a cached matte would cost nothing
 
 
-async def mcp_calls(url: str, n: int, key: str | None = FAL_KEY, sse: bool = False) -> list[bool]:
+async def mcp_calls(url: str, n: int, key: str | None = FAL_KEY, sse: bool = False) -> list[str]:
     """n concurrent fal-bria calls in one new MCP client session (streamable
-    HTTP, or SSE), each on a new image; True for each that was paid."""
+    HTTP, or SSE), each on a new image: "paid" for each that was, else its error's text."""
     from mcp import ClientSession
     from mcp.client.sse import sse_client
     from mcp.client.streamable_http import streamablehttp_client
@@ -109,10 +109,10 @@ async def mcp_calls(url: str, n: int, key: str | None = FAL_KEY, sse: bool = Fal
         async with ClientSession(streams[0], streams[1]) as session:
             await session.initialize()
             results = await asyncio.gather(*(session.call_tool("remove_background", one) for one in args))
-    return [not r.isError for r in results]
+    return [" ".join(getattr(c, "text", "") for c in r.content) if r.isError else "paid" for r in results]
 
 
-def run_mcp(url: str, n: int, **kwargs) -> list[bool]:
+def run_mcp(url: str, n: int, **kwargs) -> list[str]:
     return asyncio.run(asyncio.wait_for(mcp_calls(url, n, **kwargs), 120))
 
 
@@ -126,7 +126,8 @@ def test_mcp_callers_have_their_own_caps_not_one_shared_session(fakes):
         again = run_mcp(url, 2)  # the same address, a new client session: the same cap
         sse_a = run_mcp(url, 3, sse=True)
         sse_b = run_mcp(url, 3, sse=True)
-    assert [first.count(True), again.count(True), sse_a.count(True), sse_b.count(True)] == [2, 0, 2, 2]
+    paid = [first.count("paid"), again.count("paid"), sse_a.count("paid"), sse_b.count("paid")]
+    assert paid == [2, 0, 2, 2], [first, again, sse_a, sse_b]
     assert posts(fal) == 6
 
 
@@ -189,7 +190,7 @@ def test_the_daily_cap_holds_across_every_door_at_once(fakes, monkeypatch, tmp_p
 
         def mcp_door() -> None:
             start.wait()
-            paid.extend("mcp" for ok in run_mcp(url, 3, key=None) if ok)
+            paid.extend("mcp" for said in run_mcp(url, 3, key=None) if said == "paid")
 
         threads = [threading.Thread(target=door) for door in (page, tool, rest_door, mcp_door)]
         for thread in threads:

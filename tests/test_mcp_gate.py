@@ -204,3 +204,28 @@ def test_a_call_the_gate_passes_reaches_the_tool_unchanged(app, u2netp_path):
     assert not answer["result"].get("isError"), answer
     assert [c["type"] for c in answer["result"]["content"]] == ["image", "text"]
     assert [tool["name"] for tool in http_rpc(app, "tools/list", {})["result"]["tools"]] == ["remove_background"]
+
+
+def test_a_burst_of_first_calls_builds_one_loopback_client(fakes, monkeypatch):
+    """Defect: gradio built its loopback client (the page's config and API description, 0.4 MB,
+    within httpx's 5-second timeout) once per concurrent first call; six at once took 6 s each on a
+    busy machine, and a burst of six first calls failed together in CI. Counted at gradio_client."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    built = []
+    build = Client.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(args[0] if args else kwargs.get("src"))
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "__init__", counted)
+    fal, _ = fakes
+    fal.reset()
+    with serve(app_config(*fakes, cap_usd=CAP)) as url:
+        with ThreadPoolExecutor(6) as pool:
+            got = sorted(pool.map(lambda _: outcome(http_rpc(url, "tools/call", paid_call())), range(6)))
+        assert len(built) == 1, built
+    assert got == ["capped"] * 4 + ["paid"] * 2 and submits(fal) == 2

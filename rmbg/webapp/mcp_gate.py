@@ -9,8 +9,9 @@ middleware in front of the MCP routes) makes sure, before the first MCP
 request reaches gradio's server, that the server knows only the tools it
 lists and that none of them keeps session state (gr.State in or out); a
 tools/call for any other name gets a JSON-RPC error (invalid params), on the
-streamable HTTP and SSE transports alike. No gradio import here: the server
-is gradio's, read through its attributes.
+streamable HTTP and SSE transports alike. That shared client is built once
+(`one_loopback_client`), not once per first call of a burst. No gradio import
+here: the server is gradio's, read through its attributes.
 
 A tool's arguments are checked here too, before the MCP SDK checks them against the tool's schema
 (whose refusal read "Input validation error: 'maybe' is not of type 'boolean'"): each against the
@@ -31,6 +32,7 @@ accepted body goes on to gradio byte for byte.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -83,7 +85,25 @@ def only_listed_tools(server: Any) -> None:
         return await call_tool(request)
 
     handlers[types.CallToolRequest] = gated
+    one_loopback_client(server)
     server._rmbg_gated = True
+
+
+def one_loopback_client(server: Any) -> None:
+    """Build gradio's loopback client (its tool calls go through the app's queue over HTTP) once,
+    however many first calls arrive together: gradio built one per concurrent first call, each
+    fetching the page's config and API description (0.4 MB) with httpx's 5-second timeout, and on
+    a busy machine six at once took 6 s each, so a burst of first calls could fail together."""
+    build = getattr(server, "_get_or_create_client", None)
+    if build is None:
+        return
+    building = threading.Lock()
+
+    def once() -> Any:
+        with building:
+            return build()
+
+    server._get_or_create_client = once
 
 
 def read_arguments(server: Any, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
