@@ -1,4 +1,4 @@
-"""Which track is the clip, and which file its result's save() reads.
+"""Which track is the clip, which file its result's save() reads, and which sound an MP4 carries.
 
 - A file whose first video track is a one-frame thumbnail (a cover or preview track before the
   picture, as some editors and cameras write them) was taken for that thumbnail and refused as
@@ -7,9 +7,13 @@
 - `result.save()` decodes the clip again to pair its frames with the stored mattes: a clip changed
   or deleted since was a bare ValueError (a different frame count) or, with the same count, the old
   mattes on new frames. It is now refused in words, nothing written.
+- Which sound an MP4 carries: a MOV's Apple Lossless (ALAC) was copied into the MP4 and its matte,
+  which Chromium played without sound; they now carry it as AAC.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import av
 import numpy as np
@@ -19,7 +23,10 @@ import rmbg
 from rmbg.video.decode import probe
 from rmbg.video.limits import InvalidVideoError, VideoLimits
 from rmbg.video.packets import frame_pts
+from tests.support.browser import ARGS, CHROMIUM
 from tests.video_clips import Threshold, davis, decoded, write_clip
+
+AUTOPLAY = "--autoplay-policy=no-user-gesture-required"  # a page's play() with sound, without a click
 
 
 def with_thumbnail_first(path, pictures):
@@ -75,3 +82,52 @@ def test_a_clip_changed_or_gone_since_it_was_cut_is_not_saved(tmp_path):
             with pytest.raises(InvalidVideoError, match="no longer the clip this result was cut from.*Cut it again"):
                 result.save(out)
             assert not out.exists(), change
+
+
+PLAYS_SOUND = """async (src) => {
+    const v = document.createElement('video'); v.src = src; document.body.appendChild(v);
+    await new Promise((ok, no) => { v.onloadedmetadata = ok; v.onerror = () => no(String(v.error?.message)); });
+    await v.play();
+    await new Promise((ok) => { v.onended = ok; });
+    return {ended: v.currentTime, sound: v.webkitAudioDecodedByteCount}; }"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+def test_an_mp4_cut_from_a_clip_with_apple_lossless_sound_plays_its_sound_in_chromium(tmp_path):
+    """A MOV whose sound is Apple Lossless (ALAC, as Apple's editors and recorders write it): its MP4
+    and its matte copied the ALAC, and headless Chromium played their picture for the clip's second
+    without a byte of sound (webkitAudioDecodedByteCount 0; an AAC MP4's is thousands). MP4 is the
+    output that plays everywhere, so its sound is AAC, encoded again from the ALAC; the MOV, for
+    editors and QuickTime, keeps the ALAC as it is."""
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    clip = write_clip(tmp_path / "apple.mov", davis("dog", 24), tone_hz=440, audio_codec="alac")
+    paths = [tmp_path / "out.mp4", tmp_path / "out.mov"]
+    with rmbg.remove_video(clip, Threshold(), smooth=False, output=paths) as result:
+        paths.append(result.save(tmp_path / "matte.mp4", "matte"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, AUTOPLAY])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            played = {name: page.evaluate(PLAYS_SOUND, f"/{name}") for name in ("out.mp4", "matte.mp4")}
+            browser.close()
+    finally:
+        server.shutdown()
+    for name, got in played.items():
+        assert got["ended"] == pytest.approx(1.0, abs=0.01), name
+        assert got["sound"] > 1000, name  # it was 0: the picture played without its sound
+    sounds = {}
+    for path in paths:
+        with av.open(str(path)) as opened:
+            sounds[path.name] = opened.streams.audio[0].codec_context.name
+    assert sounds == {"out.mp4": "aac", "out.mov": "alac", "matte.mp4": "aac"}

@@ -18,8 +18,10 @@ from typing import Any
 
 from .decode import open_input
 
-# What each output container takes as it is (FFmpeg's muxers).
-COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac", "mp3", "opus", "alac"}, "mov": {"aac", "mp3", "alac"}}
+# What each output takes as it is. MP4 is the output that plays everywhere, so it copies only what
+# browsers play: Apple Lossless (ALAC), which its muxer takes too, played in Chromium as a silent
+# picture (tests/test_video_tracks.py); the MOV, for editors and QuickTime, keeps it.
+COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac", "mp3", "opus"}, "mov": {"aac", "mp3", "alac"}}
 ENCODER = {"webm": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None)}
 
 
