@@ -18,10 +18,11 @@ from typing import Any
 
 from .decode import open_input
 
-# What each output takes as it is. MP4 is the output that plays everywhere, so it copies only what
-# browsers play: Apple Lossless (ALAC), which its muxer takes too, played in Chromium as a silent
-# picture (tests/test_video_tracks.py); the MOV, for editors and QuickTime, keeps it.
-COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac", "mp3", "opus"}, "mov": {"aac", "mp3", "alac"}}
+# What each output takes as it is. MP4 is the output that plays everywhere, so it copies only AAC, the
+# one sound every MP4 player decodes: Apple Lossless (ALAC), which its muxer takes too, played in
+# Chromium as a silent picture (tests/test_video_tracks.py), and Opus in MP4 is newer than many players
+# (Safari before 17, older TVs and editors); the MOV, for editors and QuickTime, keeps ALAC.
+COPYABLE = {"webm": {"opus", "vorbis"}, "mp4": {"aac"}, "mov": {"aac", "mp3", "alac"}}
 ENCODER = {"webm": ("libopus", 48000), "mp4": ("aac", None), "mov": ("aac", None)}
 
 
