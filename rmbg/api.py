@@ -228,7 +228,7 @@ def _escalated(
     except BudgetError as exc:
         return kept(result, f"the budget was reached ({exc})")
     except RmbgError as exc:
-        return kept(result, f"{provider.id} failed ({exc})")
+        return kept(result, f"{provider.id} failed ({exc})", exc.counted_usd)
     return escalated(result, better_result)
 
 
@@ -341,5 +341,5 @@ def cascade(
             stopped = f"the budget was reached ({exc})"
             results[i] = kept(results[i], stopped)
         except RmbgError as exc:
-            results[i] = kept(results[i], f"{better_p.id} failed ({exc})")
+            results[i] = kept(results[i], f"{better_p.id} failed ({exc})", exc.counted_usd)
     return results
