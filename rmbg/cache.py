@@ -1,7 +1,9 @@
 """A bounded, thread-safe LRU cache of mattes.
 
-Key: (image content digest, provider id, provider options). The same image
-through the same paid provider is billed once; re-rendering is free. Asked for
+Key: (image content digest, provider id, provider options, whose key pays). The same
+image through the same paid provider on the same key is billed once; re-rendering is
+free. A matte one key paid for is never given to a caller with another key (or a made-up
+one): that caller's own call is made and billed to it (`payer_scope`). Asked for
 again while its first call is still running (a double click, a client that
 retried, two visitors with one photo), it waits for that call (`once`)
 instead of making, and paying for, a second.
@@ -25,6 +27,7 @@ from .errors import InvalidRequestError
 from .types import Matte
 
 Default = Literal["default"]
+MatteKey = tuple[str, str, str, str]  # (image digest, provider id, options, payer_scope)
 DEFAULT: Final[Default] = "default"
 CacheArg = Union["MatteCache", None, Default]
 K = TypeVar("K")
@@ -35,6 +38,14 @@ T = TypeVar("T")
 def options_key(options: Mapping[str, object]) -> str:
     """Canonical text of provider options (sorted keys, JSON)."""
     return json.dumps(dict(options), sort_keys=True, default=str, separators=(",", ":"))
+
+
+def payer_scope(provider: object) -> str:
+    """Whose account pays `provider`'s calls, as its `key_scope()` says (a digest of its key, never the
+    key; rmbg.providers.hosted.base), "" for a provider that has none (a local model): part of what a
+    paid answer is kept under, so one key's answer is not handed to a caller with another key."""
+    scope = getattr(provider, "key_scope", None)
+    return str(scope()) if callable(scope) else ""
 
 
 class Flights(Generic[K, V]):
@@ -133,20 +144,21 @@ class MatteCache(Kept):
 
             max_bytes = int(current().number("RMBG_CACHE_MB", 512) * 1024 * 1024)
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str, str], Matte] = OrderedDict()
+        self._items: OrderedDict[MatteKey, Matte] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self.flights: Flights[tuple[str, str, str], Matte] = Flights(self._lock)  # who makes which matte
+        self.flights: Flights[MatteKey, Matte] = Flights(self._lock)  # who makes which matte
 
     @staticmethod
-    def key(digest: str, provider_id: str, options: Mapping[str, object]) -> tuple[str, str, str]:
-        return (digest, provider_id, options_key(options))
+    def key(digest: str, provider_id: str, options: Mapping[str, object], payer: str) -> MatteKey:
+        """`payer`: payer_scope() of the provider that makes the matte."""
+        return (digest, provider_id, options_key(options), payer)
 
-    def get(self, key: tuple[str, str, str]) -> Matte | None:
+    def get(self, key: MatteKey) -> Matte | None:
         with self._lock:
             return self._hit(key)
 
-    def once(self, key: tuple[str, str, str], make: Callable[[], Matte]) -> tuple[Matte, bool]:
+    def once(self, key: MatteKey, make: Callable[[], Matte]) -> tuple[Matte, bool]:
         """(the matte under `key`, True) when cached, else (make(), False), kept. While one caller
         makes a key's matte, the others asking for it wait and get it from the cache: one call to
         the provider, not one each. Should the maker fail (or its matte be too large to keep), the
@@ -162,18 +174,18 @@ class MatteCache(Kept):
         finally:
             self.flights.done(key, mine)
 
-    def _hit(self, key: tuple[str, str, str]) -> Matte | None:
+    def _hit(self, key: MatteKey) -> Matte | None:
         """The matte under `key`, made the newest (the lock held)."""
         matte = self._items.get(key)
         if matte is not None:
             self._items.move_to_end(key)
         return matte
 
-    def waiters(self, key: tuple[str, str, str]) -> int:
+    def waiters(self, key: MatteKey) -> int:
         """How many callers wait for the matte being made under `key` (`once`)."""
         return self.flights.waiters(key)
 
-    def put(self, key: tuple[str, str, str], matte: Matte) -> None:
+    def put(self, key: MatteKey, matte: Matte) -> None:
         size = matte.alpha.size[0] * matte.alpha.size[1]
         if size > self.max_bytes:
             return

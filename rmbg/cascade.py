@@ -34,7 +34,7 @@ from .confidence import DEFAULT_SHARE, META_KEY
 from .errors import InvalidRequestError
 from .providers.base import Provider
 from .result import Result
-from .types import Cost
+from .types import Cost, format_usd
 
 KEEP = ("better", "surer")  # which matte an escalated image keeps: always the better's, or the surer of the two
 ESCALATION = "escalation"  # meta key: "escalated from <free> (confidence c)", "not escalated: <why>"
@@ -94,9 +94,15 @@ def escalated(free: Result, better: Result, keep: str = "better") -> Result:
     return replace(better, meta={**better.meta, ESCALATION: note})
 
 
-def kept(free: Result, why: str) -> Result:
-    """The free result of an image that was to be escalated, saying why it was not."""
-    return replace(free, meta={**free.meta, ESCALATION: f"not escalated: {why}"})
+def kept(free: Result, why: str, counted: Decimal | None = None) -> Result:
+    """The free result of an image that was to be escalated, saying why it was not. `counted`: what the
+    escalation's failed call was counted at (its error's counted_usd: it may have been billed, or was
+    accepted), added to the result's cost, as a kept first result's cost includes a made call's."""
+    meta = {**free.meta, ESCALATION: f"not escalated: {why}"}
+    if not counted:
+        return replace(free, meta=meta)
+    note = f"the escalation's failed call may have been billed: ${format_usd(counted)} counted"
+    return replace(free, cost=Cost(free.cost.usd + counted, "estimated", note), meta=meta)
 
 
 def paying(provider: Provider, max_cost: Decimal | None) -> Provider:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import rmbg
-from rmbg.cache import MatteCache
+from rmbg.cache import MatteCache, payer_scope
 from rmbg.errors import ProviderResponseError, UnknownProviderError
 from rmbg.providers.base import Provider
 from rmbg.types import Cost
@@ -251,7 +251,7 @@ class HeldCall(CountingProvider):
 def _waiting(cache: MatteCache, prov: HeldCall, count: int) -> int:
     """The callers waiting for _image()'s matte through `prov`, once `count` do (a state, not a time;
     at most 60 s)."""
-    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options())
+    key = MatteCache.key(rmbg.load_image(_image()).digest, prov.id, prov.options(), payer_scope(prov))
     deadline = time.monotonic() + 60
     while cache.waiters(key) < count and time.monotonic() < deadline:
         threading.Event().wait(0.005)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import rmbg
+from rmbg.cache import payer_scope
 from rmbg.errors import ProviderError
 from rmbg.video.answers import VideoAnswers, clip_digest, default_answers
 from rmbg.video.providers import get_video_provider
@@ -48,7 +49,7 @@ def waiting(key, count: int) -> int:
 
 
 def key_of(remover, clip: Path) -> tuple[str, str, str, str]:
-    return (clip_digest(clip), remover.id, remover.base_url, "webm")
+    return (clip_digest(clip), remover.id, payer_scope(remover), "webm")
 
 
 def test_the_same_clip_again_is_written_from_the_kept_answer_at_no_charge(vendor, clip, tmp_path):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from ..cache import payer_scope
 from ..errors import InvalidRequestError
 from ..types import format_usd
 from ..wording import number_text
@@ -106,6 +107,9 @@ class Paid:
 
     def options(self):
         return self.inner.options()
+
+    def key_scope(self) -> str:
+        return payer_scope(self.inner)
 
     def status(self):
         return self.inner.status()

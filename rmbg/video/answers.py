@@ -1,6 +1,7 @@
 """What hosted video services answered, kept on disk: one clip through one service is one paid call.
 
-Key: (the clip's content digest, the service's id and host, the format asked of it). The
+Key: (the clip's content digest, the service's id, whose key pays (rmbg.cache.payer_scope,
+its host within), the format asked of it): one key's answer is not handed to another. The
 answer kept is the file the service sent back (its cut-out, with alpha) and its provenance;
 every output is written from it as from a fresh answer, so another format, another
 background, a retry after a failed write or a second visitor with the same clip costs
@@ -33,7 +34,7 @@ from typing import Union
 
 from ..cache import Default, Flights, Kept, OnePerProcess, resolved
 
-Key = tuple[str, str, str, str]  # (clip digest, service id, service host, format asked)
+Key = tuple[str, str, str, str]  # (clip digest, service id, whose key pays (its host within), format asked)
 AnswersArg = Union["VideoAnswers", None, Default]
 
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import payer_scope
 from ..errors import RmbgError, UnknownProviderError
 from ..money.charging import current
 from ..money.payer import Payer  # rmbg.video.hosted.Payer(policy, accounts), as docs/video.md names it
@@ -137,8 +138,9 @@ def payment_for(remover: VideoRemover, job: VideoJob, payer: Payer) -> Payment:
 
 
 def answer_key(info: ClipInfo, remover: VideoRemover, output: Output) -> tuple[str, str, str, str]:
-    """What a service's answer is kept under (rmbg.video.answers): the clip's content, the service, the format."""
-    return (clip_digest(info.path), remover.id, str(getattr(remover, "base_url", "")), output)
+    """What a service's answer is kept under (rmbg.video.answers): the clip's content, the service and
+    whose key pays it (its host within), the format: one key's answer is not handed to another key."""
+    return (clip_digest(info.path), remover.id, payer_scope(remover), output)
 
 
 def run_hosted(

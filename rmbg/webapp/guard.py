@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..cache import payer_scope
 from ..refine import Refiner, refine_matte
 from .catalog import Recipe, recipe
 from .zerogpu import mark_held, mattes_seconds, model_of, refine_seconds, refusal_of
@@ -128,6 +129,9 @@ class Guarded:
 
     def options(self) -> Mapping[str, object]:
         return self.inner.options()
+
+    def key_scope(self) -> str:
+        return payer_scope(self.inner)
 
     def status(self) -> ProviderStatus:
         return self.inner.status()

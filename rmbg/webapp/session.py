@@ -43,6 +43,8 @@ class Session:
         if kind == "hosted":
             hosted = None if self.hosted_usd is None else self.hosted_usd + cost.usd
             return replace(self, hosted_usd=hosted, images=self.images + 1)
+        if cost.source != "compute":  # a local result whose cost holds a paid escalation's failed call
+            return replace(self, images=self.images + 1)  # (rmbg.cascade.kept): hosted money, in the ledger's total
         return replace(self, compute_usd=self.compute_usd + cost.usd, images=self.images + 1)
 
     def total_text(self, cap: Decimal) -> str:

@@ -14,6 +14,9 @@ factory is `def fal_bria(connection: Connection) -> FalBria`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
@@ -128,6 +131,13 @@ class HostedClient:
         """Close the HTTP client if we created it."""
         self._clients.close()
 
+    def key_scope(self) -> str:
+        """Whose account pays this client's calls: a digest of its host and key (never the key itself;
+        salted per process, as every cache that keeps paid answers is the process's own). What a
+        paid answer is kept under beside its input (rmbg.cache.payer_scope): a matte or clip one key
+        paid for is not handed to a caller who gave another key, or a made-up one."""
+        return key_digest(self.base_url, self._key() or "")
+
     # --- for subclasses ------------------------------------------------------
 
     def _key(self) -> str | None:
@@ -189,6 +199,14 @@ class HostedClient:
         key = self._require_key()
         endpoint = self._endpoint(reason, not_accepted=not_accepted, charge_of=charge_of, final=final)
         return Call(key, endpoint, Deadline(self.retry), self._http(), self.retry)
+
+
+_SCOPE_SALT = secrets.token_bytes(32)
+
+
+def key_digest(*parts: str) -> str:
+    """A digest of an account's host and credentials, salted for this process (HostedClient.key_scope)."""
+    return hmac.new(_SCOPE_SALT, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ from ...errors import (
 from ...money.charging import Charge, charge_of_status, current
 from ...vendors import vendor
 from ..base import ProviderStatus
-from .base import Connection, HostedClient, connected
+from .base import Connection, HostedClient, connected, key_digest
 from .http import json_body
 from .payload import error_object, excerpt, read_key, scrub
 from .retry import Deadline
@@ -110,6 +110,10 @@ class CloudflareBriaVideo(DeclaredVideo, HostedClient):
                 "needs_key", f"needs {ACCOUNT_ENV} with {self.KEY_ENV} (or a key ACCOUNT_ID:API_TOKEN)"
             )
         return super().status()
+
+    def key_scope(self) -> str:
+        """The account pays, not the token alone: one token may reach several accounts."""
+        return key_digest(self.base_url, read_key(self._account, ACCOUNT_ENV) or "", self._key() or "")
 
     def options(self) -> dict[str, object]:
         return {"model": MODEL}
