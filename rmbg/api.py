@@ -177,7 +177,7 @@ def remove_background(
     start = time.perf_counter()
     opts = check_options(options or render_options(render_as))
     # the frame's budget is checked on the header's size: nothing decodes, runs or pays over it
-    loaded = load_image(image, max_pixels=max_pixels, check=lambda size: check_budget(size, opts.framing))
+    loaded = load_image(image, max_pixels=max_pixels, check=lambda size: check_budget(size, opts.framing, opts.format))
     pick = subject_pick(points, box, loaded.size)
     chosen, reason = resolve_provider(provider)
     result = run_provider(
@@ -268,10 +268,11 @@ def run_provider(
     Result.seconds.total covers loading too.
     """
     start = time.perf_counter() if started is None else started
-    check_budget(loaded.size, (options or RenderOptions()).framing)  # before the provider: never paid, then refused
+    opts = options or RenderOptions()
+    check_budget(loaded.size, opts.framing, opts.format)  # before the provider: never paid, then refused
     matte, cached = matte_for(loaded, provider, cache=cache, refiner=refiner)
     alpha = combine_alpha(matte.alpha, loaded.alpha if keep_input_alpha else None)
-    out = render(loaded.rgb, alpha, options=options or RenderOptions())
+    out = render(loaded.rgb, alpha, options=opts)
     cost = Cost.free("cached matte, no new charge") if cached else matte.cost
     sure = meta_text(matte.alpha)  # the matte's own, before the input's alpha (rmbg.confidence)
     return Result(

@@ -95,7 +95,9 @@ def compare(
     start = time.perf_counter()
     opts = check_options(options or render_options(render_as))
     refiner = resolve_refiner(refine)
-    loaded = load_image(image, check=lambda size: check_budget(size, opts.framing))  # a frame's size, before any call
+    loaded = load_image(
+        image, check=lambda size: check_budget(size, opts.framing, opts.format)
+    )  # a frame's size, before any call
     built: dict[str, Provider] = {}  # by id, in the order given: a provider named twice runs (and is paid) once
     for given in one_or_many(providers):  # one id alone is one provider, not its letters
         provider = resolve_provider(given)[0]

@@ -53,6 +53,7 @@ def test_loopback_is_refused_by_default_without_a_request(server, monkeypatch):
         (["::1"], "::1 is a loopback address"),
         (["fe80::1"], "fe80::1 is a link-local address"),
         (["::ffff:10.1.2.3"], "10.1.2.3 is a private address"),
+        (["2002:a00:5::1"], "10.0.0.5 is a private address"),  # 6to4: was taken as a public IPv6 address
         (["93.184.216.34", "10.0.0.7"], "10.0.0.7 is a private address"),  # any address decides
     ],
 )
@@ -224,6 +225,8 @@ def test_cli_background_from_a_url(server, monkeypatch, tmp_path, capsys):
         ("http://0.0.0.0:8080/", "0.0.0.0: 0.0.0.0 is an unspecified address"),  # was "a unspecified"
         ("http://[::]/", "[::]: :: is an unspecified address"),
         ("http://[::ffff:0.0.0.0]/", "[::ffff:0.0.0.0]: 0.0.0.0 is an unspecified address"),
+        ("http://[2002:7f00:1::]/", "[2002:7f00:1::]: 127.0.0.1 is a loopback address"),  # 6to4 of 127.0.0.1
+        ("http://[2002:a9fe:a9fe::]/", "[2002:a9fe:a9fe::]: 169.254.169.254 is a link-local address"),
         ("http://127.0.0.1/", "127.0.0.1: 127.0.0.1 is a loopback address"),
         ("http://169.254.1.1/", "169.254.1.1: 169.254.1.1 is a link-local address"),
         ("http://224.0.0.1/", "224.0.0.1: 224.0.0.1 is a multicast address"),

@@ -73,6 +73,20 @@ def test_a_data_uri_is_held_to_the_image_limit(monkeypatch):
     assert str(refused.value) == "The data: URI is over 0.001 MB."
 
 
+def test_a_data_uri_is_read_as_a_browser_reads_it():
+    """Base64 in lines (`base64`'s and MIME's 76 columns) or without its padding, which browsers read,
+    was "The data: URI is not valid base64."; what is no base64 still is."""
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3 + b"!!"  # 778 bytes: base64 pads it
+    lines = base64.encodebytes(data).decode()
+    assert "\n" in lines and lines.rstrip().endswith("=")
+    assert actions.image_from_reference("data:image/png;base64," + lines) == data
+    assert actions.image_from_reference("data:image/png;base64," + lines.replace("=", "")) == data
+    for bad in ("@@@@", "abcde"):
+        with pytest.raises(InvalidImageError) as refused:
+            actions.image_from_reference("data:image/png;base64," + bad)
+        assert str(refused.value) == "The data: URI is not valid base64."
+
+
 def test_an_image_url_is_held_to_the_image_limit(monkeypatch):
     """The page's URL box, the REST and MCP doors' URLs: the setting, not a fixed 25 MB (the
     server sends 3 MB, declared up front or chunked)."""

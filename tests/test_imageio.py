@@ -322,3 +322,38 @@ def test_an_icon_within_the_limit_is_read():
     assert load_image(buf.getvalue()).size == (48, 40)
     with pytest.raises(InvalidImageError, match=r"48x40 = 0.0 MP, over the limit of 0 MP"):
         load_image(buf.getvalue(), max_pixels=1000)
+
+
+@pytest.mark.parametrize(
+    "mode, key, inside", [("RGB", (255, 0, 255), (200, 30, 30)), ("L", 0, 200), ("1", 0, 1), ("I;16", 0, 5000)]
+)
+def test_a_colour_key_is_the_inputs_own_alpha(mode, key, inside):
+    """A grey or RGB PNG's tRNS (colour-keyed transparency: old logos, icons, GIF-era web art) shows as
+    transparent in every browser. It was dropped: alpha None, and the key colour came back in the cut-out."""
+    img = Image.new(mode, (8, 6), key)
+    img.paste(inside, (2, 1, 6, 5))
+    loaded = load_image(_png_bytes(img, transparency=key))
+    held = np.zeros((6, 8), np.uint8)
+    held[1:5, 2:6] = 255
+    assert loaded.alpha is not None and np.array_equal(np.asarray(loaded.alpha), held)
+    assert "transparency" not in loaded.rgb.info  # never written again into an output or a preview
+    if mode != "1":  # a key no pixel has: opaque, no alpha
+        assert load_image(_png_bytes(img, transparency=(1, 2, 3) if mode == "RGB" else 7)).alpha is None
+
+
+def test_a_colour_keyed_photo_is_cut_where_it_was_transparent():
+    from rmbg import remove_background
+    from tests.support.providers import CountingProvider
+
+    img = Image.new("RGB", (8, 6), (255, 0, 255))  # magenta, the key: red 255 is "subject" to CountingProvider
+    img.paste((200, 30, 30), (2, 1, 6, 5))
+    result = remove_background(_png_bytes(img, transparency=(255, 0, 255)), CountingProvider(), cache=None)
+    alpha = np.asarray(result.image.getchannel("A"))
+    assert alpha[0, 0] == 0 and alpha[2, 3] == 200  # the keyed magenta is gone; the subject kept
+
+
+def test_a_premultiplied_grey_image_keeps_its_alpha():
+    """A PIL image in mode La (grey premultiplied by its alpha) was "damaged or truncated ... send the whole
+    file again": Pillow converts La to LA only, and it was converted to RGBA."""
+    loaded = load_image(Image.new("La", (4, 3), (40, 128)))
+    assert loaded.rgb.getpixel((0, 0)) == (79, 79, 79) and loaded.alpha.getpixel((0, 0)) == 128  # 40*255/128

@@ -21,6 +21,7 @@ from rmbg.image.framing import (
     framing_of,
     output_budget,
 )
+from rmbg.types import RenderOptions
 from tests.support.providers import CountingProvider
 
 
@@ -226,3 +227,34 @@ def test_slow_urls_do_not_hold_the_slots_of_other_rest_requests(trickle, monkeyp
         assert {(a.status_code, a.json()["error"].split(" did not")[-1]) for a in answers} == {
             (400, " answer in time.")
         }
+
+
+@pytest.mark.parametrize(
+    "fmt, size, name, most", [("webp", (16384, 4), "WebP", 16383), ("jpeg", (65501, 2), "JPEG", 65500)]
+)
+def test_an_output_its_format_cannot_hold_is_refused_before_the_provider_is_called(fmt, size, name, most):
+    """A panorama within the pixel limit but longer than a WebP (16383 px) or a JPEG (65500 px) can be:
+    its encoder raised a ValueError or an OSError after the provider had been paid (a 500 over REST).
+    Refused from the header's size now, before any call, and an encoding of a kept result says it too."""
+    provider = CountingProvider()
+    said = f"A {name} image can be at most {most} pixels on a side, and this output would be {size[0]}x{size[1]}"
+    with pytest.raises(InvalidImageError, match=said):
+        rmbg.remove_background(tiny_png(*size), provider, cache=None, options=RenderOptions(format=fmt))
+    assert provider.calls == 0  # the app's and the CLI's format travels in the options
+    result = rmbg.remove_background(tiny_png(*size), provider, cache=None)  # PNG holds it
+    assert Image.open(io.BytesIO(result.encode())).size == size
+    with pytest.raises(InvalidImageError, match=said):
+        result.encode(fmt)
+    held = (most, 2)
+    kept = rmbg.remove_background(tiny_png(*held), provider, cache=None, options=RenderOptions(format=fmt))
+    assert Image.open(io.BytesIO(kept.encode(fmt))).size == held
+
+
+def test_a_frame_its_format_cannot_hold_is_refused_before_the_provider_is_called():
+    provider = CountingProvider()
+    with pytest.raises(InvalidImageError, match="at most 16383 pixels on a side, and this output would be 16400x700"):
+        framing = framing_of(crop=True, margin="200px")
+        rmbg.remove_background(
+            tiny_png(16000, 300), provider, cache=None, options=RenderOptions(format="webp", framing=framing)
+        )
+    assert provider.calls == 0

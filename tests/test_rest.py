@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 from decimal import Decimal
@@ -152,6 +153,38 @@ def test_bad_requests_are_json_errors_and_nothing_is_paid(url, fakes, image, fie
     else:
         assert answer.json()["error"].startswith("Unknown provider 'nope'")
     assert posts(fal) == 0
+
+
+def test_an_output_its_format_cannot_hold_is_a_400_before_the_paid_call(url, fakes):
+    """A 16384x4 photo (0.07 MP) as a WebP, whose side limit is 16383 px: the provider was paid, then the
+    encoder's ValueError was a 500 ("Something went wrong"). Now refused in a sentence, nothing paid; as a
+    PNG it is cut."""
+    fal, _ = fakes
+    wide = png(2, size=(16384, 4))
+    answer = call(url, wide, provider="fal-bria", format="webp")
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {
+        "error": "A WebP image can be at most 16383 pixels on a side, and this output would be 16384x4: "
+        "choose PNG, or a smaller photo or frame."
+    }
+    assert posts(fal) == 0
+    answer = call(url, wide, provider="fal-bria", format="png")
+    assert answer.status_code == 200, answer.text
+    assert Image.open(io.BytesIO(answer.content)).size == (16384, 4) and posts(fal) == 1
+
+
+def test_a_data_uri_in_lines_or_unpadded_is_read_as_a_browser_reads_it(url, fakes):
+    """`base64 photo.png` (lines of 76) or base64 without its "=" in "url": was a 400 "not valid base64"."""
+    data = png(5)
+    data += b"\0" * (4 - len(data) % 3)  # after IEND, where PNG readers stop: a length that base64 pads
+    text = base64.b64encode(data).decode()
+    assert text.endswith("=")
+    for coded in (base64.encodebytes(data).decode(), text.rstrip("=")):
+        answer = httpx.post(
+            url, json={"url": "data:image/png;base64," + coded, "provider": "fal-bria"}, headers={"X-Fal-Key": FAL_KEY}
+        )
+        assert answer.status_code == 200, answer.text
+        assert Image.open(io.BytesIO(answer.content)).size == (64, 48)
 
 
 def test_a_background_picture_is_used_or_refused_never_dropped(url, fakes):

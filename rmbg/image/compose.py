@@ -28,7 +28,7 @@ from ..types import RenderOptions
 from ..wording import number_text
 from .bands import resize
 from .foreground import check_alpha, cutout_estimated, estimate_foreground
-from .framing import frame
+from .framing import check_sides, frame
 from .io import cms_profile, icc_of
 from .png import save_png
 
@@ -240,6 +240,7 @@ def encode(
     (image.info["icc_profile"], the photo's: render) is written in each format; a mask's never.
     """
     pil_format = normalise_format(fmt)
+    check_sides(image.size, pil_format)  # a re-render's frame or format: said, not the encoder's error
     buf = io.BytesIO()
     if image.mode == "RGBA" and pil_format != "JPEG" and _MADE_CLEAN.get(id(image)) is not image:
         image = cutout(image, image.getchannel("A"))  # whatever made it: no RGB under alpha 0

@@ -87,8 +87,8 @@ KINDS = ("unspecified", "loopback", "link_local", "multicast", "reserved", "priv
 
 def _why_not_public(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := ip.ipv4_mapped or ip.sixtofour) is not None:
+        ip = inner  # ::ffff:a.b.c.d; 6to4's 2002:AABB:CCDD::, which a relay takes to a.b.c.d
     for kind in KINDS:
         if getattr(ip, f"is_{kind}"):
             words = kind.replace("_", "-")

@@ -151,10 +151,12 @@ def output_budget(input_size: tuple[int, int]) -> int:
     return min(max_output_pixels(), max(OUTPUT_GROWTH * width * height, floor))
 
 
-def check_budget(input_size: tuple[int, int], framing: Framing | None) -> None:
+def check_budget(input_size: tuple[int, int], framing: Framing | None, fmt: str = "png") -> None:
     """Refuse a framing whose largest possible output (the subject filling the
-    photo) is over output_budget(input_size); nothing is decoded or run yet."""
+    photo) is over output_budget(input_size), or one the format `fmt` cannot
+    hold (check_sides); nothing is decoded or run yet."""
     if framing is None:
+        check_sides(input_size, fmt)
         return
     (width, height), _, _ = layout((0, 0, *input_size), framing)
     budget = output_budget(input_size)
@@ -163,6 +165,23 @@ def check_budget(input_size: tuple[int, int], framing: Framing | None) -> None:
             f"This framing could make a {width}x{height} image ({width * height / 1e6:.1f} MP) from a "
             f"{input_size[0]}x{input_size[1]} photo; an output may have at most {budget / 1e6:.1f} MP here "
             "(4 times the photo's pixels, or 4.2 MP for a small photo). Use a smaller margin or canvas."
+        )
+    check_sides((width, height), fmt)
+
+
+# The longest side each output format can hold (libwebp's and libjpeg's limits; PNG's is 2^31 - 1): a
+# 20000x600 panorama, within the pixel limit, cannot be a WebP, and its encoder said so only after the
+# model ran (or the provider was paid), as a ValueError or an OSError.
+MAX_SIDES = {"webp": ("WebP", 16383), "jpeg": ("JPEG", 65500), "jpg": ("JPEG", 65500)}
+
+
+def check_sides(size: tuple[int, int], fmt: str) -> None:
+    """Refuse an output of `size` that the format `fmt` ("png", "webp", "jpeg") cannot hold."""
+    name, most = MAX_SIDES.get(str(fmt).lower().lstrip("."), ("", 0))
+    if most and max(size) > most:
+        raise InvalidImageError(
+            f"A {name} image can be at most {most} pixels on a side, and this output would be "
+            f"{size[0]}x{size[1]}: choose PNG, or a smaller photo or frame."
         )
 
 

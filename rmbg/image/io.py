@@ -199,7 +199,12 @@ def to_8bit(img: Image.Image) -> Image.Image:
 
 
 def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """Any PIL mode -> (RGB, alpha or None)."""
+    """Any PIL mode -> (RGB, alpha or None); a grey or RGB image's colour key (a PNG's tRNS) is its alpha."""
+    if "transparency" in img.info and img.mode in ("1", "L", "I", "I;16", "RGB"):  # img: load_image's own copy
+        keyed = img.convert("RGBA" if img.mode == "RGB" else "LA").getchannel("A")
+        del img.info["transparency"]
+        rgb, _ = _split(img)
+        return rgb, (None if keyed.getextrema()[0] == 255 else keyed)
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -212,8 +217,8 @@ def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if mode in ("CMYK", "L"):
         return _through_profile(img), None
     if mode in ("RGBA", "LA", "RGBa", "La"):
-        if mode in ("RGBa", "La"):
-            img = img.convert("RGBA")
+        if mode in ("RGBa", "La"):  # premultiplied (a PIL image given in Python): Pillow takes La only to LA
+            img = img.convert("RGBA" if mode == "RGBa" else "LA")
         alpha = img.getchannel("A")
         lo, _ = alpha.getextrema()
         return img.convert("RGB"), (None if lo == 255 else alpha)

@@ -73,11 +73,13 @@ def image_from_reference(text: str, fetch: Callable[[str], bytes] | None = fetch
     text = (text or "").strip()
     match = DATA_URI.match(text)
     if match:
-        payload = text[match.end() :]
+        # read as a browser reads one (WHATWG's forgiving base64): its ASCII whitespace skipped (the lines
+        # of 76 that `base64` and MIME write), its padding optional
+        payload = re.sub(r"[\t\n\f\r ]+", "", text[match.end() :])
         if len(payload) > (limit := image_max_bytes()) * 4 // 3 + 4:  # as an uploaded image (file_limits)
             raise InvalidImageError(f"The data: URI is over {shown_mb(limit)} MB.")
         try:
-            return base64.b64decode(payload, validate=True)
+            return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise InvalidImageError("The data: URI is not valid base64.") from None
     if URL_RE.match(text):
