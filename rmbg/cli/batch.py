@@ -48,6 +48,7 @@ from ..providers.base import Provider
 from ..refine import Refiner
 from ..types import Cost, RenderOptions
 from ..wording import words
+from . import kept
 from .budget import finish, finish_abandoned
 from .interrupts import INTERRUPTED, abandon, run_scope, stop_requested, write_unless_abandoned
 from .items import NOTHING, Item, Outcome, OutputNames, Status, clash, expand, local_items  # noqa: F401  (batch.Item/Outcome/Status for callers)
@@ -121,20 +122,36 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
     """Load, run, render, encode and write one image (any failure: a failed Outcome); the outcome
     names the provider, with its matte's confidence (rmbg.confidence)."""
     sure: list[float | None] = []
+    paid: list[tuple[Cost, bool]] = []  # a paid matte whose output then failed: (its cost, kept for the next run)
 
     def work() -> tuple[float, Cost]:
         root = out_root(item)
         check_inside(root, item.output_rel)  # before anything is paid for
         loaded = load_image(item.source)
+        restored = kept.restore(
+            cache, loaded, provider, root, item.output_rel
+        )  # bought by a run that could not write it
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
-        check_inside(root, item.output_rel)  # a link planted while the call ran
-        sure.append(confidence_of(result))
-        data = result.encode(settings.render.format)
-        if not write_unless_abandoned(item.output, lambda: write_atomic(item.output, data)):
-            raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
+        try:
+            check_inside(root, item.output_rel)  # a link planted while the call ran
+            sure.append(confidence_of(result))
+            data = result.encode(settings.render.format)
+            if not write_unless_abandoned(item.output, lambda: write_atomic(item.output, data)):
+                raise RmbgError(f"{INTERRUPTED}; the result was not written")
+        except BaseException:
+            if provider.kind == "hosted" and not result.cached and result.cost.usd:  # bought: kept, not bought twice
+                paid.append((result.cost, kept.keep(cache, loaded, provider, root, item.output_rel)))
+            raise
+        if restored:
+            kept.forget(root, item.output_rel)
         return result.seconds.total, result.cost
 
-    return replace(attempt(item, work), provider=provider.id, confidence=sure[0] if sure else None)
+    outcome = replace(attempt(item, work), provider=provider.id, confidence=sure[0] if sure else None)
+    if paid and outcome.status == "failed":  # billed: counted at its cost; a resume holds it back unless kept
+        cost, was_kept = paid[0]
+        error = f"{outcome.error.rstrip('.')}; {kept.KEPT}." if was_kept else outcome.error
+        outcome = replace(outcome, cost=cost, error=error, may_be_billed=True)
+    return outcome
 
 
 def out_root(item: Item) -> Path:

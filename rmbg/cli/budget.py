@@ -32,9 +32,14 @@ from .items import Item, Outcome
 
 def settle_outcome(payer: Payer, hold: Hold, estimate: Decimal, outcome: Outcome, note: str = "") -> None:
     """Close a batch call's hold by its outcome, through the one settle by fate (rmbg.money.paying): its cost
-    when it is done, its `estimate` when it failed and may have been billed, else nothing."""
-    cost = outcome.cost.usd if outcome.status == "done" and outcome.cost is not None else None
-    payer.settle_by_fate(hold, estimate, billable=outcome.may_be_billed, cost=cost, note=note)
+    when its call was made (done, or failed after it: its output not written), its `estimate` when it failed
+    and may have been billed, else nothing (a matte from the cache, or kept from an earlier run: not sent)."""
+    cost = outcome.cost
+    if cost is not None and cost.source == "free":
+        payer.settle_by_fate(hold, estimate, billable=False, note=note or "not sent: a matte made before")
+        return
+    made = cost.usd if cost is not None and (outcome.status == "done" or cost.note != MAY_HAVE_BEEN_BILLED) else None
+    payer.settle_by_fate(hold, estimate, billable=outcome.may_be_billed, cost=made, note=note)
 
 
 def kept_hold(outcome: Outcome, usd: Decimal) -> Outcome:

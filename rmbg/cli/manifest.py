@@ -184,7 +184,7 @@ def uncertain_outputs(out_dir: Path) -> set[str]:
     """Outputs whose request in an earlier run may have been billed and made
     nothing: by the storage (dead runs' paid claims included), and by
     manifest.csv for outputs the storage does not know (an older version's
-    runs, another storage)."""
+    runs, another storage); less those whose paid matte the storage keeps."""
     from_csv = uncertain_in_csv(out_dir, MANIFEST)
     try:
         folder = folder_id(out_dir, create=False) if out_dir.is_dir() else None
@@ -192,11 +192,13 @@ def uncertain_outputs(out_dir: Path) -> set[str]:
             return from_csv
         from ..money.ledger import open_ledger
         from ..money.ledger.manifests import ManifestBook
+        from .kept import kept_outputs
 
         book = open_ledger(configured()).book(ManifestBook)
         book.sweep(folder, made=made_in(out_dir))
         known = book.current(folder)
-        return book.uncertain(folder) | {out for out in from_csv if out not in known}
+        # a paid matte kept for the next run (rmbg.cli.kept) is written from there: not held back
+        return (book.uncertain(folder) | {out for out in from_csv if out not in known}) - kept_outputs(folder)
     except LedgerError as exc:
         log.warning("%s Resuming from manifest.csv alone.", exc)
         return from_csv

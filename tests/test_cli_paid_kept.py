@@ -1,0 +1,86 @@
+"""A paid batch whose output cannot be written after its call was billed (a file where the output's folder
+must be; the same path as a full or read-only disk: rmbg.cli.writing.NotWritten), as real `rmbg remove`
+processes against the fake Runware's real socket, which bills a cost above the price table's (under the
+bound). What was bought is counted at what it cost, and the next run writes it without buying it again."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from PIL import Image
+
+from tests.fakes.runware import REMBG, TEST_KEY, RunwareFake
+
+REPO = Path(__file__).resolve().parent.parent
+BILLED = Decimal("0.0019")  # what the fake reports per image (the price table's estimate is $0.0013)
+
+
+def rmbg(folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3") -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "RUNWARE_API_KEY": TEST_KEY,
+        "RMBG_RUNWARE_URL": fake.url,
+        "RMBG_LEDGER": str(folder / ledger),
+    }
+    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", "--max-cost", "1", "-j", "1"]
+    return subprocess.run(
+        [sys.executable, "-m", "rmbg", *command], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def counted(ledger: Path) -> Decimal:
+    """What the ledger counts: every hold not released, at its close (nano-dollars)."""
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT final FROM rmbg_holds WHERE state <> 'released'").fetchall()
+    return sum((Decimal(int(r[0])) / 10**9 for r in rows), Decimal(0))
+
+
+def rows(out: Path) -> list[dict]:
+    with open(out / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_written_by_the_next_run(tmp_path):
+    """Before: the image whose output failed after its paid call was counted at the estimate "that may have
+    been billed" ($0.0051 in the ledger and the summary for 3 calls the fake billed $0.0057), and the next run,
+    its blocker gone, held it back as "may have been billed" (exit 1, no output: the bought matte was lost
+    unless bought again with --retry-uncertain). Now: counted at its reported cost ($0.0057 everywhere), kept
+    in the storage with the output it was bought for, and the next run writes it for free: still 3 requests
+    at the fake, exit 0."""
+    for i, rel in enumerate(["a.png", "sub/b.png", "c.png"]):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
+        first = rmbg(tmp_path, fake)
+        assert first.returncode == 1, first.stderr
+        assert len(fake.calls) == 3  # one request per image, each billed at BILLED
+        assert f"cost ${3 * BILLED} (reported)." in first.stdout
+        assert "its paid matte is kept: run the same command again" in first.stdout
+        failed = [r for r in rows(tmp_path / "out") if r["status"] == "failed"]
+        assert [(r["output"], Decimal(r["cost_usd"]), r["cost_source"]) for r in failed] == [
+            ("sub/b.png", BILLED, "may have been billed")  # as any paid call that made no output: see below
+        ]
+        assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
+
+        (tmp_path / "out" / "sub").unlink()
+        elsewhere = rmbg(tmp_path, fake, ledger="another.sqlite3")  # a storage that keeps no matte for it
+        assert elsewhere.returncode == 1 and len(fake.calls) == 3  # held back (manifest.csv): not sent again
+        assert "may have been billed and left no output; not sent again" in elsewhere.stdout
+        second = rmbg(tmp_path, fake)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert len(fake.calls) == 3  # not bought again
+        assert "Done 1, skipped 2 (output exists), failed 0, not run 0 (budget)" in second.stdout
+        assert second.stdout.splitlines()[0].endswith("; cost $0.")  # nothing new paid
+        assert Image.open(tmp_path / "out" / "sub" / "b.png").mode == "RGBA"
+        assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
+        with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
+            assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
