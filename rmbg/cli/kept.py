@@ -96,11 +96,6 @@ def keep(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, out_
         return False
 
 
-def kept_outputs(folder: str) -> set[str]:
-    """The outputs of an output folder (its id) whose paid matte is kept: a resume does not hold them back."""
-    return _book().outputs(folder)
-
-
 def forget(out_dir: Path, output: str) -> None:
     """Drop the matte kept for `output` once it is written (a storage that fails: it stays, unused)."""
     try:

@@ -191,14 +191,17 @@ def uncertain_outputs(out_dir: Path) -> set[str]:
         if folder is None:
             return from_csv
         from ..money.ledger import open_ledger
+        from ..money.ledger.kept import KeptMattes
         from ..money.ledger.manifests import ManifestBook
-        from .kept import kept_outputs
 
-        book = open_ledger(configured()).book(ManifestBook)
+        ledger = open_ledger(configured())
+        book = ledger.book(ManifestBook)
         book.sweep(folder, made=made_in(out_dir))
         known = book.current(folder)
         # a paid matte kept for the next run (rmbg.cli.kept) is written from there: not held back
-        return (book.uncertain(folder) | {out for out in from_csv if out not in known}) - kept_outputs(folder)
+        return (book.uncertain(folder) | {out for out in from_csv if out not in known}) - ledger.book(
+            KeptMattes
+        ).outputs(folder)
     except LedgerError as exc:
         log.warning("%s Resuming from manifest.csv alone.", exc)
         return from_csv

@@ -44,6 +44,7 @@ from ..errors import UnknownProviderError
 from ..provider_table import info
 from ..types import format_usd
 from .ledger import LedgerError, Refused
+from .ledger.backends import Book
 
 ACCEPT_ENV = "RMBG_ACCEPT_PRICE"
 PROBE_STALE_S = 900.0  # as the ledger's first calls (rmbg.money.ledger.sql): longer than any call's deadline
@@ -91,12 +92,10 @@ class PriceRefused(Refused):
     words: str = ""
 
 
-class AlarmBook:
+class AlarmBook(Book):
     """The alarms on one ledger database (SqlLedger.book(AlarmBook))."""
 
-    def __init__(self, backend: Any):
-        self.backend = backend
-        backend.create(SCHEMA)
+    SCHEMA = SCHEMA
 
     def raise_alarm(self, alarm: Alarm, now: float | None = None) -> None:
         """Record `alarm`, keeping the higher of it and one already there (by ratio)."""

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from . import LedgerError
 from .spec import SETTING, LedgerMissing, Spec, check
@@ -45,6 +45,17 @@ class Backend(Protocol):
     def tables(self) -> set[str]: ...
 
     def close(self) -> None: ...
+
+
+class Book:
+    """One kind of record on a ledger's database (SqlLedger.book(kind)): its tables (`SCHEMA`) are made
+    when it is first opened on a backend."""
+
+    SCHEMA: ClassVar[Sequence[str]] = ()
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        backend.create(self.SCHEMA)
 
 
 def open_backend(spec: Spec, first: Sequence[str] = (), *, create: bool = True) -> Backend:

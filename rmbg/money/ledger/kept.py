@@ -27,7 +27,7 @@ import base64
 import time
 from typing import NamedTuple
 
-from .backends import Backend
+from .backends import Book
 
 MAX_BYTES = 64 * 2**20  # a matte's PNG larger than this is not kept (a resume holds its image back)
 
@@ -43,12 +43,10 @@ class KeptMatte(NamedTuple):
     meta: str
 
 
-class KeptMattes:
+class KeptMattes(Book):
     """Kept paid mattes on one database (see the module docstring)."""
 
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        backend.create(SCHEMA)
+    SCHEMA = SCHEMA
 
     def keep(self, folder: str, output: str, request: str, provider: str, png: bytes, meta: str) -> bool:
         """Keep the PNG of the matte that answers `request`, bought for `output` of the output folder `folder`

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ...types import MAY_HAVE_BEEN_BILLED
-from .backends import Backend
+from .backends import Book
 from .owners import owner, owner_alive, shown
 
 CLAIM_STALE_S = 3600.0  # a claim of another host's process older than this is taken to be dead
@@ -75,12 +75,10 @@ def _dead(claim_owner: str, since: float, now: float) -> bool:
     return alive is False or (alive is None and since < now - CLAIM_STALE_S)
 
 
-class ManifestBook:
+class ManifestBook(Book):
     """Manifests and claims on one database (see the module docstring)."""
 
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        backend.create(SCHEMA)
+    SCHEMA = SCHEMA
 
     def claim(
         self,

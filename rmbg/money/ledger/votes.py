@@ -28,7 +28,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .backends import Backend
+from .backends import Book
 
 TICKET_S = 86_400.0  # a pair shown longer ago than this can no longer be voted on
 
@@ -60,12 +60,10 @@ class Taken(NamedTuple):
     counted: bool
 
 
-class VoteBook:
+class VoteBook(Book):
     """The votes on one database (see the module docstring)."""
 
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        backend.create(SCHEMA)
+    SCHEMA = SCHEMA
 
     def issue(self, token: str, voter: str, image: str, left: str, right: str, now: float | None = None) -> None:
         """Remember the pair shown to `voter` under `token` (and forget stale tickets)."""
