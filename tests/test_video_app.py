@@ -12,7 +12,6 @@ limit (RMBG_IMAGE_MAX_MB: 0.5 MB, and below a clip's size where a test says so).
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.client
 import io
 import json
@@ -23,7 +22,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +36,7 @@ from PIL import Image  # noqa: E402
 from rmbg.webapp import AppConfig  # noqa: E402
 from rmbg.webapp.video import videos
 from tests.support.app import serve  # noqa: E402
+from tests.support.browser import files_served  # noqa: E402
 from tests.video_clips import Threshold, davis, decoded, threshold_registered, write_clip  # noqa: E402
 
 MB = 2**20
@@ -601,21 +600,6 @@ def test_rest_video_refuses_a_clip_over_the_video_limit_with_413(served, clip, m
     monkeypatch.setenv("RMBG_IMAGE_MAX_MB", "0.005")  # images keep their own limit
     image = httpx.post(url + "api/remove", files={"image": ("dog.mp4", clip.read_bytes(), "video/mp4")}, timeout=30)
     assert (image.status_code, image.json()) == (413, {"error": "The request is over 0.005 MB."})
-
-
-@contextlib.contextmanager
-def files_served(folder: Path):
-    """An HTTP server on 127.0.0.1 serving `folder`; yields its base URL."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_agreement_line_says_disagree_when_the_mattes_do():

@@ -11,10 +11,7 @@ written untagged with swscale's BT.601 numbers: an HD MP4's orange played visibl
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
-import threading
 from pathlib import Path
 
 import av
@@ -22,7 +19,7 @@ import numpy as np
 import pytest
 
 import rmbg
-from tests.support.browser import ARGS, CHROMIUM
+from tests.support.browser import CHROMIUM, evaluated
 from tests.video_clips import Threshold, write_frames
 
 SUBJECT, BACKDROP = (230, 120, 40), (20, 40, 120)  # Threshold(100): the subject's grey is over 100, not the rest
@@ -140,18 +137,12 @@ def hdr_outputs(tmp_path_factory):
 
 def play_in_chromium(files: dict, folder: Path) -> dict:
     """Each file in a <video> of headless Chromium, drawn to a canvas: its middle pixel."""
-    from playwright.sync_api import sync_playwright
-
     served = {}
     folder.mkdir(exist_ok=True)
     for n, (key, path) in enumerate(files.items()):
         target = folder / f"{n}{path.suffix}"
         target.write_bytes(path.read_bytes())
         served[key] = target.name
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     # drawn once a frame has been presented (a frame drawn at "loadeddata" was sometimes still black)
     middle = """async (src) => {
         const v = document.createElement('video'); v.muted = true; v.src = src; document.body.appendChild(v);
@@ -161,16 +152,7 @@ def play_in_chromium(files: dict, folder: Path) -> dict:
         const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
         const g = c.getContext('2d'); g.drawImage(v, 0, 0);
         const d = g.getImageData(c.width / 2, c.height / 2, 1, 1).data; return [d[0], d[1], d[2]]; }"""
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-            shown = {key: tuple(page.evaluate(middle, f"/{file}")) for key, file in served.items()}
-            browser.close()
-    finally:
-        server.shutdown()
-    return shown
+    return {key: tuple(rgb) for key, rgb in evaluated(folder, middle, served).items()}
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")

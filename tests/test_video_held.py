@@ -27,7 +27,7 @@ import rmbg
 from rmbg.video.decode import frames, probe
 from rmbg.video.limits import InvalidVideoError, VideoLimits
 from rmbg.video.packets import frame_pts, packet_seconds
-from tests.support.browser import ARGS, CHROMIUM
+from tests.support.browser import CHROMIUM, evaluated
 from tests.test_hosted_video import _vendor, payer_for, settled
 from tests.video_clips import Threshold, davis, timeline, write_clip
 
@@ -258,11 +258,6 @@ def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_pat
     3.1 s, as the GIF does (MOV is left out: Chromium does not play ProRes). And a clip whose timestamps
     start at 1 s (half a second of picture, its sound 0.021 s before it): its WebM played 1.5 s, the first
     second of it nothing; now half a second and the sound's lead, as its MP4."""
-    import functools
-    import http.server
-    import threading
-
-    from playwright.sync_api import sync_playwright
 
     clip = held_gif(tmp_path)
     files = {fmt: path for fmt, path in outputs(clip, tmp_path).items() if fmt != "mov"} | {"input": clip}
@@ -274,19 +269,7 @@ def test_chromium_plays_each_output_of_a_held_gif_for_as_long_as_the_gif(tmp_pat
         path.name: pytest.approx(0.521, abs=0.03) for path in late_out
     }
     files |= {path.name: path for path in late_out}
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-            played = {fmt: page.evaluate(PLAYED, f"/{path.name}") for fmt, path in files.items()}
-            browser.close()
-    finally:
-        server.shutdown()
+    played = evaluated(tmp_path, PLAYED, {fmt: path.name for fmt, path in files.items()})
     assert played == expected
 
 

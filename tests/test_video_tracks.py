@@ -23,7 +23,7 @@ import rmbg
 from rmbg.video.decode import probe
 from rmbg.video.limits import InvalidVideoError, VideoLimits
 from rmbg.video.packets import frame_pts
-from tests.support.browser import ARGS, CHROMIUM
+from tests.support.browser import ARGS, CHROMIUM, evaluated
 from tests.video_clips import Threshold, davis, decoded, write_clip
 
 AUTOPLAY = "--autoplay-policy=no-user-gesture-required"  # a page's play() with sound, without a click
@@ -102,29 +102,12 @@ def test_an_mp4_cut_from_a_clip_with_apple_lossless_sound_plays_its_sound_in_chr
     output that plays everywhere, so its sound is AAC, encoded again from the ALAC; the MOV, for
     editors and QuickTime, keeps the ALAC as it is. Opus (a WebM's or a Matroska's sound) was copied
     into the MP4 too, which players before Safari 17 do not play: AAC as well."""
-    import functools
-    import http.server
-    import threading
-
-    from playwright.sync_api import sync_playwright
 
     clip = write_clip(tmp_path / name, davis("dog", 24), tone_hz=440, audio_codec=codec)
     paths = [tmp_path / "out.mp4", tmp_path / "out.mov"]
     with rmbg.remove_video(clip, Threshold(), smooth=False, output=paths) as result:
         paths.append(result.save(tmp_path / "matte.mp4", "matte"))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, AUTOPLAY])
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-            played = {name: page.evaluate(PLAYS_SOUND, f"/{name}") for name in ("out.mp4", "matte.mp4")}
-            browser.close()
-    finally:
-        server.shutdown()
+    played = evaluated(tmp_path, PLAYS_SOUND, {name: name for name in ("out.mp4", "matte.mp4")}, args=[*ARGS, AUTOPLAY])
     for name, got in played.items():
         assert got["ended"] == pytest.approx(1.0, abs=0.01), name
         assert got["sound"] > 1000, name  # it was 0: the picture played without its sound

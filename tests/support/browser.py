@@ -3,8 +3,15 @@ how it is started, and the steps several browser tests share."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import os
+import threading
+from collections.abc import Iterator, Mapping
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.support.app import ROOT
@@ -26,6 +33,34 @@ ARGS = _screenshot_hook().ARGS  # Chromium's flags: one list, the docs' screensh
 ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 30_000
 SCREENSHOTS = "RMBG_TEST_SCREENSHOTS"  # "1": shot() writes its pictures
+
+
+@contextlib.contextmanager
+def files_served(folder: Path) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 serving `folder`; yields its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def evaluated(folder: Path, script: str, files: Mapping[Any, str], args: list[str] | None = None) -> dict:
+    """`script` (a page function of one file's URL path) run in headless Chromium on each of `files`
+    ({key: a file name in `folder`}), `folder` served on 127.0.0.1: {key: what it returned}."""
+    from playwright.sync_api import sync_playwright
+
+    with files_served(folder) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS if args is None else args)
+        page = browser.new_page()
+        page.goto(base + "/")
+        returned = {key: page.evaluate(script, f"/{name}") for key, name in files.items()}
+        browser.close()
+    return returned
 
 
 def enter_fal_key(page) -> None:
