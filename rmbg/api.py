@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from .cache import DEFAULT, CacheArg, MatteCache, payer_scope, resolve_cache
+from .cache import DEFAULT, CacheArg, MatteCache, resolve_cache
 from .cascade import check_choice, confidence_of, escalated, keeps_first, kept, most_unsure, paying
 from .confidence import DEFAULT_BELOW, meta_text
 from .confidence import META_KEY as CONFIDENCE
@@ -81,9 +81,7 @@ def _refined(loaded: LoadedImage, provider: Provider, store: MatteCache | None, 
     key = (
         None
         if store is None
-        else MatteCache.key(
-            loaded.digest, provider.id, cache_options(provider.options(), refiner), payer_scope(provider)
-        )
+        else MatteCache.key_of(loaded.digest, provider, cache_options(provider.options(), refiner))
     )
     hit = None if store is None or key is None else store.get(key)
     if hit is not None:
@@ -110,7 +108,7 @@ def _provider_matte(loaded: LoadedImage, provider: Provider, store: MatteCache |
     if store is None:
         return made(), False
     # the same key asked for while its first call runs waits for that call (one paid call, not two)
-    return store.once(MatteCache.key(loaded.digest, provider.id, provider.options(), payer_scope(provider)), made)
+    return store.once(MatteCache.key_of(loaded.digest, provider), made)
 
 
 def combine_alpha(matte: Image.Image, own: Image.Image | None) -> Image.Image:

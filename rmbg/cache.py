@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sized
 from contextlib import AbstractContextManager, nullcontext
-from typing import Final, Generic, Literal, TypeVar, Union
+from typing import Any, Final, Generic, Literal, TypeVar, Union
 
 from .errors import InvalidRequestError
 from .types import Matte
@@ -153,6 +153,12 @@ class MatteCache(Kept):
     def key(digest: str, provider_id: str, options: Mapping[str, object], payer: str) -> MatteKey:
         """`payer`: payer_scope() of the provider that makes the matte."""
         return (digest, provider_id, options_key(options), payer)
+
+    @classmethod
+    def key_of(cls, digest: str, provider: Any, options: Mapping[str, object] | None = None) -> MatteKey:
+        """The key of `provider`'s matte of the image `digest`: its id, `options` (else its own) and whose key
+        pays it (payer_scope)."""
+        return cls.key(digest, provider.id, provider.options() if options is None else options, payer_scope(provider))
 
     def get(self, key: MatteKey) -> Matte | None:
         with self._lock:

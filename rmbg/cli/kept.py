@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..cache import MatteCache, MatteKey, options_key, payer_scope
+from ..cache import MatteCache, options_key
 from ..errors import RmbgError
 from ..image.io import LoadedImage
 from ..money.ledger import LedgerError, configured, open_ledger
@@ -36,11 +36,6 @@ KEPT = (
     "its paid matte is kept: run the same command again (once the output can be written) to write it "
     "without paying again"
 )
-
-
-def matte_key(loaded: LoadedImage, provider: Provider) -> MatteKey:
-    """The key the batch's matte cache keeps this image's provider matte under (rmbg.api.matte_for)."""
-    return MatteCache.key(loaded.digest, provider.id, provider.options(), payer_scope(provider))
 
 
 def _request(loaded: LoadedImage, provider: Provider) -> str:
@@ -73,14 +68,15 @@ def restore(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, o
         ) from None
     if alpha.mode != "L" or alpha.size != loaded.size:
         return False
-    cache.put(matte_key(loaded, provider), Matte(alpha, Cost.free("paid for by an earlier run"), 0.0, meta))
+    matte = Matte(alpha, Cost.free("paid for by an earlier run"), 0.0, meta)
+    cache.put(MatteCache.key_of(loaded.digest, provider), matte)
     return True
 
 
 def keep(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, out_dir: Path, output: str) -> bool:
     """Keep the paid matte `cache` holds for this request in the storage, for `output` of `out_dir`;
     False where it cannot be."""
-    matte = None if cache is None else cache.get(matte_key(loaded, provider))
+    matte = None if cache is None else cache.get(MatteCache.key_of(loaded.digest, provider))
     if matte is None:
         return False
     png = io.BytesIO()
