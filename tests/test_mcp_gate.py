@@ -14,6 +14,7 @@ import io
 import json
 import os
 import uuid
+import warnings
 import zlib
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -65,6 +66,18 @@ def fakes():
 def app(fakes):
     with serve(app_config(*fakes, cap_usd=CAP)) as url:
         yield url
+
+
+def test_the_launch_warns_of_no_tool_with_session_state_and_lists_only_the_tool(fakes):
+    """Defect: every `python app.py` printed gradio's "This MCP server includes a tool that has a gr.State
+    input" (gradio checks every named endpoint): a false alarm, as no tool with session state is listed
+    or callable (rmbg.webapp.mcp_gate.callable_tools). A Space's log shows no warning for it now."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with serve(app_config(*fakes, cap_usd=CAP)) as url:
+            tools = http_rpc(url, "tools/list", {})["result"]["tools"]
+    assert [str(w.message) for w in seen if "gr.State" in str(w.message)] == []
+    assert [tool["name"] for tool in tools] == ["remove_background"]
 
 
 def test_a_made_up_session_id_is_no_new_caller_on_streamable_http(fakes):

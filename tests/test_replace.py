@@ -308,7 +308,8 @@ def test_a_dropped_submit_is_never_sent_again_and_may_have_been_billed(fal_fake,
     assert str(info.value) == (
         "fal-bria-replace: dropped the connection after our request was sent "
         "(the server closed the connection without a complete answer). "
-        "It may have reached the provider and been billed, so it was not sent again."
+        "It may have reached the provider and been billed, so it was not sent again. "
+        "$0.0400 was counted against the spending caps for it."
     )
     assert len(fal_fake.calls) == 1
 

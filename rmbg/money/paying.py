@@ -308,8 +308,8 @@ class Policy:
                 out = call()
             except BaseException as exc:
                 counted, _ = self.settle_by_fate(hold, payment.estimate, billable=meter.state.billable)
-                if counted and isinstance(exc, RmbgError):  # for the door to tell (REST's cost headers)
-                    exc.counted_usd = (exc.counted_usd or Decimal(0)) + counted
+                if counted and isinstance(exc, RmbgError):  # for every door to tell (REST's headers too)
+                    said_counted(exc, (exc.counted_usd or Decimal(0)) + counted)
                 raise
         try:
             usd = cost_of(out)
@@ -322,6 +322,22 @@ class Policy:
 
     def spent(self, account: str) -> Decimal:
         return self.ledger.spent(account, self.clock())
+
+
+def said_counted(exc: RmbgError, usd: Decimal) -> None:
+    """`exc` with `usd` as what its failed paid call(s) were counted at against the caps, in its
+    counted_usd and as the last sentence of its message (one sentence however many calls added to it)."""
+    said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    if exc.counted_usd:
+        said = said.removesuffix(" " + counted_sentence(exc.counted_usd))
+    ended = said.rstrip() if said.rstrip().endswith((".", "!", "?")) else f"{said.rstrip()}."
+    exc.args = (f"{ended} {counted_sentence(usd)}", *exc.args[1:])
+    exc.counted_usd = usd
+
+
+def counted_sentence(usd: Decimal) -> str:
+    """What a failed paid call's message ends with: the amount counted against the caps for it."""
+    return f"${format_usd(usd)} was counted against the spending caps for it."
 
 
 def everywhere(payments: Sequence[Payment]) -> Decimal:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any
 
 import httpx
@@ -103,7 +104,11 @@ def serve(demo: Any, *, block: bool = True, answers_within: float = ANSWERS_WITH
     options.pop("prevent_thread_lock", None)
     headless_plots()
     calm_queue(demo)
-    demo.launch(**options, prevent_thread_lock=True, _frontend=False)
+    with warnings.catch_warnings():
+        # gradio warns of a gr.State input in any named endpoint, as if each were an MCP tool: the MCP
+        # gate (rmbg.webapp.mcp_gate.callable_tools) lists and calls none that keeps gradio session state
+        warnings.filterwarnings("ignore", message="This MCP server includes a tool that has a gr.State input")
+        demo.launch(**options, prevent_thread_lock=True, _frontend=False)
     url = str(demo.local_url)
     try:
         wait_until_answers(url, answers_within)

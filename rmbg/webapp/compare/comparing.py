@@ -162,8 +162,10 @@ def run(
         base, _, refined = key.partition("+")
         if refined:
             labels[key] = f"{labels[base]} + {refined}"
+    spent = app.ledger.session_spent(session_id)  # after every call: a failed paid one may have been counted
     for key, result in results.items():
-        session = record(session, result, kinds[key.partition("+")[0]], app.ledger.session_spent(session_id), app.book)
+        session = record(session, result, kinds[key.partition("+")[0]], spent, app.book)
+    session = replace(session, hosted_usd=spent)
     shown = [key for pid in ids for key in (pid, *(k for k in results if k.startswith(pid + "+")))]
     ordered = {key: results[key] for key in shown if key in results}
     source = next(iter(ordered.values())).source if ordered else None
