@@ -69,10 +69,12 @@ def test_compare_says_it_in_the_failed_row_and_keeps_the_sessions_total(runware,
     keys = Keys(runware=RUNWARE_KEY)
     session, view = comparing.run(Session(), str(EXAMPLE), ["runware-bria"], keys, app, session_id="alone")
     assert [row[0] for row in view.table] == ["runware-bria"] and view.table[0][3].endswith(COUNTED)
+    assert view.table[0][2] == "$0.0180 counted (failed call)"  # in the cost column too
     assert session.hosted_usd == app.ledger.session_spent("alone") == Decimal("0.018")  # was $0: no result
     session, view = comparing.run(session, str(EXAMPLE), ["u2netp", "runware-bria"], keys, app, session_id="alone")
     rows = {row[0]: row for row in view.table}
     assert rows["u2netp"][3] == "ok" and rows["runware-bria"][3].endswith(COUNTED)
+    assert rows["runware-bria"][2] == "$0.0180 counted (failed call)"
     assert posts(runware) == 2 and session.hosted_usd == app.ledger.session_spent("alone") == Decimal("0.036")
 
 

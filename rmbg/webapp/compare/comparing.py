@@ -11,7 +11,8 @@ another background never calls a provider.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from PIL import Image
 
@@ -41,13 +42,15 @@ ALONE = "ok: the only provider ticked; tick another, or paste a key for a hosted
 @dataclass(frozen=True)
 class Compared:
     """A comparison kept in the session. results and failures are keyed by
-    provider id in the order asked; failures hold a readable message."""
+    provider id in the order asked; failures hold a readable message, counted what a failed paid call
+    was counted at against the caps (its error's counted_usd: it may have been billed)."""
 
     source: Image.Image | None
     results: Mapping[str, Result]
     failures: Mapping[str, str]
     labels: Mapping[str, str]
     agreement: tuple[PairAgreement, ...]
+    counted: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def view(compared: Compared, look: Look, max_side: int = GALLERY_SIDE, *, render
         seconds = "cached" if result.cached else f"{result.seconds.model:.2f}"
         table.append([pid, seconds, cost, "ok", confidence_cell(result)])
     for pid, message in compared.failures.items():
-        table.append([pid, "", "", message, ""])
+        counted = compared.counted.get(pid)
+        table.append([pid, "", f"${format_usd(counted)} counted (failed call)" if counted else "", message, ""])
     if len(compared.results) == 1 and not compared.failures:  # one model runs here (a CPU server without keys)
         table[0][-1] = ALONE
     rows = [[g.a, g.b, round(g.iou, 4), round(g.mad, 4)] for g in compared.agreement]
@@ -170,7 +174,8 @@ def run(
     ordered = {key: results[key] for key in shown if key in results}
     source = next(iter(ordered.values())).source if ordered else None
     failed = {key: failures[key] for key in [*ids, *comparison.errors] if key in failures}
-    compared = Compared(source, ordered, failed, labels, comparison.agreement)
+    counted = {key: err.counted_usd for key, err in comparison.errors.items() if err.counted_usd}
+    compared = Compared(source, ordered, failed, labels, comparison.agreement, counted)
     kept = replace(compared, results={pid: replace(r, image=r.alpha) for pid, r in ordered.items()})
     session = replace(session, comparison=app.recent.put(kept))
     shown_now = view(compared, look, rendered=True)
