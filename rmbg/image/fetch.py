@@ -2,10 +2,11 @@
 
 The rules (each refusal is an InvalidImageError that says which):
 - http and https only; no user:password@ in the URL;
-- the host is resolved and refused when ANY of its addresses is loopback,
-  private, link-local (169.254.169.254 included), multicast, reserved,
-  unspecified or otherwise not globally routable (IPv4-mapped IPv6 is read
-  as the IPv4 address it carries);
+- the host is resolved and refused when ANY of its addresses is not globally
+  reachable by IANA's special-purpose registries: loopback, private,
+  link-local (169.254.169.254 included), multicast, reserved, unspecified,
+  shared, benchmarking, documentation and the rest (rmbg.image.addresses; an
+  IPv6 address carrying an IPv4 one is judged by the IPv4 address);
 - the connection goes to the address that was checked, not to a second
   lookup (the URL's host becomes the Host header and the TLS server name, so
   certificates are still verified for it): a DNS answer that changes between
@@ -28,7 +29,6 @@ network. The default allows no such host.
 from __future__ import annotations
 
 import io
-import ipaddress
 import logging
 import socket
 import time
@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
 from ..settings import current
+from .addresses import why_not_public
 from .formats import allowed_formats, damaged
 
 if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
@@ -81,23 +82,6 @@ def allowed_hosts(extra: Iterable[str] | None = None) -> frozenset[str]:
     return frozenset(env | {h.lower() for h in extra or ()})
 
 
-# The kinds of address that are not public (ipaddress's is_KIND), in the order asked; each named with its article.
-KINDS = ("unspecified", "loopback", "link_local", "multicast", "reserved", "private")
-
-
-def _why_not_public(address: str) -> str | None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and (inner := ip.ipv4_mapped or ip.sixtofour) is not None:
-        ip = inner  # ::ffff:a.b.c.d; 6to4's 2002:AABB:CCDD::, which a relay takes to a.b.c.d
-    for kind in KINDS:
-        if getattr(ip, f"is_{kind}"):
-            words = kind.replace("_", "-")
-            return f"{ip} is {'an' if words[0] in 'aeiou' else 'a'} {words} address"
-    if not ip.is_global:
-        return f"{ip} is not a public address"
-    return None
-
-
 def resolve(host: str, port: int, allow: frozenset[str]) -> str:
     """The address to connect to: the first of the host's addresses, after
     every one of them has been checked (unless the host is allowed)."""
@@ -110,7 +94,7 @@ def resolve(host: str, port: int, allow: frozenset[str]) -> str:
         raise InvalidImageError(f"The host {host} has no address.")
     if host.lower() not in allow:
         for address in addresses:
-            why = _why_not_public(address)
+            why = why_not_public(address)
             if why:
                 raise URLRefused(f"Refused to fetch from {f'[{host}]' if ':' in host else host}: {why}.")
     return addresses[0]
