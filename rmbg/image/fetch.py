@@ -69,12 +69,20 @@ def shown(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:  # a broken IPv6 literal: the text before any query
         parts = urlsplit(url.split("?", 1)[0].split("#", 1)[0].replace("[", "").replace("]", ""))
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    text = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    if not parts.hostname:  # "http:photo.png", "example.com/a.png": the text as written, to the query
+        text = url.strip().split("?", 1)[0].split("#", 1)[0]
+        text = f"{text.partition(':')[0]}:...@{text.rpartition('@')[2]}" if "@" in text else text
+    else:
+        port = f":{_port_text(parts.netloc)}" if _port_text(parts.netloc) else ""
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        text = f"{parts.scheme + ':' if parts.scheme else ''}//{host}{port}{parts.path}"
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _port_text(netloc: str) -> str:
+    """The port as the URL writes it ("" when none): after the last colon past the host."""
+    after_host = netloc.rpartition("@")[2].rpartition("]")[2]
+    return after_host.partition(":")[2]
 
 
 def allowed_hosts(extra: Iterable[str] | None = None) -> frozenset[str]:
@@ -107,17 +115,21 @@ def _target(url: str, allow: frozenset[str]) -> tuple[str, str, int, str]:
     except ValueError:
         raise URLRefused(f"The URL cannot be read: {shown(url)}") from None
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise URLRefused(f"The URL must start with http:// or https://: {shown(url) or 'nothing was given'}")
     if scheme not in ("http", "https"):
-        raise URLRefused(f"Only http and https URLs are fetched, not {scheme or 'this'}: {shown(url)}")
+        raise URLRefused(f"Only http and https URLs are fetched, not {scheme}: {shown(url)}")
     if parts.username is not None or parts.password is not None:
         raise URLRefused("URLs with a user name or password are not fetched.")
     host = parts.hostname
     if not host:
         raise URLRefused(f"The URL has no host: {shown(url)}")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise URLRefused(f"The URL's port is not a number: {shown(url)}") from None
+    written = _port_text(parts.netloc)
+    if written and not (written.isascii() and written.isdigit()):
+        raise URLRefused(f"The URL's port is not a number: {shown(url)}")
+    port = int(written) if written else (443 if scheme == "https" else 80)
+    if not 1 <= port <= 65535:
+        raise URLRefused(f"The URL's port {written} is out of range (1-65535): {shown(url)}")
     return scheme, host, port, resolve(host, port, allow)
 
 
