@@ -41,7 +41,7 @@ from ..image.formats import URL
 from ..options import VIDEO
 from ..ray_cluster import add_ray_flags, count_arg, ray_flag, seconds_arg
 from ..types import format_usd
-from ..wording import words
+from ..wording import clip_length, seconds_text, words
 from .choosing import add_render_flags
 from .interrupts import stopping_gently
 from .manifest import Manifest
@@ -120,10 +120,11 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
             manifest_row(rows, source, target, result)
             if result.note:
                 print(printable(f"{source}: {result.note}"), file=err)
+            took = result.seconds.total
             print(
                 printable(
-                    f"{target}  {result.frames} frames, {result.duration:.1f} s of video in "
-                    f"{result.seconds.total:.1f} s ({result.frames / max(result.seconds.total, 1e-9):.1f} fps), "
+                    f"{target}  {clip_length(result.frames, result.duration)} in "
+                    f"{seconds_text(took)} s ({result.frames / max(took, 1e-9):.1f} fps), "
                     f"{result.cost.label()}"
                 ),
                 file=out,
