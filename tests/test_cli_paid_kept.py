@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
 from tests.fakes.runware import REMBG, TEST_KEY, RunwareFake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,3 +86,56 @@ def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_
         assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
         with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
             assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
+def replace(folder: Path, fake: FalFake, ledger: str = "ledger.sqlite3") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FAL_KEY": FAL_KEY, "RMBG_FAL_QUEUE_URL": fake.url}
+    command = ["replace", "in", "-o", "out", "--prompt", "a beach", "-n", "2", "--yes", "-j", "1"]
+    return subprocess.run(
+        [sys.executable, "-m", "rmbg", *command],
+        cwd=folder,
+        env={**env, "RMBG_LEDGER": str(folder / ledger)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_paid_backgrounds_whose_outputs_cannot_be_written_are_kept_and_written_by_the_next_run(tmp_path):
+    """`rmbg replace` as `rmbg remove` above. Before: the image whose outputs failed after fal generated them
+    was counted as a call "that may have been billed, at the estimate", and the next run, its blocker gone,
+    held it back ("may have been billed and left no output; not sent again", exit 1): the two images bought
+    were lost unless bought again with --retry-uncertain. Now: counted as bought, kept in the storage with
+    the outputs they were bought for, and written by the next run for free: still 2 requests, exit 0."""
+    for rel, colour in [("a.png", "red"), ("sub/b.png", "green")]:
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), colour).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    with FalFake(polls_before_done=0) as fake:
+        submits = lambda: sum(c.method == "POST" for c in fake.calls)  # noqa: E731
+        first = replace(tmp_path, fake)
+        assert first.returncode == 1 and submits() == 2, first.stdout + first.stderr
+        assert "; cost $0.1600 (estimated)." in first.stdout  # fal reports no cost: 2 x 2 images at the price
+        assert "may have been billed" not in first.stdout  # they were: counted as bought
+        assert (
+            "  in/sub/b.png: its output sub/b.replace-1.png; sub/b.replace-2.png could not be written: a file stands "
+            "where a folder must be made; move it aside or give another -o; its paid images are kept: run the "
+            "same command again (once the output can be written) to write them without paying again."
+        ) in first.stdout.splitlines()
+        assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.16")
+
+        (tmp_path / "out" / "sub").unlink()
+        elsewhere = replace(tmp_path, fake, ledger="another.sqlite3")  # a storage that keeps nothing for it
+        assert elsewhere.returncode == 1 and submits() == 2  # held back: not sent again
+        assert "may have been billed and left no output; not sent again" in elsewhere.stdout
+        second = replace(tmp_path, fake)
+        assert second.returncode == 0 and submits() == 2, second.stdout + second.stderr  # not bought again
+        assert second.stdout.startswith("Done 1, skipped 1 (output exists), failed 0, not run 0 (budget)")
+        assert second.stdout.splitlines()[0].endswith("; cost $0.")
+    for n in (1, 2):
+        with Image.open(tmp_path / "out" / "sub" / f"b.replace-{n}.png") as made:
+            assert made.size == (40, 30) and made.info["rmbg:provider"] == "fal-bria-replace"
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.16")
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
+        assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)

@@ -10,6 +10,9 @@ same matte for it (same pixels, provider and options) takes it from there instea
 again; it is dropped once that output is written. Where it cannot be kept (no matte cache: the Ray
 engine's workers; the storage refused; too large), a resume holds the image back as before: never sent
 twice without --retry-uncertain.
+
+`rmbg replace` keeps its paid images the same way (keep_bytes, find, forget: rmbg.cli.replace), under the
+request its images answer (the input's pixels, the replacer and the request's options).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ..cache import MatteCache, options_key
 from ..errors import RmbgError
 from ..image.io import LoadedImage
 from ..money.ledger import LedgerError, configured, open_ledger
-from ..money.ledger.kept import KeptMattes
+from ..money.ledger.kept import KeptMatte, KeptMattes
 from ..providers.base import Provider
 from ..types import Cost, Matte
 from .manifest import folder_id
@@ -36,13 +39,17 @@ KEPT = (
     "its paid matte is kept: run the same command again (once the output can be written) to write it "
     "without paying again"
 )
+KEPT_IMAGES = KEPT.replace("matte is", "images are").replace("write it", "write them")
+
+
+def request_of(*parts: object) -> str:
+    """The request a kept answer answers, as it lasts across processes: a hash of its parts (pixels,
+    provider, options)."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
 def _request(loaded: LoadedImage, provider: Provider) -> str:
-    """The request a matte answers, as it lasts across processes: pixels, provider, options."""
-    return hashlib.sha256(
-        json.dumps([loaded.digest, provider.id, options_key(provider.options())]).encode()
-    ).hexdigest()
+    return request_of(loaded.digest, provider.id, options_key(provider.options()))
 
 
 def _book() -> KeptMattes:
@@ -54,15 +61,14 @@ def restore(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, o
     the call is not made again; RmbgError (nothing sent) when the storage cannot say whether one is kept."""
     if cache is None or provider.kind != "hosted":
         return False
+    found = find(out_dir, output, _request(loaded, provider))
+    if found is None:
+        return False
     try:
-        folder = folder_id(out_dir, create=False)
-        found = None if folder is None else _book().find(folder, output, _request(loaded, provider))
-        if found is None:
-            return False
         alpha = Image.open(io.BytesIO(found.png))
         alpha.load()
         meta = json.loads(found.meta)
-    except (LedgerError, OSError, ValueError) as exc:  # a kept matte may be there: not bought again meanwhile
+    except (OSError, ValueError) as exc:  # a kept matte may be there: not bought again meanwhile
         raise RmbgError(
             f"the storage's kept paid mattes could not be read ({exc}); nothing was sent. Run again once it answers."
         ) from None
@@ -81,15 +87,32 @@ def keep(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, out_
         return False
     png = io.BytesIO()
     matte.alpha.save(png, "PNG")
-    meta = json.dumps(dict(matte.meta), default=str)
+    return keep_bytes(out_dir, output, _request(loaded, provider), provider.id, png.getvalue(), dict(matte.meta))
+
+
+def keep_bytes(out_dir: Path, output: str, request: str, provider_id: str, data: bytes, meta: object) -> bool:
+    """Keep what a paid call answering `request` returned (`data`, with `meta` as JSON) for `output` of
+    `out_dir`; False where it cannot be."""
     try:
         folder = folder_id(out_dir, create=False)
         if folder is None:
             return False
-        return _book().keep(folder, output, _request(loaded, provider), provider.id, png.getvalue(), meta)
+        return _book().keep(folder, output, request, provider_id, data, json.dumps(meta, default=str))
     except (LedgerError, OSError, RmbgError) as exc:
-        log.warning("A paid matte whose output could not be written could not be kept either (%s).", exc)
+        log.warning("A paid answer whose output could not be written could not be kept either (%s).", exc)
         return False
+
+
+def find(out_dir: Path, output: str, request: str) -> KeptMatte | None:
+    """What is kept for `output` of `out_dir` when it answers `request`; RmbgError (nothing sent) when the
+    storage cannot say."""
+    try:
+        folder = folder_id(out_dir, create=False)
+        return None if folder is None else _book().find(folder, output, request)
+    except (LedgerError, OSError) as exc:  # a kept answer may be there: not bought again meanwhile
+        raise RmbgError(
+            f"the storage's kept paid mattes could not be read ({exc}); nothing was sent. Run again once it answers."
+        ) from None
 
 
 def forget(out_dir: Path, output: str) -> None:
