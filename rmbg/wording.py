@@ -12,6 +12,7 @@ digits gets one sentence at every door, naming the field and the text as it woul
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -104,6 +105,20 @@ def number_text(field: str, text: str, error: Callable[[str], Exception] = Inval
     if said is not None:
         raise error(said)
     return text if text.isascii() else ""
+
+
+def seconds_text(seconds: float) -> str:
+    """A length of time in seconds, the unit left to the sentence: tenths from 1 s up ('2.4'), two
+    significant digits under it ('0.12', '0.042', '0.1'), so a one-frame clip's 42 ms never reads as '0.0'."""
+    if seconds <= 0:
+        return "0"
+    two = f"{seconds:.{max(1, 1 - math.floor(math.log10(seconds)))}f}"
+    return f"{seconds:.1f}" if float(two) >= 1 else two.rstrip("0")
+
+
+def clip_length(frames: int, seconds: float) -> str:
+    """'3 frames, 0.12 s of video', '1 frame, 0.042 s of video': a clip's length, in every door's summary."""
+    return f"{frames} frame{'' if frames == 1 else 's'}, {seconds_text(seconds)} s of video"
 
 
 def _fix(remedy: Remedy, door: Door) -> str:

@@ -141,7 +141,7 @@ def test_video_names_with_control_characters_are_escaped_in_every_line(clips, ca
     assert not any(ch in done.stdout + done.stderr for ch in "\x1b\x07")
     lines = done.stdout.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["out/e\\x1b[31mred.webm", "out/new\\x0aline.webm"]
-    assert lines[0].split("  ")[1].startswith("3 frames, 0.1 s of video in ")
+    assert lines[0].split("  ")[1].startswith("3 frames, 0.12 s of video in ")  # 3 at 24 fps
     assert "\re\\x1b[31mred.mp4: 100%|" in done.stderr and "\rnew\\x0aline.mp4: 100%|" in done.stderr  # the bars
     failed = [line for line in done.stderr.split("\n") if line.startswith("rmbg: ")]
     assert len(failed) == 1 and failed[0].startswith("rmbg: w/bad\\x1b]0;pwned\\x07.mp4: ")

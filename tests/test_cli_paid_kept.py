@@ -15,7 +15,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.fakes.fal import TEST_KEY as FAL_KEY
+from tests.fakes.fal import FalFake
 from tests.fakes.runware import REMBG, TEST_KEY, RunwareFake
+from tests.fakes.runware_video import RunwareVideoFake
+from tests.video_clips import davis, write_clip
 
 REPO = Path(__file__).resolve().parent.parent
 BILLED = Decimal("0.0019")  # what the fake reports per image (the price table's estimate is $0.0013)
@@ -84,3 +88,114 @@ def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_
         assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
         with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
             assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
+def replace(folder: Path, fake: FalFake, ledger: str = "ledger.sqlite3") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FAL_KEY": FAL_KEY, "RMBG_FAL_QUEUE_URL": fake.url}
+    command = ["replace", "in", "-o", "out", "--prompt", "a beach", "-n", "2", "--yes", "-j", "1"]
+    return subprocess.run(
+        [sys.executable, "-m", "rmbg", *command],
+        cwd=folder,
+        env={**env, "RMBG_LEDGER": str(folder / ledger)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_paid_backgrounds_whose_outputs_cannot_be_written_are_kept_and_written_by_the_next_run(tmp_path):
+    """`rmbg replace` as `rmbg remove` above. Before: the image whose outputs failed after fal generated them
+    was counted as a call "that may have been billed, at the estimate", and the next run, its blocker gone,
+    held it back ("may have been billed and left no output; not sent again", exit 1): the two images bought
+    were lost unless bought again with --retry-uncertain. Now: counted as bought, kept in the storage with
+    the outputs they were bought for, and written by the next run for free: still 2 requests, exit 0."""
+    for rel, colour in [("a.png", "red"), ("sub/b.png", "green")]:
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), colour).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    with FalFake(polls_before_done=0) as fake:
+        submits = lambda: sum(c.method == "POST" for c in fake.calls)  # noqa: E731
+        first = replace(tmp_path, fake)
+        assert first.returncode == 1 and submits() == 2, first.stdout + first.stderr
+        assert "; cost $0.1600 (estimated)." in first.stdout  # fal reports no cost: 2 x 2 images at the price
+        assert "may have been billed" not in first.stdout  # they were: counted as bought
+        assert (
+            "  in/sub/b.png: its output sub/b.replace-1.png; sub/b.replace-2.png could not be written: a file stands "
+            "where a folder must be made; move it aside or give another -o; its paid images are kept: run the "
+            "same command again (once the output can be written) to write them without paying again."
+        ) in first.stdout.splitlines()
+        assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.16")
+
+        (tmp_path / "out" / "sub").unlink()
+        elsewhere = replace(tmp_path, fake, ledger="another.sqlite3")  # a storage that keeps nothing for it
+        assert elsewhere.returncode == 1 and submits() == 2  # held back: not sent again
+        assert "may have been billed and left no output; not sent again" in elsewhere.stdout
+        second = replace(tmp_path, fake)
+        assert second.returncode == 0 and submits() == 2, second.stdout + second.stderr  # not bought again
+        assert second.stdout.startswith("Done 1, skipped 1 (output exists), failed 0, not run 0 (budget)")
+        assert second.stdout.splitlines()[0].endswith("; cost $0.")
+    for n in (1, 2):
+        with Image.open(tmp_path / "out" / "sub" / f"b.replace-{n}.png") as made:
+            assert made.size == (40, 30) and made.info["rmbg:provider"] == "fal-bria-replace"
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.16")
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
+        assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
+class FolderInTheWay(RunwareVideoFake):
+    """Runware's video service, billing $0.19 a clip (the price table says $0.14 a second: one second here), and,
+    as it hands over its answer, a folder appears where the clip's output is to be renamed to (as a full
+    disk would fail it): the call is billed, then the output cannot be written."""
+
+    def __init__(self, output: Path):
+        super().__init__(polls=0)
+        self.output = output
+
+    def _result(self, entry, clip):
+        return {**super()._result(entry, clip), "cost": 0.19}
+
+    def handle(self, call):
+        if call.method == "GET" and call.path.startswith("/video/"):
+            self.output.mkdir(exist_ok=True)
+        return super().handle(call)
+
+
+def video(folder: Path, fake: RunwareVideoFake) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RUNWARE_API_KEY": TEST_KEY, "RMBG_RUNWARE_URL": fake.url}
+    command = ["video", "dog.mp4", "-o", "out/dog.webm", "-p", "runware-bria-video", "--yes"]
+    return subprocess.run(
+        [sys.executable, "-m", "rmbg", *command],
+        cwd=folder,
+        env={**env, "RMBG_LEDGER": str(folder / "ledger.sqlite3")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_paid_clip_whose_output_cannot_be_written_is_counted_at_its_cost_and_written_by_the_next_run(tmp_path):
+    """`rmbg video` with a paid service. Before: the clip whose output failed after the service answered was
+    counted at the estimate ($0.14, though the service reported $0.19), marked "may have been billed", and the
+    next run held it back: the answer bought was lost unless bought again with --retry-uncertain. Now: counted
+    at the cost reported, the answer kept in the storage, and the next run writes it without a new request."""
+    write_clip(tmp_path / "dog.mp4", davis("dog", 12))  # 0.5 s: 1 billed second
+    (tmp_path / "out").mkdir()
+    with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
+        first = video(tmp_path, fake)
+        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
+        said = [line for line in first.stderr.splitlines() if line.startswith("rmbg: ")]
+        assert said == [
+            "rmbg: dog.mp4: Could not write out/dog.webm: Is a directory; its paid answer is kept: run the same "
+            "command again (once the output can be written) to write it without paying again."
+        ]
+        assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
+
+        (tmp_path / "out" / "dog.webm").rmdir()
+        fake.output = tmp_path / "elsewhere"
+        second = video(tmp_path, fake)
+        assert second.returncode == 0 and len(fake.billed) == 1, second.stderr  # not bought again
+        assert "out/dog.webm  12 frames, 0.5 s of video in " in second.stdout
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
+        assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)

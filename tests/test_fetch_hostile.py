@@ -45,10 +45,13 @@ def answering(raw: dict[str, bytes]):
 
 HOSTILE = {
     "/data": (FOUND + b"data:image/png;base64,iVBOR\r\n\r\n", "Only http and https URLs are fetched, not data: "),
-    "/mailto": (FOUND + b"mailto:x\r\n\r\n", "Only http and https URLs are fetched, not mailto: mailto://"),
+    "/mailto": (FOUND + b"mailto:x\r\n\r\n", "Only http and https URLs are fetched, not mailto: mailto:x"),
     "/file": (FOUND + b"file:///etc/passwd\r\n\r\n", "Only http and https URLs are fetched, not file: file:///etc/"),
     "/ipv6": (FOUND + b"http://[::1\r\n\r\n", "/ipv6 redirected to a URL that cannot be read."),
-    "/port": (FOUND + b"http://127.0.0.1:99999/a.png\r\n\r\n", "The URL's port is not a number: http://127.0.0.1/a"),
+    "/port": (
+        FOUND + b"http://127.0.0.1:99999/a.png\r\n\r\n",
+        "port 99999 is out of range (1-65535): http://127.0.0.1:99999/a.png",
+    ),
     "/control": (FOUND + b"/a\x7fb.png\r\n\r\n", "/control redirected to a URL that cannot be read."),
     "/header": (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "/header could not be fetched: RemoteProtocolError."),
     "/length": (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "/length could not be fetched: RemoteProtocolError."),

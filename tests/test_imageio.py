@@ -341,6 +341,60 @@ def test_a_colour_key_is_the_inputs_own_alpha(mode, key, inside):
         assert load_image(_png_bytes(img, transparency=(1, 2, 3) if mode == "RGB" else 7)).alpha is None
 
 
+def _deep_png(rgb16: np.ndarray, key: tuple[int, int, int], exif: bytes = b"") -> bytes:
+    """A 16-bit RGB PNG of `rgb16` (H x W x 3 uint16) with the colour key `key` (tRNS, 16-bit samples), built
+    by hand: Pillow writes no 16-bit RGB. Row 0 unfiltered, the others with the Sub filter (each byte less the
+    one 6 bytes, a pixel, before it), so both decodes undo a filter that reads across a pixel's samples."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = []
+    for y, row in enumerate(rgb16.astype(">u2").reshape(rgb16.shape[0], -1).view(np.uint8)):
+        before = np.concatenate([np.zeros(6, np.uint8), row[:-6]])
+        rows.append(b"\0" + row.tobytes() if y == 0 else b"\1" + (row - before).astype(np.uint8).tobytes())
+    header = struct.pack(">IIBBBBB", rgb16.shape[1], rgb16.shape[0], 16, 2, 0, 0, 0)
+    return b"".join(
+        [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header), chunk(b"tRNS", struct.pack(">HHH", *key))]
+        + ([chunk(b"eXIf", exif)] if exif else [])
+        + [chunk(b"IDAT", zlib.compress(b"".join(rows))), chunk(b"IEND", b"")]
+    )
+
+
+def test_a_16_bit_rgb_colour_key_is_the_inputs_own_alpha(tmp_path):
+    """Pillow reads a 16-bit RGB PNG as 8-bit but keeps its tRNS key's 16-bit values, so the key never matched:
+    alpha None, the keyed pixels opaque. A key under 256 matched the wrong pixels (those whose high bytes it
+    equals). Now each pixel's three 16-bit samples are compared with the key."""
+    key = (0x1234, 0x5678, 0x9ABC)
+    rgb = np.full((5, 7, 3), (0xFFFF, 0x0000, 0x8080), np.uint16)
+    rgb[1:4, 2:5] = key  # the keyed pixels
+    rgb[0, 0] = (0x1200, 0x5600, 0x9A00)  # the key's high bytes, other low bytes: opaque
+    rgb[0, 1] = (0x1234, 0x5678, 0x9ABD)  # one low byte off: opaque
+    rgb[4, 6] = (0x12FF, 0x5678, 0x9ABC)
+    clear = np.full((5, 7), 255, np.uint8)
+    clear[1:4, 2:5] = 0
+    (tmp_path / "deep.png").write_bytes(_deep_png(rgb, key))
+    for source in (_deep_png(rgb, key), tmp_path / "deep.png", Image.open(io.BytesIO(_deep_png(rgb, key)))):
+        loaded = load_image(source)
+        assert loaded.alpha is not None and np.array_equal(np.asarray(loaded.alpha), clear)
+        assert np.array_equal(np.asarray(loaded.rgb), (rgb >> 8).astype(np.uint8))  # Pillow's 8 bits, unchanged
+        assert "transparency" not in loaded.rgb.info
+    assert load_image(_deep_png(rgb, (0x1234, 0x5678, 0x9ABB))).alpha is None  # a key no pixel has: opaque
+    low = np.full((2, 2, 3), (0x0000, 0x0000, 0x5000), np.uint16)  # 8-bit (0, 0, 80): a key of (0, 0, 80)...
+    low[1, 1] = (0, 0, 80)  # ...is this pixel only
+    assert np.array_equal(np.asarray(load_image(_deep_png(low, (0, 0, 80))).alpha), [[255, 255], [255, 0]])
+
+
+def test_a_16_bit_keyed_png_is_turned_upright_with_its_alpha():
+    """The RGBA made from the key keeps the PNG's EXIF: orientation 6 (turn 90 degrees clockwise) turns both."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgb = np.full((2, 3, 3), 0xFFFF, np.uint16)
+    rgb[0, 0] = (1, 2, 3)
+    loaded = load_image(_deep_png(rgb, (1, 2, 3), exif=exif.tobytes()))
+    assert loaded.size == (2, 3) and np.array_equal(np.asarray(loaded.alpha), [[255, 0], [255, 255], [255, 255]])
+
+
 def test_a_colour_keyed_photo_is_cut_where_it_was_transparent():
     from rmbg import remove_background
     from tests.support.providers import CountingProvider

@@ -133,7 +133,7 @@ def test_a_clip_through_the_api_then_another_background_without_a_model_run(serv
     alphas = [f[..., 3] for f in frames]
     assert all(a.min() < 30 and a.max() > 150 for a in alphas)  # a subject, and a background cut away
     assert len(decoded(file, alpha=True)[0]) == 3
-    assert "**U2-Net-p" in line and "3 frames, 0.1 s of video" in line and "this clip: free (local" in line
+    assert "**U2-Net-p" in line and "3 frames, 0.12 s of video" in line and "this clip: free (local" in line
     assert "session: $0 hosted (cap $1.00)" in line
 
     green, green_file, again = client.predict(

@@ -273,7 +273,9 @@ def test_cli_writes_skips_done_clips_and_refuses_hosted(u2netp_path, tmp_path, c
     out = tmp_path / "out"
     assert main(["video", str(folder), "-o", str(out), "--provider", "u2netp", "--no-smooth"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a.webm", "b.webm"]
-    assert "a.webm  2 frames, 0.1 s of video" in capsys.readouterr().out
+    said = capsys.readouterr().out  # 24 fps: 2 frames last 0.083 s, one 41 ms (Matroska's times are in ms)
+    assert "a.webm  2 frames, 0.083 s of video in " in said  # one frame said "1 frames, 0.0 s of video"
+    assert "b.webm  1 frame, 0.041 s of video in " in said
     assert main(["video", str(folder), "-o", str(out), "--provider", "u2netp"]) == 0
     assert "Skipping 2 clip(s) already done" in capsys.readouterr().err
     assert main(["video", str(folder / "a.mp4"), "-o", str(tmp_path / "a.webm"), "--provider", "fal-bria"]) == 2

@@ -15,7 +15,7 @@ from rmbg.result import Result
 from rmbg.types import Cost, Seconds
 from rmbg.webapp.costs import BENCHMARK_CPU_SECONDS, projection_text, result_line
 from rmbg.webapp.pricebook import RUNS_KEPT, PriceBook
-from rmbg.wording import words
+from rmbg.wording import clip_length, words
 
 
 def test_a_missing_key_is_said_in_each_doors_words(monkeypatch):
@@ -226,3 +226,22 @@ def test_the_default_models_note_is_one_line_with_the_why_folded():
     assert len(head) < 120
     assert folded.startswith("<details><summary>Why not a better model</summary>") and folded.endswith("</details>")
     assert "provider=" not in note and "--provider" not in note and "/tmp" not in note
+
+
+@pytest.mark.parametrize(
+    "frames, seconds, said",
+    [
+        (1, 1 / 24, "1 frame, 0.042 s of video"),  # was "1 frames, 0.0 s of video"
+        (1, 1 / 60, "1 frame, 0.017 s of video"),
+        (2, 2 / 24, "2 frames, 0.083 s of video"),
+        (3, 0.1, "3 frames, 0.1 s of video"),
+        (3, 3 / 24, "3 frames, 0.12 s of video"),
+        (23, 23 / 24, "23 frames, 0.96 s of video"),
+        (24, 0.999, "24 frames, 1.0 s of video"),  # two digits that round to 1 read in tenths, as 1 s and up
+        (60, 2.4, "60 frames, 2.4 s of video"),
+        (0, 0.0, "0 frames, 0 s of video"),
+        (1, 1e-5, "1 frame, 0.00001 s of video"),
+    ],
+)
+def test_a_clip_length_under_a_tenth_of_a_second_never_reads_as_zero(frames, seconds, said):
+    assert clip_length(frames, seconds) == said

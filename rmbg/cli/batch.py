@@ -146,10 +146,15 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
             kept.forget(root, item.output_rel)
         return result.seconds.total, result.cost
 
-    outcome = replace(attempt(item, work), provider=provider.id, confidence=sure[0] if sure else None)
-    if paid and outcome.status == "failed":  # billed: counted at its cost; a resume holds it back unless kept
+    return bought(replace(attempt(item, work), provider=provider.id, confidence=sure[0] if sure else None), paid)
+
+
+def bought(outcome: Outcome, paid: list[tuple[Cost, bool]], said: str = kept.KEPT) -> Outcome:
+    """A failed outcome whose paid call had answered (`paid`: its cost, and whether what it bought is kept for
+    the next run): billed, so counted at that cost, not the estimate; a resume holds it back unless kept."""
+    if paid and outcome.status == "failed":
         cost, was_kept = paid[0]
-        error = f"{outcome.error.rstrip('.')}; {kept.KEPT}." if was_kept else outcome.error
+        error = f"{outcome.error.rstrip('.')}; {said}." if was_kept else outcome.error
         outcome = replace(outcome, cost=cost, error=error, may_be_billed=True)
     return outcome
 

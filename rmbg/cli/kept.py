@@ -10,6 +10,11 @@ same matte for it (same pixels, provider and options) takes it from there instea
 again; it is dropped once that output is written. Where it cannot be kept (no matte cache: the Ray
 engine's workers; the storage refused; too large), a resume holds the image back as before: never sent
 twice without --retry-uncertain.
+
+`rmbg replace` keeps its paid images the same way (keep_bytes, find, forget: rmbg.cli.replace), under the
+request its images answer (the input's pixels, the replacer and the request's options); `rmbg video` a paid
+clip's answer (the file the service sent back: keep_answer, restore_answer), under the clip's bytes, the
+service and the format asked, handed on the next run to the process's kept answers (rmbg.video.answers).
 """
 
 from __future__ import annotations
@@ -18,17 +23,21 @@ import hashlib
 import io
 import json
 import logging
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from ..cache import MatteCache, options_key
+from ..cache import MatteCache, options_key, payer_scope
 from ..errors import RmbgError
+from ..image.formats import STORE_URI, URL
 from ..image.io import LoadedImage
 from ..money.ledger import LedgerError, configured, open_ledger
-from ..money.ledger.kept import KeptMattes
+from ..money.ledger.kept import KeptMatte, KeptMattes
 from ..providers.base import Provider
 from ..types import Cost, Matte
+from ..video.limits import PaidAnswer
 from .manifest import folder_id
 
 log = logging.getLogger(__name__)
@@ -36,13 +45,18 @@ KEPT = (
     "its paid matte is kept: run the same command again (once the output can be written) to write it "
     "without paying again"
 )
+KEPT_IMAGES = KEPT.replace("matte is", "images are").replace("write it", "write them")
+KEPT_ANSWER = KEPT.replace("matte", "answer")
+
+
+def request_of(*parts: object) -> str:
+    """The request a kept answer answers, as it lasts across processes: a hash of its parts (pixels,
+    provider, options)."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
 def _request(loaded: LoadedImage, provider: Provider) -> str:
-    """The request a matte answers, as it lasts across processes: pixels, provider, options."""
-    return hashlib.sha256(
-        json.dumps([loaded.digest, provider.id, options_key(provider.options())]).encode()
-    ).hexdigest()
+    return request_of(loaded.digest, provider.id, options_key(provider.options()))
 
 
 def _book() -> KeptMattes:
@@ -54,15 +68,14 @@ def restore(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, o
     the call is not made again; RmbgError (nothing sent) when the storage cannot say whether one is kept."""
     if cache is None or provider.kind != "hosted":
         return False
+    found = find(out_dir, output, _request(loaded, provider))
+    if found is None:
+        return False
     try:
-        folder = folder_id(out_dir, create=False)
-        found = None if folder is None else _book().find(folder, output, _request(loaded, provider))
-        if found is None:
-            return False
         alpha = Image.open(io.BytesIO(found.png))
         alpha.load()
         meta = json.loads(found.meta)
-    except (LedgerError, OSError, ValueError) as exc:  # a kept matte may be there: not bought again meanwhile
+    except (OSError, ValueError) as exc:  # a kept matte may be there: not bought again meanwhile
         raise RmbgError(
             f"the storage's kept paid mattes could not be read ({exc}); nothing was sent. Run again once it answers."
         ) from None
@@ -81,15 +94,34 @@ def keep(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, out_
         return False
     png = io.BytesIO()
     matte.alpha.save(png, "PNG")
-    meta = json.dumps(dict(matte.meta), default=str)
+    return keep_bytes(out_dir, output, _request(loaded, provider), provider.id, png.getvalue(), dict(matte.meta))
+
+
+def keep_bytes(
+    out_dir: Path, output: str, request: str, provider_id: str, data: bytes, meta: object, *, create: bool = False
+) -> bool:
+    """Keep what a paid call answering `request` returned (`data`, with `meta` as JSON) for `output` of
+    `out_dir` (`create`: giving the folder its id if it has none); False where it cannot be."""
     try:
-        folder = folder_id(out_dir, create=False)
+        folder = folder_id(out_dir, create=create)
         if folder is None:
             return False
-        return _book().keep(folder, output, _request(loaded, provider), provider.id, png.getvalue(), meta)
+        return _book().keep(folder, output, request, provider_id, data, json.dumps(meta, default=str))
     except (LedgerError, OSError, RmbgError) as exc:
-        log.warning("A paid matte whose output could not be written could not be kept either (%s).", exc)
+        log.warning("A paid answer whose output could not be written could not be kept either (%s).", exc)
         return False
+
+
+def find(out_dir: Path, output: str, request: str) -> KeptMatte | None:
+    """What is kept for `output` of `out_dir` when it answers `request`; RmbgError (nothing sent) when the
+    storage cannot say."""
+    try:
+        folder = folder_id(out_dir, create=False)
+        return None if folder is None else _book().find(folder, output, request)
+    except (LedgerError, OSError) as exc:  # a kept answer may be there: not bought again meanwhile
+        raise RmbgError(
+            f"the storage's kept paid mattes could not be read ({exc}); nothing was sent. Run again once it answers."
+        ) from None
 
 
 def forget(out_dir: Path, output: str) -> None:
@@ -100,3 +132,48 @@ def forget(out_dir: Path, output: str) -> None:
             _book().drop(folder, output)
     except (LedgerError, OSError, RmbgError) as exc:
         log.warning("A kept paid matte could not be dropped (%s).", exc)
+
+
+ClipKey = tuple[str, str, str, str]  # rmbg.video.hosted.answer_key: clip digest, service, whose key pays, format
+
+
+def clip_key(source: str, provider: Any, hosted_format: str) -> ClipKey | None:
+    """What a paid clip's answer is kept under (rmbg.video.hosted.answer_key); None for a clip behind a URL,
+    whose bytes are not there before it is fetched."""
+    from ..video.answers import clip_digest
+
+    if URL.match(source.strip()) or STORE_URI.match(source):
+        return None
+    return (clip_digest(Path(source)), provider.id, payer_scope(provider), hosted_format)
+
+
+def _clip_request(key: ClipKey) -> str:
+    """The request a clip's answer answers across processes: its key less whose key pays, which is salted per
+    process (rmbg.providers.hosted.base.key_scope), as a matte's request has no key in it either."""
+    return request_of(key[0], key[1], key[3])
+
+
+def keep_answer(target: Path, key: ClipKey | None, paid: PaidAnswer) -> bool:
+    """Keep a paid clip's answer whose output `target` could not be written, for the next run; False where it
+    cannot be (a clip behind a URL, the storage refused, too large)."""
+    meta = {"type": paid.content_type, "meta": paid.meta}
+    return key is not None and keep_bytes(
+        target.parent, target.name, _clip_request(key), key[1], paid.data, meta, create=True
+    )
+
+
+def restore_answer(target: Path, key: ClipKey | None) -> bool:
+    """Hand the answer kept for `target` to this process's kept answers (rmbg.video.answers), so the clip is
+    written from it with no new call (True); RmbgError (nothing sent) when the storage cannot say."""
+    from ..video.answers import default_answers
+
+    found = None if key is None or not target.parent.is_dir() else find(target.parent, target.name, _clip_request(key))
+    if key is None or found is None:
+        return False
+    said = json.loads(found.meta)
+    with tempfile.TemporaryDirectory(prefix="rmbg-kept-") as folder:
+        (Path(folder) / "answer").write_bytes(found.png)
+        with default_answers().once(key, Path(folder)) as turn:
+            if turn.found is None:
+                turn.keep(Path(folder) / "answer", said["type"], said["meta"])
+    return True

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from ..errors import InvalidImageError, InvalidRequestError, RmbgError
 from ..image.io import load_image
+from ..money.ledger.kept import KeptMatte
 from ..ray_cluster import count_arg, number_arg
 from ..registry import get_replacer
-from ..replace import DEFAULT_REPLACER, ReplaceResult, run_replacer
+from ..replace import DEFAULT_REPLACER, run_replacer
 from ..types import Cost, ReplaceRequest, check_replace_args
-from . import batch
+from . import batch, kept
 from .interrupts import INTERRUPTED, stopping_gently, write_unless_abandoned
 from .items import ANOTHER, read_files, replaced_read
 from .manifest import Claims, uncertain_outputs
@@ -165,14 +168,33 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     record_options(out_dir, options)
 
     def process(item: batch.Item) -> batch.Outcome:
-        def work() -> tuple[float, Cost]:
-            result = run_replacer(load_image(item.source).rgb, request, replacer)
-            # as a cut-out's (rmbg.cli.batch.process): nothing written once a second Ctrl-C gave its call up
-            if not write_unless_abandoned(item.output, lambda: write_outputs(result, outputs[item])):
-                raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
-            return result.seconds, result.cost
+        paid: list[tuple[Cost, bool]] = []  # images bought whose outputs then failed: (their cost, kept)
 
-        return batch.attempt(item, work)
+        def work() -> tuple[float, Cost]:
+            started = time.perf_counter()
+            loaded = load_image(item.source)
+            asked = kept.request_of(loaded.digest, replacer.id, options)
+            found = kept.find(out_dir, item.output_rel, asked)  # bought by a run that could not write them
+            if found is not None:
+                files, cost = unpacked(found), Cost.free("paid for by an earlier run")
+            else:
+                result = run_replacer(loaded.rgb, request, replacer, started=started)
+                files, cost = [result.encode(i, "png") for i in range(len(result.images))], result.cost
+            try:  # as a cut-out's (rmbg.cli.batch.process): nothing written once a second Ctrl-C gave its call up
+                if not write_unless_abandoned(item.output, lambda: write_files(files, outputs[item])):
+                    raise RmbgError(f"{INTERRUPTED}; the result was not written")  # its row: may have been billed
+            except BaseException:  # bought: counted at its cost and kept for the next run, not bought twice
+                if found is None and cost.usd:
+                    sizes = [len(file) for file in files]
+                    paid.append(
+                        (cost, kept.keep_bytes(out_dir, item.output_rel, asked, replacer.id, b"".join(files), sizes))
+                    )
+                raise
+            if found is not None:
+                kept.forget(out_dir, item.output_rel)
+            return time.perf_counter() - started, cost
+
+        return batch.bought(batch.attempt(item, work), paid, kept.KEPT_IMAGES)
 
     def run(on_outcome: Callable[[batch.Outcome], None], claims: Claims | None) -> list[batch.Outcome]:
         return batch.run_items(
@@ -192,8 +214,17 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 130 if stop.is_set() else code
 
 
-def write_outputs(result: ReplaceResult, paths: list[Path]) -> None:
-    """Each generated image to its file (atomically); fewer images than paths
+def write_files(files: list[bytes], paths: list[Path]) -> None:
+    """Each generated image's PNG to its file (atomically); fewer images than paths
     (the provider sent fewer) leave the rest unwritten, so a resume redoes them."""
-    for index, path in enumerate(paths[: len(result.images)]):
-        batch.write_atomic(path, result.encode(index, "png"))
+    for data, path in zip(files, paths):
+        batch.write_atomic(path, data)
+
+
+def unpacked(found: KeptMatte) -> list[bytes]:
+    """The PNGs kept together by a run that bought them and could not write them (rmbg.cli.kept)."""
+    files, at = [], 0
+    for size in json.loads(found.meta):
+        files.append(found.png[at : at + size])
+        at += size
+    return files

@@ -20,7 +20,9 @@ the run needs --yes (accept it) or --max-cost USD (a cap the run never
 passes: each clip's hold is reserved against it, and the day's cap, before the
 clip is sent). A clip whose request may have been billed and failed is marked
 (`.NAME.may-be-billed` beside its output) and not sent again by a later run
-unless --retry-uncertain. A hosted image provider is refused: on video it
+unless --retry-uncertain; one whose answer came back and whose output then
+failed is kept in the storage and written by the next run with no new call
+(rmbg.cli.kept). A hosted image provider is refused: on video it
 would be one paid call per frame.
 
 --engine ray (rmbg.video.ray_video) cuts each clip's frames into chunks run by Ray
@@ -41,9 +43,10 @@ from ..image.formats import URL
 from ..options import VIDEO
 from ..ray_cluster import add_ray_flags, count_arg, ray_flag, seconds_arg
 from ..types import format_usd
-from ..wording import words
+from ..wording import clip_length, seconds_text, words
 from .choosing import add_render_flags
 from .interrupts import stopping_gently
+from .kept import KEPT_ANSWER, clip_key, forget, keep_answer, restore_answer
 from .manifest import Manifest
 from .paid import add_paid_flags
 from .progress import printable
@@ -73,7 +76,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         engine = replace(engine, workers=fitted_workers(engine.address, engine.workers, engine.gpus_per_worker, err))
     payer, failed = None, 0
     if provider.kind == "hosted":
-        kept = _hold_back_uncertain(todo, args.retry_uncertain, err)
+        kept = _hold_back_uncertain(todo, args, provider, err)
         failed, todo = len(todo) - len(kept), kept  # held back: not run
         if not _confirm(todo, provider, args, err):
             return 2
@@ -105,7 +108,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                 except RmbgError as exc:
                     bar.close()
                     failed += 1
-                    said = _said(exc, target)
+                    said = _said(exc, target, source, provider, args.hosted_format)
                     print(printable(f"rmbg: {source}: {said}"), file=err)
                     manifest_row(rows, source, target, error=said)
                     if provider.kind == "hosted" and meter.state.billable:
@@ -116,14 +119,17 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                         _mark_uncertain(target, provider.id, meter.request_id)
                     raise
             bar.close()
+            if uncertain_marker(target).exists():  # written: what an earlier run kept for it is dropped
+                forget(target.parent, target.name)
             uncertain_marker(target).unlink(missing_ok=True)
             manifest_row(rows, source, target, result)
             if result.note:
                 print(printable(f"{source}: {result.note}"), file=err)
+            took = result.seconds.total
             print(
                 printable(
-                    f"{target}  {result.frames} frames, {result.duration:.1f} s of video in "
-                    f"{result.seconds.total:.1f} s ({result.frames / max(result.seconds.total, 1e-9):.1f} fps), "
+                    f"{target}  {clip_length(result.frames, result.duration)} in "
+                    f"{seconds_text(took)} s ({result.frames / max(took, 1e-9):.1f} fps), "
                     f"{result.cost.label()}"
                 ),
                 file=out,
@@ -135,14 +141,20 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
     return 1 if failed else 0
 
 
-def _said(exc: RmbgError, target: Path) -> str:
-    """A clip's error in the CLI's words: a file in the way of its output's folder, in -o's terms."""
-    from ..video.limits import OutputBlocked
+def _said(exc: RmbgError, target: Path, source: str, provider, hosted_format: str) -> str:
+    """A clip's error in the CLI's words: a file in the way of its output's folder, in -o's terms; a paid
+    answer whose output failed, kept for the next run (rmbg.cli.kept) or not."""
+    from ..video.limits import OutputBlocked, VideoWriteError
     from .writing import in_the_way
 
-    if isinstance(exc, OutputBlocked):
-        return f"its output {target} could not be written: {in_the_way(exc.blocker)}."
-    return words(exc, "cli")
+    said = f"its output {target} could not be written: {in_the_way(exc.blocker)}." if isinstance(
+        exc, OutputBlocked
+    ) else words(exc, "cli")  # fmt: skip
+    if not isinstance(exc, VideoWriteError) or exc.paid is None:
+        return said
+    if keep_answer(target, clip_key(source, provider, hosted_format), exc.paid):
+        return f"{said.rstrip('.')}; {KEPT_ANSWER}."
+    return f"{said} Its answer was paid for ({exc.paid.cost.label()}) and could not be kept for the next run."
 
 
 def _provider(provider_id: str | None, err: TextIO):
@@ -238,9 +250,13 @@ def _mark_uncertain(target: Path, provider_id: str, request_id: str) -> None:
     uncertain_marker(target).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
-def _hold_back_uncertain(todo: list[tuple[str, Path]], retry: bool, err: TextIO) -> list[tuple[str, Path]]:
-    """Leave out the clips whose earlier request may have been billed, unless --retry-uncertain."""
-    marked = [(src, dst) for src, dst in todo if uncertain_marker(dst).exists()]
+def _hold_back_uncertain(todo: list[tuple[str, Path]], args, provider, err: TextIO) -> list[tuple[str, Path]]:
+    """Leave out the clips whose earlier request may have been billed, unless --retry-uncertain; one whose
+    paid answer an earlier run kept (rmbg.cli.kept) is written from it instead."""
+    retry, fmt = args.retry_uncertain, args.hosted_format
+    marked = [
+        (s, d) for s, d in todo if uncertain_marker(d).exists() and not restore_answer(d, clip_key(s, provider, fmt))
+    ]
     if marked and retry:
         print(
             f"rmbg: warning: --retry-uncertain: {len(marked)} clip(s) whose earlier request may have been billed "

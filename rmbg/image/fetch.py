@@ -2,10 +2,11 @@
 
 The rules (each refusal is an InvalidImageError that says which):
 - http and https only; no user:password@ in the URL;
-- the host is resolved and refused when ANY of its addresses is loopback,
-  private, link-local (169.254.169.254 included), multicast, reserved,
-  unspecified or otherwise not globally routable (IPv4-mapped IPv6 is read
-  as the IPv4 address it carries);
+- the host is resolved and refused when ANY of its addresses is not globally
+  reachable by IANA's special-purpose registries: loopback, private,
+  link-local (169.254.169.254 included), multicast, reserved, unspecified,
+  shared, benchmarking, documentation and the rest (rmbg.image.addresses; an
+  IPv6 address carrying an IPv4 one is judged by the IPv4 address);
 - the connection goes to the address that was checked, not to a second
   lookup (the URL's host becomes the Host header and the TLS server name, so
   certificates are still verified for it): a DNS answer that changes between
@@ -28,7 +29,6 @@ network. The default allows no such host.
 from __future__ import annotations
 
 import io
-import ipaddress
 import logging
 import socket
 import time
@@ -39,6 +39,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import InvalidImageError
 from ..settings import current
+from .addresses import why_not_public
 from .formats import allowed_formats, damaged
 
 if TYPE_CHECKING:  # Python 3.10 has no typing.Unpack; annotations are not evaluated
@@ -68,34 +69,25 @@ def shown(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:  # a broken IPv6 literal: the text before any query
         parts = urlsplit(url.split("?", 1)[0].split("#", 1)[0].replace("[", "").replace("]", ""))
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    text = f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
+    if not parts.hostname:  # "http:photo.png", "example.com/a.png": the text as written, to the query
+        text = url.strip().split("?", 1)[0].split("#", 1)[0]
+        text = f"{text.partition(':')[0]}:...@{text.rpartition('@')[2]}" if "@" in text else text
+    else:
+        port = f":{_port_text(parts.netloc)}" if _port_text(parts.netloc) else ""
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        text = f"{parts.scheme + ':' if parts.scheme else ''}//{host}{port}{parts.path}"
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _port_text(netloc: str) -> str:
+    """The port as the URL writes it ("" when none): after the last colon past the host."""
+    after_host = netloc.rpartition("@")[2].rpartition("]")[2]
+    return after_host.partition(":")[2]
 
 
 def allowed_hosts(extra: Iterable[str] | None = None) -> frozenset[str]:
     env = {h.lower() for h in current().listed("RMBG_URL_ALLOW_HOSTS")}
     return frozenset(env | {h.lower() for h in extra or ()})
-
-
-# The kinds of address that are not public (ipaddress's is_KIND), in the order asked; each named with its article.
-KINDS = ("unspecified", "loopback", "link_local", "multicast", "reserved", "private")
-
-
-def _why_not_public(address: str) -> str | None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and (inner := ip.ipv4_mapped or ip.sixtofour) is not None:
-        ip = inner  # ::ffff:a.b.c.d; 6to4's 2002:AABB:CCDD::, which a relay takes to a.b.c.d
-    for kind in KINDS:
-        if getattr(ip, f"is_{kind}"):
-            words = kind.replace("_", "-")
-            return f"{ip} is {'an' if words[0] in 'aeiou' else 'a'} {words} address"
-    if not ip.is_global:
-        return f"{ip} is not a public address"
-    return None
 
 
 def resolve(host: str, port: int, allow: frozenset[str]) -> str:
@@ -110,7 +102,7 @@ def resolve(host: str, port: int, allow: frozenset[str]) -> str:
         raise InvalidImageError(f"The host {host} has no address.")
     if host.lower() not in allow:
         for address in addresses:
-            why = _why_not_public(address)
+            why = why_not_public(address)
             if why:
                 raise URLRefused(f"Refused to fetch from {f'[{host}]' if ':' in host else host}: {why}.")
     return addresses[0]
@@ -123,17 +115,21 @@ def _target(url: str, allow: frozenset[str]) -> tuple[str, str, int, str]:
     except ValueError:
         raise URLRefused(f"The URL cannot be read: {shown(url)}") from None
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise URLRefused(f"The URL must start with http:// or https://: {shown(url) or 'nothing was given'}")
     if scheme not in ("http", "https"):
-        raise URLRefused(f"Only http and https URLs are fetched, not {scheme or 'this'}: {shown(url)}")
+        raise URLRefused(f"Only http and https URLs are fetched, not {scheme}: {shown(url)}")
     if parts.username is not None or parts.password is not None:
         raise URLRefused("URLs with a user name or password are not fetched.")
     host = parts.hostname
     if not host:
         raise URLRefused(f"The URL has no host: {shown(url)}")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError:
-        raise URLRefused(f"The URL's port is not a number: {shown(url)}") from None
+    written = _port_text(parts.netloc)
+    if written and not (written.isascii() and written.isdigit()):
+        raise URLRefused(f"The URL's port is not a number: {shown(url)}")
+    port = int(written) if written else (443 if scheme == "https" else 80)
+    if not 1 <= port <= 65535:
+        raise URLRefused(f"The URL's port {written} is out of range (1-65535): {shown(url)}")
     return scheme, host, port, resolve(host, port, allow)
 
 

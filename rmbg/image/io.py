@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidImageError
 from ..settings import current
+from .deep_key import keyed
 from .formats import STORE_URI, URL, allowed_formats, damaged, embedded_size, register_optional_openers, url_name
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
@@ -337,7 +338,7 @@ def load_image(
             img.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img.load()
+            img = keyed(img)  # loaded; a 16-bit RGB PNG's colour key, which Pillow loses, as its alpha
             img = ImageOps.exif_transpose(img) or img
         rgb, alpha = _split(img)
         rgb = _described(rgb, icc_of(img))

@@ -46,7 +46,7 @@ from ..types import Cost
 from .alpha import paired, returned_alpha
 from .answers import Answer, Turn, VideoAnswers, clip_digest
 from .decode import CUT, ClipInfo, Frame, frames, opened, picture
-from .limits import InvalidVideoError, VideoLimits, VideoStopped, falls_short
+from .limits import InvalidVideoError, PaidAnswer, VideoLimits, VideoStopped, VideoWriteError, falls_short
 from .packets import copied_alone, packet_seconds, picture_alone
 from .pipeline import ProgressFn, StopFlag, VideoFrame
 from .providers import hosted_video_info
@@ -237,6 +237,7 @@ def _paid(
     writing.limits.check_seconds(job.seconds)  # copy goes whole, held to every limit at its longest track
     remover.check(job)
     tally = _Tally()
+    unwritten: list[VideoWriteError] = []
 
     def call() -> HostedVideo:
         started = time.perf_counter()
@@ -244,17 +245,22 @@ def _paid(
         tally.service_seconds = time.perf_counter() - started
         try:
             writing.written(returned, tally)
+        except VideoWriteError as exc:  # our output, not the answer: bought, so settled at what it cost, and kept
+            exc.paid = PaidAnswer(returned.path.read_bytes(), returned.content_type, dict(returned.meta), returned.cost)
+            unwritten.append(exc)
         except RmbgError as exc:  # after the vendor took the job: the message says it may be billed
             current().annotate(exc)
             raise
-        if turn is not None:  # read whole and written from: kept (a bad answer is not, nor one never read)
+        if turn is not None:  # read and written from (or our output failed): kept; a bad answer is not
             turn.keep(returned.path, returned.content_type, returned.meta)
         decoded = billed_seconds(tally.duration)
-        if returned.cost.source != "reported" and decoded > job.billed_seconds:  # priced by what was decoded
-            returned.cost = remover.estimate(decoded)
+        if returned.cost.source != "reported" and decoded > job.billed_seconds and not unwritten:  # priced by what
+            returned.cost = remover.estimate(decoded)  # was decoded
         return returned
 
     returned = payer.pay(payment_for(remover, job, payer), call, lambda got: got.cost.usd)
+    if unwritten:
+        raise unwritten[0]
     return HostedRun(tally.frames, tally.duration, returned.cost, tally.service_seconds, dict(returned.meta))
 
 

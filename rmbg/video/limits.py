@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import InvalidImageError, RmbgError
 from ..image.io import max_pixels_default
 from ..settings import current
+from ..types import Cost
 
 SLACK_S = 0.05  # one frame at 24 fps: a 60.0 s clip whose last frame ends at 60.04 s is 60 s
 
@@ -39,9 +40,23 @@ class VideoLimitError(InvalidVideoError):
     """The video is over one of the limits (too long, too many frames, too large a file or frame)."""
 
 
+@dataclass(frozen=True)
+class PaidAnswer:
+    """A hosted service's answer that was paid for (`cost`: as it was counted) though its output was not
+    written: the file it sent (`data`, its MIME type, its provenance), for a door to keep for the next run."""
+
+    data: bytes
+    content_type: str
+    meta: dict[str, str]
+    cost: Cost
+
+
 class VideoWriteError(RmbgError):
     """An output video could not be written: FFmpeg refused a frame or the file could not be
-    made (the message names the file and what went wrong)."""
+    made (the message names the file and what went wrong). `paid`: the hosted answer it was
+    written from, when one was bought for it (rmbg.video.hosted), else None."""
+
+    paid: PaidAnswer | None = None
 
 
 class OutputBlocked(VideoWriteError):

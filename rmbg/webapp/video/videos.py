@@ -31,6 +31,7 @@ from ...video import VideoLimits, VideoResult, remove_video
 from ...video.decode import ClipInfo, probe
 from ...video.encode import SUFFIX
 from ...video.providers import VideoProvider, video_provider, video_providers
+from ...wording import clip_length, seconds_text
 from ..catalog import Keys, provider_status, status_text
 from ..config import AppConfig
 from ..context import App, warm_key
@@ -289,11 +290,11 @@ def cost_line(
     """'**U2-Net-p** · 48 frames, 2.0 s of video · model 3.1 s · total 4.2 s · this clip: free (...) ·
     session: $0 hosted (cap $1.00)'; `again`: re-encoded from the kept mattes (no model run, no charge)."""
     spent = app.ledger.session_spent(session_id)
-    timing = f"re-encoded in {total_s:.1f} s, no model run, no new charge" if again else (
-        f"model {result.seconds.model:.1f} s · total {total_s:.1f} s"
+    timing = f"re-encoded in {seconds_text(total_s)} s, no model run, no new charge" if again else (
+        f"model {seconds_text(result.seconds.model)} s · total {seconds_text(total_s)} s"
     )  # fmt: skip
     line = (
-        f"**{entry.label}** · {result.frames} frames, {result.duration:.1f} s of video · {timing} · "
+        f"**{entry.label}** · {clip_length(result.frames, result.duration)} · {timing} · "
         f"this clip: {money_of(result, entry)} · {hosted_text(spent, app.config.cap_usd)}"
     )
     return line + (f"  \n{result.note}" if result.note else "")
