@@ -106,6 +106,7 @@ def pytest_ignore_collect(collection_path, config):
 
 def pytest_collection_finish(session):
     tiers.guard_fast_only(session)
+    tiers.keep_imports()  # the files' import statements, for the next collection
 
 
 def pytest_pycollect_makemodule(module_path, parent):

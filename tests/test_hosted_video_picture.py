@@ -30,6 +30,7 @@ from tests.test_hosted_video_cloudflare import Cloudflare
 from tests.test_video_held import remuxed
 from tests.video_clips import davis, timeline, write_clip
 
+PHONE_FRAMES = 15  # 3.0 s at 5 a second
 PRICES = {"fal": Decimal("0.042"), "runware": Decimal("0.14"), "cloudflare": Decimal("0.0225")}
 
 
@@ -48,10 +49,11 @@ def vendor(request):
 
 @pytest.fixture(scope="module")
 def phone_clip(tmp_path_factory):
-    """A phone's clip at the size users bring: 60 frames at 20 a second (3.0 s of picture) with 3 s of AAC,
-    whose last packet ends past 3.0 s (AAC's 1024-sample frames and its priming)."""
+    """A phone's clip: 3.0 s of picture with 3 s of AAC, whose last packet ends past 3.0 s (AAC's 1024-sample
+    frames and its priming). What is held and billed is the picture's seconds, not its frames: 15 frames at 5
+    a second (60 at 20 a second, a phone's rate, cost each vendor's run four times the encoding and decoding)."""
     path = tmp_path_factory.mktemp("clips") / "phone.mp4"
-    return write_clip(path, davis("dog", 60), rate=20, tone_hz=440, tone_seconds=3.0)
+    return write_clip(path, davis("dog", PHONE_FRAMES), rate=5, tone_hz=440, tone_seconds=3.0)
 
 
 def test_a_clip_with_sound_is_sent_as_its_picture_and_billed_for_it(vendor, phone_clip, tmp_path):
@@ -63,15 +65,15 @@ def test_a_clip_with_sound_is_sent_as_its_picture_and_billed_for_it(vendor, phon
     payer = payer_for(vendor)
     out = tmp_path / "out.webm"
     with rmbg.remove_video(phone_clip, vendor.remover(), output=out, payer=payer) as result:
-        assert result.frames == 60
+        assert result.frames == PHONE_FRAMES
     (sent,) = vendor.fake.received
-    assert sent is not None and sent.tracks == ("video",) and len(sent.frames) == 60
+    assert sent is not None and sent.tracks == ("video",) and len(sent.frames) == PHONE_FRAMES
     (reserved,) = payer.policy.reserved
     assert reserved[0].estimate == 3 * PRICES[vendor.name]  # held at 3 s, not 4
     assert settled(payer.policy) == [("settled", 3 * PRICES[vendor.name])]
     assert vendor.fake.billed == [3]
     times, duration, sound = timeline(out)
-    assert len(times) == 60 and duration == pytest.approx(3.0, abs=0.03)
+    assert len(times) == PHONE_FRAMES and duration == pytest.approx(3.0, abs=0.03)
     assert sound is not None and sound[1] == pytest.approx(3.0, abs=0.03)  # our own sound, ended with the picture
 
 
@@ -187,7 +189,7 @@ def test_a_kept_answer_copies_and_decodes_nothing(phone_clip, tmp_path):
     with vendor.fake:
         payer = payer_for(vendor)
         paid, kept = run(tmp_path / "paid"), run(tmp_path / "kept")
-        assert len(vendor.paid_calls()) == 1 and (paid.frames, kept.frames) == (60, 60)
+        assert len(vendor.paid_calls()) == 1 and (paid.frames, kept.frames) == (PHONE_FRAMES, PHONE_FRAMES)
     assert [p.name for p in (tmp_path / "paid").iterdir() if p.name.startswith("picture")] == ["picture.mp4"]
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["kept-answer.webm"]  # the answer, taken out
     assert kept.cost.usd == 0

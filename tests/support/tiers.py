@@ -25,6 +25,8 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import json
+import os
 import sys
 import types
 from collections.abc import Callable, Iterable
@@ -183,16 +185,64 @@ def _top_level_imports(module: str) -> tuple[str, ...]:
         return ()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[str] = []
+    for base, level, names in _import_statements(path):
+        if names is None:  # `import a, b`
+            found += base.split(",")
+            continue
+        if level:
+            anchor = package.split(".")[: len(package.split(".")) - level + 1]
+            base = ".".join([*anchor, *([base] if base else [])])
+        found += [base, *(f"{base}.{name}" for name in names if _source(f"{base}.{name}"))]
+    return tuple(found)
+
+
+# A file's top-level import statements, as parsed, kept between runs beside the bytecode and keyed by the
+# file's size and modification time: parsing the 440 files a collection reaches was about 2 s of CPU in each
+# process that collects (each xdist worker), half of what the tiers cost there (tests/conftest.py keeps them).
+KEPT = ROOT / "tests" / "__pycache__" / "tiers-imports.json"
+_Statement = tuple[str, int, "list[str] | None"]  # (module, level, names): names None for `import a, b`
+_fresh: dict[str, list] = {}
+
+
+@functools.cache
+def _kept() -> dict[str, list]:
+    try:
+        kept = json.loads(KEPT.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def _import_statements(path: Path) -> list[_Statement]:
+    stat = path.stat()
+    key, stamp = str(path), [stat.st_size, stat.st_mtime_ns]
+    kept = _kept().get(key)
+    if isinstance(kept, list) and len(kept) == 2 and kept[0] == stamp:
+        return [(base, level, names) for base, level, names in kept[1]]
+    found: list[_Statement] = []
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names]
+            found.append((",".join(alias.name for alias in node.names), 0, None))
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
-            found += [base, *(f"{base}.{a.name}" for a in node.names if _source(f"{base}.{a.name}"))]
-    return tuple(found)
+            found.append((node.module or "", node.level, [alias.name for alias in node.names]))
+    _fresh[key] = [stamp, found]
+    return found
+
+
+def keep_imports() -> None:
+    """Write the statements parsed in this process (tests/conftest.py, once the collection is done); a
+    folder that cannot be written is left as it is."""
+    if not _fresh:
+        return
+    kept = {**_kept(), **_fresh}
+    try:
+        KEPT.parent.mkdir(exist_ok=True)
+        temporary = KEPT.with_name(f"{KEPT.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(kept), encoding="utf-8")
+        os.replace(temporary, KEPT)  # whole or not at all: xdist's workers write it at once
+    except OSError:
+        return
+    _fresh.clear()
 
 
 class _Reach:
