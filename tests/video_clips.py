@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -21,6 +22,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "davis2016-clips"
 
 
 _DECODED: dict[tuple[str, tuple[int, int] | None], list[np.ndarray]] = {}
+_DECODING = threading.Lock()
 
 
 def davis(seq: str = "dog", n: int = 12, size: tuple[int, int] | None = (214, 120)) -> tuple[np.ndarray, ...]:
@@ -28,16 +30,17 @@ def davis(seq: str = "dog", n: int = 12, size: tuple[int, int] | None = (214, 12
     (None: 854x480). Decoded once per process for each clip and size, as far as a call has asked, and shared:
     a cache of the last 4 (clip, count, size) asked decoded again for each other count (12, 48, 60 frames...):
     5.4 s of CPU in davis() for the 61 calls of the nine largest video files' fast tests, 1.2 s now."""
-    out = _DECODED.setdefault((seq, size), [])
-    if len(out) < n:
-        with av.open(str(DATA / seq / "clip.mp4")) as c:
-            for i, frame in enumerate(c.decode(video=0)):
-                if i == len(out):
-                    image = frame.to_image()
-                    out.append(np.asarray(image.resize(size, Image.Resampling.BILINEAR) if size else image))
-                if len(out) >= n:
-                    break
-    return tuple(out[:n])
+    with _DECODING:  # one decoder at a time extends a list: a frame is never appended twice
+        out = _DECODED.setdefault((seq, size), [])
+        if len(out) < n:
+            with av.open(str(DATA / seq / "clip.mp4")) as c:
+                for i, frame in enumerate(c.decode(video=0)):
+                    if i == len(out):
+                        image = frame.to_image()
+                        out.append(np.asarray(image.resize(size, Image.Resampling.BILINEAR) if size else image))
+                    if len(out) >= n:
+                        break
+        return tuple(out[:n])
 
 
 def davis_masks(seq: str, n: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
