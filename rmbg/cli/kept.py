@@ -25,7 +25,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -37,8 +37,10 @@ from ..money.ledger import LedgerError, configured, open_ledger
 from ..money.ledger.kept import KeptMatte, KeptMattes
 from ..providers.base import Provider
 from ..types import Cost, Matte
-from ..video.limits import PaidAnswer
 from .manifest import folder_id
+
+if TYPE_CHECKING:  # a photo's run loads none of the video path (tests/test_cold_start.py)
+    from ..video.limits import PaidAnswer
 
 log = logging.getLogger(__name__)
 KEPT = (
