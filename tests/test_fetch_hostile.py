@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socketserver
-import threading
 
 import pytest
 from fastapi import FastAPI
@@ -16,7 +15,7 @@ from starlette.testclient import TestClient
 
 from rmbg.errors import InvalidImageError
 from rmbg.image.fetch import fetch_image
-from tests.support.fetch import PNG, serving
+from tests.support.fetch import PNG, running, serving
 
 LOCAL = {"127.0.0.1"}
 FOUND = b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: "
@@ -35,12 +34,8 @@ def answering(raw: dict[str, bytes]):
 
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server) as url:
+        yield url
 
 
 HOSTILE = {

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import importlib.util
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from tests.fakes.fal import TEST_KEY as FAL_KEY
 from tests.support.app import ROOT
+from tests.support.fetch import running
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -40,13 +40,8 @@ def files_served(folder: Path) -> Iterator[str]:
     """An HTTP server on 127.0.0.1 serving `folder`; yields its base URL."""
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None  # type: ignore[method-assign]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
 
 
 def evaluated(folder: Path, script: str, files: Mapping[Any, str], args: list[str] | None = None) -> dict:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socketserver
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -20,6 +22,17 @@ def png_bytes(seed=0, size=(40, 30)) -> bytes:
 
 
 PNG = png_bytes()
+
+
+@contextlib.contextmanager
+def running(server: socketserver.BaseServer) -> Iterator[str]:
+    """`server` (bound on 127.0.0.1) served on a thread of its own; yields its base URL, then stops it."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class Server:
