@@ -73,7 +73,7 @@ def shown(url: str) -> str:
         text = url.strip().split("?", 1)[0].split("#", 1)[0]
         text = f"{text.partition(':')[0]}:...@{text.rpartition('@')[2]}" if "@" in text else text
     else:
-        port = f":{_port_text(parts.netloc)}" if _port_text(parts.netloc) else ""
+        port = f":{written}" if (written := _port_text(parts.netloc)) else ""
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         text = f"{parts.scheme + ':' if parts.scheme else ''}//{host}{port}{parts.path}"
     return text if len(text) <= 120 else text[:117] + "..."

@@ -202,10 +202,10 @@ def to_8bit(img: Image.Image) -> Image.Image:
 def _split(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """Any PIL mode -> (RGB, alpha or None); a grey or RGB image's colour key (a PNG's tRNS) is its alpha."""
     if "transparency" in img.info and img.mode in ("1", "L", "I", "I;16", "RGB"):  # img: load_image's own copy
-        keyed = img.convert("RGBA" if img.mode == "RGB" else "LA").getchannel("A")
+        key_alpha = img.convert("RGBA" if img.mode == "RGB" else "LA").getchannel("A")
         del img.info["transparency"]
         rgb, _ = _split(img)
-        return rgb, (None if keyed.getextrema()[0] == 255 else keyed)
+        return rgb, (None if key_alpha.getextrema()[0] == 255 else key_alpha)
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
