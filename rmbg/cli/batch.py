@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -234,13 +234,16 @@ def run_items(
     max_cost: Decimal | None = None,
     provider_id: str = "",
     claims: Claims | None = None,
+    free: Collection[int] = frozenset(),
 ) -> list[Outcome]:
     """The scheduler of every batch: `work` on each of `runnable` (the other
     items are reported failed or skipped), `jobs` at a time, never starting
     one whose `estimate` (USD per item) the one rule (rmbg.money.paying) does not
     let through: --max-cost, the day's cap of the operator's keys, the first
     paid call alone; with `claims`, each item's output is claimed (after its
-    hold, which a refused claim gives back) before it starts.
+    hold, which a refused claim gives back) before it starts. `free`: the ids of
+    items written from what an earlier run bought and kept (rmbg.cli.kept): they
+    hold nothing, and their `work` must not buy (it refuses, nothing sent).
     `work` must turn its own failures into Outcomes (see attempt())."""
     outcomes: list[Outcome] = []
 
@@ -267,7 +270,8 @@ def run_items(
                 waiting = False
                 while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
                     try:
-                        hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
+                        paid = bool(estimate) and id(pending[0]) not in free
+                        hold = payer.try_reserve(payer.payment(provider_id, estimate)) if paid else None
                     except BudgetError as exc:  # the ledger cannot be used: nothing more is paid, the rest are said
                         refused, why = True, str(exc)
                         break

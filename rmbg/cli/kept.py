@@ -126,6 +126,16 @@ def find(out_dir: Path, output: str, request: str) -> KeptMatte | None:
         ) from None
 
 
+def kept_here(out_dir: Path) -> set[str]:
+    """The outputs of `out_dir` something is kept for (to be checked against their request with find), for a
+    run's estimate; none where the storage cannot say (the estimate then counts them all)."""
+    try:
+        folder = folder_id(out_dir, create=False)
+        return set() if folder is None else _book().outputs(folder)
+    except (LedgerError, OSError, RmbgError):
+        return set()
+
+
 def forget(out_dir: Path, output: str) -> None:
     """Drop the matte kept for `output` once it is written (a storage that fails: it stays, unused)."""
     try:
@@ -162,6 +172,19 @@ def keep_answer(target: Path, key: ClipKey | None, paid: PaidAnswer) -> bool:
     return key is not None and keep_bytes(
         target.parent, target.name, _clip_request(key), key[1], paid.data, meta, create=True
     )
+
+
+def answer_kept(target: Path, key: ClipKey | None) -> bool:
+    """Whether an answer is kept for `target` that answers this clip (its estimate leaves it out); False where
+    the storage cannot say."""
+    try:
+        return (
+            key is not None
+            and target.parent.is_dir()
+            and find(target.parent, target.name, _clip_request(key)) is not None
+        )
+    except RmbgError:
+        return False
 
 
 def restore_answer(target: Path, key: ClipKey | None) -> bool:
