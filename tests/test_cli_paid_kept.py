@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 BILLED = Decimal("0.0019")  # what the fake reports per image (the price table's estimate is $0.0013)
 
 
-def rmbg(folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3") -> subprocess.CompletedProcess:
+def rmbg(
+    folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3", paid: tuple[str, ...] = ("--max-cost", "1")
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -33,7 +35,7 @@ def rmbg(folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3") -> sub
         "RMBG_RUNWARE_URL": fake.url,
         "RMBG_LEDGER": str(folder / ledger),
     }
-    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", "--max-cost", "1", "-j", "1"]
+    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", *paid, "-j", "1"]
     return subprocess.run(
         [sys.executable, "-m", "rmbg", *command], cwd=folder, env=env, capture_output=True, text=True, timeout=120
     )
@@ -88,6 +90,33 @@ def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_
         assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
         with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
             assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
+def test_a_cut_out_re_run_of_kept_mattes_needs_no_yes_and_estimates_only_the_new_images(tmp_path):
+    """`rmbg remove` again after a paid matte was kept (above). Before: the kept image was estimated at the price
+    table's figure and the run refused without --yes or --max-cost, for a matte it writes with no request. Now:
+    with a new image, the estimate names that one alone; with the kept one alone, no --yes is needed."""
+    for i, rel in enumerate(["a.png", "sub/b.png"]):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
+        assert rmbg(tmp_path, fake).returncode == 1 and len(fake.calls) == 2
+        (tmp_path / "out" / "sub").unlink()
+        Image.new("RGB", (16, 12), "blue").save(tmp_path / "in" / "c.png")
+        asked = rmbg(tmp_path, fake, paid=())
+        assert asked.returncode == 2 and len(fake.calls) == 2, asked.stderr
+        said = asked.stderr.splitlines()
+        assert "1 of 2 inputs already paid for and kept: written without a new request." in said
+        assert "Estimated cost for runware-rembg: 1 images x $0.0013 = $0.0013 (price table)" in said
+        (tmp_path / "in" / "c.png").unlink()
+        kept = rmbg(tmp_path, fake, paid=())
+        assert kept.returncode == 0 and len(fake.calls) == 2, kept.stdout + kept.stderr
+        assert "1 of 1 inputs already paid for and kept: written without a new request." in kept.stderr
+        assert "Estimated cost" not in kept.stderr
+    assert Image.open(tmp_path / "out" / "sub" / "b.png").mode == "RGBA"
+    assert counted(tmp_path / "ledger.sqlite3") == 2 * BILLED
 
 
 def replace(
@@ -269,3 +298,23 @@ def test_a_clip_re_run_asks_to_accept_only_the_clips_it_will_buy(tmp_path):
         assert "1 of 1 clip(s) already paid for and kept: written without a new request." in kept.stderr
         assert "Estimated cost" not in kept.stderr and "out/dog.webm  12 frames" in kept.stdout
     assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
+
+
+def test_an_image_counted_free_whose_kept_matte_is_gone_is_not_bought(tmp_path):
+    """An image the estimate left out as kept (rmbg.cli.kept.bought_before) holds nothing against the caps; should
+    its matte be gone from the storage by the time it runs, it is not bought unasked and unheld: it fails,
+    nothing sent, and the next run estimates it again."""
+    from rmbg.cache import MatteCache
+    from rmbg.cli import batch
+    from tests.support.providers import CountingProvider
+
+    Image.new("RGB", (16, 12), "red").save(tmp_path / "a.png")
+    items = batch.plan([str(tmp_path / "a.png")], tmp_path / "out")
+    provider = CountingProvider()
+    settings = batch.Settings(free=frozenset({id(items[0])}))
+    outcomes = batch.run(items, provider, settings, lambda _: None, cache=MatteCache(2**20))
+    assert [(o.status, o.may_be_billed) for o in outcomes] == [("failed", False)] and provider.calls == 0
+    assert outcomes[0].error == (
+        "what an earlier run bought and kept for it could no longer be read from the storage; nothing was sent. "
+        "Run the same command again to buy it."
+    )

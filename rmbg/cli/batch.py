@@ -64,13 +64,14 @@ OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
 class Settings:
     """How to render (render: background, mask, clean edges, format) and run
     (overwrite, jobs in flight for a hosted provider, max_cost in USD or None,
-    refiner: a matte refiner such as ViTMatte, or None)."""
+    refiner: a matte refiner such as ViTMatte, or None; free: rmbg.cli.kept.bought_before)."""
 
     render: RenderOptions = RenderOptions()
     overwrite: bool = False
     jobs: int = 1
     max_cost: Decimal | None = None
     refiner: Refiner | None = None
+    free: frozenset[int] = frozenset()  # ids of the items whose matte an earlier run bought and kept (run_items)
 
 
 def plan(
@@ -131,6 +132,8 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
         restored = kept.restore(
             cache, loaded, provider, root, item.output_rel
         )  # bought by a run that could not write it
+        if not restored and id(item) in settings.free:  # counted free, so it holds nothing: never bought here
+            raise RmbgError(f"{kept.GONE}; nothing was sent. Run the same command again to buy it.")
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         try:
             check_inside(root, item.output_rel)  # a link planted while the call ran
@@ -210,6 +213,7 @@ def run(
         max_cost=settings.max_cost,
         provider_id=provider.id,
         claims=claims,
+        free=settings.free,
     )
 
 

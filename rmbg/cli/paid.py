@@ -31,10 +31,18 @@ def add_paid_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-cost", type=usd_arg, metavar="USD", help="spending cap for hosted providers, in USD")
 
 
-def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO) -> bool:
+def paid_gate(
+    n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO, *, kept: int = 0
+) -> bool:
     """Print the estimate of a paid run; False when it must be refused (no --yes, no --max-cost)."""
     priced = [(p.id, p.estimate()) for p in providers if p.kind == "hosted"]
-    return confirm_paid(n_images, priced, yes, max_cost, err)
+    return confirm_paid(n_images, priced, yes, max_cost, err, kept=kept)
+
+
+def local_paid(args: argparse.Namespace, provider: Provider) -> bool:
+    """A paid run in this process, where a matte kept by an earlier run is written from the matte cache
+    (rmbg.cli.kept.restore; a Ray engine's workers have none: they hold and estimate every image)."""
+    return provider.kind == "hosted" and args.engine != "ray"
 
 
 def kept_line(kept: int, of: int, what: str = "images") -> str:

@@ -41,7 +41,6 @@ from .resume import UsageError, check_resume, output_folder, record_options
 DEFAULT_JOBS = 4  # requests in flight; each waits on fal's queue, not on this machine
 # --seed and --num-images: whole numbers, in digits 0-9; their range is checked with the request
 WHOLE = number_arg("a whole number", int, lambda _: None)
-GONE = "its images kept from an earlier run could no longer be read from the storage"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -164,7 +163,8 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = request_options(replacer.id, request, ref_digest)
     check_resume(out_dir, options, skipped=len(outputs) - len(runnable), overwrite=args.overwrite)
     each = replacer.estimate(request.num_images)
-    free = kept_for(runnable, out_dir, replacer.id, options)  # bought by an earlier run: no request, no estimate
+    # bought by an earlier run: written with no request, neither estimated nor held
+    free = kept.bought_before(runnable, out_dir, lambda loaded: kept.request_of(loaded.digest, replacer.id, options))
     bought = len(runnable) - len(free)
     if not confirm_paid(bought, [(replacer.id, each)], args.yes, args.max_cost, err, kept=len(free)):
         return 2
@@ -181,7 +181,7 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if found is not None:
                 files, cost = unpacked(found), Cost.free("paid for by an earlier run")
             elif id(item) in free:  # counted free, so it holds nothing: never bought here
-                raise RmbgError(f"{GONE}; nothing was sent. Run the same command again to buy them.")
+                raise RmbgError(f"{kept.GONE}; nothing was sent. Run the same command again to buy them.")
             else:
                 result = run_replacer(loaded.rgb, request, replacer, started=started)
                 files, cost = [result.encode(i, "png") for i in range(len(result.images))], result.cost
@@ -234,21 +234,3 @@ def unpacked(found: KeptMatte) -> list[bytes]:
         files.append(found.png[at : at + size])
         at += size
     return files
-
-
-def kept_for(items: list[batch.Item], out_dir: Path, replacer_id: str, options: dict[str, object]) -> set[int]:
-    """The ids of `items` whose images an earlier run bought and kept for their outputs, for this same request
-    (rmbg.cli.kept): written with no new request, so neither estimated nor held. One whose input cannot be read
-    is not (the run says why)."""
-    on_hand = kept.kept_here(out_dir)
-    free = set()
-    for item in items:
-        if item.output_rel not in on_hand:
-            continue
-        try:
-            asked = kept.request_of(load_image(item.source).digest, replacer_id, options)
-            if kept.find(out_dir, item.output_rel, asked) is not None:
-                free.add(id(item))
-        except RmbgError:
-            continue
-    return free
