@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 BILLED = Decimal("0.0019")  # what the fake reports per image (the price table's estimate is $0.0013)
 
 
-def rmbg(folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3") -> subprocess.CompletedProcess:
+def rmbg(
+    folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3", paid: tuple[str, ...] = ("--max-cost", "1")
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -33,7 +35,7 @@ def rmbg(folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3") -> sub
         "RMBG_RUNWARE_URL": fake.url,
         "RMBG_LEDGER": str(folder / ledger),
     }
-    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", "--max-cost", "1", "-j", "1"]
+    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", *paid, "-j", "1"]
     return subprocess.run(
         [sys.executable, "-m", "rmbg", *command], cwd=folder, env=env, capture_output=True, text=True, timeout=120
     )
@@ -90,9 +92,38 @@ def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_
             assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
 
 
-def replace(folder: Path, fake: FalFake, ledger: str = "ledger.sqlite3") -> subprocess.CompletedProcess:
+def test_a_cut_out_re_run_of_kept_mattes_needs_no_yes_and_estimates_only_the_new_images(tmp_path):
+    """`rmbg remove` again after a paid matte was kept (above). Before: the kept image was estimated at the price
+    table's figure and the run refused without --yes or --max-cost, for a matte it writes with no request. Now:
+    with a new image, the estimate names that one alone; with the kept one alone, no --yes is needed."""
+    for i, rel in enumerate(["a.png", "sub/b.png"]):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
+        assert rmbg(tmp_path, fake).returncode == 1 and len(fake.calls) == 2
+        (tmp_path / "out" / "sub").unlink()
+        Image.new("RGB", (16, 12), "blue").save(tmp_path / "in" / "c.png")
+        asked = rmbg(tmp_path, fake, paid=())
+        assert asked.returncode == 2 and len(fake.calls) == 2, asked.stderr
+        said = asked.stderr.splitlines()
+        assert "1 of 2 inputs already paid for and kept: written without a new request." in said
+        assert "Estimated cost for runware-rembg: 1 images x $0.0013 = $0.0013 (price table)" in said
+        (tmp_path / "in" / "c.png").unlink()
+        kept = rmbg(tmp_path, fake, paid=())
+        assert kept.returncode == 0 and len(fake.calls) == 2, kept.stdout + kept.stderr
+        assert "1 of 1 inputs already paid for and kept: written without a new request." in kept.stderr
+        assert "Estimated cost" not in kept.stderr
+    assert Image.open(tmp_path / "out" / "sub" / "b.png").mode == "RGBA"
+    assert counted(tmp_path / "ledger.sqlite3") == 2 * BILLED
+
+
+def replace(
+    folder: Path, fake: FalFake, ledger: str = "ledger.sqlite3", paid: tuple[str, ...] = ("--yes",)
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "FAL_KEY": FAL_KEY, "RMBG_FAL_QUEUE_URL": fake.url}
-    command = ["replace", "in", "-o", "out", "--prompt", "a beach", "-n", "2", "--yes", "-j", "1"]
+    command = ["replace", "in", "-o", "out", "--prompt", "a beach", "-n", "2", *paid, "-j", "1"]
     return subprocess.run(
         [sys.executable, "-m", "rmbg", *command],
         cwd=folder,
@@ -161,9 +192,12 @@ class FolderInTheWay(RunwareVideoFake):
         return super().handle(call)
 
 
-def video(folder: Path, fake: RunwareVideoFake) -> subprocess.CompletedProcess:
+def video(
+    folder: Path, fake: RunwareVideoFake, paid: tuple[str, ...] = ("--yes",), clips: tuple[str, ...] = ("dog.mp4",)
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "RUNWARE_API_KEY": TEST_KEY, "RMBG_RUNWARE_URL": fake.url}
-    command = ["video", "dog.mp4", "-o", "out/dog.webm", "-p", "runware-bria-video", "--yes"]
+    out = "out/dog.webm" if clips == ("dog.mp4",) else "out"
+    command = ["video", *clips, "-o", out, "-p", "runware-bria-video", *paid]
     return subprocess.run(
         [sys.executable, "-m", "rmbg", *command],
         cwd=folder,
@@ -199,3 +233,88 @@ def test_a_paid_clip_whose_output_cannot_be_written_is_counted_at_its_cost_and_w
     assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
         assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
+def test_a_re_run_asks_to_accept_only_what_it_will_buy_and_no_cap_refuses_what_was_kept(tmp_path):
+    """`rmbg replace` again after its paid images were kept (above). Before: the estimate and the --yes rule
+    counted the kept input at full price ("2 images x $0.0800", refused without --yes), and each kept input took
+    a hold against --max-cost, so `--max-cost 0` left it "not run (budget)" though it costs nothing. Now: the
+    kept input is said and not estimated, the estimate names only the new one, and a run of kept inputs alone
+    needs neither --yes nor room under a cap."""
+    for rel, colour in [("a.png", "red"), ("sub/b.png", "green")]:
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 30), colour).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    with FalFake(polls_before_done=0) as fake:
+        submits = lambda: sum(c.method == "POST" for c in fake.calls)  # noqa: E731
+        first = replace(tmp_path, fake)
+        assert first.returncode == 1 and submits() == 2, first.stdout + first.stderr
+        (tmp_path / "out" / "sub").unlink()
+        Image.new("RGB", (40, 30), "blue").save(tmp_path / "in" / "c.png")  # a new input: to be bought
+
+        asked = replace(tmp_path, fake, paid=())
+        assert asked.returncode == 2 and submits() == 2, asked.stdout + asked.stderr
+        said = asked.stderr.splitlines()
+        assert "1 of 2 inputs already paid for and kept: written without a new request." in said
+        estimate = "Estimated cost for fal-bria-replace: 1 images x $0.0800 = $0.0800 (2 x $0.0400 per image, price "
+        assert estimate + "table)" in said  # the new input alone
+        assert said[-1].startswith("This run is paid: pass --yes")
+
+        (tmp_path / "in" / "c.png").unlink()
+        kept = replace(tmp_path, fake, paid=("--max-cost", "0"))  # nothing to buy: no cap refuses it
+        assert kept.returncode == 0 and submits() == 2, kept.stdout + kept.stderr
+        assert "1 of 1 inputs already paid for and kept: written without a new request." in kept.stderr
+        assert "Estimated cost" not in kept.stderr
+        assert kept.stdout.startswith("Done 1, skipped 1 (output exists), failed 0, not run 0 (budget)")
+    assert (tmp_path / "out" / "sub" / "b.replace-2.png").exists()
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.16")
+
+
+def test_a_clip_re_run_asks_to_accept_only_the_clips_it_will_buy(tmp_path):
+    """`rmbg video` again after a paid clip's answer was kept (above). Before: the kept clip was estimated at full
+    price and the run refused without --yes or --max-cost, for a clip it writes with no request. Now: with another
+    clip, the estimate names that one alone; with the kept clip alone, no --yes is needed and nothing is sent."""
+    write_clip(tmp_path / "dog.mp4", davis("dog", 12))  # 0.5 s: 1 billed second
+    write_clip(tmp_path / "cat.mp4", davis("dog", 8))
+    (tmp_path / "out").mkdir()
+    with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
+        first = video(tmp_path, fake)
+        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
+        (tmp_path / "out" / "dog.webm").rmdir()
+        fake.output = tmp_path / "elsewhere"
+
+        both = video(tmp_path, fake, paid=(), clips=("dog.mp4", "cat.mp4"))
+        assert both.returncode == 2 and len(fake.billed) == 1, both.stderr
+        said = both.stderr.splitlines()
+        assert "1 of 2 clip(s) already paid for and kept: written without a new request." in said
+        assert (
+            "Estimated cost for runware-bria-video: 1 clip(s), 1 billed s x $0.14/s = $0.1400 (each clip's "
+            "seconds rounded up)"
+        ) in said
+
+        kept = video(tmp_path, fake, paid=())
+        assert kept.returncode == 0 and len(fake.billed) == 1, kept.stderr
+        assert "1 of 1 clip(s) already paid for and kept: written without a new request." in kept.stderr
+        assert "Estimated cost" not in kept.stderr and "out/dog.webm  12 frames" in kept.stdout
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
+
+
+def test_an_image_counted_free_whose_kept_matte_is_gone_is_not_bought(tmp_path):
+    """An image the estimate left out as kept (rmbg.cli.kept.bought_before) holds nothing against the caps; should
+    its matte be gone from the storage by the time it runs, it is not bought unasked and unheld: it fails,
+    nothing sent, and the next run estimates it again."""
+    from rmbg.cache import MatteCache
+    from rmbg.cli import batch
+    from tests.support.providers import CountingProvider
+
+    Image.new("RGB", (16, 12), "red").save(tmp_path / "a.png")
+    items = batch.plan([str(tmp_path / "a.png")], tmp_path / "out")
+    provider = CountingProvider()
+    settings = batch.Settings(free=frozenset({id(items[0])}))
+    outcomes = batch.run(items, provider, settings, lambda _: None, cache=MatteCache(2**20))
+    assert [(o.status, o.may_be_billed) for o in outcomes] == [("failed", False)] and provider.calls == 0
+    assert outcomes[0].error == (
+        "what an earlier run bought and kept for it could no longer be read from the storage; nothing was sent. "
+        "Run the same command again to buy it."
+    )

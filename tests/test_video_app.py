@@ -502,6 +502,43 @@ def test_a_failed_paid_clip_tells_what_it_counted_against_the_caps(served, fal_v
     assert "x-rmbg-cost-usd" not in limited.headers and "x-rmbg-cost-source" not in limited.headers
 
 
+def test_side_by_side_shows_the_side_that_worked_when_the_paid_side_drops_after_its_submit(served, fal_video_app):
+    """/video_compare with a local model against fal, whose submit arrives and gets no answer (may have been
+    billed: counted, not sent again). Before, the whole call was an error and the local side was lost; now the
+    local side comes back as a video that plays, the other as none, and the agreement line says why it failed,
+    what it counted and the session's total after the comparison."""
+    from gradio_client import Client, handle_file
+
+    from tests.fakes.fal import TEST_KEY
+
+    fal, url = fal_video_app
+    fal.reset()
+    fal.inject("drop", op="submit", times=9)
+    clip = write_clip(served[3] / "compared.mp4", davis("dog", 4))  # a clip no other test sends: no kept answer
+    client = Client(url, verbose=False)
+    try:
+        left, right, _, table, said = client.predict(
+            video=handle_file(str(clip)),
+            provider_a="threshold",
+            provider_b="fal-bria-video",
+            fal_key=TEST_KEY,
+            api_name="/video_compare",
+        )
+    finally:
+        client.close()
+    assert len([c for c in fal.calls if c.method == "POST" and c.path.endswith("/v3")]) == 1
+    assert right is None and len(decoded(Path(left["video"] if isinstance(left, dict) else left), alpha=True)[0]) == 4
+    rows = table["data"] if isinstance(table, dict) else table
+    assert [r[4] for r in rows] == ["free (local)", "$0.0420 counted (failed call)"]
+    failed, total = said.split("  \n")
+    assert failed.startswith("**B (fal.ai · Bria video background removal (VRMBG 3.0)) failed:** fal-bria-video: ")
+    assert failed.endswith(
+        "It may have reached the provider and been billed, so it was not sent again. "
+        "$0.0420 was counted against the spending caps for it."
+    )
+    assert total == "session: $0.0420 hosted (cap $1.00)"  # read from the ledger after the comparison
+
+
 def test_the_page_url_box_fetches_checks_and_keeps_the_clip(served, clip, monkeypatch, tmp_path):
     from rmbg.errors import InvalidImageError
     from rmbg.video.limits import InvalidVideoError

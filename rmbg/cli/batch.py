@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -64,13 +64,14 @@ OUTPUT_SUFFIX = {"png": ".png", "webp": ".webp", "jpg": ".jpg", "jpeg": ".jpg"}
 class Settings:
     """How to render (render: background, mask, clean edges, format) and run
     (overwrite, jobs in flight for a hosted provider, max_cost in USD or None,
-    refiner: a matte refiner such as ViTMatte, or None)."""
+    refiner: a matte refiner such as ViTMatte, or None; free: rmbg.cli.kept.bought_before)."""
 
     render: RenderOptions = RenderOptions()
     overwrite: bool = False
     jobs: int = 1
     max_cost: Decimal | None = None
     refiner: Refiner | None = None
+    free: frozenset[int] = frozenset()  # ids of the items whose matte an earlier run bought and kept (run_items)
 
 
 def plan(
@@ -131,6 +132,8 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
         restored = kept.restore(
             cache, loaded, provider, root, item.output_rel
         )  # bought by a run that could not write it
+        if not restored and id(item) in settings.free:  # counted free, so it holds nothing: never bought here
+            raise RmbgError(f"{kept.GONE}; nothing was sent. Run the same command again to buy it.")
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         try:
             check_inside(root, item.output_rel)  # a link planted while the call ran
@@ -210,6 +213,7 @@ def run(
         max_cost=settings.max_cost,
         provider_id=provider.id,
         claims=claims,
+        free=settings.free,
     )
 
 
@@ -234,13 +238,16 @@ def run_items(
     max_cost: Decimal | None = None,
     provider_id: str = "",
     claims: Claims | None = None,
+    free: Collection[int] = frozenset(),
 ) -> list[Outcome]:
     """The scheduler of every batch: `work` on each of `runnable` (the other
     items are reported failed or skipped), `jobs` at a time, never starting
     one whose `estimate` (USD per item) the one rule (rmbg.money.paying) does not
     let through: --max-cost, the day's cap of the operator's keys, the first
     paid call alone; with `claims`, each item's output is claimed (after its
-    hold, which a refused claim gives back) before it starts.
+    hold, which a refused claim gives back) before it starts. `free`: the ids of
+    items written from what an earlier run bought and kept (rmbg.cli.kept): they
+    hold nothing, and their `work` must not buy (it refuses, nothing sent).
     `work` must turn its own failures into Outcomes (see attempt())."""
     outcomes: list[Outcome] = []
 
@@ -267,7 +274,8 @@ def run_items(
                 waiting = False
                 while pending and len(in_flight) < jobs and not stop_requested.is_set() and not refused:
                     try:
-                        hold = payer.try_reserve(payer.payment(provider_id, estimate)) if estimate else None
+                        paid = bool(estimate) and id(pending[0]) not in free
+                        hold = payer.try_reserve(payer.payment(provider_id, estimate)) if paid else None
                     except BudgetError as exc:  # the ledger cannot be used: nothing more is paid, the rest are said
                         refused, why = True, str(exc)
                         break

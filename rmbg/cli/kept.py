@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,12 @@ from PIL import Image
 from ..cache import MatteCache, options_key, payer_scope
 from ..errors import RmbgError
 from ..image.formats import STORE_URI, URL
-from ..image.io import LoadedImage
+from ..image.io import LoadedImage, load_image
 from ..money.ledger import LedgerError, configured, open_ledger
 from ..money.ledger.kept import KeptMatte, KeptMattes
 from ..providers.base import Provider
 from ..types import Cost, Matte
+from .items import Item
 from .manifest import folder_id
 
 if TYPE_CHECKING:  # a photo's run loads none of the video path (tests/test_cold_start.py)
@@ -49,6 +51,7 @@ KEPT = (
 )
 KEPT_IMAGES = KEPT.replace("matte is", "images are").replace("write it", "write them")
 KEPT_ANSWER = KEPT.replace("matte", "answer")
+GONE = "what an earlier run bought and kept for it could no longer be read from the storage"
 
 
 def request_of(*parts: object) -> str:
@@ -126,6 +129,35 @@ def find(out_dir: Path, output: str, request: str) -> KeptMatte | None:
         ) from None
 
 
+def kept_here(out_dir: Path) -> set[str]:
+    """The outputs of `out_dir` something is kept for (to be checked against their request with find), for a
+    run's estimate; none where the storage cannot say (the estimate then counts them all)."""
+    try:
+        folder = folder_id(out_dir, create=False)
+        return set() if folder is None else _book().outputs(folder)
+    except (LedgerError, OSError, RmbgError):
+        return set()
+
+
+def bought_before(items: Iterable[Item], out_dir: Path, request: Callable[[LoadedImage], str]) -> set[int]:
+    """The ids of `items` for whose output an earlier run bought and kept the answer to this same request (the
+    `request` of its input's pixels): written with no new request, so neither estimated nor held. One whose
+    input cannot be read, or whose storage cannot say, is not (the run says why, or buys it as asked)."""
+    on_hand, free = kept_here(out_dir), set()
+    for item in items:
+        try:
+            if item.output_rel in on_hand and find(out_dir, item.output_rel, request(load_image(item.source))):
+                free.add(id(item))
+        except RmbgError:
+            continue
+    return free
+
+
+def matte_requests(provider: Provider) -> Callable[[LoadedImage], str]:
+    """The request a cut-out's kept matte answers, for bought_before."""
+    return lambda loaded: _request(loaded, provider)
+
+
 def forget(out_dir: Path, output: str) -> None:
     """Drop the matte kept for `output` once it is written (a storage that fails: it stays, unused)."""
     try:
@@ -162,6 +194,19 @@ def keep_answer(target: Path, key: ClipKey | None, paid: PaidAnswer) -> bool:
     return key is not None and keep_bytes(
         target.parent, target.name, _clip_request(key), key[1], paid.data, meta, create=True
     )
+
+
+def answer_kept(target: Path, key: ClipKey | None) -> bool:
+    """Whether an answer is kept for `target` that answers this clip (its estimate leaves it out); False where
+    the storage cannot say."""
+    try:
+        return (
+            key is not None
+            and target.parent.is_dir()
+            and find(target.parent, target.name, _clip_request(key)) is not None
+        )
+    except RmbgError:
+        return False
 
 
 def restore_answer(target: Path, key: ClipKey | None) -> bool:

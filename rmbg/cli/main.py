@@ -27,14 +27,14 @@ from ..ray_cluster import add_ray_flags, count_arg, ray_flag, settle_ray_flags
 from ..refine import list_refiners, resolve_refiner
 from ..threads import calm_openmp
 from ..wording import words
-from . import batch, ledger_cmd
+from . import batch, kept, ledger_cmd
 from .cascade import add_escalate_flags
 from .choosing import VERBOSE, add_render_flags, choose_provider, files_read, render_choices, render_options
 from .interrupts import end_process, stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
-from .paid import add_paid_flags, paid_gate
+from .paid import add_paid_flags, local_paid, paid_gate, run_cap
 from .progress import Progress, lines_shown, printable, run_reported
 from .providers_cmd import cmd_providers
 from .replace import add_parser as add_replace_parser
@@ -65,7 +65,8 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     runnable = batch.to_run(items, args.overwrite)
     options = output_options(args, provider)
     check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
-    if not paid_gate(len(runnable), [provider], args.yes, args.max_cost, err):
+    free = kept.bought_before(runnable, out_dir, kept.matte_requests(provider)) if local_paid(args, provider) else ()
+    if not paid_gate(len(runnable) - len(free), [provider], args.yes, args.max_cost, err, kept=len(free)):
         return 2
     workers = args.workers  # on Ray: the workers the cluster has room for, before anything is written or sent
     if args.engine == "ray" and runnable:
@@ -75,7 +76,8 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     record_options(out_dir, options)
     jobs = args.jobs or DEFAULT_JOBS.get(provider.kind, 1)
     render = render_options(args, background, framing)
-    settings = batch.Settings(render, args.overwrite, jobs, args.max_cost, resolve_refiner(args.refine))
+    cap = run_cap(len(runnable) - len(free), args.yes, args.max_cost)
+    settings = batch.Settings(render, args.overwrite, jobs, cap, resolve_refiner(args.refine), frozenset(free))
 
     def on_engine(on_outcome, claims):
         return run_engine(

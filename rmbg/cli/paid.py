@@ -31,16 +31,39 @@ def add_paid_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-cost", type=usd_arg, metavar="USD", help="spending cap for hosted providers, in USD")
 
 
-def paid_gate(n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO) -> bool:
+def paid_gate(
+    n_images: int, providers: Sequence[Provider], yes: bool, max_cost: Decimal | None, err: TextIO, *, kept: int = 0
+) -> bool:
     """Print the estimate of a paid run; False when it must be refused (no --yes, no --max-cost)."""
     priced = [(p.id, p.estimate()) for p in providers if p.kind == "hosted"]
-    return confirm_paid(n_images, priced, yes, max_cost, err)
+    return confirm_paid(n_images, priced, yes, max_cost, err, kept=kept)
+
+
+def local_paid(args: argparse.Namespace, provider: Provider) -> bool:
+    """A paid run in this process, where a matte kept by an earlier run is written from the matte cache
+    (rmbg.cli.kept.restore; a Ray engine's workers have none: they hold and estimate every image)."""
+    return provider.kind == "hosted" and args.engine != "ray"
+
+
+def kept_line(kept: int, of: int, what: str = "images") -> str:
+    """'2 of 3 images already paid for and kept: written without a new request.' (rmbg.cli.kept)."""
+    return f"{kept} of {of} {what} already paid for and kept: written without a new request."
 
 
 def confirm_paid(
-    n_images: int, priced: Sequence[tuple[str, Cost]], yes: bool, max_cost: Decimal | None, err: TextIO
+    n_images: int,
+    priced: Sequence[tuple[str, Cost]],
+    yes: bool,
+    max_cost: Decimal | None,
+    err: TextIO,
+    *,
+    kept: int = 0,
 ) -> bool:
-    """The same for (id, estimated cost of one input image) pairs of paid services."""
+    """The same for (id, estimated cost of one input image) pairs of paid services. `kept`: how many more
+    inputs are written from what an earlier run bought and kept (rmbg.cli.kept): said, and neither
+    estimated nor asked for, as no request is made for them."""
+    if kept and priced:
+        print(kept_line(kept, n_images + kept, "inputs"), file=err)
     if not priced or n_images == 0:
         return True
     total = Decimal(0)
@@ -57,3 +80,9 @@ def confirm_paid(
         return True
     print("This run is paid: pass --yes to accept the estimate, or --max-cost USD to cap the spending.", file=err)
     return False
+
+
+def run_cap(n_paid: int, yes: bool, max_cost: Decimal | None) -> Decimal | None:
+    """The cap a run pays under: --max-cost; else, where nothing was estimated nor accepted (every input kept
+    from an earlier run, no --yes), $0, so that no request is ever bought without its estimate being accepted."""
+    return Decimal(0) if max_cost is None and not yes and n_paid == 0 else max_cost

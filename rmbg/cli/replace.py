@@ -34,7 +34,7 @@ from . import batch, kept
 from .interrupts import INTERRUPTED, stopping_gently, write_unless_abandoned
 from .items import ANOTHER, read_files, replaced_read
 from .manifest import Claims, uncertain_outputs
-from .paid import add_paid_flags, confirm_paid
+from .paid import add_paid_flags, confirm_paid, run_cap
 from .progress import run_reported
 from .resume import UsageError, check_resume, output_folder, record_options
 
@@ -163,7 +163,10 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = request_options(replacer.id, request, ref_digest)
     check_resume(out_dir, options, skipped=len(outputs) - len(runnable), overwrite=args.overwrite)
     each = replacer.estimate(request.num_images)
-    if not confirm_paid(len(runnable), [(replacer.id, each)], args.yes, args.max_cost, err):
+    # bought by an earlier run: written with no request, neither estimated nor held
+    free = kept.bought_before(runnable, out_dir, lambda loaded: kept.request_of(loaded.digest, replacer.id, options))
+    bought = len(runnable) - len(free)
+    if not confirm_paid(bought, [(replacer.id, each)], args.yes, args.max_cost, err, kept=len(free)):
         return 2
     record_options(out_dir, options)
 
@@ -177,6 +180,8 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             found = kept.find(out_dir, item.output_rel, asked)  # bought by a run that could not write them
             if found is not None:
                 files, cost = unpacked(found), Cost.free("paid for by an earlier run")
+            elif id(item) in free:  # counted free, so it holds nothing: never bought here
+                raise RmbgError(f"{kept.GONE}; nothing was sent. Run the same command again to buy them.")
             else:
                 result = run_replacer(loaded.rgb, request, replacer, started=started)
                 files, cost = [result.encode(i, "png") for i in range(len(result.images))], result.cost
@@ -204,9 +209,10 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             on_outcome,
             estimate=each.usd,
             jobs=args.jobs or DEFAULT_JOBS,
-            max_cost=args.max_cost,
+            max_cost=run_cap(bought, args.yes, args.max_cost),
             provider_id=replacer.id,
             claims=claims,
+            free=free,
         )
 
     with stopping_gently(err) as stop:  # SIGINT / SIGTERM: finish what is in flight, record it

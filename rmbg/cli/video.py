@@ -46,9 +46,9 @@ from ..types import format_usd
 from ..wording import clip_length, seconds_text, words
 from .choosing import add_render_flags
 from .interrupts import stopping_gently
-from .kept import KEPT_ANSWER, clip_key, forget, keep_answer, restore_answer
+from .kept import KEPT_ANSWER, answer_kept, clip_key, forget, keep_answer, restore_answer
 from .manifest import Manifest
-from .paid import add_paid_flags
+from .paid import add_paid_flags, kept_line, run_cap
 from .progress import printable
 from .resume import UsageError
 from .video_outputs import beside_clips, manifest_row, output_format, plan
@@ -74,15 +74,15 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         from .ray_engine import fitted_workers
 
         engine = replace(engine, workers=fitted_workers(engine.address, engine.workers, engine.gpus_per_worker, err))
-    payer, failed = None, 0
+    payer, failed, free = None, 0, set[tuple[str, Path]]()
     if provider.kind == "hosted":
-        kept = _hold_back_uncertain(todo, args, provider, err)
+        kept, free = _hold_back_uncertain(todo, args, provider, err)
         failed, todo = len(todo) - len(kept), kept  # held back: not run
-        if not _confirm(todo, provider, args, err):
+        if not _confirm([pair for pair in todo if pair not in free], provider, args, err, kept=len(free)):
             return 2
         from ..money.payer import Payer
 
-        payer = Payer.operator("video", args.max_cost)
+        payer = Payer.operator("video", run_cap(len(todo) - len(free), args.yes, args.max_cost))
     if todo:  # an -o that cannot be written: a sentence before any model runs or any clip is sent
         single = len(pairs) == 1 and pairs[0][1] == Path(args.output)
         check_writable(Path(args.output).parent if single else Path(args.output), f"-o {args.output}")
@@ -101,6 +101,10 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
 
             with metered() as meter:
                 try:
+                    if (source, target) in free and not restore_answer(
+                        target, clip_key(source, provider, args.hosted_format)
+                    ):
+                        raise RmbgError(GONE)  # counted free, so never bought here
                     result = _remove(source, target, provider, fmt, background, args, progress, stop, payer, engine)
                 except VideoStopped:
                     bar.close()
@@ -139,6 +143,9 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         print("rmbg: stopped; run the same command again to resume (finished clips are kept).", file=err)
         return 130
     return 1 if failed else 0
+
+
+GONE = "its answer kept from an earlier run could no longer be read from the storage; nothing was sent. Run again."
 
 
 def _said(exc: RmbgError, target: Path, source: str, provider, hosted_format: str) -> str:
@@ -199,13 +206,16 @@ def _engine(args, provider):
         raise UsageError(words(exc, "cli")) from None
 
 
-def _confirm(todo: list[tuple[str, Path]], provider, args, err: TextIO) -> bool:
-    """Print the estimate of a paid run (billed seconds x price); False when it needs --yes or --max-cost."""
+def _confirm(todo: list[tuple[str, Path]], provider, args, err: TextIO, *, kept: int = 0) -> bool:
+    """Print the estimate of a paid run (billed seconds x price); False when it needs --yes or --max-cost.
+    `kept`: how many more clips are written from answers an earlier run bought (said, not estimated)."""
     from ..providers.hosted.video_job import billed_seconds, price_text
     from ..video.decode import probe
     from ..video.hosted import clip_seconds
     from ..video.limits import VideoLimits
 
+    if kept:
+        print(kept_line(kept, len(todo) + kept, "clip(s)"), file=err)
     if not todo:
         return True
     billed, unknown = 0, 0
@@ -250,20 +260,21 @@ def _mark_uncertain(target: Path, provider_id: str, request_id: str) -> None:
     uncertain_marker(target).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
-def _hold_back_uncertain(todo: list[tuple[str, Path]], args, provider, err: TextIO) -> list[tuple[str, Path]]:
+def _hold_back_uncertain(todo: list[tuple[str, Path]], args, provider, err: TextIO) -> tuple[list, set]:
     """Leave out the clips whose earlier request may have been billed, unless --retry-uncertain; one whose
-    paid answer an earlier run kept (rmbg.cli.kept) is written from it instead."""
+    paid answer an earlier run kept (rmbg.cli.kept) is written from it instead: (the clips to run, those of
+    them written from a kept answer, with no request)."""
     retry, fmt = args.retry_uncertain, args.hosted_format
-    marked = [
-        (s, d) for s, d in todo if uncertain_marker(d).exists() and not restore_answer(d, clip_key(s, provider, fmt))
-    ]
+    uncertain = [(s, d) for s, d in todo if uncertain_marker(d).exists()]
+    free = {(s, d) for s, d in uncertain if answer_kept(d, clip_key(s, provider, fmt))}
+    marked = [pair for pair in uncertain if pair not in free]
     if marked and retry:
         print(
             f"rmbg: warning: --retry-uncertain: {len(marked)} clip(s) whose earlier request may have been billed "
             "are sent again; they may be billed twice.",
             file=err,
         )
-        return todo
+        return todo, free
     for src, _ in marked:
         print(
             printable(
@@ -272,7 +283,7 @@ def _hold_back_uncertain(todo: list[tuple[str, Path]], args, provider, err: Text
             ),
             file=err,
         )
-    return [pair for pair in todo if pair not in marked]
+    return [pair for pair in todo if pair not in marked], free
 
 
 def _remove(source, target, provider, fmt, background, args, progress, stop, payer, engine):

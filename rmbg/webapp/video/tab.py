@@ -286,7 +286,8 @@ def compare_tab(app: App, keys: tuple[Any, ...], default_id: str, clip: Any, url
             report=reporter(call),
         )
         slider = gr.update(maximum=max(out.frames - 1, 1), value=0)
-        return str(out.previews[0]), str(out.previews[1]), slider, out.table, out.agreement
+        left, right = (None if p is None else str(p) for p in out.previews)  # a side that failed: no video
+        return left, right, slider, out.table, out.agreement
 
     handler = endpoint(VideoCompareForm, compare, "video_compare")
     inputs = VideoCompareForm.inputs(controls)
