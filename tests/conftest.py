@@ -104,6 +104,13 @@ def pytest_ignore_collect(collection_path, config):
     return True if tiers.left_out_of_a_fast_run(collection_path, config) else None  # None: pytest's own rules
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    if config.getoption("markexpr", "") == "not long":  # pyproject's addopts, not a -m of the caller's
+        terminalreporter.write_line(
+            "The long checks (slow or ray: tests/support/tiers.py LONG) were left out: python -m pytest -m long"
+        )
+
+
 def pytest_collection_finish(session):
     tiers.guard_fast_only(session)
     tiers.keep_imports()  # the files' import statements, for the next collection

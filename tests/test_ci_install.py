@@ -57,6 +57,8 @@ def test_ci_runs_the_smoke_on_python_312_after_the_install_and_the_dev_requireme
     dev = lines.index("python -m pip install -q -r requirements-dev.txt")
     assert install + 1 < lines.index(". .venv/bin/activate") < dev < lines.index("python -m pytest -q")
     assert [n for n, line in enumerate(lines) if " -m venv " in line] == [made]  # one virtualenv: the suite's too
+    # the long checks the README's command leaves out (pyproject's addopts) run after the suite, in the same venv
+    assert lines.index("python -m pytest -q") + 1 < lines.index("python -m pytest -q -m long") == len(lines) - 1
     assert any("sys.version_info[:2] == (3, 12)" in line for line in lines)  # each candidate is run to know
 
 

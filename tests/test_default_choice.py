@@ -140,6 +140,7 @@ def test_an_instruction_set_cap_is_another_machine(cpu_cache, monkeypatch):
 
 
 @pytest.mark.uses("onnx", "onnxruntime")  # a stand-in IS-Net run
+@pytest.mark.slow  # the CPU calibration itself, stand-in models timed: 80-120 s on 2 cores
 def test_calibration_measures_once_drops_its_stand_in_from_the_model_pool_then_reads_the_cache(
     cpu_cache, monkeypatch, u2netp_path
 ):
@@ -196,6 +197,7 @@ def test_calibration_keeps_the_median_of_its_runs_so_one_slow_run_does_not_decid
 
 
 @pytest.mark.uses("onnx", "openvino")  # a stand-in IS-Net export
+@pytest.mark.slow  # two stand-in networks exported and timed: 15-21 s on 2 cores
 def test_rmbg14s_own_measurement_runs_on_onnx_runtime_where_isnet_general_runs_openvino(tmp_path, monkeypatch):
     use_cpu(monkeypatch, SAPPHIRE_RAPIDS)
     timed = calibration.stand_in("rmbg-1.4", tmp_path)  # what seconds_for("rmbg-1.4") measures

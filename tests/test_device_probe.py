@@ -54,6 +54,7 @@ def test_auto_is_the_cpu_and_torch_stays_unimported_where_no_gpu_can_be():
 
 
 @pytest.mark.uses("gradio")
+@pytest.mark.slow  # a fresh interpreter builds the page and warms its model: 35-50 s on 2 cores
 def test_the_page_is_built_and_its_default_model_warmed_without_torch(u2netp_path):  # noqa: F811
     script = (
         "import sys; from rmbg.webapp.page import build_demo, warm_up; demo = build_demo(); t = warm_up(demo);"

@@ -116,6 +116,7 @@ def run_mcp(url: str, n: int, **kwargs) -> list[str]:
     return asyncio.run(asyncio.wait_for(mcp_calls(url, n, **kwargs), 120))
 
 
+@pytest.mark.slow  # MCP sessions against a launched app and the fakes: 14-20 s on 2 cores
 def test_mcp_callers_have_their_own_caps_not_one_shared_session(fakes):
     """Defect 4: every MCP caller shared one gradio client, and concurrent first calls were each paid.
     Streamable HTTP (stateless in gradio): the caller is its address; SSE: its session."""

@@ -117,6 +117,7 @@ def test_turns_make_an_earlier_click_of_the_same_session_stale():
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+@pytest.mark.slow  # two models in a launched app, driven in Chromium: 25-40 s on 2 cores
 def test_the_page_shows_the_fast_result_then_the_better_one(better, launched):
     from playwright.sync_api import expect, sync_playwright
 

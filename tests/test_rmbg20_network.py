@@ -314,6 +314,7 @@ def _live_tensor_peak_mib(net: torch.nn.Module, x: torch.Tensor) -> float:
     return peak[0] / 2**20
 
 
+@pytest.mark.slow  # a full-size forward, its memory traced: 15-22 s on 2 cores
 def test_birefnet_lite_releases_its_big_temporaries_early():
     net = birefnet.build_birefnet(backbone="swin_t")
     x = torch.randn(1, 3, 512, 512, generator=torch.Generator().manual_seed(0))

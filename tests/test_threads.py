@@ -145,6 +145,7 @@ def _photo(seed: int) -> Image.Image:
     return Image.fromarray((lit + rest * noise).astype(np.uint8), "RGB")
 
 
+@pytest.mark.slow  # concurrent requests on a launched app, threads sampled: 15-25 s on 2 cores
 def test_concurrent_requests_never_hold_more_threads_than_the_budget(u2netp_path, monkeypatch):
     """Six requests at once, each a 1.6 MP photo: banded resizes in, the model, the banded
     matte out, the edge estimate and a banded PNG. The CPU threads they run on (the ONNX

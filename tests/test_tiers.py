@@ -165,6 +165,16 @@ def test_a_test_needing_a_package_that_is_not_installed_is_skipped_saying_how_to
     assert [m.name for m in fast.marks] == ["fast"]
 
 
+def test_a_ray_test_and_a_slow_one_are_long_checks_the_suites_command_leaves_out():
+    on_ray, slow, model = Item("on_ray"), Item("plain", marks=[pytest.mark.slow.mark]), Item("makes_weights")
+    tiers.classify([on_ray, slow, model])
+    assert [m.name for m in on_ray.marks] == ["ray", "long"]
+    assert [m.name for m in slow.marks] == ["slow", "slow", "long"]  # its own mark, then the tier's
+    assert [m.name for m in model.marks] == ["model"]
+    pyproject = (tiers.ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'addopts = """-ra -n auto --dist loadfile -m "not long"' in pyproject  # `python -m pytest`: no long one
+
+
 def test_a_fast_only_run_fails_a_test_that_imports_a_tiers_package(monkeypatch):
     monkeypatch.setattr(tiers, "_GUARDED", ["rmbg_heavy_stand_in"])
     monkeypatch.delitem(sys.modules, "rmbg_heavy_stand_in", raising=False)

@@ -86,6 +86,7 @@ def test_matte_follows_the_u2net_recipe(u2netp_path, recipe_matte, engine, backe
     assert matte.cost.source == "compute" and matte.seconds > 0
 
 
+@pytest.mark.slow  # U2-Net-p on DAVIS frames, scored: 35-50 s on 2 cores
 def test_davis_quality_floor(u2netp_path):
     provider = rmbg.get_provider("u2netp", device="cpu")
     scores = []

@@ -248,6 +248,7 @@ def test_stream_mattes_in_chunks_gives_every_frame_once_as_one_stream(tmp_path):
     assert stats.frames == 9 and stats.state == SmoothState()
 
 
+@pytest.mark.slow  # U2-Net-p on a DAVIS clip at 854x480, smoothed and scored: 20-30 s on 2 cores
 @pytest.mark.parametrize("seq", ["dog"])
 def test_smoothing_u2netp_on_davis_clips(u2netp_path, tmp_path, seq):
     """The same U2-Net-p mattes of the first 5 frames of a DAVIS clip (854x480), scored as they come and smoothed.

@@ -43,7 +43,11 @@ from tests.support.browser import CHROMIUM, another_page, enter_fal_key, opened_
 from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401
 from tests.video_clips import davis, threshold_registered, write_clip  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium")
+# Every view at two widths and the video player's sync: a long check (100-200 s of a worker on 2 cores).
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+    pytest.mark.slow,
+]
 WIDTHS = (420, 1400)
 # The Benchmark's DAVIS frames at a quarter of their 854x480 each way: the same tables, captions and picture
 # shapes, a sixteenth of the pixels to encode, send to the fake fal server and score.

@@ -54,6 +54,10 @@ TIERS = {package: tier for tier, packages in _TIER_OF.items() for package in pac
 COMPONENTS = ("postgresql",)
 # The tier markers (pyproject.toml registers them with what each means); a test with none of them is `fast`.
 MARKERS = ("app", "browser", "ray", "model", "openvino", "fuzz", "db", "slow")
+# The long checks: tests in these tiers are also `long`, which `python -m pytest` leaves out (pyproject's
+# addopts: -m "not long") so that the suite stays under 10 minutes on 2 cores; `-m long` runs them, and CI
+# (.ci/run) runs them after the suite. A Ray cluster's start alone is about 9 s of CPU.
+LONG = ("slow", "ray")
 # Optional packages: a test (or a test file) needing one that is not installed is skipped, saying how to get it.
 _HOW = {
     'the torch extra: pip install "rmbg[torch]"': ("torch", "torchvision"),
@@ -409,6 +413,8 @@ def classify(items: list[pytest.Item]) -> None:
             raise pytest.UsageError(f"{item.nodeid} is fast, yet `-m fast` leaves its file out: left_out_of_a_fast_run")
         for tier in sorted(found) or ["fast"]:
             item.add_marker(tier)
+        if found & set(LONG):
+            item.add_marker("long")
         if missing := sorted(p for p in packages if p in INSTALL and not installed(p)):
             needs = "; ".join(f"{p} ({INSTALL[p]})" for p in missing)
             item.add_marker(pytest.mark.skip(reason=f"needs {needs}: not installed here"))

@@ -204,7 +204,7 @@ def row(entry: VideoProvider, outcome: VideoResult | Failed, total: float | None
 
 
 def side_name(entries: Sequence[VideoProvider], entry: VideoProvider) -> str:
-    """'A (fal.ai Bria video)': the side as the page names it."""
+    """The side as the page names it: A or B, then the provider's label in brackets."""
     return f"{'AB'[list(entries).index(entry)]} ({entry.label})"
 
 
