@@ -13,6 +13,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from tests.fakes.fal import TEST_KEY as FAL_KEY
@@ -26,7 +27,11 @@ BILLED = Decimal("0.0019")  # what the fake reports per image (the price table's
 
 
 def rmbg(
-    folder: Path, fake: RunwareFake, ledger: str = "ledger.sqlite3", paid: tuple[str, ...] = ("--max-cost", "1")
+    folder: Path,
+    fake: RunwareFake,
+    ledger: str = "ledger.sqlite3",
+    paid: tuple[str, ...] = ("--max-cost", "1"),
+    engine: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -35,7 +40,7 @@ def rmbg(
         "RMBG_RUNWARE_URL": fake.url,
         "RMBG_LEDGER": str(folder / ledger),
     }
-    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", *paid, "-j", "1"]
+    command = ["remove", "in", "-o", "out", "-p", "runware-rembg", *paid, "-j", "1", *engine]
     return subprocess.run(
         [sys.executable, "-m", "rmbg", *command], cwd=folder, env=env, capture_output=True, text=True, timeout=120
     )
@@ -117,6 +122,41 @@ def test_a_cut_out_re_run_of_kept_mattes_needs_no_yes_and_estimates_only_the_new
         assert "Estimated cost" not in kept.stderr
     assert Image.open(tmp_path / "out" / "sub" / "b.png").mode == "RGBA"
     assert counted(tmp_path / "ledger.sqlite3") == 2 * BILLED
+
+
+@pytest.mark.uses("ray")  # the command starts a local Ray of its own
+def test_on_ray_kept_mattes_are_written_by_the_command_and_not_bought_again(tmp_path):
+    """`rmbg remove --engine ray` after paid mattes were kept. Before: a kept image was estimated, held and
+    sent to a Ray worker, which keeps no matte: bought again. Now: the command writes it from the storage with
+    no request and estimates, holds and sends to Ray only the images it must buy; with only kept ones to
+    write, no Ray starts. 4 images in all, 4 requests."""
+    for i, rel in enumerate(["a.png", "sub/b.png", "sub/c.png"]):
+        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    on_ray = ("--engine", "ray", "--workers", "1")
+    with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
+        assert rmbg(tmp_path, fake).returncode == 1 and len(fake.calls) == 3  # b and c bought, kept
+        (tmp_path / "out" / "sub").unlink()
+        (tmp_path / "in" / "sub" / "c.png").rename(tmp_path / "c.png")  # b alone to write: kept
+        alone = rmbg(tmp_path, fake, paid=(), engine=on_ray)
+        assert alone.returncode == 0 and len(fake.calls) == 3, alone.stdout + alone.stderr
+        assert "1 of 1 inputs already paid for and kept: written without a new request." in alone.stderr
+        assert "Started a local Ray" not in alone.stderr
+        (tmp_path / "c.png").rename(tmp_path / "in" / "sub" / "c.png")
+        Image.new("RGB", (16, 12), "blue").save(tmp_path / "in" / "d.png")  # c kept, d to buy, on Ray
+        mixed = rmbg(tmp_path, fake, engine=on_ray)
+        assert mixed.returncode == 0 and len(fake.calls) == 4, mixed.stdout + mixed.stderr
+        said = mixed.stderr.splitlines()
+        assert "1 of 2 inputs already paid for and kept: written without a new request." in said
+        assert "Estimated cost for runware-rembg: 1 images x $0.0013 = $0.0013 (price table)" in said
+        assert "Started a local Ray" in mixed.stderr
+    for rel in ["a.png", "sub/b.png", "sub/c.png", "d.png"]:
+        assert Image.open(tmp_path / "out" / rel).mode == "RGBA"
+    assert counted(tmp_path / "ledger.sqlite3") == 4 * BILLED
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: none kept
+        assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
 
 
 def replace(

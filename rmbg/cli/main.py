@@ -34,7 +34,7 @@ from .interrupts import end_process, stopping_gently
 from .ledger_cmd import add_parser as add_ledger_parser
 from .manifest import uncertain_outputs
 from .many import DEFAULT_JOBS, run_engine
-from .paid import add_paid_flags, local_paid, paid_gate, run_cap
+from .paid import add_paid_flags, paid_gate, run_cap
 from .progress import Progress, lines_shown, printable, run_reported
 from .providers_cmd import cmd_providers
 from .replace import add_parser as add_replace_parser
@@ -65,11 +65,11 @@ def cmd_remove(args, out: TextIO, err: TextIO) -> int:
     runnable = batch.to_run(items, args.overwrite)
     options = output_options(args, provider)
     check_resume(out_dir, options, skipped=sum(not i.error for i in items) - len(runnable), overwrite=args.overwrite)
-    free = kept.bought_before(runnable, out_dir, kept.matte_requests(provider)) if local_paid(args, provider) else ()
+    free = kept.bought_before(runnable, out_dir, kept.matte_requests(provider)) if provider.kind == "hosted" else ()
     if not paid_gate(len(runnable) - len(free), [provider], args.yes, args.max_cost, err, kept=len(free)):
         return 2
     workers = args.workers  # on Ray: the workers the cluster has room for, before anything is written or sent
-    if args.engine == "ray" and runnable:
+    if args.engine == "ray" and len(runnable) > len(free):
         from .ray_engine import fitted_workers
 
         workers = fitted_workers(args.address, args.workers, args.gpus_per_worker, err)

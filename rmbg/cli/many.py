@@ -23,7 +23,7 @@ from ..providers.base import Provider
 from ..refine import resolve_refiner
 from ..registry import get_provider
 from ..types import RenderOptions, one_or_many
-from . import batch
+from . import batch, kept
 from .manifest import Claims, Manifest, uncertain_outputs
 
 DEFAULT_JOBS = {"hosted": 4, "local": 1}  # images in flight: hosted calls wait on the network
@@ -51,8 +51,16 @@ def run_engine(
     if engine == "ray":
         from . import ray_engine
 
-        return ray_engine.run(
-            items,
+        # bought and kept by an earlier run (settings.free, rmbg.cli.kept): written here from the storage with
+        # no request; Ray's workers have no kept mattes, and would buy them again
+        here = [item for item in items if id(item) in settings.free]
+        cache = MatteCache(max_bytes=BATCH_CACHE_BYTES)
+        done = batch.run(here, provider, settings, on_outcome, cache=cache, claims=claims)
+        rest = [item for item in items if id(item) not in settings.free]
+        if here and not batch.to_run(rest, settings.overwrite):  # nothing left to compute: no cluster started
+            return done + batch.run(rest, provider, settings, on_outcome, claims=claims)
+        return done + ray_engine.run(
+            rest,
             provider.id,
             settings,
             on_outcome,
@@ -106,7 +114,12 @@ def remove_many(
 
         # the workers the cluster has room for, before the manifest is written (rmbg.ray_cluster)
         workers = workers_that_fit(start(address), workers, gpus_per_worker)
-    settings = batch.Settings(render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), cap, resolve_refiner(refine))
+    # bought and kept by an earlier run whose output failed (rmbg.cli.kept): written with no request, nothing held
+    runnable = batch.to_run(items, overwrite)
+    free = kept.bought_before(runnable, out, kept.matte_requests(built)) if built.kind == "hosted" else ()
+    settings = batch.Settings(
+        render, overwrite, jobs or DEFAULT_JOBS.get(built.kind, 1), cap, resolve_refiner(refine), frozenset(free)
+    )
     with Manifest(out, built.id, retry_uncertain=retry_uncertain) as manifest:
 
         def record(outcome: batch.Outcome) -> None:

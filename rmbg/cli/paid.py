@@ -39,12 +39,6 @@ def paid_gate(
     return confirm_paid(n_images, priced, yes, max_cost, err, kept=kept)
 
 
-def local_paid(args: argparse.Namespace, provider: Provider) -> bool:
-    """A paid run in this process, where a matte kept by an earlier run is written from the matte cache
-    (rmbg.cli.kept.restore; a Ray engine's workers have none: they hold and estimate every image)."""
-    return provider.kind == "hosted" and args.engine != "ray"
-
-
 def kept_line(kept: int, of: int, what: str = "images") -> str:
     """'2 of 3 images already paid for and kept: written without a new request.' (rmbg.cli.kept)."""
     return f"{kept} of {of} {what} already paid for and kept: written without a new request."
