@@ -95,8 +95,10 @@ def click_tables(provider_id: str) -> list[dict[str, Any]]:
 
     app = App.create(AppConfig(), store=OutputStore(Path(tempfile.mkdtemp())), cache=None)
 
+    look, keys = Look(), Keys()  # the page makes them from its form before the click reaches actions.remove
+
     def click() -> None:
-        actions.remove(Session(), str(EXAMPLE), provider_id, Look(), Keys(), app, 100)
+        actions.remove(Session(), str(EXAMPLE), provider_id, look, keys, app, 100)
 
     click()  # the model loaded, the page's first-run work done
     traces = traced(click, PACKAGE)

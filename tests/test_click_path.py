@@ -21,11 +21,10 @@ from rmbg.errors import LicenceError
 from rmbg.registry import info, register, unregister
 from rmbg.types import Cost, Matte
 from rmbg.webapp import AppConfig, Keys, Look, Session
-from rmbg.webapp.context import App
+from rmbg.webapp.context import App, PriceBook
 from rmbg.webapp.costs import projection_text
 from rmbg.webapp.guard import Guarded, payer
 from rmbg.webapp.look import OutputStore
-from rmbg.webapp.pricebook import PriceBook
 from rmbg.webapp.remove import actions
 from tests.support.app import EXAMPLE
 from tests.support.providers import FreeLocal

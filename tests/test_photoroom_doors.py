@@ -42,8 +42,8 @@ def picture() -> Image.Image:
 
 def test_the_page_shows_a_sandbox_result_as_free_and_watermarked_and_projects_the_paid_price(fake):
     from rmbg.webapp.compare.comparing import caption
+    from rmbg.webapp.context import PriceBook
     from rmbg.webapp.costs import projection_text, result_line
-    from rmbg.webapp.pricebook import PriceBook
 
     result = rmbg.remove_background(picture(), photoroom(fake, SANDBOX), cache=None)
     line = result_line(result, "Photoroom")
@@ -54,8 +54,8 @@ def test_the_page_shows_a_sandbox_result_as_free_and_watermarked_and_projects_th
 
 
 def test_the_page_prices_and_projects_a_preview_at_its_quarter_credit(fake):
+    from rmbg.webapp.context import PriceBook
     from rmbg.webapp.costs import projection_text, result_line
-    from rmbg.webapp.pricebook import PriceBook
 
     result = rmbg.remove_background(picture(), photoroom(fake, size="preview"), cache=None)
     assert "this image: $0.0050 (estimated)" in result_line(result, "Photoroom")

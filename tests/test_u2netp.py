@@ -155,6 +155,30 @@ def test_openvino_keeps_as_many_infer_requests_as_ran_at_once(u2netp_path, openv
     assert compiled.idle_requests() == before
 
 
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_a_warm_call_looks_up_no_file_again(u2netp_path, monkeypatch, engine):
+    """The weights file is found by a provider's first call and kept, and OpenVINO's pool key (the IR's path: the
+    cache folder, the file's size and time) worked out once (issue #59: a warm click on Remove looked them up on
+    every call). The model itself stays the pool's: cleared, the next call loads it again."""
+    from rmbg.providers.local import openvino_backend
+    from rmbg.providers.local.pool import POOL
+
+    provider = rmbg.get_provider("u2netp", device="cpu", threads=2, engine=engine)  # a pool key of its own here
+
+    def mine(held) -> bool:
+        return held.backend == engine and str(held.key[-1]) == "2"
+
+    small = photo().resize((64, 48))
+    first = provider.matte(small).alpha.tobytes()
+    looked: list[str] = []
+    monkeypatch.setattr(weights, "ensure_u2netp", lambda path=None: looked.append("weights"))
+    monkeypatch.setattr(openvino_backend, "_ir_path", lambda *args: looked.append("ir"))
+    assert provider.matte(small).alpha.tobytes() == first and looked == []
+    assert len(POOL.clear(mine)) == 1
+    assert provider.matte(small).alpha.tobytes() == first and looked == []
+    assert len([held for held in POOL.held() if mine(held)]) == 1
+
+
 def test_status_and_options(u2netp_path):
     provider = rmbg.get_provider("u2netp", engine="onnxruntime")
     assert provider.kind == "local" and provider.status().ready

@@ -13,8 +13,8 @@ from rmbg.errors import InvalidImageError, MissingCredentialsError, ModelUnavail
 from rmbg.image.framing import framing_of
 from rmbg.result import Result
 from rmbg.types import Cost, Seconds
+from rmbg.webapp.context import RUNS_KEPT, PriceBook
 from rmbg.webapp.costs import BENCHMARK_CPU_SECONDS, projection_text, result_line
-from rmbg.webapp.pricebook import RUNS_KEPT, PriceBook
 from rmbg.wording import clip_length, words
 
 

@@ -4,6 +4,7 @@ config: what the deployment allows (AppConfig, from the environment);
 store: where download files are written (OutputStore);
 cache: the matte cache (None: never cache; by default the process-wide one);
 ledger: what visitors spent, per session and per day (rmbg.webapp.spending);
+book: what providers have really cost on this server, for the projection (PriceBook);
 recent: the last results of every session, byte-bounded (rmbg.webapp.recent);
 warm: local providers (id and options: warm_key) that have run in this process, whose
 model is loaded (the progress text says "loads the model" only before that);
@@ -20,17 +21,19 @@ Per-visitor values never live here: they are in the Session (gr.State).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from decimal import Decimal
+from statistics import median
 
 from .. import provider_table
 from ..cache import DEFAULT, CacheArg, MatteCache, options_key, resolve_cache
 from ..providers.base import Provider
+from ..result import Result
 from ..settings import Settings, current
 from ..video.answers import default_answers
 from .config import AppConfig
 from .look import OutputStore
-from .pricebook import PriceBook
 from .recent import Recent, image_bytes
 from .shelf import Runs, Shelf
 from .slots import BENCHMARK, COMPARE, VIDEO, Slots, waiting_outside
@@ -38,6 +41,8 @@ from .spending import Ledger
 
 SESSION_IDLE_S = 3600  # as the page's gr.State (app.SESSION_TTL_S): an idle identity's total is forgotten
 KEPT_BUILT = 64  # hf:OWNER/REPO ids are open-ended: past this, the one kept longest is let go (built again if asked)
+RUNS_KEPT = 25  # a local model's model times the PriceBook keeps
+MAX_PROVIDERS = 256  # hf:OWNER/REPO ids are open-ended: the PriceBook forgets the oldest past this
 
 Stamp = tuple[int, Settings]
 
@@ -77,6 +82,51 @@ class Built:
             while len(self._kept) > KEPT_BUILT:
                 self._kept.popitem(last=False)
         return True
+
+
+class PriceBook:
+    """What providers have really cost on this server, shared by every session: the monthly projection under a
+    result reads it (rmbg.webapp.costs), so every visitor sees the same figure for the same model (not one per
+    session), and a hosted provider is projected at the price its vendor reported here rather than at the figure
+    the caps reserve. Kept per process, bounded: the last reported price of each hosted provider, and each local
+    model's last RUNS_KEPT model times (the projection uses their median, so one slow image does not move it).
+    Nothing here is money that must last: the money is in the ledger. Thread-safe: observe() after each run,
+    reported() and timings() for the projection."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reported: OrderedDict[str, Decimal] = OrderedDict()
+        self._runs: OrderedDict[str, tuple[deque[float], str]] = OrderedDict()
+
+    def observe(self, result: Result, kind: str) -> None:
+        """Record one run: a hosted provider's reported price, a local model's seconds (not a cached matte's)."""
+        with self._lock:
+            if kind == "hosted" and result.cost.source == "reported":
+                self._keep(self._reported, result.provider, result.cost.usd)
+            elif kind == "local" and not result.cached:
+                device = str(result.meta.get("device", "cpu"))
+                runs, seen_on = self._runs.get(result.provider, (deque(maxlen=RUNS_KEPT), device))
+                if seen_on != device:  # another device: its own figure
+                    runs = deque(maxlen=RUNS_KEPT)
+                runs.append(float(result.seconds.model))
+                self._keep(self._runs, result.provider, (runs, device))
+
+    @staticmethod
+    def _keep(table: OrderedDict, key: str, value: object) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > MAX_PROVIDERS:
+            table.popitem(last=False)
+
+    def reported(self) -> dict[str, Decimal]:
+        """provider id -> the last price its vendor reported on this server."""
+        with self._lock:
+            return dict(self._reported)
+
+    def timings(self) -> dict[str, tuple[float, str, int]]:
+        """provider id -> (median model seconds, device, runs) on this server."""
+        with self._lock:
+            return {pid: (median(runs), device, len(runs)) for pid, (runs, device) in self._runs.items() if runs}
 
 
 @dataclass(frozen=True)

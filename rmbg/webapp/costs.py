@@ -1,7 +1,7 @@
 """The cost line under a result and the monthly projection beside it.
 
 Money is USD. The projection is the same for every session of a server
-(rmbg.webapp.pricebook): hosted providers at the price their vendor last
+(rmbg.webapp.context.PriceBook): hosted providers at the price their vendor last
 reported here, else their price table figure (an assumed one says so), or
 the price of the image just shown where it was priced otherwise (a preview
 at its 0.25 credit, a configured price; a free watermarked sandbox result
@@ -22,8 +22,7 @@ from ..registry import info, list_providers
 from ..result import Result
 from ..types import Cost, format_usd
 from ..wording import number_text
-from .context import Stamp, built_from
-from .pricebook import PriceBook
+from .context import PriceBook, Stamp, built_from
 from .session import Session
 
 MAX_VOLUME = 1_000_000_000

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from ..result import Result
 from ..types import Cost, format_usd
-from .pricebook import PriceBook
+from .context import PriceBook
 from .spending import hosted_text
 
 ZERO = Decimal(0)

@@ -43,11 +43,12 @@ def cpu_has_bf16() -> bool:
 class OpenVinoPath:
     """How a model runs through OpenVINO.
 
-    run(onnx_file, threads, precision) -> runner(x, output_name) -> array (OpenVINO's compiled model);
+    loader(onnx_file, threads, precision) -> load() -> OpenVINO's compiled model, whose infer(x, output_name)
+    runs it (from the model pool: loaded by the first call; a provider keeps the loader, not the model);
     bf16: it runs in bf16 where the CPU has bf16 units, else in exact fp32;
     auto: the precisions at which engine="auto" takes OpenVINO rather than ONNX Runtime."""
 
-    run: Callable[[Path, int, str], Callable[[Any, str], Any]]
+    loader: Callable[[Path, int, str], Callable[[], Any]]
     bf16: bool = False
     auto: tuple[str, ...] = ("fp32",)
 

@@ -118,11 +118,11 @@ def isnet_general(
     )
 
 
-def _openvino(path: Path, threads: int, precision: str) -> Callable[[Any, str], Any]:
-    """A runner of OpenVINO's compiled model of the file (imported only when used)."""
-    from .openvino_backend import compiled_model
+def _openvino(path: Path, threads: int, precision: str) -> Callable[[], Any]:
+    """A loader of OpenVINO's compiled model of the file (imported only when used; openvino_backend.compiled_loader)."""
+    from .openvino_backend import compiled_loader
 
-    return compiled_model("isnet-general", precision, path, [], threads).infer
+    return compiled_loader("isnet-general", precision, path, [], threads)
 
 
 # bf16 where the CPU has bf16 units, which "auto" takes; its fp32 is no faster than ONNX Runtime's (docs/cpu.md)

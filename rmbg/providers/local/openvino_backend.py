@@ -37,7 +37,7 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,16 +153,9 @@ def _quantize(model: Any, model_id: str, spec: ModelSpec, frames: list[Path]) ->
 def _ir_path(model_id: str, precision: str, weights: Path, frames: list[Path]) -> Path:
     ov = _openvino()
     st = weights.stat()
+    frames_read = [str(p) for p in frames] if precision == "int8" else []  # only int8 is calibrated
     key = json.dumps(
-        [
-            model_id,
-            precision,
-            str(weights.resolve()),
-            st.st_size,
-            st.st_mtime_ns,
-            [str(p) for p in frames] if precision == "int8" else [],  # only int8 is calibrated
-            ov.__version__,
-        ]
+        [model_id, precision, str(weights.resolve()), st.st_size, st.st_mtime_ns, frames_read, ov.__version__]
     )
     return cache_dir() / "openvino" / f"{model_id}-{precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.xml"
 
@@ -201,6 +194,14 @@ class Compiled:
 def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Path], threads: int | None) -> Compiled:
     """The compiled model (converted, quantized and saved as IR on first use; pooled, shared by every provider),
     on `threads` inference threads (None: the process's thread budget, rmbg.threads)."""
+    return compiled_loader(model_id, precision, weights, frames, threads)()
+
+
+def compiled_loader(
+    model_id: str, precision: str, weights: Path, frames: list[Path], threads: int | None
+) -> Callable[[], Compiled]:
+    """compiled_model's loader, its IR path and pool key worked out once (the cache folder, the weights file's
+    stat, OpenVINO's version): each call takes the model from the pool (loaded again where the pool let it go)."""
     threads = threads or usable_cores()
     graph = "fp32" if precision == "bf16" else precision  # bf16 compiles the fp32 graph
     ir = _ir_path(model_id, graph, weights, frames)
@@ -211,7 +212,8 @@ def compiled_model(model_id: str, precision: str, weights: Path, frames: list[Pa
     def size(_: Compiled) -> int:
         return file_bytes(ir.with_suffix(".bin") if ir.is_file() else weights)
 
-    return POOL.get(("openvino", str(ir), precision, str(threads)), load, source=str(weights), size=size)
+    key = ("openvino", str(ir), precision, str(threads))
+    return functools.partial(POOL.get, key, load, source=str(weights), size=size)
 
 
 def _compile(
@@ -316,8 +318,9 @@ class OpenVinoProvider:
         """OpenVINO's compiled model (converted and compiled on first use, then pooled)."""
         return self._pooled().model
 
-    def _pooled(self) -> Compiled:
-        return compiled_model(self.id, self._precision, self._weights, self._frames, self._threads)
+    @functools.cached_property
+    def _pooled(self) -> Callable[[], Compiled]:  # its pool key worked out once: a provider's file is fixed
+        return compiled_loader(self.id, self._precision, self._weights, self._frames, self._threads)
 
     def matte(self, image: Any) -> Matte:
         self.compiled()  # converted and compiled before the clock starts

@@ -212,11 +212,11 @@ def u2netp(
     )
 
 
-def _openvino(path: Path, threads: int, precision: str) -> Callable[[Any, str], Any]:
-    """A runner of OpenVINO's compiled u2netp.onnx (imported only when used)."""
-    from .openvino_backend import compiled_model
+def _openvino(path: Path, threads: int, precision: str) -> Callable[[], Any]:
+    """A loader of OpenVINO's compiled model of the file (imported only when used; openvino_backend.compiled_loader)."""
+    from .openvino_backend import compiled_loader
 
-    return compiled_model("u2netp", precision, path, [], threads).infer
+    return compiled_loader("u2netp", precision, path, [], threads)
 
 
 OPENVINO = OpenVinoPath(_openvino)  # exact fp32 on every CPU, which "auto" takes
