@@ -43,7 +43,7 @@ class CountingFal(FalFake):
 
 
 HELD = 60.0  # a job held at the vendor until the test lets it go (fake.release), or the client's read timeout
-PROMPT_S = 10.0  # the most a run stopped by two signals may take to end after the second (HELD is far more)
+PROMPT_S = 30.0  # the most a run stopped by two signals may take to end after the second (HELD is twice that)
 
 
 def counting_fal(monkeypatch, *delays: float):
