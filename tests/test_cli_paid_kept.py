@@ -13,6 +13,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import av
 import pytest
 from PIL import Image
 
@@ -273,6 +274,27 @@ def test_a_paid_clip_whose_output_cannot_be_written_is_counted_at_its_cost_and_w
     assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
         assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
+def test_a_kept_answer_for_a_clip_with_sound_at_the_size_people_bring_is_written_whole(tmp_path):
+    """The same at the size people bring: 60 frames (2.5 s, 3 billed seconds) with an AAC track. The answer kept
+    by the run whose output failed is written by the next one with every frame and the sound, no new request."""
+    write_clip(tmp_path / "dog.mp4", davis("dog", 60), tone_hz=440)
+    (tmp_path / "out").mkdir()
+    with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
+        first = video(tmp_path, fake)
+        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
+        assert "its paid answer is kept" in first.stderr
+        (tmp_path / "out" / "dog.webm").rmdir()
+        fake.output = tmp_path / "elsewhere"
+        second = video(tmp_path, fake, paid=())  # nothing to buy: no --yes asked
+        assert second.returncode == 0 and len(fake.billed) == 1, second.stdout + second.stderr
+        assert "1 of 1 clip(s) already paid for and kept: written without a new request." in second.stderr
+        assert "out/dog.webm  60 frames, 2.5 s of video in " in second.stdout
+    with av.open(str(tmp_path / "out" / "dog.webm")) as made:
+        assert sorted(s.type for s in made.streams) == ["audio", "video"]
+        assert sum(1 for _ in made.decode(video=0)) == 60
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
 
 
 def test_a_re_run_asks_to_accept_only_what_it_will_buy_and_no_cap_refuses_what_was_kept(tmp_path):
