@@ -28,7 +28,8 @@ def test_a_file_that_forks_passes_in_an_interpreter_of_its_own(name):
     assert name in fresh.FILES
     env = {**os.environ, fresh.FRESH: "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", f"tests/{name}"],
+        # -m "": every test of the file, long checks too (pyproject's addopts leaves them out; this one runs them)
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "", f"tests/{name}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
