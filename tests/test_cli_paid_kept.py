@@ -59,6 +59,16 @@ def rows(out: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def blocked(root: Path, inputs: list[tuple[str, object]], size: tuple[int, int]) -> None:
+    """Input images under root/in (relative name, colour) and a file at out/sub, where the output folder of the
+    inputs under sub/ must be made: their paid calls are answered, then their outputs cannot be written."""
+    for rel, colour in inputs:
+        (root / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, colour).save(root / "in" / rel)
+    (root / "out").mkdir()
+    (root / "out" / "sub").write_text("a file where the output's folder must be")
+
+
 def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_written_by_the_next_run(tmp_path):
     """Before: the image whose output failed after its paid call was counted at the estimate "that may have
     been billed" ($0.0051 in the ledger and the summary for 3 calls the fake billed $0.0057), and the next run,
@@ -66,11 +76,7 @@ def test_a_paid_matte_whose_output_cannot_be_written_is_counted_at_its_cost_and_
     unless bought again with --retry-uncertain). Now: counted at its reported cost ($0.0057 everywhere), kept
     in the storage with the output it was bought for, and the next run writes it for free: still 3 requests
     at the fake, exit 0."""
-    for i, rel in enumerate(["a.png", "sub/b.png", "c.png"]):
-        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    blocked(tmp_path, [(rel, (40 * i, 200, 90)) for i, rel in enumerate(["a.png", "sub/b.png", "c.png"])], (16, 12))
     with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
         first = rmbg(tmp_path, fake)
         assert first.returncode == 1, first.stderr
@@ -102,11 +108,7 @@ def test_a_cut_out_re_run_of_kept_mattes_needs_no_yes_and_estimates_only_the_new
     """`rmbg remove` again after a paid matte was kept (above). Before: the kept image was estimated at the price
     table's figure and the run refused without --yes or --max-cost, for a matte it writes with no request. Now:
     with a new image, the estimate names that one alone; with the kept one alone, no --yes is needed."""
-    for i, rel in enumerate(["a.png", "sub/b.png"]):
-        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    blocked(tmp_path, [(rel, (40 * i, 200, 90)) for i, rel in enumerate(["a.png", "sub/b.png"])], (16, 12))
     with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
         assert rmbg(tmp_path, fake).returncode == 1 and len(fake.calls) == 2
         (tmp_path / "out" / "sub").unlink()
@@ -131,11 +133,7 @@ def test_on_ray_kept_mattes_are_written_by_the_command_and_not_bought_again(tmp_
     sent to a Ray worker, which keeps no matte: bought again. Now: the command writes it from the storage with
     no request and estimates, holds and sends to Ray only the images it must buy; with only kept ones to
     write, no Ray starts. 4 images in all, 4 requests."""
-    for i, rel in enumerate(["a.png", "sub/b.png", "sub/c.png"]):
-        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (16, 12), (40 * i, 200, 90)).save(tmp_path / "in" / rel)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    blocked(tmp_path, [(rel, (40 * i, 200, 90)) for i, rel in enumerate(["a.png", "sub/b.png", "sub/c.png"])], (16, 12))
     on_ray = ("--engine", "ray", "--workers", "1")
     with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
         assert rmbg(tmp_path, fake).returncode == 1 and len(fake.calls) == 3  # b and c bought, kept
@@ -181,11 +179,7 @@ def test_paid_backgrounds_whose_outputs_cannot_be_written_are_kept_and_written_b
     held it back ("may have been billed and left no output; not sent again", exit 1): the two images bought
     were lost unless bought again with --retry-uncertain. Now: counted as bought, kept in the storage with
     the outputs they were bought for, and written by the next run for free: still 2 requests, exit 0."""
-    for rel, colour in [("a.png", "red"), ("sub/b.png", "green")]:
-        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (40, 30), colour).save(tmp_path / "in" / rel)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    blocked(tmp_path, [("a.png", "red"), ("sub/b.png", "green")], (40, 30))
     with FalFake(polls_before_done=0) as fake:
         submits = lambda: sum(c.method == "POST" for c in fake.calls)  # noqa: E731
         first = replace(tmp_path, fake)
@@ -303,11 +297,7 @@ def test_a_re_run_asks_to_accept_only_what_it_will_buy_and_no_cap_refuses_what_w
     a hold against --max-cost, so `--max-cost 0` left it "not run (budget)" though it costs nothing. Now: the
     kept input is said and not estimated, the estimate names only the new one, and a run of kept inputs alone
     needs neither --yes nor room under a cap."""
-    for rel, colour in [("a.png", "red"), ("sub/b.png", "green")]:
-        (tmp_path / "in" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (40, 30), colour).save(tmp_path / "in" / rel)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").write_text("a file where the output's folder must be")
+    blocked(tmp_path, [("a.png", "red"), ("sub/b.png", "green")], (40, 30))
     with FalFake(polls_before_done=0) as fake:
         submits = lambda: sum(c.method == "POST" for c in fake.calls)  # noqa: E731
         first = replace(tmp_path, fake)
