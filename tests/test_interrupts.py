@@ -306,3 +306,24 @@ def test_an_abandoned_call_not_started_is_released_and_one_in_flight_counted_at_
     ]
     assert waiting.cancelled() and emitted[1].cost is not None and emitted[1].cost.usd == estimate
     assert [(h.state, h.final) for h in open_ledger().holds(None)] == [("released", 0), ("settled", estimate)]
+
+
+def test_a_stop_ends_with_its_run_and_never_stops_the_next_run_of_the_process(tmp_path):
+    """The signal that stopped one run is its own (its exit status says so after the block); the process's
+    flag goes with the run, so the next run of the same process (a notebook's batch after an interrupted
+    `rmbg` from Python) runs its items instead of reporting them "not run (interrupted)"."""
+    import io
+
+    from rmbg.cli import batch, interrupts
+    from tests.support.providers import CountingProvider
+
+    with interrupts.stopping_gently(io.StringIO()) as stop:
+        signal.raise_signal(signal.SIGINT)  # its handler runs before raise_signal returns
+        assert interrupts.stop_requested.is_set() and stop.is_set()
+    assert stop.is_set() and not interrupts.stop_requested.is_set()
+    Image.new("RGB", (16, 12), "red").save(tmp_path / "a.png")
+    items = batch.plan([str(tmp_path / "a.png")], tmp_path / "out")
+    provider = CountingProvider()
+    outcomes = batch.run(items, provider, batch.Settings(), lambda _: None)
+    assert [o.status for o in outcomes] == ["done"] and provider.calls == 1
+    assert (tmp_path / "out" / "a.png").is_file()

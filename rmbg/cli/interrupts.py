@@ -90,17 +90,27 @@ def run_scope(outputs: Iterable[Path]) -> Iterator[None]:
 def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
     """SIGINT and SIGTERM handlers for the block (main thread only; elsewhere
     nothing changes): the first signal sets `stop_requested`, the second raises
-    KeyboardInterrupt. The previous handlers come back after the block."""
+    KeyboardInterrupt. The previous handlers come back after the block. The event
+    yielded is the run's own: it stays set after the block when the run was stopped
+    (its exit status), while the process's `stop_requested` is cleared as the block
+    ends, so a stop never carries to the next run of the same process (a notebook's
+    `remove_many` after an interrupted `rmbg` from Python)."""
     stop_requested.clear()
     abandoned.clear()
+    stopped = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield stop_requested
+        try:
+            yield stopped
+        finally:
+            if stop_requested.is_set():
+                stopped.set()
         return
 
     def handler(signum, frame) -> None:
         if stop_requested.is_set():
             raise KeyboardInterrupt
         stop_requested.set()
+        stopped.set()
         for listener in list(stop_listeners):
             listener()
         name = signal.Signals(signum).name
@@ -113,10 +123,13 @@ def stopping_gently(err: TextIO) -> Iterator[threading.Event]:
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield stop_requested
+        yield stopped
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if stop_requested.is_set():
+            stopped.set()
+        stop_requested.clear()
 
 
 def uncertain_in_csv(out_dir: Path, manifest_name: str = "manifest.csv") -> set[str]:
