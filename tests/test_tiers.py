@@ -67,6 +67,13 @@ def lays_out_torch_weights():
 
 
 @sample
+def writes_a_clip(tmp_path):
+    from tests.video_clips import write_clip  # PyAV, at that module's top
+
+    write_clip(tmp_path / "a.mp4", frames=2)
+
+
+@sample
 def on_ray():
     pytest.importorskip("ray")
 
@@ -129,6 +136,10 @@ def test_a_helper_class_counts_by_the_methods_called_on_it():
     assert "torch" in tiers.used_by(Item("lays_out_torch_weights"))
 
 
+def test_a_test_that_writes_or_reads_a_clip_is_the_video_tier_not_fast():
+    assert tiers_of("writes_a_clip") == {"video"}
+
+
 def test_importorskip_and_the_uses_mark_count():
     assert tiers_of("on_ray") == {"ray"}
     assert tiers_of("plain", marks=[pytest.mark.uses("onnxruntime").mark]) == {"model"}
@@ -141,8 +152,9 @@ def test_a_fast_only_run_leaves_out_the_files_whose_own_import_puts_every_test_i
         ("test_ray", True),
         ("test_fuzz", True),
         ("test_mcp", True),  # a bare pytest.importorskip("mcp") at its top
+        ("test_video_side_by_side", True),  # its clips are written through PyAV: the video tier
         ("test_png", False),
-        ("test_video_side_by_side", False),  # the Video tab's checks: they run without gradio
+        ("test_ledger", False),
     ):
         path = tiers.ROOT / "tests" / f"{name}.py"
         left = tiers.left_out_of_a_fast_run

@@ -46,6 +46,7 @@ _TIER_OF = {
     "openvino": ("openvino", "nncf"),
     "fuzz": ("hypothesis", "schemathesis"),
     "db": ("postgresql",),
+    "video": ("av",),
 }
 TIERS = {package: tier for tier, packages in _TIER_OF.items() for package in packages}
 # What a tier holds that is no Python package: a PostgreSQL server started from Debian's binaries
@@ -53,7 +54,7 @@ TIERS = {package: tier for tier, packages in _TIER_OF.items() for package in pac
 # case of tests/support/ledgers.py's `spec`). A helper that starts one says so (started()), for the guard.
 COMPONENTS = ("postgresql",)
 # The tier markers (pyproject.toml registers them with what each means); a test with none of them is `fast`.
-MARKERS = ("app", "browser", "ray", "model", "openvino", "fuzz", "db", "slow")
+MARKERS = ("app", "browser", "ray", "model", "openvino", "fuzz", "db", "video", "slow")
 # The long checks: tests in these tiers are also `long`, which `python -m pytest` leaves out (pyproject's
 # addopts: -m "not long") so that the suite stays under 10 minutes on 2 cores; `-m long` runs them, and CI
 # (.ci/run) runs them after the suite. A Ray cluster's start alone is about 9 s of CPU.
