@@ -23,8 +23,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InvalidImageError
 from ..settings import current
-from .deep_key import keyed
 from .formats import STORE_URI, URL, allowed_formats, damaged, embedded_size, register_optional_openers, url_name
+from .png import keyed
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; configurable per call and by RMBG_MAX_PIXELS
 

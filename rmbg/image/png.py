@@ -1,4 +1,5 @@
-"""PNG files of large images on every core: Pillow's filters, zlib's deflate, in row bands.
+"""PNG files where Pillow alone falls short: a large image written on every core (Pillow's
+filters, zlib's deflate, in row bands), a 16-bit RGB PNG's colour key read at 16 bits.
 
 Pillow writes a PNG on one core: its adaptive filter picks one of PNG's five
 filters per row, then zlib deflates the filtered rows. For a 12 MP cut-out
@@ -19,6 +20,19 @@ Pillow and zlib release the GIL, so the bands run in threads. The chunks
 before the image data (IHDR, text, ICC ...) are Pillow's own, with IHDR's
 height set to the whole image's. Small images, and modes other than 8-bit
 L / LA / RGB / RGBA, go through Pillow in one piece.
+
+Reading, one PNG Pillow gets wrong: a 16-bit RGB PNG's colour key (its tRNS
+chunk) as its alpha, compared at 16 bits (`keyed`, which rmbg.image.io calls).
+Pillow reads a 16-bit RGB PNG as 8-bit RGB (each sample's high byte) but keeps
+the key's three 16-bit values, so its own conversion compares 8-bit pixels with
+a 16-bit key: the key never matches and the transparency is lost (or, for a key
+under 256, it matches pixels it should not). Here the file is decoded a second
+time keeping each sample's low byte: Pillow undoes the PNG's filters on bytes
+before it unpacks samples, and its little-endian unpacker, given big-endian
+samples, keeps their second byte. A pixel is transparent where each of its
+three 16-bit samples, high byte and low byte, equals the key's. The other
+colour keys (8-bit grey and RGB, 1-bit, 16-bit grey) Pillow keeps exact:
+rmbg.image.io reads those.
 """
 
 from __future__ import annotations
@@ -28,7 +42,8 @@ import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-from PIL import Image, PngImagePlugin
+import numpy as np
+from PIL import Image, ImageFile, PngImagePlugin
 
 from ..threads import BUDGET
 
@@ -159,3 +174,26 @@ def _save(
         buf.write(_chunk(b"IDAT", stream[start : start + _IDAT_CHUNK]))
     for kind, payload in done[0][0][last + 1 :]:  # what Pillow writes after the image data, IEND last
         buf.write(_chunk(kind, payload))
+
+
+def keyed(img: Image.Image) -> Image.Image:
+    """`img` loaded, or, for a 16-bit RGB PNG with a colour key, its pixels as RGBA with the key's pixels
+    transparent and its info (EXIF, colour profile) kept, the key left out."""
+    key = img.info.get("transparency")
+    if not (isinstance(img, ImageFile.ImageFile) and img.fp is not None and isinstance(key, tuple)) or (
+        img.format != "PNG" or img.mode != "RGB" or [tile[3] for tile in img.tile] != ["RGB;16B"]
+    ):
+        img.load()
+        return img
+    with Image.open(img.fp, formats=["PNG"]) as second:  # the same file, decoded again: its samples' low bytes
+        second.tile = [tile._replace(args="RGB;16L") for tile in second.tile]
+        low = np.asarray(second)
+    img.load()
+    high = np.asarray(img)
+    clear = np.ones(high.shape[:2], bool)
+    for channel, value in enumerate(key):
+        clear &= (high[..., channel] == value >> 8) & (low[..., channel] == value & 0xFF)
+    info = {name: value for name, value in img.info.items() if name != "transparency"}
+    rgba = Image.fromarray(np.dstack([high, np.where(clear, 0, 255).astype(np.uint8)]), "RGBA")
+    rgba.info.update(info)
+    return rgba
