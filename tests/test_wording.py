@@ -1,5 +1,5 @@
 """Each front door says an error in its own words (rmbg.wording), and the
-page's time and cost line (rmbg.webapp.costs, rmbg.webapp.session)."""
+page's time and cost line (rmbg.webapp.costs, rmbg.webapp.spending)."""
 
 from __future__ import annotations
 

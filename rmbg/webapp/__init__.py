@@ -31,7 +31,7 @@ from .catalog import Keys, choices, default_choice, provider_status  # noqa: E40
 from .config import AppConfig  # noqa: E402
 from .look import Look  # noqa: E402
 from .remove.actions import remove, rerender  # noqa: E402
-from .session import Session  # noqa: E402
+from .spending import Session  # noqa: E402
 
 __all__ = [
     "AppConfig",

@@ -1,4 +1,5 @@
-"""The cost line under a result and the monthly projection beside it.
+"""The cost line under a result and the monthly projection beside it, and a run's
+charge recorded in its Session (rmbg.webapp.spending) and in the projection's PriceBook (record).
 
 Money is USD. The projection is the same for every session of a server
 (rmbg.webapp.context.PriceBook): hosted providers at the price their vendor last
@@ -13,6 +14,7 @@ left out where the service they name is listed with its own figure.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from ..cascade import ESCALATION
@@ -23,7 +25,7 @@ from ..result import Result
 from ..types import Cost, format_usd
 from ..wording import number_text
 from .context import PriceBook, Stamp, built_from
-from .session import Session
+from .spending import Session
 
 MAX_VOLUME = 1_000_000_000
 
@@ -153,3 +155,13 @@ def cost_markdown(
         f"{result_line(result, label, total_s)} · {session.total_text(cap)}{escalation}  \n"
         f"{projection_text(book or PriceBook(), volume, result)}"
     )
+
+
+def record(
+    session: Session, result: Result, kind: str, hosted_spent: Decimal | None, book: PriceBook | None = None
+) -> Session:
+    """The session after one provider run: its charge (the ledger's total for hosted calls, the one
+    that counts); the server's price book learns the run's price or seconds, for every session."""
+    if book is not None:
+        book.observe(result, kind)
+    return replace(session.charged(result.cost, kind), hosted_usd=hosted_spent)

@@ -31,7 +31,7 @@ from .remove.tab import remove_tab
 from .replace.tab import ai_tab
 from .rest import routes as rest
 from .routecheck import RouteCheck
-from .session import Session
+from .spending import Session
 from .ui.common import CSS, lenient, log, session_of
 from .ui.quota_bar import quota_bar
 from .upload_room import UploadLimit, UploadRoom

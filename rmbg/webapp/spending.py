@@ -1,9 +1,16 @@
-"""Money the app's visitors spend: which accounts a visitor's paid call counts
-against. The rule itself (reserve, first call alone, settle by where the
-request got to) is rmbg.money.paying's; the numbers live in the durable ledger
-(rmbg.money.ledger, RMBG_LEDGER), so every app process and a CLI batch on the same
-machine (or, on PostgreSQL, every replica) share the caps, and a restart
-keeps them.
+"""Money the app's visitors spend: a visitor's Session with what it spent, and
+which accounts its paid calls count against. The rule itself (reserve, first
+call alone, settle by where the request got to) is rmbg.money.paying's; the
+numbers live in the durable ledger (rmbg.money.ledger, RMBG_LEDGER), so every
+app process and a CLI batch on the same machine (or, on PostgreSQL, every
+replica) share the caps, and a restart keeps them.
+
+The Session is the per-browser values, kept in a gr.State (never a module
+global). Money is USD (Decimal). Its `hosted_usd` is what hosted providers
+charged in this session (reported or estimated), as the ledger's session
+account holds it: the spending cap applies to it. `compute_usd` is the
+estimated machine cost of local runs, shown but not capped (nothing is
+billed per call). A run's charge is recorded by rmbg.webapp.costs.record.
 
 Two caps, both in USD, both checked before a paid call is sent:
 - per browser session (RMBG_SESSION_CAP_USD): what one session
@@ -23,15 +30,54 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from ..money.ledger import Account, LedgerError
 from ..money.payer import Payer
 from ..money.paying import Policy, day_key
-from ..types import format_cap, format_usd
+from ..types import Cost, format_cap, format_usd
 from .slots import waiting_outside
 
 log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Session:
+    """hosted_usd / compute_usd: spent so far (USD). images: provider runs.
+    last: token of the last Remove result in the app's shared store
+    (rmbg.webapp.recent: its pixels are never kept per session), re-rendered
+    when a background, mask or format choice changes. last_name: its file
+    stem; last_label: its provider's label.
+    comparison: token of the last Compare outcome in the same store."""
+
+    hosted_usd: Decimal | None = ZERO  # None: unknown (the ledger cannot be read)
+    compute_usd: Decimal = ZERO
+    images: int = 0
+    last: str | None = None
+    last_name: str = "image"
+    last_label: str = ""
+    comparison: str | None = None
+
+    def charged(self, cost: Cost, kind: str) -> Session:
+        """This session after paying `cost` for one call of a `kind` provider."""
+        if cost.source == "free":
+            return self
+        if kind == "hosted":
+            hosted = None if self.hosted_usd is None else self.hosted_usd + cost.usd
+            return replace(self, hosted_usd=hosted, images=self.images + 1)
+        if cost.source != "compute":  # a local result whose cost holds a paid escalation's failed call
+            return replace(self, images=self.images + 1)  # (rmbg.cascade.kept): hosted money, in the ledger's total
+        return replace(self, compute_usd=self.compute_usd + cost.usd, images=self.images + 1)
+
+    def total_text(self, cap: Decimal) -> str:
+        """e.g. 'session: $0.0360 hosted (cap $1.00) + $0.000012 local compute (estimate)'."""
+        text = hosted_text(self.hosted_usd, cap)
+        if self.compute_usd:
+            text += f" + ${format_usd(self.compute_usd)} local compute (estimate)"
+        return text
 
 
 class Ledger:

@@ -23,13 +23,14 @@ from ...result import Result
 from ...types import format_usd
 from ..catalog import Keys, build_provider, close
 from ..context import App
+from ..costs import record
 from ..downloads import check_refiners, refiner_models
 from ..guard import Guarded, payer
 from ..inputs import require_image
 from ..look import Look, preview_of, shown
 from ..memory import give_back
 from ..messages import safe_message
-from ..session import Session, record
+from ..spending import Session
 from ..zerogpu import on_cpu_config
 
 # a new column goes last: the named API's clients read the table by index

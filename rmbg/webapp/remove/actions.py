@@ -28,14 +28,14 @@ from ...providers.base import Provider
 from ...result import Result
 from ..catalog import Keys, build_provider, close
 from ..context import App, warm_key
-from ..costs import cost_markdown
+from ..costs import cost_markdown, record
 from ..downloads import check_refiners, refiner_models
 from ..file_limits import fetch_within_limit, image_file, image_max_bytes, shown_mb
 from ..guard import Guarded, payer
 from ..inputs import require_image
 from ..look import Look, download, preview_of, shown, shrink, stem_of
 from ..memory import give_back
-from ..session import Session, record
+from ..spending import Session
 from ..zerogpu import on_cpu_config
 from .escalate import Escalation
 
