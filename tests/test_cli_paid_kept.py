@@ -370,3 +370,42 @@ def test_an_image_counted_free_whose_kept_matte_is_gone_is_not_bought(tmp_path):
         "what an earlier run bought and kept for it could no longer be read from the storage; nothing was sent. "
         "Run the same command again to buy it."
     )
+
+
+class ForgetsKeptAnswers(RunwareVideoFake):
+    """Runware's video service, and beside it another process on the same ledger that writes the kept answers
+    and forgets them (as a concurrent run of the same command would) just as this run's first request arrives:
+    after this run's estimate counted them as kept, before it reads them."""
+
+    def __init__(self, ledger: Path):
+        super().__init__(polls=0)
+        self.ledger = ledger
+
+    def handle(self, call):
+        if call.method == "POST":
+            with sqlite3.connect(self.ledger) as db:
+                db.execute("DELETE FROM rmbg_kept_mattes")
+        return super().handle(call)
+
+
+def test_a_clip_counted_as_kept_whose_answer_is_gone_by_its_turn_is_not_bought(tmp_path):
+    """A clip the estimate counted as kept holds nothing against the caps: should its answer be gone from the
+    storage by its turn, it fails in the sentence the image and replace batches use, nothing sent for it, and the
+    next run estimates it again."""
+    write_clip(tmp_path / "cat.mp4", davis("dog", 8))
+    write_clip(tmp_path / "dog.mp4", davis("dog", 12))
+    (tmp_path / "out").mkdir()
+    with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
+        first = video(tmp_path, fake)
+        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
+    (tmp_path / "out" / "dog.webm").rmdir()
+    with ForgetsKeptAnswers(tmp_path / "ledger.sqlite3") as fake:
+        both = video(tmp_path, fake, clips=("cat.mp4", "dog.mp4"))  # cat first: its request, then dog's turn
+        assert both.returncode == 1 and len(fake.billed) == 1, both.stderr  # cat's alone
+        assert "1 of 2 clip(s) already paid for and kept: written without a new request." in both.stderr
+        assert (
+            "rmbg: dog.mp4: what an earlier run bought and kept for it could no longer be read from the storage; "
+            "nothing was sent. Run the same command again to buy it."
+        ) in both.stderr.splitlines()
+        assert (tmp_path / "out" / "cat.webm").is_file() and not (tmp_path / "out" / "dog.webm").exists()
+    assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19") + Decimal("0.14")

@@ -133,7 +133,7 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
             cache, loaded, provider, root, item.output_rel
         )  # bought by a run that could not write it
         if not restored and id(item) in settings.free:  # counted free, so it holds nothing: never bought here
-            raise RmbgError(f"{kept.GONE}; nothing was sent. Run the same command again to buy it.")
+            raise RmbgError(kept.gone())
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
         try:
             check_inside(root, item.output_rel)  # a link planted while the call ran

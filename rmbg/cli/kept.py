@@ -54,6 +54,13 @@ KEPT_ANSWER = KEPT.replace("matte", "answer")
 GONE = "what an earlier run bought and kept for it could no longer be read from the storage"
 
 
+def gone(them: str = "it") -> str:
+    """The one sentence for an input the estimate counted as kept (it held nothing against the caps) whose
+    answer is gone from the storage by the time it runs: never bought unasked, it fails and the next run
+    estimates it again. `them`: what the next run buys ("it", "them")."""
+    return f"{GONE}; nothing was sent. Run the same command again to buy {them}."
+
+
 def request_of(*parts: object) -> str:
     """The request a kept answer answers, as it lasts across processes: a hash of its parts (pixels,
     provider, options)."""

@@ -181,7 +181,7 @@ def cmd_replace(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if found is not None:
                 files, cost = unpacked(found), Cost.free("paid for by an earlier run")
             elif id(item) in free:  # counted free, so it holds nothing: never bought here
-                raise RmbgError(f"{kept.GONE}; nothing was sent. Run the same command again to buy them.")
+                raise RmbgError(kept.gone("them"))
             else:
                 result = run_replacer(loaded.rgb, request, replacer, started=started)
                 files, cost = [result.encode(i, "png") for i in range(len(result.images))], result.cost

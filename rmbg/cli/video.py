@@ -46,7 +46,7 @@ from ..types import format_usd
 from ..wording import clip_length, seconds_text, words
 from .choosing import add_render_flags
 from .interrupts import stopping_gently
-from .kept import KEPT_ANSWER, answer_kept, clip_key, forget, keep_answer, restore_answer
+from .kept import KEPT_ANSWER, answer_kept, clip_key, forget, gone, keep_answer, restore_answer
 from .manifest import Manifest
 from .paid import add_paid_flags, kept_line, run_cap
 from .progress import printable
@@ -104,7 +104,7 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
                     if (source, target) in free and not restore_answer(
                         target, clip_key(source, provider, args.hosted_format)
                     ):
-                        raise RmbgError(GONE)  # counted free, so never bought here
+                        raise RmbgError(gone())  # counted free, so never bought here
                     result = _remove(source, target, provider, fmt, background, args, progress, stop, payer, engine)
                 except VideoStopped:
                     bar.close()
@@ -143,9 +143,6 @@ def cmd_video(args, out: TextIO, err: TextIO) -> int:
         print("rmbg: stopped; run the same command again to resume (finished clips are kept).", file=err)
         return 130
     return 1 if failed else 0
-
-
-GONE = "its answer kept from an earlier run could no longer be read from the storage; nothing was sent. Run again."
 
 
 def _said(exc: RmbgError, target: Path, source: str, provider, hosted_format: str) -> str:
