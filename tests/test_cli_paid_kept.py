@@ -158,6 +158,42 @@ def test_on_ray_kept_mattes_are_written_by_the_command_and_not_bought_again(tmp_
         assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
 
 
+@pytest.mark.uses("ray")  # the command starts a local Ray of its own
+def test_on_ray_a_paid_matte_whose_output_cannot_be_written_is_kept_by_the_driver(tmp_path):
+    """`rmbg remove --engine ray` whose worker's paid call is answered, then its output cannot be written.
+    Before: the worker had no matte cache, so the matte was lost: its row said "may have been billed" and the
+    next run held it back (or bought it again with --retry-uncertain). Now: the worker hands the matte back
+    with the outcome, the driver keeps it in its storage and says so, and the next run writes it with no
+    request: 3 images, 3 requests in all."""
+    blocked(tmp_path, [(rel, (40 * i, 200, 90)) for i, rel in enumerate(["a.png", "sub/b.png", "c.png"])], (16, 12))
+    on_ray = ("--engine", "ray", "--workers", "1")
+    with RunwareFake(costs={REMBG: float(BILLED)}) as fake:
+        first = rmbg(tmp_path, fake, engine=on_ray)
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert len(fake.calls) == 3 and "Started a local Ray" in first.stderr
+        assert f"cost ${3 * BILLED} (reported)." in first.stdout
+        assert "its paid matte is kept: run the same command again" in first.stdout
+        failed = [r for r in rows(tmp_path / "out") if r["status"] == "failed"]
+        assert [(r["output"], Decimal(r["cost_usd"]), r["cost_source"]) for r in failed] == [
+            ("sub/b.png", BILLED, "may have been billed")
+        ]
+        assert "its paid matte is kept" in failed[0]["error"]
+        assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
+        with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # kept by the driver, in its storage
+            assert db.execute("SELECT output FROM rmbg_kept_mattes").fetchall() == [("sub/b.png",)]
+
+        (tmp_path / "out" / "sub").unlink()
+        second = rmbg(tmp_path, fake, engine=on_ray)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert len(fake.calls) == 3  # not bought again
+        assert "1 of 1 inputs already paid for and kept: written without a new request." in second.stderr
+        assert "Started a local Ray" not in second.stderr  # only a kept one to write: no cluster
+    assert Image.open(tmp_path / "out" / "sub" / "b.png").mode == "RGBA"
+    assert counted(tmp_path / "ledger.sqlite3") == 3 * BILLED
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:  # written: no longer kept
+        assert db.execute("SELECT COUNT(*) FROM rmbg_kept_mattes").fetchone() == (0,)
+
+
 def replace(
     folder: Path, fake: FalFake, ledger: str = "ledger.sqlite3", paid: tuple[str, ...] = ("--yes",)
 ) -> subprocess.CompletedProcess:

@@ -119,9 +119,17 @@ def to_run(items: Sequence[Item], overwrite: bool) -> list[Item]:
     return [i for i in items if not i.error and (overwrite or not i.output.exists())]
 
 
-def process(item: Item, provider: Provider, settings: Settings, cache: MatteCache | None) -> Outcome:
+def process(
+    item: Item,
+    provider: Provider,
+    settings: Settings,
+    cache: MatteCache | None,
+    hand_back: list[kept.Paid] | None = None,
+) -> Outcome:
     """Load, run, render, encode and write one image (any failure: a failed Outcome); the outcome
-    names the provider, with its matte's confidence (rmbg.confidence)."""
+    names the provider, with its matte's confidence (rmbg.confidence). A paid matte whose output then
+    failed is kept in the storage for the next run, or, with `hand_back` (a Ray worker, maybe on another
+    machine: rmbg.cli.ray_engine), put there for the driver to keep, this machine's storage left alone."""
     sure: list[float | None] = []
     paid: list[tuple[Cost, bool]] = []  # a paid matte whose output then failed: (its cost, kept for the next run)
 
@@ -129,9 +137,8 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
         root = out_root(item)
         check_inside(root, item.output_rel)  # before anything is paid for
         loaded = load_image(item.source)
-        restored = kept.restore(
-            cache, loaded, provider, root, item.output_rel
-        )  # bought by a run that could not write it
+        # bought by a run that could not write it (a Ray worker's driver wrote those: rmbg.cli.many)
+        restored = hand_back is None and kept.restore(cache, loaded, provider, root, item.output_rel)
         if not restored and id(item) in settings.free:  # counted free, so it holds nothing: never bought here
             raise RmbgError(kept.gone())
         result = run_provider(loaded, provider, options=settings.render, cache=cache, refiner=settings.refiner)
@@ -143,7 +150,10 @@ def process(item: Item, provider: Provider, settings: Settings, cache: MatteCach
                 raise RmbgError(f"{INTERRUPTED}; the result was not written")
         except BaseException:
             if provider.kind == "hosted" and not result.cached and result.cost.usd:  # bought: kept, not bought twice
-                paid.append((result.cost, kept.keep(cache, loaded, provider, root, item.output_rel)))
+                found = kept.paid_matte(cache, loaded, provider)
+                if hand_back is not None and found is not None:
+                    hand_back.append(found)  # the driver keeps it and says so
+                paid.append((result.cost, hand_back is None and kept.keep(root, item.output_rel, found)))
             raise
         if restored:
             kept.forget(root, item.output_rel)

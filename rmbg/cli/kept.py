@@ -7,9 +7,10 @@ resume holds it back unless its matte is kept. The matte is kept on the ledger's
 (rmbg.money.ledger.kept) under the output folder's id and the output it was bought for; a resume does not
 hold that output back (rmbg.cli.manifest.uncertain_outputs), and the run into that folder asking for the
 same matte for it (same pixels, provider and options) takes it from there instead of sending the request
-again; it is dropped once that output is written. Where it cannot be kept (no matte cache: the Ray
-engine's workers; the storage refused; too large), a resume holds the image back as before: never sent
-twice without --retry-uncertain.
+again; it is dropped once that output is written. A Ray worker keeps nothing itself (it may be on another
+machine): it hands the matte back with the outcome (Paid), and the driver keeps it in its storage. Where it
+cannot be kept (the storage refused; too large), a resume holds the image back as before: never sent twice
+without --retry-uncertain.
 
 `rmbg replace` keeps its paid images the same way (keep_bytes, find, forget: rmbg.cli.replace), under the
 request its images answer (the input's pixels, the replacer and the request's options); `rmbg video` a paid
@@ -25,6 +26,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,15 +100,31 @@ def restore(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, o
     return True
 
 
-def keep(cache: MatteCache | None, loaded: LoadedImage, provider: Provider, out_dir: Path, output: str) -> bool:
-    """Keep the paid matte `cache` holds for this request in the storage, for `output` of `out_dir`;
-    False where it cannot be."""
+@dataclass(frozen=True)
+class Paid:
+    """A paid matte whose output could not be written, as keep_bytes keeps it: the request it answers, the
+    provider's id, the matte as PNG and its meta. Plain values: a Ray worker hands it back to the driver,
+    which keeps it in its own storage (rmbg.cli.ray_engine)."""
+
+    request: str
+    provider_id: str
+    png: bytes
+    meta: dict[str, Any]
+
+
+def paid_matte(cache: MatteCache | None, loaded: LoadedImage, provider: Provider) -> Paid | None:
+    """The paid matte `cache` holds for this request, to keep; None where there is none."""
     matte = None if cache is None else cache.get(MatteCache.key_of(loaded.digest, provider))
     if matte is None:
-        return False
+        return None
     png = io.BytesIO()
     matte.alpha.save(png, "PNG")
-    return keep_bytes(out_dir, output, _request(loaded, provider), provider.id, png.getvalue(), dict(matte.meta))
+    return Paid(_request(loaded, provider), provider.id, png.getvalue(), dict(matte.meta))
+
+
+def keep(out_dir: Path, output: str, paid: Paid | None) -> bool:
+    """Keep a paid matte in the storage, for `output` of `out_dir`; False where it cannot be (or none)."""
+    return paid is not None and keep_bytes(out_dir, output, paid.request, paid.provider_id, paid.png, paid.meta)
 
 
 def keep_bytes(

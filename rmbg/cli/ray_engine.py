@@ -19,6 +19,10 @@ stream back. What Ray adds:
   where its request got to (rmbg.money.charging): the same settle_outcome as the
   local scheduler. Under a cap the first paid call runs alone until one
   has reported its cost. The number of calls in flight is the number of actors;
+- a paid matte whose output a worker could not write travels back with its
+  outcome (the row's "kept"): the driver keeps it in its own storage
+  (rmbg.cli.kept) before recording the outcome, so the next run writes it
+  without paying again; a worker never writes into its machine's ledger;
 - Ctrl-C / SIGTERM as on the local engine (rmbg.cli.interrupts): the first
   tells the budget actor to start nothing new (the images not started are
   "not run (interrupted)", the calls in flight finish and are written); a
@@ -35,6 +39,8 @@ Ray is imported only when the engine is used (rmbg.ray_cluster.start).
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import threading
@@ -43,9 +49,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..cache import MatteCache
 from ..errors import RmbgError
 from ..ray_cluster import IDLE, gpu_ask, start, worker_provider, workers_that_fit
-from . import batch
+from . import batch, kept
 from .budget import SharedBudget, in_flight_outcome, kept_hold
 from .interrupts import abandoned, on_stop, stop_requested
 from .manifest import Claims
@@ -56,6 +63,7 @@ ABANDON_TIMEOUT_S = 10.0  # asking the budget actor for the calls in flight, aft
 
 COLUMNS = (
     "index", "status", "seconds", "cost_usd", "cost_source", "cost_note", "watermarked", "error", "may_be_billed",
+    "kept",  # a paid matte whose output failed, for the driver to keep (paid_text), else ""
 )  # fmt: skip
 
 
@@ -106,6 +114,7 @@ class Remover:
             # every image asks the shared budget first: a stop, the cap, the first paid call alone
             hold, why = ray.get(self.budget.reserve.remote(int(index), self.estimate))
             instead = None
+            handed: list[kept.Paid] = []  # a paid matte whose output failed (batch.process), for the driver
             if hold is not None and self.claims is not None:  # another run may have this output (rmbg.cli.manifest)
                 instead = self.claims.claim(item, self.provider.id, paid=bool(hold))
             if hold is None:
@@ -114,7 +123,8 @@ class Remover:
                 ray.get(self.budget.settle.remote(int(index), batch.Outcome(item, "not_run")))  # its hold goes back
                 outcome = instead
             else:
-                outcome = batch.process(item, self.provider, self.settings, cache=None)
+                # a cache of its own, where a paid matte is found to hand back (never this machine's storage)
+                outcome = batch.process(item, self.provider, self.settings, MatteCache(), hand_back=handed)
                 outcome = kept_hold(outcome, hold)
                 ray.get(self.budget.settle.remote(int(index), outcome))
             cost = outcome.cost
@@ -128,6 +138,7 @@ class Remover:
                 cost is not None and cost.watermarked,
                 outcome.error,
                 outcome.may_be_billed,
+                paid_text(handed[0]) if handed else "",
             )
             for name, value in zip(COLUMNS, values):
                 out[name].append(value)
@@ -142,9 +153,24 @@ def outcome_of(row: Mapping[str, Any], items: Sequence[batch.Item]) -> batch.Out
         if row["cost_usd"]
         else None
     )
-    return batch.Outcome(
-        items[int(row["index"])], row["status"], float(row["seconds"]), cost, row["error"], bool(row["may_be_billed"])
-    )
+    item = items[int(row["index"])]
+    outcome = batch.Outcome(item, row["status"], float(row["seconds"]), cost, row["error"], bool(row["may_be_billed"]))
+    if not row["kept"]:
+        return outcome
+    # a worker's paid matte whose output failed: kept here, in the driver's storage, and said as batch.process says it
+    was_kept = kept.keep(batch.out_root(item), item.output_rel, paid_of(str(row["kept"])))
+    return batch.bought(outcome, [(cost, was_kept)]) if cost is not None else outcome
+
+
+def paid_text(paid: kept.Paid) -> str:
+    """A paid matte as a row's plain text, to travel from a worker to the driver (paid_of)."""
+    said = {"request": paid.request, "provider_id": paid.provider_id, "meta": paid.meta}
+    return json.dumps({**said, "png": base64.b64encode(paid.png).decode("ascii")}, default=str)
+
+
+def paid_of(text: str) -> kept.Paid:
+    said = json.loads(text)
+    return kept.Paid(said["request"], said["provider_id"], base64.b64decode(said["png"]), said["meta"])
 
 
 def run(
