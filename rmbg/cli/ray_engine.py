@@ -45,6 +45,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -225,7 +226,7 @@ def run(
         fn_constructor_kwargs={
             "provider_id": provider_id,
             "provider_config": dict(provider_config or {}),
-            "settings": settings,
+            "settings": replace(settings, free=frozenset()),  # ids of this process's items: none of a worker's
             "budget": budget,
             "claims": claims,
         },
