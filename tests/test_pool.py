@@ -333,3 +333,20 @@ def test_forwards_of_every_backend_at_once_never_overlap(made):
     assert [type(r) for r in results] == [Matte] * len(providers)  # no thread raised
     assert sorted(name for *_, name in spans.spans) == sorted(providers)
     assert spans.overlaps() == []
+
+
+def test_every_instance_of_the_u2netp_fixture_names_one_file(tmp_path_factory):
+    """pytest makes one instance of the session's u2netp_path for conftest and one more for each test file that
+    imports it; each sets RMBG_U2NETP_PATH. They must all name the same file, or a test holding one instance's
+    path sees another's model in the pool (CI: the pool's tests found .../u2netp4/ where .../u2netp0/ was asked)."""
+    import os
+
+    import tests.u2netp_fixture as fixtures
+
+    before = os.environ.get("RMBG_U2NETP_PATH")
+    first, second = (fixtures.u2netp_path.__wrapped__(tmp_path_factory) for _ in range(2))
+    one, other = next(first), next(second)
+    assert one == other and os.environ["RMBG_U2NETP_PATH"] == str(one) and one.is_file()
+    second.close()  # torn down as pytest does, the last made first
+    first.close()
+    assert os.environ.get("RMBG_U2NETP_PATH") == before

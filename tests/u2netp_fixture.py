@@ -60,7 +60,12 @@ def u2netp_path(tmp_path_factory):
     from rmbg.providers.local.u2netp_file import ENV_PATH
     from tests.support.stand_in_u2netp import write_stand_in_u2netp
 
-    path = write_stand_in_u2netp(tmp_path_factory.mktemp("u2netp") / "u2netp.onnx")
+    # One file per process: a test file that imports this fixture has its own instance of it (pytest makes
+    # one per module that names it), and every instance must name the same file in RMBG_U2NETP_PATH.
+    path = tmp_path_factory.getbasetemp() / "u2netp-stand-in" / "u2netp.onnx"
+    if not path.is_file():
+        path.parent.mkdir(exist_ok=True)
+        write_stand_in_u2netp(path)
     previous = os.environ.get(ENV_PATH)
     os.environ[ENV_PATH] = str(path)
     try:
