@@ -279,6 +279,17 @@ def video(
     )
 
 
+def bought_and_kept(folder: Path, fake: FolderInTheWay) -> subprocess.CompletedProcess:
+    """`rmbg video dog.mp4 -o out/dog.webm` while `fake` blocks its output: billed once, the run fails and keeps the
+    answer. Then the block is gone (the folder removed, the fake's next folder elsewhere); the failed run is
+    returned."""
+    first = video(folder, fake)
+    assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
+    (folder / "out" / "dog.webm").rmdir()
+    fake.output = folder / "elsewhere"
+    return first
+
+
 def test_a_paid_clip_whose_output_cannot_be_written_is_counted_at_its_cost_and_written_by_the_next_run(tmp_path):
     """`rmbg video` with a paid service. Before: the clip whose output failed after the service answered was
     counted at the estimate ($0.14, though the service reported $0.19), marked "may have been billed", and the
@@ -287,8 +298,7 @@ def test_a_paid_clip_whose_output_cannot_be_written_is_counted_at_its_cost_and_w
     write_clip(tmp_path / "dog.mp4", davis("dog", 12))  # 0.5 s: 1 billed second
     (tmp_path / "out").mkdir()
     with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
-        first = video(tmp_path, fake)
-        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
+        first = bought_and_kept(tmp_path, fake)
         said = [line for line in first.stderr.splitlines() if line.startswith("rmbg: ")]
         assert said == [
             "rmbg: dog.mp4: Could not write out/dog.webm: Is a directory; its paid answer is kept: run the same "
@@ -296,8 +306,6 @@ def test_a_paid_clip_whose_output_cannot_be_written_is_counted_at_its_cost_and_w
         ]
         assert counted(tmp_path / "ledger.sqlite3") == Decimal("0.19")
 
-        (tmp_path / "out" / "dog.webm").rmdir()
-        fake.output = tmp_path / "elsewhere"
         second = video(tmp_path, fake)
         assert second.returncode == 0 and len(fake.billed) == 1, second.stderr  # not bought again
         assert "out/dog.webm  12 frames, 0.5 s of video in " in second.stdout
@@ -312,11 +320,7 @@ def test_a_kept_answer_for_a_clip_with_sound_at_the_size_people_bring_is_written
     write_clip(tmp_path / "dog.mp4", davis("dog", 60), tone_hz=440)
     (tmp_path / "out").mkdir()
     with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
-        first = video(tmp_path, fake)
-        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
-        assert "its paid answer is kept" in first.stderr
-        (tmp_path / "out" / "dog.webm").rmdir()
-        fake.output = tmp_path / "elsewhere"
+        assert "its paid answer is kept" in bought_and_kept(tmp_path, fake).stderr
         second = video(tmp_path, fake, paid=())  # nothing to buy: no --yes asked
         assert second.returncode == 0 and len(fake.billed) == 1, second.stdout + second.stderr
         assert "1 of 1 clip(s) already paid for and kept: written without a new request." in second.stderr
@@ -367,10 +371,7 @@ def test_a_clip_re_run_asks_to_accept_only_the_clips_it_will_buy(tmp_path):
     write_clip(tmp_path / "cat.mp4", davis("dog", 8))
     (tmp_path / "out").mkdir()
     with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
-        first = video(tmp_path, fake)
-        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
-        (tmp_path / "out" / "dog.webm").rmdir()
-        fake.output = tmp_path / "elsewhere"
+        bought_and_kept(tmp_path, fake)
 
         both = video(tmp_path, fake, paid=(), clips=("dog.mp4", "cat.mp4"))
         assert both.returncode == 2 and len(fake.billed) == 1, both.stderr
@@ -432,9 +433,7 @@ def test_a_clip_counted_as_kept_whose_answer_is_gone_by_its_turn_is_not_bought(t
     write_clip(tmp_path / "dog.mp4", davis("dog", 12))
     (tmp_path / "out").mkdir()
     with FolderInTheWay(tmp_path / "out" / "dog.webm") as fake:
-        first = video(tmp_path, fake)
-        assert first.returncode == 1 and len(fake.billed) == 1, first.stderr
-    (tmp_path / "out" / "dog.webm").rmdir()
+        bought_and_kept(tmp_path, fake)
     with ForgetsKeptAnswers(tmp_path / "ledger.sqlite3") as fake:
         both = video(tmp_path, fake, clips=("cat.mp4", "dog.mp4"))  # cat first: its request, then dog's turn
         assert both.returncode == 1 and len(fake.billed) == 1, both.stderr  # cat's alone
